@@ -1,0 +1,94 @@
+"""The ``factory`` command: a thin face over the engine.
+
+Each command group lives in its own module and is registered here. Every error
+becomes one line on stderr and an exit code (0 ok, 1 refused, 2 usage/config).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from harness.errors import ConfigErrors, FactoryError
+
+# module name -> attribute names of click commands/groups it contributes
+_COMMANDS: dict[str, tuple[str, ...]] = {
+    "harness.cli.setup": ("init", "check"),
+    "harness.cli.issue": ("issue",),
+    "harness.cli.work": ("triage", "implement", "validate", "run"),
+    "harness.cli.state": ("status", "runs", "report", "stop", "resume"),
+    "harness.cli.demo": ("demo",),
+}
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--repo",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Target repository (default: the git repository around the current directory).",
+)
+@click.option(
+    "--provider",
+    type=click.Choice(["auto", "anthropic", "scripted", "replay"]),
+    default=None,
+    help="Model provider, overriding factory.yaml (auto: anthropic if ANTHROPIC_API_KEY is set).",
+)
+@click.version_option(package_name="dark-factory-harness", prog_name="factory")
+@click.pass_context
+def cli(ctx: click.Context, repo: str | None, provider: str | None) -> None:
+    """Dark factory harness: triage, implement, validate and merge issues inside hard limits."""
+    ctx.obj = {"repo": repo, "provider": provider}
+
+
+def _register() -> None:
+    for module_name, names in _COMMANDS.items():
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                continue  # command group not shipped in this build
+            raise
+        for name in names:
+            command = getattr(module, name, None)
+            if isinstance(command, click.Command):
+                cli.add_command(command, name)
+
+
+_register()
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"factory: error: {message}", err=True)
+    sys.exit(code)
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Entry point of the console script and ``python -m harness``."""
+    try:
+        return cli.main(args=argv, prog_name="factory", standalone_mode=False)
+    except click.exceptions.Abort:
+        _fail("aborted", 1)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.UsageError as exc:
+        hint = f" (see 'factory {exc.ctx.command_path.partition(' ')[2]} --help')".replace(
+            "factory  ", "factory "
+        ) if exc.ctx else ""
+        _fail(exc.format_message().replace("\n", " ") + hint, 2)
+    except click.ClickException as exc:
+        _fail(exc.format_message().replace("\n", " "), 2)
+    except ConfigErrors as exc:
+        for problem in exc.problems:
+            click.echo(f"factory: error: {problem}", err=True)
+        sys.exit(exc.exit_code)
+    except FactoryError as exc:
+        _fail(str(exc).replace("\n", " "), exc.exit_code)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    except BrokenPipeError:
+        sys.exit(1)
+    return None

@@ -1,0 +1,1 @@
+"""Forges: where issues, labels, comments and pull requests live (local or GitHub)."""

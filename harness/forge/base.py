@@ -1,0 +1,131 @@
+"""The ``Forge`` protocol that the local forge and the GitHub forge implement.
+
+Only the applier (deterministic code) writes through a forge; agents never
+hold one. Every write is safe to repeat: comments are found by their hidden
+marker before one is created, PRs by their deterministic branch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+LABELS: dict[str, tuple[str, str]] = {
+    # name: (colour, description)
+    "factory:accepted": ("0e8a16", "Triage accepted this issue for implementation"),
+    "factory:rejected": ("b60205", "Triage rejected this issue"),
+    "factory:needs-info": ("fbca04", "Triage needs more information from the author"),
+    "factory:needs-human": ("d93f0b", "The factory stopped; a maintainer must decide"),
+    "factory:in-progress": ("1d76db", "The factory is implementing this issue"),
+    "factory:needs-review": ("5319e7", "A PR is open and waits for review"),
+    "factory:merged": ("0e8a16", "The factory merged a fix for this issue"),
+    "factory:failed": ("b60205", "The factory tried and failed"),
+    "factory:regression": ("b60205", "A merged change broke production and was reverted"),
+    "factory:deferred": ("c5def5", "Waiting: author's daily limit or a provider back-off"),
+    "priority:p0": ("b60205", "Critical"),
+    "priority:p1": ("d93f0b", "High"),
+    "priority:p2": ("fbca04", "Normal"),
+    "priority:p3": ("c2e0c6", "Low"),
+    "kind:bug": ("d73a4a", "Something is broken"),
+    "kind:feature": ("a2eeef", "New capability"),
+    "kind:chore": ("ededed", "Maintenance"),
+    "kind:docs": ("0075ca", "Documentation"),
+}
+
+TRIAGE_LABELS = (
+    "factory:accepted",
+    "factory:rejected",
+    "factory:needs-info",
+    "factory:needs-human",
+)
+
+
+def marker(key: str) -> str:
+    """The hidden marker that makes a factory comment findable: ``<!-- factory:key -->``."""
+    return f"<!-- factory:{key} -->"
+
+
+@dataclass(frozen=True)
+class Comment:
+    id: int
+    author: str
+    body: str
+    created_at: str
+
+
+@dataclass(frozen=True)
+class Issue:
+    number: int
+    title: str
+    body: str
+    author: str
+    state: str  # open | closed
+    labels: tuple[str, ...]
+    created_at: str
+    updated_at: str
+
+    def to_json(self, comments: list[Comment]) -> dict[str, Any]:
+        """The JSON of SPEC §4 (``factory issue show --json``)."""
+        return {
+            "number": self.number,
+            "title": self.title,
+            "body": self.body,
+            "author": self.author,
+            "state": self.state,
+            "labels": list(self.labels),
+            "comments": [{"author": c.author, "body": c.body} for c in comments],
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+
+@dataclass(frozen=True)
+class PullRequest:
+    number: int
+    issue: int
+    branch: str
+    base: str
+    head_sha: str
+    title: str
+    body: str
+    state: str  # open | merged | closed
+    merge_sha: str | None = None
+
+
+class Forge(Protocol):
+    """Issues, labels, comments and pull requests on one repository."""
+
+    kind: str  # "local" | "github"
+    bot_login: str
+
+    # issues
+    def list_issues(self, state: str = "open") -> list[Issue]: ...
+    def get_issue(self, number: int) -> Issue: ...
+    def create_issue(self, title: str, body: str, author: str) -> Issue: ...
+    def close_issue(self, number: int) -> None: ...
+    def reopen_issue(self, number: int) -> None: ...
+
+    # labels (set semantics: adding a present label or removing an absent one is a no-op)
+    def ensure_labels(self) -> None: ...
+    def add_labels(self, number: int, labels: list[str]) -> None: ...
+    def remove_labels(self, number: int, labels: list[str]) -> None: ...
+
+    # comments (exactly once per marker)
+    def list_comments(self, number: int) -> list[Comment]: ...
+    def find_comment(self, number: int, key: str) -> Comment | None: ...
+    def post_comment(self, number: int, key: str, body: str) -> Comment:
+        """Post ``body`` with ``marker(key)`` unless a comment with that marker exists."""
+        ...
+
+    # pull requests (one per branch)
+    def find_pr(self, branch: str) -> PullRequest | None: ...
+    def open_pr(self, issue: int, branch: str, base: str, title: str, body: str) -> PullRequest:
+        """Open a PR for ``branch`` or return the one already open for it."""
+        ...
+    def update_pr_body(self, number: int, body: str) -> None: ...
+    def ci_status(self, sha: str) -> str:
+        """``success`` | ``failure`` | ``pending`` | ``none``."""
+        ...
+    def merge_pr(self, number: int, expected_head_sha: str) -> str:
+        """Merge if the PR head is still ``expected_head_sha``; returns the merge SHA."""
+        ...
