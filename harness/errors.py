@@ -83,3 +83,11 @@ class SandboxError(FactoryError):
 
 class ToolError(Exception):
     """A tool call failed; the message goes back to the model as a tool error."""
+
+
+class StepFailed(FactoryError):
+    """A step ran and said no (e.g. tests failed); ``outputs`` keeps the evidence."""
+
+    def __init__(self, message: str, outputs: dict[str, object]) -> None:
+        self.outputs = outputs
+        super().__init__(message)

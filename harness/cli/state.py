@@ -1,0 +1,155 @@
+"""State commands: ``status``, ``runs``, ``report``, and the kill switch ``stop`` / ``resume``."""
+
+from __future__ import annotations
+
+
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from harness.cli.common import emit_json, repo_root, state_dir
+from harness.engine.budget import start_of_day
+from harness.engine.runner import KILL_SWITCH
+from harness.store.db import Store
+
+_RUN_FIELDS = (
+    "id",
+    "workflow",
+    "issue",
+    "status",
+    "started_at",
+    "finished_at",
+    "cost_usd",
+    "input_tokens",
+    "output_tokens",
+)
+
+
+def _store(ctx: click.Context) -> Store:
+    root = repo_root(ctx)
+    return Store.open(state_dir(root))
+
+
+def run_row(store: Store, run: Any) -> dict[str, Any]:
+    totals = store.run_totals(run.id)
+    return {
+        "id": run.id,
+        "workflow": run.workflow,
+        "issue": run.issue,
+        "status": run.status,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "cost_usd": round(float(totals["cost_usd"]), 6),
+        "input_tokens": int(totals["input_tokens"]),
+        "output_tokens": int(totals["output_tokens"]),
+        "reason": run.reason,
+    }
+
+
+@click.command()
+@click.option("--limit", default=50, show_default=True, help="How many runs, newest first.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def runs(ctx: click.Context, limit: int, as_json: bool) -> None:
+    """Run history: workflow, issue, status, cost and tokens."""
+    store = _store(ctx)
+    rows = [run_row(store, r) for r in store.list_runs(limit=limit)]
+    if as_json:
+        emit_json(rows)
+        return
+    table = Table(*_RUN_FIELDS, title="runs")
+    for row in rows:
+        table.add_row(*(str(row[f]) if row[f] is not None else "" for f in _RUN_FIELDS))
+    Console(width=200).print(table)
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def status(ctx: click.Context, as_json: bool) -> None:
+    """The kill switch, runs by status, and today's spend."""
+    store = _store(ctx)
+    import time
+
+    recent = store.list_runs(limit=10_000)
+    counts: dict[str, int] = {}
+    for run in recent:
+        counts[run.status] = counts.get(run.status, 0) + 1
+    stopped = store.get_flag(KILL_SWITCH)
+    data = {
+        "stopped": stopped is not None,
+        "stop_reason": stopped,
+        "runs": counts,
+        "running": [run_row(store, r) for r in recent if r.status == "running"],
+        "spend_today_usd": round(store.spend(since=start_of_day(time.time())), 6),
+        "spend_total_usd": round(store.spend(), 6),
+    }
+    if as_json:
+        emit_json(data)
+        return
+    click.echo(f"kill switch: {'ENGAGED (' + str(stopped) + ')' if stopped else 'off'}")
+    click.echo("runs: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
+    click.echo(f"spend today: ${data['spend_today_usd']:.4f}  (all time ${data['spend_total_usd']:.4f})")
+
+
+@click.command()
+@click.argument("run_id")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def report(ctx: click.Context, run_id: str, as_json: bool) -> None:
+    """One run: its steps, timings, model calls, costs and evidence."""
+    store = _store(ctx)
+    run = store.get_run(run_id)
+    steps = [
+        {
+            "step": s.step_id,
+            "attempt": s.attempt,
+            "status": s.status,
+            "started_at": s.started_at,
+            "finished_at": s.finished_at,
+            "duration_s": s.duration_s,
+            "model_s": s.model_s,
+            "subprocess_s": s.subprocess_s,
+            "error": s.error,
+            "outputs": s.outputs,
+        }
+        for s in store.steps(run_id)
+    ]
+    data = {**run_row(store, run), "governance": run.governance, "steps": steps}
+    if as_json:
+        emit_json(data)
+        return
+    click.echo(f"run {run.id}: {run.workflow} issue {run.issue} — {run.status}")
+    if run.reason:
+        click.echo(f"reason: {run.reason}")
+    click.echo(
+        f"cost ${data['cost_usd']:.4f}, {data['input_tokens']} input / "
+        f"{data['output_tokens']} output tokens"
+    )
+    for s in steps:
+        line = f"  {s['step']} #{s['attempt']}: {s['status']} ({s['duration_s'] or 0:.2f}s)"
+        click.echo(line + (f" — {s['error']}" if s["error"] else ""))
+        out = s["outputs"] or {}
+        if s["status"] == "failed" and out.get("output"):
+            click.echo("    " + str(out["output"])[-2000:].replace("\n", "\n    "))
+
+
+@click.command()
+@click.option("--reason", default="stopped by a maintainer", show_default=True)
+@click.pass_context
+def stop(ctx: click.Context, reason: str) -> None:
+    """Engage the kill switch: no workflow starts another step until 'factory resume'."""
+    _store(ctx).set_flag(KILL_SWITCH, reason)
+    click.echo(f"factory stopped: {reason}")
+
+
+@click.command()
+@click.pass_context
+def resume(ctx: click.Context) -> None:
+    """Release the kill switch."""
+    _store(ctx).clear_flag(KILL_SWITCH)
+    click.echo("factory resumed")
+
+

@@ -1,0 +1,1 @@
+"""The workflow engine: runs the steps of a YAML workflow, persisting each before the next."""

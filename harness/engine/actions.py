@@ -1,0 +1,47 @@
+"""The registry of built-in actions a workflow step can name (``action: forge.open_pr``)."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+from harness.engine.context import StepContext
+
+Action = Callable[[StepContext], dict[str, Any]]
+
+_ACTIONS: dict[str, Action] = {}
+
+# Modules whose import registers actions.
+_PROVIDERS = ("harness.triage.actions", "harness.implement.actions", "harness.validate.actions")
+
+
+def action(name: str) -> Callable[[Action], Action]:
+    """Register ``fn`` as the action ``name``."""
+
+    def register(fn: Action) -> Action:
+        _ACTIONS[name] = fn
+        return fn
+
+    return register
+
+
+def _load() -> None:
+    for module in _PROVIDERS:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+
+
+def get_action(name: str) -> Action | None:
+    if not _ACTIONS:
+        _load()
+    return _ACTIONS.get(name)
+
+
+def action_names() -> list[str]:
+    if not _ACTIONS:
+        _load()
+    return sorted(_ACTIONS)

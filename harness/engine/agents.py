@@ -1,0 +1,92 @@
+"""Agent steps: render the role's prompt, give it its tools, and run the turn loop."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from harness.engine.budget import BudgetGuard
+from harness.engine.context import StepContext
+from harness.errors import FactoryError, StoppedError
+from harness.model.agent import AgentSpec, run_agent
+from harness.model.base import CallRecord
+from harness.redact import redact
+
+Handler = Callable[[dict[str, Any]], str]
+
+_FILE_TOOLS = ("read_file", "list_files", "search", "write_file", "edit_file")
+
+
+class _Hooks:
+    """Checks the kill switch and the budget before each call; records each call after it."""
+
+    def __init__(self, ctx: StepContext, model: str) -> None:
+        self.ctx, self.model = ctx, model
+        services = ctx.services
+        self.guard = BudgetGuard(
+            services.store, services.settings.governance.rules, ctx.run_id, ctx.issue, services.clock
+        )
+
+    def before_call(self, request: dict[str, Any]) -> None:
+        reason = self.ctx.services.store.get_flag("stopped")
+        if reason is not None:
+            raise StoppedError(f"the factory is stopped ({reason})")
+        self.guard.check(self.model, request)
+
+    def after_call(self, record: CallRecord) -> None:
+        self.ctx.services.store.record_call(self.ctx.run_id, self.ctx.step.id, record)
+        self.ctx.timings["model_s"] += record.duration_s
+
+
+def tool_handlers(ctx: StepContext, names: list[str]) -> dict[str, Handler]:
+    """Handlers for the tools a step declares, bound to the run's worktree."""
+    if not names:
+        return {}
+    worktree = ctx.outputs.get("worktree", {}).get("path")
+    if not worktree:
+        raise FactoryError(f"step {ctx.step.id}: tools {names} need a worktree step before it")
+    handlers: dict[str, Handler] = {}
+    if any(n in _FILE_TOOLS for n in names):
+        from harness.tools.files import FileTools
+
+        handlers.update(FileTools(Path(worktree)).handlers())
+    if "run_command" in names:
+        from harness.engine.commands import command_tool_handlers
+
+        handlers.update(command_tool_handlers(ctx, Path(worktree)))
+    return {name: fn for name, fn in handlers.items() if name in names}
+
+
+def save_transcript(ctx: StepContext, messages: list[dict[str, Any]]) -> Path:
+    """Write the conversation (redacted) under the state directory; transcripts stay private."""
+    folder = ctx.services.settings.state_dir / "transcripts" / ctx.run_id
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{ctx.step.id}.json"
+    path.write_text(redact(json.dumps(messages, indent=1, ensure_ascii=False)), encoding="utf-8")
+    return path
+
+
+def run_agent_step(ctx: StepContext) -> dict[str, Any]:
+    step, services = ctx.step, ctx.services
+    assert step.agent is not None and step.prompt is not None and step.output is not None
+    settings = services.settings
+    model_id = str(getattr(settings.config.models, step.agent))
+    context = ctx.template_context()
+    instructions = services.templates.render(step.prompt, **context)
+    task = services.templates.render(step.task, **context) if step.task else ""
+    spec = AgentSpec(
+        role=step.agent,
+        model=model_id,
+        governance=settings.governance.texts(),
+        instructions=instructions,
+        task=task,
+        tools=list(step.tools),
+        output_tool=step.output,
+        max_turns=step.max_turns,
+        max_tokens=step.max_tokens,
+    )
+    result = run_agent(services.model, spec, tool_handlers(ctx, list(step.tools)), _Hooks(ctx, model_id))
+    transcript = save_transcript(ctx, result.messages)
+    return {**result.output, "_turns": result.turns, "_transcript": str(transcript)}

@@ -1,0 +1,57 @@
+"""Spend caps from the rules: a model call that could take spend past a cap is not made."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from harness.errors import BudgetExceeded
+from harness.model.base import Usage
+from harness.model.pricing import cost_usd
+
+if TYPE_CHECKING:
+    from harness.config.models import Rules
+    from harness.store.db import Store
+
+
+def start_of_day(now: float) -> str:
+    """ISO timestamp of the UTC midnight before ``now`` (the per-day budget window)."""
+    day = datetime.fromtimestamp(now, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return day.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def worst_case_cost(model: str, request: dict[str, Any]) -> float:
+    """Upper estimate of one call: every input character a token, the full ``max_tokens`` out."""
+    size = len(json.dumps({k: request.get(k) for k in ("system", "tools", "messages")}))
+    usage = Usage(input_tokens=size // 3 + 1, output_tokens=int(request.get("max_tokens", 4096)))
+    return cost_usd(model, usage)
+
+
+@dataclass
+class BudgetGuard:
+    store: Store
+    rules: Rules
+    run_id: str
+    issue: int | None
+    clock: Callable[[], float] = time.time
+
+    def check(self, model: str, request: dict[str, Any]) -> None:
+        """Raise ``BudgetExceeded`` (with the cap named) if this call could break a cap."""
+        need = worst_case_cost(model, request)
+        budgets = self.rules.budgets
+        caps: list[tuple[str, float, float]] = [
+            ("per_run_usd", budgets.per_run_usd, self.store.spend(run_id=self.run_id)),
+            ("per_day_usd", budgets.per_day_usd, self.store.spend(since=start_of_day(self.clock()))),
+        ]
+        if self.issue is not None:
+            caps.append(("per_issue_usd", budgets.per_issue_usd, self.store.spend(issue=self.issue)))
+        for name, cap, spent in caps:
+            if spent + need > cap:
+                raise BudgetExceeded(
+                    f"budget {name} ${cap:.2f} would be exceeded: spent ${spent:.4f}, "
+                    f"next call may cost up to ${need:.4f}"
+                )

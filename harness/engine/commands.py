@@ -1,0 +1,54 @@
+"""Command steps and the ``run_command`` tool: shell commands inside the worktree sandbox."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from harness.engine.context import StepContext
+from harness.errors import FactoryError, StepFailed
+
+
+def _sandbox(ctx: StepContext, worktree: Path) -> Any:
+    from harness.sandbox.bwrap import Limits, Sandbox
+
+    settings = ctx.services.settings
+    hidden = [settings.state_dir, settings.root, settings.holdout_dir]
+    return Sandbox(worktree, Limits(), hidden=[p for p in hidden if p != worktree])
+
+
+def run_command_step(ctx: StepContext) -> dict[str, Any]:
+    """Run the step's command in the sandbox; a non-zero exit fails the step."""
+    assert ctx.step.run is not None
+    command = ctx.services.templates.render_string(ctx.step.run, **ctx.template_context()).strip()
+    if not command:
+        return {"exit_code": 0, "output": "", "skipped": True}
+    worktree = ctx.outputs.get("worktree", {}).get("path")
+    if not worktree:
+        raise FactoryError(f"step {ctx.step.id}: a command step needs a worktree step before it")
+    timeout = ctx.step.timeout_s
+    result = _sandbox(ctx, Path(worktree)).run(command, timeout_s=timeout)
+    ctx.timings["subprocess_s"] += result.duration_s
+    outputs = {
+        "command": command,
+        "exit_code": result.exit_code,
+        "output": result.output,
+        "limit_hit": result.limit_hit,
+        "duration_s": round(result.duration_s, 3),
+    }
+    if result.exit_code != 0:
+        tail = result.output.strip().splitlines()[-1:] or [""]
+        raise StepFailed(f"command exited {result.exit_code}: {tail[0][:200]}", outputs)
+    return outputs
+
+
+def command_tool_handlers(
+    ctx: StepContext, worktree: Path
+) -> dict[str, Callable[[dict[str, Any]], str]]:
+    from harness.tools.command import CommandTool
+
+    handlers: dict[str, Callable[[dict[str, Any]], str]] = CommandTool(
+        _sandbox(ctx, worktree)
+    ).handlers()
+    return handlers

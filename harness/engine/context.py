@@ -1,0 +1,55 @@
+"""What a step sees: the services, the run, and the outputs of earlier steps."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from harness.config.settings import Settings
+    from harness.engine.templates import Templates
+    from harness.engine.workflow import Step
+    from harness.forge.base import Forge
+    from harness.git.repo import GitRepo
+    from harness.model.base import Model
+    from harness.store.db import Store
+
+
+@dataclass
+class Services:
+    """Everything the engine and its actions work with, built once per command."""
+
+    settings: Settings
+    store: Store
+    forge: Forge
+    model: Model
+    repo: GitRepo
+    templates: Templates
+    clock: Callable[[], float] = time.time
+
+
+@dataclass
+class StepContext:
+    """The state a step runs in. Actions return a dict of outputs."""
+
+    services: Services
+    run_id: str
+    workflow: str
+    step: Step
+    issue: int | None
+    inputs: dict[str, Any]
+    outputs: dict[str, dict[str, Any]]
+    timings: dict[str, float] = field(default_factory=lambda: {"model_s": 0.0, "subprocess_s": 0.0})
+
+    def template_context(self) -> dict[str, Any]:
+        settings = self.services.settings
+        return {
+            "inputs": self.inputs,
+            "steps": self.outputs,
+            "issue": self.inputs.get("issue", {}),
+            "config": settings.config.model_dump(mode="json"),
+            "commands": settings.config.commands.model_dump(mode="json"),
+            "rules": settings.governance.rules.model_dump(mode="json"),
+        }

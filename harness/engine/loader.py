@@ -1,0 +1,52 @@
+"""Finding workflows (a repository override or the shipped one) and checking what they name."""
+
+from __future__ import annotations
+
+from harness.engine.actions import action_names
+from harness.engine.context import Services
+from harness.engine.workflow import Workflow, builtin_workflow_text, parse_workflow
+from harness.errors import ConfigError, ConfigErrors
+from harness.model.tools import known_tools
+
+OVERRIDE_DIR = ".factory/workflows"
+ROLES = ("triage", "planner", "implementer", "reviewer", "validator")
+
+
+def override_reader(services: Services) -> tuple[str, str]:
+    """(production branch, override folder); overrides are read from the production branch."""
+    return services.settings.config.production_branch, OVERRIDE_DIR
+
+
+def read_override(services: Services, name: str) -> str | None:
+    branch, folder = override_reader(services)
+    data = services.repo.read_blob(branch, f"{folder}/{name}")
+    return data.decode("utf-8") if data is not None else None
+
+
+def load_workflow(services: Services, name: str) -> Workflow:
+    """The workflow ``name``: ``.factory/workflows/<name>.yaml`` on the production branch, else shipped."""
+    override = read_override(services, f"{name}.yaml")
+    source = f"{OVERRIDE_DIR}/{name}.yaml" if override is not None else f"workflows/{name}.yaml"
+    workflow = parse_workflow(override if override is not None else builtin_workflow_text(name), source)
+    check_names(workflow, source)
+    return workflow
+
+
+def check_names(workflow: Workflow, source: str) -> None:
+    """Unknown actions, roles or tools are configuration errors, found before anything runs."""
+    problems: list[ConfigError] = []
+    actions, tools = set(action_names()), set(known_tools())
+    for i, step in enumerate(workflow.steps):
+        where = f"steps[{i}]"
+        if step.action is not None and step.action not in actions:
+            problems.append(ConfigError(source, f"{where}.action", f"unknown action {step.action!r}"))
+        if step.agent is not None:
+            if step.agent not in ROLES:
+                problems.append(
+                    ConfigError(source, f"{where}.agent", f"unknown role {step.agent!r} ({', '.join(ROLES)})")
+                )
+            for tool in [*step.tools, *([step.output] if step.output else [])]:
+                if tool not in tools:
+                    problems.append(ConfigError(source, f"{where}.tools", f"unknown tool {tool!r}"))
+    if problems:
+        raise ConfigErrors(problems)

@@ -1,0 +1,217 @@
+"""The engine: runs a workflow's steps in order, persisting each one before the next.
+
+A run is identified by (workflow, issue). Running the same workflow for the same
+issue again resumes its open run at the step it was in; finished steps are never
+repeated. The kill switch is checked before every step and every model call.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from harness.engine.actions import get_action
+from harness.engine.agents import run_agent_step
+from harness.engine.commands import run_command_step
+from harness.engine.context import Services, StepContext
+from harness.engine.loader import load_workflow
+from harness.engine.workflow import Retry, Workflow
+from harness.errors import (
+    BudgetExceeded,
+    DeferredError,
+    FactoryError,
+    QuotaError,
+    StepFailed,
+    StoppedError,
+)
+
+KILL_SWITCH = "stopped"
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run_id: str
+    workflow: str
+    issue: int | None
+    status: str  # succeeded | failed | stopped
+    reason: str | None
+    outputs: dict[str, dict[str, Any]]
+    not_before: float | None = None
+
+
+def check_kill_switch(services: Services) -> None:
+    reason = services.store.get_flag(KILL_SWITCH)
+    if reason is not None:
+        raise StoppedError(f"the factory is stopped ({reason}); run 'factory resume'")
+
+
+class Engine:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+
+    # -- public ---------------------------------------------------------------
+    def run(self, name: str, issue: int | None = None, inputs: dict[str, Any] | None = None) -> RunOutcome:
+        """Run (or resume) workflow ``name`` for ``issue``."""
+        store = self.services.store
+        workflow = load_workflow(self.services, name)
+        check_kill_switch(self.services)
+        run = store.find_open_run(name, issue)
+        if run is None:
+            run = store.create_run(name, issue, inputs or {}, self.services.settings.governance.hashes)
+            store.append_event(run.id, "run.started", {"workflow": name, "issue": issue})
+        else:
+            if run.not_before and run.not_before > self.services.clock():
+                return RunOutcome(run.id, name, issue, "stopped", run.reason, {}, run.not_before)
+            store.set_run_status(run.id, "running")
+            store.append_event(run.id, "run.resumed", {"workflow": name, "issue": issue})
+        return self._drive(workflow, run.id, issue, run.inputs)
+
+    # -- internals --------------------------------------------------------------
+    def _history(self, run_id: str) -> tuple[dict[str, dict[str, Any]], list[Any]]:
+        steps = self.services.store.steps(run_id)
+        outputs: dict[str, dict[str, Any]] = {}
+        for rec in steps:
+            if rec.status in ("succeeded", "skipped"):
+                outputs[rec.step_id] = rec.outputs or {}
+        return outputs, steps
+
+    def _next_index(self, workflow: Workflow, steps: list[Any]) -> int | None:
+        """Where to go on: derived from the step records alone, so a kill anywhere resumes right."""
+        if not steps:
+            return 0
+        last = steps[-1]
+        pos = workflow.index(last.step_id)
+        if last.status in ("running", "interrupted"):
+            return pos  # killed, stopped or deferred inside this step: do it again
+        step = workflow.steps[pos]
+        history = [s for s in steps if s.step_id == step.id]
+        if last.status == "failed":
+            if step.on_fail is not None:
+                taken = sum(1 for s in history if s.status == "failed")
+                if taken <= self._limit(step.on_fail, workflow):
+                    return workflow.index(step.on_fail.retry_from)
+            return None
+        branch = str((last.outputs or {}).get("verdict", ""))
+        loop = step.on.get(branch)
+        if loop is not None:
+            taken = sum(1 for s in history if (s.outputs or {}).get("verdict") == branch)
+            if taken <= self._limit(loop, workflow):
+                return workflow.index(loop.retry_from)
+            return None
+        return pos + 1 if pos + 1 < len(workflow.steps) else len(workflow.steps)
+
+    def _limit(self, loop: Retry, workflow: Workflow) -> int:
+        if isinstance(loop.max, int):
+            return loop.max
+        ctx = {"rules": self.services.settings.governance.rules.model_dump(mode="json")}
+        return int(self.services.templates.render_string(loop.max, **ctx))
+
+    def _drive(self, workflow: Workflow, run_id: str, issue: int | None, inputs: dict[str, Any]) -> RunOutcome:
+        store = self.services.store
+        while True:
+            outputs, steps = self._history(run_id)
+            index = self._next_index(workflow, steps)
+            if index is None:
+                last = steps[-1]
+                reason = self._failure_reason(workflow, last)
+                store.set_run_status(run_id, "failed", reason=reason)
+                store.append_event(run_id, "run.failed", {"reason": reason})
+                return RunOutcome(run_id, workflow.name, issue, "failed", reason, outputs)
+            if index >= len(workflow.steps):
+                store.set_run_status(run_id, "succeeded")
+                store.append_event(run_id, "run.succeeded", {})
+                return RunOutcome(run_id, workflow.name, issue, "succeeded", None, outputs)
+            step = workflow.steps[index]
+            try:
+                check_kill_switch(self.services)
+            except StoppedError as exc:
+                return self._stop(run_id, workflow, issue, outputs, str(exc), None)
+            ctx = StepContext(self.services, run_id, workflow.name, step, issue, inputs, outputs)
+            outcome = self._step(ctx)
+            if outcome is not None:
+                return outcome
+
+    def _failure_reason(self, workflow: Workflow, last: Any) -> str:
+        if last.status == "failed":
+            return f"step {last.step_id} failed: {last.error}"
+        verdict = (last.outputs or {}).get("verdict")
+        return f"step {last.step_id} returned {verdict!r} more often than the workflow allows"
+
+    def _stop(
+        self,
+        run_id: str,
+        workflow: Workflow,
+        issue: int | None,
+        outputs: dict[str, dict[str, Any]],
+        reason: str,
+        not_before: float | None,
+    ) -> RunOutcome:
+        self.services.store.set_run_status(run_id, "stopped", reason=reason, not_before=not_before)
+        self.services.store.append_event(run_id, "run.stopped", {"reason": reason})
+        return RunOutcome(run_id, workflow.name, issue, "stopped", reason, outputs, not_before)
+
+    def _step(self, ctx: StepContext) -> RunOutcome | None:
+        """Run one step and persist its result; return an outcome if the run must end now."""
+        store, step = self.services.store, ctx.step
+        if step.when is not None:
+            value = self.services.templates.evaluate(step.when, **ctx.template_context())
+            if not value:
+                seq = store.start_step(ctx.run_id, step.id, {"when": step.when})
+                store.finish_step(seq, "skipped", {})
+                return None
+        seq = store.start_step(ctx.run_id, step.id, self._inputs(ctx))
+        store.set_current_step(ctx.run_id, step.id)
+        started = time.monotonic()
+        try:
+            outputs = self._execute(ctx)
+        except StoppedError as exc:
+            store.finish_step(seq, "interrupted", {}, error=str(exc), **ctx.timings)
+            return self._stop(ctx.run_id, self._wf(ctx), ctx.issue, ctx.outputs, str(exc), None)
+        except DeferredError as exc:
+            store.finish_step(seq, "interrupted", {}, error=str(exc), **ctx.timings)
+            return self._stop(
+                ctx.run_id, self._wf(ctx), ctx.issue, ctx.outputs, str(exc), exc.not_before
+            )
+        except (BudgetExceeded, QuotaError) as exc:
+            store.finish_step(seq, "failed", {}, error=str(exc), **ctx.timings)
+            store.set_run_status(ctx.run_id, "failed", reason=str(exc))
+            store.append_event(ctx.run_id, "run.failed", {"reason": str(exc), "fatal": True})
+            return RunOutcome(ctx.run_id, ctx.workflow, ctx.issue, "failed", str(exc), ctx.outputs)
+        except FactoryError as exc:
+            evidence = exc.outputs if isinstance(exc, StepFailed) else {}
+            store.finish_step(seq, "failed", evidence, error=str(exc), **ctx.timings)
+            store.append_event(ctx.run_id, "step.failed", {"step": step.id, "error": str(exc)})
+            return None
+        elapsed = time.monotonic() - started
+        store.finish_step(seq, "succeeded", outputs, **ctx.timings)
+        store.append_event(
+            ctx.run_id, "step.succeeded", {"step": step.id, "duration_s": round(elapsed, 4)}
+        )
+        return None
+
+    def _wf(self, ctx: StepContext) -> Workflow:
+        return load_workflow(self.services, ctx.workflow)
+
+    def _inputs(self, ctx: StepContext) -> dict[str, Any]:
+        step = ctx.step
+        data: dict[str, Any] = {"kind": step.kind}
+        if step.action:
+            data["action"] = step.action
+            data["params"] = step.params
+        elif step.agent:
+            data.update(agent=step.agent, prompt=step.prompt, tools=step.tools, output=step.output)
+        else:
+            data["run"] = step.run
+        return data
+
+    def _execute(self, ctx: StepContext) -> dict[str, Any]:
+        step = ctx.step
+        if step.action is not None:
+            fn = get_action(step.action)
+            if fn is None:  # load_workflow validated this; a race with an override edit
+                raise FactoryError(f"unknown action {step.action!r}")
+            return fn(ctx)
+        if step.agent is not None:
+            return run_agent_step(ctx)
+        return run_command_step(ctx)

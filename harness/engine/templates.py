@@ -1,0 +1,81 @@
+"""Jinja rendering of prompt and comment templates, strict about undefined names.
+
+Templates are looked up first in the target repository's ``.factory/workflows/``
+(read from the production branch, never a candidate worktree), then in the
+shipped ``workflows/`` folder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import re
+
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+
+from harness.errors import ConfigError
+from harness.paths import workflows_dir
+
+Overrides = Callable[[str], str | None]
+
+
+def wrap_data(text: str, tag: str = "data") -> str:
+    """Wrap untrusted text as data that cannot close its own wrapper (fake ``</issue>``, B9)."""
+    safe = re.sub(rf"<(/?\s*{re.escape(tag)}\b)", r"‹\1", str(text), flags=re.IGNORECASE)
+    return f"<{tag}>\n{safe}\n</{tag}>"
+
+
+def _no_overrides(_name: str) -> str | None:
+    return None
+
+
+class Templates:
+    """Renders named templates with ``StrictUndefined`` in a sandboxed Jinja environment."""
+
+    def __init__(self, overrides: Overrides = _no_overrides) -> None:
+        self._overrides = overrides
+
+        def load(name: str) -> str | None:
+            text = overrides(name)
+            if text is not None:
+                return text
+            path = workflows_dir() / name
+            return path.read_text(encoding="utf-8") if path.is_file() else None
+
+        self.env = SandboxedEnvironment(
+            loader=jinja2.FunctionLoader(load),
+            undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=True,
+            autoescape=False,
+        )
+        self.env.filters["wrap_data"] = wrap_data
+
+    def render(self, name: str, **context: Any) -> str:
+        try:
+            return self.env.get_template(name).render(**context)
+        except jinja2.TemplateNotFound as exc:
+            raise ConfigError(f"workflows/{name}", "(file)", "template not found") from exc
+        except jinja2.UndefinedError as exc:
+            raise ConfigError(f"workflows/{name}", "(template)", exc.message or "undefined") from exc
+        except jinja2.TemplateSyntaxError as exc:
+            raise ConfigError(f"workflows/{name}", f"line {exc.lineno}", exc.message or "syntax") from exc
+
+    def render_string(self, source: str, **context: Any) -> str:
+        try:
+            return self.env.from_string(source).render(**context)
+        except (jinja2.UndefinedError, jinja2.TemplateSyntaxError) as exc:
+            raise ConfigError("workflow", source, exc.message or "template error") from exc
+
+    def evaluate(self, expression: str, **context: Any) -> Any:
+        """Evaluate a ``when:`` expression (``"{{ x }}"`` or a bare expression)."""
+        expr = expression.strip()
+        if expr.startswith("{{") and expr.endswith("}}"):
+            expr = expr[2:-2].strip()
+        try:
+            return self.env.compile_expression(expr, undefined_to_none=False)(**context)
+        except jinja2.UndefinedError:
+            return None
+        except jinja2.TemplateSyntaxError as exc:
+            raise ConfigError("workflow", f"when: {expression}", exc.message or "syntax") from exc

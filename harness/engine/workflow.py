@@ -1,0 +1,143 @@
+"""Workflow definitions: YAML files of steps, validated strictly.
+
+A step is exactly one of ``action`` (a built-in deterministic action), ``agent``
+(a model turn loop with declared tools and a structured output tool) or ``run``
+(a shell command in the worktree sandbox). ``when`` is a Jinja expression over
+the run's context; ``on_fail`` / ``on`` loop back to an earlier step at most
+``max`` times.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from harness.errors import ConfigError, ConfigErrors
+from harness.paths import workflows_dir
+
+_ID = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+
+
+class Retry(BaseModel):
+    """Loop back to ``retry_from`` at most ``max`` times (an int or a template like
+    ``"{{ rules.max_fix_attempts }}"``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    retry_from: str
+    max: int | str
+
+
+class Step(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    action: str | None = None
+    agent: str | None = None
+    run: str | None = None
+    when: str | None = None
+    # agent steps
+    prompt: str | None = None
+    task: str | None = None
+    tools: list[str] = Field(default_factory=list)
+    output: str | None = None
+    max_turns: int = Field(default=20, ge=1, le=200)
+    max_tokens: int = Field(default=4096, ge=256, le=21000)
+    context: str = "shared"
+    # loops
+    on_fail: Retry | None = None
+    on: dict[str, Retry] = Field(default_factory=dict)
+    # action parameters and limits
+    params: dict[str, Any] = Field(default_factory=dict)
+    timeout_s: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Step:
+        kinds = [k for k in ("action", "agent", "run") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError("a step needs exactly one of action, agent, run")
+        if not _ID.match(self.id):
+            raise ValueError(f"step id {self.id!r} must match {_ID.pattern}")
+        if self.agent is not None and (self.prompt is None or self.output is None):
+            raise ValueError("an agent step needs prompt and output")
+        if self.agent is None and (self.prompt or self.output or self.tools):
+            raise ValueError("prompt, output and tools belong to agent steps only")
+        if self.context not in ("shared", "fresh"):
+            raise ValueError("context must be shared or fresh")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return "action" if self.action else "agent" if self.agent else "run"
+
+
+class Workflow(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    description: str = ""
+    steps: list[Step]
+
+    @model_validator(mode="after")
+    def _ids(self) -> Workflow:
+        ids = [s.id for s in self.steps]
+        if not ids:
+            raise ValueError("a workflow needs at least one step")
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"duplicate step ids: {', '.join(dupes)}")
+        for pos, step in enumerate(self.steps):
+            loops = ([step.on_fail] if step.on_fail else []) + list(step.on.values())
+            for loop in loops:
+                if loop.retry_from not in ids[: pos + 1]:
+                    raise ValueError(
+                        f"step {step.id}: retry_from {loop.retry_from!r} is not an earlier step"
+                    )
+        return self
+
+    def index(self, step_id: str) -> int:
+        return [s.id for s in self.steps].index(step_id)
+
+
+def _location(loc: tuple[Any, ...], data: Any) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts) or "(top)"
+
+
+def parse_workflow(text: str, source: str) -> Workflow:
+    """Parse and validate one workflow file; every problem becomes a ``ConfigError``."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else "(top)"
+        raise ConfigErrors([ConfigError(source, where, "invalid YAML")]) from exc
+    if not isinstance(data, dict):
+        raise ConfigErrors([ConfigError(source, "(top)", "must be a mapping with name and steps")])
+    try:
+        return Workflow.model_validate(data)
+    except ValidationError as exc:
+        problems = [
+            ConfigError(source, _location(err["loc"], data), err["msg"].removeprefix("Value error, "))
+            for err in exc.errors()
+        ]
+        raise ConfigErrors(problems) from exc
+
+
+def builtin_workflow_text(name: str) -> str:
+    path = workflows_dir() / f"{name}.yaml"
+    if not path.is_file():
+        raise ConfigErrors([ConfigError(f"workflows/{name}.yaml", "(file)", "no such workflow")])
+    return path.read_text(encoding="utf-8")
+
+
+def shipped_workflow(name: str) -> Path:
+    return workflows_dir() / f"{name}.yaml"

@@ -1,0 +1,118 @@
+"""The triage workflow's actions: ``triage.prescreen`` and ``triage.apply`` (the applier)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from harness.engine.actions import action
+from harness.engine.budget import start_of_day
+from harness.engine.context import StepContext
+from harness.errors import FactoryError
+from harness.forge.base import TRIAGE_LABELS
+from harness.triage.outbound import sanitize_outbound
+from harness.triage.prescreen import prescreen
+
+DECISION_LABELS = {
+    "accept": "factory:accepted",
+    "reject": "factory:rejected",
+    "needs_info": "factory:needs-info",
+    "needs_human": "factory:needs-human",
+    "deferred": "factory:deferred",
+}
+HEADLINES = {
+    "accept": "Accepted",
+    "reject": "Rejected",
+    "needs_info": "Needs more information",
+    "needs_human": "Needs a maintainer",
+    "deferred": "Deferred",
+}
+
+
+def judged_today(ctx: StepContext, author: str) -> int:
+    """How many of ``author``'s issues the triage agent judged since UTC midnight."""
+    services = ctx.services
+    since = start_of_day(services.clock())
+    count = 0
+    for run in services.store.list_runs(limit=10_000, workflow="triage"):
+        if run.issue is None or run.issue == ctx.issue or run.started_at < since:
+            continue
+        judged = any(
+            s.step_id == "judge" and s.status == "succeeded" for s in services.store.steps(run.id)
+        )
+        if judged and services.forge.get_issue(run.issue).author == author:
+            count += 1
+    return count
+
+
+@action("triage.prescreen")
+def prescreen_action(ctx: StepContext) -> dict[str, Any]:
+    if ctx.issue is None:
+        raise FactoryError("triage needs an issue number")
+    forge = ctx.services.forge
+    issue = forge.get_issue(ctx.issue)
+    others = [i for i in forge.list_issues(state="all") if i.number != issue.number]
+    rules = ctx.services.settings.governance.rules
+    screen = prescreen(issue, others, rules, judged_today(ctx, issue.author))
+    return {
+        "decision": screen.decision,
+        "reason": screen.reason,
+        "rule": screen.rule,
+        "hidden": list(screen.hidden),
+        "title": screen.title,
+        "body": screen.body,
+        "author": issue.author,
+        "issue_sha256": screen.sha256,
+    }
+
+
+def _decision(ctx: StepContext) -> dict[str, Any]:
+    pre = ctx.outputs["prescreen"]
+    if pre.get("decision"):
+        return {
+            "decision": pre["decision"],
+            "reason": pre["reason"],
+            "rule": pre["rule"],
+            "priority": None,
+            "kind": None,
+            "acceptance_criteria": [],
+            "source": "prescreen",
+        }
+    judged = ctx.outputs.get("judge")
+    if not judged:
+        raise FactoryError("no triage decision: the judge step produced nothing")
+    return {
+        "decision": judged["decision"],
+        "reason": sanitize_outbound(str(judged.get("reason", ""))),
+        "rule": sanitize_outbound(str(judged.get("rule") or "mission.md"), limit=200),
+        "priority": judged.get("priority"),
+        "kind": judged.get("kind"),
+        "acceptance_criteria": [sanitize_outbound(str(c), limit=500) for c in judged.get("acceptance_criteria", [])],
+        "source": "agent",
+    }
+
+
+@action("triage.apply")
+def apply_action(ctx: StepContext) -> dict[str, Any]:
+    """Labels and one comment, computed in code from the structured decision. Safe to repeat."""
+    assert ctx.issue is not None
+    forge, now = ctx.services.forge, ctx.services.clock()
+    decided = _decision(ctx)
+    decision = decided["decision"]
+    label = DECISION_LABELS[decision]
+    labels = [label]
+    if decision == "accept":
+        labels += [f"priority:{decided['priority']}", f"kind:{decided['kind']}"]
+    stale = [x for x in (*TRIAGE_LABELS, "factory:deferred") if x != label]
+    forge.remove_labels(ctx.issue, stale)
+    forge.add_labels(ctx.issue, labels)
+    day = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d")
+    key = f"triage:{decision}" + (f":{day}" if decision == "deferred" else "")
+    body = ctx.services.templates.render(
+        "comments/triage.md.j2",
+        headline=HEADLINES[decision],
+        issue=ctx.issue,
+        **decided,
+    )
+    comment = forge.post_comment(ctx.issue, key, body)
+    return {**decided, "labels": labels, "comment_id": comment.id, "comment_key": key}

@@ -1,0 +1,153 @@
+"""The deterministic pre-screen: decisions that need no model, made before any token is spent."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from harness.triage.sanitize import sanitize
+
+if TYPE_CHECKING:
+    from harness.config.models import Rules
+    from harness.forge.base import Issue
+
+MAX_LINES = 2000
+_FILENAME = re.compile(r"[\w./\\-]*[\w-]\.[a-z]{2,5}\b|\.github/|\.git/|\.factory/", re.IGNORECASE)
+_CONFUSABLE = str.maketrans({"1": "l", "0": "o", "3": "e", "5": "s", "|": "l", "_": "_"})
+
+
+@dataclass(frozen=True)
+class Screen:
+    """What the pre-screen concluded. ``decision`` None means: ask the triage agent."""
+
+    decision: str | None  # reject | needs_human | deferred | None
+    reason: str
+    rule: str
+    title: str
+    body: str
+    sha256: str
+    hidden: tuple[str, ...] = field(default_factory=tuple)
+
+
+def issue_sha256(issue: Issue) -> str:
+    """Hash of what the author wrote, recorded when triaged (an edit later is detectable, T8)."""
+    return hashlib.sha256(f"{issue.title}\0{issue.body}".encode()).hexdigest()
+
+
+def _normal(text: str) -> str:
+    return re.sub(r"[\W_]+", " ", text.casefold()).strip()
+
+
+def protected_literals(patterns: list[str]) -> list[str]:
+    """Literal names a request would mention to touch a protected path (``.github/**`` -> ``.github/``)."""
+    names: list[str] = [".git/"]
+    for pattern in patterns:
+        head = re.split(r"[*?\[]", pattern, maxsplit=1)[0]
+        if head:
+            names.append(head.casefold())
+    return sorted(set(names))
+
+
+def _distance(a: str, b: str) -> int:
+    if abs(len(a) - len(b)) > 2:
+        return 3
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i]
+        for j, cb in enumerate(b, 1):
+            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
+        prev = cur
+    return prev[-1]
+
+
+def mentioned_protected(text: str, patterns: list[str]) -> str | None:
+    """The protected path ``text`` names (or imitates, ``factory_ru1es.md``), if any."""
+    lowered = text.casefold().replace("\\", "/")
+    literals = protected_literals(patterns)
+    for literal in literals:
+        if literal in lowered:
+            return literal
+    for token in _FILENAME.findall(lowered):
+        plain = token.translate(_CONFUSABLE).lstrip("./")
+        for literal in literals:
+            bare = literal.lstrip("./")
+            if "." in bare and bare.rstrip("/") and _distance(plain, bare) <= 2:
+                return literal
+    return None
+
+
+def find_duplicate(issue: Issue, others: list[Issue]) -> Issue | None:
+    """An earlier issue with the same title, or the same substantial body."""
+    title, body = _normal(issue.title), _normal(issue.body)
+    for other in sorted(others, key=lambda i: i.number):
+        if other.number >= issue.number:
+            continue
+        if title and _normal(other.title) == title:
+            return other
+        if len(body) >= 40 and _normal(other.body) == body:
+            return other
+    return None
+
+
+def prescreen(issue: Issue, others: list[Issue], rules: Rules, judged_today: int) -> Screen:
+    """Decide what code can decide: size caps, hidden text, protected paths, duplicates, limits.
+
+    ``judged_today`` is how many of this author's issues the triage agent judged today.
+    """
+    limits = rules.triage
+    digest = issue_sha256(issue)
+    title = sanitize(issue.title)
+    body = sanitize(issue.body)
+
+    def screen(decision: str | None, reason: str, rule: str) -> Screen:
+        hidden = tuple(dict.fromkeys(title.hidden + body.hidden))
+        return Screen(decision, reason, rule, title.text, body.text, digest, hidden)
+
+    if len(issue.title) > limits.max_title_chars:
+        return screen(
+            "reject",
+            f"The title is {len(issue.title):,} characters long; the limit is "
+            f"{limits.max_title_chars:,}.",
+            "factory_rules.md: triage.max_title_chars",
+        )
+    lines = issue.body.count("\n") + 1
+    if len(issue.body) > limits.max_body_chars or lines > MAX_LINES:
+        return screen(
+            "reject",
+            f"The description is {len(issue.body):,} characters in {lines:,} lines; the limit is "
+            f"{limits.max_body_chars:,} characters and {MAX_LINES:,} lines. Please file a shorter issue.",
+            "factory_rules.md: triage.max_body_chars",
+        )
+    hidden = tuple(dict.fromkeys(title.hidden + body.hidden))
+    if hidden:
+        return screen(
+            "needs_human",
+            "The issue contains hidden or invisible content (" + "; ".join(hidden) + "). "
+            "A maintainer must read it before any agent does.",
+            "THREATS T1: hidden text is never handed to an agent",
+        )
+    touched = mentioned_protected(f"{title.text}\n{body.text}", list(rules.protected_paths))
+    if touched:
+        return screen(
+            "needs_human",
+            f"The request concerns the protected path `{touched}`, which the factory never changes "
+            "on its own.",
+            "factory_rules.md: protected_paths",
+        )
+    duplicate = find_duplicate(issue, others)
+    if duplicate is not None:
+        return screen(
+            "reject",
+            f"This duplicates issue {duplicate.number} ({duplicate.title[:80]!r}).",
+            "triage: duplicates are closed in favour of the earlier issue",
+        )
+    if issue.author not in limits.trusted_authors and judged_today >= limits.max_issues_per_author_per_day:
+        return screen(
+            "deferred",
+            f"The author has reached today's limit of {limits.max_issues_per_author_per_day} "
+            "triaged issues; this one will be triaged on a later day.",
+            "factory_rules.md: triage.max_issues_per_author_per_day",
+        )
+    return screen(None, "", "")

@@ -1,0 +1,78 @@
+"""Which issues triage takes, in what order, and the summary it reports."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.engine.context import Services
+from harness.engine.runner import Engine, RunOutcome, check_kill_switch
+from harness.errors import StoppedError
+from harness.forge.base import TRIAGE_LABELS, Issue
+
+
+def untriaged(services: Services) -> list[Issue]:
+    """Open issues without a triage decision, oldest first, skipping deferred-until-later ones."""
+    now = services.clock()
+    pending: list[Issue] = []
+    for issue in sorted(services.forge.list_issues(state="open"), key=lambda i: i.number):
+        if any(label in TRIAGE_LABELS for label in issue.labels):
+            continue
+        open_run = services.store.find_open_run("triage", issue.number)
+        if open_run is not None and open_run.not_before and open_run.not_before > now:
+            continue
+        if "factory:deferred" in issue.labels and _deferred_today(services, issue.number):
+            continue
+        pending.append(issue)
+    return pending
+
+
+def _deferred_today(services: Services, number: int) -> bool:
+    from harness.engine.budget import start_of_day
+
+    since = start_of_day(services.clock())
+    for run in services.store.list_runs(limit=20, workflow="triage", issue=number):
+        if run.status == "succeeded" and (run.finished_at or "") >= since:
+            steps = services.store.steps(run.id)
+            applied = [s for s in steps if s.step_id == "apply" and s.status == "succeeded"]
+            if applied and (applied[-1].outputs or {}).get("decision") == "deferred":
+                return True
+    return False
+
+
+def summarise(outcome: RunOutcome) -> dict[str, Any]:
+    applied = outcome.outputs.get("apply", {})
+    status = outcome.status
+    if status == "stopped" and outcome.not_before is not None:
+        status = "deferred"
+    return {
+        "issue": outcome.issue,
+        "run_id": outcome.run_id,
+        "status": status,
+        "decision": applied.get("decision"),
+        "labels": applied.get("labels", []),
+        "rule": applied.get("rule"),
+        "reason": applied.get("reason") or outcome.reason,
+        "source": applied.get("source"),
+    }
+
+
+def triage_all(services: Services, only: int | None = None) -> list[dict[str, Any]]:
+    """Triage every untriaged open issue (at most ``max_issues_per_run``), one run per issue."""
+    check_kill_switch(services)
+    services.forge.ensure_labels()
+    engine = Engine(services)
+    limit = services.settings.governance.rules.triage.max_issues_per_run
+    queue = untriaged(services)
+    if only is not None:
+        queue = [i for i in queue if i.number == only]
+    results: list[dict[str, Any]] = []
+    for issue in queue[:limit]:
+        try:
+            outcome = engine.run("triage", issue.number, {"number": issue.number})
+        except StoppedError as exc:
+            results.append({"issue": issue.number, "status": "stopped", "reason": str(exc)})
+            break
+        results.append(summarise(outcome))
+        if outcome.status == "stopped":
+            break  # kill switch, or the provider asked us to wait: start nothing more now
+    return results

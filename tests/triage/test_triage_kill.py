@@ -1,0 +1,71 @@
+"""``kill -9`` during triage, then a re-run: every issue triaged exactly once, one comment each."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.triage.conftest import API_KEY, EXPECTED, ISSUES, make_repo
+
+
+def factory(repo: Path, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "harness", "--repo", str(repo), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.timeout(180)
+def test_kill_9_at_random_points_then_rerun_finishes_exactly_once(
+    tmp_path: Path, standin
+) -> None:
+    standin.latency_s = 0.15
+    repo = make_repo(tmp_path)
+    env = {
+        **os.environ,
+        "ANTHROPIC_API_KEY": API_KEY,
+        "ANTHROPIC_BASE_URL": standin.url,
+    }
+    for author, title, body in ISSUES:
+        proc = factory(repo, env, "issue", "new", "--title", title, "--body", body, "--author", author)
+        assert proc.wait(30) == 0, proc.stderr.read() if proc.stderr else ""
+
+    kills = 0
+    for delay in (0.9, 1.2, 1.5, 1.8, 2.1):
+        proc = factory(repo, env, "triage")
+        time.sleep(delay)
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            kills += 1
+        proc.wait(30)
+    assert kills >= 1  # at least one run really died mid-way
+
+    final = factory(repo, env, "triage", "--json")
+    out, err = final.communicate(timeout=120)
+    assert final.returncode == 0, err
+    assert "Traceback" not in err
+
+    for number, label in EXPECTED.items():
+        show = factory(repo, env, "issue", "show", str(number), "--json")
+        data = json.loads(show.communicate(timeout=30)[0])
+        factory_labels = [x for x in data["labels"] if x.startswith("factory:")]
+        assert factory_labels == [label], (number, data["labels"])
+        marked = [c for c in data["comments"] if "<!-- factory:" in c["body"]]
+        assert len(marked) == 1, (number, marked)
+
+    runs_proc = factory(repo, env, "runs", "--json", "--limit", "500")
+    runs = json.loads(runs_proc.communicate(timeout=30)[0])
+    finished = [r for r in runs if r["status"] == "succeeded"]
+    assert sorted(r["issue"] for r in finished) == sorted(EXPECTED)
+    assert {r["status"] for r in runs} == {"succeeded"}  # killed runs were resumed, not redone
+    assert standin.violations == []
