@@ -1,0 +1,166 @@
+"""The local forge's tables: issues, labels, comments, pull requests, CI results."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from harness.errors import NotFoundError
+from harness.forge.base import Comment, Issue, PullRequest
+from harness.store.base import StoreBase, utc_now
+
+
+class ForgeTablesMixin(StoreBase):
+    # -- issues ---------------------------------------------------------------
+    def _issue(self, row: sqlite3.Row) -> Issue:
+        labels = self._rows(
+            "SELECT label FROM issue_labels WHERE number = ? ORDER BY label", (row["number"],)
+        )
+        return Issue(
+            number=row["number"],
+            title=row["title"],
+            body=row["body"],
+            author=row["author"],
+            state=row["state"],
+            labels=tuple(r[0] for r in labels),
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
+
+    def insert_issue(self, title: str, body: str, author: str) -> Issue:
+        now = utc_now()
+        with self.transaction() as db:
+            cur = db.execute(
+                "INSERT INTO issues (title, body, author, state, created_at, updated_at)"
+                " VALUES (?, ?, ?, 'open', ?, ?)",
+                (title, body, author, now, now),
+            )
+            number = int(cur.lastrowid or 0)
+        return self.issue(number)
+
+    def issue(self, number: int) -> Issue:
+        row = self._row("SELECT * FROM issues WHERE number = ?", (number,))
+        if row is None:
+            raise NotFoundError(f"issue {number} does not exist")
+        return self._issue(row)
+
+    def issues(self, state: str = "open") -> list[Issue]:
+        if state == "all":
+            rows = self._rows("SELECT * FROM issues ORDER BY number")
+        else:
+            rows = self._rows("SELECT * FROM issues WHERE state = ? ORDER BY number", (state,))
+        return [self._issue(r) for r in rows]
+
+    def set_issue_state(self, number: int, state: str) -> None:
+        self.issue(number)
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE issues SET state = ?, updated_at = ? WHERE number = ?",
+                (state, utc_now(), number),
+            )
+
+    # -- labels ---------------------------------------------------------------
+    def upsert_label(self, name: str, color: str, description: str) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR IGNORE INTO labels VALUES (?, ?, ?)", (name, color, description))
+
+    def label_names(self) -> list[str]:
+        return [r[0] for r in self._rows("SELECT name FROM labels ORDER BY name")]
+
+    def change_labels(self, number: int, add: list[str], remove: list[str]) -> None:
+        self.issue(number)
+        with self.transaction() as db:
+            for label in remove:
+                db.execute(
+                    "DELETE FROM issue_labels WHERE number = ? AND label = ?", (number, label)
+                )
+            for label in add:
+                db.execute("INSERT OR IGNORE INTO issue_labels VALUES (?, ?)", (number, label))
+            db.execute("UPDATE issues SET updated_at = ? WHERE number = ?", (utc_now(), number))
+
+    # -- comments -------------------------------------------------------------
+    def insert_comment(self, number: int, author: str, body: str, marker: str | None) -> Comment:
+        """Insert a comment; with a marker, at most once per issue (the UNIQUE index decides)."""
+        self.issue(number)
+        with self.transaction() as db:
+            if marker is not None:
+                row = db.execute(
+                    "SELECT * FROM comments WHERE number = ? AND marker = ?", (number, marker)
+                ).fetchone()
+                if row is not None:
+                    return Comment(row["id"], row["author"], row["body"], row["created_at"])
+            now = utc_now()
+            cur = db.execute(
+                "INSERT INTO comments (number, author, body, marker, created_at) VALUES (?,?,?,?,?)",
+                (number, author, body, marker, now),
+            )
+            return Comment(int(cur.lastrowid or 0), author, body, now)
+
+    def comments(self, number: int) -> list[Comment]:
+        rows = self._rows("SELECT * FROM comments WHERE number = ? ORDER BY id", (number,))
+        return [Comment(r["id"], r["author"], r["body"], r["created_at"]) for r in rows]
+
+    def comment_by_marker(self, number: int, marker: str) -> Comment | None:
+        r = self._row("SELECT * FROM comments WHERE number = ? AND marker = ?", (number, marker))
+        return Comment(r["id"], r["author"], r["body"], r["created_at"]) if r else None
+
+    # -- pull requests --------------------------------------------------------
+    @staticmethod
+    def _pr(r: sqlite3.Row) -> PullRequest:
+        return PullRequest(
+            r["number"], r["issue"], r["branch"], r["base"], r["head_sha"], r["title"],
+            r["body"], r["state"], r["merge_sha"],
+        )
+
+    def pr_by_branch(self, branch: str) -> PullRequest | None:
+        row = self._row("SELECT * FROM pull_requests WHERE branch = ?", (branch,))
+        return self._pr(row) if row else None
+
+    def pr(self, number: int) -> PullRequest:
+        row = self._row("SELECT * FROM pull_requests WHERE number = ?", (number,))
+        if row is None:
+            raise NotFoundError(f"pull request {number} does not exist")
+        return self._pr(row)
+
+    def prs(self, issue: int | None = None) -> list[PullRequest]:
+        if issue is None:
+            return [self._pr(r) for r in self._rows("SELECT * FROM pull_requests ORDER BY number")]
+        rows = self._rows("SELECT * FROM pull_requests WHERE issue = ? ORDER BY number", (issue,))
+        return [self._pr(r) for r in rows]
+
+    def insert_pr(
+        self, issue: int, branch: str, base: str, head_sha: str, title: str, body: str
+    ) -> PullRequest:
+        now = utc_now()
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO pull_requests (issue, branch, base, head_sha, title, body,"
+                " state, created_at, updated_at) VALUES (?,?,?,?,?,?,'open',?,?)",
+                (issue, branch, base, head_sha, title, body, now, now),
+            )
+        found = self.pr_by_branch(branch)
+        assert found is not None
+        return found
+
+    def update_pr(self, number: int, **fields: str | None) -> None:
+        allowed = {"body", "head_sha", "state", "merge_sha", "title"}
+        if not fields or not set(fields) <= allowed:
+            raise ValueError(f"cannot update pull request fields {sorted(fields)}")
+        sets = ", ".join(f"{k} = ?" for k in fields)
+        with self.transaction() as db:
+            db.execute(
+                f"UPDATE pull_requests SET {sets}, updated_at = ? WHERE number = ?",
+                (*fields.values(), utc_now(), number),
+            )
+
+    # -- CI -------------------------------------------------------------------
+    def set_ci(self, sha: str, state: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO ci_status VALUES (?, ?, ?) ON CONFLICT (sha) DO UPDATE SET"
+                " state = excluded.state, updated_at = excluded.updated_at",
+                (sha, state, utc_now()),
+            )
+
+    def ci(self, sha: str) -> str:
+        row = self._row("SELECT state FROM ci_status WHERE sha = ?", (sha,))
+        return str(row[0]) if row else "none"

@@ -1,0 +1,52 @@
+"""Leases with fencing: one runner per issue; a lost lease makes the old holder's writes fail."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from harness.errors import LeaseError
+from harness.store.base import StoreBase
+
+
+class LeasesMixin(StoreBase):
+    clock: Callable[[], float] = time.time
+
+    def acquire_lease(self, issue: int, run_id: str, ttl_s: float) -> int:
+        """Claim ``issue`` for ``run_id`` atomically; return the fence token."""
+        now = self.clock()
+        with self.transaction() as db:
+            row = db.execute("SELECT * FROM leases WHERE issue = ?", (issue,)).fetchone()
+            if row is None:
+                db.execute("INSERT INTO leases VALUES (?, ?, 1, ?)", (issue, run_id, now + ttl_s))
+                return 1
+            if row["run_id"] == run_id and row["expires_at"] > now:
+                db.execute("UPDATE leases SET expires_at = ? WHERE issue = ?", (now + ttl_s, issue))
+                return int(row["fence"])
+            if row["expires_at"] > now:
+                raise LeaseError(f"issue {issue} is being worked on by run {row['run_id']}")
+            fence = int(row["fence"]) + 1
+            db.execute(
+                "UPDATE leases SET run_id = ?, fence = ?, expires_at = ? WHERE issue = ?",
+                (run_id, fence, now + ttl_s, issue),
+            )
+            return fence
+
+    def check_lease(self, issue: int, run_id: str, fence: int) -> None:
+        """Raise ``LeaseError`` unless ``run_id`` still holds ``issue`` with ``fence``."""
+        row = self._row("SELECT * FROM leases WHERE issue = ?", (issue,))
+        if row is None or row["run_id"] != run_id or int(row["fence"]) != fence:
+            raise LeaseError(f"run {run_id} lost its lease on issue {issue}")
+        if row["expires_at"] <= self.clock():
+            raise LeaseError(f"run {run_id}'s lease on issue {issue} expired")
+
+    def renew_lease(self, issue: int, run_id: str, fence: int, ttl_s: float) -> None:
+        with self.transaction():
+            self.check_lease(issue, run_id, fence)
+            self._conn().execute(
+                "UPDATE leases SET expires_at = ? WHERE issue = ?", (self.clock() + ttl_s, issue)
+            )
+
+    def release_lease(self, issue: int, run_id: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM leases WHERE issue = ? AND run_id = ?", (issue, run_id))

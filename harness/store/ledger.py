@@ -1,0 +1,116 @@
+"""Model calls and spend, the hash-chained event log, and flags (the kill switch)."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from harness.model.base import CallRecord
+from harness.store.base import StoreBase, dumps, loads, utc_now
+from harness.store.records import Event
+
+GENESIS = "0" * 64
+
+
+def _event_hash(prev: str, run_id: str | None, ts: str, kind: str, data: str) -> str:
+    return hashlib.sha256(dumps([prev, run_id, ts, kind, data]).encode()).hexdigest()
+
+
+class LedgerMixin(StoreBase):
+    # -- model calls ----------------------------------------------------------
+    def record_call(self, run_id: str, step_id: str, record: CallRecord) -> None:
+        u = record.usage
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO model_calls (run_id, step_id, ts, model, input_tokens, output_tokens,"
+                " cache_creation_input_tokens, cache_read_input_tokens, cost_usd, duration_s,"
+                " request_sha256, stop_reason, error) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    run_id, step_id, utc_now(), record.model, u.input_tokens, u.output_tokens,
+                    u.cache_creation_input_tokens, u.cache_read_input_tokens, record.cost_usd,
+                    record.duration_s, record.request_sha256, record.stop_reason, record.error,
+                ),
+            )
+
+    def calls(self, run_id: str) -> list[dict[str, Any]]:
+        rows = self._rows("SELECT * FROM model_calls WHERE run_id = ? ORDER BY id", (run_id,))
+        return [dict(r) for r in rows]
+
+    def spend(
+        self, run_id: str | None = None, issue: int | None = None, since: str | None = None
+    ) -> float:
+        """USD spent, filtered by run, by issue (through its runs) and by time."""
+        sql = "SELECT COALESCE(SUM(c.cost_usd), 0) FROM model_calls c JOIN runs r ON r.id = c.run_id"
+        where, args = [], []
+        if run_id is not None:
+            where.append("c.run_id = ?")
+            args.append(run_id)
+        if issue is not None:
+            where.append("r.issue = ?")
+            args.append(issue)
+        if since is not None:
+            where.append("c.ts >= ?")
+            args.append(since)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        row = self._row(sql, tuple(args))
+        return float(row[0]) if row else 0.0
+
+    def run_totals(self, run_id: str) -> dict[str, float]:
+        row = self._row(
+            "SELECT COALESCE(SUM(cost_usd),0) cost_usd, COALESCE(SUM(input_tokens),0) input_tokens,"
+            " COALESCE(SUM(output_tokens),0) output_tokens,"
+            " COALESCE(SUM(cache_read_input_tokens),0) cache_read_input_tokens,"
+            " COALESCE(SUM(cache_creation_input_tokens),0) cache_creation_input_tokens,"
+            " COUNT(*) calls FROM model_calls WHERE run_id = ?",
+            (run_id,),
+        )
+        return {k: float(row[k]) for k in row.keys()} if row else {}
+
+    # -- events ---------------------------------------------------------------
+    def append_event(self, run_id: str | None, kind: str, data: dict[str, Any]) -> None:
+        with self.transaction() as db:
+            last = db.execute("SELECT hash FROM events ORDER BY id DESC LIMIT 1").fetchone()
+            prev = last[0] if last else GENESIS
+            ts, payload = utc_now(), dumps(data)
+            digest = _event_hash(prev, run_id, ts, kind, payload)
+            db.execute(
+                "INSERT INTO events (run_id, ts, kind, data, prev_hash, hash) VALUES (?,?,?,?,?,?)",
+                (run_id, ts, kind, payload, prev, digest),
+            )
+
+    def events(self, run_id: str | None = None) -> list[Event]:
+        sql, args = "SELECT * FROM events", ()
+        if run_id is not None:
+            sql, args = sql + " WHERE run_id = ?", (run_id,)
+        rows = self._rows(sql + " ORDER BY id", args)
+        return [Event(r["id"], r["run_id"], r["ts"], r["kind"], loads(r["data"])) for r in rows]
+
+    def verify_chain(self) -> bool:
+        """True if no event was altered, removed or reordered since it was written."""
+        prev = GENESIS
+        for r in self._rows("SELECT * FROM events ORDER BY id"):
+            expected = _event_hash(prev, r["run_id"], r["ts"], r["kind"], r["data"])
+            if r["prev_hash"] != prev or r["hash"] != expected:
+                return False
+            prev = r["hash"]
+        return True
+
+    # -- flags ----------------------------------------------------------------
+    def set_flag(self, name: str, value: str) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO flags VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET"
+                " value = excluded.value, updated_at = excluded.updated_at",
+                (name, value, utc_now()),
+            )
+        self.append_event(None, "flag.set", {"name": name, "value": value})
+
+    def get_flag(self, name: str) -> str | None:
+        row = self._row("SELECT value FROM flags WHERE name = ?", (name,))
+        return str(row[0]) if row else None
+
+    def clear_flag(self, name: str) -> None:
+        with self.transaction() as db:
+            db.execute("DELETE FROM flags WHERE name = ?", (name,))
+        self.append_event(None, "flag.cleared", {"name": name})

@@ -1,0 +1,163 @@
+"""The schema as an ordered list of migrations, with a table of the applied ones."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+Migration = Callable[[sqlite3.Connection], None]
+MIGRATIONS: list[tuple[str, Migration]] = []
+
+
+def _script(db: sqlite3.Connection, sql: str) -> None:
+    """Run DDL statement by statement (``executescript`` would commit the open transaction)."""
+    for statement in sql.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+def migration(fn: Migration) -> Migration:
+    MIGRATIONS.append((fn.__name__, fn))
+    return fn
+
+
+@migration
+def m001_runs(db: sqlite3.Connection) -> None:
+    _script(db, 
+        """
+        CREATE TABLE runs (
+            id TEXT PRIMARY KEY,
+            workflow TEXT NOT NULL,
+            issue INTEGER,
+            status TEXT NOT NULL CHECK (status IN ('running','succeeded','failed','stopped')),
+            reason TEXT,
+            current_step TEXT,
+            not_before REAL,
+            inputs TEXT NOT NULL DEFAULT '{}',
+            governance TEXT NOT NULL DEFAULT '{}',
+            started_at TEXT NOT NULL,
+            finished_at TEXT
+        );
+        CREATE INDEX runs_workflow_issue ON runs (workflow, issue);
+        CREATE TABLE steps (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            run_id TEXT NOT NULL REFERENCES runs (id),
+            step_id TEXT NOT NULL,
+            attempt INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            inputs TEXT NOT NULL DEFAULT '{}',
+            outputs TEXT NOT NULL DEFAULT '{}',
+            error TEXT,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            duration_s REAL,
+            model_s REAL NOT NULL DEFAULT 0,
+            subprocess_s REAL NOT NULL DEFAULT 0
+        );
+        CREATE INDEX steps_run ON steps (run_id, seq);
+        CREATE TABLE model_calls (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            run_id TEXT NOT NULL REFERENCES runs (id),
+            step_id TEXT NOT NULL,
+            ts TEXT NOT NULL,
+            model TEXT NOT NULL,
+            input_tokens INTEGER NOT NULL,
+            output_tokens INTEGER NOT NULL,
+            cache_creation_input_tokens INTEGER NOT NULL,
+            cache_read_input_tokens INTEGER NOT NULL,
+            cost_usd REAL NOT NULL,
+            duration_s REAL NOT NULL,
+            request_sha256 TEXT NOT NULL,
+            stop_reason TEXT,
+            error TEXT
+        );
+        CREATE INDEX model_calls_run ON model_calls (run_id);
+        CREATE INDEX model_calls_ts ON model_calls (ts);
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            run_id TEXT,
+            ts TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            data TEXT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL
+        );
+        CREATE TABLE flags (name TEXT PRIMARY KEY, value TEXT NOT NULL, updated_at TEXT NOT NULL);
+        CREATE TABLE leases (
+            issue INTEGER PRIMARY KEY,
+            run_id TEXT NOT NULL,
+            fence INTEGER NOT NULL,
+            expires_at REAL NOT NULL
+        );
+        """
+    )
+
+
+@migration
+def m002_local_forge(db: sqlite3.Connection) -> None:
+    _script(db, 
+        """
+        CREATE TABLE issues (
+            number INTEGER PRIMARY KEY AUTOINCREMENT,
+            title TEXT NOT NULL,
+            body TEXT NOT NULL,
+            author TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('open','closed')),
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE labels (name TEXT PRIMARY KEY, color TEXT NOT NULL, description TEXT NOT NULL);
+        CREATE TABLE issue_labels (
+            number INTEGER NOT NULL REFERENCES issues (number),
+            label TEXT NOT NULL,
+            PRIMARY KEY (number, label)
+        );
+        CREATE TABLE comments (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            number INTEGER NOT NULL REFERENCES issues (number),
+            author TEXT NOT NULL,
+            body TEXT NOT NULL,
+            marker TEXT,
+            created_at TEXT NOT NULL,
+            UNIQUE (number, marker)
+        );
+        CREATE TABLE pull_requests (
+            number INTEGER PRIMARY KEY AUTOINCREMENT,
+            issue INTEGER NOT NULL,
+            branch TEXT NOT NULL UNIQUE,
+            base TEXT NOT NULL,
+            head_sha TEXT NOT NULL,
+            title TEXT NOT NULL,
+            body TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('open','merged','closed')),
+            merge_sha TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE ci_status (sha TEXT PRIMARY KEY, state TEXT NOT NULL, updated_at TEXT NOT NULL);
+        """
+    )
+
+
+def migrate(db: sqlite3.Connection) -> list[str]:
+    """Apply the migrations not applied yet, each in its own transaction; return their names."""
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+    )
+    applied: list[str] = []
+    for name, fn in MIGRATIONS:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            done = db.execute("SELECT 1 FROM migrations WHERE name = ?", (name,)).fetchone()
+            if not done:
+                fn(db)
+                db.execute(
+                    "INSERT INTO migrations VALUES (?, strftime('%Y-%m-%dT%H:%M:%SZ','now'))",
+                    (name,),
+                )
+                applied.append(name)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+    return applied

@@ -1,0 +1,47 @@
+"""Typed rows the store returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Run:
+    id: str
+    workflow: str
+    issue: int | None
+    status: str
+    reason: str | None
+    current_step: str | None
+    not_before: float | None
+    inputs: dict[str, Any]
+    governance: dict[str, str]
+    started_at: str
+    finished_at: str | None
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    seq: int
+    run_id: str
+    step_id: str
+    attempt: int
+    status: str  # running | succeeded | failed | skipped | interrupted
+    inputs: dict[str, Any]
+    outputs: dict[str, Any]
+    error: str | None
+    started_at: str
+    finished_at: str | None
+    duration_s: float | None
+    model_s: float
+    subprocess_s: float
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    run_id: str | None
+    ts: str
+    kind: str
+    data: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,150 @@
+"""Runs and their steps."""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+from typing import Any
+
+from harness.errors import NotFoundError
+from harness.store.base import StoreBase, dumps, loads, utc_now
+from harness.store.records import Run, StepRecord
+
+_FINAL = ("succeeded", "failed")
+
+
+def _run(row: sqlite3.Row) -> Run:
+    return Run(
+        id=row["id"],
+        workflow=row["workflow"],
+        issue=row["issue"],
+        status=row["status"],
+        reason=row["reason"],
+        current_step=row["current_step"],
+        not_before=row["not_before"],
+        inputs=loads(row["inputs"]),
+        governance=loads(row["governance"]),
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+    )
+
+
+def _step(row: sqlite3.Row) -> StepRecord:
+    return StepRecord(
+        seq=row["seq"],
+        run_id=row["run_id"],
+        step_id=row["step_id"],
+        attempt=row["attempt"],
+        status=row["status"],
+        inputs=loads(row["inputs"]),
+        outputs=loads(row["outputs"]),
+        error=row["error"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        duration_s=row["duration_s"],
+        model_s=row["model_s"],
+        subprocess_s=row["subprocess_s"],
+    )
+
+
+class RunsMixin(StoreBase):
+    def create_run(
+        self, workflow: str, issue: int | None, inputs: dict[str, Any], governance: dict[str, str]
+    ) -> Run:
+        run_id = "r-" + secrets.token_hex(5)
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO runs (id, workflow, issue, status, inputs, governance, started_at)"
+                " VALUES (?, ?, ?, 'running', ?, ?, ?)",
+                (run_id, workflow, issue, dumps(inputs), dumps(governance), utc_now()),
+            )
+        return self.get_run(run_id)
+
+    def get_run(self, run_id: str) -> Run:
+        row = self._row("SELECT * FROM runs WHERE id = ?", (run_id,))
+        if row is None:
+            raise NotFoundError(f"run {run_id} does not exist (see 'factory runs')")
+        return _run(row)
+
+    def find_open_run(self, workflow: str, issue: int | None) -> Run | None:
+        """The newest unfinished (running or stopped) run of ``workflow`` for ``issue``."""
+        row = self._row(
+            "SELECT * FROM runs WHERE workflow = ? AND issue IS ? AND status IN ('running','stopped')"
+            " ORDER BY started_at DESC, rowid DESC LIMIT 1",
+            (workflow, issue),
+        )
+        return _run(row) if row else None
+
+    def set_run_status(
+        self,
+        run_id: str,
+        status: str,
+        reason: str | None = None,
+        not_before: float | None = None,
+    ) -> None:
+        finished = utc_now() if status in _FINAL else None
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE runs SET status = ?, reason = ?, not_before = ?, finished_at = ? WHERE id = ?",
+                (status, reason, not_before, finished, run_id),
+            )
+
+    def set_current_step(self, run_id: str, step_id: str) -> None:
+        with self.transaction() as db:
+            db.execute("UPDATE runs SET current_step = ? WHERE id = ?", (step_id, run_id))
+
+    def list_runs(
+        self, limit: int = 50, workflow: str | None = None, issue: int | None = None
+    ) -> list[Run]:
+        sql, args = "SELECT * FROM runs", []
+        where = []
+        if workflow is not None:
+            where.append("workflow = ?")
+            args.append(workflow)
+        if issue is not None:
+            where.append("issue = ?")
+            args.append(issue)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY started_at DESC, rowid DESC LIMIT ?"
+        args.append(limit)
+        return [_run(r) for r in self._rows(sql, tuple(args))]
+
+    # -- steps ----------------------------------------------------------------
+    def start_step(self, run_id: str, step_id: str, inputs: dict[str, Any]) -> int:
+        with self.transaction() as db:
+            row = db.execute(
+                "SELECT COUNT(*) FROM steps WHERE run_id = ? AND step_id = ?", (run_id, step_id)
+            ).fetchone()
+            cur = db.execute(
+                "INSERT INTO steps (run_id, step_id, attempt, status, inputs, started_at)"
+                " VALUES (?, ?, ?, 'running', ?, ?)",
+                (run_id, step_id, int(row[0]) + 1, dumps(inputs), utc_now()),
+            )
+            db.execute("UPDATE runs SET current_step = ? WHERE id = ?", (step_id, run_id))
+            return int(cur.lastrowid or 0)
+
+    def finish_step(
+        self,
+        seq: int,
+        status: str,
+        outputs: dict[str, Any],
+        error: str | None = None,
+        model_s: float = 0.0,
+        subprocess_s: float = 0.0,
+    ) -> None:
+        now = utc_now()
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE steps SET status = ?, outputs = ?, error = ?, finished_at = ?,"
+                " duration_s = (julianday(?) - julianday(started_at)) * 86400.0,"
+                " model_s = ?, subprocess_s = ? WHERE seq = ?",
+                (status, dumps(outputs), error, now, now, model_s, subprocess_s, seq),
+            )
+
+    def steps(self, run_id: str) -> list[StepRecord]:
+        return [_step(r) for r in self._rows("SELECT * FROM steps WHERE run_id = ? ORDER BY seq", (run_id,))]
+
+    def last_step(self, run_id: str) -> StepRecord | None:
+        row = self._row("SELECT * FROM steps WHERE run_id = ? ORDER BY seq DESC LIMIT 1", (run_id,))
+        return _step(row) if row else None
