@@ -7,6 +7,7 @@ becomes one line on stderr and an exit code (0 ok, 1 refused, 2 usage/config).
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from typing import Any
 
@@ -91,4 +92,8 @@ def main(argv: list[str] | None = None) -> Any:
         _fail("interrupted", 130)
     except BrokenPipeError:
         sys.exit(1)
+    except Exception as exc:  # a bug: one line, the traceback only on request
+        if os.environ.get("FACTORY_DEBUG"):
+            raise
+        _fail(f"internal error: {type(exc).__name__}: {exc} (FACTORY_DEBUG=1 shows where)", 1)
     return None

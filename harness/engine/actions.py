@@ -13,7 +13,7 @@ Action = Callable[[StepContext], dict[str, Any]]
 _ACTIONS: dict[str, Action] = {}
 
 # Modules whose import registers actions.
-_PROVIDERS = ("harness.triage.actions", "harness.implement.actions", "harness.validate.actions")
+_PROVIDERS = ("harness.triage.actions",)
 
 
 def action(name: str) -> Callable[[Action], Action]:
@@ -28,11 +28,7 @@ def action(name: str) -> Callable[[Action], Action]:
 
 def _load() -> None:
     for module in _PROVIDERS:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
+        importlib.import_module(module)
 
 
 def get_action(name: str) -> Action | None:

@@ -85,3 +85,80 @@ class GitRepo:
     def is_tracked_clean(self, path: str) -> bool:
         """True if ``path`` has no uncommitted changes in the working tree."""
         return not self.git("status", "--porcelain", "--", path).strip()
+
+    # -- writing ------------------------------------------------------------------
+    @classmethod
+    def init(cls, path: Path | str, branch: str) -> GitRepo:
+        """Create a repository at ``path`` whose first branch is ``branch``."""
+        Path(path).mkdir(parents=True, exist_ok=True)
+        try:
+            git.Repo.init(Path(path), initial_branch=branch)
+        except GitCommandError as exc:
+            raise GitError(f"git init: {exc.stderr.strip()}") from exc
+        return cls(path)
+
+    def commit_all(self, message: str) -> str | None:
+        """Stage everything (deletions too) and commit; ``None`` if there was nothing to commit."""
+        self.git("add", "--all")
+        if not self.git("status", "--porcelain").strip():
+            return None
+        self.git("commit", "--no-verify", "--quiet", "-m", message)
+        return self.rev_parse("HEAD")
+
+    def head_branch(self) -> str | None:
+        try:
+            return str(self._repo.active_branch.name)
+        except TypeError:
+            return None  # detached
+
+    def diff_numstat(self, base: str, head: str) -> list[tuple[int, int, str]]:
+        """(added, deleted, path) per changed file; a binary file counts as one line changed."""
+        rows: list[tuple[int, int, str]] = []
+        for line in self.git("diff", "--numstat", "--no-renames", f"{base}...{head}").splitlines():
+            added, deleted, path = line.split("\t", 2)
+            rows.append((int(added) if added != "-" else 1, int(deleted) if deleted != "-" else 0, path))
+        return rows
+
+    def changed_paths(self, base: str, head: str) -> list[str]:
+        out = self.git("diff", "--name-only", "--no-renames", f"{base}...{head}")
+        return sorted(p for p in out.splitlines() if p)
+
+    def diff_text(self, base: str, head: str, max_bytes: int = 200_000) -> str:
+        text = self.git("diff", "--no-color", "--no-ext-diff", f"{base}...{head}")
+        if len(text) > max_bytes:
+            return text[:max_bytes] + f"\n[diff cut at {max_bytes} bytes of {len(text)}]"
+        return text
+
+    def _checked_out_in(self, branch: str) -> Path | None:
+        """The working tree where ``branch`` is checked out, if any."""
+        current: Path | None = None
+        for line in self.git("worktree", "list", "--porcelain").splitlines():
+            if line.startswith("worktree "):
+                current = Path(line.removeprefix("worktree "))
+            elif line == f"branch refs/heads/{branch}" and current is not None:
+                return current
+        return None
+
+    def merge_branch(self, base: str, branch: str, expected_head_sha: str, message: str) -> str:
+        """Merge ``branch`` into ``base`` without a checkout; refuse a stale head or a conflict.
+
+        The ref update carries the old value, so a base that moved meanwhile is refused. If
+        ``base`` is checked out in a clean working tree, that tree is brought along.
+        """
+        head = self.rev_parse(f"refs/heads/{branch}")
+        if head != expected_head_sha:
+            raise GitError(f"merge: {branch} is at {head}, expected {expected_head_sha}")
+        old = self.rev_parse(f"refs/heads/{base}")
+        if old is None:
+            raise GitError(f"merge: branch {base} does not exist")
+        try:
+            tree = self.git("merge-tree", "--write-tree", "--no-messages", old, head).split()[0]
+        except GitError as exc:
+            raise GitError(f"merge: {branch} conflicts with {base}") from exc
+        new = self.git("commit-tree", tree, "-p", old, "-p", head, "-m", message).strip()
+        checkout = self._checked_out_in(base)
+        clean = checkout is not None and not GitRepo(checkout).git("status", "--porcelain").strip()
+        self.git("update-ref", "-m", message, f"refs/heads/{base}", new, old)
+        if checkout is not None and clean:
+            GitRepo(checkout).git("read-tree", "-m", "-u", old, new)
+        return new

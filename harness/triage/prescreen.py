@@ -126,7 +126,7 @@ def prescreen(issue: Issue, others: list[Issue], rules: Rules, judged_today: int
             "needs_human",
             "The issue contains hidden or invisible content (" + "; ".join(hidden) + "). "
             "A maintainer must read it before any agent does.",
-            "THREATS T1: hidden text is never handed to an agent",
+            "pre-screen: hidden text is never handed to an agent",
         )
     touched = mentioned_protected(f"{title.text}\n{body.text}", list(rules.protected_paths))
     if touched:
@@ -141,7 +141,7 @@ def prescreen(issue: Issue, others: list[Issue], rules: Rules, judged_today: int
         return screen(
             "reject",
             f"This duplicates issue {duplicate.number} ({duplicate.title[:80]!r}).",
-            "triage: duplicates are closed in favour of the earlier issue",
+            "pre-screen: a duplicate gives way to the earlier issue",
         )
     if issue.author not in limits.trusted_authors and judged_today >= limits.max_issues_per_author_per_day:
         return screen(

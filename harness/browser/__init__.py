@@ -1,0 +1,1 @@
+"""The browser layer: the only part of the harness that imports Playwright."""

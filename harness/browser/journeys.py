@@ -1,0 +1,117 @@
+"""Hold-out journey files (SPEC §9): YAML steps run deterministically in a browser."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from harness.config.errors import problems_from, yaml_problem
+from harness.errors import ConfigError, ConfigErrors
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Fill(_Strict):
+    label: str | None = None
+    selector: str | None = None
+    value: str
+
+    @model_validator(mode="after")
+    def _target(self) -> Fill:
+        if (self.label is None) == (self.selector is None):
+            raise ValueError("give exactly one of label or selector")
+        return self
+
+
+class Click(_Strict):
+    role: str | None = None
+    name: str | None = None
+    text: str | None = None
+    selector: str | None = None
+
+    @model_validator(mode="after")
+    def _target(self) -> Click:
+        ways = [self.role is not None, self.text is not None, self.selector is not None]
+        if sum(ways) != 1:
+            raise ValueError("give exactly one of role (with name), text or selector")
+        if self.name is not None and self.role is None:
+            raise ValueError("name goes with role")
+        return self
+
+
+class WaitFor(_Strict):
+    text: str | None = None
+    selector: str | None = None
+    timeout_ms: int = Field(default=5000, gt=0, le=60_000)
+
+
+class Step(_Strict):
+    goto: str | None = None
+    fill: Fill | None = None
+    click: Click | None = None
+    press: str | None = None
+    expect_text: str | None = None
+    expect_no_text: str | None = None
+    expect_url: str | None = None
+    wait_for: WaitFor | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Step:
+        set_keys = [k for k, v in self.__dict__.items() if v is not None]
+        if len(set_keys) != 1:
+            raise ValueError("each step has exactly one action (goto, fill, click, press, expect_…)")
+        for key in ("goto", "expect_url"):
+            value = getattr(self, key)
+            if value is not None and not value.startswith("/"):
+                raise ValueError(f"{key}: must be a path on the app (starting with /), not {value!r}")
+        return self
+
+    @property
+    def action(self) -> str:
+        return next(k for k, v in self.__dict__.items() if v is not None)
+
+
+class Journey(_Strict):
+    name: str = Field(min_length=1)
+    steps: list[Step] = Field(min_length=1)
+
+
+def load_journey(path: Path) -> Journey:
+    file = path.name
+    try:
+        data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigErrors([yaml_problem(file, exc)]) from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigErrors([ConfigError(file, "(file)", f"unreadable: {exc}")]) from exc
+    if not isinstance(data, dict):
+        raise ConfigErrors([ConfigError(file, "(top)", "must be a mapping with name and steps")])
+    try:
+        return Journey.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigErrors(problems_from(f"journeys/{file}", exc)) from exc
+
+
+def load_journeys(holdout_dir: Path) -> list[Journey]:
+    """Every ``<holdout>/journeys/*.yaml``, sorted; all problems reported together."""
+    folder = holdout_dir / "journeys"
+    files = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]) if folder.is_dir() else []
+    if not files:
+        raise ConfigErrors(
+            [ConfigError(str(folder), "(folder)", "no journey files (*.yaml) in the hold-out")]
+        )
+    journeys: list[Journey] = []
+    problems: list[ConfigError] = []
+    for path in files:
+        try:
+            journeys.append(load_journey(path))
+        except ConfigErrors as exc:
+            problems += exc.problems
+    if problems:
+        raise ConfigErrors(problems)
+    return journeys

@@ -1,0 +1,90 @@
+"""``factory issue new|list|show``: the built-in local forge from the command line."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from harness.cli.common import emit_json, repo_root, state_dir
+from harness.errors import UsageError
+from harness.forge.local import LocalForge, default_author
+from harness.git.repo import GitRepo
+from harness.store.db import Store
+
+MAX_TITLE = 1000
+MAX_BODY = 10 * 1024 * 1024
+
+
+def _forge(ctx: click.Context) -> LocalForge:
+    root = repo_root(ctx)
+    return LocalForge(Store.open(state_dir(root)), GitRepo(root))
+
+
+@click.group()
+def issue() -> None:
+    """File and read issues on the built-in local forge."""
+
+
+@issue.command("new")
+@click.option("--title", required=True, help="One line.")
+@click.option("--body", default="", help="The description; '-' reads it from standard input.")
+@click.option("--author", default=None, help="Who filed it (default: the current user).")
+@click.option("--json", "as_json", is_flag=True, help="Print the new issue as JSON.")
+@click.pass_context
+def new(ctx: click.Context, title: str, body: str, author: str | None, as_json: bool) -> None:
+    """File an issue; prints its number."""
+    if body == "-":
+        body = sys.stdin.read()
+    title = title.strip()
+    if not title:
+        raise UsageError("--title: must not be empty")
+    if "\n" in title or len(title) > MAX_TITLE:
+        raise UsageError(f"--title: must be one line of at most {MAX_TITLE} characters")
+    if len(body.encode()) > MAX_BODY:
+        raise UsageError(f"--body: {len(body.encode()):,} bytes is more than the {MAX_BODY:,} allowed")
+    author = (author or default_author()).strip()
+    if not author or any(c.isspace() for c in author):
+        raise UsageError("--author: must be one word (a login)")
+    forge = _forge(ctx)
+    created = forge.create_issue(title, body, author)
+    if as_json:
+        emit_json(created.to_json([]))
+    else:
+        click.echo(created.number)
+
+
+@issue.command("list")
+@click.option("--state", type=click.Choice(["open", "closed", "all"]), default="open")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def list_(ctx: click.Context, state: str, as_json: bool) -> None:
+    """List issues (open by default)."""
+    forge = _forge(ctx)
+    issues = forge.list_issues(state)
+    if as_json:
+        emit_json([i.to_json(forge.list_comments(i.number)) for i in issues])
+        return
+    for i in issues:
+        labels = f"  [{', '.join(i.labels)}]" if i.labels else ""
+        click.echo(f"#{i.number}  {i.state:6}  {i.title[:70]}  ({i.author}){labels}")
+
+
+@issue.command("show")
+@click.argument("number", type=int)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def show(ctx: click.Context, number: int, as_json: bool) -> None:
+    """Show one issue with its labels and comments."""
+    forge = _forge(ctx)
+    found = forge.get_issue(number)
+    comments = forge.list_comments(number)
+    if as_json:
+        emit_json(found.to_json(comments))
+        return
+    click.echo(f"#{found.number} {found.title}  [{found.state}] by {found.author}")
+    click.echo(f"labels: {', '.join(found.labels) or '-'}")
+    click.echo("")
+    click.echo(found.body)
+    for c in comments:
+        click.echo(f"\n--- {c.author} at {c.created_at}\n{c.body}")

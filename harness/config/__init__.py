@@ -1,0 +1,1 @@
+"""Configuration (factory.yaml) and governance (mission.md, factory_rules.md, CLAUDE.md)."""

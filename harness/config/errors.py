@@ -1,0 +1,56 @@
+"""Turning pydantic and YAML errors into ``file: key: what is wrong`` lines."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from harness.errors import ConfigError
+
+_KEYED = re.compile(r"^([A-Za-z_][\w.]*): (.+)$", re.DOTALL)
+
+
+def dotted(loc: tuple[Any, ...], prefix: str = "") -> str:
+    parts: list[str] = [prefix] if prefix else []
+    out = ""
+    for item in loc:
+        if isinstance(item, int):
+            out += f"[{item}]"
+        else:
+            out += ("." if out or parts else "") + str(item)
+    return (prefix + out) if prefix else (out or "(top)")
+
+
+def _message(err: dict[str, Any]) -> str:
+    kind, msg = err.get("type", ""), str(err.get("msg", ""))
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required, but missing"
+    msg = msg.removeprefix("Value error, ")
+    if kind.endswith("_type") or kind.endswith("_parsing"):
+        return f"{msg.lower()} (got {err.get('input')!r})"
+    return msg
+
+
+def problems_from(file: str, exc: ValidationError, prefix: str = "") -> list[ConfigError]:
+    out: list[ConfigError] = []
+    for err in exc.errors():
+        loc = tuple(err.get("loc", ()))
+        message = _message(err)
+        keyed = _KEYED.match(message)
+        if keyed:  # a model-level check naming its own key
+            loc = (*loc, *keyed.group(1).split("."))
+            message = keyed.group(2)
+        out.append(ConfigError(file, dotted(loc, prefix), message))
+    return out
+
+
+def yaml_problem(file: str, exc: yaml.YAMLError, line_offset: int = 0) -> ConfigError:
+    mark = getattr(exc, "problem_mark", None)
+    where = f"line {mark.line + 1 + line_offset}" if mark is not None else "(top)"
+    problem = getattr(exc, "problem", None) or "invalid YAML"
+    return ConfigError(file, where, f"invalid YAML: {problem}")

@@ -1,0 +1,150 @@
+"""The governance files, read from the production branch and hashed."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from harness.config.errors import problems_from, yaml_problem
+from harness.config.models import GOVERNANCE_FILES, Rules
+from harness.errors import ConfigError
+from harness.git.repo import GitRepo
+
+MISSION_SECTIONS = ("Purpose", "Users", "Capabilities", "Out of scope", "Invariants")
+_HEADING = re.compile(r"^#{2,3}\s+(.+?)\s*#*\s*$")
+_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+\S")
+
+
+@dataclass(frozen=True)
+class Governance:
+    """The three files as the factory's runs use them."""
+
+    mission: str
+    rules_text: str
+    claude: str
+    rules: Rules
+    hashes: dict[str, str]
+
+    def texts(self) -> list[tuple[str, str]]:
+        """(file name, verbatim text) in the order they are given to every agent."""
+        return [
+            ("mission.md", self.mission),
+            ("factory_rules.md", self.rules_text),
+            ("CLAUDE.md", self.claude),
+        ]
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def mission_sections(text: str) -> dict[str, list[str]]:
+    """Level-2/3 headings (case-folded) and the lines under each."""
+    sections: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in text.splitlines():
+        match = _HEADING.match(line)
+        if match:
+            current = sections.setdefault(match.group(1).strip().casefold(), [])
+        elif current is not None:
+            current.append(line)
+    return sections
+
+
+def check_mission(text: str, file: str = "mission.md") -> list[ConfigError]:
+    sections = mission_sections(text)
+    problems = [
+        ConfigError(file, f"## {name}", "required section is missing")
+        for name in MISSION_SECTIONS
+        if name.casefold() not in sections
+    ]
+    scope = sections.get("out of scope")
+    if scope is not None and not any(_ITEM.match(line) for line in scope):
+        problems.append(
+            ConfigError(file, "## Out of scope", "needs at least one list item (- something)")
+        )
+    return problems
+
+
+def split_front_matter(text: str, file: str = "factory_rules.md") -> tuple[dict[str, Any], int]:
+    """The YAML front matter as a dict (empty if there is none) and the line it ends on."""
+    lines = text.splitlines()
+    if not lines or lines[0].strip() != "---":
+        return {}, 0
+    for end, line in enumerate(lines[1:], start=1):
+        if line.strip() in ("---", "..."):
+            break
+    else:
+        raise ConfigError(file, "front matter", "starts with --- but has no closing ---")
+    try:
+        data = yaml.safe_load("\n".join(lines[1:end]))
+    except yaml.YAMLError as exc:
+        raise yaml_problem(file, exc, line_offset=1) from exc
+    if data is None:
+        return {}, end
+    if not isinstance(data, dict):
+        raise ConfigError(file, "front matter", "must be a mapping of keys to values")
+    return data, end
+
+
+def parse_rules(text: str, file: str = "factory_rules.md") -> Rules:
+    data, _ = split_front_matter(text, file)
+    try:
+        return Rules.model_validate(data)
+    except ValidationError as exc:
+        from harness.errors import ConfigErrors
+
+        raise ConfigErrors(problems_from(file, exc)) from exc
+
+
+def read_on_branch(repo: GitRepo, branch: str, path: str) -> str | None:
+    data = repo.read_blob(branch, path)
+    if data is None:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(path, "(file)", "is not UTF-8 text") from exc
+
+
+def load_governance(repo: GitRepo, branch: str) -> Governance:
+    """The governance files as committed on ``branch`` (never the working tree)."""
+    from harness.errors import ConfigErrors
+
+    if repo.rev_parse(f"refs/heads/{branch}") is None:
+        raise ConfigErrors(
+            [ConfigError("factory.yaml", "production_branch", f"branch {branch!r} has no commits")]
+        )
+    texts: dict[str, str] = {}
+    problems: list[ConfigError] = []
+    for name in GOVERNANCE_FILES:
+        text = read_on_branch(repo, branch, name)
+        if text is None:
+            problems.append(
+                ConfigError(name, "(file)", f"missing on the production branch {branch!r}")
+            )
+        else:
+            texts[name] = text
+    if problems:
+        raise ConfigErrors(problems)
+    problems += check_mission(texts["mission.md"])
+    try:
+        rules = parse_rules(texts["factory_rules.md"])
+    except ConfigErrors as exc:
+        problems += exc.problems
+    except ConfigError as exc:
+        problems.append(exc)
+    if problems:
+        raise ConfigErrors(problems)
+    return Governance(
+        mission=texts["mission.md"],
+        rules_text=texts["factory_rules.md"],
+        claude=texts["CLAUDE.md"],
+        rules=rules,
+        hashes={name: sha256(text) for name, text in texts.items()},
+    )

@@ -1,0 +1,160 @@
+"""Pydantic models of ``factory.yaml`` and the ``factory_rules.md`` front matter (SPEC §3)."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+GOVERNANCE_FILES = ("mission.md", "factory_rules.md", "CLAUDE.md")
+CONFIG_FILE = "factory.yaml"
+_BRANCH = re.compile(r"^(?!/)(?!.*//)(?!.*\.\.)(?!.*@\{)(?!.*\.lock$)[A-Za-z0-9._/-]{1,200}(?<!/)(?<!\.)$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class GitHubSettings(Strict):
+    repository: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+
+
+class Commands(Strict):
+    setup: str | None = None
+    test: str = Field(min_length=1)
+    start: str | None = None
+    ready_path: str = "/"
+    test_timeout_s: float = Field(default=900, gt=0)
+    setup_timeout_s: float = Field(default=900, gt=0)
+
+    @field_validator("test")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value
+
+    @field_validator("start")
+    @classmethod
+    def _port(cls, value: str | None) -> str | None:
+        if value is not None and "{port}" not in value:
+            raise ValueError("must contain {port}, where the factory puts a free port")
+        return value
+
+    @field_validator("ready_path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("must be a path starting with /")
+        return value
+
+
+class Models(Strict):
+    triage: str = "claude-haiku-4-5"
+    planner: str = "claude-sonnet-4-5"
+    implementer: str = "claude-sonnet-4-5"
+    reviewer: str = "claude-opus-4-1"
+    validator: str = "claude-sonnet-4-5"
+
+
+class Provider(Strict):
+    type: Literal["auto", "anthropic", "scripted", "replay"] = "auto"
+    script: str | None = None
+    record: str | None = None
+    replay: str | None = None
+    max_retries: int = Field(default=3, ge=0, le=10)
+    max_retry_wait_s: float = Field(default=60.0, ge=0, le=3600)
+
+    @model_validator(mode="after")
+    def _replay_needs_folder(self) -> Provider:
+        if self.type == "replay" and not self.replay:
+            raise ValueError("replay: type replay needs a folder of recordings here")
+        return self
+
+
+class FactoryConfig(Strict):
+    forge: Literal["local", "github"] = "local"
+    github: GitHubSettings = Field(default_factory=GitHubSettings)
+    production_branch: str = "main"
+    commands: Commands
+    holdout: str | None = None
+    max_parallel: int = Field(default=4, ge=1, le=32)
+    models: Models = Field(default_factory=Models)
+    provider: Provider = Field(default_factory=Provider)
+
+    @field_validator("production_branch")
+    @classmethod
+    def _branch(cls, value: str) -> str:
+        if not _BRANCH.match(value):
+            raise ValueError(f"{value!r} is not a valid branch name")
+        return value
+
+
+class AutoMerge(Strict):
+    enabled: bool = True
+    min_score: float = Field(default=0.9, ge=0, le=1)
+    require_ci: bool = True
+
+
+class Budgets(Strict):
+    per_issue_usd: float = Field(default=2.0, gt=0)
+    per_run_usd: float = Field(default=20.0, gt=0)
+    per_day_usd: float = Field(default=50.0, gt=0)
+
+
+class TriageRules(Strict):
+    max_issues_per_run: int = Field(default=10, ge=1, le=1000)
+    max_issues_per_author_per_day: int = Field(default=3, ge=1)
+    trusted_authors: list[str] = Field(default_factory=list)
+    max_body_chars: int = Field(default=20_000, ge=100)
+    max_title_chars: int = Field(default=256, ge=10)
+    untrusted_requires_label: bool = False
+
+
+def _check_glob(pattern: str) -> str | None:
+    """Why ``pattern`` is not a usable repository glob, or None."""
+    if not pattern.strip():
+        return "an empty pattern"
+    if pattern.startswith("/") or re.match(r"^[A-Za-z]:", pattern):
+        return f"{pattern!r} is absolute; patterns are relative to the repository root"
+    if ".." in pattern.split("/"):
+        return f"{pattern!r} leaves the repository ('..')"
+    if pattern.count("[") != pattern.count("]"):
+        return f"{pattern!r} has unbalanced [ ]"
+    if "\\" in pattern:
+        return f"{pattern!r} uses backslashes; use /"
+    return None
+
+
+class Rules(Strict):
+    auto_merge: AutoMerge = Field(default_factory=AutoMerge)
+    review_band: float = Field(default=0.7, ge=0, le=1)
+    max_changed_lines: int = Field(default=500, gt=0)
+    max_fix_attempts: int = Field(default=2, ge=0, le=10)
+    protected_paths: list[str] = Field(
+        default_factory=lambda: [*GOVERNANCE_FILES, CONFIG_FILE, ".github/**", ".factory/**"]
+    )
+    budgets: Budgets = Field(default_factory=Budgets)
+    triage: TriageRules = Field(default_factory=TriageRules)
+
+    @field_validator("protected_paths")
+    @classmethod
+    def _globs(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            problem = _check_glob(pattern)
+            if problem:
+                raise ValueError(f"bad glob: {problem}")
+        missing = [f for f in (*GOVERNANCE_FILES, CONFIG_FILE) if f not in value]
+        if missing:
+            raise ValueError(f"must protect the governance files; missing {', '.join(missing)}")
+        return value
+
+    @model_validator(mode="after")
+    def _band(self) -> Rules:
+        if self.review_band > self.auto_merge.min_score:
+            raise ValueError(
+                f"review_band: {self.review_band} is above auto_merge.min_score "
+                f"{self.auto_merge.min_score}"
+            )
+        return self

@@ -1,0 +1,107 @@
+"""The built-in local forge: issues, labels, comments and PR records in SQLite; merges through git."""
+
+from __future__ import annotations
+
+import getpass
+
+from harness.errors import ForgeError, GitError
+from harness.forge.base import LABELS, Comment, Issue, PullRequest, marker
+from harness.git.repo import GitRepo
+from harness.store.db import Store
+
+
+def default_author() -> str:
+    try:
+        return getpass.getuser() or "local"
+    except (KeyError, OSError):
+        return "local"
+
+
+class LocalForge:
+    """A forge that lives in the state database, for running the factory without GitHub."""
+
+    kind = "local"
+
+    def __init__(self, store: Store, repo: GitRepo, bot_login: str = "factory[bot]") -> None:
+        self.store, self.repo, self.bot_login = store, repo, bot_login
+
+    # issues
+    def list_issues(self, state: str = "open") -> list[Issue]:
+        return self.store.issues(state)
+
+    def get_issue(self, number: int) -> Issue:
+        return self.store.issue(number)
+
+    def create_issue(self, title: str, body: str, author: str) -> Issue:
+        return self.store.insert_issue(title, body, author)
+
+    def close_issue(self, number: int) -> None:
+        self.store.set_issue_state(number, "closed")
+
+    def reopen_issue(self, number: int) -> None:
+        self.store.set_issue_state(number, "open")
+
+    # labels
+    def ensure_labels(self) -> None:
+        for name, (color, description) in LABELS.items():
+            self.store.upsert_label(name, color, description)
+
+    def add_labels(self, number: int, labels: list[str]) -> None:
+        self.store.change_labels(number, add=labels, remove=[])
+
+    def remove_labels(self, number: int, labels: list[str]) -> None:
+        self.store.change_labels(number, add=[], remove=labels)
+
+    # comments
+    def list_comments(self, number: int) -> list[Comment]:
+        return self.store.comments(number)
+
+    def find_comment(self, number: int, key: str) -> Comment | None:
+        return self.store.comment_by_marker(number, marker(key))
+
+    def post_comment(self, number: int, key: str, body: str) -> Comment:
+        tag = marker(key)
+        return self.store.insert_comment(number, self.bot_login, f"{tag}\n{body}", tag)
+
+    # pull requests
+    def find_pr(self, branch: str) -> PullRequest | None:
+        return self.store.pr_by_branch(branch)
+
+    def open_pr(self, issue: int, branch: str, base: str, title: str, body: str) -> PullRequest:
+        existing = self.store.pr_by_branch(branch)
+        if existing is not None:
+            return existing
+        head = self.repo.rev_parse(f"refs/heads/{branch}")
+        if head is None:
+            raise ForgeError(f"cannot open a PR: branch {branch!r} does not exist")
+        return self.store.insert_pr(issue, branch, base, head, title, body)
+
+    def update_pr_body(self, number: int, body: str) -> None:
+        self.store.update_pr(number, body=body)
+
+    def record_ci(self, sha: str, state: str) -> None:
+        """The local forge's CI: the engine records the test command's result on a commit."""
+        self.store.set_ci(sha, state)
+
+    def ci_status(self, sha: str) -> str:
+        return self.store.ci(sha)
+
+    def merge_pr(self, number: int, expected_head_sha: str) -> str:
+        pr = self.store.pr(number)
+        if pr.state == "merged" and pr.merge_sha:
+            return pr.merge_sha
+        if pr.state != "open":
+            raise ForgeError(f"pull request {number} is {pr.state}, not open")
+        head = self.repo.rev_parse(f"refs/heads/{pr.branch}")
+        if head != expected_head_sha:
+            raise ForgeError(
+                f"pull request {number}: head is {head}, expected {expected_head_sha}; not merged"
+            )
+        try:
+            merged = self.repo.merge_branch(
+                pr.base, pr.branch, expected_head_sha, f"Merge {pr.branch}: {pr.title}"
+            )
+        except GitError as exc:
+            raise ForgeError(f"pull request {number}: {exc}") from exc
+        self.store.update_pr(number, state="merged", merge_sha=merged, head_sha=head)
+        return merged

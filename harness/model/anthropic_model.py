@@ -1,0 +1,92 @@
+"""The real model: the ``anthropic`` SDK, configured from its own environment variables."""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections.abc import Callable
+
+
+import anthropic
+import httpx
+
+from harness.errors import ConfigError, DeferredError, ModelError, QuotaError
+from harness.model.base import Request, Response
+from harness.model.retry import RETRYABLE, RetryPolicy, server_wait
+
+_QUOTA_WORDS = ("credit balance", "billing", "quota", "spend limit", "usage limit")
+
+
+def _error_type(exc: anthropic.APIStatusError) -> tuple[str, str]:
+    body = exc.body if isinstance(exc.body, dict) else {}
+    err = body.get("error", {}) if isinstance(body.get("error"), dict) else {}
+    return str(err.get("type", "")), str(err.get("message", "")) or str(exc.message)
+
+
+class AnthropicModel:
+    """Messages API calls with one bounded retry layer (the SDK's own retries are off)."""
+
+    kind = "anthropic"
+
+    def __init__(
+        self,
+        policy: RetryPolicy | None = None,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: Callable[[], float] = random.random,
+        timeout_s: float = 300.0,
+    ) -> None:
+        if not os.environ.get("ANTHROPIC_API_KEY") and not os.environ.get("ANTHROPIC_AUTH_TOKEN"):
+            raise ConfigError(
+                "environment", "ANTHROPIC_API_KEY", "not set (needed for provider type anthropic)"
+            )
+        self.policy = policy or RetryPolicy()
+        self.sleep, self.rng = sleep, rng
+        self.waits: list[float] = []
+        self._client = anthropic.Anthropic(max_retries=0, timeout=timeout_s)
+
+    def create(self, request: Request) -> Response:
+        attempt = 0
+        while True:
+            try:
+                message = self._client.messages.create(**request)
+                data: Response = message.model_dump(mode="json")
+                return data
+            except anthropic.APIStatusError as exc:
+                wait = self._classify(exc, attempt)
+            except (anthropic.APIConnectionError, httpx.TransportError) as exc:
+                if attempt >= self.policy.max_retries:
+                    raise ModelError(f"model API unreachable after {attempt + 1} tries: {type(exc).__name__}") from exc
+                wait = self.policy.backoff(attempt, self.rng)
+            self.waits.append(wait)
+            self.sleep(wait)
+            attempt += 1
+
+    def _classify(self, exc: anthropic.APIStatusError, attempt: int) -> float:
+        """How long to wait before retrying ``exc``; raise if it must not be retried."""
+        status = exc.status_code
+        kind, text = _error_type(exc)
+        headers = dict(exc.response.headers)
+        if kind == "billing_error" or (
+            status in (400, 402, 403, 429) and any(w in text.lower() for w in _QUOTA_WORDS)
+        ):
+            raise QuotaError(f"model provider refused for quota or billing ({status} {kind}): {text[:200]}")
+        if status == 401:
+            raise ModelError("model API rejected the credentials (401): check ANTHROPIC_API_KEY")
+        should = headers.get("x-should-retry", "").lower()
+        if status not in RETRYABLE or should == "false":
+            raise ModelError(f"model API error {status} {kind}: {text[:300]}")
+        asked = server_wait(headers)
+        if asked is not None and asked > self.policy.max_wait_s:
+            raise DeferredError(
+                f"model API asked to retry after {asked:.0f}s (more than {self.policy.max_wait_s:.0f}s): deferred",
+                time.time() + asked,
+            )
+        if attempt >= self.policy.max_retries:
+            raise ModelError(f"model API error {status} {kind} after {attempt + 1} tries: {text[:200]}")
+        if asked is not None:
+            return asked * (1.0 + 0.1 * self.rng())  # honoured, with a little jitter
+        return self.policy.backoff(attempt, self.rng)
+
+

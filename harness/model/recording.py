@@ -1,0 +1,56 @@
+"""Record/replay: every request and response written to a folder, and served back offline."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from harness.errors import ModelError
+from harness.model.base import Model, Request, Response
+from harness.redact import redact
+
+
+def request_sha256(request: Request) -> str:
+    canonical = json.dumps(request, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+class RecordingModel:
+    """Wraps a model; writes ``<sha256 of request>.json`` = {request, response} per call."""
+
+    def __init__(self, inner: Model, folder: Path) -> None:
+        self.inner, self.folder = inner, folder
+        self.kind = inner.kind
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def create(self, request: Request) -> Response:
+        response = self.inner.create(request)
+        record = {"request": request, "response": response}
+        path = self.folder / f"{request_sha256(request)}.json"
+        fd, tmp = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(redact(json.dumps(record, indent=1, ensure_ascii=False)))
+        Path(tmp).replace(path)
+        return response
+
+
+class ReplayModel:
+    """Serves recorded responses for identical requests; an unknown request is an error."""
+
+    kind = "replay"
+
+    def __init__(self, folder: Path) -> None:
+        if not folder.is_dir():
+            raise ModelError(f"replay folder {folder} does not exist")
+        self.folder = folder
+
+    def create(self, request: Request) -> Response:
+        digest = request_sha256(request)
+        path = self.folder / f"{digest}.json"
+        if not path.is_file():
+            raise ModelError(f"no recording for request {digest[:8]} in {self.folder}")
+        response: Response = json.loads(path.read_text(encoding="utf-8"))["response"]
+        return response

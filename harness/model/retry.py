@@ -1,0 +1,56 @@
+"""Retry policy for model calls (THREATS "Library defaults", R4).
+
+The SDK's own retries are off; this is the only retry layer. The honoured
+``retry-after`` is capped: a server asking for more than the cap defers the work
+(``DeferredError``) instead of sleeping for days.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+RETRYABLE = {408, 409, 429, 500, 502, 503, 504, 529}
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_retries: int = 3
+    max_wait_s: float = 60.0  # longest server-requested wait we honour; beyond it: defer
+    base_s: float = 0.5
+    cap_s: float = 8.0
+
+    def backoff(self, attempt: int, rng: Callable[[], float] = random.random) -> float:
+        """Exponential backoff with full jitter in [0.5, 1.0] of the step."""
+        step = min(self.cap_s, self.base_s * (2**attempt))
+        return step * (0.5 + 0.5 * rng())
+
+
+def server_wait(headers: Mapping[str, str], now: Callable[[], float] = time.time) -> float | None:
+    """Seconds the server asked us to wait (``retry-after-ms`` / ``retry-after``), or None.
+
+    ``0``, a negative value or a date in the past count as no request (normal backoff).
+    """
+    lowered = {k.lower(): v for k, v in headers.items()}
+    raw_ms = lowered.get("retry-after-ms")
+    if raw_ms is not None:
+        try:
+            value = float(raw_ms) / 1000
+            return value if value > 0 else None
+        except ValueError:
+            pass
+    raw = lowered.get("retry-after")
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        try:
+            parsed = email.utils.parsedate_to_datetime(raw)
+        except (TypeError, ValueError):
+            return None
+        value = parsed.timestamp() - now()
+    return value if value > 0 else None

@@ -1,0 +1,130 @@
+"""The scripted model: a deterministic, offline stand-in that speaks the same tool contract.
+
+A script is a YAML list of rules. A rule applies when the request offers its
+``output`` tool and its ``match`` regex is found in the first user message; the
+answer is its turn number ``len(assistant messages so far)`` (the last turn
+repeats). Being stateless, it answers a resumed or parallel run the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from harness.config.errors import problems_from, yaml_problem
+from harness.errors import ConfigError, ConfigErrors, ModelError
+from harness.model.base import Request, Response
+from harness.paths import workflows_dir
+
+
+class Action(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tool: str | None = None
+    input: dict[str, Any] = Field(default_factory=dict)
+    text: str | None = None
+
+
+class Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    output: str
+    match: str | None = None
+    turns: list[list[Action]] = Field(min_length=1)
+
+    @field_validator("match")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"not a regular expression: {exc}") from exc
+        return value
+
+
+def load_script(path: Path) -> list[Rule]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigErrors([ConfigError(str(path), "(file)", f"unreadable: {exc.strerror}")]) from exc
+    except yaml.YAMLError as exc:
+        raise ConfigErrors([yaml_problem(str(path), exc)]) from exc
+    if not isinstance(data, list):
+        raise ConfigErrors([ConfigError(str(path), "(top)", "a script is a list of rules")])
+    rules: list[Rule] = []
+    problems: list[ConfigError] = []
+    for i, item in enumerate(data):
+        try:
+            rules.append(Rule.model_validate(item))
+        except ValidationError as exc:
+            problems += problems_from(str(path), exc, prefix=f"[{i}]")
+    if problems:
+        raise ConfigErrors(problems)
+    return rules
+
+
+def _text_of(message: dict[str, Any]) -> str:
+    content = message.get("content")
+    if isinstance(content, str):
+        return content
+    return "\n".join(b.get("text", "") for b in content or [] if b.get("type") == "text")
+
+
+def estimate_tokens(value: Any) -> int:
+    return max(1, len(json.dumps(value, ensure_ascii=False)) // 4)
+
+
+class ScriptedModel:
+    """Answers from a script; falls back to the shipped default script."""
+
+    kind = "scripted"
+
+    def __init__(self, rules: list[Rule] | None = None) -> None:
+        self.rules = list(rules or []) + load_script(workflows_dir() / "scripted" / "default.yaml")
+
+    def pick(self, request: Request) -> Rule:
+        offered = {t["name"] for t in request.get("tools", [])}
+        messages = request.get("messages", [])
+        first = _text_of(messages[0]) if messages else ""
+        for rule in self.rules:
+            if rule.output in offered and (rule.match is None or re.search(rule.match, first)):
+                return rule
+        raise ModelError(f"scripted model: no rule answers a request offering {sorted(offered)}")
+
+    def create(self, request: Request) -> Response:
+        rule = self.pick(request)
+        turn = sum(1 for m in request.get("messages", []) if m.get("role") == "assistant")
+        actions = rule.turns[min(turn, len(rule.turns) - 1)]
+        digest = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
+        content: list[dict[str, Any]] = []
+        for i, action in enumerate(actions):
+            if action.tool is not None:
+                content.append(
+                    {"type": "tool_use", "id": f"toolu_{digest[:16]}{i:02d}", "name": action.tool,
+                     "input": action.input}
+                )
+            elif action.text:
+                content.append({"type": "text", "text": action.text})
+        if not content:
+            content = [{"type": "text", "text": "(no action)"}]
+        uses_tool = any(b["type"] == "tool_use" for b in content)
+        return {
+            "id": f"msg_scripted_{digest[:20]}",
+            "type": "message",
+            "role": "assistant",
+            "model": request.get("model", "scripted"),
+            "content": content,
+            "stop_reason": "tool_use" if uses_tool else "end_turn",
+            "stop_sequence": None,
+            "usage": {
+                "input_tokens": estimate_tokens([request.get("system"), request.get("messages")]),
+                "output_tokens": estimate_tokens(content),
+                "cache_creation_input_tokens": 0,
+                "cache_read_input_tokens": 0,
+            },
+        }

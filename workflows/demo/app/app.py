@@ -1,0 +1,81 @@
+"""Notes: a tiny web app that keeps a list of notes (standard library only)."""
+
+import argparse
+import html
+import json
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs
+
+DATA = Path("notes.json")
+
+
+def load_notes():
+    if DATA.exists():
+        return json.loads(DATA.read_text())
+    return []
+
+
+def save_notes(notes):
+    DATA.write_text(json.dumps(notes))
+
+
+def add_note(notes, text):
+    text = text.strip()
+    if not text:
+        raise ValueError("a note cannot be empty")
+    return [*notes, text]
+
+
+def render(notes):
+    items = "".join(f"<li>{html.escape(n)}</li>" for n in notes)
+    return (
+        "<!doctype html><html><head><title>Notes</title></head><body>"
+        "<h1>Notes</h1>"
+        '<form method="post" action="/notes">'
+        '<label for="note">Note</label> <input id="note" name="note">'
+        ' <button type="submit">Add</button></form>'
+        f'<ul id="notes">{items}</ul>'
+        "</body></html>"
+    )
+
+
+class Handler(BaseHTTPRequestHandler):
+    def _send(self, code, body):
+        data = body.encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        if self.path in ("/", "/notes"):
+            self._send(200, render(load_notes()))
+        else:
+            self._send(404, "not found")
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length", 0))
+        form = parse_qs(self.rfile.read(length).decode())
+        try:
+            notes = add_note(load_notes(), form.get("note", [""])[0])
+        except ValueError as exc:
+            self._send(400, html.escape(str(exc)))
+            return
+        save_notes(notes)
+        self._send(200, render(notes))
+
+    def log_message(self, *args):
+        pass
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, default=8000)
+    args = parser.parse_args()
+    ThreadingHTTPServer(("127.0.0.1", args.port), Handler).serve_forever()
+
+
+if __name__ == "__main__":
+    main()
