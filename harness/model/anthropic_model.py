@@ -9,7 +9,6 @@ from collections.abc import Callable
 
 
 import anthropic
-import httpx
 
 from harness.errors import ConfigError, DeferredError, ModelError, QuotaError
 from harness.model.base import Request, Response
@@ -55,7 +54,7 @@ class AnthropicModel:
                 return data
             except anthropic.APIStatusError as exc:
                 wait = self._classify(exc, attempt)
-            except (anthropic.APIConnectionError, httpx.TransportError) as exc:
+            except anthropic.APIConnectionError as exc:  # includes timeouts
                 if attempt >= self.policy.max_retries:
                     raise ModelError(f"model API unreachable after {attempt + 1} tries: {type(exc).__name__}") from exc
                 wait = self.policy.backoff(attempt, self.rng)

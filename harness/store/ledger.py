@@ -57,8 +57,11 @@ class LedgerMixin(StoreBase):
         return float(row[0]) if row else 0.0
 
     def run_totals(self, run_id: str) -> dict[str, float]:
+        """Cost and tokens of a run; ``input_tokens`` counts cached and uncached input alike."""
         row = self._row(
-            "SELECT COALESCE(SUM(cost_usd),0) cost_usd, COALESCE(SUM(input_tokens),0) input_tokens,"
+            "SELECT COALESCE(SUM(cost_usd),0) cost_usd,"
+            " COALESCE(SUM(input_tokens + cache_read_input_tokens + cache_creation_input_tokens),0)"
+            " input_tokens, COALESCE(SUM(input_tokens),0) uncached_input_tokens,"
             " COALESCE(SUM(output_tokens),0) output_tokens,"
             " COALESCE(SUM(cache_read_input_tokens),0) cache_read_input_tokens,"
             " COALESCE(SUM(cache_creation_input_tokens),0) cache_creation_input_tokens,"

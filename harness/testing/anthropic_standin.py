@@ -1,0 +1,230 @@
+"""A stand-in for the Anthropic Messages API on 127.0.0.1, driven through the real SDK.
+
+Strict about request shape (the real API's 400s), realistic usage with prompt-cache
+accounting, ``anthropic-ratelimit-*`` headers, an optional requests-per-minute limit,
+and injectable faults (429/529/500 with ``retry-after``). Answers come from a
+responder: any ``Model`` (usually the scripted model).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from harness.model.base import Model
+from harness.testing.messages_rules import check_request
+
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    529: "overloaded_error",
+}
+
+
+@dataclass
+class Fault:
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    error_type: str | None = None
+    message: str = "injected fault"
+
+
+def _tokens(value: Any) -> int:
+    return max(1, len(json.dumps(value, ensure_ascii=False, sort_keys=True)) // 4)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    server: _Server
+
+    def log_message(self, *args: Any) -> None:
+        return
+
+    def _reply(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.send_header("request-id", "req_" + secrets.token_hex(8))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _error(self, status: int, message: str, kind: str | None = None, headers: dict[str, str] | None = None) -> None:
+        kind = kind or ERROR_TYPES.get(status, "api_error")
+        self._reply(status, {"type": "error", "error": {"type": kind, "message": message}}, headers)
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        standin = self.server.standin
+        length = int(self.headers.get("content-length") or 0)
+        raw = self.rfile.read(length)
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        try:
+            body = json.loads(raw or b"null")
+        except json.JSONDecodeError:
+            body = None
+        standin.received.append((headers, body))
+        if self.path.split("?")[0] != "/v1/messages":
+            self._error(404, f"no route {self.path}")
+            return
+        if not (headers.get("x-api-key") or headers.get("authorization", "").startswith("Bearer ")):
+            self._error(401, "invalid x-api-key")
+            return
+        if "anthropic-version" not in headers:
+            self._error(400, "anthropic-version: header is required")
+            return
+        fault = standin.next_fault()
+        if fault is not None:
+            self._error(fault.status, fault.message, fault.error_type, fault.headers)
+            return
+        limited = standin.over_rate_limit()
+        if limited is not None:
+            self._error(429, "Number of requests has exceeded your per-minute rate limit", None, limited)
+            return
+        problem = check_request(body)
+        if problem is not None:
+            standin.violations.append(problem)
+            self._error(400, problem)
+            return
+        if standin.latency_s:
+            time.sleep(standin.latency_s)
+        response = standin.answer(body)
+        self._reply(200, response, standin.rate_headers())
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    standin: AnthropicStandIn
+
+
+class AnthropicStandIn:
+    """Use as a context manager; point ``ANTHROPIC_BASE_URL`` at ``.url``."""
+
+    def __init__(self, responder: Model, latency_s: float = 0.0, rpm_limit: int | None = None) -> None:
+        self.responder = responder
+        self.latency_s = latency_s
+        self.rpm_limit = rpm_limit
+        self.received: list[tuple[dict[str, str], Any]] = []
+        self.violations: list[str] = []
+        self._faults: deque[Fault] = deque()
+        self._cache: set[str] = set()
+        self._window: deque[float] = deque()
+        self._lock = threading.Lock()
+        self._server = _Server(("127.0.0.1", 0), _Handler)
+        self._server.standin = self
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def __enter__(self) -> AnthropicStandIn:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    # faults and limits ---------------------------------------------------------
+    def fail_next(
+        self,
+        status: int,
+        headers: dict[str, str] | None = None,
+        times: int = 1,
+        error_type: str | None = None,
+        message: str = "injected fault",
+    ) -> None:
+        with self._lock:
+            for _ in range(times):
+                self._faults.append(Fault(status, dict(headers or {}), error_type, message))
+
+    def next_fault(self) -> Fault | None:
+        with self._lock:
+            return self._faults.popleft() if self._faults else None
+
+    def over_rate_limit(self) -> dict[str, str] | None:
+        if self.rpm_limit is None:
+            return None
+        now = time.monotonic()
+        with self._lock:
+            while self._window and now - self._window[0] >= 60:
+                self._window.popleft()
+            if len(self._window) >= self.rpm_limit:
+                wait = 60 - (now - self._window[0])
+                return {"retry-after": str(max(1, int(wait + 0.999))), **self.rate_headers(locked=True)}
+            self._window.append(now)
+        return None
+
+    def rate_headers(self, locked: bool = False) -> dict[str, str]:
+        limit = self.rpm_limit or 4000
+        used = len(self._window) if self.rpm_limit else 0
+        reset = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 60))
+        return {
+            "anthropic-ratelimit-requests-limit": str(limit),
+            "anthropic-ratelimit-requests-remaining": str(max(0, limit - used)),
+            "anthropic-ratelimit-requests-reset": reset,
+            "anthropic-ratelimit-tokens-limit": "400000",
+            "anthropic-ratelimit-tokens-remaining": "400000",
+            "anthropic-ratelimit-tokens-reset": reset,
+        }
+
+    # answers -------------------------------------------------------------------
+    def usage(self, body: dict[str, Any]) -> dict[str, int]:
+        """Input tokens split like the API: cache reads, cache writes, the rest."""
+        blocks: list[Any] = list(body.get("tools", []))
+        system = body.get("system")
+        blocks += [system] if isinstance(system, str) else list(system or [])
+        for message in body["messages"]:
+            content = message["content"]
+            blocks += [content] if isinstance(content, str) else list(content)
+        digest, total, marks = hashlib.sha256(), 0, []
+        for block in blocks:
+            plain = {k: v for k, v in block.items() if k != "cache_control"} if isinstance(block, dict) else block
+            digest.update(json.dumps(plain, sort_keys=True).encode())
+            total += _tokens(plain)
+            if isinstance(block, dict) and "cache_control" in block:
+                marks.append((digest.hexdigest(), total))
+        read = created = 0
+        with self._lock:
+            for key, upto in marks:
+                if key in self._cache:
+                    read = upto
+            for key, upto in marks:
+                if upto > read:
+                    created = upto - read
+                self._cache.add(key)
+        return {
+            "input_tokens": total - read - created,
+            "cache_creation_input_tokens": created,
+            "cache_read_input_tokens": read,
+        }
+
+    def answer(self, body: dict[str, Any]) -> dict[str, Any]:
+        response = self.responder.create(body)
+        content = response["content"]
+        return {
+            "id": "msg_" + secrets.token_hex(12),
+            "type": "message",
+            "role": "assistant",
+            "model": body["model"],
+            "content": content,
+            "stop_reason": response.get("stop_reason", "end_turn"),
+            "stop_sequence": None,
+            "usage": {**self.usage(body), "output_tokens": _tokens(content)},
+        }
