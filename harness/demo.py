@@ -19,11 +19,11 @@ from typing import Any
 import yaml
 
 from harness.errors import UsageError
+from harness.forge.local import LocalForge
 from harness.git.repo import GitRepo
 from harness.paths import workflows_dir
 from harness.services import open_services
 from harness.store.db import Store
-from harness.forge.local import LocalForge
 from harness.triage.queue import triage_all
 
 _GOVERNANCE = ("mission.md", "factory_rules.md", "CLAUDE.md")

@@ -19,14 +19,9 @@ from harness.store.db import Store
 def make_forge(settings: Settings, store: Store, repo: GitRepo) -> Forge:
     if settings.config.forge == "local":
         return LocalForge(store, repo)
-    try:
-        from harness.forge.github import GitHubForge  # type: ignore[import-not-found,unused-ignore]
-    except ModuleNotFoundError as exc:
-        raise ConfigError(
-            "factory.yaml", "forge", "the github forge is not part of this build; use 'local'"
-        ) from exc
-    forge: Forge = GitHubForge.from_settings(settings, store, repo)
-    return forge
+    raise ConfigError(
+        "factory.yaml", "forge", "the github forge is not part of this version yet; use 'local'"
+    )
 
 
 def open_services(root: Path, state_dir: Path, provider: str | None = None) -> Services:

@@ -64,11 +64,15 @@ class Step(_Strict):
     def _one(self) -> Step:
         set_keys = [k for k, v in self.__dict__.items() if v is not None]
         if len(set_keys) != 1:
-            raise ValueError("each step has exactly one action (goto, fill, click, press, expect_…)")
+            raise ValueError(
+                "each step has exactly one action (goto, fill, click, press, expect_…)"
+            )
         for key in ("goto", "expect_url"):
             value = getattr(self, key)
             if value is not None and not value.startswith("/"):
-                raise ValueError(f"{key}: must be a path on the app (starting with /), not {value!r}")
+                raise ValueError(
+                    f"{key}: must be a path on the app (starting with /), not {value!r}"
+                )
         return self
 
     @property

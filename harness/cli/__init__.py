@@ -76,9 +76,13 @@ def main(argv: list[str] | None = None) -> Any:
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.UsageError as exc:
-        hint = f" (see 'factory {exc.ctx.command_path.partition(' ')[2]} --help')".replace(
-            "factory  ", "factory "
-        ) if exc.ctx else ""
+        hint = (
+            f" (see 'factory {exc.ctx.command_path.partition(' ')[2]} --help')".replace(
+                "factory  ", "factory "
+            )
+            if exc.ctx
+            else ""
+        )
         _fail(exc.format_message().replace("\n", " ") + hint, 2)
     except click.ClickException as exc:
         _fail(exc.format_message().replace("\n", " "), 2)

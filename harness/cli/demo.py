@@ -41,8 +41,13 @@ def _print(report: DemoReport) -> None:
 
 
 @click.command()
-@click.option("--dir", "target", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where to generate the demo (new or empty directory; default: a temp dir).")
+@click.option(
+    "--dir",
+    "target",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where to generate the demo (new or empty directory; default: a temp dir).",
+)
 @click.option("--json", "as_json", is_flag=True)
 def demo(target: Path | None, as_json: bool) -> None:
     """Run the factory offline on a generated notes app and show what it decided and why."""

@@ -42,7 +42,9 @@ def new(ctx: click.Context, title: str, body: str, author: str | None, as_json: 
     if "\n" in title or len(title) > MAX_TITLE:
         raise UsageError(f"--title: must be one line of at most {MAX_TITLE} characters")
     if len(body.encode()) > MAX_BODY:
-        raise UsageError(f"--body: {len(body.encode()):,} bytes is more than the {MAX_BODY:,} allowed")
+        raise UsageError(
+            f"--body: {len(body.encode()):,} bytes is more than the {MAX_BODY:,} allowed"
+        )
     author = (author or default_author()).strip()
     if not author or any(c.isspace() for c in author):
         raise UsageError("--author: must be one word (a login)")

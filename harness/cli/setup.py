@@ -21,14 +21,14 @@ _TEMPLATES = {
 }
 
 
-def _render(folder: Path, name: str, **context: str) -> str:
+def _render(folder: Path, template: str, **context: str) -> str:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(folder),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,
     )
-    return env.get_template(name).render(**context)
+    return env.get_template(template).render(**context)
 
 
 def _ci_files(root: Path, ci: str) -> dict[Path, str]:
@@ -55,8 +55,12 @@ def _gitignore(root: Path) -> None:
 
 @click.command()
 @click.option("--forge", type=click.Choice(["local", "github"]), default="local", show_default=True)
-@click.option("--ci", type=click.Choice(["github-actions"]), default=None,
-              help="Also write CI workflows for scale-out.")
+@click.option(
+    "--ci",
+    type=click.Choice(["github-actions"]),
+    default=None,
+    help="Also write CI workflows for scale-out.",
+)
 @click.option("--force", is_flag=True, help="Overwrite files that already exist.")
 @click.pass_context
 def init(ctx: click.Context, forge: str, ci: str | None, force: bool) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from typing import Any
 
 import click
@@ -91,7 +90,9 @@ def status(ctx: click.Context, as_json: bool) -> None:
         return
     click.echo(f"kill switch: {'ENGAGED (' + str(stopped) + ')' if stopped else 'off'}")
     click.echo("runs: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
-    click.echo(f"spend today: ${data['spend_today_usd']:.4f}  (all time ${data['spend_total_usd']:.4f})")
+    click.echo(
+        f"spend today: ${data['spend_today_usd']:.4f}  (all time ${data['spend_total_usd']:.4f})"
+    )
 
 
 @click.command()
@@ -128,12 +129,11 @@ def report(ctx: click.Context, run_id: str, as_json: bool) -> None:
         f"cost ${data['cost_usd']:.4f}, {data['input_tokens']} input / "
         f"{data['output_tokens']} output tokens"
     )
-    for s in steps:
-        line = f"  {s['step']} #{s['attempt']}: {s['status']} ({s['duration_s'] or 0:.2f}s)"
-        click.echo(line + (f" — {s['error']}" if s["error"] else ""))
-        out = s["outputs"] or {}
-        if s["status"] == "failed" and out.get("output"):
-            click.echo("    " + str(out["output"])[-2000:].replace("\n", "\n    "))
+    for rec in store.steps(run_id):
+        line = f"  {rec.step_id} #{rec.attempt}: {rec.status} ({rec.duration_s or 0:.2f}s)"
+        click.echo(line + (f" — {rec.error}" if rec.error else ""))
+        if rec.status == "failed" and rec.outputs.get("output"):
+            click.echo("    " + str(rec.outputs["output"])[-2000:].replace("\n", "\n    "))
 
 
 @click.command()
@@ -151,5 +151,3 @@ def resume(ctx: click.Context) -> None:
     """Release the kill switch."""
     _store(ctx).clear_flag(KILL_SWITCH)
     click.echo("factory resumed")
-
-

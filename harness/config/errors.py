@@ -38,7 +38,8 @@ def _message(err: dict[str, Any]) -> str:
 
 def problems_from(file: str, exc: ValidationError, prefix: str = "") -> list[ConfigError]:
     out: list[ConfigError] = []
-    for err in exc.errors():
+    for detail in exc.errors():
+        err: dict[str, Any] = dict(detail)
         loc = tuple(err.get("loc", ()))
         message = _message(err)
         keyed = _KEYED.match(message)

@@ -9,7 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 GOVERNANCE_FILES = ("mission.md", "factory_rules.md", "CLAUDE.md")
 CONFIG_FILE = "factory.yaml"
-_BRANCH = re.compile(r"^(?!/)(?!.*//)(?!.*\.\.)(?!.*@\{)(?!.*\.lock$)[A-Za-z0-9._/-]{1,200}(?<!/)(?<!\.)$")
+_BRANCH = re.compile(
+    r"^(?!/)(?!.*//)(?!.*\.\.)(?!.*@\{)(?!.*\.lock$)[A-Za-z0-9._/-]{1,200}(?<!/)(?<!\.)$"
+)
 
 
 class Strict(BaseModel):

@@ -26,7 +26,11 @@ class _Hooks:
         self.ctx, self.model = ctx, model
         services = ctx.services
         self.guard = BudgetGuard(
-            services.store, services.settings.governance.rules, ctx.run_id, ctx.issue, services.clock
+            services.store,
+            services.settings.governance.rules,
+            ctx.run_id,
+            ctx.issue,
+            services.clock,
         )
 
     def before_call(self, request: dict[str, Any]) -> None:
@@ -87,6 +91,8 @@ def run_agent_step(ctx: StepContext) -> dict[str, Any]:
         max_turns=step.max_turns,
         max_tokens=step.max_tokens,
     )
-    result = run_agent(services.model, spec, tool_handlers(ctx, list(step.tools)), _Hooks(ctx, model_id))
+    result = run_agent(
+        services.model, spec, tool_handlers(ctx, list(step.tools)), _Hooks(ctx, model_id)
+    )
     transcript = save_transcript(ctx, result.messages)
     return {**result.output, "_turns": result.turns, "_transcript": str(transcript)}

@@ -45,10 +45,16 @@ class BudgetGuard:
         budgets = self.rules.budgets
         caps: list[tuple[str, float, float]] = [
             ("per_run_usd", budgets.per_run_usd, self.store.spend(run_id=self.run_id)),
-            ("per_day_usd", budgets.per_day_usd, self.store.spend(since=start_of_day(self.clock()))),
+            (
+                "per_day_usd",
+                budgets.per_day_usd,
+                self.store.spend(since=start_of_day(self.clock())),
+            ),
         ]
         if self.issue is not None:
-            caps.append(("per_issue_usd", budgets.per_issue_usd, self.store.spend(issue=self.issue)))
+            caps.append(
+                ("per_issue_usd", budgets.per_issue_usd, self.store.spend(issue=self.issue))
+            )
         for name, cap, spent in caps:
             if spent + need > cap:
                 raise BudgetExceeded(

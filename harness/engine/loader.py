@@ -27,7 +27,9 @@ def load_workflow(services: Services, name: str) -> Workflow:
     """The workflow ``name``: ``.factory/workflows/<name>.yaml`` on the production branch, else shipped."""
     override = read_override(services, f"{name}.yaml")
     source = f"{OVERRIDE_DIR}/{name}.yaml" if override is not None else f"workflows/{name}.yaml"
-    workflow = parse_workflow(override if override is not None else builtin_workflow_text(name), source)
+    workflow = parse_workflow(
+        override if override is not None else builtin_workflow_text(name), source
+    )
     check_names(workflow, source)
     return workflow
 
@@ -39,11 +41,17 @@ def check_names(workflow: Workflow, source: str) -> None:
     for i, step in enumerate(workflow.steps):
         where = f"steps[{i}]"
         if step.action is not None and step.action not in actions:
-            problems.append(ConfigError(source, f"{where}.action", f"unknown action {step.action!r}"))
+            problems.append(
+                ConfigError(source, f"{where}.action", f"unknown action {step.action!r}")
+            )
         if step.agent is not None:
             if step.agent not in ROLES:
                 problems.append(
-                    ConfigError(source, f"{where}.agent", f"unknown role {step.agent!r} ({', '.join(ROLES)})")
+                    ConfigError(
+                        source,
+                        f"{where}.agent",
+                        f"unknown role {step.agent!r} ({', '.join(ROLES)})",
+                    )
                 )
             for tool in [*step.tools, *([step.output] if step.output else [])]:
                 if tool not in tools:

@@ -51,14 +51,18 @@ class Engine:
         self.services = services
 
     # -- public ---------------------------------------------------------------
-    def run(self, name: str, issue: int | None = None, inputs: dict[str, Any] | None = None) -> RunOutcome:
+    def run(
+        self, name: str, issue: int | None = None, inputs: dict[str, Any] | None = None
+    ) -> RunOutcome:
         """Run (or resume) workflow ``name`` for ``issue``."""
         store = self.services.store
         workflow = load_workflow(self.services, name)
         check_kill_switch(self.services)
         run = store.find_open_run(name, issue)
         if run is None:
-            run = store.create_run(name, issue, inputs or {}, self.services.settings.governance.hashes)
+            run = store.create_run(
+                name, issue, inputs or {}, self.services.settings.governance.hashes
+            )
             store.append_event(run.id, "run.started", {"workflow": name, "issue": issue})
         else:
             if run.not_before and run.not_before > self.services.clock():
@@ -107,7 +111,9 @@ class Engine:
         ctx = {"rules": self.services.settings.governance.rules.model_dump(mode="json")}
         return int(self.services.templates.render_string(loop.max, **ctx))
 
-    def _drive(self, workflow: Workflow, run_id: str, issue: int | None, inputs: dict[str, Any]) -> RunOutcome:
+    def _drive(
+        self, workflow: Workflow, run_id: str, issue: int | None, inputs: dict[str, Any]
+    ) -> RunOutcome:
         store = self.services.store
         while True:
             outputs, steps = self._history(run_id)
@@ -166,29 +172,46 @@ class Engine:
         try:
             outputs = self._execute(ctx)
         except StoppedError as exc:
-            store.finish_step(seq, "interrupted", {}, error=str(exc), **ctx.timings)
+            self._finish(seq, "interrupted", {}, ctx, str(exc))
             return self._stop(ctx.run_id, self._wf(ctx), ctx.issue, ctx.outputs, str(exc), None)
         except DeferredError as exc:
-            store.finish_step(seq, "interrupted", {}, error=str(exc), **ctx.timings)
+            self._finish(seq, "interrupted", {}, ctx, str(exc))
             return self._stop(
                 ctx.run_id, self._wf(ctx), ctx.issue, ctx.outputs, str(exc), exc.not_before
             )
         except (BudgetExceeded, QuotaError) as exc:
-            store.finish_step(seq, "failed", {}, error=str(exc), **ctx.timings)
+            self._finish(seq, "failed", {}, ctx, str(exc))
             store.set_run_status(ctx.run_id, "failed", reason=str(exc))
             store.append_event(ctx.run_id, "run.failed", {"reason": str(exc), "fatal": True})
             return RunOutcome(ctx.run_id, ctx.workflow, ctx.issue, "failed", str(exc), ctx.outputs)
         except FactoryError as exc:
             evidence = exc.outputs if isinstance(exc, StepFailed) else {}
-            store.finish_step(seq, "failed", evidence, error=str(exc), **ctx.timings)
+            self._finish(seq, "failed", evidence, ctx, str(exc))
             store.append_event(ctx.run_id, "step.failed", {"step": step.id, "error": str(exc)})
             return None
         elapsed = time.monotonic() - started
-        store.finish_step(seq, "succeeded", outputs, **ctx.timings)
+        self._finish(seq, "succeeded", outputs, ctx)
         store.append_event(
             ctx.run_id, "step.succeeded", {"step": step.id, "duration_s": round(elapsed, 4)}
         )
         return None
+
+    def _finish(
+        self,
+        seq: int,
+        status: str,
+        outputs: dict[str, Any],
+        ctx: StepContext,
+        error: str | None = None,
+    ) -> None:
+        self.services.store.finish_step(
+            seq,
+            status,
+            outputs,
+            error=error,
+            model_s=ctx.timings["model_s"],
+            subprocess_s=ctx.timings["subprocess_s"],
+        )
 
     def _wf(self, ctx: StepContext) -> Workflow:
         return load_workflow(self.services, ctx.workflow)

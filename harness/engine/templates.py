@@ -7,10 +7,9 @@ shipped ``workflows/`` folder.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
-
-import re
 
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
@@ -58,9 +57,13 @@ class Templates:
         except jinja2.TemplateNotFound as exc:
             raise ConfigError(f"workflows/{name}", "(file)", "template not found") from exc
         except jinja2.UndefinedError as exc:
-            raise ConfigError(f"workflows/{name}", "(template)", exc.message or "undefined") from exc
+            raise ConfigError(
+                f"workflows/{name}", "(template)", exc.message or "undefined"
+            ) from exc
         except jinja2.TemplateSyntaxError as exc:
-            raise ConfigError(f"workflows/{name}", f"line {exc.lineno}", exc.message or "syntax") from exc
+            raise ConfigError(
+                f"workflows/{name}", f"line {exc.lineno}", exc.message or "syntax"
+            ) from exc
 
     def render_string(self, source: str, **context: Any) -> str:
         try:

@@ -126,7 +126,9 @@ def parse_workflow(text: str, source: str) -> Workflow:
         return Workflow.model_validate(data)
     except ValidationError as exc:
         problems = [
-            ConfigError(source, _location(err["loc"], data), err["msg"].removeprefix("Value error, "))
+            ConfigError(
+                source, _location(err["loc"], data), err["msg"].removeprefix("Value error, ")
+            )
             for err in exc.errors()
         ]
         raise ConfigErrors(problems) from exc

@@ -48,7 +48,9 @@ class GitRepo:
         except GitCommandError as exc:
             detail = (exc.stderr or "").strip().splitlines()
             reason = detail[-1] if detail else str(exc.status)
-            raise GitError(f"git {args[0] if args else ''}: {reason.removeprefix('stderr: ')}") from exc
+            raise GitError(
+                f"git {args[0] if args else ''}: {reason.removeprefix('stderr: ')}"
+            ) from exc
         return out
 
     def rev_parse(self, ref: str) -> str | None:
@@ -79,7 +81,11 @@ class GitRepo:
     def list_tree(self, ref: str, prefix: str = "") -> list[str]:
         """Paths of all files committed on ``ref`` under ``prefix``."""
         commit = self._repo.commit(ref)
-        paths = [str(item.path) for item in commit.tree.traverse() if item.type == "blob"]
+        paths = [
+            str(getattr(item, "path", ""))
+            for item in commit.tree.traverse()
+            if getattr(item, "type", "") == "blob"
+        ]
         return sorted(p for p in paths if p.startswith(prefix))
 
     def is_tracked_clean(self, path: str) -> bool:
@@ -116,7 +122,9 @@ class GitRepo:
         rows: list[tuple[int, int, str]] = []
         for line in self.git("diff", "--numstat", "--no-renames", f"{base}...{head}").splitlines():
             added, deleted, path = line.split("\t", 2)
-            rows.append((int(added) if added != "-" else 1, int(deleted) if deleted != "-" else 0, path))
+            rows.append(
+                (int(added) if added != "-" else 1, int(deleted) if deleted != "-" else 0, path)
+            )
         return rows
 
     def changed_paths(self, base: str, head: str) -> list[str]:

@@ -60,7 +60,12 @@ def _assistant_content(response: dict[str, Any]) -> list[dict[str, Any]]:
             blocks.append({"type": "text", "text": block["text"]})
         elif block.get("type") == "tool_use":
             blocks.append(
-                {"type": "tool_use", "id": block["id"], "name": block["name"], "input": block.get("input") or {}}
+                {
+                    "type": "tool_use",
+                    "id": block["id"],
+                    "name": block["name"],
+                    "input": block.get("input") or {},
+                }
             )
     return blocks or [{"type": "text", "text": "…"}]
 
@@ -115,7 +120,12 @@ def run_agent(
         uses = [b for b in content if b["type"] == "tool_use"]
         if not uses:
             messages.append(
-                {"role": "user", "content": [{"type": "text", "text": message("reminder", output=spec.output_tool)}]}
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": message("reminder", output=spec.output_tool)}
+                    ],
+                }
             )
             continue
         results: list[dict[str, Any]] = []
@@ -130,10 +140,17 @@ def run_agent(
                     raise ModelError(
                         f"agent {spec.role}: {invalid} invalid {spec.output_tool} inputs; last: {problem}"
                     )
-                text, is_error = message("invalid_output", output=spec.output_tool, error=problem), True
+                text, is_error = (
+                    message("invalid_output", output=spec.output_tool, error=problem),
+                    True,
+                )
             else:
                 text, is_error = _run_tool(use["name"], use["input"], handlers)
-            block: dict[str, Any] = {"type": "tool_result", "tool_use_id": use["id"], "content": text or "(empty)"}
+            block: dict[str, Any] = {
+                "type": "tool_result",
+                "tool_use_id": use["id"],
+                "content": text or "(empty)",
+            }
             if is_error:
                 block["is_error"] = True
             results.append(block)

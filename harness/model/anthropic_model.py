@@ -7,7 +7,6 @@ import random
 import time
 from collections.abc import Callable
 
-
 import anthropic
 
 from harness.errors import ConfigError, DeferredError, ModelError, QuotaError
@@ -56,7 +55,9 @@ class AnthropicModel:
                 wait = self._classify(exc, attempt)
             except anthropic.APIConnectionError as exc:  # includes timeouts
                 if attempt >= self.policy.max_retries:
-                    raise ModelError(f"model API unreachable after {attempt + 1} tries: {type(exc).__name__}") from exc
+                    raise ModelError(
+                        f"model API unreachable after {attempt + 1} tries: {type(exc).__name__}"
+                    ) from exc
                 wait = self.policy.backoff(attempt, self.rng)
             self.waits.append(wait)
             self.sleep(wait)
@@ -70,7 +71,9 @@ class AnthropicModel:
         if kind == "billing_error" or (
             status in (400, 402, 403, 429) and any(w in text.lower() for w in _QUOTA_WORDS)
         ):
-            raise QuotaError(f"model provider refused for quota or billing ({status} {kind}): {text[:200]}")
+            raise QuotaError(
+                f"model provider refused for quota or billing ({status} {kind}): {text[:200]}"
+            )
         if status == 401:
             raise ModelError("model API rejected the credentials (401): check ANTHROPIC_API_KEY")
         should = headers.get("x-should-retry", "").lower()
@@ -83,9 +86,9 @@ class AnthropicModel:
                 time.time() + asked,
             )
         if attempt >= self.policy.max_retries:
-            raise ModelError(f"model API error {status} {kind} after {attempt + 1} tries: {text[:200]}")
+            raise ModelError(
+                f"model API error {status} {kind} after {attempt + 1} tries: {text[:200]}"
+            )
         if asked is not None:
             return asked * (1.0 + 0.1 * self.rng())  # honoured, with a little jitter
         return self.policy.backoff(attempt, self.rng)
-
-

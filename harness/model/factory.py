@@ -37,7 +37,9 @@ def build_model(
         model = ScriptedModel(load_script(script) if script else None)
     elif kind == "replay":
         if replay is None:
-            raise ConfigError("factory.yaml", "provider.replay", "replay needs a folder of recordings")
+            raise ConfigError(
+                "factory.yaml", "provider.replay", "replay needs a folder of recordings"
+            )
         model = ReplayModel(replay)
     else:
         raise ConfigError("factory.yaml", "provider.type", f"unknown provider {kind!r}")

@@ -11,7 +11,9 @@ MAX_BREAKPOINTS = 4
 
 def governance_block(governance: list[tuple[str, str]]) -> str:
     """The governance files verbatim, in order, each under a header naming it."""
-    parts = [f"<governance_file name=\"{name}\">\n{text}\n</governance_file>" for name, text in governance]
+    parts = [
+        f'<governance_file name="{name}">\n{text}\n</governance_file>' for name, text in governance
+    ]
     return "\n\n".join(parts)
 
 
@@ -38,7 +40,9 @@ def with_moving_breakpoint(messages: list[dict[str, Any]]) -> list[dict[str, Any
     if out:
         content = out[-1].get("content")
         if isinstance(content, str):
-            out[-1]["content"] = [{"type": "text", "text": content, "cache_control": dict(EPHEMERAL)}]
+            out[-1]["content"] = [
+                {"type": "text", "text": content, "cache_control": dict(EPHEMERAL)}
+            ]
         elif isinstance(content, list) and content:
             content[-1]["cache_control"] = dict(EPHEMERAL)
     return out

@@ -25,8 +25,8 @@ class RetryPolicy:
 
     def backoff(self, attempt: int, rng: Callable[[], float] = random.random) -> float:
         """Exponential backoff with full jitter in [0.5, 1.0] of the step."""
-        step = min(self.cap_s, self.base_s * (2**attempt))
-        return step * (0.5 + 0.5 * rng())
+        step = min(self.cap_s, self.base_s * float(2**attempt))
+        return float(step * (0.5 + 0.5 * rng()))
 
 
 def server_wait(headers: Mapping[str, str], now: Callable[[], float] = time.time) -> float | None:
@@ -39,7 +39,7 @@ def server_wait(headers: Mapping[str, str], now: Callable[[], float] = time.time
     if raw_ms is not None:
         try:
             value = float(raw_ms) / 1000
-            return value if value > 0 else None
+            return float(value) if value > 0 else None
         except ValueError:
             pass
     raw = lowered.get("retry-after")

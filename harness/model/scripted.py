@@ -51,7 +51,9 @@ def load_script(path: Path) -> list[Rule]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ConfigErrors([ConfigError(str(path), "(file)", f"unreadable: {exc.strerror}")]) from exc
+        raise ConfigErrors(
+            [ConfigError(str(path), "(file)", f"unreadable: {exc.strerror}")]
+        ) from exc
     except yaml.YAMLError as exc:
         raise ConfigErrors([yaml_problem(str(path), exc)]) from exc
     if not isinstance(data, list):
@@ -105,8 +107,12 @@ class ScriptedModel:
         for i, action in enumerate(actions):
             if action.tool is not None:
                 content.append(
-                    {"type": "tool_use", "id": f"toolu_{digest[:16]}{i:02d}", "name": action.tool,
-                     "input": action.input}
+                    {
+                        "type": "tool_use",
+                        "id": f"toolu_{digest[:16]}{i:02d}",
+                        "name": action.tool,
+                        "input": action.input,
+                    }
                 )
             elif action.text:
                 content.append({"type": "text", "text": action.text})

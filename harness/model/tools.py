@@ -23,7 +23,9 @@ def _catalogue() -> dict[str, Any]:
             raise ConfigError("workflows/tools.yaml", f"tools.{name}", "invalid tool name")
         schema = spec["input_schema"]
         if schema.get("type") != "object":
-            raise ConfigError("workflows/tools.yaml", f"tools.{name}", "input_schema must be an object")
+            raise ConfigError(
+                "workflows/tools.yaml", f"tools.{name}", "input_schema must be an object"
+            )
         jsonschema.Draft202012Validator.check_schema(schema)
     return data
 
@@ -39,7 +41,11 @@ def tool_defs(names: list[str]) -> list[dict[str, Any]]:
     if unknown:
         raise ConfigError("workflow", "tools", f"unknown tools {unknown}")
     return [
-        {"name": n, "description": tools[n]["description"], "input_schema": tools[n]["input_schema"]}
+        {
+            "name": n,
+            "description": tools[n]["description"],
+            "input_schema": tools[n]["input_schema"],
+        }
         for n in names
     ]
 

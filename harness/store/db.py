@@ -6,8 +6,8 @@ from pathlib import Path
 
 from harness.store.base import DB_NAME
 from harness.store.forge_tables import ForgeTablesMixin
-from harness.store.ledger import LedgerMixin
 from harness.store.leases import LeasesMixin
+from harness.store.ledger import LedgerMixin
 from harness.store.migrations import migrate
 from harness.store.runs import RunsMixin
 

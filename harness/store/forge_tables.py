@@ -107,8 +107,15 @@ class ForgeTablesMixin(StoreBase):
     @staticmethod
     def _pr(r: sqlite3.Row) -> PullRequest:
         return PullRequest(
-            r["number"], r["issue"], r["branch"], r["base"], r["head_sha"], r["title"],
-            r["body"], r["state"], r["merge_sha"],
+            r["number"],
+            r["issue"],
+            r["branch"],
+            r["base"],
+            r["head_sha"],
+            r["title"],
+            r["body"],
+            r["state"],
+            r["merge_sha"],
         )
 
     def pr_by_branch(self, branch: str) -> PullRequest | None:

@@ -26,9 +26,19 @@ class LedgerMixin(StoreBase):
                 " cache_creation_input_tokens, cache_read_input_tokens, cost_usd, duration_s,"
                 " request_sha256, stop_reason, error) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
-                    run_id, step_id, utc_now(), record.model, u.input_tokens, u.output_tokens,
-                    u.cache_creation_input_tokens, u.cache_read_input_tokens, record.cost_usd,
-                    record.duration_s, record.request_sha256, record.stop_reason, record.error,
+                    run_id,
+                    step_id,
+                    utc_now(),
+                    record.model,
+                    u.input_tokens,
+                    u.output_tokens,
+                    u.cache_creation_input_tokens,
+                    u.cache_read_input_tokens,
+                    record.cost_usd,
+                    record.duration_s,
+                    record.request_sha256,
+                    record.stop_reason,
+                    record.error,
                 ),
             )
 
@@ -40,8 +50,11 @@ class LedgerMixin(StoreBase):
         self, run_id: str | None = None, issue: int | None = None, since: str | None = None
     ) -> float:
         """USD spent, filtered by run, by issue (through its runs) and by time."""
-        sql = "SELECT COALESCE(SUM(c.cost_usd), 0) FROM model_calls c JOIN runs r ON r.id = c.run_id"
-        where, args = [], []
+        sql = (
+            "SELECT COALESCE(SUM(c.cost_usd), 0) FROM model_calls c JOIN runs r ON r.id = c.run_id"
+        )
+        where: list[str] = []
+        args: list[object] = []
         if run_id is not None:
             where.append("c.run_id = ?")
             args.append(run_id)
@@ -83,7 +96,7 @@ class LedgerMixin(StoreBase):
             )
 
     def events(self, run_id: str | None = None) -> list[Event]:
-        sql, args = "SELECT * FROM events", ()
+        sql, args = "SELECT * FROM events", tuple[str, ...]()
         if run_id is not None:
             sql, args = sql + " WHERE run_id = ?", (run_id,)
         rows = self._rows(sql + " ORDER BY id", args)

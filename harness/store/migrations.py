@@ -23,7 +23,8 @@ def migration(fn: Migration) -> Migration:
 
 @migration
 def m001_runs(db: sqlite3.Connection) -> None:
-    _script(db, 
+    _script(
+        db,
         """
         CREATE TABLE runs (
             id TEXT PRIMARY KEY,
@@ -89,13 +90,14 @@ def m001_runs(db: sqlite3.Connection) -> None:
             fence INTEGER NOT NULL,
             expires_at REAL NOT NULL
         );
-        """
+        """,
     )
 
 
 @migration
 def m002_local_forge(db: sqlite3.Connection) -> None:
-    _script(db, 
+    _script(
+        db,
         """
         CREATE TABLE issues (
             number INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -135,7 +137,7 @@ def m002_local_forge(db: sqlite3.Connection) -> None:
             updated_at TEXT NOT NULL
         );
         CREATE TABLE ci_status (sha TEXT PRIMARY KEY, state TEXT NOT NULL, updated_at TEXT NOT NULL);
-        """
+        """,
     )
 
 

@@ -96,8 +96,9 @@ class RunsMixin(StoreBase):
     def list_runs(
         self, limit: int = 50, workflow: str | None = None, issue: int | None = None
     ) -> list[Run]:
-        sql, args = "SELECT * FROM runs", []
-        where = []
+        sql = "SELECT * FROM runs"
+        args: list[object] = []
+        where: list[str] = []
         if workflow is not None:
             where.append("workflow = ?")
             args.append(workflow)
@@ -143,7 +144,10 @@ class RunsMixin(StoreBase):
             )
 
     def steps(self, run_id: str) -> list[StepRecord]:
-        return [_step(r) for r in self._rows("SELECT * FROM steps WHERE run_id = ? ORDER BY seq", (run_id,))]
+        return [
+            _step(r)
+            for r in self._rows("SELECT * FROM steps WHERE run_id = ? ORDER BY seq", (run_id,))
+        ]
 
     def last_step(self, run_id: str) -> StepRecord | None:
         row = self._row("SELECT * FROM steps WHERE run_id = ? ORDER BY seq DESC LIMIT 1", (run_id,))

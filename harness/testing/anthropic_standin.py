@@ -53,7 +53,9 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args: Any) -> None:
         return
 
-    def _reply(self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+    def _reply(
+        self, status: int, body: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> None:
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("content-type", "application/json")
@@ -64,11 +66,17 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _error(self, status: int, message: str, kind: str | None = None, headers: dict[str, str] | None = None) -> None:
+    def _error(
+        self,
+        status: int,
+        message: str,
+        kind: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         kind = kind or ERROR_TYPES.get(status, "api_error")
         self._reply(status, {"type": "error", "error": {"type": kind, "message": message}}, headers)
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_POST(self) -> None:
         standin = self.server.standin
         length = int(self.headers.get("content-length") or 0)
         raw = self.rfile.read(length)
@@ -93,7 +101,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         limited = standin.over_rate_limit()
         if limited is not None:
-            self._error(429, "Number of requests has exceeded your per-minute rate limit", None, limited)
+            self._error(
+                429, "Number of requests has exceeded your per-minute rate limit", None, limited
+            )
             return
         problem = check_request(body)
         if problem is not None:
@@ -114,7 +124,9 @@ class _Server(ThreadingHTTPServer):
 class AnthropicStandIn:
     """Use as a context manager; point ``ANTHROPIC_BASE_URL`` at ``.url``."""
 
-    def __init__(self, responder: Model, latency_s: float = 0.0, rpm_limit: int | None = None) -> None:
+    def __init__(
+        self, responder: Model, latency_s: float = 0.0, rpm_limit: int | None = None
+    ) -> None:
         self.responder = responder
         self.latency_s = latency_s
         self.rpm_limit = rpm_limit
@@ -167,7 +179,10 @@ class AnthropicStandIn:
                 self._window.popleft()
             if len(self._window) >= self.rpm_limit:
                 wait = 60 - (now - self._window[0])
-                return {"retry-after": str(max(1, int(wait + 0.999))), **self.rate_headers(locked=True)}
+                return {
+                    "retry-after": str(max(1, int(wait + 0.999))),
+                    **self.rate_headers(locked=True),
+                }
             self._window.append(now)
         return None
 
@@ -195,7 +210,11 @@ class AnthropicStandIn:
             blocks += [content] if isinstance(content, str) else list(content)
         digest, total, marks = hashlib.sha256(), 0, []
         for block in blocks:
-            plain = {k: v for k, v in block.items() if k != "cache_control"} if isinstance(block, dict) else block
+            plain = (
+                {k: v for k, v in block.items() if k != "cache_control"}
+                if isinstance(block, dict)
+                else block
+            )
             digest.update(json.dumps(plain, sort_keys=True).encode())
             total += _tokens(plain)
             if isinstance(block, dict) and "cache_control" in block:

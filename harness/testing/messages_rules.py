@@ -67,14 +67,14 @@ def check_request(body: Any) -> str | None:
     if not isinstance(messages, list) or not messages:
         return "messages: at least one message is required"
     if messages[0].get("role") != "user":
-        return "messages: first message must use the \"user\" role"
+        return 'messages: first message must use the "user" role'
     pending: set[str] = set()
     for i, message in enumerate(messages):
         role = message.get("role")
         if role not in ("user", "assistant"):
             return f"messages.{i}.role: Input should be 'user' or 'assistant'"
         if i and messages[i - 1].get("role") == role:
-            return "messages: roles must alternate between \"user\" and \"assistant\""
+            return 'messages: roles must alternate between "user" and "assistant"'
         blocks, problem = _blocks(message, i)
         if problem:
             return problem
@@ -91,7 +91,9 @@ def check_request(body: Any) -> str | None:
                 if role != "assistant":
                     return f"{where}: tool_use blocks may only appear in assistant messages"
                 if block.get("name") not in names:
-                    return f"{where}: tool_use names a tool that is not defined: {block.get('name')}"
+                    return (
+                        f"{where}: tool_use names a tool that is not defined: {block.get('name')}"
+                    )
                 pending.add(str(block.get("id")))
             if kind == "tool_result":
                 if role != "user":

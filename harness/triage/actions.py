@@ -87,7 +87,9 @@ def _decision(ctx: StepContext) -> dict[str, Any]:
         "rule": sanitize_outbound(str(judged.get("rule") or "mission.md"), limit=200),
         "priority": judged.get("priority"),
         "kind": judged.get("kind"),
-        "acceptance_criteria": [sanitize_outbound(str(c), limit=500) for c in judged.get("acceptance_criteria", [])],
+        "acceptance_criteria": [
+            sanitize_outbound(str(c), limit=500) for c in judged.get("acceptance_criteria", [])
+        ],
         "source": "agent",
     }
 

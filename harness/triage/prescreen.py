@@ -143,7 +143,10 @@ def prescreen(issue: Issue, others: list[Issue], rules: Rules, judged_today: int
             f"This duplicates issue {duplicate.number} ({duplicate.title[:80]!r}).",
             "pre-screen: a duplicate gives way to the earlier issue",
         )
-    if issue.author not in limits.trusted_authors and judged_today >= limits.max_issues_per_author_per_day:
+    if (
+        issue.author not in limits.trusted_authors
+        and judged_today >= limits.max_issues_per_author_per_day
+    ):
         return screen(
             "deferred",
             f"The author has reached today's limit of {limits.max_issues_per_author_per_day} "

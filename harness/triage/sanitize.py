@@ -14,12 +14,29 @@ _ATTR_TEXT = re.compile(
     r"""\b(alt|title|aria-label|aria-description|data-[\w-]+)\s*=\s*("([^"]*)"|'([^']*)')""",
     re.IGNORECASE,
 )
-_HIDDEN_STYLE = re.compile(r"""style\s*=\s*["'][^"']*(display\s*:\s*none|visibility\s*:\s*hidden)""", re.I)
+_HIDDEN_STYLE = re.compile(
+    r"""style\s*=\s*["'][^"']*(display\s*:\s*none|visibility\s*:\s*hidden)""", re.I
+)
 _MD_IMAGE_ALT = re.compile(r"!\[([^\]]{20,})\]")
 _MD_LINK_TITLE = re.compile(r"\]\([^)\s]+\s+\"([^\"]{20,})\"\)")
 
 _BIDI = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
-_ZERO_WIDTH = {chr(c) for c in (0x200B, 0x200C, 0x200D, 0x2060, 0x2061, 0x2062, 0x2063, 0x2064, 0xFEFF, 0x00AD, 0x180E)}
+_ZERO_WIDTH = {
+    chr(c)
+    for c in (
+        0x200B,
+        0x200C,
+        0x200D,
+        0x2060,
+        0x2061,
+        0x2062,
+        0x2063,
+        0x2064,
+        0xFEFF,
+        0x00AD,
+        0x180E,
+    )
+}
 
 
 @dataclass(frozen=True)
@@ -81,4 +98,3 @@ def sanitize(raw: str) -> Sanitized:
     text = unicodedata.normalize("NFC", "".join(kept))
     text = re.sub(r"\n{3,}", "\n\n", text).strip()
     return Sanitized(text=text, hidden=tuple(dict.fromkeys(hidden)))
-

@@ -14,8 +14,17 @@ from tests.triage.conftest import API_KEY, EXPECTED, ISSUES, make_repo
 def file_issues(capsys: pytest.CaptureFixture[str], repo: Path) -> None:
     for author, title, body in ISSUES:
         res = run_cli(
-            capsys, "--repo", str(repo), "issue", "new", "--title", title, "--body", body,
-            "--author", author,
+            capsys,
+            "--repo",
+            str(repo),
+            "issue",
+            "new",
+            "--title",
+            title,
+            "--body",
+            body,
+            "--author",
+            author,
         )
         assert res.code == 0, res.err
 
@@ -90,8 +99,15 @@ def test_triage_decides_labels_and_comments_once(
     runs = run_cli(capsys, "--repo", str(repo), "runs", "--json").json()
     assert len(runs) == 10 and {r["status"] for r in runs} == {"succeeded"}
     assert set(runs[0]) >= {
-        "id", "workflow", "issue", "status", "started_at", "finished_at", "cost_usd",
-        "input_tokens", "output_tokens",
+        "id",
+        "workflow",
+        "issue",
+        "status",
+        "started_at",
+        "finished_at",
+        "cost_usd",
+        "input_tokens",
+        "output_tokens",
     }
     paid = [r for r in runs if r["issue"] in (1, 2, 3, 7, 8, 9)]
     assert all(r["cost_usd"] > 0 and r["input_tokens"] > 0 for r in paid)
@@ -171,8 +187,19 @@ def test_rate_limited_twice_then_succeeds(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], anthropic_env
 ) -> None:
     repo = make_repo(tmp_path)
-    run_cli(capsys, "--repo", str(repo), "issue", "new", "--title", ISSUES[0][1],
-            "--body", ISSUES[0][2], "--author", "owner")
+    run_cli(
+        capsys,
+        "--repo",
+        str(repo),
+        "issue",
+        "new",
+        "--title",
+        ISSUES[0][1],
+        "--body",
+        ISSUES[0][2],
+        "--author",
+        "owner",
+    )
     anthropic_env.fail_next(429, headers={"retry-after": "0"}, times=2)
     res = run_cli(capsys, "--repo", str(repo), "triage", "--json")
     assert res.code == 0, res.err
@@ -185,8 +212,19 @@ def test_long_retry_after_defers_the_issue_without_sleeping(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], anthropic_env
 ) -> None:
     repo = make_repo(tmp_path)
-    run_cli(capsys, "--repo", str(repo), "issue", "new", "--title", ISSUES[0][1],
-            "--body", ISSUES[0][2], "--author", "owner")
+    run_cli(
+        capsys,
+        "--repo",
+        str(repo),
+        "issue",
+        "new",
+        "--title",
+        ISSUES[0][1],
+        "--body",
+        ISSUES[0][2],
+        "--author",
+        "owner",
+    )
     anthropic_env.fail_next(429, headers={"retry-after": "86400"}, times=1)
     res = run_cli(capsys, "--repo", str(repo), "triage", "--json")
     assert res.code == 0, res.err

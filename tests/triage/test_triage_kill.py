@@ -26,9 +26,7 @@ def factory(repo: Path, env: dict[str, str], *args: str) -> subprocess.Popen[str
 
 
 @pytest.mark.timeout(180)
-def test_kill_9_at_random_points_then_rerun_finishes_exactly_once(
-    tmp_path: Path, standin
-) -> None:
+def test_kill_9_at_random_points_then_rerun_finishes_exactly_once(tmp_path: Path, standin) -> None:
     standin.latency_s = 0.15
     repo = make_repo(tmp_path)
     env = {
@@ -37,7 +35,9 @@ def test_kill_9_at_random_points_then_rerun_finishes_exactly_once(
         "ANTHROPIC_BASE_URL": standin.url,
     }
     for author, title, body in ISSUES:
-        proc = factory(repo, env, "issue", "new", "--title", title, "--body", body, "--author", author)
+        proc = factory(
+            repo, env, "issue", "new", "--title", title, "--body", body, "--author", author
+        )
         assert proc.wait(30) == 0, proc.stderr.read() if proc.stderr else ""
 
     kills = 0
