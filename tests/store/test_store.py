@@ -1,0 +1,115 @@
+"""The store: migrations, WAL, concurrent writers, leases with fencing, the event chain, spend."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from harness.errors import LeaseError, NotFoundError
+from harness.model.base import CallRecord, Usage
+from harness.store import migrations
+from harness.store.db import Store
+
+
+def test_migrations_apply_once_and_wal_is_on(tmp_path: Path) -> None:
+    store = Store.open(tmp_path)
+    assert store.journal_mode() == "wal"
+    names = [r[0] for r in store._rows("SELECT name FROM migrations ORDER BY name")]
+    assert names == [name for name, _ in migrations.MIGRATIONS]
+    store.close()
+    again = Store.open(tmp_path)
+    assert migrations.migrate(again._conn()) == []
+
+
+def test_a_new_migration_is_applied_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    Store.open(tmp_path).close()
+
+    def m999_extra(db: sqlite3.Connection) -> None:
+        db.execute("CREATE TABLE extra (x INTEGER)")
+
+    monkeypatch.setattr(
+        migrations, "MIGRATIONS", [*migrations.MIGRATIONS, ("m999_extra", m999_extra)]
+    )
+    store = Store.open(tmp_path)
+    assert store._rows("SELECT COUNT(*) FROM extra")[0][0] == 0
+    assert migrations.migrate(store._conn()) == []
+
+
+def _writer(state: str, n: int) -> None:
+    store = Store.open(Path(state))
+    for i in range(n):
+        store.insert_issue(f"issue {i}", "body", "writer")
+
+
+def test_two_processes_writing_lose_nothing(tmp_path: Path) -> None:
+    Store.open(tmp_path).close()
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_writer, args=(str(tmp_path), 50)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    assert len(Store.open(tmp_path).issues("all")) == 100
+
+
+def test_leases_are_atomic_and_fenced(tmp_path: Path) -> None:
+    store = Store.open(tmp_path)
+    now = [1000.0]
+    store.clock = lambda: now[0]
+    fence = store.acquire_lease(7, "run-a", ttl_s=60)
+    with pytest.raises(LeaseError, match="run-a"):
+        store.acquire_lease(7, "run-b", ttl_s=60)
+    assert store.acquire_lease(7, "run-a", ttl_s=60) == fence  # renewal by the holder
+    now[0] += 120  # run-a paused past its lease
+    taken = store.acquire_lease(7, "run-b", ttl_s=60)
+    assert taken == fence + 1
+    with pytest.raises(LeaseError):
+        store.check_lease(7, "run-a", fence)  # the old holder's writes are refused
+    store.check_lease(7, "run-b", taken)
+    store.release_lease(7, "run-b")
+    assert store.acquire_lease(7, "run-c", ttl_s=60) == 1
+
+
+def test_event_chain_detects_tampering(tmp_path: Path) -> None:
+    store = Store.open(tmp_path)
+    for i in range(5):
+        store.append_event("r-1", "step", {"i": i})
+    assert store.verify_chain()
+    with store.transaction() as db:
+        db.execute("UPDATE events SET data = ? WHERE id = 3", ('{"i": 99}',))
+    assert not store.verify_chain()
+
+
+def test_spend_by_run_issue_and_day(tmp_path: Path) -> None:
+    store = Store.open(tmp_path)
+    a = store.create_run("triage", 1, {}, {})
+    b = store.create_run("triage", 2, {}, {})
+    rec = CallRecord("claude-haiku-4-5", Usage(10, 5, 0, 100), 0.25, 0.1, "x" * 64)
+    store.record_call(a.id, "judge", rec)
+    store.record_call(a.id, "judge", rec)
+    store.record_call(b.id, "judge", rec)
+    assert store.spend(run_id=a.id) == pytest.approx(0.5)
+    assert store.spend(issue=2) == pytest.approx(0.25)
+    assert store.spend(since="2000-01-01T00:00:00Z") == pytest.approx(0.75)
+    assert store.spend(since="2999-01-01T00:00:00Z") == 0
+    totals = store.run_totals(a.id)
+    assert totals["input_tokens"] == 220 and totals["output_tokens"] == 10 and totals["calls"] == 2
+
+
+def test_runs_and_steps(tmp_path: Path) -> None:
+    store = Store.open(tmp_path)
+    run = store.create_run("triage", 3, {"number": 3}, {"mission.md": "abc"})
+    assert store.find_open_run("triage", 3) == run
+    seq = store.start_step(run.id, "prescreen", {"k": 1})
+    store.finish_step(seq, "succeeded", {"decision": None}, model_s=0.5)
+    seq2 = store.start_step(run.id, "prescreen", {})
+    assert store.steps(run.id)[1].attempt == 2 and seq2 > seq
+    store.set_run_status(run.id, "succeeded")
+    assert store.find_open_run("triage", 3) is None
+    assert store.get_run(run.id).finished_at is not None
+    with pytest.raises(NotFoundError):
+        store.get_run("r-missing")
