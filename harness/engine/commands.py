@@ -11,7 +11,8 @@ from harness.errors import FactoryError, StepFailed
 
 
 def _sandbox(ctx: StepContext, worktree: Path) -> Any:
-    from harness.sandbox.bwrap import Limits, Sandbox
+    from harness.sandbox.bwrap import Sandbox
+    from harness.sandbox.limits import Limits
 
     settings = ctx.services.settings
     hidden = [settings.state_dir, settings.root, settings.holdout_dir]

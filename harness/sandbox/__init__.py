@@ -1,0 +1,1 @@
+"""The sandbox: bubblewrap around every command an agent or a change can run."""

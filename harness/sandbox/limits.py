@@ -1,0 +1,90 @@
+"""Resource limits of a sandboxed command: a pids cgroup where the kernel lets us make one,
+rlimits always (RLIMIT_NPROC binds only non-root users, hence the cgroup)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+_PIDS_ROOTS = (Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup"))
+
+
+@dataclass(frozen=True)
+class Limits:
+    timeout_s: float = 300.0
+    output_bytes: int = 200_000
+    memory_mb: int = 4096
+    max_processes: int = 256
+    file_size_mb: int = 512
+
+
+class PidsCgroup:
+    """A cgroup capping the number of tasks (v1 ``pids`` or v2 with the pids controller)."""
+
+    def __init__(self, max_processes: int) -> None:
+        self.path: Path | None = None
+        for root in _PIDS_ROOTS:
+            try:
+                candidate = root / f"factory-{secrets.token_hex(4)}"
+                candidate.mkdir()
+            except OSError:
+                continue
+            if (candidate / "pids.max").exists():
+                try:
+                    (candidate / "pids.max").write_text(str(max_processes))
+                    self.path = candidate
+                    break
+                except OSError:
+                    pass
+            with contextlib.suppress(OSError):
+                candidate.rmdir()
+
+    def enter(self) -> None:
+        """Move the calling process into the cgroup (called in the child before exec)."""
+        if self.path is not None:
+            (self.path / "cgroup.procs").write_text(str(os.getpid()))
+
+    def kill_all(self) -> None:
+        if self.path is None:
+            return
+        with contextlib.suppress(OSError):
+            kill = self.path / "cgroup.kill"
+            if kill.exists():
+                kill.write_text("1")
+                return
+        for _ in range(50):
+            try:
+                pids = [int(p) for p in (self.path / "cgroup.procs").read_text().split()]
+            except OSError:
+                return
+            if not pids:
+                return
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, 9)
+
+    def remove(self) -> None:
+        if self.path is None:
+            return
+        self.kill_all()
+        for _ in range(100):
+            try:
+                self.path.rmdir()
+                return
+            except OSError:
+                time.sleep(0.02)
+
+
+def apply_rlimits(limits: Limits) -> None:
+    """Set in the child before exec: memory, file size and (for non-root) process count."""
+    memory = limits.memory_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    size = limits.file_size_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+    resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))

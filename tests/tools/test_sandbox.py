@@ -1,0 +1,116 @@
+"""The sandbox: no network, no inherited environment, nothing writable outside the worktree,
+and runaway commands end within their limits."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.sandbox.bwrap import Sandbox, sandbox_available
+from harness.sandbox.limits import Limits
+
+pytestmark = [
+    pytest.mark.sandbox,
+    pytest.mark.skipif(not sandbox_available(), reason="bubblewrap (bwrap) is not installed"),
+]
+CANARY = "sk-ant-sandbox-CANARY-5e1f0c9a7b"
+
+
+@pytest.fixture
+def box(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", CANARY)
+    monkeypatch.setenv("GITHUB_TOKEN", CANARY)
+    wt = tmp_path / "wt"
+    wt.mkdir()
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "state.db").write_text("private")
+    return Sandbox(wt, Limits(timeout_s=20, max_processes=64), hidden=[state])
+
+
+@pytest.fixture
+def listener() -> Iterator[tuple[int, list[bytes]]]:
+    got: list[bytes] = []
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen()
+    srv.settimeout(0.2)
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+                got.append(conn.recv(100) or b"connected")
+                conn.close()
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield srv.getsockname()[1], got
+    stop.set()
+    thread.join(2)
+    srv.close()
+
+
+def test_no_network_even_to_loopback(box: Sandbox, listener) -> None:
+    port, got = listener
+    result = box.run(
+        f"python3 -c \"import socket; socket.create_connection(('127.0.0.1', {port}), 3).send(b'x')\""
+    )
+    assert result.exit_code != 0 and got == []
+
+
+def test_no_secret_in_the_environment(box: Sandbox) -> None:
+    result = box.run("env; cat /proc/self/environ; cat /proc/1/environ; echo $ANTHROPIC_API_KEY")
+    assert result.exit_code == 0
+    assert CANARY not in result.output and "PATH=" in result.output
+
+
+def test_writes_stay_in_the_worktree(box: Sandbox, tmp_path: Path) -> None:
+    result = box.run(
+        f"echo ok > inside.txt; echo x > {tmp_path}/outside.txt; echo x > /etc/x; "
+        "echo x > /usr/x; echo x > $HOME/x; ls /root; cat ../state/state.db; true"
+    )
+    assert (box.worktree / "inside.txt").read_text() == "ok\n"
+    assert not (tmp_path / "outside.txt").exists()
+    assert "private" not in result.output
+
+
+def test_the_state_dir_is_masked(box: Sandbox, tmp_path: Path) -> None:
+    result = box.run(f"ls -a {tmp_path}/state; cat {tmp_path}/state/state.db")
+    assert result.output.startswith(".\n..\n")  # an empty folder stands in for it
+    assert "private" not in result.output and "No such file" in result.output
+
+
+def test_infinite_loop_ends_at_the_time_limit(box: Sandbox) -> None:
+    result = box.run("while :; do :; done", timeout_s=2)
+    assert result.timed_out and result.limit_hit == "time" and result.exit_code == 124
+
+
+def test_fork_bomb_is_bounded_and_leaves_nothing(box: Sandbox) -> None:
+    result = box.run("bomb(){ bomb | bomb & }; bomb; sleep 1; echo survived", timeout_s=15)
+    assert "survived" in result.output or result.limit_hit is not None
+    mine = [p for p in os.listdir("/proc") if p.isdigit()]
+    leftovers = []
+    for pid in mine:
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"bomb" in cmd:
+            leftovers.append(pid)
+    assert leftovers == []
+
+
+def test_output_is_capped(tmp_path: Path) -> None:
+    wt = tmp_path / "w"
+    wt.mkdir()
+    result = Sandbox(wt, Limits(output_bytes=10_000, timeout_s=20)).run("yes x")
+    assert result.limit_hit == "output" and len(result.output) < 11_000 and "cut" in result.output
