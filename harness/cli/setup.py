@@ -26,7 +26,7 @@ def _render(folder: Path, template: str, **context: str) -> str:
         loader=jinja2.FileSystemLoader(folder),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
-        autoescape=False,
+        autoescape=False,  # noqa: S701 (markdown and YAML, not HTML)
     )
     return env.get_template(template).render(**context)
 

@@ -1,4 +1,4 @@
-"""The commands that do the factory's work: ``triage`` (and, as they land, implement/validate/run)."""
+"""The commands that do the factory's work (``triage`` so far)."""
 
 from __future__ import annotations
 

@@ -78,7 +78,8 @@ def _compare(root: Path, branch: str, texts: dict[str, str], report: CheckReport
             )
         elif committed != text:
             report.warnings.append(
-                f"{name}: differs from the production branch {branch!r}; runs use the committed copy"
+                f"{name}: differs from the production branch {branch!r}; "
+                "runs use the committed copy"
             )
 
 

@@ -76,10 +76,10 @@ def split_front_matter(text: str, file: str = "factory_rules.md") -> tuple[dict[
     lines = text.splitlines()
     if not lines or lines[0].strip() != "---":
         return {}, 0
-    for end, line in enumerate(lines[1:], start=1):
-        if line.strip() in ("---", "..."):
-            break
-    else:
+    end = next(
+        (i for i, line in enumerate(lines[1:], start=1) if line.strip() in ("---", "...")), 0
+    )
+    if not end:
         raise ConfigError(file, "front matter", "starts with --- but has no closing ---")
     try:
         data = yaml.safe_load("\n".join(lines[1:end]))

@@ -28,16 +28,14 @@ def action(name: str) -> Callable[[Action], Action]:
 
 def _load() -> None:
     for module in _PROVIDERS:
-        importlib.import_module(module)
+        importlib.import_module(module)  # idempotent: a module registers once, on first import
 
 
 def get_action(name: str) -> Action | None:
-    if not _ACTIONS:
-        _load()
+    _load()
     return _ACTIONS.get(name)
 
 
 def action_names() -> list[str]:
-    if not _ACTIONS:
-        _load()
+    _load()
     return sorted(_ACTIONS)

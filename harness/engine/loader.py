@@ -24,7 +24,8 @@ def read_override(services: Services, name: str) -> str | None:
 
 
 def load_workflow(services: Services, name: str) -> Workflow:
-    """The workflow ``name``: ``.factory/workflows/<name>.yaml`` on the production branch, else shipped."""
+    """Workflow ``name``: ``.factory/workflows/<name>.yaml`` on the production branch, else
+    the shipped one."""
     override = read_override(services, f"{name}.yaml")
     source = f"{OVERRIDE_DIR}/{name}.yaml" if override is not None else f"workflows/{name}.yaml"
     workflow = parse_workflow(

@@ -1,4 +1,6 @@
-"""The built-in local forge: issues, labels, comments and PR records in SQLite; merges through git."""
+"""The built-in local forge: issues, labels, comments and PR records in SQLite.
+
+Merges go through git."""
 
 from __future__ import annotations
 

@@ -138,7 +138,8 @@ def run_agent(
                 invalid += 1
                 if invalid >= spec.max_invalid_outputs:
                     raise ModelError(
-                        f"agent {spec.role}: {invalid} invalid {spec.output_tool} inputs; last: {problem}"
+                        f"agent {spec.role}: {invalid} invalid {spec.output_tool} inputs; "
+                        f"last: {problem}"
                     )
                 text, is_error = (
                     message("invalid_output", output=spec.output_tool, error=problem),

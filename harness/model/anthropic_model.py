@@ -82,7 +82,8 @@ class AnthropicModel:
         asked = server_wait(headers)
         if asked is not None and asked > self.policy.max_wait_s:
             raise DeferredError(
-                f"model API asked to retry after {asked:.0f}s (more than {self.policy.max_wait_s:.0f}s): deferred",
+                f"model API asked to retry after {asked:.0f}s "
+                f"(more than {self.policy.max_wait_s:.0f}s): deferred",
                 time.time() + asked,
             )
         if attempt >= self.policy.max_retries:

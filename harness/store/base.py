@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -81,9 +82,7 @@ class StoreBase:
     def close(self) -> None:
         with self._lock:
             for conn in self._all:
-                try:
+                with contextlib.suppress(sqlite3.ProgrammingError):  # another thread's
                     conn.close()
-                except sqlite3.ProgrammingError:
-                    pass  # created in another thread that has ended
             self._all.clear()
         self._local = threading.local()

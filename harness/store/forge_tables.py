@@ -90,7 +90,8 @@ class ForgeTablesMixin(StoreBase):
                     return Comment(row["id"], row["author"], row["body"], row["created_at"])
             now = utc_now()
             cur = db.execute(
-                "INSERT INTO comments (number, author, body, marker, created_at) VALUES (?,?,?,?,?)",
+                "INSERT INTO comments (number, author, body, marker, created_at)"
+                " VALUES (?,?,?,?,?)",
                 (number, author, body, marker, now),
             )
             return Comment(int(cur.lastrowid or 0), author, body, now)

@@ -81,7 +81,7 @@ class LedgerMixin(StoreBase):
             " COUNT(*) calls FROM model_calls WHERE run_id = ?",
             (run_id,),
         )
-        return {k: float(row[k]) for k in row.keys()} if row else {}
+        return {k: float(row[k]) for k in row.keys()} if row else {}  # noqa: SIM118 (sqlite3.Row)
 
     # -- events ---------------------------------------------------------------
     def append_event(self, run_id: str | None, kind: str, data: dict[str, Any]) -> None:

@@ -136,7 +136,9 @@ def m002_local_forge(db: sqlite3.Connection) -> None:
             created_at TEXT NOT NULL,
             updated_at TEXT NOT NULL
         );
-        CREATE TABLE ci_status (sha TEXT PRIMARY KEY, state TEXT NOT NULL, updated_at TEXT NOT NULL);
+        CREATE TABLE ci_status (
+            sha TEXT PRIMARY KEY, state TEXT NOT NULL, updated_at TEXT NOT NULL
+        );
         """,
     )
 

@@ -69,7 +69,8 @@ class RunsMixin(StoreBase):
     def find_open_run(self, workflow: str, issue: int | None) -> Run | None:
         """The newest unfinished (running or stopped) run of ``workflow`` for ``issue``."""
         row = self._row(
-            "SELECT * FROM runs WHERE workflow = ? AND issue IS ? AND status IN ('running','stopped')"
+            "SELECT * FROM runs WHERE workflow = ? AND issue IS ?"
+            " AND status IN ('running','stopped')"
             " ORDER BY started_at DESC, rowid DESC LIMIT 1",
             (workflow, issue),
         )
@@ -85,7 +86,8 @@ class RunsMixin(StoreBase):
         finished = utc_now() if status in _FINAL else None
         with self.transaction() as db:
             db.execute(
-                "UPDATE runs SET status = ?, reason = ?, not_before = ?, finished_at = ? WHERE id = ?",
+                "UPDATE runs SET status = ?, reason = ?, not_before = ?, finished_at = ?"
+                " WHERE id = ?",
                 (status, reason, not_before, finished, run_id),
             )
 

@@ -41,7 +41,9 @@ def _normal(text: str) -> str:
 
 
 def protected_literals(patterns: list[str]) -> list[str]:
-    """Literal names a request would mention to touch a protected path (``.github/**`` -> ``.github/``)."""
+    """Literal names a request would mention to touch a protected path.
+
+    ``.github/**`` becomes ``.github/``; ``.git/`` is always included."""
     names: list[str] = [".git/"]
     for pattern in patterns:
         head = re.split(r"[*?\[]", pattern, maxsplit=1)[0]
@@ -117,7 +119,8 @@ def prescreen(issue: Issue, others: list[Issue], rules: Rules, judged_today: int
         return screen(
             "reject",
             f"The description is {len(issue.body):,} characters in {lines:,} lines; the limit is "
-            f"{limits.max_body_chars:,} characters and {MAX_LINES:,} lines. Please file a shorter issue.",
+            f"{limits.max_body_chars:,} characters and {MAX_LINES:,} lines. "
+            "Please file a shorter issue.",
             "factory_rules.md: triage.max_body_chars",
         )
     hidden = tuple(dict.fromkeys(title.hidden + body.hidden))
