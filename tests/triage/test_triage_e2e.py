@@ -237,3 +237,16 @@ def test_long_retry_after_defers_the_issue_without_sleeping(
     assert len(anthropic_env.received) == 1
     issue = json.loads(run_cli(capsys, "--repo", str(repo), "issue", "show", "1", "--json").out)
     assert issue["comments"] == []
+
+
+def test_provider_flag_selects_the_scripted_model_offline(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # wired for the real API, but no key: --provider scripted runs offline all the same
+    repo = make_repo(tmp_path, {"type": "anthropic"})
+    run_cli(capsys, "--repo", str(repo), "issue", "new", "--title", "Add search", "--body", "Please.")
+    refused = run_cli(capsys, "--repo", str(repo), "triage")
+    assert refused.code == 2 and "ANTHROPIC_API_KEY" in refused.err
+    res = run_cli(capsys, "--repo", str(repo), "--provider", "scripted", "triage", "--json")
+    assert res.code == 0, res.err
+    assert res.json()[0]["decision"] == "needs_info"  # the honest offline default
