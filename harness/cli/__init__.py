@@ -70,7 +70,10 @@ def _fail(message: str, code: int) -> None:
 def main(argv: list[str] | None = None) -> Any:
     """Entry point of the console script and ``python -m harness``."""
     try:
-        return cli.main(args=argv, prog_name="factory", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="factory", standalone_mode=False)
+        if isinstance(code, int) and code:  # ctx.exit(n) comes back as a return value
+            sys.exit(code)
+        return code
     except click.exceptions.Abort:
         _fail("aborted", 1)
     except click.exceptions.Exit as exc:

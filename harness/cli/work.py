@@ -1,4 +1,4 @@
-"""The commands that do the factory's work (``triage`` so far)."""
+"""The commands that do the factory's work: ``triage`` and ``implement``."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.cli.common import emit_json, provider_override, repo_root, state_dir
+from harness.implement.run import implement_issue
 from harness.services import open_services
 from harness.triage.queue import triage_all
 
@@ -36,4 +37,32 @@ def triage(ctx: click.Context, only: int | None, as_json: bool) -> None:
             )
         Console(width=160).print(table)
     if any(r["status"] == "stopped" for r in results):
+        ctx.exit(1)
+
+
+@click.command()
+@click.argument("number", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+@click.pass_context
+def implement(ctx: click.Context, number: int, as_json: bool) -> None:
+    """Implement accepted issue NUMBER in a worktree and open a PR (exit 1 if refused)."""
+    root = repo_root(ctx)
+    services = open_services(root, state_dir(root), provider_override(ctx))
+    outcome = implement_issue(services, number)
+    pr = outcome.outputs.get("pr", {})
+    data = {
+        "issue": number,
+        "run_id": outcome.run_id,
+        "status": outcome.status,
+        "reason": outcome.reason,
+        "pr": pr.get("pr"),
+        "branch": outcome.outputs.get("worktree", {}).get("branch"),
+    }
+    if as_json:
+        emit_json(data)
+    elif outcome.status == "succeeded":
+        click.echo(f"issue {number}: pull request {data['pr']} opened from {data['branch']}")
+    else:
+        click.echo(f"issue {number}: {outcome.status}: {outcome.reason}")
+    if outcome.status != "succeeded":
         ctx.exit(1)

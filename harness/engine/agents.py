@@ -7,11 +7,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from harness.engine.budget import BudgetGuard
 from harness.engine.context import StepContext
 from harness.errors import FactoryError, StoppedError
+from harness.git.repo import GitRepo
 from harness.model.agent import AgentSpec, run_agent
 from harness.model.base import CallRecord
+from harness.paths import validators_dir
 from harness.redact import redact
 
 Handler = Callable[[dict[str, Any]], str]
@@ -72,12 +76,25 @@ def save_transcript(ctx: StepContext, messages: list[dict[str, Any]]) -> Path:
     return path
 
 
+def _extra_context(ctx: StepContext) -> dict[str, Any]:
+    """A ``fresh`` agent sees the diff under review; a role defined in ``validators/`` gets
+    its definition (rubric, limits) as ``definition``."""
+    extra: dict[str, Any] = {"diff": "", "definition": {}}
+    definition = validators_dir() / f"{ctx.step.agent}.yaml"
+    if definition.is_file():
+        extra["definition"] = yaml.safe_load(definition.read_text(encoding="utf-8"))
+    worktree = ctx.outputs.get("worktree", {})
+    if ctx.step.context == "fresh" and worktree.get("path"):
+        extra["diff"] = GitRepo(Path(worktree["path"])).working_diff(worktree["base_sha"])
+    return extra
+
+
 def run_agent_step(ctx: StepContext) -> dict[str, Any]:
     step, services = ctx.step, ctx.services
     assert step.agent is not None and step.prompt is not None and step.output is not None
     settings = services.settings
     model_id = str(getattr(settings.config.models, step.agent))
-    context = ctx.template_context()
+    context = {**ctx.template_context(), **_extra_context(ctx)}
     instructions = services.templates.render(step.prompt, **context)
     task = services.templates.render(step.task, **context) if step.task else ""
     spec = AgentSpec(

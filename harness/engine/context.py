@@ -30,6 +30,15 @@ class Services:
     clock: Callable[[], float] = time.time
 
 
+@dataclass(frozen=True)
+class Lease:
+    """This process's claim on an issue: writes check it (fencing)."""
+
+    issue: int
+    holder: str
+    fence: int
+
+
 @dataclass
 class StepContext:
     """The state a step runs in. Actions return a dict of outputs."""
@@ -41,13 +50,21 @@ class StepContext:
     issue: int | None
     inputs: dict[str, Any]
     outputs: dict[str, dict[str, Any]]
+    failures: dict[str, dict[str, Any]] = field(default_factory=dict)
+    lease: Lease | None = None
     timings: dict[str, float] = field(default_factory=lambda: {"model_s": 0.0, "subprocess_s": 0.0})
+
+    def check_lease(self) -> None:
+        """Raise ``LeaseError`` if this process no longer holds the issue (before any write)."""
+        if self.lease is not None:
+            self.services.store.check_lease(self.lease.issue, self.lease.holder, self.lease.fence)
 
     def template_context(self) -> dict[str, Any]:
         settings = self.services.settings
         return {
             "inputs": self.inputs,
             "steps": self.outputs,
+            "failures": self.failures,
             "issue": self.inputs.get("issue", {}),
             "config": settings.config.model_dump(mode="json"),
             "commands": settings.config.commands.model_dump(mode="json"),

@@ -18,8 +18,10 @@ def override_reader(services: Services) -> tuple[str, str]:
 
 
 def read_override(services: Services, name: str) -> str | None:
+    """A template or workflow from the repository's ``.factory/`` on the production branch."""
     branch, folder = override_reader(services)
-    data = services.repo.read_blob(branch, f"{folder}/{name}")
+    path = f".factory/{name}" if name.startswith("validators/") else f"{folder}/{name}"
+    data = services.repo.read_blob(branch, path)
     return data.decode("utf-8") if data is not None else None
 
 

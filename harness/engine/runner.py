@@ -14,9 +14,9 @@ from typing import Any
 from harness.engine.actions import get_action
 from harness.engine.agents import run_agent_step
 from harness.engine.commands import run_command_step
-from harness.engine.context import Services, StepContext
+from harness.engine.context import Lease, Services, StepContext
 from harness.engine.loader import load_workflow
-from harness.engine.workflow import Retry, Workflow
+from harness.engine.workflow import Retry, Step, Workflow
 from harness.errors import (
     BudgetExceeded,
     DeferredError,
@@ -25,8 +25,10 @@ from harness.errors import (
     StepFailed,
     StoppedError,
 )
+from harness.faults import fault_point
 
 KILL_SWITCH = "stopped"
+ON_FAILURE = "on_failure"
 
 
 @dataclass(frozen=True)
@@ -47,8 +49,9 @@ def check_kill_switch(services: Services) -> None:
 
 
 class Engine:
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, lease: Lease | None = None) -> None:
         self.services = services
+        self.lease = lease
 
     # -- public ---------------------------------------------------------------
     def run(
@@ -72,19 +75,26 @@ class Engine:
         return self._drive(workflow, run.id, issue, run.inputs)
 
     # -- internals --------------------------------------------------------------
-    def _history(self, run_id: str) -> tuple[dict[str, dict[str, Any]], list[Any]]:
+    def _history(
+        self, run_id: str
+    ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]], list[Any]]:
         steps = self.services.store.steps(run_id)
         outputs: dict[str, dict[str, Any]] = {}
+        failures: dict[str, dict[str, Any]] = {}
         for rec in steps:
             if rec.status in ("succeeded", "skipped"):
                 outputs[rec.step_id] = rec.outputs or {}
-        return outputs, steps
+            elif rec.status == "failed":
+                failures[rec.step_id] = {**(rec.outputs or {}), "error": rec.error}
+        return outputs, failures, steps
 
     def _next_index(self, workflow: Workflow, steps: list[Any]) -> int | None:
         """Where to go on: derived from the step records alone, so a kill anywhere resumes right."""
         if not steps:
             return 0
         last = steps[-1]
+        if last.step_id == ON_FAILURE:
+            return None  # the run was ending in failure: finish that
         pos = workflow.index(last.step_id)
         if last.status in ("running", "interrupted"):
             return pos  # killed, stopped or deferred inside this step: do it again
@@ -116,14 +126,11 @@ class Engine:
     ) -> RunOutcome:
         store = self.services.store
         while True:
-            outputs, steps = self._history(run_id)
+            outputs, failures, steps = self._history(run_id)
             index = self._next_index(workflow, steps)
             if index is None:
-                last = steps[-1]
-                reason = self._failure_reason(workflow, last)
-                store.set_run_status(run_id, "failed", reason=reason)
-                store.append_event(run_id, "run.failed", {"reason": reason})
-                return RunOutcome(run_id, workflow.name, issue, "failed", reason, outputs)
+                reason = self._failure_reason(workflow, steps[-1])
+                return self._fail(workflow, run_id, issue, inputs, outputs, failures, reason)
             if index >= len(workflow.steps):
                 store.set_run_status(run_id, "succeeded")
                 store.append_event(run_id, "run.succeeded", {})
@@ -133,12 +140,62 @@ class Engine:
                 check_kill_switch(self.services)
             except StoppedError as exc:
                 return self._stop(run_id, workflow, issue, outputs, str(exc), None)
-            ctx = StepContext(self.services, run_id, workflow.name, step, issue, inputs, outputs)
+            ctx = StepContext(
+                self.services,
+                run_id,
+                workflow.name,
+                step,
+                issue,
+                inputs,
+                outputs,
+                failures,
+                self.lease,
+            )
             outcome = self._step(ctx)
             if outcome is not None:
                 return outcome
 
+    def _fail(
+        self,
+        workflow: Workflow,
+        run_id: str,
+        issue: int | None,
+        inputs: dict[str, Any],
+        outputs: dict[str, dict[str, Any]],
+        failures: dict[str, dict[str, Any]],
+        reason: str,
+    ) -> RunOutcome:
+        """End the run as failed, after the workflow's ``on_failure`` action (recorded, once)."""
+        store = self.services.store
+        if workflow.on_failure is not None:
+            step = Step(id=ON_FAILURE, action=workflow.on_failure)
+            ctx = StepContext(
+                self.services,
+                run_id,
+                workflow.name,
+                step,
+                issue,
+                inputs,
+                outputs,
+                failures,
+                self.lease,
+            )
+            seq = store.start_step(run_id, ON_FAILURE, {"reason": reason})
+            fn = get_action(workflow.on_failure)
+            assert fn is not None
+            try:
+                result = fn(ctx)
+            except FactoryError as exc:
+                self._finish(seq, "failed", {}, ctx, str(exc))
+            else:
+                self._finish(seq, "succeeded", result, ctx)
+        store.set_run_status(run_id, "failed", reason=reason)
+        store.append_event(run_id, "run.failed", {"reason": reason})
+        return RunOutcome(run_id, workflow.name, issue, "failed", reason, outputs)
+
     def _failure_reason(self, workflow: Workflow, last: Any) -> str:
+        if last.step_id == ON_FAILURE:
+            return str((last.inputs or {}).get("reason", "failed"))
         if last.status == "failed":
             return f"step {last.step_id} failed: {last.error}"
         verdict = (last.outputs or {}).get("verdict")
@@ -180,17 +237,20 @@ class Engine:
                 ctx.run_id, self._wf(ctx), ctx.issue, ctx.outputs, str(exc), exc.not_before
             )
         except (BudgetExceeded, QuotaError) as exc:
-            self._finish(seq, "failed", {}, ctx, str(exc))
-            store.set_run_status(ctx.run_id, "failed", reason=str(exc))
-            store.append_event(ctx.run_id, "run.failed", {"reason": str(exc), "fatal": True})
-            return RunOutcome(ctx.run_id, ctx.workflow, ctx.issue, "failed", str(exc), ctx.outputs)
+            self._finish(seq, "failed", {"fatal": type(exc).__name__}, ctx, str(exc))
+            failures = {**ctx.failures, step.id: {"error": str(exc), "fatal": type(exc).__name__}}
+            return self._fail(
+                self._wf(ctx), ctx.run_id, ctx.issue, ctx.inputs, ctx.outputs, failures, str(exc)
+            )
         except FactoryError as exc:
             evidence = exc.outputs if isinstance(exc, StepFailed) else {}
             self._finish(seq, "failed", evidence, ctx, str(exc))
             store.append_event(ctx.run_id, "step.failed", {"step": step.id, "error": str(exc)})
+            fault_point(f"{ctx.workflow}.{step.id}.failed")
             return None
         elapsed = time.monotonic() - started
         self._finish(seq, "succeeded", outputs, ctx)
+        fault_point(f"{ctx.workflow}.{step.id}.done")
         store.append_event(
             ctx.run_id, "step.succeeded", {"step": step.id, "duration_s": round(elapsed, 4)}
         )

@@ -15,7 +15,7 @@ import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
 from harness.errors import ConfigError
-from harness.paths import workflows_dir
+from harness.paths import validators_dir, workflows_dir
 
 Overrides = Callable[[str], str | None]
 
@@ -40,7 +40,10 @@ class Templates:
             text = overrides(name)
             if text is not None:
                 return text
-            path = workflows_dir() / name
+            if name.startswith("validators/"):
+                path = validators_dir() / name.removeprefix("validators/")
+            else:
+                path = workflows_dir() / name
             return path.read_text(encoding="utf-8") if path.is_file() else None
 
         self.env = SandboxedEnvironment(

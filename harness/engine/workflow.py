@@ -80,6 +80,7 @@ class Workflow(BaseModel):
     name: str
     description: str = ""
     steps: list[Step]
+    on_failure: str | None = None  # an action run once when the run ends failed
 
     @model_validator(mode="after")
     def _ids(self) -> Workflow:
@@ -122,6 +123,9 @@ def parse_workflow(text: str, source: str) -> Workflow:
         raise ConfigErrors([ConfigError(source, where, "invalid YAML")]) from exc
     if not isinstance(data, dict):
         raise ConfigErrors([ConfigError(source, "(top)", "must be a mapping with name and steps")])
+    for step in data.get("steps") or []:
+        if isinstance(step, dict) and True in step:  # YAML 1.1 reads a bare `on:` key as true
+            step["on"] = step.pop(True)
     try:
         return Workflow.model_validate(data)
     except ValidationError as exc:

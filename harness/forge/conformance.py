@@ -28,7 +28,9 @@ def _check(condition: bool, what: str) -> None:
 def check_issues(forge: Forge) -> int:
     created = forge.create_issue("Conformance: a title", "A body.\nTwo lines.", "alice")
     got = forge.get_issue(created.number)
-    _check(got.title == "Conformance: a title" and got.body.startswith("A body."), "issue round trip")
+    _check(
+        got.title == "Conformance: a title" and got.body.startswith("A body."), "issue round trip"
+    )
     _check(got.author == "alice" and got.state == "open", "author and state")
     _check(created.number in [i.number for i in forge.list_issues("open")], "listed as open")
     forge.close_issue(created.number)
@@ -63,7 +65,9 @@ def check_comments(forge: Forge, number: int) -> None:
     _check(forge.find_comment(number, "conformance:absent") is None, "absent marker")
 
 
-def check_pull_requests(forge: Forge, number: int, make_branch: MakeBranch, advance: MakeBranch) -> None:
+def check_pull_requests(
+    forge: Forge, number: int, make_branch: MakeBranch, advance: MakeBranch
+) -> None:
     branch = f"factory/issue-{number}-c0ffee00"
     head = make_branch(branch)
     pr = forge.open_pr(number, branch, "main", "Conformance PR", "Body")

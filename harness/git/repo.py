@@ -170,3 +170,34 @@ class GitRepo:
         if checkout is not None and clean:
             GitRepo(checkout).git("read-tree", "-m", "-u", old, new)
         return new
+
+    def stage_tree(self) -> str:
+        """Stage everything in this working tree and return the tree SHA it would commit."""
+        self.git("add", "--all")
+        return self.git("write-tree").strip()
+
+    def tree_of(self, ref: str) -> str | None:
+        try:
+            return self.git("rev-parse", "--verify", "--quiet", f"{ref}^{{tree}}").strip() or None
+        except GitError:
+            return None
+
+    def working_diff(self, base: str, max_bytes: int = 200_000) -> str:
+        """The diff of this working tree (new files included) against ``base``."""
+        self.git("add", "--all")
+        text = self.git("diff", "--cached", "--no-color", "--no-ext-diff", base)
+        if len(text) > max_bytes:
+            return text[:max_bytes] + f"\n[diff cut at {max_bytes} bytes of {len(text)}]"
+        return text
+
+    def commit_tree(self, tree: str, message: str) -> str | None:
+        """Commit exactly ``tree`` on top of HEAD (e.g. the tree the tests ran on); ``None`` if
+        HEAD already has it. Files made later (build or test artifacts) stay out."""
+        parent = self.rev_parse("HEAD")
+        if parent is not None and self.tree_of(parent) == tree:
+            return None
+        args = ["commit-tree", tree, "-m", message] + (["-p", parent] if parent else [])
+        new = self.git(*args).strip()
+        self.git("update-ref", "-m", "factory: commit", "HEAD", new, *([parent] if parent else []))
+        self.git("read-tree", tree)
+        return new

@@ -79,7 +79,14 @@ class Sandbox:
         args += ["--bind", wt, wt, "--chdir", wt]
         args += ["--unshare-all"] + (["--share-net"] if self.network else [])
         args += ["--die-with-parent", "--new-session", "--clearenv"]
-        env = {"PATH": SAFE_PATH, "HOME": "/tmp", "LANG": "C.UTF-8", "TMPDIR": "/tmp", "CI": "true"}
+        env = {
+            "PATH": SAFE_PATH,
+            "HOME": "/tmp",
+            "LANG": "C.UTF-8",
+            "TMPDIR": "/tmp",
+            "CI": "true",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
         for key, value in env.items():
             args += ["--setenv", key, value]
         return [*args, "/bin/sh", "-c", command]

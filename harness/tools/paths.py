@@ -37,13 +37,13 @@ def resolve_inside(worktree: Path, user_path: str) -> Path:
         )
     raw = Path(user_path.strip() or ".")
     candidate = raw if raw.is_absolute() else root / raw
-    for denied in _DENIED_ROOTS:
-        if candidate == denied or denied in candidate.parents:
-            raise ToolError(
-                f"path {shown!r} is outside the repository ({denied} is never readable)"
-            )
     resolved = Path(os.path.realpath(candidate))
     if resolved != root and root not in resolved.parents:
+        for denied in _DENIED_ROOTS:
+            if denied in (resolved, *resolved.parents, candidate, *candidate.parents):
+                raise ToolError(
+                    f"path {shown!r} is outside the repository ({denied} is never readable)"
+                )
         raise ToolError(f"path {shown!r} resolves outside the repository; use a path inside it")
     relative = resolved.relative_to(root)
     if relative.parts and relative.parts[0].casefold() == ".git":

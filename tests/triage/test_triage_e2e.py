@@ -244,7 +244,9 @@ def test_provider_flag_selects_the_scripted_model_offline(
 ) -> None:
     # wired for the real API, but no key: --provider scripted runs offline all the same
     repo = make_repo(tmp_path, {"type": "anthropic"})
-    run_cli(capsys, "--repo", str(repo), "issue", "new", "--title", "Add search", "--body", "Please.")
+    run_cli(
+        capsys, "--repo", str(repo), "issue", "new", "--title", "Add search", "--body", "Please."
+    )
     refused = run_cli(capsys, "--repo", str(repo), "triage")
     assert refused.code == 2 and "ANTHROPIC_API_KEY" in refused.err
     res = run_cli(capsys, "--repo", str(repo), "--provider", "scripted", "triage", "--json")

@@ -1,0 +1,120 @@
+"""Worktrees for runs: created from the production branch, reused on resume, removed, pruned.
+
+Creation is serialised per repository with an inter-process file lock around the few
+milliseconds in which git writes shared files, so parallel runs never collide on
+``.git/config.lock`` or ref locks; the checkout itself is what takes time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+from harness.errors import GitError
+from harness.git.repo import GitRepo
+
+_SHM = Path("/dev/shm")  # noqa: S108 (a per-state-dir folder is made inside it)
+_MIN_FREE = 512 * 1024 * 1024
+
+
+def default_worktree_root(state_dir: Path) -> Path:
+    """Where short-lived worktrees go: tmpfs when it has room (file creation there stays fast
+    under churn), else ``<state>/worktrees``. The folder is per state directory."""
+    tag = hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:12]
+    if _SHM.is_dir() and os.access(_SHM, os.W_OK):
+        stats = os.statvfs(_SHM)
+        if stats.f_bavail * stats.f_frsize > _MIN_FREE:
+            return _SHM / f"factory-{tag}"
+    return state_dir / "worktrees"
+
+
+class WorktreeManager:
+    def __init__(self, repo: GitRepo, base_dir: Path) -> None:
+        self.repo = repo
+        self.base_dir = base_dir
+        common = Path(repo.git("rev-parse", "--git-common-dir").strip())
+        self._common = common if common.is_absolute() else (repo.path / common).resolve()
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        with (self._common / "factory-worktrees.lock").open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def path_for(self, branch: str) -> Path:
+        return self.base_dir / branch.replace("/", "--")
+
+    def _registered(self) -> dict[Path, str | None]:
+        """Worktree path -> checked-out branch (None when detached)."""
+        out: dict[Path, str | None] = {}
+        current: Path | None = None
+        for line in self.repo.git("worktree", "list", "--porcelain").splitlines():
+            if line.startswith("worktree "):
+                current = Path(line.removeprefix("worktree "))
+                out[current] = None
+            elif line.startswith("branch refs/heads/") and current is not None:
+                out[current] = line.removeprefix("branch refs/heads/")
+        return out
+
+    def create(self, branch: str, start_ref: str) -> Path:
+        """A worktree on ``branch`` (new from ``start_ref``, or the existing one on resume)."""
+        path = self.path_for(branch)
+        with self._locked():
+            known = self._registered()
+            if known.get(path) == branch and path.is_dir():
+                return path
+            if path in known or path.exists():
+                self._drop(path)
+            self.base_dir.mkdir(parents=True, exist_ok=True)
+            if self.repo.branch_exists(branch):
+                self.repo.git("worktree", "add", "--quiet", str(path), branch)
+            else:
+                self.repo.git(
+                    "worktree", "add", "--quiet", "--no-track", "-b", branch, str(path), start_ref
+                )
+        return path
+
+    def create_detached(self, ref: str, name: str) -> Path:
+        """A fresh worktree at ``ref`` with no branch; validation never reuses the implementer's."""
+        path = self.base_dir / f"detached--{name}"
+        with self._locked():
+            if path.exists() or path in self._registered():
+                self._drop(path)
+            self.base_dir.mkdir(parents=True, exist_ok=True)
+            self.repo.git("worktree", "add", "--quiet", "--detach", str(path), ref)
+        return path
+
+    def _drop(self, path: Path) -> None:
+        with contextlib.suppress(GitError):
+            self.repo.git("worktree", "remove", "--force", "--force", str(path))
+        shutil.rmtree(path, ignore_errors=True)
+        self.repo.git("worktree", "prune")
+
+    def remove(self, path: Path) -> None:
+        """Remove a worktree; safe to repeat, also when its folder is already gone."""
+        with self._locked():
+            self._drop(path)
+
+    def prune(self) -> list[Path]:
+        """Forget worktrees whose folders vanished and delete our folders git no longer knows."""
+        with self._locked():
+            self.repo.git("worktree", "prune")
+            known = set(self._registered())
+            removed: list[Path] = []
+            if self.base_dir.is_dir():
+                for child in self.base_dir.iterdir():
+                    if child.is_dir() and child not in known:
+                        shutil.rmtree(child, ignore_errors=True)
+                        removed.append(child)
+            return removed
+
+    def list(self) -> list[Path]:
+        return sorted(p for p in self._registered() if self.base_dir in p.parents)

@@ -1,0 +1,218 @@
+"""The implement workflow's actions. Only these (the applier) write to git and the forge."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from harness.engine.actions import action
+from harness.engine.context import StepContext
+from harness.errors import FactoryError, StepFailed
+from harness.faults import fault_point
+from harness.git.branches import branch_name
+from harness.git.repo import GitRepo
+from harness.git.worktrees import WorktreeManager, default_worktree_root
+from harness.implement import gates as g
+from harness.implement.spec import triage_spec
+from harness.sandbox.bwrap import Sandbox
+from harness.sandbox.limits import Limits
+from harness.triage.outbound import sanitize_outbound
+from harness.triage.prescreen import issue_sha256
+
+WORK_LABELS = (
+    "factory:in-progress",
+    "factory:needs-review",
+    "factory:failed",
+    "factory:needs-human",
+)
+
+
+def manager(ctx: StepContext) -> WorktreeManager:
+    services = ctx.services
+    return WorktreeManager(services.repo, default_worktree_root(services.settings.state_dir))
+
+
+def worktree(ctx: StepContext) -> Path:
+    """The run's worktree, re-created from its branch if it vanished (e.g. after a reboot)."""
+    info = ctx.outputs["worktree"]
+    path = Path(info["path"])
+    if not path.is_dir():
+        path = manager(ctx).create(info["branch"], info["base_sha"])
+    return path
+
+
+def sandbox(ctx: StepContext, path: Path, timeout_s: float) -> Sandbox:
+    settings = ctx.services.settings
+    hidden = [settings.state_dir, settings.root, settings.holdout_dir]
+    return Sandbox(path, Limits(timeout_s=timeout_s), hidden=[h for h in hidden if h.exists()])
+
+
+@action("implement.prepare")
+def prepare(ctx: StepContext) -> dict[str, Any]:
+    assert ctx.issue is not None
+    spec = triage_spec(ctx.services.store, ctx.issue)
+    if spec is None or spec["decision"] != "accept":
+        raise FactoryError(f"issue {ctx.issue} has no accepted triage decision")
+    current = ctx.services.forge.get_issue(ctx.issue)
+    ctx.services.forge.remove_labels(ctx.issue, ["factory:failed", "factory:needs-human"])
+    ctx.services.forge.add_labels(ctx.issue, ["factory:in-progress"])
+    return {**spec, "edited_since_triage": issue_sha256(current) != spec["issue_sha256"]}
+
+
+@action("implement.worktree")
+def make_worktree(ctx: StepContext) -> dict[str, Any]:
+    assert ctx.issue is not None
+    repo = ctx.services.repo
+    production = ctx.services.settings.config.production_branch
+    base = repo.rev_parse(f"refs/heads/{production}")
+    if base is None:
+        raise FactoryError(f"production branch {production!r} does not exist")
+    branch = branch_name(ctx.issue, ctx.outputs["prepare"]["title"], salt=ctx.run_id)
+    path = manager(ctx).create(branch, base)
+    return {"path": str(path), "branch": branch, "base_sha": base}
+
+
+@action("implement.test")
+def run_tests(ctx: StepContext) -> dict[str, Any]:
+    commands = ctx.services.settings.config.commands
+    path = worktree(ctx)
+    tree = GitRepo(path).stage_tree()
+    result = sandbox(ctx, path, commands.test_timeout_s).run(commands.test)
+    ctx.timings["subprocess_s"] += result.duration_s
+    outputs = {
+        "command": commands.test,
+        "exit_code": result.exit_code,
+        "output": result.output[-20_000:],
+        "limit_hit": result.limit_hit,
+        "duration_s": round(result.duration_s, 3),
+        "tree": tree,
+    }
+    if result.exit_code != 0:
+        raise StepFailed(f"tests failed: `{commands.test}` exited {result.exit_code}", outputs)
+    return outputs
+
+
+@action("implement.commit")
+def commit(ctx: StepContext) -> dict[str, Any]:
+    ctx.check_lease()
+    path = worktree(ctx)
+    info, spec = ctx.outputs["worktree"], ctx.outputs["prepare"]
+    repo = GitRepo(path)
+    message = f"{spec['title'][:72]}\n\nFactory change for issue {ctx.issue} (run {ctx.run_id})."
+    tested = ctx.outputs["test"]["tree"]  # commit what the tests ran on, nothing made since
+    head = repo.commit_tree(tested, message) or repo.rev_parse("HEAD")
+    if head is None or head == info["base_sha"]:
+        raise StepFailed("the implementer changed nothing", {"head": head})
+    fault_point("implement.commit.made")
+    return {"head": head, "base": info["base_sha"], "tree": repo.tree_of(head)}
+
+
+@action("implement.gates")
+def gates(ctx: StepContext) -> dict[str, Any]:
+    services, rules = ctx.services, ctx.services.settings.governance.rules
+    head, base = ctx.outputs["commit"]["head"], ctx.outputs["commit"]["base"]
+    repo = services.repo
+    attempts = sum(
+        1
+        for s in services.store.steps(ctx.run_id)
+        if (s.step_id == "test" and s.status == "failed")
+        or (s.step_id == "review" and (s.outputs or {}).get("verdict") == "request_changes")
+    )
+    assert ctx.issue is not None
+    results = [
+        g.changed_lines_gate(repo.diff_numstat(base, head), rules.max_changed_lines),
+        g.protected_paths_gate(repo.changed_paths(base, head), list(rules.protected_paths)),
+        g.secrets_gate(repo.diff_text(base, head, max_bytes=5_000_000)),
+        g.tests_gate(ctx.outputs.get("test"), ctx.outputs["commit"]["tree"]),
+        g.fix_attempts_gate(attempts, rules.max_fix_attempts),
+        g.budget_gate(services.store.spend(issue=ctx.issue), rules.budgets.per_issue_usd),
+    ]
+    outputs = {"gates": [r.to_json() for r in results], "passed": all(r.passed for r in results)}
+    if not outputs["passed"]:
+        failed = ", ".join(r.name for r in results if not r.passed)
+        raise StepFailed(f"gates failed: {failed}", outputs)
+    return outputs
+
+
+def _pr_body(ctx: StepContext) -> str:
+    services = ctx.services
+    totals = services.store.run_totals(ctx.run_id)
+    review = ctx.outputs.get("review", {})
+    return services.templates.render(
+        "comments/pr.md.j2",
+        issue=ctx.issue,
+        run_id=ctx.run_id,
+        spec=ctx.outputs["prepare"],
+        plan=sanitize_outbound(str(ctx.outputs.get("plan", {}).get("plan", "")), limit=3000),
+        summary=sanitize_outbound(str(ctx.outputs.get("code", {}).get("summary", "")), limit=2000),
+        test=ctx.outputs.get("test", {}),
+        review_verdict=review.get("verdict"),
+        review_score=review.get("score"),
+        findings=[
+            {**f, "description": sanitize_outbound(str(f.get("description", "")), limit=300)}
+            for f in review.get("findings", [])
+        ],
+        gates=ctx.outputs["gates"]["gates"],
+        totals=totals,
+        governance=services.settings.governance.hashes,
+    )
+
+
+@action("implement.open_pr")
+def open_pr(ctx: StepContext) -> dict[str, Any]:
+    assert ctx.issue is not None
+    ctx.check_lease()
+    services = ctx.services
+    info, head = ctx.outputs["worktree"], ctx.outputs["commit"]["head"]
+    if services.repo.rev_parse(f"refs/heads/{info['branch']}") != head:
+        raise StepFailed(f"branch {info['branch']} moved after the gates passed", {})
+    record_ci = getattr(services.forge, "record_ci", None)
+    if record_ci is not None:  # the local forge's CI is the sandboxed test run on this commit
+        record_ci(head, "success")
+    title = f"{ctx.outputs['prepare']['title'][:80]} (issue {ctx.issue})"
+    pr = services.forge.open_pr(
+        ctx.issue, info["branch"], services.settings.config.production_branch, title, _pr_body(ctx)
+    )
+    fault_point("implement.pr.created")
+    services.forge.remove_labels(ctx.issue, ["factory:in-progress"])
+    services.forge.add_labels(ctx.issue, ["factory:needs-review"])
+    services.forge.post_comment(
+        ctx.issue,
+        f"implement:pr:{info['branch']}",
+        services.templates.render("comments/pr_opened.md.j2", pr=pr.number, branch=info["branch"]),
+    )
+    return {"pr": pr.number, "branch": info["branch"], "head": head}
+
+
+def _outcome_label(ctx: StepContext) -> str:
+    """needs-human when a limit or a gate stopped the work; failed when the work failed."""
+    failures = ctx.failures
+    if "gates" in failures or any(f.get("fatal") for f in failures.values()):
+        return "factory:needs-human"
+    if any("lease" in str(f.get("error", "")) for f in failures.values()):
+        return "factory:needs-human"
+    return "factory:failed"
+
+
+@action("implement.fail")
+def fail(ctx: StepContext) -> dict[str, Any]:
+    """Label the issue and explain why, once per run; the branch is kept for inspection."""
+    assert ctx.issue is not None
+    forge = ctx.services.forge
+    label = _outcome_label(ctx)
+    reason = next(iter(reversed([f["error"] for f in ctx.failures.values() if f.get("error")])), "")
+    test = ctx.failures.get("test", {})
+    gates_failed = [x for x in ctx.failures.get("gates", {}).get("gates", []) if not x["passed"]]
+    forge.remove_labels(ctx.issue, ["factory:in-progress"])
+    forge.add_labels(ctx.issue, [label])
+    body = ctx.services.templates.render(
+        "comments/implement_failed.md.j2",
+        label=label,
+        reason=reason,
+        run_id=ctx.run_id,
+        branch=ctx.outputs.get("worktree", {}).get("branch"),
+        test_output=sanitize_outbound(str(test.get("output", ""))[-1500:], limit=1600),
+        gates=gates_failed,
+    )
+    forge.post_comment(ctx.issue, f"implement:{label}:{ctx.run_id}", body)
+    return {"label": label, "reason": reason}

@@ -1,0 +1,106 @@
+"""The gates known before validation (SPEC §7), each computed in code with its evidence."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from harness.redact import secret_values
+
+SECRET_PATTERNS = {
+    "Anthropic API key": re.compile(r"sk-ant-[A-Za-z0-9_-]{16,}"),
+    "GitHub token": re.compile(r"\b(gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{40,})"),
+    "AWS access key": re.compile(r"\bAKIA[0-9A-Z]{16}\b"),
+    "private key": re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
+    "Slack token": re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}"),
+}
+
+
+@dataclass(frozen=True)
+class Gate:
+    name: str
+    passed: bool
+    evidence: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def glob_regex(pattern: str) -> re.Pattern[str]:
+    """A repository glob as a regex: ``**`` any depth, ``*`` and ``?`` within one folder.
+
+    A pattern without ``/`` matches a file of that name in any folder."""
+    out, i = "", 0
+    while i < len(pattern):
+        if pattern.startswith("**", i):
+            out += ".*"
+            i += 2
+            if pattern.startswith("/", i):
+                i += 1
+                out += "(?:/|)"  # "a/**/b" also matches "a/b"
+        elif pattern[i] == "*":
+            out += "[^/]*"
+            i += 1
+        elif pattern[i] == "?":
+            out += "[^/]"
+            i += 1
+        elif pattern[i] == "[":
+            end = pattern.find("]", i)
+            out += pattern[i : end + 1] if end > 0 else re.escape(pattern[i])
+            i = end + 1 if end > 0 else i + 1
+        else:
+            out += re.escape(pattern[i])
+            i += 1
+    prefix = "" if "/" in pattern.rstrip("/") else "(?:.*/)?"
+    return re.compile(f"^{prefix}{out}$", re.IGNORECASE)
+
+
+def protected_hits(paths: list[str], patterns: list[str]) -> list[tuple[str, str]]:
+    compiled = [(p, glob_regex(p)) for p in patterns]
+    return [(path, pat) for path in paths for pat, rx in compiled if rx.match(path)]
+
+
+def changed_lines_gate(numstat: list[tuple[int, int, str]], limit: int) -> Gate:
+    total = sum(a + d for a, d, _ in numstat)
+    files = ", ".join(f"{p} (+{a} -{d})" for a, d, p in numstat[:20])
+    return Gate("changed_lines", total <= limit, f"{total} changed lines (limit {limit}): {files}")
+
+
+def protected_paths_gate(paths: list[str], patterns: list[str]) -> Gate:
+    hits = protected_hits(paths, patterns)
+    if hits:
+        shown = ", ".join(f"{p} (matches {g})" for p, g in hits[:10])
+        return Gate("protected_paths", False, f"touches protected paths: {shown}")
+    return Gate("protected_paths", True, f"{len(paths)} changed files, none protected")
+
+
+def secrets_gate(diff: str) -> Gate:
+    added = "\n".join(line[1:] for line in diff.splitlines() if line.startswith("+"))
+    found = [name for name, rx in SECRET_PATTERNS.items() if rx.search(added)]
+    found += ["a secret of the harness's environment" for v in secret_values() if v in added]
+    if found:
+        return Gate("secrets", False, "added lines contain: " + ", ".join(sorted(set(found))))
+    return Gate("secrets", True, "no secret pattern in the added lines")
+
+
+def tests_gate(test: dict[str, Any] | None, final_tree: str) -> Gate:
+    if not test:
+        return Gate("tests_green", False, "the test command did not run")
+    same = test.get("tree") == final_tree
+    ok = test.get("exit_code") == 0 and same
+    where = "on the final commit" if same else "NOT on the final commit (changed after the tests)"
+    return Gate(
+        "tests_green",
+        ok,
+        f"`{test.get('command')}` exited {test.get('exit_code')} {where} "
+        f"in {test.get('duration_s', 0):.1f}s",
+    )
+
+
+def fix_attempts_gate(attempts: int, limit: int) -> Gate:
+    return Gate("fix_attempts", attempts <= limit, f"{attempts} fix attempts (limit {limit})")
+
+
+def budget_gate(spent: float, cap: float) -> Gate:
+    return Gate("budget", spent <= cap, f"${spent:.4f} spent on this issue (cap ${cap:.2f})")

@@ -1,0 +1,73 @@
+"""A target repository with a Python app and tests, wired to the stand-in Messages API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from harness.model.scripted import ScriptedModel, load_script
+from harness.testing.anthropic_standin import AnthropicStandIn
+from tests.cli_helpers import run_cli
+from tests.factory_repo import RULES, git, make_factory_repo
+
+SCRIPT = Path(__file__).parent / "script.yaml"
+KEY = "sk-ant-implement-CANARY-f00dfeedbeef42"
+
+
+def big_script(tmp_path: Path) -> Path:
+    """The script with the oversized change made really oversized (600 lines)."""
+    rules: list[dict[str, Any]] = yaml.safe_load(SCRIPT.read_text())
+    for rule in rules:
+        if rule.get("match") == "Refactor everything":
+            rule["turns"][0][0]["input"]["content"] = "".join(f"X{i} = {i}\n" for i in range(600))
+    path = tmp_path / "script.yaml"
+    path.write_text(yaml.safe_dump(rules))
+    return path
+
+
+@pytest.fixture
+def standin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AnthropicStandIn]:
+    with AnthropicStandIn(responder=ScriptedModel(load_script(big_script(tmp_path)))) as server:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+        yield server
+
+
+def make_app_repo(tmp_path: Path, rules: str = RULES) -> Path:
+    repo = make_factory_repo(
+        tmp_path / "app",
+        provider={"type": "anthropic", "max_retry_wait_s": 5},
+        config={"commands": {"test": "python3 -m unittest -q"}},
+        rules=rules,
+    )
+    (repo / "test_app.py").write_text(
+        "import unittest\n\n\nclass T(unittest.TestCase):\n    def test_ok(self):\n"
+        "        self.assertTrue(True)\n"
+    )
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "app tests")
+    return repo
+
+
+def accepted_issue(capsys: pytest.CaptureFixture[str], repo: Path, title: str) -> int:
+    res = run_cli(
+        capsys,
+        "--repo",
+        str(repo),
+        "issue",
+        "new",
+        "--title",
+        title,
+        "--body",
+        "Please do this.",
+        "--author",
+        "owner",
+    )
+    number = int(res.out.strip())
+    res = run_cli(capsys, "--repo", str(repo), "triage", "--issue", str(number), "--json")
+    assert res.code == 0 and res.json()[0]["decision"] == "accept", res.err
+    return number

@@ -1,0 +1,138 @@
+"""``factory implement`` end to end: real worktrees, sandbox, SDK and stand-in, gates in code."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from harness.git.repo import GitRepo
+from harness.store.db import Store
+from tests.cli_helpers import run_cli
+from tests.factory_repo import RULES, git
+from tests.implement.conftest import KEY, accepted_issue, make_app_repo
+
+
+def show(capsys, repo: Path, number: int) -> dict:
+    return run_cli(capsys, "--repo", str(repo), "issue", "show", str(number), "--json").json()
+
+
+def implement(capsys, repo: Path, number: int):
+    return run_cli(capsys, "--repo", str(repo), "implement", str(number), "--json")
+
+
+def factory_comments(issue: dict) -> list[str]:
+    return [c["body"] for c in issue["comments"] if "<!-- factory:" in c["body"]]
+
+
+def test_a_good_change_becomes_a_pr_with_its_evidence(tmp_path: Path, capsys, standin) -> None:
+    repo = make_app_repo(tmp_path)
+    main_before = GitRepo(repo).rev_parse("main")
+    number = accepted_issue(capsys, repo, "Add a greeting function")
+    res = implement(capsys, repo, number)
+    assert res.code == 0, res.err
+    out = res.json()
+    assert out["status"] == "succeeded" and out["branch"].startswith(f"factory/issue-{number}-")
+
+    store = Store.open(tmp_path / "state")
+    (pr,) = store.prs(number)
+    assert pr.branch == out["branch"] and pr.state == "open"
+    g = GitRepo(repo)
+    assert g.changed_paths("main", pr.branch) == ["greet.py", "test_greet.py"]
+    assert g.rev_parse(f"refs/heads/{pr.branch}") == pr.head_sha
+    assert g.rev_parse("main") == main_before  # nothing merged, production untouched
+    for gate in (
+        "changed_lines",
+        "protected_paths",
+        "secrets",
+        "tests_green",
+        "fix_attempts",
+        "budget",
+    ):
+        assert f"| {gate} | pass |" in pr.body
+    assert "python3 -m unittest -q` exited **0**" in pr.body
+    assert "Verdict: **approve**" in pr.body and "`@everyone`" in pr.body
+    assert "mission.md sha256" in pr.body
+
+    issue = show(capsys, repo, number)
+    assert (
+        "factory:needs-review" in issue["labels"] and "factory:in-progress" not in issue["labels"]
+    )
+    opened = [c for c in factory_comments(issue) if "factory:implement:pr" in c]
+    assert len(opened) == 1
+
+    # the sandbox hid the key; the path escape came back as a tool error; all requests valid
+    assert standin.violations == []
+    everything = json.dumps([body for _, body in standin.received])
+    assert KEY not in everything and KEY[8:28] not in everything
+    assert "is outside the repository" in everything or "resolves outside" in everything
+    assert "PATH=/usr/local/bin:/usr/bin:/bin" in everything
+    for path in (tmp_path / "state").rglob("*"):
+        if path.is_file():
+            assert KEY.encode() not in path.read_bytes(), path
+
+
+@pytest.mark.parametrize(
+    ("title", "gate"),
+    [("Tidy the footer", "protected_paths"), ("Refactor everything", "changed_lines")],
+)
+def test_a_gate_failure_means_no_pr_and_needs_human(
+    tmp_path: Path, capsys, standin, title: str, gate: str
+) -> None:
+    repo = make_app_repo(tmp_path)
+    before = GitRepo(repo).rev_parse("main")
+    rules_before = GitRepo(repo).read_blob("main", "factory_rules.md")
+    number = accepted_issue(capsys, repo, title)
+    res = implement(capsys, repo, number)
+    assert res.code == 1
+    assert f"gates failed: {gate}" in res.json()["reason"]
+    assert Store.open(tmp_path / "state").prs(number) == []
+    issue = show(capsys, repo, number)
+    assert "factory:needs-human" in issue["labels"] and "factory:in-progress" not in issue["labels"]
+    (comment,) = [c for c in factory_comments(issue) if "Stopped" in c]
+    assert gate in comment and "kept on branch" in comment
+    assert GitRepo(repo).rev_parse("main") == before
+    assert GitRepo(repo).read_blob("main", "factory_rules.md") == rules_before
+
+
+def test_tests_failing_after_the_fix_attempts_fail_the_issue(
+    tmp_path: Path, capsys, standin
+) -> None:
+    repo = make_app_repo(tmp_path)
+    number = accepted_issue(capsys, repo, "Make it fail")
+    res = implement(capsys, repo, number)
+    assert res.code == 1
+    run_id = res.json()["run_id"]
+    issue = show(capsys, repo, number)
+    assert "factory:failed" in issue["labels"]
+    (comment,) = [c for c in factory_comments(issue) if "Failed" in c]
+    assert "still broken" in comment
+    report = run_cli(capsys, "--repo", str(repo), "report", run_id)
+    assert report.code == 0 and "still broken" in report.out
+    steps = run_cli(capsys, "--repo", str(repo), "report", run_id, "--json").json()["steps"]
+    assert [s["status"] for s in steps if s["step"] == "test"] == ["failed"] * 3  # 1 + 2 fixes
+
+
+def test_budget_reached_mid_loop_stops_cleanly(tmp_path: Path, capsys, standin) -> None:
+    cheap = RULES.replace("per_issue_usd: 2.0", "per_issue_usd: 0.03")
+    repo = make_app_repo(tmp_path, rules=cheap)
+    number = accepted_issue(capsys, repo, "Slow work")
+    res = implement(capsys, repo, number)
+    assert res.code == 1
+    out = res.json()
+    assert "per_issue_usd" in out["reason"]
+    issue = show(capsys, repo, number)
+    assert "factory:needs-human" in issue["labels"]
+    assert any("per_issue_usd" in c for c in factory_comments(issue))
+    assert GitRepo(repo).branch_exists(out["branch"])  # the work is kept
+    store = Store.open(tmp_path / "state")
+    assert 0 < store.spend(issue=number) <= 0.03
+
+
+def test_an_unaccepted_issue_is_refused(tmp_path: Path, capsys, standin) -> None:
+    repo = make_app_repo(tmp_path)
+    run_cli(capsys, "--repo", str(repo), "issue", "new", "--title", "x", "--body", "y")
+    res = implement(capsys, repo, 1)
+    assert res.code == 2 and "not an open issue accepted by triage" in res.err
+    assert implement(capsys, repo, 99).code == 2
