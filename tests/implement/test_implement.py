@@ -10,7 +10,7 @@ import pytest
 from harness.git.repo import GitRepo
 from harness.store.db import Store
 from tests.cli_helpers import run_cli
-from tests.factory_repo import RULES, git
+from tests.factory_repo import RULES
 from tests.implement.conftest import KEY, accepted_issue, make_app_repo
 
 

@@ -1,0 +1,89 @@
+"""Races and crashes: one claimer wins; kill -9 at step boundaries resumes without duplicates."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.git.repo import GitRepo
+from harness.store.db import Store
+from tests.implement.conftest import KEY, accepted_issue, make_app_repo
+
+
+def factory(repo: Path, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "harness", "--repo", str(repo), *args],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def base_env(tmp_path: Path, standin) -> dict[str, str]:
+    return {
+        **os.environ,
+        "ANTHROPIC_API_KEY": KEY,
+        "ANTHROPIC_BASE_URL": standin.url,
+        "FACTORY_STATE_DIR": str(tmp_path / "state"),
+    }
+
+
+@pytest.mark.timeout(180)
+def test_two_implements_at_once_exactly_one_proceeds(tmp_path: Path, capsys, standin) -> None:
+    standin.latency_s = 0.3
+    repo = make_app_repo(tmp_path)
+    number = accepted_issue(capsys, repo, "Slow work")
+    env = base_env(tmp_path, standin)
+    first = factory(repo, env, "implement", str(number), "--json")
+    time.sleep(1.0)  # let the first one claim
+    second = factory(repo, env, "implement", str(number), "--json")
+    out2, err2 = second.communicate(timeout=120)
+    out1, err1 = first.communicate(timeout=120)
+    assert first.returncode == 0, err1
+    assert second.returncode == 1 and "being worked on" in err2
+    store = Store.open(tmp_path / "state")
+    assert len(store.prs(number)) == 1
+    assert len(store.list_runs(workflow="implement", issue=number)) == 1
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize(
+    "point",
+    [
+        "implement.worktree.done",  # the branch exists
+        "implement.commit.made",  # committed, step not yet recorded
+        "implement.commit.done",  # after the commit step
+        "implement.pr.created",  # the PR record exists, labels and comment not yet
+    ],
+)
+def test_kill_9_at_a_boundary_then_rerun_completes_once(
+    tmp_path: Path, capsys, standin, point: str
+) -> None:
+    repo = make_app_repo(tmp_path)
+    number = accepted_issue(capsys, repo, "Add a greeting function")
+    env = base_env(tmp_path, standin)
+    crashed = factory(repo, {**env, "FACTORY_FAULT_AT": point}, "implement", str(number))
+    crashed.communicate(timeout=120)
+    assert crashed.returncode == -9  # really killed
+    calls_before = len(standin.received)
+
+    again = factory(repo, env, "implement", str(number), "--json")
+    out, err = again.communicate(timeout=120)
+    assert again.returncode == 0, err
+    result = json.loads(out)
+    store = Store.open(tmp_path / "state")
+    (pr,) = store.prs(number)
+    assert pr.branch == result["branch"]
+    assert GitRepo(repo).changed_paths("main", pr.branch) == ["greet.py", "test_greet.py"]
+    assert len(store.list_runs(workflow="implement", issue=number)) == 1  # resumed, not redone
+    comments = [c.body for c in store.comments(number) if "factory:implement:pr" in c.body]
+    assert len(comments) == 1
+    labels = store.issue(number).labels
+    assert "factory:needs-review" in labels and "factory:in-progress" not in labels
+    if point != "implement.worktree.done":
+        assert len(standin.received) == calls_before  # finished agents were not asked again
+    assert store.spend(issue=number) > 0  # spend of the killed process is on record
