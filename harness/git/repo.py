@@ -171,10 +171,16 @@ class GitRepo:
             GitRepo(checkout).git("read-tree", "-m", "-u", old, new)
         return new
 
-    def stage_tree(self) -> str:
-        """Stage everything in this working tree and return the tree SHA it would commit."""
-        self.git("add", "--all")
+    def stage_tree(self, exclude: list[str] | None = None) -> str:
+        """Stage everything in this working tree (but ``exclude``) and return the tree SHA."""
+        specs = [f":(exclude,literal){p}" for p in exclude or []]
+        self.git("add", "--all", "--", ".", *specs)
         return self.git("write-tree").strip()
+
+    def untracked(self) -> list[str]:
+        """Untracked, not ignored paths (folders as one entry)."""
+        out = self.git("ls-files", "--others", "--exclude-standard", "--directory")
+        return [line.rstrip("/") for line in out.splitlines() if line]
 
     def tree_of(self, ref: str) -> str | None:
         try:

@@ -41,10 +41,12 @@ def worktree(ctx: StepContext) -> Path:
     return path
 
 
-def sandbox(ctx: StepContext, path: Path, timeout_s: float) -> Sandbox:
+def sandbox(ctx: StepContext, path: Path, timeout_s: float, network: bool = False) -> Sandbox:
     settings = ctx.services.settings
     hidden = [settings.state_dir, settings.root, settings.holdout_dir]
-    return Sandbox(path, Limits(timeout_s=timeout_s), hidden=[h for h in hidden if h.exists()])
+    return Sandbox(
+        path, Limits(timeout_s=timeout_s), hidden=[h for h in hidden if h.exists()], network=network
+    )
 
 
 @action("implement.prepare")
@@ -72,11 +74,34 @@ def make_worktree(ctx: StepContext) -> dict[str, Any]:
     return {"path": str(path), "branch": branch, "base_sha": base}
 
 
+@action("implement.setup")
+def setup(ctx: StepContext) -> dict[str, Any]:
+    """``commands.setup`` in the sandbox, on the production tree before any agent works.
+
+    It may use the network (installing dependencies); what it creates is never committed."""
+    commands = ctx.services.settings.config.commands
+    path = worktree(ctx)
+    if not commands.setup:
+        return {"command": None, "artifacts": []}
+    box = sandbox(ctx, path, commands.setup_timeout_s, network=True)
+    result = box.run(commands.setup)
+    ctx.timings["subprocess_s"] += result.duration_s
+    outputs = {
+        "command": commands.setup,
+        "exit_code": result.exit_code,
+        "output": result.output[-10_000:],
+        "artifacts": GitRepo(path).untracked(),
+    }
+    if result.exit_code != 0:
+        raise StepFailed(f"setup failed: `{commands.setup}` exited {result.exit_code}", outputs)
+    return outputs
+
+
 @action("implement.test")
 def run_tests(ctx: StepContext) -> dict[str, Any]:
     commands = ctx.services.settings.config.commands
     path = worktree(ctx)
-    tree = GitRepo(path).stage_tree()
+    tree = GitRepo(path).stage_tree(exclude=ctx.outputs.get("setup", {}).get("artifacts", []))
     result = sandbox(ctx, path, commands.test_timeout_s).run(commands.test)
     ctx.timings["subprocess_s"] += result.duration_s
     outputs = {

@@ -136,3 +136,30 @@ def test_an_unaccepted_issue_is_refused(tmp_path: Path, capsys, standin) -> None
     res = implement(capsys, repo, 1)
     assert res.code == 2 and "not an open issue accepted by triage" in res.err
     assert implement(capsys, repo, 99).code == 2
+
+
+def test_setup_runs_in_the_sandbox_and_its_artifacts_are_not_committed(
+    tmp_path: Path, capsys, standin
+) -> None:
+    repo = make_app_repo(tmp_path)
+    factory_yaml = (
+        (repo / "factory.yaml")
+        .read_text()
+        .replace(
+            "  test: python3 -m unittest -q",
+            "  test: python3 -m unittest -q\n  setup: mkdir -p deps && echo x > deps/lib.txt && env > setup-env.txt",
+        )
+    )
+    (repo / "factory.yaml").write_text(factory_yaml)
+    from tests.factory_repo import git
+
+    git(repo, "commit", "-qam", "setup command")
+    number = accepted_issue(capsys, repo, "Add a greeting function")
+    res = implement(capsys, repo, number)
+    assert res.code == 0, res.err
+    store = Store.open(tmp_path / "state")
+    (pr,) = store.prs(number)
+    assert GitRepo(repo).changed_paths("main", pr.branch) == ["greet.py", "test_greet.py"]
+    (setup,) = [s for s in store.steps(res.json()["run_id"]) if s.step_id == "setup"]
+    assert setup.outputs["exit_code"] == 0
+    assert sorted(setup.outputs["artifacts"]) == ["deps", "setup-env.txt"]
