@@ -21,6 +21,7 @@ import yaml
 from harness.errors import UsageError
 from harness.forge.local import LocalForge
 from harness.git.repo import GitRepo
+from harness.implement.run import implement_issue
 from harness.paths import workflows_dir
 from harness.services import open_services
 from harness.store.db import Store
@@ -36,6 +37,7 @@ class DemoReport:
     state_dir: Path
     provider: str
     triage: list[dict[str, Any]] = field(default_factory=list)
+    implement: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -44,6 +46,7 @@ class DemoReport:
             "state_dir": str(self.state_dir),
             "provider": self.provider,
             "triage": self.triage,
+            "implement": self.implement,
         }
 
 
@@ -72,8 +75,8 @@ def generate(root: Path) -> tuple[Path, Path, str]:
         "forge": "local",
         "production_branch": "main",
         "commands": {
-            "test": "python -m unittest -q",
-            "start": "python app.py --port {port}",
+            "test": "python3 -m unittest -q",
+            "start": "python3 app.py --port {port}",
             "ready_path": "/",
         },
         "holdout": "../notes-holdout",
@@ -100,4 +103,18 @@ def run_demo(target: Path | None) -> DemoReport:
         forge.create_issue(item["title"], item["body"], item["author"])
     services = open_services(repo, state_dir, provider)
     report.triage = triage_all(services)
+    for row in report.triage:
+        if row.get("decision") != "accept":
+            continue
+        outcome = implement_issue(services, int(row["issue"]))
+        report.implement.append(
+            {
+                "issue": row["issue"],
+                "status": outcome.status,
+                "pr": outcome.outputs.get("pr", {}).get("pr"),
+                "branch": outcome.outputs.get("worktree", {}).get("branch"),
+                "reason": outcome.reason,
+                "run_id": outcome.run_id,
+            }
+        )
     return report

@@ -32,6 +32,12 @@ def _print(report: DemoReport) -> None:
             str(row.get("reason") or "")[:90],
         )
     console.print(table)
+    if report.implement:
+        work = Table("issue", "outcome", "pull request", "branch", title="implement")
+        for row in report.implement:
+            outcome = "PR opened" if row["status"] == "succeeded" else f"refused: {row['reason']}"
+            work.add_row(f"#{row['issue']}", outcome, str(row["pr"] or "-"), str(row["branch"]))
+        console.print(work)
     console.print(
         f"evidence: runs, steps, model calls and transcripts in {report.state_dir}\n"
         f"look closer: factory --repo {report.repo} runs   |   "

@@ -21,7 +21,7 @@ def save_notes(notes):
 
 
 def add_note(notes, text):
-    text = text.strip()
+    text = text.strip(" ")
     if not text:
         raise ValueError("a note cannot be empty")
     return [*notes, text]

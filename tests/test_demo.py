@@ -1,0 +1,33 @@
+"""``factory demo`` offline: triage decides as scripted, accepted issues become PRs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.cli_helpers import run_cli
+
+
+@pytest.mark.timeout(300)
+def test_demo_runs_offline_and_reports_its_outcomes(tmp_path: Path, capsys) -> None:
+    res = run_cli(capsys, "demo", "--dir", str(tmp_path / "demo"), "--json")
+    assert res.code == 0, res.err
+    data = res.json()
+    assert data["provider"] == "scripted"
+    decisions = {row["issue"]: row["decision"] for row in data["triage"]}
+    assert decisions == {1: "accept", 2: "accept", 3: "reject", 4: "needs_human", 5: "accept"}
+    assert [(r["issue"], r["status"]) for r in data["implement"]] == [
+        (1, "succeeded"),
+        (2, "succeeded"),
+        (5, "succeeded"),
+    ]
+    again = run_cli(capsys, "demo", "--dir", str(tmp_path / "demo"))
+    assert again.code == 2 and "not empty" in again.err
+
+
+def test_demo_table_names_what_was_decided(tmp_path: Path, capsys) -> None:
+    res = run_cli(capsys, "demo", "--dir", str(tmp_path / "d"))
+    assert res.code == 0, res.err
+    for word in ("accepted", "rejected", "refused", "PR opened", "evidence"):
+        assert word in res.out
