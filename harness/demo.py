@@ -18,14 +18,12 @@ from typing import Any
 
 import yaml
 
+from harness.cycle import Progress, run_cycle
 from harness.errors import UsageError
 from harness.forge.local import LocalForge
 from harness.git.repo import GitRepo
-from harness.implement.run import implement_issue
 from harness.paths import workflows_dir
-from harness.services import open_services
 from harness.store.db import Store
-from harness.triage.queue import triage_all
 
 _GOVERNANCE = ("mission.md", "factory_rules.md", "CLAUDE.md")
 
@@ -38,6 +36,7 @@ class DemoReport:
     provider: str
     triage: list[dict[str, Any]] = field(default_factory=list)
     implement: list[dict[str, Any]] = field(default_factory=list)
+    validate: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -47,6 +46,7 @@ class DemoReport:
             "provider": self.provider,
             "triage": self.triage,
             "implement": self.implement,
+            "validate": self.validate,
         }
 
 
@@ -92,7 +92,7 @@ def generate(root: Path) -> tuple[Path, Path, str]:
     return repo, repo / ".factory", provider
 
 
-def run_demo(target: Path | None) -> DemoReport:
+def run_demo(target: Path | None, progress: Progress = lambda _: None) -> DemoReport:
     root = _prepare_dir(target)
     repo, state_dir, provider = generate(root)
     report = DemoReport(root, repo, state_dir, provider)
@@ -101,20 +101,10 @@ def run_demo(target: Path | None) -> DemoReport:
     issues = yaml.safe_load((workflows_dir() / "demo" / "issues.yaml").read_text())
     for item in issues:
         forge.create_issue(item["title"], item["body"], item["author"])
-    services = open_services(repo, state_dir, provider)
-    report.triage = triage_all(services)
-    for row in report.triage:
-        if row.get("decision") != "accept":
-            continue
-        outcome = implement_issue(services, int(row["issue"]))
-        report.implement.append(
-            {
-                "issue": row["issue"],
-                "status": outcome.status,
-                "pr": outcome.outputs.get("pr", {}).get("pr"),
-                "branch": outcome.outputs.get("worktree", {}).get("branch"),
-                "reason": outcome.reason,
-                "run_id": outcome.run_id,
-            }
-        )
+    result = run_cycle(repo, state_dir, provider, max_parallel=3, progress=progress)
+    report.triage, report.implement, report.validate = (
+        result["triage"],
+        result["implement"],
+        result["validate"],
+    )
     return report

@@ -19,7 +19,7 @@ from harness.errors import ConfigErrors, FactoryError
 _COMMANDS: dict[str, tuple[str, ...]] = {
     "harness.cli.setup": ("init", "check"),
     "harness.cli.issue": ("issue",),
-    "harness.cli.work": ("triage", "implement", "validate", "run"),
+    "harness.cli.work": ("triage", "implement", "validate", "run_command"),
     "harness.cli.state": ("status", "runs", "report", "stop", "resume"),
     "harness.cli.demo": ("demo",),
 }
@@ -56,7 +56,7 @@ def _register() -> None:
         for name in names:
             command = getattr(module, name, None)
             if isinstance(command, click.Command):
-                cli.add_command(command, name)
+                cli.add_command(command, command.name)
 
 
 _register()

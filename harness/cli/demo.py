@@ -11,7 +11,7 @@ from rich.table import Table
 from harness.cli.common import emit_json
 from harness.demo import DemoReport, run_demo
 
-_OUTCOME = {
+_TRIAGE = {
     "accept": "accepted",
     "reject": "rejected",
     "needs_info": "needs info",
@@ -20,29 +20,40 @@ _OUTCOME = {
 }
 
 
-def _print(report: DemoReport) -> None:
-    console = Console(width=160)
-    console.print(f"[bold]factory demo[/bold] in {report.root} (model: {report.provider})")
-    table = Table("issue", "outcome", "rule", "why", title="triage")
+def outcomes(report: DemoReport) -> list[tuple[int, str, str]]:
+    """(issue, outcome, why) — the final word on every issue of the demo."""
+    final: dict[int, tuple[str, str]] = {}
     for row in report.triage:
-        table.add_row(
-            f"#{row['issue']}",
-            _OUTCOME.get(str(row.get("decision")), str(row.get("status"))),
-            str(row.get("rule") or ""),
-            str(row.get("reason") or "")[:90],
-        )
+        decision = str(row.get("decision"))
+        if decision != "accept":
+            final[row["issue"]] = (
+                _TRIAGE.get(decision, decision),
+                f"{row.get('rule')}: {row.get('reason')}",
+            )
+    for row in report.implement:
+        if row["status"] != "succeeded":
+            final[row["issue"]] = ("refused at implementation", str(row.get("reason")))
+    for row in report.validate:
+        if row.get("merge_sha") and not row.get("reverted"):
+            final[row["issue"]] = ("MERGED", f"merge {str(row['merge_sha'])[:12]} on main")
+        elif row.get("reverted"):
+            final[row["issue"]] = ("merged, then reverted", "smoke journeys failed on production")
+        else:
+            why = row.get("reason") or f"validation route: {row.get('route')}"
+            final[row["issue"]] = ("refused at validation", str(why))
+    return [(n, *final[n]) for n in sorted(final)]
+
+
+def _print(report: DemoReport) -> None:
+    console = Console(width=170)
+    console.print(f"[bold]factory demo[/bold] in {report.root} (model: {report.provider})")
+    table = Table("issue", "outcome", "why", title="what the factory did")
+    for number, outcome, why in outcomes(report):
+        table.add_row(f"#{number}", outcome, why[:120])
     console.print(table)
-    if report.implement:
-        work = Table("issue", "outcome", "pull request", "branch", title="implement")
-        for row in report.implement:
-            outcome = "PR opened" if row["status"] == "succeeded" else f"refused: {row['reason']}"
-            work.add_row(f"#{row['issue']}", outcome, str(row["pr"] or "-"), str(row["branch"]))
-        console.print(work)
     console.print(
-        f"evidence: runs, steps, model calls and transcripts in {report.state_dir}\n"
-        f"look closer: factory --repo {report.repo} runs   |   "
-        f"factory --repo {report.repo} report RUN_ID   |   "
-        f"factory --repo {report.repo} issue show N"
+        f"evidence (runs, steps, model calls, transcripts, screenshots): {report.state_dir}\n"
+        f"look closer: factory --repo {report.repo} runs | report RUN_ID | issue show N"
     )
 
 
@@ -57,8 +68,9 @@ def _print(report: DemoReport) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def demo(target: Path | None, as_json: bool) -> None:
     """Run the factory offline on a generated notes app and show what it decided and why."""
-    report = run_demo(target)
+    say = (lambda _: None) if as_json else (lambda line: click.echo(line, err=True))
+    report = run_demo(target, say)
     if as_json:
-        emit_json(report.to_json())
+        emit_json({**report.to_json(), "outcomes": outcomes(report)})
     else:
         _print(report)

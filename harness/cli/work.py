@@ -1,4 +1,4 @@
-"""The commands that do the factory's work: ``triage`` and ``implement``."""
+"""The commands that do the factory's work: ``triage``, ``implement``, ``validate``, ``run``."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.cli.common import emit_json, provider_override, repo_root, state_dir
+from harness.cycle import run_cycle
+from harness.engine.runner import RunOutcome
 from harness.implement.run import implement_issue
 from harness.services import open_services
 from harness.triage.queue import triage_all
+from harness.validate.run import validate_issue
 
 
 @click.command()
@@ -66,3 +69,87 @@ def implement(ctx: click.Context, number: int, as_json: bool) -> None:
         click.echo(f"issue {number}: {outcome.status}: {outcome.reason}")
     if outcome.status != "succeeded":
         ctx.exit(1)
+
+
+def _outcome_json(number: int, outcome: RunOutcome) -> dict[str, object]:
+    out = outcome.outputs
+    return {
+        "issue": number,
+        "run_id": outcome.run_id,
+        "status": outcome.status,
+        "reason": outcome.reason,
+        "route": out.get("decide", {}).get("route"),
+        "score": out.get("decide", {}).get("score"),
+        "merge_sha": out.get("merge", {}).get("merge_sha"),
+        "reverted": out.get("smoke", {}).get("reverted"),
+    }
+
+
+@click.command()
+@click.argument("number", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+@click.pass_context
+def validate(ctx: click.Context, number: int, as_json: bool) -> None:
+    """Validate the PR of issue NUMBER with the hold-out and the sealed validator; merge if
+    every gate holds (exit 1 if it does not merge)."""
+    root = repo_root(ctx)
+    services = open_services(root, state_dir(root), provider_override(ctx))
+    outcome = validate_issue(services, number)
+    data = _outcome_json(number, outcome)
+    if as_json:
+        emit_json(data)
+    else:
+        click.echo(
+            f"issue {number}: {outcome.status}, route {data['route']}: {outcome.reason or ''}"
+        )
+    if data["route"] != "merge" or data["reverted"]:
+        ctx.exit(1)
+
+
+@click.command("run")
+@click.option("--once", is_flag=True, help="One cycle, then exit (the default).")
+@click.option(
+    "--interval",
+    type=click.IntRange(min=60),
+    default=None,
+    help="Repeat every N seconds until stopped.",
+)
+@click.option("--max-parallel", type=click.IntRange(1, 32), default=None)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def run_command(
+    ctx: click.Context, once: bool, interval: int | None, max_parallel: int | None, as_json: bool
+) -> None:
+    """One full cycle: triage -> implement (parallel) -> validate -> merge."""
+    import time
+
+    root = repo_root(ctx)
+    say = (lambda _: None) if as_json else (lambda line: click.echo(line, err=True))
+    while True:
+        result = run_cycle(root, state_dir(root), provider_override(ctx), max_parallel, say)
+        if as_json:
+            emit_json(result)
+        else:
+            table = Table("stage", "issue", "status", "route / PR", "why", title="factory run")
+            for row in result["triage"]:
+                table.add_row(
+                    "triage",
+                    str(row["issue"]),
+                    str(row.get("decision") or row["status"]),
+                    "",
+                    str(row.get("reason") or "")[:70],
+                )
+            for name in ("implement", "validate"):
+                for row in result[name]:
+                    where = row.get("route") or (f"PR {row['pr']}" if row.get("pr") else "")
+                    table.add_row(
+                        name,
+                        str(row["issue"]),
+                        row["status"],
+                        str(where),
+                        str(row.get("reason") or "")[:70],
+                    )
+            Console(width=160).print(table)
+        if once or interval is None:
+            return
+        time.sleep(interval)

@@ -13,7 +13,7 @@ Action = Callable[[StepContext], dict[str, Any]]
 _ACTIONS: dict[str, Action] = {}
 
 # Modules whose import registers actions.
-_PROVIDERS = ("harness.triage.actions", "harness.implement.actions")
+_PROVIDERS = ("harness.triage.actions", "harness.implement.actions", "harness.validate.actions")
 
 
 def action(name: str) -> Callable[[Action], Action]:

@@ -164,11 +164,29 @@ class GitRepo:
         except GitError as exc:
             raise GitError(f"merge: {branch} conflicts with {base}") from exc
         new = self.git("commit-tree", tree, "-p", old, "-p", head, "-m", message).strip()
-        checkout = self._checked_out_in(base)
+        self._advance(base, old, new, message)
+        return new
+
+    def _advance(self, branch: str, old: str, new: str, message: str) -> None:
+        """Move ``branch`` from ``old`` to ``new`` (refused if it moved meanwhile); a clean
+        working tree that has it checked out is brought along."""
+        checkout = self._checked_out_in(branch)
         clean = checkout is not None and not GitRepo(checkout).git("status", "--porcelain").strip()
-        self.git("update-ref", "-m", message, f"refs/heads/{base}", new, old)
+        self.git("update-ref", "-m", message, f"refs/heads/{branch}", new, old)
         if checkout is not None and clean:
             GitRepo(checkout).git("read-tree", "-m", "-u", old, new)
+
+    def revert_merge(self, branch: str, merge_sha: str, message: str) -> str:
+        """Undo ``merge_sha`` on ``branch`` with a new commit restoring its first parent's tree.
+
+        Only while ``merge_sha`` is still the head of ``branch``; otherwise a person decides."""
+        if self.rev_parse(f"refs/heads/{branch}") != merge_sha:
+            raise GitError(f"revert: {branch} moved past {merge_sha[:12]}; revert it by hand")
+        tree = self.tree_of(f"{merge_sha}^1")
+        if tree is None:
+            raise GitError(f"revert: {merge_sha[:12]} has no parent")
+        new = self.git("commit-tree", tree, "-p", merge_sha, "-m", message).strip()
+        self._advance(branch, merge_sha, new, message)
         return new
 
     def stage_tree(self, exclude: list[str] | None = None) -> str:

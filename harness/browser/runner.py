@@ -1,0 +1,167 @@
+"""Running hold-out journeys deterministically: every step checked, the first failure kept
+with what was expected, what the page showed, and a screenshot."""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from playwright.sync_api import Error as PlaywrightError
+from playwright.sync_api import Page
+
+from harness.browser.chromium import BrowserSession
+from harness.browser.journeys import Journey, Step
+
+STEP_TIMEOUT_MS = 5000
+
+
+@dataclass(frozen=True)
+class JourneyResult:
+    name: str
+    passed: bool
+    steps_run: int
+    failed_step: int | None = None
+    expected: str | None = None
+    actual: str | None = None
+    screenshot: str | None = None
+    duration_s: float = 0.0
+    blocked_requests: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class StepFailure(Exception):
+    def __init__(self, expected: str, actual: str) -> None:
+        super().__init__(expected)
+        self.expected, self.actual = expected, actual
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:60] or "journey"
+
+
+def _body_text(page: Page) -> str:
+    try:
+        return str(page.inner_text("body", timeout=1000))
+    except PlaywrightError:
+        return ""
+
+
+def _wait_text(page: Page, text: str, timeout_ms: int) -> None:
+    deadline = time.monotonic() + timeout_ms / 1000
+    while True:
+        body = _body_text(page)
+        if text in body:
+            return
+        if time.monotonic() > deadline:
+            raise StepFailure(f"text {text!r} on the page", f"page text: {body[:300]!r}")
+        page.wait_for_timeout(100)
+
+
+def _path(page: Page) -> str:
+    return urlsplit(page.url).path or "/"
+
+
+def run_step(page: Page, step: Step) -> None:
+    """One journey step; raises ``StepFailure`` (or a Playwright error) when it fails."""
+    t = STEP_TIMEOUT_MS
+    if step.goto is not None:
+        response = page.goto(step.goto, wait_until="load", timeout=t)
+        if response is not None and response.status >= 400:
+            raise StepFailure(f"{step.goto} answers", f"HTTP {response.status}")
+    elif step.fill is not None:
+        f = step.fill
+        target = (
+            page.get_by_label(f.label, exact=True) if f.label else page.locator(str(f.selector))
+        )
+        target.first.fill(f.value, timeout=t)
+    elif step.click is not None:
+        c = step.click
+        if c.role is not None:
+            target = page.get_by_role(c.role, name=c.name, exact=True)  # type: ignore[arg-type]
+        elif c.text is not None:
+            target = page.get_by_text(c.text, exact=True)
+        else:
+            target = page.locator(str(c.selector))
+        target.first.click(timeout=t)
+        page.wait_for_load_state("load", timeout=t)
+    elif step.press is not None:
+        page.keyboard.press(step.press)
+        page.wait_for_load_state("load", timeout=t)
+    elif step.expect_text is not None:
+        _wait_text(page, step.expect_text, t)
+    elif step.expect_no_text is not None:
+        page.wait_for_load_state("load", timeout=t)
+        body = _body_text(page)
+        if step.expect_no_text in body:
+            raise StepFailure(f"no text {step.expect_no_text!r}", f"page text: {body[:300]!r}")
+    elif step.expect_url is not None:
+        deadline = time.monotonic() + t / 1000
+        while _path(page) != step.expect_url:
+            if time.monotonic() > deadline:
+                raise StepFailure(f"URL path {step.expect_url}", f"URL path {_path(page)}")
+            page.wait_for_timeout(100)
+    elif step.wait_for is not None:
+        w = step.wait_for
+        if w.text is not None:
+            _wait_text(page, w.text, w.timeout_ms)
+        else:
+            page.locator(str(w.selector)).first.wait_for(timeout=w.timeout_ms)
+
+
+def run_journey(
+    session: BrowserSession, base_url: str, journey: Journey, shots_dir: Path
+) -> JourneyResult:
+    """Run ``journey`` in a fresh, origin-limited context."""
+    shots_dir.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    context, guard = session.new_context(base_url)
+    page = context.new_page()
+    page.set_default_timeout(STEP_TIMEOUT_MS)
+    slug = _slug(journey.name)
+    try:
+        for number, step in enumerate(journey.steps, start=1):
+            try:
+                run_step(page, step)
+            except (StepFailure, PlaywrightError) as exc:
+                if isinstance(exc, StepFailure):
+                    expected, actual = exc.expected, exc.actual
+                else:
+                    expected = f"{step.action} to succeed"
+                    actual = str(exc).splitlines()[0][:300]
+                shot = shots_dir / f"{slug}-step{number}.png"
+                page.screenshot(path=str(shot), full_page=True)
+                return JourneyResult(
+                    journey.name,
+                    False,
+                    number,
+                    number,
+                    expected,
+                    actual,
+                    str(shot),
+                    time.monotonic() - started,
+                    list(guard.blocked),
+                )
+        shot = shots_dir / f"{slug}-done.png"
+        page.screenshot(path=str(shot), full_page=True)
+        return JourneyResult(
+            journey.name,
+            True,
+            len(journey.steps),
+            screenshot=str(shot),
+            duration_s=time.monotonic() - started,
+            blocked_requests=list(guard.blocked),
+        )
+    finally:
+        context.close()
+
+
+def run_journeys(
+    session: BrowserSession, base_url: str, journeys: list[Journey], shots_dir: Path
+) -> list[JourneyResult]:
+    return [run_journey(session, base_url, j, shots_dir) for j in journeys]

@@ -1,0 +1,110 @@
+"""``factory run``: one full cycle — triage, implement in parallel, validate, merge."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from harness.engine.context import Services
+from harness.engine.runner import RunOutcome, check_kill_switch
+from harness.errors import FactoryError
+from harness.git.worktrees import WorktreeManager, default_worktree_root
+from harness.implement.run import implement_issue
+from harness.services import open_services
+from harness.triage.queue import triage_all
+from harness.validate.run import validate_issue
+
+Progress = Callable[[str], None]
+
+
+def _needs_validation(services: Services, number: int) -> bool:
+    """A PR waits for validation unless a finished validation already judged its head."""
+    for run in services.store.list_runs(limit=20, workflow="validate", issue=number):
+        if run.status in ("succeeded", "failed"):
+            return False
+    return True
+
+
+def _row(stage: str, number: int, outcome: RunOutcome | None, error: str | None) -> dict[str, Any]:
+    if outcome is None:
+        return {"stage": stage, "issue": number, "status": "refused", "reason": error}
+    out = outcome.outputs
+    reason = outcome.reason
+    decided = out.get("decide", {})
+    if decided and decided.get("route") != "merge":
+        failed = [g for g in decided.get("gates", []) if not g["passed"]]
+        journeys = [j for j in out.get("check", {}).get("journeys", []) if not j["passed"]]
+        reason = "; ".join(
+            [f"{g['name']}: {g['evidence']}" for g in failed]
+            + [f"journey '{j['name']}' failed at step {j['failed_step']}" for j in journeys]
+        )
+    return {
+        "stage": stage,
+        "issue": number,
+        "status": outcome.status,
+        "reason": reason,
+        "run_id": outcome.run_id,
+        "pr": out.get("pr", {}).get("pr") or out.get("prepare", {}).get("pr"),
+        "route": out.get("decide", {}).get("route"),
+        "merge_sha": out.get("merge", {}).get("merge_sha"),
+        "reverted": out.get("smoke", {}).get("reverted"),
+    }
+
+
+def _one(root: Path, state: Path, provider: str | None, stage: str, number: int) -> dict[str, Any]:
+    services = open_services(root, state, provider)  # one set per thread: git and SQLite handles
+    try:
+        fn = implement_issue if stage == "implement" else validate_issue
+        return _row(stage, number, fn(services, number), None)
+    except FactoryError as exc:
+        return _row(stage, number, None, str(exc))
+    finally:
+        services.store.close()
+
+
+def run_cycle(
+    root: Path,
+    state: Path,
+    provider: str | None,
+    max_parallel: int | None,
+    progress: Progress = lambda _: None,
+) -> dict[str, Any]:
+    services = open_services(root, state, provider)
+    check_kill_switch(services)
+    width = max_parallel or services.settings.config.max_parallel
+    manager = WorktreeManager(services.repo, default_worktree_root(services.settings.state_dir))
+    manager.prune()  # leftovers of killed runs
+    progress("triage …")
+    triaged = triage_all(services)
+    for row in triaged:
+        progress(f"  issue {row['issue']}: {row.get('decision') or row['status']}")
+
+    def stage(name: str, numbers: list[int]) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        if not numbers:
+            return rows
+        progress(f"{name} {len(numbers)} issue(s), {width} at a time …")
+        with ThreadPoolExecutor(max_workers=width) as pool:
+            futures = [pool.submit(_one, root, state, provider, name, n) for n in numbers]
+            for future in futures:
+                row = future.result()
+                progress(f"  issue {row['issue']}: {row['status']} {row.get('reason') or ''}")
+                rows.append(row)
+        return rows
+
+    def labelled(label: str) -> list[int]:
+        return [i.number for i in services.forge.list_issues("open") if label in i.labels]
+
+    accepted = [
+        n
+        for n in labelled("factory:accepted")
+        if not {"factory:needs-review", "factory:failed", "factory:needs-human"}
+        & set(services.forge.get_issue(n).labels)
+    ]
+    implemented = stage("implement", accepted)
+    check_kill_switch(services)
+    waiting = [n for n in labelled("factory:needs-review") if _needs_validation(services, n)]
+    validated = stage("validate", waiting)
+    return {"triage": triaged, "implement": implemented, "validate": validated}

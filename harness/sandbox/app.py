@@ -1,0 +1,127 @@
+"""The app under validation: started in the sandbox in a network namespace of its own.
+
+Only loopback exists in that namespace, so the app can reach nothing; the browser is
+started inside the same namespace (see ``BrowserSession(netns_pid=…)``) and is the only
+thing that can reach the app. Readiness is polled from inside the namespace too."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+
+from harness.errors import FactoryError
+from harness.sandbox.bwrap import Sandbox
+
+_PROBE = (
+    "import sys, urllib.request\n"
+    "try:\n"
+    "    sys.exit(0 if urllib.request.urlopen(sys.argv[1], timeout=2).status == 200 else 1)\n"
+    "except Exception:\n"
+    "    sys.exit(1)\n"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class AppNotReady(FactoryError):
+    """The app did not answer 200 on its ready path in time."""
+
+
+class AppProcess:
+    """``with AppProcess(sandbox, command, port, ready_path) as app:`` — always torn down."""
+
+    def __init__(self, sandbox: Sandbox, command: str, port: int, ready_path: str = "/") -> None:
+        self.sandbox, self.command, self.port, self.ready_path = sandbox, command, port, ready_path
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.netns_pid: int | None = None
+        self._log = tempfile.NamedTemporaryFile(prefix="factory-app-", suffix=".log")  # noqa: SIM115
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def output(self, limit: int = 4000) -> str:
+        data = Path(self._log.name).read_bytes()[-limit:]
+        return data.decode("utf-8", errors="replace")
+
+    def __enter__(self) -> AppProcess:
+        read_fd, write_fd = os.pipe()
+        argv = self.sandbox.argv(self.command)
+        argv = [argv[0], "--info-fd", str(write_fd), *argv[1:]]
+        self.proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env={"PATH": "/usr/local/bin:/usr/bin:/bin"},
+            pass_fds=(write_fd,),
+            start_new_session=True,
+        )
+        os.close(write_fd)
+        with os.fdopen(read_fd, "rb") as info:
+            raw = info.read(4096)
+        try:
+            self.netns_pid = int(json.loads(raw.decode() or "{}")["child-pid"])
+        except (ValueError, KeyError) as exc:
+            last = self.output()[-300:]
+            self.stop()
+            raise AppNotReady(f"the app's sandbox did not start: {last}") from exc
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    def wait_ready(self, timeout_s: float = 30.0) -> None:
+        """Poll ``ready_path`` until HTTP 200, or raise with the app's last output."""
+        assert self.netns_pid is not None
+        url = self.base_url + self.ready_path
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AppNotReady(
+                    f"the app exited with {self.proc.returncode} before it was ready; "
+                    f"last output: {self.output()[-600:]!r}"
+                )
+            probe = subprocess.run(
+                [
+                    "nsenter",
+                    f"--net=/proc/{self.netns_pid}/ns/net",
+                    "--",
+                    sys.executable,
+                    "-c",
+                    _PROBE,
+                    url,
+                ],
+                capture_output=True,
+                timeout=10,
+            )
+            if probe.returncode == 0:
+                return
+            time.sleep(0.2)
+        raise AppNotReady(
+            f"{url} did not answer 200 within {timeout_s:.0f}s; "
+            f"last output: {self.output()[-600:]!r}"
+        )
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=10)
+        self._log.close()

@@ -1,0 +1,118 @@
+"""Running the hold-out on one commit: a fresh worktree, the app in its sandbox, journeys,
+and (optionally) the sealed validator against the same running app."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from harness.browser.chromium import BrowserSession
+from harness.browser.journeys import load_journeys
+from harness.browser.runner import run_journeys
+from harness.engine.context import StepContext
+from harness.errors import ConfigErrors, StepFailed
+from harness.git.worktrees import WorktreeManager, default_worktree_root
+from harness.model.base import CallRecord, Usage
+from harness.sandbox.app import AppNotReady, AppProcess, free_port
+from harness.sandbox.bwrap import Sandbox
+from harness.sandbox.limits import Limits
+from harness.validate.sealed import run_sealed
+
+SEALED_TOOLS = [
+    "browser_navigate",
+    "browser_click",
+    "browser_type",
+    "browser_press_key",
+    "browser_snapshot",
+    "browser_take_screenshot",
+]
+
+
+def _hidden(ctx: StepContext, base: Path) -> list[Path]:
+    s = ctx.services.settings
+    return [p for p in (s.state_dir, s.root, s.holdout_dir) if p.exists() and p != base]
+
+
+def journeys_on(
+    ctx: StepContext, sha: str, label: str, validator: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Journeys (and the sealed validator, if asked) against the app built from ``sha``."""
+    settings = ctx.services.settings
+    commands = settings.config.commands
+    if not commands.start:
+        raise StepFailed("factory.yaml has no commands.start: the app cannot be validated", {})
+    try:
+        journeys = load_journeys(settings.holdout_dir)
+    except ConfigErrors as exc:
+        raise StepFailed(
+            f"the hold-out is broken: {exc.problems[0]}", {"hold_out": "broken"}
+        ) from exc
+    manager = WorktreeManager(ctx.services.repo, default_worktree_root(settings.state_dir))
+    shots = settings.state_dir / "evidence" / ctx.run_id / label
+    path = manager.create_detached(sha, f"{ctx.run_id}-{label}")
+    try:
+        if commands.setup:
+            setup = Sandbox(
+                path,
+                Limits(timeout_s=commands.setup_timeout_s),
+                hidden=_hidden(ctx, path),
+                network=True,
+            ).run(commands.setup)
+            if setup.exit_code != 0:
+                raise StepFailed(f"setup failed on {sha[:12]}", {"output": setup.output[-4000:]})
+        port = free_port()
+        sandbox = Sandbox(path, Limits(timeout_s=24 * 3600), hidden=_hidden(ctx, path))
+        with AppProcess(
+            sandbox, commands.start.format(port=port), port, commands.ready_path
+        ) as app:
+            try:
+                app.wait_ready(60)
+            except AppNotReady as exc:
+                raise StepFailed(str(exc), {"port": port, "app_output": app.output()}) from exc
+            with BrowserSession(netns_pid=app.netns_pid) as session:
+                results = run_journeys(session, app.base_url, journeys, shots)
+            out: dict[str, Any] = {
+                "sha": sha,
+                "port": port,
+                "shots_dir": str(shots),
+                "journeys": [r.to_json() for r in results],
+                "journeys_passed": all(r.passed for r in results),
+            }
+            if validator is not None:
+                out["validator"] = _sealed(ctx, app, shots, validator)
+            return out
+    finally:
+        manager.remove(path)
+
+
+def _sealed(
+    ctx: StepContext, app: AppProcess, shots: Path, request: dict[str, Any]
+) -> dict[str, Any]:
+    settings = ctx.services.settings
+    wt_root = default_worktree_root(settings.state_dir)
+    masked = [settings.root, settings.state_dir, settings.holdout_dir, wt_root]
+    answer = run_sealed(
+        {
+            **request,
+            "app_url": app.base_url,
+            "netns_pid": app.netns_pid,
+            "shots_dir": str(shots),
+            "tools": SEALED_TOOLS,
+        },
+        masked=masked,
+        writable=[shots],
+    )
+    for raw in answer.get("calls", []):
+        usage = Usage(**raw.pop("usage"))
+        record = CallRecord(usage=usage, **{k: v for k, v in raw.items() if k != "extra"})
+        ctx.services.store.record_call(ctx.run_id, ctx.step.id, record)
+        ctx.timings["model_s"] += record.duration_s
+    transcript = settings.state_dir / "transcripts" / ctx.run_id / "validator.json"
+    transcript.parent.mkdir(parents=True, exist_ok=True)
+    transcript.write_text(json_dump(answer.get("messages", [])), encoding="utf-8")
+    return {k: v for k, v in answer.items() if k not in ("messages", "calls")}
+
+
+def json_dump(value: Any) -> str:
+    return json.dumps(value, indent=1, ensure_ascii=False, default=str)

@@ -1,0 +1,133 @@
+"""The sealed validator runs in a process of its own whose file system view has no
+repository, no worktree, no state directory and no hold-out: bubblewrap mounts empty
+folders over them. It gets, on standard input, only what the seal allows (governance,
+the issue's title and body, the acceptance criteria, the app's URL) and answers, on
+standard output, with its verdict and the record of its model calls.
+
+Run as ``python -m harness.validate.sealed`` (inside the seal, by ``run_sealed``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from harness.errors import BudgetExceeded, FactoryError, ModelError
+from harness.redact import redact
+
+_PASS_ENV = (
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_AUTH_TOKEN",
+    "ANTHROPIC_BASE_URL",
+    "FACTORY_CHROMIUM",
+    "PLAYWRIGHT_BROWSERS_PATH",
+)
+
+
+def sealed_argv(masked: list[Path], writable: list[Path]) -> list[str]:
+    args = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--tmpfs", "/tmp"]
+    for path in masked:
+        if path.exists():
+            args += ["--tmpfs", str(path.resolve())]
+    for path in writable:
+        path.mkdir(parents=True, exist_ok=True)
+        args += ["--bind", str(path.resolve()), str(path.resolve())]
+    args += ["--die-with-parent", "--new-session", "--chdir", "/tmp"]
+    return [*args, sys.executable, "-m", "harness.validate.sealed"]
+
+
+def run_sealed(
+    request: dict[str, Any], masked: list[Path], writable: list[Path], timeout_s: float = 900
+) -> dict[str, Any]:
+    """Run the validator agent in the seal; return its JSON answer."""
+    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8"}
+    env.update({k: os.environ[k] for k in _PASS_ENV if k in os.environ})
+    proc = subprocess.run(
+        sealed_argv(masked, writable),
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        env=env,
+    )
+    try:
+        answer: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError) as exc:
+        tail = redact(proc.stderr.strip())[-400:]
+        raise ModelError(f"the sealed validator crashed (exit {proc.returncode}): {tail}") from exc
+    return answer
+
+
+class _Hooks:
+    def __init__(self, budget_usd: float, model: str) -> None:
+        self.budget, self.model = budget_usd, model
+        self.records: list[Any] = []
+
+    def before_call(self, request: dict[str, Any]) -> None:
+        from harness.engine.budget import worst_case_cost
+
+        spent = sum(r.cost_usd for r in self.records)
+        if spent + worst_case_cost(self.model, request) > self.budget:
+            raise BudgetExceeded(f"validator budget ${self.budget:.4f} would be exceeded")
+
+    def after_call(self, record: Any) -> None:
+        self.records.append(record)
+
+
+def _model(provider: dict[str, Any]) -> Any:
+    from harness.model.factory import build_model
+    from harness.model.scripted import Rule, ScriptedModel
+
+    if provider["type"] == "scripted":
+        return ScriptedModel([Rule.model_validate(r) for r in provider.get("rules", [])])
+    return build_model(
+        provider["type"],
+        replay=Path(provider["replay"]) if provider.get("replay") else None,
+        max_retries=provider.get("max_retries", 3),
+        max_retry_wait_s=provider.get("max_retry_wait_s", 60),
+    )
+
+
+def main() -> None:
+    from harness.browser.chromium import BrowserSession
+    from harness.browser.tools import BrowserTools
+    from harness.model.agent import AgentSpec, run_agent
+
+    request = json.load(sys.stdin)
+    hooks = _Hooks(float(request["budget_usd"]), request["model"])
+    answer: dict[str, Any]
+    try:
+        spec = AgentSpec(
+            role="validator",
+            model=request["model"],
+            governance=[tuple(g) for g in request["governance"]],  # type: ignore[misc]
+            instructions=request["instructions"],
+            task=request["task"],
+            tools=list(request["tools"]),
+            output_tool="submit_verdict",
+            max_turns=int(request["max_turns"]),
+        )
+        with BrowserSession(netns_pid=request.get("netns_pid")) as session:
+            tools = BrowserTools(session, request["app_url"], Path(request["shots_dir"]))
+            try:
+                result = run_agent(_model(request["provider"]), spec, tools.handlers(), hooks)
+            finally:
+                tools.close()
+        answer = {
+            "output": result.output,
+            "messages": result.messages,
+            "shots": tools.shots,
+            "blocked": tools.guard.blocked,
+        }
+    except FactoryError as exc:
+        answer = {"error": type(exc).__name__, "message": str(exc)}
+    answer["calls"] = [dataclasses.asdict(r) for r in hooks.records]
+    print(redact(json.dumps(answer)))
+
+
+if __name__ == "__main__":
+    main()

