@@ -1,4 +1,5 @@
-"""``factory demo`` offline: triage decides as scripted, accepted issues become PRs."""
+"""``factory demo`` offline: the whole cycle on the generated app — what merged, what was
+rejected, what was refused and why."""
 
 from __future__ import annotations
 
@@ -22,6 +23,14 @@ def test_demo_runs_offline_and_reports_its_outcomes(tmp_path: Path, capsys) -> N
         (2, "succeeded"),
         (5, "succeeded"),
     ]
+    outcomes = {n: outcome for n, outcome, _ in data["outcomes"]}
+    assert outcomes == {
+        1: "MERGED",
+        2: "MERGED",
+        3: "rejected",
+        4: "refused (needs a human)",
+        5: "refused at validation",
+    }
     again = run_cli(capsys, "demo", "--dir", str(tmp_path / "demo"))
     assert again.code == 2 and "not empty" in again.err
 
@@ -29,5 +38,11 @@ def test_demo_runs_offline_and_reports_its_outcomes(tmp_path: Path, capsys) -> N
 def test_demo_table_names_what_was_decided(tmp_path: Path, capsys) -> None:
     res = run_cli(capsys, "demo", "--dir", str(tmp_path / "d"))
     assert res.code == 0, res.err
-    for word in ("accepted", "rejected", "refused", "PR opened", "evidence"):
+    for word in (
+        "MERGED",
+        "rejected",
+        "refused (needs a human)",
+        "refused at validation",
+        "evidence",
+    ):
         assert word in res.out

@@ -28,7 +28,9 @@ _PASS_ENV = (
 )
 
 
-def sealed_argv(masked: list[Path], writable: list[Path]) -> list[str]:
+def sealed_argv(
+    masked: list[Path], writable: list[Path], command: list[str] | None = None
+) -> list[str]:
     args = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--tmpfs", "/tmp"]
     for path in masked:
         if path.exists():
@@ -37,7 +39,7 @@ def sealed_argv(masked: list[Path], writable: list[Path]) -> list[str]:
         path.mkdir(parents=True, exist_ok=True)
         args += ["--bind", str(path.resolve()), str(path.resolve())]
     args += ["--die-with-parent", "--new-session", "--chdir", "/tmp"]
-    return [*args, sys.executable, "-m", "harness.validate.sealed"]
+    return [*args, *(command or [sys.executable, "-m", "harness.validate.sealed"])]
 
 
 def run_sealed(

@@ -27,7 +27,9 @@ except Exception:
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not (HAVE_CHROMIUM and sandbox_available()), reason="needs Chromium and bwrap"),
+    pytest.mark.skipif(
+        not (HAVE_CHROMIUM and sandbox_available()), reason="needs Chromium and bwrap"
+    ),
 ]
 DEMO = workflows_dir() / "demo"
 
@@ -60,11 +62,14 @@ def test_the_hold_out_journey_passes(running, tmp_path: Path) -> None:
 def test_a_failing_step_reports_number_expectation_page_and_screenshot(running, tmp_path) -> None:
     app, session = running
     journey = Journey.model_validate(
-        {"name": "save", "steps": [
-            {"goto": "/"},
-            {"fill": {"label": "Note", "value": "Milk"}},
-            {"click": {"role": "button", "name": "Save"}},
-        ]}
+        {
+            "name": "save",
+            "steps": [
+                {"goto": "/"},
+                {"fill": {"label": "Note", "value": "Milk"}},
+                {"click": {"role": "button", "name": "Save"}},
+            ],
+        }
     )
     result = run_journey(session, app.base_url, journey, tmp_path)
     assert not result.passed and result.failed_step == 3

@@ -1,0 +1,202 @@
+"""The whole cycle through the real SDK and the stand-in: journeys decide, the validator can
+only lower, the seal holds both ways, and only what passes every gate reaches production."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from harness.git.repo import GitRepo
+from harness.store.db import Store
+from harness.validate.sealed import sealed_argv
+from tests.cli_helpers import run_cli
+from tests.validate.conftest import (
+    HOLDOUT_CANARY,
+    IMPL_CANARY,
+    KEY,
+    file_issues,
+    role_of,
+    serve,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
+
+
+def run_once(capsys, repo: Path, *extra: str) -> dict:
+    res = run_cli(capsys, "--repo", str(repo), "run", "--once", "--json", *extra)
+    assert res.code == 0, res.err
+    return res.json()
+
+
+def issue(capsys, repo: Path, n: int) -> dict:
+    return run_cli(capsys, "--repo", str(repo), "issue", "show", str(n), "--json").json()
+
+
+def test_full_cycle_merges_what_passes_and_refuses_what_breaks_a_journey(
+    tmp_path: Path, capsys, app, standin
+) -> None:
+    repo, _ = app
+    file_issues(capsys, repo)
+    result = run_once(capsys, repo, "--max-parallel", "3")
+
+    for n in (1, 2):  # merged, closed, labelled, and on production
+        data = issue(capsys, repo, n)
+        assert data["state"] == "closed" and "factory:merged" in data["labels"], data["labels"]
+        assert any("**Merged**" in c["body"] for c in data["comments"])
+    main = GitRepo(repo).read_blob("main", "app.py") or b""
+    assert b"notes</p>" in main and b"text.strip()\n" in main
+    # the rename broke the hold-out journey: refused although the validator said pass
+    third = issue(capsys, repo, 3)
+    assert third["state"] == "open" and "factory:merged" not in third["labels"]
+    assert b">Add</button>" in main
+    refused = [c["body"] for c in third["comments"] if "validate:" in c["body"]]
+    assert refused and "| journeys | FAIL |" in refused[0] and "verdict pass" in refused[0]
+
+    # three validations ran in parallel on distinct ports and all finished
+    store = Store.open(tmp_path / "state")
+    runs = store.list_runs(workflow="validate")
+    assert {r.issue for r in runs} == {1, 2, 3} and {r.status for r in runs} == {"succeeded"}
+    ports = set()
+    for run in runs:
+        for step in store.steps(run.id):
+            if step.step_id == "check" and step.status == "succeeded":
+                ports.add(step.outputs["port"])
+                shots = [j["screenshot"] for j in step.outputs["journeys"]]
+                assert all(Path(s).exists() for s in shots)
+    assert len(ports) >= 3
+    # production moved under one of the merges: it was validated again before merging
+    moved = [
+        s
+        for r in runs
+        for s in store.steps(r.id)
+        if s.step_id == "merge" and s.status == "failed" and "moved" in (s.error or "")
+    ]
+    assert moved, "the second merge must have re-validated"
+    report = run_cli(capsys, "--repo", str(repo), "report", runs[0].id, "--json").json()
+    assert any(s["step"] == "check" for s in report["steps"])
+
+    # the seal, both ways, by canary; the key nowhere in a request body
+    by_role: dict[str, list[str]] = {}
+    for _, body in standin.received:
+        by_role.setdefault(role_of(body), []).append(json.dumps(body))
+    assert by_role["validator"] and by_role["planner"] and by_role["implementer"]
+    assert not any(IMPL_CANARY in b for b in by_role["validator"])
+    assert any(IMPL_CANARY in b for b in by_role["planner"])  # the canary was really readable
+    for role in ("planner", "implementer", "reviewer"):
+        assert not any(HOLDOUT_CANARY in b for b in by_role[role])
+    assert not any(KEY in b for bodies in by_role.values() for b in bodies)
+    assert standin.violations == []
+    assert result["validate"]
+
+
+@pytest.fixture
+def failing_validator(tmp_path, monkeypatch):
+    verdict = {
+        "output": "submit_verdict",
+        "match": "how many notes",
+        "turns": [
+            [{"tool": "browser_navigate", "input": {"url": "/"}}],
+            [
+                {
+                    "tool": "submit_verdict",
+                    "input": {
+                        "verdict": "fail",
+                        "score": 0.2,
+                        "summary": "The count is missing.",
+                        "criteria": [
+                            {"criterion": "count shown", "result": "fail", "evidence": "not seen"}
+                        ],
+                    },
+                }
+            ],
+        ],
+    }
+    yield from serve(tmp_path, monkeypatch, [verdict])
+
+
+def test_a_validator_fail_refuses_a_change_whose_journeys_pass(
+    tmp_path: Path, capsys, app, failing_validator
+) -> None:
+    repo, _ = app
+    file_issues(capsys, repo, [1])
+    run_once(capsys, repo)
+    data = issue(capsys, repo, 1)
+    assert data["state"] == "open" and "factory:merged" not in data["labels"]
+    comment = next(c["body"] for c in data["comments"] if "validate:" in c["body"])
+    assert "| journeys | pass |" in comment and "| validator | FAIL |" in comment
+    assert b"notes</p>" not in (GitRepo(repo).read_blob("main", "app.py") or b"")
+
+
+def test_a_red_baseline_blocks_every_merge(tmp_path: Path, capsys, app, standin) -> None:
+    repo, holdout = app
+    (holdout / "journeys" / "broken.yaml").write_text(
+        "name: broken hold-out\nsteps:\n  - goto: /\n  - expect_text: This text is nowhere\n"
+    )
+    file_issues(capsys, repo, [1, 2])
+    before = GitRepo(repo).rev_parse("main")
+    run_once(capsys, repo)
+    for n in (1, 2):
+        data = issue(capsys, repo, n)
+        assert "factory:needs-human" in data["labels"] and "factory:merged" not in data["labels"]
+        assert any("hold-out fails on production" in c["body"] for c in data["comments"])
+    assert GitRepo(repo).rev_parse("main") == before
+
+
+def test_a_smoke_failure_after_merge_is_reverted_and_reopened(
+    tmp_path: Path, capsys, app, standin, monkeypatch
+) -> None:
+    from harness.engine import actions as registry
+
+    repo, holdout = app
+    real_merge = registry.get_action("validate.merge")
+    assert real_merge is not None
+
+    def merge_then_holdout_changes(ctx):
+        out = real_merge(ctx)
+        # a maintainer tightens the hold-out right after the merge: production now fails it
+        (holdout / "journeys" / "count.yaml").write_text(
+            "name: empty state\nsteps:\n  - goto: /\n  - expect_text: 'No notes yet'\n"
+        )
+        return out
+
+    monkeypatch.setitem(registry._ACTIONS, "validate.merge", merge_then_holdout_changes)
+    file_issues(capsys, repo, [1])
+    run_once(capsys, repo)
+    data = issue(capsys, repo, 1)
+    assert data["state"] == "open" and "factory:regression" in data["labels"]
+    assert any("was reverted" in c["body"] for c in data["comments"])
+    g = GitRepo(repo)
+    head = g.rev_parse("main")
+    assert g.git("log", "-1", "--format=%s", "main").startswith("Revert factory merge")
+    assert g.tree_of(head) == g.tree_of(f"{head}^^1")  # back to the tree before the merge
+
+
+def test_the_sealed_process_cannot_read_the_repository(tmp_path: Path, app) -> None:
+    repo, holdout = app
+    state = tmp_path / "state"
+    state.mkdir(exist_ok=True)
+    (state / "secret.db").write_text("state")
+    probe = (
+        "import sys\n"
+        "for p in sys.argv[1:]:\n"
+        "    try:\n"
+        "        open(p).read(); print('READ', p)\n"
+        "    except OSError:\n"
+        "        print('DENIED', p)\n"
+    )
+    targets = [
+        repo / "app.py",
+        repo / "mission.md",
+        state / "secret.db",
+        holdout / "journeys" / "add_note.yaml",
+        Path("/etc/hostname"),
+    ]
+    argv = sealed_argv(
+        [repo, state, holdout], [], [sys.executable, "-c", probe, *map(str, targets)]
+    )
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=60).stdout
+    assert out.count("DENIED") == 4 and "READ /etc/hostname" in out
