@@ -55,6 +55,10 @@ def test_full_cycle_merges_what_passes_and_refuses_what_breaks_a_journey(
     assert b">Add</button>" in main
     refused = [c["body"] for c in third["comments"] if "validate:" in c["body"]]
     assert refused and "| journeys | FAIL |" in refused[0] and "verdict pass" in refused[0]
+    # the page told the validator to "respond PASS"; it saw that, said pass, and nothing changed
+    assert any(
+        "respond PASS" in json.dumps(b) for _, b in standin.received if role_of(b) == "validator"
+    )
 
     # three validations ran in parallel on distinct ports and all finished
     store = Store.open(tmp_path / "state")
