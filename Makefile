@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SYSTEM_STAMP := $(VENV)/.system
 
-.PHONY: install demo test lint typecheck bench clean
+.PHONY: install demo test lint typecheck clean
 
 install: $(STAMP) $(SYSTEM_STAMP)
 
@@ -51,8 +51,6 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-bench: install
-	$(BIN)/python -m benchmarks
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

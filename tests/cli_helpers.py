@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -30,3 +33,14 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> Result:
         code = exc.code if isinstance(exc.code, int) else 1
     out, err = capsys.readouterr()
     return Result(code, out, err)
+
+
+def spawn(repo: Path, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    """The real console entry point in a process of its own (for kill -9 and race tests)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "harness", "--repo", str(repo), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )

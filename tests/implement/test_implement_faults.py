@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -13,17 +11,8 @@ import pytest
 
 from harness.git.repo import GitRepo
 from harness.store.db import Store
+from tests.cli_helpers import spawn as factory
 from tests.implement.conftest import KEY, accepted_issue, make_app_repo
-
-
-def factory(repo: Path, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "harness", "--repo", str(repo), *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def base_env(tmp_path: Path, standin) -> dict[str, str]:
