@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -31,14 +32,18 @@ _PASS_ENV = (
 def sealed_argv(
     masked: list[Path], writable: list[Path], command: list[str] | None = None
 ) -> list[str]:
-    args = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--tmpfs", "/tmp"]
-    for path in masked:
-        if path.exists():
-            args += ["--tmpfs", str(path.resolve())]
+    args = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev"]
+    hidden = [p.resolve() for p in masked if p.exists()]
+    for path in hidden:
+        args += ["--tmpfs", str(path)]
+    # the harness's own interpreter and code stay readable even if they live in a masked folder
+    for own in (Path(sys.prefix).resolve(), Path(__file__).resolve().parents[2]):
+        if any(h == own or h in own.parents for h in hidden):
+            args += ["--ro-bind", str(own), str(own)]
     for path in writable:
         path.mkdir(parents=True, exist_ok=True)
         args += ["--bind", str(path.resolve()), str(path.resolve())]
-    args += ["--die-with-parent", "--new-session", "--chdir", "/tmp"]
+    args += ["--die-with-parent", "--new-session"]
     return [*args, *(command or [sys.executable, "-m", "harness.validate.sealed"])]
 
 
@@ -46,16 +51,19 @@ def run_sealed(
     request: dict[str, Any], masked: list[Path], writable: list[Path], timeout_s: float = 900
 ) -> dict[str, Any]:
     """Run the validator agent in the seal; return its JSON answer."""
-    env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8"}
-    env.update({k: os.environ[k] for k in _PASS_ENV if k in os.environ})
-    proc = subprocess.run(
-        sealed_argv(masked, writable),
-        input=json.dumps(request),
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-        env=env,
-    )
+    with tempfile.TemporaryDirectory(prefix="factory-sealed-") as home:
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": home, "TMPDIR": home}
+        env["LANG"] = "C.UTF-8"
+        env.update({k: os.environ[k] for k in _PASS_ENV if k in os.environ})
+        proc = subprocess.run(
+            sealed_argv(masked, [*writable, Path(home)]),
+            input=json.dumps(request),
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            env=env,
+            cwd=home,
+        )
     try:
         answer: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     except (IndexError, json.JSONDecodeError) as exc:
