@@ -19,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from harness.model.base import Model
+from harness.testing.batches import Batch, Batches
 from harness.testing.messages_rules import check_request
 
 ERROR_TYPES = {
@@ -76,6 +77,42 @@ class _Handler(BaseHTTPRequestHandler):
         kind = kind or ERROR_TYPES.get(status, "api_error")
         self._reply(status, {"type": "error", "error": {"type": kind, "message": message}}, headers)
 
+    def _authorised(self, headers: dict[str, str]) -> bool:
+        if not (headers.get("x-api-key") or headers.get("authorization", "").startswith("Bearer ")):
+            self._error(401, "invalid x-api-key")
+            return False
+        if "anthropic-version" not in headers:
+            self._error(400, "anthropic-version: header is required")
+            return False
+        return True
+
+    def do_GET(self) -> None:
+        standin = self.server.standin
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        standin.received_get.append((headers, self.path))
+        if not self._authorised(headers):
+            return
+        parts = self.path.split("?")[0].strip("/").split("/")
+        if parts[:3] != ["v1", "messages", "batches"] or len(parts) not in (4, 5):
+            self._error(404, f"no route {self.path}")
+            return
+        batch = standin.batches.get(parts[3])
+        if batch is None:
+            self._error(404, f"batch {parts[3]} not found")
+            return
+        if len(parts) == 4:
+            self._reply(200, batch.to_json(standin.url, time.time()))
+            return
+        if time.time() < batch.ready_at:
+            self._error(400, "batch is still processing")
+            return
+        data = "".join(json.dumps(r) + "\n" for r in batch.results).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/binary")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
     def do_POST(self) -> None:
         standin = self.server.standin
         length = int(self.headers.get("content-length") or 0)
@@ -85,15 +122,22 @@ class _Handler(BaseHTTPRequestHandler):
             body = json.loads(raw or b"null")
         except json.JSONDecodeError:
             body = None
+        path = self.path.split("?")[0]
+        if path == "/v1/messages/batches":
+            standin.received_batches.append((headers, body))
+            if not self._authorised(headers):
+                return
+            created = standin.batches.create(body)
+            if isinstance(created, Batch):
+                self._reply(200, created.to_json(standin.url, time.time()))
+            else:
+                self._error(created[0], created[1]["message"])
+            return
         standin.received.append((headers, body))
-        if self.path.split("?")[0] != "/v1/messages":
+        if path != "/v1/messages":
             self._error(404, f"no route {self.path}")
             return
-        if not (headers.get("x-api-key") or headers.get("authorization", "").startswith("Bearer ")):
-            self._error(401, "invalid x-api-key")
-            return
-        if "anthropic-version" not in headers:
-            self._error(400, "anthropic-version: header is required")
+        if not self._authorised(headers):
             return
         fault = standin.next_fault()
         if fault is not None:
@@ -131,6 +175,9 @@ class AnthropicStandIn:
         self.latency_s = latency_s
         self.rpm_limit = rpm_limit
         self.received: list[tuple[dict[str, str], Any]] = []
+        self.received_batches: list[tuple[dict[str, str], Any]] = []
+        self.received_get: list[tuple[dict[str, str], str]] = []
+        self.batches = Batches(self)
         self.violations: list[str] = []
         self._faults: deque[Fault] = deque()
         self._cache: set[str] = set()
