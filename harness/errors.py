@@ -91,3 +91,7 @@ class StepFailed(FactoryError):
     def __init__(self, message: str, outputs: dict[str, object]) -> None:
         self.outputs = outputs
         super().__init__(message)
+
+
+class BatchPending(StoppedError):
+    """A model request was queued for a Message Batch; the step runs again when it is answered."""

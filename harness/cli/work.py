@@ -17,13 +17,23 @@ from harness.validate.run import validate_issue
 
 @click.command()
 @click.option("--issue", "only", type=int, default=None, help="Triage only this issue.")
+@click.option("--batch", is_flag=True, help="Send the agent's calls as one Message Batch.")
+@click.option(
+    "--batch-wait",
+    type=click.FloatRange(min=1),
+    default=3600.0,
+    show_default=True,
+    help="Seconds to wait for the batch before leaving it for the next run.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the decisions as JSON.")
 @click.pass_context
-def triage(ctx: click.Context, only: int | None, as_json: bool) -> None:
+def triage(
+    ctx: click.Context, only: int | None, batch: bool, batch_wait: float, as_json: bool
+) -> None:
     """Triage every untriaged open issue against mission.md (labels + one comment each)."""
     root = repo_root(ctx)
     services = open_services(root, state_dir(root), provider_override(ctx))
-    results = triage_all(services, only)
+    results = triage_all(services, only, batch=batch, batch_wait_s=batch_wait)
     if as_json:
         emit_json(results)
     elif not results:

@@ -107,7 +107,11 @@ def run_agent(
         record = CallRecord(
             model=spec.model,
             usage=usage,
-            cost_usd=cost_usd(spec.model, usage) if model.kind == "anthropic" else 0.0,
+            cost_usd=(
+                cost_usd(spec.model, usage, batch=bool(response.get("_batch")))
+                if model.kind == "anthropic"
+                else 0.0
+            ),
             duration_s=time.monotonic() - started,
             request_sha256=request_sha256(request),
             stop_reason=response.get("stop_reason"),

@@ -6,6 +6,7 @@ import os
 import random
 import time
 from collections.abc import Callable
+from typing import Any
 
 import anthropic
 
@@ -62,6 +63,30 @@ class AnthropicModel:
             self.waits.append(wait)
             self.sleep(wait)
             attempt += 1
+
+    def run_batch(self, requests: dict[str, Request], wait_s: float) -> dict[str, Response]:
+        """Send ``requests`` (keyed by a 64-hex id) as one Message Batch and wait for it.
+
+        Returns the succeeded answers; errored ones are left out (their runs stay queued)."""
+        from harness.model.batch import mark_batched
+
+        items: list[Any] = [{"custom_id": key, "params": req} for key, req in requests.items()]
+        batch = self._client.messages.batches.create(requests=items)
+        deadline = time.monotonic() + wait_s
+        delay = 0.2
+        while batch.processing_status != "ended":
+            if time.monotonic() > deadline:
+                raise DeferredError(
+                    f"message batch {batch.id} still processing after {wait_s:.0f}s", time.time()
+                )
+            self.sleep(delay)
+            delay = min(delay * 2, 30.0)
+            batch = self._client.messages.batches.retrieve(batch.id)
+        answers: dict[str, Response] = {}
+        for line in self._client.messages.batches.results(batch.id):
+            if line.result.type == "succeeded":
+                answers[line.custom_id] = mark_batched(line.result.message.model_dump(mode="json"))
+        return answers
 
     def _classify(self, exc: anthropic.APIStatusError, attempt: int) -> float:
         """How long to wait before retrying ``exc``; raise if it must not be retried."""

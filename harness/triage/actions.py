@@ -30,15 +30,16 @@ HEADLINES = {
 
 
 def judged_today(ctx: StepContext, author: str) -> int:
-    """How many of ``author``'s issues the triage agent judged since UTC midnight."""
+    """How many of ``author``'s issues went to the triage agent since UTC midnight."""
     services = ctx.services
     since = start_of_day(services.clock())
     count = 0
     for run in services.store.list_runs(limit=10_000, workflow="triage"):
         if run.issue is None or run.issue == ctx.issue or run.started_at < since:
             continue
-        judged = any(
-            s.step_id == "judge" and s.status == "succeeded" for s in services.store.steps(run.id)
+        judged = any(  # judged, or queued for judging (a batch in flight, a deferral)
+            s.step_id == "judge" and s.status in ("succeeded", "running", "interrupted")
+            for s in services.store.steps(run.id)
         )
         if judged and services.forge.get_issue(run.issue).author == author:
             count += 1

@@ -8,6 +8,7 @@ from harness.engine.context import Services
 from harness.engine.runner import Engine, RunOutcome, check_kill_switch
 from harness.errors import StoppedError
 from harness.forge.base import TRIAGE_LABELS, Issue
+from harness.model.batch import BatchCollector
 
 
 def untriaged(services: Services) -> list[Issue]:
@@ -56,8 +57,31 @@ def summarise(outcome: RunOutcome) -> dict[str, Any]:
     }
 
 
-def triage_all(services: Services, only: int | None = None) -> list[dict[str, Any]]:
-    """Triage every untriaged open issue (at most ``max_issues_per_run``), one run per issue."""
+def triage_batched(services: Services, queue: list[Issue], wait_s: float) -> list[dict[str, Any]]:
+    """Two passes around ONE message batch: queue every judge request, send, then apply."""
+    collector = BatchCollector(services.model)
+    inner, services.model = services.model, collector
+    engine = Engine(services)
+    try:
+        first = {i.number: engine.run("triage", i.number, {"number": i.number}) for i in queue}
+        collector.flush(wait_s)
+        results = []
+        for issue in queue:
+            outcome = first[issue.number]
+            if outcome.status == "stopped":
+                outcome = engine.run("triage", issue.number, {"number": issue.number})
+            results.append(summarise(outcome))
+        return results
+    finally:
+        services.model = inner
+
+
+def triage_all(
+    services: Services, only: int | None = None, batch: bool = False, batch_wait_s: float = 3600
+) -> list[dict[str, Any]]:
+    """Triage every untriaged open issue (at most ``max_issues_per_run``), one run per issue.
+
+    With ``batch``, the triage agent's calls go out as one Message Batch (half price)."""
     check_kill_switch(services)
     services.forge.ensure_labels()
     engine = Engine(services)
@@ -65,6 +89,8 @@ def triage_all(services: Services, only: int | None = None) -> list[dict[str, An
     queue = untriaged(services)
     if only is not None:
         queue = [i for i in queue if i.number == only]
+    if batch:
+        return triage_batched(services, queue[:limit], batch_wait_s)
     results: list[dict[str, Any]] = []
     for issue in queue[:limit]:
         try:
