@@ -12,6 +12,7 @@ import anthropic
 
 from harness.errors import ConfigError, DeferredError, ModelError, QuotaError
 from harness.model.base import Request, Response
+from harness.model.ratelimit import limiter_for
 from harness.model.retry import RETRYABLE, RetryPolicy, server_wait
 
 _QUOTA_WORDS = ("credit balance", "billing", "quota", "spend limit", "usage limit")
@@ -44,17 +45,23 @@ class AnthropicModel:
         self.sleep, self.rng = sleep, rng
         self.waits: list[float] = []
         self._client = anthropic.Anthropic(max_retries=0, timeout=timeout_s)
+        self.limiter = limiter_for(str(self._client.base_url), self.policy.max_wait_s)
 
     def create(self, request: Request) -> Response:
         attempt = 0
         while True:
+            self.limiter.acquire()
             try:
-                message = self._client.messages.create(**request)
-                data: Response = message.model_dump(mode="json")
+                raw = self._client.messages.with_raw_response.create(**request)
+                self.limiter.release(raw.headers)
+                data: Response = raw.parse().model_dump(mode="json")
                 return data
             except anthropic.APIStatusError as exc:
+                asked = server_wait(dict(exc.response.headers)) if exc.status_code == 429 else None
+                self.limiter.release(exc.response.headers, retry_after=asked)
                 wait = self._classify(exc, attempt)
             except anthropic.APIConnectionError as exc:  # includes timeouts
+                self.limiter.release(None)
                 if attempt >= self.policy.max_retries:
                     raise ModelError(
                         f"model API unreachable after {attempt + 1} tries: {type(exc).__name__}"

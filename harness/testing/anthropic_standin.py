@@ -15,6 +15,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -169,11 +170,17 @@ class AnthropicStandIn:
     """Use as a context manager; point ``ANTHROPIC_BASE_URL`` at ``.url``."""
 
     def __init__(
-        self, responder: Model, latency_s: float = 0.0, rpm_limit: int | None = None
+        self,
+        responder: Model,
+        latency_s: float = 0.0,
+        rpm_limit: int | None = None,
+        window_s: float = 60.0,
     ) -> None:
         self.responder = responder
         self.latency_s = latency_s
         self.rpm_limit = rpm_limit
+        self.window_s = window_s  # the limit's window: 60 s like the API, shorter in benchmarks
+        self.rate_limited = 0
         self.received: list[tuple[dict[str, str], Any]] = []
         self.received_batches: list[tuple[dict[str, str], Any]] = []
         self.received_get: list[tuple[dict[str, str], str]] = []
@@ -220,23 +227,24 @@ class AnthropicStandIn:
     def over_rate_limit(self) -> dict[str, str] | None:
         if self.rpm_limit is None:
             return None
-        now = time.monotonic()
+        now = time.time()
         with self._lock:
-            while self._window and now - self._window[0] >= 60:
+            while self._window and now - self._window[0] >= self.window_s:
                 self._window.popleft()
             if len(self._window) >= self.rpm_limit:
-                wait = 60 - (now - self._window[0])
-                return {
-                    "retry-after": str(max(1, int(wait + 0.999))),
-                    **self.rate_headers(locked=True),
-                }
+                self.rate_limited += 1
+                wait = self.window_s - (now - self._window[0])
+                return {"retry-after": str(max(1, int(wait + 0.999))), **self.rate_headers()}
             self._window.append(now)
         return None
 
-    def rate_headers(self, locked: bool = False) -> dict[str, str]:
+    def rate_headers(self) -> dict[str, str]:
+        """``anthropic-ratelimit-*``: remaining requests in the window and when it frees up."""
         limit = self.rpm_limit or 4000
         used = len(self._window) if self.rpm_limit else 0
-        reset = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 60))
+        oldest = self._window[0] if self._window else time.time()
+        reset = datetime.fromtimestamp(oldest + self.window_s, UTC).isoformat()
+        reset = reset.replace("+00:00", "Z")
         return {
             "anthropic-ratelimit-requests-limit": str(limit),
             "anthropic-ratelimit-requests-remaining": str(max(0, limit - used)),

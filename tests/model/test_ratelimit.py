@@ -1,0 +1,38 @@
+"""The limiter reads ``anthropic-ratelimit-*`` headers: parallel callers wait for the window
+instead of collecting 429s."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from harness.model.anthropic_model import AnthropicModel
+from harness.model.retry import RetryPolicy
+from harness.model.scripted import Action, Rule, ScriptedModel
+from harness.testing.anthropic_standin import AnthropicStandIn
+
+REQUEST = {
+    "model": "claude-haiku-4-5",
+    "max_tokens": 50,
+    "tools": [{"name": "finish", "description": "d", "input_schema": {"type": "object"}}],
+    "messages": [{"role": "user", "content": "go"}],
+}
+
+
+@pytest.mark.timeout(120)
+def test_eight_parallel_callers_stay_under_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    rules = [Rule(output="finish", turns=[[Action(tool="finish", input={})]])]
+    with AnthropicStandIn(ScriptedModel(rules), latency_s=0.05, rpm_limit=6, window_s=1.5) as s:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test")
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", s.url)
+        model = AnthropicModel(RetryPolicy(max_retries=5, max_wait_s=30))
+
+        def worker(_: int) -> str:
+            return str(model.create(REQUEST)["stop_reason"])
+
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(worker, range(40)))
+    assert results == ["tool_use"] * 40
+    assert s.rate_limited <= 1  # at most one 429 in 40 calls: it learnt the window at once
+    assert model.limiter.waited_s > 0  # it waited for the window instead
