@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SYSTEM_STAMP := $(VENV)/.system
 
-.PHONY: install demo test lint typecheck clean
+.PHONY: install demo test lint typecheck bench clean
 
 install: $(STAMP) $(SYSTEM_STAMP)
 
@@ -54,3 +54,6 @@ typecheck: install
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info
+
+bench: install
+	$(BIN)/python -m benchmarks

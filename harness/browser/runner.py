@@ -60,7 +60,7 @@ def _wait_text(page: Page, text: str, timeout_ms: int) -> None:
             return
         if time.monotonic() > deadline:
             raise StepFailure(f"text {text!r} on the page", f"page text: {body[:300]!r}")
-        page.wait_for_timeout(100)
+        page.wait_for_timeout(50)
 
 
 def _path(page: Page) -> str:
@@ -105,7 +105,7 @@ def run_step(page: Page, step: Step) -> None:
         while _path(page) != step.expect_url:
             if time.monotonic() > deadline:
                 raise StepFailure(f"URL path {step.expect_url}", f"URL path {_path(page)}")
-            page.wait_for_timeout(100)
+            page.wait_for_timeout(50)
     elif step.wait_for is not None:
         w = step.wait_for
         if w.text is not None:
@@ -148,7 +148,7 @@ def run_journey(
                     list(guard.blocked),
                 )
         shot = shots_dir / f"{slug}-done.png"
-        page.screenshot(path=str(shot), full_page=True)
+        page.screenshot(path=str(shot))  # the viewport: evidence, cheaper than the full page
         return JourneyResult(
             journey.name,
             True,

@@ -21,8 +21,10 @@ def read_override(services: Services, name: str) -> str | None:
     """A template or workflow from the repository's ``.factory/`` on the production branch."""
     branch, folder = override_reader(services)
     path = f".factory/{name}" if name.startswith("validators/") else f"{folder}/{name}"
-    data = services.repo.read_blob(branch, path)
-    return data.decode("utf-8") if data is not None else None
+    if path not in services.memo:
+        data = services.repo.read_blob(branch, path)
+        services.memo[path] = data.decode("utf-8") if data is not None else None
+    return services.memo[path]
 
 
 def load_workflow(services: Services, name: str) -> Workflow:

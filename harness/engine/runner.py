@@ -26,6 +26,7 @@ from harness.errors import (
     StoppedError,
 )
 from harness.faults import fault_point
+from harness.git.repo import git_seconds
 
 KILL_SWITCH = "stopped"
 ON_FAILURE = "on_failure"
@@ -226,6 +227,7 @@ class Engine:
         seq = store.start_step(ctx.run_id, step.id, self._inputs(ctx))
         store.set_current_step(ctx.run_id, step.id)
         started = time.monotonic()
+        ctx.timings["git_from"] = git_seconds()
         try:
             outputs = self._execute(ctx)
         except StoppedError as exc:
@@ -264,13 +266,14 @@ class Engine:
         ctx: StepContext,
         error: str | None = None,
     ) -> None:
+        git_s = git_seconds() - ctx.timings.get("git_from", git_seconds())
         self.services.store.finish_step(
             seq,
             status,
             outputs,
             error=error,
             model_s=ctx.timings["model_s"],
-            subprocess_s=ctx.timings["subprocess_s"],
+            subprocess_s=ctx.timings["subprocess_s"] + max(0.0, git_s),
         )
 
     def _wf(self, ctx: StepContext) -> Workflow:

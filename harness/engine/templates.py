@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import jinja2
+import jinja2.bccache
 from jinja2.sandbox import SandboxedEnvironment
 
 from harness.errors import ConfigError
@@ -28,6 +29,24 @@ def wrap_data(text: str, tag: str = "data") -> str:
 
 def _no_overrides(_name: str) -> str | None:
     return None
+
+
+class _SharedBytecode(jinja2.BytecodeCache):
+    """Compiled templates shared by every environment of the process (keyed by source)."""
+
+    def __init__(self) -> None:
+        self._store: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        code = self._store.get(bucket.key)
+        if code is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        self._store[bucket.key] = bucket.bytecode_to_string()
+
+
+_BYTECODE = _SharedBytecode()
 
 
 class Templates:
@@ -51,6 +70,7 @@ class Templates:
             undefined=jinja2.StrictUndefined,
             keep_trailing_newline=True,
             autoescape=False,
+            bytecode_cache=_BYTECODE,
         )
         self.env.filters["wrap_data"] = wrap_data
 

@@ -7,12 +7,22 @@ hooks disabled, so nothing in a repository can run code through git.
 from __future__ import annotations
 
 import os
+import threading
+import time
 from pathlib import Path
 
 import git
 from git.exc import BadName, GitCommandError, InvalidGitRepositoryError, NoSuchPathError
 
 from harness.errors import GitError
+
+_CLOCK = threading.local()
+
+
+def git_seconds() -> float:
+    """Seconds this thread has spent in git subprocesses (for step timings)."""
+    return float(getattr(_CLOCK, "seconds", 0.0))
+
 
 # Options passed to every git invocation: hooks point nowhere.
 SAFE_CONFIG = ("-c", "core.hooksPath=/dev/null", "-c", "protocol.file.allow=always")
@@ -43,6 +53,7 @@ class GitRepo:
 
     def git(self, *args: str) -> str:
         """Run ``git <args>`` with hooks disabled; raise ``GitError`` on failure."""
+        started = time.monotonic()
         try:
             out: str = self._repo.git.execute(["git", *SAFE_CONFIG, *args])
         except GitCommandError as exc:
@@ -51,6 +62,8 @@ class GitRepo:
             raise GitError(
                 f"git {args[0] if args else ''}: {reason.removeprefix('stderr: ')}"
             ) from exc
+        finally:
+            _CLOCK.seconds = getattr(_CLOCK, "seconds", 0.0) + time.monotonic() - started
         return out
 
     def rev_parse(self, ref: str) -> str | None:

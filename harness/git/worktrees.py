@@ -1,8 +1,9 @@
 """Worktrees for runs: created from the production branch, reused on resume, removed, pruned.
 
-Creation is serialised per repository with an inter-process file lock around the few
-milliseconds in which git writes shared files, so parallel runs never collide on
-``.git/config.lock`` or ref locks; the checkout itself is what takes time.
+Creations run in parallel: each writes only its own branch ref and its own folder under
+``.git/worktrees/`` (``--no-track`` keeps git from writing the shared config, so there is
+no ``.git/config.lock`` to collide on). Removal and pruning, which rewrite shared state,
+take an exclusive inter-process lock that creations share.
 """
 
 from __future__ import annotations
@@ -49,6 +50,17 @@ class WorktreeManager:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
+    @contextlib.contextmanager
+    def _shared(self) -> Iterator[None]:
+        """Creations run side by side (each writes only its own ref and worktree folder,
+        ``--no-track`` keeps git from writing the shared config); only cleanup excludes them."""
+        with (self._common / "factory-worktrees.lock").open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_SH)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
     def path_for(self, branch: str) -> Path:
         return self.base_dir / branch.replace("/", "--")
 
@@ -67,7 +79,7 @@ class WorktreeManager:
     def create(self, branch: str, start_ref: str) -> Path:
         """A worktree on ``branch`` (new from ``start_ref``, or the existing one on resume)."""
         path = self.path_for(branch)
-        with self._locked():
+        with self._shared():
             known = self._registered()
             if known.get(path) == branch and path.is_dir():
                 return path
@@ -85,7 +97,7 @@ class WorktreeManager:
     def create_detached(self, ref: str, name: str) -> Path:
         """A fresh worktree at ``ref`` with no branch; validation never reuses the implementer's."""
         path = self.base_dir / f"detached--{name}"
-        with self._locked():
+        with self._shared():
             if path.exists() or path in self._registered():
                 self._drop(path)
             self.base_dir.mkdir(parents=True, exist_ok=True)

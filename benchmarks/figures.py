@@ -1,0 +1,259 @@
+"""Each figure of the benchmark table, measured side by side in one run."""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from benchmarks import fixtures as fx
+from harness.browser.chromium import BrowserSession
+from harness.browser.journeys import Journey, load_journeys
+from harness.browser.runner import run_journey
+from harness.cycle import _one
+from harness.git.repo import GitRepo
+from harness.git.worktrees import WorktreeManager, default_worktree_root
+from harness.sandbox.app import AppProcess, free_port
+from harness.sandbox.bwrap import Sandbox
+from harness.services import open_services
+from harness.store.db import Store
+from harness.triage.queue import triage_all
+
+
+@dataclass
+class Figure:
+    name: str
+    value: str
+    goal: str
+    ratio: float  # value / goal, oriented so that >= 1.0 meets the goal
+    note: str = ""
+
+
+def _tmp() -> Path:
+    return Path(tempfile.mkdtemp(prefix="factory-bench-"))
+
+
+def _implement(n: int, parallel: int, latency: float) -> tuple[float, Path]:
+    root = _tmp()
+    with fx.standin(fx.FAST_RULES, root) as server:
+        repo, state = fx.notes_repo(root, n, accepted=False)
+        triage_all(open_services(repo, state))  # accepted, untimed
+        server.latency_s = latency
+        started = time.monotonic()
+        with ThreadPoolExecutor(parallel) as pool:
+            rows = list(
+                pool.map(lambda i: _one(repo, state, None, "implement", i), range(1, n + 1))
+            )
+        elapsed = time.monotonic() - started
+    failed = [r for r in rows if r["status"] != "succeeded"]
+    if failed:
+        raise RuntimeError(f"implement failed in the benchmark: {failed[0]}")
+    return elapsed, state
+
+
+def parallel_efficiency(reps: int) -> tuple[Figure, list[Path]]:
+    ones, eights, states = [], [], []
+    for _ in range(reps):
+        t1, s1 = _implement(1, 1, 1.0)
+        t8, s8 = _implement(8, 8, 1.0)
+        ones.append(t1)
+        eights.append(t8)
+        states += [s1, s8]
+    ratio = statistics.median(ones) / statistics.median(eights)
+    return Figure(
+        "parallel efficiency",
+        f"{ratio:.2f}",
+        "≥ 0.9",
+        ratio / 0.9,
+        f"T(1) {statistics.median(ones):.2f}s, T(8) {statistics.median(eights):.2f}s; "
+        "4 calls per issue at 1 s each",
+    ), states
+
+
+def engine_overhead(states: list[Path]) -> Figure:
+    overheads = []
+    for state in states:
+        store = Store.open(state)
+        for run in store.list_runs(limit=1000, workflow="implement"):
+            for step in store.steps(run.id):
+                if step.duration_s is not None and step.status == "succeeded":
+                    overheads.append(step.duration_s - step.model_s - step.subprocess_s)
+    median_ms = statistics.median(overheads) * 1000
+    return Figure(
+        "engine overhead per step",
+        f"{median_ms:.1f} ms",
+        "≤ 20 ms",
+        20 / max(median_ms, 0.01),
+        f"median over {len(overheads)} steps (wall − model − subprocess incl. git)",
+    )
+
+
+def cache_prefix(states: list[Path]) -> Figure:
+    """From the 2nd request of each agent loop: the share of input tokens inside the
+    cache-marked prefix (read from the cache, or written to it for the next turn)."""
+    eligible = read = total = 0
+    for state in states:
+        store = Store.open(state)
+        for run in store.list_runs(limit=1000, workflow="implement"):
+            by_step: dict[str, list[dict[str, float]]] = {}
+            for call in store.calls(run.id):
+                by_step.setdefault(call["step_id"], []).append(call)
+            for calls in by_step.values():
+                for call in calls[1:]:
+                    read += int(call["cache_read_input_tokens"])
+                    eligible += int(
+                        call["cache_read_input_tokens"] + call["cache_creation_input_tokens"]
+                    )
+                    total += int(
+                        call["input_tokens"]
+                        + call["cache_read_input_tokens"]
+                        + call["cache_creation_input_tokens"]
+                    )
+    share = eligible / total if total else 0.0
+    return Figure(
+        "cache-eligible prefix",
+        f"{share:.3f}",
+        "≥ 0.9",
+        share / 0.9,
+        f"2nd+ request of each agent loop; {read / max(total, 1):.3f} of the input "
+        "was read from the cache, the rest written for the next turn",
+    )
+
+
+def worktree_cost(reps: int) -> Figure:
+    root = _tmp()
+    repo = fx.big_repo(root)
+    git_repo = GitRepo(repo)
+    plain, ours = [], []
+    manager = WorktreeManager(git_repo, default_worktree_root(root / "state"))
+    for i in range(reps):
+        target = root / f"plain-{i}"
+        started = time.monotonic()
+        subprocess.run(
+            [
+                "git",
+                "-C",
+                str(repo),
+                "worktree",
+                "add",
+                "-q",
+                "--no-track",
+                "-b",
+                f"plain-{i}",
+                str(target),
+                "main",
+            ],
+            check=True,
+        )
+        plain.append(time.monotonic() - started)
+        started = time.monotonic()
+        manager.create(f"factory/issue-{i + 1}-0000000{i}", "main")
+        ours.append(time.monotonic() - started)
+    ratio = statistics.median(ours) / statistics.median(plain)
+    return Figure(
+        "worktree cost",
+        f"{ratio:.2f}×",
+        "≤ 1.2×",
+        1.2 / ratio,
+        f"harness {statistics.median(ours):.3f}s (tmpfs) vs plain git worktree add "
+        f"{statistics.median(plain):.3f}s (disk), 5,000 files",
+    )
+
+
+def batch_triage(issues: int = 100) -> list[Figure]:
+    costs = {}
+    creates = 0
+    for batch in (False, True):
+        root = _tmp()
+        with fx.standin(fx.FAST_RULES, root) as server:
+            repo, state = fx.notes_repo(root, issues, accepted=False)
+            services = open_services(repo, state)
+            rows = triage_all(services, batch=batch, batch_wait_s=60)
+            assert len(rows) == issues, rows[:2]
+            costs[batch] = Store.open(state).spend()
+            if batch:
+                creates = len(server.received_batches)
+    ratio = costs[True] / costs[False]
+    return [
+        Figure(
+            "batch triage: create calls",
+            str(creates),
+            "1",
+            1.0 if creates == 1 else 0.0,
+            f"{issues} issues in one Message Batch",
+        ),
+        Figure(
+            "batch triage: cost vs per-call",
+            f"{ratio:.2f}×",
+            "≤ 0.55×",
+            0.55 / ratio,
+            f"${costs[True]:.4f} vs ${costs[False]:.4f}",
+        ),
+    ]
+
+
+def rate_limit_adaptation() -> Figure:
+    root = _tmp()
+    with fx.standin(fx.FAST_RULES, root, latency_s=0.05) as server:
+        repo, state = fx.notes_repo(root, 8, accepted=False)
+        triage_all(open_services(repo, state))
+        server.rpm_limit, server.window_s = 12, 3.0
+        calls_before = len(server.received)
+        with ThreadPoolExecutor(8) as pool:
+            rows = list(pool.map(lambda i: _one(repo, state, None, "implement", i), range(1, 9)))
+        calls = len(server.received) - calls_before
+        limited = server.rate_limited
+    failed = [f"issue {r['issue']}: {r['reason']}" for r in rows if r["status"] != "succeeded"]
+    per100 = 100 * limited / max(calls, 1)
+    return Figure(
+        "rate-limit adaptation",
+        f"{per100:.1f} × 429 / 100 calls",
+        "≤ 1",
+        (1 / per100) if per100 else 10.0,
+        f"{limited} of {calls} calls answered 429 (limit 12 per 3 s); "
+        + (f"FAILED: {failed[0]}" if failed else "all 8 issues implemented"),
+    )
+
+
+def validation_throughput(journeys_n: int = 8) -> Figure:
+    root = _tmp()
+    app_dir = root / "app"
+    app_dir.mkdir()
+    (app_dir / "app.py").write_text((fx.holdout_journeys().parent / "app" / "app.py").read_text())
+    journey: Journey = load_journeys(fx.holdout_journeys())[0]
+    port = free_port()
+    with AppProcess(Sandbox(app_dir), f"python3 app.py --port {port}", port) as app:
+        app.wait_ready(30)
+
+        def timed(fn: Callable[[], None]) -> float:
+            started = time.monotonic()
+            fn()
+            return time.monotonic() - started
+
+        def shared() -> None:
+            with BrowserSession(netns_pid=app.netns_pid) as session:
+                for _ in range(journeys_n):
+                    assert run_journey(session, app.base_url, journey, root / "shots").passed
+
+        def fresh() -> None:
+            for _ in range(journeys_n):
+                with BrowserSession(netns_pid=app.netns_pid) as session:
+                    assert run_journey(session, app.base_url, journey, root / "shots").passed
+
+        t_shared, t_fresh = timed(shared), timed(fresh)
+    per_min_shared = journeys_n * 60 / t_shared
+    per_min_fresh = journeys_n * 60 / t_fresh
+    ratio = per_min_shared / per_min_fresh
+    return Figure(
+        "validation throughput",
+        f"{ratio:.2f}×",
+        "≥ 2×",
+        ratio / 2,
+        f"{per_min_shared:.0f} journeys/min with one browser and fresh contexts vs "
+        f"{per_min_fresh:.0f} with a browser per journey",
+    )

@@ -1,0 +1,145 @@
+"""Generated repositories and a stand-in model for the benchmarks (loopback only)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from harness.demo import generate
+from harness.forge.local import LocalForge
+from harness.git.repo import GitRepo
+from harness.model.scripted import ScriptedModel, load_script
+from harness.paths import workflows_dir
+from harness.store.db import Store
+from harness.testing.anthropic_standin import AnthropicStandIn
+
+KEY = "sk-ant-benchmark-not-a-real-key-000"
+
+# one planner turn, two implementer turns, one review: 4 model calls per issue
+FAST_RULES: list[dict[str, Any]] = [
+    {
+        "output": "submit_triage",
+        "turns": [
+            [
+                {
+                    "tool": "submit_triage",
+                    "input": {
+                        "decision": "accept",
+                        "priority": "p2",
+                        "kind": "feature",
+                        "rule": "mission.md",
+                        "reason": "In scope.",
+                        "acceptance_criteria": ["It works."],
+                    },
+                }
+            ]
+        ],
+    },
+    {
+        "output": "submit_plan",
+        "turns": [
+            [
+                {
+                    "tool": "submit_plan",
+                    "input": {"plan": "Add a module and its test.", "files": ["extra.py"]},
+                }
+            ]
+        ],
+    },
+    {
+        "output": "finish",
+        "turns": [
+            [{"tool": "write_file", "input": {"path": "extra.py", "content": "EXTRA = 1\n"}}],
+            [{"tool": "finish", "input": {"summary": "Done."}}],
+        ],
+    },
+    {
+        "output": "submit_review",
+        "turns": [
+            [
+                {
+                    "tool": "submit_review",
+                    "input": {"verdict": "approve", "score": 0.95, "findings": []},
+                }
+            ]
+        ],
+    },
+]
+
+
+def write_script(path: Path, rules: list[dict[str, Any]]) -> Path:
+    path.write_text(yaml.safe_dump(rules))
+    return path
+
+
+def standin(rules: list[dict[str, Any]], tmp: Path, **kw: Any) -> AnthropicStandIn:
+    server = AnthropicStandIn(
+        ScriptedModel(load_script(write_script(tmp / "script.yaml", rules))), **kw
+    )
+    os.environ["ANTHROPIC_API_KEY"] = KEY
+    os.environ["ANTHROPIC_BASE_URL"] = server.url
+    return server
+
+
+def notes_repo(root: Path, issues: int, accepted: bool = False) -> tuple[Path, Path]:
+    """The demo's notes app wired to the stand-in, with ``issues`` filed (and accepted)."""
+    repo, _, _ = generate(root)
+    config = yaml.safe_load((repo / "factory.yaml").read_text())
+    config["provider"] = {"type": "anthropic", "max_retry_wait_s": 120}
+    config["commands"]["test"] = "true"
+    (repo / "factory.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    rules = (
+        (repo / "factory_rules.md")
+        .read_text()
+        .replace("max_issues_per_author_per_day: 3", "max_issues_per_author_per_day: 1000")
+    )
+    rules = rules.replace("max_issues_per_run: 10", "max_issues_per_run: 1000")
+    rules = rules.replace("per_day_usd: 10.0", "per_day_usd: 1000.0")
+    (repo / "factory_rules.md").write_text(rules)
+    GitRepo(repo).commit_all("benchmark wiring")
+    state = root / "state"
+    forge = LocalForge(Store.open(state), GitRepo(repo))
+    forge.ensure_labels()
+    for i in range(issues):
+        number = forge.create_issue(
+            f"Feature number {i} for the bench", f"Please add feature {i}.", "owner"
+        ).number
+        if accepted:
+            forge.add_labels(number, ["factory:accepted"])
+    return repo, state
+
+
+def big_repo(root: Path, files: int = 5000) -> Path:
+    repo = root / "big"
+    repo.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    for i in range(files):
+        folder = repo / f"pkg{i % 50:02d}"
+        folder.mkdir(exist_ok=True)
+        (folder / f"module_{i}.py").write_text(f"VALUE_{i} = {i}\n" * 5)
+    subprocess.run(["git", "-C", str(repo), "add", "-A"], check=True)
+    subprocess.run(
+        [
+            "git",
+            "-C",
+            str(repo),
+            "-c",
+            "user.name=b",
+            "-c",
+            "user.email=b@x",
+            "commit",
+            "-q",
+            "-m",
+            "files",
+        ],
+        check=True,
+    )
+    return repo
+
+
+def holdout_journeys() -> Path:
+    return workflows_dir() / "demo" / "holdout"
