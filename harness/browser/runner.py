@@ -147,8 +147,8 @@ def run_journey(
                     time.monotonic() - started,
                     list(guard.blocked),
                 )
-        shot = shots_dir / f"{slug}-done.png"
-        page.screenshot(path=str(shot))  # the viewport: evidence, cheaper than the full page
+        shot = shots_dir / f"{slug}-done.jpeg"
+        page.screenshot(path=str(shot), type="jpeg", quality=60)  # evidence, cheap to take
         return JourneyResult(
             journey.name,
             True,
