@@ -51,7 +51,9 @@ def main() -> int:
         "# Benchmark results\n\n"
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}; "
         f"{reps} repetitions where noted, medians; {time.monotonic() - started:.0f} s in all.\n"
-        "Ratio ≥ 1.00 means the goal is met.\n\n" + "\n".join(table) + "\n\n"
+        "Ratio ≥ 1.00 means the goal is met.\n\n"
+        + "\n".join(table)
+        + "\n\n"
         + (Path(__file__).parent / "history.md").read_text()
     )
     print(f"\nwritten to {out}")

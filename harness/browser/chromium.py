@@ -12,7 +12,14 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-from playwright.sync_api import Browser, BrowserContext, Playwright, Route, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Playwright,
+    Request,
+    Route,
+    sync_playwright,
+)
 
 from harness.errors import SandboxError
 
@@ -69,9 +76,16 @@ class Origin:
         self.origin = origin_of(base_url)
         self.blocked: list[str] = []
 
+    def allowed(self, url: str) -> bool:
+        return origin_of(url) == self.origin or url.startswith(("data:", "about:", "blob:"))
+
+    def observe(self, request: Request) -> None:
+        if not self.allowed(request.url):
+            self.blocked.append(request.url)
+
     def handle(self, route: Route) -> None:
         url = route.request.url
-        if origin_of(url) == self.origin or url.startswith(("data:", "about:", "blob:")):
+        if self.allowed(url):
             route.continue_()
         else:
             self.blocked.append(url)
@@ -129,5 +143,10 @@ class BrowserSession:
         assert self.browser is not None, "use BrowserSession as a context manager"
         guard = Origin(base_url)
         context = self.browser.new_context(base_url=base_url, service_workers="block", **options)
-        context.route("**/*", guard.handle)
+        if self.netns_pid is not None:
+            # The app's network namespace already lets nothing else through; watching requests
+            # (no interception round trip per request) records what was attempted.
+            context.on("request", guard.observe)
+        else:
+            context.route("**/*", guard.handle)
         return context, guard
