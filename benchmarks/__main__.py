@@ -20,7 +20,8 @@ def machine() -> str:
         kb = int(meminfo.read_text().split()[1])
         mem = f", {kb / 1024 / 1024:.0f} GiB RAM"
     python = platform.python_version()
-    return f"{platform.system()} {platform.release()}, {cpus} cores{mem}, Python {python}"
+    load = f", load average {os.getloadavg()[0]:.1f} at the start"
+    return f"{platform.system()} {platform.release()}, {cpus} cores{mem}, Python {python}{load}"
 
 
 def main() -> int:

@@ -1,9 +1,9 @@
 """Worktrees for runs: created from the production branch, reused on resume, removed, pruned.
 
-Creations run in parallel: each writes only its own branch ref and its own folder under
-``.git/worktrees/`` (``--no-track`` keeps git from writing the shared config, so there is
-no ``.git/config.lock`` to collide on). Removal and pruning, which rewrite shared state,
-take an exclusive inter-process lock that creations share.
+Registering a worktree (``git worktree add --no-checkout``, a few milliseconds) reads every
+other worktree's metadata, so registrations take an inter-process lock one at a time;
+``--no-track`` keeps git from writing the shared config (no ``.git/config.lock``). The
+checkout, which is what takes time, runs outside the lock, in parallel.
 """
 
 from __future__ import annotations
@@ -50,17 +50,6 @@ class WorktreeManager:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    @contextlib.contextmanager
-    def _shared(self) -> Iterator[None]:
-        """Creations run side by side (each writes only its own ref and worktree folder,
-        ``--no-track`` keeps git from writing the shared config); only cleanup excludes them."""
-        with (self._common / "factory-worktrees.lock").open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_SH)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-
     def path_for(self, branch: str) -> Path:
         return self.base_dir / branch.replace("/", "--")
 
@@ -79,7 +68,7 @@ class WorktreeManager:
     def create(self, branch: str, start_ref: str) -> Path:
         """A worktree on ``branch`` (new from ``start_ref``, or the existing one on resume)."""
         path = self.path_for(branch)
-        with self._shared():
+        with self._locked():  # registering reads every worktree's metadata: one at a time
             known = self._registered()
             if known.get(path) == branch and path.is_dir():
                 return path
@@ -87,22 +76,37 @@ class WorktreeManager:
                 self._drop(path)
             self.base_dir.mkdir(parents=True, exist_ok=True)
             if self.repo.branch_exists(branch):
-                self.repo.git("worktree", "add", "--quiet", str(path), branch)
+                self.repo.git("worktree", "add", "--quiet", "--no-checkout", str(path), branch)
             else:
                 self.repo.git(
-                    "worktree", "add", "--quiet", "--no-track", "-b", branch, str(path), start_ref
+                    "worktree",
+                    "add",
+                    "--quiet",
+                    "--no-checkout",
+                    "--no-track",
+                    "-b",
+                    branch,
+                    str(path),
+                    start_ref,
                 )
+        self._populate(path)
         return path
 
     def create_detached(self, ref: str, name: str) -> Path:
         """A fresh worktree at ``ref`` with no branch; validation never reuses the implementer's."""
         path = self.base_dir / f"detached--{name}"
-        with self._shared():
+        with self._locked():
             if path.exists() or path in self._registered():
                 self._drop(path)
             self.base_dir.mkdir(parents=True, exist_ok=True)
-            self.repo.git("worktree", "add", "--quiet", "--detach", str(path), ref)
+            self.repo.git("worktree", "add", "--quiet", "--no-checkout", "--detach", str(path), ref)
+        self._populate(path)
         return path
+
+    @staticmethod
+    def _populate(path: Path) -> None:
+        """The checkout, outside the lock: it writes only this worktree's index and files."""
+        GitRepo(path).git("read-tree", "--reset", "-u", "HEAD")
 
     def _drop(self, path: Path) -> None:
         with contextlib.suppress(GitError):
