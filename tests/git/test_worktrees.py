@@ -75,16 +75,21 @@ def _create(args: tuple[str, str, int]) -> str:
 
 def test_parallel_creation_from_threads_and_processes(empty_repo: Path, tmp_path: Path) -> None:
     base = tmp_path / "wts"
-    jobs = [(str(empty_repo), str(base), i) for i in range(1, 9)]
-    with ThreadPoolExecutor(8) as pool:
-        threads = list(pool.map(_create, jobs))
     ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(4) as pool:
-        procs = pool.map(_create, [(r, b, i + 100) for r, b, i in jobs])
-    assert len(set(threads + procs)) == 16
+    created: list[str] = []
+    # threads and processes at the same time, twice: git reads every worktree's metadata while
+    # it adds one, so unsynchronised creations fail with "failed to read .../commondir"
+    with ctx.Pool(4) as procs_pool, ThreadPoolExecutor(8) as thread_pool:
+        for start in (1, 200):
+            jobs = [(str(empty_repo), str(base), i) for i in range(start, start + 8)]
+            pending = procs_pool.map_async(_create, [(r, b, i + 100) for r, b, i in jobs])
+            created += list(thread_pool.map(_create, jobs))
+            created += pending.get(120)
+    assert len(set(created)) == 32
+    threads, procs = created[:16], created[16:]
     assert all(Path(p).is_dir() for p in threads + procs)
     listed = WorktreeManager(GitRepo(empty_repo), base).list()
-    assert len(listed) == 16
+    assert len(listed) == 32
 
 
 def test_resume_reuses_and_cleanup_is_idempotent(empty_repo: Path, tmp_path: Path) -> None:
