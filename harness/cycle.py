@@ -11,7 +11,7 @@ from harness.engine.context import Services
 from harness.engine.runner import RunOutcome, check_kill_switch
 from harness.errors import FactoryError
 from harness.git.worktrees import WorktreeManager, default_worktree_root
-from harness.implement.run import implement_issue
+from harness.implement.run import implement_issue, waits_for_approval
 from harness.services import open_services
 from harness.triage.queue import triage_all
 from harness.validate.run import validate_issue
@@ -102,6 +102,7 @@ def run_cycle(
         for n in labelled("factory:accepted")
         if not {"factory:needs-review", "factory:failed", "factory:needs-human"}
         & set(services.forge.get_issue(n).labels)
+        and not waits_for_approval(services, services.forge.get_issue(n))
     ]
     implemented = stage("implement", accepted)
     check_kill_switch(services)

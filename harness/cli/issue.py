@@ -90,3 +90,22 @@ def show(ctx: click.Context, number: int, as_json: bool) -> None:
     click.echo(found.body)
     for c in comments:
         click.echo(f"\n--- {c.author} at {c.created_at}\n{c.body}")
+
+
+@issue.command("label")
+@click.argument("number", type=int)
+@click.argument("labels", nargs=-1, required=True)
+@click.option("--remove", is_flag=True, help="Remove the labels instead of adding them.")
+@click.pass_context
+def label(ctx: click.Context, number: int, labels: tuple[str, ...], remove: bool) -> None:
+    """Add (or --remove) labels, as a maintainer would, e.g. factory:approved."""
+    bad = [x for x in labels if not x.strip() or len(x) > 50 or any(c.isspace() for c in x)]
+    if bad:
+        raise UsageError(f"label {bad[0]!r}: one word of at most 50 characters")
+    forge = _forge(ctx)
+    forge.get_issue(number)
+    if remove:
+        forge.remove_labels(number, list(labels))
+    else:
+        forge.add_labels(number, list(labels))
+    click.echo(", ".join(forge.get_issue(number).labels) or "(no labels)")

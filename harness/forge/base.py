@@ -22,6 +22,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "factory:failed": ("b60205", "The factory tried and failed"),
     "factory:regression": ("b60205", "A merged change broke production and was reverted"),
     "factory:deferred": ("c5def5", "Waiting: author's daily limit or a provider back-off"),
+    "factory:approved": ("0e8a16", "A maintainer lets the factory implement this issue"),
     "priority:p0": ("b60205", "Critical"),
     "priority:p1": ("d93f0b", "High"),
     "priority:p2": ("fbca04", "Normal"),

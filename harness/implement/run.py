@@ -9,6 +9,7 @@ import socket
 from harness.engine.context import Lease, Services
 from harness.engine.runner import Engine, RunOutcome, check_kill_switch
 from harness.errors import UsageError
+from harness.forge.base import Issue
 
 LEASE_TTL_S = 4 * 3600.0
 
@@ -32,6 +33,17 @@ def holder_is_gone(holder: str) -> bool:
     return False
 
 
+def waits_for_approval(services: Services, issue: Issue) -> bool:
+    """The trust tier: with ``triage.untrusted_requires_label``, an accepted issue from an author
+    outside ``trusted_authors`` is implemented only once a maintainer labels it approved."""
+    triage = services.settings.governance.rules.triage
+    return (
+        triage.untrusted_requires_label
+        and issue.author not in triage.trusted_authors
+        and "factory:approved" not in issue.labels
+    )
+
+
 def implement_issue(services: Services, number: int) -> RunOutcome:
     check_kill_switch(services)
     issue = services.forge.get_issue(number)
@@ -39,6 +51,11 @@ def implement_issue(services: Services, number: int) -> RunOutcome:
         raise UsageError(f"issue {number} is not an open issue accepted by triage")
     if "factory:needs-review" in issue.labels or "factory:merged" in issue.labels:
         raise UsageError(f"issue {number} already has a pull request")
+    if waits_for_approval(services, issue):
+        raise UsageError(
+            f"issue {number} is from an untrusted author and waits for a maintainer's "
+            "factory:approved label (factory_rules.md: triage.untrusted_requires_label)"
+        )
     holder = holder_id()
     store = services.store
     fence = store.acquire_lease(number, holder, LEASE_TTL_S, is_stale=holder_is_gone)

@@ -163,3 +163,40 @@ def test_setup_runs_in_the_sandbox_and_its_artifacts_are_not_committed(
     (setup,) = [s for s in store.steps(res.json()["run_id"]) if s.step_id == "setup"]
     assert setup.outputs["exit_code"] == 0
     assert sorted(setup.outputs["artifacts"]) == ["deps", "setup-env.txt"]
+
+
+def test_untrusted_authors_wait_for_a_maintainers_approval(tmp_path: Path, capsys, standin) -> None:
+    strict = RULES.replace(
+        "trusted_authors: [owner]}", "trusted_authors: [owner], untrusted_requires_label: true}"
+    )
+    assert strict != RULES
+    repo = make_app_repo(tmp_path, rules=strict)
+    res = run_cli(
+        capsys,
+        "--repo",
+        str(repo),
+        "issue",
+        "new",
+        "--title",
+        "Add a greeting function",
+        "--body",
+        "Please.",
+        "--author",
+        "stranger",
+    )
+    number = int(res.out)
+    assert (
+        run_cli(capsys, "--repo", str(repo), "triage", "--json").json()[0]["decision"] == "accept"
+    )
+    refused = implement(capsys, repo, number)
+    assert refused.code == 2 and "factory:approved" in refused.err
+    cycle = run_cli(capsys, "--repo", str(repo), "run", "--once", "--json")
+    assert cycle.code == 0 and cycle.json()["implement"] == []  # skipped, not failed
+    assert (
+        run_cli(capsys, "--repo", str(repo), "issue", "label", str(number), "factory:approved").code
+        == 0
+    )
+    assert implement(capsys, repo, number).code == 0
+    assert (
+        run_cli(capsys, "--repo", str(repo), "issue", "label", str(number), "bad label").code == 2
+    )
