@@ -19,10 +19,28 @@ from harness.validate.run import validate_issue
 Progress = Callable[[str], None]
 
 
+def _latest_pr_head(services: Services, number: int) -> str | None:
+    for run in services.store.list_runs(limit=20, workflow="implement", issue=number):
+        if run.status == "succeeded":
+            for step in services.store.steps(run.id):
+                if step.step_id == "pr" and step.status == "succeeded":
+                    return str(step.outputs.get("head"))
+    return None
+
+
 def _needs_validation(services: Services, number: int) -> bool:
-    """A PR waits for validation unless a finished validation already judged its head."""
+    """A PR waits for validation unless a finished validation already judged this very head
+    (a PR re-implemented after a retry has a new head, and is validated again)."""
+    head = _latest_pr_head(services, number)
     for run in services.store.list_runs(limit=20, workflow="validate", issue=number):
-        if run.status in ("succeeded", "failed"):
+        if run.status not in ("succeeded", "failed"):
+            continue
+        judged = [
+            s.outputs.get("head")
+            for s in services.store.steps(run.id)
+            if s.step_id == "prepare" and s.status == "succeeded"
+        ]
+        if head is None or head in judged:
             return False
     return True
 

@@ -204,3 +204,18 @@ def test_the_sealed_process_cannot_read_the_repository(tmp_path: Path, app) -> N
     )
     out = subprocess.run(argv, capture_output=True, text=True, timeout=60).stdout
     assert out.count("DENIED") == 4 and "READ /etc/hostname" in out
+
+
+def test_a_refused_change_is_retried_then_quarantined(tmp_path: Path, capsys, app, standin) -> None:
+    repo, _ = app
+    file_issues(capsys, repo, [3])  # the rename that breaks the hold-out journey
+    for _ in range(3):
+        run_once(capsys, repo)
+    data = issue(capsys, repo, 1)
+    assert "factory:failed" in data["labels"] and "factory:merged" not in data["labels"]
+    store = Store.open(tmp_path / "state")
+    assert len(store.list_runs(workflow="implement", issue=1)) == 3  # 1 + max_fix_attempts
+    validations = store.list_runs(workflow="validate", issue=1)
+    assert len(validations) == 3
+    run_once(capsys, repo)  # quarantined: never re-queued
+    assert len(store.list_runs(workflow="implement", issue=1)) == 3
