@@ -84,6 +84,13 @@ def check_pull_requests(
         pass
     else:
         raise ConformanceFailure("merging with a stale head SHA must be refused")
+    other = f"factory/issue-{number}-c0ffee01"
+    make_branch(other)
+    closed = forge.open_pr(number, other, "main", "Second attempt", "Body")
+    forge.close_pr(closed.number)
+    forge.close_pr(closed.number)  # idempotent
+    found_closed = forge.find_pr(other)
+    _check(found_closed is not None and found_closed.state == "closed", "close PR")
     merged = forge.merge_pr(pr.number, fresh)
     _check(bool(merged), "merge returns the merge SHA")
     done = forge.find_pr(branch)

@@ -81,6 +81,10 @@ class LocalForge:
     def update_pr_body(self, number: int, body: str) -> None:
         self.store.update_pr(number, body=body)
 
+    def close_pr(self, number: int) -> None:
+        if self.store.pr(number).state == "open":
+            self.store.update_pr(number, state="closed")
+
     def record_ci(self, sha: str, state: str) -> None:
         """The local forge's CI: the engine records the test command's result on a commit."""
         self.store.set_ci(sha, state)

@@ -162,6 +162,8 @@ def decide(ctx: StepContext) -> dict[str, Any]:
     )
     if verdict != "merge":
         forge.post_comment(ctx.issue, f"validate:{verdict}:{ctx.run_id}", body)
+        if verdict in ("retry", "failed"):  # this attempt is over; a retry opens a new PR
+            forge.close_pr(ctx.outputs["prepare"]["pr"])
         forge.remove_labels(ctx.issue, ["factory:needs-review"])
         label = {
             "needs_review": "factory:needs-review",

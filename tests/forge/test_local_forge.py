@@ -17,15 +17,17 @@ def test_local_forge_conformance(empty_repo: Path, tmp_path: Path) -> None:
     worktrees = tmp_path / "wt"
 
     def make_branch(name: str) -> str:
-        git(empty_repo, "worktree", "add", "-q", "-b", name, str(worktrees), "main")
-        (worktrees / "feature.txt").write_text("one\n")
-        sha = GitRepo(worktrees).commit_all("feature")
+        path = worktrees / name.replace("/", "-")
+        git(empty_repo, "worktree", "add", "-q", "-b", name, str(path), "main")
+        (path / "feature.txt").write_text("one\n")
+        sha = GitRepo(path).commit_all("feature")
         assert sha
         return sha
 
     def advance(name: str) -> str:
-        (worktrees / "feature.txt").write_text("one\ntwo\n")
-        sha = GitRepo(worktrees).commit_all("more")
+        path = worktrees / name.replace("/", "-")
+        (path / "feature.txt").write_text("one\ntwo\n")
+        sha = GitRepo(path).commit_all("more")
         assert sha
         return sha
 

@@ -217,5 +217,6 @@ def test_a_refused_change_is_retried_then_quarantined(tmp_path: Path, capsys, ap
     assert len(store.list_runs(workflow="implement", issue=1)) == 3  # 1 + max_fix_attempts
     validations = store.list_runs(workflow="validate", issue=1)
     assert len(validations) == 3
+    assert [pr.state for pr in store.prs(1)] == ["closed"] * 3  # each refused attempt closed
     run_once(capsys, repo)  # quarantined: never re-queued
     assert len(store.list_runs(workflow="implement", issue=1)) == 3
