@@ -96,7 +96,8 @@ def test_infinite_loop_ends_at_the_time_limit(box: Sandbox) -> None:
 
 def test_fork_bomb_is_bounded_and_leaves_nothing(box: Sandbox) -> None:
     result = box.run("bomb(){ bomb | bomb & }; bomb; sleep 1; echo survived", timeout_s=15)
-    assert "survived" in result.output or result.limit_hit is not None
+    # it ended by itself, held at the process limit (forks refused), or at the time limit
+    assert "Cannot fork" in result.output or "survived" in result.output or result.timed_out
     mine = [p for p in os.listdir("/proc") if p.isdigit()]
     leftovers = []
     for pid in mine:
