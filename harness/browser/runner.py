@@ -16,7 +16,7 @@ from playwright.sync_api import Page
 from harness.browser.chromium import BrowserSession
 from harness.browser.journeys import Journey, Step
 
-STEP_TIMEOUT_MS = 5000
+STEP_TIMEOUT_MS = 10_000  # generous: a loaded machine must not fail a good journey
 
 
 @dataclass(frozen=True)

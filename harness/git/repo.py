@@ -25,7 +25,14 @@ def git_seconds() -> float:
 
 
 # Options passed to every git invocation: hooks point nowhere.
-SAFE_CONFIG = ("-c", "core.hooksPath=/dev/null", "-c", "protocol.file.allow=always")
+SAFE_CONFIG = (
+    "-c",
+    "core.hooksPath=/dev/null",
+    "-c",
+    "core.fsmonitor=false",
+    "-c",
+    "protocol.file.allow=always",
+)
 
 
 def _environment() -> dict[str, str]:

@@ -206,6 +206,7 @@ def open_pr(ctx: StepContext) -> dict[str, Any]:
         f"implement:pr:{info['branch']}",
         services.templates.render("comments/pr_opened.md.j2", pr=pr.number, branch=info["branch"]),
     )
+    manager(ctx).remove(Path(info["path"]))  # the branch holds the work; validation checks out anew
     return {"pr": pr.number, "branch": info["branch"], "head": head}
 
 
@@ -240,4 +241,6 @@ def fail(ctx: StepContext) -> dict[str, Any]:
         gates=gates_failed,
     )
     forge.post_comment(ctx.issue, f"implement:{label}:{ctx.run_id}", body)
+    if ctx.outputs.get("worktree", {}).get("path"):  # the branch is kept; the checkout is not
+        manager(ctx).remove(Path(ctx.outputs["worktree"]["path"]))
     return {"label": label, "reason": reason}

@@ -77,6 +77,11 @@ class Sandbox:
                     ):
                         args += ["--tmpfs", str(child)]
         args += ["--bind", wt, wt, "--chdir", wt]
+        git_link = self.worktree / ".git"
+        if git_link.exists():
+            # read-only: a command that could rewrite the worktree's .git (pointing it at a
+            # repository whose config runs commands) would own the harness's next git call
+            args += ["--ro-bind", str(git_link), str(git_link)]
         args += ["--unshare-all"] + (["--share-net"] if self.network else [])
         args += ["--die-with-parent", "--new-session", "--clearenv"]
         env = {

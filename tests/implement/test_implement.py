@@ -42,6 +42,9 @@ def test_a_good_change_becomes_a_pr_with_its_evidence(tmp_path: Path, capsys, st
     assert g.changed_paths("main", pr.branch) == ["greet.py", "test_greet.py"]
     assert g.rev_parse(f"refs/heads/{pr.branch}") == pr.head_sha
     assert g.rev_parse("main") == main_before  # nothing merged, production untouched
+    from harness.git.worktrees import WorktreeManager, default_worktree_root
+
+    assert WorktreeManager(g, default_worktree_root(tmp_path / "state")).list() == []  # R9
     for gate in (
         "changed_lines",
         "protected_paths",

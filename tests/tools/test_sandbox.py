@@ -115,3 +115,25 @@ def test_output_is_capped(tmp_path: Path) -> None:
     wt.mkdir()
     result = Sandbox(wt, Limits(output_bytes=10_000, timeout_s=20)).run("yes x")
     assert result.limit_hit == "output" and len(result.output) < 11_000 and "cut" in result.output
+
+
+def test_the_worktree_git_link_cannot_be_rewritten(tmp_path: Path) -> None:
+    import subprocess
+
+    repo = tmp_path / "repo"
+    subprocess.run(["git", "init", "-q", "-b", "main", str(repo)], check=True)
+    (repo / "a.txt").write_text("a")
+    subprocess.run(["git", "-C", str(repo), "add", "-A"], check=True)
+    subprocess.run(
+        ["git", "-C", str(repo), "-c", "user.name=t", "-c", "user.email=t@x", "commit", "-qm", "a"],
+        check=True,
+    )
+    wt = tmp_path / "wt"
+    subprocess.run(["git", "-C", str(repo), "worktree", "add", "-q", str(wt)], check=True)
+    before = (wt / ".git").read_text()
+    result = Sandbox(wt, Limits(timeout_s=20)).run(
+        "echo 'gitdir: /tmp/evil' > .git; rm -f .git; mv .git moved; mkdir -p x && echo ok > x/f"
+    )
+    assert (wt / ".git").read_text() == before
+    assert (wt / "x" / "f").read_text() == "ok\n"  # the rest of the worktree stays writable
+    assert "Read-only" in result.output or "busy" in result.output.lower()
