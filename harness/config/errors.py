@@ -30,9 +30,16 @@ def _message(err: dict[str, Any]) -> str:
         return "unknown key"
     if kind == "missing":
         return "required, but missing"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        msg = "must be a mapping of keys to values"
     msg = msg.removeprefix("Value error, ")
-    if kind.endswith("_type") or kind.endswith("_parsing"):
-        return f"{msg.lower()} (got {err.get('input')!r})"
+    for lead in ("Input should be", "Value should be"):
+        if msg.startswith(lead):
+            msg = "must be" + msg.removeprefix(lead)
+    if kind.endswith(("_type", "_parsing", "literal_error", "finite_number")):
+        got = err.get("input")
+        shown = repr(got) if not isinstance(got, (dict, list)) else type(got).__name__
+        return f"{msg} (got {shown[:80]})"
     return msg
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from harness.config.globs import glob_problem, matching
 
 GOVERNANCE_FILES = ("mission.md", "factory_rules.md", "CLAUDE.md")
 CONFIG_FILE = "factory.yaml"
@@ -15,11 +17,31 @@ _BRANCH = re.compile(
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Read from a file a maintainer edits: unknown keys, coerced types ("4" for 4, "yes"
+    for true) and infinite or NaN numbers are errors, never silently accepted."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+
+def _matches(rx: re.Pattern[str], form: str) -> AfterValidator:
+    def check(value: str) -> str:
+        if not rx.match(value):
+            raise ValueError(f"{value!r} is not {form}")
+        return value
+
+    return AfterValidator(check)
+
+
+Repository = Annotated[
+    str, _matches(re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$"), "of the form owner/name")
+]
+ModelId = Annotated[
+    str, _matches(re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/-]{0,199}$"), "a model id")
+]
 
 
 class GitHubSettings(Strict):
-    repository: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+    repository: Repository | None = None  # None: $GITHUB_REPOSITORY
 
 
 class Commands(Strict):
@@ -53,11 +75,13 @@ class Commands(Strict):
 
 
 class Models(Strict):
-    triage: str = "claude-haiku-4-5"
-    planner: str = "claude-sonnet-4-5"
-    implementer: str = "claude-sonnet-4-5"
-    reviewer: str = "claude-opus-4-1"
-    validator: str = "claude-sonnet-4-5"
+    """The model id each role calls (any Anthropic model id)."""
+
+    triage: ModelId = "claude-haiku-4-5"
+    planner: ModelId = "claude-sonnet-4-5"
+    implementer: ModelId = "claude-sonnet-4-5"
+    reviewer: ModelId = "claude-opus-4-1"
+    validator: ModelId = "claude-sonnet-4-5"
 
 
 class Provider(Strict):
@@ -80,7 +104,7 @@ class FactoryConfig(Strict):
     github: GitHubSettings = Field(default_factory=GitHubSettings)
     production_branch: str = "main"
     commands: Commands
-    holdout: str | None = None
+    holdout: str | None = Field(default=None, min_length=1)  # None: ../<repo dir name>-holdout
     max_parallel: int = Field(default=4, ge=1, le=32)
     models: Models = Field(default_factory=Models)
     provider: Provider = Field(default_factory=Provider)
@@ -114,27 +138,25 @@ class TriageRules(Strict):
     untrusted_requires_label: bool = False
 
 
-def _check_glob(pattern: str) -> str | None:
-    """Why ``pattern`` is not a usable repository glob, or None."""
-    if not pattern.strip():
-        return "an empty pattern"
-    if pattern.startswith("/") or re.match(r"^[A-Za-z]:", pattern):
-        return f"{pattern!r} is absolute; patterns are relative to the repository root"
-    if ".." in pattern.split("/"):
-        return f"{pattern!r} leaves the repository ('..')"
-    if pattern.count("[") != pattern.count("]"):
-        return f"{pattern!r} has unbalanced [ ]"
-    if "\\" in pattern:
-        return f"{pattern!r} uses backslashes; use /"
-    return None
+def _glob(pattern: str) -> str:
+    problem = glob_problem(pattern)
+    if problem:
+        raise ValueError(f"bad glob: {problem}")
+    return pattern
+
+
+Glob = Annotated[str, AfterValidator(_glob)]
 
 
 class Rules(Strict):
+    """The front matter of factory_rules.md; a file without front matter gets these defaults,
+    which are the SPEC's (the governance files are protected either way)."""
+
     auto_merge: AutoMerge = Field(default_factory=AutoMerge)
     review_band: float = Field(default=0.7, ge=0, le=1)
     max_changed_lines: int = Field(default=500, gt=0)
     max_fix_attempts: int = Field(default=2, ge=0, le=10)
-    protected_paths: list[str] = Field(
+    protected_paths: list[Glob] = Field(
         default_factory=lambda: [*GOVERNANCE_FILES, CONFIG_FILE, ".github/**", ".factory/**"]
     )
     budgets: Budgets = Field(default_factory=Budgets)
@@ -142,12 +164,8 @@ class Rules(Strict):
 
     @field_validator("protected_paths")
     @classmethod
-    def _globs(cls, value: list[str]) -> list[str]:
-        for pattern in value:
-            problem = _check_glob(pattern)
-            if problem:
-                raise ValueError(f"bad glob: {problem}")
-        missing = [f for f in (*GOVERNANCE_FILES, CONFIG_FILE) if f not in value]
+    def _governance_protected(cls, value: list[str]) -> list[str]:
+        missing = [f for f in (*GOVERNANCE_FILES, CONFIG_FILE) if not matching(f, value)]
         if missing:
             raise ValueError(f"must protect the governance files; missing {', '.join(missing)}")
         return value

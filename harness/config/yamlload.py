@@ -1,0 +1,46 @@
+"""Safe YAML for files a maintainer edits: syntax errors and duplicate keys name their line."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from harness.config.errors import yaml_problem
+from harness.errors import ConfigError
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: str, line: int) -> None:
+        self.key, self.line = key, line
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a mapping naming the same key twice (YAML would keep the last)."""
+
+
+def _mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: set[Any] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+        if isinstance(key, (str, int, float, bool)) and key in seen:
+            raise _DuplicateKey(str(key), key_node.start_mark.line)
+        seen.add(key if isinstance(key, (str, int, float, bool)) else id(key_node))
+    return loader.construct_mapping(node, deep=True)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
+
+
+def load_yaml(text: str, file: str, line_offset: int = 0) -> Any:
+    """The data in ``text``; ConfigError ``file: line N: ...`` when it is not valid YAML.
+
+    ``line_offset`` is the number of lines before ``text`` in ``file`` (front matter)."""
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
+    except _DuplicateKey as exc:
+        raise ConfigError(
+            file, f"line {exc.line + 1 + line_offset}", f"duplicate key {exc.key!r}"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise yaml_problem(file, exc, line_offset) from exc
