@@ -7,16 +7,17 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
-from harness.config.errors import problems_from, yaml_problem
+from harness.config.errors import problems_from
 from harness.config.models import GOVERNANCE_FILES, Rules
-from harness.errors import ConfigError
+from harness.config.yamlload import load_yaml
+from harness.errors import ConfigError, ConfigErrors
 from harness.git.repo import GitRepo
 
 MISSION_SECTIONS = ("Purpose", "Users", "Capabilities", "Out of scope", "Invariants")
-_HEADING = re.compile(r"^#{2,3}\s+(.+?)\s*#*\s*$")
+_HEADING = re.compile(r"^##\s+(.+?)\s*#*\s*$")  # level 2 only: ### stays inside a section
+_FENCE = re.compile(r"^\s*(```|~~~)")
 _ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+\S")
 
 
@@ -28,7 +29,8 @@ class Governance:
     rules_text: str
     claude: str
     rules: Rules
-    hashes: dict[str, str]
+    hashes: dict[str, str]  # file name -> SHA-256 of its committed bytes
+    commit: str  # the production-branch commit they were read from
 
     def texts(self) -> list[tuple[str, str]]:
         """(file name, verbatim text) in the order they are given to every agent."""
@@ -44,11 +46,14 @@ def sha256(text: str) -> str:
 
 
 def mission_sections(text: str) -> dict[str, list[str]]:
-    """Level-2/3 headings (case-folded) and the lines under each."""
+    """Level-2 headings (case-folded) and the lines under each; code blocks hide headings."""
     sections: dict[str, list[str]] = {}
     current: list[str] | None = None
-    for line in text.splitlines():
-        match = _HEADING.match(line)
+    fenced = False
+    for line in text.removeprefix("\ufeff").splitlines():
+        if _FENCE.match(line):
+            fenced = not fenced
+        match = None if fenced else _HEADING.match(line)
         if match:
             current = sections.setdefault(match.group(1).strip().casefold(), [])
         elif current is not None:
@@ -63,6 +68,13 @@ def check_mission(text: str, file: str = "mission.md") -> list[ConfigError]:
         for name in MISSION_SECTIONS
         if name.casefold() not in sections
     ]
+    problems += [
+        ConfigError(file, f"## {name}", "is empty; say it in a line or two")
+        for name in MISSION_SECTIONS
+        if name != "Out of scope"
+        and name.casefold() in sections
+        and not any(line.strip() for line in sections[name.casefold()])
+    ]
     scope = sections.get("out of scope")
     if scope is not None and not any(_ITEM.match(line) for line in scope):
         problems.append(
@@ -71,20 +83,26 @@ def check_mission(text: str, file: str = "mission.md") -> list[ConfigError]:
     return problems
 
 
+def has_front_matter(text: str) -> bool:
+    lines = text.removeprefix("\ufeff").splitlines()
+    return bool(lines) and lines[0].strip() == "---"
+
+
 def split_front_matter(text: str, file: str = "factory_rules.md") -> tuple[dict[str, Any], int]:
-    """The YAML front matter as a dict (empty if there is none) and the line it ends on."""
-    lines = text.splitlines()
-    if not lines or lines[0].strip() != "---":
+    """The YAML front matter as a dict and the line it ends on.
+
+    A file that does not start with ``---`` has no front matter: the SPEC defaults apply
+    (``factory check`` says so). One that starts with ``---`` but never closes it is an error,
+    so a typo cannot silently turn the enforced policy into prose."""
+    if not has_front_matter(text):
         return {}, 0
+    lines = text.removeprefix("\ufeff").splitlines()
     end = next(
         (i for i, line in enumerate(lines[1:], start=1) if line.strip() in ("---", "...")), 0
     )
     if not end:
         raise ConfigError(file, "front matter", "starts with --- but has no closing ---")
-    try:
-        data = yaml.safe_load("\n".join(lines[1:end]))
-    except yaml.YAMLError as exc:
-        raise yaml_problem(file, exc, line_offset=1) from exc
+    data = load_yaml("\n".join(lines[1:end]), file, line_offset=1)
     if data is None:
         return {}, end
     if not isinstance(data, dict):
@@ -97,13 +115,17 @@ def parse_rules(text: str, file: str = "factory_rules.md") -> Rules:
     try:
         return Rules.model_validate(data)
     except ValidationError as exc:
-        from harness.errors import ConfigErrors
-
         raise ConfigErrors(problems_from(file, exc)) from exc
 
 
 def read_on_branch(repo: GitRepo, branch: str, path: str) -> str | None:
-    data = repo.read_blob(branch, path)
+    """``path`` as committed on the local branch ``branch`` (a tag of that name never counts)."""
+    return read_at(repo, f"refs/heads/{branch}", path)
+
+
+def read_at(repo: GitRepo, ref: str, path: str) -> str | None:
+    """``path`` as committed at ``ref`` (strict UTF-8), or None if it is not there."""
+    data = repo.read_blob(ref, path)
     if data is None:
         return None
     try:
@@ -113,17 +135,17 @@ def read_on_branch(repo: GitRepo, branch: str, path: str) -> str | None:
 
 
 def load_governance(repo: GitRepo, branch: str) -> Governance:
-    """The governance files as committed on ``branch`` (never the working tree)."""
-    from harness.errors import ConfigErrors
-
-    if repo.rev_parse(f"refs/heads/{branch}") is None:
+    """The governance files as committed on ``branch`` (never the working tree), all three
+    from the same commit even if the branch moves while they are read."""
+    commit = repo.rev_parse(f"refs/heads/{branch}")
+    if commit is None:
         raise ConfigErrors(
             [ConfigError("factory.yaml", "production_branch", f"branch {branch!r} has no commits")]
         )
     texts: dict[str, str] = {}
     problems: list[ConfigError] = []
     for name in GOVERNANCE_FILES:
-        text = read_on_branch(repo, branch, name)
+        text = read_at(repo, commit, name)
         if text is None:
             problems.append(
                 ConfigError(name, "(file)", f"missing on the production branch {branch!r}")
@@ -147,4 +169,5 @@ def load_governance(repo: GitRepo, branch: str) -> Governance:
         claude=texts["CLAUDE.md"],
         rules=rules,
         hashes={name: sha256(text) for name, text in texts.items()},
+        commit=commit,
     )

@@ -6,18 +6,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
-from harness.config.errors import problems_from, yaml_problem
+from harness.config.errors import problems_from
 from harness.config.governance import Governance, load_governance, read_on_branch
-from harness.config.models import CONFIG_FILE, FactoryConfig
+from harness.config.models import CONFIG_FILE, FactoryConfig, Provider
+from harness.config.yamlload import load_yaml
 from harness.errors import ConfigError, ConfigErrors
 from harness.git.repo import GitRepo
+
+_HOW = "commit it there ('factory init' writes one)"
 
 
 @dataclass(frozen=True)
 class Settings:
+    """Everything a run needs, as the production branch says."""
+
     root: Path
     state_dir: Path
     config: FactoryConfig
@@ -27,9 +31,9 @@ class Settings:
 
 def parse_config(text: str, file: str = CONFIG_FILE) -> FactoryConfig:
     try:
-        data: Any = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigErrors([yaml_problem(file, exc)]) from exc
+        data: Any = load_yaml(text, file)
+    except ConfigError as exc:
+        raise ConfigErrors([exc]) from exc
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -41,60 +45,67 @@ def parse_config(text: str, file: str = CONFIG_FILE) -> FactoryConfig:
 
 
 def holdout_path(root: Path, config: FactoryConfig) -> Path:
-    raw = config.holdout or f"../{root.name}-holdout"
+    """The hold-out folder, resolved (symlinks too); relative paths start at the repository."""
+    raw = config.holdout or f"../{root.resolve().name}-holdout"
     path = Path(raw).expanduser()
     return (path if path.is_absolute() else root / path).resolve()
 
 
 def check_holdout(root: Path, holdout: Path) -> ConfigError | None:
+    """An error if the hold-out and the repository overlap: agents working in the repository
+    must not see the journeys, and the validator seeing the hold-out must not see the code."""
     root = root.resolve()
     if holdout == root or root in holdout.parents:
         return ConfigError(
             CONFIG_FILE, "holdout", f"{holdout} lies inside the repository; it must be outside it"
         )
+    if holdout in root.parents:
+        return ConfigError(
+            CONFIG_FILE,
+            "holdout",
+            f"{holdout} contains the repository; it must be a folder of its own",
+        )
     return None
+
+
+def _committed_config(repo: GitRepo) -> tuple[str, str]:
+    """(branch, text) of the committed factory.yaml that names the production branch.
+
+    The file names its own branch, so the search starts where it usually is (main, master,
+    the checked-out branch) and then follows ``production_branch`` once; the copy on the
+    production branch must name that same branch."""
+    for candidate in dict.fromkeys(["main", "master", repo.head_branch() or "main"]):
+        text = read_on_branch(repo, candidate, CONFIG_FILE)
+        if text is not None:
+            break
+    else:
+        raise ConfigErrors(
+            [ConfigError(CONFIG_FILE, "(file)", f"not committed on the production branch; {_HOW}")]
+        )
+    branch = parse_config(text).production_branch
+    if branch == candidate:
+        return branch, text
+    there = read_on_branch(repo, branch, CONFIG_FILE)
+    if there is None:
+        problem = f"names {branch!r}, which has no committed factory.yaml; {_HOW}"
+        raise ConfigErrors([ConfigError(CONFIG_FILE, "production_branch", problem)])
+    if parse_config(there).production_branch != branch:
+        problem = f"the copy on {branch!r} names another production branch"
+        raise ConfigErrors([ConfigError(CONFIG_FILE, "production_branch", problem)])
+    return branch, there
 
 
 def load_settings(root: Path, state_dir: Path, provider_override: str | None = None) -> Settings:
     """factory.yaml and the governance files as committed on the production branch.
 
-    Wiring and governance come from the production branch only, so nothing in a
-    candidate branch or an uncommitted edit can change how the factory runs.
-    """
+    Wiring and governance come from the production branch only, never from the working tree:
+    nothing in a candidate branch, a worktree or an uncommitted edit can change how the
+    factory runs. An uncommitted factory.yaml is therefore an error, not a fallback
+    ('factory check' validates the working-tree copy and says what differs)."""
     repo = GitRepo(root)
-    problems: list[ConfigError] = []
-    branch = "main"
-    head = repo.head_branch()
-    text = None
-    for candidate in dict.fromkeys(["main", head or "main"]):
-        text = read_on_branch(repo, candidate, CONFIG_FILE)
-        if text is not None:
-            branch = candidate
-            break
-    if text is None:
-        raise ConfigErrors(
-            [
-                ConfigError(
-                    CONFIG_FILE,
-                    "(file)",
-                    "not committed on the production branch (run 'factory init', then commit it)",
-                )
-            ]
-        )
+    _, text = _committed_config(repo)
     config = parse_config(text)
-    if config.production_branch != branch:
-        text = read_on_branch(repo, config.production_branch, CONFIG_FILE)
-        if text is None:
-            raise ConfigErrors(
-                [
-                    ConfigError(
-                        CONFIG_FILE,
-                        "production_branch",
-                        f"branch {config.production_branch!r} has no committed factory.yaml",
-                    )
-                ]
-            )
-        config = parse_config(text)
+    problems: list[ConfigError] = []
     holdout = holdout_path(root, config)
     if (problem := check_holdout(root, holdout)) is not None:
         problems.append(problem)
@@ -102,10 +113,16 @@ def load_settings(root: Path, state_dir: Path, provider_override: str | None = N
         governance = load_governance(repo, config.production_branch)
     except ConfigErrors as exc:
         problems += exc.problems
+    except ConfigError as exc:
+        problems.append(exc)
     if problems:
         raise ConfigErrors(problems)
     if provider_override:
-        config = config.model_copy(
-            update={"provider": config.provider.model_copy(update={"type": provider_override})}
-        )
-    return Settings(root, state_dir, config, governance, holdout)
+        try:
+            provider = Provider.model_validate(
+                {**config.provider.model_dump(), "type": provider_override}
+            )
+        except ValidationError as exc:
+            raise ConfigErrors(problems_from("--provider", exc)) from exc
+        config = config.model_copy(update={"provider": provider})
+    return Settings(root.resolve(), state_dir, config, governance, holdout)
