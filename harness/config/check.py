@@ -3,10 +3,16 @@ with what runs will use (the production branch)."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-from harness.config.governance import check_mission, parse_rules, read_on_branch
+import yaml
+
+from harness.browser.journeys import load_journeys
+from harness.config.governance import check_mission, has_front_matter, parse_rules, read_on_branch
 from harness.config.models import CONFIG_FILE, GOVERNANCE_FILES, FactoryConfig
 from harness.config.settings import check_holdout, holdout_path, parse_config
 from harness.errors import ConfigError, ConfigErrors, GitError
@@ -15,12 +21,23 @@ from harness.git.repo import GitRepo
 
 @dataclass
 class CheckReport:
+    """Errors stop every command; warnings and notes are for the maintainer to read."""
+
     errors: list[ConfigError] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "errors": [{"file": e.file, "key": e.key, "problem": e.problem} for e in self.errors],
+            "warnings": self.warnings,
+            "notes": self.notes,
+        }
 
 
 def _read(root: Path, name: str, report: CheckReport) -> str | None:
@@ -32,12 +49,15 @@ def _read(root: Path, name: str, report: CheckReport) -> str | None:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         report.errors.append(ConfigError(name, "(file)", "is not UTF-8 text"))
-        return None
+    except OSError as exc:
+        report.errors.append(ConfigError(name, "(file)", f"unreadable: {exc.strerror}"))
+    return None
 
 
-def _collect(report: CheckReport, fn: object, *args: object) -> object:
+def _collect(report: CheckReport, fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)``, or None with its configuration problems added to the report."""
     try:
-        return fn(*args)  # type: ignore[operator]
+        return fn(*args)
     except ConfigErrors as exc:
         report.errors.extend(exc.problems)
     except ConfigError as exc:
@@ -46,17 +66,17 @@ def _collect(report: CheckReport, fn: object, *args: object) -> object:
 
 
 def _journeys(holdout: Path, report: CheckReport) -> None:
-    if not holdout.is_dir():
+    folder = holdout / "journeys"
+    files = [*folder.glob("*.yaml"), *folder.glob("*.yml")] if folder.is_dir() else []
+    if not files:
         report.warnings.append(
-            f"{CONFIG_FILE}: holdout: {holdout} does not exist yet; validation will refuse to "
-            "merge until it holds journeys"
+            f"{CONFIG_FILE}: holdout: {folder} has no journeys yet; validation will refuse to "
+            "merge until it holds at least one"
         )
         return
-    from harness.browser.journeys import load_journeys
-
     found = _collect(report, load_journeys, holdout)
-    if isinstance(found, list) and found:
-        report.warnings.append(f"hold-out: {len(found)} journey(s) valid in {holdout}")
+    if found:
+        report.notes.append(f"hold-out: {len(found)} journey(s) valid in {folder}")
 
 
 def _compare(root: Path, branch: str, texts: dict[str, str], report: CheckReport) -> None:
@@ -71,47 +91,69 @@ def _compare(root: Path, branch: str, texts: dict[str, str], report: CheckReport
         )
         return
     for name, text in texts.items():
-        committed = read_on_branch(repo, branch, name)
+        committed = _collect(report, read_on_branch, repo, branch, name)
         if committed is None:
             report.warnings.append(
-                f"{name}: not on the production branch {branch!r} yet; runs will not use it"
+                f"{name}: not on the production branch {branch!r} yet; runs cannot use it"
             )
         elif committed != text:
             report.warnings.append(
-                f"{name}: differs from the production branch {branch!r}; "
-                "runs use the committed copy"
+                f"{name}: differs from the production branch {branch!r} (uncommitted or not "
+                "merged yet); runs use the committed copy"
             )
 
 
+def _production_branch(config: FactoryConfig | None, text: str) -> str:
+    """The production branch, read leniently when factory.yaml has other problems."""
+    if config is not None:
+        return config.production_branch
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        data = None
+    branch = data.get("production_branch") if isinstance(data, dict) else None
+    return branch if isinstance(branch, str) and branch else "main"
+
+
+def _writable(state_dir: Path, report: CheckReport) -> None:
+    """The state folder, or the nearest folder that would hold it, accepts writes."""
+    probe = state_dir
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        report.errors.append(
+            ConfigError("FACTORY_STATE_DIR", str(state_dir), f"not writable ({probe})")
+        )
+
+
 def check(root: Path, state_dir: Path) -> CheckReport:
+    """Every problem of the working-tree governance and wiring, and how it differs from the
+    production branch. Never writes anything."""
     report = CheckReport()
     texts: dict[str, str] = {}
     for name in (*GOVERNANCE_FILES, CONFIG_FILE):
         text = _read(root, name, report)
         if text is not None:
             texts[name] = text
-    config = None
-    if CONFIG_FILE in texts:
-        config = _collect(report, parse_config, texts[CONFIG_FILE])
+    config: FactoryConfig | None = (
+        _collect(report, parse_config, texts[CONFIG_FILE]) if CONFIG_FILE in texts else None
+    )
     if "mission.md" in texts:
         report.errors.extend(check_mission(texts["mission.md"]))
     if "factory_rules.md" in texts:
         _collect(report, parse_rules, texts["factory_rules.md"])
-    if isinstance(config, FactoryConfig):
+        if not has_front_matter(texts["factory_rules.md"]):
+            report.warnings.append(
+                "factory_rules.md: front matter: none (no --- block at the top); "
+                "the default policy applies"
+            )
+    if config is not None:
         holdout = holdout_path(root, config)
         problem = check_holdout(root, holdout)
         if problem is not None:
             report.errors.append(problem)
         else:
             _journeys(holdout, report)
-        _compare(root, config.production_branch, texts, report)
-    try:
-        state_dir.mkdir(parents=True, exist_ok=True)
-        probe = state_dir / ".write-test"
-        probe.write_text("ok")
-        probe.unlink()
-    except OSError as exc:
-        report.errors.append(
-            ConfigError("FACTORY_STATE_DIR", str(state_dir), f"not writable: {exc.strerror}")
-        )
+    _compare(root, _production_branch(config, texts.get(CONFIG_FILE, "")), texts, report)
+    _writable(state_dir, report)
     return report

@@ -1,0 +1,111 @@
+"""What ``factory init`` writes: the four files from ``workflows/init/`` and, on request,
+CI files from ``workflows/init/<ci folder>/``."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import jinja2
+
+from harness.errors import GitError, UsageError
+from harness.git.repo import GitRepo
+from harness.paths import workflows_dir
+
+TEMPLATES = {
+    "mission.md": "mission.md.j2",
+    "factory_rules.md": "factory_rules.md.j2",
+    "CLAUDE.md": "CLAUDE.md.j2",
+    "factory.yaml": "factory.yaml.j2",
+}
+# --ci NAME -> (template folder under workflows/init/, the folder it mirrors in the repository)
+CI = {"github-actions": ("github", ".github")}
+_GITHUB_URL = re.compile(r"github\.com[:/]([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+?)(?:\.git)?/?$")
+_STATE_LINE = ".factory/*"
+
+
+def _environment(folder: Path, ci: bool = False) -> jinja2.Environment:
+    if ci:  # the CI system's own ${{ }} expressions pass through untouched
+        env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(folder),
+            undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=True,
+            autoescape=False,  # noqa: S701 (YAML, not HTML)
+            variable_start_string="[[",
+            variable_end_string="]]",
+            block_start_string="[%",
+            block_end_string="%]",
+        )
+    else:
+        env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(folder),
+            undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=True,
+            autoescape=False,  # noqa: S701 (markdown and YAML, not HTML)
+        )
+    env.filters["yaml"] = json.dumps  # a JSON string is a valid double-quoted YAML scalar
+    return env
+
+
+def github_repository(repo: GitRepo) -> str:
+    """owner/name of the ``origin`` remote when it is on GitHub, else ""."""
+    try:
+        url = repo.git("remote", "get-url", "origin")
+    except GitError:
+        return ""  # no such remote
+    match = _GITHUB_URL.search(url.strip())
+    return match.group(1) if match else ""
+
+
+def context_for(root: Path, forge: str) -> dict[str, str]:
+    """What the templates may use: name, forge, branch, repository (owner/name or "")."""
+    repo = GitRepo(root)
+    return {
+        "name": root.name,
+        "forge": forge,
+        "branch": repo.head_branch() or "main",
+        "repository": github_repository(repo),
+    }
+
+
+def governance_files(root: Path, context: dict[str, str]) -> dict[Path, str]:
+    env = _environment(workflows_dir() / "init")
+    return {
+        root / target: env.get_template(name).render(context) for target, name in TEMPLATES.items()
+    }
+
+
+def ci_files(folder: Path, target: Path, context: dict[str, str]) -> dict[Path, str]:
+    """``folder`` mirrors ``target``: a ``.j2`` file is rendered with ``[[ ]]`` / ``[% %]``
+    delimiters and loses its suffix; any other file is copied as it is."""
+    templates = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
+    env = _environment(folder, ci=True)
+    out: dict[Path, str] = {}
+    for template in templates:
+        rel = template.relative_to(folder).as_posix()
+        if rel.endswith(".j2"):
+            out[target / rel.removesuffix(".j2")] = env.get_template(rel).render(context)
+        else:
+            out[target / rel] = template.read_text(encoding="utf-8")
+    return out
+
+
+def shipped_ci_files(root: Path, ci: str, context: dict[str, str]) -> dict[Path, str]:
+    folder, target = CI[ci]
+    files = ci_files(workflows_dir() / "init" / folder, root / target, context)
+    if not files:
+        raise UsageError(f"--ci {ci}: no CI templates are shipped in this version")
+    return files
+
+
+def add_state_to_gitignore(root: Path) -> bool:
+    """Add the state folder to .gitignore unless it is there; whether it was added."""
+    block = (workflows_dir() / "init" / "gitignore.txt").read_text(encoding="utf-8")
+    path = root / ".gitignore"
+    current = path.read_text(encoding="utf-8") if path.exists() else ""
+    if _STATE_LINE in current.splitlines():
+        return False
+    sep = "" if not current or current.endswith("\n") else "\n"
+    path.write_text(current + sep + ("\n" if current else "") + block, encoding="utf-8")
+    return True
