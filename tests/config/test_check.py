@@ -12,15 +12,6 @@ from tests.cli_helpers import run_cli
 from tests.conftest import git
 
 
-@pytest.fixture
-def inited(empty_repo: Path, capsys: pytest.CaptureFixture[str]) -> Path:
-    res = run_cli(capsys, "--repo", str(empty_repo), "init")
-    assert res.code == 0, res.err
-    git(empty_repo, "add", "-A")
-    git(empty_repo, "commit", "-q", "-m", "factory governance")
-    return empty_repo
-
-
 def test_init_then_check_passes(inited: Path, capsys: pytest.CaptureFixture[str]) -> None:
     for name in ("mission.md", "factory_rules.md", "CLAUDE.md", "factory.yaml"):
         assert (inited / name).is_file()
@@ -104,7 +95,7 @@ MISTAKES = [
     (
         "bad glob",
         edit("factory_rules.md", r"^  - \.factory/\*\*", "  - src/[abc"),
-        "factory_rules.md: protected_paths: bad glob",
+        "factory_rules.md: protected_paths[5]: bad glob: 'src/[abc' has unbalanced [ ]",
     ),
     (
         "review band above min score",
@@ -134,7 +125,7 @@ MISTAKES = [
     ),
     (
         "governance file not protected",
-        edit("factory_rules.md", r"^  - mission\.md\n", ""),
+        edit("factory_rules.md", r"^  - mission\.md.*\n", ""),
         "factory_rules.md: protected_paths: must protect the governance files; missing mission.md",
     ),
     (
@@ -148,6 +139,56 @@ MISTAKES = [
         "factory_rules.md: auto_merge.enabeld: unknown key",
     ),
     ("bad journey step", bad_journey, "journeys/login.yaml: steps[1].clik: unknown key"),
+    (
+        "duplicate key",
+        append("factory.yaml", "max_parallel: 2\n"),
+        "factory.yaml: line 35: duplicate key 'max_parallel'",
+    ),
+    (
+        "number given as text",
+        edit("factory.yaml", r"^max_parallel: 4", 'max_parallel: "4"'),
+        "factory.yaml: max_parallel: must be a valid integer (got '4')",
+    ),
+    (
+        "hold-out containing the repo",
+        edit("factory.yaml", r"^holdout: .*$", "holdout: .."),
+        "contains the repository",
+    ),
+    (
+        "empty mission section",
+        edit("mission.md", r"^Who uses it.*\n", ""),
+        "mission.md: ## Users: is empty",
+    ),
+    (
+        "infinite budget",
+        edit("factory_rules.md", r"per_run_usd: 20\.0", "per_run_usd: .inf"),
+        "factory_rules.md: budgets.per_run_usd: must be a finite number",
+    ),
+    (
+        "repository not owner/name",
+        edit("factory.yaml", r"^forge: local.*$", "forge: github\ngithub: {repository: myapp}"),
+        "factory.yaml: github.repository: 'myapp' is not of the form owner/name",
+    ),
+    (
+        "invalid branch name",
+        edit("factory.yaml", r"^production_branch: .*$", "production_branch: release..1"),
+        "factory.yaml: production_branch: 'release..1' is not a valid branch name",
+    ),
+    (
+        "rules YAML syntax error",
+        edit("factory_rules.md", r"^max_fix_attempts: 2", "max_fix_attempts: [2"),
+        "factory_rules.md: line ",
+    ),
+    (
+        "ready_path not a path",
+        edit("factory.yaml", r'^  ready_path: "/"', '  ready_path: "health"'),
+        "factory.yaml: commands.ready_path: must be a path starting with /",
+    ),
+    (
+        "text for a boolean",
+        edit("factory_rules.md", r"^  enabled: true", '  enabled: "yes"'),
+        "factory_rules.md: auto_merge.enabled: must be a valid boolean (got 'yes')",
+    ),
 ]
 
 
@@ -166,8 +207,9 @@ def test_each_mistake_gives_one_precise_line_and_exit_2(
     assert "Traceback" not in res.out + res.err
 
 
-def test_at_least_ten_distinct_mistakes() -> None:
-    assert len({m[2].split(":")[0] + m[2].split(":")[1] for m in MISTAKES}) >= 10
+def test_at_least_twelve_distinct_mistakes() -> None:
+    assert len({m[0] for m in MISTAKES}) == len(MISTAKES) >= 12
+    assert len({tuple(m[2].split(":")[:2]) for m in MISTAKES}) >= 12
 
 
 def test_other_commands_refuse_bad_committed_config(inited: Path, capsys) -> None:
@@ -177,3 +219,110 @@ def test_other_commands_refuse_bad_committed_config(inited: Path, capsys) -> Non
     assert res.code == 2
     assert res.err.startswith("factory: error: factory.yaml: forge:")
     assert len(res.err.strip().splitlines()) == 1
+
+
+def test_check_json_reports_errors_and_warnings(inited: Path, capsys) -> None:
+    res = run_cli(capsys, "--repo", str(inited), "check", "--json")
+    assert res.code == 0
+    assert res.json()["ok"] is True and res.json()["errors"] == []
+    edit("factory.yaml", r"^forge: local", "forge: gitea")(inited)
+    append("mission.md", "\nmore\n")(inited)
+    res = run_cli(capsys, "--repo", str(inited), "check", "--json")
+    assert res.code == 2
+    data = res.json()
+    assert data["ok"] is False
+    assert [(e["file"], e["key"]) for e in data["errors"]] == [("factory.yaml", "forge")]
+    assert any(w.startswith("mission.md: differs") for w in data["warnings"])
+
+
+def test_check_warns_about_files_not_committed_yet(empty_repo: Path, capsys) -> None:
+    assert run_cli(capsys, "--repo", str(empty_repo), "init").code == 0
+    res = run_cli(capsys, "--repo", str(empty_repo), "check")
+    assert res.code == 0, res.err
+    for name in ("mission.md", "factory_rules.md", "CLAUDE.md", "factory.yaml"):
+        assert f"warning: {name}: not on the production branch 'main' yet" in res.out
+
+
+def test_check_reports_every_problem_at_once(inited: Path, capsys) -> None:
+    edit("factory.yaml", r"^forge: local", "forge: gitea")(inited)
+    edit("mission.md", r"^## Purpose", "## Goal")(inited)
+    remove("CLAUDE.md")(inited)
+    res = run_cli(capsys, "--repo", str(inited), "check")
+    assert res.code == 2
+    lines = res.err.strip().splitlines()
+    assert len(lines) == 3
+    assert {line.split(": ")[2] for line in lines} == {"CLAUDE.md", "factory.yaml", "mission.md"}
+
+
+def test_check_notes_valid_journeys_and_missing_front_matter(inited: Path, capsys) -> None:
+    holdout = inited.parent / "repo-holdout" / "journeys"
+    holdout.mkdir(parents=True)
+    (holdout / "home.yaml").write_text("name: home\nsteps:\n  - goto: /\n")
+    rules = inited / "factory_rules.md"
+    rules.write_text(rules.read_text().split("---\n", 2)[2])
+    res = run_cli(capsys, "--repo", str(inited), "check")
+    assert res.code == 0, res.err
+    assert "note: hold-out: 1 journey(s) valid" in res.out
+    assert "warning: factory_rules.md: front matter: none" in res.out
+
+
+def test_check_refuses_a_state_dir_it_cannot_create(
+    inited: Path, capsys, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("FACTORY_STATE_DIR", str(blocker / "state"))
+    res = run_cli(capsys, "--repo", str(inited), "check")
+    assert res.code == 2
+    assert res.err.strip().splitlines() == [
+        f"factory: error: FACTORY_STATE_DIR: {blocker / 'state'}: not writable ({blocker})"
+    ]
+    assert not (inited / ".factory").exists()  # check never writes
+
+
+def test_init_with_ci_but_no_templates_writes_nothing(empty_repo: Path, capsys) -> None:
+    res = run_cli(capsys, "--repo", str(empty_repo), "init", "--ci", "github-actions")
+    assert res.code == 2
+    assert res.err.strip() == (
+        "factory: error: --ci github-actions: no CI templates are shipped in this version"
+    )
+    assert not (empty_repo / "factory.yaml").exists() and not (empty_repo / ".github").exists()
+
+
+def test_init_for_github_takes_the_repository_from_origin(empty_repo: Path, capsys) -> None:
+    git(empty_repo, "remote", "add", "origin", "git@github.com:acme/widgets.git")
+    res = run_cli(capsys, "--repo", str(empty_repo), "init", "--forge", "github")
+    assert res.code == 0, res.err
+    text = (empty_repo / "factory.yaml").read_text()
+    assert 'repository: "acme/widgets"' in text and "forge: github" in text
+    git(empty_repo, "add", "-A")
+    git(empty_repo, "commit", "-qm", "governance")
+    assert run_cli(capsys, "--repo", str(empty_repo), "check").code == 0
+
+
+def test_init_for_github_without_a_github_remote(empty_repo: Path, capsys) -> None:
+    res = run_cli(capsys, "--repo", str(empty_repo), "init", "--forge", "github")
+    assert res.code == 0, res.err
+    assert "# github:" in (empty_repo / "factory.yaml").read_text()
+    git(empty_repo, "add", "-A")
+    git(empty_repo, "commit", "-qm", "governance")
+    assert run_cli(capsys, "--repo", str(empty_repo), "check").code == 0
+
+
+def test_init_keeps_an_existing_gitignore(empty_repo: Path, capsys) -> None:
+    (empty_repo / ".gitignore").write_text("node_modules/")
+    assert run_cli(capsys, "--repo", str(empty_repo), "init").code == 0
+    lines = (empty_repo / ".gitignore").read_text().splitlines()
+    assert lines[0] == "node_modules/" and ".factory/*" in lines
+    assert run_cli(capsys, "--repo", str(empty_repo), "init", "--force").code == 0
+    assert (empty_repo / ".gitignore").read_text().count(".factory/*") == 1
+    (empty_repo / ".factory").mkdir()
+    (empty_repo / ".factory" / "x.db").write_text("state")
+    assert git(empty_repo, "status", "--porcelain", "--untracked-files=all", ".factory") == ""
+
+
+def test_init_outside_a_git_repository(tmp_path: Path, capsys) -> None:
+    res = run_cli(capsys, "--repo", str(tmp_path), "init")
+    assert res.code == 2
+    assert "not inside a git repository" in res.err
+    assert not (tmp_path / "mission.md").exists()
