@@ -1,0 +1,112 @@
+"""Governance files come from the production branch, are parsed strictly and are hashed."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from harness.config.governance import check_mission, load_governance, parse_rules
+from harness.config.models import Rules
+from harness.errors import ConfigError, ConfigErrors
+from harness.git.repo import GitRepo
+from tests.conftest import git
+
+MISSION = """# Mission
+## Purpose
+Keep notes.
+## Users
+People with notes.
+## Capabilities
+- add a note
+## Out of scope
+- payments
+## Invariants
+- notes are never lost
+"""
+
+
+def test_loaded_from_the_production_branch_not_the_working_tree(inited: Path) -> None:
+    committed = (inited / "mission.md").read_bytes()
+    (inited / "mission.md").write_text("# edited, not committed\n")
+    (inited / "CLAUDE.md").unlink()
+    rules = inited / "factory_rules.md"
+    rules.write_text(rules.read_text().replace("min_score: 0.9", "min_score: 0.1"))
+    gov = load_governance(GitRepo(inited), "main")
+    assert gov.mission.encode() == committed
+    assert gov.rules.auto_merge.min_score == 0.9
+    assert "Technical context" in gov.claude
+    assert gov.commit == git(inited, "rev-parse", "main").strip()
+
+
+def test_candidate_branches_never_count(inited: Path) -> None:
+    git(inited, "checkout", "-qb", "factory/issue-1")
+    rules = inited / "factory_rules.md"
+    rules.write_text(rules.read_text().replace("max_changed_lines: 500", "max_changed_lines: 9"))
+    git(inited, "commit", "-qam", "loosen the rules")
+    git(inited, "tag", "main")  # a tag named like the branch must not shadow it
+    assert load_governance(GitRepo(inited), "main").rules.max_changed_lines == 500
+
+
+def test_sha256_of_the_committed_bytes_in_prompt_order(inited: Path) -> None:
+    gov = load_governance(GitRepo(inited), "main")
+    names = [name for name, _ in gov.texts()]
+    assert names == ["mission.md", "factory_rules.md", "CLAUDE.md"]
+    for name, text in gov.texts():
+        blob = git(inited, "show", f"main:{name}").encode()
+        assert text.encode() == blob
+        assert gov.hashes[name] == hashlib.sha256(blob).hexdigest()
+
+
+def test_a_file_missing_on_the_branch_is_an_error(inited: Path) -> None:
+    git(inited, "rm", "-q", "CLAUDE.md")
+    git(inited, "commit", "-qm", "drop")
+    with pytest.raises(ConfigErrors) as caught:
+        load_governance(GitRepo(inited), "main")
+    assert [str(p) for p in caught.value.problems] == [
+        "CLAUDE.md: (file): missing on the production branch 'main'"
+    ]
+
+
+def test_an_unknown_branch_is_an_error(inited: Path) -> None:
+    with pytest.raises(ConfigErrors, match="production_branch: branch 'prod' has no commits"):
+        load_governance(GitRepo(inited), "prod")
+
+
+def test_a_committed_mistake_stops_the_load(inited: Path) -> None:
+    mission = inited / "mission.md"
+    mission.write_text(mission.read_text().replace("## Invariants", "## Promises"))
+    git(inited, "commit", "-qam", "rename a section")
+    with pytest.raises(ConfigErrors, match=r"mission.md: ## Invariants: required section"):
+        load_governance(GitRepo(inited), "main")
+
+
+def test_the_mission_sections() -> None:
+    assert check_mission(MISSION) == []
+    assert check_mission(MISSION.replace("## Purpose", "## PURPOSE ##")) == []
+    fenced = MISSION.replace("## Purpose\n", "```\n## Purpose\n```\n")
+    assert [str(p) for p in check_mission(fenced)] == [
+        "mission.md: ## Purpose: required section is missing"
+    ]
+    nested = MISSION.replace("- payments", "### Never\n- payments")
+    assert check_mission(nested) == []  # ### stays inside ## Out of scope
+    prose = MISSION.replace("- payments", "Payments.")
+    assert [str(p) for p in check_mission(prose)] == [
+        "mission.md: ## Out of scope: needs at least one list item (- something)"
+    ]
+    assert check_mission(MISSION.replace("- payments", "1. payments")) == []
+
+
+def test_front_matter() -> None:
+    assert parse_rules("# Rules\n\nno front matter\n") == Rules()
+    assert parse_rules("\ufeff---\nmax_changed_lines: 10\n---\nbody\n").max_changed_lines == 10
+    assert parse_rules("---\n---\nbody\n") == Rules()
+    with pytest.raises(ConfigError, match="line 3: invalid YAML"):
+        parse_rules("---\nreview_band: 0.5\nbudgets: {per_day_usd: 1\n---\n")
+    with pytest.raises(ConfigError, match="line 3: duplicate key 'review_band'"):
+        parse_rules("---\nreview_band: 0.5\nreview_band: 0.6\n---\n")
+    with pytest.raises(ConfigError, match="front matter: must be a mapping"):
+        parse_rules("---\n- a list\n---\n")
+    with pytest.raises(ConfigError, match="front matter: starts with --- but has no closing"):
+        parse_rules("---\nreview_band: 0.5\n")

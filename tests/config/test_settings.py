@@ -1,0 +1,148 @@
+"""load_settings: wiring from the production branch, errors as ``file: key: problem``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.config.models import FactoryConfig
+from harness.config.settings import load_settings, parse_config
+from harness.errors import ConfigErrors
+from tests.conftest import git
+
+
+def problems(text: str) -> list[str]:
+    with pytest.raises(ConfigErrors) as caught:
+        parse_config(text)
+    return [str(p) for p in caught.value.problems]
+
+
+def replace_committed(repo: Path, old: str, new: str) -> None:
+    config = repo / "factory.yaml"
+    text = config.read_text()
+    assert old in text
+    config.write_text(text.replace(old, new))
+    git(repo, "commit", "-qam", f"factory.yaml: {new}")
+
+
+def test_defaults_of_a_minimal_config() -> None:
+    config = parse_config("commands: {test: pytest -q}\n")
+    assert config.forge == "local" and config.production_branch == "main"
+    assert config.max_parallel == 4 and config.holdout is None
+    assert config.models.triage == "claude-haiku-4-5"
+    assert config.models.reviewer == "claude-opus-4-1"
+    assert config.provider.type == "auto" and config.provider.max_retries == 3
+    assert config.provider.max_retry_wait_s == 60
+    assert config.commands.ready_path == "/"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", ["factory.yaml: commands: required, but missing"]),
+        ("commands: {}", ["factory.yaml: commands.test: required, but missing"]),
+        ("commands: {test: '  '}", ["factory.yaml: commands.test: must not be blank"]),
+        ("commands: {test: 5}", ["factory.yaml: commands.test: must be a valid string (got 5)"]),
+        ("- a\n- b\n", ["factory.yaml: (top): must be a mapping of keys to values"]),
+        (
+            "commands: {test: t}\nmax_parallel: 0\nmodels: {triage: 'a b', writer: x}\n",
+            [
+                "factory.yaml: max_parallel: must be greater than or equal to 1",
+                "factory.yaml: models.triage: 'a b' is not a model id",
+                "factory.yaml: models.writer: unknown key",
+            ],
+        ),
+        (
+            "commands: {test: t}\nprovider: {type: replay}\n",
+            ["factory.yaml: provider.replay: type replay needs a folder of recordings here"],
+        ),
+        (
+            "commands: {test: t}\nprovider: {max_retry_wait_s: .nan}\n",
+            ["factory.yaml: provider.max_retry_wait_s: must be a finite number (got nan)"],
+        ),
+        ("commands:\n  test: t\n   setup: x\n", ["factory.yaml: line 3: invalid YAML: "]),
+    ],
+)
+def test_messages_are_short_and_keyed(text: str, expected: list[str]) -> None:
+    got = problems(text)
+    assert len(got) == len(expected)
+    for line, want in zip(got, expected, strict=True):
+        assert line.startswith(want), line
+        assert "pydantic" not in line and "http" not in line and "\n" not in line
+
+
+def test_settings_come_from_the_production_branch(inited: Path, tmp_path: Path) -> None:
+    (inited / "factory.yaml").write_text("forge: gitea\n")  # uncommitted: not used
+    settings = load_settings(inited, tmp_path / "state")
+    assert settings.config.forge == "local"
+    assert settings.holdout_dir == (inited.parent / "repo-holdout").resolve()
+    assert settings.governance.hashes.keys() == {"mission.md", "factory_rules.md", "CLAUDE.md"}
+    assert settings.state_dir == tmp_path / "state"
+
+
+def test_an_uncommitted_config_is_refused(empty_repo: Path, tmp_path: Path) -> None:
+    (empty_repo / "factory.yaml").write_text("commands: {test: pytest}\n")
+    with pytest.raises(ConfigErrors, match=r"factory.yaml: \(file\): not committed"):
+        load_settings(empty_repo, tmp_path / "state")
+
+
+def test_another_production_branch(inited: Path, tmp_path: Path) -> None:
+    git(inited, "checkout", "-qb", "trunk")
+    replace_committed(inited, 'production_branch: "main"', "production_branch: trunk")
+    replace_committed(inited, "max_parallel: 4", "max_parallel: 2")
+    git(inited, "checkout", "-q", "main")
+    settings = load_settings(inited, tmp_path / "state")  # main's copy names main
+    assert settings.config.production_branch == "main"
+    git(inited, "checkout", "-q", "trunk")
+    git(inited, "branch", "-D", "main")
+    settings = load_settings(inited, tmp_path / "state")  # only trunk is left, checked out
+    assert (settings.config.production_branch, settings.config.max_parallel) == ("trunk", 2)
+
+
+def test_a_production_branch_without_the_config(inited: Path, tmp_path: Path) -> None:
+    replace_committed(inited, 'production_branch: "main"', "production_branch: prod")
+    with pytest.raises(ConfigErrors, match="production_branch: names 'prod', which has no"):
+        load_settings(inited, tmp_path / "state")
+
+
+def test_a_production_branch_naming_another(inited: Path, tmp_path: Path) -> None:
+    git(inited, "checkout", "-qb", "prod")
+    replace_committed(inited, 'production_branch: "main"', "production_branch: elsewhere")
+    git(inited, "checkout", "-q", "main")
+    replace_committed(inited, 'production_branch: "main"', "production_branch: prod")
+    with pytest.raises(ConfigErrors, match="the copy on 'prod' names another production branch"):
+        load_settings(inited, tmp_path / "state")
+
+
+@pytest.mark.parametrize(
+    ("holdout", "message"),
+    [("./journeys", "lies inside the repository"), ("..", "contains the repository")],
+)
+def test_holdout_must_not_overlap_the_repository(
+    inited: Path, tmp_path: Path, holdout: str, message: str
+) -> None:
+    replace_committed(inited, 'holdout: "../repo-holdout"', f"holdout: {holdout}")
+    with pytest.raises(ConfigErrors) as caught:
+        load_settings(inited, tmp_path / "state")
+    assert [(p.file, p.key) for p in caught.value.problems] == [("factory.yaml", "holdout")]
+    assert message in caught.value.problems[0].problem
+
+
+def test_holdout_through_a_symlink_into_the_repository(inited: Path, tmp_path: Path) -> None:
+    (tmp_path / "sneaky").symlink_to(inited / "docs")
+    replace_committed(inited, 'holdout: "../repo-holdout"', f"holdout: {tmp_path / 'sneaky'}")
+    with pytest.raises(ConfigErrors, match="lies inside the repository"):
+        load_settings(inited, tmp_path / "state")
+
+
+def test_provider_override(inited: Path, tmp_path: Path) -> None:
+    settings = load_settings(inited, tmp_path / "state", provider_override="scripted")
+    assert settings.config.provider.type == "scripted"
+    with pytest.raises(ConfigErrors, match="--provider: replay: type replay needs a folder"):
+        load_settings(inited, tmp_path / "state", provider_override="replay")
+
+
+def test_config_model_is_strict() -> None:
+    settings = FactoryConfig.model_config
+    assert settings.get("extra") == "forbid" and settings.get("strict") is True
