@@ -6,6 +6,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from harness.config.globs import matching
 from harness.redact import secret_values
 
 SECRET_PATTERNS = {
@@ -47,7 +48,14 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
             i += 1
         elif pattern[i] == "[":
             end = pattern.find("]", i)
-            out += pattern[i : end + 1] if end > 0 else re.escape(pattern[i])
+            cls = pattern[i : end + 1]
+            out += (
+                ("[^" + cls[2:])
+                if cls.startswith("[!")
+                else cls
+                if end > 0
+                else re.escape(pattern[i])
+            )
             i = end + 1 if end > 0 else i + 1
         else:
             out += re.escape(pattern[i])
@@ -57,8 +65,15 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
 
 
 def protected_hits(paths: list[str], patterns: list[str]) -> list[tuple[str, str]]:
+    """(path, pattern) pairs: a path is protected if the pattern matches it the way
+    ``factory check`` reads globs, or matches its file name in any folder."""
     compiled = [(p, glob_regex(p)) for p in patterns]
-    return [(path, pat) for path in paths for pat, rx in compiled if rx.match(path)]
+    return [
+        (path, pat)
+        for path in paths
+        for pat, rx in compiled
+        if rx.match(path) or matching(path, [pat])
+    ]
 
 
 def changed_lines_gate(numstat: list[tuple[int, int, str]], limit: int) -> Gate:
