@@ -32,7 +32,7 @@ def main() -> int:
     rows += [parallel, f.engine_overhead(states), f.cache_prefix(states), f.worktree_cost(reps)]
     rows += f.batch_triage()
     rows.append(f.rate_limit_adaptation())
-    rows.append(f.validation_throughput())
+    rows.append(f.validation_throughput(reps))
     width = max(len(r.name) for r in rows)
     lines = [f"{'figure':<{width}}  {'value':>24}  {'goal':>8}  {'ratio':>6}  note"]
     for r in rows:

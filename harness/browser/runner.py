@@ -30,6 +30,8 @@ class JourneyResult:
     screenshot: str | None = None
     duration_s: float = 0.0
     blocked_requests: list[str] = field(default_factory=list)
+    final_path: str | None = None
+    final_text: str | None = None  # what the page showed at the end, capped
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -114,10 +116,18 @@ def run_step(page: Page, step: Step) -> None:
             page.locator(str(w.selector)).first.wait_for(timeout=w.timeout_ms)
 
 
+FINAL_TEXT_CHARS = 2000
+
+
 def run_journey(
-    session: BrowserSession, base_url: str, journey: Journey, shots_dir: Path
+    session: BrowserSession,
+    base_url: str,
+    journey: Journey,
+    shots_dir: Path,
+    success_screenshot: bool = False,
 ) -> JourneyResult:
-    """Run ``journey`` in a fresh, origin-limited context."""
+    """Run ``journey`` in a fresh, origin-limited context. A failure keeps a full-page
+    screenshot; a pass keeps the final page text and path (and a screenshot if asked)."""
     shots_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     context, guard = session.new_context(base_url)
@@ -147,21 +157,29 @@ def run_journey(
                     time.monotonic() - started,
                     list(guard.blocked),
                 )
-        shot = shots_dir / f"{slug}-done.jpeg"
-        page.screenshot(path=str(shot), type="jpeg", quality=60)  # evidence, cheap to take
+        done_shot: Path | None = None
+        if success_screenshot:
+            done_shot = shots_dir / f"{slug}-done.jpeg"
+            page.screenshot(path=str(done_shot), type="jpeg", quality=60)
         return JourneyResult(
             journey.name,
             True,
             len(journey.steps),
-            screenshot=str(shot),
+            screenshot=str(done_shot) if done_shot else None,
             duration_s=time.monotonic() - started,
             blocked_requests=list(guard.blocked),
+            final_path=_path(page),
+            final_text=_body_text(page)[:FINAL_TEXT_CHARS],
         )
     finally:
         context.close()
 
 
 def run_journeys(
-    session: BrowserSession, base_url: str, journeys: list[Journey], shots_dir: Path
+    session: BrowserSession,
+    base_url: str,
+    journeys: list[Journey],
+    shots_dir: Path,
+    success_screenshots: bool = False,
 ) -> list[JourneyResult]:
-    return [run_journey(session, base_url, j, shots_dir) for j in journeys]
+    return [run_journey(session, base_url, j, shots_dir, success_screenshots) for j in journeys]

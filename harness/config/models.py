@@ -99,6 +99,14 @@ class Provider(Strict):
         return self
 
 
+class Validation(Strict):
+    """How journeys keep their evidence: a failing journey always keeps a full-page
+    screenshot; a passing one keeps its final page text and URL, and a screenshot too with
+    ``screenshots: all`` (about a tenth of a short journey's time)."""
+
+    screenshots: Literal["failures", "all"] = "failures"
+
+
 class FactoryConfig(Strict):
     forge: Literal["local", "github"] = "local"
     github: GitHubSettings = Field(default_factory=GitHubSettings)
@@ -108,6 +116,7 @@ class FactoryConfig(Strict):
     max_parallel: int = Field(default=4, ge=1, le=32)
     models: Models = Field(default_factory=Models)
     provider: Provider = Field(default_factory=Provider)
+    validation: Validation = Field(default_factory=Validation)
 
     @field_validator("production_branch")
     @classmethod

@@ -71,7 +71,13 @@ def journeys_on(
             except AppNotReady as exc:
                 raise StepFailed(str(exc), {"port": port, "app_output": app.output()}) from exc
             with BrowserSession(netns_pid=app.netns_pid) as session:
-                results = run_journeys(session, app.base_url, journeys, shots)
+                results = run_journeys(
+                    session,
+                    app.base_url,
+                    journeys,
+                    shots,
+                    settings.config.validation.screenshots == "all",
+                )
             out: dict[str, Any] = {
                 "sha": sha,
                 "port": port,

@@ -142,7 +142,7 @@ MISTAKES = [
     (
         "duplicate key",
         append("factory.yaml", "max_parallel: 2\n"),
-        "factory.yaml: line 35: duplicate key 'max_parallel'",
+        "factory.yaml: line 38: duplicate key 'max_parallel'",
     ),
     (
         "number given as text",
