@@ -91,6 +91,9 @@ def run_cycle(
 ) -> dict[str, Any]:
     services = open_services(root, state, provider)
     check_kill_switch(services)
+    branch = services.settings.config.production_branch
+    if services.forge.sync(branch) != services.settings.governance.commit:
+        services = open_services(root, state, provider)  # governance as production has it now
     width = max_parallel or services.settings.config.max_parallel
     manager = WorktreeManager(services.repo, default_worktree_root(services.settings.state_dir))
     manager.prune()  # leftovers of killed runs

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from harness.config.settings import Settings, load_settings
@@ -10,6 +11,7 @@ from harness.engine.loader import read_override
 from harness.engine.templates import Templates
 from harness.errors import ConfigError
 from harness.forge.base import Forge
+from harness.forge.github import GitHubForge
 from harness.forge.local import LocalForge
 from harness.git.repo import GitRepo
 from harness.model.factory import build_model
@@ -19,8 +21,32 @@ from harness.store.db import Store
 def make_forge(settings: Settings, store: Store, repo: GitRepo) -> Forge:
     if settings.config.forge == "local":
         return LocalForge(store, repo)
-    raise ConfigError(
-        "factory.yaml", "forge", "the github forge is not part of this version yet; use 'local'"
+    return github_forge(settings, store, repo)
+
+
+def github_forge(settings: Settings, store: Store, repo: GitRepo) -> GitHubForge:
+    """The GitHub forge from factory.yaml and the environment GitHub Actions also sets:
+    ``GITHUB_TOKEN``, ``GITHUB_API_URL``, ``GITHUB_SERVER_URL``, ``GITHUB_REPOSITORY``."""
+    cfg = settings.config.github
+    token = os.environ.get("GITHUB_TOKEN", "").strip()
+    if not token:
+        raise ConfigError("environment", "GITHUB_TOKEN", "is not set; forge: github needs a token")
+    repository = cfg.repository or os.environ.get("GITHUB_REPOSITORY", "").strip()
+    if not repository:
+        raise ConfigError(
+            "factory.yaml", "github.repository", "is not set and neither is $GITHUB_REPOSITORY"
+        )
+    server = os.environ.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
+    return GitHubForge(
+        store,
+        repo,
+        repository,
+        token,
+        api_url=os.environ.get("GITHUB_API_URL", "https://api.github.com"),
+        remote_url=f"{server}/{repository}.git",
+        bot_login=cfg.bot_login,
+        write_interval_s=cfg.write_interval_s,
+        max_wait_s=cfg.max_wait_s,
     )
 
 

@@ -42,6 +42,9 @@ ModelId = Annotated[
 
 class GitHubSettings(Strict):
     repository: Repository | None = None  # None: $GITHUB_REPOSITORY
+    bot_login: str | None = Field(default=None, min_length=1)  # None: the token's user
+    write_interval_s: float = Field(default=1.0, ge=0, le=60)  # GitHub asks for >= 1 s
+    max_wait_s: float = Field(default=60.0, ge=0, le=3600)  # longer rate-limit waits defer
 
 
 class Commands(Strict):

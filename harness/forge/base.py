@@ -97,7 +97,11 @@ class Forge(Protocol):
     """Issues, labels, comments and pull requests on one repository."""
 
     kind: str  # "local" | "github"
-    bot_login: str
+
+    @property
+    def bot_login(self) -> str:
+        """The login the factory writes as; its own comments and issues are not input."""
+        ...
 
     # issues
     def list_issues(self, state: str = "open") -> list[Issue]: ...
@@ -135,4 +139,13 @@ class Forge(Protocol):
 
     def merge_pr(self, number: int, expected_head_sha: str) -> str:
         """Merge if the PR head is still ``expected_head_sha``; returns the merge SHA."""
+        ...
+
+    # the production branch
+    def sync(self, branch: str) -> str:
+        """Bring the local ``branch`` up to the forge's; return its head SHA."""
+        ...
+
+    def revert_merge(self, branch: str, merge_sha: str, message: str) -> str:
+        """Undo ``merge_sha`` with a new commit on ``branch`` while it is still the head."""
         ...

@@ -31,7 +31,7 @@ def check_issues(forge: Forge) -> int:
     _check(
         got.title == "Conformance: a title" and got.body.startswith("A body."), "issue round trip"
     )
-    _check(got.author == "alice" and got.state == "open", "author and state")
+    _check(got.author == created.author and got.state == "open", "author and state")
     _check(created.number in [i.number for i in forge.list_issues("open")], "listed as open")
     forge.close_issue(created.number)
     _check(forge.get_issue(created.number).state == "closed", "close")

@@ -111,3 +111,13 @@ class LocalForge:
             raise ForgeError(f"pull request {number}: {exc}") from exc
         self.store.update_pr(number, state="merged", merge_sha=merged, head_sha=head)
         return merged
+
+    # the production branch: the local repository is the forge's
+    def sync(self, branch: str) -> str:
+        sha = self.repo.rev_parse(f"refs/heads/{branch}")
+        if sha is None:
+            raise ForgeError(f"production branch {branch!r} does not exist")
+        return sha
+
+    def revert_merge(self, branch: str, merge_sha: str, message: str) -> str:
+        return self.repo.revert_merge(branch, merge_sha, message)

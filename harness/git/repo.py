@@ -58,11 +58,12 @@ class GitRepo:
             raise GitError(f"{self.path}: not a git repository") from exc
         self._repo.git.update_environment(**_environment())
 
-    def git(self, *args: str) -> str:
-        """Run ``git <args>`` with hooks disabled; raise ``GitError`` on failure."""
+    def git(self, *args: str, env: dict[str, str] | None = None) -> str:
+        """Run ``git <args>`` with hooks disabled; raise ``GitError`` on failure. ``env`` adds
+        variables to this one call's environment (never to argv or config)."""
         started = time.monotonic()
         try:
-            out: str = self._repo.git.execute(["git", *SAFE_CONFIG, *args])
+            out: str = self._repo.git.execute(["git", *SAFE_CONFIG, *args], env=env)
         except GitCommandError as exc:
             detail = (exc.stderr or "").strip().splitlines()
             reason = detail[-1] if detail else str(exc.status)
@@ -79,6 +80,13 @@ class GitRepo:
             return str(self._repo.commit(ref).hexsha)
         except (BadName, ValueError, GitCommandError):
             return None
+
+    def is_ancestor(self, older: str, newer: str) -> bool:
+        try:
+            self.git("merge-base", "--is-ancestor", older, newer)
+        except GitError:
+            return False
+        return True
 
     def branch_exists(self, name: str) -> bool:
         return self.rev_parse(f"refs/heads/{name}") is not None
@@ -184,10 +192,10 @@ class GitRepo:
         except GitError as exc:
             raise GitError(f"merge: {branch} conflicts with {base}") from exc
         new = self.git("commit-tree", tree, "-p", old, "-p", head, "-m", message).strip()
-        self._advance(base, old, new, message)
+        self.advance(base, old, new, message)
         return new
 
-    def _advance(self, branch: str, old: str, new: str, message: str) -> None:
+    def advance(self, branch: str, old: str, new: str, message: str) -> None:
         """Move ``branch`` from ``old`` to ``new`` (refused if it moved meanwhile); a clean
         working tree that has it checked out is brought along."""
         checkout = self._checked_out_in(branch)
@@ -206,7 +214,7 @@ class GitRepo:
         if tree is None:
             raise GitError(f"revert: {merge_sha[:12]} has no parent")
         new = self.git("commit-tree", tree, "-p", merge_sha, "-m", message).strip()
-        self._advance(branch, merge_sha, new, message)
+        self.advance(branch, merge_sha, new, message)
         return new
 
     def stage_tree(self, exclude: list[str] | None = None) -> str:

@@ -6,13 +6,14 @@ from pathlib import Path
 
 from harness.store.base import DB_NAME
 from harness.store.forge_tables import ForgeTablesMixin
+from harness.store.intents import IntentsMixin
 from harness.store.leases import LeasesMixin
 from harness.store.ledger import LedgerMixin
 from harness.store.migrations import migrate
 from harness.store.runs import RunsMixin
 
 
-class Store(RunsMixin, LedgerMixin, LeasesMixin, ForgeTablesMixin):
+class Store(RunsMixin, LedgerMixin, LeasesMixin, ForgeTablesMixin, IntentsMixin):
     """Runs, steps, model calls, events, flags, leases and the local forge, in one WAL database."""
 
     @classmethod

@@ -143,6 +143,24 @@ def m002_local_forge(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m003_forge_intents(db: sqlite3.Connection) -> None:
+    """Writes to a remote forge: recorded before they are sent, resolved after."""
+    _script(
+        db,
+        """
+        CREATE TABLE forge_intents (
+            key TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('pending','done')),
+            result TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        """,
+    )
+
+
 def migrate(db: sqlite3.Connection) -> list[str]:
     """Apply the migrations not applied yet, each in its own transaction; return their names."""
     db.execute(

@@ -19,10 +19,7 @@ from harness.validate.evidence import journeys_on
 
 def _production(ctx: StepContext) -> tuple[str, str]:
     branch = ctx.services.settings.config.production_branch
-    sha = ctx.services.repo.rev_parse(f"refs/heads/{branch}")
-    if sha is None:
-        raise FactoryError(f"production branch {branch!r} does not exist")
-    return branch, sha
+    return branch, ctx.services.forge.sync(branch)  # on GitHub: fetched first
 
 
 @action("validate.prepare")
@@ -210,7 +207,7 @@ def smoke(ctx: StepContext) -> dict[str, Any]:
     branch = ctx.outputs["merge"]["branch"]
     current = repo.rev_parse(f"refs/heads/{branch}")
     revert = (
-        repo.revert_merge(
+        forge.revert_merge(
             branch, merged, f"Revert factory merge for issue {ctx.issue}: smoke failed"
         )
         if current == merged

@@ -1,0 +1,519 @@
+"""The GitHub forge: the ``Forge`` protocol on PyGithub, with writes that happen exactly once.
+
+- PyGithub's own retries (ten tries, no backoff, POST included) and its per-client pacing are
+  off; this module is the one retry layer: bounded, with backoff, for idempotent requests
+  only. A create (POST) is never repeated blind: the thing it creates is looked up first
+  (a comment by its hidden marker, a PR by its branch) and only created if absent.
+- An intent is recorded in the store before every create and resolved after it, so a
+  crash between the two is settled by a lookup on the next run.
+- Writes from every thread of the process are paced at least ``write_interval_s`` apart.
+- Rate limits: a server-asked wait (``Retry-After``, an exhausted ``x-ratelimit-reset``) is
+  honoured up to ``max_wait_s``; a longer one defers the work (``DeferredError``).
+- The token reaches PyGithub's auth header and, for pushes, git's askpass; nothing else.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from functools import partial
+from typing import TypeVar
+
+import requests
+from github import Auth, Github, GithubException
+from github.Issue import Issue as GhIssue
+from github.PullRequest import PullRequest as GhPull
+from github.Repository import Repository
+
+from harness.errors import DeferredError, ForgeError, GitError
+from harness.forge.base import LABELS, Comment, Issue, PullRequest, marker
+from harness.git.remote import Remote
+from harness.git.repo import GitRepo
+from harness.model.retry import server_wait
+from harness.store.db import Store
+
+T = TypeVar("T")
+FALLBACK_BOT = "github-actions[bot]"
+_BRANCH_ISSUE = re.compile(r"^factory/issue-(\d+)-")
+_FAILED_CI = {"failure", "cancelled", "timed_out", "action_required", "startup_failure", "stale"}
+
+
+class _Pacer:
+    """Writes at least ``interval`` apart across all threads of this process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last = 0.0
+
+    def wait(self, interval: float) -> None:
+        with self._lock:
+            delay = self._last + interval - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            self._last = time.monotonic()
+
+
+_PACERS: dict[str, _Pacer] = {}
+_PACERS_LOCK = threading.Lock()
+
+
+def _pacer(api_url: str) -> _Pacer:
+    with _PACERS_LOCK:
+        return _PACERS.setdefault(api_url, _Pacer())
+
+
+def _iso(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else ""
+
+
+class GitHubForge:
+    """One GitHub repository through the REST API (``api_url``) and git (``remote_url``)."""
+
+    kind = "github"
+
+    def __init__(
+        self,
+        store: Store,
+        repo: GitRepo,
+        repository: str,
+        token: str,
+        api_url: str = "https://api.github.com",
+        remote_url: str | None = None,
+        bot_login: str | None = None,
+        write_interval_s: float = 1.0,
+        max_wait_s: float = 60.0,
+        max_retries: int = 4,
+        backoff_s: float = 1.0,
+    ) -> None:
+        self.store, self.repo, self.repository = store, repo, repository
+        self.owner = repository.split("/")[0]
+        self.api_url = api_url.rstrip("/")
+        self.write_interval_s, self.max_wait_s = write_interval_s, max_wait_s
+        self.max_retries, self.backoff_s = max_retries, backoff_s
+        self._gh = Github(
+            auth=Auth.Token(token),
+            base_url=self.api_url,
+            retry=None,  # requests' default: no retries; ours are below
+            seconds_between_requests=None,
+            seconds_between_writes=None,  # paced here, across threads
+            per_page=100,
+            timeout=30,
+        )
+        self._repo: Repository = self._gh.get_repo(repository, lazy=True)
+        self.remote = Remote(repo, remote_url or f"https://github.com/{repository}.git", token)
+        self._bot = bot_login
+        self._labels_ready = False
+
+    # plumbing --------------------------------------------------------------------
+    @property
+    def bot_login(self) -> str:  # type: ignore[override]
+        if self._bot is None:
+            try:
+                self._bot = str(self._call("who am I", lambda: self._gh.get_user().login))
+            except ForgeError:  # an installation token cannot read /user
+                self._bot = FALLBACK_BOT
+        return self._bot
+
+    def _key(self, kind: str, what: str) -> str:
+        return f"github:{self.repository}:{kind}:{what}"
+
+    def _wait(self, exc: Exception, attempt: int) -> float | None:
+        """Seconds to wait before trying again, or ``None`` if trying again cannot help."""
+        backoff = min(30.0, self.backoff_s * 2.0**attempt) * (0.75 + 0.25 * random.random())
+        if isinstance(exc, requests.RequestException):
+            return backoff
+        if not isinstance(exc, GithubException):
+            return None
+        headers = {k.lower(): v for k, v in (exc.headers or {}).items()}
+        message = str((exc.data or {}).get("message", "")) if isinstance(exc.data, dict) else ""
+        if exc.status in (403, 429) and (
+            "rate limit" in message.lower() or headers.get("x-ratelimit-remaining") == "0"
+        ):
+            asked = server_wait(headers)
+            if asked is not None:
+                return max(asked, backoff)
+            if headers.get("x-ratelimit-remaining") == "0" and "x-ratelimit-reset" in headers:
+                return max(float(headers["x-ratelimit-reset"]) - time.time(), backoff)
+            if "retry-after" in headers:  # "Retry-After: 0": back off all the same
+                return backoff
+            return max(60.0, backoff)  # GitHub: without a header, wait at least a minute
+        if exc.status >= 500:
+            return backoff
+        return None
+
+    def _call(
+        self,
+        what: str,
+        fn: Callable[[], T],
+        write: bool = False,
+        lookup: Callable[[], T | None] | None = None,
+        idempotent: bool = True,
+    ) -> T:
+        """One API operation with the retry policy. A non-idempotent write is retried only
+        with ``lookup``, which is asked first whether the earlier attempt took effect."""
+        attempt = 0
+        while True:
+            if write:
+                _pacer(self.api_url).wait(self.write_interval_s)
+            try:
+                return fn()
+            except (GithubException, requests.RequestException) as exc:
+                wait = self._wait(exc, attempt)
+                reason = _describe(exc)
+                if wait is None:
+                    raise ForgeError(f"GitHub: {what}: {reason}") from exc
+                if write and not idempotent:
+                    found = lookup() if lookup is not None else None
+                    if found is not None:
+                        return found
+                    if lookup is None:
+                        raise ForgeError(
+                            f"GitHub: {what}: {reason} (it may have taken effect; not repeated)"
+                        ) from exc
+                attempt += 1
+                if wait > self.max_wait_s:
+                    raise DeferredError(
+                        f"GitHub asks to wait {wait:.0f} s ({what}): deferred",
+                        time.time() + wait,
+                    ) from exc
+                if attempt > self.max_retries:
+                    raise ForgeError(f"GitHub: {what}: {reason} after {attempt} tries") from exc
+                time.sleep(wait)
+
+    # issues ------------------------------------------------------------------------
+    def _issue(self, raw: GhIssue) -> Issue:
+        return Issue(
+            number=raw.number,
+            title=raw.title or "",
+            body=raw.body or "",
+            author=raw.user.login if raw.user else "",
+            state=raw.state,
+            labels=tuple(sorted(label.name for label in raw.labels)),
+            created_at=_iso(raw.created_at),
+            updated_at=_iso(raw.updated_at),
+        )
+
+    def list_issues(self, state: str = "open") -> list[Issue]:
+        """Issues only: GitHub lists pull requests as issues too, they are left out."""
+        return self._call(
+            f"list {state} issues",
+            lambda: [
+                self._issue(i)
+                for i in self._repo.get_issues(state=state, sort="created", direction="asc")
+                if i.pull_request is None
+            ],
+        )
+
+    def get_issue(self, number: int) -> Issue:
+        return self._call(f"get issue #{number}", lambda: self._issue(self._repo.get_issue(number)))
+
+    def create_issue(self, title: str, body: str, author: str) -> Issue:
+        """Filed as the token's user (GitHub does not let anyone file as ``author``)."""
+        return self._call(
+            "create an issue",
+            lambda: self._issue(self._repo.create_issue(title=title, body=body)),
+            write=True,
+            idempotent=False,
+        )
+
+    def _set_state(self, number: int, state: str) -> None:
+        issue = self._repo.get_issue(number)
+        if issue.state != state:
+            issue.edit(state=state)
+
+    def close_issue(self, number: int) -> None:
+        self._call(f"close #{number}", lambda: self._set_state(number, "closed"), write=True)
+
+    def reopen_issue(self, number: int) -> None:
+        self._call(f"reopen #{number}", lambda: self._set_state(number, "open"), write=True)
+
+    # labels ------------------------------------------------------------------------
+    def ensure_labels(self) -> None:
+        """Create the factory's labels (colour and description) that the repository lacks."""
+        if self._labels_ready:
+            return
+        present = self._call(
+            "list labels", lambda: {label.name for label in self._repo.get_labels()}
+        )
+        for name, (color, description) in LABELS.items():
+            if name in present:
+                continue
+            try:
+                self._call(
+                    f"create label {name}",
+                    partial(self._create_label, name, color, description),
+                    write=True,
+                    idempotent=False,
+                    lookup=partial(self._label_exists, name),
+                )
+            except ForgeError as exc:
+                if "already_exists" not in str(exc):
+                    raise
+        self._labels_ready = True
+
+    def _create_label(self, name: str, color: str, description: str) -> bool:
+        self._repo.create_label(name, color, description)
+        return True
+
+    def _label_exists(self, name: str) -> bool | None:
+        names = {label.name for label in self._repo.get_labels()}
+        return True if name in names else None
+
+    def add_labels(self, number: int, labels: list[str]) -> None:
+        if labels:  # adding is a set union on GitHub: safe to repeat
+            self._call(
+                f"label #{number}",
+                lambda: self._repo.get_issue(number).add_to_labels(*labels),
+                write=True,
+            )
+
+    def remove_labels(self, number: int, labels: list[str]) -> None:
+        current = set(self.get_issue(number).labels)
+        for label in labels:
+            if label in current:
+                self._call(
+                    f"unlabel #{number}",
+                    partial(self._remove_label, number, label),
+                    write=True,
+                )
+
+    def _remove_label(self, number: int, label: str) -> None:
+        try:
+            self._repo.get_issue(number).remove_from_labels(label)
+        except GithubException as exc:
+            if exc.status != 404:  # already gone: the goal is reached
+                raise
+
+    # comments ----------------------------------------------------------------------
+    def list_comments(self, number: int) -> list[Comment]:
+        return self._call(
+            f"list comments on #{number}",
+            lambda: [
+                Comment(c.id, c.user.login if c.user else "", c.body or "", _iso(c.created_at))
+                for c in self._repo.get_issue(number).get_comments()
+            ],
+        )
+
+    def find_comment(self, number: int, key: str) -> Comment | None:
+        """The factory's own comment carrying ``key``'s marker (a marker quoted by someone
+        else does not count)."""
+        tag, me = marker(key), self.bot_login
+        for comment in self.list_comments(number):
+            if tag in comment.body and comment.author == me:
+                return comment
+        return None
+
+    def post_comment(self, number: int, key: str, body: str) -> Comment:
+        intent = self._key("comment", f"{number}:{key}")
+        known = self.store.intent(intent)
+        if known is not None and known[0] == "done":
+            return Comment(**known[1])
+        found = self.find_comment(number, key)
+        if found is None:
+            self.store.begin_intent(intent, "comment")
+            text = f"{marker(key)}\n{body}"
+
+            def create() -> Comment:
+                c = self._repo.get_issue(number).create_comment(text)
+                return Comment(c.id, c.user.login if c.user else "", c.body, _iso(c.created_at))
+
+            found = self._call(
+                f"comment on #{number}",
+                create,
+                write=True,
+                idempotent=False,
+                lookup=lambda: self.find_comment(number, key),
+            )
+        self.store.resolve_intent(intent, found.__dict__)
+        return found
+
+    # pull requests -----------------------------------------------------------------
+    def _pull(self, raw: GhPull) -> PullRequest:
+        match = _BRANCH_ISSUE.match(raw.head.ref)
+        return PullRequest(
+            number=raw.number,
+            issue=int(match.group(1)) if match else 0,
+            branch=raw.head.ref,
+            base=raw.base.ref,
+            head_sha=raw.head.sha,
+            title=raw.title or "",
+            body=raw.body or "",
+            state="merged" if raw.merged else raw.state,
+            merge_sha=raw.merge_commit_sha if raw.merged else None,
+        )
+
+    def find_pr(self, branch: str) -> PullRequest | None:
+        def newest() -> PullRequest | None:
+            pulls = self._repo.get_pulls(state="all", head=f"{self.owner}:{branch}")
+            for raw in pulls:
+                return self._pull(raw)
+            return None
+
+        return self._call(f"find the PR of {branch}", newest)
+
+    def get_pr(self, number: int) -> PullRequest:
+        return self._call(f"get PR #{number}", lambda: self._pull(self._repo.get_pull(number)))
+
+    def open_pr(self, issue: int, branch: str, base: str, title: str, body: str) -> PullRequest:
+        """Push ``branch`` and open its PR, or return the PR that branch already has."""
+        intent = self._key("pr", branch)
+        known = self.store.intent(intent)
+        if known is not None and known[0] == "done":
+            return self.get_pr(int(known[1]))
+        head = self.repo.rev_parse(f"refs/heads/{branch}")
+        if head is None:
+            raise ForgeError(f"cannot open a PR: branch {branch!r} does not exist")
+        try:
+            self.remote.push(head, branch)
+        except GitError as exc:
+            raise ForgeError(f"GitHub: push {branch}: {exc}") from exc
+        found = self.find_pr(branch)
+        if found is None:
+            self.store.begin_intent(intent, "pr")
+
+            def lookup() -> PullRequest | None:
+                return self.find_pr(branch)
+
+            try:
+                found = self._call(
+                    f"open a PR for {branch}",
+                    lambda: self._pull(
+                        self._repo.create_pull(base=base, head=branch, title=title, body=body)
+                    ),
+                    write=True,
+                    idempotent=False,
+                    lookup=lookup,
+                )
+            except ForgeError:
+                found = lookup()  # "a pull request already exists": a racing writer won
+                if found is None:
+                    raise
+        self.store.resolve_intent(intent, found.number)
+        return found
+
+    def update_pr_body(self, number: int, body: str) -> None:
+        self._call(
+            f"edit PR #{number}", lambda: self._repo.get_pull(number).edit(body=body), write=True
+        )
+
+    def close_pr(self, number: int) -> None:
+        def close() -> None:
+            raw = self._repo.get_pull(number)
+            if raw.state == "open":
+                raw.edit(state="closed")
+
+        self._call(f"close PR #{number}", close, write=True)
+
+    def ci_status(self, sha: str) -> str:
+        """Check runs and commit statuses together: any failure fails, anything unfinished
+        is pending, nothing at all is ``none``."""
+
+        def status() -> str:
+            commit = self._repo.get_commit(sha)
+            runs = list(commit.get_check_runs())
+            combined = commit.get_combined_status()
+            if not runs and combined.total_count == 0:
+                return "none"
+            if combined.total_count and combined.state in ("failure", "error"):
+                return "failure"
+            if any(r.conclusion in _FAILED_CI for r in runs):
+                return "failure"
+            if any(r.status != "completed" for r in runs) or (
+                combined.total_count and combined.state == "pending"
+            ):
+                return "pending"
+            return "success"
+
+        return self._call(f"CI of {sha[:12]}", status)
+
+    def merge_pr(self, number: int, expected_head_sha: str) -> str:
+        """Merge through the API with the head SHA GitHub must still see; then bring the
+        local production branch up to the merge."""
+        pr = self.get_pr(number)
+        if pr.state == "merged" and pr.merge_sha:
+            self.sync(pr.base)
+            return pr.merge_sha
+        if pr.state != "open":
+            raise ForgeError(f"pull request {number} is {pr.state}, not open")
+        if pr.head_sha != expected_head_sha:
+            raise ForgeError(
+                f"pull request {number}: head is {pr.head_sha}, expected {expected_head_sha}; "
+                "not merged"
+            )
+        intent = self._key("merge", str(number))
+        self.store.begin_intent(intent, "merge")
+
+        def merged() -> str | None:
+            now = self.get_pr(number)
+            return now.merge_sha if now.state == "merged" else None
+
+        sha = self._call(
+            f"merge PR #{number}",
+            lambda: str(
+                self._repo.get_pull(number)
+                .merge(
+                    sha=expected_head_sha,
+                    merge_method="merge",
+                    commit_title=f"Merge {pr.branch}: {pr.title}"[:250],
+                )
+                .sha
+            ),
+            write=True,
+            idempotent=False,
+            lookup=merged,
+        )
+        self.store.resolve_intent(intent, sha)
+        self.sync(pr.base)
+        return sha
+
+    # the production branch ----------------------------------------------------------
+    def sync(self, branch: str) -> str:
+        try:
+            return self.remote.sync(branch)
+        except GitError as exc:
+            raise ForgeError(f"GitHub: sync {branch}: {exc}") from exc
+
+    def revert_merge(self, branch: str, merge_sha: str, message: str) -> str:
+        """A revert commit on the production branch, pushed only if it is still at
+        ``merge_sha`` on GitHub (otherwise nothing changes and a person decides)."""
+        self.sync(branch)
+        revert = self.repo.revert_merge(branch, merge_sha, message)
+        try:
+            self.remote.push_fast_forward(merge_sha, revert, branch)
+        except GitError as exc:
+            self.repo.advance(branch, revert, merge_sha, "factory: revert not pushed")
+            raise ForgeError(f"GitHub: push the revert to {branch}: {exc}") from exc
+        return revert
+
+    # repository variables (the kill switch of the Actions workflows) ---------------
+    def set_variable(self, name: str, value: str) -> None:
+        def put() -> None:
+            try:
+                variable = self._repo.get_variable(name)
+                current = variable.value
+            except GithubException as exc:
+                if exc.status != 404:
+                    raise
+                self._repo.create_variable(name, value)
+                return
+            if current != value:
+                variable.edit(value)
+
+        self._call(f"set variable {name}", put, write=True)
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, GithubException):
+        data = exc.data if isinstance(exc.data, dict) else {}
+        message = str(data.get("message", "")) or "no message"
+        errors = data.get("errors")
+        if isinstance(errors, list) and errors:
+            first = errors[0]
+            detail = first.get("message") or first.get("code") if isinstance(first, dict) else ""
+            message += f" ({detail})" if detail else ""
+        return f"HTTP {exc.status}: {message}"
+    return type(exc).__name__

@@ -1,0 +1,125 @@
+"""Pushing to and fetching from a forge's git server with a token.
+
+The token reaches git only through the environment of the one git process that needs it,
+read back by an askpass script that does not contain it: never in a URL, an argument, the
+repository's config or a credential store (credential helpers are switched off for these
+calls, so a user's ``credential.helper=store`` cannot save it)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from harness.errors import GitError
+from harness.git.repo import GitRepo
+
+_ASKPASS = """#!/bin/sh
+case "$1" in
+  Username*) echo x-access-token ;;
+  *) printf '%s\\n' "$FACTORY_GIT_TOKEN" ;;
+esac
+"""
+_NO_HELPERS = ("-c", "credential.helper=", "-c", "core.askPass=")
+TRACKING = "refs/factory/remote"
+_LOCKS: dict[Path, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def _lock(repo: GitRepo) -> threading.Lock:
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(repo.path, threading.Lock())
+
+
+class Remote:
+    """A forge's repository over HTTPS, authenticated with ``token``."""
+
+    def __init__(self, repo: GitRepo, url: str, token: str) -> None:
+        if "@" in url.split("//", 1)[-1].split("/", 1)[0]:
+            raise GitError("the remote URL must not carry credentials")
+        self.repo, self.url, self._token = repo, url, token
+
+    @contextmanager
+    def _auth(self) -> Iterator[dict[str, str]]:
+        with tempfile.TemporaryDirectory(prefix="factory-askpass-") as folder:
+            script = Path(folder) / "askpass"
+            script.write_text(_ASKPASS)
+            script.chmod(0o700)
+            yield {
+                "GIT_ASKPASS": str(script),
+                "FACTORY_GIT_TOKEN": self._token,
+                "GIT_TERMINAL_PROMPT": "0",
+                "GCM_INTERACTIVE": "never",
+                "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            }
+
+    def push(self, sha: str, branch: str) -> None:
+        """Set the remote ``branch`` to ``sha`` (the factory's own branches only)."""
+        if not branch.startswith("factory/"):
+            raise GitError(f"push: {branch} is not a factory branch")
+        with self._auth() as env:
+            self.repo.git(
+                *_NO_HELPERS,
+                "push",
+                "--porcelain",
+                self.url,
+                f"+{sha}:refs/heads/{branch}",
+                env=env,
+            )
+
+    def push_fast_forward(self, old: str, new: str, branch: str) -> None:
+        """Move the remote ``branch`` from ``old`` to ``new``; refused if it moved."""
+        with self._auth() as env:
+            self.repo.git(
+                *_NO_HELPERS,
+                "push",
+                "--porcelain",
+                f"--force-with-lease=refs/heads/{branch}:{old}",
+                self.url,
+                f"{new}:refs/heads/{branch}",
+                env=env,
+            )
+
+    def fetch(self, branch: str) -> str:
+        """Fetch the remote ``branch``; return its head SHA (kept under ``refs/factory``)."""
+        ref = f"{TRACKING}/{branch}"
+        with self._auth() as env:
+            self.repo.git(
+                *_NO_HELPERS,
+                "fetch",
+                "--no-tags",
+                "--quiet",
+                self.url,
+                f"+refs/heads/{branch}:{ref}",
+                env=env,
+            )
+        sha = self.repo.rev_parse(ref)
+        if sha is None:
+            raise GitError(f"fetch: the remote has no branch {branch}")
+        return sha
+
+    def sync(self, branch: str) -> str:
+        """Bring the local ``branch`` up to the remote one (fast-forward only)."""
+        with _lock(self.repo):
+            return self._sync(branch)
+
+    def _sync(self, branch: str) -> str:
+        remote = self.fetch(branch)
+        local = self.repo.rev_parse(f"refs/heads/{branch}")
+        if local == remote:
+            return remote
+        if local is None:
+            self.repo.git("update-ref", f"refs/heads/{branch}", remote)
+            return remote
+        if not self.repo.is_ancestor(local, remote):
+            if self.repo.is_ancestor(remote, local):
+                return local  # ahead: a local commit not pushed yet (the push will follow)
+            raise GitError(
+                f"{branch} has diverged from the remote: local {local[:12]}, remote "
+                f"{remote[:12]}; reconcile it by hand"
+            )
+        self.repo.advance(branch, local, remote, f"factory: sync {branch} from the remote")
+        return remote

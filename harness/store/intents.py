@@ -1,0 +1,41 @@
+"""Intents: a write to a remote forge is recorded before it is sent and resolved after it.
+
+After a crash, a pending intent says the write may have happened: the forge looks it up
+(by marker or branch) before it writes again. A done intent keeps the result, so a re-run
+neither writes again nor needs to look."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.store.base import StoreBase, dumps, loads, utc_now
+
+
+class IntentsMixin(StoreBase):
+    def intent(self, key: str) -> tuple[str, Any] | None:
+        """``(status, result)`` of the intent ``key``, or ``None`` if there is none."""
+        row = self._row("SELECT status, result FROM forge_intents WHERE key = ?", (key,))
+        return None if row is None else (str(row["status"]), loads(row["result"]))
+
+    def begin_intent(self, key: str, kind: str) -> None:
+        now = utc_now()
+        with self.transaction() as db:
+            db.execute(
+                "INSERT INTO forge_intents (key, kind, status, result, created_at, updated_at)"
+                " VALUES (?, ?, 'pending', NULL, ?, ?) ON CONFLICT (key) DO NOTHING",
+                (key, kind, now, now),
+            )
+
+    def resolve_intent(self, key: str, result: Any) -> None:
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE forge_intents SET status = 'done', result = ?, updated_at = ?"
+                " WHERE key = ?",
+                (dumps(result), utc_now(), key),
+            )
+
+    def pending_intents(self) -> list[tuple[str, str]]:
+        rows = self._rows(
+            "SELECT key, kind FROM forge_intents WHERE status = 'pending' ORDER BY created_at"
+        )
+        return [(str(r["key"]), str(r["kind"])) for r in rows]

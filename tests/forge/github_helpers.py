@@ -1,0 +1,50 @@
+"""A stand-in GitHub with a bare repository as its git remote, and forges pointed at it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from harness.forge.github import GitHubForge
+from harness.git.repo import GitRepo
+from harness.store.db import Store
+from harness.testing.github_standin import GitHubStandIn
+from tests.factory_repo import git
+
+TOKEN = "ghs_CANARY_0123456789abcdefTOKEN"
+
+
+@contextmanager
+def standin_for(repo: Path, root: Path) -> Iterator[GitHubStandIn]:
+    """Serve a bare clone of ``repo`` as ``acme/app``."""
+    git_root = root / "github"
+    (git_root / "acme").mkdir(parents=True)
+    git(root, "clone", "-q", "--bare", str(repo), str(git_root / "acme" / "app.git"))
+    with GitHubStandIn(git_root, token=TOKEN) as standin:
+        standin.ci_conclusion = "success"
+        yield standin
+
+
+def github_forge(standin: GitHubStandIn, repo: Path, state: Path, **options: Any) -> GitHubForge:
+    settings: dict[str, Any] = {"write_interval_s": 0.0, "backoff_s": 0.05, "max_wait_s": 30.0}
+    settings.update(options)
+    return GitHubForge(
+        Store.open(state),
+        GitRepo(repo),
+        standin.repository,
+        TOKEN,
+        api_url=standin.api_url,
+        remote_url=f"{standin.server_url}/{standin.repository}.git",
+        **settings,
+    )
+
+
+def github_env(standin: GitHubStandIn) -> dict[str, str]:
+    return {
+        "GITHUB_TOKEN": TOKEN,
+        "GITHUB_API_URL": standin.api_url,
+        "GITHUB_SERVER_URL": standin.server_url,
+        "GITHUB_REPOSITORY": standin.repository,
+    }

@@ -1,0 +1,240 @@
+"""The GitHub forge through PyGithub against the stand-in GitHub: the conformance suite,
+exactly-once writes under faults, rate limits without hot loops, pacing, and the token."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.errors import DeferredError, ForgeError
+from harness.forge.base import LABELS, marker
+from harness.forge.conformance import run_forge_conformance
+from harness.git.repo import GitRepo
+from harness.store.db import Store
+from tests.conftest import git
+from tests.forge.github_helpers import TOKEN, github_forge, standin_for
+
+
+@pytest.fixture
+def hub(empty_repo: Path, tmp_path: Path):
+    with standin_for(empty_repo, tmp_path) as standin:
+        yield standin
+
+
+def _branch(repo: Path, worktrees: Path, name: str, text: str) -> str:
+    path = worktrees / name.replace("/", "-")
+    if not path.exists():
+        git(repo, "worktree", "add", "-q", "-b", name, str(path), "main")
+    (path / "feature.txt").write_text(text)
+    sha = GitRepo(path).commit_all("feature")
+    assert sha
+    return sha
+
+
+def test_github_forge_conformance(hub, empty_repo: Path, tmp_path: Path) -> None:
+    forge = github_forge(hub, empty_repo, tmp_path / "state")
+    worktrees = tmp_path / "wt"
+
+    def make_branch(name: str) -> str:
+        return _branch(empty_repo, worktrees, name, "one\n")
+
+    def advance(name: str) -> str:  # someone pushes to the PR's branch
+        sha = _branch(empty_repo, worktrees, name, "one\ntwo\n")
+        git(empty_repo, "push", "-q", str(hub.bare), f"+{sha}:refs/heads/{name}")
+        return sha
+
+    run_forge_conformance(forge, make_branch, advance)
+    # labels created with the factory's colours and descriptions
+    for name, (color, description) in LABELS.items():
+        assert hub.labels[name] == {"color": color, "description": description}
+    # the merge happened on the server (a merge commit in the bare repository) and the local
+    # production branch was brought up to it
+    remote_main = GitRepo(hub.bare).rev_parse("refs/heads/main")
+    assert remote_main == GitRepo(empty_repo).rev_parse("refs/heads/main")
+    assert GitRepo(empty_repo).read_blob("main", "feature.txt") == b"one\ntwo\n"
+    merges = [r for r in hub.requests if r.method == "PUT" and r.path.endswith("/merge")]
+    assert len(merges) == 1 and b'"sha"' in merges[0].body
+
+
+def test_a_502_after_a_comment_was_posted_does_not_post_it_twice(
+    hub, empty_repo: Path, tmp_path: Path
+) -> None:
+    forge = github_forge(hub, empty_repo, tmp_path / "state")
+    number = hub.open_issue("Dark mode", "Please.")
+    hub.fail_next("POST", r"/issues/\d+/comments$", "502-after")
+    first = forge.post_comment(number, "triage:decision", "**Accepted.**")
+    again = github_forge(hub, empty_repo, tmp_path / "other-state").post_comment(
+        number, "triage:decision", "**Accepted.**"
+    )
+    assert first.id == again.id
+    assert len(hub.comments_on(number)) == 1
+    posts = [r for r in hub.requests if r.method == "POST" and r.path.endswith("/comments")]
+    assert len(posts) == 1  # the lookup found it: no second POST
+    assert Store.open(tmp_path / "state").pending_intents() == []
+
+
+def test_a_502_after_a_pr_was_opened_does_not_open_another(
+    hub, empty_repo: Path, tmp_path: Path
+) -> None:
+    forge = github_forge(hub, empty_repo, tmp_path / "state")
+    number = hub.open_issue("Count notes", "Show N notes.")
+    branch = f"factory/issue-{number}-0badf00d"
+    head = _branch(empty_repo, tmp_path / "wt", branch, "x\n")
+    hub.fail_next("POST", r"/pulls$", "502-after")
+    pr = forge.open_pr(number, branch, "main", "Count notes", "Body")
+    assert pr.head_sha == head and pr.issue == number
+    assert len(hub.pulls) == 1
+    assert len([r for r in hub.requests if r.method == "POST" and r.path.endswith("/pulls")]) == 1
+    # a re-run (a fresh process: no intent in its store) finds the PR by its branch
+    other = github_forge(hub, empty_repo, tmp_path / "state2")
+    assert other.open_pr(number, branch, "main", "Count notes", "Body").number == pr.number
+    assert len(hub.pulls) == 1
+
+
+def test_a_crash_between_the_create_and_its_record_is_settled_by_lookup(
+    hub, empty_repo: Path, tmp_path: Path
+) -> None:
+    state = tmp_path / "state"
+    forge = github_forge(hub, empty_repo, state)
+    number = hub.open_issue("Count notes", "Show N notes.")
+    key = f"github:{hub.repository}:comment:{number}:implement:pr"
+    Store.open(state).begin_intent(key, "comment")  # recorded, then the POST landed, then -9
+    hub.dispatch(
+        "POST",
+        f"/api/v3/repos/{hub.repository}/issues/{number}/comments",
+        {},
+        {"authorization": f"token {TOKEN}"},
+        f'{{"body": "{marker("implement:pr")}\\nOpened."}}'.encode(),
+    )
+    forge.post_comment(number, "implement:pr", "Opened.")
+    assert len(hub.comments_on(number)) == 1
+    assert Store.open(state).intent(key) is not None
+    assert Store.open(state).pending_intents() == []
+
+
+def test_secondary_rate_limit_with_retry_after_zero_backs_off(
+    hub, empty_repo: Path, tmp_path: Path
+) -> None:
+    forge = github_forge(hub, empty_repo, tmp_path / "state", backoff_s=0.2)
+    number = hub.open_issue("t", "b")
+    for _ in range(2):
+        hub.fail_next("GET", rf"/issues/{number}$", "secondary", retry_after="0")
+    started = time.monotonic()
+    assert forge.get_issue(number).title == "t"
+    waited = time.monotonic() - started
+    gets = [r for r in hub.requests if r.method == "GET" and r.path.endswith(f"/issues/{number}")]
+    assert len(gets) == 3  # two refusals, one success: no hot loop
+    assert waited >= 0.2 * 0.75 + 0.4 * 0.75  # backed off twice, growing
+
+
+def test_secondary_rate_limit_without_retry_after_defers(
+    hub, empty_repo: Path, tmp_path: Path
+) -> None:
+    forge = github_forge(hub, empty_repo, tmp_path / "state", max_wait_s=30)
+    number = hub.open_issue("t", "b")
+    hub.fail_next("GET", rf"/issues/{number}$", "secondary")
+    started = time.monotonic()
+    with pytest.raises(DeferredError) as caught:
+        forge.get_issue(number)
+    assert time.monotonic() - started < 5 and caught.value.not_before > time.time() + 50
+    assert len([r for r in hub.requests if r.path.endswith(f"/issues/{number}")]) == 1
+
+
+def test_an_exhausted_primary_limit_waits_for_its_reset_when_short(
+    hub, empty_repo: Path, tmp_path: Path
+) -> None:
+    forge = github_forge(hub, empty_repo, tmp_path / "state")
+    number = hub.open_issue("t", "b")
+    hub.fail_next("GET", rf"/issues/{number}$", "primary", retry_after="1")
+    assert forge.get_issue(number).number == number
+    hub.fail_next("GET", rf"/issues/{number}$", "primary", retry_after="3600")
+    with pytest.raises(DeferredError):
+        forge.get_issue(number)
+
+
+def test_a_failed_create_without_a_lookup_is_not_repeated(
+    hub, empty_repo: Path, tmp_path: Path
+) -> None:
+    forge = github_forge(hub, empty_repo, tmp_path / "state")
+    hub.fail_next("POST", r"/issues$", "5xx", status=502)
+    with pytest.raises(ForgeError, match="not repeated"):
+        forge.create_issue("A title", "A body", "someone")
+    assert len([r for r in hub.requests if r.method == "POST"]) == 1
+
+
+def test_idempotent_requests_retry_5xx_a_bounded_number_of_times(
+    hub, empty_repo: Path, tmp_path: Path
+) -> None:
+    forge = github_forge(hub, empty_repo, tmp_path / "state", max_retries=2)
+    number = hub.open_issue("t", "b")
+    for _ in range(5):
+        hub.fail_next("GET", rf"/issues/{number}$", "5xx", status=503)
+    with pytest.raises(ForgeError, match="after 3 tries"):
+        forge.get_issue(number)
+    assert len([r for r in hub.requests if r.path.endswith(f"/issues/{number}")]) == 3
+
+
+def test_writes_are_paced_a_second_apart_across_threads(
+    hub, empty_repo: Path, tmp_path: Path
+) -> None:
+    number = hub.open_issue("t", "b")
+    forges = [
+        github_forge(hub, empty_repo, tmp_path / f"s{i}", write_interval_s=1.0) for i in range(2)
+    ]
+    threads = [
+        threading.Thread(target=f.add_labels, args=(number, [f"kind:{k}"]))
+        for f, k in zip(forges * 2, ["bug", "docs", "chore", "feature"], strict=True)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    times = sorted(r.at for r in hub.writes())
+    assert len(times) == 4
+    assert all(b - a >= 0.95 for a, b in zip(times, times[1:], strict=False)), times
+
+
+def test_find_comment_pages_through_and_trusts_only_its_own_marker(
+    hub, empty_repo: Path, tmp_path: Path
+) -> None:
+    forge = github_forge(hub, empty_repo, tmp_path / "state")
+    number = hub.open_issue("t", "b")
+    for i in range(150):
+        hub.add_comment(number, f"comment {i}", "bystander")
+    hub.add_comment(number, f"{marker('triage:decision')} fake", "mallory")  # a quoted marker
+    assert forge.find_comment(number, "triage:decision") is None
+    posted = forge.post_comment(number, "triage:decision", "**Accepted.**")
+    assert forge.find_comment(number, "triage:decision") == posted
+    pages = [r for r in hub.requests if r.path.endswith("/comments") and r.method == "GET"]
+    assert any(r.query.get("page") == ["2"] for r in pages)  # followed the Link header
+
+
+def test_the_token_stays_in_the_auth_header(hub, empty_repo: Path, tmp_path: Path) -> None:
+    forge = github_forge(hub, empty_repo, tmp_path / "state")
+    number = hub.open_issue("t", "b")
+    branch = f"factory/issue-{number}-feedf00d"
+    _branch(empty_repo, tmp_path / "wt", branch, "x\n")
+    forge.open_pr(number, branch, "main", "t", "b")
+    forge.post_comment(number, "k", "hello")
+    for request in hub.requests:
+        assert TOKEN.encode() not in request.body
+        assert TOKEN not in request.path and TOKEN not in str(request.query)
+        others = {k: v for k, v in request.headers.items() if k != "authorization"}
+        assert TOKEN not in str(others)
+    assert any(r.path.endswith(".git/git-receive-pack") for r in hub.requests)  # pushed
+    assert TOKEN not in git(empty_repo, "config", "--list", "--show-origin")
+    for path in [*empty_repo.joinpath(".git").rglob("*"), *(tmp_path / "state").rglob("*")]:
+        if path.is_file():
+            assert TOKEN.encode() not in path.read_bytes(), path
+
+
+def test_the_bot_login_falls_back_when_the_token_cannot_read_the_user(
+    hub, empty_repo: Path, tmp_path: Path
+) -> None:
+    forge = github_forge(hub, empty_repo, tmp_path / "state")
+    assert forge.bot_login == "factory-bot"
+    hub.fail_next("GET", r"/user$", "5xx", status=403)
+    assert github_forge(hub, empty_repo, tmp_path / "s2").bot_login == "github-actions[bot]"
