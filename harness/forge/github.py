@@ -30,6 +30,7 @@ from github.PullRequest import PullRequest as GhPull
 from github.Repository import Repository
 
 from harness.errors import DeferredError, ForgeError, GitError
+from harness.faults import fault_point
 from harness.forge.base import LABELS, Comment, Issue, PullRequest, marker
 from harness.git.remote import Remote
 from harness.git.repo import GitRepo
@@ -328,6 +329,7 @@ class GitHubForge:
                 idempotent=False,
                 lookup=lambda: self.find_comment(number, key),
             )
+            fault_point("github.comment.posted")
         self.store.resolve_intent(intent, found.__dict__)
         return found
 
@@ -392,6 +394,7 @@ class GitHubForge:
                 found = lookup()  # "a pull request already exists": a racing writer won
                 if found is None:
                     raise
+            fault_point("github.pr.created")
         self.store.resolve_intent(intent, found.number)
         return found
 

@@ -1,0 +1,137 @@
+"""``factory run --once`` with ``forge: github`` against the stand-in GitHub and its bare
+remote: triage, a pushed branch and its PR, a merge through the API with the head SHA, the
+issue closed; a kill -9 right after the PR was created; the token nowhere but its header."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness.demo import generate
+from harness.forge.base import LABELS
+from harness.git.repo import GitRepo
+from tests.cli_helpers import run_cli, spawn
+from tests.factory_repo import git
+from tests.forge.github_helpers import TOKEN, github_env, standin_for
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
+
+ISSUES = [
+    ("owner", "Show how many notes there are", 'Under the heading, show "N notes".'),
+    ("bob", "Let people pay to unlock premium notes", "Add a Stripe checkout, $3 a month."),
+]
+
+
+@pytest.fixture
+def github_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    repo, _, _ = generate(tmp_path)
+    config = yaml.safe_load((repo / "factory.yaml").read_text())
+    config["forge"] = "github"
+    config["github"] = {"repository": "acme/app", "write_interval_s": 0.05}
+    config["provider"]["type"] = "scripted"
+    (repo / "factory.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    git(repo, "commit", "-qam", "on GitHub")
+    with standin_for(repo, tmp_path) as hub:
+        for name, (color, description) in LABELS.items():
+            hub.labels[name] = {"color": color, "description": description}
+        for author, title, body in ISSUES:
+            hub.open_issue(title, body, author)
+        hub.open_issue("Nightly report", "Made by the factory itself.", hub.bot_login)
+        for key, value in github_env(hub).items():
+            monkeypatch.setenv(key, value)
+        yield repo, hub
+
+
+def _posts(hub, suffix: str) -> list:
+    return [r for r in hub.requests if r.method == "POST" and r.path.endswith(suffix)]
+
+
+def test_run_once_on_github(github_repo, tmp_path: Path, capsys) -> None:
+    repo, hub = github_repo
+    res = run_cli(capsys, "--repo", str(repo), "run", "--once", "--json")
+    assert res.code == 0, res.err
+    result = res.json()
+    decided = {row["issue"]: row.get("decision") for row in result["triage"]}
+    assert decided == {1: "accept", 2: "reject"}, result["triage"]
+
+    # triage: labels, and one marked comment per issue leading with the decision
+    assert "factory:rejected" in hub.issues[2].labels
+    for number in (1, 2):
+        marked = [c for c in hub.comments_on(number) if "<!-- factory:triage" in c["body"]]
+        assert len(marked) == 1, hub.comments_on(number)
+    # the factory's own issue is not input
+    assert hub.issues[4].labels == [] and hub.comments_on(4) == []
+
+    # implement: a branch pushed over HTTP and a PR from it
+    (pr_post,) = _posts(hub, "/pulls")
+    head = json.loads(pr_post.body)["head"]
+    assert head.startswith("factory/issue-1-")
+    assert any(r.path.endswith("/git-receive-pack") for r in hub.requests)
+    (pull,) = hub.pulls.values()
+
+    # validate: merged through the API with the PR's head SHA, the issue closed
+    merges = [r for r in hub.requests if r.method == "PUT" and r.path.endswith("/merge")]
+    assert len(merges) == 1
+    pushed_head = GitRepo(hub.bare).rev_parse(f"refs/heads/{head}")
+    assert json.loads(merges[0].body)["sha"] == pushed_head
+    assert pull.merged and hub.issues[1].state == "closed"
+    assert "factory:merged" in hub.issues[1].labels
+    closes = [
+        r
+        for r in hub.requests
+        if r.method == "PATCH" and r.path.endswith("/issues/1") and b"closed" in r.body
+    ]
+    assert len(closes) == 1
+    # production moved on GitHub and locally alike, with the change in it
+    assert GitRepo(hub.bare).rev_parse("refs/heads/main") == pull.merge_sha
+    assert GitRepo(repo).rev_parse("refs/heads/main") == pull.merge_sha
+    assert b"notes" in (GitRepo(repo).read_blob("main", "app.py") or b"")
+
+    # a second run writes nothing new
+    before = len(hub.writes())
+    again = run_cli(capsys, "--repo", str(repo), "run", "--once", "--json")
+    assert again.code == 0, again.err
+    assert len(hub.writes()) == before, [r.path for r in hub.writes()[before:]]
+
+    # the token: only ever in the auth header, and nowhere on disk
+    for request in hub.requests:
+        assert TOKEN.encode() not in request.body
+        assert TOKEN not in str({k: v for k, v in request.headers.items() if k != "authorization"})
+    assert TOKEN not in git(repo, "config", "--list")
+    for path in [*(repo / ".factory").rglob("*"), *(repo / ".git").rglob("*")]:
+        if path.is_file():
+            assert TOKEN.encode() not in path.read_bytes(), path
+
+
+def test_kill_9_after_the_pr_was_created_does_not_open_another(
+    github_repo, tmp_path: Path, capsys
+) -> None:
+    repo, hub = github_repo
+    res = run_cli(capsys, "--repo", str(repo), "triage")
+    assert res.code == 0, res.err
+    env = {**os.environ, "FACTORY_FAULT_AT": "github.pr.created"}
+    crashed = spawn(repo, env, "implement", "1")
+    crashed.communicate(timeout=300)
+    assert crashed.returncode == -9
+    assert len(hub.pulls) == 1
+    env.pop("FACTORY_FAULT_AT")
+    rerun = spawn(repo, env, "implement", "1")
+    out, err = rerun.communicate(timeout=300)
+    assert rerun.returncode == 0, err
+    assert len(hub.pulls) == 1 and len(_posts(hub, "/pulls")) == 1
+    pr_comments = [c for c in hub.comments_on(1) if "<!-- factory:implement" in c["body"]]
+    assert len(pr_comments) == len({c["body"].splitlines()[0] for c in pr_comments})
+
+
+def test_github_without_a_token_is_one_clear_line(github_repo, capsys, monkeypatch) -> None:
+    repo, _ = github_repo
+    monkeypatch.delenv("GITHUB_TOKEN")
+    res = run_cli(capsys, "--repo", str(repo), "triage")
+    assert res.code == 2
+    assert res.err.strip().splitlines() == [
+        "factory: error: environment: GITHUB_TOKEN: is not set; forge: github needs a token"
+    ]
