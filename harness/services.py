@@ -9,9 +9,10 @@ from harness.config.settings import Settings, load_settings
 from harness.engine.context import Services
 from harness.engine.loader import read_override
 from harness.engine.templates import Templates
-from harness.errors import ConfigError
+from harness.errors import ConfigError, UsageError
 from harness.forge.base import Forge
 from harness.forge.github import GitHubForge
+from harness.forge.journal import JournalForge
 from harness.forge.local import LocalForge
 from harness.git.repo import GitRepo
 from harness.model.factory import build_model
@@ -19,9 +20,13 @@ from harness.store.db import Store
 
 
 def make_forge(settings: Settings, store: Store, repo: GitRepo) -> Forge:
+    plan = os.environ.get("FACTORY_PLAN_DIR", "").strip()
     if settings.config.forge == "local":
+        if plan:
+            raise UsageError("--plan: plan mode is for forge: github (the local forge is local)")
         return LocalForge(store, repo)
-    return github_forge(settings, store, repo)
+    forge = github_forge(settings, store, repo)
+    return JournalForge(forge, repo, Path(plan).resolve()) if plan else forge
 
 
 def github_forge(settings: Settings, store: Store, repo: GitRepo) -> GitHubForge:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -22,6 +23,7 @@ _COMMANDS: dict[str, tuple[str, ...]] = {
     "harness.cli.work": ("triage", "implement", "validate", "run_command"),
     "harness.cli.state": ("status", "runs", "report", "stop", "resume"),
     "harness.cli.demo": ("demo",),
+    "harness.cli.apply": ("apply",),
 }
 
 
@@ -38,11 +40,29 @@ _COMMANDS: dict[str, tuple[str, ...]] = {
     default=None,
     help="Model provider, overriding factory.yaml (auto: anthropic if ANTHROPIC_API_KEY is set).",
 )
+@click.option(
+    "--plan",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Plan mode (forge: github): write nothing to GitHub, record every write in this "
+    "folder for 'factory apply' (lets agent jobs run with a read-only token).",
+)
 @click.version_option(package_name="dark-factory-harness", prog_name="factory")
 @click.pass_context
-def cli(ctx: click.Context, repo: str | None, provider: str | None) -> None:
+def cli(ctx: click.Context, repo: str | None, provider: str | None, plan: str | None) -> None:
     """Dark factory harness: triage, implement, validate and merge issues inside hard limits."""
     ctx.obj = {"repo": repo, "provider": provider}
+    if plan:  # every forge this command builds plans instead of writing
+        previous = os.environ.get("FACTORY_PLAN_DIR")
+        os.environ["FACTORY_PLAN_DIR"] = str(Path(plan).resolve())
+
+        def restore() -> None:
+            if previous is None:
+                os.environ.pop("FACTORY_PLAN_DIR", None)
+            else:
+                os.environ["FACTORY_PLAN_DIR"] = previous
+
+        ctx.call_on_close(restore)
 
 
 def _register() -> None:

@@ -9,8 +9,10 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.cli.common import emit_json, repo_root, state_dir
+from harness.config.settings import load_settings
 from harness.engine.budget import start_of_day
 from harness.engine.runner import KILL_SWITCH
+from harness.git.repo import GitRepo
 from harness.store.db import Store
 
 _RUN_FIELDS = (
@@ -136,18 +138,39 @@ def report(ctx: click.Context, run_id: str, as_json: bool) -> None:
             click.echo("    " + str(rec.outputs["output"])[-2000:].replace("\n", "\n    "))
 
 
+GITHUB_SWITCH = "FACTORY_ENABLED"
+_GITHUB_HELP = (
+    "Also set the repository variable FACTORY_ENABLED that every job of the GitHub Actions "
+    "workflows checks first (needs GITHUB_TOKEN with permission to edit variables)."
+)
+
+
+def _flip_github(ctx: click.Context, enabled: bool) -> str:
+    from harness.services import github_forge
+
+    root = repo_root(ctx)
+    settings = load_settings(root, state_dir(root))
+    forge = github_forge(settings, _store(ctx), GitRepo(root))
+    forge.set_variable(GITHUB_SWITCH, "true" if enabled else "false")
+    return f"; {forge.repository}: {GITHUB_SWITCH}={'true' if enabled else 'false'}"
+
+
 @click.command()
 @click.option("--reason", default="stopped by a maintainer", show_default=True)
+@click.option("--github", "on_github", is_flag=True, help=_GITHUB_HELP)
 @click.pass_context
-def stop(ctx: click.Context, reason: str) -> None:
+def stop(ctx: click.Context, reason: str, on_github: bool) -> None:
     """Engage the kill switch: no workflow starts another step until 'factory resume'."""
     _store(ctx).set_flag(KILL_SWITCH, reason)
-    click.echo(f"factory stopped: {reason}")
+    remote = _flip_github(ctx, False) if on_github else ""
+    click.echo(f"factory stopped: {reason}{remote}")
 
 
 @click.command()
+@click.option("--github", "on_github", is_flag=True, help=_GITHUB_HELP)
 @click.pass_context
-def resume(ctx: click.Context) -> None:
+def resume(ctx: click.Context, on_github: bool) -> None:
     """Release the kill switch."""
+    remote = _flip_github(ctx, True) if on_github else ""
     _store(ctx).clear_flag(KILL_SWITCH)
-    click.echo("factory resumed")
+    click.echo(f"factory resumed{remote}")

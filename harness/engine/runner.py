@@ -7,6 +7,7 @@ repeated. The kill switch is checked before every step and every model call.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -47,6 +48,10 @@ def check_kill_switch(services: Services) -> None:
     reason = services.store.get_flag(KILL_SWITCH)
     if reason is not None:
         raise StoppedError(f"the factory is stopped ({reason}); run 'factory resume'")
+    if os.environ.get("FACTORY_ENABLED", "").strip().lower() == "false":
+        raise StoppedError(
+            "the factory is stopped (FACTORY_ENABLED is false); run 'factory resume --github'"
+        )
 
 
 class Engine:

@@ -265,10 +265,14 @@ class GitHubForge:
         return True if name in names else None
 
     def add_labels(self, number: int, labels: list[str]) -> None:
-        if labels:  # adding is a set union on GitHub: safe to repeat
+        """Only the missing ones are sent (a read is cheaper than a write). Adding is a set
+        union on GitHub, so a repeated request is harmless."""
+        current = set(self.get_issue(number).labels)
+        missing = [label for label in labels if label not in current]
+        if missing:
             self._call(
                 f"label #{number}",
-                lambda: self._repo.get_issue(number).add_to_labels(*labels),
+                lambda: self._repo.get_issue(number).add_to_labels(*missing),
                 write=True,
             )
 

@@ -188,12 +188,25 @@ class GitRepo:
         if old is None:
             raise GitError(f"merge: branch {base} does not exist")
         try:
-            tree = self.git("merge-tree", "--write-tree", "--no-messages", old, head).split()[0]
+            new = self.merge_commit(old, head, message)
         except GitError as exc:
             raise GitError(f"merge: {branch} conflicts with {base}") from exc
-        new = self.git("commit-tree", tree, "-p", old, "-p", head, "-m", message).strip()
         self.advance(base, old, new, message)
         return new
+
+    def merge_commit(self, base_sha: str, head_sha: str, message: str) -> str:
+        """The merge commit of two commits, made without touching any ref or checkout."""
+        tree = self.git("merge-tree", "--write-tree", "--no-messages", base_sha, head_sha)
+        return self.git(
+            "commit-tree", tree.split()[0], "-p", base_sha, "-p", head_sha, "-m", message
+        ).strip()
+
+    def revert_commit(self, merge_sha: str, message: str) -> str:
+        """A commit on top of ``merge_sha`` restoring its first parent's tree (no ref moves)."""
+        tree = self.tree_of(f"{merge_sha}^1")
+        if tree is None:
+            raise GitError(f"revert: {merge_sha[:12]} has no parent")
+        return self.git("commit-tree", tree, "-p", merge_sha, "-m", message).strip()
 
     def advance(self, branch: str, old: str, new: str, message: str) -> None:
         """Move ``branch`` from ``old`` to ``new`` (refused if it moved meanwhile); a clean
@@ -210,10 +223,7 @@ class GitRepo:
         Only while ``merge_sha`` is still the head of ``branch``; otherwise a person decides."""
         if self.rev_parse(f"refs/heads/{branch}") != merge_sha:
             raise GitError(f"revert: {branch} moved past {merge_sha[:12]}; revert it by hand")
-        tree = self.tree_of(f"{merge_sha}^1")
-        if tree is None:
-            raise GitError(f"revert: {merge_sha[:12]} has no parent")
-        new = self.git("commit-tree", tree, "-p", merge_sha, "-m", message).strip()
+        new = self.revert_commit(merge_sha, message)
         self.advance(branch, merge_sha, new, message)
         return new
 

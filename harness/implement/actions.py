@@ -13,7 +13,7 @@ from harness.git.branches import branch_name
 from harness.git.repo import GitRepo
 from harness.git.worktrees import WorktreeManager, default_worktree_root
 from harness.implement import gates as g
-from harness.implement.spec import triage_spec
+from harness.implement.spec import forge_spec, triage_spec
 from harness.sandbox.bwrap import Sandbox
 from harness.sandbox.limits import Limits
 from harness.triage.outbound import sanitize_outbound
@@ -52,7 +52,7 @@ def sandbox(ctx: StepContext, path: Path, timeout_s: float, network: bool = Fals
 @action("implement.prepare")
 def prepare(ctx: StepContext) -> dict[str, Any]:
     assert ctx.issue is not None
-    spec = triage_spec(ctx.services.store, ctx.issue)
+    spec = triage_spec(ctx.services.store, ctx.issue) or forge_spec(ctx.services.forge, ctx.issue)
     if spec is None or spec["decision"] != "accept":
         raise FactoryError(f"issue {ctx.issue} has no accepted triage decision")
     current = ctx.services.forge.get_issue(ctx.issue)

@@ -10,6 +10,7 @@ from harness.engine.budget import start_of_day
 from harness.engine.context import StepContext
 from harness.errors import FactoryError
 from harness.forge.base import TRIAGE_LABELS
+from harness.implement.spec import spec_block
 from harness.triage.outbound import sanitize_outbound
 from harness.triage.prescreen import prescreen
 
@@ -117,5 +118,8 @@ def apply_action(ctx: StepContext) -> dict[str, Any]:
         issue=ctx.issue,
         **decided,
     )
+    if decision == "accept":
+        pre = ctx.outputs["prescreen"]
+        body += "\n" + spec_block({**pre, **decided})
     comment = forge.post_comment(ctx.issue, key, body)
     return {**decided, "labels": labels, "comment_id": comment.id, "comment_key": key}

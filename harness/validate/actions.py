@@ -34,7 +34,7 @@ def prepare(ctx: StepContext) -> dict[str, Any]:
         pr = ctx.services.forge.find_pr(steps["pr"]["branch"])
         if pr is None or pr.state != "open":
             continue
-        head = ctx.services.repo.rev_parse(f"refs/heads/{pr.branch}")
+        head = ctx.services.forge.sync(pr.branch)  # on GitHub: what the PR holds now
         return {
             "pr": pr.number,
             "branch": pr.branch,
@@ -203,9 +203,9 @@ def smoke(ctx: StepContext) -> dict[str, Any]:
     result = journeys_on(ctx, merged, "smoke")
     if result["journeys_passed"]:
         return {**result, "reverted": None}
-    repo, forge = ctx.services.repo, ctx.services.forge
+    forge = ctx.services.forge
     branch = ctx.outputs["merge"]["branch"]
-    current = repo.rev_parse(f"refs/heads/{branch}")
+    current = forge.sync(branch)
     revert = (
         forge.revert_merge(
             branch, merged, f"Revert factory merge for issue {ctx.issue}: smoke failed"

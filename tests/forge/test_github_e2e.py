@@ -9,42 +9,13 @@ import os
 from pathlib import Path
 
 import pytest
-import yaml
 
-from harness.demo import generate
-from harness.forge.base import LABELS
 from harness.git.repo import GitRepo
 from tests.cli_helpers import run_cli, spawn
 from tests.factory_repo import git
-from tests.forge.github_helpers import TOKEN, github_env, standin_for
+from tests.forge.github_helpers import TOKEN
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
-
-ISSUES = [
-    ("owner", "Show how many notes there are", 'Under the heading, show "N notes".'),
-    ("bob", "Let people pay to unlock premium notes", "Add a Stripe checkout, $3 a month."),
-]
-
-
-@pytest.fixture
-def github_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    repo, _, _ = generate(tmp_path)
-    config = yaml.safe_load((repo / "factory.yaml").read_text())
-    config["forge"] = "github"
-    config["github"] = {"repository": "acme/app", "write_interval_s": 0.05}
-    config["provider"]["type"] = "scripted"
-    (repo / "factory.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    git(repo, "commit", "-qam", "on GitHub")
-    with standin_for(repo, tmp_path) as hub:
-        for name, (color, description) in LABELS.items():
-            hub.labels[name] = {"color": color, "description": description}
-        for author, title, body in ISSUES:
-            hub.open_issue(title, body, author)
-        hub.open_issue("Nightly report", "Made by the factory itself.", hub.bot_login)
-        for key, value in github_env(hub).items():
-            monkeypatch.setenv(key, value)
-        yield repo, hub
-
 
 def _posts(hub, suffix: str) -> list:
     return [r for r in hub.requests if r.method == "POST" and r.path.endswith(suffix)]

@@ -1,0 +1,133 @@
+"""``factory apply``: carry out a plan made in plan mode, with the forge that may write.
+
+Runs no model and no repository code. Every entry goes through the GitHub forge's own
+exactly-once guards, so applying a plan twice writes nothing the second time. A merge is
+refused when production is no longer at the SHA it was validated on, and then nothing
+else planned for that issue is applied (its PR stays open and is validated again)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from harness.errors import ConfigError, ForgeError, GitError
+from harness.forge.github import GitHubForge
+from harness.forge.journal import PLAN_FILE
+from harness.git.bundle import read_bundle
+
+OPS = {
+    "ensure_labels",
+    "add_labels",
+    "remove_labels",
+    "set_state",
+    "comment",
+    "open_pr",
+    "pr_body",
+    "close_pr",
+    "merge_pr",
+    "revert",
+}
+
+
+def read_plan(plan_dir: Path) -> list[dict[str, Any]]:
+    path = plan_dir / PLAN_FILE
+    if not path.is_file():
+        raise ConfigError(str(path), "plan", "no such file (make one with 'factory --plan DIR …')")
+    entries = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(str(path), f"line {number}", f"not JSON: {exc.msg}") from exc
+        if not isinstance(entry, dict) or entry.get("op") not in OPS:
+            raise ConfigError(str(path), f"line {number}", "not a plan entry")
+        entries.append(entry)
+    return entries
+
+
+def apply_plan(forge: GitHubForge, plan_dir: Path) -> list[dict[str, Any]]:
+    """Apply every entry in order; return one row per entry (what happened)."""
+    numbers: dict[int, int] = {}  # provisional PR number -> real
+    merges: dict[str, str] = {}  # local merge SHA -> GitHub's
+    halted: dict[int, str] = {}  # issue -> why its remaining entries are skipped
+    pr_issue: dict[int, int] = {}
+    refused: set[str] = set()
+    rows: list[dict[str, Any]] = []
+    for entry in read_plan(plan_dir):
+        op = entry["op"]
+        issue = entry.get("issue") or pr_issue.get(entry.get("pr", 0))
+        if issue in halted:
+            rows.append({"op": op, "issue": issue, "result": "skipped", "why": halted[issue]})
+            continue
+        row: dict[str, Any] = {"op": op, "issue": issue, "result": "done"}
+        if op == "ensure_labels":
+            forge.ensure_labels()
+        elif op == "add_labels":
+            forge.add_labels(entry["issue"], entry["labels"])
+        elif op == "remove_labels":
+            forge.remove_labels(entry["issue"], entry["labels"])
+        elif op == "set_state":
+            if entry["state"] == "closed":
+                forge.close_issue(entry["issue"])
+            else:
+                forge.reopen_issue(entry["issue"])
+        elif op == "comment":
+            row["comment"] = forge.post_comment(entry["issue"], entry["key"], entry["body"]).id
+        elif op == "open_pr":
+            try:
+                read_bundle(
+                    forge.repo, plan_dir / entry["bundle"], entry["branch"], entry["head_sha"]
+                )
+            except GitError as exc:
+                raise ForgeError(f"plan entry {entry['seq']}: {exc}") from exc
+            pr = forge.open_pr(
+                entry["issue"], entry["branch"], entry["base"], entry["title"], entry["body"]
+            )
+            numbers[entry["provisional"]] = pr.number
+            pr_issue[entry["provisional"]] = pr_issue[pr.number] = entry["issue"]
+            row["pr"] = pr.number
+        elif op == "pr_body":
+            forge.update_pr_body(numbers.get(entry["pr"], entry["pr"]), entry["body"])
+        elif op == "close_pr":
+            forge.close_pr(numbers.get(entry["pr"], entry["pr"]))
+        elif op == "merge_pr":
+            row.update(_merge(forge, entry, numbers.get(entry["pr"], entry["pr"]), merges))
+            if row["result"] != "done":
+                halted[issue or 0] = row["why"]
+                refused.add(entry["local_merge_sha"])
+        elif op == "revert":
+            if entry["merge_sha"] in refused:
+                rows.append({**row, "result": "skipped", "why": "its merge was not applied"})
+                continue
+            real = merges.get(entry["merge_sha"], entry["merge_sha"])
+            head = forge.sync(entry["branch"])
+            if forge.repo.tree_of(head) == entry["tree"] and head != real:
+                row["result"] = "already reverted"
+            else:
+                row["revert"] = forge.revert_merge(entry["branch"], real, entry["message"])
+        rows.append(row)
+    return rows
+
+
+def _merge(
+    forge: GitHubForge, entry: dict[str, Any], number: int, merges: dict[str, str]
+) -> dict[str, Any]:
+    pr = forge.get_pr(number)
+    if pr.state == "merged" and pr.merge_sha:
+        merges[entry["local_merge_sha"]] = pr.merge_sha
+        return {"result": "done", "merge_sha": pr.merge_sha}
+    production = forge.sync(entry["base"])
+    if production != entry["base_sha"]:
+        return {
+            "result": "refused",
+            "why": f"{entry['base']} moved from {entry['base_sha'][:12]} to {production[:12]} "
+            "since validation; the PR stays open and is validated again",
+        }
+    sha = forge.merge_pr(number, entry["expected_head_sha"])
+    merges[entry["local_merge_sha"]] = sha
+    if forge.repo.tree_of(sha) != entry["tree"]:  # cannot happen on an unmoved base
+        return {"result": "done", "merge_sha": sha, "warning": "merged tree differs from plan"}
+    return {"result": "done", "merge_sha": sha}

@@ -1,0 +1,265 @@
+"""Plan mode: a forge that reads from GitHub and writes nothing, recording every write in a
+plan that ``factory apply`` carries out later with a token that may write.
+
+This is what lets the GitHub Actions jobs that run agents hold a read-only token: the job
+with write access runs no model and no repository code, only the plan, whose every entry
+is an ordinary forge write with its own exactly-once guard (a marker, a branch, a SHA).
+
+Later reads in the same process see the planned writes (labels, states, comments, PRs),
+so a workflow behaves as it would against GitHub. A PR gets a provisional, negative
+number until it is applied; its branch travels as a git bundle; a merge is made locally as
+a commit no ref points to (post-merge journeys run on it) and recorded with the production
+SHA it was made on and the tree it produced, so that the applier can refuse it if
+production moved.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from harness.errors import ForgeError, GitError
+from harness.forge.base import Comment, Issue, PullRequest, marker
+from harness.forge.github import GitHubForge
+from harness.git.bundle import write_bundle
+from harness.git.repo import GitRepo
+
+PLAN_FILE = "plan.jsonl"
+
+
+class JournalForge:
+    kind = "github"
+
+    def __init__(self, inner: GitHubForge, repo: GitRepo, plan_dir: Path) -> None:
+        self.inner, self.repo, self.plan_dir = inner, repo, plan_dir
+        self.plan_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._labels: dict[int, tuple[set[str], set[str]]] = {}  # added, removed
+        self._states: dict[int, str] = {}
+        self._comments: dict[tuple[int, str], Comment] = {}
+        self._prs: dict[str, PullRequest] = {}  # by branch
+        self._pr_edits: dict[int, dict[str, str]] = {}
+        self._heads: dict[str, str] = {}  # branch -> head after a planned merge or revert
+        self._seq = 0
+        path = plan_dir / PLAN_FILE
+        if path.exists():
+            for line in path.read_text(encoding="utf-8").splitlines():
+                if line.strip():
+                    self._replay(json.loads(line))
+
+    @property
+    def bot_login(self) -> str:
+        return self.inner.bot_login
+
+    # the plan ------------------------------------------------------------------------
+    def _record(self, op: str, **fields: Any) -> None:
+        with self._lock:
+            self._seq += 1
+            entry = {"seq": self._seq, "op": op, **fields}
+            with (self.plan_dir / PLAN_FILE).open("a", encoding="utf-8") as out:
+                out.write(json.dumps(entry, sort_keys=True) + "\n")
+            self._replay(entry)
+
+    def _replay(self, entry: dict[str, Any]) -> None:
+        op = entry["op"]
+        self._seq = max(self._seq, int(entry["seq"]))
+        if op in ("add_labels", "remove_labels"):
+            added, removed = self._labels.setdefault(entry["issue"], (set(), set()))
+            names = set(entry["labels"])
+            if op == "add_labels":
+                added |= names
+                removed -= names
+            else:
+                removed |= names
+                added -= names
+        elif op == "set_state":
+            self._states[entry["issue"]] = entry["state"]
+        elif op == "comment":
+            body = f"{marker(entry['key'])}\n{entry['body']}"
+            comment = Comment(-entry["seq"], self.bot_login, body, "")
+            self._comments[(entry["issue"], entry["key"])] = comment
+        elif op == "open_pr":
+            self._prs[entry["branch"]] = PullRequest(
+                number=entry["provisional"],
+                issue=entry["issue"],
+                branch=entry["branch"],
+                base=entry["base"],
+                head_sha=entry["head_sha"],
+                title=entry["title"],
+                body=entry["body"],
+                state="open",
+            )
+        elif op == "pr_body":
+            self._pr_edits.setdefault(entry["pr"], {})["body"] = entry["body"]
+        elif op == "close_pr":
+            self._pr_edits.setdefault(entry["pr"], {})["state"] = "closed"
+        elif op == "merge_pr":
+            edits = self._pr_edits.setdefault(entry["pr"], {})
+            edits["state"], edits["merge_sha"] = "merged", entry["local_merge_sha"]
+            self._heads[entry["base"]] = entry["local_merge_sha"]
+        elif op == "revert":
+            self._heads[entry["branch"]] = entry["revert_sha"]
+
+    # issues ----------------------------------------------------------------------------
+    def _overlay(self, issue: Issue) -> Issue:
+        added, removed = self._labels.get(issue.number, (set(), set()))
+        labels = tuple(sorted((set(issue.labels) | added) - removed))
+        return replace(issue, labels=labels, state=self._states.get(issue.number, issue.state))
+
+    def list_issues(self, state: str = "open") -> list[Issue]:
+        issues = [self._overlay(i) for i in self.inner.list_issues("all")]
+        return [i for i in issues if state == "all" or i.state == state]
+
+    def get_issue(self, number: int) -> Issue:
+        return self._overlay(self.inner.get_issue(number))
+
+    def create_issue(self, title: str, body: str, author: str) -> Issue:
+        raise ForgeError("filing an issue is not something a plan does; run without --plan")
+
+    def close_issue(self, number: int) -> None:
+        if self.get_issue(number).state != "closed":
+            self._record("set_state", issue=number, state="closed")
+
+    def reopen_issue(self, number: int) -> None:
+        if self.get_issue(number).state != "open":
+            self._record("set_state", issue=number, state="open")
+
+    # labels ----------------------------------------------------------------------------
+    def ensure_labels(self) -> None:
+        self._record("ensure_labels")
+
+    def add_labels(self, number: int, labels: list[str]) -> None:
+        current = set(self.get_issue(number).labels)
+        missing = [x for x in labels if x not in current]
+        if missing:
+            self._record("add_labels", issue=number, labels=missing)
+
+    def remove_labels(self, number: int, labels: list[str]) -> None:
+        current = set(self.get_issue(number).labels)
+        present = [x for x in labels if x in current]
+        if present:
+            self._record("remove_labels", issue=number, labels=present)
+
+    # comments --------------------------------------------------------------------------
+    def list_comments(self, number: int) -> list[Comment]:
+        planned = [c for (n, _), c in self._comments.items() if n == number]
+        return [*self.inner.list_comments(number), *planned]
+
+    def find_comment(self, number: int, key: str) -> Comment | None:
+        return self._comments.get((number, key)) or self.inner.find_comment(number, key)
+
+    def post_comment(self, number: int, key: str, body: str) -> Comment:
+        found = self.find_comment(number, key)
+        if found is None:
+            self._record("comment", issue=number, key=key, body=body)
+            found = self._comments[(number, key)]
+        return found
+
+    # pull requests ---------------------------------------------------------------------
+    def _edited(self, pr: PullRequest) -> PullRequest:
+        edits = self._pr_edits.get(pr.number, {})
+        return replace(
+            pr,
+            body=edits.get("body", pr.body),
+            state=edits.get("state", pr.state),
+            merge_sha=edits.get("merge_sha", pr.merge_sha),
+        )
+
+    def find_pr(self, branch: str) -> PullRequest | None:
+        pr = self._prs.get(branch) or self.inner.find_pr(branch)
+        return self._edited(pr) if pr else None
+
+    def _by_number(self, number: int) -> PullRequest:
+        for pr in self._prs.values():
+            if pr.number == number:
+                return self._edited(pr)
+        return self._edited(self.inner.get_pr(number))
+
+    def open_pr(self, issue: int, branch: str, base: str, title: str, body: str) -> PullRequest:
+        found = self.find_pr(branch)
+        if found is not None and found.state == "open":
+            return found
+        head = self.repo.rev_parse(f"refs/heads/{branch}")
+        base_sha = self.repo.rev_parse(f"refs/heads/{base}")
+        if head is None or base_sha is None:
+            raise ForgeError(f"cannot plan a PR: branch {branch!r} or {base!r} does not exist")
+        bundle = f"bundles/{head}.bundle"
+        write_bundle(self.repo, branch, base_sha, self.plan_dir / bundle)
+        provisional = -(len(self._prs) + 1)
+        self._record(
+            "open_pr",
+            provisional=provisional,
+            issue=issue,
+            branch=branch,
+            base=base,
+            base_sha=base_sha,
+            head_sha=head,
+            title=title,
+            body=body,
+            bundle=bundle,
+        )
+        return self._prs[branch]
+
+    def update_pr_body(self, number: int, body: str) -> None:
+        self._record("pr_body", pr=number, issue=self._by_number(number).issue, body=body)
+
+    def close_pr(self, number: int) -> None:
+        pr = self._by_number(number)
+        if pr.state == "open":
+            self._record("close_pr", pr=number, issue=pr.issue)
+
+    def ci_status(self, sha: str) -> str:
+        return self.inner.ci_status(sha)
+
+    def merge_pr(self, number: int, expected_head_sha: str) -> str:
+        pr = self._by_number(number)
+        if pr.state == "merged" and pr.merge_sha:
+            return pr.merge_sha
+        if pr.state != "open":
+            raise ForgeError(f"pull request {number} is {pr.state}, not open")
+        if pr.head_sha != expected_head_sha:
+            raise ForgeError(
+                f"pull request {number}: head is {pr.head_sha}, expected {expected_head_sha}"
+            )
+        base_sha = self.sync(pr.base)
+        try:
+            local = self.repo.merge_commit(
+                base_sha, expected_head_sha, f"Merge {pr.branch}: {pr.title}"
+            )
+        except GitError as exc:
+            raise ForgeError(
+                f"pull request {number}: {pr.branch} conflicts with {pr.base}"
+            ) from exc
+        self._record(
+            "merge_pr",
+            pr=number,
+            issue=pr.issue,
+            base=pr.base,
+            base_sha=base_sha,
+            expected_head_sha=expected_head_sha,
+            local_merge_sha=local,
+            tree=self.repo.tree_of(local),
+        )
+        return local
+
+    # the production branch -------------------------------------------------------------
+    def sync(self, branch: str) -> str:
+        """A planned merge or revert is the branch's head from here on; no ref moves."""
+        return self._heads.get(branch) or self.inner.sync(branch)
+
+    def revert_merge(self, branch: str, merge_sha: str, message: str) -> str:
+        if self.sync(branch) != merge_sha:
+            raise GitError(f"revert: {branch} moved past {merge_sha[:12]}; revert it by hand")
+        revert = self.repo.revert_commit(merge_sha, message)
+        self._record(
+            "revert",
+            branch=branch,
+            merge_sha=merge_sha,
+            revert_sha=revert,
+            message=message,
+            tree=self.repo.tree_of(revert),
+        )
+        return revert
