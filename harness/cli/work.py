@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 from rich.console import Console
 from rich.table import Table
 
 from harness.cli.common import emit_json, provider_override, repo_root, state_dir
-from harness.cycle import run_cycle
+from harness.cycle import ready_to_implement, run_cycle
 from harness.engine.runner import RunOutcome
 from harness.implement.run import implement_issue
 from harness.services import open_services
@@ -163,3 +165,18 @@ def run_command(
         if once or interval is None:
             return
         time.sleep(interval)
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the numbers as a JSON array.")
+@click.pass_context
+def queue(ctx: click.Context, as_json: bool) -> None:
+    """The issues ready to implement (read-only: what a CI fan-out runs on)."""
+    root = repo_root(ctx)
+    services = open_services(root, state_dir(root), provider_override(ctx))
+    numbers = ready_to_implement(services)
+    if as_json:
+        click.echo(json.dumps(numbers))
+    else:
+        for number in numbers:
+            click.echo(number)

@@ -280,15 +280,6 @@ def test_check_refuses_a_state_dir_it_cannot_create(
     assert not (inited / ".factory").exists()  # check never writes
 
 
-def test_init_with_ci_but_no_templates_writes_nothing(empty_repo: Path, capsys) -> None:
-    res = run_cli(capsys, "--repo", str(empty_repo), "init", "--ci", "github-actions")
-    assert res.code == 2
-    assert res.err.strip() == (
-        "factory: error: --ci github-actions: no CI templates are shipped in this version"
-    )
-    assert not (empty_repo / "factory.yaml").exists() and not (empty_repo / ".github").exists()
-
-
 def test_init_for_github_takes_the_repository_from_origin(empty_repo: Path, capsys) -> None:
     git(empty_repo, "remote", "add", "origin", "git@github.com:acme/widgets.git")
     res = run_cli(capsys, "--repo", str(empty_repo), "init", "--forge", "github")

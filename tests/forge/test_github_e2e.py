@@ -17,6 +17,7 @@ from tests.forge.github_helpers import TOKEN
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 
+
 def _posts(hub, suffix: str) -> list:
     return [r for r in hub.requests if r.method == "POST" and r.path.endswith(suffix)]
 

