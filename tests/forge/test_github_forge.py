@@ -239,3 +239,45 @@ def test_the_bot_login_falls_back_when_the_token_cannot_read_the_user(
     assert forge.bot_login == "factory-bot"
     hub.fail_next("GET", r"/user$", "5xx", status=403)
     assert github_forge(hub, empty_repo, tmp_path / "s2").bot_login == "github-actions[bot]"
+
+
+def test_ci_status_reads_check_runs_and_commit_statuses(
+    hub, empty_repo: Path, tmp_path: Path
+) -> None:
+    forge = github_forge(hub, empty_repo, tmp_path / "state")
+    sha = GitRepo(empty_repo).rev_parse("main")
+    assert sha
+    hub.ci_conclusion = None
+    assert forge.ci_status(sha) == "none"
+    hub.check_runs[sha] = [{"status": "in_progress"}]
+    assert forge.ci_status(sha) == "pending"
+    hub.check_runs[sha] = [{"status": "completed", "conclusion": "success"}]
+    assert forge.ci_status(sha) == "success"
+    hub.statuses[sha] = [{"state": "failure", "context": "ci/legacy"}]
+    assert forge.ci_status(sha) == "failure"
+    hub.statuses[sha] = [{"state": "success", "context": "ci/legacy"}]
+    hub.check_runs[sha] = [{"status": "completed", "conclusion": "timed_out"}]
+    assert forge.ci_status(sha) == "failure"
+
+
+def test_the_token_is_in_no_command_line(
+    hub, empty_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+
+    seen: list[str] = []
+    real = subprocess.Popen.__init__
+
+    def spy(self, args, *rest, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(" ".join(map(str, args)) if isinstance(args, list | tuple) else str(args))
+        real(self, args, *rest, **kwargs)
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", spy)
+    forge = github_forge(hub, empty_repo, tmp_path / "state")
+    number = hub.open_issue("t", "b")
+    branch = f"factory/issue-{number}-cafef00d"
+    _branch(empty_repo, tmp_path / "wt", branch, "x\n")
+    forge.open_pr(number, branch, "main", "t", "b")
+    forge.sync("main")
+    assert any("push" in s for s in seen) and any("fetch" in s for s in seen)
+    assert all(TOKEN not in s for s in seen)

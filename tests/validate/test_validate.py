@@ -3,9 +3,11 @@ only lower, the seal holds both ways, and only what passes every gate reaches pr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -32,14 +34,35 @@ def run_once(capsys, repo: Path, *extra: str) -> dict:
     return res.json()
 
 
+def merging_together(monkeypatch) -> None:
+    """The two validations that pass reach their merge step together, then merge one after
+    the other: the second finds production moved under it, whatever the machine's timing."""
+    from harness.engine import actions as registry
+
+    real_merge = registry.get_action("validate.merge")
+    assert real_merge is not None
+    barrier, lock, first = threading.Barrier(2), threading.Lock(), set()
+
+    def merge(ctx):
+        if ctx.issue not in first:
+            first.add(ctx.issue)
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.wait(timeout=120)
+        with lock:
+            return real_merge(ctx)
+
+    monkeypatch.setitem(registry._ACTIONS, "validate.merge", merge)
+
+
 def issue(capsys, repo: Path, n: int) -> dict:
     return run_cli(capsys, "--repo", str(repo), "issue", "show", str(n), "--json").json()
 
 
 def test_full_cycle_merges_what_passes_and_refuses_what_breaks_a_journey(
-    tmp_path: Path, capsys, app, standin
+    tmp_path: Path, capsys, app, standin, monkeypatch
 ) -> None:
     repo, _ = app
+    merging_together(monkeypatch)
     file_issues(capsys, repo)
     result = run_once(capsys, repo, "--max-parallel", "3")
 
