@@ -156,4 +156,23 @@ def check(root: Path, state_dir: Path) -> CheckReport:
             _journeys(holdout, report)
     _compare(root, _production_branch(config, texts.get(CONFIG_FILE, "")), texts, report)
     _writable(state_dir, report)
+    if config is not None and config.forge == "github":
+        _github(config, report)
     return report
+
+
+def _github(config: FactoryConfig, report: CheckReport) -> None:
+    """What the GitHub forge will need from the environment (nothing is contacted)."""
+    repository = config.github.repository or os.environ.get("GITHUB_REPOSITORY", "").strip()
+    if not repository:  # GitHub Actions sets GITHUB_REPOSITORY
+        report.warnings.append(
+            f"{CONFIG_FILE}: github.repository: not set and neither is $GITHUB_REPOSITORY"
+        )
+    if not os.environ.get("GITHUB_TOKEN", "").strip():
+        report.warnings.append(
+            "environment: GITHUB_TOKEN: not set; every command but check needs it with "
+            "forge: github"
+        )
+    else:
+        api = os.environ.get("GITHUB_API_URL", "https://api.github.com")
+        report.notes.append(f"github: {repository or '?'} through {api}")

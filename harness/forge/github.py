@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 import re
 import threading
@@ -58,6 +59,7 @@ class _Pacer:
             self._last = time.monotonic()
 
 
+_LOGINS: dict[tuple[str, str], str] = {}  # (API, token digest) -> login: one /user per process
 _PACERS: dict[str, _Pacer] = {}
 _PACERS_LOCK = threading.Lock()
 
@@ -107,16 +109,20 @@ class GitHubForge:
         self._repo: Repository = self._gh.get_repo(repository, lazy=True)
         self.remote = Remote(repo, remote_url or f"https://github.com/{repository}.git", token)
         self._bot = bot_login
+        self._who = (self.api_url, hashlib.sha256(token.encode()).hexdigest())
         self._labels_ready = False
 
     # plumbing --------------------------------------------------------------------
     @property
     def bot_login(self) -> str:  # type: ignore[override]
         if self._bot is None:
+            self._bot = _LOGINS.get(self._who)
+        if self._bot is None:
             try:
                 self._bot = str(self._call("who am I", lambda: self._gh.get_user().login))
             except ForgeError:  # an installation token cannot read /user
                 self._bot = FALLBACK_BOT
+            _LOGINS[self._who] = self._bot
         return self._bot
 
     def _key(self, kind: str, what: str) -> str:

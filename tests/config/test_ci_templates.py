@@ -159,3 +159,19 @@ def test_least_privilege_and_the_kill_switch(generated: Path) -> None:
     triage = workflows["factory-triage.yml"]
     on = triage[True]  # YAML 1.1 reads the key `on` as true
     assert on["schedule"] and "workflow_dispatch" in on
+
+
+def test_check_says_what_the_github_forge_will_need(
+    empty_repo: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("GITHUB_TOKEN", "GITHUB_REPOSITORY"):
+        monkeypatch.delenv(name, raising=False)
+    assert run_cli(capsys, "--repo", str(empty_repo), "init", "--forge", "github").code == 0
+    res = run_cli(capsys, "--repo", str(empty_repo), "check", "--json")
+    warnings = "\n".join(res.json()["warnings"])
+    assert "github.repository: not set" in warnings and "GITHUB_TOKEN: not set" in warnings
+    monkeypatch.setenv("GITHUB_TOKEN", "ghs_x")
+    monkeypatch.setenv("GITHUB_REPOSITORY", "acme/app")
+    res = run_cli(capsys, "--repo", str(empty_repo), "check", "--json")
+    assert "github: acme/app through https://api.github.com" in res.json()["notes"]
+    assert "ghs_x" not in res.out
