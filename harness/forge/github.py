@@ -106,7 +106,7 @@ class GitHubForge:
             per_page=100,
             timeout=30,
         )
-        self._repo: Repository = self._gh.get_repo(repository, lazy=True)
+        self._repo: Repository = self._gh.withLazy(True).get_repo(repository)
         self.remote = Remote(repo, remote_url or f"https://github.com/{repository}.git", token)
         self._bot = bot_login
         self._who = (self.api_url, hashlib.sha256(token.encode()).hexdigest())

@@ -69,7 +69,9 @@ def test_run_once_on_github(github_repo, tmp_path: Path, capsys) -> None:
     assert again.code == 0, again.err
     assert len(hub.writes()) == before, [r.path for r in hub.writes()[before:]]
 
-    # the token: only ever in the auth header, and nowhere on disk
+    # the token: only ever in the auth header, never printed, and nowhere on disk
+    for printed in (res.out, res.err, again.out, again.err):
+        assert TOKEN not in printed
     for request in hub.requests:
         assert TOKEN.encode() not in request.body
         assert TOKEN not in str({k: v for k, v in request.headers.items() if k != "authorization"})
@@ -107,3 +109,43 @@ def test_github_without_a_token_is_one_clear_line(github_repo, capsys, monkeypat
     assert res.err.strip().splitlines() == [
         "factory: error: environment: GITHUB_TOKEN: is not set; forge: github needs a token"
     ]
+
+
+def test_stop_and_resume_on_github_flip_the_repository_variable(github_repo, capsys) -> None:
+    repo, hub = github_repo
+
+    def variable_writes() -> list:
+        return [r for r in hub.writes() if "/actions/variables" in r.path]
+
+    stopped = run_cli(capsys, "--repo", str(repo), "stop", "--github", "--reason", "audit")
+    assert stopped.code == 0, stopped.err
+    assert hub.variables == {"FACTORY_ENABLED": "false"}
+    assert "acme/app: FACTORY_ENABLED=false" in stopped.out
+    (created,) = variable_writes()
+    assert created.method == "POST"
+    assert json.loads(created.body) == {"name": "FACTORY_ENABLED", "value": "false"}
+    # the local switch is engaged too: nothing runs, and GitHub is not written to
+    before = len(hub.writes())
+    refused = run_cli(capsys, "--repo", str(repo), "triage")
+    assert refused.code == 1 and "stopped (audit)" in refused.err
+    assert len(hub.writes()) == before
+
+    resumed = run_cli(capsys, "--repo", str(repo), "resume", "--github")
+    assert resumed.code == 0, resumed.err
+    assert hub.variables == {"FACTORY_ENABLED": "true"}
+    assert [r.method for r in variable_writes()] == ["POST", "PATCH"]
+    # resuming again sets nothing that is already set
+    run_cli(capsys, "--repo", str(repo), "resume", "--github")
+    assert len(variable_writes()) == 2
+
+
+def test_a_job_started_with_the_switch_off_does_nothing(
+    github_repo, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a workflow job sees when FACTORY_ENABLED is false (its env mirrors the variable)."""
+    repo, hub = github_repo
+    monkeypatch.setenv("FACTORY_ENABLED", "false")
+    res = run_cli(capsys, "--repo", str(repo), "run", "--once")
+    assert res.code == 1
+    assert "FACTORY_ENABLED is false" in res.err
+    assert hub.writes() == [] and hub.comments == {}
