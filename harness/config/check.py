@@ -14,7 +14,13 @@ import yaml
 from harness.browser.journeys import load_journeys
 from harness.config.governance import check_mission, has_front_matter, parse_rules, read_on_branch
 from harness.config.models import CONFIG_FILE, GOVERNANCE_FILES, FactoryConfig
-from harness.config.settings import check_holdout, holdout_path, parse_config
+from harness.config.settings import (
+    HOLDOUT_ENV,
+    check_holdout,
+    holdout_from_env,
+    holdout_path,
+    parse_config,
+)
 from harness.errors import ConfigError, ConfigErrors, GitError
 from harness.git.repo import GitRepo
 
@@ -69,14 +75,16 @@ def _journeys(holdout: Path, report: CheckReport) -> None:
     folder = holdout / "journeys"
     files = [*folder.glob("*.yaml"), *folder.glob("*.yml")] if folder.is_dir() else []
     if not files:
+        where = f"environment: {HOLDOUT_ENV}" if holdout_from_env() else f"{CONFIG_FILE}: holdout"
         report.warnings.append(
-            f"{CONFIG_FILE}: holdout: {folder} has no journeys yet; validation will refuse to "
+            f"{where}: {folder} has no journeys yet; validation will refuse to "
             "merge until it holds at least one"
         )
         return
     found = _collect(report, load_journeys, holdout)
     if found:
-        report.notes.append(f"hold-out: {len(found)} journey(s) valid in {folder}")
+        source = f" (from ${HOLDOUT_ENV})" if holdout_from_env() else ""
+        report.notes.append(f"hold-out: {len(found)} journey(s) valid in {folder}{source}")
 
 
 def _compare(root: Path, branch: str, texts: dict[str, str], report: CheckReport) -> None:

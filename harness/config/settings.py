@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,8 +45,20 @@ def parse_config(text: str, file: str = CONFIG_FILE) -> FactoryConfig:
         raise ConfigErrors(problems_from(file, exc)) from exc
 
 
+HOLDOUT_ENV = "FACTORY_HOLDOUT"
+
+
+def holdout_from_env() -> str | None:
+    """``$FACTORY_HOLDOUT`` when set: where a CI job put the hold-out it checked out."""
+    return os.environ.get(HOLDOUT_ENV, "").strip() or None
+
+
 def holdout_path(root: Path, config: FactoryConfig) -> Path:
-    """The hold-out folder, resolved (symlinks too); relative paths start at the repository."""
+    """The hold-out folder, resolved (symlinks too). ``$FACTORY_HOLDOUT`` wins over
+    factory.yaml (relative to the current folder); factory.yaml's relative paths start at
+    the repository."""
+    if (raw := holdout_from_env()) is not None:
+        return Path(raw).expanduser().resolve()
     raw = config.holdout or f"../{root.resolve().name}-holdout"
     path = Path(raw).expanduser()
     return (path if path.is_absolute() else root / path).resolve()
@@ -55,15 +68,12 @@ def check_holdout(root: Path, holdout: Path) -> ConfigError | None:
     """An error if the hold-out and the repository overlap: agents working in the repository
     must not see the journeys, and the validator seeing the hold-out must not see the code."""
     root = root.resolve()
+    where = ("environment", HOLDOUT_ENV) if holdout_from_env() else (CONFIG_FILE, "holdout")
     if holdout == root or root in holdout.parents:
-        return ConfigError(
-            CONFIG_FILE, "holdout", f"{holdout} lies inside the repository; it must be outside it"
-        )
+        return ConfigError(*where, f"{holdout} lies inside the repository; it must be outside it")
     if holdout in root.parents:
         return ConfigError(
-            CONFIG_FILE,
-            "holdout",
-            f"{holdout} contains the repository; it must be a folder of its own",
+            *where, f"{holdout} contains the repository; it must be a folder of its own"
         )
     return None
 

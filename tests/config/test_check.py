@@ -317,3 +317,22 @@ def test_init_outside_a_git_repository(tmp_path: Path, capsys) -> None:
     assert res.code == 2
     assert "not inside a git repository" in res.err
     assert not (tmp_path / "mission.md").exists()
+
+
+def test_check_reads_the_holdout_from_the_environment(
+    inited: Path, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    monkeypatch.setenv("FACTORY_HOLDOUT", str(tmp_path / "ci-holdout"))
+    res = run_cli(capsys, "--repo", str(inited), "check")
+    assert res.code == 0, res.err
+    assert "warning: environment: FACTORY_HOLDOUT: " in res.out
+    (tmp_path / "ci-holdout" / "journeys").mkdir(parents=True)
+    (tmp_path / "ci-holdout" / "journeys" / "home.yaml").write_text(
+        "name: home\nsteps: [goto: /]\n"
+    )
+    res = run_cli(capsys, "--repo", str(inited), "check")
+    assert "journey(s) valid" in res.out and "(from $FACTORY_HOLDOUT)" in res.out
+    monkeypatch.setenv("FACTORY_HOLDOUT", str(inited / "sub"))
+    res = run_cli(capsys, "--repo", str(inited), "check")
+    assert res.code == 2
+    assert "error: environment: FACTORY_HOLDOUT: " in res.out + res.err

@@ -146,3 +146,25 @@ def test_provider_override(inited: Path, tmp_path: Path) -> None:
 def test_config_model_is_strict() -> None:
     settings = FactoryConfig.model_config
     assert settings.get("extra") == "forbid" and settings.get("strict") is True
+
+
+def test_factory_holdout_in_the_environment_wins(
+    inited: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where a CI job checked the hold-out out: $FACTORY_HOLDOUT, checked like factory.yaml's."""
+    elsewhere = tmp_path / "ci" / "holdout"
+    elsewhere.mkdir(parents=True)
+    monkeypatch.setenv("FACTORY_HOLDOUT", str(elsewhere))
+    assert load_settings(inited, tmp_path / "state").holdout_dir == elsewhere.resolve()
+    monkeypatch.setenv("FACTORY_HOLDOUT", str(inited / "docs"))
+    with pytest.raises(ConfigErrors) as caught:
+        load_settings(inited, tmp_path / "state")
+    assert [str(p) for p in caught.value.problems] == [
+        f"environment: FACTORY_HOLDOUT: {(inited / 'docs').resolve()} lies inside the "
+        "repository; it must be outside it"
+    ]
+    monkeypatch.setenv("FACTORY_HOLDOUT", "  ")  # blank: factory.yaml's applies
+    assert (
+        load_settings(inited, tmp_path / "state").holdout_dir
+        == (inited.parent / "repo-holdout").resolve()
+    )
