@@ -108,6 +108,10 @@ class Validation(Strict):
     ``screenshots: all`` (about a tenth of a short journey's time)."""
 
     screenshots: Literal["failures", "all"] = "failures"
+    # CI still running on the PR head (forge: github): wait this long in all, asking every
+    # ci_poll_s, before the CI gate is judged on what it shows then
+    ci_wait_s: float = Field(default=900.0, ge=0, le=86_400)
+    ci_poll_s: float = Field(default=15.0, gt=0, le=3600)
 
 
 class FactoryConfig(Strict):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import yaml
 
 from harness.engine.actions import action
 from harness.engine.context import StepContext
+from harness.engine.runner import check_kill_switch
 from harness.errors import FactoryError, StepFailed
 from harness.faults import fault_point
 from harness.model.scripted import ScriptedModel
@@ -45,6 +47,27 @@ def prepare(ctx: StepContext) -> dict[str, Any]:
             "implement_run": run.id,
         }
     raise FactoryError(f"issue {ctx.issue} has no open pull request from the factory")
+
+
+@action("validate.ci")
+def ci(ctx: StepContext) -> dict[str, Any]:
+    """CI still running on the PR head is waited for (bounded) before anything is spent on
+    journeys and the validator: a gate read too early would send a good change to a person.
+    The wait counts from the first look at this head, across kills and resumes."""
+    services = ctx.services
+    if not services.settings.governance.rules.auto_merge.require_ci:
+        return {"state": "not required", "waited_s": 0.0}
+    head, cfg = ctx.outputs["prepare"]["head"], services.settings.config.validation
+    key = f"ci-wait:{head}"
+    first = float(services.store.get_flag(key) or services.clock())
+    services.store.set_flag(key, repr(first))
+    while True:
+        state = services.forge.ci_status(head)
+        waited = services.clock() - first
+        if state != "pending" or waited >= cfg.ci_wait_s:
+            return {"state": state, "waited_s": round(waited, 1)}
+        check_kill_switch(services)
+        time.sleep(min(cfg.ci_poll_s, cfg.ci_wait_s - waited))
 
 
 @action("validate.baseline")

@@ -25,6 +25,7 @@ def github_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     config["forge"] = "github"
     config["github"] = {"repository": "acme/app", "write_interval_s": 0.05}
     config["provider"]["type"] = "scripted"
+    config["validation"] = {"ci_poll_s": 0.2, "ci_wait_s": 2.0}
     (repo / "factory.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     git(repo, "commit", "-qam", "on GitHub")
     with standin_for(repo, tmp_path) as hub:

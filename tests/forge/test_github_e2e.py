@@ -149,3 +149,52 @@ def test_a_job_started_with_the_switch_off_does_nothing(
     assert res.code == 1
     assert "FACTORY_ENABLED is false" in res.err
     assert hub.writes() == [] and hub.comments == {}
+
+
+def _implemented(repo: Path, hub, capsys) -> str:
+    """Triage and implement issue 1; the head SHA of its PR."""
+    for command in (["triage"], ["implement", "1"]):
+        res = run_cli(capsys, "--repo", str(repo), *command)
+        assert res.code == 0, res.err
+    (pull,) = hub.pulls.values()
+    head = GitRepo(hub.bare).rev_parse(f"refs/heads/{pull.head}")
+    assert head
+    return head
+
+
+def _ci_reads(hub, sha: str) -> int:
+    return len([r for r in hub.requests if r.path.endswith(f"/commits/{sha}/check-runs")])
+
+
+def test_validation_waits_for_ci_that_is_still_running(github_repo, capsys) -> None:
+    import threading
+
+    repo, hub = github_repo
+    head = _implemented(repo, hub, capsys)
+    hub.check_runs[head] = [{"status": "in_progress"}]
+    done = threading.Timer(
+        0.7,
+        lambda: hub.check_runs.update({head: [{"status": "completed", "conclusion": "success"}]}),
+    )
+    done.start()
+    res = run_cli(capsys, "--repo", str(repo), "validate", "1")
+    done.join()
+    assert res.code == 0, res.err
+    (pull,) = hub.pulls.values()
+    assert pull.merged
+    assert 3 <= _ci_reads(hub, head) <= 12  # polled every 0.2 s, not in a hot loop
+
+
+def test_ci_that_never_finishes_is_judged_pending_after_the_wait(github_repo, capsys) -> None:
+    repo, hub = github_repo
+    head = _implemented(repo, hub, capsys)
+    hub.check_runs[head] = [{"status": "queued"}]
+    res = run_cli(capsys, "--repo", str(repo), "validate", "1", "--json")
+    (pull,) = hub.pulls.values()
+    assert not pull.merged
+    assert "factory:needs-review" in hub.issues[1].labels
+    reads = _ci_reads(hub, head)
+    assert 5 <= reads <= 16  # 2 s of waiting at 0.2 s, and the gate's own read
+    verdicts = [c["body"] for c in hub.comments_on(1) if "<!-- factory:validate:" in c["body"]]
+    assert len(verdicts) == 1 and "CI pending" in verdicts[0], verdicts
+    assert res.code == 1, res.err
