@@ -175,3 +175,38 @@ def test_check_says_what_the_github_forge_will_need(
     res = run_cli(capsys, "--repo", str(empty_repo), "check", "--json")
     assert "github: acme/app through https://api.github.com" in res.json()["notes"]
     assert "ghs_x" not in res.out
+
+
+def test_only_the_validate_job_checks_the_holdout_out(generated: Path) -> None:
+    """The implementer's job never has the journeys; the validator's has them beside the code
+    (FACTORY_HOLDOUT), never inside it."""
+    workflows = _workflows(generated)
+    for name, wf in workflows.items():
+        for job_id, job in wf["jobs"].items():
+            text = json.dumps(job)
+            if (name, job_id) == ("factory-work.yml", "validate"):
+                continue
+            assert "HOLDOUT_REPOSITORY" not in text and 'FACTORY_HOLDOUT"' not in text, job_id
+            assert "secrets.FACTORY_HOLDOUT_TOKEN" not in text or "uses" in job, job_id
+    validate = workflows["factory-work.yml"]["jobs"]["validate"]
+    checkouts = [s for s in validate["steps"] if s.get("uses", "").startswith("actions/checkout@")]
+    paths = {s["with"]["path"] for s in checkouts}
+    assert paths == {"repo", "holdout"}
+    (holdout,) = [s for s in checkouts if s["with"]["path"] == "holdout"]
+    assert holdout["with"]["repository"] == "${{ vars.FACTORY_HOLDOUT_REPOSITORY }}"
+    assert validate["env"]["FACTORY_HOLDOUT"] == "${{ github.workspace }}/holdout"
+    assert validate["defaults"]["run"]["working-directory"] == "repo"
+
+
+def test_a_write_token_reaches_only_an_apply_job(generated: Path) -> None:
+    """A token that makes GitHub run CI on the factory's PR may write: no job that runs an
+    agent or the repository's code ever holds it."""
+    for name, wf in _workflows(generated).items():
+        for job_id, job in wf["jobs"].items():
+            text = json.dumps(job)
+            if "secrets.FACTORY_WRITE_TOKEN" not in text or "uses" in job:
+                continue
+            assert job_id.startswith("apply"), (name, job_id)
+            assert "ANTHROPIC_API_KEY" not in text, (name, job_id)
+            runs = [s["run"] for s in job["steps"] if "run" in s]
+            assert all(r.startswith(("factory apply", "python -m pip install")) for r in runs)
