@@ -245,14 +245,20 @@ class AnthropicStandIn:
         oldest = self._window[0] if self._window else time.time()
         reset = datetime.fromtimestamp(oldest + self.window_s, UTC).isoformat()
         reset = reset.replace("+00:00", "Z")
-        return {
+        headers = {
             "anthropic-ratelimit-requests-limit": str(limit),
             "anthropic-ratelimit-requests-remaining": str(max(0, limit - used)),
             "anthropic-ratelimit-requests-reset": reset,
-            "anthropic-ratelimit-tokens-limit": "400000",
-            "anthropic-ratelimit-tokens-remaining": "400000",
-            "anthropic-ratelimit-tokens-reset": reset,
         }
+        for kind, tokens in (
+            ("tokens", 480_000),
+            ("input-tokens", 400_000),
+            ("output-tokens", 80_000),
+        ):
+            headers[f"anthropic-ratelimit-{kind}-limit"] = str(tokens)
+            headers[f"anthropic-ratelimit-{kind}-remaining"] = str(tokens)
+            headers[f"anthropic-ratelimit-{kind}-reset"] = reset
+        return headers
 
     # answers -------------------------------------------------------------------
     def usage(self, body: dict[str, Any]) -> dict[str, int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -140,10 +141,20 @@ def test_missing_key_is_401(server) -> None:
 
 
 def test_rate_limit_headers_follow_the_api(client, server) -> None:
-    raw = client.messages.with_raw_response.create(**good())
-    for name in ("requests-limit", "requests-remaining", "requests-reset", "tokens-limit"):
-        assert raw.headers.get(f"anthropic-ratelimit-{name}")
-    assert raw.headers.get("request-id", "").startswith("req_")
+    from datetime import datetime
+
+    server.rpm_limit = 5
+    seen = []
+    for _ in range(2):
+        raw = client.messages.with_raw_response.create(**good())
+        for kind in ("requests", "tokens", "input-tokens", "output-tokens"):
+            assert int(raw.headers[f"anthropic-ratelimit-{kind}-limit"]) > 0
+            assert int(raw.headers[f"anthropic-ratelimit-{kind}-remaining"]) >= 0
+            reset = raw.headers[f"anthropic-ratelimit-{kind}-reset"]
+            assert reset.endswith("Z") and datetime.fromisoformat(reset).tzinfo  # RFC 3339
+        assert raw.headers.get("request-id", "").startswith("req_")
+        seen.append(int(raw.headers["anthropic-ratelimit-requests-remaining"]))
+    assert seen == [4, 3]
 
 
 def test_rpm_limit_answers_429_with_retry_after(server, client) -> None:
@@ -153,3 +164,49 @@ def test_rpm_limit_answers_429_with_retry_after(server, client) -> None:
     with pytest.raises(anthropic.RateLimitError) as info:
         client.messages.create(**good())
     assert int(info.value.response.headers["retry-after"]) >= 1
+
+
+def test_message_batches_follow_the_api_through_the_sdk(client, server) -> None:
+    """create → retrieve (in_progress, then ended) → results, as the SDK's own types read them;
+    a request the Messages API would refuse comes back as an errored line, not a failed batch."""
+    server.batches.delay_s = 0.3
+    bad = {**good(), "messages": [{"role": "assistant", "content": "hi"}]}
+    batch = client.messages.batches.create(
+        requests=[
+            {"custom_id": "issue-1", "params": good()},
+            {"custom_id": "issue-2", "params": bad},
+        ]
+    )
+    assert batch.id.startswith("msgbatch_") and batch.type == "message_batch"
+    assert batch.processing_status == "in_progress" and batch.results_url is None
+    assert batch.request_counts.processing == 2
+    with pytest.raises(anthropic.AnthropicError, match="results_url"):
+        list(client.messages.batches.results(batch.id))  # not ended: the SDK sees no results_url
+    time.sleep(0.35)
+    ended = client.messages.batches.retrieve(batch.id)
+    assert ended.processing_status == "ended" and ended.results_url
+    assert (ended.request_counts.succeeded, ended.request_counts.errored) == (1, 1)
+    results = {r.custom_id: r.result for r in client.messages.batches.results(batch.id)}
+    assert results["issue-1"].type == "succeeded"
+    assert results["issue-1"].message.content[0].type == "tool_use"
+    assert results["issue-2"].type == "errored"
+    assert results["issue-2"].error.error.type == "invalid_request_error"
+    with pytest.raises(anthropic.NotFoundError):
+        client.messages.batches.retrieve("msgbatch_missing")
+
+
+@pytest.mark.parametrize(
+    ("requests", "message"),
+    [
+        ([], "at least one request"),
+        ([{"custom_id": "has space", "params": good()}], "custom_id"),
+        (
+            [{"custom_id": "same", "params": good()}, {"custom_id": "same", "params": good()}],
+            "not unique",
+        ),
+    ],
+)
+def test_a_malformed_batch_is_refused_whole(client, server, requests, message) -> None:
+    with pytest.raises(anthropic.BadRequestError, match=message):
+        client.messages.batches.create(requests=requests)
+    assert server.batches.batches == {}
