@@ -58,7 +58,7 @@ class Remote:
 
     def push(self, sha: str, branch: str) -> None:
         """Set the remote ``branch`` to ``sha`` (the factory's own branches only)."""
-        if not branch.startswith("factory/"):
+        if not branch.startswith("factory/issue-"):
             raise GitError(f"push: {branch} is not a factory branch")
         with self._auth() as env:
             self.repo.git(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import DeferredError, ForgeError
+from harness.errors import DeferredError, ForgeError, GitError
 from harness.forge.base import LABELS, marker
 from harness.forge.conformance import run_forge_conformance
 from harness.git.repo import GitRepo
@@ -284,3 +284,38 @@ def test_the_token_is_in_no_command_line(
     forge.sync("main")
     assert any("push" in s for s in seen) and any("fetch" in s for s in seen)
     assert all(TOKEN not in s for s in seen)
+
+
+def test_beyond_its_scope_every_write_is_refused(hub, empty_repo: Path, tmp_path: Path) -> None:
+    """T9: no push to production or to any branch but the factory's, no force over a moved
+    production, no merge of a head other than the one validated."""
+    forge = github_forge(hub, empty_repo, tmp_path / "state")
+    bare = GitRepo(hub.bare)
+    production = bare.rev_parse("refs/heads/main")
+    number = hub.open_issue("t", "b")
+    evil = _branch(empty_repo, tmp_path / "wt", f"factory/issue-{number}-0000beef", "x\n")
+    for branch in ("main", "refs/heads/main", "release", "factory-issue-1", "factory/other"):
+        with pytest.raises(GitError, match="not a factory branch"):
+            forge.remote.push(evil, branch)
+        with pytest.raises(ForgeError):
+            forge.open_pr(number, branch, "main", "t", "b")
+    assert bare.rev_parse("refs/heads/main") == production
+    assert hub.pulls == {}
+    # production moved on GitHub: a revert (the one write to production) is refused, not forced
+    other = tmp_path / "someone"
+    git(tmp_path, "clone", "-q", str(hub.bare), str(other))
+    (other / "NOTICE").write_text("moved\n")
+    git(other, "add", "NOTICE")
+    git(other, "commit", "-qm", "a human change")
+    git(other, "push", "-q", "origin", "main")
+    moved = bare.rev_parse("refs/heads/main")
+    with pytest.raises(GitError):
+        forge.remote.push_fast_forward(production, evil, "main")
+    assert bare.rev_parse("refs/heads/main") == moved
+    # a PR whose head is not the validated one is not merged
+    branch = f"factory/issue-{number}-0000cafe"
+    head = _branch(empty_repo, tmp_path / "wt", branch, "y\n")
+    pr = forge.open_pr(number, branch, "main", "t", "b")
+    with pytest.raises(ForgeError, match="expected"):
+        forge.merge_pr(pr.number, evil)
+    assert not hub.pulls[pr.number].merged and head
