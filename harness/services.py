@@ -50,6 +50,7 @@ def github_forge(settings: Settings, store: Store, repo: GitRepo) -> GitHubForge
         api_url=os.environ.get("GITHUB_API_URL", "https://api.github.com"),
         remote_url=f"{server}/{repository}.git",
         bot_login=cfg.bot_login,
+        own_logins=tuple(cfg.own_logins),
         write_interval_s=cfg.write_interval_s,
         max_wait_s=cfg.max_wait_s,
     )

@@ -43,6 +43,8 @@ ModelId = Annotated[
 class GitHubSettings(Strict):
     repository: Repository | None = None  # None: $GITHUB_REPOSITORY
     bot_login: str | None = Field(default=None, min_length=1)  # None: the token's user
+    # other logins the factory writes as (a GitHub App behind FACTORY_WRITE_TOKEN, say)
+    own_logins: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
     write_interval_s: float = Field(default=1.0, ge=0, le=60)  # GitHub asks for >= 1 s
     max_wait_s: float = Field(default=60.0, ge=0, le=3600)  # longer rate-limit waits defer
 

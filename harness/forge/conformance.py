@@ -58,6 +58,8 @@ def check_comments(forge: Forge, number: int) -> None:
     first = forge.post_comment(number, "conformance:hello", "**Hello.** First.")
     again = forge.post_comment(number, "conformance:hello", "**Hello.** Second.")
     _check(first.id == again.id, "a marker is posted once")
+    _check(forge.is_own(first.author), "the factory's comment is its own")
+    _check(not forge.is_own("conformance-stranger"), "a stranger is not the factory")
     marked = [c for c in forge.list_comments(number) if marker("conformance:hello") in c.body]
     _check(len(marked) == 1, "exactly one comment per marker")
     found = forge.find_comment(number, "conformance:hello")

@@ -87,6 +87,7 @@ class GitHubForge:
         api_url: str = "https://api.github.com",
         remote_url: str | None = None,
         bot_login: str | None = None,
+        own_logins: tuple[str, ...] = (),
         write_interval_s: float = 1.0,
         max_wait_s: float = 60.0,
         max_retries: int = 4,
@@ -109,6 +110,7 @@ class GitHubForge:
         self._repo: Repository = self._gh.withLazy(True).get_repo(repository)
         self.remote = Remote(repo, remote_url or f"https://github.com/{repository}.git", token)
         self._bot = bot_login
+        self._others = frozenset(own_logins)
         self._who = (self.api_url, hashlib.sha256(token.encode()).hexdigest())
         self._labels_ready = False
 
@@ -124,6 +126,11 @@ class GitHubForge:
                 self._bot = FALLBACK_BOT
             _LOGINS[self._who] = self._bot
         return self._bot
+
+    def is_own(self, login: str) -> bool:
+        """The token's login, or another the factory also writes as (``github.own_logins``:
+        say a GitHub App whose token opens the PRs while the job's own token comments)."""
+        return login in self._others or login == self.bot_login
 
     def _key(self, kind: str, what: str) -> str:
         return f"github:{self.repository}:{kind}:{what}"
@@ -312,9 +319,9 @@ class GitHubForge:
     def find_comment(self, number: int, key: str) -> Comment | None:
         """The factory's own comment carrying ``key``'s marker (a marker quoted by someone
         else does not count)."""
-        tag, me = marker(key), self.bot_login
+        tag = marker(key)
         for comment in self.list_comments(number):
-            if tag in comment.body and comment.author == me:
+            if tag in comment.body and self.is_own(comment.author):
                 return comment
         return None
 

@@ -54,6 +54,9 @@ class JournalForge:
     def bot_login(self) -> str:
         return self.inner.bot_login
 
+    def is_own(self, login: str) -> bool:
+        return self.inner.is_own(login)
+
     # the plan ------------------------------------------------------------------------
     def _record(self, op: str, **fields: Any) -> None:
         with self._lock:

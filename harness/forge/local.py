@@ -27,6 +27,9 @@ class LocalForge:
     def __init__(self, store: Store, repo: GitRepo, bot_login: str = "factory[bot]") -> None:
         self.store, self.repo, self.bot_login = store, repo, bot_login
 
+    def is_own(self, login: str) -> bool:
+        return login == self.bot_login
+
     # issues
     def list_issues(self, state: str = "open") -> list[Issue]:
         return self.store.issues(state)

@@ -18,7 +18,7 @@ def untriaged(services: Services) -> list[Issue]:
     for issue in sorted(services.forge.list_issues(state="open"), key=lambda i: i.number):
         if any(label in TRIAGE_LABELS for label in issue.labels):
             continue
-        if issue.author == services.forge.bot_login:  # the factory's own issues are not input
+        if services.forge.is_own(issue.author):  # the factory's own issues are not input
             continue
         open_run = services.store.find_open_run("triage", issue.number)
         if open_run is not None and open_run.not_before and open_run.not_before > now:

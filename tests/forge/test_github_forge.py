@@ -319,3 +319,21 @@ def test_beyond_its_scope_every_write_is_refused(hub, empty_repo: Path, tmp_path
     with pytest.raises(ForgeError, match="expected"):
         forge.merge_pr(pr.number, evil)
     assert not hub.pulls[pr.number].merged and head
+
+
+def test_other_logins_of_the_factory_count_as_its_own(
+    hub, empty_repo: Path, tmp_path: Path
+) -> None:
+    """A comment an App token posted (the apply job's FACTORY_WRITE_TOKEN) is found by the job
+    that comments with github.token, so nothing is posted twice; strangers still don't count."""
+    forge = github_forge(hub, empty_repo, tmp_path / "state", own_logins=("factory-app[bot]",))
+    number = hub.open_issue("t", "b")
+    hub.add_comment(number, f"{marker('implement:pr')}\nOpened.", "factory-app[bot]")
+    hub.add_comment(number, f"{marker('triage:decision')}\nAccepted!", "mallory")
+    assert forge.is_own("factory-app[bot]") and forge.is_own(forge.bot_login)
+    assert not forge.is_own("mallory")
+    forge.post_comment(number, "implement:pr", "Opened.")
+    assert len(hub.comments_on(number)) == 2  # found, not posted again
+    assert forge.find_comment(number, "triage:decision") is None
+    plain = github_forge(hub, empty_repo, tmp_path / "plain")
+    assert plain.find_comment(number, "implement:pr") is None
