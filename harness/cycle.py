@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from harness.config.settings import Settings
 from harness.engine.context import Services
 from harness.engine.runner import RunOutcome, check_kill_switch
 from harness.errors import FactoryError
@@ -83,8 +84,9 @@ def _row(stage: str, number: int, outcome: RunOutcome | None, error: str | None)
     }
 
 
-def _one(root: Path, state: Path, provider: str | None, stage: str, number: int) -> dict[str, Any]:
-    services = open_services(root, state, provider)  # one set per thread: git and SQLite handles
+def _one(settings: Settings, provider: str | None, stage: str, number: int) -> dict[str, Any]:
+    # one set of services per thread (git and SQLite handles), the cycle's settings shared
+    services = open_services(settings.root, settings.state_dir, provider, settings)
     try:
         fn = implement_issue if stage == "implement" else validate_issue
         return _row(stage, number, fn(services, number), None)
@@ -92,6 +94,28 @@ def _one(root: Path, state: Path, provider: str | None, stage: str, number: int)
         return _row(stage, number, None, str(exc))
     finally:
         services.store.close()
+
+
+def run_stage(
+    settings: Settings,
+    provider: str | None,
+    stage: str,
+    numbers: list[int],
+    width: int,
+    progress: Progress = lambda _: None,
+) -> list[dict[str, Any]]:
+    """``stage`` (implement | validate) for each issue, ``width`` at a time; a row each."""
+    rows: list[dict[str, Any]] = []
+    if not numbers:
+        return rows
+    progress(f"{stage} {len(numbers)} issue(s), {width} at a time …")
+    with ThreadPoolExecutor(max_workers=width) as pool:
+        futures = [pool.submit(_one, settings, provider, stage, n) for n in numbers]
+        for future in futures:
+            row = future.result()
+            progress(f"  issue {row['issue']}: {row['status']} {row.get('reason') or ''}")
+            rows.append(row)
+    return rows
 
 
 def run_cycle(
@@ -115,17 +139,7 @@ def run_cycle(
         progress(f"  issue {row['issue']}: {row.get('decision') or row['status']}")
 
     def stage(name: str, numbers: list[int]) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = []
-        if not numbers:
-            return rows
-        progress(f"{name} {len(numbers)} issue(s), {width} at a time …")
-        with ThreadPoolExecutor(max_workers=width) as pool:
-            futures = [pool.submit(_one, root, state, provider, name, n) for n in numbers]
-            for future in futures:
-                row = future.result()
-                progress(f"  issue {row['issue']}: {row['status']} {row.get('reason') or ''}")
-                rows.append(row)
-        return rows
+        return run_stage(services.settings, provider, name, numbers, width, progress)
 
     implemented = stage("implement", ready_to_implement(services))
     check_kill_switch(services)

@@ -56,9 +56,14 @@ def github_forge(settings: Settings, store: Store, repo: GitRepo) -> GitHubForge
     )
 
 
-def open_services(root: Path, state_dir: Path, provider: str | None = None) -> Services:
-    """Load and check everything a command needs; a configuration problem stops it here."""
-    settings = load_settings(root, state_dir, provider)
+def open_services(
+    root: Path, state_dir: Path, provider: str | None = None, settings: Settings | None = None
+) -> Services:
+    """Load and check everything a command needs; a configuration problem stops it here.
+    ``settings`` already loaded (for this root, state and provider) are taken as they are:
+    the workers of one cycle share the cycle's, read once from one production commit."""
+    if settings is None:
+        settings = load_settings(root, state_dir, provider)
     store = Store.open(state_dir)
     repo = GitRepo(root)
     forge = make_forge(settings, store, repo)

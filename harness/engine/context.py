@@ -28,7 +28,6 @@ class Services:
     repo: GitRepo
     templates: Templates
     clock: Callable[[], float] = time.time
-    memo: dict[str, str | None] = field(default_factory=dict)  # override files, per command
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from harness.engine.actions import action_names
 from harness.engine.context import Services
 from harness.engine.workflow import Workflow, builtin_workflow_text, parse_workflow
@@ -17,14 +19,28 @@ def override_reader(services: Services) -> tuple[str, str]:
     return services.settings.config.production_branch, OVERRIDE_DIR
 
 
+_READ: dict[tuple[str, str, str], str | None] = {}  # (repository, commit, path): text or absent
+_READ_LOCK = threading.Lock()
+
+
 def read_override(services: Services, name: str) -> str | None:
-    """A template or workflow from the repository's ``.factory/`` on the production branch."""
-    branch, folder = override_reader(services)
+    """A template or workflow from the repository's ``.factory/`` on the production branch, at
+    the very commit the governance files were read from. A commit never changes, so each
+    file is read once per process however many runs and threads ask."""
+    _, folder = override_reader(services)
     path = f".factory/{name}" if name.startswith("validators/") else f"{folder}/{name}"
-    if path not in services.memo:
-        data = services.repo.read_blob(branch, path)
-        services.memo[path] = data.decode("utf-8") if data is not None else None
-    return services.memo[path]
+    commit = services.settings.governance.commit
+    key = (str(services.repo.path), commit, path)
+    with _READ_LOCK:
+        if key in _READ:
+            return _READ[key]
+    data = services.repo.read_blob(commit, path)
+    text = data.decode("utf-8") if data is not None else None
+    with _READ_LOCK:
+        if len(_READ) > 4096:
+            _READ.clear()
+        _READ[key] = text
+    return text
 
 
 def load_workflow(services: Services, name: str) -> Workflow:

@@ -10,6 +10,7 @@ the run's context; ``on_fail`` / ``on`` loop back to an earlier step at most
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +27,13 @@ class Retry(BaseModel):
     """Loop back to ``retry_from`` at most ``max`` times (an int or a template like
     ``"{{ rules.max_fix_attempts }}"``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
     retry_from: str
     max: int | str
 
 
 class Step(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str
     action: str | None = None
@@ -75,7 +76,7 @@ class Step(BaseModel):
 
 
 class Workflow(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
     description: str = ""
@@ -113,8 +114,10 @@ def _location(loc: tuple[Any, ...], data: Any) -> str:
     return "".join(parts) or "(top)"
 
 
+@lru_cache(maxsize=64)
 def parse_workflow(text: str, source: str) -> Workflow:
-    """Parse and validate one workflow file; every problem becomes a ``ConfigError``."""
+    """Parse and validate one workflow file; every problem becomes a ``ConfigError``.
+    Parsed once per process and text (a workflow is never changed once parsed)."""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

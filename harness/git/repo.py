@@ -156,8 +156,7 @@ class GitRepo:
         return rows
 
     def changed_paths(self, base: str, head: str) -> list[str]:
-        out = self.git("diff", "--name-only", "--no-renames", f"{base}...{head}")
-        return sorted(p for p in out.splitlines() if p)
+        return sorted(path for _, _, path in self.diff_numstat(base, head))
 
     def diff_text(self, base: str, head: str, max_bytes: int = 200_000) -> str:
         text = self.git("diff", "--no-color", "--no-ext-diff", f"{base}...{head}")
@@ -239,9 +238,10 @@ class GitRepo:
         return [line.rstrip("/") for line in out.splitlines() if line]
 
     def tree_of(self, ref: str) -> str | None:
+        """The tree SHA of commit ``ref`` (read through GitPython's running ``cat-file``)."""
         try:
-            return self.git("rev-parse", "--verify", "--quiet", f"{ref}^{{tree}}").strip() or None
-        except GitError:
+            return str(self._repo.commit(ref).tree.hexsha)
+        except (BadName, ValueError, GitCommandError):
             return None
 
     def working_diff(self, base: str, max_bytes: int = 200_000) -> str:

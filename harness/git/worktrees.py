@@ -34,12 +34,21 @@ def default_worktree_root(state_dir: Path) -> Path:
     return state_dir / "worktrees"
 
 
+_COMMON: dict[Path, Path] = {}  # repository -> its common git directory
+
+
+def _common_dir(repo: GitRepo) -> Path:
+    if repo.path not in _COMMON:
+        common = Path(repo.git("rev-parse", "--git-common-dir").strip())
+        _COMMON[repo.path] = common if common.is_absolute() else (repo.path / common).resolve()
+    return _COMMON[repo.path]
+
+
 class WorktreeManager:
     def __init__(self, repo: GitRepo, base_dir: Path) -> None:
         self.repo = repo
-        self.base_dir = base_dir
-        common = Path(repo.git("rev-parse", "--git-common-dir").strip())
-        self._common = common if common.is_absolute() else (repo.path / common).resolve()
+        self.base_dir = base_dir.resolve()  # git records real paths
+        self._common = _common_dir(repo)
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
@@ -54,15 +63,24 @@ class WorktreeManager:
         return self.base_dir / branch.replace("/", "--")
 
     def _registered(self) -> dict[Path, str | None]:
-        """Worktree path -> checked-out branch (None when detached)."""
+        """Linked worktree path -> checked-out branch (None when detached), read from git's
+        own records (``worktrees/<id>/gitdir`` and ``HEAD``, what ``git worktree list``
+        reads) without a process: this runs under the registration lock."""
         out: dict[Path, str | None] = {}
-        current: Path | None = None
-        for line in self.repo.git("worktree", "list", "--porcelain").splitlines():
-            if line.startswith("worktree "):
-                current = Path(line.removeprefix("worktree "))
-                out[current] = None
-            elif line.startswith("branch refs/heads/") and current is not None:
-                out[current] = line.removeprefix("branch refs/heads/")
+        records = self._common / "worktrees"
+        if not records.is_dir():
+            return out
+        for record in records.iterdir():
+            try:
+                gitdir = (record / "gitdir").read_text(encoding="utf-8").strip()
+                head = (record / "HEAD").read_text(encoding="utf-8").strip()
+            except OSError:
+                continue  # being written or removed
+            if not gitdir:
+                continue
+            path = Path(gitdir)
+            path = (path if path.is_absolute() else record / path).parent
+            out[path] = head.removeprefix("ref: refs/heads/") if head.startswith("ref: ") else None
         return out
 
     def create(self, branch: str, start_ref: str) -> Path:
@@ -109,10 +127,13 @@ class WorktreeManager:
         GitRepo(path).git("read-tree", "--reset", "-u", "HEAD")
 
     def _drop(self, path: Path) -> None:
-        with contextlib.suppress(GitError):
+        try:
             self.repo.git("worktree", "remove", "--force", "--force", str(path))
+        except GitError:  # its folder is gone or half made: forget what git still records
+            shutil.rmtree(path, ignore_errors=True)
+            self.repo.git("worktree", "prune")
+            return
         shutil.rmtree(path, ignore_errors=True)
-        self.repo.git("worktree", "prune")
 
     def remove(self, path: Path) -> None:
         """Remove a worktree; safe to repeat, also when its folder is already gone."""

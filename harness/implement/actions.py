@@ -144,9 +144,10 @@ def gates(ctx: StepContext) -> dict[str, Any]:
         or (s.step_id == "review" and (s.outputs or {}).get("verdict") == "request_changes")
     )
     assert ctx.issue is not None
+    numstat = repo.diff_numstat(base, head)
     results = [
-        g.changed_lines_gate(repo.diff_numstat(base, head), rules.max_changed_lines),
-        g.protected_paths_gate(repo.changed_paths(base, head), list(rules.protected_paths)),
+        g.changed_lines_gate(numstat, rules.max_changed_lines),
+        g.protected_paths_gate(sorted(p for _, _, p in numstat), list(rules.protected_paths)),
         g.secrets_gate(repo.diff_text(base, head, max_bytes=5_000_000)),
         g.tests_gate(ctx.outputs.get("test"), ctx.outputs["commit"]["tree"]),
         g.fix_attempts_gate(attempts, rules.max_fix_attempts),
