@@ -24,8 +24,35 @@ def machine() -> str:
     return f"{platform.system()} {platform.release()}, {cpus} cores{mem}, Python {python}{load}"
 
 
+def console_table(rows: list[f.Figure]) -> str:
+    width = max(len(r.name) for r in rows)
+    lines = [f"{'figure':<{width}}  {'value':>24}  {'goal':>8}  {'ratio':>6}  note"]
+    for r in rows:
+        lines.append(
+            f"{r.name:<{width}}  {r.value:>24}  {r.goal:>8}  {r.ratio:>6.2f}  {_mark(r)}: {r.note}"
+        )
+    return "\n".join(lines)
+
+
+def _mark(row: f.Figure) -> str:
+    return "ok" if row.ratio >= 1.0 else "SHORT"
+
+
+def results_markdown(rows: list[f.Figure], header: str, history: str) -> str:
+    table = ["| figure | value | goal | ratio | note |", "|---|---|---|---|---|"]
+    table += [
+        f"| {r.name} | {r.value} | {r.goal} | {r.ratio:.2f} {_mark(r)} | {r.note} |" for r in rows
+    ]
+    return (
+        f"# Benchmark results\n\n{header}\nRatio ≥ 1.00 means the goal is met.\n\n"
+        + "\n".join(table)
+        + "\n\n"
+        + history
+    )
+
+
 def main() -> int:
-    reps = int(os.environ.get("BENCH_REPS", "3"))
+    reps = int(os.environ.get("BENCH_REPS", "5"))
     started = time.monotonic()
     rows: list[f.Figure] = []
     parallel, states = f.parallel_efficiency(reps)
@@ -33,30 +60,14 @@ def main() -> int:
     rows += f.batch_triage()
     rows.append(f.rate_limit_adaptation())
     rows.append(f.validation_throughput(reps))
-    width = max(len(r.name) for r in rows)
-    lines = [f"{'figure':<{width}}  {'value':>24}  {'goal':>8}  {'ratio':>6}  note"]
-    for r in rows:
-        mark = "ok" if r.ratio >= 1.0 else "SHORT"
-        lines.append(
-            f"{r.name:<{width}}  {r.value:>24}  {r.goal:>8}  {r.ratio:>6.2f}  {mark}: {r.note}"
-        )
-    print("\n".join(lines))
-    table = ["| figure | value | goal | ratio | note |", "|---|---|---|---|---|"]
-    table += [
-        f"| {r.name} | {r.value} | {r.goal} | {r.ratio:.2f} {'ok' if r.ratio >= 1 else 'SHORT'} "
-        f"| {r.note} |"
-        for r in rows
-    ]
-    out = Path(__file__).parent / "results.md"
-    out.write_text(
-        "# Benchmark results\n\n"
+    print(console_table(rows))
+    header = (
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}; "
-        f"{reps} repetitions where noted, medians; {time.monotonic() - started:.0f} s in all.\n"
-        "Ratio ≥ 1.00 means the goal is met.\n\n"
-        + "\n".join(table)
-        + "\n\n"
-        + (Path(__file__).parent / "history.md").read_text()
+        f"{reps} repetitions where noted, medians; {time.monotonic() - started:.0f} s in all."
     )
+    here = Path(__file__).parent
+    out = here / "results.md"
+    out.write_text(results_markdown(rows, header, (here / "history.md").read_text()))
     print(f"\nwritten to {out}")
     return 0
 
