@@ -14,11 +14,6 @@ OVERRIDE_DIR = ".factory/workflows"
 ROLES = ("triage", "planner", "implementer", "reviewer", "validator")
 
 
-def override_reader(services: Services) -> tuple[str, str]:
-    """(production branch, override folder); overrides are read from the production branch."""
-    return services.settings.config.production_branch, OVERRIDE_DIR
-
-
 _READ: dict[tuple[str, str, str], str | None] = {}  # (repository, commit, path): text or absent
 _READ_LOCK = threading.Lock()
 
@@ -27,8 +22,7 @@ def read_override(services: Services, name: str) -> str | None:
     """A template or workflow from the repository's ``.factory/`` on the production branch, at
     the very commit the governance files were read from. A commit never changes, so each
     file is read once per process however many runs and threads ask."""
-    _, folder = override_reader(services)
-    path = f".factory/{name}" if name.startswith("validators/") else f"{folder}/{name}"
+    path = f".factory/{name}" if name.startswith("validators/") else f"{OVERRIDE_DIR}/{name}"
     commit = services.settings.governance.commit
     key = (str(services.repo.path), commit, path)
     with _READ_LOCK:

@@ -129,11 +129,12 @@ class WorktreeManager:
     def _drop(self, path: Path) -> None:
         try:
             self.repo.git("worktree", "remove", "--force", "--force", str(path))
-        except GitError:  # its folder is gone or half made: forget what git still records
-            shutil.rmtree(path, ignore_errors=True)
-            self.repo.git("worktree", "prune")
-            return
+            removed = True
+        except GitError:  # its folder is gone or half made
+            removed = False
         shutil.rmtree(path, ignore_errors=True)
+        if not removed:  # forget what git still records of it
+            self.repo.git("worktree", "prune")
 
     def remove(self, path: Path) -> None:
         """Remove a worktree; safe to repeat, also when its folder is already gone."""

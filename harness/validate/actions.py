@@ -58,12 +58,15 @@ def ci(ctx: StepContext) -> dict[str, Any]:
     if not services.settings.governance.rules.auto_merge.require_ci:
         return {"state": "not required", "waited_s": 0.0}
     head, cfg = ctx.outputs["prepare"]["head"], services.settings.config.validation
-    key = f"ci-wait:{head}"
-    first = float(services.store.get_flag(key) or services.clock())
-    services.store.set_flag(key, repr(first))
+    first: float | None = None  # when this head was first seen pending (kept in the store)
     while True:
         state = services.forge.ci_status(head)
-        waited = services.clock() - first
+        if first is None and state == "pending":
+            stored = services.store.get_flag(f"ci-wait:{head}")
+            first = float(stored) if stored else services.clock()
+            if not stored:
+                services.store.set_flag(f"ci-wait:{head}", repr(first))
+        waited = 0.0 if first is None else services.clock() - first
         if state != "pending" or waited >= cfg.ci_wait_s:
             return {"state": state, "waited_s": round(waited, 1)}
         check_kill_switch(services)
