@@ -13,6 +13,7 @@ import yaml
 
 from harness.browser.journeys import load_journeys
 from harness.config.governance import check_mission, has_front_matter, parse_rules, read_on_branch
+from harness.config.model_check import model_problems
 from harness.config.models import CONFIG_FILE, GOVERNANCE_FILES, FactoryConfig
 from harness.config.settings import (
     HOLDOUT_ENV,
@@ -156,6 +157,9 @@ def check(root: Path, state_dir: Path) -> CheckReport:
                 "the default policy applies"
             )
     if config is not None:
+        model_errors, model_warnings = model_problems(config)
+        report.errors.extend(model_errors)
+        report.warnings.extend(model_warnings)
         holdout = holdout_path(root, config)
         problem = check_holdout(root, holdout)
         if problem is not None:

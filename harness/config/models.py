@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -80,13 +81,49 @@ class Commands(Strict):
 
 
 class Models(Strict):
-    """The model id each role calls (any Anthropic model id)."""
+    """The model id each role calls (any Anthropic model id). The reviewer is from another
+    tier than the implementer, so the change is read by a different model."""
 
-    triage: ModelId = "claude-haiku-4-5"
-    planner: ModelId = "claude-sonnet-4-5"
-    implementer: ModelId = "claude-sonnet-4-5"
-    reviewer: ModelId = "claude-opus-4-1"
-    validator: ModelId = "claude-sonnet-4-5"
+    triage: ModelId = "claude-haiku-5-5"
+    planner: ModelId = "claude-sonnet-5-5"
+    implementer: ModelId = "claude-sonnet-5-5"
+    reviewer: ModelId = "claude-opus-5-5"
+    validator: ModelId = "claude-sonnet-5-5"
+
+
+Thinking = Literal["off", "adaptive"]
+Effort = Literal["low", "medium", "high", "xhigh", "max"]
+
+
+class RoleThinking(Strict):
+    """Per role: ``adaptive`` (the model decides when and how much to think) or ``off``;
+    a role left out keeps its model's own default."""
+
+    triage: Thinking | None = None
+    planner: Thinking | None = None
+    implementer: Thinking | None = None
+    reviewer: Thinking | None = None
+    validator: Thinking | None = None
+
+
+class RoleEffort(Strict):
+    """Per role: how much effort the model puts into each answer; unset: the model's default."""
+
+    triage: Effort | None = None
+    planner: Effort | None = None
+    implementer: Effort | None = None
+    reviewer: Effort | None = None
+    validator: Effort | None = None
+
+
+@dataclass(frozen=True)
+class RoleModel:
+    """What one role's calls ask for: the model id, and thinking and effort if set."""
+
+    role: str
+    model: str
+    thinking: str | None = None
+    effort: str | None = None
 
 
 class Provider(Strict):
@@ -124,6 +161,8 @@ class FactoryConfig(Strict):
     holdout: str | None = Field(default=None, min_length=1)  # None: ../<repo dir name>-holdout
     max_parallel: int = Field(default=4, ge=1, le=32)
     models: Models = Field(default_factory=Models)
+    thinking: RoleThinking = Field(default_factory=RoleThinking)
+    effort: RoleEffort = Field(default_factory=RoleEffort)
     provider: Provider = Field(default_factory=Provider)
     validation: Validation = Field(default_factory=Validation)
 
@@ -133,6 +172,15 @@ class FactoryConfig(Strict):
         if not _BRANCH.match(value):
             raise ValueError(f"{value!r} is not a valid branch name")
         return value
+
+    def role_model(self, role: str) -> RoleModel:
+        """The model, thinking and effort one role (``triage`` … ``validator``) calls with."""
+        return RoleModel(
+            role=role,
+            model=str(getattr(self.models, role)),
+            thinking=getattr(self.thinking, role),
+            effort=getattr(self.effort, role),
+        )
 
 
 class AutoMerge(Strict):

@@ -33,15 +33,18 @@ class Usage:
     output_tokens: int = 0
     cache_creation_input_tokens: int = 0
     cache_read_input_tokens: int = 0
+    cache_creation_1h_input_tokens: int = 0  # the part of the cache writes kept for an hour
 
     @classmethod
     def from_response(cls, response: Response) -> Usage:
         raw = response.get("usage") or {}
+        split = raw.get("cache_creation") or {}
         return cls(
             input_tokens=int(raw.get("input_tokens") or 0),
             output_tokens=int(raw.get("output_tokens") or 0),
             cache_creation_input_tokens=int(raw.get("cache_creation_input_tokens") or 0),
             cache_read_input_tokens=int(raw.get("cache_read_input_tokens") or 0),
+            cache_creation_1h_input_tokens=int(split.get("ephemeral_1h_input_tokens") or 0),
         )
 
 

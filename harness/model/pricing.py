@@ -2,41 +2,63 @@
 
 from __future__ import annotations
 
-from functools import cache
+from dataclasses import dataclass
 from typing import Any
 
-import yaml
-
 from harness.model.base import Usage
-from harness.paths import workflows_dir
+from harness.model.catalog import base_id, price_table
 
 
-@cache
-def _table() -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load((workflows_dir() / "prices.yaml").read_text("utf-8"))
-    return data
+@dataclass(frozen=True)
+class Price:
+    """USD per million tokens for one model."""
+
+    input: float
+    output: float
+    cache_write: float  # 5-minute cache writes
+    cache_write_1h: float
+    cache_read: float
+    long_above: int | None = None  # a prompt above this many tokens pays long_factor times
+    long_factor: float = 1.0
+
+    @classmethod
+    def from_yaml(cls, entry: dict[str, Any]) -> Price:
+        long = entry.get("long_prompt")
+        return cls(
+            input=float(entry["input"]),
+            output=float(entry["output"]),
+            cache_write=float(entry["cache_write"]),
+            cache_write_1h=float(entry["cache_write_1h"]),
+            cache_read=float(entry["cache_read"]),
+            long_above=int(long["above_tokens"]) if isinstance(long, dict) else None,
+            long_factor=float(long["factor"]) if isinstance(long, dict) else 1.0,
+        )
 
 
-def price(model: str) -> tuple[float, float, bool]:
-    """(input, output) USD per million tokens, and whether the model id was known.
+def price_of(model: str) -> tuple[Price, bool]:
+    """The model's prices and whether the id was listed.
 
-    An unknown model id is priced like the most expensive known one, never as free.
-    """
-    models: dict[str, dict[str, float]] = _table()["models"]
-    for known, p in models.items():
-        if model == known or model.startswith(known + "-"):
-            return float(p["input"]), float(p["output"]), True
-    top = max(models.values(), key=lambda p: p["output"])
-    return float(top["input"]), float(top["output"]), False
+    An unlisted id is priced like the most expensive listed model, never as free."""
+    models: dict[str, dict[str, Any]] = price_table()["models"]
+    entry = models.get(model) or models.get(base_id(model))
+    if entry is not None:
+        return Price.from_yaml(entry), True
+    top = max(models.values(), key=lambda p: float(p["output"]))
+    return Price.from_yaml(top), False
 
 
 def cost_usd(model: str, usage: Usage, batch: bool = False) -> float:
-    table = _table()
-    p_in, p_out, _ = price(model)
+    p, _ = price_of(model)
+    write_1h = min(usage.cache_creation_1h_input_tokens, usage.cache_creation_input_tokens)
+    write_5m = usage.cache_creation_input_tokens - write_1h
+    prompt = usage.input_tokens + usage.cache_read_input_tokens + usage.cache_creation_input_tokens
+    factor = p.long_factor if p.long_above is not None and prompt > p.long_above else 1.0
     total = (
-        usage.input_tokens * p_in
-        + usage.cache_creation_input_tokens * p_in * float(table["cache_write_factor"])
-        + usage.cache_read_input_tokens * p_in * float(table["cache_read_factor"])
-        + usage.output_tokens * p_out
+        usage.input_tokens * p.input
+        + write_5m * p.cache_write
+        + write_1h * p.cache_write_1h
+        + usage.cache_read_input_tokens * p.cache_read
+        + usage.output_tokens * p.output
     ) / 1_000_000
-    return total * (float(table["batch_factor"]) if batch else 1.0)
+    total *= factor
+    return total * (float(price_table()["batch_factor"]) if batch else 1.0)

@@ -142,7 +142,7 @@ MISTAKES = [
     (
         "duplicate key",
         append("factory.yaml", "max_parallel: 2\n"),
-        "factory.yaml: line 38: duplicate key 'max_parallel'",
+        "factory.yaml: line 42: duplicate key 'max_parallel'",
     ),
     (
         "number given as text",
@@ -188,6 +188,21 @@ MISTAKES = [
         "text for a boolean",
         edit("factory_rules.md", r"^  enabled: true", '  enabled: "yes"'),
         "factory_rules.md: auto_merge.enabled: must be a valid boolean (got 'yes')",
+    ),
+    (
+        "unknown model id",
+        edit("factory.yaml", r"^  triage: .*$", "  triage: claude-sonet-5-5"),
+        "factory.yaml: models.triage: 'claude-sonet-5-5' is not a model id this factory knows",
+    ),
+    (
+        "thinking off where it cannot be",
+        append("factory.yaml", "thinking: {reviewer: 'off'}\n"),
+        "factory.yaml: thinking.reviewer: claude-opus-5-5 cannot turn thinking off",
+    ),
+    (
+        "unknown effort",
+        append("factory.yaml", "effort: {triage: extreme}\n"),
+        "factory.yaml: effort.triage:",
     ),
 ]
 
@@ -336,3 +351,14 @@ def test_check_reads_the_holdout_from_the_environment(
     res = run_cli(capsys, "--repo", str(inited), "check")
     assert res.code == 2
     assert "error: environment: FACTORY_HOLDOUT: " in res.out + res.err
+
+
+def test_a_deprecated_model_is_a_warning_with_its_end_of_life(inited: Path, capsys) -> None:
+    edit("factory.yaml", r"^  implementer: .*$", "  implementer: claude-sonnet-4-5")(inited)
+    res = run_cli(capsys, "--repo", str(inited), "check")
+    assert res.code == 0, res.err
+    assert (
+        "warning: factory.yaml: models.implementer: claude-sonnet-4-5 is deprecated; "
+        "its end of life is 2026-11-30" in res.out
+    )
+    assert res.out.strip().endswith("ok")

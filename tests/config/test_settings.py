@@ -30,8 +30,10 @@ def test_defaults_of_a_minimal_config() -> None:
     config = parse_config("commands: {test: pytest -q}\n")
     assert config.forge == "local" and config.production_branch == "main"
     assert config.max_parallel == 4 and config.holdout is None
-    assert config.models.triage == "claude-haiku-4-5"
-    assert config.models.reviewer == "claude-opus-4-1"
+    assert config.models.triage == "claude-haiku-5-5"
+    assert config.models.reviewer == "claude-opus-5-5"
+    assert config.models.implementer == "claude-sonnet-5-5"
+    assert config.role_model("reviewer").thinking is None
     assert config.provider.type == "auto" and config.provider.max_retries == 3
     assert config.provider.max_retry_wait_s == 60
     assert config.commands.ready_path == "/"

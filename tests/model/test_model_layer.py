@@ -60,7 +60,7 @@ def model(**kw: Any) -> tuple[AnthropicModel, list[float]]:
 
 def request() -> dict[str, Any]:
     return {
-        "model": "claude-haiku-4-5",
+        "model": "claude-haiku-5-5",
         "max_tokens": 200,
         "tools": [{"name": "finish", "description": "d", "input_schema": {"type": "object"}}],
         "messages": [{"role": "user", "content": "go"}],
@@ -147,7 +147,7 @@ def test_agent_loop_tools_invalid_output_then_valid(server) -> None:
         raise ToolError("app.py: no such file")
 
     spec = AgentSpec(
-        "planner", "claude-sonnet-4-5", GOV, "Plan it.", "Issue 1", ["read_file"], "submit_plan", 5
+        "planner", "claude-sonnet-5-5", GOV, "Plan it.", "Issue 1", ["read_file"], "submit_plan", 5
     )
     result = run_agent(m, spec, {"read_file": read_file}, hooks)
     assert result.output == {"plan": "Change app.py", "files": ["app.py"]}
@@ -169,7 +169,7 @@ def test_agent_loop_tools_invalid_output_then_valid(server) -> None:
 
 def test_agent_without_output_runs_out_of_turns(server) -> None:
     m, _ = model()
-    spec = AgentSpec("implementer", "claude-sonnet-4-5", GOV, "Do it.", "Issue 2", [], "finish", 3)
+    spec = AgentSpec("implementer", "claude-sonnet-5-5", GOV, "Do it.", "Issue 2", [], "finish", 3)
     with pytest.raises(ModelError, match="used all 3 turns"):
         run_agent(m, spec, {}, Hooks())
     # it was reminded each time, with valid alternating turns
@@ -180,7 +180,7 @@ def test_record_then_replay_offline(server, tmp_path: Path) -> None:
     m, _ = model()
     recorder = RecordingModel(m, tmp_path / "rec")
     spec = AgentSpec(
-        "planner", "claude-sonnet-4-5", GOV, "Plan it.", "Issue 1", ["read_file"], "submit_plan", 5
+        "planner", "claude-sonnet-5-5", GOV, "Plan it.", "Issue 1", ["read_file"], "submit_plan", 5
     )
     handlers = {"read_file": lambda d: "print('hi')"}
     first = run_agent(recorder, spec, handlers, Hooks())
@@ -191,7 +191,7 @@ def test_record_then_replay_offline(server, tmp_path: Path) -> None:
     replayed = run_agent(ReplayModel(tmp_path / "rec"), spec, handlers, Hooks())
     assert replayed.output == first.output
     other = AgentSpec(
-        "planner", "claude-sonnet-4-5", GOV, "Plan it.", "Issue 9", ["read_file"], "submit_plan", 5
+        "planner", "claude-sonnet-5-5", GOV, "Plan it.", "Issue 9", ["read_file"], "submit_plan", 5
     )
     with pytest.raises(ModelError, match="no recording"):
         run_agent(ReplayModel(tmp_path / "rec"), other, handlers, Hooks())
@@ -199,9 +199,14 @@ def test_record_then_replay_offline(server, tmp_path: Path) -> None:
 
 def test_pricing() -> None:
     usage = Usage(input_tokens=1_000_000, output_tokens=1_000_000)
-    assert cost_usd("claude-haiku-4-5", usage) == pytest.approx(6.0)
+    assert cost_usd("claude-opus-5-5", usage) == pytest.approx(24.0)
     assert cost_usd("claude-sonnet-4-5-20250929", usage) == pytest.approx(18.0)
-    assert cost_usd("claude-haiku-4-5", usage, batch=True) == pytest.approx(3.0)
+    assert cost_usd("claude-opus-5-5", usage, batch=True) == pytest.approx(12.0)
     cached = Usage(cache_read_input_tokens=1_000_000, cache_creation_input_tokens=1_000_000)
-    assert cost_usd("claude-haiku-4-5", cached) == pytest.approx(0.1 + 1.25)
-    assert cost_usd("some-future-model", usage) >= cost_usd("claude-opus-4-1", usage)
+    assert cost_usd("claude-sonnet-5-5", cached) == pytest.approx(0.2 + 2.5)
+    hour = Usage(cache_creation_input_tokens=1_000_000, cache_creation_1h_input_tokens=1_000_000)
+    assert cost_usd("claude-sonnet-5-5", hour) == pytest.approx(4.0)
+    # Haiku 5.5 prices a prompt above 100,000 tokens at five times its rates
+    assert cost_usd("claude-haiku-5-5", Usage(50_000, 1_000_000)) == pytest.approx(0.505)
+    assert cost_usd("claude-haiku-5-5", Usage(200_000)) == pytest.approx(0.1)
+    assert cost_usd("some-future-model", usage) == cost_usd("claude-opus-4-1", usage) > 0

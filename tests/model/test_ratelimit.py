@@ -13,7 +13,7 @@ from harness.model.scripted import Action, Rule, ScriptedModel
 from harness.testing.anthropic_standin import AnthropicStandIn
 
 REQUEST = {
-    "model": "claude-haiku-4-5",
+    "model": "claude-haiku-5-5",
     "max_tokens": 50,
     "tools": [{"name": "finish", "description": "d", "input_schema": {"type": "object"}}],
     "messages": [{"role": "user", "content": "go"}],

@@ -36,7 +36,7 @@ def client(server: AnthropicStandIn) -> anthropic.Anthropic:
 
 def good() -> dict[str, Any]:
     return {
-        "model": "claude-haiku-4-5",
+        "model": "claude-haiku-5-5",
         "max_tokens": 100,
         "tools": [TOOL],
         "messages": [{"role": "user", "content": "hello"}],

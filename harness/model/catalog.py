@@ -1,0 +1,92 @@
+"""Which model ids exist, which are deprecated (and until when), and what each accepts.
+
+The ids and the end-of-life dates come from the installed ``anthropic`` SDK (its model
+literal and the deprecation table it warns from), so a newer SDK brings newer data;
+``workflows/models.yaml`` adds what the documentation says each model accepts, and
+``workflows/prices.yaml`` what it costs."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import cache
+from typing import Any, get_args
+
+import yaml
+from anthropic.resources.messages.messages import DEPRECATED_MODELS
+from anthropic.types.model_param import ModelParam
+
+from harness.paths import workflows_dir
+
+_DATED = re.compile(r"^(?P<base>.+)-\d{8}$")
+_ORDINAL = re.compile(r"(\d+)(st|nd|rd|th)\b")
+
+
+@dataclass(frozen=True)
+class Accepts:
+    """What a request to this model may carry without a 400."""
+
+    thinking_off: str | None  # "disabled" | "between_tools" | None: thinking cannot be off
+    forced_tool_choice: bool
+    effort: bool
+
+
+@cache
+def _sdk_ids() -> frozenset[str]:
+    ids: set[str] = set()
+    for arg in get_args(ModelParam):
+        ids.update(a for a in get_args(arg) if isinstance(a, str))
+    return frozenset(ids)
+
+
+@cache
+def _table(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((workflows_dir() / name).read_text("utf-8"))
+    return data
+
+
+def base_id(model: str) -> str:
+    """``claude-sonnet-4-5-20250929`` -> ``claude-sonnet-4-5``; other ids unchanged."""
+    match = _DATED.match(model)
+    return match.group("base") if match else model
+
+
+def known_ids() -> frozenset[str]:
+    """Every model id this installation can know of (SDK, deprecations, prices, rules)."""
+    return (
+        _sdk_ids()
+        | frozenset(DEPRECATED_MODELS)
+        | frozenset(_table("prices.yaml")["models"])
+        | frozenset(_table("models.yaml")["models"])
+    )
+
+
+def is_known(model: str) -> bool:
+    known = known_ids()
+    return model in known or base_id(model) in known
+
+
+def end_of_life(model: str) -> date | None:
+    """The end-of-life date the SDK warns about for ``model``, or None if not deprecated."""
+    raw = DEPRECATED_MODELS.get(model) or DEPRECATED_MODELS.get(base_id(model))
+    if raw is None:
+        return None
+    try:  # the SDK writes "November 30th, 2026"
+        return datetime.strptime(_ORDINAL.sub(r"\1", raw), "%B %d, %Y").date()
+    except ValueError:
+        return None
+
+
+def accepts(model: str) -> Accepts:
+    table = _table("models.yaml")
+    entry = {**table["defaults"], **(table["models"].get(base_id(model)) or {})}
+    return Accepts(
+        thinking_off=entry["thinking_off"],
+        forced_tool_choice=bool(entry["forced_tool_choice"]),
+        effort=bool(entry["effort"]),
+    )
+
+
+def price_table() -> dict[str, Any]:
+    return _table("prices.yaml")
