@@ -93,7 +93,8 @@ def run_agent_step(ctx: StepContext) -> dict[str, Any]:
     step, services = ctx.step, ctx.services
     assert step.agent is not None and step.prompt is not None and step.output is not None
     settings = services.settings
-    model_id = str(getattr(settings.config.models, step.agent))
+    choice = settings.config.role_model(step.agent)
+    model_id = choice.model
     context = {**ctx.template_context(), **_extra_context(ctx)}
     instructions = services.templates.render(step.prompt, **context)
     task = services.templates.render(step.task, **context) if step.task else ""
@@ -107,6 +108,8 @@ def run_agent_step(ctx: StepContext) -> dict[str, Any]:
         output_tool=step.output,
         max_turns=step.max_turns,
         max_tokens=step.max_tokens,
+        thinking=choice.thinking,
+        effort=choice.effort,
     )
     result = run_agent(
         services.model, spec, tool_handlers(ctx, list(step.tools)), _Hooks(ctx, model_id)

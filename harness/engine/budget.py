@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.errors import BudgetExceeded
 from harness.model.base import Usage
+from harness.model.blocks import estimate_tokens
 from harness.model.pricing import cost_usd
 
 if TYPE_CHECKING:
@@ -25,9 +25,11 @@ def start_of_day(now: float) -> str:
 
 
 def worst_case_cost(model: str, request: dict[str, Any]) -> float:
-    """Upper estimate of one call: every input character a token, the full ``max_tokens`` out."""
-    size = len(json.dumps({k: request.get(k) for k in ("system", "tools", "messages")}))
-    usage = Usage(input_tokens=size // 3 + 1, output_tokens=int(request.get("max_tokens", 4096)))
+    """Upper estimate of one call: a token per three input characters (an image at its
+    largest), the full ``max_tokens`` out."""
+    parts = {k: request.get(k) for k in ("system", "tools", "messages")}
+    tokens = estimate_tokens(parts, chars_per_token=3) + 1
+    usage = Usage(input_tokens=tokens, output_tokens=int(request.get("max_tokens", 4096)))
     return cost_usd(model, usage)
 
 

@@ -1,22 +1,38 @@
-"""The agent turn loop: declared tools, a bounded number of turns, a validated output tool."""
+"""The agent turn loop: declared tools, a bounded number of turns, a validated output tool.
+
+Each assistant turn goes back to the model exactly as it came (thinking blocks included),
+and each stop reason has one outcome: ``tool_use`` runs the tools; ``end_turn`` and
+``stop_sequence`` remind the model of its output tool; ``pause_turn`` sends the turn back
+so the model resumes it; ``max_tokens`` runs nothing from the cut turn and says so, failing
+after ``MAX_CUT_TURNS`` cuts in a row; ``refusal`` and ``model_context_window_exceeded``
+fail the step with the reason."""
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from harness.errors import ModelError, ToolError
 from harness.model.base import CallRecord, Model, Usage
+from harness.model.blocks import (
+    Handler,
+    ToolOutput,
+    assistant_blocks,
+    result_content,
+    without_images,
+)
 from harness.model.pricing import cost_usd
-from harness.model.prompt import system_blocks, with_moving_breakpoint
+from harness.model.prompt import call_options, system_blocks, with_moving_breakpoint
 from harness.model.recording import request_sha256
 from harness.model.tools import message, tool_defs, validate_input
 
 MAX_TOOL_RESULT = 20_000
-Handler = Callable[[dict[str, Any]], str]
+MAX_CUT_TURNS = 2
+
+__all__ = ["AgentResult", "AgentSpec", "Handler", "ToolOutput", "cap", "run_agent"]
 
 
 @dataclass(frozen=True)
@@ -31,6 +47,8 @@ class AgentSpec:
     max_turns: int
     max_tokens: int = 4096
     max_invalid_outputs: int = 3
+    thinking: str | None = None  # "adaptive" | "off" | None: the model's default
+    effort: str | None = None  # "low" … "max" | None: the model's default
 
 
 class AgentHooks(Protocol):
@@ -43,7 +61,7 @@ class AgentResult:
     output: dict[str, Any]
     turns: int
     calls: list[CallRecord] = field(default_factory=list)
-    messages: list[dict[str, Any]] = field(default_factory=list)
+    messages: list[dict[str, Any]] = field(default_factory=list)  # images left out
 
 
 def cap(text: str, limit: int = MAX_TOOL_RESULT) -> str:
@@ -52,25 +70,9 @@ def cap(text: str, limit: int = MAX_TOOL_RESULT) -> str:
     return text[:limit] + f"\n[output cut: {len(text):,} characters, first {limit:,} shown]"
 
 
-def _assistant_content(response: dict[str, Any]) -> list[dict[str, Any]]:
-    """The response's blocks as the API accepts them back (no empty text, known fields only)."""
-    blocks: list[dict[str, Any]] = []
-    for block in response.get("content") or []:
-        if block.get("type") == "text" and str(block.get("text", "")).strip():
-            blocks.append({"type": "text", "text": block["text"]})
-        elif block.get("type") == "tool_use":
-            blocks.append(
-                {
-                    "type": "tool_use",
-                    "id": block["id"],
-                    "name": block["name"],
-                    "input": block.get("input") or {},
-                }
-            )
-    return blocks or [{"type": "text", "text": "…"}]
-
-
-def _run_tool(name: str, data: dict[str, Any], handlers: dict[str, Handler]) -> tuple[str, bool]:
+def _run_tool(
+    name: str, data: dict[str, Any], handlers: Mapping[str, Handler]
+) -> tuple[str | list[Any], bool]:
     handler = handlers.get(name)
     if handler is None:
         return f"unknown tool {name!r}; available: {', '.join(sorted(handlers)) or 'none'}", True
@@ -78,91 +80,162 @@ def _run_tool(name: str, data: dict[str, Any], handlers: dict[str, Handler]) -> 
     if problem is not None:
         return f"invalid input for {name}: {problem}", True
     try:
-        return cap(handler(data)), False
+        return result_content(handler(data), cap), False
     except ToolError as exc:
-        return cap(str(exc)), True
+        return cap(str(exc)) or "(empty)", True
 
 
-def run_agent(
-    model: Model, spec: AgentSpec, handlers: dict[str, Handler], hooks: AgentHooks
-) -> AgentResult:
-    tools = tool_defs([*spec.tools, spec.output_tool])
-    system = system_blocks(spec.governance, spec.instructions)
-    task = spec.task if spec.task.strip() else message("begin")
-    messages: list[dict[str, Any]] = [{"role": "user", "content": [{"type": "text", "text": task}]}]
-    result = AgentResult(output={}, turns=0, messages=messages)
-    invalid = 0
-    for turn in range(1, spec.max_turns + 1):
-        request = {
+def _result(use: dict[str, Any], content: str | list[Any], is_error: bool) -> dict[str, Any]:
+    block: dict[str, Any] = {"type": "tool_result", "tool_use_id": use["id"], "content": content}
+    if is_error:
+        block["is_error"] = True
+    return block
+
+
+def _stopped(spec: AgentSpec, response: dict[str, Any], turn: int) -> None:
+    """Raise for the stop reasons that end the step."""
+    reason = response.get("stop_reason")
+    if reason == "refusal":
+        details = response.get("stop_details") or {}
+        why = ": ".join(str(details[k]) for k in ("category", "explanation") if details.get(k))
+        raise ModelError(
+            f"agent {spec.role}: the model ({spec.model}) refused to continue at turn {turn}"
+            + (f" ({why})" if why else "")
+        )
+    if reason == "model_context_window_exceeded":
+        raise ModelError(
+            f"agent {spec.role}: the conversation filled {spec.model}'s context window "
+            f"at turn {turn}; the task needs fewer or smaller tool results"
+        )
+
+
+class _Loop:
+    def __init__(
+        self, model: Model, spec: AgentSpec, handlers: Mapping[str, Handler], hooks: AgentHooks
+    ) -> None:
+        self.model, self.spec, self.handlers, self.hooks = model, spec, handlers, hooks
+        task = spec.task if spec.task.strip() else message("begin")
+        self.messages: list[dict[str, Any]] = [
+            {"role": "user", "content": [{"type": "text", "text": task}]}
+        ]
+        self.base = {
             "model": spec.model,
             "max_tokens": spec.max_tokens,
-            "system": system,
-            "tools": tools,
-            "messages": with_moving_breakpoint(messages),
+            "system": system_blocks(spec.governance, spec.instructions),
+            "tools": tool_defs([*spec.tools, spec.output_tool]),
+            **call_options(spec.model, spec.role, spec.thinking, spec.effort),
         }
-        hooks.before_call(request)
+        self.result = AgentResult(output={}, turns=0)
+        self.invalid = 0
+        self.cuts = 0
+
+    def call(self) -> dict[str, Any]:
+        request = {**self.base, "messages": with_moving_breakpoint(self.messages)}
+        self.hooks.before_call(request)
         started = time.monotonic()
-        response = model.create(request)
+        response = self.model.create(request)
         usage = Usage.from_response(response)
+        priced = self.model.kind == "anthropic"
         record = CallRecord(
-            model=spec.model,
+            model=self.spec.model,
             usage=usage,
             cost_usd=(
-                cost_usd(spec.model, usage, batch=bool(response.get("_batch")))
-                if model.kind == "anthropic"
+                cost_usd(self.spec.model, usage, batch=bool(response.get("_batch")))
+                if priced
                 else 0.0
             ),
             duration_s=time.monotonic() - started,
             request_sha256=request_sha256(request),
             stop_reason=response.get("stop_reason"),
         )
-        hooks.after_call(record)
-        result.calls.append(record)
-        result.turns = turn
-        content = _assistant_content(response)
-        messages.append({"role": "assistant", "content": content})
-        uses = [b for b in content if b["type"] == "tool_use"]
-        if not uses:
-            messages.append(
-                {
-                    "role": "user",
-                    "content": [
-                        {"type": "text", "text": message("reminder", output=spec.output_tool)}
-                    ],
-                }
+        self.hooks.after_call(record)
+        self.result.calls.append(record)
+        return response
+
+    def add_turn(self, response: dict[str, Any], resumed: bool) -> list[dict[str, Any]]:
+        """Append the assistant turn (continuing a paused one); return its tool uses."""
+        content = assistant_blocks(response)
+        if resumed:
+            self.messages[-1]["content"].extend(content)
+        else:
+            self.messages.append({"role": "assistant", "content": content or [dict(_ELLIPSIS)]})
+        return [b for b in self.messages[-1]["content"] if b.get("type") == "tool_use"]
+
+    def cut(self, uses: list[dict[str, Any]]) -> None:
+        spec = self.spec
+        self.cuts += 1
+        if self.cuts > MAX_CUT_TURNS:
+            raise ModelError(
+                f"agent {spec.role}: {self.cuts} turns in a row were cut at max_tokens "
+                f"({spec.max_tokens}); raise the step's max_tokens"
             )
-            continue
-        results: list[dict[str, Any]] = []
+        note = message("cut", output=spec.output_tool, max_tokens=str(spec.max_tokens))
+        results = [_result(use, note, True) for use in uses]
+        self.messages.append({"role": "user", "content": results or [_text(note)]})
+
+    def tools(self, uses: list[dict[str, Any]]) -> bool:
+        """Run the turn's tool uses; True once the output tool got a valid input."""
+        spec, results = self.spec, []
         for use in uses:
+            content: str | list[Any]
             if use["name"] == spec.output_tool:
                 problem = validate_input(spec.output_tool, use["input"])
                 if problem is None:
-                    result.output = dict(use["input"])
-                    return result
-                invalid += 1
-                if invalid >= spec.max_invalid_outputs:
+                    self.result.output = dict(use["input"])
+                    return True
+                self.invalid += 1
+                if self.invalid >= spec.max_invalid_outputs:
                     raise ModelError(
-                        f"agent {spec.role}: {invalid} invalid {spec.output_tool} inputs; "
+                        f"agent {spec.role}: {self.invalid} invalid {spec.output_tool} inputs; "
                         f"last: {problem}"
                     )
-                text, is_error = (
-                    message("invalid_output", output=spec.output_tool, error=problem),
-                    True,
-                )
+                content = message("invalid_output", output=spec.output_tool, error=problem)
+                results.append(_result(use, content, True))
             else:
-                text, is_error = _run_tool(use["name"], use["input"], handlers)
-            block: dict[str, Any] = {
-                "type": "tool_result",
-                "tool_use_id": use["id"],
-                "content": text or "(empty)",
-            }
-            if is_error:
-                block["is_error"] = True
-            results.append(block)
-        messages.append({"role": "user", "content": results})
-    raise ModelError(
-        f"agent {spec.role} used all {spec.max_turns} turns without calling {spec.output_tool}"
-    )
+                content, is_error = _run_tool(use["name"], use["input"], self.handlers)
+                results.append(_result(use, content, is_error))
+        self.messages.append({"role": "user", "content": results})
+        return False
+
+    def run(self) -> AgentResult:
+        spec, paused = self.spec, False
+        try:
+            for turn in range(1, spec.max_turns + 1):
+                response = self.call()
+                self.result.turns = turn
+                _stopped(spec, response, turn)
+                uses = self.add_turn(response, resumed=paused)
+                reason = response.get("stop_reason")
+                paused = reason == "pause_turn"
+                if paused:
+                    continue
+                if reason == "max_tokens":
+                    self.cut(uses)
+                    continue
+                self.cuts = 0
+                if not uses:
+                    reminder = message("reminder", output=spec.output_tool)
+                    self.messages.append({"role": "user", "content": [_text(reminder)]})
+                elif self.tools(uses):
+                    return self.result
+        finally:
+            self.result.messages = without_images(self.messages)
+        raise ModelError(
+            f"agent {spec.role} used all {spec.max_turns} turns without calling {spec.output_tool}"
+        )
+
+
+_ELLIPSIS = {"type": "text", "text": "…"}
+
+
+def _text(text: str) -> dict[str, Any]:
+    return {"type": "text", "text": text}
+
+
+def run_agent(
+    model: Model, spec: AgentSpec, handlers: Mapping[str, Handler], hooks: AgentHooks
+) -> AgentResult:
+    return _Loop(model, spec, handlers, hooks).run()
 
 
 def transcript_json(result: AgentResult) -> str:

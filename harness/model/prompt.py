@@ -5,8 +5,12 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from harness.errors import ConfigError
+from harness.model.catalog import accepts
+
 EPHEMERAL = {"type": "ephemeral"}
 MAX_BREAKPOINTS = 4
+_UNMARKABLE = {"thinking", "redacted_thinking"}
 
 
 def governance_block(governance: list[tuple[str, str]]) -> str:
@@ -30,7 +34,7 @@ def system_blocks(governance: list[tuple[str, str]], instructions: str) -> list[
 
 def with_moving_breakpoint(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """A copy of ``messages`` with one cache breakpoint on the last block of the newest turn
-    (and none elsewhere), so the growing conversation is cached as it goes."""
+    that can carry one (and none elsewhere), so the growing conversation is cached as it goes."""
     out = copy.deepcopy(messages)
     for message in out:
         content = message.get("content")
@@ -43,6 +47,27 @@ def with_moving_breakpoint(messages: list[dict[str, Any]]) -> list[dict[str, Any
             out[-1]["content"] = [
                 {"type": "text", "text": content, "cache_control": dict(EPHEMERAL)}
             ]
-        elif isinstance(content, list) and content:
-            content[-1]["cache_control"] = dict(EPHEMERAL)
+        elif isinstance(content, list):
+            # a thinking block cannot carry cache_control (a paused assistant turn can be last)
+            marked = [b for b in content if b.get("type") not in _UNMARKABLE]
+            if marked:
+                marked[-1]["cache_control"] = dict(EPHEMERAL)
     return out
+
+
+def call_options(model: str, role: str, thinking: str | None, effort: str | None) -> dict[str, Any]:
+    """The request fields for a role's thinking and effort settings, as the API takes them
+    (``thinking``; ``output_config.effort``); unset settings leave the model's defaults."""
+    options: dict[str, Any] = {}
+    if thinking == "adaptive":
+        options["thinking"] = {"type": "adaptive"}
+    elif thinking == "off":
+        off = accepts(model).thinking_off
+        if off is None:
+            raise ConfigError(
+                "factory.yaml", f"thinking.{role}", f"{model} cannot turn thinking off"
+            )
+        options["thinking"] = {"type": off}
+    if effort is not None:
+        options["output_config"] = {"effort": effort}
+    return options

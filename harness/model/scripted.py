@@ -4,6 +4,11 @@ A script is a YAML list of rules. A rule applies when the request offers its
 ``output`` tool and its ``match`` regex is found in the first user message; the
 answer is its turn number ``len(assistant messages so far)`` (the last turn
 repeats). Being stateless, it answers a resumed or parallel run the same way.
+
+An action may also think (a ``thinking`` block with a signature, or an opaque
+``redacted_thinking`` one) and end its turn with another ``stop_reason`` (``pause_turn``,
+``max_tokens``, ``refusal`` …), so the agent loop's handling of each can be played.
+A paused turn carries the text ``PAUSED`` so that its continuation counts as the next turn.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -20,7 +25,19 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from harness.config.errors import problems_from, yaml_problem
 from harness.errors import ConfigError, ConfigErrors, ModelError
 from harness.model.base import Request, Response
+from harness.model.blocks import estimate_tokens
 from harness.paths import workflows_dir
+
+StopReason = Literal[
+    "end_turn",
+    "max_tokens",
+    "stop_sequence",
+    "tool_use",
+    "pause_turn",
+    "refusal",
+    "model_context_window_exceeded",
+]
+PAUSED = "(paused; the turn goes on)"
 
 
 class Action(BaseModel):
@@ -28,6 +45,9 @@ class Action(BaseModel):
     tool: str | None = None
     input: dict[str, Any] = Field(default_factory=dict)
     text: str | None = None
+    thinking: str | None = None
+    redacted_thinking: str | None = None
+    stop_reason: StopReason | None = None  # of the whole turn; default: tool_use or end_turn
 
 
 class Rule(BaseModel):
@@ -77,8 +97,17 @@ def _text_of(message: dict[str, Any]) -> str:
     return "\n".join(b.get("text", "") for b in content or [] if b.get("type") == "text")
 
 
-def estimate_tokens(value: Any) -> int:
-    return max(1, len(json.dumps(value, ensure_ascii=False)) // 4)
+def _turn(messages: list[dict[str, Any]]) -> int:
+    """Assistant turns so far; a paused turn being resumed counts, a resumed one twice."""
+    assistants = [m for m in messages if m.get("role") == "assistant"]
+    pauses = sum(
+        1
+        for m in assistants
+        for b in m.get("content") or []
+        if isinstance(b, dict) and b.get("text") == PAUSED
+    )
+    resuming = bool(messages) and messages[-1].get("role") == "assistant"
+    return len(assistants) + pauses - int(resuming)
 
 
 class ScriptedModel:
@@ -100,11 +129,19 @@ class ScriptedModel:
 
     def create(self, request: Request) -> Response:
         rule = self.pick(request)
-        turn = sum(1 for m in request.get("messages", []) if m.get("role") == "assistant")
-        actions = rule.turns[min(turn, len(rule.turns) - 1)]
+        actions = rule.turns[min(_turn(request.get("messages", [])), len(rule.turns) - 1)]
         digest = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
         content: list[dict[str, Any]] = []
+        stop: str | None = None
         for i, action in enumerate(actions):
+            stop = action.stop_reason or stop
+            if action.thinking is not None:
+                signature = hashlib.sha256(f"{digest}{i}{action.thinking}".encode()).hexdigest()
+                content.append(
+                    {"type": "thinking", "thinking": action.thinking, "signature": signature}
+                )
+            if action.redacted_thinking is not None:
+                content.append({"type": "redacted_thinking", "data": action.redacted_thinking})
             if action.tool is not None:
                 content.append(
                     {
@@ -116,7 +153,9 @@ class ScriptedModel:
                 )
             elif action.text:
                 content.append({"type": "text", "text": action.text})
-        if not content:
+        if stop == "pause_turn":
+            content.append({"type": "text", "text": PAUSED})
+        if not content and stop is None:
             content = [{"type": "text", "text": "(no action)"}]
         uses_tool = any(b["type"] == "tool_use" for b in content)
         return {
@@ -125,7 +164,7 @@ class ScriptedModel:
             "role": "assistant",
             "model": request.get("model", "scripted"),
             "content": content,
-            "stop_reason": "tool_use" if uses_tool else "end_turn",
+            "stop_reason": stop or ("tool_use" if uses_tool else "end_turn"),
             "stop_sequence": None,
             "usage": {
                 "input_tokens": estimate_tokens([request.get("system"), request.get("messages")]),

@@ -20,8 +20,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from harness.model.base import Model
+from harness.model.blocks import estimate_tokens
 from harness.testing.batches import Batch, Batches
 from harness.testing.messages_rules import check_request
+from harness.testing.thinking_rules import ThinkingLedger
 
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -44,7 +46,7 @@ class Fault:
 
 
 def _tokens(value: Any) -> int:
-    return max(1, len(json.dumps(value, ensure_ascii=False, sort_keys=True)) // 4)
+    return estimate_tokens(value)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -150,7 +152,7 @@ class _Handler(BaseHTTPRequestHandler):
                 429, "Number of requests has exceeded your per-minute rate limit", None, limited
             )
             return
-        problem = check_request(body)
+        problem = check_request(body) or standin.thinking.check(body)
         if problem is not None:
             standin.violations.append(problem)
             self._error(400, problem)
@@ -186,6 +188,7 @@ class AnthropicStandIn:
         self.received_get: list[tuple[dict[str, str], str]] = []
         self.batches = Batches(self)
         self.violations: list[str] = []
+        self.thinking = ThinkingLedger()
         self._faults: deque[Fault] = deque()
         self._cache: set[str] = set()
         self._window: deque[float] = deque()
@@ -297,7 +300,7 @@ class AnthropicStandIn:
 
     def answer(self, body: dict[str, Any]) -> dict[str, Any]:
         response = self.responder.create(body)
-        content = response["content"]
+        content = self.thinking.sign(body, response["content"])
         return {
             "id": "msg_" + secrets.token_hex(12),
             "type": "message",
@@ -306,5 +309,6 @@ class AnthropicStandIn:
             "content": content,
             "stop_reason": response.get("stop_reason", "end_turn"),
             "stop_sequence": None,
+            "stop_details": response.get("stop_details"),
             "usage": {**self.usage(body), "output_tokens": _tokens(content)},
         }

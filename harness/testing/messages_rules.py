@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from typing import Any
 
+from harness.model.catalog import accepts
+
 TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 MAX_BREAKPOINTS = 4
-_BLOCKS = {"text", "image", "tool_use", "tool_result", "document", "thinking"}
+_BLOCKS = {"text", "image", "tool_use", "tool_result", "document", "thinking", "redacted_thinking"}
+_RESULT_BLOCKS = {"text", "image", "document", "search_result"}
+_IMAGE_TYPES = {"image/jpeg", "image/png", "image/gif", "image/webp"}
+MAX_IMAGE_BYTES = 5 * 1024 * 1024
 
 
 def _text_ok(block: dict[str, Any], where: str) -> str | None:
@@ -30,6 +37,66 @@ def _blocks(message: dict[str, Any], i: int) -> tuple[list[dict[str, Any]], str 
     return content, None
 
 
+def _image_ok(block: dict[str, Any], where: str) -> str | None:
+    source = block.get("source")
+    if not isinstance(source, dict) or source.get("type") != "base64":
+        return f"{where}.source: Input should be a base64 image source"
+    if source.get("media_type") not in _IMAGE_TYPES:
+        return f"{where}.source.media_type: Input should be one of {sorted(_IMAGE_TYPES)}"
+    try:
+        size = len(base64.b64decode(str(source.get("data", "")), validate=True))
+    except (binascii.Error, ValueError):
+        return f"{where}.source.data: The image data is not valid base64"
+    if not size:
+        return f"{where}.source.data: The image is empty"
+    if size > MAX_IMAGE_BYTES:
+        return f"{where}: image exceeds 5 MB maximum: {size} bytes > {MAX_IMAGE_BYTES} bytes"
+    return None
+
+
+def _result_ok(block: dict[str, Any], where: str) -> str | None:
+    content = block.get("content")
+    if content is None or isinstance(content, str):
+        return None
+    if not isinstance(content, list):
+        return f"{where}.content: Input should be a valid string or list"
+    for j, inner in enumerate(content):
+        kind = inner.get("type") if isinstance(inner, dict) else None
+        if kind not in _RESULT_BLOCKS:
+            return f"{where}.content.{j}.type: {kind!r} is not allowed in a tool_result"
+        if kind == "text" and (problem := _text_ok(inner, f"{where}.content.{j}")) is not None:
+            return problem
+        if kind == "image" and (problem := _image_ok(inner, f"{where}.content.{j}")) is not None:
+            return problem
+    return None
+
+
+def _options_ok(body: dict[str, Any]) -> str | None:
+    """thinking, output_config.effort and tool_choice, as the model named accepts them."""
+    model = str(body["model"])
+    can = accepts(model)
+    thinking = body.get("thinking")
+    kind = thinking.get("type") if isinstance(thinking, dict) else None
+    if kind in ("disabled", "between_tools") and can.thinking_off != kind:
+        return (
+            f'"thinking.type.{kind}" is not supported for this model. Use '
+            '"thinking.type.adaptive" and "output_config.effort" to control thinking behavior.'
+        )
+    config = body.get("output_config")
+    if isinstance(config, dict) and config.get("effort") is not None and not can.effort:
+        return "output_config.effort: This model does not support the effort parameter."
+    choice = body.get("tool_choice")
+    if isinstance(choice, dict) and choice.get("type") in ("any", "tool"):
+        if not can.forced_tool_choice:
+            return (
+                f"tool_choice: forcing tool use (type {choice.get('type')!r}) is not supported "
+                f'on {model}; use tool_choice {{"type": "auto"}}'
+            )
+        if kind in ("adaptive", "enabled"):
+            return "Thinking may not be enabled when tool_choice forces tool use."
+    return None
+
+
 def check_request(body: Any) -> str | None:
     """The first reason the real API would refuse ``body`` with 400, or None."""
     if not isinstance(body, dict):
@@ -39,6 +106,8 @@ def check_request(body: Any) -> str | None:
             return f"{key}: Field required"
     if not isinstance(body["max_tokens"], int) or body["max_tokens"] < 1:
         return "max_tokens: must be a positive integer"
+    if (problem := _options_ok(body)) is not None:
+        return problem
     breakpoints = 0
     tools = body.get("tools", [])
     names: set[str] = set()
@@ -87,6 +156,10 @@ def check_request(body: Any) -> str | None:
             breakpoints += "cache_control" in block
             if kind == "text" and (problem := _text_ok(block, where)) is not None:
                 return problem
+            if kind == "image" and (problem := _image_ok(block, where)) is not None:
+                return problem
+            if kind in ("thinking", "redacted_thinking") and role != "assistant":
+                return f"{where}: {kind} blocks may only appear in assistant messages"
             if kind == "tool_use":
                 if role != "assistant":
                     return f"{where}: tool_use blocks may only appear in assistant messages"
@@ -104,6 +177,8 @@ def check_request(body: Any) -> str | None:
                         f"{block.get('tool_use_id')}. Each `tool_result` block must have a "
                         "corresponding `tool_use` block in the previous message."
                     )
+                if (problem := _result_ok(block, where)) is not None:
+                    return problem
                 answered.add(str(block["tool_use_id"]))
         if role == "user" and i:
             if pending - answered:

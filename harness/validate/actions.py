@@ -107,6 +107,8 @@ def _validator_request(ctx: StepContext) -> dict[str, Any]:
     definition = yaml.safe_load((validators_dir() / "sealed_browser.yaml").read_text("utf-8"))
     return {
         "model": settings.config.models.validator,
+        "thinking": settings.config.role_model("validator").thinking,
+        "effort": settings.config.role_model("validator").effort,
         "governance": settings.governance.texts(),
         "instructions": services.templates.render("validators/prompts/validate.md.j2"),
         "task": services.templates.render("prompts/validate_task.md.j2", **seal),

@@ -120,6 +120,8 @@ def main() -> None:
             tools=list(request["tools"]),
             output_tool="submit_verdict",
             max_turns=int(request["max_turns"]),
+            thinking=request.get("thinking"),
+            effort=request.get("effort"),
         )
         with BrowserSession(netns_pid=request.get("netns_pid")) as session:
             tools = BrowserTools(session, request["app_url"], Path(request["shots_dir"]))
