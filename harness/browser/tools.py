@@ -1,7 +1,15 @@
-"""The sealed validator's browser tools (SPEC §8 names) over one page of the app."""
+"""The sealed validator's browser tools (SPEC §8 names) over one page of the app.
+
+Each action shows the model what it needs for its next step: navigating and clicking
+answer with the page's accessible snapshot (capped), typing with the field's resulting
+value, and a screenshot with the image itself (a JPEG of at most ``SHOT_WIDTH`` x
+``SHOT_HEIGHT`` CSS pixels and ``MAX_SHOT_BYTES``), while the full-page PNG is kept as
+evidence. The snapshot is Playwright's ARIA snapshot: roles, names, field values and
+states such as [checked], [disabled] and [selected]."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,9 +20,14 @@ from playwright.sync_api import Page
 
 from harness.browser.chromium import BrowserSession, origin_of
 from harness.errors import ToolError
+from harness.model.blocks import Handler, Image, ToolOutput
 
 TIMEOUT_MS = 5000
 MAX_SNAPSHOT = 12_000
+MAX_STEP_SNAPSHOT = 3_000  # the snapshot that comes back with navigate, click and submit
+VIEWPORT = {"width": 1024, "height": 768}
+SHOT_WIDTH, SHOT_HEIGHT = 1024, 1536
+MAX_SHOT_BYTES = 400_000
 
 
 def _text(data: dict[str, Any], key: str) -> str | None:
@@ -27,7 +40,7 @@ def _text(data: dict[str, Any], key: str) -> str | None:
 class BrowserTools:
     def __init__(self, session: BrowserSession, base_url: str, shots_dir: Path) -> None:
         self.base_url = base_url
-        self.context, self.guard = session.new_context(base_url)
+        self.context, self.guard = session.new_context(base_url, viewport=VIEWPORT)
         self.page: Page = self.context.new_page()
         self.page.set_default_timeout(TIMEOUT_MS)
         self.shots_dir = shots_dir
@@ -42,6 +55,20 @@ class BrowserTools:
         except PlaywrightError as exc:
             raise ToolError(str(exc).splitlines()[0][:300]) from exc
 
+    def _page_text(self, limit: int) -> str:
+        tree = self.page.locator("body").aria_snapshot()
+        text = f"URL: {self.page.url}\n{tree}"
+        if len(text) > limit:
+            text = (
+                text[:limit]
+                + f"\n[snapshot cut at {limit:,} characters: browser_snapshot shows more]"
+            )
+        return text
+
+    def open_home(self) -> str:
+        """Open the app's home page (before the validator's first turn)."""
+        return self.navigate({"url": "/"})
+
     def navigate(self, data: dict[str, Any]) -> str:
         url = urljoin(self.base_url, _text(data, "url") or "/")
         if origin_of(url) != origin_of(self.base_url):
@@ -50,7 +77,8 @@ class BrowserTools:
         def go() -> str:
             response = self.page.goto(url, wait_until="load")
             status = response.status if response is not None else "?"
-            return f"opened {self.page.url} (HTTP {status}); title: {self.page.title()!r}"
+            head = f"opened {self.page.url} (HTTP {status}); title: {self.page.title()!r}"
+            return f"{head}\n{self._page_text(MAX_STEP_SNAPSHOT)}"
 
         return self._guarded(go)
 
@@ -69,7 +97,7 @@ class BrowserTools:
         def act() -> str:
             target.first.click()
             self.page.wait_for_load_state("load")
-            return f"clicked; now at {self.page.url}"
+            return f"clicked\n{self._page_text(MAX_STEP_SNAPSHOT)}"
 
         return self._guarded(act)
 
@@ -85,13 +113,15 @@ class BrowserTools:
             raise ToolError("give label or selector")
 
         def act() -> str:
-            target.first.fill(text)
-            if data.get("submit"):
-                target.first.press("Enter")
-                self.page.wait_for_load_state("load")
-            return f"typed {len(text)} characters" + (
-                " and pressed Enter" if data.get("submit") else ""
-            )
+            field = target.first
+            field.fill(text)
+            value = field.input_value()
+            typed = f"typed {len(text)} characters; the field now holds {value!r}"
+            if not data.get("submit"):
+                return typed
+            field.press("Enter")
+            self.page.wait_for_load_state("load")
+            return f"{typed}, then pressed Enter\n{self._page_text(MAX_STEP_SNAPSHOT)}"
 
         return self._guarded(act)
 
@@ -107,28 +137,38 @@ class BrowserTools:
         return self._guarded(act)
 
     def snapshot(self, data: dict[str, Any]) -> str:
-        def snap() -> str:
-            tree = self.page.locator("body").aria_snapshot()
-            text = f"URL: {self.page.url}\n{tree}"
-            if len(text) > MAX_SNAPSHOT:
-                text = text[:MAX_SNAPSHOT] + "\n[snapshot cut]"
-            return text
+        return self._guarded(lambda: self._page_text(MAX_SNAPSHOT))
 
-        return self._guarded(snap)
-
-    def screenshot(self, data: dict[str, Any]) -> str:
+    def screenshot(self, data: dict[str, Any]) -> ToolOutput:
         self.shots_dir.mkdir(parents=True, exist_ok=True)
         path = self.shots_dir / f"validator-{len(self.shots) + 1:02d}.png"
+        image: list[bytes] = []
 
         def shoot() -> str:
             self.page.screenshot(path=str(path), full_page=True)
+            height = self.page.evaluate("document.documentElement.scrollHeight")
+            clip = {"x": 0, "y": 0, "width": SHOT_WIDTH, "height": min(int(height), SHOT_HEIGHT)}
+            for quality in (70, 40):
+                jpeg = self.page.screenshot(
+                    type="jpeg",
+                    quality=quality,
+                    full_page=True,
+                    clip=clip,  # type: ignore[arg-type]
+                )
+                if len(jpeg) <= MAX_SHOT_BYTES:
+                    image.append(jpeg)
+                    break
             return ""
 
         self._guarded(shoot)
         self.shots.append(str(path))
-        return f"saved screenshot {path.name}"
+        text = f"saved screenshot {path.name} as evidence; the page at {self.page.url}:"
+        if not image:
+            return ToolOutput(f"{text} (too large to show; use browser_snapshot)")
+        data_b64 = base64.b64encode(image[0]).decode("ascii")
+        return ToolOutput(text, (Image("image/jpeg", data_b64),))
 
-    def handlers(self) -> dict[str, Callable[[dict[str, Any]], str]]:
+    def handlers(self) -> dict[str, Handler]:
         return {
             "browser_navigate": self.navigate,
             "browser_click": self.click,

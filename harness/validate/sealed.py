@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from harness.errors import BudgetExceeded, FactoryError, ModelError
+from harness.errors import BudgetExceeded, FactoryError, ModelError, ToolError
 from harness.redact import redact
 
 _PASS_ENV = (
@@ -126,6 +126,10 @@ def main() -> None:
         with BrowserSession(netns_pid=request.get("netns_pid")) as session:
             tools = BrowserTools(session, request["app_url"], Path(request["shots_dir"]))
             try:
+                try:  # the validator's brief says the app is open at its home page
+                    tools.open_home()
+                except ToolError as exc:
+                    raise FactoryError(f"the app's home page did not open: {exc}") from exc
                 result = run_agent(_model(request["provider"]), spec, tools.handlers(), hooks)
             finally:
                 tools.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import shutil
 import socket
 import threading
@@ -13,8 +14,9 @@ import pytest
 from harness.browser.chromium import BrowserSession, find_chromium
 from harness.browser.journeys import Journey, load_journeys
 from harness.browser.runner import run_journey
-from harness.browser.tools import BrowserTools
+from harness.browser.tools import MAX_SHOT_BYTES, BrowserTools
 from harness.errors import ToolError
+from harness.model.blocks import ToolOutput
 from harness.paths import workflows_dir
 from harness.sandbox.app import AppProcess, free_port
 from harness.sandbox.bwrap import Sandbox, sandbox_available
@@ -131,17 +133,25 @@ def test_other_origins_are_blocked_and_recorded(running, tmp_path: Path) -> None
     assert hits == []
 
 
-def test_validator_tools_drive_the_page(running, tmp_path: Path) -> None:
+def test_validator_tools_show_the_model_what_it_needs(running, tmp_path: Path) -> None:
     app, session = running
     tools = BrowserTools(session, app.base_url, tmp_path)
     try:
         h = tools.handlers()
-        assert "HTTP 200" in h["browser_navigate"]({"url": "/"})
-        h["browser_type"]({"label": "Note", "text": "Call Ada"})
-        h["browser_click"]({"role": "button", "name": "Add"})
-        assert "Call Ada" in h["browser_snapshot"]({})
-        assert h["browser_take_screenshot"]({}).startswith("saved screenshot")
-        assert len(tools.shots) == 1 and Path(tools.shots[0]).exists()
+        opened = tools.open_home()
+        assert "HTTP 200" in opened and 'textbox "Note"' in opened  # the snapshot comes along
+        typed = h["browser_type"]({"label": "Note", "text": "Call Ada"})
+        assert "the field now holds 'Call Ada'" in typed
+        assert 'textbox "Note": Call Ada' in h["browser_snapshot"]({})  # field values
+        clicked = h["browser_click"]({"role": "button", "name": "Add"})
+        assert clicked.startswith("clicked") and "Call Ada" in clicked
+        shot = h["browser_take_screenshot"]({})
+        assert isinstance(shot, ToolOutput) and "validator-01.png" in shot.text
+        (image,) = shot.images
+        jpeg = base64.b64decode(image.data_b64)
+        assert image.media_type == "image/jpeg" and jpeg[:2] == b"\xff\xd8"
+        assert len(jpeg) <= MAX_SHOT_BYTES
+        assert len(tools.shots) == 1 and Path(tools.shots[0]).read_bytes()[:4] == b"\x89PNG"
         with pytest.raises(ToolError):
             h["browser_click"]({"role": "button", "name": "Nope", "selector": None})
     finally:
