@@ -210,3 +210,18 @@ def test_pricing() -> None:
     assert cost_usd("claude-haiku-5-5", Usage(50_000, 1_000_000)) == pytest.approx(0.505)
     assert cost_usd("claude-haiku-5-5", Usage(200_000)) == pytest.approx(0.1)
     assert cost_usd("some-future-model", usage) == cost_usd("claude-opus-4-1", usage) > 0
+
+
+def test_shipped_model_tables_cover_the_defaults() -> None:
+    from harness.config.models import Models
+    from harness.model.catalog import accepts, end_of_life, is_known, price_table
+    from harness.model.pricing import Price, price_of
+
+    for entry in price_table()["models"].values():
+        Price.from_yaml(entry)
+    for role, model in Models().model_dump().items():
+        assert is_known(model) and end_of_life(model) is None, role
+        assert price_of(model)[1], f"{role}: {model} has no price"
+        assert accepts(model).effort
+    assert end_of_life("claude-sonnet-4-5-20250929") is not None
+    assert not is_known("claude-sonet-5-5")
