@@ -264,15 +264,16 @@ class AnthropicStandIn:
         return headers
 
     # answers -------------------------------------------------------------------
-    def usage(self, body: dict[str, Any]) -> dict[str, int]:
-        """Input tokens split like the API: cache reads, cache writes, the rest."""
+    def usage(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Input tokens split like the API: cache reads, cache writes (by lifetime), the rest."""
         blocks: list[Any] = list(body.get("tools", []))
         system = body.get("system")
         blocks += [system] if isinstance(system, str) else list(system or [])
         for message in body["messages"]:
             content = message["content"]
             blocks += [content] if isinstance(content, str) else list(content)
-        digest, total, marks = hashlib.sha256(), 0, []
+        digest, total = hashlib.sha256(), 0
+        marks: list[tuple[str, int, str]] = []
         for block in blocks:
             plain = (
                 {k: v for k, v in block.items() if k != "cache_control"}
@@ -282,20 +283,28 @@ class AnthropicStandIn:
             digest.update(json.dumps(plain, sort_keys=True).encode())
             total += _tokens(plain)
             if isinstance(block, dict) and "cache_control" in block:
-                marks.append((digest.hexdigest(), total))
-        read = created = 0
+                ttl = str(block["cache_control"].get("ttl") or "5m")
+                marks.append((digest.hexdigest(), total, ttl))
+        read = created = hour = 0
         with self._lock:
-            for key, upto in marks:
+            for key, upto, _ in marks:
                 if key in self._cache:
                     read = upto
-            for key, upto in marks:
-                if upto > read:
-                    created = upto - read
+            done = read
+            for key, upto, ttl in marks:
+                if upto > done:
+                    created += upto - done
+                    hour += (upto - done) if ttl == "1h" else 0
+                    done = upto
                 self._cache.add(key)
         return {
             "input_tokens": total - read - created,
             "cache_creation_input_tokens": created,
             "cache_read_input_tokens": read,
+            "cache_creation": {
+                "ephemeral_5m_input_tokens": created - hour,
+                "ephemeral_1h_input_tokens": hour,
+            },
         }
 
     def answer(self, body: dict[str, Any]) -> dict[str, Any]:

@@ -225,3 +225,16 @@ def test_shipped_model_tables_cover_the_defaults() -> None:
         assert accepts(model).effort
     assert end_of_life("claude-sonnet-4-5-20250929") is not None
     assert not is_known("claude-sonet-5-5")
+
+
+def test_one_hour_cache_writes_are_reported_and_priced_apart(server) -> None:
+    m, _ = model()
+    req = request()
+    req["system"] = [
+        {"type": "text", "text": "x" * 4000, "cache_control": {"type": "ephemeral", "ttl": "1h"}},
+        {"type": "text", "text": "y" * 400, "cache_control": {"type": "ephemeral"}},
+    ]
+    usage = Usage.from_response(m.create(req))
+    assert 0 < usage.cache_creation_1h_input_tokens < usage.cache_creation_input_tokens
+    five = Usage(cache_creation_input_tokens=usage.cache_creation_input_tokens)
+    assert cost_usd("claude-haiku-5-5", usage) > cost_usd("claude-haiku-5-5", five)
