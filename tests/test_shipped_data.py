@@ -18,7 +18,9 @@ TEMPLATES = sorted([*workflows_dir().rglob("*.j2"), *validators_dir().rglob("*.j
 
 
 @pytest.mark.parametrize(
-    "path", [p for p in WORKFLOWS if p.stem not in ("tools", "prices", "models")], ids=lambda p: p.name
+    "path",
+    [p for p in WORKFLOWS if p.stem not in ("tools", "prices", "models")],
+    ids=lambda p: p.name,
 )
 def test_shipped_workflows_are_valid(path: Path) -> None:
     workflow = parse_workflow(path.read_text(), f"workflows/{path.name}")
