@@ -203,8 +203,8 @@ class _Loop:
             for turn in range(1, spec.max_turns + 1):
                 response = self.call()
                 self.result.turns = turn
+                uses = self.add_turn(response, resumed=paused)  # kept in the transcript
                 _stopped(spec, response, turn)
-                uses = self.add_turn(response, resumed=paused)
                 reason = response.get("stop_reason")
                 paused = reason == "pause_turn"
                 if paused:
