@@ -82,6 +82,12 @@ def test_full_cycle_merges_what_passes_and_refuses_what_breaks_a_journey(
     assert any(
         "respond PASS" in json.dumps(b) for _, b in standin.received if role_of(b) == "validator"
     )
+    # its first look, before any navigation, was already the app's home page, and its
+    # screenshot came back as an image
+    seen = [b["messages"] for _, b in standin.received if role_of(b) == "validator"]
+    first_look = next(m for m in seen if len(m) == 3)[-1]["content"][0]["content"]
+    assert first_look.startswith("URL: http://") and 'heading "Notes"' in first_look
+    assert any('"type": "image"' in json.dumps(m) for m in seen)
 
     # three validations ran in parallel on distinct ports and all finished
     store = Store.open(tmp_path / "state")
