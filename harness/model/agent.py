@@ -9,7 +9,6 @@ fail the step with the reason."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -236,7 +235,3 @@ def run_agent(
     model: Model, spec: AgentSpec, handlers: Mapping[str, Handler], hooks: AgentHooks
 ) -> AgentResult:
     return _Loop(model, spec, handlers, hooks).run()
-
-
-def transcript_json(result: AgentResult) -> str:
-    return json.dumps(result.messages, indent=1, ensure_ascii=False)
