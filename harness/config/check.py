@@ -22,8 +22,11 @@ from harness.config.settings import (
     holdout_path,
     parse_config,
 )
-from harness.errors import ConfigError, ConfigErrors, GitError
+from harness.errors import ConfigError, ConfigErrors, FactoryError, GitError
 from harness.git.repo import GitRepo
+from harness.model.catalog import Listing
+from harness.model.factory import resolve_kind
+from harness.model.retry import RetryPolicy
 
 
 @dataclass
@@ -157,7 +160,7 @@ def check(root: Path, state_dir: Path) -> CheckReport:
                 "the default policy applies"
             )
     if config is not None:
-        model_errors, model_warnings = model_problems(config)
+        model_errors, model_warnings = model_problems(config, _listings(config, report))
         report.errors.extend(model_errors)
         report.warnings.extend(model_warnings)
         holdout = holdout_path(root, config)
@@ -171,6 +174,21 @@ def check(root: Path, state_dir: Path) -> CheckReport:
     if config is not None and config.forge == "github":
         _github(config, report)
     return report
+
+
+def _listings(config: FactoryConfig, report: CheckReport) -> dict[str, Listing] | None:
+    """With a key and the anthropic provider: the API's model list, else None."""
+    if resolve_kind(config.provider.type) != "anthropic":
+        return None
+    from harness.model.anthropic_model import AnthropicModel
+
+    try:
+        listings = AnthropicModel(RetryPolicy(max_retries=1), timeout_s=20).list_models()
+    except FactoryError as exc:
+        report.warnings.append(f"models: the API's model list could not be read: {exc}")
+        return None
+    report.notes.append(f"models: the API lists {len(listings)} models for this key")
+    return listings
 
 
 def _github(config: FactoryConfig, report: CheckReport) -> None:

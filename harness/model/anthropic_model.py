@@ -12,6 +12,7 @@ import anthropic
 
 from harness.errors import ConfigError, DeferredError, ModelError, QuotaError
 from harness.model.base import Request, Response
+from harness.model.catalog import Listing
 from harness.model.ratelimit import limiter_for
 from harness.model.retry import RETRYABLE, RetryPolicy, server_wait
 
@@ -70,6 +71,19 @@ class AnthropicModel:
             self.waits.append(wait)
             self.sleep(wait)
             attempt += 1
+
+    def list_models(self) -> dict[str, Listing]:
+        """Every model the key can see, by id (``GET /v1/models``, all lifecycle stages)."""
+        try:
+            page = self._client.models.list(
+                limit=1000, lifecycle=["active", "deprecated", "retired"]
+            )
+            return {
+                m.id: Listing(m.id, m.lifecycle, m.retires_at.date() if m.retires_at else None)
+                for m in page
+            }
+        except anthropic.APIError as exc:
+            raise ModelError(f"listing the models failed: {type(exc).__name__}: {exc}") from exc
 
     def run_batch(self, requests: dict[str, Request], wait_s: float) -> dict[str, Response]:
         """Send ``requests`` (keyed by a 64-hex id) as one Message Batch and wait for it.

@@ -24,6 +24,15 @@ _ORDINAL = re.compile(r"(\d+)(st|nd|rd|th)\b")
 
 
 @dataclass(frozen=True)
+class Listing:
+    """One model as the API's model list (``GET /v1/models``) shows it."""
+
+    id: str
+    lifecycle: str  # "active" | "deprecated" | "retired"
+    retires_at: date | None = None
+
+
+@dataclass(frozen=True)
 class Accepts:
     """What a request to this model may carry without a 400."""
 
@@ -90,3 +99,11 @@ def accepts(model: str) -> Accepts:
 
 def price_table() -> dict[str, Any]:
     return _table("prices.yaml")
+
+
+def listed(model: str, listings: dict[str, Listing]) -> Listing | None:
+    """``model``'s entry in an API model list (an alias matches its dated snapshots)."""
+    found = listings.get(model)
+    if found is None:
+        found = next((v for k, v in sorted(listings.items()) if base_id(k) == model), None)
+    return found

@@ -23,6 +23,7 @@ from harness.model.base import Model
 from harness.model.blocks import estimate_tokens
 from harness.testing.batches import Batch, Batches
 from harness.testing.messages_rules import check_request
+from harness.testing.models_list import default_listings, page
 from harness.testing.thinking_rules import ThinkingLedger
 
 ERROR_TYPES = {
@@ -96,6 +97,9 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._authorised(headers):
             return
         parts = self.path.split("?")[0].strip("/").split("/")
+        if parts == ["v1", "models"]:
+            self._reply(200, page(standin.models))
+            return
         if parts[:3] != ["v1", "messages", "batches"] or len(parts) not in (4, 5):
             self._error(404, f"no route {self.path}")
             return
@@ -189,6 +193,7 @@ class AnthropicStandIn:
         self.batches = Batches(self)
         self.violations: list[str] = []
         self.thinking = ThinkingLedger()
+        self.models = default_listings()  # what GET /v1/models answers
         self._faults: deque[Fault] = deque()
         self._cache: set[str] = set()
         self._window: deque[float] = deque()
