@@ -8,7 +8,6 @@ responder: any ``Model`` (usually the scripted model).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 import threading
@@ -22,6 +21,7 @@ from typing import Any
 from harness.model.base import Model
 from harness.model.blocks import estimate_tokens
 from harness.testing.batches import Batch, Batches
+from harness.testing.cache_usage import prompt_usage
 from harness.testing.messages_rules import check_request
 from harness.testing.models_list import default_listings, page
 from harness.testing.thinking_rules import ThinkingLedger
@@ -273,46 +273,8 @@ class AnthropicStandIn:
     # answers -------------------------------------------------------------------
     def usage(self, body: dict[str, Any]) -> dict[str, Any]:
         """Input tokens split like the API: cache reads, cache writes (by lifetime), the rest."""
-        blocks: list[Any] = list(body.get("tools", []))
-        system = body.get("system")
-        blocks += [system] if isinstance(system, str) else list(system or [])
-        for message in body["messages"]:
-            content = message["content"]
-            blocks += [content] if isinstance(content, str) else list(content)
-        digest, total = hashlib.sha256(), 0
-        marks: list[tuple[str, int, str]] = []
-        for block in blocks:
-            plain = (
-                {k: v for k, v in block.items() if k != "cache_control"}
-                if isinstance(block, dict)
-                else block
-            )
-            digest.update(json.dumps(plain, sort_keys=True).encode())
-            total += _tokens(plain)
-            if isinstance(block, dict) and "cache_control" in block:
-                ttl = str(block["cache_control"].get("ttl") or "5m")
-                marks.append((digest.hexdigest(), total, ttl))
-        read = created = hour = 0
         with self._lock:
-            for key, upto, _ in marks:
-                if key in self._cache:
-                    read = upto
-            done = read
-            for key, upto, ttl in marks:
-                if upto > done:
-                    created += upto - done
-                    hour += (upto - done) if ttl == "1h" else 0
-                    done = upto
-                self._cache.add(key)
-        return {
-            "input_tokens": total - read - created,
-            "cache_creation_input_tokens": created,
-            "cache_read_input_tokens": read,
-            "cache_creation": {
-                "ephemeral_5m_input_tokens": created - hour,
-                "ephemeral_1h_input_tokens": hour,
-            },
-        }
+            return prompt_usage(body, self._cache)
 
     def answer(self, body: dict[str, Any]) -> dict[str, Any]:
         response = self.responder.create(body)
