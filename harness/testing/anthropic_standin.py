@@ -156,7 +156,7 @@ class _Handler(BaseHTTPRequestHandler):
                 429, "Number of requests has exceeded your per-minute rate limit", None, limited
             )
             return
-        problem = check_request(body) or standin.thinking.check(body)
+        problem = standin.check(body)
         if problem is not None:
             standin.violations.append(problem)
             self._error(400, problem)
@@ -275,6 +275,10 @@ class AnthropicStandIn:
         """Input tokens split like the API: cache reads, cache writes (by lifetime), the rest."""
         with self._lock:
             return prompt_usage(body, self._cache)
+
+    def check(self, body: Any) -> str | None:
+        """The first reason the real API would refuse ``body`` with 400, or None."""
+        return check_request(body) or self.thinking.check(body)
 
     def answer(self, body: dict[str, Any]) -> dict[str, Any]:
         response = self.responder.create(body)

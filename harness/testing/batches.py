@@ -10,12 +10,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from harness.testing.messages_rules import check_request
-
 CUSTOM_ID = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
 
 class Answerer(Protocol):
+    def check(self, body: Any) -> str | None: ...
     def answer(self, body: dict[str, Any]) -> dict[str, Any]: ...
 
 
@@ -78,7 +77,7 @@ class Batches:
         batch = Batch("msgbatch_" + secrets.token_hex(12), now, now + self.delay_s)
         for item in requests:
             params = item.get("params")
-            problem = check_request(params)
+            problem = self.answerer.check(params)
             if problem is not None:
                 error = {
                     "type": "error",
