@@ -252,3 +252,11 @@ def test_an_image_goes_back_inside_the_tool_result(server) -> None:
     assert sent[1]["source"]["data"] == PIXEL
     kept = json.dumps(result.messages)
     assert PIXEL not in kept and "base64 characters left out" in kept
+
+
+def test_a_thinking_loop_recorded_replays_offline(server, tmp_path) -> None:
+    from harness.model.recording import RecordingModel, ReplayModel
+
+    first = run_agent(RecordingModel(real(), tmp_path), plan("Issue think"), FILES, Hooks())
+    again = run_agent(ReplayModel(tmp_path), plan("Issue think"), FILES, Hooks())
+    assert again.output == first.output and again.messages == first.messages
