@@ -17,6 +17,7 @@ from harness.model import agent as agent_module
 from harness.model.agent import AgentSpec, run_agent
 from harness.model.anthropic_model import AnthropicModel
 from harness.model.blocks import Image, ToolOutput, assistant_blocks
+from harness.model.recording import RecordingModel, ReplayModel
 from harness.model.retry import RetryPolicy
 from harness.model.scripted import Action, Rule, ScriptedModel
 from harness.testing.anthropic_standin import AnthropicStandIn
@@ -255,8 +256,6 @@ def test_an_image_goes_back_inside_the_tool_result(server) -> None:
 
 
 def test_a_thinking_loop_recorded_replays_offline(server, tmp_path) -> None:
-    from harness.model.recording import RecordingModel, ReplayModel
-
     first = run_agent(RecordingModel(real(), tmp_path), plan("Issue think"), FILES, Hooks())
     again = run_agent(ReplayModel(tmp_path), plan("Issue think"), FILES, Hooks())
     assert again.output == first.output and again.messages == first.messages
