@@ -116,7 +116,8 @@ class ThinkingLedger:
                 for b in content
                 if b.get("type") in THINKING
             ]
-            if present != expected:
+            n = len(expected)  # a resumed turn also holds the thinking of its paused part
+            if not any(present[j : j + n] == expected for j in range(len(present) - n + 1)):
                 found = next((b.get("type") for b in content if b.get("type") not in THINKING), "")
                 return MISSING.format(i=i, found=found)
         return None

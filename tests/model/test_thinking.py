@@ -55,6 +55,7 @@ def rules() -> list[Rule]:
             match="Issue pause",
             turns=[
                 [Action(thinking="Long work.", stop_reason="pause_turn")],
+                [Action(thinking="Read it.", tool="read_file", input={"path": "app.py"})],
                 [Action(tool="submit_plan", input={"plan": "Resumed", "files": []})],
             ],
         ),
@@ -174,7 +175,10 @@ def test_pause_turn_resumes_the_same_turn(server) -> None:
     assert result.output["plan"] == "Resumed" and server.violations == []
     resumed = server.received[1][1]["messages"]
     assert resumed[-1]["role"] == "assistant" and resumed[-1]["content"][0]["type"] == "thinking"
-    assert result.turns == 2
+    # the continuation joined the paused turn: one assistant message, both thoughts in order
+    merged = server.received[2][1]["messages"][1]["content"]
+    kinds = [b["type"] for b in merged if b["type"] != "text"]
+    assert kinds == ["thinking", "thinking", "tool_use"] and result.turns == 3
 
 
 def test_max_tokens_runs_nothing_then_continues_or_fails(server) -> None:
