@@ -10,29 +10,36 @@
 - Rate limits: a server-asked wait (``Retry-After``, an exhausted ``x-ratelimit-reset``) is
   honoured up to ``max_wait_s``; a longer one defers the work (``DeferredError``).
 - The token reaches PyGithub's auth header and, for pushes, git's askpass; nothing else.
+- Issues are read from one listing per run (``IssueSnapshot``), never one by one; a write
+  sends only what the snapshot says is missing. Label set-up and the token's login are
+  checked once per repository and remembered in the store.
+- Every answer's rate-limit headers feed the run's ``RequestBudget``.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import re
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
+from dataclasses import replace
 from functools import partial
-from typing import TypeVar
+from typing import Any, TypeVar
+from urllib.parse import quote
 
 import requests
 from github import Auth, Github, GithubException
-from github.Issue import Issue as GhIssue
 from github.PullRequest import PullRequest as GhPull
 from github.Repository import Repository
 
 from harness.errors import DeferredError, ForgeError, GitError
 from harness.faults import fault_point
 from harness.forge.base import LABELS, Comment, Issue, PullRequest, marker
+from harness.forge.github_budget import RequestBudget
+from harness.forge.github_issues import IssueSnapshot, issue_from_json
 from harness.git.remote import Remote
 from harness.git.repo import GitRepo
 from harness.model.retry import server_wait
@@ -69,10 +76,6 @@ def _pacer(api_url: str) -> _Pacer:
         return _PACERS.setdefault(api_url, _Pacer())
 
 
-def _iso(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else ""
-
-
 class GitHubForge:
     """One GitHub repository through the REST API (``api_url``) and git (``remote_url``)."""
 
@@ -92,6 +95,8 @@ class GitHubForge:
         max_wait_s: float = 60.0,
         max_retries: int = 4,
         backoff_s: float = 1.0,
+        max_request_share: float = 0.5,
+        snapshot_max_age_s: float = 30.0,
     ) -> None:
         self.store, self.repo, self.repository = store, repo, repository
         self.owner = repository.split("/")[0]
@@ -112,7 +117,9 @@ class GitHubForge:
         self._bot = bot_login
         self._others = frozenset(own_logins)
         self._who = (self.api_url, hashlib.sha256(token.encode()).hexdigest())
-        self._labels_ready = False
+        self._labels_key = self._key("labels", "ready")
+        self.budget = RequestBudget(max_request_share)
+        self.snapshot = IssueSnapshot(store, repository, self._get, snapshot_max_age_s)
 
     # plumbing --------------------------------------------------------------------
     @property
@@ -120,10 +127,17 @@ class GitHubForge:
         if self._bot is None:
             self._bot = _LOGINS.get(self._who)
         if self._bot is None:
-            try:
-                self._bot = str(self._call("who am I", lambda: self._gh.get_user().login))
-            except ForgeError:  # an installation token cannot read /user
-                self._bot = FALLBACK_BOT
+            key = f"github:{self.api_url}:login:{self._who[1]}"  # a digest, not the token
+            known = self.store.cached(key)
+            if known is not None:
+                self._bot = str(known[0])
+            else:
+                try:
+                    login = self._call("who am I", lambda: self._rest("GET", "/user")[2]["login"])
+                    self._bot = str(login)
+                except ForgeError:  # an installation token cannot read /user
+                    self._bot = FALLBACK_BOT
+                self.store.cache({key: self._bot})
             _LOGINS[self._who] = self._bot
         return self._bot
 
@@ -131,6 +145,41 @@ class GitHubForge:
         """The token's login, or another the factory also writes as (``github.own_logins``:
         say a GitHub App whose token opens the PRs while the job's own token comments)."""
         return login in self._others or login == self.bot_login
+
+    def _rest(
+        self,
+        verb: str,
+        path: str,
+        query: dict[str, Any] | None = None,
+        body: Any = None,
+        etag: str | None = None,
+    ) -> tuple[int, dict[str, str], Any]:
+        """One REST request: ``path`` under the repository (``/user`` alone), JSON both ways,
+        ``If-None-Match`` when ``etag`` is given. An error status raises GithubException."""
+        url = path if path == "/user" else f"/repos/{self.repository}{path}"
+        requester = self._gh.requester
+        headers = {"If-None-Match": etag} if etag else None
+        status, answer, text = requester.requestJson(
+            verb, f"{self.api_url}{url}", query, headers, body
+        )
+        self.budget.seen(status, answer)
+        data = json.loads(text) if text and status != 304 else None
+        if status >= 400:
+            raise requester.createException(status, answer, data if isinstance(data, dict) else {})
+        return status, answer, data
+
+    def _get(
+        self, path: str, query: dict[str, Any], etag: str | None
+    ) -> tuple[int, dict[str, str], Any]:
+        return self._call(f"GET {path}", lambda: self._rest("GET", path, query, etag=etag))
+
+    def request_budget_stop(self, taken: int) -> str | None:
+        """Why no further issue may be taken in this run (``taken`` so far), or ``None``."""
+        return self.budget.stop_reason(taken)
+
+    def settle(self) -> None:
+        """After a run's writes: one more read, so the next run starts from ``304``."""
+        self.snapshot.settle()
 
     def _key(self, kind: str, what: str) -> str:
         return f"github:{self.repository}:{kind}:{what}"
@@ -199,45 +248,40 @@ class GitHubForge:
                 time.sleep(wait)
 
     # issues ------------------------------------------------------------------------
-    def _issue(self, raw: GhIssue) -> Issue:
-        return Issue(
-            number=raw.number,
-            title=raw.title or "",
-            body=raw.body or "",
-            author=raw.user.login if raw.user else "",
-            state=raw.state,
-            labels=tuple(sorted(label.name for label in raw.labels)),
-            created_at=_iso(raw.created_at),
-            updated_at=_iso(raw.updated_at),
-        )
-
     def list_issues(self, state: str = "open") -> list[Issue]:
-        """Issues only: GitHub lists pull requests as issues too, they are left out."""
-        return self._call(
-            f"list {state} issues",
-            lambda: [
-                self._issue(i)
-                for i in self._repo.get_issues(state=state, sort="created", direction="asc")
-                if i.pull_request is None
-            ],
+        """Issues only (GitHub lists pull requests as issues too), from the snapshot: the
+        open ones, and the closed ones it has seen close."""
+        issues = self.snapshot.issues().values()
+        return sorted(
+            (i for i in issues if state == "all" or i.state == state), key=lambda i: i.number
         )
 
     def get_issue(self, number: int) -> Issue:
-        return self._call(f"get issue #{number}", lambda: self._issue(self._repo.get_issue(number)))
+        known = self.snapshot.issues().get(number)
+        if known is not None:
+            return known
+        path = f"/issues/{number}"
+        return issue_from_json(
+            self._call(f"get issue #{number}", lambda: self._rest("GET", path))[2]
+        )
 
     def create_issue(self, title: str, body: str, author: str) -> Issue:
         """Filed as the token's user (GitHub does not let anyone file as ``author``)."""
-        return self._call(
+        data = self._call(
             "create an issue",
-            lambda: self._issue(self._repo.create_issue(title=title, body=body)),
+            lambda: self._rest("POST", "/issues", body={"title": title, "body": body})[2],
             write=True,
             idempotent=False,
         )
+        issue = issue_from_json(data)
+        self.snapshot.remember(issue)
+        return issue
 
     def _set_state(self, number: int, state: str) -> None:
-        issue = self._repo.get_issue(number)
-        if issue.state != state:
-            issue.edit(state=state)
+        if self.get_issue(number).state != state:
+            path = f"/issues/{number}"
+            data = self._rest("PATCH", path, body={"state": state})[2]
+            self.snapshot.remember(issue_from_json(data))
 
     def close_issue(self, number: int) -> None:
         self._call(f"close #{number}", lambda: self._set_state(number, "closed"), write=True)
@@ -247,8 +291,9 @@ class GitHubForge:
 
     # labels ------------------------------------------------------------------------
     def ensure_labels(self) -> None:
-        """Create the factory's labels (colour and description) that the repository lacks."""
-        if self._labels_ready:
+        """Create the factory's labels (colour and description) that the repository lacks;
+        once per repository (the store remembers), again after a write found one missing."""
+        if self.store.cached(self._labels_key) is not None:
             return
         present = self._call(
             "list labels", lambda: {label.name for label in self._repo.get_labels()}
@@ -267,7 +312,7 @@ class GitHubForge:
             except ForgeError as exc:
                 if "already_exists" not in str(exc):
                     raise
-        self._labels_ready = True
+        self.store.cache({self._labels_key: sorted(LABELS)})
 
     def _create_label(self, name: str, color: str, description: str) -> bool:
         self._repo.create_label(name, color, description)
@@ -277,17 +322,28 @@ class GitHubForge:
         names = {label.name for label in self._repo.get_labels()}
         return True if name in names else None
 
+    def _labelled(self, number: int, data: Any) -> None:
+        """The labels GitHub answered with; one that had to be created on the fly (GitHub's
+        grey, no description) means the set-up must be checked again."""
+        labels = [x for x in data or [] if isinstance(x, dict)]
+        if any(x.get("name") in LABELS and not x.get("description") for x in labels):
+            self.store.uncache(self._labels_key)
+        names = tuple(sorted(str(x["name"]) for x in labels))
+        self.snapshot.remember(replace(self.get_issue(number), labels=names))
+
     def add_labels(self, number: int, labels: list[str]) -> None:
-        """Only the missing ones are sent (a read is cheaper than a write). Adding is a set
-        union on GitHub, so a repeated request is harmless."""
+        """One request with the labels the snapshot says are missing. Adding is a set union
+        on GitHub, so a repeated request is harmless."""
         current = set(self.get_issue(number).labels)
         missing = [label for label in labels if label not in current]
         if missing:
-            self._call(
+            path = f"/issues/{number}/labels"
+            data = self._call(
                 f"label #{number}",
-                lambda: self._repo.get_issue(number).add_to_labels(*missing),
+                lambda: self._rest("POST", path, body={"labels": missing})[2],
                 write=True,
             )
+            self._labelled(number, data)
 
     def remove_labels(self, number: int, labels: list[str]) -> None:
         current = set(self.get_issue(number).labels)
@@ -301,20 +357,25 @@ class GitHubForge:
 
     def _remove_label(self, number: int, label: str) -> None:
         try:
-            self._repo.get_issue(number).remove_from_labels(label)
+            data = self._rest("DELETE", f"/issues/{number}/labels/{quote(label, safe='')}")[2]
         except GithubException as exc:
             if exc.status != 404:  # already gone: the goal is reached
                 raise
+            data = [{"name": x} for x in self.get_issue(number).labels if x != label]
+        self._labelled(number, data)
 
     # comments ----------------------------------------------------------------------
     def list_comments(self, number: int) -> list[Comment]:
-        return self._call(
-            f"list comments on #{number}",
-            lambda: [
-                Comment(c.id, c.user.login if c.user else "", c.body or "", _iso(c.created_at))
-                for c in self._repo.get_issue(number).get_comments()
-            ],
-        )
+        """One request per 100 comments."""
+        found: list[Comment] = []
+        page = 1
+        while True:
+            query = {"per_page": 100, "page": page}
+            _, headers, data = self._get(f"/issues/{number}/comments", query, None)
+            found += [_comment(c) for c in data]
+            if len(data) < 100 or 'rel="next"' not in headers.get("link", ""):
+                return found
+            page += 1
 
     def find_comment(self, number: int, key: str) -> Comment | None:
         """The factory's own comment carrying ``key``'s marker (a marker quoted by someone
@@ -336,8 +397,8 @@ class GitHubForge:
             text = f"{marker(key)}\n{body}"
 
             def create() -> Comment:
-                c = self._repo.get_issue(number).create_comment(text)
-                return Comment(c.id, c.user.login if c.user else "", c.body, _iso(c.created_at))
+                path = f"/issues/{number}/comments"
+                return _comment(self._rest("POST", path, body={"body": text})[2])
 
             found = self._call(
                 f"comment on #{number}",
@@ -347,6 +408,7 @@ class GitHubForge:
                 lookup=lambda: self.find_comment(number, key),
             )
             fault_point("github.comment.posted")
+            self.snapshot.remember(self.get_issue(number))  # its update time moved
         self.store.resolve_intent(intent, found.__dict__)
         return found
 
@@ -524,6 +586,13 @@ class GitHubForge:
                 variable.edit(value)
 
         self._call(f"set variable {name}", put, write=True)
+
+
+def _comment(raw: dict[str, Any]) -> Comment:
+    user = raw.get("user") or {}
+    return Comment(
+        int(raw["id"]), str(user.get("login") or ""), str(raw.get("body") or ""), raw["created_at"]
+    )
 
 
 def _describe(exc: Exception) -> str:

@@ -38,11 +38,15 @@ def judged_today(ctx: StepContext, author: str) -> int:
     for run in services.store.list_runs(limit=10_000, workflow="triage"):
         if run.issue is None or run.issue == ctx.issue or run.started_at < since:
             continue
+        steps = services.store.steps(run.id)
         judged = any(  # judged, or queued for judging (a batch in flight, a deferral)
             s.step_id == "judge" and s.status in ("succeeded", "running", "interrupted")
-            for s in services.store.steps(run.id)
+            for s in steps
         )
-        if judged and services.forge.get_issue(run.issue).author == author:
+        # the author as the pre-screen read it: the store answers, not the forge
+        if judged and any(
+            s.step_id == "prescreen" and s.outputs.get("author") == author for s in steps
+        ):
             count += 1
     return count
 
