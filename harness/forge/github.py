@@ -163,7 +163,10 @@ class GitHubForge:
             verb, f"{self.api_url}{url}", query, headers, body
         )
         self.budget.seen(status, answer)
-        data = json.loads(text) if text and status != 304 else None
+        try:
+            data = json.loads(text) if text and status != 304 else None
+        except ValueError:  # a proxy's HTML error page
+            data = None
         if status >= 400:
             raise requester.createException(status, answer, data if isinstance(data, dict) else {})
         return status, answer, data
