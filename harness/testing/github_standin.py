@@ -5,12 +5,13 @@ Realistic where the factory depends on it: objects carry their ``url`` fields (P
 follows them), lists are paginated with ``Link`` headers, errors have GitHub's bodies
 (404, 422 with ``errors``, 409 on a stale merge SHA, 405 on an unmergeable PR), every answer
 carries ``x-ratelimit-*`` headers (``rate_remaining`` can be set; a window resets at a fixed
-time), a GET answers with an ``ETag`` and, asked again with ``If-None-Match`` for the same
-content, ``304 Not Modified`` that costs nothing from the limit (as on GitHub), and faults can be injected: a secondary rate limit (403
-with or without ``Retry-After``), an exhausted primary limit, a 5xx before the write, and a
-502 *after* a write that succeeded. Pushes and fetches go through ``git http-backend`` with
-Basic authentication; merges through the API really merge in the bare repository. Every
-request is recorded (method, path, headers, body, time) for tests to assert on.
+time; once it is spent every request is refused with 403), a GET answers with an ``ETag``
+and, asked again with ``If-None-Match`` for the same content, ``304 Not Modified``, which
+costs nothing from the limit (as on GitHub). Faults can be injected: a secondary rate limit
+(403 with or without ``Retry-After``), an exhausted primary limit, a 5xx before the write,
+and a 502 *after* a write that succeeded. Pushes and fetches go through ``git http-backend``
+with Basic authentication; merges through the API really merge in the bare repository.
+Every request is recorded (method, path, headers, body, time) for tests to assert on.
 """
 
 from __future__ import annotations
