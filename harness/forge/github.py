@@ -260,7 +260,7 @@ class GitHubForge:
         )
 
     def get_issue(self, number: int) -> Issue:
-        known = self.snapshot.issues().get(number)
+        known = self.snapshot.issue(number)
         if known is not None:
             return known
         path = f"/issues/{number}"

@@ -9,6 +9,8 @@ world per run, kept in the store and brought up to date with one conditional req
 - A snapshot younger than ``max_age_s`` is used as it is; the factory's own writes are
   applied to it as they are made, and ``settle`` reads the world once more after them so
   that the next run's first request is answered ``304``.
+- An issue the snapshot does not hold (a pull request, an issue closed before the first
+  listing) is fetched by itself.
 """
 
 from __future__ import annotations
@@ -43,55 +45,54 @@ def issue_from_json(raw: dict[str, Any]) -> Issue:
 
 
 class IssueSnapshot:
+    """Kept in the store, so that every forge on the same store (the workers of a cycle)
+    reads the same snapshot and sees the others' writes at once; each forge reads the
+    world when first asked and again once the snapshot is ``max_age_s`` old."""
+
     def __init__(self, store: Store, repository: str, get: Getter, max_age_s: float) -> None:
         self.store, self.get, self.max_age_s = store, get, max_age_s
         self._prefix = f"github:{repository}:issue:"
         self._cursor = f"github:{repository}:issues-cursor"
-        self._issues: dict[int, Issue] | None = None
-        self._at = -1e18
-        self._dirty = False
+        self._dirty = f"github:{repository}:issues-written"
         self._lock = threading.RLock()
+        self._checked: float | None = None
 
     # reading -------------------------------------------------------------------------
     def issues(self) -> dict[int, Issue]:
         """Every issue known, by number, no older than ``max_age_s``."""
-        with self._lock:
-            if time.monotonic() - self._at > self.max_age_s:
-                self.refresh()
-            assert self._issues is not None
-            return self._issues
+        self._fresh()
+        return {i.number: i for i in map(_issue, self.store.cached_under(self._prefix).values())}
 
-    def _known(self) -> dict[int, Issue]:
-        if self._issues is None:
-            self._issues = {}
-            for value in self.store.cached_under(self._prefix).values():
-                issue = Issue(**{**value, "labels": tuple(value["labels"])})
-                self._issues[issue.number] = issue
-        return self._issues
+    def issue(self, number: int) -> Issue | None:
+        self._fresh()
+        found = self.store.cached(self._key(number))
+        return None if found is None else _issue(found[0])
+
+    def _fresh(self) -> None:
+        """Read the world once per run (per forge), and again once ``max_age_s`` passed."""
+        if self._checked is None or time.monotonic() - self._checked > self.max_age_s:
+            self.refresh()
 
     def refresh(self) -> None:
         """Bring the snapshot up to date: one request when nothing changed."""
         with self._lock:
-            self._known()
             cursor = self.store.cached(self._cursor)
             if cursor is None:
                 self._keep(self._all_open())
             self._keep(self._changed(cursor))
-            self._at, self._dirty = time.monotonic(), False
+            self.store.uncache(self._dirty)
+            self._checked = time.monotonic()
 
     def settle(self) -> None:
         """After the factory's own writes: read the world once, so that the next run's first
         request finds nothing changed."""
-        with self._lock:
-            if self._dirty:
-                self.refresh()
+        if self.store.cached(self._dirty) is not None:
+            self.refresh()
 
     def remember(self, issue: Issue) -> None:
-        """The factory changed ``issue`` (labels, state): the snapshot says so at once."""
-        with self._lock:
-            self._known()
-            self._keep({issue.number: issue})
-            self._dirty = True
+        """The factory changed ``issue`` (labels, state, comments): the snapshot says so."""
+        self._keep({issue.number: issue})
+        self.store.cache({self._dirty: True})
 
     # the requests ----------------------------------------------------------------------
     def _all_open(self) -> dict[int, Issue]:
@@ -112,7 +113,7 @@ class IssueSnapshot:
         since = str(cursor[0]["updated"]) if cursor else ""
         etag = cursor[1] if cursor else None
         found: dict[int, Issue] = {}
-        newest, validator, page = since, None, 1
+        newest, validator, page = since, etag, 1
         while True:
             query = {"state": "all", "sort": "updated", "direction": "desc"}
             status, headers, data = self.get(
@@ -121,7 +122,7 @@ class IssueSnapshot:
                 etag if page == 1 else None,
             )
             if status == 304:
-                return {}
+                break
             if page == 1:
                 validator = headers.get("etag")
             fresh = [raw for raw in data if str(raw.get("updated_at") or "") >= since]
@@ -133,11 +134,16 @@ class IssueSnapshot:
         self.store.cache({self._cursor: {"updated": newest}}, validator)
         return found
 
+    def _key(self, number: int) -> str:
+        return f"{self._prefix}{number:010d}"
+
     def _keep(self, issues: dict[int, Issue]) -> None:
-        if not issues:
-            return
-        self._known().update(issues)
-        self.store.cache({f"{self._prefix}{n:010d}": asdict(i) for n, i in issues.items()})
+        if issues:
+            self.store.cache({self._key(n): asdict(i) for n, i in issues.items()})
+
+
+def _issue(value: dict[str, Any]) -> Issue:
+    return Issue(**{**value, "labels": tuple(value["labels"])})
 
 
 def _issues_of(data: list[dict[str, Any]]) -> dict[int, Issue]:
