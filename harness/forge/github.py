@@ -120,6 +120,8 @@ class GitHubForge:
         self._labels_key = self._key("labels", "ready")
         self.budget = RequestBudget(max_request_share)
         self.snapshot = IssueSnapshot(store, repository, self._get, snapshot_max_age_s)
+        self._seen_prs: dict[int, PullRequest] = {}  # as last answered in this run
+        self._ci: dict[str, str] = {}  # SHA -> a finished CI result read in this run
 
     # plumbing --------------------------------------------------------------------
     @property
@@ -418,7 +420,7 @@ class GitHubForge:
     # pull requests -----------------------------------------------------------------
     def _pull(self, raw: GhPull) -> PullRequest:
         match = _BRANCH_ISSUE.match(raw.head.ref)
-        return PullRequest(
+        pr = PullRequest(
             number=raw.number,
             issue=int(match.group(1)) if match else 0,
             branch=raw.head.ref,
@@ -429,6 +431,8 @@ class GitHubForge:
             state="merged" if raw.merged else raw.state,
             merge_sha=raw.merge_commit_sha if raw.merged else None,
         )
+        self._seen_prs[pr.number] = pr
+        return pr
 
     def find_pr(self, branch: str) -> PullRequest | None:
         def newest() -> PullRequest | None:
@@ -495,7 +499,9 @@ class GitHubForge:
 
     def ci_status(self, sha: str) -> str:
         """Check runs and commit statuses together: any failure fails, anything unfinished
-        is pending, nothing at all is ``none``."""
+        is pending, nothing at all is ``none``. A finished result is read once per run."""
+        if sha in self._ci:
+            return self._ci[sha]
 
         def status() -> str:
             commit = self._repo.get_commit(sha)
@@ -513,12 +519,16 @@ class GitHubForge:
                 return "pending"
             return "success"
 
-        return self._call(f"CI of {sha[:12]}", status)
+        state = self._call(f"CI of {sha[:12]}", status)
+        if state in ("success", "failure"):
+            self._ci[sha] = state
+        return state
 
     def merge_pr(self, number: int, expected_head_sha: str) -> str:
-        """Merge through the API with the head SHA GitHub must still see; then bring the
-        local production branch up to the merge."""
-        pr = self.get_pr(number)
+        """Merge through the API with the head SHA GitHub must still see (GitHub refuses
+        the merge otherwise, so the PR as this run last read it is enough to start from);
+        then bring the local production branch up to the merge."""
+        pr = self._seen_prs.get(number) or self.get_pr(number)
         if pr.state == "merged" and pr.merge_sha:
             self.sync(pr.base)
             return pr.merge_sha

@@ -25,6 +25,8 @@ from harness.forge.base import Issue
 from harness.store.db import Store
 
 PER_PAGE = 100
+_CHECKED: dict[str, float] = {}  # snapshot -> when this process last read the world for it
+_CHECKED_LOCK = threading.Lock()
 # GET path, query, ETag to send (or None) -> (status, response headers, JSON)
 Getter = Callable[[str, dict[str, Any], str | None], tuple[int, dict[str, str], Any]]
 
@@ -46,8 +48,7 @@ def issue_from_json(raw: dict[str, Any]) -> Issue:
 
 class IssueSnapshot:
     """Kept in the store, so that every forge on the same store (the workers of a cycle)
-    reads the same snapshot and sees the others' writes at once; each forge reads the
-    world when first asked and again once the snapshot is ``max_age_s`` old."""
+    reads the same snapshot and sees the others' writes at once."""
 
     def __init__(self, store: Store, repository: str, get: Getter, max_age_s: float) -> None:
         self.store, self.get, self.max_age_s = store, get, max_age_s
@@ -55,7 +56,7 @@ class IssueSnapshot:
         self._cursor = f"github:{repository}:issues-cursor"
         self._dirty = f"github:{repository}:issues-written"
         self._lock = threading.RLock()
-        self._checked: float | None = None
+        self._process_key = f"{store.path}:{repository}"
 
     # reading -------------------------------------------------------------------------
     def issues(self) -> dict[int, Issue]:
@@ -69,8 +70,11 @@ class IssueSnapshot:
         return None if found is None else _issue(found[0])
 
     def _fresh(self) -> None:
-        """Read the world once per run (per forge), and again once ``max_age_s`` passed."""
-        if self._checked is None or time.monotonic() - self._checked > self.max_age_s:
+        """Read the world once per process (the workers of a cycle share the read), and
+        again once ``max_age_s`` passed."""
+        with _CHECKED_LOCK:
+            checked = _CHECKED.get(self._process_key)
+        if checked is None or time.monotonic() - checked > self.max_age_s:
             self.refresh()
 
     def refresh(self) -> None:
@@ -81,13 +85,16 @@ class IssueSnapshot:
                 self._keep(self._all_open())
             self._keep(self._changed(cursor))
             self.store.uncache(self._dirty)
-            self._checked = time.monotonic()
+            with _CHECKED_LOCK:
+                _CHECKED[self._process_key] = time.monotonic()
 
     def settle(self) -> None:
         """After the factory's own writes: read the world once, so that the next run's first
         request finds nothing changed."""
         if self.store.cached(self._dirty) is not None:
             self.refresh()
+        with _CHECKED_LOCK:  # the next run of this process reads the world again (a 304)
+            _CHECKED.pop(self._process_key, None)
 
     def remember(self, issue: Issue) -> None:
         """The factory changed ``issue`` (labels, state, comments): the snapshot says so."""
