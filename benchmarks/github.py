@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from benchmarks.figures import Figure
+from harness.cycle import run_cycle
 from harness.demo import generate
 from harness.forge.base import LABELS
 from harness.git.repo import GitRepo
@@ -86,3 +90,107 @@ def describe(requests: list[Recorded]) -> dict[str, int]:
         key = f"{r.method} {shape}"
         counts[key] = counts.get(key, 0) + 1
     return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+# GitHub's published limits (REST, per hour): the Actions token per repository, a personal
+# token, a GitHub App installation (5,000 rising with users and repositories to 12,500), and
+# the secondary limit on content-creating requests (80 a minute, 500 an hour) for them all.
+LIMITS = (("GITHUB_TOKEN", 1000), ("personal token", 5000), ("GitHub App", 5000))
+APP_MAX, WRITES_PER_HOUR = 12_500, 500
+SETUP = ("/labels",)  # label set-up is once per repository and left out, as in the issue
+
+
+@dataclass
+class Count:
+    counted: int  # requests that count against the limit (a 304 does not)
+    writes: int  # content-creating requests (POST, PATCH, PUT, DELETE)
+    not_modified: int
+
+
+def count(hub: GitHubStandIn, since: int = 0, not_modified: int = 0) -> Count:
+    rest_requests = [
+        r
+        for r in hub.requests[since:]
+        if "/api/v3/" in r.path and not r.path.endswith(SETUP) and ".git" not in r.path
+    ]
+    fresh = hub.not_modified - not_modified
+    writes = [r for r in rest_requests if r.method != "GET"]
+    return Count(len(rest_requests) - fresh, len(writes), fresh)
+
+
+def triage_costs(sizes: tuple[int, ...]) -> tuple[dict[int, Count], Count]:
+    """Requests per triaged issue at each size (every issue in one run), and those of a
+    second run with nothing new at the largest size."""
+    costs: dict[int, Count] = {}
+    idle = Count(0, 0, 0)
+    for n in sizes:
+        root = Path(tempfile.mkdtemp(prefix="factory-bench-github-"))
+        with github_repo(root, n, n) as (repo, hub):
+            rows = triage_once(repo)
+            assert len(rows) == n, rows[:2]
+            costs[n] = count(hub)
+            before, not_modified = len(hub.requests), hub.not_modified
+            assert triage_once(repo) == []
+            idle = count(hub, before, not_modified)
+    return costs, idle
+
+
+def merged_issue_cost() -> Count:
+    """``factory run --once`` on one issue: triage, implement, validate in a real browser,
+    merge through the API."""
+    root = Path(tempfile.mkdtemp(prefix="factory-bench-github-"))
+    with github_repo(root, 0, 10) as (repo, hub):
+        hub.open_issue(
+            "Show how many notes there are", 'Under the heading, show "N notes".', "owner"
+        )
+        run_cycle(repo, repo / ".factory", None, 1)
+        assert [p.merged for p in hub.pulls.values()] == [True], "the issue was not merged"
+        return count(hub)
+
+
+def per_hour(requests: float, writes: float) -> str:
+    """Issues an hour under each limit: the primary one or, if tighter, the 500 writes."""
+    parts = []
+    for name, limit in LIMITS:
+        top = f"–{APP_MAX / requests:,.0f}" if name == "GitHub App" else ""
+        primary = f"{limit / requests:,.0f}{top}"
+        parts.append(f"{name} {limit:,}/h: {primary}")
+    return (
+        "; ".join(parts)
+        + f" (content-creating requests cap all at {WRITES_PER_HOUR / writes:,.0f})"
+    )
+
+
+def github_figures(sizes: tuple[int, ...] = (10, 100, 1000)) -> list[Figure]:
+    costs, idle = triage_costs(sizes)
+    per = {n: c.counted / n for n, c in costs.items()}
+    worst = max(per.values())
+    writes = max(c.writes / n for n, c in costs.items())
+    merged = merged_issue_cost()
+    listed = " / ".join(f"{per[n]:.2f}" for n in sizes)
+    at = " / ".join(f"{n:,}" for n in sizes)
+    return [
+        Figure(
+            "GitHub requests per triaged issue",
+            f"{listed} at N = {at}",
+            "≤ 4",
+            4 / worst,
+            f"{writes:.0f} of them writes; issues per hour: {per_hour(worst, writes)}",
+        ),
+        Figure(
+            "GitHub requests for a run with nothing new",
+            f"{idle.counted + idle.not_modified} ({idle.not_modified} answered 304)",
+            "≤ 3",
+            3 / max(idle.counted + idle.not_modified, 1),
+            f"at N = {sizes[-1]:,}; {idle.counted} counted against the rate limit",
+        ),
+        Figure(
+            "GitHub requests per merged issue",
+            str(merged.counted),
+            "≤ 25",
+            25 / merged.counted,
+            f"triage, implement, validate and merge of one issue in one run, {merged.writes} "
+            f"writes, {merged.not_modified} more answered 304; issues per hour: "
+            + per_hour(merged.counted, merged.writes),
+        ),
+    ]
