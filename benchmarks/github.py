@@ -52,6 +52,7 @@ def github_repo(root: Path, issues: int, per_run: int) -> Iterator[tuple[Path, G
     )
     with GitHubStandIn(git_root, token=TOKEN) as hub:
         hub.ci_conclusion = "success"
+        hub.rate_limit = hub.rate_remaining = APP_MAX  # room for 1,000 issues in one run
         for name, (color, description) in LABELS.items():
             hub.labels[name] = {"color": color, "description": description}
         for i in range(issues):

@@ -121,7 +121,6 @@ class GitHubForge:
         self.budget = RequestBudget(max_request_share)
         self.snapshot = IssueSnapshot(store, repository, self._get, snapshot_max_age_s)
         self._seen_prs: dict[int, PullRequest] = {}  # as last answered in this run
-        self._ci: dict[str, str] = {}  # SHA -> a finished CI result read in this run
 
     # plumbing --------------------------------------------------------------------
     @property
@@ -334,7 +333,8 @@ class GitHubForge:
         if any(x.get("name") in LABELS and not x.get("description") for x in labels):
             self.store.uncache(self._labels_key)
         names = tuple(sorted(str(x["name"]) for x in labels))
-        self.snapshot.remember(replace(self.get_issue(number), labels=names))
+        known = self.snapshot.known(number)
+        self.snapshot.remember(replace(known, labels=names) if known else None)
 
     def add_labels(self, number: int, labels: list[str]) -> None:
         """One request with the labels the snapshot says are missing. Adding is a set union
@@ -366,7 +366,8 @@ class GitHubForge:
         except GithubException as exc:
             if exc.status != 404:  # already gone: the goal is reached
                 raise
-            data = [{"name": x} for x in self.get_issue(number).labels if x != label]
+            known = self.snapshot.known(number)
+            data = [{"name": x} for x in (known.labels if known else ()) if x != label]
         self._labelled(number, data)
 
     # comments ----------------------------------------------------------------------
@@ -413,7 +414,7 @@ class GitHubForge:
                 lookup=lambda: self.find_comment(number, key),
             )
             fault_point("github.comment.posted")
-            self.snapshot.remember(self.get_issue(number))  # its update time moved
+            self.snapshot.remember(self.snapshot.known(number))  # its update time moved
         self.store.resolve_intent(intent, found.__dict__)
         return found
 
@@ -499,36 +500,45 @@ class GitHubForge:
 
     def ci_status(self, sha: str) -> str:
         """Check runs and commit statuses together: any failure fails, anything unfinished
-        is pending, nothing at all is ``none``. A finished result is read once per run."""
-        if sha in self._ci:
-            return self._ci[sha]
+        is pending, nothing at all is ``none``. Both are read conditionally: asked again
+        about an unchanged SHA, GitHub answers ``304``, which costs nothing."""
 
         def status() -> str:
-            commit = self._repo.get_commit(sha)
-            runs = list(commit.get_check_runs())
-            combined = commit.get_combined_status()
-            if not runs and combined.total_count == 0:
+            checks = self._conditional(f"/commits/{sha}/check-runs", {"per_page": 100})
+            combined = self._conditional(f"/commits/{sha}/status", {})
+            runs = checks.get("check_runs") or []
+            total = int(combined.get("total_count") or 0)
+            if not runs and total == 0:
                 return "none"
-            if combined.total_count and combined.state in ("failure", "error"):
+            if total and combined.get("state") in ("failure", "error"):
                 return "failure"
-            if any(r.conclusion in _FAILED_CI for r in runs):
+            if any(r.get("conclusion") in _FAILED_CI for r in runs):
                 return "failure"
-            if any(r.status != "completed" for r in runs) or (
-                combined.total_count and combined.state == "pending"
+            if any(r.get("status") != "completed" for r in runs) or (
+                total and combined.get("state") == "pending"
             ):
                 return "pending"
             return "success"
 
-        state = self._call(f"CI of {sha[:12]}", status)
-        if state in ("success", "failure"):
-            self._ci[sha] = state
-        return state
+        return self._call(f"CI of {sha[:12]}", status)
+
+    def _conditional(self, path: str, query: dict[str, Any]) -> Any:
+        """A GET whose answer and ETag the store keeps; a ``304`` answers from the store."""
+        key = self._key("get", f"{path}?{sorted(query.items())}")
+        known = self.store.cached(key)
+        status, headers, data = self._rest("GET", path, query, etag=known[1] if known else None)
+        if status == 304 and known is not None:
+            return known[0]
+        self.store.cache({key: data}, headers.get("etag") or headers.get("ETag"))
+        return data
 
     def merge_pr(self, number: int, expected_head_sha: str) -> str:
         """Merge through the API with the head SHA GitHub must still see (GitHub refuses
         the merge otherwise, so the PR as this run last read it is enough to start from);
         then bring the local production branch up to the merge."""
-        pr = self._seen_prs.get(number) or self.get_pr(number)
+        pr = self._seen_prs.get(number)
+        if pr is None or pr.state != "open" or pr.head_sha != expected_head_sha:
+            pr = self.get_pr(number)  # not seen, or seen otherwise: GitHub says what it is now
         if pr.state == "merged" and pr.merge_sha:
             self.sync(pr.base)
             return pr.merge_sha

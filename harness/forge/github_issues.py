@@ -69,6 +69,11 @@ class IssueSnapshot:
         found = self.store.cached(self._key(number))
         return None if found is None else _issue(found[0])
 
+    def known(self, number: int) -> Issue | None:
+        """The snapshot's copy of issue ``number`` as it is, without reading the world."""
+        found = self.store.cached(self._key(number))
+        return None if found is None else _issue(found[0])
+
     def _fresh(self) -> None:
         """Read the world once per process (the workers of a cycle share the read), and
         again once ``max_age_s`` passed."""
@@ -96,9 +101,11 @@ class IssueSnapshot:
         with _CHECKED_LOCK:  # the next run of this process reads the world again (a 304)
             _CHECKED.pop(self._process_key, None)
 
-    def remember(self, issue: Issue) -> None:
-        """The factory changed ``issue`` (labels, state, comments): the snapshot says so."""
-        self._keep({issue.number: issue})
+    def remember(self, issue: Issue | None) -> None:
+        """The factory changed ``issue`` (labels, state, comments): the snapshot says so
+        (``None``: an issue it does not hold changed)."""
+        if issue is not None:
+            self._keep({issue.number: issue})
         self.store.cache({self._dirty: True})
 
     # the requests ----------------------------------------------------------------------

@@ -4,6 +4,7 @@ exactly-once writes under faults, rate limits without hot loops, pacing, and the
 from __future__ import annotations
 
 import itertools
+import json
 import threading
 import time
 from pathlib import Path
@@ -67,8 +68,10 @@ def test_github_forge_conformance(hub, empty_repo: Path, tmp_path: Path) -> None
     remote_main = GitRepo(hub.bare).rev_parse("refs/heads/main")
     assert remote_main == GitRepo(empty_repo).rev_parse("refs/heads/main")
     assert GitRepo(empty_repo).read_blob("main", "feature.txt") == b"one\ntwo\n"
+    # the merge with a stale head went to GitHub with that SHA, which refused it (409)
     merges = [r for r in hub.requests if r.method == "PUT" and r.path.endswith("/merge")]
-    assert len(merges) == 1 and b'"sha"' in merges[0].body
+    assert len(merges) == 2 and all(b'"sha"' in m.body for m in merges)
+    assert json.loads(merges[0].body)["sha"] != json.loads(merges[1].body)["sha"]
 
 
 def test_a_502_after_a_comment_was_posted_does_not_post_it_twice(
