@@ -142,8 +142,9 @@ class IssueSnapshot:
             fresh = [raw for raw in data if str(raw.get("updated_at") or "") >= since]
             found.update(_issues_of(fresh))
             newest = max([newest, *(str(raw.get("updated_at") or "") for raw in fresh)])
-            if cursor is None or len(fresh) < len(data) or len(data) < PER_PAGE:
-                break
+            newer = [raw for raw in fresh if str(raw.get("updated_at") or "") > since]
+            if cursor is None or len(newer) < len(data) or len(data) < PER_PAGE:
+                break  # reached what the last read saw (times are to the second)
             page += 1
         self.store.cache({self._cursor: {"updated": newest}}, validator)
         return found

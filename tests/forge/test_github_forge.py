@@ -274,6 +274,11 @@ def test_ci_status_reads_check_runs_and_commit_statuses(
     hub.statuses[sha] = [{"state": "success", "context": "ci/legacy"}]
     hub.check_runs[sha] = [{"status": "completed", "conclusion": "timed_out"}]
     assert forge.ci_status(sha) == "failure"
+    # asked again with nothing changed: both reads are answered 304, at no cost
+    before = hub.not_modified
+    assert forge.ci_status(sha) == "failure"
+    assert hub.not_modified - before == 2
+    assert all(r.headers.get("if-none-match") for r in hub.requests[-2:])
 
 
 def test_the_token_is_in_no_command_line(
@@ -350,3 +355,26 @@ def test_other_logins_of_the_factory_count_as_its_own(
     assert forge.find_comment(number, "triage:decision") is None
     plain = github_forge(hub, empty_repo, tmp_path / "plain")
     assert plain.find_comment(number, "implement:pr") is None
+
+
+def test_the_issue_snapshot_follows_changes_made_elsewhere_with_one_request(
+    hub, empty_repo: Path, tmp_path: Path
+) -> None:
+    for i in range(150):
+        hub.open_issue(f"issue {i}", "body")
+    forge = github_forge(hub, empty_repo, tmp_path / "state", snapshot_max_age_s=0.0)
+    assert len(forge.list_issues()) == 150
+    assert len(_listings(hub, "open")) == 2  # 100 per page, once
+    hub.issues[3].title, hub.issues[3].updated_at = "edited", "2099-01-01T00:00:00Z"
+    hub.issues[5].state, hub.issues[5].updated_at = "closed", "2099-01-01T00:00:01Z"
+    before = len(hub.requests)
+    issues = {i.number: i for i in forge.list_issues("all")}
+    assert issues[3].title == "edited" and issues[5].state == "closed"
+    assert 5 not in [i.number for i in forge.list_issues("open")]
+    assert len(hub.requests) - before <= 2  # one look at the newest (and one 304 after it)
+    assert len(_listings(hub, "open")) == 2  # never listed again
+    # a second forge on the same state reads nothing it need not: one 304
+    other = github_forge(hub, empty_repo, tmp_path / "state", snapshot_max_age_s=0.0)
+    before, not_modified = len(hub.requests), hub.not_modified
+    assert other.get_issue(3).title == "edited"
+    assert len(hub.requests) - before == 1 and hub.not_modified - not_modified == 1
