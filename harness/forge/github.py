@@ -1,14 +1,11 @@
 """The GitHub forge: the ``Forge`` protocol on PyGithub, with writes that happen exactly once.
 
-- PyGithub's own retries (ten tries, no backoff, POST included) and its per-client pacing are
-  off; this module is the one retry layer: bounded, with backoff, for idempotent requests
-  only. A create (POST) is never repeated blind: the thing it creates is looked up first
-  (a comment by its hidden marker, a PR by its branch) and only created if absent.
+- Every request goes through ``GitHubRest``: the one retry layer (bounded, with backoff, for
+  idempotent requests only), paced writes, rate-limit waits. A create (POST) is never
+  repeated blind: the thing it creates is looked up first (a comment by its hidden marker,
+  a PR by its branch) and only created if absent.
 - An intent is recorded in the store before every create and resolved after it, so a
   crash between the two is settled by a lookup on the next run.
-- Writes from every thread of the process are paced at least ``write_interval_s`` apart.
-- Rate limits: a server-asked wait (``Retry-After``, an exhausted ``x-ratelimit-reset``) is
-  honoured up to ``max_wait_s``; a longer one defers the work (``DeferredError``).
 - The token reaches PyGithub's auth header and, for pushes, git's askpass; nothing else.
 - Issues are read from one listing per run (``IssueSnapshot``), never one by one; a write
   sends only what the snapshot says is missing. Label set-up and the token's login are
@@ -19,61 +16,32 @@
 from __future__ import annotations
 
 import hashlib
-import json
-import random
 import re
-import threading
-import time
-from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote
 
-import requests
 from github import Auth, Github, GithubException
 from github.PullRequest import PullRequest as GhPull
 from github.Repository import Repository
 
-from harness.errors import DeferredError, ForgeError, GitError
+from harness.errors import ForgeError, GitError
 from harness.faults import fault_point
 from harness.forge.base import LABELS, Comment, Issue, PullRequest, marker
 from harness.forge.github_budget import RequestBudget
 from harness.forge.github_issues import IssueSnapshot, issue_from_json
+from harness.forge.github_rest import GitHubRest
 from harness.git.remote import Remote
 from harness.git.repo import GitRepo
-from harness.model.retry import server_wait
 from harness.store.db import Store
 
-T = TypeVar("T")
 FALLBACK_BOT = "github-actions[bot]"
 _BRANCH_ISSUE = re.compile(r"^factory/issue-(\d+)-")
 _FAILED_CI = {"failure", "cancelled", "timed_out", "action_required", "startup_failure", "stale"}
 
 
-class _Pacer:
-    """Writes at least ``interval`` apart across all threads of this process."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._last = 0.0
-
-    def wait(self, interval: float) -> None:
-        with self._lock:
-            delay = self._last + interval - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            self._last = time.monotonic()
-
-
 _LOGINS: dict[tuple[str, str], str] = {}  # (API, token digest) -> login: one /user per process
-_PACERS: dict[str, _Pacer] = {}
-_PACERS_LOCK = threading.Lock()
-
-
-def _pacer(api_url: str) -> _Pacer:
-    with _PACERS_LOCK:
-        return _PACERS.setdefault(api_url, _Pacer())
 
 
 class GitHubForge:
@@ -101,8 +69,6 @@ class GitHubForge:
         self.store, self.repo, self.repository = store, repo, repository
         self.owner = repository.split("/")[0]
         self.api_url = api_url.rstrip("/")
-        self.write_interval_s, self.max_wait_s = write_interval_s, max_wait_s
-        self.max_retries, self.backoff_s = max_retries, backoff_s
         self._gh = Github(
             auth=Auth.Token(token),
             base_url=self.api_url,
@@ -119,7 +85,17 @@ class GitHubForge:
         self._who = (self.api_url, hashlib.sha256(token.encode()).hexdigest())
         self._labels_key = self._key("labels", "ready")
         self.budget = RequestBudget(max_request_share)
-        self.snapshot = IssueSnapshot(store, repository, self._get, snapshot_max_age_s)
+        self.http = GitHubRest(
+            self._gh,
+            repository,
+            self.api_url,
+            self.budget,
+            write_interval_s,
+            max_wait_s,
+            max_retries,
+            backoff_s,
+        )
+        self.snapshot = IssueSnapshot(store, repository, self.http.get, snapshot_max_age_s)
         self._seen_prs: dict[int, PullRequest] = {}  # as last answered in this run
 
     # plumbing --------------------------------------------------------------------
@@ -134,7 +110,9 @@ class GitHubForge:
                 self._bot = str(known[0])
             else:
                 try:
-                    login = self._call("who am I", lambda: self._rest("GET", "/user")[2]["login"])
+                    login = self.http.call(
+                        "who am I", lambda: self.http.request("GET", "/user")[2]["login"]
+                    )
                     self._bot = str(login)
                 except ForgeError:  # an installation token cannot read /user
                     self._bot = FALLBACK_BOT
@@ -147,36 +125,6 @@ class GitHubForge:
         say a GitHub App whose token opens the PRs while the job's own token comments)."""
         return login in self._others or login == self.bot_login
 
-    def _rest(
-        self,
-        verb: str,
-        path: str,
-        query: dict[str, Any] | None = None,
-        body: Any = None,
-        etag: str | None = None,
-    ) -> tuple[int, dict[str, str], Any]:
-        """One REST request: ``path`` under the repository (``/user`` alone), JSON both ways,
-        ``If-None-Match`` when ``etag`` is given. An error status raises GithubException."""
-        url = path if path == "/user" else f"/repos/{self.repository}{path}"
-        requester = self._gh.requester
-        headers = {"If-None-Match": etag} if etag else None
-        status, answer, text = requester.requestJson(
-            verb, f"{self.api_url}{url}", query, headers, body
-        )
-        self.budget.seen(status, answer)
-        try:
-            data = json.loads(text) if text and status != 304 else None
-        except ValueError:  # a proxy's HTML error page
-            data = None
-        if status >= 400:
-            raise requester.createException(status, answer, data if isinstance(data, dict) else {})
-        return status, answer, data
-
-    def _get(
-        self, path: str, query: dict[str, Any], etag: str | None
-    ) -> tuple[int, dict[str, str], Any]:
-        return self._call(f"GET {path}", lambda: self._rest("GET", path, query, etag=etag))
-
     def request_budget_stop(self, taken: int) -> str | None:
         """Why no further issue may be taken in this run (``taken`` so far), or ``None``."""
         return self.budget.stop_reason(taken)
@@ -187,69 +135,6 @@ class GitHubForge:
 
     def _key(self, kind: str, what: str) -> str:
         return f"github:{self.repository}:{kind}:{what}"
-
-    def _wait(self, exc: Exception, attempt: int) -> float | None:
-        """Seconds to wait before trying again, or ``None`` if trying again cannot help."""
-        backoff = min(30.0, self.backoff_s * 2.0**attempt) * (0.75 + 0.25 * random.random())
-        if isinstance(exc, requests.RequestException):
-            return backoff
-        if not isinstance(exc, GithubException):
-            return None
-        headers = {k.lower(): v for k, v in (exc.headers or {}).items()}
-        message = str((exc.data or {}).get("message", "")) if isinstance(exc.data, dict) else ""
-        if exc.status in (403, 429) and (
-            "rate limit" in message.lower() or headers.get("x-ratelimit-remaining") == "0"
-        ):
-            asked = server_wait(headers)
-            if asked is not None:
-                return max(asked, backoff)
-            if headers.get("x-ratelimit-remaining") == "0" and "x-ratelimit-reset" in headers:
-                return max(float(headers["x-ratelimit-reset"]) - time.time(), backoff)
-            if "retry-after" in headers:  # "Retry-After: 0": back off all the same
-                return backoff
-            return max(60.0, backoff)  # GitHub: without a header, wait at least a minute
-        if exc.status >= 500:
-            return backoff
-        return None
-
-    def _call(
-        self,
-        what: str,
-        fn: Callable[[], T],
-        write: bool = False,
-        lookup: Callable[[], T | None] | None = None,
-        idempotent: bool = True,
-    ) -> T:
-        """One API operation with the retry policy. A non-idempotent write is retried only
-        with ``lookup``, which is asked first whether the earlier attempt took effect."""
-        attempt = 0
-        while True:
-            if write:
-                _pacer(self.api_url).wait(self.write_interval_s)
-            try:
-                return fn()
-            except (GithubException, requests.RequestException) as exc:
-                wait = self._wait(exc, attempt)
-                reason = _describe(exc)
-                if wait is None:
-                    raise ForgeError(f"GitHub: {what}: {reason}") from exc
-                if write and not idempotent:
-                    found = lookup() if lookup is not None else None
-                    if found is not None:
-                        return found
-                    if lookup is None:
-                        raise ForgeError(
-                            f"GitHub: {what}: {reason} (it may have taken effect; not repeated)"
-                        ) from exc
-                attempt += 1
-                if wait > self.max_wait_s:
-                    raise DeferredError(
-                        f"GitHub asks to wait {wait:.0f} s ({what}): deferred",
-                        time.time() + wait,
-                    ) from exc
-                if attempt > self.max_retries:
-                    raise ForgeError(f"GitHub: {what}: {reason} after {attempt} tries") from exc
-                time.sleep(wait)
 
     # issues ------------------------------------------------------------------------
     def list_issues(self, state: str = "open") -> list[Issue]:
@@ -266,14 +151,14 @@ class GitHubForge:
             return known
         path = f"/issues/{number}"
         return issue_from_json(
-            self._call(f"get issue #{number}", lambda: self._rest("GET", path))[2]
+            self.http.call(f"get issue #{number}", lambda: self.http.request("GET", path))[2]
         )
 
     def create_issue(self, title: str, body: str, author: str) -> Issue:
         """Filed as the token's user (GitHub does not let anyone file as ``author``)."""
-        data = self._call(
+        data = self.http.call(
             "create an issue",
-            lambda: self._rest("POST", "/issues", body={"title": title, "body": body})[2],
+            lambda: self.http.request("POST", "/issues", body={"title": title, "body": body})[2],
             write=True,
             idempotent=False,
         )
@@ -284,14 +169,14 @@ class GitHubForge:
     def _set_state(self, number: int, state: str) -> None:
         if self.get_issue(number).state != state:
             path = f"/issues/{number}"
-            data = self._rest("PATCH", path, body={"state": state})[2]
+            data = self.http.request("PATCH", path, body={"state": state})[2]
             self.snapshot.remember(issue_from_json(data))
 
     def close_issue(self, number: int) -> None:
-        self._call(f"close #{number}", lambda: self._set_state(number, "closed"), write=True)
+        self.http.call(f"close #{number}", lambda: self._set_state(number, "closed"), write=True)
 
     def reopen_issue(self, number: int) -> None:
-        self._call(f"reopen #{number}", lambda: self._set_state(number, "open"), write=True)
+        self.http.call(f"reopen #{number}", lambda: self._set_state(number, "open"), write=True)
 
     # labels ------------------------------------------------------------------------
     def ensure_labels(self) -> None:
@@ -299,14 +184,14 @@ class GitHubForge:
         once per repository (the store remembers), again after a write found one missing."""
         if self.store.cached(self._labels_key) is not None:
             return
-        present = self._call(
+        present = self.http.call(
             "list labels", lambda: {label.name for label in self._repo.get_labels()}
         )
         for name, (color, description) in LABELS.items():
             if name in present:
                 continue
             try:
-                self._call(
+                self.http.call(
                     f"create label {name}",
                     partial(self._create_label, name, color, description),
                     write=True,
@@ -343,9 +228,9 @@ class GitHubForge:
         missing = [label for label in labels if label not in current]
         if missing:
             path = f"/issues/{number}/labels"
-            data = self._call(
+            data = self.http.call(
                 f"label #{number}",
-                lambda: self._rest("POST", path, body={"labels": missing})[2],
+                lambda: self.http.request("POST", path, body={"labels": missing})[2],
                 write=True,
             )
             self._labelled(number, data)
@@ -354,7 +239,7 @@ class GitHubForge:
         current = set(self.get_issue(number).labels)
         for label in labels:
             if label in current:
-                self._call(
+                self.http.call(
                     f"unlabel #{number}",
                     partial(self._remove_label, number, label),
                     write=True,
@@ -362,7 +247,9 @@ class GitHubForge:
 
     def _remove_label(self, number: int, label: str) -> None:
         try:
-            data = self._rest("DELETE", f"/issues/{number}/labels/{quote(label, safe='')}")[2]
+            data = self.http.request("DELETE", f"/issues/{number}/labels/{quote(label, safe='')}")[
+                2
+            ]
         except GithubException as exc:
             if exc.status != 404:  # already gone: the goal is reached
                 raise
@@ -377,7 +264,7 @@ class GitHubForge:
         page = 1
         while True:
             query = {"per_page": 100, "page": page}
-            _, headers, data = self._get(f"/issues/{number}/comments", query, None)
+            _, headers, data = self.http.get(f"/issues/{number}/comments", query, None)
             found += [_comment(c) for c in data]
             if len(data) < 100 or 'rel="next"' not in headers.get("link", ""):
                 return found
@@ -404,9 +291,9 @@ class GitHubForge:
 
             def create() -> Comment:
                 path = f"/issues/{number}/comments"
-                return _comment(self._rest("POST", path, body={"body": text})[2])
+                return _comment(self.http.request("POST", path, body={"body": text})[2])
 
-            found = self._call(
+            found = self.http.call(
                 f"comment on #{number}",
                 create,
                 write=True,
@@ -442,10 +329,10 @@ class GitHubForge:
                 return self._pull(raw)
             return None
 
-        return self._call(f"find the PR of {branch}", newest)
+        return self.http.call(f"find the PR of {branch}", newest)
 
     def get_pr(self, number: int) -> PullRequest:
-        return self._call(f"get PR #{number}", lambda: self._pull(self._repo.get_pull(number)))
+        return self.http.call(f"get PR #{number}", lambda: self._pull(self._repo.get_pull(number)))
 
     def open_pr(self, issue: int, branch: str, base: str, title: str, body: str) -> PullRequest:
         """Push ``branch`` and open its PR, or return the PR that branch already has."""
@@ -468,7 +355,7 @@ class GitHubForge:
                 return self.find_pr(branch)
 
             try:
-                found = self._call(
+                found = self.http.call(
                     f"open a PR for {branch}",
                     lambda: self._pull(
                         self._repo.create_pull(base=base, head=branch, title=title, body=body)
@@ -486,7 +373,7 @@ class GitHubForge:
         return found
 
     def update_pr_body(self, number: int, body: str) -> None:
-        self._call(
+        self.http.call(
             f"edit PR #{number}", lambda: self._repo.get_pull(number).edit(body=body), write=True
         )
 
@@ -496,7 +383,7 @@ class GitHubForge:
             if raw.state == "open":
                 raw.edit(state="closed")
 
-        self._call(f"close PR #{number}", close, write=True)
+        self.http.call(f"close PR #{number}", close, write=True)
 
     def ci_status(self, sha: str) -> str:
         """Check runs and commit statuses together: any failure fails, anything unfinished
@@ -520,13 +407,15 @@ class GitHubForge:
                 return "pending"
             return "success"
 
-        return self._call(f"CI of {sha[:12]}", status)
+        return self.http.call(f"CI of {sha[:12]}", status)
 
     def _conditional(self, path: str, query: dict[str, Any]) -> Any:
         """A GET whose answer and ETag the store keeps; a ``304`` answers from the store."""
         key = self._key("get", f"{path}?{sorted(query.items())}")
         known = self.store.cached(key)
-        status, headers, data = self._rest("GET", path, query, etag=known[1] if known else None)
+        status, headers, data = self.http.request(
+            "GET", path, query, etag=known[1] if known else None
+        )
         if status == 304 and known is not None:
             return known[0]
         self.store.cache({key: data}, headers.get("etag") or headers.get("ETag"))
@@ -556,7 +445,7 @@ class GitHubForge:
             now = self.get_pr(number)
             return now.merge_sha if now.state == "merged" else None
 
-        sha = self._call(
+        sha = self.http.call(
             f"merge PR #{number}",
             lambda: str(
                 self._repo.get_pull(number)
@@ -608,7 +497,7 @@ class GitHubForge:
             if current != value:
                 variable.edit(value)
 
-        self._call(f"set variable {name}", put, write=True)
+        self.http.call(f"set variable {name}", put, write=True)
 
 
 def _comment(raw: dict[str, Any]) -> Comment:
@@ -616,16 +505,3 @@ def _comment(raw: dict[str, Any]) -> Comment:
     return Comment(
         int(raw["id"]), str(user.get("login") or ""), str(raw.get("body") or ""), raw["created_at"]
     )
-
-
-def _describe(exc: Exception) -> str:
-    if isinstance(exc, GithubException):
-        data = exc.data if isinstance(exc.data, dict) else {}
-        message = str(data.get("message", "")) or "no message"
-        errors = data.get("errors")
-        if isinstance(errors, list) and errors:
-            first = errors[0]
-            detail = first.get("message") or first.get("code") if isinstance(first, dict) else ""
-            message += f" ({detail})" if detail else ""
-        return f"HTTP {exc.status}: {message}"
-    return type(exc).__name__
