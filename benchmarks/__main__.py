@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks import figures as f
+from benchmarks.github import github_figures
 
 
 def machine() -> str:
@@ -51,7 +52,50 @@ def results_markdown(rows: list[f.Figure], header: str, history: str) -> str:
     )
 
 
+NOTE = "GitHub figures measured on their own"
+
+
+def splice(text: str, rows: list[f.Figure], note: str) -> str:
+    """``text`` (a results page) with the rows of the same names replaced, or added at the
+    table's end, and ``note`` under the table (for figures measured on their own)."""
+    lines = text.splitlines()
+    start = lines.index("|---|---|---|---|---|") + 1
+    end = start
+    while end < len(lines) and lines[end].startswith("|"):
+        end += 1
+    table = lines[start:end]
+    for row in rows:
+        line = (
+            f"| {row.name} | {row.value} | {row.goal} | {row.ratio:.2f} {_mark(row)} | {row.note} |"
+        )
+        names = [x.split(" | ")[0] for x in table]
+        if f"| {row.name}" in names:
+            table[names.index(f"| {row.name}")] = line
+        else:
+            table.append(line)
+    rest = [x for x in lines[end:] if not x.startswith(NOTE)]
+    return "\n".join([*lines[:start], *table, "", note, *rest]) + "\n"
+
+
+def github_only() -> int:
+    """``python -m benchmarks github``: the GitHub request figures alone, spliced into the
+    committed results."""
+    started = time.monotonic()
+    rows = github_figures()
+    print(console_table(rows))
+    note = (
+        f"{NOTE} {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on "
+        f"{machine()}; {time.monotonic() - started:.0f} s (`python -m benchmarks github`)."
+    )
+    out = Path(__file__).parent / "results.md"
+    out.write_text(splice(out.read_text(), rows, note))
+    print(f"\nwritten to {out}")
+    return 0
+
+
 def main() -> int:
+    if sys.argv[1:] == ["github"]:
+        return github_only()
     reps = int(os.environ.get("BENCH_REPS", "5"))
     started = time.monotonic()
     rows: list[f.Figure] = []
@@ -59,6 +103,7 @@ def main() -> int:
     rows += [parallel, f.engine_overhead(states), f.cache_prefix(states), f.worktree_cost(reps)]
     rows += f.batch_triage()
     rows.append(f.rate_limit_adaptation())
+    rows += github_figures()
     rows.append(f.validation_throughput(reps))
     print(console_table(rows))
     header = (

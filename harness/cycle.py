@@ -149,4 +149,5 @@ def run_cycle(
         if "factory:needs-review" in i.labels and _needs_validation(services, i.number)
     ]
     validated = stage("validate", waiting)
+    services.forge.settle()
     return {"triage": triaged, "implement": implemented, "validate": validated}

@@ -53,6 +53,7 @@ def github_forge(settings: Settings, store: Store, repo: GitRepo) -> GitHubForge
         own_logins=tuple(cfg.own_logins),
         write_interval_s=cfg.write_interval_s,
         max_wait_s=cfg.max_wait_s,
+        max_request_share=cfg.max_request_share,
     )
 
 

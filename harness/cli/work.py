@@ -51,7 +51,9 @@ def triage(
                 str(row.get("reason") or "")[:80],
             )
         Console(width=160).print(table)
-    if any(r["status"] == "stopped" for r in results):
+    stopped = [r for r in results if r["status"] == "stopped"]
+    if stopped:
+        click.echo(f"triage stopped: {stopped[0].get('reason') or 'see the table'}", err=True)
         ctx.exit(1)
 
 

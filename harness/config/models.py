@@ -48,6 +48,8 @@ class GitHubSettings(Strict):
     own_logins: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
     write_interval_s: float = Field(default=1.0, ge=0, le=60)  # GitHub asks for >= 1 s
     max_wait_s: float = Field(default=60.0, ge=0, le=3600)  # longer rate-limit waits defer
+    # the share of the rate limit left at a run's start that the run may spend
+    max_request_share: float = Field(default=0.5, gt=0, le=1)
 
 
 class Commands(Strict):

@@ -145,6 +145,16 @@ class Forge(Protocol):
         """Merge if the PR head is still ``expected_head_sha``; returns the merge SHA."""
         ...
 
+    # the request budget of a remote forge
+    def request_budget_stop(self, taken: int) -> str | None:
+        """Why a run that took ``taken`` issues must take no more now, or ``None``."""
+        ...
+
+    def settle(self) -> None:
+        """At the end of a run: whatever lets the next run start cheaply (nothing to do
+        for a local forge)."""
+        ...
+
     # the production branch
     def sync(self, branch: str) -> str:
         """Bring the local ``branch`` up to the forge's; return its head SHA."""

@@ -1,76 +1,47 @@
 """The GitHub forge: the ``Forge`` protocol on PyGithub, with writes that happen exactly once.
 
-- PyGithub's own retries (ten tries, no backoff, POST included) and its per-client pacing are
-  off; this module is the one retry layer: bounded, with backoff, for idempotent requests
-  only. A create (POST) is never repeated blind: the thing it creates is looked up first
-  (a comment by its hidden marker, a PR by its branch) and only created if absent.
+- Every request goes through ``GitHubRest``: the one retry layer (bounded, with backoff, for
+  idempotent requests only), paced writes, rate-limit waits. A create (POST) is never
+  repeated blind: the thing it creates is looked up first (a comment by its hidden marker,
+  a PR by its branch) and only created if absent.
 - An intent is recorded in the store before every create and resolved after it, so a
   crash between the two is settled by a lookup on the next run.
-- Writes from every thread of the process are paced at least ``write_interval_s`` apart.
-- Rate limits: a server-asked wait (``Retry-After``, an exhausted ``x-ratelimit-reset``) is
-  honoured up to ``max_wait_s``; a longer one defers the work (``DeferredError``).
 - The token reaches PyGithub's auth header and, for pushes, git's askpass; nothing else.
+- Issues are read from one listing per run (``IssueSnapshot``), never one by one; a write
+  sends only what the snapshot says is missing. Label set-up and the token's login are
+  checked once per repository and remembered in the store.
+- Every answer's rate-limit headers feed the run's ``RequestBudget``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import random
 import re
-import threading
-import time
-from collections.abc import Callable
-from datetime import datetime
+from dataclasses import replace
 from functools import partial
-from typing import TypeVar
+from typing import Any
+from urllib.parse import quote
 
-import requests
 from github import Auth, Github, GithubException
-from github.Issue import Issue as GhIssue
 from github.PullRequest import PullRequest as GhPull
 from github.Repository import Repository
 
-from harness.errors import DeferredError, ForgeError, GitError
+from harness.errors import ForgeError, GitError
 from harness.faults import fault_point
 from harness.forge.base import LABELS, Comment, Issue, PullRequest, marker
+from harness.forge.github_budget import RequestBudget
+from harness.forge.github_issues import IssueSnapshot, issue_from_json
+from harness.forge.github_rest import GitHubRest
 from harness.git.remote import Remote
 from harness.git.repo import GitRepo
-from harness.model.retry import server_wait
 from harness.store.db import Store
 
-T = TypeVar("T")
 FALLBACK_BOT = "github-actions[bot]"
 _BRANCH_ISSUE = re.compile(r"^factory/issue-(\d+)-")
 _FAILED_CI = {"failure", "cancelled", "timed_out", "action_required", "startup_failure", "stale"}
 
 
-class _Pacer:
-    """Writes at least ``interval`` apart across all threads of this process."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._last = 0.0
-
-    def wait(self, interval: float) -> None:
-        with self._lock:
-            delay = self._last + interval - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            self._last = time.monotonic()
-
-
 _LOGINS: dict[tuple[str, str], str] = {}  # (API, token digest) -> login: one /user per process
-_PACERS: dict[str, _Pacer] = {}
-_PACERS_LOCK = threading.Lock()
-
-
-def _pacer(api_url: str) -> _Pacer:
-    with _PACERS_LOCK:
-        return _PACERS.setdefault(api_url, _Pacer())
-
-
-def _iso(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else ""
 
 
 class GitHubForge:
@@ -92,12 +63,12 @@ class GitHubForge:
         max_wait_s: float = 60.0,
         max_retries: int = 4,
         backoff_s: float = 1.0,
+        max_request_share: float = 0.5,
+        snapshot_max_age_s: float = 30.0,
     ) -> None:
         self.store, self.repo, self.repository = store, repo, repository
         self.owner = repository.split("/")[0]
         self.api_url = api_url.rstrip("/")
-        self.write_interval_s, self.max_wait_s = write_interval_s, max_wait_s
-        self.max_retries, self.backoff_s = max_retries, backoff_s
         self._gh = Github(
             auth=Auth.Token(token),
             base_url=self.api_url,
@@ -112,7 +83,20 @@ class GitHubForge:
         self._bot = bot_login
         self._others = frozenset(own_logins)
         self._who = (self.api_url, hashlib.sha256(token.encode()).hexdigest())
-        self._labels_ready = False
+        self._labels_key = self._key("labels", "ready")
+        self.budget = RequestBudget(max_request_share)
+        self.http = GitHubRest(
+            self._gh,
+            repository,
+            self.api_url,
+            self.budget,
+            write_interval_s,
+            max_wait_s,
+            max_retries,
+            backoff_s,
+        )
+        self.snapshot = IssueSnapshot(store, repository, self.http.get, snapshot_max_age_s)
+        self._seen_prs: dict[int, PullRequest] = {}  # as last answered in this run
 
     # plumbing --------------------------------------------------------------------
     @property
@@ -120,10 +104,19 @@ class GitHubForge:
         if self._bot is None:
             self._bot = _LOGINS.get(self._who)
         if self._bot is None:
-            try:
-                self._bot = str(self._call("who am I", lambda: self._gh.get_user().login))
-            except ForgeError:  # an installation token cannot read /user
-                self._bot = FALLBACK_BOT
+            key = f"github:{self.api_url}:login:{self._who[1]}"  # a digest, not the token
+            known = self.store.cached(key)
+            if known is not None:
+                self._bot = str(known[0])
+            else:
+                try:
+                    login = self.http.call(
+                        "who am I", lambda: self.http.request("GET", "/user")[2]["login"]
+                    )
+                    self._bot = str(login)
+                except ForgeError:  # an installation token cannot read /user
+                    self._bot = FALLBACK_BOT
+                self.store.cache({key: self._bot})
             _LOGINS[self._who] = self._bot
         return self._bot
 
@@ -132,132 +125,73 @@ class GitHubForge:
         say a GitHub App whose token opens the PRs while the job's own token comments)."""
         return login in self._others or login == self.bot_login
 
+    def request_budget_stop(self, taken: int) -> str | None:
+        """Why no further issue may be taken in this run (``taken`` so far), or ``None``."""
+        return self.budget.stop_reason(taken)
+
+    def settle(self) -> None:
+        """After a run's writes: one more read, so the next run starts from ``304``."""
+        self.snapshot.settle()
+
     def _key(self, kind: str, what: str) -> str:
         return f"github:{self.repository}:{kind}:{what}"
 
-    def _wait(self, exc: Exception, attempt: int) -> float | None:
-        """Seconds to wait before trying again, or ``None`` if trying again cannot help."""
-        backoff = min(30.0, self.backoff_s * 2.0**attempt) * (0.75 + 0.25 * random.random())
-        if isinstance(exc, requests.RequestException):
-            return backoff
-        if not isinstance(exc, GithubException):
-            return None
-        headers = {k.lower(): v for k, v in (exc.headers or {}).items()}
-        message = str((exc.data or {}).get("message", "")) if isinstance(exc.data, dict) else ""
-        if exc.status in (403, 429) and (
-            "rate limit" in message.lower() or headers.get("x-ratelimit-remaining") == "0"
-        ):
-            asked = server_wait(headers)
-            if asked is not None:
-                return max(asked, backoff)
-            if headers.get("x-ratelimit-remaining") == "0" and "x-ratelimit-reset" in headers:
-                return max(float(headers["x-ratelimit-reset"]) - time.time(), backoff)
-            if "retry-after" in headers:  # "Retry-After: 0": back off all the same
-                return backoff
-            return max(60.0, backoff)  # GitHub: without a header, wait at least a minute
-        if exc.status >= 500:
-            return backoff
-        return None
-
-    def _call(
-        self,
-        what: str,
-        fn: Callable[[], T],
-        write: bool = False,
-        lookup: Callable[[], T | None] | None = None,
-        idempotent: bool = True,
-    ) -> T:
-        """One API operation with the retry policy. A non-idempotent write is retried only
-        with ``lookup``, which is asked first whether the earlier attempt took effect."""
-        attempt = 0
-        while True:
-            if write:
-                _pacer(self.api_url).wait(self.write_interval_s)
-            try:
-                return fn()
-            except (GithubException, requests.RequestException) as exc:
-                wait = self._wait(exc, attempt)
-                reason = _describe(exc)
-                if wait is None:
-                    raise ForgeError(f"GitHub: {what}: {reason}") from exc
-                if write and not idempotent:
-                    found = lookup() if lookup is not None else None
-                    if found is not None:
-                        return found
-                    if lookup is None:
-                        raise ForgeError(
-                            f"GitHub: {what}: {reason} (it may have taken effect; not repeated)"
-                        ) from exc
-                attempt += 1
-                if wait > self.max_wait_s:
-                    raise DeferredError(
-                        f"GitHub asks to wait {wait:.0f} s ({what}): deferred",
-                        time.time() + wait,
-                    ) from exc
-                if attempt > self.max_retries:
-                    raise ForgeError(f"GitHub: {what}: {reason} after {attempt} tries") from exc
-                time.sleep(wait)
-
     # issues ------------------------------------------------------------------------
-    def _issue(self, raw: GhIssue) -> Issue:
-        return Issue(
-            number=raw.number,
-            title=raw.title or "",
-            body=raw.body or "",
-            author=raw.user.login if raw.user else "",
-            state=raw.state,
-            labels=tuple(sorted(label.name for label in raw.labels)),
-            created_at=_iso(raw.created_at),
-            updated_at=_iso(raw.updated_at),
-        )
-
     def list_issues(self, state: str = "open") -> list[Issue]:
-        """Issues only: GitHub lists pull requests as issues too, they are left out."""
-        return self._call(
-            f"list {state} issues",
-            lambda: [
-                self._issue(i)
-                for i in self._repo.get_issues(state=state, sort="created", direction="asc")
-                if i.pull_request is None
-            ],
+        """Issues only (GitHub lists pull requests as issues too), from the snapshot: the
+        open ones, and the closed ones it has seen close."""
+        issues = self.snapshot.issues().values()
+        return sorted(
+            (i for i in issues if state == "all" or i.state == state), key=lambda i: i.number
         )
 
     def get_issue(self, number: int) -> Issue:
-        return self._call(f"get issue #{number}", lambda: self._issue(self._repo.get_issue(number)))
+        known = self.snapshot.issue(number)
+        if known is not None:
+            return known
+        path = f"/issues/{number}"
+        return issue_from_json(
+            self.http.call(f"get issue #{number}", lambda: self.http.request("GET", path))[2]
+        )
 
     def create_issue(self, title: str, body: str, author: str) -> Issue:
         """Filed as the token's user (GitHub does not let anyone file as ``author``)."""
-        return self._call(
+        data = self.http.call(
             "create an issue",
-            lambda: self._issue(self._repo.create_issue(title=title, body=body)),
+            lambda: self.http.request("POST", "/issues", body={"title": title, "body": body})[2],
             write=True,
             idempotent=False,
         )
+        issue = issue_from_json(data)
+        self.snapshot.remember(issue)
+        return issue
 
     def _set_state(self, number: int, state: str) -> None:
-        issue = self._repo.get_issue(number)
-        if issue.state != state:
-            issue.edit(state=state)
+        if self.get_issue(number).state != state:
+            path = f"/issues/{number}"
+            data = self.http.request("PATCH", path, body={"state": state})[2]
+            self.snapshot.remember(issue_from_json(data))
 
     def close_issue(self, number: int) -> None:
-        self._call(f"close #{number}", lambda: self._set_state(number, "closed"), write=True)
+        self.http.call(f"close #{number}", lambda: self._set_state(number, "closed"), write=True)
 
     def reopen_issue(self, number: int) -> None:
-        self._call(f"reopen #{number}", lambda: self._set_state(number, "open"), write=True)
+        self.http.call(f"reopen #{number}", lambda: self._set_state(number, "open"), write=True)
 
     # labels ------------------------------------------------------------------------
     def ensure_labels(self) -> None:
-        """Create the factory's labels (colour and description) that the repository lacks."""
-        if self._labels_ready:
+        """Create the factory's labels (colour and description) that the repository lacks;
+        once per repository (the store remembers), again after a write found one missing."""
+        if self.store.cached(self._labels_key) is not None:
             return
-        present = self._call(
+        present = self.http.call(
             "list labels", lambda: {label.name for label in self._repo.get_labels()}
         )
         for name, (color, description) in LABELS.items():
             if name in present:
                 continue
             try:
-                self._call(
+                self.http.call(
                     f"create label {name}",
                     partial(self._create_label, name, color, description),
                     write=True,
@@ -267,7 +201,7 @@ class GitHubForge:
             except ForgeError as exc:
                 if "already_exists" not in str(exc):
                     raise
-        self._labels_ready = True
+        self.store.cache({self._labels_key: sorted(LABELS)})
 
     def _create_label(self, name: str, color: str, description: str) -> bool:
         self._repo.create_label(name, color, description)
@@ -277,23 +211,35 @@ class GitHubForge:
         names = {label.name for label in self._repo.get_labels()}
         return True if name in names else None
 
+    def _labelled(self, number: int, data: Any) -> None:
+        """The labels GitHub answered with; one that had to be created on the fly (GitHub's
+        grey, no description) means the set-up must be checked again."""
+        labels = [x for x in data or [] if isinstance(x, dict)]
+        if any(x.get("name") in LABELS and not x.get("description") for x in labels):
+            self.store.uncache(self._labels_key)
+        names = tuple(sorted(str(x["name"]) for x in labels))
+        known = self.snapshot.known(number)
+        self.snapshot.remember(replace(known, labels=names) if known else None)
+
     def add_labels(self, number: int, labels: list[str]) -> None:
-        """Only the missing ones are sent (a read is cheaper than a write). Adding is a set
-        union on GitHub, so a repeated request is harmless."""
+        """One request with the labels the snapshot says are missing. Adding is a set union
+        on GitHub, so a repeated request is harmless."""
         current = set(self.get_issue(number).labels)
         missing = [label for label in labels if label not in current]
         if missing:
-            self._call(
+            path = f"/issues/{number}/labels"
+            data = self.http.call(
                 f"label #{number}",
-                lambda: self._repo.get_issue(number).add_to_labels(*missing),
+                lambda: self.http.request("POST", path, body={"labels": missing})[2],
                 write=True,
             )
+            self._labelled(number, data)
 
     def remove_labels(self, number: int, labels: list[str]) -> None:
         current = set(self.get_issue(number).labels)
         for label in labels:
             if label in current:
-                self._call(
+                self.http.call(
                     f"unlabel #{number}",
                     partial(self._remove_label, number, label),
                     write=True,
@@ -301,20 +247,28 @@ class GitHubForge:
 
     def _remove_label(self, number: int, label: str) -> None:
         try:
-            self._repo.get_issue(number).remove_from_labels(label)
+            data = self.http.request("DELETE", f"/issues/{number}/labels/{quote(label, safe='')}")[
+                2
+            ]
         except GithubException as exc:
             if exc.status != 404:  # already gone: the goal is reached
                 raise
+            known = self.snapshot.known(number)
+            data = [{"name": x} for x in (known.labels if known else ()) if x != label]
+        self._labelled(number, data)
 
     # comments ----------------------------------------------------------------------
     def list_comments(self, number: int) -> list[Comment]:
-        return self._call(
-            f"list comments on #{number}",
-            lambda: [
-                Comment(c.id, c.user.login if c.user else "", c.body or "", _iso(c.created_at))
-                for c in self._repo.get_issue(number).get_comments()
-            ],
-        )
+        """One request per 100 comments."""
+        found: list[Comment] = []
+        page = 1
+        while True:
+            query = {"per_page": 100, "page": page}
+            _, headers, data = self.http.get(f"/issues/{number}/comments", query, None)
+            found += [_comment(c) for c in data]
+            if len(data) < 100 or 'rel="next"' not in headers.get("link", ""):
+                return found
+            page += 1
 
     def find_comment(self, number: int, key: str) -> Comment | None:
         """The factory's own comment carrying ``key``'s marker (a marker quoted by someone
@@ -336,10 +290,10 @@ class GitHubForge:
             text = f"{marker(key)}\n{body}"
 
             def create() -> Comment:
-                c = self._repo.get_issue(number).create_comment(text)
-                return Comment(c.id, c.user.login if c.user else "", c.body, _iso(c.created_at))
+                path = f"/issues/{number}/comments"
+                return _comment(self.http.request("POST", path, body={"body": text})[2])
 
-            found = self._call(
+            found = self.http.call(
                 f"comment on #{number}",
                 create,
                 write=True,
@@ -347,13 +301,14 @@ class GitHubForge:
                 lookup=lambda: self.find_comment(number, key),
             )
             fault_point("github.comment.posted")
+            self.snapshot.remember(self.snapshot.known(number))  # its update time moved
         self.store.resolve_intent(intent, found.__dict__)
         return found
 
     # pull requests -----------------------------------------------------------------
     def _pull(self, raw: GhPull) -> PullRequest:
         match = _BRANCH_ISSUE.match(raw.head.ref)
-        return PullRequest(
+        pr = PullRequest(
             number=raw.number,
             issue=int(match.group(1)) if match else 0,
             branch=raw.head.ref,
@@ -364,6 +319,8 @@ class GitHubForge:
             state="merged" if raw.merged else raw.state,
             merge_sha=raw.merge_commit_sha if raw.merged else None,
         )
+        self._seen_prs[pr.number] = pr
+        return pr
 
     def find_pr(self, branch: str) -> PullRequest | None:
         def newest() -> PullRequest | None:
@@ -372,10 +329,10 @@ class GitHubForge:
                 return self._pull(raw)
             return None
 
-        return self._call(f"find the PR of {branch}", newest)
+        return self.http.call(f"find the PR of {branch}", newest)
 
     def get_pr(self, number: int) -> PullRequest:
-        return self._call(f"get PR #{number}", lambda: self._pull(self._repo.get_pull(number)))
+        return self.http.call(f"get PR #{number}", lambda: self._pull(self._repo.get_pull(number)))
 
     def open_pr(self, issue: int, branch: str, base: str, title: str, body: str) -> PullRequest:
         """Push ``branch`` and open its PR, or return the PR that branch already has."""
@@ -398,7 +355,7 @@ class GitHubForge:
                 return self.find_pr(branch)
 
             try:
-                found = self._call(
+                found = self.http.call(
                     f"open a PR for {branch}",
                     lambda: self._pull(
                         self._repo.create_pull(base=base, head=branch, title=title, body=body)
@@ -416,7 +373,7 @@ class GitHubForge:
         return found
 
     def update_pr_body(self, number: int, body: str) -> None:
-        self._call(
+        self.http.call(
             f"edit PR #{number}", lambda: self._repo.get_pull(number).edit(body=body), write=True
         )
 
@@ -426,34 +383,51 @@ class GitHubForge:
             if raw.state == "open":
                 raw.edit(state="closed")
 
-        self._call(f"close PR #{number}", close, write=True)
+        self.http.call(f"close PR #{number}", close, write=True)
 
     def ci_status(self, sha: str) -> str:
         """Check runs and commit statuses together: any failure fails, anything unfinished
-        is pending, nothing at all is ``none``."""
+        is pending, nothing at all is ``none``. Both are read conditionally: asked again
+        about an unchanged SHA, GitHub answers ``304``, which costs nothing."""
 
         def status() -> str:
-            commit = self._repo.get_commit(sha)
-            runs = list(commit.get_check_runs())
-            combined = commit.get_combined_status()
-            if not runs and combined.total_count == 0:
+            checks = self._conditional(f"/commits/{sha}/check-runs", {"per_page": 100})
+            combined = self._conditional(f"/commits/{sha}/status", {})
+            runs = checks.get("check_runs") or []
+            total = int(combined.get("total_count") or 0)
+            if not runs and total == 0:
                 return "none"
-            if combined.total_count and combined.state in ("failure", "error"):
+            if total and combined.get("state") in ("failure", "error"):
                 return "failure"
-            if any(r.conclusion in _FAILED_CI for r in runs):
+            if any(r.get("conclusion") in _FAILED_CI for r in runs):
                 return "failure"
-            if any(r.status != "completed" for r in runs) or (
-                combined.total_count and combined.state == "pending"
+            if any(r.get("status") != "completed" for r in runs) or (
+                total and combined.get("state") == "pending"
             ):
                 return "pending"
             return "success"
 
-        return self._call(f"CI of {sha[:12]}", status)
+        return self.http.call(f"CI of {sha[:12]}", status)
+
+    def _conditional(self, path: str, query: dict[str, Any]) -> Any:
+        """A GET whose answer and ETag the store keeps; a ``304`` answers from the store."""
+        key = self._key("get", f"{path}?{sorted(query.items())}")
+        known = self.store.cached(key)
+        status, headers, data = self.http.request(
+            "GET", path, query, etag=known[1] if known else None
+        )
+        if status == 304 and known is not None:
+            return known[0]
+        self.store.cache({key: data}, headers.get("etag") or headers.get("ETag"))
+        return data
 
     def merge_pr(self, number: int, expected_head_sha: str) -> str:
-        """Merge through the API with the head SHA GitHub must still see; then bring the
-        local production branch up to the merge."""
-        pr = self.get_pr(number)
+        """Merge through the API with the head SHA GitHub must still see (GitHub refuses
+        the merge otherwise, so the PR as this run last read it is enough to start from);
+        then bring the local production branch up to the merge."""
+        pr = self._seen_prs.get(number)
+        if pr is None or pr.state != "open" or pr.head_sha != expected_head_sha:
+            pr = self.get_pr(number)  # not seen, or seen otherwise: GitHub says what it is now
         if pr.state == "merged" and pr.merge_sha:
             self.sync(pr.base)
             return pr.merge_sha
@@ -471,7 +445,7 @@ class GitHubForge:
             now = self.get_pr(number)
             return now.merge_sha if now.state == "merged" else None
 
-        sha = self._call(
+        sha = self.http.call(
             f"merge PR #{number}",
             lambda: str(
                 self._repo.get_pull(number)
@@ -523,17 +497,11 @@ class GitHubForge:
             if current != value:
                 variable.edit(value)
 
-        self._call(f"set variable {name}", put, write=True)
+        self.http.call(f"set variable {name}", put, write=True)
 
 
-def _describe(exc: Exception) -> str:
-    if isinstance(exc, GithubException):
-        data = exc.data if isinstance(exc.data, dict) else {}
-        message = str(data.get("message", "")) or "no message"
-        errors = data.get("errors")
-        if isinstance(errors, list) and errors:
-            first = errors[0]
-            detail = first.get("message") or first.get("code") if isinstance(first, dict) else ""
-            message += f" ({detail})" if detail else ""
-        return f"HTTP {exc.status}: {message}"
-    return type(exc).__name__
+def _comment(raw: dict[str, Any]) -> Comment:
+    user = raw.get("user") or {}
+    return Comment(
+        int(raw["id"]), str(user.get("login") or ""), str(raw.get("body") or ""), raw["created_at"]
+    )

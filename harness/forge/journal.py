@@ -248,6 +248,12 @@ class JournalForge:
         )
         return local
 
+    def request_budget_stop(self, taken: int) -> str | None:
+        return self.inner.request_budget_stop(taken)
+
+    def settle(self) -> None:
+        self.inner.settle()
+
     # the production branch -------------------------------------------------------------
     def sync(self, branch: str) -> str:
         """A planned merge or revert is the branch's head from here on; no ref moves."""

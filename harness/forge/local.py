@@ -116,6 +116,12 @@ class LocalForge:
         return merged
 
     # the production branch: the local repository is the forge's
+    def request_budget_stop(self, taken: int) -> str | None:
+        return None  # no requests, no budget
+
+    def settle(self) -> None:
+        return None
+
     def sync(self, branch: str) -> str:
         sha = self.repo.rev_parse(f"refs/heads/{branch}")
         if sha is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.store.base import DB_NAME
+from harness.store.forge_cache import ForgeCacheMixin
 from harness.store.forge_tables import ForgeTablesMixin
 from harness.store.intents import IntentsMixin
 from harness.store.leases import LeasesMixin
@@ -13,7 +14,7 @@ from harness.store.migrations import migrate
 from harness.store.runs import RunsMixin
 
 
-class Store(RunsMixin, LedgerMixin, LeasesMixin, ForgeTablesMixin, IntentsMixin):
+class Store(RunsMixin, LedgerMixin, LeasesMixin, ForgeTablesMixin, IntentsMixin, ForgeCacheMixin):
     """Runs, steps, model calls, events, flags, leases and the local forge, in one WAL database."""
 
     @classmethod

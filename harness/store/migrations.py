@@ -161,6 +161,23 @@ def m003_forge_intents(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m004_forge_cache(db: sqlite3.Connection) -> None:
+    """What a remote forge answered, kept across runs: the open-issue snapshot, ETags for
+    conditional requests, and facts checked once per repository (labels set up, login)."""
+    _script(
+        db,
+        """
+        CREATE TABLE forge_cache (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL,
+            validator TEXT,
+            updated_at TEXT NOT NULL
+        );
+        """,
+    )
+
+
 def migrate(db: sqlite3.Connection) -> list[str]:
     """Apply the migrations not applied yet, each in its own transaction; return their names."""
     db.execute(

@@ -151,6 +151,20 @@ class RunsMixin(StoreBase):
             for r in self._rows("SELECT * FROM steps WHERE run_id = ? ORDER BY seq", (run_id,))
         ]
 
+    def steps_since(
+        self, workflow: str, since: str, step_ids: tuple[str, ...]
+    ) -> list[tuple[int | None, StepRecord]]:
+        """The steps named ``step_ids`` of ``workflow``'s runs started at or after ``since``,
+        each with its run's issue: one query, however many runs."""
+        marks = ",".join("?" * len(step_ids))
+        rows = self._rows(
+            "SELECT r.issue AS run_issue, s.* FROM steps s JOIN runs r ON r.id = s.run_id"
+            f" WHERE r.workflow = ? AND r.started_at >= ? AND s.step_id IN ({marks})"
+            " ORDER BY s.seq",
+            (workflow, since, *step_ids),
+        )
+        return [(r["run_issue"], _step(r)) for r in rows]
+
     def last_step(self, run_id: str) -> StepRecord | None:
         row = self._row("SELECT * FROM steps WHERE run_id = ? ORDER BY seq DESC LIMIT 1", (run_id,))
         return _step(row) if row else None

@@ -4,16 +4,20 @@ and git.
 Realistic where the factory depends on it: objects carry their ``url`` fields (PyGithub
 follows them), lists are paginated with ``Link`` headers, errors have GitHub's bodies
 (404, 422 with ``errors``, 409 on a stale merge SHA, 405 on an unmergeable PR), every answer
-carries ``x-ratelimit-*`` headers, and faults can be injected: a secondary rate limit (403
-with or without ``Retry-After``), an exhausted primary limit, a 5xx before the write, and a
-502 *after* a write that succeeded. Pushes and fetches go through ``git http-backend`` with
-Basic authentication; merges through the API really merge in the bare repository. Every
-request is recorded (method, path, headers, body, time) for tests to assert on.
+carries ``x-ratelimit-*`` headers (``rate_remaining`` can be set; a window resets at a fixed
+time; once it is spent every request is refused with 403), a GET answers with an ``ETag``
+and, asked again with ``If-None-Match`` for the same content, ``304 Not Modified``, which
+costs nothing from the limit (as on GitHub). Faults can be injected: a secondary rate limit
+(403 with or without ``Retry-After``), an exhausted primary limit, a 5xx before the write,
+and a 502 *after* a write that succeeded. Pushes and fetches go through ``git http-backend``
+with Basic authentication; merges through the API really merge in the bare repository.
+Every request is recorded (method, path, headers, body, time) for tests to assert on.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 import threading
@@ -95,6 +99,7 @@ class GitHubError(Exception):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out at once, not 40 ms apart
     server: _Server
 
     def log_message(self, *args: Any) -> None:
@@ -136,7 +141,18 @@ class _Handler(BaseHTTPRequestHandler):
             self.command, split.path, parse_qs(split.query), headers, body
         )
         data = b"" if payload is None else json.dumps(payload).encode()
-        out = {"content-type": "application/json; charset=utf-8", **standin.rate_headers()}
+        etag = ""
+        if self.command == "GET" and status == 200:
+            digest = hashlib.sha256(data + extra.get("link", "").encode()).hexdigest()
+            etag = f'W/"{digest[:40]}"'
+            if etag in headers.get("if-none-match", ""):
+                status, data = 304, b""
+        out = {
+            "content-type": "application/json; charset=utf-8",
+            **standin.rate_headers(counted=status != 304),
+        }
+        if etag:
+            out["etag"] = etag
         out.update(extra)
         if status >= 500 and payload is None:
             data = f"<html><body>{status} server error</body></html>".encode()
@@ -200,7 +216,10 @@ class GitHubStandIn:
         self.pulls: dict[int, _Pull] = {}
         self.comments: dict[int, dict[str, Any]] = {}
         self._faults: list[Fault] = []
-        self._remaining = 5000
+        self.rate_limit = 5000
+        self.rate_remaining = 5000
+        self.rate_reset = int(time.time()) + 3600
+        self.not_modified = 0  # 304 answers given
         self._lock = threading.RLock()
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.standin = self
@@ -283,14 +302,20 @@ class GitHubStandIn:
     def comments_on(self, number: int) -> list[dict[str, Any]]:
         return [c for c in self.comments.values() if c["issue"] == number]
 
-    def rate_headers(self) -> dict[str, str]:
+    def rate_headers(self, counted: bool = True) -> dict[str, str]:
+        """The headers of one answer; ``counted`` False for a ``304`` (GitHub's rule)."""
         with self._lock:
-            self._remaining = max(0, self._remaining - 1)
+            if time.time() >= self.rate_reset:
+                self.rate_remaining, self.rate_reset = self.rate_limit, int(time.time()) + 3600
+            if counted:
+                self.rate_remaining = max(0, self.rate_remaining - 1)
+            else:
+                self.not_modified += 1
             return {
-                "x-ratelimit-limit": "5000",
-                "x-ratelimit-remaining": str(self._remaining),
-                "x-ratelimit-used": str(5000 - self._remaining),
-                "x-ratelimit-reset": str(int(time.time()) + 3600),
+                "x-ratelimit-limit": str(self.rate_limit),
+                "x-ratelimit-remaining": str(self.rate_remaining),
+                "x-ratelimit-used": str(self.rate_limit - self.rate_remaining),
+                "x-ratelimit-reset": str(self.rate_reset),
                 "x-ratelimit-resource": "core",
                 "x-github-request-id": f"STANDIN:{len(self.requests):06d}",
             }
@@ -321,6 +346,9 @@ class GitHubStandIn:
     ) -> tuple[int, Any, dict[str, str]]:
         if not self._authorised(headers.get("authorization", "")):
             return self._error(GitHubError(401, "Bad credentials"))
+        if self.rate_remaining <= 0:  # GitHub's answer once the primary limit is spent
+            wait = str(max(1, self.rate_reset - int(time.time())))
+            return self._fault(Fault(method, re.compile(""), "primary", wait))
         fault = self._take_fault(method, path)
         if fault is not None and fault.kind != "502-after":
             return self._fault(fault)

@@ -31,20 +31,22 @@ HEADLINES = {
 
 
 def judged_today(ctx: StepContext, author: str) -> int:
-    """How many of ``author``'s issues went to the triage agent since UTC midnight."""
-    services = ctx.services
-    since = start_of_day(services.clock())
-    count = 0
-    for run in services.store.list_runs(limit=10_000, workflow="triage"):
-        if run.issue is None or run.issue == ctx.issue or run.started_at < since:
-            continue
-        judged = any(  # judged, or queued for judging (a batch in flight, a deferral)
-            s.step_id == "judge" and s.status in ("succeeded", "running", "interrupted")
-            for s in services.store.steps(run.id)
-        )
-        if judged and services.forge.get_issue(run.issue).author == author:
-            count += 1
-    return count
+    """How many of ``author``'s issues went to the triage agent since UTC midnight: the
+    store answers (the author as each run's pre-screen read it), not the forge."""
+    since = start_of_day(ctx.services.clock())
+    steps = ctx.services.store.steps_since("triage", since, ("judge", "prescreen"))
+    judged = {  # judged, or queued for judging (a batch in flight, a deferral)
+        s.run_id
+        for issue, s in steps
+        if issue is not None
+        and issue != ctx.issue
+        and s.step_id == "judge"
+        and s.status in ("succeeded", "running", "interrupted")
+    }
+    by_author = {
+        s.run_id for _, s in steps if s.step_id == "prescreen" and s.outputs.get("author") == author
+    }
+    return len(judged & by_author)
 
 
 @action("triage.prescreen")

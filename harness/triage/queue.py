@@ -86,15 +86,26 @@ def triage_all(
     With ``batch``, the triage agent's calls go out as one Message Batch (half price)."""
     check_kill_switch(services)
     services.forge.ensure_labels()
-    engine = Engine(services)
     limit = services.settings.governance.rules.triage.max_issues_per_run
     queue = untriaged(services)
     if only is not None:
         queue = [i for i in queue if i.number == only]
-    if batch:
-        return triage_batched(services, queue[:limit], batch_wait_s)
+    try:
+        if batch:
+            return triage_batched(services, queue[:limit], batch_wait_s)
+        return _one_by_one(services, queue[:limit])
+    finally:
+        services.forge.settle()
+
+
+def _one_by_one(services: Services, queue: list[Issue]) -> list[dict[str, Any]]:
+    engine = Engine(services)
     results: list[dict[str, Any]] = []
-    for issue in queue[:limit]:
+    for taken, issue in enumerate(queue):
+        spent = services.forge.request_budget_stop(taken)
+        if spent is not None:
+            results.append({"issue": issue.number, "status": "stopped", "reason": spent})
+            break
         try:
             outcome = engine.run("triage", issue.number, {"number": issue.number})
         except StoppedError as exc:

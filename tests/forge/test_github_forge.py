@@ -4,6 +4,7 @@ exactly-once writes under faults, rate limits without hot loops, pacing, and the
 from __future__ import annotations
 
 import itertools
+import json
 import threading
 import time
 from pathlib import Path
@@ -23,6 +24,17 @@ from tests.forge.github_helpers import TOKEN, github_forge, standin_for
 def hub(empty_repo: Path, tmp_path: Path):
     with standin_for(empty_repo, tmp_path) as standin:
         yield standin
+
+
+def _listings(hub, state: str | None = None) -> list:
+    """The issue listings the forge asked for (of ``state`` if given)."""
+    return [
+        r
+        for r in hub.requests
+        if r.method == "GET"
+        and r.path.endswith("/issues")
+        and (state is None or r.query.get("state") == [state])
+    ]
 
 
 def _branch(repo: Path, worktrees: Path, name: str, text: str) -> str:
@@ -56,8 +68,10 @@ def test_github_forge_conformance(hub, empty_repo: Path, tmp_path: Path) -> None
     remote_main = GitRepo(hub.bare).rev_parse("refs/heads/main")
     assert remote_main == GitRepo(empty_repo).rev_parse("refs/heads/main")
     assert GitRepo(empty_repo).read_blob("main", "feature.txt") == b"one\ntwo\n"
+    # the merge with a stale head went to GitHub with that SHA, which refused it (409)
     merges = [r for r in hub.requests if r.method == "PUT" and r.path.endswith("/merge")]
-    assert len(merges) == 1 and b'"sha"' in merges[0].body
+    assert len(merges) == 2 and all(b'"sha"' in m.body for m in merges)
+    assert json.loads(merges[0].body)["sha"] != json.loads(merges[1].body)["sha"]
 
 
 def test_a_502_after_a_comment_was_posted_does_not_post_it_twice(
@@ -122,12 +136,11 @@ def test_secondary_rate_limit_with_retry_after_zero_backs_off(
     forge = github_forge(hub, empty_repo, tmp_path / "state", backoff_s=0.2)
     number = hub.open_issue("t", "b")
     for _ in range(2):
-        hub.fail_next("GET", rf"/issues/{number}$", "secondary", retry_after="0")
+        hub.fail_next("GET", r"/issues$", "secondary", retry_after="0")
     started = time.monotonic()
     assert forge.get_issue(number).title == "t"
     waited = time.monotonic() - started
-    gets = [r for r in hub.requests if r.method == "GET" and r.path.endswith(f"/issues/{number}")]
-    assert len(gets) == 3  # two refusals, one success: no hot loop
+    assert len(_listings(hub, "open")) == 3  # two refusals, one success: no hot loop
     assert waited >= 0.2 * 0.75 + 0.4 * 0.75  # backed off twice, growing
 
 
@@ -136,12 +149,12 @@ def test_secondary_rate_limit_without_retry_after_defers(
 ) -> None:
     forge = github_forge(hub, empty_repo, tmp_path / "state", max_wait_s=30)
     number = hub.open_issue("t", "b")
-    hub.fail_next("GET", rf"/issues/{number}$", "secondary")
+    hub.fail_next("GET", r"/issues$", "secondary")
     started = time.monotonic()
     with pytest.raises(DeferredError) as caught:
         forge.get_issue(number)
     assert time.monotonic() - started < 5 and caught.value.not_before > time.time() + 50
-    assert len([r for r in hub.requests if r.path.endswith(f"/issues/{number}")]) == 1
+    assert len(_listings(hub)) == 1
 
 
 def test_an_exhausted_primary_limit_waits_for_its_reset_when_short(
@@ -149,11 +162,11 @@ def test_an_exhausted_primary_limit_waits_for_its_reset_when_short(
 ) -> None:
     forge = github_forge(hub, empty_repo, tmp_path / "state")
     number = hub.open_issue("t", "b")
-    hub.fail_next("GET", rf"/issues/{number}$", "primary", retry_after="1")
+    hub.fail_next("GET", r"/issues$", "primary", retry_after="1")
     assert forge.get_issue(number).number == number
-    hub.fail_next("GET", rf"/issues/{number}$", "primary", retry_after="3600")
+    hub.fail_next("GET", r"/issues$", "primary", retry_after="3600")
     with pytest.raises(DeferredError):
-        forge.get_issue(number)
+        forge.snapshot.refresh()
 
 
 def test_a_failed_create_without_a_lookup_is_not_repeated(
@@ -172,10 +185,10 @@ def test_idempotent_requests_retry_5xx_a_bounded_number_of_times(
     forge = github_forge(hub, empty_repo, tmp_path / "state", max_retries=2)
     number = hub.open_issue("t", "b")
     for _ in range(5):
-        hub.fail_next("GET", rf"/issues/{number}$", "5xx", status=503)
+        hub.fail_next("GET", r"/issues$", "5xx", status=503)
     with pytest.raises(ForgeError, match="after 3 tries"):
         forge.get_issue(number)
-    assert len([r for r in hub.requests if r.path.endswith(f"/issues/{number}")]) == 3
+    assert len(_listings(hub)) == 3
 
 
 def test_writes_are_paced_a_second_apart_across_threads(
@@ -261,6 +274,11 @@ def test_ci_status_reads_check_runs_and_commit_statuses(
     hub.statuses[sha] = [{"state": "success", "context": "ci/legacy"}]
     hub.check_runs[sha] = [{"status": "completed", "conclusion": "timed_out"}]
     assert forge.ci_status(sha) == "failure"
+    # asked again with nothing changed: both reads are answered 304, at no cost
+    before = hub.not_modified
+    assert forge.ci_status(sha) == "failure"
+    assert hub.not_modified - before == 2
+    assert all(r.headers.get("if-none-match") for r in hub.requests[-2:])
 
 
 def test_the_token_is_in_no_command_line(
@@ -337,3 +355,26 @@ def test_other_logins_of_the_factory_count_as_its_own(
     assert forge.find_comment(number, "triage:decision") is None
     plain = github_forge(hub, empty_repo, tmp_path / "plain")
     assert plain.find_comment(number, "implement:pr") is None
+
+
+def test_the_issue_snapshot_follows_changes_made_elsewhere_with_one_request(
+    hub, empty_repo: Path, tmp_path: Path
+) -> None:
+    for i in range(150):
+        hub.open_issue(f"issue {i}", "body")
+    forge = github_forge(hub, empty_repo, tmp_path / "state", snapshot_max_age_s=0.0)
+    assert len(forge.list_issues()) == 150
+    assert len(_listings(hub, "open")) == 2  # 100 per page, once
+    hub.issues[3].title, hub.issues[3].updated_at = "edited", "2099-01-01T00:00:00Z"
+    hub.issues[5].state, hub.issues[5].updated_at = "closed", "2099-01-01T00:00:01Z"
+    before = len(hub.requests)
+    issues = {i.number: i for i in forge.list_issues("all")}
+    assert issues[3].title == "edited" and issues[5].state == "closed"
+    assert 5 not in [i.number for i in forge.list_issues("open")]
+    assert len(hub.requests) - before <= 2  # one look at the newest (and one 304 after it)
+    assert len(_listings(hub, "open")) == 2  # never listed again
+    # a second forge on the same state reads nothing it need not: one 304
+    other = github_forge(hub, empty_repo, tmp_path / "state", snapshot_max_age_s=0.0)
+    before, not_modified = len(hub.requests), hub.not_modified
+    assert other.get_issue(3).title == "edited"
+    assert len(hub.requests) - before == 1 and hub.not_modified - not_modified == 1

@@ -1,0 +1,60 @@
+"""The share of GitHub's remaining rate limit one run may spend (``github.max_request_share``).
+
+Every answer carries ``X-RateLimit-Remaining`` and ``X-RateLimit-Reset``. The first one a
+run sees fixes what it may spend: ``share`` of what was left. Before a new issue is taken,
+the run's spending so far plus what an issue costs (the larger of ``per_issue`` and the
+run's own average) must stay within it; otherwise the run takes no more issues and says
+why, before GitHub says it for us. A ``304 Not Modified`` costs nothing (GitHub does not
+count it), and a new rate-limit window starts the count afresh.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from datetime import UTC, datetime
+
+
+class RequestBudget:
+    def __init__(self, share: float, per_issue: int = 4) -> None:
+        self.share, self.per_issue = share, per_issue
+        self.start: int | None = None  # remaining before this run's first counted request
+        self.remaining: int | None = None
+        self.reset = 0
+        self._lock = threading.Lock()
+
+    def seen(self, status: int, headers: dict[str, str]) -> None:
+        """Note the rate-limit headers of one answer."""
+        lower = {k.lower(): v for k, v in headers.items()}
+        try:
+            remaining = int(float(lower["x-ratelimit-remaining"]))
+            reset = int(float(lower.get("x-ratelimit-reset", "0")))
+        except (KeyError, ValueError):
+            return
+        with self._lock:
+            before = remaining + (0 if status == 304 else 1)
+            new_window = reset > self.reset + 1 and before > (self.remaining or 0)
+            if self.start is None or new_window:
+                self.start = before  # the run's first answer, or a new window
+            self.remaining, self.reset = remaining, reset
+
+    @property
+    def spent(self) -> int:
+        return 0 if self.start is None or self.remaining is None else self.start - self.remaining
+
+    def stop_reason(self, taken: int) -> str | None:
+        """Why the run must not take another issue (``taken`` so far), or ``None``."""
+        with self._lock:
+            if self.start is None:
+                return None
+            allowed = math.floor(self.share * self.start)
+            average = math.ceil(self.spent / taken) if taken else 0
+            if self.spent + max(self.per_issue, average) <= allowed:
+                return None
+            at = datetime.fromtimestamp(self.reset, UTC).strftime("%H:%M UTC")
+            return (
+                f"GitHub request budget reached: this run spent {self.spent} of the {allowed} "
+                f"requests it may use ({self.share:.0%} of the {self.start} left when it "
+                f"started; the limit resets at {at}); no more issues are taken now, the next "
+                "run continues"
+            )

@@ -1,0 +1,168 @@
+"""The issues of a GitHub repository as the issue listing described them: one read of the
+world per run, kept in the store and brought up to date with one conditional request.
+
+- The first time, the open issues are listed once, 100 per page, oldest first.
+- From then on one request asks for the most recently updated issues (open and closed),
+  newest first, with the ETag of the last answer: ``304 Not Modified`` (which GitHub does
+  not count against the rate limit) means nothing changed; otherwise the pages are read
+  down to the last update already known, and only those issues change in the snapshot.
+- A snapshot younger than ``max_age_s`` is used as it is; the factory's own writes are
+  applied to it as they are made, and ``settle`` reads the world once more after them so
+  that the next run's first request is answered ``304``.
+- An issue the snapshot does not hold (a pull request, an issue closed before the first
+  listing) is fetched by itself.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Any
+
+from harness.forge.base import Issue
+from harness.store.db import Store
+
+PER_PAGE = 100
+_CHECKED: dict[str, float] = {}  # snapshot -> when this process last read the world for it
+_CHECKED_LOCK = threading.Lock()
+# GET path, query, ETag to send (or None) -> (status, response headers, JSON)
+Getter = Callable[[str, dict[str, Any], str | None], tuple[int, dict[str, str], Any]]
+
+
+def issue_from_json(raw: dict[str, Any]) -> Issue:
+    """An issue as GitHub's JSON describes it (a list entry or a single issue)."""
+    user = raw.get("user") or {}
+    return Issue(
+        number=int(raw["number"]),
+        title=str(raw.get("title") or ""),
+        body=str(raw.get("body") or ""),
+        author=str(user.get("login") or ""),
+        state=str(raw.get("state") or "open"),
+        labels=tuple(sorted(str(label["name"]) for label in raw.get("labels") or [])),
+        created_at=str(raw.get("created_at") or ""),
+        updated_at=str(raw.get("updated_at") or ""),
+    )
+
+
+class IssueSnapshot:
+    """Kept in the store, so that every forge on the same store (the workers of a cycle)
+    reads the same snapshot and sees the others' writes at once."""
+
+    def __init__(self, store: Store, repository: str, get: Getter, max_age_s: float) -> None:
+        self.store, self.get, self.max_age_s = store, get, max_age_s
+        self._prefix = f"github:{repository}:issue:"
+        self._cursor = f"github:{repository}:issues-cursor"
+        self._dirty = f"github:{repository}:issues-written"
+        self._lock = threading.RLock()
+        self._process_key = f"{store.path}:{repository}"
+
+    # reading -------------------------------------------------------------------------
+    def issues(self) -> dict[int, Issue]:
+        """Every issue known, by number, no older than ``max_age_s``."""
+        self._fresh()
+        return {i.number: i for i in map(_issue, self.store.cached_under(self._prefix).values())}
+
+    def issue(self, number: int) -> Issue | None:
+        self._fresh()
+        found = self.store.cached(self._key(number))
+        return None if found is None else _issue(found[0])
+
+    def known(self, number: int) -> Issue | None:
+        """The snapshot's copy of issue ``number`` as it is, without reading the world."""
+        found = self.store.cached(self._key(number))
+        return None if found is None else _issue(found[0])
+
+    def _fresh(self) -> None:
+        """Read the world once per process (the workers of a cycle share the read), and
+        again once ``max_age_s`` passed."""
+        with _CHECKED_LOCK:
+            checked = _CHECKED.get(self._process_key)
+        if checked is None or time.monotonic() - checked > self.max_age_s:
+            self.refresh()
+
+    def refresh(self) -> None:
+        """Bring the snapshot up to date: one request when nothing changed."""
+        with self._lock:
+            cursor = self.store.cached(self._cursor)
+            if cursor is None:
+                self._keep(self._all_open())
+            self._keep(self._changed(cursor))
+            self.store.uncache(self._dirty)
+            with _CHECKED_LOCK:
+                _CHECKED[self._process_key] = time.monotonic()
+
+    def settle(self) -> None:
+        """After the factory's own writes: read the world once, so that the next run's first
+        request finds nothing changed."""
+        if self.store.cached(self._dirty) is not None:
+            self.refresh()
+        with _CHECKED_LOCK:  # the next run of this process reads the world again (a 304)
+            _CHECKED.pop(self._process_key, None)
+
+    def remember(self, issue: Issue | None) -> None:
+        """The factory changed ``issue`` (labels, state, comments): the snapshot says so
+        (``None``: an issue it does not hold changed)."""
+        if issue is not None:
+            self._keep({issue.number: issue})
+        self.store.cache({self._dirty: True})
+
+    # the requests ----------------------------------------------------------------------
+    def _all_open(self) -> dict[int, Issue]:
+        found: dict[int, Issue] = {}
+        page = 1
+        while True:
+            query = {"state": "open", "sort": "created", "direction": "asc"}
+            _, headers, data = self.get(
+                "/issues", {**query, "per_page": PER_PAGE, "page": page}, None
+            )
+            found.update(_issues_of(data))
+            if len(data) < PER_PAGE or 'rel="next"' not in headers.get("link", ""):
+                return found
+            page += 1
+
+    def _changed(self, cursor: tuple[Any, str | None] | None) -> dict[int, Issue]:
+        """Issues updated since the cursor, newest first, down to the last known update."""
+        since = str(cursor[0]["updated"]) if cursor else ""
+        etag = cursor[1] if cursor else None
+        found: dict[int, Issue] = {}
+        newest, validator, page = since, etag, 1
+        while True:
+            query = {"state": "all", "sort": "updated", "direction": "desc"}
+            status, headers, data = self.get(
+                "/issues",
+                {**query, "per_page": PER_PAGE, "page": page},
+                etag if page == 1 else None,
+            )
+            if status == 304:
+                break
+            if page == 1:
+                validator = headers.get("etag")
+            fresh = [raw for raw in data if str(raw.get("updated_at") or "") >= since]
+            found.update(_issues_of(fresh))
+            newest = max([newest, *(str(raw.get("updated_at") or "") for raw in fresh)])
+            newer = [raw for raw in fresh if str(raw.get("updated_at") or "") > since]
+            if cursor is None or len(newer) < len(data) or len(data) < PER_PAGE:
+                break  # reached what the last read saw (times are to the second)
+            page += 1
+        self.store.cache({self._cursor: {"updated": newest}}, validator)
+        return found
+
+    def _key(self, number: int) -> str:
+        return f"{self._prefix}{number:010d}"
+
+    def _keep(self, issues: dict[int, Issue]) -> None:
+        if issues:
+            self.store.cache({self._key(n): asdict(i) for n, i in issues.items()})
+
+
+def _issue(value: dict[str, Any]) -> Issue:
+    return Issue(**{**value, "labels": tuple(value["labels"])})
+
+
+def _issues_of(data: list[dict[str, Any]]) -> dict[int, Issue]:
+    """Issues only: GitHub lists pull requests as issues too."""
+    return {
+        int(raw["number"]): issue_from_json(raw) for raw in data if raw.get("pull_request") is None
+    }
