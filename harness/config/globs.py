@@ -1,14 +1,25 @@
-"""Repository globs as ``protected_paths`` uses them: validated, and matched against paths.
+"""The one glob dialect of ``protected_paths``: validated here, and matched here for both
+``factory check`` and the protected-paths gate.
 
-``**`` spans any number of folders, ``*`` and ``?`` stay within one folder, ``[abc]`` and
-``[!abc]`` are character classes, and a trailing ``/`` names a folder and everything under
-it. A pattern without ``/`` matches a file of that name in any folder. Matching ignores
-case, so ``Mission.md`` is as protected as ``mission.md``.
+The rules are gitignore's (read by the ``pathspec`` library), without negation:
+
+- a pattern without a ``/`` (other than a trailing one) matches a file or folder of that
+  name in any folder: ``tests`` covers ``tests/a.py`` and ``web/tests/b.py``;
+- a pattern with a ``/`` in it is anchored at the repository root: ``src/*.py``;
+- a folder name covers everything under it: ``docs``, ``docs/`` and ``docs/**`` all protect
+  ``docs/guide/x.md``;
+- ``*`` and ``?`` stay within one folder, ``**`` spans any number of folders, ``[abc]`` and
+  ``[!abc]`` are character classes;
+- matching ignores case (``Mission.md`` is as protected as ``mission.md``) and reads paths
+  as git lists them with ``-z``: unquoted, with their Unicode characters as they are.
 """
 
 from __future__ import annotations
 
 import re
+from functools import lru_cache
+
+import pathspec
 
 
 def glob_problem(pattern: str) -> str | None:
@@ -19,6 +30,10 @@ def glob_problem(pattern: str) -> str | None:
         return f"{pattern!r} has leading or trailing spaces"
     if pattern.startswith("/") or re.match(r"^[A-Za-z]:", pattern):
         return f"{pattern!r} is absolute; patterns are relative to the repository root"
+    if pattern.startswith("!"):
+        return f"{pattern!r} negates; protected paths can only be added, never taken out"
+    if pattern.startswith("#"):
+        return f"{pattern!r} starts with #, which gitignore reads as a comment"
     if "\\" in pattern:
         return f"{pattern!r} uses backslashes; use /"
     if ".." in pattern.split("/"):
@@ -33,46 +48,28 @@ def glob_problem(pattern: str) -> str | None:
     if depth:
         return f"{pattern!r} has unbalanced [ ]"
     try:
-        glob_regex(pattern)
-    except re.error as exc:
-        return f"{pattern!r} is not a valid pattern ({exc.msg})"
+        _spec(pattern)
+    except (re.error, ValueError, TypeError) as exc:
+        return f"{pattern!r} is not a valid pattern ({exc})"
     return None
 
 
-def _char_class(body: str) -> str:
-    if body.startswith("!"):
-        body = "^" + body[1:]
-    return "[" + body.replace("\\", "\\\\") + "]"
-
-
-def glob_regex(pattern: str) -> re.Pattern[str]:
-    """``pattern`` as an anchored, case-insensitive regular expression over repo paths."""
-    if pattern.endswith("/"):
-        pattern += "**"
-    out, i = "", 0
-    while i < len(pattern):
-        if pattern.startswith("**", i):
-            out += ".*"
-            i += 2
-            if pattern.startswith("/", i):
-                i += 1
-                out += "(?:/|)"  # "a/**/b" also matches "a/b"
-        elif pattern[i] == "*":
-            out += "[^/]*"
-            i += 1
-        elif pattern[i] == "?":
-            out += "[^/]"
-            i += 1
-        elif pattern[i] == "[" and (end := pattern.find("]", i + 1)) > i + 1:
-            out += _char_class(pattern[i + 1 : end])
-            i = end + 1
-        else:
-            out += re.escape(pattern[i])
-            i += 1
-    anywhere = "" if "/" in pattern else "(?:.*/)?"
-    return re.compile(f"^{anywhere}{out}$", re.IGNORECASE)
+@lru_cache(maxsize=1024)
+def _spec(pattern: str) -> pathspec.GitIgnoreSpec:
+    spec = pathspec.GitIgnoreSpec.from_lines([pattern.casefold()])
+    for compiled in spec.patterns:  # compile every regex now, so a bad class fails here
+        regex = getattr(compiled, "regex", None)
+        if isinstance(regex, re.Pattern):
+            re.compile(regex.pattern)
+    return spec
 
 
 def matching(path: str, patterns: list[str]) -> list[str]:
     """The patterns among ``patterns`` that match the repository path ``path``."""
-    return [p for p in patterns if glob_regex(p).match(path)]
+    folded = path.casefold()
+    return [p for p in patterns if _spec(p).match_file(folded)]
+
+
+def protected_hits(paths: list[str], patterns: list[str]) -> list[tuple[str, str]]:
+    """(path, pattern) for every path a pattern protects."""
+    return [(path, pat) for path in paths for pat in matching(path, patterns)]

@@ -6,7 +6,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from harness.config.globs import matching
+from harness.config.globs import protected_hits
 from harness.redact import secret_values
 
 SECRET_PATTERNS = {
@@ -26,54 +26,6 @@ class Gate:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def glob_regex(pattern: str) -> re.Pattern[str]:
-    """A repository glob as a regex: ``**`` any depth, ``*`` and ``?`` within one folder.
-
-    A pattern without ``/`` matches a file of that name in any folder."""
-    out, i = "", 0
-    while i < len(pattern):
-        if pattern.startswith("**", i):
-            out += ".*"
-            i += 2
-            if pattern.startswith("/", i):
-                i += 1
-                out += "(?:/|)"  # "a/**/b" also matches "a/b"
-        elif pattern[i] == "*":
-            out += "[^/]*"
-            i += 1
-        elif pattern[i] == "?":
-            out += "[^/]"
-            i += 1
-        elif pattern[i] == "[":
-            end = pattern.find("]", i)
-            cls = pattern[i : end + 1]
-            out += (
-                ("[^" + cls[2:])
-                if cls.startswith("[!")
-                else cls
-                if end > 0
-                else re.escape(pattern[i])
-            )
-            i = end + 1 if end > 0 else i + 1
-        else:
-            out += re.escape(pattern[i])
-            i += 1
-    prefix = "" if "/" in pattern.rstrip("/") else "(?:.*/)?"
-    return re.compile(f"^{prefix}{out}$", re.IGNORECASE)
-
-
-def protected_hits(paths: list[str], patterns: list[str]) -> list[tuple[str, str]]:
-    """(path, pattern) pairs: a path is protected if the pattern matches it the way
-    ``factory check`` reads globs, or matches its file name in any folder."""
-    compiled = [(p, glob_regex(p)) for p in patterns]
-    return [
-        (path, pat)
-        for path in paths
-        for pat, rx in compiled
-        if rx.match(path) or matching(path, [pat])
-    ]
 
 
 def changed_lines_gate(numstat: list[tuple[int, int, str]], limit: int) -> Gate:

@@ -27,6 +27,8 @@ GOVERNANCE = ["mission.md", "factory_rules.md", "CLAUDE.md", "factory.yaml"]
         ("src/abc]", "unbalanced [ ]"),
         ("src/[[a]]", "unbalanced [ ]"),
         ("src/[z-a].py", "not a valid pattern"),
+        ("!mission.md", "negates"),
+        ("#x", "comment"),
     ],
 )
 def test_bad_globs(pattern: str, problem: str) -> None:
@@ -52,6 +54,16 @@ def test_bad_globs(pattern: str, problem: str) -> None:
         ("file[!0-9].txt", "file7.txt", False),
         ("a?c", "abc", True),
         ("a?c", "a/c", False),
+        ("tests", "tests/unit/test_a.py", True),  # a bare folder name covers its contents
+        ("tests", "web/tests/b.py", True),
+        ("tests", "tests.py", False),
+        ("docs", "docs/guide/x.md", True),
+        ("docs/**", "docs/guide/x.md", True),
+        ("src/tests", "src/tests/a.py", True),
+        ("src/tests", "web/src/tests/a.py", False),  # a slash anchors at the root
+        ("données/*.csv", "données/a.csv", True),  # paths as git -z gives them, unquoted
+        ("*.md", "café/Ünïcode.MD", True),
+        ("Ünïcode/", "ünïcode/x", True),
     ],
 )
 def test_matching(pattern: str, path: str, hit: bool) -> None:
