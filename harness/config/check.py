@@ -12,7 +12,8 @@ from typing import Any
 import yaml
 
 from harness.browser.journeys import load_journeys
-from harness.config.governance import check_mission, has_front_matter, parse_rules, read_on_branch
+from harness.config.governance import has_front_matter, parse_rules, read_on_branch
+from harness.config.mission import read_mission
 from harness.config.model_check import model_problems
 from harness.config.models import CONFIG_FILE, GOVERNANCE_FILES, FactoryConfig
 from harness.config.settings import (
@@ -151,7 +152,10 @@ def check(root: Path, state_dir: Path) -> CheckReport:
         _collect(report, parse_config, texts[CONFIG_FILE]) if CONFIG_FILE in texts else None
     )
     if "mission.md" in texts:
-        report.errors.extend(check_mission(texts["mission.md"]))
+        mission = read_mission(texts["mission.md"])
+        report.errors.extend(mission.errors)
+        report.warnings.extend(mission.warnings)
+        report.notes.extend(mission.notes)
     if "factory_rules.md" in texts:
         _collect(report, parse_rules, texts["factory_rules.md"])
         if not has_front_matter(texts["factory_rules.md"]):

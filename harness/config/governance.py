@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
 from harness.config.errors import problems_from
+from harness.config.mission import check_mission
 from harness.config.models import GOVERNANCE_FILES, Rules
 from harness.config.yamlload import load_yaml
 from harness.errors import ConfigError, ConfigErrors
 from harness.git.repo import GitRepo
-
-MISSION_SECTIONS = ("Purpose", "Users", "Capabilities", "Out of scope", "Invariants")
-_HEADING = re.compile(r"^##\s+(.+?)\s*#*\s*$")  # level 2 only: ### stays inside a section
-_FENCE = re.compile(r"^\s*(```|~~~)")
-_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+\S")
 
 
 @dataclass(frozen=True)
@@ -43,44 +38,6 @@ class Governance:
 
 def sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def mission_sections(text: str) -> dict[str, list[str]]:
-    """Level-2 headings (case-folded) and the lines under each; code blocks hide headings."""
-    sections: dict[str, list[str]] = {}
-    current: list[str] | None = None
-    fenced = False
-    for line in text.removeprefix("\ufeff").splitlines():
-        if _FENCE.match(line):
-            fenced = not fenced
-        match = None if fenced else _HEADING.match(line)
-        if match:
-            current = sections.setdefault(match.group(1).strip().casefold(), [])
-        elif current is not None:
-            current.append(line)
-    return sections
-
-
-def check_mission(text: str, file: str = "mission.md") -> list[ConfigError]:
-    sections = mission_sections(text)
-    problems = [
-        ConfigError(file, f"## {name}", "required section is missing")
-        for name in MISSION_SECTIONS
-        if name.casefold() not in sections
-    ]
-    problems += [
-        ConfigError(file, f"## {name}", "is empty; say it in a line or two")
-        for name in MISSION_SECTIONS
-        if name != "Out of scope"
-        and name.casefold() in sections
-        and not any(line.strip() for line in sections[name.casefold()])
-    ]
-    scope = sections.get("out of scope")
-    if scope is not None and not any(_ITEM.match(line) for line in scope):
-        problems.append(
-            ConfigError(file, "## Out of scope", "needs at least one list item (- something)")
-        )
-    return problems
 
 
 def has_front_matter(text: str) -> bool:

@@ -84,8 +84,8 @@ MISTAKES = [
     ("missing governance file", remove("CLAUDE.md"), "CLAUDE.md: (file): missing"),
     (
         "missing mission section",
-        edit("mission.md", r"^## Invariants", "## Promises"),
-        "mission.md: ## Invariants: required section is missing",
+        edit("mission.md", r"## Out of scope\n(- .*\n)+", ""),
+        "mission.md: ## Out of scope: required section is missing",
     ),
     (
         "out of scope without items",
@@ -156,8 +156,8 @@ MISTAKES = [
     ),
     (
         "empty mission section",
-        edit("mission.md", r"^Who uses it.*\n", ""),
-        "mission.md: ## Users: is empty",
+        edit("mission.md", r"^What .* is for.*\n", ""),
+        "mission.md: ## Purpose: is empty",
     ),
     (
         "infinite budget",
@@ -260,7 +260,7 @@ def test_check_warns_about_files_not_committed_yet(empty_repo: Path, capsys) -> 
 
 def test_check_reports_every_problem_at_once(inited: Path, capsys) -> None:
     edit("factory.yaml", r"^forge: local", "forge: gitea")(inited)
-    edit("mission.md", r"^## Purpose", "## Goal")(inited)
+    edit("mission.md", r"^## Purpose", "## Preface")(inited)
     remove("CLAUDE.md")(inited)
     res = run_cli(capsys, "--repo", str(inited), "check")
     assert res.code == 2

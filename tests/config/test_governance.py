@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.config.governance import check_mission, load_governance, parse_rules
+from harness.config.governance import load_governance, parse_rules
+from harness.config.mission import check_mission, read_mission
 from harness.config.models import Rules
 from harness.errors import ConfigError, ConfigErrors
 from harness.git.repo import GitRepo
@@ -76,9 +77,9 @@ def test_an_unknown_branch_is_an_error(inited: Path) -> None:
 
 def test_a_committed_mistake_stops_the_load(inited: Path) -> None:
     mission = inited / "mission.md"
-    mission.write_text(mission.read_text().replace("## Invariants", "## Promises"))
+    mission.write_text(mission.read_text().replace("## Out of scope", "## Later"))
     git(inited, "commit", "-qam", "rename a section")
-    with pytest.raises(ConfigErrors, match=r"mission.md: ## Invariants: required section"):
+    with pytest.raises(ConfigErrors, match=r"mission.md: ## Out of scope: required section"):
         load_governance(GitRepo(inited), "main")
 
 
@@ -86,7 +87,7 @@ def test_the_mission_sections() -> None:
     assert check_mission(MISSION) == []
     assert check_mission(MISSION.replace("## Purpose", "## PURPOSE ##")) == []
     fenced = MISSION.replace("## Purpose\n", "```\n## Purpose\n```\n")
-    assert [str(p) for p in check_mission(fenced)] == [
+    assert [str(p).split(" (")[0] for p in check_mission(fenced)] == [
         "mission.md: ## Purpose: required section is missing"
     ]
     nested = MISSION.replace("- payments", "### Never\n- payments")
@@ -96,6 +97,65 @@ def test_the_mission_sections() -> None:
         "mission.md: ## Out of scope: needs at least one list item (- something)"
     ]
     assert check_mission(MISSION.replace("- payments", "1. payments")) == []
+
+
+OWN_WORDS = """Notes app
+=========
+
+  ## What this is about
+Keep notes.
+
+## Core capabilities
+- add a note
+
+```
+## Out of scope
+```
+
+Non-goals
+---------
+* payments
+
+### Hard invariants (never broken)
+- notes are never lost
+
+## Hard Invariants
+- a duplicate
+"""
+
+
+def test_sections_recognised_by_meaning() -> None:
+    reading = read_mission(OWN_WORDS)
+    assert reading.errors == []
+    found = {key: (s.heading, s.line) for key, s in reading.sections.items()}
+    assert found == {
+        "purpose": ("What this is about", 4),  # indented ATX heading
+        "capabilities": ("Core capabilities", 7),
+        "out_of_scope": ("Non-goals", 14),  # setext; the fenced one is code
+        "invariants": ("Hard Invariants", 21),  # the ### is nested in Non-goals
+    }
+    assert reading.notes[0] == "mission.md: Purpose <- 'What this is about' (line 4)"
+    assert any("no users section" in w for w in reading.warnings)
+
+
+@pytest.mark.parametrize(
+    "heading",
+    ["Out-of-scope", "NON-GOALS", "What we won't build", "Not in scope", "Out of Scope (v1)"],
+)
+def test_out_of_scope_synonyms(heading: str) -> None:
+    text = MISSION.replace("## Out of scope", f"## {heading}")
+    reading = read_mission(text)
+    assert reading.errors == [] and reading.sections["out_of_scope"].heading == heading
+
+
+def test_only_purpose_and_out_of_scope_are_required() -> None:
+    bare = "# X\n## Purpose\nKeep notes.\n## Non-goals\n- payments\n"
+    reading = read_mission(bare)
+    assert reading.errors == [] and len(reading.warnings) == 3
+    without = [str(p) for p in check_mission("# X\n## Purpose\nKeep notes.\n")]
+    assert len(without) == 1 and without[0].startswith(
+        "mission.md: ## Out of scope: required section is missing"
+    )
 
 
 def test_front_matter() -> None:

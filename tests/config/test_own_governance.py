@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.config.globs import matching
-from harness.config.governance import check_mission, parse_rules
+from harness.config.governance import parse_rules
+from harness.config.mission import check_mission
 
 ROOT = Path(__file__).resolve().parents[2]
 
