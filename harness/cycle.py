@@ -84,6 +84,28 @@ def _row(stage: str, number: int, outcome: RunOutcome | None, error: str | None)
     }
 
 
+def outcome_of(row: dict[str, Any]) -> str:
+    """What happened to one issue in one stage, in a word or two (never "succeeded" for a
+    validation that did not merge)."""
+    if row["stage"] == "validate" and row["status"] == "succeeded":
+        if row.get("reverted"):
+            return "merged, reverted"
+        return "merged" if row.get("route") == "merge" else f"not merged: {row.get('route')}"
+    if row["stage"] == "implement" and row["status"] == "succeeded":
+        return "PR opened"
+    return str(row["status"])
+
+
+def refused_any(result: dict[str, Any]) -> bool:
+    """Whether a gate, a budget or a validator said no to any issue of the cycle (SPEC §4:
+    exit 1). A triage decision to reject or ask for information is not a refusal."""
+    return (
+        any(row["status"] == "stopped" for row in result["triage"])
+        or any(row["status"] != "succeeded" for row in result["implement"])
+        or any(outcome_of(row) != "merged" for row in result["validate"])
+    )
+
+
 def _one(settings: Settings, provider: str | None, stage: str, number: int) -> dict[str, Any]:
     # one set of services per thread (git and SQLite handles), the cycle's settings shared
     services = open_services(settings.root, settings.state_dir, provider, settings)

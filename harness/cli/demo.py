@@ -65,7 +65,7 @@ def _print(report: DemoReport) -> None:
     default=None,
     help="Where to generate the demo (new or empty directory; default: a temp dir).",
 )
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the demo's outcome as JSON.")
 def demo(target: Path | None, as_json: bool) -> None:
     """Run the factory offline on a generated notes app and show what it decided and why."""
     say = (lambda _: None) if as_json else (lambda line: click.echo(line, err=True))

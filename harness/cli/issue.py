@@ -58,7 +58,7 @@ def new(ctx: click.Context, title: str, body: str, author: str | None, as_json: 
 
 @issue.command("list")
 @click.option("--state", type=click.Choice(["open", "closed", "all"]), default="open")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the issues as a JSON array.")
 @click.pass_context
 def list_(ctx: click.Context, state: str, as_json: bool) -> None:
     """List issues (open by default)."""
@@ -74,7 +74,7 @@ def list_(ctx: click.Context, state: str, as_json: bool) -> None:
 
 @issue.command("show")
 @click.argument("number", type=int)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the issue and its comments as JSON.")
 @click.pass_context
 def show(ctx: click.Context, number: int, as_json: bool) -> None:
     """Show one issue with its labels and comments."""

@@ -43,7 +43,7 @@ def init(ctx: click.Context, forge: str, ci: str | None, force: bool) -> None:
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print ok, errors, warnings, notes as JSON.")
 @click.pass_context
 def check(ctx: click.Context, as_json: bool) -> None:
     """Validate governance files, factory.yaml and the hold-out journeys."""
@@ -60,4 +60,4 @@ def check(ctx: click.Context, as_json: bool) -> None:
         click.echo(f"warning: {warning}")
     if not report.ok:
         raise ConfigErrors(report.errors)
-    click.echo("ok")
+    click.echo("ok: static checks pass; 'factory doctor' runs setup, tests, the app and journeys")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from harness.cli.common import emit_json, repo_root, state_dir
+from harness.cli.summary import summary_lines
+from harness.cli.tables import print_table
 from harness.config.settings import load_settings
 from harness.engine.budget import start_of_day
 from harness.engine.runner import KILL_SWITCH
@@ -51,7 +51,7 @@ def run_row(store: Store, run: Any) -> dict[str, Any]:
 
 @click.command()
 @click.option("--limit", default=50, show_default=True, help="How many runs, newest first.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the runs as a JSON array.")
 @click.pass_context
 def runs(ctx: click.Context, limit: int, as_json: bool) -> None:
     """Run history: workflow, issue, status, cost and tokens."""
@@ -60,14 +60,11 @@ def runs(ctx: click.Context, limit: int, as_json: bool) -> None:
     if as_json:
         emit_json(rows)
         return
-    table = Table(*_RUN_FIELDS, title="runs")
-    for row in rows:
-        table.add_row(*(str(row[f]) if row[f] is not None else "" for f in _RUN_FIELDS))
-    Console(width=200).print(table)
+    print_table("runs", _RUN_FIELDS, [[row[f] for f in _RUN_FIELDS] for row in rows])
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the state as a JSON object.")
 @click.pass_context
 def status(ctx: click.Context, as_json: bool) -> None:
     """The kill switch, runs by status, and today's spend."""
@@ -99,7 +96,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
 
 @click.command()
 @click.argument("run_id")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the run and its steps as JSON.")
 @click.pass_context
 def report(ctx: click.Context, run_id: str, as_json: bool) -> None:
     """One run: its steps, timings, model calls, costs and evidence."""
@@ -131,6 +128,9 @@ def report(ctx: click.Context, run_id: str, as_json: bool) -> None:
         f"cost ${data['cost_usd']:.4f}, {data['input_tokens']} input / "
         f"{data['output_tokens']} output tokens"
     )
+    for line in summary_lines(steps, state_dir(repo_root(ctx)), run.id):
+        click.echo(line)
+    click.echo("steps:")
     for rec in store.steps(run_id):
         line = f"  {rec.step_id} #{rec.attempt}: {rec.status} ({rec.duration_s or 0:.2f}s)"
         click.echo(line + (f" — {rec.error}" if rec.error else ""))

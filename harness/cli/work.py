@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from harness.cli.common import emit_json, provider_override, repo_root, state_dir
-from harness.cycle import ready_to_implement, run_cycle
+from harness.cli.tables import print_table
+from harness.cycle import outcome_of, ready_to_implement, refused_any, run_cycle
 from harness.engine.runner import RunOutcome
 from harness.implement.run import implement_issue
 from harness.services import open_services
@@ -41,16 +41,20 @@ def triage(
     elif not results:
         click.echo("nothing to triage")
     else:
-        table = Table("issue", "decision", "labels", "run", "reason", title="triage")
-        for row in results:
-            table.add_row(
-                str(row["issue"]),
-                str(row.get("decision") or row["status"]),
-                ", ".join(row.get("labels") or []),
-                str(row.get("run_id", "")),
-                str(row.get("reason") or "")[:80],
-            )
-        Console(width=160).print(table)
+        print_table(
+            "triage",
+            ("issue", "decision", "labels", "run", "reason"),
+            [
+                (
+                    row["issue"],
+                    row.get("decision") or row["status"],
+                    ", ".join(row.get("labels") or []),
+                    row.get("run_id", ""),
+                    row.get("reason") or "",
+                )
+                for row in results
+            ],
+        )
     stopped = [r for r in results if r["status"] == "stopped"]
     if stopped:
         click.echo(f"triage stopped: {stopped[0].get('reason') or 'see the table'}", err=True)
@@ -129,12 +133,15 @@ def validate(ctx: click.Context, number: int, as_json: bool) -> None:
     help="Repeat every N seconds until stopped.",
 )
 @click.option("--max-parallel", type=click.IntRange(1, 32), default=None)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Print every stage's rows as JSON.")
 @click.pass_context
 def run_command(
     ctx: click.Context, once: bool, interval: int | None, max_parallel: int | None, as_json: bool
 ) -> None:
-    """One full cycle: triage -> implement (parallel) -> validate -> merge."""
+    """One full cycle: triage -> implement (parallel) -> validate -> merge.
+
+    Exits 1 when a gate, a budget or a validator said no to any issue, 0 when all went
+    through."""
     import time
 
     root = repo_root(ctx)
@@ -144,29 +151,27 @@ def run_command(
         if as_json:
             emit_json(result)
         else:
-            table = Table("stage", "issue", "status", "route / PR", "why", title="factory run")
-            for row in result["triage"]:
-                table.add_row(
-                    "triage",
-                    str(row["issue"]),
-                    str(row.get("decision") or row["status"]),
-                    "",
-                    str(row.get("reason") or "")[:70],
-                )
-            for name in ("implement", "validate"):
-                for row in result[name]:
-                    where = row.get("route") or (f"PR {row['pr']}" if row.get("pr") else "")
-                    table.add_row(
-                        name,
-                        str(row["issue"]),
-                        row["status"],
-                        str(where),
-                        str(row.get("reason") or "")[:70],
-                    )
-            Console(width=160).print(table)
+            print_table(
+                "factory run", ("stage", "issue", "outcome", "PR", "why"), _run_rows(result)
+            )
         if once or interval is None:
+            if refused_any(result):
+                ctx.exit(1)
             return
         time.sleep(interval)
+
+
+def _run_rows(result: dict[str, Any]) -> list[tuple[object, ...]]:
+    rows: list[tuple[object, ...]] = [
+        ("triage", row["issue"], row.get("decision") or row["status"], "", row.get("reason"))
+        for row in result["triage"]
+    ]
+    for name in ("implement", "validate"):
+        rows += [
+            (name, row["issue"], outcome_of(row), row.get("pr") or "", row.get("reason"))
+            for row in result[name]
+        ]
+    return rows
 
 
 @click.command()

@@ -203,7 +203,11 @@ class Engine:
         if last.step_id == ON_FAILURE:
             return str((last.inputs or {}).get("reason", "failed"))
         if last.status == "failed":
-            return f"step {last.step_id} failed: {last.error}"
+            error = str(last.error)
+            head, sep, rest = error.partition(" failed: ")  # "gates failed: x" from step gates
+            if sep and head.startswith(last.step_id) and " " not in head:
+                error = rest  # said once: "step gates failed: x"
+            return f"step {last.step_id} failed: {error}"
         verdict = (last.outputs or {}).get("verdict")
         return f"step {last.step_id} returned {verdict!r} more often than the workflow allows"
 

@@ -18,7 +18,8 @@ def test_init_then_check_passes(inited: Path, capsys: pytest.CaptureFixture[str]
     assert ".factory/*" in (inited / ".gitignore").read_text()
     res = run_cli(capsys, "--repo", str(inited), "check")
     assert res.code == 0, res.err
-    assert res.out.strip().endswith("ok")
+    last = res.out.strip().splitlines()[-1]
+    assert last.startswith("ok:") and "factory doctor" in last
     assert "holdout" in res.out  # the missing hold-out is a note, not an error
 
 

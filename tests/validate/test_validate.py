@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.cycle import refused_any
 from harness.git.repo import GitRepo
 from harness.store.db import Store
 from harness.validate.sealed import sealed_argv
@@ -30,7 +31,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 
 def run_once(capsys, repo: Path, *extra: str) -> dict:
     res = run_cli(capsys, "--repo", str(repo), "run", "--once", "--json", *extra)
-    assert res.code == 0, res.err
+    assert res.code == (1 if refused_any(res.json()) else 0), res.err  # SPEC §4
     return res.json()
 
 

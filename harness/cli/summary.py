@@ -1,0 +1,54 @@
+"""What ``factory report`` says first about a run: its decision, PR, gates, journeys and
+where the evidence lies — read from what its steps recorded, newest record winning."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+
+def _latest(steps: list[dict[str, Any]], key: str) -> Any:
+    """The value of ``key`` in the newest succeeded step output that has it."""
+    for step in reversed(steps):
+        outputs = step.get("outputs") or {}
+        if step.get("status") == "succeeded" and outputs.get(key) not in (None, "", []):
+            return outputs[key]
+    return None
+
+
+def summary_lines(steps: list[dict[str, Any]], state_dir: Path, run_id: str) -> list[str]:
+    lines: list[str] = []
+    decision = _latest(steps, "route") or _latest(steps, "decision")
+    if decision:
+        lines.append(f"decision: {decision}")
+    if (pr := _latest(steps, "pr")) is not None:
+        lines.append(f"PR: {pr}")
+    gates = _latest(steps, "gates") or []
+    if gates:
+        lines.append("gates:")
+        lines += [
+            f"  {'PASS' if g.get('passed') else 'FAIL'}  {g.get('name')}: {g.get('evidence')}"
+            for g in gates
+        ]
+    journeys = _latest(steps, "journeys") or []
+    if journeys:
+        lines.append("journeys:")
+        for j in journeys:
+            state = "PASS" if j.get("passed") else f"FAIL at step {j.get('failed_step')}"
+            line = f"  {state}  {j.get('name')} ({j.get('duration_s', 0):.1f}s)"
+            if not j.get("passed") and j.get("actual"):
+                line += f": {j.get('actual')}"
+            lines.append(line)
+            if j.get("screenshot"):
+                lines.append(f"        screenshot: {j['screenshot']}")
+    evidence = [
+        path
+        for path in (
+            _latest(steps, "shots_dir"),
+            str(state_dir / "transcripts" / run_id),
+        )
+        if path and Path(path).exists()
+    ]
+    if evidence:
+        lines.append("evidence: " + ", ".join(evidence))
+    return lines

@@ -1,0 +1,45 @@
+"""Tables on the terminal: as wide as the terminal, plain TSV when piped.
+
+On a terminal a table takes the terminal's width (``COLUMNS`` when set) and folds long cells
+instead of cutting them; colour follows ``NO_COLOR`` (rich reads it). When the output is a
+pipe or a file, the same rows come out as tab-separated values with a header line: one row
+per line, no truncation, nothing to strip. ``TTY_COMPATIBLE=1`` forces the terminal form.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+
+def console(width: int | None = None) -> Console:
+    return Console(width=width, highlight=False, soft_wrap=False)
+
+
+def _cell(value: object) -> str:
+    text = "" if value is None else str(value)
+    return " ".join(text.split()) if any(c in text for c in "\t\r\n") else text
+
+
+def print_table(
+    title: str,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[object]],
+    out: Console | None = None,
+) -> None:
+    """``rows`` under ``columns``: a folded table on a terminal, TSV otherwise."""
+    target = out or console()
+    if not target.is_terminal:
+        click.echo("\t".join(columns))
+        for row in rows:
+            click.echo("\t".join(_cell(v) for v in row))
+        return
+    table = Table(title=title, expand=False, title_justify="left")
+    for name in columns:
+        table.add_column(name, overflow="fold")
+    for row in rows:
+        table.add_row(*(_cell(v) for v in row))
+    target.print(table)
