@@ -9,12 +9,30 @@ import click
 
 from harness.cli.common import emit_json, provider_override, repo_root, state_dir
 from harness.cli.tables import print_table
+from harness.config.provider import provider_readiness
+from harness.config.settings import Settings, load_settings
 from harness.cycle import outcome_of, ready_to_implement, refused_any, run_cycle
+from harness.engine.context import Services
 from harness.engine.runner import RunOutcome
+from harness.errors import ConfigError
 from harness.implement.run import implement_issue
 from harness.services import open_services
 from harness.triage.queue import triage_all
 from harness.validate.run import validate_issue
+
+
+def require_model(settings: Settings, override: str | None) -> None:
+    """Refuse to start work no model could do (one line: what to set)."""
+    ready = provider_readiness(settings.root, settings.config.provider, override)
+    if not ready.ready:
+        raise ConfigError("factory.yaml", "provider", f"{ready.kind}: {ready.detail}")
+
+
+def _services(ctx: click.Context) -> Services:
+    root = repo_root(ctx)
+    services = open_services(root, state_dir(root), provider_override(ctx))
+    require_model(services.settings, provider_override(ctx))
+    return services
 
 
 @click.command()
@@ -33,8 +51,7 @@ def triage(
     ctx: click.Context, only: int | None, batch: bool, batch_wait: float, as_json: bool
 ) -> None:
     """Triage every untriaged open issue against mission.md (labels + one comment each)."""
-    root = repo_root(ctx)
-    services = open_services(root, state_dir(root), provider_override(ctx))
+    services = _services(ctx)
     results = triage_all(services, only, batch=batch, batch_wait_s=batch_wait)
     if as_json:
         emit_json(results)
@@ -67,8 +84,7 @@ def triage(
 @click.pass_context
 def implement(ctx: click.Context, number: int, as_json: bool) -> None:
     """Implement accepted issue NUMBER in a worktree and open a PR (exit 1 if refused)."""
-    root = repo_root(ctx)
-    services = open_services(root, state_dir(root), provider_override(ctx))
+    services = _services(ctx)
     outcome = implement_issue(services, number)
     pr = outcome.outputs.get("pr", {})
     data = {
@@ -110,8 +126,7 @@ def _outcome_json(number: int, outcome: RunOutcome) -> dict[str, object]:
 def validate(ctx: click.Context, number: int, as_json: bool) -> None:
     """Validate the PR of issue NUMBER with the hold-out and the sealed validator; merge if
     every gate holds (exit 1 if it does not merge)."""
-    root = repo_root(ctx)
-    services = open_services(root, state_dir(root), provider_override(ctx))
+    services = _services(ctx)
     outcome = validate_issue(services, number)
     data = _outcome_json(number, outcome)
     if as_json:
@@ -145,6 +160,9 @@ def run_command(
     import time
 
     root = repo_root(ctx)
+    require_model(
+        load_settings(root, state_dir(root), provider_override(ctx)), provider_override(ctx)
+    )
     say = (lambda _: None) if as_json else (lambda line: click.echo(line, err=True))
     while True:
         result = run_cycle(root, state_dir(root), provider_override(ctx), max_parallel, say)

@@ -16,6 +16,7 @@ from harness.config.governance import has_front_matter, parse_rules, read_on_bra
 from harness.config.mission import read_mission
 from harness.config.model_check import model_problems
 from harness.config.models import CONFIG_FILE, GOVERNANCE_FILES, FactoryConfig
+from harness.config.provider import provider_readiness
 from harness.config.settings import (
     HOLDOUT_ENV,
     check_holdout,
@@ -175,6 +176,10 @@ def check(root: Path, state_dir: Path) -> CheckReport:
             _journeys(holdout, report)
     _compare(root, _production_branch(config, texts.get(CONFIG_FILE, "")), texts, report)
     _writable(state_dir, report)
+    if config is not None:
+        ready = provider_readiness(root, config.provider)
+        line = f"{CONFIG_FILE}: provider: {ready.kind}: {ready.detail}"
+        (report.notes if ready.ready else report.warnings).append(line)
     if config is not None and config.forge == "github":
         _github(config, report)
     return report

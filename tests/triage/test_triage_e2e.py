@@ -249,6 +249,11 @@ def test_provider_flag_selects_the_scripted_model_offline(
     )
     refused = run_cli(capsys, "--repo", str(repo), "triage")
     assert refused.code == 2 and "ANTHROPIC_API_KEY" in refused.err
+    # offline without scripted answers: nothing could judge the issue, so nothing is labelled
     res = run_cli(capsys, "--repo", str(repo), "--provider", "scripted", "triage", "--json")
-    assert res.code == 0, res.err
-    assert res.json()[0]["decision"] == "needs_info"  # the honest offline default
+    assert res.code == 2 and len(res.err.strip().splitlines()) == 1, res.err
+    assert "ANTHROPIC_API_KEY" in res.err and "provider.script" in res.err
+    shown = run_cli(capsys, "--repo", str(repo), "issue", "show", "1", "--json").json()
+    assert shown["labels"] == [] and shown["comments"] == []
+    check = run_cli(capsys, "--repo", str(repo), "check")
+    assert "warning: factory.yaml: provider: anthropic: ANTHROPIC_API_KEY is not set" in check.out

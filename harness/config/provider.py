@@ -1,0 +1,66 @@
+"""Which model provider a command will use, and whether it has what it needs.
+
+Offline is honest: the scripted model without a file of answers cannot judge anything, so
+a command that needs a model refuses to start with one line saying what to set, instead
+of labelling every issue "needs info"."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.config.models import Provider
+
+SCRIPT_HINT = (
+    "set ANTHROPIC_API_KEY for Claude, or point provider.script in factory.yaml at a file of "
+    "scripted answers ('factory init --provider scripted' writes a commented example)"
+)
+
+
+@dataclass(frozen=True)
+class ProviderReadiness:
+    kind: str  # anthropic | scripted | replay, after "auto" is resolved
+    ready: bool
+    detail: str
+
+    def to_json(self) -> dict[str, object]:
+        return {"provider": self.kind, "ready": self.ready, "detail": self.detail}
+
+
+def _path(root: Path, value: str | None) -> Path | None:
+    if not value:
+        return None
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else (root / path).resolve()
+
+
+def provider_readiness(
+    root: Path, provider: Provider, override: str | None = None
+) -> ProviderReadiness:
+    """What ``provider`` (or ``override``) resolves to here, and whether it can answer."""
+    has_key = bool(os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN"))
+    kind = override or provider.type
+    if kind == "auto":
+        kind = "anthropic" if os.environ.get("ANTHROPIC_API_KEY") else "scripted"
+    if kind == "anthropic":
+        if not has_key:
+            return ProviderReadiness(
+                kind, False, "ANTHROPIC_API_KEY is not set; set it, or run offline: " + SCRIPT_HINT
+            )
+        where = os.environ.get("ANTHROPIC_BASE_URL") or "the Anthropic API"
+        return ProviderReadiness(kind, True, f"ANTHROPIC_API_KEY is set; calls go to {where}")
+    if kind == "replay":
+        folder = _path(root, provider.replay)
+        if folder is None or not folder.is_dir():
+            return ProviderReadiness(kind, False, f"provider.replay: {folder} is not a folder")
+        return ProviderReadiness(kind, True, f"recorded answers from {folder}")
+    script = _path(root, provider.script)
+    if script is None:
+        why = "no ANTHROPIC_API_KEY and " if provider.type == "auto" else ""
+        return ProviderReadiness(
+            kind, False, f"scripted model: {why}no scripted answers; " + SCRIPT_HINT
+        )
+    if not script.is_file():
+        return ProviderReadiness(kind, False, f"provider.script: {script} does not exist")
+    return ProviderReadiness(kind, True, f"scripted answers from {script} (offline)")
