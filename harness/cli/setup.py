@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import click
 
-from harness.cli.common import emit_json, repo_root, state_dir
+from harness.cli.common import emit_json, provider_override, repo_root, state_dir
 from harness.config import scaffold
 from harness.config.check import check as run_check
+from harness.config.pinning import ci_package
 from harness.errors import ConfigErrors, UsageError
 
 
@@ -18,12 +19,26 @@ from harness.errors import ConfigErrors, UsageError
     default=None,
     help="Also write CI workflows for scale-out.",
 )
+@click.option(
+    "--package",
+    default=None,
+    help="With --ci: the pinned source CI installs the harness from (a git URL with a full "
+    "commit, or a wheel URL with #sha256=); default: the source this harness came from.",
+)
 @click.option("--force", is_flag=True, help="Overwrite files that already exist.")
 @click.pass_context
-def init(ctx: click.Context, forge: str, ci: str | None, force: bool) -> None:
-    """Write mission.md, factory_rules.md, CLAUDE.md and factory.yaml templates here."""
+def init(ctx: click.Context, forge: str, ci: str | None, package: str | None, force: bool) -> None:
+    """Write mission.md, factory_rules.md, CLAUDE.md and factory.yaml templates here.
+
+    Commands in factory.yaml are chosen for the project found here (Python, Node or plain)
+    and work in the sandbox. With the global --provider scripted, also writes
+    scripted.yaml, a commented example of offline answers."""
     root = repo_root(ctx)
-    context = scaffold.context_for(root, forge)
+    if package is not None and not ci:
+        raise UsageError("--package: only used with --ci")
+    provider = provider_override(ctx) or "auto"
+    pinned = ci_package(package) if ci else ""
+    context = scaffold.context_for(root, forge, provider, pinned)
     files = scaffold.governance_files(root, context)
     if ci:
         files.update(scaffold.shipped_ci_files(root, ci, context))
@@ -37,9 +52,15 @@ def init(ctx: click.Context, forge: str, ci: str | None, force: bool) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
         click.echo(f"wrote {path.relative_to(root)}")
-    if scaffold.add_state_to_gitignore(root):
+    click.echo(f"project: {context['project']['label']}; commands in factory.yaml chosen for it")
+    if pinned:
+        click.echo(f"CI installs the harness from {pinned}")
+    if scaffold.add_state_to_gitignore(root, str(context["project"]["kind"]).startswith("python")):
         click.echo("added .factory/ (the factory's local state) to .gitignore")
-    click.echo("next: edit these files, run 'factory check', then commit them")
+    click.echo(
+        "next: edit these files (set commands.start), run 'factory check', commit them, "
+        "then 'factory doctor'"
+    )
 
 
 @click.command()

@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import jinja2
 
+from harness.config.yamlload import load_yaml
 from harness.errors import GitError, UsageError
 from harness.git.repo import GitRepo
 from harness.paths import workflows_dir
@@ -23,6 +25,7 @@ TEMPLATES = {
 CI = {"github-actions": ("github", ".github")}
 _GITHUB_URL = re.compile(r"github\.com[:/]([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+?)(?:\.git)?/?$")
 _STATE_LINE = ".factory/*"
+SCRIPT = "scripted.yaml"  # the example answers 'factory init --provider scripted' writes
 
 
 def _environment(folder: Path, ci: bool = False) -> jinja2.Environment:
@@ -58,25 +61,44 @@ def github_repository(repo: GitRepo) -> str:
     return match.group(1) if match else ""
 
 
-def context_for(root: Path, forge: str) -> dict[str, str]:
-    """What the templates may use: name, forge, branch, repository (owner/name or "")."""
+def detect_project(root: Path) -> dict[str, Any]:
+    """The first kind of ``workflows/init/projects.yaml`` whose files exist in ``root``."""
+    path = workflows_dir() / "init" / "projects.yaml"
+    kinds: list[dict[str, Any]] = load_yaml(path.read_text(encoding="utf-8"), str(path))
+    for kind in kinds:
+        if all((root / name).is_file() for name in kind["when"]):
+            return kind
+    raise UsageError("projects.yaml: no kind matches (the last one must have when: [])")
+
+
+def context_for(
+    root: Path, forge: str, provider: str = "auto", package: str = ""
+) -> dict[str, Any]:
+    """What the templates may use: name, forge, branch, repository (owner/name or ""), the
+    detected project with its commands, the provider, and the pinned harness package."""
     repo = GitRepo(root)
     return {
         "name": root.name,
         "forge": forge,
         "branch": repo.head_branch() or "main",
         "repository": github_repository(repo),
+        "project": detect_project(root),
+        "provider": provider,
+        "package": package,
     }
 
 
-def governance_files(root: Path, context: dict[str, str]) -> dict[Path, str]:
+def governance_files(root: Path, context: dict[str, Any]) -> dict[Path, str]:
     env = _environment(workflows_dir() / "init")
-    return {
+    files = {
         root / target: env.get_template(name).render(context) for target, name in TEMPLATES.items()
     }
+    if context.get("provider") == "scripted":
+        files[root / SCRIPT] = env.get_template(SCRIPT + ".j2").render(context)
+    return files
 
 
-def ci_files(folder: Path, target: Path, context: dict[str, str]) -> dict[Path, str]:
+def ci_files(folder: Path, target: Path, context: dict[str, Any]) -> dict[Path, str]:
     """``folder`` mirrors ``target``: a ``.j2`` file is rendered with ``[[ ]]`` / ``[% %]``
     delimiters and loses its suffix; any other file is copied as it is."""
     templates = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
@@ -91,7 +113,7 @@ def ci_files(folder: Path, target: Path, context: dict[str, str]) -> dict[Path, 
     return out
 
 
-def shipped_ci_files(root: Path, ci: str, context: dict[str, str]) -> dict[Path, str]:
+def shipped_ci_files(root: Path, ci: str, context: dict[str, Any]) -> dict[Path, str]:
     folder, target = CI[ci]
     files = ci_files(workflows_dir() / "init" / folder, root / target, context)
     if not files:
@@ -99,9 +121,12 @@ def shipped_ci_files(root: Path, ci: str, context: dict[str, str]) -> dict[Path,
     return files
 
 
-def add_state_to_gitignore(root: Path) -> bool:
-    """Add the state folder to .gitignore unless it is there; whether it was added."""
+def add_state_to_gitignore(root: Path, venv: bool = False) -> bool:
+    """Add the state folder (and a worktree's .venv) to .gitignore unless it is there;
+    whether it was added."""
     block = (workflows_dir() / "init" / "gitignore.txt").read_text(encoding="utf-8")
+    if venv:
+        block += ".venv/\n"
     path = root / ".gitignore"
     current = path.read_text(encoding="utf-8") if path.exists() else ""
     if _STATE_LINE in current.splitlines():

@@ -26,11 +26,53 @@ PINNED = re.compile(r"^[\w.-]+/[\w.-]+@[0-9a-f]{40}$")
 KNOWN_GAP = 'undefined variable "vars"'
 
 
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+PACKAGE = f"git+https://github.com/example/dark-factory-harness@{COMMIT}"
+
+
 @pytest.fixture
 def generated(empty_repo: Path, capsys) -> Path:
-    res = run_cli(capsys, "--repo", str(empty_repo), "init", "--ci", "github-actions")
+    args = ("init", "--ci", "github-actions", "--package", PACKAGE)
+    res = run_cli(capsys, "--repo", str(empty_repo), *args)
     assert res.code == 0, res.err
     return empty_repo / ".github"
+
+
+def test_ci_installs_only_the_pinned_source(generated: Path) -> None:
+    for name, wf in _workflows(generated).items():
+        text = json.dumps(wf)
+        assert "dark-factory-harness'" not in text and "vars.FACTORY_PACKAGE" not in text, name
+        packages = re.findall(r'"FACTORY_PACKAGE": "([^"]*)"', text)
+        assert packages and set(packages) == {f"dark-factory-harness @ {PACKAGE}"}, name
+        installs = re.findall(r"pip install[^\\n\"]*", text)
+        assert installs and all(
+            i.strip() == "pip install" or "$FACTORY_PACKAGE" in i for i in installs
+        ), installs
+
+
+@pytest.mark.parametrize(
+    "package",
+    [
+        "dark-factory-harness",
+        "dark-factory-harness==1.0",
+        "git+https://github.com/example/dark-factory-harness@main",
+        "git+https://github.com/example/dark-factory-harness@0123abc",
+        "https://example.org/dark_factory_harness-1.0-py3-none-any.whl",
+        "http://example.org/x.whl#sha256=" + "0" * 64,
+    ],
+)
+def test_unpinned_packages_are_refused(empty_repo: Path, capsys, package: str) -> None:
+    args = ("init", "--ci", "github-actions", "--package", package)
+    res = run_cli(capsys, "--repo", str(empty_repo), *args)
+    assert res.code == 2 and "not pinned" in res.err, res.err
+    assert not (empty_repo / ".github").exists() and not (empty_repo / "factory.yaml").exists()
+
+
+def test_without_package_the_install_source_must_be_pinned(empty_repo: Path, capsys) -> None:
+    """This checkout is installed editable from a folder, which no CI runner can fetch."""
+    res = run_cli(capsys, "--repo", str(empty_repo), "init", "--ci", "github-actions")
+    assert res.code == 2 and "--package" in res.err and len(res.err.splitlines()) == 1
+    assert not (empty_repo / ".github").exists()
 
 
 def _workflows(folder: Path) -> dict[str, dict[str, Any]]:

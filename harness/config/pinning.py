@@ -1,0 +1,77 @@
+"""Where generated CI installs the harness from: a pinned source, never a bare name.
+
+A job that holds a model key and a token must not install whatever a package index serves
+under a name (anyone can register a free name). Accepted sources name their exact bytes:
+
+- a git URL with a full commit: ``dark-factory-harness @ git+https://host/owner/repo@<40 hex>``;
+- an archive or wheel URL with its hash: ``dark-factory-harness @ https://…/x.whl#sha256=<64 hex>``.
+
+Without ``--package``, the source is taken from how this harness was installed (PEP 610
+``direct_url.json``) when that is such a source; otherwise the maintainer must give one.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from importlib import metadata
+
+from harness.errors import UsageError
+
+DIST = "dark-factory-harness"
+_GIT = re.compile(r"^(?:[A-Za-z0-9_.-]+\s*@\s*)?git\+https://[^\s@]+(?:\.git)?@[0-9a-f]{40}$")
+_ARCHIVE = re.compile(
+    r"^(?:[A-Za-z0-9_.-]+\s*@\s*)?https://\S+\.(?:whl|tar\.gz|zip)#sha256=[0-9a-f]{64}$"
+)
+HOW = (
+    "give --package with a git URL and a full commit "
+    f"('{DIST} @ git+https://github.com/OWNER/REPO@<40-hex commit>') or a wheel URL with "
+    f"its hash ('{DIST} @ https://…/{DIST.replace('-', '_')}-VERSION-py3-none-any.whl"
+    "#sha256=<64 hex>')"
+)
+
+
+def pinned_problem(spec: str) -> str | None:
+    """Why ``spec`` is not a pinned source, or None."""
+    spec = spec.strip()
+    if _GIT.match(spec) or _ARCHIVE.match(spec):
+        return None
+    return f"{spec!r} is not pinned to exact bytes; {HOW}"
+
+
+def installed_source() -> str | None:
+    """The pinned source this harness was installed from, when it was installed from one."""
+    try:
+        raw = metadata.distribution(DIST).read_text("direct_url.json")
+    except metadata.PackageNotFoundError:
+        return None
+    if not raw:
+        return None  # installed from an index: a name and a version, no hash on record
+    data = json.loads(raw)
+    url = str(data.get("url", ""))
+    vcs = data.get("vcs_info") or {}
+    if vcs.get("vcs") == "git" and url.startswith("https://") and vcs.get("commit_id"):
+        return f"{DIST} @ git+{url}@{vcs['commit_id']}"
+    hashes = (data.get("archive_info") or {}).get("hashes") or {}
+    if url.startswith("https://") and hashes.get("sha256"):
+        return f"{DIST} @ {url.split('#')[0]}#sha256={hashes['sha256']}"
+    return None  # a local folder or file: nothing a CI runner can fetch
+
+
+def ci_package(spec: str | None) -> str:
+    """The pinned source to write into CI workflows, or a UsageError saying what to give."""
+    if spec is not None:
+        problem = pinned_problem(spec)
+        if problem:
+            raise UsageError(f"--package: {problem}")
+        return (
+            f"{DIST} @ {spec.strip()}"
+            if spec.strip().startswith(("git+", "https://"))
+            else spec.strip()
+        )
+    found = installed_source()
+    if found is None:
+        raise UsageError(
+            "--ci: this harness was not installed from a pinned source CI can fetch; " + HOW
+        )
+    return found
