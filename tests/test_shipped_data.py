@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.config import scaffold
 from harness.engine.loader import check_names
 from harness.engine.templates import Templates
 from harness.engine.workflow import parse_workflow
@@ -14,7 +15,12 @@ from harness.model.scripted import load_script
 from harness.paths import validators_dir, workflows_dir
 
 WORKFLOWS = sorted(workflows_dir().glob("*.yaml"))
-TEMPLATES = sorted([*workflows_dir().rglob("*.j2"), *validators_dir().rglob("*.j2")])
+CI_FOLDER = workflows_dir() / "init" / "github"  # [[ ]] delimiters: ${{ }} belongs to Actions
+TEMPLATES = sorted(
+    p
+    for p in [*workflows_dir().rglob("*.j2"), *validators_dir().rglob("*.j2")]
+    if CI_FOLDER not in p.parents
+)
 
 
 @pytest.mark.parametrize(
@@ -30,6 +36,12 @@ def test_shipped_workflows_are_valid(path: Path) -> None:
 @pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: p.name)
 def test_shipped_templates_compile(path: Path) -> None:
     Templates().env.parse(path.read_text())
+
+
+@pytest.mark.parametrize("path", sorted(CI_FOLDER.rglob("*.j2")), ids=lambda p: p.name)
+def test_shipped_ci_templates_compile(path: Path) -> None:
+    env = scaffold._environment(CI_FOLDER, ci=True)
+    env.parse(path.read_text())
 
 
 def test_the_scripts_load() -> None:

@@ -2,7 +2,7 @@
 
 A Markdown parser (markdown-it-py) finds the headings, so setext and indented headings
 count and fenced code never does. Which words name which section is data
-(``workflows/mission.yaml``). Only a purpose and an out-of-scope list are required; a
+(``workflows/mission/sections.yaml``). Only a purpose and an out-of-scope list are required; a
 missing users, capabilities or invariants section is a warning.
 """
 
@@ -52,7 +52,7 @@ class MissionReading:
 
 @cache
 def section_rules() -> tuple[SectionRule, ...]:
-    path = workflows_dir() / "mission.yaml"
+    path = workflows_dir() / "mission" / "sections.yaml"
     data: Any = load_yaml(path.read_text(encoding="utf-8"), str(path))
     return tuple(
         SectionRule(
