@@ -119,6 +119,22 @@ def run_step(page: Page, step: Step) -> None:
 FINAL_TEXT_CHARS = 2000
 
 
+def describe(step: Step) -> str:
+    """The step as the journey file says it: ``click {role: button, name: Add}``."""
+    value = getattr(step, step.action)
+    if hasattr(value, "model_dump"):
+        fields = {k: v for k, v in value.model_dump().items() if v is not None}
+        value = "{" + ", ".join(f"{k}: {v}" for k, v in fields.items()) + "}"
+    return f"{step.action} {value}"
+
+
+def _playwright_failure(step: Step, exc: Exception) -> str:
+    first = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
+    if "Timeout" in first and step.action in ("fill", "click", "wait_for"):
+        return f"no element matching {describe(step)} was usable within the time limit ({first})"
+    return first
+
+
 def run_journey(
     session: BrowserSession,
     base_url: str,
@@ -142,8 +158,8 @@ def run_journey(
                 if isinstance(exc, StepFailure):
                     expected, actual = exc.expected, exc.actual
                 else:
-                    expected = f"{step.action} to succeed"
-                    actual = str(exc).splitlines()[0][:300]
+                    expected = f"{describe(step)} to succeed"
+                    actual = _playwright_failure(step, exc)
                 shot = shots_dir / f"{slug}-step{number}.png"
                 page.screenshot(path=str(shot), full_page=True)
                 return JourneyResult(

@@ -24,6 +24,7 @@ _COMMANDS: dict[str, tuple[str, ...]] = {
     "harness.cli.state": ("status", "runs", "report", "stop", "resume"),
     "harness.cli.demo": ("demo",),
     "harness.cli.apply": ("apply",),
+    "harness.cli.doctor": ("doctor",),
 }
 
 

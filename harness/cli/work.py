@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
 import click
 
 from harness.cli.common import emit_json, provider_override, repo_root, state_dir
+from harness.cli.live import live_line
 from harness.cli.tables import print_table
 from harness.config.provider import provider_readiness
 from harness.config.settings import Settings, load_settings
@@ -17,6 +19,8 @@ from harness.engine.runner import RunOutcome
 from harness.errors import ConfigError
 from harness.implement.run import implement_issue
 from harness.services import open_services
+from harness.store.base import utc_now
+from harness.store.db import Store
 from harness.triage.queue import triage_all
 from harness.validate.run import validate_issue
 
@@ -163,9 +167,14 @@ def run_command(
     require_model(
         load_settings(root, state_dir(root), provider_override(ctx)), provider_override(ctx)
     )
-    say = (lambda _: None) if as_json else (lambda line: click.echo(line, err=True))
+    store = Store.open(state_dir(root))
     while True:
-        result = run_cycle(root, state_dir(root), provider_override(ctx), max_parallel, say)
+        since = utc_now()
+        if as_json:
+            result = run_cycle(root, state_dir(root), provider_override(ctx), max_parallel)
+        else:
+            with live_line("factory run", partial(store.spend, since=since)) as say:
+                result = run_cycle(root, state_dir(root), provider_override(ctx), max_parallel, say)
         if as_json:
             emit_json(result)
         else:

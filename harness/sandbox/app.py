@@ -37,7 +37,16 @@ def free_port() -> int:
 
 
 class AppNotReady(FactoryError):
-    """The app did not answer 200 on its ready path in time."""
+    """The app did not answer 200 on its ready path in time; ``output`` is its last output."""
+
+    def __init__(self, message: str, output: str = "") -> None:
+        super().__init__(message)
+        self.output = output
+
+
+def _last_line(output: str) -> str:
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    return f"; its last line: {lines[-1][:200]}" if lines else "; it printed nothing"
 
 
 class AppProcess:
@@ -76,9 +85,9 @@ class AppProcess:
         try:
             self.netns_pid = int(json.loads(raw.decode() or "{}")["child-pid"])
         except (ValueError, KeyError) as exc:
-            last = self.output()[-300:]
+            last = self.output()
             self.stop()
-            raise AppNotReady(f"the app's sandbox did not start: {last}") from exc
+            raise AppNotReady(f"the app's sandbox did not start{_last_line(last)}", last) from exc
         return self
 
     def __exit__(
@@ -94,8 +103,9 @@ class AppProcess:
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
                 raise AppNotReady(
-                    f"the app exited with {self.proc.returncode} before it was ready; "
-                    f"last output: {self.output()[-600:]!r}"
+                    f"the app exited with {self.proc.returncode} before it was ready"
+                    + _last_line(self.output()),
+                    self.output(),
                 )
             probe = subprocess.run(
                 [
@@ -114,8 +124,8 @@ class AppProcess:
                 return
             time.sleep(0.2)
         raise AppNotReady(
-            f"{url} did not answer 200 within {timeout_s:.0f}s; "
-            f"last output: {self.output()[-600:]!r}"
+            f"{url} did not answer 200 within {timeout_s:.0f}s" + _last_line(self.output()),
+            self.output(),
         )
 
     def stop(self) -> None:

@@ -4,18 +4,21 @@ and (optionally) the sealed validator against the same running app."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from harness.browser.chromium import BrowserSession
-from harness.browser.journeys import load_journeys
-from harness.browser.runner import run_journeys
+from harness.browser.journeys import Journey, load_journeys
+from harness.browser.runner import JourneyResult, run_journeys
+from harness.config.settings import Settings
 from harness.engine.context import StepContext
 from harness.errors import ConfigErrors, StepFailed
 from harness.git.worktrees import WorktreeManager, default_worktree_root
 from harness.model.base import CallRecord, Usage
 from harness.sandbox.app import AppNotReady, AppProcess, free_port
-from harness.sandbox.bwrap import Sandbox
+from harness.sandbox.bwrap import CommandResult, Sandbox
 from harness.sandbox.limits import Limits
 from harness.validate.sealed import run_sealed
 
@@ -29,9 +32,61 @@ SEALED_TOOLS = [
 ]
 
 
-def _hidden(ctx: StepContext, base: Path) -> list[Path]:
-    s = ctx.services.settings
+READY_TIMEOUT_S = 60.0
+
+
+def hidden_paths(settings: Settings, base: Path) -> list[Path]:
+    """What a command in the worktree ``base`` must not see: state, repository, hold-out."""
+    s = settings
     return [p for p in (s.state_dir, s.root, s.holdout_dir) if p.exists() and p != base]
+
+
+def _hidden(ctx: StepContext, base: Path) -> list[Path]:
+    return hidden_paths(ctx.services.settings, base)
+
+
+def run_setup(settings: Settings, path: Path) -> CommandResult:
+    """``commands.setup`` in the worktree ``path`` (network on: it installs dependencies)."""
+    commands = settings.config.commands
+    assert commands.setup is not None
+    return Sandbox(
+        path,
+        Limits(timeout_s=commands.setup_timeout_s),
+        hidden=hidden_paths(settings, path),
+        network=True,
+    ).run(commands.setup)
+
+
+def app_sandbox(settings: Settings, path: Path) -> Sandbox:
+    """The sandbox the app under validation runs in (no network, nothing but its worktree)."""
+    return Sandbox(path, Limits(timeout_s=24 * 3600), hidden=hidden_paths(settings, path))
+
+
+@contextmanager
+def serving(settings: Settings, path: Path) -> Iterator[AppProcess]:
+    """``commands.start`` in the worktree ``path``, on a free port, ready (or AppNotReady)."""
+    commands = settings.config.commands
+    assert commands.start is not None
+    port = free_port()
+    with AppProcess(
+        app_sandbox(settings, path), commands.start.format(port=port), port, commands.ready_path
+    ) as app:
+        app.wait_ready(READY_TIMEOUT_S)
+        yield app
+
+
+def journeys_against(
+    settings: Settings, app: AppProcess, journeys: list[Journey], shots: Path
+) -> list[JourneyResult]:
+    """The hold-out journeys in a browser inside the app's network namespace."""
+    with BrowserSession(netns_pid=app.netns_pid) as session:
+        return run_journeys(
+            session,
+            app.base_url,
+            journeys,
+            shots,
+            settings.config.validation.screenshots == "all",
+        )
 
 
 def journeys_on(
@@ -53,41 +108,24 @@ def journeys_on(
     path = manager.create_detached(sha, f"{ctx.run_id}-{label}")
     try:
         if commands.setup:
-            setup = Sandbox(
-                path,
-                Limits(timeout_s=commands.setup_timeout_s),
-                hidden=_hidden(ctx, path),
-                network=True,
-            ).run(commands.setup)
+            setup = run_setup(settings, path)
             if setup.exit_code != 0:
                 raise StepFailed(f"setup failed on {sha[:12]}", {"output": setup.output[-4000:]})
-        port = free_port()
-        sandbox = Sandbox(path, Limits(timeout_s=24 * 3600), hidden=_hidden(ctx, path))
-        with AppProcess(
-            sandbox, commands.start.format(port=port), port, commands.ready_path
-        ) as app:
-            try:
-                app.wait_ready(60)
-            except AppNotReady as exc:
-                raise StepFailed(str(exc), {"port": port, "app_output": app.output()}) from exc
-            with BrowserSession(netns_pid=app.netns_pid) as session:
-                results = run_journeys(
-                    session,
-                    app.base_url,
-                    journeys,
-                    shots,
-                    settings.config.validation.screenshots == "all",
-                )
-            out: dict[str, Any] = {
-                "sha": sha,
-                "port": port,
-                "shots_dir": str(shots),
-                "journeys": [r.to_json() for r in results],
-                "journeys_passed": all(r.passed for r in results),
-            }
-            if validator is not None:
-                out["validator"] = _sealed(ctx, app, shots, validator)
-            return out
+        try:
+            with serving(settings, path) as app:
+                results = journeys_against(settings, app, journeys, shots)
+                out: dict[str, Any] = {
+                    "sha": sha,
+                    "port": app.port,
+                    "shots_dir": str(shots),
+                    "journeys": [r.to_json() for r in results],
+                    "journeys_passed": all(r.passed for r in results),
+                }
+                if validator is not None:
+                    out["validator"] = _sealed(ctx, app, shots, validator)
+                return out
+        except AppNotReady as exc:
+            raise StepFailed(str(exc), {"app_output": exc.output}) from exc
     finally:
         manager.remove(path)
 

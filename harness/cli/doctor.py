@@ -1,0 +1,42 @@
+"""``factory doctor``: setup, tests, the app and the journeys, tried on production."""
+
+from __future__ import annotations
+
+import click
+
+from harness.cli.common import emit_json, provider_override, repo_root, state_dir
+from harness.cli.live import live_line
+from harness.doctor import run_doctor
+
+
+@click.command()
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print ok, commit, provider and every check as JSON."
+)
+@click.pass_context
+def doctor(ctx: click.Context, as_json: bool) -> None:
+    """Run setup, test, start (until ready_path answers) and every hold-out journey on the
+    production branch, in the factory's sandbox (exit 0 all pass, 1 one fails, 2 config)."""
+    root = repo_root(ctx)
+    override = provider_override(ctx)
+    if as_json:
+        report = run_doctor(root, state_dir(root), override)
+        emit_json(report.to_json())
+    else:
+        with live_line("doctor") as say:
+            report = run_doctor(root, state_dir(root), override, say)
+        click.echo(f"production commit {report.commit[:12]}")
+        for check in report.checks:
+            verdict = "PASS" if check.passed else "FAIL"
+            click.echo(f"{verdict}  {check.name}  ({check.seconds:.1f}s)  {check.detail}")
+            if check.output and not check.passed:
+                click.echo("      " + check.output.replace("\n", "\n      "))
+        ready = report.provider
+        click.echo(
+            f"model: {ready.kind} — {'ready' if ready.ready else 'NOT READY'}: {ready.detail}"
+        )
+        click.echo(
+            "all checks pass" if report.ok else "a check failed: fix it before filing issues"
+        )
+    if not report.ok:
+        ctx.exit(1)

@@ -1,0 +1,47 @@
+"""A live status line on stderr for long steps: the stage, the time it has taken, and
+(for commands that spend) the money spent so far.
+
+On a terminal it is one line redrawn in place (rich); elsewhere each stage is printed once,
+so logs stay readable."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import click
+from rich.console import Console
+
+
+class _Line:
+    def __init__(self, title: str, spend: Callable[[], float] | None) -> None:
+        self.title, self.spend, self.stage = title, spend, "starting …"
+        self.started = time.monotonic()
+        self.spent: float | None = None  # read when the stage changes, in the caller's thread
+
+    def __rich__(self) -> str:  # re-rendered on every refresh: the clock keeps moving
+        text = f"{self.title}: {self.stage}  {time.monotonic() - self.started:.0f}s"
+        if self.spent is not None:
+            text += f"  ${self.spent:.4f} spent"
+        return text
+
+
+@contextmanager
+def live_line(
+    title: str, spend: Callable[[], float] | None = None
+) -> Iterator[Callable[[str], None]]:
+    """``with live_line("run") as say: say("triage …")`` — say() sets the current stage."""
+    console = Console(stderr=True, highlight=False)
+    if not console.is_terminal:
+        yield lambda line: click.echo(f"{title}: {line}", err=True)
+        return
+    line = _Line(title, spend)
+    with console.status(line, refresh_per_second=2):
+
+        def say(text: str) -> None:
+            line.stage = text.strip()
+            if spend is not None:
+                line.spent = spend()
+
+        yield say

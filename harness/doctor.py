@@ -1,0 +1,158 @@
+"""``factory doctor``: the set-up tried for real on the production branch, before any issue.
+
+A fresh worktree of the production commit, then, in the sandbox the factory uses:
+``commands.setup``, ``commands.test``, ``commands.start`` until ``ready_path`` answers, and
+every hold-out journey in Chromium against that app — the same functions validation runs.
+Each check has a verdict, its seconds and the tail of its output. Which model provider
+runs would use, and whether it has what it needs, is reported beside them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.browser.journeys import load_journeys
+from harness.config.provider import ProviderReadiness, provider_readiness
+from harness.config.settings import Settings, load_settings
+from harness.git.repo import GitRepo
+from harness.git.worktrees import WorktreeManager, default_worktree_root
+from harness.sandbox.app import AppNotReady
+from harness.sandbox.bwrap import Sandbox
+from harness.sandbox.limits import Limits
+from harness.validate.evidence import hidden_paths, journeys_against, run_setup, serving
+
+TAIL_CHARS = 1500
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str  # setup | test | start | journey: <name>
+    passed: bool
+    seconds: float
+    detail: str  # one line: the command, or why it failed
+    output: str = ""  # the tail of what it printed
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class DoctorReport:
+    commit: str
+    provider: ProviderReadiness
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.checks) and all(c.passed for c in self.checks)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "commit": self.commit,
+            "provider": self.provider.to_json(),
+            "checks": [c.to_json() for c in self.checks],
+        }
+
+
+def _tail(text: str) -> str:
+    return text[-TAIL_CHARS:].strip("\n")
+
+
+def _sandbox(settings: Settings, path: Path, timeout_s: float) -> Sandbox:
+    """The sandbox tests run in (one place to follow the Sandbox constructor)."""
+    return Sandbox(path, Limits(timeout_s=timeout_s), hidden=hidden_paths(settings, path))
+
+
+def _command(name: str, command: str, run: Callable[[], Any]) -> Check:
+    result = run()
+    passed = result.exit_code == 0
+    detail = f"`{command}` exited {result.exit_code}"
+    if result.limit_hit:
+        detail += f" (stopped: {result.limit_hit} limit)"
+    return Check(name, passed, round(result.duration_s, 2), detail, _tail(result.output))
+
+
+def _app_and_journeys(settings: Settings, path: Path, shots: Path) -> list[Check]:
+    commands = settings.config.commands
+    if not commands.start:
+        why = "commands.start is not set in factory.yaml: validation cannot run the app"
+        return [Check("start", False, 0.0, why)]
+    try:
+        journeys = load_journeys(settings.holdout_dir)
+    except Exception as exc:  # ConfigErrors: one line each, shown as a failed check
+        problems = getattr(exc, "problems", [exc])
+        return [Check("journeys", False, 0.0, f"the hold-out is broken: {problems[0]}")]
+    started = time.monotonic()
+    checks: list[Check] = []
+    try:
+        with serving(settings, path) as app:
+            checks.append(
+                Check(
+                    "start",
+                    True,
+                    round(time.monotonic() - started, 2),
+                    f"`{commands.start}` answered 200 on {commands.ready_path}",
+                    _tail(app.output()),
+                )
+            )
+            if not journeys:
+                where = settings.holdout_dir / "journeys"
+                checks.append(Check("journeys", False, 0.0, f"{where} holds no journey yet"))
+            for result in journeys_against(settings, app, journeys, shots):
+                detail = (
+                    f"{result.steps_run} steps passed"
+                    if result.passed
+                    else f"step {result.failed_step}: expected {result.expected}; "
+                    f"got {result.actual}"
+                )
+                if result.screenshot:
+                    detail += f" (screenshot {result.screenshot})"
+                checks.append(
+                    Check(
+                        f"journey: {result.name}",
+                        result.passed,
+                        round(result.duration_s, 2),
+                        detail,
+                    )
+                )
+    except AppNotReady as exc:
+        seconds = round(time.monotonic() - started, 2)
+        checks.append(Check("start", False, seconds, str(exc), _tail(exc.output)))
+    return checks
+
+
+def run_doctor(
+    root: Path, state_dir: Path, provider: str | None = None, progress: Progress = lambda _: None
+) -> DoctorReport:
+    """Every check on the production commit; configuration problems raise ConfigErrors."""
+    settings = load_settings(root, state_dir, provider)
+    commands = settings.config.commands
+    report = DoctorReport(
+        settings.governance.commit, provider_readiness(root, settings.config.provider, provider)
+    )
+    manager = WorktreeManager(GitRepo(root), default_worktree_root(state_dir))
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    path = manager.create_detached(report.commit, f"doctor-{stamp}")
+    shots = state_dir / "evidence" / f"doctor-{stamp}"
+    try:
+        if commands.setup:
+            progress("setup …")
+            report.checks.append(
+                _command("setup", commands.setup, lambda: run_setup(settings, path))
+            )
+            if not report.checks[-1].passed:
+                return report  # nothing after it can be judged on a half-installed tree
+        progress("test …")
+        sandbox = _sandbox(settings, path, commands.test_timeout_s)
+        report.checks.append(_command("test", commands.test, lambda: sandbox.run(commands.test)))
+        progress("start and journeys …")
+        report.checks += _app_and_journeys(settings, path, shots)
+        return report
+    finally:
+        manager.remove(path)
