@@ -123,7 +123,8 @@ def _app_and_journeys(settings: Settings, path: Path, shots: Path) -> list[Check
                 )
     except AppNotReady as exc:
         seconds = round(time.monotonic() - started, 2)
-        checks.append(Check("start", False, seconds, str(exc), _tail(exc.output)))
+        detail = f"`{commands.start}`: {exc}"
+        checks.append(Check("start", False, seconds, detail, _tail(exc.output)))
     return checks
 
 

@@ -1,0 +1,125 @@
+"""``factory doctor`` on a maintainer's fresh Python repository: init, commit, doctor.
+
+The generated ``setup`` installs from PyPI (``pip install -e . pytest``), and tests send no
+traffic off this machine. So the one other edit the test makes is an offline ``setup``
+with the same effect: a virtualenv in the worktree holding pytest, copied from the
+environment running these tests. ``test`` is the line ``factory init`` wrote, unchanged.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+import pytest as _pytest_module
+
+from tests.cli_helpers import run_cli
+from tests.conftest import git
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+
+SITE = Path(_pytest_module.__file__).resolve().parents[1]
+OFFLINE_SETUP = (
+    "python3 -m venv --without-pip .venv && cp -r "
+    + " ".join(
+        str(SITE / n)
+        for n in ("pytest", "_pytest", "pluggy", "iniconfig", "packaging", "pygments", "py.py")
+    )
+    + f" .venv/lib/python3.{sys.version_info.minor}/site-packages/"
+)
+APP = '''"""A tiny notes page."""
+import argparse
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+
+def page() -> bytes:
+    return b"<html><body><h1>Notes</h1></body></html>"
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.end_headers()
+        self.wfile.write(page())
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    HTTPServer(("127.0.0.1", parser.parse_args().port), Handler).serve_forever()
+'''
+
+
+def _edit(repo: Path, pattern: str, replacement: str) -> None:
+    config = repo / "factory.yaml"
+    text, count = re.subn(pattern, replacement, config.read_text(), flags=re.M)
+    assert count == 1, pattern
+    config.write_text(text)
+
+
+@pytest.fixture
+def python_repo(tmp_path: Path, capsys) -> Path:
+    repo = tmp_path / "notes"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "pyproject.toml").write_text('[project]\nname = "notes"\nversion = "0.1.0"\n')
+    (repo / "notes.py").write_text(APP)
+    (repo / "test_notes.py").write_text(
+        "from notes import page\n\n\ndef test_page():\n    assert b'Notes' in page()\n"
+    )
+    res = run_cli(capsys, "--repo", str(repo), "init")
+    assert res.code == 0, res.err
+    assert "Python (pyproject.toml)" in res.out
+    journeys = tmp_path / "notes-holdout" / "journeys"
+    journeys.mkdir(parents=True)
+    (journeys / "home.yaml").write_text("name: home\nsteps:\n  - goto: /\n  - expect_text: Notes\n")
+    return repo
+
+
+def _commit(repo: Path) -> None:
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "factory")
+
+
+def test_init_commit_doctor_passes_and_a_broken_start_fails(python_repo: Path, capsys) -> None:
+    repo = python_repo
+    written = (repo / "factory.yaml").read_text()
+    assert 'test: ".venv/bin/python -m pytest -q"' in written
+    assert "python -m" not in written.replace(".venv/bin/python -m", "")  # never bare python
+    _edit(repo, r"^  # start: .*$", '  start: ".venv/bin/python notes.py --port {port}"')
+    _edit(repo, r"^  setup: .*$", f"  setup: {OFFLINE_SETUP!r}".replace("'", '"'))
+    _commit(repo)
+
+    res = run_cli(capsys, "--repo", str(repo), "doctor", "--json")
+    assert res.code == 0, res.out + res.err
+    data = res.json()
+    assert [c["name"] for c in data["checks"]] == ["setup", "test", "start", "journey: home"]
+    assert all(c["passed"] and c["seconds"] >= 0 for c in data["checks"]), data["checks"]
+    assert "1 passed" in data["checks"][1]["output"]
+    assert (
+        data["provider"]
+        == {
+            "provider": "scripted",
+            "ready": False,
+            "detail": data["provider"]["detail"],
+        }
+        and "ANTHROPIC_API_KEY" in data["provider"]["detail"]
+    )
+
+    _edit(repo, r"^  start: .*$", '  start: ".venv/bin/python notes.py --prot {port}"')
+    _commit(repo)
+    res = run_cli(capsys, "--repo", str(repo), "doctor")
+    assert res.code == 1, res.out + res.err
+    assert re.search(r"^PASS  test ", res.out, re.M), res.out
+    (start,) = [line for line in res.out.splitlines() if line.startswith("FAIL  start")]
+    assert "exited with 2 before it was ready" in start and "\\n" not in start
+    assert "usage: notes.py [-h] --port PORT" in res.out, res.out  # its own output is shown
+    assert "notes.py --prot" in start  # the command that failed
+
+
+def test_doctor_on_a_broken_config_exits_2(python_repo: Path, capsys) -> None:
+    res = run_cli(capsys, "--repo", str(python_repo), "doctor")  # nothing committed yet
+    assert res.code == 2 and len(res.err.strip().splitlines()) == 1, res.err
