@@ -20,7 +20,7 @@ from harness.errors import ConfigErrors, FactoryError
 _COMMANDS: dict[str, tuple[str, ...]] = {
     "harness.cli.setup": ("init", "check"),
     "harness.cli.issue": ("issue",),
-    "harness.cli.work": ("triage", "implement", "validate", "run_command", "queue"),
+    "harness.cli.work": ("triage", "implement", "validate", "run_command", "queue", "retry"),
     "harness.cli.state": ("status", "runs", "report", "stop", "resume"),
     "harness.cli.demo": ("demo",),
     "harness.cli.apply": ("apply",),

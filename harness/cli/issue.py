@@ -56,6 +56,30 @@ def new(ctx: click.Context, title: str, body: str, author: str | None, as_json: 
         click.echo(created.number)
 
 
+@issue.command("edit")
+@click.argument("number", type=int)
+@click.option("--title", default=None, help="The new title (one line).")
+@click.option("--body", default=None, help="The new description; '-' reads standard input.")
+@click.pass_context
+def edit(ctx: click.Context, number: int, title: str | None, body: str | None) -> None:
+    """Edit an issue's title or body, as its author would (a 'needs info' issue is then
+    triaged again)."""
+    if title is None and body is None:
+        raise UsageError("edit: give --title, --body or both")
+    if body == "-":
+        body = sys.stdin.read()
+    forge = _forge(ctx)
+    current = forge.get_issue(number)
+    title = current.title if title is None else title.strip()
+    body = current.body if body is None else body
+    if not title or "\n" in title or len(title) > MAX_TITLE:
+        raise UsageError(f"--title: must be one line of 1 to {MAX_TITLE} characters")
+    if len(body.encode()) > MAX_BODY:
+        raise UsageError(f"--body: more than the {MAX_BODY:,} bytes allowed")
+    forge.edit_issue(number, title, body)
+    click.echo(number)
+
+
 @issue.command("list")
 @click.option("--state", type=click.Choice(["open", "closed", "all"]), default="open")
 @click.option("--json", "as_json", is_flag=True, help="Print the issues as a JSON array.")

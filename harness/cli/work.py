@@ -18,6 +18,7 @@ from harness.engine.context import Services
 from harness.engine.runner import RunOutcome
 from harness.errors import ConfigError
 from harness.implement.run import implement_issue
+from harness.retry import retry_issue
 from harness.services import open_services
 from harness.store.base import utc_now
 from harness.store.db import Store
@@ -214,3 +215,13 @@ def queue(ctx: click.Context, as_json: bool) -> None:
     else:
         for number in numbers:
             click.echo(number)
+
+
+@click.command()
+@click.argument("number", type=int)
+@click.pass_context
+def retry(ctx: click.Context, number: int) -> None:
+    """Re-queue a failed or needs-human issue NUMBER, with one comment on it."""
+    root = repo_root(ctx)
+    services = open_services(root, state_dir(root), provider_override(ctx))
+    click.echo(retry_issue(services, number))

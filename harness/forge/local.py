@@ -40,6 +40,10 @@ class LocalForge:
     def create_issue(self, title: str, body: str, author: str) -> Issue:
         return self.store.insert_issue(title, body, author)
 
+    def edit_issue(self, number: int, title: str, body: str) -> None:
+        """What an author's edit does on GitHub: new title and body, same number."""
+        self.store.edit_issue(number, title, body)
+
     def close_issue(self, number: int) -> None:
         self.store.set_issue_state(number, "closed")
 

@@ -58,6 +58,14 @@ class ForgeTablesMixin(StoreBase):
                 (state, utc_now(), number),
             )
 
+    def edit_issue(self, number: int, title: str, body: str) -> None:
+        self.issue(number)
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE issues SET title = ?, body = ?, updated_at = ? WHERE number = ?",
+                (title, body, utc_now(), number),
+            )
+
     # -- labels ---------------------------------------------------------------
     def upsert_label(self, name: str, color: str, description: str) -> None:
         with self.transaction() as db:

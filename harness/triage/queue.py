@@ -9,6 +9,7 @@ from harness.engine.runner import Engine, RunOutcome, check_kill_switch
 from harness.errors import StoppedError
 from harness.forge.base import TRIAGE_LABELS, Issue
 from harness.model.batch import BatchCollector
+from harness.triage.prescreen import issue_sha256
 
 
 def untriaged(services: Services) -> list[Issue]:
@@ -16,7 +17,9 @@ def untriaged(services: Services) -> list[Issue]:
     now = services.clock()
     pending: list[Issue] = []
     for issue in sorted(services.forge.list_issues(state="open"), key=lambda i: i.number):
-        if any(label in TRIAGE_LABELS for label in issue.labels):
+        if any(label in TRIAGE_LABELS for label in issue.labels) and not edited_since_asked(
+            services, issue
+        ):
             continue
         if services.forge.is_own(issue.author):  # the factory's own issues are not input
             continue
@@ -27,6 +30,24 @@ def untriaged(services: Services) -> list[Issue]:
             continue
         pending.append(issue)
     return pending
+
+
+def edited_since_asked(services: Services, issue: Issue) -> bool:
+    """A "needs info" issue whose title or body changed since it was last judged: the
+    author answered, so it is triaged again (once per edit: the new run records the new
+    text). Any other triage label keeps the issue out."""
+    if "factory:needs-info" not in issue.labels:
+        return False
+    if any(x in issue.labels for x in TRIAGE_LABELS if x != "factory:needs-info"):
+        return False
+    for run in services.store.list_runs(limit=20, workflow="triage", issue=issue.number):
+        if run.status != "succeeded":
+            continue
+        for step in services.store.steps(run.id):
+            judged = (step.outputs or {}).get("issue_sha256")
+            if step.status == "succeeded" and judged:
+                return bool(judged != issue_sha256(issue))
+    return False  # labelled by hand, or judged before texts were recorded: leave it
 
 
 def _deferred_today(services: Services, number: int) -> bool:

@@ -116,6 +116,18 @@ def test_tests_failing_after_the_fix_attempts_fail_the_issue(
     steps = run_cli(capsys, "--repo", str(repo), "report", run_id, "--json").json()["steps"]
     assert [s["status"] for s in steps if s["step"] == "test"] == ["failed"] * 3  # 1 + 2 fixes
 
+    # factory retry: back in the queue, with exactly one comment, and only once
+    queued = run_cli(capsys, "--repo", str(repo), "queue", "--json")
+    assert number not in json.loads(queued.out)
+    again = run_cli(capsys, "--repo", str(repo), "retry", str(number))
+    assert again.code == 0 and "queued for implementation" in again.out, again.err
+    assert number in json.loads(run_cli(capsys, "--repo", str(repo), "queue", "--json").out)
+    after = show(capsys, repo, number)
+    assert "factory:failed" not in after["labels"] and "factory:accepted" in after["labels"]
+    assert len([c for c in after["comments"] if "Queued again" in c["body"]]) == 1
+    twice = run_cli(capsys, "--repo", str(repo), "retry", str(number))
+    assert twice.code == 2 and "nothing to retry" in twice.err
+
 
 def test_budget_reached_mid_loop_stops_cleanly(tmp_path: Path, capsys, standin) -> None:
     cheap = RULES.replace("per_issue_usd: 2.0", "per_issue_usd: 0.03")

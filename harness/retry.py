@@ -1,0 +1,38 @@
+"""``factory retry N``: put a failed or needs-human issue back in the queue, with one comment.
+
+An accepted issue goes back to implementation (its triage decision stands); one that triage
+itself handed to a person is triaged again. Labels change first, then the comment: a retry
+interrupted between the two is not repeated (the issue is no longer failed), so an issue
+never gets two comments for one retry."""
+
+from __future__ import annotations
+
+from harness.engine.context import Services
+from harness.errors import UsageError
+
+RETRYABLE = ("factory:failed", "factory:needs-human")
+
+
+def retry_issue(services: Services, number: int) -> str:
+    """Re-queue issue ``number``; what happens next, in one line."""
+    forge = services.forge
+    issue = forge.get_issue(number)
+    held = [label for label in RETRYABLE if label in issue.labels]
+    if issue.state != "open" or not held:
+        raise UsageError(
+            f"issue {number} is not an open failed or needs-human issue "
+            f"(labels: {', '.join(issue.labels) or 'none'}); nothing to retry"
+        )
+    accepted = "factory:accepted" in issue.labels
+    forge.remove_labels(number, [*held, "factory:needs-review", "factory:in-progress"])
+    was = " and ".join(label.removeprefix("factory:") for label in held)
+    body = services.templates.render("comments/retry.md.j2", was=was, accepted=accepted)
+    key = next(
+        f"retry:{n}" for n in range(1, 10_000) if forge.find_comment(number, f"retry:{n}") is None
+    )
+    forge.post_comment(number, key, body)
+    return (
+        f"issue {number}: was {was}; queued for implementation"
+        if accepted
+        else f"issue {number}: was {was}; queued for triage"
+    )
