@@ -8,10 +8,11 @@ from typing import Any
 
 
 def _latest(steps: list[dict[str, Any]], key: str) -> Any:
-    """The value of ``key`` in the newest succeeded step output that has it."""
+    """The value of ``key`` in the newest step output that has it (a failed step's evidence
+    counts: a refused gate is recorded there)."""
     for step in reversed(steps):
         outputs = step.get("outputs") or {}
-        if step.get("status") == "succeeded" and outputs.get(key) not in (None, "", []):
+        if isinstance(outputs, dict) and outputs.get(key) not in (None, "", []):
             return outputs[key]
     return None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -97,6 +98,8 @@ def test_a_gate_failure_means_no_pr_and_needs_human(
     assert gate in comment and "kept on branch" in comment
     assert GitRepo(repo).rev_parse("main") == before
     assert GitRepo(repo).read_blob("main", "factory_rules.md") == rules_before
+    report = run_cli(capsys, "--repo", str(repo), "report", res.json()["run_id"])
+    assert re.search(rf"^  FAIL  {gate}: ", report.out, re.M), report.out  # gates come first
 
 
 def test_tests_failing_after_the_fix_attempts_fail_the_issue(
