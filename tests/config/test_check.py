@@ -362,4 +362,24 @@ def test_a_deprecated_model_is_a_warning_with_its_end_of_life(inited: Path, caps
         "warning: factory.yaml: models.implementer: claude-sonnet-4-5 is deprecated; "
         "its end of life is 2026-11-30" in res.out
     )
-    assert res.out.strip().endswith("ok")
+    assert res.out.strip().splitlines()[-1].startswith("ok:")
+
+
+def test_check_takes_mission_headings_in_the_maintainers_words(inited: Path, capsys) -> None:
+    mission = inited / "mission.md"
+    text = mission.read_text()
+    for old, new in (
+        ("## Invariants", "## Hard invariants"),
+        ("## Capabilities", "## Core capabilities"),
+        ("## Out of scope", "## Non-goals"),
+    ):
+        text = text.replace(old, new)
+    mission.write_text(text)
+    res = run_cli(capsys, "--repo", str(inited), "check")
+    assert res.code == 0, res.err
+    assert "note: mission.md: Out of scope <- 'Non-goals'" in res.out
+    assert "note: mission.md: Invariants <- 'Hard invariants'" in res.out
+    mission.write_text(re.sub(r"## Non-goals\n(- .*\n)+", "", text))
+    res = run_cli(capsys, "--repo", str(inited), "check")
+    assert res.code == 2 and len(res.err.strip().splitlines()) == 1, res.err
+    assert "mission.md: ## Out of scope: required section is missing" in res.err

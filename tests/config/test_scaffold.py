@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import pytest
 import yaml
 
 from harness.config.scaffold import ci_files
+from harness.model.scripted import load_script
+from tests.cli_helpers import run_cli
 
 WORKFLOW = """name: factory triage
 on:
@@ -41,3 +45,40 @@ def test_ci_templates_render_with_their_own_delimiters(tmp_path: Path) -> None:
 
 def test_no_folder_no_files(tmp_path: Path) -> None:
     assert ci_files(tmp_path / "absent", tmp_path / ".github", {}) == {}
+
+
+@pytest.mark.parametrize(
+    ("files", "label", "test_line"),
+    [
+        ({"pyproject.toml": "[project]\nname = 'x'\n"}, "Python (pyproject.toml)", "pytest"),
+        ({"requirements.txt": "flask\n"}, "Python (requirements.txt)", "pytest"),
+        ({"package.json": "{}"}, "Node (package.json)", "npm test"),
+        ({}, "no build files found", "exit 1"),
+    ],
+)
+def test_init_writes_commands_for_the_project_it_finds(
+    empty_repo: Path, capsys, files: dict[str, str], label: str, test_line: str
+) -> None:
+    for name, text in files.items():
+        (empty_repo / name).write_text(text)
+    res = run_cli(capsys, "--repo", str(empty_repo), "init")
+    assert res.code == 0 and label in res.out, res.err
+    config = (empty_repo / "factory.yaml").read_text()
+    commands = yaml.safe_load(config)["commands"]
+    assert test_line in commands["test"] and "start" not in commands  # start: set by hand
+    assert "{port}" in config.split("# start:")[1].splitlines()[0]
+    for line in commands.values():
+        assert not re.search(r"(^|[\s;&|])python\s", str(line)), line  # no bare `python`
+    assert (".venv/" in (empty_repo / ".gitignore").read_text()) is label.startswith("Python")
+
+
+def test_init_with_the_scripted_provider_writes_example_answers(empty_repo: Path, capsys) -> None:
+    res = run_cli(capsys, "--repo", str(empty_repo), "--provider", "scripted", "init")
+    assert res.code == 0, res.err
+    config = yaml.safe_load((empty_repo / "factory.yaml").read_text())
+    assert config["provider"] == {"type": "scripted", "script": "scripted.yaml"} | {
+        k: v for k, v in config["provider"].items() if k not in ("type", "script")
+    }
+    assert load_script(empty_repo / "scripted.yaml")  # the example loads as it is
+    check = run_cli(capsys, "--repo", str(empty_repo), "check")
+    assert "note: factory.yaml: provider: scripted: scripted answers from" in check.out
