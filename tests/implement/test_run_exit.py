@@ -38,6 +38,9 @@ def test_run_exits_1_when_a_gate_refused_and_fits_80_columns(
     assert _widest(res.out) <= 80, res.out
     text = " ".join(Text.from_ansi(res.out).plain.replace("│", " ").split())
     assert "changed_lines" in text  # the reason folds over lines, it is never cut
+    _file(capsys, repo, "Add a greeting " + "with a long title that folds " * 4)
+    triaged = run_cli(capsys, "--repo", str(repo), "triage")
+    assert triaged.code == 0 and _widest(triaged.out) <= 80, triaged.out
     runs = run_cli(capsys, "--repo", str(repo), "runs")
     assert runs.code == 0 and _widest(runs.out) <= 80, runs.out
     for name in ("TTY_COMPATIBLE", "COLUMNS"):
