@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.table import Table
 
 from harness.cli.common import emit_json
+from harness.cli.live import live_line
+from harness.cli.tables import print_table
 from harness.demo import DemoReport, run_demo
 
 _TRIAGE = {
@@ -45,13 +45,10 @@ def outcomes(report: DemoReport) -> list[tuple[int, str, str]]:
 
 
 def _print(report: DemoReport) -> None:
-    console = Console(width=170)
-    console.print(f"[bold]factory demo[/bold] in {report.root} (model: {report.provider})")
-    table = Table("issue", "outcome", "why", title="what the factory did")
-    for number, outcome, why in outcomes(report):
-        table.add_row(f"#{number}", outcome, why[:120])
-    console.print(table)
-    console.print(
+    click.echo(f"factory demo in {report.root} (model: {report.provider})")
+    rows = [(f"#{number}", outcome, why) for number, outcome, why in outcomes(report)]
+    print_table("what the factory did", ("issue", "outcome", "why"), rows)
+    click.echo(
         f"evidence (runs, steps, model calls, transcripts, screenshots): {report.state_dir}\n"
         f"look closer: factory --repo {report.repo} runs | report RUN_ID | issue show N"
     )
@@ -68,8 +65,11 @@ def _print(report: DemoReport) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the demo's outcome as JSON.")
 def demo(target: Path | None, as_json: bool) -> None:
     """Run the factory offline on a generated notes app and show what it decided and why."""
-    say = (lambda _: None) if as_json else (lambda line: click.echo(line, err=True))
-    report = run_demo(target, say)
+    if as_json:
+        report = run_demo(target, lambda _: None)
+    else:
+        with live_line("factory demo") as say:
+            report = run_demo(target, say)
     if as_json:
         emit_json({**report.to_json(), "outcomes": outcomes(report)})
     else:
