@@ -41,10 +41,6 @@ def hidden_paths(settings: Settings, base: Path) -> list[Path]:
     return [p for p in (s.state_dir, s.root, s.holdout_dir) if p.exists() and p != base]
 
 
-def _hidden(ctx: StepContext, base: Path) -> list[Path]:
-    return hidden_paths(ctx.services.settings, base)
-
-
 def run_setup(settings: Settings, path: Path) -> CommandResult:
     """``commands.setup`` in the worktree ``path`` (network on: it installs dependencies)."""
     commands = settings.config.commands
