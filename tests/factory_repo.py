@@ -8,6 +8,10 @@ from typing import Any
 
 import yaml
 
+from harness.paths import workflows_dir
+
+FALLBACK_SCRIPT = workflows_dir() / "scripted" / "default.yaml"
+
 MISSION = """# Mission
 
 ## Purpose
@@ -78,7 +82,8 @@ def make_factory_repo(
         "production_branch": "main",
         "commands": {"test": "python -m unittest -q"},
         "holdout": str(path.parent / f"{path.name}-holdout"),
-        "provider": provider or {"type": "scripted"},
+        # offline, with the honest fallback answers as its script (no script: no model)
+        "provider": provider or {"type": "scripted", "script": str(FALLBACK_SCRIPT)},
     }
     data.update(config or {})
     (path / "factory.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
