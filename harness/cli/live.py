@@ -1,8 +1,8 @@
 """A live status line on stderr for long steps: the stage, the time it has taken, and
 (for commands that spend) the money spent so far.
 
-On a terminal it is one line redrawn in place (rich); elsewhere each stage is printed once,
-so logs stay readable."""
+On a terminal it is one line redrawn in place (rich); elsewhere each stage is printed once
+(for multi-stage commands), so logs stay readable."""
 
 from __future__ import annotations
 
@@ -29,12 +29,16 @@ class _Line:
 
 @contextmanager
 def live_line(
-    title: str, spend: Callable[[], float] | None = None
+    title: str, spend: Callable[[], float] | None = None, log_when_piped: bool = True
 ) -> Iterator[Callable[[str], None]]:
-    """``with live_line("run") as say: say("triage …")`` — say() sets the current stage."""
+    """``with live_line("run") as say: say("triage …")`` — say() sets the current stage.
+    Piped, stages are printed one per line (or not at all without ``log_when_piped``)."""
     console = Console(stderr=True, highlight=False)
     if not console.is_terminal:
-        yield lambda line: click.echo(f"{title}: {line}", err=True)
+        if log_when_piped:
+            yield lambda line: click.echo(f"{title}: {line}", err=True)
+        else:
+            yield lambda _: None
         return
     line = _Line(title, spend)
     with console.status(line, refresh_per_second=2):

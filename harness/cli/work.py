@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from typing import Any
 
@@ -40,6 +42,17 @@ def _services(ctx: click.Context) -> Services:
     return services
 
 
+@contextmanager
+def _live(quiet: bool, title: str, services: Services) -> Iterator[Callable[[str], None]]:
+    """The live line (stage, elapsed, spend since it started), unless output is JSON."""
+    if quiet:
+        yield lambda _: None
+        return
+    spend = partial(services.store.spend, since=utc_now())
+    with live_line(title, spend, log_when_piped=False) as say:
+        yield say
+
+
 @click.command()
 @click.option("--issue", "only", type=int, default=None, help="Triage only this issue.")
 @click.option("--batch", is_flag=True, help="Send the agent's calls as one Message Batch.")
@@ -57,7 +70,9 @@ def triage(
 ) -> None:
     """Triage every untriaged open issue against mission.md (labels + one comment each)."""
     services = _services(ctx)
-    results = triage_all(services, only, batch=batch, batch_wait_s=batch_wait)
+    with _live(as_json, "triage", services) as say:
+        say("judging untriaged issues …")
+        results = triage_all(services, only, batch=batch, batch_wait_s=batch_wait)
     if as_json:
         emit_json(results)
     elif not results:
@@ -90,7 +105,9 @@ def triage(
 def implement(ctx: click.Context, number: int, as_json: bool) -> None:
     """Implement accepted issue NUMBER in a worktree and open a PR (exit 1 if refused)."""
     services = _services(ctx)
-    outcome = implement_issue(services, number)
+    with _live(as_json, "implement", services) as say:
+        say(f"issue {number} …")
+        outcome = implement_issue(services, number)
     pr = outcome.outputs.get("pr", {})
     data = {
         "issue": number,
@@ -132,7 +149,9 @@ def validate(ctx: click.Context, number: int, as_json: bool) -> None:
     """Validate the PR of issue NUMBER with the hold-out and the sealed validator; merge if
     every gate holds (exit 1 if it does not merge)."""
     services = _services(ctx)
-    outcome = validate_issue(services, number)
+    with _live(as_json, "validate", services) as say:
+        say(f"issue {number} …")
+        outcome = validate_issue(services, number)
     data = _outcome_json(number, outcome)
     if as_json:
         emit_json(data)
