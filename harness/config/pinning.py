@@ -47,15 +47,30 @@ def installed_source() -> str | None:
         return None
     if not raw:
         return None  # installed from an index: a name and a version, no hash on record
-    data = json.loads(raw)
+    return pinned_from_direct_url(raw)
+
+
+def pinned_from_direct_url(raw: str) -> str | None:
+    """A pinned source from PEP 610 ``direct_url.json`` text, when it records one."""
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(data, dict):
+        return None
     url = str(data.get("url", ""))
     vcs = data.get("vcs_info") or {}
-    if vcs.get("vcs") == "git" and url.startswith("https://") and vcs.get("commit_id"):
-        return f"{DIST} @ git+{url}@{vcs['commit_id']}"
-    hashes = (data.get("archive_info") or {}).get("hashes") or {}
-    if url.startswith("https://") and hashes.get("sha256"):
-        return f"{DIST} @ {url.split('#')[0]}#sha256={hashes['sha256']}"
-    return None  # a local folder or file: nothing a CI runner can fetch
+    archive = data.get("archive_info") or {}
+    sha256 = (archive.get("hashes") or {}).get("sha256") or str(
+        archive.get("hash", "")
+    ).removeprefix("sha256=")
+    found = None
+    if vcs.get("vcs") == "git" and vcs.get("commit_id"):
+        found = f"{DIST} @ git+{url}@{vcs['commit_id']}"
+    elif sha256:
+        found = f"{DIST} @ {url.split('#')[0]}#sha256={sha256}"
+    # a local folder or file, or anything not pinned to exact bytes: nothing CI can use
+    return found if found and pinned_problem(found) is None else None
 
 
 def ci_package(spec: str | None) -> str:

@@ -252,3 +252,29 @@ def test_a_write_token_reaches_only_an_apply_job(generated: Path) -> None:
             assert "ANTHROPIC_API_KEY" not in text, (name, job_id)
             runs = [s["run"] for s in job["steps"] if "run" in s]
             assert all(r.startswith(("factory apply", "python -m pip install")) for r in runs)
+
+
+def test_the_install_source_is_read_from_pep_610_records() -> None:
+    from harness.config.pinning import pinned_from_direct_url
+
+    commit = "a" * 40
+    git_url = {"url": "https://github.com/o/r", "vcs_info": {"vcs": "git", "commit_id": commit}}
+    assert pinned_from_direct_url(json.dumps(git_url)) == (
+        f"dark-factory-harness @ git+https://github.com/o/r@{commit}"
+    )
+    wheel = {
+        "url": "https://e.org/x-1.0-py3-none-any.whl",
+        "archive_info": {"hashes": {"sha256": "b" * 64}},
+    }
+    assert pinned_from_direct_url(json.dumps(wheel)).endswith(
+        "x-1.0-py3-none-any.whl#sha256=" + "b" * 64
+    )
+    local = {"url": "file:///src/harness", "dir_info": {"editable": True}}
+    branch = {"url": "https://github.com/o/r", "vcs_info": {"vcs": "git", "commit_id": "main"}}
+    for record in (
+        local,
+        branch,
+        {"url": "http://e.org/x.whl", "archive_info": {"hash": "sha256=" + "c" * 64}},
+    ):
+        assert pinned_from_direct_url(json.dumps(record)) is None, record
+    assert pinned_from_direct_url("not json") is None
