@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import click
@@ -14,18 +15,6 @@ from harness.engine.budget import start_of_day
 from harness.engine.runner import KILL_SWITCH
 from harness.git.repo import GitRepo
 from harness.store.db import Store
-
-_RUN_FIELDS = (
-    "id",
-    "workflow",
-    "issue",
-    "status",
-    "started_at",
-    "finished_at",
-    "cost_usd",
-    "input_tokens",
-    "output_tokens",
-)
 
 
 def _store(ctx: click.Context) -> Store:
@@ -60,7 +49,30 @@ def runs(ctx: click.Context, limit: int, as_json: bool) -> None:
     if as_json:
         emit_json(rows)
         return
-    print_table("runs", _RUN_FIELDS, [[row[f] for f in _RUN_FIELDS] for row in rows])
+    print_table(
+        "runs",
+        ("id", "workflow", "issue", "status", "started (UTC)", "took", "cost", "tokens in/out"),
+        [_run_line(row) for row in rows],
+    )
+
+
+def _run_line(row: dict[str, Any]) -> tuple[object, ...]:
+    """A run as the terminal shows it: compact enough for 80 columns (--json has it all)."""
+    started, finished = row["started_at"] or "", row["finished_at"] or ""
+    took = ""
+    if started and finished:
+        seconds = (datetime.fromisoformat(finished) - datetime.fromisoformat(started)).seconds
+        took = f"{seconds // 60}m{seconds % 60:02d}s" if seconds >= 60 else f"{seconds}s"
+    return (
+        row["id"],
+        row["workflow"],
+        row["issue"] if row["issue"] is not None else "",
+        row["status"],
+        started[:16].replace("T", " "),
+        took,
+        f"${row['cost_usd']:.4f}",
+        f"{row['input_tokens']}/{row['output_tokens']}",
+    )
 
 
 @click.command()

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import click
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -37,7 +38,7 @@ def print_table(
         for row in rows:
             click.echo("\t".join(_cell(v) for v in row))
         return
-    table = Table(title=title, expand=False, title_justify="left")
+    table = Table(title=title, expand=False, title_justify="left", box=box.SIMPLE_HEAD)
     for name in columns:
         table.add_column(name, overflow="fold")
     for row in rows:
