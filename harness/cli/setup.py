@@ -52,6 +52,12 @@ def init(ctx: click.Context, forge: str, ci: str | None, package: str | None, fo
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
         click.echo(f"wrote {path.relative_to(root)}")
+    starter = scaffold.starter_holdout(root, (root / "factory.yaml").read_text(encoding="utf-8"))
+    if starter is not None:
+        path, text = starter
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {path} (a first hold-out journey: the home page loads; add your own)")
     click.echo(f"project: {context['project']['label']}; commands in factory.yaml chosen for it")
     if pinned:
         click.echo(f"CI installs the harness from {pinned}")

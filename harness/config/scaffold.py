@@ -10,8 +10,10 @@ from typing import Any
 
 import jinja2
 
+from harness.config.models import FactoryConfig
+from harness.config.settings import check_holdout, holdout_path
 from harness.config.yamlload import load_yaml
-from harness.errors import GitError, UsageError
+from harness.errors import ConfigErrors, GitError, UsageError
 from harness.git.repo import GitRepo
 from harness.paths import workflows_dir
 
@@ -26,6 +28,7 @@ CI = {"github-actions": ("github", ".github")}
 _GITHUB_URL = re.compile(r"github\.com[:/]([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+?)(?:\.git)?/?$")
 _STATE_LINE = ".factory/*"
 SCRIPT = "scripted.yaml"  # the example answers 'factory init --provider scripted' writes
+STARTER_JOURNEY = "holdout_home.yaml"  # written into a hold-out folder that does not exist yet
 
 
 def _environment(folder: Path, ci: bool = False) -> jinja2.Environment:
@@ -96,6 +99,21 @@ def governance_files(root: Path, context: dict[str, Any]) -> dict[Path, str]:
     if context.get("provider") == "scripted":
         files[root / SCRIPT] = env.get_template(SCRIPT + ".j2").render(context)
     return files
+
+
+def starter_holdout(root: Path, factory_yaml: str) -> tuple[Path, str] | None:
+    """A first hold-out journey (the home page loads) for the hold-out folder the written
+    factory.yaml names, when that folder does not exist yet; None when it does (a
+    maintainer's journeys are never touched) or when the folder cannot be placed."""
+    try:
+        config = FactoryConfig.model_validate(load_yaml(factory_yaml, "factory.yaml"))
+    except (ValueError, ConfigErrors):
+        return None
+    holdout = holdout_path(root, config)
+    if holdout.exists() or check_holdout(root, holdout) is not None:
+        return None
+    text = (workflows_dir() / "init" / STARTER_JOURNEY).read_text(encoding="utf-8")
+    return holdout / "journeys" / "home.yaml", text
 
 
 def ci_files(folder: Path, target: Path, context: dict[str, Any]) -> dict[Path, str]:

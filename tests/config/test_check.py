@@ -272,7 +272,7 @@ def test_check_reports_every_problem_at_once(inited: Path, capsys) -> None:
 
 def test_check_notes_valid_journeys_and_missing_front_matter(inited: Path, capsys) -> None:
     holdout = inited.parent / "repo-holdout" / "journeys"
-    holdout.mkdir(parents=True)
+    holdout.mkdir(parents=True, exist_ok=True)
     (holdout / "home.yaml").write_text("name: home\nsteps:\n  - goto: /\n")
     rules = inited / "factory_rules.md"
     rules.write_text(rules.read_text().split("---\n", 2)[2])

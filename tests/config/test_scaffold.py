@@ -82,3 +82,18 @@ def test_init_with_the_scripted_provider_writes_example_answers(empty_repo: Path
     assert load_script(empty_repo / "scripted.yaml")  # the example loads as it is
     check = run_cli(capsys, "--repo", str(empty_repo), "check")
     assert "note: factory.yaml: provider: scripted: scripted answers from" in check.out
+
+
+def test_init_writes_a_first_holdout_journey_and_never_touches_an_existing_one(
+    empty_repo: Path, capsys
+) -> None:
+    starter = empty_repo.parent / f"{empty_repo.name}-holdout" / "journeys" / "home.yaml"
+    res = run_cli(capsys, "--repo", str(empty_repo), "init")
+    assert res.code == 0, res.err
+    assert f"wrote {starter}" in res.out
+    assert yaml.safe_load(starter.read_text()) == {"name": "home", "steps": [{"goto": "/"}]}
+    starter.write_text("name: mine\nsteps: [goto: /notes]\n")
+    res = run_cli(capsys, "--repo", str(empty_repo), "init", "--force")
+    assert res.code == 0, res.err
+    assert "holdout" not in res.out and "hold-out" not in res.out
+    assert starter.read_text() == "name: mine\nsteps: [goto: /notes]\n"

@@ -73,9 +73,9 @@ def python_repo(tmp_path: Path, capsys) -> Path:
     res = run_cli(capsys, "--repo", str(repo), "init")
     assert res.code == 0, res.err
     assert "Python (pyproject.toml)" in res.out
-    journeys = tmp_path / "notes-holdout" / "journeys"
-    journeys.mkdir(parents=True)
-    (journeys / "home.yaml").write_text("name: home\nsteps:\n  - goto: /\n  - expect_text: Notes\n")
+    starter = tmp_path / "notes-holdout" / "journeys" / "home.yaml"
+    assert "wrote " + str(starter) in res.out  # init wrote a first hold-out journey
+    assert "goto: /" in starter.read_text()  # doctor runs it unedited
     return repo
 
 
