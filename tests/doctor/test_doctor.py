@@ -9,6 +9,7 @@ environment running these tests. ``test`` is the line ``factory init`` wrote, un
 from __future__ import annotations
 
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -21,14 +22,26 @@ from tests.conftest import git
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
 SITE = Path(_pytest_module.__file__).resolve().parents[1]
+VENDORED = ("pytest", "_pytest", "pluggy", "iniconfig", "packaging", "pygments", "py.py")
+# The generated setup installs from PyPI; tests stay offline, so the repository carries the
+# test runner's packages (committed under .offline/) and setup copies them into the venv.
 OFFLINE_SETUP = (
-    "python3 -m venv --without-pip .venv && cp -r "
-    + " ".join(
-        str(SITE / n)
-        for n in ("pytest", "_pytest", "pluggy", "iniconfig", "packaging", "pygments", "py.py")
-    )
-    + f" .venv/lib/python3.{sys.version_info.minor}/site-packages/"
+    "python3 -m venv --without-pip .venv && cp -r .offline/* "
+    f".venv/lib/python3.{sys.version_info.minor}/site-packages/"
 )
+
+
+def _vendor(repo: Path) -> None:
+    target = repo / ".offline"
+    target.mkdir()
+    for name in VENDORED:
+        source = SITE / name
+        if source.is_dir():
+            shutil.copytree(source, target / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, target / name)
+
+
 APP = '''"""A tiny notes page."""
 import argparse
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -91,6 +104,7 @@ def test_init_commit_doctor_passes_and_a_broken_start_fails(python_repo: Path, c
     assert "python -m" not in written.replace(".venv/bin/python -m", "")  # never bare python
     _edit(repo, r"^  # start: .*$", '  start: ".venv/bin/python notes.py --port {port}"')
     _edit(repo, r"^  setup: .*$", f"  setup: {OFFLINE_SETUP!r}".replace("'", '"'))
+    _vendor(repo)
     _commit(repo)
 
     res = run_cli(capsys, "--repo", str(repo), "doctor", "--json")
