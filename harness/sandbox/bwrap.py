@@ -70,6 +70,8 @@ class View:
     # False: the process inherits the environment it is started with (the seal's model key
     # must not appear on a command line), else it starts empty plus ``env``.
     clear_env: bool = True
+    # the host's process list (only the seal, to find the app's network namespace)
+    share_pid: bool = False
 
 
 def running_as_root() -> bool:
@@ -121,7 +123,9 @@ def bwrap_argv(view: View, command: list[str], *, seccomp_fd: int | None = None)
     if view.writable:
         args += ["--chdir", str(view.writable[0])]
     args += ["--remount-ro", "/"]
-    args += ["--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"]
+    args += ["--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
+    if not view.share_pid:
+        args += ["--unshare-pid"]
     if not view.network:
         args += ["--unshare-net"]
     if as_root:

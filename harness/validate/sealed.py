@@ -30,8 +30,9 @@ _PASS_ENV = (
 
 
 # The seal keeps root with only the two capabilities that let it start the browser inside the
-# app's network namespace (``nsenter`` opens another uid's namespace and enters it); it runs
-# the harness's own code, never agent-written code. See docs/sandbox.md.
+# app's network namespace (``nsenter`` opens another uid's namespace and enters it), and
+# shares the host's process list for the same reason; it runs the harness's own code, never
+# agent-written code. See docs/sandbox.md.
 SEAL_CAPS = ("CAP_SYS_ADMIN", "CAP_SYS_PTRACE")
 
 
@@ -40,7 +41,14 @@ def _own_files(extra: list[Path]) -> list[Path]:
     package and its shipped data, the browser when it lives outside the system folders."""
     from harness.paths import validators_dir, workflows_dir
 
-    own = [Path(sys.prefix), Path(__file__).resolve().parents[1], workflows_dir(), validators_dir()]
+    own = [
+        Path(sys.prefix),
+        Path(sys.base_prefix),  # the interpreter a virtualenv points at (e.g. under ~/.pyenv)
+        Path(sys.executable).resolve().parent.parent,
+        Path(__file__).resolve().parents[1],
+        workflows_dir(),
+        validators_dir(),
+    ]
     for key in ("FACTORY_CHROMIUM", "PLAYWRIGHT_BROWSERS_PATH"):
         if os.environ.get(key):
             target = Path(os.environ[key]).resolve()
@@ -71,6 +79,7 @@ def sealed_argv(
         network=True,
         keep_caps=SEAL_CAPS if running_as_root() else (),
         clear_env=False,
+        share_pid=True,
     )
     return bwrap_argv(view, command or [sys.executable, "-m", "harness.validate.sealed"])
 
