@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -187,3 +188,33 @@ def test_the_worktree_git_link_cannot_be_rewritten(tmp_path: Path) -> None:
     assert (wt / ".git").read_text() == before
     assert (wt / "x" / "f").read_text() == "ok\n"  # the rest of the worktree stays writable
     assert "Read-only" in result.output or "busy" in result.output.lower()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="modes bind only a uid other than the owner's")
+def test_the_factorys_folders_stay_shut_even_if_a_mount_were_lifted(tmp_path: Path) -> None:
+    """Defence in depth: ``harden`` closes the state folder to the sandbox's uid, so even a
+    view that showed it (as a lifted mount would) lets nothing be read or written."""
+    from harness.sandbox.bwrap import View, bwrap_argv, harden
+
+    state = tmp_path / "state"
+    state.mkdir(mode=0o755)
+    (state / "state.db").write_text("private")
+    harden([state])
+    assert state.stat().st_mode & 0o077 == 0
+    view = View(readable=(state,), env={"PATH": "/usr/bin:/bin"})
+    argv = bwrap_argv(view, ["/bin/sh", "-c", f"cat {state}/state.db; touch {state}/x; id -u"])
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    assert "private" not in out.stdout and "Permission denied" in out.stderr
+    assert not (state / "x").exists()
+
+
+def test_files_the_harness_wrote_stay_writable_for_commands(tmp_path: Path) -> None:
+    """As root, the worktree is handed to the sandbox's uid before each command: a file a tool
+    wrote (as root) can be appended to by the next command."""
+    wt = tmp_path / "w"
+    wt.mkdir()
+    (wt / "written_by_tool.txt").write_text("a\n")
+    box = Sandbox(wt, Limits(timeout_s=20))
+    result = box.run("echo b >> written_by_tool.txt && mkdir -p d && echo c > d/f && echo ok")
+    assert result.exit_code == 0, result.output
+    assert (wt / "written_by_tool.txt").read_text() == "a\nb\n"
