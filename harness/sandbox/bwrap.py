@@ -155,31 +155,25 @@ def bwrap_argv(view: View, command: list[str], *, seccomp_fd: int | None = None)
     return [*args, *command]
 
 
-def claim(folders: Iterable[Path]) -> None:
-    """As root: make ``folders`` the sandbox uid's, so its commands can write there (entries
-    already its own are left alone; the worktree's ``.git`` link stays the harness's)."""
-    if not running_as_root():
-        return
+def claim(folders: Iterable[Path]) -> int:
+    """Walk ``folders`` once: as root, make their entries the sandbox uid's, so its commands
+    can write there (the worktree's ``.git`` link stays the harness's); return the bytes they
+    hold (allocated blocks, links not followed)."""
+    as_root = running_as_root()
+    total = 0
     for top in folders:
         git_link = top / ".git"
+        entries = [top]
         for parent, dirs, files in os.walk(top):
-            here = Path(parent)
-            for name in [*dirs, *files] if parent != str(top) else [".", *dirs, *files]:
-                entry = here / name if name != "." else here
-                if entry == git_link:
-                    continue
-                with contextlib.suppress(FileNotFoundError):
-                    if entry.lstat().st_uid != SANDBOX_UID:
-                        os.lchown(entry, SANDBOX_UID, SANDBOX_GID)
-
-
-def disk_usage(folder: Path) -> int:
-    """Bytes ``folder`` holds (allocated blocks, links not followed)."""
-    total = 0
-    for parent, dirs, files in os.walk(folder):
-        for name in [*dirs, *files]:
-            with contextlib.suppress(FileNotFoundError):
-                total += (Path(parent) / name).lstat().st_blocks * 512
+            entries += [Path(parent, name) for name in (*dirs, *files)]
+        for entry in entries:
+            try:
+                info = entry.lstat()
+                if as_root and info.st_uid != SANDBOX_UID and entry != git_link:
+                    os.lchown(entry, SANDBOX_UID, SANDBOX_GID)
+            except FileNotFoundError:
+                continue
+            total += info.st_blocks * 512
     return total
 
 
@@ -219,6 +213,7 @@ class Sandbox:
         self.limits = limits or Limits()
         self.hidden = [p.resolve() for p in hidden or []]
         self.network = network
+        self.held_bytes = 0  # what the worktree held when the last command started
 
     def view(self) -> View:
         env = {
@@ -249,7 +244,7 @@ class Sandbox:
     ) -> subprocess.Popen[bytes]:
         """Start ``command`` in the sandbox (the one place a sandboxed process is spawned)."""
         limits = self.limits
-        claim([self.worktree])
+        self.held_bytes = claim([self.worktree])
 
         def child_setup() -> None:
             if cgroup is not None:
@@ -293,7 +288,7 @@ class Sandbox:
                 if left <= 0:
                     limit_hit = "time"
                     break
-                if _fs_used(self.worktree) - used_before > disk_cap:
+                if self.held_bytes + _fs_used(self.worktree) - used_before > disk_cap:
                     limit_hit = "disk"
                     break
                 ready, _, _ = select.select([proc.stdout], [], [], min(left, 0.5))
@@ -321,13 +316,14 @@ class Sandbox:
             output += f"\n[output cut at {cap:,} bytes; the command was stopped]"
         if limit_hit == "time":
             output += f"\n[stopped after {timeout:.0f}s: time limit]"
-        if limit_hit is None and disk_usage(self.worktree) > disk_cap:
+        held = self.held_bytes + _fs_used(self.worktree) - used_before
+        if limit_hit is None and held > disk_cap:
             limit_hit = "disk"
         if limit_hit == "disk":
-            held = disk_usage(self.worktree) / 1024 / 1024
+            held //= 1024 * 1024
             output += (
                 f"\n[disk limit: the command wrote more than {self.limits.disk_mb} MB or the "
-                f"worktree now holds {held:.0f} MB (limit {self.limits.disk_mb} MB); "
+                f"worktree now holds about {held} MB (limit {self.limits.disk_mb} MB); "
                 "remove what is not needed]"
             )
         code = proc.returncode if proc.returncode is not None else -9
