@@ -171,6 +171,9 @@ def claim(folders: Iterable[Path]) -> int:
                 info = entry.lstat()
                 if as_root and info.st_uid != SANDBOX_UID and entry != git_link:
                     os.lchown(entry, SANDBOX_UID, SANDBOX_GID)
+                if as_root and entry == top and info.st_mode & 0o011 != 0o011:
+                    # bubblewrap enters it as root without capabilities, after the chown
+                    top.chmod(info.st_mode & 0o7777 | 0o011)
             except FileNotFoundError:
                 continue
             total += info.st_blocks * 512
