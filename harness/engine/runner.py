@@ -27,6 +27,8 @@ from harness.errors import (
     StoppedError,
 )
 from harness.faults import fault_point
+from harness.git import integrity
+from harness.git.integrity import GitIntegrityError
 from harness.git.repo import git_seconds
 
 KILL_SWITCH = "stopped"
@@ -64,9 +66,16 @@ class Engine:
         self, name: str, issue: int | None = None, inputs: dict[str, Any] | None = None
     ) -> RunOutcome:
         """Run (or resume) workflow ``name`` for ``issue``."""
-        store = self.services.store
         workflow = load_workflow(self.services, name)
         check_kill_switch(self.services)
+        with integrity.guarded(self.services.repo.path):  # refuses a config that runs programs
+            return self._run(workflow, name, issue, inputs)
+
+    # -- internals --------------------------------------------------------------
+    def _run(
+        self, workflow: Workflow, name: str, issue: int | None, inputs: dict[str, Any] | None
+    ) -> RunOutcome:
+        store = self.services.store
         run = store.find_open_run(name, issue)
         if run is None:
             run = store.create_run(
@@ -80,7 +89,6 @@ class Engine:
             store.append_event(run.id, "run.resumed", {"workflow": name, "issue": issue})
         return self._drive(workflow, run.id, issue, run.inputs)
 
-    # -- internals --------------------------------------------------------------
     def _history(
         self, run_id: str
     ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]], list[Any]]:
@@ -247,6 +255,11 @@ class Engine:
             return self._stop(
                 ctx.run_id, self._wf(ctx), ctx.issue, ctx.outputs, str(exc), exc.not_before
             )
+        except GitIntegrityError as exc:  # no on_failure: it would run git again
+            self._finish(seq, "failed", {"fatal": type(exc).__name__}, ctx, str(exc))
+            store.set_run_status(ctx.run_id, "failed", reason=str(exc))
+            store.append_event(ctx.run_id, "run.failed", {"reason": str(exc)})
+            return RunOutcome(ctx.run_id, ctx.workflow, ctx.issue, "failed", str(exc), ctx.outputs)
         except (BudgetExceeded, QuotaError) as exc:
             self._finish(seq, "failed", {"fatal": type(exc).__name__}, ctx, str(exc))
             failures = {**ctx.failures, step.id: {"error": str(exc), "fatal": type(exc).__name__}}

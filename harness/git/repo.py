@@ -1,85 +1,70 @@
-"""``GitRepo``: read-side git operations on a repository, through GitPython.
+"""``GitRepo``: git operations on a repository.
 
-Git is always called with argument lists (never through a shell) and with
-hooks disabled, so nothing in a repository can run code through git.
+Git is always called with argument lists (never through a shell), in an environment and
+with command-line configuration the harness controls (``harness.git.env``), and only while
+the repository's own configuration is the one pinned when the run began
+(``harness.git.integrity``): nothing in a repository can run code through git.
+
+The git processes are started here rather than through GitPython: GitPython starts git
+(its long-running ``cat-file`` readers included) with a copy of the whole parent
+environment, and a ``GIT_DIR`` or ``GIT_CONFIG_PARAMETERS`` there would redirect it.
 """
 
 from __future__ import annotations
 
-import os
-import threading
-import time
 from pathlib import Path
 
-import git
-from git.exc import BadName, GitCommandError, InvalidGitRepositoryError, NoSuchPathError
-
 from harness.errors import GitError
+from harness.git import integrity
+from harness.git.env import git_seconds, run_git
 
-_CLOCK = threading.local()
-
-
-def git_seconds() -> float:
-    """Seconds this thread has spent in git subprocesses (for step timings)."""
-    return float(getattr(_CLOCK, "seconds", 0.0))
+__all__ = ["GitRepo", "git_seconds"]
 
 
-# Options passed to every git invocation: hooks point nowhere.
-SAFE_CONFIG = (
-    "-c",
-    "core.hooksPath=/dev/null",
-    "-c",
-    "core.fsmonitor=false",
-    "-c",
-    "protocol.file.allow=always",
-)
-
-
-def _environment() -> dict[str, str]:
-    env = {
-        "GIT_TERMINAL_PROMPT": "0",
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_AUTHOR_NAME": os.environ.get("GIT_AUTHOR_NAME", "factory"),
-        "GIT_AUTHOR_EMAIL": os.environ.get("GIT_AUTHOR_EMAIL", "factory@localhost"),
-        "GIT_COMMITTER_NAME": os.environ.get("GIT_COMMITTER_NAME", "factory"),
-        "GIT_COMMITTER_EMAIL": os.environ.get("GIT_COMMITTER_EMAIL", "factory@localhost"),
-    }
-    return env
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", "replace")
 
 
 class GitRepo:
-    """A repository on disk (its main working tree or any worktree of it)."""
+    """A repository on disk (its main working tree, any worktree of it, or a bare one)."""
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path).resolve()
-        try:
-            self._repo = git.Repo(self.path)
-        except (InvalidGitRepositoryError, NoSuchPathError) as exc:
-            raise GitError(f"{self.path}: not a git repository") from exc
-        self._repo.git.update_environment(**_environment())
+        dotgit = self.path / ".git"
+        bare = (self.path / "HEAD").is_file() and (self.path / "objects").is_dir()
+        if not (dotgit.is_dir() or dotgit.is_file() or bare):
+            raise GitError(f"{self.path}: not a git repository")
+
+    def _run(self, args: list[str], env: dict[str, str] | None = None) -> tuple[int, bytes, str]:
+        """(exit code, stdout, stderr) of ``git <args>``, after the integrity check."""
+        integrity.verify_all()
+        if not self.path.is_dir():
+            raise GitError(f"{self.path}: not a git repository")
+        done = run_git(args, cwd=self.path, env=env)
+        return done.returncode, done.stdout, _text(done.stderr)
 
     def git(self, *args: str, env: dict[str, str] | None = None) -> str:
-        """Run ``git <args>`` with hooks disabled; raise ``GitError`` on failure. ``env`` adds
-        variables to this one call's environment (never to argv or config)."""
-        started = time.monotonic()
-        try:
-            out: str = self._repo.git.execute(["git", *SAFE_CONFIG, *args], env=env)
-        except GitCommandError as exc:
-            detail = (exc.stderr or "").strip().splitlines()
-            reason = detail[-1] if detail else str(exc.status)
-            raise GitError(
-                f"git {args[0] if args else ''}: {reason.removeprefix('stderr: ')}"
-            ) from exc
-        finally:
-            _CLOCK.seconds = getattr(_CLOCK, "seconds", 0.0) + time.monotonic() - started
-        return out
+        """Run ``git <args>``; raise ``GitError`` on failure. ``env`` adds variables to this
+        one call's environment (never to argv or config). One trailing newline is dropped."""
+        code, out, err = self._run(list(args), env)
+        if code != 0:
+            detail = err.strip().splitlines()
+            reason = detail[-1] if detail else str(code)
+            raise GitError(f"git {args[0] if args else ''}: {reason}")
+        text = _text(out)
+        return text[:-1] if text.endswith("\n") else text
+
+    def git_bytes(self, *args: str) -> bytes | None:
+        """The raw output of ``git <args>``, or ``None`` if git failed."""
+        code, out, _ = self._run(list(args))
+        return out if code == 0 else None
 
     def rev_parse(self, ref: str) -> str | None:
         """The commit SHA ``ref`` names, or ``None`` if it names nothing."""
-        try:
-            return str(self._repo.commit(ref).hexsha)
-        except (BadName, ValueError, GitCommandError):
+        if not ref or ref.startswith("-"):
             return None
+        out = self.git_bytes("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+        return (_text(out).strip() or None) if out is not None else None
 
     def is_ancestor(self, older: str, newer: str) -> bool:
         try:
@@ -92,28 +77,26 @@ class GitRepo:
         return self.rev_parse(f"refs/heads/{name}") is not None
 
     def read_blob(self, ref: str, path: str) -> bytes | None:
-        """The bytes of ``path`` as committed on ``ref``, or ``None`` if absent."""
-        try:
-            commit = self._repo.commit(ref)
-        except (BadName, ValueError, GitCommandError):
+        """The bytes of ``path`` as committed on ``ref``, or ``None`` if absent (never
+        filtered: ``cat-file blob`` applies no attribute and no driver)."""
+        commit = self.rev_parse(ref)
+        if commit is None or not path or path.startswith("/"):
             return None
-        try:
-            blob = commit.tree / path
-        except KeyError:
-            return None
-        if blob.type != "blob":
-            return None
-        data: bytes = blob.data_stream.read()
-        return data
+        return self.git_bytes("cat-file", "blob", f"{commit}:{path}")
 
     def list_tree(self, ref: str, prefix: str = "") -> list[str]:
         """Paths of all files committed on ``ref`` under ``prefix``."""
-        commit = self._repo.commit(ref)
-        paths = [
-            str(getattr(item, "path", ""))
-            for item in commit.tree.traverse()
-            if getattr(item, "type", "") == "blob"
-        ]
+        commit = self.rev_parse(ref)
+        if commit is None:
+            raise GitError(f"git ls-tree: {ref} names no commit")
+        out = self.git_bytes("ls-tree", "-r", "-z", "--full-tree", commit)
+        if out is None:
+            raise GitError(f"git ls-tree: cannot list {ref}")
+        paths = []
+        for entry in _text(out).split("\0"):
+            meta, tab, path = entry.partition("\t")
+            if tab and meta.split(" ")[1:2] == ["blob"]:
+                paths.append(path)
         return sorted(p for p in paths if p.startswith(prefix))
 
     def is_tracked_clean(self, path: str) -> bool:
@@ -125,10 +108,9 @@ class GitRepo:
     def init(cls, path: Path | str, branch: str) -> GitRepo:
         """Create a repository at ``path`` whose first branch is ``branch``."""
         Path(path).mkdir(parents=True, exist_ok=True)
-        try:
-            git.Repo.init(Path(path), initial_branch=branch)
-        except GitCommandError as exc:
-            raise GitError(f"git init: {exc.stderr.strip()}") from exc
+        done = run_git(["init", "--quiet", f"--initial-branch={branch}"], cwd=Path(path))
+        if done.returncode != 0:
+            raise GitError(f"git init: {_text(done.stderr).strip()}")
         return cls(path)
 
     def commit_all(self, message: str) -> str | None:
@@ -140,10 +122,8 @@ class GitRepo:
         return self.rev_parse("HEAD")
 
     def head_branch(self) -> str | None:
-        try:
-            return str(self._repo.active_branch.name)
-        except TypeError:
-            return None  # detached
+        out = self.git_bytes("symbolic-ref", "--quiet", "--short", "HEAD")
+        return (_text(out).strip() or None) if out is not None else None  # None: detached
 
     def diff_numstat(self, base: str, head: str) -> list[tuple[int, int, str]]:
         """(added, deleted, path) per changed file; a binary file counts as one line changed."""
@@ -159,7 +139,7 @@ class GitRepo:
         return sorted(path for _, _, path in self.diff_numstat(base, head))
 
     def diff_text(self, base: str, head: str, max_bytes: int = 200_000) -> str:
-        text = self.git("diff", "--no-color", "--no-ext-diff", f"{base}...{head}")
+        text = self.git("diff", "--no-color", "--no-ext-diff", "--no-textconv", f"{base}...{head}")
         if len(text) > max_bytes:
             return text[:max_bytes] + f"\n[diff cut at {max_bytes} bytes of {len(text)}]"
         return text
@@ -238,16 +218,17 @@ class GitRepo:
         return [line.rstrip("/") for line in out.splitlines() if line]
 
     def tree_of(self, ref: str) -> str | None:
-        """The tree SHA of commit ``ref`` (read through GitPython's running ``cat-file``)."""
-        try:
-            return str(self._repo.commit(ref).tree.hexsha)
-        except (BadName, ValueError, GitCommandError):
+        """The tree SHA of commit ``ref``."""
+        commit = self.rev_parse(ref)
+        if commit is None:
             return None
+        out = self.git_bytes("rev-parse", "--verify", "--quiet", f"{commit}^{{tree}}")
+        return (_text(out).strip() or None) if out is not None else None
 
     def working_diff(self, base: str, max_bytes: int = 200_000) -> str:
         """The diff of this working tree (new files included) against ``base``."""
         self.git("add", "--all")
-        text = self.git("diff", "--cached", "--no-color", "--no-ext-diff", base)
+        text = self.git("diff", "--cached", "--no-color", "--no-ext-diff", "--no-textconv", base)
         if len(text) > max_bytes:
             return text[:max_bytes] + f"\n[diff cut at {max_bytes} bytes of {len(text)}]"
         return text

@@ -9,6 +9,7 @@ from harness.engine.actions import action
 from harness.engine.context import StepContext
 from harness.errors import FactoryError, StepFailed
 from harness.faults import fault_point
+from harness.git import integrity
 from harness.git.branches import branch_name
 from harness.git.repo import GitRepo
 from harness.git.worktrees import WorktreeManager, default_worktree_root
@@ -85,6 +86,7 @@ def setup(ctx: StepContext) -> dict[str, Any]:
         return {"command": None, "artifacts": []}
     box = sandbox(ctx, path, commands.setup_timeout_s, network=True)
     result = box.run(commands.setup)
+    integrity.verify_all()  # git's configuration outside the worktree is as it was
     ctx.timings["subprocess_s"] += result.duration_s
     outputs = {
         "command": commands.setup,
@@ -103,6 +105,7 @@ def run_tests(ctx: StepContext) -> dict[str, Any]:
     path = worktree(ctx)
     tree = GitRepo(path).stage_tree(exclude=ctx.outputs.get("setup", {}).get("artifacts", []))
     result = sandbox(ctx, path, commands.test_timeout_s).run(commands.test)
+    integrity.verify_all()
     ctx.timings["subprocess_s"] += result.duration_s
     outputs = {
         "command": commands.test,
