@@ -12,6 +12,7 @@ environment, and a ``GIT_DIR`` or ``GIT_CONFIG_PARAMETERS`` there would redirect
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import GitError
@@ -25,6 +26,22 @@ def _text(data: bytes) -> str:
     return data.decode("utf-8", "replace")
 
 
+@dataclass(frozen=True)
+class FileChange:
+    """One file a change adds, modifies or deletes, with its sizes in bytes."""
+
+    path: str
+    status: str  # A added, M modified, D deleted, T type changed
+    old_size: int  # 0 when added
+    new_size: int  # 0 when deleted
+    binary: bool  # git's numstat shows no lines for it
+
+    @property
+    def added_bytes(self) -> int:
+        """What the change adds by this file: its size if new, its growth if changed."""
+        return max(0, self.new_size - self.old_size)
+
+
 class GitRepo:
     """A repository on disk (its main working tree, any worktree of it, or a bare one)."""
 
@@ -35,12 +52,14 @@ class GitRepo:
         if not (dotgit.is_dir() or dotgit.is_file() or bare):
             raise GitError(f"{self.path}: not a git repository")
 
-    def _run(self, args: list[str], env: dict[str, str] | None = None) -> tuple[int, bytes, str]:
+    def _run(
+        self, args: list[str], env: dict[str, str] | None = None, stdin: bytes | None = None
+    ) -> tuple[int, bytes, str]:
         """(exit code, stdout, stderr) of ``git <args>``, after the integrity check."""
         integrity.verify_all()
         if not self.path.is_dir():
             raise GitError(f"{self.path}: not a git repository")
-        done = run_git(args, cwd=self.path, env=env)
+        done = run_git(args, cwd=self.path, env=env, stdin=stdin)
         return done.returncode, done.stdout, _text(done.stderr)
 
     def git(self, *args: str, env: dict[str, str] | None = None) -> str:
@@ -54,9 +73,9 @@ class GitRepo:
         text = _text(out)
         return text[:-1] if text.endswith("\n") else text
 
-    def git_bytes(self, *args: str) -> bytes | None:
+    def git_bytes(self, *args: str, stdin: bytes | None = None) -> bytes | None:
         """The raw output of ``git <args>``, or ``None`` if git failed."""
-        code, out, _ = self._run(list(args))
+        code, out, _ = self._run(list(args), stdin=stdin)
         return out if code == 0 else None
 
     def rev_parse(self, ref: str) -> str | None:
@@ -133,6 +152,61 @@ class GitRepo:
             rows.append(
                 (int(added) if added != "-" else 1, int(deleted) if deleted != "-" else 0, path)
             )
+        return rows
+
+    def file_changes(self, base: str, head: str) -> list[FileChange]:
+        """Every file ``head`` changes since its merge base with ``base``, with the byte sizes
+        of both sides (read from the object database, so no attribute or filter can hide a
+        byte) and whether git sees it as binary. Names are exact: read with ``-z``."""
+        raw = self.git_bytes(
+            "diff", "--raw", "-z", "--no-renames", "--no-abbrev", "--no-textconv",
+            "--no-ext-diff", f"{base}...{head}",
+        )  # fmt: skip
+        if raw is None:
+            raise GitError(f"git diff: cannot compare {base} and {head}")
+        fields = _text(raw).split("\0")
+        rows: list[tuple[str, str, str, str]] = []  # (status, old sha, new sha, path)
+        for meta, path in zip(fields[0::2], fields[1::2], strict=False):
+            parts = meta.lstrip(":").split(" ")
+            if len(parts) == 5:
+                rows.append((parts[4][:1], parts[2], parts[3], path))
+        zero = "0" * 40
+        shas = sorted({sha for _, old, new, _ in rows for sha in (old, new) if sha.strip("0")})
+        sizes: dict[str, int] = {}
+        if shas:
+            out = self.git_bytes(
+                "cat-file", "--batch-check=%(objectname) %(objectsize)",
+                stdin="".join(f"{sha}\n" for sha in shas).encode(),
+            )  # fmt: skip
+            for line in _text(out or b"").splitlines():
+                sha, _, size = line.partition(" ")
+                if size.isdigit():
+                    sizes[sha] = int(size)
+        binary = {path for added, _, path in self._numstat_raw(base, head) if added == "-"}
+        return [
+            FileChange(
+                path=path,
+                status=status,
+                old_size=sizes.get(old, 0) if old != zero else 0,
+                new_size=sizes.get(new, 0) if new != zero else 0,
+                binary=path in binary,
+            )
+            for status, old, new, path in rows
+        ]
+
+    def _numstat_raw(self, base: str, head: str) -> list[tuple[str, str, str]]:
+        """(added, deleted, path) as git's ``--numstat -z`` gives them (``-`` for binary)."""
+        out = self.git_bytes(
+            "diff", "--numstat", "-z", "--no-renames", "--no-textconv", "--no-ext-diff",
+            f"{base}...{head}",
+        )  # fmt: skip
+        if out is None:
+            raise GitError(f"git diff: cannot compare {base} and {head}")
+        rows: list[tuple[str, str, str]] = []
+        for entry in _text(out).split("\0"):
+            parts = entry.split("\t", 2)
+            if len(parts) == 3:
+                rows.append((parts[0], parts[1], parts[2]))
         return rows
 
     def changed_paths(self, base: str, head: str) -> list[str]:

@@ -138,6 +138,7 @@ def commit(ctx: StepContext) -> dict[str, Any]:
 @action("implement.gates")
 def gates(ctx: StepContext) -> dict[str, Any]:
     services, rules = ctx.services, ctx.services.settings.governance.rules
+    limits = services.settings.config.gates
     head, base = ctx.outputs["commit"]["head"], ctx.outputs["commit"]["base"]
     repo = services.repo
     attempts = sum(
@@ -150,6 +151,7 @@ def gates(ctx: StepContext) -> dict[str, Any]:
     numstat = repo.diff_numstat(base, head)
     results = [
         g.changed_lines_gate(numstat, rules.max_changed_lines),
+        g.size_gate(repo.file_changes(base, head), limits.max_added_bytes, limits.max_file_bytes),
         g.protected_paths_gate(sorted(p for _, _, p in numstat), list(rules.protected_paths)),
         g.secrets_gate(repo.diff_text(base, head, max_bytes=5_000_000)),
         g.tests_gate(ctx.outputs.get("test"), ctx.outputs["commit"]["tree"]),
