@@ -145,14 +145,12 @@ class GitRepo:
         return (_text(out).strip() or None) if out is not None else None  # None: detached
 
     def diff_numstat(self, base: str, head: str) -> list[tuple[int, int, str]]:
-        """(added, deleted, path) per changed file; a binary file counts as one line changed."""
-        rows: list[tuple[int, int, str]] = []
-        for line in self.git("diff", "--numstat", "--no-renames", f"{base}...{head}").splitlines():
-            added, deleted, path = line.split("\t", 2)
-            rows.append(
-                (int(added) if added != "-" else 1, int(deleted) if deleted != "-" else 0, path)
-            )
-        return rows
+        """(added, deleted, path) per changed file; a binary file counts as one line changed.
+        Paths are exact (``-z``: never quoted, whatever characters they hold)."""
+        return [
+            (int(a) if a.isdigit() else 1, int(d) if d.isdigit() else 0, path)
+            for a, d, path in self._numstat_raw(base, head)
+        ]
 
     def file_changes(self, base: str, head: str) -> list[FileChange]:
         """Every file ``head`` changes since its merge base with ``base``, with the byte sizes
@@ -221,7 +219,7 @@ class GitRepo:
     def _checked_out_in(self, branch: str) -> Path | None:
         """The working tree where ``branch`` is checked out, if any."""
         current: Path | None = None
-        for line in self.git("worktree", "list", "--porcelain").splitlines():
+        for line in self.git("worktree", "list", "--porcelain", "-z").split("\0"):
             if line.startswith("worktree "):
                 current = Path(line.removeprefix("worktree "))
             elif line == f"branch refs/heads/{branch}" and current is not None:
@@ -288,8 +286,8 @@ class GitRepo:
 
     def untracked(self) -> list[str]:
         """Untracked, not ignored paths (folders as one entry)."""
-        out = self.git("ls-files", "--others", "--exclude-standard", "--directory")
-        return [line.rstrip("/") for line in out.splitlines() if line]
+        out = self.git("ls-files", "-z", "--others", "--exclude-standard", "--directory")
+        return [name.rstrip("/") for name in out.split("\0") if name]
 
     def tree_of(self, ref: str) -> str | None:
         """The tree SHA of commit ``ref``."""

@@ -60,3 +60,23 @@ def test_size_gate_counts_bytes_from_the_object_database(tmp_path: Path) -> None
     assert not total.passed
     one = size_gate(list(changes.values()), max_added_bytes=20_000, max_file_bytes=10_000)
     assert not one.passed and "files over 10,000 bytes: blob.dat (10.2 kB)" in one.evidence
+
+
+def test_non_ascii_names_are_read_exactly_and_matched(tmp_path: Path) -> None:
+    repo = GitRepo.init(tmp_path / "r", "main")
+    (repo.path / "a.txt").write_text("a\n")
+    base = repo.commit_all("base")
+    workflows = repo.path / ".github" / "workflows"
+    workflows.mkdir(parents=True)
+    (workflows / "ci-é.yml").write_text("on: push\n")
+    (repo.path / "tab\tand\nnewline.txt").write_text("x\n")
+    (repo.path / "Cafe\u0301.md").write_text("x\n")  # NFD: e + combining acute
+    head = repo.commit_all("change")
+    assert base is not None and head is not None
+    paths = repo.changed_paths(base, head)
+    assert paths == sorted([".github/workflows/ci-é.yml", "tab\tand\nnewline.txt", "Cafe\u0301.md"])
+    assert {c.path for c in repo.file_changes(base, head)} == set(paths)
+    gate = protected_paths_gate(paths, [".github/**", "café.md"])
+    assert not gate.passed
+    assert ".github/workflows/ci-é.yml (matches .github/**)" in gate.evidence
+    assert "Cafe\u0301.md (matches café.md)" in gate.evidence
