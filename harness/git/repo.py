@@ -12,6 +12,7 @@ environment, and a ``GIT_DIR`` or ``GIT_CONFIG_PARAMETERS`` there would redirect
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +25,10 @@ __all__ = ["GitRepo", "git_seconds"]
 
 def _text(data: bytes) -> str:
     return data.decode("utf-8", "replace")
+
+
+class CheckoutNotClean(GitError):
+    """The production branch is checked out in a working tree with changes: not moved."""
 
 
 @dataclass(frozen=True)
@@ -45,8 +50,11 @@ class FileChange:
 class GitRepo:
     """A repository on disk (its main working tree, any worktree of it, or a bare one)."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, own: Sequence[Path] = ()) -> None:
+        """``own``: folders of the harness itself (its state) that may lie in the checkout;
+        their untracked files are never the maintainer's changes."""
         self.path = Path(path).resolve()
+        self.own = tuple(Path(p).resolve() for p in own)
         dotgit = self.path / ".git"
         bare = (self.path / "HEAD").is_file() and (self.path / "objects").is_dir()
         if not (dotgit.is_dir() or dotgit.is_file() or bare):
@@ -260,13 +268,39 @@ class GitRepo:
         return self.git("commit-tree", tree, "-p", merge_sha, "-m", message).strip()
 
     def advance(self, branch: str, old: str, new: str, message: str) -> None:
-        """Move ``branch`` from ``old`` to ``new`` (refused if it moved meanwhile); a clean
-        working tree that has it checked out is brought along."""
+        """Move ``branch`` from ``old`` to ``new`` (refused if it moved meanwhile).
+
+        A working tree that has ``branch`` checked out moves with it — index and files first,
+        then the ref — or, when it holds any change (untracked files included), nothing
+        moves: ``CheckoutNotClean`` says how to catch up. Never a ref ahead of its index,
+        whose next commit would quietly revert what the factory merged."""
+        current = self.rev_parse(f"refs/heads/{branch}")
+        if current != old:
+            raise GitError(f"{branch} is at {(current or 'nothing')[:12]}, expected {old[:12]}")
         checkout = self._checked_out_in(branch)
-        clean = checkout is not None and not GitRepo(checkout).git("status", "--porcelain").strip()
-        self.git("update-ref", "-m", message, f"refs/heads/{branch}", new, old)
-        if checkout is not None and clean:
-            GitRepo(checkout).git("read-tree", "-m", "-u", old, new)
+        if checkout is None:
+            self.git("update-ref", "-m", message, f"refs/heads/{branch}", new, old)
+            return
+        tree = GitRepo(checkout)
+        inside = [p.relative_to(checkout) for p in self.own if checkout in p.parents]
+        mine = [f":(exclude,literal){rel}" for rel in inside]
+        status = tree.git("status", "--porcelain", "-z", "--untracked-files=all", "--", ".", *mine)
+        changed = [entry[3:] for entry in status.split("\0") if entry[2:3] == " "]
+        if changed:
+            more = f" and {len(changed) - 3} more" if changed[3:] else ""
+            shown = ", ".join(changed[:3]) + more
+            raise CheckoutNotClean(
+                f"{branch} is checked out in {checkout} with uncommitted or untracked files "
+                f"({shown}); the factory left {branch} at {old[:12]} instead of moving it to "
+                f"{new[:12]} under them. Commit, stash (`git stash -u`) or remove them, then "
+                "run the factory again"
+            )
+        tree.git("read-tree", "-m", "-u", old, new)  # the checkout first, then the ref
+        try:
+            self.git("update-ref", "-m", message, f"refs/heads/{branch}", new, old)
+        except GitError:
+            tree.git("read-tree", "-m", "-u", new, old)  # the ref did not move: neither do files
+            raise
 
     def revert_merge(self, branch: str, merge_sha: str, message: str) -> str:
         """Undo ``merge_sha`` on ``branch`` with a new commit restoring its first parent's tree.
