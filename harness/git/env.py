@@ -38,6 +38,7 @@ SAFE_CONFIG: tuple[str, ...] = tuple(
         "core.sshCommand=false",
         "core.pager=cat",
         "core.editor=:",
+        "sequence.editor=:",
         "core.askPass=",
         "credential.helper=",
         "commit.gpgSign=false",

@@ -4,17 +4,21 @@ it ends.
 ``harness.git.env`` keeps every configuration but the repository's own out of git. What is
 left — ``.git/config`` and the worktree configuration files — is read when a run begins:
 
-- a key that makes git run a program, or send credentials or objects somewhere else, is
-  refused with one line (``GitConfigRefused``). The refused keys (``section.*.name`` stands
-  for any subsection) are those of ``REFUSED_KEYS``: filter drivers (``filter.*``),
-  ``diff.*.textconv``, ``diff.*.command``, ``diff.external``, ``merge.*.driver``,
-  ``core.fsmonitor`` (other than ``false``), ``core.hooksPath``, ``core.sshCommand``,
-  ``core.pager``, ``pager.*``, ``core.editor``, ``sequence.editor``, ``core.askPass``,
-  ``core.gitProxy``, ``core.alternateRefsCommand``, ``core.worktree``, ``credential.*``,
-  ``include.*``, ``includeIf.*``, ``gpg.program``, ``gpg.*.program``, ``url.*.insteadOf``,
+- a key that makes git run a program, or send credentials or objects somewhere else, and
+  that no command-line setting can switch off, is refused with one line
+  (``GitConfigRefused``). The refused keys (``section.*.name`` stands for any subsection)
+  are those of ``REFUSED_KEYS``: filter drivers (``filter.*``), ``diff.*.textconv``,
+  ``diff.*.command``, ``diff.external``, ``merge.*.driver``, ``pager.*``, ``core.gitProxy``,
+  ``core.alternateRefsCommand``, ``core.worktree``, ``credential.*``, ``include.*``,
+  ``includeIf.*``, ``gpg.*.program``, ``gpg.ssh.defaultKeyCommand``, ``url.*.insteadOf``,
   ``url.*.pushInsteadOf``, ``remote.*.uploadpack``, ``remote.*.receivepack``,
   ``remote.*.vcs``, ``protocol.*``, ``difftool.*``, ``mergetool.*``,
   ``uploadpack.packObjectsHook``;
+- the keys every harness git command overrides (``harness.git.env``: ``core.hooksPath``,
+  ``core.fsmonitor``, ``core.sshCommand``, ``core.pager``, ``core.editor``,
+  ``sequence.editor``, ``core.askPass``, ``gpg.program``, ``commit.gpgSign``) are allowed:
+  they never take effect for the harness, and refusing them would turn away every
+  repository whose hooks a tool such as husky installed (``core.hooksPath``);
 - those files, the hooks folder (``.git/hooks``) and the ``.git`` link file of every linked
   worktree are fingerprinted. Before every git command the harness runs (and after every
   sandboxed command) the fingerprints are checked — a ``stat`` per file, the content hashed
@@ -57,22 +61,15 @@ REFUSED_KEYS: tuple[str, ...] = (
     "diff.*.command",
     "diff.external",
     "merge.*.driver",
-    "core.fsmonitor",
-    "core.hookspath",
-    "core.sshcommand",
-    "core.pager",
     "pager.*",
-    "core.editor",
-    "sequence.editor",
-    "core.askpass",
     "core.gitproxy",
     "core.alternaterefscommand",
     "core.worktree",
     "credential.*",
     "include.*",
     "includeif.*",
-    "gpg.program",
     "gpg.*.program",
+    "gpg.ssh.defaultkeycommand",
     "url.*.insteadof",
     "url.*.pushinsteadof",
     "remote.*.uploadpack",
@@ -83,7 +80,6 @@ REFUSED_KEYS: tuple[str, ...] = (
     "mergetool.*",
     "uploadpack.packobjectshook",
 )
-_HARMLESS = {("core.fsmonitor", "false")}
 
 
 def common_dir(path: Path) -> Path:
@@ -115,10 +111,8 @@ def _normal(key: str) -> str:
 def refused(entries: list[tuple[str, str]]) -> list[str]:
     """The keys among ``(key, value)`` that make git run a program (in their original form)."""
     out: list[str] = []
-    for key, value in entries:
+    for key, _value in entries:
         normal = _normal(key.lower())
-        if (normal, value.strip().lower()) in _HARMLESS:
-            continue
         if any(fnmatch.fnmatchcase(normal, pattern) for pattern in REFUSED_KEYS):
             out.append(key)
     return out

@@ -79,8 +79,7 @@ def test_hooks_and_worktree_links_are_pinned(tmp_path: Path) -> None:
     [
         ("filter.lfs.clean", "sh -c x"),
         ("diff.pdf.textconv", "x"),
-        ("core.fsmonitor", "/tmp/x"),
-        ("core.hooksPath", ".githooks"),
+        ("merge.ours.driver", "x"),
         ("credential.https://example.com.helper", "store"),
         ("include.path", "../x"),
         ("url.https://evil.example/.insteadOf", "https://github.com/"),
@@ -95,9 +94,36 @@ def test_a_config_that_runs_programs_is_refused_at_the_start(
     with pytest.raises(GitConfigRefused, match=key.split(".")[0]), integrity.guarded(repo.path):
         pass
     git(repo.path, "config", "--unset", key)
-    git(repo.path, "config", "core.fsmonitor", "false")  # the harmless value passes
     with integrity.guarded(repo.path):
         repo.rev_parse("HEAD")
+
+
+def test_keys_overridden_on_every_command_are_allowed_and_never_run(tmp_path: Path) -> None:
+    """A husky-style hooks folder, a monitor, a pager, an editor: set in the repository, never
+    run by the harness (its command-line settings win), so the repository is not refused."""
+    repo = small_repo(tmp_path / "r")
+    marker = tmp_path / "PWNED"
+    hooks = repo.path / ".husky"
+    hooks.mkdir()
+    for hook in ("pre-commit", "commit-msg", "post-commit", "reference-transaction"):
+        (hooks / hook).write_text(f"#!/bin/sh\ntouch {marker}.{hook}\n")
+        (hooks / hook).chmod(0o755)
+    for key, value in (
+        ("core.hooksPath", ".husky"),
+        ("core.fsmonitor", f"{hooks}/pre-commit"),
+        ("core.pager", f"touch {marker}.pager"),
+        ("core.editor", f"touch {marker}.editor"),
+        ("sequence.editor", f"touch {marker}.seq"),
+        ("core.sshCommand", f"touch {marker}.ssh"),
+        ("gpg.program", f"touch {marker}.gpg"),
+        ("commit.gpgSign", "true"),
+    ):
+        git(repo.path, "config", key, value)
+    with integrity.guarded(repo.path):
+        (repo.path / "b.txt").write_text("b\n")
+        assert repo.commit_all("second") is not None
+        repo.git("status")
+    assert list(tmp_path.glob("PWNED*")) == []
 
 
 def test_global_and_environment_config_are_ignored(
