@@ -134,6 +134,30 @@ def read_config_file(path: Path) -> list[tuple[str, str]]:
     return entries
 
 
+def config_files(common: Path) -> list[Path]:
+    """The configuration files git reads in a repository (present or not)."""
+    files = [common / "config", common / "config.worktree"]
+    records = common / "worktrees"
+    if records.is_dir():
+        files += sorted(r / "config.worktree" for r in records.iterdir() if r.is_dir())
+    return files
+
+
+def check_config_files(files: list[Path]) -> None:
+    """Refuse a configuration that makes git run a program (one line, the keys named)."""
+    for path in files:
+        if not path.is_file():
+            continue
+        keys = refused(read_config_file(path))
+        if keys:
+            shown = ", ".join(sorted(set(keys))[:6])
+            raise GitConfigRefused(
+                f"{path}: the repository's git configuration sets {shown}, which make git "
+                "run a program; the factory does not run on it (remove the keys, e.g. "
+                "`git config --unset <key>`)"
+            )
+
+
 _Quick = tuple[object, ...] | None
 
 
@@ -204,11 +228,7 @@ class Guard:
 
     # -- capture ------------------------------------------------------------------
     def config_files(self) -> list[Path]:
-        files = [self.common / "config", self.common / "config.worktree"]
-        records = self.common / "worktrees"
-        if records.is_dir():
-            files += sorted(r / "config.worktree" for r in records.iterdir() if r.is_dir())
-        return files
+        return config_files(self.common)
 
     def link_files(self) -> list[Path]:
         """The ``.git`` link file of every linked worktree, from git's own records."""
@@ -227,18 +247,7 @@ class Guard:
         return links
 
     def check_config(self) -> None:
-        """Refuse a configuration that makes git run a program (one line, the keys named)."""
-        for path in self.config_files():
-            if not path.is_file():
-                continue
-            keys = refused(read_config_file(path))
-            if keys:
-                shown = ", ".join(sorted(set(keys))[:6])
-                raise GitConfigRefused(
-                    f"{path}: the repository's git configuration sets {shown}, which make git "
-                    "run a program; the factory does not run on it (remove the keys, e.g. "
-                    "`git config --unset <key>`)"
-                )
+        check_config_files(self.config_files())
 
     def capture(self) -> None:
         """Fingerprint everything git reads that could run a program (replaces earlier marks)."""
@@ -348,3 +357,24 @@ def rescan_worktrees(repo_path: Path) -> None:
     guard = guard_for(repo_path)
     if guard is not None:
         guard.rescan_worktrees()
+
+
+_CLEAN: dict[Path, tuple[object, ...]] = {}  # common dir -> its config files' stat when clean
+_CLEAN_LOCK = threading.Lock()
+
+
+def check_repository(repo_path: Path) -> None:
+    """Outside a run too, git never runs in a repository whose configuration makes it run a
+    program: read once, then again only when a configuration file's ``stat`` moved."""
+    try:
+        common = common_dir(repo_path)
+    except OSError:
+        return  # not there: git itself will say so
+    files = config_files(common)
+    seen = tuple((f, _stat_key(f)) for f in files)
+    with _CLEAN_LOCK:
+        if _CLEAN.get(common) == seen:
+            return
+    check_config_files(files)
+    with _CLEAN_LOCK:
+        _CLEAN[common] = seen

@@ -67,6 +67,7 @@ class GitRepo:
         integrity.verify_all()
         if not self.path.is_dir():
             raise GitError(f"{self.path}: not a git repository")
+        integrity.check_repository(self.path)
         done = run_git(args, cwd=self.path, env=env, stdin=stdin)
         return done.returncode, done.stdout, _text(done.stderr)
 

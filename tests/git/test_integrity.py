@@ -45,13 +45,18 @@ def test_a_filter_planted_mid_run_never_runs_and_stops_git(tmp_path: Path) -> No
     assert not marker.exists()
 
 
-def test_without_the_guard_the_planted_filter_would_run(tmp_path: Path) -> None:
-    """The control for the test above: the planted driver is real and git does run it."""
+def test_outside_a_run_the_planted_filter_is_refused_and_plain_git_would_run_it(
+    tmp_path: Path,
+) -> None:
     repo = small_repo(tmp_path / "r")
     marker = tmp_path / "PWNED"
+    repo.rev_parse("HEAD")  # checked once while clean
     plant_filter(repo.path / ".git", marker)
     (repo.path / "b.txt").write_text("b\n")
-    repo.git("add", "b.txt")
+    with pytest.raises(GitConfigRefused, match=r"filter\.evil\.clean"):
+        repo.git("add", "b.txt")
+    assert not marker.exists()
+    git(repo.path, "add", "b.txt")  # the control: the driver is real, and plain git runs it
     assert marker.exists()
 
 
