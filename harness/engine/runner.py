@@ -255,12 +255,9 @@ class Engine:
             return self._stop(
                 ctx.run_id, self._wf(ctx), ctx.issue, ctx.outputs, str(exc), exc.not_before
             )
-        except GitIntegrityError as exc:  # no on_failure: it would run git again
-            self._finish(seq, "failed", {"fatal": type(exc).__name__}, ctx, str(exc))
-            store.set_run_status(ctx.run_id, "failed", reason=str(exc))
-            store.append_event(ctx.run_id, "run.failed", {"reason": str(exc)})
-            return RunOutcome(ctx.run_id, ctx.workflow, ctx.issue, "failed", str(exc), ctx.outputs)
-        except (BudgetExceeded, QuotaError) as exc:
+        except (BudgetExceeded, QuotaError, GitIntegrityError) as exc:  # fatal: no retry
+            # (after a GitIntegrityError the failure action may label and comment, but every
+            # git command it tries is refused: the guard stays tripped)
             self._finish(seq, "failed", {"fatal": type(exc).__name__}, ctx, str(exc))
             failures = {**ctx.failures, step.id: {"error": str(exc), "fatal": type(exc).__name__}}
             return self._fail(

@@ -39,6 +39,10 @@ def test_implement_stops_when_the_config_moves_mid_run(
     assert ".git/config changed during the run" in out["reason"]
     assert not marker.exists()
     assert Store.open(tmp_path / "state").prs(number) == []
+    shown = run_cli(capsys, "--repo", str(repo), "issue", "show", str(number), "--json").json()
+    assert "factory:needs-human" in shown["labels"]  # a person looks at the repository
+    report = run_cli(capsys, "--repo", str(repo), "report", out["run_id"])
+    assert ".git/config changed during the run" in report.out
     # the next run is refused at its start, with one line and exit 2
     again = run_cli(capsys, "--repo", str(repo), "implement", str(number), "--json")
     assert again.code == 2 and len(again.err.strip().splitlines()) == 1
