@@ -174,3 +174,25 @@ def test_global_and_environment_config_are_ignored(
     assert "+changed" in repo.diff_text(base, head)
     assert repo.read_blob(head, "a.txt") == b"changed\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "r"]  # no marker at all
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown to another uid needs root")
+def test_a_worktree_owned_by_the_sandbox_uid_is_still_readable(tmp_path: Path) -> None:
+    repo = small_repo(tmp_path / "r")
+    manager = WorktreeManager(repo, tmp_path / "wt")
+    path = manager.create("factory/issue-5-0123abcd", "main")
+    for item in [path, *path.rglob("*")]:
+        os.lchown(item, 65534, 65534)
+    bare_env = {**os.environ, "GIT_CONFIG_GLOBAL": os.devnull, "GIT_CONFIG_NOSYSTEM": "1"}
+    plain = subprocess.run(
+        ["git", "status", "--porcelain"],
+        cwd=path,
+        env=bare_env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert plain.returncode != 0 and "dubious ownership" in plain.stderr  # the control
+    (path / "new.txt").write_text("x\n")
+    assert GitRepo(path).untracked() == ["new.txt"]
+    assert GitRepo(path).stage_tree()
