@@ -66,7 +66,7 @@ def open_services(
     if settings is None:
         settings = load_settings(root, state_dir, provider)
     store = Store.open(state_dir)
-    repo = GitRepo(root)
+    repo = GitRepo(root, own=[state_dir])
     forge = make_forge(settings, store, repo)
     cfg = settings.config.provider
     model = build_model(

@@ -28,7 +28,8 @@ def apply(ctx: click.Context, plan_dir: str, as_json: bool) -> None:
     settings = load_settings(root, state_dir(root))
     if settings.config.forge != "github":
         raise UsageError("apply: plans are for forge: github; factory.yaml says local")
-    forge = github_forge(settings, Store.open(state_dir(root)), GitRepo(root))
+    state = state_dir(root)
+    forge = github_forge(settings, Store.open(state), GitRepo(root, own=[state]))
     rows = apply_plan(forge, Path(plan_dir).resolve())
     if as_json:
         emit_json(rows)

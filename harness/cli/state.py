@@ -162,7 +162,7 @@ def _flip_github(ctx: click.Context, enabled: bool) -> str:
 
     root = repo_root(ctx)
     settings = load_settings(root, state_dir(root))
-    forge = github_forge(settings, _store(ctx), GitRepo(root))
+    forge = github_forge(settings, _store(ctx), GitRepo(root, own=[state_dir(root)]))
     forge.set_variable(GITHUB_SWITCH, "true" if enabled else "false")
     return f"; {forge.repository}: {GITHUB_SWITCH}={'true' if enabled else 'false'}"
 

@@ -11,12 +11,16 @@ The rules are gitignore's (read by the ``pathspec`` library), without negation:
 - ``*`` and ``?`` stay within one folder, ``**`` spans any number of folders, ``[abc]`` and
   ``[!abc]`` are character classes;
 - matching ignores case (``Mission.md`` is as protected as ``mission.md``) and reads paths
-  as git lists them with ``-z``: unquoted, with their Unicode characters as they are.
+  as git lists them with ``-z``: unquoted, with their Unicode characters as they are
+  (``.github/workflows/ci-é.yml`` is under ``.github/**``). Pattern and path are compared
+  in Unicode normal form NFC after case folding, so an ``é`` written as ``e`` plus a
+  combining accent (as macOS file names often are) matches a pattern typed with ``é``.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import lru_cache
 
 import pathspec
@@ -54,9 +58,14 @@ def glob_problem(pattern: str) -> str | None:
     return None
 
 
+def _fold(text: str) -> str:
+    """Caseless and canonical: NFC of the case-folded NFC form."""
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", text).casefold())
+
+
 @lru_cache(maxsize=1024)
 def _spec(pattern: str) -> pathspec.GitIgnoreSpec:
-    spec = pathspec.GitIgnoreSpec.from_lines([pattern.casefold()])
+    spec = pathspec.GitIgnoreSpec.from_lines([_fold(pattern)])
     for compiled in spec.patterns:  # compile every regex now, so a bad class fails here
         regex = getattr(compiled, "regex", None)
         if isinstance(regex, re.Pattern):
@@ -66,7 +75,7 @@ def _spec(pattern: str) -> pathspec.GitIgnoreSpec:
 
 def matching(path: str, patterns: list[str]) -> list[str]:
     """The patterns among ``patterns`` that match the repository path ``path``."""
-    folded = path.casefold()
+    folded = _fold(path)
     return [p for p in patterns if _spec(p).match_file(folded)]
 
 

@@ -155,6 +155,14 @@ class Validation(Strict):
     ci_poll_s: float = Field(default=15.0, gt=0, le=3600)
 
 
+class Gates(Strict):
+    """Limits of the size gate (bytes): what a change adds in all (new files' sizes plus the
+    growth of changed ones) and the size of any one added or changed file."""
+
+    max_added_bytes: int = Field(default=5_000_000, gt=0)
+    max_file_bytes: int = Field(default=1_000_000, gt=0)
+
+
 class FactoryConfig(Strict):
     forge: Literal["local", "github"] = "local"
     github: GitHubSettings = Field(default_factory=GitHubSettings)
@@ -167,6 +175,7 @@ class FactoryConfig(Strict):
     effort: RoleEffort = Field(default_factory=RoleEffort)
     provider: Provider = Field(default_factory=Provider)
     validation: Validation = Field(default_factory=Validation)
+    gates: Gates = Field(default_factory=Gates)
 
     @field_validator("production_branch")
     @classmethod

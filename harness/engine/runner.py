@@ -27,6 +27,8 @@ from harness.errors import (
     StoppedError,
 )
 from harness.faults import fault_point
+from harness.git import integrity
+from harness.git.integrity import GitIntegrityError
 from harness.git.repo import git_seconds
 
 KILL_SWITCH = "stopped"
@@ -64,9 +66,16 @@ class Engine:
         self, name: str, issue: int | None = None, inputs: dict[str, Any] | None = None
     ) -> RunOutcome:
         """Run (or resume) workflow ``name`` for ``issue``."""
-        store = self.services.store
         workflow = load_workflow(self.services, name)
         check_kill_switch(self.services)
+        with integrity.guarded(self.services.repo.path):  # refuses a config that runs programs
+            return self._run(workflow, name, issue, inputs)
+
+    # -- internals --------------------------------------------------------------
+    def _run(
+        self, workflow: Workflow, name: str, issue: int | None, inputs: dict[str, Any] | None
+    ) -> RunOutcome:
+        store = self.services.store
         run = store.find_open_run(name, issue)
         if run is None:
             run = store.create_run(
@@ -80,7 +89,6 @@ class Engine:
             store.append_event(run.id, "run.resumed", {"workflow": name, "issue": issue})
         return self._drive(workflow, run.id, issue, run.inputs)
 
-    # -- internals --------------------------------------------------------------
     def _history(
         self, run_id: str
     ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]], list[Any]]:
@@ -247,7 +255,9 @@ class Engine:
             return self._stop(
                 ctx.run_id, self._wf(ctx), ctx.issue, ctx.outputs, str(exc), exc.not_before
             )
-        except (BudgetExceeded, QuotaError) as exc:
+        except (BudgetExceeded, QuotaError, GitIntegrityError) as exc:  # fatal: no retry
+            # (after a GitIntegrityError the failure action may label and comment, but every
+            # git command it tries is refused: the guard stays tripped)
             self._finish(seq, "failed", {"fatal": type(exc).__name__}, ctx, str(exc))
             failures = {**ctx.failures, step.id: {"error": str(exc), "fatal": type(exc).__name__}}
             return self._fail(

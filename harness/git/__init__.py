@@ -1,4 +1,4 @@
-"""Every git operation of the harness. No other module imports GitPython or runs git."""
+"""Every git operation of the harness: no other module runs git (see ``env`` for how)."""
 
 from harness.git.repo import GitRepo
 

@@ -5,10 +5,11 @@ Basic authentication, exactly as they do against GitHub."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+
+from harness.git.env import SAFE_CONFIG, git_environment
 
 
 @dataclass(frozen=True)
@@ -29,10 +30,9 @@ def http_backend(
     remote_user: str = "",
 ) -> CgiReply:
     """Answer one smart-HTTP request for a repository under ``project_root``."""
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+    env = git_environment()
+    env |= {
         "HOME": str(project_root),
-        "GIT_CONFIG_NOSYSTEM": "1",
         "GIT_PROJECT_ROOT": str(project_root),
         "GIT_HTTP_EXPORT_ALL": "1",
         "REQUEST_METHOD": method,
@@ -47,7 +47,7 @@ def http_backend(
     if remote_user:
         env["REMOTE_USER"] = remote_user  # enables receive-pack (pushes)
     done = subprocess.run(
-        ["git", "-c", "core.hooksPath=/dev/null", "http-backend"],
+        ["git", *SAFE_CONFIG, "http-backend"],
         input=body,
         env=env,
         capture_output=True,

@@ -1,90 +1,98 @@
-"""``GitRepo``: read-side git operations on a repository, through GitPython.
+"""``GitRepo``: git operations on a repository.
 
-Git is always called with argument lists (never through a shell) and with
-hooks disabled, so nothing in a repository can run code through git.
+Git is always called with argument lists (never through a shell), in an environment and
+with command-line configuration the harness controls (``harness.git.env``), and only while
+the repository's own configuration is the one pinned when the run began
+(``harness.git.integrity``): nothing in a repository can run code through git.
+
+The git processes are started here rather than through GitPython: GitPython starts git
+(its long-running ``cat-file`` readers included) with a copy of the whole parent
+environment, and a ``GIT_DIR`` or ``GIT_CONFIG_PARAMETERS`` there would redirect it.
 """
 
 from __future__ import annotations
 
-import os
-import threading
-import time
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-import git
-from git.exc import BadName, GitCommandError, InvalidGitRepositoryError, NoSuchPathError
-
 from harness.errors import GitError
+from harness.git import integrity
+from harness.git.env import git_seconds, run_git
 
-_CLOCK = threading.local()
-
-
-def git_seconds() -> float:
-    """Seconds this thread has spent in git subprocesses (for step timings)."""
-    return float(getattr(_CLOCK, "seconds", 0.0))
+__all__ = ["GitRepo", "git_seconds"]
 
 
-# Options passed to every git invocation: hooks point nowhere.
-SAFE_CONFIG = (
-    "-c",
-    "core.hooksPath=/dev/null",
-    "-c",
-    "core.fsmonitor=false",
-    "-c",
-    "protocol.file.allow=always",
-)
+def _text(data: bytes) -> str:
+    return data.decode("utf-8", "replace")
 
 
-def _environment() -> dict[str, str]:
-    env = {
-        "GIT_TERMINAL_PROMPT": "0",
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_AUTHOR_NAME": os.environ.get("GIT_AUTHOR_NAME", "factory"),
-        "GIT_AUTHOR_EMAIL": os.environ.get("GIT_AUTHOR_EMAIL", "factory@localhost"),
-        "GIT_COMMITTER_NAME": os.environ.get("GIT_COMMITTER_NAME", "factory"),
-        "GIT_COMMITTER_EMAIL": os.environ.get("GIT_COMMITTER_EMAIL", "factory@localhost"),
-        # worktrees belong to the sandbox's uid when the factory runs as root; git refuses
-        # such "dubious ownership" unless told otherwise in protected (environment) config
-        "GIT_CONFIG_COUNT": "1",
-        "GIT_CONFIG_KEY_0": "safe.directory",
-        "GIT_CONFIG_VALUE_0": "*",
-    }
-    return env
+class CheckoutNotClean(GitError):
+    """The production branch is checked out in a working tree with changes: not moved."""
+
+
+@dataclass(frozen=True)
+class FileChange:
+    """One file a change adds, modifies or deletes, with its sizes in bytes."""
+
+    path: str
+    status: str  # A added, M modified, D deleted, T type changed
+    old_size: int  # 0 when added
+    new_size: int  # 0 when deleted
+    binary: bool  # git's numstat shows no lines for it
+
+    @property
+    def added_bytes(self) -> int:
+        """What the change adds by this file: its size if new, its growth if changed."""
+        return max(0, self.new_size - self.old_size)
 
 
 class GitRepo:
-    """A repository on disk (its main working tree or any worktree of it)."""
+    """A repository on disk (its main working tree, any worktree of it, or a bare one)."""
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, own: Sequence[Path] = ()) -> None:
+        """``own``: folders of the harness itself (its state) that may lie in the checkout;
+        their untracked files are never the maintainer's changes."""
         self.path = Path(path).resolve()
-        try:
-            self._repo = git.Repo(self.path)
-        except (InvalidGitRepositoryError, NoSuchPathError) as exc:
-            raise GitError(f"{self.path}: not a git repository") from exc
-        self._repo.git.update_environment(**_environment())
+        self.own = tuple(Path(p).resolve() for p in own)
+        dotgit = self.path / ".git"
+        bare = (self.path / "HEAD").is_file() and (self.path / "objects").is_dir()
+        if not (dotgit.is_dir() or dotgit.is_file() or bare):
+            raise GitError(f"{self.path}: not a git repository")
+
+    def _run(
+        self, args: list[str], env: dict[str, str] | None = None, stdin: bytes | None = None
+    ) -> tuple[int, bytes, str]:
+        """(exit code, stdout, stderr) of ``git <args>``, after the integrity check."""
+        integrity.verify_all()
+        if not self.path.is_dir():
+            raise GitError(f"{self.path}: not a git repository")
+        integrity.check_repository(self.path)
+        done = run_git(args, cwd=self.path, env=env, stdin=stdin)
+        return done.returncode, done.stdout, _text(done.stderr)
 
     def git(self, *args: str, env: dict[str, str] | None = None) -> str:
-        """Run ``git <args>`` with hooks disabled; raise ``GitError`` on failure. ``env`` adds
-        variables to this one call's environment (never to argv or config)."""
-        started = time.monotonic()
-        try:
-            out: str = self._repo.git.execute(["git", *SAFE_CONFIG, *args], env=env)
-        except GitCommandError as exc:
-            detail = (exc.stderr or "").strip().splitlines()
-            reason = detail[-1] if detail else str(exc.status)
-            raise GitError(
-                f"git {args[0] if args else ''}: {reason.removeprefix('stderr: ')}"
-            ) from exc
-        finally:
-            _CLOCK.seconds = getattr(_CLOCK, "seconds", 0.0) + time.monotonic() - started
-        return out
+        """Run ``git <args>``; raise ``GitError`` on failure. ``env`` adds variables to this
+        one call's environment (never to argv or config). One trailing newline is dropped."""
+        code, out, err = self._run(list(args), env)
+        if code != 0:
+            detail = err.strip().splitlines()
+            reason = detail[-1] if detail else str(code)
+            raise GitError(f"git {args[0] if args else ''}: {reason}")
+        text = _text(out)
+        return text[:-1] if text.endswith("\n") else text
+
+    def git_bytes(self, *args: str, stdin: bytes | None = None) -> bytes | None:
+        """The raw output of ``git <args>``, or ``None`` if git failed."""
+        code, out, _ = self._run(list(args), stdin=stdin)
+        return out if code == 0 else None
 
     def rev_parse(self, ref: str) -> str | None:
         """The commit SHA ``ref`` names, or ``None`` if it names nothing."""
-        try:
-            return str(self._repo.commit(ref).hexsha)
-        except (BadName, ValueError, GitCommandError):
+        if not ref or ref.startswith("-"):
             return None
+        out = self.git_bytes("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+        return (_text(out).strip() or None) if out is not None else None
 
     def is_ancestor(self, older: str, newer: str) -> bool:
         try:
@@ -97,28 +105,26 @@ class GitRepo:
         return self.rev_parse(f"refs/heads/{name}") is not None
 
     def read_blob(self, ref: str, path: str) -> bytes | None:
-        """The bytes of ``path`` as committed on ``ref``, or ``None`` if absent."""
-        try:
-            commit = self._repo.commit(ref)
-        except (BadName, ValueError, GitCommandError):
+        """The bytes of ``path`` as committed on ``ref``, or ``None`` if absent (never
+        filtered: ``cat-file blob`` applies no attribute and no driver)."""
+        commit = self.rev_parse(ref)
+        if commit is None or not path or path.startswith("/"):
             return None
-        try:
-            blob = commit.tree / path
-        except KeyError:
-            return None
-        if blob.type != "blob":
-            return None
-        data: bytes = blob.data_stream.read()
-        return data
+        return self.git_bytes("cat-file", "blob", f"{commit}:{path}")
 
     def list_tree(self, ref: str, prefix: str = "") -> list[str]:
         """Paths of all files committed on ``ref`` under ``prefix``."""
-        commit = self._repo.commit(ref)
-        paths = [
-            str(getattr(item, "path", ""))
-            for item in commit.tree.traverse()
-            if getattr(item, "type", "") == "blob"
-        ]
+        commit = self.rev_parse(ref)
+        if commit is None:
+            raise GitError(f"git ls-tree: {ref} names no commit")
+        out = self.git_bytes("ls-tree", "-r", "-z", "--full-tree", commit)
+        if out is None:
+            raise GitError(f"git ls-tree: cannot list {ref}")
+        paths = []
+        for entry in _text(out).split("\0"):
+            meta, tab, path = entry.partition("\t")
+            if tab and meta.split(" ")[1:2] == ["blob"]:
+                paths.append(path)
         return sorted(p for p in paths if p.startswith(prefix))
 
     def is_tracked_clean(self, path: str) -> bool:
@@ -130,10 +136,9 @@ class GitRepo:
     def init(cls, path: Path | str, branch: str) -> GitRepo:
         """Create a repository at ``path`` whose first branch is ``branch``."""
         Path(path).mkdir(parents=True, exist_ok=True)
-        try:
-            git.Repo.init(Path(path), initial_branch=branch)
-        except GitCommandError as exc:
-            raise GitError(f"git init: {exc.stderr.strip()}") from exc
+        done = run_git(["init", "--quiet", f"--initial-branch={branch}"], cwd=Path(path))
+        if done.returncode != 0:
+            raise GitError(f"git init: {_text(done.stderr).strip()}")
         return cls(path)
 
     def commit_all(self, message: str) -> str | None:
@@ -145,26 +150,77 @@ class GitRepo:
         return self.rev_parse("HEAD")
 
     def head_branch(self) -> str | None:
-        try:
-            return str(self._repo.active_branch.name)
-        except TypeError:
-            return None  # detached
+        out = self.git_bytes("symbolic-ref", "--quiet", "--short", "HEAD")
+        return (_text(out).strip() or None) if out is not None else None  # None: detached
 
     def diff_numstat(self, base: str, head: str) -> list[tuple[int, int, str]]:
-        """(added, deleted, path) per changed file; a binary file counts as one line changed."""
-        rows: list[tuple[int, int, str]] = []
-        for line in self.git("diff", "--numstat", "--no-renames", f"{base}...{head}").splitlines():
-            added, deleted, path = line.split("\t", 2)
-            rows.append(
-                (int(added) if added != "-" else 1, int(deleted) if deleted != "-" else 0, path)
+        """(added, deleted, path) per changed file; a binary file counts as one line changed.
+        Paths are exact (``-z``: never quoted, whatever characters they hold)."""
+        return [
+            (int(a) if a.isdigit() else 1, int(d) if d.isdigit() else 0, path)
+            for a, d, path in self._numstat_raw(base, head)
+        ]
+
+    def file_changes(self, base: str, head: str) -> list[FileChange]:
+        """Every file ``head`` changes since its merge base with ``base``, with the byte sizes
+        of both sides (read from the object database, so no attribute or filter can hide a
+        byte) and whether git sees it as binary. Names are exact: read with ``-z``."""
+        raw = self.git_bytes(
+            "diff", "--raw", "-z", "--no-renames", "--no-abbrev", "--no-textconv",
+            "--no-ext-diff", f"{base}...{head}",
+        )  # fmt: skip
+        if raw is None:
+            raise GitError(f"git diff: cannot compare {base} and {head}")
+        fields = _text(raw).split("\0")
+        rows: list[tuple[str, str, str, str]] = []  # (status, old sha, new sha, path)
+        for meta, path in zip(fields[0::2], fields[1::2], strict=False):
+            parts = meta.lstrip(":").split(" ")
+            if len(parts) == 5:
+                rows.append((parts[4][:1], parts[2], parts[3], path))
+        zero = "0" * 40
+        shas = sorted({sha for _, old, new, _ in rows for sha in (old, new) if sha.strip("0")})
+        sizes: dict[str, int] = {}
+        if shas:
+            out = self.git_bytes(
+                "cat-file", "--batch-check=%(objectname) %(objectsize)",
+                stdin="".join(f"{sha}\n" for sha in shas).encode(),
+            )  # fmt: skip
+            for line in _text(out or b"").splitlines():
+                sha, _, size = line.partition(" ")
+                if size.isdigit():
+                    sizes[sha] = int(size)
+        binary = {path for added, _, path in self._numstat_raw(base, head) if added == "-"}
+        return [
+            FileChange(
+                path=path,
+                status=status,
+                old_size=sizes.get(old, 0) if old != zero else 0,
+                new_size=sizes.get(new, 0) if new != zero else 0,
+                binary=path in binary,
             )
+            for status, old, new, path in rows
+        ]
+
+    def _numstat_raw(self, base: str, head: str) -> list[tuple[str, str, str]]:
+        """(added, deleted, path) as git's ``--numstat -z`` gives them (``-`` for binary)."""
+        out = self.git_bytes(
+            "diff", "--numstat", "-z", "--no-renames", "--no-textconv", "--no-ext-diff",
+            f"{base}...{head}",
+        )  # fmt: skip
+        if out is None:
+            raise GitError(f"git diff: cannot compare {base} and {head}")
+        rows: list[tuple[str, str, str]] = []
+        for entry in _text(out).split("\0"):
+            parts = entry.split("\t", 2)
+            if len(parts) == 3:
+                rows.append((parts[0], parts[1], parts[2]))
         return rows
 
     def changed_paths(self, base: str, head: str) -> list[str]:
         return sorted(path for _, _, path in self.diff_numstat(base, head))
 
     def diff_text(self, base: str, head: str, max_bytes: int = 200_000) -> str:
-        text = self.git("diff", "--no-color", "--no-ext-diff", f"{base}...{head}")
+        text = self.git("diff", "--no-color", "--no-ext-diff", "--no-textconv", f"{base}...{head}")
         if len(text) > max_bytes:
             return text[:max_bytes] + f"\n[diff cut at {max_bytes} bytes of {len(text)}]"
         return text
@@ -172,7 +228,7 @@ class GitRepo:
     def _checked_out_in(self, branch: str) -> Path | None:
         """The working tree where ``branch`` is checked out, if any."""
         current: Path | None = None
-        for line in self.git("worktree", "list", "--porcelain").splitlines():
+        for line in self.git("worktree", "list", "--porcelain", "-z").split("\0"):
             if line.startswith("worktree "):
                 current = Path(line.removeprefix("worktree "))
             elif line == f"branch refs/heads/{branch}" and current is not None:
@@ -213,13 +269,39 @@ class GitRepo:
         return self.git("commit-tree", tree, "-p", merge_sha, "-m", message).strip()
 
     def advance(self, branch: str, old: str, new: str, message: str) -> None:
-        """Move ``branch`` from ``old`` to ``new`` (refused if it moved meanwhile); a clean
-        working tree that has it checked out is brought along."""
+        """Move ``branch`` from ``old`` to ``new`` (refused if it moved meanwhile).
+
+        A working tree that has ``branch`` checked out moves with it — index and files first,
+        then the ref — or, when it holds any change (untracked files included), nothing
+        moves: ``CheckoutNotClean`` says how to catch up. Never a ref ahead of its index,
+        whose next commit would quietly revert what the factory merged."""
+        current = self.rev_parse(f"refs/heads/{branch}")
+        if current != old:
+            raise GitError(f"{branch} is at {(current or 'nothing')[:12]}, expected {old[:12]}")
         checkout = self._checked_out_in(branch)
-        clean = checkout is not None and not GitRepo(checkout).git("status", "--porcelain").strip()
-        self.git("update-ref", "-m", message, f"refs/heads/{branch}", new, old)
-        if checkout is not None and clean:
-            GitRepo(checkout).git("read-tree", "-m", "-u", old, new)
+        if checkout is None:
+            self.git("update-ref", "-m", message, f"refs/heads/{branch}", new, old)
+            return
+        tree = GitRepo(checkout)
+        inside = [p.relative_to(checkout) for p in self.own if checkout in p.parents]
+        mine = [f":(exclude,literal){rel}" for rel in inside]
+        status = tree.git("status", "--porcelain", "-z", "--untracked-files=all", "--", ".", *mine)
+        changed = [entry[3:] for entry in status.split("\0") if entry[2:3] == " "]
+        if changed:
+            more = f" and {len(changed) - 3} more" if changed[3:] else ""
+            shown = ", ".join(changed[:3]) + more
+            raise CheckoutNotClean(
+                f"{branch} is checked out in {checkout} with uncommitted or untracked files "
+                f"({shown}); the factory left {branch} at {old[:12]} instead of moving it to "
+                f"{new[:12]} under them. Commit, stash (`git stash -u`) or remove them, then "
+                "run the factory again"
+            )
+        tree.git("read-tree", "-m", "-u", old, new)  # the checkout first, then the ref
+        try:
+            self.git("update-ref", "-m", message, f"refs/heads/{branch}", new, old)
+        except GitError:
+            tree.git("read-tree", "-m", "-u", new, old)  # the ref did not move: neither do files
+            raise
 
     def revert_merge(self, branch: str, merge_sha: str, message: str) -> str:
         """Undo ``merge_sha`` on ``branch`` with a new commit restoring its first parent's tree.
@@ -239,20 +321,21 @@ class GitRepo:
 
     def untracked(self) -> list[str]:
         """Untracked, not ignored paths (folders as one entry)."""
-        out = self.git("ls-files", "--others", "--exclude-standard", "--directory")
-        return [line.rstrip("/") for line in out.splitlines() if line]
+        out = self.git("ls-files", "-z", "--others", "--exclude-standard", "--directory")
+        return [name.rstrip("/") for name in out.split("\0") if name]
 
     def tree_of(self, ref: str) -> str | None:
-        """The tree SHA of commit ``ref`` (read through GitPython's running ``cat-file``)."""
-        try:
-            return str(self._repo.commit(ref).tree.hexsha)
-        except (BadName, ValueError, GitCommandError):
+        """The tree SHA of commit ``ref``."""
+        commit = self.rev_parse(ref)
+        if commit is None:
             return None
+        out = self.git_bytes("rev-parse", "--verify", "--quiet", f"{commit}^{{tree}}")
+        return (_text(out).strip() or None) if out is not None else None
 
     def working_diff(self, base: str, max_bytes: int = 200_000) -> str:
         """The diff of this working tree (new files included) against ``base``."""
         self.git("add", "--all")
-        text = self.git("diff", "--cached", "--no-color", "--no-ext-diff", base)
+        text = self.git("diff", "--cached", "--no-color", "--no-ext-diff", "--no-textconv", base)
         if len(text) > max_bytes:
             return text[:max_bytes] + f"\n[diff cut at {max_bytes} bytes of {len(text)}]"
         return text

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from harness.errors import GitError
+from harness.git import integrity
 from harness.git.repo import GitRepo
 
 _SHM = Path("/dev/shm")  # noqa: S108 (a per-state-dir folder is made inside it)
@@ -93,6 +94,7 @@ class WorktreeManager:
         with self._locked():  # registering reads every worktree's metadata: one at a time
             known = self._registered()
             if known.get(path) == branch and path.is_dir():
+                integrity.rescan_worktrees(self.repo.path)
                 return path
             if path in known or path.exists():
                 self._drop(path)
@@ -111,6 +113,7 @@ class WorktreeManager:
                     str(path),
                     start_ref,
                 )
+            integrity.rescan_worktrees(self.repo.path)
         self._populate(path)
         return path
 
@@ -122,6 +125,7 @@ class WorktreeManager:
                 self._drop(path)
             self.base_dir.mkdir(parents=True, exist_ok=True)
             self.repo.git("worktree", "add", "--quiet", "--no-checkout", "--detach", str(path), ref)
+            integrity.rescan_worktrees(self.repo.path)
         self._populate(path)
         return path
 
@@ -131,6 +135,7 @@ class WorktreeManager:
         GitRepo(path).git("read-tree", "--reset", "-u", "HEAD")
 
     def _drop(self, path: Path) -> None:
+        integrity.forget_worktree(self.repo.path, path)
         try:
             self.repo.git("worktree", "remove", "--force", "--force", str(path))
             removed = True
@@ -139,6 +144,7 @@ class WorktreeManager:
         shutil.rmtree(path, ignore_errors=True)
         if not removed:  # forget what git still records of it
             self.repo.git("worktree", "prune")
+        integrity.rescan_worktrees(self.repo.path)
 
     def remove(self, path: Path) -> None:
         """Remove a worktree; safe to repeat, also when its folder is already gone."""
@@ -149,6 +155,7 @@ class WorktreeManager:
         """Forget worktrees whose folders vanished and delete our folders git no longer knows."""
         with self._locked():
             self.repo.git("worktree", "prune")
+            integrity.rescan_worktrees(self.repo.path)
             known = set(self._registered())
             removed: list[Path] = []
             if self.base_dir.is_dir():

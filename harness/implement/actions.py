@@ -9,6 +9,7 @@ from harness.engine.actions import action
 from harness.engine.context import StepContext
 from harness.errors import FactoryError, StepFailed
 from harness.faults import fault_point
+from harness.git import integrity
 from harness.git.branches import branch_name
 from harness.git.repo import GitRepo
 from harness.git.worktrees import WorktreeManager, default_worktree_root
@@ -84,6 +85,7 @@ def setup(ctx: StepContext) -> dict[str, Any]:
         return {"command": None, "artifacts": []}
     box = sandbox(ctx, path, commands.setup_timeout_s, network=True)
     result = box.run(commands.setup)
+    integrity.verify_all()  # git's configuration outside the worktree is as it was
     ctx.timings["subprocess_s"] += result.duration_s
     outputs = {
         "command": commands.setup,
@@ -102,6 +104,7 @@ def run_tests(ctx: StepContext) -> dict[str, Any]:
     path = worktree(ctx)
     tree = GitRepo(path).stage_tree(exclude=ctx.outputs.get("setup", {}).get("artifacts", []))
     result = sandbox(ctx, path, commands.test_timeout_s).run(commands.test)
+    integrity.verify_all()
     ctx.timings["subprocess_s"] += result.duration_s
     outputs = {
         "command": commands.test,
@@ -134,6 +137,7 @@ def commit(ctx: StepContext) -> dict[str, Any]:
 @action("implement.gates")
 def gates(ctx: StepContext) -> dict[str, Any]:
     services, rules = ctx.services, ctx.services.settings.governance.rules
+    limits = services.settings.config.gates
     head, base = ctx.outputs["commit"]["head"], ctx.outputs["commit"]["base"]
     repo = services.repo
     attempts = sum(
@@ -146,6 +150,7 @@ def gates(ctx: StepContext) -> dict[str, Any]:
     numstat = repo.diff_numstat(base, head)
     results = [
         g.changed_lines_gate(numstat, rules.max_changed_lines),
+        g.size_gate(repo.file_changes(base, head), limits.max_added_bytes, limits.max_file_bytes),
         g.protected_paths_gate(sorted(p for _, _, p in numstat), list(rules.protected_paths)),
         g.secrets_gate(repo.diff_text(base, head, max_bytes=5_000_000)),
         g.tests_gate(ctx.outputs.get("test"), ctx.outputs["commit"]["tree"]),

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from harness.config.globs import protected_hits
+from harness.git.repo import FileChange
 from harness.redact import secret_values
 
 SECRET_PATTERNS = {
@@ -32,6 +33,31 @@ def changed_lines_gate(numstat: list[tuple[int, int, str]], limit: int) -> Gate:
     total = sum(a + d for a, d, _ in numstat)
     files = ", ".join(f"{p} (+{a} -{d})" for a, d, p in numstat[:20])
     return Gate("changed_lines", total <= limit, f"{total} changed lines (limit {limit}): {files}")
+
+
+def _size(n: int) -> str:
+    if n < 1000:
+        return f"{n} B"
+    return f"{n / 1000:.1f} kB" if n < 1_000_000 else f"{n / 1_000_000:.1f} MB"
+
+
+def size_gate(changes: list[FileChange], max_added_bytes: int, max_file_bytes: int) -> Gate:
+    """Bytes, not lines: a binary file is one changed line but may weigh 50 MB."""
+    added = sum(c.added_bytes for c in changes)
+    over = sorted((c for c in changes if c.new_size > max_file_bytes), key=lambda c: -c.new_size)
+    binary = sorted((c for c in changes if c.binary and c.new_size), key=lambda c: -c.new_size)
+    largest = sorted((c for c in changes if c.new_size), key=lambda c: -c.new_size)[:5]
+    parts = [f"{added:,} bytes added (limit {max_added_bytes:,})"]
+    if over:
+        shown = ", ".join(f"{c.path} ({_size(c.new_size)})" for c in over[:10])
+        parts.append(f"files over {max_file_bytes:,} bytes: {shown}")
+    elif largest:
+        parts.append("largest: " + ", ".join(f"{c.path} ({_size(c.new_size)})" for c in largest))
+    if binary:
+        more = f" and {len(binary) - 10} more" if len(binary) > 10 else ""
+        shown = ", ".join(f"{c.path} ({_size(c.new_size)})" for c in binary[:10])
+        parts.append(f"binary files: {shown}{more}")
+    return Gate("size", added <= max_added_bytes and not over, "; ".join(parts))
 
 
 def protected_paths_gate(paths: list[str], patterns: list[str]) -> Gate:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.errors import ToolError
+from harness.git import integrity
 from harness.sandbox.bwrap import Sandbox
 
 
@@ -18,6 +19,7 @@ class CommandTool:
         if not isinstance(command, str) or not command.strip():
             raise ToolError("command must be a non-empty string")
         result = self.sandbox.run(command, timeout_s=self.timeout_s)
+        integrity.verify_all()  # git's configuration outside the worktree is as it was
         return f"exit code {result.exit_code}\n{result.output}"
 
     def handlers(self) -> dict[str, Callable[[dict[str, Any]], str]]:

@@ -143,7 +143,7 @@ MISTAKES = [
     (
         "duplicate key",
         append("factory.yaml", "max_parallel: 2\n"),
-        "factory.yaml: line 51: duplicate key 'max_parallel'",
+        "factory.yaml: line 55: duplicate key 'max_parallel'",
     ),
     (
         "number given as text",

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from harness.errors import ForgeError
 from harness.forge.conformance import run_forge_conformance
 from harness.forge.local import LocalForge
-from harness.git.repo import GitRepo
+from harness.git.repo import CheckoutNotClean, GitRepo
 from harness.store.db import Store
 from tests.conftest import git
 
@@ -58,3 +61,85 @@ def test_merge_refuses_when_the_base_moved(empty_repo: Path, tmp_path: Path) -> 
     else:
         raise AssertionError("a conflicting merge must be refused")
     assert repo.rev_parse("main") == before
+
+
+def _feature_branch(repo: Path, tmp_path: Path, name: str, file: str = "feature.txt") -> str:
+    wt = tmp_path / name.replace("/", "-")
+    git(repo, "worktree", "add", "-q", "-b", name, str(wt), "main")
+    (wt / file).write_text("from the factory\n")
+    head = GitRepo(wt).commit_all("feature")
+    assert head
+    return head
+
+
+def test_an_untracked_file_holds_production_and_the_next_commit_reverts_nothing(
+    empty_repo: Path, tmp_path: Path
+) -> None:
+    repo = GitRepo(empty_repo)
+    forge = LocalForge(Store.open(tmp_path / "state"), repo)
+    number = forge.create_issue("t", "b", "a").number
+    head = _feature_branch(empty_repo, tmp_path, "factory/issue-1-aa")
+    pr = forge.open_pr(number, "factory/issue-1-aa", "main", "t", "b")
+    before = repo.rev_parse("main")
+    (empty_repo / "notes.txt").write_text("the maintainer's own notes\n")  # untracked only
+
+    with pytest.raises(ForgeError) as refused:
+        forge.merge_pr(pr.number, head)
+    message = str(refused.value)
+    assert "\n" not in message and "notes.txt" in message and "git stash -u" in message
+    assert repo.rev_parse("main") == before  # the ref stayed with the index and the files
+    assert forge.store.pr(pr.number).state == "open"
+
+    # the maintainer's next commit is exactly their change
+    git(empty_repo, "add", "notes.txt")
+    git(empty_repo, "commit", "-q", "-m", "notes")
+    assert git(empty_repo, "show", "--name-status", "--format=", "HEAD").split() == [
+        "A",
+        "notes.txt",
+    ]
+
+    # clean now: the merge moves the ref, the index and the files together
+    merged = forge.merge_pr(pr.number, head)
+    assert repo.rev_parse("main") == merged
+    assert (empty_repo / "feature.txt").read_text() == "from the factory\n"
+    assert git(empty_repo, "status", "--porcelain") == ""
+    (empty_repo / "notes.txt").write_text("more notes\n")
+    git(empty_repo, "commit", "-qam", "more notes")
+    assert git(empty_repo, "show", "--name-status", "--format=", "HEAD").split() == [
+        "M",
+        "notes.txt",
+    ]  # reverts nothing of the merge
+    assert repo.read_blob("main", "feature.txt") == b"from the factory\n"
+
+
+def test_a_modified_file_holds_a_revert_too(empty_repo: Path, tmp_path: Path) -> None:
+    repo = GitRepo(empty_repo)
+    head = _feature_branch(empty_repo, tmp_path, "factory/issue-2-bb")
+    merged = repo.merge_branch("main", "factory/issue-2-bb", head, "merge")
+    (empty_repo / "README.md").write_text("edited by hand\n")
+    with pytest.raises(CheckoutNotClean, match=r"README\.md"):
+        repo.revert_merge("main", merged, "revert")
+    assert repo.rev_parse("main") == merged
+    assert (empty_repo / "README.md").read_text() == "edited by hand\n"
+    git(empty_repo, "checkout", "README.md")
+    reverted = repo.revert_merge("main", merged, "revert")
+    assert repo.rev_parse("main") == reverted and not (empty_repo / "feature.txt").exists()
+    assert git(empty_repo, "status", "--porcelain") == ""
+
+
+def test_the_factorys_own_state_in_the_checkout_is_not_a_change(
+    empty_repo: Path, tmp_path: Path
+) -> None:
+    state = empty_repo / ".state"
+    (state / "runs").mkdir(parents=True)
+    (state / "runs" / "state.db").write_bytes(b"x")
+    repo = GitRepo(empty_repo, own=[state])
+    head = _feature_branch(empty_repo, tmp_path, "factory/issue-3-cc")
+    merged = repo.merge_branch("main", "factory/issue-3-cc", head, "merge")
+    assert (empty_repo / "feature.txt").exists() and (state / "runs" / "state.db").exists()
+    assert git(empty_repo, "status", "--porcelain", "--untracked-files=no") == ""
+    assert repo.rev_parse("main") == merged
+    (empty_repo / ".state-not").write_text("the maintainer's\n")  # a sibling name still counts
+    head = _feature_branch(empty_repo, tmp_path, "factory/issue-4-dd", "other.txt")
+    with pytest.raises(CheckoutNotClean, match=r"\.state-not"):
+        repo.merge_branch("main", "factory/issue-4-dd", head, "merge")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from harness.config.globs import protected_hits
-from harness.implement.gates import protected_paths_gate, secrets_gate
+from harness.git.repo import GitRepo
+from harness.implement.gates import protected_paths_gate, secrets_gate, size_gate
 
 
 def test_protected_globs() -> None:
@@ -30,3 +33,50 @@ def test_gate_and_check_read_a_bare_folder_alike() -> None:
 def test_secret_patterns_in_added_lines_only() -> None:
     assert secrets_gate("+print('hi')\n-OLD=sk-ant-" + "a" * 30).passed is True
     assert secrets_gate("+KEY='sk-ant-" + "a" * 30 + "'").passed is False
+
+
+def test_size_gate_counts_bytes_from_the_object_database(tmp_path: Path) -> None:
+    repo = GitRepo.init(tmp_path / "r", "main")
+    (repo.path / "grow.txt").write_text("x" * 1000)
+    (repo.path / "gone.txt").write_text("y" * 5000)
+    (repo.path / ".gitattributes").write_text("*.bin -diff\n")
+    base = repo.commit_all("base")
+    assert base is not None
+    (repo.path / "grow.txt").write_text("x" * 3000)  # grows by 2,000 bytes
+    (repo.path / "gone.txt").unlink()  # deletions add nothing
+    (repo.path / "blob.dat").write_bytes(bytes(range(256)) * 40)  # 10,240 bytes, binary
+    head = repo.commit_all("change")
+    assert head is not None
+    changes = {c.path: c for c in repo.file_changes(base, head)}
+    assert set(changes) == {"grow.txt", "gone.txt", "blob.dat"}
+    assert (changes["grow.txt"].status, changes["grow.txt"].added_bytes) == ("M", 2000)
+    assert (changes["gone.txt"].status, changes["gone.txt"].new_size) == ("D", 0)
+    assert changes["blob.dat"].binary and not changes["grow.txt"].binary
+
+    ok = size_gate(list(changes.values()), max_added_bytes=20_000, max_file_bytes=20_000)
+    assert ok.passed and ok.evidence.startswith("12,240 bytes added (limit 20,000)")
+    assert "binary files: blob.dat (10.2 kB)" in ok.evidence
+    total = size_gate(list(changes.values()), max_added_bytes=12_000, max_file_bytes=20_000)
+    assert not total.passed
+    one = size_gate(list(changes.values()), max_added_bytes=20_000, max_file_bytes=10_000)
+    assert not one.passed and "files over 10,000 bytes: blob.dat (10.2 kB)" in one.evidence
+
+
+def test_non_ascii_names_are_read_exactly_and_matched(tmp_path: Path) -> None:
+    repo = GitRepo.init(tmp_path / "r", "main")
+    (repo.path / "a.txt").write_text("a\n")
+    base = repo.commit_all("base")
+    workflows = repo.path / ".github" / "workflows"
+    workflows.mkdir(parents=True)
+    (workflows / "ci-é.yml").write_text("on: push\n")
+    (repo.path / "tab\tand\nnewline.txt").write_text("x\n")
+    (repo.path / "Cafe\u0301.md").write_text("x\n")  # NFD: e + combining acute
+    head = repo.commit_all("change")
+    assert base is not None and head is not None
+    paths = repo.changed_paths(base, head)
+    assert paths == sorted([".github/workflows/ci-é.yml", "tab\tand\nnewline.txt", "Cafe\u0301.md"])
+    assert {c.path for c in repo.file_changes(base, head)} == set(paths)
+    gate = protected_paths_gate(paths, [".github/**", "café.md"])
+    assert not gate.passed
+    assert ".github/workflows/ci-é.yml (matches .github/**)" in gate.evidence
+    assert "Cafe\u0301.md (matches café.md)" in gate.evidence

@@ -79,7 +79,12 @@ def test_a_good_change_becomes_a_pr_with_its_evidence(tmp_path: Path, capsys, st
 
 @pytest.mark.parametrize(
     ("title", "gate"),
-    [("Tidy the footer", "protected_paths"), ("Refactor everything", "changed_lines")],
+    [
+        ("Tidy the footer", "protected_paths"),
+        ("Refactor everything", "changed_lines"),
+        ("Ship the assets", "size"),
+        ("Add a CI job", "protected_paths"),
+    ],
 )
 def test_a_gate_failure_means_no_pr_and_needs_human(
     tmp_path: Path, capsys, standin, title: str, gate: str
@@ -100,6 +105,15 @@ def test_a_gate_failure_means_no_pr_and_needs_human(
     assert GitRepo(repo).read_blob("main", "factory_rules.md") == rules_before
     report = run_cli(capsys, "--repo", str(repo), "report", res.json()["run_id"])
     assert re.search(rf"^  FAIL  {gate}: ", report.out, re.M), report.out  # gates come first
+    if title == "Add a CI job":  # the exact name, not git's quoted "ci-\303\251.yml"
+        assert "touches protected paths: .github/workflows/ci-é.yml (matches .github/**)" in (
+            report.out
+        )
+    if gate == "size":  # the evidence: bytes added and the binary files, by name and size
+        assert "52,428,800 bytes added (limit 5,000,000)" in report.out
+        assert "files over 1,000,000 bytes: assets/a.bin (26.2 MB), assets/b.bin" in report.out
+        assert "binary files: assets/a.bin (26.2 MB), assets/b.bin (26.2 MB)" in report.out
+        assert res.json()["reason"].endswith("gates failed: size")  # 2 lines: changed_lines ok
 
 
 def test_tests_failing_after_the_fix_attempts_fail_the_issue(

@@ -1,0 +1,123 @@
+"""The one way the harness starts git: an environment and a configuration it controls.
+
+Nothing outside the repository's own ``.git/config`` (which ``harness.git.integrity``
+checks and pins for the length of a run) can make git run a program on the harness's
+behalf:
+
+- the environment is built from scratch: no ``GIT_*`` variable of the parent process reaches
+  git (``GIT_DIR``, ``GIT_CONFIG_PARAMETERS``, ``GIT_EXTERNAL_DIFF``, ``GIT_SSH_COMMAND``,
+  ``GIT_EXEC_PATH``…) except the commit identity (``GIT_AUTHOR_*``, ``GIT_COMMITTER_*``);
+- system and global configuration are not read (``GIT_CONFIG_NOSYSTEM=1``,
+  ``GIT_CONFIG_GLOBAL=/dev/null``), nor system attributes (``GIT_ATTR_NOSYSTEM=1``);
+- command-line configuration (which wins over the repository's) points hooks, the file
+  system monitor, the attributes file, pagers, editors, ssh, credential helpers and signing
+  nowhere, and allows reading a worktree owned by another user (``safe.directory=*``): the
+  sandbox may hand worktrees to an unprivileged uid while the harness runs as root;
+- diffs are asked for with ``--no-textconv --no-ext-diff`` where git offers them.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+_CLOCK = threading.local()
+
+# Command-line configuration of every git invocation (it takes precedence over the
+# repository's own file; the keys git reads only from protected scopes need it here).
+SAFE_CONFIG: tuple[str, ...] = tuple(
+    arg
+    for pair in (
+        "core.hooksPath=/dev/null",
+        "core.fsmonitor=false",
+        "core.attributesFile=/dev/null",
+        "core.sshCommand=false",
+        "core.pager=cat",
+        "core.editor=:",
+        "sequence.editor=:",
+        "core.askPass=",
+        "credential.helper=",
+        "commit.gpgSign=false",
+        "tag.gpgSign=false",
+        "log.showSignature=false",
+        "gpg.program=false",
+        "protocol.ext.allow=never",
+        "protocol.file.allow=always",
+        "safe.directory=*",
+    )
+    for arg in ("-c", pair)
+)
+
+# The only variables of the parent process git sees (identity, locale-free plumbing).
+_PASSED = ("PATH", "HOME", "TMPDIR")
+_IDENTITY = (
+    "GIT_AUTHOR_NAME",
+    "GIT_AUTHOR_EMAIL",
+    "GIT_AUTHOR_DATE",
+    "GIT_COMMITTER_NAME",
+    "GIT_COMMITTER_EMAIL",
+    "GIT_COMMITTER_DATE",
+)
+_DEFAULT_IDENTITY = {
+    "GIT_AUTHOR_NAME": "factory",
+    "GIT_AUTHOR_EMAIL": "factory@localhost",
+    "GIT_COMMITTER_NAME": "factory",
+    "GIT_COMMITTER_EMAIL": "factory@localhost",
+}
+
+
+def git_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The whole environment of a git process: built here, never inherited wholesale."""
+    env = {key: os.environ[key] for key in _PASSED if key in os.environ}
+    env.setdefault("PATH", "/usr/bin:/bin")
+    env.update(_DEFAULT_IDENTITY)
+    env.update({key: os.environ[key] for key in _IDENTITY if os.environ.get(key)})
+    env.update(
+        {
+            "LC_ALL": "C",
+            "LANGUAGE": "C",
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_CONFIG_GLOBAL": os.devnull,
+            "GIT_ATTR_NOSYSTEM": "1",
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_NO_REPLACE_OBJECTS": "1",
+            "GIT_PAGER": "cat",
+            "GIT_EDITOR": ":",
+            "GIT_SEQUENCE_EDITOR": ":",
+            "GIT_OPTIONAL_LOCKS": "0",
+        }
+    )
+    if extra:
+        env.update(extra)
+    return env
+
+
+def git_seconds() -> float:
+    """Seconds this thread has spent in git subprocesses (for step timings)."""
+    return float(getattr(_CLOCK, "seconds", 0.0))
+
+
+def run_git(
+    args: Sequence[str],
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    stdin: bytes | None = None,
+) -> subprocess.CompletedProcess[bytes]:
+    """``git <SAFE_CONFIG> <args>`` in ``cwd``; the caller reads the exit code."""
+    started = time.monotonic()
+    try:
+        return subprocess.run(
+            ["git", *SAFE_CONFIG, *args],
+            cwd=cwd,
+            env=git_environment(env),
+            input=stdin,
+            stdin=None if stdin is not None else subprocess.DEVNULL,
+            capture_output=True,
+            check=False,
+        )
+    finally:
+        _CLOCK.seconds = getattr(_CLOCK, "seconds", 0.0) + time.monotonic() - started

@@ -1,0 +1,380 @@
+"""The repository's own git configuration is data: checked when a run begins, pinned until
+it ends.
+
+``harness.git.env`` keeps every configuration but the repository's own out of git. What is
+left — ``.git/config`` and the worktree configuration files — is read when a run begins:
+
+- a key that makes git run a program, or send credentials or objects somewhere else, and
+  that no command-line setting can switch off, is refused with one line
+  (``GitConfigRefused``). The refused keys (``section.*.name`` stands for any subsection)
+  are those of ``REFUSED_KEYS``: filter drivers (``filter.*``), ``diff.*.textconv``,
+  ``diff.*.command``, ``diff.external``, ``merge.*.driver``, ``pager.*``, ``core.gitProxy``,
+  ``core.alternateRefsCommand``, ``core.worktree``, ``credential.*``, ``include.*``,
+  ``includeIf.*``, ``gpg.*.program``, ``gpg.ssh.defaultKeyCommand``, ``url.*.insteadOf``,
+  ``url.*.pushInsteadOf``, ``remote.*.uploadpack``, ``remote.*.receivepack``,
+  ``remote.*.vcs``, ``protocol.*``, ``difftool.*``, ``mergetool.*``,
+  ``uploadpack.packObjectsHook``;
+- the keys every harness git command overrides (``harness.git.env``: ``core.hooksPath``,
+  ``core.fsmonitor``, ``core.sshCommand``, ``core.pager``, ``core.editor``,
+  ``sequence.editor``, ``core.askPass``, ``gpg.program``, ``commit.gpgSign``) are allowed:
+  they never take effect for the harness, and refusing them would turn away every
+  repository whose hooks a tool such as husky installed (``core.hooksPath``);
+- those files, the hooks folder (``.git/hooks``) and the ``.git`` link file of every linked
+  worktree are fingerprinted. Before every git command the harness runs (and after every
+  sandboxed command) the fingerprints are checked — a ``stat`` per file, the content hashed
+  only when the ``stat`` moved — and a change stops the run with ``GitIntegrityError``. Once
+  tripped, the guard refuses every later git command of the process for that repository.
+
+The worktree manager re-reads the worktree records after it adds or removes one (the
+harness's own changes); nothing else updates a fingerprint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import hashlib
+import os
+import stat
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import GitError
+from harness.git.env import run_git
+
+
+class GitConfigRefused(GitError):
+    """The repository's git configuration sets a key that would run a program."""
+
+    exit_code = 2
+
+
+class GitIntegrityError(GitError):
+    """Something git reads changed during a run: the run stops, git is not run again."""
+
+
+REFUSED_KEYS: tuple[str, ...] = (
+    "filter.*",
+    "diff.*.textconv",
+    "diff.*.command",
+    "diff.external",
+    "merge.*.driver",
+    "pager.*",
+    "core.gitproxy",
+    "core.alternaterefscommand",
+    "core.worktree",
+    "credential.*",
+    "include.*",
+    "includeif.*",
+    "gpg.*.program",
+    "gpg.ssh.defaultkeycommand",
+    "url.*.insteadof",
+    "url.*.pushinsteadof",
+    "remote.*.uploadpack",
+    "remote.*.receivepack",
+    "remote.*.vcs",
+    "protocol.*",
+    "difftool.*",
+    "mergetool.*",
+    "uploadpack.packobjectshook",
+)
+
+
+def common_dir(path: Path) -> Path:
+    """The git directory shared by a repository and its worktrees, read without running git."""
+    dotgit = path / ".git"
+    if dotgit.is_dir():
+        return dotgit.resolve()
+    if dotgit.is_file():
+        text = dotgit.read_text(encoding="utf-8", errors="replace").strip()
+        if not text.startswith("gitdir:"):
+            raise GitError(f"{path}: .git is not a link to a git directory")
+        gitdir = Path(text.removeprefix("gitdir:").strip())
+        gitdir = gitdir if gitdir.is_absolute() else (path / gitdir)
+        commondir = gitdir / "commondir"
+        if commondir.is_file():
+            common = Path(commondir.read_text(encoding="utf-8").strip())
+            return (common if common.is_absolute() else gitdir / common).resolve()
+        return gitdir.resolve()
+    return path.resolve()  # a bare repository
+
+
+def _normal(key: str) -> str:
+    """``section.subsection.name`` -> ``section.*.name`` (section and name are lowercase)."""
+    section, _, rest = key.partition(".")
+    sub, dot, name = rest.rpartition(".")
+    return f"{section}.*.{name}" if dot and sub else f"{section}.{rest}"
+
+
+def refused(entries: list[tuple[str, str]]) -> list[str]:
+    """The keys among ``(key, value)`` that make git run a program (in their original form)."""
+    out: list[str] = []
+    for key, _value in entries:
+        normal = _normal(key.lower())
+        if any(fnmatch.fnmatchcase(normal, pattern) for pattern in REFUSED_KEYS):
+            out.append(key)
+    return out
+
+
+def read_config_file(path: Path) -> list[tuple[str, str]]:
+    """``(key, value)`` of one git configuration file, as git parses it (includes unread)."""
+    done = run_git(["config", "--file", str(path), "--list", "--null"], cwd=path.parent)
+    if done.returncode != 0:
+        detail = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise GitConfigRefused(
+            f"{path}: git cannot read this configuration file ({detail[-1] if detail else ''})"
+        )
+    entries: list[tuple[str, str]] = []
+    for item in done.stdout.decode("utf-8", "replace").split("\0"):
+        if item:
+            key, _, value = item.partition("\n")
+            entries.append((key, value))
+    return entries
+
+
+def config_files(common: Path) -> list[Path]:
+    """The configuration files git reads in a repository (present or not)."""
+    files = [common / "config", common / "config.worktree"]
+    records = common / "worktrees"
+    if records.is_dir():
+        files += sorted(r / "config.worktree" for r in records.iterdir() if r.is_dir())
+    return files
+
+
+def check_config_files(files: list[Path]) -> None:
+    """Refuse a configuration that makes git run a program (one line, the keys named)."""
+    for path in files:
+        if not path.is_file():
+            continue
+        keys = refused(read_config_file(path))
+        if keys:
+            shown = ", ".join(sorted(set(keys))[:6])
+            raise GitConfigRefused(
+                f"{path}: the repository's git configuration sets {shown}, which make git "
+                "run a program; the factory does not run on it (remove the keys, e.g. "
+                "`git config --unset <key>`)"
+            )
+
+
+_Quick = tuple[object, ...] | None
+
+
+def _stat_key(path: Path) -> tuple[int, ...] | None:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return (-1,)
+    return (st.st_mode, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _quick(path: Path) -> _Quick:
+    """What a ``stat`` says of ``path`` (and of its entries, for a folder)."""
+    key = _stat_key(path)
+    if key is None or len(key) < 2 or not stat.S_ISDIR(key[0]):
+        return key
+    try:
+        names = sorted(child.name for child in path.iterdir())
+    except OSError:
+        return (*key, "unreadable")
+    return (*key, tuple((name, _stat_key(path / name)) for name in names))
+
+
+def _digest(path: Path) -> str:
+    """The content of ``path``: a file's bytes, a link's target, a folder's entries."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return "absent"
+    except OSError as exc:
+        return f"unreadable:{exc.errno}"
+    if stat.S_ISLNK(st.st_mode):
+        return "link:" + str(path.readlink())
+    if stat.S_ISDIR(st.st_mode):
+        h = hashlib.sha256(b"dir")
+        try:
+            names = sorted(child.name for child in path.iterdir())
+        except OSError as exc:
+            return f"unreadable:{exc.errno}"
+        for name in names:
+            h.update(f"{name}\0{_digest(path / name)}\0".encode())
+        return h.hexdigest()
+    if not stat.S_ISREG(st.st_mode):
+        return f"special:{stat.S_IFMT(st.st_mode)}"
+    try:
+        return f"{stat.S_IMODE(st.st_mode):o}:" + hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError as exc:
+        return f"unreadable:{exc.errno}"
+
+
+@dataclass
+class _Mark:
+    quick: _Quick
+    digest: str
+
+
+class Guard:
+    """The fingerprints of one repository's git configuration for the runs under way."""
+
+    def __init__(self, common: Path) -> None:
+        self.common = common
+        self.users = 0
+        self._marks: dict[Path, _Mark] = {}
+        self._tripped: str | None = None
+        self._lock = threading.Lock()
+
+    # -- capture ------------------------------------------------------------------
+    def config_files(self) -> list[Path]:
+        return config_files(self.common)
+
+    def link_files(self) -> list[Path]:
+        """The ``.git`` link file of every linked worktree, from git's own records."""
+        links: list[Path] = []
+        records = self.common / "worktrees"
+        if not records.is_dir():
+            return links
+        for record in sorted(records.iterdir()):
+            try:
+                gitdir = (record / "gitdir").read_text(encoding="utf-8").strip()
+            except OSError:
+                continue
+            if gitdir:
+                path = Path(gitdir)
+                links.append(path if path.is_absolute() else record / path)
+        return links
+
+    def check_config(self) -> None:
+        check_config_files(self.config_files())
+
+    def capture(self) -> None:
+        """Fingerprint everything git reads that could run a program (replaces earlier marks)."""
+        watched = [*self.config_files(), self.common / "hooks", *self.link_files()]
+        with self._lock:
+            self._marks = {p: _Mark(_quick(p), _digest(p)) for p in watched}
+            self._tripped = None
+
+    def rescan_worktrees(self) -> None:
+        """After the harness added or removed worktrees: watch the new ones, forget the gone."""
+        current = {*self.config_files(), self.common / "hooks", *self.link_files()}
+        with self._lock:
+            for path in list(self._marks):
+                if path not in current:
+                    del self._marks[path]
+            for path in current - set(self._marks):
+                self._marks[path] = _Mark(_quick(path), _digest(path))
+
+    def forget(self, worktree: Path) -> None:
+        """The harness is about to remove ``worktree``: stop watching its ``.git`` link."""
+        link = worktree / ".git"
+        forget = [link]
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            text = link.read_text(encoding="utf-8").strip()
+            if text.startswith("gitdir:"):
+                forget.append(Path(text.removeprefix("gitdir:").strip()) / "config.worktree")
+        with self._lock:
+            for path in forget:
+                self._marks.pop(path, None)
+
+    # -- verify -------------------------------------------------------------------
+    def verify(self) -> None:
+        with self._lock:
+            if self._tripped is not None:
+                raise GitIntegrityError(self._tripped)
+            for path, mark in self._marks.items():
+                quick = _quick(path)
+                if quick == mark.quick:
+                    continue
+                if _digest(path) != mark.digest:
+                    self._tripped = (
+                        f"{path} changed during the run; the factory stopped and runs no more "
+                        "git in this repository until a person has looked at it"
+                    )
+                    raise GitIntegrityError(self._tripped)
+                mark.quick = quick
+
+
+_GUARDS: dict[Path, Guard] = {}
+_GUARDS_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def guarded(repo_path: Path) -> Iterator[Guard]:
+    """For the length of a run on ``repo_path``: refuse a dangerous configuration now, then
+    pin it. Runs that overlap share one guard (the first one in captures)."""
+    common = common_dir(repo_path)
+    with _GUARDS_LOCK:
+        guard = _GUARDS.get(common)
+        if guard is None:
+            guard = Guard(common)
+            guard.check_config()
+            guard.capture()
+            _GUARDS[common] = guard
+        guard.users += 1
+    try:
+        yield guard
+    finally:
+        with _GUARDS_LOCK:
+            guard.users -= 1
+            if guard.users <= 0:
+                _GUARDS.pop(common, None)
+
+
+def guard_for(repo_path: Path) -> Guard | None:
+    """The guard of a run under way on the repository holding ``repo_path``, if any."""
+    with _GUARDS_LOCK:
+        if not _GUARDS:
+            return None
+    try:
+        common = common_dir(repo_path)
+    except (OSError, GitError):
+        return None
+    with _GUARDS_LOCK:
+        return _GUARDS.get(common)
+
+
+def verify_all() -> None:
+    """Check every guarded repository (cheap: a ``stat`` per watched file); raise
+    ``GitIntegrityError`` if one moved. Called before each git command and after each
+    sandboxed command."""
+    with _GUARDS_LOCK:
+        guards = list(_GUARDS.values())
+    for guard in guards:
+        guard.verify()
+
+
+def forget_worktree(repo_path: Path, worktree: Path) -> None:
+    """Before the harness removes ``worktree`` (no-op when no run is guarded)."""
+    guard = guard_for(repo_path)
+    if guard is not None:
+        guard.forget(worktree)
+
+
+def rescan_worktrees(repo_path: Path) -> None:
+    """After the harness added or removed worktrees (no-op when no run is guarded)."""
+    guard = guard_for(repo_path)
+    if guard is not None:
+        guard.rescan_worktrees()
+
+
+_CLEAN: dict[Path, tuple[object, ...]] = {}  # common dir -> its config files' stat when clean
+_CLEAN_LOCK = threading.Lock()
+
+
+def check_repository(repo_path: Path) -> None:
+    """Outside a run too, git never runs in a repository whose configuration makes it run a
+    program: read once, then again only when a configuration file's ``stat`` moved."""
+    try:
+        common = common_dir(repo_path)
+    except OSError:
+        return  # not there: git itself will say so
+    files = config_files(common)
+    seen = tuple((f, _stat_key(f)) for f in files)
+    with _CLEAN_LOCK:
+        if _CLEAN.get(common) == seen:
+            return
+    check_config_files(files)
+    with _CLEAN_LOCK:
+        _CLEAN[common] = seen
