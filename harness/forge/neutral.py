@@ -5,9 +5,10 @@ chose, what a page showed — is *encoded*, not filtered: it comes out as text t
 exactly as it was written and can form nothing else. Nothing is searched for and removed,
 so there is nothing to nest, split or cut to rebuild (``<!<!---- x -->`` stays text):
 
-- every character Markdown or HTML could give a meaning (`` ` * _ [ ] < > ! | ~ & # \\ ``)
-  is backslash-escaped, which CommonMark renders as the character itself: no link, image,
-  raw HTML, HTML comment (so no marker), code span, table cell or heading can start;
+- every character that could start a link, an image, raw HTML, an HTML comment (so a
+  marker), an entity, a code span, a table cell or a heading (`` ` [ ] < > ! | & # \\ ``) is
+  backslash-escaped, which CommonMark renders as the character itself (emphasis is left
+  alone: it can only change how the text looks);
 - what GitHub links in rendered *text* is broken with an invisible word joiner (U+2060):
   ``@name`` mentions, ``#123`` / ``GH-123`` references (and with them closing keywords),
   and ``scheme://`` / ``www.`` autolinks;
@@ -23,7 +24,7 @@ scan: linear in the input, whatever it holds.
 from __future__ import annotations
 
 JOINER = "\u2060"
-_ESCAPED = frozenset("`*_[]<>!|~&#\\")
+_ESCAPED = frozenset("`[]<>!|&#\\")
 _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
 
 
