@@ -41,6 +41,14 @@ def github_forge(settings: Settings, store: Store, repo: GitRepo) -> GitHubForge
         raise ConfigError(
             "factory.yaml", "github.repository", "is not set and neither is $GITHUB_REPOSITORY"
         )
+    if os.environ.get("GITHUB_ACTIONS") == "true" and not os.environ.get("FACTORY_MARKER_KEY"):
+        raise ConfigError(
+            "environment",
+            "FACTORY_MARKER_KEY",
+            "is not set: a GitHub Actions runner keeps no state between runs, so the factory "
+            "needs this repository secret (any long random string) to recognise its own "
+            "comments; add it under Settings → Secrets and re-run `factory init --ci`",
+        )
     server = os.environ.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
     return GitHubForge(
         store,

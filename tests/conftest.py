@@ -17,6 +17,8 @@ _SCRUBBED = (
     "GITHUB_REPOSITORY",
     "GITHUB_API_URL",
     "FACTORY_STATE_DIR",
+    "FACTORY_MARKER_KEY",
+    "GITHUB_ACTIONS",
 )
 
 
@@ -25,6 +27,9 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[N
     for name in _SCRUBBED:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("FACTORY_STATE_DIR", str(tmp_path / "state"))
+    # the repository secret a runner without state of its own has (tests that start from a
+    # fresh state play such runners); the key-file path has tests of its own
+    monkeypatch.setenv("FACTORY_MARKER_KEY", "test-marker-key-0f3c9a")
     monkeypatch.setenv("GIT_AUTHOR_NAME", "Test Maintainer")
     monkeypatch.setenv("GIT_AUTHOR_EMAIL", "maintainer@example.invalid")
     monkeypatch.setenv("GIT_COMMITTER_NAME", "Test Maintainer")

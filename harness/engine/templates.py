@@ -16,6 +16,7 @@ import jinja2.bccache
 from jinja2.sandbox import SandboxedEnvironment
 
 from harness.errors import ConfigError
+from harness.forge import neutral
 from harness.paths import validators_dir, workflows_dir
 
 Overrides = Callable[[str], str | None]
@@ -25,6 +26,24 @@ def wrap_data(text: str, tag: str = "data") -> str:
     """Wrap untrusted text as data that cannot close its own wrapper (fake ``</issue>``, B9)."""
     safe = re.sub(rf"<(/?\s*{re.escape(tag)}\b)", r"‹\1", str(text), flags=re.IGNORECASE)
     return f"<{tag}>\n{safe}\n</{tag}>"
+
+
+FORGE_TEMPLATES = "comments/"
+FORGE_FILTERS: dict[str, Callable[..., Any]] = {
+    "code": neutral.code,
+    "fenced": neutral.fenced,
+    "inline": lambda value, limit=500: neutral.Markdown(neutral.inline(value, limit)),
+    "inert": lambda value, limit=4000: neutral.Markdown(neutral.inert(value, limit)),
+    "plain": lambda value, limit=200: neutral.Markdown(neutral.plain(value, limit)),
+}
+
+
+def _for_forge(value: Any) -> Any:
+    """Jinja's ``finalize`` for forge text: numbers and the filters' output pass, the rest is
+    encoded as inert Markdown."""
+    if value is None or isinstance(value, (bool, int, float, neutral.Markdown)):
+        return value
+    return neutral.inert(value)
 
 
 def _no_overrides(_name: str) -> str | None:
@@ -65,18 +84,28 @@ class Templates:
                 path = workflows_dir() / name
             return path.read_text(encoding="utf-8") if path.is_file() else None
 
-        self.env = SandboxedEnvironment(
-            loader=jinja2.FunctionLoader(load),
-            undefined=jinja2.StrictUndefined,
-            keep_trailing_newline=True,
-            autoescape=False,
-            bytecode_cache=_BYTECODE,
-        )
-        self.env.filters["wrap_data"] = wrap_data
+        def environment(**options: Any) -> SandboxedEnvironment:
+            env = SandboxedEnvironment(
+                loader=jinja2.FunctionLoader(load),
+                undefined=jinja2.StrictUndefined,
+                keep_trailing_newline=True,
+                autoescape=False,
+                bytecode_cache=_BYTECODE,
+                **options,
+            )
+            env.filters["wrap_data"] = wrap_data
+            env.filters.update(FORGE_FILTERS)
+            return env
+
+        self.env = environment()
+        # What goes to a forge (``comments/``: comments and pull request bodies): every
+        # ``{{ value }}`` is neutralised unless a filter below made it (see neutral.py).
+        self.forge_env = environment(finalize=_for_forge)
 
     def render(self, name: str, **context: Any) -> str:
+        env = self.forge_env if name.startswith(FORGE_TEMPLATES) else self.env
         try:
-            return self.env.get_template(name).render(**context)
+            return env.get_template(name).render(**context)
         except jinja2.TemplateNotFound as exc:
             raise ConfigError(f"workflows/{name}", "(file)", "template not found") from exc
         except jinja2.UndefinedError as exc:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from harness.forge.markers import Markers
+
 LABELS: dict[str, tuple[str, str]] = {
     # name: (colour, description)
     "factory:accepted": ("0e8a16", "Triage accepted this issue for implementation"),
@@ -39,11 +41,6 @@ TRIAGE_LABELS = (
     "factory:needs-info",
     "factory:needs-human",
 )
-
-
-def marker(key: str) -> str:
-    """The hidden marker that makes a factory comment findable: ``<!-- factory:key -->``."""
-    return f"<!-- factory:{key} -->"
 
 
 @dataclass(frozen=True)
@@ -99,6 +96,11 @@ class Forge(Protocol):
     kind: str  # "local" | "github"
 
     @property
+    def markers(self) -> Markers:
+        """Signs and recognises the factory's comments and hidden blocks (markers.py)."""
+        ...
+
+    @property
     def bot_login(self) -> str:
         """The login the factory writes as; its own comments and issues are not input."""
         ...
@@ -123,7 +125,8 @@ class Forge(Protocol):
     def list_comments(self, number: int) -> list[Comment]: ...
     def find_comment(self, number: int, key: str) -> Comment | None: ...
     def post_comment(self, number: int, key: str, body: str) -> Comment:
-        """Post ``body`` with ``marker(key)`` unless a comment with that marker exists."""
+        """Post ``body`` under the signed marker ``key`` unless the factory's comment with
+        that marker exists."""
         ...
 
     # pull requests (one per branch)

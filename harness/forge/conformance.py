@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from harness.errors import FactoryError
-from harness.forge.base import LABELS, Forge, marker
+from harness.forge.base import LABELS, Forge
 
 MakeBranch = Callable[[str], str]
 
@@ -60,7 +60,7 @@ def check_comments(forge: Forge, number: int) -> None:
     _check(first.id == again.id, "a marker is posted once")
     _check(forge.is_own(first.author), "the factory's comment is its own")
     _check(not forge.is_own("conformance-stranger"), "a stranger is not the factory")
-    marked = [c for c in forge.list_comments(number) if marker("conformance:hello") in c.body]
+    marked = [c for c in forge.list_comments(number) if "factory:conformance:hello" in c.body]
     _check(len(marked) == 1, "exactly one comment per marker")
     found = forge.find_comment(number, "conformance:hello")
     _check(found is not None and found.id == first.id, "find by marker")

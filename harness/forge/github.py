@@ -28,10 +28,11 @@ from github.Repository import Repository
 
 from harness.errors import ForgeError, GitError
 from harness.faults import fault_point
-from harness.forge.base import LABELS, Comment, Issue, PullRequest, marker
+from harness.forge.base import LABELS, Comment, Issue, PullRequest
 from harness.forge.github_budget import RequestBudget
 from harness.forge.github_issues import IssueSnapshot, issue_from_json
 from harness.forge.github_rest import GitHubRest
+from harness.forge.markers import Markers, load_markers
 from harness.git.remote import Remote
 from harness.git.repo import GitRepo
 from harness.store.db import Store
@@ -65,8 +66,10 @@ class GitHubForge:
         backoff_s: float = 1.0,
         max_request_share: float = 0.5,
         snapshot_max_age_s: float = 30.0,
+        markers: Markers | None = None,
     ) -> None:
         self.store, self.repo, self.repository = store, repo, repository
+        self.markers = markers or load_markers(store.path.parent)
         self.owner = repository.split("/")[0]
         self.api_url = api_url.rstrip("/")
         self._gh = Github(
@@ -271,11 +274,10 @@ class GitHubForge:
             page += 1
 
     def find_comment(self, number: int, key: str) -> Comment | None:
-        """The factory's own comment carrying ``key``'s marker (a marker quoted by someone
-        else does not count)."""
-        tag = marker(key)
+        """The factory's own comment ``key``: by one of its logins, and beginning with its
+        signed marker (the marker anywhere else, or by anyone else, does not count)."""
         for comment in self.list_comments(number):
-            if tag in comment.body and self.is_own(comment.author):
+            if self.is_own(comment.author) and self.markers.owns(comment.body, number, key):
                 return comment
         return None
 
@@ -287,7 +289,7 @@ class GitHubForge:
         found = self.find_comment(number, key)
         if found is None:
             self.store.begin_intent(intent, "comment")
-            text = f"{marker(key)}\n{body}"
+            text = f"{self.markers.tag(number, key)}\n{body}"
 
             def create() -> Comment:
                 path = f"/issues/{number}/comments"

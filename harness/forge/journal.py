@@ -22,8 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ForgeError, GitError
-from harness.forge.base import Comment, Issue, PullRequest, marker
+from harness.forge.base import Comment, Issue, PullRequest
 from harness.forge.github import GitHubForge
+from harness.forge.markers import Markers
 from harness.git.bundle import write_bundle
 from harness.git.repo import GitRepo
 
@@ -54,6 +55,10 @@ class JournalForge:
     def bot_login(self) -> str:
         return self.inner.bot_login
 
+    @property
+    def markers(self) -> Markers:
+        return self.inner.markers
+
     def is_own(self, login: str) -> bool:
         return self.inner.is_own(login)
 
@@ -81,7 +86,7 @@ class JournalForge:
         elif op == "set_state":
             self._states[entry["issue"]] = entry["state"]
         elif op == "comment":
-            body = f"{marker(entry['key'])}\n{entry['body']}"
+            body = f"{self.markers.tag(entry['issue'], entry['key'])}\n{entry['body']}"
             comment = Comment(-entry["seq"], self.bot_login, body, "")
             self._comments[(entry["issue"], entry["key"])] = comment
         elif op == "open_pr":

@@ -7,7 +7,8 @@ from __future__ import annotations
 import getpass
 
 from harness.errors import ForgeError, GitError
-from harness.forge.base import LABELS, Comment, Issue, PullRequest, marker
+from harness.forge.base import LABELS, Comment, Issue, PullRequest
+from harness.forge.markers import Markers, load_markers
 from harness.git.repo import GitRepo
 from harness.store.db import Store
 
@@ -24,7 +25,14 @@ class LocalForge:
 
     kind = "local"
 
-    def __init__(self, store: Store, repo: GitRepo, bot_login: str = "factory[bot]") -> None:
+    def __init__(
+        self,
+        store: Store,
+        repo: GitRepo,
+        bot_login: str = "factory[bot]",
+        markers: Markers | None = None,
+    ) -> None:
+        self.markers = markers or load_markers(store.path.parent)
         self.store, self.repo, self.bot_login = store, repo, bot_login
 
     def is_own(self, login: str) -> bool:
@@ -66,10 +74,13 @@ class LocalForge:
         return self.store.comments(number)
 
     def find_comment(self, number: int, key: str) -> Comment | None:
-        return self.store.comment_by_marker(number, marker(key))
+        found = self.store.comment_by_marker(number, self.markers.tag(number, key))
+        if found is None or not self.is_own(found.author):
+            return None
+        return found if self.markers.owns(found.body, number, key) else None
 
     def post_comment(self, number: int, key: str, body: str) -> Comment:
-        tag = marker(key)
+        tag = self.markers.tag(number, key)
         return self.store.insert_comment(number, self.bot_login, f"{tag}\n{body}", tag)
 
     # pull requests

@@ -5,10 +5,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
 from typing import Any
 
 from harness.forge.base import Forge
+from harness.forge.markers import Markers
 from harness.store.db import Store
 
 _SPEC_KEYS = (
@@ -20,7 +20,6 @@ _SPEC_KEYS = (
     "priority",
     "acceptance_criteria",
 )
-_SPEC_BLOCK = re.compile(r"<!-- factory-spec ([A-Za-z0-9+/=]+) -->")
 
 
 def triage_spec(store: Store, issue: int) -> dict[str, Any] | None:
@@ -45,22 +44,22 @@ def triage_spec(store: Store, issue: int) -> dict[str, Any] | None:
     return None
 
 
-def spec_block(spec: dict[str, Any]) -> str:
-    """The accepted spec as a hidden block of the triage comment (base64 JSON, so nothing in
-    it can end the HTML comment): a runner with no state of its own reads it back."""
+def spec_block(markers: Markers, spec: dict[str, Any]) -> str:
+    """The accepted spec as a hidden, signed block of the triage comment (base64 JSON, so
+    nothing in it can end the HTML comment): a runner with no state of its own reads it back."""
     data = json.dumps({k: spec.get(k) for k in _SPEC_KEYS}, sort_keys=True).encode()
-    return f"<!-- factory-spec {base64.b64encode(data).decode()} -->"
+    return markers.block("spec", base64.b64encode(data).decode())
 
 
 def forge_spec(forge: Forge, issue: int) -> dict[str, Any] | None:
-    """The spec from the factory's own triage comment (a comment by anyone else, or a
-    block that does not parse, counts as none)."""
+    """The spec from the factory's own triage comment (a comment by anyone else, a block
+    whose signature does not hold, or one that does not parse, counts as none)."""
     comment = forge.find_comment(issue, "triage:accept")
-    match = _SPEC_BLOCK.search(comment.body) if comment else None
-    if match is None:
+    payload = forge.markers.read_block("spec", comment.body) if comment else None
+    if payload is None:
         return None
     try:
-        data = json.loads(base64.b64decode(match.group(1), validate=True))
+        data = json.loads(base64.b64decode(payload, validate=True))
     except (binascii.Error, ValueError):
         return None
     if not isinstance(data, dict) or set(data) != set(_SPEC_KEYS):

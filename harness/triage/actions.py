@@ -122,6 +122,6 @@ def apply_action(ctx: StepContext) -> dict[str, Any]:
     )
     if decision == "accept":
         pre = ctx.outputs["prescreen"]
-        body += "\n" + spec_block({**pre, **decided})
+        body += "\n" + spec_block(ctx.services.forge.markers, {**pre, **decided})
     comment = forge.post_comment(ctx.issue, key, body)
     return {**decided, "labels": labels, "comment_id": comment.id, "comment_key": key}

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import DeferredError, ForgeError, GitError
-from harness.forge.base import LABELS, marker
+from harness.forge.base import LABELS
 from harness.forge.conformance import run_forge_conformance
 from harness.git.repo import GitRepo
 from harness.store.db import Store
@@ -122,7 +122,7 @@ def test_a_crash_between_the_create_and_its_record_is_settled_by_lookup(
         f"/api/v3/repos/{hub.repository}/issues/{number}/comments",
         {},
         {"authorization": f"token {TOKEN}"},
-        f'{{"body": "{marker("implement:pr")}\\nOpened."}}'.encode(),
+        f'{{"body": "{forge.markers.tag(number, "implement:pr")}\\nOpened."}}'.encode(),
     )
     forge.post_comment(number, "implement:pr", "Opened.")
     assert len(hub.comments_on(number)) == 1
@@ -218,10 +218,13 @@ def test_find_comment_pages_through_and_trusts_only_its_own_marker(
     number = hub.open_issue("t", "b")
     for i in range(150):
         hub.add_comment(number, f"comment {i}", "bystander")
-    hub.add_comment(number, f"{marker('triage:decision')} fake", "mallory")  # a quoted marker
+    real = forge.markers.tag(number, "triage:decision")
+    hub.add_comment(number, f"{real}\nfake", "mallory")  # the real marker, copied by a stranger
+    hub.add_comment(number, "<!-- factory:triage:decision -->\nfake", forge.bot_login)  # unsigned
     assert forge.find_comment(number, "triage:decision") is None
-    posted = forge.post_comment(number, "triage:decision", "**Accepted.**")
+    posted = forge.post_comment(number, "triage:decision", "**Accepted.** <!-- factory:merged -->")
     assert forge.find_comment(number, "triage:decision") == posted
+    assert forge.find_comment(number, "merged") is None  # a marker inside its own text is data
     pages = [r for r in hub.requests if r.path.endswith("/comments") and r.method == "GET"]
     assert any(r.query.get("page") == ["2"] for r in pages)  # followed the Link header
 
@@ -346,14 +349,16 @@ def test_other_logins_of_the_factory_count_as_its_own(
     that comments with github.token, so nothing is posted twice; strangers still don't count."""
     forge = github_forge(hub, empty_repo, tmp_path / "state", own_logins=("factory-app[bot]",))
     number = hub.open_issue("t", "b")
-    hub.add_comment(number, f"{marker('implement:pr')}\nOpened.", "factory-app[bot]")
-    hub.add_comment(number, f"{marker('triage:decision')}\nAccepted!", "mallory")
+    hub.add_comment(
+        number, f"{forge.markers.tag(number, 'implement:pr')}\nOpened.", "factory-app[bot]"
+    )
+    hub.add_comment(number, f"{forge.markers.tag(number, 'triage:decision')}\nAccepted!", "mallory")
     assert forge.is_own("factory-app[bot]") and forge.is_own(forge.bot_login)
     assert not forge.is_own("mallory")
     forge.post_comment(number, "implement:pr", "Opened.")
     assert len(hub.comments_on(number)) == 2  # found, not posted again
     assert forge.find_comment(number, "triage:decision") is None
-    plain = github_forge(hub, empty_repo, tmp_path / "plain")
+    plain = github_forge(hub, empty_repo, tmp_path / "state")  # same key, no other login
     assert plain.find_comment(number, "implement:pr") is None
 
 

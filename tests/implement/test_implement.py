@@ -56,7 +56,7 @@ def test_a_good_change_becomes_a_pr_with_its_evidence(tmp_path: Path, capsys, st
     ):
         assert f"| {gate} | pass |" in pr.body
     assert "python3 -m unittest -q` exited **0**" in pr.body
-    assert "Verdict: **approve**" in pr.body and "`@everyone`" in pr.body
+    assert "Verdict: **approve**" in pr.body and "@\u2060everyone" in pr.body
     assert "mission.md sha256" in pr.body
 
     issue = show(capsys, repo, number)

@@ -94,12 +94,23 @@ def test_issue_text_cannot_close_its_wrapper() -> None:
     assert wrapped.count("</issue>") == 1 and wrapped.endswith("</issue>")
 
 
-def test_outbound_text_is_neutralised() -> None:
-    text = sanitize_outbound(
+def test_outbound_text_is_neutralised_where_a_template_places_it() -> None:
+    from harness.engine.templates import Templates
+    from tests.forge.test_neutral import assert_inert
+
+    hostile = sanitize_outbound(
         "@everyone see ![x](http://evil/t.png) and [docs](https://evil/x) closes #1, fixes org/r#2 "
         "<!-- factory:fake --> https://tracker.example/p"
     )
-    assert "`@everyone`" in text
-    assert "evil" not in text and "tracker" not in text
-    assert "closes `#1`" in text and "fixes `org/r#2`" in text
-    assert "<!--" not in text
+    comment = Templates().render(
+        "comments/triage.md.j2",
+        headline="accepted",
+        reason=hostile,
+        rule=hostile,
+        decision="accept",
+        priority="p2",
+        kind="feature",
+        acceptance_criteria=[hostile],
+    )
+    assert_inert(comment, allow_code=True)
+    assert "<!--" not in comment.replace("\\<!--", "")

@@ -72,8 +72,8 @@ def test_triage_decides_labels_and_comments_once(
     assert "Dark mode" in factory_comments(accepted)[0]
     rejected = factory_comments(show(capsys, repo, 2))[0]
     assert "mission.md: Out of scope" in rejected
-    assert "@everyone" not in rejected.replace("`@everyone`", "")  # bot output neutralised
-    assert "closes `#1`" in rejected
+    assert "@everyone" not in rejected and "@\u2060everyone" in rejected  # bot output neutralised
+    assert "closes \\#\u20601" in rejected and "closes #1" not in rejected
     assert "20,000" in factory_comments(show(capsys, repo, 4))[0]
     assert "HTML comment" in factory_comments(show(capsys, repo, 5))[0]
     assert "limit" in factory_comments(show(capsys, repo, 10))[0]

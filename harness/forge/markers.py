@@ -1,0 +1,90 @@
+"""Markers that cannot be forged: how the factory recognises its own comments and blocks.
+
+A factory comment begins with ``<!-- factory:<key> <sig> -->`` where ``sig`` is an HMAC of
+the issue number and the key under a secret only the harness holds. A comment counts as
+the factory's when its author is one of the factory's logins *and* its first line is that
+exact marker; the same words anywhere else — in an issue body, in someone else's comment,
+quoted inside the factory's own text — are data. (The neutraliser also makes sure no text
+the factory posts can hold a marker: ``<`` never leaves it unescaped.) Hidden data blocks
+(the accepted spec a stateless runner reads back) carry an HMAC of their payload too.
+
+The secret: ``FACTORY_MARKER_KEY`` when set (a repository secret, so runners without state
+of their own recognise each other's comments), else ``<state>/marker.key``, 32 random bytes
+made on first use, readable by its owner only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import os
+import secrets
+from pathlib import Path
+
+ENV = "FACTORY_MARKER_KEY"
+KEY_FILE = "marker.key"
+_SIG_CHARS = 32  # hex characters of the HMAC kept in a marker (128 bits)
+
+
+class Markers:
+    def __init__(self, secret: bytes) -> None:
+        if not secret:
+            raise ValueError("an empty marker key")
+        self._secret = secret
+
+    def _sign(self, *parts: str) -> str:
+        message = "\x1f".join(parts).encode()
+        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()[:_SIG_CHARS]
+
+    def tag(self, issue: int, key: str) -> str:
+        """The first line of the factory's comment ``key`` on ``issue``."""
+        return f"<!-- factory:{key} {self._sign('comment', str(issue), key)} -->"
+
+    def owns(self, body: str, issue: int, key: str) -> bool:
+        """Whether ``body`` starts with the factory's marker ``key`` for ``issue``."""
+        first = body.split("\n", 1)[0].strip()
+        return hmac.compare_digest(first.encode(), self.tag(issue, key).encode())
+
+    def block(self, name: str, payload: str) -> str:
+        """A hidden data block the factory can later trust: ``payload`` must be base64."""
+        return f"<!-- factory-{name} {payload} {self._sign('block', name, payload)} -->"
+
+    def read_block(self, name: str, text: str) -> str | None:
+        """The payload of the first block ``name`` in ``text`` whose signature holds (a block
+        anyone else wrote, or one altered, is skipped)."""
+        opener = f"<!-- factory-{name} "
+        start = text.find(opener)
+        while start != -1:
+            end = text.find(" -->", start)
+            if end == -1:
+                return None
+            fields = text[start + len(opener) : end].split(" ")
+            if len(fields) == 2:
+                payload, sig = fields
+                expected = self._sign("block", name, payload)
+                if hmac.compare_digest(sig.encode(), expected.encode()):
+                    return payload
+            start = text.find(opener, end)
+        return None
+
+
+def load_markers(state_dir: Path) -> Markers:
+    """The factory's marker key: ``$FACTORY_MARKER_KEY``, else ``<state>/marker.key``."""
+    if value := os.environ.get(ENV, "").strip():
+        return Markers(value.encode())
+    path = state_dir / KEY_FILE
+    with contextlib.suppress(FileNotFoundError):
+        return Markers(bytes.fromhex(path.read_text().strip()))
+    state_dir.mkdir(parents=True, exist_ok=True)
+    draft = path.with_name(f"{KEY_FILE}.{os.getpid()}.tmp")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_hex(32))
+    try:
+        os.link(draft, path)  # whole or not at all; a process that got there first wins
+    except FileExistsError:
+        pass
+    finally:
+        draft.unlink()
+    return Markers(bytes.fromhex(path.read_text().strip()))

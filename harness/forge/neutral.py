@@ -1,0 +1,120 @@
+"""One neutraliser for everything the factory writes to a forge (T7, B10).
+
+Untrusted text — what a model wrote, an issue's title, gate evidence, a file name an agent
+chose, what a page showed — is *encoded*, not filtered: it comes out as text that renders
+exactly as it was written and can form nothing else. Nothing is searched for and removed,
+so there is nothing to nest, split or cut to rebuild (``<!<!---- x -->`` stays text):
+
+- every character that could start a link, an image, raw HTML, an HTML comment (so a
+  marker), an entity, a code span, a table cell or a heading (`` ` [ ] < > ! | & # \\ ``) is
+  backslash-escaped, which CommonMark renders as the character itself (emphasis is left
+  alone: it can only change how the text looks);
+- what GitHub links in rendered *text* is broken with an invisible word joiner (U+2060):
+  ``@name`` mentions, ``#123`` / ``GH-123`` references (and with them closing keywords),
+  and ``scheme://`` / ``www.`` autolinks;
+- control characters (ANSI escapes among them) and bidirectional overrides are dropped.
+
+Four shapes: ``inert`` (Markdown text, lines kept), ``inline`` (one line, for table cells
+and list items), ``code`` / ``fenced`` (a code span or block whose fence no content can
+close; links are broken inside too, since not every forge skips code), and ``plain``
+(titles and commit messages, which are not Markdown). Every pass is a single left-to-right
+scan: linear in the input, whatever it holds.
+"""
+
+from __future__ import annotations
+
+JOINER = "\u2060"
+_ESCAPED = frozenset("`[]<>!|&#\\")
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
+
+
+class Markdown(str):
+    """Markdown the factory built itself (a code span, a table): templates keep it as is."""
+
+
+def clip(text: object, limit: int = 4000) -> str:
+    """``text`` as a string without control characters or bidirectional overrides, cut at
+    ``limit`` characters (before any encoding, so no escape is ever cut in half)."""
+    raw = "" if text is None else str(text)
+    kept = [
+        ch
+        for ch in raw
+        if ch in "\n\t" or (ch >= " " and ch != "\x7f" and not ("\x80" <= ch < "\xa0"))
+        if ch not in _BIDI
+    ]
+    out = "".join(kept).replace("\t", "    ")
+    if len(out) > limit:
+        out = out[: max(limit - 10, 0)].rstrip() + " … (cut)"
+    return out
+
+
+def _break_links(text: str, escape: bool) -> str:
+    """One scan: escape Markdown's characters (when ``escape``) and put a word joiner where
+    GitHub would make a mention, a reference or an autolink."""
+    out: list[str] = []
+    n = len(text)
+    for i, ch in enumerate(text):
+        nxt = text[i + 1] if i + 1 < n else ""
+        if ch == "#":
+            out.append("\\#" if escape else "#")
+            if nxt.isalnum():
+                out.append(JOINER)
+            continue
+        if escape and ch in _ESCAPED:
+            out.append("\\" + ch)
+            continue
+        if ch == "." and i >= 3 and text[i - 3 : i].lower() == "www":
+            out.append(JOINER)
+        out.append(ch)
+        mention = ch == "@" and (nxt.isalnum() or nxt in "-_")
+        autolink = ch == ":" and text.startswith("//", i + 1)
+        reference = ch == "-" and nxt.isdigit() and text[max(i - 2, 0) : i].lower() == "gh"
+        if mention or autolink or reference:
+            out.append(JOINER)
+    return "".join(out)
+
+
+def inert(text: object, limit: int = 4000) -> str:
+    """Markdown that renders as ``text``, line breaks kept, and nothing else."""
+    if isinstance(text, Markdown):
+        return text
+    body = _break_links(clip(text, limit), escape=True)
+    # a line break in Markdown needs two spaces or a blank line; keep the lines readable
+    return "  \n".join(body.split("\n"))
+
+
+def inline(text: object, limit: int = 500) -> str:
+    """Like ``inert`` on one line (table cells, list items)."""
+    if isinstance(text, Markdown):
+        return text
+    return _break_links(" ".join(clip(text, limit).split()), escape=True)
+
+
+def code(text: object, limit: int = 500) -> Markdown:
+    """A code span showing ``text`` (one line) that nothing inside can close."""
+    body = _break_links(" ".join(clip(text, limit).split()), escape=False) or " "
+    run = longest_run(body, "`")
+    fence = "`" * (run + 1)
+    pad = " " if body.startswith("`") or body.endswith("`") or run else ""
+    return Markdown(f"{fence}{pad}{body}{pad}{fence}")
+
+
+def fenced(text: object, limit: int = 4000) -> Markdown:
+    """A fenced code block showing ``text`` that nothing inside can close."""
+    body = _break_links(clip(text, limit), escape=False)
+    fence = "`" * max(3, longest_run(body, "`") + 1)
+    return Markdown(f"{fence}text\n{body}\n{fence}")
+
+
+def plain(text: object, limit: int = 200) -> str:
+    """One line of plain text (a pull request title, a commit message's subject): nothing
+    GitHub links — mentions, references, closing keywords, URLs."""
+    return _break_links(" ".join(clip(text, limit).split()), escape=False)
+
+
+def longest_run(text: str, char: str) -> int:
+    best = run = 0
+    for ch in text:
+        run = run + 1 if ch == char else 0
+        best = max(best, run)
+    return best
