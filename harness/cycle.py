@@ -68,9 +68,12 @@ def _row(stage: str, number: int, outcome: RunOutcome | None, error: str | None)
         failed = [g for g in decided.get("gates", []) if not g["passed"]]
         journeys = [j for j in out.get("check", {}).get("journeys", []) if not j["passed"]]
         reason = "; ".join(
-            [f"{g['name']}: {g['evidence']}" for g in failed]
+            ([str(decided["reason"])] if decided.get("reason") else [])
+            + [f"{g['name']}: {g['evidence']}" for g in failed]
             + [f"journey '{j['name']}' failed at step {j['failed_step']}" for j in journeys]
         )
+    elif decided:
+        reason = str(decided.get("reason") or "")
     return {
         "stage": stage,
         "issue": number,
