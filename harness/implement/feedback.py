@@ -43,7 +43,7 @@ class PreviousAttempt:
     head: str
     automatic: bool  # the factory itself routed it to a retry (else a person re-queued it)
     fix_attempts: int  # the fix attempts this new attempt starts with
-    ended: str  # where it stopped, in a few words
+    ended: str  # where it was refused, in a few words
     route: str | None = None  # the validation's route, when it was validated
     verdict: str | None = None
     score: float | None = None
@@ -142,7 +142,7 @@ def _attempt(
     }
     validation = _validation_of(store, issue, run_id) if status == "succeeded" else None
     if validation is None:
-        ended = "refused at implementation" if status == "failed" else "not validated"
+        ended = "at implementation" if status == "failed" else "before its validation decided"
         return PreviousAttempt(
             automatic=False, fix_attempts=0, ended=ended, gates_failed=gates, **common
         )
@@ -153,7 +153,7 @@ def _attempt(
     return PreviousAttempt(
         automatic=automatic,
         fix_attempts=carried + 1 if automatic else 0,
-        ended=f"refused at validation ({decided.get('route')})",
+        ended=f"at validation (route {decided.get('route')})",
         route=str(decided.get("route")),
         verdict=str(output.get("verdict")) if output else None,
         score=float(output["score"]) if "score" in output else None,

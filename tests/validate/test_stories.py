@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from harness.git.repo import GitRepo
+from harness.model.blocks import estimate_tokens
 from harness.store.db import Store
 from harness.testing.anthropic_standin import AnthropicStandIn
 from tests.validate.conftest import HOLDOUT_CANARY, file_issues, role_of, serve
@@ -163,6 +164,10 @@ def test_c_a_retry_learns_what_went_wrong_and_continues_from_its_branch(
         assert not any(HOLDOUT_CANARY in json.dumps(b) for b in requests(server, role))
     routes = [d["route"] for d in decisions(tmp_path, 1)]
     assert routes == ["retry", "retry"]
+    # the Essay Principle: beyond governance and tools, a retry's first request stays short
+    for role in ("planner", "implementer"):
+        body = [b for b in requests(server, role) if len(b["messages"]) == 1][-1]
+        assert estimate_tokens([body["system"][1:], body["messages"]]) < 4000
 
 
 @pytest.fixture
