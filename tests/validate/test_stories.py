@@ -10,10 +10,12 @@ from typing import Any
 
 import pytest
 
+from harness.config.settings import load_settings
 from harness.git.repo import GitRepo
 from harness.model.blocks import estimate_tokens
 from harness.store.db import Store
 from harness.testing.anthropic_standin import AnthropicStandIn
+from harness.validate.evidence import fresh_root
 from tests.validate.conftest import HOLDOUT_CANARY, file_issues, role_of, serve
 from tests.validate.test_validate import issue, run_once
 
@@ -91,6 +93,9 @@ def test_a_empty_state_criterion_is_observed_on_a_fresh_app_and_merged(
     check = next(s.outputs for s in store.steps(run.id) if s.step_id == "check")
     assert any(j["passed"] and "Buy milk" in j["final_text"] for j in check["journeys"])
     assert decisions(tmp_path, 1)[0]["route"] == "merge"
+    # every check's copy of the app was deleted after it
+    settings = load_settings(repo, tmp_path / "state")
+    assert not any(fresh_root(settings).iterdir())
 
 
 def test_b_renaming_a_button_a_journey_relies_on_is_a_holdout_conflict(
