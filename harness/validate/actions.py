@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -75,14 +77,25 @@ def ci(ctx: StepContext) -> dict[str, Any]:
         time.sleep(min(cfg.ci_poll_s, cfg.ci_wait_s - waited))
 
 
+def holdout_digest(holdout: Path) -> str:
+    """What the hold-out says now: a calibration holds for this production commit *and*
+    these journeys (a maintainer's edit to a journey calibrates again)."""
+    digest = hashlib.sha256()
+    folder = holdout / "journeys"
+    for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]) if folder.is_dir() else []:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
 @action("validate.baseline")
 def baseline(ctx: StepContext) -> dict[str, Any]:
     """Calibration: the hold-out must pass on production before it can judge a change."""
     _, sha = _production(ctx)
-    cached = ctx.services.store.get_flag(f"baseline:{sha}")
+    key = f"baseline:{sha}:{holdout_digest(ctx.services.settings.holdout_dir)}"
+    cached = ctx.services.store.get_flag(key)
     result = json.loads(cached) if cached else journeys_on(ctx, sha, "baseline")
     if not cached:
-        ctx.services.store.set_flag(f"baseline:{sha}", json.dumps(result))
+        ctx.services.store.set_flag(key, json.dumps(result))
     if not result["journeys_passed"]:
         failed = [j["name"] for j in result["journeys"] if not j["passed"]]
         raise StepFailed(

@@ -16,6 +16,7 @@ from harness.model.blocks import estimate_tokens
 from harness.store.db import Store
 from harness.testing.anthropic_standin import AnthropicStandIn
 from harness.validate.evidence import fresh_root
+from tests.cli_helpers import run_cli
 from tests.validate.conftest import HOLDOUT_CANARY, file_issues, role_of, serve
 from tests.validate.test_validate import issue, run_once
 
@@ -101,7 +102,7 @@ def test_a_empty_state_criterion_is_observed_on_a_fresh_app_and_merged(
 def test_b_renaming_a_button_a_journey_relies_on_is_a_holdout_conflict(
     tmp_path: Path, capsys, app, standin
 ) -> None:
-    repo, _ = app
+    repo, holdout = app
     file_issues(capsys, repo, [3])  # rename Add to Save: the hold-out journey clicks "Add"
     run_once(capsys, repo)
     run_once(capsys, repo)  # nothing left to do for it: no retry
@@ -117,6 +118,23 @@ def test_b_renaming_a_button_a_journey_relies_on_is_a_holdout_conflict(
     comment = next(c["body"] for c in data["comments"] if "validate:holdout_conflict" in c["body"])
     assert "hold-out conflict" in comment and "does not try again" in comment
     assert "| journeys | FAIL |" in comment and "| validator | pass |" in comment
+
+    # a maintainer sides with the issue: the journey now clicks the form's button, whatever
+    # its word (it must still pass on production), and the issue is queued again; the next
+    # attempt continues from the refused change and merges
+    journey = holdout / "journeys" / "add_note.yaml"
+    text = journey.read_text()
+    journey.write_text(text.replace('{role: button, name: "Add"}', '{selector: "form button"}'))
+    assert journey.read_text() != text
+    res = run_cli(capsys, "--repo", str(repo), "retry", "1")
+    assert res.code == 0 and "queued for implementation" in res.out, res.err
+    run_once(capsys, repo)
+    data = issue(capsys, repo, 1)
+    assert data["state"] == "closed" and "factory:merged" in data["labels"]
+    first, second = reversed(store.list_runs(workflow="implement", issue=1))
+    refused = next(s.outputs for s in store.steps(first.id) if s.step_id == "commit")["head"]
+    assert GitRepo(repo).is_ancestor(refused, GitRepo(repo).rev_parse("main") or "")
+    assert [d["route"] for d in decisions(tmp_path, 1)] == ["holdout_conflict", "merge"]
 
 
 @pytest.fixture
