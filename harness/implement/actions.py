@@ -230,6 +230,7 @@ def _pr_body(ctx: StepContext) -> str:
             for f in review.get("findings", [])
         ],
         gates=ctx.outputs["gates"]["gates"],
+        fix_attempts=ctx.outputs["gates"].get("fix_attempts", 0),
         totals=totals,
         governance=services.settings.governance.hashes,
     )

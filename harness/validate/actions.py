@@ -135,7 +135,7 @@ def _validator_request(ctx: StepContext) -> dict[str, Any]:
 
 @action("validate.check")
 def check(ctx: StepContext) -> dict[str, Any]:
-    """Journeys on the PR head, then the sealed validator on the same running app."""
+    """Journeys on the PR head, then the sealed validator, each on a fresh app of its own."""
     prepared = ctx.outputs["prepare"]
     if prepared["head"] != prepared["gated_head"]:
         raise StepFailed("the PR head changed after its gates passed; they no longer hold", {})

@@ -173,6 +173,9 @@ def test_c_a_retry_learns_what_went_wrong_and_continues_from_its_branch(
     assert [s["gates"]["fix_attempts"] for s in steps] == [0, 1]
     fix_gate = next(g for g in steps[1]["gates"]["gates"] if g["name"] == "fix_attempts")
     assert fix_gate["evidence"].startswith("1 fix attempts")
+    bodies = [pr.body for pr in store.prs(1)]
+    assert sum("Continues the refused attempt on branch" in b for b in bodies) == 1
+    assert any("1 fix attempt so far" in b for b in bodies)
 
     implementer = first_requests(server, "implementer")
     planner = first_requests(server, "planner")
