@@ -23,7 +23,8 @@ from harness.git.worktrees import WorktreeManager, default_worktree_root
 from harness.sandbox.app import AppNotReady
 from harness.sandbox.bwrap import Sandbox
 from harness.sandbox.limits import Limits
-from harness.validate.evidence import hidden_paths, journeys_against, run_setup, serving
+from harness.sandbox.policy import worktree_sandbox
+from harness.validate.evidence import journeys_against, run_setup, serving
 
 TAIL_CHARS = 1500
 Progress = Callable[[str], None]
@@ -66,7 +67,27 @@ def _tail(text: str) -> str:
 
 def _sandbox(settings: Settings, path: Path, timeout_s: float) -> Sandbox:
     """The sandbox tests run in (one place to follow the Sandbox constructor)."""
-    return Sandbox(path, Limits(timeout_s=timeout_s), hidden=hidden_paths(settings, path))
+    return worktree_sandbox(settings, path, Limits(timeout_s=timeout_s))
+
+
+def _sandbox_check(sandbox: Sandbox) -> Check:
+    """What the sandbox promises, seen from inside: no capability, no new privileges, not
+    root when the factory is, and whether the seccomp filter is on."""
+    from harness.sandbox import seccomp
+    from harness.sandbox.bwrap import running_as_root
+
+    result = sandbox.run("grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status; id -u")
+    fields = dict(line.split(":", 1) for line in result.output.splitlines() if ":" in line)
+    uid = result.output.strip().splitlines()[-1] if result.output.strip() else "?"
+    passed = (
+        result.exit_code == 0
+        and fields.get("CapEff", "").strip() == "0000000000000000"
+        and fields.get("NoNewPrivs", "").strip() == "1"
+        and (uid != "0" or not running_as_root())
+    )
+    filtered = "seccomp filter on" if seccomp.active() else "no seccomp filter (libseccomp missing)"
+    detail = f"uid {uid}, CapEff {fields.get('CapEff', '?').strip()}, {filtered}"
+    return Check("sandbox", passed, round(result.duration_s, 2), detail, _tail(result.output))
 
 
 def _command(name: str, command: str, run: Callable[[], Any]) -> Check:
@@ -142,6 +163,7 @@ def run_doctor(
     path = manager.create_detached(report.commit, f"doctor-{stamp}")
     shots = state_dir / "evidence" / f"doctor-{stamp}"
     try:
+        report.checks.append(_sandbox_check(_sandbox(settings, path, 30)))
         if commands.setup:
             progress("setup …")
             report.checks.append(

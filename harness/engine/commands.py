@@ -11,12 +11,9 @@ from harness.errors import FactoryError, StepFailed
 
 
 def _sandbox(ctx: StepContext, worktree: Path) -> Any:
-    from harness.sandbox.bwrap import Sandbox
-    from harness.sandbox.limits import Limits
+    from harness.sandbox.policy import worktree_sandbox
 
-    settings = ctx.services.settings
-    hidden = [settings.state_dir, settings.root, settings.holdout_dir]
-    return Sandbox(worktree, Limits(), hidden=[p for p in hidden if p != worktree])
+    return worktree_sandbox(ctx.services.settings, worktree)
 
 
 def run_command_step(ctx: StepContext) -> dict[str, Any]:

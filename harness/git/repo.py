@@ -43,6 +43,11 @@ def _environment() -> dict[str, str]:
         "GIT_AUTHOR_EMAIL": os.environ.get("GIT_AUTHOR_EMAIL", "factory@localhost"),
         "GIT_COMMITTER_NAME": os.environ.get("GIT_COMMITTER_NAME", "factory"),
         "GIT_COMMITTER_EMAIL": os.environ.get("GIT_COMMITTER_EMAIL", "factory@localhost"),
+        # worktrees belong to the sandbox's uid when the factory runs as root; git refuses
+        # such "dubious ownership" unless told otherwise in protected (environment) config
+        "GIT_CONFIG_COUNT": "1",
+        "GIT_CONFIG_KEY_0": "safe.directory",
+        "GIT_CONFIG_VALUE_0": "*",
     }
     return env
 

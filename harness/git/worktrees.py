@@ -25,9 +25,13 @@ _MIN_FREE = 512 * 1024 * 1024
 
 def default_worktree_root(state_dir: Path) -> Path:
     """Where short-lived worktrees go: tmpfs when it has room (file creation there stays fast
-    under churn), else ``<state>/worktrees``. The folder is per state directory."""
+    under churn), else ``<state>/worktrees``. The folder is per state directory.
+    ``FACTORY_WORKTREE_ROOT=state`` forces the fallback (``tmpfs`` forces the first)."""
     tag = hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:12]
-    if _SHM.is_dir() and os.access(_SHM, os.W_OK):
+    forced = os.environ.get("FACTORY_WORKTREE_ROOT", "auto")
+    if forced == "tmpfs":
+        return _SHM / f"factory-{tag}"
+    if forced != "state" and _SHM.is_dir() and os.access(_SHM, os.W_OK):
         stats = os.statvfs(_SHM)
         if stats.f_bavail * stats.f_frsize > _MIN_FREE:
             return _SHM / f"factory-{tag}"

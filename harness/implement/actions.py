@@ -17,6 +17,7 @@ from harness.implement.feedback import previous_attempt
 from harness.implement.spec import forge_spec, triage_spec
 from harness.sandbox.bwrap import Sandbox
 from harness.sandbox.limits import Limits
+from harness.sandbox.policy import worktree_sandbox
 from harness.triage.outbound import sanitize_outbound
 from harness.triage.prescreen import issue_sha256
 
@@ -43,10 +44,8 @@ def worktree(ctx: StepContext) -> Path:
 
 
 def sandbox(ctx: StepContext, path: Path, timeout_s: float, network: bool = False) -> Sandbox:
-    settings = ctx.services.settings
-    hidden = [settings.state_dir, settings.root, settings.holdout_dir]
-    return Sandbox(
-        path, Limits(timeout_s=timeout_s), hidden=[h for h in hidden if h.exists()], network=network
+    return worktree_sandbox(
+        ctx.services.settings, path, Limits(timeout_s=timeout_s), network=network
     )
 
 

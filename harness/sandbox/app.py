@@ -68,17 +68,7 @@ class AppProcess:
 
     def __enter__(self) -> AppProcess:
         read_fd, write_fd = os.pipe()
-        argv = self.sandbox.argv(self.command)
-        argv = [argv[0], "--info-fd", str(write_fd), *argv[1:]]
-        self.proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            env={"PATH": "/usr/local/bin:/usr/bin:/bin"},
-            pass_fds=(write_fd,),
-            start_new_session=True,
-        )
+        self.proc = self.sandbox.popen(self.command, stdout=self._log.fileno(), info_fd=write_fd)
         os.close(write_fd)
         with os.fdopen(read_fd, "rb") as info:
             raw = info.read(4096)

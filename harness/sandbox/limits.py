@@ -21,6 +21,8 @@ class Limits:
     memory_mb: int = 4096
     max_processes: int = 256
     file_size_mb: int = 512
+    tmp_mb: int = 1024  # the private /tmp (a tmpfs of this size)
+    disk_mb: int = 2048  # what one command may write, and the worktree may hold
 
 
 class PidsCgroup:

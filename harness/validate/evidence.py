@@ -29,6 +29,7 @@ from harness.model.base import CallRecord, Usage
 from harness.sandbox.app import AppNotReady, AppProcess, free_port
 from harness.sandbox.bwrap import CommandResult, Sandbox
 from harness.sandbox.limits import Limits
+from harness.sandbox.policy import worktree_sandbox
 from harness.validate.sealed import run_sealed
 
 SEALED_TOOLS = [
@@ -45,27 +46,18 @@ READY_TIMEOUT_S = 60.0
 FRESH_MAX_AGE_S = 24 * 3600.0  # copies older than this were left by a killed run
 
 
-def hidden_paths(settings: Settings, base: Path) -> list[Path]:
-    """What a command in the worktree ``base`` must not see: state, repository, hold-out."""
-    s = settings
-    return [p for p in (s.state_dir, s.root, s.holdout_dir) if p.exists() and p != base]
-
-
 def run_setup(settings: Settings, path: Path) -> CommandResult:
     """``commands.setup`` in the worktree ``path`` (network on: it installs dependencies)."""
     commands = settings.config.commands
     assert commands.setup is not None
-    return Sandbox(
-        path,
-        Limits(timeout_s=commands.setup_timeout_s),
-        hidden=hidden_paths(settings, path),
-        network=True,
+    return worktree_sandbox(
+        settings, path, Limits(timeout_s=commands.setup_timeout_s), network=True
     ).run(commands.setup)
 
 
 def app_sandbox(settings: Settings, path: Path) -> Sandbox:
     """The sandbox the app under validation runs in (no network, nothing but its worktree)."""
-    return Sandbox(path, Limits(timeout_s=24 * 3600), hidden=hidden_paths(settings, path))
+    return worktree_sandbox(settings, path, Limits(timeout_s=24 * 3600))
 
 
 @contextmanager

@@ -29,22 +29,59 @@ _PASS_ENV = (
 )
 
 
+# The seal keeps root with only the two capabilities that let it start the browser inside the
+# app's network namespace (``nsenter`` opens another uid's namespace and enters it), and
+# shares the host's process list for the same reason; it runs the harness's own code, never
+# agent-written code. See docs/sandbox.md.
+SEAL_CAPS = ("CAP_SYS_ADMIN", "CAP_SYS_PTRACE")
+
+
+def _own_files(extra: list[Path]) -> list[Path]:
+    """What the seal must read besides the system: the interpreter's environment, the harness
+    package and its shipped data, the browser when it lives outside the system folders."""
+    from harness.paths import validators_dir, workflows_dir
+
+    own = [
+        Path(sys.prefix),
+        Path(sys.base_prefix),  # the interpreter a virtualenv points at (e.g. under ~/.pyenv)
+        Path(sys.executable).resolve().parent.parent,
+        Path(__file__).resolve().parents[1],
+        workflows_dir(),
+        validators_dir(),
+    ]
+    for key in ("FACTORY_CHROMIUM", "PLAYWRIGHT_BROWSERS_PATH"):
+        if os.environ.get(key):
+            target = Path(os.environ[key]).resolve()
+            own.append(target.parent if target.is_file() else target)
+    fonts = Path("/var/cache/fontconfig")
+    if fonts.is_dir():
+        own.append(fonts)
+    return [p.resolve() for p in [*own, *extra] if p.exists()]
+
+
 def sealed_argv(
-    masked: list[Path], writable: list[Path], command: list[str] | None = None
+    masked: list[Path],
+    writable: list[Path],
+    command: list[str] | None = None,
+    readable: list[Path] | None = None,
 ) -> list[str]:
-    args = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev"]
-    hidden = [p.resolve() for p in masked if p.exists()]
-    for path in hidden:
-        args += ["--tmpfs", str(path)]
-    # the harness's own interpreter and code stay readable even if they live in a masked folder
-    for own in (Path(sys.prefix).resolve(), Path(__file__).resolve().parents[2]):
-        if any(h == own or h in own.parents for h in hidden):
-            args += ["--ro-bind", str(own), str(own)]
+    """The seal's bubblewrap command line: the read-only system, the harness's own files,
+    ``writable`` folders and the network (for the model); the repository, worktrees, state
+    and hold-out (``masked``) are never mounted."""
+    from harness.sandbox.bwrap import View, bwrap_argv, running_as_root
+
     for path in writable:
         path.mkdir(parents=True, exist_ok=True)
-        args += ["--bind", str(path.resolve()), str(path.resolve())]
-    args += ["--die-with-parent", "--new-session"]
-    return [*args, *(command or [sys.executable, "-m", "harness.validate.sealed"])]
+    view = View(
+        writable=tuple(p.resolve() for p in writable),
+        readable=tuple(_own_files(readable or [])),
+        hidden=tuple(p.resolve() for p in masked if p.exists()),
+        network=True,
+        keep_caps=SEAL_CAPS if running_as_root() else (),
+        clear_env=False,
+        share_pid=True,
+    )
+    return bwrap_argv(view, command or [sys.executable, "-m", "harness.validate.sealed"])
 
 
 def run_sealed(
@@ -56,7 +93,7 @@ def run_sealed(
         env["LANG"] = "C.UTF-8"
         env.update({k: os.environ[k] for k in _PASS_ENV if k in os.environ})
         proc = subprocess.run(
-            sealed_argv(masked, [*writable, Path(home)]),
+            sealed_argv(masked, [Path(home), *writable], readable=_replay(request)),
             input=json.dumps(request),
             capture_output=True,
             text=True,
@@ -70,6 +107,11 @@ def run_sealed(
         tail = redact(proc.stderr.strip())[-400:]
         raise ModelError(f"the sealed validator crashed (exit {proc.returncode}): {tail}") from exc
     return answer
+
+
+def _replay(request: dict[str, Any]) -> list[Path]:
+    replay = (request.get("provider") or {}).get("replay")
+    return [Path(replay).parent] if replay else []
 
 
 class _Hooks:

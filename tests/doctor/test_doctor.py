@@ -110,9 +110,11 @@ def test_init_commit_doctor_passes_and_a_broken_start_fails(python_repo: Path, c
     res = run_cli(capsys, "--repo", str(repo), "doctor", "--json")
     assert res.code == 0, res.out + res.err
     data = res.json()
-    assert [c["name"] for c in data["checks"]] == ["setup", "test", "start", "journey: home"]
+    names = [c["name"] for c in data["checks"]]
+    assert names == ["sandbox", "setup", "test", "start", "journey: home"]
+    assert "CapEff 0000000000000000" in data["checks"][0]["detail"]
     assert all(c["passed"] and c["seconds"] >= 0 for c in data["checks"]), data["checks"]
-    assert "1 passed" in data["checks"][1]["output"]
+    assert "1 passed" in data["checks"][2]["output"]
     assert (
         data["provider"]
         == {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -83,10 +84,60 @@ def test_writes_stay_in_the_worktree(box: Sandbox, tmp_path: Path) -> None:
     assert "private" not in result.output
 
 
-def test_the_state_dir_is_masked(box: Sandbox, tmp_path: Path) -> None:
-    result = box.run(f"ls -a {tmp_path}/state; cat {tmp_path}/state/state.db")
-    assert result.output.startswith(".\n..\n")  # an empty folder stands in for it
+def test_nothing_beside_the_worktree_is_there(box: Sandbox, tmp_path: Path) -> None:
+    """An allow-list, not masks: the state folder next to the worktree does not exist."""
+    result = box.run(f"ls -a {tmp_path}; ls -a {tmp_path}/state; cat {tmp_path}/state/state.db")
+    assert result.output.startswith(".\n..\nwt\n")  # the worktree's parent holds only it
     assert "private" not in result.output and "No such file" in result.output
+
+
+def test_private_tmp_is_capped(tmp_path: Path) -> None:
+    wt = tmp_path / "w"
+    wt.mkdir()
+    box = Sandbox(wt, Limits(timeout_s=20, tmp_mb=2))
+    result = box.run("head -c 3000000 /dev/zero > /tmp/big; echo rc=$?")
+    assert "No space left on device" in result.output and "rc=1" in result.output
+
+
+def test_a_command_filling_the_disk_is_stopped(tmp_path: Path) -> None:
+    wt = tmp_path / "w"
+    wt.mkdir()
+    box = Sandbox(wt, Limits(timeout_s=30, disk_mb=20))
+    result = box.run("for i in $(seq 1 8); do head -c 4000000 /dev/urandom > f$i; done; echo done")
+    assert result.limit_hit == "disk" and "disk limit" in result.output
+    assert result.exit_code == 124
+
+
+def test_no_capability_no_new_privileges_and_a_seccomp_filter(box: Sandbox) -> None:
+    from harness.sandbox import seccomp
+
+    result = box.run("grep -E '^(CapEff|CapPrm|NoNewPrivs|Seccomp):' /proc/self/status; id -u")
+    assert "CapEff:\t0000000000000000" in result.output
+    assert "CapPrm:\t0000000000000000" in result.output
+    assert "NoNewPrivs:\t1" in result.output
+    if seccomp.active():
+        assert "Seccomp:\t2" in result.output
+    if os.geteuid() == 0:
+        assert result.output.strip().endswith(str(65534))
+
+
+@pytest.mark.parametrize(
+    "escape",
+    [
+        "umount -l /tmp",
+        "mount -o remount,bind,rw /",
+        "mount -o remount,rw /",
+        "mount -t tmpfs none /mnt",
+        "unshare -m true",
+        "unshare -Ur true",
+        "nsenter -t 1 -m true",
+        "/usr/sbin/pivot_root . .",
+        "/usr/sbin/chroot / true",
+    ],
+)
+def test_mount_and_namespace_escapes_fail(box: Sandbox, escape: str) -> None:
+    result = box.run(f"{escape} && echo ESCAPED")
+    assert "ESCAPED" not in result.output and result.exit_code != 0
 
 
 def test_infinite_loop_ends_at_the_time_limit(box: Sandbox) -> None:
@@ -137,3 +188,33 @@ def test_the_worktree_git_link_cannot_be_rewritten(tmp_path: Path) -> None:
     assert (wt / ".git").read_text() == before
     assert (wt / "x" / "f").read_text() == "ok\n"  # the rest of the worktree stays writable
     assert "Read-only" in result.output or "busy" in result.output.lower()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="modes bind only a uid other than the owner's")
+def test_the_factorys_folders_stay_shut_even_if_a_mount_were_lifted(tmp_path: Path) -> None:
+    """Defence in depth: ``harden`` closes the state folder to the sandbox's uid, so even a
+    view that showed it (as a lifted mount would) lets nothing be read or written."""
+    from harness.sandbox.bwrap import View, bwrap_argv, harden
+
+    state = tmp_path / "state"
+    state.mkdir(mode=0o755)
+    (state / "state.db").write_text("private")
+    harden([state])
+    assert state.stat().st_mode & 0o077 == 0
+    view = View(readable=(state,), env={"PATH": "/usr/bin:/bin"})
+    argv = bwrap_argv(view, ["/bin/sh", "-c", f"cat {state}/state.db; touch {state}/x; id -u"])
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    assert "private" not in out.stdout and "Permission denied" in out.stderr
+    assert not (state / "x").exists()
+
+
+def test_files_the_harness_wrote_stay_writable_for_commands(tmp_path: Path) -> None:
+    """As root, the worktree is handed to the sandbox's uid before each command: a file a tool
+    wrote (as root) can be appended to by the next command."""
+    wt = tmp_path / "w"
+    wt.mkdir()
+    (wt / "written_by_tool.txt").write_text("a\n")
+    box = Sandbox(wt, Limits(timeout_s=20))
+    result = box.run("echo b >> written_by_tool.txt && mkdir -p d && echo c > d/f && echo ok")
+    assert result.exit_code == 0, result.output
+    assert (wt / "written_by_tool.txt").read_text() == "a\nb\n"
