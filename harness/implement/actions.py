@@ -76,7 +76,7 @@ def make_worktree(ctx: StepContext) -> dict[str, Any]:
         raise FactoryError(f"production branch {production!r} does not exist")
     branch = branch_name(ctx.issue, ctx.outputs["prepare"]["title"], salt=ctx.run_id)
     previous = ctx.outputs["prepare"].get("previous")
-    if previous and repo.rev_parse(previous["head"]) is not None:
+    if previous and previous.get("resume") and repo.rev_parse(previous["head"]) is not None:
         # a fix, not a re-roll: continue from the refused attempt's work; the change is still
         # measured (gates, review) against the production commit it started from
         path = manager(ctx).create(branch, previous["head"])

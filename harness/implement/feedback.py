@@ -42,6 +42,7 @@ class PreviousAttempt:
     base_sha: str
     head: str
     automatic: bool  # the factory itself routed it to a retry (else a person re-queued it)
+    resume: bool  # continue from its branch (not after a merge that was reverted)
     fix_attempts: int  # the fix attempts this new attempt starts with
     ended: str  # where it was refused, in a few words
     route: str | None = None  # the validation's route, when it was validated
@@ -144,16 +145,20 @@ def _attempt(
     if validation is None:
         ended = "at implementation" if status == "failed" else "before its validation decided"
         return PreviousAttempt(
-            automatic=False, fix_attempts=0, ended=ended, gates_failed=gates, **common
+            automatic=False, resume=True, fix_attempts=0, ended=ended, gates_failed=gates, **common
         )
     decided, checked = validation["decide"], validation["check"]
     output = checked.get("validator", {}).get("output") or {}
     automatic = decided.get("route") == "retry"
     carried = int(done.get("gates", {}).get("fix_attempts", 0))
+    reverted = decided.get("route") == "merge"  # back here only when smoke failed after it
     return PreviousAttempt(
         automatic=automatic,
+        resume=not reverted,  # a reverted merge's commits are in production's history already
         fix_attempts=carried + 1 if automatic else 0,
-        ended=f"at validation (route {decided.get('route')})",
+        ended="after it merged: the hold-out failed on production and the merge was reverted"
+        if reverted
+        else f"at validation (route {decided.get('route')})",
         route=str(decided.get("route")),
         verdict=str(output.get("verdict")) if output else None,
         score=float(output["score"]) if "score" in output else None,
@@ -167,7 +172,7 @@ def _attempt(
             for c in output.get("criteria", [])[:MAX_CRITERIA]
             if isinstance(c, dict)
         ],
-        holdout_failed=not checked.get("journeys_passed", True),
+        holdout_failed=reverted or not checked.get("journeys_passed", True),
         gates_failed=[
             {"name": str(g["name"]), "evidence": _clip(g.get("evidence"), MAX_EVIDENCE)}
             for g in decided.get("gates", [])

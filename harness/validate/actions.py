@@ -330,7 +330,8 @@ def smoke(ctx: StepContext) -> dict[str, Any]:
     failed = [j for j in result["journeys"] if not j["passed"]]
     forge.reopen_issue(ctx.issue)
     forge.remove_labels(ctx.issue, ["factory:merged"])
-    forge.add_labels(ctx.issue, ["factory:regression"])
+    # back to work (not a terminal state): implemented again from production, told why
+    forge.add_labels(ctx.issue, ["factory:regression", "factory:accepted"])
     forge.post_comment(
         ctx.issue,
         f"validate:regression:{merged}",

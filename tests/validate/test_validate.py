@@ -204,6 +204,7 @@ def test_a_smoke_failure_after_merge_is_reverted_and_reopened(
     run_once(capsys, repo)
     data = issue(capsys, repo, 1)
     assert data["state"] == "open" and "factory:regression" in data["labels"]
+    assert "factory:accepted" in data["labels"]  # back to work, from production
     assert any("was reverted" in c["body"] for c in data["comments"])
     g = GitRepo(repo)
     head = g.rev_parse("main")
