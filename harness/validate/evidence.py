@@ -11,7 +11,9 @@ the same state as a person opening the freshly deployed app."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import stat
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -94,6 +96,25 @@ def fresh_root(settings: Settings) -> Path:
     return root.parent / f"{root.name}-fresh"
 
 
+def _copy_regular(src: str, dst: str) -> None:
+    """Regular files only: a FIFO or a socket that setup left behind would block the copy or
+    mean nothing in it, so it is skipped."""
+    if stat.S_ISREG(os.lstat(src).st_mode):
+        shutil.copy2(src, dst)
+
+
+def copy_checkout(source: Path, target: Path) -> None:
+    """``source`` copied to the new folder ``target``: files, folders and symlinks as they are
+    (never followed), without ``.git``."""
+    shutil.copytree(
+        source,
+        target,
+        symlinks=True,
+        ignore=shutil.ignore_patterns(".git"),
+        copy_function=_copy_regular,
+    )
+
+
 @contextmanager
 def fresh_copy(settings: Settings, prepared: Path, name: str) -> Iterator[Path]:
     """A new copy of the prepared checkout ``prepared`` for one check, deleted afterwards."""
@@ -105,7 +126,7 @@ def fresh_copy(settings: Settings, prepared: Path, name: str) -> Iterator[Path]:
             shutil.rmtree(old, ignore_errors=True)
     path = base / name
     shutil.rmtree(path, ignore_errors=True)
-    shutil.copytree(prepared, path, symlinks=True, ignore=shutil.ignore_patterns(".git"))
+    copy_checkout(prepared, path)
     try:
         yield path
     finally:
