@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from harness.config.models import Rules
 from harness.engine.actions import action
 from harness.engine.context import StepContext
 from harness.engine.runner import check_kill_switch
@@ -167,6 +168,19 @@ ROUTE_LABELS = {
 
 
 def route(ctx: StepContext) -> Routing:
+    """The route for this run's evidence (see ``decide_route``)."""
+    prepared = ctx.outputs["prepare"]
+    return decide_route(
+        ctx.services.settings.governance.rules,
+        prepared,
+        ctx.outputs["check"],
+        ctx.services.forge.ci_status(prepared["head"]),
+    )
+
+
+def decide_route(
+    rules: Rules, prepared: dict[str, Any], checked: dict[str, Any], ci: str
+) -> Routing:
     """The merge gate (SPEC §7) and the routing of everything that does not merge.
 
     Journeys are their own gate and the validator's verdict and score are kept as given; no
@@ -175,8 +189,6 @@ def route(ctx: StepContext) -> Routing:
     retry can satisfy both); a criterion the validator could not observe goes to a person's
     review; every gate green merges; a passing verdict in the review band goes to review;
     anything else is retried while fix attempts remain, then failed."""
-    rules = ctx.services.settings.governance.rules
-    prepared, checked = ctx.outputs["prepare"], ctx.outputs["check"]
     output = checked.get("validator", {}).get("output") or {}
     verdict = str(output.get("verdict", "none"))
     score = float(output.get("score", 0.0)) if output else 0.0
@@ -185,7 +197,6 @@ def route(ctx: StepContext) -> Routing:
     failed_criteria = [c for c in criteria if c.get("result") == "fail"]
     validator_ok = verdict == "pass" and score >= rules.auto_merge.min_score
     journeys = checked["journeys"]
-    ci = ctx.services.forge.ci_status(prepared["head"])
     gates = [
         *prepared["gates"],
         {
@@ -227,6 +238,8 @@ def route(ctx: StepContext) -> Routing:
             return routed("merge", f"every gate passed; validator score {score:.2f}")
         return routed("needs_review", "every gate passed; auto_merge is disabled")
     if others_pass and in_band:
+        if validator_ok:  # only CI said no
+            return routed("needs_review", f"CI is {ci} on the head: a maintainer reviews it")
         return routed(
             "needs_review",
             f"validator score {score:.2f} is in the review band "
