@@ -20,29 +20,31 @@ from harness.validate.run import validate_issue
 Progress = Callable[[str], None]
 
 
-def _latest_pr_head(services: Services, number: int) -> str | None:
+def _latest_pr(services: Services, number: int) -> tuple[str, str] | None:
+    """(implement run, head) of the newest PR the factory opened for ``number``."""
     for run in services.store.list_runs(limit=20, workflow="implement", issue=number):
         if run.status == "succeeded":
             for step in services.store.steps(run.id):
                 if step.step_id == "pr" and step.status == "succeeded":
-                    return str(step.outputs.get("head"))
+                    return run.id, str(step.outputs.get("head"))
     return None
 
 
 def _needs_validation(services: Services, number: int) -> bool:
-    """A PR waits for validation unless a finished validation already judged this very head
-    (a PR re-implemented after a retry has a new head, and is validated again)."""
-    head = _latest_pr_head(services, number)
+    """A PR waits for validation unless a finished validation already judged this very PR at
+    this very head (a PR opened again after a retry is validated again, even when a person's
+    retry left its commit unchanged)."""
+    latest = _latest_pr(services, number)
+    if latest is None:
+        return False
     for run in services.store.list_runs(limit=20, workflow="validate", issue=number):
         if run.status not in ("succeeded", "failed"):
             continue
-        judged = [
-            s.outputs.get("head")
-            for s in services.store.steps(run.id)
-            if s.step_id == "prepare" and s.status == "succeeded"
-        ]
-        if head is None or head in judged:
-            return False
+        for s in services.store.steps(run.id):
+            if s.step_id == "prepare" and s.status == "succeeded":
+                judged = (str(s.outputs.get("implement_run")), str(s.outputs.get("head")))
+                if judged == latest:
+                    return False
     return True
 
 
@@ -68,9 +70,12 @@ def _row(stage: str, number: int, outcome: RunOutcome | None, error: str | None)
         failed = [g for g in decided.get("gates", []) if not g["passed"]]
         journeys = [j for j in out.get("check", {}).get("journeys", []) if not j["passed"]]
         reason = "; ".join(
-            [f"{g['name']}: {g['evidence']}" for g in failed]
+            ([str(decided["reason"])] if decided.get("reason") else [])
+            + [f"{g['name']}: {g['evidence']}" for g in failed]
             + [f"journey '{j['name']}' failed at step {j['failed_step']}" for j in journeys]
         )
+    elif decided:
+        reason = str(decided.get("reason") or "")
     return {
         "stage": stage,
         "issue": number,

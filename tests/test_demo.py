@@ -29,8 +29,11 @@ def test_demo_runs_offline_and_reports_its_outcomes(tmp_path: Path, capsys) -> N
         2: "MERGED",
         3: "rejected",
         4: "refused (needs a human)",
-        5: "refused at validation",
+        5: "needs a human: hold-out conflict",
     }
+    why = {n: reason for n, _, reason in data["outcomes"]}
+    assert why[5].startswith("route holdout_conflict: a hidden user journey")
+    assert "every gate passed" in why[1] and "every gate passed" in why[2]
     again = run_cli(capsys, "demo", "--dir", str(tmp_path / "demo"))
     assert again.code == 2 and "not empty" in again.err
 
@@ -42,7 +45,7 @@ def test_demo_table_names_what_was_decided(tmp_path: Path, capsys) -> None:
         "MERGED",
         "rejected",
         "refused (needs a human)",
-        "refused at validation",
+        "hold-out conflict",
         "evidence",
     ):
         assert word in res.out

@@ -20,27 +20,41 @@ _TRIAGE = {
 }
 
 
+_ROUTES = {
+    "holdout_conflict": "needs a human: hold-out conflict",
+    "needs_review": "needs review",
+    "retry": "refused at validation, to be fixed",
+    "failed": "failed at validation",
+}
+
+
 def outcomes(report: DemoReport) -> list[tuple[int, str, str]]:
-    """(issue, outcome, why) — the final word on every issue of the demo."""
+    """(issue, outcome, why) — the final word on every issue of the demo: the route it took
+    and the reason the code gave for it."""
     final: dict[int, tuple[str, str]] = {}
     for row in report.triage:
         decision = str(row.get("decision"))
         if decision != "accept":
             final[row["issue"]] = (
                 _TRIAGE.get(decision, decision),
-                f"{row.get('rule')}: {row.get('reason')}",
+                f"route triage {decision}: {row.get('rule')}: {row.get('reason')}",
             )
     for row in report.implement:
         if row["status"] != "succeeded":
-            final[row["issue"]] = ("refused at implementation", str(row.get("reason")))
+            why = f"route implement {row['status']}: {row.get('reason')}"
+            final[row["issue"]] = ("refused at implementation", why)
     for row in report.validate:
         if row.get("merge_sha") and not row.get("reverted"):
-            final[row["issue"]] = ("MERGED", f"merge {str(row['merge_sha'])[:12]} on main")
+            final[row["issue"]] = (
+                "MERGED",
+                f"route merge: {row.get('reason')}; merge {str(row['merge_sha'])[:12]} on main",
+            )
         elif row.get("reverted"):
             final[row["issue"]] = ("merged, then reverted", "smoke journeys failed on production")
         else:
-            why = row.get("reason") or f"validation route: {row.get('route')}"
-            final[row["issue"]] = ("refused at validation", str(why))
+            route = row.get("route")
+            why = f"route {route}: {row.get('reason')}" if route else str(row.get("reason"))
+            final[row["issue"]] = (_ROUTES.get(str(route), "refused at validation"), why)
     return [(n, *final[n]) for n in sorted(final)]
 
 

@@ -14,6 +14,7 @@ from harness.git.branches import branch_name
 from harness.git.repo import GitRepo
 from harness.git.worktrees import WorktreeManager, default_worktree_root
 from harness.implement import gates as g
+from harness.implement.feedback import previous_attempt
 from harness.implement.spec import forge_spec, triage_spec
 from harness.sandbox.bwrap import Sandbox
 from harness.sandbox.limits import Limits
@@ -58,7 +59,12 @@ def prepare(ctx: StepContext) -> dict[str, Any]:
     current = ctx.services.forge.get_issue(ctx.issue)
     ctx.services.forge.remove_labels(ctx.issue, ["factory:failed", "factory:needs-human"])
     ctx.services.forge.add_labels(ctx.issue, ["factory:in-progress"])
-    return {**spec, "edited_since_triage": issue_sha256(current) != spec["issue_sha256"]}
+    previous = previous_attempt(ctx.services.store, ctx.services.repo, ctx.issue, ctx.run_id)
+    return {
+        **spec,
+        "edited_since_triage": issue_sha256(current) != spec["issue_sha256"],
+        "previous": previous.to_json() if previous else None,
+    }
 
 
 @action("implement.worktree")
@@ -70,8 +76,20 @@ def make_worktree(ctx: StepContext) -> dict[str, Any]:
     if base is None:
         raise FactoryError(f"production branch {production!r} does not exist")
     branch = branch_name(ctx.issue, ctx.outputs["prepare"]["title"], salt=ctx.run_id)
+    previous = ctx.outputs["prepare"].get("previous")
+    if previous and previous.get("resume") and repo.rev_parse(previous["head"]) is not None:
+        # a fix, not a re-roll: continue from the refused attempt's work; the change is still
+        # measured (gates, review) against the production commit it started from
+        path = manager(ctx).create(branch, previous["head"])
+        return {
+            "path": str(path),
+            "branch": branch,
+            "base_sha": previous["base_sha"],
+            "start_sha": previous["head"],
+            "continues": previous["branch"],
+        }
     path = manager(ctx).create(branch, base)
-    return {"path": str(path), "branch": branch, "base_sha": base}
+    return {"path": str(path), "branch": branch, "base_sha": base, "start_sha": base}
 
 
 @action("implement.setup")
@@ -130,8 +148,42 @@ def commit(ctx: StepContext) -> dict[str, Any]:
     head = repo.commit_tree(tested, message) or repo.rev_parse("HEAD")
     if head is None or head == info["base_sha"]:
         raise StepFailed("the implementer changed nothing", {"head": head})
+    previous = spec.get("previous") or {}
+    if head == info.get("start_sha") and previous.get("automatic"):
+        # the validation asked for a fix; after a person's retry (a hold-out updated, a broken
+        # baseline repaired) the same change may be right and is validated again
+        raise StepFailed(
+            "the implementer changed nothing since the refused attempt", {"head": head}
+        )
     fault_point("implement.commit.made")
     return {"head": head, "base": info["base_sha"], "tree": repo.tree_of(head)}
+
+
+def fix_attempts(ctx: StepContext) -> int:
+    """Fix attempts so far: those this run made (a failed test run, a review asking for
+    changes) plus those carried from the refused attempts it continues (each validation the
+    factory sent back for a fix counts one). A person's ``factory retry`` starts a new count."""
+    in_run = sum(
+        1
+        for s in ctx.services.store.steps(ctx.run_id)
+        if (s.step_id == "test" and s.status == "failed")
+        or (s.step_id == "review" and (s.outputs or {}).get("verdict") == "request_changes")
+    )
+    previous = ctx.outputs["prepare"].get("previous") or {}
+    return in_run + int(previous.get("fix_attempts", 0))
+
+
+@action("implement.declined")
+def declined(ctx: StepContext) -> dict[str, Any]:
+    """An agent may decline (``outcome: blocked`` with a reason): the request cannot be done
+    within the mission and the rules. The run stops and a person decides (needs-human)."""
+    of = str(ctx.step.params.get("step", ""))
+    output = ctx.outputs.get(of, {})
+    if output.get("outcome") != "blocked":
+        return {"blocked": False}
+    reason = sanitize_outbound(str(output.get("reason") or "no reason given"), limit=600)
+    role = {"plan": "planner", "code": "implementer"}.get(of, of)
+    raise StepFailed(f"the {role} declined: {reason}", {"blocked": True, "reason": reason})
 
 
 @action("implement.gates")
@@ -140,12 +192,7 @@ def gates(ctx: StepContext) -> dict[str, Any]:
     limits = services.settings.config.gates
     head, base = ctx.outputs["commit"]["head"], ctx.outputs["commit"]["base"]
     repo = services.repo
-    attempts = sum(
-        1
-        for s in services.store.steps(ctx.run_id)
-        if (s.step_id == "test" and s.status == "failed")
-        or (s.step_id == "review" and (s.outputs or {}).get("verdict") == "request_changes")
-    )
+    attempts = fix_attempts(ctx)
     assert ctx.issue is not None
     numstat = repo.diff_numstat(base, head)
     results = [
@@ -157,7 +204,11 @@ def gates(ctx: StepContext) -> dict[str, Any]:
         g.fix_attempts_gate(attempts, rules.max_fix_attempts),
         g.budget_gate(services.store.spend(issue=ctx.issue), rules.budgets.per_issue_usd),
     ]
-    outputs = {"gates": [r.to_json() for r in results], "passed": all(r.passed for r in results)}
+    outputs = {
+        "gates": [r.to_json() for r in results],
+        "passed": all(r.passed for r in results),
+        "fix_attempts": attempts,
+    }
     if not outputs["passed"]:
         failed = ", ".join(r.name for r in results if not r.passed)
         raise StepFailed(f"gates failed: {failed}", outputs)
@@ -183,6 +234,7 @@ def _pr_body(ctx: StepContext) -> str:
             for f in review.get("findings", [])
         ],
         gates=ctx.outputs["gates"]["gates"],
+        fix_attempts=ctx.outputs["gates"].get("fix_attempts", 0),
         totals=totals,
         governance=services.settings.governance.hashes,
     )
@@ -218,6 +270,8 @@ def open_pr(ctx: StepContext) -> dict[str, Any]:
 def _outcome_label(ctx: StepContext) -> str:
     """needs-human when a limit or a gate stopped the work; failed when the work failed."""
     failures = ctx.failures
+    if any(f.get("blocked") for f in failures.values()):
+        return "factory:needs-human"
     if "gates" in failures or any(f.get("fatal") for f in failures.values()):
         return "factory:needs-human"
     if any("lease" in str(f.get("error", "")) for f in failures.values()):
@@ -234,7 +288,7 @@ def fail(ctx: StepContext) -> dict[str, Any]:
     reason = next(iter(reversed([f["error"] for f in ctx.failures.values() if f.get("error")])), "")
     test = ctx.failures.get("test", {})
     gates_failed = [x for x in ctx.failures.get("gates", {}).get("gates", []) if not x["passed"]]
-    forge.remove_labels(ctx.issue, ["factory:in-progress"])
+    forge.remove_labels(ctx.issue, ["factory:in-progress", "factory:accepted"])
     forge.add_labels(ctx.issue, [label])
     body = ctx.services.templates.render(
         "comments/implement_failed.md.j2",

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
 
+from harness.config.models import Rules
 from harness.engine.actions import action
 from harness.engine.context import StepContext
 from harness.engine.runner import check_kill_switch
@@ -45,6 +49,7 @@ def prepare(ctx: StepContext) -> dict[str, Any]:
             "gates": steps["gates"]["gates"],
             "spec": steps["prepare"],
             "implement_run": run.id,
+            "fix_attempts": int(steps["gates"].get("fix_attempts", 0)),
         }
     raise FactoryError(f"issue {ctx.issue} has no open pull request from the factory")
 
@@ -73,14 +78,25 @@ def ci(ctx: StepContext) -> dict[str, Any]:
         time.sleep(min(cfg.ci_poll_s, cfg.ci_wait_s - waited))
 
 
+def holdout_digest(holdout: Path) -> str:
+    """What the hold-out says now: a calibration holds for this production commit *and*
+    these journeys (a maintainer's edit to a journey calibrates again)."""
+    digest = hashlib.sha256()
+    folder = holdout / "journeys"
+    for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]) if folder.is_dir() else []:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
 @action("validate.baseline")
 def baseline(ctx: StepContext) -> dict[str, Any]:
     """Calibration: the hold-out must pass on production before it can judge a change."""
     _, sha = _production(ctx)
-    cached = ctx.services.store.get_flag(f"baseline:{sha}")
+    key = f"baseline:{sha}:{holdout_digest(ctx.services.settings.holdout_dir)}"
+    cached = ctx.services.store.get_flag(key)
     result = json.loads(cached) if cached else journeys_on(ctx, sha, "baseline")
     if not cached:
-        ctx.services.store.set_flag(f"baseline:{sha}", json.dumps(result))
+        ctx.services.store.set_flag(key, json.dumps(result))
     if not result["journeys_passed"]:
         failed = [j["name"] for j in result["journeys"] if not j["passed"]]
         raise StepFailed(
@@ -120,35 +136,80 @@ def _validator_request(ctx: StepContext) -> dict[str, Any]:
 
 @action("validate.check")
 def check(ctx: StepContext) -> dict[str, Any]:
-    """Journeys on the PR head, then the sealed validator on the same running app."""
+    """Journeys on the PR head, then the sealed validator, each on a fresh app of its own."""
     prepared = ctx.outputs["prepare"]
     if prepared["head"] != prepared["gated_head"]:
         raise StepFailed("the PR head changed after its gates passed; they no longer hold", {})
     return journeys_on(ctx, prepared["head"], "candidate", _validator_request(ctx))
 
 
-def route(ctx: StepContext) -> tuple[str, float, list[dict[str, Any]]]:
-    """merge | needs_review | retry | failed, computed from evidence; the model can only lower."""
-    rules = ctx.services.settings.governance.rules
-    prepared, checked = ctx.outputs["prepare"], ctx.outputs["check"]
-    verdict = checked.get("validator", {}).get("output") or {}
-    score = float(verdict.get("score", 0.0)) if verdict.get("verdict") == "pass" else 0.0
-    if not checked["journeys_passed"]:
-        score = 0.0  # a failed journey is never rescued by what a model says
-    ci = ctx.services.forge.ci_status(prepared["head"])
+@dataclass(frozen=True)
+class Routing:
+    """Where a validated change goes, and why, decided in code from the evidence.
+
+    ``route``: merge | needs_review | holdout_conflict | retry | failed. ``score`` is the
+    validator's own score, kept as given whatever else failed."""
+
+    route: str
+    reason: str
+    score: float
+    verdict: str
+    gates: list[dict[str, Any]]
+    fix_attempts: int
+    not_observable: list[str] = field(default_factory=list)
+
+
+ROUTE_LABELS = {
+    "needs_review": "factory:needs-review",
+    "holdout_conflict": "factory:needs-human",
+    "retry": "factory:accepted",
+    "failed": "factory:failed",
+}
+
+
+def route(ctx: StepContext) -> Routing:
+    """The route for this run's evidence (see ``decide_route``)."""
+    prepared = ctx.outputs["prepare"]
+    return decide_route(
+        ctx.services.settings.governance.rules,
+        prepared,
+        ctx.outputs["check"],
+        ctx.services.forge.ci_status(prepared["head"]),
+    )
+
+
+def decide_route(
+    rules: Rules, prepared: dict[str, Any], checked: dict[str, Any], ci: str
+) -> Routing:
+    """The merge gate (SPEC §7) and the routing of everything that does not merge.
+
+    Journeys are their own gate and the validator's verdict and score are kept as given; no
+    model can raise what a gate computed. In order: journeys that pass on production but fail
+    on this change while the validator passes it are a hold-out conflict (a person decides: no
+    retry can satisfy both); a criterion the validator could not observe goes to a person's
+    review; every gate green merges; a passing verdict in the review band goes to review;
+    anything else is retried while fix attempts remain, then failed."""
+    output = checked.get("validator", {}).get("output") or {}
+    verdict = str(output.get("verdict", "none"))
+    score = float(output.get("score", 0.0)) if output else 0.0
+    criteria = [c for c in output.get("criteria", []) if isinstance(c, dict)]
+    unseen = [str(c.get("criterion", "")) for c in criteria if c.get("result") == "not_observable"]
+    failed_criteria = [c for c in criteria if c.get("result") == "fail"]
+    validator_ok = verdict == "pass" and score >= rules.auto_merge.min_score
+    journeys = checked["journeys"]
     gates = [
         *prepared["gates"],
         {
             "name": "journeys",
             "passed": checked["journeys_passed"],
-            "evidence": f"{sum(j['passed'] for j in checked['journeys'])}"
-            f"/{len(checked['journeys'])} passed",
+            "evidence": f"{sum(j['passed'] for j in journeys)}/{len(journeys)} hold-out "
+            "journeys passed (each on a fresh app; all pass on production)",
         },
         {
             "name": "validator",
-            "passed": score >= rules.auto_merge.min_score,
-            "evidence": f"verdict {verdict.get('verdict', 'none')}, score {score:.2f} "
-            f"(min {rules.auto_merge.min_score})",
+            "passed": validator_ok,
+            "evidence": f"verdict {verdict}, score {score:.2f} (min {rules.auto_merge.min_score})"
+            + (f"; {len(unseen)} criteria not observable" if unseen else ""),
         },
         {
             "name": "ci",
@@ -156,47 +217,83 @@ def route(ctx: StepContext) -> tuple[str, float, list[dict[str, Any]]]:
             "evidence": f"CI {ci} on {prepared['head'][:12]}",
         },
     ]
-    if all(g["passed"] for g in gates) and rules.auto_merge.enabled:
-        return "merge", score, gates
-    if all(g["passed"] for g in gates[:-2]) and score >= rules.review_band:
-        return "needs_review", score, gates
-    attempts = sum(
-        1
-        for r in ctx.services.store.list_runs(limit=50, workflow="validate", issue=ctx.issue)
-        if r.status == "succeeded" and r.id != ctx.run_id
+    attempts = int(prepared.get("fix_attempts", 0))
+
+    def routed(name: str, reason: str) -> Routing:
+        return Routing(name, reason, score, verdict, gates, attempts, unseen)
+
+    before = [g for g in prepared["gates"] if not g["passed"]]
+    in_band = verdict == "pass" and score >= rules.review_band and not failed_criteria
+    if not checked["journeys_passed"] and in_band and not before:
+        return routed(
+            "holdout_conflict",
+            "a hidden user journey that passes on production fails on this change, while the "
+            "validator passed it: the hold-out and the issue disagree",
+        )
+    others_pass = checked["journeys_passed"] and not before  # CI and validator aside
+    if others_pass and gates[-1]["passed"] and unseen and not failed_criteria:
+        return routed("needs_review", f"the validator could not observe: {'; '.join(unseen)}")
+    if all(g["passed"] for g in gates):
+        if rules.auto_merge.enabled:
+            return routed("merge", f"every gate passed; validator score {score:.2f}")
+        return routed("needs_review", "every gate passed; auto_merge is disabled")
+    if others_pass and in_band:
+        if validator_ok:  # only CI said no
+            return routed("needs_review", f"CI is {ci} on the head: a maintainer reviews it")
+        return routed(
+            "needs_review",
+            f"validator score {score:.2f} is in the review band "
+            f"[{rules.review_band}, {rules.auto_merge.min_score})",
+        )
+    failed = ", ".join(g["name"] for g in gates if not g["passed"])
+    if attempts < rules.max_fix_attempts:
+        return routed("retry", f"{failed} failed; fix attempt {attempts + 1} follows")
+    return routed(
+        "failed", f"{failed} failed after {attempts} fix attempts (max {rules.max_fix_attempts})"
     )
-    return ("retry" if attempts < rules.max_fix_attempts else "failed"), score, gates
 
 
 @action("validate.decide")
 def decide(ctx: StepContext) -> dict[str, Any]:
+    """Apply the route: one comment that leads with the decision, and one terminal label in
+    place of ``factory:accepted`` (a retry keeps it: the issue goes back to implementation)."""
     assert ctx.issue is not None
     forge, templates = ctx.services.forge, ctx.services.templates
-    verdict, score, gates = route(ctx)
+    routing = route(ctx)
     summary = sanitize_outbound(
         str(ctx.outputs["check"].get("validator", {}).get("output", {}).get("summary", "")), 600
     )
     body = templates.render(
         "comments/validated.md.j2",
-        route=verdict,
-        score=score,
-        gates=gates,
+        route=routing.route,
+        reason=sanitize_outbound(routing.reason, 1200),
+        score=routing.score,
+        gates=routing.gates,
         pr=ctx.outputs["prepare"]["pr"],
         summary=summary,
         journeys=ctx.outputs["check"]["journeys"],
+        fix_attempts=routing.fix_attempts,
     )
-    if verdict != "merge":
-        forge.post_comment(ctx.issue, f"validate:{verdict}:{ctx.run_id}", body)
-        if verdict in ("retry", "failed"):  # this attempt is over; a retry opens a new PR
+    if routing.route != "merge":
+        forge.post_comment(ctx.issue, f"validate:{routing.route}:{ctx.run_id}", body)
+        if routing.route != "needs_review":  # this attempt is over; a retry opens a new PR
             forge.close_pr(ctx.outputs["prepare"]["pr"])
-        forge.remove_labels(ctx.issue, ["factory:needs-review"])
-        label = {
-            "needs_review": "factory:needs-review",
-            "retry": "factory:accepted",
-            "failed": "factory:failed",
-        }[verdict]
+        label = ROUTE_LABELS[routing.route]
+        forge.remove_labels(
+            ctx.issue,
+            [x for x in ("factory:needs-review", "factory:accepted") if x != label],
+        )
         forge.add_labels(ctx.issue, [label])
-    return {"route": verdict, "score": score, "gates": gates, "comment": body}
+    return {
+        "route": routing.route,
+        "reason": routing.reason,
+        "score": routing.score,
+        "verdict": routing.verdict,
+        "fix_attempts": routing.fix_attempts,
+        "not_observable": routing.not_observable,
+        "gates": routing.gates,
+        "comment": body,
+    }
 
 
 @action("validate.merge")
@@ -217,7 +314,9 @@ def merge(ctx: StepContext) -> dict[str, Any]:
             "comments/merged.md.j2", merge_sha=merged, decision=ctx.outputs["decide"]["comment"]
         ),
     )
-    forge.remove_labels(ctx.issue, ["factory:needs-review", "factory:in-progress"])
+    forge.remove_labels(
+        ctx.issue, ["factory:needs-review", "factory:in-progress", "factory:accepted"]
+    )
     forge.add_labels(ctx.issue, ["factory:merged"])
     forge.close_issue(ctx.issue)
     return {"merge_sha": merged, "branch": branch}
@@ -244,7 +343,8 @@ def smoke(ctx: StepContext) -> dict[str, Any]:
     failed = [j for j in result["journeys"] if not j["passed"]]
     forge.reopen_issue(ctx.issue)
     forge.remove_labels(ctx.issue, ["factory:merged"])
-    forge.add_labels(ctx.issue, ["factory:regression"])
+    # back to work (not a terminal state): implemented again from production, told why
+    forge.add_labels(ctx.issue, ["factory:regression", "factory:accepted"])
     forge.post_comment(
         ctx.issue,
         f"validate:regression:{merged}",
@@ -260,6 +360,7 @@ def fail(ctx: StepContext) -> dict[str, Any]:
     assert ctx.issue is not None
     reason = next(iter(reversed([f["error"] for f in ctx.failures.values() if f.get("error")])), "")
     forge = ctx.services.forge
+    forge.remove_labels(ctx.issue, ["factory:accepted"])
     forge.add_labels(ctx.issue, ["factory:needs-human"])
     forge.post_comment(
         ctx.issue,

@@ -1,9 +1,20 @@
-"""Running the hold-out on one commit: a fresh worktree, the app in its sandbox, journeys,
-and (optionally) the sealed validator against the same running app."""
+"""Running the hold-out on one commit: a fresh worktree, then every check — each hold-out
+journey, and the sealed validator when asked — against an app of its own.
+
+A clean app for every check: ``commands.setup`` runs once in the worktree; the app is never
+started there. Each check copies that prepared checkout (the commit's files plus what setup
+made, without ``.git``) into a new folder, starts ``commands.start`` in it with a fresh empty
+``/tmp``, runs, stops the app and deletes the copy. So no check sees data another wrote
+(notes a journey added, an uploaded file, a SQLite database), and the validator starts from
+the same state as a person opening the freshly deployed app."""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import stat
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,6 +45,7 @@ SEALED_TOOLS = [
 
 
 READY_TIMEOUT_S = 60.0
+FRESH_MAX_AGE_S = 24 * 3600.0  # copies older than this were left by a killed run
 
 
 def run_setup(settings: Settings, path: Path) -> CommandResult:
@@ -77,10 +89,62 @@ def journeys_against(
         )
 
 
+def fresh_root(settings: Settings) -> Path:
+    """Where the per-check copies of a checkout live: beside the worktrees (tmpfs when it has
+    room), in a folder of their own that worktree pruning never touches."""
+    root = default_worktree_root(settings.state_dir)
+    return root.parent / f"{root.name}-fresh"
+
+
+def _copy_regular(src: str, dst: str) -> None:
+    """Regular files only: a FIFO or a socket that setup left behind would block the copy or
+    mean nothing in it, so it is skipped."""
+    if stat.S_ISREG(os.lstat(src).st_mode):
+        shutil.copy2(src, dst)
+
+
+def copy_checkout(source: Path, target: Path) -> None:
+    """``source`` copied to the new folder ``target``: files, folders and symlinks as they are
+    (never followed), without ``.git``."""
+    shutil.copytree(
+        source,
+        target,
+        symlinks=True,
+        ignore=shutil.ignore_patterns(".git"),
+        copy_function=_copy_regular,
+    )
+
+
+@contextmanager
+def fresh_copy(settings: Settings, prepared: Path, name: str) -> Iterator[Path]:
+    """A new copy of the prepared checkout ``prepared`` for one check, deleted afterwards."""
+    base = fresh_root(settings)
+    base.mkdir(parents=True, exist_ok=True)
+    now = time.time()
+    for old in base.iterdir():  # leftovers of killed runs
+        if old.is_dir() and now - old.stat().st_mtime > FRESH_MAX_AGE_S:
+            shutil.rmtree(old, ignore_errors=True)
+    path = base / name
+    shutil.rmtree(path, ignore_errors=True)
+    copy_checkout(prepared, path)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@contextmanager
+def fresh_app(settings: Settings, prepared: Path, name: str) -> Iterator[AppProcess]:
+    """``commands.start`` on a fresh copy of ``prepared``, ready to serve one check."""
+    with fresh_copy(settings, prepared, name) as path, serving(settings, path) as app:
+        yield app
+
+
 def journeys_on(
     ctx: StepContext, sha: str, label: str, validator: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """Journeys (and the sealed validator, if asked) against the app built from ``sha``."""
+    """Journeys (and the sealed validator, if asked) against the app built from ``sha``, each
+    on a fresh app of its own."""
     settings = ctx.services.settings
     commands = settings.config.commands
     if not commands.start:
@@ -100,18 +164,27 @@ def journeys_on(
             if setup.exit_code != 0:
                 raise StepFailed(f"setup failed on {sha[:12]}", {"output": setup.output[-4000:]})
         try:
-            with serving(settings, path) as app:
-                results = journeys_against(settings, app, journeys, shots)
-                out: dict[str, Any] = {
-                    "sha": sha,
-                    "port": app.port,
-                    "shots_dir": str(shots),
-                    "journeys": [r.to_json() for r in results],
-                    "journeys_passed": all(r.passed for r in results),
-                }
-                if validator is not None:
+            results: list[JourneyResult] = []
+            ports: list[int] = []
+            for number, journey in enumerate(journeys, start=1):
+                name = f"{ctx.run_id}-{label}-journey{number}"
+                with fresh_app(settings, path, name) as app:
+                    ports.append(app.port)
+                    results += journeys_against(settings, app, [journey], shots)
+            out: dict[str, Any] = {
+                "sha": sha,
+                "ports": ports,
+                "port": ports[0] if ports else None,
+                "shots_dir": str(shots),
+                "journeys": [r.to_json() for r in results],
+                "journeys_passed": all(r.passed for r in results),
+                "fresh_app_per_check": True,
+            }
+            if validator is not None:
+                with fresh_app(settings, path, f"{ctx.run_id}-{label}-validator") as app:
+                    out["validator_port"] = app.port
                     out["validator"] = _sealed(ctx, app, shots, validator)
-                return out
+            return out
         except AppNotReady as exc:
             raise StepFailed(str(exc), {"app_output": exc.output}) from exc
     finally:
@@ -124,6 +197,7 @@ def _sealed(
     settings = ctx.services.settings
     wt_root = default_worktree_root(settings.state_dir)
     masked = [settings.root, settings.state_dir, settings.holdout_dir, wt_root]
+    masked.append(fresh_root(settings))  # the app's files, copied for it: not the validator's
     answer = run_sealed(
         {
             **request,

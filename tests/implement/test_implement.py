@@ -145,6 +145,39 @@ def test_tests_failing_after_the_fix_attempts_fail_the_issue(
     twice = run_cli(capsys, "--repo", str(repo), "retry", str(number))
     assert twice.code == 2 and "nothing to retry" in twice.err
 
+    # the next attempt is told what went wrong: the last test output, as data
+    implement(capsys, repo, number)
+    firsts = [
+        json.dumps(body)
+        for _, body in standin.received
+        if "finish" in {t["name"] for t in body.get("tools", [])} and len(body["messages"]) == 1
+    ]
+    assert "A previous attempt at this issue was refused" not in firsts[0]
+    assert "A previous attempt at this issue was refused" in firsts[-1]
+    assert "The tests failed; their output" in firsts[-1] and "still broken" in firsts[-1]
+
+
+@pytest.mark.parametrize(
+    ("title", "who", "why"),
+    [
+        ("Move the rules into the app", "planner", "factory_rules.md, a protected file"),
+        ("Send the notes by e-mail", "implementer", "needs the network"),
+    ],
+)
+def test_an_agent_that_declines_hands_the_issue_to_a_person(
+    tmp_path: Path, capsys, standin, title: str, who: str, why: str
+) -> None:
+    repo = make_app_repo(tmp_path)
+    number = accepted_issue(capsys, repo, title)
+    res = implement(capsys, repo, number)
+    assert res.code == 1 and f"the {who} declined" in res.json()["reason"]
+    issue = show(capsys, repo, number)
+    assert "factory:needs-human" in issue["labels"]
+    assert not {"factory:accepted", "factory:in-progress"} & set(issue["labels"])
+    (comment,) = [c for c in factory_comments(issue) if "Stopped" in c]
+    assert f"the {who} declined" in comment and why in comment
+    assert Store.open(tmp_path / "state").prs(number) == []
+
 
 def test_budget_reached_mid_loop_stops_cleanly(tmp_path: Path, capsys, standin) -> None:
     cheap = RULES.replace("per_issue_usd: 2.0", "per_issue_usd: 0.03")

@@ -73,9 +73,11 @@ def test_full_cycle_merges_what_passes_and_refuses_what_breaks_a_journey(
         assert any("**Merged**" in c["body"] for c in data["comments"])
     main = GitRepo(repo).read_blob("main", "app.py") or b""
     assert b"notes</p>" in main and b"text.strip()\n" in main
-    # the rename broke the hold-out journey: refused although the validator said pass
+    # the rename broke the hold-out journey: refused although the validator said pass, and
+    # handed to a person at once as a hold-out conflict
     third = issue(capsys, repo, 3)
     assert third["state"] == "open" and "factory:merged" not in third["labels"]
+    assert "factory:needs-human" in third["labels"] and "factory:accepted" not in third["labels"]
     assert b">Add</button>" in main
     refused = [c["body"] for c in third["comments"] if "validate:" in c["body"]]
     assert refused and "| journeys | FAIL |" in refused[0] and "verdict pass" in refused[0]
@@ -202,6 +204,7 @@ def test_a_smoke_failure_after_merge_is_reverted_and_reopened(
     run_once(capsys, repo)
     data = issue(capsys, repo, 1)
     assert data["state"] == "open" and "factory:regression" in data["labels"]
+    assert "factory:accepted" in data["labels"]  # back to work, from production
     assert any("was reverted" in c["body"] for c in data["comments"])
     g = GitRepo(repo)
     head = g.rev_parse("main")
@@ -236,17 +239,22 @@ def test_the_sealed_process_cannot_read_the_repository(tmp_path: Path, app) -> N
     assert out.count("DENIED") == 4 and "READ /etc/hostname" in out
 
 
-def test_a_refused_change_is_retried_then_quarantined(tmp_path: Path, capsys, app, standin) -> None:
+def test_a_refused_change_is_retried_then_quarantined(
+    tmp_path: Path, capsys, app, failing_validator
+) -> None:
     repo, _ = app
-    file_issues(capsys, repo, [3])  # the rename that breaks the hold-out journey
+    file_issues(capsys, repo, [1])  # the validator fails it every time
     for _ in range(3):
         run_once(capsys, repo)
     data = issue(capsys, repo, 1)
     assert "factory:failed" in data["labels"] and "factory:merged" not in data["labels"]
+    assert "factory:accepted" not in data["labels"]  # the terminal label replaced it
     store = Store.open(tmp_path / "state")
     assert len(store.list_runs(workflow="implement", issue=1)) == 3  # 1 + max_fix_attempts
     validations = store.list_runs(workflow="validate", issue=1)
     assert len(validations) == 3
     assert [pr.state for pr in store.prs(1)] == ["closed"] * 3  # each refused attempt closed
+    last = next(c["body"] for c in data["comments"] if "validate:failed" in c["body"])
+    assert "2 fix attempts so far" in last and "after 2 fix attempts (max 2)" in last
     run_once(capsys, repo)  # quarantined: never re-queued
     assert len(store.list_runs(workflow="implement", issue=1)) == 3

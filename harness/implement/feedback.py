@@ -1,0 +1,182 @@
+"""What went wrong last time: the previous attempt at an issue, for a retry that learns.
+
+A refused attempt is continued, not re-rolled: the next attempt starts from its branch and
+its planner and implementer are told what the evidence said — the validator's verdict, score,
+per-criterion results and summary, the reviewer's findings, the test output, the gates that
+failed, a reason an agent gave for declining. Everything here is read from the store, where
+the steps recorded it.
+
+The hold-out stays sealed: of the journeys, an attempt learns only *whether* a hidden journey
+that passes on production failed on its change — never a journey's file, name, steps, values
+or what its page showed (those could carry the journey's own data)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from harness.git.repo import GitRepo
+from harness.store.db import Store
+
+MAX_TEST_OUTPUT = 3000
+MAX_SUMMARY = 1500
+MAX_EVIDENCE = 300
+MAX_CRITERIA = 12
+MAX_FINDINGS = 10
+_SEALED_GATES = ("journeys", "validator")  # told apart, in their own words
+
+
+@dataclass(frozen=True)
+class Criterion:
+    criterion: str
+    result: str
+    evidence: str
+
+
+@dataclass(frozen=True)
+class PreviousAttempt:
+    """The newest finished attempt at an issue and what the evidence said about it."""
+
+    implement_run: str
+    branch: str
+    base_sha: str
+    head: str
+    automatic: bool  # the factory itself routed it to a retry (else a person re-queued it)
+    resume: bool  # continue from its branch (not after a merge that was reverted)
+    fix_attempts: int  # the fix attempts this new attempt starts with
+    ended: str  # where it was refused, in a few words
+    route: str | None = None  # the validation's route, when it was validated
+    verdict: str | None = None
+    score: float | None = None
+    summary: str = ""
+    criteria: list[Criterion] = field(default_factory=list)
+    holdout_failed: bool = False
+    gates_failed: list[dict[str, str]] = field(default_factory=list)
+    findings: list[dict[str, str]] = field(default_factory=list)
+    test_output: str = ""
+    declined: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _clip(text: Any, limit: int) -> str:
+    value = str(text or "")
+    return value if len(value) <= limit else value[:limit] + " …[cut]"
+
+
+def _tail(text: Any, limit: int) -> str:
+    value = str(text or "")
+    return value if len(value) <= limit else "[…cut] " + value[-limit:]
+
+
+def _validation_of(store: Store, issue: int, implement_run: str) -> dict[str, Any] | None:
+    """The newest decided validation of the PR that ``implement_run`` opened."""
+    for run in store.list_runs(limit=50, workflow="validate", issue=issue):
+        steps = {s.step_id: s.outputs or {} for s in store.steps(run.id) if s.status == "succeeded"}
+        if steps.get("prepare", {}).get("implement_run") == implement_run and "decide" in steps:
+            return {"decide": steps["decide"], "check": steps.get("check", {})}
+    return None
+
+
+def previous_attempt(
+    store: Store, repo: GitRepo, issue: int, current_run: str
+) -> PreviousAttempt | None:
+    """The newest finished implement run of ``issue`` other than ``current_run`` whose branch
+    still exists, with its evidence; None for a first attempt."""
+    for run in store.list_runs(limit=20, workflow="implement", issue=issue):
+        if run.id == current_run or run.status not in ("succeeded", "failed"):
+            continue
+        records = store.steps(run.id)
+        done = {s.step_id: s.outputs or {} for s in records if s.status == "succeeded"}
+        tree = done.get("worktree")
+        if not tree:
+            continue
+        head = done.get("commit", {}).get("head") or repo.rev_parse(f"refs/heads/{tree['branch']}")
+        if head is None:
+            continue
+        return _attempt(store, issue, run.id, run.status, records, done, tree, str(head))
+    return None
+
+
+def _attempt(
+    store: Store,
+    issue: int,
+    run_id: str,
+    status: str,
+    records: list[Any],
+    done: dict[str, dict[str, Any]],
+    tree: dict[str, Any],
+    head: str,
+) -> PreviousAttempt:
+    failed = {
+        s.step_id: {**(s.outputs or {}), "error": s.error} for s in records if s.status == "failed"
+    }
+    reviews = [s.outputs or {} for s in records if s.step_id == "review" and s.outputs]
+    findings = [
+        {
+            "severity": str(f.get("severity", "")),
+            "description": _clip(f.get("description"), MAX_EVIDENCE),
+            "file": str(f.get("file") or ""),
+        }
+        for f in (reviews[-1].get("findings", []) if reviews else [])
+        if reviews[-1].get("verdict") == "request_changes"
+    ][:MAX_FINDINGS]
+    test = failed.get("test") if "test" in failed and "test" not in done else None
+    declined = next(
+        (str(failed[k].get("reason", "")) for k in ("plan_blocked", "code_blocked") if k in failed),
+        "",
+    )
+    gates = [
+        {"name": str(g["name"]), "evidence": _clip(g.get("evidence"), MAX_EVIDENCE)}
+        for g in failed.get("gates", {}).get("gates", [])
+        if not g.get("passed")
+    ]
+    common: dict[str, Any] = {
+        "implement_run": run_id,
+        "branch": str(tree["branch"]),
+        "base_sha": str(tree["base_sha"]),
+        "head": head,
+        "findings": findings,
+        "test_output": _tail(test.get("output"), MAX_TEST_OUTPUT) if test else "",
+        "declined": _clip(declined, MAX_SUMMARY),
+    }
+    validation = _validation_of(store, issue, run_id) if status == "succeeded" else None
+    if validation is None:
+        ended = "at implementation" if status == "failed" else "before its validation decided"
+        return PreviousAttempt(
+            automatic=False, resume=True, fix_attempts=0, ended=ended, gates_failed=gates, **common
+        )
+    decided, checked = validation["decide"], validation["check"]
+    output = checked.get("validator", {}).get("output") or {}
+    automatic = decided.get("route") == "retry"
+    carried = int(done.get("gates", {}).get("fix_attempts", 0))
+    reverted = decided.get("route") == "merge"  # back here only when smoke failed after it
+    return PreviousAttempt(
+        automatic=automatic,
+        resume=not reverted,  # a reverted merge's commits are in production's history already
+        fix_attempts=carried + 1 if automatic else 0,
+        ended="after it merged: the hold-out failed on production and the merge was reverted"
+        if reverted
+        else f"at validation (route {decided.get('route')})",
+        route=str(decided.get("route")),
+        verdict=str(output.get("verdict")) if output else None,
+        score=float(output["score"]) if "score" in output else None,
+        summary=_clip(output.get("summary"), MAX_SUMMARY),
+        criteria=[
+            Criterion(
+                _clip(c.get("criterion"), MAX_EVIDENCE),
+                str(c.get("result")),
+                _clip(c.get("evidence"), MAX_EVIDENCE),
+            )
+            for c in output.get("criteria", [])[:MAX_CRITERIA]
+            if isinstance(c, dict)
+        ],
+        holdout_failed=reverted or not checked.get("journeys_passed", True),
+        gates_failed=[
+            {"name": str(g["name"]), "evidence": _clip(g.get("evidence"), MAX_EVIDENCE)}
+            for g in decided.get("gates", [])
+            if not g.get("passed") and g.get("name") not in _SEALED_GATES
+        ],
+        **common,
+    )

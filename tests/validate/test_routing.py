@@ -1,0 +1,92 @@
+"""The route of a validated change, computed in code from the evidence (no browser, no model)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from harness.config.models import Rules
+from harness.validate.actions import decide_route
+
+RULES = Rules()  # min_score 0.9, review band 0.7, max_fix_attempts 2
+GATE = {"name": "changed_lines", "passed": True, "evidence": "3 changed lines"}
+
+
+def evidence(
+    journeys_pass: bool = True,
+    verdict: str = "pass",
+    score: float = 0.95,
+    results: tuple[str, ...] = ("pass",),
+    attempts: int = 0,
+    gate_ok: bool = True,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    prepared = {
+        "head": "a" * 40,
+        "gates": [{**GATE, "passed": gate_ok}],
+        "fix_attempts": attempts,
+    }
+    criteria = [{"criterion": f"c{i}", "result": r, "evidence": "e"} for i, r in enumerate(results)]
+    journey = {"name": "secret journey", "passed": journeys_pass, "failed_step": 2}
+    checked = {
+        "journeys": [journey],
+        "journeys_passed": journeys_pass,
+        "validator": {
+            "output": {"verdict": verdict, "score": score, "criteria": criteria, "summary": "s"}
+        },
+    }
+    return prepared, checked
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "route"),
+    [
+        ({}, "merge"),
+        ({"journeys_pass": False}, "holdout_conflict"),
+        ({"journeys_pass": False, "score": 0.75}, "holdout_conflict"),  # passed, in the band
+        ({"journeys_pass": False, "verdict": "fail", "score": 0.2}, "retry"),
+        ({"journeys_pass": False, "results": ("fail",)}, "retry"),  # a criterion failed too
+        ({"journeys_pass": False, "gate_ok": False}, "retry"),  # not a clean conflict
+        ({"results": ("pass", "not_observable")}, "needs_review"),
+        ({"results": ("fail", "not_observable"), "verdict": "fail", "score": 0.4}, "retry"),
+        ({"results": ("not_observable",), "journeys_pass": False}, "holdout_conflict"),
+        ({"score": 0.8}, "needs_review"),
+        ({"score": 0.8, "journeys_pass": False, "verdict": "fail"}, "retry"),
+        ({"verdict": "fail", "score": 0.95, "results": ("fail",)}, "retry"),
+        ({"score": 0.5}, "retry"),
+        ({"score": 0.5, "attempts": 1}, "retry"),
+        ({"score": 0.5, "attempts": 2}, "failed"),
+    ],
+)
+def test_each_route_follows_from_the_evidence(kwargs: dict[str, Any], route: str) -> None:
+    prepared, checked = evidence(**kwargs)
+    assert decide_route(RULES, prepared, checked, "success").route == route
+
+
+def test_the_validators_score_is_kept_whatever_the_journeys_say() -> None:
+    prepared, checked = evidence(journeys_pass=False, verdict="fail", score=0.6)
+    routing = decide_route(RULES, prepared, checked, "success")
+    assert routing.score == 0.6 and routing.verdict == "fail"
+    gates = {g["name"]: g for g in routing.gates}
+    assert not gates["journeys"]["passed"] and not gates["validator"]["passed"]
+    assert gates["validator"]["evidence"].startswith("verdict fail, score 0.60")
+    # the journey's own name never reaches the reason or the gate table
+    assert "secret journey" not in routing.reason + str(routing.gates)
+
+
+def test_red_ci_never_merges_and_auto_merge_off_goes_to_review() -> None:
+    prepared, checked = evidence()
+    red = decide_route(RULES, prepared, checked, "failure")
+    assert red.route == "needs_review" and "CI is failure" in red.reason
+    prepared, checked = evidence(score=0.5)
+    assert decide_route(RULES, prepared, checked, "failure").route == "retry"
+    manual = Rules.model_validate({"auto_merge": {"enabled": False}})
+    prepared, checked = evidence()
+    routing = decide_route(manual, prepared, checked, "success")
+    assert routing.route == "needs_review" and "auto_merge is disabled" in routing.reason
+
+
+def test_fix_attempts_are_counted_in_the_reason() -> None:
+    prepared, checked = evidence(score=0.5, attempts=2)
+    routing = decide_route(RULES, prepared, checked, "success")
+    assert routing.fix_attempts == 2 and "after 2 fix attempts (max 2)" in routing.reason

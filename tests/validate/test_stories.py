@@ -1,0 +1,237 @@
+"""The acceptance stories on the demo app: the scripted model plays an honest model through
+the real SDK and the stand-in, and the factory's code decides where each change goes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.config.settings import load_settings
+from harness.git.repo import GitRepo
+from harness.model.blocks import estimate_tokens
+from harness.store.db import Store
+from harness.testing.anthropic_standin import AnthropicStandIn
+from harness.validate.evidence import fresh_root
+from tests.cli_helpers import run_cli
+from tests.validate.conftest import HOLDOUT_CANARY, file_issues, role_of, serve
+from tests.validate.test_validate import issue, run_once
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
+
+SUMMARY = "DISTINCT-SUMMARY-4411: the heading has no count of notes under it"
+
+
+def verdict_rule(verdict: str, score: float, summary: str, result: str = "pass") -> dict[str, Any]:
+    """The validator of "how many notes": one look at the home page, then its verdict."""
+    criterion = {
+        "criterion": "With no notes, the home page shows the text 0 notes.",
+        "result": result,
+        "evidence": "seen on the home page",
+    }
+    return {
+        "output": "submit_verdict",
+        "match": "how many notes",
+        "turns": [
+            [{"tool": "browser_snapshot", "input": {}}],
+            [
+                {
+                    "tool": "submit_verdict",
+                    "input": {
+                        "verdict": verdict,
+                        "score": score,
+                        "summary": summary,
+                        "criteria": [criterion],
+                    },
+                }
+            ],
+        ],
+    }
+
+
+def requests(server: AnthropicStandIn, role: str) -> list[dict[str, Any]]:
+    return [body for _, body in server.received if role_of(body) == role]
+
+
+def first_requests(server: AnthropicStandIn, role: str) -> list[str]:
+    """The text of each first request of ``role`` (one per step run), in order."""
+    return [json.dumps(b) for b in requests(server, role) if len(b["messages"]) == 1]
+
+
+def labels(capsys, repo: Path, n: int) -> set[str]:
+    return set(issue(capsys, repo, n)["labels"])
+
+
+def decisions(tmp_path: Path, number: int) -> list[dict[str, Any]]:
+    store = Store.open(tmp_path / "state")
+    return [
+        s.outputs
+        for r in reversed(store.list_runs(workflow="validate", issue=number))
+        for s in store.steps(r.id)
+        if s.step_id == "decide" and s.status == "succeeded"
+    ]
+
+
+def test_a_empty_state_criterion_is_observed_on_a_fresh_app_and_merged(
+    tmp_path: Path, capsys, app, standin
+) -> None:
+    repo, _ = app
+    file_issues(capsys, repo, [1])  # "show N notes", with "0 notes" for no notes
+    run_once(capsys, repo)
+    data = issue(capsys, repo, 1)
+    assert data["state"] == "closed" and "factory:merged" in data["labels"]
+    assert "factory:accepted" not in data["labels"]  # a terminal label replaces it
+    # the journey added "Buy milk" on its own app; the validator's first look is a fresh app
+    seen = [b["messages"] for b in requests(standin, "validator")]
+    first_look = next(m for m in seen if len(m) == 3)[-1]["content"][0]["content"]
+    assert first_look.startswith("URL: http://") and "0 notes" in first_look
+    assert "Buy milk" not in first_look
+    store = Store.open(tmp_path / "state")
+    (run,) = store.list_runs(workflow="validate", issue=1)
+    check = next(s.outputs for s in store.steps(run.id) if s.step_id == "check")
+    assert any(j["passed"] and "Buy milk" in j["final_text"] for j in check["journeys"])
+    assert decisions(tmp_path, 1)[0]["route"] == "merge"
+    # every check's copy of the app was deleted after it
+    settings = load_settings(repo, tmp_path / "state")
+    assert not any(fresh_root(settings).iterdir())
+
+
+def test_b_renaming_a_button_a_journey_relies_on_is_a_holdout_conflict(
+    tmp_path: Path, capsys, app, standin
+) -> None:
+    repo, holdout = app
+    file_issues(capsys, repo, [3])  # rename Add to Save: the hold-out journey clicks "Add"
+    run_once(capsys, repo)
+    run_once(capsys, repo)  # nothing left to do for it: no retry
+    data = issue(capsys, repo, 1)
+    assert "factory:needs-human" in data["labels"]
+    assert not {"factory:accepted", "factory:failed", "factory:merged"} & set(data["labels"])
+    store = Store.open(tmp_path / "state")
+    assert len(store.list_runs(workflow="implement", issue=1)) == 1
+    assert len(store.list_runs(workflow="validate", issue=1)) == 1
+    assert [pr.state for pr in store.prs(1)] == ["closed"]
+    (decided,) = decisions(tmp_path, 1)
+    assert decided["route"] == "holdout_conflict" and decided["score"] == 0.95
+    comment = next(c["body"] for c in data["comments"] if "validate:holdout_conflict" in c["body"])
+    assert "hold-out conflict" in comment and "does not try again" in comment
+    assert "| journeys | FAIL |" in comment and "| validator | pass |" in comment
+
+    # a maintainer sides with the issue: the journey now clicks the form's button, whatever
+    # its word (it must still pass on production), and the issue is queued again; the next
+    # attempt continues from the refused change and merges
+    journey = holdout / "journeys" / "add_note.yaml"
+    text = journey.read_text()
+    journey.write_text(text.replace('{role: button, name: "Add"}', '{selector: "form button"}'))
+    assert journey.read_text() != text
+    res = run_cli(capsys, "--repo", str(repo), "retry", "1")
+    assert res.code == 0 and "queued for implementation" in res.out, res.err
+    run_once(capsys, repo)
+    data = issue(capsys, repo, 1)
+    assert data["state"] == "closed" and "factory:merged" in data["labels"]
+    first, second = reversed(store.list_runs(workflow="implement", issue=1))
+    refused = next(s.outputs for s in store.steps(first.id) if s.step_id == "commit")["head"]
+    assert GitRepo(repo).is_ancestor(refused, GitRepo(repo).rev_parse("main") or "")
+    assert [d["route"] for d in decisions(tmp_path, 1)] == ["holdout_conflict", "merge"]
+
+
+@pytest.fixture
+def failing_with_summary(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, app
+) -> Iterator[AnthropicStandIn]:
+    _, holdout = app
+    # a hidden journey that passes on production and fails on the change, canaries in it
+    (holdout / "journeys" / "no_counter.yaml").write_text(
+        f"name: no counter {HOLDOUT_CANARY}\nsteps:\n  - goto: /\n"
+        f"  - fill: {{label: Note, value: '{HOLDOUT_CANARY} typed'}}\n"
+        "  - expect_no_text: 0 notes\n"
+    )
+    yield from serve(tmp_path, monkeypatch, [verdict_rule("fail", 0.3, SUMMARY, "fail")])
+
+
+def test_c_a_retry_learns_what_went_wrong_and_continues_from_its_branch(
+    tmp_path: Path, capsys, app, failing_with_summary
+) -> None:
+    repo, _ = app
+    server = failing_with_summary
+    file_issues(capsys, repo, [1])
+    run_once(capsys, repo)
+    assert "factory:accepted" in labels(capsys, repo, 1)  # routed to a retry
+    run_once(capsys, repo)
+
+    store = Store.open(tmp_path / "state")
+    first, second = reversed(store.list_runs(workflow="implement", issue=1))
+    steps = [{s.step_id: s.outputs for s in store.steps(r.id)} for r in (first, second)]
+    refused_head = steps[0]["commit"]["head"]
+    # a fix, not a re-roll: the retry's branch starts at the refused attempt's commit
+    assert steps[1]["worktree"]["start_sha"] == refused_head
+    assert steps[1]["worktree"]["base_sha"] == steps[0]["worktree"]["base_sha"]
+    assert GitRepo(repo).is_ancestor(refused_head, steps[1]["commit"]["head"])
+    # attempts counted across validations
+    assert [s["gates"]["fix_attempts"] for s in steps] == [0, 1]
+    fix_gate = next(g for g in steps[1]["gates"]["gates"] if g["name"] == "fix_attempts")
+    assert fix_gate["evidence"].startswith("1 fix attempts")
+    bodies = [pr.body for pr in store.prs(1)]
+    assert sum("Continues the refused attempt on branch" in b for b in bodies) == 1
+    assert any("1 fix attempt so far" in b for b in bodies)
+
+    implementer = first_requests(server, "implementer")
+    planner = first_requests(server, "planner")
+    assert len(implementer) == 2 and len(planner) == 2
+    assert SUMMARY not in implementer[0] and SUMMARY not in planner[0]
+    for text in (implementer[1], planner[1]):
+        assert SUMMARY in text
+        assert "A hidden user journey that passes on production fails on this change" in text
+        assert "verdict fail, score 0.30" in text
+    # the hold-out stays sealed: never a journey's name, steps or values
+    for role in ("triage", "planner", "implementer", "reviewer"):
+        assert not any(HOLDOUT_CANARY in json.dumps(b) for b in requests(server, role))
+    routes = [d["route"] for d in decisions(tmp_path, 1)]
+    assert routes == ["retry", "retry"]
+    # the Essay Principle: beyond governance and tools, a retry's first request stays short
+    for role in ("planner", "implementer"):
+        body = [b for b in requests(server, role) if len(b["messages"]) == 1][-1]
+        assert estimate_tokens([body["system"][1:], body["messages"]]) < 4000
+
+
+@pytest.fixture
+def review_band(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AnthropicStandIn]:
+    yield from serve(tmp_path, monkeypatch, [verdict_rule("pass", 0.8, "Mostly right.")])
+
+
+def test_d_a_score_in_the_review_band_with_green_journeys_needs_review(
+    tmp_path: Path, capsys, app, review_band
+) -> None:
+    repo, _ = app
+    file_issues(capsys, repo, [1])
+    run_once(capsys, repo)
+    data = issue(capsys, repo, 1)
+    assert "factory:needs-review" in data["labels"] and "factory:accepted" not in data["labels"]
+    (decided,) = decisions(tmp_path, 1)
+    assert decided["route"] == "needs_review" and decided["score"] == 0.8
+    assert "review band" in decided["reason"]
+    comment = next(c["body"] for c in data["comments"] if "validate:needs_review" in c["body"])
+    assert "validator score 0.80" in comment and "| journeys | pass |" in comment
+    assert [pr.state for pr in Store.open(tmp_path / "state").prs(1)] == ["open"]
+    run_once(capsys, repo)  # waits for a person: neither validated nor implemented again
+    assert len(decisions(tmp_path, 1)) == 1
+
+
+@pytest.fixture
+def unseen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AnthropicStandIn]:
+    rule = verdict_rule("pass", 0.95, "One criterion cannot be seen.", "not_observable")
+    yield from serve(tmp_path, monkeypatch, [rule])
+
+
+def test_a_criterion_the_validator_cannot_observe_needs_review(
+    tmp_path: Path, capsys, app, unseen
+) -> None:
+    repo, _ = app
+    file_issues(capsys, repo, [1])
+    run_once(capsys, repo)
+    assert "factory:needs-review" in labels(capsys, repo, 1)
+    (decided,) = decisions(tmp_path, 1)
+    assert decided["route"] == "needs_review" and decided["score"] == 0.95
+    assert decided["not_observable"] == ["With no notes, the home page shows the text 0 notes."]
