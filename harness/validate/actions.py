@@ -99,8 +99,11 @@ def baseline(ctx: StepContext) -> dict[str, Any]:
         ctx.services.store.set_flag(key, json.dumps(result))
     if not result["journeys_passed"]:
         failed = [j["name"] for j in result["journeys"] if not j["passed"]]
+        # the count only: this line reaches the issue; the names stay in the run's record
         raise StepFailed(
-            f"the hold-out fails on production {sha[:12]}: {', '.join(failed)}", result
+            f"the hold-out fails on production {sha[:12]}: {len(failed)} of "
+            f"{len(result['journeys'])} journeys (`factory report {ctx.run_id}`)",
+            result,
         )
     return {**result, "production_sha": sha, "cached": bool(cached)}
 
@@ -273,6 +276,7 @@ def decide(ctx: StepContext) -> dict[str, Any]:
         summary=summary,
         journeys=ctx.outputs["check"]["journeys"],
         fix_attempts=routing.fix_attempts,
+        run_id=ctx.run_id,
     )
     if routing.route != "merge":
         forge.post_comment(ctx.issue, f"validate:{routing.route}:{ctx.run_id}", body)
@@ -349,7 +353,11 @@ def smoke(ctx: StepContext) -> dict[str, Any]:
         ctx.issue,
         f"validate:regression:{merged}",
         ctx.services.templates.render(
-            "comments/regression.md.j2", merge_sha=merged, revert_sha=revert, failed=failed
+            "comments/regression.md.j2",
+            merge_sha=merged,
+            revert_sha=revert,
+            failed=failed,
+            run_id=ctx.run_id,
         ),
     )
     return {**result, "reverted": revert}
