@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from harness.cli.common import emit_json, repo_root, state_dir
+from harness.cli.common import check_one_line, emit_json, repo_root, state_dir
 from harness.cli.summary import summary_lines
 from harness.cli.tables import print_table
 from harness.config.settings import load_settings
@@ -39,7 +39,13 @@ def run_row(store: Store, run: Any) -> dict[str, Any]:
 
 
 @click.command()
-@click.option("--limit", default=50, show_default=True, help="How many runs, newest first.")
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 1_000_000),
+    default=50,
+    show_default=True,
+    help="How many runs, newest first.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as a JSON array.")
 @click.pass_context
 def runs(ctx: click.Context, limit: int, as_json: bool) -> None:
@@ -173,6 +179,7 @@ def _flip_github(ctx: click.Context, enabled: bool) -> str:
 @click.pass_context
 def stop(ctx: click.Context, reason: str, on_github: bool) -> None:
     """Engage the kill switch: no workflow starts another step until 'factory resume'."""
+    check_one_line("--reason", reason)
     _store(ctx).set_flag(KILL_SWITCH, reason)
     remote = _flip_github(ctx, False) if on_github else ""
     click.echo(f"factory stopped: {reason}{remote}")

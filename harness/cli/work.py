@@ -10,7 +10,14 @@ from typing import Any
 
 import click
 
-from harness.cli.common import emit_json, provider_override, repo_root, state_dir
+from harness.cli.common import (
+    ISSUE_NUMBER,
+    FiniteFloatRange,
+    emit_json,
+    provider_override,
+    repo_root,
+    state_dir,
+)
 from harness.cli.live import live_line
 from harness.cli.tables import print_table
 from harness.config.provider import provider_readiness
@@ -54,11 +61,11 @@ def _live(quiet: bool, title: str, services: Services) -> Iterator[Callable[[str
 
 
 @click.command()
-@click.option("--issue", "only", type=int, default=None, help="Triage only this issue.")
+@click.option("--issue", "only", type=ISSUE_NUMBER, default=None, help="Triage only this issue.")
 @click.option("--batch", is_flag=True, help="Send the agent's calls as one Message Batch.")
 @click.option(
     "--batch-wait",
-    type=click.FloatRange(min=1),
+    type=FiniteFloatRange(min=1, max=7 * 24 * 3600),
     default=3600.0,
     show_default=True,
     help="Seconds to wait for the batch before leaving it for the next run.",
@@ -99,7 +106,7 @@ def triage(
 
 
 @click.command()
-@click.argument("number", type=int)
+@click.argument("number", type=ISSUE_NUMBER)
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
 @click.pass_context
 def implement(ctx: click.Context, number: int, as_json: bool) -> None:
@@ -142,7 +149,7 @@ def _outcome_json(number: int, outcome: RunOutcome) -> dict[str, object]:
 
 
 @click.command()
-@click.argument("number", type=int)
+@click.argument("number", type=ISSUE_NUMBER)
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
 @click.pass_context
 def validate(ctx: click.Context, number: int, as_json: bool) -> None:
@@ -189,6 +196,7 @@ def run_command(
     )
     store = Store.open(state_dir(root))
     while True:
+        store.backup()  # what a state found corrupt later is restored from
         since = utc_now()
         if as_json:
             result = run_cycle(root, state_dir(root), provider_override(ctx), max_parallel)
@@ -237,7 +245,7 @@ def queue(ctx: click.Context, as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("number", type=int)
+@click.argument("number", type=ISSUE_NUMBER)
 @click.pass_context
 def retry(ctx: click.Context, number: int) -> None:
     """Re-queue a failed or needs-human issue NUMBER, with one comment on it."""
