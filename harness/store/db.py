@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import threading
 from pathlib import Path
 
 from harness.store.base import DB_NAME
@@ -20,6 +21,11 @@ from harness.store.runs import RunsMixin
 # the state databases this process opened, newest last: what an SQLite failure far from the
 # store (a page found damaged mid-command) is reported against
 OPENED: list[Path] = []
+# stores of this process not closed yet, per database: while one is, the file is not read
+# directly (closing any descriptor of a file drops every POSIX lock this process holds on it,
+# SQLite's included), and SQLite's own checks stand in for the header check
+_LIVE: dict[Path, int] = {}
+_LIVE_GUARD = threading.Lock()
 
 
 class Store(RunsMixin, LedgerMixin, LeasesMixin, ForgeTablesMixin, IntentsMixin, ForgeCacheMixin):
@@ -30,8 +36,13 @@ class Store(RunsMixin, LedgerMixin, LeasesMixin, ForgeTablesMixin, IntentsMixin,
         """Open (or create) the state; an unusable one raises ``StateError`` untouched."""
         check_folder(state_dir)
         db = state_dir / DB_NAME
-        check_file(db)
+        key = db.resolve()
+        with _LIVE_GUARD:
+            if not _LIVE.get(key):
+                check_file(db)
+            _LIVE[key] = _LIVE.get(key, 0) + 1
         store = cls(db)
+        store._live_key = key
         try:
             conn = store._conn()
             has_table = conn.execute(
@@ -49,6 +60,15 @@ class Store(RunsMixin, LedgerMixin, LeasesMixin, ForgeTablesMixin, IntentsMixin,
             raise
         OPENED.append(db)
         return store
+
+    _live_key: Path | None = None
+
+    def close(self) -> None:
+        super().close()
+        key, self._live_key = self._live_key, None
+        if key is not None:
+            with _LIVE_GUARD:
+                _LIVE[key] = max(0, _LIVE.get(key, 0) - 1)
 
     def backup(self) -> Path:
         """A consistent copy of the whole state beside it (``state.db.backup``), replaced

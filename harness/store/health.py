@@ -95,7 +95,7 @@ def explain(exc: sqlite3.Error, db: Path) -> StateError | None:
             f"{folder}: the state folder is {why}; the factory writes its state there "
             "(make it writable or set FACTORY_STATE_DIR to another folder)"
         )
-    if "disk i/o error" in text or "disk is full" in text or "database or disk is full" in text:
+    if "disk is full" in text:
         return StateError(f"{db}: the state database cannot be written ({exc})")
     return None
 

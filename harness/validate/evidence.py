@@ -15,6 +15,7 @@ from harness.browser.runner import JourneyResult, run_journeys
 from harness.config.settings import Settings
 from harness.engine.context import StepContext
 from harness.errors import ConfigErrors, StepFailed
+from harness.faults import fault_point
 from harness.git.worktrees import WorktreeManager, default_worktree_root
 from harness.model.base import CallRecord, Usage
 from harness.sandbox.app import AppNotReady, AppProcess, free_port
@@ -109,6 +110,7 @@ def journeys_on(
                 raise StepFailed(f"setup failed on {sha[:12]}", {"output": setup.output[-4000:]})
         try:
             with serving(settings, path) as app:
+                fault_point(f"validate.{label}.serving")  # crash tests: worktree and app up
                 results = journeys_against(settings, app, journeys, shots)
                 out: dict[str, Any] = {
                     "sha": sha,
