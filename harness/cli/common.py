@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import sys
 import unicodedata
 from pathlib import Path
@@ -102,3 +103,13 @@ def undecodable_argument(argv: list[str]) -> str | None:
                 "give text and paths in UTF-8"
             )
     return None
+
+
+_TERMINAL_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_safe(text: str) -> str:
+    """Untrusted text as a terminal may print it: escape codes (ANSI colours, conceal, cursor
+    moves, window titles), other control characters and bidi overrides are shown as escapes
+    (``\\x1b``), never acted on. Newlines and tabs stay."""
+    return _TERMINAL_UNSAFE.sub(lambda m: repr(m.group(0))[1:-1], text)

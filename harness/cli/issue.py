@@ -11,6 +11,7 @@ from harness.cli.common import (
     read_stdin_text,
     repo_root,
     state_dir,
+    terminal_safe,
 )
 from harness.errors import UsageError
 from harness.forge.local import LocalForge, default_author
@@ -104,7 +105,7 @@ def list_(ctx: click.Context, state: str, as_json: bool) -> None:
         return
     for i in issues:
         labels = f"  [{', '.join(i.labels)}]" if i.labels else ""
-        click.echo(f"#{i.number}  {i.state:6}  {i.title[:70]}  ({i.author}){labels}")
+        click.echo(terminal_safe(f"#{i.number}  {i.state:6}  {i.title[:70]}  ({i.author}){labels}"))
 
 
 @issue.command("show")
@@ -119,12 +120,13 @@ def show(ctx: click.Context, number: int, as_json: bool) -> None:
     if as_json:
         emit_json(found.to_json(comments))
         return
-    click.echo(f"#{found.number} {found.title}  [{found.state}] by {found.author}")
-    click.echo(f"labels: {', '.join(found.labels) or '-'}")
+    safe = terminal_safe
+    click.echo(safe(f"#{found.number} {found.title}  [{found.state}] by {found.author}"))
+    click.echo(safe(f"labels: {', '.join(found.labels) or '-'}"))
     click.echo("")
-    click.echo(found.body)
+    click.echo(safe(found.body))
     for c in comments:
-        click.echo(f"\n--- {c.author} at {c.created_at}\n{c.body}")
+        click.echo(safe(f"\n--- {c.author} at {c.created_at}\n{c.body}"))
 
 
 @issue.command("label")
