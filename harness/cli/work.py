@@ -181,7 +181,7 @@ def validate(ctx: click.Context, number: int, as_json: bool) -> None:
 @click.option("--once", is_flag=True, help="One cycle, then exit (the default).")
 @click.option(
     "--interval",
-    type=click.IntRange(min=60),
+    type=click.IntRange(min=60, max=7 * 24 * 3600),
     default=None,
     help="Repeat every N seconds until stopped.",
 )

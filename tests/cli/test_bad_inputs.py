@@ -131,6 +131,8 @@ CASES = [
     Case("runs-limit-negative", ("runs", "--limit", "-1"), "'--limit'"),
     Case("batch-wait-nan", ("triage", "--batch", "--batch-wait", "nan"), "not a finite number"),
     Case("batch-wait-inf", ("triage", "--batch", "--batch-wait", "inf"), "'--batch-wait'"),
+    Case("interval-2**70", ("run", "--interval", BIG), "'--interval'"),
+    Case("max-parallel-zero", ("run", "--max-parallel", "0"), "'--max-parallel'"),
     # a state that cannot be used: left byte for byte as it was
     Case("state-0-bytes", ("status",), "corrupt (0 bytes", state=_empty_db),
     Case("state-garbage", ("issue", "list"), "corrupt (not an SQLite database)", state=_garbage_db),
