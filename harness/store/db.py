@@ -5,13 +5,19 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-import threading
 from pathlib import Path
 
 from harness.store.base import DB_NAME
 from harness.store.forge_cache import ForgeCacheMixin
 from harness.store.forge_tables import ForgeTablesMixin
-from harness.store.health import backup_path, check_file, check_folder, check_schema, explain
+from harness.store.health import (
+    backup_path,
+    check_folder,
+    check_schema,
+    closed,
+    explain,
+    opening,
+)
 from harness.store.intents import IntentsMixin
 from harness.store.leases import LeasesMixin
 from harness.store.ledger import LedgerMixin
@@ -21,11 +27,6 @@ from harness.store.runs import RunsMixin
 # the state databases this process opened, newest last: what an SQLite failure far from the
 # store (a page found damaged mid-command) is reported against
 OPENED: list[Path] = []
-# stores of this process not closed yet, per database: while one is, the file is not read
-# directly (closing any descriptor of a file drops every POSIX lock this process holds on it,
-# SQLite's included), and SQLite's own checks stand in for the header check
-_LIVE: dict[Path, int] = {}
-_LIVE_GUARD = threading.Lock()
 
 
 class Store(RunsMixin, LedgerMixin, LeasesMixin, ForgeTablesMixin, IntentsMixin, ForgeCacheMixin):
@@ -36,11 +37,7 @@ class Store(RunsMixin, LedgerMixin, LeasesMixin, ForgeTablesMixin, IntentsMixin,
         """Open (or create) the state; an unusable one raises ``StateError`` untouched."""
         check_folder(state_dir)
         db = state_dir / DB_NAME
-        key = db.resolve()
-        with _LIVE_GUARD:
-            if not _LIVE.get(key):
-                check_file(db)
-            _LIVE[key] = _LIVE.get(key, 0) + 1
+        key = opening(db)  # the file's header is checked unless this process has it open
         store = cls(db)
         store._live_key = key
         try:
@@ -67,8 +64,7 @@ class Store(RunsMixin, LedgerMixin, LeasesMixin, ForgeTablesMixin, IntentsMixin,
         super().close()
         key, self._live_key = self._live_key, None
         if key is not None:
-            with _LIVE_GUARD:
-                _LIVE[key] = max(0, _LIVE.get(key, 0) - 1)
+            closed(key)
 
     def backup(self) -> Path:
         """A consistent copy of the whole state beside it (``state.db.backup``), replaced

@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import os
 import sqlite3
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,6 +55,28 @@ def check_folder(state_dir: Path) -> None:
             f"{state_dir}: the state folder is missing and cannot be created "
             f"({exc.strerror or exc}); create it or set FACTORY_STATE_DIR to a writable folder"
         ) from None
+
+
+# Stores of this process not closed yet, per database. While one is open the file is never
+# read directly: closing any descriptor of a file drops every POSIX lock this process holds
+# on it, SQLite's included. SQLite's own checks stand in for the header check then.
+_LIVE: dict[Path, int] = {}
+_LIVE_GUARD = threading.Lock()
+
+
+def opening(db: Path) -> Path:
+    """Check ``db`` (unless this process has it open already) and count one more store."""
+    key = db.resolve()
+    with _LIVE_GUARD:
+        if not _LIVE.get(key):
+            check_file(db)
+        _LIVE[key] = _LIVE.get(key, 0) + 1
+    return key
+
+
+def closed(key: Path) -> None:
+    with _LIVE_GUARD:
+        _LIVE[key] = max(0, _LIVE.get(key, 0) - 1)
 
 
 def check_file(db: Path) -> None:
@@ -135,8 +158,10 @@ def state_health(state_dir: Path, db_name: str, known: list[str]) -> StateHealth
     if not db.exists():
         return StateHealth(True, f"{db}: no state yet (the first run creates it)")
     try:
-        check_file(db)
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        with _LIVE_GUARD:
+            if not _LIVE.get(db.resolve()):
+                check_file(db)
+        conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
         try:
             verdict = conn.execute("PRAGMA quick_check").fetchone()
             rows = conn.execute("SELECT name FROM migrations").fetchall()

@@ -32,3 +32,33 @@ def test_show_prints_escape_codes_as_text(
     assert "second line\ttab" in shown.out  # newlines and tabs stay
     as_json = run_cli(capsys, "--repo", str(repo), "issue", "show", "1", "--json")
     assert as_json.json()["body"] == BODY  # the data itself is unchanged
+
+
+def test_tables_show_untrusted_cells_as_text() -> None:
+    """A reason or title in a table: no escape code acted on, no rich markup rendered."""
+    from rich.console import Console
+
+    from harness.cli.tables import print_table
+
+    out = io.StringIO()
+    terminal = Console(file=out, force_terminal=True, width=200, color_system=None)
+    cell = "[link=https://evil.example]click[/link] \x1b[8mhidden\x1b[0m"
+    print_table("t", ("issue", "reason"), [(1, cell)], out=terminal)
+    shown = out.getvalue()
+    assert "\x1b[8m" not in shown and "\\x1b[8mhidden" in shown
+    assert "[link=https://evil.example]click[/link]" in shown
+
+
+def test_list_escapes_titles_from_the_forge(tmp_path, capsys) -> None:
+    """Titles filed on a forge (not through this command line) can carry escape codes."""
+    import os
+    from pathlib import Path
+
+    from harness.store.db import Store
+
+    repo = make_factory_repo(tmp_path / "repo")
+    store = Store.open(Path(os.environ["FACTORY_STATE_DIR"]))
+    store.insert_issue("Title \x1b]0;pwned\x07 here", "body", "mallory")
+    store.close()
+    listed = run_cli(capsys, "--repo", str(repo), "issue", "list")
+    assert listed.code == 0 and "\x1b" not in listed.out and "\\x1b]0;pwned\\x07" in listed.out
