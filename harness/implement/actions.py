@@ -168,7 +168,10 @@ def _pr_body(ctx: StepContext) -> str:
         "comments/pr.md.j2",
         issue=ctx.issue,
         run_id=ctx.run_id,
-        spec=ctx.outputs["prepare"],
+        spec={  # the issue's title is kept as written inbound: neutralised on the way out
+            **ctx.outputs["prepare"],
+            "title": sanitize_outbound(str(ctx.outputs["prepare"].get("title", "")), limit=300),
+        },
         plan=sanitize_outbound(str(ctx.outputs.get("plan", {}).get("plan", "")), limit=3000),
         summary=sanitize_outbound(str(ctx.outputs.get("code", {}).get("summary", "")), limit=2000),
         test=ctx.outputs.get("test", {}),
