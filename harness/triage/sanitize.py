@@ -41,7 +41,13 @@ _ATTR_TEXT = re.compile(
 )
 _MD_IMAGE_ALT = re.compile(r"!\[([^\[\]\n]*)\]")
 _MD_LINK_TITLE = re.compile(r"""\]\([^()\s]*\s+("[^"\n]*"|'[^'\n]*'|\([^()\n]*\))\s*\)""")
-_REFERENCE = re.compile(r"^ {0,3}\[([^\[\]\n]+)\]:[ \t]*(\S*)[ \t]*([^\n]*)$", re.MULTILINE)
+# a link reference definition as CommonMark reads it (label, destination, optional quoted or
+# parenthesised title, nothing else on the line): "[WIP]: fixing the sort" is not one
+_REFERENCE = re.compile(
+    r"""^ {0,3}\[([^\[\]\n]+)\]:[ \t]*(<[^<>\n]*>|[^\s<]\S*)"""
+    r"""(?:[ \t]+("[^"\n]*"|'[^'\n]*'|\([^()\n]*\)))?[ \t]*$""",
+    re.MULTILINE,
+)
 
 # Every character the character checks look at: C0/C1 controls (but tab, newline, carriage
 # return), every format character (Unicode category Cf), and the variation selectors. A test
@@ -220,8 +226,8 @@ def _structural(text: str) -> list[str]:
     if _MD_LINK_TITLE.search(text):
         hidden.append("text in a link title")
     for match in _REFERENCE.finditer(text):
-        target, title = match.group(2), match.group(3).strip()
-        if title or target in ("#", "<>", ""):
+        target, title = match.group(2), match.group(3)
+        if title or target in ("#", "<>"):
             hidden.append("a Markdown comment or link definition ([//]: # (…))")
             break
     return hidden

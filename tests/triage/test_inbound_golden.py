@@ -142,6 +142,7 @@ BENIGN = [
     ("image-filename", "![Screenshot_2026-01-01.png](https://example.com/s.png)"),
     ("plain-link", "See [the docs](https://example.com/docs) and <https://example.com>."),
     ("empty-comment", "Fix it <!-- --> and <!---->."),
+    ("not-a-definition", "[WIP]: fixing the sort order\n[1]: https://example.com/docs"),
     ("bom-at-start", "\ufeffThe file starts with a byte order mark."),
     ("crlf-and-tabs", "Line one\r\nLine\ttwo\r\n"),
 ]
