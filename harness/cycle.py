@@ -15,7 +15,7 @@ from harness.git.worktrees import WorktreeManager, default_worktree_root
 from harness.implement.run import implement_issue, waits_for_approval
 from harness.services import open_services
 from harness.triage.queue import triage_all
-from harness.validate.run import validate_issue
+from harness.validate.run import unfinished_after_merge, validate_issue
 
 Progress = Callable[[str], None]
 
@@ -175,6 +175,8 @@ def run_cycle(
         for i in services.forge.list_issues("open")
         if "factory:needs-review" in i.labels and _needs_validation(services, i.number)
     ]
+    # a validation killed after its merge (smoke or revert left undone) is finished too
+    waiting += [n for n in unfinished_after_merge(services) if n not in waiting]
     validated = stage("validate", waiting)
     services.forge.settle()
     return {"triage": triaged, "implement": implemented, "validate": validated}

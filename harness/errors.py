@@ -95,3 +95,8 @@ class StepFailed(FactoryError):
 
 class BatchPending(StoppedError):
     """A model request was queued for a Message Batch; the step runs again when it is answered."""
+
+
+class StateError(UsageError):
+    """The state folder or its database cannot be used as it is (read-only, corrupt, from a
+    newer harness): one line that says what to do; the file is left exactly as it was."""

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import importlib
 import os
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
+from harness.cli.common import undecodable_argument
 from harness.errors import ConfigErrors, FactoryError
 
 # module name -> attribute names of click commands/groups it contributes
@@ -90,8 +92,12 @@ def _fail(message: str, code: int) -> None:
 
 def main(argv: list[str] | None = None) -> Any:
     """Entry point of the console script and ``python -m harness``."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    bad_bytes = undecodable_argument(args)
+    if bad_bytes:
+        _fail(bad_bytes, 2)
     try:
-        code = cli.main(args=argv, prog_name="factory", standalone_mode=False)
+        code = cli.main(args=args, prog_name="factory", standalone_mode=False)
         if isinstance(code, int) and code:  # ctx.exit(n) comes back as a return value
             sys.exit(code)
         return code
@@ -120,6 +126,17 @@ def main(argv: list[str] | None = None) -> Any:
         _fail("interrupted", 130)
     except BrokenPipeError:
         sys.exit(1)
+    except sqlite3.Error as exc:  # the state database failed mid-command
+        from harness.store.db import OPENED
+        from harness.store.health import explain
+
+        state = explain(exc, OPENED[-1]) if OPENED else None
+        if state is None:
+            if os.environ.get("FACTORY_DEBUG"):
+                raise
+            _fail(f"internal error: {type(exc).__name__}: {exc} (FACTORY_DEBUG=1 shows where)", 1)
+        else:
+            _fail(str(state), state.exit_code)
     except Exception as exc:  # a bug: one line, the traceback only on request
         if os.environ.get("FACTORY_DEBUG"):
             raise

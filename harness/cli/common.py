@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
+import sys
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -37,3 +41,75 @@ def provider_override(ctx: click.Context) -> str | None:
 
 def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+
+
+# SQLite's INTEGER is 64-bit signed: every number the command line takes fits in it
+MAX_INTEGER = 2**63 - 1
+
+ISSUE_NUMBER = click.IntRange(1, MAX_INTEGER)
+
+
+class FiniteFloatRange(click.FloatRange):
+    """A float range that also refuses ``nan`` and ``inf`` (which compare false to any bound)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+def read_stdin_text(option: str) -> str:
+    """Standard input as UTF-8 text (``--body -``); anything else is one clear error."""
+    data = sys.stdin.buffer.read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"{option} -: standard input is not UTF-8 text (byte 0x{data[exc.start]:02x} "
+            f"at offset {exc.start})"
+        ) from None
+
+
+def check_one_line(option: str, text: str) -> None:
+    """A one-line text (a title, a reason): no line breaks and no control characters, which a
+    terminal would act on when the text is shown."""
+    for index, char in enumerate(text):
+        if unicodedata.category(char) == "Cc" and char != "\t":
+            raise UsageError(
+                f"{option}: control character U+{ord(char):04X} at position {index + 1}; "
+                "give one line of plain text"
+            )
+
+
+def undecodable_argument(argv: list[str]) -> str | None:
+    """The one line for the first argument that is not UTF-8 (Python keeps such bytes as lone
+    surrogates, which nothing downstream can store or send), or None."""
+    for index, arg in enumerate(argv):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            byte = ord(arg[exc.start]) - 0xDC00 if 0xDC80 <= ord(arg[exc.start]) <= 0xDCFF else 0
+            name, _, _ = arg.partition("=")
+            if arg.startswith("--") and "=" in arg:
+                where = name
+            elif index and argv[index - 1].startswith("-") and not arg.startswith("-"):
+                where = argv[index - 1]
+            else:
+                where = f"argument {index + 1}"
+            position = exc.start + 1 - (len(name) + 1 if where == name else 0)
+            return (
+                f"{where}: not UTF-8 text (byte 0x{byte:02x} at position {position}); "
+                "give text and paths in UTF-8"
+            )
+    return None
+
+
+_TERMINAL_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_safe(text: str) -> str:
+    """Untrusted text as a terminal may print it: escape codes (ANSI colours, conceal, cursor
+    moves, window titles), other control characters and bidi overrides are shown as escapes
+    (``\\x1b``), never acted on. Newlines and tabs stay."""
+    return _TERMINAL_UNSAFE.sub(lambda m: repr(m.group(0))[1:-1], text)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import click
 
 from harness.cli.common import emit_json, provider_override, repo_root, state_dir
 from harness.cli.live import live_line
 from harness.doctor import run_doctor
+from harness.store.base import DB_NAME
+from harness.store.health import state_health
+from harness.store.migrations import MIGRATIONS
 
 
 @click.command()
@@ -19,9 +24,10 @@ def doctor(ctx: click.Context, as_json: bool) -> None:
     production branch, in the factory's sandbox (exit 0 all pass, 1 one fails, 2 config)."""
     root = repo_root(ctx)
     override = provider_override(ctx)
+    health = state_health(state_dir(root), DB_NAME, [name for name, _ in MIGRATIONS])
     if as_json:
         report = run_doctor(root, state_dir(root), override)
-        emit_json(report.to_json())
+        emit_json({**report.to_json(), "ok": report.ok and health.ok, "state": asdict(health)})
     else:
         with live_line("doctor") as say:
             report = run_doctor(root, state_dir(root), override, say)
@@ -35,8 +41,11 @@ def doctor(ctx: click.Context, as_json: bool) -> None:
         click.echo(
             f"model: {ready.kind} — {'ready' if ready.ready else 'NOT READY'}: {ready.detail}"
         )
+        click.echo(f"state: {'intact' if health.ok else 'UNUSABLE'}: {health.detail}")
         click.echo(
-            "all checks pass" if report.ok else "a check failed: fix it before filing issues"
+            "all checks pass"
+            if report.ok and health.ok
+            else "a check failed: fix it before filing issues"
         )
-    if not report.ok:
+    if not (report.ok and health.ok):
         ctx.exit(1)

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
-from harness.cli.common import emit_json, repo_root, state_dir
+from harness.cli.common import (
+    ISSUE_NUMBER,
+    check_one_line,
+    emit_json,
+    read_stdin_text,
+    repo_root,
+    state_dir,
+    terminal_safe,
+)
 from harness.errors import UsageError
 from harness.forge.local import LocalForge, default_author
 from harness.git.repo import GitRepo
@@ -35,10 +41,12 @@ def issue() -> None:
 def new(ctx: click.Context, title: str, body: str, author: str | None, as_json: bool) -> None:
     """File an issue; prints its number."""
     if body == "-":
-        body = sys.stdin.read()
+        body = read_stdin_text("--body")
     title = title.strip()
     if not title:
         raise UsageError("--title: must not be empty")
+    if "\n" not in title:
+        check_one_line("--title", title)
     if "\n" in title or len(title) > MAX_TITLE:
         raise UsageError(f"--title: must be one line of at most {MAX_TITLE} characters")
     if len(body.encode()) > MAX_BODY:
@@ -48,6 +56,7 @@ def new(ctx: click.Context, title: str, body: str, author: str | None, as_json: 
     author = (author or default_author()).strip()
     if not author or any(c.isspace() for c in author):
         raise UsageError("--author: must be one word (a login)")
+    check_one_line("--author", author)
     forge = _forge(ctx)
     created = forge.create_issue(title, body, author)
     if as_json:
@@ -57,7 +66,7 @@ def new(ctx: click.Context, title: str, body: str, author: str | None, as_json: 
 
 
 @issue.command("edit")
-@click.argument("number", type=int)
+@click.argument("number", type=ISSUE_NUMBER)
 @click.option("--title", default=None, help="The new title (one line).")
 @click.option("--body", default=None, help="The new description; '-' reads standard input.")
 @click.pass_context
@@ -67,15 +76,18 @@ def edit(ctx: click.Context, number: int, title: str | None, body: str | None) -
     if title is None and body is None:
         raise UsageError("edit: give --title, --body or both")
     if body == "-":
-        body = sys.stdin.read()
+        body = read_stdin_text("--body")
+    if title is not None:
+        title = title.strip()
+        if not title or "\n" in title or len(title) > MAX_TITLE:
+            raise UsageError(f"--title: must be one line of 1 to {MAX_TITLE} characters")
+        check_one_line("--title", title)
+    if body is not None and len(body.encode()) > MAX_BODY:
+        raise UsageError(f"--body: more than the {MAX_BODY:,} bytes allowed")
     forge = _forge(ctx)
     current = forge.get_issue(number)
-    title = current.title if title is None else title.strip()
+    title = current.title if title is None else title
     body = current.body if body is None else body
-    if not title or "\n" in title or len(title) > MAX_TITLE:
-        raise UsageError(f"--title: must be one line of 1 to {MAX_TITLE} characters")
-    if len(body.encode()) > MAX_BODY:
-        raise UsageError(f"--body: more than the {MAX_BODY:,} bytes allowed")
     forge.edit_issue(number, title, body)
     click.echo(number)
 
@@ -93,11 +105,11 @@ def list_(ctx: click.Context, state: str, as_json: bool) -> None:
         return
     for i in issues:
         labels = f"  [{', '.join(i.labels)}]" if i.labels else ""
-        click.echo(f"#{i.number}  {i.state:6}  {i.title[:70]}  ({i.author}){labels}")
+        click.echo(terminal_safe(f"#{i.number}  {i.state:6}  {i.title[:70]}  ({i.author}){labels}"))
 
 
 @issue.command("show")
-@click.argument("number", type=int)
+@click.argument("number", type=ISSUE_NUMBER)
 @click.option("--json", "as_json", is_flag=True, help="Print the issue and its comments as JSON.")
 @click.pass_context
 def show(ctx: click.Context, number: int, as_json: bool) -> None:
@@ -108,16 +120,17 @@ def show(ctx: click.Context, number: int, as_json: bool) -> None:
     if as_json:
         emit_json(found.to_json(comments))
         return
-    click.echo(f"#{found.number} {found.title}  [{found.state}] by {found.author}")
-    click.echo(f"labels: {', '.join(found.labels) or '-'}")
+    safe = terminal_safe
+    click.echo(safe(f"#{found.number} {found.title}  [{found.state}] by {found.author}"))
+    click.echo(safe(f"labels: {', '.join(found.labels) or '-'}"))
     click.echo("")
-    click.echo(found.body)
+    click.echo(safe(found.body))
     for c in comments:
-        click.echo(f"\n--- {c.author} at {c.created_at}\n{c.body}")
+        click.echo(safe(f"\n--- {c.author} at {c.created_at}\n{c.body}"))
 
 
 @issue.command("label")
-@click.argument("number", type=int)
+@click.argument("number", type=ISSUE_NUMBER)
 @click.argument("labels", nargs=-1, required=True)
 @click.option("--remove", is_flag=True, help="Remove the labels instead of adding them.")
 @click.pass_context
@@ -126,6 +139,8 @@ def label(ctx: click.Context, number: int, labels: tuple[str, ...], remove: bool
     bad = [x for x in labels if not x.strip() or len(x) > 50 or any(c.isspace() for c in x)]
     if bad:
         raise UsageError(f"label {bad[0]!r}: one word of at most 50 characters")
+    for name in labels:
+        check_one_line("label", name)
     forge = _forge(ctx)
     forge.get_issue(number)
     if remove:

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from harness.cli.common import emit_json, repo_root, state_dir
+from harness.cli.common import check_one_line, emit_json, repo_root, state_dir, terminal_safe
 from harness.cli.summary import summary_lines
 from harness.cli.tables import print_table
 from harness.config.settings import load_settings
@@ -39,7 +39,13 @@ def run_row(store: Store, run: Any) -> dict[str, Any]:
 
 
 @click.command()
-@click.option("--limit", default=50, show_default=True, help="How many runs, newest first.")
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 1_000_000),
+    default=50,
+    show_default=True,
+    help="How many runs, newest first.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as a JSON array.")
 @click.pass_context
 def runs(ctx: click.Context, limit: int, as_json: bool) -> None:
@@ -135,7 +141,7 @@ def report(ctx: click.Context, run_id: str, as_json: bool) -> None:
         return
     click.echo(f"run {run.id}: {run.workflow} issue {run.issue} — {run.status}")
     if run.reason:
-        click.echo(f"reason: {run.reason}")
+        click.echo(terminal_safe(f"reason: {run.reason}"))
     click.echo(
         f"cost ${data['cost_usd']:.4f}, {data['input_tokens']} input / "
         f"{data['output_tokens']} output tokens"
@@ -145,9 +151,10 @@ def report(ctx: click.Context, run_id: str, as_json: bool) -> None:
     click.echo("steps:")
     for rec in store.steps(run_id):
         line = f"  {rec.step_id} #{rec.attempt}: {rec.status} ({rec.duration_s or 0:.2f}s)"
-        click.echo(line + (f" — {rec.error}" if rec.error else ""))
+        click.echo(terminal_safe(line + (f" — {rec.error}" if rec.error else "")))
         if rec.status == "failed" and rec.outputs.get("output"):
-            click.echo("    " + str(rec.outputs["output"])[-2000:].replace("\n", "\n    "))
+            output = str(rec.outputs["output"])[-2000:].replace("\n", "\n    ")
+            click.echo(terminal_safe("    " + output))
 
 
 GITHUB_SWITCH = "FACTORY_ENABLED"
@@ -173,6 +180,7 @@ def _flip_github(ctx: click.Context, enabled: bool) -> str:
 @click.pass_context
 def stop(ctx: click.Context, reason: str, on_github: bool) -> None:
     """Engage the kill switch: no workflow starts another step until 'factory resume'."""
+    check_one_line("--reason", reason)
     _store(ctx).set_flag(KILL_SWITCH, reason)
     remote = _flip_github(ctx, False) if on_github else ""
     click.echo(f"factory stopped: {reason}{remote}")

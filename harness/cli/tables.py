@@ -14,6 +14,9 @@ import click
 from rich import box
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
+
+from harness.cli.common import terminal_safe
 
 
 def console(width: int | None = None) -> Console:
@@ -21,8 +24,11 @@ def console(width: int | None = None) -> Console:
 
 
 def _cell(value: object) -> str:
+    """One cell on one line, escape codes shown, not acted on (cells hold issue titles and
+    reasons: untrusted text)."""
     text = "" if value is None else str(value)
-    return " ".join(text.split()) if any(c in text for c in "\t\r\n") else text
+    text = " ".join(text.split()) if any(c in text for c in "\t\r\n") else text
+    return terminal_safe(text)
 
 
 def print_table(
@@ -42,5 +48,5 @@ def print_table(
     for name in columns:
         table.add_column(name, overflow="fold")
     for row in rows:
-        table.add_row(*(_cell(v) for v in row))
+        table.add_row(*(Text(_cell(v)) for v in row))  # Text: no rich markup in cells
     target.print(table)

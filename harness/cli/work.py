@@ -10,7 +10,14 @@ from typing import Any
 
 import click
 
-from harness.cli.common import emit_json, provider_override, repo_root, state_dir
+from harness.cli.common import (
+    ISSUE_NUMBER,
+    FiniteFloatRange,
+    emit_json,
+    provider_override,
+    repo_root,
+    state_dir,
+)
 from harness.cli.live import live_line
 from harness.cli.tables import print_table
 from harness.config.provider import provider_readiness
@@ -18,14 +25,18 @@ from harness.config.settings import Settings, load_settings
 from harness.cycle import outcome_of, ready_to_implement, refused_any, run_cycle
 from harness.engine.context import Services
 from harness.engine.runner import RunOutcome
-from harness.errors import ConfigError
-from harness.implement.run import implement_issue
+from harness.errors import ConfigError, LeaseError
+from harness.implement.run import holder_id, holder_is_gone, implement_issue
 from harness.retry import retry_issue
 from harness.services import open_services
 from harness.store.base import utc_now
 from harness.store.db import Store
+from harness.store.leases import CYCLE_LEASE
 from harness.triage.queue import triage_all
 from harness.validate.run import validate_issue
+
+# a cycle can take hours (CI waits, validations); a killed holder is taken over at once
+CYCLE_TTL_S = 24 * 3600.0
 
 
 def require_model(settings: Settings, override: str | None) -> None:
@@ -54,11 +65,11 @@ def _live(quiet: bool, title: str, services: Services) -> Iterator[Callable[[str
 
 
 @click.command()
-@click.option("--issue", "only", type=int, default=None, help="Triage only this issue.")
+@click.option("--issue", "only", type=ISSUE_NUMBER, default=None, help="Triage only this issue.")
 @click.option("--batch", is_flag=True, help="Send the agent's calls as one Message Batch.")
 @click.option(
     "--batch-wait",
-    type=click.FloatRange(min=1),
+    type=FiniteFloatRange(min=1, max=7 * 24 * 3600),
     default=3600.0,
     show_default=True,
     help="Seconds to wait for the batch before leaving it for the next run.",
@@ -70,9 +81,12 @@ def triage(
 ) -> None:
     """Triage every untriaged open issue against mission.md (labels + one comment each)."""
     services = _services(ctx)
-    with _live(as_json, "triage", services) as say:
-        say("judging untriaged issues …")
-        results = triage_all(services, only, batch=batch, batch_wait_s=batch_wait)
+    with cycle_lease(services.store) as busy:
+        if busy:
+            raise LeaseError(f"{busy}: it judges the issues; try again when it has finished")
+        with _live(as_json, "triage", services) as say:
+            say("judging untriaged issues …")
+            results = triage_all(services, only, batch=batch, batch_wait_s=batch_wait)
     if as_json:
         emit_json(results)
     elif not results:
@@ -99,7 +113,7 @@ def triage(
 
 
 @click.command()
-@click.argument("number", type=int)
+@click.argument("number", type=ISSUE_NUMBER)
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
 @click.pass_context
 def implement(ctx: click.Context, number: int, as_json: bool) -> None:
@@ -142,7 +156,7 @@ def _outcome_json(number: int, outcome: RunOutcome) -> dict[str, object]:
 
 
 @click.command()
-@click.argument("number", type=int)
+@click.argument("number", type=ISSUE_NUMBER)
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
 @click.pass_context
 def validate(ctx: click.Context, number: int, as_json: bool) -> None:
@@ -167,7 +181,7 @@ def validate(ctx: click.Context, number: int, as_json: bool) -> None:
 @click.option("--once", is_flag=True, help="One cycle, then exit (the default).")
 @click.option(
     "--interval",
-    type=click.IntRange(min=60),
+    type=click.IntRange(min=60, max=7 * 24 * 3600),
     default=None,
     help="Repeat every N seconds until stopped.",
 )
@@ -189,12 +203,14 @@ def run_command(
     )
     store = Store.open(state_dir(root))
     while True:
-        since = utc_now()
-        if as_json:
-            result = run_cycle(root, state_dir(root), provider_override(ctx), max_parallel)
-        else:
-            with live_line("factory run", partial(store.spend, since=since)) as say:
-                result = run_cycle(root, state_dir(root), provider_override(ctx), max_parallel, say)
+        with cycle_lease(store) as busy:
+            if busy:
+                result = {"triage": [], "implement": [], "validate": [], "busy": busy}
+            else:
+                store.backup()  # what a state found corrupt later is restored from
+                result = _cycle(ctx, store, max_parallel, as_json)
+        if busy:
+            click.echo(f"factory run: {busy}; this run did nothing", err=True)
         if as_json:
             emit_json(result)
         else:
@@ -206,6 +222,34 @@ def run_command(
                 ctx.exit(1)
             return
         time.sleep(interval)
+
+
+def _cycle(
+    ctx: click.Context, store: Store, max_parallel: int | None, as_json: bool
+) -> dict[str, Any]:
+    root = repo_root(ctx)
+    if as_json:
+        return run_cycle(root, state_dir(root), provider_override(ctx), max_parallel)
+    with live_line("factory run", partial(store.spend, since=utc_now())) as say:
+        return run_cycle(root, state_dir(root), provider_override(ctx), max_parallel, say)
+
+
+@contextmanager
+def cycle_lease(store: Store) -> Iterator[str | None]:
+    """The run-level lease: one ``factory run`` cycle or ``factory triage`` judges and works
+    issues on this state at a time, so no issue is triaged (and paid for) twice. Yields None
+    when this process holds it, else one line saying who does (a killed holder is taken
+    over)."""
+    holder = holder_id()
+    try:
+        store.acquire_lease(CYCLE_LEASE, holder, CYCLE_TTL_S, is_stale=holder_is_gone)
+    except LeaseError:
+        yield f"another run holds this state ({store.lease_holder(CYCLE_LEASE) or 'just now'})"
+        return
+    try:
+        yield None
+    finally:
+        store.release_lease(CYCLE_LEASE, holder)
 
 
 def _run_rows(result: dict[str, Any]) -> list[tuple[object, ...]]:
@@ -237,7 +281,7 @@ def queue(ctx: click.Context, as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("number", type=int)
+@click.argument("number", type=ISSUE_NUMBER)
 @click.pass_context
 def retry(ctx: click.Context, number: int) -> None:
     """Re-queue a failed or needs-human issue NUMBER, with one comment on it."""

@@ -9,6 +9,7 @@ from harness.engine.actions import action
 from harness.engine.context import StepContext
 from harness.errors import FactoryError, StepFailed
 from harness.faults import fault_point
+from harness.forge import neutral
 from harness.git import integrity
 from harness.git.branches import branch_name
 from harness.git.repo import GitRepo
@@ -143,7 +144,8 @@ def commit(ctx: StepContext) -> dict[str, Any]:
     path = worktree(ctx)
     info, spec = ctx.outputs["worktree"], ctx.outputs["prepare"]
     repo = GitRepo(path)
-    message = f"{spec['title'][:72]}\n\nFactory change for issue {ctx.issue} (run {ctx.run_id})."
+    subject = neutral.plain(spec["title"], limit=72)  # a commit message is read by GitHub too
+    message = f"{subject}\n\nFactory change for issue {ctx.issue} (run {ctx.run_id})."
     tested = ctx.outputs["test"]["tree"]  # commit what the tests ran on, nothing made since
     head = repo.commit_tree(tested, message) or repo.rev_parse("HEAD")
     if head is None or head == info["base_sha"]:
@@ -223,7 +225,10 @@ def _pr_body(ctx: StepContext) -> str:
         "comments/pr.md.j2",
         issue=ctx.issue,
         run_id=ctx.run_id,
-        spec=ctx.outputs["prepare"],
+        spec={  # the issue's title is kept as written inbound: neutralised on the way out
+            **ctx.outputs["prepare"],
+            "title": sanitize_outbound(str(ctx.outputs["prepare"].get("title", "")), limit=300),
+        },
         plan=sanitize_outbound(str(ctx.outputs.get("plan", {}).get("plan", "")), limit=3000),
         summary=sanitize_outbound(str(ctx.outputs.get("code", {}).get("summary", "")), limit=2000),
         test=ctx.outputs.get("test", {}),
@@ -251,7 +256,7 @@ def open_pr(ctx: StepContext) -> dict[str, Any]:
     record_ci = getattr(services.forge, "record_ci", None)
     if record_ci is not None:  # the local forge's CI is the sandboxed test run on this commit
         record_ci(head, "success")
-    title = f"{ctx.outputs['prepare']['title'][:80]} (issue {ctx.issue})"
+    title = f"{neutral.plain(ctx.outputs['prepare']['title'], limit=80)} (issue {ctx.issue})"
     pr = services.forge.open_pr(
         ctx.issue, info["branch"], services.settings.config.production_branch, title, _pr_body(ctx)
     )

@@ -2,16 +2,31 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sqlite3
 from pathlib import Path
 
 from harness.store.base import DB_NAME
 from harness.store.forge_cache import ForgeCacheMixin
 from harness.store.forge_tables import ForgeTablesMixin
+from harness.store.health import (
+    backup_path,
+    check_folder,
+    check_schema,
+    closed,
+    explain,
+    opening,
+)
 from harness.store.intents import IntentsMixin
 from harness.store.leases import LeasesMixin
 from harness.store.ledger import LedgerMixin
-from harness.store.migrations import migrate
+from harness.store.migrations import MIGRATIONS, migrate
 from harness.store.runs import RunsMixin
+
+# the state databases this process opened, newest last: what an SQLite failure far from the
+# store (a page found damaged mid-command) is reported against
+OPENED: list[Path] = []
 
 
 class Store(RunsMixin, LedgerMixin, LeasesMixin, ForgeTablesMixin, IntentsMixin, ForgeCacheMixin):
@@ -19,7 +34,47 @@ class Store(RunsMixin, LedgerMixin, LeasesMixin, ForgeTablesMixin, IntentsMixin,
 
     @classmethod
     def open(cls, state_dir: Path) -> Store:
-        state_dir.mkdir(parents=True, exist_ok=True)
-        store = cls(state_dir / DB_NAME)
-        migrate(store._conn())
+        """Open (or create) the state; an unusable one raises ``StateError`` untouched."""
+        check_folder(state_dir)
+        db = state_dir / DB_NAME
+        key = opening(db)  # the file's header is checked unless this process has it open
+        store = cls(db)
+        store._live_key = key
+        try:
+            conn = store._conn()
+            has_table = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'migrations'"
+            ).fetchone()
+            if has_table:
+                applied = {str(r[0]) for r in conn.execute("SELECT name FROM migrations")}
+                check_schema(applied, [name for name, _ in MIGRATIONS], db)
+            migrate(conn)
+        except sqlite3.Error as exc:
+            store.close()
+            raise explain(exc, db) or exc from None
+        except BaseException:
+            store.close()
+            raise
+        OPENED.append(db)
         return store
+
+    _live_key: Path | None = None
+
+    def close(self) -> None:
+        super().close()
+        key, self._live_key = self._live_key, None
+        if key is not None:
+            closed(key)
+
+    def backup(self) -> Path:
+        """A consistent copy of the whole state beside it (``state.db.backup``), replaced
+        atomically: what a corrupt state is restored from."""
+        target = backup_path(self.path)
+        partial = target.with_name(target.name + f".{os.getpid()}.partial")
+        try:
+            with contextlib.closing(sqlite3.connect(partial)) as copy:
+                self._conn().backup(copy)
+            partial.replace(target)
+        finally:
+            partial.unlink(missing_ok=True)
+        return target

@@ -8,6 +8,10 @@ from collections.abc import Callable
 from harness.errors import LeaseError
 from harness.store.base import StoreBase
 
+# The run-level lease: issue numbers start at 1, so 0 names "the cycle" — the one
+# ``factory run`` / ``factory triage`` that judges and works issues on this state at a time.
+CYCLE_LEASE = 0
+
 
 class LeasesMixin(StoreBase):
     clock: Callable[[], float] = time.time
@@ -59,3 +63,10 @@ class LeasesMixin(StoreBase):
     def release_lease(self, issue: int, run_id: str) -> None:
         with self.transaction() as db:
             db.execute("DELETE FROM leases WHERE issue = ? AND run_id = ?", (issue, run_id))
+
+    def lease_holder(self, issue: int) -> str | None:
+        """Who holds ``issue`` now (None when nobody does or the lease expired)."""
+        row = self._row("SELECT * FROM leases WHERE issue = ?", (issue,))
+        if row is None or row["expires_at"] <= self.clock():
+            return None
+        return str(row["run_id"])

@@ -76,6 +76,15 @@ class RunsMixin(StoreBase):
         )
         return _run(row) if row else None
 
+    def open_runs(self, workflow: str) -> list[Run]:
+        """Every unfinished (running or stopped) run of ``workflow``, oldest first."""
+        rows = self._rows(
+            "SELECT * FROM runs WHERE workflow = ? AND status IN ('running','stopped')"
+            " ORDER BY started_at, rowid",
+            (workflow,),
+        )
+        return [_run(row) for row in rows]
+
     def set_run_status(
         self,
         run_id: str,

@@ -12,7 +12,7 @@ from harness.errors import FactoryError
 from harness.forge.base import TRIAGE_LABELS
 from harness.implement.spec import spec_block
 from harness.triage.outbound import sanitize_outbound
-from harness.triage.prescreen import prescreen
+from harness.triage.prescreen import prescreen, template_comments
 
 DECISION_LABELS = {
     "accept": "factory:accepted",
@@ -57,7 +57,9 @@ def prescreen_action(ctx: StepContext) -> dict[str, Any]:
     issue = forge.get_issue(ctx.issue)
     others = [i for i in forge.list_issues(state="all") if i.number != issue.number]
     rules = ctx.services.settings.governance.rules
-    screen = prescreen(issue, others, rules, judged_today(ctx, issue.author))
+    services = ctx.services
+    templates = template_comments(services.repo, services.settings.governance.commit)
+    screen = prescreen(issue, others, rules, judged_today(ctx, issue.author), templates)
     return {
         "decision": screen.decision,
         "reason": screen.reason,

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from harness.triage.sanitize import sanitize
+from harness.triage.sanitize import Sanitized, comments_in, sanitize
 
 if TYPE_CHECKING:
     from harness.config.models import Rules
     from harness.forge.base import Issue
+    from harness.git.repo import GitRepo
 
 MAX_LINES = 2000
 _FILENAME = re.compile(r"[\w./\\-]*[\w-]\.[a-z]{2,5}\b|\.github/|\.git/|\.factory/", re.IGNORECASE)
@@ -93,29 +95,39 @@ def find_duplicate(issue: Issue, others: list[Issue]) -> Issue | None:
     return None
 
 
-def prescreen(issue: Issue, others: list[Issue], rules: Rules, judged_today: int) -> Screen:
+def prescreen(
+    issue: Issue,
+    others: list[Issue],
+    rules: Rules,
+    judged_today: int,
+    template_comments: Iterable[str] = (),
+) -> Screen:
     """Decide what code can decide: size caps, hidden text, protected paths, duplicates, limits.
 
-    ``judged_today`` is how many of this author's issues the triage agent judged today.
+    ``judged_today`` is how many of this author's issues the triage agent judged today;
+    ``template_comments`` are the guidance comments of the repository's issue templates.
+    The size caps come first: nothing longer than they allow is ever scanned.
     """
     limits = rules.triage
     digest = issue_sha256(issue)
-    title = sanitize(issue.title)
-    body = sanitize(issue.body)
+    lines = issue.body.count("\n") + 1
+    too_long_title = len(issue.title) > limits.max_title_chars
+    too_long_body = len(issue.body) > limits.max_body_chars or lines > MAX_LINES
+    title = sanitize(issue.title[: limits.max_title_chars], template_comments)
+    body = Sanitized("", ()) if too_long_body else sanitize(issue.body, template_comments)
 
     def screen(decision: str | None, reason: str, rule: str) -> Screen:
         hidden = tuple(dict.fromkeys(title.hidden + body.hidden))
         return Screen(decision, reason, rule, title.text, body.text, digest, hidden)
 
-    if len(issue.title) > limits.max_title_chars:
+    if too_long_title:
         return screen(
             "reject",
             f"The title is {len(issue.title):,} characters long; the limit is "
             f"{limits.max_title_chars:,}.",
             "factory_rules.md: triage.max_title_chars",
         )
-    lines = issue.body.count("\n") + 1
-    if len(issue.body) > limits.max_body_chars or lines > MAX_LINES:
+    if too_long_body:
         return screen(
             "reject",
             f"The description is {len(issue.body):,} characters in {lines:,} lines; the limit is "
@@ -157,3 +169,20 @@ def prescreen(issue: Issue, others: list[Issue], rules: Rules, judged_today: int
             "factory_rules.md: triage.max_issues_per_author_per_day",
         )
     return screen(None, "", "")
+
+
+ISSUE_TEMPLATES = ".github/ISSUE_TEMPLATE/"
+_TEMPLATE_COMMENTS: dict[str, frozenset[str]] = {}  # commit -> its templates' comments
+
+
+def template_comments(repo: GitRepo, commit: str) -> frozenset[str]:
+    """The HTML comments in the issue templates committed at ``commit`` (production): the
+    guidance GitHub leaves in every issue filed from a Markdown template."""
+    if commit not in _TEMPLATE_COMMENTS:
+        found: set[str] = set()
+        for path in repo.list_tree(commit, ISSUE_TEMPLATES):
+            data = repo.read_blob(commit, path)
+            if data is not None and len(data) <= 200_000:
+                found.update(c for c in comments_in(data.decode("utf-8", "replace")) if c)
+        _TEMPLATE_COMMENTS[commit] = frozenset(found)
+    return _TEMPLATE_COMMENTS[commit]

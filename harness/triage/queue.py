@@ -106,6 +106,8 @@ def triage_all(
 
     With ``batch``, the triage agent's calls go out as one Message Batch (half price)."""
     check_kill_switch(services)
+    if only is not None:
+        services.forge.get_issue(only)  # an issue that does not exist is an error, not "none"
     services.forge.ensure_labels()
     limit = services.settings.governance.rules.triage.max_issues_per_run
     queue = untriaged(services)

@@ -1,42 +1,81 @@
-"""Turning untrusted issue text into plain data, and noticing what was hidden in it (T1, B2–B5)."""
+"""Untrusted issue text as data: what was hidden in it is found, the rest is kept as written.
+
+An issue is written for people reading GitHub's rendering; an agent reads the raw text. What
+a person does not see but a model would read is a hidden channel, and such an issue goes to
+a person first (T1, B2–B5): HTML comments, Markdown comments (``[//]: # (…)``), processing
+instructions, declarations and CDATA, elements styled invisible, text in attributes, image
+alt text and link titles, invisible or direction-changing characters, variation selectors
+carrying data, terminal escape codes. What only looks unusual stays untouched: ``Vec<String>``,
+``a<b and c>d``, ``<details>`` logs, bidi marks inside right-to-left text, emoji sequences
+and flags, and the guidance comments of the repository's own issue templates (removed, not
+flagged, as GitHub would not show them either).
+
+Every scan here is linear in the text (a test feeds a megabyte of each worst case): no
+pattern can re-scan what a failed attempt already read, because each negated class stops at
+the character that could start the next attempt, and fixed strings are found with
+``str.find``. Callers cap the size before calling (the pre-screen does).
+"""
 
 from __future__ import annotations
 
+import bisect
 import html
+import itertools
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-_COMMENT = re.compile(r"<!--.*?(-->|\Z)", re.DOTALL)
-_DETAILS = re.compile(r"<details\b[^>]*>", re.IGNORECASE)
-_TAG = re.compile(r"</?[a-zA-Z][^<>]*>")
+COMMENT_OPEN, COMMENT_CLOSE = "<!--", "-->"
+
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})", re.MULTILINE)
+_TICKS = re.compile(r"`+")
+_LINE_PI = re.compile(r"^ {0,3}<\?", re.MULTILINE)
+_DECLARATION = re.compile(r"<![A-Za-z]")
+_HIDDEN_STYLE = re.compile(
+    r"""style\s*=\s*["'][^"'<>]*?(display\s*:\s*none|visibility\s*:\s*hidden)""", re.IGNORECASE
+)
 _ATTR_TEXT = re.compile(
     r"""\b(alt|title|aria-label|aria-description|data-[\w-]+)\s*=\s*("([^"]*)"|'([^']*)')""",
     re.IGNORECASE,
 )
-_HIDDEN_STYLE = re.compile(
-    r"""style\s*=\s*["'][^"']*(display\s*:\s*none|visibility\s*:\s*hidden)""", re.I
+_MD_IMAGE_ALT = re.compile(r"!\[([^\[\]\n]*)\]")
+_MD_LINK_TITLE = re.compile(r"""\]\([^()\s]*\s+("[^"\n]*"|'[^'\n]*'|\([^()\n]*\))\s*\)""")
+# a link reference definition as CommonMark reads it (label, destination, optional quoted or
+# parenthesised title, nothing else on the line): "[WIP]: fixing the sort" is not one
+_REFERENCE = re.compile(
+    r"""^ {0,3}\[([^\[\]\n]+)\]:[ \t]*(<[^<>\n]*>|[^\s<]\S*)"""
+    r"""(?:[ \t]+("[^"\n]*"|'[^'\n]*'|\([^()\n]*\)))?[ \t]*$""",
+    re.MULTILINE,
 )
-_MD_IMAGE_ALT = re.compile(r"!\[([^\]]{20,})\]")
-_MD_LINK_TITLE = re.compile(r"\]\([^)\s]+\s+\"([^\"]{20,})\"\)")
 
-_BIDI = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
-_ZERO_WIDTH = {
-    chr(c)
-    for c in (
-        0x200B,
-        0x200C,
-        0x200D,
-        0x2060,
-        0x2061,
-        0x2062,
-        0x2063,
-        0x2064,
-        0xFEFF,
-        0x00AD,
-        0x180E,
-    )
+# Every character the character checks look at: C0/C1 controls (but tab, newline, carriage
+# return), every format character (Unicode category Cf), and the variation selectors. A test
+# checks that the Cf ranges cover the category in this Python's Unicode database.
+_SUSPECT = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u0600-\u0605\u061c\u06dd\u070f"
+    "\u0890\u0891\u08e2\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f"
+    "\ufe00-\ufe0f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f"
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f"
+    "\U000e0100-\U000e01ef]"
+)
+_RTL = re.compile(
+    "[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefe\U00010800-\U00010fff\U0001e800-\U0001efff]"
+)
+_OVERRIDES = {"\u202d", "\u202e"}
+MAX_EXAMINED = 10_000  # invisible characters looked at one by one
+_BIDI_IN_RTL = {"\u200e", "\u200f", "\u061c", "\u202a", "\u202b", "\u202c"} | {
+    chr(c) for c in range(0x2066, 0x206A)
 }
+_ZERO_WIDTH = {chr(c) for c in (0x200B, 0x2060, 0x2061, 0x2062, 0x2063, 0x2064, 0x00AD, 0x180E)}
+_ZWNJ, _ZWJ, _BOM, _VS16, _BLACK_FLAG, _CANCEL_TAG = (
+    "\u200c",
+    "\u200d",
+    "\ufeff",
+    "\ufe0f",
+    "\U0001f3f4",
+    "\U000e007f",
+)
 
 
 @dataclass(frozen=True)
@@ -47,54 +86,269 @@ class Sanitized:
     hidden: tuple[str, ...]
 
 
-def _invisible(ch: str) -> str | None:
-    if ch in _BIDI:
+def normal_comment(text: str) -> str:
+    """A comment's text as compared with the templates' (whitespace folded)."""
+    return " ".join(text.split())
+
+
+def comments_in(text: str) -> list[str]:
+    """The text of every HTML comment in ``text`` (outside code), normalised."""
+    return [normal_comment(body) for _, _, body in _comments(_mask_code(text))]
+
+
+def sanitize(raw: str, template_comments: Iterable[str] = ()) -> Sanitized:
+    """Find what ``raw`` hides; return it as written minus HTML comments and the invisible
+    characters that were flagged. ``template_comments`` (normalised) are removed silently."""
+    templates = frozenset(template_comments)
+    hidden: list[str] = []
+    masked = _mask_code(raw)
+    removals: list[tuple[int, int]] = []
+    for start, end, body in _comments(masked):
+        removals.append((start, end))
+        text = normal_comment(body)
+        if text and text not in templates:
+            hidden.append("text inside an HTML comment")
+    hidden += _structural(masked)
+    decoded = _decoded(masked)
+    if decoded != masked:  # entity-encoded (and double-encoded) markup (B4)
+        if any(normal_comment(b) for _, _, b in _comments(decoded)):
+            hidden.append("text inside an HTML comment")
+        hidden += _structural(decoded)
+    kinds, drop, drop_all = _characters(raw)
+    hidden += kinds
+    if decoded != masked:
+        hidden += _characters(_decoded(raw))[0]
+    text = _without(raw, removals, drop, drop_all)
+    text = re.sub(r"\n{3,}", "\n\n", text).strip()
+    return Sanitized(text=text, hidden=tuple(dict.fromkeys(hidden)))
+
+
+def _decoded(text: str) -> str:
+    for _ in range(3):
+        again = html.unescape(text)
+        if again == text:
+            break
+        text = again
+    return text
+
+
+def _mask_code(text: str) -> str:
+    """``text`` with fenced code blocks and code spans blanked (same length, newlines kept):
+    what GitHub shows literally is not a hidden channel."""
+    spans: list[tuple[int, int]] = []
+    fence: tuple[str, int] | None = None
+    fence_start = 0
+    for match in _FENCE.finditer(text):
+        run = match.group(1)
+        if fence is None:
+            fence, fence_start = (run[0], len(run)), match.start()
+        elif run[0] == fence[0] and len(run) >= fence[1]:
+            line_end = text.find("\n", match.end())
+            rest = text[match.end() : len(text) if line_end < 0 else line_end]
+            if not rest.strip():
+                end = len(text) if line_end < 0 else line_end
+                spans.append((fence_start, end))
+                fence = None
+    if fence is not None:
+        spans.append((fence_start, len(text)))
+    outside = _blank(text, spans)
+    found = itertools.islice(_TICKS.finditer(outside), MAX_EXAMINED)  # past it: not masked
+    runs = [(m.start(), m.end() - m.start()) for m in found]
+    following: list[int] = [-1] * len(runs)  # the next run of the same length, by index
+    last: dict[int, int] = {}
+    for index in range(len(runs) - 1, -1, -1):
+        length = runs[index][1]
+        following[index] = last.get(length, -1)
+        last[length] = index
+    code: list[tuple[int, int]] = []
+    covered = 0
+    for index, (start, length) in enumerate(runs):
+        if start < covered or following[index] < 0:
+            continue
+        covered = runs[following[index]][0] + length
+        code.append((start, covered))
+    return _blank(outside, code)
+
+
+def _blank(text: str, spans: list[tuple[int, int]]) -> str:
+    if not spans:
+        return text
+    parts: list[str] = []
+    at = 0
+    for start, end in sorted(spans):
+        if start < at:
+            start = at
+        parts.append(text[at:start])
+        part = text[start:end]
+        parts.append(re.sub(r"[^\n]", " ", part) if "\n" in part else " " * len(part))
+        at = max(at, end)
+    parts.append(text[at:])
+    return "".join(parts)
+
+
+def _comments(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, inner text) of every ``<!-- … -->``; an unclosed one runs to the end."""
+    found: list[tuple[int, int, str]] = []
+    at = text.find(COMMENT_OPEN)
+    while at >= 0:
+        empty = next((e for e in ("<!-->", "<!--->") if text.startswith(e, at)), None)
+        if empty:  # CommonMark's empty comments
+            found.append((at, at + len(empty), ""))
+            at = text.find(COMMENT_OPEN, at + len(empty))
+            continue
+        close = text.find(COMMENT_CLOSE, at + len(COMMENT_OPEN))
+        end = len(text) if close < 0 else close + len(COMMENT_CLOSE)
+        inner = text[at + len(COMMENT_OPEN) : end if close < 0 else close]
+        found.append((at, end, inner))
+        at = text.find(COMMENT_OPEN, end)
+    return found
+
+
+def _structural(text: str) -> list[str]:
+    """Markup a renderer hides (``text`` has its code already blanked)."""
+    hidden: list[str] = []
+    pi = text.find("<?")
+    if (pi >= 0 and text.find("?>", pi + 2) >= 0) or _LINE_PI.search(text):
+        hidden.append("a processing instruction (<?…?>)")
+    if "<![CDATA[" in text:
+        hidden.append("a CDATA section")
+    if _DECLARATION.search(text):
+        hidden.append("a markup declaration (<!X …>)")
+    if _HIDDEN_STYLE.search(text):
+        hidden.append("an element styled invisible")
+    for match in _ATTR_TEXT.finditer(text):
+        value = match.group(3) or match.group(4) or ""
+        if len(value.split()) >= 2:
+            hidden.append(f"text in a {match.group(1).lower()} attribute")
+            break
+    if any(len(m.group(1).split()) >= 2 for m in _MD_IMAGE_ALT.finditer(text)):
+        hidden.append("text in image alt text")
+    if _MD_LINK_TITLE.search(text):
+        hidden.append("text in a link title")
+    for match in _REFERENCE.finditer(text):
+        target, title = match.group(2), match.group(3)
+        if title or target in ("#", "<>"):
+            hidden.append("a Markdown comment or link definition ([//]: # (…))")
+            break
+    return hidden
+
+
+def _emoji(ch: str) -> bool:
+    code = ord(ch)
+    return 0x1F000 <= code <= 0x1FAFF or unicodedata.category(ch) == "So"
+
+
+def _script_letter(ch: str) -> bool:
+    """A letter or mark of a script that joins with ZWJ/ZWNJ (not ASCII or Latin-1)."""
+    return ord(ch) > 0x36F and unicodedata.category(ch)[0] in "LM"
+
+
+def _in_flag(text: str, i: int) -> bool:
+    """Whether the tag character at ``i`` belongs to an emoji flag: the black flag, tag
+    letters, the cancel tag (England, Scotland, Wales …; at most a few dozen characters)."""
+
+    def letter(at: int) -> bool:
+        return 0 <= at < len(text) and "\U000e0020" <= text[at] <= "\U000e007e"
+
+    start = i
+    while letter(start - 1) and start > i - 40:
+        start -= 1
+    end = i if text[i] == _CANCEL_TAG else i + 1
+    while letter(end) and end < i + 40:
+        end += 1
+    return (
+        start > 0
+        and text[start - 1] == _BLACK_FLAG
+        and end < len(text)
+        and text[end] == _CANCEL_TAG
+        and end > start
+    )
+
+
+def _characters(text: str) -> tuple[list[str], set[int], bool]:
+    """The kinds of invisible characters that hide something, their positions, and whether
+    there were so many that every suspect character is to go."""
+    kinds: list[str] = []
+    drop: set[int] = set()
+    found = itertools.islice(_SUSPECT.finditer(text), MAX_EXAMINED + 1)
+    candidates = [m.start() for m in found]
+    if not candidates:
+        return kinds, drop, False
+    drop_all = len(candidates) > MAX_EXAMINED
+    if drop_all:  # no honest issue has this many: hold it, and drop every one of them
+        kinds.append("an unusual number of invisible or control characters")
+        candidates = candidates[:MAX_EXAMINED]
+    newlines = [m.start() for m in re.finditer("\n", text)]
+    rtl: dict[int, bool] = {}  # line number -> it has right-to-left letters (each line once)
+    for i in candidates:
+        line = bisect.bisect_left(newlines, i)
+        if line not in rtl:
+            start = newlines[line - 1] + 1 if line else 0
+            end = newlines[line] if line < len(newlines) else len(text)
+            rtl[line] = _RTL.search(text, start, end) is not None
+        kind = _kind(text, i, text[i], rtl[line])
+        if kind is not None:
+            drop.add(i)
+            if kind not in kinds:
+                kinds.append(kind)
+    return kinds, drop, drop_all
+
+
+def _selector(ch: str) -> bool:
+    return "\ufe00" <= ch <= "\ufe0f" or "\U000e0100" <= ch <= "\U000e01ef"
+
+
+def _kind(text: str, i: int, ch: str, rtl_line: bool) -> str | None:
+    before = text[i - 1] if i else ""
+    after = text[i + 1] if i + 1 < len(text) else ""
+    if ch == "\x1b":
+        return "terminal escape codes (ANSI)"
+    if unicodedata.category(ch) == "Cc":
+        return "control characters"
+    if ch in _OVERRIDES:
         return "bidirectional override characters"
+    if ch in _BIDI_IN_RTL:
+        return None if rtl_line else "bidirectional control characters outside right-to-left text"
+    if ch == _ZWJ:
+        emoji = bool(before) and (_emoji(before) or before == _VS16)
+        if (emoji and after and _emoji(after)) or (
+            before and after and _script_letter(before) and _script_letter(after)
+        ):
+            return None
+        return "zero-width or soft-hyphen characters"
+    if ch == _ZWNJ:
+        if before and after and _script_letter(before) and _script_letter(after):
+            return None
+        return "zero-width or soft-hyphen characters"
+    if ch == _BOM:
+        return None if i == 0 else "zero-width or soft-hyphen characters"
     if ch in _ZERO_WIDTH:
         return "zero-width or soft-hyphen characters"
+    if _selector(ch):  # one selector after a visible character chooses its look; more carry data
+        lone = bool(before) and not before.isspace() and not _selector(before)
+        lone = lone and unicodedata.category(before)[0] not in "CZ"
+        return None if lone else "variation selectors carrying hidden data"
     if 0xE0000 <= ord(ch) <= 0xE007F:
-        return "Unicode tag characters"
+        return None if _in_flag(text, i) else "Unicode tag characters"
     if unicodedata.category(ch) == "Cf":
         return "invisible format characters"
     return None
 
 
-def sanitize(raw: str) -> Sanitized:
-    """Decode entities (twice-encoded too), strip comments, tags and invisible characters."""
-    hidden: list[str] = []
-    text = raw
-    for _ in range(3):  # entity-encoded and double-encoded text (B4)
-        decoded = html.unescape(text)
-        if decoded == text:
-            break
-        text = decoded
-    for match in _COMMENT.finditer(text):
-        if match.group(0).strip("<!->\n\t ").strip():
-            hidden.append("text inside an HTML comment")
-            break
-    text = _COMMENT.sub("", text)
-    if _DETAILS.search(text):
-        hidden.append("a collapsed <details> section")
-    if _HIDDEN_STYLE.search(text):
-        hidden.append("an element styled invisible")
-    for match in _ATTR_TEXT.finditer(text):
-        value = match.group(3) or match.group(4) or ""
-        if len(value.split()) >= 4:
-            hidden.append(f"text in a {match.group(1)} attribute")
-            break
-    alt = _MD_IMAGE_ALT.search(text)
-    if alt and len(alt.group(1).split()) >= 4:
-        hidden.append("text in image alt text")
-    if _MD_LINK_TITLE.search(text):
-        hidden.append("text in a link title")
-    text = _TAG.sub("", text)
-    kept: list[str] = []
-    for ch in text:
-        kind = _invisible(ch)
-        if kind is None:
-            kept.append(ch)
-        elif kind not in hidden:
-            hidden.append(kind)
-    text = unicodedata.normalize("NFC", "".join(kept))
-    text = re.sub(r"\n{3,}", "\n\n", text).strip()
-    return Sanitized(text=text, hidden=tuple(dict.fromkeys(hidden)))
+def _without(text: str, removals: list[tuple[int, int]], drop: set[int], drop_all: bool) -> str:
+    """``text`` without the comment spans and the dropped characters."""
+    parts: list[str] = []
+    order = sorted(drop)
+    at = 0
+    for start, end in [*sorted(removals), (len(text), len(text))]:
+        part = text[at:start] if start > at else ""
+        if drop_all:
+            part = _SUSPECT.sub("", part)
+        elif drop:
+            lo, hi = bisect.bisect_left(order, at), bisect.bisect_left(order, start)
+            cuts = [i - at for i in order[lo:hi]]
+            ends = [*cuts, len(part)]
+            part = "".join(part[a + 1 : b] for a, b in zip([-1, *cuts], ends, strict=True))
+        parts.append(part)
+        at = max(at, end)
+    return "".join(parts)

@@ -26,6 +26,7 @@ from harness.browser.runner import JourneyResult, run_journeys
 from harness.config.settings import Settings
 from harness.engine.context import StepContext
 from harness.errors import ConfigErrors, StepFailed
+from harness.faults import fault_point
 from harness.git.worktrees import WorktreeManager, default_worktree_root
 from harness.model.base import CallRecord, Usage
 from harness.sandbox.app import AppNotReady, AppProcess, free_port
@@ -169,6 +170,7 @@ def journeys_on(
             for number, journey in enumerate(journeys, start=1):
                 name = f"{ctx.run_id}-{label}-journey{number}"
                 with fresh_app(settings, path, name) as app:
+                    fault_point(f"validate.{label}.serving")  # crash tests: worktree and app up
                     ports.append(app.port)
                     results += journeys_against(settings, app, [journey], shots)
             out: dict[str, Any] = {

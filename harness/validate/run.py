@@ -8,10 +8,25 @@ from harness.errors import UsageError
 from harness.implement.run import LEASE_TTL_S, holder_id, holder_is_gone
 
 
+def unfinished_after_merge(services: Services) -> list[int]:
+    """Issues whose validation merged but did not finish (killed or stopped in the smoke run
+    or its revert): the issue is closed by then, so only its open run says work is left."""
+    store = services.store
+    return sorted(
+        {
+            run.issue
+            for run in store.open_runs("validate")
+            if run.issue is not None
+            and any(s.step_id == "merge" and s.status == "succeeded" for s in store.steps(run.id))
+        }
+    )
+
+
 def validate_issue(services: Services, number: int) -> RunOutcome:
     check_kill_switch(services)
     issue = services.forge.get_issue(number)
-    if issue.state != "open" or "factory:needs-review" not in issue.labels:
+    waiting = issue.state == "open" and "factory:needs-review" in issue.labels
+    if not waiting and number not in unfinished_after_merge(services):
         raise UsageError(f"issue {number} has no pull request waiting for validation")
     holder = holder_id()
     fence = services.store.acquire_lease(number, holder, LEASE_TTL_S, is_stale=holder_is_gone)

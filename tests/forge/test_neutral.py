@@ -65,11 +65,16 @@ def _walk(tokens):
 
 
 def assert_inert(
-    markdown: str, allow_code: bool = False, own_html: tuple[str, ...] = ("<sub>", "</sub>")
+    markdown: str,
+    allow_code: bool = False,
+    own_html: tuple[str, ...] = ("<sub>", "</sub>"),
+    own_headings: bool = False,
 ) -> None:
-    """What a forge would render: only text (and our own code and ``own_html``), no live
-    syntax."""
-    forbidden = {"link_open", "image", "html_inline", "html_block", "heading_open"}
+    """What a forge would render: only text (and our own code, headings and ``own_html``),
+    no live syntax."""
+    forbidden = {"link_open", "image", "html_inline", "html_block"}
+    if not own_headings:
+        forbidden.add("heading_open")
     if not allow_code:
         forbidden |= {"code_inline", "fence", "code_block"}
     for token in _walk(PARSER.parse(markdown)):

@@ -265,3 +265,18 @@ def test_untrusted_authors_wait_for_a_maintainers_approval(tmp_path: Path, capsy
     assert (
         run_cli(capsys, "--repo", str(repo), "issue", "label", str(number), "bad label").code == 2
     )
+
+
+def test_the_issue_title_reaches_no_forge_text_live(tmp_path: Path, capsys, standin) -> None:
+    """A hostile title ends in the PR title, the PR body and the commit message as inert text."""
+    from tests.forge.test_neutral import LINKED, assert_inert
+
+    repo = make_app_repo(tmp_path)
+    title = "Add a greeting, fixes #1 @admin [x](https://evil.example/p) <b>bold</b>"
+    number = accepted_issue(capsys, repo, title)
+    assert implement(capsys, repo, number).code == 0
+    (pr,) = Store.open(tmp_path / "state").prs(number)
+    assert not LINKED.search(pr.title) and "<!--" not in pr.title
+    assert_inert(pr.body, allow_code=True, own_headings=True)
+    message = GitRepo(repo).git("log", "-1", "--format=%B", pr.head_sha)
+    assert not LINKED.search(message) and "fixes #1" not in message

@@ -1,0 +1,307 @@
+"""Every bad input ends as one precise line on stderr and exit 2: no traceback, no
+``internal error``, and the state left exactly as it was.
+
+The cases are what a hostile or careless user gives the command line: bytes that are not
+UTF-8 (Python keeps them as lone surrogates, exactly as it does for a real ``argv``), numbers
+past SQLite's 64 bits, ``nan``, control characters in one-line text, and state folders or
+databases that are read-only, missing, a file, empty, truncated, garbage or from a newer
+schema."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from harness.store.db import Store
+from tests.cli_helpers import run_cli
+from tests.factory_repo import make_factory_repo
+
+BIG = str(2**70)
+Setup = Callable[[Path], None]
+
+
+def _nothing(state: Path) -> None:
+    return None
+
+
+def _empty_db(state: Path) -> None:
+    (state / "state.db").write_bytes(b"")
+
+
+def _garbage_db(state: Path) -> None:
+    (state / "state.db").write_bytes(bytes(range(256)) * 20)
+
+
+def _text_db(state: Path) -> None:
+    (state / "state.db").write_text("this is not a database\n")
+
+
+def _truncated_db(state: Path) -> None:
+    db = state / "state.db"
+    _checkpoint(db)
+    data = db.read_bytes()
+    db.write_bytes(data[: len(data) // 4])
+
+
+def _damaged_page(state: Path) -> None:
+    db = state / "state.db"
+    _checkpoint(db)
+    data = bytearray(db.read_bytes())
+    page = int.from_bytes(data[16:18], "big")
+    for at in range(page, len(data), page):  # every page after the first: the tables' b-trees
+        data[at : at + 16] = b"\xde\xad\xbe\xef" * 4
+    db.write_bytes(bytes(data))
+
+
+def _newer_schema(state: Path) -> None:
+    with sqlite3.connect(state / "state.db") as conn:
+        conn.execute("INSERT INTO migrations VALUES ('m999_from_the_future', '2030-01-01')")
+    _checkpoint(state / "state.db")
+
+
+def _db_is_folder(state: Path) -> None:
+    (state / "state.db").unlink()
+    (state / "state.db").mkdir()
+
+
+def _checkpoint(db: Path) -> None:
+    """Fold the WAL into the file, so the file alone is the state (as after a clean exit)."""
+    with sqlite3.connect(db) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+@dataclass
+class Case:
+    name: str
+    args: tuple[str, ...]
+    says: str  # a piece of the one line
+    stdin: bytes | None = None
+    state: Setup = _nothing
+    env: dict[str, str] = field(default_factory=dict)
+
+
+CASES = [
+    # text that is not UTF-8, in every kind of argument
+    Case("title-bytes", ("issue", "new", "--title", "a\udcff"), "--title: not UTF-8"),
+    Case("body-bytes", ("issue", "new", "--title", "t", "--body", "b\udcfe"), "--body: not UTF-8"),
+    Case("author-bytes", ("issue", "new", "--title", "t", "--author", "x\udcff"), "--author"),
+    Case("title-equals-bytes", ("issue", "new", "--title=\udcc3"), "--title: not UTF-8"),
+    Case(
+        "body-stdin-bytes",
+        ("issue", "new", "--title", "t", "--body", "-"),
+        "standard input",
+        stdin=b"\xff\xfe not text",
+    ),
+    Case("edit-title-bytes", ("issue", "edit", "1", "--title", "a\udcff"), "--title: not UTF-8"),
+    Case(
+        "edit-body-stdin-bytes",
+        ("issue", "edit", "1", "--body", "-"),
+        "standard input",
+        stdin=b"caf\xe9",
+    ),
+    Case("label-bytes", ("issue", "label", "1", "\udcff"), "not UTF-8"),
+    Case("report-bytes", ("report", "\udcff"), "not UTF-8"),
+    Case("reason-bytes", ("stop", "--reason", "\udcff"), "--reason: not UTF-8"),
+    Case("repo-bytes", ("--repo", "/tmp/\udcff", "status"), "--repo: not UTF-8"),
+    Case("plan-bytes", ("--plan", "/tmp/\udcff", "status"), "--plan: not UTF-8"),
+    # one-line text with control characters a terminal would act on
+    Case("title-ansi", ("issue", "new", "--title", "a\x1b[8mhidden"), "U+001B"),
+    Case("title-carriage-return", ("issue", "new", "--title", "a\rb"), "U+000D"),
+    Case("reason-escape", ("stop", "--reason", "x\x1b]0;title\x07"), "--reason: control"),
+    # numbers SQLite cannot hold, or that mean nothing
+    Case("show-2**70", ("issue", "show", BIG), "'NUMBER'"),
+    Case("edit-2**70", ("issue", "edit", BIG, "--title", "x"), "'NUMBER'"),
+    Case("label-2**70", ("issue", "label", BIG, "x"), "'NUMBER'"),
+    Case("implement-2**70", ("implement", BIG), "'NUMBER'"),
+    Case("validate-2**70", ("validate", BIG), "'NUMBER'"),
+    Case("retry-2**70", ("retry", BIG), "'NUMBER'"),
+    Case("triage-2**70", ("triage", "--issue", BIG), "'--issue'"),
+    Case("triage-missing-issue", ("triage", "--issue", "99"), "issue 99 does not exist"),
+    Case("show-zero", ("issue", "show", "0"), "'NUMBER'"),
+    Case("runs-limit-2**70", ("runs", "--limit", BIG), "'--limit'"),
+    Case("runs-limit-negative", ("runs", "--limit", "-1"), "'--limit'"),
+    Case("batch-wait-nan", ("triage", "--batch", "--batch-wait", "nan"), "not a finite number"),
+    Case("batch-wait-inf", ("triage", "--batch", "--batch-wait", "inf"), "'--batch-wait'"),
+    Case("interval-2**70", ("run", "--interval", BIG), "'--interval'"),
+    Case("max-parallel-zero", ("run", "--max-parallel", "0"), "'--max-parallel'"),
+    # a state that cannot be used: left byte for byte as it was
+    Case("state-0-bytes", ("status",), "corrupt (0 bytes", state=_empty_db),
+    Case("state-garbage", ("issue", "list"), "corrupt (not an SQLite database)", state=_garbage_db),
+    Case("state-text", ("runs",), "corrupt (not an SQLite database)", state=_text_db),
+    Case("state-truncated", ("status",), "corrupt (truncated", state=_truncated_db),
+    Case("state-damaged-page", ("runs",), "corrupt (", state=_damaged_page),
+    Case(
+        "state-newer-schema", ("issue", "list"), "newer version of the factory", state=_newer_schema
+    ),
+    Case("state-db-is-folder", ("status",), "is a folder", state=_db_is_folder),
+]
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A factory repository with issue 1 in a state no connection holds open any more."""
+    root = make_factory_repo(tmp_path / "repo")
+    store = Store.open(Path(os.environ["FACTORY_STATE_DIR"]))
+    store.insert_issue("one", "", "owner")
+    store.close()
+    return root
+
+
+def _snapshot(state: Path) -> dict[str, bytes | None]:
+    return {p.name: (p.read_bytes() if p.is_file() else None) for p in sorted(state.iterdir())}
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_bad_input_is_one_line_and_exit_2(
+    case: Case, repo: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = Path(os.environ["FACTORY_STATE_DIR"])
+    case.state(state)
+    before = _snapshot(state)
+    if case.stdin is not None:
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(case.stdin)))
+    result = run_cli(capsys, "--repo", str(repo), *case.args)
+    lines = result.err.splitlines()
+    assert result.code == 2, result.err
+    assert len(lines) == 1, result.err
+    assert lines[0].startswith("factory: error: ")
+    assert case.says in lines[0]
+    assert "internal error" not in result.err and "Traceback" not in result.err
+    after = _snapshot(state)
+    if case.state is not _nothing:  # the unusable state is left exactly as it was
+        assert after == before
+    else:  # nothing was written: the one issue is still the only one, unchanged
+        listed = run_cli(capsys, "--repo", str(repo), "issue", "list", "--json").json()
+        assert [(i["number"], i["title"]) for i in listed] == [(1, "one")]
+
+
+def test_corrupt_state_points_to_the_backup_taken_before_each_run(
+    repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    state = Path(os.environ["FACTORY_STATE_DIR"])
+    ran = subprocess.run(
+        [sys.executable, "-m", "harness", "--repo", str(repo), "run", "--once", "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert ran.returncode in (0, 1), ran.stderr
+    backup = state / "state.db.backup"
+    assert backup.is_file()
+    (state / "state.db").write_bytes(b"")
+    for name in ("state.db-wal", "state.db-shm"):
+        (state / name).unlink(missing_ok=True)
+    result = run_cli(capsys, "--repo", str(repo), "status")
+    assert result.code == 2 and len(result.err.splitlines()) == 1
+    assert f"restore the copy taken before the last run ({backup})" in result.err
+    assert (state / "state.db").read_bytes() == b""  # never recreated empty
+    shutil.copy(backup, state / "state.db")  # the advice works: the issue is back
+    listed = run_cli(capsys, "--repo", str(repo), "issue", "list", "--json")
+    assert listed.code == 0, listed.err
+    assert [i["number"] for i in listed.json()] == [1], listed.err
+
+
+def test_doctor_reports_a_corrupt_state(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.store.base import DB_NAME
+    from harness.store.health import state_health
+    from harness.store.migrations import MIGRATIONS
+
+    state = Path(os.environ["FACTORY_STATE_DIR"])
+    known = [name for name, _ in MIGRATIONS]
+    assert state_health(state, DB_NAME, known).ok
+    _truncated_db(state)
+    health = state_health(state, DB_NAME, known)
+    assert not health.ok and "truncated" in health.detail
+
+
+def _bwrap_works() -> bool:
+    bwrap = shutil.which("bwrap")
+    if not bwrap:
+        return False
+    probe = subprocess.run(
+        [bwrap, "--dev-bind", "/", "/", "true"], capture_output=True, check=False
+    )
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(not _bwrap_works(), reason="needs bubblewrap for a read-only mount")
+@pytest.mark.parametrize("where", ["existing", "missing"])
+def test_read_only_state_folder_is_one_line(repo: Path, where: str) -> None:
+    """A really read-only folder (a read-only bind mount: even root cannot write there)."""
+    state = Path(os.environ["FACTORY_STATE_DIR"])
+    before = _snapshot(state)
+    target = state if where == "existing" else state / "missing"
+    env = {**os.environ, "FACTORY_STATE_DIR": str(target)}
+    bwrap = shutil.which("bwrap") or "bwrap"
+    done = subprocess.run(
+        [
+            bwrap,
+            "--dev-bind",
+            "/",
+            "/",
+            "--ro-bind",
+            str(state),
+            str(state),
+            sys.executable,
+            "-m",
+            "harness",
+            "--repo",
+            str(repo),
+            "issue",
+            "list",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    lines = done.stderr.splitlines()
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    assert ("read-only" if where == "existing" else "cannot be created") in lines[0]
+    assert "internal error" not in done.stderr
+    assert _snapshot(state) == before
+
+
+def test_state_folder_that_is_a_file(
+    repo: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a_file = tmp_path / "not-a-folder"
+    a_file.write_text("x")
+    for target, says in ((a_file, "is a file"), (a_file / "state", "cannot be created")):
+        monkeypatch.setenv("FACTORY_STATE_DIR", str(target))
+        result = run_cli(capsys, "--repo", str(repo), "status")
+        assert result.code == 2 and len(result.err.splitlines()) == 1, result.err
+        assert says in result.err
+    assert a_file.read_text() == "x"
+
+
+def test_real_argv_bytes_through_the_console_script(repo: Path) -> None:
+    """The same refusal with real bytes in a real argv (not a surrogate built by hand)."""
+    done = subprocess.run(
+        [
+            sys.executable.encode(),
+            b"-m",
+            b"harness",
+            b"--repo",
+            str(repo).encode(),
+            b"issue",
+            b"new",
+            b"--title",
+            b"caf\xe9",
+        ],
+        capture_output=True,
+        check=False,
+        env=os.environ.copy(),
+    )
+    err = done.stderr.decode()
+    assert done.returncode == 2 and err.count("\n") == 1, err
+    assert "--title: not UTF-8 text (byte 0xe9 at position 4)" in err
