@@ -52,6 +52,38 @@ class GitHubSettings(Strict):
     max_request_share: float = Field(default=0.5, gt=0, le=1)
 
 
+SETUP_INPUTS = (
+    "setup.py",
+    "setup.cfg",
+    "pyproject.toml",
+    "requirements*.txt",
+    "requirements/**",
+    "constraints*.txt",
+    "Pipfile",
+    "Pipfile.lock",
+    "poetry.lock",
+    "uv.lock",
+    "pdm.lock",
+    "package.json",
+    "package-lock.json",
+    "npm-shrinkwrap.json",
+    "yarn.lock",
+    "pnpm-lock.yaml",
+    ".npmrc",
+    ".yarnrc*",
+    "Makefile",
+    "*.mk",
+    "Gemfile",
+    "Gemfile.lock",
+    "go.mod",
+    "go.sum",
+    "Cargo.toml",
+    "Cargo.lock",
+    "composer.json",
+    "composer.lock",
+)
+
+
 class Commands(Strict):
     setup: str | None = None
     test: str = Field(min_length=1)
@@ -59,6 +91,8 @@ class Commands(Strict):
     ready_path: str = "/"
     test_timeout_s: float = Field(default=900, gt=0)
     setup_timeout_s: float = Field(default=900, gt=0)
+    # files commands.setup reads: a change touching one is set up again, without network
+    setup_inputs: list[str] = Field(default_factory=lambda: list(SETUP_INPUTS))
 
     @field_validator("test")
     @classmethod

@@ -12,6 +12,7 @@ environment, and a ``GIT_DIR`` or ``GIT_CONFIG_PARAMETERS`` there would redirect
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -215,6 +216,16 @@ class GitRepo:
             if len(parts) == 3:
                 rows.append((parts[0], parts[1], parts[2]))
         return rows
+
+    def move_to(self, sha: str) -> None:
+        """Point this worktree (its branch, or its detached HEAD) at ``sha``: the files that
+        differ are updated, untracked ones kept (``reset --keep``, which refuses rather than
+        overwrite a local change or an untracked file the commit would replace)."""
+        # the sandbox's uid now owns the files: refresh the index's stat data first, or every
+        # file looks changed and the reset refuses
+        with contextlib.suppress(GitError):
+            self.git("update-index", "-q", "--refresh")
+        self.git("reset", "--quiet", "--keep", sha)
 
     def changed_paths(self, base: str, head: str) -> list[str]:
         return sorted(path for _, _, path in self.diff_numstat(base, head))

@@ -19,7 +19,7 @@ from harness.implement.feedback import previous_attempt
 from harness.implement.spec import forge_spec, triage_spec
 from harness.sandbox.bwrap import Sandbox
 from harness.sandbox.limits import Limits
-from harness.sandbox.policy import worktree_sandbox
+from harness.sandbox.policy import prepare_worktree, worktree_sandbox
 from harness.triage.outbound import sanitize_outbound
 from harness.triage.prescreen import issue_sha256
 
@@ -81,7 +81,9 @@ def make_worktree(ctx: StepContext) -> dict[str, Any]:
     if previous and previous.get("resume") and repo.rev_parse(previous["head"]) is not None:
         # a fix, not a re-roll: continue from the refused attempt's work; the change is still
         # measured (gates, review) against the production commit it started from
-        path = manager(ctx).create(branch, previous["head"])
+        # made on production; the setup step moves it to the attempt's work after setting up
+        # with the network on production's tree (agent-written code never gets the network)
+        path = manager(ctx).create(branch, base)
         return {
             "path": str(path),
             "branch": branch,
@@ -100,20 +102,21 @@ def setup(ctx: StepContext) -> dict[str, Any]:
     It may use the network (installing dependencies); what it creates is never committed."""
     commands = ctx.services.settings.config.commands
     path = worktree(ctx)
-    if not commands.setup:
-        return {"command": None, "artifacts": []}
-    box = sandbox(ctx, path, commands.setup_timeout_s, network=True)
-    result = box.run(commands.setup)
+    info = ctx.outputs["worktree"]
+    start = info.get("start_sha", info["base_sha"])
+    prepared = prepare_worktree(ctx.services.settings, path, info["base_sha"], start)
     integrity.verify_all()  # git's configuration outside the worktree is as it was
-    ctx.timings["subprocess_s"] += result.duration_s
-    outputs = {
+    runs = [r for r in (prepared.online, prepared.offline) if r is not None]
+    ctx.timings["subprocess_s"] += sum(r.duration_s for r in runs)
+    outputs: dict[str, Any] = {
         "command": commands.setup,
-        "exit_code": result.exit_code,
-        "output": result.output[-10_000:],
+        "exit_code": runs[-1].exit_code if runs else 0,
+        "output": prepared.output[-10_000:],
+        "offline_again_for": list(prepared.inputs_changed),
         "artifacts": GitRepo(path).untracked(),
     }
-    if result.exit_code != 0:
-        raise StepFailed(f"setup failed: `{commands.setup}` exited {result.exit_code}", outputs)
+    if prepared.problem is not None:
+        raise StepFailed(f"setup: {prepared.problem}", outputs)
     return outputs
 
 

@@ -3,10 +3,14 @@ command) and the one constructor every worktree command goes through."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
+from harness.config.globs import matching
 from harness.config.settings import Settings
-from harness.sandbox.bwrap import Sandbox, harden
+from harness.errors import GitError
+from harness.git.repo import GitRepo
+from harness.sandbox.bwrap import CommandResult, Sandbox, harden
 from harness.sandbox.limits import Limits
 
 
@@ -25,3 +29,58 @@ def worktree_sandbox(
     hold-out and the main repository's ``.git`` are first closed to every other uid."""
     harden([settings.state_dir, settings.holdout_dir, settings.root / ".git"])
     return Sandbox(path, limits, hidden=hidden_paths(settings, path), network=network)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """How ``commands.setup`` prepared a worktree: with the network on the trusted tree only,
+    then (when the change touched what setup reads) once more without it on the change."""
+
+    online: CommandResult | None  # on the trusted commit, with the network
+    offline: CommandResult | None  # on the change, without the network
+    inputs_changed: tuple[str, ...]  # the setup inputs the change touched
+    problem: str | None = None  # why the worktree is not usable, in one line
+
+    @property
+    def output(self) -> str:
+        runs = [r.output for r in (self.online, self.offline) if r is not None]
+        return "\n".join(runs)[-4000:]
+
+
+def prepare_worktree(settings: Settings, path: Path, trusted: str, head: str) -> Prepared:
+    """Set up the worktree ``path`` (checked out at ``trusted``) for ``head``.
+
+    Agent-written code never runs with the network: ``commands.setup`` runs with it on the
+    trusted tree (production as committed), the worktree then moves to ``head`` keeping
+    what setup made, and if the change touched a file setup reads (``commands.setup_inputs``)
+    setup runs again on it without the network. ``problem`` says why it could not be done."""
+    commands = settings.config.commands
+    repo = GitRepo(path)
+    online = offline = None
+    if commands.setup:
+        limits = Limits(timeout_s=commands.setup_timeout_s)
+        online = worktree_sandbox(settings, path, limits, network=True).run(commands.setup)
+        if online.exit_code != 0:
+            problem = f"setup failed on the trusted tree {trusted[:12]}"
+            return Prepared(online, None, (), f"{problem} (exit {online.exit_code})")
+    if head == trusted:
+        return Prepared(online, None, ())
+    try:
+        repo.move_to(head)
+    except GitError as exc:
+        return Prepared(online, None, (), f"cannot move the prepared tree to {head[:12]}: {exc}")
+    changed = repo.changed_paths(trusted, head)
+    inputs = tuple(p for p in changed if matching(p, commands.setup_inputs))
+    if commands.setup and inputs:
+        limits = Limits(timeout_s=commands.setup_timeout_s)
+        offline = worktree_sandbox(settings, path, limits).run(commands.setup)
+        if offline.exit_code != 0:
+            return Prepared(
+                online,
+                offline,
+                inputs,
+                f"the change alters {', '.join(inputs[:5])}, which commands.setup reads; set up "
+                f"again without the network (agent-written code never gets it) it exited "
+                f"{offline.exit_code}",
+            )
+    return Prepared(online, offline, inputs)

@@ -143,7 +143,10 @@ def check(ctx: StepContext) -> dict[str, Any]:
     prepared = ctx.outputs["prepare"]
     if prepared["head"] != prepared["gated_head"]:
         raise StepFailed("the PR head changed after its gates passed; they no longer hold", {})
-    return journeys_on(ctx, prepared["head"], "candidate", _validator_request(ctx))
+    production = ctx.outputs["baseline"]["production_sha"]  # setup's network: this tree only
+    return journeys_on(
+        ctx, prepared["head"], "candidate", _validator_request(ctx), trusted=production
+    )
 
 
 @dataclass(frozen=True)
@@ -331,7 +334,8 @@ def smoke(ctx: StepContext) -> dict[str, Any]:
     """Journeys on the new production head; a failure is reverted by a new commit."""
     assert ctx.issue is not None
     merged = ctx.outputs["merge"]["merge_sha"]
-    result = journeys_on(ctx, merged, "smoke")
+    before = ctx.services.repo.rev_parse(f"{merged}^1")  # production as it was: setup's network
+    result = journeys_on(ctx, merged, "smoke", trusted=before)
     if result["journeys_passed"]:
         return {**result, "reverted": None}
     forge = ctx.services.forge

@@ -32,7 +32,7 @@ from harness.model.base import CallRecord, Usage
 from harness.sandbox.app import AppNotReady, AppProcess, free_port
 from harness.sandbox.bwrap import CommandResult, Sandbox
 from harness.sandbox.limits import Limits
-from harness.sandbox.policy import worktree_sandbox
+from harness.sandbox.policy import prepare_worktree, worktree_sandbox
 from harness.validate.sealed import run_sealed
 
 SEALED_TOOLS = [
@@ -142,10 +142,16 @@ def fresh_app(settings: Settings, prepared: Path, name: str) -> Iterator[AppProc
 
 
 def journeys_on(
-    ctx: StepContext, sha: str, label: str, validator: dict[str, Any] | None = None
+    ctx: StepContext,
+    sha: str,
+    label: str,
+    validator: dict[str, Any] | None = None,
+    trusted: str | None = None,
 ) -> dict[str, Any]:
     """Journeys (and the sealed validator, if asked) against the app built from ``sha``, each
-    on a fresh app of its own."""
+    on a fresh app of its own. ``commands.setup`` gets the network only on ``trusted`` (the
+    production commit ``sha`` builds on; ``sha`` itself when it is production): see
+    ``prepare_worktree``."""
     settings = ctx.services.settings
     commands = settings.config.commands
     if not commands.start:
@@ -158,12 +164,15 @@ def journeys_on(
         ) from exc
     manager = WorktreeManager(ctx.services.repo, default_worktree_root(settings.state_dir))
     shots = settings.state_dir / "evidence" / ctx.run_id / label
-    path = manager.create_detached(sha, f"{ctx.run_id}-{label}")
+    base = trusted or sha
+    path = manager.create_detached(base, f"{ctx.run_id}-{label}")
     try:
-        if commands.setup:
-            setup = run_setup(settings, path)
-            if setup.exit_code != 0:
-                raise StepFailed(f"setup failed on {sha[:12]}", {"output": setup.output[-4000:]})
+        prepared = prepare_worktree(settings, path, base, sha)
+        if prepared.problem is not None:
+            raise StepFailed(
+                prepared.problem,
+                {"output": prepared.output, "setup_inputs_changed": list(prepared.inputs_changed)},
+            )
         try:
             results: list[JourneyResult] = []
             ports: list[int] = []
@@ -181,6 +190,8 @@ def journeys_on(
                 "journeys": [r.to_json() for r in results],
                 "journeys_passed": all(r.passed for r in results),
                 "fresh_app_per_check": True,
+                # set up again without the network because the change touched these
+                "setup_offline_for": list(prepared.inputs_changed),
             }
             if validator is not None:
                 with fresh_app(settings, path, f"{ctx.run_id}-{label}-validator") as app:
