@@ -149,12 +149,23 @@ def _attempt(
         )
     decided, checked = validation["decide"], validation["check"]
     output = checked.get("validator", {}).get("output") or {}
+    if checked.get("candidate") and checked.get("production_sha"):
+        # what was validated is production with this change merged in: the next attempt
+        # continues from that, so its fix is made on the production it will land on
+        common["head"] = str(checked["candidate"])
+        common["base_sha"] = str(checked["production_sha"])
+    tested = checked.get("tests") or {}
+    if not common["test_output"] and tested.get("exit_code") not in (None, 0):
+        common["test_output"] = _tail(tested.get("output"), MAX_TEST_OUTPUT)
     automatic = decided.get("route") == "retry"
     carried = int(done.get("gates", {}).get("fix_attempts", 0))
     reverted = decided.get("route") == "merge"  # back here only when smoke failed after it
+    conflict = bool(checked.get("conflict"))  # it no longer merges: start on new production
     return PreviousAttempt(
         automatic=automatic,
-        resume=not reverted,  # a reverted merge's commits are in production's history already
+        # a reverted merge's commits are in production's history already; a conflicting
+        # change is redone on the new production, with this attempt as context
+        resume=not reverted and not conflict,
         fix_attempts=carried + 1 if automatic else 0,
         ended="after it merged: the hold-out failed on production and the merge was reverted"
         if reverted

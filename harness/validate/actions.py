@@ -15,7 +15,7 @@ from harness.config.models import Rules
 from harness.engine.actions import action
 from harness.engine.context import StepContext
 from harness.engine.runner import check_kill_switch
-from harness.errors import FactoryError, StepFailed
+from harness.errors import FactoryError, GitError, StepFailed
 from harness.faults import fault_point
 from harness.model.scripted import ScriptedModel
 from harness.paths import validators_dir
@@ -144,9 +144,23 @@ def check(ctx: StepContext) -> dict[str, Any]:
     if prepared["head"] != prepared["gated_head"]:
         raise StepFailed("the PR head changed after its gates passed; they no longer hold", {})
     production = ctx.outputs["baseline"]["production_sha"]  # setup's network: this tree only
-    return journeys_on(
-        ctx, prepared["head"], "candidate", _validator_request(ctx), trusted=production
+    # The candidate is what would land: production as calibrated, with this change merged
+    # in. Tests, journeys and the validator all run on it; the merge lands exactly its tree.
+    try:
+        candidate = ctx.services.repo.merge_commit(
+            production, prepared["head"], f"Candidate: {prepared['branch']} on {production[:12]}"
+        )
+    except GitError as exc:
+        return {
+            "conflict": f"does not merge cleanly with production {production[:12]}: {exc}",
+            "production_sha": production,
+            "journeys": [],
+            "journeys_passed": False,
+        }
+    result = journeys_on(
+        ctx, candidate, "candidate", _validator_request(ctx), trusted=production, tests=True
     )
+    return {**result, "candidate": candidate, "production_sha": production}
 
 
 @dataclass(frozen=True)
@@ -203,8 +217,43 @@ def decide_route(
     failed_criteria = [c for c in criteria if c.get("result") == "fail"]
     validator_ok = verdict == "pass" and score >= rules.auto_merge.min_score
     journeys = checked["journeys"]
+    if checked.get("conflict"):
+        attempts = int(prepared.get("fix_attempts", 0))
+        gate = {"name": "merges_with_production", "passed": False, "evidence": checked["conflict"]}
+        gates_now = [*prepared["gates"], gate]
+        if attempts < rules.max_fix_attempts:
+            return Routing(
+                "retry",
+                f"the change {checked['conflict']}; implemented again on the new production",
+                score,
+                verdict,
+                gates_now,
+                attempts,
+            )
+        return Routing(
+            "failed",
+            f"the change {checked['conflict']} after {attempts} fix attempts",
+            score,
+            verdict,
+            gates_now,
+            attempts,
+        )
+    tested = checked.get("tests")
     gates = [
         *prepared["gates"],
+        *(
+            [
+                {
+                    "name": "tests_on_candidate",
+                    "passed": tested["exit_code"] == 0,
+                    "evidence": f"`{tested['command']}` exited {tested['exit_code']} on what "
+                    f"would land (production {str(checked.get('production_sha', ''))[:12]} "
+                    f"with this change), tree {str(tested['tree'])[:12]}",
+                }
+            ]
+            if tested
+            else []
+        ),
         {
             "name": "journeys",
             "passed": checked["journeys_passed"],
@@ -228,7 +277,10 @@ def decide_route(
     def routed(name: str, reason: str) -> Routing:
         return Routing(name, reason, score, verdict, gates, attempts, unseen)
 
-    before = [g for g in prepared["gates"] if not g["passed"]]
+    # gates that failed before any browser looked: implement's, and the tests on the candidate
+    before = [
+        g for g in gates if g["name"] not in ("journeys", "validator", "ci") and not g["passed"]
+    ]
     in_band = verdict == "pass" and score >= rules.review_band and not failed_criteria
     if not checked["journeys_passed"] and in_band and not before:
         return routed(
@@ -314,6 +366,14 @@ def merge(ctx: StepContext) -> dict[str, Any]:
         raise StepFailed(f"{branch} moved to {sha[:12]} after validation: validating again", {})
     merged = forge.merge_pr(prepared["pr"], prepared["head"])
     fault_point("validate.merge.done")
+    tested = ctx.outputs["check"].get("tree")
+    landed = ctx.services.repo.tree_of(merged)
+    if tested is not None and landed != tested:  # production must be exactly what was tested
+        forge.revert_merge(branch, merged, f"Revert factory merge for issue {ctx.issue}: untested")
+        raise StepFailed(
+            f"the merge landed tree {str(landed)[:12]}, not the tested {tested[:12]}: reverted",
+            {"merge_sha": merged, "tested_tree": tested, "landed_tree": landed},
+        )
     forge.post_comment(
         ctx.issue,
         f"validate:merged:{prepared['pr']}",
@@ -326,7 +386,7 @@ def merge(ctx: StepContext) -> dict[str, Any]:
     )
     forge.add_labels(ctx.issue, ["factory:merged"])
     forge.close_issue(ctx.issue)
-    return {"merge_sha": merged, "branch": branch}
+    return {"merge_sha": merged, "branch": branch, "tested_tree": tested, "landed_tree": landed}
 
 
 @action("validate.smoke")

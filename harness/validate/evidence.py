@@ -141,12 +141,31 @@ def fresh_app(settings: Settings, prepared: Path, name: str) -> Iterator[AppProc
         yield app
 
 
+def _tests_on(ctx: StepContext, prepared: Path, sha: str, label: str) -> dict[str, Any]:
+    """``commands.test`` on the prepared checkout of ``sha`` (a copy of it: what tests write
+    never reaches the apps), in the sandbox without the network."""
+    settings = ctx.services.settings
+    commands = settings.config.commands
+    with fresh_copy(settings, prepared, f"{ctx.run_id}-{label}-tests") as path:
+        limits = Limits(timeout_s=commands.test_timeout_s)
+        result = worktree_sandbox(settings, path, limits).run(commands.test)
+    ctx.timings["subprocess_s"] += result.duration_s
+    return {
+        "command": commands.test,
+        "exit_code": result.exit_code,
+        "output": result.output[-4000:],
+        "tree": ctx.services.repo.tree_of(sha),
+        "duration_s": round(result.duration_s, 2),
+    }
+
+
 def journeys_on(
     ctx: StepContext,
     sha: str,
     label: str,
     validator: dict[str, Any] | None = None,
     trusted: str | None = None,
+    tests: bool = False,
 ) -> dict[str, Any]:
     """Journeys (and the sealed validator, if asked) against the app built from ``sha``, each
     on a fresh app of its own. ``commands.setup`` gets the network only on ``trusted`` (the
@@ -173,6 +192,7 @@ def journeys_on(
                 prepared.problem,
                 {"output": prepared.output, "setup_inputs_changed": list(prepared.inputs_changed)},
             )
+        tested = _tests_on(ctx, path, sha, label) if tests else None
         try:
             results: list[JourneyResult] = []
             ports: list[int] = []
@@ -192,7 +212,10 @@ def journeys_on(
                 "fresh_app_per_check": True,
                 # set up again without the network because the change touched these
                 "setup_offline_for": list(prepared.inputs_changed),
+                "tree": ctx.services.repo.tree_of(sha),
             }
+            if tested is not None:
+                out["tests"] = tested
             if validator is not None:
                 with fresh_app(settings, path, f"{ctx.run_id}-{label}-validator") as app:
                     out["validator_port"] = app.port

@@ -1,0 +1,151 @@
+"""Production is never red: what lands is exactly what was tested — production combined with
+the change — and two changes that merge cleanly as text but break the tests together are
+never both merged."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from harness.git.repo import GitRepo
+from harness.store.db import Store
+from tests.cli_helpers import run_cli
+from tests.validate.conftest import serve
+from tests.validate.test_validate import issue, merging_together, run_once
+
+RENAME = "Rename render to render_page"
+CALLER = "Add a footer helper"
+
+
+def _accept(title: str, reason: str) -> dict:
+    return {
+        "output": "submit_triage",
+        "match": title,
+        "turns": [
+            [
+                {
+                    "tool": "submit_triage",
+                    "input": {
+                        "decision": "accept",
+                        "priority": "p2",
+                        "kind": "chore",
+                        "rule": "mission.md: Capabilities",
+                        "reason": reason,
+                        "acceptance_criteria": ["The home page still lists the notes."],
+                    },
+                }
+            ]
+        ],
+    }
+
+
+def _edit(path: str, old: str, new: str) -> dict:
+    return {"tool": "edit_file", "input": {"path": path, "old_text": old, "new_text": new}}
+
+
+RULES = [
+    _accept(RENAME, "An internal rename; the page is unchanged."),
+    _accept(CALLER, "A small helper with its test."),
+    {
+        "output": "finish",
+        "match": RENAME,
+        "turns": [
+            [
+                _edit("app.py", "def render(notes):", "def render_page(notes):"),
+                _edit(
+                    "app.py",
+                    "self._send(200, render(load_notes()))",
+                    "self._send(200, render_page(load_notes()))",
+                ),
+                _edit(
+                    "app.py",
+                    "self._send(200, render(notes))",
+                    "self._send(200, render_page(notes))",
+                ),
+                _edit(
+                    "test_app.py",
+                    "from app import add_note, render\n",
+                    "from app import add_note, render_page as render\n",
+                ),
+            ],
+            [{"tool": "finish", "input": {"summary": "render is now render_page."}}],
+        ],
+    },
+    {
+        "output": "finish",
+        "match": CALLER,
+        "turns": [
+            [
+                {
+                    "tool": "write_file",
+                    "input": {
+                        "path": "footer.py",
+                        "content": "from app import render\n\n\ndef page_with_footer(notes):\n"
+                        "    return render(notes) + '<footer>notes</footer>'\n",
+                    },
+                },
+                {
+                    "tool": "write_file",
+                    "input": {
+                        "path": "test_footer.py",
+                        "content": "import unittest\n\nfrom footer import page_with_footer\n\n\n"
+                        "class T(unittest.TestCase):\n    def test_footer(self):\n"
+                        "        self.assertIn('<footer>', page_with_footer([]))\n",
+                    },
+                },
+            ],
+            [{"tool": "finish", "input": {"summary": "A footer helper with a test."}}],
+        ],
+    },
+]
+
+
+def _file(capsys, repo: Path, title: str) -> None:
+    args = ["--repo", str(repo), "issue", "new", "--title", title, "--body", "Please."]
+    assert run_cli(capsys, *args, "--author", "owner").code == 0
+
+
+def test_two_changes_that_break_the_tests_together_never_both_land(
+    tmp_path: Path, capsys, app, monkeypatch
+) -> None:
+    repo, _ = app
+    merging_together(monkeypatch)
+    for _ in serve(tmp_path, monkeypatch, RULES):
+        _file(capsys, repo, RENAME)
+        _file(capsys, repo, CALLER)
+        run_once(capsys, repo, "--max-parallel", "3")
+        break
+    labels = {n: issue(capsys, repo, n)["labels"] for n in (1, 2)}
+    merged = [n for n, names in labels.items() if "factory:merged" in names]
+    assert len(merged) == 1, labels  # one landed; the other did not
+
+    # production's own test suite passes on its tip
+    work = tmp_path / "production"
+    subprocess.run(["git", "clone", "-q", str(repo), str(work)], check=True)
+    tests = subprocess.run(
+        ["python3", "-m", "unittest", "-q"], cwd=work, capture_output=True, text=True
+    )
+    assert tests.returncode == 0, tests.stderr
+
+    # every merge landed exactly the tree its tests and journeys passed on
+    store = Store.open(tmp_path / "state")
+    repo_git = GitRepo(repo)
+    for number in merged:
+        for run in store.list_runs(workflow="validate", issue=number):
+            steps = {s.step_id: s for s in store.steps(run.id) if s.status == "succeeded"}
+            if "merge" not in steps:
+                continue
+            out = steps["merge"].outputs
+            check = steps["check"].outputs
+            assert out["landed_tree"] == out["tested_tree"] == check["tree"]
+            assert check["tests"]["exit_code"] == 0 and check["journeys_passed"]
+            assert repo_git.tree_of(out["merge_sha"]) == check["tree"]
+
+    # the other one was validated again on what would now land, and goes back to work
+    other = 3 - merged[0]
+    runs = store.list_runs(workflow="validate", issue=other)
+    decided = [s.outputs for r in runs for s in store.steps(r.id) if s.step_id == "decide"]
+    last = decided[-1]
+    assert last["route"] == "retry", last
+    assert "tests_on_candidate failed" in last["reason"]
+    assert "factory:accepted" in labels[other]  # implemented again by the next cycle
