@@ -149,3 +149,61 @@ def test_two_changes_that_break_the_tests_together_never_both_land(
     assert last["route"] == "retry", last
     assert "tests_on_candidate failed" in last["reason"]
     assert "factory:accepted" in labels[other]  # implemented again by the next cycle
+
+
+SUBTITLE = "Add a subtitle under the heading"
+TAGLINE = "Add a tagline under the heading"
+
+
+def _heading(title: str, text: str) -> dict:
+    return {
+        "output": "finish",
+        "match": title,
+        "turns": [
+            [
+                _edit(
+                    "app.py",
+                    '        "<h1>Notes</h1>"\n',
+                    f'        "<h1>Notes</h1><p>{text}</p>"\n',
+                )
+            ],
+            [{"tool": "finish", "input": {"summary": f"Added {text}."}}],
+        ],
+    }
+
+
+def test_a_change_that_conflicts_with_production_is_implemented_again_on_it(
+    tmp_path: Path, capsys, app, monkeypatch
+) -> None:
+    repo, _ = app
+    merging_together(monkeypatch)
+    rules = [
+        _accept(SUBTITLE, "A heading detail."),
+        _accept(TAGLINE, "A heading detail."),
+        _heading(SUBTITLE, "your notes"),
+        _heading(TAGLINE, "short and kept"),
+    ]
+    for _ in serve(tmp_path, monkeypatch, rules):
+        _file(capsys, repo, SUBTITLE)
+        _file(capsys, repo, TAGLINE)
+        run_once(capsys, repo, "--max-parallel", "3")
+        labels = {n: issue(capsys, repo, n)["labels"] for n in (1, 2)}
+        merged = [n for n, names in labels.items() if "factory:merged" in names]
+        assert len(merged) == 1, labels
+        other = 3 - merged[0]
+        store = Store.open(tmp_path / "state")
+        (validation,) = store.list_runs(workflow="validate", issue=other)
+        checks = [s.outputs for s in store.steps(validation.id) if s.step_id == "check"]
+        # validated once on the old production; on the new one it does not merge: no second
+        # validator run, straight back to implementation
+        assert "validator" in checks[0] and "conflict" in checks[-1]
+        assert "validator" not in checks[-1]
+        decided = [s.outputs for s in store.steps(validation.id) if s.step_id == "decide"]
+        assert decided[-1]["route"] == "retry" and "merge cleanly" in decided[-1]["reason"]
+
+        production = GitRepo(repo).rev_parse("main")
+        run_once(capsys, repo)  # implemented again, on the new production
+        break
+    runs = store.list_runs(workflow="implement", issue=other)
+    again = {s.step_id: s.outputs for s in store.steps(runs[0].id)}
+    assert again["worktree"]["start_sha"] == again["worktree"]["base_sha"] == production
