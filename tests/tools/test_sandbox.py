@@ -4,10 +4,7 @@ and runaway commands end within their limits."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,32 +29,6 @@ def box(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Sandbox:
     state.mkdir()
     (state / "state.db").write_text("private")
     return Sandbox(wt, Limits(timeout_s=20, max_processes=64), hidden=[state])
-
-
-@pytest.fixture
-def listener() -> Iterator[tuple[int, list[bytes]]]:
-    got: list[bytes] = []
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen()
-    srv.settimeout(0.2)
-    stop = threading.Event()
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = srv.accept()
-                got.append(conn.recv(100) or b"connected")
-                conn.close()
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield srv.getsockname()[1], got
-    stop.set()
-    thread.join(2)
-    srv.close()
 
 
 def test_no_network_even_to_loopback(box: Sandbox, listener) -> None:

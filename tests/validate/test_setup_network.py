@@ -5,9 +5,6 @@ merges (its setup ran again, offline, because it touched a setup input)."""
 
 from __future__ import annotations
 
-import socket
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,32 +22,6 @@ pytestmark = [
 ]
 
 HARMLESS = "print('setup done')\n"
-
-
-@pytest.fixture
-def listener() -> Iterator[tuple[int, list[bytes]]]:
-    got: list[bytes] = []
-    srv = socket.socket()
-    srv.bind(("127.0.0.1", 0))
-    srv.listen()
-    srv.settimeout(0.2)
-    stop = threading.Event()
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = srv.accept()
-                got.append(conn.recv(100) or b"connected")
-                conn.close()
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield srv.getsockname()[1], got
-    stop.set()
-    thread.join(2)
-    srv.close()
 
 
 def _phone_home(port: int) -> str:
