@@ -9,8 +9,8 @@ from typing import Any
 
 from harness.config.settings import Settings
 from harness.engine.context import Services
-from harness.engine.runner import RunOutcome, check_kill_switch
-from harness.errors import FactoryError
+from harness.engine.runner import Engine, RunOutcome, check_kill_switch
+from harness.errors import FactoryError, ForgeError
 from harness.git.worktrees import WorktreeManager, default_worktree_root
 from harness.implement.run import implement_issue, waits_for_approval
 from harness.services import open_services
@@ -105,7 +105,8 @@ def refused_any(result: dict[str, Any]) -> bool:
     """Whether a gate, a budget or a validator said no to any issue of the cycle (SPEC §4:
     exit 1). A triage decision to reject or ask for information is not a refusal."""
     return (
-        any(row["status"] == "stopped" for row in result["triage"])
+        not result.get("production", {"green": True})["green"]  # red production stops the cycle
+        or any(row["status"] == "stopped" for row in result["triage"])
         or any(row["status"] != "succeeded" for row in result["implement"])
         or any(outcome_of(row) != "merged" for row in result["validate"])
     )
@@ -168,15 +169,63 @@ def run_cycle(
     def stage(name: str, numbers: list[int]) -> list[dict[str, Any]]:
         return run_stage(services.settings, provider, name, numbers, width, progress)
 
-    implemented = stage("implement", ready_to_implement(services))
+    ready = ready_to_implement(services)
+    if ready or _waiting(services):
+        progress("production health …")
+        health = production_health(services)
+        if not health["green"]:
+            progress(f"  production is red: {health['reason']}")
+            services.forge.settle()
+            return {"triage": triaged, "implement": [], "validate": [], "production": health}
+    implemented = stage("implement", ready)
     check_kill_switch(services)
-    waiting = [
-        i.number
-        for i in services.forge.list_issues("open")
-        if "factory:needs-review" in i.labels and _needs_validation(services, i.number)
-    ]
+    waiting = _waiting(services)
     # a validation killed after its merge (smoke or revert left undone) is finished too
     waiting += [n for n in unfinished_after_merge(services) if n not in waiting]
     validated = stage("validate", waiting)
     services.forge.settle()
     return {"triage": triaged, "implement": implemented, "validate": validated}
+
+
+def _waiting(services: Services) -> list[int]:
+    return [
+        i.number
+        for i in services.forge.list_issues("open")
+        if "factory:needs-review" in i.labels and _needs_validation(services, i.number)
+    ]
+
+
+TRACKING_FLAG = "health:tracking-issue"
+
+
+def production_health(services: Services) -> dict[str, Any]:
+    """Production's tests and hold-out, before a cycle implements or validates anything. Red:
+    one tracking issue (labelled ``factory:needs-human``, one comment per red production
+    commit) and no change touched or blamed; green again: the tracking issue says so and is
+    closed."""
+    outcome = Engine(services).run("health")
+    forge, store = services.forge, services.store
+    tracking = store.get_flag(TRACKING_FLAG)
+    if outcome.status == "succeeded":
+        sha = str(outcome.outputs.get("health", {}).get("production_sha", ""))
+        if tracking and forge.get_issue(int(tracking)).state == "open":
+            body = services.templates.render("comments/health_green.md.j2", sha=sha)
+            forge.post_comment(int(tracking), f"health:green:{sha}", body)
+            forge.close_issue(int(tracking))
+        return {"green": True, "run_id": outcome.run_id}
+    reason = outcome.reason or "production failed its health check"
+    failed = next((s for s in reversed(store.steps(outcome.run_id)) if s.status == "failed"), None)
+    sha = str((failed.outputs or {}).get("production_sha", "")) if failed else ""
+    body = services.templates.render(
+        "comments/health_red.md.j2", reason=reason, run_id=outcome.run_id
+    )
+    try:
+        if not tracking or forge.get_issue(int(tracking)).state != "open":
+            title = "Production is red: the factory has stopped"
+            tracking = str(forge.create_issue(title, body, forge.bot_login).number)
+            store.set_flag(TRACKING_FLAG, tracking)
+        forge.add_labels(int(tracking), ["factory:needs-human"])
+        forge.post_comment(int(tracking), f"health:red:{sha}", body)
+    except ForgeError as exc:  # a plan cannot file an issue: the cycle still stops
+        return {"green": False, "reason": reason, "run_id": outcome.run_id, "tracking": str(exc)}
+    return {"green": False, "reason": reason, "run_id": outcome.run_id, "tracking": tracking}

@@ -262,6 +262,10 @@ def _run_rows(result: dict[str, Any]) -> list[tuple[object, ...]]:
             (name, row["issue"], outcome_of(row), row.get("pr") or "", row.get("reason"))
             for row in result[name]
         ]
+    production = result.get("production")
+    if production and not production["green"]:
+        tracking = production.get("tracking") or ""
+        rows.append(("production", tracking, "red: stopped", "", production.get("reason")))
     return rows
 
 

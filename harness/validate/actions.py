@@ -88,6 +88,42 @@ def holdout_digest(holdout: Path) -> str:
     return digest.hexdigest()[:16]
 
 
+@action("validate.health")
+def health(ctx: StepContext) -> dict[str, Any]:
+    """Production's own health: its tests and the hold-out on the production commit. Green is
+    kept per commit and hold-out (and serves validation's calibration as well); red is
+    checked again next time, so a fix outside git (a flaky service) is seen at once."""
+    settings = ctx.services.settings
+    _, sha = _production(ctx)
+    digest = holdout_digest(settings.holdout_dir)
+    key = f"health:{sha}:{digest}"
+    if cached := ctx.services.store.get_flag(key):
+        return {**json.loads(cached), "cached": True}
+    if not settings.config.commands.start:
+        return {"production_sha": sha, "green": True, "skipped": "no commands.start"}
+    result = journeys_on(ctx, sha, "health", tests=True)
+    tests = result["tests"]
+    failed = [j for j in result["journeys"] if not j["passed"]]
+    green = tests["exit_code"] == 0 and not failed
+    summary = {
+        "production_sha": sha,
+        "green": green,
+        "tests_exit_code": tests["exit_code"],
+        "journeys_failed": len(failed),
+        "journeys": len(result["journeys"]),
+    }
+    if not green:
+        raise StepFailed(
+            f"production {sha[:12]} is red: `{tests['command']}` exited {tests['exit_code']}; "
+            f"{len(failed)} of {len(result['journeys'])} hold-out journeys failed",
+            {**result, **summary},
+        )
+    ctx.services.store.set_flag(key, json.dumps(summary))
+    if not failed:  # the same journeys on the same commit: validation's calibration too
+        ctx.services.store.set_flag(f"baseline:{sha}:{digest}", json.dumps(result))
+    return {**summary, "cached": False}
+
+
 @action("validate.baseline")
 def baseline(ctx: StepContext) -> dict[str, Any]:
     """Calibration: the hold-out must pass on production before it can judge a change."""

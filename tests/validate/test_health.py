@@ -1,0 +1,52 @@
+"""Production health first: red production stops implement and validate before anything is
+spent, files one tracking issue for a person and blames no change; green again, the cycle
+goes on by itself."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.store.db import Store
+from tests.factory_repo import git
+from tests.validate.conftest import file_issues
+from tests.validate.test_validate import issue, run_once
+
+BROKEN = (
+    "import unittest\n\n\nclass Broken(unittest.TestCase):\n"
+    "    def test_broken(self):\n        self.assertEqual(1, 2)\n"
+)
+
+
+def test_red_production_stops_the_cycle_with_one_tracking_issue(
+    tmp_path: Path, capsys, app, standin
+) -> None:
+    repo, _ = app
+    file_issues(capsys, repo, [1])
+    (repo / "test_broken.py").write_text(BROKEN)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "a maintainer breaks production")
+
+    for _ in range(2):
+        result = run_once(capsys, repo)
+        assert result["production"]["green"] is False
+        assert result["implement"] == [] and result["validate"] == []
+    store = Store.open(tmp_path / "state")
+    assert store.list_runs(workflow="implement") == []
+    assert store.list_runs(workflow="validate") == []
+    tracking = int(result["production"]["tracking"])
+    data = issue(capsys, repo, tracking)
+    assert data["state"] == "open" and "factory:needs-human" in data["labels"]
+    red = [c for c in data["comments"] if "factory:health:red" in c["body"]]
+    assert len(red) == 1 and "exited 1" in red[0]["body"]  # one comment, whatever the runs
+    first = issue(capsys, repo, 1)
+    assert "factory:in-progress" not in first["labels"] and "factory:accepted" in first["labels"]
+    assert not any("health" in c["body"] for c in first["comments"])  # no change blamed
+
+    git(repo, "rm", "-q", "test_broken.py")
+    git(repo, "commit", "-qm", "production fixed")
+    result = run_once(capsys, repo)
+    assert "production" not in result  # green: the cycle went on
+    assert store.list_runs(workflow="implement", issue=1)
+    closed = issue(capsys, repo, tracking)
+    assert closed["state"] == "closed"
+    assert any("factory:health:green" in c["body"] for c in closed["comments"])
