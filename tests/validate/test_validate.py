@@ -174,11 +174,15 @@ def test_a_red_baseline_blocks_every_merge(tmp_path: Path, capsys, app, standin)
     )
     file_issues(capsys, repo, [1, 2])
     before = GitRepo(repo).rev_parse("main")
-    run_once(capsys, repo)
+    result = run_once(capsys, repo)
+    # production health stops the cycle first: the issues wait untouched, a person is told once
+    assert result["production"]["green"] is False and result["implement"] == []
     for n in (1, 2):
         data = issue(capsys, repo, n)
-        assert "factory:needs-human" in data["labels"] and "factory:merged" not in data["labels"]
-        assert any("hold-out fails on production" in c["body"] for c in data["comments"])
+        assert "factory:accepted" in data["labels"] and "factory:merged" not in data["labels"]
+    tracking = issue(capsys, repo, int(result["production"]["tracking"]))
+    assert "factory:needs-human" in tracking["labels"]
+    assert any("hold-out journeys failed" in c["body"] for c in tracking["comments"])
     assert GitRepo(repo).rev_parse("main") == before
 
 
