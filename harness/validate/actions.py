@@ -17,6 +17,7 @@ from harness.engine.context import StepContext
 from harness.engine.runner import check_kill_switch
 from harness.errors import FactoryError, GitError, StepFailed
 from harness.faults import fault_point
+from harness.forge.neutral import Markdown
 from harness.model.scripted import ScriptedModel
 from harness.paths import validators_dir
 from harness.triage.outbound import sanitize_outbound
@@ -391,6 +392,9 @@ def decide(ctx: StepContext) -> dict[str, Any]:
     }
 
 
+TESTED_SECTION = "\n\n## Tested before landing\n"  # heads comments/pr_tested.md.j2
+
+
 @action("validate.merge")
 def merge(ctx: StepContext) -> dict[str, Any]:
     """The applier merges with the expected head, only if production did not move."""
@@ -400,9 +404,26 @@ def merge(ctx: StepContext) -> dict[str, Any]:
     branch, sha = _production(ctx)
     if sha != ctx.outputs["baseline"]["production_sha"]:
         raise StepFailed(f"{branch} moved to {sha[:12]} after validation: validating again", {})
+    check = ctx.outputs["check"]
+    pr = forge.find_pr(prepared["branch"])
+    if pr is not None:  # the PR names the tested commit too (a previous one is replaced)
+        own = pr.body.partition(TESTED_SECTION)[0].rstrip("\n")
+        forge.update_pr_body(
+            prepared["pr"],
+            ctx.services.templates.render(
+                "comments/pr_tested.md.j2",
+                body=Markdown(own),
+                candidate=check["candidate"],
+                production=check["production_sha"],
+                head=prepared["head"],
+                tree=check["tree"],
+                tests=check.get("tests"),
+                journeys=len(check.get("journeys", [])),
+            ),
+        )
     merged = forge.merge_pr(prepared["pr"], prepared["head"])
     fault_point("validate.merge.done")
-    tested = ctx.outputs["check"].get("tree")
+    tested = check.get("tree")
     landed = ctx.services.repo.tree_of(merged)
     if tested is not None and landed != tested:  # production must be exactly what was tested
         forge.revert_merge(branch, merged, f"Revert factory merge for issue {ctx.issue}: untested")
@@ -414,7 +435,11 @@ def merge(ctx: StepContext) -> dict[str, Any]:
         ctx.issue,
         f"validate:merged:{prepared['pr']}",
         ctx.services.templates.render(
-            "comments/merged.md.j2", merge_sha=merged, decision=ctx.outputs["decide"]["comment"]
+            "comments/merged.md.j2",
+            merge_sha=merged,
+            tree=landed,
+            candidate=check["candidate"],
+            decision=ctx.outputs["decide"]["comment"],
         ),
     )
     forge.remove_labels(

@@ -7,9 +7,14 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import yaml
+
+from harness.forge.base import LABELS
 from harness.git.repo import GitRepo
 from harness.store.db import Store
 from tests.cli_helpers import run_cli
+from tests.factory_repo import git
+from tests.forge.github_helpers import github_env, standin_for
 from tests.validate.conftest import serve
 from tests.validate.test_validate import issue, merging_together, run_once
 
@@ -105,23 +110,17 @@ def _file(capsys, repo: Path, title: str) -> None:
     assert run_cli(capsys, *args, "--author", "owner").code == 0
 
 
-def test_two_changes_that_break_the_tests_together_never_both_land(
-    tmp_path: Path, capsys, app, monkeypatch
+def _one_landed_and_production_green(
+    tmp_path: Path, repo: Path, labels: dict[int, list[str]], production: Path
 ) -> None:
-    repo, _ = app
-    merging_together(monkeypatch)
-    for _ in serve(tmp_path, monkeypatch, RULES):
-        _file(capsys, repo, RENAME)
-        _file(capsys, repo, CALLER)
-        run_once(capsys, repo, "--max-parallel", "3")
-        break
-    labels = {n: issue(capsys, repo, n)["labels"] for n in (1, 2)}
+    """One change landed, production's own tests pass on its tip, every merge landed exactly
+    the tree its tests and journeys passed on, and the other change goes back to work."""
     merged = [n for n, names in labels.items() if "factory:merged" in names]
     assert len(merged) == 1, labels  # one landed; the other did not
 
     # production's own test suite passes on its tip
     work = tmp_path / "production"
-    subprocess.run(["git", "clone", "-q", str(repo), str(work)], check=True)
+    subprocess.run(["git", "clone", "-q", str(production), str(work)], check=True)
     tests = subprocess.run(
         ["python3", "-m", "unittest", "-q"], cwd=work, capture_output=True, text=True
     )
@@ -140,6 +139,7 @@ def test_two_changes_that_break_the_tests_together_never_both_land(
             assert out["landed_tree"] == out["tested_tree"] == check["tree"]
             assert check["tests"]["exit_code"] == 0 and check["journeys_passed"]
             assert repo_git.tree_of(out["merge_sha"]) == check["tree"]
+            assert GitRepo(production).tree_of(out["merge_sha"]) == check["tree"]
 
     # the other one was validated again on what would now land, and goes back to work
     other = 3 - merged[0]
@@ -149,6 +149,73 @@ def test_two_changes_that_break_the_tests_together_never_both_land(
     assert last["route"] == "retry", last
     assert "tests_on_candidate failed" in last["reason"]
     assert "factory:accepted" in labels[other]  # implemented again by the next cycle
+
+
+def test_two_changes_that_break_the_tests_together_never_both_land(
+    tmp_path: Path, capsys, app, monkeypatch
+) -> None:
+    repo, _ = app
+    merging_together(monkeypatch)
+    for _ in serve(tmp_path, monkeypatch, RULES):
+        _file(capsys, repo, RENAME)
+        _file(capsys, repo, CALLER)
+        run_once(capsys, repo, "--max-parallel", "3")
+        break
+    labels = {n: issue(capsys, repo, n)["labels"] for n in (1, 2)}
+    _one_landed_and_production_green(tmp_path, repo, labels, repo)
+
+
+def test_two_changes_that_break_the_tests_together_never_both_land_on_github(
+    tmp_path: Path, capsys, app, monkeypatch
+) -> None:
+    """The same on the GitHub stand-in: PRs pushed over HTTP, merged through the API with the
+    head SHA; GitHub's merge commit must carry exactly the tested tree."""
+    repo, _ = app
+    config = yaml.safe_load((repo / "factory.yaml").read_text())
+    config["forge"] = "github"
+    config["github"] = {"repository": "acme/app", "write_interval_s": 0.0}
+    config["validation"] = {"ci_poll_s": 0.2, "ci_wait_s": 2.0}
+    (repo / "factory.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    git(repo, "commit", "-qam", "on GitHub")
+    merging_together(monkeypatch)
+    with standin_for(repo, tmp_path) as hub:
+        for name, (color, description) in LABELS.items():
+            hub.labels[name] = {"color": color, "description": description}
+        hub.open_issue(RENAME, "Please.", "owner")
+        hub.open_issue(CALLER, "Please.", "owner")
+        for key, value in github_env(hub).items():
+            monkeypatch.setenv(key, value)
+        for _ in serve(tmp_path, monkeypatch, RULES):
+            run_once(capsys, repo, "--max-parallel", "3")
+            break
+        labels = {n: list(hub.issues[n].labels) for n in (1, 2)}
+        merged_pulls = [p for p in hub.pulls.values() if p.merged]
+        assert len(merged_pulls) == 1, labels
+        # GitHub's production branch and the local one agree, on the merge that was tested
+        tip = GitRepo(hub.bare).rev_parse("refs/heads/main")
+        assert tip == merged_pulls[0].merge_sha == GitRepo(repo).rev_parse("refs/heads/main")
+        _one_landed_and_production_green(tmp_path, repo, labels, hub.bare)
+        # the PR body and the issue comment name the commit that was tested and its tree
+        store = Store.open(tmp_path / "state")
+        checks = [
+            s.outputs
+            for r in store.list_runs(workflow="validate")
+            for s in store.steps(r.id)
+            if s.step_id == "merge" and s.status == "succeeded"
+        ]
+        (landed,) = checks
+        tested = [
+            s.outputs
+            for r in store.list_runs(workflow="validate")
+            for s in store.steps(r.id)
+            if s.step_id == "check" and s.outputs.get("tree") == landed["tested_tree"]
+        ][-1]
+        body = hub.issues[merged_pulls[0].number].body  # a PR is an issue on GitHub
+        assert "## Tested before landing" in body and tested["candidate"][:12] in body
+        assert body.count("## Tested before landing") == 1
+        merged_issue = next(n for n in (1, 2) if "factory:merged" in labels[n])
+        comments = [c["body"] for c in hub.comments_on(merged_issue)]
+        assert any(landed["tested_tree"][:12] in c and "Merged" in c for c in comments)
 
 
 SUBTITLE = "Add a subtitle under the heading"
