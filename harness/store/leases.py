@@ -11,6 +11,9 @@ from harness.store.base import StoreBase
 # The run-level lease: issue numbers start at 1, so 0 names "the cycle" — the one
 # ``factory run`` / ``factory triage`` that judges and works issues on this state at a time.
 CYCLE_LEASE = 0
+# The landing lease: -1 names "production" — one merge at a time lands on it (validations run
+# in parallel; each landing checks production did not move, merges and compares the tree).
+LANDING_LEASE = -1
 
 
 class LeasesMixin(StoreBase):

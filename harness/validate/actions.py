@@ -18,10 +18,12 @@ from harness.engine.runner import check_kill_switch
 from harness.errors import FactoryError, GitError, StepFailed
 from harness.faults import fault_point
 from harness.forge.neutral import Markdown
+from harness.implement.run import holder_id
 from harness.model.scripted import ScriptedModel
 from harness.paths import validators_dir
 from harness.triage.outbound import sanitize_outbound
 from harness.validate.evidence import journeys_on
+from harness.validate.landing import landing_slot
 
 
 def _production(ctx: StepContext) -> tuple[str, str]:
@@ -397,7 +399,14 @@ TESTED_SECTION = "\n\n## Tested before landing\n"  # heads comments/pr_tested.md
 
 @action("validate.merge")
 def merge(ctx: StepContext) -> dict[str, Any]:
-    """The applier merges with the expected head, only if production did not move."""
+    """The applier merges with the expected head, only if production did not move; one
+    landing at a time (see ``landing_slot``)."""
+    holder = ctx.lease.holder if ctx.lease is not None else holder_id()
+    with landing_slot(ctx.services.store, holder):
+        return _land(ctx)
+
+
+def _land(ctx: StepContext) -> dict[str, Any]:
     assert ctx.issue is not None
     ctx.check_lease()
     forge, prepared = ctx.services.forge, ctx.outputs["prepare"]
