@@ -187,6 +187,22 @@ class Validation(Strict):
     # ci_poll_s, before the CI gate is judged on what it shows then
     ci_wait_s: float = Field(default=900.0, ge=0, le=86_400)
     ci_poll_s: float = Field(default=15.0, gt=0, le=3600)
+    # Files the running app cannot show (protected_paths' glob dialect). When production moves
+    # after a change was validated, the candidate is rebuilt and its tests and journeys run
+    # again; the validator's verdict is kept only if the two candidates differ in these files
+    # alone, and asked again otherwise.
+    unseen_paths: list[str] = Field(
+        default_factory=lambda: ["tests/", "test_*.py", "*_test.py", "docs/", ".github/"]
+    )
+
+    @field_validator("unseen_paths")
+    @classmethod
+    def _globs(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            problem = glob_problem(pattern)
+            if problem is not None:
+                raise ValueError(problem)
+        return value
 
 
 class Gates(Strict):

@@ -230,6 +230,17 @@ class GitRepo:
     def changed_paths(self, base: str, head: str) -> list[str]:
         return sorted(path for _, _, path in self.diff_numstat(base, head))
 
+    def paths_between(self, a: str, b: str) -> list[str]:
+        """Every path whose content differs between the trees of ``a`` and ``b`` (compared
+        directly, not from a merge base); exact names (``-z``)."""
+        out = self.git_bytes(
+            "diff", "--name-only", "-z", "--no-renames", "--no-textconv", "--no-ext-diff",
+            a, b, "--",
+        )  # fmt: skip
+        if out is None:
+            raise GitError(f"git diff: cannot compare {a} and {b}")
+        return sorted(p for p in _text(out).split("\0") if p)
+
     def diff_text(self, base: str, head: str, max_bytes: int = 200_000) -> str:
         text = self.git("diff", "--no-color", "--no-ext-diff", "--no-textconv", f"{base}...{head}")
         if len(text) > max_bytes:

@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from harness.config.globs import matching
 from harness.config.models import Rules
 from harness.engine.actions import action
 from harness.engine.context import StepContext
@@ -196,10 +197,42 @@ def check(ctx: StepContext) -> dict[str, Any]:
             "journeys": [],
             "journeys_passed": False,
         }
-    result = journeys_on(
-        ctx, candidate, "candidate", _validator_request(ctx), trusted=production, tests=True
-    )
-    return {**result, "candidate": candidate, "production_sha": production}
+    kept = _verdict_to_keep(ctx, prepared["head"], candidate)
+    validator = None if kept is not None else _validator_request(ctx)
+    result = journeys_on(ctx, candidate, "candidate", validator, trusted=production, tests=True)
+    if kept is not None:
+        result["validator"], result["validator_kept"] = kept
+    return {
+        **result,
+        "candidate": candidate,
+        "production_sha": production,
+        "head": prepared["head"],
+    }
+
+
+def _verdict_to_keep(
+    ctx: StepContext, head: str, candidate: str
+) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The validator's verdict on an earlier candidate of the same PR head, if the two
+    candidates differ only in files the app cannot show (``validation.unseen_paths``): then
+    the validator would see the same app, and is not paid to look again. Tests and journeys
+    always run again on the new candidate."""
+    assert ctx.issue is not None
+    store, repo = ctx.services.store, ctx.services.repo
+    unseen = ctx.services.settings.config.validation.unseen_paths
+    for run in store.list_runs(limit=20, workflow="validate", issue=ctx.issue):
+        for step in reversed(store.steps(run.id)):
+            out = step.outputs or {}
+            if step.step_id != "check" or out.get("head") != head or "validator" not in out:
+                continue
+            try:
+                changed = repo.paths_between(str(out["candidate"]), candidate)
+            except GitError:
+                continue  # that candidate is gone: look again
+            if all(matching(path, unseen) for path in changed):
+                return dict(out["validator"]), {"from": out["candidate"], "changed": changed}
+            return None  # the newest verdict on this head saw a different app
+    return None
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
 from harness.forge.base import LABELS
@@ -15,7 +16,7 @@ from harness.store.db import Store
 from tests.cli_helpers import run_cli
 from tests.factory_repo import git
 from tests.forge.github_helpers import github_env, standin_for
-from tests.validate.conftest import serve
+from tests.validate.conftest import file_issues, role_of, serve
 from tests.validate.test_validate import issue, merging_together, run_once
 
 RENAME = "Rename render to render_page"
@@ -274,3 +275,59 @@ def test_a_change_that_conflicts_with_production_is_implemented_again_on_it(
     runs = store.list_runs(workflow="implement", issue=other)
     again = {s.step_id: s.outputs for s in store.steps(runs[0].id)}
     assert again["worktree"]["start_sha"] == again["worktree"]["base_sha"] == production
+
+
+@pytest.mark.parametrize(
+    ("path", "kept"),
+    [("docs/notes-history.md", True), ("static/hello.txt", False)],
+    ids=["unseen-change", "visible-change"],
+)
+def test_production_moving_rebuilds_the_candidate_and_asks_the_validator_only_if_it_could_see(
+    tmp_path: Path, capsys, app, monkeypatch, path: str, kept: bool
+) -> None:
+    """Production moves after validation, before the merge: the candidate is rebuilt on the new
+    production and tested again; the validator is asked again only when the two candidates
+    differ in a file the app could show (``validation.unseen_paths``)."""
+    from harness.engine import actions as registry
+
+    repo, _ = app
+    real_merge = registry.get_action("validate.merge")
+    assert real_merge is not None
+    moved: list[str] = []
+
+    def merge(ctx):
+        if not moved:  # someone pushes to production while this change waits to land
+            (repo / path).parent.mkdir(parents=True, exist_ok=True)
+            (repo / path).write_text("A maintainer's own change.\n")
+            git(repo, "add", path)
+            git(repo, "commit", "-qm", "a maintainer's change")
+            moved.append(GitRepo(repo).rev_parse("main") or "")
+        return real_merge(ctx)
+
+    monkeypatch.setitem(registry._ACTIONS, "validate.merge", merge)
+    for server in serve(tmp_path, monkeypatch):
+        file_issues(capsys, repo, [1])
+        run_once(capsys, repo)
+        validator_runs = [
+            b for _, b in server.received if role_of(b) == "validator" and len(b["messages"]) == 1
+        ]
+        break
+    data = issue(capsys, repo, 1)
+    assert "factory:merged" in data["labels"], data["labels"]
+    store = Store.open(tmp_path / "state")
+    (run,) = store.list_runs(workflow="validate", issue=1)
+    checks = [s.outputs for s in store.steps(run.id) if s.step_id == "check"]
+    assert len(checks) == 2  # validated, production moved, rebuilt on it and tested again
+    first, second = checks
+    assert first["production_sha"] != second["production_sha"] == moved[0]
+    assert second["tests"]["exit_code"] == 0 and second["journeys_passed"]
+    if kept:
+        assert second["validator_kept"] == {"from": first["candidate"], "changed": [path]}
+        assert len(validator_runs) == 1
+    else:
+        assert "validator_kept" not in second
+        assert len(validator_runs) == 2
+    # what landed is the second candidate's tree, with the maintainer's change in it
+    merged = [s.outputs for s in store.steps(run.id) if s.step_id == "merge" and s.outputs]
+    assert merged[-1]["landed_tree"] == second["tree"]
+    assert GitRepo(repo).read_blob("main", path) is not None
