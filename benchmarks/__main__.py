@@ -73,7 +73,8 @@ def splice(text: str, rows: list[f.Figure], note: str) -> str:
             table[names.index(f"| {row.name}")] = line
         else:
             table.append(line)
-    rest = [x for x in lines[end:] if not x.startswith(NOTE)]
+    kind = note.split(" measured")[0] + " measured"  # the same figures' earlier note goes
+    rest = [x for x in lines[end:] if not x.startswith(kind)]
     return "\n".join([*lines[:start], *table, "", note, *rest]) + "\n"
 
 
@@ -93,9 +94,27 @@ def github_only() -> int:
     return 0
 
 
+def landing_only() -> int:
+    """``python -m benchmarks landing``: the merge queue's figure alone, spliced into the
+    committed results."""
+    started = time.monotonic()
+    rows = [f.landing_throughput()]
+    print(console_table(rows))
+    note = (
+        f"Landing figure measured on its own {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on "
+        f"{machine()}; {time.monotonic() - started:.0f} s (`python -m benchmarks landing`)."
+    )
+    out = Path(__file__).parent / "results.md"
+    out.write_text(splice(out.read_text(), rows, note))
+    print(f"\nwritten to {out}")
+    return 0
+
+
 def main() -> int:
     if sys.argv[1:] == ["github"]:
         return github_only()
+    if sys.argv[1:] == ["landing"]:
+        return landing_only()
     reps = int(os.environ.get("BENCH_REPS", "5"))
     started = time.monotonic()
     rows: list[f.Figure] = []
@@ -105,6 +124,7 @@ def main() -> int:
     rows.append(f.rate_limit_adaptation())
     rows += github_figures()
     rows.append(f.validation_throughput(reps))
+    rows.append(f.landing_throughput())
     print(console_table(rows))
     header = (
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}; "

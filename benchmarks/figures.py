@@ -7,14 +7,16 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from benchmarks import fixtures as fx
 from harness.browser.chromium import BrowserSession
 from harness.browser.journeys import Journey, load_journeys
 from harness.browser.runner import run_journey
-from harness.cycle import run_stage
+from harness.cycle import outcome_of, run_stage
 from harness.git.repo import GitRepo
 from harness.git.worktrees import WorktreeManager, default_worktree_root
 from harness.sandbox.app import AppProcess, free_port
@@ -286,4 +288,103 @@ def validation_throughput(reps: int, journeys_n: int = 8) -> Figure:
         f"{per_min_fresh:.0f} with a browser per journey; the same journey in bare Playwright "
         f"(no guard, no records, no screenshot) gives {ceiling:.2f}× here, the ceiling: "
         f"the harness reaches {ratio / ceiling:.2f} of it",
+    )
+
+
+def _landing_rules(n: int) -> list[dict[str, Any]]:
+    """Issue i adds its own module: N compatible changes, each visible to the app's tree."""
+    rules: list[dict[str, Any]] = [r for r in fx.FAST_RULES if r["output"] != "finish"]
+    for i in range(n):
+        rules.insert(
+            0,
+            {
+                "output": "finish",
+                "match": f"Feature number {i} for the bench",
+                "turns": [
+                    [
+                        {
+                            "tool": "write_file",
+                            "input": {"path": f"extra_{i}.py", "content": f"EXTRA = {i}\n"},
+                        }
+                    ],
+                    [{"tool": "finish", "input": {"summary": f"Module {i}."}}],
+                ],
+            },
+        )
+    rules.append(
+        {
+            "output": "submit_verdict",
+            "turns": [
+                [{"tool": "browser_snapshot", "input": {}}],
+                [
+                    {
+                        "tool": "submit_verdict",
+                        "input": {
+                            "verdict": "pass",
+                            "score": 0.95,
+                            "criteria": [
+                                {"criterion": "It works.", "result": "pass", "evidence": "seen"}
+                            ],
+                            "summary": "The home page works.",
+                        },
+                    }
+                ],
+            ],
+        }
+    )
+    return rules
+
+
+def _validated(root: Path, n: int, issues_per_repo: int) -> tuple[float, int]:
+    """Implement (untimed) ``n`` issues spread over repositories of ``issues_per_repo``
+    each, then validate all of them at once and time it: (seconds, merges)."""
+    settings_list = []
+    with fx.standin(_landing_rules(n), root):
+        for r in range(n // issues_per_repo):
+            repo, state = fx.notes_repo(root / f"r{r}", issues_per_repo)
+            services = open_services(repo, state)
+            triage_all(services)
+            numbers = list(range(1, issues_per_repo + 1))
+            rows = run_stage(services.settings, None, "implement", numbers, issues_per_repo)
+            if any(row["status"] != "succeeded" for row in rows):
+                raise RuntimeError(f"implement failed in the benchmark: {rows}")
+            settings_list.append((services.settings, numbers))
+            services.store.close()
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=len(settings_list)) as pool:
+            futures = [
+                pool.submit(run_stage, s, None, "validate", numbers, len(numbers))
+                for s, numbers in settings_list
+            ]
+            rows = [row for future in futures for row in future.result()]
+        elapsed = time.monotonic() - started
+    merged = sum(1 for row in rows if outcome_of(row) == "merged")
+    return elapsed, merged
+
+
+def landing_throughput(sizes: tuple[int, ...] = (2, 8)) -> Figure:
+    """N compatible changes validated in parallel and landed one after another through the
+    factory's merge queue, against validating the same N with no queue (each on a production
+    of its own, so nothing ever moves under it): merges per minute, queue / no queue."""
+    notes, ratios = [], {}
+    for n in sizes:
+        queued_s, queued_merged = _validated(_tmp(), n, n)
+        free_s, free_merged = _validated(_tmp(), n, 1)
+        if queued_merged != n or free_merged != n:
+            raise RuntimeError(f"landing benchmark: {queued_merged}/{free_merged} of {n} merged")
+        ratios[n] = free_s / queued_s
+        notes.append(
+            f"N={n}: {n * 60 / queued_s:.1f} merges/min queued ({queued_s:.0f} s) vs "
+            f"{n * 60 / free_s:.1f} validated with no queue ({free_s:.0f} s)"
+        )
+    largest = sizes[-1]
+    return Figure(
+        "landing throughput",
+        f"{ratios[largest]:.2f} of no queue (N={largest})",
+        "≥ 0.8",
+        ratios[largest] / 0.8,
+        "; ".join(notes)
+        + ". Every landing after the first rebuilds its candidate on the new production and runs "
+        "tests, journeys and the validator on it again (the change is visible to the app), "
+        "one at a time under the landing lease",
     )

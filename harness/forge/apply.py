@@ -128,6 +128,16 @@ def _merge(
         }
     sha = forge.merge_pr(number, entry["expected_head_sha"])
     merges[entry["local_merge_sha"]] = sha
-    if forge.repo.tree_of(sha) != entry["tree"]:  # cannot happen on an unmoved base
-        return {"result": "done", "merge_sha": sha, "warning": "merged tree differs from plan"}
+    landed = forge.repo.tree_of(sha)
+    if landed != entry["tree"]:  # production moved between the check and the merge
+        revert = forge.revert_merge(
+            entry["base"], sha, f"Revert factory merge of PR #{number}: not the tested tree"
+        )
+        return {
+            "result": "refused",
+            "merge_sha": sha,
+            "revert": revert,
+            "why": f"the merge landed tree {str(landed)[:12]}, not the tested "
+            f"{entry['tree'][:12]}: reverted at once",
+        }
     return {"result": "done", "merge_sha": sha}

@@ -375,6 +375,10 @@ class GitHubForge:
         return found
 
     def update_pr_body(self, number: int, body: str) -> None:
+        """Edit the body, unless it already says exactly this (a plan applied twice, a run
+        resumed after a crash): an edit that changes nothing is still a write."""
+        if self.get_pr(number).body == body:
+            return
         self.http.call(
             f"edit PR #{number}", lambda: self._repo.get_pull(number).edit(body=body), write=True
         )

@@ -19,12 +19,11 @@ from harness.engine.runner import check_kill_switch
 from harness.errors import FactoryError, GitError, StepFailed
 from harness.faults import fault_point
 from harness.forge.neutral import Markdown
-from harness.implement.run import holder_id
 from harness.model.scripted import ScriptedModel
 from harness.paths import validators_dir
 from harness.triage.outbound import sanitize_outbound
 from harness.validate.evidence import journeys_on
-from harness.validate.landing import landing_slot
+from harness.validate.landing import take_landing
 
 
 def _production(ctx: StepContext) -> tuple[str, str]:
@@ -427,20 +426,21 @@ def decide(ctx: StepContext) -> dict[str, Any]:
     }
 
 
+def landing_holder(ctx: StepContext) -> str:
+    """Who holds production's landing lease for this run: the run's issue-lease holder."""
+    return ctx.lease.holder if ctx.lease is not None else f"{ctx.run_id}:landing"
+
+
 TESTED_SECTION = "\n\n## Tested before landing\n"  # heads comments/pr_tested.md.j2
 
 
 @action("validate.merge")
 def merge(ctx: StepContext) -> dict[str, Any]:
     """The applier merges with the expected head, only if production did not move; one
-    landing at a time (see ``landing_slot``)."""
-    holder = ctx.lease.holder if ctx.lease is not None else holder_id()
-    with landing_slot(ctx.services.store, holder):
-        return _land(ctx)
-
-
-def _land(ctx: StepContext) -> dict[str, Any]:
+    landing at a time: production's landing lease, taken here, is kept until the run ends
+    (see ``harness.validate.landing``)."""
     assert ctx.issue is not None
+    take_landing(ctx.services.store, landing_holder(ctx))
     ctx.check_lease()
     forge, prepared = ctx.services.forge, ctx.outputs["prepare"]
     branch, sha = _production(ctx)

@@ -127,3 +127,39 @@ def test_plan_mode_needs_the_github_forge(tmp_path: Path, capsys) -> None:
     res = run_cli(capsys, "--repo", str(repo), "--plan", str(tmp_path / "p"), "triage")
     assert res.code == 2
     assert "plan mode is for forge: github" in res.err
+
+
+def test_the_applier_reverts_a_merge_that_did_not_land_the_tested_tree(
+    github_repo, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    """Production moves in the instant between the applier's check and its merge: GitHub's
+    merge commit then holds a tree nobody tested, and it is reverted at once."""
+    from harness.forge.github import GitHubForge
+
+    repo, hub = github_repo
+    state = tmp_path / "state"
+    factory(capsys, repo, state, "triage")
+    factory(capsys, repo, state, "implement", "1")
+    plan = tmp_path / "plan"
+    factory(capsys, repo, state, "--plan", str(plan), "validate", "1")
+    real_merge = GitHubForge.merge_pr
+
+    def racing_merge(self, number: int, expected_head_sha: str) -> str:
+        other = runner(tmp_path, hub, "someone")
+        (other / "NOTICE").write_text("moved\n")
+        git(other, "add", "NOTICE")
+        git(other, "commit", "-qm", "a human change")
+        git(other, "push", "-q", "origin", "main")
+        return real_merge(self, number, expected_head_sha)
+
+    monkeypatch.setattr(GitHubForge, "merge_pr", racing_merge)
+    apply = runner(tmp_path, hub, "apply")
+    res = factory(capsys, apply, apply / ".state", "apply", str(plan), "--json", code=1)
+    (merge_row,) = [r for r in res.json() if r.get("op") == "merge_pr"]
+    assert merge_row["result"] == "refused" and "reverted at once" in merge_row["why"]
+    (pull,) = hub.pulls.values()
+    assert pull.merged  # GitHub merged it …
+    tip = GitRepo(hub.bare).rev_parse("refs/heads/main")
+    assert tip == merge_row["revert"]  # … and production is back to what it was, plus NOTICE
+    assert GitRepo(hub.bare).tree_of(tip) == GitRepo(hub.bare).tree_of(f"{pull.merge_sha}^1")
+    assert "factory:merged" not in hub.issues[1].labels
