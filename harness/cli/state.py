@@ -157,6 +157,15 @@ def report(ctx: click.Context, run_id: str, as_json: bool) -> None:
             click.echo(terminal_safe("    " + output))
 
 
+def engage_kill_switch(store: Store, reason: str) -> None:
+    """Pull the kill switch: no workflow starts another step until it is released."""
+    store.set_flag(KILL_SWITCH, reason)
+
+
+def release_kill_switch(store: Store) -> None:
+    store.clear_flag(KILL_SWITCH)
+
+
 GITHUB_SWITCH = "FACTORY_ENABLED"
 _GITHUB_HELP = (
     "Also set the repository variable FACTORY_ENABLED that every job of the GitHub Actions "
@@ -181,7 +190,7 @@ def _flip_github(ctx: click.Context, enabled: bool) -> str:
 def stop(ctx: click.Context, reason: str, on_github: bool) -> None:
     """Engage the kill switch: no workflow starts another step until 'factory resume'."""
     check_one_line("--reason", reason)
-    _store(ctx).set_flag(KILL_SWITCH, reason)
+    engage_kill_switch(_store(ctx), reason)
     remote = _flip_github(ctx, False) if on_github else ""
     click.echo(f"factory stopped: {reason}{remote}")
 
@@ -192,5 +201,5 @@ def stop(ctx: click.Context, reason: str, on_github: bool) -> None:
 def resume(ctx: click.Context, on_github: bool) -> None:
     """Release the kill switch."""
     remote = _flip_github(ctx, True) if on_github else ""
-    _store(ctx).clear_flag(KILL_SWITCH)
+    release_kill_switch(_store(ctx))
     click.echo(f"factory resumed{remote}")
