@@ -79,10 +79,17 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
         timeout_graceful_shutdown=2,
         lifespan="off",
     )
-    server = uvicorn.Server(config)
+    board = app.state.dashboard
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: object) -> None:
+            board.closing = True  # live streams end at their next tick, so shutdown is clean
+            super().handle_exit(sig, frame)  # type: ignore[arg-type]
+
+    server = Server(config)
     try:
         server.run(sockets=[sock])
     finally:
-        app.state.dashboard.closing = True
+        board.closing = True
         sock.close()
         services.store.close()

@@ -1,0 +1,123 @@
+"""``factory serve`` in a real Chromium: what a demo did, live runs, the kill switch."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from harness.engine.runner import KILL_SWITCH
+from harness.store.db import Store
+from tests.cli_helpers import run_cli
+from tests.serve.conftest import EVIL_TITLE, PLANTED_COST, Demo, Server
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+# the demo's outcomes (factory demo --json) and the queue section each lands in
+SECTION = {
+    "MERGED": "factory:merged",
+    "rejected": "factory:rejected",
+    "refused (needs a human)": "factory:needs-human",
+    "needs a human: hold-out conflict": "factory:needs-human",
+}
+
+
+def test_queue_shows_every_issue_of_the_demo_where_it_ended(page, demo: Demo) -> None:
+    assert page.url.endswith("/") and "token=" not in page.url  # the token leaves the address
+    page.goto(page.url + "queue")
+    assert set(demo.outcomes) == {1, 2, 3, 4, 5}
+    for number, outcome in demo.outcomes.items():
+        row = page.locator(f"section[data-state='{SECTION[outcome]}'] tr[data-issue='{number}']")
+        expect(row).to_have_count(1)
+    why = page.locator("section[data-state='factory:needs-human'] tr[data-issue='5'] .why")
+    expect(why).to_contain_text("hidden user journey")
+    merged = page.locator("section[data-state='factory:merged'] tr[data-issue='1']")
+    expect(merged).to_contain_text("validate: merge")
+
+
+def test_refused_issue_page_shows_the_journey_screenshot_and_the_verdicts(page) -> None:
+    page.goto(page.url + "issues/5")
+    shot = page.locator("img.journey-shot").first
+    expect(shot).to_be_visible()
+    shot.scroll_into_view_if_needed()
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=shot.element_handle())
+    assert shot.evaluate("img => img.naturalWidth") > 0
+    body = page.locator("main")
+    expect(body).to_contain_text("FAIL at step 3")
+    expect(body).to_contain_text("holdout_conflict")
+    expect(body).to_contain_text("the page works as the issue asks")  # the validator's criterion
+    expect(page.locator("table.gates").first).to_contain_text("changed_lines")
+    expect(page.locator("#outcome")).to_have_text("factory:needs-human")
+
+
+def test_costs_equal_factory_runs_json(
+    page, demo: Demo, server: Server, capsys, monkeypatch
+) -> None:
+    monkeypatch.setenv("FACTORY_STATE_DIR", str(demo.state_dir))
+    res = run_cli(capsys, "--repo", str(demo.repo), "runs", "--json", "--limit", "1000")
+    assert res.code == 0, res.err
+    expected = {row["id"]: row for row in res.json()}
+    assert expected[demo.planted_run]["cost_usd"] == PLANTED_COST  # not all zero
+    page.goto(server.base + "/runs")
+    rows = page.locator("table.runs tbody tr[data-run]")
+    expect(rows).to_have_count(len(expected))
+    shown = rows.evaluate_all(
+        "rows => rows.map(r => [r.dataset.run, r.dataset.cost, r.querySelector('.cost').textContent])"
+    )
+    for run_id, cost, text in shown:
+        assert float(cost) == expected[run_id]["cost_usd"], run_id
+        assert text == f"${expected[run_id]['cost_usd']:.4f}"
+    page.goto(server.base + f"/runs/{demo.planted_run}")
+    assert float(page.locator("#run-cost").get_attribute("data-cost")) == PLANTED_COST
+    plan = page.locator("table.steps tr[data-step='plan']").first
+    assert float(plan.get_attribute("data-cost")) == PLANTED_COST
+    page.goto(server.base + "/issues/1")
+    assert float(page.locator("#issue-cost").get_attribute("data-cost")) == PLANTED_COST
+
+
+def test_a_run_started_while_the_page_is_open_appears_and_advances(page, demo: Demo) -> None:
+    page.evaluate("window.__same_page = 'yes'")
+    store = Store.open(demo.state_dir)
+    try:
+        run = store.create_run("triage", 3, {}, {})
+        first = store.start_step(run.id, "prescreen", {})
+        row = page.locator(f"#running tr[data-run='{run.id}']")
+        expect(row.locator(".step")).to_have_text("prescreen", timeout=15_000)
+        store.finish_step(first, "succeeded", {})
+        store.start_step(run.id, "judge", {})
+        expect(row.locator(".step")).to_have_text("judge", timeout=15_000)
+        store.set_run_status(run.id, "succeeded")
+        expect(row).to_have_count(0, timeout=15_000)
+        expect(page.locator(f"#recent tr[data-run='{run.id}']")).to_have_count(1)
+    finally:
+        store.close()
+    assert page.evaluate("window.__same_page") == "yes"  # no reload happened
+
+
+def test_the_kill_switch_button_stops_and_resumes_the_factory(page, demo: Demo) -> None:
+    store = Store.open(demo.state_dir)
+    try:
+        page.fill("#kill-switch input[name=reason]", "night shift over")
+        page.click("#stop")
+        expect(page.locator("#kill-switch .state")).to_have_text("ENGAGED")
+        expect(page.locator("#kill-switch .reason")).to_have_text("night shift over")
+        assert store.get_flag(KILL_SWITCH) == "night shift over"
+        page.click("#resume")
+        expect(page.locator("#kill-switch .state")).to_have_text("off")
+        assert store.get_flag(KILL_SWITCH) is None
+        kinds = [e.kind for e in store.events() if e.data.get("name") == KILL_SWITCH]
+        assert kinds[-2:] == ["flag.set", "flag.cleared"]
+    finally:
+        store.close()
+
+
+def test_issue_text_is_shown_as_text_never_run(page, server: Server) -> None:
+    page.goto(server.base + "/queue")
+    expect(page.locator("main")).to_contain_text(EVIL_TITLE)
+    link = page.locator("section[data-state='new'] tr[data-issue] a").first
+    link.click()
+    expect(page.locator("h1")).to_contain_text(EVIL_TITLE)
+    page.locator("details summary", has_text="issue text").click()
+    expect(page.locator("pre.untrusted").first).to_contain_text(
+        "<script>window.__pwned = 2</script>"
+    )
+    assert page.evaluate("window.__pwned") is None
