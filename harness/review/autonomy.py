@@ -89,12 +89,13 @@ def _finals(store: Store) -> dict[int, tuple[str, str]]:
 
 
 def autonomy_index_for(store: Store, days: int = 30, now: float | None = None) -> AutonomyIndex:
-    since = utc_now((time.time() if now is None else now) - days * 86_400)
+    end = time.time() if now is None else now
+    since, until = utc_now(end - days * 86_400), utc_now(end)
     touched = {e.data.get("issue") for e in store.events() if e.kind.startswith(HUMAN)} - {None}
     kinds: dict[str, list[bool]] = {}
     issues: dict[int, bool] = {}
     for number, (ts, _) in sorted(_finals(store).items()):
-        if ts < since:
+        if not since <= ts <= until:
             continue
         kind = kind_of(triage_spec(store, number))
         issues[number] = number not in touched
