@@ -124,10 +124,13 @@ def _review_state(ctx: click.Context, store: Store) -> dict[str, Any]:
     found: dict[str, Any] = {"autonomy_index": autonomy_index_for(store).to_json()}
     root = repo_root(ctx)
     try:
-        rules = load_settings(root, state_dir(root)).governance.rules
+        settings = load_settings(root, state_dir(root))
     except (ConfigError, ConfigErrors) as exc:
         return {**found, "trust": [], "trust_error": str(exc).replace("\n", " ")}
-    return {**found, "trust": [t.to_json() for t in trust_states_for(store, rules)]}
+    states = trust_states_for(
+        store, settings.governance.rules, GitRepo(root), settings.config.production_branch
+    )
+    return {**found, "trust": [t.to_json() for t in states]}
 
 
 def review_lines(data: dict[str, Any]) -> list[str]:

@@ -9,10 +9,14 @@ runs' steps and the audit trail every time."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from harness.config.models import Rules, TrustRule
+from harness.errors import GitError
+from harness.git.repo import GitRepo
+from harness.store.base import utc_now
 from harness.store.db import Store
 from harness.store.records import Event
 
@@ -23,6 +27,7 @@ if TYPE_CHECKING:
 APPROVE_EVENT = "human.approve"
 # CI that said no is a gate no approval lifts; pending or absent CI a person may accept
 RED_CI = ("failure", "error")
+_REVERTS = re.compile(r"This reverts commit ([0-9a-f]{40})")
 
 
 @dataclass(frozen=True)
@@ -93,8 +98,28 @@ def _last(steps: list[Any], step_id: str, status: str = "succeeded") -> Any:
     return matching[-1] if matching else None
 
 
-def evidence(store: Store) -> list[Evidence]:
-    """What happened to every change the factory merged (or had to revert), oldest first."""
+def reverts(repo: GitRepo, branch: str) -> dict[str, str]:
+    """Commits on production that a revert commit undid (``git revert`` says so in its
+    message) -> when the revert was committed."""
+    try:
+        log = repo.git(
+            "log", "--format=%ct%x1f%B%x1e", "--grep=This reverts commit", f"refs/heads/{branch}"
+        )
+    except GitError:
+        return {}
+    found: dict[str, str] = {}
+    for record in log.split("\x1e"):
+        when, _, message = record.strip().partition("\x1f")
+        for sha in _REVERTS.findall(message):
+            if when.isdigit():
+                found.setdefault(sha, utc_now(float(when)))
+    return found
+
+
+def evidence(store: Store, repo: GitRepo | None = None, branch: str = "main") -> list[Evidence]:
+    """What happened to every change the factory merged, oldest first: with ``repo``, a
+    merge someone reverted on ``branch`` later is a ``revert`` of its kind too."""
+    undone = reverts(repo, branch) if repo is not None else {}
     approved = {(e.data.get("issue"), e.data.get("head")): e.ts for e in approvals(store)}
     found: list[Evidence] = []
     for run in store.list_runs(limit=1_000_000, workflow="validate"):
@@ -116,6 +141,9 @@ def evidence(store: Store) -> list[Evidence]:
         when = approved.get((run.issue, head))
         green = "approved_green" if when is not None and when <= ts else "green"
         found.append(Evidence(ts, kind, green, run.issue))
+        reverted_at = undone.get(str(merge.outputs.get("merge_sha")))
+        if reverted_at is not None:
+            found.append(Evidence(max(reverted_at, ts), kind, "revert", run.issue))
     return sorted(found, key=lambda e: e.ts)
 
 
@@ -134,17 +162,21 @@ def state_of(kind: str, rule: TrustRule, history: list[Evidence]) -> TrustState:
     )
 
 
-def trust_state_for(store: Store, rules: Rules, kind: str) -> TrustState | None:
+def trust_state_for(
+    store: Store, rules: Rules, kind: str, repo: GitRepo | None = None, branch: str = "main"
+) -> TrustState | None:
     """The state of one kind, or None when no trust rule covers it (it merges by itself)."""
     rule = rules.trust_for(kind)
-    return None if rule is None else state_of(kind, rule, evidence(store))
+    return None if rule is None else state_of(kind, rule, evidence(store, repo, branch))
 
 
-def trust_states_for(store: Store, rules: Rules) -> list[TrustState]:
+def trust_states_for(
+    store: Store, rules: Rules, repo: GitRepo | None = None, branch: str = "main"
+) -> list[TrustState]:
     """Every configured kind, and each kind seen so far that the ``default`` rule covers."""
     if not rules.trust:
         return []
-    history = evidence(store)
+    history = evidence(store, repo, branch)
     kinds = [k.removeprefix("kind:") for k in rules.trust if k != "default"]
     if "default" in rules.trust:
         seen = sorted({e.kind for e in history} - set(kinds))
@@ -158,7 +190,9 @@ def trust_states_for(store: Store, rules: Rules) -> list[TrustState]:
 
 
 def trust_states(services: Services) -> list[TrustState]:
-    return trust_states_for(services.store, services.settings.governance.rules)
+    settings = services.settings
+    branch = settings.config.production_branch
+    return trust_states_for(services.store, settings.governance.rules, services.repo, branch)
 
 
 def review_gate(
@@ -171,7 +205,10 @@ def review_gate(
     budget) routes elsewhere and stays as it is; CI that failed is never lifted."""
     store = services.store
     if routing.route == "merge":
-        state = trust_state_for(store, services.settings.governance.rules, kind)
+        settings = services.settings
+        branch = settings.config.production_branch
+        rules = settings.governance.rules
+        state = trust_state_for(store, rules, kind, services.repo, branch)
         if state is not None and not state.auto:
             routing = replace(routing, route="needs_review", reason=state.waiting_reason())
     if routing.route == "needs_review" and issue is not None:

@@ -81,3 +81,20 @@ def test_init_scaffolds_review_first_for_a_new_repository(empty_repo: Path, caps
     rules = parse_rules((empty_repo / "factory_rules.md").read_text())
     default = rules.trust_for("anything")
     assert default is not None and default.start == "review" and default.earn_after == 3
+
+
+def test_a_revert_on_production_is_found_by_the_commit_it_undid(empty_repo: Path) -> None:
+    from harness.git.repo import GitRepo
+    from harness.review.trust import reverts
+    from tests.conftest import git
+
+    (empty_repo / "fix.py").write_text("x = 1\n")
+    git(empty_repo, "add", "fix.py")
+    git(empty_repo, "commit", "-qm", "A fix")
+    fix = git(empty_repo, "rev-parse", "HEAD").strip()
+    repo = GitRepo(empty_repo)
+    assert reverts(repo, "main") == {}
+    git(empty_repo, "revert", "--no-edit", fix)  # a person undoes it
+    found = reverts(repo, "main")
+    assert list(found) == [fix] and found[fix].endswith("Z")
+    assert reverts(repo, "no-such-branch") == {}
