@@ -101,6 +101,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
         "running": [run_row(store, r) for r in recent if r.status == "running"],
         "spend_today_usd": round(store.spend(since=start_of_day(time.time())), 6),
         "spend_total_usd": round(store.spend(), 6),
+        **_review_state(ctx, store),
     }
     if as_json:
         emit_json(data)
@@ -110,6 +111,39 @@ def status(ctx: click.Context, as_json: bool) -> None:
     click.echo(
         f"spend today: ${data['spend_today_usd']:.4f}  (all time ${data['spend_total_usd']:.4f})"
     )
+    for line in review_lines(data):
+        click.echo(line)
+
+
+def _review_state(ctx: click.Context, store: Store) -> dict[str, Any]:
+    """The Autonomy Index and earned trust per kind (harness/review)."""
+    from harness.errors import ConfigError, ConfigErrors
+    from harness.review.autonomy import autonomy_index_for
+    from harness.review.trust import trust_states_for
+
+    found: dict[str, Any] = {"autonomy_index": autonomy_index_for(store).to_json()}
+    root = repo_root(ctx)
+    try:
+        settings = load_settings(root, state_dir(root))
+    except (ConfigError, ConfigErrors) as exc:
+        return {**found, "trust": [], "trust_error": str(exc).replace("\n", " ")}
+    states = trust_states_for(
+        store, settings.governance.rules, GitRepo(root), settings.config.production_branch
+    )
+    return {**found, "trust": [t.to_json() for t in states]}
+
+
+def review_lines(data: dict[str, Any]) -> list[str]:
+    index = data["autonomy_index"]
+    overall = "-" if index["overall"] is None else f"{index['overall']:.0%}"
+    lines = [
+        f"autonomy index ({index['window_days']} days): {overall} "
+        f"({index['autonomous']} of {index['finished']} finished issues without a person)"
+    ]
+    for t in data["trust"]:
+        state = "auto" if t["auto"] else f"review ({t['earned']}/{t['earn_after']} earned)"
+        lines.append(f"trust kind:{t['kind']}: {state}")
+    return lines
 
 
 @click.command()
