@@ -54,11 +54,14 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     The first line printed is the URL to open; it carries the session token."""
     import uvicorn
 
+    from harness.review.decisions import check_actor, default_actor
     from harness.serve.app import create_app
     from harness.services import open_services
 
     root = repo_root(ctx)
-    services = open_services(root, state_dir(root), provider_override(ctx))
+    provider = provider_override(ctx)
+    services = open_services(root, state_dir(root), provider)
+    actor = check_actor(default_actor())
     token = secrets.token_urlsafe(32)
     sock = _listen(host, port)
     bound = sock.getsockname()[1]
@@ -71,7 +74,7 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
             "machines; anyone with the URL can stop the factory and approve changes",
             err=True,
         )
-    app = create_app(services, token)
+    app = create_app(services, token, actor, lambda: open_services(root, state_dir(root), provider))
     config = uvicorn.Config(
         app,
         log_level="warning",

@@ -8,6 +8,7 @@ import asyncio
 import hmac
 import json
 import secrets
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -21,9 +22,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from harness.cli.common import check_one_line
 from harness.cli.state import engage_kill_switch, release_kill_switch
 from harness.engine.context import Services
 from harness.errors import FactoryError, NotFoundError
+from harness.review import decisions
 from harness.serve import charts, views
 
 COOKIE = "factory_session"
@@ -57,9 +60,13 @@ class Dashboard:
     services: Services
     token: str
     actor: str = "dashboard"
+    # the services a person's decision runs with: read afresh (production's rules now)
+    fresh: Callable[[], Services] | None = None
     sessions: dict[str, Session] = field(default_factory=dict)
+    flash: dict[str, str] = field(default_factory=dict)  # session -> what its last action did
     poll_s: float = 1.0
     closing: bool = False
+    deciding: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.env = Environment(
@@ -151,7 +158,8 @@ class Dashboard:
     # -- pages ---------------------------------------------------------------------------
     async def now(self, request: Request, session: Session) -> Response:
         view = await run_in_threadpool(views.now_view, self.services)
-        return self.page("now.html", session, now=view)
+        panel = await run_in_threadpool(views.trust_panel, self.services)
+        return self.page("now.html", session, now=view, panel=panel)
 
     def live_html(self, session: Session) -> str:
         view = views.now_view(self.services)
@@ -180,7 +188,8 @@ class Dashboard:
             data = await run_in_threadpool(views.issue_page, self.services, number)
         except FactoryError as exc:
             return self.refuse(404, str(exc))
-        return self.page("issue.html", session, view=data)
+        said = self.flash.pop(session.id, None)
+        return self.page("issue.html", session, view=data, said=said)
 
     async def runs(self, request: Request, session: Session) -> Response:
         q = request.query_params
@@ -208,9 +217,9 @@ class Dashboard:
             charts.bars("cost per merged issue (USD)", short, t.cost_per_merge, "${:.4f}"),
             charts.hbars("refusals by reason (30 days)", t.refusals),
         ]
-        if t.autonomy:
-            shown.append(charts.line("Autonomy Index", short, t.autonomy))
-        return self.page("trends.html", session, trends=t, charts=shown)
+        shown.append(charts.line("Autonomy Index (30 days up to each day)", short, t.autonomy))
+        panel = await run_in_threadpool(views.trust_panel, self.services)
+        return self.page("trends.html", session, trends=t, charts=shown, panel=panel)
 
     async def evidence(self, request: Request, session: Session) -> Response:
         raw = request.scope.get("raw_path", b"").decode("latin-1")
@@ -239,6 +248,40 @@ class Dashboard:
     async def resume(self, request: Request, session: Session) -> Response:
         await run_in_threadpool(release_kill_switch, self.services.store)
         return RedirectResponse("/", status_code=303)
+
+    async def approve(self, request: Request, session: Session) -> Response:
+        number = int(request.path_params["number"])
+        said = await run_in_threadpool(self.decide, "approve", number, "")
+        self.flash[session.id] = said
+        return RedirectResponse(f"/issues/{number}", status_code=303)
+
+    async def reject(self, request: Request, session: Session) -> Response:
+        number = int(request.path_params["number"])
+        reason = (await form_of(request)).get("reason", "")
+        said = await run_in_threadpool(self.decide, "reject", number, reason)
+        self.flash[session.id] = said
+        return RedirectResponse(f"/issues/{number}", status_code=303)
+
+    def decide(self, action: str, number: int, reason: str) -> str:
+        """A person's approve or reject, as ``factory approve`` / ``reject`` do it; one line
+        that says what came of it."""
+        from harness.cli.work import require_model
+
+        with self.deciding:  # one decision at a time
+            services = self.fresh() if self.fresh else self.services
+            try:
+                if action == "reject":
+                    check_one_line("reason", reason)
+                    return decisions.reject(services, number, reason, self.actor).message
+                label = decisions.waiting_label(services, number, "approve")
+                if label == "factory:needs-review":
+                    require_model(services.settings, None)  # validation runs again
+                return decisions.approve(services, number, self.actor).message
+            except FactoryError as exc:
+                return f"not done: {exc}"
+            finally:
+                if services is not self.services:
+                    services.store.close()
 
 
 async def form_of(request: Request) -> dict[str, str]:
@@ -306,9 +349,15 @@ def _pct(value: object) -> str:
     return "" if value is None else f"{float(value) * 100:.0f}%"  # type: ignore[arg-type]
 
 
-def create_app(services: Services, token: str, actor: str = "dashboard") -> Starlette:
-    """The dashboard for ``services``; ``token`` opens a session (``/?token=…``)."""
-    board = Dashboard(services, token, actor)
+def create_app(
+    services: Services,
+    token: str,
+    actor: str = "dashboard",
+    fresh: Callable[[], Services] | None = None,
+) -> Starlette:
+    """The dashboard for ``services``; ``token`` opens a session (``/?token=…``); a person's
+    decisions are recorded as ``actor`` and run with ``fresh()`` services when given."""
+    board = Dashboard(services, token, actor, fresh)
     g = board.guard
     routes = [
         Route("/", g(board.now)),
@@ -322,6 +371,8 @@ def create_app(services: Services, token: str, actor: str = "dashboard") -> Star
         Route("/static/{name}", g(board.static)),
         Route("/stop", g(board.stop, post=True), methods=["POST"]),
         Route("/resume", g(board.resume, post=True), methods=["POST"]),
+        Route("/issues/{number:int}/approve", g(board.approve, post=True), methods=["POST"]),
+        Route("/issues/{number:int}/reject", g(board.reject, post=True), methods=["POST"]),
     ]
     app = Starlette(routes=routes)
     app.state.dashboard = board

@@ -15,9 +15,13 @@ from harness.cli.summary import _latest as latest
 from harness.engine.budget import start_of_day
 from harness.engine.context import Services
 from harness.engine.runner import KILL_SWITCH
+from harness.errors import FactoryError
 from harness.forge.base import Comment, Issue
 from harness.redact import redact
-from harness.store.records import Run, StepRecord
+from harness.review.autonomy import AutonomyIndex, autonomy_index, autonomy_index_for
+from harness.review.decisions import REVIEWABLE
+from harness.review.trust import TrustState, trust_states
+from harness.store.records import Event, Run, StepRecord
 
 EVIDENCE = "evidence"  # the folder under the state that screenshots are served from
 
@@ -45,7 +49,6 @@ _PRECEDENCE = (
     "factory:needs-info",
     "factory:accepted",
 )
-REVIEWABLE = ("factory:needs-review", "factory:needs-human")
 
 
 def parse_ts(text: str | None) -> datetime | None:
@@ -155,6 +158,23 @@ def now_view(services: Services) -> NowView:
         spend=[Spend("today", today, budgets.per_day_usd)],
         counts=counts,
     )
+
+
+@dataclass(frozen=True)
+class TrustPanel:
+    """Earned trust per kind and the Autonomy Index (30 days): how dark the factory runs."""
+
+    trust: list[TrustState]
+    trust_error: str | None
+    autonomy: AutonomyIndex
+
+
+def trust_panel(services: Services) -> TrustPanel:
+    try:
+        states, error = trust_states(services), None
+    except FactoryError as exc:
+        states, error = [], str(exc)
+    return TrustPanel(states, error, autonomy_index(services, days=30))
 
 
 # -- Queue ---------------------------------------------------------------------------------
@@ -290,6 +310,8 @@ class IssuePage:
     trails: list[Trail]
     cost_usd: float
     reviewable: bool
+    label: str | None  # the review label it waits under
+    audit: list[Event]
 
 
 def step_lines(services: Services, run_id: str) -> list[StepLine]:
@@ -394,13 +416,21 @@ def issue_page(services: Services, number: int) -> IssuePage:
     now = services.clock()
     runs = list(reversed(services.store.list_runs(limit=10_000, issue=number)))
     state = issue_state(issue)
+    waiting = [lab for lab in REVIEWABLE if lab in issue.labels]
+    audit = [
+        e
+        for e in services.store.events()
+        if e.kind.startswith("human.") and e.data.get("issue") == number
+    ]
     return IssuePage(
         issue=issue,
         state=state,
         comments=services.forge.list_comments(number),
         trails=[trail(services, run, now) for run in runs],
         cost_usd=round(services.store.spend(issue=number), 6),
-        reviewable=issue.state == "open" and any(lab in issue.labels for lab in REVIEWABLE),
+        reviewable=issue.state == "open" and bool(waiting),
+        label=waiting[0] if waiting else None,
+        audit=audit,
     )
 
 
@@ -571,6 +601,10 @@ def trends_view(services: Services, days: int = 30) -> Trends:
     for _, step in store.steps_since("implement", since, ("gates",)):
         if step.status == "failed" or step.outputs.get("passed") is False:
             refusals["implementation: gates"] = refusals.get("implementation: gates", 0) + 1
+    autonomy: list[float | None] = []
+    for day in labels:  # the index over the 30 days up to the end of each day
+        end = datetime.fromisoformat(day).replace(tzinfo=UTC) + timedelta(days=1)
+        autonomy.append(autonomy_index_for(store, 30, end.timestamp() - 0.001).overall)
     cost = []
     for day in labels:
         issues = merged_issues[day] - reverted
@@ -581,4 +615,5 @@ def trends_view(services: Services, days: int = 30) -> Trends:
         merges=[merges[d] for d in labels],
         refusals=dict(sorted(refusals.items(), key=lambda kv: (-kv[1], kv[0]))),
         cost_per_merge=cost,
+        autonomy=autonomy,
     )

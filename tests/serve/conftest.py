@@ -14,6 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+import yaml
 
 from harness.browser.chromium import LAUNCH_ARGS, find_chromium
 from harness.model.base import CallRecord, Usage
@@ -24,6 +25,7 @@ GITHUB_CANARY = "ghp_serveCANARY0123456789abcdefABCDEF"
 EVIL_TITLE = '<img src=x onerror="window.__pwned=1">Evil <b>title</b>'
 EVIL_BODY = "<script>window.__pwned = 2</script> and </pre><script>window.__pwned=3</script>"
 PLANTED_COST = 0.0123
+ACTOR = "operator-ann"
 _SCRUBBED = (
     "ANTHROPIC_API_KEY",
     "ANTHROPIC_AUTH_TOKEN",
@@ -53,32 +55,53 @@ def clean_env(**extra: str) -> dict[str, str]:
 class Demo:
     repo: Path
     state_dir: Path
-    outcomes: dict[int, str]
+    outcomes: dict[int, str]  # as 'factory demo' words them
     planted_run: str  # the run a priced model call and a transcript with secrets were added to
+
+
+# the demo, with one rule more: bug fixes wait for a person until two were approved
+TRUST = "trust: {kind:bug: {start: review, earn_after: 2}}\n"
 
 
 @pytest.fixture(scope="session")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
-    """``factory demo`` once, then a priced model call, a transcript that quotes secrets and an
-    issue full of markup added through the store the engine uses."""
+    """The demo's cycle once (``factory demo``'s app, issues and scripted model, with bug
+    fixes waiting for review), then a priced model call, a transcript that quotes secrets
+    and an issue full of markup, added through the store the engine uses."""
+    from harness.cli.demo import outcomes
+    from harness.cycle import run_cycle
+    from harness.demo import DemoReport, generate
+    from harness.forge.local import LocalForge
+    from harness.git.repo import GitRepo
+    from harness.paths import workflows_dir
+    from tests.factory_repo import git
+
     root = tmp_path_factory.mktemp("serve") / "demo"
-    res = subprocess.run(
-        [sys.executable, "-m", "harness", "demo", "--dir", str(root), "--json"],
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        timeout=240,
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in clean_env().items():
+            mp.setenv(name, value)
+        for name in _SCRUBBED:
+            mp.delenv(name, raising=False)
+        repo, state_dir, provider = generate(root)
+        rules = repo / "factory_rules.md"
+        rules.write_text("---\n" + TRUST + rules.read_text().removeprefix("---\n"))
+        git(repo, "commit", "-qam", "Bug fixes earn trust")
+        store = Store.open(state_dir)
+        forge = LocalForge(store, GitRepo(repo))
+        for item in yaml.safe_load((workflows_dir() / "demo" / "issues.yaml").read_text()):
+            forge.create_issue(item["title"], item["body"], item["author"])
+        result = run_cycle(repo, state_dir, provider, max_parallel=3)
+    report = DemoReport(root, repo, state_dir, provider)
+    report.triage, report.implement, report.validate = (
+        result["triage"],
+        result["implement"],
+        result["validate"],
     )
-    assert res.returncode == 0, res.stderr
-    data = json.loads(res.stdout)
-    repo, state_dir = Path(data["repo"]), Path(data["state_dir"])
-    planted = next(r["run_id"] for r in data["implement"] if r["issue"] == 1)
-    store = Store.open(state_dir)
+    planted = next(r["run_id"] for r in report.implement if r["issue"] == 1)
     try:
         usage = Usage(input_tokens=1200, output_tokens=300)
-        store.record_call(
-            planted, "plan", CallRecord("claude-x", usage, PLANTED_COST, 1.5, "0" * 64)
-        )
+        record = CallRecord("claude-x", usage, PLANTED_COST, 1.5, "0" * 64)
+        store.record_call(planted, "plan", record)
         store.insert_issue(EVIL_TITLE, EVIL_BODY, "mallory")
     finally:
         store.close()
@@ -87,7 +110,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
         {"role": "assistant", "content": [{"type": "text", "text": f"token {GITHUB_CANARY}"}]},
     ]
     (state_dir / "transcripts" / planted / "leak.json").write_text(json.dumps(leak))
-    return Demo(repo, state_dir, {n: o for n, o, _ in data["outcomes"]}, planted)
+    return Demo(repo, state_dir, {n: o for n, o, _ in outcomes(report)}, planted)
 
 
 @dataclass(frozen=True)
@@ -135,6 +158,7 @@ def server(demo: Demo) -> Iterator[Server]:
             FACTORY_STATE_DIR=str(demo.state_dir),
             ANTHROPIC_API_KEY=ANTHROPIC_CANARY,
             GITHUB_TOKEN=GITHUB_CANARY,
+            FACTORY_ACTOR=ACTOR,
         ),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -155,7 +179,8 @@ def server(demo: Demo) -> Iterator[Server]:
 
 
 @pytest.fixture(scope="session")
-def browser() -> Iterator[object]:
+def browser(demo: Demo) -> Iterator[object]:
+    """Chromium, started after the demo's cycle (which drives browsers of its own)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from contextlib import closing
+
 import pytest
 from playwright.sync_api import expect
 
 from harness.engine.runner import KILL_SWITCH
+from harness.forge.local import LocalForge
+from harness.git.repo import GitRepo
 from harness.store.db import Store
 from tests.cli_helpers import run_cli
-from tests.serve.conftest import EVIL_TITLE, PLANTED_COST, Demo, Server
+from tests.serve.conftest import ACTOR, EVIL_TITLE, PLANTED_COST, Demo, Server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -18,12 +22,14 @@ SECTION = {
     "rejected": "factory:rejected",
     "refused (needs a human)": "factory:needs-human",
     "needs a human: hold-out conflict": "factory:needs-human",
+    "needs review": "factory:needs-review",
 }
 
 
 def test_queue_shows_every_issue_of_the_demo_where_it_ended(page, demo: Demo) -> None:
     assert page.url.endswith("/") and "token=" not in page.url  # the token leaves the address
     page.goto(page.url + "queue")
+    assert demo.outcomes[2] == "needs review"  # the bug fix waits: trust not earned yet
     assert set(demo.outcomes) == {1, 2, 3, 4, 5}
     for number, outcome in demo.outcomes.items():
         row = page.locator(f"section[data-state='{SECTION[outcome]}'] tr[data-issue='{number}']")
@@ -121,3 +127,74 @@ def test_issue_text_is_shown_as_text_never_run(page, server: Server) -> None:
         "<script>window.__pwned = 2</script>"
     )
     assert page.evaluate("window.__pwned") is None
+
+
+def test_the_trust_panel_shows_the_kind_that_waits_and_the_autonomy_index(page) -> None:
+    bug = page.locator("#trust tr[data-kind='bug']")
+    expect(bug.locator(".mode")).to_have_text("after approval")
+    expect(bug).to_contain_text("0 / 2")
+    # merged by themselves: 1 (feature); rejected by triage: 3 -> both without a person
+    expect(page.locator("#autonomy-overall")).to_have_text("100%")
+
+
+def _validate_steps(store: Store, issue: int) -> dict:
+    runs = store.list_runs(workflow="validate", issue=issue)
+    landed = [
+        {s.step_id: s.outputs for s in store.steps(r.id) if s.status == "succeeded"} for r in runs
+    ]
+    (steps,) = [s for s in landed if "merge" in s]
+    return steps
+
+
+def test_approve_in_the_page_lands_the_tested_tree(page, demo: Demo, server: Server) -> None:
+    page.set_default_navigation_timeout(240_000)
+    page.goto(server.base + "/issues/2")
+    expect(page.locator("#decide .label")).to_have_text("factory:needs-review")
+    with page.expect_navigation(timeout=240_000):  # validation runs before the answer
+        page.click("#approve", no_wait_after=True)
+    expect(page.locator("#said")).to_contain_text(f"approved by {ACTOR}; landed as")
+    expect(page.locator("#outcome")).to_have_text("factory:merged")
+    expect(page.locator("#decide")).to_have_count(0)
+    audit = page.locator("table.audit tr[data-kind='human.approve']")
+    expect(audit.locator(".actor")).to_have_text(ACTOR)
+    with closing(Store.open(demo.state_dir)) as store:
+        issue = store.issue(2)
+        assert issue.state == "closed" and "factory:merged" in issue.labels
+        assert "factory:needs-review" not in issue.labels
+        steps = _validate_steps(store, 2)
+        merge = steps["merge"]
+        assert merge["landed_tree"] == merge["tested_tree"] == steps["check"]["tree"]
+        g = GitRepo(demo.repo)
+        assert g.tree_of(g.rev_parse("main")) == steps["check"]["tree"]
+        assert steps["smoke"]["reverted"] is None
+        approvals = [e for e in store.events() if e.kind == "human.approve"]
+        assert [(e.data["issue"], e.data["actor"]) for e in approvals] == [(2, ACTOR)]
+        assert store.verify_chain()
+
+
+def test_reject_in_the_page_closes_the_issue_and_its_pr_with_one_comment(
+    page, demo: Demo, server: Server
+) -> None:
+    page.goto(server.base + "/issues/5")
+    expect(page.locator("#decide .label")).to_have_text("factory:needs-human")
+    before = GitRepo(demo.repo).rev_parse("main")
+    page.fill("#reject-reason", "The hold-out is right: keep the Add button <b>as is</b>")
+    page.click("#reject")
+    expect(page.locator("#said")).to_contain_text(f"rejected by {ACTOR}")
+    expect(page.locator("#outcome")).to_have_text("factory:rejected")
+    expect(page.locator("table.audit tr[data-kind='human.reject'] .actor")).to_have_text(ACTOR)
+    with closing(Store.open(demo.state_dir)) as store:
+        issue = store.issue(5)
+        assert issue.state == "closed" and "factory:rejected" in issue.labels
+        assert "factory:needs-human" not in issue.labels
+        rejected = [c.body for c in store.comments(5) if "Rejected" in c.body]
+        assert len(rejected) == 1 and ACTOR in rejected[0] and "<b>" not in rejected[0]
+        forge = LocalForge(store, GitRepo(demo.repo))
+        assert all(pr.state == "closed" for pr in store.prs(issue=5)) and store.prs(issue=5)
+        assert forge.get_issue(5).state == "closed"
+        rejects = [e for e in store.events() if e.kind == "human.reject"]
+        assert [(e.data["issue"], e.data["actor"]) for e in rejects] == [(5, ACTOR)]
+    assert GitRepo(demo.repo).rev_parse("main") == before  # nothing of it landed
+    # a second decision on it is refused with one line, and nothing changes
+    page.goto(server.base + "/issues/5")
+    expect(page.locator("#decide")).to_have_count(0)

@@ -77,12 +77,21 @@ def test_without_the_token_every_page_and_action_is_refused(server: Server, demo
         assert status == 403, path
         status, _, _ = server.request("GET", path, cookie="factory_session=forged")
         assert status == 401, path
-    for action in ("/stop", "/resume"):
+    for action in ("/stop", "/resume", "/issues/4/approve", "/issues/4/reject"):
         status, _, _ = server.request("POST", action, body="reason=x")
         assert status == 401, action
         status, _, _ = server.request("POST", f"{action}?token={server.token}", body="reason=x")
         assert status == 403, action  # the token opens a session; it is no action's credential
     assert _kill_switch(demo) is None
+    _untouched(demo, 4)
+
+
+def _untouched(demo: Demo, number: int) -> None:
+    with closing(Store.open(demo.state_dir)) as store:
+        assert store.issue(number).labels == ("factory:needs-human",)
+        assert store.issue(number).state == "open"
+        human = [e for e in store.events() if e.kind.startswith("human.")]
+        assert not [e for e in human if e.data.get("issue") == number]
 
 
 def test_an_action_without_the_csrf_token_or_from_another_site_is_refused(
@@ -101,6 +110,11 @@ def test_an_action_without_the_csrf_token_or_from_another_site_is_refused(
         status, _, _ = server.request("POST", "/stop", cookie=cookie, body=body, headers=headers)
         assert status == 403, (body, headers)
         assert _kill_switch(demo) is None
+    for action in ("/issues/4/approve", "/issues/4/reject"):
+        for body, headers in refused:
+            status, _, _ = server.request("POST", action, cookie=cookie, body=body, headers=headers)
+            assert status == 403, (action, body, headers)
+    _untouched(demo, 4)
     # another session's CSRF token is not this session's
     other = _csrf(server, server.session())
     status, _, _ = server.request("POST", "/stop", cookie=cookie, body=f"csrf={other}")
