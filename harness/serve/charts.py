@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-WIDTH, HEIGHT, PAD = 600, 180, 24
+WIDTH, HEIGHT, PAD = 560, 180, 24
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def bars(title: str, labels: list[str], values: list[float], fmt: str = "{:g}") 
         HEIGHT,
         shapes,
         "",
-        fmt.format(top),
+        fmt.format(max([*values, 0.0])),
         labels[0] if labels else "",
         labels[-1] if labels else "",
     )
