@@ -30,6 +30,7 @@ from harness.review import decisions
 from harness.serve import charts, views
 
 COOKIE = "factory_session"
+MAX_SESSIONS = 64  # the oldest session ends when another opens beyond this
 _HERE = Path(__file__).resolve().parent
 _STATIC = {"live.js": "text/javascript", "style.css": "text/css"}
 _IMAGES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp"}
@@ -79,7 +80,7 @@ class Dashboard:
 
     # -- the guard -----------------------------------------------------------------------
     def session_of(self, request: Request) -> Session | None:
-        sid = request.cookies.get(COOKIE, "")
+        sid = request.cookies.get(cookie_name(request), "")
         for known, session in list(self.sessions.items()):
             if sid and hmac.compare_digest(known.encode(), sid.encode()):
                 return session
@@ -111,7 +112,12 @@ class Dashboard:
                 target += "?" + "&".join(f"{k}={v}" for k, v in rest)
             redirect = RedirectResponse(_local(target), status_code=303)
             redirect.set_cookie(
-                COOKIE, session.id, httponly=True, samesite="strict", path="/", secure=False
+                cookie_name(request),
+                session.id,
+                httponly=True,
+                samesite="strict",
+                path="/",
+                secure=False,
             )
             return redirect
         if session is None:
@@ -142,6 +148,10 @@ class Dashboard:
     def _open_session(self) -> Session:
         session = Session(secrets.token_urlsafe(32), secrets.token_urlsafe(32), self.actor)
         self.sessions[session.id] = session
+        while len(self.sessions) > MAX_SESSIONS:
+            oldest = next(iter(self.sessions))
+            self.sessions.pop(oldest)
+            self.flash.pop(oldest, None)
         return session
 
     def refuse(self, status: int, why: str) -> Response:
@@ -282,6 +292,11 @@ class Dashboard:
             finally:
                 if services is not self.services:
                     services.store.close()
+
+
+def cookie_name(request: Request) -> str:
+    """Cookies are per host, not per port: each dashboard names its own session cookie."""
+    return f"{COOKIE}_{request.url.port or 0}"
 
 
 async def form_of(request: Request) -> dict[str, str]:

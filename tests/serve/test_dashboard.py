@@ -198,3 +198,39 @@ def test_reject_in_the_page_closes_the_issue_and_its_pr_with_one_comment(
     # a second decision on it is refused with one line, and nothing changes
     page.goto(server.base + "/issues/5")
     expect(page.locator("#decide")).to_have_count(0)
+
+
+def test_runs_filter_by_workflow_status_issue_and_day(server: Server, demo: Demo) -> None:
+    import re
+
+    cookie = server.session()
+
+    def shown(query: str) -> list[tuple[str, str, str]]:
+        status, _, body = server.request("GET", "/runs" + query, cookie=cookie)
+        assert status == 200
+        rows = re.findall(rb'<tr data-run="([^"]+)" data-status="([^"]+)"', body)
+        issues = re.findall(rb"<td>(?:<a href=\"/issues/(\d+)\">#\d+</a>)?</td>\s*<td><span", body)
+        assert len(issues) == len(rows)
+        return [(r.decode(), s.decode(), i.decode()) for (r, s), i in zip(rows, issues)]
+
+    with closing(Store.open(demo.state_dir)) as store:
+        everything = store.list_runs(limit=1000)
+        validate = {r.id for r in everything if r.workflow == "validate"}
+        day = everything[0].started_at[:10]
+    assert {r for r, _, _ in shown("?workflow=validate")} == validate
+    assert {i for _, _, i in shown("?issue=1")} == {"1"}
+    assert len(shown(f"?day={day}")) == len(everything)
+    assert shown("?day=2000-01-01") == []
+    assert {s for _, s, _ in shown("?status=succeeded&workflow=triage")} == {"succeeded"}
+
+
+def test_a_run_page_shows_its_model_calls_and_readable_transcripts(
+    server: Server, demo: Demo
+) -> None:
+    cookie = server.session()
+    status, _, body = server.request("GET", f"/runs/{demo.planted_run}", cookie=cookie)
+    assert status == 200
+    text = body.decode()
+    assert "claude-x" in text and "$0.0123" in text  # the priced call, under its step
+    assert "read_file" in text and "tool_use" in text  # the plan agent's first tool call
+    assert "Show how many notes there are" in text  # the issue as the agent was given it
