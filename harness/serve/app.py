@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from harness.cli.common import check_one_line
+from harness.cli.common import MAX_INTEGER, check_one_line
 from harness.cli.state import engage_kill_switch, release_kill_switch
 from harness.engine.context import Services
 from harness.errors import FactoryError, NotFoundError
@@ -194,6 +194,8 @@ class Dashboard:
 
     async def issue(self, request: Request, session: Session) -> Response:
         number = int(request.path_params["number"])
+        if not 1 <= number <= MAX_INTEGER:
+            return self.refuse(404, f"issue {number} does not exist")
         try:
             data = await run_in_threadpool(views.issue_page, self.services, number)
         except FactoryError as exc:
@@ -276,6 +278,9 @@ class Dashboard:
         """A person's approve or reject, as ``factory approve`` / ``reject`` do it; one line
         that says what came of it."""
         from harness.cli.work import require_model
+
+        if not 1 <= number <= MAX_INTEGER:
+            return f"not done: issue {number} does not exist"
 
         with self.deciding:  # one decision at a time
             services = self.fresh() if self.fresh else self.services

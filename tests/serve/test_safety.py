@@ -246,3 +246,11 @@ def test_a_bad_port_is_one_line_and_exit_2(capsys) -> None:
     res = run_cli(capsys, "serve", "--port", "70000")
     assert res.code == 2
     assert res.err.count("\n") == 1 and "--port" in res.err
+
+
+def test_pages_that_do_not_exist_are_404(server: Server) -> None:
+    cookie = server.session()
+    for path in ("/issues/999", "/issues/99999999999999999999999", "/runs/r-nothing", "/static/x"):
+        status, _, body = server.request("GET", path, cookie=cookie)
+        assert status == 404, path
+        assert b"Traceback" not in body
