@@ -41,6 +41,8 @@ def test_the_index_counts_issues_finished_without_a_person(
     text = run_cli(capsys, "--repo", str(repo), "status").out
     assert "autonomy index (30 days): 50% (1 of 2 finished issues without a person)" in text
 
+    args = ("--repo", str(repo), "status", "--json", "--window-days", "7")
+    assert run_cli(capsys, *args).json()["autonomy_index"]["window_days"] == 7
     store = Store.open(tmp_path / "state")
     kinds = [e.kind for e in store.events() if e.kind.startswith("human.")]
     assert kinds == ["human.label", "human.reject"]
