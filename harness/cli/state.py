@@ -83,9 +83,16 @@ def _run_line(row: dict[str, Any]) -> tuple[object, ...]:
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the state as a JSON object.")
+@click.option(
+    "--window-days",
+    type=click.IntRange(1, 3650),
+    default=30,
+    show_default=True,
+    help="The Autonomy Index's window.",
+)
 @click.pass_context
-def status(ctx: click.Context, as_json: bool) -> None:
-    """The kill switch, runs by status, and today's spend."""
+def status(ctx: click.Context, as_json: bool, window_days: int) -> None:
+    """The kill switch, runs by status, today's spend, earned trust and the Autonomy Index."""
     store = _store(ctx)
     import time
 
@@ -101,7 +108,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
         "running": [run_row(store, r) for r in recent if r.status == "running"],
         "spend_today_usd": round(store.spend(since=start_of_day(time.time())), 6),
         "spend_total_usd": round(store.spend(), 6),
-        **_review_state(ctx, store),
+        **_review_state(ctx, store, window_days),
     }
     if as_json:
         emit_json(data)
@@ -115,13 +122,13 @@ def status(ctx: click.Context, as_json: bool) -> None:
         click.echo(line)
 
 
-def _review_state(ctx: click.Context, store: Store) -> dict[str, Any]:
+def _review_state(ctx: click.Context, store: Store, days: int) -> dict[str, Any]:
     """The Autonomy Index and earned trust per kind (harness/review)."""
     from harness.errors import ConfigError, ConfigErrors
     from harness.review.autonomy import autonomy_index_for
     from harness.review.trust import trust_states_for
 
-    found: dict[str, Any] = {"autonomy_index": autonomy_index_for(store).to_json()}
+    found: dict[str, Any] = {"autonomy_index": autonomy_index_for(store, days).to_json()}
     root = repo_root(ctx)
     try:
         settings = load_settings(root, state_dir(root))

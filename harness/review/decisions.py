@@ -115,6 +115,10 @@ def approve(services: Services, number: int, actor: str) -> Decision:
     label = waiting_label(services, number, "approve")
     store, forge = services.store, services.forge
     pr = open_pr(services, number) if label == "factory:needs-review" else None
+    if pr is None and label == "factory:needs-review":
+        raise UsageError(
+            f"issue {number} waits for review but has no open pull request from the factory"
+        )
     if pr is None:
         store.append_event(
             None, APPROVE_EVENT, {"issue": number, "actor": actor, "label": label, "head": None}
