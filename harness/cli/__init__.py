@@ -27,6 +27,8 @@ _COMMANDS: dict[str, tuple[str, ...]] = {
     "harness.cli.demo": ("demo",),
     "harness.cli.apply": ("apply",),
     "harness.cli.doctor": ("doctor",),
+    "harness.cli.review": ("approve", "reject"),
+    "harness.cli.serve": ("serve",),
 }
 
 

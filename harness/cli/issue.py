@@ -16,6 +16,7 @@ from harness.cli.common import (
 from harness.errors import UsageError
 from harness.forge.local import LocalForge, default_author
 from harness.git.repo import GitRepo
+from harness.review.decisions import default_actor
 from harness.store.db import Store
 
 MAX_TITLE = 1000
@@ -147,4 +148,10 @@ def label(ctx: click.Context, number: int, labels: tuple[str, ...], remove: bool
         forge.remove_labels(number, list(labels))
     else:
         forge.add_labels(number, list(labels))
+    # a person's action, in the audit trail (the Autonomy Index reads it)
+    forge.store.append_event(
+        None,
+        "human.label",
+        {"issue": number, "actor": default_actor(), "labels": list(labels), "removed": remove},
+    )
     click.echo(", ".join(forge.get_issue(number).labels) or "(no labels)")

@@ -83,9 +83,16 @@ def _run_line(row: dict[str, Any]) -> tuple[object, ...]:
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the state as a JSON object.")
+@click.option(
+    "--window-days",
+    type=click.IntRange(1, 3650),
+    default=30,
+    show_default=True,
+    help="The Autonomy Index's window.",
+)
 @click.pass_context
-def status(ctx: click.Context, as_json: bool) -> None:
-    """The kill switch, runs by status, and today's spend."""
+def status(ctx: click.Context, as_json: bool, window_days: int) -> None:
+    """The kill switch, runs by status, today's spend, earned trust and the Autonomy Index."""
     store = _store(ctx)
     import time
 
@@ -101,6 +108,7 @@ def status(ctx: click.Context, as_json: bool) -> None:
         "running": [run_row(store, r) for r in recent if r.status == "running"],
         "spend_today_usd": round(store.spend(since=start_of_day(time.time())), 6),
         "spend_total_usd": round(store.spend(), 6),
+        **_review_state(ctx, store, window_days),
     }
     if as_json:
         emit_json(data)
@@ -110,6 +118,39 @@ def status(ctx: click.Context, as_json: bool) -> None:
     click.echo(
         f"spend today: ${data['spend_today_usd']:.4f}  (all time ${data['spend_total_usd']:.4f})"
     )
+    for line in review_lines(data):
+        click.echo(line)
+
+
+def _review_state(ctx: click.Context, store: Store, days: int) -> dict[str, Any]:
+    """The Autonomy Index and earned trust per kind (harness/review)."""
+    from harness.errors import ConfigError, ConfigErrors
+    from harness.review.autonomy import autonomy_index_for
+    from harness.review.trust import trust_states_for
+
+    found: dict[str, Any] = {"autonomy_index": autonomy_index_for(store, days).to_json()}
+    root = repo_root(ctx)
+    try:
+        settings = load_settings(root, state_dir(root))
+    except (ConfigError, ConfigErrors) as exc:
+        return {**found, "trust": [], "trust_error": str(exc).replace("\n", " ")}
+    states = trust_states_for(
+        store, settings.governance.rules, GitRepo(root), settings.config.production_branch
+    )
+    return {**found, "trust": [t.to_json() for t in states]}
+
+
+def review_lines(data: dict[str, Any]) -> list[str]:
+    index = data["autonomy_index"]
+    overall = "-" if index["overall"] is None else f"{index['overall']:.0%}"
+    lines = [
+        f"autonomy index ({index['window_days']} days): {overall} "
+        f"({index['autonomous']} of {index['finished']} finished issues without a person)"
+    ]
+    for t in data["trust"]:
+        state = "auto" if t["auto"] else f"review ({t['earned']}/{t['earn_after']} earned)"
+        lines.append(f"trust kind:{t['kind']}: {state}")
+    return lines
 
 
 @click.command()
@@ -157,6 +198,15 @@ def report(ctx: click.Context, run_id: str, as_json: bool) -> None:
             click.echo(terminal_safe("    " + output))
 
 
+def engage_kill_switch(store: Store, reason: str) -> None:
+    """Pull the kill switch: no workflow starts another step until it is released."""
+    store.set_flag(KILL_SWITCH, reason)
+
+
+def release_kill_switch(store: Store) -> None:
+    store.clear_flag(KILL_SWITCH)
+
+
 GITHUB_SWITCH = "FACTORY_ENABLED"
 _GITHUB_HELP = (
     "Also set the repository variable FACTORY_ENABLED that every job of the GitHub Actions "
@@ -181,7 +231,7 @@ def _flip_github(ctx: click.Context, enabled: bool) -> str:
 def stop(ctx: click.Context, reason: str, on_github: bool) -> None:
     """Engage the kill switch: no workflow starts another step until 'factory resume'."""
     check_one_line("--reason", reason)
-    _store(ctx).set_flag(KILL_SWITCH, reason)
+    engage_kill_switch(_store(ctx), reason)
     remote = _flip_github(ctx, False) if on_github else ""
     click.echo(f"factory stopped: {reason}{remote}")
 
@@ -192,5 +242,5 @@ def stop(ctx: click.Context, reason: str, on_github: bool) -> None:
 def resume(ctx: click.Context, on_github: bool) -> None:
     """Release the kill switch."""
     remote = _flip_github(ctx, True) if on_github else ""
-    _store(ctx).clear_flag(KILL_SWITCH)
+    release_kill_switch(_store(ctx))
     click.echo(f"factory resumed{remote}")

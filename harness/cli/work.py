@@ -28,6 +28,7 @@ from harness.engine.runner import RunOutcome
 from harness.errors import ConfigError, LeaseError
 from harness.implement.run import holder_id, holder_is_gone, implement_issue
 from harness.retry import retry_issue
+from harness.review.decisions import default_actor
 from harness.services import open_services
 from harness.store.base import utc_now
 from harness.store.db import Store
@@ -291,4 +292,6 @@ def retry(ctx: click.Context, number: int) -> None:
     """Re-queue a failed or needs-human issue NUMBER, with one comment on it."""
     root = repo_root(ctx)
     services = open_services(root, state_dir(root), provider_override(ctx))
-    click.echo(retry_issue(services, number))
+    said = retry_issue(services, number)
+    services.store.append_event(None, "human.retry", {"issue": number, "actor": default_actor()})
+    click.echo(said)

@@ -274,6 +274,19 @@ def _glob(pattern: str) -> str:
 
 Glob = Annotated[str, AfterValidator(_glob)]
 
+ResetOn = Literal["regression", "revert"]
+_TRUST_KEY = re.compile(r"^(default|kind:[a-z][a-z0-9_-]{0,39})$")
+
+
+class TrustRule(Strict):
+    """Earned trust for one kind of change (``trust:`` in factory_rules.md): with ``start:
+    review`` a change that passed every gate waits for a person until ``earn_after`` changes
+    of its kind were approved, merged and stayed green; ``reset_on`` starts the count over."""
+
+    start: Literal["review", "auto"] = "review"
+    earn_after: int = Field(default=3, ge=0, le=1000)
+    reset_on: list[ResetOn] = Field(default_factory=lambda: list[ResetOn](["regression", "revert"]))
+
 
 class Rules(Strict):
     """The front matter of factory_rules.md; a file without front matter gets these defaults,
@@ -288,6 +301,20 @@ class Rules(Strict):
     )
     budgets: Budgets = Field(default_factory=Budgets)
     triage: TriageRules = Field(default_factory=TriageRules)
+    # kind:<name> or default -> its rule; absent: every kind merges by itself (as before)
+    trust: dict[str, TrustRule] = Field(default_factory=dict)
+
+    @field_validator("trust")
+    @classmethod
+    def _trust_keys(cls, value: dict[str, TrustRule]) -> dict[str, TrustRule]:
+        bad = [k for k in value if not _TRUST_KEY.match(k)]
+        if bad:
+            raise ValueError(f"{bad[0]!r}: a key is 'default' or 'kind:<name>' (e.g. kind:bug)")
+        return value
+
+    def trust_for(self, kind: str | None) -> TrustRule | None:
+        """The rule for a kind of change (its own, else ``default``); None: no trust rule."""
+        return self.trust.get(f"kind:{kind}") or self.trust.get("default")
 
     @field_validator("protected_paths")
     @classmethod

@@ -21,6 +21,7 @@ from harness.faults import fault_point
 from harness.forge.neutral import Markdown
 from harness.model.scripted import ScriptedModel
 from harness.paths import validators_dir
+from harness.review.trust import kind_of, review_gate
 from harness.triage.outbound import sanitize_outbound
 from harness.validate.evidence import journeys_on
 from harness.validate.landing import take_landing
@@ -261,12 +262,15 @@ ROUTE_LABELS = {
 def route(ctx: StepContext) -> Routing:
     """The route for this run's evidence (see ``decide_route``)."""
     prepared = ctx.outputs["prepare"]
-    return decide_route(
+    routing = decide_route(
         ctx.services.settings.governance.rules,
         prepared,
         ctx.outputs["check"],
         ctx.services.forge.ci_status(prepared["head"]),
     )
+    # earned trust and a person's approval of this head (harness/review/trust.py)
+    kind = kind_of(prepared["spec"])
+    return review_gate(ctx.services, ctx.issue, prepared["head"], kind, routing)
 
 
 def decide_route(

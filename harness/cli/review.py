@@ -1,0 +1,65 @@
+"""``factory approve N`` and ``factory reject N --reason TEXT``: a person's decision on an
+issue the factory handed over (``factory:needs-review`` or ``factory:needs-human``)."""
+
+from __future__ import annotations
+
+import click
+
+from harness.cli.common import (
+    ISSUE_NUMBER,
+    check_one_line,
+    emit_json,
+    provider_override,
+    repo_root,
+    state_dir,
+)
+from harness.review.decisions import Decision, default_actor, waiting_label
+from harness.review.decisions import approve as approve_issue
+from harness.review.decisions import reject as reject_issue
+from harness.services import open_services
+
+_BY_HELP = "Who decides, for the audit trail (default: $FACTORY_ACTOR or the OS user name)."
+
+
+def _report(ctx: click.Context, decision: Decision, as_json: bool) -> None:
+    if as_json:
+        emit_json(decision.to_json())
+    else:
+        click.echo(decision.message)
+    if decision.outcome == "not_merged":
+        ctx.exit(1)
+
+
+@click.command()
+@click.argument("number", type=ISSUE_NUMBER)
+@click.option("--by", "actor", default=None, help=_BY_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
+@click.pass_context
+def approve(ctx: click.Context, number: int, actor: str | None, as_json: bool) -> None:
+    """Approve issue NUMBER: its change lands through validation with every deterministic
+    gate still holding (exit 1 if it does not land); a needs-human issue is re-queued."""
+    from harness.cli.work import require_model
+
+    actor = actor if actor is not None else default_actor()
+    check_one_line("--by", actor)
+    root = repo_root(ctx)
+    services = open_services(root, state_dir(root), provider_override(ctx))
+    if waiting_label(services, number, "approve") == "factory:needs-review":
+        require_model(services.settings, provider_override(ctx))  # validation runs again
+    _report(ctx, approve_issue(services, number, actor), as_json)
+
+
+@click.command()
+@click.argument("number", type=ISSUE_NUMBER)
+@click.option("--reason", required=True, help="Why; posted on the issue (one line).")
+@click.option("--by", "actor", default=None, help=_BY_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
+@click.pass_context
+def reject(ctx: click.Context, number: int, reason: str, actor: str | None, as_json: bool) -> None:
+    """Reject issue NUMBER: close it and its pull request with one comment."""
+    actor = actor if actor is not None else default_actor()
+    check_one_line("--by", actor)
+    check_one_line("--reason", reason)
+    root = repo_root(ctx)
+    services = open_services(root, state_dir(root), provider_override(ctx))
+    _report(ctx, reject_issue(services, number, reason, actor), as_json)

@@ -1,0 +1,1 @@
+"""A person in the loop: approvals and rejections, earned trust, the Autonomy Index."""

@@ -1,0 +1,204 @@
+"""A person's decision on an issue the factory handed over: approve or reject.
+
+``approve`` on a ``factory:needs-review`` issue records the approval of the PR's current
+head in the audit trail, then runs the validate workflow for the issue: the same path as an
+automatic merge. Validation builds the candidate (production with the PR head merged in),
+runs the tests, the journeys and the sealed validator on it, and its decide step lets the
+approval of *this* head lift a ``needs_review`` route (review band, a criterion the
+validator could not observe, trust not yet earned, auto-merge off, CI pending or absent)
+into a merge. A failed deterministic gate is never lifted; it routes as it always does and
+the command says why it did not land. ``approve`` on a ``factory:needs-human`` issue (no
+change waiting: a declined plan, a hold-out conflict, a stopped run) re-queues it as
+``factory retry`` does.
+
+``reject`` closes the PR (if one is open) and the issue with one comment, labelled
+``factory:rejected``. Every decision is an event in the hash-chained audit trail with who
+made it."""
+
+from __future__ import annotations
+
+import getpass
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from harness.engine.context import Services
+from harness.errors import UsageError
+from harness.forge.base import PullRequest
+from harness.retry import retry_issue
+from harness.review.trust import APPROVE_EVENT
+from harness.triage.outbound import sanitize_outbound
+
+REJECT_EVENT = "human.reject"
+REVIEWABLE = ("factory:needs-review", "factory:needs-human")
+# labels that say where the factory is with an issue: a rejection ends all of them
+STATE_LABELS = (
+    "factory:accepted",
+    "factory:in-progress",
+    "factory:needs-review",
+    "factory:needs-human",
+    "factory:failed",
+    "factory:regression",
+)
+MAX_REASON = 2000
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What a person decided and what came of it. ``outcome``: merged | not_merged |
+    requeued | rejected."""
+
+    number: int
+    action: str
+    actor: str
+    outcome: str
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "action": self.action,
+            "actor": self.actor,
+            "outcome": self.outcome,
+            "message": self.message,
+        }
+
+
+def default_actor() -> str:
+    """``$FACTORY_ACTOR``, else the OS user name."""
+    named = os.environ.get("FACTORY_ACTOR", "").strip()
+    if named:
+        return named
+    try:
+        return getpass.getuser() or "unknown"
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def check_actor(actor: str) -> str:
+    actor = actor.strip()
+    if not actor or len(actor) > 100 or any(c.isspace() or not c.isprintable() for c in actor):
+        raise UsageError("--by: one word (a login) of at most 100 printable characters")
+    return actor
+
+
+def waiting_label(services: Services, number: int, action: str) -> str:
+    """The review label the issue holds; anything else is a usage error (exit 2)."""
+    issue = services.forge.get_issue(number)
+    held = [label for label in REVIEWABLE if label in issue.labels]
+    if issue.state != "open" or not held:
+        raise UsageError(
+            f"issue {number} is not waiting for a person (it is {issue.state}, labels: "
+            f"{', '.join(issue.labels) or 'none'}); only factory:needs-review or "
+            f"factory:needs-human issues can be {action}d"
+        )
+    return held[0]
+
+
+def open_pr(services: Services, number: int) -> PullRequest | None:
+    """The factory's open pull request for the issue (from its implement runs), if any."""
+    store, forge = services.store, services.forge
+    for run in store.list_runs(limit=50, workflow="implement", issue=number):
+        for step in store.steps(run.id):
+            if step.step_id == "pr" and step.status == "succeeded":
+                pr = forge.find_pr(str(step.outputs.get("branch", "")))
+                if pr is not None and pr.state == "open":
+                    return pr
+    return None
+
+
+def approve(services: Services, number: int, actor: str) -> Decision:
+    """Approve issue ``number``'s change: land it through validation, or re-queue it."""
+    from harness.validate.run import validate_issue  # the engine, only when it is needed
+
+    actor = check_actor(actor)
+    label = waiting_label(services, number, "approve")
+    store, forge = services.store, services.forge
+    pr = open_pr(services, number) if label == "factory:needs-review" else None
+    if pr is None and label == "factory:needs-review":
+        raise UsageError(
+            f"issue {number} waits for review but has no open pull request from the factory"
+        )
+    if pr is None:
+        store.append_event(
+            None, APPROVE_EVENT, {"issue": number, "actor": actor, "label": label, "head": None}
+        )
+        said = retry_issue(services, number)
+        return Decision(number, "approve", actor, "requeued", f"approved by {actor}: {said}")
+    head = forge.sync(pr.branch)  # on GitHub: what the PR holds now
+    store.append_event(
+        None,
+        APPROVE_EVENT,
+        {"issue": number, "actor": actor, "label": label, "pr": pr.number, "head": head},
+    )
+    outcome = validate_issue(services, number)
+    decided = outcome.outputs.get("decide", {})
+    merged = outcome.outputs.get("merge", {}).get("merge_sha")
+    reverted = outcome.outputs.get("smoke", {}).get("reverted")
+    if merged and not reverted:
+        return Decision(
+            number,
+            "approve",
+            actor,
+            "merged",
+            f"issue {number}: approved by {actor}; landed as {merged[:12]} "
+            f"(the tested tree; run {outcome.run_id})",
+        )
+    why = (
+        f"merged as {str(merged)[:12]} but the smoke run failed: reverted as {str(reverted)[:12]}"
+        if merged
+        else (decided.get("reason") or outcome.reason or outcome.status)
+    )
+    return Decision(
+        number,
+        "approve",
+        actor,
+        "not_merged",
+        f"issue {number}: approved by {actor} but not merged "
+        f"(route {decided.get('route') or outcome.status}): {why} (run {outcome.run_id})",
+    )
+
+
+def reject(services: Services, number: int, reason: str, actor: str) -> Decision:
+    """Close issue ``number`` and its open PR with one comment, labelled factory:rejected."""
+    actor = check_actor(actor)
+    reason = reason.strip()
+    if not reason:
+        raise UsageError("--reason: say why (it is posted on the issue)")
+    if len(reason) > MAX_REASON:
+        raise UsageError(f"--reason: at most {MAX_REASON} characters")
+    label = waiting_label(services, number, "reject")
+    forge = services.forge
+    pr = open_pr(services, number)
+    services.store.append_event(
+        None,
+        REJECT_EVENT,
+        {
+            "issue": number,
+            "actor": actor,
+            "label": label,
+            "pr": pr.number if pr else None,
+            "reason": reason,
+        },
+    )
+    # labels first, then the comment: an interrupted rejection is not repeated (the issue is
+    # no longer waiting), so it never gets two comments
+    forge.remove_labels(number, list(STATE_LABELS))
+    forge.add_labels(number, ["factory:rejected"])
+    if pr is not None:
+        forge.close_pr(pr.number)
+    body = services.templates.render(
+        "comments/rejected.md.j2",
+        actor=actor,
+        reason=sanitize_outbound(reason, MAX_REASON),
+        pr=pr.number if pr else None,
+    )
+    key = next(
+        f"reject:{n}" for n in range(1, 10_000) if forge.find_comment(number, f"reject:{n}") is None
+    )
+    forge.post_comment(number, key, body)
+    forge.close_issue(number)
+    closed = f" and pull request {pr.number}" if pr else ""
+    return Decision(
+        number, "reject", actor, "rejected", f"issue {number}{closed} closed: rejected by {actor}"
+    )

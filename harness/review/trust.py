@@ -1,0 +1,224 @@
+"""Earned trust per kind of change, computed from the store's evidence.
+
+A kind of change with ``start: review`` in factory_rules.md merges only with a person's
+approval until ``earn_after`` changes of that kind were approved by a person, merged and
+passed the post-merge smoke run. A smoke failure (a regression, reverted) or a merge the
+factory itself reverted (``revert``) of that kind starts the count over, as ``reset_on``
+says. Nothing here is a counter anyone can set: the state is read back from the validate
+runs' steps and the audit trail every time."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from harness.config.models import Rules, TrustRule
+from harness.errors import GitError
+from harness.git.repo import GitRepo
+from harness.store.base import utc_now
+from harness.store.db import Store
+from harness.store.records import Event
+
+if TYPE_CHECKING:
+    from harness.engine.context import Services
+    from harness.validate.actions import Routing
+
+APPROVE_EVENT = "human.approve"
+# CI that said no is a gate no approval lifts; pending or absent CI a person may accept
+RED_CI = ("failure", "error")
+_REVERTS = re.compile(r"This reverts commit ([0-9a-f]{40})")
+
+
+@dataclass(frozen=True)
+class TrustState:
+    """Where one kind of change stands: ``auto`` when its changes merge by themselves."""
+
+    kind: str
+    start: str
+    earn_after: int
+    earned: int
+    auto: bool
+    reset_at: str | None
+    reset_on: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "start": self.start,
+            "earn_after": self.earn_after,
+            "earned": self.earned,
+            "auto": self.auto,
+            "reset_at": self.reset_at,
+            "reset_on": list(self.reset_on),
+        }
+
+    def waiting_reason(self) -> str:
+        return (
+            f"trust for kind:{self.kind} is earned after {self.earn_after} approved changes "
+            f"that stayed green ({self.earned} so far)"
+        )
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One thing that happened to a merged change: ``approved_green`` (approved by a person,
+    merged, smoke passed), ``green`` (merged by itself, smoke passed), ``regression`` (smoke
+    failed, reverted) or ``revert`` (the merge did not land what was tested, reverted)."""
+
+    ts: str
+    kind: str
+    what: str
+    issue: int | None
+
+
+def kind_of(spec: dict[str, Any] | None) -> str:
+    """The kind triage gave the change (``bug``, ``feature``, …), or ``unknown``."""
+    kind = (spec or {}).get("kind")
+    return str(kind) if kind else "unknown"
+
+
+def approvals(store: Store, issue: int | None = None) -> list[Event]:
+    """Every recorded approval (of ``issue``), oldest first."""
+    return [
+        e
+        for e in store.events()
+        if e.kind == APPROVE_EVENT and (issue is None or e.data.get("issue") == issue)
+    ]
+
+
+def approval_for(store: Store, issue: int, head: str) -> Event | None:
+    """The newest approval of exactly this PR head, if a person gave one."""
+    found = [e for e in approvals(store, issue) if e.data.get("head") == head]
+    return found[-1] if found else None
+
+
+def _last(steps: list[Any], step_id: str, status: str = "succeeded") -> Any:
+    matching = [s for s in steps if s.step_id == step_id and s.status == status]
+    return matching[-1] if matching else None
+
+
+def reverts(repo: GitRepo, branch: str) -> dict[str, str]:
+    """Commits on production that a revert commit undid (``git revert`` says so in its
+    message) -> when the revert was committed."""
+    try:
+        log = repo.git(
+            "log", "--format=%ct%x1f%B%x1e", "--grep=This reverts commit", f"refs/heads/{branch}"
+        )
+    except GitError:
+        return {}
+    found: dict[str, str] = {}
+    for record in log.split("\x1e"):
+        when, _, message = record.strip().partition("\x1f")
+        for sha in _REVERTS.findall(message):
+            if when.isdigit():
+                found.setdefault(sha, utc_now(float(when)))
+    return found
+
+
+def evidence(store: Store, repo: GitRepo | None = None, branch: str = "main") -> list[Evidence]:
+    """What happened to every change the factory merged, oldest first: with ``repo``, a
+    merge someone reverted on ``branch`` later is a ``revert`` of its kind too."""
+    undone = reverts(repo, branch) if repo is not None else {}
+    approved = {(e.data.get("issue"), e.data.get("head")): e.ts for e in approvals(store)}
+    found: list[Evidence] = []
+    for run in store.list_runs(limit=1_000_000, workflow="validate"):
+        steps = store.steps(run.id)
+        prepare = _last(steps, "prepare")
+        if prepare is None:
+            continue
+        kind, head = kind_of(prepare.outputs.get("spec")), prepare.outputs.get("head")
+        for failed in (s for s in steps if s.step_id == "merge" and s.status == "failed"):
+            if failed.outputs.get("landed_tree"):  # landed something untested: reverted
+                found.append(Evidence(failed.finished_at or "", kind, "revert", run.issue))
+        merge, smoke = _last(steps, "merge"), _last(steps, "smoke")
+        if merge is None or smoke is None:
+            continue
+        ts = smoke.finished_at or ""
+        if smoke.outputs.get("reverted"):
+            found.append(Evidence(ts, kind, "regression", run.issue))
+            continue
+        when = approved.get((run.issue, head))
+        green = "approved_green" if when is not None and when <= ts else "green"
+        found.append(Evidence(ts, kind, green, run.issue))
+        reverted_at = undone.get(str(merge.outputs.get("merge_sha")))
+        if reverted_at is not None:
+            found.append(Evidence(max(reverted_at, ts), kind, "revert", run.issue))
+    return sorted(found, key=lambda e: e.ts)
+
+
+def state_of(kind: str, rule: TrustRule, history: list[Evidence]) -> TrustState:
+    earned, reset_at = 0, None
+    for item in history:
+        if item.kind != kind:
+            continue
+        if item.what == "approved_green":
+            earned += 1
+        elif item.what in rule.reset_on:
+            earned, reset_at = 0, item.ts
+    auto = rule.start == "auto" or earned >= rule.earn_after
+    return TrustState(
+        kind, rule.start, rule.earn_after, earned, auto, reset_at, tuple(rule.reset_on)
+    )
+
+
+def trust_state_for(
+    store: Store, rules: Rules, kind: str, repo: GitRepo | None = None, branch: str = "main"
+) -> TrustState | None:
+    """The state of one kind, or None when no trust rule covers it (it merges by itself)."""
+    rule = rules.trust_for(kind)
+    return None if rule is None else state_of(kind, rule, evidence(store, repo, branch))
+
+
+def trust_states_for(
+    store: Store, rules: Rules, repo: GitRepo | None = None, branch: str = "main"
+) -> list[TrustState]:
+    """Every configured kind, and each kind seen so far that the ``default`` rule covers."""
+    if not rules.trust:
+        return []
+    history = evidence(store, repo, branch)
+    kinds = [k.removeprefix("kind:") for k in rules.trust if k != "default"]
+    if "default" in rules.trust:
+        seen = sorted({e.kind for e in history} - set(kinds))
+        kinds += seen or ["default"]
+    states = []
+    for kind in kinds:
+        rule = rules.trust_for(kind)
+        if rule is not None:
+            states.append(state_of(kind, rule, history))
+    return states
+
+
+def trust_states(services: Services) -> list[TrustState]:
+    settings = services.settings
+    branch = settings.config.production_branch
+    return trust_states_for(services.store, settings.governance.rules, services.repo, branch)
+
+
+def review_gate(
+    services: Services, issue: int | None, head: str, kind: str, routing: Routing
+) -> Routing:
+    """The person in the loop, after the deterministic gates routed a change: a change that
+    would merge waits for review while its kind has not earned trust; a change waiting for
+    review merges when a person approved exactly this head. Only a ``needs_review`` route is
+    ever lifted: a failed gate (tests on the candidate, journeys, size, protected paths,
+    budget) routes elsewhere and stays as it is; CI that failed is never lifted."""
+    store = services.store
+    if routing.route == "merge":
+        settings = services.settings
+        branch = settings.config.production_branch
+        rules = settings.governance.rules
+        state = trust_state_for(store, rules, kind, services.repo, branch)
+        if state is not None and not state.auto:
+            routing = replace(routing, route="needs_review", reason=state.waiting_reason())
+    if routing.route == "needs_review" and issue is not None:
+        approval = approval_for(store, issue, head)
+        if approval is not None and services.forge.ci_status(head) not in RED_CI:
+            actor = str(approval.data.get("actor", "a maintainer"))
+            routing = replace(
+                routing,
+                route="merge",
+                reason=f"approved by {actor} for head {head[:12]}; every gate that decides "
+                f"held. It waited because {routing.reason}",
+            )
+    return routing

@@ -1,0 +1,399 @@
+"""The dashboard's web app (Starlette): server-rendered pages, live updates by server-sent
+events, and the operator's actions — every page behind the session token, every action a
+POST with the session's CSRF token."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import secrets
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from jinja2 import Environment, FileSystemLoader
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from harness.cli.common import MAX_INTEGER, check_one_line
+from harness.cli.state import engage_kill_switch, release_kill_switch
+from harness.engine.context import Services
+from harness.errors import FactoryError, NotFoundError
+from harness.review import decisions
+from harness.serve import charts, views
+
+COOKIE = "factory_session"
+MAX_SESSIONS = 64  # the oldest session ends when another opens beyond this
+_HERE = Path(__file__).resolve().parent
+_STATIC = {"live.js": "text/javascript", "style.css": "text/css"}
+_IMAGES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp"}
+HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; img-src 'self'; script-src 'self'; style-src 'self'; "
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+    "X-Frame-Options": "DENY",
+}
+Handler = Callable[[Request, "Session"], Awaitable[Response]]
+
+
+@dataclass(frozen=True)
+class Session:
+    id: str
+    csrf: str
+    actor: str
+
+
+@dataclass
+class Dashboard:
+    """The app's state: the services it reads, its token and the sessions it opened."""
+
+    services: Services
+    token: str
+    actor: str = "dashboard"
+    # the services a person's decision runs with: read afresh (production's rules now)
+    fresh: Callable[[], Services] | None = None
+    sessions: dict[str, Session] = field(default_factory=dict)
+    flash: dict[str, str] = field(default_factory=dict)  # session -> what its last action did
+    poll_s: float = 1.0
+    closing: bool = False
+    deciding: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.env = Environment(
+            loader=FileSystemLoader(_HERE / "templates"),
+            autoescape=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.env.filters.update(money=_money, took=_took, when=_when, pct=_pct)
+
+    # -- the guard -----------------------------------------------------------------------
+    def session_of(self, request: Request) -> Session | None:
+        sid = request.cookies.get(cookie_name(request), "")
+        for known, session in list(self.sessions.items()):
+            if sid and hmac.compare_digest(known.encode(), sid.encode()):
+                return session
+        return None
+
+    def guard(
+        self, handler: Handler, post: bool = False
+    ) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            response = await self._checked(request, handler, post)
+            for name, value in HEADERS.items():
+                response.headers.setdefault(name, value)
+            return response
+
+        return endpoint
+
+    async def _checked(self, request: Request, handler: Handler, post: bool) -> Response:
+        session = self.session_of(request)
+        offered = request.query_params.get("token")
+        if offered is not None:
+            if not hmac.compare_digest(offered.encode(), self.token.encode()):
+                return self.refuse(403, "wrong token")
+            if post:
+                return self.refuse(403, "actions take the session cookie, not the token")
+            session = self._open_session()
+            target = request.url.path
+            rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
+            if rest:
+                target += "?" + "&".join(f"{k}={v}" for k, v in rest)
+            redirect = RedirectResponse(_local(target), status_code=303)
+            redirect.set_cookie(
+                cookie_name(request),
+                session.id,
+                httponly=True,
+                samesite="strict",
+                path="/",
+                secure=False,
+            )
+            return redirect
+        if session is None:
+            return self.refuse(401, "open the URL that 'factory serve' printed (it has the token)")
+        if post:
+            problem = await self._cross_site(request, session)
+            if problem:
+                return self.refuse(403, problem)
+        try:
+            return await handler(request, session)
+        except NotFoundError as exc:
+            return self.refuse(404, str(exc))
+
+    async def _cross_site(self, request: Request, session: Session) -> str | None:
+        origin = request.headers.get("origin")
+        if origin and origin != "null":
+            own = f"{request.url.scheme}://{request.headers.get('host', '')}"
+            if origin != own:
+                return "a request from another site"
+        elif origin == "null":
+            return "a request from an opaque origin"
+        form = await form_of(request)
+        offered = form.get("csrf", "")
+        if not offered or not hmac.compare_digest(offered.encode(), session.csrf.encode()):
+            return "missing or wrong CSRF token (reload the page)"
+        return None
+
+    def _open_session(self) -> Session:
+        session = Session(secrets.token_urlsafe(32), secrets.token_urlsafe(32), self.actor)
+        self.sessions[session.id] = session
+        while len(self.sessions) > MAX_SESSIONS:
+            oldest = next(iter(self.sessions))
+            self.sessions.pop(oldest)
+            self.flash.pop(oldest, None)
+        return session
+
+    def refuse(self, status: int, why: str) -> Response:
+        return HTMLResponse(
+            self.env.get_template("error.html").render(status=status, why=why),
+            status_code=status,
+        )
+
+    def page(self, name: str, session: Session, **data: Any) -> HTMLResponse:
+        return HTMLResponse(
+            self.env.get_template(name).render(csrf=session.csrf, page=name, **data)
+        )
+
+    # -- pages ---------------------------------------------------------------------------
+    async def now(self, request: Request, session: Session) -> Response:
+        view = await run_in_threadpool(views.now_view, self.services)
+        panel = await run_in_threadpool(views.trust_panel, self.services)
+        return self.page("now.html", session, now=view, panel=panel)
+
+    def live_html(self, session: Session) -> str:
+        view = views.now_view(self.services)
+        return self.env.get_template("now_live.html").render(now=view, csrf=session.csrf)
+
+    async def events(self, request: Request, session: Session) -> Response:
+        async def stream() -> AsyncIterator[str]:
+            last = ""
+            yield "retry: 2000\n\n"
+            while not self.closing and not await request.is_disconnected():
+                html = await run_in_threadpool(self.live_html, session)
+                if html != last:
+                    yield f"event: now\ndata: {json.dumps({'html': html})}\n\n"
+                    last = html
+                await asyncio.sleep(self.poll_s)
+
+        return StreamingResponse(stream(), media_type="text/event-stream")
+
+    async def queue(self, request: Request, session: Session) -> Response:
+        groups = await run_in_threadpool(views.queue_view, self.services)
+        return self.page("queue.html", session, groups=groups)
+
+    async def issue(self, request: Request, session: Session) -> Response:
+        number = int(request.path_params["number"])
+        if not 1 <= number <= MAX_INTEGER:
+            return self.refuse(404, f"issue {number} does not exist")
+        try:
+            data = await run_in_threadpool(views.issue_page, self.services, number)
+        except FactoryError as exc:
+            return self.refuse(404, str(exc))
+        said = self.flash.pop(session.id, None)
+        return self.page("issue.html", session, view=data, said=said)
+
+    async def runs(self, request: Request, session: Session) -> Response:
+        q = request.query_params
+        issue = q.get("issue", "").strip()
+        filters = views.RunFilters(
+            workflow=q.get("workflow") or None,
+            status=q.get("status") or None,
+            issue=int(issue) if issue.isdigit() and len(issue) < 19 else None,
+            day=q.get("day") or None,
+        )
+        rows = await run_in_threadpool(views.runs_view, self.services, filters)
+        return self.page("runs.html", session, rows=rows, filters=filters)
+
+    async def run(self, request: Request, session: Session) -> Response:
+        data = await run_in_threadpool(
+            views.run_page, self.services, str(request.path_params["run_id"])
+        )
+        return self.page("run.html", session, view=data)
+
+    async def trends(self, request: Request, session: Session) -> Response:
+        t = await run_in_threadpool(views.trends_view, self.services)
+        short = [d[5:] for d in t.days]
+        shown = [
+            charts.bars("merges per day", short, [float(m) for m in t.merges]),
+            charts.bars("cost per merged issue (USD)", short, t.cost_per_merge, "${:.4f}"),
+            charts.hbars("refusals by reason (30 days)", t.refusals),
+        ]
+        shown.append(charts.line("Autonomy Index (30 days up to each day)", short, t.autonomy))
+        panel = await run_in_threadpool(views.trust_panel, self.services)
+        return self.page("trends.html", session, trends=t, charts=shown, panel=panel)
+
+    async def evidence(self, request: Request, session: Session) -> Response:
+        raw = request.scope.get("raw_path", b"").decode("latin-1")
+        found = confined(
+            self.services.settings.state_dir / views.EVIDENCE, request.path_params["path"], raw
+        )
+        if found is None:
+            return self.refuse(404, "no such evidence file")
+        return Response(found.read_bytes(), media_type=_IMAGES[found.suffix.lower()])
+
+    async def static(self, request: Request, session: Session) -> Response:
+        name = str(request.path_params["name"])
+        if name not in _STATIC:
+            return self.refuse(404, "no such file")
+        return Response((_HERE / "static" / name).read_bytes(), media_type=_STATIC[name])
+
+    # -- actions -------------------------------------------------------------------------
+    async def stop(self, request: Request, session: Session) -> Response:
+        form = await form_of(request)
+        reason = (
+            form.get("reason") or ""
+        ).strip() or f"stopped from the dashboard by {session.actor}"
+        await run_in_threadpool(engage_kill_switch, self.services.store, reason[:500])
+        return RedirectResponse("/", status_code=303)
+
+    async def resume(self, request: Request, session: Session) -> Response:
+        await run_in_threadpool(release_kill_switch, self.services.store)
+        return RedirectResponse("/", status_code=303)
+
+    async def approve(self, request: Request, session: Session) -> Response:
+        number = int(request.path_params["number"])
+        said = await run_in_threadpool(self.decide, "approve", number, "")
+        self.flash[session.id] = said
+        return RedirectResponse(f"/issues/{number}", status_code=303)
+
+    async def reject(self, request: Request, session: Session) -> Response:
+        number = int(request.path_params["number"])
+        reason = (await form_of(request)).get("reason", "")
+        said = await run_in_threadpool(self.decide, "reject", number, reason)
+        self.flash[session.id] = said
+        return RedirectResponse(f"/issues/{number}", status_code=303)
+
+    def decide(self, action: str, number: int, reason: str) -> str:
+        """A person's approve or reject, as ``factory approve`` / ``reject`` do it; one line
+        that says what came of it."""
+        from harness.cli.work import require_model
+
+        if not 1 <= number <= MAX_INTEGER:
+            return f"not done: issue {number} does not exist"
+
+        with self.deciding:  # one decision at a time
+            services = self.fresh() if self.fresh else self.services
+            try:
+                if action == "reject":
+                    check_one_line("reason", reason)
+                    return decisions.reject(services, number, reason, self.actor).message
+                label = decisions.waiting_label(services, number, "approve")
+                if label == "factory:needs-review":
+                    require_model(services.settings, None)  # validation runs again
+                return decisions.approve(services, number, self.actor).message
+            except FactoryError as exc:
+                return f"not done: {exc}"
+            finally:
+                if services is not self.services:
+                    services.store.close()
+
+
+def cookie_name(request: Request) -> str:
+    """Cookies are per host, not per port: each dashboard names its own session cookie."""
+    return f"{COOKIE}_{request.url.port or 0}"
+
+
+async def form_of(request: Request) -> dict[str, str]:
+    """An url-encoded form body (read once; kept on the request for the handler)."""
+    cached = request.scope.get("factory.form")
+    if isinstance(cached, dict):
+        return cached
+    body = (await request.body())[:65536].decode("utf-8", errors="replace")
+    form = {k: v[0] for k, v in parse_qs(body, keep_blank_values=True).items()}
+    request.scope["factory.form"] = form
+    return form
+
+
+def confined(root: Path, rel: str, raw_path: str = "") -> Path | None:
+    """``root/rel`` if it is an image file inside ``root`` reached without ``..``, absolute
+    parts, encoded separators or symbolic links; else None."""
+    lowered = raw_path.lower()
+    if "%2f" in lowered or "%5c" in lowered or "%2e" in lowered or "%00" in lowered:
+        return None
+    if not rel or "\\" in rel or "\x00" in rel or rel.startswith("/"):
+        return None
+    parts = PurePosixPath(rel).parts
+    if any(p in ("", ".", "..") for p in parts) or PurePosixPath(rel).is_absolute():
+        return None
+    base = root.resolve()
+    path = base.joinpath(*parts)
+    try:
+        real = path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return None
+    if real != path or not real.is_relative_to(base) or not real.is_file():
+        return None  # a symbolic link somewhere on the way
+    if real.suffix.lower() not in _IMAGES:
+        return None
+    return real
+
+
+def _local(target: str) -> str:
+    """A redirect target on this server only."""
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    return target
+
+
+def _money(value: object) -> str:
+    return f"${float(value or 0):.4f}"  # type: ignore[arg-type]
+
+
+def _took(seconds: object) -> str:
+    if seconds is None:
+        return ""
+    s = float(seconds)  # type: ignore[arg-type]
+    if s < 60:
+        return f"{s:.1f}s"
+    whole = int(s)
+    return f"{whole // 60}m{whole % 60:02d}s"
+
+
+def _when(text: object) -> str:
+    return str(text or "")[:19].replace("T", " ")
+
+
+def _pct(value: object) -> str:
+    return "" if value is None else f"{float(value) * 100:.0f}%"  # type: ignore[arg-type]
+
+
+def create_app(
+    services: Services,
+    token: str,
+    actor: str = "dashboard",
+    fresh: Callable[[], Services] | None = None,
+) -> Starlette:
+    """The dashboard for ``services``; ``token`` opens a session (``/?token=…``); a person's
+    decisions are recorded as ``actor`` and run with ``fresh()`` services when given."""
+    board = Dashboard(services, token, actor, fresh)
+    g = board.guard
+    routes = [
+        Route("/", g(board.now)),
+        Route("/events", g(board.events)),
+        Route("/queue", g(board.queue)),
+        Route("/issues/{number:int}", g(board.issue)),
+        Route("/runs", g(board.runs)),
+        Route("/runs/{run_id}", g(board.run)),
+        Route("/trends", g(board.trends)),
+        Route("/evidence/{path:path}", g(board.evidence)),
+        Route("/static/{name}", g(board.static)),
+        Route("/stop", g(board.stop, post=True), methods=["POST"]),
+        Route("/resume", g(board.resume, post=True), methods=["POST"]),
+        Route("/issues/{number:int}/approve", g(board.approve, post=True), methods=["POST"]),
+        Route("/issues/{number:int}/reject", g(board.reject, post=True), methods=["POST"]),
+    ]
+    app = Starlette(routes=routes)
+    app.state.dashboard = board
+    return app

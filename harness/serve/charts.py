@@ -1,0 +1,102 @@
+"""Chart geometry for the server-rendered SVG charts (the shapes are drawn by the templates)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+WIDTH, HEIGHT, PAD = 560, 180, 24
+
+
+@dataclass(frozen=True)
+class Bar:
+    x: float
+    y: float
+    w: float
+    h: float
+    label: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Chart:
+    title: str
+    width: int
+    height: int
+    bars: list[Bar]
+    points: str  # a polyline's points ("" for a bar chart)
+    top: str  # the value the top of the chart stands for
+    first: str
+    last: str
+
+
+def bars(title: str, labels: list[str], values: list[float], fmt: str = "{:g}") -> Chart:
+    """A vertical bar per value, scaled to the largest."""
+    top = max([*values, 0.0]) or 1.0
+    inner_w, inner_h = WIDTH - 2 * PAD, HEIGHT - 2 * PAD
+    step = inner_w / max(1, len(values))
+    shapes = []
+    for i, (label, value) in enumerate(zip(labels, values, strict=True)):
+        h = inner_h * (value / top)
+        shapes.append(
+            Bar(
+                x=round(PAD + i * step + step * 0.1, 2),
+                y=round(PAD + inner_h - h, 2),
+                w=round(step * 0.8, 2),
+                h=round(h, 2),
+                label=label,
+                value=fmt.format(value),
+            )
+        )
+    return Chart(
+        title,
+        WIDTH,
+        HEIGHT,
+        shapes,
+        "",
+        fmt.format(max([*values, 0.0])),
+        labels[0] if labels else "",
+        labels[-1] if labels else "",
+    )
+
+
+def line(title: str, labels: list[str], values: list[float | None], top: float = 1.0) -> Chart:
+    """A line through the known values (None: no point that day), from 0 to ``top``."""
+    inner_w, inner_h = WIDTH - 2 * PAD, HEIGHT - 2 * PAD
+    step = inner_w / max(1, len(values) - 1)
+    points, dots = [], []
+    for i, (label, value) in enumerate(zip(labels, values, strict=True)):
+        if value is None:
+            continue
+        x, y = PAD + i * step, PAD + inner_h - inner_h * (value / top if top else 0.0)
+        points.append(f"{x:.1f},{y:.1f}")
+        dots.append(Bar(round(x, 1), round(y, 1), 0, 0, label, f"{value:.2f}"))
+    return Chart(
+        title,
+        WIDTH,
+        HEIGHT,
+        dots,
+        " ".join(points),
+        f"{top:g}",
+        labels[0] if labels else "",
+        labels[-1] if labels else "",
+    )
+
+
+def hbars(title: str, items: dict[str, int]) -> Chart:
+    """A horizontal bar per named count (refusals by reason)."""
+    top = max([*items.values(), 0]) or 1
+    row = 22
+    height = max(60, PAD * 2 + row * len(items))
+    label_w = 220
+    shapes = [
+        Bar(
+            x=label_w,
+            y=PAD + i * row,
+            w=round((WIDTH - label_w - PAD) * value / top, 2),
+            h=row - 6,
+            label=name,
+            value=str(value),
+        )
+        for i, (name, value) in enumerate(items.items())
+    ]
+    return Chart(title, WIDTH, height, shapes, "", str(top), "", "")

@@ -1,0 +1,619 @@
+"""What the dashboard shows, read from the state the way ``factory status/runs/report`` do:
+typed records, no HTML (the templates render them, escaped)."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from harness.cli.state import run_row
+from harness.cli.summary import _latest as latest
+from harness.engine.budget import start_of_day
+from harness.engine.context import Services
+from harness.engine.runner import KILL_SWITCH
+from harness.errors import FactoryError
+from harness.forge.base import Comment, Issue
+from harness.redact import redact
+from harness.review.autonomy import AutonomyIndex, autonomy_index, autonomy_index_for
+from harness.review.decisions import REVIEWABLE
+from harness.review.trust import TrustState, trust_states
+from harness.store.records import Event, Run, StepRecord
+
+EVIDENCE = "evidence"  # the folder under the state that screenshots are served from
+
+# the queue's states, in the order the page lists them: label -> heading
+QUEUE_STATES: tuple[tuple[str, str], ...] = (
+    ("factory:accepted", "accepted"),
+    ("factory:in-progress", "in progress"),
+    ("factory:needs-review", "needs review"),
+    ("factory:needs-human", "needs human"),
+    ("factory:failed", "failed"),
+    ("factory:deferred", "deferred"),
+    ("factory:needs-info", "needs info"),
+    ("factory:merged", "merged"),
+    ("factory:rejected", "rejected"),
+)
+# where an issue with several factory labels belongs: the first of these it carries
+_PRECEDENCE = (
+    "factory:merged",
+    "factory:rejected",
+    "factory:in-progress",
+    "factory:needs-review",
+    "factory:needs-human",
+    "factory:failed",
+    "factory:deferred",
+    "factory:needs-info",
+    "factory:accepted",
+)
+
+
+def parse_ts(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def elapsed_s(run: Run, now: float) -> float:
+    start = parse_ts(run.started_at)
+    end = parse_ts(run.finished_at)
+    if start is None:
+        return 0.0
+    stop = end.timestamp() if end else now
+    return max(0.0, stop - start.timestamp())
+
+
+def evidence_url(state_dir: Path, path: object) -> str | None:
+    """The dashboard's URL of an evidence file, or None if it lies outside the evidence
+    folder (nothing else of the state is ever served)."""
+    if not path:
+        return None
+    root = (state_dir / EVIDENCE).resolve()
+    try:
+        rel = Path(str(path)).resolve().relative_to(root)
+    except (ValueError, OSError):
+        return None
+    return "/evidence/" + rel.as_posix()
+
+
+# -- Now -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunLine:
+    id: str
+    workflow: str
+    issue: int | None
+    status: str
+    current_step: str | None
+    started_at: str
+    finished_at: str | None
+    elapsed_s: float
+    cost_usd: float
+    input_tokens: int
+    output_tokens: int
+    reason: str | None
+
+
+def run_line(services: Services, run: Run, now: float) -> RunLine:
+    row = run_row(services.store, run)
+    return RunLine(
+        id=run.id,
+        workflow=run.workflow,
+        issue=run.issue,
+        status=run.status,
+        current_step=run.current_step,
+        started_at=run.started_at,
+        finished_at=run.finished_at,
+        elapsed_s=elapsed_s(run, now),
+        cost_usd=row["cost_usd"],
+        input_tokens=row["input_tokens"],
+        output_tokens=row["output_tokens"],
+        reason=redact(run.reason) if run.reason else None,
+    )
+
+
+@dataclass(frozen=True)
+class Spend:
+    name: str
+    spent_usd: float
+    cap_usd: float
+
+    @property
+    def share(self) -> float:
+        return min(1.0, self.spent_usd / self.cap_usd) if self.cap_usd else 0.0
+
+
+@dataclass(frozen=True)
+class NowView:
+    stopped: bool
+    stop_reason: str | None
+    running: list[RunLine]
+    recent: list[RunLine]
+    spend: list[Spend]
+    counts: dict[str, int]
+
+
+def now_view(services: Services) -> NowView:
+    store, now = services.store, services.clock()
+    runs = store.list_runs(limit=10_000)
+    counts: dict[str, int] = {}
+    for run in runs:
+        counts[run.status] = counts.get(run.status, 0) + 1
+    stopped = store.get_flag(KILL_SWITCH)
+    budgets = services.settings.governance.rules.budgets
+    today = store.spend(since=start_of_day(time.time()))
+    return NowView(
+        stopped=stopped is not None,
+        stop_reason=stopped,
+        running=[run_line(services, r, now) for r in runs if r.status == "running"],
+        recent=[run_line(services, r, now) for r in runs[:10] if r.status != "running"],
+        spend=[Spend("today", today, budgets.per_day_usd)],
+        counts=counts,
+    )
+
+
+@dataclass(frozen=True)
+class TrustPanel:
+    """Earned trust per kind and the Autonomy Index (30 days): how dark the factory runs."""
+
+    trust: list[TrustState]
+    trust_error: str | None
+    autonomy: AutonomyIndex
+
+
+def trust_panel(services: Services) -> TrustPanel:
+    try:
+        states, error = trust_states(services), None
+    except FactoryError as exc:
+        states, error = [], str(exc)
+    return TrustPanel(states, error, autonomy_index(services, days=30))
+
+
+# -- Queue ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    number: int
+    title: str
+    author: str
+    state: str
+    labels: tuple[str, ...]
+    created_at: str
+    decision: str | None
+    why: str | None
+    last_run: str | None
+
+
+def issue_state(issue: Issue) -> str:
+    for label in _PRECEDENCE:
+        if label in issue.labels:
+            return label
+    return "new" if issue.state == "open" else "closed"
+
+
+def _decision(services: Services, number: int) -> tuple[str | None, str | None, str | None]:
+    """The newest run's decision on an issue and the reason the code gave for it."""
+    runs = services.store.list_runs(limit=1, issue=number)
+    if not runs:
+        return None, None, None
+    run = runs[0]
+    steps = step_dicts(services.store.steps(run.id))
+    decision = latest(steps, "route") or latest(steps, "decision")
+    why = latest(steps, "reason") or run.reason
+    label = f"{run.workflow}: {decision}" if decision else f"{run.workflow}: {run.status}"
+    return label, redact(str(why)) if why else None, run.id
+
+
+def queue_view(services: Services) -> list[tuple[str, str, list[QueueItem]]]:
+    """(label, heading, issues oldest first) for every state, then new and closed ones."""
+    groups: dict[str, list[QueueItem]] = {}
+    for issue in sorted(services.forge.list_issues("all"), key=lambda i: i.created_at):
+        state = issue_state(issue)
+        decision, why, last_run = _decision(services, issue.number)
+        groups.setdefault(state, []).append(
+            QueueItem(
+                issue.number,
+                issue.title,
+                issue.author,
+                state,
+                issue.labels,
+                issue.created_at,
+                decision,
+                why,
+                last_run,
+            )
+        )
+    headings = [*QUEUE_STATES, ("new", "new (not triaged)"), ("closed", "closed")]
+    return [(label, heading, groups.get(label, [])) for label, heading in headings]
+
+
+# -- Issue page ----------------------------------------------------------------------------
+
+
+def step_dicts(steps: list[StepRecord]) -> list[dict[str, Any]]:
+    return [{"step": s.step_id, "status": s.status, "outputs": s.outputs} for s in steps]
+
+
+@dataclass(frozen=True)
+class StepLine:
+    step: str
+    attempt: int
+    status: str
+    started_at: str
+    duration_s: float | None
+    model_s: float
+    subprocess_s: float
+    error: str | None
+    cost_usd: float
+    input_tokens: int
+    output_tokens: int
+    calls: int
+
+
+@dataclass(frozen=True)
+class Shot:
+    label: str
+    url: str
+
+
+@dataclass(frozen=True)
+class Journey:
+    name: str
+    where: str
+    passed: bool
+    failed_step: int | None
+    expected: str | None
+    actual: str | None
+    duration_s: float
+    screenshot: str | None
+
+
+@dataclass
+class Trail:
+    """One run of an issue, as its page shows it."""
+
+    run: RunLine
+    steps: list[StepLine]
+    decision: str | None = None
+    rule: str | None = None
+    reason: str | None = None
+    criteria: list[str] = field(default_factory=list)
+    plan: str | None = None
+    files: list[str] = field(default_factory=list)
+    summary: str | None = None
+    diff: str | None = None
+    tests: dict[str, Any] | None = None
+    review: dict[str, Any] | None = None
+    gates: list[dict[str, Any]] = field(default_factory=list)
+    journeys: list[Journey] = field(default_factory=list)
+    validator: dict[str, Any] | None = None
+    validator_shots: list[Shot] = field(default_factory=list)
+    pr: Any = None
+    merge: dict[str, Any] | None = None
+    reverted: Any = None
+
+
+@dataclass(frozen=True)
+class IssuePage:
+    issue: Issue
+    state: str
+    comments: list[Comment]
+    trails: list[Trail]
+    cost_usd: float
+    reviewable: bool
+    label: str | None  # the review label it waits under
+    audit: list[Event]
+
+
+def step_lines(services: Services, run_id: str) -> list[StepLine]:
+    calls = services.store.calls(run_id)
+    by_step: dict[str, list[dict[str, Any]]] = {}
+    for call in calls:
+        by_step.setdefault(str(call["step_id"]), []).append(call)
+    seen: set[str] = set()
+    lines = []
+    for s in services.store.steps(run_id):
+        # a step's calls are counted once, on its first attempt's line
+        mine = [] if s.step_id in seen else by_step.get(s.step_id, [])
+        seen.add(s.step_id)
+        lines.append(
+            StepLine(
+                step=s.step_id,
+                attempt=s.attempt,
+                status=s.status,
+                started_at=s.started_at,
+                duration_s=s.duration_s,
+                model_s=s.model_s,
+                subprocess_s=s.subprocess_s,
+                error=redact(s.error) if s.error else None,
+                cost_usd=round(sum(float(c["cost_usd"] or 0) for c in mine), 6),
+                input_tokens=sum(
+                    int(c["input_tokens"] or 0)
+                    + int(c["cache_read_input_tokens"] or 0)
+                    + int(c["cache_creation_input_tokens"] or 0)
+                    for c in mine
+                ),
+                output_tokens=sum(int(c["output_tokens"] or 0) for c in mine),
+                calls=len(mine),
+            )
+        )
+    return lines
+
+
+def _journeys(state_dir: Path, steps: list[StepRecord]) -> list[Journey]:
+    found: list[Journey] = []
+    for s in steps:
+        for j in s.outputs.get("journeys") or []:
+            if not isinstance(j, dict):
+                continue
+            found.append(
+                Journey(
+                    name=str(j.get("name")),
+                    where=s.step_id,
+                    passed=bool(j.get("passed")),
+                    failed_step=j.get("failed_step"),
+                    expected=j.get("expected"),
+                    actual=j.get("actual"),
+                    duration_s=float(j.get("duration_s") or 0.0),
+                    screenshot=evidence_url(state_dir, j.get("screenshot")),
+                )
+            )
+    return found
+
+
+def trail(services: Services, run: Run, now: float) -> Trail:
+    store, state_dir = services.store, services.settings.state_dir
+    records = store.steps(run.id)
+    steps = step_dicts(records)
+    out = Trail(run=run_line(services, run, now), steps=step_lines(services, run.id))
+    out.decision = latest(steps, "route") or latest(steps, "decision")
+    out.rule = latest(steps, "rule")
+    reason = latest(steps, "reason") or run.reason
+    out.reason = redact(str(reason)) if reason else None
+    out.criteria = [str(c) for c in latest(steps, "acceptance_criteria") or []]
+    if run.workflow == "implement":
+        out.plan = latest(steps, "plan")
+        out.files = [str(f) for f in latest(steps, "files") or []]
+        out.summary = latest(steps, "summary")
+        review = next((s.outputs for s in reversed(records) if s.step_id == "review"), None)
+        out.review = review if review else None
+    out.tests = latest(steps, "tests") or (
+        next((s.outputs for s in reversed(records) if s.step_id == "test" and s.outputs), None)
+    )
+    out.gates = [g for g in latest(steps, "gates") or [] if isinstance(g, dict)]
+    out.diff = next(
+        (str(g.get("evidence")) for g in out.gates if g.get("name") == "changed_lines"), None
+    )
+    out.journeys = _journeys(state_dir, records)
+    validator = latest(steps, "validator")
+    if isinstance(validator, dict):
+        out.validator = (
+            validator.get("output") if isinstance(validator.get("output"), dict) else None
+        )
+        out.validator_shots = [
+            Shot(Path(str(p)).name, url)
+            for p in validator.get("shots") or []
+            if (url := evidence_url(state_dir, p))
+        ]
+    out.pr = latest(steps, "pr")
+    merge = next((s.outputs for s in records if s.step_id == "merge" and s.outputs), None)
+    out.merge = merge or None
+    out.reverted = latest(steps, "reverted")
+    return out
+
+
+def issue_page(services: Services, number: int) -> IssuePage:
+    issue = services.forge.get_issue(number)
+    now = services.clock()
+    runs = list(reversed(services.store.list_runs(limit=10_000, issue=number)))
+    state = issue_state(issue)
+    waiting = [lab for lab in REVIEWABLE if lab in issue.labels]
+    audit = [
+        e
+        for e in services.store.events()
+        if e.kind.startswith("human.") and e.data.get("issue") == number
+    ]
+    return IssuePage(
+        issue=issue,
+        state=state,
+        comments=services.forge.list_comments(number),
+        trails=[trail(services, run, now) for run in runs],
+        cost_usd=round(services.store.spend(issue=number), 6),
+        reviewable=issue.state == "open" and bool(waiting),
+        label=waiting[0] if waiting else None,
+        audit=audit,
+    )
+
+
+# -- Runs ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RunFilters:
+    workflow: str | None = None
+    status: str | None = None
+    issue: int | None = None
+    day: str | None = None  # YYYY-MM-DD (UTC)
+
+
+def runs_view(services: Services, filters: RunFilters, limit: int = 500) -> list[RunLine]:
+    now = services.clock()
+    runs = services.store.list_runs(limit=100_000, workflow=filters.workflow, issue=filters.issue)
+    picked = [
+        r
+        for r in runs
+        if (filters.status is None or r.status == filters.status)
+        and (filters.day is None or r.started_at.startswith(filters.day))
+    ]
+    return [run_line(services, r, now) for r in picked[:limit]]
+
+
+@dataclass(frozen=True)
+class Call:
+    step: str
+    ts: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+    cost_usd: float
+    duration_s: float
+    stop_reason: str | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class Message:
+    role: str
+    kind: str  # text | tool_use | tool_result | thinking
+    text: str
+
+
+@dataclass(frozen=True)
+class Transcript:
+    name: str
+    messages: list[Message]
+
+
+@dataclass(frozen=True)
+class RunPage:
+    run: RunLine
+    trail: Trail
+    calls: list[Call]
+    transcripts: list[Transcript]
+    governance: dict[str, str]
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "\n".join(_text(v.get("text", v) if isinstance(v, dict) else v) for v in value)
+    return json.dumps(value, indent=1, ensure_ascii=False, default=str)
+
+
+def read_transcript(path: Path) -> Transcript:
+    """A transcript file as messages; every secret of this process's environment redacted."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8", errors="replace"))
+    except (OSError, ValueError):
+        return Transcript(path.stem, [Message("?", "text", "(unreadable transcript)")])
+    messages: list[Message] = []
+    for item in data if isinstance(data, list) else [data]:
+        if not isinstance(item, dict):
+            continue
+        role = str(item.get("role", "?"))
+        content = item.get("content")
+        blocks = content if isinstance(content, list) else [{"type": "text", "text": content}]
+        for block in blocks:
+            if not isinstance(block, dict):
+                continue
+            kind = str(block.get("type", "text"))
+            if kind == "tool_use":
+                body = f"{block.get('name')}({_text(block.get('input'))})"
+            elif kind == "tool_result":
+                body = _text(block.get("content"))
+            else:
+                body = _text(block.get("text") or block.get("thinking") or "")
+            messages.append(Message(role, kind, redact(body)))
+    return Transcript(path.stem, messages)
+
+
+def run_page(services: Services, run_id: str) -> RunPage:
+    store = services.store
+    run = store.get_run(run_id)
+    now = services.clock()
+    folder = services.settings.state_dir / "transcripts" / run.id
+    files = sorted(folder.glob("*.json")) if folder.is_dir() else []
+    calls = [
+        Call(
+            step=str(c["step_id"]),
+            ts=str(c["ts"]),
+            model=str(c["model"]),
+            input_tokens=int(c["input_tokens"] or 0)
+            + int(c["cache_read_input_tokens"] or 0)
+            + int(c["cache_creation_input_tokens"] or 0),
+            output_tokens=int(c["output_tokens"] or 0),
+            cost_usd=float(c["cost_usd"] or 0.0),
+            duration_s=float(c["duration_s"] or 0.0),
+            stop_reason=c["stop_reason"],
+            error=redact(str(c["error"])) if c["error"] else None,
+        )
+        for c in store.calls(run.id)
+    ]
+    return RunPage(
+        run=run_line(services, run, now),
+        trail=trail(services, run, now),
+        calls=calls,
+        transcripts=[read_transcript(p) for p in files],
+        governance=run.governance,
+    )
+
+
+# -- Trends --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Trends:
+    days: list[str]
+    merges: list[int]
+    refusals: dict[str, int]
+    cost_per_merge: list[float]
+    autonomy: list[float | None] = field(default_factory=list)
+
+
+def trends_view(services: Services, days: int = 30) -> Trends:
+    store = services.store
+    today = datetime.fromtimestamp(services.clock(), UTC).date()
+    labels = [(today - timedelta(days=n)).isoformat() for n in range(days - 1, -1, -1)]
+    since = labels[0]
+    merges = dict.fromkeys(labels, 0)
+    merged_issues: dict[str, set[int]] = {d: set() for d in labels}
+    refusals: dict[str, int] = {}
+    reverted: set[int] = set()
+    for issue, step in store.steps_since("validate", since, ("merge", "smoke", "decide")):
+        day = (step.finished_at or step.started_at)[:10]
+        if step.step_id == "merge" and step.outputs.get("merge_sha") and day in merges:
+            merges[day] += 1
+            if issue is not None:
+                merged_issues[day].add(issue)
+        elif step.step_id == "smoke" and step.outputs.get("reverted") and issue is not None:
+            reverted.add(issue)
+            refusals["reverted on production"] = refusals.get("reverted on production", 0) + 1
+        elif step.step_id == "decide":
+            route = str(step.outputs.get("route") or "")
+            if route and route != "merge":
+                key = f"validation: {route}"
+                refusals[key] = refusals.get(key, 0) + 1
+    for _, step in store.steps_since("triage", since, ("apply",)):
+        decision = str(step.outputs.get("decision") or "")
+        if decision and decision != "accept":
+            key = f"triage: {decision}"
+            refusals[key] = refusals.get(key, 0) + 1
+    for _, step in store.steps_since("implement", since, ("gates",)):
+        if step.status == "failed" or step.outputs.get("passed") is False:
+            refusals["implementation: gates"] = refusals.get("implementation: gates", 0) + 1
+    autonomy: list[float | None] = []
+    for day in labels:  # the index over the 30 days up to the end of each day
+        end = datetime.fromisoformat(day).replace(tzinfo=UTC) + timedelta(days=1)
+        autonomy.append(autonomy_index_for(store, 30, end.timestamp() - 0.001).overall)
+    cost = []
+    for day in labels:
+        issues = merged_issues[day] - reverted
+        spent = sum(store.spend(issue=n) for n in issues)
+        cost.append(round(spent / len(issues), 6) if issues else 0.0)
+    return Trends(
+        days=labels,
+        merges=[merges[d] for d in labels],
+        refusals=dict(sorted(refusals.items(), key=lambda kv: (-kv[1], kv[0]))),
+        cost_per_merge=cost,
+        autonomy=autonomy,
+    )

@@ -1,0 +1,236 @@
+"""``factory serve`` in a real Chromium: what a demo did, live runs, the kill switch."""
+
+from __future__ import annotations
+
+from contextlib import closing
+
+import pytest
+from playwright.sync_api import expect
+
+from harness.engine.runner import KILL_SWITCH
+from harness.forge.local import LocalForge
+from harness.git.repo import GitRepo
+from harness.store.db import Store
+from tests.cli_helpers import run_cli
+from tests.serve.conftest import ACTOR, EVIL_TITLE, PLANTED_COST, Demo, Server
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+# the demo's outcomes (factory demo --json) and the queue section each lands in
+SECTION = {
+    "MERGED": "factory:merged",
+    "rejected": "factory:rejected",
+    "refused (needs a human)": "factory:needs-human",
+    "needs a human: hold-out conflict": "factory:needs-human",
+    "needs review": "factory:needs-review",
+}
+
+
+def test_queue_shows_every_issue_of_the_demo_where_it_ended(page, demo: Demo) -> None:
+    assert page.url.endswith("/") and "token=" not in page.url  # the token leaves the address
+    page.goto(page.url + "queue")
+    assert demo.outcomes[2] == "needs review"  # the bug fix waits: trust not earned yet
+    assert set(demo.outcomes) == {1, 2, 3, 4, 5}
+    for number, outcome in demo.outcomes.items():
+        row = page.locator(f"section[data-state='{SECTION[outcome]}'] tr[data-issue='{number}']")
+        expect(row).to_have_count(1)
+    why = page.locator("section[data-state='factory:needs-human'] tr[data-issue='5'] .why")
+    expect(why).to_contain_text("hidden user journey")
+    merged = page.locator("section[data-state='factory:merged'] tr[data-issue='1']")
+    expect(merged).to_contain_text("validate: merge")
+
+
+def test_refused_issue_page_shows_the_journey_screenshot_and_the_verdicts(page) -> None:
+    page.goto(page.url + "issues/5")
+    shot = page.locator("img.journey-shot").first
+    expect(shot).to_be_visible()
+    shot.scroll_into_view_if_needed()
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=shot.element_handle())
+    assert shot.evaluate("img => img.naturalWidth") > 0
+    body = page.locator("main")
+    expect(body).to_contain_text("FAIL at step 3")
+    expect(body).to_contain_text("holdout_conflict")
+    expect(body).to_contain_text("the page works as the issue asks")  # the validator's criterion
+    expect(page.locator("table.gates").first).to_contain_text("changed_lines")
+    expect(page.locator("#outcome")).to_have_text("factory:needs-human")
+
+
+def test_costs_equal_factory_runs_json(
+    page, demo: Demo, server: Server, capsys, monkeypatch
+) -> None:
+    monkeypatch.setenv("FACTORY_STATE_DIR", str(demo.state_dir))
+    res = run_cli(capsys, "--repo", str(demo.repo), "runs", "--json", "--limit", "1000")
+    assert res.code == 0, res.err
+    expected = {row["id"]: row for row in res.json()}
+    assert expected[demo.planted_run]["cost_usd"] == PLANTED_COST  # not all zero
+    page.goto(server.base + "/runs")
+    rows = page.locator("table.runs tbody tr[data-run]")
+    expect(rows).to_have_count(len(expected))
+    shown = rows.evaluate_all(
+        "rows => rows.map(r => [r.dataset.run, r.dataset.cost, r.querySelector('.cost').textContent])"
+    )
+    for run_id, cost, text in shown:
+        assert float(cost) == expected[run_id]["cost_usd"], run_id
+        assert text == f"${expected[run_id]['cost_usd']:.4f}"
+    page.goto(server.base + f"/runs/{demo.planted_run}")
+    assert float(page.locator("#run-cost").get_attribute("data-cost")) == PLANTED_COST
+    plan = page.locator("table.steps tr[data-step='plan']").first
+    assert float(plan.get_attribute("data-cost")) == PLANTED_COST
+    page.goto(server.base + "/issues/1")
+    assert float(page.locator("#issue-cost").get_attribute("data-cost")) == PLANTED_COST
+
+
+def test_a_run_started_while_the_page_is_open_appears_and_advances(page, demo: Demo) -> None:
+    page.evaluate("window.__same_page = 'yes'")
+    store = Store.open(demo.state_dir)
+    try:
+        run = store.create_run("triage", 3, {}, {})
+        first = store.start_step(run.id, "prescreen", {})
+        row = page.locator(f"#running tr[data-run='{run.id}']")
+        expect(row.locator(".step")).to_have_text("prescreen", timeout=15_000)
+        store.finish_step(first, "succeeded", {})
+        store.start_step(run.id, "judge", {})
+        expect(row.locator(".step")).to_have_text("judge", timeout=15_000)
+        store.set_run_status(run.id, "succeeded")
+        expect(row).to_have_count(0, timeout=15_000)
+        expect(page.locator(f"#recent tr[data-run='{run.id}']")).to_have_count(1)
+    finally:
+        store.close()
+    assert page.evaluate("window.__same_page") == "yes"  # no reload happened
+
+
+def test_the_kill_switch_button_stops_and_resumes_the_factory(page, demo: Demo) -> None:
+    store = Store.open(demo.state_dir)
+    try:
+        page.fill("#kill-switch input[name=reason]", "night shift over")
+        page.click("#stop")
+        expect(page.locator("#kill-switch .state")).to_have_text("ENGAGED")
+        expect(page.locator("#kill-switch .reason")).to_have_text("night shift over")
+        assert store.get_flag(KILL_SWITCH) == "night shift over"
+        page.click("#resume")
+        expect(page.locator("#kill-switch .state")).to_have_text("off")
+        assert store.get_flag(KILL_SWITCH) is None
+        kinds = [e.kind for e in store.events() if e.data.get("name") == KILL_SWITCH]
+        assert kinds[-2:] == ["flag.set", "flag.cleared"]
+    finally:
+        store.close()
+
+
+def test_issue_text_is_shown_as_text_never_run(page, server: Server) -> None:
+    page.goto(server.base + "/queue")
+    expect(page.locator("main")).to_contain_text(EVIL_TITLE)
+    link = page.locator("section[data-state='new'] tr[data-issue] a").first
+    link.click()
+    expect(page.locator("h1")).to_contain_text(EVIL_TITLE)
+    page.locator("details summary", has_text="issue text").click()
+    expect(page.locator("pre.untrusted").first).to_contain_text(
+        "<script>window.__pwned = 2</script>"
+    )
+    assert page.evaluate("window.__pwned") is None
+
+
+def test_the_trust_panel_shows_the_kind_that_waits_and_the_autonomy_index(page) -> None:
+    bug = page.locator("#trust tr[data-kind='bug']")
+    expect(bug.locator(".mode")).to_have_text("after approval")
+    expect(bug).to_contain_text("0 / 2")
+    # merged by themselves: 1 (feature); rejected by triage: 3 -> both without a person
+    expect(page.locator("#autonomy-overall")).to_have_text("100%")
+
+
+def _validate_steps(store: Store, issue: int) -> dict:
+    runs = store.list_runs(workflow="validate", issue=issue)
+    landed = [
+        {s.step_id: s.outputs for s in store.steps(r.id) if s.status == "succeeded"} for r in runs
+    ]
+    (steps,) = [s for s in landed if "merge" in s]
+    return steps
+
+
+def test_approve_in_the_page_lands_the_tested_tree(page, demo: Demo, server: Server) -> None:
+    page.set_default_navigation_timeout(240_000)
+    page.goto(server.base + "/issues/2")
+    expect(page.locator("#decide .label")).to_have_text("factory:needs-review")
+    with page.expect_navigation(timeout=240_000):  # validation runs before the answer
+        page.click("#approve", no_wait_after=True)
+    expect(page.locator("#said")).to_contain_text(f"approved by {ACTOR}; landed as")
+    expect(page.locator("#outcome")).to_have_text("factory:merged")
+    expect(page.locator("#decide")).to_have_count(0)
+    audit = page.locator("table.audit tr[data-kind='human.approve']")
+    expect(audit.locator(".actor")).to_have_text(ACTOR)
+    with closing(Store.open(demo.state_dir)) as store:
+        issue = store.issue(2)
+        assert issue.state == "closed" and "factory:merged" in issue.labels
+        assert "factory:needs-review" not in issue.labels
+        steps = _validate_steps(store, 2)
+        merge = steps["merge"]
+        assert merge["landed_tree"] == merge["tested_tree"] == steps["check"]["tree"]
+        g = GitRepo(demo.repo)
+        assert g.tree_of(g.rev_parse("main")) == steps["check"]["tree"]
+        assert steps["smoke"]["reverted"] is None
+        approvals = [e for e in store.events() if e.kind == "human.approve"]
+        assert [(e.data["issue"], e.data["actor"]) for e in approvals] == [(2, ACTOR)]
+        assert store.verify_chain()
+
+
+def test_reject_in_the_page_closes_the_issue_and_its_pr_with_one_comment(
+    page, demo: Demo, server: Server
+) -> None:
+    page.goto(server.base + "/issues/5")
+    expect(page.locator("#decide .label")).to_have_text("factory:needs-human")
+    before = GitRepo(demo.repo).rev_parse("main")
+    page.fill("#reject-reason", "The hold-out is right: keep the Add button <b>as is</b>")
+    page.click("#reject")
+    expect(page.locator("#said")).to_contain_text(f"rejected by {ACTOR}")
+    expect(page.locator("#outcome")).to_have_text("factory:rejected")
+    expect(page.locator("table.audit tr[data-kind='human.reject'] .actor")).to_have_text(ACTOR)
+    with closing(Store.open(demo.state_dir)) as store:
+        issue = store.issue(5)
+        assert issue.state == "closed" and "factory:rejected" in issue.labels
+        assert "factory:needs-human" not in issue.labels
+        rejected = [c.body for c in store.comments(5) if "Rejected" in c.body]
+        assert len(rejected) == 1 and ACTOR in rejected[0] and "<b>" not in rejected[0]
+        forge = LocalForge(store, GitRepo(demo.repo))
+        assert all(pr.state == "closed" for pr in store.prs(issue=5)) and store.prs(issue=5)
+        assert forge.get_issue(5).state == "closed"
+        rejects = [e for e in store.events() if e.kind == "human.reject"]
+        assert [(e.data["issue"], e.data["actor"]) for e in rejects] == [(5, ACTOR)]
+    assert GitRepo(demo.repo).rev_parse("main") == before  # nothing of it landed
+    # a second decision on it is refused with one line, and nothing changes
+    page.goto(server.base + "/issues/5")
+    expect(page.locator("#decide")).to_have_count(0)
+
+
+def test_runs_filter_by_workflow_status_issue_and_day(server: Server, demo: Demo) -> None:
+    import re
+
+    cookie = server.session()
+
+    def shown(query: str) -> list[tuple[str, str, str]]:
+        status, _, body = server.request("GET", "/runs" + query, cookie=cookie)
+        assert status == 200
+        rows = re.findall(rb'<tr data-run="([^"]+)" data-status="([^"]+)"', body)
+        issues = re.findall(rb"<td>(?:<a href=\"/issues/(\d+)\">#\d+</a>)?</td>\s*<td><span", body)
+        assert len(issues) == len(rows)
+        return [(r.decode(), s.decode(), i.decode()) for (r, s), i in zip(rows, issues)]
+
+    with closing(Store.open(demo.state_dir)) as store:
+        everything = store.list_runs(limit=1000)
+        validate = {r.id for r in everything if r.workflow == "validate"}
+        day = everything[0].started_at[:10]
+    assert {r for r, _, _ in shown("?workflow=validate")} == validate
+    assert {i for _, _, i in shown("?issue=1")} == {"1"}
+    assert len(shown(f"?day={day}")) == len(everything)
+    assert shown("?day=2000-01-01") == []
+    assert {s for _, s, _ in shown("?status=succeeded&workflow=triage")} == {"succeeded"}
+
+
+def test_a_run_page_shows_its_model_calls_and_readable_transcripts(
+    server: Server, demo: Demo
+) -> None:
+    cookie = server.session()
+    status, _, body = server.request("GET", f"/runs/{demo.planted_run}", cookie=cookie)
+    assert status == 200
+    text = body.decode()
+    assert "claude-x" in text and "$0.0123" in text  # the priced call, under its step
+    assert "read_file" in text and "tool_use" in text  # the plan agent's first tool call
+    assert "Show how many notes there are" in text  # the issue as the agent was given it
