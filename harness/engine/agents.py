@@ -11,7 +11,7 @@ import yaml
 
 from harness.engine.budget import BudgetGuard
 from harness.engine.context import StepContext
-from harness.errors import FactoryError, StoppedError
+from harness.errors import FactoryError
 from harness.git.repo import GitRepo
 from harness.model.agent import AgentSpec, run_agent
 from harness.model.base import CallRecord
@@ -38,9 +38,9 @@ class _Hooks:
         )
 
     def before_call(self, request: dict[str, Any]) -> None:
-        reason = self.ctx.services.store.get_flag("stopped")
-        if reason is not None:
-            raise StoppedError(f"the factory is stopped ({reason})")
+        from harness.engine.runner import check_kill_switch  # the runner imports this module
+
+        check_kill_switch(self.ctx.services)  # the one kill-switch check, FACTORY_ENABLED too
         self.guard.check(self.model, request)
 
     def after_call(self, record: CallRecord) -> None:

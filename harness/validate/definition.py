@@ -1,0 +1,111 @@
+"""The validators' definitions (``validators/*.yaml``), read and checked in one place.
+
+A definition is data: the tools its agent gets, the prompt it is briefed with, its limits.
+A repository may override one under ``.factory/validators/<name>.yaml``; like a workflow
+override it is read from the production branch at the commit the governance files were read
+from (``harness.engine.loader.read_override``), so an edit reaches runs only once it is
+merged, and ``protected_paths`` (``.factory/**``) keeps agents from touching it."""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from harness.config.errors import problems_from
+from harness.config.yamlload import load_yaml
+from harness.errors import ConfigError, ConfigErrors
+from harness.model.tools import known_tools
+from harness.paths import validators_dir
+
+if TYPE_CHECKING:
+    from harness.engine.context import Services
+
+OVERRIDE_DIR = ".factory/validators"
+
+
+class ValidatorDefinition(BaseModel):
+    """One ``validators/<name>.yaml``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    role: Literal["reviewer", "validator"]
+    context: Literal["fresh", "sealed"]
+    tools: tuple[str, ...] = Field(min_length=1)
+    output: str
+    prompt: str  # under validators/ (or .factory/validators/ when overridden)
+    max_turns: int = Field(ge=1, le=200)
+    timeout_s: float = Field(default=900.0, gt=0, le=24 * 3600)
+    budget_usd: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    may_only_lower_score: bool = True
+    rubric: tuple[str, ...] = ()
+
+    @field_validator("tools")
+    @classmethod
+    def _known_tools(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [t for t in value if t not in known_tools()]
+        if unknown:
+            raise ValueError(f"unknown tools {unknown}")
+        if len(set(value)) != len(value):
+            raise ValueError("a tool is listed twice")
+        return value
+
+    @field_validator("output")
+    @classmethod
+    def _known_output(cls, value: str) -> str:
+        if value not in known_tools():
+            raise ValueError(f"unknown tool {value!r}")
+        return value
+
+    @field_validator("prompt")
+    @classmethod
+    def _relative(cls, value: str) -> str:
+        path = PurePosixPath(value)
+        if path.is_absolute() or ".." in path.parts or "\\" in value or not value.strip():
+            raise ValueError(f"{value!r} must be a path inside validators/")
+        return value
+
+    @property
+    def template(self) -> str:
+        """The prompt's template name (``Templates`` looks in the override folder first)."""
+        return f"validators/{self.prompt}"
+
+
+SEALED_TOOL_PREFIX = "browser_"  # all the seal can offer: it has a browser and nothing else
+
+
+def parse_validator(text: str, source: str) -> ValidatorDefinition:
+    """``text`` as a definition; every problem is a ``ConfigError`` naming ``source``."""
+    data = load_yaml(text, source)
+    if not isinstance(data, dict):
+        raise ConfigErrors([ConfigError(source, "(top)", "must be a mapping of keys to values")])
+    try:
+        definition = ValidatorDefinition.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigErrors(problems_from(source, exc)) from exc
+    if definition.context == "sealed":
+        outside = [t for t in definition.tools if not t.startswith(SEALED_TOOL_PREFIX)]
+        if outside:
+            problem = f"a sealed validator has browser tools only; not {outside}"
+            raise ConfigErrors([ConfigError(source, "tools", problem)])
+    return definition
+
+
+def shipped_validator_text(name: str) -> str:
+    path = validators_dir() / f"{name}.yaml"
+    if not path.is_file():
+        raise ConfigErrors([ConfigError(f"validators/{name}.yaml", "(file)", "no such validator")])
+    return path.read_text(encoding="utf-8")
+
+
+def load_validator(services: Services, name: str) -> ValidatorDefinition:
+    """Validator ``name``: ``.factory/validators/<name>.yaml`` on the production branch, else
+    the shipped one."""
+    from harness.engine.loader import read_override
+
+    override = read_override(services, f"validators/{name}.yaml")
+    if override is not None:
+        return parse_validator(override, f"{OVERRIDE_DIR}/{name}.yaml")
+    return parse_validator(shipped_validator_text(name), f"validators/{name}.yaml")
