@@ -9,7 +9,7 @@ merged, and ``protected_paths`` (``.factory/**``) keeps agents from touching it.
 from __future__ import annotations
 
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -109,3 +109,11 @@ def load_validator(services: Services, name: str) -> ValidatorDefinition:
     if override is not None:
         return parse_validator(override, f"{OVERRIDE_DIR}/{name}.yaml")
     return parse_validator(shipped_validator_text(name), f"validators/{name}.yaml")
+
+
+def role_definition(services: Services, role: str) -> dict[str, Any]:
+    """The definition of ``role`` as a template sees it (``definition``: rubric, limits), or
+    ``{}`` for a role that has none under ``validators/``."""
+    if not (validators_dir() / f"{role}.yaml").is_file():
+        return {}
+    return load_validator(services, role).model_dump(mode="json")
