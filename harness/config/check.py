@@ -168,6 +168,16 @@ def _validators(root: Path, branch: str, report: CheckReport) -> None:
             report.errors.append(ConfigError(source, "(file)", f"no such validator ({known})"))
             continue
         valid = [_collect(report, parse_validator, text, source) for text in sorted(seen)[:2]]
+        prompts = {d.prompt for d in valid if d is not None}
+        for prompt in sorted(prompts):
+            where = f"{OVERRIDE_DIR}/{prompt}"
+            if not (
+                (validators_dir() / prompt).is_file()
+                or (root / where).is_file()
+                or (repo is not None and repo.read_blob(f"refs/heads/{branch}", where))
+            ):
+                problem = f"{prompt!r} is neither shipped nor in {OVERRIDE_DIR}/"
+                report.errors.append(ConfigError(source, "prompt", problem))
         if seen and all(valid):
             report.notes.append(f"{source}: overrides validators/{name}")
 

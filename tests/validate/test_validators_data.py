@@ -98,12 +98,17 @@ def test_the_shipped_definition_is_what_the_seal_gets(notes: Path, tmp_path: Pat
 
 def test_an_override_on_production_narrows_what_the_seal_gets(notes: Path, tmp_path: Path) -> None:
     tools = [t for t in shipped()["tools"] if t != DROPPED]
-    override_with(notes, max_turns=2, tools=tools, budget_usd=0.5)
+    prompt = notes / ".factory/validators/prompts/strict.md.j2"
+    prompt.parent.mkdir(parents=True)
+    prompt.write_text("Judge {{ 'strictly' }}: every criterion, seen with your own eyes.\n")
+    git(notes, "add", "-f", str(prompt))
+    override_with(notes, max_turns=2, tools=tools, budget_usd=0.5, prompt="prompts/strict.md.j2")
     services = open_services(notes, tmp_path / "state", "scripted")
     full, definition = sealed_request(
         services, base_request(services), "http://127.0.0.1:1", None, tmp_path / "shots"
     )
     assert full["tools"] == tools and full["max_turns"] == 2
+    assert full["instructions"] == "Judge strictly: every criterion, seen with your own eyes.\n"
     assert full["budget_usd"] == 0.5  # the lower of the definition's cap and what is left
     assert definition.timeout_s == shipped().get("timeout_s", 900)
 
@@ -160,6 +165,7 @@ def test_factory_check_refuses_an_invalid_override(
         ({"tools": ["browser_fly"]}, "tools: unknown tools ['browser_fly']"),
         ({"colour": "blue"}, "colour: unknown key"),
         ({"prompt": "../../etc/passwd"}, "prompt: '../../etc/passwd' must be a path inside"),
+        ({"prompt": "prompts/mine.md.j2"}, "prompt: 'prompts/mine.md.j2' is neither shipped"),
     ],
 )
 def test_factory_check_names_the_broken_key_of_a_committed_override(
@@ -176,7 +182,11 @@ def test_factory_check_names_the_broken_key_of_a_committed_override(
 def test_a_valid_override_passes_factory_check(
     notes: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    override_with(notes, max_turns=5)
+    prompt = notes / ".factory/validators/prompts/mine.md.j2"
+    prompt.parent.mkdir(parents=True)
+    prompt.write_text("You judge the app as a careful user would.\n")
+    git(notes, "add", "-f", str(prompt))
+    override_with(notes, max_turns=5, prompt="prompts/mine.md.j2")
     res = run_cli(capsys, "--repo", str(notes), "check")
     assert res.code == 0, res.err
     assert f"note: {OVERRIDE}: overrides validators/sealed_browser.yaml" in res.out
