@@ -66,7 +66,6 @@ def test_nothing_writes_the_environment() -> None:
                 ):
                     writes.append(f"{path.name}:{node.lineno}")
     assert writes == []
-    assert not any("FACTORY_PLAN_DIR" in p.read_text("utf-8") for p in PACKAGE.rglob("*.py"))
 
 
 def test_memo_makes_each_value_once_and_keeps_none() -> None:
@@ -143,3 +142,19 @@ def test_anthropic_clients_are_shared_through_the_caches(
 def test_plan_mode_is_an_argument_of_open_services(repo: Path, tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="plan mode is for forge: github"):
         open_services(repo, tmp_path / "state", "scripted", plan=tmp_path / "plan")
+
+
+def test_the_plan_variable_is_read_by_the_command_line_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``FACTORY_PLAN_DIR`` is ``--plan``'s default, read once by the command line and handed
+    on as an argument like the option itself."""
+    from tests.cli_helpers import run_cli
+    from tests.factory_repo import make_factory_repo
+
+    repo = make_factory_repo(tmp_path / "r")
+    monkeypatch.setenv("FACTORY_PLAN_DIR", str(tmp_path / "p"))
+    res = run_cli(capsys, "--repo", str(repo), "triage")
+    assert res.code == 2 and "plan mode is for forge: github" in res.err
+    res = run_cli(capsys, "--repo", str(repo), "apply", str(tmp_path / "p"))
+    assert res.code == 2 and "apply: --plan makes no sense here" in res.err

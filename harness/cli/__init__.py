@@ -47,6 +47,7 @@ _COMMANDS: dict[str, tuple[str, ...]] = {
     "--plan",
     type=click.Path(file_okay=False),
     default=None,
+    envvar="FACTORY_PLAN_DIR",
     help="Plan mode (forge: github): write nothing to GitHub, record every write in this "
     "folder for 'factory apply' (lets agent jobs run with a read-only token).",
 )
