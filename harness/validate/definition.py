@@ -39,7 +39,8 @@ class ValidatorDefinition(BaseModel):
     max_turns: int = Field(ge=1, le=200)
     timeout_s: float = Field(default=900.0, gt=0, le=24 * 3600)
     budget_usd: float | None = Field(default=None, ge=0, allow_inf_nan=False)
-    may_only_lower_score: bool = True
+    # an invariant, not a setting: the routing only ever lets a verdict lower an outcome
+    may_only_lower_score: Literal[True] = True
     rubric: tuple[str, ...] = ()
 
     @field_validator("tools")
@@ -73,6 +74,7 @@ class ValidatorDefinition(BaseModel):
         return f"validators/{self.prompt}"
 
 
+OUTPUTS = {"validator": "submit_verdict", "reviewer": "submit_review"}
 SEALED_TOOL_PREFIX = "browser_"  # all the seal can offer: it has a browser and nothing else
 
 
@@ -85,6 +87,10 @@ def parse_validator(text: str, source: str) -> ValidatorDefinition:
         definition = ValidatorDefinition.model_validate(data)
     except ValidationError as exc:
         raise ConfigErrors(problems_from(source, exc)) from exc
+    expected = OUTPUTS[definition.role]
+    if definition.output != expected:
+        problem = f"a {definition.role} answers with {expected} (what the factory reads)"
+        raise ConfigErrors([ConfigError(source, "output", problem)])
     if definition.context == "sealed":
         outside = [t for t in definition.tools if not t.startswith(SEALED_TOOL_PREFIX)]
         if outside:

@@ -166,6 +166,8 @@ def test_factory_check_refuses_an_invalid_override(
         ({"colour": "blue"}, "colour: unknown key"),
         ({"prompt": "../../etc/passwd"}, "prompt: '../../etc/passwd' must be a path inside"),
         ({"prompt": "prompts/mine.md.j2"}, "prompt: 'prompts/mine.md.j2' is neither shipped"),
+        ({"output": "submit_review"}, "output: a validator answers with submit_verdict"),
+        ({"may_only_lower_score": False}, "may_only_lower_score: must be True"),
     ],
 )
 def test_factory_check_names_the_broken_key_of_a_committed_override(
