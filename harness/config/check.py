@@ -144,7 +144,7 @@ def _validators(root: Path, branch: str, report: CheckReport) -> None:
     """``.factory/validators/*.yaml`` overrides: the working-tree copies and the ones runs use
     (committed on the production branch) are each a valid definition of a known validator."""
     from harness.paths import validators_dir
-    from harness.validate.definition import OVERRIDE_DIR, parse_validator
+    from harness.validate.definition import OVERRIDE_DIR, ValidatorDefinition, parse_validator
 
     shipped = {p.stem for p in validators_dir().glob("*.yaml")}
     folder = root / OVERRIDE_DIR
@@ -168,7 +168,7 @@ def _validators(root: Path, branch: str, report: CheckReport) -> None:
             report.errors.append(ConfigError(source, "(file)", f"no such validator ({known})"))
             continue
         valid = [_collect(report, parse_validator, text, source) for text in sorted(seen)[:2]]
-        prompts = {d.prompt for d in valid if d is not None}
+        prompts = {d.prompt for d in valid if isinstance(d, ValidatorDefinition)}
         for prompt in sorted(prompts):
             where = f"{OVERRIDE_DIR}/{prompt}"
             if not (

@@ -26,38 +26,33 @@ OVERRIDE_DIR = ".factory/validators"
 
 
 class ValidatorDefinition(BaseModel):
-    """One ``validators/<name>.yaml``."""
+    """``validators/sealed_browser.yaml``: everything the sealed validator gets."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(min_length=1)
-    role: Literal["reviewer", "validator"]
-    context: Literal["fresh", "sealed"]
+    role: Literal["validator"]
+    context: Literal["sealed"]  # governance, the issue, its criteria and the app's URL only
     tools: tuple[str, ...] = Field(min_length=1)
-    output: str
+    output: Literal["submit_verdict"]  # what the validate workflow reads
     prompt: str  # under validators/ (or .factory/validators/ when overridden)
     max_turns: int = Field(ge=1, le=200)
     timeout_s: float = Field(default=900.0, gt=0, le=24 * 3600)
     budget_usd: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     # an invariant, not a setting: the routing only ever lets a verdict lower an outcome
     may_only_lower_score: Literal[True] = True
-    rubric: tuple[str, ...] = ()
 
     @field_validator("tools")
     @classmethod
-    def _known_tools(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+    def _browser_tools(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         unknown = [t for t in value if t not in known_tools()]
         if unknown:
             raise ValueError(f"unknown tools {unknown}")
+        outside = [t for t in value if not t.startswith(SEALED_TOOL_PREFIX)]
+        if outside:
+            raise ValueError(f"a sealed validator has browser tools only; not {outside}")
         if len(set(value)) != len(value):
             raise ValueError("a tool is listed twice")
-        return value
-
-    @field_validator("output")
-    @classmethod
-    def _known_output(cls, value: str) -> str:
-        if value not in known_tools():
-            raise ValueError(f"unknown tool {value!r}")
         return value
 
     @field_validator("prompt")
@@ -74,29 +69,31 @@ class ValidatorDefinition(BaseModel):
         return f"validators/{self.prompt}"
 
 
-OUTPUTS = {"validator": "submit_verdict", "reviewer": "submit_review"}
+class ReviewerDefinition(BaseModel):
+    """``validators/reviewer.yaml``: what the review's prompt is given as ``definition``.
+    The review step (``workflows/implement.yaml``) names its prompt, tools and turn limit."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    role: Literal["reviewer"]
+    rubric: tuple[str, ...] = Field(min_length=1)
+
+
+Definition = ValidatorDefinition | ReviewerDefinition
 SEALED_TOOL_PREFIX = "browser_"  # all the seal can offer: it has a browser and nothing else
 
 
-def parse_validator(text: str, source: str) -> ValidatorDefinition:
+def parse_validator(text: str, source: str) -> Definition:
     """``text`` as a definition; every problem is a ``ConfigError`` naming ``source``."""
     data = load_yaml(text, source)
     if not isinstance(data, dict):
         raise ConfigErrors([ConfigError(source, "(top)", "must be a mapping of keys to values")])
+    model = ReviewerDefinition if data.get("role") == "reviewer" else ValidatorDefinition
     try:
-        definition = ValidatorDefinition.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         raise ConfigErrors(problems_from(source, exc)) from exc
-    expected = OUTPUTS[definition.role]
-    if definition.output != expected:
-        problem = f"a {definition.role} answers with {expected} (what the factory reads)"
-        raise ConfigErrors([ConfigError(source, "output", problem)])
-    if definition.context == "sealed":
-        outside = [t for t in definition.tools if not t.startswith(SEALED_TOOL_PREFIX)]
-        if outside:
-            problem = f"a sealed validator has browser tools only; not {outside}"
-            raise ConfigErrors([ConfigError(source, "tools", problem)])
-    return definition
 
 
 def shipped_validator_text(name: str) -> str:
@@ -106,7 +103,7 @@ def shipped_validator_text(name: str) -> str:
     return path.read_text(encoding="utf-8")
 
 
-def load_validator(services: Services, name: str) -> ValidatorDefinition:
+def load_validator(services: Services, name: str) -> Definition:
     """Validator ``name``: ``.factory/validators/<name>.yaml`` on the production branch, else
     the shipped one."""
     from harness.engine.loader import read_override
@@ -123,3 +120,12 @@ def role_definition(services: Services, role: str) -> dict[str, Any]:
     if not (validators_dir() / f"{role}.yaml").is_file():
         return {}
     return load_validator(services, role).model_dump(mode="json")
+
+
+def load_sealed(services: Services, name: str) -> ValidatorDefinition:
+    """Validator ``name``, which must be a sealed validator."""
+    definition = load_validator(services, name)
+    if not isinstance(definition, ValidatorDefinition):
+        source = f"validators/{name}.yaml"
+        raise ConfigErrors([ConfigError(source, "role", "must be validator (a sealed one)")])
+    return definition

@@ -38,7 +38,7 @@ from harness.sandbox.policy import (
     sealed_hidden_paths,
     worktree_sandbox,
 )
-from harness.validate.definition import ValidatorDefinition, load_validator
+from harness.validate.definition import ValidatorDefinition, load_sealed
 from harness.validate.sealed import run_sealed
 
 SEALED_VALIDATOR = "sealed_browser"  # validators/sealed_browser.yaml
@@ -224,7 +224,7 @@ def sealed_request(
     """What the seal gets on standard input: ``request`` (model, governance, task, budget,
     provider) completed from the validator's definition (tools, prompt, output, limits) and
     the app to open."""
-    definition = load_validator(services, SEALED_VALIDATOR)
+    definition = load_sealed(services, SEALED_VALIDATOR)
     budget = float(request["budget_usd"])
     if definition.budget_usd is not None:
         budget = min(budget, definition.budget_usd)

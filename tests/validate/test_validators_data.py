@@ -166,8 +166,9 @@ def test_factory_check_refuses_an_invalid_override(
         ({"colour": "blue"}, "colour: unknown key"),
         ({"prompt": "../../etc/passwd"}, "prompt: '../../etc/passwd' must be a path inside"),
         ({"prompt": "prompts/mine.md.j2"}, "prompt: 'prompts/mine.md.j2' is neither shipped"),
-        ({"output": "submit_review"}, "output: a validator answers with submit_verdict"),
+        ({"output": "submit_review"}, "output: must be 'submit_verdict'"),
         ({"may_only_lower_score": False}, "may_only_lower_score: must be True"),
+        ({"rubric": ["Be kind."]}, "rubric: unknown key"),
     ],
 )
 def test_factory_check_names_the_broken_key_of_a_committed_override(
@@ -210,3 +211,18 @@ def test_the_reviewers_rubric_comes_from_its_override(notes: Path, tmp_path: Pat
         "validators/prompts/review.md.j2", definition=role_definition(services, "reviewer")
     )
     assert "Every page keeps its heading." in rendered
+
+
+def test_the_shipped_definitions_are_valid() -> None:
+    from harness.validate.definition import (
+        ReviewerDefinition,
+        ValidatorDefinition,
+        parse_validator,
+    )
+
+    parsed = {
+        p.stem: parse_validator(p.read_text(), f"validators/{p.name}")
+        for p in validators_dir().glob("*.yaml")
+    }
+    assert isinstance(parsed["sealed_browser"], ValidatorDefinition)
+    assert isinstance(parsed["reviewer"], ReviewerDefinition)
