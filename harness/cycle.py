@@ -112,9 +112,11 @@ def refused_any(result: dict[str, Any]) -> bool:
     )
 
 
-def _one(settings: Settings, provider: str | None, stage: str, number: int) -> dict[str, Any]:
+def _one(
+    settings: Settings, provider: str | None, stage: str, number: int, plan: Path | None = None
+) -> dict[str, Any]:
     # one set of services per thread (git and SQLite handles), the cycle's settings shared
-    services = open_services(settings.root, settings.state_dir, provider, settings)
+    services = open_services(settings.root, settings.state_dir, provider, settings, plan=plan)
     try:
         fn = implement_issue if stage == "implement" else validate_issue
         return _row(stage, number, fn(services, number), None)
@@ -131,6 +133,7 @@ def run_stage(
     numbers: list[int],
     width: int,
     progress: Progress = lambda _: None,
+    plan: Path | None = None,
 ) -> list[dict[str, Any]]:
     """``stage`` (implement | validate) for each issue, ``width`` at a time; a row each."""
     rows: list[dict[str, Any]] = []
@@ -138,7 +141,7 @@ def run_stage(
         return rows
     progress(f"{stage} {len(numbers)} issue(s), {width} at a time …")
     with ThreadPoolExecutor(max_workers=width) as pool:
-        futures = [pool.submit(_one, settings, provider, stage, n) for n in numbers]
+        futures = [pool.submit(_one, settings, provider, stage, n, plan) for n in numbers]
         for future in futures:
             row = future.result()
             progress(f"  issue {row['issue']}: {row['status']} {row.get('reason') or ''}")
@@ -152,12 +155,11 @@ def run_cycle(
     provider: str | None,
     max_parallel: int | None,
     progress: Progress = lambda _: None,
+    plan: Path | None = None,
 ) -> dict[str, Any]:
-    services = open_services(root, state, provider)
+    # production synced first: the governance as production has it now
+    services = open_services(root, state, provider, plan=plan, sync=True)
     check_kill_switch(services)
-    branch = services.settings.config.production_branch
-    if services.forge.sync(branch) != services.settings.governance.commit:
-        services = open_services(root, state, provider)  # governance as production has it now
     width = max_parallel or services.settings.config.max_parallel
     manager = WorktreeManager(services.repo, default_worktree_root(services.settings.state_dir))
     manager.prune()  # leftovers of killed runs
@@ -167,7 +169,7 @@ def run_cycle(
         progress(f"  issue {row['issue']}: {row.get('decision') or row['status']}")
 
     def stage(name: str, numbers: list[int]) -> list[dict[str, Any]]:
-        return run_stage(services.settings, provider, name, numbers, width, progress)
+        return run_stage(services.settings, provider, name, numbers, width, progress, plan)
 
     ready = ready_to_implement(services)
     if ready or _waiting(services):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from harness.caches import PROCESS, Caches
 from harness.config.settings import Settings, load_settings
 from harness.engine.context import Services
 from harness.engine.loader import read_override
@@ -19,14 +20,15 @@ from harness.model.factory import build_model
 from harness.store.db import Store
 
 
-def make_forge(settings: Settings, store: Store, repo: GitRepo) -> Forge:
-    plan = os.environ.get("FACTORY_PLAN_DIR", "").strip()
+def make_forge(settings: Settings, store: Store, repo: GitRepo, plan: Path | None = None) -> Forge:
+    """The forge factory.yaml names; with ``plan`` (``--plan``), one that records every write
+    in that folder for ``factory apply`` instead of making it."""
     if settings.config.forge == "local":
-        if plan:
+        if plan is not None:
             raise UsageError("--plan: plan mode is for forge: github (the local forge is local)")
         return LocalForge(store, repo)
     forge = github_forge(settings, store, repo)
-    return JournalForge(forge, repo, Path(plan).resolve()) if plan else forge
+    return JournalForge(forge, repo, plan.resolve()) if plan is not None else forge
 
 
 def github_forge(settings: Settings, store: Store, repo: GitRepo) -> GitHubForge:
@@ -66,16 +68,28 @@ def github_forge(settings: Settings, store: Store, repo: GitRepo) -> GitHubForge
 
 
 def open_services(
-    root: Path, state_dir: Path, provider: str | None = None, settings: Settings | None = None
+    root: Path,
+    state_dir: Path,
+    provider: str | None = None,
+    settings: Settings | None = None,
+    *,
+    plan: Path | None = None,
+    caches: Caches = PROCESS,
+    sync: bool = False,
 ) -> Services:
     """Load and check everything a command needs; a configuration problem stops it here.
     ``settings`` already loaded (for this root, state and provider) are taken as they are:
-    the workers of one cycle share the cycle's, read once from one production commit."""
+    the workers of one cycle share the cycle's, read once from one production commit.
+    ``plan``: plan mode (``--plan``). ``sync``: bring the production branch up to date
+    first (on GitHub: fetch it) and read the governance as production has it now."""
     if settings is None:
         settings = load_settings(root, state_dir, provider)
     store = Store.open(state_dir)
     repo = GitRepo(root, own=[state_dir])
-    forge = make_forge(settings, store, repo)
+    forge = make_forge(settings, store, repo, plan)
+    if sync and forge.sync(settings.config.production_branch) != settings.governance.commit:
+        settings = load_settings(root, state_dir, provider)  # production moved: read it again
+        forge = make_forge(settings, store, repo, plan)
     cfg = settings.config.provider
     model = build_model(
         provider or cfg.type,
@@ -84,6 +98,7 @@ def open_services(
         replay=_resolve(root, cfg.replay),
         max_retries=cfg.max_retries,
         max_retry_wait_s=cfg.max_retry_wait_s,
+        caches=caches,
     )
     services = Services(
         settings=settings,
@@ -92,6 +107,7 @@ def open_services(
         model=model,
         repo=repo,
         templates=Templates(),
+        caches=caches,
     )
     services.templates = Templates(lambda name: read_override(services, name))
     return services

@@ -49,6 +49,7 @@ _COMMANDS: dict[str, tuple[str, ...]] = {
     "--plan",
     type=click.Path(file_okay=False),
     default=None,
+    envvar="FACTORY_PLAN_DIR",
     help="Plan mode (forge: github): write nothing to GitHub, record every write in this "
     "folder for 'factory apply' (lets agent jobs run with a read-only token).",
 )
@@ -56,18 +57,8 @@ _COMMANDS: dict[str, tuple[str, ...]] = {
 @click.pass_context
 def cli(ctx: click.Context, repo: str | None, provider: str | None, plan: str | None) -> None:
     """Dark factory harness: triage, implement, validate and merge issues inside hard limits."""
-    ctx.obj = {"repo": repo, "provider": provider}
-    if plan:  # every forge this command builds plans instead of writing
-        previous = os.environ.get("FACTORY_PLAN_DIR")
-        os.environ["FACTORY_PLAN_DIR"] = str(Path(plan).resolve())
-
-        def restore() -> None:
-            if previous is None:
-                os.environ.pop("FACTORY_PLAN_DIR", None)
-            else:
-                os.environ["FACTORY_PLAN_DIR"] = previous
-
-        ctx.call_on_close(restore)
+    # --plan: every forge this command builds plans instead of writing (given to it as such)
+    ctx.obj = {"repo": repo, "provider": provider, "plan": Path(plan).resolve() if plan else None}
 
 
 def _register() -> None:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
 
-from harness.cli.common import emit_json, repo_root, state_dir
+from harness.cli.common import emit_json, plan_folder, repo_root, state_dir
 from harness.config.settings import load_settings
 from harness.errors import UsageError
 from harness.forge.apply import apply_plan
@@ -22,7 +21,7 @@ from harness.store.db import Store
 @click.pass_context
 def apply(ctx: click.Context, plan_dir: str, as_json: bool) -> None:
     """Apply the GitHub writes planned in PLAN_DIR, each exactly once (no model, no agent)."""
-    if os.environ.get("FACTORY_PLAN_DIR"):
+    if plan_folder(ctx) is not None:
         raise UsageError("apply: --plan makes no sense here; apply writes what a plan holds")
     root = repo_root(ctx)
     settings = load_settings(root, state_dir(root))

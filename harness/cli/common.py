@@ -39,6 +39,12 @@ def provider_override(ctx: click.Context) -> str | None:
     return str(value) if value else None
 
 
+def plan_folder(ctx: click.Context) -> Path | None:
+    """The ``--plan`` folder: plan mode, handed to ``open_services`` (and so to the forge)."""
+    value = (ctx.find_root().obj or {}).get("plan")
+    return Path(value) if value else None
+
+
 def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
 

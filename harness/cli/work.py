@@ -14,6 +14,7 @@ from harness.cli.common import (
     ISSUE_NUMBER,
     FiniteFloatRange,
     emit_json,
+    plan_folder,
     provider_override,
     repo_root,
     state_dir,
@@ -49,7 +50,7 @@ def require_model(settings: Settings, override: str | None) -> None:
 
 def _services(ctx: click.Context) -> Services:
     root = repo_root(ctx)
-    services = open_services(root, state_dir(root), provider_override(ctx))
+    services = open_services(root, state_dir(root), provider_override(ctx), plan=plan_folder(ctx))
     require_model(services.settings, provider_override(ctx))
     return services
 
@@ -230,9 +231,13 @@ def _cycle(
 ) -> dict[str, Any]:
     root = repo_root(ctx)
     if as_json:
-        return run_cycle(root, state_dir(root), provider_override(ctx), max_parallel)
+        return run_cycle(
+            root, state_dir(root), provider_override(ctx), max_parallel, plan=plan_folder(ctx)
+        )
     with live_line("factory run", partial(store.spend, since=utc_now())) as say:
-        return run_cycle(root, state_dir(root), provider_override(ctx), max_parallel, say)
+        return run_cycle(
+            root, state_dir(root), provider_override(ctx), max_parallel, say, plan=plan_folder(ctx)
+        )
 
 
 @contextmanager
@@ -276,7 +281,7 @@ def _run_rows(result: dict[str, Any]) -> list[tuple[object, ...]]:
 def queue(ctx: click.Context, as_json: bool) -> None:
     """The issues ready to implement (read-only: what a CI fan-out runs on)."""
     root = repo_root(ctx)
-    services = open_services(root, state_dir(root), provider_override(ctx))
+    services = open_services(root, state_dir(root), provider_override(ctx), plan=plan_folder(ctx))
     numbers = ready_to_implement(services)
     if as_json:
         click.echo(json.dumps(numbers))
@@ -291,7 +296,7 @@ def queue(ctx: click.Context, as_json: bool) -> None:
 def retry(ctx: click.Context, number: int) -> None:
     """Re-queue a failed or needs-human issue NUMBER, with one comment on it."""
     root = repo_root(ctx)
-    services = open_services(root, state_dir(root), provider_override(ctx))
+    services = open_services(root, state_dir(root), provider_override(ctx), plan=plan_folder(ctx))
     said = retry_issue(services, number)
     services.store.append_event(None, "human.retry", {"issue": number, "actor": default_actor()})
     click.echo(said)

@@ -140,6 +140,48 @@ def _writable(state_dir: Path, report: CheckReport) -> None:
         )
 
 
+def _validators(root: Path, branch: str, report: CheckReport) -> None:
+    """``.factory/validators/*.yaml`` overrides: the working-tree copies and the ones runs use
+    (committed on the production branch) are each a valid definition of a known validator."""
+    from harness.paths import validators_dir
+    from harness.validate.definition import OVERRIDE_DIR, ValidatorDefinition, parse_validator
+
+    shipped = {p.stem for p in validators_dir().glob("*.yaml")}
+    folder = root / OVERRIDE_DIR
+    names = {p.name for p in folder.glob("*.yaml")} if folder.is_dir() else set()
+    try:
+        repo: GitRepo | None = GitRepo(root)
+    except GitError:
+        repo = None
+    names |= {f"{n}.yaml" for n in shipped}
+    for name in sorted(names):
+        source = f"{OVERRIDE_DIR}/{name}"
+        seen: set[str] = set()
+        path = root / source
+        if path.is_file():
+            seen.add(path.read_text(encoding="utf-8", errors="replace"))
+        committed = _collect(report, read_on_branch, repo, branch, source) if repo else None
+        if committed is not None:
+            seen.add(committed)
+        if seen and Path(name).stem not in shipped:
+            known = ", ".join(sorted(shipped))
+            report.errors.append(ConfigError(source, "(file)", f"no such validator ({known})"))
+            continue
+        valid = [_collect(report, parse_validator, text, source) for text in sorted(seen)[:2]]
+        prompts = {d.prompt for d in valid if isinstance(d, ValidatorDefinition)}
+        for prompt in sorted(prompts):
+            where = f"{OVERRIDE_DIR}/{prompt}"
+            if not (
+                (validators_dir() / prompt).is_file()
+                or (root / where).is_file()
+                or (repo is not None and repo.read_blob(f"refs/heads/{branch}", where))
+            ):
+                problem = f"{prompt!r} is neither shipped nor in {OVERRIDE_DIR}/"
+                report.errors.append(ConfigError(source, "prompt", problem))
+        if seen and all(valid):
+            report.notes.append(f"{source}: overrides validators/{name}")
+
+
 def check(root: Path, state_dir: Path) -> CheckReport:
     """Every problem of the working-tree governance and wiring, and how it differs from the
     production branch. Never writes anything."""
@@ -175,6 +217,7 @@ def check(root: Path, state_dir: Path) -> CheckReport:
         else:
             _journeys(holdout, report)
     _compare(root, _production_branch(config, texts.get(CONFIG_FILE, "")), texts, report)
+    _validators(root, _production_branch(config, texts.get(CONFIG_FILE, "")), report)
     _writable(state_dir, report)
     if config is not None:
         ready = provider_readiness(root, config.provider)

@@ -7,15 +7,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from harness.engine.budget import BudgetGuard
 from harness.engine.context import StepContext
-from harness.errors import FactoryError, StoppedError
+from harness.errors import FactoryError
 from harness.git.repo import GitRepo
 from harness.model.agent import AgentSpec, run_agent
 from harness.model.base import CallRecord
-from harness.paths import validators_dir
 from harness.redact import redact
 
 Handler = Callable[[dict[str, Any]], str]
@@ -38,9 +35,9 @@ class _Hooks:
         )
 
     def before_call(self, request: dict[str, Any]) -> None:
-        reason = self.ctx.services.store.get_flag("stopped")
-        if reason is not None:
-            raise StoppedError(f"the factory is stopped ({reason})")
+        from harness.engine.runner import check_kill_switch  # the runner imports this module
+
+        check_kill_switch(self.ctx.services)  # the one kill-switch check, FACTORY_ENABLED too
         self.guard.check(self.model, request)
 
     def after_call(self, record: CallRecord) -> None:
@@ -79,10 +76,10 @@ def save_transcript(ctx: StepContext, messages: list[dict[str, Any]]) -> Path:
 def _extra_context(ctx: StepContext) -> dict[str, Any]:
     """A ``fresh`` agent sees the diff under review; a role defined in ``validators/`` gets
     its definition (rubric, limits) as ``definition``."""
-    extra: dict[str, Any] = {"diff": "", "definition": {}}
-    definition = validators_dir() / f"{ctx.step.agent}.yaml"
-    if definition.is_file():
-        extra["definition"] = yaml.safe_load(definition.read_text(encoding="utf-8"))
+    from harness.validate.definition import role_definition  # overrides, checked
+
+    role = ctx.step.agent or ""
+    extra: dict[str, Any] = {"diff": "", "definition": role_definition(ctx.services, role)}
     worktree = ctx.outputs.get("worktree", {})
     if ctx.step.context == "fresh" and worktree.get("path"):
         extra["diff"] = GitRepo(Path(worktree["path"])).working_diff(worktree["base_sha"])

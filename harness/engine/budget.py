@@ -33,6 +33,18 @@ def worst_case_cost(model: str, request: dict[str, Any]) -> float:
     return cost_usd(model, usage)
 
 
+def check_caps(caps: list[tuple[str, float, float]], need: float) -> None:
+    """Raise ``BudgetExceeded`` (naming the cap) if a call that may cost ``need`` would take
+    any ``(name, cap, spent)`` past its cap. The one budget check: the engine's guard and the
+    sealed validator (which has no store, only its allowance) both make it here."""
+    for name, cap, spent in caps:
+        if spent + need > cap:
+            raise BudgetExceeded(
+                f"budget {name} ${cap:.2f} would be exceeded: spent ${spent:.4f}, "
+                f"next call may cost up to ${need:.4f}"
+            )
+
+
 @dataclass
 class BudgetGuard:
     store: Store
@@ -57,9 +69,4 @@ class BudgetGuard:
             caps.append(
                 ("per_issue_usd", budgets.per_issue_usd, self.store.spend(issue=self.issue))
             )
-        for name, cap, spent in caps:
-            if spent + need > cap:
-                raise BudgetExceeded(
-                    f"budget {name} ${cap:.2f} would be exceeded: spent ${spent:.4f}, "
-                    f"next call may cost up to ${need:.4f}"
-                )
+        check_caps(caps, need)

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from harness.caches import PROCESS, Caches
+
 if TYPE_CHECKING:
     from harness.config.settings import Settings
     from harness.engine.templates import Templates
@@ -28,6 +30,7 @@ class Services:
     repo: GitRepo
     templates: Templates
     clock: Callable[[], float] = time.time
+    caches: Caches = field(default_factory=lambda: PROCESS)  # shared by the process's runs
 
 
 @dataclass(frozen=True)

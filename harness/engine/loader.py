@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 from harness.engine.actions import action_names
 from harness.engine.context import Services
 from harness.engine.workflow import Workflow, builtin_workflow_text, parse_workflow
@@ -14,27 +12,18 @@ OVERRIDE_DIR = ".factory/workflows"
 ROLES = ("triage", "planner", "implementer", "reviewer", "validator")
 
 
-_READ: dict[tuple[str, str, str], str | None] = {}  # (repository, commit, path): text or absent
-_READ_LOCK = threading.Lock()
-
-
 def read_override(services: Services, name: str) -> str | None:
     """A template or workflow from the repository's ``.factory/`` on the production branch, at
     the very commit the governance files were read from. A commit never changes, so each
-    file is read once per process however many runs and threads ask."""
+    file is read once per process however many runs and threads ask (``services.caches``)."""
     path = f".factory/{name}" if name.startswith("validators/") else f"{OVERRIDE_DIR}/{name}"
     commit = services.settings.governance.commit
-    key = (str(services.repo.path), commit, path)
-    with _READ_LOCK:
-        if key in _READ:
-            return _READ[key]
-    data = services.repo.read_blob(commit, path)
-    text = data.decode("utf-8") if data is not None else None
-    with _READ_LOCK:
-        if len(_READ) > 4096:
-            _READ.clear()
-        _READ[key] = text
-    return text
+
+    def read() -> str | None:
+        data = services.repo.read_blob(commit, path)
+        return data.decode("utf-8") if data is not None else None
+
+    return services.caches.overrides.get((str(services.repo.path), commit, path), read)
 
 
 def load_workflow(services: Services, name: str) -> Workflow:

@@ -6,15 +6,18 @@ import os
 import random
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anthropic
 
 from harness.errors import ConfigError, DeferredError, ModelError, QuotaError
 from harness.model.base import Request, Response
 from harness.model.catalog import Listing
-from harness.model.ratelimit import limiter_for
+from harness.model.ratelimit import RateLimiter
 from harness.model.retry import RETRYABLE, RetryPolicy, server_wait
+
+if TYPE_CHECKING:
+    from harness.caches import Caches
 
 _QUOTA_WORDS = ("credit balance", "billing", "quota", "spend limit", "usage limit")
 
@@ -37,6 +40,7 @@ class AnthropicModel:
         sleep: Callable[[float], None] = time.sleep,
         rng: Callable[[], float] = random.random,
         timeout_s: float = 300.0,
+        caches: Caches | None = None,
     ) -> None:
         if not os.environ.get("ANTHROPIC_API_KEY") and not os.environ.get("ANTHROPIC_AUTH_TOKEN"):
             raise ConfigError(
@@ -46,7 +50,9 @@ class AnthropicModel:
         self.sleep, self.rng = sleep, rng
         self.waits: list[float] = []
         self._client = anthropic.Anthropic(max_retries=0, timeout=timeout_s)
-        self.limiter = limiter_for(str(self._client.base_url), self.policy.max_wait_s)
+        endpoint, wait = str(self._client.base_url), self.policy.max_wait_s
+        # shared with every client of the endpoint when the services' caches are given
+        self.limiter = caches.limiter(endpoint, wait) if caches else RateLimiter(wait)
 
     def create(self, request: Request) -> Response:
         attempt = 0

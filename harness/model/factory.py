@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import os
-import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.errors import ConfigError
 from harness.model.base import Model
@@ -13,15 +13,18 @@ from harness.model.recording import RecordingModel, ReplayModel
 from harness.model.retry import RetryPolicy
 from harness.model.scripted import ScriptedModel, load_script
 
-_CLIENTS: dict[tuple[str, ...], Model] = {}
-_LOCK = threading.Lock()
+if TYPE_CHECKING:
+    from harness.caches import Caches
 
 
-def _shared_anthropic(max_retries: int, max_wait_s: float) -> Model:
-    """One client per endpoint, key and policy for the whole process (it is thread-safe, and
-    building one costs a TLS context), shared by parallel runs."""
+def _anthropic(max_retries: int, max_wait_s: float, caches: Caches | None) -> Model:
+    """With ``caches``: one client per endpoint, key and policy for all who share them (it is
+    thread-safe, and building one costs a TLS context), so parallel runs share it."""
     from harness.model.anthropic_model import AnthropicModel
 
+    policy = RetryPolicy(max_retries=max_retries, max_wait_s=max_wait_s)
+    if caches is None:
+        return AnthropicModel(policy)
     secret = os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN") or ""
     key = (
         os.environ.get("ANTHROPIC_BASE_URL", ""),
@@ -29,12 +32,7 @@ def _shared_anthropic(max_retries: int, max_wait_s: float) -> Model:
         str(max_retries),
         str(max_wait_s),
     )
-    with _LOCK:
-        if key not in _CLIENTS:
-            _CLIENTS[key] = AnthropicModel(
-                RetryPolicy(max_retries=max_retries, max_wait_s=max_wait_s)
-            )
-        return _CLIENTS[key]
+    return caches.clients.get(key, lambda: AnthropicModel(policy, caches=caches))
 
 
 def resolve_kind(kind: str) -> str:
@@ -51,11 +49,12 @@ def build_model(
     replay: Path | None = None,
     max_retries: int = 3,
     max_retry_wait_s: float = 60.0,
+    caches: Caches | None = None,
 ) -> Model:
     kind = resolve_kind(kind)
     model: Model
     if kind == "anthropic":
-        model = _shared_anthropic(max_retries, max_retry_wait_s)
+        model = _anthropic(max_retries, max_retry_wait_s, caches)
     elif kind == "scripted":
         model = ScriptedModel(load_script(script) if script else None)
     elif kind == "replay":

@@ -1,9 +1,9 @@
 """A concurrency limiter fed by the provider's ``anthropic-ratelimit-*`` response headers.
 
-All threads calling one endpoint share it: when the remaining request budget is used up
-(counting calls in flight), callers wait for the reset the server announced instead of
-sending requests that would come back 429 — no retry storm. A 429's ``retry-after`` pauses
-everyone, not just the caller."""
+All threads calling one endpoint share it (``Caches.limiter``): when the remaining request
+budget is used up (counting calls in flight), callers wait for the reset the server announced
+instead of sending requests that would come back 429 — no retry storm. A 429's
+``retry-after`` pauses everyone, not just the caller."""
 
 from __future__ import annotations
 
@@ -13,9 +13,6 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from harness.errors import DeferredError
-
-_LIMITERS: dict[str, RateLimiter] = {}
-_GUARD = threading.Lock()
 
 
 def _epoch(value: str | None) -> float | None:
@@ -71,10 +68,3 @@ class RateLimiter:
                 self.remaining = 0
                 self.reset_at = max(self.reset_at, time.time() + retry_after)
             self._cond.notify_all()
-
-
-def limiter_for(endpoint: str, max_wait_s: float) -> RateLimiter:
-    with _GUARD:
-        if endpoint not in _LIMITERS:
-            _LIMITERS[endpoint] = RateLimiter(max_wait_s)
-        return _LIMITERS[endpoint]

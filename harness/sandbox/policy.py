@@ -1,5 +1,6 @@
 """The factory's sandboxes: which paths are the factory's own (never visible to a sandboxed
-command) and the one constructor every worktree command goes through."""
+command) and the one constructor every worktree command goes through. The lists of hidden
+paths are built here and nowhere else."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from harness.config.globs import matching
 from harness.config.settings import Settings
 from harness.errors import GitError
 from harness.git.repo import GitRepo
+from harness.git.worktrees import default_worktree_root
 from harness.sandbox.bwrap import CommandResult, Sandbox, harden
 from harness.sandbox.limits import Limits
 
@@ -20,6 +22,21 @@ def hidden_paths(settings: Settings, base: Path) -> list[Path]:
     inside the read-only system; elsewhere they are simply never mounted.)"""
     s = settings
     return [p for p in (s.state_dir, s.root, s.holdout_dir) if p.exists() and p != base]
+
+
+def fresh_root(settings: Settings) -> Path:
+    """Where the per-check copies of a checkout live: beside the worktrees (tmpfs when it has
+    room), in a folder of their own that worktree pruning never touches."""
+    root = default_worktree_root(settings.state_dir)
+    return root.parent / f"{root.name}-fresh"
+
+
+def sealed_hidden_paths(settings: Settings) -> list[Path]:
+    """What the sealed validator must not see: besides what no command sees (state,
+    repository, hold-out), every worktree and the app's own files, copied for it."""
+    s = settings
+    wanted = [s.root, s.state_dir, s.holdout_dir, default_worktree_root(s.state_dir)]
+    return [*wanted, fresh_root(s)]
 
 
 def worktree_sandbox(

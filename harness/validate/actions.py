@@ -9,8 +9,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from harness.config.globs import matching
 from harness.config.models import Rules
 from harness.engine.actions import action
@@ -20,7 +18,6 @@ from harness.errors import FactoryError, GitError, StepFailed
 from harness.faults import fault_point
 from harness.forge.neutral import Markdown
 from harness.model.scripted import ScriptedModel
-from harness.paths import validators_dir
 from harness.review.trust import kind_of, review_gate
 from harness.triage.outbound import sanitize_outbound
 from harness.validate.evidence import journeys_on
@@ -163,15 +160,12 @@ def _validator_request(ctx: StepContext) -> dict[str, Any]:
         "number": ctx.issue,
     }
     spent = services.store.spend(issue=ctx.issue)
-    definition = yaml.safe_load((validators_dir() / "sealed_browser.yaml").read_text("utf-8"))
     return {
         "model": settings.config.models.validator,
         "thinking": settings.config.role_model("validator").thinking,
         "effort": settings.config.role_model("validator").effort,
         "governance": settings.governance.texts(),
-        "instructions": services.templates.render("validators/prompts/validate.md.j2"),
         "task": services.templates.render("prompts/validate_task.md.j2", **seal),
-        "max_turns": int(definition["max_turns"]),
         "budget_usd": max(0.0, settings.governance.rules.budgets.per_issue_usd - spent),
         "provider": provider,
     }

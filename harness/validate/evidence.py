@@ -24,7 +24,7 @@ from harness.browser.chromium import BrowserSession
 from harness.browser.journeys import Journey, load_journeys
 from harness.browser.runner import JourneyResult, run_journeys
 from harness.config.settings import Settings
-from harness.engine.context import StepContext
+from harness.engine.context import Services, StepContext
 from harness.errors import ConfigErrors, StepFailed
 from harness.faults import fault_point
 from harness.git.worktrees import WorktreeManager, default_worktree_root
@@ -32,18 +32,16 @@ from harness.model.base import CallRecord, Usage
 from harness.sandbox.app import AppNotReady, AppProcess, free_port
 from harness.sandbox.bwrap import CommandResult, Sandbox
 from harness.sandbox.limits import Limits
-from harness.sandbox.policy import prepare_worktree, worktree_sandbox
+from harness.sandbox.policy import (
+    fresh_root,
+    prepare_worktree,
+    sealed_hidden_paths,
+    worktree_sandbox,
+)
+from harness.validate.definition import ValidatorDefinition, load_sealed
 from harness.validate.sealed import run_sealed
 
-SEALED_TOOLS = [
-    "browser_navigate",
-    "browser_click",
-    "browser_type",
-    "browser_press_key",
-    "browser_snapshot",
-    "browser_take_screenshot",
-]
-
+SEALED_VALIDATOR = "sealed_browser"  # validators/sealed_browser.yaml
 
 READY_TIMEOUT_S = 60.0
 FRESH_MAX_AGE_S = 24 * 3600.0  # copies older than this were left by a killed run
@@ -88,13 +86,6 @@ def journeys_against(
             shots,
             settings.config.validation.screenshots == "all",
         )
-
-
-def fresh_root(settings: Settings) -> Path:
-    """Where the per-check copies of a checkout live: beside the worktrees (tmpfs when it has
-    room), in a folder of their own that worktree pruning never touches."""
-    root = default_worktree_root(settings.state_dir)
-    return root.parent / f"{root.name}-fresh"
 
 
 def _copy_regular(src: str, dst: str) -> None:
@@ -227,24 +218,48 @@ def journeys_on(
         manager.remove(path)
 
 
+def sealed_request(
+    services: Services, request: dict[str, Any], app_url: str, netns_pid: int | None, shots: Path
+) -> tuple[dict[str, Any], ValidatorDefinition]:
+    """What the seal gets on standard input: ``request`` (model, governance, task, budget,
+    provider) completed from the validator's definition (tools, prompt, output, limits) and
+    the app to open."""
+    definition = load_sealed(services, SEALED_VALIDATOR)
+    budget = float(request["budget_usd"])
+    if definition.budget_usd is not None:
+        budget = min(budget, definition.budget_usd)
+    full = {
+        **request,
+        "instructions": services.templates.render(definition.template),
+        "tools": list(definition.tools),
+        "output": definition.output,
+        "max_turns": definition.max_turns,
+        "budget_usd": budget,
+        "app_url": app_url,
+        "netns_pid": netns_pid,
+        "shots_dir": str(shots),
+    }
+    return full, definition
+
+
+def run_validator(
+    services: Services, request: dict[str, Any], app_url: str, netns_pid: int | None, shots: Path
+) -> dict[str, Any]:
+    """The sealed validator against the app at ``app_url``: its answer (see ``run_sealed``)."""
+    full, definition = sealed_request(services, request, app_url, netns_pid, shots)
+    return run_sealed(
+        full,
+        masked=sealed_hidden_paths(services.settings),
+        writable=[shots],
+        timeout_s=definition.timeout_s,
+    )
+
+
 def _sealed(
     ctx: StepContext, app: AppProcess, shots: Path, request: dict[str, Any]
 ) -> dict[str, Any]:
     settings = ctx.services.settings
-    wt_root = default_worktree_root(settings.state_dir)
-    masked = [settings.root, settings.state_dir, settings.holdout_dir, wt_root]
-    masked.append(fresh_root(settings))  # the app's files, copied for it: not the validator's
-    answer = run_sealed(
-        {
-            **request,
-            "app_url": app.base_url,
-            "netns_pid": app.netns_pid,
-            "shots_dir": str(shots),
-            "tools": SEALED_TOOLS,
-        },
-        masked=masked,
-        writable=[shots],
-    )
+    answer = run_validator(ctx.services, request, app.base_url, app.netns_pid, shots)
     for raw in answer.get("calls", []):
         usage = Usage(**raw.pop("usage"))
         record = CallRecord(usage=usage, **{k: v for k, v in raw.items() if k != "extra"})

@@ -17,7 +17,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from harness.errors import BudgetExceeded, FactoryError, ModelError, ToolError
+from harness.errors import FactoryError, ModelError, ToolError
 from harness.redact import redact
 
 _PASS_ENV = (
@@ -115,16 +115,17 @@ def _replay(request: dict[str, Any]) -> list[Path]:
 
 
 class _Hooks:
+    """The validator's allowance, checked before each call; each call recorded after it."""
+
     def __init__(self, budget_usd: float, model: str) -> None:
         self.budget, self.model = budget_usd, model
         self.records: list[Any] = []
 
     def before_call(self, request: dict[str, Any]) -> None:
-        from harness.engine.budget import worst_case_cost
+        from harness.engine.budget import check_caps, worst_case_cost
 
         spent = sum(r.cost_usd for r in self.records)
-        if spent + worst_case_cost(self.model, request) > self.budget:
-            raise BudgetExceeded(f"validator budget ${self.budget:.4f} would be exceeded")
+        check_caps([("validator", self.budget, spent)], worst_case_cost(self.model, request))
 
     def after_call(self, record: Any) -> None:
         self.records.append(record)
@@ -160,7 +161,7 @@ def main() -> None:
             instructions=request["instructions"],
             task=request["task"],
             tools=list(request["tools"]),
-            output_tool="submit_verdict",
+            output_tool=request["output"],
             max_turns=int(request["max_turns"]),
             thinking=request.get("thinking"),
             effort=request.get("effort"),
@@ -172,7 +173,9 @@ def main() -> None:
                     tools.open_home()
                 except ToolError as exc:
                     raise FactoryError(f"the app's home page did not open: {exc}") from exc
-                result = run_agent(_model(request["provider"]), spec, tools.handlers(), hooks)
+                # only the tools its definition gives it: one dropped there is not callable
+                handlers = {n: h for n, h in tools.handlers().items() if n in spec.tools}
+                result = run_agent(_model(request["provider"]), spec, handlers, hooks)
             finally:
                 tools.close()
         answer = {

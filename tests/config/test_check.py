@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.paths import validators_dir
 from tests.cli_helpers import run_cli
 from tests.conftest import git
 
@@ -69,6 +70,16 @@ def bad_journey(repo: Path) -> None:
         "name: login\nsteps:\n  - goto: /\n  - clik: {text: Login}\n"
     )
 
+
+def write(name: str, text: str) -> Callable[[Path], None]:
+    def apply(repo: Path) -> None:
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(text)
+
+    return apply
+
+
+SEALED = (validators_dir() / "sealed_browser.yaml").read_text()
 
 MISTAKES = [
     ("unknown key", append("factory.yaml", "colour: blue\n"), "factory.yaml: colour: unknown key"),
@@ -204,6 +215,14 @@ MISTAKES = [
         "unknown effort",
         append("factory.yaml", "effort: {triage: extreme}\n"),
         "factory.yaml: effort.triage:",
+    ),
+    (
+        "validator override out of range",
+        write(
+            ".factory/validators/sealed_browser.yaml",
+            SEALED.replace("max_turns: 30", "max_turns: 0"),
+        ),
+        ".factory/validators/sealed_browser.yaml: max_turns: must be greater than or equal to 1",
     ),
 ]
 

@@ -1,0 +1,131 @@
+"""The validators' definitions (``validators/*.yaml``), read and checked in one place.
+
+A definition is data: the tools its agent gets, the prompt it is briefed with, its limits.
+A repository may override one under ``.factory/validators/<name>.yaml``; like a workflow
+override it is read from the production branch at the commit the governance files were read
+from (``harness.engine.loader.read_override``), so an edit reaches runs only once it is
+merged, and ``protected_paths`` (``.factory/**``) keeps agents from touching it."""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from harness.config.errors import problems_from
+from harness.config.yamlload import load_yaml
+from harness.errors import ConfigError, ConfigErrors
+from harness.model.tools import known_tools
+from harness.paths import validators_dir
+
+if TYPE_CHECKING:
+    from harness.engine.context import Services
+
+OVERRIDE_DIR = ".factory/validators"
+
+
+class ValidatorDefinition(BaseModel):
+    """``validators/sealed_browser.yaml``: everything the sealed validator gets."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    role: Literal["validator"]
+    context: Literal["sealed"]  # governance, the issue, its criteria and the app's URL only
+    tools: tuple[str, ...] = Field(min_length=1)
+    output: Literal["submit_verdict"]  # what the validate workflow reads
+    prompt: str  # under validators/ (or .factory/validators/ when overridden)
+    max_turns: int = Field(ge=1, le=200)
+    timeout_s: float = Field(default=900.0, gt=0, le=24 * 3600)
+    budget_usd: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    # an invariant, not a setting: the routing only ever lets a verdict lower an outcome
+    may_only_lower_score: Literal[True] = True
+
+    @field_validator("tools")
+    @classmethod
+    def _browser_tools(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [t for t in value if t not in known_tools()]
+        if unknown:
+            raise ValueError(f"unknown tools {unknown}")
+        outside = [t for t in value if not t.startswith(SEALED_TOOL_PREFIX)]
+        if outside:
+            raise ValueError(f"a sealed validator has browser tools only; not {outside}")
+        if len(set(value)) != len(value):
+            raise ValueError("a tool is listed twice")
+        return value
+
+    @field_validator("prompt")
+    @classmethod
+    def _relative(cls, value: str) -> str:
+        path = PurePosixPath(value)
+        if path.is_absolute() or ".." in path.parts or "\\" in value or not value.strip():
+            raise ValueError(f"{value!r} must be a path inside validators/")
+        return value
+
+    @property
+    def template(self) -> str:
+        """The prompt's template name (``Templates`` looks in the override folder first)."""
+        return f"validators/{self.prompt}"
+
+
+class ReviewerDefinition(BaseModel):
+    """``validators/reviewer.yaml``: what the review's prompt is given as ``definition``.
+    The review step (``workflows/implement.yaml``) names its prompt, tools and turn limit."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    role: Literal["reviewer"]
+    rubric: tuple[str, ...] = Field(min_length=1)
+
+
+Definition = ValidatorDefinition | ReviewerDefinition
+SEALED_TOOL_PREFIX = "browser_"  # all the seal can offer: it has a browser and nothing else
+
+
+def parse_validator(text: str, source: str) -> Definition:
+    """``text`` as a definition; every problem is a ``ConfigError`` naming ``source``."""
+    data = load_yaml(text, source)
+    if not isinstance(data, dict):
+        raise ConfigErrors([ConfigError(source, "(top)", "must be a mapping of keys to values")])
+    model = ReviewerDefinition if data.get("role") == "reviewer" else ValidatorDefinition
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigErrors(problems_from(source, exc)) from exc
+
+
+def shipped_validator_text(name: str) -> str:
+    path = validators_dir() / f"{name}.yaml"
+    if not path.is_file():
+        raise ConfigErrors([ConfigError(f"validators/{name}.yaml", "(file)", "no such validator")])
+    return path.read_text(encoding="utf-8")
+
+
+def load_validator(services: Services, name: str) -> Definition:
+    """Validator ``name``: ``.factory/validators/<name>.yaml`` on the production branch, else
+    the shipped one."""
+    from harness.engine.loader import read_override
+
+    override = read_override(services, f"validators/{name}.yaml")
+    if override is not None:
+        return parse_validator(override, f"{OVERRIDE_DIR}/{name}.yaml")
+    return parse_validator(shipped_validator_text(name), f"validators/{name}.yaml")
+
+
+def role_definition(services: Services, role: str) -> dict[str, Any]:
+    """The definition of ``role`` as a template sees it (``definition``: rubric, limits), or
+    ``{}`` for a role that has none under ``validators/``."""
+    if not (validators_dir() / f"{role}.yaml").is_file():
+        return {}
+    return load_validator(services, role).model_dump(mode="json")
+
+
+def load_sealed(services: Services, name: str) -> ValidatorDefinition:
+    """Validator ``name``, which must be a sealed validator."""
+    definition = load_validator(services, name)
+    if not isinstance(definition, ValidatorDefinition):
+        source = f"validators/{name}.yaml"
+        raise ConfigErrors([ConfigError(source, "role", "must be validator (a sealed one)")])
+    return definition

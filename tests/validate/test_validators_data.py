@@ -1,0 +1,228 @@
+"""Validators are data: what ``validators/sealed_browser.yaml`` declares is what the sealed
+validator gets, and a ``.factory/validators/`` override on the production branch replaces
+it (checked like any configuration)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness.model.scripted import Rule, ScriptedModel
+from harness.paths import validators_dir
+from harness.services import open_services
+from harness.testing.anthropic_standin import AnthropicStandIn
+from harness.validate.evidence import run_validator, sealed_request
+from tests.cli_helpers import run_cli
+from tests.factory_repo import git
+from tests.validate.conftest import KEY, role_of
+
+OVERRIDE = ".factory/validators/sealed_browser.yaml"
+DROPPED = "browser_take_screenshot"
+
+
+def shipped() -> dict:
+    data: dict = yaml.safe_load((validators_dir() / "sealed_browser.yaml").read_text())
+    return data
+
+
+def override_with(repo: Path, **changes: object) -> None:
+    """Commit an override of the sealed validator on the production branch."""
+    path = repo / OVERRIDE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump({**shipped(), **changes}, sort_keys=False))
+    git(repo, "add", "-f", OVERRIDE)  # .factory/ is where the state lives: ignored by default
+    git(repo, "commit", "-qm", "a stricter sealed validator")
+
+
+@pytest.fixture
+def notes(tmp_path: Path) -> Path:
+    from harness.demo import generate
+
+    repo, _, _ = generate(tmp_path)
+    return repo
+
+
+class _Page(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b"<!doctype html><title>Notes</title><h1>Notes</h1>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def page() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Page)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def base_request(services) -> dict:
+    settings = services.settings
+    return {
+        "model": settings.config.models.validator,
+        "governance": settings.governance.texts(),
+        "task": "Check that the home page shows the heading Notes.",
+        "budget_usd": 5.0,
+        "provider": {**settings.config.provider.model_dump(), "type": "anthropic"},
+    }
+
+
+def test_the_shipped_definition_is_what_the_seal_gets(notes: Path, tmp_path: Path) -> None:
+    services = open_services(notes, tmp_path / "state", "scripted")
+    full, definition = sealed_request(
+        services, base_request(services), "http://127.0.0.1:1", None, tmp_path / "shots"
+    )
+    data = shipped()
+    assert full["tools"] == data["tools"] and full["max_turns"] == data["max_turns"]
+    assert full["output"] == data["output"] == "submit_verdict"
+    prompt = (validators_dir() / data["prompt"]).read_text()
+    assert full["instructions"].strip() == services.templates.render(definition.template).strip()
+    assert full["instructions"].splitlines()[0] == prompt.splitlines()[0]
+
+
+def test_an_override_on_production_narrows_what_the_seal_gets(notes: Path, tmp_path: Path) -> None:
+    tools = [t for t in shipped()["tools"] if t != DROPPED]
+    prompt = notes / ".factory/validators/prompts/strict.md.j2"
+    prompt.parent.mkdir(parents=True)
+    prompt.write_text("Judge {{ 'strictly' }}: every criterion, seen with your own eyes.\n")
+    git(notes, "add", "-f", str(prompt))
+    override_with(notes, max_turns=2, tools=tools, budget_usd=0.5, prompt="prompts/strict.md.j2")
+    services = open_services(notes, tmp_path / "state", "scripted")
+    full, definition = sealed_request(
+        services, base_request(services), "http://127.0.0.1:1", None, tmp_path / "shots"
+    )
+    assert full["tools"] == tools and full["max_turns"] == 2
+    assert full["instructions"] == "Judge strictly: every criterion, seen with your own eyes.\n"
+    assert full["budget_usd"] == 0.5  # the lower of the definition's cap and what is left
+    assert definition.timeout_s == shipped().get("timeout_s", 900)
+
+
+def test_an_override_not_on_production_is_not_used(notes: Path, tmp_path: Path) -> None:
+    path = notes / OVERRIDE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump({**shipped(), "max_turns": 2}))  # not committed
+    services = open_services(notes, tmp_path / "state", "scripted")
+    full, _ = sealed_request(services, base_request(services), "http://x", None, tmp_path)
+    assert full["max_turns"] == shipped()["max_turns"]
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(300)
+def test_the_sealed_validator_runs_with_the_overrides_turns_and_tools(
+    notes: Path, tmp_path: Path, page: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tools = [t for t in shipped()["tools"] if t != DROPPED]
+    override_with(notes, max_turns=2, tools=tools)
+    # a validator that looks forever and never answers: the turn limit ends it
+    looks = [[{"tool": "browser_snapshot", "input": {}}]] * 6
+    rule = Rule.model_validate({"output": "submit_verdict", "turns": looks})
+    with AnthropicStandIn(responder=ScriptedModel([rule])) as standin:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", standin.url)
+        services = open_services(notes, tmp_path / "state", "anthropic")
+        answer = run_validator(services, base_request(services), page, None, tmp_path / "shots")
+    assert answer.get("error"), answer
+    assert "used all 2 turns" in answer["message"], answer
+    bodies = [b for _, b in standin.received if role_of(b) == "validator"]
+    assert len(bodies) == 2 == len(answer["calls"])
+    for body in bodies:
+        assert [t["name"] for t in body["tools"]] == [*tools, "submit_verdict"]
+
+
+def test_factory_check_refuses_an_invalid_override(
+    notes: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = notes / OVERRIDE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump({**shipped(), "max_turns": 0}))
+    res = run_cli(capsys, "--repo", str(notes), "check")
+    assert res.code == 2, (res.out, res.err)
+    lines = res.err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in res.out + res.err
+    assert f"{OVERRIDE}: max_turns:" in lines[0], lines[0]
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        ({"tools": ["browser_snapshot", "run_command"]}, "tools: a sealed validator has browser"),
+        ({"tools": ["browser_fly"]}, "tools: unknown tools ['browser_fly']"),
+        ({"colour": "blue"}, "colour: unknown key"),
+        ({"prompt": "../../etc/passwd"}, "prompt: '../../etc/passwd' must be a path inside"),
+        ({"prompt": "prompts/mine.md.j2"}, "prompt: 'prompts/mine.md.j2' is neither shipped"),
+        ({"output": "submit_review"}, "output: must be 'submit_verdict'"),
+        ({"may_only_lower_score": False}, "may_only_lower_score: must be True"),
+        ({"rubric": ["Be kind."]}, "rubric: unknown key"),
+    ],
+)
+def test_factory_check_names_the_broken_key_of_a_committed_override(
+    notes: Path, capsys: pytest.CaptureFixture[str], change: dict, expected: str
+) -> None:
+    override_with(notes, **change)
+    res = run_cli(capsys, "--repo", str(notes), "check")
+    assert res.code == 2, (res.out, res.err)
+    lines = res.err.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert f"{OVERRIDE}: {expected}" in lines[0], lines[0]
+
+
+def test_a_valid_override_passes_factory_check(
+    notes: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prompt = notes / ".factory/validators/prompts/mine.md.j2"
+    prompt.parent.mkdir(parents=True)
+    prompt.write_text("You judge the app as a careful user would.\n")
+    git(notes, "add", "-f", str(prompt))
+    override_with(notes, max_turns=5, prompt="prompts/mine.md.j2")
+    res = run_cli(capsys, "--repo", str(notes), "check")
+    assert res.code == 0, res.err
+    assert f"note: {OVERRIDE}: overrides validators/sealed_browser.yaml" in res.out
+
+
+def test_the_reviewers_rubric_comes_from_its_override(notes: Path, tmp_path: Path) -> None:
+    from harness.validate.definition import role_definition
+
+    path = notes / ".factory/validators/reviewer.yaml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = yaml.safe_load((validators_dir() / "reviewer.yaml").read_text())
+    path.write_text(yaml.safe_dump({**data, "rubric": ["Every page keeps its heading."]}))
+    git(notes, "add", "-f", str(path))
+    git(notes, "commit", "-qm", "our own rubric")
+    services = open_services(notes, tmp_path / "state", "scripted")
+    assert role_definition(services, "reviewer")["rubric"] == ["Every page keeps its heading."]
+    assert role_definition(services, "implementer") == {}
+    rendered = services.templates.render(
+        "validators/prompts/review.md.j2", definition=role_definition(services, "reviewer")
+    )
+    assert "Every page keeps its heading." in rendered
+
+
+def test_the_shipped_definitions_are_valid() -> None:
+    from harness.validate.definition import (
+        ReviewerDefinition,
+        ValidatorDefinition,
+        parse_validator,
+    )
+
+    parsed = {
+        p.stem: parse_validator(p.read_text(), f"validators/{p.name}")
+        for p in validators_dir().glob("*.yaml")
+    }
+    assert isinstance(parsed["sealed_browser"], ValidatorDefinition)
+    assert isinstance(parsed["reviewer"], ReviewerDefinition)
