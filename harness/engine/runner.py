@@ -46,14 +46,21 @@ class RunOutcome:
     not_before: float | None = None
 
 
-def check_kill_switch(services: Services) -> None:
+def kill_switch_state(services: Services) -> tuple[str, str] | None:
+    """Why the factory is stopped and how to resume it, or None while it runs: the stop
+    flag (``factory stop``) or the environment's ``FACTORY_ENABLED=false``."""
     reason = services.store.get_flag(KILL_SWITCH)
     if reason is not None:
-        raise StoppedError(f"the factory is stopped ({reason}); run 'factory resume'")
+        return reason, "factory resume"
     if os.environ.get("FACTORY_ENABLED", "").strip().lower() == "false":
-        raise StoppedError(
-            "the factory is stopped (FACTORY_ENABLED is false); run 'factory resume --github'"
-        )
+        return "FACTORY_ENABLED is false", "factory resume --github"
+    return None
+
+
+def check_kill_switch(services: Services) -> None:
+    stopped = kill_switch_state(services)
+    if stopped is not None:
+        raise StoppedError(f"the factory is stopped ({stopped[0]}); run '{stopped[1]}'")
 
 
 class Engine:

@@ -14,7 +14,7 @@ from harness.cli.state import run_row
 from harness.cli.summary import _latest as latest
 from harness.engine.budget import start_of_day
 from harness.engine.context import Services
-from harness.engine.runner import KILL_SWITCH
+from harness.engine.runner import kill_switch_state
 from harness.errors import FactoryError
 from harness.forge.base import Comment, Issue
 from harness.redact import redact
@@ -147,7 +147,8 @@ def now_view(services: Services) -> NowView:
     counts: dict[str, int] = {}
     for run in runs:
         counts[run.status] = counts.get(run.status, 0) + 1
-    stopped = store.get_flag(KILL_SWITCH)
+    state = kill_switch_state(services)
+    stopped = state[0] if state is not None else None
     budgets = services.settings.governance.rules.budgets
     today = store.spend(since=start_of_day(time.time()))
     return NowView(
