@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
+import sqlite3
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -37,6 +39,37 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[N
     monkeypatch.setenv("GIT_COMMITTER_NAME", "Test Maintainer")
     monkeypatch.setenv("GIT_COMMITTER_EMAIL", "maintainer@example.invalid")
     yield
+    for db in [*tmp_path.glob("state/state.db"), *tmp_path.glob("*/state/state.db")]:
+        _every_merge_landed_a_tested_tree(db)
+
+
+def _every_merge_landed_a_tested_tree(db: Path) -> None:
+    """The merge queue's invariant, checked after every test that merged anything: each
+    merge the factory recorded landed exactly a tree on which, in the same run, the tests and
+    every hold-out journey passed. Read-only; a state a test broke on purpose is skipped."""
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+        rows = conn.execute(
+            "SELECT s.run_id, s.step_id, s.outputs FROM steps s JOIN runs r ON r.id = s.run_id "
+            "WHERE r.workflow = 'validate' AND s.status = 'succeeded' "
+            "AND s.step_id IN ('check', 'merge') ORDER BY s.seq"
+        ).fetchall()
+        conn.close()
+    except sqlite3.Error:
+        return
+    passed: dict[str, set[str]] = {}
+    for run_id, step_id, raw in rows:
+        out = json.loads(raw or "{}")
+        if step_id == "check":
+            tests = out.get("tests") or {}
+            if out.get("journeys_passed") and tests.get("exit_code") == 0 and out.get("tree"):
+                passed.setdefault(run_id, set()).add(out["tree"])
+        elif out.get("merge_sha"):
+            landed = out.get("landed_tree")
+            assert landed == out.get("tested_tree"), f"{db}: run {run_id} landed {out}"
+            assert landed in passed.get(run_id, set()), (
+                f"{db}: run {run_id} landed tree {landed}, on which no tests and journeys passed"
+            )
 
 
 def git(cwd: Path, *args: str) -> str:
