@@ -21,6 +21,7 @@ FIGURES = [
     "GitHub requests for a run with nothing new",
     "GitHub requests per merged issue",
     "validation throughput",
+    "landing throughput",
 ]
 
 
