@@ -22,14 +22,16 @@ Result = dict[str, Any] | Artifact | Produced
 
 @dataclass(frozen=True)
 class ActionInfo:
+    """What an action declares it hands on and takes."""
+
     name: str
-    fn: Action
     produces: type[Artifact] | None = None
     consumes: tuple[type[Artifact], ...] = ()
     needs: Mapping[str, str] = field(default_factory=dict)
 
 
-_ACTIONS: dict[str, ActionInfo] = {}
+_ACTIONS: dict[str, Action] = {}
+_DECLARED: dict[str, ActionInfo] = {}
 
 # Modules whose import registers actions.
 _PROVIDERS = ("harness.triage.actions", "harness.implement.actions", "harness.validate.actions")
@@ -44,7 +46,8 @@ def action(
     """Register ``fn`` as the action ``name``."""
 
     def register(fn: Action) -> Action:
-        _ACTIONS[name] = ActionInfo(name, fn, produces, consumes, dict(needs or {}))
+        _ACTIONS[name] = fn
+        _DECLARED[name] = ActionInfo(name, produces, consumes, dict(needs or {}))
         return fn
 
     return register
@@ -56,13 +59,13 @@ def _load() -> None:
 
 
 def get_action(name: str) -> Action | None:
-    info = action_info(name)
-    return info.fn if info is not None else None
+    _load()
+    return _ACTIONS.get(name)
 
 
 def action_info(name: str) -> ActionInfo | None:
     _load()
-    return _ACTIONS.get(name)
+    return _DECLARED.get(name)
 
 
 def action_names() -> list[str]:
