@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from harness.artifacts import PrCandidate, ValidationTarget
 from harness.config.settings import Settings
 from harness.engine.context import Services
 from harness.engine.runner import Engine, RunOutcome, check_kill_switch
@@ -22,12 +23,8 @@ Progress = Callable[[str], None]
 
 def _latest_pr(services: Services, number: int) -> tuple[str, str] | None:
     """(implement run, head) of the newest PR the factory opened for ``number``."""
-    for run in services.store.list_runs(limit=20, workflow="implement", issue=number):
-        if run.status == "succeeded":
-            for step in services.store.steps(run.id):
-                if step.step_id == "pr" and step.status == "succeeded":
-                    return run.id, str(step.outputs.get("head"))
-    return None
+    candidate = services.store.latest_artifact(PrCandidate, number)
+    return (candidate.implement_run, candidate.head) if candidate is not None else None
 
 
 def _needs_validation(services: Services, number: int) -> bool:
@@ -37,14 +34,10 @@ def _needs_validation(services: Services, number: int) -> bool:
     latest = _latest_pr(services, number)
     if latest is None:
         return False
-    for run in services.store.list_runs(limit=20, workflow="validate", issue=number):
-        if run.status not in ("succeeded", "failed"):
-            continue
-        for s in services.store.steps(run.id):
-            if s.step_id == "prepare" and s.status == "succeeded":
-                judged = (str(s.outputs.get("implement_run")), str(s.outputs.get("head")))
-                if judged == latest:
-                    return False
+    finished = ("succeeded", "failed")
+    for _, target in services.store.artifacts(ValidationTarget, number, run_status=finished):
+        if (target.implement_run, target.head) == latest:
+            return False
     return True
 
 

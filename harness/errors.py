@@ -2,15 +2,41 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
+
+
+class ErrorKind(StrEnum):
+    """What kind of failure an error is: stored next to a failed step's message, and what
+    labels and routing read (never the message's words)."""
+
+    LEASE = "lease"  # another runner holds the issue, or our lease was lost
+    BUDGET = "budget"  # a spend cap from the rules
+    QUOTA = "quota"  # the provider account is out of credit
+    GATE = "gate"  # a gate computed in code said no
+    TESTS = "tests"  # the project's tests failed
+    DECLINED = "declined"  # an agent declined the work (a person decides)
+    REFUSED = "refused"  # a step ran and said no for another reason
+    CONFIG = "config"
+    MODEL = "model"
+    FORGE = "forge"
+    SANDBOX = "sandbox"
+    GIT = "git"
+    KILLED = "killed"  # the kill switch
+    DEFERRED = "deferred"  # must wait (a long retry-after)
+    INTERNAL = "internal"
+
 
 class FactoryError(Exception):
     """Base of every error the harness raises on purpose."""
 
     exit_code = 1
+    kind: ErrorKind = ErrorKind.INTERNAL
 
 
 class ConfigError(FactoryError):
     """Bad configuration or governance: ``file: key: what is wrong``."""
+
+    kind = ErrorKind.CONFIG
 
     exit_code = 2
 
@@ -21,6 +47,8 @@ class ConfigError(FactoryError):
 
 class ConfigErrors(FactoryError):
     """Several configuration problems at once (``factory check`` prints them all)."""
+
+    kind = ErrorKind.CONFIG
 
     exit_code = 2
 
@@ -34,6 +62,8 @@ class ConfigErrors(FactoryError):
 class UsageError(FactoryError):
     """The command line asked for something that cannot be done."""
 
+    kind = ErrorKind.CONFIG
+
     exit_code = 2
 
 
@@ -44,9 +74,13 @@ class NotFoundError(UsageError):
 class StoppedError(FactoryError):
     """The kill switch is engaged: no new step starts."""
 
+    kind = ErrorKind.KILLED
+
 
 class DeferredError(FactoryError):
     """Work must wait (e.g. a long ``retry-after``); it is picked up again later."""
+
+    kind = ErrorKind.DEFERRED
 
     def __init__(self, reason: str, not_before: float) -> None:
         self.reason, self.not_before = reason, not_before
@@ -56,29 +90,43 @@ class DeferredError(FactoryError):
 class ModelError(FactoryError):
     """The model provider failed in a way retries did not fix."""
 
+    kind = ErrorKind.MODEL
+
 
 class QuotaError(ModelError):
     """The account is out of credit or quota: fatal, never retried."""
+
+    kind = ErrorKind.QUOTA
 
 
 class BudgetExceeded(FactoryError):
     """A call would take spend past a cap from the rules."""
 
+    kind = ErrorKind.BUDGET
+
 
 class LeaseError(FactoryError):
     """An issue is claimed by another runner, or our lease was lost (fencing)."""
+
+    kind = ErrorKind.LEASE
 
 
 class ForgeError(FactoryError):
     """The forge refused or failed a request."""
 
+    kind = ErrorKind.FORGE
+
 
 class GitError(FactoryError):
     """A git operation failed."""
 
+    kind = ErrorKind.GIT
+
 
 class SandboxError(FactoryError):
     """The sandbox could not be set up (e.g. bubblewrap missing)."""
+
+    kind = ErrorKind.SANDBOX
 
 
 class ToolError(Exception):
@@ -88,8 +136,11 @@ class ToolError(Exception):
 class StepFailed(FactoryError):
     """A step ran and said no (e.g. tests failed); ``outputs`` keeps the evidence."""
 
-    def __init__(self, message: str, outputs: dict[str, object]) -> None:
+    def __init__(
+        self, message: str, outputs: dict[str, object], kind: ErrorKind = ErrorKind.REFUSED
+    ) -> None:
         self.outputs = outputs
+        self.kind = kind
         super().__init__(message)
 
 

@@ -24,6 +24,7 @@ from harness.config.settings import (
     holdout_path,
     parse_config,
 )
+from harness.engine.loader import override_problems
 from harness.errors import ConfigError, ConfigErrors, FactoryError, GitError
 from harness.git.repo import GitRepo
 from harness.model.catalog import Listing
@@ -218,6 +219,7 @@ def check(root: Path, state_dir: Path) -> CheckReport:
             _journeys(holdout, report)
     _compare(root, _production_branch(config, texts.get(CONFIG_FILE, "")), texts, report)
     _validators(root, _production_branch(config, texts.get(CONFIG_FILE, "")), report)
+    report.errors.extend(override_problems(root / ".factory" / "workflows"))
     _writable(state_dir, report)
     if config is not None:
         ready = provider_readiness(root, config.provider)

@@ -2,8 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from harness.engine.actions import action_names
 from harness.engine.context import Services
+from harness.engine.handoffs import (
+    Loaded,
+    artifact_problems,
+    handoff_problems,
+    shipped,
+    shipped_workflow_names,
+    step_problems,
+)
 from harness.engine.workflow import Workflow, builtin_workflow_text, parse_workflow
 from harness.errors import ConfigError, ConfigErrors
 from harness.model.tools import known_tools
@@ -26,16 +36,29 @@ def read_override(services: Services, name: str) -> str | None:
     return services.caches.overrides.get((str(services.repo.path), commit, path), read)
 
 
-def load_workflow(services: Services, name: str) -> Workflow:
-    """Workflow ``name``: ``.factory/workflows/<name>.yaml`` on the production branch, else
-    the shipped one."""
+def _load(services: Services, name: str) -> Loaded:
     override = read_override(services, f"{name}.yaml")
     source = f"{OVERRIDE_DIR}/{name}.yaml" if override is not None else f"workflows/{name}.yaml"
     workflow = parse_workflow(
         override if override is not None else builtin_workflow_text(name), source
     )
     check_names(workflow, source)
-    return workflow
+    return Loaded(workflow, source)
+
+
+def load_workflow(services: Services, name: str) -> Workflow:
+    """Workflow ``name``: ``.factory/workflows/<name>.yaml`` on the production branch, else
+    the shipped one; refused if it breaks a hand-off (its own steps', or an artifact another
+    workflow takes from it or it takes from another)."""
+    loaded = _load(services, name)
+    problems = step_problems(loaded)
+    others = {n: _load(services, n) for n in shipped_workflow_names() if n != name}
+    for broken in artifact_problems({**others, name: loaded}):
+        if name in (broken.consumer, broken.producer):
+            problems.append(broken.error)
+    if problems:
+        raise ConfigErrors(problems)
+    return loaded.workflow
 
 
 def check_names(workflow: Workflow, source: str) -> None:
@@ -62,3 +85,26 @@ def check_names(workflow: Workflow, source: str) -> None:
                     problems.append(ConfigError(source, f"{where}.tools", f"unknown tool {tool!r}"))
     if problems:
         raise ConfigErrors(problems)
+
+
+def override_problems(folder: Path) -> list[ConfigError]:
+    """Every problem of the workflow overrides in ``folder`` (a working tree's
+    ``.factory/workflows``), each against the shipped workflows it joins: bad YAML, unknown
+    names, and hand-offs an override breaks (``factory check``)."""
+    problems: list[ConfigError] = []
+    workflows = {
+        name: Loaded(shipped(name), f"workflows/{name}.yaml") for name in shipped_workflow_names()
+    }
+    for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
+        source = f"{OVERRIDE_DIR}/{path.name}"
+        try:
+            workflow = parse_workflow(path.read_text(encoding="utf-8"), source)
+            check_names(workflow, source)
+        except ConfigErrors as exc:
+            problems.extend(exc.problems)
+            continue
+        except (OSError, UnicodeDecodeError):
+            problems.append(ConfigError(source, "(file)", "unreadable or not UTF-8 text"))
+            continue
+        workflows[path.stem] = Loaded(workflow, source)
+    return problems + handoff_problems(workflows)

@@ -12,7 +12,10 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from harness.engine.actions import get_action
+from pydantic import ValidationError
+
+from harness.artifacts import Artifact, Produced
+from harness.engine.actions import action_info, get_action
 from harness.engine.agents import run_agent_step
 from harness.engine.commands import run_command_step
 from harness.engine.context import Lease, Services, StepContext
@@ -21,6 +24,7 @@ from harness.engine.workflow import Retry, Step, Workflow
 from harness.errors import (
     BudgetExceeded,
     DeferredError,
+    ErrorKind,
     FactoryError,
     QuotaError,
     StepFailed,
@@ -106,7 +110,11 @@ class Engine:
             if rec.status in ("succeeded", "skipped"):
                 outputs[rec.step_id] = rec.outputs or {}
             elif rec.status == "failed":
-                failures[rec.step_id] = {**(rec.outputs or {}), "error": rec.error}
+                failures[rec.step_id] = {
+                    **(rec.outputs or {}),
+                    "error": rec.error,
+                    "kind": rec.error_kind or ErrorKind.INTERNAL.value,
+                }
         return outputs, failures, steps
 
     def _next_index(self, workflow: Workflow, steps: list[Any]) -> int | None:
@@ -205,11 +213,11 @@ class Engine:
             fn = get_action(workflow.on_failure)
             assert fn is not None
             try:
-                result = fn(ctx)
+                result, artifact = persisted(workflow.on_failure, fn(ctx))
             except FactoryError as exc:
-                self._finish(seq, "failed", {}, ctx, str(exc))
+                self._finish(seq, "failed", {}, ctx, str(exc), kind=exc.kind)
             else:
-                self._finish(seq, "succeeded", result, ctx)
+                self._finish(seq, "succeeded", result, ctx, artifact=artifact)
         store.set_run_status(run_id, "failed", reason=reason)
         store.append_event(run_id, "run.failed", {"reason": reason})
         return RunOutcome(run_id, workflow.name, issue, "failed", reason, outputs)
@@ -253,31 +261,39 @@ class Engine:
         started = time.monotonic()
         ctx.timings["git_from"] = git_seconds()
         try:
-            outputs = self._execute(ctx)
+            outputs, artifact = self._execute(ctx)
         except StoppedError as exc:
-            self._finish(seq, "interrupted", {}, ctx, str(exc))
+            self._finish(seq, "interrupted", {}, ctx, str(exc), kind=exc.kind)
             return self._stop(ctx.run_id, self._wf(ctx), ctx.issue, ctx.outputs, str(exc), None)
         except DeferredError as exc:
-            self._finish(seq, "interrupted", {}, ctx, str(exc))
+            self._finish(seq, "interrupted", {}, ctx, str(exc), kind=exc.kind)
             return self._stop(
                 ctx.run_id, self._wf(ctx), ctx.issue, ctx.outputs, str(exc), exc.not_before
             )
         except (BudgetExceeded, QuotaError, GitIntegrityError) as exc:  # fatal: no retry
             # (after a GitIntegrityError the failure action may label and comment, but every
             # git command it tries is refused: the guard stays tripped)
-            self._finish(seq, "failed", {"fatal": type(exc).__name__}, ctx, str(exc))
-            failures = {**ctx.failures, step.id: {"error": str(exc), "fatal": type(exc).__name__}}
+            fatal = type(exc).__name__
+            self._finish(seq, "failed", {"fatal": fatal}, ctx, str(exc), kind=exc.kind)
+            failures = {
+                **ctx.failures,
+                step.id: {"error": str(exc), "fatal": fatal, "kind": exc.kind.value},
+            }
             return self._fail(
                 self._wf(ctx), ctx.run_id, ctx.issue, ctx.inputs, ctx.outputs, failures, str(exc)
             )
         except FactoryError as exc:
             evidence = exc.outputs if isinstance(exc, StepFailed) else {}
-            self._finish(seq, "failed", evidence, ctx, str(exc))
-            store.append_event(ctx.run_id, "step.failed", {"step": step.id, "error": str(exc)})
+            self._finish(seq, "failed", evidence, ctx, str(exc), kind=exc.kind)
+            store.append_event(
+                ctx.run_id,
+                "step.failed",
+                {"step": step.id, "error": str(exc), "kind": exc.kind.value},
+            )
             fault_point(f"{ctx.workflow}.{step.id}.failed")
             return None
         elapsed = time.monotonic() - started
-        self._finish(seq, "succeeded", outputs, ctx)
+        self._finish(seq, "succeeded", outputs, ctx, artifact=artifact)
         fault_point(f"{ctx.workflow}.{step.id}.done")
         store.append_event(
             ctx.run_id, "step.succeeded", {"step": step.id, "duration_s": round(elapsed, 4)}
@@ -291,6 +307,8 @@ class Engine:
         outputs: dict[str, Any],
         ctx: StepContext,
         error: str | None = None,
+        kind: ErrorKind | None = None,
+        artifact: str | None = None,
     ) -> None:
         git_s = git_seconds() - ctx.timings.get("git_from", git_seconds())
         self.services.store.finish_step(
@@ -300,6 +318,8 @@ class Engine:
             error=error,
             model_s=ctx.timings["model_s"],
             subprocess_s=ctx.timings["subprocess_s"] + max(0.0, git_s),
+            artifact=artifact,
+            error_kind=kind.value if kind is not None else None,
         )
 
     def _wf(self, ctx: StepContext) -> Workflow:
@@ -317,13 +337,40 @@ class Engine:
             data["run"] = step.run
         return data
 
-    def _execute(self, ctx: StepContext) -> dict[str, Any]:
+    def _execute(self, ctx: StepContext) -> tuple[dict[str, Any], str | None]:
+        """The step's outputs, and the type of artifact they hold (if any)."""
         step = ctx.step
         if step.action is not None:
             fn = get_action(step.action)
             if fn is None:  # load_workflow validated this; a race with an override edit
                 raise FactoryError(f"unknown action {step.action!r}")
-            return fn(ctx)
+            return persisted(step.action, fn(ctx))
         if step.agent is not None:
-            return run_agent_step(ctx)
-        return run_command_step(ctx)
+            return run_agent_step(ctx), None
+        return run_command_step(ctx), None
+
+
+def persisted(name: str, result: Any) -> tuple[dict[str, Any], str | None]:
+    """What action ``name`` returned, as the JSON its step persists and the artifact type
+    recorded beside it; the artifact is validated again, and must be what the action
+    declared it produces."""
+    info = action_info(name)
+    declared = info.produces if info is not None else None
+    artifact = result.artifact if isinstance(result, Produced) else result
+    if isinstance(artifact, Artifact):
+        kind = type(artifact)
+        if declared is not None and kind is not declared:
+            raise FactoryError(f"action {name} returned {kind.__name__}, not {declared.__name__}")
+        try:
+            kind.model_validate(artifact.model_dump())
+        except ValidationError as exc:
+            raise FactoryError(f"action {name} returned an invalid {kind.__name__}: {exc}") from exc
+        outputs = (
+            result.outputs() if isinstance(result, Produced) else artifact.model_dump(mode="json")
+        )
+        return outputs, kind.__name__
+    if declared is not None:
+        raise FactoryError(f"action {name} returned no {declared.__name__}")
+    if not isinstance(result, dict):
+        raise FactoryError(f"action {name} returned {type(result).__name__}, not outputs")
+    return result, None

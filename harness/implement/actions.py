@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from harness.artifacts import GateResult, IssueSpec, PrCandidate
 from harness.engine.actions import action
 from harness.engine.context import StepContext
-from harness.errors import FactoryError, StepFailed
+from harness.errors import ErrorKind, FactoryError, StepFailed
 from harness.faults import fault_point
 from harness.forge import neutral
 from harness.git import integrity
@@ -51,7 +52,12 @@ def sandbox(ctx: StepContext, path: Path, timeout_s: float, network: bool = Fals
     )
 
 
-@action("implement.prepare")
+PREPARE = {"prepare": "implement.prepare"}
+WORKTREE = {"worktree": "implement.worktree"}
+COMMIT = {"commit": "implement.commit"}
+
+
+@action("implement.prepare", consumes=(IssueSpec,))
 def prepare(ctx: StepContext) -> dict[str, Any]:
     assert ctx.issue is not None
     spec = triage_spec(ctx.services.store, ctx.issue) or forge_spec(ctx.services.forge, ctx.issue)
@@ -68,7 +74,7 @@ def prepare(ctx: StepContext) -> dict[str, Any]:
     }
 
 
-@action("implement.worktree")
+@action("implement.worktree", needs=PREPARE)
 def make_worktree(ctx: StepContext) -> dict[str, Any]:
     assert ctx.issue is not None
     repo = ctx.services.repo
@@ -95,7 +101,7 @@ def make_worktree(ctx: StepContext) -> dict[str, Any]:
     return {"path": str(path), "branch": branch, "base_sha": base, "start_sha": base}
 
 
-@action("implement.setup")
+@action("implement.setup", needs=WORKTREE)
 def setup(ctx: StepContext) -> dict[str, Any]:
     """``commands.setup`` in the sandbox, on the production tree before any agent works.
 
@@ -120,7 +126,7 @@ def setup(ctx: StepContext) -> dict[str, Any]:
     return outputs
 
 
-@action("implement.test")
+@action("implement.test", needs=WORKTREE)
 def run_tests(ctx: StepContext) -> dict[str, Any]:
     commands = ctx.services.settings.config.commands
     path = worktree(ctx)
@@ -137,11 +143,13 @@ def run_tests(ctx: StepContext) -> dict[str, Any]:
         "tree": tree,
     }
     if result.exit_code != 0:
-        raise StepFailed(f"tests failed: `{commands.test}` exited {result.exit_code}", outputs)
+        raise StepFailed(
+            f"tests failed: `{commands.test}` exited {result.exit_code}", outputs, ErrorKind.TESTS
+        )
     return outputs
 
 
-@action("implement.commit")
+@action("implement.commit", needs={**WORKTREE, **PREPARE, "test": "implement.test"})
 def commit(ctx: StepContext) -> dict[str, Any]:
     ctx.check_lease()
     path = worktree(ctx)
@@ -188,10 +196,12 @@ def declined(ctx: StepContext) -> dict[str, Any]:
         return {"blocked": False}
     reason = sanitize_outbound(str(output.get("reason") or "no reason given"), limit=600)
     role = {"plan": "planner", "code": "implementer"}.get(of, of)
-    raise StepFailed(f"the {role} declined: {reason}", {"blocked": True, "reason": reason})
+    raise StepFailed(
+        f"the {role} declined: {reason}", {"blocked": True, "reason": reason}, ErrorKind.DECLINED
+    )
 
 
-@action("implement.gates")
+@action("implement.gates", needs={**PREPARE, **COMMIT})
 def gates(ctx: StepContext) -> dict[str, Any]:
     services, rules = ctx.services, ctx.services.settings.governance.rules
     limits = services.settings.config.gates
@@ -216,7 +226,7 @@ def gates(ctx: StepContext) -> dict[str, Any]:
     }
     if not outputs["passed"]:
         failed = ", ".join(r.name for r in results if not r.passed)
-        raise StepFailed(f"gates failed: {failed}", outputs)
+        raise StepFailed(f"gates failed: {failed}", outputs, ErrorKind.GATE)
     return outputs
 
 
@@ -248,14 +258,18 @@ def _pr_body(ctx: StepContext) -> str:
     )
 
 
-@action("implement.open_pr")
-def open_pr(ctx: StepContext) -> dict[str, Any]:
+@action(
+    "implement.open_pr",
+    produces=PrCandidate,
+    needs={**PREPARE, **WORKTREE, **COMMIT, "gates": "implement.gates"},
+)
+def open_pr(ctx: StepContext) -> PrCandidate:
     assert ctx.issue is not None
     ctx.check_lease()
     services = ctx.services
     info, head = ctx.outputs["worktree"], ctx.outputs["commit"]["head"]
     if services.repo.rev_parse(f"refs/heads/{info['branch']}") != head:
-        raise StepFailed(f"branch {info['branch']} moved after the gates passed", {})
+        raise StepFailed(f"branch {info['branch']} moved after the gates passed", {}, ErrorKind.GIT)
     record_ci = getattr(services.forge, "record_ci", None)
     if record_ci is not None:  # the local forge's CI is the sandboxed test run on this commit
         record_ci(head, "success")
@@ -272,17 +286,38 @@ def open_pr(ctx: StepContext) -> dict[str, Any]:
         services.templates.render("comments/pr_opened.md.j2", pr=pr.number, branch=info["branch"]),
     )
     manager(ctx).remove(Path(info["path"]))  # the branch holds the work; validation checks out anew
-    return {"pr": pr.number, "branch": info["branch"], "head": head}
+    prepared, gated = ctx.outputs["prepare"], ctx.outputs["gates"]
+    return PrCandidate(
+        pr=pr.number,
+        branch=info["branch"],
+        head=head,
+        base=ctx.outputs["commit"]["base"],
+        gates=[GateResult.model_validate(g) for g in gated["gates"]],
+        fix_attempts=int(gated.get("fix_attempts", 0)),
+        implement_run=ctx.run_id,
+        spec=IssueSpec.from_outputs(prepared),
+        triage_run=prepared.get("triage_run"),
+    )
+
+
+NEEDS_HUMAN = frozenset(
+    kind.value
+    for kind in (
+        ErrorKind.DECLINED,  # an agent declined: a person decides
+        ErrorKind.GATE,  # a limit computed in code stopped the work
+        ErrorKind.LEASE,  # another runner took the issue, or ours was lost
+        ErrorKind.BUDGET,
+        ErrorKind.QUOTA,
+    )
+)
 
 
 def _outcome_label(ctx: StepContext) -> str:
-    """needs-human when a limit or a gate stopped the work; failed when the work failed."""
+    """needs-human when a limit or a gate stopped the work; failed when the work failed.
+    Read from each failure's kind, never from its message."""
     failures = ctx.failures
-    if any(f.get("blocked") for f in failures.values()):
-        return "factory:needs-human"
-    if "gates" in failures or any(f.get("fatal") for f in failures.values()):
-        return "factory:needs-human"
-    if any("lease" in str(f.get("error", "")) for f in failures.values()):
+    kinds = {str(f.get("kind")) for f in failures.values()}
+    if kinds & NEEDS_HUMAN or any(f.get("fatal") for f in failures.values()):
         return "factory:needs-human"
     return "factory:failed"
 
@@ -294,8 +329,15 @@ def fail(ctx: StepContext) -> dict[str, Any]:
     forge = ctx.services.forge
     label = _outcome_label(ctx)
     reason = next(iter(reversed([f["error"] for f in ctx.failures.values() if f.get("error")])), "")
-    test = ctx.failures.get("test", {})
-    gates_failed = [x for x in ctx.failures.get("gates", {}).get("gates", []) if not x["passed"]]
+    failed = list(ctx.failures.values())
+    test: dict[str, Any] = next((f for f in reversed(failed) if f.get("kind") == "tests"), {})
+    gates_failed = [
+        x
+        for f in failed
+        if f.get("kind") == ErrorKind.GATE.value
+        for x in f.get("gates", [])
+        if not x["passed"]
+    ]
     forge.remove_labels(ctx.issue, ["factory:in-progress", "factory:accepted"])
     forge.add_labels(ctx.issue, [label])
     body = ctx.services.templates.render(

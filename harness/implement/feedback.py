@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from harness.artifacts import Validation
 from harness.git.repo import GitRepo
 from harness.store.db import Store
 
@@ -70,12 +71,14 @@ def _tail(text: Any, limit: int) -> str:
     return value if len(value) <= limit else "[…cut] " + value[-limit:]
 
 
-def _validation_of(store: Store, issue: int, implement_run: str) -> dict[str, Any] | None:
+_ANY_RUN = ("running", "stopped", "succeeded", "failed")
+
+
+def _validation_of(store: Store, issue: int, implement_run: str) -> Validation | None:
     """The newest decided validation of the PR that ``implement_run`` opened."""
-    for run in store.list_runs(limit=50, workflow="validate", issue=issue):
-        steps = {s.step_id: s.outputs or {} for s in store.steps(run.id) if s.status == "succeeded"}
-        if steps.get("prepare", {}).get("implement_run") == implement_run and "decide" in steps:
-            return {"decide": steps["decide"], "check": steps.get("check", {})}
+    for _, validation in store.artifacts(Validation, issue, run_status=_ANY_RUN, limit=50):
+        if validation.implement_run == implement_run:
+            return validation
     return None
 
 
@@ -147,20 +150,18 @@ def _attempt(
         return PreviousAttempt(
             automatic=False, resume=True, fix_attempts=0, ended=ended, gates_failed=gates, **common
         )
-    decided, checked = validation["decide"], validation["check"]
-    output = checked.get("validator", {}).get("output") or {}
-    if checked.get("candidate") and checked.get("production_sha"):
+    verdict = validation.validator
+    if validation.candidate and validation.production_sha:
         # what was validated is production with this change merged in: the next attempt
         # continues from that, so its fix is made on the production it will land on
-        common["head"] = str(checked["candidate"])
-        common["base_sha"] = str(checked["production_sha"])
-    tested = checked.get("tests") or {}
-    if not common["test_output"] and tested.get("exit_code") not in (None, 0):
-        common["test_output"] = _tail(tested.get("output"), MAX_TEST_OUTPUT)
-    automatic = decided.get("route") == "retry"
+        common["head"] = validation.candidate
+        common["base_sha"] = validation.production_sha
+    if not common["test_output"] and validation.tests_exit_code not in (None, 0):
+        common["test_output"] = _tail(validation.tests_output, MAX_TEST_OUTPUT)
+    automatic = validation.route == "retry"
     carried = int(done.get("gates", {}).get("fix_attempts", 0))
-    reverted = decided.get("route") == "merge"  # back here only when smoke failed after it
-    conflict = bool(checked.get("conflict"))  # it no longer merges: start on new production
+    reverted = validation.route == "merge"  # back here only when smoke failed after it
+    conflict = bool(validation.conflict)  # it no longer merges: start on new production
     return PreviousAttempt(
         automatic=automatic,
         # a reverted merge's commits are in production's history already; a conflicting
@@ -169,25 +170,20 @@ def _attempt(
         fix_attempts=carried + 1 if automatic else 0,
         ended="after it merged: the hold-out failed on production and the merge was reverted"
         if reverted
-        else f"at validation (route {decided.get('route')})",
-        route=str(decided.get("route")),
-        verdict=str(output.get("verdict")) if output else None,
-        score=float(output["score"]) if "score" in output else None,
-        summary=_clip(output.get("summary"), MAX_SUMMARY),
+        else f"at validation (route {validation.route})",
+        route=validation.route,
+        verdict=verdict.verdict if verdict else None,
+        score=verdict.score if verdict else None,
+        summary=_clip(verdict.summary if verdict else "", MAX_SUMMARY),
         criteria=[
-            Criterion(
-                _clip(c.get("criterion"), MAX_EVIDENCE),
-                str(c.get("result")),
-                _clip(c.get("evidence"), MAX_EVIDENCE),
-            )
-            for c in output.get("criteria", [])[:MAX_CRITERIA]
-            if isinstance(c, dict)
+            Criterion(_clip(c.criterion, MAX_EVIDENCE), c.result, _clip(c.evidence, MAX_EVIDENCE))
+            for c in (verdict.criteria if verdict else [])[:MAX_CRITERIA]
         ],
-        holdout_failed=reverted or not checked.get("journeys_passed", True),
+        holdout_failed=reverted or not validation.journeys_passed,
         gates_failed=[
-            {"name": str(g["name"]), "evidence": _clip(g.get("evidence"), MAX_EVIDENCE)}
-            for g in decided.get("gates", [])
-            if not g.get("passed") and g.get("name") not in _SEALED_GATES
+            {"name": g.name, "evidence": _clip(g.evidence, MAX_EVIDENCE)}
+            for g in validation.gates
+            if not g.passed and g.name not in _SEALED_GATES
         ],
         **common,
     )

@@ -7,6 +7,7 @@ import binascii
 import json
 from typing import Any
 
+from harness.artifacts import IssueSpec
 from harness.forge.base import Forge
 from harness.forge.markers import Markers
 from harness.store.db import Store
@@ -23,25 +24,17 @@ _SPEC_KEYS = (
 
 
 def triage_spec(store: Store, issue: int) -> dict[str, Any] | None:
-    """The newest applied triage decision for ``issue`` with the sanitised text it judged."""
-    for run in store.list_runs(limit=20, workflow="triage", issue=issue):
-        if run.status != "succeeded":
-            continue
-        steps = {s.step_id: s for s in store.steps(run.id) if s.status == "succeeded"}
-        if "prescreen" in steps and "apply" in steps:
-            pre, applied = steps["prescreen"].outputs, steps["apply"].outputs
-            return {
-                "number": issue,
-                "title": pre.get("title", ""),
-                "body": pre.get("body", ""),
-                "issue_sha256": pre.get("issue_sha256", ""),
-                "decision": applied.get("decision"),
-                "kind": applied.get("kind"),
-                "priority": applied.get("priority"),
-                "acceptance_criteria": list(applied.get("acceptance_criteria") or []),
-                "triage_run": run.id,
-            }
-    return None
+    """The newest applied triage decision for ``issue`` with the sanitised text it judged:
+    the ``IssueSpec`` triage handed on, found by type and issue (never by a step's id)."""
+    found = store.artifacts(IssueSpec, issue, limit=1)
+    if not found:
+        return None
+    run_id, spec = found[0]
+    return {
+        "number": issue,
+        **spec.model_dump(mode="json", include=set(_SPEC_KEYS)),
+        "triage_run": run_id,
+    }
 
 
 def spec_block(markers: Markers, spec: dict[str, Any]) -> str:

@@ -178,6 +178,20 @@ def m004_forge_cache(db: sqlite3.Connection) -> None:
     )
 
 
+@migration
+def m005_step_artifact_and_error_kind(db: sqlite3.Connection) -> None:
+    """A step's outputs may be a typed hand-off (its type is recorded, so the next workflow
+    finds it by type and issue); a failed step records what kind of failure it was."""
+    _script(
+        db,
+        """
+        ALTER TABLE steps ADD COLUMN artifact TEXT;
+        ALTER TABLE steps ADD COLUMN error_kind TEXT;
+        CREATE INDEX steps_artifact ON steps (artifact, seq) WHERE artifact IS NOT NULL;
+        """,
+    )
+
+
 def migrate(db: sqlite3.Connection) -> list[str]:
     """Apply the migrations not applied yet, each in its own transaction; return their names."""
     db.execute(

@@ -36,6 +36,8 @@ class StepRecord:
     duration_s: float | None
     model_s: float
     subprocess_s: float
+    artifact: str | None = None  # the type of hand-off its outputs hold (harness.artifacts)
+    error_kind: str | None = None  # a failed step's ErrorKind
 
 
 @dataclass(frozen=True)

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
-from typing import Any
+from typing import Any, TypeVar
 
+from harness.artifacts import Artifact
 from harness.errors import NotFoundError
 from harness.store.base import StoreBase, dumps, loads, utc_now
 from harness.store.records import Run, StepRecord
 
 _FINAL = ("succeeded", "failed")
+A = TypeVar("A", bound=Artifact)
 
 
 def _run(row: sqlite3.Row) -> Run:
@@ -44,6 +46,8 @@ def _step(row: sqlite3.Row) -> StepRecord:
         duration_s=row["duration_s"],
         model_s=row["model_s"],
         subprocess_s=row["subprocess_s"],
+        artifact=row["artifact"],
+        error_kind=row["error_kind"],
     )
 
 
@@ -144,14 +148,27 @@ class RunsMixin(StoreBase):
         error: str | None = None,
         model_s: float = 0.0,
         subprocess_s: float = 0.0,
+        artifact: str | None = None,
+        error_kind: str | None = None,
     ) -> None:
         now = utc_now()
         with self.transaction() as db:
             db.execute(
                 "UPDATE steps SET status = ?, outputs = ?, error = ?, finished_at = ?,"
                 " duration_s = (julianday(?) - julianday(started_at)) * 86400.0,"
-                " model_s = ?, subprocess_s = ? WHERE seq = ?",
-                (status, dumps(outputs), error, now, now, model_s, subprocess_s, seq),
+                " model_s = ?, subprocess_s = ?, artifact = ?, error_kind = ? WHERE seq = ?",
+                (
+                    status,
+                    dumps(outputs),
+                    error,
+                    now,
+                    now,
+                    model_s,
+                    subprocess_s,
+                    artifact,
+                    error_kind,
+                    seq,
+                ),
             )
 
     def steps(self, run_id: str) -> list[StepRecord]:
@@ -177,3 +194,30 @@ class RunsMixin(StoreBase):
     def last_step(self, run_id: str) -> StepRecord | None:
         row = self._row("SELECT * FROM steps WHERE run_id = ? ORDER BY seq DESC LIMIT 1", (run_id,))
         return _step(row) if row else None
+
+    # -- hand-offs between workflows -------------------------------------------
+    def artifacts(
+        self,
+        kind: type[A],
+        issue: int | None,
+        run_status: tuple[str, ...] = ("succeeded",),
+        limit: int = 20,
+    ) -> list[tuple[str, A]]:
+        """The persisted ``kind`` artifacts for ``issue``, newest first, each with the id of
+        the run that made it; only from runs whose status is one of ``run_status``."""
+        marks = ",".join("?" * len(run_status))
+        rows = self._rows(
+            "SELECT s.run_id AS run_id, s.outputs AS outputs FROM steps s"
+            " JOIN runs r ON r.id = s.run_id"
+            " WHERE s.artifact = ? AND s.status = 'succeeded' AND r.issue IS ?"
+            f" AND r.status IN ({marks}) ORDER BY s.seq DESC LIMIT ?",
+            (kind.__name__, issue, *run_status, limit),
+        )
+        return [(str(r["run_id"]), kind.from_outputs(loads(r["outputs"]))) for r in rows]
+
+    def latest_artifact(
+        self, kind: type[A], issue: int | None, run_status: tuple[str, ...] = ("succeeded",)
+    ) -> A | None:
+        """The newest persisted ``kind`` artifact for ``issue`` (see ``artifacts``)."""
+        found = self.artifacts(kind, issue, run_status, limit=1)
+        return found[0][1] if found else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from harness.artifacts import IssueSpec, Produced
 from harness.engine.actions import action
 from harness.engine.budget import start_of_day
 from harness.engine.context import StepContext
@@ -100,8 +101,8 @@ def _decision(ctx: StepContext) -> dict[str, Any]:
     }
 
 
-@action("triage.apply")
-def apply_action(ctx: StepContext) -> dict[str, Any]:
+@action("triage.apply", produces=IssueSpec, needs={"prescreen": "triage.prescreen"})
+def apply_action(ctx: StepContext) -> Produced:
     """Labels and one comment, computed in code from the structured decision. Safe to repeat."""
     assert ctx.issue is not None
     forge, now = ctx.services.forge, ctx.services.clock()
@@ -122,8 +123,15 @@ def apply_action(ctx: StepContext) -> dict[str, Any]:
         issue=ctx.issue,
         **decided,
     )
+    pre = ctx.outputs["prescreen"]
     if decision == "accept":
-        pre = ctx.outputs["prescreen"]
         body += "\n" + spec_block(ctx.services.forge.markers, {**pre, **decided})
     comment = forge.post_comment(ctx.issue, key, body)
-    return {**decided, "labels": labels, "comment_id": comment.id, "comment_key": key}
+    spec = IssueSpec(
+        number=ctx.issue,
+        title=str(pre.get("title", "")),
+        body=str(pre.get("body", "")),
+        issue_sha256=str(pre.get("issue_sha256", "")),
+        **decided,
+    )
+    return Produced(spec, {"labels": labels, "comment_id": comment.id, "comment_key": key})

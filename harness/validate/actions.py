@@ -5,10 +5,19 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.artifacts import (
+    GateResult,
+    PrCandidate,
+    Produced,
+    Validation,
+    ValidationTarget,
+    Verdict,
+)
 from harness.config.globs import matching
 from harness.config.models import Rules
 from harness.engine.actions import action
@@ -29,33 +38,39 @@ def _production(ctx: StepContext) -> tuple[str, str]:
     return branch, ctx.services.forge.sync(branch)  # on GitHub: fetched first
 
 
-@action("validate.prepare")
-def prepare(ctx: StepContext) -> dict[str, Any]:
-    """The PR to validate and what implement proved about it, from the store."""
+PREPARE = {"prepare": "validate.prepare"}
+BASELINE = {"baseline": "validate.baseline"}
+CHECK = {"check": "validate.check"}
+
+
+@action("validate.prepare", produces=ValidationTarget, consumes=(PrCandidate,))
+def prepare(ctx: StepContext) -> Produced:
+    """The PR to validate and what implement proved about it: the newest ``PrCandidate``
+    for this issue whose pull request is still open."""
     assert ctx.issue is not None
-    store = ctx.services.store
-    for run in store.list_runs(limit=20, workflow="implement", issue=ctx.issue):
-        if run.status != "succeeded":
-            continue
-        steps = {s.step_id: s.outputs for s in store.steps(run.id) if s.status == "succeeded"}
-        pr = ctx.services.forge.find_pr(steps["pr"]["branch"])
+    for _, candidate in ctx.services.store.artifacts(PrCandidate, ctx.issue):
+        pr = ctx.services.forge.find_pr(candidate.branch)
         if pr is None or pr.state != "open":
             continue
         head = ctx.services.forge.sync(pr.branch)  # on GitHub: what the PR holds now
-        return {
-            "pr": pr.number,
-            "branch": pr.branch,
-            "head": head,
-            "gated_head": steps["commit"]["head"],
-            "gates": steps["gates"]["gates"],
-            "spec": steps["prepare"],
-            "implement_run": run.id,
-            "fix_attempts": int(steps["gates"].get("fix_attempts", 0)),
-        }
+        target = ValidationTarget(implement_run=candidate.implement_run, pr=pr.number, head=head)
+        return Produced(
+            target,
+            {
+                "branch": pr.branch,
+                "gated_head": candidate.head,
+                "gates": [g.model_dump(mode="json") for g in candidate.gates],
+                "spec": {
+                    **candidate.spec.model_dump(mode="json"),
+                    "triage_run": candidate.triage_run,
+                },
+                "fix_attempts": candidate.fix_attempts,
+            },
+        )
     raise FactoryError(f"issue {ctx.issue} has no open pull request from the factory")
 
 
-@action("validate.ci")
+@action("validate.ci", needs=PREPARE)
 def ci(ctx: StepContext) -> dict[str, Any]:
     """CI still running on the PR head is waited for (bounded) before anything is spent on
     journeys and the validator: a gate read too early would send a good change to a person.
@@ -171,7 +186,7 @@ def _validator_request(ctx: StepContext) -> dict[str, Any]:
     }
 
 
-@action("validate.check")
+@action("validate.check", needs={**PREPARE, **BASELINE})
 def check(ctx: StepContext) -> dict[str, Any]:
     """Journeys on the PR head, then the sealed validator, each on a fresh app of its own."""
     prepared = ctx.outputs["prepare"]
@@ -245,6 +260,8 @@ class Routing:
     not_observable: list[str] = field(default_factory=list)
 
 
+MAX_TESTS_OUTPUT = 5000  # of the tests' output on the candidate, kept for the next attempt
+
 ROUTE_LABELS = {
     "needs_review": "factory:needs-review",
     "holdout_conflict": "factory:needs-human",
@@ -267,6 +284,70 @@ def route(ctx: StepContext) -> Routing:
     return review_gate(ctx.services, ctx.issue, prepared["head"], kind, routing)
 
 
+@dataclass(frozen=True)
+class Evidence:
+    """What the validate gates judge: implement's proof, this run's checks, CI, the rules."""
+
+    rules: Rules
+    prepared: dict[str, Any]
+    checked: dict[str, Any]
+    ci: str
+    verdict: str
+    score: float
+    unseen: list[str]
+
+
+def _tests_gate(e: Evidence) -> GateResult | None:
+    tested = e.checked.get("tests")
+    if not tested:
+        return None
+    return GateResult(
+        name="tests_on_candidate",
+        passed=tested["exit_code"] == 0,
+        evidence=f"`{tested['command']}` exited {tested['exit_code']} on what would land "
+        f"(production {str(e.checked.get('production_sha', ''))[:12]} with this change), "
+        f"tree {str(tested['tree'])[:12]}",
+    )
+
+
+def _journeys_gate(e: Evidence) -> GateResult:
+    journeys = e.checked["journeys"]
+    return GateResult(
+        name="journeys",
+        passed=bool(e.checked["journeys_passed"]),
+        evidence=f"{sum(j['passed'] for j in journeys)}/{len(journeys)} hold-out "
+        "journeys passed (each on a fresh app; all pass on production)",
+    )
+
+
+def _validator_gate(e: Evidence) -> GateResult:
+    minimum = e.rules.auto_merge.min_score
+    return GateResult(
+        name="validator",
+        passed=e.verdict == "pass" and e.score >= minimum,
+        evidence=f"verdict {e.verdict}, score {e.score:.2f} (min {minimum})"
+        + (f"; {len(e.unseen)} criteria not observable" if e.unseen else ""),
+    )
+
+
+def _ci_gate(e: Evidence) -> GateResult:
+    return GateResult(
+        name="ci",
+        passed=e.ci == "success" or not e.rules.auto_merge.require_ci,
+        evidence=f"CI {e.ci} on {e.prepared['head'][:12]}",
+    )
+
+
+# The gates validation adds to implement's, each found again by its name (never its place).
+VALIDATE_GATES: tuple[Callable[[Evidence], GateResult | None], ...] = (
+    _tests_gate,
+    _journeys_gate,
+    _validator_gate,
+    _ci_gate,
+)
+SEALED = ("journeys", "validator", "ci")  # judged after a browser looked
+
+
 def decide_route(
     rules: Rules, prepared: dict[str, Any], checked: dict[str, Any], ci: str
 ) -> Routing:
@@ -277,19 +358,19 @@ def decide_route(
     on this change while the validator passes it are a hold-out conflict (a person decides: no
     retry can satisfy both); a criterion the validator could not observe goes to a person's
     review; every gate green merges; a passing verdict in the review band goes to review;
-    anything else is retried while fix attempts remain, then failed."""
+    anything else is retried while fix attempts remain, then failed. Every gate is looked up
+    by its name: adding or reordering gates changes no route."""
     output = checked.get("validator", {}).get("output") or {}
     verdict = str(output.get("verdict", "none"))
     score = float(output.get("score", 0.0)) if output else 0.0
     criteria = [c for c in output.get("criteria", []) if isinstance(c, dict)]
     unseen = [str(c.get("criterion", "")) for c in criteria if c.get("result") == "not_observable"]
     failed_criteria = [c for c in criteria if c.get("result") == "fail"]
-    validator_ok = verdict == "pass" and score >= rules.auto_merge.min_score
-    journeys = checked["journeys"]
+    earlier = [GateResult.model_validate(g) for g in prepared["gates"]]
     if checked.get("conflict"):
         attempts = int(prepared.get("fix_attempts", 0))
-        gate = {"name": "merges_with_production", "passed": False, "evidence": checked["conflict"]}
-        gates_now = [*prepared["gates"], gate]
+        gate = GateResult(name="merges_with_production", passed=False, evidence=checked["conflict"])
+        gates_now = [g.model_dump() for g in (*earlier, gate)]
         if attempts < rules.max_fix_attempts:
             return Routing(
                 "retry",
@@ -307,60 +388,30 @@ def decide_route(
             gates_now,
             attempts,
         )
-    tested = checked.get("tests")
-    gates = [
-        *prepared["gates"],
-        *(
-            [
-                {
-                    "name": "tests_on_candidate",
-                    "passed": tested["exit_code"] == 0,
-                    "evidence": f"`{tested['command']}` exited {tested['exit_code']} on what "
-                    f"would land (production {str(checked.get('production_sha', ''))[:12]} "
-                    f"with this change), tree {str(tested['tree'])[:12]}",
-                }
-            ]
-            if tested
-            else []
-        ),
-        {
-            "name": "journeys",
-            "passed": checked["journeys_passed"],
-            "evidence": f"{sum(j['passed'] for j in journeys)}/{len(journeys)} hold-out "
-            "journeys passed (each on a fresh app; all pass on production)",
-        },
-        {
-            "name": "validator",
-            "passed": validator_ok,
-            "evidence": f"verdict {verdict}, score {score:.2f} (min {rules.auto_merge.min_score})"
-            + (f"; {len(unseen)} criteria not observable" if unseen else ""),
-        },
-        {
-            "name": "ci",
-            "passed": ci == "success" or not rules.auto_merge.require_ci,
-            "evidence": f"CI {ci} on {prepared['head'][:12]}",
-        },
-    ]
+    evidence = Evidence(rules, prepared, checked, ci, verdict, score, unseen)
+    results = [*earlier, *(g for gate in VALIDATE_GATES if (g := gate(evidence)) is not None)]
+    named = {g.name: g for g in results}
+    gates = [g.model_dump() for g in results]
     attempts = int(prepared.get("fix_attempts", 0))
+    validator_ok = named["validator"].passed
+    journeys_ok = named["journeys"].passed
 
     def routed(name: str, reason: str) -> Routing:
         return Routing(name, reason, score, verdict, gates, attempts, unseen)
 
     # gates that failed before any browser looked: implement's, and the tests on the candidate
-    before = [
-        g for g in gates if g["name"] not in ("journeys", "validator", "ci") and not g["passed"]
-    ]
+    before = [g for g in results if g.name not in SEALED and not g.passed]
     in_band = verdict == "pass" and score >= rules.review_band and not failed_criteria
-    if not checked["journeys_passed"] and in_band and not before:
+    if not journeys_ok and in_band and not before:
         return routed(
             "holdout_conflict",
             "a hidden user journey that passes on production fails on this change, while the "
             "validator passed it: the hold-out and the issue disagree",
         )
-    others_pass = checked["journeys_passed"] and not before  # CI and validator aside
-    if others_pass and gates[-1]["passed"] and unseen and not failed_criteria:
+    others_pass = journeys_ok and not before  # CI and validator aside
+    if others_pass and named["ci"].passed and unseen and not failed_criteria:
         return routed("needs_review", f"the validator could not observe: {'; '.join(unseen)}")
-    if all(g["passed"] for g in gates):
+    if all(g.passed for g in results):
         if rules.auto_merge.enabled:
             return routed("merge", f"every gate passed; validator score {score:.2f}")
         return routed("needs_review", "every gate passed; auto_merge is disabled")
@@ -372,7 +423,7 @@ def decide_route(
             f"validator score {score:.2f} is in the review band "
             f"[{rules.review_band}, {rules.auto_merge.min_score})",
         )
-    failed = ", ".join(g["name"] for g in gates if not g["passed"])
+    failed = ", ".join(g.name for g in results if not g.passed)
     if attempts < rules.max_fix_attempts:
         return routed("retry", f"{failed} failed; fix attempt {attempts + 1} follows")
     return routed(
@@ -380,8 +431,8 @@ def decide_route(
     )
 
 
-@action("validate.decide")
-def decide(ctx: StepContext) -> dict[str, Any]:
+@action("validate.decide", produces=Validation, needs={**PREPARE, **CHECK})
+def decide(ctx: StepContext) -> Produced:
     """Apply the route: one comment that leads with the decision, and one terminal label in
     place of ``factory:accepted`` (a retry keeps it: the issue goes back to implementation)."""
     assert ctx.issue is not None
@@ -412,16 +463,27 @@ def decide(ctx: StepContext) -> dict[str, Any]:
             [x for x in ("factory:needs-review", "factory:accepted") if x != label],
         )
         forge.add_labels(ctx.issue, [label])
-    return {
-        "route": routing.route,
-        "reason": routing.reason,
-        "score": routing.score,
-        "verdict": routing.verdict,
-        "fix_attempts": routing.fix_attempts,
-        "not_observable": routing.not_observable,
-        "gates": routing.gates,
-        "comment": body,
-    }
+    checked, prepared = ctx.outputs["check"], ctx.outputs["prepare"]
+    tested = checked.get("tests") or {}
+    validation = Validation(
+        implement_run=str(prepared["implement_run"]),
+        pr=int(prepared["pr"]),
+        route=routing.route,
+        reason=routing.reason,
+        score=routing.score,
+        verdict=routing.verdict,
+        fix_attempts=routing.fix_attempts,
+        not_observable=routing.not_observable,
+        gates=[GateResult.model_validate(g) for g in routing.gates],
+        validator=Verdict.of(checked.get("validator", {}).get("output")),
+        journeys_passed=bool(checked.get("journeys_passed", True)),
+        candidate=checked.get("candidate"),
+        production_sha=checked.get("production_sha"),
+        conflict=checked.get("conflict"),
+        tests_exit_code=tested.get("exit_code"),
+        tests_output=str(tested.get("output", ""))[-MAX_TESTS_OUTPUT:],
+    )
+    return Produced(validation, {"comment": body})
 
 
 def landing_holder(ctx: StepContext) -> str:
@@ -432,7 +494,7 @@ def landing_holder(ctx: StepContext) -> str:
 TESTED_SECTION = "\n\n## Tested before landing\n"  # heads comments/pr_tested.md.j2
 
 
-@action("validate.merge")
+@action("validate.merge", needs={**PREPARE, **BASELINE, **CHECK, "decide": "validate.decide"})
 def merge(ctx: StepContext) -> dict[str, Any]:
     """The applier merges with the expected head, only if production did not move; one
     landing at a time: production's landing lease, taken here, is kept until the run ends
@@ -490,7 +552,7 @@ def merge(ctx: StepContext) -> dict[str, Any]:
     return {"merge_sha": merged, "branch": branch, "tested_tree": tested, "landed_tree": landed}
 
 
-@action("validate.smoke")
+@action("validate.smoke", needs={"merge": "validate.merge"})
 def smoke(ctx: StepContext) -> dict[str, Any]:
     """Journeys on the new production head; a failure is reverted by a new commit."""
     assert ctx.issue is not None

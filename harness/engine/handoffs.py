@@ -1,0 +1,146 @@
+"""What workflows hand each other, checked before anything runs.
+
+Each action declares the steps of its own workflow it reads (``needs``), the artifact it
+hands on (``produces``) and the artifacts it takes from other workflows (``consumes``); see
+``harness.engine.actions``. A set of workflows (the shipped ones with the repository's
+overrides in place) is coherent when every step finds the earlier steps it needs, under the
+id and with the action it expects, and every consumed artifact is still produced by some
+workflow. A problem is one line naming the file, the step and what needs it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+
+from harness.engine.actions import action_info
+from harness.engine.workflow import Step, Workflow, builtin_workflow_text, parse_workflow
+from harness.errors import ConfigError, ConfigErrors
+from harness.paths import workflows_dir
+
+WORKTREE_STEP = "worktree"  # agent tools and command steps work in this step's checkout
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A workflow and the file it came from (an override or the shipped one)."""
+
+    workflow: Workflow
+    source: str
+
+
+@lru_cache(maxsize=1)
+def shipped_workflow_names() -> tuple[str, ...]:
+    """The workflows the harness ships (YAML files with a name and steps)."""
+    names: list[str] = []
+    for path in sorted(workflows_dir().glob("*.yaml")):
+        text = path.read_text(encoding="utf-8")
+        if "\nsteps:" in text or text.startswith("steps:"):
+            names.append(path.stem)
+    return tuple(names)
+
+
+def shipped(name: str) -> Workflow:
+    return parse_workflow(builtin_workflow_text(name), f"workflows/{name}.yaml")
+
+
+def _where(workflow: Workflow, step: Step) -> str:
+    return f"steps[{workflow.index(step.id)}] ({step.id})"
+
+
+def step_problems(loaded: Loaded) -> list[ConfigError]:
+    """Steps of one workflow that would not find the earlier steps they read."""
+    workflow, source = loaded.workflow, loaded.source
+    problems: list[ConfigError] = []
+    for pos, step in enumerate(workflow.steps):
+        earlier = {s.id: s for s in workflow.steps[:pos]}
+        info = action_info(step.action) if step.action else None
+        for needed, by in (info.needs if info else {}).items():
+            found = earlier.get(needed)
+            if found is None or found.action != by:
+                what = "is missing" if found is None else f"runs {found.kind} {_name(found)}"
+                problems.append(
+                    ConfigError(
+                        source,
+                        _where(workflow, step),
+                        f"{step.action} needs an earlier step {needed!r} running {by}; "
+                        f"that step {what} (renamed or dropped?)",
+                    )
+                )
+        needs_checkout = step.run is not None or bool(step.tools)
+        if needs_checkout and WORKTREE_STEP not in earlier:
+            problems.append(
+                ConfigError(
+                    source,
+                    _where(workflow, step),
+                    f"a {step.kind} step with tools or a command needs an earlier step "
+                    f"{WORKTREE_STEP!r} (implement.worktree) to work in",
+                )
+            )
+    return problems
+
+
+def _name(step: Step) -> str:
+    return str(step.action or step.agent or step.run)
+
+
+@dataclass(frozen=True)
+class Broken:
+    """An artifact ``consumer`` takes that no workflow produces any more."""
+
+    consumer: str  # the workflow that needs it
+    producer: str  # the workflow that produced it as shipped ("" if none)
+    error: ConfigError
+
+
+def artifact_problems(workflows: Mapping[str, Loaded]) -> list[Broken]:
+    """Artifacts some workflow takes that no workflow produces any more: blamed on the file
+    that no longer produces it (the override), naming the step that needs it."""
+    produced: dict[str, str] = {}  # artifact type -> workflow producing it
+    for name, loaded in workflows.items():
+        for step in loaded.workflow.steps:
+            info = action_info(step.action) if step.action else None
+            if info is not None and info.produces is not None:
+                produced.setdefault(info.produces.__name__, name)
+    problems: list[Broken] = []
+    for name, loaded in workflows.items():
+        for step in loaded.workflow.steps:
+            info = action_info(step.action) if step.action else None
+            for kind in info.consumes if info else ():
+                if kind.__name__ in produced:
+                    continue
+                producer, action = _shipped_producer(kind.__name__, workflows)
+                blamed = workflows.get(producer, loaded)
+                problems.append(
+                    Broken(
+                        name,
+                        producer,
+                        ConfigError(
+                            blamed.source,
+                            "steps",
+                            f"no step runs {action} any more, but workflow {name} step "
+                            f"{step.id!r} ({step.action}) needs the {kind.__name__} it produces",
+                        ),
+                    )
+                )
+    return problems
+
+
+def _shipped_producer(kind: str, workflows: Mapping[str, Loaded]) -> tuple[str, str]:
+    """(workflow, action) that produces ``kind`` in the shipped workflows."""
+    for name in workflows:
+        try:
+            steps = shipped(name).steps
+        except ConfigErrors:  # an override with no shipped counterpart
+            continue
+        for step in steps:
+            info = action_info(step.action) if step.action else None
+            if info is not None and info.produces is not None and info.produces.__name__ == kind:
+                return name, str(step.action)
+    return "", f"an action producing {kind}"
+
+
+def handoff_problems(workflows: Mapping[str, Loaded]) -> list[ConfigError]:
+    """Every broken hand-off of a set of workflows, inside one and between them."""
+    problems = [p for loaded in workflows.values() for p in step_problems(loaded)]
+    return problems + [b.error for b in artifact_problems(workflows)]
