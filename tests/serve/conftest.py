@@ -63,7 +63,7 @@ class Demo:
 TRUST = "trust: {kind:bug: {start: review, earn_after: 2}}\n"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
     """The demo's cycle once (``factory demo``'s app, issues and scripted model, with bug
     fixes waiting for review), then a priced model call, a transcript that quotes secrets
@@ -150,7 +150,7 @@ class Server:
         return headers["set-cookie"].split(";")[0]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def server(demo: Demo) -> Iterator[Server]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "harness", "--repo", str(demo.repo), "serve", "--port", "0"],
@@ -178,7 +178,7 @@ def server(demo: Demo) -> Iterator[Server]:
             proc.wait()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser(demo: Demo) -> Iterator[object]:
     """Chromium, started after the demo's cycle (which drives browsers of its own)."""
     from playwright.sync_api import sync_playwright
