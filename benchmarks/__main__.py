@@ -6,6 +6,7 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -78,31 +79,15 @@ def splice(text: str, rows: list[f.Figure], note: str) -> str:
     return "\n".join([*lines[:start], *table, "", note, *rest]) + "\n"
 
 
-def github_only() -> int:
-    """``python -m benchmarks github``: the GitHub request figures alone, spliced into the
-    committed results."""
+def alone(rows_of: Callable[[], list[f.Figure]], kind: str, command: str) -> int:
+    """Figures measured on their own (``python -m benchmarks COMMAND``), spliced into the
+    committed results with a note saying when and where."""
     started = time.monotonic()
-    rows = github_figures()
+    rows = rows_of()
     print(console_table(rows))
     note = (
-        f"{NOTE} {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on "
-        f"{machine()}; {time.monotonic() - started:.0f} s (`python -m benchmarks github`)."
-    )
-    out = Path(__file__).parent / "results.md"
-    out.write_text(splice(out.read_text(), rows, note))
-    print(f"\nwritten to {out}")
-    return 0
-
-
-def landing_only() -> int:
-    """``python -m benchmarks landing``: the merge queue's figure alone, spliced into the
-    committed results."""
-    started = time.monotonic()
-    rows = [f.landing_throughput()]
-    print(console_table(rows))
-    note = (
-        f"Landing figure measured on its own {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on "
-        f"{machine()}; {time.monotonic() - started:.0f} s (`python -m benchmarks landing`)."
+        f"{kind} measured on their own {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on "
+        f"{machine()}; {time.monotonic() - started:.0f} s (`python -m benchmarks {command}`)."
     )
     out = Path(__file__).parent / "results.md"
     out.write_text(splice(out.read_text(), rows, note))
@@ -112,9 +97,9 @@ def landing_only() -> int:
 
 def main() -> int:
     if sys.argv[1:] == ["github"]:
-        return github_only()
+        return alone(github_figures, "GitHub figures", "github")
     if sys.argv[1:] == ["landing"]:
-        return landing_only()
+        return alone(lambda: [f.landing_throughput()], "Landing figures", "landing")
     reps = int(os.environ.get("BENCH_REPS", "5"))
     started = time.monotonic()
     rows: list[f.Figure] = []

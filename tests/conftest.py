@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-_SCRUBBED = (
+# what no test inherits from the machine (subprocess helpers strip it too)
+SCRUBBED_ENV = (
     "ANTHROPIC_API_KEY",
     "ANTHROPIC_AUTH_TOKEN",
     "ANTHROPIC_BASE_URL",
@@ -28,7 +29,7 @@ _SCRUBBED = (
 
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in _SCRUBBED:
+    for name in SCRUBBED_ENV:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("FACTORY_STATE_DIR", str(tmp_path / "state"))
     # the repository secret a runner without state of its own has (tests that start from a

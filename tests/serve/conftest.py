@@ -19,6 +19,7 @@ import yaml
 from harness.browser.chromium import LAUNCH_ARGS, find_chromium
 from harness.model.base import CallRecord, Usage
 from harness.store.db import Store
+from tests.conftest import SCRUBBED_ENV
 
 ANTHROPIC_CANARY = "sk-ant-serve-CANARY-5e1f0c2d9b8a7f6e"
 GITHUB_CANARY = "ghp_serveCANARY0123456789abcdefABCDEF"
@@ -26,21 +27,10 @@ EVIL_TITLE = '<img src=x onerror="window.__pwned=1">Evil <b>title</b>'
 EVIL_BODY = "<script>window.__pwned = 2</script> and </pre><script>window.__pwned=3</script>"
 PLANTED_COST = 0.0123
 ACTOR = "operator-ann"
-_SCRUBBED = (
-    "ANTHROPIC_API_KEY",
-    "ANTHROPIC_AUTH_TOKEN",
-    "ANTHROPIC_BASE_URL",
-    "GITHUB_TOKEN",
-    "GITHUB_REPOSITORY",
-    "GITHUB_API_URL",
-    "FACTORY_STATE_DIR",
-    "FACTORY_MARKER_KEY",
-    "GITHUB_ACTIONS",
-)
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED}
+    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
     env.update(
         GIT_AUTHOR_NAME="Test Maintainer",
         GIT_AUTHOR_EMAIL="maintainer@example.invalid",
@@ -80,7 +70,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
     with pytest.MonkeyPatch.context() as mp:
         for name, value in clean_env().items():
             mp.setenv(name, value)
-        for name in _SCRUBBED:
+        for name in SCRUBBED_ENV:
             mp.delenv(name, raising=False)
         repo, state_dir, provider = generate(root)
         rules = repo / "factory_rules.md"
