@@ -26,6 +26,14 @@ def runner(tmp_path: Path, hub, name: str) -> Path:
     return home / "notes"
 
 
+def someone_pushes_to_production(tmp_path: Path, hub) -> None:
+    other = runner(tmp_path, hub, "someone")
+    (other / "NOTICE").write_text("moved\n")
+    git(other, "add", "NOTICE")
+    git(other, "commit", "-qm", "a human change")
+    git(other, "push", "-q", "origin", "main")
+
+
 def factory(capsys, repo: Path, state: Path, *args: str, code: int = 0):
     import os
 
@@ -106,11 +114,7 @@ def test_the_applier_refuses_a_merge_when_production_moved(
     plan = tmp_path / "plan"
     factory(capsys, repo, state, "--plan", str(plan), "validate", "1")
     # someone merges to production on GitHub before the plan is applied
-    other = runner(tmp_path, hub, "someone")
-    (other / "NOTICE").write_text("moved\n")
-    git(other, "add", "NOTICE")
-    git(other, "commit", "-qm", "a human change")
-    git(other, "push", "-q", "origin", "main")
+    someone_pushes_to_production(tmp_path, hub)
     apply = runner(tmp_path, hub, "apply")
     res = factory(capsys, apply, apply / ".state", "apply", str(plan), "--json", code=1)
     rows = res.json() if res.out.strip().startswith("[") else None
@@ -145,11 +149,7 @@ def test_the_applier_reverts_a_merge_that_did_not_land_the_tested_tree(
     real_merge = GitHubForge.merge_pr
 
     def racing_merge(self, number: int, expected_head_sha: str) -> str:
-        other = runner(tmp_path, hub, "someone")
-        (other / "NOTICE").write_text("moved\n")
-        git(other, "add", "NOTICE")
-        git(other, "commit", "-qm", "a human change")
-        git(other, "push", "-q", "origin", "main")
+        someone_pushes_to_production(tmp_path, hub)
         return real_merge(self, number, expected_head_sha)
 
     monkeypatch.setattr(GitHubForge, "merge_pr", racing_merge)
