@@ -395,8 +395,16 @@ def trail(services: Services, run: Run, now: float) -> Trail:
         (str(g.get("evidence")) for g in out.gates if g.get("name") == "changed_lines"), None
     )
     out.journeys = _journeys(state_dir, records)
-    validator = latest(steps, "validator")
-    if isinstance(validator, dict):
+    # the sealed validator's own answer (the check step's; the decision keeps only a summary)
+    validator = next(
+        (
+            v
+            for s in reversed(records)
+            if isinstance(v := (s.outputs or {}).get("validator"), dict) and "output" in v
+        ),
+        None,
+    )
+    if validator is not None:
         out.validator = (
             validator.get("output") if isinstance(validator.get("output"), dict) else None
         )
