@@ -103,11 +103,13 @@ def test_the_kill_switch_button_stops_and_resumes_the_factory(page, demo: Demo) 
     store = Store.open(demo.state_dir)
     try:
         page.fill("#kill-switch input[name=reason]", "night shift over")
-        page.click("#stop")
+        with page.expect_navigation():  # the POST answers with the page again (303)
+            page.click("#stop")
         expect(page.locator("#kill-switch .state")).to_have_text("ENGAGED")
         expect(page.locator("#kill-switch .reason")).to_have_text("night shift over")
         assert store.get_flag(KILL_SWITCH) == "night shift over"
-        page.click("#resume")
+        with page.expect_navigation():
+            page.click("#resume")
         expect(page.locator("#kill-switch .state")).to_have_text("off")
         assert store.get_flag(KILL_SWITCH) is None
         kinds = [e.kind for e in store.events() if e.data.get("name") == KILL_SWITCH]
