@@ -49,7 +49,7 @@ test: install
 	$(BIN)/ruff check harness tests benchmarks
 	$(BIN)/ruff format --check harness tests benchmarks
 	$(BIN)/mypy
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist loadfile
 
 lint: install
 	$(BIN)/ruff check harness tests benchmarks
