@@ -486,11 +486,6 @@ def decide(ctx: StepContext) -> Produced:
     return Produced(validation, {"comment": body})
 
 
-def landing_holder(ctx: StepContext) -> str:
-    """Who holds production's landing lease for this run: the run's issue-lease holder."""
-    return ctx.lease.holder if ctx.lease is not None else f"{ctx.run_id}:landing"
-
-
 TESTED_SECTION = "\n\n## Tested before landing\n"  # heads comments/pr_tested.md.j2
 
 
@@ -500,7 +495,9 @@ def merge(ctx: StepContext) -> dict[str, Any]:
     landing at a time: production's landing lease, taken here, is kept until the run ends
     (see ``harness.validate.landing``)."""
     assert ctx.issue is not None
-    take_landing(ctx.services.store, landing_holder(ctx))
+    if ctx.lease is None:  # whoever holds the issue gives production's lease back at its end
+        raise StepFailed("a merge runs only under the issue's lease ('factory validate')", {})
+    take_landing(ctx.services.store, ctx.lease.holder)
     ctx.check_lease()
     forge, prepared = ctx.services.forge, ctx.outputs["prepare"]
     branch, sha = _production(ctx)
