@@ -26,6 +26,16 @@ def runner(tmp_path: Path, hub, name: str) -> Path:
     return home / "notes"
 
 
+def validated_into_a_plan(capsys, repo: Path, tmp_path: Path) -> Path:
+    """Issue 1 triaged and implemented, then validated in plan mode: the plan's folder."""
+    state = tmp_path / "state"
+    factory(capsys, repo, state, "triage")
+    factory(capsys, repo, state, "implement", "1")
+    plan = tmp_path / "plan"
+    factory(capsys, repo, state, "--plan", str(plan), "validate", "1")
+    return plan
+
+
 def someone_pushes_to_production(tmp_path: Path, hub) -> None:
     other = runner(tmp_path, hub, "someone")
     (other / "NOTICE").write_text("moved\n")
@@ -108,11 +118,7 @@ def test_the_applier_refuses_a_merge_when_production_moved(
     github_repo, tmp_path: Path, capsys
 ) -> None:
     repo, hub = github_repo
-    state = tmp_path / "state"
-    factory(capsys, repo, state, "triage")
-    factory(capsys, repo, state, "implement", "1")
-    plan = tmp_path / "plan"
-    factory(capsys, repo, state, "--plan", str(plan), "validate", "1")
+    plan = validated_into_a_plan(capsys, repo, tmp_path)
     # someone merges to production on GitHub before the plan is applied
     someone_pushes_to_production(tmp_path, hub)
     apply = runner(tmp_path, hub, "apply")
@@ -141,11 +147,7 @@ def test_the_applier_reverts_a_merge_that_did_not_land_the_tested_tree(
     from harness.forge.github import GitHubForge
 
     repo, hub = github_repo
-    state = tmp_path / "state"
-    factory(capsys, repo, state, "triage")
-    factory(capsys, repo, state, "implement", "1")
-    plan = tmp_path / "plan"
-    factory(capsys, repo, state, "--plan", str(plan), "validate", "1")
+    plan = validated_into_a_plan(capsys, repo, tmp_path)
     real_merge = GitHubForge.merge_pr
 
     def racing_merge(self, number: int, expected_head_sha: str) -> str:

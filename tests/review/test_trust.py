@@ -11,7 +11,7 @@ import pytest
 from harness.store.db import Store
 from tests.cli_helpers import run_cli
 from tests.review.conftest import with_trust
-from tests.validate.conftest import serve
+from tests.validate.conftest import accept_rule, serve
 from tests.validate.test_validate import issue, run_once
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(1800)]
@@ -22,25 +22,7 @@ FIXES = ["Fix the alpha helper", "Fix the beta helper", "Fix the gamma helper", 
 def _fix(title: str) -> list[dict]:
     name = title.split()[-2 if title.endswith("helper") else -1]
     return [
-        {
-            "output": "submit_triage",
-            "match": title,
-            "turns": [
-                [
-                    {
-                        "tool": "submit_triage",
-                        "input": {
-                            "decision": "accept",
-                            "priority": "p2",
-                            "kind": "bug",
-                            "rule": "mission.md: Capabilities",
-                            "reason": "A small fix with its test.",
-                            "acceptance_criteria": ["The home page still lists the notes."],
-                        },
-                    }
-                ]
-            ],
-        },
+        accept_rule(title, "A small fix with its test.", kind="bug"),
         {
             "output": "finish",
             "match": title,

@@ -34,6 +34,29 @@ def script_rules(extra: list[dict[str, Any]] | None = None) -> list[dict[str, An
     return [*(extra or []), *rules]
 
 
+def accept_rule(title: str, reason: str, kind: str = "chore") -> dict[str, Any]:
+    """A scripted triage that accepts the issue titled ``title``."""
+    return {
+        "output": "submit_triage",
+        "match": title,
+        "turns": [
+            [
+                {
+                    "tool": "submit_triage",
+                    "input": {
+                        "decision": "accept",
+                        "priority": "p2",
+                        "kind": kind,
+                        "rule": "mission.md: Capabilities",
+                        "reason": reason,
+                        "acceptance_criteria": ["The home page still lists the notes."],
+                    },
+                }
+            ]
+        ],
+    }
+
+
 @pytest.fixture
 def app(tmp_path: Path) -> tuple[Path, Path]:
     """(repo, hold-out) with canaries planted in the implementation and in the hold-out."""

@@ -16,33 +16,11 @@ from harness.store.db import Store
 from tests.cli_helpers import run_cli
 from tests.factory_repo import git
 from tests.forge.github_helpers import github_env, standin_for
-from tests.validate.conftest import file_issues, role_of, serve
+from tests.validate.conftest import accept_rule, file_issues, role_of, serve
 from tests.validate.test_validate import issue, merging_together, run_once
 
 RENAME = "Rename render to render_page"
 CALLER = "Add a footer helper"
-
-
-def _accept(title: str, reason: str) -> dict:
-    return {
-        "output": "submit_triage",
-        "match": title,
-        "turns": [
-            [
-                {
-                    "tool": "submit_triage",
-                    "input": {
-                        "decision": "accept",
-                        "priority": "p2",
-                        "kind": "chore",
-                        "rule": "mission.md: Capabilities",
-                        "reason": reason,
-                        "acceptance_criteria": ["The home page still lists the notes."],
-                    },
-                }
-            ]
-        ],
-    }
 
 
 def _edit(path: str, old: str, new: str) -> dict:
@@ -50,8 +28,8 @@ def _edit(path: str, old: str, new: str) -> dict:
 
 
 RULES = [
-    _accept(RENAME, "An internal rename; the page is unchanged."),
-    _accept(CALLER, "A small helper with its test."),
+    accept_rule(RENAME, "An internal rename; the page is unchanged."),
+    accept_rule(CALLER, "A small helper with its test."),
     {
         "output": "finish",
         "match": RENAME,
@@ -246,8 +224,8 @@ def test_a_change_that_conflicts_with_production_is_implemented_again_on_it(
     repo, _ = app
     merging_together(monkeypatch)
     rules = [
-        _accept(SUBTITLE, "A heading detail."),
-        _accept(TAGLINE, "A heading detail."),
+        accept_rule(SUBTITLE, "A heading detail."),
+        accept_rule(TAGLINE, "A heading detail."),
         _heading(SUBTITLE, "your notes"),
         _heading(TAGLINE, "short and kept"),
     ]
