@@ -26,17 +26,32 @@ from harness.errors import ConfigErrors, UsageError
     "commit, or a wheel URL with #sha256=); default: the source this harness came from.",
 )
 @click.option("--force", is_flag=True, help="Overwrite files that already exist.")
+@click.option(
+    "--provider",
+    "init_provider",
+    type=click.Choice(["auto", "anthropic", "scripted", "replay"]),
+    default=None,
+    help="The provider factory.yaml names (default: the global --provider, else auto); "
+    "scripted also writes scripted.yaml, example offline answers.",
+)
 @click.pass_context
-def init(ctx: click.Context, forge: str, ci: str | None, package: str | None, force: bool) -> None:
+def init(
+    ctx: click.Context,
+    forge: str,
+    ci: str | None,
+    package: str | None,
+    force: bool,
+    init_provider: str | None,
+) -> None:
     """Write mission.md, factory_rules.md, CLAUDE.md and factory.yaml templates here.
 
     Commands in factory.yaml are chosen for the project found here (Python, Node or plain)
-    and work in the sandbox. With the global --provider scripted, also writes
-    scripted.yaml, a commented example of offline answers."""
+    and work in the sandbox. With --provider scripted, also writes scripted.yaml, a
+    commented example of offline answers."""
     root = repo_root(ctx)
     if package is not None and not ci:
         raise UsageError("--package: only used with --ci")
-    provider = provider_override(ctx) or "auto"
+    provider = init_provider or provider_override(ctx) or "auto"
     pinned = ci_package(package) if ci else ""
     context = scaffold.context_for(root, forge, provider, pinned)
     files = scaffold.governance_files(root, context)

@@ -72,8 +72,15 @@ def test_init_writes_commands_for_the_project_it_finds(
     assert (".venv/" in (empty_repo / ".gitignore").read_text()) is label.startswith("Python")
 
 
-def test_init_with_the_scripted_provider_writes_example_answers(empty_repo: Path, capsys) -> None:
-    res = run_cli(capsys, "--repo", str(empty_repo), "--provider", "scripted", "init")
+@pytest.mark.parametrize(
+    "args",
+    [("--provider", "scripted", "init"), ("init", "--provider", "scripted")],
+    ids=["global-option", "init-option"],  # the README and factory.yaml say the second
+)
+def test_init_with_the_scripted_provider_writes_example_answers(
+    empty_repo: Path, capsys, args: tuple[str, ...]
+) -> None:
+    res = run_cli(capsys, "--repo", str(empty_repo), *args)
     assert res.code == 0, res.err
     config = yaml.safe_load((empty_repo / "factory.yaml").read_text())
     assert config["provider"] == {"type": "scripted", "script": "scripted.yaml"} | {
