@@ -72,6 +72,10 @@ class View:
     clear_env: bool = True
     # the host's process list (only the seal, to find the app's network namespace)
     share_pid: bool = False
+    # where the first writable folder appears inside (None: at its own path). A fresh copy of
+    # a prepared checkout is shown where setup made it, so the absolute paths setup wrote
+    # (a venv's script shebangs, an editable install's import path) still lead into it.
+    seen_as: Path | None = None
 
 
 def running_as_root() -> bool:
@@ -105,23 +109,26 @@ def bwrap_argv(view: View, command: list[str], *, seccomp_fd: int | None = None)
         if hidden.is_dir() and _under(hidden, system) and not _under(hidden, view.writable):
             args += ["--tmpfs", str(hidden)]
     made: set[Path] = {Path("/"), Path("/tmp"), Path("/dev"), Path("/dev/shm"), Path("/proc")}
-    for path, mode in [
-        *((p, "--bind") for p in view.writable),
-        *((p, "--ro-bind") for p in view.readable),
-    ]:
-        for parent in reversed(path.parents):
+    mounts = [
+        *((p, p, "--bind") for p in view.writable),
+        *((p, p, "--ro-bind") for p in view.readable),
+    ]
+    if view.writable and view.seen_as is not None:
+        mounts[0] = (view.writable[0], view.seen_as, "--bind")
+    for path, inside, mode in mounts:
+        for parent in reversed(inside.parents):
             if parent not in made and not _under(parent, system):
                 args += ["--perms", "0755", "--dir", str(parent)]
                 made.add(parent)
-        args += [mode, str(path), str(path)]
-        made.add(path)
+        args += [mode, str(path), str(inside)]
+        made.add(inside)
         git_link = path / ".git"
         if mode == "--bind" and git_link.is_file():
             # read-only: a command that could rewrite the worktree's .git (pointing it at a
             # repository whose config runs commands) would own the harness's next git call
-            args += ["--ro-bind", str(git_link), str(git_link)]
+            args += ["--ro-bind", str(git_link), str(inside / ".git")]
     if view.writable:
-        args += ["--chdir", str(view.writable[0])]
+        args += ["--chdir", str(mounts[0][1])]
     args += ["--remount-ro", "/"]
     args += ["--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
     if not view.share_pid:
@@ -207,6 +214,7 @@ class Sandbox:
         limits: Limits | None = None,
         hidden: list[Path] | None = None,
         network: bool = False,
+        seen_as: Path | None = None,
     ) -> None:
         if not sandbox_available():
             raise SandboxError("bubblewrap (bwrap) is not installed: apt-get install bubblewrap")
@@ -216,6 +224,7 @@ class Sandbox:
         self.limits = limits or Limits()
         self.hidden = [p.resolve() for p in hidden or []]
         self.network = network
+        self.seen_as = seen_as.resolve() if seen_as is not None else None
         self.held_bytes = 0  # what the worktree held when the last command started
 
     def view(self) -> View:
@@ -233,6 +242,7 @@ class Sandbox:
             network=self.network,
             tmp_mb=self.limits.tmp_mb,
             env=env,
+            seen_as=self.seen_as,
         )
 
     def argv(self, command: str, seccomp_fd: int | None = None) -> list[str]:

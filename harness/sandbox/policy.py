@@ -40,12 +40,20 @@ def sealed_hidden_paths(settings: Settings) -> list[Path]:
 
 
 def worktree_sandbox(
-    settings: Settings, path: Path, limits: Limits | None = None, *, network: bool = False
+    settings: Settings,
+    path: Path,
+    limits: Limits | None = None,
+    *,
+    network: bool = False,
+    seen_as: Path | None = None,
 ) -> Sandbox:
-    """The sandbox for commands in the worktree ``path``. As root, the state folder, the
-    hold-out and the main repository's ``.git`` are first closed to every other uid."""
+    """The sandbox for commands in the worktree ``path`` (shown at ``seen_as`` when it is a
+    copy of the checkout set up there). As root, the state folder, the hold-out and the main
+    repository's ``.git`` are first closed to every other uid."""
     harden([settings.state_dir, settings.holdout_dir, settings.root / ".git"])
-    return Sandbox(path, limits, hidden=hidden_paths(settings, path), network=network)
+    return Sandbox(
+        path, limits, hidden=hidden_paths(settings, path), network=network, seen_as=seen_as
+    )
 
 
 @dataclass(frozen=True)

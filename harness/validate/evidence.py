@@ -56,19 +56,23 @@ def run_setup(settings: Settings, path: Path) -> CommandResult:
     ).run(commands.setup)
 
 
-def app_sandbox(settings: Settings, path: Path) -> Sandbox:
-    """The sandbox the app under validation runs in (no network, nothing but its worktree)."""
-    return worktree_sandbox(settings, path, Limits(timeout_s=24 * 3600))
+def app_sandbox(settings: Settings, path: Path, seen_as: Path | None = None) -> Sandbox:
+    """The sandbox the app under validation runs in (no network, nothing but its worktree,
+    shown at ``seen_as`` when it is a fresh copy of the checkout set up there)."""
+    return worktree_sandbox(settings, path, Limits(timeout_s=24 * 3600), seen_as=seen_as)
 
 
 @contextmanager
-def serving(settings: Settings, path: Path) -> Iterator[AppProcess]:
+def serving(settings: Settings, path: Path, seen_as: Path | None = None) -> Iterator[AppProcess]:
     """``commands.start`` in the worktree ``path``, on a free port, ready (or AppNotReady)."""
     commands = settings.config.commands
     assert commands.start is not None
     port = free_port()
     with AppProcess(
-        app_sandbox(settings, path), commands.start.format(port=port), port, commands.ready_path
+        app_sandbox(settings, path, seen_as),
+        commands.start.format(port=port),
+        port,
+        commands.ready_path,
     ) as app:
         app.wait_ready(READY_TIMEOUT_S)
         yield app
@@ -109,7 +113,9 @@ def copy_checkout(source: Path, target: Path) -> None:
 
 @contextmanager
 def fresh_copy(settings: Settings, prepared: Path, name: str) -> Iterator[Path]:
-    """A new copy of the prepared checkout ``prepared`` for one check, deleted afterwards."""
+    """A new copy of the prepared checkout ``prepared`` for one check, deleted afterwards.
+    Whatever runs in it sees it at ``prepared``'s path (``seen_as``): setup wrote absolute
+    paths there (script shebangs in a venv, an editable install's import path)."""
     base = fresh_root(settings)
     base.mkdir(parents=True, exist_ok=True)
     now = time.time()
@@ -128,7 +134,7 @@ def fresh_copy(settings: Settings, prepared: Path, name: str) -> Iterator[Path]:
 @contextmanager
 def fresh_app(settings: Settings, prepared: Path, name: str) -> Iterator[AppProcess]:
     """``commands.start`` on a fresh copy of ``prepared``, ready to serve one check."""
-    with fresh_copy(settings, prepared, name) as path, serving(settings, path) as app:
+    with fresh_copy(settings, prepared, name) as path, serving(settings, path, prepared) as app:
         yield app
 
 
@@ -139,7 +145,7 @@ def _tests_on(ctx: StepContext, prepared: Path, sha: str, label: str) -> dict[st
     commands = settings.config.commands
     with fresh_copy(settings, prepared, f"{ctx.run_id}-{label}-tests") as path:
         limits = Limits(timeout_s=commands.test_timeout_s)
-        result = worktree_sandbox(settings, path, limits).run(commands.test)
+        result = worktree_sandbox(settings, path, limits, seen_as=prepared).run(commands.test)
     ctx.timings["subprocess_s"] += result.duration_s
     return {
         "command": commands.test,
