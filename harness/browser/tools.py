@@ -10,7 +10,10 @@ states such as [checked], [disabled] and [selected]."""
 from __future__ import annotations
 
 import base64
+import contextlib
+import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
@@ -30,6 +33,15 @@ SHOT_WIDTH, SHOT_HEIGHT = 1024, 1536
 MAX_SHOT_BYTES = 400_000
 
 
+@dataclass(frozen=True)
+class Observation:
+    """One tool call of the validator: its tool, its input, a digest of what it was shown."""
+
+    tool: str
+    input: dict[str, Any]
+    seen: str
+
+
 def _text(data: dict[str, Any], key: str) -> str | None:
     value = data.get(key)
     if value is not None and not isinstance(value, str):
@@ -45,6 +57,7 @@ class BrowserTools:
         self.page.set_default_timeout(TIMEOUT_MS)
         self.shots_dir = shots_dir
         self.shots: list[str] = []
+        self.observed: list[Observation] = []
 
     def close(self) -> None:
         self.context.close()
@@ -169,7 +182,8 @@ class BrowserTools:
         return ToolOutput(text, (Image("image/jpeg", data_b64),))
 
     def handlers(self) -> dict[str, Handler]:
-        return {
+        """The tools by name, each call recorded in ``observed`` (see ``_observing``)."""
+        tools: dict[str, Handler] = {
             "browser_navigate": self.navigate,
             "browser_click": self.click,
             "browser_type": self.type_text,
@@ -177,3 +191,46 @@ class BrowserTools:
             "browser_snapshot": self.snapshot,
             "browser_take_screenshot": self.screenshot,
         }
+        return {name: self._observing(name, tool) for name, tool in tools.items()}
+
+    def _observing(self, name: str, tool: Handler) -> Handler:
+        """``tool``, recording what it was asked and a digest of what it showed (an error
+        too): the record lets a later run check, without a model, that the same actions on
+        another build of the app show exactly the same thing."""
+
+        def call(data: dict[str, Any]) -> str | ToolOutput:
+            try:
+                output = tool(data)
+            except ToolError as exc:
+                self.observed.append(Observation(name, dict(data), self._seen(f"error: {exc}")))
+                raise
+            self.observed.append(Observation(name, dict(data), self._seen(output)))
+            return output
+
+        return call
+
+    def _seen(self, output: str | ToolOutput) -> str:
+        """A digest of what the model was shown, with the app's address (a port of its own
+        in every run) written as ``{app}``."""
+        text = output if isinstance(output, str) else output.text
+        digest = hashlib.sha256(text.replace(self.base_url.rstrip("/"), "{app}").encode())
+        for image in [] if isinstance(output, str) else output.images:
+            digest.update(b"\0" + image.data_b64.encode())
+        return digest.hexdigest()
+
+
+def first_difference(tools: BrowserTools, observed: list[dict[str, Any]]) -> int | None:
+    """The validator's recorded calls (``Observation``s as JSON) done again, in order, on
+    ``tools``' fresh page of another build of the app: the index of the first call that shows
+    something else than it showed the validator, or None when every one shows the same."""
+    tools.open_home()  # where the validator started
+    handlers = tools.handlers()
+    for index, record in enumerate(observed):
+        handler = handlers.get(str(record.get("tool")))
+        if handler is None:
+            return index
+        with contextlib.suppress(ToolError):  # recorded as an error: compared like any output
+            handler(dict(record.get("input") or {}))
+        if tools.observed[-1].seen != record.get("seen"):
+            return index
+    return None

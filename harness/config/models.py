@@ -194,6 +194,9 @@ class Validation(Strict):
     unseen_paths: list[str] = Field(
         default_factory=lambda: ["tests/", "test_*.py", "*_test.py", "docs/", ".github/"]
     )
+    # Checks of one commit (its tests, each journey, the validator) that run side by side,
+    # each on its own copy of the app; unset: one per CPU
+    parallel_checks: int | None = Field(default=None, ge=1, le=64)
 
     @field_validator("unseen_paths")
     @classmethod

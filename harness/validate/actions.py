@@ -7,7 +7,6 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from harness.artifacts import (
@@ -29,7 +28,13 @@ from harness.forge.neutral import Markdown
 from harness.model.scripted import ScriptedModel
 from harness.review.trust import kind_of, review_gate
 from harness.triage.outbound import sanitize_outbound
-from harness.validate.evidence import journeys_on
+from harness.validate.calibration import (
+    cached_or_computed,
+    calibration_key,
+    health_key,
+    record_calibration,
+)
+from harness.validate.evidence import EarlierVerdict, journeys_on
 from harness.validate.landing import take_landing
 
 
@@ -94,26 +99,15 @@ def ci(ctx: StepContext) -> dict[str, Any]:
         time.sleep(min(cfg.ci_poll_s, cfg.ci_wait_s - waited))
 
 
-def holdout_digest(holdout: Path) -> str:
-    """What the hold-out says now: a calibration holds for this production commit *and*
-    these journeys (a maintainer's edit to a journey calibrates again)."""
-    digest = hashlib.sha256()
-    folder = holdout / "journeys"
-    for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]) if folder.is_dir() else []:
-        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()[:16]
-
-
 @action("validate.health")
 def health(ctx: StepContext) -> dict[str, Any]:
     """Production's own health: its tests and the hold-out on the production commit. Green is
     kept per commit and hold-out (and serves validation's calibration as well); red is
     checked again next time, so a fix outside git (a flaky service) is seen at once."""
-    settings = ctx.services.settings
+    settings, store = ctx.services.settings, ctx.services.store
     _, sha = _production(ctx)
-    digest = holdout_digest(settings.holdout_dir)
-    key = f"health:{sha}:{digest}"
-    if cached := ctx.services.store.get_flag(key):
+    key = health_key(ctx.services.repo, sha, settings.holdout_dir)
+    if cached := store.get_flag(key):
         return {**json.loads(cached), "cached": True}
     if not settings.config.commands.start:
         return {"production_sha": sha, "green": True, "skipped": "no commands.start"}
@@ -134,9 +128,11 @@ def health(ctx: StepContext) -> dict[str, Any]:
             f"{len(failed)} of {len(result['journeys'])} hold-out journeys failed",
             {**result, **summary},
         )
-    ctx.services.store.set_flag(key, json.dumps(summary))
-    if not failed:  # the same journeys on the same commit: validation's calibration too
-        ctx.services.store.set_flag(f"baseline:{sha}:{digest}", json.dumps(result))
+    store.set_flag(key, json.dumps(summary))
+    if not failed:  # the same journeys on the same tree: validation's calibration too
+        store.set_flag(
+            calibration_key(ctx.services.repo, sha, settings.holdout_dir), json.dumps(result)
+        )
     return {**summary, "cached": False}
 
 
@@ -144,11 +140,13 @@ def health(ctx: StepContext) -> dict[str, Any]:
 def baseline(ctx: StepContext) -> dict[str, Any]:
     """Calibration: the hold-out must pass on production before it can judge a change."""
     _, sha = _production(ctx)
-    key = f"baseline:{sha}:{holdout_digest(ctx.services.settings.holdout_dir)}"
-    cached = ctx.services.store.get_flag(key)
-    result = json.loads(cached) if cached else journeys_on(ctx, sha, "baseline")
-    if not cached:
-        ctx.services.store.set_flag(key, json.dumps(result))
+    services = ctx.services
+    result, cached = cached_or_computed(
+        services.store,
+        services.settings.state_dir,
+        calibration_key(services.repo, sha, services.settings.holdout_dir),
+        lambda: journeys_on(ctx, sha, "baseline"),
+    )
     if not result["journeys_passed"]:
         failed = [j["name"] for j in result["journeys"] if not j["passed"]]
         # the count only: this line reaches the issue; the names stay in the run's record
@@ -206,11 +204,25 @@ def check(ctx: StepContext) -> dict[str, Any]:
             "journeys": [],
             "journeys_passed": False,
         }
-    kept = _verdict_to_keep(ctx, prepared["head"], candidate)
-    validator = None if kept is not None else _validator_request(ctx)
-    result = journeys_on(ctx, candidate, "candidate", validator, trusted=production, tests=True)
-    if kept is not None:
-        result["validator"], result["validator_kept"] = kept
+    request = _validator_request(ctx)
+    asked = asked_digest(request)
+    earlier, unseen_only = _earlier_verdict(ctx, prepared["head"], candidate, asked)
+    if earlier is not None and unseen_only:  # nothing the app serves changed: no need to look
+        result = journeys_on(ctx, candidate, "candidate", trusted=production, tests=True)
+        result["validator"], result["validator_kept"] = dict(earlier.verdict), earlier.kept
+    else:
+        result = journeys_on(
+            ctx, candidate, "candidate", request, trusted=production, tests=True, earlier=earlier
+        )
+        if "validator_kept" not in result:
+            result["validator"]["asked"] = asked
+    if result["journeys_passed"] and not result["setup_offline_for"]:
+        # if this candidate lands, production becomes this tree: already calibrated
+        record_calibration(
+            ctx.services.store,
+            calibration_key(ctx.services.repo, candidate, ctx.services.settings.holdout_dir),
+            result,
+        )
     return {
         **result,
         "candidate": candidate,
@@ -219,13 +231,21 @@ def check(ctx: StepContext) -> dict[str, Any]:
     }
 
 
-def _verdict_to_keep(
-    ctx: StepContext, head: str, candidate: str
-) -> tuple[dict[str, Any], dict[str, Any]] | None:
-    """The validator's verdict on an earlier candidate of the same PR head, if the two
-    candidates differ only in files the app cannot show (``validation.unseen_paths``): then
-    the validator would see the same app, and is not paid to look again. Tests and journeys
-    always run again on the new candidate."""
+def asked_digest(request: dict[str, Any]) -> str:
+    """What the validator is asked, apart from the app: model, governance and task. A verdict
+    is only ever kept for the same question."""
+    asked = {k: request.get(k) for k in ("model", "thinking", "effort", "governance", "task")}
+    return hashlib.sha256(json.dumps(asked, sort_keys=True).encode()).hexdigest()
+
+
+def _earlier_verdict(
+    ctx: StepContext, head: str, candidate: str, asked: str
+) -> tuple[EarlierVerdict | None, bool]:
+    """The validator's newest verdict on an earlier candidate of the same PR head, asked the
+    same question, and whether the two candidates differ only in files the app cannot show
+    (``validation.unseen_paths``; then it is kept as it is). Otherwise it is kept only if its
+    recorded actions, done again on the new candidate, show exactly what they showed it
+    (``EarlierVerdict``). Tests and journeys always run again on the new candidate."""
     assert ctx.issue is not None
     store, repo = ctx.services.store, ctx.services.repo
     unseen = ctx.services.settings.config.validation.unseen_paths
@@ -234,14 +254,21 @@ def _verdict_to_keep(
             out = step.outputs or {}
             if step.step_id != "check" or out.get("head") != head or "validator" not in out:
                 continue
+            verdict = dict(out["validator"])
+            if verdict.get("asked", asked) != asked or "output" not in verdict:
+                return None, False  # asked something else, or no verdict: ask again
             try:
                 changed = repo.paths_between(str(out["candidate"]), candidate)
             except GitError:
                 continue  # that candidate is gone: look again
+            kept = {"from": out["candidate"], "changed": changed}
             if all(matching(path, unseen) for path in changed):
-                return dict(out["validator"]), {"from": out["candidate"], "changed": changed}
-            return None  # the newest verdict on this head saw a different app
-    return None
+                return EarlierVerdict(verdict, [], kept), True
+            observed = verdict.get("observed")
+            if verdict.get("asked") != asked or not isinstance(observed, list):
+                return None, False
+            return EarlierVerdict(verdict, observed, kept), False
+    return None, False
 
 
 @dataclass(frozen=True)

@@ -14,15 +14,20 @@ import json
 import os
 import shutil
 import stat
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from harness.browser.chromium import BrowserSession
 from harness.browser.journeys import Journey, load_journeys
 from harness.browser.runner import JourneyResult, run_journeys
+from harness.browser.tools import BrowserTools, first_difference
 from harness.config.settings import Settings
 from harness.engine.context import Services, StepContext
 from harness.errors import ConfigErrors, StepFailed
@@ -39,6 +44,7 @@ from harness.sandbox.policy import (
     worktree_sandbox,
 )
 from harness.validate.definition import ValidatorDefinition, load_sealed
+from harness.validate.landing import is_landing
 from harness.validate.sealed import run_sealed
 
 SEALED_VALIDATOR = "sealed_browser"  # validators/sealed_browser.yaml
@@ -156,6 +162,115 @@ def _tests_on(ctx: StepContext, prepared: Path, sha: str, label: str) -> dict[st
     }
 
 
+def _journey_check(
+    ctx: StepContext, prepared: Path, label: str, shots: Path, number: int, journey: Journey
+) -> tuple[int, list[JourneyResult]]:
+    """Hold-out journey ``number`` on a fresh app of its own: (the app's port, its result)."""
+    settings = ctx.services.settings
+    with fresh_app(settings, prepared, f"{ctx.run_id}-{label}-journey{number}") as app:
+        fault_point(f"validate.{label}.serving")  # crash tests: worktree and app up
+        return app.port, journeys_against(settings, app, [journey], shots)
+
+
+@dataclass(frozen=True)
+class EarlierVerdict:
+    """The validator's verdict on an earlier candidate of the same change, and what it was
+    shown there (``Observation``s as JSON): kept if the same actions show the same now."""
+
+    verdict: dict[str, Any]
+    observed: list[dict[str, Any]]
+    kept: dict[str, Any]  # what the record says of it: the earlier candidate, the changed paths
+
+
+def _validator_check(
+    ctx: StepContext,
+    prepared: Path,
+    label: str,
+    shots: Path,
+    request: dict[str, Any],
+    earlier: EarlierVerdict | None,
+) -> tuple[int, dict[str, Any], dict[str, Any] | None]:
+    """The sealed validator on a fresh app of its own: (the app's port, its answer, how an
+    earlier verdict was kept or None). With an ``earlier`` verdict, its recorded actions are
+    done again first, without a model, on a fresh app: when every one shows exactly what it
+    showed the validator, the validator would see the same app, and its verdict is kept."""
+    settings = ctx.services.settings
+    if earlier is not None:
+        with (
+            fresh_app(settings, prepared, f"{ctx.run_id}-{label}-replay") as app,
+            BrowserSession(netns_pid=app.netns_pid) as session,
+        ):
+            tools = BrowserTools(session, app.base_url, shots / "replay")
+            try:
+                differs = first_difference(tools, earlier.observed)
+            finally:
+                tools.close()
+        if differs is None:
+            kept = {**earlier.kept, "replayed": len(earlier.observed)}
+            return app.port, dict(earlier.verdict), kept
+    with fresh_app(settings, prepared, f"{ctx.run_id}-{label}-validator") as app:
+        return app.port, _sealed(ctx, app, shots, request), None
+
+
+def checks_at_once(settings: Settings) -> int:
+    """How many checks of one commit run side by side: ``validation.parallel_checks``, or
+    one per CPU."""
+    wanted = settings.config.validation.parallel_checks
+    return max(1, wanted if wanted is not None else 2 * (os.cpu_count() or 1))
+
+
+class CheckSlots:
+    """``size`` checks at a time over every validation this process runs, so eight
+    validations side by side share the CPUs instead of starting thirty apps at once. A check
+    of the change that holds production's landing lease goes first: the queue waits on it."""
+
+    def __init__(self, size: int) -> None:
+        self.free = size
+        self.first_waiting = 0
+        self.changed = threading.Condition()
+
+    @contextmanager
+    def taken(self, first: bool) -> Iterator[None]:
+        with self.changed:
+            self.first_waiting += first
+            while self.free == 0 or (not first and self.first_waiting):
+                self.changed.wait()
+            self.first_waiting -= first
+            self.free -= 1
+        try:
+            yield
+        finally:
+            with self.changed:
+                self.free += 1
+                self.changed.notify_all()
+
+
+_SLOTS_LOCK = threading.Lock()
+_SLOTS: dict[int, CheckSlots] = {}
+
+
+def _slots(size: int) -> CheckSlots:
+    with _SLOTS_LOCK:
+        return _SLOTS.setdefault(size, CheckSlots(size))
+
+
+def _run_checks(settings: Settings, checks: list[Callable[[], Any]], first: bool) -> list[Any]:
+    """Every check's result, in the order given; the checks themselves run side by side (each
+    has its own copy, app, browser and ``/tmp``: nothing one writes reaches another), as many
+    at a time in this process as ``checks_at_once`` says, the landing change's ``first``."""
+    slots = _slots(checks_at_once(settings))
+
+    def slotted(check: Callable[[], Any]) -> Any:
+        with slots.taken(first):
+            return check()
+
+    if len(checks) == 1:
+        return [slotted(checks[0])]
+    with ThreadPoolExecutor(max_workers=len(checks), thread_name_prefix="check") as pool:
+        futures = [pool.submit(slotted, check) for check in checks]
+        return [future.result() for future in futures]
+
+
 def journeys_on(
     ctx: StepContext,
     sha: str,
@@ -163,6 +278,7 @@ def journeys_on(
     validator: dict[str, Any] | None = None,
     trusted: str | None = None,
     tests: bool = False,
+    earlier: EarlierVerdict | None = None,
 ) -> dict[str, Any]:
     """Journeys (and the sealed validator, if asked) against the app built from ``sha``, each
     on a fresh app of its own. ``commands.setup`` gets the network only on ``trusted`` (the
@@ -189,16 +305,20 @@ def journeys_on(
                 prepared.problem,
                 {"output": prepared.output, "setup_inputs_changed": list(prepared.inputs_changed)},
             )
-        tested = _tests_on(ctx, path, sha, label) if tests else None
+        checks: list[Callable[[], Any]] = []
+        if tests:
+            checks.append(lambda: _tests_on(ctx, path, sha, label))
+        for number, journey in enumerate(journeys, start=1):
+            checks.append(partial(_journey_check, ctx, path, label, shots, number, journey))
+        if validator is not None:
+            checks.append(partial(_validator_check, ctx, path, label, shots, validator, earlier))
         try:
-            results: list[JourneyResult] = []
-            ports: list[int] = []
-            for number, journey in enumerate(journeys, start=1):
-                name = f"{ctx.run_id}-{label}-journey{number}"
-                with fresh_app(settings, path, name) as app:
-                    fault_point(f"validate.{label}.serving")  # crash tests: worktree and app up
-                    ports.append(app.port)
-                    results += journeys_against(settings, app, [journey], shots)
+            landing = ctx.lease is not None and is_landing(ctx.services.store, ctx.lease.holder)
+            done = _run_checks(settings, checks, first=landing)
+            tested = done.pop(0) if tests else None
+            sealed = done.pop() if validator is not None else None
+            ports = [port for port, _ in done]
+            results: list[JourneyResult] = [r for _, found in done for r in found]
             out: dict[str, Any] = {
                 "sha": sha,
                 "ports": ports,
@@ -213,10 +333,10 @@ def journeys_on(
             }
             if tested is not None:
                 out["tests"] = tested
-            if validator is not None:
-                with fresh_app(settings, path, f"{ctx.run_id}-{label}-validator") as app:
-                    out["validator_port"] = app.port
-                    out["validator"] = _sealed(ctx, app, shots, validator)
+            if sealed is not None:
+                out["validator_port"], out["validator"], kept = sealed
+                if kept is not None:
+                    out["validator_kept"] = kept
             return out
         except AppNotReady as exc:
             raise StepFailed(str(exc), {"app_output": exc.output}) from exc

@@ -40,3 +40,8 @@ def take_landing(
 def give_back_landing(store: Store, holder: str) -> None:
     """Let the next change land (nothing happens unless ``holder`` holds the lease)."""
     store.release_lease(LANDING_LEASE, holder)
+
+
+def is_landing(store: Store, holder: str) -> bool:
+    """Whether ``holder`` is the change landing now (its checks go first)."""
+    return store.lease_holder(LANDING_LEASE) == holder

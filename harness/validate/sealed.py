@@ -183,6 +183,7 @@ def main() -> None:
             "messages": result.messages,
             "shots": tools.shots,
             "blocked": tools.guard.blocked,
+            "observed": [dataclasses.asdict(o) for o in tools.observed],
         }
     except FactoryError as exc:
         answer = {"error": type(exc).__name__, "message": str(exc)}

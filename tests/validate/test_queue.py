@@ -127,6 +127,14 @@ def _one_landed_and_production_green(
     last = decided[-1]
     assert last["route"] == "retry", last
     assert "tests_on_candidate failed" in last["reason"]
+    # the production it was rebuilt on is the landed candidate: calibrated by its journeys
+    baselines = [
+        s.outputs
+        for r in runs
+        for s in store.steps(r.id)
+        if s.step_id == "baseline" and s.status == "succeeded"
+    ]
+    assert len(baselines) >= 2 and baselines[-1]["cached"], baselines
     assert "factory:accepted" in labels[other]  # implemented again by the next cycle
 
 
@@ -257,15 +265,21 @@ def test_a_change_that_conflicts_with_production_is_implemented_again_on_it(
 
 @pytest.mark.parametrize(
     ("path", "kept"),
-    [("docs/notes-history.md", True), ("static/hello.txt", False)],
-    ids=["unseen-change", "visible-change"],
+    [
+        ("docs/notes-history.md", "unseen"),
+        ("static/hello.txt", "replayed"),
+        ("app.py", "asked again"),
+    ],
+    ids=["unseen-change", "visible-change-it-did-not-see", "visible-change-it-saw"],
 )
 def test_production_moving_rebuilds_the_candidate_and_asks_the_validator_only_if_it_could_see(
-    tmp_path: Path, capsys, app, monkeypatch, path: str, kept: bool
+    tmp_path: Path, capsys, app, monkeypatch, path: str, kept: str
 ) -> None:
     """Production moves after validation, before the merge: the candidate is rebuilt on the new
-    production and tested again; the validator is asked again only when the two candidates
-    differ in a file the app could show (``validation.unseen_paths``)."""
+    production and tested again. The validator's verdict is kept when the two candidates differ
+    only in files the app cannot show (``validation.unseen_paths``), or when its recorded
+    actions, done again on the new candidate without a model, show exactly what they showed
+    it; it is asked again when they show something else."""
     from harness.engine import actions as registry
 
     repo, _ = app
@@ -275,8 +289,17 @@ def test_production_moving_rebuilds_the_candidate_and_asks_the_validator_only_if
 
     def merge(ctx):
         if not moved:  # someone pushes to production while this change waits to land
-            (repo / path).parent.mkdir(parents=True, exist_ok=True)
-            (repo / path).write_text("A maintainer's own change.\n")
+            target = repo / path
+            if target.exists():  # the home page the validator looked at says more now
+                text = target.read_text().replace(
+                    "f'<ul id=\"notes\">{items}</ul>'\n",
+                    "f'<ul id=\"notes\">{items}</ul>'\n        \"<footer>Kept by us</footer>\"\n",
+                )
+                assert "Kept by us" in text
+                target.write_text(text)
+            else:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_text("A maintainer's own change.\n")
             git(repo, "add", path)
             git(repo, "commit", "-qm", "a maintainer's change")
             moved.append(GitRepo(repo).rev_parse("main") or "")
@@ -299,8 +322,18 @@ def test_production_moving_rebuilds_the_candidate_and_asks_the_validator_only_if
     first, second = checks
     assert first["production_sha"] != second["production_sha"] == moved[0]
     assert second["tests"]["exit_code"] == 0 and second["journeys_passed"]
-    if kept:
+    if kept == "unseen":
         assert second["validator_kept"] == {"from": first["candidate"], "changed": [path]}
+        assert len(validator_runs) == 1
+    elif kept == "replayed":
+        replayed = len(first["validator"]["observed"])
+        assert replayed >= 1  # the validator looked at the page before its verdict
+        assert second["validator_kept"] == {
+            "from": first["candidate"],
+            "changed": [path],
+            "replayed": replayed,
+        }
+        assert second["validator"]["output"] == first["validator"]["output"]
         assert len(validator_runs) == 1
     else:
         assert "validator_kept" not in second

@@ -1,0 +1,79 @@
+"""Calibration: the hold-out must pass on production before it can judge a change.
+
+A calibration holds for a *tree* and a hold-out, not for a commit: the journeys run on files,
+and the same files give the same app whatever commit carries them. So the candidate a merge
+lands — whose tree is exactly the tree its tests and journeys passed on — calibrates the
+production it becomes, and a revert back to a known tree is known too.
+
+Validations of several changes start together against one production: the first computes the
+calibration while the others wait for it (a file lock per key, which a killed holder's exit
+releases), so production is calibrated once, not once per change."""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from harness.git.repo import GitRepo
+from harness.store.db import Store
+
+
+def holdout_digest(holdout: Path) -> str:
+    """What the hold-out says now: a calibration holds for this tree *and* these journeys
+    (a maintainer's edit to a journey calibrates again)."""
+    digest = hashlib.sha256()
+    folder = holdout / "journeys"
+    for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]) if folder.is_dir() else []:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def calibration_key(repo: GitRepo, sha: str, holdout: Path) -> str:
+    return f"baseline:{repo.tree_of(sha)}:{holdout_digest(holdout)}"
+
+
+def health_key(repo: GitRepo, sha: str, holdout: Path) -> str:
+    return f"health:{repo.tree_of(sha)}:{holdout_digest(holdout)}"
+
+
+@contextmanager
+def computed_once(state_dir: Path, key: str) -> Iterator[None]:
+    """Held while ``key`` is looked up and, if missing, computed: concurrent validations (threads
+    or processes) wait for the one computing it and then read its result."""
+    folder = state_dir / "locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    name = hashlib.sha256(key.encode()).hexdigest()[:32]
+    with (folder / f"{name}.lock").open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def cached_or_computed(
+    store: Store, state_dir: Path, key: str, compute: Callable[[], dict[str, Any]]
+) -> tuple[dict[str, Any], bool]:
+    """(result, whether it was known already) for ``key``, computing it at most once."""
+    with computed_once(state_dir, key):
+        if (known := store.get_flag(key)) is not None:
+            return json.loads(known), True
+        result = compute()
+        store.set_flag(key, json.dumps(result))
+        return result, False
+
+
+CALIBRATION_FIELDS = ("sha", "journeys", "journeys_passed", "fresh_app_per_check", "tree")
+
+
+def record_calibration(store: Store, key: str, result: dict[str, Any]) -> None:
+    """The journeys of ``result`` (all passed, on the tree of ``key``, set up as production
+    would set it up) calibrate that tree, unless it is calibrated already."""
+    if store.get_flag(key) is None:
+        kept = {k: result[k] for k in CALIBRATION_FIELDS if k in result}
+        store.set_flag(key, json.dumps({**kept, "calibrated_by": "candidate"}))

@@ -1,0 +1,77 @@
+"""Calibration is computed once per tree and hold-out, whoever asks; checks share the CPUs,
+the landing change's first."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from harness.store.db import Store
+from harness.validate.calibration import cached_or_computed
+from harness.validate.evidence import CheckSlots
+
+
+def test_validations_starting_together_calibrate_production_once(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    Store.open(state).close()
+    computed: list[int] = []
+    answers: list[tuple[dict, bool]] = []
+    lock = threading.Lock()
+
+    def compute() -> dict:
+        computed.append(1)
+        time.sleep(0.3)  # long enough for every other thread to be waiting for it
+        return {"journeys_passed": True, "journeys": [{"name": "home", "passed": True}]}
+
+    def validate() -> None:
+        store = Store.open(state)
+        try:
+            answer = cached_or_computed(store, state, "baseline:tree:holdout", compute)
+        finally:
+            store.close()
+        with lock:
+            answers.append(answer)
+
+    threads = [threading.Thread(target=validate) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(computed) == 1
+    assert sorted(cached for _, cached in answers) == [False, True, True, True]
+    assert all(result == answers[0][0] for result, _ in answers)
+    # another key (another tree, or an edited hold-out) is computed on its own
+    store = Store.open(state)
+    _, cached = cached_or_computed(store, state, "baseline:other:holdout", compute)
+    assert not cached and len(computed) == 2
+
+
+def test_the_landing_change_takes_the_next_free_slot_first() -> None:
+    slots = CheckSlots(1)
+    order: list[str] = []
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with slots.taken(first=False):
+            holding.set()
+            release.wait(10)
+
+    def check(name: str, first: bool) -> None:
+        with slots.taken(first=first):
+            order.append(name)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert holding.wait(10)
+    others = threading.Thread(target=check, args=("another validation", False))
+    others.start()
+    landing = threading.Thread(target=check, args=("the landing change", True))
+    landing.start()
+    deadline = time.monotonic() + 10
+    while slots.first_waiting == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    release.set()
+    for thread in (holder, others, landing):
+        thread.join(10)
+    assert order == ["the landing change", "another validation"]
