@@ -26,12 +26,15 @@ from tests.triage.test_inbound_golden import RULES, issue
 DATA = Path(__file__).parent / "data" / "peer_sanitizer_cases.yaml"
 COMMIT = "06d1721fb49ca83a4488d8d3e46ec6d1ae430e28"
 # every input of the suite at COMMIT: the table may grow with the suite, never shrink
-COUNTS = {"hidden": 59, "benign": 34, "secret": 21}
-# benign for the peer, held by our pre-screen by design (each case says why)
+COUNTS = {"hidden": 56, "benign": 34, "secret": 24}
+# what the peer passes on and our pre-screen holds by design (each case says why)
 HELD_BY_DESIGN = {
     "stripInvisibleCharacters code point coverage: preserves U+061C arabic letter mark #1",
     "stripInvisibleCharacters code point coverage: preserves U+200E left-to-right mark #1",
     "stripInvisibleCharacters code point coverage: preserves U+1D173 musical symbol begin beam #1",
+    "redactSecrets: should redact tokens preceded by ANSI color codes #1",
+    "redactSecrets: should redact tokens preceded by ANSI color codes #2",
+    "redactSecrets: should redact tokens preceded by ANSI color codes #3",
 }
 
 
@@ -75,6 +78,7 @@ def test_the_table_holds_every_input_of_the_suite() -> None:
     assert all(c.why for c in CASES if c.ours)
     assert all(c.secrets and c.shown is not None for c in CASES if c.intent == "secret")
     assert all(c.channel for c in CASES if c.intent == "hidden" and c.ours != "removed")
+    assert all(c.channel for c in CASES if c.ours == "held")
 
 
 @pytest.mark.parametrize("case", cases(lambda c: c.intent == "hidden" and c.ours is None))
@@ -104,7 +108,7 @@ def test_benign_text_reaches_the_model_as_written(case: Case) -> None:
 
 
 @pytest.mark.parametrize("case", cases(lambda c: c.ours == "held"))
-def test_benign_for_the_peer_but_held_by_design(case: Case) -> None:
+def test_passed_on_by_the_peer_but_held_by_design(case: Case) -> None:
     screen = screened(case)
     assert screen.decision == "needs_human"
     assert case.channel and case.channel in screen.reason
@@ -117,8 +121,9 @@ def test_credentials_never_reach_the_model_or_a_log(case: Case) -> None:
     for secret in case.secrets:
         assert secret not in screen.body and secret not in titled.title
         assert secret not in redact(case.input)  # transcripts and logs
-    if case.intent == "secret":  # a credential alone is not a reason to hold an issue
+    if case.intent == "secret" and case.ours is None:  # a credential is no reason to hold
         assert screen.decision is None and screen.hidden == ()
+    if case.intent == "secret":
         assert screen.body == case.shown
 
 
