@@ -3,8 +3,25 @@
 from __future__ import annotations
 
 import os
+import re
 
 SECRET_VARIABLES = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "GITHUB_TOKEN", "GH_TOKEN")
+
+# Credentials recognised by their shape, wherever they come from (an issue body, a pasted log):
+# the prefix is fixed and every repeat is bounded (or possessive after a left boundary), so a
+# scan is linear in the text. No left boundary for the prefixed ones: a token right after a
+# JSON escape (``\\tsk-ant-…``) or an ANSI colour code (``\x1b[31mghp_…``) is still one.
+CREDENTIALS = (
+    ("GitHub token", re.compile(r"gh[pousr]_[A-Za-z0-9]{36}(?![A-Za-z0-9])")),
+    ("GitHub token", re.compile(r"github_pat_[A-Za-z0-9_]{22,255}+(?![A-Za-z0-9_])")),
+    ("Anthropic key", re.compile(r"sk-ant-[A-Za-z0-9_-]{20,300}")),
+    ("AWS key id", re.compile(r"(?:AKIA|ASIA)[0-9A-Z]{16}(?![0-9A-Za-z])")),
+    ("Slack token", re.compile(r"xox[abprs]-[0-9]{6,20}-[A-Za-z0-9-]{3,300}")),
+    (
+        "JWT",
+        re.compile(r"(?<![\w-])eyJ[\w-]{4,}+\.eyJ[\w-]{4,}+\.[\w-]{4,}+", re.ASCII),
+    ),
+)
 
 
 def secret_values() -> list[str]:
@@ -12,10 +29,19 @@ def secret_values() -> list[str]:
     return [v for name in SECRET_VARIABLES if len(v := os.environ.get(name, "")) >= 8]
 
 
+def redact_credentials(text: str) -> str:
+    """``text`` with every credential-shaped string (GitHub, Anthropic, AWS, Slack, JWT)
+    replaced by ``[redacted <kind>]``."""
+    for kind, pattern in CREDENTIALS:
+        text = pattern.sub(f"[redacted {kind}]", text)
+    return text
+
+
 def redact(text: str) -> str:
-    """``text`` with every secret value (and its 20-character slices) replaced."""
+    """``text`` with every secret value (and its 20-character slices) and every
+    credential-shaped string replaced."""
     for value in secret_values():
         text = text.replace(value, "[redacted]")
         for start in range(0, len(value) - 19, 10):
             text = text.replace(value[start : start + 20], "[redacted]")
-    return text
+    return redact_credentials(text)

@@ -8,7 +8,9 @@ alt text and link titles, invisible or direction-changing characters, variation 
 carrying data, terminal escape codes. What only looks unusual stays untouched: ``Vec<String>``,
 ``a<b and c>d``, ``<details>`` logs, bidi marks inside right-to-left text, emoji sequences
 and flags, and the guidance comments of the repository's own issue templates (removed, not
-flagged, as GitHub would not show them either).
+flagged, as GitHub would not show them either). Alt text counts as hidden unless it is what
+GitHub's uploader writes (``image`` or the file's name). A credential in the text (a token or
+key, by its shape) is redacted before any model or record sees it; it is not a reason to hold.
 
 Every scan here is linear in the text (a test feeds a megabyte of each worst case): no
 pattern can re-scan what a failed attempt already read, because each negated class stops at
@@ -26,6 +28,8 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from harness.redact import redact_credentials
+
 COMMENT_OPEN, COMMENT_CLOSE = "<!--", "-->"
 
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})", re.MULTILINE)
@@ -35,11 +39,26 @@ _DECLARATION = re.compile(r"<![A-Za-z]")
 _HIDDEN_STYLE = re.compile(
     r"""style\s*=\s*["'][^"'<>]*?(display\s*:\s*none|visibility\s*:\s*hidden)""", re.IGNORECASE
 )
+# an attribute a reader does not see, quoted either way or unquoted; a name starts a run of
+# name characters (so ``data-data-…`` is one attempt, not one per ``data-``)
 _ATTR_TEXT = re.compile(
-    r"""\b(alt|title|aria-label|aria-description|data-[\w-]+)\s*=\s*("([^"]*)"|'([^']*)')""",
+    r"""(?<![\w-])(alt|title|placeholder|aria-label|aria-description|data-[\w-]++)\s*+=\s*+"""
+    r"""(?:"([^"]*)"|'([^']*)'|([^\s"'=<>`]++))""",
     re.IGNORECASE,
 )
+_TAG_OPEN = re.compile(r"<[A-Za-z]")
+# what GitHub's uploader writes as alt text: "image", or the file's name
+_UPLOADER_ALT = re.compile(
+    r"image|[\w.-]+\.(?:png|jpe?g|gif|webp|svg|bmp|avif|mp4|mov|webm)", re.IGNORECASE
+)
 _MD_IMAGE_ALT = re.compile(r"!\[([^\[\]\n]*)\]")
+# a numeric character reference; those to control characters are dropped by html.unescape,
+# but a browser keeps them (invisible), so the checks must see them
+_NUMERIC_REF = re.compile(
+    r"&#([xX]0*+(?:[1-8bBeEfF]|1[0-9a-fA-F]|7[fF])(?![0-9a-fA-F])"
+    r"|0*+(?:[1-8]|11|1[4-9]|2[0-9]|3[01]|127)(?![0-9]));?"
+)
+_DROPPED_CONTROLS = frozenset([*range(0x01, 0x09), 0x0B, *range(0x0E, 0x20), 0x7F])
 _MD_LINK_TITLE = re.compile(r"""\]\([^()\s]*\s+("[^"\n]*"|'[^'\n]*'|\([^()\n]*\))\s*\)""")
 # a link reference definition as CommonMark reads it (label, destination, optional quoted or
 # parenthesised title, nothing else on the line): "[WIP]: fixing the sort" is not one
@@ -59,10 +78,18 @@ _SUSPECT = re.compile(
     "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f"
     "\U000e0100-\U000e01ef]"
 )
+# right-to-left text, but not the format characters in its blocks: an Arabic letter mark
+# (U+061C) alone would otherwise make its own line "right-to-left" and let marks through
 _RTL = re.compile(
-    "[\u0590-\u08ff\ufb1d-\ufdff\ufe70-\ufefe\U00010800-\U00010fff\U0001e800-\U0001efff]"
+    "[\u0590-\u05ff\u0606-\u061b\u061d-\u06dc\u06de-\u070e\u0710-\u088f\u0892-\u08e1"
+    "\u08e3-\u08ff\ufb1d-\ufdff\ufe70-\ufefe\U00010800-\U00010fff\U0001e800-\U0001efff]"
 )
 _OVERRIDES = {"\u202d", "\u202e"}
+# format characters that are drawn (Unicode's prepended concatenation marks): text, not hidden
+_VISIBLE_FORMAT = {chr(c) for c in (*range(0x600, 0x606), 0x6DD, 0x70F, 0x890, 0x891, 0x8E2)} | {
+    "\U000110bd",
+    "\U000110cd",
+}
 MAX_EXAMINED = 10_000  # invisible characters looked at one by one
 _BIDI_IN_RTL = {"\u200e", "\u200f", "\u061c", "\u202a", "\u202b", "\u202c"} | {
     chr(c) for c in range(0x2066, 0x206A)
@@ -97,8 +124,9 @@ def comments_in(text: str) -> list[str]:
 
 
 def sanitize(raw: str, template_comments: Iterable[str] = ()) -> Sanitized:
-    """Find what ``raw`` hides; return it as written minus HTML comments and the invisible
-    characters that were flagged. ``template_comments`` (normalised) are removed silently."""
+    """Find what ``raw`` hides; return it as written minus HTML comments, the invisible
+    characters that were flagged and a leading byte order mark, with credentials redacted.
+    ``template_comments`` (normalised) are removed silently."""
     templates = frozenset(template_comments)
     hidden: list[str] = []
     masked = _mask_code(raw)
@@ -116,16 +144,23 @@ def sanitize(raw: str, template_comments: Iterable[str] = ()) -> Sanitized:
         hidden += _structural(decoded)
     kinds, drop, drop_all = _characters(raw)
     hidden += kinds
-    if decoded != masked:
-        hidden += _characters(_decoded(raw))[0]
-    text = _without(raw, removals, drop, drop_all)
-    text = re.sub(r"\n{3,}", "\n\n", text).strip()
+    if decoded != masked:  # what entities outside code stand for (code shows them as written)
+        hidden += _characters(decoded)[0]
+    text = _without(raw, removals, drop, drop_all).removeprefix(_BOM)  # the BOM: no text
+    text = redact_credentials(re.sub(r"\n{3,}", "\n\n", text).strip())
     return Sanitized(text=text, hidden=tuple(dict.fromkeys(hidden)))
+
+
+def _control_reference(match: re.Match[str]) -> str:
+    digits = match.group(1)
+    hexadecimal = digits[0] in "xX"
+    code = int(digits[1:] if hexadecimal else digits, 16 if hexadecimal else 10)
+    return chr(code) if code in _DROPPED_CONTROLS else match.group(0)
 
 
 def _decoded(text: str) -> str:
     for _ in range(3):
-        again = html.unescape(text)
+        again = html.unescape(_NUMERIC_REF.sub(_control_reference, text))
         if again == text:
             break
         text = again
@@ -216,12 +251,14 @@ def _structural(text: str) -> list[str]:
         hidden.append("a markup declaration (<!X …>)")
     if _HIDDEN_STYLE.search(text):
         hidden.append("an element styled invisible")
-    for match in _ATTR_TEXT.finditer(text):
-        value = match.group(3) or match.group(4) or ""
-        if len(value.split()) >= 2:
-            hidden.append(f"text in a {match.group(1).lower()} attribute")
+    opens = [m.start() for m in _TAG_OPEN.finditer(text)]
+    closes = [m.start() for m in re.finditer(">", text)] if opens else []
+    for match in _ATTR_TEXT.finditer(text) if opens else ():
+        name, value = match.group(1).lower(), match.group(2) or match.group(3) or match.group(4)
+        if _in_tag(opens, closes, match.start()) and not _shown(name, value or ""):
+            hidden.append(f"text in a {name} attribute")
             break
-    if any(len(m.group(1).split()) >= 2 for m in _MD_IMAGE_ALT.finditer(text)):
+    if any(not _shown("alt", m.group(1)) for m in _MD_IMAGE_ALT.finditer(text)):
         hidden.append("text in image alt text")
     if _MD_LINK_TITLE.search(text):
         hidden.append("text in a link title")
@@ -231,6 +268,22 @@ def _structural(text: str) -> list[str]:
             hidden.append("a Markdown comment or link definition ([//]: # (…))")
             break
     return hidden
+
+
+def _in_tag(opens: list[int], closes: list[int], at: int) -> bool:
+    """Whether ``at`` lies inside an opening tag (after its ``<x`` and before any ``>``)."""
+    last_open = bisect.bisect_left(opens, at) - 1
+    if last_open < 0:
+        return False
+    last_close = bisect.bisect_left(closes, at) - 1
+    return last_close < 0 or closes[last_close] < opens[last_open]
+
+
+def _shown(name: str, value: str) -> bool:
+    """Whether an attribute's (or image's alt) text hides nothing: empty, or the alt text
+    GitHub's uploader writes. Any other word is one a reader does not see."""
+    value = value.strip()
+    return not value or (name == "alt" and _UPLOADER_ALT.fullmatch(value) is not None)
 
 
 def _emoji(ch: str) -> bool:
@@ -330,6 +383,8 @@ def _kind(text: str, i: int, ch: str, rtl_line: bool) -> str | None:
         return None if lone else "variation selectors carrying hidden data"
     if 0xE0000 <= ord(ch) <= 0xE007F:
         return None if _in_flag(text, i) else "Unicode tag characters"
+    if ch in _VISIBLE_FORMAT:
+        return None
     if unicodedata.category(ch) == "Cf":
         return "invisible format characters"
     return None
