@@ -23,6 +23,8 @@ scan: linear in the input, whatever it holds.
 
 from __future__ import annotations
 
+from harness.redact import redact
+
 JOINER = "\u2060"
 _ESCAPED = frozenset("`[]<>!|&#\\")
 _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
@@ -33,9 +35,10 @@ class Markdown(str):
 
 
 def clip(text: object, limit: int = 4000) -> str:
-    """``text`` as a string without control characters or bidirectional overrides, cut at
+    """``text`` as a string without control characters or bidirectional overrides, with every
+    secret (the process's own, and anything shaped like a credential) redacted, cut at
     ``limit`` characters (before any encoding, so no escape is ever cut in half)."""
-    raw = "" if text is None else str(text)
+    raw = redact("" if text is None else str(text))
     kept = [
         ch
         for ch in raw

@@ -8,15 +8,13 @@ from typing import Any
 
 from harness.config.globs import protected_hits
 from harness.git.repo import FileChange
-from harness.redact import secret_values
+from harness.redact import CREDENTIALS, secret_values
 
-SECRET_PATTERNS = {
-    "Anthropic API key": re.compile(r"sk-ant-[A-Za-z0-9_-]{16,}"),
-    "GitHub token": re.compile(r"\b(gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{40,})"),
-    "AWS access key": re.compile(r"\bAKIA[0-9A-Z]{16}\b"),
-    "private key": re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"),
-    "Slack token": re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}"),
-}
+# credential shapes are the redactor's (one list); a private key block is only ever refused
+SECRET_PATTERNS = (
+    *CREDENTIALS,
+    ("private key", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")),
+)
 
 
 @dataclass(frozen=True)
@@ -70,7 +68,7 @@ def protected_paths_gate(paths: list[str], patterns: list[str]) -> Gate:
 
 def secrets_gate(diff: str) -> Gate:
     added = "\n".join(line[1:] for line in diff.splitlines() if line.startswith("+"))
-    found = [name for name, rx in SECRET_PATTERNS.items() if rx.search(added)]
+    found = [name for name, rx in SECRET_PATTERNS if rx.search(added)]
     found += ["a secret of the harness's environment" for v in secret_values() if v in added]
     if found:
         return Gate("secrets", False, "added lines contain: " + ", ".join(sorted(set(found))))

@@ -153,3 +153,16 @@ def test_every_pass_is_linear() -> None:
 def test_clip_drops_controls_and_keeps_text() -> None:
     assert clip("a\x00b\x1b[31mc\u202ed\te", limit=100) == "ab[31mcd    e"
     assert clip("x" * 50, limit=20).endswith("… (cut)")
+
+
+def test_a_credential_in_anything_the_factory_writes_is_redacted(monkeypatch) -> None:
+    """Whatever reaches a forge through the neutraliser (page text, agent output, file names)
+    carries no credential: neither the process's own secrets nor anything shaped like one."""
+    from harness.forge import neutral
+
+    monkeypatch.setenv("GITHUB_TOKEN", "s3cr3t-value-of-the-runner-0123456789")
+    token = "ghp_" + "a1B2" * 9
+    text = f"the page said {token} and s3cr3t-value-of-the-runner-0123456789"
+    for out in (neutral.inert(text), neutral.plain(text), neutral.code(text), neutral.fenced(text)):
+        assert token not in out and "s3cr3t-value-of-the-runner" not in out, out
+        assert "redacted" in out

@@ -293,7 +293,7 @@ def test_production_moving_rebuilds_the_candidate_and_asks_the_validator_only_if
             if target.exists():  # the home page the validator looked at says more now
                 text = target.read_text().replace(
                     "f'<ul id=\"notes\">{items}</ul>'\n",
-                    "f'<ul id=\"notes\">{items}</ul>'\n        \"<footer>Kept by us</footer>\"\n",
+                    'f\'<ul id="notes">{items}</ul>\'\n        "<footer>Kept by us</footer>"\n',
                 )
                 assert "Kept by us" in text
                 target.write_text(text)
