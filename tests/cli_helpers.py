@@ -21,7 +21,10 @@ class Result:
     err: str
 
     def json(self) -> Any:
-        return json.loads(self.out)
+        try:
+            return json.loads(self.out)
+        except json.JSONDecodeError:  # say what the command said instead
+            raise AssertionError(f"exit {self.code}, no JSON; stderr: {self.err[-2000:]}") from None
 
 
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> Result:
