@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.caches import PROCESS, Caches
 from harness.config.settings import Settings, load_settings
@@ -12,12 +13,14 @@ from harness.engine.loader import read_override
 from harness.engine.templates import Templates
 from harness.errors import ConfigError, UsageError
 from harness.forge.base import Forge
-from harness.forge.github import GitHubForge
 from harness.forge.journal import JournalForge
 from harness.forge.local import LocalForge
 from harness.git.repo import GitRepo
 from harness.model.factory import build_model
 from harness.store.db import Store
+
+if TYPE_CHECKING:  # PyGithub takes a quarter second to import: only forge: github needs it
+    from harness.forge.github import GitHubForge
 
 
 def make_forge(settings: Settings, store: Store, repo: GitRepo, plan: Path | None = None) -> Forge:
@@ -52,6 +55,8 @@ def github_forge(settings: Settings, store: Store, repo: GitRepo) -> GitHubForge
             "comments; add it under Settings → Secrets and re-run `factory init --ci`",
         )
     server = os.environ.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
+    from harness.forge.github import GitHubForge
+
     return GitHubForge(
         store,
         repo,

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import ConfigError, ForgeError, GitError
-from harness.forge.github import GitHubForge
 from harness.forge.journal import PLAN_FILE
 from harness.git.bundle import read_bundle
+
+if TYPE_CHECKING:  # PyGithub is imported by whoever builds the forge
+    from harness.forge.github import GitHubForge
 
 OPS = {
     "ensure_labels",

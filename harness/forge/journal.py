@@ -19,14 +19,16 @@ import json
 import threading
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import ForgeError, GitError
 from harness.forge.base import Comment, Issue, PullRequest
-from harness.forge.github import GitHubForge
 from harness.forge.markers import Markers
 from harness.git.bundle import write_bundle
 from harness.git.repo import GitRepo
+
+if TYPE_CHECKING:  # PyGithub takes a quarter second to import: only forge: github needs it
+    from harness.forge.github import GitHubForge
 
 PLAN_FILE = "plan.jsonl"
 

@@ -14,8 +14,6 @@ from functools import cache
 from typing import Any, get_args
 
 import yaml
-from anthropic.resources.messages.messages import DEPRECATED_MODELS
-from anthropic.types.model_param import ModelParam
 
 from harness.paths import workflows_dir
 
@@ -42,7 +40,18 @@ class Accepts:
 
 
 @cache
+def _deprecated() -> dict[str, Any]:
+    """The SDK's deprecation table (read when first needed: the SDK takes a second to import,
+    and most commands never ask)."""
+    from anthropic.resources.messages.messages import DEPRECATED_MODELS
+
+    return dict(DEPRECATED_MODELS)
+
+
+@cache
 def _sdk_ids() -> frozenset[str]:
+    from anthropic.types.model_param import ModelParam
+
     ids: set[str] = set()
     for arg in get_args(ModelParam):
         ids.update(a for a in get_args(arg) if isinstance(a, str))
@@ -65,7 +74,7 @@ def known_ids() -> frozenset[str]:
     """Every model id this installation can know of (SDK, deprecations, prices, rules)."""
     return (
         _sdk_ids()
-        | frozenset(DEPRECATED_MODELS)
+        | frozenset(_deprecated())
         | frozenset(_table("prices.yaml")["models"])
         | frozenset(_table("models.yaml")["models"])
     )
@@ -78,7 +87,7 @@ def is_known(model: str) -> bool:
 
 def end_of_life(model: str) -> date | None:
     """The end-of-life date the SDK warns about for ``model``, or None if not deprecated."""
-    raw = DEPRECATED_MODELS.get(model) or DEPRECATED_MODELS.get(base_id(model))
+    raw = _deprecated().get(model) or _deprecated().get(base_id(model))
     if raw is None:
         return None
     try:  # the SDK writes "November 30th, 2026"
