@@ -31,12 +31,13 @@ def test_two_implements_at_once_exactly_one_proceeds(tmp_path: Path, capsys, sta
     number = accepted_issue(capsys, repo, "Slow work")
     env = base_env(tmp_path, standin)
     first = factory(repo, env, "implement", str(number), "--json")
-    time.sleep(1.0)  # let the first one claim
+    time.sleep(1.0)  # most often the first claims it; on a loaded machine the second may
     second = factory(repo, env, "implement", str(number), "--json")
-    out2, err2 = second.communicate(timeout=120)
-    out1, err1 = first.communicate(timeout=120)
-    assert first.returncode == 0, err1
-    assert second.returncode == 1 and "being worked on" in err2
+    ended = [second.communicate(timeout=120), first.communicate(timeout=120)]
+    codes = [second.returncode, first.returncode]
+    assert sorted(codes) == [0, 1], (codes, ended)
+    _, refused_err = ended[codes.index(1)]
+    assert "being worked on" in refused_err, refused_err
     store = Store.open(tmp_path / "state")
     assert len(store.prs(number)) == 1
     assert len(store.list_runs(workflow="implement", issue=number)) == 1
