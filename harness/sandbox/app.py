@@ -34,8 +34,14 @@ _PROBE = (
 
 
 def enter_network(netns_pid: int) -> list[str]:
-    """The command prefix that enters the network namespace of ``netns_pid`` (as root)."""
-    return [shutil.which("nsenter") or "/usr/bin/nsenter", f"--net=/proc/{netns_pid}/ns/net", "--"]
+    """The command prefix that enters the network namespace ``netns_pid`` is in now (as
+    root), and runs the command only if it is that very namespace once inside: were the app
+    gone and its pid taken by another process, the command would not start."""
+    path = f"/proc/{netns_pid}/ns/net"
+    expected = f"net:[{Path(path).stat().st_ino}]"
+    check = 'test "$(readlink /proc/self/ns/net)" = "$0" && exec "$@"'
+    nsenter = shutil.which("nsenter") or "/usr/bin/nsenter"
+    return [nsenter, f"--net={path}", "--", "/bin/sh", "-c", check, expected]
 
 
 def free_port() -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -47,3 +48,18 @@ def test_serving_the_app_without_root_is_refused_in_one_line(
     with pytest.raises(AppNotReady, match="needs root") as refused:
         AppProcess(Sandbox(tmp_path), f"python3 -m http.server {port}", port).__enter__()
     assert "\n" not in str(refused.value)
+
+
+def test_the_app_network_is_entered_only_if_it_is_still_the_apps(tmp_path: Path) -> None:
+    """The prefix runs its command in the app's network namespace, checked once inside: the
+    same prefix naming another namespace (the app's pid taken by another process) runs
+    nothing."""
+    port = free_port()
+    with AppProcess(Sandbox(tmp_path), f"python3 -m http.server {port}", port) as served:
+        served.wait_ready(30)
+        assert served.netns_pid is not None
+        prefix = app_module.enter_network(served.netns_pid)
+        probe = ["python3", "-c", f"import socket; socket.create_connection(('127.0.0.1', {port}))"]
+        assert subprocess.run([*prefix, *probe], check=False).returncode == 0  # the app's
+        other = [*prefix[:-1], "net:[1]"]
+        assert subprocess.run([*other, "true"], check=False).returncode != 0
