@@ -189,7 +189,7 @@ def _request(conn: socket.socket) -> tuple[list[str], list[int]]:
             isinstance(args, list) and all(isinstance(a, str) and "\0" not in a for a in args)
         ):
             raise ValueError("a relay sends a list of arguments and three descriptors")
-    except ValueError:
+    except (OSError, ValueError):
         for fd in fds:
             os.close(fd)
         raise
