@@ -76,15 +76,22 @@ def test_whatever_hides_paths_takes_them_from_the_policy() -> None:
                 names = {n.id for n in ast.walk(node.value) if isinstance(n, ast.Name)}
                 calls.setdefault(name, set()).update(names)
     assert calls == {
-        "validate/evidence.py": {"sealed_hidden_paths", "services"},
-        "validate/sealed.py": {"tuple", "masked", "p"},  # the seal hides what it is given
+        "validate/evidence.py": {"sealed_hidden_paths", "services", "settings", "hidden", "tuple"},
+        "validate/sealed.py": {"tuple", "masked", "p", "hidden"},  # the seal hides what it is given
+        "browser/chromium.py": {"hidden"},  # and the browser what its caller gives it
+        "browser/confine.py": {"hidden"},
         "triage/sanitize.py": {"tuple", "dict", "hidden"},  # hidden text, not paths
     }, calls
 
 
 def _functions(name: str) -> dict[str, ast.FunctionDef]:
+    """The module's functions by name, a class's methods also as ``Class.method``."""
     tree = ast.parse((PACKAGE / name).read_text("utf-8"))
-    return {n.name: n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+    found = {n.name: n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
+    for cls in (n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)):
+        for fn in (n for n in cls.body if isinstance(n, ast.FunctionDef)):
+            found[f"{cls.name}.{fn.name}"] = fn
+    return found
 
 
 def _called(node: ast.AST) -> set[str]:
@@ -135,7 +142,48 @@ def test_one_budget_check() -> None:
     ]
     assert set(raisers) == {"engine/budget.py"}, raisers
     assert "check_caps" in _called(_functions("engine/budget.py")["check"])
-    assert "check_caps" in _called(_functions("validate/sealed.py")["before_call"])
+    assert "check_caps" in _called(_functions("validate/sealed.py")["Allowance.before_call"])
+
+
+def test_the_sealed_validators_calls_pass_the_engines_checks() -> None:
+    """The seal has no model of its own: every call it makes is answered by the harness's
+    forwarder through ``checked_call`` with the step's ``StepHooks`` (the one kill-switch
+    check, the one budget guard) wrapped in the validator's allowance."""
+    assert "checked_call" in _called(_functions("model/forward.py")["ModelForwarder.answer"])
+    assert "StepHooks" in _called(_functions("validate/evidence.py")["_sealed"])
+    allowance = _called(_functions("validate/sealed.py")["Allowance.before_call"])
+    assert "before_call" in allowance  # the step's hooks first
+    assert "checked_call" in _called(_functions("model/agent.py")["_Loop.call"])
+    builders = {
+        name
+        for name, tree in modules()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "build_model"
+    }
+    assert "validate/sealed.py" not in builders, builders
+
+
+def test_chromium_is_started_in_one_place() -> None:
+    """Playwright launches Chromium in ``browser/chromium.py`` only, always through a
+    launcher (the confined one, or the seal's relay to it); the command that enters the
+    app's network namespace is built in ``sandbox/app.py`` only."""
+    launches: dict[str, list[ast.Call]] = {}
+    nsenter: set[str] = set()
+    for name, tree in modules():
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "attr", "") == "launch"
+                and getattr(getattr(node.func, "value", None), "attr", "") == "chromium"
+            ):
+                launches.setdefault(name, []).append(node)
+            if isinstance(node, ast.Constant) and "nsenter" in str(node.value).split("/"):
+                nsenter.add(name)
+    assert set(launches) == {"browser/chromium.py"}, launches
+    (launch,) = launches["browser/chromium.py"]
+    given = {k.arg: ast.unparse(k.value) for k in launch.keywords}
+    assert given["executable_path"] == "self.launcher" and "env" in given, given
+    assert nsenter == {"sandbox/app.py"}, nsenter
 
 
 def test_one_glob_dialect() -> None:

@@ -1,30 +1,26 @@
-"""Finding Chromium and driving it with Playwright: one browser per validation, isolated
-contexts, and every request to another origin blocked and recorded."""
+"""Finding Chromium and driving it with Playwright: one confined browser per check (see
+``confine.py``), isolated contexts, and every request to another origin recorded (the app's
+network namespace lets none of them through)."""
 
 from __future__ import annotations
 
 import os
 import shutil
-import stat
 import tempfile
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-from playwright.sync_api import (
-    Browser,
-    BrowserContext,
-    Playwright,
-    Request,
-    Route,
-    sync_playwright,
-)
+from playwright.sync_api import Browser, BrowserContext, Playwright, Request, sync_playwright
 
+from harness.browser.confine import BROWSER_ENV, Launcher
 from harness.errors import SandboxError
 
 LAUNCH_ARGS = [
     "--headless",
+    # Chromium's own sandbox builds user and PID namespaces, which the sandbox's seccomp filter
+    # refuses to every confined process: the confinement around it replaces it (docs/sandbox.md)
     "--no-sandbox",
     "--disable-gpu",
     "--disable-quic",
@@ -70,7 +66,7 @@ def origin_of(url: str) -> str:
 
 
 class Origin:
-    """Allows requests to one origin; aborts and records everything else."""
+    """Records every request to another origin than the app's (none can get through)."""
 
     def __init__(self, base_url: str) -> None:
         self.origin = origin_of(base_url)
@@ -83,44 +79,35 @@ class Origin:
         if not self.allowed(request.url):
             self.blocked.append(request.url)
 
-    def handle(self, route: Route) -> None:
-        url = route.request.url
-        if self.allowed(url):
-            route.continue_()
-        else:
-            self.blocked.append(url)
-            route.abort("blockedbyclient")
-
 
 class BrowserSession:
-    """One Playwright driver and one Chromium for a validation.
+    """One Playwright driver and one confined Chromium for a check.
 
     With ``netns_pid``, Chromium runs inside that process's network namespace (the app's
-    sandbox), where the app is the only thing it can reach."""
+    sandbox), where the app is the only thing it can reach; without, it reaches nothing.
+    ``hidden``: what the confined launcher masks (see ``Launcher``). ``launcher`` replaces
+    it: the sealed validator's relay to the harness's broker, which starts the confined one."""
 
-    def __init__(self, netns_pid: int | None = None, executable: str | None = None) -> None:
-        self.executable = executable or find_chromium()
-        self.netns_pid = netns_pid
+    def __init__(
+        self,
+        netns_pid: int | None = None,
+        launcher: str | None = None,
+        hidden: tuple[Path, ...] = (),
+    ) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix="factory-browser-")
+        folder = Path(self._tmp.name)
+        self.launcher = launcher or str(
+            Launcher(folder, find_chromium(), netns_pid, hidden=hidden).script
+        )
         self._pw: Playwright | None = None
         self.browser: Browser | None = None
-        self._tmp = tempfile.TemporaryDirectory(prefix="factory-browser-")
-
-    def _launcher(self) -> str:
-        if self.netns_pid is None:
-            return self.executable
-        script = Path(self._tmp.name) / "chromium-in-netns.sh"
-        script.write_text(
-            "#!/bin/sh\n"
-            f'exec nsenter --net=/proc/{self.netns_pid}/ns/net -- "{self.executable}" "$@"\n'
-        )
-        script.chmod(script.stat().st_mode | stat.S_IXUSR)
-        return str(script)
 
     def __enter__(self) -> BrowserSession:
         self._pw = sync_playwright().start()
+        env: dict[str, str | float | bool] = {**BROWSER_ENV}  # the launcher gets no more
         try:
             self.browser = self._pw.chromium.launch(
-                executable_path=self._launcher(), args=LAUNCH_ARGS, headless=True
+                executable_path=self.launcher, args=LAUNCH_ARGS, headless=True, env=env
             )
         except Exception:
             self._pw.stop()
@@ -139,14 +126,10 @@ class BrowserSession:
             self._tmp.cleanup()
 
     def new_context(self, base_url: str, **options: Any) -> tuple[BrowserContext, Origin]:
-        """An isolated context limited to ``base_url``'s origin."""
+        """An isolated context for ``base_url``: requests elsewhere are recorded (watched, with
+        no interception round trip per request; the network lets none of them through)."""
         assert self.browser is not None, "use BrowserSession as a context manager"
         guard = Origin(base_url)
         context = self.browser.new_context(base_url=base_url, service_workers="block", **options)
-        if self.netns_pid is not None:
-            # The app's network namespace already lets nothing else through; watching requests
-            # (no interception round trip per request) records what was attempted.
-            context.on("request", guard.observe)
-        else:
-            context.route("**/*", guard.handle)
+        context.on("request", guard.observe)
         return context, guard

@@ -20,8 +20,9 @@ Handler = Callable[[dict[str, Any]], str]
 _FILE_TOOLS = ("read_file", "list_files", "search", "write_file", "edit_file")
 
 
-class _Hooks:
-    """Checks the kill switch and the budget before each call; records each call after it."""
+class StepHooks:
+    """Checks the kill switch and the budget before each call of a step's agent; records
+    each call after it (the sealed validator's too, at the harness's end of its socket)."""
 
     def __init__(self, ctx: StepContext, model: str) -> None:
         self.ctx, self.model = ctx, model
@@ -109,7 +110,7 @@ def run_agent_step(ctx: StepContext) -> dict[str, Any]:
         effort=choice.effort,
     )
     result = run_agent(
-        services.model, spec, tool_handlers(ctx, list(step.tools)), _Hooks(ctx, model_id)
+        services.model, spec, tool_handlers(ctx, list(step.tools)), StepHooks(ctx, model_id)
     )
     transcript = save_transcript(ctx, result.messages)
     return {**result.output, "_turns": result.turns, "_transcript": str(transcript)}

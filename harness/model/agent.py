@@ -31,7 +31,7 @@ from harness.model.tools import message, tool_defs, validate_input
 MAX_TOOL_RESULT = 20_000
 MAX_CUT_TURNS = 2
 
-__all__ = ["AgentResult", "AgentSpec", "Handler", "ToolOutput", "cap", "run_agent"]
+__all__ = ["AgentResult", "AgentSpec", "Handler", "ToolOutput", "cap", "checked_call", "run_agent"]
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,29 @@ def _stopped(spec: AgentSpec, response: dict[str, Any], turn: int) -> None:
         )
 
 
+def checked_call(
+    model: Model, hooks: AgentHooks, request: dict[str, Any]
+) -> tuple[dict[str, Any], CallRecord]:
+    """One model call: the hooks' checks before it (they raise to refuse it), then the call,
+    priced (only the real API costs anything) and handed to the hooks as a record."""
+    hooks.before_call(request)
+    started = time.monotonic()
+    response = model.create(request)
+    usage = Usage.from_response(response)
+    model_id = str(request["model"])
+    batch = bool(response.get("_batch"))
+    record = CallRecord(
+        model=model_id,
+        usage=usage,
+        cost_usd=cost_usd(model_id, usage, batch=batch) if model.kind == "anthropic" else 0.0,
+        duration_s=time.monotonic() - started,
+        request_sha256=request_sha256(request),
+        stop_reason=response.get("stop_reason"),
+    )
+    hooks.after_call(record)
+    return response, record
+
+
 class _Loop:
     def __init__(
         self, model: Model, spec: AgentSpec, handlers: Mapping[str, Handler], hooks: AgentHooks
@@ -130,24 +153,7 @@ class _Loop:
 
     def call(self) -> dict[str, Any]:
         request = {**self.base, "messages": with_moving_breakpoint(self.messages)}
-        self.hooks.before_call(request)
-        started = time.monotonic()
-        response = self.model.create(request)
-        usage = Usage.from_response(response)
-        priced = self.model.kind == "anthropic"
-        record = CallRecord(
-            model=self.spec.model,
-            usage=usage,
-            cost_usd=(
-                cost_usd(self.spec.model, usage, batch=bool(response.get("_batch")))
-                if priced
-                else 0.0
-            ),
-            duration_s=time.monotonic() - started,
-            request_sha256=request_sha256(request),
-            stop_reason=response.get("stop_reason"),
-        )
-        self.hooks.after_call(record)
+        response, record = checked_call(self.model, self.hooks, request)
         self.result.calls.append(record)
         return response
 

@@ -1,14 +1,17 @@
 """The app under validation: started in the sandbox in a network namespace of its own.
 
 Only loopback exists in that namespace, so the app can reach nothing; the browser is
-started inside the same namespace (see ``BrowserSession(netns_pid=…)``) and is the only
-thing that can reach the app. Readiness is polled from inside the namespace too."""
+started inside the same namespace (``enter_network``, see ``harness/browser/confine.py``)
+and is the only thing that can reach the app. Readiness is polled from inside the
+namespace too. Entering it takes root (``CAP_SYS_ADMIN`` where it was made): as an ordinary
+user the app's bubblewrap leaves no way in, so serving the app is refused at once."""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -19,7 +22,7 @@ from pathlib import Path
 from types import TracebackType
 
 from harness.errors import FactoryError
-from harness.sandbox.bwrap import Sandbox
+from harness.sandbox.bwrap import Sandbox, running_as_root
 
 _PROBE = (
     "import sys, urllib.request\n"
@@ -28,6 +31,17 @@ _PROBE = (
     "except Exception:\n"
     "    sys.exit(1)\n"
 )
+
+
+def enter_network(netns_pid: int) -> list[str]:
+    """The command prefix that enters the network namespace ``netns_pid`` is in now (as
+    root), and runs the command only if it is that very namespace once inside: were the app
+    gone and its pid taken by another process, the command would not start."""
+    path = f"/proc/{netns_pid}/ns/net"
+    expected = f"net:[{Path(path).stat().st_ino}]"
+    check = 'test "$(readlink /proc/self/ns/net)" = "$0" && exec "$@"'
+    nsenter = shutil.which("nsenter") or "/usr/bin/nsenter"
+    return [nsenter, f"--net={path}", "--", "/bin/sh", "-c", check, expected]
 
 
 def free_port() -> int:
@@ -67,6 +81,11 @@ class AppProcess:
         return data.decode("utf-8", errors="replace")
 
     def __enter__(self) -> AppProcess:
+        if not running_as_root():
+            raise AppNotReady(
+                "serving the app to a browser needs root: only root can enter the network "
+                "namespace the app's sandbox makes (run the factory as root, as in CI)"
+            )
         read_fd, write_fd = os.pipe()
         self.proc = self.sandbox.popen(self.command, stdout=self._log.fileno(), info_fd=write_fd)
         os.close(write_fd)
@@ -98,15 +117,7 @@ class AppProcess:
                     self.output(),
                 )
             probe = subprocess.run(
-                [
-                    "nsenter",
-                    f"--net=/proc/{self.netns_pid}/ns/net",
-                    "--",
-                    sys.executable,
-                    "-c",
-                    _PROBE,
-                    url,
-                ],
+                [*enter_network(self.netns_pid), sys.executable, "-c", _PROBE, url],
                 capture_output=True,
                 timeout=10,
             )

@@ -13,7 +13,8 @@ forbids any further one (``--disable-userns``). Both run under a seccomp filter 
 mounts, namespaces, tracing and the rest of the usual deny list (``seccomp.py``). No
 network unless asked (set-up only), an empty environment, and limits on time, output,
 memory, processes, file size and disk. This module is the only place that builds a
-bubblewrap command line (``bwrap_argv``): the sealed validator's view goes through it too."""
+bubblewrap command line (``bwrap_argv``): the browser's and the sealed validator's views go
+through it too."""
 
 from __future__ import annotations
 
@@ -62,16 +63,12 @@ class View:
     writable: tuple[Path, ...] = ()
     readable: tuple[Path, ...] = ()
     hidden: tuple[Path, ...] = ()
+    # False: a network namespace of its own with only its loopback. True: the namespace
+    # bubblewrap is started in (the host's for setup; the app's for a browser, entered first).
     network: bool = False
     tmp_mb: int = 1024
-    env: dict[str, str] = field(default_factory=dict)
-    # Capabilities kept (root only): empty for every command an agent's work can influence.
-    keep_caps: tuple[str, ...] = ()
-    # False: the process inherits the environment it is started with (the seal's model key
-    # must not appear on a command line), else it starts empty plus ``env``.
-    clear_env: bool = True
-    # the host's process list (only the seal, to find the app's network namespace)
-    share_pid: bool = False
+    env: dict[str, str] = field(default_factory=dict)  # the whole environment inside
+    uid: int = SANDBOX_UID  # who it runs as (uid and gid) when the harness is root
     # where the first writable folder appears inside (None: at its own path). A fresh copy of
     # a prepared checkout is shown where setup made it, so the absolute paths setup wrote
     # (a venv's script shebangs, an editable install's import path) still lead into it.
@@ -130,29 +127,24 @@ def bwrap_argv(view: View, command: list[str], *, seccomp_fd: int | None = None)
     if view.writable:
         args += ["--chdir", str(mounts[0][1])]
     args += ["--remount-ro", "/"]
-    args += ["--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
-    if not view.share_pid:
-        args += ["--unshare-pid"]
+    args += ["--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--unshare-pid"]
     if not view.network:
         args += ["--unshare-net"]
-    if as_root:
-        args += ["--cap-drop", "ALL"]
-        keep = view.keep_caps or ("CAP_SETUID", "CAP_SETGID")  # for setpriv, which drops them
-        for cap in keep:
-            args += ["--cap-add", cap]
+    if as_root:  # setpriv needs these two to change uid, and drops them as it does
+        args += ["--cap-drop", "ALL", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID"]
     else:
         args += ["--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
     if seccomp_fd is not None:
         args += ["--seccomp", str(seccomp_fd)]
-    args += ["--die-with-parent", "--new-session"] + (["--clearenv"] if view.clear_env else [])
+    args += ["--die-with-parent", "--new-session", "--clearenv"]
     for key, value in view.env.items():
         args += ["--setenv", key, value]
-    if as_root and not view.keep_caps:
+    if as_root:
         setpriv = shutil.which("setpriv") or "/usr/bin/setpriv"
         command = [
             setpriv,
-            f"--reuid={SANDBOX_UID}",
-            f"--regid={SANDBOX_GID}",
+            f"--reuid={view.uid}",
+            f"--regid={view.uid}",
             "--clear-groups",
             "--no-new-privs",
             "--inh-caps=-all",

@@ -25,7 +25,6 @@ from harness.engine.runner import check_kill_switch
 from harness.errors import FactoryError, GitError, StepFailed
 from harness.faults import fault_point
 from harness.forge.neutral import Markdown
-from harness.model.scripted import ScriptedModel
 from harness.review.trust import kind_of, review_gate
 from harness.triage.outbound import sanitize_outbound
 from harness.validate.calibration import (
@@ -161,11 +160,6 @@ def baseline(ctx: StepContext) -> dict[str, Any]:
 def _validator_request(ctx: StepContext) -> dict[str, Any]:
     services, spec = ctx.services, ctx.outputs["prepare"]["spec"]
     settings = services.settings
-    model = getattr(services.model, "inner", services.model)
-    provider: dict[str, Any] = {"type": model.kind, **settings.config.provider.model_dump()}
-    provider["type"] = model.kind
-    if isinstance(model, ScriptedModel):
-        provider["rules"] = [r.model_dump() for r in model.rules]
     seal = {
         "title": spec["title"],
         "body": spec["body"],
@@ -180,7 +174,6 @@ def _validator_request(ctx: StepContext) -> dict[str, Any]:
         "governance": settings.governance.texts(),
         "task": services.templates.render("prompts/validate_task.md.j2", **seal),
         "budget_usd": max(0.0, settings.governance.rules.budgets.per_issue_usd - spent),
-        "provider": provider,
     }
 
 

@@ -29,11 +29,12 @@ from harness.browser.journeys import Journey, load_journeys
 from harness.browser.runner import JourneyResult, run_journeys
 from harness.browser.tools import BrowserTools, first_difference
 from harness.config.settings import Settings
+from harness.engine.agents import StepHooks
 from harness.engine.context import Services, StepContext
 from harness.errors import ConfigErrors, StepFailed
 from harness.faults import fault_point
 from harness.git.worktrees import WorktreeManager, default_worktree_root
-from harness.model.base import CallRecord, Usage
+from harness.model.agent import AgentHooks
 from harness.sandbox.app import AppNotReady, AppProcess, free_port
 from harness.sandbox.bwrap import CommandResult, Sandbox
 from harness.sandbox.limits import Limits
@@ -88,7 +89,8 @@ def journeys_against(
     settings: Settings, app: AppProcess, journeys: list[Journey], shots: Path
 ) -> list[JourneyResult]:
     """The hold-out journeys in a browser inside the app's network namespace."""
-    with BrowserSession(netns_pid=app.netns_pid) as session:
+    hidden = tuple(sealed_hidden_paths(settings))
+    with BrowserSession(netns_pid=app.netns_pid, hidden=hidden) as session:
         return run_journeys(
             session,
             app.base_url,
@@ -198,7 +200,7 @@ def _validator_check(
     if earlier is not None:
         with (
             fresh_app(settings, prepared, f"{ctx.run_id}-{label}-replay") as app,
-            BrowserSession(netns_pid=app.netns_pid) as session,
+            BrowserSession(app.netns_pid, hidden=tuple(sealed_hidden_paths(settings))) as session,
         ):
             tools = BrowserTools(session, app.base_url, shots / "replay")
             try:
@@ -345,11 +347,11 @@ def journeys_on(
 
 
 def sealed_request(
-    services: Services, request: dict[str, Any], app_url: str, netns_pid: int | None, shots: Path
+    services: Services, request: dict[str, Any], app_url: str
 ) -> tuple[dict[str, Any], ValidatorDefinition]:
-    """What the seal gets on standard input: ``request`` (model, governance, task, budget,
-    provider) completed from the validator's definition (tools, prompt, output, limits) and
-    the app to open."""
+    """What the seal gets on standard input: ``request`` (model, governance, task, budget)
+    completed from the validator's definition (tools, prompt, output, limits) and the app to
+    open."""
     definition = load_sealed(services, SEALED_VALIDATOR)
     budget = float(request["budget_usd"])
     if definition.budget_usd is not None:
@@ -362,21 +364,27 @@ def sealed_request(
         "max_turns": definition.max_turns,
         "budget_usd": budget,
         "app_url": app_url,
-        "netns_pid": netns_pid,
-        "shots_dir": str(shots),
     }
     return full, definition
 
 
 def run_validator(
-    services: Services, request: dict[str, Any], app_url: str, netns_pid: int | None, shots: Path
+    services: Services,
+    request: dict[str, Any],
+    app: AppProcess,
+    shots: Path,
+    hooks: AgentHooks,
 ) -> dict[str, Any]:
-    """The sealed validator against the app at ``app_url``: its answer (see ``run_sealed``)."""
-    full, definition = sealed_request(services, request, app_url, netns_pid, shots)
+    """The sealed validator against ``app``, every model call checked and recorded by
+    ``hooks``: its answer (see ``run_sealed``). Its screenshots go to ``shots/validator``."""
+    full, definition = sealed_request(services, request, app.base_url)
     return run_sealed(
         full,
+        model=services.model,
+        hooks=hooks,
+        netns_pid=app.netns_pid,
         masked=sealed_hidden_paths(services.settings),
-        writable=[shots],
+        writable=shots / "validator",
         timeout_s=definition.timeout_s,
     )
 
@@ -384,17 +392,12 @@ def run_validator(
 def _sealed(
     ctx: StepContext, app: AppProcess, shots: Path, request: dict[str, Any]
 ) -> dict[str, Any]:
-    settings = ctx.services.settings
-    answer = run_validator(ctx.services, request, app.base_url, app.netns_pid, shots)
-    for raw in answer.get("calls", []):
-        usage = Usage(**raw.pop("usage"))
-        record = CallRecord(usage=usage, **{k: v for k, v in raw.items() if k != "extra"})
-        ctx.services.store.record_call(ctx.run_id, ctx.step.id, record)
-        ctx.timings["model_s"] += record.duration_s
-    transcript = settings.state_dir / "transcripts" / ctx.run_id / "validator.json"
+    hooks = StepHooks(ctx, str(request["model"]))  # the engine's kill switch and budget checks
+    answer = run_validator(ctx.services, request, app, shots, hooks)
+    transcript = ctx.services.settings.state_dir / "transcripts" / ctx.run_id / "validator.json"
     transcript.parent.mkdir(parents=True, exist_ok=True)
     transcript.write_text(json_dump(answer.get("messages", [])), encoding="utf-8")
-    return {k: v for k, v in answer.items() if k not in ("messages", "calls")}
+    return {k: v for k, v in answer.items() if k != "messages"}
 
 
 def json_dump(value: Any) -> str:

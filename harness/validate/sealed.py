@@ -1,10 +1,25 @@
-"""The sealed validator runs in a process of its own whose file system view has no
-repository, no worktree, no state directory and no hold-out: bubblewrap mounts empty
-folders over them. It gets, on standard input, only what the seal allows (governance,
-the issue's title and body, the acceptance criteria, the app's URL) and answers, on
-standard output, with its verdict and the record of its model calls.
+"""The sealed validator: an agent in a process of its own, confined like agent code.
 
-Run as ``python -m harness.validate.sealed`` (inside the seal, by ``run_sealed``)."""
+Its view (``sealed_argv``, the sandbox's one bubblewrap builder) holds the read-only system,
+the harness's own interpreter, package and shipped data, its screenshots folder and a
+private ``/tmp`` — no repository, worktree, state folder or hold-out. It runs as the sandbox
+uid with no capabilities, no new privileges, the sandbox's seccomp filter, an environment
+with no key or token, a PID namespace of its own, and no network at all. It gets, on
+standard input, only what the seal allows (governance, the issue's title and body, the
+acceptance criteria, the app's URL) and answers, on standard output, with its verdict.
+
+Two Unix sockets, bound into its view, are all it reaches (``run_sealed`` serves them):
+
+- its model: ``ModelForwarder`` checks every call with the step's hooks — the engine's kill
+  switch and budget checks, and the validator's own allowance — before the harness's model,
+  which holds the key, answers it. ``factory stop`` refuses the next call: the validator
+  ends within one turn, and the harness raises the refusal (the run stops, it does not fail);
+- its browser: Playwright in the seal starts ``relay.py`` as Chromium, and the harness's
+  ``BrowserBroker`` starts the confined Chromium, in the app's network namespace, on its
+  pipes. The browser that renders the app shares neither a process list nor a uid's
+  privileges with anything else.
+
+Run as ``python -I -m harness.validate.sealed`` (inside the seal, by ``run_sealed``)."""
 
 from __future__ import annotations
 
@@ -18,27 +33,18 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import FactoryError, ModelError, ToolError
+from harness.model.agent import AgentHooks
+from harness.model.base import CallRecord, Model
 from harness.redact import redact
+from harness.sandbox.bwrap import SAFE_PATH
 
-_PASS_ENV = (
-    "ANTHROPIC_API_KEY",
-    "ANTHROPIC_AUTH_TOKEN",
-    "ANTHROPIC_BASE_URL",
-    "FACTORY_CHROMIUM",
-    "PLAYWRIGHT_BROWSERS_PATH",
-)
-
-
-# The seal keeps root with only the two capabilities that let it start the browser inside the
-# app's network namespace (``nsenter`` opens another uid's namespace and enters it), and
-# shares the host's process list for the same reason; it runs the harness's own code, never
-# agent-written code. See docs/sandbox.md.
-SEAL_CAPS = ("CAP_SYS_ADMIN", "CAP_SYS_PTRACE")
+SEAL_ENV = {"PATH": SAFE_PATH, "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8"}
+SEAL_COMMAND = [sys.executable, "-I", "-m", "harness.validate.sealed"]
 
 
 def _own_files(extra: list[Path]) -> list[Path]:
     """What the seal must read besides the system: the interpreter's environment, the harness
-    package and its shipped data, the browser when it lives outside the system folders."""
+    package and its shipped data."""
     from harness.paths import validators_dir, workflows_dir
 
     own = [
@@ -49,14 +55,7 @@ def _own_files(extra: list[Path]) -> list[Path]:
         workflows_dir(),
         validators_dir(),
     ]
-    for key in ("FACTORY_CHROMIUM", "PLAYWRIGHT_BROWSERS_PATH"):
-        if os.environ.get(key):
-            target = Path(os.environ[key]).resolve()
-            own.append(target.parent if target.is_file() else target)
-    fonts = Path("/var/cache/fontconfig")
-    if fonts.is_dir():
-        own.append(fonts)
-    return [p.resolve() for p in [*own, *extra] if p.exists()]
+    return list(dict.fromkeys(p.resolve() for p in [*own, *extra] if p.exists()))
 
 
 def sealed_argv(
@@ -64,43 +63,117 @@ def sealed_argv(
     writable: list[Path],
     command: list[str] | None = None,
     readable: list[Path] | None = None,
+    seccomp_fd: int | None = None,
 ) -> list[str]:
     """The seal's bubblewrap command line: the read-only system, the harness's own files,
-    ``writable`` folders and the network (for the model); the repository, worktrees, state
-    and hold-out (``masked``) are never mounted."""
-    from harness.sandbox.bwrap import View, bwrap_argv, running_as_root
+    ``readable`` and ``writable`` folders, no network; the repository, worktrees, state and
+    hold-out (``masked``) are never mounted."""
+    from harness.sandbox.bwrap import View, bwrap_argv
 
-    for path in writable:
-        path.mkdir(parents=True, exist_ok=True)
     view = View(
         writable=tuple(p.resolve() for p in writable),
         readable=tuple(_own_files(readable or [])),
         hidden=tuple(p.resolve() for p in masked if p.exists()),
-        network=True,
-        keep_caps=SEAL_CAPS if running_as_root() else (),
-        clear_env=False,
-        share_pid=True,
+        env=dict(SEAL_ENV),
     )
-    return bwrap_argv(view, command or [sys.executable, "-m", "harness.validate.sealed"])
+    return bwrap_argv(view, command or SEAL_COMMAND, seccomp_fd=seccomp_fd)
 
 
-def run_sealed(
-    request: dict[str, Any], masked: list[Path], writable: list[Path], timeout_s: float = 900
-) -> dict[str, Any]:
-    """Run the validator agent in the seal; return its JSON answer."""
-    with tempfile.TemporaryDirectory(prefix="factory-sealed-") as home:
-        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": home, "TMPDIR": home}
-        env["LANG"] = "C.UTF-8"
-        env.update({k: os.environ[k] for k in _PASS_ENV if k in os.environ})
-        proc = subprocess.run(
-            sealed_argv(masked, [Path(home), *writable], readable=_replay(request)),
-            input=json.dumps(request),
+def run_in_seal(
+    command: list[str],
+    masked: list[Path],
+    writable: list[Path],
+    readable: list[Path],
+    stdin: str,
+    timeout_s: float,
+) -> subprocess.CompletedProcess[str]:
+    """``command`` in the seal's view, under the sandbox's seccomp filter; the writable
+    folders are handed to the sandbox uid first."""
+    from harness.sandbox import seccomp
+    from harness.sandbox.bwrap import claim
+
+    for path in writable:
+        path.mkdir(parents=True, exist_ok=True)
+    claim(writable)
+    filter_fd = seccomp.filter_fd()
+    try:
+        return subprocess.run(
+            sealed_argv(masked, writable, command, readable, filter_fd),
+            input=stdin,
             capture_output=True,
             text=True,
             timeout=timeout_s,
-            env=env,
-            cwd=home,
+            env={"PATH": SAFE_PATH},
+            pass_fds=() if filter_fd is None else (filter_fd,),
         )
+    finally:
+        if filter_fd is not None:
+            os.close(filter_fd)
+
+
+class Allowance:
+    """The validator's own allowance on top of ``hooks`` (the step's kill switch and budget
+    checks, and its record of every call): ``budget_usd`` for this validator's calls."""
+
+    def __init__(self, hooks: AgentHooks, budget_usd: float) -> None:
+        self.hooks, self.budget, self.spent = hooks, budget_usd, 0.0
+
+    def before_call(self, request: dict[str, Any]) -> None:
+        from harness.engine.budget import check_caps, worst_case_cost
+
+        self.hooks.before_call(request)
+        need = worst_case_cost(str(request["model"]), request)
+        check_caps([("validator", self.budget, self.spent)], need)
+
+    def after_call(self, record: CallRecord) -> None:
+        self.spent += record.cost_usd
+        self.hooks.after_call(record)
+
+
+def run_sealed(
+    request: dict[str, Any],
+    *,
+    model: Model,
+    hooks: AgentHooks,
+    netns_pid: int | None,
+    masked: list[Path],
+    writable: Path,
+    timeout_s: float = 900,
+) -> dict[str, Any]:
+    """Run the validator agent in the seal against the app in ``netns_pid``'s network
+    namespace, its model calls answered by ``model`` and checked by ``hooks``; return its
+    JSON answer, or raise what the harness refused a call for (``factory stop``, a budget)."""
+    from harness.browser.chromium import find_chromium
+    from harness.browser.confine import BrowserBroker, Launcher
+    from harness.model.forward import ModelForwarder
+
+    with (
+        tempfile.TemporaryDirectory(prefix="factory-seal-") as sockets_dir,
+        tempfile.TemporaryDirectory(prefix="factory-browser-") as launcher_dir,
+    ):
+        sockets = Path(sockets_dir)
+        sockets.chmod(0o711)  # the seal's uid may reach the two sockets; nobody may list them
+        hidden = tuple(p.resolve() for p in masked if p.exists())
+        launcher = Launcher(Path(launcher_dir), find_chromium(), netns_pid, hidden=hidden)
+        allowance = Allowance(hooks, float(request["budget_usd"]))
+        forwarder = ModelForwarder(sockets / "model.sock", model, allowance, request["model"])
+        given = {
+            **request,
+            "shots_dir": str(writable),
+            "model_socket": str(sockets / "model.sock"),
+            "browser_socket": str(sockets / "browser.sock"),
+        }
+        with forwarder, BrowserBroker(sockets / "browser.sock", launcher):
+            try:
+                proc = run_in_seal(
+                    SEAL_COMMAND, masked, [writable], [sockets], json.dumps(given), timeout_s
+                )
+            except subprocess.TimeoutExpired:
+                proc = None
+    if forwarder.refusal is not None:
+        raise forwarder.refusal
+    if proc is None:
+        raise ModelError(f"the sealed validator did not answer within {timeout_s:.0f}s")
     try:
         answer: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
     except (IndexError, json.JSONDecodeError) as exc:
@@ -109,49 +182,25 @@ def run_sealed(
     return answer
 
 
-def _replay(request: dict[str, Any]) -> list[Path]:
-    replay = (request.get("provider") or {}).get("replay")
-    return [Path(replay).parent] if replay else []
-
-
-class _Hooks:
-    """The validator's allowance, checked before each call; each call recorded after it."""
-
-    def __init__(self, budget_usd: float, model: str) -> None:
-        self.budget, self.model = budget_usd, model
-        self.records: list[Any] = []
+class _CheckedByTheHarness:
+    """The seal's side of the hooks: nothing to do, since every call is checked and recorded
+    by the harness at its end of the model socket."""
 
     def before_call(self, request: dict[str, Any]) -> None:
-        from harness.engine.budget import check_caps, worst_case_cost
+        return None
 
-        spent = sum(r.cost_usd for r in self.records)
-        check_caps([("validator", self.budget, spent)], worst_case_cost(self.model, request))
-
-    def after_call(self, record: Any) -> None:
-        self.records.append(record)
-
-
-def _model(provider: dict[str, Any]) -> Any:
-    from harness.model.factory import build_model
-    from harness.model.scripted import Rule, ScriptedModel
-
-    if provider["type"] == "scripted":
-        return ScriptedModel([Rule.model_validate(r) for r in provider.get("rules", [])])
-    return build_model(
-        provider["type"],
-        replay=Path(provider["replay"]) if provider.get("replay") else None,
-        max_retries=provider.get("max_retries", 3),
-        max_retry_wait_s=provider.get("max_retry_wait_s", 60),
-    )
+    def after_call(self, record: CallRecord) -> None:
+        return None
 
 
 def main() -> None:
     from harness.browser.chromium import BrowserSession
+    from harness.browser.relay import relay_script
     from harness.browser.tools import BrowserTools
     from harness.model.agent import AgentSpec, run_agent
+    from harness.model.forward import SocketModel
 
     request = json.load(sys.stdin)
-    hooks = _Hooks(float(request["budget_usd"]), request["model"])
     answer: dict[str, Any]
     try:
         spec = AgentSpec(
@@ -166,7 +215,9 @@ def main() -> None:
             thinking=request.get("thinking"),
             effort=request.get("effort"),
         )
-        with BrowserSession(netns_pid=request.get("netns_pid")) as session:
+        relay = relay_script(Path(tempfile.gettempdir()), request["browser_socket"])
+        model = SocketModel(Path(request["model_socket"]))
+        with BrowserSession(launcher=str(relay)) as session:
             tools = BrowserTools(session, request["app_url"], Path(request["shots_dir"]))
             try:
                 try:  # the validator's brief says the app is open at its home page
@@ -175,7 +226,7 @@ def main() -> None:
                     raise FactoryError(f"the app's home page did not open: {exc}") from exc
                 # only the tools its definition gives it: one dropped there is not callable
                 handlers = {n: h for n, h in tools.handlers().items() if n in spec.tools}
-                result = run_agent(_model(request["provider"]), spec, handlers, hooks)
+                result = run_agent(model, spec, handlers, _CheckedByTheHarness())
             finally:
                 tools.close()
         answer = {
@@ -187,7 +238,6 @@ def main() -> None:
         }
     except FactoryError as exc:
         answer = {"error": type(exc).__name__, "message": str(exc)}
-    answer["calls"] = [dataclasses.asdict(r) for r in hooks.records]
     print(redact(json.dumps(answer)))
 
 

@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 import pytest as _pytest_module
 
+from harness.browser import runner
+from tests.browser.processes import ChromiumWatch
 from tests.cli_helpers import run_cli
 from tests.conftest import git
 
@@ -134,6 +136,31 @@ def test_init_commit_doctor_passes_and_a_broken_start_fails(python_repo: Path, c
     assert "exited with 2 before it was ready" in start and "\\n" not in start
     assert "usage: notes.py [-h] --port PORT" in res.out, res.out  # its own output is shown
     assert "notes.py --prot" in start  # the command that failed
+
+
+def test_every_chromium_of_doctor_is_confined(
+    python_repo: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Sampled after each journey step, while doctor's browser has the app open: every
+    Chromium process is unprivileged, filtered, in a PID namespace of its own, and holds
+    none of the harness's secrets (planted as canaries)."""
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-doctor-CANARY-5e1f00d")
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp_doctorCANARY00000000000000000000000")
+    watch = ChromiumWatch()
+    real_step = runner.run_step
+
+    def watched_step(page, step) -> None:
+        real_step(page, step)
+        watch.sample("doctor")
+
+    monkeypatch.setattr(runner, "run_step", watched_step)
+    _edit(python_repo, r"^  # start: .*$", '  start: ".venv/bin/python notes.py --port {port}"')
+    _edit(python_repo, r"^  setup: .*$", f"  setup: {OFFLINE_SETUP!r}".replace("'", '"'))
+    _vendor(python_repo)
+    _commit(python_repo)
+    res = run_cli(capsys, "--repo", str(python_repo), "doctor", "--json")
+    assert res.code == 0, res.out + res.err
+    assert watch.assert_confined("doctor") >= 2
 
 
 def test_doctor_on_a_broken_config_exits_2(python_repo: Path, capsys) -> None:

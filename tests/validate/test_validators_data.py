@@ -4,16 +4,18 @@ it (checked like any configuration)."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
+from harness.model.base import CallRecord
 from harness.model.scripted import Rule, ScriptedModel
 from harness.paths import validators_dir
+from harness.sandbox.app import AppProcess, free_port
+from harness.sandbox.bwrap import Sandbox
 from harness.services import open_services
 from harness.testing.anthropic_standin import AnthropicStandIn
 from harness.validate.evidence import run_validator, sealed_request
@@ -47,29 +49,29 @@ def notes(tmp_path: Path) -> Path:
     return repo
 
 
-class _Page(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = b"<!doctype html><title>Notes</title><h1>Notes</h1>"
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
-def page() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Page)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+def app(notes: Path, tmp_path: Path) -> Iterator[AppProcess]:
+    """The notes app, served from a copy in its sandbox (a network namespace of its own)."""
+    port = free_port()
+    served_from = tmp_path / "served"
+    served_from.mkdir()
+    (served_from / "app.py").write_bytes((notes / "app.py").read_bytes())
+    with AppProcess(Sandbox(served_from), f"python3 app.py --port {port}", port) as served:
+        served.wait_ready(30)
+        yield served
+
+
+class Recorded:
+    """Hooks that let every call through and keep its record."""
+
+    def __init__(self) -> None:
+        self.calls: list[CallRecord] = []
+
+    def before_call(self, request: dict[str, Any]) -> None:
+        return None
+
+    def after_call(self, record: CallRecord) -> None:
+        self.calls.append(record)
 
 
 def base_request(services) -> dict:
@@ -79,15 +81,12 @@ def base_request(services) -> dict:
         "governance": settings.governance.texts(),
         "task": "Check that the home page shows the heading Notes.",
         "budget_usd": 5.0,
-        "provider": {**settings.config.provider.model_dump(), "type": "anthropic"},
     }
 
 
 def test_the_shipped_definition_is_what_the_seal_gets(notes: Path, tmp_path: Path) -> None:
     services = open_services(notes, tmp_path / "state", "scripted")
-    full, definition = sealed_request(
-        services, base_request(services), "http://127.0.0.1:1", None, tmp_path / "shots"
-    )
+    full, definition = sealed_request(services, base_request(services), "http://127.0.0.1:1")
     data = shipped()
     assert full["tools"] == data["tools"] and full["max_turns"] == data["max_turns"]
     assert full["output"] == data["output"] == "submit_verdict"
@@ -104,9 +103,7 @@ def test_an_override_on_production_narrows_what_the_seal_gets(notes: Path, tmp_p
     git(notes, "add", "-f", str(prompt))
     override_with(notes, max_turns=2, tools=tools, budget_usd=0.5, prompt="prompts/strict.md.j2")
     services = open_services(notes, tmp_path / "state", "scripted")
-    full, definition = sealed_request(
-        services, base_request(services), "http://127.0.0.1:1", None, tmp_path / "shots"
-    )
+    full, definition = sealed_request(services, base_request(services), "http://127.0.0.1:1")
     assert full["tools"] == tools and full["max_turns"] == 2
     assert full["instructions"] == "Judge strictly: every criterion, seen with your own eyes.\n"
     assert full["budget_usd"] == 0.5  # the lower of the definition's cap and what is left
@@ -118,14 +115,14 @@ def test_an_override_not_on_production_is_not_used(notes: Path, tmp_path: Path) 
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump({**shipped(), "max_turns": 2}))  # not committed
     services = open_services(notes, tmp_path / "state", "scripted")
-    full, _ = sealed_request(services, base_request(services), "http://x", None, tmp_path)
+    full, _ = sealed_request(services, base_request(services), "http://x")
     assert full["max_turns"] == shipped()["max_turns"]
 
 
 @pytest.mark.browser
 @pytest.mark.timeout(300)
 def test_the_sealed_validator_runs_with_the_overrides_turns_and_tools(
-    notes: Path, tmp_path: Path, page: str, monkeypatch: pytest.MonkeyPatch
+    notes: Path, tmp_path: Path, app: AppProcess, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tools = [t for t in shipped()["tools"] if t != DROPPED]
     override_with(notes, max_turns=2, tools=tools)
@@ -136,11 +133,13 @@ def test_the_sealed_validator_runs_with_the_overrides_turns_and_tools(
         monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
         monkeypatch.setenv("ANTHROPIC_BASE_URL", standin.url)
         services = open_services(notes, tmp_path / "state", "anthropic")
-        answer = run_validator(services, base_request(services), page, None, tmp_path / "shots")
+        hooks = Recorded()
+        answer = run_validator(services, base_request(services), app, tmp_path / "shots", hooks)
     assert answer.get("error"), answer
     assert "used all 2 turns" in answer["message"], answer
     bodies = [b for _, b in standin.received if role_of(b) == "validator"]
-    assert len(bodies) == 2 == len(answer["calls"])
+    assert len(bodies) == 2 == len(hooks.calls)  # each answered, and recorded, by the harness
+    assert all(call.cost_usd > 0 for call in hooks.calls)  # priced as the real API's
     for body in bodies:
         assert [t["name"] for t in body["tools"]] == [*tools, "submit_verdict"]
 

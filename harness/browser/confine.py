@@ -1,0 +1,196 @@
+"""Chromium confined like agent code: every browser that renders the app.
+
+The page is agent-written, so whatever renders it is one renderer bug away from running
+agent code. Every Chromium therefore runs under the sandbox's one bubblewrap builder
+(``bwrap_argv``) with a browser's view: the read-only system (and Chromium's own folder when
+it lives elsewhere), a private ``/tmp`` (its profile) and ``/dev/shm``, a PID namespace of
+its own, an unprivileged uid (``BROWSER_UID`` as root) with no capabilities and no new
+privileges, the sandbox's seccomp filter, and an environment of four variables: no key or
+token of the harness. Its network is the app's: as root, ``nsenter`` enters the app's
+network namespace first (where only the app listens), then execs bubblewrap; without an
+app it gets a namespace with only its own loopback.
+
+Playwright talks to Chromium over two inherited pipes (``--remote-debugging-pipe``, fds 3
+and 4), which nsenter, bubblewrap and setpriv all pass on, so the whole confinement is one
+executable file, ``Launcher.script``, that Playwright starts as its browser.
+
+The sealed validator holds no privilege to start such a browser: Playwright in the seal
+starts ``relay.py`` instead, which hands its arguments and its pipes over a Unix socket to
+the harness's ``BrowserBroker``; the broker starts the same launcher on them."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import shlex
+import signal
+import socket
+import subprocess
+import threading
+from pathlib import Path
+from types import TracebackType
+
+from harness.sandbox import seccomp
+from harness.sandbox.app import enter_network
+from harness.sandbox.bwrap import SAFE_PATH, SYSTEM, View, bwrap_argv
+
+# Chromium runs as a uid of its own when the harness is root: a browser has a hundred threads,
+# and RLIMIT_NPROC, which caps the apps and agent commands running as the sandbox uid, counts
+# every task of their uid; nor can a browser touch anything that uid owns (the worktrees).
+BROWSER_UID = 65533
+# what Chromium's processes see of an environment: nothing of the harness's
+BROWSER_ENV = {"PATH": SAFE_PATH, "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8"}
+_FILTER_FD = 9  # the seccomp filter, opened by the launcher for bubblewrap
+_FONT_CACHE = Path("/var/cache/fontconfig")
+_MOVE_FDS = 'exec "$0" "$@" 3<&0 4>&1 0</dev/null 1>&2'
+
+
+def _outside_system(path: Path) -> bool:
+    return not any(path == Path(s) or Path(s) in path.parents for s in SYSTEM)
+
+
+def browser_view(executable: Path, in_app_network: bool, hidden: tuple[Path, ...]) -> View:
+    """What a confined Chromium sees: the system (``hidden`` masked where it falls inside),
+    its own folder, the font cache; a private ``/tmp``; the app's network namespace when it
+    was entered first, else none."""
+    folder = executable.resolve().parent
+    readable = [p for p in (folder, _FONT_CACHE) if p.is_dir() and _outside_system(p)]
+    return View(
+        readable=tuple(readable),
+        hidden=hidden,
+        network=in_app_network,
+        env=dict(BROWSER_ENV),
+        uid=BROWSER_UID,
+    )
+
+
+class Launcher:
+    """The command that starts a confined Chromium, written as the executable ``script`` in
+    ``folder``: it takes Chromium's arguments and the two pipe descriptors, as Playwright
+    gives them to a browser it starts. ``hidden``: the factory's own folders (the policy's
+    list), masked where they would fall inside the system view."""
+
+    def __init__(
+        self, folder: Path, executable: str, netns_pid: int | None, hidden: tuple[Path, ...] = ()
+    ) -> None:
+        command = bwrap_argv(
+            browser_view(Path(executable), netns_pid is not None, hidden),
+            [executable],
+            seccomp_fd=_FILTER_FD if seccomp.active() else None,
+        )
+        if netns_pid is not None:  # first, as root: the app's network, then the sandbox
+            command = [*enter_network(netns_pid), *command]
+        redirect = ""
+        program = seccomp.program()
+        if program is not None:
+            bpf = folder / "seccomp.bpf"
+            bpf.write_bytes(program)
+            redirect = f" {_FILTER_FD}<{shlex.quote(str(bpf))}"
+        self.script = folder / "chromium-confined"
+        self.script.write_text(f'#!/bin/sh\nexec {shlex.join(command)} "$@"{redirect}\n')
+        self.script.chmod(0o755)
+
+    def spawn(self, args: list[str], fds: list[int]) -> subprocess.Popen[bytes]:
+        """The launcher run with ``args`` on ``fds`` (Playwright's two pipe ends, then where
+        Chromium's output goes), in a session of its own. They arrive as its standard
+        streams and are moved where Chromium expects them: 3 and 4, output on 1 and 2."""
+        into, out, log = fds
+        return subprocess.Popen(
+            ["/bin/sh", "-c", _MOVE_FDS, str(self.script), *args],
+            stdin=into,
+            stdout=out,
+            stderr=log,
+            env={"PATH": SAFE_PATH},
+            start_new_session=True,
+        )
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+class BrowserBroker:
+    """Starts one confined Chromium for the sealed validator. On the Unix socket ``path``
+    (bound into the seal) its relay sends Chromium's arguments with its pipe ends; the
+    broker runs ``launcher`` on them, answers with Chromium's exit status when it ends, and
+    kills it when the relay goes away. The arguments come from the seal, but the
+    confinement does not depend on them: it is the launcher's, whatever Chromium is told."""
+
+    def __init__(self, path: Path, launcher: Launcher) -> None:
+        self.path, self.launcher = path, launcher
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.thread = threading.Thread(target=self._serve, name="browser-broker", daemon=True)
+
+    def __enter__(self) -> BrowserBroker:
+        self.server.bind(str(self.path))
+        self.path.chmod(0o666)  # for the seal's uid; its folder keeps everyone else out
+        self.server.listen(1)
+        self.thread.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        with contextlib.suppress(OSError):
+            self.server.shutdown(socket.SHUT_RDWR)
+        self.server.close()
+        self.thread.join(timeout=30)
+        if self.proc is not None and self.proc.poll() is None:
+            _kill(self.proc)
+
+    def _serve(self) -> None:
+        try:
+            conn, _ = self.server.accept()  # one browser per seal
+        except OSError:
+            return
+        with conn:
+            try:
+                args, fds = _request(conn)
+            except (OSError, ValueError):
+                return
+            try:
+                self.proc = self.launcher.spawn(args, fds)
+            finally:
+                for fd in fds:
+                    os.close(fd)
+            code = self._watch(conn, self.proc)
+            with contextlib.suppress(OSError):
+                conn.sendall(f"{code}\n".encode())
+
+    @staticmethod
+    def _watch(conn: socket.socket, proc: subprocess.Popen[bytes]) -> int:
+        """Chromium's exit status; killed first if the relay hangs up."""
+        exited = os.pidfd_open(proc.pid)
+        try:
+            ready, _, _ = select.select([exited, conn.fileno()], [], [])
+            if exited not in ready:
+                _kill(proc)
+            return proc.wait()
+        finally:
+            os.close(exited)
+
+
+def _request(conn: socket.socket) -> tuple[list[str], list[int]]:
+    """What the relay sends: one JSON line of arguments, with three descriptors."""
+    data, fds, _, _ = socket.recv_fds(conn, 65536, 3)
+    try:
+        while not data.endswith(b"\n") and len(data) < 1 << 20:
+            more = conn.recv(65536)
+            if not more:
+                break
+            data += more
+        args = json.loads(data)
+        if len(fds) != 3 or not (
+            isinstance(args, list) and all(isinstance(a, str) and "\0" not in a for a in args)
+        ):
+            raise ValueError("a relay sends a list of arguments and three descriptors")
+    except (OSError, ValueError):
+        for fd in fds:
+            os.close(fd)
+        raise
+    return args, fds

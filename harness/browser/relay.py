@@ -1,0 +1,42 @@
+"""The sealed validator's browser, as Playwright in the seal sees it: Playwright starts this
+as Chromium; it sends its arguments, the two pipes Playwright gave it (fds 3 and 4) and its
+output to the harness's ``BrowserBroker`` over the Unix socket named first, which starts a
+confined Chromium on them, and it ends when that Chromium ends, with its exit status.
+
+Run as ``python -I -m harness.browser.relay SOCKET ARG…`` (see ``relay_script``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import socket
+import sys
+from pathlib import Path
+
+
+def relay_script(folder: Path, socket_path: str) -> Path:
+    """An executable in ``folder`` that runs the relay to ``socket_path``: what Playwright in
+    the seal is given as its browser."""
+    script = folder / "chromium-relay"
+    command = [sys.executable, "-I", "-m", "harness.browser.relay", socket_path]
+    script.write_text(f'#!/bin/sh\nexec {shlex.join(command)} "$@"\n')
+    script.chmod(0o755)
+    return script
+
+
+def main(argv: list[str]) -> int:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+        conn.connect(argv[0])
+        socket.send_fds(conn, [json.dumps(argv[1:]).encode() + b"\n"], [3, 4, 2])
+        for fd in (3, 4):  # Chromium holds them now: Playwright sees it close them
+            os.close(fd)
+        answer = b""
+        while chunk := conn.recv(64):
+            answer += chunk
+    status = answer.strip()
+    return int(status) if status.lstrip(b"-").isdigit() else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,153 @@
+"""Model calls from the seal: the sealed validator has no network and no key.
+
+Inside the seal, ``SocketModel`` sends each Messages API request over a Unix socket bound
+into its view. In the harness, ``ModelForwarder`` answers it: the step's hooks check it
+first (the engine's kill switch and budget checks: a stopped factory or a spent budget
+refuses the call), the harness's own model — which holds the key — answers, and the hooks
+record the call. A refused or failed call is answered with an error, and the refusal is kept
+(``refusal``) so that the harness, not the seal's word, says why the validator ended."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+import socketserver
+import threading
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from harness.errors import FactoryError, ModelError
+from harness.model.agent import AgentHooks, checked_call
+from harness.model.base import Model, Request, Response
+
+PATH = "/v1/messages"
+MAX_REQUEST_BYTES = 32 * 1024 * 1024
+CALL_TIMEOUT_S = 3600.0  # as long as the harness's model may take: the seal's limit ends it
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, *args: Any) -> None:
+        return
+
+    def _reply(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        if self.path != PATH or not 0 < length <= MAX_REQUEST_BYTES:
+            self._reply(400, _error("invalid_request_error", f"POST {PATH} with a body"))
+            return
+        try:
+            request = json.loads(self.rfile.read(length))
+        except json.JSONDecodeError:
+            self._reply(400, _error("invalid_request_error", "the body is not JSON"))
+            return
+        status, body = self.server.forwarder.answer(request)
+        self._reply(status, body)
+
+
+class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    daemon_threads = True
+    forwarder: ModelForwarder
+
+
+def _error(kind: str, message: str) -> dict[str, Any]:
+    return {"type": "error", "error": {"type": kind, "message": message}}
+
+
+class ModelForwarder:
+    """Serves ``model`` on the Unix socket ``path`` to one sealed agent whose model is
+    ``model_id`` (a request for another model is refused), each call checked and recorded
+    by ``hooks``."""
+
+    def __init__(self, path: Path, model: Model, hooks: AgentHooks, model_id: str) -> None:
+        self.path, self.model, self.hooks, self.model_id = path, model, hooks, model_id
+        self.refusal: FactoryError | None = None  # the first refusal that is not the model's
+        self._lock = threading.Lock()  # one call at a time, as the agent loop makes them
+        self._server = _Server(str(path), _Handler, bind_and_activate=False)
+        self._server.forwarder = self
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> ModelForwarder:
+        self._server.server_bind()
+        # the seal runs as the sandbox uid when the harness is root; the socket's folder
+        # (see ``run_sealed``) is what keeps everyone else out
+        self.path.chmod(0o666)
+        self._server.server_activate()
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=30)
+
+    def answer(self, request: Any) -> tuple[int, dict[str, Any]]:
+        """(HTTP status, body) for one request from the seal."""
+        if not isinstance(request, dict) or request.get("model") != self.model_id:
+            return 400, _error("invalid_request_error", f"the model is {self.model_id}")
+        with self._lock:
+            if self.refusal is not None:  # refused once: refused for good
+                return 409, _error(self.refusal.kind.value, str(self.refusal))
+            try:
+                response, _ = checked_call(self.model, self.hooks, request)
+            except FactoryError as exc:
+                if type(exc) is not ModelError:  # the model failing is the seal's to report
+                    self.refusal = exc
+                return 409, _error(exc.kind.value, str(exc))
+            except (KeyError, TypeError, ValueError) as exc:  # a request no model takes
+                return 400, _error("invalid_request_error", f"{type(exc).__name__}: {exc}")
+        return 200, response
+
+
+class _UnixConnection(http.client.HTTPConnection):
+    """HTTP to the harness over the Unix socket ``path``."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__("harness", timeout=CALL_TIMEOUT_S)
+        self.path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(str(self.path))
+
+
+class SocketModel:
+    """The model as the seal sees it: every request answered by the harness's forwarder on
+    the Unix socket ``path``."""
+
+    kind = "forwarded"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def create(self, request: Request) -> Response:
+        connection = _UnixConnection(self.path)
+        try:
+            data = json.dumps(request).encode()
+            connection.request("POST", PATH, data, {"content-type": "application/json"})
+            answer = connection.getresponse()
+            body = json.loads(answer.read())
+        except (OSError, http.client.HTTPException, json.JSONDecodeError) as exc:
+            raise ModelError(f"the harness's model socket failed: {type(exc).__name__}") from exc
+        finally:
+            connection.close()
+        if answer.status != 200:
+            error = body.get("error", {}) if isinstance(body, dict) else {}
+            raise ModelError(f"the harness refused the call: {error.get('message', body)}")
+        response: Response = body
+        return response

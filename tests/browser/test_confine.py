@@ -1,0 +1,65 @@
+"""The confined launcher's edges: what the broker refuses, and serving the app without root."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from harness.browser.chromium import find_chromium
+from harness.browser.confine import BrowserBroker, Launcher
+from harness.sandbox import app as app_module
+from harness.sandbox.app import AppNotReady, AppProcess, free_port
+from harness.sandbox.bwrap import Sandbox, sandbox_available
+
+pytestmark = pytest.mark.skipif(not sandbox_available(), reason="needs bwrap")
+
+
+@pytest.mark.parametrize(
+    ("message", "fds"),
+    [(b"not json\n", 3), (b'{"not": "a list"}\n', 3), (b'["--headless"]\n', 1)],
+)
+def test_the_broker_starts_nothing_for_a_malformed_relay(
+    tmp_path: Path, message: bytes, fds: int
+) -> None:
+    launcher = Launcher(tmp_path, find_chromium(), None)
+    pipes = [os.pipe() for _ in range(2)]
+    given = [pipes[0][0], pipes[1][1], pipes[1][1]][:fds]
+    with BrowserBroker(tmp_path / "browser.sock", launcher) as broker:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.connect(str(tmp_path / "browser.sock"))
+            socket.send_fds(conn, [message], given)
+            assert conn.recv(64) == b""  # hung up: no status, since nothing ran
+        broker.thread.join(timeout=30)
+        assert broker.proc is None
+    for read, write in pipes:
+        os.close(read)
+        os.close(write)
+
+
+def test_serving_the_app_without_root_is_refused_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(app_module, "running_as_root", lambda: False)
+    port = free_port()
+    with pytest.raises(AppNotReady, match="needs root") as refused:
+        AppProcess(Sandbox(tmp_path), f"python3 -m http.server {port}", port).__enter__()
+    assert "\n" not in str(refused.value)
+
+
+def test_the_app_network_is_entered_only_if_it_is_still_the_apps(tmp_path: Path) -> None:
+    """The prefix runs its command in the app's network namespace, checked once inside: the
+    same prefix naming another namespace (the app's pid taken by another process) runs
+    nothing."""
+    port = free_port()
+    with AppProcess(Sandbox(tmp_path), f"python3 -m http.server {port}", port) as served:
+        served.wait_ready(30)
+        assert served.netns_pid is not None
+        prefix = app_module.enter_network(served.netns_pid)
+        probe = ["python3", "-c", f"import socket; socket.create_connection(('127.0.0.1', {port}))"]
+        assert subprocess.run([*prefix, *probe], check=False).returncode == 0  # the app's
+        other = [*prefix[:-1], "net:[1]"]
+        assert subprocess.run([*other, "true"], check=False).returncode != 0
