@@ -1,4 +1,4 @@
-"""The gates known before validation (SPEC §7), each computed in code with its evidence."""
+"""The gates known before validation, each computed in code with its evidence."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from harness.config.globs import protected_hits
+from harness.git import shape
 from harness.git.repo import FileChange
 from harness.redact import CREDENTIALS, secret_values
 
@@ -64,6 +65,13 @@ def protected_paths_gate(paths: list[str], patterns: list[str]) -> Gate:
         shown = ", ".join(f"{p} (matches {g})" for p, g in hits[:10])
         return Gate("protected_paths", False, f"touches protected paths: {shown}")
     return Gate("protected_paths", True, f"{len(paths)} changed files, none protected")
+
+
+def tree_shape_gate(problems: list[str]) -> Gate:
+    """No nested repository, submodule, link out of the tree or alias of a protected path
+    (``harness.git.shape``)."""
+    result = shape.gate(problems)
+    return Gate(result.name, result.passed, result.evidence)
 
 
 def secrets_gate(diff: str) -> Gate:

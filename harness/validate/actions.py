@@ -25,6 +25,7 @@ from harness.engine.runner import check_kill_switch
 from harness.errors import FactoryError, GitError, StepFailed
 from harness.faults import fault_point
 from harness.forge.neutral import Markdown
+from harness.git import shape
 from harness.model.scripted import ScriptedModel
 from harness.review.trust import kind_of, review_gate
 from harness.triage.outbound import sanitize_outbound
@@ -204,6 +205,9 @@ def check(ctx: StepContext) -> dict[str, Any]:
             "journeys": [],
             "journeys_passed": False,
         }
+    protected = list(ctx.services.settings.governance.rules.protected_paths)
+    if problems := shape.tree_problems(ctx.services.repo, production, candidate, protected):
+        raise shape.UnsafeTree(problems)  # before any checkout of it, and before any merge
     request = _validator_request(ctx)
     asked = asked_digest(request)
     earlier, unseen_only = _earlier_verdict(ctx, prepared["head"], candidate, asked)
@@ -378,7 +382,7 @@ SEALED = ("journeys", "validator", "ci")  # judged after a browser looked
 def decide_route(
     rules: Rules, prepared: dict[str, Any], checked: dict[str, Any], ci: str
 ) -> Routing:
-    """The merge gate (SPEC §7) and the routing of everything that does not merge.
+    """The merge gate and the routing of everything that does not merge.
 
     Journeys are their own gate and the validator's verdict and score are kept as given; no
     model can raise what a gate computed. In order: journeys that pass on production but fail
