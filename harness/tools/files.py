@@ -16,6 +16,7 @@ from typing import Any, BinaryIO
 import re2  # type: ignore[import-untyped]
 
 from harness.errors import ToolError
+from harness.sandbox import holding
 from harness.tools.paths import relative, resolve_inside
 
 MAX_WRITE = 1_000_000  # bytes write_file writes and edit_file edits
@@ -240,6 +241,7 @@ class FileTools:
         path.parent.mkdir(parents=True, exist_ok=True)
         resolve_inside(self.root, relative(self.root, path.parent))
         path.write_text(content, encoding="utf-8")
+        holding.give(self.root, [path])  # as a command would have made it: the sandbox's
         return f"wrote {relative(self.root, path)} ({len(content):,} characters)"
 
     def edit_file(self, data: dict[str, Any]) -> str:
