@@ -140,4 +140,6 @@ def test_what_git_would_follow_is_refused_by_the_tree_shape_gate(
     report = run_cli(capsys, "--repo", str(repo), "report", res.json()["run_id"])
     assert re.search(r"^  FAIL  tree_shape: ", report.out, re.M), report.out
     assert checkout_head not in _everything_for(capsys, repo, state, number)
+    steps = Store.open(state).steps(res.json()["run_id"])
+    assert [s.step_id for s in steps].count("code") == 1  # a gate is not retried: a person decides
     assert not Path("/tmp/X").exists()  # the ext:: URL was never fetched
