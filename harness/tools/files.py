@@ -27,6 +27,7 @@ MAX_SEARCH_FILE = 2_000_000  # bytes: larger files are not searched (their names
 MAX_SEARCH_BYTES = 50_000_000  # bytes one search reads in all
 MAX_SCAN = 1 << 30  # bytes read_file streams through to reach an offset
 BLOCK = 1 << 20
+NOTE_ROOM = 300  # of the output limit, kept for the note that says how to read on
 RE2_OPTIONS = re2.Options()
 RE2_OPTIONS.log_errors = False
 
@@ -50,9 +51,11 @@ def _count(data: dict[str, Any], name: str) -> int | None:
 
 
 def cut(text: str, limit: int) -> str:
+    """``text`` in at most ``limit`` characters, the note saying it was cut included."""
     if len(text) <= limit:
         return text
-    return text[:limit] + f"\n[cut: {len(text):,} characters in all, the first {limit:,} shown]"
+    note = f"\n[cut: {len(text):,} characters in all, the first {limit - NOTE_ROOM:,} shown]"
+    return text[: limit - NOTE_ROOM] + note
 
 
 def compile_pattern(pattern: str) -> Any:
@@ -97,7 +100,8 @@ class FileTools:
 
     def __init__(self, worktree: Path, max_output_chars: int = 20_000) -> None:
         self.root = worktree.resolve()
-        self.limit = max_output_chars
+        self.output_limit = max_output_chars  # what the agent loop passes on whole
+        self.limit = max_output_chars - NOTE_ROOM  # of file content, the note aside
         self.walk_cut = False  # the last walk stopped at MAX_VISITED entries
 
     def _walk(self, start: Path) -> Iterator[Path]:
@@ -182,12 +186,15 @@ class FileTools:
         if not path.is_dir():
             raise ToolError(f"{relative(self.root, path)}: not a folder")
         files: list[str] = []
+        note = ""
         for found in self._walk(path):
             if len(files) == MAX_ENTRIES:
-                return cut("\n".join(files) + f"\n[cut: the first {MAX_ENTRIES} files]", self.limit)
+                note = f"\n[cut: the first {MAX_ENTRIES} files]"
+                break
             files.append(relative(self.root, found))
-        note = f"\n[cut: the first {MAX_VISITED:,} entries looked at]" if self.walk_cut else ""
-        return cut(("\n".join(files) or "(no files)") + note, self.limit)
+        if self.walk_cut:
+            note = f"\n[cut: the first {MAX_VISITED:,} entries looked at]"
+        return cut(("\n".join(files) or "(no files)") + note, self.output_limit)
 
     def search(self, data: dict[str, Any]) -> str:
         pattern = compile_pattern(_field(data, "pattern"))
@@ -216,7 +223,7 @@ class FileTools:
             hits.append(f"[not searched, larger than {MAX_SEARCH_FILE:,} bytes: {shown}]")
         if self.walk_cut:
             hits.append(f"[only the first {MAX_VISITED:,} entries were looked at]")
-        return cut("\n".join(hits) or "(no matches)", self.limit)
+        return cut("\n".join(hits) or "(no matches)", self.output_limit)
 
     def _search_file(self, pattern: Any, path: Path, room: int) -> list[str]:
         try:

@@ -4,6 +4,7 @@ backtracks for days in Python's ``re`` completes, other threads keep running mea
 
 from __future__ import annotations
 
+import re
 import threading
 import tracemalloc
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import ToolError
+from harness.model.agent import MAX_TOOL_RESULT, cap
 from harness.tools import files
 from harness.tools.files import FileTools
 
@@ -83,19 +85,23 @@ def test_a_200_mb_file_is_read_in_slices_near_its_end_without_loading_it(tmp_pat
 
 
 def test_a_cut_file_says_how_to_read_on_and_reading_on_gives_the_rest(tmp_path: Path) -> None:
-    text = "".join(f"line {i:03d} " + "x" * 90 + "\n" for i in range(201))  # 20,100 characters
+    """The case found on a real repository: a 20,052-character test file. The answer fits
+    the agent loop's limit whole, so the note saying where to read on reaches the model."""
+    text = "".join(f"line {i:03d} " + "x" * 90 + "\n" for i in range(200)) + "y" * 51 + "\n"
+    assert len(text) == 20_052
     (tmp_path / "test_big.py").write_text(text)
     tools = FileTools(tmp_path)
     first = tools.read_file({"path": "test_big.py"})
-    assert first.endswith(
-        "[lines 1-200 of test_big.py shown; more follows: read on with offset=201]"
-    )
-    rest = tools.read_file({"path": "test_big.py", "offset": 201})
-    assert first.split("\n[lines")[0] + rest == text
+    assert len(first) <= MAX_TOOL_RESULT and cap(first) == first
+    note = re.search(r"\[lines 1-(\d+) of test_big.py shown; more follows: read on with "
+                     r"offset=(\d+)\]$", first)  # fmt: skip
+    assert note and int(note[2]) == int(note[1]) + 1
+    rest = tools.read_file({"path": "test_big.py", "offset": int(note[2])})
+    assert first[: note.start() - 1] + rest == text
     assert tools.read_file({"path": "test_big.py", "offset": 2, "limit": 1}).startswith("line 001")
     (tmp_path / "one.txt").write_text("y" * 50_000 + "\nafter\n")
     long = tools.read_file({"path": "one.txt"})
-    assert long.endswith("its start is shown. Read on with offset=2]") and len(long) < 20_200
+    assert long.endswith("its start is shown. Read on with offset=2]") and cap(long) == long
     assert tools.read_file({"path": "one.txt", "offset": 2}) == "after\n"
     for bad in (0, -1, "3", True):
         with pytest.raises(ToolError, match="offset must be a whole number"):
