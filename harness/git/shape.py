@@ -57,10 +57,12 @@ class UnsafeTree(StepFailed):
     """A worktree or tree git must not read or land: the ``tree_shape`` gate failed, each
     failing entry in its evidence."""
 
-    def __init__(self, problems: list[str]) -> None:
+    def __init__(self, problems: list[str], say_why: bool = False) -> None:
+        """``say_why``: the evidence in the message too, where nothing else shows the gate."""
         refused = gate(problems)
+        why = f": {refused.evidence}" if say_why else ""
         super().__init__(
-            f"gates failed: {TREE_SHAPE}",
+            f"gates failed: {TREE_SHAPE}{why}",
             {"gates": [refused.model_dump()], "passed": False},
             ErrorKind.GATE,
         )

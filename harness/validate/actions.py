@@ -207,7 +207,7 @@ def check(ctx: StepContext) -> dict[str, Any]:
         }
     protected = list(ctx.services.settings.governance.rules.protected_paths)
     if problems := shape.tree_problems(ctx.services.repo, production, candidate, protected):
-        raise shape.UnsafeTree(problems)  # before any checkout of it, and before any merge
+        raise shape.UnsafeTree(problems, say_why=True)  # before any checkout, before any merge
     request = _validator_request(ctx)
     asked = asked_digest(request)
     earlier, unseen_only = _earlier_verdict(ctx, prepared["head"], candidate, asked)
