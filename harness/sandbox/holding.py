@@ -12,10 +12,11 @@ counted. From then on:
 - what the harness itself writes into a handed-over worktree (the file tools, moving it to
   another commit) is handed over by the writer (``give``), entry by entry;
 - the counters are the whole file system's: a command sharing it with others may be
-  charged for their growth. So when the running total says the worktree holds more than
-  it may, it is counted again exactly (a walk that stops at the cap), at most once per
-  command, before anything is refused. On a file system that reports no inode counts
-  (btrfs), files are counted that way after each command instead.
+  charged for their growth. So when they say a limit is passed, the worktree is counted
+  again exactly (a walk that stops past the caps), at most once per command, before
+  anything is refused. On a file system that reports no inode counts (btrfs), files are
+  counted that way after each command instead;
+- a command that only removes is never stopped, even in a worktree over its caps.
 """
 
 from __future__ import annotations
@@ -145,51 +146,56 @@ def give(top: Path, paths: Iterable[Path]) -> None:
 
 
 class Meter:
-    """What one command adds to its worktree while it runs, against its limits."""
+    """What one command adds to its worktree while it runs, against its limits: the bytes it
+    writes and the files it creates, and what the worktree then holds. The file system's
+    counters may hold others' growth, so no limit is reported before the worktree has been
+    counted exactly once in this command (a walk that stops past the caps)."""
 
     def __init__(self, top: Path, disk_bytes: int, new_files: int, files: int) -> None:
         self.top, self.disk_bytes, self.new_files, self.files = top, disk_bytes, new_files, files
-        self.held = held(top)  # before the command (the walk, the first time only)
-        self.start = self.base = counters(top)
+        self.before = self.held = held(top)  # the walk, the first time only
+        self.base = counters(top)
         self.recounted = False
 
-    def over(self) -> str | None:
-        """``"disk"`` or ``"files"`` when the command passed a limit so far, else None."""
-        now = counters(self.top)
-        grown = now - self.start
-        if grown.bytes > self.disk_bytes:
-            return "disk"
-        if grown.files is not None and grown.files > self.new_files:
-            return "files"
-        return self._holds_too_much(now)
+    def _now(self, now: Held) -> Held:
+        return self.held + (now - self.base)
 
-    def _over_cap(self, total: Held) -> str | None:
-        if total.bytes > self.disk_bytes:
+    def _over(self, total: Held) -> str | None:
+        """The limit ``total`` passes: what the command added, or what the worktree holds once
+        the command made it grow (a command that only removes is never stopped)."""
+        grown = total - self.before
+        if grown.bytes > self.disk_bytes or (grown.bytes > 0 and total.bytes > self.disk_bytes):
             return "disk"
-        if total.files is not None and total.files > self.files:
+        if total.files is None:
+            return None
+        added = total.files - (self.before.files or 0)
+        if added > self.new_files or (added > 0 and total.files > self.files):
             return "files"
         return None
 
-    def _holds_too_much(self, now: Held) -> str | None:
-        problem = self._over_cap(self.held + (now - self.base))
-        if problem and not self.recounted:  # the counters may hold others' growth: count
+    def over(self, now: Held | None = None) -> str | None:
+        """``"disk"`` or ``"files"`` when the command passed a limit so far, else None."""
+        now = counters(self.top) if now is None else now
+        problem = self._over(self._now(now))
+        if problem and not self.recounted:
             self.recounted = True
-            self.held, self.base = walk(self.top, False, stop_at=self.files), counters(self.top)
-            problem = self._over_cap(self.held)
+            stop = max(self.files, (self.before.files or 0) + self.new_files) + 1
+            self.held, self.base = walk(self.top, False, stop_at=stop), counters(self.top)
+            problem = self._over(self.held)
         return problem
 
     def finish(self, hit: str | None) -> tuple[str | None, Held]:
         """After the command: the limit it passed (``hit`` if it was stopped for one), and
         what the worktree holds now, remembered for the next command."""
         now = counters(self.top)
-        total = self.held + (now - self.base)
-        if now.files is None:  # this file system counts no inodes: count the entries
-            exact = walk(self.top, False, stop_at=self.files)
-            total = Held(total.bytes, exact.files)
-            if exact.files is not None and exact.files - (self.held.files or 0) > self.new_files:
-                hit = hit or "files"
-        hit = hit or self._holds_too_much(now)
-        total = self.held + (now - self.base) if now.files is not None else total
+        if now.files is None:  # this file system counts no inodes: count the entries, bounded
+            stop = max(self.files, (self.before.files or 0) + self.new_files) + 1
+            self.held, self.base = walk(self.top, False, stop_at=stop), now
+            total = self.held
+            hit = hit or self._over(total)
+        else:
+            hit = hit or self.over(now)
+            total = self._now(now)
         total = Held(max(0, total.bytes), None if total.files is None else max(0, total.files))
         remember(self.top, total)
         return hit, total

@@ -40,24 +40,26 @@ def test_300000_files_are_stopped_by_the_file_cap_and_the_next_command_walks_not
     wt = tmp_path / "w"
     wt.mkdir()
     (wt / "kept.txt").write_text("kept\n")
-    box = Sandbox(wt, Limits(timeout_s=300, max_new_files=5_000))
+    box = Sandbox(wt, Limits(timeout_s=600, max_new_files=20_000))
     walks, chowns = Calls(holding.walk), Calls(os.lchown)
     monkeypatch.setattr(holding, "walk", walks)
     monkeypatch.setattr(os, "lchown", chowns)
     result = box.run(MANY)
     assert result.limit_hit == "files" and result.exit_code == 124
-    assert "[file limit: the command was stopped: it created more than 5,000 files" in (
+    assert "[file limit: the command was stopped: it created more than 20,000 files" in (
         result.output
     )
     created = len(os.listdir(wt / "d"))
-    assert 5_000 < created < 300_000  # stopped on the way, not after
-    assert walks.count == 1  # the worktree was walked once, before its first command
+    assert 20_000 < created < 300_000  # stopped on the way, not after
+    # walked once before its first command, and counted once more before the refusal (the
+    # file system's counters may hold others' files: a limit is only reported when exact)
+    assert walks.count == 2
     first_chowns = chowns.count
     assert first_chowns == (2 if os.geteuid() == 0 else 0)  # kept.txt and the folder itself
 
     nxt = box.run("cat kept.txt; ls d | wc -l")
     assert nxt.exit_code == 0 and nxt.output.startswith("kept\n")
-    assert walks.count == 1 and chowns.count == first_chowns  # no walk, no chown: at once
+    assert walks.count == 2 and chowns.count == first_chowns  # no walk, no chown: at once
 
 
 def test_a_worktree_holding_too_many_files_is_refused_after_an_exact_count(
@@ -66,12 +68,13 @@ def test_a_worktree_holding_too_many_files_is_refused_after_an_exact_count(
     wt = tmp_path / "w"
     wt.mkdir()
     box = Sandbox(wt, Limits(timeout_s=120, max_new_files=3_000, max_files=4_000))
+    # others' files on the same file system may show in its counters, never in a refusal
     for batch in range(2):  # each command stays under the per-command cap
         done = box.run(f"mkdir -p b{batch} && cd b{batch} && seq 1 2500 | xargs touch")
         assert done.limit_hit is None if batch == 0 else done.limit_hit == "files", done.output
     held = re.search(r"now holds more than 4,000 \(about ([\d,]+)\)", done.output)
     assert held and int(held[1].replace(",", "")) > 4_000, done.output
-    box.run("rm -rf b1")  # making room works again
+    assert box.run("rm -rf b1").limit_hit is None  # a command that makes room is not stopped
     assert box.run("touch ok").limit_hit is None
 
 
