@@ -201,3 +201,29 @@ def test_one_glob_dialect() -> None:
             if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "full_match":
                 users.setdefault("full_match", set()).add(name)
     assert users == {"pathspec": {"config/globs.py"}, "fnmatch": {"git/integrity.py"}}, users
+
+
+def test_ownership_is_handed_to_the_sandbox_in_one_module() -> None:
+    """Only ``harness/sandbox/holding.py`` changes who owns a file: the one walk that hands a
+    worktree over, and ``give`` for what the harness writes after it."""
+    found = {
+        name
+        for name, tree in modules()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and node.attr in ("chown", "lchown", "fchown")
+    }
+    assert found == {"sandbox/holding.py"}, found
+
+
+def test_only_the_shape_check_looks_for_nested_git_entries() -> None:
+    """The walk for ``.git`` below a worktree's root (before git reads it) is
+    ``harness/git/shape.py``'s alone; GitRepo calls it, nothing else re-implements it."""
+    found = {
+        name
+        for name, tree in modules()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in ("nested_git", "refuse_nested")
+    }
+    assert found == {"git/repo.py"}, found

@@ -130,7 +130,8 @@ class Engine:
         step = workflow.steps[pos]
         history = [s for s in steps if s.step_id == step.id]
         if last.status == "failed":
-            if step.on_fail is not None:
+            # a gate that said no is not a failed attempt to retry: its evidence goes to a person
+            if step.on_fail is not None and last.error_kind != ErrorKind.GATE.value:
                 taken = sum(1 for s in history if s.status == "failed")
                 if taken <= self._limit(step.on_fail, workflow):
                     return workflow.index(step.on_fail.retry_from)

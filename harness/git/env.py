@@ -11,8 +11,10 @@ behalf:
   ``GIT_CONFIG_GLOBAL=/dev/null``), nor system attributes (``GIT_ATTR_NOSYSTEM=1``);
 - command-line configuration (which wins over the repository's) points hooks, the file
   system monitor, the attributes file, pagers, editors, ssh, credential helpers and signing
-  nowhere, and allows reading a worktree owned by another user (``safe.directory=*``): the
-  sandbox may hand worktrees to an unprivileged uid while the harness runs as root;
+  nowhere, never recurses into submodules (nor fetches them), refuses paths that only
+  spell ``.git`` differently (``core.protectHFS``/``NTFS``), and allows reading a worktree
+  owned by another user (``safe.directory=*``): the sandbox may hand worktrees to an
+  unprivileged uid while the harness runs as root;
 - diffs are asked for with ``--no-textconv --no-ext-diff`` where git offers them.
 """
 
@@ -46,6 +48,10 @@ SAFE_CONFIG: tuple[str, ...] = tuple(
         "log.showSignature=false",
         "gpg.program=false",
         "protocol.ext.allow=never",
+        "submodule.recurse=false",
+        "fetch.recurseSubmodules=false",
+        "core.protectHFS=true",
+        "core.protectNTFS=true",
         "protocol.file.allow=always",
         "safe.directory=*",
     )

@@ -18,10 +18,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import GitError
-from harness.git import integrity
+from harness.git import integrity, shape
 from harness.git.env import git_seconds, run_git
 
 __all__ = ["GitRepo", "git_seconds"]
+
+# commands that read a working tree's untracked files: in a linked worktree (where agents
+# work) none runs before the tree is checked for ``.git`` entries below its root
+READS_WORKTREE = frozenset(
+    {"add", "status", "ls-files", "reset", "update-index", "stash", "clean", "checkout",
+     "commit", "restore", "switch", "rm", "mv", "submodule"}
+)  # fmt: skip
 
 
 def _text(data: bytes) -> str:
@@ -60,6 +67,7 @@ class GitRepo:
         bare = (self.path / "HEAD").is_file() and (self.path / "objects").is_dir()
         if not (dotgit.is_dir() or dotgit.is_file() or bare):
             raise GitError(f"{self.path}: not a git repository")
+        self.linked = dotgit.is_file()  # a linked worktree: its files may be an agent's
 
     def _run(
         self, args: list[str], env: dict[str, str] | None = None, stdin: bytes | None = None
@@ -69,6 +77,8 @@ class GitRepo:
         if not self.path.is_dir():
             raise GitError(f"{self.path}: not a git repository")
         integrity.check_repository(self.path)
+        if self.linked and args and args[0] in READS_WORKTREE:
+            shape.refuse_nested(self.path, self.own)  # before git opens what an agent named
         done = run_git(args, cwd=self.path, env=env, stdin=stdin)
         return done.returncode, done.stdout, _text(done.stderr)
 
@@ -127,10 +137,6 @@ class GitRepo:
             if tab and meta.split(" ")[1:2] == ["blob"]:
                 paths.append(path)
         return sorted(p for p in paths if p.startswith(prefix))
-
-    def is_tracked_clean(self, path: str) -> bool:
-        """True if ``path`` has no uncommitted changes in the working tree."""
-        return not self.git("status", "--porcelain", "--", path).strip()
 
     # -- writing ------------------------------------------------------------------
     @classmethod

@@ -11,7 +11,7 @@ from harness.engine.context import StepContext
 from harness.errors import ErrorKind, FactoryError, StepFailed
 from harness.faults import fault_point
 from harness.forge import neutral
-from harness.git import integrity
+from harness.git import integrity, shape
 from harness.git.branches import branch_name
 from harness.git.repo import GitRepo
 from harness.git.worktrees import WorktreeManager, default_worktree_root
@@ -210,17 +210,19 @@ def gates(ctx: StepContext) -> dict[str, Any]:
     attempts = fix_attempts(ctx)
     assert ctx.issue is not None
     numstat = repo.diff_numstat(base, head)
+    protected = list(rules.protected_paths)
     results = [
         g.changed_lines_gate(numstat, rules.max_changed_lines),
         g.size_gate(repo.file_changes(base, head), limits.max_added_bytes, limits.max_file_bytes),
-        g.protected_paths_gate(sorted(p for _, _, p in numstat), list(rules.protected_paths)),
+        g.protected_paths_gate(sorted(p for _, _, p in numstat), protected),
+        g.tree_shape_gate(shape.tree_problems(repo, base, head, protected)),
         g.secrets_gate(repo.diff_text(base, head, max_bytes=5_000_000)),
         g.tests_gate(ctx.outputs.get("test"), ctx.outputs["commit"]["tree"]),
         g.fix_attempts_gate(attempts, rules.max_fix_attempts),
         g.budget_gate(services.store.spend(issue=ctx.issue), rules.budgets.per_issue_usd),
     ]
     outputs = {
-        "gates": [r.to_json() for r in results],
+        "gates": [r.model_dump() for r in results],
         "passed": all(r.passed for r in results),
         "fix_attempts": attempts,
     }

@@ -1,12 +1,13 @@
-"""The gates known before validation (SPEC §7), each computed in code with its evidence."""
+"""The gates known before validation, each computed in code with its evidence."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
 from typing import Any
 
+from harness.artifacts import GateResult
 from harness.config.globs import protected_hits
+from harness.git import shape
 from harness.git.repo import FileChange
 from harness.redact import CREDENTIALS, secret_values
 
@@ -17,20 +18,14 @@ SECRET_PATTERNS = (
 )
 
 
-@dataclass(frozen=True)
-class Gate:
-    name: str
-    passed: bool
-    evidence: str
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+def _gate(name: str, passed: bool, evidence: str) -> GateResult:
+    return GateResult(name=name, passed=passed, evidence=evidence)
 
 
-def changed_lines_gate(numstat: list[tuple[int, int, str]], limit: int) -> Gate:
+def changed_lines_gate(numstat: list[tuple[int, int, str]], limit: int) -> GateResult:
     total = sum(a + d for a, d, _ in numstat)
     files = ", ".join(f"{p} (+{a} -{d})" for a, d, p in numstat[:20])
-    return Gate("changed_lines", total <= limit, f"{total} changed lines (limit {limit}): {files}")
+    return _gate("changed_lines", total <= limit, f"{total} changed lines (limit {limit}): {files}")
 
 
 def _size(n: int) -> str:
@@ -39,7 +34,7 @@ def _size(n: int) -> str:
     return f"{n / 1000:.1f} kB" if n < 1_000_000 else f"{n / 1_000_000:.1f} MB"
 
 
-def size_gate(changes: list[FileChange], max_added_bytes: int, max_file_bytes: int) -> Gate:
+def size_gate(changes: list[FileChange], max_added_bytes: int, max_file_bytes: int) -> GateResult:
     """Bytes, not lines: a binary file is one changed line but may weigh 50 MB."""
     added = sum(c.added_bytes for c in changes)
     over = sorted((c for c in changes if c.new_size > max_file_bytes), key=lambda c: -c.new_size)
@@ -55,33 +50,39 @@ def size_gate(changes: list[FileChange], max_added_bytes: int, max_file_bytes: i
         more = f" and {len(binary) - 10} more" if len(binary) > 10 else ""
         shown = ", ".join(f"{c.path} ({_size(c.new_size)})" for c in binary[:10])
         parts.append(f"binary files: {shown}{more}")
-    return Gate("size", added <= max_added_bytes and not over, "; ".join(parts))
+    return _gate("size", added <= max_added_bytes and not over, "; ".join(parts))
 
 
-def protected_paths_gate(paths: list[str], patterns: list[str]) -> Gate:
+def protected_paths_gate(paths: list[str], patterns: list[str]) -> GateResult:
     hits = protected_hits(paths, patterns)
     if hits:
         shown = ", ".join(f"{p} (matches {g})" for p, g in hits[:10])
-        return Gate("protected_paths", False, f"touches protected paths: {shown}")
-    return Gate("protected_paths", True, f"{len(paths)} changed files, none protected")
+        return _gate("protected_paths", False, f"touches protected paths: {shown}")
+    return _gate("protected_paths", True, f"{len(paths)} changed files, none protected")
 
 
-def secrets_gate(diff: str) -> Gate:
+def tree_shape_gate(problems: list[str]) -> GateResult:
+    """No nested repository, submodule, link out of the tree or alias of a protected path
+    (``harness.git.shape``)."""
+    return shape.gate(problems)
+
+
+def secrets_gate(diff: str) -> GateResult:
     added = "\n".join(line[1:] for line in diff.splitlines() if line.startswith("+"))
     found = [name for name, rx in SECRET_PATTERNS if rx.search(added)]
     found += ["a secret of the harness's environment" for v in secret_values() if v in added]
     if found:
-        return Gate("secrets", False, "added lines contain: " + ", ".join(sorted(set(found))))
-    return Gate("secrets", True, "no secret pattern in the added lines")
+        return _gate("secrets", False, "added lines contain: " + ", ".join(sorted(set(found))))
+    return _gate("secrets", True, "no secret pattern in the added lines")
 
 
-def tests_gate(test: dict[str, Any] | None, final_tree: str) -> Gate:
+def tests_gate(test: dict[str, Any] | None, final_tree: str) -> GateResult:
     if not test:
-        return Gate("tests_green", False, "the test command did not run")
+        return _gate("tests_green", False, "the test command did not run")
     same = test.get("tree") == final_tree
     ok = test.get("exit_code") == 0 and same
     where = "on the final commit" if same else "NOT on the final commit (changed after the tests)"
-    return Gate(
+    return _gate(
         "tests_green",
         ok,
         f"`{test.get('command')}` exited {test.get('exit_code')} {where} "
@@ -89,9 +90,9 @@ def tests_gate(test: dict[str, Any] | None, final_tree: str) -> Gate:
     )
 
 
-def fix_attempts_gate(attempts: int, limit: int) -> Gate:
-    return Gate("fix_attempts", attempts <= limit, f"{attempts} fix attempts (limit {limit})")
+def fix_attempts_gate(attempts: int, limit: int) -> GateResult:
+    return _gate("fix_attempts", attempts <= limit, f"{attempts} fix attempts (limit {limit})")
 
 
-def budget_gate(spent: float, cap: float) -> Gate:
-    return Gate("budget", spent <= cap, f"${spent:.4f} spent on this issue (cap ${cap:.2f})")
+def budget_gate(spent: float, cap: float) -> GateResult:
+    return _gate("budget", spent <= cap, f"${spent:.4f} spent on this issue (cap ${cap:.2f})")

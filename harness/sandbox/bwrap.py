@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import SandboxError
-from harness.sandbox import seccomp
+from harness.sandbox import holding, seccomp
+from harness.sandbox.holding import SANDBOX_UID
 from harness.sandbox.limits import Limits, PidsCgroup, apply_rlimits
 
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -39,9 +40,6 @@ SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
 # Inside the system view, folders no sandboxed command may read, whatever else is hidden.
 ALWAYS_HIDDEN = ("/etc/ssh", "/etc/ssl/private")
-# When the harness runs as root, sandboxed commands run as this uid and gid (``nobody``).
-SANDBOX_UID = 65534
-SANDBOX_GID = 65534
 DEV_SHM_MB = 256
 
 
@@ -50,7 +48,7 @@ class CommandResult:
     exit_code: int
     output: str
     timed_out: bool
-    limit_hit: str | None  # None | "time" | "output" | "disk"
+    limit_hit: str | None  # None | "time" | "output" | "disk" | "files"
     duration_s: float
 
 
@@ -154,36 +152,6 @@ def bwrap_argv(view: View, command: list[str], *, seccomp_fd: int | None = None)
     return [*args, *command]
 
 
-def claim(folders: Iterable[Path]) -> int:
-    """Walk ``folders`` once: as root, make their entries the sandbox uid's, so its commands
-    can write there (the worktree's ``.git`` link stays the harness's); return the bytes they
-    hold (allocated blocks, links not followed)."""
-    as_root = running_as_root()
-    total = 0
-    for top in folders:
-        git_link = top / ".git"
-        entries = [top]
-        for parent, dirs, files in os.walk(top):
-            entries += [Path(parent, name) for name in (*dirs, *files)]
-        for entry in entries:
-            try:
-                info = entry.lstat()
-                if as_root and info.st_uid != SANDBOX_UID and entry != git_link:
-                    os.lchown(entry, SANDBOX_UID, SANDBOX_GID)
-                if as_root and entry == top and info.st_mode & 0o011 != 0o011:
-                    # bubblewrap enters it as root without capabilities, after the chown
-                    top.chmod(info.st_mode & 0o7777 | 0o011)
-            except FileNotFoundError:
-                continue
-            total += info.st_blocks * 512
-    return total
-
-
-def _fs_used(path: Path) -> int:
-    stats = os.statvfs(path)
-    return (stats.f_blocks - stats.f_bfree) * stats.f_frsize
-
-
 def harden(paths: Iterable[Path]) -> None:
     """As root: the folders a sandboxed command must never read (state, hold-out, the main
     repository's ``.git``) are closed to every other uid by their modes too, so they stay shut
@@ -217,7 +185,6 @@ class Sandbox:
         self.hidden = [p.resolve() for p in hidden or []]
         self.network = network
         self.seen_as = seen_as.resolve() if seen_as is not None else None
-        self.held_bytes = 0  # what the worktree held when the last command started
 
     def view(self) -> View:
         env = {
@@ -249,7 +216,7 @@ class Sandbox:
     ) -> subprocess.Popen[bytes]:
         """Start ``command`` in the sandbox (the one place a sandboxed process is spawned)."""
         limits = self.limits
-        self.held_bytes = claim([self.worktree])
+        holding.held(self.worktree)  # handed to the sandbox uid: walked the first time only
 
         def child_setup() -> None:
             if cgroup is not None:
@@ -280,8 +247,8 @@ class Sandbox:
         timeout = timeout_s or self.limits.timeout_s
         cap = self.limits.output_bytes
         cgroup = PidsCgroup(self.limits.max_processes)
-        disk_cap = self.limits.disk_mb * 1024 * 1024
-        used_before = _fs_used(self.worktree)
+        lim = self.limits
+        meter = holding.Meter(self.worktree, lim.disk_mb << 20, lim.max_new_files, lim.max_files)
         started = time.monotonic()
         proc = self.popen(command, cgroup)
         assert proc.stdout is not None
@@ -293,8 +260,7 @@ class Sandbox:
                 if left <= 0:
                     limit_hit = "time"
                     break
-                if self.held_bytes + _fs_used(self.worktree) - used_before > disk_cap:
-                    limit_hit = "disk"
+                if limit_hit := meter.over():
                     break
                 ready, _, _ = select.select([proc.stdout], [], [], min(left, 0.5))
                 if not ready:
@@ -316,21 +282,9 @@ class Sandbox:
                 proc.wait(timeout=10)
             cgroup.remove()
             proc.stdout.close()
+        limit_hit, held = meter.finish(limit_hit)
         output = b"".join(chunks)[:cap].decode("utf-8", errors="replace")
-        if limit_hit == "output":
-            output += f"\n[output cut at {cap:,} bytes; the command was stopped]"
-        if limit_hit == "time":
-            output += f"\n[stopped after {timeout:.0f}s: time limit]"
-        held = self.held_bytes + _fs_used(self.worktree) - used_before
-        if limit_hit is None and held > disk_cap:
-            limit_hit = "disk"
-        if limit_hit == "disk":
-            held //= 1024 * 1024
-            output += (
-                f"\n[disk limit: the command wrote more than {self.limits.disk_mb} MB or the "
-                f"worktree now holds about {held} MB (limit {self.limits.disk_mb} MB); "
-                "remove what is not needed]"
-            )
+        output += self._limit_note(limit_hit, timeout, held)
         code = proc.returncode if proc.returncode is not None else -9
         return CommandResult(
             exit_code=code if limit_hit is None else 124,
@@ -339,6 +293,27 @@ class Sandbox:
             limit_hit=limit_hit,
             duration_s=time.monotonic() - started,
         )
+
+    def _limit_note(self, limit_hit: str | None, timeout: float, held: holding.Held) -> str:
+        """What the output says about the limit that stopped the command."""
+        lim = self.limits
+        if limit_hit == "output":
+            return f"\n[output cut at {lim.output_bytes:,} bytes; the command was stopped]"
+        if limit_hit == "time":
+            return f"\n[stopped after {timeout:.0f}s: time limit]"
+        if limit_hit == "disk":
+            return (
+                f"\n[disk limit: the command wrote more than {lim.disk_mb} MB or the "
+                f"worktree now holds about {held.bytes >> 20} MB (limit {lim.disk_mb} MB); "
+                "remove what is not needed]"
+            )
+        if limit_hit == "files":
+            return (
+                f"\n[file limit: the command was stopped: it created more than "
+                f"{lim.max_new_files:,} files and folders, or the worktree now holds more than "
+                f"{lim.max_files:,} (about {held.files or 0:,}); remove what is not needed]"
+            )
+        return ""
 
     @staticmethod
     def _kill(proc: subprocess.Popen[bytes]) -> None:

@@ -1,5 +1,6 @@
 """Resource limits of a sandboxed command: a pids cgroup where the kernel lets us make one,
-rlimits always (RLIMIT_NPROC binds only non-root users, hence the cgroup)."""
+rlimits always (RLIMIT_NPROC binds only non-root users, hence the cgroup), and what its
+worktree may hold (``harness.sandbox.holding``)."""
 
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ class Limits:
     file_size_mb: int = 512
     tmp_mb: int = 1024  # the private /tmp (a tmpfs of this size)
     disk_mb: int = 2048  # what one command may write, and the worktree may hold
+    max_new_files: int = 100_000  # files, folders and links one command may create
+    max_files: int = 250_000  # what the worktree may hold (a node_modules is tens of thousands)
 
 
 class PidsCgroup:

@@ -12,6 +12,7 @@ from harness.config.settings import Settings
 from harness.errors import GitError
 from harness.git.repo import GitRepo
 from harness.git.worktrees import default_worktree_root
+from harness.sandbox import holding
 from harness.sandbox.bwrap import CommandResult, Sandbox, harden
 from harness.sandbox.limits import Limits
 
@@ -94,6 +95,7 @@ def prepare_worktree(settings: Settings, path: Path, trusted: str, head: str) ->
         repo.move_to(head)
     except GitError as exc:
         return Prepared(online, None, (), f"cannot move the prepared tree to {head[:12]}: {exc}")
+    holding.give(repo.path, [repo.path / p for p in repo.paths_between(trusted, head)])
     changed = repo.changed_paths(trusted, head)
     inputs = tuple(p for p in changed if matching(p, commands.setup_inputs))
     if commands.setup and inputs:

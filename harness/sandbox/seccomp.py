@@ -1,11 +1,16 @@
-"""The seccomp filter every sandboxed command runs under: the usual container deny list.
+"""The seccomp filter every sandboxed command runs under: Docker's default deny list, and
+more.
 
-Refused with ``EPERM``: everything that mounts, unmounts or changes the root (``mount``,
-``umount2``, ``pivot_root``, ``chroot``, the new mount API), enters or creates namespaces
+What it refuses is data, in ``syscalls.yaml`` beside this module, with Docker's default
+profile embedded for comparison (its source and version named there): with ``EPERM``,
+everything that mounts, unmounts or changes the root, enters or creates namespaces
 (``unshare``, ``setns``, ``clone`` with a namespace flag; ``clone3`` answers ``ENOSYS`` so
 libc falls back to ``clone``, whose flags the filter can read), traces or reads other
-processes (``ptrace``, ``process_vm_*``, ``kcmp``), the kernel keyring, BPF, perf, kernel
-modules, ``kexec``, ``reboot``, swap, accounting, quotas and file handles.
+processes, the kernel keyring, BPF, perf, ``io_uring``, ``userfaultfd``, kernel modules,
+``kexec``, reboot, swap, accounting, quotas, file handles, the clock, NUMA policy, the
+``AF_ALG`` and ``AF_VSOCK`` socket families, and ``personality`` flags beyond the ones
+Docker allows. Every call Docker refuses outright is refused here, or listed in the file
+with the reason it is allowed (``tests/tools/test_seccomp.py`` compares the two).
 
 The filter is compiled by libseccomp (through ``pyseccomp``) once per process, as classic
 BPF, and handed to bubblewrap on a file descriptor (``--seccomp FD``). Without libseccomp
@@ -15,64 +20,39 @@ depth, and ``factory doctor`` says whether it is active.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import os
 import tempfile
+from pathlib import Path
+from typing import Any
 
-DENIED = (
-    "mount",
-    "umount2",
-    "pivot_root",
-    "chroot",
-    "open_tree",
-    "move_mount",
-    "fsopen",
-    "fsconfig",
-    "fsmount",
-    "fspick",
-    "mount_setattr",
-    "unshare",
-    "setns",
-    "ptrace",
-    "process_vm_readv",
-    "process_vm_writev",
-    "kcmp",
-    "keyctl",
-    "add_key",
-    "request_key",
-    "bpf",
-    "perf_event_open",
-    "userfaultfd",
-    "init_module",
-    "finit_module",
-    "delete_module",
-    "kexec_load",
-    "kexec_file_load",
-    "reboot",
-    "swapon",
-    "swapoff",
-    "acct",
-    "quotactl",
-    "name_to_handle_at",
-    "open_by_handle_at",
-    "lookup_dcookie",
-    "iopl",
-    "ioperm",
-    "syslog",
-)
+import yaml
 
-# clone(2) flags that create namespaces
-_NAMESPACE_FLAGS = (
-    0x00020000,  # CLONE_NEWNS
-    0x02000000,  # CLONE_NEWCGROUP
-    0x04000000,  # CLONE_NEWUTS
-    0x08000000,  # CLONE_NEWIPC
-    0x10000000,  # CLONE_NEWUSER
-    0x20000000,  # CLONE_NEWPID
-    0x40000000,  # CLONE_NEWNET
-    0x00000080,  # CLONE_NEWTIME
-)
+SYSCALLS = Path(__file__).with_name("syscalls.yaml")
+_BITS = 32  # personality(2) reads an unsigned int
+
+
+@functools.lru_cache(maxsize=1)
+def rules() -> dict[str, Any]:
+    """The filter's data (``syscalls.yaml``)."""
+    data: dict[str, Any] = yaml.safe_load(SYSCALLS.read_text(encoding="utf-8"))
+    return data
+
+
+def _personality_rules(allowed: int, query: int) -> list[tuple[int, int]]:
+    """(mask, value) pairs: personality(x) is refused when ``x & mask == value`` for one of
+    them — exactly when x is neither ``query`` nor made of ``allowed`` flags only. libseccomp
+    compares an argument once per rule, so the set is written as a union of two-bit tests:
+    some bit outside ``allowed`` set with a neighbouring one clear (x is not all ones), or
+    one outside bit set with an allowed bit clear."""
+    outside = [1 << b for b in range(_BITS) if not allowed & (1 << b)]
+    inside = [1 << b for b in range(_BITS) if allowed & (1 << b)]
+    if query != (1 << _BITS) - 1 or not outside:
+        raise ValueError("syscalls.yaml: personality_query must be 0xffffffff")
+    pairs = [(a | b, a) for a, b in zip(outside, outside[1:] + outside[:1], strict=True)]
+    return pairs + [(outside[0] | m, outside[0]) for m in inside]
 
 
 @functools.lru_cache(maxsize=1)
@@ -82,17 +62,29 @@ def program() -> bytes | None:
         import pyseccomp as sc  # type: ignore[import-untyped]
     except (ImportError, OSError):
         return None
-    rules = sc.SyscallFilter(sc.ALLOW)
-    for name in DENIED:
-        try:
-            rules.add_rule(sc.ERRNO(errno.EPERM), name)
-        except (RuntimeError, ValueError, OSError):  # a call this kernel or arch does not have
-            continue
-    for flag in _NAMESPACE_FLAGS:
-        rules.add_rule(sc.ERRNO(errno.EPERM), "clone", sc.Arg(0, sc.MASKED_EQ, flag, flag))
-    rules.add_rule(sc.ERRNO(errno.ENOSYS), "clone3")
+    data, refuse = rules(), sc.ERRNO(errno.EPERM)
+    chosen = sc.SyscallFilter(sc.ALLOW)
+
+    def add(action: Any, name: str, *args: Any) -> None:
+        # a call this kernel or architecture does not have is skipped
+        with contextlib.suppress(RuntimeError, ValueError, OSError):
+            chosen.add_rule(action, name, *args)
+
+    for name in data["denied"]:
+        add(refuse, name)
+    for name in data["enosys"]:
+        add(sc.ERRNO(errno.ENOSYS), name)
+    for flag in data["clone_refused_flags"].values():
+        add(refuse, "clone", sc.Arg(0, sc.MASKED_EQ, flag, flag))
+    for family in data["socket_refused_families"].values():
+        add(refuse, "socket", sc.Arg(0, sc.EQ, family))
+    allowed = functools.reduce(int.__or__, data["personality_allowed_flags"].values(), 0)
+    query = int(data["personality_query"])
+    add(refuse, "personality", sc.Arg(0, sc.GT, query))
+    for mask, value in _personality_rules(allowed, query):
+        add(refuse, "personality", sc.Arg(0, sc.MASKED_EQ, mask, value))
     with tempfile.TemporaryFile() as handle:
-        rules.export_bpf(handle)
+        chosen.export_bpf(handle)
         handle.seek(0)
         return handle.read()
 

@@ -1,18 +1,35 @@
-"""``read_file``, ``list_files``, ``search``, ``write_file``, ``edit_file`` inside one worktree."""
+"""``read_file``, ``list_files``, ``search``, ``write_file``, ``edit_file`` inside one worktree.
+
+They run on the harness's own threads, so each one's work is bounded whatever the worktree
+holds: ``read_file`` streams (it never holds more than it returns, and reads on from a line
+``offset``), ``list_files`` and ``search`` walk at most ``MAX_VISITED`` entries, ``search``
+reads at most ``MAX_SEARCH_BYTES`` and skips files over ``MAX_SEARCH_FILE``, and its
+patterns are RE2's (linear in the text: no pattern can backtrack for days)."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
+
+import re2  # type: ignore[import-untyped]
 
 from harness.errors import ToolError
+from harness.sandbox import holding
 from harness.tools.paths import relative, resolve_inside
 
-MAX_WRITE = 1_000_000
-MAX_ENTRIES = 2000
+MAX_WRITE = 1_000_000  # bytes write_file writes and edit_file edits
+MAX_ENTRIES = 2000  # files list_files names
+MAX_VISITED = 50_000  # entries list_files or search walks before it stops
 MAX_MATCHES = 200
+MAX_SEARCH_FILE = 2_000_000  # bytes: larger files are not searched (their names are)
+MAX_SEARCH_BYTES = 50_000_000  # bytes one search reads in all
+MAX_SCAN = 1 << 30  # bytes read_file streams through to reach an offset
+BLOCK = 1 << 20
+NOTE_ROOM = 300  # of the output limit, kept for the note that says how to read on
+RE2_OPTIONS = re2.Options()
+RE2_OPTIONS.log_errors = False
 
 
 def _field(data: dict[str, Any], name: str, required: bool = True) -> str:
@@ -24,10 +41,58 @@ def _field(data: dict[str, Any], name: str, required: bool = True) -> str:
     return value
 
 
+def _count(data: dict[str, Any], name: str) -> int | None:
+    value = data.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ToolError(f"{name} must be a whole number of lines, 1 or more")
+    return value
+
+
 def cut(text: str, limit: int) -> str:
+    """``text`` in at most ``limit`` characters, the note saying it was cut included."""
     if len(text) <= limit:
         return text
-    return text[:limit] + f"\n[cut: {len(text):,} characters in all, the first {limit:,} shown]"
+    note = f"\n[cut: {len(text):,} characters in all, the first {limit - NOTE_ROOM:,} shown]"
+    return text[: limit - NOTE_ROOM] + note
+
+
+def compile_pattern(pattern: str) -> Any:
+    """An RE2 pattern, or a ``ToolError`` the model can act on."""
+    try:
+        return re2.compile(pattern, options=RE2_OPTIONS)
+    except re2.error as exc:
+        detail = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
+        raise ToolError(
+            f"pattern {pattern[:200]!r} is not a regular expression search can run: {detail}. "
+            "search takes RE2 syntax, "
+            "which runs in linear time: no backreferences (\\1) and no lookaround "
+            "((?=…), (?!…), (?<=…), (?<!…)); rewrite the pattern without them"
+        ) from exc
+
+
+def _seek_line(handle: BinaryIO, line: int) -> bool:
+    """Put ``handle`` at the start of line ``line`` (1 is the first), reading blocks; False
+    when the file has fewer lines."""
+    need, scanned = line - 1, 0
+    while need:
+        block = handle.read(BLOCK)
+        if not block:
+            return False
+        scanned += len(block)
+        if scanned > MAX_SCAN:
+            raise ToolError(f"offset {line:,} lies past the first {MAX_SCAN:,} bytes of the file")
+        found = block.count(b"\n")
+        if found < need:
+            need -= found
+            continue
+        at = -1
+        for _ in range(need):
+            at = block.index(b"\n", at + 1)
+        handle.seek(at + 1 - len(block), os.SEEK_CUR)
+        need = 0
+    return True
 
 
 class FileTools:
@@ -35,60 +100,143 @@ class FileTools:
 
     def __init__(self, worktree: Path, max_output_chars: int = 20_000) -> None:
         self.root = worktree.resolve()
-        self.limit = max_output_chars
+        self.output_limit = max_output_chars  # what the agent loop passes on whole
+        self.limit = max_output_chars - NOTE_ROOM  # of file content, the note aside
+        self.walk_cut = False  # the last walk stopped at MAX_VISITED entries
 
-    def _walk(self, start: Path) -> list[Path]:
-        out: list[Path] = []
-        for path in sorted(start.rglob("*")):
-            rel = path.relative_to(self.root).parts
-            if rel and rel[0].casefold() == ".git":
+    def _walk(self, start: Path) -> Iterator[Path]:
+        """Regular files under ``start`` (not ``.git``, no link followed), in path order; at
+        most ``MAX_VISITED`` entries are looked at (``self.walk_cut`` then says so)."""
+        self.walk_cut = False
+        visited, stack = 0, [start]
+        while stack:
+            folder = stack.pop()
+            try:
+                with os.scandir(folder) as found:
+                    entries = []
+                    for entry in found:
+                        visited += 1
+                        if visited > MAX_VISITED:
+                            self.walk_cut = True
+                            break
+                        entries.append(entry)
+            except OSError:
                 continue
-            if path.is_file() and not path.is_symlink():
-                out.append(path)
-        return out
+            entries.sort(key=lambda e: e.name)
+            entries = [e for e in entries if not self._is_git(e.path)]
+            yield from (Path(e.path) for e in entries if e.is_file(follow_symlinks=False))
+            if self.walk_cut:
+                return
+            folders = [e for e in entries if e.is_dir(follow_symlinks=False)]
+            stack += [Path(e.path) for e in reversed(folders)]
+
+    def _is_git(self, path: str) -> bool:
+        rel = Path(path).relative_to(self.root).parts
+        return bool(rel) and rel[0].casefold() == ".git"
 
     def read_file(self, data: dict[str, Any]) -> str:
         path = resolve_inside(self.root, _field(data, "path"))
+        offset, limit = _count(data, "offset") or 1, _count(data, "limit")
+        name = relative(self.root, path)
         if not path.is_file():
-            raise ToolError(f"{relative(self.root, path)}: no such file")
-        raw = path.read_bytes()
-        if b"\x00" in raw[:8192]:
-            raise ToolError(f"{relative(self.root, path)}: binary file, not shown")
-        return cut(raw.decode("utf-8", errors="replace"), self.limit)
+            raise ToolError(f"{name}: no such file")
+        with path.open("rb") as handle:
+            if b"\x00" in handle.read(8192):
+                raise ToolError(f"{name}: binary file, not shown")
+            handle.seek(0)
+            if not _seek_line(handle, offset) or (offset > 1 and not handle.peek(1)):
+                raise ToolError(f"{name} has fewer than {offset:,} lines")
+            return self._lines(handle, name, offset, limit)
+
+    def _lines(self, handle: BinaryIO, name: str, offset: int, limit: int | None) -> str:
+        """Whole lines from ``offset`` while they fit the output limit (and ``limit``)."""
+        shown: list[str] = []
+        size, more = 0, False
+        while limit is None or len(shown) < limit:
+            raw = handle.readline(self.limit + 1)
+            if not raw:
+                break
+            text = raw.decode("utf-8", errors="replace")
+            too_long = len(raw) > self.limit and not raw.endswith(b"\n")
+            if size + len(text) > self.limit or too_long:
+                if not shown:  # one line longer than the whole limit: its start
+                    return (
+                        f"{text[: self.limit]}\n[line {offset:,} of {name} is cut: it is longer "
+                        f"than {self.limit:,} characters and its start is shown. Read on with "
+                        f"offset={offset + 1}]"
+                    )
+                more = True
+                break
+            shown.append(text)
+            size += len(text)
+        else:
+            more = bool(handle.read(1))
+        if not shown:
+            return "(no lines)"
+        if not more:
+            return "".join(shown)
+        last = offset + len(shown) - 1
+        return "".join(shown) + (
+            f"\n[lines {offset:,}-{last:,} of {name} shown; more follows: read on with "
+            f"offset={last + 1}]"
+        )
 
     def list_files(self, data: dict[str, Any]) -> str:
         path = resolve_inside(self.root, _field(data, "path", required=False) or ".")
         if not path.is_dir():
             raise ToolError(f"{relative(self.root, path)}: not a folder")
-        files = [relative(self.root, p) for p in self._walk(path)]
-        shown = files[:MAX_ENTRIES]
-        note = (
-            f"\n[cut: {len(files)} files, first {MAX_ENTRIES} listed]"
-            if len(files) > MAX_ENTRIES
-            else ""
-        )
-        return cut("\n".join(shown) + note if shown else "(no files)", self.limit)
+        files: list[str] = []
+        note = ""
+        for found in self._walk(path):
+            if len(files) == MAX_ENTRIES:
+                note = f"\n[cut: the first {MAX_ENTRIES} files]"
+                break
+            files.append(relative(self.root, found))
+        if self.walk_cut:
+            note = f"\n[cut: the first {MAX_VISITED:,} entries looked at]"
+        return cut(("\n".join(files) or "(no files)") + note, self.output_limit)
 
     def search(self, data: dict[str, Any]) -> str:
-        try:
-            pattern = re.compile(_field(data, "pattern"))
-        except re.error as exc:
-            raise ToolError(f"pattern is not a valid regular expression: {exc}") from exc
+        pattern = compile_pattern(_field(data, "pattern"))
         start = resolve_inside(self.root, _field(data, "path", required=False) or ".")
         hits: list[str] = []
+        skipped: list[str] = []
+        read = 0
         for path in [start] if start.is_file() else self._walk(start):
             try:
-                lines = path.read_text(encoding="utf-8").splitlines()
-            except (UnicodeDecodeError, OSError):
+                size = path.stat().st_size
+            except OSError:
                 continue
-            for number, line in enumerate(lines, 1):
-                if pattern.search(line):
-                    hits.append(f"{relative(self.root, path)}:{number}: {line[:300]}")
-                    if len(hits) >= MAX_MATCHES:
-                        return cut(
-                            "\n".join(hits) + f"\n[cut at {MAX_MATCHES} matches]", self.limit
-                        )
-        return cut("\n".join(hits) or "(no matches)", self.limit)
+            if size > MAX_SEARCH_FILE:
+                skipped.append(relative(self.root, path))
+                continue
+            if read + size > MAX_SEARCH_BYTES:
+                hits.append(f"[search stopped after reading {read:,} bytes; narrow it with path]")
+                break
+            read += size
+            hits += self._search_file(pattern, path, MAX_MATCHES - len(hits))
+            if len(hits) >= MAX_MATCHES:
+                hits.append(f"[cut at {MAX_MATCHES} matches]")
+                break
+        if skipped:
+            shown = ", ".join(skipped[:10])
+            hits.append(f"[not searched, larger than {MAX_SEARCH_FILE:,} bytes: {shown}]")
+        if self.walk_cut:
+            hits.append(f"[only the first {MAX_VISITED:,} entries were looked at]")
+        return cut("\n".join(hits) or "(no matches)", self.output_limit)
+
+    def _search_file(self, pattern: Any, path: Path, room: int) -> list[str]:
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except (UnicodeDecodeError, OSError):
+            return []
+        hits: list[str] = []
+        for number, line in enumerate(lines, 1):
+            if pattern.search(line):
+                hits.append(f"{relative(self.root, path)}:{number}: {line[:300]}")
+                if len(hits) >= room:
+                    break
+        return hits
 
     def write_file(self, data: dict[str, Any]) -> str:
         path = resolve_inside(self.root, _field(data, "path"))
@@ -100,22 +248,26 @@ class FileTools:
         path.parent.mkdir(parents=True, exist_ok=True)
         resolve_inside(self.root, relative(self.root, path.parent))
         path.write_text(content, encoding="utf-8")
+        holding.give(self.root, [path])  # as a command would have made it: the sandbox's
         return f"wrote {relative(self.root, path)} ({len(content):,} characters)"
 
     def edit_file(self, data: dict[str, Any]) -> str:
         path = resolve_inside(self.root, _field(data, "path"))
         old, new = _field(data, "old_text"), _field(data, "new_text")
+        name = relative(self.root, path)
         if not path.is_file():
-            raise ToolError(f"{relative(self.root, path)}: no such file")
-        text = path.read_text(encoding="utf-8")
+            raise ToolError(f"{name}: no such file")
+        if path.stat().st_size > MAX_WRITE:
+            raise ToolError(f"{name} is larger than {MAX_WRITE:,} bytes; change it with a command")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise ToolError(f"{name} is not UTF-8 text") from exc
         count = text.count(old) if old else 0
         if count != 1:
-            raise ToolError(
-                f"old_text occurs {count} times in {relative(self.root, path)}; "
-                "it must occur exactly once"
-            )
+            raise ToolError(f"old_text occurs {count} times in {name}; it must occur exactly once")
         path.write_text(text.replace(old, new, 1), encoding="utf-8")
-        return f"edited {relative(self.root, path)}"
+        return f"edited {name}"
 
     def handlers(self) -> dict[str, Callable[[dict[str, Any]], str]]:
         return {

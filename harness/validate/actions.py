@@ -25,6 +25,7 @@ from harness.engine.runner import check_kill_switch
 from harness.errors import FactoryError, GitError, StepFailed
 from harness.faults import fault_point
 from harness.forge.neutral import Markdown
+from harness.git import shape
 from harness.review.trust import kind_of, review_gate
 from harness.triage.outbound import sanitize_outbound
 from harness.validate.calibration import (
@@ -197,6 +198,9 @@ def check(ctx: StepContext) -> dict[str, Any]:
             "journeys": [],
             "journeys_passed": False,
         }
+    protected = list(ctx.services.settings.governance.rules.protected_paths)
+    if problems := shape.tree_problems(ctx.services.repo, production, candidate, protected):
+        raise shape.UnsafeTree(problems, say_why=True)  # before any checkout, before any merge
     request = _validator_request(ctx)
     asked = asked_digest(request)
     earlier, unseen_only = _earlier_verdict(ctx, prepared["head"], candidate, asked)
@@ -371,7 +375,7 @@ SEALED = ("journeys", "validator", "ci")  # judged after a browser looked
 def decide_route(
     rules: Rules, prepared: dict[str, Any], checked: dict[str, Any], ci: str
 ) -> Routing:
-    """The merge gate (SPEC §7) and the routing of everything that does not merge.
+    """The merge gate and the routing of everything that does not merge.
 
     Journeys are their own gate and the validator's verdict and score are kept as given; no
     model can raise what a gate computed. In order: journeys that pass on production but fail

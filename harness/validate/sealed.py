@@ -89,12 +89,11 @@ def run_in_seal(
 ) -> subprocess.CompletedProcess[str]:
     """``command`` in the seal's view, under the sandbox's seccomp filter; the writable
     folders are handed to the sandbox uid first."""
-    from harness.sandbox import seccomp
-    from harness.sandbox.bwrap import claim
+    from harness.sandbox import holding, seccomp
 
     for path in writable:
         path.mkdir(parents=True, exist_ok=True)
-    claim(writable)
+        holding.walk(path, hand_over=holding.as_root())
     filter_fd = seccomp.filter_fd()
     try:
         return subprocess.run(

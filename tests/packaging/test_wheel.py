@@ -27,6 +27,7 @@ def test_wheel_installs_and_runs_from_a_fresh_venv(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert "harness/workflows/triage.yaml" in names
     assert "harness/workflows/init/mission.md.j2" in names
+    assert "harness/sandbox/syscalls.yaml" in names  # the seccomp filter's data
     assert any(n.startswith("harness/validators/") for n in names)
     assert not any(
         n.startswith(("workflows/", "validators/")) for n in names

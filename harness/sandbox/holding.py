@@ -1,0 +1,201 @@
+"""What a worktree holds — bytes and files — and who owns it, without walking it before
+every command.
+
+A worktree is walked once per harness process, before its first sandboxed command: as root
+its entries are handed to the sandbox uid (so commands running as that uid can write; the
+worktree's ``.git`` link stays the harness's), and the bytes and entries it holds are
+counted. From then on:
+
+- what a command adds is read from the file system's own counters (``statvfs``: blocks
+  and inodes in use) while it runs, so a command that writes too much or creates too many
+  files is stopped at once, and the next command starts without a walk;
+- what the harness itself writes into a handed-over worktree (the file tools, moving it to
+  another commit) is handed over by the writer (``give``), entry by entry;
+- the counters are the whole file system's: a command sharing it with others may be
+  charged for their growth. So when they say a limit is passed, the worktree is counted
+  again exactly (a walk that stops past the caps), at most once per command, before
+  anything is refused. On a file system that reports no inode counts (btrfs), files are
+  counted that way after each command instead;
+- a command that only removes is never stopped, even in a worktree over its caps.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+SANDBOX_UID = 65534  # as root, sandboxed commands run as this uid and gid (``nobody``)
+SANDBOX_GID = 65534
+_KEEP = 512  # worktrees whose counts are remembered (fresh copies come and go)
+
+
+@dataclass(frozen=True)
+class Held:
+    bytes: int
+    files: int | None  # None: the file system does not count inodes
+
+    def __add__(self, other: Held) -> Held:
+        files = None if self.files is None or other.files is None else self.files + other.files
+        return Held(self.bytes + other.bytes, files)
+
+    def __sub__(self, other: Held) -> Held:
+        files = None if self.files is None or other.files is None else self.files - other.files
+        return Held(self.bytes - other.bytes, files)
+
+
+_HELD: OrderedDict[tuple[int, int, str], Held] = OrderedDict()
+_LOCK = threading.Lock()
+
+
+def as_root() -> bool:
+    return os.geteuid() == 0
+
+
+def counters(path: Path) -> Held:
+    """Bytes and inodes in use on the file system holding ``path``."""
+    stats = os.statvfs(path)
+    files = stats.f_files - stats.f_ffree if stats.f_files else None
+    return Held((stats.f_blocks - stats.f_bfree) * stats.f_frsize, files)
+
+
+def _key(top: Path) -> tuple[int, int, str] | None:
+    info = top.stat()
+    if as_root() and info.st_uid != SANDBOX_UID:
+        return None  # not handed over (or made again since): walk it
+    return (info.st_dev, info.st_ino, str(top))
+
+
+def walk(top: Path, hand_over: bool, stop_at: int | None = None) -> Held:
+    """The one walk: bytes allocated and entries below ``top`` (links not followed),
+    stopping after ``stop_at`` entries; with ``hand_over``, entries become the sandbox uid's.
+    The folder itself is handed over last: it marks the walk as done."""
+    git_link = top / ".git"
+    total, entries, stack = 0, 0, [top]
+    while stack and (stop_at is None or entries <= stop_at):
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as found:
+                listed = list(found)
+        except OSError:
+            continue
+        for entry in listed:
+            try:
+                info = entry.stat(follow_symlinks=False)
+                if hand_over and info.st_uid != SANDBOX_UID and entry.path != str(git_link):
+                    os.lchown(entry.path, SANDBOX_UID, SANDBOX_GID)
+            except FileNotFoundError:
+                continue
+            total += info.st_blocks * 512
+            entries += 1
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(Path(entry.path))
+    if hand_over:
+        _hand_over_top(top)
+    return Held(total, entries)
+
+
+def _hand_over_top(top: Path) -> None:
+    info = top.stat()
+    if info.st_mode & 0o011 != 0o011:  # bubblewrap enters it as root without capabilities
+        top.chmod(info.st_mode & 0o7777 | 0o011)
+    if info.st_uid != SANDBOX_UID:
+        os.lchown(top, SANDBOX_UID, SANDBOX_GID)
+
+
+def held(top: Path) -> Held:
+    """What ``top`` holds now, as last counted; walked (and handed over) the first time."""
+    key = _key(top)
+    with _LOCK:
+        if key is not None and key in _HELD:
+            _HELD.move_to_end(key)
+            return _HELD[key]
+    counted = walk(top, hand_over=as_root())
+    remember(top, counted)
+    return counted
+
+
+def remember(top: Path, count: Held) -> None:
+    """Keep what ``top`` holds after a command (its count, plus what the command added)."""
+    key = _key(top)
+    if key is None:
+        return
+    with _LOCK:
+        _HELD[key] = count
+        _HELD.move_to_end(key)
+        while len(_HELD) > _KEEP:
+            _HELD.popitem(last=False)
+
+
+def give(top: Path, paths: Iterable[Path]) -> None:
+    """As root: entries the harness made in the handed-over worktree ``top`` become the
+    sandbox uid's (and the folders between them and ``top``), as if a command had made them."""
+    if not as_root() or top.stat().st_uid != SANDBOX_UID:
+        return
+    for path in paths:
+        for entry in (path, *path.parents):
+            if entry == top or top not in entry.parents:
+                break
+            with contextlib.suppress(FileNotFoundError):
+                if entry.lstat().st_uid != SANDBOX_UID:
+                    os.lchown(entry, SANDBOX_UID, SANDBOX_GID)
+
+
+class Meter:
+    """What one command adds to its worktree while it runs, against its limits: the bytes it
+    writes and the files it creates, and what the worktree then holds. The file system's
+    counters may hold others' growth, so no limit is reported before the worktree has been
+    counted exactly once in this command (a walk that stops past the caps)."""
+
+    def __init__(self, top: Path, disk_bytes: int, new_files: int, files: int) -> None:
+        self.top, self.disk_bytes, self.new_files, self.files = top, disk_bytes, new_files, files
+        self.before = self.held = held(top)  # the walk, the first time only
+        self.base = counters(top)
+        self.recounted = False
+
+    def _now(self, now: Held) -> Held:
+        return self.held + (now - self.base)
+
+    def _over(self, total: Held) -> str | None:
+        """The limit ``total`` passes: what the command added, or what the worktree holds once
+        the command made it grow (a command that only removes is never stopped)."""
+        grown = total - self.before
+        if grown.bytes > self.disk_bytes or (grown.bytes > 0 and total.bytes > self.disk_bytes):
+            return "disk"
+        if total.files is None:
+            return None
+        added = total.files - (self.before.files or 0)
+        if added > self.new_files or (added > 0 and total.files > self.files):
+            return "files"
+        return None
+
+    def over(self, now: Held | None = None) -> str | None:
+        """``"disk"`` or ``"files"`` when the command passed a limit so far, else None."""
+        now = counters(self.top) if now is None else now
+        problem = self._over(self._now(now))
+        if problem and not self.recounted:
+            self.recounted = True
+            stop = max(self.files, (self.before.files or 0) + self.new_files) + 1
+            self.held, self.base = walk(self.top, False, stop_at=stop), counters(self.top)
+            problem = self._over(self.held)
+        return problem
+
+    def finish(self, hit: str | None) -> tuple[str | None, Held]:
+        """After the command: the limit it passed (``hit`` if it was stopped for one), and
+        what the worktree holds now, remembered for the next command."""
+        now = counters(self.top)
+        if now.files is None:  # this file system counts no inodes: count the entries, bounded
+            stop = max(self.files, (self.before.files or 0) + self.new_files) + 1
+            self.held, self.base = walk(self.top, False, stop_at=stop), now
+            total = self.held
+            hit = hit or self._over(total)
+        else:
+            hit = hit or self.over(now)
+            total = self._now(now)
+        total = Held(max(0, total.bytes), None if total.files is None else max(0, total.files))
+        remember(self.top, total)
+        return hit, total

@@ -1,0 +1,91 @@
+"""Limits that count what matters: files as well as bytes, per command and per worktree,
+without walking the worktree before every command."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.sandbox import holding
+from harness.sandbox.bwrap import Sandbox, sandbox_available
+from harness.sandbox.limits import Limits
+from harness.tools.files import FileTools
+
+pytestmark = [
+    pytest.mark.sandbox,
+    pytest.mark.skipif(not sandbox_available(), reason="bubblewrap (bwrap) is not installed"),
+]
+MANY = "mkdir -p d && python3 -c \"[open(f'd/{i}', 'w').close() for i in range(300000)]\""
+
+
+class Calls:
+    """Counts the calls of a function and still makes them (the walk, ``lchown``)."""
+
+    def __init__(self, fn: Callable[..., Any]) -> None:
+        self.fn, self.count = fn, 0
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        self.count += 1
+        return self.fn(*args, **kwargs)
+
+
+def test_300000_files_are_stopped_by_the_file_cap_and_the_next_command_walks_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wt = tmp_path / "w"
+    wt.mkdir()
+    (wt / "kept.txt").write_text("kept\n")
+    box = Sandbox(wt, Limits(timeout_s=600, max_new_files=20_000))
+    walks, chowns = Calls(holding.walk), Calls(os.lchown)
+    monkeypatch.setattr(holding, "walk", walks)
+    monkeypatch.setattr(os, "lchown", chowns)
+    result = box.run(MANY)
+    assert result.limit_hit == "files" and result.exit_code == 124
+    assert "[file limit: the command was stopped: it created more than 20,000 files" in (
+        result.output
+    )
+    created = len(os.listdir(wt / "d"))
+    assert 20_000 < created < 300_000  # stopped on the way, not after
+    # walked once before its first command, and counted once more before the refusal (the
+    # file system's counters may hold others' files: a limit is only reported when exact)
+    assert walks.count == 2
+    first_chowns = chowns.count
+    assert first_chowns == (2 if os.geteuid() == 0 else 0)  # kept.txt and the folder itself
+
+    nxt = box.run("cat kept.txt; ls d | wc -l")
+    assert nxt.exit_code == 0 and nxt.output.startswith("kept\n")
+    assert walks.count == 2 and chowns.count == first_chowns  # no walk, no chown: at once
+
+
+def test_a_worktree_holding_too_many_files_is_refused_after_an_exact_count(
+    tmp_path: Path,
+) -> None:
+    wt = tmp_path / "w"
+    wt.mkdir()
+    box = Sandbox(wt, Limits(timeout_s=120, max_new_files=3_000, max_files=4_000))
+    # others' files on the same file system may show in its counters, never in a refusal
+    for batch in range(2):  # each command stays under the per-command cap
+        done = box.run(f"mkdir -p b{batch} && cd b{batch} && seq 1 2500 | xargs touch")
+        assert done.limit_hit is None if batch == 0 else done.limit_hit == "files", done.output
+    held = re.search(r"now holds more than 4,000 \(about ([\d,]+)\)", done.output)
+    assert held and int(held[1].replace(",", "")) > 4_000, done.output
+    assert box.run("rm -rf b1").limit_hit is None  # a command that makes room is not stopped
+    assert box.run("touch ok").limit_hit is None
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="handing over to another uid needs root")
+def test_what_the_harness_writes_after_the_hand_over_is_the_sandboxs(tmp_path: Path) -> None:
+    wt = tmp_path / "w"
+    wt.mkdir()
+    box = Sandbox(wt, Limits(timeout_s=30))
+    assert box.run("mkdir made").exit_code == 0
+    FileTools(wt).write_file({"path": "new/deep/file.txt", "content": "from the harness\n"})
+    for path in (wt / "new", wt / "new" / "deep", wt / "new" / "deep" / "file.txt"):
+        assert path.lstat().st_uid == holding.SANDBOX_UID, path
+    result = box.run("echo more >> new/deep/file.txt && rm -r made && echo ok")
+    assert result.exit_code == 0 and result.output.strip().endswith("ok"), result.output
