@@ -153,3 +153,28 @@ def test_one_glob_dialect() -> None:
             if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "full_match":
                 users.setdefault("full_match", set()).add(name)
     assert users == {"pathspec": {"config/globs.py"}, "fnmatch": {"git/integrity.py"}}, users
+
+
+def test_no_code_of_the_repository_gets_the_host_network() -> None:
+    """``network=True`` (the host's network) is passed by the egress proxy's own sandbox and
+    the sealed validator's (the harness's code) only; ``commands.setup`` is run by
+    ``prepare_worktree`` alone, the one place that starts the egress proxy."""
+    networked, setups, proxies = set(), set(), set()
+    for name, tree in modules():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.keyword) and node.arg == "network":
+                if isinstance(node.value, ast.Constant) and node.value.value is True:
+                    networked.add(name)
+            if isinstance(node, ast.Call):
+                func = node.func
+                called = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+                if called == "EgressProxy":
+                    proxies.add(name)
+                if called == "run" and any(
+                    isinstance(a, ast.Attribute) and a.attr == "setup" for a in node.args
+                ):
+                    setups.add(name)
+    assert networked == {"sandbox/egress.py", "validate/sealed.py"}, networked
+    assert setups == {POLICY} and proxies == {POLICY}, (setups, proxies)
+    online = _functions(POLICY)["_online"]
+    assert {"EgressProxy", "worktree_sandbox", "run"} <= _called(online)
