@@ -1,5 +1,5 @@
 """The egress proxy of ``commands.setup``: the registries the manifests need by default, pip
-through it from the real PyPI, nothing internal reachable even by an allowed name, every
+and npm through it from the real registries, nothing internal reachable even by an allowed name, every
 connection recorded — as root and as an ordinary user."""
 
 from __future__ import annotations
@@ -119,6 +119,28 @@ def test_pip_installs_from_the_real_pypi_through_the_proxy(tmp_path: Path) -> No
     assert reached == {("pypi.org", 443), ("files.pythonhosted.org", 443)}, record
     assert all(c.allowed for c in record.connections), record
     assert list((tmp_path / "state" / "egress").iterdir()) == []  # the proxy is gone
+
+
+@pytest.mark.sandbox
+@needs_bwrap
+@pytest.mark.timeout(900)
+def test_npm_installs_from_the_real_registry_through_the_proxy(tmp_path: Path) -> None:
+    """``npm install`` with no network.allow: package.json's registry, and nothing else."""
+    repo = make_factory_repo(
+        tmp_path / "web", config={"commands": {"setup": "npm install --no-audit", "test": "true"}}
+    )
+    (repo / "package.json").write_text('{"name": "web", "dependencies": {"left-pad": "1.3.0"}}')
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "a Node project")
+    head = git(repo, "rev-parse", "HEAD").strip()
+    prepared = prepare_worktree(load_settings(repo, tmp_path / "state"), repo, head, head)
+    assert prepared.problem is None, prepared.output
+    assert (repo / "node_modules" / "left-pad" / "package.json").is_file()
+    record = prepared.network
+    assert record is not None and record.allow == ("registry.npmjs.org",)
+    assert {(c.host, c.port, c.allowed) for c in record.connections} == {
+        ("registry.npmjs.org", 443, True)
+    }, record
 
 
 HOSTILE = """
