@@ -14,8 +14,10 @@ set-up's sandbox; after it, ``record`` holds every connection (``NetworkRecord``
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -166,6 +168,19 @@ def parse_log(text: str) -> tuple[list[Connection], int]:
     return found, dropped
 
 
+def _alive(folder: Path) -> bool:
+    """Whether a proxy still answers on ``folder``'s socket (a long set-up's)."""
+    handle = os.open(folder, os.O_PATH)  # a short path: a socket's may hold 107 bytes
+    try:
+        with socket.socket(socket.AF_UNIX) as probe:
+            probe.connect(f"/proc/self/fd/{handle}/{SOCKET}")
+            return True
+    except OSError:
+        return False
+    finally:
+        os.close(handle)
+
+
 class EgressProxy:
     """``with EgressProxy(state_dir, allow) as proxy:`` run the set-up with
     ``egress=proxy.socket``; afterwards ``proxy.record`` holds its connections."""
@@ -190,7 +205,7 @@ class EgressProxy:
         self.parent.mkdir(parents=True, exist_ok=True)
         for old in self.parent.iterdir():
             with contextlib.suppress(OSError):
-                if time.time() - old.stat().st_mtime > LEFT_BEHIND_S:
+                if time.time() - old.stat().st_mtime > LEFT_BEHIND_S and not _alive(old):
                     shutil.rmtree(old, ignore_errors=True)
         self.folder = Path(tempfile.mkdtemp(prefix="proxy-", dir=self.parent))
         try:

@@ -11,6 +11,7 @@ import site
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +20,14 @@ import pytest
 import harness
 from harness.config.settings import load_settings
 from harness.sandbox.bwrap import SANDBOX_UID, running_as_root, sandbox_available
-from harness.sandbox.egress import MAX_RECORDED, NetworkRecord, default_allow, parse_log
+from harness.sandbox.egress import (
+    LEFT_BEHIND_S,
+    MAX_RECORDED,
+    EgressProxy,
+    NetworkRecord,
+    default_allow,
+    parse_log,
+)
 from harness.sandbox.policy import prepare_worktree
 from harness.sandbox.relay import EGRESS_PORT
 from tests.factory_repo import git, make_factory_repo
@@ -78,6 +86,22 @@ def test_the_log_becomes_typed_connections_and_is_capped() -> None:
         "  allowed  pypi.org:443  2 connections, 1,778 bytes sent, 30,014 received (HTTP 200)",
         "  REFUSED  169.254.169.254:80  1 connection, 137 bytes sent, 3,427 received (HTTP 403)",
     ]
+
+
+@pytest.mark.sandbox
+@needs_bwrap
+def test_a_killed_runs_proxy_folder_goes_and_a_running_one_stays(tmp_path: Path) -> None:
+    """Folders a day old are swept when the next proxy starts, unless their proxy answers."""
+    left = tmp_path / "egress" / "proxy-killed"
+    left.mkdir(parents=True)
+    (left / "access.log").write_text("")
+    with EgressProxy(tmp_path, []) as running:
+        old = time.time() - 2 * LEFT_BEHIND_S
+        for folder in (left, running.socket.parent):
+            os.utime(folder, (old, old))
+        with EgressProxy(tmp_path, []) as second:
+            assert not left.exists() and running.socket.exists() and second.socket.exists()
+    assert list((tmp_path / "egress").iterdir()) == []
 
 
 PYPROJECT = """[build-system]
