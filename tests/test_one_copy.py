@@ -227,3 +227,28 @@ def test_only_the_shape_check_looks_for_nested_git_entries() -> None:
         and node.func.attr in ("nested_git", "refuse_nested")
     }
     assert found == {"git/repo.py"}, found
+
+
+def test_no_code_of_the_repository_gets_the_host_network() -> None:
+    """``network=True`` (the host's network) is passed by the egress proxy's own sandbox
+    only (the browser's view shares the app's namespace, entered before it starts); ``commands.setup`` is run by
+    ``prepare_worktree`` alone, the one place that starts the egress proxy."""
+    networked, setups, proxies = set(), set(), set()
+    for name, tree in modules():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.keyword) and node.arg == "network":
+                if isinstance(node.value, ast.Constant) and node.value.value is True:
+                    networked.add(name)
+            if isinstance(node, ast.Call):
+                func = node.func
+                called = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+                if called == "EgressProxy":
+                    proxies.add(name)
+                if called == "run" and any(
+                    isinstance(a, ast.Attribute) and a.attr == "setup" for a in node.args
+                ):
+                    setups.add(name)
+    assert networked == {"sandbox/egress.py"}, networked
+    assert setups == {POLICY} and proxies == {POLICY}, (setups, proxies)
+    online = _functions(POLICY)["_online"]
+    assert {"EgressProxy", "worktree_sandbox", "run"} <= _called(online)

@@ -6,7 +6,13 @@ from dataclasses import asdict
 
 import click
 
-from harness.cli.common import emit_json, provider_override, repo_root, state_dir
+from harness.cli.common import (
+    emit_json,
+    provider_override,
+    repo_root,
+    state_dir,
+    terminal_safe,
+)
 from harness.cli.live import live_line
 from harness.doctor import run_doctor
 from harness.store.base import DB_NAME
@@ -37,6 +43,8 @@ def doctor(ctx: click.Context, as_json: bool) -> None:
             click.echo(f"{verdict}  {check.name}  ({check.seconds:.1f}s)  {check.detail}")
             if check.output and not check.passed:
                 click.echo("      " + check.output.replace("\n", "\n      "))
+        for line in report.network.lines() if report.network else []:
+            click.echo(terminal_safe(line))
         ready = report.provider
         click.echo(
             f"model: {ready.kind} — {'ready' if ready.ready else 'NOT READY'}: {ready.detail}"

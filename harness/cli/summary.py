@@ -1,10 +1,15 @@
-"""What ``factory report`` says first about a run: its decision, PR, gates, journeys and
-where the evidence lies — read from what its steps recorded, newest record winning."""
+"""What ``factory report`` says first about a run: its decision, PR, gates, journeys, what
+each set-up reached through the egress proxy, and where the evidence lies — read from what
+its steps recorded, newest record winning."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+
+from pydantic import ValidationError
+
+from harness.sandbox.egress import NetworkRecord
 
 
 def _latest(steps: list[dict[str, Any]], key: str) -> Any:
@@ -42,6 +47,7 @@ def summary_lines(steps: list[dict[str, Any]], state_dir: Path, run_id: str) -> 
             lines.append(line)
             if j.get("screenshot"):
                 lines.append(f"        screenshot: {j['screenshot']}")
+    lines += network_lines(steps)
     evidence = [
         path
         for path in (
@@ -52,4 +58,21 @@ def summary_lines(steps: list[dict[str, Any]], state_dir: Path, run_id: str) -> 
     ]
     if evidence:
         lines.append("evidence: " + ", ".join(evidence))
+    return lines
+
+
+def network_lines(steps: list[dict[str, Any]]) -> list[str]:
+    """Every step that ran ``commands.setup`` in this run: its connections (allowed and
+    refused, host, port, bytes)."""
+    lines: list[str] = []
+    for step in steps:
+        outputs = step.get("outputs") or {}
+        if not isinstance(outputs, dict) or not outputs.get("network") or outputs.get("cached"):
+            continue
+        try:
+            record = NetworkRecord.model_validate(outputs["network"])
+        except ValidationError:
+            continue
+        first, *rest = record.lines()
+        lines += [f"{first} — step {step.get('step')}", *rest]
     return lines

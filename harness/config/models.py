@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from harness.config.globs import glob_problem, matching
+from harness.config.network import AllowedHost
 
 GOVERNANCE_FILES = ("mission.md", "factory_rules.md", "CLAUDE.md")
 CONFIG_FILE = "factory.yaml"
@@ -216,6 +217,15 @@ class Gates(Strict):
     max_file_bytes: int = Field(default=1_000_000, gt=0)
 
 
+class Network(Strict):
+    """``allow``: host names (``pypi.org``), ``*.domain`` patterns (the domain and every name
+    under it) and ``host:port`` (else port 443) that ``commands.setup`` may reach through the
+    egress proxy, on production's tree only; unset: the package registries of the project's
+    manifests (``workflows/egress/registries.yaml``); ``[]``: none."""
+
+    allow: list[AllowedHost] | None = Field(default=None, max_length=200)
+
+
 class FactoryConfig(Strict):
     forge: Literal["local", "github"] = "local"
     github: GitHubSettings = Field(default_factory=GitHubSettings)
@@ -229,6 +239,7 @@ class FactoryConfig(Strict):
     provider: Provider = Field(default_factory=Provider)
     validation: Validation = Field(default_factory=Validation)
     gates: Gates = Field(default_factory=Gates)
+    network: Network = Field(default_factory=Network)
 
     @field_validator("production_branch")
     @classmethod

@@ -46,10 +46,8 @@ def worktree(ctx: StepContext) -> Path:
     return path
 
 
-def sandbox(ctx: StepContext, path: Path, timeout_s: float, network: bool = False) -> Sandbox:
-    return worktree_sandbox(
-        ctx.services.settings, path, Limits(timeout_s=timeout_s), network=network
-    )
+def sandbox(ctx: StepContext, path: Path, timeout_s: float) -> Sandbox:
+    return worktree_sandbox(ctx.services.settings, path, Limits(timeout_s=timeout_s))
 
 
 PREPARE = {"prepare": "implement.prepare"}
@@ -88,7 +86,7 @@ def make_worktree(ctx: StepContext) -> dict[str, Any]:
         # a fix, not a re-roll: continue from the refused attempt's work; the change is still
         # measured (gates, review) against the production commit it started from
         # made on production; the setup step moves it to the attempt's work after setting up
-        # with the network on production's tree (agent-written code never gets the network)
+        # through the egress proxy on production's tree (a change's own code gets no network)
         path = manager(ctx).create(branch, base)
         return {
             "path": str(path),
@@ -105,7 +103,8 @@ def make_worktree(ctx: StepContext) -> dict[str, Any]:
 def setup(ctx: StepContext) -> dict[str, Any]:
     """``commands.setup`` in the sandbox, on the production tree before any agent works.
 
-    It may use the network (installing dependencies); what it creates is never committed."""
+    It reaches the allowed hosts through the egress proxy (installing dependencies); what it
+    creates is never committed."""
     commands = ctx.services.settings.config.commands
     path = worktree(ctx)
     info = ctx.outputs["worktree"]
@@ -119,6 +118,7 @@ def setup(ctx: StepContext) -> dict[str, Any]:
         "exit_code": runs[-1].exit_code if runs else 0,
         "output": prepared.output[-10_000:],
         "offline_again_for": list(prepared.inputs_changed),
+        "network": prepared.network.model_dump(mode="json") if prepared.network else None,
         "artifacts": GitRepo(path).untracked(),
     }
     if prepared.problem is not None:

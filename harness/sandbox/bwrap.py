@@ -10,9 +10,10 @@ No process inside holds a capability or can get one back: as root the harness st
 bubblewrap privileged and the command drops to an unprivileged uid (``setpriv``, no new
 privileges) before it runs; as an ordinary user bubblewrap makes a user namespace and
 forbids any further one (``--disable-userns``). Both run under a seccomp filter refusing
-mounts, namespaces, tracing and the rest of the usual deny list (``seccomp.py``). No
-network unless asked (set-up only), an empty environment, and limits on time, output,
-memory, processes, file size and disk. This module is the only place that builds a
+mounts, namespaces, tracing and the rest of the usual deny list (``seccomp.py``). A network
+namespace of its own with only its loopback — set-up on production's tree reaches the egress
+proxy's socket and nothing else (``egress.py``) — an empty environment, and limits on time,
+output, memory, processes, file size and disk. This module is the only place that builds a
 bubblewrap command line (``bwrap_argv``): the browser's and the sealed validator's views go
 through it too."""
 
@@ -33,6 +34,7 @@ from harness.errors import SandboxError
 from harness.sandbox import holding, seccomp
 from harness.sandbox.holding import SANDBOX_UID
 from harness.sandbox.limits import Limits, PidsCgroup, apply_rlimits
+from harness.sandbox.relay import EGRESS_ENV, EGRESS_SOCKET, relayed
 
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 # The system a sandboxed command may read: bound read-only where they are folders, re-made
@@ -56,7 +58,8 @@ class CommandResult:
 class View:
     """What a sandboxed process sees beyond the read-only system: ``writable`` folders (the
     first is its working directory), extra ``readable`` ones, ``hidden`` paths masked where
-    they would fall inside the system view, and the network or not."""
+    they would fall inside the system view, and the host's network, or the egress proxy's
+    socket, or (by default) only a loopback of its own."""
 
     writable: tuple[Path, ...] = ()
     readable: tuple[Path, ...] = ()
@@ -71,6 +74,8 @@ class View:
     # a prepared checkout is shown where setup made it, so the absolute paths setup wrote
     # (a venv's script shebangs, an editable install's import path) still lead into it.
     seen_as: Path | None = None
+    # the egress proxy's socket (set-up only): the command's one way out of its namespace
+    egress: Path | None = None
 
 
 def running_as_root() -> bool:
@@ -122,6 +127,9 @@ def bwrap_argv(view: View, command: list[str], *, seccomp_fd: int | None = None)
             # read-only: a command that could rewrite the worktree's .git (pointing it at a
             # repository whose config runs commands) would own the harness's next git call
             args += ["--ro-bind", str(git_link), str(inside / ".git")]
+    if view.egress is not None:
+        args += ["--dir", "/run", "--ro-bind", str(view.egress), EGRESS_SOCKET]
+        command = relayed(command)
     if view.writable:
         args += ["--chdir", str(mounts[0][1])]
     args += ["--remount-ro", "/"]
@@ -175,6 +183,7 @@ class Sandbox:
         hidden: list[Path] | None = None,
         network: bool = False,
         seen_as: Path | None = None,
+        egress: Path | None = None,
     ) -> None:
         if not sandbox_available():
             raise SandboxError("bubblewrap (bwrap) is not installed: apt-get install bubblewrap")
@@ -185,6 +194,7 @@ class Sandbox:
         self.hidden = [p.resolve() for p in hidden or []]
         self.network = network
         self.seen_as = seen_as.resolve() if seen_as is not None else None
+        self.egress = egress
 
     def view(self) -> View:
         env = {
@@ -194,6 +204,7 @@ class Sandbox:
             "TMPDIR": "/tmp",
             "CI": "true",
             "PYTHONDONTWRITEBYTECODE": "1",
+            **(EGRESS_ENV if self.egress is not None else {}),
         }
         return View(
             writable=(self.worktree,),
@@ -202,6 +213,7 @@ class Sandbox:
             tmp_mb=self.limits.tmp_mb,
             env=env,
             seen_as=self.seen_as,
+            egress=self.egress,
         )
 
     def argv(self, command: str, seccomp_fd: int | None = None) -> list[str]:
@@ -213,6 +225,7 @@ class Sandbox:
         cgroup: PidsCgroup | None = None,
         stdout: int | object = subprocess.PIPE,
         info_fd: int | None = None,
+        stdin: int = subprocess.DEVNULL,
     ) -> subprocess.Popen[bytes]:
         """Start ``command`` in the sandbox (the one place a sandboxed process is spawned)."""
         limits = self.limits
@@ -231,7 +244,7 @@ class Sandbox:
         try:
             return subprocess.Popen(
                 argv,
-                stdin=subprocess.DEVNULL,
+                stdin=stdin,
                 stdout=stdout,  # type: ignore[arg-type]
                 stderr=subprocess.STDOUT,
                 env={"PATH": SAFE_PATH},

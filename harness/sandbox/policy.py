@@ -1,6 +1,7 @@
 """The factory's sandboxes: which paths are the factory's own (never visible to a sandboxed
-command) and the one constructor every worktree command goes through. The lists of hidden
-paths are built here and nowhere else."""
+command), the one constructor every worktree command goes through, and the one place
+``commands.setup`` runs (``prepare_worktree``): through the egress proxy on the trusted tree,
+without any network on a change. The lists of hidden paths are built here and nowhere else."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ from pathlib import Path
 
 from harness.config.globs import matching
 from harness.config.settings import Settings
-from harness.errors import GitError
+from harness.errors import GitError, SandboxError
 from harness.git.repo import GitRepo
 from harness.git.worktrees import default_worktree_root
 from harness.sandbox import holding
 from harness.sandbox.bwrap import CommandResult, Sandbox, harden
+from harness.sandbox.egress import EgressProxy, NetworkRecord, default_allow
 from harness.sandbox.limits import Limits
 
 
@@ -45,27 +47,47 @@ def worktree_sandbox(
     path: Path,
     limits: Limits | None = None,
     *,
-    network: bool = False,
+    egress: Path | None = None,
     seen_as: Path | None = None,
 ) -> Sandbox:
     """The sandbox for commands in the worktree ``path`` (shown at ``seen_as`` when it is a
-    copy of the checkout set up there). As root, the state folder, the hold-out and the main
-    repository's ``.git`` are first closed to every other uid."""
+    copy of the checkout set up there): no network, or only the egress proxy's socket. As
+    root, the state folder, the hold-out and the main repository's ``.git`` are first closed
+    to every other uid."""
     harden([settings.state_dir, settings.holdout_dir, settings.root / ".git"])
     return Sandbox(
-        path, limits, hidden=hidden_paths(settings, path), network=network, seen_as=seen_as
+        path, limits, hidden=hidden_paths(settings, path), egress=egress, seen_as=seen_as
     )
+
+
+def setup_allow(settings: Settings, tree: Path) -> list[str]:
+    """The hosts ``commands.setup`` may reach: ``network.allow``, else the package registries
+    of the manifests in ``tree``."""
+    allow = settings.config.network.allow
+    return list(allow) if allow is not None else default_allow(tree)
+
+
+def _online(settings: Settings, path: Path) -> tuple[CommandResult, NetworkRecord]:
+    """``commands.setup`` in ``path`` with the egress proxy as its only way out."""
+    commands = settings.config.commands
+    assert commands.setup is not None
+    limits = Limits(timeout_s=commands.setup_timeout_s)
+    with EgressProxy(settings.state_dir, setup_allow(settings, path)) as proxy:
+        result = worktree_sandbox(settings, path, limits, egress=proxy.socket).run(commands.setup)
+    return result, proxy.record
 
 
 @dataclass(frozen=True)
 class Prepared:
-    """How ``commands.setup`` prepared a worktree: with the network on the trusted tree only,
-    then (when the change touched what setup reads) once more without it on the change."""
+    """How ``commands.setup`` prepared a worktree: through the egress proxy on the trusted
+    tree only, then (when the change touched what setup reads) once more without any network
+    on the change."""
 
-    online: CommandResult | None  # on the trusted commit, with the network
+    online: CommandResult | None  # on the trusted commit, through the egress proxy
     offline: CommandResult | None  # on the change, without the network
     inputs_changed: tuple[str, ...]  # the setup inputs the change touched
     problem: str | None = None  # why the worktree is not usable, in one line
+    network: NetworkRecord | None = None  # the online run's connections
 
     @property
     def output(self) -> str:
@@ -76,25 +98,30 @@ class Prepared:
 def prepare_worktree(settings: Settings, path: Path, trusted: str, head: str) -> Prepared:
     """Set up the worktree ``path`` (checked out at ``trusted``) for ``head``.
 
-    Agent-written code never runs with the network: ``commands.setup`` runs with it on the
-    trusted tree (production as committed), the worktree then moves to ``head`` keeping
-    what setup made, and if the change touched a file setup reads (``commands.setup_inputs``)
-    setup runs again on it without the network. ``problem`` says why it could not be done."""
+    No code of the repository runs with direct network: ``commands.setup`` runs on the
+    trusted tree (production as committed, which may be agent code merged earlier) reaching
+    only the hosts of ``network.allow`` through the egress proxy; the worktree then moves to
+    ``head`` keeping what setup made, and if the change touched a file setup reads
+    (``commands.setup_inputs``) setup runs again on it with no network at all. ``problem``
+    says why it could not be done; ``network`` holds the proxy's record."""
     commands = settings.config.commands
     repo = GitRepo(path)
-    online = offline = None
+    online = offline = network = None
     if commands.setup:
-        limits = Limits(timeout_s=commands.setup_timeout_s)
-        online = worktree_sandbox(settings, path, limits, network=True).run(commands.setup)
+        try:
+            online, network = _online(settings, path)
+        except SandboxError as exc:
+            return Prepared(None, None, (), str(exc))
         if online.exit_code != 0:
             problem = f"setup failed on the trusted tree {trusted[:12]}"
-            return Prepared(online, None, (), f"{problem} (exit {online.exit_code})")
+            return Prepared(online, None, (), f"{problem} (exit {online.exit_code})", network)
     if head == trusted:
-        return Prepared(online, None, ())
+        return Prepared(online, None, (), network=network)
     try:
         repo.move_to(head)
     except GitError as exc:
-        return Prepared(online, None, (), f"cannot move the prepared tree to {head[:12]}: {exc}")
+        problem = f"cannot move the prepared tree to {head[:12]}: {exc}"
+        return Prepared(online, None, (), problem, network)
     holding.give(repo.path, [repo.path / p for p in repo.paths_between(trusted, head)])
     changed = repo.changed_paths(trusted, head)
     inputs = tuple(p for p in changed if matching(p, commands.setup_inputs))
@@ -109,5 +136,6 @@ def prepare_worktree(settings: Settings, path: Path, trusted: str, head: str) ->
                 f"the change alters {', '.join(inputs[:5])}, which commands.setup reads; set up "
                 f"again without the network (agent-written code never gets it) it exited "
                 f"{offline.exit_code}",
+                network,
             )
-    return Prepared(online, offline, inputs)
+    return Prepared(online, offline, inputs, network=network)

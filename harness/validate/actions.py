@@ -133,7 +133,7 @@ def health(ctx: StepContext) -> dict[str, Any]:
         store.set_flag(
             calibration_key(ctx.services.repo, sha, settings.holdout_dir), json.dumps(result)
         )
-    return {**summary, "cached": False}
+    return {**summary, "network": result["network"], "cached": False}
 
 
 @action("validate.baseline")

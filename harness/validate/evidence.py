@@ -36,7 +36,7 @@ from harness.faults import fault_point
 from harness.git.worktrees import WorktreeManager, default_worktree_root
 from harness.model.agent import AgentHooks
 from harness.sandbox.app import AppNotReady, AppProcess, free_port
-from harness.sandbox.bwrap import CommandResult, Sandbox
+from harness.sandbox.bwrap import Sandbox
 from harness.sandbox.limits import Limits
 from harness.sandbox.policy import (
     fresh_root,
@@ -52,15 +52,6 @@ SEALED_VALIDATOR = "sealed_browser"  # validators/sealed_browser.yaml
 
 READY_TIMEOUT_S = 60.0
 FRESH_MAX_AGE_S = 24 * 3600.0  # copies older than this were left by a killed run
-
-
-def run_setup(settings: Settings, path: Path) -> CommandResult:
-    """``commands.setup`` in the worktree ``path`` (network on: it installs dependencies)."""
-    commands = settings.config.commands
-    assert commands.setup is not None
-    return worktree_sandbox(
-        settings, path, Limits(timeout_s=commands.setup_timeout_s), network=True
-    ).run(commands.setup)
 
 
 def app_sandbox(settings: Settings, path: Path, seen_as: Path | None = None) -> Sandbox:
@@ -283,8 +274,8 @@ def journeys_on(
     earlier: EarlierVerdict | None = None,
 ) -> dict[str, Any]:
     """Journeys (and the sealed validator, if asked) against the app built from ``sha``, each
-    on a fresh app of its own. ``commands.setup`` gets the network only on ``trusted`` (the
-    production commit ``sha`` builds on; ``sha`` itself when it is production): see
+    on a fresh app of its own. ``commands.setup`` reaches the egress proxy only on ``trusted``
+    (the production commit ``sha`` builds on; ``sha`` itself when it is production): see
     ``prepare_worktree``."""
     settings = ctx.services.settings
     commands = settings.config.commands
@@ -302,10 +293,15 @@ def journeys_on(
     path = manager.create_detached(base, f"{ctx.run_id}-{label}")
     try:
         prepared = prepare_worktree(settings, path, base, sha)
+        network = prepared.network.model_dump(mode="json") if prepared.network else None
         if prepared.problem is not None:
             raise StepFailed(
                 prepared.problem,
-                {"output": prepared.output, "setup_inputs_changed": list(prepared.inputs_changed)},
+                {
+                    "output": prepared.output,
+                    "setup_inputs_changed": list(prepared.inputs_changed),
+                    "network": network,
+                },
             )
         checks: list[Callable[[], Any]] = []
         if tests:
@@ -331,6 +327,7 @@ def journeys_on(
                 "fresh_app_per_check": True,
                 # set up again without the network because the change touched these
                 "setup_offline_for": list(prepared.inputs_changed),
+                "network": network,  # setup's connections through the egress proxy
                 "tree": ctx.services.repo.tree_of(sha),
             }
             if tested is not None:

@@ -154,7 +154,7 @@ MISTAKES = [
     (
         "duplicate key",
         append("factory.yaml", "max_parallel: 2\n"),
-        "factory.yaml: line 55: duplicate key 'max_parallel'",
+        "factory.yaml: line 63: duplicate key 'max_parallel'",
     ),
     (
         "number given as text",
@@ -215,6 +215,31 @@ MISTAKES = [
         "unknown effort",
         append("factory.yaml", "effort: {triage: extreme}\n"),
         "factory.yaml: effort.triage:",
+    ),
+    (
+        "network.allow: a URL",
+        append("factory.yaml", "network: {allow: ['https://pypi.org']}\n"),
+        "factory.yaml: network.allow[0]: 'https://pypi.org' is not a host name",
+    ),
+    (
+        "network.allow: a top-level domain for everything under it",
+        append("factory.yaml", "network: {allow: [pypi.org, '*.com']}\n"),
+        "factory.yaml: network.allow[1]: '*.com' is too broad",
+    ),
+    (
+        "network.allow: an address",
+        append("factory.yaml", "network: {allow: ['169.254.169.254']}\n"),
+        "factory.yaml: network.allow[0]: '169.254.169.254' is an address",
+    ),
+    (
+        "network.allow: port out of range",
+        append("factory.yaml", "network: {allow: ['pypi.org:70000']}\n"),
+        "factory.yaml: network.allow[0]: 'pypi.org:70000': the port must be 1-65535",
+    ),
+    (
+        "network.allow: one name, not a list",
+        append("factory.yaml", "network: {allow: pypi.org}\n"),
+        "factory.yaml: network.allow: must be a valid list",
     ),
     (
         "validator override out of range",

@@ -1,0 +1,235 @@
+"""The egress proxy of ``commands.setup``: the registries the manifests need by default, pip
+and npm through it from the real registries, nothing internal reachable even by an allowed name, every
+connection recorded — as root and as an ordinary user."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import site
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import harness
+from harness.config.settings import load_settings
+from harness.sandbox.bwrap import SANDBOX_UID, running_as_root, sandbox_available
+from harness.sandbox.egress import (
+    LEFT_BEHIND_S,
+    MAX_RECORDED,
+    EgressProxy,
+    NetworkRecord,
+    default_allow,
+    parse_log,
+)
+from harness.sandbox.policy import prepare_worktree
+from harness.sandbox.relay import EGRESS_PORT
+from tests.factory_repo import git, make_factory_repo
+
+needs_bwrap = pytest.mark.skipif(
+    not sandbox_available(), reason="bubblewrap (bwrap) is not installed"
+)
+
+
+def test_the_default_allow_list_follows_the_manifests(tmp_path: Path) -> None:
+    assert default_allow(tmp_path) == []
+    (tmp_path / "requirements-dev.txt").write_text("six\n")
+    assert default_allow(tmp_path) == ["pypi.org", "files.pythonhosted.org"]
+    (tmp_path / "package.json").write_text("{}")
+    (tmp_path / "yarn.lock").write_text("")
+    assert default_allow(tmp_path) == [
+        "pypi.org",
+        "files.pythonhosted.org",
+        "registry.npmjs.org",
+        "registry.yarnpkg.com",
+    ]
+
+
+def test_the_log_becomes_typed_connections_and_is_capped() -> None:
+    line = "1795470793 CONNECT pypi.org 443 200 TCP_TUNNEL 889 15007 203.0.113.80"
+    refused = "1795470794 GET 169.254.169.254 80 403 TCP_DENIED 137 3427 -"
+    garbage = "not a line squid wrote\n\x1b[31m 1 2 3 4 5 6 7 8\n1 GET a b 200 X 1 2 -"
+    found, dropped = parse_log("\n".join([line, refused, garbage]))
+    assert dropped == 0 and [c.model_dump() for c in found] == [
+        {
+            "host": "pypi.org",
+            "port": 443,
+            "method": "CONNECT",
+            "allowed": True,
+            "status": 200,
+            "sent": 889,
+            "received": 15007,
+            "address": "203.0.113.80",
+        },
+        {
+            "host": "169.254.169.254",
+            "port": 80,
+            "method": "GET",
+            "allowed": False,
+            "status": 403,
+            "sent": 137,
+            "received": 3427,
+            "address": None,
+        },
+    ]
+    many, dropped = parse_log("\n".join([line] * (MAX_RECORDED + 5)))
+    assert len(many) == MAX_RECORDED and dropped == 5
+    lines = NetworkRecord(allow=("pypi.org",), connections=(*found, found[0])).lines()
+    assert lines == [
+        "setup network (egress proxy): allowed pypi.org",
+        "  allowed  pypi.org:443  2 connections, 1,778 bytes sent, 30,014 received (HTTP 200)",
+        "  REFUSED  169.254.169.254:80  1 connection, 137 bytes sent, 3,427 received (HTTP 403)",
+    ]
+
+
+@pytest.mark.sandbox
+@needs_bwrap
+def test_a_killed_runs_proxy_folder_goes_and_a_running_one_stays(tmp_path: Path) -> None:
+    """Folders a day old are swept when the next proxy starts, unless their proxy answers."""
+    left = tmp_path / "egress" / "proxy-killed"
+    left.mkdir(parents=True)
+    (left / "access.log").write_text("")
+    with EgressProxy(tmp_path, []) as running:
+        old = time.time() - 2 * LEFT_BEHIND_S
+        for folder in (left, running.socket.parent):
+            os.utime(folder, (old, old))
+        with EgressProxy(tmp_path, []) as second:
+            assert not left.exists() and running.socket.exists() and second.socket.exists()
+    assert list((tmp_path / "egress").iterdir()) == []
+
+
+PYPROJECT = """[build-system]
+requires = ["setuptools>=61"]
+build-backend = "setuptools.build_meta"
+
+[project]
+name = "notes"
+version = "0.1.0"
+dependencies = ["six"]
+
+[tool.setuptools]
+py-modules = ["notes"]
+"""
+
+
+@pytest.mark.sandbox
+@needs_bwrap
+@pytest.mark.timeout(900)
+def test_pip_installs_from_the_real_pypi_through_the_proxy(tmp_path: Path) -> None:
+    """The recipe ``factory init`` writes for Python, against the real PyPI: no network.allow,
+    so the registries of pyproject.toml; nothing else was asked for or reached."""
+    setup = "python3 -m venv .venv && .venv/bin/pip install -q -e ."
+    repo = make_factory_repo(
+        tmp_path / "notes", config={"commands": {"setup": setup, "test": "true"}}
+    )
+    (repo / "pyproject.toml").write_text(PYPROJECT)
+    (repo / "notes.py").write_text("import six\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "a Python project")
+    head = git(repo, "rev-parse", "HEAD").strip()
+    settings = load_settings(repo, tmp_path / "state")
+    prepared = prepare_worktree(settings, repo, head, head)
+    assert prepared.problem is None and prepared.online is not None, prepared.output
+    assert list((repo / ".venv" / "lib").glob("python3*/site-packages/six.py"))
+    record = prepared.network
+    assert record is not None and record.allow == ("pypi.org", "files.pythonhosted.org")
+    reached = {(c.host, c.port) for c in record.connections if c.allowed and c.received > 0}
+    assert reached == {("pypi.org", 443), ("files.pythonhosted.org", 443)}, record
+    assert all(c.allowed for c in record.connections), record
+    assert list((tmp_path / "state" / "egress").iterdir()) == []  # the proxy is gone
+
+
+@pytest.mark.sandbox
+@needs_bwrap
+@pytest.mark.timeout(900)
+def test_npm_installs_from_the_real_registry_through_the_proxy(tmp_path: Path) -> None:
+    """``npm install`` with no network.allow: package.json's registry, and nothing else."""
+    repo = make_factory_repo(
+        tmp_path / "web", config={"commands": {"setup": "npm install --no-audit", "test": "true"}}
+    )
+    (repo / "package.json").write_text('{"name": "web", "dependencies": {"left-pad": "1.3.0"}}')
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "a Node project")
+    head = git(repo, "rev-parse", "HEAD").strip()
+    prepared = prepare_worktree(load_settings(repo, tmp_path / "state"), repo, head, head)
+    assert prepared.problem is None, prepared.output
+    assert (repo / "node_modules" / "left-pad" / "package.json").is_file()
+    record = prepared.network
+    assert record is not None and record.allow == ("registry.npmjs.org",)
+    assert {(c.host, c.port, c.allowed) for c in record.connections} == {
+        ("registry.npmjs.org", 443, True)
+    }, record
+
+
+HOSTILE = """
+import json, socket, sys, urllib.request
+port = int(sys.argv[1])
+out = {}
+try:
+    socket.create_connection(("127.0.0.1", port), 2).sendall(b"direct")
+    out["direct"] = "reached"
+except OSError as exc:
+    out["direct"] = str(exc)
+s = socket.create_connection(("127.0.0.1", EGRESS_PORT), 5)
+s.sendall(f"CONNECT localhost:{port} HTTP/1.1\\r\\nHost: localhost:{port}\\r\\n\\r\\n".encode())
+out["proxied"] = s.recv(100).split(b"\\r\\n")[0].decode()
+out["pypi"] = urllib.request.urlopen("https://pypi.org/simple/six/", timeout=60).status
+print(json.dumps(out))
+""".replace("EGRESS_PORT", str(EGRESS_PORT))
+
+AS_USER = """
+import json, sys
+from pathlib import Path
+from harness.sandbox.bwrap import Sandbox
+from harness.sandbox.egress import EgressProxy
+from harness.sandbox.limits import Limits
+top, port, script = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+with EgressProxy(top / "state", ["pypi.org", f"localhost:{port}"]) as proxy:
+    sandbox = Sandbox(top / "wt", Limits(timeout_s=300), egress=proxy.socket)
+    result = sandbox.run(f"python3 -c '{script}' {port}")
+print(json.dumps({"output": result.output, "record": proxy.record.model_dump()}))
+"""
+
+
+@pytest.fixture
+def user_dir() -> Iterator[Path]:
+    """A folder an ordinary user (the sandbox uid when the tests run as root) owns."""
+    top = Path(tempfile.mkdtemp(prefix="egress-user-"))
+    for name in ("wt", "state"):
+        (top / name).mkdir()
+    if running_as_root():
+        for path in (top, top / "wt", top / "state"):
+            os.chown(path, SANDBOX_UID, SANDBOX_UID)
+    yield top
+    shutil.rmtree(top, ignore_errors=True)
+
+
+@pytest.mark.sandbox
+@needs_bwrap
+@pytest.mark.timeout(600)
+def test_as_an_ordinary_user_the_same_proxy_holds(user_dir: Path, listener) -> None:
+    """The harness run by an ordinary user (bubblewrap makes a user namespace): the set-up
+    reaches PyPI, and neither directly nor through the proxy — by a listed name that resolves
+    to loopback — the listener on the host's loopback."""
+    port, got = listener
+    command = [sys.executable, "-c", AS_USER, str(user_dir), str(port), HOSTILE]
+    if running_as_root():  # the system's interpreter (this one may live in root's home)
+        path = [str(Path(harness.__file__).parents[1]), *site.getsitepackages()]
+        setpriv = [f"--reuid={SANDBOX_UID}", f"--regid={SANDBOX_UID}", "--clear-groups"]
+        env = ["env", "-i", "HOME=/tmp", "PATH=/usr/bin:/bin", f"PYTHONPATH={':'.join(path)}"]
+        command = ["setpriv", *setpriv, *env, "/usr/bin/python3", *command[1:]]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=500, cwd=user_dir)
+    assert done.returncode == 0, done.stderr[-3000:]
+    answer = json.loads(done.stdout)
+    inside = json.loads(answer["output"].strip().splitlines()[-1])
+    assert inside["direct"] != "reached" and inside["pypi"] == 200, inside
+    assert inside["proxied"].endswith("403 Forbidden"), inside
+    assert got == []
+    seen = {(c["host"], c["port"], c["allowed"]) for c in answer["record"]["connections"]}
+    assert seen == {("localhost", port, False), ("pypi.org", 443, True)}, answer["record"]
