@@ -88,6 +88,25 @@ def check_one_line(option: str, text: str) -> None:
             )
 
 
+MAX_STOP_REASON = 500  # characters of a kill switch's reason
+
+
+def stop_reason(option: str, text: str) -> str:
+    """The kill switch's reason as both faces take it (``factory stop --reason``, the
+    dashboard's stop form): one line of plain text, not blank, at most ``MAX_STOP_REASON``
+    characters; returned without surrounding spaces."""
+    check_one_line(option, text)
+    reason = text.strip()
+    if not reason:
+        raise UsageError(f"{option}: empty; say in a few words why the factory stops")
+    if len(reason) > MAX_STOP_REASON:
+        raise UsageError(
+            f"{option}: {len(reason):,} characters; give at most {MAX_STOP_REASON} "
+            "(one line: the details belong elsewhere)"
+        )
+    return reason
+
+
 def undecodable_argument(argv: list[str]) -> str | None:
     """The one line for the first argument that is not UTF-8 (Python keeps such bytes as lone
     surrogates, which nothing downstream can store or send), or None."""
