@@ -6,6 +6,7 @@ becomes one line on stderr and an exit code (0 ok, 1 refused, 2 usage/config).
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import sqlite3
@@ -15,8 +16,9 @@ from typing import Any
 
 import click
 
-from harness.cli.common import undecodable_argument
+from harness.cli.common import PathText, undecodable_argument
 from harness.errors import ConfigErrors, FactoryError
+from harness.paths import clip
 
 # module name -> attribute names of click commands/groups it contributes
 _COMMANDS: dict[str, tuple[str, ...]] = {
@@ -35,7 +37,7 @@ _COMMANDS: dict[str, tuple[str, ...]] = {
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--repo",
-    type=click.Path(file_okay=False),
+    type=PathText(file_okay=False),
     default=None,
     help="Target repository (default: the git repository around the current directory).",
 )
@@ -47,7 +49,7 @@ _COMMANDS: dict[str, tuple[str, ...]] = {
 )
 @click.option(
     "--plan",
-    type=click.Path(file_okay=False),
+    type=PathText(file_okay=False),
     default=None,
     envvar="FACTORY_PLAN_DIR",
     help="Plan mode (forge: github): write nothing to GitHub, record every write in this "
@@ -131,6 +133,8 @@ def main(argv: list[str] | None = None) -> Any:
         else:
             _fail(str(state), state.exit_code)
     except Exception as exc:  # a bug: one line, the traceback only on request
+        if isinstance(exc, OSError) and exc.errno == errno.ENAMETOOLONG:  # a name given to us
+            _fail(f"{clip(str(exc.filename))}: {exc.strerror}", 2)
         if os.environ.get("FACTORY_DEBUG"):
             raise
         _fail(f"internal error: {type(exc).__name__}: {exc} (FACTORY_DEBUG=1 shows where)", 1)
