@@ -125,7 +125,7 @@ def apply_action(ctx: StepContext) -> Produced:
     )
     pre = ctx.outputs["prescreen"]
     if decision == "accept":
-        body += "\n" + spec_block(ctx.services.forge.markers, {**pre, **decided})
+        body += "\n" + spec_block(ctx.services.forge.markers, ctx.issue, {**pre, **decided})
     comment = forge.post_comment(ctx.issue, key, body)
     spec = IssueSpec(
         number=ctx.issue,
