@@ -66,6 +66,7 @@ def prescreen_action(ctx: StepContext) -> dict[str, Any]:
         "reason": screen.reason,
         "rule": screen.rule,
         "hidden": list(screen.hidden),
+        "collapsed": screen.collapsed,
         "title": screen.title,
         "body": screen.body,
         "author": issue.author,
