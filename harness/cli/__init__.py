@@ -9,6 +9,7 @@ from __future__ import annotations
 import errno
 import importlib
 import os
+import re
 import sqlite3
 import sys
 from pathlib import Path
@@ -80,8 +81,17 @@ def _register() -> None:
 _register()
 
 
+_LONG_WORD = re.compile(r"\S{241,}")
+
+
+def _line(message: str) -> str:
+    """An error line as printed: a value given at any length (a 5,000-character run id or
+    package URL echoed back) is shortened around an ellipsis, so the line stays one line."""
+    return _LONG_WORD.sub(lambda m: clip(m.group(0), 200), message)
+
+
 def _fail(message: str, code: int) -> None:
-    click.echo(f"factory: error: {message}", err=True)
+    click.echo(f"factory: error: {_line(message)}", err=True)
     sys.exit(code)
 
 
@@ -113,7 +123,7 @@ def main(argv: list[str] | None = None) -> Any:
         _fail(exc.format_message().replace("\n", " "), 2)
     except ConfigErrors as exc:
         for problem in exc.problems:
-            click.echo(f"factory: error: {problem}", err=True)
+            click.echo(f"factory: error: {_line(str(problem))}", err=True)
         sys.exit(exc.exit_code)
     except FactoryError as exc:
         _fail(str(exc).replace("\n", " "), exc.exit_code)

@@ -145,6 +145,9 @@ CASES = [
     Case("demo-dir-5000", ("demo", "--dir", LONG), "'--dir'"),
     Case("state-dir-5000", ("status",), "FACTORY_STATE_DIR: ", env={"FACTORY_STATE_DIR": LONG}),
     Case("holdout-5000", ("check",), "FACTORY_HOLDOUT: ", env={"FACTORY_HOLDOUT": "/x/" + LONG}),
+    # any other value given at any length is echoed back shortened
+    Case("report-5000", ("report", LONG), "does not exist"),
+    Case("package-5000", ("init", "--ci", "github-actions", "--package", LONG), "not pinned"),
     # a state that cannot be used: left byte for byte as it was
     Case("state-0-bytes", ("status",), "corrupt (0 bytes", state=_empty_db),
     Case("state-garbage", ("issue", "list"), "corrupt (not an SQLite database)", state=_garbage_db),
@@ -191,7 +194,7 @@ def test_bad_input_is_one_line_and_exit_2(
     assert lines[0].startswith("factory: error: ")
     assert case.says in lines[0]
     assert "internal error" not in result.err and "Traceback" not in result.err
-    assert len(lines[0]) < 400  # what was given is shown shortened
+    assert len(lines[0]) < 800  # what was given is shown shortened
     after = _snapshot(state)
     if case.state is not _nothing:  # the unusable state is left exactly as it was
         assert after == before
