@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from harness.faults import fault_point
 from harness.forge.markers import Markers
 
 LABELS: dict[str, tuple[str, str]] = {
@@ -185,4 +186,5 @@ def set_state(forge: Forge, number: int, label: str | None, beside: tuple[str, .
     open, and the next cycle resumes open runs whatever the labels say."""
     if label is not None or beside:
         forge.add_labels(number, [*([label] if label else []), *beside])
+    fault_point("forge.state.added")
     forge.remove_labels(number, [x for x in STATE_LABELS if x != label])

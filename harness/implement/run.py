@@ -46,7 +46,7 @@ def waits_for_approval(services: Services, issue: Issue) -> bool:
 
 def _check_ready(services: Services, issue: Issue) -> None:
     number = issue.number
-    if issue.state != "open" or "factory:accepted" not in issue.labels:
+    if "factory:accepted" not in issue.labels:
         raise UsageError(f"issue {number} is not an open issue accepted by triage")
     if "factory:needs-review" in issue.labels or "factory:merged" in issue.labels:
         raise UsageError(f"issue {number} already has a pull request")
@@ -60,6 +60,8 @@ def _check_ready(services: Services, issue: Issue) -> None:
 def implement_issue(services: Services, number: int) -> RunOutcome:
     check_kill_switch(services)
     issue = services.forge.get_issue(number)
+    if issue.state != "open":
+        raise UsageError(f"issue {number} is not an open issue accepted by triage")
     if services.store.find_open_run("implement", number) is None:  # else: resumed as it was
         _check_ready(services, issue)
     holder = holder_id()

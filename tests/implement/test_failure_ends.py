@@ -91,3 +91,36 @@ def test_every_kind_of_failure_is_said_in_a_sentence_under_one_state_label(
         assert "`code` could not finish" in said and "factory report" in said, said
     else:  # the factory worded these for people: said as they are
         assert INTERNAL[:20] in said.replace("\\", ""), said
+
+
+@pytest.mark.timeout(300)
+def test_killed_between_two_labels_the_next_cycle_finishes_the_failure_once(
+    tmp_path: Path, capsys, standin
+) -> None:
+    """Killed after the terminal label was added and before the old ones went (accepted and
+    failed side by side, no comment yet): the next cycle resumes the run that was ending,
+    whatever its labels say, and it ends as it would have, with one comment."""
+    from tests.cli_helpers import spawn
+    from tests.implement.conftest import KEY, accepted_issue
+
+    repo = make_app_repo(tmp_path)
+    number = accepted_issue(capsys, repo, "Make it fail")
+    env = {
+        **os.environ,
+        "ANTHROPIC_API_KEY": KEY,
+        "ANTHROPIC_BASE_URL": standin.url,
+        "FACTORY_STATE_DIR": os.environ["FACTORY_STATE_DIR"],
+    }
+    killed = spawn(repo, {**env, "FACTORY_FAULT_AT": "forge.state.added"}, "implement", str(number))
+    killed.communicate(timeout=240)
+    assert killed.returncode == -9
+    assert {"factory:accepted", "factory:failed"} <= _states(capsys, repo, number)
+    assert _factory_comments(capsys, repo, number)[1:] == []  # triage's only
+    calls = len(standin.received)
+    again = run_cli(capsys, "--repo", str(repo), "run", "--once", "--json").json()
+    assert again["triage"] == [] and [r["status"] for r in again["implement"]] == ["failed"]
+    assert len(standin.received) == calls  # the ending was finished, nothing redone
+    assert _states(capsys, repo, number) == {"factory:failed"}
+    ended = _factory_comments(capsys, repo, number)[1:]
+    assert len(ended) == 1 and "still broken" in ended[0], ended
+    assert run_cli(capsys, "--repo", str(repo), "run", "--once", "--json").json()["implement"] == []
