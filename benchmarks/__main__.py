@@ -12,6 +12,7 @@ from pathlib import Path
 
 from benchmarks import figures as f
 from benchmarks.github import github_figures
+from benchmarks.inputs import input_figures
 
 
 def machine() -> str:
@@ -98,6 +99,8 @@ def alone(rows_of: Callable[[], list[f.Figure]], kind: str, command: str) -> int
 def main() -> int:
     if sys.argv[1:] == ["github"]:
         return alone(github_figures, "GitHub figures", "github")
+    if sys.argv[1:] == ["inputs"]:
+        return alone(input_figures, "Input figures", "inputs")
     if sys.argv[1:] == ["landing"]:
         return alone(lambda: [f.landing_throughput()], "Landing figures", "landing")
     reps = int(os.environ.get("BENCH_REPS", "5"))
@@ -110,6 +113,7 @@ def main() -> int:
     rows += github_figures()
     rows.append(f.validation_throughput(reps))
     rows.append(f.landing_throughput())
+    rows += input_figures()
     print(console_table(rows))
     header = (
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}; "
