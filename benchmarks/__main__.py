@@ -14,6 +14,7 @@ from benchmarks import figures as f
 from benchmarks.egress import egress_overhead
 from benchmarks.github import github_figures
 from benchmarks.sandbox import command_after_many_files
+from benchmarks.inputs import input_figures
 
 
 def machine() -> str:
@@ -100,6 +101,8 @@ def alone(rows_of: Callable[[], list[f.Figure]], kind: str, command: str) -> int
 def main() -> int:
     if sys.argv[1:] == ["github"]:
         return alone(github_figures, "GitHub figures", "github")
+    if sys.argv[1:] == ["inputs"]:
+        return alone(input_figures, "Input figures", "inputs")
     if sys.argv[1:] == ["landing"]:
         return alone(lambda: [f.landing_throughput()], "Landing figures", "landing")
     if sys.argv[1:] == ["sandbox"]:
@@ -118,6 +121,7 @@ def main() -> int:
     rows.append(f.landing_throughput())
     rows.append(command_after_many_files())
     rows.append(egress_overhead(reps))
+    rows += input_figures()
     print(console_table(rows))
     header = (
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}; "

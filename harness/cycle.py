@@ -42,14 +42,20 @@ def _needs_validation(services: Services, number: int) -> bool:
 
 
 def ready_to_implement(services: Services) -> list[int]:
-    """Accepted open issues the factory has not finished with (and that need no approval)."""
+    """Accepted open issues the factory has not finished with (and that need no approval),
+    and those whose implement run was interrupted, whatever their labels say (a run stopped
+    while it labelled its end finishes it)."""
     done = {"factory:needs-review", "factory:failed", "factory:needs-human"}
+    interrupted = {run.issue for run in services.store.open_runs("implement")}
     return [
         i.number
         for i in services.forge.list_issues("open")
-        if "factory:accepted" in i.labels
-        and not done & set(i.labels)
-        and not waits_for_approval(services, i)
+        if i.number in interrupted
+        or (
+            "factory:accepted" in i.labels
+            and not done & set(i.labels)
+            and not waits_for_approval(services, i)
+        )
     ]
 
 

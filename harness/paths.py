@@ -1,14 +1,51 @@
-"""Where the shipped data folders (workflows/, validators/) live.
+"""Where the shipped data folders (workflows/, validators/) live, and what a path the factory
+is given (an option, an environment variable, factory.yaml) may be.
 
-In a wheel they are package data under ``harness/``; in a source checkout they
+In a wheel the data folders are package data under ``harness/``; in a source checkout they
 sit beside the package at the repository root.
 """
 
 from __future__ import annotations
 
+import os
+import unicodedata
 from pathlib import Path
 
 _PKG = Path(__file__).resolve().parent
+
+
+def _limit(name: str, default: int) -> int:
+    try:
+        return os.pathconf("/", name)
+    except (OSError, ValueError):
+        return default
+
+
+PATH_MAX = _limit("PC_PATH_MAX", 4096)  # bytes of a whole path, as the system takes it
+NAME_MAX = _limit("PC_NAME_MAX", 255)  # bytes of one of its names
+
+
+def clip(text: str, keep: int = 60) -> str:
+    """``text`` shortened for a one-line message: its start and end around an ellipsis."""
+    return text if len(text) <= keep else f"{text[: keep - 20]}…{text[-19:]}"
+
+
+def path_problem(text: str) -> str | None:
+    """Why ``text`` cannot name a path here, in a few words, or None: a control character,
+    or more bytes than the system takes in a whole path (once made absolute) or in one name.
+    Nothing is looked up on disk."""
+    for index, char in enumerate(text):
+        if unicodedata.category(char) == "Cc":
+            return f"control character U+{ord(char):04X} at position {index + 1}"
+    if not text:
+        return "empty"
+    size = len(str(Path.cwd() / text).encode("utf-8", "surrogateescape"))
+    if size >= PATH_MAX:
+        return f"{clip(text)!r} is {size:,} bytes long as a full path (at most {PATH_MAX - 1:,})"
+    longest = max(Path(text).parts, key=len)
+    if len(longest.encode("utf-8", "surrogateescape")) > NAME_MAX:
+        return f"{clip(longest)!r}: a name longer than {NAME_MAX} bytes"
+    return None
 
 
 def data_dir(name: str) -> Path:

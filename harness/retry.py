@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from harness.engine.context import Services
 from harness.errors import UsageError
+from harness.forge.base import set_state
 from harness.implement.spec import forge_spec, triage_spec
 
 RETRYABLE = ("factory:failed", "factory:needs-human")
@@ -27,9 +28,7 @@ def retry_issue(services: Services, number: int) -> str:
     # a terminal label replaced factory:accepted; triage's decision is what still stands
     spec = triage_spec(services.store, number) or forge_spec(forge, number)
     accepted = "factory:accepted" in issue.labels or bool(spec and spec["decision"] == "accept")
-    forge.remove_labels(number, [*held, "factory:needs-review", "factory:in-progress"])
-    if accepted:
-        forge.add_labels(number, ["factory:accepted"])
+    set_state(forge, number, "factory:accepted" if accepted else None)
     was = " and ".join(label.removeprefix("factory:") for label in held)
     body = services.templates.render("comments/retry.md.j2", was=was, accepted=accepted)
     key = next(

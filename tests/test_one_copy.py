@@ -252,3 +252,29 @@ def test_no_code_of_the_repository_gets_the_host_network() -> None:
     assert setups == {POLICY} and proxies == {POLICY}, (setups, proxies)
     online = _functions(POLICY)["_online"]
     assert {"EgressProxy", "worktree_sandbox", "run"} <= _called(online)
+
+
+def test_one_list_of_state_labels_and_one_way_to_end_an_issue() -> None:
+    """The labels that say where the factory is with an issue are listed once
+    (``forge/base.py``; the dashboard may order all of them for display, never a part), and
+    the labels that only ever end an issue (failed, merged,
+    rejected) are set by ``set_state`` alone, which takes every other state away with them
+    (``factory:accepted`` never stays beside a terminal label)."""
+    from harness.forge.base import STATE_LABELS
+
+    lists: set[str] = set()
+    enders: set[str] = set()
+    ending = {"factory:failed", "factory:merged", "factory:rejected"}
+    for name, tree in modules():
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+                named = {c.value for c in node.elts if isinstance(c, ast.Constant)}
+                if len(named & set(STATE_LABELS)) >= 4 and named != set(STATE_LABELS):
+                    lists.add(name)
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "add_labels":
+                named = {c.value for c in ast.walk(node) if isinstance(c, ast.Constant)}
+                if named & ending:
+                    enders.add(name)
+    assert lists == set(), lists
+    assert enders == set(), enders
+    assert "add_labels" in _called(_functions("forge/base.py")["set_state"])

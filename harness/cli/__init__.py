@@ -6,8 +6,10 @@ becomes one line on stderr and an exit code (0 ok, 1 refused, 2 usage/config).
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
+import re
 import sqlite3
 import sys
 from pathlib import Path
@@ -15,8 +17,9 @@ from typing import Any
 
 import click
 
-from harness.cli.common import undecodable_argument
+from harness.cli.common import PathText, undecodable_argument
 from harness.errors import ConfigErrors, FactoryError
+from harness.paths import clip
 
 # module name -> attribute names of click commands/groups it contributes
 _COMMANDS: dict[str, tuple[str, ...]] = {
@@ -35,7 +38,7 @@ _COMMANDS: dict[str, tuple[str, ...]] = {
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--repo",
-    type=click.Path(file_okay=False),
+    type=PathText(file_okay=False),
     default=None,
     help="Target repository (default: the git repository around the current directory).",
 )
@@ -47,7 +50,7 @@ _COMMANDS: dict[str, tuple[str, ...]] = {
 )
 @click.option(
     "--plan",
-    type=click.Path(file_okay=False),
+    type=PathText(file_okay=False),
     default=None,
     envvar="FACTORY_PLAN_DIR",
     help="Plan mode (forge: github): write nothing to GitHub, record every write in this "
@@ -78,8 +81,17 @@ def _register() -> None:
 _register()
 
 
+_LONG_WORD = re.compile(r"\S{241,}")
+
+
+def _line(message: str) -> str:
+    """An error line as printed: a value given at any length (a 5,000-character run id or
+    package URL echoed back) is shortened around an ellipsis, so the line stays one line."""
+    return _LONG_WORD.sub(lambda m: clip(m.group(0), 200), message)
+
+
 def _fail(message: str, code: int) -> None:
-    click.echo(f"factory: error: {message}", err=True)
+    click.echo(f"factory: error: {_line(message)}", err=True)
     sys.exit(code)
 
 
@@ -111,7 +123,7 @@ def main(argv: list[str] | None = None) -> Any:
         _fail(exc.format_message().replace("\n", " "), 2)
     except ConfigErrors as exc:
         for problem in exc.problems:
-            click.echo(f"factory: error: {problem}", err=True)
+            click.echo(f"factory: error: {_line(str(problem))}", err=True)
         sys.exit(exc.exit_code)
     except FactoryError as exc:
         _fail(str(exc).replace("\n", " "), exc.exit_code)
@@ -131,6 +143,8 @@ def main(argv: list[str] | None = None) -> Any:
         else:
             _fail(str(state), state.exit_code)
     except Exception as exc:  # a bug: one line, the traceback only on request
+        if isinstance(exc, OSError) and exc.errno == errno.ENAMETOOLONG:  # a name given to us
+            _fail(f"{clip(str(exc.filename))}: {exc.strerror}", 2)
         if os.environ.get("FACTORY_DEBUG"):
             raise
         _fail(f"internal error: {type(exc).__name__}: {exc} (FACTORY_DEBUG=1 shows where)", 1)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from harness.cli.common import emit_json, plan_folder, repo_root, state_dir
+from harness.cli.common import PathText, emit_json, plan_folder, repo_root, state_dir
 from harness.config.settings import load_settings
 from harness.errors import UsageError
 from harness.forge.apply import apply_plan
@@ -16,7 +16,7 @@ from harness.store.db import Store
 
 
 @click.command()
-@click.argument("plan_dir", type=click.Path(file_okay=False))
+@click.argument("plan_dir", type=PathText(file_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @click.pass_context
 def apply(ctx: click.Context, plan_dir: str, as_json: bool) -> None:

@@ -14,6 +14,18 @@ from typing import Any
 import click
 
 from harness.errors import UsageError
+from harness.paths import path_problem
+
+
+class PathText(click.Path):
+    """A path option or argument, checked as text before anything looks it up: a path the
+    system cannot take (too long, a name too long, a control character) is one line, exit 2."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        problem = path_problem(value) if isinstance(value, str) else None
+        if problem:
+            self.fail(problem, param, ctx)
+        return super().convert(value, param, ctx)
 
 
 def repo_root(ctx: click.Context) -> Path:
@@ -31,6 +43,8 @@ def repo_root(ctx: click.Context) -> Path:
 def state_dir(root: Path) -> Path:
     """``FACTORY_STATE_DIR`` or ``<repo>/.factory``."""
     env = os.environ.get("FACTORY_STATE_DIR")
+    if env and (problem := path_problem(env)):
+        raise UsageError(f"FACTORY_STATE_DIR: {problem}")
     return Path(env).resolve() if env else root / ".factory"
 
 
@@ -86,6 +100,25 @@ def check_one_line(option: str, text: str) -> None:
                 f"{option}: control character U+{ord(char):04X} at position {index + 1}; "
                 "give one line of plain text"
             )
+
+
+MAX_STOP_REASON = 500  # characters of a kill switch's reason
+
+
+def stop_reason(option: str, text: str) -> str:
+    """The kill switch's reason as both faces take it (``factory stop --reason``, the
+    dashboard's stop form): one line of plain text, not blank, at most ``MAX_STOP_REASON``
+    characters; returned without surrounding spaces."""
+    check_one_line(option, text)
+    reason = text.strip()
+    if not reason:
+        raise UsageError(f"{option}: empty; say in a few words why the factory stops")
+    if len(reason) > MAX_STOP_REASON:
+        raise UsageError(
+            f"{option}: {len(reason):,} characters; give at most {MAX_STOP_REASON} "
+            "(one line: the details belong elsewhere)"
+        )
+    return reason
 
 
 def undecodable_argument(argv: list[str]) -> str | None:

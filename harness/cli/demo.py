@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from harness.cli.common import emit_json
+from harness.cli.common import PathText, emit_json
 from harness.cli.live import live_line
 from harness.cli.tables import print_table
 from harness.demo import DemoReport, run_demo
@@ -72,7 +72,7 @@ def _print(report: DemoReport) -> None:
 @click.option(
     "--dir",
     "target",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=PathText(file_okay=False, path_type=Path),
     default=None,
     help="Where to generate the demo (new or empty directory; default: a temp dir).",
 )

@@ -13,11 +13,21 @@ from harness.cli.common import provider_override, repo_root, state_dir
 from harness.errors import UsageError
 
 
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
+def _host(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """An address to listen on, given in full: an empty one would mean every interface to the
+    socket layer, so it is refused rather than read as either."""
+    if not value.strip() or value != value.strip():
+        raise click.BadParameter(
+            f"{value!r}: give an address (127.0.0.1 for this machine only, 0.0.0.0 for every "
+            "interface)"
+        )
+    return value
+
+
+def _loopback(address: str) -> bool:
+    """Whether the address the socket is bound to (not the name it was given) is loopback."""
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return ipaddress.ip_address(address.partition("%")[0]).is_loopback
     except ValueError:
         return False
 
@@ -39,7 +49,9 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 @click.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, callback=_host, help="Address to listen on."
+)
 @click.option(
     "--port",
     type=click.IntRange(0, 65535),
@@ -68,7 +80,7 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"http://{shown}:{bound}/?token={token}")
     sys.stdout.flush()
-    if not _loopback(host):
+    if not _loopback(str(sock.getsockname()[0])):
         click.echo(
             f"factory: warning: --host {host} makes the dashboard reachable from other "
             "machines; anyone with the URL can stop the factory and approve changes",

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from harness.cli.common import check_one_line, emit_json, repo_root, state_dir, terminal_safe
+from harness.cli.common import emit_json, repo_root, state_dir, stop_reason, terminal_safe
 from harness.cli.summary import summary_lines
 from harness.cli.tables import print_table
 from harness.config.settings import load_settings
@@ -230,7 +230,7 @@ def _flip_github(ctx: click.Context, enabled: bool) -> str:
 @click.pass_context
 def stop(ctx: click.Context, reason: str, on_github: bool) -> None:
     """Engage the kill switch: no workflow starts another step until 'factory resume'."""
-    check_one_line("--reason", reason)
+    reason = stop_reason("--reason", reason)
     engage_kill_switch(_store(ctx), reason)
     remote = _flip_github(ctx, False) if on_github else ""
     click.echo(f"factory stopped: {reason}{remote}")

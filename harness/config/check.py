@@ -211,11 +211,11 @@ def check(root: Path, state_dir: Path) -> CheckReport:
         model_errors, model_warnings = model_problems(config, _listings(config, report))
         report.errors.extend(model_errors)
         report.warnings.extend(model_warnings)
-        holdout = holdout_path(root, config)
-        problem = check_holdout(root, holdout)
+        holdout = _collect(report, holdout_path, root, config)
+        problem = check_holdout(root, holdout) if holdout is not None else None
         if problem is not None:
             report.errors.append(problem)
-        else:
+        elif holdout is not None:
             _journeys(holdout, report)
     _compare(root, _production_branch(config, texts.get(CONFIG_FILE, "")), texts, report)
     _validators(root, _production_branch(config, texts.get(CONFIG_FILE, "")), report)

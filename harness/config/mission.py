@@ -8,6 +8,7 @@ missing users, capabilities or invariants section is a warning.
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass, field
 from functools import cache
@@ -90,41 +91,72 @@ def _headings(tokens: list[Any]) -> list[tuple[int, str, int, int]]:
     return out
 
 
+def _ends(heads: list[tuple[int, str, int, int]], total: int) -> list[int]:
+    """Where each heading's section ends: the line of the next heading at its level or above
+    (or the end). One pass from the end with a stack of the headings still open."""
+    ends = [total] * len(heads)
+    waiting: list[int] = []  # later headings, each of a lower level than the one below it
+    for index in range(len(heads) - 1, -1, -1):
+        level = heads[index][0]
+        while waiting and heads[waiting[-1]][0] > level:
+            waiting.pop()
+        if waiting:
+            ends[index] = heads[waiting[-1]][2]
+        waiting.append(index)
+    return ends
+
+
+def _any_between(lines: list[int], start: int, end: int) -> bool:
+    """Whether the sorted ``lines`` hold one in ``[start, end)``."""
+    return bisect.bisect_left(lines, start) < bisect.bisect_left(lines, end)
+
+
 def read_mission(text: str, file: str = "mission.md") -> MissionReading:
+    """The sections of mission.md and what to say about them. Linear in the text: each
+    heading's section end and contents are found by a stack and a binary search, never by
+    rescanning the document."""
     tokens = MarkdownIt("commonmark").parse(text.removeprefix("\ufeff"))
     heads = _headings(tokens)
-    blocks = [(t.map[0], t.type) for t in tokens if t.map and t.level == 0 and t.nesting != -1]
-    total = len(text.splitlines())
+    ends = _ends(heads, len(text.splitlines()))
+    top = [(t.map[0], t.type) for t in tokens if t.map and t.level == 0 and t.nesting != -1]
+    content = [line for line, kind in top if kind != "heading_open"]
+    lists = [line for line, kind in top if kind in ("bullet_list_open", "ordered_list_open")]
     reading = MissionReading()
-    top = [h for h in heads if h[0] == 1]
-    title = heads[0] if heads and heads[0][0] == 1 and len(top) == 1 else None
+    title = heads[0] if heads and heads[0][0] == 1 and sum(h[0] == 1 for h in heads) == 1 else None
     inside_until = -1
-    for index, (level, heading, start, after) in enumerate(heads):
+    also: dict[str, list[int]] = {}  # section -> lines of further headings that read as it
+    for index, (_level, heading, start, after) in enumerate(heads):
         if heads[index] is title or start < inside_until:
             continue
         rule = classify(heading)
         if rule is None:
             continue
-        end = next((h[2] for h in heads[index + 1 :] if h[0] <= level), total)
-        inside_until = end
-        body = [kind for line, kind in blocks if after <= line < end and kind != "heading_open"]
-        section = Section(
+        inside_until = ends[index]
+        if rule.key in reading.sections:
+            also.setdefault(rule.key, []).append(start + 1)
+            continue
+        reading.sections[rule.key] = Section(
             key=rule.key,
             heading=heading,
             line=start + 1,
-            has_text=bool(body),
-            has_list=any(kind in ("bullet_list_open", "ordered_list_open") for kind in body),
+            has_text=_any_between(content, after, ends[index]),
+            has_list=_any_between(lists, after, ends[index]),
         )
-        taken = reading.sections.get(rule.key)
-        if taken is not None:
-            reading.warnings.append(
-                f"{file}: line {section.line}: '{heading}' also reads as {rule.title}; "
-                f"the first one ('{taken.heading}', line {taken.line}) is used"
-            )
-            continue
-        reading.sections[rule.key] = section
+    for key, lines in also.items():
+        taken = reading.sections[key]
+        shown = ", ".join(str(n) for n in lines[:3]) + (
+            f" and {len(lines) - 3:,} more" if len(lines) > 3 else ""
+        )
+        reading.warnings.append(
+            f"{file}: line{'s' if len(lines) > 1 else ''} {shown} also read as "
+            f"{_title(key)}; the first one ('{taken.heading}', line {taken.line}) is used"
+        )
     _judge(reading, file)
     return reading
+
+
+def _title(key: str) -> str:
+    return next(rule.title for rule in section_rules() if rule.key == key)
 
 
 def _judge(reading: MissionReading, file: str) -> None:

@@ -15,6 +15,7 @@ from harness.config.models import CONFIG_FILE, FactoryConfig, Provider
 from harness.config.yamlload import load_yaml
 from harness.errors import ConfigError, ConfigErrors
 from harness.git.repo import GitRepo
+from harness.paths import path_problem
 
 _HOW = "commit it there ('factory init' writes one)"
 
@@ -58,10 +59,18 @@ def holdout_path(root: Path, config: FactoryConfig) -> Path:
     factory.yaml (relative to the current folder); factory.yaml's relative paths start at
     the repository."""
     if (raw := holdout_from_env()) is not None:
+        _usable(raw, ("environment", HOLDOUT_ENV))
         return Path(raw).expanduser().resolve()
     raw = config.holdout or f"../{root.resolve().name}-holdout"
+    _usable(str(root / raw), (CONFIG_FILE, "holdout"))
     path = Path(raw).expanduser()
     return (path if path.is_absolute() else root / path).resolve()
+
+
+def _usable(raw: str, where: tuple[str, str]) -> None:
+    """A hold-out path the system can take (checked as text: nothing is looked up yet)."""
+    if problem := path_problem(raw):
+        raise ConfigErrors([ConfigError(*where, problem)])
 
 
 def check_holdout(root: Path, holdout: Path) -> ConfigError | None:

@@ -42,6 +42,17 @@ class Lease:
     fence: int
 
 
+@dataclass(frozen=True)
+class Failure:
+    """A run's most recent failure as a failure comment takes it: the step, the kind (an
+    ``ErrorKind`` value) and the error as recorded (not for the public when the kind is one
+    the factory did not word for people: see ``comments/failure_reason.md.j2``)."""
+
+    step: str
+    kind: str
+    error: str
+
+
 @dataclass
 class StepContext:
     """The state a step runs in. Actions return a dict of outputs."""
@@ -61,6 +72,13 @@ class StepContext:
         """Raise ``LeaseError`` if this process no longer holds the issue (before any write)."""
         if self.lease is not None:
             self.services.store.check_lease(self.lease.issue, self.lease.holder, self.lease.fence)
+
+    def last_failure(self) -> Failure:
+        """The run's most recent failure (``failures`` keeps them newest last)."""
+        if not self.failures:
+            return Failure("", "internal", "")
+        step, record = next(reversed(self.failures.items()))
+        return Failure(step, str(record.get("kind") or "internal"), str(record.get("error") or ""))
 
     def template_context(self) -> dict[str, Any]:
         settings = self.services.settings

@@ -109,7 +109,8 @@ class Engine:
         for rec in steps:
             if rec.status in ("succeeded", "skipped"):
                 outputs[rec.step_id] = rec.outputs or {}
-            elif rec.status == "failed":
+            elif rec.status == "failed":  # newest last: a step failing again moves to the end
+                failures.pop(rec.step_id, None)
                 failures[rec.step_id] = {
                     **(rec.outputs or {}),
                     "error": rec.error,
@@ -159,7 +160,11 @@ class Engine:
             outputs, failures, steps = self._history(run_id)
             index = self._next_index(workflow, steps)
             if index is None:
-                reason = self._failure_reason(workflow, steps[-1])
+                last = steps[-1]
+                reason = self._failure_reason(workflow, last)
+                if last.status != "failed" and last.step_id != ON_FAILURE:  # a loop ran out
+                    failures.pop(last.step_id, None)
+                    failures[last.step_id] = {"error": reason, "kind": ErrorKind.REFUSED.value}
                 return self._fail(workflow, run_id, issue, inputs, outputs, failures, reason)
             if index >= len(workflow.steps):
                 store.set_run_status(run_id, "succeeded")
@@ -276,10 +281,8 @@ class Engine:
             # git command it tries is refused: the guard stays tripped)
             fatal = type(exc).__name__
             self._finish(seq, "failed", {"fatal": fatal}, ctx, str(exc), kind=exc.kind)
-            failures = {
-                **ctx.failures,
-                step.id: {"error": str(exc), "fatal": fatal, "kind": exc.kind.value},
-            }
+            failures = {k: v for k, v in ctx.failures.items() if k != step.id}
+            failures[step.id] = {"error": str(exc), "fatal": fatal, "kind": exc.kind.value}
             return self._fail(
                 self._wf(ctx), ctx.run_id, ctx.issue, ctx.inputs, ctx.outputs, failures, str(exc)
             )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from harness.faults import fault_point
 from harness.forge.markers import Markers
 
 LABELS: dict[str, tuple[str, str]] = {
@@ -35,11 +36,19 @@ LABELS: dict[str, tuple[str, str]] = {
     "kind:docs": ("0075ca", "Documentation"),
 }
 
-TRIAGE_LABELS = (
+# Where the factory is with an issue: triage's decision, then the work's stage. An issue whose
+# labels hold none of them has not been triaged. ``factory:regression`` and
+# ``factory:approved`` are not states: they travel beside one.
+STATE_LABELS = (
     "factory:accepted",
     "factory:rejected",
     "factory:needs-info",
     "factory:needs-human",
+    "factory:deferred",
+    "factory:in-progress",
+    "factory:needs-review",
+    "factory:merged",
+    "factory:failed",
 )
 
 
@@ -166,3 +175,16 @@ class Forge(Protocol):
     def revert_merge(self, branch: str, merge_sha: str, message: str) -> str:
         """Undo ``merge_sha`` with a new commit on ``branch`` while it is still the head."""
         ...
+
+
+def set_state(forge: Forge, number: int, label: str | None, beside: tuple[str, ...] = ()) -> None:
+    """Put issue ``number`` in the one state ``label`` (None: none, to be triaged again), with
+    the labels ``beside`` it (``priority:p2``, ``factory:regression``; added in one go):
+    every other state label goes, so a terminal label never stays beside
+    ``factory:accepted``. The new label comes first: interrupted in between, the issue is
+    never without a state (it would look untriaged); the run that was setting it is still
+    open, and the next cycle resumes open runs whatever the labels say."""
+    if label is not None or beside:
+        forge.add_labels(number, [*([label] if label else []), *beside])
+    fault_point("forge.state.added")
+    forge.remove_labels(number, [x for x in STATE_LABELS if x != label])

@@ -6,7 +6,8 @@ the factory's when its author is one of the factory's logins *and* its first lin
 exact marker; the same words anywhere else — in an issue body, in someone else's comment,
 quoted inside the factory's own text — are data. (The neutraliser also makes sure no text
 the factory posts can hold a marker: ``<`` never leaves it unescaped.) Hidden data blocks
-(the accepted spec a stateless runner reads back) carry an HMAC of their payload too.
+(the accepted spec a stateless runner reads back) carry an HMAC of their issue number and
+payload: a block copied from one issue's comment into another's does not verify.
 
 The secret: ``FACTORY_MARKER_KEY`` when set (a repository secret, so runners without state
 of their own recognise each other's comments), else ``<state>/marker.key``, 32 random bytes
@@ -46,13 +47,15 @@ class Markers:
         first = body.split("\n", 1)[0].strip()
         return hmac.compare_digest(first.encode(), self.tag(issue, key).encode())
 
-    def block(self, name: str, payload: str) -> str:
-        """A hidden data block the factory can later trust: ``payload`` must be base64."""
-        return f"<!-- factory-{name} {payload} {self._sign('block', name, payload)} -->"
+    def block(self, name: str, issue: int, payload: str) -> str:
+        """A hidden data block about ``issue`` the factory can later trust: ``payload`` must
+        be base64."""
+        return f"<!-- factory-{name} {payload} {self._sign('block', name, str(issue), payload)} -->"
 
-    def read_block(self, name: str, text: str) -> str | None:
-        """The payload of the first block ``name`` in ``text`` whose signature holds (a block
-        anyone else wrote, or one altered, is skipped)."""
+    def read_block(self, name: str, issue: int, text: str) -> str | None:
+        """The payload of the first block ``name`` in ``text`` whose signature holds for
+        ``issue`` (a block anyone else wrote, one altered, or one signed for another issue is
+        skipped)."""
         opener = f"<!-- factory-{name} "
         start = text.find(opener)
         while start != -1:
@@ -62,7 +65,7 @@ class Markers:
             fields = text[start + len(opener) : end].split(" ")
             if len(fields) == 2:
                 payload, sig = fields
-                expected = self._sign("block", name, payload)
+                expected = self._sign("block", name, str(issue), payload)
                 if hmac.compare_digest(sig.encode(), expected.encode()):
                     return payload
             start = text.find(opener, end)

@@ -11,6 +11,7 @@ from harness.engine.context import StepContext
 from harness.errors import ErrorKind, FactoryError, StepFailed
 from harness.faults import fault_point
 from harness.forge import neutral
+from harness.forge.base import set_state
 from harness.git import integrity, shape
 from harness.git.branches import branch_name
 from harness.git.repo import GitRepo
@@ -23,13 +24,6 @@ from harness.sandbox.limits import Limits
 from harness.sandbox.policy import prepare_worktree, worktree_sandbox
 from harness.triage.outbound import sanitize_outbound
 from harness.triage.prescreen import issue_sha256
-
-WORK_LABELS = (
-    "factory:in-progress",
-    "factory:needs-review",
-    "factory:failed",
-    "factory:needs-human",
-)
 
 
 def manager(ctx: StepContext) -> WorktreeManager:
@@ -330,22 +324,21 @@ def fail(ctx: StepContext) -> dict[str, Any]:
     assert ctx.issue is not None
     forge = ctx.services.forge
     label = _outcome_label(ctx)
-    reason = next(iter(reversed([f["error"] for f in ctx.failures.values() if f.get("error")])), "")
+    failure = ctx.last_failure()
     failed = list(ctx.failures.values())
     test: dict[str, Any] = next((f for f in reversed(failed) if f.get("kind") == "tests"), {})
-    gates_failed = [
-        x
+    gates_failed = [  # as the comment shows them, whatever fields a gate's evidence lacks
+        {"name": str(x.get("name") or "a gate"), "evidence": str(x.get("evidence") or "")}
         for f in failed
         if f.get("kind") == ErrorKind.GATE.value
-        for x in f.get("gates", [])
-        if not x["passed"]
+        for x in f.get("gates") or []
+        if isinstance(x, dict) and not x.get("passed")
     ]
-    forge.remove_labels(ctx.issue, ["factory:in-progress", "factory:accepted"])
-    forge.add_labels(ctx.issue, [label])
+    set_state(forge, ctx.issue, label)
     body = ctx.services.templates.render(
         "comments/implement_failed.md.j2",
         label=label,
-        reason=reason,
+        failure=failure,
         run_id=ctx.run_id,
         branch=ctx.outputs.get("worktree", {}).get("branch"),
         test_output=sanitize_outbound(str(test.get("output", ""))[-1500:], limit=1600),
@@ -354,4 +347,4 @@ def fail(ctx: StepContext) -> dict[str, Any]:
     forge.post_comment(ctx.issue, f"implement:{label}:{ctx.run_id}", body)
     if ctx.outputs.get("worktree", {}).get("path"):  # the branch is kept; the checkout is not
         manager(ctx).remove(Path(ctx.outputs["worktree"]["path"]))
-    return {"label": label, "reason": reason}
+    return {"label": label, "reason": failure.error}

@@ -44,10 +44,9 @@ def waits_for_approval(services: Services, issue: Issue) -> bool:
     )
 
 
-def implement_issue(services: Services, number: int) -> RunOutcome:
-    check_kill_switch(services)
-    issue = services.forge.get_issue(number)
-    if issue.state != "open" or "factory:accepted" not in issue.labels:
+def _check_ready(services: Services, issue: Issue) -> None:
+    number = issue.number
+    if "factory:accepted" not in issue.labels:
         raise UsageError(f"issue {number} is not an open issue accepted by triage")
     if "factory:needs-review" in issue.labels or "factory:merged" in issue.labels:
         raise UsageError(f"issue {number} already has a pull request")
@@ -56,6 +55,15 @@ def implement_issue(services: Services, number: int) -> RunOutcome:
             f"issue {number} is from an untrusted author and waits for a maintainer's "
             "factory:approved label (factory_rules.md: triage.untrusted_requires_label)"
         )
+
+
+def implement_issue(services: Services, number: int) -> RunOutcome:
+    check_kill_switch(services)
+    issue = services.forge.get_issue(number)
+    if issue.state != "open":
+        raise UsageError(f"issue {number} is not an open issue accepted by triage")
+    if services.store.find_open_run("implement", number) is None:  # else: resumed as it was
+        _check_ready(services, issue)
     holder = holder_id()
     store = services.store
     fence = store.acquire_lease(number, holder, LEASE_TTL_S, is_stale=holder_is_gone)

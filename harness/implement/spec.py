@@ -37,18 +37,20 @@ def triage_spec(store: Store, issue: int) -> dict[str, Any] | None:
     }
 
 
-def spec_block(markers: Markers, spec: dict[str, Any]) -> str:
-    """The accepted spec as a hidden, signed block of the triage comment (base64 JSON, so
-    nothing in it can end the HTML comment): a runner with no state of its own reads it back."""
+def spec_block(markers: Markers, issue: int, spec: dict[str, Any]) -> str:
+    """Issue ``issue``'s accepted spec as a hidden block of its triage comment, signed for that
+    issue (base64 JSON, so nothing in it can end the HTML comment): a runner with no state of
+    its own reads it back, and only on the issue it was made for."""
     data = json.dumps({k: spec.get(k) for k in _SPEC_KEYS}, sort_keys=True).encode()
-    return markers.block("spec", base64.b64encode(data).decode())
+    return markers.block("spec", issue, base64.b64encode(data).decode())
 
 
 def forge_spec(forge: Forge, issue: int) -> dict[str, Any] | None:
     """The spec from the factory's own triage comment (a comment by anyone else, a block
-    whose signature does not hold, or one that does not parse, counts as none)."""
+    whose signature does not hold for this issue, or one that does not parse, counts as
+    none)."""
     comment = forge.find_comment(issue, "triage:accept")
-    payload = forge.markers.read_block("spec", comment.body) if comment else None
+    payload = forge.markers.read_block("spec", issue, comment.body) if comment else None
     if payload is None:
         return None
     try:

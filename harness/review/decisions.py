@@ -24,22 +24,13 @@ from typing import Any
 
 from harness.engine.context import Services
 from harness.errors import UsageError
-from harness.forge.base import PullRequest
+from harness.forge.base import PullRequest, set_state
 from harness.retry import retry_issue
 from harness.review.trust import APPROVE_EVENT
 from harness.triage.outbound import sanitize_outbound
 
 REJECT_EVENT = "human.reject"
 REVIEWABLE = ("factory:needs-review", "factory:needs-human")
-# labels that say where the factory is with an issue: a rejection ends all of them
-STATE_LABELS = (
-    "factory:accepted",
-    "factory:in-progress",
-    "factory:needs-review",
-    "factory:needs-human",
-    "factory:failed",
-    "factory:regression",
-)
 MAX_REASON = 2000
 
 
@@ -183,8 +174,8 @@ def reject(services: Services, number: int, reason: str, actor: str) -> Decision
     )
     # labels first, then the comment: an interrupted rejection is not repeated (the issue is
     # no longer waiting), so it never gets two comments
-    forge.remove_labels(number, list(STATE_LABELS))
-    forge.add_labels(number, ["factory:rejected"])
+    set_state(forge, number, "factory:rejected")
+    forge.remove_labels(number, ["factory:regression"])  # a rejection ends that story too
     if pr is not None:
         forge.close_pr(pr.number)
     body = services.templates.render(

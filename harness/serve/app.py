@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from harness.cli.common import MAX_INTEGER, check_one_line
+from harness.cli.common import MAX_INTEGER, MAX_STOP_REASON, check_one_line, stop_reason
 from harness.cli.state import engage_kill_switch, release_kill_switch
 from harness.engine.context import Services
 from harness.errors import FactoryError, NotFoundError
@@ -77,6 +77,7 @@ class Dashboard:
             lstrip_blocks=True,
         )
         self.env.filters.update(money=_money, took=_took, when=_when, pct=_pct)
+        self.env.globals["max_reason"] = MAX_STOP_REASON
 
     # -- the guard -----------------------------------------------------------------------
     def session_of(self, request: Request) -> Session | None:
@@ -250,11 +251,14 @@ class Dashboard:
 
     # -- actions -------------------------------------------------------------------------
     async def stop(self, request: Request, session: Session) -> Response:
-        form = await form_of(request)
-        reason = (
-            form.get("reason") or ""
-        ).strip() or f"stopped from the dashboard by {session.actor}"
-        await run_in_threadpool(engage_kill_switch, self.services.store, reason[:500])
+        given = (await form_of(request)).get("reason", "")
+        if not given.strip():  # the field is optional: then the reason says who stopped it
+            given = f"stopped from the dashboard by {session.actor}"
+        try:  # the same rule as 'factory stop --reason'
+            reason = stop_reason("reason", given)
+        except FactoryError as exc:
+            return self.refuse(400, f"not stopped: {exc}")
+        await run_in_threadpool(engage_kill_switch, self.services.store, reason)
         return RedirectResponse("/", status_code=303)
 
     async def resume(self, request: Request, session: Session) -> Response:

@@ -10,7 +10,7 @@ from harness.engine.actions import action
 from harness.engine.budget import start_of_day
 from harness.engine.context import StepContext
 from harness.errors import FactoryError
-from harness.forge.base import TRIAGE_LABELS
+from harness.forge.base import set_state
 from harness.implement.spec import spec_block
 from harness.triage.outbound import sanitize_outbound
 from harness.triage.prescreen import prescreen, template_comments
@@ -66,6 +66,7 @@ def prescreen_action(ctx: StepContext) -> dict[str, Any]:
         "reason": screen.reason,
         "rule": screen.rule,
         "hidden": list(screen.hidden),
+        "collapsed": screen.collapsed,
         "title": screen.title,
         "body": screen.body,
         "author": issue.author,
@@ -112,9 +113,7 @@ def apply_action(ctx: StepContext) -> Produced:
     labels = [label]
     if decision == "accept":
         labels += [f"priority:{decided['priority']}", f"kind:{decided['kind']}"]
-    stale = [x for x in (*TRIAGE_LABELS, "factory:deferred") if x != label]
-    forge.remove_labels(ctx.issue, stale)
-    forge.add_labels(ctx.issue, labels)
+    set_state(forge, ctx.issue, label, tuple(labels[1:]))  # priority and kind beside it
     day = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d")
     key = f"triage:{decision}" + (f":{day}" if decision == "deferred" else "")
     body = ctx.services.templates.render(
@@ -125,7 +124,7 @@ def apply_action(ctx: StepContext) -> Produced:
     )
     pre = ctx.outputs["prescreen"]
     if decision == "accept":
-        body += "\n" + spec_block(ctx.services.forge.markers, {**pre, **decided})
+        body += "\n" + spec_block(ctx.services.forge.markers, ctx.issue, {**pre, **decided})
     comment = forge.post_comment(ctx.issue, key, body)
     spec = IssueSpec(
         number=ctx.issue,

@@ -16,7 +16,11 @@ if TYPE_CHECKING:
     from harness.git.repo import GitRepo
 
 MAX_LINES = 2000
-_FILENAME = re.compile(r"[\w./\\-]*[\w-]\.[a-z]{2,5}\b|\.github/|\.git/|\.factory/", re.IGNORECASE)
+# a file name: it starts where a run of path characters starts (a start inside the run would
+# find nothing the run's start did not, and retrying every one of them was quadratic)
+_FILENAME = re.compile(
+    r"(?<![\w./\\-])[\w./\\-]*[\w-]\.[a-z]{2,5}\b|\.github/|\.git/|\.factory/", re.IGNORECASE
+)
 _CONFUSABLE = str.maketrans({"1": "l", "0": "o", "3": "e", "5": "s", "|": "l", "_": "_"})
 
 
@@ -31,6 +35,7 @@ class Screen:
     body: str
     sha256: str
     hidden: tuple[str, ...] = field(default_factory=tuple)
+    collapsed: int = 0  # <details> sections of the body (a reader opens them to see them)
 
 
 def issue_sha256(issue: Issue) -> str:
@@ -118,7 +123,7 @@ def prescreen(
 
     def screen(decision: str | None, reason: str, rule: str) -> Screen:
         hidden = tuple(dict.fromkeys(title.hidden + body.hidden))
-        return Screen(decision, reason, rule, title.text, body.text, digest, hidden)
+        return Screen(decision, reason, rule, title.text, body.text, digest, hidden, body.collapsed)
 
     if too_long_title:
         return screen(

@@ -7,23 +7,30 @@ from typing import Any
 from harness.engine.context import Services
 from harness.engine.runner import Engine, RunOutcome, check_kill_switch
 from harness.errors import StoppedError
-from harness.forge.base import TRIAGE_LABELS, Issue
+from harness.forge.base import STATE_LABELS, Issue
 from harness.model.batch import BatchCollector
 from harness.triage.prescreen import issue_sha256
 
+TRIAGED = frozenset(STATE_LABELS) - {"factory:deferred"}  # a deferral is judged again later
+
 
 def untriaged(services: Services) -> list[Issue]:
-    """Open issues without a triage decision, oldest first, skipping deferred-until-later ones."""
+    """Open issues without a triage decision (no state label: a failed or merged one was
+    triaged long ago), oldest first, skipping deferred-until-later ones; an issue whose triage
+    run was interrupted is resumed whatever its labels say."""
     now = services.clock()
     pending: list[Issue] = []
+    interrupted = {run.issue: run for run in services.store.open_runs("triage")}  # newest wins
     for issue in sorted(services.forge.list_issues(state="open"), key=lambda i: i.number):
-        if any(label in TRIAGE_LABELS for label in issue.labels) and not edited_since_asked(
-            services, issue
+        open_run = interrupted.get(issue.number)
+        if (
+            open_run is None
+            and TRIAGED & set(issue.labels)
+            and not edited_since_asked(services, issue)
         ):
             continue
         if services.forge.is_own(issue.author):  # the factory's own issues are not input
             continue
-        open_run = services.store.find_open_run("triage", issue.number)
         if open_run is not None and open_run.not_before and open_run.not_before > now:
             continue
         if "factory:deferred" in issue.labels and _deferred_today(services, issue.number):
@@ -38,7 +45,7 @@ def edited_since_asked(services: Services, issue: Issue) -> bool:
     text). Any other triage label keeps the issue out."""
     if "factory:needs-info" not in issue.labels:
         return False
-    if any(x in issue.labels for x in TRIAGE_LABELS if x != "factory:needs-info"):
+    if (TRIAGED - {"factory:needs-info"}) & set(issue.labels):
         return False
     for run in services.store.list_runs(limit=20, workflow="triage", issue=issue.number):
         if run.status != "succeeded":

@@ -3,14 +3,19 @@
 An issue is written for people reading GitHub's rendering; an agent reads the raw text. What
 a person does not see but a model would read is a hidden channel, and such an issue goes to
 a person first (T1, B2–B5): HTML comments, Markdown comments (``[//]: # (…)``), processing
-instructions, declarations and CDATA, elements styled invisible, text in attributes, image
-alt text and link titles, invisible or direction-changing characters, variation selectors
-carrying data, terminal escape codes. What only looks unusual stays untouched: ``Vec<String>``,
-``a<b and c>d``, ``<details>`` logs, bidi marks inside right-to-left text, emoji sequences
-and flags, and the guidance comments of the repository's own issue templates (removed, not
-flagged, as GitHub would not show them either). Alt text counts as hidden unless it is what
-GitHub's uploader writes (``image`` or the file's name). A credential in the text (a token or
-key, by its shape) is redacted before any model or record sees it; it is not a reason to hold.
+instructions, declarations and CDATA, elements styled invisible or marked ``hidden`` /
+``aria-hidden="true"``, text in attributes, image alt text and link titles, invisible or
+direction-changing characters (controls, format characters and every code point Unicode
+calls default-ignorable), variation selectors carrying data, terminal escape codes. What only
+looks unusual stays untouched: ``Vec<String>``, ``a<b and c>d``, bidi marks inside
+right-to-left text, emoji sequences and flags, a Mongolian letter's variation selector, and
+the guidance comments of the repository's own issue templates (removed, not flagged, as
+GitHub would not show them either). ``<details>`` is not hidden — a reader opens it, and bug
+reports keep logs there — so it is kept as written and counted (``collapsed``): the triage
+prompt says, in the harness's words, that a reader sees those parts only on request. Alt
+text counts as hidden unless it is what GitHub's uploader writes (``image`` or the file's
+name). A credential in the text (a token or key, by its shape) is redacted before any model
+or record sees it; it is not a reason to hold.
 
 Every scan here is linear in the text (a test feeds a megabyte of each worst case): no
 pattern can re-scan what a failed attempt already read, because each negated class stops at
@@ -27,6 +32,8 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+import regex
 
 from harness.redact import redact_credentials
 
@@ -47,6 +54,12 @@ _ATTR_TEXT = re.compile(
     re.IGNORECASE,
 )
 _TAG_OPEN = re.compile(r"<[A-Za-z]")
+# an attribute that hides its element: ``hidden`` (whatever its value), ``aria-hidden="true"``
+_HIDDEN_ATTRIBUTE = re.compile(
+    r"""(?<=\s)(?:hidden(?=[\s/>=]|$)|aria-hidden\s*+=\s*+["']?\s*+true(?![\w-]))""",
+    re.IGNORECASE,
+)
+_DETAILS = re.compile(r"<details(?=[\s>/])", re.IGNORECASE)
 # what GitHub's uploader writes as alt text: "image", or the file's name
 _UPLOADER_ALT = re.compile(
     r"image|[\w.-]+\.(?:png|jpe?g|gif|webp|svg|bmp|avif|mp4|mov|webm)", re.IGNORECASE
@@ -68,16 +81,15 @@ _REFERENCE = re.compile(
     re.MULTILINE,
 )
 
-# Every character the character checks look at: C0/C1 controls (but tab, newline, carriage
-# return), every format character (Unicode category Cf), and the variation selectors. A test
-# checks that the Cf ranges cover the category in this Python's Unicode database.
-_SUSPECT = re.compile(
-    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u0600-\u0605\u061c\u06dd\u070f"
-    "\u0890\u0891\u08e2\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f"
-    "\ufe00-\ufe0f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U0001343f"
-    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f"
-    "\U000e0100-\U000e01ef]"
-)
+# Every character the character checks look at, by Unicode's own properties rather than a
+# list: controls (but tab, newline, carriage return), format characters (category Cf) and
+# every default-ignorable code point (what Unicode says renderers show as nothing: variation
+# selectors, the combining grapheme joiner, Hangul fillers, tag characters …).
+_SUSPECT = regex.compile(r"[[\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}]--[\t\n\r]]", regex.V1)
+_SELECTOR = regex.compile(r"\p{Variation_Selector}")
+_MONGOLIAN = regex.compile(r"\p{Script=Mongolian}")  # what its free variation selectors follow
+# format characters that are drawn (Unicode's prepended concatenation marks): text, not hidden
+_DRAWN = regex.compile(r"\p{Prepended_Concatenation_Mark}")
 # right-to-left text, but not the format characters in its blocks: an Arabic letter mark
 # (U+061C) alone would otherwise make its own line "right-to-left" and let marks through
 _RTL = re.compile(
@@ -85,11 +97,6 @@ _RTL = re.compile(
     "\u08e3-\u08ff\ufb1d-\ufdff\ufe70-\ufefe\U00010800-\U00010fff\U0001e800-\U0001efff]"
 )
 _OVERRIDES = {"\u202d", "\u202e"}
-# format characters that are drawn (Unicode's prepended concatenation marks): text, not hidden
-_VISIBLE_FORMAT = {chr(c) for c in (*range(0x600, 0x606), 0x6DD, 0x70F, 0x890, 0x891, 0x8E2)} | {
-    "\U000110bd",
-    "\U000110cd",
-}
 MAX_EXAMINED = 10_000  # invisible characters looked at one by one
 _BIDI_IN_RTL = {"\u200e", "\u200f", "\u061c", "\u202a", "\u202b", "\u202c"} | {
     chr(c) for c in range(0x2066, 0x206A)
@@ -111,6 +118,7 @@ class Sanitized:
 
     text: str
     hidden: tuple[str, ...]
+    collapsed: int = 0  # <details> sections: shown to a reader only when opened
 
 
 def normal_comment(text: str) -> str:
@@ -148,7 +156,8 @@ def sanitize(raw: str, template_comments: Iterable[str] = ()) -> Sanitized:
         hidden += _characters(decoded)[0]
     text = _without(raw, removals, drop, drop_all).removeprefix(_BOM)  # the BOM: no text
     text = redact_credentials(re.sub(r"\n{3,}", "\n\n", text).strip())
-    return Sanitized(text=text, hidden=tuple(dict.fromkeys(hidden)))
+    collapsed = sum(1 for _ in _DETAILS.finditer(masked))
+    return Sanitized(text=text, hidden=tuple(dict.fromkeys(hidden)), collapsed=collapsed)
 
 
 def _control_reference(match: re.Match[str]) -> str:
@@ -258,6 +267,10 @@ def _structural(text: str) -> list[str]:
         if _in_tag(opens, closes, match.start()) and not _shown(name, value or ""):
             hidden.append(f"text in a {name} attribute")
             break
+    for match in _HIDDEN_ATTRIBUTE.finditer(text) if opens else ():
+        if _in_tag(opens, closes, match.start()):
+            hidden.append("an element marked hidden (hidden, aria-hidden)")
+            break
     if any(not _shown("alt", m.group(1)) for m in _MD_IMAGE_ALT.finditer(text)):
         hidden.append("text in image alt text")
     if _MD_LINK_TITLE.search(text):
@@ -348,7 +361,7 @@ def _characters(text: str) -> tuple[list[str], set[int], bool]:
 
 
 def _selector(ch: str) -> bool:
-    return "\ufe00" <= ch <= "\ufe0f" or "\U000e0100" <= ch <= "\U000e01ef"
+    return _SELECTOR.match(ch) is not None
 
 
 def _kind(text: str, i: int, ch: str, rtl_line: bool) -> str | None:
@@ -380,14 +393,14 @@ def _kind(text: str, i: int, ch: str, rtl_line: bool) -> str | None:
     if _selector(ch):  # one selector after a visible character chooses its look; more carry data
         lone = bool(before) and not before.isspace() and not _selector(before)
         lone = lone and unicodedata.category(before)[0] not in "CZ"
+        if "\u180b" <= ch <= "\u180f":  # Mongolian's own selectors choose only its letters' forms
+            lone = lone and _MONGOLIAN.match(before) is not None
         return None if lone else "variation selectors carrying hidden data"
     if 0xE0000 <= ord(ch) <= 0xE007F:
         return None if _in_flag(text, i) else "Unicode tag characters"
-    if ch in _VISIBLE_FORMAT:
+    if _DRAWN.match(ch):
         return None
-    if unicodedata.category(ch) == "Cf":
-        return "invisible format characters"
-    return None
+    return "invisible format characters"  # any other format or default-ignorable character
 
 
 def _without(text: str, removals: list[tuple[int, int]], drop: set[int], drop_all: bool) -> str:

@@ -24,6 +24,7 @@ from harness.engine.context import StepContext
 from harness.engine.runner import check_kill_switch
 from harness.errors import FactoryError, GitError, StepFailed
 from harness.faults import fault_point
+from harness.forge.base import set_state
 from harness.forge.neutral import Markdown
 from harness.git import shape
 from harness.review.trust import kind_of, review_gate
@@ -481,12 +482,7 @@ def decide(ctx: StepContext) -> Produced:
         forge.post_comment(ctx.issue, f"validate:{routing.route}:{ctx.run_id}", body)
         if routing.route != "needs_review":  # this attempt is over; a retry opens a new PR
             forge.close_pr(ctx.outputs["prepare"]["pr"])
-        label = ROUTE_LABELS[routing.route]
-        forge.remove_labels(
-            ctx.issue,
-            [x for x in ("factory:needs-review", "factory:accepted") if x != label],
-        )
-        forge.add_labels(ctx.issue, [label])
+        set_state(forge, ctx.issue, ROUTE_LABELS[routing.route])
     checked, prepared = ctx.outputs["check"], ctx.outputs["prepare"]
     tested = checked.get("tests") or {}
     validation = Validation(
@@ -565,10 +561,7 @@ def merge(ctx: StepContext) -> dict[str, Any]:
             decision=ctx.outputs["decide"]["comment"],
         ),
     )
-    forge.remove_labels(
-        ctx.issue, ["factory:needs-review", "factory:in-progress", "factory:accepted"]
-    )
-    forge.add_labels(ctx.issue, ["factory:merged"])
+    set_state(forge, ctx.issue, "factory:merged")
     forge.close_issue(ctx.issue)
     return {"merge_sha": merged, "branch": branch, "tested_tree": tested, "landed_tree": landed}
 
@@ -594,9 +587,8 @@ def smoke(ctx: StepContext) -> dict[str, Any]:
     )
     failed = [j for j in result["journeys"] if not j["passed"]]
     forge.reopen_issue(ctx.issue)
-    forge.remove_labels(ctx.issue, ["factory:merged"])
     # back to work (not a terminal state): implemented again from production, told why
-    forge.add_labels(ctx.issue, ["factory:regression", "factory:accepted"])
+    set_state(forge, ctx.issue, "factory:accepted", ("factory:regression",))
     forge.post_comment(
         ctx.issue,
         f"validate:regression:{merged}",
@@ -614,15 +606,14 @@ def smoke(ctx: StepContext) -> dict[str, Any]:
 @action("validate.fail")
 def fail(ctx: StepContext) -> dict[str, Any]:
     assert ctx.issue is not None
-    reason = next(iter(reversed([f["error"] for f in ctx.failures.values() if f.get("error")])), "")
+    failure = ctx.last_failure()
     forge = ctx.services.forge
-    forge.remove_labels(ctx.issue, ["factory:accepted"])
-    forge.add_labels(ctx.issue, ["factory:needs-human"])
+    set_state(forge, ctx.issue, "factory:needs-human")
     forge.post_comment(
         ctx.issue,
         f"validate:needs-human:{ctx.run_id}",
         ctx.services.templates.render(
-            "comments/validate_failed.md.j2", reason=reason, run_id=ctx.run_id
+            "comments/validate_failed.md.j2", failure=failure, run_id=ctx.run_id
         ),
     )
-    return {"label": "factory:needs-human", "reason": reason}
+    return {"label": "factory:needs-human", "reason": failure.error}

@@ -26,6 +26,7 @@ from tests.cli_helpers import run_cli
 from tests.factory_repo import make_factory_repo
 
 BIG = str(2**70)
+LONG = "a" * 5000
 Setup = Callable[[Path], None]
 
 
@@ -133,6 +134,20 @@ CASES = [
     Case("batch-wait-inf", ("triage", "--batch", "--batch-wait", "inf"), "'--batch-wait'"),
     Case("interval-2**70", ("run", "--interval", BIG), "'--interval'"),
     Case("max-parallel-zero", ("run", "--max-parallel", "0"), "'--max-parallel'"),
+    # paths the system cannot take: named, shown shortened, never looked up
+    Case("repo-5000", ("--repo", LONG, "status"), "'--repo': 'aaaa"),
+    Case("repo-5000-absolute", ("--repo", "/tmp/" + LONG, "check"), "5,005 bytes"),
+    Case("repo-deep", ("--repo", "/".join(["abcdefgh"] * 600), "check"), "as a full path"),
+    Case("repo-long-name", ("--repo", f"/tmp/{'b' * 300}/x", "status"), "longer than 255"),
+    Case("repo-newline", ("--repo", "/tmp/a\nb", "status"), "'--repo': control character"),
+    Case("plan-5000", ("--plan", LONG, "status"), "'--plan'"),
+    Case("apply-5000", ("apply", LONG), "'PLAN_DIR'"),
+    Case("demo-dir-5000", ("demo", "--dir", LONG), "'--dir'"),
+    Case("state-dir-5000", ("status",), "FACTORY_STATE_DIR: ", env={"FACTORY_STATE_DIR": LONG}),
+    Case("holdout-5000", ("check",), "FACTORY_HOLDOUT: ", env={"FACTORY_HOLDOUT": "/x/" + LONG}),
+    # any other value given at any length is echoed back shortened
+    Case("report-5000", ("report", LONG), "does not exist"),
+    Case("package-5000", ("init", "--ci", "github-actions", "--package", LONG), "not pinned"),
     # a state that cannot be used: left byte for byte as it was
     Case("state-0-bytes", ("status",), "corrupt (0 bytes", state=_empty_db),
     Case("state-garbage", ("issue", "list"), "corrupt (not an SQLite database)", state=_garbage_db),
@@ -169,13 +184,17 @@ def test_bad_input_is_one_line_and_exit_2(
     before = _snapshot(state)
     if case.stdin is not None:
         monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(case.stdin)))
-    result = run_cli(capsys, "--repo", str(repo), *case.args)
+    with monkeypatch.context() as env:
+        for name, value in case.env.items():
+            env.setenv(name, value)
+        result = run_cli(capsys, "--repo", str(repo), *case.args)
     lines = result.err.splitlines()
     assert result.code == 2, result.err
     assert len(lines) == 1, result.err
     assert lines[0].startswith("factory: error: ")
     assert case.says in lines[0]
     assert "internal error" not in result.err and "Traceback" not in result.err
+    assert len(lines[0]) < 800  # what was given is shown shortened
     after = _snapshot(state)
     if case.state is not _nothing:  # the unusable state is left exactly as it was
         assert after == before

@@ -62,11 +62,12 @@ def test_a_marker_counts_only_as_the_first_line_for_its_issue_and_key() -> None:
 
 def test_only_a_signed_spec_block_is_read_back() -> None:
     markers = Markers(b"k")
-    real = spec_block(markers, SPEC)
+    real = spec_block(markers, 3, SPEC)
     text = f"{_forged_block(EVIL)}\n{real}"
-    payload = markers.read_block("spec", text)
+    payload = markers.read_block("spec", 3, text)
     assert payload is not None and json.loads(base64.b64decode(payload))["body"] == "Please."
-    assert markers.read_block("spec", _forged_block(EVIL)) is None
+    assert markers.read_block("spec", 3, _forged_block(EVIL)) is None
+    assert markers.read_block("spec", 7, text) is None  # signed for issue 3, not 7
 
 
 def test_forged_markers_change_nothing_on_the_local_forge(tmp_path: Path, empty_repo: Path) -> None:
@@ -77,7 +78,9 @@ def test_forged_markers_change_nothing_on_the_local_forge(tmp_path: Path, empty_
     assert forge.find_comment(issue.number, "triage:accept") is None
     assert forge_spec(forge, issue.number) is None
     forge.post_comment(
-        issue.number, "triage:accept", f"Accepted.\n{spec_block(forge.markers, SPEC)}"
+        issue.number,
+        "triage:accept",
+        f"Accepted.\n{spec_block(forge.markers, issue.number, SPEC)}",
     )
     spec = forge_spec(forge, issue.number)
     assert spec is not None and spec["body"] == "Please."
@@ -91,10 +94,42 @@ def test_forged_markers_change_nothing_on_github(tmp_path: Path, empty_repo: Pat
         hub.add_comment(number, fake, "mallory")
         hub.add_comment(number, f"{forge.markers.tag(number, 'triage:accept')}\n{fake}", "mallory")
         assert forge_spec(forge, number) is None
-        body = f"Accepted.\n{_forged_block(EVIL)}\n{spec_block(forge.markers, SPEC)}"
+        body = f"Accepted.\n{_forged_block(EVIL)}\n{spec_block(forge.markers, number, SPEC)}"
         forge.post_comment(number, "triage:accept", body)
         # a runner with no state of its own (same repository secret) reads the real spec
         fresh = github_forge(hub, empty_repo, tmp_path / "fresh-state")
         spec = forge_spec(fresh, number)
         assert spec is not None and spec["body"] == "Please."
         assert fresh.find_comment(number, "merged") is None
+
+
+def _copied_block_check(forge, first: int, second: int) -> None:
+    """Issue ``first``'s real spec block, copied into the factory's own triage comment on
+    issue ``second``, is not ``second``'s spec; ``first`` still reads its own."""
+    forge.post_comment(
+        first, "triage:accept", f"Accepted.\n{spec_block(forge.markers, first, EVIL)}"
+    )
+    copied = forge.find_comment(first, "triage:accept").body.split("\n")[-1]
+    assert copied.startswith("<!-- factory-spec ")
+    forge.post_comment(second, "triage:accept", f"Accepted.\n{copied}")
+    assert forge.find_comment(second, "triage:accept") is not None  # the factory's comment
+    assert forge_spec(forge, second) is None  # ... but the block was signed for another issue
+    spec = forge_spec(forge, first)
+    assert spec is not None and spec["number"] == first and spec["body"] == EVIL["body"]
+
+
+def test_a_spec_block_copied_to_another_issue_does_not_verify(
+    tmp_path: Path, empty_repo: Path
+) -> None:
+    forge = LocalForge(Store.open(tmp_path / "state"), GitRepo(empty_repo))
+    numbers = [forge.create_issue(f"Issue {n}", "Please.", "mallory").number for n in range(7)]
+    _copied_block_check(forge, numbers[2], numbers[6])
+
+
+def test_a_spec_block_copied_to_another_issue_does_not_verify_on_github(
+    tmp_path: Path, empty_repo: Path
+) -> None:
+    with standin_for(empty_repo, tmp_path) as hub:
+        forge = github_forge(hub, empty_repo, tmp_path / "state")
+        numbers = [hub.open_issue(f"Issue {n}", "Please.") for n in range(7)]
+        _copied_block_check(forge, numbers[2], numbers[6])

@@ -14,7 +14,14 @@ import pytest
 from harness.engine.runner import KILL_SWITCH
 from harness.store.db import Store
 from tests.cli_helpers import run_cli
-from tests.serve.conftest import ANTHROPIC_CANARY, GITHUB_CANARY, Demo, Server, clean_env
+from tests.serve.conftest import (
+    ACTOR,
+    ANTHROPIC_CANARY,
+    GITHUB_CANARY,
+    Demo,
+    Server,
+    clean_env,
+)
 
 pytestmark = [pytest.mark.slow]
 
@@ -126,6 +133,53 @@ def test_an_action_without_the_csrf_token_or_from_another_site_is_refused(
     assert status == 303 and _kill_switch(demo)
     status, _, _ = server.request("POST", "/resume", cookie=cookie, body=f"csrf={csrf}")
     assert status == 303 and _kill_switch(demo) is None
+
+
+STOP_REASONS = [
+    # (reason as given, what the one rule answers: the reason kept, or a piece of the refusal)
+    ("  night shift over  ", "night shift over"),
+    ("x\x1b]0;title\x07", "control character U+001B"),
+    ("two\nlines", "control character U+000A"),
+    ("x" * 501, "501 characters"),
+]
+
+
+@pytest.mark.parametrize(("given", "answer"), STOP_REASONS, ids=["kept", "escape", "lf", "long"])
+def test_the_stop_reason_follows_one_rule_on_the_dashboard_and_the_cli(
+    server: Server, demo: Demo, capsys, monkeypatch, given: str, answer: str
+) -> None:
+    """The dashboard's stop form and 'factory stop --reason' take the same reasons and refuse
+    the same ones with the same words (one rule: harness.cli.common.stop_reason)."""
+    from urllib.parse import quote
+
+    cookie = server.session()
+    csrf = _csrf(server, cookie)
+    body = f"csrf={csrf}&reason={quote(given)}"
+    status, _, page = server.request("POST", "/stop", cookie=cookie, body=body)
+    from_dashboard = _kill_switch(demo)
+    server.request("POST", "/resume", cookie=cookie, body=f"csrf={csrf}")
+    monkeypatch.setenv("FACTORY_STATE_DIR", str(demo.state_dir))
+    cli = run_cli(capsys, "--repo", str(demo.repo), "stop", "--reason", given)
+    from_cli = _kill_switch(demo)
+    run_cli(capsys, "--repo", str(demo.repo), "resume")
+    assert _kill_switch(demo) is None
+    if answer == given.strip():
+        assert status == 303 and cli.code == 0, (page, cli.err)
+        assert from_dashboard == from_cli == answer
+    else:
+        assert status == 400 and from_dashboard is None
+        assert answer.encode() in page and b"not stopped" in page
+        assert cli.code == 2 and len(cli.err.splitlines()) == 1 and from_cli is None
+        assert answer in cli.err and "--reason" in cli.err
+
+
+def test_a_blank_stop_reason_on_the_dashboard_names_who_stopped(server: Server, demo: Demo) -> None:
+    cookie = server.session()
+    csrf = _csrf(server, cookie)
+    status, _, _ = server.request("POST", "/stop", cookie=cookie, body=f"csrf={csrf}&reason=+")
+    assert status == 303 and _kill_switch(demo) == f"stopped from the dashboard by {ACTOR}"
+    server.request("POST", "/resume", cookie=cookie, body=f"csrf={csrf}")
+    assert _kill_switch(demo) is None
 
 
 def test_a_cross_site_form_in_the_browser_is_refused(browser, server: Server, demo: Demo) -> None:
@@ -246,6 +300,15 @@ def test_a_bad_port_is_one_line_and_exit_2(capsys) -> None:
     res = run_cli(capsys, "serve", "--port", "70000")
     assert res.code == 2
     assert res.err.count("\n") == 1 and "--port" in res.err
+
+
+@pytest.mark.parametrize("host", ["", " ", " 127.0.0.1"])
+def test_an_empty_host_is_refused_never_every_interface(capsys, host: str) -> None:
+    """To the socket layer '' means every interface: the command refuses it before it looks
+    for a repository or opens a socket."""
+    res = run_cli(capsys, "serve", "--host", host, "--port", "0")
+    assert res.code == 2 and res.out == ""
+    assert res.err.count("\n") == 1 and "--host" in res.err and "0.0.0.0" in res.err
 
 
 def test_pages_that_do_not_exist_are_404(server: Server) -> None:

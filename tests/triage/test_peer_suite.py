@@ -32,6 +32,8 @@ HELD_BY_DESIGN = {
     "stripInvisibleCharacters code point coverage: preserves U+061C arabic letter mark #1",
     "stripInvisibleCharacters code point coverage: preserves U+200E left-to-right mark #1",
     "stripInvisibleCharacters code point coverage: preserves U+1D173 musical symbol begin beam #1",
+    "stripInvisibleCharacters code point coverage: preserves U+3164 hangul filler #1",
+    "stripInvisibleCharacters code point coverage: preserves U+115F hangul choseong filler #1",
     "redactSecrets: should redact tokens preceded by ANSI color codes #1",
     "redactSecrets: should redact tokens preceded by ANSI color codes #2",
     "redactSecrets: should redact tokens preceded by ANSI color codes #3",
