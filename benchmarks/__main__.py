@@ -13,8 +13,8 @@ from pathlib import Path
 from benchmarks import figures as f
 from benchmarks.egress import egress_overhead
 from benchmarks.github import github_figures
-from benchmarks.sandbox import command_after_many_files
 from benchmarks.inputs import input_figures
+from benchmarks.sandbox import command_after_many_files
 
 
 def machine() -> str:

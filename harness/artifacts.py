@@ -33,6 +33,12 @@ class GateResult(Artifact):
     evidence: str = ""
 
 
+def gates_failed(failed: list[GateResult]) -> str:
+    """The one sentence that says which gates refused a change (their evidence is shown
+    beside it, gate by gate)."""
+    return f"gates failed: {', '.join(g.name for g in failed)}."
+
+
 class IssueSpec(Artifact):
     """Triage's decision and the sanitised issue text it judged: what implementation and
     validation work from (never the live issue)."""

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.artifacts import GateResult
+from harness.artifacts import GateResult, gates_failed
 from harness.config.globs import matching
 from harness.errors import ErrorKind, GitError, StepFailed
 
@@ -60,9 +60,9 @@ class UnsafeTree(StepFailed):
     def __init__(self, problems: list[str], say_why: bool = False) -> None:
         """``say_why``: the evidence in the message too, where nothing else shows the gate."""
         refused = gate(problems)
-        why = f": {refused.evidence}" if say_why else ""
+        why = f" {refused.evidence}" if say_why else ""
         super().__init__(
-            f"gates failed: {TREE_SHAPE}{why}",
+            f"{gates_failed([refused])}{why}",
             {"gates": [refused.model_dump()], "passed": False},
             ErrorKind.GATE,
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from harness.artifacts import GateResult, IssueSpec, PrCandidate
+from harness.artifacts import GateResult, IssueSpec, PrCandidate, gates_failed
 from harness.engine.actions import action
 from harness.engine.context import StepContext
 from harness.errors import ErrorKind, FactoryError, StepFailed
@@ -221,8 +221,8 @@ def gates(ctx: StepContext) -> dict[str, Any]:
         "fix_attempts": attempts,
     }
     if not outputs["passed"]:
-        failed = ", ".join(r.name for r in results if not r.passed)
-        raise StepFailed(f"gates failed: {failed}", outputs, ErrorKind.GATE)
+        failed = [r for r in results if not r.passed]
+        raise StepFailed(gates_failed(failed), outputs, ErrorKind.GATE)
     return outputs
 
 

@@ -113,7 +113,7 @@ def test_a_gate_failure_means_no_pr_and_needs_human(
         assert "52,428,800 bytes added (limit 5,000,000)" in report.out
         assert "files over 1,000,000 bytes: assets/a.bin (26.2 MB), assets/b.bin" in report.out
         assert "binary files: assets/a.bin (26.2 MB), assets/b.bin (26.2 MB)" in report.out
-        assert res.json()["reason"].endswith("gates failed: size")  # 2 lines: changed_lines ok
+        assert res.json()["reason"].endswith("gates failed: size.")  # 2 lines: changed_lines ok
 
 
 def test_tests_failing_after_the_fix_attempts_fail_the_issue(
