@@ -153,3 +153,17 @@ def test_one_glob_dialect() -> None:
             if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "full_match":
                 users.setdefault("full_match", set()).add(name)
     assert users == {"pathspec": {"config/globs.py"}, "fnmatch": {"git/integrity.py"}}, users
+
+
+def test_only_the_store_touches_the_database() -> None:
+    """SQLite is opened and queried in ``harness/store`` only (the CLI names its error type
+    to report a state that failed mid-command): every count, index and outcome the factory
+    reads is defined there once."""
+    users = {
+        name
+        for name, tree in modules()
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        and "sqlite3" in [a.name for a in node.names] + [getattr(node, "module", None) or ""]
+    }
+    assert {u for u in users if not u.startswith("store/")} == {"cli/__init__.py"}, users
