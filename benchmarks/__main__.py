@@ -12,6 +12,7 @@ from pathlib import Path
 
 from benchmarks import figures as f
 from benchmarks.github import github_figures
+from benchmarks.scale import store_figures
 
 
 def machine() -> str:
@@ -100,6 +101,8 @@ def main() -> int:
         return alone(github_figures, "GitHub figures", "github")
     if sys.argv[1:] == ["landing"]:
         return alone(lambda: [f.landing_throughput()], "Landing figures", "landing")
+    if sys.argv[1:] == ["store"]:
+        return alone(store_figures, "Store figures", "store")
     reps = int(os.environ.get("BENCH_REPS", "5"))
     started = time.monotonic()
     rows: list[f.Figure] = []
@@ -110,6 +113,7 @@ def main() -> int:
     rows += github_figures()
     rows.append(f.validation_throughput(reps))
     rows.append(f.landing_throughput())
+    rows += store_figures()
     print(console_table(rows))
     header = (
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}; "

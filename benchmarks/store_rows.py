@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -25,6 +26,7 @@ from harness.store.db import Store
 from harness.store.ledger import GENESIS, event_hash
 
 _FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+_NOT_FOR_THE_DEMO = ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "FACTORY_STATE_DIR")
 
 
 @dataclass(frozen=True)
@@ -41,7 +43,12 @@ def demo_source(root: Path) -> Source:
     from harness.review.decisions import reject
     from harness.services import open_services
 
-    report = run_demo(root / "demo")
+    # offline, with the scripted model, in the demo's own state (whatever ran before set)
+    saved = {k: os.environ.pop(k) for k in _NOT_FOR_THE_DEMO if k in os.environ}
+    try:
+        report = run_demo(root / "demo")
+    finally:
+        os.environ.update(saved)
     services = open_services(report.repo, report.state_dir)
     held = [r["issue"] for r in report.triage if r.get("decision") == "needs_human"]
     for number in held:

@@ -210,16 +210,13 @@ def _decisions(
     services: Services, numbers: list[int]
 ) -> dict[int, tuple[str | None, str | None, str | None]]:
     """Each issue's newest run: its decision and the reason the code gave for it."""
-    store = services.store
-    runs = store.latest_runs(numbers)
-    said = store.latest_outputs([r.id for r in runs.values()], ("route", "decision", "reason"))
     found: dict[int, tuple[str | None, str | None, str | None]] = {}
-    for number, run in runs.items():
-        outputs = said.get(run.id, {})
-        decision = outputs.get("route") or outputs.get("decision")
-        why = outputs.get("reason") or run.reason
-        label = f"{run.workflow}: {decision}" if decision else f"{run.workflow}: {run.status}"
-        found[number] = (label, redact(str(why)) if why else None, run.id)
+    for number, said in services.store.latest_said(numbers).items():
+        decision = said["route"] or said["decision"]
+        why = said["reason"] or said["run_reason"]
+        workflow = said["workflow"]
+        label = f"{workflow}: {decision}" if decision else f"{workflow}: {said['status']}"
+        found[number] = (label, redact(str(why)) if why else None, said["run_id"])
     return found
 
 

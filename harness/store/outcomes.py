@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from typing import Any
 
 from harness.store.base import StoreBase, execute_script
 from harness.store.records import KindTally
@@ -111,6 +112,13 @@ CREATE TABLE change_evidence (
 CREATE INDEX change_evidence_run ON change_evidence (run_id);
 CREATE INDEX change_evidence_kind ON change_evidence (kind, what, ts);
 CREATE INDEX change_evidence_merge ON change_evidence (merge_sha) WHERE merge_sha IS NOT NULL;
+CREATE TABLE issue_latest (
+    issue INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    route TEXT,
+    decision TEXT,
+    reason TEXT
+);
 """
 
 
@@ -133,6 +141,25 @@ def _upsert_issues(source: str) -> str:
 
 def _refresh_issue(issue: str) -> str:
     return _upsert_issues(f"SELECT {issue} AS i")
+
+
+def _said(key: str) -> str:
+    """The newest value of ``key`` in run ``r``'s step outputs (not null, empty or ``[]``)."""
+    return f"""(SELECT value FROM (SELECT json_extract(outputs, '$.{key}') AS value
+        FROM steps WHERE run_id = r.id ORDER BY seq DESC)
+        WHERE COALESCE(value, '') NOT IN ('', '[]') LIMIT 1)"""
+
+
+def _upsert_latest(source: str) -> str:
+    """Recompute ``issue_latest`` for the issues (column ``i``) the query ``source`` gives."""
+    return f"""
+    INSERT INTO issue_latest (issue, run_id, route, decision, reason)
+    SELECT i, r.id, {_said("route")}, {_said("decision")}, {_said("reason")}
+      FROM ({source}) JOIN runs r ON r.rowid = (SELECT rowid FROM runs WHERE issue = i
+                                                 ORDER BY started_at DESC, rowid DESC LIMIT 1)
+     WHERE i IS NOT NULL
+    ON CONFLICT (issue) DO UPDATE SET run_id = excluded.run_id, route = excluded.route,
+       decision = excluded.decision, reason = excluded.reason;"""
 
 
 def _refresh_evidence(column: str, value: str) -> str:
@@ -162,6 +189,12 @@ WHEN NEW.kind >= 'human.' AND NEW.kind < 'human/'
 BEGIN {_refresh_issue(_HUMAN_ISSUE)} END;
 CREATE TRIGGER outcomes_approval AFTER INSERT ON events WHEN NEW.kind = '{HUMAN_APPROVE}'
 BEGIN {_refresh_evidence("issue", _HUMAN_ISSUE)} END;
+CREATE TRIGGER latest_step_added AFTER INSERT ON steps
+BEGIN {_upsert_latest(f"SELECT {_RUN_ISSUE} AS i")} END;
+CREATE TRIGGER latest_step_changed AFTER UPDATE ON steps
+BEGIN {_upsert_latest(f"SELECT {_RUN_ISSUE} AS i")} END;
+CREATE TRIGGER latest_run_added AFTER INSERT ON runs
+BEGIN {_upsert_latest("SELECT NEW.issue AS i")} END;
 """
 
 _NAMES = {
@@ -171,8 +204,11 @@ _NAMES = {
         "outcomes_run_changed",
         "outcomes_human",
         "outcomes_approval",
+        "latest_step_added",
+        "latest_step_changed",
+        "latest_run_added",
     ),
-    "table": ("issue_outcomes", "change_evidence"),
+    "table": ("issue_outcomes", "change_evidence", "issue_latest"),
 }
 
 
@@ -189,6 +225,7 @@ def install(db: sqlite3.Connection) -> None:
     )
     execute_script(db, _upsert_issues(every_issue))
     db.execute(f"INSERT INTO change_evidence {_evidence('1')}")
+    execute_script(db, _upsert_latest("SELECT DISTINCT issue AS i FROM runs"))
 
 
 class OutcomesMixin(StoreBase):
@@ -209,6 +246,17 @@ class OutcomesMixin(StoreBase):
             (since, until),
         )
         return {str(r[0]): (int(r[1]), int(r[2])) for r in rows}
+
+    def latest_said(self, issues: list[int]) -> dict[int, dict[str, Any]]:
+        """Each issue's newest run (``run_id``, ``workflow``, ``status``, ``run_reason``)
+        and the newest ``route``, ``decision`` and ``reason`` its steps gave."""
+        rows = self._rows(
+            "SELECT l.issue, l.run_id, r.workflow, r.status, r.reason AS run_reason, l.route,"
+            " l.decision, l.reason FROM json_each(?) j JOIN issue_latest l ON l.issue = j.value"
+            " JOIN runs r ON r.id = l.run_id",
+            (json.dumps(issues),),
+        )
+        return {int(r["issue"]): dict(r) for r in rows}
 
     def trust_tallies(self, undone: dict[str, str]) -> dict[str, KindTally]:
         """Per kind of change, what earned trust counts (``KindTally``); ``undone`` maps

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 import sqlite3
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -135,35 +134,6 @@ class RunsMixin(StoreBase):
         sql += " ORDER BY started_at DESC, rowid DESC LIMIT ? OFFSET ?"
         args += [-1 if limit is None else limit, offset]
         return [_run(r) for r in self._rows(sql, tuple(args))]
-
-    def latest_runs(self, issues: list[int]) -> dict[int, Run]:
-        """The newest run of each of ``issues`` that has one: one query."""
-        rows = self._rows(
-            "SELECT r.* FROM json_each(?) j JOIN runs r ON r.rowid = (SELECT rowid FROM runs"
-            " WHERE issue = j.value ORDER BY started_at DESC, rowid DESC LIMIT 1)",
-            (json.dumps(issues),),
-        )
-        return {int(r["issue"]): _run(r) for r in rows}
-
-    def latest_outputs(
-        self, run_ids: list[str], keys: tuple[str, ...]
-    ) -> dict[str, dict[str, Any]]:
-        """run -> key -> the value of ``key`` in the newest step output of the run that has
-        one (not null, empty or ``[]``): one query, reading each run's steps newest first
-        only as far as it must."""
-        newest = (
-            "(SELECT value FROM (SELECT json_extract(outputs, ?) AS value FROM steps"
-            " WHERE run_id = j.value ORDER BY seq DESC)"
-            " WHERE COALESCE(value, '') NOT IN ('', '[]') LIMIT 1)"
-        )
-        rows = self._rows(
-            f"SELECT j.value, {', '.join([newest] * len(keys))} FROM json_each(?) j",
-            (*(f"$.{key}" for key in keys), json.dumps(run_ids)),
-        )
-        return {
-            str(row[0]): {k: v for k, v in zip(keys, tuple(row)[1:], strict=True) if v is not None}
-            for row in rows
-        }
 
     # -- steps ----------------------------------------------------------------
     def start_step(self, run_id: str, step_id: str, inputs: dict[str, Any]) -> int:

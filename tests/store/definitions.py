@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from harness.cli.summary import _latest as latest
 from harness.config.models import Rules, TrustRule
 from harness.git.repo import GitRepo
 from harness.implement.spec import triage_spec
@@ -144,3 +145,19 @@ def trust(store: Store, rules: Rules, repo: GitRepo | None, branch: str) -> list
     return [
         _state(kind, rule, history) for kind in kinds if (rule := rules.trust_for(kind)) is not None
     ]
+
+
+def said(store: Store, issue: int) -> dict[str, Any] | None:
+    """The issue's newest run and the newest route, decision and reason its steps gave, as
+    the queue first read them (each issue's runs and every step's outputs, decoded)."""
+    runs = store.list_runs(limit=1, issue=issue)
+    if not runs:
+        return None
+    steps = [{"outputs": s.outputs} for s in store.steps(runs[0].id)]
+    return {
+        "run_id": runs[0].id,
+        "workflow": runs[0].workflow,
+        "status": runs[0].status,
+        "run_reason": runs[0].reason,
+        **{key: latest(steps, key) for key in ("route", "decision", "reason")},
+    }

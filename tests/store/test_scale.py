@@ -98,13 +98,13 @@ def _approve_before_smoke(store: Store, every: int) -> int:
     return len(rows)
 
 
-def _regress(store: Store, every: int) -> None:
-    """Every ``every``-th passing smoke run reverts its merge after all (a regression)."""
+def _regress(store: Store) -> None:
+    """The oldest quarter of the passing smoke runs revert their merge after all."""
     with store.transaction() as db:
         db.execute(
-            "UPDATE steps SET outputs = json_set(outputs, '$.reverted', 'f00d')"
-            " WHERE step_id = 'smoke' AND status = 'succeeded' AND seq % ? = 0",
-            (every,),
+            "UPDATE steps SET outputs = json_set(outputs, '$.reverted', 'f00d') WHERE seq IN"
+            " (SELECT seq FROM steps WHERE step_id = 'smoke' AND status = 'succeeded'"
+            " ORDER BY seq LIMIT (SELECT COUNT(*) / 4 FROM steps WHERE step_id = 'smoke'))"
         )
 
 
@@ -120,21 +120,17 @@ def test_autonomy_and_trust_agree_with_their_definition(demo_rows: Source, tmp_p
     # 20 copies over 60 days: windows that hold some of them, none, or all
     store = _big(demo_rows, tmp_path / "state", 240, spread_days=60)
     assert _approve_before_smoke(store, every=3) > 0
-    _regress(store, every=7)
+    _regress(store)
     store.append_event(None, "human.label", {"issue": 2, "actor": "ann", "labels": ["x"]})
     repo = GitRepo(demo_rows.repo)
-    merged = store._rows(
-        "SELECT json_extract(outputs, '$.merge_sha') FROM steps"
-        " WHERE step_id = 'merge' AND status = 'succeeded' LIMIT 1"
+    merged = store._rows(  # a feature's merge, reverted on production by a person
+        "SELECT json_extract(m.outputs, '$.merge_sha') FROM steps m"
+        " JOIN steps p ON p.run_id = m.run_id AND p.step_id = 'prepare'"
+        " WHERE m.step_id = 'merge' AND m.status = 'succeeded'"
+        " AND json_extract(p.outputs, '$.spec.kind') = 'feature' LIMIT 1"
     )[0][0]
-    git(
-        demo_rows.repo,
-        "commit",
-        "-q",
-        "--allow-empty",
-        "-m",
-        f"Undo\n\nThis reverts commit {merged}.",
-    )
+    message = f"Undo\n\nThis reverts commit {merged}."
+    git(demo_rows.repo, "commit", "-q", "--allow-empty", "-m", message)
 
     end = _epoch(store._rows("SELECT MAX(finished_at) FROM runs")[0][0])
     windows = [(30, 0), (30, -20), (7, -40), (90, 0), (1, 400)]  # (days, end moved by days)
@@ -151,6 +147,15 @@ def test_autonomy_and_trust_agree_with_their_definition(demo_rows: Source, tmp_p
             assert fast == definitions.trust(store, rules, on, "main"), (front, on)
     states = trust_states_for(store, parse_rules("---\ntrust: {default: {}}\n---\n"), repo)
     assert any(t.earned for t in states) and any(t.reset_at for t in states)
+
+    # the queue's newest run and decision of every issue, kept as runs and steps are written
+    store.create_run("triage", 3, {}, {})  # a newer run of issue 3, with no step yet
+    numbers = [n for (n,) in store._rows("SELECT number FROM issues")] + [10_000]
+    kept = store.latest_said(numbers)
+    for number in numbers:
+        expected = definitions.said(store, number)
+        assert kept.get(number) == ({"issue": number, **expected} if expected else None)
+    assert kept[3]["workflow"] == "triage" and kept[3]["status"] == "running"
 
 
 @contextmanager
