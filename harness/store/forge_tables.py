@@ -76,9 +76,6 @@ class ForgeTablesMixin(StoreBase):
         with self.transaction() as db:
             db.execute("INSERT OR IGNORE INTO labels VALUES (?, ?, ?)", (name, color, description))
 
-    def label_names(self) -> list[str]:
-        return [r[0] for r in self._rows("SELECT name FROM labels ORDER BY name")]
-
     def change_labels(self, number: int, add: list[str], remove: list[str]) -> None:
         self.issue(number)
         with self.transaction() as db:

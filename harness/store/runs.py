@@ -200,10 +200,6 @@ class RunsMixin(StoreBase):
         )
         return [(r["run_issue"], _step(r)) for r in rows]
 
-    def last_step(self, run_id: str) -> StepRecord | None:
-        row = self._row("SELECT * FROM steps WHERE run_id = ? ORDER BY seq DESC LIMIT 1", (run_id,))
-        return _step(row) if row else None
-
     # -- hand-offs between workflows -------------------------------------------
     def artifacts(
         self,
