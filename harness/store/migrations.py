@@ -195,7 +195,7 @@ def m006_indexes_and_outcomes(db: sqlite3.Connection) -> None:
     execute_script(
         db,
         """
-        CREATE INDEX runs_status ON runs (status);
+        CREATE INDEX runs_status ON runs (status, started_at);
         CREATE INDEX runs_started ON runs (started_at);
         CREATE INDEX runs_issue ON runs (issue, started_at);
         CREATE INDEX runs_workflow_started ON runs (workflow, started_at);
