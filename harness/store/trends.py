@@ -34,13 +34,17 @@ SELECT m.day, m.merges, COALESCE(spent.usd / spent.issues, 0.0)
 """
 
 _REFUSALS = f"""
+WITH routes AS MATERIALIZED (SELECT json_extract(outputs, '$.route') AS said
+                               FROM ({_steps("validate", "decide")})),
+decisions AS MATERIALIZED (SELECT json_extract(outputs, '$.decision') AS said
+                             FROM ({_steps("triage", "apply")}))
 SELECT 'reverted on production', COUNT(*) FROM ({_REVERTED}) HAVING COUNT(*) > 0
 UNION ALL
-SELECT 'validation: ' || route, COUNT(*) FROM (SELECT json_extract(outputs, '$.route') AS route
-  FROM ({_steps("validate", "decide")})) WHERE COALESCE(route, '') NOT IN ('', 'merge') GROUP BY 1
+SELECT 'validation: ' || said, COUNT(*) FROM routes
+ WHERE COALESCE(said, '') NOT IN ('', 'merge') GROUP BY 1
 UNION ALL
-SELECT 'triage: ' || decision, COUNT(*) FROM (SELECT json_extract(outputs, '$.decision') AS decision
-  FROM ({_steps("triage", "apply")})) WHERE COALESCE(decision, '') NOT IN ('', 'accept') GROUP BY 1
+SELECT 'triage: ' || said, COUNT(*) FROM decisions
+ WHERE COALESCE(said, '') NOT IN ('', 'accept') GROUP BY 1
 UNION ALL
 SELECT 'implementation: gates', COUNT(*) FROM ({_steps("implement", "gates")})
  WHERE status = 'failed' OR json_extract(outputs, '$.passed') IS 0 HAVING COUNT(*) > 0

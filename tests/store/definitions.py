@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from harness.cli.summary import _latest as latest
@@ -160,4 +161,50 @@ def said(store: Store, issue: int) -> dict[str, Any] | None:
         "status": runs[0].status,
         "run_reason": runs[0].reason,
         **{key: latest(steps, key) for key in ("route", "decision", "reason")},
+    }
+
+
+def trends(store: Store, today: date, days: int = 30) -> dict[str, Any]:
+    """The Trends page's numbers as they were first counted: every step of the window's
+    runs decoded and walked, the index recomputed for each day, spend read per issue."""
+    labels = [(today - timedelta(days=n)).isoformat() for n in range(days - 1, -1, -1)]
+    merges = dict.fromkeys(labels, 0)
+    merged_issues: dict[str, set[int]] = {d: set() for d in labels}
+    refusals: dict[str, int] = {}
+    reverted: set[int] = set()
+
+    def refuse(key: str) -> None:
+        refusals[key] = refusals.get(key, 0) + 1
+
+    for issue, step in store.steps_since("validate", labels[0], ("merge", "smoke", "decide")):
+        day = (step.finished_at or step.started_at)[:10]
+        if step.step_id == "merge" and step.outputs.get("merge_sha") and day in merges:
+            merges[day] += 1
+            if issue is not None:
+                merged_issues[day].add(issue)
+        elif step.step_id == "smoke" and step.outputs.get("reverted") and issue is not None:
+            reverted.add(issue)
+            refuse("reverted on production")
+        elif step.step_id == "decide" and (route := str(step.outputs.get("route") or "")):
+            if route != "merge":
+                refuse(f"validation: {route}")
+    for _, step in store.steps_since("triage", labels[0], ("apply",)):
+        decision = str(step.outputs.get("decision") or "")
+        if decision and decision != "accept":
+            refuse(f"triage: {decision}")
+    for _, step in store.steps_since("implement", labels[0], ("gates",)):
+        if step.status == "failed" or step.outputs.get("passed") is False:
+            refuse("implementation: gates")
+    cost = []
+    for day in labels:
+        issues = merged_issues[day] - reverted
+        spent = sum(store.spend(issue=n) for n in issues)
+        cost.append(round(spent / len(issues), 6) if issues else 0.0)
+    ends = [datetime.fromisoformat(d).replace(tzinfo=UTC) + timedelta(days=1) for d in labels]
+    return {
+        "days": labels,
+        "merges": [merges[d] for d in labels],
+        "refusals": dict(sorted(refusals.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "cost_per_merge": cost,
+        "autonomy": [autonomy(store, 30, end.timestamp() - 0.001)["overall"] for end in ends],
     }

@@ -12,7 +12,8 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
-from datetime import datetime
+from dataclasses import asdict
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from harness.config.governance import parse_rules
 from harness.config.models import Rules
 from harness.engine.context import Services
 from harness.git.repo import GitRepo
+from harness.model.base import CallRecord, Usage
 from harness.review.autonomy import autonomy_index_for
 from harness.review.trust import APPROVE_EVENT, trust_states_for
 from harness.serve import views
@@ -147,6 +149,19 @@ def test_autonomy_and_trust_agree_with_their_definition(demo_rows: Source, tmp_p
             assert fast == definitions.trust(store, rules, on, "main"), (front, on)
     states = trust_states_for(store, parse_rules("---\ntrust: {default: {}}\n---\n"), repo)
     assert any(t.earned for t in states) and any(t.reset_at for t in states)
+
+    # the Trends page counts in SQL what it counted walking every step, costs included
+    for i, (run_id,) in enumerate(store._rows("SELECT id FROM runs ORDER BY rowid")[::7]):
+        store.record_call(
+            run_id, "plan", CallRecord("m", Usage(10, 5), 0.01 * (i % 5 + 1), 1, "0" * 64)
+        )
+    services = open_services(demo_rows.repo, tmp_path / "state")
+    for moved in (0, -25):
+        services.clock = lambda moved=moved: end + moved * DAY
+        shown = asdict(views.trends_view(services))
+        today = datetime.fromtimestamp(end + moved * DAY, UTC).date()
+        assert shown == definitions.trends(store, today), moved
+        assert sum(shown["merges"]) and sum(shown["cost_per_merge"]) and shown["refusals"]
 
     # the queue's newest run and decision of every issue, kept as runs and steps are written
     store.create_run("triage", 3, {}, {})  # a newer run of issue 3, with no step yet
