@@ -1,6 +1,6 @@
 """What the runs came to, kept up to date by the database itself as runs finish.
 
-Two tables hold it, each row recomputed by a trigger in the same transaction as the write
+Three tables hold it, each row recomputed by a trigger in the same transaction as the write
 that changed it (so a crash can never leave them behind the rows they summarise):
 
 ``issue_outcomes``, one row per issue, for the Autonomy Index (``harness/review/autonomy.py``):
@@ -15,10 +15,14 @@ kind (from the run's last succeeded ``prepare``) and what became of the change â
 the head it validated before its smoke passed), ``green`` (merged by itself) â€” with the
 merge's commit, and a ``revert`` for every failed merge that landed an untested tree.
 
-The definition is written once, as the SQL ``_finished_at`` and ``_evidence`` build; the
-triggers run it for the one issue or run a write touched (a few index lookups), and
-``install`` fills the tables with it for every issue and run there is (a store from before
-they existed). A change of definition is a new migration that calls ``install`` again."""
+``issue_latest``, one row per issue, for the dashboard's queue: its newest run and the
+newest ``route``, ``decision`` and ``reason`` that run's steps gave.
+
+The definitions are written once, as the SQL ``_finished_at``, ``_evidence`` and
+``_upsert_latest`` build; the triggers run it for the one issue or run a write touched (a
+few index lookups), and ``install`` fills the tables with it for every issue and run there
+is (a store from before they existed). A change of definition is a new migration that calls
+``install`` again."""
 
 from __future__ import annotations
 
