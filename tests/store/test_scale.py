@@ -297,3 +297,19 @@ def test_a_store_killed_mid_migration_recovers(
     store = Store.open(tmp_path)  # the next run applies it whole
     assert "m006_indexes_and_outcomes" in {r[0] for r in store._rows("SELECT name FROM migrations")}
     _agrees(store, GitRepo(demo_rows.repo))
+
+
+def test_the_runs_page_is_paged_and_filtered_by_index(demo_rows: Source, tmp_path: Path) -> None:
+    store = _big(demo_rows, tmp_path, 250)
+    services = open_services(demo_rows.repo, tmp_path)
+    newest_first = [
+        r[0] for r in store._rows("SELECT id FROM runs ORDER BY started_at DESC, rowid DESC")
+    ]
+    pages = [views.runs_view(services, views.RunFilters(page=n)) for n in (1, 2, 3, 4)]
+    assert [len(p) for p in pages] == [100, 100, len(newest_first) - 200, 0]
+    assert [line.id for page in pages for line in page] == newest_first
+    triage = views.runs_view(services, views.RunFilters(workflow="triage", status="succeeded"))
+    assert triage and {(r.workflow, r.status) for r in triage} == {("triage", "succeeded")}
+    day = store.get_run(newest_first[-1]).started_at[:10]  # the oldest copy's day
+    that_day = views.runs_view(services, views.RunFilters(day=day))
+    assert that_day and {r.started_at[:10] for r in that_day} == {day}
