@@ -15,6 +15,7 @@ from benchmarks.egress import egress_overhead
 from benchmarks.github import github_figures
 from benchmarks.inputs import input_figures
 from benchmarks.sandbox import command_after_many_files
+from benchmarks.scale import store_figures
 
 
 def machine() -> str:
@@ -109,6 +110,8 @@ def main() -> int:
         return alone(lambda: [command_after_many_files()], "Sandbox figures", "sandbox")
     if sys.argv[1:] == ["egress"]:
         return alone(lambda: [egress_overhead()], "Egress figures", "egress")
+    if sys.argv[1:] == ["store"]:
+        return alone(store_figures, "Store figures", "store")
     reps = int(os.environ.get("BENCH_REPS", "5"))
     started = time.monotonic()
     rows: list[f.Figure] = []
@@ -122,6 +125,7 @@ def main() -> int:
     rows.append(command_after_many_files())
     rows.append(egress_overhead(reps))
     rows += input_figures()
+    rows += store_figures()
     print(console_table(rows))
     header = (
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}; "

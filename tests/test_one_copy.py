@@ -278,3 +278,17 @@ def test_one_list_of_state_labels_and_one_way_to_end_an_issue() -> None:
     assert lists == set(), lists
     assert enders == set(), enders
     assert "add_labels" in _called(_functions("forge/base.py")["set_state"])
+
+
+def test_only_the_store_touches_the_database() -> None:
+    """SQLite is opened and queried in ``harness/store`` only (the CLI names its error type
+    to report a state that failed mid-command): every count, index and outcome the factory
+    reads is defined there once."""
+    users = {
+        name
+        for name, tree in modules()
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Import, ast.ImportFrom))
+        and "sqlite3" in [a.name for a in node.names] + [getattr(node, "module", None) or ""]
+    }
+    assert {u for u in users if not u.startswith("store/")} == {"cli/__init__.py"}, users

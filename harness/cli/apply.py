@@ -7,12 +7,7 @@ from pathlib import Path
 import click
 
 from harness.cli.common import PathText, emit_json, plan_folder, repo_root, state_dir
-from harness.config.settings import load_settings
 from harness.errors import UsageError
-from harness.forge.apply import apply_plan
-from harness.git.repo import GitRepo
-from harness.services import github_forge
-from harness.store.db import Store
 
 
 @click.command()
@@ -21,6 +16,12 @@ from harness.store.db import Store
 @click.pass_context
 def apply(ctx: click.Context, plan_dir: str, as_json: bool) -> None:
     """Apply the GitHub writes planned in PLAN_DIR, each exactly once (no model, no agent)."""
+    from harness.config.settings import load_settings
+    from harness.forge.apply import apply_plan
+    from harness.git.repo import GitRepo
+    from harness.services import github_forge
+    from harness.store.db import Store
+
     if plan_folder(ctx) is not None:
         raise UsageError("apply: --plan makes no sense here; apply writes what a plan holds")
     root = repo_root(ctx)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from harness.cli.common import PathText, emit_json
-from harness.cli.live import live_line
-from harness.cli.tables import print_table
-from harness.demo import DemoReport, run_demo
+
+if TYPE_CHECKING:
+    from harness.demo import DemoReport
 
 _TRIAGE = {
     "accept": "accepted",
@@ -59,6 +60,8 @@ def outcomes(report: DemoReport) -> list[tuple[int, str, str]]:
 
 
 def _print(report: DemoReport) -> None:
+    from harness.cli.tables import print_table
+
     click.echo(f"factory demo in {report.root} (model: {report.provider})")
     rows = [(f"#{number}", outcome, why) for number, outcome, why in outcomes(report)]
     print_table("what the factory did", ("issue", "outcome", "why"), rows)
@@ -79,6 +82,9 @@ def _print(report: DemoReport) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the demo's outcome as JSON.")
 def demo(target: Path | None, as_json: bool) -> None:
     """Run the factory offline on a generated notes app and show what it decided and why."""
+    from harness.cli.live import live_line
+    from harness.demo import run_demo
+
     if as_json:
         report = run_demo(target, lambda _: None)
     else:

@@ -6,18 +6,7 @@ from dataclasses import asdict
 
 import click
 
-from harness.cli.common import (
-    emit_json,
-    provider_override,
-    repo_root,
-    state_dir,
-    terminal_safe,
-)
-from harness.cli.live import live_line
-from harness.doctor import run_doctor
-from harness.store.base import DB_NAME
-from harness.store.health import state_health
-from harness.store.migrations import MIGRATIONS
+from harness.cli.common import emit_json, provider_override, repo_root, state_dir, terminal_safe
 
 
 @click.command()
@@ -28,6 +17,12 @@ from harness.store.migrations import MIGRATIONS
 def doctor(ctx: click.Context, as_json: bool) -> None:
     """Run setup, test, start (until ready_path answers) and every hold-out journey on the
     production branch, in the factory's sandbox (exit 0 all pass, 1 one fails, 2 config)."""
+    from harness.cli.live import live_line
+    from harness.doctor import run_doctor
+    from harness.store.base import DB_NAME
+    from harness.store.health import state_health
+    from harness.store.migrations import MIGRATIONS
+
     root = repo_root(ctx)
     override = provider_override(ctx)
     health = state_health(state_dir(root), DB_NAME, [name for name, _ in MIGRATIONS])

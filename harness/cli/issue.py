@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from harness.cli.common import (
@@ -14,16 +16,19 @@ from harness.cli.common import (
     terminal_safe,
 )
 from harness.errors import UsageError
-from harness.forge.local import LocalForge, default_author
-from harness.git.repo import GitRepo
-from harness.review.decisions import default_actor
-from harness.store.db import Store
+
+if TYPE_CHECKING:
+    from harness.forge.local import LocalForge
 
 MAX_TITLE = 1000
 MAX_BODY = 10 * 1024 * 1024
 
 
 def _forge(ctx: click.Context) -> LocalForge:
+    from harness.forge.local import LocalForge
+    from harness.git.repo import GitRepo
+    from harness.store.db import Store
+
     root = repo_root(ctx)
     return LocalForge(Store.open(state_dir(root)), GitRepo(root))
 
@@ -54,6 +59,8 @@ def new(ctx: click.Context, title: str, body: str, author: str | None, as_json: 
         raise UsageError(
             f"--body: {len(body.encode()):,} bytes is more than the {MAX_BODY:,} allowed"
         )
+    from harness.forge.local import default_author
+
     author = (author or default_author()).strip()
     if not author or any(c.isspace() for c in author):
         raise UsageError("--author: must be one word (a login)")
@@ -137,6 +144,8 @@ def show(ctx: click.Context, number: int, as_json: bool) -> None:
 @click.pass_context
 def label(ctx: click.Context, number: int, labels: tuple[str, ...], remove: bool) -> None:
     """Add (or --remove) labels, as a maintainer would, e.g. factory:approved."""
+    from harness.review.decisions import default_actor
+
     bad = [x for x in labels if not x.strip() or len(x) > 50 or any(c.isspace() for c in x)]
     if bad:
         raise UsageError(f"label {bad[0]!r}: one word of at most 50 characters")

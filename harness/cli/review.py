@@ -3,6 +3,8 @@ issue the factory handed over (``factory:needs-review`` or ``factory:needs-human
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
 from harness.cli.common import (
@@ -13,10 +15,9 @@ from harness.cli.common import (
     repo_root,
     state_dir,
 )
-from harness.review.decisions import Decision, default_actor, waiting_label
-from harness.review.decisions import approve as approve_issue
-from harness.review.decisions import reject as reject_issue
-from harness.services import open_services
+
+if TYPE_CHECKING:
+    from harness.review.decisions import Decision
 
 _BY_HELP = "Who decides, for the audit trail (default: $FACTORY_ACTOR or the OS user name)."
 
@@ -39,6 +40,9 @@ def approve(ctx: click.Context, number: int, actor: str | None, as_json: bool) -
     """Approve issue NUMBER: its change lands through validation with every deterministic
     gate still holding (exit 1 if it does not land); a needs-human issue is re-queued."""
     from harness.cli.work import require_model
+    from harness.review.decisions import approve as approve_issue
+    from harness.review.decisions import default_actor, waiting_label
+    from harness.services import open_services
 
     actor = actor if actor is not None else default_actor()
     check_one_line("--by", actor)
@@ -57,6 +61,10 @@ def approve(ctx: click.Context, number: int, actor: str | None, as_json: bool) -
 @click.pass_context
 def reject(ctx: click.Context, number: int, reason: str, actor: str | None, as_json: bool) -> None:
     """Reject issue NUMBER: close it and its pull request with one comment."""
+    from harness.review.decisions import default_actor
+    from harness.review.decisions import reject as reject_issue
+    from harness.services import open_services
+
     actor = actor if actor is not None else default_actor()
     check_one_line("--by", actor)
     check_one_line("--reason", reason)

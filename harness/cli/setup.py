@@ -2,20 +2,38 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from harness.cli.common import emit_json, provider_override, repo_root, state_dir
-from harness.config import scaffold
-from harness.config.check import check as run_check
-from harness.config.pinning import ci_package
 from harness.errors import ConfigErrors, UsageError
+
+
+class _CiChoice(click.Choice[str]):
+    """The CI systems ``init`` writes workflows for (``scaffold.CI``), read when an option
+    is checked or its help shown: the scaffold's templating is not imported by every
+    command."""
+
+    def __init__(self) -> None:
+        super().__init__([])
+
+    @property  # type: ignore[override]
+    def choices(self) -> list[str]:
+        from harness.config import scaffold
+
+        return sorted(scaffold.CI)
+
+    @choices.setter
+    def choices(self, _: Any) -> None:
+        pass
 
 
 @click.command()
 @click.option("--forge", type=click.Choice(["local", "github"]), default="local", show_default=True)
 @click.option(
     "--ci",
-    type=click.Choice(sorted(scaffold.CI)),
+    type=_CiChoice(),
     default=None,
     help="Also write CI workflows for scale-out.",
 )
@@ -48,6 +66,9 @@ def init(
     Commands in factory.yaml are chosen for the project found here (Python, Node or plain)
     and work in the sandbox. With --provider scripted, also writes scripted.yaml, a
     commented example of offline answers."""
+    from harness.config import scaffold
+    from harness.config.pinning import ci_package
+
     root = repo_root(ctx)
     if package is not None and not ci:
         raise UsageError("--package: only used with --ci")
@@ -89,6 +110,8 @@ def init(
 @click.pass_context
 def check(ctx: click.Context, as_json: bool) -> None:
     """Validate governance files, factory.yaml and the hold-out journeys."""
+    from harness.config.check import check as run_check
+
     root = repo_root(ctx)
     report = run_check(root, state_dir(root))
     if as_json:

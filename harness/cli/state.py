@@ -3,39 +3,46 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from harness.cli.common import emit_json, repo_root, state_dir, stop_reason, terminal_safe
-from harness.cli.summary import summary_lines
-from harness.cli.tables import print_table
-from harness.config.settings import load_settings
-from harness.engine.budget import start_of_day
-from harness.engine.runner import KILL_SWITCH
-from harness.git.repo import GitRepo
-from harness.store.db import Store
+
+if TYPE_CHECKING:
+    from harness.store.db import Store
+    from harness.store.records import Run
 
 
 def _store(ctx: click.Context) -> Store:
+    from harness.store.db import Store
+
     root = repo_root(ctx)
     return Store.open(state_dir(root))
 
 
-def run_row(store: Store, run: Any) -> dict[str, Any]:
-    totals = store.run_totals(run.id)
-    return {
-        "id": run.id,
-        "workflow": run.workflow,
-        "issue": run.issue,
-        "status": run.status,
-        "started_at": run.started_at,
-        "finished_at": run.finished_at,
-        "cost_usd": round(float(totals["cost_usd"]), 6),
-        "input_tokens": int(totals["input_tokens"]),
-        "output_tokens": int(totals["output_tokens"]),
-        "reason": run.reason,
-    }
+def run_rows(store: Store, runs: list[Run]) -> list[dict[str, Any]]:
+    """Runs as ``factory runs --json`` prints them, their costs read in one query."""
+    totals = store.runs_totals([run.id for run in runs])
+    return [
+        {
+            "id": run.id,
+            "workflow": run.workflow,
+            "issue": run.issue,
+            "status": run.status,
+            "started_at": run.started_at,
+            "finished_at": run.finished_at,
+            "cost_usd": round(float(totals[run.id]["cost_usd"]), 6),
+            "input_tokens": int(totals[run.id]["input_tokens"]),
+            "output_tokens": int(totals[run.id]["output_tokens"]),
+            "reason": run.reason,
+        }
+        for run in runs
+    ]
+
+
+def run_row(store: Store, run: Run) -> dict[str, Any]:
+    return run_rows(store, [run])[0]
 
 
 @click.command()
@@ -50,8 +57,10 @@ def run_row(store: Store, run: Any) -> dict[str, Any]:
 @click.pass_context
 def runs(ctx: click.Context, limit: int, as_json: bool) -> None:
     """Run history: workflow, issue, status, cost and tokens."""
+    from harness.cli.tables import print_table
+
     store = _store(ctx)
-    rows = [run_row(store, r) for r in store.list_runs(limit=limit)]
+    rows = run_rows(store, store.list_runs(limit=limit))
     if as_json:
         emit_json(rows)
         return
@@ -93,19 +102,19 @@ def _run_line(row: dict[str, Any]) -> tuple[object, ...]:
 @click.pass_context
 def status(ctx: click.Context, as_json: bool, window_days: int) -> None:
     """The kill switch, runs by status, today's spend, earned trust and the Autonomy Index."""
-    store = _store(ctx)
     import time
 
-    recent = store.list_runs(limit=10_000)
-    counts: dict[str, int] = {}
-    for run in recent:
-        counts[run.status] = counts.get(run.status, 0) + 1
+    from harness.engine.budget import start_of_day
+    from harness.engine.runner import KILL_SWITCH
+
+    store = _store(ctx)
+    counts = store.run_counts()
     stopped = store.get_flag(KILL_SWITCH)
     data = {
         "stopped": stopped is not None,
         "stop_reason": stopped,
         "runs": counts,
-        "running": [run_row(store, r) for r in recent if r.status == "running"],
+        "running": run_rows(store, store.list_runs(limit=None, status="running")),
         "spend_today_usd": round(store.spend(since=start_of_day(time.time())), 6),
         "spend_total_usd": round(store.spend(), 6),
         **_review_state(ctx, store, window_days),
@@ -124,7 +133,9 @@ def status(ctx: click.Context, as_json: bool, window_days: int) -> None:
 
 def _review_state(ctx: click.Context, store: Store, days: int) -> dict[str, Any]:
     """The Autonomy Index and earned trust per kind (harness/review)."""
+    from harness.config.settings import load_settings
     from harness.errors import ConfigError, ConfigErrors
+    from harness.git.repo import GitRepo
     from harness.review.autonomy import autonomy_index_for
     from harness.review.trust import trust_states_for
 
@@ -159,6 +170,8 @@ def review_lines(data: dict[str, Any]) -> list[str]:
 @click.pass_context
 def report(ctx: click.Context, run_id: str, as_json: bool) -> None:
     """One run: its steps, timings, model calls, costs and evidence."""
+    from harness.cli.summary import summary_lines
+
     store = _store(ctx)
     run = store.get_run(run_id)
     steps = [
@@ -200,10 +213,14 @@ def report(ctx: click.Context, run_id: str, as_json: bool) -> None:
 
 def engage_kill_switch(store: Store, reason: str) -> None:
     """Pull the kill switch: no workflow starts another step until it is released."""
+    from harness.engine.runner import KILL_SWITCH
+
     store.set_flag(KILL_SWITCH, reason)
 
 
 def release_kill_switch(store: Store) -> None:
+    from harness.engine.runner import KILL_SWITCH
+
     store.clear_flag(KILL_SWITCH)
 
 
@@ -215,6 +232,8 @@ _GITHUB_HELP = (
 
 
 def _flip_github(ctx: click.Context, enabled: bool) -> str:
+    from harness.config.settings import load_settings
+    from harness.git.repo import GitRepo
     from harness.services import github_forge
 
     root = repo_root(ctx)

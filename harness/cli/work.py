@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -19,23 +19,13 @@ from harness.cli.common import (
     repo_root,
     state_dir,
 )
-from harness.cli.live import live_line
-from harness.cli.tables import print_table
-from harness.config.provider import provider_readiness
-from harness.config.settings import Settings, load_settings
-from harness.cycle import outcome_of, ready_to_implement, refused_any, run_cycle
-from harness.engine.context import Services
-from harness.engine.runner import RunOutcome
 from harness.errors import ConfigError, LeaseError
-from harness.implement.run import holder_id, holder_is_gone, implement_issue
-from harness.retry import retry_issue
-from harness.review.decisions import default_actor
-from harness.services import open_services
-from harness.store.base import utc_now
-from harness.store.db import Store
-from harness.store.leases import CYCLE_LEASE
-from harness.triage.queue import triage_all
-from harness.validate.run import validate_issue
+
+if TYPE_CHECKING:
+    from harness.config.settings import Settings
+    from harness.engine.context import Services
+    from harness.engine.runner import RunOutcome
+    from harness.store.db import Store
 
 # a cycle can take hours (CI waits, validations); a killed holder is taken over at once
 CYCLE_TTL_S = 24 * 3600.0
@@ -43,12 +33,16 @@ CYCLE_TTL_S = 24 * 3600.0
 
 def require_model(settings: Settings, override: str | None) -> None:
     """Refuse to start work no model could do (one line: what to set)."""
+    from harness.config.provider import provider_readiness
+
     ready = provider_readiness(settings.root, settings.config.provider, override)
     if not ready.ready:
         raise ConfigError("factory.yaml", "provider", f"{ready.kind}: {ready.detail}")
 
 
 def _services(ctx: click.Context) -> Services:
+    from harness.services import open_services
+
     root = repo_root(ctx)
     services = open_services(root, state_dir(root), provider_override(ctx), plan=plan_folder(ctx))
     require_model(services.settings, provider_override(ctx))
@@ -58,6 +52,9 @@ def _services(ctx: click.Context) -> Services:
 @contextmanager
 def _live(quiet: bool, title: str, services: Services) -> Iterator[Callable[[str], None]]:
     """The live line (stage, elapsed, spend since it started), unless output is JSON."""
+    from harness.cli.live import live_line
+    from harness.store.base import utc_now
+
     if quiet:
         yield lambda _: None
         return
@@ -82,6 +79,9 @@ def triage(
     ctx: click.Context, only: int | None, batch: bool, batch_wait: float, as_json: bool
 ) -> None:
     """Triage every untriaged open issue against mission.md (labels + one comment each)."""
+    from harness.cli.tables import print_table
+    from harness.triage.queue import triage_all
+
     services = _services(ctx)
     with cycle_lease(services.store) as busy:
         if busy:
@@ -120,6 +120,8 @@ def triage(
 @click.pass_context
 def implement(ctx: click.Context, number: int, as_json: bool) -> None:
     """Implement accepted issue NUMBER in a worktree and open a PR (exit 1 if refused)."""
+    from harness.implement.run import implement_issue
+
     services = _services(ctx)
     with _live(as_json, "implement", services) as say:
         say(f"issue {number} …")
@@ -164,6 +166,8 @@ def _outcome_json(number: int, outcome: RunOutcome) -> dict[str, object]:
 def validate(ctx: click.Context, number: int, as_json: bool) -> None:
     """Validate the PR of issue NUMBER with the hold-out and the sealed validator; merge if
     every gate holds (exit 1 if it does not merge)."""
+    from harness.validate.run import validate_issue
+
     services = _services(ctx)
     with _live(as_json, "validate", services) as say:
         say(f"issue {number} …")
@@ -199,6 +203,11 @@ def run_command(
     through."""
     import time
 
+    from harness.cli.tables import print_table
+    from harness.config.settings import load_settings
+    from harness.cycle import refused_any
+    from harness.store.db import Store
+
     root = repo_root(ctx)
     require_model(
         load_settings(root, state_dir(root), provider_override(ctx)), provider_override(ctx)
@@ -229,6 +238,10 @@ def run_command(
 def _cycle(
     ctx: click.Context, store: Store, max_parallel: int | None, as_json: bool
 ) -> dict[str, Any]:
+    from harness.cli.live import live_line
+    from harness.cycle import run_cycle
+    from harness.store.base import utc_now
+
     root = repo_root(ctx)
     if as_json:
         return run_cycle(
@@ -246,6 +259,9 @@ def cycle_lease(store: Store) -> Iterator[str | None]:
     issues on this state at a time, so no issue is triaged (and paid for) twice. Yields None
     when this process holds it, else one line saying who does (a killed holder is taken
     over)."""
+    from harness.implement.run import holder_id, holder_is_gone
+    from harness.store.leases import CYCLE_LEASE
+
     holder = holder_id()
     try:
         store.acquire_lease(CYCLE_LEASE, holder, CYCLE_TTL_S, is_stale=holder_is_gone)
@@ -259,6 +275,8 @@ def cycle_lease(store: Store) -> Iterator[str | None]:
 
 
 def _run_rows(result: dict[str, Any]) -> list[tuple[object, ...]]:
+    from harness.cycle import outcome_of
+
     rows: list[tuple[object, ...]] = [
         ("triage", row["issue"], row.get("decision") or row["status"], "", row.get("reason"))
         for row in result["triage"]
@@ -280,6 +298,9 @@ def _run_rows(result: dict[str, Any]) -> list[tuple[object, ...]]:
 @click.pass_context
 def queue(ctx: click.Context, as_json: bool) -> None:
     """The issues ready to implement (read-only: what a CI fan-out runs on)."""
+    from harness.cycle import ready_to_implement
+    from harness.services import open_services
+
     root = repo_root(ctx)
     services = open_services(root, state_dir(root), provider_override(ctx), plan=plan_folder(ctx))
     numbers = ready_to_implement(services)
@@ -295,6 +316,10 @@ def queue(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def retry(ctx: click.Context, number: int) -> None:
     """Re-queue a failed or needs-human issue NUMBER, with one comment on it."""
+    from harness.retry import retry_issue
+    from harness.review.decisions import default_actor
+    from harness.services import open_services
+
     root = repo_root(ctx)
     services = open_services(root, state_dir(root), provider_override(ctx), plan=plan_folder(ctx))
     said = retry_issue(services, number)

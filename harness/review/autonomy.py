@@ -2,10 +2,14 @@
 human action, over a window, overall and per kind of change.
 
 Final states: merged (the merge landed and its smoke run passed) and rejected (by triage, or
-by a person with ``factory reject``). An issue counts in the window when it reached its
-final state inside it. A human action is any ``human.*`` event of the audit trail for the
+by a person with ``factory reject``). An issue counts in the window when its newest final
+state falls inside it. A human action is any ``human.*`` event of the audit trail for the
 issue (approve, reject, retry, a label set by a person): read from the hash-chained
-``events`` table, never from anything a model wrote."""
+``events`` table, never from anything a model wrote. The kind is the one triage gave it.
+
+The store keeps each issue's newest final state, kind and whether a person touched it up to
+date as runs finish (``harness/store/outcomes.py``, where this definition is written in
+SQL), so the index is one query over the issues that finished in the window."""
 
 from __future__ import annotations
 
@@ -13,15 +17,11 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from harness.implement.spec import triage_spec
-from harness.review.trust import kind_of
 from harness.store.base import utc_now
 from harness.store.db import Store
 
 if TYPE_CHECKING:
     from harness.engine.context import Services
-
-HUMAN = "human."
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,6 @@ class AutonomyIndex:
     finished: int
     autonomous: int
     by_kind: dict[str, KindIndex] = field(default_factory=dict)
-    issues: dict[int, bool] = field(default_factory=dict)  # finished issue -> no human action
 
     @property
     def overall(self) -> float | None:
@@ -61,51 +60,14 @@ class AutonomyIndex:
         }
 
 
-def _finals(store: Store) -> dict[int, tuple[str, str]]:
-    """issue -> (when, final state), the newest final state of each issue."""
-    finals: dict[int, tuple[str, str]] = {}
-
-    def note(issue: int | None, ts: str | None, state: str) -> None:
-        if issue is not None and ts and (issue not in finals or finals[issue][0] <= ts):
-            finals[issue] = (ts, state)
-
-    for run in store.list_runs(limit=1_000_000, workflow="triage"):
-        if run.status != "succeeded":
-            continue
-        for step in store.steps(run.id):
-            applied = step.step_id == "apply" and step.status == "succeeded"
-            if applied and step.outputs.get("decision") == "reject":
-                note(run.issue, step.finished_at, "rejected")
-    for run in store.list_runs(limit=1_000_000, workflow="validate"):
-        steps = store.steps(run.id)
-        merged = [s for s in steps if s.step_id == "merge" and s.status == "succeeded"]
-        smoke = [s for s in steps if s.step_id == "smoke" and s.status == "succeeded"]
-        if merged and smoke and not smoke[-1].outputs.get("reverted"):
-            note(run.issue, smoke[-1].finished_at, "merged")
-    for event in store.events():
-        if event.kind == "human.reject":
-            note(event.data.get("issue"), event.ts, "rejected")
-    return finals
-
-
 def autonomy_index_for(store: Store, days: int = 30, now: float | None = None) -> AutonomyIndex:
     end = time.time() if now is None else now
-    since, until = utc_now(end - days * 86_400), utc_now(end)
-    touched = {e.data.get("issue") for e in store.events() if e.kind.startswith(HUMAN)} - {None}
-    kinds: dict[str, list[bool]] = {}
-    issues: dict[int, bool] = {}
-    for number, (ts, _) in sorted(_finals(store).items()):
-        if not since <= ts <= until:
-            continue
-        kind = kind_of(triage_spec(store, number))
-        issues[number] = number not in touched
-        kinds.setdefault(kind, []).append(issues[number])
+    found = store.finished_by_kind(utc_now(end - days * 86_400), utc_now(end))
     return AutonomyIndex(
         window_days=days,
-        finished=len(issues),
-        autonomous=sum(issues.values()),
-        by_kind={k: KindIndex(len(v), sum(v)) for k, v in kinds.items()},
-        issues=issues,
+        finished=sum(finished for finished, _ in found.values()),
+        autonomous=sum(autonomous for _, autonomous in found.values()),
+        by_kind={kind: KindIndex(*counts) for kind, counts in found.items()},
     )
 
 

@@ -4,8 +4,9 @@ A kind of change with ``start: review`` in factory_rules.md merges only with a p
 approval until ``earn_after`` changes of that kind were approved by a person, merged and
 passed the post-merge smoke run. A smoke failure (a regression, reverted) or a merge the
 factory itself reverted (``revert``) of that kind starts the count over, as ``reset_on``
-says. Nothing here is a counter anyone can set: the state is read back from the validate
-runs' steps and the audit trail every time."""
+says. Nothing here is a counter anyone can set: the database derives what became of each
+validated change from the validate runs' steps and the audit trail as they are written
+(``harness/store/outcomes.py``), and the state is counted from that every time."""
 
 from __future__ import annotations
 
@@ -18,13 +19,14 @@ from harness.errors import GitError
 from harness.git.repo import GitRepo
 from harness.store.base import utc_now
 from harness.store.db import Store
-from harness.store.records import Event
+from harness.store.outcomes import HUMAN_APPROVE
+from harness.store.records import Event, KindTally
 
 if TYPE_CHECKING:
     from harness.engine.context import Services
     from harness.validate.actions import Routing
 
-APPROVE_EVENT = "human.approve"
+APPROVE_EVENT = HUMAN_APPROVE
 # CI that said no is a gate no approval lifts; pending or absent CI a person may accept
 RED_CI = ("failure", "error")
 _REVERTS = re.compile(r"This reverts commit ([0-9a-f]{40})")
@@ -60,18 +62,6 @@ class TrustState:
         )
 
 
-@dataclass(frozen=True)
-class Evidence:
-    """One thing that happened to a merged change: ``approved_green`` (approved by a person,
-    merged, smoke passed), ``green`` (merged by itself, smoke passed), ``regression`` (smoke
-    failed, reverted) or ``revert`` (the merge did not land what was tested, reverted)."""
-
-    ts: str
-    kind: str
-    what: str
-    issue: int | None
-
-
 def kind_of(spec: dict[str, Any] | None) -> str:
     """The kind triage gave the change (``bug``, ``feature``, …), or ``unknown``."""
     kind = (spec or {}).get("kind")
@@ -80,22 +70,13 @@ def kind_of(spec: dict[str, Any] | None) -> str:
 
 def approvals(store: Store, issue: int | None = None) -> list[Event]:
     """Every recorded approval (of ``issue``), oldest first."""
-    return [
-        e
-        for e in store.events()
-        if e.kind == APPROVE_EVENT and (issue is None or e.data.get("issue") == issue)
-    ]
+    return store.events(kind=APPROVE_EVENT, issue=issue)
 
 
 def approval_for(store: Store, issue: int, head: str) -> Event | None:
     """The newest approval of exactly this PR head, if a person gave one."""
     found = [e for e in approvals(store, issue) if e.data.get("head") == head]
     return found[-1] if found else None
-
-
-def _last(steps: list[Any], step_id: str, status: str = "succeeded") -> Any:
-    matching = [s for s in steps if s.step_id == step_id and s.status == status]
-    return matching[-1] if matching else None
 
 
 def reverts(repo: GitRepo, branch: str) -> dict[str, str]:
@@ -116,50 +97,20 @@ def reverts(repo: GitRepo, branch: str) -> dict[str, str]:
     return found
 
 
-def evidence(store: Store, repo: GitRepo | None = None, branch: str = "main") -> list[Evidence]:
-    """What happened to every change the factory merged, oldest first: with ``repo``, a
-    merge someone reverted on ``branch`` later is a ``revert`` of its kind too."""
-    undone = reverts(repo, branch) if repo is not None else {}
-    approved = {(e.data.get("issue"), e.data.get("head")): e.ts for e in approvals(store)}
-    found: list[Evidence] = []
-    for run in store.list_runs(limit=1_000_000, workflow="validate"):
-        steps = store.steps(run.id)
-        prepare = _last(steps, "prepare")
-        if prepare is None:
-            continue
-        kind, head = kind_of(prepare.outputs.get("spec")), prepare.outputs.get("head")
-        for failed in (s for s in steps if s.step_id == "merge" and s.status == "failed"):
-            if failed.outputs.get("landed_tree"):  # landed something untested: reverted
-                found.append(Evidence(failed.finished_at or "", kind, "revert", run.issue))
-        merge, smoke = _last(steps, "merge"), _last(steps, "smoke")
-        if merge is None or smoke is None:
-            continue
-        ts = smoke.finished_at or ""
-        if smoke.outputs.get("reverted"):
-            found.append(Evidence(ts, kind, "regression", run.issue))
-            continue
-        when = approved.get((run.issue, head))
-        green = "approved_green" if when is not None and when <= ts else "green"
-        found.append(Evidence(ts, kind, green, run.issue))
-        reverted_at = undone.get(str(merge.outputs.get("merge_sha")))
-        if reverted_at is not None:
-            found.append(Evidence(max(reverted_at, ts), kind, "revert", run.issue))
-    return sorted(found, key=lambda e: e.ts)
-
-
-def state_of(kind: str, rule: TrustRule, history: list[Evidence]) -> TrustState:
-    earned, reset_at = 0, None
-    for item in history:
-        if item.kind != kind:
-            continue
-        if item.what == "approved_green":
-            earned += 1
-        elif item.what in rule.reset_on:
-            earned, reset_at = 0, item.ts
+def state_of(kind: str, rule: TrustRule, tally: KindTally | None) -> TrustState:
+    """Where ``kind`` stands: the approved changes that stayed green since the newest of
+    what ``rule.reset_on`` names (a regression, a revert) earn its trust."""
+    newest = tally.newest if tally else {}
+    reset_at = max((newest[w] for w in rule.reset_on if w in newest), default=None)
+    earned = tally.approved_after.get(reset_at, 0) if tally else 0
     auto = rule.start == "auto" or earned >= rule.earn_after
     return TrustState(
         kind, rule.start, rule.earn_after, earned, auto, reset_at, tuple(rule.reset_on)
     )
+
+
+def _tallies(store: Store, repo: GitRepo | None, branch: str) -> dict[str, KindTally]:
+    return store.trust_tallies(reverts(repo, branch) if repo is not None else {})
 
 
 def trust_state_for(
@@ -167,7 +118,9 @@ def trust_state_for(
 ) -> TrustState | None:
     """The state of one kind, or None when no trust rule covers it (it merges by itself)."""
     rule = rules.trust_for(kind)
-    return None if rule is None else state_of(kind, rule, evidence(store, repo, branch))
+    if rule is None:
+        return None
+    return state_of(kind, rule, _tallies(store, repo, branch).get(kind))
 
 
 def trust_states_for(
@@ -176,16 +129,16 @@ def trust_states_for(
     """Every configured kind, and each kind seen so far that the ``default`` rule covers."""
     if not rules.trust:
         return []
-    history = evidence(store, repo, branch)
+    tallies = _tallies(store, repo, branch)
     kinds = [k.removeprefix("kind:") for k in rules.trust if k != "default"]
     if "default" in rules.trust:
-        seen = sorted({e.kind for e in history} - set(kinds))
+        seen = sorted(set(tallies) - set(kinds))
         kinds += seen or ["default"]
     states = []
     for kind in kinds:
         rule = rules.trust_for(kind)
         if rule is not None:
-            states.append(state_of(kind, rule, history))
+            states.append(state_of(kind, rule, tallies.get(kind)))
     return states
 
 

@@ -212,9 +212,12 @@ class Dashboard:
             status=q.get("status") or None,
             issue=int(issue) if issue.isdigit() and len(issue) < 19 else None,
             day=q.get("day") or None,
+            page=int(page) if (page := q.get("page", "")).isdigit() and len(page) < 7 else 1,
         )
         rows = await run_in_threadpool(views.runs_view, self.services, filters)
-        return self.page("runs.html", session, rows=rows, filters=filters)
+        return self.page(
+            "runs.html", session, rows=rows, filters=filters, page_size=views.PAGE_SIZE
+        )
 
     async def run(self, request: Request, session: Session) -> Response:
         data = await run_in_threadpool(

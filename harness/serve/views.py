@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from harness.cli.state import run_row
+from harness.cli.state import run_rows
 from harness.cli.summary import _latest as latest
 from harness.engine.budget import start_of_day
 from harness.engine.context import Services
@@ -102,22 +102,30 @@ class RunLine:
     reason: str | None
 
 
+def run_lines(services: Services, runs: list[Run], now: float) -> list[RunLine]:
+    """Runs as the pages show them, their costs read in one query."""
+    rows = run_rows(services.store, runs)
+    return [
+        RunLine(
+            id=run.id,
+            workflow=run.workflow,
+            issue=run.issue,
+            status=run.status,
+            current_step=run.current_step,
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+            elapsed_s=elapsed_s(run, now),
+            cost_usd=row["cost_usd"],
+            input_tokens=row["input_tokens"],
+            output_tokens=row["output_tokens"],
+            reason=redact(run.reason) if run.reason else None,
+        )
+        for run, row in zip(runs, rows, strict=True)
+    ]
+
+
 def run_line(services: Services, run: Run, now: float) -> RunLine:
-    row = run_row(services.store, run)
-    return RunLine(
-        id=run.id,
-        workflow=run.workflow,
-        issue=run.issue,
-        status=run.status,
-        current_step=run.current_step,
-        started_at=run.started_at,
-        finished_at=run.finished_at,
-        elapsed_s=elapsed_s(run, now),
-        cost_usd=row["cost_usd"],
-        input_tokens=row["input_tokens"],
-        output_tokens=row["output_tokens"],
-        reason=redact(run.reason) if run.reason else None,
-    )
+    return run_lines(services, [run], now)[0]
 
 
 @dataclass(frozen=True)
@@ -143,21 +151,18 @@ class NowView:
 
 def now_view(services: Services) -> NowView:
     store, now = services.store, services.clock()
-    runs = store.list_runs(limit=10_000)
-    counts: dict[str, int] = {}
-    for run in runs:
-        counts[run.status] = counts.get(run.status, 0) + 1
     state = kill_switch_state(services)
     stopped = state[0] if state is not None else None
     budgets = services.settings.governance.rules.budgets
     today = store.spend(since=start_of_day(time.time()))
+    recent = [r for r in store.list_runs(limit=10) if r.status != "running"]
     return NowView(
         stopped=stopped is not None,
         stop_reason=stopped,
-        running=[run_line(services, r, now) for r in runs if r.status == "running"],
-        recent=[run_line(services, r, now) for r in runs[:10] if r.status != "running"],
+        running=run_lines(services, store.list_runs(limit=None, status="running"), now),
+        recent=run_lines(services, recent, now),
         spend=[Spend("today", today, budgets.per_day_usd)],
-        counts=counts,
+        counts=store.run_counts(),
     )
 
 
@@ -201,25 +206,28 @@ def issue_state(issue: Issue) -> str:
     return "new" if issue.state == "open" else "closed"
 
 
-def _decision(services: Services, number: int) -> tuple[str | None, str | None, str | None]:
-    """The newest run's decision on an issue and the reason the code gave for it."""
-    runs = services.store.list_runs(limit=1, issue=number)
-    if not runs:
-        return None, None, None
-    run = runs[0]
-    steps = step_dicts(services.store.steps(run.id))
-    decision = latest(steps, "route") or latest(steps, "decision")
-    why = latest(steps, "reason") or run.reason
-    label = f"{run.workflow}: {decision}" if decision else f"{run.workflow}: {run.status}"
-    return label, redact(str(why)) if why else None, run.id
+def _decisions(
+    services: Services, numbers: list[int]
+) -> dict[int, tuple[str | None, str | None, str | None]]:
+    """Each issue's newest run: its decision and the reason the code gave for it."""
+    found: dict[int, tuple[str | None, str | None, str | None]] = {}
+    for number, said in services.store.latest_said(numbers).items():
+        decision = said["route"] or said["decision"]
+        why = said["reason"] or said["run_reason"]
+        workflow = said["workflow"]
+        label = f"{workflow}: {decision}" if decision else f"{workflow}: {said['status']}"
+        found[number] = (label, redact(str(why)) if why else None, said["run_id"])
+    return found
 
 
 def queue_view(services: Services) -> list[tuple[str, str, list[QueueItem]]]:
     """(label, heading, issues oldest first) for every state, then new and closed ones."""
     groups: dict[str, list[QueueItem]] = {}
-    for issue in sorted(services.forge.list_issues("all"), key=lambda i: i.created_at):
+    issues = sorted(services.forge.list_issues("all"), key=lambda i: i.created_at)
+    decisions = _decisions(services, [issue.number for issue in issues])
+    for issue in issues:
         state = issue_state(issue)
-        decision, why, last_run = _decision(services, issue.number)
+        decision, why, last_run = decisions.get(issue.number, (None, None, None))
         groups.setdefault(state, []).append(
             QueueItem(
                 issue.number,
@@ -423,14 +431,10 @@ def trail(services: Services, run: Run, now: float) -> Trail:
 def issue_page(services: Services, number: int) -> IssuePage:
     issue = services.forge.get_issue(number)
     now = services.clock()
-    runs = list(reversed(services.store.list_runs(limit=10_000, issue=number)))
+    runs = list(reversed(services.store.list_runs(limit=None, issue=number)))
     state = issue_state(issue)
     waiting = [lab for lab in REVIEWABLE if lab in issue.labels]
-    audit = [
-        e
-        for e in services.store.events()
-        if e.kind.startswith("human.") and e.data.get("issue") == number
-    ]
+    audit = services.store.events(kind="human.", issue=number)
     return IssuePage(
         issue=issue,
         state=state,
@@ -452,18 +456,23 @@ class RunFilters:
     status: str | None = None
     issue: int | None = None
     day: str | None = None  # YYYY-MM-DD (UTC)
+    page: int = 1  # 1: the newest PAGE_SIZE runs that match, 2: the next ones, …
 
 
-def runs_view(services: Services, filters: RunFilters, limit: int = 500) -> list[RunLine]:
-    now = services.clock()
-    runs = services.store.list_runs(limit=100_000, workflow=filters.workflow, issue=filters.issue)
-    picked = [
-        r
-        for r in runs
-        if (filters.status is None or r.status == filters.status)
-        and (filters.day is None or r.started_at.startswith(filters.day))
-    ]
-    return [run_line(services, r, now) for r in picked[:limit]]
+PAGE_SIZE = 100
+
+
+def runs_view(services: Services, filters: RunFilters) -> list[RunLine]:
+    """One page of the runs that match, newest first: by index, however many there are."""
+    runs = services.store.list_runs(
+        limit=PAGE_SIZE,
+        workflow=filters.workflow,
+        issue=filters.issue,
+        status=filters.status,
+        day=filters.day,
+        offset=(max(filters.page, 1) - 1) * PAGE_SIZE,
+    )
+    return run_lines(services, runs, services.clock())
 
 
 @dataclass(frozen=True)
@@ -583,46 +592,16 @@ def trends_view(services: Services, days: int = 30) -> Trends:
     store = services.store
     today = datetime.fromtimestamp(services.clock(), UTC).date()
     labels = [(today - timedelta(days=n)).isoformat() for n in range(days - 1, -1, -1)]
-    since = labels[0]
-    merges = dict.fromkeys(labels, 0)
-    merged_issues: dict[str, set[int]] = {d: set() for d in labels}
-    refusals: dict[str, int] = {}
-    reverted: set[int] = set()
-    for issue, step in store.steps_since("validate", since, ("merge", "smoke", "decide")):
-        day = (step.finished_at or step.started_at)[:10]
-        if step.step_id == "merge" and step.outputs.get("merge_sha") and day in merges:
-            merges[day] += 1
-            if issue is not None:
-                merged_issues[day].add(issue)
-        elif step.step_id == "smoke" and step.outputs.get("reverted") and issue is not None:
-            reverted.add(issue)
-            refusals["reverted on production"] = refusals.get("reverted on production", 0) + 1
-        elif step.step_id == "decide":
-            route = str(step.outputs.get("route") or "")
-            if route and route != "merge":
-                key = f"validation: {route}"
-                refusals[key] = refusals.get(key, 0) + 1
-    for _, step in store.steps_since("triage", since, ("apply",)):
-        decision = str(step.outputs.get("decision") or "")
-        if decision and decision != "accept":
-            key = f"triage: {decision}"
-            refusals[key] = refusals.get(key, 0) + 1
-    for _, step in store.steps_since("implement", since, ("gates",)):
-        if step.status == "failed" or step.outputs.get("passed") is False:
-            refusals["implementation: gates"] = refusals.get("implementation: gates", 0) + 1
+    daily = store.daily_merges(labels[0])
+    refusals = store.refusals(labels[0])
     autonomy: list[float | None] = []
     for day in labels:  # the index over the 30 days up to the end of each day
         end = datetime.fromisoformat(day).replace(tzinfo=UTC) + timedelta(days=1)
         autonomy.append(autonomy_index_for(store, 30, end.timestamp() - 0.001).overall)
-    cost = []
-    for day in labels:
-        issues = merged_issues[day] - reverted
-        spent = sum(store.spend(issue=n) for n in issues)
-        cost.append(round(spent / len(issues), 6) if issues else 0.0)
     return Trends(
         days=labels,
-        merges=[merges[d] for d in labels],
+        merges=[daily.get(d, (0, 0.0))[0] for d in labels],
         refusals=dict(sorted(refusals.items(), key=lambda kv: (-kv[1], kv[0]))),
-        cost_per_merge=cost,
+        cost_per_merge=[daily.get(d, (0, 0.0))[1] for d in labels],
         autonomy=autonomy,
     )

@@ -30,6 +30,19 @@ def loads(text: str | None) -> Any:
     return json.loads(text) if text else {}
 
 
+def execute_script(db: sqlite3.Connection, sql: str) -> None:
+    """Run SQL statement by statement inside the caller's transaction (``executescript``
+    would commit it); a trigger's body (``BEGIN … END``) stays one statement."""
+    statement = ""
+    for line in sql.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            db.execute(statement)
+            statement = ""
+    if statement.strip():
+        db.execute(statement)
+
+
 _WRITERS: dict[str, threading.Lock] = {}
 _WRITERS_GUARD = threading.Lock()
 
@@ -82,7 +95,7 @@ class StoreBase:
                 raise
             conn.execute("COMMIT")
 
-    def _rows(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+    def _rows(self, sql: str, args: tuple[Any, ...] | dict[str, Any] = ()) -> list[sqlite3.Row]:
         return list(self._conn().execute(sql, args).fetchall())
 
     def _row(self, sql: str, args: tuple[Any, ...] = ()) -> sqlite3.Row | None:

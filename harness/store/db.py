@@ -22,14 +22,25 @@ from harness.store.intents import IntentsMixin
 from harness.store.leases import LeasesMixin
 from harness.store.ledger import LedgerMixin
 from harness.store.migrations import MIGRATIONS, migrate
+from harness.store.outcomes import OutcomesMixin
 from harness.store.runs import RunsMixin
+from harness.store.trends import TrendsMixin
 
 # the state databases this process opened, newest last: what an SQLite failure far from the
 # store (a page found damaged mid-command) is reported against
 OPENED: list[Path] = []
 
 
-class Store(RunsMixin, LedgerMixin, LeasesMixin, ForgeTablesMixin, IntentsMixin, ForgeCacheMixin):
+class Store(
+    RunsMixin,
+    OutcomesMixin,
+    TrendsMixin,
+    LedgerMixin,
+    LeasesMixin,
+    ForgeTablesMixin,
+    IntentsMixin,
+    ForgeCacheMixin,
+):
     """Runs, steps, model calls, events, flags, leases and the local forge, in one WAL database."""
 
     @classmethod

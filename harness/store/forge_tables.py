@@ -11,20 +11,29 @@ from harness.store.base import StoreBase, utc_now
 
 class ForgeTablesMixin(StoreBase):
     # -- issues ---------------------------------------------------------------
-    def _issue(self, row: sqlite3.Row) -> Issue:
-        labels = self._rows(
-            "SELECT label FROM issue_labels WHERE number = ? ORDER BY label", (row["number"],)
-        )
-        return Issue(
-            number=row["number"],
-            title=row["title"],
-            body=row["body"],
-            author=row["author"],
-            state=row["state"],
-            labels=tuple(r[0] for r in labels),
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-        )
+    def _issues(self, where: str = "", args: tuple[object, ...] = ()) -> list[Issue]:
+        """Issues with their labels, in two queries however many there are."""
+        rows = self._rows(f"SELECT * FROM issues {where} ORDER BY number", args)
+        labels: dict[int, list[str]] = {}
+        for number, label in self._rows(
+            f"SELECT number, label FROM issue_labels WHERE number IN"
+            f" (SELECT number FROM issues {where}) ORDER BY number, label",
+            args,
+        ):
+            labels.setdefault(number, []).append(label)
+        return [
+            Issue(
+                number=row["number"],
+                title=row["title"],
+                body=row["body"],
+                author=row["author"],
+                state=row["state"],
+                labels=tuple(labels.get(row["number"], ())),
+                created_at=row["created_at"],
+                updated_at=row["updated_at"],
+            )
+            for row in rows
+        ]
 
     def insert_issue(self, title: str, body: str, author: str) -> Issue:
         now = utc_now()
@@ -38,17 +47,13 @@ class ForgeTablesMixin(StoreBase):
         return self.issue(number)
 
     def issue(self, number: int) -> Issue:
-        row = self._row("SELECT * FROM issues WHERE number = ?", (number,))
-        if row is None:
+        found = self._issues("WHERE number = ?", (number,))
+        if not found:
             raise NotFoundError(f"issue {number} does not exist")
-        return self._issue(row)
+        return found[0]
 
     def issues(self, state: str = "open") -> list[Issue]:
-        if state == "all":
-            rows = self._rows("SELECT * FROM issues ORDER BY number")
-        else:
-            rows = self._rows("SELECT * FROM issues WHERE state = ? ORDER BY number", (state,))
-        return [self._issue(r) for r in rows]
+        return self._issues() if state == "all" else self._issues("WHERE state = ?", (state,))
 
     def set_issue_state(self, number: int, state: str) -> None:
         self.issue(number)
@@ -70,9 +75,6 @@ class ForgeTablesMixin(StoreBase):
     def upsert_label(self, name: str, color: str, description: str) -> None:
         with self.transaction() as db:
             db.execute("INSERT OR IGNORE INTO labels VALUES (?, ?, ?)", (name, color, description))
-
-    def label_names(self) -> list[str]:
-        return [r[0] for r in self._rows("SELECT name FROM labels ORDER BY name")]
 
     def change_labels(self, number: int, add: list[str], remove: list[str]) -> None:
         self.issue(number)

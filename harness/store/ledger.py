@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+import json
+from typing import TYPE_CHECKING, Any
 
-from harness.model.base import CallRecord
 from harness.store.base import StoreBase, dumps, loads, utc_now
 from harness.store.records import Event
+
+if TYPE_CHECKING:
+    from harness.model.base import CallRecord
 
 GENESIS = "0" * 64
 
 
-def _event_hash(prev: str, run_id: str | None, ts: str, kind: str, data: str) -> str:
+def event_hash(prev: str, run_id: str | None, ts: str, kind: str, data: str) -> str:
     return hashlib.sha256(dumps([prev, run_id, ts, kind, data]).encode()).hexdigest()
 
 
@@ -50,16 +53,14 @@ class LedgerMixin(StoreBase):
         self, run_id: str | None = None, issue: int | None = None, since: str | None = None
     ) -> float:
         """USD spent, filtered by run, by issue (through its runs) and by time."""
-        sql = (
-            "SELECT COALESCE(SUM(c.cost_usd), 0) FROM model_calls c JOIN runs r ON r.id = c.run_id"
-        )
+        sql = "SELECT COALESCE(SUM(c.cost_usd), 0) FROM model_calls c"
         where: list[str] = []
         args: list[object] = []
         if run_id is not None:
             where.append("c.run_id = ?")
             args.append(run_id)
         if issue is not None:
-            where.append("r.issue = ?")
+            where.append("c.run_id IN (SELECT id FROM runs WHERE issue = ?)")
             args.append(issue)
         if since is not None:
             where.append("c.ts >= ?")
@@ -71,17 +72,22 @@ class LedgerMixin(StoreBase):
 
     def run_totals(self, run_id: str) -> dict[str, float]:
         """Cost and tokens of a run; ``input_tokens`` counts cached and uncached input alike."""
-        row = self._row(
-            "SELECT COALESCE(SUM(cost_usd),0) cost_usd,"
+        return self.runs_totals([run_id])[run_id]
+
+    def runs_totals(self, run_ids: list[str]) -> dict[str, dict[str, float]]:
+        """``run_totals`` of each of ``run_ids``, in one query."""
+        rows = self._rows(
+            "SELECT j.value AS run_id, COALESCE(SUM(cost_usd),0) cost_usd,"
             " COALESCE(SUM(input_tokens + cache_read_input_tokens + cache_creation_input_tokens),0)"
             " input_tokens, COALESCE(SUM(input_tokens),0) uncached_input_tokens,"
             " COALESCE(SUM(output_tokens),0) output_tokens,"
             " COALESCE(SUM(cache_read_input_tokens),0) cache_read_input_tokens,"
             " COALESCE(SUM(cache_creation_input_tokens),0) cache_creation_input_tokens,"
-            " COUNT(*) calls FROM model_calls WHERE run_id = ?",
-            (run_id,),
+            " COUNT(c.run_id) calls FROM json_each(?) j"
+            " LEFT JOIN model_calls c ON c.run_id = j.value GROUP BY j.value",
+            (json.dumps(list(dict.fromkeys(run_ids))),),
         )
-        return {k: float(row[k]) for k in row.keys()} if row else {}  # noqa: SIM118 (sqlite3.Row)
+        return {str(r[0]): {k: float(r[k]) for k in r.keys()[1:]} for r in rows}
 
     # -- events ---------------------------------------------------------------
     def append_event(self, run_id: str | None, kind: str, data: dict[str, Any]) -> None:
@@ -89,24 +95,40 @@ class LedgerMixin(StoreBase):
             last = db.execute("SELECT hash FROM events ORDER BY id DESC LIMIT 1").fetchone()
             prev = last[0] if last else GENESIS
             ts, payload = utc_now(), dumps(data)
-            digest = _event_hash(prev, run_id, ts, kind, payload)
+            digest = event_hash(prev, run_id, ts, kind, payload)
             db.execute(
                 "INSERT INTO events (run_id, ts, kind, data, prev_hash, hash) VALUES (?,?,?,?,?,?)",
                 (run_id, ts, kind, payload, prev, digest),
             )
 
-    def events(self, run_id: str | None = None) -> list[Event]:
-        sql, args = "SELECT * FROM events", tuple[str, ...]()
+    def events(
+        self, run_id: str | None = None, kind: str | None = None, issue: int | None = None
+    ) -> list[Event]:
+        """The audit trail, oldest first: of one run, of one ``kind`` (one ending in ``.``
+        names a family: ``human.``), about one issue (``data.issue``); each filter by index."""
+        where: list[str] = []
+        args: list[object] = []
         if run_id is not None:
-            sql, args = sql + " WHERE run_id = ?", (run_id,)
-        rows = self._rows(sql + " ORDER BY id", args)
+            where.append("run_id = ?")
+            args.append(run_id)
+        if kind is not None and kind.endswith("."):
+            where.append("kind >= ? AND kind < ?")
+            args += [kind, kind[:-1] + chr(ord(".") + 1)]
+        elif kind is not None:
+            where.append("kind = ?")
+            args.append(kind)
+        if issue is not None:
+            where.append("json_extract(data, '$.issue') = ?")
+            args.append(issue)
+        sql = "SELECT * FROM events" + (" WHERE " + " AND ".join(where) if where else "")
+        rows = self._rows(sql + " ORDER BY id", tuple(args))
         return [Event(r["id"], r["run_id"], r["ts"], r["kind"], loads(r["data"])) for r in rows]
 
     def verify_chain(self) -> bool:
         """True if no event was altered, removed or reordered since it was written."""
         prev = GENESIS
         for r in self._rows("SELECT * FROM events ORDER BY id"):
-            expected = _event_hash(prev, r["run_id"], r["ts"], r["kind"], r["data"])
+            expected = event_hash(prev, r["run_id"], r["ts"], r["kind"], r["data"])
             if r["prev_hash"] != prev or r["hash"] != expected:
                 return False
             prev = r["hash"]

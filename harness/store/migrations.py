@@ -5,15 +5,11 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
+from harness.store import outcomes
+from harness.store.base import execute_script
+
 Migration = Callable[[sqlite3.Connection], None]
 MIGRATIONS: list[tuple[str, Migration]] = []
-
-
-def _script(db: sqlite3.Connection, sql: str) -> None:
-    """Run DDL statement by statement (``executescript`` would commit the open transaction)."""
-    for statement in sql.split(";"):
-        if statement.strip():
-            db.execute(statement)
 
 
 def migration(fn: Migration) -> Migration:
@@ -23,7 +19,7 @@ def migration(fn: Migration) -> Migration:
 
 @migration
 def m001_runs(db: sqlite3.Connection) -> None:
-    _script(
+    execute_script(
         db,
         """
         CREATE TABLE runs (
@@ -96,7 +92,7 @@ def m001_runs(db: sqlite3.Connection) -> None:
 
 @migration
 def m002_local_forge(db: sqlite3.Connection) -> None:
-    _script(
+    execute_script(
         db,
         """
         CREATE TABLE issues (
@@ -146,7 +142,7 @@ def m002_local_forge(db: sqlite3.Connection) -> None:
 @migration
 def m003_forge_intents(db: sqlite3.Connection) -> None:
     """Writes to a remote forge: recorded before they are sent, resolved after."""
-    _script(
+    execute_script(
         db,
         """
         CREATE TABLE forge_intents (
@@ -165,7 +161,7 @@ def m003_forge_intents(db: sqlite3.Connection) -> None:
 def m004_forge_cache(db: sqlite3.Connection) -> None:
     """What a remote forge answered, kept across runs: the open-issue snapshot, ETags for
     conditional requests, and facts checked once per repository (labels set up, login)."""
-    _script(
+    execute_script(
         db,
         """
         CREATE TABLE forge_cache (
@@ -182,7 +178,7 @@ def m004_forge_cache(db: sqlite3.Connection) -> None:
 def m005_step_artifact_and_error_kind(db: sqlite3.Connection) -> None:
     """A step's outputs may be a typed hand-off (its type is recorded, so the next workflow
     finds it by type and issue); a failed step records what kind of failure it was."""
-    _script(
+    execute_script(
         db,
         """
         ALTER TABLE steps ADD COLUMN artifact TEXT;
@@ -190,6 +186,27 @@ def m005_step_artifact_and_error_kind(db: sqlite3.Connection) -> None:
         CREATE INDEX steps_artifact ON steps (artifact, seq) WHERE artifact IS NOT NULL;
         """,
     )
+
+
+@migration
+def m006_indexes_and_outcomes(db: sqlite3.Connection) -> None:
+    """Indexes for what status, history, the dashboard and the review read, and the
+    outcome tables the database keeps up to date as runs finish (``outcomes.py``)."""
+    execute_script(
+        db,
+        """
+        CREATE INDEX runs_status ON runs (status, started_at);
+        CREATE INDEX runs_started ON runs (started_at);
+        CREATE INDEX runs_issue ON runs (issue, started_at);
+        CREATE INDEX runs_workflow_started ON runs (workflow, started_at);
+        CREATE INDEX steps_step ON steps (step_id, run_id, status);
+        CREATE INDEX events_kind ON events (kind);
+        CREATE INDEX events_issue ON events (json_extract(data, '$.issue'));
+        DROP INDEX model_calls_ts;
+        CREATE INDEX model_calls_ts ON model_calls (ts, cost_usd);
+        """,
+    )
+    outcomes.install(db)
 
 
 def migrate(db: sqlite3.Connection) -> list[str]:

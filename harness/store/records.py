@@ -47,3 +47,14 @@ class Event:
     ts: str
     kind: str
     data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class KindTally:
+    """What earned trust counts for one kind of change: the newest ``regression`` and
+    ``revert`` (``newest``: what -> when), and how many approved changes stayed green after
+    each of those moments (``approved_after``: when -> count; ``None``: all of them)."""
+
+    kind: str
+    newest: dict[str, str]
+    approved_after: dict[str | None, int]

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from harness.artifacts import Artifact
 from harness.errors import NotFoundError
 from harness.store.base import StoreBase, dumps, loads, utc_now
 from harness.store.records import Run, StepRecord
 
+if TYPE_CHECKING:
+    from harness.artifacts import Artifact
+
 _FINAL = ("succeeded", "failed")
-A = TypeVar("A", bound=Artifact)
+A = TypeVar("A", bound="Artifact")
 
 
 def _run(row: sqlite3.Row) -> Run:
@@ -109,21 +111,28 @@ class RunsMixin(StoreBase):
             db.execute("UPDATE runs SET current_step = ? WHERE id = ?", (step_id, run_id))
 
     def list_runs(
-        self, limit: int = 50, workflow: str | None = None, issue: int | None = None
+        self,
+        limit: int | None = 50,
+        workflow: str | None = None,
+        issue: int | None = None,
+        status: str | None = None,
+        day: str | None = None,
+        offset: int = 0,
     ) -> list[Run]:
-        sql = "SELECT * FROM runs"
-        args: list[object] = []
+        """Runs newest first, filtered (``day``: ``YYYY-MM-DD``, UTC, of the start), one
+        page of ``limit`` (None: all) after ``offset``: by index, however many runs there are."""
         where: list[str] = []
-        if workflow is not None:
-            where.append("workflow = ?")
-            args.append(workflow)
-        if issue is not None:
-            where.append("issue = ?")
-            args.append(issue)
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY started_at DESC, rowid DESC LIMIT ?"
-        args.append(limit)
+        args: list[object] = []
+        for column, value in (("workflow", workflow), ("issue", issue), ("status", status)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        if day is not None:
+            where.append("started_at >= ? AND started_at < ?")
+            args += [day, day + "U"]  # every time of that day sorts between them
+        sql = "SELECT * FROM runs" + (" WHERE " + " AND ".join(where) if where else "")
+        sql += " ORDER BY started_at DESC, rowid DESC LIMIT ? OFFSET ?"
+        args += [-1 if limit is None else limit, offset]
         return [_run(r) for r in self._rows(sql, tuple(args))]
 
     # -- steps ----------------------------------------------------------------
@@ -191,10 +200,6 @@ class RunsMixin(StoreBase):
         )
         return [(r["run_issue"], _step(r)) for r in rows]
 
-    def last_step(self, run_id: str) -> StepRecord | None:
-        row = self._row("SELECT * FROM steps WHERE run_id = ? ORDER BY seq DESC LIMIT 1", (run_id,))
-        return _step(row) if row else None
-
     # -- hand-offs between workflows -------------------------------------------
     def artifacts(
         self,
@@ -207,9 +212,9 @@ class RunsMixin(StoreBase):
         the run that made it; only from runs whose status is one of ``run_status``."""
         marks = ",".join("?" * len(run_status))
         rows = self._rows(
-            "SELECT s.run_id AS run_id, s.outputs AS outputs FROM steps s"
-            " JOIN runs r ON r.id = s.run_id"
-            " WHERE s.artifact = ? AND s.status = 'succeeded' AND r.issue IS ?"
+            "SELECT s.run_id AS run_id, s.outputs AS outputs FROM runs r"
+            " CROSS JOIN steps s ON s.run_id = r.id"  # the issue's runs first, by index
+            " WHERE +s.artifact = ? AND s.status = 'succeeded' AND r.issue IS ?"
             f" AND r.status IN ({marks}) ORDER BY s.seq DESC LIMIT ?",
             (kind.__name__, issue, *run_status, limit),
         )

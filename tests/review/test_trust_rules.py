@@ -9,7 +9,8 @@ import pytest
 
 from harness.config.governance import parse_rules
 from harness.errors import ConfigError, ConfigErrors
-from harness.review.trust import Evidence, state_of
+from harness.review.trust import APPROVE_EVENT, trust_state_for
+from harness.store.db import Store
 from tests.cli_helpers import run_cli
 
 
@@ -44,36 +45,56 @@ def test_a_bad_trust_entry_is_a_config_error(front: str) -> None:
         _rules(front)
 
 
-def _e(ts: str, what: str, kind: str = "bug") -> Evidence:
-    return Evidence(ts, kind, what, 1)
+def _change(store: Store, issue: int, what: str, kind: str = "bug") -> None:
+    """A validated change as the engine records it (prepare with the spec's kind and the
+    head, merge, smoke): ``approved_green`` is approved by a person before its smoke passes,
+    ``green`` merges by itself, ``regression`` is reverted by its smoke, ``revert`` lands an
+    untested tree and is reverted at once."""
+    run = store.create_run("validate", issue, {}, {})
+    head = f"{issue:040x}"
+
+    def step(step_id: str, status: str, outputs: dict) -> None:
+        store.finish_step(store.start_step(run.id, step_id, {}), status, outputs)
+
+    step("prepare", "succeeded", {"spec": {"kind": kind}, "head": head})
+    if what == "revert":
+        step("merge", "failed", {"merge_sha": "b" * 40, "landed_tree": "c" * 40})
+        return
+    if what == "approved_green":
+        store.append_event(None, APPROVE_EVENT, {"issue": issue, "head": head, "actor": "ann"})
+    step("merge", "succeeded", {"merge_sha": f"{issue:040x}"})
+    step("smoke", "succeeded", {"reverted": "d" * 40 if what == "regression" else None})
 
 
-def test_trust_counts_approved_green_changes_of_its_kind_and_resets() -> None:
-    rule = _rules("trust: {kind:bug: {start: review, earn_after: 2}}").trust_for("bug")
-    assert rule is not None
-    history = [
-        _e("1", "approved_green"),
-        _e("2", "approved_green", kind="feature"),  # another kind
-        _e("3", "green"),  # merged by itself: earns nothing
-    ]
-    state = state_of("bug", rule, history)
-    assert (state.earned, state.auto, state.reset_at) == (1, False, None)
-    assert "earned after 2 approved changes that stayed green (1 so far)" in (
-        state.waiting_reason()
-    )
-    history.append(_e("4", "approved_green"))
-    assert state_of("bug", rule, history).auto is True
+def test_trust_counts_approved_green_changes_of_its_kind_and_resets(tmp_path: Path) -> None:
+    rules = _rules("trust: {kind:bug: {start: review, earn_after: 2}}")
     for reset in ("regression", "revert"):
-        state = state_of("bug", rule, [*history, _e("5", reset)])
-        assert (state.earned, state.auto, state.reset_at) == (0, False, "5")
+        store = Store.open(tmp_path / reset)
+        _change(store, 1, "approved_green")
+        _change(store, 2, "approved_green", kind="feature")  # another kind
+        _change(store, 3, "green")  # merged by itself: earns nothing
+        state = trust_state_for(store, rules, "bug")
+        assert state is not None
+        assert (state.earned, state.auto, state.reset_at) == (1, False, None)
+        assert "earned after 2 approved changes that stayed green (1 so far)" in (
+            state.waiting_reason()
+        )
+        _change(store, 4, "approved_green")
+        assert (state := trust_state_for(store, rules, "bug")) and state.auto is True
+        _change(store, 5, reset)
+        state = trust_state_for(store, rules, "bug")
+        assert state is not None and (state.earned, state.auto) == (0, False)
+        assert state.reset_at is not None and state.reset_at.endswith("Z")
 
 
-def test_reset_on_names_what_resets() -> None:
-    rule = _rules("trust: {kind:bug: {earn_after: 1, reset_on: [regression]}}").trust_for("bug")
-    assert rule is not None
-    history = [_e("1", "approved_green"), _e("2", "revert")]
-    assert state_of("bug", rule, history).auto is True  # a revert does not reset this one
-    assert state_of("bug", rule, [*history, _e("3", "regression")]).auto is False
+def test_reset_on_names_what_resets(tmp_path: Path) -> None:
+    rules = _rules("trust: {kind:bug: {earn_after: 1, reset_on: [regression]}}")
+    store = Store.open(tmp_path)
+    _change(store, 1, "approved_green")
+    _change(store, 2, "revert")
+    assert (state := trust_state_for(store, rules, "bug")) and state.auto is True  # not reset
+    _change(store, 3, "regression")
+    assert (state := trust_state_for(store, rules, "bug")) and state.auto is False
 
 
 def test_init_scaffolds_review_first_for_a_new_repository(empty_repo: Path, capsys) -> None:

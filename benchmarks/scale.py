@@ -1,0 +1,165 @@
+"""The store at 10,000 runs: ``factory status`` and ``factory runs``, the dashboard's main pages
+and earned trust on a store made of a real demo's rows (``store_rows.py``), and what
+``factory --help`` costs a fresh process.
+
+Each figure is the median CPU time of the work in this process after one warm-up (the
+imports are done; the interpreter's start is not counted), plus the CPU of the processes
+it starts (git, for the governance files and the reverts on production)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from benchmarks.figures import Figure
+from benchmarks.store_rows import copy_rows, demo_source
+from harness.git.repo import GitRepo
+from harness.store.db import Store
+
+RUNS = 10_000
+REPS = 5
+GOAL_MS = 100.0
+HELP_GOAL_S = 0.3
+TRUST = "trust: {kind:bug: {start: review, earn_after: 2}, default: {start: review}}\n"
+
+
+def _cpu() -> float:
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def cpu_ms(work: Callable[[], object], reps: int = REPS) -> float:
+    """The median CPU milliseconds of ``work`` (this process and its children), warmed up."""
+    work()
+    spent = []
+    for _ in range(reps):
+        started = _cpu()
+        work()
+        spent.append((_cpu() - started) * 1000)
+    return statistics.median(spent)
+
+
+def _cli(repo: Path, *args: str) -> Callable[[], None]:
+    from harness.cli import main
+
+    def run() -> None:
+        with contextlib.redirect_stdout(io.StringIO()):
+            try:
+                main(["--repo", str(repo), *args])
+            except SystemExit as exc:
+                if exc.code:
+                    raise RuntimeError(f"factory {' '.join(args)} exited {exc.code}") from None
+
+    return run
+
+
+def big_store(root: Path, runs: int = RUNS) -> tuple[Path, Path, int]:
+    """The demo once (with earned trust configured on production afterwards, so it is
+    counted), its rows copied into a fresh state until it holds ``runs`` runs, spread over
+    the last 29 days (every one inside the Autonomy Index's window: the worst case)."""
+    source = demo_source(root)
+    rules = source.repo / "factory_rules.md"
+    rules.write_text("---\n" + TRUST + rules.read_text().removeprefix("---\n"))
+    GitRepo(source.repo).commit_all("Earned trust for every kind")
+    demo = Store.open(source.state_dir)
+    per_copy = sum(demo.run_counts().values())
+    demo.close()
+    state = root / "big-state"
+    store = Store.open(state)
+    copies = -(-runs // per_copy)
+    copy_rows(source.state_dir / "state.db", store, copies, 29 * 86_400)
+    total = sum(store.run_counts().values())
+    store.close()
+    return source.repo, state, total
+
+
+def _figure(name: str, ms: float, note: str) -> Figure:
+    return Figure(name, f"{ms:.1f} ms", f"≤ {GOAL_MS:.0f} ms", GOAL_MS / max(ms, 0.01), note)
+
+
+def help_seconds(reps: int = 9) -> tuple[float, float]:
+    """Median wall and CPU seconds of ``factory --help`` in a fresh interpreter."""
+    walls, cpus = [], []
+    for _ in range(reps):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.monotonic()
+        subprocess.run(
+            [sys.executable, "-m", "harness", "--help"], check=True, stdout=subprocess.DEVNULL
+        )
+        walls.append(time.monotonic() - started)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def store_figures() -> list[Figure]:
+    from harness.review.trust import trust_states
+    from harness.serve import views
+    from harness.services import open_services
+
+    root = Path(tempfile.mkdtemp(prefix="factory-bench-scale-"))
+    repo, state, total = big_store(root)
+    os.environ["FACTORY_STATE_DIR"] = str(state)
+    try:
+        services = open_services(repo, state)
+        issue = services.store.list_runs(limit=1, workflow="validate")[0].issue or 1
+        at = f"at {total:,} runs"
+        rows = [
+            _figure(
+                f"status {at}",
+                cpu_ms(_cli(repo, "status", "--json")),
+                f"factory status --json in process, git included; {_whole(repo)}; "
+                "13.1–13.5 s on 10,008 runs before",
+            ),
+            _figure(f"runs {at}", cpu_ms(_cli(repo, "runs", "--json")), "factory runs --json"),
+        ]
+        pages: dict[str, Callable[[], object]] = {
+            "Now": lambda: (views.now_view(services), views.trust_panel(services)),
+            "Queue": lambda: views.queue_view(services),
+            "Runs": lambda: views.runs_view(services, views.RunFilters(page=50)),
+            "Trends": lambda: (views.trends_view(services), views.trust_panel(services)),
+            "issue": lambda: views.issue_page(services, issue),
+        }
+        for page, view in pages.items():
+            rows.append(
+                _figure(f"dashboard {page} {at}", cpu_ms(view), "what the page reads (views.py)")
+            )
+        rows.append(
+            _figure(f"earned trust {at}", cpu_ms(lambda: trust_states(services)), TRUST.strip())
+        )
+    finally:
+        os.environ.pop("FACTORY_STATE_DIR", None)
+    wall, cpu = help_seconds()
+    rows.append(
+        Figure(
+            "factory --help",
+            f"{wall:.3f} s",
+            f"≤ {HELP_GOAL_S} s",
+            HELP_GOAL_S / max(wall, 0.001),
+            f"median of 9 fresh processes, wall; {cpu:.3f} s CPU",
+        )
+    )
+    return rows
+
+
+def _whole(repo: Path) -> str:
+    """``factory status`` as a whole process (interpreter, imports, work), for the note."""
+    walls = []
+    for _ in range(3):
+        started = time.monotonic()
+        subprocess.run(
+            [sys.executable, "-m", "harness", "--repo", str(repo), "status", "--json"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        walls.append(time.monotonic() - started)
+    return f"a whole process {statistics.median(walls):.2f} s wall"

@@ -1,0 +1,301 @@
+"""What the runs came to, kept up to date by the database itself as runs finish.
+
+Three tables hold it, each row recomputed by a trigger in the same transaction as the write
+that changed it (so a crash can never leave them behind the rows they summarise):
+
+``issue_outcomes``, one row per issue, for the Autonomy Index (``harness/review/autonomy.py``):
+its ``kind`` (from the newest ``IssueSpec`` of a succeeded run), ``finished_at`` (when it
+last reached a final state: rejected by triage's ``apply``, rejected by a person —
+a ``human.reject`` event —, or merged: a validate run with a succeeded ``merge`` whose last
+succeeded ``smoke`` did not revert it), and ``touched`` (any ``human.*`` event names it).
+
+``change_evidence``, per validate run, for earned trust (``harness/review/trust.py``): the
+kind (from the run's last succeeded ``prepare``) and what became of the change —
+``regression`` (its last smoke reverted it), ``approved_green`` (a person approved exactly
+the head it validated before its smoke passed), ``green`` (merged by itself) — with the
+merge's commit, and a ``revert`` for every failed merge that landed an untested tree.
+
+``issue_latest``, one row per issue, for the dashboard's queue: its newest run and the
+newest ``route``, ``decision`` and ``reason`` that run's steps gave.
+
+The definitions are written once, as the SQL ``_finished_at``, ``_evidence`` and
+``_upsert_latest`` build; the triggers run it for the one issue or run a write touched (a
+few index lookups), and ``install`` fills the tables with it for every issue and run there
+is (a store from before they existed). A change of definition is a new migration that calls
+``install`` again."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from harness.store.base import StoreBase, execute_script
+from harness.store.records import KindTally
+
+HUMAN_REJECT = "human.reject"
+HUMAN_APPROVE = "human.approve"
+# kind.startswith('human.'), every event a person's action records: by the index on kind,
+# and (with "+") not by it, where the index on the issue serves better
+_HUMAN_KINDS = "kind >= 'human.' AND kind < 'human/'"
+_HUMAN_RANGE = "+kind >= 'human.' AND +kind < 'human/'"
+
+
+def truthy(column: str, key: str) -> str:
+    """SQL for Python's ``bool(outputs.get(key))`` on a JSON column."""
+    return f"COALESCE(json_extract({column}, '$.{key}'), 0) NOT IN (0, '', '[]', '{{}}')"
+
+
+def _last(step: str, status: str, run: str) -> str:
+    return (
+        f"(SELECT MAX(seq) FROM steps WHERE run_id = {run} AND step_id = '{step}'"
+        f" AND status = '{status}')"
+    )
+
+
+def _finished_at(i: str) -> str:
+    """When issue ``i`` last reached a final state (NULL: never)."""
+    return f"""(SELECT MAX(ts) FROM (
+        SELECT s.finished_at AS ts FROM runs r CROSS JOIN steps s ON s.run_id = r.id
+         WHERE r.issue = {i} AND r.workflow = 'triage' AND r.status = 'succeeded'
+           AND s.step_id = 'apply' AND s.status = 'succeeded'
+           AND json_extract(s.outputs, '$.decision') = 'reject'
+        UNION ALL
+        SELECT s.finished_at FROM runs r
+          JOIN steps s ON s.seq = {_last("smoke", "succeeded", "r.id")}
+         WHERE r.issue = {i} AND r.workflow = 'validate'
+           AND NOT {truthy("s.outputs", "reverted")}
+           AND {_last("merge", "succeeded", "r.id")} IS NOT NULL
+        UNION ALL
+        SELECT ts FROM events
+         WHERE json_extract(data, '$.issue') = +{i} AND +kind = '{HUMAN_REJECT}'
+    ) WHERE ts > '')"""
+
+
+def _evidence(runs: str) -> str:
+    """The evidence rows of the validate runs ``r`` that the condition ``runs`` selects."""
+    validated = f"""(SELECT r.id AS run_id, r.issue AS issue,
+           COALESCE(NULLIF(json_extract(p.outputs, '$.spec.kind'), ''), 'unknown') AS kind,
+           json_extract(p.outputs, '$.head') AS head
+      FROM runs r JOIN steps p ON p.seq = {_last("prepare", "succeeded", "r.id")}
+     WHERE r.workflow = 'validate' AND {runs})"""
+    approved = f"""(SELECT ts FROM events WHERE json_extract(data, '$.issue') = +v.issue
+           AND +kind = '{HUMAN_APPROVE}' AND json_extract(data, '$.head') IS v.head
+         ORDER BY id DESC LIMIT 1)"""
+    return f"""
+    SELECT v.run_id, v.issue, v.kind, 'revert', COALESCE(s.finished_at, ''), NULL
+      FROM {validated} v CROSS JOIN steps s ON s.run_id = v.run_id
+     WHERE s.step_id = 'merge' AND s.status = 'failed' AND {truthy("s.outputs", "landed_tree")}
+    UNION ALL
+    SELECT v.run_id, v.issue, v.kind,
+           CASE WHEN {truthy("sm.outputs", "reverted")} THEN 'regression'
+                WHEN {approved} <= COALESCE(sm.finished_at, '') THEN 'approved_green'
+                ELSE 'green' END,
+           COALESCE(sm.finished_at, ''), json_extract(m.outputs, '$.merge_sha')
+      FROM {validated} v
+      JOIN steps m ON m.seq = {_last("merge", "succeeded", "v.run_id")}
+      JOIN steps sm ON sm.seq = {_last("smoke", "succeeded", "v.run_id")}"""
+
+
+TABLES = """
+CREATE TABLE issue_outcomes (
+    issue INTEGER PRIMARY KEY,
+    kind TEXT,
+    finished_at TEXT,
+    touched INTEGER NOT NULL
+);
+CREATE INDEX issue_outcomes_finished ON issue_outcomes (finished_at, kind, touched);
+CREATE TABLE change_evidence (
+    run_id TEXT NOT NULL,
+    issue INTEGER,
+    kind TEXT NOT NULL,
+    what TEXT NOT NULL,
+    ts TEXT NOT NULL,
+    merge_sha TEXT
+);
+CREATE INDEX change_evidence_run ON change_evidence (run_id);
+CREATE INDEX change_evidence_kind ON change_evidence (kind, what, ts);
+CREATE INDEX change_evidence_merge ON change_evidence (merge_sha) WHERE merge_sha IS NOT NULL;
+CREATE TABLE issue_latest (
+    issue INTEGER PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    route TEXT,
+    decision TEXT,
+    reason TEXT
+);
+"""
+
+
+def _upsert_issues(source: str) -> str:
+    """Recompute ``issue_outcomes`` for the issues (column ``i``) the query ``source`` gives."""
+    return f"""
+    INSERT INTO issue_outcomes (issue, kind, finished_at, touched)
+    SELECT i,
+           (SELECT json_extract(s.outputs, '$.kind') FROM runs r CROSS JOIN steps s
+              ON s.run_id = r.id WHERE r.issue = i AND r.status = 'succeeded'
+               AND +s.artifact = 'IssueSpec' AND s.status = 'succeeded'
+             ORDER BY s.seq DESC LIMIT 1),
+           {_finished_at("i")},
+           EXISTS (SELECT 1 FROM events WHERE json_extract(data, '$.issue') = +i
+                      AND {_HUMAN_RANGE})
+      FROM ({source}) WHERE i IS NOT NULL
+    ON CONFLICT (issue) DO UPDATE SET kind = excluded.kind,
+       finished_at = excluded.finished_at, touched = excluded.touched;"""
+
+
+def _refresh_issue(issue: str) -> str:
+    return _upsert_issues(f"SELECT {issue} AS i")
+
+
+def _said(key: str) -> str:
+    """The newest value of ``key`` in run ``r``'s step outputs (not null, empty or ``[]``)."""
+    return f"""(SELECT value FROM (SELECT json_extract(outputs, '$.{key}') AS value
+        FROM steps WHERE run_id = r.id ORDER BY seq DESC)
+        WHERE COALESCE(value, '') NOT IN ('', '[]') LIMIT 1)"""
+
+
+def _upsert_latest(source: str) -> str:
+    """Recompute ``issue_latest`` for the issues (column ``i``) the query ``source`` gives."""
+    return f"""
+    INSERT INTO issue_latest (issue, run_id, route, decision, reason)
+    SELECT i, r.id, {_said("route")}, {_said("decision")}, {_said("reason")}
+      FROM ({source}) JOIN runs r ON r.rowid = (SELECT rowid FROM runs WHERE issue = i
+                                                 ORDER BY started_at DESC, rowid DESC LIMIT 1)
+     WHERE i IS NOT NULL
+    ON CONFLICT (issue) DO UPDATE SET run_id = excluded.run_id, route = excluded.route,
+       decision = excluded.decision, reason = excluded.reason;"""
+
+
+def _refresh_evidence(column: str, value: str) -> str:
+    """Recompute ``change_evidence`` for the validate runs whose ``column`` (``run_id`` or
+    ``issue``) is ``value``."""
+    runs = "id" if column == "run_id" else column
+    return f"""
+    DELETE FROM change_evidence WHERE {column} = {value};
+    INSERT INTO change_evidence {_evidence(f"r.{runs} = {value}")};"""
+
+
+_STEP_MATTERS = (
+    "NEW.step_id IN ('apply', 'merge', 'smoke', 'prepare') OR NEW.artifact = 'IssueSpec'"
+)
+_RUN_ISSUE = "(SELECT issue FROM runs WHERE id = NEW.run_id)"
+_HUMAN_ISSUE = "json_extract(NEW.data, '$.issue')"
+
+TRIGGERS = f"""
+CREATE TRIGGER outcomes_step_added AFTER INSERT ON steps WHEN {_STEP_MATTERS}
+BEGIN {_refresh_issue(_RUN_ISSUE)} {_refresh_evidence("run_id", "NEW.run_id")} END;
+CREATE TRIGGER outcomes_step_changed AFTER UPDATE ON steps WHEN {_STEP_MATTERS}
+BEGIN {_refresh_issue(_RUN_ISSUE)} {_refresh_evidence("run_id", "NEW.run_id")} END;
+CREATE TRIGGER outcomes_run_changed AFTER UPDATE OF status, issue ON runs
+BEGIN {_refresh_issue("OLD.issue")} {_refresh_issue("NEW.issue")} END;
+CREATE TRIGGER outcomes_human AFTER INSERT ON events
+WHEN NEW.kind >= 'human.' AND NEW.kind < 'human/'
+BEGIN {_refresh_issue(_HUMAN_ISSUE)} END;
+CREATE TRIGGER outcomes_approval AFTER INSERT ON events WHEN NEW.kind = '{HUMAN_APPROVE}'
+BEGIN {_refresh_evidence("issue", _HUMAN_ISSUE)} END;
+CREATE TRIGGER latest_step_added AFTER INSERT ON steps
+BEGIN {_upsert_latest(f"SELECT {_RUN_ISSUE} AS i")} END;
+CREATE TRIGGER latest_step_changed AFTER UPDATE ON steps
+BEGIN {_upsert_latest(f"SELECT {_RUN_ISSUE} AS i")} END;
+CREATE TRIGGER latest_run_added AFTER INSERT ON runs
+BEGIN {_upsert_latest("SELECT NEW.issue AS i")} END;
+"""
+
+_NAMES = {
+    "trigger": (
+        "outcomes_step_added",
+        "outcomes_step_changed",
+        "outcomes_run_changed",
+        "outcomes_human",
+        "outcomes_approval",
+        "latest_step_added",
+        "latest_step_changed",
+        "latest_run_added",
+    ),
+    "table": ("issue_outcomes", "change_evidence", "issue_latest"),
+}
+
+
+def install(db: sqlite3.Connection) -> None:
+    """(Re)create the tables and triggers, and fill the tables from every issue and
+    run there is: inside the caller's transaction, so a crash leaves nothing half made."""
+    for kind, names in _NAMES.items():
+        for name in names:
+            db.execute(f"DROP {kind.upper()} IF EXISTS {name}")
+    execute_script(db, TABLES + TRIGGERS)
+    every_issue = (
+        "SELECT issue AS i FROM runs UNION"
+        f" SELECT json_extract(data, '$.issue') FROM events WHERE {_HUMAN_KINDS}"
+    )
+    execute_script(db, _upsert_issues(every_issue))
+    db.execute(f"INSERT INTO change_evidence {_evidence('1')}")
+    execute_script(db, _upsert_latest("SELECT DISTINCT issue AS i FROM runs"))
+
+
+class OutcomesMixin(StoreBase):
+    """Reads of the outcome tables and of the runs' counts: each one statement, whose cost
+    follows what it returns (a window, a page, the kinds), not how many runs there are."""
+
+    def run_counts(self) -> dict[str, int]:
+        """How many runs are in each status: every run, at any size."""
+        rows = self._rows("SELECT status, COUNT(*) FROM runs GROUP BY status ORDER BY status")
+        return {str(r[0]): int(r[1]) for r in rows}
+
+    def finished_by_kind(self, since: str, until: str) -> dict[str, tuple[int, int]]:
+        """kind -> (issues whose last final state fell in [since, until], how many of them
+        no person touched); an issue without a kind counts as ``unknown``."""
+        rows = self._rows(
+            "SELECT COALESCE(NULLIF(kind, ''), 'unknown'), COUNT(*), SUM(touched = 0)"
+            " FROM issue_outcomes WHERE finished_at BETWEEN ? AND ? GROUP BY 1",
+            (since, until),
+        )
+        return {str(r[0]): (int(r[1]), int(r[2])) for r in rows}
+
+    def latest_said(self, issues: list[int]) -> dict[int, dict[str, Any]]:
+        """Each issue's newest run (``run_id``, ``workflow``, ``status``, ``run_reason``)
+        and the newest ``route``, ``decision`` and ``reason`` its steps gave."""
+        rows = self._rows(
+            "SELECT l.issue, l.run_id, r.workflow, r.status, r.reason AS run_reason, l.route,"
+            " l.decision, l.reason FROM json_each(?) j JOIN issue_latest l ON l.issue = j.value"
+            " JOIN runs r ON r.id = l.run_id",
+            (json.dumps(issues),),
+        )
+        return {int(r["issue"]): dict(r) for r in rows}
+
+    def trust_tallies(self, undone: dict[str, str]) -> dict[str, KindTally]:
+        """Per kind of change, what earned trust counts (``KindTally``); ``undone`` maps
+        merge commits someone reverted on production to when (a ``revert`` of its kind)."""
+        rows = self._rows(_TALLIES, (json.dumps(undone),))
+        return {
+            str(r["kind"]): KindTally(
+                kind=str(r["kind"]),
+                newest={w: r[w] for w in ("regression", "revert") if r[w] is not None},
+                approved_after={
+                    None: int(r["total"]),
+                    **({r["regression"]: int(r["after_regression"])} if r["regression"] else {}),
+                    **({r["revert"]: int(r["after_revert"])} if r["revert"] else {}),
+                },
+            )
+            for r in rows
+        }
+
+
+_TALLIES = """
+WITH ev (kind, what, ts) AS (
+    SELECT kind, what, ts FROM change_evidence
+    UNION ALL
+    SELECT c.kind, 'revert', MAX(j.value, c.ts) FROM json_each(?) j
+      JOIN change_evidence c ON c.merge_sha = j.key AND c.what IN ('green', 'approved_green')
+),
+marks (kind, regression, revert) AS (
+    SELECT kind, MAX(CASE WHEN what = 'regression' THEN ts END),
+           MAX(CASE WHEN what = 'revert' THEN ts END)
+      FROM ev GROUP BY kind
+)
+SELECT m.kind AS kind, m.regression AS regression, m.revert AS revert,
+       COUNT(e.ts) AS total,
+       COUNT(e.ts) FILTER (WHERE e.ts > m.regression) AS after_regression,
+       COUNT(e.ts) FILTER (WHERE e.ts > m.revert) AS after_revert
+  FROM marks m LEFT JOIN ev e ON e.kind = m.kind AND e.what = 'approved_green'
+ GROUP BY m.kind ORDER BY m.kind
+"""

@@ -1,0 +1,65 @@
+"""The dashboard's trends, counted in SQL: merges and the cost of each merged issue per day,
+and refusals by reason, over the runs started since a day (by index on workflow and start)."""
+
+from __future__ import annotations
+
+from harness.store.base import StoreBase
+from harness.store.outcomes import truthy
+
+
+def _steps(workflow: str, step: str, where: str = "1") -> str:
+    """The ``step`` steps of ``workflow``'s runs started since ``:since``, with their run's
+    issue and the day they ended (UTC)."""
+    return f"""SELECT r.issue AS issue, s.outputs AS outputs, s.status AS status,
+           substr(COALESCE(s.finished_at, s.started_at), 1, 10) AS day
+      FROM runs r CROSS JOIN steps s ON s.run_id = r.id
+     WHERE r.workflow = '{workflow}' AND r.started_at >= :since AND s.step_id = '{step}'
+       AND {where}"""
+
+
+_REVERTED = _steps(
+    "validate", "smoke", f"r.issue IS NOT NULL AND {truthy('s.outputs', 'reverted')}"
+)
+
+_DAILY = f"""
+WITH merged AS ({_steps("validate", "merge", truthy("s.outputs", "merge_sha"))}),
+kept AS (SELECT DISTINCT day, issue FROM merged
+          WHERE issue IS NOT NULL AND issue NOT IN (SELECT issue FROM ({_REVERTED}))),
+spent AS (SELECT day, COUNT(*) AS issues,
+                 SUM((SELECT COALESCE(SUM(c.cost_usd), 0) FROM runs x
+                        JOIN model_calls c ON c.run_id = x.id WHERE x.issue = kept.issue)) AS usd
+            FROM kept GROUP BY day)
+SELECT m.day, m.merges, COALESCE(spent.usd / spent.issues, 0.0)
+  FROM (SELECT day, COUNT(*) AS merges FROM merged GROUP BY day) m LEFT JOIN spent USING (day)
+"""
+
+_REFUSALS = f"""
+WITH routes AS MATERIALIZED (SELECT json_extract(outputs, '$.route') AS said
+                               FROM ({_steps("validate", "decide")})),
+decisions AS MATERIALIZED (SELECT json_extract(outputs, '$.decision') AS said
+                             FROM ({_steps("triage", "apply")}))
+SELECT 'reverted on production', COUNT(*) FROM ({_REVERTED}) HAVING COUNT(*) > 0
+UNION ALL
+SELECT 'validation: ' || said, COUNT(*) FROM routes
+ WHERE COALESCE(said, '') NOT IN ('', 'merge') GROUP BY 1
+UNION ALL
+SELECT 'triage: ' || said, COUNT(*) FROM decisions
+ WHERE COALESCE(said, '') NOT IN ('', 'accept') GROUP BY 1
+UNION ALL
+SELECT 'implementation: gates', COUNT(*) FROM ({_steps("implement", "gates")})
+ WHERE status = 'failed' OR json_extract(outputs, '$.passed') IS 0 HAVING COUNT(*) > 0
+"""
+
+
+class TrendsMixin(StoreBase):
+    def daily_merges(self, since: str) -> dict[str, tuple[int, float]]:
+        """day -> (merges that day, the mean spend of the issues merged that day and not
+        reverted since), for validate runs started since ``since``."""
+        rows = self._rows(_DAILY, {"since": since})
+        return {str(r[0]): (int(r[1]), round(float(r[2]), 6)) for r in rows}
+
+    def refusals(self, since: str) -> dict[str, int]:
+        """Why changes were refused, and how often, in runs started since ``since``:
+        reverted on production, a validation route other than merge, a triage decision
+        other than accept, implementation gates that failed."""
+        return {str(r[0]): int(r[1]) for r in self._rows(_REFUSALS, {"since": since})}

@@ -1,0 +1,210 @@
+"""The Autonomy Index and earned trust as they were first written: a walk over every run and
+its steps in Python, slow and obviously right. The tests hold the store's fast answers to
+these on the same rows."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from harness.cli.summary import _latest as latest
+from harness.config.models import Rules, TrustRule
+from harness.git.repo import GitRepo
+from harness.implement.spec import triage_spec
+from harness.review.trust import kind_of, reverts
+from harness.store.base import utc_now
+from harness.store.db import Store
+
+EVERY = 1_000_000
+
+
+def _finals(store: Store) -> dict[int, tuple[str, str]]:
+    finals: dict[int, tuple[str, str]] = {}
+
+    def note(issue: int | None, ts: str | None, state: str) -> None:
+        if issue is not None and ts and (issue not in finals or finals[issue][0] <= ts):
+            finals[issue] = (ts, state)
+
+    for run in store.list_runs(limit=EVERY, workflow="triage"):
+        if run.status != "succeeded":
+            continue
+        for step in store.steps(run.id):
+            applied = step.step_id == "apply" and step.status == "succeeded"
+            if applied and step.outputs.get("decision") == "reject":
+                note(run.issue, step.finished_at, "rejected")
+    for run in store.list_runs(limit=EVERY, workflow="validate"):
+        steps = store.steps(run.id)
+        merged = [s for s in steps if s.step_id == "merge" and s.status == "succeeded"]
+        smoke = [s for s in steps if s.step_id == "smoke" and s.status == "succeeded"]
+        if merged and smoke and not smoke[-1].outputs.get("reverted"):
+            note(run.issue, smoke[-1].finished_at, "merged")
+    for event in store.events():
+        if event.kind == "human.reject":
+            note(event.data.get("issue"), event.ts, "rejected")
+    return finals
+
+
+def autonomy(store: Store, days: int, now: float | None = None) -> dict[str, Any]:
+    """``AutonomyIndex.to_json()`` as the first definition computed it."""
+    end = time.time() if now is None else now
+    since, until = utc_now(end - days * 86_400), utc_now(end)
+    touched = {e.data.get("issue") for e in store.events() if e.kind.startswith("human.")}
+    kinds: dict[str, list[bool]] = {}
+    for number, (ts, _) in sorted(_finals(store).items()):
+        if since <= ts <= until:
+            kinds.setdefault(kind_of(triage_spec(store, number)), []).append(number not in touched)
+    finished = sum(len(v) for v in kinds.values())
+    autonomous = sum(sum(v) for v in kinds.values())
+    return {
+        "window_days": days,
+        "overall": round(autonomous / finished, 4) if finished else None,
+        "finished": finished,
+        "autonomous": autonomous,
+        "by_kind": {
+            k: {"overall": round(sum(v) / len(v), 4), "finished": len(v), "autonomous": sum(v)}
+            for k, v in sorted(kinds.items())
+        },
+    }
+
+
+@dataclass(frozen=True)
+class Evidence:
+    ts: str
+    kind: str
+    what: str
+
+
+def _last(steps: list[Any], step_id: str) -> Any:
+    matching = [s for s in steps if s.step_id == step_id and s.status == "succeeded"]
+    return matching[-1] if matching else None
+
+
+def evidence(store: Store, repo: GitRepo | None, branch: str) -> list[Evidence]:
+    undone = reverts(repo, branch) if repo is not None else {}
+    approved = {
+        (e.data.get("issue"), e.data.get("head")): e.ts
+        for e in store.events()
+        if e.kind == "human.approve"
+    }
+    found: list[Evidence] = []
+    for run in store.list_runs(limit=EVERY, workflow="validate"):
+        steps = store.steps(run.id)
+        prepare = _last(steps, "prepare")
+        if prepare is None:
+            continue
+        kind, head = kind_of(prepare.outputs.get("spec")), prepare.outputs.get("head")
+        for failed in (s for s in steps if s.step_id == "merge" and s.status == "failed"):
+            if failed.outputs.get("landed_tree"):
+                found.append(Evidence(failed.finished_at or "", kind, "revert"))
+        merge, smoke = _last(steps, "merge"), _last(steps, "smoke")
+        if merge is None or smoke is None:
+            continue
+        ts = smoke.finished_at or ""
+        if smoke.outputs.get("reverted"):
+            found.append(Evidence(ts, kind, "regression"))
+            continue
+        when = approved.get((run.issue, head))
+        green = when is not None and when <= ts
+        found.append(Evidence(ts, kind, "approved_green" if green else "green"))
+        reverted_at = undone.get(str(merge.outputs.get("merge_sha")))
+        if reverted_at is not None:
+            found.append(Evidence(max(reverted_at, ts), kind, "revert"))
+    return sorted(found, key=lambda e: e.ts)
+
+
+def _state(kind: str, rule: TrustRule, history: list[Evidence]) -> dict[str, Any]:
+    earned, reset_at = 0, None
+    for item in history:
+        if item.kind != kind:
+            continue
+        if item.what == "approved_green":
+            earned += 1
+        elif item.what in rule.reset_on:
+            earned, reset_at = 0, item.ts
+    auto = rule.start == "auto" or earned >= rule.earn_after
+    return {
+        "kind": kind,
+        "start": rule.start,
+        "earn_after": rule.earn_after,
+        "earned": earned,
+        "auto": auto,
+        "reset_at": reset_at,
+        "reset_on": list(rule.reset_on),
+    }
+
+
+def trust(store: Store, rules: Rules, repo: GitRepo | None, branch: str) -> list[dict[str, Any]]:
+    """``[TrustState.to_json()]`` as the first definition computed them."""
+    if not rules.trust:
+        return []
+    history = evidence(store, repo, branch)
+    kinds = [k.removeprefix("kind:") for k in rules.trust if k != "default"]
+    if "default" in rules.trust:
+        kinds += sorted({e.kind for e in history} - set(kinds)) or ["default"]
+    return [
+        _state(kind, rule, history) for kind in kinds if (rule := rules.trust_for(kind)) is not None
+    ]
+
+
+def said(store: Store, issue: int) -> dict[str, Any] | None:
+    """The issue's newest run and the newest route, decision and reason its steps gave, as
+    the queue first read them (each issue's runs and every step's outputs, decoded)."""
+    runs = store.list_runs(limit=1, issue=issue)
+    if not runs:
+        return None
+    steps = [{"outputs": s.outputs} for s in store.steps(runs[0].id)]
+    return {
+        "run_id": runs[0].id,
+        "workflow": runs[0].workflow,
+        "status": runs[0].status,
+        "run_reason": runs[0].reason,
+        **{key: latest(steps, key) for key in ("route", "decision", "reason")},
+    }
+
+
+def trends(store: Store, today: date, days: int = 30) -> dict[str, Any]:
+    """The Trends page's numbers as they were first counted: every step of the window's
+    runs decoded and walked, the index recomputed for each day, spend read per issue."""
+    labels = [(today - timedelta(days=n)).isoformat() for n in range(days - 1, -1, -1)]
+    merges = dict.fromkeys(labels, 0)
+    merged_issues: dict[str, set[int]] = {d: set() for d in labels}
+    refusals: dict[str, int] = {}
+    reverted: set[int] = set()
+
+    def refuse(key: str) -> None:
+        refusals[key] = refusals.get(key, 0) + 1
+
+    for issue, step in store.steps_since("validate", labels[0], ("merge", "smoke", "decide")):
+        day = (step.finished_at or step.started_at)[:10]
+        if step.step_id == "merge" and step.outputs.get("merge_sha") and day in merges:
+            merges[day] += 1
+            if issue is not None:
+                merged_issues[day].add(issue)
+        elif step.step_id == "smoke" and step.outputs.get("reverted") and issue is not None:
+            reverted.add(issue)
+            refuse("reverted on production")
+        elif step.step_id == "decide" and (route := str(step.outputs.get("route") or "")):
+            if route != "merge":
+                refuse(f"validation: {route}")
+    for _, step in store.steps_since("triage", labels[0], ("apply",)):
+        decision = str(step.outputs.get("decision") or "")
+        if decision and decision != "accept":
+            refuse(f"triage: {decision}")
+    for _, step in store.steps_since("implement", labels[0], ("gates",)):
+        if step.status == "failed" or step.outputs.get("passed") is False:
+            refuse("implementation: gates")
+    cost = []
+    for day in labels:
+        issues = merged_issues[day] - reverted
+        spent = sum(store.spend(issue=n) for n in issues)
+        cost.append(round(spent / len(issues), 6) if issues else 0.0)
+    ends = [datetime.fromisoformat(d).replace(tzinfo=UTC) + timedelta(days=1) for d in labels]
+    return {
+        "days": labels,
+        "merges": [merges[d] for d in labels],
+        "refusals": dict(sorted(refusals.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "cost_per_merge": cost,
+        "autonomy": [autonomy(store, 30, end.timestamp() - 0.001)["overall"] for end in ends],
+    }

@@ -1,0 +1,315 @@
+"""The store at scale: counts are the store's at any size, the Autonomy Index and earned trust
+kept by the database equal their first (slow, obviously right) definition, and what status,
+history and the dashboard read does not grow with the number of runs. No timing here: the
+figures are measured in ``benchmarks/store_rows.py``."""
+
+from __future__ import annotations
+
+import math
+import signal
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from benchmarks.store_rows import Source, copy_rows
+from harness.cli.state import run_rows
+from harness.config.governance import parse_rules
+from harness.config.models import Rules
+from harness.engine.context import Services
+from harness.git.repo import GitRepo
+from harness.model.base import CallRecord, Usage
+from harness.review.autonomy import autonomy_index_for
+from harness.review.trust import APPROVE_EVENT, trust_states_for
+from harness.serve import views
+from harness.services import open_services
+from harness.store import db as db_module
+from harness.store import migrations
+from harness.store.db import Store
+from tests.cli_helpers import run_cli
+from tests.conftest import git
+from tests.store import definitions
+
+DAY = 86_400.0
+
+
+def _big(source: Source, state: Path, runs: int, spread_days: float = 29) -> Store:
+    """A store of at least ``runs`` runs: the demo's rows copied, spread over the days."""
+    demo = Store.open(source.state_dir)
+    per_copy = sum(demo.run_counts().values())
+    demo.close()
+    store = Store.open(state)
+    copy_rows(source.state_dir / "state.db", store, math.ceil(runs / per_copy), spread_days * DAY)
+    return store
+
+
+def _epoch(ts: str) -> float:
+    return datetime.fromisoformat(ts).timestamp()
+
+
+def test_status_counts_every_run_past_ten_thousand(
+    demo_rows: Source, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = tmp_path / "big"
+    store = _big(demo_rows, state, 10_001)
+    for status in ("failed", "stopped"):  # a few runs that did not succeed, one still running
+        store.set_run_status(store.create_run("triage", None, {}, {}).id, status)
+    running = store.create_run("implement", 1, {}, {})
+    truth = dict(store._rows("SELECT status, COUNT(*) FROM runs GROUP BY status"))
+    assert sum(truth.values()) > 10_000
+
+    monkeypatch.setenv("FACTORY_STATE_DIR", str(state))
+    res = run_cli(capsys, "--repo", str(demo_rows.repo), "status", "--json")
+    assert res.code == 0, res.err
+    status = res.json()
+    assert status["runs"] == truth
+    assert [r["id"] for r in status["running"]] == [running.id]
+    text = run_cli(capsys, "--repo", str(demo_rows.repo), "status").out
+    assert f"succeeded {truth['succeeded']}" in text
+
+    newest = run_cli(capsys, "--repo", str(demo_rows.repo), "runs", "--limit", "3", "--json")
+    expected = store._rows("SELECT id FROM runs ORDER BY started_at DESC, rowid DESC LIMIT 3")
+    assert [r["id"] for r in newest.json()] == [r[0] for r in expected]
+    # the index over the last 30 days, kept by the database, equals its definition here too
+    assert status["autonomy_index"] == definitions.autonomy(store, 30)
+
+
+def _approve_before_smoke(store: Store, every: int) -> int:
+    """Approvals of every ``every``-th merged change, recorded (as ``factory approve`` does)
+    before its smoke run passed; returns how many."""
+    rows = store._rows(
+        "SELECT r.issue, json_extract(p.outputs, '$.head'), sm.started_at FROM runs r"
+        " JOIN steps p ON p.run_id = r.id AND p.step_id = 'prepare'"
+        " JOIN steps sm ON sm.run_id = r.id AND sm.step_id = 'smoke' AND sm.status = 'succeeded'"
+        " WHERE r.workflow = 'validate' ORDER BY r.issue"
+    )[::every]
+    with store.transaction() as db:
+        for issue, head, ts in rows:
+            db.execute(
+                "INSERT INTO events (run_id, ts, kind, data, prev_hash, hash)"
+                " VALUES (NULL, ?, ?, json_object('issue', ?, 'head', ?, 'actor', 'ann'), '', '')",
+                (ts, APPROVE_EVENT, issue, head),
+            )
+    return len(rows)
+
+
+def _regress(store: Store) -> None:
+    """The oldest quarter of the passing smoke runs revert their merge after all."""
+    with store.transaction() as db:
+        db.execute(
+            "UPDATE steps SET outputs = json_set(outputs, '$.reverted', 'f00d') WHERE seq IN"
+            " (SELECT seq FROM steps WHERE step_id = 'smoke' AND status = 'succeeded'"
+            " ORDER BY seq LIMIT (SELECT COUNT(*) / 4 FROM steps WHERE step_id = 'smoke'))"
+        )
+
+
+TRUST = [
+    "trust: {default: {start: review, earn_after: 3}}",
+    "trust: {kind:bug: {start: review, earn_after: 2, reset_on: [regression]},"
+    " kind:feature: {earn_after: 1, reset_on: [revert]}, default: {start: auto}}",
+    "trust: {kind:chore: {earn_after: 5}}",
+]
+
+
+def test_autonomy_and_trust_agree_with_their_definition(demo_rows: Source, tmp_path: Path) -> None:
+    # 20 copies over 60 days: windows that hold some of them, none, or all
+    store = _big(demo_rows, tmp_path / "state", 240, spread_days=60)
+    assert _approve_before_smoke(store, every=3) > 0
+    _regress(store)
+    store.append_event(None, "human.label", {"issue": 2, "actor": "ann", "labels": ["x"]})
+    repo = GitRepo(demo_rows.repo)
+    merged = store._rows(  # a feature's merge, reverted on production by a person
+        "SELECT json_extract(m.outputs, '$.merge_sha') FROM steps m"
+        " JOIN steps p ON p.run_id = m.run_id AND p.step_id = 'prepare'"
+        " WHERE m.step_id = 'merge' AND m.status = 'succeeded'"
+        " AND json_extract(p.outputs, '$.spec.kind') = 'feature' LIMIT 1"
+    )[0][0]
+    message = f"Undo\n\nThis reverts commit {merged}."
+    git(demo_rows.repo, "commit", "-q", "--allow-empty", "-m", message)
+
+    end = _epoch(store._rows("SELECT MAX(finished_at) FROM runs")[0][0])
+    windows = [(30, 0), (30, -20), (7, -40), (90, 0), (1, 400)]  # (days, end moved by days)
+    for days, moved in windows:
+        fast = autonomy_index_for(store, days, end + moved * DAY).to_json()
+        assert fast == definitions.autonomy(store, days, end + moved * DAY), (days, moved)
+    month, quarter = (autonomy_index_for(store, d, end) for d in (30, 90))
+    assert quarter.finished > month.finished > month.autonomous > 0
+
+    for front in TRUST:
+        rules = parse_rules(f"---\n{front}\n---\n# rules\n")
+        for on in (repo, None):  # with the reverts on production, and without
+            fast = [t.to_json() for t in trust_states_for(store, rules, on, "main")]
+            assert fast == definitions.trust(store, rules, on, "main"), (front, on)
+    states = trust_states_for(store, parse_rules("---\ntrust: {default: {}}\n---\n"), repo)
+    assert any(t.earned for t in states) and any(t.reset_at for t in states)
+
+    # the Trends page counts in SQL what it counted walking every step, costs included
+    for i, (run_id,) in enumerate(store._rows("SELECT id FROM runs ORDER BY rowid")[::7]):
+        store.record_call(
+            run_id, "plan", CallRecord("m", Usage(10, 5), 0.01 * (i % 5 + 1), 1, "0" * 64)
+        )
+    services = open_services(demo_rows.repo, tmp_path / "state")
+    for moved in (0, -25):
+        services.clock = lambda moved=moved: end + moved * DAY
+        shown = asdict(views.trends_view(services))
+        today = datetime.fromtimestamp(end + moved * DAY, UTC).date()
+        assert shown == definitions.trends(store, today), moved
+        assert sum(shown["merges"]) and sum(shown["cost_per_merge"]) and shown["refusals"]
+
+    # the queue's newest run and decision of every issue, kept as runs and steps are written
+    store.create_run("triage", 3, {}, {})  # a newer run of issue 3, with no step yet
+    numbers = [n for (n,) in store._rows("SELECT number FROM issues")] + [10_000]
+    kept = store.latest_said(numbers)
+    for number in numbers:
+        expected = definitions.said(store, number)
+        assert kept.get(number) == ({"issue": number, **expected} if expected else None)
+    assert kept[3]["workflow"] == "triage" and kept[3]["status"] == "running"
+
+
+@contextmanager
+def counting(store: Store) -> Iterator[dict[str, int]]:
+    """How many SQL statements the store runs, and how many rows its reads return, inside."""
+    seen = {"statements": 0, "rows": 0}
+    conn = store._conn()
+    conn.set_trace_callback(lambda _: seen.__setitem__("statements", seen["statements"] + 1))
+    read = store._rows
+
+    def rows(sql: str, args: Any = ()) -> list[sqlite3.Row]:
+        found = read(sql, args)
+        seen["rows"] += len(found)
+        return found
+
+    store._rows = rows  # type: ignore[method-assign]
+    try:
+        yield seen
+    finally:
+        conn.set_trace_callback(None)
+        del store._rows
+
+
+def _status_and_history(store: Store, rules: Rules) -> None:
+    """What ``factory status`` and ``factory runs`` read."""
+    store.run_counts()
+    run_rows(store, store.list_runs(limit=None, status="running"))
+    store.spend(since="2000-01-01")
+    store.spend()
+    autonomy_index_for(store, 30)
+    trust_states_for(store, rules)
+    run_rows(store, store.list_runs(limit=50))
+
+
+def _pages(services: Services) -> None:
+    """What the dashboard's Now, Runs (a later page), Trends and an issue's page read."""
+    views.now_view(services)
+    views.trust_panel(services)
+    views.runs_view(services, views.RunFilters(page=2))
+    views.trends_view(services)
+    views.issue_page(services, 1)
+
+
+def test_what_status_history_and_the_pages_read_does_not_grow_with_the_runs(
+    demo_rows: Source, tmp_path: Path
+) -> None:
+    rules = parse_rules("---\ntrust: {default: {start: review}}\n---\n")
+    seen = []
+    for runs in (150, 450):
+        store = _big(demo_rows, tmp_path / str(runs), runs)
+        services = open_services(demo_rows.repo, tmp_path / str(runs))
+        with counting(store) as status:
+            _status_and_history(store, rules)
+        with counting(services.store) as pages:
+            _pages(services)
+        seen.append((runs, status, pages))
+    (_, small, small_pages), (_, large, large_pages) = seen
+    assert small == large  # statements and rows: the same at three times the runs
+    assert small_pages["statements"] == large_pages["statements"]
+    assert small["statements"] < 20 and small_pages["statements"] < 100
+
+
+def _old_store(
+    source: Source, state: Path, copies: int, monkeypatch: pytest.MonkeyPatch
+) -> list[str]:
+    """A store as the harness made it before the outcome tables (every migration before
+    ``m006``) holding ``copies`` copies of the demo's rows; returns the migrations' names."""
+    old = [m for m in migrations.MIGRATIONS if m[0] < "m006"]
+    with monkeypatch.context() as mp:
+        mp.setattr(migrations, "MIGRATIONS", old)
+        mp.setattr(db_module, "MIGRATIONS", old)
+        store = Store.open(state)
+        copy_rows(source.state_dir / "state.db", store, copies, copies * DAY)
+        store.close()
+    return [name for name, _ in old]
+
+
+def _agrees(store: Store, repo: GitRepo) -> None:
+    assert autonomy_index_for(store, 30).to_json() == definitions.autonomy(store, 30)
+    rules = parse_rules(f"---\n{TRUST[1]}\n---\n")
+    fast = [t.to_json() for t in trust_states_for(store, rules, repo, "main")]
+    assert fast == definitions.trust(store, rules, repo, "main")
+
+
+def test_an_old_store_migrates_with_its_history(
+    demo_rows: Source, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _old_store(demo_rows, tmp_path, 5, monkeypatch)
+    store = Store.open(tmp_path)
+    names = [r[0] for r in store._rows("SELECT name FROM migrations ORDER BY name")]
+    assert names == [name for name, _ in migrations.MIGRATIONS]
+    assert store._rows("SELECT COUNT(*) FROM issue_outcomes WHERE finished_at IS NOT NULL")[0][0]
+    _agrees(store, GitRepo(demo_rows.repo))
+
+
+KILLED = """
+import os, signal, sys
+from pathlib import Path
+from harness.store import db, migrations
+
+def killed(conn):
+    step(conn)  # the whole migration runs, then the process dies before it commits
+    os.kill(os.getpid(), signal.SIGKILL)
+
+step = dict(migrations.MIGRATIONS)["m006_indexes_and_outcomes"]
+migrations.MIGRATIONS[:] = [
+    (name, killed if name == "m006_indexes_and_outcomes" else fn)
+    for name, fn in migrations.MIGRATIONS
+]
+db.Store.open(Path(sys.argv[1]))
+"""
+
+
+def test_a_store_killed_mid_migration_recovers(
+    demo_rows: Source, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = _old_store(demo_rows, tmp_path, 3, monkeypatch)
+    killed = subprocess.run([sys.executable, "-c", KILLED, str(tmp_path)], check=False)
+    assert killed.returncode == -signal.SIGKILL
+    with closing(sqlite3.connect(f"file:{tmp_path / 'state.db'}?mode=ro", uri=True)) as raw:
+        assert [r[0] for r in raw.execute("SELECT name FROM migrations ORDER BY name")] == old
+        tables = {r[0] for r in raw.execute("SELECT name FROM sqlite_master")}
+        assert "issue_outcomes" not in tables and "runs_status" not in tables  # rolled back
+    store = Store.open(tmp_path)  # the next run applies it whole
+    assert "m006_indexes_and_outcomes" in {r[0] for r in store._rows("SELECT name FROM migrations")}
+    _agrees(store, GitRepo(demo_rows.repo))
+
+
+def test_the_runs_page_is_paged_and_filtered_by_index(demo_rows: Source, tmp_path: Path) -> None:
+    store = _big(demo_rows, tmp_path, 250)
+    services = open_services(demo_rows.repo, tmp_path)
+    newest_first = [
+        r[0] for r in store._rows("SELECT id FROM runs ORDER BY started_at DESC, rowid DESC")
+    ]
+    pages = [views.runs_view(services, views.RunFilters(page=n)) for n in (1, 2, 3, 4)]
+    assert [len(p) for p in pages] == [100, 100, len(newest_first) - 200, 0]
+    assert [line.id for page in pages for line in page] == newest_first
+    triage = views.runs_view(services, views.RunFilters(workflow="triage", status="succeeded"))
+    assert triage and {(r.workflow, r.status) for r in triage} == {("triage", "succeeded")}
+    day = store.get_run(newest_first[-1]).started_at[:10]  # the oldest copy's day
+    that_day = views.runs_view(services, views.RunFilters(day=day))
+    assert that_day and {r.started_at[:10] for r in that_day} == {day}
