@@ -60,7 +60,7 @@ class UnsafeTree(StepFailed):
     def __init__(self, problems: list[str], say_why: bool = False) -> None:
         """``say_why``: the evidence in the message too, where nothing else shows the gate."""
         refused = gate(problems)
-        why = f" {refused.evidence}" if say_why else ""
+        why = f" {TREE_SHAPE}: {refused.evidence}" if say_why else ""
         super().__init__(
             f"{gates_failed([refused])}{why}",
             {"gates": [refused.model_dump()], "passed": False},
