@@ -220,7 +220,7 @@ def gates(ctx: StepContext) -> dict[str, Any]:
         g.budget_gate(services.store.spend(issue=ctx.issue), rules.budgets.per_issue_usd),
     ]
     outputs = {
-        "gates": [r.to_json() for r in results],
+        "gates": [r.model_dump() for r in results],
         "passed": all(r.passed for r in results),
         "fix_attempts": attempts,
     }

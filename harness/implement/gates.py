@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
 from typing import Any
 
+from harness.artifacts import GateResult
 from harness.config.globs import protected_hits
 from harness.git.repo import FileChange
 from harness.redact import CREDENTIALS, secret_values
@@ -17,20 +17,14 @@ SECRET_PATTERNS = (
 )
 
 
-@dataclass(frozen=True)
-class Gate:
-    name: str
-    passed: bool
-    evidence: str
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def changed_lines_gate(numstat: list[tuple[int, int, str]], limit: int) -> Gate:
+def changed_lines_gate(numstat: list[tuple[int, int, str]], limit: int) -> GateResult:
     total = sum(a + d for a, d, _ in numstat)
     files = ", ".join(f"{p} (+{a} -{d})" for a, d, p in numstat[:20])
-    return Gate("changed_lines", total <= limit, f"{total} changed lines (limit {limit}): {files}")
+    return GateResult(
+        name="changed_lines",
+        passed=total <= limit,
+        evidence=f"{total} changed lines (limit {limit}): {files}",
+    )
 
 
 def _size(n: int) -> str:
@@ -39,7 +33,7 @@ def _size(n: int) -> str:
     return f"{n / 1000:.1f} kB" if n < 1_000_000 else f"{n / 1_000_000:.1f} MB"
 
 
-def size_gate(changes: list[FileChange], max_added_bytes: int, max_file_bytes: int) -> Gate:
+def size_gate(changes: list[FileChange], max_added_bytes: int, max_file_bytes: int) -> GateResult:
     """Bytes, not lines: a binary file is one changed line but may weigh 50 MB."""
     added = sum(c.added_bytes for c in changes)
     over = sorted((c for c in changes if c.new_size > max_file_bytes), key=lambda c: -c.new_size)
@@ -55,43 +49,61 @@ def size_gate(changes: list[FileChange], max_added_bytes: int, max_file_bytes: i
         more = f" and {len(binary) - 10} more" if len(binary) > 10 else ""
         shown = ", ".join(f"{c.path} ({_size(c.new_size)})" for c in binary[:10])
         parts.append(f"binary files: {shown}{more}")
-    return Gate("size", added <= max_added_bytes and not over, "; ".join(parts))
+    return GateResult(
+        name="size", passed=added <= max_added_bytes and not over, evidence="; ".join(parts)
+    )
 
 
-def protected_paths_gate(paths: list[str], patterns: list[str]) -> Gate:
+def protected_paths_gate(paths: list[str], patterns: list[str]) -> GateResult:
     hits = protected_hits(paths, patterns)
     if hits:
         shown = ", ".join(f"{p} (matches {g})" for p, g in hits[:10])
-        return Gate("protected_paths", False, f"touches protected paths: {shown}")
-    return Gate("protected_paths", True, f"{len(paths)} changed files, none protected")
+        return GateResult(
+            name="protected_paths", passed=False, evidence=f"touches protected paths: {shown}"
+        )
+    return GateResult(
+        name="protected_paths", passed=True, evidence=f"{len(paths)} changed files, none protected"
+    )
 
 
-def secrets_gate(diff: str) -> Gate:
+def secrets_gate(diff: str) -> GateResult:
     added = "\n".join(line[1:] for line in diff.splitlines() if line.startswith("+"))
     found = [name for name, rx in SECRET_PATTERNS if rx.search(added)]
     found += ["a secret of the harness's environment" for v in secret_values() if v in added]
     if found:
-        return Gate("secrets", False, "added lines contain: " + ", ".join(sorted(set(found))))
-    return Gate("secrets", True, "no secret pattern in the added lines")
+        return GateResult(
+            name="secrets",
+            passed=False,
+            evidence="added lines contain: " + ", ".join(sorted(set(found))),
+        )
+    return GateResult(name="secrets", passed=True, evidence="no secret pattern in the added lines")
 
 
-def tests_gate(test: dict[str, Any] | None, final_tree: str) -> Gate:
+def tests_gate(test: dict[str, Any] | None, final_tree: str) -> GateResult:
     if not test:
-        return Gate("tests_green", False, "the test command did not run")
+        return GateResult(name="tests_green", passed=False, evidence="the test command did not run")
     same = test.get("tree") == final_tree
     ok = test.get("exit_code") == 0 and same
     where = "on the final commit" if same else "NOT on the final commit (changed after the tests)"
-    return Gate(
-        "tests_green",
-        ok,
-        f"`{test.get('command')}` exited {test.get('exit_code')} {where} "
+    return GateResult(
+        name="tests_green",
+        passed=ok,
+        evidence=f"`{test.get('command')}` exited {test.get('exit_code')} {where} "
         f"in {test.get('duration_s', 0):.1f}s",
     )
 
 
-def fix_attempts_gate(attempts: int, limit: int) -> Gate:
-    return Gate("fix_attempts", attempts <= limit, f"{attempts} fix attempts (limit {limit})")
+def fix_attempts_gate(attempts: int, limit: int) -> GateResult:
+    return GateResult(
+        name="fix_attempts",
+        passed=attempts <= limit,
+        evidence=f"{attempts} fix attempts (limit {limit})",
+    )
 
 
-def budget_gate(spent: float, cap: float) -> Gate:
-    return Gate("budget", spent <= cap, f"${spent:.4f} spent on this issue (cap ${cap:.2f})")
+def budget_gate(spent: float, cap: float) -> GateResult:
+    return GateResult(
+        name="budget",
+        passed=spent <= cap,
+        evidence=f"${spent:.4f} spent on this issue (cap ${cap:.2f})",
+    )

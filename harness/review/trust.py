@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
+from harness.artifacts import Prepared
 from harness.config.models import Rules, TrustRule
 from harness.errors import GitError
 from harness.git.repo import GitRepo
@@ -22,7 +23,7 @@ from harness.store.records import Event
 
 if TYPE_CHECKING:
     from harness.engine.context import Services
-    from harness.validate.actions import Routing
+    from harness.validate.route import Routing
 
 APPROVE_EVENT = "human.approve"
 # CI that said no is a gate no approval lifts; pending or absent CI a person may accept
@@ -127,7 +128,8 @@ def evidence(store: Store, repo: GitRepo | None = None, branch: str = "main") ->
         prepare = _last(steps, "prepare")
         if prepare is None:
             continue
-        kind, head = kind_of(prepare.outputs.get("spec")), prepare.outputs.get("head")
+        prepared = Prepared.from_outputs(prepare.outputs)
+        kind, head = kind_of(prepared.candidate.spec.model_dump()), prepared.head
         for failed in (s for s in steps if s.step_id == "merge" and s.status == "failed"):
             if failed.outputs.get("landed_tree"):  # landed something untested: reverted
                 found.append(Evidence(failed.finished_at or "", kind, "revert", run.issue))

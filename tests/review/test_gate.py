@@ -15,7 +15,7 @@ from harness.forge.local import LocalForge
 from harness.git.repo import GitRepo
 from harness.review.trust import APPROVE_EVENT, review_gate
 from harness.store.db import Store
-from harness.validate.actions import Routing
+from harness.validate.route import Routing
 
 HEAD = "a" * 40
 
