@@ -14,6 +14,8 @@ from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from harness.browser.results import JourneyResult, Observation
+
 
 class Artifact(BaseModel):
     """Base of every record: strict (unknown keys are errors) and immutable."""
@@ -74,58 +76,22 @@ class ValidationTarget(Artifact):
     head: str
 
 
-class Prepared(Artifact):
-    """``validate.prepare``'s record: the ``ValidationTarget``, the PR's branch, and the
-    ``PrCandidate`` implement handed on for it, whole."""
+class Prepared(ValidationTarget):
+    """``validate.prepare``'s record: the target, and the ``PrCandidate`` it came from, whole."""
 
-    implement_run: str
-    pr: int
-    head: str  # the PR's head now; the candidate's is the one its gates passed on
-    branch: str
     candidate: PrCandidate
 
     @classmethod
     def from_outputs(cls, outputs: dict[str, Any]) -> Self:
         if "candidate" not in outputs and isinstance(spec := outputs.get("spec"), dict):
-            # recorded before the candidate was kept whole: its fields were spread out (and
-            # its base branch, which validation never reads, was not kept)
-            candidate = {
-                **{k: outputs[k] for k in ("pr", "branch", "gates", "implement_run")},
-                "head": outputs["gated_head"],
-                "base": "",
-                "fix_attempts": outputs.get("fix_attempts", 0),
-                "spec": {k: v for k, v in spec.items() if k != "triage_run"},
-                "triage_run": spec.get("triage_run"),
-            }
+            # recorded before the candidate was kept whole: its fields spread out, its base
+            # branch (which validation never reads) not kept
+            spec, fix_attempts = dict(spec), outputs.get("fix_attempts", 0)
+            candidate = {k: outputs[k] for k in ("pr", "branch", "gates", "implement_run")}
+            candidate.update(head=outputs["gated_head"], base="", fix_attempts=fix_attempts)
+            candidate.update(triage_run=spec.pop("triage_run", None), spec=spec)
             outputs = {**outputs, "candidate": candidate}
         return super().from_outputs(outputs)
-
-
-@dataclass(frozen=True)
-class JourneyResult:
-    """One hold-out journey on one app: the first failing step kept with what was expected,
-    what the page showed and a screenshot; a pass keeps the final page text."""
-
-    name: str
-    passed: bool
-    steps_run: int
-    failed_step: int | None = None
-    expected: str | None = None
-    actual: str | None = None
-    screenshot: str | None = None
-    duration_s: float = 0.0
-    blocked_requests: list[str] = field(default_factory=list)
-    final_path: str | None = None
-    final_text: str | None = None  # what the page showed at the end, capped
-
-
-@dataclass(frozen=True)
-class Observation:
-    """One tool call of the validator: its tool, its input, a digest of what it was shown."""
-
-    tool: str
-    input: dict[str, Any]
-    seen: str
 
 
 class Tested(Artifact):
@@ -238,20 +204,26 @@ class Health(Artifact):
     skipped: str | None = None
 
 
-class Validation(Artifact):
-    """A decided validation: the route, every gate, the validator's verdict, the comment that
-    said so and what the next attempt may learn from it (never a hold-out journey's
-    content)."""
+class Routing(Artifact):
+    """Where a validated change goes, and why, decided in code from the evidence
+    (``harness.validate.route``): merge | needs_review | holdout_conflict | retry | failed.
+    ``score`` is the validator's own, kept as given whatever else failed."""
 
-    implement_run: str
-    pr: int
     route: str
     reason: str
     score: float
     verdict: str
+    gates: list[GateResult]
     fix_attempts: int
     not_observable: list[str] = Field(default_factory=list)
-    gates: list[GateResult]
+
+
+class Validation(Routing):
+    """A decided validation: its routing, the validator's verdict, the comment that said so
+    and what the next attempt may learn from it (never a hold-out journey's content)."""
+
+    implement_run: str
+    pr: int
     validator: Verdict | None = None
     journeys_passed: bool = True
     candidate: str | None = None

@@ -11,9 +11,9 @@ from urllib.parse import urlsplit
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page
 
-from harness.artifacts import JourneyResult
 from harness.browser.chromium import BrowserSession
 from harness.browser.journeys import Journey, Step
+from harness.browser.results import JourneyResult
 
 STEP_TIMEOUT_MS = 10_000  # generous: a loaded machine must not fail a good journey
 

@@ -20,8 +20,8 @@ from urllib.parse import urljoin
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page
 
-from harness.artifacts import Observation
 from harness.browser.chromium import BrowserSession, origin_of
+from harness.browser.results import Observation
 from harness.errors import ToolError
 from harness.model.blocks import Handler, Image, ToolOutput
 

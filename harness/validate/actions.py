@@ -38,7 +38,7 @@ from harness.validate.calibration import (
 )
 from harness.validate.evidence import EarlierVerdict, journeys_on, tree_of
 from harness.validate.landing import take_landing
-from harness.validate.route import Routing, decide_route
+from harness.validate.route import decide_route
 from harness.validate.sealed import ValidatorQuestion
 
 
@@ -65,9 +65,7 @@ def prepare(ctx: StepContext) -> Produced:
             continue
         head = ctx.services.forge.sync(pr.branch)  # on GitHub: what the PR holds now
         target = ValidationTarget(implement_run=candidate.implement_run, pr=pr.number, head=head)
-        return Produced(
-            target, {"branch": pr.branch, "candidate": candidate.model_dump(mode="json")}
-        )
+        return Produced(target, {"candidate": candidate.model_dump(mode="json")})
     raise FactoryError(f"issue {ctx.issue} has no open pull request from the factory")
 
 
@@ -185,7 +183,7 @@ def check(ctx: StepContext) -> CheckResult:
     repo, head = ctx.services.repo, prepared.head
     try:
         candidate = repo.merge_commit(
-            production, head, f"Candidate: {prepared.branch} on {production[:12]}"
+            production, head, f"Candidate: {prepared.candidate.branch} on {production[:12]}"
         )
     except GitError as exc:
         return CheckResult(
@@ -244,22 +242,18 @@ ROUTE_LABELS = {
 }
 
 
-def route(ctx: StepContext, prepared: Prepared, checked: CheckResult) -> Routing:
-    """The route for this run's evidence (``decide_route``), then the person in the loop:
-    earned trust and a person's approval of this head (``harness.review.trust``)."""
-    rules, forge = ctx.services.settings.governance.rules, ctx.services.forge
-    routing = decide_route(rules, prepared.candidate, checked, forge.ci_status(prepared.head))
-    kind = kind_of(prepared.candidate.spec.model_dump())
-    return review_gate(ctx.services, ctx.issue, prepared.head, kind, routing)
-
-
 @action("validate.decide", produces=Validation, needs={**PREPARE, **CHECK})
 def decide(ctx: StepContext) -> Validation:
     """Apply the route: one comment that leads with the decision, and one terminal label in
     place of ``factory:accepted`` (a retry keeps it: the issue goes back to implementation)."""
     assert ctx.issue is not None
     prepared, checked = ctx.output("prepare", Prepared), ctx.output("check", CheckResult)
-    routing, verdict = route(ctx, prepared, checked), checked.verdict
+    rules, verdict = ctx.services.settings.governance.rules, checked.verdict
+    ci = ctx.services.forge.ci_status(prepared.head)
+    routing = decide_route(rules, prepared.candidate, checked, ci)
+    # the person in the loop: earned trust, and a person's approval of this head
+    kind = kind_of(prepared.candidate.spec.model_dump())
+    routing = review_gate(ctx.services, ctx.issue, prepared.head, kind, routing)
     body = ctx.services.templates.render(
         "comments/validated.md.j2",
         route=routing.route,
@@ -275,15 +269,9 @@ def decide(ctx: StepContext) -> Validation:
     if routing.route != "merge":
         _refuse(ctx, routing.route, prepared.pr, body)
     return Validation(
+        **dict(routing),
         implement_run=prepared.implement_run,
         pr=prepared.pr,
-        route=routing.route,
-        reason=routing.reason,
-        score=routing.score,
-        verdict=routing.verdict,
-        fix_attempts=routing.fix_attempts,
-        not_observable=routing.not_observable,
-        gates=routing.gates,
         validator=verdict,
         journeys_passed=checked.journeys_passed,
         candidate=checked.candidate,
@@ -374,7 +362,7 @@ def merge(ctx: StepContext) -> Landing:
 def _name_the_tested_commit(ctx: StepContext, prepared: Prepared, checked: CheckResult) -> None:
     """The PR's description names the tested candidate too (a previous one is replaced)."""
     forge = ctx.services.forge
-    pr = forge.find_pr(prepared.branch)
+    pr = forge.find_pr(prepared.candidate.branch)
     if pr is None:
         return
     own = pr.body.partition(TESTED_SECTION)[0].rstrip("\n")

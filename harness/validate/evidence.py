@@ -25,9 +25,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from harness.artifacts import HoldoutRun, JourneyResult, KeptVerdict, Tested, ValidatorRun
+from harness.artifacts import HoldoutRun, KeptVerdict, Tested, ValidatorRun
 from harness.browser.chromium import BrowserSession
 from harness.browser.journeys import Journey, load_journeys
+from harness.browser.results import JourneyResult
 from harness.browser.runner import run_journeys
 from harness.browser.tools import BrowserTools, first_difference
 from harness.config.settings import Settings
@@ -39,7 +40,7 @@ from harness.git.repo import GitRepo
 from harness.git.worktrees import WorktreeManager, default_worktree_root
 from harness.model.agent import AgentHooks
 from harness.sandbox.app import AppNotReady, AppProcess, free_port
-from harness.sandbox.bwrap import CommandResult, Sandbox
+from harness.sandbox.bwrap import CommandResult
 from harness.sandbox.limits import Limits
 from harness.sandbox.policy import (
     fresh_root,
@@ -74,20 +75,16 @@ def run_setup(settings: Settings, path: Path) -> CommandResult:
     ).run(commands.setup)
 
 
-def app_sandbox(settings: Settings, path: Path, seen_as: Path | None = None) -> Sandbox:
-    """The sandbox the app under validation runs in (no network, nothing but its worktree,
-    shown at ``seen_as`` when it is a fresh copy of the checkout set up there)."""
-    return worktree_sandbox(settings, path, Limits(timeout_s=24 * 3600), seen_as=seen_as)
-
-
 @contextmanager
 def serving(settings: Settings, path: Path, seen_as: Path | None = None) -> Iterator[AppProcess]:
     """``commands.start`` in the worktree ``path``, on a free port, ready (or AppNotReady)."""
     commands = settings.config.commands
     assert commands.start is not None
     port = free_port()
+    # no network, nothing but its worktree (shown at ``seen_as``: a fresh copy set up there)
+    sandbox = worktree_sandbox(settings, path, Limits(timeout_s=24 * 3600), seen_as=seen_as)
     with AppProcess(
-        app_sandbox(settings, path, seen_as),
+        sandbox,
         commands.start.format(port=port),
         port,
         commands.ready_path,

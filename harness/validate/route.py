@@ -10,26 +10,10 @@ reordering gates changes no route, and a failing gate stops the merge."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from harness.artifacts import CheckResult, GateResult, PrCandidate
+from harness.artifacts import CheckResult, GateResult, PrCandidate, Routing
 from harness.config.models import Rules
-
-
-@dataclass(frozen=True)
-class Routing:
-    """Where a validated change goes, and why.
-
-    ``route``: merge | needs_review | holdout_conflict | retry | failed. ``score`` is the
-    validator's own score, kept as given whatever else failed."""
-
-    route: str
-    reason: str
-    score: float
-    verdict: str
-    gates: list[GateResult]
-    fix_attempts: int
-    not_observable: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -108,12 +92,18 @@ def decide_route(rules: Rules, candidate: PrCandidate, checked: CheckResult, ci:
 def _conflict(rules: Rules, candidate: PrCandidate, checked: CheckResult) -> Routing:
     attempts, conflict = candidate.fix_attempts, checked.conflict
     gate = GateResult(name="merges_with_production", passed=False, evidence=str(conflict))
-    gates, (verdict, score) = [*candidate.gates, gate], _given(checked)
-    if attempts < rules.max_fix_attempts:
-        reason = f"the change {conflict}; implemented again on the new production"
-        return Routing("retry", reason, score, verdict, gates, attempts)
-    reason = f"the change {conflict} after {attempts} fix attempts"
-    return Routing("failed", reason, score, verdict, gates, attempts)
+    verdict, score = _given(checked)
+    retry = attempts < rules.max_fix_attempts
+    return Routing(
+        route="retry" if retry else "failed",
+        reason=f"the change {conflict}; implemented again on the new production"
+        if retry
+        else f"the change {conflict} after {attempts} fix attempts",
+        score=score,
+        verdict=verdict,
+        gates=[*candidate.gates, gate],
+        fix_attempts=attempts,
+    )
 
 
 def _given(checked: CheckResult) -> tuple[str, float]:
@@ -135,8 +125,16 @@ def _routed(
     failed_criteria = checked.verdict.results("fail") if checked.verdict else []
     named = {g.name: g for g in gates}
 
-    def routed(name: str, reason: str) -> Routing:
-        return Routing(name, reason, score, verdict, gates, attempts, unseen)
+    def routed(route: str, reason: str) -> Routing:
+        return Routing(
+            route=route,
+            reason=reason,
+            score=score,
+            verdict=verdict,
+            gates=gates,
+            fix_attempts=attempts,
+            not_observable=unseen,
+        )
 
     # gates that failed before any browser looked: implement's, and the tests on the candidate
     before = [g for g in gates if g.name not in SEALED and not g.passed]

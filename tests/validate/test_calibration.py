@@ -7,7 +7,8 @@ import threading
 import time
 from pathlib import Path
 
-from harness.artifacts import HoldoutRun, JourneyResult
+from harness.artifacts import HoldoutRun
+from harness.browser.results import JourneyResult
 from harness.store.db import Store
 from harness.validate.calibration import cached_or_computed
 from harness.validate.evidence import CheckSlots
