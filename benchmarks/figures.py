@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import fixtures as fx
+from harness.artifacts import CheckResult
 from harness.browser.chromium import BrowserSession
 from harness.browser.journeys import Journey, load_journeys
 from harness.browser.runner import run_journey
@@ -365,9 +366,10 @@ def _validated(root: Path, n: int, issues_per_repo: int) -> tuple[float, int, in
         store = Store.open(settings.state_dir)
         for run in store.list_runs(limit=1000, workflow="validate"):
             for step in store.steps(run.id):
-                if step.step_id == "check" and step.attempt > 1:
+                if step.artifact == CheckResult.__name__ and step.attempt > 1:
                     rebuilt += 1
-                    replayed += "replayed" in (step.outputs.get("validator_kept") or {})
+                    validator = CheckResult.from_outputs(step.outputs).validator
+                    replayed += bool(validator and validator.kept and validator.kept.replayed)
         store.close()
     return elapsed, merged, rebuilt, replayed
 

@@ -1,27 +1,30 @@
-"""What one workflow hands the next: typed, frozen records, looked up by type and issue.
+"""What the rooms hand out: typed, frozen records, one type per fact, looked up by type.
 
-An action that produces an artifact returns it (or a ``Produced`` with step-only extras);
-the engine persists its JSON as the step's outputs and records the artifact's type next to
-it, and ``Store.latest_artifact(IssueSpec, issue=N)`` finds the newest one again — never by
-the id of the step that made it, so an override may name its steps as it likes. Templates
-and reports keep receiving plain dicts (``model_dump()``)."""
+An action returns one (or a ``Produced`` with step-only extras); the engine persists its JSON
+as the step's outputs and records its type beside it. Another workflow, or a reader such as
+the dashboard, finds the newest with ``Store.latest_artifact(Landing, issue=N)`` — never by
+the id of the step that made it, so an override may name its steps as it likes; a step reads
+an earlier step of its own run as a type too (``StepContext.output``). Templates and reports
+keep receiving plain dicts (``model_dump()``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from harness.browser.results import JourneyResult, Observation
+
 
 class Artifact(BaseModel):
-    """Base of every hand-off: strict (unknown keys are errors) and immutable."""
+    """Base of every record: strict (unknown keys are errors) and immutable."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     @classmethod
-    def from_outputs(cls, outputs: dict[str, Any]) -> Any:
-        """The artifact inside a step's persisted outputs (which may hold step-only extras)."""
+    def from_outputs(cls, outputs: dict[str, Any]) -> Self:
+        """The record inside a step's persisted outputs (which may hold step-only extras)."""
         return cls.model_validate({k: v for k, v in outputs.items() if k in cls.model_fields})
 
 
@@ -71,41 +74,6 @@ class PrCandidate(Artifact):
     triage_run: str | None = None
 
 
-class CriterionResult(Artifact):
-    criterion: str
-    result: str  # pass | fail | not_observable
-    evidence: str = ""
-
-
-class Verdict(Artifact):
-    """The sealed validator's verdict, kept as given."""
-
-    verdict: str
-    score: float
-    criteria: list[CriterionResult] = Field(default_factory=list)
-    summary: str = ""
-
-    @classmethod
-    def of(cls, output: dict[str, Any] | None) -> Verdict | None:
-        """The validator's structured output, or None when it gave none."""
-        if not output:
-            return None
-        return cls(
-            verdict=str(output.get("verdict", "none")),
-            score=float(output.get("score", 0.0)),
-            criteria=[
-                CriterionResult(
-                    criterion=str(c.get("criterion", "")),
-                    result=str(c.get("result", "")),
-                    evidence=str(c.get("evidence", "")),
-                )
-                for c in output.get("criteria", [])
-                if isinstance(c, dict)
-            ],
-            summary=str(output.get("summary", "")),
-        )
-
-
 class ValidationTarget(Artifact):
     """Which PR, at which head, a validation run took up."""
 
@@ -114,19 +82,198 @@ class ValidationTarget(Artifact):
     head: str
 
 
-class Validation(Artifact):
-    """A decided validation: the route, every gate, the validator's verdict and what the
-    next attempt may learn from it (never a hold-out journey's content)."""
+class Prepared(ValidationTarget):
+    """``validate.prepare``'s record: the target, and the ``PrCandidate`` it came from, whole."""
 
-    implement_run: str
-    pr: int
+    candidate: PrCandidate
+
+    @classmethod
+    def from_outputs(cls, outputs: dict[str, Any]) -> Self:
+        if "candidate" not in outputs and isinstance(spec := outputs.get("spec"), dict):
+            # recorded before the candidate was kept whole: its fields spread out, its base
+            # branch (which validation never reads) not kept
+            spec, fix_attempts = dict(spec), outputs.get("fix_attempts", 0)
+            candidate = {k: outputs[k] for k in ("pr", "branch", "gates", "implement_run")}
+            candidate.update(head=outputs["gated_head"], base="", fix_attempts=fix_attempts)
+            candidate.update(triage_run=spec.pop("triage_run", None), spec=spec)
+            outputs = {**outputs, "candidate": candidate}
+        return super().from_outputs(outputs)
+
+
+class Tested(Artifact):
+    """``commands.test`` on a commit's tree, in the sandbox without the network."""
+
+    command: str
+    exit_code: int
+    output: str = ""
+    tree: str
+    duration_s: float = 0.0
+
+
+class CriterionResult(Artifact):
+    criterion: str
+    result: Literal["pass", "fail", "not_observable"]
+    evidence: str = ""
+
+
+class Verdict(Artifact):
+    """The sealed validator's verdict, as its output tool gave it."""
+
+    verdict: Literal["pass", "fail"]
+    score: float
+    criteria: list[CriterionResult] = Field(default_factory=list)
+    summary: str = ""
+
+    def results(self, result: str) -> list[str]:
+        """The criteria judged ``result`` (``fail``, ``not_observable``…)."""
+        return [c.criterion for c in self.criteria if c.result == result]
+
+
+class KeptVerdict(Artifact):
+    """How a verdict given on an earlier candidate of the same head was kept: the files the
+    two candidates differ in, and how many of its recorded actions were done again and
+    showed the same (0: only files the app cannot show differ)."""
+
+    candidate: str
+    changed: list[str]
+    replayed: int = 0
+
+
+class ValidatorRun(Artifact):
+    """The sealed validator's answer, parsed once where it comes back from the seal: its
+    verdict (``output``; None when it gave none, and ``error`` says why), its screenshots, the
+    requests its browser blocked, what each of its actions showed it, the digest of the
+    question it was asked and, for a verdict kept from an earlier candidate, how."""
+
+    output: Verdict | None = None
+    shots: list[str] = Field(default_factory=list)
+    blocked: list[str] = Field(default_factory=list)
+    observed: list[Observation] = Field(default_factory=list)
+    error: str | None = None
+    message: str | None = None
+    asked: str = ""
+    kept: KeptVerdict | None = None
+    # its transcript: written to a file of its own, never into the step's record
+    messages: list[dict[str, Any]] = Field(default_factory=list, exclude=True)
+
+
+class Connection(Artifact):
+    """One connection the set-up asked the proxy for (one line of squid's log)."""
+
+    host: str
+    port: int
+    method: str  # CONNECT for TLS, else the HTTP method of a plain request
+    allowed: bool  # False: not on the list, an unreachable address, or not a valid request
+    status: int  # the HTTP status the proxy answered (403: refused)
+    sent: int  # bytes from the set-up command
+    received: int  # bytes to it
+    address: str | None = None  # the address the proxy connected to
+
+
+class NetworkRecord(Artifact):
+    """What one set-up run could reach and every connection it made through the proxy."""
+
+    allow: tuple[str, ...]
+    connections: tuple[Connection, ...] = ()
+    dropped: int = 0  # connections beyond the proxy's MAX_RECORDED, not listed
+
+    def lines(self) -> list[str]:
+        """For a person: the allow-list, then connections grouped by host, port and verdict."""
+        allow = ", ".join(self.allow) or "nothing"
+        out = [f"setup network (egress proxy): allowed {allow}"]
+        groups: dict[tuple[bool, str, int], list[Connection]] = {}
+        for c in self.connections:
+            groups.setdefault((c.allowed, c.host, c.port), []).append(c)
+        for (allowed, host, port), found in groups.items():
+            verdict = "allowed" if allowed else "REFUSED"
+            sent, received = sum(c.sent for c in found), sum(c.received for c in found)
+            count = f"{len(found)} connection{'s' if len(found) != 1 else ''}"
+            out.append(
+                f"  {verdict}  {host}:{port}  {count}, {sent:,} bytes sent, "
+                f"{received:,} received (HTTP {found[-1].status})"
+            )
+        if not self.connections:
+            out.append("  no connection")
+        if self.dropped:
+            out.append(f"  and {self.dropped} more connections, not listed")
+        return out
+
+
+class HoldoutRun(Artifact):
+    """The hold-out's journeys on one commit, each on a fresh app of its own; when asked, the
+    tests and the sealed validator on it too."""
+
+    sha: str
+    tree: str
+    journeys: list[JourneyResult]
+    journeys_passed: bool
+    ports: list[int] = Field(default_factory=list)
+    shots_dir: str = ""
+    setup_offline_for: list[str] = Field(default_factory=list)  # the change touched these
+    network: NetworkRecord | None = None  # setup's connections through the egress proxy
+    tests: Tested | None = None
+    validator: ValidatorRun | None = None
+
+
+class Baseline(HoldoutRun):
+    """Calibration: the hold-out on production (``sha``: the commit of the same tree it was
+    computed on, ``cached`` when it was known already)."""
+
+    production_sha: str
+    cached: bool = False
+
+
+class CheckResult(HoldoutRun):
+    """``validate.check``: tests, journeys and the validator on the candidate (``sha``:
+    production with the PR head merged in). On a ``conflict`` nothing was built or run:
+    ``sha`` and ``tree`` are production's."""
+
+    production_sha: str
+    head: str
+    conflict: str | None = None
+
+    @property
+    def candidate(self) -> str | None:
+        return None if self.conflict else self.sha
+
+    @property
+    def verdict(self) -> Verdict | None:
+        return self.validator.output if self.validator is not None else None
+
+
+class Health(Artifact):
+    """Production's own health: its tests and the hold-out on the production commit."""
+
+    production_sha: str
+    green: bool
+    tests_exit_code: int | None = None
+    journeys_failed: int = 0
+    journeys: int = 0  # how many ran
+    cached: bool = False
+    skipped: str | None = None
+    network: NetworkRecord | None = None  # this run's setup connections (none when cached)
+
+
+class Routing(Artifact):
+    """Where a validated change goes, and why, decided in code from the evidence
+    (``harness.validate.route``): merge | needs_review | holdout_conflict | retry | failed.
+    ``score`` is the validator's own, kept as given whatever else failed."""
+
     route: str
     reason: str
     score: float
     verdict: str
+    gates: list[GateResult]
     fix_attempts: int
     not_observable: list[str] = Field(default_factory=list)
-    gates: list[GateResult]
+
+
+class Validation(Routing):
+    """A decided validation: its routing, the validator's verdict, the comment that said so
+    and what the next attempt may learn from it (never a hold-out journey's content)."""
+
+    implement_run: str
+    pr: int
     validator: Verdict | None = None
     journeys_passed: bool = True
     candidate: str | None = None
@@ -134,11 +281,43 @@ class Validation(Artifact):
     conflict: str | None = None
     tests_exit_code: int | None = None
     tests_output: str = ""
+    comment: str = ""
+
+
+class Landing(Artifact):
+    """A change the factory merged: production's ``branch`` now holds ``merge_sha``, whose
+    tree is exactly the tree the candidate's tests and journeys passed on."""
+
+    issue: int
+    pr: int
+    head: str
+    branch: str
+    merge_sha: str
+    tested_tree: str
+    landed_tree: str
+
+
+class Smoke(HoldoutRun):
+    """The hold-out on production after a merge (``sha``: the merge); a failure was
+    reverted by ``reverted`` (or production had moved on and was left alone: the sha
+    it moved to)."""
+
+    reverted: str | None = None
 
 
 ARTIFACTS: dict[str, type[Artifact]] = {
     cls.__name__: cls
-    for cls in (GateResult, IssueSpec, PrCandidate, Verdict, ValidationTarget, Validation)
+    for cls in (
+        GateResult,
+        IssueSpec,
+        PrCandidate,
+        Verdict,
+        ValidationTarget,
+        CheckResult,
+        Validation,
+        Landing,
+        Smoke,
+    )
 }
 
 

@@ -23,7 +23,7 @@ from harness.git.repo import GitRepo
 from harness.git.worktrees import WorktreeManager, default_worktree_root
 from harness.sandbox.app import AppNotReady
 from harness.sandbox.bwrap import Sandbox
-from harness.sandbox.egress import NetworkRecord
+from harness.artifacts import NetworkRecord
 from harness.sandbox.limits import Limits
 from harness.sandbox.policy import prepare_worktree, worktree_sandbox
 from harness.validate.evidence import journeys_against, serving

@@ -122,9 +122,9 @@ def test_one_kill_switch_check() -> None:
             )
             if "FACTORY_ENABLED" in names or reads_flag:
                 readers.append(f"{name}:{fn.name}")
-    assert "engine/runner.py:kill_switch_state" in readers
+    assert "engine/killswitch.py:kill_switch_state" in readers
     others = [r for r in readers if not r.startswith("cli/")]  # stop/resume/status set it
-    assert others == ["engine/runner.py:kill_switch_state"], readers
+    assert others == ["engine/killswitch.py:kill_switch_state"], readers
     hooks = _functions("engine/agents.py")["before_call"]
     assert "check_kill_switch" in _called(hooks)
 
@@ -292,3 +292,49 @@ def test_only_the_store_touches_the_database() -> None:
         and "sqlite3" in [a.name for a in node.names] + [getattr(node, "module", None) or ""]
     }
     assert {u for u in users if not u.startswith("store/")} == {"cli/__init__.py"}, users
+
+
+def _uses(names: set[str]) -> dict[str, set[str]]:
+    """Where each of ``names`` is called or validated into (``X(...)``, ``X.model_validate…``,
+    ``X.from_outputs``): module -> the names it uses so."""
+    found: dict[str, set[str]] = {}
+    for name, tree in modules():
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            if isinstance(func, ast.Attribute) and func.attr.startswith(
+                ("model_validate", "from_")
+            ):
+                func = func.value
+            if isinstance(func, ast.Name) and func.id in names:
+                found.setdefault(name, set()).add(func.id)
+    return found
+
+
+def test_the_seal_is_asked_and_answered_through_one_record_each() -> None:
+    """What the seal is given is built in one place (``evidence.sealed_request``) and read back
+    in the seal; its answer, with the validator's verdict, is parsed once, where it comes back
+    (``run_sealed``): every reader after that gets the types."""
+    used = _uses({"SealRequest", "ValidatorRun", "Verdict"})
+    assert used == {
+        "validate/evidence.py": {"SealRequest"},
+        "validate/sealed.py": {"SealRequest", "ValidatorRun"},
+    }, used
+    assert "sealed_request" in _called(_functions("validate/evidence.py")["run_validator"])
+    parsed = _called(_functions("validate/sealed.py")["run_sealed"])
+    assert "model_validate_json" in parsed
+
+
+def test_one_gate_type() -> None:
+    """Every gate, implement's and validation's, is a ``GateResult``: no other class has a
+    gate's fields."""
+    gate_like = {
+        f"{name}:{node.name}"
+        for name, tree in modules()
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ClassDef)
+        and {"name", "passed", "evidence"}
+        <= {getattr(s.target, "id", "") for s in node.body if isinstance(s, ast.AnnAssign)}
+    }
+    assert gate_like == {"artifacts.py:GateResult"}, gate_like

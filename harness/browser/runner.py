@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import re
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 from playwright.sync_api import Error as PlaywrightError
@@ -15,26 +13,9 @@ from playwright.sync_api import Page
 
 from harness.browser.chromium import BrowserSession
 from harness.browser.journeys import Journey, Step
+from harness.browser.results import JourneyResult
 
 STEP_TIMEOUT_MS = 10_000  # generous: a loaded machine must not fail a good journey
-
-
-@dataclass(frozen=True)
-class JourneyResult:
-    name: str
-    passed: bool
-    steps_run: int
-    failed_step: int | None = None
-    expected: str | None = None
-    actual: str | None = None
-    screenshot: str | None = None
-    duration_s: float = 0.0
-    blocked_requests: list[str] = field(default_factory=list)
-    final_path: str | None = None
-    final_text: str | None = None  # what the page showed at the end, capped
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class StepFailure(Exception):

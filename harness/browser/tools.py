@@ -13,7 +13,6 @@ import base64
 import contextlib
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
@@ -22,6 +21,7 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Page
 
 from harness.browser.chromium import BrowserSession, origin_of
+from harness.browser.results import Observation
 from harness.errors import ToolError
 from harness.model.blocks import Handler, Image, ToolOutput
 
@@ -31,15 +31,6 @@ MAX_STEP_SNAPSHOT = 3_000  # the snapshot that comes back with navigate, click a
 VIEWPORT = {"width": 1024, "height": 768}
 SHOT_WIDTH, SHOT_HEIGHT = 1024, 1536
 MAX_SHOT_BYTES = 400_000
-
-
-@dataclass(frozen=True)
-class Observation:
-    """One tool call of the validator: its tool, its input, a digest of what it was shown."""
-
-    tool: str
-    input: dict[str, Any]
-    seen: str
 
 
 def _text(data: dict[str, Any], key: str) -> str | None:
@@ -219,18 +210,18 @@ class BrowserTools:
         return digest.hexdigest()
 
 
-def first_difference(tools: BrowserTools, observed: list[dict[str, Any]]) -> int | None:
-    """The validator's recorded calls (``Observation``s as JSON) done again, in order, on
-    ``tools``' fresh page of another build of the app: the index of the first call that shows
-    something else than it showed the validator, or None when every one shows the same."""
+def first_difference(tools: BrowserTools, observed: list[Observation]) -> int | None:
+    """The validator's recorded calls done again, in order, on ``tools``' fresh page of
+    another build of the app: the index of the first call that shows something else than it
+    showed the validator, or None when every one shows the same."""
     tools.open_home()  # where the validator started
     handlers = tools.handlers()
     for index, record in enumerate(observed):
-        handler = handlers.get(str(record.get("tool")))
+        handler = handlers.get(record.tool)
         if handler is None:
             return index
         with contextlib.suppress(ToolError):  # recorded as an error: compared like any output
-            handler(dict(record.get("input") or {}))
-        if tools.observed[-1].seen != record.get("seen"):
+            handler(dict(record.input))
+        if tools.observed[-1].seen != record.seen:
             return index
     return None

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from harness.sandbox.egress import NetworkRecord
+from harness.artifacts import NetworkRecord
 
 
 def _latest(steps: list[dict[str, Any]], key: str) -> Any:

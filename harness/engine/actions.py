@@ -34,7 +34,12 @@ _ACTIONS: dict[str, Action] = {}
 _DECLARED: dict[str, ActionInfo] = {}
 
 # Modules whose import registers actions.
-_PROVIDERS = ("harness.triage.actions", "harness.implement.actions", "harness.validate.actions")
+_PROVIDERS = (
+    "harness.triage.actions",
+    "harness.implement.actions",
+    "harness.validate.actions",
+    "harness.validate.merge",
+)
 
 
 def action(

@@ -9,6 +9,7 @@ from typing import Any
 
 from harness.engine.budget import BudgetGuard
 from harness.engine.context import StepContext
+from harness.engine.killswitch import check_kill_switch
 from harness.errors import FactoryError
 from harness.git.repo import GitRepo
 from harness.model.agent import AgentSpec, run_agent
@@ -36,8 +37,6 @@ class StepHooks:
         )
 
     def before_call(self, request: dict[str, Any]) -> None:
-        from harness.engine.runner import check_kill_switch  # the runner imports this module
-
         check_kill_switch(self.ctx.services)  # the one kill-switch check, FACTORY_ENABLED too
         self.guard.check(self.model, request)
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from pydantic import ValidationError
+
+from harness.artifacts import Artifact
 from harness.caches import PROCESS, Caches
+from harness.errors import ErrorKind, StepFailed
 
 if TYPE_CHECKING:
     from harness.config.settings import Settings
@@ -33,6 +37,9 @@ class Services:
     caches: Caches = field(default_factory=lambda: PROCESS)  # shared by the process's runs
 
 
+A = TypeVar("A", bound=Artifact)
+
+
 @dataclass(frozen=True)
 class Lease:
     """This process's claim on an issue: writes check it (fencing)."""
@@ -55,7 +62,7 @@ class Failure:
 
 @dataclass
 class StepContext:
-    """The state a step runs in. Actions return a dict of outputs."""
+    """The state a step runs in. Actions return an artifact or a dict of outputs."""
 
     services: Services
     run_id: str
@@ -79,6 +86,22 @@ class StepContext:
             return Failure("", "internal", "")
         step, record = next(reversed(self.failures.items()))
         return Failure(step, str(record.get("kind") or "internal"), str(record.get("error") or ""))
+
+    def output(self, step: str, kind: type[A]) -> A:
+        """What earlier step ``step`` of this run recorded, as a ``kind`` (the step is one the
+        action ``needs``). A record that is not one fails this step in one line: a run
+        recorded by a version that wrote another shape, resumed after an upgrade."""
+        try:
+            return kind.from_outputs(self.outputs.get(step, {}))
+        except ValidationError as exc:
+            problem = exc.errors()[0]
+            where = ".".join(str(p) for p in problem["loc"])
+            raise StepFailed(
+                f"step {step} recorded no {kind.__name__} ({where}: {problem['msg']}); "
+                "written by another version of the factory?",
+                {},
+                ErrorKind.INTERNAL,
+            ) from exc
 
     def template_context(self) -> dict[str, Any]:
         settings = self.services.settings

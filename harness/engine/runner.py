@@ -7,7 +7,6 @@ repeated. The kill switch is checked before every step and every model call.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +18,9 @@ from harness.engine.actions import action_info, get_action
 from harness.engine.agents import run_agent_step
 from harness.engine.commands import run_command_step
 from harness.engine.context import Lease, Services, StepContext
+from harness.engine.killswitch import KILL_SWITCH as KILL_SWITCH
+from harness.engine.killswitch import check_kill_switch as check_kill_switch
+from harness.engine.killswitch import kill_switch_state as kill_switch_state
 from harness.engine.loader import load_workflow
 from harness.engine.workflow import Retry, Step, Workflow
 from harness.errors import (
@@ -35,7 +37,6 @@ from harness.git import integrity
 from harness.git.integrity import GitIntegrityError
 from harness.git.repo import git_seconds
 
-KILL_SWITCH = "stopped"
 ON_FAILURE = "on_failure"
 
 
@@ -48,23 +49,6 @@ class RunOutcome:
     reason: str | None
     outputs: dict[str, dict[str, Any]]
     not_before: float | None = None
-
-
-def kill_switch_state(services: Services) -> tuple[str, str] | None:
-    """Why the factory is stopped and how to resume it, or None while it runs: the stop
-    flag (``factory stop``) or the environment's ``FACTORY_ENABLED=false``."""
-    reason = services.store.get_flag(KILL_SWITCH)
-    if reason is not None:
-        return reason, "factory resume"
-    if os.environ.get("FACTORY_ENABLED", "").strip().lower() == "false":
-        return "FACTORY_ENABLED is false", "factory resume --github"
-    return None
-
-
-def check_kill_switch(services: Services) -> None:
-    stopped = kill_switch_state(services)
-    if stopped is not None:
-        raise StoppedError(f"the factory is stopped ({stopped[0]}); run '{stopped[1]}'")
 
 
 class Engine:

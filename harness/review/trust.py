@@ -11,9 +11,10 @@ validated change from the validate runs' steps and the audit trail as they are w
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from harness.artifacts import Prepared
 from harness.config.models import Rules, TrustRule
 from harness.errors import GitError
 from harness.git.repo import GitRepo
@@ -23,8 +24,8 @@ from harness.store.outcomes import HUMAN_APPROVE
 from harness.store.records import Event, KindTally
 
 if TYPE_CHECKING:
+    from harness.artifacts import Routing
     from harness.engine.context import Services
-    from harness.validate.actions import Routing
 
 APPROVE_EVENT = HUMAN_APPROVE
 # CI that said no is a gate no approval lifts; pending or absent CI a person may accept
@@ -163,15 +164,15 @@ def review_gate(
         rules = settings.governance.rules
         state = trust_state_for(store, rules, kind, services.repo, branch)
         if state is not None and not state.auto:
-            routing = replace(routing, route="needs_review", reason=state.waiting_reason())
+            waiting = {"route": "needs_review", "reason": state.waiting_reason()}
+            routing = routing.model_copy(update=waiting)
     if routing.route == "needs_review" and issue is not None:
         approval = approval_for(store, issue, head)
         if approval is not None and services.forge.ci_status(head) not in RED_CI:
             actor = str(approval.data.get("actor", "a maintainer"))
-            routing = replace(
-                routing,
-                route="merge",
-                reason=f"approved by {actor} for head {head[:12]}; every gate that decides "
-                f"held. It waited because {routing.reason}",
+            reason = (
+                f"approved by {actor} for head {head[:12]}; every gate that decides held. "
+                f"It waited because {routing.reason}"
             )
+            routing = routing.model_copy(update={"route": "merge", "reason": reason})
     return routing

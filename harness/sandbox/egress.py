@@ -27,8 +27,8 @@ from types import TracebackType
 from typing import Any
 
 import jinja2
-from pydantic import BaseModel, ConfigDict
 
+from harness.artifacts import Connection, NetworkRecord
 from harness.config.globs import matching
 from harness.config.network import parse_host
 from harness.config.yamlload import load_yaml
@@ -57,52 +57,6 @@ _SCRIPT = (
     "{{ read _ignored <&3; kill -TERM $squid; }} &\n"
     "wait $squid\n"
 )
-
-
-class Connection(BaseModel):
-    """One connection the set-up asked the proxy for (one line of squid's log)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    host: str
-    port: int
-    method: str  # CONNECT for TLS, else the HTTP method of a plain request
-    allowed: bool  # False: not on the list, an unreachable address, or not a valid request
-    status: int  # the HTTP status the proxy answered (403: refused)
-    sent: int  # bytes from the set-up command
-    received: int  # bytes to it
-    address: str | None = None  # the address the proxy connected to
-
-
-class NetworkRecord(BaseModel):
-    """What one set-up run could reach and every connection it made through the proxy."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    allow: tuple[str, ...]
-    connections: tuple[Connection, ...] = ()
-    dropped: int = 0  # connections beyond MAX_RECORDED, not listed
-
-    def lines(self) -> list[str]:
-        """For a person: the allow-list, then connections grouped by host, port and verdict."""
-        allow = ", ".join(self.allow) or "nothing"
-        out = [f"setup network (egress proxy): allowed {allow}"]
-        groups: dict[tuple[bool, str, int], list[Connection]] = {}
-        for c in self.connections:
-            groups.setdefault((c.allowed, c.host, c.port), []).append(c)
-        for (allowed, host, port), found in groups.items():
-            verdict = "allowed" if allowed else "REFUSED"
-            sent, received = sum(c.sent for c in found), sum(c.received for c in found)
-            count = f"{len(found)} connection{'s' if len(found) != 1 else ''}"
-            out.append(
-                f"  {verdict}  {host}:{port}  {count}, {sent:,} bytes sent, "
-                f"{received:,} received (HTTP {found[-1].status})"
-            )
-        if not self.connections:
-            out.append("  no connection")
-        if self.dropped:
-            out.append(f"  and {self.dropped} more connections, not listed")
-        return out
 
 
 def default_allow(tree: Path) -> list[str]:

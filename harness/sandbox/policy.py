@@ -15,7 +15,8 @@ from harness.git.repo import GitRepo
 from harness.git.worktrees import default_worktree_root
 from harness.sandbox import holding
 from harness.sandbox.bwrap import CommandResult, Sandbox, harden
-from harness.sandbox.egress import EgressProxy, NetworkRecord, default_allow
+from harness.artifacts import NetworkRecord
+from harness.sandbox.egress import EgressProxy, default_allow
 from harness.sandbox.limits import Limits
 
 

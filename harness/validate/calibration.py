@@ -17,8 +17,8 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
+from harness.artifacts import HoldoutRun
 from harness.git.repo import GitRepo
 from harness.store.db import Store
 
@@ -57,23 +57,20 @@ def computed_once(state_dir: Path, key: str) -> Iterator[None]:
 
 
 def cached_or_computed(
-    store: Store, state_dir: Path, key: str, compute: Callable[[], dict[str, Any]]
-) -> tuple[dict[str, Any], bool]:
+    store: Store, state_dir: Path, key: str, compute: Callable[[], HoldoutRun]
+) -> tuple[HoldoutRun, bool]:
     """(result, whether it was known already) for ``key``, computing it at most once."""
     with computed_once(state_dir, key):
         if (known := store.get_flag(key)) is not None:
-            return json.loads(known), True
+            return HoldoutRun.from_outputs(json.loads(known)), True
         result = compute()
-        store.set_flag(key, json.dumps(result))
+        store.set_flag(key, result.model_dump_json())
         return result, False
 
 
-CALIBRATION_FIELDS = ("sha", "journeys", "journeys_passed", "fresh_app_per_check", "tree")
-
-
-def record_calibration(store: Store, key: str, result: dict[str, Any]) -> None:
+def record_calibration(store: Store, key: str, result: HoldoutRun) -> None:
     """The journeys of ``result`` (all passed, on the tree of ``key``, set up as production
     would set it up) calibrate that tree, unless it is calibrated already."""
     if store.get_flag(key) is None:
-        kept = {k: result[k] for k in CALIBRATION_FIELDS if k in result}
-        store.set_flag(key, json.dumps({**kept, "calibrated_by": "candidate"}))
+        journeys = HoldoutRun.from_outputs(result.model_dump(exclude={"tests", "validator"}))
+        store.set_flag(key, journeys.model_dump_json())

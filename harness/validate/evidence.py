@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import stat
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -24,19 +25,21 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from harness.artifacts import HoldoutRun, KeptVerdict, Tested, ValidatorRun
 from harness.browser.chromium import BrowserSession
 from harness.browser.journeys import Journey, load_journeys
-from harness.browser.runner import JourneyResult, run_journeys
+from harness.browser.results import JourneyResult
+from harness.browser.runner import run_journeys
 from harness.browser.tools import BrowserTools, first_difference
 from harness.config.settings import Settings
 from harness.engine.agents import StepHooks
 from harness.engine.context import Services, StepContext
-from harness.errors import ConfigErrors, StepFailed
+from harness.errors import ConfigErrors, ErrorKind, StepFailed
 from harness.faults import fault_point
+from harness.git.repo import GitRepo
 from harness.git.worktrees import WorktreeManager, default_worktree_root
 from harness.model.agent import AgentHooks
 from harness.sandbox.app import AppNotReady, AppProcess, free_port
-from harness.sandbox.bwrap import Sandbox
 from harness.sandbox.limits import Limits
 from harness.sandbox.policy import (
     fresh_root,
@@ -46,7 +49,7 @@ from harness.sandbox.policy import (
 )
 from harness.validate.definition import ValidatorDefinition, load_sealed
 from harness.validate.landing import is_landing
-from harness.validate.sealed import run_sealed
+from harness.validate.sealed import SealRequest, ValidatorQuestion, run_sealed
 
 SEALED_VALIDATOR = "sealed_browser"  # validators/sealed_browser.yaml
 
@@ -54,10 +57,12 @@ READY_TIMEOUT_S = 60.0
 FRESH_MAX_AGE_S = 24 * 3600.0  # copies older than this were left by a killed run
 
 
-def app_sandbox(settings: Settings, path: Path, seen_as: Path | None = None) -> Sandbox:
-    """The sandbox the app under validation runs in (no network, nothing but its worktree,
-    shown at ``seen_as`` when it is a fresh copy of the checkout set up there)."""
-    return worktree_sandbox(settings, path, Limits(timeout_s=24 * 3600), seen_as=seen_as)
+def tree_of(repo: GitRepo, sha: str) -> str:
+    """The tree of commit ``sha``, which must exist (one the harness made or read)."""
+    tree = repo.tree_of(sha)
+    if tree is None:
+        raise StepFailed(f"commit {sha[:12]} is not in the repository", {}, ErrorKind.GIT)
+    return tree
 
 
 @contextmanager
@@ -66,8 +71,10 @@ def serving(settings: Settings, path: Path, seen_as: Path | None = None) -> Iter
     commands = settings.config.commands
     assert commands.start is not None
     port = free_port()
+    # no network, nothing but its worktree (shown at ``seen_as``: a fresh copy set up there)
+    sandbox = worktree_sandbox(settings, path, Limits(timeout_s=24 * 3600), seen_as=seen_as)
     with AppProcess(
-        app_sandbox(settings, path, seen_as),
+        sandbox,
         commands.start.format(port=port),
         port,
         commands.ready_path,
@@ -137,7 +144,7 @@ def fresh_app(settings: Settings, prepared: Path, name: str) -> Iterator[AppProc
         yield app
 
 
-def _tests_on(ctx: StepContext, prepared: Path, sha: str, label: str) -> dict[str, Any]:
+def _tests_on(ctx: StepContext, prepared: Path, sha: str, label: str) -> Tested:
     """``commands.test`` on the prepared checkout of ``sha`` (a copy of it: what tests write
     never reaches the apps), in the sandbox without the network."""
     settings = ctx.services.settings
@@ -146,13 +153,13 @@ def _tests_on(ctx: StepContext, prepared: Path, sha: str, label: str) -> dict[st
         limits = Limits(timeout_s=commands.test_timeout_s)
         result = worktree_sandbox(settings, path, limits, seen_as=prepared).run(commands.test)
     ctx.timings["subprocess_s"] += result.duration_s
-    return {
-        "command": commands.test,
-        "exit_code": result.exit_code,
-        "output": result.output[-4000:],
-        "tree": ctx.services.repo.tree_of(sha),
-        "duration_s": round(result.duration_s, 2),
-    }
+    return Tested(
+        command=commands.test,
+        exit_code=result.exit_code,
+        output=result.output[-4000:],
+        tree=tree_of(ctx.services.repo, sha),
+        duration_s=round(result.duration_s, 2),
+    )
 
 
 def _journey_check(
@@ -167,12 +174,18 @@ def _journey_check(
 
 @dataclass(frozen=True)
 class EarlierVerdict:
-    """The validator's verdict on an earlier candidate of the same change, and what it was
-    shown there (``Observation``s as JSON): kept if the same actions show the same now."""
+    """The validator's run on an earlier candidate of the same head, asked the same question,
+    and how it may be kept: as it is when the candidates differ only in files the app cannot
+    show (``unseen_only``), else if its recorded actions show the same on this one."""
 
-    verdict: dict[str, Any]
-    observed: list[dict[str, Any]]
-    kept: dict[str, Any]  # what the record says of it: the earlier candidate, the changed paths
+    run: ValidatorRun
+    candidate: str
+    changed: list[str]
+    unseen_only: bool
+
+    def kept(self, replayed: int = 0) -> ValidatorRun:
+        how = KeptVerdict(candidate=self.candidate, changed=self.changed, replayed=replayed)
+        return self.run.model_copy(update={"kept": how})
 
 
 def _validator_check(
@@ -180,14 +193,15 @@ def _validator_check(
     prepared: Path,
     label: str,
     shots: Path,
-    request: dict[str, Any],
+    question: ValidatorQuestion,
     earlier: EarlierVerdict | None,
-) -> tuple[int, dict[str, Any], dict[str, Any] | None]:
-    """The sealed validator on a fresh app of its own: (the app's port, its answer, how an
-    earlier verdict was kept or None). With an ``earlier`` verdict, its recorded actions are
-    done again first, without a model, on a fresh app: when every one shows exactly what it
-    showed the validator, the validator would see the same app, and its verdict is kept."""
+) -> ValidatorRun:
+    """The sealed validator on a fresh app of its own, unless an ``earlier`` verdict is kept.
+    Its recorded actions are done again first, without a model, on a fresh app: when every
+    one shows exactly what it showed the validator, the validator would see the same app."""
     settings = ctx.services.settings
+    if earlier is not None and earlier.unseen_only:
+        return earlier.kept()
     if earlier is not None:
         with (
             fresh_app(settings, prepared, f"{ctx.run_id}-{label}-replay") as app,
@@ -195,14 +209,13 @@ def _validator_check(
         ):
             tools = BrowserTools(session, app.base_url, shots / "replay")
             try:
-                differs = first_difference(tools, earlier.observed)
+                differs = first_difference(tools, earlier.run.observed)
             finally:
                 tools.close()
         if differs is None:
-            kept = {**earlier.kept, "replayed": len(earlier.observed)}
-            return app.port, dict(earlier.verdict), kept
+            return earlier.kept(replayed=len(earlier.run.observed))
     with fresh_app(settings, prepared, f"{ctx.run_id}-{label}-validator") as app:
-        return app.port, _sealed(ctx, app, shots, request), None
+        return _sealed(ctx, app, shots, question)
 
 
 def checks_at_once(settings: Settings) -> int:
@@ -264,29 +277,33 @@ def _run_checks(settings: Settings, checks: list[Callable[[], Any]], first: bool
         return [future.result() for future in futures]
 
 
-def journeys_on(
-    ctx: StepContext,
-    sha: str,
-    label: str,
-    validator: dict[str, Any] | None = None,
-    trusted: str | None = None,
-    tests: bool = False,
-    earlier: EarlierVerdict | None = None,
-) -> dict[str, Any]:
-    """Journeys (and the sealed validator, if asked) against the app built from ``sha``, each
-    on a fresh app of its own. ``commands.setup`` reaches the egress proxy only on ``trusted``
-    (the production commit ``sha`` builds on; ``sha`` itself when it is production): see
-    ``prepare_worktree``."""
-    settings = ctx.services.settings
-    commands = settings.config.commands
-    if not commands.start:
+def _holdout(settings: Settings) -> list[Journey]:
+    """The hold-out's journeys, for an app that can be started."""
+    if not settings.config.commands.start:
         raise StepFailed("factory.yaml has no commands.start: the app cannot be validated", {})
     try:
-        journeys = load_journeys(settings.holdout_dir)
+        return load_journeys(settings.holdout_dir)
     except ConfigErrors as exc:
         raise StepFailed(
             f"the hold-out is broken: {exc.problems[0]}", {"hold_out": "broken"}
         ) from exc
+
+
+def journeys_on(
+    ctx: StepContext,
+    sha: str,
+    label: str,
+    validator: ValidatorQuestion | None = None,
+    trusted: str | None = None,
+    tests: bool = False,
+    earlier: EarlierVerdict | None = None,
+) -> HoldoutRun:
+    """Journeys (and the tests, and the sealed validator ``validator`` asks, if given) on the
+    app built from ``sha``, each on a fresh app of its own. ``commands.setup`` reaches the
+    egress proxy only on ``trusted`` (the production commit ``sha`` builds on; ``sha`` itself
+    when it is production): see ``prepare_worktree``."""
+    settings = ctx.services.settings
+    journeys = _holdout(settings)
     manager = WorktreeManager(ctx.services.repo, default_worktree_root(settings.state_dir))
     shots = settings.state_dir / "evidence" / ctx.run_id / label
     base = trusted or sha
@@ -313,89 +330,91 @@ def journeys_on(
         try:
             landing = ctx.lease is not None and is_landing(ctx.services.store, ctx.lease.holder)
             done = _run_checks(settings, checks, first=landing)
-            tested = done.pop(0) if tests else None
-            sealed = done.pop() if validator is not None else None
-            ports = [port for port, _ in done]
-            results: list[JourneyResult] = [r for _, found in done for r in found]
-            out: dict[str, Any] = {
-                "sha": sha,
-                "ports": ports,
-                "port": ports[0] if ports else None,
-                "shots_dir": str(shots),
-                "journeys": [r.to_json() for r in results],
-                "journeys_passed": all(r.passed for r in results),
-                "fresh_app_per_check": True,
-                # set up again without the network because the change touched these
-                "setup_offline_for": list(prepared.inputs_changed),
-                "network": network,  # setup's connections through the egress proxy
-                "tree": ctx.services.repo.tree_of(sha),
-            }
-            if tested is not None:
-                out["tests"] = tested
-            if sealed is not None:
-                out["validator_port"], out["validator"], kept = sealed
-                if kept is not None:
-                    out["validator_kept"] = kept
-            return out
         except AppNotReady as exc:
             raise StepFailed(str(exc), {"app_output": exc.output}) from exc
+        tested = done.pop(0) if tests else None
+        sealed = done.pop() if validator is not None else None
+        results: list[JourneyResult] = [r for _, found in done for r in found]
+        return HoldoutRun(
+            sha=sha,
+            tree=tree_of(ctx.services.repo, sha),
+            journeys=results,
+            journeys_passed=all(r.passed for r in results),
+            ports=[port for port, _ in done],
+            shots_dir=str(shots),
+            setup_offline_for=list(prepared.inputs_changed),  # set up again without network
+            network=prepared.network,  # setup's connections through the egress proxy
+            tests=tested,
+            validator=sealed,
+        )
     finally:
         manager.remove(path)
 
 
 def sealed_request(
-    services: Services, request: dict[str, Any], app_url: str
-) -> tuple[dict[str, Any], ValidatorDefinition]:
-    """What the seal gets on standard input: ``request`` (model, governance, task, budget)
-    completed from the validator's definition (tools, prompt, output, limits) and the app to
-    open."""
+    services: Services,
+    question: ValidatorQuestion,
+    budget_usd: float,
+    app_url: str,
+    shots: Path,
+    sockets: Path,
+) -> tuple[SealRequest, ValidatorDefinition]:
+    """What the seal gets: the ``question``, completed from the validator's definition (tools,
+    prompt, output, limits; its budget caps ``budget_usd``), the app to open, its screenshots
+    folder and its sockets' folder."""
     definition = load_sealed(services, SEALED_VALIDATOR)
-    budget = float(request["budget_usd"])
     if definition.budget_usd is not None:
-        budget = min(budget, definition.budget_usd)
-    full = {
-        **request,
-        "instructions": services.templates.render(definition.template),
-        "tools": list(definition.tools),
-        "output": definition.output,
-        "max_turns": definition.max_turns,
-        "budget_usd": budget,
-        "app_url": app_url,
-    }
-    return full, definition
+        budget_usd = min(budget_usd, definition.budget_usd)
+    request = SealRequest(
+        question=question,
+        instructions=services.templates.render(definition.template),
+        tools=list(definition.tools),
+        output=definition.output,
+        max_turns=definition.max_turns,
+        budget_usd=max(0.0, budget_usd),
+        app_url=app_url,
+        shots_dir=str(shots),
+        sockets=str(sockets),
+    )
+    return request, definition
 
 
 def run_validator(
     services: Services,
-    request: dict[str, Any],
+    question: ValidatorQuestion,
+    budget_usd: float,
     app: AppProcess,
     shots: Path,
     hooks: AgentHooks,
-) -> dict[str, Any]:
+) -> ValidatorRun:
     """The sealed validator against ``app``, every model call checked and recorded by
     ``hooks``: its answer (see ``run_sealed``). Its screenshots go to ``shots/validator``."""
-    full, definition = sealed_request(services, request, app.base_url)
-    return run_sealed(
-        full,
-        model=services.model,
-        hooks=hooks,
-        netns_pid=app.netns_pid,
-        masked=sealed_hidden_paths(services.settings),
-        writable=shots / "validator",
-        timeout_s=definition.timeout_s,
-    )
+    with tempfile.TemporaryDirectory(prefix="factory-seal-") as sockets:
+        request, definition = sealed_request(
+            services, question, budget_usd, app.base_url, shots / "validator", Path(sockets)
+        )
+        return run_sealed(
+            request,
+            model=services.model,
+            hooks=hooks,
+            netns_pid=app.netns_pid,
+            masked=sealed_hidden_paths(services.settings),
+            timeout_s=definition.timeout_s,
+        )
 
 
 def _sealed(
-    ctx: StepContext, app: AppProcess, shots: Path, request: dict[str, Any]
-) -> dict[str, Any]:
-    hooks = StepHooks(ctx, str(request["model"]))  # the engine's kill switch and budget checks
-    answer = run_validator(ctx.services, request, app, shots, hooks)
-    transcript = ctx.services.settings.state_dir / "transcripts" / ctx.run_id / "validator.json"
+    ctx: StepContext, app: AppProcess, shots: Path, question: ValidatorQuestion
+) -> ValidatorRun:
+    """The validator's answer, stamped with the question it was asked; its transcript is kept
+    in a file of its own. Its budget is what the issue has left."""
+    services = ctx.services
+    left = services.settings.governance.rules.budgets.per_issue_usd
+    left -= services.store.spend(issue=ctx.issue)
+    hooks = StepHooks(ctx, question.model)  # the engine's kill switch and budget checks
+    answer = run_validator(services, question, left, app, shots, hooks)
+    transcript = services.settings.state_dir / "transcripts" / ctx.run_id / "validator.json"
     transcript.parent.mkdir(parents=True, exist_ok=True)
-    transcript.write_text(json_dump(answer.get("messages", [])), encoding="utf-8")
-    return {k: v for k, v in answer.items() if k != "messages"}
-
-
-def json_dump(value: Any) -> str:
-    return json.dumps(value, indent=1, ensure_ascii=False, default=str)
+    messages = json.dumps(answer.messages, indent=1, ensure_ascii=False, default=str)
+    transcript.write_text(messages, encoding="utf-8")
+    return answer.model_copy(update={"asked": question.digest()})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from harness.artifacts import Landing
 from harness.engine.context import Lease, Services
 from harness.engine.runner import Engine, RunOutcome, check_kill_switch
 from harness.errors import UsageError
@@ -12,13 +13,13 @@ from harness.validate.landing import give_back_landing
 def unfinished_after_merge(services: Services) -> list[int]:
     """Issues whose validation merged but did not finish (killed or stopped in the smoke run
     or its revert): the issue is closed by then, so only its open run says work is left."""
-    store = services.store
+    store, landed = services.store, Landing.__name__
     return sorted(
         {
             run.issue
             for run in store.open_runs("validate")
             if run.issue is not None
-            and any(s.step_id == "merge" and s.status == "succeeded" for s in store.steps(run.id))
+            and any(s.artifact == landed and s.status == "succeeded" for s in store.steps(run.id))
         }
     )
 

@@ -24,6 +24,7 @@ Run as ``python -I -m harness.validate.sealed`` (inside the seal, by ``run_seale
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import subprocess
@@ -32,6 +33,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
+from harness.artifacts import Artifact, ValidatorRun
 from harness.errors import FactoryError, ModelError, ToolError
 from harness.model.agent import AgentHooks
 from harness.model.base import CallRecord, Model
@@ -40,6 +44,39 @@ from harness.sandbox.bwrap import SAFE_PATH
 
 SEAL_ENV = {"PATH": SAFE_PATH, "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8"}
 SEAL_COMMAND = [sys.executable, "-I", "-m", "harness.validate.sealed"]
+MODEL_SOCKET, BROWSER_SOCKET = "model.sock", "browser.sock"  # in the request's ``sockets``
+
+
+class ValidatorQuestion(Artifact):
+    """What the validator is asked, apart from the app: its model, the governance and the
+    task. A verdict is only ever kept for the same question (``digest``)."""
+
+    model: str
+    thinking: str | None = None
+    effort: str | None = None
+    governance: list[tuple[str, str]]
+    task: str
+
+    def digest(self) -> str:
+        asked = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(asked.encode()).hexdigest()
+
+
+class SealRequest(Artifact):
+    """All the seal gets, on standard input: the question, what the validator's definition
+    gives it (instructions, tools, output tool, turns), its budget, the app to open, its
+    screenshots folder and the folder of its two sockets. Built in one place
+    (``harness.validate.evidence.sealed_request``) and validated again in the seal."""
+
+    question: ValidatorQuestion
+    instructions: str
+    tools: list[str]
+    output: str
+    max_turns: int
+    budget_usd: float
+    app_url: str
+    shots_dir: str
+    sockets: str
 
 
 def _own_files(extra: list[Path]) -> list[Path]:
@@ -130,42 +167,38 @@ class Allowance:
 
 
 def run_sealed(
-    request: dict[str, Any],
+    request: SealRequest,
     *,
     model: Model,
     hooks: AgentHooks,
     netns_pid: int | None,
     masked: list[Path],
-    writable: Path,
     timeout_s: float = 900,
-) -> dict[str, Any]:
+) -> ValidatorRun:
     """Run the validator agent in the seal against the app in ``netns_pid``'s network
     namespace, its model calls answered by ``model`` and checked by ``hooks``; return its
-    JSON answer, or raise what the harness refused a call for (``factory stop``, a budget)."""
+    answer, or raise what the harness refused a call for (``factory stop``, a budget)."""
     from harness.browser.chromium import find_chromium
     from harness.browser.confine import BrowserBroker, Launcher
     from harness.model.forward import ModelForwarder
 
-    with (
-        tempfile.TemporaryDirectory(prefix="factory-seal-") as sockets_dir,
-        tempfile.TemporaryDirectory(prefix="factory-browser-") as launcher_dir,
-    ):
-        sockets = Path(sockets_dir)
-        sockets.chmod(0o711)  # the seal's uid may reach the two sockets; nobody may list them
+    sockets, writable = Path(request.sockets), Path(request.shots_dir)
+    sockets.chmod(0o711)  # the seal's uid may reach the two sockets; nobody may list them
+    with tempfile.TemporaryDirectory(prefix="factory-browser-") as launcher_dir:
         hidden = tuple(p.resolve() for p in masked if p.exists())
         launcher = Launcher(Path(launcher_dir), find_chromium(), netns_pid, hidden=hidden)
-        allowance = Allowance(hooks, float(request["budget_usd"]))
-        forwarder = ModelForwarder(sockets / "model.sock", model, allowance, request["model"])
-        given = {
-            **request,
-            "shots_dir": str(writable),
-            "model_socket": str(sockets / "model.sock"),
-            "browser_socket": str(sockets / "browser.sock"),
-        }
-        with forwarder, BrowserBroker(sockets / "browser.sock", launcher):
+        allowance = Allowance(hooks, request.budget_usd)
+        model_socket = sockets / MODEL_SOCKET
+        forwarder = ModelForwarder(model_socket, model, allowance, request.question.model)
+        with forwarder, BrowserBroker(sockets / BROWSER_SOCKET, launcher):
             try:
                 proc = run_in_seal(
-                    SEAL_COMMAND, masked, [writable], [sockets], json.dumps(given), timeout_s
+                    SEAL_COMMAND,
+                    masked,
+                    [writable],
+                    [sockets],
+                    request.model_dump_json(),
+                    timeout_s,
                 )
             except subprocess.TimeoutExpired:
                 proc = None
@@ -173,12 +206,11 @@ def run_sealed(
         raise forwarder.refusal
     if proc is None:
         raise ModelError(f"the sealed validator did not answer within {timeout_s:.0f}s")
-    try:
-        answer: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    except (IndexError, json.JSONDecodeError) as exc:
-        tail = redact(proc.stderr.strip())[-400:]
+    try:  # parsed here, once: every reader after this gets the types
+        return ValidatorRun.model_validate_json(proc.stdout.strip().splitlines()[-1])
+    except (IndexError, ValidationError) as exc:
+        tail = redact(proc.stderr.strip())[-400:] or str(exc).splitlines()[0]
         raise ModelError(f"the sealed validator crashed (exit {proc.returncode}): {tail}") from exc
-    return answer
 
 
 class _CheckedByTheHarness:
@@ -199,25 +231,25 @@ def main() -> None:
     from harness.model.agent import AgentSpec, run_agent
     from harness.model.forward import SocketModel
 
-    request = json.load(sys.stdin)
+    request = SealRequest.model_validate_json(sys.stdin.read())
+    asked, sockets = request.question, Path(request.sockets)
     answer: dict[str, Any]
     try:
         spec = AgentSpec(
             role="validator",
-            model=request["model"],
-            governance=[tuple(g) for g in request["governance"]],  # type: ignore[misc]
-            instructions=request["instructions"],
-            task=request["task"],
-            tools=list(request["tools"]),
-            output_tool=request["output"],
-            max_turns=int(request["max_turns"]),
-            thinking=request.get("thinking"),
-            effort=request.get("effort"),
+            model=asked.model,
+            governance=list(asked.governance),
+            instructions=request.instructions,
+            task=asked.task,
+            tools=list(request.tools),
+            output_tool=request.output,
+            max_turns=request.max_turns,
+            thinking=asked.thinking,
+            effort=asked.effort,
         )
-        relay = relay_script(Path(tempfile.gettempdir()), request["browser_socket"])
-        model = SocketModel(Path(request["model_socket"]))
+        relay = relay_script(Path(tempfile.gettempdir()), str(sockets / BROWSER_SOCKET))
         with BrowserSession(launcher=str(relay)) as session:
-            tools = BrowserTools(session, request["app_url"], Path(request["shots_dir"]))
+            tools = BrowserTools(session, request.app_url, Path(request.shots_dir))
             try:
                 try:  # the validator's brief says the app is open at its home page
                     tools.open_home()
@@ -225,6 +257,7 @@ def main() -> None:
                     raise FactoryError(f"the app's home page did not open: {exc}") from exc
                 # only the tools its definition gives it: one dropped there is not callable
                 handlers = {n: h for n, h in tools.handlers().items() if n in spec.tools}
+                model = SocketModel(sockets / MODEL_SOCKET)
                 result = run_agent(model, spec, handlers, _CheckedByTheHarness())
             finally:
                 tools.close()

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from harness.artifacts import GateResult, IssueSpec, PrCandidate, Produced
+from harness.artifacts import CheckResult, GateResult, IssueSpec, PrCandidate, Produced
 from harness.config.models import Rules
 from harness.engine.actions import action
 from harness.engine.context import StepContext
@@ -16,10 +16,11 @@ from harness.engine.runner import Engine
 from harness.errors import ConfigErrors, FactoryError, LeaseError, StepFailed
 from harness.implement.actions import _outcome_label
 from harness.services import open_services
-from harness.validate import actions as validate_actions
-from harness.validate.actions import decide_route
+from harness.validate import route as validate_route
+from harness.validate.route import decide_route
 from tests.cli_helpers import run_cli
 from tests.factory_repo import git, make_factory_repo
+from tests.validate.test_routing import evidence
 
 
 @action("test.spec", produces=IssueSpec)
@@ -155,32 +156,11 @@ def test_the_shipped_workflows_hand_off_cleanly(
 RULES = Rules()
 
 
-def _evidence(ci_ok: bool, unseen: bool) -> tuple[dict[str, Any], dict[str, Any]]:
-    results = ["pass", "not_observable"] if unseen else ["pass"]
-    prepared = {
-        "head": "a" * 40,
-        "fix_attempts": 0,
-        "gates": [{"name": "changed_lines", "passed": True, "evidence": "3 lines"}],
-    }
-    checked = {
-        "journeys": [{"name": "j", "passed": True}],
-        "journeys_passed": True,
-        "validator": {
-            "output": {
-                "verdict": "pass",
-                "score": 0.95,
-                "criteria": [
-                    {"criterion": f"c{i}", "result": r, "evidence": "e"}
-                    for i, r in enumerate(results)
-                ],
-                "summary": "s",
-            }
-        },
-    }
-    return prepared, checked
+def _evidence(ci_ok: bool, unseen: bool) -> tuple[PrCandidate, CheckResult]:
+    return evidence(results=("pass", "not_observable") if unseen else ("pass",))
 
 
-def _a11y(_: validate_actions.Evidence) -> GateResult:
+def _a11y(_: validate_route.Evidence) -> GateResult:
     return GateResult(name="accessibility", passed=True, evidence="no violations")
 
 
@@ -192,12 +172,12 @@ def test_routing_reads_gates_by_name_not_position(
     ci = "success" if ci_ok else "failure"
     before = decide_route(RULES, prepared, checked, ci)
     # a new passing gate after CI, and the shipped gates in another order: the same route
-    shuffled = (*reversed(validate_actions.VALIDATE_GATES), _a11y)
-    monkeypatch.setattr(validate_actions, "VALIDATE_GATES", shuffled)
+    shuffled = (*reversed(validate_route.VALIDATE_GATES), _a11y)
+    monkeypatch.setattr(validate_route, "VALIDATE_GATES", shuffled)
     after = decide_route(RULES, prepared, checked, ci)
     assert (after.route, after.reason) == (before.route, before.reason)
-    assert after.gates[-1]["name"] == "accessibility"
-    assert {g["name"] for g in after.gates} == {g["name"] for g in before.gates} | {"accessibility"}
+    assert after.gates[-1].name == "accessibility"
+    assert {g.name for g in after.gates} == {g.name for g in before.gates} | {"accessibility"}
     if not ci_ok:  # CI alone said no: a person reviews it, whatever gate comes last
         assert after.reason.startswith("CI is failure")
 
@@ -206,10 +186,10 @@ def test_a_new_failing_gate_stops_the_merge_by_its_name(monkeypatch: pytest.Monk
     prepared, checked = _evidence(True, False)
     assert decide_route(RULES, prepared, checked, "success").route == "merge"
 
-    def red(_: validate_actions.Evidence) -> GateResult:
+    def red(_: validate_route.Evidence) -> GateResult:
         return GateResult(name="accessibility", passed=False, evidence="2 violations")
 
-    monkeypatch.setattr(validate_actions, "VALIDATE_GATES", (red, *validate_actions.VALIDATE_GATES))
+    monkeypatch.setattr(validate_route, "VALIDATE_GATES", (red, *validate_route.VALIDATE_GATES))
     routing = decide_route(RULES, prepared, checked, "success")
     assert routing.route == "retry"
     assert routing.reason.startswith("accessibility failed")

@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
+from harness.artifacts import Routing
 from harness.config.governance import parse_rules
 from harness.forge.local import LocalForge
 from harness.git.repo import GitRepo
 from harness.review.trust import APPROVE_EVENT, review_gate
 from harness.store.db import Store
-from harness.validate.actions import Routing
 
 HEAD = "a" * 40
 
@@ -31,7 +31,7 @@ def _services(tmp_path: Path, repo: Path, front: str = "review_band: 0.7") -> An
 
 
 def _routing(route: str, reason: str = "validator score 0.80 is in the review band") -> Routing:
-    return Routing(route, reason, 0.8, "pass", [], 0)
+    return Routing(route=route, reason=reason, score=0.8, verdict="pass", gates=[], fix_attempts=0)
 
 
 def _approve(services: Any, head: str = HEAD, issue: int = 7) -> None:

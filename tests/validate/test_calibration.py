@@ -7,6 +7,8 @@ import threading
 import time
 from pathlib import Path
 
+from harness.artifacts import HoldoutRun
+from harness.browser.results import JourneyResult
 from harness.store.db import Store
 from harness.validate.calibration import cached_or_computed
 from harness.validate.evidence import CheckSlots
@@ -16,13 +18,14 @@ def test_validations_starting_together_calibrate_production_once(tmp_path: Path)
     state = tmp_path / "state"
     Store.open(state).close()
     computed: list[int] = []
-    answers: list[tuple[dict, bool]] = []
+    answers: list[tuple[HoldoutRun, bool]] = []
     lock = threading.Lock()
 
-    def compute() -> dict:
+    def compute() -> HoldoutRun:
         computed.append(1)
         time.sleep(0.3)  # long enough for every other thread to be waiting for it
-        return {"journeys_passed": True, "journeys": [{"name": "home", "passed": True}]}
+        home = JourneyResult(name="home", passed=True, steps_run=2)
+        return HoldoutRun(sha="c" * 40, tree="t" * 40, journeys=[home], journeys_passed=True)
 
     def validate() -> None:
         store = Store.open(state)

@@ -198,7 +198,7 @@ def test_two_changes_that_break_the_tests_together_never_both_land_on_github(
             if s.step_id == "check" and s.outputs.get("tree") == landed["tested_tree"]
         ][-1]
         body = hub.issues[merged_pulls[0].number].body  # a PR is an issue on GitHub
-        assert "## Tested before landing" in body and tested["candidate"][:12] in body
+        assert "## Tested before landing" in body and tested["sha"][:12] in body
         assert body.count("## Tested before landing") == 1
         merged_issue = next(n for n in (1, 2) if "factory:merged" in labels[n])
         comments = [c["body"] for c in hub.comments_on(merged_issue)]
@@ -250,8 +250,8 @@ def test_a_change_that_conflicts_with_production_is_implemented_again_on_it(
         checks = [s.outputs for s in store.steps(validation.id) if s.step_id == "check"]
         # validated once on the old production; on the new one it does not merge: no second
         # validator run, straight back to implementation
-        assert "validator" in checks[0] and "conflict" in checks[-1]
-        assert "validator" not in checks[-1]
+        assert checks[0]["validator"] is not None and checks[0]["conflict"] is None
+        assert checks[-1]["conflict"] and checks[-1]["validator"] is None
         decided = [s.outputs for s in store.steps(validation.id) if s.step_id == "decide"]
         assert decided[-1]["route"] == "retry" and "merge cleanly" in decided[-1]["reason"]
 
@@ -322,21 +322,26 @@ def test_production_moving_rebuilds_the_candidate_and_asks_the_validator_only_if
     first, second = checks
     assert first["production_sha"] != second["production_sha"] == moved[0]
     assert second["tests"]["exit_code"] == 0 and second["journeys_passed"]
-    if kept == "unseen":
-        assert second["validator_kept"] == {"from": first["candidate"], "changed": [path]}
+    if kept == "unseen":  # the candidate (``sha``) it was given on, kept without a replay
+        assert second["validator"]["kept"] == {
+            "candidate": first["sha"],
+            "changed": [path],
+            "replayed": 0,
+        }
         assert len(validator_runs) == 1
     elif kept == "replayed":
         replayed = len(first["validator"]["observed"])
         assert replayed >= 1  # the validator looked at the page before its verdict
-        assert second["validator_kept"] == {
-            "from": first["candidate"],
+        assert second["validator"]["kept"] == {
+            "candidate": first["sha"],
             "changed": [path],
             "replayed": replayed,
         }
         assert second["validator"]["output"] == first["validator"]["output"]
         assert len(validator_runs) == 1
     else:
-        assert "validator_kept" not in second
+        assert second["validator"]["kept"] is None
+        assert second["validator"]["asked"] == first["validator"]["asked"]
         assert len(validator_runs) == 2
     # what landed is the second candidate's tree, with the maintainer's change in it
     merged = [s.outputs for s in store.steps(run.id) if s.step_id == "merge" and s.outputs]

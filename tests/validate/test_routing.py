@@ -6,11 +6,13 @@ from typing import Any
 
 import pytest
 
+from harness.artifacts import CheckResult, PrCandidate
 from harness.config.models import Rules
-from harness.validate.actions import decide_route
+from harness.validate.route import decide_route
 
 RULES = Rules()  # min_score 0.9, review band 0.7, max_fix_attempts 2
 GATE = {"name": "changed_lines", "passed": True, "evidence": "3 changed lines"}
+SPEC = {"number": 1, "decision": "accept"}
 
 
 def evidence(
@@ -20,21 +22,32 @@ def evidence(
     results: tuple[str, ...] = ("pass",),
     attempts: int = 0,
     gate_ok: bool = True,
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    prepared = {
-        "head": "a" * 40,
-        "gates": [{**GATE, "passed": gate_ok}],
-        "fix_attempts": attempts,
-    }
+) -> tuple[PrCandidate, CheckResult]:
+    prepared = PrCandidate(
+        pr=1,
+        branch="factory/1",
+        head="a" * 40,
+        base="main",
+        gates=[{**GATE, "passed": gate_ok}],
+        fix_attempts=attempts,
+        implement_run="run",
+        spec=SPEC,
+    )
     criteria = [{"criterion": f"c{i}", "result": r, "evidence": "e"} for i, r in enumerate(results)]
-    journey = {"name": "secret journey", "passed": journeys_pass, "failed_step": 2}
-    checked = {
-        "journeys": [journey],
-        "journeys_passed": journeys_pass,
-        "validator": {
-            "output": {"verdict": verdict, "score": score, "criteria": criteria, "summary": "s"}
-        },
-    }
+    journey = {"name": "secret journey", "passed": journeys_pass, "steps_run": 2, "failed_step": 2}
+    checked = CheckResult.model_validate(
+        {
+            "sha": "c" * 40,
+            "tree": "t" * 40,
+            "production_sha": "p" * 40,
+            "head": "a" * 40,
+            "journeys": [journey],
+            "journeys_passed": journeys_pass,
+            "validator": {
+                "output": {"verdict": verdict, "score": score, "criteria": criteria, "summary": "s"}
+            },
+        }
+    )
     return prepared, checked
 
 
@@ -67,9 +80,9 @@ def test_the_validators_score_is_kept_whatever_the_journeys_say() -> None:
     prepared, checked = evidence(journeys_pass=False, verdict="fail", score=0.6)
     routing = decide_route(RULES, prepared, checked, "success")
     assert routing.score == 0.6 and routing.verdict == "fail"
-    gates = {g["name"]: g for g in routing.gates}
-    assert not gates["journeys"]["passed"] and not gates["validator"]["passed"]
-    assert gates["validator"]["evidence"].startswith("verdict fail, score 0.60")
+    gates = {g.name: g for g in routing.gates}
+    assert not gates["journeys"].passed and not gates["validator"].passed
+    assert gates["validator"].evidence.startswith("verdict fail, score 0.60")
     # the journey's own name never reaches the reason or the gate table
     assert "secret journey" not in routing.reason + str(routing.gates)
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from harness.artifacts import Landing, Smoke
 from harness.config.settings import load_settings
 from harness.git.repo import GitRepo
 from harness.model.blocks import estimate_tokens
@@ -94,6 +95,12 @@ def test_a_empty_state_criterion_is_observed_on_a_fresh_app_and_merged(
     check = next(s.outputs for s in store.steps(run.id) if s.step_id == "check")
     assert any(j["passed"] and "Buy milk" in j["final_text"] for j in check["journeys"])
     assert decisions(tmp_path, 1)[0]["route"] == "merge"
+    # the landing and the smoke run after it are found by type and issue, not by step id
+    landing, smoke = store.latest_artifact(Landing, 1), store.latest_artifact(Smoke, 1)
+    assert landing is not None and smoke is not None
+    assert landing.landed_tree == landing.tested_tree == check["tree"]
+    assert (landing.pr, landing.head) == (decisions(tmp_path, 1)[0]["pr"], check["head"])
+    assert smoke.sha == landing.merge_sha and smoke.journeys_passed and smoke.reverted is None
     # every check's copy of the app was deleted after it
     settings = load_settings(repo, tmp_path / "state")
     assert not any(fresh_root(settings).iterdir())

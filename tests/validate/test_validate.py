@@ -96,7 +96,7 @@ def test_full_cycle_merges_what_passes_and_refuses_what_breaks_a_journey(
     for run in runs:
         for step in store.steps(run.id):
             if step.step_id == "check" and step.status == "succeeded":
-                ports.add(step.outputs["port"])
+                ports.add(step.outputs["ports"][0])
                 for j in step.outputs["journeys"]:  # evidence: page text, or a screenshot
                     assert j["final_text"] if j["passed"] else Path(j["screenshot"]).exists()
     assert len(ports) >= 3

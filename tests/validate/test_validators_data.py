@@ -19,6 +19,7 @@ from harness.sandbox.bwrap import Sandbox
 from harness.services import open_services
 from harness.testing.anthropic_standin import AnthropicStandIn
 from harness.validate.evidence import run_validator, sealed_request
+from harness.validate.sealed import ValidatorQuestion
 from tests.cli_helpers import run_cli
 from tests.factory_repo import git
 from tests.validate.conftest import KEY, role_of
@@ -74,25 +75,31 @@ class Recorded:
         self.calls.append(record)
 
 
-def base_request(services) -> dict:
+def question(services) -> ValidatorQuestion:
     settings = services.settings
-    return {
-        "model": settings.config.models.validator,
-        "governance": settings.governance.texts(),
-        "task": "Check that the home page shows the heading Notes.",
-        "budget_usd": 5.0,
-    }
+    return ValidatorQuestion(
+        model=settings.config.models.validator,
+        governance=settings.governance.texts(),
+        task="Check that the home page shows the heading Notes.",
+    )
+
+
+def request_for(services, tmp_path: Path, url: str = "http://127.0.0.1:1"):
+    return sealed_request(services, question(services), 5.0, url, tmp_path / "shots", tmp_path)
 
 
 def test_the_shipped_definition_is_what_the_seal_gets(notes: Path, tmp_path: Path) -> None:
     services = open_services(notes, tmp_path / "state", "scripted")
-    full, definition = sealed_request(services, base_request(services), "http://127.0.0.1:1")
+    full, definition = request_for(services, tmp_path)
     data = shipped()
-    assert full["tools"] == data["tools"] and full["max_turns"] == data["max_turns"]
-    assert full["output"] == data["output"] == "submit_verdict"
+    assert full.tools == data["tools"] and full.max_turns == data["max_turns"]
+    assert full.output == data["output"] == "submit_verdict"
     prompt = (validators_dir() / data["prompt"]).read_text()
-    assert full["instructions"].strip() == services.templates.render(definition.template).strip()
-    assert full["instructions"].splitlines()[0] == prompt.splitlines()[0]
+    assert full.instructions.strip() == services.templates.render(definition.template).strip()
+    assert full.instructions.splitlines()[0] == prompt.splitlines()[0]
+    assert full.question == question(services) and full.budget_usd == 5.0
+    # what the seal reads back is exactly what was built
+    assert type(full).model_validate_json(full.model_dump_json()) == full
 
 
 def test_an_override_on_production_narrows_what_the_seal_gets(notes: Path, tmp_path: Path) -> None:
@@ -103,10 +110,10 @@ def test_an_override_on_production_narrows_what_the_seal_gets(notes: Path, tmp_p
     git(notes, "add", "-f", str(prompt))
     override_with(notes, max_turns=2, tools=tools, budget_usd=0.5, prompt="prompts/strict.md.j2")
     services = open_services(notes, tmp_path / "state", "scripted")
-    full, definition = sealed_request(services, base_request(services), "http://127.0.0.1:1")
-    assert full["tools"] == tools and full["max_turns"] == 2
-    assert full["instructions"] == "Judge strictly: every criterion, seen with your own eyes.\n"
-    assert full["budget_usd"] == 0.5  # the lower of the definition's cap and what is left
+    full, definition = request_for(services, tmp_path)
+    assert full.tools == tools and full.max_turns == 2
+    assert full.instructions == "Judge strictly: every criterion, seen with your own eyes.\n"
+    assert full.budget_usd == 0.5  # the lower of the definition's cap and what is left
     assert definition.timeout_s == shipped().get("timeout_s", 900)
 
 
@@ -115,8 +122,8 @@ def test_an_override_not_on_production_is_not_used(notes: Path, tmp_path: Path) 
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump({**shipped(), "max_turns": 2}))  # not committed
     services = open_services(notes, tmp_path / "state", "scripted")
-    full, _ = sealed_request(services, base_request(services), "http://x")
-    assert full["max_turns"] == shipped()["max_turns"]
+    full, _ = request_for(services, tmp_path, "http://x")
+    assert full.max_turns == shipped()["max_turns"]
 
 
 @pytest.mark.browser
@@ -134,9 +141,9 @@ def test_the_sealed_validator_runs_with_the_overrides_turns_and_tools(
         monkeypatch.setenv("ANTHROPIC_BASE_URL", standin.url)
         services = open_services(notes, tmp_path / "state", "anthropic")
         hooks = Recorded()
-        answer = run_validator(services, base_request(services), app, tmp_path / "shots", hooks)
-    assert answer.get("error"), answer
-    assert "used all 2 turns" in answer["message"], answer
+        answer = run_validator(services, question(services), 5.0, app, tmp_path / "shots", hooks)
+    assert answer.error and answer.output is None, answer
+    assert "used all 2 turns" in str(answer.message), answer
     bodies = [b for _, b in standin.received if role_of(b) == "validator"]
     assert len(bodies) == 2 == len(hooks.calls)  # each answered, and recorded, by the harness
     assert all(call.cost_usd > 0 for call in hooks.calls)  # priced as the real API's

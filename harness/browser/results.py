@@ -1,0 +1,35 @@
+"""What the browser reports: a hold-out journey's result, and each call of the validator's
+browser tools with a digest of what it showed. Plain records, light to import (the records
+of ``harness.artifacts`` hold them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class JourneyResult:
+    """One hold-out journey on one app: the first failing step kept with what was expected,
+    what the page showed and a screenshot; a pass keeps the final page text."""
+
+    name: str
+    passed: bool
+    steps_run: int
+    failed_step: int | None = None
+    expected: str | None = None
+    actual: str | None = None
+    screenshot: str | None = None
+    duration_s: float = 0.0
+    blocked_requests: list[str] = field(default_factory=list)
+    final_path: str | None = None
+    final_text: str | None = None  # what the page showed at the end, capped
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One tool call of the validator: its tool, its input, a digest of what it was shown."""
+
+    tool: str
+    input: dict[str, Any]
+    seen: str

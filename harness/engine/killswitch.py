@@ -1,0 +1,32 @@
+"""The kill switch, read in one place: ``factory stop`` (a flag in the store) or the
+environment's ``FACTORY_ENABLED=false``. The engine checks it before every step, and every
+model call (an agent's, the sealed validator's) before it is made."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+from harness.errors import StoppedError
+
+if TYPE_CHECKING:
+    from harness.engine.context import Services
+
+KILL_SWITCH = "stopped"
+
+
+def kill_switch_state(services: Services) -> tuple[str, str] | None:
+    """Why the factory is stopped and how to resume it, or None while it runs: the stop
+    flag (``factory stop``) or the environment's ``FACTORY_ENABLED=false``."""
+    reason = services.store.get_flag(KILL_SWITCH)
+    if reason is not None:
+        return reason, "factory resume"
+    if os.environ.get("FACTORY_ENABLED", "").strip().lower() == "false":
+        return "FACTORY_ENABLED is false", "factory resume --github"
+    return None
+
+
+def check_kill_switch(services: Services) -> None:
+    stopped = kill_switch_state(services)
+    if stopped is not None:
+        raise StoppedError(f"the factory is stopped ({stopped[0]}); run '{stopped[1]}'")

@@ -1,0 +1,132 @@
+"""Landing a validated change: ``validate.merge`` merges it with the expected head while it
+holds production's landing lease (``harness.validate.landing``) and checks that production
+then has exactly the tested tree; ``validate.smoke`` runs the hold-out on production after
+the merge and reverts a failure. Each hands on its record (``Landing``, ``Smoke``)."""
+
+from __future__ import annotations
+
+from harness.artifacts import Baseline, CheckResult, Landing, Prepared, Smoke, Validation
+from harness.engine.actions import action
+from harness.engine.context import StepContext
+from harness.errors import StepFailed
+from harness.faults import fault_point
+from harness.forge.base import set_state
+from harness.forge.neutral import Markdown
+from harness.validate.actions import BASELINE, CHECK, PREPARE, production_tip
+from harness.validate.evidence import journeys_on
+from harness.validate.landing import take_landing
+
+TESTED_SECTION = "\n\n## Tested before landing\n"  # heads comments/pr_tested.md.j2
+
+
+@action(
+    "validate.merge",
+    produces=Landing,
+    needs={**PREPARE, **BASELINE, **CHECK, "decide": "validate.decide"},
+)
+def merge(ctx: StepContext) -> Landing:
+    """The applier merges with the expected head, only if production did not move; one
+    landing at a time: production's landing lease, taken here, is kept until the run ends
+    (see ``harness.validate.landing``)."""
+    assert ctx.issue is not None
+    if ctx.lease is None:  # whoever holds the issue gives production's lease back at its end
+        raise StepFailed("a merge runs only under the issue's lease ('factory validate')", {})
+    take_landing(ctx.services.store, ctx.lease.holder)
+    ctx.check_lease()
+    forge, prepared = ctx.services.forge, ctx.output("prepare", Prepared)
+    checked = ctx.output("check", CheckResult)
+    branch, sha = production_tip(ctx)
+    if sha != ctx.output("baseline", Baseline).production_sha:
+        raise StepFailed(f"{branch} moved to {sha[:12]} after validation: validating again", {})
+    _name_the_tested_commit(ctx, prepared, checked)
+    merged = forge.merge_pr(prepared.pr, prepared.head)
+    fault_point("validate.merge.done")
+    landed = ctx.services.repo.tree_of(merged)
+    if landed is None or landed != checked.tree:  # production must be exactly what was tested
+        forge.revert_merge(branch, merged, f"Revert factory merge for issue {ctx.issue}: untested")
+        raise StepFailed(
+            f"the merge landed tree {str(landed)[:12]}, not the tested {checked.tree[:12]}: "
+            "reverted",
+            {"merge_sha": merged, "tested_tree": checked.tree, "landed_tree": landed},
+        )
+    decision = ctx.output("decide", Validation).comment
+    forge.post_comment(
+        ctx.issue,
+        f"validate:merged:{prepared.pr}",
+        ctx.services.templates.render(
+            "comments/merged.md.j2",
+            merge_sha=merged,
+            tree=landed,
+            candidate=checked.sha,
+            decision=decision,
+        ),
+    )
+    set_state(forge, ctx.issue, "factory:merged")
+    forge.close_issue(ctx.issue)
+    return Landing(
+        issue=ctx.issue,
+        pr=prepared.pr,
+        head=prepared.head,
+        branch=branch,
+        merge_sha=merged,
+        tested_tree=checked.tree,
+        landed_tree=landed,
+    )
+
+
+def _name_the_tested_commit(ctx: StepContext, prepared: Prepared, checked: CheckResult) -> None:
+    """The PR's description names the tested candidate too (a previous one is replaced)."""
+    forge = ctx.services.forge
+    pr = forge.find_pr(prepared.candidate.branch)
+    if pr is None:
+        return
+    own = pr.body.partition(TESTED_SECTION)[0].rstrip("\n")
+    forge.update_pr_body(
+        prepared.pr,
+        ctx.services.templates.render(
+            "comments/pr_tested.md.j2",
+            body=Markdown(own),
+            candidate=checked.sha,
+            production=checked.production_sha,
+            head=prepared.head,
+            tree=checked.tree,
+            tests=checked.tests.model_dump() if checked.tests else None,
+            journeys=len(checked.journeys),
+        ),
+    )
+
+
+@action("validate.smoke", produces=Smoke, needs={"merge": "validate.merge"})
+def smoke(ctx: StepContext) -> Smoke:
+    """Journeys on the new production head; a failure is reverted by a new commit."""
+    assert ctx.issue is not None
+    landing = ctx.output("merge", Landing)
+    merged, branch = landing.merge_sha, landing.branch
+    before = ctx.services.repo.rev_parse(f"{merged}^1")  # production as it was: setup's network
+    result = journeys_on(ctx, merged, "smoke", trusted=before)
+    if result.journeys_passed:
+        return Smoke(**dict(result))
+    forge = ctx.services.forge
+    current = forge.sync(branch)
+    revert = (
+        forge.revert_merge(
+            branch, merged, f"Revert factory merge for issue {ctx.issue}: smoke failed"
+        )
+        if current == merged
+        else current
+    )
+    forge.reopen_issue(ctx.issue)
+    # back to work (not a terminal state): implemented again from production, told why
+    set_state(forge, ctx.issue, "factory:accepted", ("factory:regression",))
+    forge.post_comment(
+        ctx.issue,
+        f"validate:regression:{merged}",
+        ctx.services.templates.render(
+            "comments/regression.md.j2",
+            merge_sha=merged,
+            revert_sha=revert,
+            failed=[j for j in result.journeys if not j.passed],
+            run_id=ctx.run_id,
+        ),
+    )
+    return Smoke(**dict(result), reverted=revert)

@@ -1,0 +1,168 @@
+"""The route of a validated change, decided in code from the evidence: no forge, no store, no
+I/O. ``decide_route`` takes what implement proved (the ``PrCandidate``), what this run checked
+(the ``CheckResult``) and CI's state, and returns a ``Routing``; ``validate.decide`` applies
+it (``harness.validate.actions``), after the person in the loop (``harness.review.trust``).
+
+Journeys are their own gate and the validator's verdict and score are kept as given; no model
+can raise what a gate computed. Every gate is a ``GateResult`` found by its name: adding or
+reordering gates changes no route, and a failing gate stops the merge."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from harness.artifacts import CheckResult, GateResult, PrCandidate, Routing
+from harness.config.models import Rules
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the validate gates judge: this run's checks, CI on the PR head, the rules."""
+
+    rules: Rules
+    checked: CheckResult
+    ci: str
+
+
+def _tests_gate(e: Evidence) -> GateResult | None:
+    tested = e.checked.tests
+    if tested is None:
+        return None
+    return GateResult(
+        name="tests_on_candidate",
+        passed=tested.exit_code == 0,
+        evidence=f"`{tested.command}` exited {tested.exit_code} on what would land "
+        f"(production {e.checked.production_sha[:12]} with this change), "
+        f"tree {tested.tree[:12]}",
+    )
+
+
+def _journeys_gate(e: Evidence) -> GateResult:
+    journeys = e.checked.journeys
+    return GateResult(
+        name="journeys",
+        passed=e.checked.journeys_passed,
+        evidence=f"{sum(j.passed for j in journeys)}/{len(journeys)} hold-out "
+        "journeys passed (each on a fresh app; all pass on production)",
+    )
+
+
+def _validator_gate(e: Evidence) -> GateResult:
+    minimum, verdict = e.rules.auto_merge.min_score, e.checked.verdict
+    unseen = verdict.results("not_observable") if verdict is not None else []
+    return GateResult(
+        name="validator",
+        passed=verdict is not None and verdict.verdict == "pass" and verdict.score >= minimum,
+        evidence=f"verdict {verdict.verdict if verdict else 'none'}, "
+        f"score {verdict.score if verdict else 0.0:.2f} (min {minimum})"
+        + (f"; {len(unseen)} criteria not observable" if unseen else ""),
+    )
+
+
+def _ci_gate(e: Evidence) -> GateResult:
+    return GateResult(
+        name="ci",
+        passed=e.ci == "success" or not e.rules.auto_merge.require_ci,
+        evidence=f"CI {e.ci} on {e.checked.head[:12]}",
+    )
+
+
+# The gates validation adds to implement's, each found again by its name (never its place).
+VALIDATE_GATES: tuple[Callable[[Evidence], GateResult | None], ...] = (
+    _tests_gate,
+    _journeys_gate,
+    _validator_gate,
+    _ci_gate,
+)
+SEALED = ("journeys", "validator", "ci")  # judged after a browser looked
+
+
+def decide_route(rules: Rules, candidate: PrCandidate, checked: CheckResult, ci: str) -> Routing:
+    """The merge gate and the routing of everything that does not merge: a change that no
+    longer merges with production is implemented again on it (``_conflict``); otherwise every
+    gate is computed and the route follows from them (``_routed``)."""
+    if checked.conflict:
+        return _conflict(rules, candidate, checked)
+    evidence = Evidence(rules, checked, ci)
+    added = (g for gate in VALIDATE_GATES if (g := gate(evidence)) is not None)
+    return _routed(rules, [*candidate.gates, *added], candidate.fix_attempts, checked, ci)
+
+
+def _conflict(rules: Rules, candidate: PrCandidate, checked: CheckResult) -> Routing:
+    attempts, conflict = candidate.fix_attempts, checked.conflict
+    gate = GateResult(name="merges_with_production", passed=False, evidence=str(conflict))
+    verdict, score = _given(checked)
+    retry = attempts < rules.max_fix_attempts
+    return Routing(
+        route="retry" if retry else "failed",
+        reason=f"the change {conflict}; implemented again on the new production"
+        if retry
+        else f"the change {conflict} after {attempts} fix attempts",
+        score=score,
+        verdict=verdict,
+        gates=[*candidate.gates, gate],
+        fix_attempts=attempts,
+    )
+
+
+def _given(checked: CheckResult) -> tuple[str, float]:
+    """The validator's verdict and score as it gave them (``none``, 0 when it gave none)."""
+    verdict = checked.verdict
+    return (verdict.verdict, verdict.score) if verdict is not None else ("none", 0.0)
+
+
+def _routed(
+    rules: Rules, gates: list[GateResult], attempts: int, checked: CheckResult, ci: str
+) -> Routing:
+    """In order: journeys that pass on production but fail on this change while the validator
+    passes it are a hold-out conflict (a person decides: no retry can satisfy both); a
+    criterion the validator could not observe goes to a person's review; every gate green
+    merges; a passing verdict in the review band goes to review; anything else is retried
+    while fix attempts remain, then failed."""
+    verdict, score = _given(checked)
+    unseen = checked.verdict.results("not_observable") if checked.verdict else []
+    failed_criteria = checked.verdict.results("fail") if checked.verdict else []
+    named = {g.name: g for g in gates}
+
+    def routed(route: str, reason: str) -> Routing:
+        return Routing(
+            route=route,
+            reason=reason,
+            score=score,
+            verdict=verdict,
+            gates=gates,
+            fix_attempts=attempts,
+            not_observable=unseen,
+        )
+
+    # gates that failed before any browser looked: implement's, and the tests on the candidate
+    before = [g for g in gates if g.name not in SEALED and not g.passed]
+    in_band = verdict == "pass" and score >= rules.review_band and not failed_criteria
+    if not named["journeys"].passed and in_band and not before:
+        return routed(
+            "holdout_conflict",
+            "a hidden user journey that passes on production fails on this change, while the "
+            "validator passed it: the hold-out and the issue disagree",
+        )
+    others_pass = named["journeys"].passed and not before  # CI and validator aside
+    if others_pass and named["ci"].passed and unseen and not failed_criteria:
+        return routed("needs_review", f"the validator could not observe: {'; '.join(unseen)}")
+    if all(g.passed for g in gates):
+        if rules.auto_merge.enabled:
+            return routed("merge", f"every gate passed; validator score {score:.2f}")
+        return routed("needs_review", "every gate passed; auto_merge is disabled")
+    if others_pass and in_band:
+        if named["validator"].passed:  # only CI said no
+            return routed("needs_review", f"CI is {ci} on the head: a maintainer reviews it")
+        return routed(
+            "needs_review",
+            f"validator score {score:.2f} is in the review band "
+            f"[{rules.review_band}, {rules.auto_merge.min_score})",
+        )
+    failed = ", ".join(g.name for g in gates if not g.passed)
+    if attempts < rules.max_fix_attempts:
+        return routed("retry", f"{failed} failed; fix attempt {attempts + 1} follows")
+    return routed(
+        "failed", f"{failed} failed after {attempts} fix attempts (max {rules.max_fix_attempts})"
+    )
