@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.artifacts import NetworkRecord
 from harness.browser.journeys import load_journeys
 from harness.config.provider import ProviderReadiness, provider_readiness
 from harness.config.settings import Settings, load_settings
@@ -23,7 +24,6 @@ from harness.git.repo import GitRepo
 from harness.git.worktrees import WorktreeManager, default_worktree_root
 from harness.sandbox.app import AppNotReady
 from harness.sandbox.bwrap import Sandbox
-from harness.artifacts import NetworkRecord
 from harness.sandbox.limits import Limits
 from harness.sandbox.policy import prepare_worktree, worktree_sandbox
 from harness.validate.evidence import journeys_against, serving

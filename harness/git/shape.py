@@ -25,14 +25,19 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from harness.artifacts import GateResult, gates_failed
 from harness.config.globs import matching
 from harness.errors import ErrorKind, GitError, StepFailed
 
-if TYPE_CHECKING:
-    from harness.git.repo import GitRepo
+
+class GitRepo(Protocol):
+    """What the tree checks need of ``harness.git.repo.GitRepo`` (which runs the worktree check
+    itself, so this module cannot import it): git's raw output."""
+
+    def git_bytes(self, *args: str, stdin: bytes | None = None) -> bytes | None: ...
+
 
 TREE_SHAPE = "tree_shape"
 GITLINK, SYMLINK = "160000", "120000"

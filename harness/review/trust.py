@@ -14,7 +14,6 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from harness.artifacts import Prepared
 from harness.config.models import Rules, TrustRule
 from harness.errors import GitError
 from harness.git.repo import GitRepo

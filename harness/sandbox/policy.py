@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.artifacts import NetworkRecord
 from harness.config.globs import matching
 from harness.config.settings import Settings
 from harness.errors import GitError, SandboxError
@@ -15,7 +16,6 @@ from harness.git.repo import GitRepo
 from harness.git.worktrees import default_worktree_root
 from harness.sandbox import holding
 from harness.sandbox.bwrap import CommandResult, Sandbox, harden
-from harness.artifacts import NetworkRecord
 from harness.sandbox.egress import EgressProxy, default_allow
 from harness.sandbox.limits import Limits
 

@@ -75,7 +75,9 @@ def _finished_at(i: str) -> str:
 def _evidence(runs: str) -> str:
     """The evidence rows of the validate runs ``r`` that the condition ``runs`` selects."""
     validated = f"""(SELECT r.id AS run_id, r.issue AS issue,
-           COALESCE(NULLIF(json_extract(p.outputs, '$.spec.kind'), ''), 'unknown') AS kind,
+           COALESCE(NULLIF(COALESCE(json_extract(p.outputs, '$.candidate.spec.kind'),
+                                    json_extract(p.outputs, '$.spec.kind')), ''),
+                    'unknown') AS kind,
            json_extract(p.outputs, '$.head') AS head
       FROM runs r JOIN steps p ON p.seq = {_last("prepare", "succeeded", "r.id")}
      WHERE r.workflow = 'validate' AND {runs})"""

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from harness.artifacts import Prepared
 from harness.cli.summary import _latest as latest
 from harness.config.models import Rules, TrustRule
 from harness.git.repo import GitRepo
@@ -94,7 +95,8 @@ def evidence(store: Store, repo: GitRepo | None, branch: str) -> list[Evidence]:
         prepare = _last(steps, "prepare")
         if prepare is None:
             continue
-        kind, head = kind_of(prepare.outputs.get("spec")), prepare.outputs.get("head")
+        prepared = Prepared.from_outputs(prepare.outputs)
+        kind, head = kind_of(prepared.candidate.spec.model_dump()), prepared.head
         for failed in (s for s in steps if s.step_id == "merge" and s.status == "failed"):
             if failed.outputs.get("landed_tree"):
                 found.append(Evidence(failed.finished_at or "", kind, "revert"))

@@ -129,7 +129,7 @@ def test_autonomy_and_trust_agree_with_their_definition(demo_rows: Source, tmp_p
         "SELECT json_extract(m.outputs, '$.merge_sha') FROM steps m"
         " JOIN steps p ON p.run_id = m.run_id AND p.step_id = 'prepare'"
         " WHERE m.step_id = 'merge' AND m.status = 'succeeded'"
-        " AND json_extract(p.outputs, '$.spec.kind') = 'feature' LIMIT 1"
+        " AND json_extract(p.outputs, '$.candidate.spec.kind') = 'feature' LIMIT 1"
     )[0][0]
     message = f"Undo\n\nThis reverts commit {merged}."
     git(demo_rows.repo, "commit", "-q", "--allow-empty", "-m", message)

@@ -13,7 +13,6 @@ from harness.artifacts import CheckResult, Prepared, Validation
 from harness.engine.context import StepContext
 from harness.engine.runner import Engine
 from harness.errors import StepFailed
-from harness.review.trust import evidence
 from harness.services import open_services
 from harness.store.db import Store
 from tests.factory_repo import make_factory_repo
@@ -183,5 +182,6 @@ def test_earned_trust_counts_validations_recorded_by_an_older_version(tmp_path: 
     smoke = {**{k: OLD_CHECK[k] for k in ("sha", "journeys", "tree")}, "reverted": None}
     older = {"prepare": OLD_PREPARE, "check": OLD_CHECK, "merge": merged}
     _old_run(store, 1, {**older, "smoke": {**smoke, "journeys_passed": True}}, "succeeded")
-    (found,) = evidence(store)
-    assert (found.kind, found.what, found.issue) == ("bug", "green", 1)
+    (tally,) = store.trust_tallies({}).values()
+    # a green merge of a bug, not approved by a person: counted, earning nothing
+    assert tally.kind == "bug" and tally.newest == {} and tally.approved_after == {None: 0}
