@@ -137,10 +137,11 @@ def _package(root: Path, pyproject: dict[str, Any]) -> str:
 
 
 def context_for(
-    root: Path, forge: str, provider: str = "auto", package: str = ""
+    root: Path, forge: str, provider: str = "auto", package: str = "", ack: bool = False
 ) -> dict[str, Any]:
     """What the templates may use: name, forge, branch, repository (owner/name or ""), the
-    detected project with its commands, the provider, and the pinned harness package."""
+    detected project with its commands, the provider, the pinned harness package, and
+    whether CI acknowledges new issues at once."""
     repo = GitRepo(root)
     return {
         "name": root.name,
@@ -150,6 +151,7 @@ def context_for(
         "project": detect_project(root),
         "provider": provider,
         "package": package,
+        "ack": ack,
     }
 
 
@@ -180,14 +182,17 @@ def starter_holdout(root: Path, factory_yaml: str) -> tuple[Path, str] | None:
 
 def ci_files(folder: Path, target: Path, context: dict[str, Any]) -> dict[Path, str]:
     """``folder`` mirrors ``target``: a ``.j2`` file is rendered with ``[[ ]]`` / ``[% %]``
-    delimiters and loses its suffix; any other file is copied as it is."""
+    delimiters and loses its suffix (one that renders to nothing, an option left off, is not
+    written); any other file is copied as it is."""
     templates = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
     env = _environment(folder, ci=True)
     out: dict[Path, str] = {}
     for template in templates:
         rel = template.relative_to(folder).as_posix()
         if rel.endswith(".j2"):
-            out[target / rel.removesuffix(".j2")] = env.get_template(rel).render(context)
+            text = env.get_template(rel).render(context)
+            if text.strip():
+                out[target / rel.removesuffix(".j2")] = text
         else:
             out[target / rel] = template.read_text(encoding="utf-8")
     return out
