@@ -25,6 +25,7 @@ def ack(ctx: click.Context, number: int, triage_at: str) -> None:
     root = repo_root(ctx)
     services = open_services(root, state_dir(root), plan=plan_folder(ctx))
     check_kill_switch(services)
+    services.forge.get_issue(number)  # one that does not exist is an error, not a failed run
     outcome = Engine(services).run("ack", number, {"number": number, "triage_at": triage_at})
     services.forge.settle()
     done = outcome.outputs.get("ack", {})

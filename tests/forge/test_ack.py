@@ -113,3 +113,34 @@ def test_the_factorys_own_issue_is_not_acknowledged(github_repo, tmp_path: Path,
     res = _factory(capsys, repo, "--plan", str(tmp_path / "own-plan"), "ack", str(own))
     assert "not acknowledged: opened by the factory itself" in res.out
     assert _factory_comments(hub, own) == [] and hub.writes() == []
+
+
+def test_an_issue_that_does_not_exist_is_one_line(github_repo, tmp_path: Path, capsys) -> None:
+    _, hub = github_repo
+    repo = _runner(tmp_path, hub, "missing")
+    os.environ["FACTORY_STATE_DIR"] = str(repo.parent / "state")
+    try:
+        res = run_cli(capsys, "--repo", str(repo), "ack", "404")
+    finally:
+        os.environ.pop("FACTORY_STATE_DIR")
+    # GitHub's answer, as for 'triage --issue 404': one line, no run recorded
+    assert res.code == 1 and res.err.strip().splitlines() == [
+        "factory: error: GitHub: get issue #404: HTTP 404: Not Found"
+    ], res.err
+    assert hub.writes() == []
+
+
+def test_on_the_local_forge_too(empty_repo: Path, capsys) -> None:
+    assert run_cli(capsys, "--repo", str(empty_repo), "init").code == 0
+    git(empty_repo, "add", "-A")
+    git(empty_repo, "commit", "-qm", "factory")
+    res = run_cli(capsys, "--repo", str(empty_repo), "ack", "1")
+    assert res.code == 2 and res.err == "factory: error: issue 1 does not exist\n", res.err
+    new = ("issue", "new", "--title", "Dark mode", "--body", "Please.", "--author", "ann")
+    assert run_cli(capsys, "--repo", str(empty_repo), *new).code == 0
+    for _ in range(2):
+        res = run_cli(capsys, "--repo", str(empty_repo), "ack", "1", "--triage-at", "tonight")
+        assert res.code == 0 and "issue 1: acknowledged" in res.out, res.out + res.err
+    shown = run_cli(capsys, "--repo", str(empty_repo), "issue", "show", "1", "--json").json()
+    (comment,) = shown["comments"]
+    assert "will triage this issue tonight" in comment["body"] and shown["labels"] == []
