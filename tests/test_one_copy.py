@@ -338,3 +338,20 @@ def test_one_gate_type() -> None:
         <= {getattr(s.target, "id", "") for s in node.body if isinstance(s, ast.AnnAssign)}
     }
     assert gate_like == {"artifacts.py:GateResult"}, gate_like
+
+
+def test_the_start_command_is_filled_in_once_and_checked_once() -> None:
+    """``commands.start`` gets its port in one place, and the rule of what it may hold
+    (``{port}`` only, checked when factory.yaml is read) has one copy."""
+    filled: set[str] = set()
+    parsed: set[str] = set()
+    for name, tree in modules():
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+                continue
+            if node.func.attr == "format" and any(k.arg == "port" for k in node.keywords):
+                filled.add(name)
+            if node.func.attr == "Formatter":
+                parsed.add(name)
+    assert filled == {"validate/evidence.py"}, filled
+    assert parsed == {"config/models.py"}, parsed

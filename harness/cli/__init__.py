@@ -32,6 +32,7 @@ _COMMANDS: dict[str, tuple[str, ...]] = {
     "harness.cli.doctor": ("doctor",),
     "harness.cli.review": ("approve", "reject"),
     "harness.cli.serve": ("serve",),
+    "harness.cli.ack": ("ack",),
 }
 
 

@@ -43,6 +43,11 @@ class _CiChoice(click.Choice[str]):
     help="With --ci: the pinned source CI installs the harness from (a git URL with a full "
     "commit, or a wheel URL with #sha256=); default: the source this harness came from.",
 )
+@click.option(
+    "--ack",
+    is_flag=True,
+    help="With --ci: also a job that answers every new issue at once (the pre-screen, no model).",
+)
 @click.option("--force", is_flag=True, help="Overwrite files that already exist.")
 @click.option(
     "--provider",
@@ -58,6 +63,7 @@ def init(
     forge: str,
     ci: str | None,
     package: str | None,
+    ack: bool,
     force: bool,
     init_provider: str | None,
 ) -> None:
@@ -70,11 +76,11 @@ def init(
     from harness.config.pinning import ci_package
 
     root = repo_root(ctx)
-    if package is not None and not ci:
-        raise UsageError("--package: only used with --ci")
+    if (package is not None or ack) and not ci:
+        raise UsageError(f"{'--package' if package is not None else '--ack'}: only used with --ci")
     provider = init_provider or provider_override(ctx) or "auto"
     pinned = ci_package(package) if ci else ""
-    context = scaffold.context_for(root, forge, provider, pinned)
+    context = scaffold.context_for(root, forge, provider, pinned, ack)
     files = scaffold.governance_files(root, context)
     if ci:
         files.update(scaffold.shipped_ci_files(root, ci, context))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import string
 from dataclasses import dataclass
 from typing import Annotated, Literal
 
@@ -85,6 +86,24 @@ SETUP_INPUTS = (
 )
 
 
+def start_placeholders(command: str) -> None:
+    """``commands.start`` is filled in with ``str.format(port=…)``: ``{port}`` is its only
+    placeholder and a literal brace is written twice. Anything else (``{}``, ``{0}``,
+    ``{name}``, a lone brace) would fail only when the app is started, so it is refused here.
+    ``setup`` and ``test`` are run as written: their braces are the shell's."""
+    literal = "write {{ or }} for a literal brace"
+    try:
+        fields = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(command)]
+    except ValueError as exc:  # "Single '{' encountered in format string", ...
+        raise ValueError(f"an unbalanced brace ({exc}); {literal}") from None
+    for name, spec, conv in fields:
+        if name is not None and (name, spec, conv) != ("port", "", None):
+            shown = "{" + name + (f"!{conv}" if conv else "") + (f":{spec}" if spec else "") + "}"
+            raise ValueError(f"{shown} is not a placeholder: {{port}} is the only one; {literal}")
+    if not any(name == "port" for name, _, _ in fields):
+        raise ValueError("must contain {port}, where the factory puts a free port")
+
+
 class Commands(Strict):
     setup: str | None = None
     test: str = Field(min_length=1)
@@ -105,8 +124,8 @@ class Commands(Strict):
     @field_validator("start")
     @classmethod
     def _port(cls, value: str | None) -> str | None:
-        if value is not None and "{port}" not in value:
-            raise ValueError("must contain {port}, where the factory puts a free port")
+        if value is not None:
+            start_placeholders(value)
         return value
 
     @field_validator("ready_path")

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.config.models import Provider
+from harness.errors import ConfigErrors
 
 SCRIPT_HINT = (
     "set ANTHROPIC_API_KEY for Claude, or point provider.script in factory.yaml at a file of "
@@ -63,4 +64,10 @@ def provider_readiness(
         )
     if not script.is_file():
         return ProviderReadiness(kind, False, f"provider.script: {script} does not exist")
+    from harness.model.scripted import load_script  # what a run would load
+
+    try:
+        load_script(script)
+    except ConfigErrors as exc:
+        return ProviderReadiness(kind, False, f"provider.script: {exc.problems[0]}")
     return ProviderReadiness(kind, True, f"scripted answers from {script} (offline)")

@@ -3,8 +3,12 @@ CI files from ``workflows/init/<ci folder>/``."""
 
 from __future__ import annotations
 
+import configparser
+import contextlib
 import json
 import re
+import shlex
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +55,7 @@ def _environment(folder: Path, ci: bool = False) -> jinja2.Environment:
             autoescape=False,  # noqa: S701 (markdown and YAML, not HTML)
         )
     env.filters["yaml"] = json.dumps  # a JSON string is a valid double-quoted YAML scalar
+    env.filters["shell"] = shlex.quote
     return env
 
 
@@ -65,20 +70,78 @@ def github_repository(repo: GitRepo) -> str:
 
 
 def detect_project(root: Path) -> dict[str, Any]:
-    """The first kind of ``workflows/init/projects.yaml`` whose files exist in ``root``."""
+    """The first kind of ``workflows/init/projects.yaml`` one of whose ``when`` files exists
+    in ``root``, its label and commands rendered with what was found there."""
     path = workflows_dir() / "init" / "projects.yaml"
-    kinds: list[dict[str, Any]] = load_yaml(path.read_text(encoding="utf-8"), str(path))
-    for kind in kinds:
-        if all((root / name).is_file() for name in kind["when"]):
-            return kind
-    raise UsageError("projects.yaml: no kind matches (the last one must have when: [])")
+    spec: dict[str, Any] = load_yaml(path.read_text(encoding="utf-8"), str(path))
+    pyproject = _toml(root / "pyproject.toml")
+    packaged = any(table in pyproject for table in spec["package_tables"])
+    present = [
+        p.name for p in root.iterdir() if p.is_file() and (p.name != "pyproject.toml" or packaged)
+    ]
+    for kind in spec["kinds"]:
+        found = [name for name in kind.get("when", []) if name in present]
+        if kind.get("when") and not found:
+            continue
+        facts = {
+            "found": found[0] if found else "",
+            "extra": next((e for e in spec["test_extras"] if e in _extras(root, pyproject)), ""),
+            "requirements": [r for r in spec["dev_requirements"] if (root / r).is_file()],
+            "package": _package(root, pyproject),
+        }
+        env = _environment(path.parent)
+        keys = ("label", "setup", "test", "start")
+        rendered = {k: env.from_string(kind[k]).render(facts) for k in keys if k in kind}
+        return {**kind, **rendered}
+    raise UsageError("projects.yaml: no kind matches (the last one must have no when)")
+
+
+def _toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return {}
+
+
+_SETUP_EXTRAS = re.compile(r"extras_require\s*=\s*(\{.*?\}|dict\(.*?\))", re.S)
+_EXTRA_KEY = re.compile(r"""['"]([\w.-]+)['"]\s*:|\b(\w+)\s*=""")
+
+
+def _extras(root: Path, pyproject: dict[str, Any]) -> set[str]:
+    """The optional-dependency groups the package declares, wherever it declares them."""
+    names = set(pyproject.get("project", {}).get("optional-dependencies", {}))
+    cfg = configparser.ConfigParser()
+    with contextlib.suppress(configparser.Error, UnicodeDecodeError):
+        cfg.read(root / "setup.cfg", encoding="utf-8")
+    if cfg.has_section("options.extras_require"):
+        names.update(cfg.options("options.extras_require"))
+    setup_py = root / "setup.py"
+    text = setup_py.read_text(encoding="utf-8", errors="replace") if setup_py.is_file() else ""
+    for block in _SETUP_EXTRAS.findall(text):
+        names.update(a or b for a, b in _EXTRA_KEY.findall(block))
+    return names
+
+
+def _package(root: Path, pyproject: dict[str, Any]) -> str:
+    """The import name of the project's package (for the ``start`` hint)."""
+    for folder in (root / "src", root):
+        found = sorted(
+            p.parent.name
+            for p in folder.glob("*/__init__.py")
+            if p.parent.name.isidentifier() and p.parent.name not in ("tests", "test", "docs")
+        )
+        if found:
+            return found[0]
+    name = re.sub(r"[^0-9A-Za-z_]", "_", str(pyproject.get("project", {}).get("name", "")))
+    return name if name.isidentifier() else "yourapp"
 
 
 def context_for(
-    root: Path, forge: str, provider: str = "auto", package: str = ""
+    root: Path, forge: str, provider: str = "auto", package: str = "", ack: bool = False
 ) -> dict[str, Any]:
     """What the templates may use: name, forge, branch, repository (owner/name or ""), the
-    detected project with its commands, the provider, and the pinned harness package."""
+    detected project with its commands, the provider, the pinned harness package, and
+    whether CI acknowledges new issues at once."""
     repo = GitRepo(root)
     return {
         "name": root.name,
@@ -88,6 +151,7 @@ def context_for(
         "project": detect_project(root),
         "provider": provider,
         "package": package,
+        "ack": ack,
     }
 
 
@@ -118,14 +182,17 @@ def starter_holdout(root: Path, factory_yaml: str) -> tuple[Path, str] | None:
 
 def ci_files(folder: Path, target: Path, context: dict[str, Any]) -> dict[Path, str]:
     """``folder`` mirrors ``target``: a ``.j2`` file is rendered with ``[[ ]]`` / ``[% %]``
-    delimiters and loses its suffix; any other file is copied as it is."""
+    delimiters and loses its suffix (one that renders to nothing, an option left off, is not
+    written); any other file is copied as it is."""
     templates = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
     env = _environment(folder, ci=True)
     out: dict[Path, str] = {}
     for template in templates:
         rel = template.relative_to(folder).as_posix()
         if rel.endswith(".j2"):
-            out[target / rel.removesuffix(".j2")] = env.get_template(rel).render(context)
+            text = env.get_template(rel).render(context)
+            if text.strip():
+                out[target / rel.removesuffix(".j2")] = text
         else:
             out[target / rel] = template.read_text(encoding="utf-8")
     return out

@@ -39,6 +39,7 @@ class JournalForge:
     def __init__(self, inner: GitHubForge, repo: GitRepo, plan_dir: Path) -> None:
         self.inner, self.repo, self.plan_dir = inner, repo, plan_dir
         self.plan_dir.mkdir(parents=True, exist_ok=True)
+        (plan_dir / PLAN_FILE).touch()  # a run with nothing to write plans nothing: apply does so
         self._lock = threading.RLock()
         self._labels: dict[int, tuple[set[str], set[str]]] = {}  # added, removed
         self._states: dict[int, str] = {}

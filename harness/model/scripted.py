@@ -1,9 +1,12 @@
 """The scripted model: a deterministic, offline stand-in that speaks the same tool contract.
 
 A script is a YAML list of rules. A rule applies when the request offers its
-``output`` tool and its ``match`` regex is found in the first user message; the
-answer is its turn number ``len(assistant messages so far)`` (the last turn
-repeats). Being stateless, it answers a resumed or parallel run the same way.
+``output`` tool and its ``match`` regex is found in the issue's title and body as the
+agent's task presents them (``match_text``): never in anything else the task holds
+(acceptance criteria, a plan, a diff, earlier test output); a task that presents no issue
+(a custom workflow's agent) is searched whole. The answer is its turn
+number ``len(assistant messages so far)`` (the last turn repeats). Being stateless, it
+answers a resumed or parallel run the same way.
 
 An action may also think (a ``thinking`` block with a signature, or an opaque
 ``redacted_thinking`` one) and end its turn with another ``stop_reason`` (``pause_turn``,
@@ -90,6 +93,21 @@ def load_script(path: Path) -> list[Rule]:
     return rules
 
 
+# How every task template presents the issue: ``wrap_data`` of the title, then of the body
+# (harness/engine/templates.py). Neither can close its own wrapper, so the first title block
+# and the body block right after it are the issue's, whatever the task holds further down.
+_ISSUE = re.compile(
+    r"<issue_title>\n(?P<title>.*?)\n</issue_title>\s*<issue>\n(?P<body>.*?)\n</issue>", re.S
+)
+
+
+def match_text(task: str) -> str:
+    """What ``match`` searches: the issue's title and body (a line between them) when the
+    task presents an issue, else the whole task."""
+    found = _ISSUE.search(task)
+    return f"{found['title']}\n{found['body']}" if found else task
+
+
 def _text_of(message: dict[str, Any]) -> str:
     content = message.get("content")
     if isinstance(content, str):
@@ -121,9 +139,9 @@ class ScriptedModel:
     def pick(self, request: Request) -> Rule:
         offered = {t["name"] for t in request.get("tools", [])}
         messages = request.get("messages", [])
-        first = _text_of(messages[0]) if messages else ""
+        issue = match_text(_text_of(messages[0])) if messages else ""
         for rule in self.rules:
-            if rule.output in offered and (rule.match is None or re.search(rule.match, first)):
+            if rule.output in offered and (rule.match is None or re.search(rule.match, issue)):
                 return rule
         raise ModelError(f"scripted model: no rule answers a request offering {sorted(offered)}")
 

@@ -1,4 +1,5 @@
-"""The triage workflow's actions: ``triage.prescreen`` and ``triage.apply`` (the applier)."""
+"""The triage workflow's actions: ``triage.prescreen`` and ``triage.apply`` (the applier), and
+the ``ack`` workflow's ``triage.ack``."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from harness.engine.actions import action
 from harness.engine.budget import start_of_day
 from harness.engine.context import StepContext
 from harness.errors import FactoryError
-from harness.forge.base import set_state
+from harness.forge.base import STATE_LABELS, set_state
 from harness.implement.spec import spec_block
 from harness.triage.outbound import sanitize_outbound
 from harness.triage.prescreen import prescreen, template_comments
@@ -134,3 +135,27 @@ def apply_action(ctx: StepContext) -> Produced:
         **decided,
     )
     return Produced(spec, {"labels": labels, "comment_id": comment.id, "comment_key": key})
+
+
+@action("triage.ack", needs={"prescreen": "triage.prescreen"})
+def ack_action(ctx: StepContext) -> dict[str, Any]:
+    """One comment on a new issue: received, and when triage will judge it, or why the
+    pre-screen holds it. Never twice (the comment's marker), never on an issue triage has
+    decided or the factory opened itself; no label. The issue's text is never quoted."""
+    assert ctx.issue is not None
+    forge = ctx.services.forge
+    issue = forge.get_issue(ctx.issue)
+    if forge.is_own(issue.author):
+        return {"posted": False, "why": "opened by the factory itself"}
+    if any(label in STATE_LABELS for label in issue.labels):
+        return {"posted": False, "why": "already triaged"}
+    pre = ctx.outputs["prescreen"]
+    body = ctx.services.templates.render(
+        "comments/ack.md.j2",
+        decision=pre["decision"],
+        reason=pre["reason"],
+        rule=pre["rule"],
+        triage_at=str(ctx.inputs.get("triage_at") or "at its next triage run"),
+    )
+    comment = forge.post_comment(ctx.issue, "ack", body)
+    return {"posted": True, "comment_id": comment.id, "held": pre["decision"]}

@@ -72,6 +72,78 @@ def test_init_writes_commands_for_the_project_it_finds(
     assert (".venv/" in (empty_repo / ".gitignore").read_text()) is label.startswith("Python")
 
 
+PYPROJECT_TEST_EXTRA = "[project]\nname = 'my-app'\n[project.optional-dependencies]\ntest = []\n"
+PYRAMID_SETUP = """from setuptools import setup
+dev_requires = ['pyramid_debugtoolbar', 'pytest', 'webtest']
+setup(
+    name='tutorial',
+    extras_require={
+        'dev': dev_requires,
+    },
+)
+"""
+
+
+@pytest.mark.parametrize(
+    ("files", "label", "setup", "start"),
+    [
+        (  # Flask's tutorial: src/ layout, a test extra, a dev requirements file
+            {
+                "pyproject.toml": PYPROJECT_TEST_EXTRA,
+                "src/flaskr/__init__.py": "",
+                "requirements-dev.txt": "coverage\n",
+            },
+            "Python (pyproject.toml)",
+            "-e '.[test]' -r requirements-dev.txt pytest",
+            "-m flaskr --port {port}",
+        ),
+        (  # Pyramid's quick tutorial: setup.py only, a dev extra
+            {"setup.py": PYRAMID_SETUP, "tutorial/__init__.py": "", "tests/__init__.py": ""},
+            "Python (setup.py)",
+            "-e '.[dev]' pytest",
+            "-m tutorial --port {port}",
+        ),
+        (
+            {"setup.cfg": "[metadata]\nname = x\n[options.extras_require]\ntesting = pytest\n"},
+            "Python (setup.cfg)",
+            "-e '.[testing]' pytest",
+            "-m yourapp --port {port}",
+        ),
+        (  # a pyproject.toml that only configures tools does not make a package
+            {
+                "pyproject.toml": "[tool.ruff]\nline-length = 100\n",
+                "requirements.txt": "flask\n",
+                "test-requirements.txt": "pytest\n",
+            },
+            "Python (requirements.txt)",
+            "-r requirements.txt -r test-requirements.txt pytest",
+            "app.py --port {port}",
+        ),
+        (
+            {"pyproject.toml": "[project]\nname = 'my-app'\n"},
+            "Python (pyproject.toml)",
+            "pip install -q -e . pytest",
+            "-m my_app --port {port}",
+        ),
+    ],
+    ids=["flask-tutorial", "pyramid-tutorial", "setup-cfg", "tool-only-pyproject", "plain-pep621"],
+)
+def test_init_reads_python_layouts(
+    empty_repo: Path, capsys, files: dict[str, str], label: str, setup: str, start: str
+) -> None:
+    for name, text in files.items():
+        (empty_repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (empty_repo / name).write_text(text)
+    res = run_cli(capsys, "--repo", str(empty_repo), "init")
+    assert res.code == 0 and f"project: {label};" in res.out, res.out + res.err
+    written = (empty_repo / "factory.yaml").read_text()
+    commands = yaml.safe_load(written)["commands"]
+    assert commands["setup"].startswith("python3 -m venv .venv && .venv/bin/pip install -q ")
+    assert commands["setup"].endswith(setup), commands["setup"]
+    assert f'  # start: ".venv/bin/python {start}"' in written
+    assert run_cli(capsys, "--repo", str(empty_repo), "check").code == 0
+
+
 @pytest.mark.parametrize(
     "args",
     [("--provider", "scripted", "init"), ("init", "--provider", "scripted")],
@@ -86,7 +158,10 @@ def test_init_with_the_scripted_provider_writes_example_answers(
     assert config["provider"] == {"type": "scripted", "script": "scripted.yaml"} | {
         k: v for k, v in config["provider"].items() if k not in ("type", "script")
     }
-    assert load_script(empty_repo / "scripted.yaml")  # the example loads as it is
+    rules = load_script(empty_repo / "scripted.yaml")  # the example loads as it is
+    outputs = {"submit_triage", "submit_plan", "finish", "submit_review", "submit_verdict"}
+    assert {r.output for r in rules} == outputs  # an answer for every role
+    assert "kind:docs:" in (empty_repo / "factory_rules.md").read_text()  # the rehearsal's kind
     check = run_cli(capsys, "--repo", str(empty_repo), "check")
     assert "note: factory.yaml: provider: scripted: scripted answers from" in check.out
 
@@ -104,3 +179,11 @@ def test_init_writes_a_first_holdout_journey_and_never_touches_an_existing_one(
     assert res.code == 0, res.err
     assert "holdout" not in res.out and "hold-out" not in res.out
     assert starter.read_text() == "name: mine\nsteps: [goto: /notes]\n"
+
+
+def test_check_reads_the_script_as_a_run_would(empty_repo: Path, capsys) -> None:
+    assert run_cli(capsys, "--repo", str(empty_repo), "init", "--provider", "scripted").code == 0
+    (empty_repo / "scripted.yaml").write_text("- {output: finish, turns: [], matches: x}\n")
+    warnings = run_cli(capsys, "--repo", str(empty_repo), "check", "--json").json()["warnings"]
+    (line,) = [w for w in warnings if "provider.script" in w]
+    assert "scripted.yaml: [0].turns:" in line, line

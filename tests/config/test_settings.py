@@ -9,6 +9,7 @@ import pytest
 from harness.config.models import FactoryConfig
 from harness.config.settings import load_settings, parse_config
 from harness.errors import ConfigErrors
+from tests.cli_helpers import run_cli
 from tests.conftest import git
 
 
@@ -170,3 +171,37 @@ def test_factory_holdout_in_the_environment_wins(
         load_settings(inited, tmp_path / "state").holdout_dir
         == (inited.parent / "repo-holdout").resolve()
     )
+
+
+BAD_STARTS = {
+    "{}": "{} is not a placeholder",
+    "{0}": "{0} is not a placeholder",
+    "{unknown}": "{unknown} is not a placeholder",
+    "{port!r}": "{port!r} is not a placeholder",
+    "{": "an unbalanced brace",
+    "}": "an unbalanced brace",
+}
+
+
+@pytest.mark.parametrize("bad", sorted(BAD_STARTS))
+@pytest.mark.parametrize("command", ["check", "doctor", "triage"])
+def test_start_takes_only_the_port_placeholder(
+    inited: Path, capsys: pytest.CaptureFixture[str], bad: str, command: str
+) -> None:
+    """``commands.start`` is filled in with the port; any other brace is a one-line config
+    error in every command (doctor used to crash on it with an IndexError, exit 1)."""
+    start = f"python3 -m http.server {{port}} --bind 127.0.0.1 # {bad}"
+    replace_committed(inited, "  # start: ", f"  start: {start!r}\n  # was: ")
+    res = run_cli(capsys, "--repo", str(inited), command)
+    assert res.code == 2, res.out + res.err
+    (line,) = res.err.strip().splitlines()
+    assert line.startswith("factory: error: factory.yaml: commands.start: "), line
+    assert BAD_STARTS[bad] in line and "{{ or }}" in line, line
+
+
+def test_start_may_hold_doubled_braces() -> None:
+    config = parse_config("commands: {test: t, start: 'sh -c \"echo ${{HOME}}; serve {port}\"'}\n")
+    assert config.commands.start is not None
+    assert config.commands.start.format(port=8000) == 'sh -c "echo ${HOME}; serve 8000"'
+    config = parse_config("commands: {test: 'find . -name x -exec rm {} +'}\n")  # shell braces
+    assert "{}" in config.commands.test

@@ -1,0 +1,38 @@
+"""``factory ack N``: the immediate answer to a new issue (the pre-screen, no model)."""
+
+from __future__ import annotations
+
+import click
+
+from harness.cli.common import ISSUE_NUMBER, check_one_line, plan_folder, repo_root, state_dir
+from harness.engine.runner import Engine, check_kill_switch
+from harness.services import open_services
+
+
+@click.command()
+@click.argument("number", type=ISSUE_NUMBER)
+@click.option(
+    "--triage-at",
+    default="at its next triage run",
+    show_default=True,
+    help="When the issue will be triaged, as the comment says it (e.g. 'tonight at 02:17 UTC').",
+)
+@click.pass_context
+def ack(ctx: click.Context, number: int, triage_at: str) -> None:
+    """Tell the author of a new issue that it was received: one comment saying when it will
+    be triaged, or why the pre-screen holds it. No model, no spend, no label; never twice."""
+    check_one_line("--triage-at", triage_at)
+    root = repo_root(ctx)
+    services = open_services(root, state_dir(root), plan=plan_folder(ctx))
+    check_kill_switch(services)
+    services.forge.get_issue(number)  # one that does not exist is an error, not a failed run
+    outcome = Engine(services).run("ack", number, {"number": number, "triage_at": triage_at})
+    services.forge.settle()
+    done = outcome.outputs.get("ack", {})
+    if outcome.status != "succeeded":
+        click.echo(f"issue {number}: not acknowledged: {outcome.reason}", err=True)
+        ctx.exit(1)
+    elif done.get("posted"):
+        click.echo(f"issue {number}: acknowledged (comment {done.get('comment_id')})")
+    else:
+        click.echo(f"issue {number}: not acknowledged: {done.get('why')}")
