@@ -349,7 +349,7 @@ def test_the_start_command_is_filled_in_once_and_checked_once() -> None:
         for node in ast.walk(tree):
             if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
                 continue
-            if node.func.attr == "format" and any(k.arg == "port" for k in node.keywords):
+            if node.func.attr == "format" and "start" in ast.unparse(node.func.value):
                 filled.add(name)
             if node.func.attr == "Formatter":
                 parsed.add(name)

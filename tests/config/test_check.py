@@ -154,7 +154,7 @@ MISTAKES = [
     (
         "duplicate key",
         append("factory.yaml", "max_parallel: 2\n"),
-        "factory.yaml: line 63: duplicate key 'max_parallel'",
+        "factory.yaml: line 64: duplicate key 'max_parallel'",
     ),
     (
         "number given as text",

@@ -24,7 +24,7 @@ def _implement_task(title: str, body: str, test_output: str) -> str:
         "prompts/implement_task.md.j2",
         steps={"prepare": prepare, "plan": {"plan": "1. Edit the footer."}},
         commands={"test": ".venv/bin/python -m pytest -q"},
-        failures={"test": {"exit_code": 1, "output": test_output}},
+        failures={"test": {"kind": "tests", "exit_code": 1, "output": test_output}},
     )
 
 
