@@ -5,8 +5,6 @@ from __future__ import annotations
 import click
 
 from harness.cli.common import ISSUE_NUMBER, check_one_line, plan_folder, repo_root, state_dir
-from harness.engine.runner import Engine, check_kill_switch
-from harness.services import open_services
 
 
 @click.command()
@@ -21,6 +19,9 @@ from harness.services import open_services
 def ack(ctx: click.Context, number: int, triage_at: str) -> None:
     """Tell the author of a new issue that it was received: one comment saying when it will
     be triaged, or why the pre-screen holds it. No model, no spend, no label; never twice."""
+    from harness.engine.runner import Engine, check_kill_switch
+    from harness.services import open_services
+
     check_one_line("--triage-at", triage_at)
     root = repo_root(ctx)
     services = open_services(root, state_dir(root), plan=plan_folder(ctx))
