@@ -57,66 +57,43 @@ def results_markdown(rows: list[f.Figure], header: str, history: str) -> str:
     )
 
 
-NOTE = "GitHub figures measured on their own"
+def commit() -> str:
+    """The commit measured, and whether the tree had changes beside it."""
+    from harness.git.repo import GitRepo
+
+    repo = GitRepo(Path(__file__).resolve().parent.parent)
+    sha = repo.rev_parse("HEAD") or "no commit"
+    dirty = repo.git("status", "--porcelain", "--untracked-files=no").strip()
+    return sha[:12] + (" with uncommitted changes" if dirty else "")
 
 
-def splice(text: str, rows: list[f.Figure], note: str) -> str:
-    """``text`` (a results page) with the rows of the same names replaced, or added at the
-    table's end, and ``note`` under the table (for figures measured on their own)."""
-    lines = text.splitlines()
-    start = lines.index("|---|---|---|---|---|") + 1
-    end = start
-    while end < len(lines) and lines[end].startswith("|"):
-        end += 1
-    table = lines[start:end]
-    for row in rows:
-        line = (
-            f"| {row.name} | {row.value} | {row.goal} | {row.ratio:.2f} {_mark(row)} | {row.note} |"
-        )
-        names = [x.split(" | ")[0] for x in table]
-        if f"| {row.name}" in names:
-            table[names.index(f"| {row.name}")] = line
-        else:
-            table.append(line)
-    kind = note.split(" measured")[0] + " measured"  # the same figures' earlier note goes
-    rest = [x for x in lines[end:] if not x.startswith(kind)]
-    return "\n".join([*lines[:start], *table, "", note, *rest]) + "\n"
-
-
-def alone(rows_of: Callable[[], list[f.Figure]], kind: str, command: str) -> int:
-    """Figures measured on their own (``python -m benchmarks COMMAND``), spliced into the
-    committed results with a note saying when and where."""
-    started = time.monotonic()
+def alone(rows_of: Callable[[], list[f.Figure]], command: str) -> int:
+    """Figures measured on their own (``python -m benchmarks COMMAND``): printed only.
+    ``results.md`` is written by a whole run alone, so every row of it comes from one run."""
     rows = rows_of()
     print(console_table(rows))
-    note = (
-        f"{kind} measured on their own {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on "
-        f"{machine()}; {time.monotonic() - started:.0f} s (`python -m benchmarks {command}`)."
-    )
-    out = Path(__file__).parent / "results.md"
-    out.write_text(splice(out.read_text(), rows, note))
-    print(f"\nwritten to {out}")
+    print(f"\nnot written to results.md: `python -m benchmarks {command}` measures one part")
     return 0
 
 
 def main() -> int:
     if sys.argv[1:] == ["github"]:
-        return alone(github_figures, "GitHub figures", "github")
+        return alone(github_figures, "github")
     if sys.argv[1:] == ["inputs"]:
-        return alone(input_figures, "Input figures", "inputs")
+        return alone(input_figures, "inputs")
     if sys.argv[1:] == ["landing"]:
-        return alone(lambda: [f.landing_throughput()], "Landing figures", "landing")
+        return alone(lambda: [f.landing_throughput()], "landing")
     if sys.argv[1:] == ["sandbox"]:
-        return alone(lambda: [command_after_many_files()], "Sandbox figures", "sandbox")
+        return alone(lambda: [command_after_many_files()], "sandbox")
     if sys.argv[1:] == ["egress"]:
-        return alone(lambda: [egress_overhead()], "Egress figures", "egress")
+        return alone(lambda: [egress_overhead()], "egress")
     if sys.argv[1:] == ["store"]:
-        return alone(store_figures, "Store figures", "store")
+        return alone(store_figures, "store")
     reps = int(os.environ.get("BENCH_REPS", "5"))
-    started = time.monotonic()
+    started, at_start = time.monotonic(), machine()
     rows: list[f.Figure] = []
-    parallel, states = f.parallel_efficiency(reps)
-    rows += [parallel, f.engine_overhead(states), f.cache_prefix(states), f.worktree_cost(reps)]
+    parallel, states = f.parallel_efficiency()
+    rows += [parallel, f.engine_overhead(states), *f.cache_prefix(states), f.worktree_cost(reps)]
     rows += f.batch_triage()
     rows.append(f.rate_limit_adaptation())
     rows += github_figures()
@@ -128,8 +105,9 @@ def main() -> int:
     rows += store_figures()
     print(console_table(rows))
     header = (
-        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}; "
-        f"{reps} repetitions where noted, medians; {time.monotonic() - started:.0f} s in all."
+        f"Measured at commit {commit()}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, on {at_start}, "
+        f"{os.getloadavg()[0]:.1f} at the end; {reps} repetitions where noted, medians; "
+        f"{time.monotonic() - started:.0f} s in all, one run: every row below comes from it."
     )
     here = Path(__file__).parent
     out = here / "results.md"

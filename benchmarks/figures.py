@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import resource
 import statistics
 import subprocess
 import tempfile
@@ -56,23 +57,38 @@ def _implement(n: int, parallel: int, latency: float) -> tuple[float, Path]:
     return elapsed, state
 
 
-def parallel_efficiency(reps: int) -> tuple[Figure, list[Path]]:
-    ones, eights, states = [], [], []
+def parallel_efficiency(reps: int = 3, n: int = 16) -> tuple[Figure, list[Path]]:
+    """T(1) / T(n): n issues implemented side by side against one alone, model-latency
+    bound (4 calls per issue at 1 s each); three repetitions, min and median, with the CPU
+    seconds the harness spent per issue beside it."""
+    ones, many, cpu, states = [], [], [], []
     for _ in range(reps):
         t1, s1 = _implement(1, 1, 1.0)
-        t8, s8 = _implement(8, 8, 1.0)
+        before = _cpu_s()
+        tn, sn = _implement(n, n, 1.0)
+        cpu.append((_cpu_s() - before) / n)
         ones.append(t1)
-        eights.append(t8)
-        states += [s1, s8]
-    ratio = statistics.median(ones) / statistics.median(eights)
+        many.append(tn)
+        states += [s1, sn]
+    ratios = sorted(o / m for o, m in zip(ones, many, strict=True))
+    ratio = statistics.median(ratios)
     return Figure(
-        "parallel efficiency",
+        f"parallel efficiency at {n}",
         f"{ratio:.2f}",
-        "≥ 0.9",
-        ratio / 0.9,
-        f"T(1) {statistics.median(ones):.2f}s, T(8) {statistics.median(eights):.2f}s; "
-        "4 calls per issue at 1 s each",
+        "≥ 0.95",
+        ratio / 0.95,
+        f"median of {reps} (min {ratios[0]:.2f}); T(1) {statistics.median(ones):.2f}s, "
+        f"T({n}) {statistics.median(many):.2f}s; 4 calls per issue at 1 s each; "
+        f"{statistics.median(cpu):.2f} CPU s per issue (harness, git and sandboxes)",
     ), states
+
+
+def _cpu_s() -> float:
+    own, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def engine_overhead(states: list[Path]) -> Figure:
@@ -93,7 +109,7 @@ def engine_overhead(states: list[Path]) -> Figure:
     )
 
 
-def cache_prefix(states: list[Path]) -> Figure:
+def cache_prefix(states: list[Path]) -> list[Figure]:
     """From the 2nd request of each agent loop: the share of input tokens inside the
     cache-marked prefix (read from the cache, or written to it for the next turn)."""
     eligible = read = total = 0
@@ -114,15 +130,24 @@ def cache_prefix(states: list[Path]) -> Figure:
                         + call["cache_read_input_tokens"]
                         + call["cache_creation_input_tokens"]
                     )
-    share = eligible / total if total else 0.0
-    return Figure(
-        "cache-eligible prefix",
-        f"{share:.3f}",
-        "≥ 0.9",
-        share / 0.9,
-        f"2nd+ request of each agent loop; {read / max(total, 1):.3f} of the input "
-        "was read from the cache, the rest written for the next turn",
-    )
+    share = read / total if total else 0.0
+    return [
+        Figure(
+            "cache reads of the 2nd+ requests",
+            f"{share:.3f}",
+            "≥ 0.9",
+            share / 0.9,
+            "the share of their input tokens read from the cache (what the cache saves); "
+            "tokens written to it for the next turn are not counted",
+        ),
+        Figure(
+            "check: cache breakpoint on every 2nd+ request",
+            "yes" if total and eligible == total else f"{eligible / max(total, 1):.3f}",
+            "yes",
+            1.0 if total and eligible == total else 0.0,
+            "an accounting check, not a performance figure",
+        ),
+    ]
 
 
 def worktree_cost(reps: int) -> Figure:
@@ -196,11 +221,12 @@ def batch_triage(issues: int = 100) -> list[Figure]:
             f"{issues} issues in one Message Batch",
         ),
         Figure(
-            "batch triage: cost vs per-call",
+            "check: batch triage priced at the batch rate",
             f"{ratio:.2f}×",
-            "≤ 0.55×",
-            0.55 / ratio,
-            f"${costs[True]:.4f} vs ${costs[False]:.4f}",
+            "0.50×",
+            1.0 if abs(ratio - 0.5) < 0.01 else 0.0,
+            f"${costs[True]:.4f} vs ${costs[False]:.4f} for the same {issues} issues: an "
+            "accounting check (the price table's batch factor), not a performance figure",
         ),
     ]
 

@@ -5,17 +5,18 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from benchmarks.__main__ import console_table, results_markdown, splice
+from benchmarks.__main__ import alone, console_table, results_markdown
 from benchmarks.figures import Figure
 
 RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results.md"
 FIGURES = [
-    "parallel efficiency",
+    "parallel efficiency at 16",
     "engine overhead per step",
-    "cache-eligible prefix",
+    "cache reads of the 2nd+ requests",
+    "check: cache breakpoint on every 2nd+ request",
     "worktree cost",
     "batch triage: create calls",
-    "batch triage: cost vs per-call",
+    "check: batch triage priced at the batch rate",
     "rate-limit adaptation",
     "GitHub requests per triaged issue",
     "GitHub requests for a run with nothing new",
@@ -37,33 +38,17 @@ def test_the_table_marks_what_falls_short() -> None:
 
 def test_the_committed_results_hold_every_figure() -> None:
     text = RESULTS.read_text()
-    assert re.search(r"Measured \d{4}-\d\d-\d\d \d\d:\d\d UTC on .+, \d+ cores", text)
+    header = r"Measured at commit [0-9a-f]{12}.*, \d{4}-\d\d-\d\d \d\d:\d\d UTC, on .+, \d+ cores"
+    assert re.search(header + r".*one run: every row below comes from it", text)
+    assert "on their own" not in text  # no row spliced in from another run
     for name in FIGURES:
         (row,) = [line for line in text.splitlines() if line.startswith(f"| {name} |")]
         ratio = row.split(" | ")[3]
         assert re.fullmatch(r"\d+\.\d\d (ok|SHORT)", ratio), row
 
 
-def test_figures_measured_on_their_own_replace_their_rows_and_say_when() -> None:
-    md = results_markdown(
-        [Figure("a", "1", "≥ 1", 1.0), Figure("b", "2", "≥ 1", 2.0)], "H", "## h\n"
-    )
-    once = splice(
-        md,
-        [Figure("b", "3", "≥ 1", 3.0), Figure("c", "4", "≥ 1", 4.0)],
-        "GitHub figures measured on their own now.",
-    )
-    twice = splice(
-        once, [Figure("c", "5", "≥ 1", 5.0)], "GitHub figures measured on their own later."
-    )
-    lines = twice.splitlines()
-    rows = [x for x in lines if x.startswith("| ") and not x.startswith("| figure")]
-    assert rows == [
-        "| a | 1 | ≥ 1 | 1.00 ok |  |",
-        "| b | 3 | ≥ 1 | 3.00 ok |  |",
-        "| c | 5 | ≥ 1 | 5.00 ok |  |",
-    ]
-    assert [x for x in lines if "on their own" in x] == [
-        "GitHub figures measured on their own later."
-    ]
-    assert twice.endswith("## h\n")
+def test_a_figure_measured_on_its_own_is_printed_and_never_written(capsys) -> None:
+    before = RESULTS.read_bytes()
+    assert alone(lambda: [Figure("a part", "1", "≥ 1", 1.0)], "part") == 0
+    assert "a part" in capsys.readouterr().out
+    assert RESULTS.read_bytes() == before
