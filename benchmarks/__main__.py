@@ -90,7 +90,7 @@ def main() -> int:
     if sys.argv[1:] == ["store"]:
         return alone(store_figures, "store")
     reps = int(os.environ.get("BENCH_REPS", "5"))
-    started, at_start = time.monotonic(), machine()
+    started, at_start, began = time.monotonic(), machine(), datetime.now(UTC)
     rows: list[f.Figure] = []
     parallel, states = f.parallel_efficiency()
     rows += [parallel, f.engine_overhead(states), *f.cache_prefix(states), f.worktree_cost(reps)]
@@ -105,7 +105,7 @@ def main() -> int:
     rows += store_figures()
     print(console_table(rows))
     header = (
-        f"Measured at commit {commit()}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, on {at_start}, "
+        f"Measured at commit {commit()}, from {began:%Y-%m-%d %H:%M} UTC, on {at_start}, "
         f"{os.getloadavg()[0]:.1f} at the end; {reps} repetitions where noted, medians; "
         f"{time.monotonic() - started:.0f} s in all, one run: every row below comes from it."
     )

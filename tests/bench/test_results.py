@@ -38,7 +38,9 @@ def test_the_table_marks_what_falls_short() -> None:
 
 def test_the_committed_results_hold_every_figure() -> None:
     text = RESULTS.read_text()
-    header = r"Measured at commit [0-9a-f]{12}.*, \d{4}-\d\d-\d\d \d\d:\d\d UTC, on .+, \d+ cores"
+    header = (
+        r"Measured at commit [0-9a-f]{12}.*, from \d{4}-\d\d-\d\d \d\d:\d\d UTC, on .+, \d+ cores"
+    )
     assert re.search(header + r".*one run: every row below comes from it", text)
     assert "on their own" not in text  # no row spliced in from another run
     for name in FIGURES:
