@@ -15,6 +15,7 @@ from harness.errors import FactoryError, ForgeError
 from harness.git.worktrees import WorktreeManager, default_worktree_root
 from harness.implement.run import implement_issue, waits_for_approval
 from harness.services import open_services
+from harness.store.outcomes import outcome_word
 from harness.triage.queue import triage_all
 from harness.validate.run import unfinished_after_merge, validate_issue
 
@@ -89,15 +90,15 @@ def _row(stage: str, number: int, outcome: RunOutcome | None, error: str | None)
 
 
 def outcome_of(row: dict[str, Any]) -> str:
-    """What happened to one issue in one stage, in a word or two (never "succeeded" for a
-    validation that did not merge)."""
-    if row["stage"] == "validate" and row["status"] == "succeeded":
-        if row.get("reverted"):
-            return "merged, reverted"
-        return "merged" if row.get("route") == "merge" else f"not merged: {row.get('route')}"
-    if row["stage"] == "implement" and row["status"] == "succeeded":
-        return "PR opened"
-    return str(row["status"])
+    """What happened to one issue in one stage (``outcome_word``, the one rule)."""
+    return outcome_word(
+        str(row["stage"]),
+        str(row["status"]),
+        pr=bool(row.get("pr")),
+        route=row.get("route"),
+        landed=bool(row.get("merge_sha")),
+        reverted=bool(row.get("reverted")),
+    )
 
 
 def refused_any(result: dict[str, Any]) -> bool:
@@ -143,7 +144,7 @@ def run_stage(
         futures = [pool.submit(_one, settings, provider, stage, n, plan) for n in numbers]
         for future in futures:
             row = future.result()
-            progress(f"  issue {row['issue']}: {row['status']} {row.get('reason') or ''}")
+            progress(f"  issue {row['issue']}: {outcome_of(row)} {row.get('reason') or ''}")
             rows.append(row)
     return rows
 

@@ -24,12 +24,14 @@ def _store(ctx: click.Context) -> Store:
 def run_rows(store: Store, runs: list[Run]) -> list[dict[str, Any]]:
     """Runs as ``factory runs --json`` prints them, their costs read in one query."""
     totals = store.runs_totals([run.id for run in runs])
+    outcomes = store.run_outcomes([(run.id, run.workflow, run.status) for run in runs])
     return [
         {
             "id": run.id,
             "workflow": run.workflow,
             "issue": run.issue,
             "status": run.status,
+            "outcome": outcomes[run.id],
             "started_at": run.started_at,
             "finished_at": run.finished_at,
             "cost_usd": round(float(totals[run.id]["cost_usd"]), 6),
@@ -66,7 +68,7 @@ def runs(ctx: click.Context, limit: int, as_json: bool) -> None:
         return
     print_table(
         "runs",
-        ("id", "workflow", "issue", "status", "started (UTC)", "took", "cost", "tokens in/out"),
+        ("id", "workflow", "issue", "outcome", "started (UTC)", "took", "cost", "tokens in/out"),
         [_run_line(row) for row in rows],
     )
 
@@ -82,7 +84,7 @@ def _run_line(row: dict[str, Any]) -> tuple[object, ...]:
         row["id"],
         row["workflow"],
         row["issue"] if row["issue"] is not None else "",
-        row["status"],
+        row["outcome"],
         started[:16].replace("T", " "),
         took,
         f"${row['cost_usd']:.4f}",

@@ -146,8 +146,10 @@ def implement(ctx: click.Context, number: int, as_json: bool) -> None:
 
 
 def _outcome_json(number: int, outcome: RunOutcome) -> dict[str, object]:
+    from harness.cycle import outcome_of
+
     out = outcome.outputs
-    return {
+    data: dict[str, object] = {
         "issue": number,
         "run_id": outcome.run_id,
         "status": outcome.status,
@@ -157,6 +159,8 @@ def _outcome_json(number: int, outcome: RunOutcome) -> dict[str, object]:
         "merge_sha": out.get("merge", {}).get("merge_sha"),
         "reverted": out.get("smoke", {}).get("reverted"),
     }
+    data["outcome"] = outcome_of({"stage": "validate", "pr": True, **data})
+    return data
 
 
 @click.command()
@@ -176,9 +180,7 @@ def validate(ctx: click.Context, number: int, as_json: bool) -> None:
     if as_json:
         emit_json(data)
     else:
-        click.echo(
-            f"issue {number}: {outcome.status}, route {data['route']}: {outcome.reason or ''}"
-        )
+        click.echo(f"issue {number}: {data['outcome']}: {outcome.reason or ''}")
     if data["route"] != "merge" or data["reverted"]:
         ctx.exit(1)
 

@@ -92,6 +92,7 @@ class RunLine:
     workflow: str
     issue: int | None
     status: str
+    outcome: str
     current_step: str | None
     started_at: str
     finished_at: str | None
@@ -111,6 +112,7 @@ def run_lines(services: Services, runs: list[Run], now: float) -> list[RunLine]:
             workflow=run.workflow,
             issue=run.issue,
             status=run.status,
+            outcome=row["outcome"],
             current_step=run.current_step,
             started_at=run.started_at,
             finished_at=run.finished_at,

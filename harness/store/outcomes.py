@@ -234,6 +234,36 @@ def install(db: sqlite3.Connection) -> None:
     execute_script(db, _upsert_latest("SELECT DISTINCT issue AS i FROM runs"))
 
 
+def outcome_word(
+    workflow: str,
+    status: str,
+    *,
+    decision: str | None = None,
+    pr: bool = False,
+    route: str | None = None,
+    landed: bool = False,
+    reverted: bool = False,
+    green: bool | None = None,
+) -> str:
+    """What one run came to, in a word or two: the one rule for ``factory runs``, the live
+    line, the cycle's table and the dashboard. A run that finished without error "succeeded",
+    but a validation that did not land a change never reads so: its outcome is where the
+    change went (``not merged: needs_review`` …)."""
+    if status != "succeeded":
+        return status
+    if workflow == "validate":
+        if landed or route == "merge":
+            return "merged, reverted" if reverted else ("merged" if landed else "merge pending")
+        return f"not merged: {route}" if route else "no decision"
+    if workflow == "implement":
+        return "PR opened" if pr else "no PR"
+    if workflow == "triage" and decision:
+        return decision
+    if green is not None:  # production's health
+        return "production green" if green else "production red"
+    return status
+
+
 class OutcomesMixin(StoreBase):
     """Reads of the outcome tables and of the runs' counts: each one statement, whose cost
     follows what it returns (a window, a page, the kinds), not how many runs there are."""
@@ -263,6 +293,41 @@ class OutcomesMixin(StoreBase):
             (json.dumps(issues),),
         )
         return {int(r["issue"]): dict(r) for r in rows}
+
+    def run_outcomes(self, runs: list[tuple[str, str, str]]) -> dict[str, str]:
+        """``outcome_word`` for each ``(run id, workflow, status)``, from the typed records
+        its succeeded steps kept (``IssueSpec``, ``PrCandidate``, ``Validation``,
+        ``Landing``, ``Smoke``): one query, however many runs."""
+        rows = self._rows(
+            "SELECT s.run_id, s.artifact, json_extract(s.outputs, '$.decision') AS decision,"
+            " json_extract(s.outputs, '$.route') AS route,"
+            " json_extract(s.outputs, '$.reverted') AS reverted,"
+            " json_extract(s.outputs, '$.green') AS green"
+            " FROM json_each(?) j JOIN steps s ON s.run_id = j.value"
+            " WHERE s.status = 'succeeded' AND s.artifact IN"
+            " ('IssueSpec', 'PrCandidate', 'Validation', 'Landing', 'Smoke', 'Health')"
+            " ORDER BY s.seq",
+            (json.dumps([run_id for run_id, _, _ in runs]),),
+        )
+        kept: dict[str, dict[str, sqlite3.Row]] = {}
+        for r in rows:  # by seq: the newest of each type wins
+            kept.setdefault(str(r["run_id"]), {})[str(r["artifact"])] = r
+        out = {}
+        for run_id, workflow, status in runs:
+            got = kept.get(run_id, {})
+            spec, decided, smoke = got.get("IssueSpec"), got.get("Validation"), got.get("Smoke")
+            health = got.get("Health")
+            out[run_id] = outcome_word(
+                workflow,
+                status,
+                decision=spec["decision"] if spec else None,
+                pr="PrCandidate" in got,
+                route=decided["route"] if decided else None,
+                landed="Landing" in got,
+                reverted=bool(smoke and smoke["reverted"]),
+                green=bool(health["green"]) if health else None,
+            )
+        return out
 
     def trust_tallies(self, undone: dict[str, str]) -> dict[str, KindTally]:
         """Per kind of change, what earned trust counts (``KindTally``); ``undone`` maps

@@ -47,6 +47,7 @@ class Demo:
     state_dir: Path
     outcomes: dict[int, str]  # as 'factory demo' words them
     planted_run: str  # the run a priced model call and a transcript with secrets were added to
+    said: tuple[str, ...] = ()  # the cycle's live line, stage by stage
 
 
 # the demo, with one rule more: bug fixes wait for a person until two were approved
@@ -80,7 +81,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
         forge = LocalForge(store, GitRepo(repo))
         for item in yaml.safe_load((workflows_dir() / "demo" / "issues.yaml").read_text()):
             forge.create_issue(item["title"], item["body"], item["author"])
-        result = run_cycle(repo, state_dir, provider, max_parallel=3)
+        said: list[str] = []
+        result = run_cycle(repo, state_dir, provider, max_parallel=3, progress=said.append)
     report = DemoReport(root, repo, state_dir, provider)
     report.triage, report.implement, report.validate = (
         result["triage"],
@@ -100,7 +102,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
         {"role": "assistant", "content": [{"type": "text", "text": f"token {GITHUB_CANARY}"}]},
     ]
     (state_dir / "transcripts" / planted / "leak.json").write_text(json.dumps(leak))
-    return Demo(repo, state_dir, {n: o for n, o, _ in outcomes(report)}, planted)
+    return Demo(repo, state_dir, {n: o for n, o, _ in outcomes(report)}, planted, tuple(said))
 
 
 @dataclass(frozen=True)

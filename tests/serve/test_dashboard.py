@@ -80,6 +80,33 @@ def test_costs_equal_factory_runs_json(
     assert float(page.locator("#issue-cost").get_attribute("data-cost")) == PLANTED_COST
 
 
+def test_a_refused_validation_never_reads_succeeded(
+    page, demo: Demo, server: Server, capsys, monkeypatch
+) -> None:
+    """``outcome`` in ``factory runs --json``; the plain table, the live line and the
+    dashboard's Runs page say where the change went, not that the run "succeeded"."""
+    monkeypatch.setenv("FACTORY_STATE_DIR", str(demo.state_dir))
+    res = run_cli(capsys, "--repo", str(demo.repo), "runs", "--json", "--limit", "1000")
+    assert res.code == 0, res.err
+    validations = {r["issue"]: r for r in res.json() if r["workflow"] == "validate"}
+    assert validations[1]["outcome"] == "merged"
+    for number, route in ((2, "needs_review"), (5, "holdout_conflict")):
+        row = validations[number]
+        assert (row["status"], row["outcome"]) == ("succeeded", f"not merged: {route}"), row
+    assert {r["outcome"] for r in res.json() if r["workflow"] == "implement"} == {"PR opened"}
+    table = run_cli(capsys, "--repo", str(demo.repo), "runs", "--limit", "1000").out
+    lines = [x for x in table.splitlines() if validations[5]["id"] in x]
+    assert len(lines) == 1 and "not merged: holdout_conflict" in lines[0], table
+    assert "succeeded" not in table
+    live = [x for x in demo.said if x.strip().startswith("issue 5:")]
+    assert live and "not merged: holdout_conflict" in live[-1], demo.said
+    assert not any("succeeded" in x for x in demo.said), demo.said
+    page.goto(server.base + "/runs?workflow=validate")
+    refused = page.locator(f"table.runs tr[data-run='{validations[5]['id']}'] .status")
+    expect(refused).to_have_text("not merged: holdout_conflict")
+    expect(page.locator("table.runs tbody")).not_to_contain_text("succeeded")
+
+
 def test_a_run_started_while_the_page_is_open_appears_and_advances(page, demo: Demo) -> None:
     page.evaluate("window.__same_page = 'yes'")
     store = Store.open(demo.state_dir)
