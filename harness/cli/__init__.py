@@ -30,7 +30,7 @@ _COMMANDS: dict[str, tuple[str, ...]] = {
     "harness.cli.demo": ("demo",),
     "harness.cli.apply": ("apply",),
     "harness.cli.doctor": ("doctor",),
-    "harness.cli.review": ("approve", "reject"),
+    "harness.cli.review": ("approve", "reject", "diff"),
     "harness.cli.serve": ("serve",),
     "harness.cli.ack": ("ack",),
 }

@@ -71,3 +71,21 @@ def reject(ctx: click.Context, number: int, reason: str, actor: str | None, as_j
     root = repo_root(ctx)
     services = open_services(root, state_dir(root), provider_override(ctx))
     _report(ctx, reject_issue(services, number, reason, actor), as_json)
+
+
+@click.command()
+@click.argument("number", type=ISSUE_NUMBER)
+@click.pass_context
+def diff(ctx: click.Context, number: int) -> None:
+    """Print the change the factory's pull request for issue NUMBER holds (a unified diff
+    against the commit it was made from; exit 2 if the factory opened none)."""
+    from harness.errors import UsageError
+    from harness.review.change import change_diff
+    from harness.services import open_services
+
+    root = repo_root(ctx)
+    found = change_diff(open_services(root, state_dir(root), provider_override(ctx)), number)
+    if found is None:
+        raise UsageError(f"issue {number} has no pull request from the factory")
+    click.echo(f"# PR {found.pr} ({found.branch}): {found.base[:12]}...{found.head[:12]}")
+    click.echo(found.text, nl=not found.text.endswith("\n"))

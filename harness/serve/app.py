@@ -68,6 +68,9 @@ class Dashboard:
     poll_s: float = 1.0
     closing: bool = False
     deciding: threading.Lock = field(default_factory=threading.Lock)
+    # approvals land in the background, one at a time: issue -> what is in progress / came of it
+    pending: dict[int, str] = field(default_factory=dict)
+    decided: dict[int, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.env = Environment(
@@ -201,8 +204,10 @@ class Dashboard:
             data = await run_in_threadpool(views.issue_page, self.services, number)
         except FactoryError as exc:
             return self.refuse(404, str(exc))
-        said = self.flash.pop(session.id, None)
-        return self.page("issue.html", session, view=data, said=said)
+        said = self.flash.pop(session.id, None) or self.decided.get(number)
+        return self.page(
+            "issue.html", session, view=data, said=said, pending=self.pending.get(number)
+        )
 
     async def runs(self, request: Request, session: Session) -> Response:
         q = request.query_params
@@ -269,10 +274,24 @@ class Dashboard:
         return RedirectResponse("/", status_code=303)
 
     async def approve(self, request: Request, session: Session) -> Response:
+        """Recorded and answered at once: landing means validating again (minutes), so it
+        runs in the background and the issue page shows it in progress until it is done.
+        Killed meanwhile, the validation run resumes at the next cycle like any other."""
         number = int(request.path_params["number"])
-        said = await run_in_threadpool(self.decide, "approve", number, "")
-        self.flash[session.id] = said
+        if number in self.pending:
+            self.flash[session.id] = f"issue {number}: {self.pending[number]} already in progress"
+        else:
+            self.pending[number] = "approval"
+            self.decided.pop(number, None)
+            threading.Thread(target=self._approve, args=(number,), daemon=True).start()
+            self.flash[session.id] = f"issue {number}: approval recorded — landing …"
         return RedirectResponse(f"/issues/{number}", status_code=303)
+
+    def _approve(self, number: int) -> None:
+        try:
+            self.decided[number] = self.decide("approve", number, "")
+        finally:
+            self.pending.pop(number, None)
 
     async def reject(self, request: Request, session: Session) -> Response:
         number = int(request.path_params["number"])

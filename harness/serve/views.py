@@ -19,6 +19,7 @@ from harness.errors import FactoryError
 from harness.forge.base import Comment, Issue
 from harness.redact import redact
 from harness.review.autonomy import AutonomyIndex, autonomy_index, autonomy_index_for
+from harness.review.change import ChangeDiff, change_diff
 from harness.review.decisions import REVIEWABLE
 from harness.review.trust import TrustState, trust_states
 from harness.store.records import Event, Run, StepRecord
@@ -323,6 +324,7 @@ class IssuePage:
     reviewable: bool
     label: str | None  # the review label it waits under
     audit: list[Event]
+    diff: ChangeDiff | None  # what its pull request holds
 
 
 def step_lines(services: Services, run_id: str) -> list[StepLine]:
@@ -446,6 +448,7 @@ def issue_page(services: Services, number: int) -> IssuePage:
         reviewable=issue.state == "open" and bool(waiting),
         label=waiting[0] if waiting else None,
         audit=audit,
+        diff=change_diff(services, number),
     )
 
 

@@ -107,6 +107,27 @@ def test_a_refused_validation_never_reads_succeeded(
     expect(page.locator("table.runs tbody")).not_to_contain_text("succeeded")
 
 
+def test_the_issue_page_shows_the_change_as_text_and_factory_diff_prints_it(
+    page, demo: Demo, server: Server, capsys, monkeypatch
+) -> None:
+    monkeypatch.setenv("FACTORY_STATE_DIR", str(demo.state_dir))
+    res = run_cli(capsys, "--repo", str(demo.repo), "diff", "5")
+    assert res.code == 0, res.err
+    header, _, text = res.out.partition("\n")
+    assert header.startswith("# PR ") and "diff --git" in text and "<" in text, res.out
+    page.goto(server.base + "/issues/5")
+    shown = page.locator("#diff pre.diff")
+    expect(shown).to_contain_text("diff --git")
+    assert shown.inner_text().rstrip("\n") == text.rstrip("\n")  # every line, as text
+    # agent-written markup stays text: the only elements are the line spans
+    assert set(shown.evaluate("pre => [...pre.querySelectorAll('*')].map(e => e.tagName)")) == {
+        "SPAN"
+    }
+    for bad in ("0", "999"):
+        res = run_cli(capsys, "--repo", str(demo.repo), "diff", bad)
+        assert res.code == 2 and len(res.err.strip().splitlines()) == 1, res.err
+
+
 def test_a_run_started_while_the_page_is_open_appears_and_advances(page, demo: Demo) -> None:
     page.evaluate("window.__same_page = 'yes'")
     store = Store.open(demo.state_dir)
@@ -179,9 +200,16 @@ def test_approve_in_the_page_lands_the_tested_tree(page, demo: Demo, server: Ser
     page.set_default_navigation_timeout(240_000)
     page.goto(server.base + "/issues/2")
     expect(page.locator("#decide .label")).to_have_text("factory:needs-review")
-    with page.expect_navigation(timeout=240_000):  # validation runs before the answer
+    with page.expect_navigation():  # answered before validation runs: it lands in the background
         page.click("#approve", no_wait_after=True)
-    expect(page.locator("#said")).to_contain_text(f"approved by {ACTOR}; landed as")
+    # the POST's own answer: recorded, not yet landed (the flash, or the page's own banner
+    # once it has refreshed itself)
+    answer = page.locator("#said:has-text('approval recorded — landing'), #deciding")
+    expect(answer.first).to_be_visible()
+    # the page refreshes itself while the approval is in progress, then says what came of it
+    landed = page.locator("#said", has_text=f"approved by {ACTOR}; landed as")
+    expect(landed).to_have_count(1, timeout=240_000)
+    expect(page.locator("#deciding")).to_have_count(0)
     expect(page.locator("#outcome")).to_have_text("factory:merged")
     expect(page.locator("#decide")).to_have_count(0)
     audit = page.locator("table.audit tr[data-kind='human.approve']")
