@@ -3,13 +3,15 @@
 A fresh worktree of the production commit, then, in the sandbox the factory uses:
 ``commands.setup`` (through the egress proxy; its connections are reported),
 ``commands.test``, ``commands.start`` until ``ready_path`` answers, and every hold-out
-journey in Chromium against that app — the same functions validation runs.
+journey in Chromium, each against a fresh copy of the app (what one journey writes, the next
+never sees) — the same functions validation runs.
 Each check has a verdict, its seconds and the tail of its output. Which model provider
 runs would use, and whether it has what it needs, is reported beside them.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -17,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.artifacts import NetworkRecord
-from harness.browser.journeys import load_journeys
+from harness.browser.journeys import Journey, load_journeys
 from harness.config.provider import ProviderReadiness, provider_readiness
 from harness.config.settings import Settings, load_settings
 from harness.git.repo import GitRepo
@@ -26,7 +28,7 @@ from harness.sandbox.app import AppNotReady
 from harness.sandbox.bwrap import Sandbox
 from harness.sandbox.limits import Limits
 from harness.sandbox.policy import prepare_worktree, worktree_sandbox
-from harness.validate.evidence import journeys_against, serving
+from harness.validate.evidence import fresh_app, journeys_against
 
 TAIL_CHARS = 1500
 Progress = Callable[[str], None]
@@ -123,43 +125,39 @@ def _app_and_journeys(settings: Settings, path: Path, shots: Path) -> list[Check
         problems = getattr(exc, "problems", [exc])
         return [Check("journeys", False, 0.0, f"the hold-out is broken: {problems[0]}")]
     started = time.monotonic()
-    checks: list[Check] = []
-    try:
-        with serving(settings, path) as app:
-            checks.append(
-                Check(
-                    "start",
-                    True,
-                    round(time.monotonic() - started, 2),
-                    f"`{commands.start}` answered 200 on {commands.ready_path}",
-                    _tail(app.output()),
-                )
-            )
-            if not journeys:
-                where = settings.holdout_dir / "journeys"
-                checks.append(Check("journeys", False, 0.0, f"{where} holds no journey yet"))
-            for result in journeys_against(settings, app, journeys, shots):
-                detail = (
-                    f"{result.steps_run} steps passed"
-                    if result.passed
-                    else f"step {result.failed_step}: expected {result.expected}; "
-                    f"got {result.actual}"
-                )
-                if result.screenshot:
-                    detail += f" (screenshot {result.screenshot})"
-                checks.append(
-                    Check(
-                        f"journey: {result.name}",
-                        result.passed,
-                        round(result.duration_s, 2),
-                        detail,
-                    )
-                )
+    try:  # the app once on its own; then each journey on a fresh one, as validation runs it
+        with fresh_app(settings, path, f"doctor-{os.getpid()}-start") as app:
+            ready = f"`{commands.start}` answered 200 on {commands.ready_path}"
+            seconds = round(time.monotonic() - started, 2)
+            checks = [Check("start", True, seconds, ready, _tail(app.output()))]
     except AppNotReady as exc:
         seconds = round(time.monotonic() - started, 2)
         detail = f"`{commands.start}`: {exc}"
-        checks.append(Check("start", False, seconds, detail, _tail(exc.output)))
+        return [Check("start", False, seconds, detail, _tail(exc.output))]
+    if not journeys:
+        where = settings.holdout_dir / "journeys"
+        checks.append(Check("journeys", False, 0.0, f"{where} holds no journey yet"))
+    for i, journey in enumerate(journeys):
+        checks.append(_journey(settings, path, journey, shots, f"doctor-{os.getpid()}-{i}"))
     return checks
+
+
+def _journey(settings: Settings, path: Path, journey: Journey, shots: Path, name: str) -> Check:
+    """One hold-out journey against a fresh copy of production's app: what an earlier
+    journey wrote is never there."""
+    try:
+        with fresh_app(settings, path, name) as app:
+            (result,) = journeys_against(settings, app, [journey], shots)
+    except AppNotReady as exc:
+        return Check(f"journey: {journey.name}", False, 0.0, f"the app did not start: {exc}")
+    detail = (
+        f"{result.steps_run} steps passed"
+        if result.passed
+        else f"step {result.failed_step}: expected {result.expected}; got {result.actual}"
+    )
+    if result.screenshot:
+        detail += f" (screenshot {result.screenshot})"
+    return Check(f"journey: {result.name}", result.passed, round(result.duration_s, 2), detail)
 
 
 def run_doctor(

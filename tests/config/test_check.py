@@ -124,6 +124,11 @@ MISTAKES = [
         edit("factory.yaml", r"^  # start: .*$", '  start: "python app.py"'),
         "factory.yaml: commands.start: must contain {port}",
     ),
+    (
+        "start with an empty placeholder",
+        edit("factory.yaml", r"^  # start: .*$", '  start: "python app.py --port {port} {}"'),
+        "factory.yaml: commands.start: {} is not a placeholder: {port} is the only one",
+    ),
     ("invalid YAML", append("factory.yaml", "models: [unclosed\n"), "factory.yaml: line "),
     (
         "missing test command",

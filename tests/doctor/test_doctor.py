@@ -166,3 +166,82 @@ def test_every_chromium_of_doctor_is_confined(
 def test_doctor_on_a_broken_config_exits_2(python_repo: Path, capsys) -> None:
     res = run_cli(capsys, "--repo", str(python_repo), "doctor")  # nothing committed yet
     assert res.code == 2 and len(res.err.strip().splitlines()) == 1, res.err
+    _edit(python_repo, r"^  # start: .*$", '  start: ".venv/bin/python notes.py --port {}"')
+    _commit(python_repo)
+    res = run_cli(capsys, "--repo", str(python_repo), "doctor")
+    assert res.code == 2 and len(res.err.strip().splitlines()) == 1, res.err
+    assert "commands.start: {} is not a placeholder" in res.err, res.err
+
+
+NOTES_APP = '''"""Notes kept in a file beside the app: what one journey adds, the next would see."""
+import argparse
+import html
+import json
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs
+
+KEPT = Path("notes.json")
+
+
+def notes() -> list:
+    return json.loads(KEPT.read_text()) if KEPT.exists() else []
+
+
+def page() -> bytes:
+    items = "".join(f"<li>{html.escape(n)}</li>" for n in notes())
+    return (
+        f"<html><body><h1>Notes</h1><p>{len(notes())} notes</p><ul>{items}</ul>"
+        '<form method="post"><label>Note <input name="note"></label>'
+        "<button>Add</button></form></body></html>"
+    ).encode()
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.end_headers()
+        self.wfile.write(page())
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"])).decode()
+        KEPT.write_text(json.dumps([*notes(), parse_qs(body)["note"][0]]))
+        self.send_response(303)
+        self.send_header("Location", "/")
+        self.end_headers()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    HTTPServer(("127.0.0.1", parser.parse_args().port), Handler).serve_forever()
+'''
+
+
+def test_each_journey_gets_a_fresh_app(python_repo: Path, tmp_path: Path, capsys) -> None:
+    """The first journey adds a note (kept in a file beside the app); the second expects an
+    empty list: both pass, because each journey starts from a fresh copy of production, as
+    in a validation."""
+    repo = python_repo
+    (repo / "notes.py").write_text(NOTES_APP)
+    _edit(repo, r"^  # start: .*$", '  start: ".venv/bin/python notes.py --port {port}"')
+    _edit(repo, r"^  setup: .*$", f"  setup: {OFFLINE_SETUP!r}".replace("'", '"'))
+    _vendor(repo)
+    _commit(repo)
+    journeys = tmp_path / "notes-holdout" / "journeys"
+    (journeys / "home.yaml").unlink()
+    (journeys / "a_add.yaml").write_text(
+        "name: add a note\nsteps:\n  - goto: /\n"
+        '  - fill: {label: "Note", value: "Buy milk"}\n'
+        '  - click: {role: button, name: "Add"}\n'
+        '  - expect_text: "Buy milk"\n  - expect_text: "1 notes"\n'
+    )
+    (journeys / "b_empty.yaml").write_text(
+        'name: starts empty\nsteps:\n  - goto: /\n  - expect_text: "0 notes"\n'
+    )
+    res = run_cli(capsys, "--repo", str(repo), "doctor", "--json")
+    checks = {c["name"]: c for c in res.json()["checks"]}
+    assert checks["journey: add a note"]["passed"], checks
+    assert checks["journey: starts empty"]["passed"], checks
+    assert res.code == 0, res.out + res.err
