@@ -300,9 +300,11 @@ class GitRepo:
         """Move ``branch`` from ``old`` to ``new`` (refused if it moved meanwhile).
 
         A working tree that has ``branch`` checked out moves with it — index and files first,
-        then the ref — or, when it holds any change (untracked files included), nothing
-        moves: ``CheckoutNotClean`` says how to catch up. Never a ref ahead of its index,
-        whose next commit would quietly revert what the factory merged."""
+        then the ref — as ``git pull`` would move it: untracked files stay where they are.
+        When it holds an uncommitted change to a tracked file, or an untracked file where the
+        move would write one, nothing moves: ``CheckoutNotClean`` says which and how to catch
+        up. Never a ref ahead of its index, whose next commit would quietly revert what the
+        factory merged."""
         current = self.rev_parse(f"refs/heads/{branch}")
         if current != old:
             raise GitError(f"{branch} is at {(current or 'nothing')[:12]}, expected {old[:12]}")
@@ -314,17 +316,18 @@ class GitRepo:
         inside = [p.relative_to(checkout) for p in self.own if checkout in p.parents]
         mine = [f":(exclude,literal){rel}" for rel in inside]
         status = tree.git("status", "--porcelain", "-z", "--untracked-files=all", "--", ".", *mine)
-        changed = [entry[3:] for entry in status.split("\0") if entry[2:3] == " "]
-        if changed:
-            more = f" and {len(changed) - 3} more" if changed[3:] else ""
-            shown = ", ".join(changed[:3]) + more
+        entries = [(e[:2], e[3:]) for e in status.split("\0") if e[2:3] == " "]
+        moved = set(self.paths_between(old, new))
+        changed = [path for code, path in entries if code != "??"]
+        blocking = changed + [p for code, p in entries if code == "??" and _under(p, moved)]
+        if blocking:
+            raise CheckoutNotClean(_not_moved(branch, checkout, old, new, blocking, changed))
+        try:
+            tree.git("read-tree", "-m", "-u", old, new)  # the checkout first, then the ref
+        except GitError as exc:  # e.g. an untracked folder where the change writes a file
             raise CheckoutNotClean(
-                f"{branch} is checked out in {checkout} with uncommitted or untracked files "
-                f"({shown}); the factory left {branch} at {old[:12]} instead of moving it to "
-                f"{new[:12]} under them. Commit, stash (`git stash -u`) or remove them, then "
-                "run the factory again"
-            )
-        tree.git("read-tree", "-m", "-u", old, new)  # the checkout first, then the ref
+                _not_moved(branch, checkout, old, new, [str(exc).splitlines()[0]], [])
+            ) from exc
         try:
             self.git("update-ref", "-m", message, f"refs/heads/{branch}", new, old)
         except GitError:
@@ -379,3 +382,21 @@ class GitRepo:
         self.git("update-ref", "-m", "factory: commit", "HEAD", new, *([parent] if parent else []))
         self.git("read-tree", tree)
         return new
+
+
+def _under(path: str, moved: set[str]) -> bool:
+    """Whether the move writes ``path``, or a file where ``path``'s folders are."""
+    parts = path.split("/")
+    return path in moved or any("/".join(parts[:i]) in moved for i in range(1, len(parts)))
+
+
+def _not_moved(
+    branch: str, checkout: Path, old: str, new: str, blocking: list[str], changed: list[str]
+) -> str:
+    more = f" and {len(blocking) - 3} more" if blocking[3:] else ""
+    what = "uncommitted changes" if changed else "untracked files the change would overwrite"
+    return (
+        f"{branch} is checked out in {checkout} with {what} ({', '.join(blocking[:3])}{more}); "
+        f"the factory left {branch} at {old[:12]} instead of moving it to {new[:12]} under "
+        "them. Commit, stash (`git stash -u`) or move them, then run the factory again"
+    )

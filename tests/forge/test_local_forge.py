@@ -72,7 +72,34 @@ def _feature_branch(repo: Path, tmp_path: Path, name: str, file: str = "feature.
     return head
 
 
-def test_an_untracked_file_holds_production_and_the_next_commit_reverts_nothing(
+def test_an_untracked_file_stays_and_the_next_commit_reverts_nothing(
+    empty_repo: Path, tmp_path: Path
+) -> None:
+    """As ``git pull`` would: the checkout moves under an untracked file the change does not
+    touch, and the maintainer's next commit is exactly their own change."""
+    repo = GitRepo(empty_repo)
+    forge = LocalForge(Store.open(tmp_path / "state"), repo)
+    number = forge.create_issue("t", "b", "a").number
+    head = _feature_branch(empty_repo, tmp_path, "factory/issue-1-aa")
+    pr = forge.open_pr(number, "factory/issue-1-aa", "main", "t", "b")
+    (empty_repo / "notes.txt").write_text("the maintainer's own notes\n")  # untracked only
+
+    merged = forge.merge_pr(pr.number, head)
+    assert repo.rev_parse("main") == merged  # the ref, the index and the files together
+    assert (empty_repo / "feature.txt").read_text() == "from the factory\n"
+    assert (empty_repo / "notes.txt").read_text() == "the maintainer's own notes\n"
+    assert git(empty_repo, "status", "--porcelain").strip() == "?? notes.txt"
+
+    git(empty_repo, "add", "notes.txt")
+    git(empty_repo, "commit", "-q", "-m", "notes")
+    assert git(empty_repo, "show", "--name-status", "--format=", "HEAD").split() == [
+        "A",
+        "notes.txt",
+    ]  # reverts nothing of the merge
+    assert repo.read_blob("main", "feature.txt") == b"from the factory\n"
+
+
+def test_an_untracked_file_where_the_change_writes_holds_production(
     empty_repo: Path, tmp_path: Path
 ) -> None:
     repo = GitRepo(empty_repo)
@@ -81,35 +108,21 @@ def test_an_untracked_file_holds_production_and_the_next_commit_reverts_nothing(
     head = _feature_branch(empty_repo, tmp_path, "factory/issue-1-aa")
     pr = forge.open_pr(number, "factory/issue-1-aa", "main", "t", "b")
     before = repo.rev_parse("main")
-    (empty_repo / "notes.txt").write_text("the maintainer's own notes\n")  # untracked only
+    (empty_repo / "feature.txt").write_text("the maintainer's draft\n")  # the same path
 
     with pytest.raises(ForgeError) as refused:
         forge.merge_pr(pr.number, head)
     message = str(refused.value)
-    assert "\n" not in message and "notes.txt" in message and "git stash -u" in message
+    assert "\n" not in message and "feature.txt" in message and "git stash -u" in message
+    assert "would overwrite" in message
     assert repo.rev_parse("main") == before  # the ref stayed with the index and the files
+    assert (empty_repo / "feature.txt").read_text() == "the maintainer's draft\n"  # kept
     assert forge.store.pr(pr.number).state == "open"
 
-    # the maintainer's next commit is exactly their change
-    git(empty_repo, "add", "notes.txt")
-    git(empty_repo, "commit", "-q", "-m", "notes")
-    assert git(empty_repo, "show", "--name-status", "--format=", "HEAD").split() == [
-        "A",
-        "notes.txt",
-    ]
-
-    # clean now: the merge moves the ref, the index and the files together
+    (empty_repo / "feature.txt").unlink()  # moved away: the merge goes through
     merged = forge.merge_pr(pr.number, head)
     assert repo.rev_parse("main") == merged
-    assert (empty_repo / "feature.txt").read_text() == "from the factory\n"
     assert git(empty_repo, "status", "--porcelain") == ""
-    (empty_repo / "notes.txt").write_text("more notes\n")
-    git(empty_repo, "commit", "-qam", "more notes")
-    assert git(empty_repo, "show", "--name-status", "--format=", "HEAD").split() == [
-        "M",
-        "notes.txt",
-    ]  # reverts nothing of the merge
-    assert repo.read_blob("main", "feature.txt") == b"from the factory\n"
 
 
 def test_a_modified_file_holds_a_revert_too(empty_repo: Path, tmp_path: Path) -> None:
@@ -140,6 +153,6 @@ def test_the_factorys_own_state_in_the_checkout_is_not_a_change(
     assert git(empty_repo, "status", "--porcelain", "--untracked-files=no") == ""
     assert repo.rev_parse("main") == merged
     (empty_repo / ".state-not").write_text("the maintainer's\n")  # a sibling name still counts
-    head = _feature_branch(empty_repo, tmp_path, "factory/issue-4-dd", "other.txt")
+    head = _feature_branch(empty_repo, tmp_path, "factory/issue-4-dd", ".state-not")
     with pytest.raises(CheckoutNotClean, match=r"\.state-not"):
         repo.merge_branch("main", "factory/issue-4-dd", head, "merge")
