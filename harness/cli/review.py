@@ -14,6 +14,7 @@ from harness.cli.common import (
     provider_override,
     repo_root,
     state_dir,
+    terminal_safe,
 )
 
 if TYPE_CHECKING:
@@ -80,12 +81,13 @@ def diff(ctx: click.Context, number: int) -> None:
     """Print the change the factory's pull request for issue NUMBER holds (a unified diff
     against the commit it was made from; exit 2 if the factory opened none)."""
     from harness.errors import UsageError
+    from harness.git.repo import GitRepo
     from harness.review.change import change_diff
-    from harness.services import open_services
+    from harness.store.db import Store
 
     root = repo_root(ctx)
-    found = change_diff(open_services(root, state_dir(root), provider_override(ctx)), number)
+    found = change_diff(Store.open(state_dir(root)), GitRepo(root), number)
     if found is None:
         raise UsageError(f"issue {number} has no pull request from the factory")
-    click.echo(f"# PR {found.pr} ({found.branch}): {found.base[:12]}...{found.head[:12]}")
-    click.echo(found.text, nl=not found.text.endswith("\n"))
+    head = f"# PR {found.pr} ({found.branch}): {found.base[:12]}...{found.head[:12]}"
+    click.echo_via_pager(terminal_safe(head + "\n" + found.text))  # agent-written text

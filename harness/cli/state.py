@@ -191,7 +191,14 @@ def report(ctx: click.Context, run_id: str, as_json: bool) -> None:
         }
         for s in store.steps(run_id)
     ]
+    change = None
+    if run.issue is not None and run.workflow in ("implement", "validate"):
+        from harness.git.repo import GitRepo
+        from harness.review.change import change_diff
+
+        change = change_diff(store, GitRepo(repo_root(ctx)), run.issue)
     data = {**run_row(store, run), "governance": run.governance, "steps": steps}
+    data["diff"] = change.text if change else None
     if as_json:
         emit_json(data)
         return
@@ -211,6 +218,9 @@ def report(ctx: click.Context, run_id: str, as_json: bool) -> None:
         if rec.status == "failed" and rec.outputs.get("output"):
             output = str(rec.outputs["output"])[-2000:].replace("\n", "\n    ")
             click.echo(terminal_safe("    " + output))
+    if change is not None:  # the change beside its gates; paged on a terminal
+        head = f"change: PR {change.pr} ({change.branch}) {change.base[:12]}...{change.head[:12]}"
+        click.echo_via_pager(terminal_safe(head + "\n" + change.text))
 
 
 def engage_kill_switch(store: Store, reason: str) -> None:

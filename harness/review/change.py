@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from harness.artifacts import PrCandidate
-from harness.engine.context import Services
 from harness.errors import GitError
+from harness.git.repo import GitRepo
 from harness.redact import redact
+from harness.store.db import Store
 
 MAX_DIFF_BYTES = 100_000
 
@@ -22,14 +23,14 @@ class ChangeDiff:
     text: str  # cut past MAX_DIFF_BYTES, with a line that says so
 
 
-def change_diff(services: Services, number: int) -> ChangeDiff | None:
+def change_diff(store: Store, repo: GitRepo, number: int) -> ChangeDiff | None:
     """The newest pull request the factory opened for issue ``number``, against the commit it
     was made from (None: the factory opened none)."""
-    candidate = services.store.latest_artifact(PrCandidate, number)
+    candidate = store.latest_artifact(PrCandidate, number)
     if candidate is None:
         return None
     try:
-        text = services.repo.diff_text(candidate.base, candidate.head, MAX_DIFF_BYTES)
+        text = repo.diff_text(candidate.base, candidate.head, MAX_DIFF_BYTES)
     except GitError:
         text = f"[the commits {candidate.base[:12]}…{candidate.head[:12]} are not in this checkout]"
     return ChangeDiff(candidate.pr, candidate.branch, candidate.base, candidate.head, redact(text))

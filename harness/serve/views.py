@@ -448,7 +448,7 @@ def issue_page(services: Services, number: int) -> IssuePage:
         reviewable=issue.state == "open" and bool(waiting),
         label=waiting[0] if waiting else None,
         audit=audit,
-        diff=change_diff(services, number),
+        diff=change_diff(services.store, services.repo, number),
     )
 
 

@@ -123,6 +123,12 @@ def test_the_issue_page_shows_the_change_as_text_and_factory_diff_prints_it(
     assert set(shown.evaluate("pre => [...pre.querySelectorAll('*')].map(e => e.tagName)")) == {
         "SPAN"
     }
+    with closing(Store.open(demo.state_dir)) as store:
+        (validation,) = store.list_runs(workflow="validate", issue=5)
+    res = run_cli(capsys, "--repo", str(demo.repo), "report", validation.id, "--json")
+    assert res.json()["diff"].rstrip("\n") == text.rstrip("\n")  # beside its gates
+    res = run_cli(capsys, "--repo", str(demo.repo), "report", validation.id)
+    assert res.out.rstrip("\n").endswith(text.rstrip("\n")) and "change: PR " in res.out
     for bad in ("0", "999"):
         res = run_cli(capsys, "--repo", str(demo.repo), "diff", bad)
         assert res.code == 2 and len(res.err.strip().splitlines()) == 1, res.err
