@@ -102,8 +102,9 @@ def outcome_of(row: dict[str, Any]) -> str:
 
 
 def refused_any(result: dict[str, Any]) -> bool:
-    """Whether a gate, a budget or a validator said no to any issue of the cycle (SPEC §4:
-    exit 1). A triage decision to reject or ask for information is not a refusal."""
+    """Whether a gate, a budget or a validator said no to any issue of the cycle
+    (README, "Commands": exit 1). A triage decision to reject or ask for information is not
+    a refusal."""
     return (
         not result.get("production", {"green": True})["green"]  # red production stops the cycle
         or any(row["status"] == "stopped" for row in result["triage"])

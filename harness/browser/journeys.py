@@ -1,4 +1,5 @@
-"""Hold-out journey files (SPEC §9): YAML steps run deterministically in a browser."""
+"""Hold-out journey files (README, "Hold-out journeys"): YAML steps run deterministically
+in a browser."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The sealed validator's browser tools (SPEC §8 names) over one page of the app.
+"""The sealed validator's browser tools (the names `validators/sealed_browser.yaml`
+declares) over one page of the app.
 
 Each action shows the model what it needs for its next step: navigating and clicking
 answer with the page's accessible snapshot (capped), typing with the field's resulting

@@ -48,7 +48,7 @@ def has_front_matter(text: str) -> bool:
 def split_front_matter(text: str, file: str = "factory_rules.md") -> tuple[dict[str, Any], int]:
     """The YAML front matter as a dict and the line it ends on.
 
-    A file that does not start with ``---`` has no front matter: the SPEC defaults apply
+    A file that does not start with ``---`` has no front matter: the documented defaults apply
     (``factory check`` says so). One that starts with ``---`` but never closes it is an error,
     so a typo cannot silently turn the enforced policy into prose."""
     if not has_front_matter(text):

@@ -1,4 +1,5 @@
-"""Pydantic models of ``factory.yaml`` and the ``factory_rules.md`` front matter (SPEC §3)."""
+"""Pydantic models of ``factory.yaml`` and the ``factory_rules.md`` front matter
+(README, "Configuration")."""
 
 from __future__ import annotations
 
@@ -323,7 +324,7 @@ class TrustRule(Strict):
 
 class Rules(Strict):
     """The front matter of factory_rules.md; a file without front matter gets these defaults,
-    which are the SPEC's (the governance files are protected either way)."""
+    which are the documented ones (the governance files are protected either way)."""
 
     auto_merge: AutoMerge = Field(default_factory=AutoMerge)
     review_band: float = Field(default=0.7, ge=0, le=1)

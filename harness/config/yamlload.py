@@ -24,7 +24,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def _mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
     seen: set[Any] = set()
     for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+        key = loader.construct_object(key_node, deep=True)
         if isinstance(key, (str, int, float, bool)) and key in seen:
             raise _DuplicateKey(str(key), key_node.start_mark.line)
         seen.add(key if isinstance(key, (str, int, float, bool)) else id(key_node))

@@ -72,7 +72,7 @@ class Issue:
     updated_at: str
 
     def to_json(self, comments: list[Comment]) -> dict[str, Any]:
-        """The JSON of SPEC §4 (``factory issue show --json``)."""
+        """The JSON of ``factory issue show --json`` (README, "``--json`` fields")."""
         return {
             "number": self.number,
             "title": self.title,

@@ -103,7 +103,7 @@ class GitHubForge:
 
     # plumbing --------------------------------------------------------------------
     @property
-    def bot_login(self) -> str:  # type: ignore[override]
+    def bot_login(self) -> str:
         if self._bot is None:
             self._bot = _LOGINS.get(self._who)
         if self._bot is None:

@@ -1,4 +1,4 @@
-"""Retry policy for model calls (THREATS "Library defaults", R4).
+"""Retry policy for model calls: no library default decides how long the harness waits.
 
 The SDK's own retries are off; this is the only retry layer. The honoured
 ``retry-after`` is capped: a server asking for more than the cap defers the work

@@ -1,4 +1,5 @@
-"""Confining a model-supplied path to the worktree (SPEC §8, THREATS T4, B7)."""
+"""Confining a model-supplied path to the worktree: a path that leaves it is refused
+(docs/sandbox.md)."""
 
 from __future__ import annotations
 

@@ -87,7 +87,7 @@ def test_kill_9_inside_smoke_then_a_failing_smoke_is_reverted_on_resume(
     env.pop("FACTORY_FAULT_AT")
     again = factory(repo, env, "run", "--once", "--json")
     out, err = again.communicate(timeout=500)
-    assert again.returncode == 1, err  # merged, then reverted: a refusal (SPEC §4)
+    assert again.returncode == 1, err  # merged, then reverted: a refusal (README, "Commands")
     (row,) = json.loads(out)["validate"]
     assert row["issue"] == 1 and row["reverted"]
 

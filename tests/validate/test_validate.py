@@ -28,7 +28,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 
 def run_once(capsys, repo: Path, *extra: str) -> dict:
     res = run_cli(capsys, "--repo", str(repo), "run", "--once", "--json", *extra)
-    assert res.code == (1 if refused_any(res.json()) else 0), res.err  # SPEC §4
+    assert res.code == (1 if refused_any(res.json()) else 0), (
+        res.err
+    )  # exit codes: README, "Commands"
     return res.json()
 
 
