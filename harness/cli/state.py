@@ -107,7 +107,7 @@ def status(ctx: click.Context, as_json: bool, window_days: int) -> None:
     import time
 
     from harness.engine.budget import start_of_day
-    from harness.engine.runner import KILL_SWITCH
+    from harness.engine.killswitch import KILL_SWITCH
 
     store = _store(ctx)
     counts = store.run_counts()
@@ -223,19 +223,6 @@ def report(ctx: click.Context, run_id: str, as_json: bool) -> None:
         click.echo_via_pager(terminal_safe(head + "\n" + change.text))
 
 
-def engage_kill_switch(store: Store, reason: str) -> None:
-    """Pull the kill switch: no workflow starts another step until it is released."""
-    from harness.engine.runner import KILL_SWITCH
-
-    store.set_flag(KILL_SWITCH, reason)
-
-
-def release_kill_switch(store: Store) -> None:
-    from harness.engine.runner import KILL_SWITCH
-
-    store.clear_flag(KILL_SWITCH)
-
-
 GITHUB_SWITCH = "FACTORY_ENABLED"
 _GITHUB_HELP = (
     "Also set the repository variable FACTORY_ENABLED that every job of the GitHub Actions "
@@ -262,6 +249,8 @@ def _flip_github(ctx: click.Context, enabled: bool) -> str:
 def stop(ctx: click.Context, reason: str, on_github: bool) -> None:
     """Engage the kill switch: no workflow starts another step until 'factory resume'."""
     reason = stop_reason("--reason", reason)
+    from harness.engine.killswitch import engage_kill_switch
+
     engage_kill_switch(_store(ctx), reason)
     remote = _flip_github(ctx, False) if on_github else ""
     click.echo(f"factory stopped: {reason}{remote}")
@@ -273,5 +262,7 @@ def stop(ctx: click.Context, reason: str, on_github: bool) -> None:
 def resume(ctx: click.Context, on_github: bool) -> None:
     """Release the kill switch."""
     remote = _flip_github(ctx, True) if on_github else ""
+    from harness.engine.killswitch import release_kill_switch
+
     release_kill_switch(_store(ctx))
     click.echo(f"factory resumed{remote}")

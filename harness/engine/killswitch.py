@@ -1,6 +1,7 @@
-"""The kill switch, read in one place: ``factory stop`` (a flag in the store) or the
-environment's ``FACTORY_ENABLED=false``. The engine checks it before every step, and every
-model call (an agent's, the sealed validator's) before it is made."""
+"""The kill switch, in one place: ``factory stop`` (a flag in the store, set and released
+here by the CLI and the dashboard alike) or the environment's ``FACTORY_ENABLED=false``. The
+engine checks it before every step, and every model call (an agent's, the sealed
+validator's) before it is made."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from harness.errors import StoppedError
 
 if TYPE_CHECKING:
     from harness.engine.context import Services
+    from harness.store.db import Store
 
 KILL_SWITCH = "stopped"
 
@@ -30,3 +32,12 @@ def check_kill_switch(services: Services) -> None:
     stopped = kill_switch_state(services)
     if stopped is not None:
         raise StoppedError(f"the factory is stopped ({stopped[0]}); run '{stopped[1]}'")
+
+
+def engage_kill_switch(store: Store, reason: str) -> None:
+    """Pull the kill switch: no workflow starts another step until it is released."""
+    store.set_flag(KILL_SWITCH, reason)
+
+
+def release_kill_switch(store: Store) -> None:
+    store.clear_flag(KILL_SWITCH)

@@ -23,8 +23,8 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response, Stream
 from starlette.routing import Route
 
 from harness.cli.common import MAX_INTEGER, MAX_STOP_REASON, check_one_line, stop_reason
-from harness.cli.state import engage_kill_switch, release_kill_switch
 from harness.engine.context import Services
+from harness.engine.killswitch import engage_kill_switch, release_kill_switch
 from harness.errors import FactoryError, NotFoundError
 from harness.review import decisions
 from harness.serve import charts, views
