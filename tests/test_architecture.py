@@ -264,7 +264,6 @@ def test_loose_dicts_are_rare() -> None:
     assert loose * 1000 / lines < 8, f"{loose} dict[str, Any] in {lines} lines"
 
 
-@pytest.mark.xfail(strict=True, reason="long functions outside validate are split in later work")
 def test_no_function_over_sixty_lines() -> None:
     long = []
     for name, _, tree in modules():

@@ -79,18 +79,8 @@ def apply_plan(forge: GitHubForge, plan_dir: Path) -> list[dict[str, Any]]:
         elif op == "comment":
             row["comment"] = forge.post_comment(entry["issue"], entry["key"], entry["body"]).id
         elif op == "open_pr":
-            try:
-                read_bundle(
-                    forge.repo, plan_dir / entry["bundle"], entry["branch"], entry["head_sha"]
-                )
-            except GitError as exc:
-                raise ForgeError(f"plan entry {entry['seq']}: {exc}") from exc
-            pr = forge.open_pr(
-                entry["issue"], entry["branch"], entry["base"], entry["title"], entry["body"]
-            )
-            numbers[entry["provisional"]] = pr.number
-            pr_issue[entry["provisional"]] = pr_issue[pr.number] = entry["issue"]
-            row["pr"] = pr.number
+            row["pr"] = numbers[entry["provisional"]] = _open_pr(forge, plan_dir, entry)
+            pr_issue[entry["provisional"]] = pr_issue[row["pr"]] = entry["issue"]
         elif op == "pr_body":
             forge.update_pr_body(numbers.get(entry["pr"], entry["pr"]), entry["body"])
         elif op == "close_pr":
@@ -101,17 +91,33 @@ def apply_plan(forge: GitHubForge, plan_dir: Path) -> list[dict[str, Any]]:
                 halted[issue or 0] = row["why"]
                 refused.add(entry["local_merge_sha"])
         elif op == "revert":
-            if entry["merge_sha"] in refused:
-                rows.append({**row, "result": "skipped", "why": "its merge was not applied"})
-                continue
-            real = merges.get(entry["merge_sha"], entry["merge_sha"])
-            head = forge.sync(entry["branch"])
-            if forge.repo.tree_of(head) == entry["tree"] and head != real:
-                row["result"] = "already reverted"
-            else:
-                row["revert"] = forge.revert_merge(entry["branch"], real, entry["message"])
+            row.update(_revert(forge, entry, merges, refused))
         rows.append(row)
     return rows
+
+
+def _open_pr(forge: GitHubForge, plan_dir: Path, entry: dict[str, Any]) -> int:
+    """The branch from the plan's bundle pushed, and its pull request opened: its number."""
+    try:
+        read_bundle(forge.repo, plan_dir / entry["bundle"], entry["branch"], entry["head_sha"])
+    except GitError as exc:
+        raise ForgeError(f"plan entry {entry['seq']}: {exc}") from exc
+    issue, branch, base = entry["issue"], entry["branch"], entry["base"]
+    return forge.open_pr(issue, branch, base, entry["title"], entry["body"]).number
+
+
+def _revert(
+    forge: GitHubForge, entry: dict[str, Any], merges: dict[str, str], refused: set[str]
+) -> dict[str, Any]:
+    """A recorded revert, unless its merge was never applied or GitHub's branch already
+    holds the reverted tree."""
+    if entry["merge_sha"] in refused:
+        return {"result": "skipped", "why": "its merge was not applied"}
+    real = merges.get(entry["merge_sha"], entry["merge_sha"])
+    head = forge.sync(entry["branch"])
+    if forge.repo.tree_of(head) == entry["tree"] and head != real:
+        return {"result": "already reverted"}
+    return {"revert": forge.revert_merge(entry["branch"], real, entry["message"])}
 
 
 def _merge(

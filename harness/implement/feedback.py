@@ -102,16 +102,15 @@ def previous_attempt(
     return None
 
 
-def _attempt(
-    store: Store,
-    issue: int,
+def _implementation_evidence(
     run_id: str,
-    status: str,
     records: list[Any],
     done: dict[str, dict[str, Any]],
     tree: dict[str, Any],
     head: str,
-) -> PreviousAttempt:
+) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """What the implement run itself showed (review findings, test output, a declined plan,
+    failed gates), as the fields every ``PreviousAttempt`` shares, and its failed gates."""
     failed = {
         s.step_id: {**(s.outputs or {}), "error": s.error} for s in records if s.status == "failed"
     }
@@ -144,6 +143,20 @@ def _attempt(
         "test_output": _tail(test.get("output"), MAX_TEST_OUTPUT) if test else "",
         "declined": _clip(declined, MAX_SUMMARY),
     }
+    return common, gates
+
+
+def _attempt(
+    store: Store,
+    issue: int,
+    run_id: str,
+    status: str,
+    records: list[Any],
+    done: dict[str, dict[str, Any]],
+    tree: dict[str, Any],
+    head: str,
+) -> PreviousAttempt:
+    common, gates = _implementation_evidence(run_id, records, done, tree, head)
     validation = _validation_of(store, issue, run_id) if status == "succeeded" else None
     if validation is None:
         ended = "at implementation" if status == "failed" else "before its validation decided"

@@ -93,45 +93,13 @@ def _under(path: Path, folders: Iterable[Path]) -> bool:
 def bwrap_argv(view: View, command: list[str], *, seccomp_fd: int | None = None) -> list[str]:
     """The one bubblewrap command line: ``command`` run in ``view``."""
     as_root = running_as_root()
-    args = ["bwrap"]
-    system: list[Path] = []
-    for name in SYSTEM:
-        path = Path(name)
-        if path.is_symlink():
-            args += ["--symlink", str(path.readlink()), name]
-        elif path.is_dir():
-            args += ["--ro-bind", name, name]
-            system.append(path)
-    args += ["--dev", "/dev", "--proc", "/proc"]
-    args += ["--perms", "1777", "--size", str(view.tmp_mb * 1024 * 1024), "--tmpfs", "/tmp"]
-    args += ["--perms", "1777", "--size", str(DEV_SHM_MB * 1024 * 1024), "--tmpfs", "/dev/shm"]
-    for hidden in [*map(Path, ALWAYS_HIDDEN), *view.hidden]:
-        if hidden.is_dir() and _under(hidden, system) and not _under(hidden, view.writable):
-            args += ["--tmpfs", str(hidden)]
-    made: set[Path] = {Path("/"), Path("/tmp"), Path("/dev"), Path("/dev/shm"), Path("/proc")}
-    mounts = [
-        *((p, p, "--bind") for p in view.writable),
-        *((p, p, "--ro-bind") for p in view.readable),
-    ]
-    if view.writable and view.seen_as is not None:
-        mounts[0] = (view.writable[0], view.seen_as, "--bind")
-    for path, inside, mode in mounts:
-        for parent in reversed(inside.parents):
-            if parent not in made and not _under(parent, system):
-                args += ["--perms", "0755", "--dir", str(parent)]
-                made.add(parent)
-        args += [mode, str(path), str(inside)]
-        made.add(inside)
-        git_link = path / ".git"
-        if mode == "--bind" and git_link.is_file():
-            # read-only: a command that could rewrite the worktree's .git (pointing it at a
-            # repository whose config runs commands) would own the harness's next git call
-            args += ["--ro-bind", str(git_link), str(inside / ".git")]
+    args, system = _system_view(view)
+    args += _mounts(view, system)
     if view.egress is not None:
         args += ["--dir", "/run", "--ro-bind", str(view.egress), EGRESS_SOCKET]
         command = relayed(command)
     if view.writable:
-        args += ["--chdir", str(mounts[0][1])]
+        args += ["--chdir", str(view.seen_as or view.writable[0])]
     args += ["--remount-ro", "/"]
     args += ["--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try", "--unshare-pid"]
     if not view.network:
@@ -158,6 +126,53 @@ def bwrap_argv(view: View, command: list[str], *, seccomp_fd: int | None = None)
             *command,
         ]
     return [*args, *command]
+
+
+def _system_view(view: View) -> tuple[list[str], list[Path]]:
+    """The read-only system, fresh /dev and /proc, size-capped /tmp and /dev/shm, and the
+    hidden folders that fall inside the system masked; with the system folders bound."""
+    args = ["bwrap"]
+    system: list[Path] = []
+    for name in SYSTEM:
+        path = Path(name)
+        if path.is_symlink():
+            args += ["--symlink", str(path.readlink()), name]
+        elif path.is_dir():
+            args += ["--ro-bind", name, name]
+            system.append(path)
+    args += ["--dev", "/dev", "--proc", "/proc"]
+    args += ["--perms", "1777", "--size", str(view.tmp_mb * 1024 * 1024), "--tmpfs", "/tmp"]
+    args += ["--perms", "1777", "--size", str(DEV_SHM_MB * 1024 * 1024), "--tmpfs", "/dev/shm"]
+    for hidden in [*map(Path, ALWAYS_HIDDEN), *view.hidden]:
+        if hidden.is_dir() and _under(hidden, system) and not _under(hidden, view.writable):
+            args += ["--tmpfs", str(hidden)]
+    return args, system
+
+
+def _mounts(view: View, system: list[Path]) -> list[str]:
+    """The view's own folders (the first writable one shown at ``seen_as`` when given), each
+    worktree's ``.git`` link read-only."""
+    args: list[str] = []
+    made: set[Path] = {Path("/"), Path("/tmp"), Path("/dev"), Path("/dev/shm"), Path("/proc")}
+    mounts = [
+        *((p, p, "--bind") for p in view.writable),
+        *((p, p, "--ro-bind") for p in view.readable),
+    ]
+    if view.writable and view.seen_as is not None:
+        mounts[0] = (view.writable[0], view.seen_as, "--bind")
+    for path, inside, mode in mounts:
+        for parent in reversed(inside.parents):
+            if parent not in made and not _under(parent, system):
+                args += ["--perms", "0755", "--dir", str(parent)]
+                made.add(parent)
+        args += [mode, str(path), str(inside)]
+        made.add(inside)
+        git_link = path / ".git"
+        if mode == "--bind" and git_link.is_file():
+            # read-only: a command that could rewrite the worktree's .git (pointing it at a
+            # repository whose config runs commands) would own the harness's next git call
+            args += ["--ro-bind", str(git_link), str(inside / ".git")]
+    return args
 
 
 def harden(paths: Iterable[Path]) -> None:

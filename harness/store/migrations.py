@@ -17,11 +17,8 @@ def migration(fn: Migration) -> Migration:
     return fn
 
 
-@migration
-def m001_runs(db: sqlite3.Connection) -> None:
-    execute_script(
-        db,
-        """
+# the first schema: runs, their steps, model calls, the event chain, flags and leases
+_M001_RUNS = """
         CREATE TABLE runs (
             id TEXT PRIMARY KEY,
             workflow TEXT NOT NULL,
@@ -86,8 +83,12 @@ def m001_runs(db: sqlite3.Connection) -> None:
             fence INTEGER NOT NULL,
             expires_at REAL NOT NULL
         );
-        """,
-    )
+        """
+
+
+@migration
+def m001_runs(db: sqlite3.Connection) -> None:
+    execute_script(db, _M001_RUNS)
 
 
 @migration

@@ -140,9 +140,22 @@ def prescreen(
             "Please file a shorter issue.",
             "factory_rules.md: triage.max_body_chars",
         )
+    return screen(*_content_rules(issue, others, rules, judged_today, title, body))
+
+
+def _content_rules(
+    issue: Issue,
+    others: list[Issue],
+    rules: Rules,
+    judged_today: int,
+    title: Sanitized,
+    body: Sanitized,
+) -> tuple[str | None, str, str]:
+    """What the sanitised text decides — hidden content, a protected path, a duplicate, the
+    author's daily limit — as (decision, reason, rule); None: the triage agent judges."""
     hidden = tuple(dict.fromkeys(title.hidden + body.hidden))
     if hidden:
-        return screen(
+        return (
             "needs_human",
             "The issue contains hidden or invisible content (" + "; ".join(hidden) + "). "
             "A maintainer must read it before any agent does.",
@@ -150,7 +163,7 @@ def prescreen(
         )
     touched = mentioned_protected(f"{title.text}\n{body.text}", list(rules.protected_paths))
     if touched:
-        return screen(
+        return (
             "needs_human",
             f"The request concerns the protected path `{touched}`, which the factory never changes "
             "on its own.",
@@ -158,22 +171,22 @@ def prescreen(
         )
     duplicate = find_duplicate(issue, others)
     if duplicate is not None:
-        return screen(
+        return (
             "reject",
             f"This duplicates issue {duplicate.number} ({duplicate.title[:80]!r}).",
             "pre-screen: a duplicate gives way to the earlier issue",
         )
     if (
-        issue.author not in limits.trusted_authors
-        and judged_today >= limits.max_issues_per_author_per_day
+        issue.author not in rules.triage.trusted_authors
+        and judged_today >= rules.triage.max_issues_per_author_per_day
     ):
-        return screen(
+        return (
             "deferred",
-            f"The author has reached today's limit of {limits.max_issues_per_author_per_day} "
+            f"The author has reached today's limit of {rules.triage.max_issues_per_author_per_day} "
             "triaged issues; this one will be triaged on a later day.",
             "factory_rules.md: triage.max_issues_per_author_per_day",
         )
-    return screen(None, "", "")
+    return None, "", ""
 
 
 ISSUE_TEMPLATES = ".github/ISSUE_TEMPLATE/"
