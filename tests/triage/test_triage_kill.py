@@ -5,13 +5,27 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 from tests.cli_helpers import spawn as factory
 from tests.triage.conftest import API_KEY, EXPECTED, ISSUES, make_repo
+
+
+def steps_recorded(state: Path) -> int:
+    """How many steps the runs on ``state`` have started (read-only, beside the writer)."""
+    db = state / "state.db"
+    if not db.exists():
+        return 0
+    try:
+        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)) as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM steps").fetchone()[0])
+    except sqlite3.OperationalError:  # the schema is still being made
+        return 0
 
 
 @pytest.mark.timeout(180)
@@ -29,15 +43,20 @@ def test_kill_9_at_random_points_then_rerun_finishes_exactly_once(tmp_path: Path
         )
         assert proc.wait(30) == 0, proc.stderr.read() if proc.stderr else ""
 
+    state = Path(env["FACTORY_STATE_DIR"])
     kills = 0
-    for delay in (0.9, 1.2, 1.5, 1.8, 2.1):
+    for more in (1, 3, 2, 4, 1):  # killed once this many more steps were recorded: by count
+        target = steps_recorded(state) + more
         proc = factory(repo, env, "triage")
-        time.sleep(delay)
+        deadline = time.monotonic() + 120  # a hang guard only
+        while proc.poll() is None and steps_recorded(state) < target:
+            assert time.monotonic() < deadline, "triage recorded no step"
+            time.sleep(0.01)
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1
-        proc.wait(30)
-    assert kills >= 1  # at least one run really died mid-way
+        proc.wait(60)
+    assert kills >= 1  # at least one run really died mid-way (the first, with work to do)
 
     final = factory(repo, env, "triage", "--json")
     out, err = final.communicate(timeout=120)
