@@ -212,6 +212,8 @@ class HoldoutRun(Artifact):
     setup_offline_for: list[str] = Field(default_factory=list)  # the change touched these
     network: NetworkRecord | None = None  # setup's connections through the egress proxy
     tests: Tested | None = None
+    # a bug fix's tests on production's code (the change's test files only): they must fail
+    tests_before: Tested | None = None
     validator: ValidatorRun | None = None
 
 
@@ -231,6 +233,8 @@ class CheckResult(HoldoutRun):
     production_sha: str
     head: str
     conflict: str | None = None
+    tests_lost: list[str] = Field(default_factory=list)  # existing tests removed or emptied
+    bug_tests: list[str] | None = None  # a bug fix's test files with a test (None: not a bug)
 
     @property
     def candidate(self) -> str | None:

@@ -29,6 +29,7 @@ from harness.forge.base import set_state
 from harness.git import shape
 from harness.review.trust import kind_of, review_gate
 from harness.triage.outbound import sanitize_outbound
+from harness.validate import proof
 from harness.validate.calibration import (
     cached_or_computed,
     calibration_key,
@@ -199,14 +200,34 @@ def check(ctx: StepContext) -> CheckResult:
         raise shape.UnsafeTree(problems, say_why=True)  # before any checkout, before any merge
     question = validator_question(ctx, prepared.candidate)
     earlier = _earlier_verdict(ctx, head, candidate, question.digest())
+    changed = repo.paths_between(production, candidate)
+    lost = proof.tests_lost(repo, production, candidate, changed)
+    bug_tests, before = None, None
+    if prepared.candidate.spec.kind == "bug":  # its tests, on the code it replaces
+        bug_tests = proof.new_tests(repo, candidate, changed)
+        code = [p for p in changed if not proof.is_test_file(p)]
+        before = {p: repo.read_blob(production, p) for p in code} if bug_tests else None
     result = journeys_on(
-        ctx, candidate, "candidate", question, trusted=production, tests=True, earlier=earlier
+        ctx,
+        candidate,
+        "candidate",
+        question,
+        trusted=production,
+        tests=True,
+        earlier=earlier,
+        before=before,
     )
     if result.journeys_passed and not result.setup_offline_for:
         # if this candidate lands, production becomes this tree: already calibrated
         key = calibration_key(repo, candidate, ctx.services.settings.holdout_dir)
         record_calibration(ctx.services.store, key, result)
-    return CheckResult(**dict(result), production_sha=production, head=head)
+    return CheckResult(
+        **dict(result),
+        production_sha=production,
+        head=head,
+        tests_lost=lost,
+        bug_tests=bug_tests,
+    )
 
 
 def _earlier_verdict(

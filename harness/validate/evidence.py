@@ -41,6 +41,7 @@ from harness.git.worktrees import WorktreeManager, default_worktree_root
 from harness.model.agent import AgentHooks
 from harness.sandbox.app import AppNotReady, AppProcess, free_port
 from harness.sandbox.limits import Limits
+from harness.sandbox.policy import Prepared as PreparedTree
 from harness.sandbox.policy import (
     fresh_root,
     prepare_worktree,
@@ -144,12 +145,26 @@ def fresh_app(settings: Settings, prepared: Path, name: str) -> Iterator[AppProc
         yield app
 
 
-def _tests_on(ctx: StepContext, prepared: Path, sha: str, label: str) -> Tested:
+def _tests_on(
+    ctx: StepContext,
+    prepared: Path,
+    sha: str,
+    label: str,
+    restore: dict[str, bytes | None] | None = None,
+) -> Tested:
     """``commands.test`` on the prepared checkout of ``sha`` (a copy of it: what tests write
-    never reaches the apps), in the sandbox without the network."""
+    never reaches the apps), in the sandbox without the network. ``restore`` puts files back
+    as they were before the change (None: absent) in that copy first: the change's tests on
+    the code it replaces."""
     settings = ctx.services.settings
     commands = settings.config.commands
     with fresh_copy(settings, prepared, f"{ctx.run_id}-{label}-tests") as path:
+        for name, data in (restore or {}).items():
+            target = path / name
+            target.unlink(missing_ok=True)
+            if data is not None:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
         limits = Limits(timeout_s=commands.test_timeout_s)
         result = worktree_sandbox(settings, path, limits, seen_as=prepared).run(commands.test)
     ctx.timings["subprocess_s"] += result.duration_s
@@ -289,6 +304,18 @@ def _holdout(settings: Settings) -> list[Journey]:
         ) from exc
 
 
+def _setup_failed(prepared: PreparedTree) -> StepFailed:
+    network = prepared.network.model_dump(mode="json") if prepared.network else None
+    return StepFailed(
+        str(prepared.problem),
+        {
+            "output": prepared.output,
+            "setup_inputs_changed": list(prepared.inputs_changed),
+            "network": network,
+        },
+    )
+
+
 def journeys_on(
     ctx: StepContext,
     sha: str,
@@ -297,6 +324,7 @@ def journeys_on(
     trusted: str | None = None,
     tests: bool = False,
     earlier: EarlierVerdict | None = None,
+    before: dict[str, bytes | None] | None = None,
 ) -> HoldoutRun:
     """Journeys (and the tests, and the sealed validator ``validator`` asks, if given) on the
     app built from ``sha``, each on a fresh app of its own. ``commands.setup`` reaches the
@@ -310,19 +338,13 @@ def journeys_on(
     path = manager.create_detached(base, f"{ctx.run_id}-{label}")
     try:
         prepared = prepare_worktree(settings, path, base, sha)
-        network = prepared.network.model_dump(mode="json") if prepared.network else None
         if prepared.problem is not None:
-            raise StepFailed(
-                prepared.problem,
-                {
-                    "output": prepared.output,
-                    "setup_inputs_changed": list(prepared.inputs_changed),
-                    "network": network,
-                },
-            )
+            raise _setup_failed(prepared)
         checks: list[Callable[[], Any]] = []
         if tests:
-            checks.append(lambda: _tests_on(ctx, path, sha, label))
+            checks.append(partial(_tests_on, ctx, path, sha, label))
+        if before:
+            checks.append(partial(_tests_on, ctx, path, sha, f"{label}-before", before))
         for number, journey in enumerate(journeys, start=1):
             checks.append(partial(_journey_check, ctx, path, label, shots, number, journey))
         if validator is not None:
@@ -333,6 +355,7 @@ def journeys_on(
         except AppNotReady as exc:
             raise StepFailed(str(exc), {"app_output": exc.output}) from exc
         tested = done.pop(0) if tests else None
+        tested_before = done.pop(0) if before else None
         sealed = done.pop() if validator is not None else None
         results: list[JourneyResult] = [r for _, found in done for r in found]
         return HoldoutRun(
@@ -345,6 +368,7 @@ def journeys_on(
             setup_offline_for=list(prepared.inputs_changed),  # set up again without network
             network=prepared.network,  # setup's connections through the egress proxy
             tests=tested,
+            tests_before=tested_before,
             validator=sealed,
         )
     finally:

@@ -38,6 +38,41 @@ def _tests_gate(e: Evidence) -> GateResult | None:
     )
 
 
+def _tests_kept_gate(e: Evidence) -> GateResult | None:
+    """No existing test removed, skipped or emptied (``harness.validate.proof``)."""
+    if e.checked.tests is None:
+        return None
+    lost = e.checked.tests_lost
+    return GateResult(
+        name="tests_kept",
+        passed=not lost,
+        evidence="; ".join(lost) if lost else "no existing test removed, skipped or emptied",
+    )
+
+
+def _bug_test_gate(e: Evidence) -> GateResult | None:
+    """A bug fix brings a test that fails on the code it replaces and passes with it."""
+    files = e.checked.bug_tests
+    if files is None:
+        return None  # not a bug fix
+    before = e.checked.tests_before
+    if not files or before is None:
+        why = "the bug fix adds or changes no test: nothing shows the bug is gone"
+        return GateResult(name="bug_test_fails_before", passed=False, evidence=why)
+    shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if files[3:] else "")
+    said = (
+        "so they show the bug"
+        if before.exit_code != 0
+        else "so they pass without the fix and do not show the bug"
+    )
+    return GateResult(
+        name="bug_test_fails_before",
+        passed=before.exit_code != 0,
+        evidence=f"`{before.command}` on production's code with the change's tests "
+        f"({shown}) exited {before.exit_code}, {said}",
+    )
+
+
 def _journeys_gate(e: Evidence) -> GateResult:
     journeys = e.checked.journeys
     return GateResult(
@@ -71,11 +106,14 @@ def _ci_gate(e: Evidence) -> GateResult:
 # The gates validation adds to implement's, each found again by its name (never its place).
 VALIDATE_GATES: tuple[Callable[[Evidence], GateResult | None], ...] = (
     _tests_gate,
+    _tests_kept_gate,
+    _bug_test_gate,
     _journeys_gate,
     _validator_gate,
     _ci_gate,
 )
 SEALED = ("journeys", "validator", "ci")  # judged after a browser looked
+PROOF = ("tests_kept", "bug_test_fails_before")  # a person reviews what the tests do not prove
 
 
 def decide_route(rules: Rules, candidate: PrCandidate, checked: CheckResult, ci: str) -> Routing:
@@ -117,7 +155,8 @@ def _routed(
 ) -> Routing:
     """In order: journeys that pass on production but fail on this change while the validator
     passes it are a hold-out conflict (a person decides: no retry can satisfy both); a
-    criterion the validator could not observe goes to a person's review; every gate green
+    criterion the validator could not observe goes to a person's review, and so does a change
+    whose tests prove nothing (``PROOF``: only those failed); every gate green
     merges; a passing verdict in the review band goes to review; anything else is retried
     while fix attempts remain, then failed."""
     verdict, score = _given(checked)
@@ -145,6 +184,10 @@ def _routed(
             "a hidden user journey that passes on production fails on this change, while the "
             "validator passed it: the hold-out and the issue disagree",
         )
+    proof = [g for g in gates if g.name in PROOF and not g.passed]
+    if proof and all(g.passed for g in gates if g.name not in PROOF):
+        said = "; ".join(f"{g.name}: {g.evidence}" for g in proof)
+        return routed("needs_review", f"the tests do not prove the change ({said})")
     others_pass = named["journeys"].passed and not before  # CI and validator aside
     if others_pass and named["ci"].passed and unseen and not failed_criteria:
         return routed("needs_review", f"the validator could not observe: {'; '.join(unseen)}")
