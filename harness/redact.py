@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 
@@ -38,10 +39,17 @@ def redact_credentials(text: str) -> str:
 
 
 def redact(text: str) -> str:
-    """``text`` with every secret value (and its 20-character slices) and every
+    """``text`` with every secret value (and every 20-character piece of one) and every
     credential-shaped string replaced."""
-    for value in secret_values():
-        text = text.replace(value, "[redacted]")
-        for start in range(0, len(value) - 19, 10):
-            text = text.replace(value[start : start + 20], "[redacted]")
+    values = tuple(secret_values())
+    if values:
+        text = _pieces(values).sub("[redacted]", text)
     return redact_credentials(text)
+
+
+@functools.lru_cache(maxsize=8)
+def _pieces(values: tuple[str, ...]) -> re.Pattern[str]:
+    """One pattern for the values and each of their 20-character windows, longest first."""
+    windows = {v[i : i + 20] for v in values for i in range(len(v) - 19)}
+    found = sorted({*values, *windows}, key=len, reverse=True)
+    return re.compile("|".join(map(re.escape, found)))

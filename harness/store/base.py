@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from harness.redact import redact
+
 DB_NAME = "state.db"
 
 
@@ -24,6 +26,16 @@ def utc_now(at: float | None = None) -> str:
 
 def dumps(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
+
+
+def stored(value: Any) -> str:
+    """``value`` as the store keeps what a run produced: JSON with every secret redacted, so
+    every reader (``factory report``, the dashboard, a copy of the file) shows the same."""
+    return redact(dumps(value))
+
+
+def stored_text(text: str | None) -> str | None:
+    return None if text is None else redact(text)
 
 
 def loads(text: str | None) -> Any:

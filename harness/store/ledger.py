@@ -6,7 +6,7 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
-from harness.store.base import StoreBase, dumps, loads, utc_now
+from harness.store.base import StoreBase, dumps, loads, stored, utc_now
 from harness.store.records import Event
 
 if TYPE_CHECKING:
@@ -94,7 +94,7 @@ class LedgerMixin(StoreBase):
         with self.transaction() as db:
             last = db.execute("SELECT hash FROM events ORDER BY id DESC LIMIT 1").fetchone()
             prev = last[0] if last else GENESIS
-            ts, payload = utc_now(), dumps(data)
+            ts, payload = utc_now(), stored(data)
             digest = event_hash(prev, run_id, ts, kind, payload)
             db.execute(
                 "INSERT INTO events (run_id, ts, kind, data, prev_hash, hash) VALUES (?,?,?,?,?,?)",

@@ -7,7 +7,7 @@ import sqlite3
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from harness.errors import NotFoundError
-from harness.store.base import StoreBase, dumps, loads, utc_now
+from harness.store.base import StoreBase, dumps, loads, stored, stored_text, utc_now
 from harness.store.records import Run, StepRecord
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ class RunsMixin(StoreBase):
             db.execute(
                 "INSERT INTO runs (id, workflow, issue, status, inputs, governance, started_at)"
                 " VALUES (?, ?, ?, 'running', ?, ?, ?)",
-                (run_id, workflow, issue, dumps(inputs), dumps(governance), utc_now()),
+                (run_id, workflow, issue, stored(inputs), dumps(governance), utc_now()),
             )
         return self.get_run(run_id)
 
@@ -103,7 +103,7 @@ class RunsMixin(StoreBase):
             db.execute(
                 "UPDATE runs SET status = ?, reason = ?, not_before = ?, finished_at = ?"
                 " WHERE id = ?",
-                (status, reason, not_before, finished, run_id),
+                (status, stored_text(reason), not_before, finished, run_id),
             )
 
     def set_current_step(self, run_id: str, step_id: str) -> None:
@@ -144,7 +144,7 @@ class RunsMixin(StoreBase):
             cur = db.execute(
                 "INSERT INTO steps (run_id, step_id, attempt, status, inputs, started_at)"
                 " VALUES (?, ?, ?, 'running', ?, ?)",
-                (run_id, step_id, int(row[0]) + 1, dumps(inputs), utc_now()),
+                (run_id, step_id, int(row[0]) + 1, stored(inputs), utc_now()),
             )
             db.execute("UPDATE runs SET current_step = ? WHERE id = ?", (step_id, run_id))
             return int(cur.lastrowid or 0)
@@ -168,8 +168,8 @@ class RunsMixin(StoreBase):
                 " model_s = ?, subprocess_s = ?, artifact = ?, error_kind = ? WHERE seq = ?",
                 (
                     status,
-                    dumps(outputs),
-                    error,
+                    stored(outputs),
+                    stored_text(error),
                     now,
                     now,
                     model_s,
