@@ -12,10 +12,11 @@ from __future__ import annotations
 import ast
 import re
 from dataclasses import dataclass
-from fnmatch import fnmatch
 from typing import Protocol
 
-TEST_FILES = (
+from harness.config.globs import matching
+
+TEST_FILES = [
     "test_*.py",
     "*_test.py",
     "tests.py",
@@ -27,7 +28,7 @@ TEST_FILES = (
     "*.spec.ts",
     "*.spec.jsx",
     "*.spec.tsx",
-)
+]
 TEST_FOLDERS = ("tests", "test", "__tests__")
 _SKIPPED = ("skip", "skipif", "xfail")
 _JS_TEST = re.compile(r"(?<![\w.])x?(?:it|test)(?:\.(?:only|skip|todo|concurrent))?\s*\(")
@@ -50,7 +51,7 @@ class Count:
 
 def is_test_file(path: str) -> bool:
     name = path.rsplit("/", 1)[-1]
-    if any(fnmatch(name, pattern) for pattern in TEST_FILES):
+    if matching(name, TEST_FILES):
         return True
     folders = path.split("/")[:-1]
     return name.endswith((".py", ".js", ".ts", ".jsx", ".tsx")) and any(
