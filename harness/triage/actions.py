@@ -105,7 +105,8 @@ def _decision(ctx: StepContext) -> dict[str, Any]:
 
 @action("triage.apply", produces=IssueSpec, needs={"prescreen": "triage.prescreen"})
 def apply_action(ctx: StepContext) -> Produced:
-    """Labels and one comment, computed in code from the structured decision. Safe to repeat."""
+    """Labels and one comment, computed in code from the structured decision (a rejected
+    issue closed after its comment). Safe to repeat."""
     assert ctx.issue is not None
     forge, now = ctx.services.forge, ctx.services.clock()
     decided = _decision(ctx)
@@ -127,6 +128,8 @@ def apply_action(ctx: StepContext) -> Produced:
     if decision == "accept":
         body += "\n" + spec_block(ctx.services.forge.markers, ctx.issue, {**pre, **decided})
     comment = forge.post_comment(ctx.issue, key, body)
+    if decision == "reject":  # the comment says why; nothing is left to do on it
+        forge.close_issue(ctx.issue)
     spec = IssueSpec(
         number=ctx.issue,
         title=str(pre.get("title", "")),

@@ -66,6 +66,7 @@ def test_triage_decides_labels_and_comments_once(
         body = comments[0].split("-->", 1)[1].strip()
         assert body.startswith("**Triage: "), body
         assert "Rule: " in body
+        assert issue["state"] == ("closed" if label == "factory:rejected" else "open"), issue
 
     accepted = show(capsys, repo, 1)
     assert "priority:p2" in accepted["labels"] and "kind:feature" in accepted["labels"]
