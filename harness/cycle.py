@@ -15,7 +15,7 @@ from harness.errors import FactoryError, ForgeError
 from harness.git.worktrees import WorktreeManager, default_worktree_root
 from harness.implement.run import implement_issue, waits_for_approval
 from harness.services import open_services
-from harness.store.outcomes import outcome_word
+from harness.store.outcomes import outcome_word, shown
 from harness.triage.queue import triage_all
 from harness.validate.run import unfinished_after_merge, validate_issue
 
@@ -89,7 +89,7 @@ def _row(stage: str, number: int, outcome: RunOutcome | None, error: str | None)
     }
 
 
-def outcome_of(row: dict[str, Any]) -> str:
+def outcome_of(row: dict[str, Any]) -> str | None:
     """What happened to one issue in one stage (``outcome_word``, the one rule)."""
     return outcome_word(
         str(row["stage"]),
@@ -145,7 +145,8 @@ def run_stage(
         futures = [pool.submit(_one, settings, provider, stage, n, plan) for n in numbers]
         for future in futures:
             row = future.result()
-            progress(f"  issue {row['issue']}: {outcome_of(row)} {row.get('reason') or ''}")
+            said = shown(outcome_of(row), str(row["status"]))
+            progress(f"  issue {row['issue']}: {said} {row.get('reason') or ''}")
             rows.append(row)
     return rows
 

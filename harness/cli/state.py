@@ -75,6 +75,8 @@ def runs(ctx: click.Context, limit: int, as_json: bool) -> None:
 
 def _run_line(row: dict[str, Any]) -> tuple[object, ...]:
     """A run as the terminal shows it: compact enough for 80 columns (--json has it all)."""
+    from harness.store.outcomes import shown
+
     started, finished = row["started_at"] or "", row["finished_at"] or ""
     took = ""
     if started and finished:
@@ -84,7 +86,7 @@ def _run_line(row: dict[str, Any]) -> tuple[object, ...]:
         row["id"],
         row["workflow"],
         row["issue"] if row["issue"] is not None else "",
-        row["outcome"],
+        shown(row["outcome"], row["status"]),
         started[:16].replace("T", " "),
         took,
         f"${row['cost_usd']:.4f}",

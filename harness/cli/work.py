@@ -285,7 +285,13 @@ def _run_rows(result: dict[str, Any]) -> list[tuple[object, ...]]:
     ]
     for name in ("implement", "validate"):
         rows += [
-            (name, row["issue"], outcome_of(row), row.get("pr") or "", row.get("reason"))
+            (
+                name,
+                row["issue"],
+                outcome_of(row) or row["status"],
+                row.get("pr") or "",
+                row.get("reason"),
+            )
             for row in result[name]
         ]
     production = result.get("production")

@@ -93,7 +93,7 @@ class RunLine:
     workflow: str
     issue: int | None
     status: str
-    outcome: str
+    outcome: str | None  # what became of the work (harness/store/outcomes.py)
     current_step: str | None
     started_at: str
     finished_at: str | None

@@ -234,6 +234,21 @@ def install(db: sqlite3.Connection) -> None:
     execute_script(db, _upsert_latest("SELECT DISTINCT issue AS i FROM runs"))
 
 
+OUTCOMES = (
+    "merged",
+    "pr_opened",
+    "accepted",
+    "rejected",
+    "needs_info",
+    "needs_human",
+    "needs_review",
+    "holdout_conflict",
+    "retry",
+    "failed",
+)
+_DECIDED = {"accept": "accepted", "reject": "rejected", "needs_info": "needs_info"}
+
+
 def outcome_word(
     workflow: str,
     status: str,
@@ -243,25 +258,31 @@ def outcome_word(
     route: str | None = None,
     landed: bool = False,
     reverted: bool = False,
-    green: bool | None = None,
-) -> str:
-    """What one run came to, in a word or two: the one rule for ``factory runs``, the live
-    line, the cycle's table and the dashboard. A run that finished without error "succeeded",
-    but a validation that did not land a change never reads so: its outcome is where the
-    change went (``not merged: needs_review`` …)."""
+) -> str | None:
+    """What became of the work of one run (one of ``OUTCOMES``; None while it runs, when it
+    stopped, or when it decided nothing about an issue): the one rule for ``factory runs``,
+    the live line, the cycle's table and the dashboard. ``status`` says whether the run
+    itself finished; a validation that did not land a change is never "succeeded" to a
+    reader: its outcome is where the change went (``needs_review``, ``holdout_conflict``…),
+    and a merge its smoke run reverted goes back to implementation (``retry``)."""
+    if status == "failed":
+        return "failed"
     if status != "succeeded":
-        return status
+        return None
     if workflow == "validate":
-        if landed or route == "merge":
-            return "merged, reverted" if reverted else ("merged" if landed else "merge pending")
-        return f"not merged: {route}" if route else "no decision"
+        if landed:
+            return "retry" if reverted else "merged"
+        return route if route in OUTCOMES else None
     if workflow == "implement":
-        return "PR opened" if pr else "no PR"
-    if workflow == "triage" and decision:
-        return decision
-    if green is not None:  # production's health
-        return "production green" if green else "production red"
-    return status
+        return "pr_opened" if pr else None
+    if workflow == "triage":
+        return _DECIDED.get(decision or "", decision if decision in OUTCOMES else None)
+    return None
+
+
+def shown(outcome: str | None, status: str) -> str:
+    """A run's word in a table or a line: its outcome, else its own status."""
+    return outcome or status
 
 
 class OutcomesMixin(StoreBase):
@@ -294,29 +315,26 @@ class OutcomesMixin(StoreBase):
         )
         return {int(r["issue"]): dict(r) for r in rows}
 
-    def run_outcomes(self, runs: list[tuple[str, str, str]]) -> dict[str, str]:
+    def run_outcomes(self, runs: list[tuple[str, str, str]]) -> dict[str, str | None]:
         """``outcome_word`` for each ``(run id, workflow, status)``, from the typed records
         its succeeded steps kept (``IssueSpec``, ``PrCandidate``, ``Validation``,
         ``Landing``, ``Smoke``): one query, however many runs."""
         rows = self._rows(
             "SELECT s.run_id, s.artifact, json_extract(s.outputs, '$.decision') AS decision,"
             " json_extract(s.outputs, '$.route') AS route,"
-            " json_extract(s.outputs, '$.reverted') AS reverted,"
-            " json_extract(s.outputs, '$.green') AS green"
+            " json_extract(s.outputs, '$.reverted') AS reverted"
             " FROM json_each(?) j JOIN steps s ON s.run_id = j.value"
             " WHERE s.status = 'succeeded' AND s.artifact IN"
-            " ('IssueSpec', 'PrCandidate', 'Validation', 'Landing', 'Smoke', 'Health')"
-            " ORDER BY s.seq",
+            " ('IssueSpec', 'PrCandidate', 'Validation', 'Landing', 'Smoke') ORDER BY s.seq",
             (json.dumps([run_id for run_id, _, _ in runs]),),
         )
         kept: dict[str, dict[str, sqlite3.Row]] = {}
         for r in rows:  # by seq: the newest of each type wins
             kept.setdefault(str(r["run_id"]), {})[str(r["artifact"])] = r
-        out = {}
+        out: dict[str, str | None] = {}
         for run_id, workflow, status in runs:
             got = kept.get(run_id, {})
             spec, decided, smoke = got.get("IssueSpec"), got.get("Validation"), got.get("Smoke")
-            health = got.get("Health")
             out[run_id] = outcome_word(
                 workflow,
                 status,
@@ -325,7 +343,6 @@ class OutcomesMixin(StoreBase):
                 route=decided["route"] if decided else None,
                 landed="Landing" in got,
                 reverted=bool(smoke and smoke["reverted"]),
-                green=bool(health["green"]) if health else None,
             )
         return out
 

@@ -47,7 +47,7 @@ def test_run_exits_1_when_a_gate_refused_and_fits_80_columns(
     for name in ("TTY_COMPATIBLE", "COLUMNS"):
         monkeypatch.delenv(name)
     piped = run_cli(capsys, "--repo", str(repo), "runs").out.splitlines()
-    assert piped[0].split("\t")[:4] == ["id", "workflow", "issue", "status"]
+    assert piped[0].split("\t")[:4] == ["id", "workflow", "issue", "outcome"]
     assert {len(line.split("\t")) for line in piped} == {8}
     assert all(re.match(r"\d+/\d+$", line.split("\t")[-1]) for line in piped[1:])
     assert "─" not in "".join(piped)
