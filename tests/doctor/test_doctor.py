@@ -99,15 +99,20 @@ def _commit(repo: Path) -> None:
     git(repo, "commit", "-qm", "factory")
 
 
+def _runnable(repo: Path) -> None:
+    """``start`` set, the offline ``setup``, the test runner vendored, all committed."""
+    _edit(repo, r"^  # start: .*$", '  start: ".venv/bin/python notes.py --port {port}"')
+    _edit(repo, r"^  setup: .*$", f"  setup: {OFFLINE_SETUP!r}".replace("'", '"'))
+    _vendor(repo)
+    _commit(repo)
+
+
 def test_init_commit_doctor_passes_and_a_broken_start_fails(python_repo: Path, capsys) -> None:
     repo = python_repo
     written = (repo / "factory.yaml").read_text()
     assert 'test: ".venv/bin/python -m pytest -q"' in written
     assert "python -m" not in written.replace(".venv/bin/python -m", "")  # never bare python
-    _edit(repo, r"^  # start: .*$", '  start: ".venv/bin/python notes.py --port {port}"')
-    _edit(repo, r"^  setup: .*$", f"  setup: {OFFLINE_SETUP!r}".replace("'", '"'))
-    _vendor(repo)
-    _commit(repo)
+    _runnable(repo)
 
     res = run_cli(capsys, "--repo", str(repo), "doctor", "--json")
     assert res.code == 0, res.out + res.err
@@ -154,10 +159,7 @@ def test_every_chromium_of_doctor_is_confined(
         watch.sample("doctor")
 
     monkeypatch.setattr(runner, "run_step", watched_step)
-    _edit(python_repo, r"^  # start: .*$", '  start: ".venv/bin/python notes.py --port {port}"')
-    _edit(python_repo, r"^  setup: .*$", f"  setup: {OFFLINE_SETUP!r}".replace("'", '"'))
-    _vendor(python_repo)
-    _commit(python_repo)
+    _runnable(python_repo)
     res = run_cli(capsys, "--repo", str(python_repo), "doctor", "--json")
     assert res.code == 0, res.out + res.err
     assert watch.assert_confined("doctor") >= 2
@@ -225,10 +227,7 @@ def test_each_journey_gets_a_fresh_app(python_repo: Path, tmp_path: Path, capsys
     in a validation."""
     repo = python_repo
     (repo / "notes.py").write_text(NOTES_APP)
-    _edit(repo, r"^  # start: .*$", '  start: ".venv/bin/python notes.py --port {port}"')
-    _edit(repo, r"^  setup: .*$", f"  setup: {OFFLINE_SETUP!r}".replace("'", '"'))
-    _vendor(repo)
-    _commit(repo)
+    _runnable(repo)
     journeys = tmp_path / "notes-holdout" / "journeys"
     (journeys / "home.yaml").unlink()
     (journeys / "a_add.yaml").write_text(
