@@ -25,7 +25,15 @@ from harness.paths import clip
 _COMMANDS: dict[str, tuple[str, ...]] = {
     "harness.cli.setup": ("init", "check"),
     "harness.cli.issue": ("issue",),
-    "harness.cli.work": ("triage", "implement", "validate", "run_command", "queue", "retry"),
+    "harness.cli.work": (
+        "triage",
+        "implement",
+        "validate",
+        "run_command",
+        "queue",
+        "retry",
+        "prune",
+    ),
     "harness.cli.state": ("status", "runs", "report", "stop", "resume"),
     "harness.cli.demo": ("demo",),
     "harness.cli.apply": ("apply",),

@@ -333,3 +333,31 @@ def retry(ctx: click.Context, number: int) -> None:
     said = retry_issue(services, number)
     services.store.append_event(None, "human.retry", {"issue": number, "actor": default_actor()})
     click.echo(said)
+
+
+@click.command()
+@click.option("--dry-run", is_flag=True, help="Say what would be deleted; delete nothing.")
+@click.pass_context
+def prune(ctx: click.Context, dry_run: bool) -> None:
+    """Delete the local branches (and worktrees) of finished attempts: every
+    factory/issue-N-… branch whose issue is closed on the forge, and worktree folders that
+    killed runs left. A branch an open issue may still need is kept."""
+    from harness.git.worktrees import WorktreeManager, default_worktree_root
+    from harness.services import open_services
+
+    root = repo_root(ctx)
+    services = open_services(root, state_dir(root), provider_override(ctx), plan=plan_folder(ctx))
+    manager = WorktreeManager(services.repo, default_worktree_root(services.settings.state_dir))
+    left = manager.prune()
+    closed: dict[int, bool] = {}
+
+    def finished(number: int) -> bool:
+        if number not in closed:
+            closed[number] = services.forge.get_issue(number).state == "closed"
+        return closed[number]
+
+    gone = manager.prune_finished(finished, dry_run=dry_run)
+    verb = "would delete" if dry_run else "deleted"
+    for branch in gone:
+        click.echo(f"{verb} {branch}")
+    click.echo(f"{len(gone)} branch(es) {verb}; {len(left)} leftover worktree folder(s) removed")

@@ -21,3 +21,8 @@ def branch_name(issue: int, title: str, salt: str | None = None) -> str:
 def is_factory_branch(name: str) -> bool:
     """The applier writes only branches of this exact shape."""
     return bool(_FACTORY.match(name))
+
+
+def issue_of(name: str) -> int | None:
+    """The issue a factory branch was made for (None: not a factory branch)."""
+    return int(name[len(PREFIX) :].split("-")[0]) if is_factory_branch(name) else None

@@ -13,11 +13,12 @@ import fcntl
 import hashlib
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from harness.errors import GitError
 from harness.git import integrity
+from harness.git.branches import issue_of
 from harness.git.repo import GitRepo
 
 _SHM = Path("/dev/shm")  # noqa: S108 (a per-state-dir folder is made inside it)
@@ -164,6 +165,26 @@ class WorktreeManager:
                         shutil.rmtree(child, ignore_errors=True)
                         removed.append(child)
             return removed
+
+    def prune_finished(self, finished: Callable[[int], bool], dry_run: bool = False) -> list[str]:
+        """Delete the ``factory/issue-<N>-…`` branches whose issue ``finished`` says is done
+        (with their worktrees): never one checked out in the main checkout. The branch names
+        deleted (or that would be, with ``dry_run``)."""
+        found = self.repo.git("for-each-ref", "--format=%(refname:short)", "refs/heads/factory/")
+        main_branch = self.repo.head_branch()
+        gone = []
+        for branch in found.split():
+            number = issue_of(branch)
+            if number is None or branch == main_branch or not finished(number):
+                continue
+            gone.append(branch)
+            if not dry_run:
+                with self._locked():
+                    for path, on in self._registered().items():
+                        if on == branch:
+                            self._drop(path)
+                    self.repo.git("branch", "-D", "--", branch)
+        return gone
 
     def list(self) -> list[Path]:
         return sorted(p for p in self._registered() if self.base_dir in p.parents)
