@@ -15,7 +15,7 @@ import contextlib
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urljoin
 
 from playwright.sync_api import Error as PlaywrightError
@@ -32,6 +32,29 @@ MAX_STEP_SNAPSHOT = 3_000  # the snapshot that comes back with navigate, click a
 VIEWPORT = {"width": 1024, "height": 768}
 SHOT_WIDTH, SHOT_HEIGHT = 1024, 1536
 MAX_SHOT_BYTES = 400_000
+T = TypeVar("T")
+MAX_HEAD_ENTRIES = 100
+MAX_FETCH_BODY = 20_000
+# the document's head as data: title, every <link> and <meta> with their attributes
+_HEAD_JS = """() => ({
+  title: document.title,
+  entries: [...document.head ? document.head.querySelectorAll('link, meta') : []].map(e =>
+    [e.tagName.toLowerCase(), [...e.attributes].map(a => [a.name, a.value])])
+})"""
+# a GET of one address of the app, from the page (the browser's own network, same origin)
+_FETCH_JS = """async (url) => {
+  const r = await fetch(url, {method: 'GET', credentials: 'same-origin', redirect: 'follow'});
+  const body = await r.text();
+  return {status: r.status, url: r.url, redirected: r.redirected,
+          headers: [...r.headers.entries()], body: body};
+}"""
+
+
+def _clip(text: str, limit: int) -> str:
+    """Untrusted text from the app, bounded, its control characters (but newlines and tabs)
+    shown as escapes."""
+    cleaned = "".join(c if c in "\n\t" or c.isprintable() else repr(c)[1:-1] for c in text)
+    return cleaned if len(cleaned) <= limit else cleaned[:limit] + f"\n[cut at {limit:,}]"
 
 
 def _text(data: dict[str, Any], key: str) -> str | None:
@@ -54,7 +77,7 @@ class BrowserTools:
     def close(self) -> None:
         self.context.close()
 
-    def _guarded(self, fn: Callable[[], str]) -> str:
+    def _guarded(self, fn: Callable[[], T]) -> T:
         try:
             return fn()
         except PlaywrightError as exc:
@@ -141,6 +164,36 @@ class BrowserTools:
 
         return self._guarded(act)
 
+    def head(self, data: dict[str, Any]) -> str:
+        """The current document's head: its title, every ``<link>`` and ``<meta>``."""
+        found = self._guarded(lambda: self.page.evaluate(_HEAD_JS))
+        lines = [f"head of {self.page.url}", f"title: {_clip(str(found['title']), 300)}"]
+        for tag, attributes in found["entries"][:MAX_HEAD_ENTRIES]:
+            shown = " ".join(f"{name}={_clip(str(value), 300)!r}" for name, value in attributes)
+            lines.append(f"{tag} {shown}")
+        if len(found["entries"]) > MAX_HEAD_ENTRIES:
+            lines.append(f"[{len(found['entries']) - MAX_HEAD_ENTRIES} more entries not shown]")
+        return "\n".join(lines)
+
+    def fetch(self, data: dict[str, Any]) -> str:
+        """A GET of one address of the app: status, content type, headers and the body as
+        text (a feed, a JSON endpoint), read by the page itself; never another origin."""
+        url = urljoin(self.base_url, _text(data, "url") or "/")
+        if origin_of(url) != origin_of(self.base_url):
+            raise ToolError(f"{url} is not part of the app; only {self.base_url} can be fetched")
+        got = self._guarded(lambda: self.page.evaluate(_FETCH_JS, url))
+        headers = dict(got["headers"])
+        body = str(got["body"])
+        lines = [
+            f"GET {url} -> HTTP {got['status']}"
+            + (f" (redirected to {got['url']})" if got["redirected"] else ""),
+            f"content-type: {headers.get('content-type', '(none)')}",
+            "headers: " + "; ".join(f"{k}: {_clip(v, 200)}" for k, v in sorted(headers.items())),
+            f"body ({len(body):,} characters):",
+            _clip(body, MAX_FETCH_BODY),
+        ]
+        return "\n".join(lines)
+
     def snapshot(self, data: dict[str, Any]) -> str:
         return self._guarded(lambda: self._page_text(MAX_SNAPSHOT))
 
@@ -182,6 +235,8 @@ class BrowserTools:
             "browser_press_key": self.press_key,
             "browser_snapshot": self.snapshot,
             "browser_take_screenshot": self.screenshot,
+            "browser_head": self.head,
+            "browser_fetch": self.fetch,
         }
         return {name: self._observing(name, tool) for name, tool in tools.items()}
 

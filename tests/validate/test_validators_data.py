@@ -4,6 +4,7 @@ it (checked like any configuration)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -232,3 +233,57 @@ def test_the_shipped_definitions_are_valid() -> None:
     }
     assert isinstance(parsed["sealed_browser"], ValidatorDefinition)
     assert isinstance(parsed["reviewer"], ReviewerDefinition)
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(300)
+def test_the_sealed_validator_confirms_a_feed_link_and_its_content_type(
+    notes: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a fresh app it never saw the code of: the head's alternate link, then the feed it
+    points to, read through the seal's own tools; what it was shown is what its verdict
+    cites."""
+    from tests.browser.test_page_eyes import APP
+
+    served_from = tmp_path / "bookmarks"
+    served_from.mkdir()
+    (served_from / "app.py").write_text(APP)
+    verdict = {
+        "verdict": "pass",
+        "score": 0.9,
+        "summary": "The page links its RSS feed, which is served as RSS.",
+        "criteria": [
+            {
+                "criterion": 'The page has <link rel="alternate"> to an RSS feed',
+                "result": "pass",
+                "evidence": "browser_head: link rel=alternate type=application/rss+xml",
+            },
+            {
+                "criterion": "The feed is served as application/rss+xml",
+                "result": "pass",
+                "evidence": "browser_fetch /feed.xml: HTTP 200, application/rss+xml",
+            },
+        ],
+    }
+    turns = [
+        [{"tool": "browser_head", "input": {}}],
+        [{"tool": "browser_fetch", "input": {"url": "/feed.xml"}}],
+        [{"tool": "submit_verdict", "input": verdict}],
+    ]
+    rule = Rule.model_validate({"output": "submit_verdict", "turns": turns})
+    port = free_port()
+    with (
+        AppProcess(Sandbox(served_from), f"python3 app.py --port {port}", port) as app,
+        AnthropicStandIn(responder=ScriptedModel([rule])) as standin,
+    ):
+        app.wait_ready(30)
+        monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", standin.url)
+        services = open_services(notes, tmp_path / "state", "anthropic")
+        answer = run_validator(
+            services, question(services), 5.0, app, tmp_path / "shots", Recorded()
+        )
+    assert answer.output is not None and answer.output.verdict == "pass", answer
+    shown = json.dumps([b["messages"] for _, b in standin.received if role_of(b) == "validator"])
+    assert "rel='alternate'" in shown and "href='/feed.xml'" in shown
+    assert "content-type: application/rss+xml" in shown
