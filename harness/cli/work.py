@@ -360,4 +360,5 @@ def prune(ctx: click.Context, dry_run: bool) -> None:
     verb = "would delete" if dry_run else "deleted"
     for branch in gone:
         click.echo(f"{verb} {branch}")
-    click.echo(f"{len(gone)} branch(es) {verb}; {len(left)} leftover worktree folder(s) removed")
+    done = "would be deleted" if dry_run else "deleted"
+    click.echo(f"{len(gone)} branch(es) {done}; {len(left)} leftover worktree folder(s) removed")
