@@ -348,7 +348,7 @@ def prune(ctx: click.Context, dry_run: bool) -> None:
     root = repo_root(ctx)
     services = open_services(root, state_dir(root), provider_override(ctx), plan=plan_folder(ctx))
     manager = WorktreeManager(services.repo, default_worktree_root(services.settings.state_dir))
-    left = manager.prune()
+    left = [] if dry_run else manager.prune()
     closed: dict[int, bool] = {}
 
     def finished(number: int) -> bool:
