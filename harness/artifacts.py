@@ -9,7 +9,9 @@ keep receiving plain dicts (``model_dump()``)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -309,20 +311,22 @@ class Smoke(HoldoutRun):
     reverted: str | None = None
 
 
-ARTIFACTS: dict[str, type[Artifact]] = {
-    cls.__name__: cls
-    for cls in (
-        GateResult,
-        IssueSpec,
-        PrCandidate,
-        Verdict,
-        ValidationTarget,
-        CheckResult,
-        Validation,
-        Landing,
-        Smoke,
-    )
-}
+ARTIFACTS: Mapping[str, type[Artifact]] = MappingProxyType(
+    {
+        cls.__name__: cls
+        for cls in (
+            GateResult,
+            IssueSpec,
+            PrCandidate,
+            Verdict,
+            ValidationTarget,
+            CheckResult,
+            Validation,
+            Landing,
+            Smoke,
+        )
+    }
+)
 
 
 @dataclass(frozen=True)

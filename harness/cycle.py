@@ -12,6 +12,7 @@ from harness.config.settings import Settings
 from harness.engine.context import Services
 from harness.engine.runner import Engine, RunOutcome, check_kill_switch
 from harness.errors import FactoryError, ForgeError
+from harness.forge.base import Label
 from harness.git.worktrees import WorktreeManager, default_worktree_root
 from harness.implement.run import implement_issue, waits_for_approval
 from harness.services import open_services
@@ -46,14 +47,14 @@ def ready_to_implement(services: Services) -> list[int]:
     """Accepted open issues the factory has not finished with (and that need no approval),
     and those whose implement run was interrupted, whatever their labels say (a run stopped
     while it labelled its end finishes it)."""
-    done = {"factory:needs-review", "factory:failed", "factory:needs-human"}
+    done = {Label.NEEDS_REVIEW, Label.FAILED, Label.NEEDS_HUMAN}
     interrupted = {run.issue for run in services.store.open_runs("implement")}
     return [
         i.number
         for i in services.forge.list_issues("open")
         if i.number in interrupted
         or (
-            "factory:accepted" in i.labels
+            Label.ACCEPTED in i.labels
             and not done & set(i.labels)
             and not waits_for_approval(services, i)
         )
@@ -195,7 +196,7 @@ def _waiting(services: Services) -> list[int]:
     return [
         i.number
         for i in services.forge.list_issues("open")
-        if "factory:needs-review" in i.labels and _needs_validation(services, i.number)
+        if Label.NEEDS_REVIEW in i.labels and _needs_validation(services, i.number)
     ]
 
 
@@ -228,7 +229,7 @@ def production_health(services: Services) -> dict[str, Any]:
             title = "Production is red: the factory has stopped"
             tracking = str(forge.create_issue(title, body, forge.bot_login).number)
             store.set_flag(TRACKING_FLAG, tracking)
-        forge.add_labels(int(tracking), ["factory:needs-human"])
+        forge.add_labels(int(tracking), [Label.NEEDS_HUMAN])
         forge.post_comment(int(tracking), f"health:red:{sha}", body)
     except ForgeError as exc:  # a plan cannot file an issue: the cycle still stops
         return {"green": False, "reason": reason, "run_id": outcome.run_id, "tracking": str(exc)}

@@ -147,7 +147,6 @@ def module_level_mutables(tree: ast.Module) -> list[str]:
     return found
 
 
-@pytest.mark.xfail(strict=True, reason="module-level state moves into Caches in later work")
 def test_module_level_state_lives_in_caches() -> None:
     found = {
         name: names
@@ -162,6 +161,51 @@ def test_the_state_check_finds_a_module_level_cache() -> None:
         "_SEEN: dict[str, int] = {}\nNAMES = ('a',)\n_ALL = set()\n_BY = {k: 1 for k in 'ab'}\n"
     )
     assert module_level_mutables(tree) == ["_SEEN", "_ALL", "_BY"]
+
+
+# -- labels ------------------------------------------------------------------------------------
+
+
+def label_literals(tree: ast.Module, names: set[str]) -> list[str]:
+    """Label names written as strings (a constant, or a piece of an f-string)."""
+    found: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if node.value in names:
+                found.append(node.value)
+        elif isinstance(node, ast.JoinedStr):
+            for part in node.values:
+                if isinstance(part, ast.Constant) and isinstance(part.value, str):
+                    found += [n for n in sorted(names) if n in part.value]
+    return found
+
+
+def test_label_names_are_written_once() -> None:
+    """``forge/base.py`` names every label (``Label``); code elsewhere says ``Label.MERGED``."""
+    from harness.forge.base import LABELS
+
+    names = {name for name in LABELS if name.startswith("factory:")}
+    found = {
+        name: hits
+        for name, _, tree in modules()
+        if name != "forge/base.py"
+        and not name.startswith(STAND_INS)
+        and (hits := label_literals(tree, names))
+    }
+    assert found == {}
+
+
+def test_the_label_check_finds_a_literal_label() -> None:
+    tree = ast.parse(
+        "a = 'factory:merged'\n"
+        "b = f'labelled factory:failed for {x}'\n"
+        "c = Label.MERGED\n"
+        '"""A docstring may speak of factory:merged."""\n'
+    )
+    assert label_literals(tree, {"factory:merged", "factory:failed"}) == [
+        "factory:merged",
+        "factory:failed",
+    ]
 
 
 # -- another workflow's steps ------------------------------------------------------------------

@@ -17,7 +17,7 @@ from playwright.sync_api import Browser, BrowserContext, Playwright, Request, sy
 from harness.browser.confine import BROWSER_ENV, Launcher
 from harness.errors import SandboxError
 
-LAUNCH_ARGS = [
+LAUNCH_ARGS = (
     "--headless",
     # Chromium's own sandbox builds user and PID namespaces, which the sandbox's seccomp filter
     # refuses to every confined process: the confinement around it replaces it (docs/sandbox.md)
@@ -29,7 +29,7 @@ LAUNCH_ARGS = [
     "--disable-component-update",
     "--disable-sync",
     "--disable-dev-shm-usage",
-]
+)
 _DEBIAN = ("/usr/lib/chromium/chromium", "/usr/bin/chromium", "/usr/bin/chromium-browser")
 
 

@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, TypeVar
 from urllib.parse import urljoin
 
@@ -29,7 +30,7 @@ from harness.model.blocks import Handler, Image, ToolOutput
 TIMEOUT_MS = 5000
 MAX_SNAPSHOT = 12_000
 MAX_STEP_SNAPSHOT = 3_000  # the snapshot that comes back with navigate, click and submit
-VIEWPORT = {"width": 1024, "height": 768}
+VIEWPORT = MappingProxyType({"width": 1024, "height": 768})
 SHOT_WIDTH, SHOT_HEIGHT = 1024, 1536
 MAX_SHOT_BYTES = 400_000
 T = TypeVar("T")
@@ -67,7 +68,7 @@ def _text(data: dict[str, Any], key: str) -> str | None:
 class BrowserTools:
     def __init__(self, session: BrowserSession, base_url: str, shots_dir: Path) -> None:
         self.base_url = base_url
-        self.context, self.guard = session.new_context(base_url, viewport=VIEWPORT)
+        self.context, self.guard = session.new_context(base_url, viewport=dict(VIEWPORT))
         self.page: Page = self.context.new_page()
         self.page.set_default_timeout(TIMEOUT_MS)
         self.shots_dir = shots_dir

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 import click
@@ -12,21 +13,25 @@ from harness.cli.common import PathText, emit_json
 if TYPE_CHECKING:
     from harness.demo import DemoReport
 
-_TRIAGE = {
-    "accept": "accepted",
-    "reject": "rejected",
-    "needs_info": "needs info",
-    "needs_human": "refused (needs a human)",
-    "deferred": "deferred",
-}
+_TRIAGE = MappingProxyType(
+    {
+        "accept": "accepted",
+        "reject": "rejected",
+        "needs_info": "needs info",
+        "needs_human": "refused (needs a human)",
+        "deferred": "deferred",
+    }
+)
 
 
-_ROUTES = {
-    "holdout_conflict": "needs a human: hold-out conflict",
-    "needs_review": "needs review",
-    "retry": "refused at validation, to be fixed",
-    "failed": "failed at validation",
-}
+_ROUTES = MappingProxyType(
+    {
+        "holdout_conflict": "needs a human: hold-out conflict",
+        "needs_review": "needs review",
+        "retry": "refused at validation, to be fixed",
+        "failed": "failed at validation",
+    }
+)
 
 
 def outcomes(report: DemoReport) -> list[tuple[int, str, str]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from harness.artifacts import GateResult, IssueSpec, PrCandidate, gates_failed
@@ -11,7 +12,7 @@ from harness.engine.context import StepContext
 from harness.errors import ErrorKind, FactoryError, StepFailed
 from harness.faults import fault_point
 from harness.forge import neutral
-from harness.forge.base import set_state
+from harness.forge.base import Label, set_state
 from harness.git import integrity, shape
 from harness.git.branches import branch_name
 from harness.git.repo import GitRepo
@@ -44,9 +45,9 @@ def sandbox(ctx: StepContext, path: Path, timeout_s: float) -> Sandbox:
     return worktree_sandbox(ctx.services.settings, path, Limits(timeout_s=timeout_s))
 
 
-PREPARE = {"prepare": "implement.prepare"}
-WORKTREE = {"worktree": "implement.worktree"}
-COMMIT = {"commit": "implement.commit"}
+PREPARE = MappingProxyType({"prepare": "implement.prepare"})
+WORKTREE = MappingProxyType({"worktree": "implement.worktree"})
+COMMIT = MappingProxyType({"commit": "implement.commit"})
 
 
 @action("implement.prepare", consumes=(IssueSpec,))
@@ -56,8 +57,8 @@ def prepare(ctx: StepContext) -> dict[str, Any]:
     if spec is None or spec["decision"] != "accept":
         raise FactoryError(f"issue {ctx.issue} has no accepted triage decision")
     current = ctx.services.forge.get_issue(ctx.issue)
-    ctx.services.forge.remove_labels(ctx.issue, ["factory:failed", "factory:needs-human"])
-    ctx.services.forge.add_labels(ctx.issue, ["factory:in-progress"])
+    ctx.services.forge.remove_labels(ctx.issue, [Label.FAILED, Label.NEEDS_HUMAN])
+    ctx.services.forge.add_labels(ctx.issue, [Label.IN_PROGRESS])
     previous = previous_attempt(ctx.services.store, ctx.services.repo, ctx.issue, ctx.run_id)
     return {
         **spec,
@@ -274,8 +275,8 @@ def open_pr(ctx: StepContext) -> PrCandidate:
         ctx.issue, info["branch"], services.settings.config.production_branch, title, _pr_body(ctx)
     )
     fault_point("implement.pr.created")
-    services.forge.remove_labels(ctx.issue, ["factory:in-progress"])
-    services.forge.add_labels(ctx.issue, ["factory:needs-review"])
+    services.forge.remove_labels(ctx.issue, [Label.IN_PROGRESS])
+    services.forge.add_labels(ctx.issue, [Label.NEEDS_REVIEW])
     services.forge.post_comment(
         ctx.issue,
         f"implement:pr:{info['branch']}",
@@ -314,8 +315,8 @@ def _outcome_label(ctx: StepContext) -> str:
     failures = ctx.failures
     kinds = {str(f.get("kind")) for f in failures.values()}
     if kinds & NEEDS_HUMAN or any(f.get("fatal") for f in failures.values()):
-        return "factory:needs-human"
-    return "factory:failed"
+        return Label.NEEDS_HUMAN
+    return Label.FAILED
 
 
 @action("implement.fail")

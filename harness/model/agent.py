@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from harness.errors import ModelError, ToolError
@@ -31,7 +32,7 @@ from harness.model.tools import message, tool_defs, validate_input
 MAX_TOOL_RESULT = 20_000
 MAX_CUT_TURNS = 2
 
-__all__ = ["AgentResult", "AgentSpec", "Handler", "ToolOutput", "cap", "checked_call", "run_agent"]
+__all__ = ("AgentResult", "AgentSpec", "Handler", "ToolOutput", "cap", "checked_call", "run_agent")
 
 
 @dataclass(frozen=True)
@@ -230,7 +231,7 @@ class _Loop:
         )
 
 
-_ELLIPSIS = {"type": "text", "text": "…"}
+_ELLIPSIS = MappingProxyType({"type": "text", "text": "…"})
 
 
 def _text(text: str) -> dict[str, Any]:

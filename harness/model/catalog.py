@@ -43,7 +43,12 @@ class Accepts:
 def _deprecated() -> dict[str, Any]:
     """The SDK's deprecation table (read when first needed: the SDK takes a second to import,
     and most commands never ask)."""
-    from anthropic.resources.messages.messages import DEPRECATED_MODELS
+    try:
+        from anthropic._data import DEPRECATED_MODELS
+    except ImportError:  # SDKs before 2.13 kept it beside the Messages resource
+        from anthropic.resources.messages.messages import (  # type: ignore[attr-defined]
+            DEPRECATED_MODELS,
+        )
 
     return dict(DEPRECATED_MODELS)
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import copy
+from types import MappingProxyType
 from typing import Any
 
 from harness.errors import ConfigError
 from harness.model.catalog import accepts
 
-EPHEMERAL = {"type": "ephemeral"}
+EPHEMERAL = MappingProxyType({"type": "ephemeral"})
 MAX_BREAKPOINTS = 4
-_UNMARKABLE = {"thinking", "redacted_thinking"}
+_UNMARKABLE = frozenset(("thinking", "redacted_thinking"))
 
 
 def governance_block(governance: list[tuple[str, str]]) -> str:

@@ -24,13 +24,13 @@ from typing import Any
 
 from harness.engine.context import Services
 from harness.errors import UsageError
-from harness.forge.base import PullRequest, set_state
+from harness.forge.base import Label, PullRequest, set_state
 from harness.retry import retry_issue
 from harness.review.trust import APPROVE_EVENT
 from harness.triage.outbound import sanitize_outbound
 
 REJECT_EVENT = "human.reject"
-REVIEWABLE = ("factory:needs-review", "factory:needs-human")
+REVIEWABLE = (Label.NEEDS_REVIEW, Label.NEEDS_HUMAN)
 MAX_REASON = 2000
 
 
@@ -80,8 +80,8 @@ def waiting_label(services: Services, number: int, action: str) -> str:
     if issue.state != "open" or not held:
         raise UsageError(
             f"issue {number} is not waiting for a person (it is {issue.state}, labels: "
-            f"{', '.join(issue.labels) or 'none'}); only factory:needs-review or "
-            f"factory:needs-human issues can be {action}d"
+            f"{', '.join(issue.labels) or 'none'}); only {' or '.join(REVIEWABLE)} issues can be "
+            f"{action}d"
         )
     return held[0]
 
@@ -105,8 +105,8 @@ def approve(services: Services, number: int, actor: str) -> Decision:
     actor = check_actor(actor)
     label = waiting_label(services, number, "approve")
     store, forge = services.store, services.forge
-    pr = open_pr(services, number) if label == "factory:needs-review" else None
-    if pr is None and label == "factory:needs-review":
+    pr = open_pr(services, number) if label == Label.NEEDS_REVIEW else None
+    if pr is None and label == Label.NEEDS_REVIEW:
         raise UsageError(
             f"issue {number} waits for review but has no open pull request from the factory"
         )
@@ -174,8 +174,8 @@ def reject(services: Services, number: int, reason: str, actor: str) -> Decision
     )
     # labels first, then the comment: an interrupted rejection is not repeated (the issue is
     # no longer waiting), so it never gets two comments
-    set_state(forge, number, "factory:rejected")
-    forge.remove_labels(number, ["factory:regression"])  # a rejection ends that story too
+    set_state(forge, number, Label.REJECTED)
+    forge.remove_labels(number, [Label.REGRESSION])  # a rejection ends that story too
     if pr is not None:
         forge.close_pr(pr.number)
     body = services.templates.render(

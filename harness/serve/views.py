@@ -16,7 +16,7 @@ from harness.engine.budget import start_of_day
 from harness.engine.context import Services
 from harness.engine.runner import kill_switch_state
 from harness.errors import FactoryError
-from harness.forge.base import Comment, Issue
+from harness.forge.base import Comment, Issue, Label
 from harness.redact import redact
 from harness.review.autonomy import AutonomyIndex, autonomy_index, autonomy_index_for
 from harness.review.change import ChangeDiff, change_diff
@@ -28,27 +28,27 @@ EVIDENCE = "evidence"  # the folder under the state that screenshots are served 
 
 # the queue's states, in the order the page lists them: label -> heading
 QUEUE_STATES: tuple[tuple[str, str], ...] = (
-    ("factory:accepted", "accepted"),
-    ("factory:in-progress", "in progress"),
-    ("factory:needs-review", "needs review"),
-    ("factory:needs-human", "needs human"),
-    ("factory:failed", "failed"),
-    ("factory:deferred", "deferred"),
-    ("factory:needs-info", "needs info"),
-    ("factory:merged", "merged"),
-    ("factory:rejected", "rejected"),
+    (Label.ACCEPTED, "accepted"),
+    (Label.IN_PROGRESS, "in progress"),
+    (Label.NEEDS_REVIEW, "needs review"),
+    (Label.NEEDS_HUMAN, "needs human"),
+    (Label.FAILED, "failed"),
+    (Label.DEFERRED, "deferred"),
+    (Label.NEEDS_INFO, "needs info"),
+    (Label.MERGED, "merged"),
+    (Label.REJECTED, "rejected"),
 )
 # where an issue with several factory labels belongs: the first of these it carries
 _PRECEDENCE = (
-    "factory:merged",
-    "factory:rejected",
-    "factory:in-progress",
-    "factory:needs-review",
-    "factory:needs-human",
-    "factory:failed",
-    "factory:deferred",
-    "factory:needs-info",
-    "factory:accepted",
+    Label.MERGED,
+    Label.REJECTED,
+    Label.IN_PROGRESS,
+    Label.NEEDS_REVIEW,
+    Label.NEEDS_HUMAN,
+    Label.FAILED,
+    Label.DEFERRED,
+    Label.NEEDS_INFO,
+    Label.ACCEPTED,
 )
 
 

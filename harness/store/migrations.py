@@ -1,4 +1,4 @@
-"""The schema as an ordered list of migrations, with a table of the applied ones."""
+"""The schema as an ordered tuple of migrations, with a table of the applied ones."""
 
 from __future__ import annotations
 
@@ -9,12 +9,6 @@ from harness.store import outcomes
 from harness.store.base import execute_script
 
 Migration = Callable[[sqlite3.Connection], None]
-MIGRATIONS: list[tuple[str, Migration]] = []
-
-
-def migration(fn: Migration) -> Migration:
-    MIGRATIONS.append((fn.__name__, fn))
-    return fn
 
 
 # the first schema: runs, their steps, model calls, the event chain, flags and leases
@@ -86,12 +80,10 @@ _M001_RUNS = """
         """
 
 
-@migration
 def m001_runs(db: sqlite3.Connection) -> None:
     execute_script(db, _M001_RUNS)
 
 
-@migration
 def m002_local_forge(db: sqlite3.Connection) -> None:
     execute_script(
         db,
@@ -140,7 +132,6 @@ def m002_local_forge(db: sqlite3.Connection) -> None:
     )
 
 
-@migration
 def m003_forge_intents(db: sqlite3.Connection) -> None:
     """Writes to a remote forge: recorded before they are sent, resolved after."""
     execute_script(
@@ -158,7 +149,6 @@ def m003_forge_intents(db: sqlite3.Connection) -> None:
     )
 
 
-@migration
 def m004_forge_cache(db: sqlite3.Connection) -> None:
     """What a remote forge answered, kept across runs: the open-issue snapshot, ETags for
     conditional requests, and facts checked once per repository (labels set up, login)."""
@@ -175,7 +165,6 @@ def m004_forge_cache(db: sqlite3.Connection) -> None:
     )
 
 
-@migration
 def m005_step_artifact_and_error_kind(db: sqlite3.Connection) -> None:
     """A step's outputs may be a typed hand-off (its type is recorded, so the next workflow
     finds it by type and issue); a failed step records what kind of failure it was."""
@@ -189,7 +178,6 @@ def m005_step_artifact_and_error_kind(db: sqlite3.Connection) -> None:
     )
 
 
-@migration
 def m006_indexes_and_outcomes(db: sqlite3.Connection) -> None:
     """Indexes for what status, history, the dashboard and the review read, and the
     outcome tables the database keeps up to date as runs finish (``outcomes.py``)."""
@@ -208,6 +196,19 @@ def m006_indexes_and_outcomes(db: sqlite3.Connection) -> None:
         """,
     )
     outcomes.install(db)
+
+
+MIGRATIONS: tuple[tuple[str, Migration], ...] = tuple(
+    (fn.__name__, fn)
+    for fn in (
+        m001_runs,
+        m002_local_forge,
+        m003_forge_intents,
+        m004_forge_cache,
+        m005_step_artifact_and_error_kind,
+        m006_indexes_and_outcomes,
+    )
+)
 
 
 def migrate(db: sqlite3.Connection) -> list[str]:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from types import MappingProxyType
 from typing import Any
 
 from harness.store.base import StoreBase, execute_script
@@ -203,25 +204,28 @@ CREATE TRIGGER latest_run_added AFTER INSERT ON runs
 BEGIN {_upsert_latest("SELECT NEW.issue AS i")} END;
 """
 
-_NAMES = {
-    "trigger": (
-        "outcomes_step_added",
-        "outcomes_step_changed",
-        "outcomes_run_changed",
-        "outcomes_human",
-        "outcomes_approval",
-        "latest_step_added",
-        "latest_step_changed",
-        "latest_run_added",
+_NAMES = (
+    (
+        "trigger",
+        (
+            "outcomes_step_added",
+            "outcomes_step_changed",
+            "outcomes_run_changed",
+            "outcomes_human",
+            "outcomes_approval",
+            "latest_step_added",
+            "latest_step_changed",
+            "latest_run_added",
+        ),
     ),
-    "table": ("issue_outcomes", "change_evidence", "issue_latest"),
-}
+    ("table", ("issue_outcomes", "change_evidence", "issue_latest")),
+)
 
 
 def install(db: sqlite3.Connection) -> None:
     """(Re)create the tables and triggers, and fill the tables from every issue and
     run there is: inside the caller's transaction, so a crash leaves nothing half made."""
-    for kind, names in _NAMES.items():
+    for kind, names in _NAMES:
         for name in names:
             db.execute(f"DROP {kind.upper()} IF EXISTS {name}")
     execute_script(db, TABLES + TRIGGERS)
@@ -246,7 +250,9 @@ OUTCOMES = (
     "retry",
     "failed",
 )
-_DECIDED = {"accept": "accepted", "reject": "rejected", "needs_info": "needs_info"}
+_DECIDED = MappingProxyType(
+    {"accept": "accepted", "reject": "rejected", "needs_info": "needs_info"}
+)
 
 
 def outcome_word(

@@ -4,6 +4,7 @@ the ``ack`` workflow's ``triage.ack``."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 from harness.artifacts import IssueSpec, Produced
@@ -11,25 +12,29 @@ from harness.engine.actions import action
 from harness.engine.budget import start_of_day
 from harness.engine.context import StepContext
 from harness.errors import FactoryError
-from harness.forge.base import STATE_LABELS, set_state
+from harness.forge.base import STATE_LABELS, Label, set_state
 from harness.implement.spec import spec_block
 from harness.triage.outbound import sanitize_outbound
 from harness.triage.prescreen import prescreen, template_comments
 
-DECISION_LABELS = {
-    "accept": "factory:accepted",
-    "reject": "factory:rejected",
-    "needs_info": "factory:needs-info",
-    "needs_human": "factory:needs-human",
-    "deferred": "factory:deferred",
-}
-HEADLINES = {
-    "accept": "Accepted",
-    "reject": "Rejected",
-    "needs_info": "Needs more information",
-    "needs_human": "Needs a maintainer",
-    "deferred": "Deferred",
-}
+DECISION_LABELS = MappingProxyType(
+    {
+        "accept": Label.ACCEPTED,
+        "reject": Label.REJECTED,
+        "needs_info": Label.NEEDS_INFO,
+        "needs_human": Label.NEEDS_HUMAN,
+        "deferred": Label.DEFERRED,
+    }
+)
+HEADLINES = MappingProxyType(
+    {
+        "accept": "Accepted",
+        "reject": "Rejected",
+        "needs_info": "Needs more information",
+        "needs_human": "Needs a maintainer",
+        "deferred": "Deferred",
+    }
+)
 
 
 def judged_today(ctx: StepContext, author: str) -> int:

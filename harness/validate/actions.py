@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from types import MappingProxyType
 from typing import Any
 
 from harness.artifacts import (
@@ -25,7 +26,7 @@ from harness.engine.actions import action
 from harness.engine.context import StepContext
 from harness.engine.runner import check_kill_switch
 from harness.errors import FactoryError, GitError, StepFailed
-from harness.forge.base import set_state
+from harness.forge.base import Label, set_state
 from harness.git import shape
 from harness.review.trust import kind_of, review_gate
 from harness.triage.outbound import sanitize_outbound
@@ -46,9 +47,9 @@ def production_tip(ctx: StepContext) -> tuple[str, str]:
     return branch, ctx.services.forge.sync(branch)  # on GitHub: fetched first
 
 
-PREPARE = {"prepare": "validate.prepare"}
-BASELINE = {"baseline": "validate.baseline"}
-CHECK = {"check": "validate.check"}
+PREPARE = MappingProxyType({"prepare": "validate.prepare"})
+BASELINE = MappingProxyType({"baseline": "validate.baseline"})
+CHECK = MappingProxyType({"check": "validate.check"})
 # every state a run may be in: an earlier verdict counts whatever became of its run
 ANY_RUN = ("succeeded", "failed", "running", "stopped")
 
@@ -257,12 +258,14 @@ def _earlier_verdict(
 
 MAX_TESTS_OUTPUT = 5000  # of the tests' output on the candidate, kept for the next attempt
 
-ROUTE_LABELS = {
-    "needs_review": "factory:needs-review",
-    "holdout_conflict": "factory:needs-human",
-    "retry": "factory:accepted",
-    "failed": "factory:failed",
-}
+ROUTE_LABELS = MappingProxyType(
+    {
+        "needs_review": Label.NEEDS_REVIEW,
+        "holdout_conflict": Label.NEEDS_HUMAN,
+        "retry": Label.ACCEPTED,
+        "failed": Label.FAILED,
+    }
+)
 
 
 @action("validate.decide", produces=Validation, needs={**PREPARE, **CHECK})
@@ -322,7 +325,7 @@ def fail(ctx: StepContext) -> dict[str, Any]:
     assert ctx.issue is not None
     failure = ctx.last_failure()
     forge = ctx.services.forge
-    set_state(forge, ctx.issue, "factory:needs-human")
+    set_state(forge, ctx.issue, Label.NEEDS_HUMAN)
     forge.post_comment(
         ctx.issue,
         f"validate:needs-human:{ctx.run_id}",
@@ -330,4 +333,4 @@ def fail(ctx: StepContext) -> dict[str, Any]:
             "comments/validate_failed.md.j2", failure=failure, run_id=ctx.run_id
         ),
     )
-    return {"label": "factory:needs-human", "reason": failure.error}
+    return {"label": Label.NEEDS_HUMAN, "reason": failure.error}

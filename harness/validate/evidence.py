@@ -31,6 +31,7 @@ from harness.browser.journeys import Journey, load_journeys
 from harness.browser.results import JourneyResult
 from harness.browser.runner import run_journeys
 from harness.browser.tools import BrowserTools, first_difference
+from harness.caches import PROCESS, Memo
 from harness.config.settings import Settings
 from harness.engine.agents import StepHooks
 from harness.engine.context import Services, StepContext
@@ -266,13 +267,12 @@ class CheckSlots:
                 self.changed.notify_all()
 
 
-_SLOTS_LOCK = threading.Lock()
-_SLOTS: dict[int, CheckSlots] = {}
+class _Slots(Memo[CheckSlots]):
+    """One ``CheckSlots`` per size, shared by the process's validations."""
 
 
 def _slots(size: int) -> CheckSlots:
-    with _SLOTS_LOCK:
-        return _SLOTS.setdefault(size, CheckSlots(size))
+    return PROCESS.part(_Slots).get(size, lambda: CheckSlots(size))
 
 
 def _run_checks(settings: Settings, checks: list[Callable[[], Any]], first: bool) -> list[Any]:

@@ -10,7 +10,7 @@ from harness.engine.actions import action
 from harness.engine.context import StepContext
 from harness.errors import StepFailed
 from harness.faults import fault_point
-from harness.forge.base import set_state
+from harness.forge.base import Label, set_state
 from harness.forge.neutral import Markdown
 from harness.validate.actions import BASELINE, CHECK, PREPARE, production_tip
 from harness.validate.evidence import journeys_on
@@ -61,7 +61,7 @@ def merge(ctx: StepContext) -> Landing:
             decision=decision,
         ),
     )
-    set_state(forge, ctx.issue, "factory:merged")
+    set_state(forge, ctx.issue, Label.MERGED)
     forge.close_issue(ctx.issue)
     return Landing(
         issue=ctx.issue,
@@ -117,7 +117,7 @@ def smoke(ctx: StepContext) -> Smoke:
     )
     forge.reopen_issue(ctx.issue)
     # back to work (not a terminal state): implemented again from production, told why
-    set_state(forge, ctx.issue, "factory:accepted", ("factory:regression",))
+    set_state(forge, ctx.issue, Label.ACCEPTED, (Label.REGRESSION,))
     forge.post_comment(
         ctx.issue,
         f"validate:regression:{merged}",

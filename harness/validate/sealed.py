@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from pydantic import ValidationError
@@ -42,8 +43,10 @@ from harness.model.base import CallRecord, Model
 from harness.redact import redact
 from harness.sandbox.bwrap import SAFE_PATH
 
-SEAL_ENV = {"PATH": SAFE_PATH, "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8"}
-SEAL_COMMAND = [sys.executable, "-I", "-m", "harness.validate.sealed"]
+SEAL_ENV = MappingProxyType(
+    {"PATH": SAFE_PATH, "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8"}
+)
+SEAL_COMMAND = (sys.executable, "-I", "-m", "harness.validate.sealed")
 MODEL_SOCKET, BROWSER_SOCKET = "model.sock", "browser.sock"  # in the request's ``sockets``
 
 
@@ -113,7 +116,7 @@ def sealed_argv(
         hidden=tuple(p.resolve() for p in masked if p.exists()),
         env=dict(SEAL_ENV),
     )
-    return bwrap_argv(view, command or SEAL_COMMAND, seccomp_fd=seccomp_fd)
+    return bwrap_argv(view, command or list(SEAL_COMMAND), seccomp_fd=seccomp_fd)
 
 
 def run_in_seal(
@@ -193,7 +196,7 @@ def run_sealed(
         with forwarder, BrowserBroker(sockets / BROWSER_SOCKET, launcher):
             try:
                 proc = run_in_seal(
-                    SEAL_COMMAND,
+                    list(SEAL_COMMAND),
                     masked,
                     [writable],
                     [sockets],

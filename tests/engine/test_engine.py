@@ -13,7 +13,7 @@ from harness.engine.context import StepContext
 from harness.engine.runner import Engine
 from harness.errors import ConfigErrors, FactoryError
 from harness.services import open_services
-from tests.cli_helpers import run_cli
+from tests.cli_helpers import run_cli, use_actions
 from tests.factory_repo import git, make_factory_repo
 
 RUNS: Counter[str] = Counter()
@@ -50,7 +50,8 @@ def _stop(ctx: StepContext) -> dict[str, Any]:
 
 
 @pytest.fixture(autouse=True)
-def _reset() -> None:
+def _reset(monkeypatch: pytest.MonkeyPatch) -> None:
+    use_actions(monkeypatch, _count, _flaky, _crash, _stop)
     RUNS.clear()
     PLAN.clear()
 
