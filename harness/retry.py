@@ -27,7 +27,7 @@ def retry_issue(services: Services, number: int) -> str:
         )
     # a terminal label replaced factory:accepted; triage's decision is what still stands
     spec = triage_spec(services.store, number) or forge_spec(forge, number)
-    accepted = Label.ACCEPTED in issue.labels or bool(spec and spec["decision"] == "accept")
+    accepted = Label.ACCEPTED in issue.labels or bool(spec and spec.decision == "accept")
     set_state(forge, number, Label.ACCEPTED if accepted else None)
     was = " and ".join(label.removeprefix("factory:") for label in held)
     body = services.templates.render("comments/retry.md.j2", was=was, accepted=accepted)

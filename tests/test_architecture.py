@@ -263,9 +263,6 @@ def reads_by_id(tree: ast.Module, ids: set[str]) -> list[str]:
     return found
 
 
-@pytest.mark.xfail(
-    strict=True, reason="review, serve, cli and cycle still read validate's steps by id"
-)
 def test_no_module_reads_another_workflows_steps_by_id() -> None:
     everything = set().union(*step_ids().values())
     found: dict[str, list[str]] = {}

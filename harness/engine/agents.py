@@ -7,6 +7,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
+from harness.artifacts import OUTPUT_TOOLS, Produced
 from harness.engine.budget import BudgetGuard
 from harness.engine.context import StepContext
 from harness.engine.killswitch import check_kill_switch
@@ -86,7 +89,9 @@ def _extra_context(ctx: StepContext) -> dict[str, Any]:
     return extra
 
 
-def run_agent_step(ctx: StepContext) -> dict[str, Any]:
+def run_agent_step(ctx: StepContext) -> tuple[dict[str, object], str | None]:
+    """The agent's turns; its output tool's input as the step's outputs (with its turns and
+    transcript), and the type it is recorded as when the tool has one (``OUTPUT_TOOLS``)."""
     step, services = ctx.step, ctx.services
     assert step.agent is not None and step.prompt is not None and step.output is not None
     settings = services.settings
@@ -112,4 +117,12 @@ def run_agent_step(ctx: StepContext) -> dict[str, Any]:
         services.model, spec, tool_handlers(ctx, list(step.tools)), StepHooks(ctx, model_id)
     )
     transcript = save_transcript(ctx, result.messages)
-    return {**result.output, "_turns": result.turns, "_transcript": str(transcript)}
+    extra = {"_turns": result.turns, "_transcript": str(transcript)}
+    kind = OUTPUT_TOOLS.get(step.output)
+    try:  # an override may widen the tool's schema: its input is kept, untyped
+        record = kind.model_validate(result.output) if kind is not None else None
+    except ValidationError:
+        record = None
+    if record is None:
+        return {**result.output, **extra}, None
+    return Produced(record, extra).outputs(), kind.__name__ if kind else None

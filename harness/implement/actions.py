@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
 
-from harness.artifacts import GateResult, IssueSpec, PrCandidate, gates_failed
+from harness.artifacts import (
+    Assignment,
+    Commit,
+    GateReport,
+    IssueSpec,
+    PrCandidate,
+    SetupRun,
+    Tested,
+    Worktree,
+    gates_failed,
+)
 from harness.engine.actions import action
 from harness.engine.context import StepContext
 from harness.errors import ErrorKind, FactoryError, StepFailed
@@ -34,10 +43,10 @@ def manager(ctx: StepContext) -> WorktreeManager:
 
 def worktree(ctx: StepContext) -> Path:
     """The run's worktree, re-created from its branch if it vanished (e.g. after a reboot)."""
-    info = ctx.outputs["worktree"]
-    path = Path(info["path"])
+    info = ctx.output("worktree", Worktree)
+    path = Path(info.path)
     if not path.is_dir():
-        path = manager(ctx).create(info["branch"], info["base_sha"])
+        path = manager(ctx).create(info.branch, info.base_sha)
     return path
 
 
@@ -50,93 +59,91 @@ WORKTREE = MappingProxyType({"worktree": "implement.worktree"})
 COMMIT = MappingProxyType({"commit": "implement.commit"})
 
 
-@action("implement.prepare", consumes=(IssueSpec,))
-def prepare(ctx: StepContext) -> dict[str, Any]:
+@action("implement.prepare", produces=Assignment, consumes=(IssueSpec,))
+def prepare(ctx: StepContext) -> Assignment:
     assert ctx.issue is not None
     spec = triage_spec(ctx.services.store, ctx.issue) or forge_spec(ctx.services.forge, ctx.issue)
-    if spec is None or spec["decision"] != "accept":
+    if spec is None or spec.decision != "accept":
         raise FactoryError(f"issue {ctx.issue} has no accepted triage decision")
     current = ctx.services.forge.get_issue(ctx.issue)
     ctx.services.forge.remove_labels(ctx.issue, [Label.FAILED, Label.NEEDS_HUMAN])
     ctx.services.forge.add_labels(ctx.issue, [Label.IN_PROGRESS])
     previous = previous_attempt(ctx.services.store, ctx.services.repo, ctx.issue, ctx.run_id)
-    return {
-        **spec,
-        "edited_since_triage": issue_sha256(current) != spec["issue_sha256"],
-        "previous": previous.to_json() if previous else None,
-    }
+    return spec.model_copy(
+        update={
+            "edited_since_triage": issue_sha256(current) != spec.issue_sha256,
+            "previous": previous.to_json() if previous else None,
+        }
+    )
 
 
-@action("implement.worktree", needs=PREPARE)
-def make_worktree(ctx: StepContext) -> dict[str, Any]:
+@action("implement.worktree", produces=Worktree, needs=PREPARE)
+def make_worktree(ctx: StepContext) -> Worktree:
     assert ctx.issue is not None
     repo = ctx.services.repo
     production = ctx.services.settings.config.production_branch
     base = repo.rev_parse(f"refs/heads/{production}")
     if base is None:
         raise FactoryError(f"production branch {production!r} does not exist")
-    branch = branch_name(ctx.issue, ctx.outputs["prepare"]["title"], salt=ctx.run_id)
-    previous = ctx.outputs["prepare"].get("previous")
-    if previous and previous.get("resume") and repo.rev_parse(previous["head"]) is not None:
+    assignment = ctx.output("prepare", Assignment)
+    branch = branch_name(ctx.issue, assignment.title, salt=ctx.run_id)
+    path = str(manager(ctx).create(branch, base))
+    previous = assignment.previous or {}
+    head = str(previous.get("head") or "")
+    if previous.get("resume") and head and repo.rev_parse(head) is not None:
         # a fix, not a re-roll: continue from the refused attempt's work; the change is still
-        # measured (gates, review) against the production commit it started from
-        # made on production; the setup step moves it to the attempt's work after setting up
-        # through the egress proxy on production's tree (a change's own code gets no network)
-        path = manager(ctx).create(branch, base)
-        return {
-            "path": str(path),
-            "branch": branch,
-            "base_sha": previous["base_sha"],
-            "start_sha": previous["head"],
-            "continues": previous["branch"],
-        }
-    path = manager(ctx).create(branch, base)
-    return {"path": str(path), "branch": branch, "base_sha": base, "start_sha": base}
+        # measured (gates, review) against the production commit it started from. The
+        # worktree is made on production; the setup step moves it to the attempt's work
+        # after setting up through the egress proxy on production's tree (a change's own code
+        # gets no network)
+        base_sha, continues = str(previous["base_sha"]), str(previous["branch"])
+        return Worktree(
+            path=path, branch=branch, base_sha=base_sha, start_sha=head, continues=continues
+        )
+    return Worktree(path=path, branch=branch, base_sha=base, start_sha=base)
 
 
-@action("implement.setup", needs=WORKTREE)
-def setup(ctx: StepContext) -> dict[str, Any]:
+@action("implement.setup", produces=SetupRun, needs=WORKTREE)
+def setup(ctx: StepContext) -> SetupRun:
     """``commands.setup`` in the sandbox, on the production tree before any agent works.
 
     It reaches the allowed hosts through the egress proxy (installing dependencies); what it
     creates is never committed."""
     commands = ctx.services.settings.config.commands
-    path = worktree(ctx)
-    info = ctx.outputs["worktree"]
-    start = info.get("start_sha", info["base_sha"])
-    prepared = prepare_worktree(ctx.services.settings, path, info["base_sha"], start)
+    path, info = worktree(ctx), ctx.output("worktree", Worktree)
+    prepared = prepare_worktree(ctx.services.settings, path, info.base_sha, info.start_sha)
     integrity.verify_all()  # git's configuration outside the worktree is as it was
     runs = [r for r in (prepared.online, prepared.offline) if r is not None]
     ctx.timings["subprocess_s"] += sum(r.duration_s for r in runs)
-    outputs: dict[str, Any] = {
-        "command": commands.setup,
-        "exit_code": runs[-1].exit_code if runs else 0,
-        "output": prepared.output[-10_000:],
-        "offline_again_for": list(prepared.inputs_changed),
-        "network": prepared.network.model_dump(mode="json") if prepared.network else None,
-        "artifacts": GitRepo(path).untracked(),
-    }
+    outputs = SetupRun(
+        command=commands.setup,
+        exit_code=runs[-1].exit_code if runs else 0,
+        output=prepared.output[-10_000:],
+        offline_again_for=list(prepared.inputs_changed),
+        network=prepared.network,
+        artifacts=GitRepo(path).untracked(),
+    )
     if prepared.problem is not None:
         raise StepFailed(f"setup: {prepared.problem}", outputs)
     return outputs
 
 
-@action("implement.test", needs=WORKTREE)
-def run_tests(ctx: StepContext) -> dict[str, Any]:
+@action("implement.test", produces=Tested, needs=WORKTREE)
+def run_tests(ctx: StepContext) -> Tested:
     commands = ctx.services.settings.config.commands
     path = worktree(ctx)
     tree = GitRepo(path).stage_tree(exclude=ctx.outputs.get("setup", {}).get("artifacts", []))
     result = sandbox(ctx, path, commands.test_timeout_s).run(commands.test)
     integrity.verify_all()
     ctx.timings["subprocess_s"] += result.duration_s
-    outputs = {
-        "command": commands.test,
-        "exit_code": result.exit_code,
-        "output": result.output[-20_000:],
-        "limit_hit": result.limit_hit,
-        "duration_s": round(result.duration_s, 3),
-        "tree": tree,
-    }
+    outputs = Tested(
+        command=commands.test,
+        exit_code=result.exit_code,
+        output=result.output[-20_000:],
+        limit_hit=result.limit_hit,
+        duration_s=round(result.duration_s, 3),
+        tree=tree,
+    )
     if result.exit_code != 0:
         raise StepFailed(
             f"tests failed: `{commands.test}` exited {result.exit_code}", outputs, ErrorKind.TESTS
@@ -144,27 +151,28 @@ def run_tests(ctx: StepContext) -> dict[str, Any]:
     return outputs
 
 
-@action("implement.commit", needs={**WORKTREE, **PREPARE, "test": "implement.test"})
-def commit(ctx: StepContext) -> dict[str, Any]:
+@action(
+    "implement.commit", produces=Commit, needs={**WORKTREE, **PREPARE, "test": "implement.test"}
+)
+def commit(ctx: StepContext) -> Commit:
     ctx.check_lease()
     path = worktree(ctx)
-    info, spec = ctx.outputs["worktree"], ctx.outputs["prepare"]
+    info, spec = ctx.output("worktree", Worktree), ctx.output("prepare", Assignment)
     repo = GitRepo(path)
-    subject = neutral.plain(spec["title"], limit=72)  # a commit message is read by GitHub too
+    subject = neutral.plain(spec.title, limit=72)  # a commit message is read by GitHub too
     message = f"{subject}\n\nFactory change for issue {ctx.issue} (run {ctx.run_id})."
-    tested = ctx.outputs["test"]["tree"]  # commit what the tests ran on, nothing made since
+    tested = ctx.output("test", Tested).tree  # commit what the tests ran on, nothing made since
     head = repo.commit_tree(tested, message) or repo.rev_parse("HEAD")
-    if head is None or head == info["base_sha"]:
+    if head is None or head == info.base_sha:
         raise StepFailed("the implementer changed nothing", {"head": head})
-    previous = spec.get("previous") or {}
-    if head == info.get("start_sha") and previous.get("automatic"):
+    if head == info.start_sha and (spec.previous or {}).get("automatic"):
         # the validation asked for a fix; after a person's retry (a hold-out updated, a broken
         # baseline repaired) the same change may be right and is validated again
         raise StepFailed(
             "the implementer changed nothing since the refused attempt", {"head": head}
         )
     fault_point("implement.commit.made")
-    return {"head": head, "base": info["base_sha"], "tree": repo.tree_of(head)}
+    return Commit(head=head, base=info.base_sha, tree=repo.tree_of(head))
 
 
 def fix_attempts(ctx: StepContext) -> int:
@@ -182,7 +190,7 @@ def fix_attempts(ctx: StepContext) -> int:
 
 
 @action("implement.declined")
-def declined(ctx: StepContext) -> dict[str, Any]:
+def declined(ctx: StepContext) -> dict[str, object]:
     """An agent may decline (``outcome: blocked`` with a reason): the request cannot be done
     within the mission and the rules. The run stops and a person decides (needs-human)."""
     of = str(ctx.step.params.get("step", ""))
@@ -196,11 +204,12 @@ def declined(ctx: StepContext) -> dict[str, Any]:
     )
 
 
-@action("implement.gates", needs={**PREPARE, **COMMIT})
-def gates(ctx: StepContext) -> dict[str, Any]:
+@action("implement.gates", produces=GateReport, needs={**PREPARE, **COMMIT})
+def gates(ctx: StepContext) -> GateReport:
     services, rules = ctx.services, ctx.services.settings.governance.rules
     limits = services.settings.config.gates
-    head, base = ctx.outputs["commit"]["head"], ctx.outputs["commit"]["base"]
+    made = ctx.output("commit", Commit)
+    head, base = made.head, made.base
     repo = services.repo
     attempts = fix_attempts(ctx)
     assert ctx.issue is not None
@@ -212,19 +221,15 @@ def gates(ctx: StepContext) -> dict[str, Any]:
         g.protected_paths_gate(sorted(p for _, _, p in numstat), protected),
         g.tree_shape_gate(shape.tree_problems(repo, base, head, protected)),
         g.secrets_gate(repo.diff_text(base, head, max_bytes=5_000_000)),
-        g.tests_gate(ctx.outputs.get("test"), ctx.outputs["commit"]["tree"]),
+        g.tests_gate(ctx.output("test", Tested) if "test" in ctx.outputs else None, made.tree),
         g.fix_attempts_gate(attempts, rules.max_fix_attempts),
         g.budget_gate(services.store.spend(issue=ctx.issue), rules.budgets.per_issue_usd),
     ]
-    outputs = {
-        "gates": [r.model_dump() for r in results],
-        "passed": all(r.passed for r in results),
-        "fix_attempts": attempts,
-    }
-    if not outputs["passed"]:
+    report = GateReport(gates=results, passed=all(r.passed for r in results), fix_attempts=attempts)
+    if not report.passed:
         failed = [r for r in results if not r.passed]
-        raise StepFailed(gates_failed(failed), outputs, ErrorKind.GATE)
-    return outputs
+        raise StepFailed(gates_failed(failed), report, ErrorKind.GATE)
+    return report
 
 
 def _pr_body(ctx: StepContext) -> str:
@@ -264,36 +269,37 @@ def open_pr(ctx: StepContext) -> PrCandidate:
     assert ctx.issue is not None
     ctx.check_lease()
     services = ctx.services
-    info, head = ctx.outputs["worktree"], ctx.outputs["commit"]["head"]
-    if services.repo.rev_parse(f"refs/heads/{info['branch']}") != head:
-        raise StepFailed(f"branch {info['branch']} moved after the gates passed", {}, ErrorKind.GIT)
+    info, made = ctx.output("worktree", Worktree), ctx.output("commit", Commit)
+    if services.repo.rev_parse(f"refs/heads/{info.branch}") != made.head:
+        raise StepFailed(f"branch {info.branch} moved after the gates passed", {}, ErrorKind.GIT)
     record_ci = getattr(services.forge, "record_ci", None)
     if record_ci is not None:  # the local forge's CI is the sandboxed test run on this commit
-        record_ci(head, "success")
-    title = f"{neutral.plain(ctx.outputs['prepare']['title'], limit=80)} (issue {ctx.issue})"
+        record_ci(made.head, "success")
+    assignment = ctx.output("prepare", Assignment)
+    title = f"{neutral.plain(assignment.title, limit=80)} (issue {ctx.issue})"
     pr = services.forge.open_pr(
-        ctx.issue, info["branch"], services.settings.config.production_branch, title, _pr_body(ctx)
+        ctx.issue, info.branch, services.settings.config.production_branch, title, _pr_body(ctx)
     )
     fault_point("implement.pr.created")
     services.forge.remove_labels(ctx.issue, [Label.IN_PROGRESS])
     services.forge.add_labels(ctx.issue, [Label.NEEDS_REVIEW])
     services.forge.post_comment(
         ctx.issue,
-        f"implement:pr:{info['branch']}",
-        services.templates.render("comments/pr_opened.md.j2", pr=pr.number, branch=info["branch"]),
+        f"implement:pr:{info.branch}",
+        services.templates.render("comments/pr_opened.md.j2", pr=pr.number, branch=info.branch),
     )
-    manager(ctx).remove(Path(info["path"]))  # the branch holds the work; validation checks out anew
-    prepared, gated = ctx.outputs["prepare"], ctx.outputs["gates"]
+    manager(ctx).remove(Path(info.path))  # the branch holds the work; validation checks out anew
+    gated = ctx.output("gates", GateReport)
     return PrCandidate(
         pr=pr.number,
-        branch=info["branch"],
-        head=head,
-        base=ctx.outputs["commit"]["base"],
-        gates=[GateResult.model_validate(g) for g in gated["gates"]],
-        fix_attempts=int(gated.get("fix_attempts", 0)),
+        branch=info.branch,
+        head=made.head,
+        base=made.base,
+        gates=gated.gates,
+        fix_attempts=gated.fix_attempts,
         implement_run=ctx.run_id,
-        spec=IssueSpec.from_outputs(prepared),
-        triage_run=prepared.get("triage_run"),
+        spec=IssueSpec.from_outputs(assignment.model_dump()),
+        triage_run=assignment.triage_run,
     )
 
 
@@ -320,14 +326,14 @@ def _outcome_label(ctx: StepContext) -> str:
 
 
 @action("implement.fail")
-def fail(ctx: StepContext) -> dict[str, Any]:
+def fail(ctx: StepContext) -> dict[str, object]:
     """Label the issue and explain why, once per run; the branch is kept for inspection."""
     assert ctx.issue is not None
     forge = ctx.services.forge
     label = _outcome_label(ctx)
     failure = ctx.last_failure()
     failed = list(ctx.failures.values())
-    test: dict[str, Any] = next((f for f in reversed(failed) if f.get("kind") == "tests"), {})
+    test: dict[str, object] = next((f for f in reversed(failed) if f.get("kind") == "tests"), {})
     gates_failed = [  # as the comment shows them, whatever fields a gate's evidence lacks
         {"name": str(x.get("name") or "a gate"), "evidence": str(x.get("evidence") or "")}
         for f in failed

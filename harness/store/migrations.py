@@ -198,6 +198,38 @@ def m006_indexes_and_outcomes(db: sqlite3.Connection) -> None:
     outcomes.install(db)
 
 
+# what each shipped action or agent output recorded before its record had a type: (the step's
+# action or output tool, the type, the statuses whose record is one)
+_TYPED_SINCE_M007 = (
+    ("action", "triage.ack", "Acknowledgement", ("succeeded",)),
+    ("action", "implement.prepare", "Assignment", ("succeeded",)),
+    ("action", "implement.worktree", "Worktree", ("succeeded",)),
+    ("action", "implement.setup", "SetupRun", ("succeeded", "failed")),
+    ("action", "implement.test", "Tested", ("succeeded", "failed")),
+    ("action", "implement.commit", "Commit", ("succeeded",)),
+    ("action", "implement.gates", "GateReport", ("succeeded", "failed")),
+    ("action", "validate.baseline", "HoldoutRun", ("failed",)),
+    ("output", "submit_plan", "Plan", ("succeeded",)),
+    ("output", "finish", "Implemented", ("succeeded",)),
+    ("output", "submit_review", "Review", ("succeeded",)),
+)
+
+
+def m007_typed_records(db: sqlite3.Connection) -> None:
+    """Every step's record has a type its readers find it by (the dashboard, ``factory
+    report``): the records written before are typed by the action or output tool that made
+    them; the outcome tables pick steps by type, not by id (``outcomes.py``)."""
+    for field, name, artifact, statuses in _TYPED_SINCE_M007:
+        marks = ",".join("?" * len(statuses))
+        db.execute(
+            f"UPDATE steps SET artifact = ? WHERE artifact IS NULL AND status IN ({marks})"
+            f" AND outputs NOT IN ('', '{{}}') AND json_extract(inputs, '$.{field}') = ?",
+            (artifact, *statuses, name),
+        )
+    db.execute("CREATE INDEX steps_run_artifact ON steps (run_id, artifact, status)")
+    outcomes.install(db)
+
+
 MIGRATIONS: tuple[tuple[str, Migration], ...] = tuple(
     (fn.__name__, fn)
     for fn in (
@@ -207,6 +239,7 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = tuple(
         m004_forge_cache,
         m005_step_artifact_and_error_kind,
         m006_indexes_and_outcomes,
+        m007_typed_records,
     )
 )
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
-from harness.artifacts import IssueSpec, Produced
+from harness.artifacts import Acknowledgement, IssueSpec, Produced
 from harness.engine.actions import action
 from harness.engine.budget import start_of_day
 from harness.engine.context import StepContext
@@ -145,8 +145,8 @@ def apply_action(ctx: StepContext) -> Produced:
     return Produced(spec, {"labels": labels, "comment_id": comment.id, "comment_key": key})
 
 
-@action("triage.ack", needs={"prescreen": "triage.prescreen"})
-def ack_action(ctx: StepContext) -> dict[str, Any]:
+@action("triage.ack", produces=Acknowledgement, needs={"prescreen": "triage.prescreen"})
+def ack_action(ctx: StepContext) -> Acknowledgement:
     """One comment on a new issue: received, and when triage will judge it, or why the
     pre-screen holds it. Never twice (the comment's marker), never on an issue triage has
     decided or the factory opened itself; no label. The issue's text is never quoted."""
@@ -154,9 +154,9 @@ def ack_action(ctx: StepContext) -> dict[str, Any]:
     forge = ctx.services.forge
     issue = forge.get_issue(ctx.issue)
     if forge.is_own(issue.author):
-        return {"posted": False, "why": "opened by the factory itself"}
+        return Acknowledgement(posted=False, why="opened by the factory itself")
     if any(label in STATE_LABELS for label in issue.labels):
-        return {"posted": False, "why": "already triaged"}
+        return Acknowledgement(posted=False, why="already triaged")
     pre = ctx.outputs["prescreen"]
     body = ctx.services.templates.render(
         "comments/ack.md.j2",
@@ -166,4 +166,4 @@ def ack_action(ctx: StepContext) -> dict[str, Any]:
         triage_at=str(ctx.inputs.get("triage_at") or "at its next triage run"),
     )
     comment = forge.post_comment(ctx.issue, "ack", body)
-    return {"posted": True, "comment_id": comment.id, "held": pre["decision"]}
+    return Acknowledgement(posted=True, comment_id=comment.id, held=pre["decision"])

@@ -121,7 +121,7 @@ def health(ctx: StepContext) -> Health:
             f"production {sha[:12]} is red: `{result.tests.command}` exited "
             f"{result.tests.exit_code}; {failed} of {len(result.journeys)} hold-out journeys "
             "failed",
-            {**result.model_dump(mode="json"), **summary.model_dump(mode="json")},
+            result,
         )
     store.set_flag(key, summary.model_dump_json(exclude={"network"}))
     if not failed:  # the same journeys on the same tree: validation's calibration too
@@ -146,7 +146,7 @@ def baseline(ctx: StepContext) -> Baseline:
         raise StepFailed(
             f"the hold-out fails on production {sha[:12]}: {failed} of "
             f"{len(result.journeys)} journeys (`factory report {ctx.run_id}`)",
-            result.model_dump(mode="json"),
+            result,
         )
     return Baseline(**dict(result), production_sha=sha, cached=cached)
 
@@ -278,7 +278,7 @@ def decide(ctx: StepContext) -> Validation:
     ci = ctx.services.forge.ci_status(prepared.head)
     routing = decide_route(rules, prepared.candidate, checked, ci)
     # the person in the loop: earned trust, and a person's approval of this head
-    kind = kind_of(prepared.candidate.spec.model_dump())
+    kind = kind_of(prepared.candidate.spec)
     routing = review_gate(ctx.services, ctx.issue, prepared.head, kind, routing)
     body = ctx.services.templates.render(
         "comments/validated.md.j2",
