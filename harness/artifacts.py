@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Literal, Self, TypeVar
+from typing import Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -236,7 +236,7 @@ class ValidatorRun(Artifact):
     asked: str = ""
     kept: KeptVerdict | None = None
     # its transcript: written to a file of its own, never into the step's record
-    messages: list[dict[str, Any]] = Field(default_factory=list, exclude=True)
+    messages: list[dict[str, object]] = Field(default_factory=list, exclude=True)
 
 
 class Connection(Artifact):
@@ -488,7 +488,7 @@ class Produced:
     """An artifact and the step-only outputs persisted beside it (e.g. a comment's id)."""
 
     artifact: Artifact
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, object] = field(default_factory=dict)
 
-    def outputs(self) -> dict[str, Any]:
+    def outputs(self) -> dict[str, object]:
         return {**self.extra, **self.artifact.model_dump(mode="json")}

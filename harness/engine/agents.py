@@ -17,9 +17,10 @@ from harness.errors import FactoryError
 from harness.git.repo import GitRepo
 from harness.model.agent import AgentSpec, run_agent
 from harness.model.base import CallRecord
+from harness.model.blocks import Message
 from harness.redact import redact
 
-Handler = Callable[[dict[str, Any]], str]
+Handler = Callable[[dict[str, object]], str]
 
 _FILE_TOOLS = ("read_file", "list_files", "search", "write_file", "edit_file")
 
@@ -67,7 +68,7 @@ def tool_handlers(ctx: StepContext, names: list[str]) -> dict[str, Handler]:
     return {name: fn for name, fn in handlers.items() if name in names}
 
 
-def save_transcript(ctx: StepContext, messages: list[dict[str, Any]]) -> Path:
+def save_transcript(ctx: StepContext, messages: list[Message]) -> Path:
     """Write the conversation (redacted) under the state directory; transcripts stay private."""
     folder = ctx.services.settings.state_dir / "transcripts" / ctx.run_id
     folder.mkdir(parents=True, exist_ok=True)
@@ -76,13 +77,13 @@ def save_transcript(ctx: StepContext, messages: list[dict[str, Any]]) -> Path:
     return path
 
 
-def _extra_context(ctx: StepContext) -> dict[str, Any]:
+def _extra_context(ctx: StepContext) -> dict[str, object]:
     """A ``fresh`` agent sees the diff under review; a role defined in ``validators/`` gets
     its definition (rubric, limits) as ``definition``."""
     from harness.validate.definition import role_definition  # overrides, checked
 
     role = ctx.step.agent or ""
-    extra: dict[str, Any] = {"diff": "", "definition": role_definition(ctx.services, role)}
+    extra: dict[str, object] = {"diff": "", "definition": role_definition(ctx.services, role)}
     worktree = ctx.outputs.get("worktree", {})
     if ctx.step.context == "fresh" and worktree.get("path"):
         extra["diff"] = GitRepo(Path(worktree["path"])).working_diff(worktree["base_sha"])
