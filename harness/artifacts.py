@@ -404,33 +404,13 @@ class Smoke(HoldoutRun):
     reverted: str | None = None
 
 
-# every type a step records, by name (``steps.artifact``)
+def _kinds(cls: type[Artifact]) -> list[type[Artifact]]:
+    return [cls, *(k for sub in cls.__subclasses__() for k in _kinds(sub))]
+
+
+# every record type of this module by name, as a step's ``steps.artifact`` names it
 ARTIFACTS: Mapping[str, type[Artifact]] = MappingProxyType(
-    {
-        cls.__name__: cls
-        for cls in (
-            IssueSpec,
-            Acknowledgement,
-            Assignment,
-            Worktree,
-            SetupRun,
-            Plan,
-            Implemented,
-            Tested,
-            Review,
-            Commit,
-            GateReport,
-            PrCandidate,
-            ValidationTarget,
-            HoldoutRun,
-            Baseline,
-            CheckResult,
-            Health,
-            Validation,
-            Landing,
-            Smoke,
-        )
-    }
+    {k.__name__: k for k in _kinds(Artifact)[1:]}
 )
 
 # the agents' output tools whose input is a record of its own

@@ -22,7 +22,7 @@ from harness.engine.context import Services
 from harness.engine.runner import Engine, RunOutcome, check_kill_switch
 from harness.errors import FactoryError, ForgeError
 from harness.forge.base import Label
-from harness.git.worktrees import WorktreeManager, default_worktree_root
+from harness.git.worktrees import WorktreeManager
 from harness.implement.run import implement_issue, waits_for_approval
 from harness.services import open_services
 from harness.store.outcomes import outcome_word, shown
@@ -213,8 +213,7 @@ def run_cycle(
     services = open_services(root, state, provider, plan=plan, sync=True)
     check_kill_switch(services)
     width = max_parallel or services.settings.config.max_parallel
-    manager = WorktreeManager(services.repo, default_worktree_root(services.settings.state_dir))
-    manager.prune()  # leftovers of killed runs
+    WorktreeManager.of(services.repo, services.settings.state_dir).prune()  # killed runs' leftovers
     progress("triage …")
     triaged = triage_all(services)
     for row in triaged:

@@ -354,12 +354,12 @@ def prune(ctx: click.Context, dry_run: bool) -> None:
     """Delete the local branches (and worktrees) of finished attempts: every
     factory/issue-N-… branch whose issue is closed on the forge, and worktree folders that
     killed runs left. A branch an open issue may still need is kept."""
-    from harness.git.worktrees import WorktreeManager, default_worktree_root
+    from harness.git.worktrees import WorktreeManager
     from harness.services import open_services
 
     root = repo_root(ctx)
     services = open_services(root, state_dir(root), provider_override(ctx), plan=plan_folder(ctx))
-    manager = WorktreeManager(services.repo, default_worktree_root(services.settings.state_dir))
+    manager = WorktreeManager.of(services.repo, services.settings.state_dir)
     left = [] if dry_run else manager.prune()
     closed: dict[int, bool] = {}
 

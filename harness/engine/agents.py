@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from pydantic import ValidationError
 
@@ -17,7 +16,7 @@ from harness.errors import FactoryError
 from harness.git.repo import GitRepo
 from harness.model.agent import AgentSpec, run_agent
 from harness.model.base import CallRecord
-from harness.model.blocks import Message
+from harness.model.blocks import Message, Request
 from harness.redact import redact
 
 Handler = Callable[[dict[str, object]], str]
@@ -40,7 +39,7 @@ class StepHooks:
             services.clock,
         )
 
-    def before_call(self, request: dict[str, Any]) -> None:
+    def before_call(self, request: Request) -> None:
         check_kill_switch(self.ctx.services)  # the one kill-switch check, FACTORY_ENABLED too
         self.guard.check(self.model, request)
 

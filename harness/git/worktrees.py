@@ -59,6 +59,12 @@ class WorktreeManager:
         self.base_dir = base_dir.resolve()  # git records real paths
         self._common = _common_dir(repo)
 
+    @classmethod
+    def of(cls, repo: GitRepo, state_dir: Path) -> WorktreeManager:
+        """The factory's worktrees of ``repo`` for the state ``state_dir``: the one builder
+        every run, command and check uses."""
+        return cls(repo, default_worktree_root(state_dir))
+
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         with (self._common / "factory-worktrees.lock").open("a") as handle:

@@ -25,7 +25,7 @@ from harness.forge.base import Label, set_state
 from harness.git import integrity, shape
 from harness.git.branches import branch_name
 from harness.git.repo import GitRepo
-from harness.git.worktrees import WorktreeManager, default_worktree_root
+from harness.git.worktrees import WorktreeManager
 from harness.implement import gates as g
 from harness.implement.feedback import previous_attempt
 from harness.implement.spec import forge_spec, triage_spec
@@ -38,7 +38,7 @@ from harness.triage.prescreen import issue_sha256
 
 def manager(ctx: StepContext) -> WorktreeManager:
     services = ctx.services
-    return WorktreeManager(services.repo, default_worktree_root(services.settings.state_dir))
+    return WorktreeManager.of(services.repo, services.settings.state_dir)
 
 
 def worktree(ctx: StepContext) -> Path:
@@ -61,14 +61,13 @@ COMMIT = MappingProxyType({"commit": "implement.commit"})
 
 @action("implement.prepare", produces=Assignment, consumes=(IssueSpec,))
 def prepare(ctx: StepContext) -> Assignment:
-    assert ctx.issue is not None
-    spec = triage_spec(ctx.services.store, ctx.issue) or forge_spec(ctx.services.forge, ctx.issue)
+    spec = triage_spec(ctx.services.store, ctx.number) or forge_spec(ctx.services.forge, ctx.number)
     if spec is None or spec.decision != "accept":
-        raise FactoryError(f"issue {ctx.issue} has no accepted triage decision")
-    current = ctx.services.forge.get_issue(ctx.issue)
-    ctx.services.forge.remove_labels(ctx.issue, [Label.FAILED, Label.NEEDS_HUMAN])
-    ctx.services.forge.add_labels(ctx.issue, [Label.IN_PROGRESS])
-    previous = previous_attempt(ctx.services.store, ctx.services.repo, ctx.issue, ctx.run_id)
+        raise FactoryError(f"issue {ctx.number} has no accepted triage decision")
+    current = ctx.services.forge.get_issue(ctx.number)
+    ctx.services.forge.remove_labels(ctx.number, [Label.FAILED, Label.NEEDS_HUMAN])
+    ctx.services.forge.add_labels(ctx.number, [Label.IN_PROGRESS])
+    previous = previous_attempt(ctx.services.store, ctx.services.repo, ctx.number, ctx.run_id)
     return spec.model_copy(
         update={
             "edited_since_triage": issue_sha256(current) != spec.issue_sha256,
@@ -79,14 +78,13 @@ def prepare(ctx: StepContext) -> Assignment:
 
 @action("implement.worktree", produces=Worktree, needs=PREPARE)
 def make_worktree(ctx: StepContext) -> Worktree:
-    assert ctx.issue is not None
     repo = ctx.services.repo
     production = ctx.services.settings.config.production_branch
     base = repo.rev_parse(f"refs/heads/{production}")
     if base is None:
         raise FactoryError(f"production branch {production!r} does not exist")
     assignment = ctx.output("prepare", Assignment)
-    branch = branch_name(ctx.issue, assignment.title, salt=ctx.run_id)
+    branch = branch_name(ctx.number, assignment.title, salt=ctx.run_id)
     path = str(manager(ctx).create(branch, base))
     previous = assignment.previous or {}
     head = str(previous.get("head") or "")
@@ -212,7 +210,6 @@ def gates(ctx: StepContext) -> GateReport:
     head, base = made.head, made.base
     repo = services.repo
     attempts = fix_attempts(ctx)
-    assert ctx.issue is not None
     numstat = repo.diff_numstat(base, head)
     protected = list(rules.protected_paths)
     results = [
@@ -223,7 +220,7 @@ def gates(ctx: StepContext) -> GateReport:
         g.secrets_gate(repo.diff_text(base, head, max_bytes=5_000_000)),
         g.tests_gate(ctx.output("test", Tested) if "test" in ctx.outputs else None, made.tree),
         g.fix_attempts_gate(attempts, rules.max_fix_attempts),
-        g.budget_gate(services.store.spend(issue=ctx.issue), rules.budgets.per_issue_usd),
+        g.budget_gate(services.store.spend(issue=ctx.number), rules.budgets.per_issue_usd),
     ]
     report = GateReport(gates=results, passed=all(r.passed for r in results), fix_attempts=attempts)
     if not report.passed:
@@ -266,7 +263,6 @@ def _pr_body(ctx: StepContext) -> str:
     needs={**PREPARE, **WORKTREE, **COMMIT, "gates": "implement.gates"},
 )
 def open_pr(ctx: StepContext) -> PrCandidate:
-    assert ctx.issue is not None
     ctx.check_lease()
     services = ctx.services
     info, made = ctx.output("worktree", Worktree), ctx.output("commit", Commit)
@@ -276,15 +272,15 @@ def open_pr(ctx: StepContext) -> PrCandidate:
     if record_ci is not None:  # the local forge's CI is the sandboxed test run on this commit
         record_ci(made.head, "success")
     assignment = ctx.output("prepare", Assignment)
-    title = f"{neutral.plain(assignment.title, limit=80)} (issue {ctx.issue})"
+    title = f"{neutral.plain(assignment.title, limit=80)} (issue {ctx.number})"
     pr = services.forge.open_pr(
-        ctx.issue, info.branch, services.settings.config.production_branch, title, _pr_body(ctx)
+        ctx.number, info.branch, services.settings.config.production_branch, title, _pr_body(ctx)
     )
     fault_point("implement.pr.created")
-    services.forge.remove_labels(ctx.issue, [Label.IN_PROGRESS])
-    services.forge.add_labels(ctx.issue, [Label.NEEDS_REVIEW])
+    services.forge.remove_labels(ctx.number, [Label.IN_PROGRESS])
+    services.forge.add_labels(ctx.number, [Label.NEEDS_REVIEW])
     services.forge.post_comment(
-        ctx.issue,
+        ctx.number,
         f"implement:pr:{info.branch}",
         services.templates.render("comments/pr_opened.md.j2", pr=pr.number, branch=info.branch),
     )
@@ -328,7 +324,6 @@ def _outcome_label(ctx: StepContext) -> str:
 @action("implement.fail")
 def fail(ctx: StepContext) -> dict[str, object]:
     """Label the issue and explain why, once per run; the branch is kept for inspection."""
-    assert ctx.issue is not None
     forge = ctx.services.forge
     label = _outcome_label(ctx)
     failure = ctx.last_failure()
@@ -341,7 +336,7 @@ def fail(ctx: StepContext) -> dict[str, object]:
         for x in f.get("gates") or []
         if isinstance(x, dict) and not x.get("passed")
     ]
-    set_state(forge, ctx.issue, label)
+    set_state(forge, ctx.number, label)
     body = ctx.services.templates.render(
         "comments/implement_failed.md.j2",
         label=label,
@@ -351,7 +346,7 @@ def fail(ctx: StepContext) -> dict[str, object]:
         test_output=sanitize_outbound(str(test.get("output", ""))[-1500:], limit=1600),
         gates=gates_failed,
     )
-    forge.post_comment(ctx.issue, f"implement:{label}:{ctx.run_id}", body)
+    forge.post_comment(ctx.number, f"implement:{label}:{ctx.run_id}", body)
     if ctx.outputs.get("worktree", {}).get("path"):  # the branch is kept; the checkout is not
         manager(ctx).remove(Path(ctx.outputs["worktree"]["path"]))
     return {"label": label, "reason": failure.error}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from harness.errors import ModelError, ToolError
 from harness.model.base import CallRecord, Model, Usage
@@ -20,6 +20,8 @@ from harness.model.blocks import (
     Block,
     Handler,
     Message,
+    Request,
+    Response,
     ToolOutput,
     assistant_blocks,
     result_content,
@@ -54,7 +56,7 @@ class AgentSpec:
 
 
 class AgentHooks(Protocol):
-    def before_call(self, request: dict[str, Any]) -> None: ...
+    def before_call(self, request: Request) -> None: ...
     def after_call(self, record: CallRecord) -> None: ...
 
 
@@ -94,7 +96,7 @@ def _result(use: Block, content: str | list[Block], is_error: bool) -> Block:
     return block
 
 
-def _stopped(spec: AgentSpec, response: dict[str, Any], turn: int) -> None:
+def _stopped(spec: AgentSpec, response: Response, turn: int) -> None:
     """Raise for the stop reasons that end the step."""
     reason = response.get("stop_reason")
     if reason == "refusal":
@@ -111,9 +113,7 @@ def _stopped(spec: AgentSpec, response: dict[str, Any], turn: int) -> None:
         )
 
 
-def checked_call(
-    model: Model, hooks: AgentHooks, request: dict[str, Any]
-) -> tuple[dict[str, Any], CallRecord]:
+def checked_call(model: Model, hooks: AgentHooks, request: Request) -> tuple[Response, CallRecord]:
     """One model call: the hooks' checks before it (they raise to refuse it), then the call,
     priced (only the real API costs anything) and handed to the hooks as a record."""
     hooks.before_call(request)
@@ -141,24 +141,25 @@ class _Loop:
         self.model, self.spec, self.handlers, self.hooks = model, spec, handlers, hooks
         task = spec.task if spec.task.strip() else message("begin")
         self.messages: list[Message] = [{"role": "user", "content": [text_block(task)]}]
-        self.base = {
+        self.base: Request = {
             "model": spec.model,
             "max_tokens": spec.max_tokens,
+            "messages": [],
             "system": system_blocks(spec.governance, spec.instructions),
             "tools": tool_defs([*spec.tools, spec.output_tool]),
-            **call_options(spec.model, spec.role, spec.thinking, spec.effort),
         }
+        call_options(self.base, spec.role, spec.thinking, spec.effort)
         self.result = AgentResult(output={}, turns=0)
         self.invalid = 0
         self.cuts = 0
 
-    def call(self) -> dict[str, Any]:
-        request = {**self.base, "messages": with_moving_breakpoint(self.messages)}
+    def call(self) -> Response:
+        request: Request = {**self.base, "messages": with_moving_breakpoint(self.messages)}
         response, record = checked_call(self.model, self.hooks, request)
         self.result.calls.append(record)
         return response
 
-    def add_turn(self, response: dict[str, Any], resumed: bool) -> list[Block]:
+    def add_turn(self, response: Response, resumed: bool) -> list[Block]:
         """Append the assistant turn (continuing a paused one); return its tool uses."""
         content = assistant_blocks(response)
         if resumed:

@@ -1,4 +1,5 @@
-"""Content blocks between the agent loop, its tools and the model.
+"""The Messages API's shapes (requests, responses, messages and their content blocks) and the
+content blocks between the agent loop, its tools and the model.
 
 A tool handler answers with text, or with a ``ToolOutput`` that also carries images; the
 loop turns either into a ``tool_result`` block. An assistant turn goes back to the model
@@ -42,6 +43,43 @@ class Message(TypedDict):
     content: list[Block]
 
 
+class Request(TypedDict, total=False):
+    """A Messages API request, as the factory makes them."""
+
+    model: Required[str]
+    max_tokens: Required[int]
+    messages: Required[list[Message]]
+    system: list[Block]
+    tools: list[dict[str, object]]
+    thinking: dict[str, str]
+    output_config: dict[str, str]
+
+
+class Response(TypedDict, total=False):
+    """A Messages API response (``_batch``: answered within a Message Batch, at half price)."""
+
+    id: str
+    type: str
+    role: str
+    model: str
+    content: list[Block]
+    stop_reason: str | None
+    stop_sequence: str | None
+    stop_details: dict[str, str] | None
+    usage: Counted
+    _batch: bool
+
+
+class Counted(TypedDict, total=False):
+    """A response's ``usage``."""
+
+    input_tokens: int
+    output_tokens: int
+    cache_creation_input_tokens: int | None
+    cache_read_input_tokens: int | None
+    cache_creation: dict[str, int] | None  # the cache writes by how long they are kept
+
+
 def text_block(text: str) -> Block:
     return {"type": "text", "text": text}
 
@@ -76,7 +114,7 @@ def result_content(output: str | ToolOutput, cap: Callable[[str], str]) -> str |
     return [text_block(cap(output.text) or "(empty)"), *(i.block() for i in output.images)]
 
 
-def assistant_blocks(response: dict[str, Any]) -> list[Block]:
+def assistant_blocks(response: Response) -> list[Block]:
     """The response's content as it goes back to the model, in order."""
     blocks: list[Block] = []
     for block in response.get("content") or []:

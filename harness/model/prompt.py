@@ -6,7 +6,7 @@ import copy
 from types import MappingProxyType
 
 from harness.errors import ConfigError
-from harness.model.blocks import Block, Message
+from harness.model.blocks import Block, Message, Request
 from harness.model.catalog import accepts
 
 EPHEMERAL = MappingProxyType({"type": "ephemeral"})
@@ -47,21 +47,18 @@ def with_moving_breakpoint(messages: list[Message]) -> list[Message]:
     return out
 
 
-def call_options(
-    model: str, role: str, thinking: str | None, effort: str | None
-) -> dict[str, dict[str, str]]:
-    """The request fields for a role's thinking and effort settings, as the API takes them
+def call_options(request: Request, role: str, thinking: str | None, effort: str | None) -> None:
+    """Set the request fields for a role's thinking and effort settings, as the API takes them
     (``thinking``; ``output_config.effort``); unset settings leave the model's defaults."""
-    options: dict[str, dict[str, str]] = {}
+    model = request["model"]
     if thinking == "adaptive":
-        options["thinking"] = {"type": "adaptive"}
+        request["thinking"] = {"type": "adaptive"}
     elif thinking == "off":
         off = accepts(model).thinking_off
         if off is None:
             raise ConfigError(
                 "factory.yaml", f"thinking.{role}", f"{model} cannot turn thinking off"
             )
-        options["thinking"] = {"type": off}
+        request["thinking"] = {"type": off}
     if effort is not None:
-        options["output_config"] = {"effort": effort}
-    return options
+        request["output_config"] = {"effort": effort}

@@ -1,5 +1,7 @@
 """What the dashboard shows, read from the state the way ``factory status/runs/report`` do:
-typed records, no HTML (the templates render them, escaped)."""
+typed records, no HTML (the templates render them, escaped). What the store holds was
+redacted as it was written (``harness/store/base.py``), so the pages and ``factory report``
+show the same text; transcripts, files of their own, are redacted as they are read too."""
 
 from __future__ import annotations
 
@@ -135,7 +137,7 @@ def run_lines(services: Services, runs: list[Run], now: float) -> list[RunLine]:
             cost_usd=row["cost_usd"],
             input_tokens=row["input_tokens"],
             output_tokens=row["output_tokens"],
-            reason=redact(run.reason) if run.reason else None,
+            reason=run.reason,
         )
         for run, row in zip(runs, rows, strict=True)
     ]
@@ -233,7 +235,7 @@ def _decisions(
         why = said["reason"] or said["run_reason"]
         workflow = said["workflow"]
         label = f"{workflow}: {decision}" if decision else f"{workflow}: {said['status']}"
-        found[number] = (label, redact(str(why)) if why else None, said["run_id"])
+        found[number] = (label, str(why) if why else None, said["run_id"])
     return found
 
 
@@ -357,7 +359,7 @@ def step_lines(services: Services, run_id: str) -> list[StepLine]:
                 duration_s=s.duration_s,
                 model_s=s.model_s,
                 subprocess_s=s.subprocess_s,
-                error=redact(s.error) if s.error else None,
+                error=s.error,
                 cost_usd=round(sum(float(c["cost_usd"] or 0) for c in mine), 6),
                 input_tokens=sum(
                     int(c["input_tokens"] or 0)
@@ -396,7 +398,7 @@ def _said(records: RunRecords, run: Run) -> tuple[str | None, str | None]:
     said = [(step.seq, found.reason) for step, found in spec if found.reason]
     said += [(step.seq, found.reason) for step, found in routed if found.reason]
     reason = max(said)[1] if said else run.reason
-    return (spec[-1][1].rule if spec else None), (redact(reason) if reason else None)
+    return (spec[-1][1].rule if spec else None), reason
 
 
 def trail(services: Services, run: Run, now: float) -> Trail:
@@ -568,7 +570,7 @@ def run_page(services: Services, run_id: str) -> RunPage:
             cost_usd=float(c["cost_usd"] or 0.0),
             duration_s=float(c["duration_s"] or 0.0),
             stop_reason=c["stop_reason"],
-            error=redact(str(c["error"])) if c["error"] else None,
+            error=c["error"],
         )
         for c in store.calls(run.id)
     ]

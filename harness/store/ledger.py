@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, cast
 
-from harness.store.base import StoreBase, dumps, loads, stored, utc_now
+from harness.store.base import StoreBase, dumps, loads, stored, stored_text, utc_now
 from harness.store.records import CallRow, Event
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ class LedgerMixin(StoreBase):
                     record.duration_s,
                     record.request_sha256,
                     record.stop_reason,
-                    record.error,
+                    stored_text(record.error),
                 ),
             )
 

@@ -112,7 +112,6 @@ def _decision(ctx: StepContext) -> dict[str, Any]:
 def apply_action(ctx: StepContext) -> Produced:
     """Labels and one comment, computed in code from the structured decision (a rejected
     issue closed after its comment). Safe to repeat."""
-    assert ctx.issue is not None
     forge, now = ctx.services.forge, ctx.services.clock()
     decided = _decision(ctx)
     decision = decided["decision"]
@@ -120,23 +119,23 @@ def apply_action(ctx: StepContext) -> Produced:
     labels = [label]
     if decision == "accept":
         labels += [f"priority:{decided['priority']}", f"kind:{decided['kind']}"]
-    set_state(forge, ctx.issue, label, tuple(labels[1:]))  # priority and kind beside it
+    set_state(forge, ctx.number, label, tuple(labels[1:]))  # priority and kind beside it
     day = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d")
     key = f"triage:{decision}" + (f":{day}" if decision == "deferred" else "")
     body = ctx.services.templates.render(
         "comments/triage.md.j2",
         headline=HEADLINES[decision],
-        issue=ctx.issue,
+        issue=ctx.number,
         **decided,
     )
     pre = ctx.outputs["prescreen"]
     if decision == "accept":
-        body += "\n" + spec_block(ctx.services.forge.markers, ctx.issue, {**pre, **decided})
-    comment = forge.post_comment(ctx.issue, key, body)
+        body += "\n" + spec_block(ctx.services.forge.markers, ctx.number, {**pre, **decided})
+    comment = forge.post_comment(ctx.number, key, body)
     if decision == "reject":  # the comment says why; nothing is left to do on it
-        forge.close_issue(ctx.issue)
+        forge.close_issue(ctx.number)
     spec = IssueSpec(
-        number=ctx.issue,
+        number=ctx.number,
         title=str(pre.get("title", "")),
         body=str(pre.get("body", "")),
         issue_sha256=str(pre.get("issue_sha256", "")),
@@ -150,9 +149,8 @@ def ack_action(ctx: StepContext) -> Acknowledgement:
     """One comment on a new issue: received, and when triage will judge it, or why the
     pre-screen holds it. Never twice (the comment's marker), never on an issue triage has
     decided or the factory opened itself; no label. The issue's text is never quoted."""
-    assert ctx.issue is not None
     forge = ctx.services.forge
-    issue = forge.get_issue(ctx.issue)
+    issue = forge.get_issue(ctx.number)
     if forge.is_own(issue.author):
         return Acknowledgement(posted=False, why="opened by the factory itself")
     if any(label in STATE_LABELS for label in issue.labels):
@@ -165,5 +163,5 @@ def ack_action(ctx: StepContext) -> Acknowledgement:
         rule=pre["rule"],
         triage_at=str(ctx.inputs.get("triage_at") or "at its next triage run"),
     )
-    comment = forge.post_comment(ctx.issue, "ack", body)
+    comment = forge.post_comment(ctx.number, "ack", body)
     return Acknowledgement(posted=True, comment_id=comment.id, held=pre["decision"])

@@ -58,15 +58,14 @@ ANY_RUN = ("succeeded", "failed", "running", "stopped")
 def prepare(ctx: StepContext) -> Produced:
     """The PR to validate and what implement proved about it: the newest ``PrCandidate``
     for this issue whose pull request is still open (kept whole: see ``Prepared``)."""
-    assert ctx.issue is not None
-    for _, candidate in ctx.services.store.artifacts(PrCandidate, ctx.issue):
+    for _, candidate in ctx.services.store.artifacts(PrCandidate, ctx.number):
         pr = ctx.services.forge.find_pr(candidate.branch)
         if pr is None or pr.state != "open":
             continue
         head = ctx.services.forge.sync(pr.branch)  # on GitHub: what the PR holds now
         target = ValidationTarget(implement_run=candidate.implement_run, pr=pr.number, head=head)
         return Produced(target, {"candidate": candidate.model_dump(mode="json")})
-    raise FactoryError(f"issue {ctx.issue} has no open pull request from the factory")
+    raise FactoryError(f"issue {ctx.number} has no open pull request from the factory")
 
 
 @action("validate.ci", needs=PREPARE)
@@ -239,9 +238,8 @@ def _earlier_verdict(
     app cannot show (``validation.unseen_paths``), else only if its recorded actions, done
     again on the new candidate, show exactly what they showed it (``EarlierVerdict``).
     Tests and journeys always run again on the new candidate."""
-    assert ctx.issue is not None
     unseen = ctx.services.settings.config.validation.unseen_paths
-    for _, checked in ctx.services.store.artifacts(CheckResult, ctx.issue, ANY_RUN):
+    for _, checked in ctx.services.store.artifacts(CheckResult, ctx.number, ANY_RUN):
         run = checked.validator
         if checked.head != head or run is None or checked.candidate is None:
             continue
@@ -272,14 +270,13 @@ ROUTE_LABELS = MappingProxyType(
 def decide(ctx: StepContext) -> Validation:
     """Apply the route: one comment that leads with the decision, and one terminal label in
     place of ``factory:accepted`` (a retry keeps it: the issue goes back to implementation)."""
-    assert ctx.issue is not None
     prepared, checked = ctx.output("prepare", Prepared), ctx.output("check", CheckResult)
     rules, verdict = ctx.services.settings.governance.rules, checked.verdict
     ci = ctx.services.forge.ci_status(prepared.head)
     routing = decide_route(rules, prepared.candidate, checked, ci)
     # the person in the loop: earned trust, and a person's approval of this head
     kind = kind_of(prepared.candidate.spec)
-    routing = review_gate(ctx.services, ctx.issue, prepared.head, kind, routing)
+    routing = review_gate(ctx.services, ctx.number, prepared.head, kind, routing)
     body = ctx.services.templates.render(
         "comments/validated.md.j2",
         route=routing.route,
@@ -312,22 +309,20 @@ def decide(ctx: StepContext) -> Validation:
 def _refuse(ctx: StepContext, route_name: str, pr: int, body: str) -> None:
     """A change that does not merge: the comment, its PR closed unless a person reviews it
     (a retry opens a new one), and the route's label."""
-    assert ctx.issue is not None
     forge = ctx.services.forge
-    forge.post_comment(ctx.issue, f"validate:{route_name}:{ctx.run_id}", body)
+    forge.post_comment(ctx.number, f"validate:{route_name}:{ctx.run_id}", body)
     if route_name != "needs_review":  # this attempt is over
         forge.close_pr(pr)
-    set_state(forge, ctx.issue, ROUTE_LABELS[route_name])
+    set_state(forge, ctx.number, ROUTE_LABELS[route_name])
 
 
 @action("validate.fail")
 def fail(ctx: StepContext) -> dict[str, Any]:
-    assert ctx.issue is not None
     failure = ctx.last_failure()
     forge = ctx.services.forge
-    set_state(forge, ctx.issue, Label.NEEDS_HUMAN)
+    set_state(forge, ctx.number, Label.NEEDS_HUMAN)
     forge.post_comment(
-        ctx.issue,
+        ctx.number,
         f"validate:needs-human:{ctx.run_id}",
         ctx.services.templates.render(
             "comments/validate_failed.md.j2", failure=failure, run_id=ctx.run_id

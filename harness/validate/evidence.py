@@ -38,7 +38,7 @@ from harness.engine.context import Services, StepContext
 from harness.errors import ConfigErrors, ErrorKind, StepFailed
 from harness.faults import fault_point
 from harness.git.repo import GitRepo
-from harness.git.worktrees import WorktreeManager, default_worktree_root
+from harness.git.worktrees import WorktreeManager
 from harness.model.agent import AgentHooks
 from harness.sandbox.app import AppNotReady, AppProcess, free_port
 from harness.sandbox.limits import Limits
@@ -332,7 +332,7 @@ def journeys_on(
     when it is production): see ``prepare_worktree``."""
     settings = ctx.services.settings
     journeys = _holdout(settings)
-    manager = WorktreeManager(ctx.services.repo, default_worktree_root(settings.state_dir))
+    manager = WorktreeManager.of(ctx.services.repo, settings.state_dir)
     shots = settings.state_dir / "evidence" / ctx.run_id / label
     base = trusted or sha
     path = manager.create_detached(base, f"{ctx.run_id}-{label}")

@@ -40,6 +40,7 @@ from harness.artifacts import Artifact, ValidatorRun
 from harness.errors import FactoryError, ModelError, ToolError
 from harness.model.agent import AgentHooks
 from harness.model.base import CallRecord, Model
+from harness.model.blocks import Request
 from harness.redact import redact
 from harness.sandbox.bwrap import SAFE_PATH
 
@@ -157,11 +158,11 @@ class Allowance:
     def __init__(self, hooks: AgentHooks, budget_usd: float) -> None:
         self.hooks, self.budget, self.spent = hooks, budget_usd, 0.0
 
-    def before_call(self, request: dict[str, Any]) -> None:
+    def before_call(self, request: Request) -> None:
         from harness.engine.budget import check_caps, worst_case_cost
 
         self.hooks.before_call(request)
-        need = worst_case_cost(str(request["model"]), request)
+        need = worst_case_cost(request["model"], request)
         check_caps([("validator", self.budget, self.spent)], need)
 
     def after_call(self, record: CallRecord) -> None:
@@ -220,7 +221,7 @@ class _CheckedByTheHarness:
     """The seal's side of the hooks: nothing to do, since every call is checked and recorded
     by the harness at its end of the model socket."""
 
-    def before_call(self, request: dict[str, Any]) -> None:
+    def before_call(self, request: Request) -> None:
         return None
 
     def after_call(self, record: CallRecord) -> None:

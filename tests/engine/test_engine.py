@@ -189,3 +189,15 @@ def test_an_override_of_triage_is_used_and_checked(tmp_path: Path, capsys) -> No
     assert res.err.strip() == (
         "factory: error: .factory/workflows/triage.yaml: steps[0].action: unknown action 'triage.nope'"
     )
+
+
+def test_a_workflow_about_an_issue_refuses_to_run_without_one() -> None:
+    from harness.engine.context import StepContext
+    from harness.engine.workflow import Step
+
+    step = Step(id="prepare", action="implement.prepare")
+    ctx = StepContext(None, "r-1", "implement", step, None, {}, {})  # type: ignore[arg-type]
+    with pytest.raises(FactoryError) as refused:
+        ctx.number
+    assert str(refused.value) == "workflow implement is about an issue: give its number"
+    assert StepContext(None, "r-1", "implement", step, 7, {}, {}).number == 7  # type: ignore[arg-type]
