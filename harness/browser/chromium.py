@@ -30,19 +30,33 @@ LAUNCH_ARGS = [
     "--disable-sync",
     "--disable-dev-shm-usage",
 ]
-_DEBIAN = ("/usr/lib/chromium/chromium", "/usr/bin/chromium", "/usr/bin/chromium-browser")
+# every browser the factory starts is headless: Chromium's headless shell (what Playwright
+# itself launches for headless) starts with about half the CPU of the full browser
+_DEBIAN = (
+    "/usr/lib/chromium/chromium-headless-shell",
+    "/usr/lib/chromium/chromium",
+    "/usr/bin/chromium",
+    "/usr/bin/chromium-browser",
+)
+_PLAYWRIGHT_OWN = (
+    "chromium_headless_shell-*/chrome-linux*/headless_shell",
+    "chromium-*/chrome-linux*/chrome",
+)
 
 
 def _playwright_own() -> str | None:
     root = Path(
         os.environ.get("PLAYWRIGHT_BROWSERS_PATH", Path.home() / ".cache" / "ms-playwright")
     )
-    found = sorted(root.glob("chromium-*/chrome-linux*/chrome")) if root.is_dir() else []
-    return str(found[-1]) if found else None
+    for pattern in _PLAYWRIGHT_OWN if root.is_dir() else ():
+        if found := sorted(root.glob(pattern)):
+            return str(found[-1])
+    return None
 
 
 def find_chromium() -> str:
-    """``FACTORY_CHROMIUM``, else Playwright's own browser, else Debian's Chromium."""
+    """``FACTORY_CHROMIUM``, else Playwright's own browser (its headless shell first), else
+    Debian's (``chromium-headless-shell`` first, then ``chromium``)."""
     explicit = os.environ.get("FACTORY_CHROMIUM")
     if explicit:
         if not (Path(explicit).is_file() and os.access(explicit, os.X_OK)):
