@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 if TYPE_CHECKING:
+    from harness.browser.drivers import Drivers
     from harness.model.base import Model
     from harness.model.ratelimit import RateLimiter
 
@@ -50,11 +51,20 @@ class Caches:
     """The process's shared memory: model clients (one per endpoint, key and retry policy;
     building one costs a TLS context), rate limiters (one per endpoint: every thread calling
     it waits on the same announced limits) and override files read from the production
-    branch (a commit never changes, so each is read once)."""
+    branch (a commit never changes, so each is read once) and the Playwright drivers that
+    start every check's browser."""
 
     clients: Memo[Model] = field(default_factory=Memo)
     limiters: Memo[RateLimiter] = field(default_factory=Memo)
     overrides: Memo[str | None] = field(default_factory=Memo)
+    _drivers: Memo[Drivers] = field(default_factory=Memo)
+
+    def drivers(self) -> Drivers:
+        """The Playwright drivers the process's checks share (``harness/browser/drivers.py``),
+        made when a check first needs one."""
+        from harness.browser.drivers import Drivers
+
+        return self._drivers.get("playwright", Drivers)
 
     def limiter(self, endpoint: str, max_wait_s: float) -> RateLimiter:
         """The rate limiter every client of ``endpoint`` shares."""
