@@ -163,6 +163,7 @@ class BrowserSession:
 def in_browser(
     drivers: Drivers,
     fn: Callable[[BrowserSession], T],
+    *,
     netns_pid: int | None = None,
     hidden: tuple[Path, ...] = (),
 ) -> T:

@@ -93,8 +93,8 @@ def journeys_against(
     return in_browser(
         drivers,
         lambda session: run_journeys(session, app.base_url, journeys, shots, every_shot),
-        app.netns_pid,
-        tuple(sealed_hidden_paths(settings)),
+        netns_pid=app.netns_pid,
+        hidden=tuple(sealed_hidden_paths(settings)),
     )
 
 
@@ -230,8 +230,9 @@ def _validator_check(
     if earlier is not None:
         with fresh_app(settings, prepared, f"{ctx.run_id}-{label}-replay") as app:
             replay = partial(_replay, app.base_url, shots / "replay", earlier.run.observed)
+            drivers = ctx.services.caches.drivers()
             hidden = tuple(sealed_hidden_paths(settings))
-            differs = in_browser(ctx.services.caches.drivers(), replay, app.netns_pid, hidden)
+            differs = in_browser(drivers, replay, netns_pid=app.netns_pid, hidden=hidden)
         if differs is None:
             return earlier.kept(replayed=len(earlier.run.observed))
     with fresh_app(settings, prepared, f"{ctx.run_id}-{label}-validator") as app:
