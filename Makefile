@@ -18,7 +18,8 @@ LINT_PACKAGE := git+https://github.com/example/dark-factory-harness@$(shell prin
 install: $(STAMP) $(SYSTEM_STAMP) $(ACTIONLINT)
 
 # System pieces: Chromium for Playwright (Debian's, since Playwright's own browser
-# cannot always be downloaded), bubblewrap for the sandbox, squid and socat for the egress
+# cannot always be downloaded; its headless shell, which every check starts, and the full
+# browser), bubblewrap for the sandbox, squid and socat for the egress
 # proxy of commands.setup (docs/sandbox.md; the factory starts a squid of its own for each
 # set-up, so the system service Debian starts is switched off). Skipped when present.
 $(SYSTEM_STAMP): | $(VENV)
@@ -27,6 +28,7 @@ $(SYSTEM_STAMP): | $(VENV)
 	PATH="$$PATH:/usr/sbin" command -v squid >/dev/null 2>&1 || missing="$$missing squid"; \
 	command -v socat >/dev/null 2>&1 || missing="$$missing socat"; \
 	{ [ -n "$$FACTORY_CHROMIUM" ] || command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ]; } || missing="$$missing chromium"; \
+	{ [ -n "$$FACTORY_CHROMIUM" ] || [ -x /usr/lib/chromium/chromium-headless-shell ]; } || missing="$$missing chromium-headless-shell"; \
 	command -v git >/dev/null 2>&1 || missing="$$missing git"; \
 	command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
 	if [ -n "$$missing" ]; then \

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Generic, TypeVar, cast
 
 if TYPE_CHECKING:
+    from harness.browser.drivers import Drivers
     from harness.model.base import Model
     from harness.model.ratelimit import RateLimiter
 
@@ -76,14 +77,22 @@ class Caches:
     """The process's shared memory: model clients (one per endpoint, key and retry policy;
     building one costs a TLS context), rate limiters (one per endpoint: every thread calling
     it waits on the same announced limits), override files read from the production branch
-    (a commit never changes, so each is read once), and one value of each module's own
-    state class (``part``)."""
+    (a commit never changes, so each is read once), the Playwright drivers that start every
+    check's browser, and one value of each module's own state class (``part``)."""
 
     clients: Memo[Model] = field(default_factory=Memo)
     limiters: Memo[RateLimiter] = field(default_factory=Memo)
     overrides: Memo[str | None] = field(default_factory=Memo)
+    _drivers: Memo[Drivers] = field(default_factory=Memo)
     _parts: dict[type, object] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def drivers(self) -> Drivers:
+        """The Playwright drivers the process's checks share (``harness/browser/drivers.py``),
+        made when a check first needs one."""
+        from harness.browser.drivers import Drivers
+
+        return self._drivers.get("playwright", Drivers)
 
     def limiter(self, endpoint: str, max_wait_s: float) -> RateLimiter:
         """The rate limiter every client of ``endpoint`` shares."""
@@ -104,7 +113,8 @@ class Caches:
         return cast(V, found)
 
     def reset(self) -> None:
-        """Start over, as a new process would (tests; never while work runs)."""
+        """Start over, as a new process would (tests; never while work runs). The drivers
+        stay: each is a process of its own, stopped at exit."""
         with self._lock:
             self._parts.clear()
             self.clients, self.limiters, self.overrides = Memo(), Memo(), Memo()

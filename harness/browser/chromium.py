@@ -7,15 +7,21 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 from playwright.sync_api import Browser, BrowserContext, Playwright, Request, sync_playwright
 
 from harness.browser.confine import BROWSER_ENV, Launcher
 from harness.errors import SandboxError
+
+if TYPE_CHECKING:
+    from harness.browser.drivers import Drivers
+
+T = TypeVar("T")
 
 LAUNCH_ARGS = (
     "--headless",
@@ -30,19 +36,33 @@ LAUNCH_ARGS = (
     "--disable-sync",
     "--disable-dev-shm-usage",
 )
-_DEBIAN = ("/usr/lib/chromium/chromium", "/usr/bin/chromium", "/usr/bin/chromium-browser")
+# every browser the factory starts is headless: Chromium's headless shell (what Playwright
+# itself launches for headless) starts with about half the CPU of the full browser
+_DEBIAN = (
+    "/usr/lib/chromium/chromium-headless-shell",
+    "/usr/lib/chromium/chromium",
+    "/usr/bin/chromium",
+    "/usr/bin/chromium-browser",
+)
+_PLAYWRIGHT_OWN = (
+    "chromium_headless_shell-*/chrome-linux*/headless_shell",
+    "chromium-*/chrome-linux*/chrome",
+)
 
 
 def _playwright_own() -> str | None:
     root = Path(
         os.environ.get("PLAYWRIGHT_BROWSERS_PATH", Path.home() / ".cache" / "ms-playwright")
     )
-    found = sorted(root.glob("chromium-*/chrome-linux*/chrome")) if root.is_dir() else []
-    return str(found[-1]) if found else None
+    for pattern in _PLAYWRIGHT_OWN if root.is_dir() else ():
+        if found := sorted(root.glob(pattern)):
+            return str(found[-1])
+    return None
 
 
 def find_chromium() -> str:
-    """``FACTORY_CHROMIUM``, else Playwright's own browser, else Debian's Chromium."""
+    """``FACTORY_CHROMIUM``, else Playwright's own browser (its headless shell first), else
+    Debian's (``chromium-headless-shell`` first, then ``chromium``)."""
     explicit = os.environ.get("FACTORY_CHROMIUM")
     if explicit:
         if not (Path(explicit).is_file() and os.access(explicit, os.X_OK)):
@@ -93,26 +113,33 @@ class BrowserSession:
         netns_pid: int | None = None,
         launcher: str | None = None,
         hidden: tuple[Path, ...] = (),
+        playwright: Playwright | None = None,
     ) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="factory-browser-")
         folder = Path(self._tmp.name)
         self.launcher = launcher or str(
             Launcher(folder, find_chromium(), netns_pid, hidden=hidden).script
         )
+        self._given = playwright  # a kept driver (``drivers.py``): used, never stopped here
         self._pw: Playwright | None = None
         self.browser: Browser | None = None
 
     def __enter__(self) -> BrowserSession:
-        self._pw = sync_playwright().start()
+        self._pw = self._given or sync_playwright().start()
         env: dict[str, str | float | bool] = {**BROWSER_ENV}  # the launcher gets no more
         try:
             self.browser = self._pw.chromium.launch(
                 executable_path=self.launcher, args=LAUNCH_ARGS, headless=True, env=env
             )
         except Exception:
-            self._pw.stop()
+            self._stop_driver()
             raise
         return self
+
+    def _stop_driver(self) -> None:
+        if self._pw is not None and self._given is None:
+            self._pw.stop()
+        self._tmp.cleanup()
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -121,9 +148,7 @@ class BrowserSession:
             if self.browser is not None:
                 self.browser.close()
         finally:
-            if self._pw is not None:
-                self._pw.stop()
-            self._tmp.cleanup()
+            self._stop_driver()
 
     def new_context(self, base_url: str, **options: Any) -> tuple[BrowserContext, Origin]:
         """An isolated context for ``base_url``: requests elsewhere are recorded (watched, with
@@ -133,3 +158,20 @@ class BrowserSession:
         context = self.browser.new_context(base_url=base_url, service_workers="block", **options)
         context.on("request", guard.observe)
         return context, guard
+
+
+def in_browser(
+    drivers: Drivers,
+    fn: Callable[[BrowserSession], T],
+    *,
+    netns_pid: int | None = None,
+    hidden: tuple[Path, ...] = (),
+) -> T:
+    """``fn`` with a fresh confined Chromium (as ``BrowserSession``), started by one of the
+    process's kept drivers and closed when ``fn`` returns."""
+
+    def job(playwright: Playwright) -> T:
+        with BrowserSession(netns_pid, hidden=hidden, playwright=playwright) as session:
+            return fn(session)
+
+    return drivers.run(job)

@@ -7,6 +7,8 @@ literal and the deprecation table it warns from), so a newer SDK brings newer da
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -43,14 +45,13 @@ class Accepts:
 def _deprecated() -> dict[str, Any]:
     """The SDK's deprecation table (read when first needed: the SDK takes a second to import,
     and most commands never ask)."""
-    try:
-        from anthropic._data import DEPRECATED_MODELS
-    except ImportError:  # SDKs before 2.13 kept it beside the Messages resource
-        from anthropic.resources.messages.messages import (  # type: ignore[attr-defined]
-            DEPRECATED_MODELS,
-        )
-
-    return dict(DEPRECATED_MODELS)
+    # the SDK's own table moved between releases (anthropic._data from 2.13 on)
+    for module in ("anthropic._data", "anthropic.resources.messages.messages"):
+        with contextlib.suppress(ImportError):
+            table = getattr(importlib.import_module(module), "DEPRECATED_MODELS", None)
+            if isinstance(table, dict):
+                return dict(table)
+    return {}
 
 
 @cache

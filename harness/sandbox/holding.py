@@ -155,14 +155,17 @@ def give(top: Path, paths: Iterable[Path]) -> None:
 class Meter:
     """What one command adds to its worktree while it runs, against its limits: the bytes it
     writes and the files it creates, and what the worktree then holds. The file system's
-    counters may hold others' growth, so no limit is reported before the worktree has been
-    counted exactly once in this command (a walk that stops past the caps)."""
+    counters may hold others' growth, so a limit is only ever reported from an exact count
+    (a walk that stops past the caps). While the command runs, the worktree is counted again
+    when the counters say a limit is passed and they grew by a tenth of the caps since the
+    last count (so others' growth costs a walk per tenth of the caps, never a refusal);
+    after it, whenever they say so."""
 
     def __init__(self, top: Path, disk_bytes: int, new_files: int, files: int) -> None:
         self.top, self.disk_bytes, self.new_files, self.files = top, disk_bytes, new_files, files
         self.before = self.held = held(top)  # the walk, the first time only
         self.base = counters(top)
-        self.recounted = False
+        self.counted: Held | None = None  # the counters at this command's last exact count
 
     def _now(self, now: Held) -> Held:
         return self.held + (now - self.base)
@@ -180,16 +183,26 @@ class Meter:
             return "files"
         return None
 
-    def over(self, now: Held | None = None) -> str | None:
-        """``"disk"`` or ``"files"`` when the command passed a limit so far, else None."""
+    def over(self, now: Held | None = None, final: bool = False) -> str | None:
+        """``"disk"`` or ``"files"`` when the command passed a limit so far, by an exact count,
+        else None (``final``: the command ended, count whatever the counters say)."""
         now = counters(self.top) if now is None else now
-        problem = self._over(self._now(now))
-        if problem and not self.recounted:
-            self.recounted = True
-            stop = max(self.files, (self.before.files or 0) + self.new_files) + 1
-            self.held, self.base = walk(self.top, False, stop_at=stop), counters(self.top)
-            problem = self._over(self.held)
-        return problem
+        if not self._over(self._now(now)):
+            return None
+        if not (final or self._count_again(now)):
+            return None  # not yet worth a walk: the next look decides
+        stop = max(self.files, (self.before.files or 0) + self.new_files) + 1
+        self.held, self.base = walk(self.top, False, stop_at=stop), counters(self.top)
+        self.counted = self.base
+        return self._over(self.held)
+
+    def _count_again(self, now: Held) -> bool:
+        if self.counted is None:
+            return True
+        grown = now - self.counted
+        return grown.bytes >= self.disk_bytes // 10 or (grown.files or 0) >= max(
+            1, min(self.new_files, self.files) // 10
+        )
 
     def finish(self, hit: str | None) -> tuple[str | None, Held]:
         """After the command: the limit it passed (``hit`` if it was stopped for one), and
@@ -201,7 +214,7 @@ class Meter:
             total = self.held
             hit = hit or self._over(total)
         else:
-            hit = hit or self.over(now)
+            hit = hit or self.over(now, final=True)
             total = self._now(now)
         total = Held(max(0, total.bytes), None if total.files is None else max(0, total.files))
         remember(self.top, total)

@@ -26,9 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from harness.artifacts import HoldoutRun, KeptVerdict, Tested, ValidatorRun
-from harness.browser.chromium import BrowserSession
+from harness.browser.chromium import BrowserSession, in_browser
+from harness.browser.drivers import Drivers
 from harness.browser.journeys import Journey, load_journeys
-from harness.browser.results import JourneyResult
+from harness.browser.results import JourneyResult, Observation
 from harness.browser.runner import run_journeys
 from harness.browser.tools import BrowserTools, first_difference
 from harness.caches import PROCESS, Memo
@@ -86,18 +87,16 @@ def serving(settings: Settings, path: Path, seen_as: Path | None = None) -> Iter
 
 
 def journeys_against(
-    settings: Settings, app: AppProcess, journeys: list[Journey], shots: Path
+    settings: Settings, drivers: Drivers, app: AppProcess, journeys: list[Journey], shots: Path
 ) -> list[JourneyResult]:
     """The hold-out journeys in a browser inside the app's network namespace."""
-    hidden = tuple(sealed_hidden_paths(settings))
-    with BrowserSession(netns_pid=app.netns_pid, hidden=hidden) as session:
-        return run_journeys(
-            session,
-            app.base_url,
-            journeys,
-            shots,
-            settings.config.validation.screenshots == "all",
-        )
+    every_shot = settings.config.validation.screenshots == "all"
+    return in_browser(
+        drivers,
+        lambda session: run_journeys(session, app.base_url, journeys, shots, every_shot),
+        netns_pid=app.netns_pid,
+        hidden=tuple(sealed_hidden_paths(settings)),
+    )
 
 
 def _copy_regular(src: str, dst: str) -> None:
@@ -185,7 +184,8 @@ def _journey_check(
     settings = ctx.services.settings
     with fresh_app(settings, prepared, f"{ctx.run_id}-{label}-journey{number}") as app:
         fault_point(f"validate.{label}.serving")  # crash tests: worktree and app up
-        return app.port, journeys_against(settings, app, [journey], shots)
+        drivers = ctx.services.caches.drivers()
+        return app.port, journeys_against(settings, drivers, app, [journey], shots)
 
 
 @dataclass(frozen=True)
@@ -204,6 +204,16 @@ class EarlierVerdict:
         return self.run.model_copy(update={"kept": how})
 
 
+def _replay(
+    base_url: str, shots: Path, observed: list[Observation], session: BrowserSession
+) -> int | None:
+    tools = BrowserTools(session, base_url, shots)
+    try:
+        return first_difference(tools, observed)
+    finally:
+        tools.close()
+
+
 def _validator_check(
     ctx: StepContext,
     prepared: Path,
@@ -219,15 +229,11 @@ def _validator_check(
     if earlier is not None and earlier.unseen_only:
         return earlier.kept()
     if earlier is not None:
-        with (
-            fresh_app(settings, prepared, f"{ctx.run_id}-{label}-replay") as app,
-            BrowserSession(app.netns_pid, hidden=tuple(sealed_hidden_paths(settings))) as session,
-        ):
-            tools = BrowserTools(session, app.base_url, shots / "replay")
-            try:
-                differs = first_difference(tools, earlier.run.observed)
-            finally:
-                tools.close()
+        with fresh_app(settings, prepared, f"{ctx.run_id}-{label}-replay") as app:
+            replay = partial(_replay, app.base_url, shots / "replay", earlier.run.observed)
+            drivers = ctx.services.caches.drivers()
+            hidden = tuple(sealed_hidden_paths(settings))
+            differs = in_browser(drivers, replay, netns_pid=app.netns_pid, hidden=hidden)
         if differs is None:
             return earlier.kept(replayed=len(earlier.run.observed))
     with fresh_app(settings, prepared, f"{ctx.run_id}-{label}-validator") as app:

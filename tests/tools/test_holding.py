@@ -3,8 +3,11 @@ without walking the worktree before every command."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -76,6 +79,45 @@ def test_a_worktree_holding_too_many_files_is_refused_after_an_exact_count(
     assert held and int(held[1].replace(",", "")) > 4_000, done.output
     assert box.run("rm -rf b1").limit_hit is None  # a command that makes room is not stopped
     assert box.run("touch ok").limit_hit is None
+
+
+def _until(condition: Callable[[], bool], what: str) -> None:
+    for _ in range(6000):  # a bound for a broken build, not a timing: each look waits 10 ms
+        if condition():
+            return
+        time.sleep(0.01)
+    raise AssertionError(f"never happened: {what}")
+
+
+def test_others_growth_after_a_count_is_counted_again_never_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The counters are the whole file system's: files others create while a command runs,
+    even after its worktree was counted once, never stop it."""
+    wt, others = tmp_path / "w", tmp_path / "others"
+    wt.mkdir()
+    others.mkdir()
+    gate = wt / "go"
+    os.mkfifo(gate, 0o666)
+    box = Sandbox(wt, Limits(timeout_s=600, max_new_files=3_000, max_files=4_000))
+    walks = Calls(holding.walk)
+    monkeypatch.setattr(holding, "walk", walks)
+    result: list[Any] = []
+    command = "mkdir b && cd b && seq 1 2500 | xargs touch && cat ../go >/dev/null && touch ok"
+    runner = threading.Thread(target=lambda: result.append(box.run(command)))
+    runner.start()
+    _until(lambda: (wt / "b").is_dir() and len(os.listdir(wt / "b")) == 2500, "2,500 files")
+    for wave in range(2):  # each wave passes the cap in the counters; the second after a count
+        counted = walks.count
+        for i in range(700):
+            (others / f"{wave}-{i}").touch()
+        _until(lambda counted=counted: walks.count > counted, f"a count after wave {wave}")
+    with contextlib.suppress(OSError):  # no reader: the command ended already (refused)
+        os.close(os.open(gate, os.O_WRONLY | os.O_NONBLOCK))
+    runner.join()
+    (done,) = result
+    assert done.limit_hit is None and done.exit_code == 0, done.output
+    assert (wt / "b" / "ok").exists()
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="handing over to another uid needs root")

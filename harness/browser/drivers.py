@@ -1,0 +1,113 @@
+"""Playwright drivers kept for the life of a process, so a check starts a browser, not a driver.
+
+Starting Playwright's driver (a Node.js process) costs about a quarter of a second of CPU, as
+much again as the headless browser it then launches; a cycle runs a browser for every journey
+of every candidate. Playwright's synchronous API belongs to the thread that started it, so each
+driver lives on a thread of its own and a check hands it the work to do with the browser
+(``Drivers.run``): the check's thread waits, the driver's thread launches a fresh confined
+Chromium, runs it, and closes it. Nothing of a browser outlives its check; only the driver
+stays, idle, for the next one. A driver that broke is dropped and the next check starts a new
+one (so does a check that raised); at exit each stops on its own thread."""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import itertools
+import queue
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from typing import Generic, TypeVar
+
+from playwright.sync_api import Playwright, sync_playwright
+
+T = TypeVar("T")
+_STOP = None
+
+
+class _Job(Generic[T]):
+    def __init__(self, fn: Callable[[Playwright], T]) -> None:
+        self.fn = fn
+        self.done: Future[T] = Future()
+
+
+class _DriverThread:
+    """One Playwright driver and the thread that owns it."""
+
+    def __init__(self, name: str) -> None:
+        self.jobs: queue.SimpleQueue[_Job[object] | None] = queue.SimpleQueue()
+        self.broken = False
+        self.thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        playwright: Playwright | None = None
+        try:
+            while (job := self.jobs.get()) is not _STOP:
+                if playwright is None:
+                    try:
+                        playwright = sync_playwright().start()
+                    except BaseException as exc:  # no driver: this job fails, the thread ends
+                        self.broken = True
+                        job.done.set_exception(exc)
+                        return
+                try:
+                    job.done.set_result(job.fn(playwright))
+                except BaseException as exc:
+                    # a failing check is a result, not an exception: after one, the driver
+                    # may be gone or half-shut, so it is never handed another job
+                    self.broken = True
+                    job.done.set_exception(exc)
+                    return
+        finally:
+            if playwright is not None:
+                with contextlib.suppress(Exception):  # a driver that died is already stopped
+                    playwright.stop()
+
+    def run(self, fn: Callable[[Playwright], T]) -> T:
+        job: _Job[T] = _Job(fn)
+        self.jobs.put(job)  # type: ignore[arg-type]
+        return job.done.result()
+
+    def stop(self, wait_s: float) -> None:
+        self.jobs.put(_STOP)
+        self.thread.join(wait_s)
+
+
+class Drivers:
+    """The process's idle drivers; as many exist as checks ever ran at once."""
+
+    def __init__(self) -> None:
+        self._idle: list[_DriverThread] = []
+        self._all: list[_DriverThread] = []
+        self._lock = threading.Lock()
+        self._closed = False
+        self._made = itertools.count(1)
+        atexit.register(self.close)
+
+    def run(self, fn: Callable[[Playwright], T]) -> T:
+        """``fn(playwright)`` on an idle driver's thread (a new one if none is idle); what it
+        returns or raises comes back here."""
+        with self._lock:
+            worker = self._idle.pop() if self._idle else None
+            if worker is None:
+                worker = _DriverThread(f"playwright-driver-{next(self._made)}")
+                self._all.append(worker)
+        try:
+            return worker.run(fn)
+        finally:
+            with self._lock:
+                if worker.broken or self._closed:
+                    self._all = [w for w in self._all if w is not worker]
+                    worker.stop(0)
+                else:
+                    self._idle.append(worker)
+
+    def close(self, wait_s: float = 5.0) -> None:
+        """Stop every idle driver (a running check's driver stops when its check ends)."""
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for worker in idle:
+            worker.stop(wait_s)
