@@ -16,8 +16,6 @@ import harness
 PACKAGE = Path(harness.__file__).resolve().parent
 ROOT = PACKAGE.parent
 WORKFLOWS = ROOT / "workflows" if (ROOT / "workflows").is_dir() else PACKAGE / "workflows"
-# the stand-ins of the test servers and scripted rules are test support, not the product
-STAND_INS = ("testing/",)
 
 
 def modules() -> Iterator[tuple[str, Path, ast.Module]]:
@@ -147,11 +145,7 @@ def module_level_mutables(tree: ast.Module) -> list[str]:
 
 
 def test_module_level_state_lives_in_caches() -> None:
-    found = {
-        name: names
-        for name, _, tree in modules()
-        if not name.startswith(STAND_INS) and (names := module_level_mutables(tree))
-    }
+    found = {name: names for name, _, tree in modules() if (names := module_level_mutables(tree))}
     assert found == {}
 
 
@@ -199,9 +193,7 @@ def test_label_names_are_written_once() -> None:
     found = {
         name: hits
         for name, _, tree in modules()
-        if name != "forge/base.py"
-        and not name.startswith(STAND_INS)
-        and (hits := label_literals(tree, names))
+        if name != "forge/base.py" and (hits := label_literals(tree, names))
     }
     assert found == {}
 
@@ -278,7 +270,7 @@ def test_no_module_reads_another_workflows_steps_by_id() -> None:
     everything = set().union(*step_ids().values())
     found: dict[str, list[str]] = {}
     for name, _, tree in modules():
-        if name.startswith((*GENERIC, *STAND_INS)):
+        if name.startswith(GENERIC):
             continue
         own = {wf for wf, room in ROOMS.items() if name.startswith(room)}
         mine = set().union(*(step_ids().get(wf, set()) for wf in own)) if own else set()
@@ -374,8 +366,6 @@ def test_the_loose_dict_check_counts_aliases_and_their_uses() -> None:
 def test_no_function_over_sixty_lines() -> None:
     long = []
     for name, _, tree in modules():
-        if name.startswith(STAND_INS):
-            continue
         for node in ast.walk(tree):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 length = (node.end_lineno or node.lineno) - node.lineno + 1

@@ -20,11 +20,11 @@ from typing import Any, cast
 
 from harness.model.base import Model
 from harness.model.blocks import Request, estimate_tokens
-from harness.testing.batches import Batch, Batches
-from harness.testing.cache_usage import prompt_usage
-from harness.testing.messages_rules import check_request
-from harness.testing.models_list import default_listings, page
-from harness.testing.thinking_rules import ThinkingLedger
+from tests.standins.batches import Batch, Batches
+from tests.standins.cache_usage import prompt_usage
+from tests.standins.messages_rules import check_request
+from tests.standins.models_list import default_listings, page
+from tests.standins.thinking_rules import ThinkingLedger
 
 ERROR_TYPES = {
     400: "invalid_request_error",

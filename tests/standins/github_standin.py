@@ -214,7 +214,7 @@ class GitHubStandIn:
         self,
         git_root: Path,
         repository: str = "acme/app",
-        token: str = "ghs_standin",  # noqa: S107 - the stand-in's own test token
+        token: str = "ghs_standin",
         bot_login: str = "factory-bot",
         default_branch: str = "main",
     ) -> None:
