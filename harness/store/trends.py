@@ -1,11 +1,13 @@
 """The dashboard's trends, counted in SQL: merges and the cost of each merged issue per day,
 and refusals by reason, over the runs started since a day (by index on workflow and start).
-Steps are picked by the type of record they kept, never by their id."""
+Steps are picked by the type of record they kept (by index on run and type), never by their
+id: every record written since types were kept (migration ``m005``) has one, and the
+window is 30 days."""
 
 from __future__ import annotations
 
 from harness.store.base import StoreBase
-from harness.store.outcomes import FAILED_MERGE, kept, truthy
+from harness.store.outcomes import FAILED_MERGE, truthy
 
 
 def _steps(workflow: str, picked: str, where: str = "1") -> str:
@@ -18,13 +20,20 @@ def _steps(workflow: str, picked: str, where: str = "1") -> str:
      WHERE r.workflow = '{workflow}' AND r.started_at >= :since AND ({picked}) AND {where}"""
 
 
+def kept(artifact: str) -> str:
+    """SQL: step ``s`` kept an ``artifact``."""
+    return f"s.artifact = '{artifact}'"
+
+
 _REVERTED = _steps(
     "validate", kept("Smoke"), f"r.issue IS NOT NULL AND {truthy('s.outputs', 'reverted')}"
 )
-_MERGES = f"{kept('Landing')} OR {FAILED_MERGE}"  # a failed merge may have landed
+_LANDED = truthy("s.outputs", "merge_sha")
 
 _DAILY = f"""
-WITH merged AS ({_steps("validate", _MERGES, truthy("s.outputs", "merge_sha"))}),
+WITH merged AS ({_steps("validate", kept("Landing"), _LANDED)}
+                UNION ALL
+                {_steps("validate", f"s.artifact IS NULL AND {FAILED_MERGE}", _LANDED)}),
 kept AS (SELECT DISTINCT day, issue FROM merged
           WHERE issue IS NOT NULL AND issue NOT IN (SELECT issue FROM ({_REVERTED}))),
 spent AS (SELECT day, COUNT(*) AS issues,
