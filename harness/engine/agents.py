@@ -125,4 +125,4 @@ def run_agent_step(ctx: StepContext) -> tuple[dict[str, object], str | None]:
         record = None
     if record is None:
         return {**result.output, **extra}, None
-    return Produced(record, extra).outputs(), kind.__name__ if kind else None
+    return Produced(record, extra).outputs(), type(record).__name__
