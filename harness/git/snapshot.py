@@ -102,15 +102,13 @@ def fetch_commit(repo: GitRepo, source: str, sha: str, ref: str) -> None:
 def mirror(repo: GitRepo, url: str) -> None:
     """Every branch and tag of ``url`` into the bare repository ``repo`` (a local copy of a
     remote suite's history, read from then on)."""
-    repo.git(
-        "fetch",
-        "--quiet",
-        "--no-write-fetch-head",
-        "--prune",
-        url,
-        "+refs/heads/*:refs/heads/*",
-        "+refs/tags/*:refs/tags/*",
-    )
+    args = ["fetch", "--quiet", "--no-write-fetch-head", "--prune", url]
+    code, _, err = repo._run([*args, "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"])
+    if code != 0:  # git's first fatal line says why (the last is boilerplate about access)
+        said = [
+            line.removeprefix("fatal: ") for line in err.splitlines() if line.startswith("fatal:")
+        ]
+        raise GitError(f"git fetch: {said[0] if said else err.strip() or code}")
 
 
 def commit_over(

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from harness.backtest import runner
+from harness.git.worktrees import default_worktree_root
 from tests.backtest.conftest import (
     CANARY_1,
     CANARY_2,
@@ -125,6 +126,11 @@ def test_two_fixed_issues_one_resolved_one_a_false_merge_nothing_real_touched(
     texts = requests_text(standin)
     assert texts and not any(CANARY_2 in t for t in texts)
     assert not any(CANARY_1 in t for t in texts if TITLE_1 in t and TITLE_2 not in t)
+
+    # each case's scratch state stays as evidence; its worktrees (on tmpfs) are gone
+    scratch = sorted((tmp_path / "state" / "backtest" / out["backtest"]).glob("*/state"))
+    assert len(scratch) == 2
+    assert not any(default_worktree_root(s).exists() for s in scratch)
 
     page = dashboard(repo, tmp_path / "state")
     assert out["backtest"] in page and '<td id="false-merges">1</td>' in page
