@@ -24,7 +24,7 @@ from harness.config.errors import problems_from
 from harness.config.globs import matching
 from harness.config.models import Strict
 from harness.config.yamlload import load_yaml
-from harness.errors import ConfigError, FactoryError, UsageError
+from harness.errors import ConfigError, FactoryError, ForgeError, NotFoundError, UsageError
 from harness.forge.base import Forge
 from harness.git import snapshot
 from harness.git.repo import GitRepo
@@ -105,11 +105,16 @@ def hidden_tests(repo: GitRepo, base: str, fix: str, test_paths: list[str]) -> t
 
 
 def held(forge: Forge, number: int) -> tuple[str, str, str] | None:
-    """(title, body, author) of issue ``number`` if the forge holds it."""
+    """(title, body, author) of issue ``number`` if the forge holds it (a forge that cannot
+    be read is an error, not an issue it lacks)."""
     try:
         issue = forge.get_issue(number)
-    except FactoryError:
+    except NotFoundError:
         return None
+    except ForgeError as exc:  # GitHub: not found, or deleted
+        if getattr(exc.__cause__, "status", None) in (404, 410):
+            return None
+        raise
     return issue.title, issue.body, issue.author
 
 

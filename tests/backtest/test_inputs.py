@@ -132,3 +132,34 @@ def test_the_day_budget_stops_a_case_before_any_model_call(tmp_path: Path, capsy
     record = store.latest_backtest()
     assert record is not None and record.status == "running"  # taken up again by a re-run
     assert store.spend() == 0
+
+
+def test_factory_stop_reaches_a_rehearsals_own_runs(
+    tmp_path: Path, capsys, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A case's runs check its scratch state's switch and the factory's: ``factory stop``
+    pressed while a case is under way stops its next step (the scratch state itself is
+    never stopped)."""
+    from harness.backtest import rehearse as module
+    from harness.engine.killswitch import engage_kill_switch
+
+    triage_all = module.triage_all
+
+    def pressed(services, *args, **kwargs):  # type: ignore[no-untyped-def]
+        engage_kill_switch(services.outer_store, "pressed during a rehearsal")
+        assert services.store.get_flag("stopped") is None
+        return triage_all(services, *args, **kwargs)
+
+    monkeypatch.setattr(module, "triage_all", pressed)
+    res = run_cli(capsys, "--repo", str(repo), "backtest", "--json")
+    assert res.code == 1, res.err
+    assert "stopped (pressed during a rehearsal)" in res.json()["stopped"]
+
+
+def test_the_backtest_settings_are_checked_like_every_other(tmp_path: Path, capsys) -> None:
+    config = {"backtest": {"test_paths": ["/tests/**"], "counts_for_trust": "yes"}}
+    repo = make_factory_repo(tmp_path / "checked", config=config)
+    res = run_cli(capsys, "--repo", str(repo), "check", "--json")
+    assert res.code == 2
+    keys = {e["key"] for e in res.json()["errors"] if e["file"] == "factory.yaml"}
+    assert keys == {"backtest.test_paths", "backtest.counts_for_trust"}, res.out
