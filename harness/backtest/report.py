@@ -12,6 +12,18 @@ from harness.store.backtests import BacktestCase
 
 # the decisions a governance edit may change, compared case by case
 DECISIONS = ("triage", "route", "trust_held")
+# a row's keys in the order a reader wants them (the store keeps them sorted)
+ORDER = (
+    "id", "issue", "title", "status", "triage", "kind", "route", "trust_held", "resolved",
+    "validator", "cost_usd", "seconds", "reason", "changed", "compared_with", "base", "fix",
+    "hidden_tests", "graded", "error",
+)  # fmt: skip
+
+
+def ordered(row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` with its keys in ``ORDER`` (any other after them)."""
+    known = {k: row[k] for k in ORDER if k in row}
+    return {**known, **{k: v for k, v in row.items() if k not in known}}
 
 
 def _head(case: Case) -> dict[str, Any]:

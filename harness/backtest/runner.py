@@ -11,6 +11,7 @@ engine's own checks hold as in any run."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import secrets
@@ -19,6 +20,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +33,14 @@ from harness.backtest.cases import (
 )
 from harness.backtest.grade import grade, hidden_files
 from harness.backtest.rehearse import rehearse, what_became
-from harness.backtest.report import case_row, changes, error_row, summarise, unfinished_row
+from harness.backtest.report import (
+    case_row,
+    changes,
+    error_row,
+    ordered,
+    summarise,
+    unfinished_row,
+)
 from harness.backtest.scratch import (
     Place,
     Rehearsed,
@@ -159,6 +168,16 @@ def _rehearsed_row(
     return case_row(case, became, graded, services.store.spend(), 0.0)
 
 
+WAITING = "a run of it waits (the provider asked to wait, or it was stopped)"
+
+
+def _case_services(bt: Backtest, case: Case) -> Services:
+    place = Place(bt.folder / case.slug)
+    scratch_repository(place, case, bt.source, bt.rehearsed)
+    settings = scratch_settings(place, bt.real.settings, bt.provider)
+    return scratch_services(place, settings, bt.provider, bt.real.store)
+
+
 def one_case(bt: Backtest, case: Case, before_s: float) -> str | None:
     """Rehearse ``case`` and keep its row; the reason it stopped, if it did."""
     started = time.monotonic()
@@ -166,28 +185,26 @@ def one_case(bt: Backtest, case: Case, before_s: float) -> str | None:
     def spent_s() -> float:
         return before_s + time.monotonic() - started
 
-    place = Place(bt.folder / case.slug)
     services: Services | None = None
     try:
-        scratch_repository(place, case, bt.source, bt.rehearsed)
-        settings = scratch_settings(place, bt.real.settings, bt.provider)
-        services = scratch_services(place, settings, bt.provider, bt.real.store)
-        scratched = services
-        row = _rehearsed_row(bt, case, scratched, lambda: _gate(bt, case, scratched, spent_s))
+        services = _case_services(bt, case)
+        gate = partial(_gate, bt, case, services, spent_s)
+        row = _rehearsed_row(bt, case, services, gate)
         if row is None:
-            _gate(bt, case, scratched, spent_s)
-            return "a run of it waits (the provider asked to wait, or it was stopped)"
+            gate()
+            return WAITING
     except (StoppedError, BudgetExceeded) as exc:
         if services is not None:
             bt.real.store.case_progress(bt.record.id, case.id, services.store.spend(), spent_s())
-            services.store.close()
         return str(exc)
     except FactoryError as exc:
-        cost = services.store.spend() if services is not None else 0.0
-        row = error_row(case, str(exc), cost, 0.0)
+        row = error_row(case, str(exc), services.store.spend() if services else 0.0, 0.0)
+    finally:
+        if services is not None:
+            services.store.close()
     if services is not None:  # done: its worktrees go, its scratch state stays as evidence
-        clear_worktrees(services)
-        services.store.close()
+        with contextlib.suppress(FactoryError):
+            clear_worktrees(services)
     row["seconds"] = round(spent_s(), 1)
     bt.real.store.finish_case(bt.record.id, case.id, row, float(row["cost_usd"]), spent_s())
     fault_point("backtest.case.done")
@@ -227,7 +244,7 @@ def report(bt: Backtest, cases: list[Case], stops: list[str]) -> dict[str, Any]:
             row["changed"] = changes(row, earlier[1])
             row["compared_with"] = earlier[0]
             compared.append(earlier[0])
-        rows.append(row)
+        rows.append(ordered(row))
     summary = summarise(rows)
     if compared:
         summary["compared_with"] = sorted(set(compared))

@@ -124,7 +124,8 @@ def test_two_fixed_issues_one_resolved_one_a_false_merge_nothing_real_touched(
     # the seal held: no hidden test reached a model request of the case it grades (the
     # second fix's base holds the first fix's tests, as they were then)
     texts = requests_text(standin)
-    assert texts and not any(CANARY_2 in t for t in texts)
+    assert any(TITLE_1 in t for t in texts) and any(TITLE_2 in t for t in texts)
+    assert not any(CANARY_2 in t for t in texts)
     assert not any(CANARY_1 in t for t in texts if TITLE_1 in t and TITLE_2 not in t)
 
     # each case's scratch state stays as evidence; its worktrees (on tmpfs) are gone
