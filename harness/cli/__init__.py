@@ -41,6 +41,7 @@ _COMMANDS: dict[str, tuple[str, ...]] = {
     "harness.cli.review": ("approve", "reject", "diff"),
     "harness.cli.serve": ("serve",),
     "harness.cli.ack": ("ack",),
+    "harness.cli.backtest": ("backtest",),
 }
 
 

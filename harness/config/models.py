@@ -246,6 +246,27 @@ class Network(Strict):
     allow: list[AllowedHost] | None = Field(default=None, max_length=200)
 
 
+TEST_PATHS = ("tests/**", "test_*.py", "*_test.py", "**/*.test.*", "**/*.spec.*")
+
+
+class Backtest(Strict):
+    """``factory backtest``: which files of a fix are its tests (hidden from every agent and
+    the validator, then used to grade the rehearsal), and whether earned trust may start
+    from the newest backtest (off unless a maintainer turns it on: docs/trust.md)."""
+
+    test_paths: list[str] = Field(default_factory=lambda: list(TEST_PATHS))
+    counts_for_trust: bool = False
+
+    @field_validator("test_paths")
+    @classmethod
+    def _globs(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            problem = glob_problem(pattern)
+            if problem is not None:
+                raise ValueError(problem)
+        return value
+
+
 class FactoryConfig(Strict):
     forge: Literal["local", "github"] = "local"
     github: GitHubSettings = Field(default_factory=GitHubSettings)
@@ -260,6 +281,7 @@ class FactoryConfig(Strict):
     validation: Validation = Field(default_factory=Validation)
     gates: Gates = Field(default_factory=Gates)
     network: Network = Field(default_factory=Network)
+    backtest: Backtest = Field(default_factory=Backtest)
 
     @field_validator("production_branch")
     @classmethod

@@ -11,6 +11,7 @@ import secrets
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -28,6 +29,7 @@ from harness.engine.killswitch import engage_kill_switch, release_kill_switch
 from harness.errors import FactoryError, NotFoundError
 from harness.review import decisions
 from harness.serve import charts, views
+from harness.serve.backtest_page import backtest_page
 
 COOKIE = "factory_session"
 MAX_SESSIONS = 64  # the oldest session ends when another opens beyond this
@@ -413,6 +415,7 @@ def create_app(
         Route("/runs", g(board.runs)),
         Route("/runs/{run_id}", g(board.run)),
         Route("/trends", g(board.trends)),
+        Route("/backtest", g(partial(backtest_page, board))),
         Route("/evidence/{path:path}", g(board.evidence)),
         Route("/static/{name}", g(board.static)),
         Route("/stop", g(board.stop, post=True), methods=["POST"]),

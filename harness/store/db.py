@@ -7,6 +7,7 @@ import os
 import sqlite3
 from pathlib import Path
 
+from harness.store.backtests import BacktestsMixin
 from harness.store.base import DB_NAME
 from harness.store.forge_cache import ForgeCacheMixin
 from harness.store.forge_tables import ForgeTablesMixin
@@ -40,6 +41,7 @@ class Store(
     ForgeTablesMixin,
     IntentsMixin,
     ForgeCacheMixin,
+    BacktestsMixin,
 ):
     """Runs, steps, model calls, events, flags, leases and the local forge, in one WAL database."""
 

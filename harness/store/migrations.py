@@ -210,6 +210,45 @@ def m006_indexes_and_outcomes(db: sqlite3.Connection) -> None:
     outcomes.install(db)
 
 
+@migration
+def m007_backtests(db: sqlite3.Connection) -> None:
+    """Rehearsals (``factory backtest``): each backtest and its cases with their results, read
+    by the report, the dashboard, the next backtest's comparison and earned trust (when a
+    maintainer allows it); the runs of a case live in a scratch state of their own."""
+    execute_script(
+        db,
+        """
+        CREATE TABLE backtests (
+            id TEXT PRIMARY KEY,
+            fingerprint TEXT NOT NULL,
+            governance TEXT NOT NULL,
+            edit INTEGER NOT NULL DEFAULT 0,
+            source TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('running','finished')),
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            summary TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX backtests_fingerprint ON backtests (fingerprint, status);
+        CREATE TABLE backtest_cases (
+            backtest_id TEXT NOT NULL REFERENCES backtests (id),
+            case_id TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            case_key TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('pending','running','done')),
+            result TEXT NOT NULL DEFAULT '{}',
+            cost_usd REAL NOT NULL DEFAULT 0,
+            seconds REAL NOT NULL DEFAULT 0,
+            updated_at TEXT,
+            finished_at TEXT,
+            PRIMARY KEY (backtest_id, case_id)
+        );
+        CREATE INDEX backtest_cases_key ON backtest_cases (case_key, status);
+        CREATE INDEX backtest_cases_updated ON backtest_cases (updated_at, cost_usd);
+        """,
+    )
+
+
 def migrate(db: sqlite3.Connection) -> list[str]:
     """Apply the migrations not applied yet, each in its own transaction; return their names."""
     db.execute(
