@@ -401,6 +401,7 @@ def sealed_request(
         tools=list(definition.tools),
         output=definition.output,
         max_turns=definition.max_turns,
+        max_tokens=definition.max_tokens,
         budget_usd=max(0.0, budget_usd),
         app_url=app_url,
         shots_dir=str(shots),
