@@ -194,11 +194,11 @@ def _output_limits(root: Path) -> list[OutputLimit]:
     from harness.engine.workflow import parse_workflow
     from harness.validate.definition import (
         OVERRIDE_DIR,
+        SEALED_VALIDATOR,
         ValidatorDefinition,
         parse_validator,
         shipped_validator_text,
     )
-    from harness.validate.evidence import SEALED_VALIDATOR
 
     flows = {name: (shipped(name), f"workflows/{name}.yaml") for name in shipped_workflow_names()}
     for path in sorted((root / FLOWS).glob("*.yaml")):

@@ -132,6 +132,36 @@ class GitRepo:
             return None
         return self.git_bytes("cat-file", "blob", f"{commit}:{path}")
 
+    def read_blobs(self, ref: str, paths: list[str], max_each: int) -> dict[str, bytes]:
+        """The bytes of each of ``paths`` as committed on ``ref`` that is a file of at most
+        ``max_each`` bytes (others are left out), read by two git processes whatever their
+        number: sizes first (``cat-file --batch-check``), then the contents."""
+        commit = self.rev_parse(ref)
+        wanted = [p for p in paths if p and "\n" not in p and not p.startswith("/")]
+        if commit is None or not wanted:
+            return {}
+        names = "".join(f"{commit}:{p}\n" for p in wanted).encode()
+        check = "--batch-check=%(objectname) %(objecttype) %(objectsize)"
+        sizes = _text(self.git_bytes("cat-file", check, stdin=names) or b"").splitlines()
+        small: dict[str, list[str]] = {}  # object -> the paths that hold it
+        for path, line in zip(wanted, sizes, strict=False):
+            parts = line.split(" ")
+            if len(parts) == 3 and parts[1] == "blob" and int(parts[2]) <= max_each:
+                small.setdefault(parts[0], []).append(path)
+        if not small:
+            return {}
+        objects = "".join(f"{o}\n" for o in small).encode()
+        out = self.git_bytes("cat-file", "--batch", stdin=objects) or b""
+        found: dict[str, bytes] = {}
+        at = 0
+        while at < len(out):
+            end = out.index(b"\n", at)
+            sha, _, size = _text(out[at:end]).split(" ")
+            for path in small[sha]:
+                found[path] = out[end + 1 : end + 1 + int(size)]
+            at = end + 2 + int(size)
+        return found
+
     def list_tree(self, ref: str, prefix: str = "") -> list[str]:
         """Paths of all files committed on ``ref`` under ``prefix``."""
         commit = self.rev_parse(ref)

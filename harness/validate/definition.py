@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from harness.engine.context import Services
 
 OVERRIDE_DIR = ".factory/validators"
+SEALED_VALIDATOR = "sealed_browser"  # validators/sealed_browser.yaml: the one validation runs
 
 
 class ValidatorDefinition(BaseModel):
