@@ -8,7 +8,7 @@ from typing import Any
 from harness.artifacts import GateResult, IssueSpec, PrCandidate, gates_failed
 from harness.engine.actions import action
 from harness.engine.context import StepContext
-from harness.errors import ErrorKind, FactoryError, StepFailed
+from harness.errors import ErrorKind, FactoryError, GitError, StepFailed
 from harness.faults import fault_point
 from harness.forge import neutral
 from harness.forge.base import set_state
@@ -167,7 +167,8 @@ def commit(ctx: StepContext) -> dict[str, Any]:
     if head is None or head == info["base_sha"]:
         raise StepFailed("the implementer changed nothing", {"head": head})
     previous = spec.get("previous") or {}
-    if head == info.get("start_sha") and previous.get("automatic"):
+    merged_cleanly = info.get("conflicts") == []  # production moved on again: it merges now
+    if head == info.get("start_sha") and previous.get("automatic") and not merged_cleanly:
         # the validation asked for a fix; after a person's retry (a hold-out updated, a broken
         # baseline repaired) the same change may be right and is validated again
         raise StepFailed(
@@ -367,8 +368,11 @@ def fail(ctx: StepContext) -> dict[str, Any]:
         for x in f.get("gates") or []
         if isinstance(x, dict) and not x.get("passed")
     ]
-    kept = _keep_tested(ctx)
     set_state(forge, ctx.issue, label)
+    try:
+        kept: bool | None = _keep_tested(ctx)
+    except GitError:  # git refused (its configuration moved): the comment says less
+        kept = None
     body = ctx.services.templates.render(
         "comments/implement_failed.md.j2",
         label=label,
