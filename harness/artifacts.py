@@ -228,7 +228,8 @@ class Baseline(HoldoutRun):
 class CheckResult(HoldoutRun):
     """``validate.check``: tests, journeys and the validator on the candidate (``sha``:
     production with the PR head merged in). On a ``conflict`` nothing was built or run:
-    ``sha`` and ``tree`` are production's."""
+    ``sha`` and ``tree`` are production's, no journey ran, and ``validator`` is the verdict
+    the same head was given on an earlier candidate, if it had one (kept as given)."""
 
     production_sha: str
     head: str

@@ -110,7 +110,8 @@ class Commands(Strict):
     test: str = Field(min_length=1)
     start: str | None = None
     ready_path: str = "/"
-    test_timeout_s: float = Field(default=900, gt=0)
+    test_timeout_s: float = Field(default=900, gt=0)  # commands.test, and the run_tests tool
+    command_timeout_s: float = Field(default=120, gt=0)  # one run_command of an agent
     setup_timeout_s: float = Field(default=900, gt=0)
     # files commands.setup reads: a change touching one is set up again, without network
     setup_inputs: list[str] = Field(default_factory=lambda: list(SETUP_INPUTS))

@@ -8,7 +8,7 @@ from typing import Any
 from harness.artifacts import GateResult, IssueSpec, PrCandidate, gates_failed
 from harness.engine.actions import action
 from harness.engine.context import StepContext
-from harness.errors import ErrorKind, FactoryError, StepFailed
+from harness.errors import ErrorKind, FactoryError, GitError, StepFailed
 from harness.faults import fault_point
 from harness.forge import neutral
 from harness.forge.base import set_state
@@ -75,22 +75,30 @@ def make_worktree(ctx: StepContext) -> dict[str, Any]:
     if base is None:
         raise FactoryError(f"production branch {production!r} does not exist")
     branch = branch_name(ctx.issue, ctx.outputs["prepare"]["title"], salt=ctx.run_id)
-    previous = ctx.outputs["prepare"].get("previous")
-    if previous and previous.get("resume") and repo.rev_parse(previous["head"]) is not None:
+    previous = ctx.outputs["prepare"].get("previous") or {}
+    # made on production; the setup step moves it to where the work starts after setting up
+    # through the egress proxy on production's tree (a change's own code gets no network)
+    path = manager(ctx).create(branch, base)
+    made = {"path": str(path), "branch": branch, "base_sha": base, "start_sha": base}
+    if not previous or repo.rev_parse(previous["head"]) is None:
+        return made
+    if previous.get("conflict"):
+        # production moved and the refused change no longer merged: it is merged onto the
+        # new production, each conflict left between git's markers for the implementer
+        start, conflicts = repo.conflicted_commit(
+            base, previous["head"], f"Issue {ctx.issue}: {previous['branch']} on {base[:12]}"
+        )
+        return {**made, "start_sha": start, "conflicts": conflicts, "continues": previous["branch"]}
+    if previous.get("resume"):
         # a fix, not a re-roll: continue from the refused attempt's work; the change is still
         # measured (gates, review) against the production commit it started from
-        # made on production; the setup step moves it to the attempt's work after setting up
-        # through the egress proxy on production's tree (a change's own code gets no network)
-        path = manager(ctx).create(branch, base)
         return {
-            "path": str(path),
-            "branch": branch,
+            **made,
             "base_sha": previous["base_sha"],
             "start_sha": previous["head"],
             "continues": previous["branch"],
         }
-    path = manager(ctx).create(branch, base)
-    return {"path": str(path), "branch": branch, "base_sha": base, "start_sha": base}
+    return made
 
 
 @action("implement.setup", needs=WORKTREE)
@@ -152,11 +160,15 @@ def commit(ctx: StepContext) -> dict[str, Any]:
     subject = neutral.plain(spec["title"], limit=72)  # a commit message is read by GitHub too
     message = f"{subject}\n\nFactory change for issue {ctx.issue} (run {ctx.run_id})."
     tested = ctx.outputs["test"]["tree"]  # commit what the tests ran on, nothing made since
-    head = repo.commit_tree(tested, message) or repo.rev_parse("HEAD")
+    # a conflict's resolution is one commit on production: the merge it started from, with
+    # its conflict markers, stays out of the history
+    onto = info["base_sha"] if "conflicts" in info else None
+    head = repo.commit_tree(tested, message, parent=onto) or repo.rev_parse("HEAD")
     if head is None or head == info["base_sha"]:
         raise StepFailed("the implementer changed nothing", {"head": head})
     previous = spec.get("previous") or {}
-    if head == info.get("start_sha") and previous.get("automatic"):
+    merged_cleanly = info.get("conflicts") == []  # production moved on again: it merges now
+    if head == info.get("start_sha") and previous.get("automatic") and not merged_cleanly:
         # the validation asked for a fix; after a person's retry (a hold-out updated, a broken
         # baseline repaired) the same change may be right and is validated again
         raise StepFailed(
@@ -318,6 +330,28 @@ def _outcome_label(ctx: StepContext) -> str:
     return "factory:failed"
 
 
+def _keep_tested(ctx: StepContext) -> bool:
+    """Whether the run's branch holds work beyond production. When the run committed
+    nothing, the tree its tests last ran on is committed there first (the tests failed, or
+    the review refused it), so a person's ``factory retry`` continues from the work the
+    test output it is given describes."""
+    info = ctx.outputs.get("worktree") or {}
+    if not info.get("branch"):
+        return False
+    tested = [
+        str(s.outputs["tree"])
+        for s in ctx.services.store.steps(ctx.run_id)
+        if s.step_id == "test" and (s.outputs or {}).get("tree")
+    ]
+    if "commit" not in ctx.outputs and tested and Path(info["path"]).is_dir():
+        message = f"Unfinished: not proposed (issue {ctx.issue}, run {ctx.run_id})"
+        GitRepo(Path(info["path"])).commit_tree(tested[-1], message)
+    return ctx.services.repo.rev_parse(f"refs/heads/{info['branch']}") not in (
+        None,
+        info["base_sha"],
+    )
+
+
 @action("implement.fail")
 def fail(ctx: StepContext) -> dict[str, Any]:
     """Label the issue and explain why, once per run; the branch is kept for inspection."""
@@ -335,12 +369,17 @@ def fail(ctx: StepContext) -> dict[str, Any]:
         if isinstance(x, dict) and not x.get("passed")
     ]
     set_state(forge, ctx.issue, label)
+    try:
+        kept: bool | None = _keep_tested(ctx)
+    except GitError:  # git refused (its configuration moved): the comment says less
+        kept = None
     body = ctx.services.templates.render(
         "comments/implement_failed.md.j2",
         label=label,
         failure=failure,
         run_id=ctx.run_id,
         branch=ctx.outputs.get("worktree", {}).get("branch"),
+        kept=kept,
         test_output=sanitize_outbound(str(test.get("output", ""))[-1500:], limit=1600),
         gates=gates_failed,
     )
