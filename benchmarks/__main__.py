@@ -16,6 +16,7 @@ from benchmarks.github import github_figures
 from benchmarks.inputs import input_figures
 from benchmarks.sandbox import command_after_many_files
 from benchmarks.scale import store_figures
+from benchmarks.triage_map import triage_map_figures
 
 
 def machine() -> str:
@@ -89,12 +90,15 @@ def main() -> int:
         return alone(lambda: [egress_overhead()], "egress")
     if sys.argv[1:] == ["store"]:
         return alone(store_figures, "store")
+    if sys.argv[1:] == ["triage-map"]:
+        return alone(triage_map_figures, "triage-map")
     reps = int(os.environ.get("BENCH_REPS", "5"))
     started, at_start, began = time.monotonic(), machine(), datetime.now(UTC)
     rows: list[f.Figure] = []
     parallel, states = f.parallel_efficiency()
     rows += [parallel, f.engine_overhead(states), *f.cache_prefix(states), f.worktree_cost(reps)]
     rows += f.batch_triage()
+    rows += triage_map_figures()
     rows.append(f.rate_limit_adaptation())
     rows += github_figures()
     rows.append(f.validation_throughput(reps))

@@ -90,6 +90,9 @@ class Worktree(Artifact):
     base_sha: str
     start_sha: str
     continues: str | None = None
+    # a refused change that no longer merged, merged onto production again: the files left
+    # with conflict markers (None: no such merge; []: it merged cleanly)
+    conflicts: list[str] | None = None
 
 
 class Plan(Artifact):
@@ -323,7 +326,8 @@ class Baseline(HoldoutRun):
 class CheckResult(HoldoutRun):
     """``validate.check``: tests, journeys and the validator on the candidate (``sha``:
     production with the PR head merged in). On a ``conflict`` nothing was built or run:
-    ``sha`` and ``tree`` are production's."""
+    ``sha`` and ``tree`` are production's, no journey ran, and ``validator`` is the verdict
+    the same head was given on an earlier candidate, if it had one (kept as given)."""
 
     production_sha: str
     head: str

@@ -74,7 +74,7 @@ def _latest_pr(services: Services, number: int) -> tuple[str, str] | None:
     return (candidate.implement_run, candidate.head) if candidate is not None else None
 
 
-def _needs_validation(services: Services, number: int) -> bool:
+def needs_validation(services: Services, number: int) -> bool:
     """A PR waits for validation unless a finished validation already judged this very PR at
     this very head (a PR opened again after a retry is validated again, even when a person's
     retry left its commit unchanged)."""
@@ -244,7 +244,7 @@ def _waiting(services: Services) -> list[int]:
     return [
         i.number
         for i in services.forge.list_issues("open")
-        if Label.NEEDS_REVIEW in i.labels and _needs_validation(services, i.number)
+        if Label.NEEDS_REVIEW in i.labels and needs_validation(services, i.number)
     ]
 
 

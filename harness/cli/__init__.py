@@ -44,6 +44,7 @@ _COMMANDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("harness.cli.review", ("approve", "reject", "diff")),
     ("harness.cli.serve", ("serve",)),
     ("harness.cli.ack", ("ack",)),
+    ("harness.cli.backtest", ("backtest",)),
 )
 
 

@@ -150,7 +150,11 @@ def _review_state(ctx: click.Context, store: Store, days: int) -> dict[str, Any]
     except (ConfigError, ConfigErrors) as exc:
         return {**found, "trust": [], "trust_error": str(exc).replace("\n", " ")}
     states = trust_states_for(
-        store, settings.governance.rules, GitRepo(root), settings.config.production_branch
+        store,
+        settings.governance.rules,
+        GitRepo(root),
+        settings.config.production_branch,
+        settings.config.backtest.counts_for_trust,
     )
     return {**found, "trust": [t.to_json() for t in states]}
 

@@ -14,7 +14,7 @@ import yaml
 from harness.browser.journeys import load_journeys
 from harness.config.governance import has_front_matter, parse_rules, read_on_branch
 from harness.config.mission import read_mission
-from harness.config.model_check import model_problems
+from harness.config.model_check import OutputLimit, model_problems, output_problems
 from harness.config.models import CONFIG_FILE, GOVERNANCE_FILES, FactoryConfig
 from harness.config.provider import provider_readiness
 from harness.config.settings import (
@@ -183,6 +183,53 @@ def _validators(root: Path, branch: str, report: CheckReport) -> None:
             report.notes.append(f"{source}: overrides validators/{name}")
 
 
+def _output_limits(root: Path) -> list[OutputLimit]:
+    """The output limit of every agent call runs would make: each agent step of the shipped
+    workflows, or of a working-tree override that replaces one, and the sealed validator's
+    (its working-tree override, else the shipped definition). An override that does not
+    parse is reported by the override checks and left out here."""
+    from harness.engine.handoffs import shipped, shipped_workflow_names
+    from harness.engine.loader import OVERRIDE_DIR as FLOWS
+    from harness.engine.loader import ROLES
+    from harness.engine.workflow import parse_workflow
+    from harness.validate.definition import (
+        OVERRIDE_DIR,
+        SEALED_VALIDATOR,
+        ValidatorDefinition,
+        parse_validator,
+        shipped_validator_text,
+    )
+
+    flows = {name: (shipped(name), f"workflows/{name}.yaml") for name in shipped_workflow_names()}
+    for path in sorted((root / FLOWS).glob("*.yaml")):
+        source = f"{FLOWS}/{path.name}"
+        try:
+            flows[path.stem] = (parse_workflow(path.read_text(encoding="utf-8"), source), source)
+        except (ConfigErrors, OSError, UnicodeDecodeError):
+            continue
+    limits = [
+        OutputLimit(source, f"steps[{i}] ({step.id}).max_tokens", step.agent, step.max_tokens)
+        for flow, source in flows.values()
+        for i, step in enumerate(flow.steps)
+        if step.agent in ROLES
+    ]
+    source = f"{OVERRIDE_DIR}/{SEALED_VALIDATOR}.yaml"
+    try:
+        text = (root / source).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        text, source = (
+            shipped_validator_text(SEALED_VALIDATOR),
+            f"validators/{SEALED_VALIDATOR}.yaml",
+        )
+    try:
+        validator = parse_validator(text, source)
+    except ConfigErrors:
+        return limits
+    if isinstance(validator, ValidatorDefinition):
+        limits.append(OutputLimit(source, "max_tokens", "validator", validator.max_tokens))
+    return limits
+
+
 def check(root: Path, state_dir: Path) -> CheckReport:
     """Every problem of the working-tree governance and wiring, and how it differs from the
     production branch. Never writes anything."""
@@ -210,6 +257,7 @@ def check(root: Path, state_dir: Path) -> CheckReport:
     if config is not None:
         model_errors, model_warnings = model_problems(config, _listings(config, report))
         report.errors.extend(model_errors)
+        report.errors.extend(output_problems(config, _output_limits(root)))
         report.warnings.extend(model_warnings)
         holdout = _collect(report, holdout_path, root, config)
         problem = check_holdout(root, holdout) if holdout is not None else None

@@ -99,14 +99,18 @@ def load_governance(repo: GitRepo, branch: str) -> Governance:
         raise ConfigErrors(
             [ConfigError("factory.yaml", "production_branch", f"branch {branch!r} has no commits")]
         )
+    return governance_at(repo, commit, f"on the production branch {branch!r}")
+
+
+def governance_at(repo: GitRepo, commit: str, where: str) -> Governance:
+    """The governance files as committed at ``commit`` (``where`` says which commit that is,
+    in the problems)."""
     texts: dict[str, str] = {}
     problems: list[ConfigError] = []
     for name in GOVERNANCE_FILES:
         text = read_at(repo, commit, name)
         if text is None:
-            problems.append(
-                ConfigError(name, "(file)", f"missing on the production branch {branch!r}")
-            )
+            problems.append(ConfigError(name, "(file)", f"missing {where}"))
         else:
             texts[name] = text
     if problems:

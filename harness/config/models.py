@@ -110,7 +110,8 @@ class Commands(Strict):
     test: str = Field(min_length=1)
     start: str | None = None
     ready_path: str = "/"
-    test_timeout_s: float = Field(default=900, gt=0)
+    test_timeout_s: float = Field(default=900, gt=0)  # commands.test, and the run_tests tool
+    command_timeout_s: float = Field(default=120, gt=0)  # one run_command of an agent
     setup_timeout_s: float = Field(default=900, gt=0)
     # files commands.setup reads: a change touching one is set up again, without network
     setup_inputs: list[str] = Field(default_factory=lambda: list(SETUP_INPUTS))
@@ -246,6 +247,27 @@ class Network(Strict):
     allow: list[AllowedHost] | None = Field(default=None, max_length=200)
 
 
+TEST_PATHS = ("tests/**", "test_*.py", "*_test.py", "**/*.test.*", "**/*.spec.*")
+
+
+class Backtest(Strict):
+    """``factory backtest``: which files of a fix are its tests (hidden from every agent and
+    the validator, then used to grade the rehearsal), and whether earned trust may start
+    from the newest backtest (off unless a maintainer turns it on: docs/trust.md)."""
+
+    test_paths: list[str] = Field(default_factory=lambda: list(TEST_PATHS))
+    counts_for_trust: bool = False
+
+    @field_validator("test_paths")
+    @classmethod
+    def _globs(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            problem = glob_problem(pattern)
+            if problem is not None:
+                raise ValueError(problem)
+        return value
+
+
 class FactoryConfig(Strict):
     forge: Literal["local", "github"] = "local"
     github: GitHubSettings = Field(default_factory=GitHubSettings)
@@ -260,6 +282,7 @@ class FactoryConfig(Strict):
     validation: Validation = Field(default_factory=Validation)
     gates: Gates = Field(default_factory=Gates)
     network: Network = Field(default_factory=Network)
+    backtest: Backtest = Field(default_factory=Backtest)
 
     @field_validator("production_branch")
     @classmethod

@@ -60,7 +60,7 @@ def tool_handlers(ctx: StepContext, names: list[str]) -> dict[str, Handler]:
         from harness.tools.files import FileTools
 
         handlers.update(FileTools(Path(worktree)).handlers())
-    if "run_command" in names:
+    if "run_command" in names or "run_tests" in names:
         from harness.engine.commands import command_tool_handlers
 
         handlers.update(command_tool_handlers(ctx, Path(worktree)))

@@ -35,6 +35,9 @@ class Services:
     templates: Templates
     clock: Callable[[], float] = time.time
     caches: Caches = field(default_factory=lambda: PROCESS)  # shared by the process's runs
+    # a rehearsal's services work on a scratch state; the factory's own state, whose kill
+    # switch stops them too (``harness.backtest``)
+    outer_store: Store | None = None
 
 
 A = TypeVar("A", bound=Artifact)

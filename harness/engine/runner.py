@@ -75,7 +75,7 @@ class Engine:
 
     # -- public ---------------------------------------------------------------
     def run(
-        self, name: str, issue: int | None = None, inputs: dict[str, object] | None = None
+        self, name: str, issue: int | None = None, inputs: Mapping[str, object] | None = None
     ) -> RunOutcome:
         """Run (or resume) workflow ``name`` for ``issue``."""
         workflow = load_workflow(self.services, name)
@@ -85,7 +85,7 @@ class Engine:
 
     # -- internals --------------------------------------------------------------
     def _run(
-        self, workflow: Workflow, name: str, issue: int | None, inputs: dict[str, object] | None
+        self, workflow: Workflow, name: str, issue: int | None, inputs: Mapping[str, object] | None
     ) -> RunOutcome:
         store = self.services.store
         run = store.find_open_run(name, issue)

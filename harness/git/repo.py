@@ -39,6 +39,15 @@ class CheckoutNotClean(GitError):
     """The production branch is checked out in a working tree with changes: not moved."""
 
 
+class MergeConflict(GitError):
+    """Two commits do not merge cleanly: ``paths`` conflict."""
+
+    def __init__(self, paths: list[str]) -> None:
+        shown = ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if paths[5:] else "")
+        super().__init__(f"a text conflict in {shown}")
+        self.paths = paths
+
+
 @dataclass(frozen=True)
 class FileChange:
     """One file a change adds, modifies or deletes, with its sizes in bytes."""
@@ -122,6 +131,36 @@ class GitRepo:
         if commit is None or not path or path.startswith("/"):
             return None
         return self.git_bytes("cat-file", "blob", f"{commit}:{path}")
+
+    def read_blobs(self, ref: str, paths: list[str], max_each: int) -> dict[str, bytes]:
+        """The bytes of each of ``paths`` as committed on ``ref`` that is a file of at most
+        ``max_each`` bytes (others are left out), read by two git processes whatever their
+        number: sizes first (``cat-file --batch-check``), then the contents."""
+        commit = self.rev_parse(ref)
+        wanted = [p for p in paths if p and "\n" not in p and not p.startswith("/")]
+        if commit is None or not wanted:
+            return {}
+        names = "".join(f"{commit}:{p}\n" for p in wanted).encode()
+        check = "--batch-check=%(objectname) %(objecttype) %(objectsize)"
+        sizes = _text(self.git_bytes("cat-file", check, stdin=names) or b"").splitlines()
+        small: dict[str, list[str]] = {}  # object -> the paths that hold it
+        for path, line in zip(wanted, sizes, strict=False):
+            parts = line.split(" ")
+            if len(parts) == 3 and parts[1] == "blob" and int(parts[2]) <= max_each:
+                small.setdefault(parts[0], []).append(path)
+        if not small:
+            return {}
+        objects = "".join(f"{o}\n" for o in small).encode()
+        out = self.git_bytes("cat-file", "--batch", stdin=objects) or b""
+        found: dict[str, bytes] = {}
+        at = 0
+        while at < len(out):
+            end = out.index(b"\n", at)
+            sha, _, size = _text(out[at:end]).split(" ")
+            for path in small[sha]:
+                found[path] = out[end + 1 : end + 1 + int(size)]
+            at = end + 2 + int(size)
+        return found
 
     def list_tree(self, ref: str, prefix: str = "") -> list[str]:
         """Paths of all files committed on ``ref`` under ``prefix``."""
@@ -282,12 +321,34 @@ class GitRepo:
         self.advance(base, old, new, message)
         return new
 
+    def merged_tree(self, base_sha: str, head_sha: str) -> tuple[str, list[str]]:
+        """The tree of ``head_sha`` merged into ``base_sha``, and the paths that conflict (each
+        left in its file between git's markers, ``<<<<<<< base_sha`` … ``>>>>>>> head_sha``;
+        none when the two merge cleanly). No ref, index or checkout is touched."""
+        args = ["merge-tree", "--write-tree", "--name-only", "--no-messages", "-z"]
+        code, out, err = self._run([*args, base_sha, head_sha])
+        fields = _text(out).split("\0")
+        if code not in (0, 1) or not fields[0]:
+            detail = err.strip().splitlines()
+            raise GitError(f"git merge-tree: {detail[-1] if detail else code}")
+        return fields[0], sorted({path for path in fields[1:] if path})
+
     def merge_commit(self, base_sha: str, head_sha: str, message: str) -> str:
-        """The merge commit of two commits, made without touching any ref or checkout."""
-        tree = self.git("merge-tree", "--write-tree", "--no-messages", base_sha, head_sha)
-        return self.git(
-            "commit-tree", tree.split()[0], "-p", base_sha, "-p", head_sha, "-m", message
-        ).strip()
+        """The merge commit of two commits, made without touching any ref or checkout;
+        ``MergeConflict`` when they do not merge cleanly."""
+        tree, conflicts = self.merged_tree(base_sha, head_sha)
+        if conflicts:
+            raise MergeConflict(conflicts)
+        return self.git("commit-tree", tree, "-p", base_sha, "-p", head_sha, "-m", message)
+
+    def conflicted_commit(
+        self, base_sha: str, head_sha: str, message: str
+    ) -> tuple[str, list[str]]:
+        """A commit on ``base_sha`` (its one parent) holding ``head_sha`` merged in, its
+        conflicts left between markers in their files, and the paths that conflict: where a
+        change that no longer merges is taken up again. No ref or checkout moves."""
+        tree, conflicts = self.merged_tree(base_sha, head_sha)
+        return self.git("commit-tree", tree, "-p", base_sha, "-m", message), conflicts
 
     def revert_commit(self, merge_sha: str, message: str) -> str:
         """A commit on top of ``merge_sha`` restoring its first parent's tree (no ref moves)."""
@@ -371,15 +432,19 @@ class GitRepo:
             return text[:max_bytes] + f"\n[diff cut at {max_bytes} bytes of {len(text)}]"
         return text
 
-    def commit_tree(self, tree: str, message: str) -> str | None:
-        """Commit exactly ``tree`` on top of HEAD (e.g. the tree the tests ran on); ``None`` if
-        HEAD already has it. Files made later (build or test artifacts) stay out."""
-        parent = self.rev_parse("HEAD")
-        if parent is not None and self.tree_of(parent) == tree:
+    def commit_tree(self, tree: str, message: str, parent: str | None = None) -> str | None:
+        """Commit exactly ``tree`` on top of HEAD, or of ``parent`` (HEAD then moves to the
+        new commit all the same), e.g. the tree the tests ran on; ``None`` if HEAD already
+        has it. Files made later (build or test artifacts) stay out."""
+        current = self.rev_parse("HEAD")
+        if current is not None and self.tree_of(current) == tree:
             return None
+        parent = parent or current
         args = ["commit-tree", tree, "-m", message] + (["-p", parent] if parent else [])
         new = self.git(*args).strip()
-        self.git("update-ref", "-m", "factory: commit", "HEAD", new, *([parent] if parent else []))
+        self.git(
+            "update-ref", "-m", "factory: commit", "HEAD", new, *([current] if current else [])
+        )
         self.git("read-tree", tree)
         return new
 

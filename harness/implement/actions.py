@@ -18,7 +18,7 @@ from harness.artifacts import (
 )
 from harness.engine.actions import action
 from harness.engine.context import StepContext
-from harness.errors import ErrorKind, FactoryError, StepFailed
+from harness.errors import ErrorKind, FactoryError, GitError, StepFailed
 from harness.faults import fault_point
 from harness.forge import neutral
 from harness.forge.base import Label, set_state
@@ -85,20 +85,31 @@ def make_worktree(ctx: StepContext) -> Worktree:
         raise FactoryError(f"production branch {production!r} does not exist")
     assignment = ctx.output("prepare", Assignment)
     branch = branch_name(ctx.number, assignment.title, salt=ctx.run_id)
-    path = str(manager(ctx).create(branch, base))
     previous = assignment.previous or {}
+    # made on production; the setup step moves it to where the work starts after setting up
+    # through the egress proxy on production's tree (a change's own code gets no network)
+    path = str(manager(ctx).create(branch, base))
+    made = Worktree(path=path, branch=branch, base_sha=base, start_sha=base)
     head = str(previous.get("head") or "")
-    if previous.get("resume") and head and repo.rev_parse(head) is not None:
-        # a fix, not a re-roll: continue from the refused attempt's work; the change is still
-        # measured (gates, review) against the production commit it started from. The
-        # worktree is made on production; the setup step moves it to the attempt's work
-        # after setting up through the egress proxy on production's tree (a change's own code
-        # gets no network)
-        base_sha, continues = str(previous["base_sha"]), str(previous["branch"])
-        return Worktree(
-            path=path, branch=branch, base_sha=base_sha, start_sha=head, continues=continues
+    if not head or repo.rev_parse(head) is None:
+        return made
+    continues = str(previous["branch"])
+    if previous.get("conflict"):
+        # production moved and the refused change no longer merged: it is merged onto the
+        # new production, each conflict left between git's markers for the implementer
+        start, conflicts = repo.conflicted_commit(
+            base, head, f"Issue {ctx.number}: {continues} on {base[:12]}"
         )
-    return Worktree(path=path, branch=branch, base_sha=base, start_sha=base)
+        update: dict[str, object] = {"start_sha": start, "conflicts": conflicts}
+        return made.model_copy(update={**update, "continues": continues})
+    if previous.get("resume"):
+        # a fix, not a re-roll: continue from the refused attempt's work; the change is still
+        # measured (gates, review) against the production commit it started from
+        base_sha = str(previous["base_sha"])
+        return made.model_copy(
+            update={"base_sha": base_sha, "start_sha": head, "continues": continues}
+        )
+    return made
 
 
 @action("implement.setup", produces=SetupRun, needs=WORKTREE)
@@ -160,10 +171,15 @@ def commit(ctx: StepContext) -> Commit:
     subject = neutral.plain(spec.title, limit=72)  # a commit message is read by GitHub too
     message = f"{subject}\n\nFactory change for issue {ctx.issue} (run {ctx.run_id})."
     tested = ctx.output("test", Tested).tree  # commit what the tests ran on, nothing made since
-    head = repo.commit_tree(tested, message) or repo.rev_parse("HEAD")
+    # a conflict's resolution is one commit on production: the merge it started from, with
+    # its conflict markers, stays out of the history
+    onto = info.base_sha if info.conflicts is not None else None
+    head = repo.commit_tree(tested, message, parent=onto) or repo.rev_parse("HEAD")
     if head is None or head == info.base_sha:
         raise StepFailed("the implementer changed nothing", {"head": head})
-    if head == info.start_sha and (spec.previous or {}).get("automatic"):
+    automatic = (spec.previous or {}).get("automatic")
+    merged_cleanly = info.conflicts == []  # production moved on again: it merges now
+    if head == info.start_sha and automatic and not merged_cleanly:
         # the validation asked for a fix; after a person's retry (a hold-out updated, a broken
         # baseline repaired) the same change may be right and is validated again
         raise StepFailed(
@@ -321,6 +337,28 @@ def _outcome_label(ctx: StepContext) -> str:
     return Label.FAILED
 
 
+def _keep_tested(ctx: StepContext) -> bool:
+    """Whether the run's branch holds work beyond production. When the run committed
+    nothing, the tree its tests last ran on is committed there first (the tests failed, or
+    the review refused it), so a person's ``factory retry`` continues from the work the
+    test output it is given describes."""
+    info = ctx.outputs.get("worktree") or {}
+    if not info.get("branch"):
+        return False
+    tested = [
+        str(s.outputs["tree"])
+        for s in ctx.services.store.steps(ctx.run_id)
+        if s.step_id == "test" and (s.outputs or {}).get("tree")
+    ]
+    if "commit" not in ctx.outputs and tested and Path(info["path"]).is_dir():
+        message = f"Unfinished: not proposed (issue {ctx.number}, run {ctx.run_id})"
+        GitRepo(Path(info["path"])).commit_tree(tested[-1], message)
+    return ctx.services.repo.rev_parse(f"refs/heads/{info['branch']}") not in (
+        None,
+        info["base_sha"],
+    )
+
+
 @action("implement.fail")
 def fail(ctx: StepContext) -> dict[str, object]:
     """Label the issue and explain why, once per run; the branch is kept for inspection."""
@@ -337,12 +375,17 @@ def fail(ctx: StepContext) -> dict[str, object]:
         if isinstance(x, dict) and not x.get("passed")
     ]
     set_state(forge, ctx.number, label)
+    try:
+        kept: bool | None = _keep_tested(ctx)
+    except GitError:  # git refused (its configuration moved): the comment says less
+        kept = None
     body = ctx.services.templates.render(
         "comments/implement_failed.md.j2",
         label=label,
         failure=failure,
         run_id=ctx.run_id,
         branch=ctx.outputs.get("worktree", {}).get("branch"),
+        kept=kept,
         test_output=sanitize_outbound(str(test.get("output", ""))[-1500:], limit=1600),
         gates=gates_failed,
     )

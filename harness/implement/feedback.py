@@ -1,14 +1,18 @@
 """What went wrong last time: the previous attempt at an issue, for a retry that learns.
 
-A refused attempt is continued, not re-rolled: the next attempt starts from its branch and
-its planner and implementer are told what the evidence said — the validator's verdict, score,
-per-criterion results and summary, the reviewer's findings, the test output, the gates that
-failed, a reason an agent gave for declining. Everything here is read from the store, where
-the steps recorded it.
+A refused attempt is continued, not re-rolled: the next attempt starts from its branch when
+the branch holds work (``resume``; ``committed`` says whether that work is the attempt's own
+or only what it had continued from), and its planner and implementer are told what the
+evidence said — the validator's verdict, score, per-criterion results and summary, the
+reviewer's findings, the test output, the gates that failed, a reason an agent gave for
+declining. A change that no longer merged with a production that moved (``conflict``) is
+taken up again merged onto the new production, with its diff. Everything here is read from
+the store and the repository, where the steps recorded it, and says only what happened.
 
 The hold-out stays sealed: of the journeys, an attempt learns only *whether* a hidden journey
 that passes on production failed on its change — never a journey's file, name, steps, values
-or what its page showed (those could carry the journey's own data)."""
+or what its page showed (those could carry the journey's own data) — and only when journeys
+ran and one failed."""
 
 from __future__ import annotations
 
@@ -18,12 +22,14 @@ from typing import Any
 from harness.artifacts import Validation
 from harness.git.repo import GitRepo
 from harness.store.db import Store
+from harness.store.records import Run
 
 MAX_TEST_OUTPUT = 3000
 MAX_SUMMARY = 1500
 MAX_EVIDENCE = 300
 MAX_CRITERIA = 12
 MAX_FINDINGS = 10
+MAX_DIFF = 12_000  # characters of a conflicting change's diff shown to its next attempt
 _SEALED_GATES = ("journeys", "validator")  # told apart, in their own words
 
 
@@ -43,7 +49,8 @@ class PreviousAttempt:
     base_sha: str
     head: str
     automatic: bool  # the factory itself routed it to a retry (else a person re-queued it)
-    resume: bool  # continue from its branch (not after a merge that was reverted)
+    resume: bool  # continue from its branch's work (not after a merge that was reverted)
+    committed: bool  # the branch holds commits of this attempt's own (else only its start)
     fix_attempts: int  # the fix attempts this new attempt starts with
     ended: str  # where it was refused, in a few words
     route: str | None = None  # the validation's route, when it was validated
@@ -56,6 +63,8 @@ class PreviousAttempt:
     findings: list[dict[str, str]] = field(default_factory=list)
     test_output: str = ""
     declined: str = ""
+    conflict: str = ""  # it no longer merged with production: how (its files, in git's words)
+    diff: str = ""  # the refused change, for a conflict: it is merged onto the new production
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -98,7 +107,7 @@ def previous_attempt(
         head = done.get("commit", {}).get("head") or repo.rev_parse(f"refs/heads/{tree['branch']}")
         if head is None:
             continue
-        return _attempt(store, issue, run.id, run.status, records, done, tree, str(head))
+        return _attempt(store, repo, issue, run, records, done, tree, str(head))
     return None
 
 
@@ -134,11 +143,16 @@ def _implementation_evidence(
         for g in failed.get("gates", {}).get("gates", [])
         if not g.get("passed")
     ]
+    base = str(tree["base_sha"])
     common: dict[str, Any] = {
         "implement_run": run_id,
         "branch": str(tree["branch"]),
-        "base_sha": str(tree["base_sha"]),
+        "base_sha": base,
         "head": head,
+        # what the branch holds beyond production: the attempt's own commits, or at least
+        # the earlier work it started from
+        "committed": head != str(tree.get("start_sha") or base),
+        "resume": head != base,
         "findings": findings,
         "test_output": _tail(test.get("output"), MAX_TEST_OUTPUT) if test else "",
         "declined": _clip(declined, MAX_SUMMARY),
@@ -148,42 +162,43 @@ def _implementation_evidence(
 
 def _attempt(
     store: Store,
+    repo: GitRepo,
     issue: int,
-    run_id: str,
-    status: str,
+    run: Run,
     records: list[Any],
     done: dict[str, dict[str, Any]],
     tree: dict[str, Any],
     head: str,
 ) -> PreviousAttempt:
-    common, gates = _implementation_evidence(run_id, records, done, tree, head)
-    validation = _validation_of(store, issue, run_id) if status == "succeeded" else None
+    common, gates = _implementation_evidence(run.id, records, done, tree, head)
+    validation = _validation_of(store, issue, run.id) if run.status == "succeeded" else None
     if validation is None:
-        ended = "at implementation" if status == "failed" else "before its validation decided"
+        ended = "at implementation" if run.status == "failed" else "before its validation decided"
         return PreviousAttempt(
-            automatic=False, resume=True, fix_attempts=0, ended=ended, gates_failed=gates, **common
+            automatic=False, fix_attempts=0, ended=ended, gates_failed=gates, **common
         )
     verdict = validation.validator
+    conflict = validation.conflict or ""  # production moved and the change no longer merges
     if validation.candidate and validation.production_sha:
         # what was validated is production with this change merged in: the next attempt
         # continues from that, so its fix is made on the production it will land on
         common["head"] = validation.candidate
         common["base_sha"] = validation.production_sha
+    if conflict:  # taken up again merged onto the new production: its diff says what it was
+        common["diff"] = repo.diff_text(common["base_sha"], head, max_bytes=MAX_DIFF)
     if not common["test_output"] and validation.tests_exit_code not in (None, 0):
         common["test_output"] = _tail(validation.tests_output, MAX_TEST_OUTPUT)
     automatic = validation.route == "retry"
     carried = int(done.get("gates", {}).get("fix_attempts", 0))
     reverted = validation.route == "merge"  # back here only when smoke failed after it
-    conflict = bool(validation.conflict)  # it no longer merges: start on new production
+    # a reverted merge's commits are in production's history already; a conflicting change
+    # is merged onto the new production instead (``conflict``)
+    common["resume"] = common["resume"] and not reverted and not conflict
     return PreviousAttempt(
         automatic=automatic,
-        # a reverted merge's commits are in production's history already; a conflicting
-        # change is redone on the new production, with this attempt as context
-        resume=not reverted and not conflict,
         fix_attempts=carried + 1 if automatic else 0,
-        ended="after it merged: the hold-out failed on production and the merge was reverted"
-        if reverted
-        else f"at validation (route {validation.route})",
+        ended=_ended(validation.route, reverted, conflict),
+        conflict=conflict,
         route=validation.route,
         verdict=verdict.verdict if verdict else None,
         score=verdict.score if verdict else None,
@@ -192,7 +207,7 @@ def _attempt(
             Criterion(_clip(c.criterion, MAX_EVIDENCE), c.result, _clip(c.evidence, MAX_EVIDENCE))
             for c in (verdict.criteria if verdict else [])[:MAX_CRITERIA]
         ],
-        holdout_failed=reverted or not validation.journeys_passed,
+        holdout_failed=reverted or (not conflict and not validation.journeys_passed),
         gates_failed=[
             {"name": g.name, "evidence": _clip(g.evidence, MAX_EVIDENCE)}
             for g in validation.gates
@@ -200,3 +215,12 @@ def _attempt(
         ],
         **common,
     )
+
+
+def _ended(route: str, reverted: bool, conflict: str) -> str:
+    """Where a validated attempt was refused, in a few words that say only what happened."""
+    if reverted:
+        return "after it merged: the hold-out failed on production and the merge was reverted"
+    if conflict:
+        return "at validation: production had moved and the change no longer merged with it"
+    return f"at validation (route {route})"

@@ -34,11 +34,22 @@ class Listing:
 
 @dataclass(frozen=True)
 class Accepts:
-    """What a request to this model may carry without a 400."""
+    """What a request to this model may carry without a 400, and how it thinks unasked."""
 
     thinking_off: str | None  # "disabled" | "between_tools" | None: thinking cannot be off
     forced_tool_choice: bool
     effort: bool
+    thinks_by_default: bool = False  # a request without a thinking field thinks
+    default_effort: str = "high"  # the effort of a request without one
+    off_up_to: str | None = None  # thinking turns off only at this effort or below
+
+    def thinks(self, thinking: str | None) -> bool:
+        """Whether a request with this ``thinking`` setting (None: unset) may think: asked
+        to, by default, because it cannot be off, or between tool calls (``between_tools``,
+        how some models turn off only the thinking before their first tool call)."""
+        if thinking == "off":
+            return self.thinking_off != "disabled"
+        return thinking == "adaptive" or self.thinks_by_default
 
 
 @cache
@@ -109,7 +120,20 @@ def accepts(model: str) -> Accepts:
         thinking_off=entry["thinking_off"],
         forced_tool_choice=bool(entry["forced_tool_choice"]),
         effort=bool(entry["effort"]),
+        thinks_by_default=bool(entry["thinks_by_default"]),
+        default_effort=str(entry["default_effort"]),
+        off_up_to=entry.get("off_up_to"),
     )
+
+
+EFFORTS = ("low", "medium", "high", "xhigh", "max")  # in order
+
+
+def thinking_floor(effort: str) -> tuple[int, int]:
+    """(the output tokens the factory sizes thinking at for ``effort``, the room kept for the
+    answer after it): a thinking role's max_tokens must hold both (``workflows/models.yaml``)."""
+    table = _table("models.yaml")
+    return int(table["thinking_room"][effort]), int(table["answer_room"])
 
 
 def price_table() -> dict[str, Any]:

@@ -43,6 +43,7 @@ class TrustState:
     auto: bool
     reset_at: str | None
     reset_on: tuple[str, ...] = ()
+    from_backtest: int = 0  # of ``earned``: rehearsed cases (``backtest.counts_for_trust``)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -53,6 +54,7 @@ class TrustState:
             "auto": self.auto,
             "reset_at": self.reset_at,
             "reset_on": list(self.reset_on),
+            "from_backtest": self.from_backtest,
         }
 
     def waiting_reason(self) -> str:
@@ -96,16 +98,51 @@ def reverts(repo: GitRepo, branch: str) -> dict[str, str]:
     return found
 
 
-def state_of(kind: str, rule: TrustRule, tally: KindTally | None) -> TrustState:
+def state_of(
+    kind: str, rule: TrustRule, tally: KindTally | None, credit: tuple[int, str] | None = None
+) -> TrustState:
     """Where ``kind`` stands: the approved changes that stayed green since the newest of
-    what ``rule.reset_on`` names (a regression, a revert) earn its trust."""
+    what ``rule.reset_on`` names (a regression, a revert) earn its trust; with ``credit``
+    (cases of a backtest, and when it finished) those too, unless a reset came after it."""
     newest = tally.newest if tally else {}
     reset_at = max((newest[w] for w in rule.reset_on if w in newest), default=None)
     earned = tally.approved_after.get(reset_at, 0) if tally else 0
+    rehearsed = credit[0] if credit and (reset_at is None or credit[1] > reset_at) else 0
+    earned += rehearsed
     auto = rule.start == "auto" or earned >= rule.earn_after
     return TrustState(
-        kind, rule.start, rule.earn_after, earned, auto, reset_at, tuple(rule.reset_on)
+        kind,
+        rule.start,
+        rule.earn_after,
+        earned,
+        auto,
+        reset_at,
+        tuple(rule.reset_on),
+        rehearsed,
     )
+
+
+def rehearsed_credit(store: Store) -> dict[str, tuple[int, str]]:
+    """What a backtest lends earned trust, when a maintainer allows it
+    (``backtest.counts_for_trust`` in factory.yaml): per kind of change, the cases of the
+    newest finished backtest on production's governance (not a rehearsed edit) that would
+    have merged and were resolved, with when it finished. A kind with a false merge in that
+    backtest gets nothing from it."""
+    record = store.latest_backtest(finished=True, edit=False)
+    if record is None or record.finished_at is None:
+        return {}
+    resolved: dict[str, int] = {}
+    spoiled: set[str] = set()
+    for case in store.backtest_cases(record.id):
+        row = case.result
+        kind = row.get("kind")
+        if not kind or row.get("route") != "merge":
+            continue
+        if row.get("resolved"):
+            resolved[str(kind)] = resolved.get(str(kind), 0) + 1
+        else:
+            spoiled.add(str(kind))
+    return {k: (n, record.finished_at) for k, n in resolved.items() if k not in spoiled}
 
 
 def _tallies(store: Store, repo: GitRepo | None, branch: str) -> dict[str, KindTally]:
@@ -113,38 +150,56 @@ def _tallies(store: Store, repo: GitRepo | None, branch: str) -> dict[str, KindT
 
 
 def trust_state_for(
-    store: Store, rules: Rules, kind: str, repo: GitRepo | None = None, branch: str = "main"
+    store: Store,
+    rules: Rules,
+    kind: str,
+    repo: GitRepo | None = None,
+    branch: str = "main",
+    rehearsals: bool = False,
 ) -> TrustState | None:
-    """The state of one kind, or None when no trust rule covers it (it merges by itself)."""
+    """The state of one kind, or None when no trust rule covers it (it merges by itself);
+    ``rehearsals``: the newest backtest counts too (``rehearsed_credit``)."""
     rule = rules.trust_for(kind)
     if rule is None:
         return None
-    return state_of(kind, rule, _tallies(store, repo, branch).get(kind))
+    credit = rehearsed_credit(store).get(kind) if rehearsals else None
+    return state_of(kind, rule, _tallies(store, repo, branch).get(kind), credit)
 
 
 def trust_states_for(
-    store: Store, rules: Rules, repo: GitRepo | None = None, branch: str = "main"
+    store: Store,
+    rules: Rules,
+    repo: GitRepo | None = None,
+    branch: str = "main",
+    rehearsals: bool = False,
 ) -> list[TrustState]:
     """Every configured kind, and each kind seen so far that the ``default`` rule covers."""
     if not rules.trust:
         return []
     tallies = _tallies(store, repo, branch)
+    credits = rehearsed_credit(store) if rehearsals else {}
     kinds = [k.removeprefix("kind:") for k in rules.trust if k != "default"]
     if "default" in rules.trust:
-        seen = sorted(set(tallies) - set(kinds))
+        seen = sorted((set(tallies) | set(credits)) - set(kinds))
         kinds += seen or ["default"]
     states = []
     for kind in kinds:
         rule = rules.trust_for(kind)
         if rule is not None:
-            states.append(state_of(kind, rule, tallies.get(kind)))
+            states.append(state_of(kind, rule, tallies.get(kind), credits.get(kind)))
     return states
 
 
 def trust_states(services: Services) -> list[TrustState]:
     settings = services.settings
     branch = settings.config.production_branch
-    return trust_states_for(services.store, settings.governance.rules, services.repo, branch)
+    return trust_states_for(
+        services.store,
+        settings.governance.rules,
+        services.repo,
+        branch,
+        settings.config.backtest.counts_for_trust,
+    )
 
 
 def review_gate(
@@ -160,7 +215,8 @@ def review_gate(
         settings = services.settings
         branch = settings.config.production_branch
         rules = settings.governance.rules
-        state = trust_state_for(store, rules, kind, services.repo, branch)
+        rehearsals = settings.config.backtest.counts_for_trust
+        state = trust_state_for(store, rules, kind, services.repo, branch, rehearsals)
         if state is not None and not state.auto:
             waiting = {"route": "needs_review", "reason": state.waiting_reason()}
             routing = routing.model_copy(update=waiting)

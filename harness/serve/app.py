@@ -11,6 +11,7 @@ import secrets
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 from typing import Any
@@ -30,6 +31,7 @@ from harness.errors import FactoryError, NotFoundError
 from harness.forge.base import Label
 from harness.review import decisions
 from harness.serve import charts, views
+from harness.serve.backtest_page import backtest_page
 
 COOKIE = "factory_session"
 MAX_SESSIONS = 64  # the oldest session ends when another opens beyond this
@@ -419,6 +421,7 @@ def create_app(
         Route("/runs", g(board.runs)),
         Route("/runs/{run_id}", g(board.run)),
         Route("/trends", g(board.trends)),
+        Route("/backtest", g(partial(backtest_page, board))),
         Route("/evidence/{path:path}", g(board.evidence)),
         Route("/static/{name}", g(board.static)),
         Route("/stop", g(board.stop, post=True), methods=["POST"]),

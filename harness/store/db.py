@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.caches import PROCESS
+from harness.store.backtests import BacktestsMixin
 from harness.store.base import DB_NAME
 from harness.store.forge_cache import ForgeCacheMixin
 from harness.store.forge_tables import ForgeTablesMixin
@@ -46,6 +47,7 @@ class Store(
     ForgeTablesMixin,
     IntentsMixin,
     ForgeCacheMixin,
+    BacktestsMixin,
 ):
     """Runs, steps, model calls, events, flags, leases and the local forge, in one WAL database."""
 

@@ -53,7 +53,9 @@ class LedgerMixin(StoreBase):
     def spend(
         self, run_id: str | None = None, issue: int | None = None, since: str | None = None
     ) -> float:
-        """USD spent, filtered by run, by issue (through its runs) and by time."""
+        """USD spent, filtered by run, by issue (through its runs) and by time. Not filtered
+        by run or issue (all spend, or a day's), it counts what rehearsals spent too
+        (``factory backtest``): one wallet, one per-day budget."""
         sql = "SELECT COALESCE(SUM(c.cost_usd), 0) FROM model_calls c"
         where: list[str] = []
         args: list[object] = []
@@ -68,6 +70,12 @@ class LedgerMixin(StoreBase):
             args.append(since)
         if where:
             sql += " WHERE " + " AND ".join(where)
+        if run_id is None and issue is None:
+            rehearsed = "SELECT COALESCE(SUM(cost_usd), 0) FROM backtest_cases"
+            if since is not None:
+                rehearsed += " WHERE updated_at >= ?"
+                args.append(since)
+            sql = f"SELECT ({sql}) + ({rehearsed})"
         row = self._row(sql, tuple(args))
         return float(row[0]) if row else 0.0
 

@@ -198,9 +198,47 @@ def m006_indexes_and_outcomes(db: sqlite3.Connection) -> None:
     outcomes.install(db)
 
 
+def m007_backtests(db: sqlite3.Connection) -> None:
+    """Rehearsals (``factory backtest``): each backtest and its cases with their results, read
+    by the report, the dashboard, the next backtest's comparison and earned trust (when a
+    maintainer allows it); the runs of a case live in a scratch state of their own."""
+    execute_script(
+        db,
+        """
+        CREATE TABLE backtests (
+            id TEXT PRIMARY KEY,
+            fingerprint TEXT NOT NULL,
+            governance TEXT NOT NULL,
+            edit INTEGER NOT NULL DEFAULT 0,
+            source TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('running','finished')),
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            summary TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX backtests_fingerprint ON backtests (fingerprint, status);
+        CREATE TABLE backtest_cases (
+            backtest_id TEXT NOT NULL REFERENCES backtests (id),
+            case_id TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            case_key TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('pending','running','done')),
+            result TEXT NOT NULL DEFAULT '{}',
+            cost_usd REAL NOT NULL DEFAULT 0,
+            seconds REAL NOT NULL DEFAULT 0,
+            updated_at TEXT,
+            finished_at TEXT,
+            PRIMARY KEY (backtest_id, case_id)
+        );
+        CREATE INDEX backtest_cases_key ON backtest_cases (case_key, status);
+        CREATE INDEX backtest_cases_updated ON backtest_cases (updated_at, cost_usd);
+        """,
+    )
+
+
 # what each shipped action or agent output recorded before its record had a type: (the step's
 # action or output tool, the type, the statuses whose record is one)
-_TYPED_SINCE_M007 = (
+_TYPED_SINCE_M008 = (
     ("action", "triage.ack", "Acknowledgement", ("succeeded",)),
     ("action", "implement.prepare", "Assignment", ("succeeded",)),
     ("action", "implement.worktree", "Worktree", ("succeeded",)),
@@ -215,11 +253,11 @@ _TYPED_SINCE_M007 = (
 )
 
 
-def m007_typed_records(db: sqlite3.Connection) -> None:
+def m008_typed_records(db: sqlite3.Connection) -> None:
     """Every step's record has a type its readers find it by (the dashboard, ``factory
     report``): the records written before are typed by the action or output tool that made
     them; the outcome tables pick steps by type, not by id (``outcomes.py``)."""
-    for field, name, artifact, statuses in _TYPED_SINCE_M007:
+    for field, name, artifact, statuses in _TYPED_SINCE_M008:
         marks = ",".join("?" * len(statuses))
         db.execute(
             f"UPDATE steps SET artifact = ? WHERE artifact IS NULL AND status IN ({marks})"
@@ -239,7 +277,8 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = tuple(
         m004_forge_cache,
         m005_step_artifact_and_error_kind,
         m006_indexes_and_outcomes,
-        m007_typed_records,
+        m007_backtests,
+        m008_typed_records,
     )
 )
 

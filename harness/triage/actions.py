@@ -1,5 +1,6 @@
-"""The triage workflow's actions: ``triage.prescreen`` and ``triage.apply`` (the applier), and
-the ``ack`` workflow's ``triage.ack``."""
+"""The triage workflow's actions: ``triage.prescreen``, ``triage.context`` (what the agent is
+shown of the repository and of the validator) and ``triage.apply`` (the applier), and the
+``ack`` workflow's ``triage.ack``."""
 
 from __future__ import annotations
 
@@ -14,8 +15,11 @@ from harness.engine.context import StepContext
 from harness.errors import FactoryError
 from harness.forge.base import STATE_LABELS, Label, set_state
 from harness.implement.spec import spec_block
+from harness.model.tools import tool_defs
 from harness.triage.outbound import sanitize_outbound
 from harness.triage.prescreen import prescreen, template_comments
+from harness.triage.repomap import map_rules, repository_map
+from harness.validate.definition import SEALED_VALIDATOR, load_sealed
 
 DECISION_LABELS = MappingProxyType(
     {
@@ -78,6 +82,25 @@ def prescreen_action(ctx: StepContext) -> dict[str, Any]:
         "author": issue.author,
         "issue_sha256": screen.sha256,
     }
+
+
+@action("triage.context")
+def context(ctx: StepContext) -> dict[str, Any]:
+    """What the triage agent is shown besides the issue: the map of the repository at the
+    production commit the governance was read from (made once per commit and kept in the
+    store), and what the sealed validator can observe — its browser tools as its definition
+    gives them — so that each acceptance criterion is one it can check."""
+    services = ctx.services
+    commit = services.settings.governance.commit
+    rules, digest = map_rules()
+    key = f"triage-map:{commit}:{digest}"
+    text = services.store.get_flag(key)
+    if text is None:
+        text = repository_map(services.repo, commit, rules)
+        services.store.set_flag(key, text)
+    tools = load_sealed(services, SEALED_VALIDATOR).tools
+    observable = [{"name": t["name"], "does": t["description"]} for t in tool_defs(list(tools))]
+    return {"commit": commit, "map": text, "observable": observable}
 
 
 def _decision(ctx: StepContext) -> dict[str, Any]:

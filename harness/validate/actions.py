@@ -20,6 +20,7 @@ from harness.artifacts import (
     Produced,
     Validation,
     ValidationTarget,
+    ValidatorRun,
 )
 from harness.config.globs import matching
 from harness.engine.actions import action
@@ -194,6 +195,7 @@ def check(ctx: StepContext) -> CheckResult:
             production_sha=production,
             head=head,
             conflict=f"does not merge cleanly with production {production[:12]}: {exc}",
+            validator=_verdict_before(ctx, head),
         )
     protected = list(ctx.services.settings.governance.rules.protected_paths)
     if problems := shape.tree_problems(repo, production, candidate, protected):
@@ -228,6 +230,16 @@ def check(ctx: StepContext) -> CheckResult:
         tests_lost=lost,
         bug_tests=bug_tests,
     )
+
+
+def _verdict_before(ctx: StepContext, head: str) -> ValidatorRun | None:
+    """The validator's newest verdict on an earlier candidate of the PR head ``head``: what a
+    change that no longer merges was judged, kept with it (nothing is checked again)."""
+    assert ctx.issue is not None
+    for _, checked in ctx.services.store.artifacts(CheckResult, ctx.issue, ANY_RUN):
+        if checked.head == head and checked.candidate is not None and checked.verdict:
+            return checked.validator
+    return None
 
 
 def _earlier_verdict(
@@ -282,6 +294,8 @@ def decide(ctx: StepContext) -> Validation:
         route=routing.route,
         reason=sanitize_outbound(routing.reason, 1200),
         score=routing.score,
+        verdict=routing.verdict,
+        conflict=bool(checked.conflict),
         gates=[g.model_dump() for g in routing.gates],
         pr=prepared.pr,
         summary=sanitize_outbound(verdict.summary if verdict else "", 600),

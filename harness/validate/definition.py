@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from harness.engine.context import Services
 
 OVERRIDE_DIR = ".factory/validators"
+SEALED_VALIDATOR = "sealed_browser"  # validators/sealed_browser.yaml: the one validation runs
 
 
 class ValidatorDefinition(BaseModel):
@@ -37,6 +38,9 @@ class ValidatorDefinition(BaseModel):
     output: Literal["submit_verdict"]  # what the validate workflow reads
     prompt: str  # under validators/ (or .factory/validators/ when overridden)
     max_turns: int = Field(ge=1, le=200)
+    # each call's output limit, its thinking included (as an agent step's: at most 21,000,
+    # what one call answers without streaming)
+    max_tokens: int = Field(default=16384, ge=256, le=21000)
     timeout_s: float = Field(default=900.0, gt=0, le=24 * 3600)
     budget_usd: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     # an invariant, not a setting: the routing only ever lets a verdict lower an outcome

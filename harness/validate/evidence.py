@@ -50,11 +50,9 @@ from harness.sandbox.policy import (
     sealed_hidden_paths,
     worktree_sandbox,
 )
-from harness.validate.definition import ValidatorDefinition, load_sealed
+from harness.validate.definition import SEALED_VALIDATOR, ValidatorDefinition, load_sealed
 from harness.validate.landing import is_landing
 from harness.validate.sealed import SealRequest, ValidatorQuestion, run_sealed
-
-SEALED_VALIDATOR = "sealed_browser"  # validators/sealed_browser.yaml
 
 READY_TIMEOUT_S = 60.0
 FRESH_MAX_AGE_S = 24 * 3600.0  # copies older than this were left by a killed run
@@ -401,6 +399,7 @@ def sealed_request(
         tools=list(definition.tools),
         output=definition.output,
         max_turns=definition.max_turns,
+        max_tokens=definition.max_tokens,
         budget_usd=max(0.0, budget_usd),
         app_url=app_url,
         shots_dir=str(shots),

@@ -25,7 +25,9 @@ def unfinished_after_merge(services: Services) -> list[int]:
     )
 
 
-def validate_issue(services: Services, number: int) -> RunOutcome:
+def validate_issue(services: Services, number: int, rehearsal: bool = False) -> RunOutcome:
+    """``rehearsal`` (``factory backtest``): the run stops at the decided route, never
+    merging (``workflows/validate.yaml``)."""
     check_kill_switch(services)
     issue = services.forge.get_issue(number)
     waiting = issue.state == "open" and Label.NEEDS_REVIEW in issue.labels
@@ -34,9 +36,8 @@ def validate_issue(services: Services, number: int) -> RunOutcome:
     holder = holder_id()
     fence = services.store.acquire_lease(number, holder, LEASE_TTL_S, is_stale=holder_is_gone)
     try:
-        return Engine(services, Lease(number, holder, fence)).run(
-            "validate", number, {"number": number}
-        )
+        inputs = {"number": number, **({"rehearsal": True} if rehearsal else {})}
+        return Engine(services, Lease(number, holder, fence)).run("validate", number, inputs)
     finally:
         give_back_landing(services.store, holder)  # held from its merge step to its end
         services.store.release_lease(number, holder)

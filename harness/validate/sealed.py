@@ -77,6 +77,7 @@ class SealRequest(Artifact):
     tools: list[str]
     output: str
     max_turns: int
+    max_tokens: int = 4096
     budget_usd: float
     app_url: str
     shots_dir: str
@@ -248,6 +249,7 @@ def main() -> None:
             tools=list(request.tools),
             output_tool=request.output,
             max_turns=request.max_turns,
+            max_tokens=request.max_tokens,
             thinking=asked.thinking,
             effort=asked.effort,
         )

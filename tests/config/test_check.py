@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.paths import validators_dir
+from harness.paths import validators_dir, workflows_dir
 from tests.cli_helpers import run_cli
 from tests.conftest import git
 
@@ -80,6 +80,10 @@ def write(name: str, text: str) -> Callable[[Path], None]:
 
 
 SEALED = (validators_dir() / "sealed_browser.yaml").read_text()
+IMPLEMENT = (workflows_dir() / "implement.yaml").read_text()
+REVIEW = "    max_turns: 12\n    max_tokens: 16384\n"
+REVIEW_4096 = "    max_turns: 12\n    max_tokens: 4096\n"
+assert REVIEW in IMPLEMENT and "max_tokens: 16384" in SEALED
 
 MISTAKES = [
     ("unknown key", append("factory.yaml", "colour: blue\n"), "factory.yaml: colour: unknown key"),
@@ -159,7 +163,7 @@ MISTAKES = [
     (
         "duplicate key",
         append("factory.yaml", "max_parallel: 2\n"),
-        "factory.yaml: line 64: duplicate key 'max_parallel'",
+        "factory.yaml: line 65: duplicate key 'max_parallel'",
     ),
     (
         "number given as text",
@@ -220,6 +224,35 @@ MISTAKES = [
         "unknown effort",
         append("factory.yaml", "effort: {triage: extreme}\n"),
         "factory.yaml: effort.triage:",
+    ),
+    (
+        "thinking off above the effort that allows it",
+        append("factory.yaml", "thinking: {triage: 'off'}\neffort: {triage: xhigh}\n"),
+        "factory.yaml: thinking.triage: claude-haiku-5-5 turns thinking off only at effort high "
+        "or below, not xhigh",
+    ),
+    (
+        "a review with no room to think",
+        write(".factory/workflows/implement.yaml", IMPLEMENT.replace(REVIEW, REVIEW_4096)),
+        ".factory/workflows/implement.yaml: steps[8] (review).max_tokens: 4,096 output tokens "
+        "are too few for the reviewer's model claude-opus-5-5 (it cannot turn thinking off, at "
+        "effort medium): its thinking counts toward max_tokens, sized at 6,144 tokens, with "
+        "4,096 for the answer after it; set at least 10,240",
+    ),
+    (
+        "an effort the shipped output limit has no room for",
+        append("factory.yaml", "effort: {planner: xhigh}\n"),
+        "workflows/implement.yaml: steps[3] (plan).max_tokens: 16,384 output tokens are too few "
+        "for the planner's model claude-sonnet-5-5 (it thinks, at effort xhigh)",
+    ),
+    (
+        "a validator with no room to think",
+        write(
+            ".factory/validators/sealed_browser.yaml",
+            SEALED.replace("max_tokens: 16384", "max_tokens: 2048"),
+        ),
+        ".factory/validators/sealed_browser.yaml: max_tokens: 2,048 output tokens are too few "
+        "for the validator's model claude-sonnet-5-5",
     ),
     (
         "network.allow: a URL",

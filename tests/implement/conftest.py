@@ -37,11 +37,13 @@ def standin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Anthrop
         yield server
 
 
-def make_app_repo(tmp_path: Path, rules: str = RULES) -> Path:
+def make_app_repo(
+    tmp_path: Path, rules: str = RULES, commands: dict[str, Any] | None = None
+) -> Path:
     repo = make_factory_repo(
         tmp_path / "app",
         provider={"type": "anthropic", "max_retry_wait_s": 5},
-        config={"commands": {"test": "python3 -m unittest -q"}},
+        config={"commands": {"test": "python3 -m unittest -q", **(commands or {})}},
         rules=rules,
     )
     (repo / "test_app.py").write_text(

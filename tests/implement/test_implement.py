@@ -65,6 +65,14 @@ def test_a_good_change_becomes_a_pr_with_its_evidence(tmp_path: Path, capsys, st
     )
     opened = [c for c in factory_comments(issue) if "factory:implement:pr" in c]
     assert len(opened) == 1
+    # the reviewer sees the tests' result beside the diff, as data
+    (review,) = [
+        json.dumps(body)
+        for _, body in standin.received
+        if "submit_review" in {t["name"] for t in body.get("tools", [])}
+        and len(body["messages"]) == 1
+    ]
+    assert "`python3 -m unittest -q` exited 0" in review and "<test_output>" in review
 
     # the sandbox hid the key; the path escape came back as a tool error; all requests valid
     assert standin.violations == []
@@ -145,7 +153,16 @@ def test_tests_failing_after_the_fix_attempts_fail_the_issue(
     twice = run_cli(capsys, "--repo", str(repo), "retry", str(number))
     assert twice.code == 2 and "nothing to retry" in twice.err
 
-    # the next attempt is told what went wrong: the last test output, as data
+    # the work the tests failed on is kept on the run's branch, one commit on production
+    git = GitRepo(repo)
+    kept = git.rev_parse(f"refs/heads/{res.json()['branch']}")
+    assert kept is not None and git.rev_parse(f"{kept}^") == git.rev_parse("main")
+    assert git.read_blob(kept, "test_broken.py") is not None
+    (comment,) = [c for c in factory_comments(issue) if "Failed" in c]
+    assert "The work is kept on branch" in comment
+
+    # the next attempt continues from that very work, told what went wrong: the last test
+    # output (which describes the tree it now holds), as data
     implement(capsys, repo, number)
     firsts = [
         json.dumps(body)
@@ -154,7 +171,12 @@ def test_tests_failing_after_the_fix_attempts_fail_the_issue(
     ]
     assert "A previous attempt at this issue was refused" not in firsts[0]
     assert "A previous attempt at this issue was refused" in firsts[-1]
+    assert "You continue from its work: the repository already holds it" in firsts[-1]
     assert "The tests failed; their output" in firsts[-1] and "still broken" in firsts[-1]
+    store = Store.open(tmp_path / "state")
+    again = store.list_runs(workflow="implement", issue=number)[0]
+    tree = next(s.outputs for s in store.steps(again.id) if s.step_id == "worktree")
+    assert tree["start_sha"] == kept
 
 
 @pytest.mark.parametrize(
@@ -177,6 +199,19 @@ def test_an_agent_that_declines_hands_the_issue_to_a_person(
     (comment,) = [c for c in factory_comments(issue) if "Stopped" in c]
     assert f"the {who} declined" in comment and why in comment
     assert Store.open(tmp_path / "state").prs(number) == []
+    # nothing was tested, so nothing was kept: the comment and a person's retry say so
+    assert "Nothing was committed" in comment and "The work is kept" not in comment
+    assert run_cli(capsys, "--repo", str(repo), "retry", str(number)).code == 0
+    implement(capsys, repo, number)
+    planner = [
+        json.dumps(body)
+        for _, body in standin.received
+        if "submit_plan" in {t["name"] for t in body.get("tools", [])}
+        and len(body["messages"]) == 1
+    ][-1]
+    assert "A previous attempt at this issue was refused at implementation" in planner
+    assert "You start again from the production branch" in planner
+    assert "its changes were never committed" in planner and "You continue" not in planner
 
 
 def test_budget_reached_mid_loop_stops_cleanly(tmp_path: Path, capsys, standin) -> None:
@@ -280,3 +315,33 @@ def test_the_issue_title_reaches_no_forge_text_live(tmp_path: Path, capsys, stan
     assert_inert(pr.body, allow_code=True, own_headings=True)
     message = GitRepo(repo).git("log", "-1", "--format=%B", pr.head_sha)
     assert not LINKED.search(message) and "fixes #1" not in message
+
+
+def test_the_implementer_runs_a_suite_longer_than_one_command_may_take(
+    tmp_path: Path, capsys, standin
+) -> None:
+    """``run_command`` stops at ``commands.command_timeout_s`` and says how to run the suite;
+    ``run_tests`` runs ``commands.test`` within ``commands.test_timeout_s``, whole."""
+    slow = {"test": "sleep 3 && python3 -m unittest -q", "command_timeout_s": 1}
+    repo = make_app_repo(tmp_path, commands=slow)
+    number = accepted_issue(capsys, repo, "Run the slow suite")
+    res = implement(capsys, repo, number)
+    assert res.code == 0, res.err
+    asked = [
+        body
+        for _, body in standin.received
+        if "finish" in {t["name"] for t in body.get("tools", [])} and len(body["messages"]) == 3
+    ]
+    assert {t["name"] for t in asked[0]["tools"]} >= {"run_command", "run_tests"}
+    results = {
+        block["tool_use_id"]: json.dumps(block["content"])
+        for block in asked[0]["messages"][-1]["content"]
+        if block.get("type") == "tool_result"
+    }
+    uses = {
+        b["id"]: b["name"] for b in asked[0]["messages"][1]["content"] if b["type"] == "tool_use"
+    }
+    by_tool = {uses[k]: v for k, v in results.items()}
+    assert "[stopped after 1 s, one command's limit" in by_tool["run_command"]
+    assert "run_tests" in by_tool["run_command"]
+    assert "exited 0" in by_tool["run_tests"] and "OK" in by_tool["run_tests"]

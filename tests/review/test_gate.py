@@ -12,6 +12,7 @@ import pytest
 
 from harness.artifacts import Routing
 from harness.config.governance import parse_rules
+from harness.config.models import Backtest
 from harness.forge.local import LocalForge
 from harness.git.repo import GitRepo
 from harness.review.trust import APPROVE_EVENT, review_gate
@@ -24,7 +25,8 @@ def _services(tmp_path: Path, repo: Path, front: str = "review_band: 0.7") -> An
     store = Store.open(tmp_path / "state")
     rules = parse_rules(f"---\n{front}\n---\n")
     settings = SimpleNamespace(
-        config=SimpleNamespace(production_branch="main"), governance=SimpleNamespace(rules=rules)
+        config=SimpleNamespace(production_branch="main", backtest=Backtest()),
+        governance=SimpleNamespace(rules=rules),
     )
     git = GitRepo(repo)
     return SimpleNamespace(settings=settings, store=store, repo=git, forge=LocalForge(store, git))

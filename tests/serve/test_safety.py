@@ -42,6 +42,7 @@ def _pages(demo: Demo) -> list[str]:
         "/runs?workflow=validate&status=succeeded",
         f"/runs/{demo.planted_run}",
         "/trends",
+        "/backtest",
         "/static/live.js",
         _shot(demo),
     ]

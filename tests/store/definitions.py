@@ -133,6 +133,7 @@ def _state(kind: str, rule: TrustRule, history: list[Evidence]) -> dict[str, Any
         "auto": auto,
         "reset_at": reset_at,
         "reset_on": list(rule.reset_on),
+        "from_backtest": 0,  # no backtest counts unless a maintainer says so
     }
 
 

@@ -44,7 +44,7 @@ def test_records_written_before_they_had_a_type_are_typed_by_what_made_them(
     from harness.artifacts import GateReport, RunRecords, Tested
     from harness.store import db as db_module
 
-    old = tuple(m for m in migrations.MIGRATIONS if m[0] < "m007")
+    old = tuple(m for m in migrations.MIGRATIONS if m[0] < "m008")
     with monkeypatch.context() as mp:
         mp.setattr(migrations, "MIGRATIONS", old)
         mp.setattr(db_module, "MIGRATIONS", old)
@@ -61,7 +61,7 @@ def test_records_written_before_they_had_a_type_are_typed_by_what_made_them(
             )
             store.finish_step(seq, status, outputs)
         store.close()
-    store = Store.open(tmp_path)  # m007 types them
+    store = Store.open(tmp_path)  # m008 types them
     kinds = [s.artifact for s in store.steps(run.id)]
     assert kinds == ["Tested", "GateReport", None]
     records = RunRecords(store.steps(run.id))

@@ -54,15 +54,17 @@ def test_300000_files_are_stopped_by_the_file_cap_and_the_next_command_walks_not
     )
     created = len(os.listdir(wt / "d"))
     assert 20_000 < created < 300_000  # stopped on the way, not after
-    # walked once before its first command, and counted once more before the refusal (the
-    # file system's counters may hold others' files: a limit is only reported when exact)
-    assert walks.count == 2
+    # walked once before its first command, and counted again before the refusal (more than
+    # once when others' files on the same file system moved the counters on the way: a limit
+    # is only reported from an exact count)
+    walked = walks.count
+    assert walked >= 2
     first_chowns = chowns.count
     assert first_chowns == (2 if os.geteuid() == 0 else 0)  # kept.txt and the folder itself
 
     nxt = box.run("cat kept.txt; ls d | wc -l")
     assert nxt.exit_code == 0 and nxt.output.startswith("kept\n")
-    assert walks.count == 2 and chowns.count == first_chowns  # no walk, no chown: at once
+    assert walks.count == walked and chowns.count == first_chowns  # no walk, no chown: at once
 
 
 def test_a_worktree_holding_too_many_files_is_refused_after_an_exact_count(

@@ -4,6 +4,7 @@ never both merged."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -226,9 +227,31 @@ def _heading(title: str, text: str) -> dict:
     }
 
 
+def _resolved(repo: Path, title: str) -> dict:
+    """The implementer of ``title`` after its conflict: production's home page (the other
+    change landed) with its own line added, every conflict marker gone."""
+    text = {SUBTITLE: "your notes", TAGLINE: "short and kept"}[title]
+    page = (GitRepo(repo).read_blob("main", "app.py") or b"").decode()
+    landed = page.index("<h1>Notes</h1><p>") + len("<h1>Notes</h1>")
+    content = page[:landed] + f"<p>{text}</p>" + page[landed:]
+    return {
+        "output": "finish",
+        "match": title,
+        "turns": [
+            [{"tool": "write_file", "input": {"path": "app.py", "content": content}}],
+            [{"tool": "finish", "input": {"summary": "Kept both lines under the heading."}}],
+        ],
+    }
+
+
 def test_a_change_that_conflicts_with_production_is_implemented_again_on_it(
     tmp_path: Path, capsys, app, monkeypatch
 ) -> None:
+    """Two changes edit the same line; one lands. The other, validated before production
+    moved, no longer merges: its decision keeps the validator's verdict and score and calls
+    it a conflict; the next attempt starts from it merged onto the new production, its
+    requests name the conflicting file and show its diff and never speak of a hidden
+    journey; its resolution lands as one commit on production."""
     repo, _ = app
     merging_together(monkeypatch)
     rules = [
@@ -241,26 +264,60 @@ def test_a_change_that_conflicts_with_production_is_implemented_again_on_it(
         _file(capsys, repo, SUBTITLE)
         _file(capsys, repo, TAGLINE)
         run_once(capsys, repo, "--max-parallel", "3")
-        labels = {n: issue(capsys, repo, n)["labels"] for n in (1, 2)}
-        merged = [n for n, names in labels.items() if "factory:merged" in names]
-        assert len(merged) == 1, labels
-        other = 3 - merged[0]
-        store = Store.open(tmp_path / "state")
-        (validation,) = store.list_runs(workflow="validate", issue=other)
-        checks = [s.outputs for s in store.steps(validation.id) if s.step_id == "check"]
-        # validated once on the old production; on the new one it does not merge: no second
-        # validator run, straight back to implementation
-        assert checks[0]["validator"] is not None and checks[0]["conflict"] is None
-        assert checks[-1]["conflict"] and checks[-1]["validator"] is None
-        decided = [s.outputs for s in store.steps(validation.id) if s.step_id == "decide"]
-        assert decided[-1]["route"] == "retry" and "merge cleanly" in decided[-1]["reason"]
+        break
+    labels = {n: issue(capsys, repo, n)["labels"] for n in (1, 2)}
+    merged = [n for n, names in labels.items() if "factory:merged" in names]
+    assert len(merged) == 1, labels
+    other = 3 - merged[0]
+    store = Store.open(tmp_path / "state")
+    (validation,) = store.list_runs(workflow="validate", issue=other)
+    checks = [s.outputs for s in store.steps(validation.id) if s.step_id == "check"]
+    # validated once on the old production; on the new one it does not merge: no second
+    # validator run, and the verdict it was given is kept with it
+    first = checks[0]["validator"]
+    assert first is not None and first["output"]["verdict"] == "pass"
+    assert checks[0]["conflict"] is None
+    assert checks[-1]["conflict"] and "app.py" in checks[-1]["conflict"]
+    assert checks[-1]["validator"] == first
+    decided = [s.outputs for s in store.steps(validation.id) if s.step_id == "decide"][-1]
+    assert decided["route"] == "retry" and "merge cleanly" in decided["reason"]
+    score = first["output"]["score"]
+    assert (decided["verdict"], decided["score"]) == ("pass", score)
+    comment = next(
+        c["body"] for c in issue(capsys, repo, other)["comments"] if "validate:retry" in c["body"]
+    )
+    assert "it no longer merges with production" in comment and "not good enough" not in comment
+    assert f"validator score {score:.2f} (pass)" in comment
 
-        production = GitRepo(repo).rev_parse("main")
+    production = GitRepo(repo).rev_parse("main")
+    title = TAGLINE if other == 2 else SUBTITLE
+    for server in serve(tmp_path, monkeypatch, [_resolved(repo, title)]):
         run_once(capsys, repo)  # implemented again, on the new production
+        firsts = [
+            json.dumps(b)
+            for _, b in server.received
+            if role_of(b) in ("planner", "implementer") and len(b["messages"]) == 1
+        ]
         break
     runs = store.list_runs(workflow="implement", issue=other)
     again = {s.step_id: s.outputs for s in store.steps(runs[0].id)}
-    assert again["worktree"]["start_sha"] == again["worktree"]["base_sha"] == production
+    tree = again["worktree"]
+    assert tree["base_sha"] == production and tree["conflicts"] == ["app.py"]
+    git_repo = GitRepo(repo)
+    assert git_repo.rev_parse(f"{tree['start_sha']}^1") == production  # the merge, marked
+    assert git_repo.rev_parse(f"{tree['start_sha']}^2") is None
+    assert b"<<<<<<<" in (git_repo.read_blob(tree["start_sha"], "app.py") or b"")
+    assert git_repo.rev_parse(f"{again['commit']['head']}^") == production  # one commit
+    assert len(firsts) == 2  # the planner's and the implementer's first requests
+    for text in firsts:
+        assert "no longer merged with it" in text and "conflicting_files" in text
+        assert "app.py" in text and "previous_diff" in text
+        assert "hidden user journey" not in text and "score 0.00" not in text
+        assert f"verdict pass, score {score:.2f}" in text
+    data = issue(capsys, repo, other)
+    assert "factory:merged" in data["labels"], data["labels"]
+    page = (git_repo.read_blob("main", "app.py") or b"").decode()
+    assert "your notes" in page and "short and kept" in page and "<<<<<<<" not in page
 
 
 @pytest.mark.parametrize(

@@ -94,6 +94,7 @@ def test_the_shipped_definition_is_what_the_seal_gets(notes: Path, tmp_path: Pat
     full, definition = request_for(services, tmp_path)
     data = shipped()
     assert full.tools == data["tools"] and full.max_turns == data["max_turns"]
+    assert full.max_tokens == data["max_tokens"] == 16384  # room to think, then answer
     assert full.output == data["output"] == "submit_verdict"
     prompt = (validators_dir() / data["prompt"]).read_text()
     assert full.instructions.strip() == services.templates.render(definition.template).strip()
@@ -133,7 +134,7 @@ def test_the_sealed_validator_runs_with_the_overrides_turns_and_tools(
     notes: Path, tmp_path: Path, app: AppProcess, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tools = [t for t in shipped()["tools"] if t != DROPPED]
-    override_with(notes, max_turns=2, tools=tools)
+    override_with(notes, max_turns=2, tools=tools, max_tokens=12000)
     # a validator that looks forever and never answers: the turn limit ends it
     looks = [[{"tool": "browser_snapshot", "input": {}}]] * 6
     rule = Rule.model_validate({"output": "submit_verdict", "turns": looks})
@@ -150,6 +151,7 @@ def test_the_sealed_validator_runs_with_the_overrides_turns_and_tools(
     assert all(call.cost_usd > 0 for call in hooks.calls)  # priced as the real API's
     for body in bodies:
         assert [t["name"] for t in body["tools"]] == [*tools, "submit_verdict"]
+        assert body["max_tokens"] == 12000  # the definition's output limit reaches the call
 
 
 def test_factory_check_refuses_an_invalid_override(

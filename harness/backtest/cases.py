@@ -1,0 +1,252 @@
+"""Where a backtest's cases come from, and which files of a fix are its hidden tests.
+
+By default the cases are the production branch's own history: every first-parent commit
+whose message closes an issue the forge holds (``Fixes #N``), rebuilt at its parent. A
+manifest (YAML) names cases explicitly instead, from this repository or another one::
+
+    repo: ../other-project          # a path (from the manifest's folder) or a git URL
+    cases:
+      - {id: feed-link, title: "…", body: "…", base: <commit>, fix: <commit>,
+         tests: [tests/test_feeds.py]}
+
+Every problem of a manifest is one line (file, key, what is wrong)."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+
+from harness.config.errors import problems_from
+from harness.config.globs import matching
+from harness.config.models import Strict
+from harness.config.yamlload import load_yaml
+from harness.errors import ConfigError, FactoryError, ForgeError, NotFoundError, UsageError
+from harness.forge.base import Forge
+from harness.git import snapshot
+from harness.git.repo import GitRepo
+
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,79}$")
+_URL = re.compile(r"^(https?|ssh|git|file)://", re.IGNORECASE)
+
+
+class Case(BaseModel):
+    """One rehearsal: an issue (title, body, author) and the two commits of its fix.
+    ``tests`` are the fix's hidden tests (paths; one the fix deleted is deleted when
+    grading); ``issue`` is the forge's number for a case from the history, else None."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str
+    issue: int | None = None
+    title: str
+    body: str
+    author: str
+    base: str
+    fix: str
+    tests: tuple[str, ...]
+
+    @property
+    def key(self) -> str:
+        """What makes two cases of two backtests the same case (compared between them)."""
+        return f"{self.id}:{self.base}:{self.fix}"
+
+    @property
+    def slug(self) -> str:
+        """A folder name of its own."""
+        readable = re.sub(r"[^A-Za-z0-9._-]", "-", self.id)[:48]
+        return f"{readable}-{hashlib.sha256(self.key.encode()).hexdigest()[:8]}"
+
+
+def _case_id(value: str) -> str:
+    if not _ID.match(value):
+        raise ValueError(
+            f"{value[:40]!r} is not a case id (letters, digits, '.', '_', '@', '-'; "
+            "at most 80 characters)"
+        )
+    return value
+
+
+def _repo_path(value: str) -> str:
+    if value.startswith("-") or "\0" in value:
+        raise ValueError(f"{value[:40]!r} is not a repository path or URL")
+    return value
+
+
+def _test_path(value: str) -> str:
+    parts = value.split("/")
+    if not value or value.startswith("/") or ".." in parts or "" in parts or "\0" in value:
+        raise ValueError(f"{value[:60]!r} is not a path inside the repository")
+    return value
+
+
+class ManifestCase(Strict):
+    id: Annotated[str, AfterValidator(_case_id)]
+    title: str = Field(min_length=1)
+    body: str = ""
+    author: str = Field(default="backtest", min_length=1)
+    base: str = Field(min_length=1)
+    fix: str = Field(min_length=1)
+    tests: list[Annotated[str, AfterValidator(_test_path)]] | None = None
+
+
+class Manifest(Strict):
+    repo: Annotated[str, AfterValidator(_repo_path)] | None = None
+    cases: list[ManifestCase] = Field(min_length=1)
+
+
+def hidden_tests(repo: GitRepo, base: str, fix: str, test_paths: list[str]) -> tuple[str, ...]:
+    """The files the fix changes (added, modified or deleted) that ``test_paths`` calls
+    tests."""
+    return tuple(p for p in repo.paths_between(base, fix) if matching(p, test_paths))
+
+
+def held(forge: Forge, number: int) -> tuple[str, str, str] | None:
+    """(title, body, author) of issue ``number`` if the forge holds it (a forge that cannot
+    be read is an error, not an issue it lacks)."""
+    try:
+        issue = forge.get_issue(number)
+    except NotFoundError:
+        return None
+    except ForgeError as exc:  # GitHub: not found, or deleted
+        if getattr(exc.__cause__, "status", None) in (404, 410):
+            return None
+        raise
+    return issue.title, issue.body, issue.author
+
+
+def history_cases(
+    repo: GitRepo,
+    forge: Forge,
+    branch: str,
+    test_paths: list[str],
+    issues: tuple[int, ...] = (),
+    limit: int | None = None,
+) -> list[Case]:
+    """The production branch's fixes of issues the forge holds, newest first (only those of
+    ``issues`` when given, at most ``limit``). A commit closing two issues is two cases."""
+    cases: list[Case] = []
+    for fix in snapshot.fixes_on(repo, branch):
+        for number in fix.issues:
+            if (issues and number not in issues) or (found := held(forge, number)) is None:
+                continue
+            title, body, author = found
+            tests = hidden_tests(repo, fix.parent, fix.sha, test_paths)
+            cases.append(
+                Case(
+                    id=f"{number}@{fix.sha[:12]}",
+                    issue=number,
+                    title=title,
+                    body=body,
+                    author=author,
+                    base=fix.parent,
+                    fix=fix.sha,
+                    tests=tests,
+                )
+            )
+            if limit is not None and len(cases) >= limit:
+                return cases
+    missing = [n for n in issues if not any(c.issue == n for c in cases)]
+    if missing:
+        raise UsageError(
+            f"--issue {missing[0]}: no commit on {branch} closes it (Fixes #{missing[0]}) "
+            "or the forge does not hold that issue"
+        )
+    return cases
+
+
+def read_manifest(path: Path) -> Manifest:
+    """The manifest at ``path``, or one line saying what is wrong with it."""
+    file = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"--manifest {file}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"--manifest {file}: cannot be read as UTF-8 text ({exc})") from None
+    data = load_yaml(text, file)
+    if not isinstance(data, dict):
+        raise ConfigError(file, "(top)", "must be a mapping with 'cases' (and 'repo')")
+    try:
+        manifest = Manifest.model_validate(data)
+    except ValidationError as exc:
+        problems = problems_from(file, exc)
+        first = problems[0]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise ConfigError(first.file, first.key, first.problem + more) from None
+    seen: set[str] = set()
+    for i, case in enumerate(manifest.cases):
+        if case.id in seen:
+            raise ConfigError(file, f"cases[{i}].id", f"{case.id!r} is given twice")
+        seen.add(case.id)
+    return manifest
+
+
+def is_url(value: str) -> bool:
+    return bool(_URL.match(value)) or bool(re.match(r"^[\w.-]+@[\w.-]+:", value))
+
+
+def manifest_cases(
+    manifest: Manifest, source: GitRepo, file: str, test_paths: list[str]
+) -> list[Case]:
+    """The manifest's cases, their commits resolved in ``source`` (where ``repo`` names)."""
+    cases: list[Case] = []
+    for i, item in enumerate(manifest.cases):
+        commits: dict[str, str] = {}
+        for field in ("base", "fix"):
+            value = getattr(item, field)
+            sha = source.rev_parse(value) if not value.startswith("-") else None
+            if sha is None:
+                problem = f"{value[:60]!r} names no commit in {source.path}"
+                raise ConfigError(file, f"cases[{i}].{field}", problem)
+            commits[field] = sha
+        base, fix = commits["base"], commits["fix"]
+        if item.tests is None:
+            tests = hidden_tests(source, base, fix, test_paths)
+        else:
+            tests = tuple(item.tests)
+            for path in tests:
+                if source.read_blob(fix, path) is None and source.read_blob(base, path) is None:
+                    problem = f"{path!r} is in neither {base[:12]} nor {fix[:12]}"
+                    raise ConfigError(file, f"cases[{i}].tests", problem)
+        cases.append(
+            Case(
+                id=item.id,
+                title=item.title,
+                body=item.body,
+                author=item.author,
+                base=base,
+                fix=fix,
+                tests=tests,
+            )
+        )
+    return cases
+
+
+def manifest_source(manifest: Manifest, file: Path, own: GitRepo, cache: Path) -> GitRepo:
+    """The repository a manifest's commits live in: this one (no ``repo``), a local one
+    (a path from the manifest's folder), or a local copy of a remote one (a URL: every
+    branch and tag fetched into ``cache``, again on each backtest)."""
+    where = manifest.repo
+    if where is None:
+        return own
+    if is_url(where):
+        if re.match(r"^[a-z]+://[^/]*@", where, re.IGNORECASE):
+            raise ConfigError(str(file), "repo", "a URL with credentials in it is refused")
+        folder = cache / f"{hashlib.sha256(where.encode()).hexdigest()[:16]}.git"
+        copy = (
+            GitRepo(folder) if (folder / "HEAD").is_file() else snapshot.init_bare(folder, "main")
+        )
+        try:
+            snapshot.mirror(copy, where)
+        except FactoryError as exc:
+            raise ConfigError(str(file), "repo", f"{where}: cannot be fetched ({exc})") from None
+        return copy
+    path = (file.parent / where).resolve()
+    try:
+        return GitRepo(path)
+    except FactoryError:
+        raise ConfigError(str(file), "repo", f"{path} is not a git repository") from None

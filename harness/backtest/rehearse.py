@@ -1,0 +1,138 @@
+"""One case through the factory's own workflows, in its scratch place, and what became of it.
+
+The case's issue goes through ``triage``, ``implement`` and ``validate`` by the same entry
+points ``factory run`` uses (``triage_all``, ``implement_issue``, ``validate_issue``), in
+the order a cycle takes them: an accepted issue is implemented, a pull request waiting is
+validated, a validation that sends the change back for a fix is followed by the next
+attempt, as the next cycles would. Validation runs as a rehearsal: it stops at its route.
+Everything is read back by type (``IssueSpec``, ``PrCandidate``, ``CheckResult``,
+``Validation``), never by a step's id."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from harness.artifacts import CheckResult, IssueSpec, PrCandidate, Routing, Validation
+from harness.cycle import needs_validation, ready_to_implement
+from harness.engine.context import Services
+from harness.forge.base import Label
+from harness.implement.run import implement_issue, waits_for_approval
+from harness.triage.queue import triage_all
+from harness.validate.route import decide_route
+from harness.validate.run import validate_issue
+
+Gate = Callable[[], None]  # raises when the factory's kill switch or a budget says stop
+WORKFLOWS = ("triage", "implement", "validate")
+
+
+def _waiting(services: Services, number: int) -> bool:
+    issue = services.forge.get_issue(number)
+    return (
+        issue.state == "open"
+        and Label.NEEDS_REVIEW in issue.labels
+        and needs_validation(services, number)
+    )
+
+
+def rehearse(services: Services, number: int, gate: Gate) -> bool:
+    """Triage, implement and validate issue ``number`` until the factory would have nothing
+    more to do for it (``gate`` before each stage); True when no run of it is left open (a
+    run the kill switch stopped, or one deferred by the provider, is taken up again on the
+    next backtest)."""
+    for _ in range(services.settings.governance.rules.max_fix_attempts + 2):
+        gate()
+        triage_all(services)
+        if number in ready_to_implement(services):
+            gate()
+            implement_issue(services, number)
+        if not _waiting(services, number):
+            break
+        gate()
+        validate_issue(services, number, rehearsal=True)
+        validation = services.store.latest_artifact(Validation, number)
+        if validation is None or validation.route != "retry":
+            break
+    return not any(services.store.open_runs(workflow) for workflow in WORKFLOWS)
+
+
+@dataclass(frozen=True)
+class Became:
+    """What the factory did with a case: triage's decision (and kind), the route validation
+    took — ``route`` as its gates decided it, ``trust_held`` when earned trust, not yet
+    earned in a rehearsal, made it wait for a person instead —, the validator's verdict and
+    the head of the change it would have landed."""
+
+    triage: str | None
+    kind: str | None
+    route: str | None
+    trust_held: bool
+    reason: str
+    validator: dict[str, Any] | None
+    head: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "triage": self.triage,
+            "kind": self.kind,
+            "route": self.route,
+            "trust_held": self.trust_held,
+            "reason": self.reason,
+            "validator": self.validator,
+        }
+
+
+def _gates_routing(services: Services, validation: Validation, number: int) -> Routing:
+    """The route the gates decided (``decide_route`` again, on the same records), before the
+    person in the loop: in a rehearsal nobody approves, and no kind has earned trust."""
+    store = services.store
+    checked = store.latest_artifact(CheckResult, number)
+    candidate = next(
+        (
+            c
+            for _, c in store.artifacts(PrCandidate, number)
+            if c.implement_run == validation.implement_run
+        ),
+        None,
+    )
+    if checked is None or candidate is None:
+        return validation
+    rules = services.settings.governance.rules
+    return decide_route(rules, candidate, checked, services.forge.ci_status(checked.head))
+
+
+def what_became(services: Services, number: int) -> Became:
+    store, forge = services.store, services.forge
+    spec = store.latest_artifact(IssueSpec, number)
+    candidate = store.latest_artifact(PrCandidate, number)
+    validation = store.latest_artifact(Validation, number)
+    newest = store.list_runs(limit=1, issue=number)
+    reason = (newest[0].reason if newest else None) or (spec.reason if spec else None) or ""
+    route, held, verdict = None, False, None
+    accepted = spec is not None and spec.decision == "accept"
+    if accepted and candidate is None and waits_for_approval(services, forge.get_issue(number)):
+        reason = (
+            f"accepted; not implemented: it waits for a maintainer's {Label.APPROVED} "
+            "label (triage.untrusted_requires_label)"
+        )
+    if validation is not None:
+        routing = _gates_routing(services, validation, number)
+        route, reason = routing.route, routing.reason
+        held = route == "merge" and validation.route == "needs_review"
+        if held:
+            reason = f"{reason}; a person would review it: {validation.reason}"
+        if validation.validator is not None:
+            verdict = {
+                "verdict": validation.validator.verdict,
+                "score": validation.validator.score,
+            }
+    return Became(
+        triage=spec.decision if spec else None,
+        kind=spec.kind if spec else None,
+        route=route,
+        trust_held=held,
+        reason=reason,
+        validator=verdict,
+        head=candidate.head if candidate else None,
+    )

@@ -1,0 +1,118 @@
+"""A backtest's report: one row per case, the summary, and what changed since the last
+backtest of the same cases (a rehearsed governance edit shows which decisions it moves)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from harness.backtest.cases import Case
+from harness.backtest.grade import Graded
+from harness.backtest.rehearse import Became
+from harness.store.backtests import BacktestCase
+
+# the decisions a governance edit may change, compared case by case
+DECISIONS = ("triage", "route", "trust_held")
+# a row's keys in the order a reader wants them (the store keeps them sorted)
+ORDER = (
+    "id", "issue", "title", "status", "triage", "kind", "route", "trust_held", "resolved",
+    "validator", "cost_usd", "seconds", "reason", "changed", "compared_with", "base", "fix",
+    "hidden_tests", "graded", "error",
+)  # fmt: skip
+
+
+def ordered(row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` with its keys in ``ORDER`` (any other after them)."""
+    known = {k: row[k] for k in ORDER if k in row}
+    return {**known, **{k: v for k, v in row.items() if k not in known}}
+
+
+def _head(case: Case) -> dict[str, Any]:
+    return {
+        "id": case.id,
+        "issue": case.issue,
+        "title": case.title,
+        "base": case.base,
+        "fix": case.fix,
+        "hidden_tests": list(case.tests),
+    }
+
+
+def case_row(
+    case: Case, became: Became, graded: Graded | None, cost: float, seconds: float
+) -> dict[str, Any]:
+    """A finished case: what the factory decided, and whether the hidden tests pass on what
+    it implemented (``resolved``; false when it implemented nothing)."""
+    return {
+        **_head(case),
+        "status": "done",
+        **became.to_json(),
+        "resolved": bool(graded and graded.resolved),
+        "graded": graded.model_dump(mode="json") if graded else None,
+        "cost_usd": round(cost, 6),
+        "seconds": round(seconds, 1),
+    }
+
+
+def error_row(case: Case, error: str, cost: float, seconds: float) -> dict[str, Any]:
+    """A case that could not be rehearsed (its commits could not be rebuilt, say)."""
+    return {
+        **_head(case),
+        "status": "done",
+        "triage": None,
+        "kind": None,
+        "route": None,
+        "trust_held": False,
+        "reason": error,
+        "validator": None,
+        "resolved": False,
+        "graded": None,
+        "error": error,
+        "cost_usd": round(cost, 6),
+        "seconds": round(seconds, 1),
+    }
+
+
+def unfinished_row(case: Case, row: BacktestCase) -> dict[str, Any]:
+    return {
+        **_head(case),
+        "status": "unfinished",
+        "triage": None,
+        "kind": None,
+        "route": None,
+        "trust_held": False,
+        "reason": "not rehearsed yet" if row.status == "pending" else "under way when it stopped",
+        "validator": None,
+        "resolved": False,
+        "graded": None,
+        "cost_usd": round(row.cost_usd, 6),
+        "seconds": round(row.seconds, 1),
+    }
+
+
+def changes(now: dict[str, Any], before: dict[str, Any]) -> list[dict[str, Any]]:
+    """The decisions that differ from an earlier rehearsal of the same case."""
+    return [
+        {"field": name, "before": before.get(name), "after": now.get(name)}
+        for name in DECISIONS
+        if before.get(name) != now.get(name)
+    ]
+
+
+def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """``would_merge``: validation's gates would have merged it; a false merge would merge
+    and is not resolved; a missed one is resolved and would not merge."""
+    done = [r for r in rows if r["status"] == "done"]
+    resolved = sum(1 for r in done if r["resolved"])
+    cost = sum(float(r["cost_usd"]) for r in rows)
+    return {
+        "cases": len(rows),
+        "finished": len(done),
+        "accepted": sum(1 for r in done if r["triage"] == "accept"),
+        "resolved": resolved,
+        "would_merge": sum(1 for r in done if r["route"] == "merge"),
+        "false_merges": sum(1 for r in done if r["route"] == "merge" and not r["resolved"]),
+        "missed": sum(1 for r in done if r["resolved"] and r["route"] != "merge"),
+        "cost_usd": round(cost, 6),
+        "cost_per_resolved_usd": round(cost / resolved, 6) if resolved else None,
+        "seconds": round(sum(float(r["seconds"]) for r in rows), 1),
+    }

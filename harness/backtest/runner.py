@@ -1,0 +1,300 @@
+"""``factory backtest``: every case rehearsed, ``max_parallel`` at a time, within the
+factory's budgets and kill switch, resumed after a kill without redoing a finished case.
+
+A backtest is recorded in the state (``harness/store/backtests.py``) under the fingerprint of
+its cases and governance: run again with the same ones, an unfinished backtest is taken up
+where it stopped (its finished cases are kept as they are; a case under way resumes in its
+scratch state, whose runs the engine resumes step by step). Before each stage of a case the
+factory's kill switch and the per-day budget are checked (``check_caps``: today's spend,
+runs and rehearsals together, plus what the case may still spend); inside a case the
+engine's own checks hold as in any run."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from harness.backtest.cases import (
+    Case,
+    history_cases,
+    manifest_cases,
+    manifest_source,
+    read_manifest,
+)
+from harness.backtest.grade import grade, hidden_files
+from harness.backtest.rehearse import rehearse, what_became
+from harness.backtest.report import (
+    case_row,
+    changes,
+    error_row,
+    ordered,
+    summarise,
+    unfinished_row,
+)
+from harness.backtest.scratch import (
+    Place,
+    Rehearsed,
+    clear_worktrees,
+    rehearsed_governance,
+    scratch_issue,
+    scratch_repository,
+    scratch_services,
+    scratch_settings,
+)
+from harness.engine.budget import check_caps, start_of_day
+from harness.engine.context import Services
+from harness.engine.runner import check_kill_switch
+from harness.errors import BudgetExceeded, FactoryError, LeaseError, StoppedError, UsageError
+from harness.faults import fault_point
+from harness.git.repo import GitRepo
+from harness.implement.run import holder_id, holder_is_gone
+from harness.services import open_services
+from harness.store.backtests import BACKTEST_LEASE, BacktestRecord
+from harness.store.db import Store
+
+Progress = Callable[[str], None]
+LEASE_TTL_S = 24 * 3600.0
+
+
+@dataclass(frozen=True)
+class Request:
+    """What ``factory backtest`` was asked for."""
+
+    limit: int | None = None
+    issues: tuple[int, ...] = ()
+    manifest: Path | None = None
+    governance: str | None = None
+    provider: str | None = None
+    max_parallel: int | None = None
+
+
+@dataclass(frozen=True)
+class Backtest:
+    """One backtest under way: the factory's own services (its store keeps the results; its
+    kill switch and budgets hold), the governance rehearsed, where the commits come from."""
+
+    real: Services
+    record: BacktestRecord
+    rehearsed: Rehearsed
+    source: GitRepo
+    provider: str | None
+
+    @property
+    def folder(self) -> Path:
+        return self.real.settings.state_dir / "backtest" / self.record.id
+
+
+def collect(real: Services, request: Request) -> tuple[list[Case], GitRepo, str]:
+    """The cases (and the repository their commits are in, and a word for where they came
+    from): a manifest's, or the production branch's fixes."""
+    paths = real.settings.config.backtest.test_paths
+    if request.manifest is not None:
+        if request.issues:
+            raise UsageError(
+                "--issue selects fixes of this repository's history, not of a manifest"
+            )
+        file = request.manifest
+        manifest = read_manifest(file)
+        cache = real.settings.state_dir / "backtest" / "sources"
+        source = manifest_source(manifest, file, real.repo, cache)
+        cases = manifest_cases(manifest, source, str(file), paths)
+        return cases[: request.limit] if request.limit else cases, source, f"manifest {file}"
+    branch = real.settings.config.production_branch
+    cases = history_cases(real.repo, real.forge, branch, paths, request.issues, request.limit)
+    return cases, real.repo, f"history of {branch}"
+
+
+def fingerprint(rehearsed: Rehearsed, provider: str, cases: list[Case]) -> str:
+    data = [rehearsed.commit, provider, [[c.key, list(c.tests)] for c in cases]]
+    return hashlib.sha256(json.dumps(data).encode()).hexdigest()
+
+
+@contextmanager
+def held(store: Store) -> Iterator[None]:
+    """One backtest at a time on a state (a killed holder is taken over)."""
+    holder = holder_id()
+    try:
+        store.acquire_lease(BACKTEST_LEASE, holder, LEASE_TTL_S, is_stale=holder_is_gone)
+    except LeaseError:
+        who = store.lease_holder(BACKTEST_LEASE) or "another process"
+        raise LeaseError(
+            f"a backtest is under way on this state ({who}); try again later"
+        ) from None
+    try:
+        yield
+    finally:
+        store.release_lease(BACKTEST_LEASE, holder)
+
+
+def _gate(bt: Backtest, case: Case, services: Services, spent_s: Callable[[], float]) -> None:
+    """Before a stage: the case's progress recorded, then the factory's kill switch and the
+    per-day budget (what the case may still spend counted as spent)."""
+    real = bt.real
+    cost = services.store.spend()
+    real.store.case_progress(bt.record.id, case.id, cost, spent_s())
+    check_kill_switch(real)
+    budgets = real.settings.governance.rules.budgets
+    today = real.store.spend(since=start_of_day(real.clock()))
+    check_caps(
+        [("per_day_usd", budgets.per_day_usd, today)], max(0.0, budgets.per_issue_usd - cost)
+    )
+
+
+def _rehearsed_row(
+    bt: Backtest, case: Case, services: Services, gate: Callable[[], None]
+) -> dict[str, Any] | None:
+    """The case's row, or None while a run of it waits (stopped, or deferred by the
+    provider)."""
+    number = scratch_issue(services, case)
+    if not rehearse(services, number, gate):
+        return None
+    became = what_became(services, number)
+    graded = None
+    if became.head is not None:
+        branch = services.settings.config.production_branch
+        trusted = services.repo.rev_parse(f"refs/heads/{branch}") or became.head
+        hidden = hidden_files(bt.source, case.fix, case.tests)
+        graded = grade(services, became.head, trusted, hidden)
+    return case_row(case, became, graded, services.store.spend(), 0.0)
+
+
+WAITING = "a run of it waits (the provider asked to wait, or it was stopped)"
+
+
+def _case_services(bt: Backtest, case: Case) -> Services:
+    place = Place(bt.folder / case.slug)
+    scratch_repository(place, case, bt.source, bt.rehearsed)
+    settings = scratch_settings(place, bt.real.settings, bt.provider)
+    return scratch_services(place, settings, bt.provider, bt.real.store)
+
+
+def one_case(bt: Backtest, case: Case, before_s: float) -> str | None:
+    """Rehearse ``case`` and keep its row; the reason it stopped, if it did."""
+    started = time.monotonic()
+
+    def spent_s() -> float:
+        return before_s + time.monotonic() - started
+
+    services: Services | None = None
+    try:
+        services = _case_services(bt, case)
+        gate = partial(_gate, bt, case, services, spent_s)
+        row = _rehearsed_row(bt, case, services, gate)
+        if row is None:
+            gate()
+            return WAITING
+    except (StoppedError, BudgetExceeded) as exc:
+        if services is not None:
+            bt.real.store.case_progress(bt.record.id, case.id, services.store.spend(), spent_s())
+        return str(exc)
+    except FactoryError as exc:
+        row = error_row(case, str(exc), services.store.spend() if services else 0.0, 0.0)
+    finally:
+        if services is not None:
+            services.store.close()
+    if services is not None:  # done: its worktrees go, its scratch state stays as evidence
+        with contextlib.suppress(FactoryError):
+            clear_worktrees(services)
+    row["seconds"] = round(spent_s(), 1)
+    bt.real.store.finish_case(bt.record.id, case.id, row, float(row["cost_usd"]), spent_s())
+    fault_point("backtest.case.done")
+    return None
+
+
+def run_cases(bt: Backtest, cases: list[Case], width: int, progress: Progress) -> list[str]:
+    """Every case not finished yet, ``width`` at a time; the reasons cases stopped."""
+    rows = {row.case_id: row for row in bt.real.store.backtest_cases(bt.record.id)}
+    todo = [c for c in cases if rows[c.id].status != "done"]
+    stops: list[str] = []
+    if not todo:
+        return stops
+    progress(f"{len(todo)} case(s) to rehearse, {width} at a time …")
+    with ThreadPoolExecutor(max_workers=width, thread_name_prefix="backtest") as pool:
+        futures = [(c, pool.submit(one_case, bt, c, rows[c.id].seconds)) for c in todo]
+        for case, future in futures:
+            stopped = future.result()
+            progress(f"  case {case.id}: " + (f"stopped: {stopped}" if stopped else "done"))
+            if stopped:
+                stops.append(stopped)
+    return stops
+
+
+def report(bt: Backtest, cases: list[Case], stops: list[str]) -> dict[str, Any]:
+    """The rows, the summary and the comparison with the last backtest of each case; the
+    backtest is finished once every case is."""
+    store = bt.real.store
+    stored = {row.case_id: row for row in store.backtest_cases(bt.record.id)}
+    rows: list[dict[str, Any]] = []
+    compared: list[str] = []
+    for case in cases:
+        found = stored[case.id]
+        row = dict(found.result) if found.status == "done" else unfinished_row(case, found)
+        earlier = store.earlier_result(found.case_key, bt.record.id)
+        if earlier is not None and found.status == "done":
+            row["changed"] = changes(row, earlier[1])
+            row["compared_with"] = earlier[0]
+            compared.append(earlier[0])
+        rows.append(ordered(row))
+    summary = summarise(rows)
+    if compared:
+        summary["compared_with"] = sorted(set(compared))
+        summary["changed"] = sum(1 for r in rows if r.get("changed"))
+    if all(r["status"] == "done" for r in rows):
+        store.finish_backtest(bt.record.id, summary)
+    out: dict[str, Any] = {
+        "backtest": bt.record.id,
+        "governance": bt.rehearsed.commit,
+        "rehearsed_edit": bt.rehearsed.edit,
+        "source": bt.record.source,
+        "cases": rows,
+        "summary": summary,
+    }
+    if stops:
+        out["stopped"] = stops[0]
+    return out
+
+
+def _record(
+    real: Services, rehearsed: Rehearsed, cases: list[Case], source: str, provider: str
+) -> BacktestRecord:
+    store = real.store
+    print_ = fingerprint(rehearsed, provider, cases)
+    found = store.unfinished_backtest(print_)
+    if found is not None:
+        return found
+    backtest_id = f"bt-{secrets.token_hex(6)}"
+    pairs = [(c.id, c.key) for c in cases]
+    store.create_backtest(backtest_id, print_, rehearsed.commit, rehearsed.edit, source, pairs)
+    record = store.backtest(backtest_id)
+    assert record is not None
+    return record
+
+
+def run_backtest(
+    root: Path, state: Path, request: Request, progress: Progress = lambda _: None
+) -> dict[str, Any]:
+    real = open_services(root, state, request.provider)
+    try:
+        check_kill_switch(real)
+        branch = real.settings.config.production_branch
+        rehearsed = rehearsed_governance(real.repo, branch, request.governance)
+        cases, source, label = collect(real, request)
+        provider = request.provider or real.settings.config.provider.type
+        width = request.max_parallel or real.settings.config.max_parallel
+        with held(real.store):
+            record = _record(real, rehearsed, cases, label, provider)
+            bt = Backtest(real, record, rehearsed, source, request.provider)
+            stops = run_cases(bt, cases, width, progress)
+            return report(bt, cases, stops)
+    finally:
+        real.store.close()

@@ -1,0 +1,162 @@
+"""The scratch place one case is rehearsed in: a repository holding the case's ``base`` and
+nothing after it, with the rehearsed governance committed on top as its production branch;
+a state folder of its own (runs, transcripts, evidence, the local forge with the case's
+issue); settings read from that repository like any run's, wired to the local forge and to
+the factory's own hold-out and model. The factory's forge, state and production branch are
+not in reach of anything built here: there is nothing to write them with."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from harness.backtest.cases import Case
+from harness.config.governance import governance_at, read_at
+from harness.config.models import CONFIG_FILE, GOVERNANCE_FILES, FactoryConfig
+from harness.config.settings import Settings, holdout_path, load_settings, parse_config
+from harness.engine.context import Services
+from harness.errors import ConfigError, ConfigErrors, UsageError
+from harness.git import snapshot
+from harness.git.repo import GitRepo
+from harness.git.worktrees import WorktreeManager
+from harness.sandbox.policy import fresh_root
+from harness.services import open_services
+from harness.store.db import Store
+
+OVERRIDES = ".factory/"  # workflow, prompt and validator overrides travel with the governance
+
+
+@dataclass(frozen=True)
+class Rehearsed:
+    """The governance a backtest rehearses: production's, or a commit's (``--governance``,
+    an ``edit``), and the files every case's scratch repository gets from it: the governance
+    files, factory.yaml and the tracked overrides under ``.factory/``."""
+
+    commit: str
+    edit: bool
+    config: FactoryConfig
+    files: dict[str, tuple[str, bytes]]  # path -> (git file mode, bytes)
+
+
+def _one_line(exc: ConfigErrors, where: str) -> ConfigError:
+    first = exc.problems[0] if exc.problems else ConfigError(where, "(file)", "is invalid")
+    more = f" (and {len(exc.problems) - 1} more)" if len(exc.problems) > 1 else ""
+    return ConfigError(first.file, first.key, f"{first.problem} {where}{more}")
+
+
+def rehearsed_governance(repo: GitRepo, production: str, rev: str | None) -> Rehearsed:
+    """The governance at ``rev`` (production's tip when None), checked as a run would read it
+    (one line when it would not load)."""
+    ref = rev if rev is not None else f"refs/heads/{production}"
+    commit = repo.rev_parse(ref) if not ref.startswith("-") else None
+    if commit is None:
+        raise UsageError(f"--governance {rev}: names no commit of this repository")
+    where = f"(at {rev})" if rev is not None else "(on production)"
+    text = read_at(repo, commit, CONFIG_FILE)
+    if text is None:
+        raise ConfigError(CONFIG_FILE, "(file)", f"missing {where}")
+    try:
+        config = parse_config(text)
+        governance_at(repo, commit, where)
+    except ConfigErrors as exc:
+        raise _one_line(exc, where) from None
+    paths = [*GOVERNANCE_FILES, CONFIG_FILE, *repo.list_tree(commit, OVERRIDES)]
+    modes = snapshot.file_modes(repo, commit, paths)
+    files: dict[str, tuple[str, bytes]] = {}
+    for path, mode in modes.items():
+        data = repo.read_blob(commit, path)
+        if data is not None:
+            files[path] = (mode, data)
+    return Rehearsed(commit=commit, edit=rev is not None, config=config, files=files)
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where one case of one backtest lives: ``repo.git`` and ``state`` in ``folder``."""
+
+    folder: Path
+
+    @property
+    def repo(self) -> Path:
+        return self.folder / "repo.git"
+
+    @property
+    def state(self) -> Path:
+        return self.folder / "state"
+
+
+def scratch_repository(place: Place, case: Case, source: GitRepo, rehearsed: Rehearsed) -> GitRepo:
+    """The case's repository (made again if a kill left it half made): ``base`` fetched
+    from ``source`` with its history alone, and the production branch one commit on it
+    that puts the rehearsed governance in place."""
+    branch = rehearsed.config.production_branch
+    if (place.repo / "HEAD").is_file():
+        existing = GitRepo(place.repo)
+        if existing.rev_parse(f"refs/heads/{branch}") is not None:
+            return existing
+    shutil.rmtree(place.repo, ignore_errors=True)
+    repo = snapshot.init_bare(place.repo, branch)
+    snapshot.fetch_commit(repo, str(source.path), case.base, snapshot.BASE_REF)
+    drop = [p for p in repo.list_tree(case.base, OVERRIDES) if p not in rehearsed.files]
+    message = (
+        f"Rehearsal: the governance of {rehearsed.commit[:12]} over {case.base[:12]}\n\n"
+        "factory backtest rebuilt this repository to rehearse an issue."
+    )
+    made = snapshot.commit_over(repo, case.base, rehearsed.files, drop, message)
+    snapshot.set_ref(repo, f"refs/heads/{branch}", made)
+    return repo
+
+
+def _absolute(root: Path, value: str | None) -> str | None:
+    if not value:
+        return value
+    path = Path(value).expanduser()
+    return str(path if path.is_absolute() else (root / path).resolve())
+
+
+def scratch_settings(place: Place, real: Settings, provider: str | None) -> Settings:
+    """The settings a run reads from the scratch repository, wired to what stays the
+    factory's own: the local forge (in the scratch state), the hold-out, and the model's
+    script or recordings (paths read from the factory's repository)."""
+    try:
+        loaded = load_settings(place.repo, place.state, provider)
+    except ConfigErrors as exc:
+        raise _one_line(exc, "(in the rehearsal)") from None
+    cfg = loaded.config
+    paths = {
+        k: _absolute(real.root, getattr(cfg.provider, k)) for k in ("script", "record", "replay")
+    }
+    config = cfg.model_copy(
+        update={"forge": "local", "provider": cfg.provider.model_copy(update=paths)}
+    )
+    return replace(loaded, config=config, holdout_dir=holdout_path(real.root, config))
+
+
+def scratch_services(
+    place: Place, settings: Settings, provider: str | None, outer: Store
+) -> Services:
+    """The case's services: its scratch state, repository and local forge; the factory's
+    kill switch (in ``outer``) stops its runs too."""
+    place.state.mkdir(parents=True, exist_ok=True)
+    services = open_services(settings.root, settings.state_dir, provider, settings)
+    services.outer_store = outer
+    return services
+
+
+def scratch_issue(services: Services, case: Case) -> int:
+    """The case's issue on the scratch forge (filed once: its title, body and author)."""
+    found = services.forge.list_issues("all")
+    if found:
+        return found[0].number
+    return services.forge.create_issue(case.title, case.body, case.author).number
+
+
+def clear_worktrees(services: Services) -> None:
+    """A finished case's worktrees and the copies its checks left (tmpfs is memory)."""
+    settings = services.settings
+    manager = WorktreeManager.of(services.repo, settings.state_dir)
+    for path in manager.list():
+        manager.remove(path)
+    shutil.rmtree(manager.base_dir, ignore_errors=True)
+    shutil.rmtree(fresh_root(settings), ignore_errors=True)

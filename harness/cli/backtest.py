@@ -1,0 +1,168 @@
+"""``factory backtest``: rehearse the factory on past work (``harness/backtest``)."""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import click
+
+from harness.cli.common import (
+    ISSUE_NUMBER,
+    MAX_INTEGER,
+    PathText,
+    emit_json,
+    provider_override,
+    repo_root,
+    state_dir,
+)
+
+
+def _validator(row: dict[str, Any]) -> str:
+    found = row.get("validator")
+    return f"{found['verdict']} {float(found['score']):.2f}" if found else ""
+
+
+def _route(row: dict[str, Any]) -> str:
+    route = str(row.get("route") or "")
+    return f"{route} (trust: review)" if route and row.get("trust_held") else route
+
+
+def _changed(row: dict[str, Any]) -> str:
+    return "; ".join(
+        f"{c['field']}: {c['before']} → {c['after']}" for c in row.get("changed") or []
+    )
+
+
+def _print(result: dict[str, Any]) -> None:
+    from harness.cli.tables import print_table
+
+    rows = result["cases"]
+    print_table(
+        f"factory backtest {result['backtest']}",
+        (
+            "case",
+            "issue",
+            "triage",
+            "route",
+            "resolved",
+            "validator",
+            "cost $",
+            "s",
+            "changed",
+            "why",
+        ),
+        [
+            (
+                row["id"],
+                row.get("issue") or "",
+                row.get("triage") or row["status"],
+                _route(row),
+                "yes" if row["resolved"] else "no",
+                _validator(row),
+                f"{float(row['cost_usd']):.4f}",
+                f"{float(row['seconds']):.0f}",
+                _changed(row),
+                row.get("reason") or "",
+            )
+            for row in rows
+        ],
+    )
+    s = result["summary"]
+    per = s["cost_per_resolved_usd"]
+    click.echo(
+        f"{s['cases']} cases ({s['finished']} finished): {s['accepted']} accepted, "
+        f"{s['resolved']} resolved, {s['would_merge']} would merge, "
+        f"{s['false_merges']} false merges, {s['missed']} missed; "
+        f"${s['cost_usd']:.4f}"
+        + (f", ${per:.4f} per resolved case" if per is not None else "")
+        + (
+            f"; {s['changed']} changed since {', '.join(s['compared_with'])}"
+            if "changed" in s
+            else ""
+        )
+    )
+
+
+@click.command()
+@click.option("--limit", type=click.IntRange(1, MAX_INTEGER), default=None, help="At most N cases.")
+@click.option(
+    "--issue",
+    "issues",
+    type=ISSUE_NUMBER,
+    multiple=True,
+    help="Only the fixes of this issue (repeat for more).",
+)
+@click.option(
+    "--manifest",
+    type=PathText(dir_okay=False),
+    default=None,
+    help="The cases of this YAML file instead of the production branch's history.",
+)
+@click.option(
+    "--governance",
+    metavar="REV",
+    default=None,
+    help="Rehearse the governance files of this commit (an edit) instead of production's.",
+)
+@click.option(
+    "--max-parallel",
+    type=click.IntRange(1, 32),
+    default=None,
+    help="Cases at a time (default: max_parallel in factory.yaml).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print {cases, summary} as JSON.")
+@click.pass_context
+def backtest(
+    ctx: click.Context,
+    limit: int | None,
+    issues: tuple[int, ...],
+    manifest: str | None,
+    governance: str | None,
+    max_parallel: int | None,
+    as_json: bool,
+) -> None:
+    """Rehearse the factory on past work: each fixed issue rebuilt at its fix's parent, the
+    fix's tests hidden, triage -> implement -> validate as 'factory run' would (never
+    merging, never writing to the forge or production), graded by the hidden tests.
+
+    Exit 0 when the rehearsal ran, whatever it found; 1 when the kill switch or a budget
+    stopped it (run it again to go on); 2 on bad input."""
+    from harness.backtest.runner import Request, run_backtest
+    from harness.cli.live import live_line
+    from harness.cli.work import require_model
+    from harness.config.settings import load_settings
+    from harness.store.base import utc_now
+    from harness.store.db import Store
+
+    root = repo_root(ctx)
+    provider = provider_override(ctx)
+    state = state_dir(root)
+    require_model(load_settings(root, state, provider), provider)
+    request = Request(
+        limit=limit,
+        issues=tuple(issues),
+        manifest=Path(manifest).resolve() if manifest else None,
+        governance=governance,
+        provider=provider,
+        max_parallel=max_parallel,
+    )
+    if as_json:
+        result = run_backtest(root, state, request)
+    else:
+        store = Store.open(state)
+        try:
+            with live_line("factory backtest", partial(store.spend, since=utc_now())) as say:
+                result = run_backtest(root, state, request, say)
+        finally:
+            store.close()
+    if as_json:
+        emit_json(result)
+    else:
+        _print(result)
+    if result.get("stopped"):
+        click.echo(
+            f"factory backtest stopped: {result['stopped']}; run it again to go on", err=True
+        )
+        ctx.exit(1)

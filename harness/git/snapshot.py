@@ -1,0 +1,140 @@
+"""Git for rehearsals (``factory backtest``): reading a branch's history and the fixes in it,
+and building a scratch repository that holds one commit of another repository and nothing
+after it.
+
+A scratch repository is bare and new: it receives the one commit it is built at (with the
+history before it, never a commit after it: the fix and its tests are not in its object
+database, so no agent working in it can find them), then one commit on top that puts the
+governance files in place. Nothing here writes to the repository it reads from."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import GitError
+from harness.git.env import run_git
+from harness.git.repo import GitRepo
+
+# what GitHub reads as closing an issue in a commit message ("Fixes #12", "closes #3, #4")
+_CLOSES = re.compile(
+    r"\b(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?)\b:?\s+((?:#\d+(?:\s*,\s*|\s+and\s+)?)+)",
+    re.IGNORECASE,
+)
+_NUMBER = re.compile(r"#(\d+)")
+BASE_REF = "refs/backtest/base"
+
+
+@dataclass(frozen=True)
+class Fix:
+    """A first-parent commit of a branch that says it closes issues."""
+
+    sha: str
+    parent: str
+    subject: str
+    issues: tuple[int, ...]
+
+
+def closed_issues(message: str) -> tuple[int, ...]:
+    """The issue numbers a commit message closes (``Fixes #N``, ``Closes #N``,
+    ``Resolves #N``, and the other forms GitHub reads), in order, each once."""
+    found: list[int] = []
+    for match in _CLOSES.finditer(message):
+        for number in _NUMBER.findall(match.group(1)):
+            if int(number) not in found:
+                found.append(int(number))
+    return tuple(found)
+
+
+def fixes_on(repo: GitRepo, branch: str) -> list[Fix]:
+    """Every first-parent commit of ``branch`` (newest first) whose message closes an issue
+    and that has a parent to rebuild at."""
+    out = repo.git_bytes(
+        "log", "--first-parent", "-z", "--format=%H%x1f%P%x1f%B", f"refs/heads/{branch}", "--"
+    )
+    if out is None:
+        raise GitError(f"git log: cannot read branch {branch}")
+    fixes: list[Fix] = []
+    for record in out.decode("utf-8", "replace").split("\0"):
+        sha, _, rest = record.strip("\n").partition("\x1f")
+        parents, _, message = rest.partition("\x1f")
+        issues = closed_issues(message)
+        if sha and parents.split() and issues:
+            subject = message.strip().splitlines()[0] if message.strip() else ""
+            fixes.append(Fix(sha, parents.split()[0], subject, issues))
+    return fixes
+
+
+def file_modes(repo: GitRepo, commit: str, paths: list[str]) -> dict[str, str]:
+    """The mode (``100644``, ``100755``) of each of ``paths`` that is a file at ``commit``."""
+    if not paths:
+        return {}
+    out = repo.git_bytes("ls-tree", "-z", "--full-tree", commit, "--", *paths)
+    modes: dict[str, str] = {}
+    for entry in (out or b"").decode("utf-8", "replace").split("\0"):
+        meta, tab, path = entry.partition("\t")
+        fields = meta.split(" ")
+        if tab and len(fields) == 3 and fields[1] == "blob":
+            modes[path] = fields[0]
+    return modes
+
+
+def init_bare(path: Path, branch: str) -> GitRepo:
+    """A new, empty bare repository at ``path`` whose HEAD names ``branch``."""
+    path.mkdir(parents=True, exist_ok=True)
+    done = run_git(["init", "--quiet", "--bare", f"--initial-branch={branch}"], cwd=path)
+    if done.returncode != 0:
+        raise GitError(f"git init: {done.stderr.decode('utf-8', 'replace').strip()}")
+    return GitRepo(path)
+
+
+def fetch_commit(repo: GitRepo, source: str, sha: str, ref: str) -> None:
+    """Bring commit ``sha`` of ``source`` (a repository's path or URL), with its history and
+    nothing else, into ``repo`` as ``ref``."""
+    repo.git("fetch", "--quiet", "--no-tags", "--no-write-fetch-head", source, f"+{sha}:{ref}")
+    if repo.rev_parse(ref) != sha:
+        raise GitError(f"git fetch: {sha[:12]} did not arrive from {source}")
+
+
+def mirror(repo: GitRepo, url: str) -> None:
+    """Every branch and tag of ``url`` into the bare repository ``repo`` (a local copy of a
+    remote suite's history, read from then on)."""
+    args = ["fetch", "--quiet", "--no-write-fetch-head", "--prune", url]
+    code, _, err = repo._run([*args, "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"])
+    if code != 0:  # git's first fatal line says why (the last is boilerplate about access)
+        said = [
+            line.removeprefix("fatal: ") for line in err.splitlines() if line.startswith("fatal:")
+        ]
+        raise GitError(f"git fetch: {said[0] if said else err.strip() or code}")
+
+
+def commit_over(
+    repo: GitRepo, base: str, files: dict[str, tuple[str, bytes]], drop: list[str], message: str
+) -> str:
+    """A commit on ``base`` whose tree is ``base``'s with ``files`` (path -> (mode, bytes))
+    written and ``drop`` removed; no ref moves."""
+    folder = Path(tempfile.mkdtemp(prefix="factory-index-"))
+    index = {"GIT_INDEX_FILE": str(folder / "index")}
+    try:
+        repo.git("read-tree", base, env=index)
+        for path in drop:
+            repo.git("update-index", "--force-remove", "--", path, env=index)
+        for path, (mode, data) in sorted(files.items()):
+            blob = repo.git_bytes("hash-object", "-w", "--stdin", stdin=data)
+            if blob is None:
+                raise GitError(f"git hash-object: cannot store {path}")
+            entry = f"{mode},{blob.decode().strip()},{path}"
+            # --replace: a file where a folder goes (or the reverse) gives way, as git would
+            repo.git("update-index", "--add", "--replace", "--cacheinfo", entry, env=index)
+        tree = repo.git("write-tree", env=index).strip()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return repo.git("commit-tree", tree, "-p", base, "-m", message).strip()
+
+
+def set_ref(repo: GitRepo, ref: str, sha: str) -> None:
+    """Point ``ref`` (``refs/heads/main``, ``refs/backtest/…``) at ``sha``."""
+    repo.git("update-ref", ref, sha)

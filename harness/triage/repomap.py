@@ -1,0 +1,150 @@
+"""What triage sees of the repository: a bounded map of the production commit — its files
+(folders summarised when all names do not fit), the routes its code declares and its
+templates — so that acceptance criteria name what exists.
+
+Everything is read from git's objects at one commit (``GitRepo.list_tree``, ``read_blobs``:
+nothing is checked out and nothing of the repository runs); route patterns are RE2, linear in
+the text, applied to lines of bounded length, over a bounded number of bounded files. The
+rules are data (``workflows/map/repository.yaml``). Paths and routes come from the
+repository, whose code an agent may have written: the prompt shows the map as data."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from typing import Any
+
+import re2  # type: ignore[import-untyped]
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from harness.config.globs import matching
+from harness.git.repo import GitRepo
+from harness.paths import workflows_dir
+
+RULES_FILE = "map/repository.yaml"
+MAX_LINE = 1000  # characters of a line a route pattern reads
+MAX_ROUTE = 200  # characters of one route shown
+RE2_OPTIONS = re2.Options()
+RE2_OPTIONS.log_errors = False
+
+
+class RouteRule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    files: list[str] = Field(min_length=1)
+    pattern: str
+    line: str | None = None
+
+
+class MapRules(BaseModel):
+    """``workflows/map/repository.yaml``: what the map holds and its bounds."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_chars: int = Field(gt=0)
+    listing_chars: int = Field(gt=0)
+    max_scanned: int = Field(ge=0)
+    max_file_bytes: int = Field(gt=0)
+    max_routes: int = Field(ge=0)
+    max_templates: int = Field(ge=0)
+    first: list[str]
+    routes: list[RouteRule]
+    templates: list[str]
+
+
+def map_rules() -> tuple[MapRules, str]:
+    """The shipped rules and the digest of their text (a map made by other rules differs)."""
+    text = (workflows_dir() / RULES_FILE).read_text(encoding="utf-8")
+    data: dict[str, Any] = yaml.safe_load(text)
+    return MapRules.model_validate(data), hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def repository_map(repo: GitRepo, commit: str, rules: MapRules) -> str:
+    """The map of ``commit``, at most ``rules.max_chars`` characters."""
+    paths = repo.list_tree(commit)
+    routes = _routes(repo, commit, paths, rules)
+    templates = [p for p in paths if matching(p, rules.templates)]
+    lines = [f"The production branch holds {len(paths):,} files.", "", "Files:"]
+    lines += [f"  {line}" for line in _listing(paths, rules.listing_chars)]
+    if routes:
+        lines += ["", "Routes its code declares (found by pattern; there may be others):"]
+        lines += [f"  {path}: {', '.join(found)}" for path, found in routes.items()]
+    if templates:
+        shown = templates[: rules.max_templates]
+        more = len(templates) - len(shown)
+        lines += ["", "Templates:", "  " + ", ".join(shown) + (f" and {more} more" if more else "")]
+    text = "\n".join(lines)
+    if len(text) > rules.max_chars:
+        note = f"\n[map cut at {rules.max_chars:,} characters of {len(text):,}]"
+        text = text[: rules.max_chars - len(note)] + note
+    return text
+
+
+def _listing(paths: list[str], budget: int) -> list[str]:
+    """Every path when they fit ``budget`` characters; else the files at the top and one
+    line per top folder: its file count and what it holds (sub-folders with their counts)."""
+    if sum(len(p) + 3 for p in paths) <= budget:
+        return paths
+    top = [p for p in paths if "/" not in p]
+    folders: dict[str, list[str]] = defaultdict(list)
+    for path in paths:
+        if "/" in path:
+            head, _, rest = path.partition("/")
+            folders[head].append(rest)
+    lines = list(top)
+    for folder, inside in sorted(folders.items()):
+        kids: dict[str, int] = defaultdict(int)
+        for rest in inside:
+            name, deeper, _ = rest.partition("/")
+            kids[name + ("/" if deeper else "")] += 1
+        held = ", ".join(f"{k} ({n})" if k.endswith("/") else k for k, n in sorted(kids.items()))
+        line = f"{folder}/ ({len(inside):,} files): {held}"
+        lines.append(line if len(line) <= 240 else line[:237] + "…")
+    shown: list[str] = []
+    used = 0
+    for line in lines:
+        if used + len(line) + 3 > budget:
+            shown.append(f"… and {len(lines) - len(shown):,} more entries")
+            break
+        shown.append(line)
+        used += len(line) + 3
+    return shown
+
+
+def _routes(repo: GitRepo, commit: str, paths: list[str], rules: MapRules) -> dict[str, list[str]]:
+    """The routes each read file declares (file -> routes, in order), at most
+    ``rules.max_routes`` in all."""
+    compiled = [
+        (
+            rule.files,
+            re2.compile(rule.pattern, options=RE2_OPTIONS),
+            re2.compile(rule.line, options=RE2_OPTIONS) if rule.line else None,
+        )
+        for rule in rules.routes
+    ]
+    candidates = [p for p in paths if any(matching(p, files) for files, _, _ in compiled)]
+    candidates.sort(key=lambda p: (not matching(p, rules.first), p))
+    blobs = repo.read_blobs(commit, candidates[: rules.max_scanned], rules.max_file_bytes)
+    found: dict[str, list[str]] = {}
+    count = 0
+    for path in candidates[: rules.max_scanned]:
+        if path not in blobs or b"\0" in blobs[path][:8192]:
+            continue
+        text = blobs[path].decode("utf-8", errors="replace")
+        mine = [(p, line) for files, p, line in compiled if matching(path, files)]
+        routes: list[str] = []
+        for row in text.splitlines():
+            row = row[:MAX_LINE]
+            for pattern, line in mine:
+                if line is not None and not line.search(row):
+                    continue
+                for route in pattern.findall(row):
+                    if route[:MAX_ROUTE] not in routes:
+                        routes.append(route[:MAX_ROUTE])
+        if routes:
+            found[path] = routes[: max(0, rules.max_routes - count)]
+            count += len(found[path])
+        if count >= rules.max_routes:
+            break
+    return {path: routes for path, routes in found.items() if routes}

@@ -1,0 +1,149 @@
+"""``factory backtest`` on a repository whose history holds two fixed issues: the real
+workflows in scratch places, graded by the fixes' hidden tests, nothing of the factory's own
+forge, runs or production touched, the hidden tests in no model request."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from harness.backtest import runner
+from harness.git.worktrees import default_worktree_root
+from tests.backtest.conftest import (
+    CANARY_1,
+    CANARY_2,
+    KEY,
+    TITLE_1,
+    TITLE_2,
+    history,
+    requests_text,
+)
+from tests.cli_helpers import run_cli
+from tests.factory_repo import git
+from tests.serve.conftest import Server, clean_env
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
+
+
+def cli(capsys, repo: Path, *args: str) -> Any:
+    res = run_cli(capsys, "--repo", str(repo), *args)
+    assert res.code == 0, res.err
+    return res.json()
+
+
+def side_by_side(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Both cases must be under way at once: each waits at its start until the other got
+    there (a backtest taking them one at a time breaks the barrier)."""
+    barrier = threading.Barrier(2, timeout=120)
+    real = runner.scratch_issue
+
+    def waiting(services, case):  # type: ignore[no-untyped-def]
+        barrier.wait()
+        return real(services, case)
+
+    monkeypatch.setattr(runner, "scratch_issue", waiting)
+
+
+def dashboard(repo: Path, state: Path) -> str:
+    """The Backtest page as ``factory serve`` shows it."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness", "--repo", str(repo), "serve", "--port", "0"],
+        env=clean_env(FACTORY_STATE_DIR=str(state), ANTHROPIC_API_KEY=KEY),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = (proc.stdout.readline() if proc.stdout else "").strip()
+        assert line.startswith("http://"), proc.stderr.read() if proc.stderr else line
+        base, _, token = line.partition("/?token=")
+        server = Server(line, base, token, proc)
+        status, _, body = server.request("GET", "/backtest", cookie=server.session())
+        assert status == 200
+        return body.decode()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
+def test_two_fixed_issues_one_resolved_one_a_false_merge_nothing_real_touched(
+    tmp_path: Path, capsys, standin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = history(tmp_path, capsys)
+    main = git(repo, "rev-parse", "main").strip()
+    issues_before = [cli(capsys, repo, "issue", "show", n, "--json") for n in ("1", "2")]
+    side_by_side(monkeypatch)
+
+    out = cli(capsys, repo, "backtest", "--json")
+
+    rows = {row["issue"]: row for row in out["cases"]}
+    assert sorted(rows) == [1, 2] and out["source"] == "history of main"
+    right, wrong = rows[1], rows[2]
+    assert (right["triage"], right["route"], right["resolved"]) == ("accept", "merge", True)
+    assert (wrong["triage"], wrong["route"], wrong["resolved"]) == ("accept", "merge", False)
+    assert right["hidden_tests"] == wrong["hidden_tests"] == ["test_app.py"]
+    assert right["graded"]["exit_code"] == 0
+    assert "test_blank_notes_are_refused" in wrong["graded"]["output"]  # the hidden test failed
+    for row in (right, wrong):
+        assert row["validator"] == {"verdict": "pass", "score": 0.95}
+        assert row["trust_held"]  # no kind has earned trust in a rehearsal: a person would look
+        assert row["cost_usd"] > 0 and row["seconds"] > 0
+    assert out["summary"] == {
+        "cases": 2,
+        "finished": 2,
+        "accepted": 2,
+        "resolved": 1,
+        "would_merge": 2,
+        "false_merges": 1,
+        "missed": 0,
+        "cost_usd": pytest.approx(right["cost_usd"] + wrong["cost_usd"], abs=1e-5),
+        "cost_per_resolved_usd": pytest.approx(right["cost_usd"] + wrong["cost_usd"], abs=1e-5),
+        "seconds": pytest.approx(right["seconds"] + wrong["seconds"], abs=0.2),
+    }
+
+    # nothing of the factory's own moved: production, the issues, the runs
+    assert git(repo, "rev-parse", "main").strip() == main
+    assert git(repo, "branch", "--list").split() == ["*", "main"]
+    assert [cli(capsys, repo, "issue", "show", n, "--json") for n in ("1", "2")] == issues_before
+    assert cli(capsys, repo, "runs", "--json") == []
+    status = cli(capsys, repo, "status", "--json")
+    assert status["autonomy_index"]["finished"] == 0
+    # the maintainer let the backtest count for trust (backtest.counts_for_trust): the
+    # resolved feature counts; the bug fix that would have merged wrongly earns nothing
+    trust = {t["kind"]: t for t in status["trust"]}
+    assert (trust["feature"]["earned"], trust["feature"]["from_backtest"]) == (1, 1)
+    assert trust["feature"]["auto"]
+    assert "bug" not in trust  # nothing earned: not seen by trust
+
+    # the seal held: no hidden test reached a model request of the case it grades (the
+    # second fix's base holds the first fix's tests, as they were then)
+    texts = requests_text(standin)
+    assert any(TITLE_1 in t for t in texts) and any(TITLE_2 in t for t in texts)
+    assert not any(CANARY_2 in t for t in texts)
+    assert not any(CANARY_1 in t for t in texts if TITLE_1 in t and TITLE_2 not in t)
+
+    # each case's scratch state stays as evidence; its worktrees (on tmpfs) are gone
+    scratch = sorted((tmp_path / "state" / "backtest" / out["backtest"]).glob("*/state"))
+    assert len(scratch) == 2
+    assert not any(default_worktree_root(s).exists() for s in scratch)
+
+    page = dashboard(repo, tmp_path / "state")
+    assert out["backtest"] in page and '<td id="false-merges">1</td>' in page
+    assert TITLE_1 in page and "trust: a person reviews" in page
+
+    # off (the default), no backtest counts for trust
+    config = yaml.safe_load((repo / "factory.yaml").read_text())
+    config["backtest"] = {"counts_for_trust": False}
+    (repo / "factory.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    git(repo, "commit", "-qam", "rehearsals do not earn trust")
+    trust = {t["kind"]: t for t in cli(capsys, repo, "status", "--json")["trust"]}
+    assert "feature" not in trust or (trust["feature"]["earned"], trust["feature"]["auto"]) == (
+        0,
+        False,
+    )
