@@ -15,7 +15,7 @@ from harness.git.repo import GitRepo
 from harness.model.scripted import ScriptedModel, load_script
 from harness.paths import workflows_dir
 from harness.store.db import Store
-from harness.testing.anthropic_standin import AnthropicStandIn
+from tests.standins.anthropic_standin import AnthropicStandIn
 
 KEY = "sk-ant-benchmark-not-a-real-key-000"
 

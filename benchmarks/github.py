@@ -23,8 +23,8 @@ from harness.demo import generate
 from harness.forge.base import LABELS
 from harness.git.repo import GitRepo
 from harness.services import open_services
-from harness.testing.github_standin import GitHubStandIn, Recorded
 from harness.triage.queue import triage_all
+from tests.standins.github_standin import GitHubStandIn, Recorded
 
 TOKEN = "ghs_benchmark_not_a_real_token_0000"
 

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from benchmarks.figures import Figure
-from harness.sandbox import holding
+from harness.caches import PROCESS
 from harness.sandbox.bwrap import Sandbox
 from harness.sandbox.limits import Limits
 
@@ -35,7 +35,7 @@ def command_after_many_files() -> Figure:
         empty = _timed(box, "true")
         made = _timed(box, MAKE)
         after = _timed(box, "true")
-        holding._HELD.clear()  # as a new harness process would find it
+        PROCESS.reset()  # as a new harness process would find it
         walked = _timed(box, "true")
     finally:
         shutil.rmtree(root, ignore_errors=True)

@@ -9,12 +9,15 @@ keep receiving plain dicts (``model_dump()``)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Self
+from types import MappingProxyType
+from typing import Literal, Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness.browser.results import JourneyResult, Observation
+from harness.store.records import StepRecord
 
 
 class Artifact(BaseModel):
@@ -23,7 +26,7 @@ class Artifact(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     @classmethod
-    def from_outputs(cls, outputs: dict[str, Any]) -> Self:
+    def from_outputs(cls, outputs: Mapping[str, object]) -> Self:
         """The record inside a step's persisted outputs (which may hold step-only extras)."""
         return cls.model_validate({k: v for k, v in outputs.items() if k in cls.model_fields})
 
@@ -59,6 +62,87 @@ class IssueSpec(Artifact):
     source: str = ""
 
 
+class Acknowledgement(Artifact):
+    """``triage.ack``: whether a new issue got its first answer (the comment), and if not, why."""
+
+    posted: bool
+    comment_id: int | None = None
+    held: str | None = None  # the pre-screen's decision the comment told of (None: none)
+    why: str | None = None  # why nothing was posted
+
+
+class Assignment(IssueSpec):
+    """``implement.prepare``: the spec an attempt works from, the triage run that gave it,
+    whether the issue was edited since, and what the refused attempt before it showed
+    (``harness.implement.feedback``'s record, as JSON)."""
+
+    triage_run: str | None = None
+    edited_since_triage: bool = False
+    previous: dict[str, object] | None = None
+
+
+class Worktree(Artifact):
+    """``implement.worktree``: where an attempt works, on which branch, from which commits
+    (``continues``: the refused attempt's branch it goes on from)."""
+
+    path: str
+    branch: str
+    base_sha: str
+    start_sha: str
+    continues: str | None = None
+    # a refused change that no longer merged, merged onto production again: the files left
+    # with conflict markers (None: no such merge; []: it merged cleanly)
+    conflicts: list[str] | None = None
+
+
+class Plan(Artifact):
+    """The planner's ``submit_plan``."""
+
+    plan: str
+    files: list[str] = Field(default_factory=list)
+    outcome: Literal["ready", "blocked"] | None = None
+    reason: str | None = None
+
+
+class Implemented(Artifact):
+    """The implementer's ``finish``: what the change does, or why it was declined."""
+
+    summary: str
+    outcome: Literal["done", "blocked"] | None = None
+    reason: str | None = None
+
+
+class Finding(Artifact):
+    severity: str
+    description: str
+    file: str | None = None
+
+
+class Review(Artifact):
+    """The reviewer's ``submit_review`` (in a fresh context, on the diff)."""
+
+    verdict: Literal["approve", "request_changes"]
+    score: float
+    findings: list[Finding] = Field(default_factory=list)
+
+
+class Commit(Artifact):
+    """``implement.commit``: the commit of exactly the tree the tests ran on."""
+
+    head: str
+    base: str
+    tree: str | None
+
+
+class GateReport(Artifact):
+    """``implement.gates``: every gate on the final commit (a failing one fails the step with
+    this as its evidence)."""
+
+    gates: list[GateResult]
+    passed: bool
+    fix_attempts: int = 0
+
+
 class PrCandidate(Artifact):
     """A pull request the factory opened, with the head its gates passed on and its
     provenance (the implement run and the spec it worked from)."""
@@ -88,7 +172,7 @@ class Prepared(ValidationTarget):
     candidate: PrCandidate
 
     @classmethod
-    def from_outputs(cls, outputs: dict[str, Any]) -> Self:
+    def from_outputs(cls, outputs: Mapping[str, object]) -> Self:
         if "candidate" not in outputs and isinstance(spec := outputs.get("spec"), dict):
             # recorded before the candidate was kept whole: its fields spread out, its base
             # branch (which validation never reads) not kept
@@ -108,6 +192,7 @@ class Tested(Artifact):
     output: str = ""
     tree: str
     duration_s: float = 0.0
+    limit_hit: str | None = None  # a sandbox limit that stopped it (time, memory …)
 
 
 class CriterionResult(Artifact):
@@ -154,7 +239,7 @@ class ValidatorRun(Artifact):
     asked: str = ""
     kept: KeptVerdict | None = None
     # its transcript: written to a file of its own, never into the step's record
-    messages: list[dict[str, Any]] = Field(default_factory=list, exclude=True)
+    messages: list[dict[str, object]] = Field(default_factory=list, exclude=True)
 
 
 class Connection(Artifact):
@@ -197,6 +282,19 @@ class NetworkRecord(Artifact):
         if self.dropped:
             out.append(f"  and {self.dropped} more connections, not listed")
         return out
+
+
+class SetupRun(Artifact):
+    """``implement.setup``: ``commands.setup`` on production's tree through the egress proxy
+    (and again offline when the change touched what it reads); what it made (``artifacts``:
+    untracked files) is never committed."""
+
+    command: str | None  # None: no commands.setup
+    exit_code: int
+    output: str = ""
+    offline_again_for: list[str] = Field(default_factory=list)
+    network: NetworkRecord | None = None
+    artifacts: list[str] = Field(default_factory=list)
 
 
 class HoldoutRun(Artifact):
@@ -310,20 +408,63 @@ class Smoke(HoldoutRun):
     reverted: str | None = None
 
 
-ARTIFACTS: dict[str, type[Artifact]] = {
-    cls.__name__: cls
-    for cls in (
-        GateResult,
-        IssueSpec,
-        PrCandidate,
-        Verdict,
-        ValidationTarget,
-        CheckResult,
-        Validation,
-        Landing,
-        Smoke,
-    )
-}
+def _kinds(cls: type[Artifact]) -> list[type[Artifact]]:
+    return [cls, *(k for sub in cls.__subclasses__() for k in _kinds(sub))]
+
+
+# every record type of this module by name, as a step's ``steps.artifact`` names it
+ARTIFACTS: Mapping[str, type[Artifact]] = MappingProxyType(
+    {k.__name__: k for k in _kinds(Artifact)[1:]}
+)
+
+# the agents' output tools whose input is a record of its own
+OUTPUT_TOOLS: Mapping[str, type[Artifact]] = MappingProxyType(
+    {"submit_plan": Plan, "finish": Implemented, "submit_review": Review}
+)
+
+
+A = TypeVar("A", bound=Artifact)
+
+
+class RunRecords:
+    """What a run's steps recorded, read by the type each was recorded as: a succeeded step's
+    record and a failed step's typed evidence, in order (one that no longer reads as its type
+    is left out). Reports and pages read a run through it, never a step by its id."""
+
+    def __init__(self, steps: Iterable[StepRecord]) -> None:
+        self.found: list[tuple[StepRecord, Artifact]] = []
+        for step in steps:
+            kind = ARTIFACTS.get(step.artifact or "")
+            if kind is None or step.status not in ("succeeded", "failed"):
+                continue
+            try:
+                self.found.append((step, kind.from_outputs(step.outputs)))
+            except ValidationError:
+                continue
+
+    def every(self, kind: type[A]) -> list[tuple[StepRecord, A]]:
+        """Each ``kind`` (its subclasses too) with the step that recorded it, oldest first."""
+        return [(step, found) for step, found in self.found if isinstance(found, kind)]
+
+    def newest(self, kind: type[A]) -> A | None:
+        found = self.every(kind)
+        return found[-1][1] if found else None
+
+    def pr(self) -> int | None:
+        """The pull request the run worked on (opened, validated or merged)."""
+        kinds = (PrCandidate, ValidationTarget, Validation, Landing)
+        return next((a.pr for _, a in reversed(self.found) if isinstance(a, kinds)), None)
+
+    def gates(self) -> list[GateResult]:
+        """The newest gates the run computed (implement's, or validation's)."""
+        kinds = (GateReport, PrCandidate, Routing)
+        found = [a.gates for _, a in self.found if isinstance(a, kinds) and a.gates]
+        return found[-1] if found else []
+
+    def decision(self) -> str | None:
+        """Validation's route, else triage's decision."""
+        routed, spec = self.newest(Routing), self.newest(IssueSpec)
+        return routed.route if routed else spec.decision if spec else None
 
 
 @dataclass(frozen=True)
@@ -331,7 +472,7 @@ class Produced:
     """An artifact and the step-only outputs persisted beside it (e.g. a comment's id)."""
 
     artifact: Artifact
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, object] = field(default_factory=dict)
 
-    def outputs(self) -> dict[str, Any]:
+    def outputs(self) -> dict[str, object]:
         return {**self.extra, **self.artifact.model_dump(mode="json")}

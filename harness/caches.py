@@ -2,15 +2,18 @@
 
 ``Services`` holds a ``Caches``; ``open_services`` gives every command of a process the same
 one (``PROCESS``), so the parallel runs of a cycle share model clients, rate limiters and the
-override files they read, and a test can start from an empty one. These caches live here,
-owned by ``Services``, rather than in the modules that use them."""
+override files they read. The modules below the engine, which work without ``Services``
+(git's locks and guards, the store's writers, the forge's pacers, the held worktrees, the
+action table …), keep their process-wide state in ``PROCESS`` too, each as one value of a
+class of their own (``Caches.part``). No module keeps state of its own; ``reset`` starts a
+process over (tests)."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar, cast
 
 if TYPE_CHECKING:
     from harness.browser.drivers import Drivers
@@ -22,10 +25,11 @@ _MISSING = object()
 
 
 class Memo(Generic[V]):
-    """Values made once per key, thread-safe; ``limit`` keys at most (then it starts over).
-    ``make`` runs outside the lock: two threads may make the same value, one is kept."""
+    """Values made once per key, thread-safe; ``limit`` keys at most (then it starts over;
+    None: no limit, for values that must stay one per key, such as locks). ``make`` runs
+    outside the lock: two threads may make the same value, one is kept."""
 
-    def __init__(self, limit: int = 4096) -> None:
+    def __init__(self, limit: int | None = 4096) -> None:
         self.limit = limit
         self._values: dict[Hashable, V] = {}
         self._lock = threading.Lock()
@@ -34,30 +38,54 @@ class Memo(Generic[V]):
         with self._lock:
             found = self._values.get(key, _MISSING)
         if found is not _MISSING:
-            return found  # type: ignore[return-value]
+            return cast(V, found)
         value = make()
         with self._lock:
-            if key not in self._values and len(self._values) >= self.limit:
+            full = self.limit is not None and len(self._values) >= self.limit
+            if key not in self._values and full:
                 self._values.clear()
             return self._values.setdefault(key, value)
+
+    def peek(self, key: Hashable) -> V | None:
+        """The value kept for ``key``, if any (nothing is made)."""
+        with self._lock:
+            return self._values.get(key)
+
+    def put(self, key: Hashable, value: V) -> None:
+        with self._lock:
+            self._values[key] = value
+
+    def drop(self, key: Hashable) -> None:
+        with self._lock:
+            self._values.pop(key, None)
 
     def __len__(self) -> int:
         with self._lock:
             return len(self._values)
 
 
+class Locks(Memo[threading.Lock]):
+    """One lock per key, for as long as the process lives (a module subclasses it to have a
+    ``Caches.part`` of its own)."""
+
+    def __init__(self) -> None:
+        super().__init__(limit=None)
+
+
 @dataclass
 class Caches:
     """The process's shared memory: model clients (one per endpoint, key and retry policy;
     building one costs a TLS context), rate limiters (one per endpoint: every thread calling
-    it waits on the same announced limits) and override files read from the production
-    branch (a commit never changes, so each is read once) and the Playwright drivers that
-    start every check's browser."""
+    it waits on the same announced limits), override files read from the production branch
+    (a commit never changes, so each is read once), the Playwright drivers that start every
+    check's browser, and one value of each module's own state class (``part``)."""
 
     clients: Memo[Model] = field(default_factory=Memo)
     limiters: Memo[RateLimiter] = field(default_factory=Memo)
     overrides: Memo[str | None] = field(default_factory=Memo)
     _drivers: Memo[Drivers] = field(default_factory=Memo)
+    _parts: dict[type, object] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def drivers(self) -> Drivers:
         """The Playwright drivers the process's checks share (``harness/browser/drivers.py``),
@@ -71,6 +99,25 @@ class Caches:
         from harness.model.ratelimit import RateLimiter
 
         return self.limiters.get(endpoint, lambda: RateLimiter(max_wait_s))
+
+    def part(self, kind: type[V]) -> V:
+        """The process's one ``kind`` (a module's locks, guards, table or cache: a class with
+        a constructor that takes no argument), made on first use (outside the lock, as
+        ``Memo`` makes values: two threads may make one each, one is kept)."""
+        with self._lock:
+            found = self._parts.get(kind)
+        if found is None:
+            made = kind()
+            with self._lock:
+                found = self._parts.setdefault(kind, made)
+        return cast(V, found)
+
+    def reset(self) -> None:
+        """Start over, as a new process would (tests; never while work runs). The drivers
+        stay: each is a process of its own, stopped at exit."""
+        with self._lock:
+            self._parts.clear()
+            self.clients, self.limiters, self.overrides = Memo(), Memo(), Memo()
 
 
 PROCESS = Caches()  # the one the commands of this process share (see ``open_services``)

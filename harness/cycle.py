@@ -5,14 +5,24 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Required, TypedDict
 
-from harness.artifacts import PrCandidate, ValidationTarget
+from harness.artifacts import (
+    CheckResult,
+    Health,
+    HoldoutRun,
+    Landing,
+    PrCandidate,
+    Smoke,
+    Validation,
+    ValidationTarget,
+)
 from harness.config.settings import Settings
 from harness.engine.context import Services
 from harness.engine.runner import Engine, RunOutcome, check_kill_switch
 from harness.errors import FactoryError, ForgeError
-from harness.git.worktrees import WorktreeManager, default_worktree_root
+from harness.forge.base import Label
+from harness.git.worktrees import WorktreeManager
 from harness.implement.run import implement_issue, waits_for_approval
 from harness.services import open_services
 from harness.store.outcomes import outcome_word, shown
@@ -20,6 +30,42 @@ from harness.triage.queue import triage_all
 from harness.validate.run import unfinished_after_merge, validate_issue
 
 Progress = Callable[[str], None]
+
+
+class StageRow(TypedDict, total=False):
+    """One issue in one stage of a cycle, as ``factory run --json`` prints it (a refused one
+    has only the first four keys)."""
+
+    stage: Required[str]
+    issue: Required[int]
+    status: Required[str]
+    reason: Required[str | None]
+    run_id: str
+    pr: int | None
+    route: str | None
+    merge_sha: str | None
+    reverted: str | None
+
+
+class ProductionState(TypedDict, total=False):
+    """Production's health before a cycle works: red names the tracking issue (or why none
+    could be filed)."""
+
+    green: Required[bool]
+    run_id: str
+    reason: str
+    tracking: str
+
+
+class CycleResult(TypedDict, total=False):
+    """A cycle's rows per stage (``factory run --json``); ``production`` when it was red,
+    ``busy`` when another run held the state."""
+
+    triage: Required[list[dict[str, Any]]]  # as triage.queue gives them
+    implement: Required[list[StageRow]]
+    validate: Required[list[StageRow]]
+    production: ProductionState
+    busy: str
 
 
 def _latest_pr(services: Services, number: int) -> tuple[str, str] | None:
@@ -46,54 +92,58 @@ def ready_to_implement(services: Services) -> list[int]:
     """Accepted open issues the factory has not finished with (and that need no approval),
     and those whose implement run was interrupted, whatever their labels say (a run stopped
     while it labelled its end finishes it)."""
-    done = {"factory:needs-review", "factory:failed", "factory:needs-human"}
+    done = {Label.NEEDS_REVIEW, Label.FAILED, Label.NEEDS_HUMAN}
     interrupted = {run.issue for run in services.store.open_runs("implement")}
     return [
         i.number
         for i in services.forge.list_issues("open")
         if i.number in interrupted
         or (
-            "factory:accepted" in i.labels
+            Label.ACCEPTED in i.labels
             and not done & set(i.labels)
             and not waits_for_approval(services, i)
         )
     ]
 
 
-def _row(stage: str, number: int, outcome: RunOutcome | None, error: str | None) -> dict[str, Any]:
+def refusal_reason(decided: Validation, checked: CheckResult | None) -> str:
+    """Why a validation did not merge: the route's reason, each failed gate with its
+    evidence, each failed journey (its name and step: for the maintainer's own table)."""
+    journeys = [j for j in checked.journeys if not j.passed] if checked else []
+    return "; ".join(
+        ([decided.reason] if decided.reason else [])
+        + [f"{g.name}: {g.evidence}" for g in decided.gates if not g.passed]
+        + [f"journey '{j.name}' failed at step {j.failed_step}" for j in journeys]
+    )
+
+
+def _row(stage: str, number: int, outcome: RunOutcome | None, error: str | None) -> StageRow:
     if outcome is None:
         return {"stage": stage, "issue": number, "status": "refused", "reason": error}
-    out = outcome.outputs
-    reason = outcome.reason
-    decided = out.get("decide", {})
-    if decided and decided.get("route") != "merge":
-        failed = [g for g in decided.get("gates", []) if not g["passed"]]
-        journeys = [j for j in out.get("check", {}).get("journeys", []) if not j["passed"]]
-        reason = "; ".join(
-            ([str(decided["reason"])] if decided.get("reason") else [])
-            + [f"{g['name']}: {g['evidence']}" for g in failed]
-            + [f"journey '{j['name']}' failed at step {j['failed_step']}" for j in journeys]
-        )
-    elif decided:
-        reason = str(decided.get("reason") or "")
+    decided, reason = outcome.artifact(Validation), outcome.reason
+    if decided is not None:
+        checked = outcome.artifact(CheckResult)
+        reason = decided.reason if decided.route == "merge" else refusal_reason(decided, checked)
+    candidate, target = outcome.artifact(PrCandidate), outcome.artifact(ValidationTarget)
+    landing, smoke = outcome.artifact(Landing), outcome.artifact(Smoke)
     return {
         "stage": stage,
         "issue": number,
         "status": outcome.status,
         "reason": reason,
         "run_id": outcome.run_id,
-        "pr": out.get("pr", {}).get("pr") or out.get("prepare", {}).get("pr"),
-        "route": out.get("decide", {}).get("route"),
-        "merge_sha": out.get("merge", {}).get("merge_sha"),
-        "reverted": out.get("smoke", {}).get("reverted"),
+        "pr": candidate.pr if candidate else target.pr if target else None,
+        "route": decided.route if decided else None,
+        "merge_sha": landing.merge_sha if landing else None,
+        "reverted": smoke.reverted if smoke else None,
     }
 
 
-def outcome_of(row: dict[str, Any]) -> str | None:
+def outcome_of(row: StageRow) -> str | None:
     """What happened to one issue in one stage (``outcome_word``, the one rule)."""
     return outcome_word(
-        str(row["stage"]),
-        str(row["status"]),
+        row["stage"],
+        row["status"],
         pr=bool(row.get("pr")),
         route=row.get("route"),
         landed=bool(row.get("merge_sha")),
@@ -101,7 +151,7 @@ def outcome_of(row: dict[str, Any]) -> str | None:
     )
 
 
-def refused_any(result: dict[str, Any]) -> bool:
+def refused_any(result: CycleResult) -> bool:
     """Whether a gate, a budget or a validator said no to any issue of the cycle
     (README, "Commands": exit 1). A triage decision to reject or ask for information is not
     a refusal."""
@@ -115,7 +165,7 @@ def refused_any(result: dict[str, Any]) -> bool:
 
 def _one(
     settings: Settings, provider: str | None, stage: str, number: int, plan: Path | None = None
-) -> dict[str, Any]:
+) -> StageRow:
     # one set of services per thread (git and SQLite handles), the cycle's settings shared
     services = open_services(settings.root, settings.state_dir, provider, settings, plan=plan)
     try:
@@ -135,9 +185,9 @@ def run_stage(
     width: int,
     progress: Progress = lambda _: None,
     plan: Path | None = None,
-) -> list[dict[str, Any]]:
+) -> list[StageRow]:
     """``stage`` (implement | validate) for each issue, ``width`` at a time; a row each."""
-    rows: list[dict[str, Any]] = []
+    rows: list[StageRow] = []
     if not numbers:
         return rows
     progress(f"{stage} {len(numbers)} issue(s), {width} at a time …")
@@ -145,7 +195,7 @@ def run_stage(
         futures = [pool.submit(_one, settings, provider, stage, n, plan) for n in numbers]
         for future in futures:
             row = future.result()
-            said = shown(outcome_of(row), str(row["status"]))
+            said = shown(outcome_of(row), row["status"])
             progress(f"  issue {row['issue']}: {said} {row.get('reason') or ''}")
             rows.append(row)
     return rows
@@ -158,19 +208,18 @@ def run_cycle(
     max_parallel: int | None,
     progress: Progress = lambda _: None,
     plan: Path | None = None,
-) -> dict[str, Any]:
+) -> CycleResult:
     # production synced first: the governance as production has it now
     services = open_services(root, state, provider, plan=plan, sync=True)
     check_kill_switch(services)
     width = max_parallel or services.settings.config.max_parallel
-    manager = WorktreeManager(services.repo, default_worktree_root(services.settings.state_dir))
-    manager.prune()  # leftovers of killed runs
+    WorktreeManager.of(services.repo, services.settings.state_dir).prune()  # killed runs' leftovers
     progress("triage …")
     triaged = triage_all(services)
     for row in triaged:
         progress(f"  issue {row['issue']}: {row.get('decision') or row['status']}")
 
-    def stage(name: str, numbers: list[int]) -> list[dict[str, Any]]:
+    def stage(name: str, numbers: list[int]) -> list[StageRow]:
         return run_stage(services.settings, provider, name, numbers, width, progress, plan)
 
     ready = ready_to_implement(services)
@@ -195,14 +244,14 @@ def _waiting(services: Services) -> list[int]:
     return [
         i.number
         for i in services.forge.list_issues("open")
-        if "factory:needs-review" in i.labels and needs_validation(services, i.number)
+        if Label.NEEDS_REVIEW in i.labels and needs_validation(services, i.number)
     ]
 
 
 TRACKING_FLAG = "health:tracking-issue"
 
 
-def production_health(services: Services) -> dict[str, Any]:
+def production_health(services: Services) -> ProductionState:
     """Production's tests and hold-out, before a cycle implements or validates anything. Red:
     one tracking issue (labelled ``factory:needs-human``, one comment per red production
     commit) and no change touched or blamed; green again: the tracking issue says so and is
@@ -211,7 +260,8 @@ def production_health(services: Services) -> dict[str, Any]:
     forge, store = services.forge, services.store
     tracking = store.get_flag(TRACKING_FLAG)
     if outcome.status == "succeeded":
-        sha = str(outcome.outputs.get("health", {}).get("production_sha", ""))
+        healthy = outcome.artifact(Health)
+        sha = healthy.production_sha if healthy else ""
         if tracking and forge.get_issue(int(tracking)).state == "open":
             body = services.templates.render("comments/health_green.md.j2", sha=sha)
             forge.post_comment(int(tracking), f"health:green:{sha}", body)
@@ -219,7 +269,8 @@ def production_health(services: Services) -> dict[str, Any]:
         return {"green": True, "run_id": outcome.run_id}
     reason = outcome.reason or "production failed its health check"
     failed = next((s for s in reversed(store.steps(outcome.run_id)) if s.status == "failed"), None)
-    sha = str((failed.outputs or {}).get("production_sha", "")) if failed else ""
+    red = HoldoutRun.from_outputs(failed.outputs) if failed and failed.artifact else None
+    sha = red.sha if red else ""  # the evidence of the red run: the hold-out on production
     body = services.templates.render(
         "comments/health_red.md.j2", reason=reason, run_id=outcome.run_id
     )
@@ -228,7 +279,7 @@ def production_health(services: Services) -> dict[str, Any]:
             title = "Production is red: the factory has stopped"
             tracking = str(forge.create_issue(title, body, forge.bot_login).number)
             store.set_flag(TRACKING_FLAG, tracking)
-        forge.add_labels(int(tracking), ["factory:needs-human"])
+        forge.add_labels(int(tracking), [Label.NEEDS_HUMAN])
         forge.post_comment(int(tracking), f"health:red:{sha}", body)
     except ForgeError as exc:  # a plan cannot file an issue: the cycle still stops
         return {"green": False, "reason": reason, "run_id": outcome.run_id, "tracking": str(exc)}

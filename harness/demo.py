@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from harness.cycle import Progress, run_cycle
+from harness.cycle import Progress, StageRow, run_cycle
 from harness.errors import UsageError
 from harness.forge.local import LocalForge
 from harness.git.repo import GitRepo
@@ -34,11 +34,11 @@ class DemoReport:
     repo: Path
     state_dir: Path
     provider: str
-    triage: list[dict[str, Any]] = field(default_factory=list)
-    implement: list[dict[str, Any]] = field(default_factory=list)
-    validate: list[dict[str, Any]] = field(default_factory=list)
+    triage: list[dict[str, Any]] = field(default_factory=list)  # triage's own rows
+    implement: list[StageRow] = field(default_factory=list)
+    validate: list[StageRow] = field(default_factory=list)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
         return {
             "dir": str(self.root),
             "repo": str(self.repo),

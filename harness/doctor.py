@@ -24,7 +24,7 @@ from harness.caches import PROCESS
 from harness.config.provider import ProviderReadiness, provider_readiness
 from harness.config.settings import Settings, load_settings
 from harness.git.repo import GitRepo
-from harness.git.worktrees import WorktreeManager, default_worktree_root
+from harness.git.worktrees import WorktreeManager
 from harness.sandbox.app import AppNotReady
 from harness.sandbox.bwrap import Sandbox
 from harness.sandbox.limits import Limits
@@ -170,7 +170,7 @@ def run_doctor(
     report = DoctorReport(
         settings.governance.commit, provider_readiness(root, settings.config.provider, provider)
     )
-    manager = WorktreeManager(GitRepo(root), default_worktree_root(state_dir))
+    manager = WorktreeManager.of(GitRepo(root), state_dir)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     path = manager.create_detached(report.commit, f"doctor-{stamp}")
     shots = state_dir / "evidence" / f"doctor-{stamp}"

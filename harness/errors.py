@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # pydantic is not imported by every command
+    from harness.artifacts import Artifact
 
 
 class ErrorKind(StrEnum):
@@ -134,10 +138,14 @@ class ToolError(Exception):
 
 
 class StepFailed(FactoryError):
-    """A step ran and said no (e.g. tests failed); ``outputs`` keeps the evidence."""
+    """A step ran and said no (e.g. tests failed); ``outputs`` keeps the evidence: a dict, or
+    an artifact (its type is recorded with it, so readers find it by type)."""
 
     def __init__(
-        self, message: str, outputs: dict[str, object], kind: ErrorKind = ErrorKind.REFUSED
+        self,
+        message: str,
+        outputs: dict[str, object] | Artifact,
+        kind: ErrorKind = ErrorKind.REFUSED,
     ) -> None:
         self.outputs = outputs
         self.kind = kind

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from harness.engine.context import Services
 from harness.errors import UsageError
-from harness.forge.base import set_state
+from harness.forge.base import Label, set_state
 from harness.implement.spec import forge_spec, triage_spec
 
-RETRYABLE = ("factory:failed", "factory:needs-human")
+RETRYABLE = (Label.FAILED, Label.NEEDS_HUMAN)
 
 
 def retry_issue(services: Services, number: int) -> str:
@@ -27,8 +27,8 @@ def retry_issue(services: Services, number: int) -> str:
         )
     # a terminal label replaced factory:accepted; triage's decision is what still stands
     spec = triage_spec(services.store, number) or forge_spec(forge, number)
-    accepted = "factory:accepted" in issue.labels or bool(spec and spec["decision"] == "accept")
-    set_state(forge, number, "factory:accepted" if accepted else None)
+    accepted = Label.ACCEPTED in issue.labels or bool(spec and spec.decision == "accept")
+    set_state(forge, number, Label.ACCEPTED if accepted else None)
     was = " and ".join(label.removeprefix("factory:") for label in held)
     body = services.templates.render("comments/retry.md.j2", was=was, accepted=accepted)
     key = next(

@@ -27,6 +27,18 @@ class Result:
             raise AssertionError(f"exit {self.code}, no JSON; stderr: {self.err[-2000:]}") from None
 
 
+def use_actions(monkeypatch: pytest.MonkeyPatch, *functions: Any) -> None:
+    """Put the test's own ``@action`` functions in the process's action table for one test."""
+    from harness.engine.actions import actions, declared
+
+    table = actions()
+    for fn in functions:
+        info = declared(fn)
+        assert info is not None, f"{fn} is not marked with @action"
+        monkeypatch.setitem(table.functions, info.name, fn)
+        monkeypatch.setitem(table.declared, info.name, info)
+
+
 def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> Result:
     capsys.readouterr()
     try:

@@ -158,3 +158,29 @@ def test_the_plan_variable_is_read_by_the_command_line_only(
     assert res.code == 2 and "plan mode is for forge: github" in res.err
     res = run_cli(capsys, "--repo", str(repo), "apply", str(tmp_path / "p"))
     assert res.code == 2 and "apply: --plan makes no sense here" in res.err
+
+
+def test_a_module_keeps_one_part_per_process_and_reset_starts_it_over() -> None:
+    class Seen(Memo[int]):
+        """A module's own state, as a class of its own."""
+
+    caches = Caches()
+    seen = caches.part(Seen)
+    seen.put("a", 1)
+    assert caches.part(Seen) is seen and seen.peek("a") == 1
+    seen.drop("a")
+    assert seen.peek("a") is None and len(seen) == 0
+    seen.put("b", 2)
+    caches.reset()  # as a new process finds it
+    assert caches.part(Seen) is not seen and caches.part(Seen).peek("b") is None
+
+
+def test_the_action_table_is_read_from_the_marked_functions_once() -> None:
+    from harness.engine.actions import ActionTable, actions, declared
+    from harness.validate.merge import merge
+
+    table = actions()
+    assert table is actions() and isinstance(table, ActionTable)
+    info = declared(merge)
+    assert info is not None and table.functions[info.name] is merge
+    assert table.declared["validate.merge"].produces.__name__ == "Landing"

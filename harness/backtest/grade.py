@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict
 from harness.engine.context import Services
 from harness.git import snapshot
 from harness.git.repo import GitRepo
-from harness.git.worktrees import WorktreeManager, default_worktree_root
+from harness.git.worktrees import WorktreeManager
 from harness.sandbox.limits import Limits
 from harness.sandbox.policy import prepare_worktree, worktree_sandbox
 
@@ -61,7 +61,7 @@ def grade(
     message = "Rehearsal: the implementation with the fix's tests, to grade it"
     graded = snapshot.commit_over(repo, head, files, deleted, message)
     snapshot.set_ref(repo, GRADED_REF, graded)
-    manager = WorktreeManager(repo, default_worktree_root(settings.state_dir))
+    manager = WorktreeManager.of(repo, settings.state_dir)
     path = manager.create_detached(trusted, "graded")
     try:
         prepared = prepare_worktree(settings, path, trusted, graded)

@@ -17,6 +17,7 @@ from typing import Any
 from harness.artifacts import CheckResult, IssueSpec, PrCandidate, Routing, Validation
 from harness.cycle import needs_validation, ready_to_implement
 from harness.engine.context import Services
+from harness.forge.base import Label
 from harness.implement.run import implement_issue, waits_for_approval
 from harness.triage.queue import triage_all
 from harness.validate.route import decide_route
@@ -30,7 +31,7 @@ def _waiting(services: Services, number: int) -> bool:
     issue = services.forge.get_issue(number)
     return (
         issue.state == "open"
-        and "factory:needs-review" in issue.labels
+        and Label.NEEDS_REVIEW in issue.labels
         and needs_validation(services, number)
     )
 
@@ -112,7 +113,7 @@ def what_became(services: Services, number: int) -> Became:
     accepted = spec is not None and spec.decision == "accept"
     if accepted and candidate is None and waits_for_approval(services, forge.get_issue(number)):
         reason = (
-            "accepted; not implemented: it waits for a maintainer's factory:approved "
+            f"accepted; not implemented: it waits for a maintainer's {Label.APPROVED} "
             "label (triage.untrusted_requires_label)"
         )
     if validation is not None:

@@ -19,7 +19,7 @@ from harness.engine.context import Services
 from harness.errors import ConfigError, ConfigErrors, UsageError
 from harness.git import snapshot
 from harness.git.repo import GitRepo
-from harness.git.worktrees import WorktreeManager, default_worktree_root
+from harness.git.worktrees import WorktreeManager
 from harness.sandbox.policy import fresh_root
 from harness.services import open_services
 from harness.store.db import Store
@@ -155,9 +155,8 @@ def scratch_issue(services: Services, case: Case) -> int:
 def clear_worktrees(services: Services) -> None:
     """A finished case's worktrees and the copies its checks left (tmpfs is memory)."""
     settings = services.settings
-    root = default_worktree_root(settings.state_dir)
-    manager = WorktreeManager(services.repo, root)
+    manager = WorktreeManager.of(services.repo, settings.state_dir)
     for path in manager.list():
         manager.remove(path)
-    shutil.rmtree(root, ignore_errors=True)
+    shutil.rmtree(manager.base_dir, ignore_errors=True)
     shutil.rmtree(fresh_root(settings), ignore_errors=True)

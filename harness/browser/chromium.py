@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-LAUNCH_ARGS = [
+LAUNCH_ARGS = (
     "--headless",
     # Chromium's own sandbox builds user and PID namespaces, which the sandbox's seccomp filter
     # refuses to every confined process: the confinement around it replaces it (docs/sandbox.md)
@@ -35,7 +35,7 @@ LAUNCH_ARGS = [
     "--disable-component-update",
     "--disable-sync",
     "--disable-dev-shm-usage",
-]
+)
 # every browser the factory starts is headless: Chromium's headless shell (what Playwright
 # itself launches for headless) starts with about half the CPU of the full browser
 _DEBIAN = (

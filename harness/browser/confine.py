@@ -30,7 +30,7 @@ import socket
 import subprocess
 import threading
 from pathlib import Path
-from types import TracebackType
+from types import MappingProxyType, TracebackType
 
 from harness.sandbox import seccomp
 from harness.sandbox.app import enter_network
@@ -41,7 +41,9 @@ from harness.sandbox.bwrap import SAFE_PATH, SYSTEM, View, bwrap_argv
 # every task of their uid; nor can a browser touch anything that uid owns (the worktrees).
 BROWSER_UID = 65533
 # what Chromium's processes see of an environment: nothing of the harness's
-BROWSER_ENV = {"PATH": SAFE_PATH, "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8"}
+BROWSER_ENV = MappingProxyType(
+    {"PATH": SAFE_PATH, "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8"}
+)
 _FILTER_FD = 9  # the seccomp filter, opened by the launcher for bubblewrap
 _FONT_CACHE = Path("/var/cache/fontconfig")
 _MOVE_FDS = 'exec "$0" "$@" 3<&0 4>&1 0</dev/null 1>&2'

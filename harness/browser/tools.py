@@ -15,7 +15,8 @@ import contextlib
 import hashlib
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from types import MappingProxyType
+from typing import TypeVar
 from urllib.parse import urljoin
 
 from playwright.sync_api import Error as PlaywrightError
@@ -29,7 +30,7 @@ from harness.model.blocks import Handler, Image, ToolOutput
 TIMEOUT_MS = 5000
 MAX_SNAPSHOT = 12_000
 MAX_STEP_SNAPSHOT = 3_000  # the snapshot that comes back with navigate, click and submit
-VIEWPORT = {"width": 1024, "height": 768}
+VIEWPORT = MappingProxyType({"width": 1024, "height": 768})
 SHOT_WIDTH, SHOT_HEIGHT = 1024, 1536
 MAX_SHOT_BYTES = 400_000
 T = TypeVar("T")
@@ -57,7 +58,7 @@ def _clip(text: str, limit: int) -> str:
     return cleaned if len(cleaned) <= limit else cleaned[:limit] + f"\n[cut at {limit:,}]"
 
 
-def _text(data: dict[str, Any], key: str) -> str | None:
+def _text(data: dict[str, object], key: str) -> str | None:
     value = data.get(key)
     if value is not None and not isinstance(value, str):
         raise ToolError(f"{key} must be a string")
@@ -67,7 +68,7 @@ def _text(data: dict[str, Any], key: str) -> str | None:
 class BrowserTools:
     def __init__(self, session: BrowserSession, base_url: str, shots_dir: Path) -> None:
         self.base_url = base_url
-        self.context, self.guard = session.new_context(base_url, viewport=VIEWPORT)
+        self.context, self.guard = session.new_context(base_url, viewport=dict(VIEWPORT))
         self.page: Page = self.context.new_page()
         self.page.set_default_timeout(TIMEOUT_MS)
         self.shots_dir = shots_dir
@@ -97,7 +98,7 @@ class BrowserTools:
         """Open the app's home page (before the validator's first turn)."""
         return self.navigate({"url": "/"})
 
-    def navigate(self, data: dict[str, Any]) -> str:
+    def navigate(self, data: dict[str, object]) -> str:
         url = urljoin(self.base_url, _text(data, "url") or "/")
         if origin_of(url) != origin_of(self.base_url):
             raise ToolError(f"{url} is not part of the app; only {self.base_url} can be visited")
@@ -110,7 +111,7 @@ class BrowserTools:
 
         return self._guarded(go)
 
-    def click(self, data: dict[str, Any]) -> str:
+    def click(self, data: dict[str, object]) -> str:
         role, name = _text(data, "role"), _text(data, "name")
         text, selector = _text(data, "text"), _text(data, "selector")
         if role:
@@ -129,7 +130,7 @@ class BrowserTools:
 
         return self._guarded(act)
 
-    def type_text(self, data: dict[str, Any]) -> str:
+    def type_text(self, data: dict[str, object]) -> str:
         label, selector, text = _text(data, "label"), _text(data, "selector"), _text(data, "text")
         if text is None:
             raise ToolError("text is required")
@@ -153,7 +154,7 @@ class BrowserTools:
 
         return self._guarded(act)
 
-    def press_key(self, data: dict[str, Any]) -> str:
+    def press_key(self, data: dict[str, object]) -> str:
         key = _text(data, "key")
         if not key:
             raise ToolError("key is required")
@@ -164,7 +165,7 @@ class BrowserTools:
 
         return self._guarded(act)
 
-    def head(self, data: dict[str, Any]) -> str:
+    def head(self, data: dict[str, object]) -> str:
         """The current document's head: its title, every ``<link>`` and ``<meta>``."""
         found = self._guarded(lambda: self.page.evaluate(_HEAD_JS))
         lines = [f"head of {self.page.url}", f"title: {_clip(str(found['title']), 300)}"]
@@ -175,7 +176,7 @@ class BrowserTools:
             lines.append(f"[{len(found['entries']) - MAX_HEAD_ENTRIES} more entries not shown]")
         return "\n".join(lines)
 
-    def fetch(self, data: dict[str, Any]) -> str:
+    def fetch(self, data: dict[str, object]) -> str:
         """A GET of one address of the app: status, content type, headers and the body as
         text (a feed, a JSON endpoint), read by the page itself; never another origin."""
         url = urljoin(self.base_url, _text(data, "url") or "/")
@@ -194,10 +195,10 @@ class BrowserTools:
         ]
         return "\n".join(lines)
 
-    def snapshot(self, data: dict[str, Any]) -> str:
+    def snapshot(self, data: dict[str, object]) -> str:
         return self._guarded(lambda: self._page_text(MAX_SNAPSHOT))
 
-    def screenshot(self, data: dict[str, Any]) -> ToolOutput:
+    def screenshot(self, data: dict[str, object]) -> ToolOutput:
         self.shots_dir.mkdir(parents=True, exist_ok=True)
         path = self.shots_dir / f"validator-{len(self.shots) + 1:02d}.png"
         image: list[bytes] = []
@@ -245,7 +246,7 @@ class BrowserTools:
         too): the record lets a later run check, without a model, that the same actions on
         another build of the app show exactly the same thing."""
 
-        def call(data: dict[str, Any]) -> str | ToolOutput:
+        def call(data: dict[str, object]) -> str | ToolOutput:
             try:
                 output = tool(data)
             except ToolError as exc:

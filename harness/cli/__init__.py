@@ -22,27 +22,30 @@ from harness.errors import ConfigErrors, FactoryError
 from harness.paths import clip
 
 # module name -> attribute names of click commands/groups it contributes
-_COMMANDS: dict[str, tuple[str, ...]] = {
-    "harness.cli.setup": ("init", "check"),
-    "harness.cli.issue": ("issue",),
-    "harness.cli.work": (
-        "triage",
-        "implement",
-        "validate",
-        "run_command",
-        "queue",
-        "retry",
-        "prune",
+_COMMANDS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("harness.cli.setup", ("init", "check")),
+    ("harness.cli.issue", ("issue",)),
+    (
+        "harness.cli.work",
+        (
+            "triage",
+            "implement",
+            "validate",
+            "run_command",
+            "queue",
+            "retry",
+            "prune",
+        ),
     ),
-    "harness.cli.state": ("status", "runs", "report", "stop", "resume"),
-    "harness.cli.demo": ("demo",),
-    "harness.cli.apply": ("apply",),
-    "harness.cli.doctor": ("doctor",),
-    "harness.cli.review": ("approve", "reject", "diff"),
-    "harness.cli.serve": ("serve",),
-    "harness.cli.ack": ("ack",),
-    "harness.cli.backtest": ("backtest",),
-}
+    ("harness.cli.state", ("status", "runs", "report", "stop", "resume")),
+    ("harness.cli.demo", ("demo",)),
+    ("harness.cli.apply", ("apply",)),
+    ("harness.cli.doctor", ("doctor",)),
+    ("harness.cli.review", ("approve", "reject", "diff")),
+    ("harness.cli.serve", ("serve",)),
+    ("harness.cli.ack", ("ack",)),
+    ("harness.cli.backtest", ("backtest",)),
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -75,7 +78,7 @@ def cli(ctx: click.Context, repo: str | None, provider: str | None, plan: str | 
 
 
 def _register() -> None:
-    for module_name, names in _COMMANDS.items():
+    for module_name, names in _COMMANDS:
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
@@ -142,10 +145,12 @@ def main(argv: list[str] | None = None) -> Any:
     except BrokenPipeError:
         sys.exit(1)
     except sqlite3.Error as exc:  # the state database failed mid-command
-        from harness.store.db import OPENED
+        from harness.caches import PROCESS
+        from harness.store.db import Opened
         from harness.store.health import explain
 
-        state = explain(exc, OPENED[-1]) if OPENED else None
+        opened = PROCESS.part(Opened).last
+        state = explain(exc, opened) if opened else None
         if state is None:
             if os.environ.get("FACTORY_DEBUG"):
                 raise

@@ -19,6 +19,7 @@ from harness.cli.common import ISSUE_NUMBER, check_one_line, plan_folder, repo_r
 def ack(ctx: click.Context, number: int, triage_at: str) -> None:
     """Tell the author of a new issue that it was received: one comment saying when it will
     be triaged, or why the pre-screen holds it. No model, no spend, no label; never twice."""
+    from harness.artifacts import Acknowledgement
     from harness.engine.runner import Engine, check_kill_switch
     from harness.services import open_services
 
@@ -29,11 +30,11 @@ def ack(ctx: click.Context, number: int, triage_at: str) -> None:
     services.forge.get_issue(number)  # one that does not exist is an error, not a failed run
     outcome = Engine(services).run("ack", number, {"number": number, "triage_at": triage_at})
     services.forge.settle()
-    done = outcome.outputs.get("ack", {})
-    if outcome.status != "succeeded":
+    done = outcome.artifact(Acknowledgement)
+    if outcome.status != "succeeded" or done is None:
         click.echo(f"issue {number}: not acknowledged: {outcome.reason}", err=True)
         ctx.exit(1)
-    elif done.get("posted"):
-        click.echo(f"issue {number}: acknowledged (comment {done.get('comment_id')})")
+    elif done.posted:
+        click.echo(f"issue {number}: acknowledged (comment {done.comment_id})")
     else:
-        click.echo(f"issue {number}: not acknowledged: {done.get('why')}")
+        click.echo(f"issue {number}: not acknowledged: {done.why}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 import click
@@ -12,21 +13,25 @@ from harness.cli.common import PathText, emit_json
 if TYPE_CHECKING:
     from harness.demo import DemoReport
 
-_TRIAGE = {
-    "accept": "accepted",
-    "reject": "rejected",
-    "needs_info": "needs info",
-    "needs_human": "refused (needs a human)",
-    "deferred": "deferred",
-}
+_TRIAGE = MappingProxyType(
+    {
+        "accept": "accepted",
+        "reject": "rejected",
+        "needs_info": "needs info",
+        "needs_human": "refused (needs a human)",
+        "deferred": "deferred",
+    }
+)
 
 
-_ROUTES = {
-    "holdout_conflict": "needs a human: hold-out conflict",
-    "needs_review": "needs review",
-    "retry": "refused at validation, to be fixed",
-    "failed": "failed at validation",
-}
+_ROUTES = MappingProxyType(
+    {
+        "holdout_conflict": "needs a human: hold-out conflict",
+        "needs_review": "needs review",
+        "retry": "refused at validation, to be fixed",
+        "failed": "failed at validation",
+    }
+)
 
 
 def outcomes(report: DemoReport) -> list[tuple[int, str, str]]:
@@ -40,22 +45,25 @@ def outcomes(report: DemoReport) -> list[tuple[int, str, str]]:
                 _TRIAGE.get(decision, decision),
                 f"route triage {decision}: {row.get('rule')}: {row.get('reason')}",
             )
-    for row in report.implement:
-        if row["status"] != "succeeded":
-            why = f"route implement {row['status']}: {row.get('reason')}"
-            final[row["issue"]] = ("refused at implementation", why)
-    for row in report.validate:
-        if row.get("merge_sha") and not row.get("reverted"):
-            final[row["issue"]] = (
+    for built in report.implement:
+        if built["status"] != "succeeded":
+            why = f"route implement {built['status']}: {built.get('reason')}"
+            final[built["issue"]] = ("refused at implementation", why)
+    for checked in report.validate:
+        merged, route = checked.get("merge_sha"), checked.get("route")
+        if merged and not checked.get("reverted"):
+            final[checked["issue"]] = (
                 "MERGED",
-                f"route merge: {row.get('reason')}; merge {str(row['merge_sha'])[:12]} on main",
+                f"route merge: {checked.get('reason')}; merge {merged[:12]} on main",
             )
-        elif row.get("reverted"):
-            final[row["issue"]] = ("merged, then reverted", "smoke journeys failed on production")
+        elif checked.get("reverted"):
+            final[checked["issue"]] = (
+                "merged, then reverted",
+                "smoke journeys failed on production",
+            )
         else:
-            route = row.get("route")
-            why = f"route {route}: {row.get('reason')}" if route else str(row.get("reason"))
-            final[row["issue"]] = (_ROUTES.get(str(route), "refused at validation"), why)
+            why = f"route {route}: {checked.get('reason')}" if route else str(checked.get("reason"))
+            final[checked["issue"]] = (_ROUTES.get(str(route), "refused at validation"), why)
     return [(n, *final[n]) for n in sorted(final)]
 
 

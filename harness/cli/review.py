@@ -41,6 +41,7 @@ def approve(ctx: click.Context, number: int, actor: str | None, as_json: bool) -
     """Approve issue NUMBER: its change lands through validation with every deterministic
     gate still holding (exit 1 if it does not land); a needs-human issue is re-queued."""
     from harness.cli.work import require_model
+    from harness.forge.base import Label
     from harness.review.decisions import approve as approve_issue
     from harness.review.decisions import default_actor, waiting_label
     from harness.services import open_services
@@ -49,7 +50,7 @@ def approve(ctx: click.Context, number: int, actor: str | None, as_json: bool) -
     check_one_line("--by", actor)
     root = repo_root(ctx)
     services = open_services(root, state_dir(root), provider_override(ctx))
-    if waiting_label(services, number, "approve") == "factory:needs-review":
+    if waiting_label(services, number, "approve") == Label.NEEDS_REVIEW:
         require_model(services.settings, provider_override(ctx))  # validation runs again
     _report(ctx, approve_issue(services, number, actor), as_json)
 

@@ -178,6 +178,7 @@ def review_lines(data: dict[str, Any]) -> list[str]:
 @click.pass_context
 def report(ctx: click.Context, run_id: str, as_json: bool) -> None:
     """One run: its steps, timings, model calls, costs and evidence."""
+    from harness.artifacts import RunRecords
     from harness.cli.summary import summary_lines
 
     store = _store(ctx)
@@ -215,7 +216,8 @@ def report(ctx: click.Context, run_id: str, as_json: bool) -> None:
         f"cost ${data['cost_usd']:.4f}, {data['input_tokens']} input / "
         f"{data['output_tokens']} output tokens"
     )
-    for line in summary_lines(steps, state_dir(repo_root(ctx)), run.id):
+    records = RunRecords(store.steps(run_id))
+    for line in summary_lines(records, state_dir(repo_root(ctx)), run.id):
         click.echo(line)
     click.echo("steps:")
     for rec in store.steps(run_id):

@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -23,6 +23,7 @@ from harness.errors import ConfigError, LeaseError
 
 if TYPE_CHECKING:
     from harness.config.settings import Settings
+    from harness.cycle import CycleResult
     from harness.engine.context import Services
     from harness.engine.runner import RunOutcome
     from harness.store.db import Store
@@ -120,20 +121,21 @@ def triage(
 @click.pass_context
 def implement(ctx: click.Context, number: int, as_json: bool) -> None:
     """Implement accepted issue NUMBER in a worktree and open a PR (exit 1 if refused)."""
+    from harness.artifacts import PrCandidate, Worktree
     from harness.implement.run import implement_issue
 
     services = _services(ctx)
     with _live(as_json, "implement", services) as say:
         say(f"issue {number} …")
         outcome = implement_issue(services, number)
-    pr = outcome.outputs.get("pr", {})
+    candidate, worktree = outcome.artifact(PrCandidate), outcome.artifact(Worktree)
     data = {
         "issue": number,
         "run_id": outcome.run_id,
         "status": outcome.status,
         "reason": outcome.reason,
-        "pr": pr.get("pr"),
-        "branch": outcome.outputs.get("worktree", {}).get("branch"),
+        "pr": candidate.pr if candidate else None,
+        "branch": worktree.branch if worktree else None,
     }
     if as_json:
         emit_json(data)
@@ -146,21 +148,30 @@ def implement(ctx: click.Context, number: int, as_json: bool) -> None:
 
 
 def _outcome_json(number: int, outcome: RunOutcome) -> dict[str, object]:
-    from harness.cycle import outcome_of
+    from harness.artifacts import Landing, Smoke, Validation
+    from harness.store.outcomes import outcome_word
 
-    out = outcome.outputs
-    data: dict[str, object] = {
+    decided, landing = outcome.artifact(Validation), outcome.artifact(Landing)
+    smoke = outcome.artifact(Smoke)
+    route, reverted = decided.route if decided else None, smoke.reverted if smoke else None
+    return {
         "issue": number,
         "run_id": outcome.run_id,
         "status": outcome.status,
         "reason": outcome.reason,
-        "route": out.get("decide", {}).get("route"),
-        "score": out.get("decide", {}).get("score"),
-        "merge_sha": out.get("merge", {}).get("merge_sha"),
-        "reverted": out.get("smoke", {}).get("reverted"),
+        "route": route,
+        "score": decided.score if decided else None,
+        "merge_sha": landing.merge_sha if landing else None,
+        "reverted": reverted,
+        "outcome": outcome_word(
+            "validate",
+            outcome.status,
+            pr=True,
+            route=route,
+            landed=landing is not None,
+            reverted=bool(reverted),
+        ),
     }
-    data["outcome"] = outcome_of({"stage": "validate", "pr": True, **data})
-    return data
 
 
 @click.command()
@@ -216,6 +227,7 @@ def run_command(
     )
     store = Store.open(state_dir(root))
     while True:
+        result: CycleResult
         with cycle_lease(store) as busy:
             if busy:
                 result = {"triage": [], "implement": [], "validate": [], "busy": busy}
@@ -239,7 +251,7 @@ def run_command(
 
 def _cycle(
     ctx: click.Context, store: Store, max_parallel: int | None, as_json: bool
-) -> dict[str, Any]:
+) -> CycleResult:
     from harness.cli.live import live_line
     from harness.cycle import run_cycle
     from harness.store.base import utc_now
@@ -276,14 +288,14 @@ def cycle_lease(store: Store) -> Iterator[str | None]:
         store.release_lease(CYCLE_LEASE, holder)
 
 
-def _run_rows(result: dict[str, Any]) -> list[tuple[object, ...]]:
+def _run_rows(result: CycleResult) -> list[tuple[object, ...]]:
     from harness.cycle import outcome_of
 
     rows: list[tuple[object, ...]] = [
         ("triage", row["issue"], row.get("decision") or row["status"], "", row.get("reason"))
         for row in result["triage"]
     ]
-    for name in ("implement", "validate"):
+    for name, stage in (("implement", result["implement"]), ("validate", result["validate"])):
         rows += [
             (
                 name,
@@ -292,7 +304,7 @@ def _run_rows(result: dict[str, Any]) -> list[tuple[object, ...]]:
                 row.get("pr") or "",
                 row.get("reason"),
             )
-            for row in result[name]
+            for row in stage
         ]
     production = result.get("production")
     if production and not production["green"]:
@@ -342,12 +354,12 @@ def prune(ctx: click.Context, dry_run: bool) -> None:
     """Delete the local branches (and worktrees) of finished attempts: every
     factory/issue-N-… branch whose issue is closed on the forge, and worktree folders that
     killed runs left. A branch an open issue may still need is kept."""
-    from harness.git.worktrees import WorktreeManager, default_worktree_root
+    from harness.git.worktrees import WorktreeManager
     from harness.services import open_services
 
     root = repo_root(ctx)
     services = open_services(root, state_dir(root), provider_override(ctx), plan=plan_folder(ctx))
-    manager = WorktreeManager(services.repo, default_worktree_root(services.settings.state_dir))
+    manager = WorktreeManager.of(services.repo, services.settings.state_dir)
     left = [] if dry_run else manager.prune()
     closed: dict[int, bool] = {}
 

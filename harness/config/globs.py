@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from functools import lru_cache
 
 import pathspec
@@ -73,7 +74,7 @@ def _spec(pattern: str) -> pathspec.GitIgnoreSpec:
     return spec
 
 
-def matching(path: str, patterns: list[str]) -> list[str]:
+def matching(path: str, patterns: Sequence[str]) -> list[str]:
     """The patterns among ``patterns`` that match the repository path ``path``."""
     folded = _fold(path)
     return [p for p in patterns if _spec(p).match_file(folded)]

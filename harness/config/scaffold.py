@@ -10,6 +10,7 @@ import re
 import shlex
 import tomllib
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import jinja2
@@ -21,14 +22,16 @@ from harness.errors import ConfigErrors, GitError, UsageError
 from harness.git.repo import GitRepo
 from harness.paths import workflows_dir
 
-TEMPLATES = {
-    "mission.md": "mission.md.j2",
-    "factory_rules.md": "factory_rules.md.j2",
-    "CLAUDE.md": "CLAUDE.md.j2",
-    "factory.yaml": "factory.yaml.j2",
-}
+TEMPLATES = MappingProxyType(
+    {
+        "mission.md": "mission.md.j2",
+        "factory_rules.md": "factory_rules.md.j2",
+        "CLAUDE.md": "CLAUDE.md.j2",
+        "factory.yaml": "factory.yaml.j2",
+    }
+)
 # --ci NAME -> (template folder under workflows/init/, the folder it mirrors in the repository)
-CI = {"github-actions": ("github", ".github")}
+CI = MappingProxyType({"github-actions": ("github", ".github")})
 _GITHUB_URL = re.compile(r"github\.com[:/]([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+?)(?:\.git)?/?$")
 _STATE_LINE = ".factory/*"
 SCRIPT = "scripted.yaml"  # the example answers 'factory init --provider scripted' writes

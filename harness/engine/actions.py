@@ -1,23 +1,36 @@
-"""The registry of built-in actions a workflow step can name (``action: forge.open_pr``).
+"""The table of built-in actions a workflow step can name (``action: forge.open_pr``).
 
 An action may declare what it hands on and what it takes: ``produces`` (the artifact type
 it returns), ``consumes`` (artifact types it looks up from other workflows, by type and
 issue) and ``needs`` (steps of its own workflow whose outputs it reads, by id, each with
 the action that step must run). Loading a workflow, and ``factory check``, refuse an
-override that breaks one of these (see ``harness.engine.handoffs``)."""
+override that breaks one of these (see ``harness.engine.handoffs``).
+
+``@action`` only marks a function with what it declares; the table is read off the modules
+of ``PROVIDERS`` once per process, and kept in the process's ``Caches``."""
 
 from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
-from harness.artifacts import Artifact, Produced
+from harness.artifacts import Artifact
+from harness.caches import PROCESS
 from harness.engine.context import StepContext
 
-Action = Callable[[StepContext], Any]  # returns dict[str, Any] | Artifact | Produced
-Result = dict[str, Any] | Artifact | Produced
+Action = Callable[[StepContext], Any]  # returns outputs (a dict), an Artifact or a Produced
+_MARK = "__factory_action__"
+
+# Modules whose actions the table holds.
+PROVIDERS = (
+    "harness.triage.actions",
+    "harness.implement.actions",
+    "harness.validate.actions",
+    "harness.validate.merge",
+)
 
 
 @dataclass(frozen=True)
@@ -27,19 +40,7 @@ class ActionInfo:
     name: str
     produces: type[Artifact] | None = None
     consumes: tuple[type[Artifact], ...] = ()
-    needs: Mapping[str, str] = field(default_factory=dict)
-
-
-_ACTIONS: dict[str, Action] = {}
-_DECLARED: dict[str, ActionInfo] = {}
-
-# Modules whose import registers actions.
-_PROVIDERS = (
-    "harness.triage.actions",
-    "harness.implement.actions",
-    "harness.validate.actions",
-    "harness.validate.merge",
-)
+    needs: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
 
 
 def action(
@@ -48,31 +49,47 @@ def action(
     consumes: tuple[type[Artifact], ...] = (),
     needs: Mapping[str, str] | None = None,
 ) -> Callable[[Action], Action]:
-    """Register ``fn`` as the action ``name``."""
+    """Mark ``fn`` as the action ``name``."""
 
-    def register(fn: Action) -> Action:
-        _ACTIONS[name] = fn
-        _DECLARED[name] = ActionInfo(name, produces, consumes, dict(needs or {}))
+    def mark(fn: Action) -> Action:
+        setattr(
+            fn, _MARK, ActionInfo(name, produces, consumes, MappingProxyType(dict(needs or {})))
+        )
         return fn
 
-    return register
+    return mark
 
 
-def _load() -> None:
-    for module in _PROVIDERS:
-        importlib.import_module(module)  # idempotent: a module registers once, on first import
+def declared(fn: object) -> ActionInfo | None:
+    """What ``fn`` declares, if ``@action`` marked it."""
+    info = getattr(fn, _MARK, None)
+    return info if isinstance(info, ActionInfo) else None
+
+
+class ActionTable:
+    """Every marked function of the ``PROVIDERS`` modules, by name."""
+
+    def __init__(self) -> None:
+        self.functions: dict[str, Action] = {}
+        self.declared: dict[str, ActionInfo] = {}
+        for module in PROVIDERS:
+            for value in vars(importlib.import_module(module)).values():
+                if (info := declared(value)) is not None:
+                    self.functions[info.name], self.declared[info.name] = value, info
+
+
+def actions() -> ActionTable:
+    """The process's action table (built on first use)."""
+    return PROCESS.part(ActionTable)
 
 
 def get_action(name: str) -> Action | None:
-    _load()
-    return _ACTIONS.get(name)
+    return actions().functions.get(name)
 
 
 def action_info(name: str) -> ActionInfo | None:
-    _load()
-    return _DECLARED.get(name)
+    return actions().declared.get(name)
 
 
 def action_names() -> list[str]:
-    _load()
-    return sorted(_ACTIONS)
+    return sorted(actions().functions)

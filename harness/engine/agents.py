@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
+from pydantic import ValidationError
+
+from harness.artifacts import OUTPUT_TOOLS, Produced
 from harness.engine.budget import BudgetGuard
 from harness.engine.context import StepContext
 from harness.engine.killswitch import check_kill_switch
@@ -14,9 +16,10 @@ from harness.errors import FactoryError
 from harness.git.repo import GitRepo
 from harness.model.agent import AgentSpec, run_agent
 from harness.model.base import CallRecord
+from harness.model.blocks import Message, Request
 from harness.redact import redact
 
-Handler = Callable[[dict[str, Any]], str]
+Handler = Callable[[dict[str, object]], str]
 
 _FILE_TOOLS = ("read_file", "list_files", "search", "write_file", "edit_file")
 
@@ -36,7 +39,7 @@ class StepHooks:
             services.clock,
         )
 
-    def before_call(self, request: dict[str, Any]) -> None:
+    def before_call(self, request: Request) -> None:
         check_kill_switch(self.ctx.services)  # the one kill-switch check, FACTORY_ENABLED too
         self.guard.check(self.model, request)
 
@@ -64,7 +67,7 @@ def tool_handlers(ctx: StepContext, names: list[str]) -> dict[str, Handler]:
     return {name: fn for name, fn in handlers.items() if name in names}
 
 
-def save_transcript(ctx: StepContext, messages: list[dict[str, Any]]) -> Path:
+def save_transcript(ctx: StepContext, messages: list[Message]) -> Path:
     """Write the conversation (redacted) under the state directory; transcripts stay private."""
     folder = ctx.services.settings.state_dir / "transcripts" / ctx.run_id
     folder.mkdir(parents=True, exist_ok=True)
@@ -73,20 +76,22 @@ def save_transcript(ctx: StepContext, messages: list[dict[str, Any]]) -> Path:
     return path
 
 
-def _extra_context(ctx: StepContext) -> dict[str, Any]:
+def _extra_context(ctx: StepContext) -> dict[str, object]:
     """A ``fresh`` agent sees the diff under review; a role defined in ``validators/`` gets
     its definition (rubric, limits) as ``definition``."""
     from harness.validate.definition import role_definition  # overrides, checked
 
     role = ctx.step.agent or ""
-    extra: dict[str, Any] = {"diff": "", "definition": role_definition(ctx.services, role)}
+    extra: dict[str, object] = {"diff": "", "definition": role_definition(ctx.services, role)}
     worktree = ctx.outputs.get("worktree", {})
     if ctx.step.context == "fresh" and worktree.get("path"):
         extra["diff"] = GitRepo(Path(worktree["path"])).working_diff(worktree["base_sha"])
     return extra
 
 
-def run_agent_step(ctx: StepContext) -> dict[str, Any]:
+def run_agent_step(ctx: StepContext) -> tuple[dict[str, object], str | None]:
+    """The agent's turns; its output tool's input as the step's outputs (with its turns and
+    transcript), and the type it is recorded as when the tool has one (``OUTPUT_TOOLS``)."""
     step, services = ctx.step, ctx.services
     assert step.agent is not None and step.prompt is not None and step.output is not None
     settings = services.settings
@@ -112,4 +117,12 @@ def run_agent_step(ctx: StepContext) -> dict[str, Any]:
         services.model, spec, tool_handlers(ctx, list(step.tools)), StepHooks(ctx, model_id)
     )
     transcript = save_transcript(ctx, result.messages)
-    return {**result.output, "_turns": result.turns, "_transcript": str(transcript)}
+    extra = {"_turns": result.turns, "_transcript": str(transcript)}
+    kind = OUTPUT_TOOLS.get(step.output)
+    try:  # an override may widen the tool's schema: its input is kept, untyped
+        record = kind.model_validate(result.output) if kind is not None else None
+    except ValidationError:
+        record = None
+    if record is None:
+        return {**result.output, **extra}, None
+    return Produced(record, extra).outputs(), type(record).__name__

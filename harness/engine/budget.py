@@ -6,11 +6,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from harness.errors import BudgetExceeded
 from harness.model.base import Usage
-from harness.model.blocks import estimate_tokens
+from harness.model.blocks import Request, estimate_tokens
 from harness.model.pricing import cost_usd
 
 if TYPE_CHECKING:
@@ -24,12 +24,12 @@ def start_of_day(now: float) -> str:
     return day.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def worst_case_cost(model: str, request: dict[str, Any]) -> float:
+def worst_case_cost(model: str, request: Request) -> float:
     """Upper estimate of one call: a token per three input characters (an image at its
     largest), the full ``max_tokens`` out."""
-    parts = {k: request.get(k) for k in ("system", "tools", "messages")}
-    tokens = estimate_tokens(parts, chars_per_token=3) + 1
-    usage = Usage(input_tokens=tokens, output_tokens=int(request.get("max_tokens", 4096)))
+    parts = [request.get("system"), request.get("tools"), request["messages"]]
+    tokens = estimate_tokens(dict(zip(("system", "tools", "messages"), parts, strict=True)), 3)
+    usage = Usage(input_tokens=tokens + 1, output_tokens=request["max_tokens"])
     return cost_usd(model, usage)
 
 
@@ -53,7 +53,7 @@ class BudgetGuard:
     issue: int | None
     clock: Callable[[], float] = time.time
 
-    def check(self, model: str, request: dict[str, Any]) -> None:
+    def check(self, model: str, request: Request) -> None:
         """Raise ``BudgetExceeded`` (with the cap named) if this call could break a cap."""
         need = worst_case_cost(model, request)
         budgets = self.rules.budgets

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from harness.artifacts import Artifact
 from harness.caches import PROCESS, Caches
-from harness.errors import ErrorKind, StepFailed
+from harness.errors import ErrorKind, FactoryError, StepFailed
 
 if TYPE_CHECKING:
     from harness.config.settings import Settings
@@ -77,6 +77,14 @@ class StepContext:
     failures: dict[str, dict[str, Any]] = field(default_factory=dict)
     lease: Lease | None = None
     timings: dict[str, float] = field(default_factory=lambda: {"model_s": 0.0, "subprocess_s": 0.0})
+
+    @property
+    def number(self) -> int:
+        """The issue the run is about: a workflow about an issue refuses, in one line, to run
+        without one."""
+        if self.issue is None:
+            raise FactoryError(f"workflow {self.workflow} is about an issue: give its number")
+        return self.issue
 
     def check_lease(self) -> None:
         """Raise ``LeaseError`` if this process no longer holds the issue (before any write)."""

@@ -8,8 +8,10 @@ repeated. The kill switch is checked before every step and every model call.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TypeVar
 
 from pydantic import ValidationError
 
@@ -36,19 +38,34 @@ from harness.faults import fault_point
 from harness.git import integrity
 from harness.git.integrity import GitIntegrityError
 from harness.git.repo import git_seconds
+from harness.store.records import StepRecord
 
 ON_FAILURE = "on_failure"
+A = TypeVar("A", bound=Artifact)
 
 
 @dataclass(frozen=True)
 class RunOutcome:
+    """How a run ended, and what its succeeded steps recorded: by type (``artifact``), which
+    is what other modules read, and by step id (``outputs``), for the workflow's own room."""
+
     run_id: str
     workflow: str
     issue: int | None
     status: str  # succeeded | failed | stopped
     reason: str | None
-    outputs: dict[str, dict[str, Any]]
+    outputs: Mapping[str, dict[str, object]] = field(default_factory=lambda: MappingProxyType({}))
     not_before: float | None = None
+    kept: Mapping[str, dict[str, object]] = field(default_factory=lambda: MappingProxyType({}))
+
+    def artifact(self, kind: type[A]) -> A | None:
+        """The newest ``kind`` the run's succeeded steps recorded (None: none, or a record
+        of another shape)."""
+        found = self.kept.get(kind.__name__)
+        try:
+            return kind.from_outputs(found) if found is not None else None
+        except ValidationError:
+            return None
 
 
 class Engine:
@@ -58,7 +75,7 @@ class Engine:
 
     # -- public ---------------------------------------------------------------
     def run(
-        self, name: str, issue: int | None = None, inputs: dict[str, Any] | None = None
+        self, name: str, issue: int | None = None, inputs: Mapping[str, object] | None = None
     ) -> RunOutcome:
         """Run (or resume) workflow ``name`` for ``issue``."""
         workflow = load_workflow(self.services, name)
@@ -68,7 +85,7 @@ class Engine:
 
     # -- internals --------------------------------------------------------------
     def _run(
-        self, workflow: Workflow, name: str, issue: int | None, inputs: dict[str, Any] | None
+        self, workflow: Workflow, name: str, issue: int | None, inputs: Mapping[str, object] | None
     ) -> RunOutcome:
         store = self.services.store
         run = store.find_open_run(name, issue)
@@ -79,17 +96,19 @@ class Engine:
             store.append_event(run.id, "run.started", {"workflow": name, "issue": issue})
         else:
             if run.not_before and run.not_before > self.services.clock():
-                return RunOutcome(run.id, name, issue, "stopped", run.reason, {}, run.not_before)
+                return RunOutcome(
+                    run.id, name, issue, "stopped", run.reason, not_before=run.not_before
+                )
             store.set_run_status(run.id, "running")
             store.append_event(run.id, "run.resumed", {"workflow": name, "issue": issue})
         return self._drive(workflow, run.id, issue, run.inputs)
 
     def _history(
         self, run_id: str
-    ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]], list[Any]]:
+    ) -> tuple[dict[str, dict[str, object]], dict[str, dict[str, object]], list[StepRecord]]:
         steps = self.services.store.steps(run_id)
-        outputs: dict[str, dict[str, Any]] = {}
-        failures: dict[str, dict[str, Any]] = {}
+        outputs: dict[str, dict[str, object]] = {}
+        failures: dict[str, dict[str, object]] = {}
         for rec in steps:
             if rec.status in ("succeeded", "skipped"):
                 outputs[rec.step_id] = rec.outputs or {}
@@ -102,7 +121,7 @@ class Engine:
                 }
         return outputs, failures, steps
 
-    def _next_index(self, workflow: Workflow, steps: list[Any]) -> int | None:
+    def _next_index(self, workflow: Workflow, steps: list[StepRecord]) -> int | None:
         """Where to go on: derived from the step records alone, so a kill anywhere resumes right."""
         if not steps:
             return 0
@@ -137,7 +156,7 @@ class Engine:
         return int(self.services.templates.render_string(loop.max, **ctx))
 
     def _drive(
-        self, workflow: Workflow, run_id: str, issue: int | None, inputs: dict[str, Any]
+        self, workflow: Workflow, run_id: str, issue: int | None, inputs: dict[str, object]
     ) -> RunOutcome:
         store = self.services.store
         while True:
@@ -153,7 +172,10 @@ class Engine:
             if index >= len(workflow.steps):
                 store.set_run_status(run_id, "succeeded")
                 store.append_event(run_id, "run.succeeded", {})
-                return RunOutcome(run_id, workflow.name, issue, "succeeded", None, outputs)
+                found = kept(steps)
+                return RunOutcome(
+                    run_id, workflow.name, issue, "succeeded", None, outputs, kept=found
+                )
             step = workflow.steps[index]
             try:
                 check_kill_switch(self.services)
@@ -179,9 +201,9 @@ class Engine:
         workflow: Workflow,
         run_id: str,
         issue: int | None,
-        inputs: dict[str, Any],
-        outputs: dict[str, dict[str, Any]],
-        failures: dict[str, dict[str, Any]],
+        inputs: dict[str, object],
+        outputs: dict[str, dict[str, object]],
+        failures: dict[str, dict[str, object]],
         reason: str,
     ) -> RunOutcome:
         """End the run as failed, after the workflow's ``on_failure`` action (recorded, once)."""
@@ -210,9 +232,10 @@ class Engine:
                 self._finish(seq, "succeeded", result, ctx, artifact=artifact)
         store.set_run_status(run_id, "failed", reason=reason)
         store.append_event(run_id, "run.failed", {"reason": reason})
-        return RunOutcome(run_id, workflow.name, issue, "failed", reason, outputs)
+        found = kept(store.steps(run_id))
+        return RunOutcome(run_id, workflow.name, issue, "failed", reason, outputs, kept=found)
 
-    def _failure_reason(self, workflow: Workflow, last: Any) -> str:
+    def _failure_reason(self, workflow: Workflow, last: StepRecord) -> str:
         if last.step_id == ON_FAILURE:
             return str((last.inputs or {}).get("reason", "failed"))
         if last.status == "failed":
@@ -229,13 +252,17 @@ class Engine:
         run_id: str,
         workflow: Workflow,
         issue: int | None,
-        outputs: dict[str, dict[str, Any]],
+        outputs: dict[str, dict[str, object]],
         reason: str,
         not_before: float | None,
     ) -> RunOutcome:
-        self.services.store.set_run_status(run_id, "stopped", reason=reason, not_before=not_before)
-        self.services.store.append_event(run_id, "run.stopped", {"reason": reason})
-        return RunOutcome(run_id, workflow.name, issue, "stopped", reason, outputs, not_before)
+        store = self.services.store
+        store.set_run_status(run_id, "stopped", reason=reason, not_before=not_before)
+        store.append_event(run_id, "run.stopped", {"reason": reason})
+        found = kept(store.steps(run_id))
+        return RunOutcome(
+            run_id, workflow.name, issue, "stopped", reason, outputs, not_before, kept=found
+        )
 
     def _step(self, ctx: StepContext) -> RunOutcome | None:
         """Run one step and persist its result; return an outcome if the run must end now."""
@@ -271,8 +298,8 @@ class Engine:
                 self._wf(ctx), ctx.run_id, ctx.issue, ctx.inputs, ctx.outputs, failures, str(exc)
             )
         except FactoryError as exc:
-            evidence = exc.outputs if isinstance(exc, StepFailed) else {}
-            self._finish(seq, "failed", evidence, ctx, str(exc), kind=exc.kind)
+            evidence, typed = evidence_of(exc)
+            self._finish(seq, "failed", evidence, ctx, str(exc), kind=exc.kind, artifact=typed)
             store.append_event(
                 ctx.run_id,
                 "step.failed",
@@ -292,7 +319,7 @@ class Engine:
         self,
         seq: int,
         status: str,
-        outputs: dict[str, Any],
+        outputs: dict[str, object],
         ctx: StepContext,
         error: str | None = None,
         kind: ErrorKind | None = None,
@@ -313,9 +340,9 @@ class Engine:
     def _wf(self, ctx: StepContext) -> Workflow:
         return load_workflow(self.services, ctx.workflow)
 
-    def _inputs(self, ctx: StepContext) -> dict[str, Any]:
+    def _inputs(self, ctx: StepContext) -> dict[str, object]:
         step = ctx.step
-        data: dict[str, Any] = {"kind": step.kind}
+        data: dict[str, object] = {"kind": step.kind}
         if step.action:
             data["action"] = step.action
             data["params"] = step.params
@@ -325,7 +352,7 @@ class Engine:
             data["run"] = step.run
         return data
 
-    def _execute(self, ctx: StepContext) -> tuple[dict[str, Any], str | None]:
+    def _execute(self, ctx: StepContext) -> tuple[dict[str, object], str | None]:
         """The step's outputs, and the type of artifact they hold (if any)."""
         step = ctx.step
         if step.action is not None:
@@ -334,11 +361,24 @@ class Engine:
                 raise FactoryError(f"unknown action {step.action!r}")
             return persisted(step.action, fn(ctx))
         if step.agent is not None:
-            return run_agent_step(ctx), None
+            return run_agent_step(ctx)
         return run_command_step(ctx), None
 
 
-def persisted(name: str, result: Any) -> tuple[dict[str, Any], str | None]:
+def kept(steps: list[StepRecord]) -> dict[str, dict[str, object]]:
+    """Type name -> the newest record of that type the run's succeeded steps kept."""
+    return {s.artifact: s.outputs for s in steps if s.artifact and s.status == "succeeded"}
+
+
+def evidence_of(exc: FactoryError) -> tuple[dict[str, object], str | None]:
+    """A failed step's evidence as persisted, and its type when it is an artifact."""
+    found = exc.outputs if isinstance(exc, StepFailed) else None
+    if isinstance(found, Artifact):
+        return found.model_dump(mode="json"), type(found).__name__
+    return (dict(found) if isinstance(found, dict) else {}), None
+
+
+def persisted(name: str, result: object) -> tuple[dict[str, object], str | None]:
     """What action ``name`` returned, as the JSON its step persists and the artifact type
     recorded beside it; the artifact is validated again, and must be what the action
     declared it produces."""

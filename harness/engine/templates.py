@@ -8,7 +8,8 @@ shipped ``workflows/`` folder.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 import jinja2
@@ -29,13 +30,15 @@ def wrap_data(text: str, tag: str = "data") -> str:
 
 
 FORGE_TEMPLATES = "comments/"
-FORGE_FILTERS: dict[str, Callable[..., Any]] = {
-    "code": neutral.code,
-    "fenced": neutral.fenced,
-    "inline": lambda value, limit=500: neutral.Markdown(neutral.inline(value, limit)),
-    "inert": lambda value, limit=4000: neutral.Markdown(neutral.inert(value, limit)),
-    "plain": lambda value, limit=200: neutral.Markdown(neutral.plain(value, limit)),
-}
+FORGE_FILTERS: Mapping[str, Callable[..., Any]] = MappingProxyType(
+    {
+        "code": neutral.code,
+        "fenced": neutral.fenced,
+        "inline": lambda value, limit=500: neutral.Markdown(neutral.inline(value, limit)),
+        "inert": lambda value, limit=4000: neutral.Markdown(neutral.inert(value, limit)),
+        "plain": lambda value, limit=200: neutral.Markdown(neutral.plain(value, limit)),
+    }
+)
 
 
 def _for_forge(value: Any) -> Any:

@@ -18,18 +18,20 @@ from harness.git.bundle import read_bundle
 if TYPE_CHECKING:  # PyGithub is imported by whoever builds the forge
     from harness.forge.github import GitHubForge
 
-OPS = {
-    "ensure_labels",
-    "add_labels",
-    "remove_labels",
-    "set_state",
-    "comment",
-    "open_pr",
-    "pr_body",
-    "close_pr",
-    "merge_pr",
-    "revert",
-}
+OPS = frozenset(
+    {
+        "ensure_labels",
+        "add_labels",
+        "remove_labels",
+        "set_state",
+        "comment",
+        "open_pr",
+        "pr_body",
+        "close_pr",
+        "merge_pr",
+        "revert",
+    }
+)
 
 
 def read_plan(plan_dir: Path) -> list[dict[str, Any]]:

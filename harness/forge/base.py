@@ -7,48 +7,69 @@ marker before one is created, PRs by their deterministic branch.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from types import MappingProxyType
+from typing import Any, Final, Protocol
 
 from harness.faults import fault_point
 from harness.forge.markers import Markers
 
-LABELS: dict[str, tuple[str, str]] = {
-    # name: (colour, description)
-    "factory:accepted": ("0e8a16", "Triage accepted this issue for implementation"),
-    "factory:rejected": ("b60205", "Triage rejected this issue"),
-    "factory:needs-info": ("fbca04", "Triage needs more information from the author"),
-    "factory:needs-human": ("d93f0b", "The factory stopped; a maintainer must decide"),
-    "factory:in-progress": ("1d76db", "The factory is implementing this issue"),
-    "factory:needs-review": ("5319e7", "A PR is open and waits for review"),
-    "factory:merged": ("0e8a16", "The factory merged a fix for this issue"),
-    "factory:failed": ("b60205", "The factory tried and failed"),
-    "factory:regression": ("b60205", "A merged change broke production and was reverted"),
-    "factory:deferred": ("c5def5", "Waiting: author's daily limit or a provider back-off"),
-    "factory:approved": ("0e8a16", "A maintainer lets the factory implement this issue"),
-    "priority:p0": ("b60205", "Critical"),
-    "priority:p1": ("d93f0b", "High"),
-    "priority:p2": ("fbca04", "Normal"),
-    "priority:p3": ("c2e0c6", "Low"),
-    "kind:bug": ("d73a4a", "Something is broken"),
-    "kind:feature": ("a2eeef", "New capability"),
-    "kind:chore": ("ededed", "Maintenance"),
-    "kind:docs": ("0075ca", "Documentation"),
-}
+
+class Label:
+    """The factory's labels, by what they say: the one place their names are written."""
+
+    ACCEPTED: Final = "factory:accepted"
+    REJECTED: Final = "factory:rejected"
+    NEEDS_INFO: Final = "factory:needs-info"
+    NEEDS_HUMAN: Final = "factory:needs-human"
+    IN_PROGRESS: Final = "factory:in-progress"
+    NEEDS_REVIEW: Final = "factory:needs-review"
+    MERGED: Final = "factory:merged"
+    FAILED: Final = "factory:failed"
+    REGRESSION: Final = "factory:regression"
+    DEFERRED: Final = "factory:deferred"
+    APPROVED: Final = "factory:approved"
+
+
+# every label the factory sets up on a forge: name -> (colour, description)
+LABELS: Mapping[str, tuple[str, str]] = MappingProxyType(
+    {
+        Label.ACCEPTED: ("0e8a16", "Triage accepted this issue for implementation"),
+        Label.REJECTED: ("b60205", "Triage rejected this issue"),
+        Label.NEEDS_INFO: ("fbca04", "Triage needs more information from the author"),
+        Label.NEEDS_HUMAN: ("d93f0b", "The factory stopped; a maintainer must decide"),
+        Label.IN_PROGRESS: ("1d76db", "The factory is implementing this issue"),
+        Label.NEEDS_REVIEW: ("5319e7", "A PR is open and waits for review"),
+        Label.MERGED: ("0e8a16", "The factory merged a fix for this issue"),
+        Label.FAILED: ("b60205", "The factory tried and failed"),
+        Label.REGRESSION: ("b60205", "A merged change broke production and was reverted"),
+        Label.DEFERRED: ("c5def5", "Waiting: author's daily limit or a provider back-off"),
+        Label.APPROVED: ("0e8a16", "A maintainer lets the factory implement this issue"),
+        "priority:p0": ("b60205", "Critical"),
+        "priority:p1": ("d93f0b", "High"),
+        "priority:p2": ("fbca04", "Normal"),
+        "priority:p3": ("c2e0c6", "Low"),
+        "kind:bug": ("d73a4a", "Something is broken"),
+        "kind:feature": ("a2eeef", "New capability"),
+        "kind:chore": ("ededed", "Maintenance"),
+        "kind:docs": ("0075ca", "Documentation"),
+    }
+)
 
 # Where the factory is with an issue: triage's decision, then the work's stage. An issue whose
-# labels hold none of them has not been triaged. ``factory:regression`` and
-# ``factory:approved`` are not states: they travel beside one.
+# labels hold none of them has not been triaged. ``Label.REGRESSION`` and ``Label.APPROVED``
+# are not states: they travel beside one.
 STATE_LABELS = (
-    "factory:accepted",
-    "factory:rejected",
-    "factory:needs-info",
-    "factory:needs-human",
-    "factory:deferred",
-    "factory:in-progress",
-    "factory:needs-review",
-    "factory:merged",
-    "factory:failed",
+    Label.ACCEPTED,
+    Label.REJECTED,
+    Label.NEEDS_INFO,
+    Label.NEEDS_HUMAN,
+    Label.DEFERRED,
+    Label.IN_PROGRESS,
+    Label.NEEDS_REVIEW,
+    Label.MERGED,
+    Label.FAILED,
 )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from harness.errors import FactoryError
-from harness.forge.base import LABELS, Forge
+from harness.forge.base import LABELS, Forge, Label
 
 MakeBranch = Callable[[str], str]
 
@@ -44,14 +44,14 @@ def check_issues(forge: Forge) -> int:
 def check_labels(forge: Forge, number: int) -> None:
     forge.ensure_labels()
     forge.ensure_labels()  # idempotent
-    forge.add_labels(number, ["factory:accepted", "priority:p2"])
-    forge.add_labels(number, ["factory:accepted"])  # adding twice is a no-op
+    forge.add_labels(number, [Label.ACCEPTED, "priority:p2"])
+    forge.add_labels(number, [Label.ACCEPTED])  # adding twice is a no-op
     labels = set(forge.get_issue(number).labels)
-    _check({"factory:accepted", "priority:p2"} <= labels, "labels added")
-    forge.remove_labels(number, ["factory:accepted", "factory:rejected"])  # absent one: no-op
+    _check({Label.ACCEPTED, "priority:p2"} <= labels, "labels added")
+    forge.remove_labels(number, [Label.ACCEPTED, Label.REJECTED])  # absent one: no-op
     labels = set(forge.get_issue(number).labels)
-    _check("factory:accepted" not in labels and "priority:p2" in labels, "label removed")
-    _check(set(LABELS) >= {"factory:accepted", "factory:merged"}, "label set")
+    _check(Label.ACCEPTED not in labels and "priority:p2" in labels, "label removed")
+    _check(set(LABELS) >= {Label.ACCEPTED, Label.MERGED}, "label set")
 
 
 def check_comments(forge: Forge, number: int) -> None:

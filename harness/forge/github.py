@@ -26,6 +26,7 @@ from github import Auth, Github, GithubException
 from github.PullRequest import PullRequest as GhPull
 from github.Repository import Repository
 
+from harness.caches import PROCESS, Memo
 from harness.errors import ForgeError, GitError
 from harness.faults import fault_point
 from harness.forge.base import LABELS, Comment, Issue, PullRequest
@@ -39,10 +40,13 @@ from harness.store.db import Store
 
 FALLBACK_BOT = "github-actions[bot]"
 _BRANCH_ISSUE = re.compile(r"^factory/issue-(\d+)-")
-_FAILED_CI = {"failure", "cancelled", "timed_out", "action_required", "startup_failure", "stale"}
+_FAILED_CI = frozenset(
+    ("failure", "cancelled", "timed_out", "action_required", "startup_failure", "stale")
+)
 
 
-_LOGINS: dict[tuple[str, str], str] = {}  # (API, token digest) -> login: one /user per process
+class _Logins(Memo[str]):
+    """(API, token digest) -> login: one /user per process."""
 
 
 class GitHubForge:
@@ -105,7 +109,7 @@ class GitHubForge:
     @property
     def bot_login(self) -> str:
         if self._bot is None:
-            self._bot = _LOGINS.get(self._who)
+            self._bot = PROCESS.part(_Logins).peek(self._who)
         if self._bot is None:
             key = f"github:{self.api_url}:login:{self._who[1]}"  # a digest, not the token
             known = self.store.cached(key)
@@ -120,7 +124,7 @@ class GitHubForge:
                 except ForgeError:  # an installation token cannot read /user
                     self._bot = FALLBACK_BOT
                 self.store.cache({key: self._bot})
-            _LOGINS[self._who] = self._bot
+            PROCESS.part(_Logins).put(self._who, self._bot)
         return self._bot
 
     def is_own(self, login: str) -> bool:

@@ -21,12 +21,17 @@ from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any
 
+from harness.caches import PROCESS, Memo
 from harness.forge.base import Issue
 from harness.store.db import Store
 
 PER_PAGE = 100
-_CHECKED: dict[str, float] = {}  # snapshot -> when this process last read the world for it
-_CHECKED_LOCK = threading.Lock()
+
+
+class _Checked(Memo[float]):
+    """Snapshot -> when this process last read the world for it."""
+
+
 # GET path, query, ETag to send (or None) -> (status, response headers, JSON)
 Getter = Callable[[str, dict[str, Any], str | None], tuple[int, dict[str, str], Any]]
 
@@ -77,8 +82,7 @@ class IssueSnapshot:
     def _fresh(self) -> None:
         """Read the world once per process (the workers of a cycle share the read), and
         again once ``max_age_s`` passed."""
-        with _CHECKED_LOCK:
-            checked = _CHECKED.get(self._process_key)
+        checked = PROCESS.part(_Checked).peek(self._process_key)
         if checked is None or time.monotonic() - checked > self.max_age_s:
             self.refresh()
 
@@ -90,16 +94,15 @@ class IssueSnapshot:
                 self._keep(self._all_open())
             self._keep(self._changed(cursor))
             self.store.uncache(self._dirty)
-            with _CHECKED_LOCK:
-                _CHECKED[self._process_key] = time.monotonic()
+            PROCESS.part(_Checked).put(self._process_key, time.monotonic())
 
     def settle(self) -> None:
         """After the factory's own writes: read the world once, so that the next run's first
         request finds nothing changed."""
         if self.store.cached(self._dirty) is not None:
             self.refresh()
-        with _CHECKED_LOCK:  # the next run of this process reads the world again (a 304)
-            _CHECKED.pop(self._process_key, None)
+        # the next run of this process reads the world again (a 304)
+        PROCESS.part(_Checked).drop(self._process_key)
 
     def remember(self, issue: Issue | None) -> None:
         """The factory changed ``issue`` (labels, state, comments): the snapshot says so

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import requests
 from github import Github, GithubException
 
+from harness.caches import PROCESS, Memo
 from harness.errors import DeferredError, ForgeError
 from harness.forge.github_budget import RequestBudget
 from harness.model.retry import server_wait
@@ -43,13 +44,12 @@ class _Pacer:
             self._last = time.monotonic()
 
 
-_PACERS: dict[str, _Pacer] = {}
-_PACERS_LOCK = threading.Lock()
+class _Pacers(Memo[_Pacer]):
+    """One pacer per API, shared by every thread of the process."""
 
 
 def _pacer(api_url: str) -> _Pacer:
-    with _PACERS_LOCK:
-        return _PACERS.setdefault(api_url, _Pacer())
+    return PROCESS.part(_Pacers).get(api_url, _Pacer)
 
 
 class GitHubRest:

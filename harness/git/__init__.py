@@ -2,4 +2,4 @@
 
 from harness.git.repo import GitRepo
 
-__all__ = ["GitRepo"]
+__all__ = ("GitRepo",)

@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from types import MappingProxyType
 
 _CLOCK = threading.local()
 
@@ -68,12 +69,14 @@ _IDENTITY = (
     "GIT_COMMITTER_EMAIL",
     "GIT_COMMITTER_DATE",
 )
-_DEFAULT_IDENTITY = {
-    "GIT_AUTHOR_NAME": "factory",
-    "GIT_AUTHOR_EMAIL": "factory@localhost",
-    "GIT_COMMITTER_NAME": "factory",
-    "GIT_COMMITTER_EMAIL": "factory@localhost",
-}
+_DEFAULT_IDENTITY = MappingProxyType(
+    {
+        "GIT_AUTHOR_NAME": "factory",
+        "GIT_AUTHOR_EMAIL": "factory@localhost",
+        "GIT_COMMITTER_NAME": "factory",
+        "GIT_COMMITTER_EMAIL": "factory@localhost",
+    }
+)
 
 
 def git_environment(extra: dict[str, str] | None = None) -> dict[str, str]:

@@ -38,9 +38,10 @@ import os
 import stat
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.caches import PROCESS, Memo
 from harness.errors import GitError
 from harness.git.env import run_git
 
@@ -296,52 +297,58 @@ class Guard:
                 mark.quick = quick
 
 
-_GUARDS: dict[Path, Guard] = {}
-_GUARDS_LOCK = threading.Lock()
+@dataclass
+class _Guards:
+    """The guards of the runs under way, by common git directory."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    by_common: dict[Path, Guard] = field(default_factory=dict)
 
 
 @contextlib.contextmanager
 def guarded(repo_path: Path) -> Iterator[Guard]:
     """For the length of a run on ``repo_path``: refuse a dangerous configuration now, then
     pin it. Runs that overlap share one guard (the first one in captures)."""
-    common = common_dir(repo_path)
-    with _GUARDS_LOCK:
-        guard = _GUARDS.get(common)
+    common, guards = common_dir(repo_path), PROCESS.part(_Guards)
+    with guards.lock:
+        guard = guards.by_common.get(common)
         if guard is None:
             guard = Guard(common)
             guard.check_config()
             guard.capture()
-            _GUARDS[common] = guard
+            guards.by_common[common] = guard
         guard.users += 1
     try:
         yield guard
     finally:
-        with _GUARDS_LOCK:
+        with guards.lock:
             guard.users -= 1
             if guard.users <= 0:
-                _GUARDS.pop(common, None)
+                guards.by_common.pop(common, None)
 
 
 def guard_for(repo_path: Path) -> Guard | None:
     """The guard of a run under way on the repository holding ``repo_path``, if any."""
-    with _GUARDS_LOCK:
-        if not _GUARDS:
+    guards = PROCESS.part(_Guards)
+    with guards.lock:
+        if not guards.by_common:
             return None
     try:
         common = common_dir(repo_path)
     except (OSError, GitError):
         return None
-    with _GUARDS_LOCK:
-        return _GUARDS.get(common)
+    with guards.lock:
+        return guards.by_common.get(common)
 
 
 def verify_all() -> None:
     """Check every guarded repository (cheap: a ``stat`` per watched file); raise
     ``GitIntegrityError`` if one moved. Called before each git command and after each
     sandboxed command."""
-    with _GUARDS_LOCK:
-        guards = list(_GUARDS.values())
-    for guard in guards:
+    guards = PROCESS.part(_Guards)
+    with guards.lock:
+        under_way = list(guards.by_common.values())
+    for guard in under_way:
         guard.verify()
 
 
@@ -359,8 +366,8 @@ def rescan_worktrees(repo_path: Path) -> None:
         guard.rescan_worktrees()
 
 
-_CLEAN: dict[Path, tuple[object, ...]] = {}  # common dir -> its config files' stat when clean
-_CLEAN_LOCK = threading.Lock()
+class _Clean(Memo[tuple[object, ...]]):
+    """Common git directory -> its configuration files' ``stat`` when last found clean."""
 
 
 def check_repository(repo_path: Path) -> None:
@@ -372,9 +379,7 @@ def check_repository(repo_path: Path) -> None:
         return  # not there: git itself will say so
     files = config_files(common)
     seen = tuple((f, _stat_key(f)) for f in files)
-    with _CLEAN_LOCK:
-        if _CLEAN.get(common) == seen:
-            return
+    if PROCESS.part(_Clean).peek(common) == seen:
+        return
     check_config_files(files)
-    with _CLEAN_LOCK:
-        _CLEAN[common] = seen
+    PROCESS.part(_Clean).put(common, seen)

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from harness.caches import PROCESS, Locks
 from harness.errors import GitError
 from harness.git.repo import GitRepo
 
@@ -25,13 +26,14 @@ esac
 """
 _NO_HELPERS = ("-c", "credential.helper=", "-c", "core.askPass=")
 TRACKING = "refs/factory/remote"
-_LOCKS: dict[Path, threading.Lock] = {}
-_LOCKS_GUARD = threading.Lock()
+
+
+class _RemoteLocks(Locks):
+    """One per repository: its fetches and pushes, one at a time."""
 
 
 def _lock(repo: GitRepo) -> threading.Lock:
-    with _LOCKS_GUARD:
-        return _LOCKS.setdefault(repo.path, threading.Lock())
+    return PROCESS.part(_RemoteLocks).get(repo.path, threading.Lock)
 
 
 class Remote:

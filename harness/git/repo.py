@@ -21,7 +21,7 @@ from harness.errors import GitError
 from harness.git import integrity, shape
 from harness.git.env import git_seconds, run_git
 
-__all__ = ["GitRepo", "git_seconds"]
+__all__ = ("GitRepo", "git_seconds")
 
 # commands that read a working tree's untracked files: in a linked worktree (where agents
 # work) none runs before the tree is checked for ``.git`` entries below its root

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from harness.artifacts import GateResult, gates_failed
+from harness.artifacts import GateReport, GateResult, gates_failed
 from harness.config.globs import matching
 from harness.errors import ErrorKind, GitError, StepFailed
 
@@ -68,7 +68,7 @@ class UnsafeTree(StepFailed):
         why = f" {TREE_SHAPE}: {refused.evidence}" if say_why else ""
         super().__init__(
             f"{gates_failed([refused])}{why}",
-            {"gates": [refused.model_dump()], "passed": False},
+            GateReport(gates=[refused], passed=False),
             ErrorKind.GATE,
         )
 

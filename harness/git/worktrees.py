@@ -16,6 +16,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from harness.caches import PROCESS, Memo
 from harness.errors import GitError
 from harness.git import integrity
 from harness.git.branches import issue_of
@@ -40,14 +41,16 @@ def default_worktree_root(state_dir: Path) -> Path:
     return state_dir / "worktrees"
 
 
-_COMMON: dict[Path, Path] = {}  # repository -> its common git directory
+class _Commons(Memo[Path]):
+    """Repository -> its common git directory."""
 
 
 def _common_dir(repo: GitRepo) -> Path:
-    if repo.path not in _COMMON:
+    def find() -> Path:
         common = Path(repo.git("rev-parse", "--git-common-dir").strip())
-        _COMMON[repo.path] = common if common.is_absolute() else (repo.path / common).resolve()
-    return _COMMON[repo.path]
+        return common if common.is_absolute() else (repo.path / common).resolve()
+
+    return PROCESS.part(_Commons).get(repo.path, find)
 
 
 class WorktreeManager:
@@ -55,6 +58,12 @@ class WorktreeManager:
         self.repo = repo
         self.base_dir = base_dir.resolve()  # git records real paths
         self._common = _common_dir(repo)
+
+    @classmethod
+    def of(cls, repo: GitRepo, state_dir: Path) -> WorktreeManager:
+        """The factory's worktrees of ``repo`` for the state ``state_dir``: the one builder
+        every run, command and check uses."""
+        return cls(repo, default_worktree_root(state_dir))
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:

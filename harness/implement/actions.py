@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from types import MappingProxyType
 
-from harness.artifacts import GateResult, IssueSpec, PrCandidate, gates_failed
+from harness.artifacts import (
+    Assignment,
+    Commit,
+    GateReport,
+    IssueSpec,
+    PrCandidate,
+    SetupRun,
+    Tested,
+    Worktree,
+    gates_failed,
+)
 from harness.engine.actions import action
 from harness.engine.context import StepContext
 from harness.errors import ErrorKind, FactoryError, GitError, StepFailed
 from harness.faults import fault_point
 from harness.forge import neutral
-from harness.forge.base import set_state
+from harness.forge.base import Label, set_state
 from harness.git import integrity, shape
 from harness.git.branches import branch_name
 from harness.git.repo import GitRepo
-from harness.git.worktrees import WorktreeManager, default_worktree_root
+from harness.git.worktrees import WorktreeManager
 from harness.implement import gates as g
 from harness.implement.feedback import previous_attempt
 from harness.implement.spec import forge_spec, triage_spec
@@ -28,15 +38,15 @@ from harness.triage.prescreen import issue_sha256
 
 def manager(ctx: StepContext) -> WorktreeManager:
     services = ctx.services
-    return WorktreeManager(services.repo, default_worktree_root(services.settings.state_dir))
+    return WorktreeManager.of(services.repo, services.settings.state_dir)
 
 
 def worktree(ctx: StepContext) -> Path:
     """The run's worktree, re-created from its branch if it vanished (e.g. after a reboot)."""
-    info = ctx.outputs["worktree"]
-    path = Path(info["path"])
+    info = ctx.output("worktree", Worktree)
+    path = Path(info.path)
     if not path.is_dir():
-        path = manager(ctx).create(info["branch"], info["base_sha"])
+        path = manager(ctx).create(info.branch, info.base_sha)
     return path
 
 
@@ -44,106 +54,105 @@ def sandbox(ctx: StepContext, path: Path, timeout_s: float) -> Sandbox:
     return worktree_sandbox(ctx.services.settings, path, Limits(timeout_s=timeout_s))
 
 
-PREPARE = {"prepare": "implement.prepare"}
-WORKTREE = {"worktree": "implement.worktree"}
-COMMIT = {"commit": "implement.commit"}
+PREPARE = MappingProxyType({"prepare": "implement.prepare"})
+WORKTREE = MappingProxyType({"worktree": "implement.worktree"})
+COMMIT = MappingProxyType({"commit": "implement.commit"})
 
 
-@action("implement.prepare", consumes=(IssueSpec,))
-def prepare(ctx: StepContext) -> dict[str, Any]:
-    assert ctx.issue is not None
-    spec = triage_spec(ctx.services.store, ctx.issue) or forge_spec(ctx.services.forge, ctx.issue)
-    if spec is None or spec["decision"] != "accept":
-        raise FactoryError(f"issue {ctx.issue} has no accepted triage decision")
-    current = ctx.services.forge.get_issue(ctx.issue)
-    ctx.services.forge.remove_labels(ctx.issue, ["factory:failed", "factory:needs-human"])
-    ctx.services.forge.add_labels(ctx.issue, ["factory:in-progress"])
-    previous = previous_attempt(ctx.services.store, ctx.services.repo, ctx.issue, ctx.run_id)
-    return {
-        **spec,
-        "edited_since_triage": issue_sha256(current) != spec["issue_sha256"],
-        "previous": previous.to_json() if previous else None,
-    }
+@action("implement.prepare", produces=Assignment, consumes=(IssueSpec,))
+def prepare(ctx: StepContext) -> Assignment:
+    spec = triage_spec(ctx.services.store, ctx.number) or forge_spec(ctx.services.forge, ctx.number)
+    if spec is None or spec.decision != "accept":
+        raise FactoryError(f"issue {ctx.number} has no accepted triage decision")
+    current = ctx.services.forge.get_issue(ctx.number)
+    ctx.services.forge.remove_labels(ctx.number, [Label.FAILED, Label.NEEDS_HUMAN])
+    ctx.services.forge.add_labels(ctx.number, [Label.IN_PROGRESS])
+    previous = previous_attempt(ctx.services.store, ctx.services.repo, ctx.number, ctx.run_id)
+    return spec.model_copy(
+        update={
+            "edited_since_triage": issue_sha256(current) != spec.issue_sha256,
+            "previous": previous.to_json() if previous else None,
+        }
+    )
 
 
-@action("implement.worktree", needs=PREPARE)
-def make_worktree(ctx: StepContext) -> dict[str, Any]:
-    assert ctx.issue is not None
+@action("implement.worktree", produces=Worktree, needs=PREPARE)
+def make_worktree(ctx: StepContext) -> Worktree:
     repo = ctx.services.repo
     production = ctx.services.settings.config.production_branch
     base = repo.rev_parse(f"refs/heads/{production}")
     if base is None:
         raise FactoryError(f"production branch {production!r} does not exist")
-    branch = branch_name(ctx.issue, ctx.outputs["prepare"]["title"], salt=ctx.run_id)
-    previous = ctx.outputs["prepare"].get("previous") or {}
+    assignment = ctx.output("prepare", Assignment)
+    branch = branch_name(ctx.number, assignment.title, salt=ctx.run_id)
+    previous = assignment.previous or {}
     # made on production; the setup step moves it to where the work starts after setting up
     # through the egress proxy on production's tree (a change's own code gets no network)
-    path = manager(ctx).create(branch, base)
-    made = {"path": str(path), "branch": branch, "base_sha": base, "start_sha": base}
-    if not previous or repo.rev_parse(previous["head"]) is None:
+    path = str(manager(ctx).create(branch, base))
+    made = Worktree(path=path, branch=branch, base_sha=base, start_sha=base)
+    head = str(previous.get("head") or "")
+    if not head or repo.rev_parse(head) is None:
         return made
+    continues = str(previous["branch"])
     if previous.get("conflict"):
         # production moved and the refused change no longer merged: it is merged onto the
         # new production, each conflict left between git's markers for the implementer
         start, conflicts = repo.conflicted_commit(
-            base, previous["head"], f"Issue {ctx.issue}: {previous['branch']} on {base[:12]}"
+            base, head, f"Issue {ctx.number}: {continues} on {base[:12]}"
         )
-        return {**made, "start_sha": start, "conflicts": conflicts, "continues": previous["branch"]}
+        update: dict[str, object] = {"start_sha": start, "conflicts": conflicts}
+        return made.model_copy(update={**update, "continues": continues})
     if previous.get("resume"):
         # a fix, not a re-roll: continue from the refused attempt's work; the change is still
         # measured (gates, review) against the production commit it started from
-        return {
-            **made,
-            "base_sha": previous["base_sha"],
-            "start_sha": previous["head"],
-            "continues": previous["branch"],
-        }
+        base_sha = str(previous["base_sha"])
+        return made.model_copy(
+            update={"base_sha": base_sha, "start_sha": head, "continues": continues}
+        )
     return made
 
 
-@action("implement.setup", needs=WORKTREE)
-def setup(ctx: StepContext) -> dict[str, Any]:
+@action("implement.setup", produces=SetupRun, needs=WORKTREE)
+def setup(ctx: StepContext) -> SetupRun:
     """``commands.setup`` in the sandbox, on the production tree before any agent works.
 
     It reaches the allowed hosts through the egress proxy (installing dependencies); what it
     creates is never committed."""
     commands = ctx.services.settings.config.commands
-    path = worktree(ctx)
-    info = ctx.outputs["worktree"]
-    start = info.get("start_sha", info["base_sha"])
-    prepared = prepare_worktree(ctx.services.settings, path, info["base_sha"], start)
+    path, info = worktree(ctx), ctx.output("worktree", Worktree)
+    prepared = prepare_worktree(ctx.services.settings, path, info.base_sha, info.start_sha)
     integrity.verify_all()  # git's configuration outside the worktree is as it was
     runs = [r for r in (prepared.online, prepared.offline) if r is not None]
     ctx.timings["subprocess_s"] += sum(r.duration_s for r in runs)
-    outputs: dict[str, Any] = {
-        "command": commands.setup,
-        "exit_code": runs[-1].exit_code if runs else 0,
-        "output": prepared.output[-10_000:],
-        "offline_again_for": list(prepared.inputs_changed),
-        "network": prepared.network.model_dump(mode="json") if prepared.network else None,
-        "artifacts": GitRepo(path).untracked(),
-    }
+    outputs = SetupRun(
+        command=commands.setup,
+        exit_code=runs[-1].exit_code if runs else 0,
+        output=prepared.output[-10_000:],
+        offline_again_for=list(prepared.inputs_changed),
+        network=prepared.network,
+        artifacts=GitRepo(path).untracked(),
+    )
     if prepared.problem is not None:
         raise StepFailed(f"setup: {prepared.problem}", outputs)
     return outputs
 
 
-@action("implement.test", needs=WORKTREE)
-def run_tests(ctx: StepContext) -> dict[str, Any]:
+@action("implement.test", produces=Tested, needs=WORKTREE)
+def run_tests(ctx: StepContext) -> Tested:
     commands = ctx.services.settings.config.commands
     path = worktree(ctx)
     tree = GitRepo(path).stage_tree(exclude=ctx.outputs.get("setup", {}).get("artifacts", []))
     result = sandbox(ctx, path, commands.test_timeout_s).run(commands.test)
     integrity.verify_all()
     ctx.timings["subprocess_s"] += result.duration_s
-    outputs = {
-        "command": commands.test,
-        "exit_code": result.exit_code,
-        "output": result.output[-20_000:],
-        "limit_hit": result.limit_hit,
-        "duration_s": round(result.duration_s, 3),
-        "tree": tree,
-    }
+    outputs = Tested(
+        command=commands.test,
+        exit_code=result.exit_code,
+        output=result.output[-20_000:],
+        limit_hit=result.limit_hit,
+        duration_s=round(result.duration_s, 3),
+        tree=tree,
+    )
     if result.exit_code != 0:
         raise StepFailed(
             f"tests failed: `{commands.test}` exited {result.exit_code}", outputs, ErrorKind.TESTS
@@ -151,31 +160,33 @@ def run_tests(ctx: StepContext) -> dict[str, Any]:
     return outputs
 
 
-@action("implement.commit", needs={**WORKTREE, **PREPARE, "test": "implement.test"})
-def commit(ctx: StepContext) -> dict[str, Any]:
+@action(
+    "implement.commit", produces=Commit, needs={**WORKTREE, **PREPARE, "test": "implement.test"}
+)
+def commit(ctx: StepContext) -> Commit:
     ctx.check_lease()
     path = worktree(ctx)
-    info, spec = ctx.outputs["worktree"], ctx.outputs["prepare"]
+    info, spec = ctx.output("worktree", Worktree), ctx.output("prepare", Assignment)
     repo = GitRepo(path)
-    subject = neutral.plain(spec["title"], limit=72)  # a commit message is read by GitHub too
+    subject = neutral.plain(spec.title, limit=72)  # a commit message is read by GitHub too
     message = f"{subject}\n\nFactory change for issue {ctx.issue} (run {ctx.run_id})."
-    tested = ctx.outputs["test"]["tree"]  # commit what the tests ran on, nothing made since
+    tested = ctx.output("test", Tested).tree  # commit what the tests ran on, nothing made since
     # a conflict's resolution is one commit on production: the merge it started from, with
     # its conflict markers, stays out of the history
-    onto = info["base_sha"] if "conflicts" in info else None
+    onto = info.base_sha if info.conflicts is not None else None
     head = repo.commit_tree(tested, message, parent=onto) or repo.rev_parse("HEAD")
-    if head is None or head == info["base_sha"]:
+    if head is None or head == info.base_sha:
         raise StepFailed("the implementer changed nothing", {"head": head})
-    previous = spec.get("previous") or {}
-    merged_cleanly = info.get("conflicts") == []  # production moved on again: it merges now
-    if head == info.get("start_sha") and previous.get("automatic") and not merged_cleanly:
+    automatic = (spec.previous or {}).get("automatic")
+    merged_cleanly = info.conflicts == []  # production moved on again: it merges now
+    if head == info.start_sha and automatic and not merged_cleanly:
         # the validation asked for a fix; after a person's retry (a hold-out updated, a broken
         # baseline repaired) the same change may be right and is validated again
         raise StepFailed(
             "the implementer changed nothing since the refused attempt", {"head": head}
         )
     fault_point("implement.commit.made")
-    return {"head": head, "base": info["base_sha"], "tree": repo.tree_of(head)}
+    return Commit(head=head, base=info.base_sha, tree=repo.tree_of(head))
 
 
 def fix_attempts(ctx: StepContext) -> int:
@@ -193,7 +204,7 @@ def fix_attempts(ctx: StepContext) -> int:
 
 
 @action("implement.declined")
-def declined(ctx: StepContext) -> dict[str, Any]:
+def declined(ctx: StepContext) -> dict[str, object]:
     """An agent may decline (``outcome: blocked`` with a reason): the request cannot be done
     within the mission and the rules. The run stops and a person decides (needs-human)."""
     of = str(ctx.step.params.get("step", ""))
@@ -207,14 +218,14 @@ def declined(ctx: StepContext) -> dict[str, Any]:
     )
 
 
-@action("implement.gates", needs={**PREPARE, **COMMIT})
-def gates(ctx: StepContext) -> dict[str, Any]:
+@action("implement.gates", produces=GateReport, needs={**PREPARE, **COMMIT})
+def gates(ctx: StepContext) -> GateReport:
     services, rules = ctx.services, ctx.services.settings.governance.rules
     limits = services.settings.config.gates
-    head, base = ctx.outputs["commit"]["head"], ctx.outputs["commit"]["base"]
+    made = ctx.output("commit", Commit)
+    head, base = made.head, made.base
     repo = services.repo
     attempts = fix_attempts(ctx)
-    assert ctx.issue is not None
     numstat = repo.diff_numstat(base, head)
     protected = list(rules.protected_paths)
     results = [
@@ -223,19 +234,15 @@ def gates(ctx: StepContext) -> dict[str, Any]:
         g.protected_paths_gate(sorted(p for _, _, p in numstat), protected),
         g.tree_shape_gate(shape.tree_problems(repo, base, head, protected)),
         g.secrets_gate(repo.diff_text(base, head, max_bytes=5_000_000)),
-        g.tests_gate(ctx.outputs.get("test"), ctx.outputs["commit"]["tree"]),
+        g.tests_gate(ctx.output("test", Tested) if "test" in ctx.outputs else None, made.tree),
         g.fix_attempts_gate(attempts, rules.max_fix_attempts),
-        g.budget_gate(services.store.spend(issue=ctx.issue), rules.budgets.per_issue_usd),
+        g.budget_gate(services.store.spend(issue=ctx.number), rules.budgets.per_issue_usd),
     ]
-    outputs = {
-        "gates": [r.model_dump() for r in results],
-        "passed": all(r.passed for r in results),
-        "fix_attempts": attempts,
-    }
-    if not outputs["passed"]:
+    report = GateReport(gates=results, passed=all(r.passed for r in results), fix_attempts=attempts)
+    if not report.passed:
         failed = [r for r in results if not r.passed]
-        raise StepFailed(gates_failed(failed), outputs, ErrorKind.GATE)
-    return outputs
+        raise StepFailed(gates_failed(failed), report, ErrorKind.GATE)
+    return report
 
 
 def _pr_body(ctx: StepContext) -> str:
@@ -272,39 +279,39 @@ def _pr_body(ctx: StepContext) -> str:
     needs={**PREPARE, **WORKTREE, **COMMIT, "gates": "implement.gates"},
 )
 def open_pr(ctx: StepContext) -> PrCandidate:
-    assert ctx.issue is not None
     ctx.check_lease()
     services = ctx.services
-    info, head = ctx.outputs["worktree"], ctx.outputs["commit"]["head"]
-    if services.repo.rev_parse(f"refs/heads/{info['branch']}") != head:
-        raise StepFailed(f"branch {info['branch']} moved after the gates passed", {}, ErrorKind.GIT)
+    info, made = ctx.output("worktree", Worktree), ctx.output("commit", Commit)
+    if services.repo.rev_parse(f"refs/heads/{info.branch}") != made.head:
+        raise StepFailed(f"branch {info.branch} moved after the gates passed", {}, ErrorKind.GIT)
     record_ci = getattr(services.forge, "record_ci", None)
     if record_ci is not None:  # the local forge's CI is the sandboxed test run on this commit
-        record_ci(head, "success")
-    title = f"{neutral.plain(ctx.outputs['prepare']['title'], limit=80)} (issue {ctx.issue})"
+        record_ci(made.head, "success")
+    assignment = ctx.output("prepare", Assignment)
+    title = f"{neutral.plain(assignment.title, limit=80)} (issue {ctx.number})"
     pr = services.forge.open_pr(
-        ctx.issue, info["branch"], services.settings.config.production_branch, title, _pr_body(ctx)
+        ctx.number, info.branch, services.settings.config.production_branch, title, _pr_body(ctx)
     )
     fault_point("implement.pr.created")
-    services.forge.remove_labels(ctx.issue, ["factory:in-progress"])
-    services.forge.add_labels(ctx.issue, ["factory:needs-review"])
+    services.forge.remove_labels(ctx.number, [Label.IN_PROGRESS])
+    services.forge.add_labels(ctx.number, [Label.NEEDS_REVIEW])
     services.forge.post_comment(
-        ctx.issue,
-        f"implement:pr:{info['branch']}",
-        services.templates.render("comments/pr_opened.md.j2", pr=pr.number, branch=info["branch"]),
+        ctx.number,
+        f"implement:pr:{info.branch}",
+        services.templates.render("comments/pr_opened.md.j2", pr=pr.number, branch=info.branch),
     )
-    manager(ctx).remove(Path(info["path"]))  # the branch holds the work; validation checks out anew
-    prepared, gated = ctx.outputs["prepare"], ctx.outputs["gates"]
+    manager(ctx).remove(Path(info.path))  # the branch holds the work; validation checks out anew
+    gated = ctx.output("gates", GateReport)
     return PrCandidate(
         pr=pr.number,
-        branch=info["branch"],
-        head=head,
-        base=ctx.outputs["commit"]["base"],
-        gates=[GateResult.model_validate(g) for g in gated["gates"]],
-        fix_attempts=int(gated.get("fix_attempts", 0)),
+        branch=info.branch,
+        head=made.head,
+        base=made.base,
+        gates=gated.gates,
+        fix_attempts=gated.fix_attempts,
         implement_run=ctx.run_id,
-        spec=IssueSpec.from_outputs(prepared),
-        triage_run=prepared.get("triage_run"),
+        spec=IssueSpec.from_outputs(assignment.model_dump()),
+        triage_run=assignment.triage_run,
     )
 
 
@@ -326,8 +333,8 @@ def _outcome_label(ctx: StepContext) -> str:
     failures = ctx.failures
     kinds = {str(f.get("kind")) for f in failures.values()}
     if kinds & NEEDS_HUMAN or any(f.get("fatal") for f in failures.values()):
-        return "factory:needs-human"
-    return "factory:failed"
+        return Label.NEEDS_HUMAN
+    return Label.FAILED
 
 
 def _keep_tested(ctx: StepContext) -> bool:
@@ -344,7 +351,7 @@ def _keep_tested(ctx: StepContext) -> bool:
         if s.step_id == "test" and (s.outputs or {}).get("tree")
     ]
     if "commit" not in ctx.outputs and tested and Path(info["path"]).is_dir():
-        message = f"Unfinished: not proposed (issue {ctx.issue}, run {ctx.run_id})"
+        message = f"Unfinished: not proposed (issue {ctx.number}, run {ctx.run_id})"
         GitRepo(Path(info["path"])).commit_tree(tested[-1], message)
     return ctx.services.repo.rev_parse(f"refs/heads/{info['branch']}") not in (
         None,
@@ -353,14 +360,13 @@ def _keep_tested(ctx: StepContext) -> bool:
 
 
 @action("implement.fail")
-def fail(ctx: StepContext) -> dict[str, Any]:
+def fail(ctx: StepContext) -> dict[str, object]:
     """Label the issue and explain why, once per run; the branch is kept for inspection."""
-    assert ctx.issue is not None
     forge = ctx.services.forge
     label = _outcome_label(ctx)
     failure = ctx.last_failure()
     failed = list(ctx.failures.values())
-    test: dict[str, Any] = next((f for f in reversed(failed) if f.get("kind") == "tests"), {})
+    test: dict[str, object] = next((f for f in reversed(failed) if f.get("kind") == "tests"), {})
     gates_failed = [  # as the comment shows them, whatever fields a gate's evidence lacks
         {"name": str(x.get("name") or "a gate"), "evidence": str(x.get("evidence") or "")}
         for f in failed
@@ -368,7 +374,7 @@ def fail(ctx: StepContext) -> dict[str, Any]:
         for x in f.get("gates") or []
         if isinstance(x, dict) and not x.get("passed")
     ]
-    set_state(forge, ctx.issue, label)
+    set_state(forge, ctx.number, label)
     try:
         kept: bool | None = _keep_tested(ctx)
     except GitError:  # git refused (its configuration moved): the comment says less
@@ -383,7 +389,7 @@ def fail(ctx: StepContext) -> dict[str, Any]:
         test_output=sanitize_outbound(str(test.get("output", ""))[-1500:], limit=1600),
         gates=gates_failed,
     )
-    forge.post_comment(ctx.issue, f"implement:{label}:{ctx.run_id}", body)
+    forge.post_comment(ctx.number, f"implement:{label}:{ctx.run_id}", body)
     if ctx.outputs.get("worktree", {}).get("path"):  # the branch is kept; the checkout is not
         manager(ctx).remove(Path(ctx.outputs["worktree"]["path"]))
     return {"label": label, "reason": failure.error}

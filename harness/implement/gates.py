@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
-from harness.artifacts import GateResult
+from harness.artifacts import GateResult, Tested
 from harness.config.globs import protected_hits
 from harness.git import shape
 from harness.git.repo import FileChange
@@ -76,17 +75,15 @@ def secrets_gate(diff: str) -> GateResult:
     return _gate("secrets", True, "no secret pattern in the added lines")
 
 
-def tests_gate(test: dict[str, Any] | None, final_tree: str) -> GateResult:
-    if not test:
+def tests_gate(test: Tested | None, final_tree: str | None) -> GateResult:
+    if test is None:
         return _gate("tests_green", False, "the test command did not run")
-    same = test.get("tree") == final_tree
-    ok = test.get("exit_code") == 0 and same
+    same = test.tree == final_tree
     where = "on the final commit" if same else "NOT on the final commit (changed after the tests)"
     return _gate(
         "tests_green",
-        ok,
-        f"`{test.get('command')}` exited {test.get('exit_code')} {where} "
-        f"in {test.get('duration_s', 0):.1f}s",
+        test.exit_code == 0 and same,
+        f"`{test.command}` exited {test.exit_code} {where} in {test.duration_s:.1f}s",
     )
 
 

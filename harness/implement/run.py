@@ -9,7 +9,7 @@ import socket
 from harness.engine.context import Lease, Services
 from harness.engine.runner import Engine, RunOutcome, check_kill_switch
 from harness.errors import UsageError
-from harness.forge.base import Issue
+from harness.forge.base import Issue, Label
 
 LEASE_TTL_S = 4 * 3600.0
 
@@ -40,20 +40,20 @@ def waits_for_approval(services: Services, issue: Issue) -> bool:
     return (
         triage.untrusted_requires_label
         and issue.author not in triage.trusted_authors
-        and "factory:approved" not in issue.labels
+        and Label.APPROVED not in issue.labels
     )
 
 
 def _check_ready(services: Services, issue: Issue) -> None:
     number = issue.number
-    if "factory:accepted" not in issue.labels:
+    if Label.ACCEPTED not in issue.labels:
         raise UsageError(f"issue {number} is not an open issue accepted by triage")
-    if "factory:needs-review" in issue.labels or "factory:merged" in issue.labels:
+    if Label.NEEDS_REVIEW in issue.labels or Label.MERGED in issue.labels:
         raise UsageError(f"issue {number} already has a pull request")
     if waits_for_approval(services, issue):
         raise UsageError(
             f"issue {number} is from an untrusted author and waits for a maintainer's "
-            "factory:approved label (factory_rules.md: triage.untrusted_requires_label)"
+            f"{Label.APPROVED} label (factory_rules.md: triage.untrusted_requires_label)"
         )
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Any
 
-from harness.artifacts import IssueSpec
+from pydantic import ValidationError
+
+from harness.artifacts import Assignment, IssueSpec
 from harness.forge.base import Forge
 from harness.forge.markers import Markers
 from harness.store.db import Store
@@ -23,21 +24,18 @@ _SPEC_KEYS = (
 )
 
 
-def triage_spec(store: Store, issue: int) -> dict[str, Any] | None:
+def triage_spec(store: Store, issue: int) -> Assignment | None:
     """The newest applied triage decision for ``issue`` with the sanitised text it judged:
-    the ``IssueSpec`` triage handed on, found by type and issue (never by a step's id)."""
+    the ``IssueSpec`` triage handed on, found by type and issue (never by a step's id), whole,
+    with the run that made it."""
     found = store.artifacts(IssueSpec, issue, limit=1)
     if not found:
         return None
     run_id, spec = found[0]
-    return {
-        "number": issue,
-        **spec.model_dump(mode="json", include=set(_SPEC_KEYS)),
-        "triage_run": run_id,
-    }
+    return Assignment(**dict(spec), triage_run=run_id)
 
 
-def spec_block(markers: Markers, issue: int, spec: dict[str, Any]) -> str:
+def spec_block(markers: Markers, issue: int, spec: dict[str, object]) -> str:
     """Issue ``issue``'s accepted spec as a hidden block of its triage comment, signed for that
     issue (base64 JSON, so nothing in it can end the HTML comment): a runner with no state of
     its own reads it back, and only on the issue it was made for."""
@@ -45,7 +43,7 @@ def spec_block(markers: Markers, issue: int, spec: dict[str, Any]) -> str:
     return markers.block("spec", issue, base64.b64encode(data).decode())
 
 
-def forge_spec(forge: Forge, issue: int) -> dict[str, Any] | None:
+def forge_spec(forge: Forge, issue: int) -> Assignment | None:
     """The spec from the factory's own triage comment (a comment by anyone else, a block
     whose signature does not hold for this issue, or one that does not parse, counts as
     none)."""
@@ -59,4 +57,7 @@ def forge_spec(forge: Forge, issue: int) -> dict[str, Any] | None:
         return None
     if not isinstance(data, dict) or set(data) != set(_SPEC_KEYS):
         return None
-    return {"number": issue, **data, "triage_run": None}
+    try:
+        return Assignment(number=issue, **data)
+    except ValidationError:
+        return None

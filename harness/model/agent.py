@@ -12,15 +12,20 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from harness.errors import ModelError, ToolError
 from harness.model.base import CallRecord, Model, Usage
 from harness.model.blocks import (
+    Block,
     Handler,
+    Message,
+    Request,
+    Response,
     ToolOutput,
     assistant_blocks,
     result_content,
+    text_block,
     without_images,
 )
 from harness.model.pricing import cost_usd
@@ -31,7 +36,7 @@ from harness.model.tools import message, tool_defs, validate_input
 MAX_TOOL_RESULT = 20_000
 MAX_CUT_TURNS = 2
 
-__all__ = ["AgentResult", "AgentSpec", "Handler", "ToolOutput", "cap", "checked_call", "run_agent"]
+__all__ = ("AgentResult", "AgentSpec", "Handler", "ToolOutput", "cap", "checked_call", "run_agent")
 
 
 @dataclass(frozen=True)
@@ -51,16 +56,16 @@ class AgentSpec:
 
 
 class AgentHooks(Protocol):
-    def before_call(self, request: dict[str, Any]) -> None: ...
+    def before_call(self, request: Request) -> None: ...
     def after_call(self, record: CallRecord) -> None: ...
 
 
 @dataclass
 class AgentResult:
-    output: dict[str, Any]
+    output: dict[str, object]  # the output tool's input, valid for its schema
     turns: int
     calls: list[CallRecord] = field(default_factory=list)
-    messages: list[dict[str, Any]] = field(default_factory=list)  # images left out
+    messages: list[Message] = field(default_factory=list)  # images left out
 
 
 def cap(text: str, limit: int = MAX_TOOL_RESULT) -> str:
@@ -70,8 +75,8 @@ def cap(text: str, limit: int = MAX_TOOL_RESULT) -> str:
 
 
 def _run_tool(
-    name: str, data: dict[str, Any], handlers: Mapping[str, Handler]
-) -> tuple[str | list[Any], bool]:
+    name: str, data: dict[str, object], handlers: Mapping[str, Handler]
+) -> tuple[str | list[Block], bool]:
     handler = handlers.get(name)
     if handler is None:
         return f"unknown tool {name!r}; available: {', '.join(sorted(handlers)) or 'none'}", True
@@ -84,14 +89,14 @@ def _run_tool(
         return cap(str(exc)) or "(empty)", True
 
 
-def _result(use: dict[str, Any], content: str | list[Any], is_error: bool) -> dict[str, Any]:
-    block: dict[str, Any] = {"type": "tool_result", "tool_use_id": use["id"], "content": content}
+def _result(use: Block, content: str | list[Block], is_error: bool) -> Block:
+    block: Block = {"type": "tool_result", "tool_use_id": use["id"], "content": content}
     if is_error:
         block["is_error"] = True
     return block
 
 
-def _stopped(spec: AgentSpec, response: dict[str, Any], turn: int) -> None:
+def _stopped(spec: AgentSpec, response: Response, turn: int) -> None:
     """Raise for the stop reasons that end the step."""
     reason = response.get("stop_reason")
     if reason == "refusal":
@@ -108,9 +113,7 @@ def _stopped(spec: AgentSpec, response: dict[str, Any], turn: int) -> None:
         )
 
 
-def checked_call(
-    model: Model, hooks: AgentHooks, request: dict[str, Any]
-) -> tuple[dict[str, Any], CallRecord]:
+def checked_call(model: Model, hooks: AgentHooks, request: Request) -> tuple[Response, CallRecord]:
     """One model call: the hooks' checks before it (they raise to refuse it), then the call,
     priced (only the real API costs anything) and handed to the hooks as a record."""
     hooks.before_call(request)
@@ -137,36 +140,35 @@ class _Loop:
     ) -> None:
         self.model, self.spec, self.handlers, self.hooks = model, spec, handlers, hooks
         task = spec.task if spec.task.strip() else message("begin")
-        self.messages: list[dict[str, Any]] = [
-            {"role": "user", "content": [{"type": "text", "text": task}]}
-        ]
-        self.base = {
+        self.messages: list[Message] = [{"role": "user", "content": [text_block(task)]}]
+        self.base: Request = {
             "model": spec.model,
             "max_tokens": spec.max_tokens,
+            "messages": [],
             "system": system_blocks(spec.governance, spec.instructions),
             "tools": tool_defs([*spec.tools, spec.output_tool]),
-            **call_options(spec.model, spec.role, spec.thinking, spec.effort),
         }
+        call_options(self.base, spec.role, spec.thinking, spec.effort)
         self.result = AgentResult(output={}, turns=0)
         self.invalid = 0
         self.cuts = 0
 
-    def call(self) -> dict[str, Any]:
-        request = {**self.base, "messages": with_moving_breakpoint(self.messages)}
+    def call(self) -> Response:
+        request: Request = {**self.base, "messages": with_moving_breakpoint(self.messages)}
         response, record = checked_call(self.model, self.hooks, request)
         self.result.calls.append(record)
         return response
 
-    def add_turn(self, response: dict[str, Any], resumed: bool) -> list[dict[str, Any]]:
+    def add_turn(self, response: Response, resumed: bool) -> list[Block]:
         """Append the assistant turn (continuing a paused one); return its tool uses."""
         content = assistant_blocks(response)
         if resumed:
             self.messages[-1]["content"].extend(content)
         else:
-            self.messages.append({"role": "assistant", "content": content or [dict(_ELLIPSIS)]})
+            self.messages.append({"role": "assistant", "content": content or [text_block("…")]})
         return [b for b in self.messages[-1]["content"] if b.get("type") == "tool_use"]
 
-    def cut(self, uses: list[dict[str, Any]]) -> None:
+    def cut(self, uses: list[Block]) -> None:
         spec = self.spec
         self.cuts += 1
         if self.cuts > MAX_CUT_TURNS:
@@ -176,13 +178,13 @@ class _Loop:
             )
         note = message("cut", output=spec.output_tool, max_tokens=str(spec.max_tokens))
         results = [_result(use, note, True) for use in uses]
-        self.messages.append({"role": "user", "content": results or [_text(note)]})
+        self.messages.append({"role": "user", "content": results or [text_block(note)]})
 
-    def tools(self, uses: list[dict[str, Any]]) -> bool:
+    def tools(self, uses: list[Block]) -> bool:
         """Run the turn's tool uses; True once the output tool got a valid input."""
         spec, results = self.spec, []
         for use in uses:
-            content: str | list[Any]
+            content: str | list[Block]
             if use["name"] == spec.output_tool:
                 problem = validate_input(spec.output_tool, use["input"])
                 if problem is None:
@@ -220,7 +222,7 @@ class _Loop:
                 self.cuts = 0
                 if not uses:
                     reminder = message("reminder", output=spec.output_tool)
-                    self.messages.append({"role": "user", "content": [_text(reminder)]})
+                    self.messages.append({"role": "user", "content": [text_block(reminder)]})
                 elif self.tools(uses):
                     return self.result
         finally:
@@ -228,13 +230,6 @@ class _Loop:
         raise ModelError(
             f"agent {spec.role} used all {spec.max_turns} turns without calling {spec.output_tool}"
         )
-
-
-_ELLIPSIS = {"type": "text", "text": "…"}
-
-
-def _text(text: str) -> dict[str, Any]:
-    return {"type": "text", "text": text}
 
 
 def run_agent(

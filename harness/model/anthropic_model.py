@@ -6,17 +6,19 @@ import os
 import random
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import anthropic
 
 from harness.errors import ConfigError, DeferredError, ModelError, QuotaError
-from harness.model.base import Request, Response
+from harness.model.blocks import Request, Response
 from harness.model.catalog import Listing
 from harness.model.ratelimit import RateLimiter
 from harness.model.retry import RETRYABLE, RetryPolicy, server_wait
 
 if TYPE_CHECKING:
+    from anthropic.types.message_create_params import MessageCreateParamsNonStreaming
+
     from harness.caches import Caches
 
 _QUOTA_WORDS = ("credit balance", "billing", "quota", "spend limit", "usage limit")
@@ -59,10 +61,11 @@ class AnthropicModel:
         while True:
             self.limiter.acquire()
             try:
-                raw = self._client.messages.with_raw_response.create(**request)
+                # the SDK names the same JSON with TypedDicts of its own
+                params = cast("MessageCreateParamsNonStreaming", request)
+                raw = self._client.messages.with_raw_response.create(**params)
                 self.limiter.release(raw.headers)
-                data: Response = raw.parse().model_dump(mode="json")
-                return data
+                return cast(Response, raw.parse().model_dump(mode="json"))
             except anthropic.APIStatusError as exc:
                 asked = server_wait(dict(exc.response.headers)) if exc.status_code == 429 else None
                 self.limiter.release(exc.response.headers, retry_after=asked)
@@ -112,7 +115,8 @@ class AnthropicModel:
         answers: dict[str, Response] = {}
         for line in self._client.messages.batches.results(batch.id):
             if line.result.type == "succeeded":
-                answers[line.custom_id] = mark_batched(line.result.message.model_dump(mode="json"))
+                answer = cast(Response, line.result.message.model_dump(mode="json"))
+                answers[line.custom_id] = mark_batched(answer)
         return answers
 
     def _classify(self, exc: anthropic.APIStatusError, attempt: int) -> float:

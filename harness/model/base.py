@@ -2,8 +2,9 @@
 
 Requests and responses are plain dicts shaped exactly like the Anthropic
 Messages API (``model``, ``max_tokens``, ``system``, ``tools``, ``messages`` …
-in; ``content``, ``stop_reason``, ``usage`` … out), so a real model, the
-scripted model and a replayed recording are interchangeable.
+in; ``content``, ``stop_reason``, ``usage`` … out; ``Request`` and ``Response`` name the
+keys the factory uses), so a real model, the scripted model and a replayed recording are
+interchangeable.
 """
 
 from __future__ import annotations
@@ -11,8 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-Request = dict[str, Any]
-Response = dict[str, Any]
+from harness.model.blocks import Counted, Request, Response
 
 
 class Model(Protocol):
@@ -37,7 +37,7 @@ class Usage:
 
     @classmethod
     def from_response(cls, response: Response) -> Usage:
-        raw = response.get("usage") or {}
+        raw: Counted = response.get("usage") or {}
         split = raw.get("cache_creation") or {}
         return cls(
             input_tokens=int(raw.get("input_tokens") or 0),

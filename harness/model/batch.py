@@ -7,10 +7,9 @@ batch's results (marked ``_batch`` so the call is priced at the batch rate)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from harness.errors import BatchPending
-from harness.model.base import Model, Request, Response
+from harness.model.base import Model
+from harness.model.blocks import Request, Response
 from harness.model.recording import request_sha256
 
 
@@ -43,5 +42,5 @@ class BatchCollector:
         return len(answers)
 
 
-def mark_batched(response: dict[str, Any]) -> dict[str, Any]:
+def mark_batched(response: Response) -> Response:
     return {**response, "_batch": True}

@@ -1,4 +1,5 @@
-"""Content blocks between the agent loop, its tools and the model.
+"""The Messages API's shapes (requests, responses, messages and their content blocks) and the
+content blocks between the agent loop, its tools and the model.
 
 A tool handler answers with text, or with a ``ToolOutput`` that also carries images; the
 loop turns either into a ``tool_result`` block. An assistant turn goes back to the model
@@ -11,9 +12,76 @@ import copy
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Required, TypedDict, cast
 
 IMAGE_TOKENS = 1600  # the most one image can cost (a long side of at most 1568 px)
+
+
+class Block(TypedDict, total=False):
+    """One content block of a message, with the keys its ``type`` uses: ``text``; ``image``
+    (``source``); ``tool_use`` (``id``, ``name``, ``input``); ``tool_result``
+    (``tool_use_id``, ``content``, ``is_error``); ``thinking`` (``thinking``, ``signature``);
+    ``redacted_thinking`` (``data``). Any may carry ``cache_control``."""
+
+    type: Required[str]
+    text: str
+    source: dict[str, str]
+    id: str
+    name: str
+    input: dict[str, object]
+    tool_use_id: str
+    content: str | list[Block]
+    is_error: bool
+    thinking: str
+    signature: str
+    data: str
+    cache_control: dict[str, str]
+
+
+class Message(TypedDict):
+    role: str  # user | assistant
+    content: list[Block]
+
+
+class Request(TypedDict, total=False):
+    """A Messages API request, as the factory makes them."""
+
+    model: Required[str]
+    max_tokens: Required[int]
+    messages: Required[list[Message]]
+    system: list[Block]
+    tools: list[dict[str, object]]
+    thinking: dict[str, str]
+    output_config: dict[str, str]
+
+
+class Response(TypedDict, total=False):
+    """A Messages API response (``_batch``: answered within a Message Batch, at half price)."""
+
+    id: str
+    type: str
+    role: str
+    model: str
+    content: list[Block]
+    stop_reason: str | None
+    stop_sequence: str | None
+    stop_details: dict[str, str] | None
+    usage: Counted
+    _batch: bool
+
+
+class Counted(TypedDict, total=False):
+    """A response's ``usage``."""
+
+    input_tokens: int
+    output_tokens: int
+    cache_creation_input_tokens: int | None
+    cache_read_input_tokens: int | None
+    cache_creation: dict[str, int] | None  # the cache writes by how long they are kept
+
+
+def text_block(text: str) -> Block:
+    return {"type": "text", "text": text}
 
 
 @dataclass(frozen=True)
@@ -21,7 +89,7 @@ class Image:
     media_type: str  # "image/jpeg" | "image/png"
     data_b64: str
 
-    def block(self) -> dict[str, Any]:
+    def block(self) -> Block:
         return {
             "type": "image",
             "source": {"type": "base64", "media_type": self.media_type, "data": self.data_b64},
@@ -36,46 +104,42 @@ class ToolOutput:
     images: tuple[Image, ...] = field(default_factory=tuple)
 
 
-Handler = Callable[[dict[str, Any]], "str | ToolOutput"]
+Handler = Callable[[dict[str, object]], "str | ToolOutput"]  # a tool, given its input
 
 
-def result_content(output: str | ToolOutput, cap: Callable[[str], str]) -> str | list[Any]:
+def result_content(output: str | ToolOutput, cap: Callable[[str], str]) -> str | list[Block]:
     """A ``tool_result``'s content: plain text stays a string (as before images existed)."""
     if isinstance(output, str):
         return cap(output) or "(empty)"
-    blocks: list[dict[str, Any]] = [{"type": "text", "text": cap(output.text) or "(empty)"}]
-    return blocks + [image.block() for image in output.images]
+    return [text_block(cap(output.text) or "(empty)"), *(i.block() for i in output.images)]
 
 
-def assistant_blocks(response: dict[str, Any]) -> list[dict[str, Any]]:
+def assistant_blocks(response: Response) -> list[Block]:
     """The response's content as it goes back to the model, in order."""
-    blocks: list[dict[str, Any]] = []
+    blocks: list[Block] = []
     for block in response.get("content") or []:
-        kept = {k: v for k, v in block.items() if v is not None}
-        if kept.get("type") == "text" and not str(kept.get("text", "")).strip():
+        kept = cast(Block, {k: v for k, v in block.items() if v is not None})
+        if kept.get("type") == "text" and not kept.get("text", "").strip():
             continue
         blocks.append(kept)
     return blocks
 
 
-def without_images(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def without_images(messages: list[Message]) -> list[Message]:
     """A copy for transcripts: each image's data replaced by its size."""
     out = copy.deepcopy(messages)
     for message in out:
-        for block in _nested_blocks(message.get("content")):
+        for block in _nested_blocks(message["content"]):
             source = block.get("source") if block.get("type") == "image" else None
-            if isinstance(source, dict) and isinstance(source.get("data"), str):
+            if source is not None and isinstance(source.get("data"), str):
                 source["data"] = f"[{len(source['data']):,} base64 characters left out]"
     return out
 
 
-def _nested_blocks(content: Any) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    if isinstance(content, list):
-        for block in content:
-            if isinstance(block, dict):
-                found.append(block)
-                found += _nested_blocks(block.get("content"))
+def _nested_blocks(content: str | list[Block]) -> list[Block]:
+    found: list[Block] = []
+    for block in content if isinstance(content, list) else []:
+        found += [block, *_nested_blocks(block.get("content", ""))]
     return found
 
 

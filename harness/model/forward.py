@@ -17,11 +17,12 @@ import threading
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypedDict, cast
 
 from harness.errors import FactoryError, ModelError
 from harness.model.agent import AgentHooks, checked_call
-from harness.model.base import Model, Request, Response
+from harness.model.base import Model
+from harness.model.blocks import Request, Response
 
 PATH = "/v1/messages"
 MAX_REQUEST_BYTES = 32 * 1024 * 1024
@@ -35,7 +36,7 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args: Any) -> None:
         return
 
-    def _reply(self, status: int, body: dict[str, Any]) -> None:
+    def _reply(self, status: int, body: Response | Refusal) -> None:
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("content-type", "application/json")
@@ -62,7 +63,14 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     forwarder: ModelForwarder
 
 
-def _error(kind: str, message: str) -> dict[str, Any]:
+class Refusal(TypedDict):
+    """An error answer, as the API words one."""
+
+    type: str
+    error: dict[str, str]
+
+
+def _error(kind: str, message: str) -> Refusal:
     return {"type": "error", "error": {"type": kind, "message": message}}
 
 
@@ -95,15 +103,16 @@ class ModelForwarder:
         self._server.server_close()
         self._thread.join(timeout=30)
 
-    def answer(self, request: Any) -> tuple[int, dict[str, Any]]:
-        """(HTTP status, body) for one request from the seal."""
+    def answer(self, request: object) -> tuple[int, Response | Refusal]:
+        """(HTTP status, body) for one request from the seal (JSON, checked: the model, and
+        every field the API would refuse is refused here too)."""
         if not isinstance(request, dict) or request.get("model") != self.model_id:
             return 400, _error("invalid_request_error", f"the model is {self.model_id}")
         with self._lock:
             if self.refusal is not None:  # refused once: refused for good
                 return 409, _error(self.refusal.kind.value, str(self.refusal))
             try:
-                response, _ = checked_call(self.model, self.hooks, request)
+                response, _ = checked_call(self.model, self.hooks, cast(Request, request))
             except FactoryError as exc:
                 if type(exc) is not ModelError:  # the model failing is the seal's to report
                     self.refusal = exc
@@ -149,5 +158,4 @@ class SocketModel:
         if answer.status != 200:
             error = body.get("error", {}) if isinstance(body, dict) else {}
             raise ModelError(f"the harness refused the call: {error.get('message', body)}")
-        response: Response = body
-        return response
+        return cast(Response, body)

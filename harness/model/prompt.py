@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import copy
-from typing import Any
+from types import MappingProxyType
 
 from harness.errors import ConfigError
+from harness.model.blocks import Block, Message, Request
 from harness.model.catalog import accepts
 
-EPHEMERAL = {"type": "ephemeral"}
+EPHEMERAL = MappingProxyType({"type": "ephemeral"})
 MAX_BREAKPOINTS = 4
-_UNMARKABLE = {"thinking", "redacted_thinking"}
+_UNMARKABLE = frozenset(("thinking", "redacted_thinking"))
 
 
 def governance_block(governance: list[tuple[str, str]]) -> str:
@@ -21,10 +22,10 @@ def governance_block(governance: list[tuple[str, str]]) -> str:
     return "\n\n".join(parts)
 
 
-def system_blocks(governance: list[tuple[str, str]], instructions: str) -> list[dict[str, Any]]:
+def system_blocks(governance: list[tuple[str, str]], instructions: str) -> list[Block]:
     """System prompt: governance first (cache breakpoint 1), then the role's instructions
     (breakpoint 2). Same governance -> byte-identical prefix across calls and agents."""
-    blocks: list[dict[str, Any]] = [
+    blocks: list[Block] = [
         {"type": "text", "text": governance_block(governance), "cache_control": dict(EPHEMERAL)}
     ]
     if instructions.strip():
@@ -32,42 +33,32 @@ def system_blocks(governance: list[tuple[str, str]], instructions: str) -> list[
     return blocks
 
 
-def with_moving_breakpoint(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def with_moving_breakpoint(messages: list[Message]) -> list[Message]:
     """A copy of ``messages`` with one cache breakpoint on the last block of the newest turn
     that can carry one (and none elsewhere), so the growing conversation is cached as it goes."""
     out = copy.deepcopy(messages)
     for message in out:
-        content = message.get("content")
-        if isinstance(content, list):
-            for block in content:
-                block.pop("cache_control", None)
-    if out:
-        content = out[-1].get("content")
-        if isinstance(content, str):
-            out[-1]["content"] = [
-                {"type": "text", "text": content, "cache_control": dict(EPHEMERAL)}
-            ]
-        elif isinstance(content, list):
-            # a thinking block cannot carry cache_control (a paused assistant turn can be last)
-            marked = [b for b in content if b.get("type") not in _UNMARKABLE]
-            if marked:
-                marked[-1]["cache_control"] = dict(EPHEMERAL)
+        for block in message["content"]:
+            block.pop("cache_control", None)
+    # a thinking block cannot carry cache_control (a paused assistant turn can be last)
+    marked = [b for b in out[-1]["content"] if b["type"] not in _UNMARKABLE] if out else []
+    if marked:
+        marked[-1]["cache_control"] = dict(EPHEMERAL)
     return out
 
 
-def call_options(model: str, role: str, thinking: str | None, effort: str | None) -> dict[str, Any]:
-    """The request fields for a role's thinking and effort settings, as the API takes them
+def call_options(request: Request, role: str, thinking: str | None, effort: str | None) -> None:
+    """Set the request fields for a role's thinking and effort settings, as the API takes them
     (``thinking``; ``output_config.effort``); unset settings leave the model's defaults."""
-    options: dict[str, Any] = {}
+    model = request["model"]
     if thinking == "adaptive":
-        options["thinking"] = {"type": "adaptive"}
+        request["thinking"] = {"type": "adaptive"}
     elif thinking == "off":
         off = accepts(model).thinking_off
         if off is None:
             raise ConfigError(
                 "factory.yaml", f"thinking.{role}", f"{model} cannot turn thinking off"
             )
-        options["thinking"] = {"type": off}
+        request["thinking"] = {"type": off}
     if effort is not None:
-        options["output_config"] = {"effort": effort}
-    return options
+        request["output_config"] = {"effort": effort}

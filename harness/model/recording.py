@@ -9,7 +9,8 @@ import tempfile
 from pathlib import Path
 
 from harness.errors import ModelError
-from harness.model.base import Model, Request, Response
+from harness.model.base import Model
+from harness.model.blocks import Request, Response
 from harness.redact import redact
 
 

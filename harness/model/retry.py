@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-RETRYABLE = {408, 409, 429, 500, 502, 503, 504, 529}
+RETRYABLE = frozenset((408, 409, 429, 500, 502, 503, 504, 529))
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from harness.config.errors import problems_from, yaml_problem
 from harness.errors import ConfigError, ConfigErrors, ModelError
-from harness.model.base import Request, Response
-from harness.model.blocks import estimate_tokens
+from harness.model.blocks import Block, Message, Request, Response, estimate_tokens
 from harness.paths import workflows_dir
 
 StopReason = Literal[
@@ -108,14 +107,14 @@ def match_text(task: str) -> str:
     return f"{found['title']}\n{found['body']}" if found else task
 
 
-def _text_of(message: dict[str, Any]) -> str:
+def _text_of(message: Message) -> str:
     content = message.get("content")
     if isinstance(content, str):
         return content
     return "\n".join(b.get("text", "") for b in content or [] if b.get("type") == "text")
 
 
-def _turn(messages: list[dict[str, Any]]) -> int:
+def _turn(messages: list[Message]) -> int:
     """Assistant turns so far; a paused turn being resumed counts, a resumed one twice."""
     assistants = [m for m in messages if m.get("role") == "assistant"]
     pauses = sum(
@@ -137,7 +136,7 @@ class ScriptedModel:
         self.rules = list(rules or []) + load_script(workflows_dir() / "scripted" / "default.yaml")
 
     def pick(self, request: Request) -> Rule:
-        offered = {t["name"] for t in request.get("tools", [])}
+        offered = {str(t["name"]) for t in request.get("tools", [])}
         messages = request.get("messages", [])
         issue = match_text(_text_of(messages[0])) if messages else ""
         for rule in self.rules:
@@ -149,7 +148,7 @@ class ScriptedModel:
         rule = self.pick(request)
         actions = rule.turns[min(_turn(request.get("messages", [])), len(rule.turns) - 1)]
         digest = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
-        content: list[dict[str, Any]] = []
+        content: list[Block] = []
         stop: str | None = None
         for i, action in enumerate(actions):
             stop = action.stop_reason or stop

@@ -22,15 +22,17 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from harness.artifacts import Landing, PrCandidate, Smoke, Validation
 from harness.engine.context import Services
 from harness.errors import UsageError
-from harness.forge.base import PullRequest, set_state
+from harness.forge.base import Label, PullRequest, set_state
 from harness.retry import retry_issue
 from harness.review.trust import APPROVE_EVENT
 from harness.triage.outbound import sanitize_outbound
 
 REJECT_EVENT = "human.reject"
-REVIEWABLE = ("factory:needs-review", "factory:needs-human")
+ANY_RUN = ("succeeded", "failed", "running", "stopped")
+REVIEWABLE = (Label.NEEDS_REVIEW, Label.NEEDS_HUMAN)
 MAX_REASON = 2000
 
 
@@ -80,21 +82,19 @@ def waiting_label(services: Services, number: int, action: str) -> str:
     if issue.state != "open" or not held:
         raise UsageError(
             f"issue {number} is not waiting for a person (it is {issue.state}, labels: "
-            f"{', '.join(issue.labels) or 'none'}); only factory:needs-review or "
-            f"factory:needs-human issues can be {action}d"
+            f"{', '.join(issue.labels) or 'none'}); only {' or '.join(REVIEWABLE)} issues can be "
+            f"{action}d"
         )
     return held[0]
 
 
 def open_pr(services: Services, number: int) -> PullRequest | None:
-    """The factory's open pull request for the issue (from its implement runs), if any."""
-    store, forge = services.store, services.forge
-    for run in store.list_runs(limit=50, workflow="implement", issue=number):
-        for step in store.steps(run.id):
-            if step.step_id == "pr" and step.status == "succeeded":
-                pr = forge.find_pr(str(step.outputs.get("branch", "")))
-                if pr is not None and pr.state == "open":
-                    return pr
+    """The factory's open pull request for the issue (the ``PrCandidate`` of any of its
+    runs, whatever became of the run), if any."""
+    for _, candidate in services.store.artifacts(PrCandidate, number, ANY_RUN, limit=50):
+        pr = services.forge.find_pr(candidate.branch)
+        if pr is not None and pr.state == "open":
+            return pr
     return None
 
 
@@ -105,8 +105,8 @@ def approve(services: Services, number: int, actor: str) -> Decision:
     actor = check_actor(actor)
     label = waiting_label(services, number, "approve")
     store, forge = services.store, services.forge
-    pr = open_pr(services, number) if label == "factory:needs-review" else None
-    if pr is None and label == "factory:needs-review":
+    pr = open_pr(services, number) if label == Label.NEEDS_REVIEW else None
+    if pr is None and label == Label.NEEDS_REVIEW:
         raise UsageError(
             f"issue {number} waits for review but has no open pull request from the factory"
         )
@@ -123,9 +123,9 @@ def approve(services: Services, number: int, actor: str) -> Decision:
         {"issue": number, "actor": actor, "label": label, "pr": pr.number, "head": head},
     )
     outcome = validate_issue(services, number)
-    decided = outcome.outputs.get("decide", {})
-    merged = outcome.outputs.get("merge", {}).get("merge_sha")
-    reverted = outcome.outputs.get("smoke", {}).get("reverted")
+    decided, landing = outcome.artifact(Validation), outcome.artifact(Landing)
+    smoke = outcome.artifact(Smoke)
+    merged, reverted = landing.merge_sha if landing else None, smoke.reverted if smoke else None
     if merged and not reverted:
         return Decision(
             number,
@@ -136,17 +136,18 @@ def approve(services: Services, number: int, actor: str) -> Decision:
             f"(the tested tree; run {outcome.run_id})",
         )
     why = (
-        f"merged as {str(merged)[:12]} but the smoke run failed: reverted as {str(reverted)[:12]}"
+        f"merged as {merged[:12]} but the smoke run failed: reverted as {str(reverted)[:12]}"
         if merged
-        else (decided.get("reason") or outcome.reason or outcome.status)
+        else ((decided.reason if decided else None) or outcome.reason or outcome.status)
     )
+    route = decided.route if decided else outcome.status
     return Decision(
         number,
         "approve",
         actor,
         "not_merged",
         f"issue {number}: approved by {actor} but not merged "
-        f"(route {decided.get('route') or outcome.status}): {why} (run {outcome.run_id})",
+        f"(route {route}): {why} (run {outcome.run_id})",
     )
 
 
@@ -174,8 +175,8 @@ def reject(services: Services, number: int, reason: str, actor: str) -> Decision
     )
     # labels first, then the comment: an interrupted rejection is not repeated (the issue is
     # no longer waiting), so it never gets two comments
-    set_state(forge, number, "factory:rejected")
-    forge.remove_labels(number, ["factory:regression"])  # a rejection ends that story too
+    set_state(forge, number, Label.REJECTED)
+    forge.remove_labels(number, [Label.REGRESSION])  # a rejection ends that story too
     if pr is not None:
         forge.close_pr(pr.number)
     body = services.templates.render(

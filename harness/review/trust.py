@@ -23,7 +23,7 @@ from harness.store.outcomes import HUMAN_APPROVE
 from harness.store.records import Event, KindTally
 
 if TYPE_CHECKING:
-    from harness.artifacts import Routing
+    from harness.artifacts import IssueSpec, Routing
     from harness.engine.context import Services
 
 APPROVE_EVENT = HUMAN_APPROVE
@@ -64,10 +64,9 @@ class TrustState:
         )
 
 
-def kind_of(spec: dict[str, Any] | None) -> str:
+def kind_of(spec: IssueSpec | None) -> str:
     """The kind triage gave the change (``bug``, ``feature``, …), or ``unknown``."""
-    kind = (spec or {}).get("kind")
-    return str(kind) if kind else "unknown"
+    return spec.kind if spec is not None and spec.kind else "unknown"
 
 
 def approvals(store: Store, issue: int | None = None) -> list[Event]:

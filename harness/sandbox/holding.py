@@ -26,8 +26,10 @@ import os
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from harness.caches import PROCESS
 
 SANDBOX_UID = 65534  # as root, sandboxed commands run as this uid and gid (``nobody``)
 SANDBOX_GID = 65534
@@ -48,8 +50,12 @@ class Held:
         return Held(self.bytes - other.bytes, files)
 
 
-_HELD: OrderedDict[tuple[int, int, str], Held] = OrderedDict()
-_LOCK = threading.Lock()
+@dataclass
+class _Held:
+    """What each handed-over worktree holds, as last counted: the newest ``_KEEP``."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    counts: OrderedDict[tuple[int, int, str], Held] = field(default_factory=OrderedDict)
 
 
 def as_root() -> bool:
@@ -109,11 +115,11 @@ def _hand_over_top(top: Path) -> None:
 
 def held(top: Path) -> Held:
     """What ``top`` holds now, as last counted; walked (and handed over) the first time."""
-    key = _key(top)
-    with _LOCK:
-        if key is not None and key in _HELD:
-            _HELD.move_to_end(key)
-            return _HELD[key]
+    key, kept = _key(top), PROCESS.part(_Held)
+    with kept.lock:
+        if key is not None and key in kept.counts:
+            kept.counts.move_to_end(key)
+            return kept.counts[key]
     counted = walk(top, hand_over=as_root())
     remember(top, counted)
     return counted
@@ -124,11 +130,12 @@ def remember(top: Path, count: Held) -> None:
     key = _key(top)
     if key is None:
         return
-    with _LOCK:
-        _HELD[key] = count
-        _HELD.move_to_end(key)
-        while len(_HELD) > _KEEP:
-            _HELD.popitem(last=False)
+    kept = PROCESS.part(_Held)
+    with kept.lock:
+        kept.counts[key] = count
+        kept.counts.move_to_end(key)
+        while len(kept.counts) > _KEEP:
+            kept.counts.popitem(last=False)
 
 
 def give(top: Path, paths: Iterable[Path]) -> None:

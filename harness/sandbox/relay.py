@@ -6,6 +6,8 @@ nothing the command does not, since the proxy decides what is reachable."""
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 EGRESS_SOCKET = "/run/factory-egress.sock"
 EGRESS_PORT = 3128
 _LISTENING = f"0100007F:{EGRESS_PORT:04X} 00000000:0000 0A"  # its line in /proc/net/tcp
@@ -18,10 +20,12 @@ _RELAY = (
     'exec "$@"\n'
 )
 _PROXY = f"http://127.0.0.1:{EGRESS_PORT}"
-EGRESS_ENV = {
-    **dict.fromkeys(("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"), _PROXY),
-    **dict.fromkeys(("NO_PROXY", "no_proxy"), "localhost,127.0.0.1,::1"),
-}
+EGRESS_ENV = MappingProxyType(
+    {
+        **dict.fromkeys(("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"), _PROXY),
+        **dict.fromkeys(("NO_PROXY", "no_proxy"), "localhost,127.0.0.1,::1"),
+    }
+)
 
 
 def relayed(command: list[str]) -> list[str]:

@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path, PurePosixPath
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -27,6 +28,7 @@ from harness.cli.common import MAX_INTEGER, MAX_STOP_REASON, check_one_line, sto
 from harness.engine.context import Services
 from harness.engine.killswitch import engage_kill_switch, release_kill_switch
 from harness.errors import FactoryError, NotFoundError
+from harness.forge.base import Label
 from harness.review import decisions
 from harness.serve import charts, views
 from harness.serve.backtest_page import backtest_page
@@ -34,18 +36,22 @@ from harness.serve.backtest_page import backtest_page
 COOKIE = "factory_session"
 MAX_SESSIONS = 64  # the oldest session ends when another opens beyond this
 _HERE = Path(__file__).resolve().parent
-_STATIC = {"live.js": "text/javascript", "style.css": "text/css"}
-_IMAGES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp"}
-HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'none'; img-src 'self'; script-src 'self'; style-src 'self'; "
-        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
-    "Cache-Control": "no-store",
-    "X-Frame-Options": "DENY",
-}
+_STATIC = MappingProxyType({"live.js": "text/javascript", "style.css": "text/css"})
+_IMAGES = MappingProxyType(
+    {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".webp": "image/webp"}
+)
+HEADERS = MappingProxyType(
+    {
+        "Content-Security-Policy": (
+            "default-src 'none'; img-src 'self'; script-src 'self'; style-src 'self'; "
+            "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+        ),
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "same-origin",
+        "Cache-Control": "no-store",
+        "X-Frame-Options": "DENY",
+    }
+)
 Handler = Callable[[Request, "Session"], Awaitable[Response]]
 
 
@@ -317,7 +323,7 @@ class Dashboard:
                     check_one_line("reason", reason)
                     return decisions.reject(services, number, reason, self.actor).message
                 label = decisions.waiting_label(services, number, "approve")
-                if label == "factory:needs-review":
+                if label == Label.NEEDS_REVIEW:
                     require_model(services.settings, None)  # validation runs again
                 return decisions.approve(services, number, self.actor).message
             except FactoryError as exc:

@@ -1,5 +1,7 @@
 """What the dashboard shows, read from the state the way ``factory status/runs/report`` do:
-typed records, no HTML (the templates render them, escaped)."""
+typed records, no HTML (the templates render them, escaped). What the store holds was
+redacted as it was written (``harness/store/base.py``), so the pages and ``factory report``
+show the same text; transcripts, files of their own, are redacted as they are read too."""
 
 from __future__ import annotations
 
@@ -10,45 +12,59 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from harness.artifacts import (
+    CheckResult,
+    GateResult,
+    HoldoutRun,
+    Implemented,
+    IssueSpec,
+    Landing,
+    Plan,
+    Review,
+    Routing,
+    RunRecords,
+    Smoke,
+    Tested,
+    Verdict,
+)
 from harness.cli.state import run_rows
-from harness.cli.summary import _latest as latest
 from harness.engine.budget import start_of_day
 from harness.engine.context import Services
 from harness.engine.runner import kill_switch_state
 from harness.errors import FactoryError
-from harness.forge.base import Comment, Issue
+from harness.forge.base import Comment, Issue, Label
 from harness.redact import redact
 from harness.review.autonomy import AutonomyIndex, autonomy_index, autonomy_index_for
 from harness.review.change import ChangeDiff, change_diff
 from harness.review.decisions import REVIEWABLE
 from harness.review.trust import TrustState, trust_states
-from harness.store.records import Event, Run, StepRecord
+from harness.store.records import CallRow, Event, Run
 
 EVIDENCE = "evidence"  # the folder under the state that screenshots are served from
 
 # the queue's states, in the order the page lists them: label -> heading
 QUEUE_STATES: tuple[tuple[str, str], ...] = (
-    ("factory:accepted", "accepted"),
-    ("factory:in-progress", "in progress"),
-    ("factory:needs-review", "needs review"),
-    ("factory:needs-human", "needs human"),
-    ("factory:failed", "failed"),
-    ("factory:deferred", "deferred"),
-    ("factory:needs-info", "needs info"),
-    ("factory:merged", "merged"),
-    ("factory:rejected", "rejected"),
+    (Label.ACCEPTED, "accepted"),
+    (Label.IN_PROGRESS, "in progress"),
+    (Label.NEEDS_REVIEW, "needs review"),
+    (Label.NEEDS_HUMAN, "needs human"),
+    (Label.FAILED, "failed"),
+    (Label.DEFERRED, "deferred"),
+    (Label.NEEDS_INFO, "needs info"),
+    (Label.MERGED, "merged"),
+    (Label.REJECTED, "rejected"),
 )
 # where an issue with several factory labels belongs: the first of these it carries
 _PRECEDENCE = (
-    "factory:merged",
-    "factory:rejected",
-    "factory:in-progress",
-    "factory:needs-review",
-    "factory:needs-human",
-    "factory:failed",
-    "factory:deferred",
-    "factory:needs-info",
-    "factory:accepted",
+    Label.MERGED,
+    Label.REJECTED,
+    Label.IN_PROGRESS,
+    Label.NEEDS_REVIEW,
+    Label.NEEDS_HUMAN,
+    Label.FAILED,
+    Label.DEFERRED,
+    Label.NEEDS_INFO,
+    Label.ACCEPTED,
 )
 
 
@@ -121,7 +137,7 @@ def run_lines(services: Services, runs: list[Run], now: float) -> list[RunLine]:
             cost_usd=row["cost_usd"],
             input_tokens=row["input_tokens"],
             output_tokens=row["output_tokens"],
-            reason=redact(run.reason) if run.reason else None,
+            reason=run.reason,
         )
         for run, row in zip(runs, rows, strict=True)
     ]
@@ -219,7 +235,7 @@ def _decisions(
         why = said["reason"] or said["run_reason"]
         workflow = said["workflow"]
         label = f"{workflow}: {decision}" if decision else f"{workflow}: {said['status']}"
-        found[number] = (label, redact(str(why)) if why else None, said["run_id"])
+        found[number] = (label, str(why) if why else None, said["run_id"])
     return found
 
 
@@ -249,10 +265,6 @@ def queue_view(services: Services) -> list[tuple[str, str, list[QueueItem]]]:
 
 
 # -- Issue page ----------------------------------------------------------------------------
-
-
-def step_dicts(steps: list[StepRecord]) -> list[dict[str, Any]]:
-    return [{"step": s.step_id, "status": s.status, "outputs": s.outputs} for s in steps]
 
 
 @dataclass(frozen=True)
@@ -303,15 +315,15 @@ class Trail:
     files: list[str] = field(default_factory=list)
     summary: str | None = None
     diff: str | None = None
-    tests: dict[str, Any] | None = None
-    review: dict[str, Any] | None = None
-    gates: list[dict[str, Any]] = field(default_factory=list)
+    tests: Tested | None = None
+    review: Review | None = None
+    gates: list[GateResult] = field(default_factory=list)
     journeys: list[Journey] = field(default_factory=list)
-    validator: dict[str, Any] | None = None
+    validator: Verdict | None = None
     validator_shots: list[Shot] = field(default_factory=list)
-    pr: Any = None
-    merge: dict[str, Any] | None = None
-    reverted: Any = None
+    pr: int | None = None
+    merge: Landing | None = None
+    reverted: str | None = None
 
 
 @dataclass(frozen=True)
@@ -329,7 +341,7 @@ class IssuePage:
 
 def step_lines(services: Services, run_id: str) -> list[StepLine]:
     calls = services.store.calls(run_id)
-    by_step: dict[str, list[dict[str, Any]]] = {}
+    by_step: dict[str, list[CallRow]] = {}
     for call in calls:
         by_step.setdefault(str(call["step_id"]), []).append(call)
     seen: set[str] = set()
@@ -347,7 +359,7 @@ def step_lines(services: Services, run_id: str) -> list[StepLine]:
                 duration_s=s.duration_s,
                 model_s=s.model_s,
                 subprocess_s=s.subprocess_s,
-                error=redact(s.error) if s.error else None,
+                error=s.error,
                 cost_usd=round(sum(float(c["cost_usd"] or 0) for c in mine), 6),
                 input_tokens=sum(
                     int(c["input_tokens"] or 0)
@@ -362,73 +374,63 @@ def step_lines(services: Services, run_id: str) -> list[StepLine]:
     return lines
 
 
-def _journeys(state_dir: Path, steps: list[StepRecord]) -> list[Journey]:
-    found: list[Journey] = []
-    for s in steps:
-        for j in s.outputs.get("journeys") or []:
-            if not isinstance(j, dict):
-                continue
-            found.append(
-                Journey(
-                    name=str(j.get("name")),
-                    where=s.step_id,
-                    passed=bool(j.get("passed")),
-                    failed_step=j.get("failed_step"),
-                    expected=j.get("expected"),
-                    actual=j.get("actual"),
-                    duration_s=float(j.get("duration_s") or 0.0),
-                    screenshot=evidence_url(state_dir, j.get("screenshot")),
-                )
-            )
-    return found
+def _journeys(state_dir: Path, records: RunRecords) -> list[Journey]:
+    return [
+        Journey(
+            name=j.name,
+            where=step.step_id,
+            passed=j.passed,
+            failed_step=j.failed_step,
+            expected=j.expected,
+            actual=j.actual,
+            duration_s=j.duration_s,
+            screenshot=evidence_url(state_dir, j.screenshot),
+        )
+        for step, run in records.every(HoldoutRun)
+        for j in run.journeys
+    ]
+
+
+def _said(records: RunRecords, run: Run) -> tuple[str | None, str | None]:
+    """The rule and the reason the code gave: triage's or validation's, newest; else the
+    run's own reason."""
+    spec, routed = records.every(IssueSpec), records.every(Routing)
+    said = [(step.seq, found.reason) for step, found in spec if found.reason]
+    said += [(step.seq, found.reason) for step, found in routed if found.reason]
+    reason = max(said)[1] if said else run.reason
+    return (spec[-1][1].rule if spec else None), reason
 
 
 def trail(services: Services, run: Run, now: float) -> Trail:
-    store, state_dir = services.store, services.settings.state_dir
-    records = store.steps(run.id)
-    steps = step_dicts(records)
+    state_dir = services.settings.state_dir
+    records = RunRecords(services.store.steps(run.id))
     out = Trail(run=run_line(services, run, now), steps=step_lines(services, run.id))
-    out.decision = latest(steps, "route") or latest(steps, "decision")
-    out.rule = latest(steps, "rule")
-    reason = latest(steps, "reason") or run.reason
-    out.reason = redact(str(reason)) if reason else None
-    out.criteria = [str(c) for c in latest(steps, "acceptance_criteria") or []]
+    out.decision = records.decision()
+    out.rule, out.reason = _said(records, run)
+    spec = records.newest(IssueSpec)
+    out.criteria = list(spec.acceptance_criteria) if spec else []
     if run.workflow == "implement":
-        out.plan = latest(steps, "plan")
-        out.files = [str(f) for f in latest(steps, "files") or []]
-        out.summary = latest(steps, "summary")
-        review = next((s.outputs for s in reversed(records) if s.step_id == "review"), None)
-        out.review = review if review else None
-    out.tests = latest(steps, "tests") or (
-        next((s.outputs for s in reversed(records) if s.step_id == "test" and s.outputs), None)
-    )
-    out.gates = [g for g in latest(steps, "gates") or [] if isinstance(g, dict)]
-    out.diff = next(
-        (str(g.get("evidence")) for g in out.gates if g.get("name") == "changed_lines"), None
-    )
+        plan, done = records.newest(Plan), records.newest(Implemented)
+        out.plan, out.files = (plan.plan, plan.files) if plan else (None, [])
+        out.summary = done.summary if done else None
+        out.review = records.newest(Review)
+    ran = [run.tests for _, run in records.every(HoldoutRun) if run.tests is not None]
+    out.tests = ran[-1] if ran else records.newest(Tested)
+    checked = records.newest(CheckResult)
+    out.gates = records.gates()
+    out.diff = next((g.evidence for g in out.gates if g.name == "changed_lines"), None)
     out.journeys = _journeys(state_dir, records)
-    # the sealed validator's own answer (the check step's; the decision keeps only a summary)
-    validator = next(
-        (
-            v
-            for s in reversed(records)
-            if isinstance(v := (s.outputs or {}).get("validator"), dict) and "output" in v
-        ),
-        None,
-    )
+    # the sealed validator's own answer (the check's; the decision keeps only a summary)
+    validator = checked.validator if checked else None
     if validator is not None:
-        out.validator = (
-            validator.get("output") if isinstance(validator.get("output"), dict) else None
-        )
+        out.validator = validator.output
         out.validator_shots = [
-            Shot(Path(str(p)).name, url)
-            for p in validator.get("shots") or []
-            if (url := evidence_url(state_dir, p))
+            Shot(Path(p).name, url) for p in validator.shots if (url := evidence_url(state_dir, p))
         ]
-    out.pr = latest(steps, "pr")
-    merge = next((s.outputs for s in records if s.step_id == "merge" and s.outputs), None)
-    out.merge = merge or None
-    out.reverted = latest(steps, "reverted")
+    out.pr = records.pr()
+    out.merge = records.newest(Landing)
+    smoke = records.newest(Smoke)
+    out.reverted = smoke.reverted if smoke else None
     return out
 
 
@@ -568,7 +570,7 @@ def run_page(services: Services, run_id: str) -> RunPage:
             cost_usd=float(c["cost_usd"] or 0.0),
             duration_s=float(c["duration_s"] or 0.0),
             stop_reason=c["stop_reason"],
-            error=redact(str(c["error"])) if c["error"] else None,
+            error=c["error"],
         )
         for c in store.calls(run.id)
     ]

@@ -2,4 +2,4 @@
 
 from harness.store.db import Store
 
-__all__ = ["Store"]
+__all__ = ("Store",)

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from harness.caches import PROCESS, Locks
 from harness.redact import redact
 
 DB_NAME = "state.db"
@@ -55,16 +56,15 @@ def execute_script(db: sqlite3.Connection, sql: str) -> None:
         db.execute(statement)
 
 
-_WRITERS: dict[str, threading.Lock] = {}
-_WRITERS_GUARD = threading.Lock()
+class _Writers(Locks):
+    """One per database file: the process writes it from one thread at a time."""
 
 
 def _writer_lock(path: Path) -> threading.Lock:
     """One lock per database file for the threads of this process. SQLite's own busy handler
     makes a blocked writer sleep in steps of up to 100 ms; threads queued on this lock go on
     the moment the writer before them commits. Other processes still meet SQLite's lock."""
-    with _WRITERS_GUARD:
-        return _WRITERS.setdefault(str(path.resolve()), threading.Lock())
+    return PROCESS.part(_Writers).get(str(path.resolve()), threading.Lock)
 
 
 class StoreBase:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
 
+from harness.caches import PROCESS
 from harness.store.backtests import BacktestsMixin
 from harness.store.base import DB_NAME
 from harness.store.forge_cache import ForgeCacheMixin
@@ -27,9 +29,13 @@ from harness.store.outcomes import OutcomesMixin
 from harness.store.runs import RunsMixin
 from harness.store.trends import TrendsMixin
 
-# the state databases this process opened, newest last: what an SQLite failure far from the
-# store (a page found damaged mid-command) is reported against
-OPENED: list[Path] = []
+
+@dataclass
+class Opened:
+    """The state database this process opened last: what an SQLite failure far from the
+    store (a page found damaged mid-command) is reported against."""
+
+    last: Path | None = None
 
 
 class Store(
@@ -68,7 +74,7 @@ class Store(
         except BaseException:
             store.close()
             raise
-        OPENED.append(db)
+        PROCESS.part(Opened).last = db
         return store
 
     _live_key: Path | None = None

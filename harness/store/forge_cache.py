@@ -3,6 +3,7 @@ with the validator (an ETag) to send with the next conditional request for it.""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from harness.store.base import StoreBase, dumps, loads, utc_now
@@ -14,7 +15,7 @@ class ForgeCacheMixin(StoreBase):
         row = self._row("SELECT value, validator FROM forge_cache WHERE key = ?", (key,))
         return None if row is None else (loads(row["value"]), row["validator"])
 
-    def cache(self, items: dict[str, Any], validator: str | None = None) -> None:
+    def cache(self, items: Mapping[str, object], validator: str | None = None) -> None:
         """Keep every ``key: value`` of ``items`` (one transaction), with ``validator``."""
         now = utc_now()
         with self.transaction() as db:

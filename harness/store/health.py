@@ -12,9 +12,10 @@ import errno
 import os
 import sqlite3
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.caches import PROCESS
 from harness.errors import StateError
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -60,23 +61,31 @@ def check_folder(state_dir: Path) -> None:
 # Stores of this process not closed yet, per database. While one is open the file is never
 # read directly: closing any descriptor of a file drops every POSIX lock this process holds
 # on it, SQLite's included. SQLite's own checks stand in for the header check then.
-_LIVE: dict[Path, int] = {}
-_LIVE_GUARD = threading.Lock()
+@dataclass
+class _Live:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    stores: dict[Path, int] = field(default_factory=dict)  # database -> stores open on it
+
+    def check_unless_open(self, db: Path) -> None:
+        with self.lock:
+            if not self.stores.get(db.resolve()):
+                check_file(db)
 
 
 def opening(db: Path) -> Path:
     """Check ``db`` (unless this process has it open already) and count one more store."""
-    key = db.resolve()
-    with _LIVE_GUARD:
-        if not _LIVE.get(key):
+    key, live = db.resolve(), PROCESS.part(_Live)
+    with live.lock:
+        if not live.stores.get(key):
             check_file(db)
-        _LIVE[key] = _LIVE.get(key, 0) + 1
+        live.stores[key] = live.stores.get(key, 0) + 1
     return key
 
 
 def closed(key: Path) -> None:
-    with _LIVE_GUARD:
-        _LIVE[key] = max(0, _LIVE.get(key, 0) - 1)
+    live = PROCESS.part(_Live)
+    with live.lock:
+        live.stores[key] = max(0, live.stores.get(key, 0) - 1)
 
 
 def check_file(db: Path) -> None:
@@ -158,9 +167,7 @@ def state_health(state_dir: Path, db_name: str, known: list[str]) -> StateHealth
     if not db.exists():
         return StateHealth(True, f"{db}: no state yet (the first run creates it)")
     try:
-        with _LIVE_GUARD:
-            if not _LIVE.get(db.resolve()):
-                check_file(db)
+        PROCESS.part(_Live).check_unless_open(db)
         conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)
         try:
             verdict = conn.execute("PRAGMA quick_check").fetchone()

@@ -56,13 +56,6 @@ class LeasesMixin(StoreBase):
         if row["expires_at"] <= self.clock():
             raise LeaseError(f"run {run_id}'s lease on issue {issue} expired")
 
-    def renew_lease(self, issue: int, run_id: str, fence: int, ttl_s: float) -> None:
-        with self.transaction():
-            self.check_lease(issue, run_id, fence)
-            self._conn().execute(
-                "UPDATE leases SET expires_at = ? WHERE issue = ?", (self.clock() + ttl_s, issue)
-            )
-
     def release_lease(self, issue: int, run_id: str) -> None:
         with self.transaction() as db:
             db.execute("DELETE FROM leases WHERE issue = ? AND run_id = ?", (issue, run_id))

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, cast
 
-from harness.store.base import StoreBase, dumps, loads, stored, utc_now
-from harness.store.records import Event
+from harness.store.base import StoreBase, dumps, loads, stored, stored_text, utc_now
+from harness.store.records import CallRow, Event
 
 if TYPE_CHECKING:
     from harness.model.base import CallRecord
@@ -41,13 +42,13 @@ class LedgerMixin(StoreBase):
                     record.duration_s,
                     record.request_sha256,
                     record.stop_reason,
-                    record.error,
+                    stored_text(record.error),
                 ),
             )
 
-    def calls(self, run_id: str) -> list[dict[str, Any]]:
+    def calls(self, run_id: str) -> list[CallRow]:
         rows = self._rows("SELECT * FROM model_calls WHERE run_id = ? ORDER BY id", (run_id,))
-        return [dict(r) for r in rows]
+        return [cast(CallRow, dict(r)) for r in rows]
 
     def spend(
         self, run_id: str | None = None, issue: int | None = None, since: str | None = None
@@ -98,7 +99,7 @@ class LedgerMixin(StoreBase):
         return {str(r[0]): {k: float(r[k]) for k in r.keys()[1:]} for r in rows}
 
     # -- events ---------------------------------------------------------------
-    def append_event(self, run_id: str | None, kind: str, data: dict[str, Any]) -> None:
+    def append_event(self, run_id: str | None, kind: str, data: Mapping[str, object]) -> None:
         with self.transaction() as db:
             last = db.execute("SELECT hash FROM events ORDER BY id DESC LIMIT 1").fetchone()
             prev = last[0] if last else GENESIS

@@ -1,4 +1,4 @@
-"""The schema as an ordered list of migrations, with a table of the applied ones."""
+"""The schema as an ordered tuple of migrations, with a table of the applied ones."""
 
 from __future__ import annotations
 
@@ -9,12 +9,6 @@ from harness.store import outcomes
 from harness.store.base import execute_script
 
 Migration = Callable[[sqlite3.Connection], None]
-MIGRATIONS: list[tuple[str, Migration]] = []
-
-
-def migration(fn: Migration) -> Migration:
-    MIGRATIONS.append((fn.__name__, fn))
-    return fn
 
 
 # the first schema: runs, their steps, model calls, the event chain, flags and leases
@@ -86,12 +80,10 @@ _M001_RUNS = """
         """
 
 
-@migration
 def m001_runs(db: sqlite3.Connection) -> None:
     execute_script(db, _M001_RUNS)
 
 
-@migration
 def m002_local_forge(db: sqlite3.Connection) -> None:
     execute_script(
         db,
@@ -140,7 +132,6 @@ def m002_local_forge(db: sqlite3.Connection) -> None:
     )
 
 
-@migration
 def m003_forge_intents(db: sqlite3.Connection) -> None:
     """Writes to a remote forge: recorded before they are sent, resolved after."""
     execute_script(
@@ -158,7 +149,6 @@ def m003_forge_intents(db: sqlite3.Connection) -> None:
     )
 
 
-@migration
 def m004_forge_cache(db: sqlite3.Connection) -> None:
     """What a remote forge answered, kept across runs: the open-issue snapshot, ETags for
     conditional requests, and facts checked once per repository (labels set up, login)."""
@@ -175,7 +165,6 @@ def m004_forge_cache(db: sqlite3.Connection) -> None:
     )
 
 
-@migration
 def m005_step_artifact_and_error_kind(db: sqlite3.Connection) -> None:
     """A step's outputs may be a typed hand-off (its type is recorded, so the next workflow
     finds it by type and issue); a failed step records what kind of failure it was."""
@@ -189,7 +178,6 @@ def m005_step_artifact_and_error_kind(db: sqlite3.Connection) -> None:
     )
 
 
-@migration
 def m006_indexes_and_outcomes(db: sqlite3.Connection) -> None:
     """Indexes for what status, history, the dashboard and the review read, and the
     outcome tables the database keeps up to date as runs finish (``outcomes.py``)."""
@@ -210,7 +198,6 @@ def m006_indexes_and_outcomes(db: sqlite3.Connection) -> None:
     outcomes.install(db)
 
 
-@migration
 def m007_backtests(db: sqlite3.Connection) -> None:
     """Rehearsals (``factory backtest``): each backtest and its cases with their results, read
     by the report, the dashboard, the next backtest's comparison and earned trust (when a
@@ -247,6 +234,53 @@ def m007_backtests(db: sqlite3.Connection) -> None:
         CREATE INDEX backtest_cases_updated ON backtest_cases (updated_at, cost_usd);
         """,
     )
+
+
+# what each shipped action or agent output recorded before its record had a type: (the step's
+# action or output tool, the type, the statuses whose record is one)
+_TYPED_SINCE_M008 = (
+    ("action", "triage.ack", "Acknowledgement", ("succeeded",)),
+    ("action", "implement.prepare", "Assignment", ("succeeded",)),
+    ("action", "implement.worktree", "Worktree", ("succeeded",)),
+    ("action", "implement.setup", "SetupRun", ("succeeded", "failed")),
+    ("action", "implement.test", "Tested", ("succeeded", "failed")),
+    ("action", "implement.commit", "Commit", ("succeeded",)),
+    ("action", "implement.gates", "GateReport", ("succeeded", "failed")),
+    ("action", "validate.baseline", "HoldoutRun", ("failed",)),
+    ("output", "submit_plan", "Plan", ("succeeded",)),
+    ("output", "finish", "Implemented", ("succeeded",)),
+    ("output", "submit_review", "Review", ("succeeded",)),
+)
+
+
+def m008_typed_records(db: sqlite3.Connection) -> None:
+    """Every step's record has a type its readers find it by (the dashboard, ``factory
+    report``): the records written before are typed by the action or output tool that made
+    them; the outcome tables pick steps by type, not by id (``outcomes.py``)."""
+    for field, name, artifact, statuses in _TYPED_SINCE_M008:
+        marks = ",".join("?" * len(statuses))
+        db.execute(
+            f"UPDATE steps SET artifact = ? WHERE artifact IS NULL AND status IN ({marks})"
+            f" AND outputs NOT IN ('', '{{}}') AND json_extract(inputs, '$.{field}') = ?",
+            (artifact, *statuses, name),
+        )
+    db.execute("CREATE INDEX steps_run_artifact ON steps (run_id, artifact, status)")
+    outcomes.install(db)
+
+
+MIGRATIONS: tuple[tuple[str, Migration], ...] = tuple(
+    (fn.__name__, fn)
+    for fn in (
+        m001_runs,
+        m002_local_forge,
+        m003_forge_intents,
+        m004_forge_cache,
+        m005_step_artifact_and_error_kind,
+        m006_indexes_and_outcomes,
+        m007_backtests,
+        m008_typed_records,
+    )
+)
 
 
 def migrate(db: sqlite3.Connection) -> list[str]:

@@ -3,14 +3,20 @@
 Three tables hold it, each row recomputed by a trigger in the same transaction as the write
 that changed it (so a crash can never leave them behind the rows they summarise):
 
+Steps are picked by the type of record they kept (``steps.artifact``: ``IssueSpec``,
+``ValidationTarget``, ``Landing``, ``Smoke``), never by their id, so a workflow override may
+name its steps as it likes; a record from before records had types, and a failed merge
+(whose evidence has none), by the action that made it (``kept``).
+
 ``issue_outcomes``, one row per issue, for the Autonomy Index (``harness/review/autonomy.py``):
 its ``kind`` (from the newest ``IssueSpec`` of a succeeded run), ``finished_at`` (when it
-last reached a final state: rejected by triage's ``apply``, rejected by a person —
-a ``human.reject`` event —, or merged: a validate run with a succeeded ``merge`` whose last
-succeeded ``smoke`` did not revert it), and ``touched`` (any ``human.*`` event names it).
+last reached a final state: rejected by triage — its ``IssueSpec`` says ``reject`` —,
+rejected by a person — a ``human.reject`` event —, or merged: a validate run with a
+``Landing`` whose last ``Smoke`` did not revert it), and ``touched`` (any ``human.*`` event
+names it).
 
 ``change_evidence``, per validate run, for earned trust (``harness/review/trust.py``): the
-kind (from the run's last succeeded ``prepare``) and what became of the change —
+kind (from the run's last ``ValidationTarget``) and what became of the change —
 ``regression`` (its last smoke reverted it), ``approved_green`` (a person approved exactly
 the head it validated before its smoke passed), ``green`` (merged by itself) — with the
 merge's commit, and a ``revert`` for every failed merge that landed an untested tree.
@@ -28,10 +34,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from typing import Any
+from types import MappingProxyType
+from typing import cast
 
 from harness.store.base import StoreBase, execute_script
-from harness.store.records import KindTally
+from harness.store.records import KindTally, Said
 
 HUMAN_REJECT = "human.reject"
 HUMAN_APPROVE = "human.approve"
@@ -46,11 +53,40 @@ def truthy(column: str, key: str) -> str:
     return f"COALESCE(json_extract({column}, '$.{key}'), 0) NOT IN (0, '', '[]', '{{}}')"
 
 
-def _last(step: str, status: str, run: str) -> str:
+# the action that makes each type these tables read: what an untyped older record was
+MADE_BY = MappingProxyType(
+    {
+        "IssueSpec": "triage.apply",
+        "ValidationTarget": "validate.prepare",
+        "Validation": "validate.decide",
+        "Landing": "validate.merge",
+        "Smoke": "validate.smoke",
+        "GateReport": "implement.gates",
+    }
+)
+
+
+def made_by(action: str, step: str = "s") -> str:
+    """SQL: step ``step`` ran ``action``."""
+    return f"json_extract({step}.inputs, '$.action') = '{action}'"
+
+
+def kept(artifact: str, step: str = "s") -> str:
+    """SQL: step ``step`` kept an ``artifact`` (or is an untyped older record of the action
+    that makes one)."""
+    older = f"{step}.artifact IS NULL AND {made_by(MADE_BY[artifact], step)}"
+    return f"({step}.artifact = '{artifact}' OR ({older}))"
+
+
+def _last(artifact: str, run: str) -> str:
+    """The newest succeeded step of run ``run`` that kept an ``artifact``."""
     return (
-        f"(SELECT MAX(seq) FROM steps WHERE run_id = {run} AND step_id = '{step}'"
-        f" AND status = '{status}')"
+        f"(SELECT MAX(seq) FROM steps l WHERE l.run_id = {run} AND {kept(artifact, 'l')}"
+        " AND l.status = 'succeeded')"
     )
+
+
+FAILED_MERGE = f"s.status = 'failed' AND {made_by('validate.merge')}"
 
 
 def _finished_at(i: str) -> str:
@@ -58,14 +94,14 @@ def _finished_at(i: str) -> str:
     return f"""(SELECT MAX(ts) FROM (
         SELECT s.finished_at AS ts FROM runs r CROSS JOIN steps s ON s.run_id = r.id
          WHERE r.issue = {i} AND r.workflow = 'triage' AND r.status = 'succeeded'
-           AND s.step_id = 'apply' AND s.status = 'succeeded'
+           AND {kept("IssueSpec")} AND s.status = 'succeeded'
            AND json_extract(s.outputs, '$.decision') = 'reject'
         UNION ALL
         SELECT s.finished_at FROM runs r
-          JOIN steps s ON s.seq = {_last("smoke", "succeeded", "r.id")}
+          JOIN steps s ON s.seq = {_last("Smoke", "r.id")}
          WHERE r.issue = {i} AND r.workflow = 'validate'
            AND NOT {truthy("s.outputs", "reverted")}
-           AND {_last("merge", "succeeded", "r.id")} IS NOT NULL
+           AND {_last("Landing", "r.id")} IS NOT NULL
         UNION ALL
         SELECT ts FROM events
          WHERE json_extract(data, '$.issue') = +{i} AND +kind = '{HUMAN_REJECT}'
@@ -79,7 +115,7 @@ def _evidence(runs: str) -> str:
                                     json_extract(p.outputs, '$.spec.kind')), ''),
                     'unknown') AS kind,
            json_extract(p.outputs, '$.head') AS head
-      FROM runs r JOIN steps p ON p.seq = {_last("prepare", "succeeded", "r.id")}
+      FROM runs r JOIN steps p ON p.seq = {_last("ValidationTarget", "r.id")}
      WHERE r.workflow = 'validate' AND {runs})"""
     approved = f"""(SELECT ts FROM events WHERE json_extract(data, '$.issue') = +v.issue
            AND +kind = '{HUMAN_APPROVE}' AND json_extract(data, '$.head') IS v.head
@@ -87,7 +123,7 @@ def _evidence(runs: str) -> str:
     return f"""
     SELECT v.run_id, v.issue, v.kind, 'revert', COALESCE(s.finished_at, ''), NULL
       FROM {validated} v CROSS JOIN steps s ON s.run_id = v.run_id
-     WHERE s.step_id = 'merge' AND s.status = 'failed' AND {truthy("s.outputs", "landed_tree")}
+     WHERE {FAILED_MERGE} AND {truthy("s.outputs", "landed_tree")}
     UNION ALL
     SELECT v.run_id, v.issue, v.kind,
            CASE WHEN {truthy("sm.outputs", "reverted")} THEN 'regression'
@@ -95,8 +131,8 @@ def _evidence(runs: str) -> str:
                 ELSE 'green' END,
            COALESCE(sm.finished_at, ''), json_extract(m.outputs, '$.merge_sha')
       FROM {validated} v
-      JOIN steps m ON m.seq = {_last("merge", "succeeded", "v.run_id")}
-      JOIN steps sm ON sm.seq = {_last("smoke", "succeeded", "v.run_id")}"""
+      JOIN steps m ON m.seq = {_last("Landing", "v.run_id")}
+      JOIN steps sm ON sm.seq = {_last("Smoke", "v.run_id")}"""
 
 
 TABLES = """
@@ -177,8 +213,10 @@ def _refresh_evidence(column: str, value: str) -> str:
     INSERT INTO change_evidence {_evidence(f"r.{runs} = {value}")};"""
 
 
+_READ = ("IssueSpec", "ValidationTarget", "Landing", "Smoke")  # what these tables read
 _STEP_MATTERS = (
-    "NEW.step_id IN ('apply', 'merge', 'smoke', 'prepare') OR NEW.artifact = 'IssueSpec'"
+    f"NEW.artifact IN {_READ} OR json_extract(NEW.inputs, '$.action')"
+    f" IN {tuple(MADE_BY[kind] for kind in _READ)}"
 )
 _RUN_ISSUE = "(SELECT issue FROM runs WHERE id = NEW.run_id)"
 _HUMAN_ISSUE = "json_extract(NEW.data, '$.issue')"
@@ -203,25 +241,28 @@ CREATE TRIGGER latest_run_added AFTER INSERT ON runs
 BEGIN {_upsert_latest("SELECT NEW.issue AS i")} END;
 """
 
-_NAMES = {
-    "trigger": (
-        "outcomes_step_added",
-        "outcomes_step_changed",
-        "outcomes_run_changed",
-        "outcomes_human",
-        "outcomes_approval",
-        "latest_step_added",
-        "latest_step_changed",
-        "latest_run_added",
+_NAMES = (
+    (
+        "trigger",
+        (
+            "outcomes_step_added",
+            "outcomes_step_changed",
+            "outcomes_run_changed",
+            "outcomes_human",
+            "outcomes_approval",
+            "latest_step_added",
+            "latest_step_changed",
+            "latest_run_added",
+        ),
     ),
-    "table": ("issue_outcomes", "change_evidence", "issue_latest"),
-}
+    ("table", ("issue_outcomes", "change_evidence", "issue_latest")),
+)
 
 
 def install(db: sqlite3.Connection) -> None:
     """(Re)create the tables and triggers, and fill the tables from every issue and
     run there is: inside the caller's transaction, so a crash leaves nothing half made."""
-    for kind, names in _NAMES.items():
+    for kind, names in _NAMES:
         for name in names:
             db.execute(f"DROP {kind.upper()} IF EXISTS {name}")
     execute_script(db, TABLES + TRIGGERS)
@@ -246,7 +287,9 @@ OUTCOMES = (
     "retry",
     "failed",
 )
-_DECIDED = {"accept": "accepted", "reject": "rejected", "needs_info": "needs_info"}
+_DECIDED = MappingProxyType(
+    {"accept": "accepted", "reject": "rejected", "needs_info": "needs_info"}
+)
 
 
 def outcome_word(
@@ -304,7 +347,7 @@ class OutcomesMixin(StoreBase):
         )
         return {str(r[0]): (int(r[1]), int(r[2])) for r in rows}
 
-    def latest_said(self, issues: list[int]) -> dict[int, dict[str, Any]]:
+    def latest_said(self, issues: list[int]) -> dict[int, Said]:
         """Each issue's newest run (``run_id``, ``workflow``, ``status``, ``run_reason``)
         and the newest ``route``, ``decision`` and ``reason`` its steps gave."""
         rows = self._rows(
@@ -313,7 +356,7 @@ class OutcomesMixin(StoreBase):
             " JOIN runs r ON r.id = l.run_id",
             (json.dumps(issues),),
         )
-        return {int(r["issue"]): dict(r) for r in rows}
+        return {int(r["issue"]): cast(Said, dict(r)) for r in rows}
 
     def run_outcomes(self, runs: list[tuple[str, str, str]]) -> dict[str, str | None]:
         """``outcome_word`` for each ``(run id, workflow, status)``, from the typed records

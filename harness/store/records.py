@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,39 @@ class StepRecord:
     subprocess_s: float
     artifact: str | None = None  # the type of hand-off its outputs hold (harness.artifacts)
     error_kind: str | None = None  # a failed step's ErrorKind
+
+
+class CallRow(TypedDict):
+    """One model call as ``model_calls`` keeps it."""
+
+    id: int
+    run_id: str
+    step_id: str
+    ts: str
+    model: str
+    input_tokens: int
+    output_tokens: int
+    cache_creation_input_tokens: int
+    cache_read_input_tokens: int
+    cost_usd: float
+    duration_s: float
+    request_sha256: str
+    stop_reason: str | None
+    error: str | None
+
+
+class Said(TypedDict):
+    """An issue's newest run, and the newest ``route``, ``decision`` and ``reason`` its steps
+    gave (values as the steps recorded them)."""
+
+    issue: int
+    run_id: str
+    workflow: str
+    status: str
+    run_reason: str | None
+    route: object
+    decision: object
+    reason: object
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import secrets
 import sqlite3
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, TypeVar
 
 from harness.errors import NotFoundError
 from harness.store.base import StoreBase, dumps, loads, stored, stored_text, utc_now
@@ -55,7 +56,11 @@ def _step(row: sqlite3.Row) -> StepRecord:
 
 class RunsMixin(StoreBase):
     def create_run(
-        self, workflow: str, issue: int | None, inputs: dict[str, Any], governance: dict[str, str]
+        self,
+        workflow: str,
+        issue: int | None,
+        inputs: Mapping[str, object],
+        governance: dict[str, str],
     ) -> Run:
         run_id = "r-" + secrets.token_hex(5)
         with self.transaction() as db:
@@ -136,7 +141,7 @@ class RunsMixin(StoreBase):
         return [_run(r) for r in self._rows(sql, tuple(args))]
 
     # -- steps ----------------------------------------------------------------
-    def start_step(self, run_id: str, step_id: str, inputs: dict[str, Any]) -> int:
+    def start_step(self, run_id: str, step_id: str, inputs: Mapping[str, object]) -> int:
         with self.transaction() as db:
             row = db.execute(
                 "SELECT COUNT(*) FROM steps WHERE run_id = ? AND step_id = ?", (run_id, step_id)
@@ -153,7 +158,7 @@ class RunsMixin(StoreBase):
         self,
         seq: int,
         status: str,
-        outputs: dict[str, Any],
+        outputs: Mapping[str, object],
         error: str | None = None,
         model_s: float = 0.0,
         subprocess_s: float = 0.0,

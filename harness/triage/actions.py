@@ -5,14 +5,15 @@ shown of the repository and of the validator) and ``triage.apply`` (the applier)
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
-from harness.artifacts import IssueSpec, Produced
+from harness.artifacts import Acknowledgement, IssueSpec, Produced
 from harness.engine.actions import action
 from harness.engine.budget import start_of_day
 from harness.engine.context import StepContext
 from harness.errors import FactoryError
-from harness.forge.base import STATE_LABELS, set_state
+from harness.forge.base import STATE_LABELS, Label, set_state
 from harness.implement.spec import spec_block
 from harness.model.tools import tool_defs
 from harness.triage.outbound import sanitize_outbound
@@ -20,20 +21,24 @@ from harness.triage.prescreen import prescreen, template_comments
 from harness.triage.repomap import map_rules, repository_map
 from harness.validate.definition import SEALED_VALIDATOR, load_sealed
 
-DECISION_LABELS = {
-    "accept": "factory:accepted",
-    "reject": "factory:rejected",
-    "needs_info": "factory:needs-info",
-    "needs_human": "factory:needs-human",
-    "deferred": "factory:deferred",
-}
-HEADLINES = {
-    "accept": "Accepted",
-    "reject": "Rejected",
-    "needs_info": "Needs more information",
-    "needs_human": "Needs a maintainer",
-    "deferred": "Deferred",
-}
+DECISION_LABELS = MappingProxyType(
+    {
+        "accept": Label.ACCEPTED,
+        "reject": Label.REJECTED,
+        "needs_info": Label.NEEDS_INFO,
+        "needs_human": Label.NEEDS_HUMAN,
+        "deferred": Label.DEFERRED,
+    }
+)
+HEADLINES = MappingProxyType(
+    {
+        "accept": "Accepted",
+        "reject": "Rejected",
+        "needs_info": "Needs more information",
+        "needs_human": "Needs a maintainer",
+        "deferred": "Deferred",
+    }
+)
 
 
 def judged_today(ctx: StepContext, author: str) -> int:
@@ -130,7 +135,6 @@ def _decision(ctx: StepContext) -> dict[str, Any]:
 def apply_action(ctx: StepContext) -> Produced:
     """Labels and one comment, computed in code from the structured decision (a rejected
     issue closed after its comment). Safe to repeat."""
-    assert ctx.issue is not None
     forge, now = ctx.services.forge, ctx.services.clock()
     decided = _decision(ctx)
     decision = decided["decision"]
@@ -138,23 +142,23 @@ def apply_action(ctx: StepContext) -> Produced:
     labels = [label]
     if decision == "accept":
         labels += [f"priority:{decided['priority']}", f"kind:{decided['kind']}"]
-    set_state(forge, ctx.issue, label, tuple(labels[1:]))  # priority and kind beside it
+    set_state(forge, ctx.number, label, tuple(labels[1:]))  # priority and kind beside it
     day = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d")
     key = f"triage:{decision}" + (f":{day}" if decision == "deferred" else "")
     body = ctx.services.templates.render(
         "comments/triage.md.j2",
         headline=HEADLINES[decision],
-        issue=ctx.issue,
+        issue=ctx.number,
         **decided,
     )
     pre = ctx.outputs["prescreen"]
     if decision == "accept":
-        body += "\n" + spec_block(ctx.services.forge.markers, ctx.issue, {**pre, **decided})
-    comment = forge.post_comment(ctx.issue, key, body)
+        body += "\n" + spec_block(ctx.services.forge.markers, ctx.number, {**pre, **decided})
+    comment = forge.post_comment(ctx.number, key, body)
     if decision == "reject":  # the comment says why; nothing is left to do on it
-        forge.close_issue(ctx.issue)
+        forge.close_issue(ctx.number)
     spec = IssueSpec(
-        number=ctx.issue,
+        number=ctx.number,
         title=str(pre.get("title", "")),
         body=str(pre.get("body", "")),
         issue_sha256=str(pre.get("issue_sha256", "")),
@@ -163,18 +167,17 @@ def apply_action(ctx: StepContext) -> Produced:
     return Produced(spec, {"labels": labels, "comment_id": comment.id, "comment_key": key})
 
 
-@action("triage.ack", needs={"prescreen": "triage.prescreen"})
-def ack_action(ctx: StepContext) -> dict[str, Any]:
+@action("triage.ack", produces=Acknowledgement, needs={"prescreen": "triage.prescreen"})
+def ack_action(ctx: StepContext) -> Acknowledgement:
     """One comment on a new issue: received, and when triage will judge it, or why the
     pre-screen holds it. Never twice (the comment's marker), never on an issue triage has
     decided or the factory opened itself; no label. The issue's text is never quoted."""
-    assert ctx.issue is not None
     forge = ctx.services.forge
-    issue = forge.get_issue(ctx.issue)
+    issue = forge.get_issue(ctx.number)
     if forge.is_own(issue.author):
-        return {"posted": False, "why": "opened by the factory itself"}
+        return Acknowledgement(posted=False, why="opened by the factory itself")
     if any(label in STATE_LABELS for label in issue.labels):
-        return {"posted": False, "why": "already triaged"}
+        return Acknowledgement(posted=False, why="already triaged")
     pre = ctx.outputs["prescreen"]
     body = ctx.services.templates.render(
         "comments/ack.md.j2",
@@ -183,5 +186,5 @@ def ack_action(ctx: StepContext) -> dict[str, Any]:
         rule=pre["rule"],
         triage_at=str(ctx.inputs.get("triage_at") or "at its next triage run"),
     )
-    comment = forge.post_comment(ctx.issue, "ack", body)
-    return {"posted": True, "comment_id": comment.id, "held": pre["decision"]}
+    comment = forge.post_comment(ctx.number, "ack", body)
+    return Acknowledgement(posted=True, comment_id=comment.id, held=pre["decision"])

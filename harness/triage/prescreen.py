@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from harness.caches import PROCESS, Memo
 from harness.triage.sanitize import Sanitized, comments_in, sanitize
 
 if TYPE_CHECKING:
@@ -190,17 +191,22 @@ def _content_rules(
 
 
 ISSUE_TEMPLATES = ".github/ISSUE_TEMPLATE/"
-_TEMPLATE_COMMENTS: dict[str, frozenset[str]] = {}  # commit -> its templates' comments
+
+
+class _TemplateComments(Memo[frozenset[str]]):
+    """Commit -> its issue templates' comments."""
 
 
 def template_comments(repo: GitRepo, commit: str) -> frozenset[str]:
     """The HTML comments in the issue templates committed at ``commit`` (production): the
     guidance GitHub leaves in every issue filed from a Markdown template."""
-    if commit not in _TEMPLATE_COMMENTS:
+
+    def read() -> frozenset[str]:
         found: set[str] = set()
         for path in repo.list_tree(commit, ISSUE_TEMPLATES):
             data = repo.read_blob(commit, path)
             if data is not None and len(data) <= 200_000:
                 found.update(c for c in comments_in(data.decode("utf-8", "replace")) if c)
-        _TEMPLATE_COMMENTS[commit] = frozenset(found)
-    return _TEMPLATE_COMMENTS[commit]
+        return frozenset(found)
+
+    return PROCESS.part(_TemplateComments).get(commit, read)

@@ -7,11 +7,11 @@ from typing import Any
 from harness.engine.context import Services
 from harness.engine.runner import Engine, RunOutcome, check_kill_switch
 from harness.errors import StoppedError
-from harness.forge.base import STATE_LABELS, Issue
+from harness.forge.base import STATE_LABELS, Issue, Label
 from harness.model.batch import BatchCollector
 from harness.triage.prescreen import issue_sha256
 
-TRIAGED = frozenset(STATE_LABELS) - {"factory:deferred"}  # a deferral is judged again later
+TRIAGED = frozenset(STATE_LABELS) - {Label.DEFERRED}  # a deferral is judged again later
 
 
 def untriaged(services: Services) -> list[Issue]:
@@ -33,7 +33,7 @@ def untriaged(services: Services) -> list[Issue]:
             continue
         if open_run is not None and open_run.not_before and open_run.not_before > now:
             continue
-        if "factory:deferred" in issue.labels and _deferred_today(services, issue.number):
+        if Label.DEFERRED in issue.labels and _deferred_today(services, issue.number):
             continue
         pending.append(issue)
     return pending
@@ -43,9 +43,9 @@ def edited_since_asked(services: Services, issue: Issue) -> bool:
     """A "needs info" issue whose title or body changed since it was last judged: the
     author answered, so it is triaged again (once per edit: the new run records the new
     text). Any other triage label keeps the issue out."""
-    if "factory:needs-info" not in issue.labels:
+    if Label.NEEDS_INFO not in issue.labels:
         return False
-    if (TRIAGED - {"factory:needs-info"}) & set(issue.labels):
+    if (TRIAGED - {Label.NEEDS_INFO}) & set(issue.labels):
         return False
     for run in services.store.list_runs(limit=20, workflow="triage", issue=issue.number):
         if run.status != "succeeded":

@@ -96,12 +96,12 @@ _RTL = re.compile(
     "[\u0590-\u05ff\u0606-\u061b\u061d-\u06dc\u06de-\u070e\u0710-\u088f\u0892-\u08e1"
     "\u08e3-\u08ff\ufb1d-\ufdff\ufe70-\ufefe\U00010800-\U00010fff\U0001e800-\U0001efff]"
 )
-_OVERRIDES = {"\u202d", "\u202e"}
+_OVERRIDES = frozenset(("\u202d", "\u202e"))
 MAX_EXAMINED = 10_000  # invisible characters looked at one by one
-_BIDI_IN_RTL = {"\u200e", "\u200f", "\u061c", "\u202a", "\u202b", "\u202c"} | {
-    chr(c) for c in range(0x2066, 0x206A)
-}
-_ZERO_WIDTH = {chr(c) for c in (0x200B, 0x2060, 0x2061, 0x2062, 0x2063, 0x2064, 0x00AD, 0x180E)}
+_BIDI_IN_RTL = frozenset(
+    ("\u200e", "\u200f", "\u061c", "\u202a", "\u202b", "\u202c", *map(chr, range(0x2066, 0x206A)))
+)
+_ZERO_WIDTH = frozenset(map(chr, (0x200B, 0x2060, 0x2061, 0x2062, 0x2063, 0x2064, 0x00AD, 0x180E)))
 _ZWNJ, _ZWJ, _BOM, _VS16, _BLACK_FLAG, _CANCEL_TAG = (
     "\u200c",
     "\u200d",

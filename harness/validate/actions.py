@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from types import MappingProxyType
 from typing import Any
 
 from harness.artifacts import (
@@ -26,7 +27,7 @@ from harness.engine.actions import action
 from harness.engine.context import StepContext
 from harness.engine.runner import check_kill_switch
 from harness.errors import FactoryError, GitError, StepFailed
-from harness.forge.base import set_state
+from harness.forge.base import Label, set_state
 from harness.git import shape
 from harness.review.trust import kind_of, review_gate
 from harness.triage.outbound import sanitize_outbound
@@ -47,9 +48,9 @@ def production_tip(ctx: StepContext) -> tuple[str, str]:
     return branch, ctx.services.forge.sync(branch)  # on GitHub: fetched first
 
 
-PREPARE = {"prepare": "validate.prepare"}
-BASELINE = {"baseline": "validate.baseline"}
-CHECK = {"check": "validate.check"}
+PREPARE = MappingProxyType({"prepare": "validate.prepare"})
+BASELINE = MappingProxyType({"baseline": "validate.baseline"})
+CHECK = MappingProxyType({"check": "validate.check"})
 # every state a run may be in: an earlier verdict counts whatever became of its run
 ANY_RUN = ("succeeded", "failed", "running", "stopped")
 
@@ -58,15 +59,14 @@ ANY_RUN = ("succeeded", "failed", "running", "stopped")
 def prepare(ctx: StepContext) -> Produced:
     """The PR to validate and what implement proved about it: the newest ``PrCandidate``
     for this issue whose pull request is still open (kept whole: see ``Prepared``)."""
-    assert ctx.issue is not None
-    for _, candidate in ctx.services.store.artifacts(PrCandidate, ctx.issue):
+    for _, candidate in ctx.services.store.artifacts(PrCandidate, ctx.number):
         pr = ctx.services.forge.find_pr(candidate.branch)
         if pr is None or pr.state != "open":
             continue
         head = ctx.services.forge.sync(pr.branch)  # on GitHub: what the PR holds now
         target = ValidationTarget(implement_run=candidate.implement_run, pr=pr.number, head=head)
         return Produced(target, {"candidate": candidate.model_dump(mode="json")})
-    raise FactoryError(f"issue {ctx.issue} has no open pull request from the factory")
+    raise FactoryError(f"issue {ctx.number} has no open pull request from the factory")
 
 
 @action("validate.ci", needs=PREPARE)
@@ -121,7 +121,7 @@ def health(ctx: StepContext) -> Health:
             f"production {sha[:12]} is red: `{result.tests.command}` exited "
             f"{result.tests.exit_code}; {failed} of {len(result.journeys)} hold-out journeys "
             "failed",
-            {**result.model_dump(mode="json"), **summary.model_dump(mode="json")},
+            result,
         )
     store.set_flag(key, summary.model_dump_json(exclude={"network"}))
     if not failed:  # the same journeys on the same tree: validation's calibration too
@@ -146,7 +146,7 @@ def baseline(ctx: StepContext) -> Baseline:
         raise StepFailed(
             f"the hold-out fails on production {sha[:12]}: {failed} of "
             f"{len(result.journeys)} journeys (`factory report {ctx.run_id}`)",
-            result.model_dump(mode="json"),
+            result,
         )
     return Baseline(**dict(result), production_sha=sha, cached=cached)
 
@@ -250,9 +250,8 @@ def _earlier_verdict(
     app cannot show (``validation.unseen_paths``), else only if its recorded actions, done
     again on the new candidate, show exactly what they showed it (``EarlierVerdict``).
     Tests and journeys always run again on the new candidate."""
-    assert ctx.issue is not None
     unseen = ctx.services.settings.config.validation.unseen_paths
-    for _, checked in ctx.services.store.artifacts(CheckResult, ctx.issue, ANY_RUN):
+    for _, checked in ctx.services.store.artifacts(CheckResult, ctx.number, ANY_RUN):
         run = checked.validator
         if checked.head != head or run is None or checked.candidate is None:
             continue
@@ -269,26 +268,27 @@ def _earlier_verdict(
 
 MAX_TESTS_OUTPUT = 5000  # of the tests' output on the candidate, kept for the next attempt
 
-ROUTE_LABELS = {
-    "needs_review": "factory:needs-review",
-    "holdout_conflict": "factory:needs-human",
-    "retry": "factory:accepted",
-    "failed": "factory:failed",
-}
+ROUTE_LABELS = MappingProxyType(
+    {
+        "needs_review": Label.NEEDS_REVIEW,
+        "holdout_conflict": Label.NEEDS_HUMAN,
+        "retry": Label.ACCEPTED,
+        "failed": Label.FAILED,
+    }
+)
 
 
 @action("validate.decide", produces=Validation, needs={**PREPARE, **CHECK})
 def decide(ctx: StepContext) -> Validation:
     """Apply the route: one comment that leads with the decision, and one terminal label in
     place of ``factory:accepted`` (a retry keeps it: the issue goes back to implementation)."""
-    assert ctx.issue is not None
     prepared, checked = ctx.output("prepare", Prepared), ctx.output("check", CheckResult)
     rules, verdict = ctx.services.settings.governance.rules, checked.verdict
     ci = ctx.services.forge.ci_status(prepared.head)
     routing = decide_route(rules, prepared.candidate, checked, ci)
     # the person in the loop: earned trust, and a person's approval of this head
-    kind = kind_of(prepared.candidate.spec.model_dump())
-    routing = review_gate(ctx.services, ctx.issue, prepared.head, kind, routing)
+    kind = kind_of(prepared.candidate.spec)
+    routing = review_gate(ctx.services, ctx.number, prepared.head, kind, routing)
     body = ctx.services.templates.render(
         "comments/validated.md.j2",
         route=routing.route,
@@ -323,25 +323,23 @@ def decide(ctx: StepContext) -> Validation:
 def _refuse(ctx: StepContext, route_name: str, pr: int, body: str) -> None:
     """A change that does not merge: the comment, its PR closed unless a person reviews it
     (a retry opens a new one), and the route's label."""
-    assert ctx.issue is not None
     forge = ctx.services.forge
-    forge.post_comment(ctx.issue, f"validate:{route_name}:{ctx.run_id}", body)
+    forge.post_comment(ctx.number, f"validate:{route_name}:{ctx.run_id}", body)
     if route_name != "needs_review":  # this attempt is over
         forge.close_pr(pr)
-    set_state(forge, ctx.issue, ROUTE_LABELS[route_name])
+    set_state(forge, ctx.number, ROUTE_LABELS[route_name])
 
 
 @action("validate.fail")
 def fail(ctx: StepContext) -> dict[str, Any]:
-    assert ctx.issue is not None
     failure = ctx.last_failure()
     forge = ctx.services.forge
-    set_state(forge, ctx.issue, "factory:needs-human")
+    set_state(forge, ctx.number, Label.NEEDS_HUMAN)
     forge.post_comment(
-        ctx.issue,
+        ctx.number,
         f"validate:needs-human:{ctx.run_id}",
         ctx.services.templates.render(
             "comments/validate_failed.md.j2", failure=failure, run_id=ctx.run_id
         ),
     )
-    return {"label": "factory:needs-human", "reason": failure.error}
+    return {"label": Label.NEEDS_HUMAN, "reason": failure.error}

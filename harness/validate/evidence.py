@@ -32,13 +32,14 @@ from harness.browser.journeys import Journey, load_journeys
 from harness.browser.results import JourneyResult, Observation
 from harness.browser.runner import run_journeys
 from harness.browser.tools import BrowserTools, first_difference
+from harness.caches import PROCESS, Memo
 from harness.config.settings import Settings
 from harness.engine.agents import StepHooks
 from harness.engine.context import Services, StepContext
 from harness.errors import ConfigErrors, ErrorKind, StepFailed
 from harness.faults import fault_point
 from harness.git.repo import GitRepo
-from harness.git.worktrees import WorktreeManager, default_worktree_root
+from harness.git.worktrees import WorktreeManager
 from harness.model.agent import AgentHooks
 from harness.sandbox.app import AppNotReady, AppProcess, free_port
 from harness.sandbox.limits import Limits
@@ -270,13 +271,12 @@ class CheckSlots:
                 self.changed.notify_all()
 
 
-_SLOTS_LOCK = threading.Lock()
-_SLOTS: dict[int, CheckSlots] = {}
+class _Slots(Memo[CheckSlots]):
+    """One ``CheckSlots`` per size, shared by the process's validations."""
 
 
 def _slots(size: int) -> CheckSlots:
-    with _SLOTS_LOCK:
-        return _SLOTS.setdefault(size, CheckSlots(size))
+    return PROCESS.part(_Slots).get(size, lambda: CheckSlots(size))
 
 
 def _run_checks(settings: Settings, checks: list[Callable[[], Any]], first: bool) -> list[Any]:
@@ -336,7 +336,7 @@ def journeys_on(
     when it is production): see ``prepare_worktree``."""
     settings = ctx.services.settings
     journeys = _holdout(settings)
-    manager = WorktreeManager(ctx.services.repo, default_worktree_root(settings.state_dir))
+    manager = WorktreeManager.of(ctx.services.repo, settings.state_dir)
     shots = settings.state_dir / "evidence" / ctx.run_id / label
     base = trusted or sha
     path = manager.create_detached(base, f"{ctx.run_id}-{label}")

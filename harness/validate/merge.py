@@ -10,7 +10,7 @@ from harness.engine.actions import action
 from harness.engine.context import StepContext
 from harness.errors import StepFailed
 from harness.faults import fault_point
-from harness.forge.base import set_state
+from harness.forge.base import Label, set_state
 from harness.forge.neutral import Markdown
 from harness.validate.actions import BASELINE, CHECK, PREPARE, production_tip
 from harness.validate.evidence import journeys_on
@@ -28,7 +28,6 @@ def merge(ctx: StepContext) -> Landing:
     """The applier merges with the expected head, only if production did not move; one
     landing at a time: production's landing lease, taken here, is kept until the run ends
     (see ``harness.validate.landing``)."""
-    assert ctx.issue is not None
     if ctx.lease is None:  # whoever holds the issue gives production's lease back at its end
         raise StepFailed("a merge runs only under the issue's lease ('factory validate')", {})
     take_landing(ctx.services.store, ctx.lease.holder)
@@ -43,7 +42,7 @@ def merge(ctx: StepContext) -> Landing:
     fault_point("validate.merge.done")
     landed = ctx.services.repo.tree_of(merged)
     if landed is None or landed != checked.tree:  # production must be exactly what was tested
-        forge.revert_merge(branch, merged, f"Revert factory merge for issue {ctx.issue}: untested")
+        forge.revert_merge(branch, merged, f"Revert factory merge for issue {ctx.number}: untested")
         raise StepFailed(
             f"the merge landed tree {str(landed)[:12]}, not the tested {checked.tree[:12]}: "
             "reverted",
@@ -51,7 +50,7 @@ def merge(ctx: StepContext) -> Landing:
         )
     decision = ctx.output("decide", Validation).comment
     forge.post_comment(
-        ctx.issue,
+        ctx.number,
         f"validate:merged:{prepared.pr}",
         ctx.services.templates.render(
             "comments/merged.md.j2",
@@ -61,10 +60,10 @@ def merge(ctx: StepContext) -> Landing:
             decision=decision,
         ),
     )
-    set_state(forge, ctx.issue, "factory:merged")
-    forge.close_issue(ctx.issue)
+    set_state(forge, ctx.number, Label.MERGED)
+    forge.close_issue(ctx.number)
     return Landing(
-        issue=ctx.issue,
+        issue=ctx.number,
         pr=prepared.pr,
         head=prepared.head,
         branch=branch,
@@ -99,7 +98,6 @@ def _name_the_tested_commit(ctx: StepContext, prepared: Prepared, checked: Check
 @action("validate.smoke", produces=Smoke, needs={"merge": "validate.merge"})
 def smoke(ctx: StepContext) -> Smoke:
     """Journeys on the new production head; a failure is reverted by a new commit."""
-    assert ctx.issue is not None
     landing = ctx.output("merge", Landing)
     merged, branch = landing.merge_sha, landing.branch
     before = ctx.services.repo.rev_parse(f"{merged}^1")  # production as it was: setup's network
@@ -110,16 +108,16 @@ def smoke(ctx: StepContext) -> Smoke:
     current = forge.sync(branch)
     revert = (
         forge.revert_merge(
-            branch, merged, f"Revert factory merge for issue {ctx.issue}: smoke failed"
+            branch, merged, f"Revert factory merge for issue {ctx.number}: smoke failed"
         )
         if current == merged
         else current
     )
-    forge.reopen_issue(ctx.issue)
+    forge.reopen_issue(ctx.number)
     # back to work (not a terminal state): implemented again from production, told why
-    set_state(forge, ctx.issue, "factory:accepted", ("factory:regression",))
+    set_state(forge, ctx.number, Label.ACCEPTED, (Label.REGRESSION,))
     forge.post_comment(
-        ctx.issue,
+        ctx.number,
         f"validate:regression:{merged}",
         ctx.services.templates.render(
             "comments/regression.md.j2",

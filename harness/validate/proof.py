@@ -16,7 +16,7 @@ from typing import Protocol
 
 from harness.config.globs import matching
 
-TEST_FILES = [
+TEST_FILES = (
     "test_*.py",
     "*_test.py",
     "tests.py",
@@ -28,7 +28,7 @@ TEST_FILES = [
     "*.spec.ts",
     "*.spec.jsx",
     "*.spec.tsx",
-]
+)
 TEST_FOLDERS = ("tests", "test", "__tests__")
 _SKIPPED = ("skip", "skipif", "xfail")
 _JS_TEST = re.compile(r"(?<![\w.])x?(?:it|test)(?:\.(?:only|skip|todo|concurrent))?\s*\(")

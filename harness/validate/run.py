@@ -6,6 +6,7 @@ from harness.artifacts import Landing
 from harness.engine.context import Lease, Services
 from harness.engine.runner import Engine, RunOutcome, check_kill_switch
 from harness.errors import UsageError
+from harness.forge.base import Label
 from harness.implement.run import LEASE_TTL_S, holder_id, holder_is_gone
 from harness.validate.landing import give_back_landing
 
@@ -29,7 +30,7 @@ def validate_issue(services: Services, number: int, rehearsal: bool = False) -> 
     merging (``workflows/validate.yaml``)."""
     check_kill_switch(services)
     issue = services.forge.get_issue(number)
-    waiting = issue.state == "open" and "factory:needs-review" in issue.labels
+    waiting = issue.state == "open" and Label.NEEDS_REVIEW in issue.labels
     if not waiting and number not in unfinished_after_merge(services):
         raise UsageError(f"issue {number} has no pull request waiting for validation")
     holder = holder_id()

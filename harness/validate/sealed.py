@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from pydantic import ValidationError
@@ -39,11 +40,14 @@ from harness.artifacts import Artifact, ValidatorRun
 from harness.errors import FactoryError, ModelError, ToolError
 from harness.model.agent import AgentHooks
 from harness.model.base import CallRecord, Model
+from harness.model.blocks import Request
 from harness.redact import redact
 from harness.sandbox.bwrap import SAFE_PATH
 
-SEAL_ENV = {"PATH": SAFE_PATH, "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8"}
-SEAL_COMMAND = [sys.executable, "-I", "-m", "harness.validate.sealed"]
+SEAL_ENV = MappingProxyType(
+    {"PATH": SAFE_PATH, "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8"}
+)
+SEAL_COMMAND = (sys.executable, "-I", "-m", "harness.validate.sealed")
 MODEL_SOCKET, BROWSER_SOCKET = "model.sock", "browser.sock"  # in the request's ``sockets``
 
 
@@ -114,7 +118,7 @@ def sealed_argv(
         hidden=tuple(p.resolve() for p in masked if p.exists()),
         env=dict(SEAL_ENV),
     )
-    return bwrap_argv(view, command or SEAL_COMMAND, seccomp_fd=seccomp_fd)
+    return bwrap_argv(view, command or list(SEAL_COMMAND), seccomp_fd=seccomp_fd)
 
 
 def run_in_seal(
@@ -155,11 +159,11 @@ class Allowance:
     def __init__(self, hooks: AgentHooks, budget_usd: float) -> None:
         self.hooks, self.budget, self.spent = hooks, budget_usd, 0.0
 
-    def before_call(self, request: dict[str, Any]) -> None:
+    def before_call(self, request: Request) -> None:
         from harness.engine.budget import check_caps, worst_case_cost
 
         self.hooks.before_call(request)
-        need = worst_case_cost(str(request["model"]), request)
+        need = worst_case_cost(request["model"], request)
         check_caps([("validator", self.budget, self.spent)], need)
 
     def after_call(self, record: CallRecord) -> None:
@@ -194,7 +198,7 @@ def run_sealed(
         with forwarder, BrowserBroker(sockets / BROWSER_SOCKET, launcher):
             try:
                 proc = run_in_seal(
-                    SEAL_COMMAND,
+                    list(SEAL_COMMAND),
                     masked,
                     [writable],
                     [sockets],
@@ -218,7 +222,7 @@ class _CheckedByTheHarness:
     """The seal's side of the hooks: nothing to do, since every call is checked and recorded
     by the harness at its end of the model socket."""
 
-    def before_call(self, request: dict[str, Any]) -> None:
+    def before_call(self, request: Request) -> None:
         return None
 
     def after_call(self, record: CallRecord) -> None:

@@ -14,9 +14,9 @@ import yaml
 
 from harness.demo import generate
 from harness.model.scripted import ScriptedModel, load_script
-from harness.testing.anthropic_standin import AnthropicStandIn
 from tests.cli_helpers import run_cli
 from tests.factory_repo import git
+from tests.standins.anthropic_standin import AnthropicStandIn
 
 KEY = "sk-ant-backtest-CANARY-5ee1d0c0ffee77"
 # planted in the fixes' tests: no model request of the case they grade may hold them

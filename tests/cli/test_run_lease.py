@@ -14,8 +14,8 @@ import pytest
 from harness.model.scripted import ScriptedModel, load_script
 from harness.store.db import Store
 from harness.store.leases import CYCLE_LEASE
-from harness.testing.anthropic_standin import AnthropicStandIn
 from tests.cli_helpers import spawn as factory
+from tests.standins.anthropic_standin import AnthropicStandIn
 from tests.triage.conftest import API_KEY, ISSUES, SCRIPT, make_repo
 
 

@@ -9,8 +9,8 @@ import pytest
 
 from harness.model.catalog import Listing
 from harness.model.scripted import ScriptedModel
-from harness.testing.anthropic_standin import AnthropicStandIn
 from tests.cli_helpers import run_cli
+from tests.standins.anthropic_standin import AnthropicStandIn
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from harness.engine.context import StepContext
 from harness.engine.runner import Engine
 from harness.errors import ConfigErrors, FactoryError
 from harness.services import open_services
-from tests.cli_helpers import run_cli
+from tests.cli_helpers import run_cli, use_actions
 from tests.factory_repo import git, make_factory_repo
 
 RUNS: Counter[str] = Counter()
@@ -50,7 +50,8 @@ def _stop(ctx: StepContext) -> dict[str, Any]:
 
 
 @pytest.fixture(autouse=True)
-def _reset() -> None:
+def _reset(monkeypatch: pytest.MonkeyPatch) -> None:
+    use_actions(monkeypatch, _count, _flaky, _crash, _stop)
     RUNS.clear()
     PLAN.clear()
 
@@ -188,3 +189,15 @@ def test_an_override_of_triage_is_used_and_checked(tmp_path: Path, capsys) -> No
     assert res.err.strip() == (
         "factory: error: .factory/workflows/triage.yaml: steps[0].action: unknown action 'triage.nope'"
     )
+
+
+def test_a_workflow_about_an_issue_refuses_to_run_without_one() -> None:
+    from harness.engine.context import StepContext
+    from harness.engine.workflow import Step
+
+    step = Step(id="prepare", action="implement.prepare")
+    ctx = StepContext(None, "r-1", "implement", step, None, {}, {})  # type: ignore[arg-type]
+    with pytest.raises(FactoryError) as refused:
+        ctx.number
+    assert str(refused.value) == "workflow implement is about an issue: give its number"
+    assert StepContext(None, "r-1", "implement", step, 7, {}, {}).number == 7  # type: ignore[arg-type]

@@ -18,7 +18,7 @@ from harness.implement.actions import _outcome_label
 from harness.services import open_services
 from harness.validate import route as validate_route
 from harness.validate.route import decide_route
-from tests.cli_helpers import run_cli
+from tests.cli_helpers import run_cli, use_actions
 from tests.factory_repo import git, make_factory_repo
 from tests.validate.test_routing import evidence
 
@@ -38,6 +38,11 @@ def _spec_as_dict(ctx: StepContext) -> dict[str, Any]:
 @action("test.lost_lease")
 def _lost_lease(ctx: StepContext) -> dict[str, Any]:
     raise LeaseError("run r-1 has no claim any more")  # the word is not in the message
+
+
+@pytest.fixture(autouse=True)
+def _actions(monkeypatch: pytest.MonkeyPatch) -> None:
+    use_actions(monkeypatch, _spec, _spec_as_dict, _lost_lease)
 
 
 def override(repo: Path, name: str, text: str) -> None:

@@ -10,8 +10,8 @@ from typing import Any
 from harness.forge.github import GitHubForge
 from harness.git.repo import GitRepo
 from harness.store.db import Store
-from harness.testing.github_standin import GitHubStandIn
 from tests.factory_repo import git
+from tests.standins.github_standin import GitHubStandIn
 
 TOKEN = "ghs_CANARY_0123456789abcdefTOKEN"
 

@@ -253,9 +253,9 @@ def test_the_bot_login_falls_back_when_the_token_cannot_read_the_user(
 ) -> None:
     forge = github_forge(hub, empty_repo, tmp_path / "state")
     assert forge.bot_login == "factory-bot"
-    from harness.forge import github as module
+    from harness.caches import PROCESS
 
-    module._LOGINS.clear()  # a new process
+    PROCESS.reset()  # a new process
     hub.fail_next("GET", r"/user$", "5xx", status=403)
     assert github_forge(hub, empty_repo, tmp_path / "s2").bot_login == "github-actions[bot]"
 

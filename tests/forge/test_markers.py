@@ -83,7 +83,7 @@ def test_forged_markers_change_nothing_on_the_local_forge(tmp_path: Path, empty_
         f"Accepted.\n{spec_block(forge.markers, issue.number, SPEC)}",
     )
     spec = forge_spec(forge, issue.number)
-    assert spec is not None and spec["body"] == "Please."
+    assert spec is not None and spec.body == "Please."
 
 
 def test_forged_markers_change_nothing_on_github(tmp_path: Path, empty_repo: Path) -> None:
@@ -99,7 +99,7 @@ def test_forged_markers_change_nothing_on_github(tmp_path: Path, empty_repo: Pat
         # a runner with no state of its own (same repository secret) reads the real spec
         fresh = github_forge(hub, empty_repo, tmp_path / "fresh-state")
         spec = forge_spec(fresh, number)
-        assert spec is not None and spec["body"] == "Please."
+        assert spec is not None and spec.body == "Please."
         assert fresh.find_comment(number, "merged") is None
 
 
@@ -115,7 +115,7 @@ def _copied_block_check(forge, first: int, second: int) -> None:
     assert forge.find_comment(second, "triage:accept") is not None  # the factory's comment
     assert forge_spec(forge, second) is None  # ... but the block was signed for another issue
     spec = forge_spec(forge, first)
-    assert spec is not None and spec["number"] == first and spec["body"] == EVIL["body"]
+    assert spec is not None and spec.number == first and spec.body == EVIL["body"]
 
 
 def test_a_spec_block_copied_to_another_issue_does_not_verify(

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.artifacts import GateReport
 from harness.git import shape
 from harness.git.repo import GitRepo
 from harness.git.worktrees import WorktreeManager
@@ -44,11 +45,13 @@ def test_a_nested_git_file_naming_the_main_repository_is_never_opened(
     for call in (repo.stage_tree, repo.untracked, lambda: repo.working_diff("main")):
         with pytest.raises(shape.UnsafeTree) as refused:
             call()
-        (result,) = refused.value.outputs["gates"]  # type: ignore[index]
-        assert result["name"] == "tree_shape" and not result["passed"]
-        assert "leak/.git: a .git file below the worktree's root" in result["evidence"]
-        assert "sub/.git: a nested repository" in result["evidence"]
-        assert main_head is not None and main_head not in result["evidence"]
+        report = refused.value.outputs
+        assert isinstance(report, GateReport)  # recorded with its type: reports find it
+        (result,) = report.gates
+        assert result.name == "tree_shape" and not result.passed
+        assert "leak/.git: a .git file below the worktree's root" in result.evidence
+        assert "sub/.git: a nested repository" in result.evidence
+        assert main_head is not None and main_head not in result.evidence
     # nothing was staged: git never looked (no gitlink in the index)
     assert git(worktree, "ls-files", "--stage").count("160000") == 0
 

@@ -10,9 +10,9 @@ import pytest
 import yaml
 
 from harness.model.scripted import ScriptedModel, load_script
-from harness.testing.anthropic_standin import AnthropicStandIn
 from tests.cli_helpers import run_cli
 from tests.factory_repo import RULES, git, make_factory_repo
+from tests.standins.anthropic_standin import AnthropicStandIn
 
 SCRIPT = Path(__file__).parent / "script.yaml"
 KEY = "sk-ant-implement-CANARY-f00dfeedbeef42"

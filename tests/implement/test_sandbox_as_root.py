@@ -14,9 +14,9 @@ import yaml
 
 from harness.model.scripted import ScriptedModel, load_script
 from harness.sandbox.bwrap import sandbox_available
-from harness.testing.anthropic_standin import AnthropicStandIn
 from tests.cli_helpers import run_cli
 from tests.implement.conftest import KEY, SCRIPT, accepted_issue, make_app_repo
+from tests.standins.anthropic_standin import AnthropicStandIn
 
 pytestmark = [
     pytest.mark.sandbox,

@@ -18,10 +18,10 @@ from harness.git.repo import GitRepo
 from harness.model.scripted import ScriptedModel, load_script
 from harness.sandbox.bwrap import sandbox_available
 from harness.store.db import Store
-from harness.testing.anthropic_standin import AnthropicStandIn
 from tests.cli_helpers import run_cli
 from tests.factory_repo import git
 from tests.implement.conftest import KEY, SCRIPT, accepted_issue, make_app_repo
+from tests.standins.anthropic_standin import AnthropicStandIn
 
 pytestmark = [
     pytest.mark.sandbox,

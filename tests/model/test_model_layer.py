@@ -18,7 +18,7 @@ from harness.model.pricing import cost_usd
 from harness.model.recording import RecordingModel, ReplayModel
 from harness.model.retry import RetryPolicy, server_wait
 from harness.model.scripted import Action, Rule, ScriptedModel
-from harness.testing.anthropic_standin import AnthropicStandIn
+from tests.standins.anthropic_standin import AnthropicStandIn
 
 KEY = "sk-ant-model-layer-CANARY-0123456789"
 GOV = [

@@ -10,7 +10,7 @@ import pytest
 from harness.model.anthropic_model import AnthropicModel
 from harness.model.retry import RetryPolicy
 from harness.model.scripted import Action, Rule, ScriptedModel
-from harness.testing.anthropic_standin import AnthropicStandIn
+from tests.standins.anthropic_standin import AnthropicStandIn
 
 REQUEST = {
     "model": "claude-haiku-5-5",

@@ -13,7 +13,7 @@ import anthropic
 import pytest
 
 from harness.model.scripted import Action, Rule, ScriptedModel
-from harness.testing.anthropic_standin import AnthropicStandIn
+from tests.standins.anthropic_standin import AnthropicStandIn
 
 TOOL = {
     "name": "finish",

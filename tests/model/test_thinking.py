@@ -20,8 +20,8 @@ from harness.model.blocks import Image, ToolOutput, assistant_blocks
 from harness.model.recording import RecordingModel, ReplayModel
 from harness.model.retry import RetryPolicy
 from harness.model.scripted import Action, Rule, ScriptedModel
-from harness.testing.anthropic_standin import AnthropicStandIn
 from tests.model.test_model_layer import GOV, Hooks
+from tests.standins.anthropic_standin import AnthropicStandIn
 
 # a 1x1 PNG
 PIXEL = base64.b64encode(

@@ -108,7 +108,9 @@ def test_trust_is_earned_by_approved_green_changes_and_reset_by_a_regression(
             )
             return out
 
-        monkeypatch.setitem(registry._ACTIONS, "validate.merge", merge_then_holdout_changes)
+        monkeypatch.setitem(
+            registry.actions().functions, "validate.merge", merge_then_holdout_changes
+        )
         fourth = _file(capsys, repo, FIXES[3])
         run_once(capsys, repo)
         assert "factory:regression" in issue(capsys, repo, fourth)["labels"]
@@ -117,7 +119,7 @@ def test_trust_is_earned_by_approved_green_changes_and_reset_by_a_regression(
 
         # the maintainer takes the journey back; the fix is implemented again and now waits
         journey.unlink()
-        monkeypatch.setitem(registry._ACTIONS, "validate.merge", real_merge)
+        monkeypatch.setitem(registry.actions().functions, "validate.merge", real_merge)
         run_once(capsys, repo)
         reason = _waiting_reason(capsys, repo, fourth)
         assert "(0 so far)" in reason, reason

@@ -45,16 +45,20 @@ def test_a_bad_trust_entry_is_a_config_error(front: str) -> None:
         _rules(front)
 
 
-def _change(store: Store, issue: int, what: str, kind: str = "bug") -> None:
+def _change(store: Store, issue: int, what: str, kind: str = "bug", typed: bool = True) -> None:
     """A validated change as the engine records it (prepare with the spec's kind and the
     head, merge, smoke): ``approved_green`` is approved by a person before its smoke passes,
     ``green`` merges by itself, ``regression`` is reverted by its smoke, ``revert`` lands an
-    untested tree and is reverted at once."""
+    untested tree and is reverted at once. Not ``typed``: as a version recorded it before
+    records had types (found by the action that made them)."""
     run = store.create_run("validate", issue, {}, {})
     head = f"{issue:040x}"
 
     def step(step_id: str, status: str, outputs: dict) -> None:
-        store.finish_step(store.start_step(run.id, step_id, {}), status, outputs)
+        seq = store.start_step(run.id, step_id, {"kind": "action", "action": f"validate.{step_id}"})
+        kinds = {"prepare": "ValidationTarget", "merge": "Landing", "smoke": "Smoke"}
+        kept = kinds[step_id] if typed and status == "succeeded" else None
+        store.finish_step(seq, status, outputs, artifact=kept)
 
     step("prepare", "succeeded", {"spec": {"kind": kind}, "head": head})
     if what == "revert":
@@ -66,22 +70,25 @@ def _change(store: Store, issue: int, what: str, kind: str = "bug") -> None:
     step("smoke", "succeeded", {"reverted": "d" * 40 if what == "regression" else None})
 
 
-def test_trust_counts_approved_green_changes_of_its_kind_and_resets(tmp_path: Path) -> None:
+@pytest.mark.parametrize("typed", [True, False], ids=["typed", "older-untyped"])
+def test_trust_counts_approved_green_changes_of_its_kind_and_resets(
+    tmp_path: Path, typed: bool
+) -> None:
     rules = _rules("trust: {kind:bug: {start: review, earn_after: 2}}")
     for reset in ("regression", "revert"):
         store = Store.open(tmp_path / reset)
-        _change(store, 1, "approved_green")
-        _change(store, 2, "approved_green", kind="feature")  # another kind
-        _change(store, 3, "green")  # merged by itself: earns nothing
+        _change(store, 1, "approved_green", typed=typed)
+        _change(store, 2, "approved_green", kind="feature", typed=typed)  # another kind
+        _change(store, 3, "green", typed=typed)  # merged by itself: earns nothing
         state = trust_state_for(store, rules, "bug")
         assert state is not None
         assert (state.earned, state.auto, state.reset_at) == (1, False, None)
         assert "earned after 2 approved changes that stayed green (1 so far)" in (
             state.waiting_reason()
         )
-        _change(store, 4, "approved_green")
+        _change(store, 4, "approved_green", typed=typed)
         assert (state := trust_state_for(store, rules, "bug")) and state.auto is True
-        _change(store, 5, reset)
+        _change(store, 5, reset, typed=typed)
         state = trust_state_for(store, rules, "bug")
         assert state is not None and (state.earned, state.auto) == (0, False)
         assert state.reset_at is not None and state.reset_at.endswith("Z")

@@ -10,7 +10,6 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from harness.artifacts import Prepared
-from harness.cli.summary import _latest as latest
 from harness.config.models import Rules, TrustRule
 from harness.git.repo import GitRepo
 from harness.implement.spec import triage_spec
@@ -96,7 +95,7 @@ def evidence(store: Store, repo: GitRepo | None, branch: str) -> list[Evidence]:
         if prepare is None:
             continue
         prepared = Prepared.from_outputs(prepare.outputs)
-        kind, head = kind_of(prepared.candidate.spec.model_dump()), prepared.head
+        kind, head = kind_of(prepared.candidate.spec), prepared.head
         for failed in (s for s in steps if s.step_id == "merge" and s.status == "failed"):
             if failed.outputs.get("landed_tree"):
                 found.append(Evidence(failed.finished_at or "", kind, "revert"))
@@ -149,6 +148,15 @@ def trust(store: Store, rules: Rules, repo: GitRepo | None, branch: str) -> list
     return [
         _state(kind, rule, history) for kind in kinds if (rule := rules.trust_for(kind)) is not None
     ]
+
+
+def latest(steps: list[dict[str, Any]], key: str) -> Any:
+    """The value of ``key`` in the newest step output that has it."""
+    for step in reversed(steps):
+        outputs = step.get("outputs") or {}
+        if isinstance(outputs, dict) and outputs.get(key) not in (None, "", []):
+            return outputs[key]
+    return None
 
 
 def said(store: Store, issue: int) -> dict[str, Any] | None:

@@ -276,10 +276,10 @@ def killed(conn):
     os.kill(os.getpid(), signal.SIGKILL)
 
 step = dict(migrations.MIGRATIONS)["m006_indexes_and_outcomes"]
-migrations.MIGRATIONS[:] = [
+migrations.MIGRATIONS = db.MIGRATIONS = tuple(
     (name, killed if name == "m006_indexes_and_outcomes" else fn)
     for name, fn in migrations.MIGRATIONS
-]
+)
 db.Store.open(Path(sys.argv[1]))
 """
 

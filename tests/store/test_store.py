@@ -38,6 +38,37 @@ def test_a_new_migration_is_applied_once(tmp_path: Path, monkeypatch: pytest.Mon
     assert migrations.migrate(store._conn()) == []
 
 
+def test_records_written_before_they_had_a_type_are_typed_by_what_made_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness.artifacts import GateReport, RunRecords, Tested
+    from harness.store import db as db_module
+
+    old = tuple(m for m in migrations.MIGRATIONS if m[0] < "m008")
+    with monkeypatch.context() as mp:
+        mp.setattr(migrations, "MIGRATIONS", old)
+        mp.setattr(db_module, "MIGRATIONS", old)
+        store = Store.open(tmp_path)
+        run = store.create_run("implement", 3, {}, {})
+        tested = {"command": "pytest", "exit_code": 1, "output": "1 failed", "tree": "t"}
+        for action, status, outputs in (
+            ("implement.test", "failed", {**tested, "limit_hit": None, "duration_s": 1.5}),
+            ("implement.gates", "succeeded", {"gates": [], "passed": True, "fix_attempts": 1}),
+            ("implement.commit", "failed", {"head": None}),  # not a Commit: left untyped
+        ):
+            seq = store.start_step(
+                run.id, action.split(".")[1], {"kind": "action", "action": action}
+            )
+            store.finish_step(seq, status, outputs)
+        store.close()
+    store = Store.open(tmp_path)  # m008 types them
+    kinds = [s.artifact for s in store.steps(run.id)]
+    assert kinds == ["Tested", "GateReport", None]
+    records = RunRecords(store.steps(run.id))
+    assert records.newest(Tested) == Tested(**tested, duration_s=1.5)
+    assert records.newest(GateReport) == GateReport(gates=[], passed=True, fix_attempts=1)
+
+
 def _writer(state: str, n: int) -> None:
     store = Store.open(Path(state))
     for i in range(n):

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from harness.model.scripted import ScriptedModel, load_script
-from harness.testing.anthropic_standin import AnthropicStandIn
 from tests.factory_repo import make_factory_repo
+from tests.standins.anthropic_standin import AnthropicStandIn
 
 SCRIPT = Path(__file__).parent / "script.yaml"
 API_KEY = "sk-ant-test-CANARY-7f3a9c2e5b1d4f6a8e0c"

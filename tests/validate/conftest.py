@@ -11,9 +11,9 @@ import yaml
 
 from harness.demo import generate
 from harness.model.scripted import ScriptedModel, load_script
-from harness.testing.anthropic_standin import AnthropicStandIn
 from tests.cli_helpers import run_cli
 from tests.factory_repo import git
+from tests.standins.anthropic_standin import AnthropicStandIn
 
 KEY = "sk-ant-validate-CANARY-0badc0ffee1234"
 IMPL_CANARY = "IMPL-CANARY-7d41c2"

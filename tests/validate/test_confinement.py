@@ -20,11 +20,11 @@ from harness.browser import runner
 from harness.model.base import Model, Request, Response
 from harness.model.scripted import ScriptedModel, load_script
 from harness.store.db import Store
-from harness.testing.anthropic_standin import AnthropicStandIn
 from harness.validate.sealed import run_in_seal
 from tests.browser.processes import ChromiumWatch
 from tests.cli_helpers import run_cli
 from tests.cli_helpers import spawn as factory
+from tests.standins.anthropic_standin import AnthropicStandIn
 from tests.validate.conftest import KEY, file_issues, role_of, script_rules
 from tests.validate.test_validate import issue
 

@@ -362,7 +362,7 @@ def test_production_moving_rebuilds_the_candidate_and_asks_the_validator_only_if
             moved.append(GitRepo(repo).rev_parse("main") or "")
         return real_merge(ctx)
 
-    monkeypatch.setitem(registry._ACTIONS, "validate.merge", merge)
+    monkeypatch.setitem(registry.actions().functions, "validate.merge", merge)
     for server in serve(tmp_path, monkeypatch):
         file_issues(capsys, repo, [1])
         run_once(capsys, repo)

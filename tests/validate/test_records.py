@@ -148,7 +148,7 @@ def test_a_record_of_another_shape_fails_its_step_in_one_line(recorded: dict[str
 def _old_run(store: Store, issue: int, steps: dict[str, dict[str, Any]], status: str) -> str:
     run = store.create_run("validate", issue, {"number": issue}, {})
     for step_id, outputs in steps.items():
-        seq = store.start_step(run.id, step_id, {"kind": "action"})
+        seq = store.start_step(run.id, step_id, {"kind": "action", "action": f"validate.{step_id}"})
         store.finish_step(seq, "succeeded", outputs)  # no artifact type: an older record
     store.set_run_status(run.id, status)
     return run.id

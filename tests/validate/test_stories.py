@@ -15,9 +15,9 @@ from harness.config.settings import load_settings
 from harness.git.repo import GitRepo
 from harness.model.blocks import estimate_tokens
 from harness.store.db import Store
-from harness.testing.anthropic_standin import AnthropicStandIn
 from harness.validate.evidence import fresh_root
 from tests.cli_helpers import run_cli
+from tests.standins.anthropic_standin import AnthropicStandIn
 from tests.validate.conftest import HOLDOUT_CANARY, file_issues, role_of, serve
 from tests.validate.test_validate import issue, run_once
 

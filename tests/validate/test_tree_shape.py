@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from harness.git.repo import GitRepo
-from harness.testing.anthropic_standin import AnthropicStandIn
 from tests.cli_helpers import run_cli
 from tests.factory_repo import git
+from tests.standins.anthropic_standin import AnthropicStandIn
 from tests.validate.conftest import accept_rule, serve
 
 TITLE = "Prepare the folder for CI files"

@@ -50,7 +50,7 @@ def merging_together(monkeypatch) -> None:
                 barrier.wait(timeout=120)
         return real_merge(ctx)
 
-    monkeypatch.setitem(registry._ACTIONS, "validate.merge", merge)
+    monkeypatch.setitem(registry.actions().functions, "validate.merge", merge)
 
 
 def issue(capsys, repo: Path, n: int) -> dict:
@@ -201,7 +201,7 @@ def test_a_smoke_failure_after_merge_is_reverted_and_reopened(
         )
         return out
 
-    monkeypatch.setitem(registry._ACTIONS, "validate.merge", merge_then_holdout_changes)
+    monkeypatch.setitem(registry.actions().functions, "validate.merge", merge_then_holdout_changes)
     file_issues(capsys, repo, [1])
     run_once(capsys, repo)
     data = issue(capsys, repo, 1)

@@ -18,11 +18,11 @@ from harness.paths import validators_dir
 from harness.sandbox.app import AppProcess, free_port
 from harness.sandbox.bwrap import Sandbox
 from harness.services import open_services
-from harness.testing.anthropic_standin import AnthropicStandIn
 from harness.validate.evidence import run_validator, sealed_request
 from harness.validate.sealed import ValidatorQuestion
 from tests.cli_helpers import run_cli
 from tests.factory_repo import git
+from tests.standins.anthropic_standin import AnthropicStandIn
 from tests.validate.conftest import KEY, role_of
 
 OVERRIDE = ".factory/validators/sealed_browser.yaml"

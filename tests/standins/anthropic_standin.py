@@ -16,15 +16,15 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, cast
 
 from harness.model.base import Model
-from harness.model.blocks import estimate_tokens
-from harness.testing.batches import Batch, Batches
-from harness.testing.cache_usage import prompt_usage
-from harness.testing.messages_rules import check_request
-from harness.testing.models_list import default_listings, page
-from harness.testing.thinking_rules import ThinkingLedger
+from harness.model.blocks import Request, estimate_tokens
+from tests.standins.batches import Batch, Batches
+from tests.standins.cache_usage import prompt_usage
+from tests.standins.messages_rules import check_request
+from tests.standins.models_list import default_listings, page
+from tests.standins.thinking_rules import ThinkingLedger
 
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -281,8 +281,8 @@ class AnthropicStandIn:
         return check_request(body) or self.thinking.check(body)
 
     def answer(self, body: dict[str, Any]) -> dict[str, Any]:
-        response = self.responder.create(body)
-        content = self.thinking.sign(body, response["content"])
+        response = self.responder.create(cast(Request, body))
+        content = self.thinking.sign(body, [dict(block) for block in response["content"]])
         return {
             "id": "msg_" + secrets.token_hex(12),
             "type": "message",

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 from harness.errors import GitError
@@ -39,6 +39,11 @@ SECONDARY = (
     "You have exceeded a secondary rate limit. Please wait a few minutes before you try "
     "again. If you reach out to GitHub Support for help, please include the request ID."
 )
+
+
+def _listed(value: object) -> list[object]:
+    """A JSON list as sent (anything else: no items; each item is checked where it is used)."""
+    return value if isinstance(value, list) else []
 
 
 def _now() -> str:
@@ -89,9 +94,19 @@ class _Pull:
     merged_at: str | None = None
 
 
+class Comment(TypedDict):
+    """A comment as the stand-in keeps it (tests read ``body`` and ``author``)."""
+
+    id: int
+    issue: int
+    author: str
+    body: str
+    created_at: str
+
+
 class GitHubError(Exception):
     def __init__(
-        self, status: int, message: str, errors: list[dict[str, Any]] | None = None
+        self, status: int, message: str, errors: list[dict[str, object]] | None = None
     ) -> None:
         super().__init__(message)
         self.status, self.message, self.errors = status, message, errors
@@ -199,7 +214,7 @@ class GitHubStandIn:
         self,
         git_root: Path,
         repository: str = "acme/app",
-        token: str = "ghs_standin",  # noqa: S107 - the stand-in's own test token
+        token: str = "ghs_standin",
         bot_login: str = "factory-bot",
         default_branch: str = "main",
     ) -> None:
@@ -208,13 +223,13 @@ class GitHubStandIn:
         self.default_branch = default_branch
         self.requests: list[Recorded] = []
         self.ci_conclusion: str | None = None  # a check run for every commit, if set
-        self.statuses: dict[str, list[dict[str, Any]]] = {}
-        self.check_runs: dict[str, list[dict[str, Any]]] = {}
+        self.statuses: dict[str, list[dict[str, object]]] = {}
+        self.check_runs: dict[str, list[dict[str, object]]] = {}
         self.variables: dict[str, str] = {}
         self.labels: dict[str, dict[str, str]] = {}
         self.issues: dict[int, _Issue] = {}
         self.pulls: dict[int, _Pull] = {}
-        self.comments: dict[int, dict[str, Any]] = {}
+        self.comments: dict[int, Comment] = {}
         self._faults: list[Fault] = []
         self.rate_limit = 5000
         self.rate_remaining = 5000
@@ -299,7 +314,7 @@ class GitHubStandIn:
     def writes(self) -> list[Recorded]:
         return [r for r in self.requests if r.method in ("POST", "PATCH", "PUT", "DELETE")]
 
-    def comments_on(self, number: int) -> list[dict[str, Any]]:
+    def comments_on(self, number: int) -> list[Comment]:
         return [c for c in self.comments.values() if c["issue"] == number]
 
     def rate_headers(self, counted: bool = True) -> dict[str, str]:
@@ -407,7 +422,7 @@ class GitHubStandIn:
         return fault.status, None, {}
 
     def _error(self, exc: GitHubError) -> tuple[int, Any, dict[str, str]]:
-        body: dict[str, Any] = {
+        body: dict[str, object] = {
             "message": exc.message,
             "documentation_url": DOCS,
             "status": str(exc.status),
@@ -420,7 +435,7 @@ class GitHubStandIn:
     def _base(self) -> str:
         return f"{self.api_url}/repos/{self.repository}"
 
-    def _user_json(self, login: str) -> dict[str, Any]:
+    def _user_json(self, login: str) -> dict[str, object]:
         return {
             "login": login,
             "id": abs(hash(login)) % 10_000_000,
@@ -431,7 +446,7 @@ class GitHubStandIn:
             "site_admin": False,
         }
 
-    def _repo_json(self) -> dict[str, Any]:
+    def _repo_json(self) -> dict[str, object]:
         owner, name = self.repository.split("/")
         return {
             "id": 1,
@@ -446,7 +461,7 @@ class GitHubStandIn:
             "default_branch": self.default_branch,
         }
 
-    def _label_json(self, name: str) -> dict[str, Any]:
+    def _label_json(self, name: str) -> dict[str, object]:
         label = self.labels.get(name, {"color": "ededed", "description": ""})
         return {
             "id": abs(hash(name)) % 10_000_000,
@@ -458,9 +473,9 @@ class GitHubStandIn:
             "default": False,
         }
 
-    def _issue_json(self, issue: _Issue) -> dict[str, Any]:
+    def _issue_json(self, issue: _Issue) -> dict[str, object]:
         url = f"{self._base()}/issues/{issue.number}"
-        out: dict[str, Any] = {
+        out: dict[str, object] = {
             "id": 1000 + issue.number,
             "node_id": f"I_{issue.number}",
             "url": url,
@@ -493,7 +508,7 @@ class GitHubStandIn:
             }
         return out
 
-    def _comment_json(self, comment: dict[str, Any]) -> dict[str, Any]:
+    def _comment_json(self, comment: Comment) -> dict[str, object]:
         return {
             "id": comment["id"],
             "node_id": f"IC_{comment['id']}",
@@ -510,7 +525,7 @@ class GitHubStandIn:
     def _branch_sha(self, branch: str) -> str | None:
         return GitRepo(self.bare).rev_parse(f"refs/heads/{branch}")
 
-    def _pull_json(self, pull: _Pull) -> dict[str, Any]:
+    def _pull_json(self, pull: _Pull) -> dict[str, object]:
         issue = self.issues[pull.number]
         owner = self.repository.split("/")[0]
         head_sha = self._branch_sha(pull.head) or ""
@@ -596,14 +611,14 @@ class GitHubStandIn:
         )
         return self._paginate(path, query, [self._issue_json(i) for i in rows])
 
-    def _create_issue(self, data: dict[str, Any], **_: Any) -> tuple[int, Any, dict[str, str]]:
+    def _create_issue(self, data: dict[str, object], **_: Any) -> tuple[int, Any, dict[str, str]]:
         title = data.get("title")
         if not isinstance(title, str) or not title.strip():
             raise GitHubError(422, "Validation Failed", [{"field": "title", "code": "missing"}])
         number = self._next_number()
         issue = _Issue(number, title, str(data.get("body") or ""), self.bot_login, _now(), _now())
         self.issues[number] = issue
-        for name in data.get("labels") or []:
+        for name in _listed(data.get("labels")):
             self._add_label(issue, name)
         return 201, self._issue_json(issue), {}
 
@@ -611,7 +626,7 @@ class GitHubStandIn:
         return 200, self._issue_json(self._issue(n)), {}
 
     def _edit_issue(
-        self, n: str, data: dict[str, Any], **_: Any
+        self, n: str, data: dict[str, object], **_: Any
     ) -> tuple[int, Any, dict[str, str]]:
         issue = self._issue(n)
         if "state" in data:
@@ -624,7 +639,7 @@ class GitHubStandIn:
                 setattr(issue, key, str(data[key] or ""))
         if "labels" in data:
             issue.labels = []
-            for name in data["labels"]:
+            for name in _listed(data["labels"]):
                 self._add_label(issue, name)
         issue.updated_at = _now()
         return 200, self._issue_json(issue), {}
@@ -640,7 +655,7 @@ class GitHubStandIn:
         return 200, [self._label_json(x) for x in self._issue(n).labels], {}
 
     def _add_labels(
-        self, n: str, data: dict[str, Any], **_: Any
+        self, n: str, data: dict[str, object], **_: Any
     ) -> tuple[int, Any, dict[str, str]]:
         issue = self._issue(n)
         names = data.get("labels")
@@ -667,7 +682,7 @@ class GitHubStandIn:
         return self._paginate(path, query, [self._comment_json(c) for c in rows])
 
     def _create_comment(
-        self, n: str, data: dict[str, Any], **_: Any
+        self, n: str, data: dict[str, object], **_: Any
     ) -> tuple[int, Any, dict[str, str]]:
         issue = self._issue(n)
         body = data.get("body")
@@ -707,7 +722,7 @@ class GitHubStandIn:
     ) -> tuple[int, Any, dict[str, str]]:
         return self._paginate(path, query, [self._label_json(n) for n in sorted(self.labels)])
 
-    def _create_label(self, data: dict[str, Any], **_: Any) -> tuple[int, Any, dict[str, str]]:
+    def _create_label(self, data: dict[str, object], **_: Any) -> tuple[int, Any, dict[str, str]]:
         name, color = data.get("name"), data.get("color")
         if not isinstance(name, str) or not name:
             raise GitHubError(422, "Validation Failed", [{"field": "name", "code": "missing"}])
@@ -738,13 +753,14 @@ class GitHubStandIn:
             rows.append(self._pull_json(pull))
         return self._paginate(path, query, rows)
 
-    def _create_pull(self, data: dict[str, Any], **_: Any) -> tuple[int, Any, dict[str, str]]:
+    def _create_pull(self, data: dict[str, object], **_: Any) -> tuple[int, Any, dict[str, str]]:
         for key in ("title", "head", "base"):
             if not isinstance(data.get(key), str) or not data[key]:
                 raise GitHubError(422, "Validation Failed", [{"field": key, "code": "missing"}])
-        head = data["head"].split(":")[-1]
+        title, head, base = (str(data[key]) for key in ("title", "head", "base"))
+        head = head.split(":")[-1]
         owner = self.repository.split("/")[0]
-        if self._branch_sha(head) is None or self._branch_sha(data["base"]) is None:
+        if self._branch_sha(head) is None or self._branch_sha(base) is None:
             raise GitHubError(
                 422,
                 "Validation Failed",
@@ -766,9 +782,9 @@ class GitHubStandIn:
         number = self._next_number()
         body = str(data.get("body") or "")
         self.issues[number] = _Issue(
-            number, data["title"], body, self.bot_login, _now(), _now(), is_pr=True
+            number, title, body, self.bot_login, _now(), _now(), is_pr=True
         )
-        self.pulls[number] = _Pull(number, head, data["base"], self.bot_login)
+        self.pulls[number] = _Pull(number, head, base, self.bot_login)
         return 201, self._pull_json(self.pulls[number]), {}
 
     def _pull(self, n: str) -> _Pull:
@@ -780,7 +796,9 @@ class GitHubStandIn:
     def _get_pull(self, n: str, **_: Any) -> tuple[int, Any, dict[str, str]]:
         return 200, self._pull_json(self._pull(n)), {}
 
-    def _edit_pull(self, n: str, data: dict[str, Any], **_: Any) -> tuple[int, Any, dict[str, str]]:
+    def _edit_pull(
+        self, n: str, data: dict[str, object], **_: Any
+    ) -> tuple[int, Any, dict[str, str]]:
         pull = self._pull(n)
         issue = self.issues[pull.number]
         if "state" in data:
@@ -796,7 +814,7 @@ class GitHubStandIn:
         return 200, self._pull_json(pull), {}
 
     def _merge_pull(
-        self, n: str, data: dict[str, Any], **_: Any
+        self, n: str, data: dict[str, object], **_: Any
     ) -> tuple[int, Any, dict[str, str]]:
         pull = self._pull(n)
         issue = self.issues[pull.number]
@@ -862,7 +880,7 @@ class GitHubStandIn:
             {},
         )
 
-    def _variable_json(self, name: str) -> dict[str, Any]:
+    def _variable_json(self, name: str) -> dict[str, object]:
         return {
             "name": name,
             "value": self.variables[name],
@@ -876,7 +894,9 @@ class GitHubStandIn:
             raise GitHubError(404, "Not Found")
         return 200, self._variable_json(name), {}
 
-    def _create_variable(self, data: dict[str, Any], **_: Any) -> tuple[int, Any, dict[str, str]]:
+    def _create_variable(
+        self, data: dict[str, object], **_: Any
+    ) -> tuple[int, Any, dict[str, str]]:
         name, value = data.get("name"), data.get("value")
         if not isinstance(name, str) or not isinstance(value, str):
             raise GitHubError(422, "Validation Failed", [{"field": "name", "code": "missing"}])
@@ -886,11 +906,12 @@ class GitHubStandIn:
         return 201, {}, {}
 
     def _edit_variable(
-        self, name: str, data: dict[str, Any], **_: Any
+        self, name: str, data: dict[str, object], **_: Any
     ) -> tuple[int, Any, dict[str, str]]:
         if name not in self.variables:
             raise GitHubError(404, "Not Found")
-        if not isinstance(data.get("value"), str):
+        value = data.get("value")
+        if not isinstance(value, str):
             raise GitHubError(422, "Validation Failed", [{"field": "value", "code": "missing"}])
-        self.variables[name] = data["value"]
+        self.variables[name] = value
         return 204, None, {}
