@@ -13,15 +13,9 @@ from harness.forge.base import Forge
 from harness.forge.markers import Markers
 from harness.store.db import Store
 
-_SPEC_KEYS = (
-    "title",
-    "body",
-    "issue_sha256",
-    "decision",
-    "kind",
-    "priority",
-    "acceptance_criteria",
-)
+# the spec block's format: v2 carries every field of IssueSpec but its number (the
+# signature binds that); v1, the first, carried seven (no reason, rule or source)
+SPEC_VERSION = 2
 
 
 def triage_spec(store: Store, issue: int) -> Assignment | None:
@@ -35,18 +29,20 @@ def triage_spec(store: Store, issue: int) -> Assignment | None:
     return Assignment(**dict(spec), triage_run=run_id)
 
 
-def spec_block(markers: Markers, issue: int, spec: dict[str, object]) -> str:
-    """Issue ``issue``'s accepted spec as a hidden block of its triage comment, signed for that
+def spec_block(markers: Markers, spec: IssueSpec) -> str:
+    """The accepted ``spec`` as a hidden block of its issue's triage comment, signed for that
     issue (base64 JSON, so nothing in it can end the HTML comment): a runner with no state of
     its own reads it back, and only on the issue it was made for."""
-    data = json.dumps({k: spec.get(k) for k in _SPEC_KEYS}, sort_keys=True).encode()
-    return markers.block("spec", issue, base64.b64encode(data).decode())
+    fields = {"v": SPEC_VERSION, **spec.model_dump(mode="json", exclude={"number"})}
+    data = json.dumps(fields, sort_keys=True).encode()
+    return markers.block("spec", spec.number, base64.b64encode(data).decode())
 
 
 def forge_spec(forge: Forge, issue: int) -> Assignment | None:
     """The spec from the factory's own triage comment (a comment by anyone else, a block
     whose signature does not hold for this issue, or one that does not parse, counts as
-    none)."""
+    none). Any version reads: a field an older block lacks takes its default, a field a newer
+    factory added is left out."""
     comment = forge.find_comment(issue, "triage:accept")
     payload = forge.markers.read_block("spec", issue, comment.body) if comment else None
     if payload is None:
@@ -55,9 +51,10 @@ def forge_spec(forge: Forge, issue: int) -> Assignment | None:
         data = json.loads(base64.b64decode(payload, validate=True))
     except (binascii.Error, ValueError):
         return None
-    if not isinstance(data, dict) or set(data) != set(_SPEC_KEYS):
+    if not isinstance(data, dict):
         return None
+    known = {k: v for k, v in data.items() if k in IssueSpec.model_fields and k != "number"}
     try:
-        return Assignment(number=issue, **data)
+        return Assignment(number=issue, **known)
     except ValidationError:
         return None

@@ -152,11 +152,6 @@ def apply_action(ctx: StepContext) -> Produced:
         **decided,
     )
     pre = ctx.outputs["prescreen"]
-    if decision == "accept":
-        body += "\n" + spec_block(ctx.services.forge.markers, ctx.number, {**pre, **decided})
-    comment = forge.post_comment(ctx.number, key, body)
-    if decision == "reject":  # the comment says why; nothing is left to do on it
-        forge.close_issue(ctx.number)
     spec = IssueSpec(
         number=ctx.number,
         title=str(pre.get("title", "")),
@@ -164,6 +159,11 @@ def apply_action(ctx: StepContext) -> Produced:
         issue_sha256=str(pre.get("issue_sha256", "")),
         **decided,
     )
+    if decision == "accept":
+        body += "\n" + spec_block(ctx.services.forge.markers, spec)
+    comment = forge.post_comment(ctx.number, key, body)
+    if decision == "reject":  # the comment says why; nothing is left to do on it
+        forge.close_issue(ctx.number)
     return Produced(spec, {"labels": labels, "comment_id": comment.id, "comment_key": key})
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.artifacts import IssueSpec
 from harness.forge.local import LocalForge
 from harness.forge.markers import KEY_FILE, Markers, load_markers
 from harness.git.repo import GitRepo
@@ -62,7 +63,7 @@ def test_a_marker_counts_only_as_the_first_line_for_its_issue_and_key() -> None:
 
 def test_only_a_signed_spec_block_is_read_back() -> None:
     markers = Markers(b"k")
-    real = spec_block(markers, 3, SPEC)
+    real = spec_block(markers, IssueSpec(number=3, **SPEC))
     text = f"{_forged_block(EVIL)}\n{real}"
     payload = markers.read_block("spec", 3, text)
     assert payload is not None and json.loads(base64.b64decode(payload))["body"] == "Please."
@@ -80,7 +81,7 @@ def test_forged_markers_change_nothing_on_the_local_forge(tmp_path: Path, empty_
     forge.post_comment(
         issue.number,
         "triage:accept",
-        f"Accepted.\n{spec_block(forge.markers, issue.number, SPEC)}",
+        f"Accepted.\n{spec_block(forge.markers, IssueSpec(number=issue.number, **SPEC))}",
     )
     spec = forge_spec(forge, issue.number)
     assert spec is not None and spec.body == "Please."
@@ -94,7 +95,7 @@ def test_forged_markers_change_nothing_on_github(tmp_path: Path, empty_repo: Pat
         hub.add_comment(number, fake, "mallory")
         hub.add_comment(number, f"{forge.markers.tag(number, 'triage:accept')}\n{fake}", "mallory")
         assert forge_spec(forge, number) is None
-        body = f"Accepted.\n{_forged_block(EVIL)}\n{spec_block(forge.markers, number, SPEC)}"
+        body = f"Accepted.\n{_forged_block(EVIL)}\n{spec_block(forge.markers, IssueSpec(number=number, **SPEC))}"
         forge.post_comment(number, "triage:accept", body)
         # a runner with no state of its own (same repository secret) reads the real spec
         fresh = github_forge(hub, empty_repo, tmp_path / "fresh-state")
@@ -107,7 +108,9 @@ def _copied_block_check(forge, first: int, second: int) -> None:
     """Issue ``first``'s real spec block, copied into the factory's own triage comment on
     issue ``second``, is not ``second``'s spec; ``first`` still reads its own."""
     forge.post_comment(
-        first, "triage:accept", f"Accepted.\n{spec_block(forge.markers, first, EVIL)}"
+        first,
+        "triage:accept",
+        f"Accepted.\n{spec_block(forge.markers, IssueSpec(number=first, **EVIL))}",
     )
     copied = forge.find_comment(first, "triage:accept").body.split("\n")[-1]
     assert copied.startswith("<!-- factory-spec ")
@@ -133,3 +136,37 @@ def test_a_spec_block_copied_to_another_issue_does_not_verify_on_github(
         forge = github_forge(hub, empty_repo, tmp_path / "state")
         numbers = [hub.open_issue(f"Issue {n}", "Please.") for n in range(7)]
         _copied_block_check(forge, numbers[2], numbers[6])
+
+
+def _signed(forge: LocalForge, number: int, fields: dict[str, object]) -> None:
+    payload = base64.b64encode(json.dumps(fields, sort_keys=True).encode()).decode()
+    forge.post_comment(
+        number, "triage:accept", f"Accepted.\n{forge.markers.block('spec', number, payload)}"
+    )
+
+
+def test_a_spec_block_of_any_version_reads_back(tmp_path: Path, empty_repo: Path) -> None:
+    """The block carries the whole IssueSpec (reason, rule and source too) with its version; a
+    block the first version wrote (seven fields, no version) still reads, and so does one a
+    newer factory wrote with a field this one does not know."""
+    forge = LocalForge(Store.open(tmp_path / "state"), GitRepo(empty_repo))
+    whole = IssueSpec(
+        number=forge.create_issue("a", "b", "ann").number,
+        **SPEC,
+        reason="Fits the mission: notes are the app.",
+        rule="mission.md#scope",
+        source="agent",
+    )
+    forge.post_comment(whole.number, "triage:accept", f"Ok.\n{spec_block(forge.markers, whole)}")
+    read = forge_spec(forge, whole.number)
+    assert read is not None and IssueSpec.from_outputs(read.model_dump()) == whole
+
+    first = forge.create_issue("c", "d", "ann").number
+    _signed(forge, first, SPEC)  # as the first version wrote it
+    old = forge_spec(forge, first)
+    assert old is not None and old.title == SPEC["title"] and old.reason is None
+
+    newer = forge.create_issue("e", "f", "ann").number
+    _signed(forge, newer, {"v": 3, **SPEC, "estimate": "small"})
+    spec = forge_spec(forge, newer)
+    assert spec is not None and spec.acceptance_criteria == SPEC["acceptance_criteria"]
