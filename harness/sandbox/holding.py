@@ -8,14 +8,17 @@ counted. From then on:
 
 - what a command adds is read from the file system's own counters (``statvfs``: blocks
   and inodes in use) while it runs, so a command that writes too much or creates too many
-  files is stopped at once, and the next command starts without a walk;
+  files is stopped at once, without a walk before it starts;
 - what the harness itself writes into a handed-over worktree (the file tools, moving it to
   another commit) is handed over by the writer (``give``), entry by entry;
 - the counters are the whole file system's: a command sharing it with others may be
-  charged for their growth. So when they say a limit is passed, the worktree is counted
-  again exactly (a walk that stops past the caps), at most once per command, before
-  anything is refused. On a file system that reports no inode counts (btrfs), files are
-  counted that way after each command instead;
+  charged for their growth. So a limit is only ever reported from an exact count: when the
+  counters say one is passed, the worktree is counted again (a walk that stops past the
+  caps) before anything is refused, and again while the command runs only once the counters
+  grew by a tenth of the caps since (others' growth costs a walk per tenth of the caps,
+  never a refusal). After a command that moved the counters (or on a file system that
+  reports no inode counts, btrfs), the worktree is counted once more, so the next command
+  starts from an exact count that others' files on the same file system did not skew;
 - a command that only removes is never stopped, even in a worktree over its caps.
 """
 
@@ -154,12 +157,8 @@ def give(top: Path, paths: Iterable[Path]) -> None:
 
 class Meter:
     """What one command adds to its worktree while it runs, against its limits: the bytes it
-    writes and the files it creates, and what the worktree then holds. The file system's
-    counters may hold others' growth, so a limit is only ever reported from an exact count
-    (a walk that stops past the caps). While the command runs, the worktree is counted again
-    when the counters say a limit is passed and they grew by a tenth of the caps since the
-    last count (so others' growth costs a walk per tenth of the caps, never a refusal);
-    after it, whenever they say so."""
+    writes and the files it creates, and what the worktree then holds, every limit reported
+    from an exact count (see the module's docstring)."""
 
     def __init__(self, top: Path, disk_bytes: int, new_files: int, files: int) -> None:
         self.top, self.disk_bytes, self.new_files, self.files = top, disk_bytes, new_files, files
@@ -183,18 +182,20 @@ class Meter:
             return "files"
         return None
 
-    def over(self, now: Held | None = None, final: bool = False) -> str | None:
+    def over(self, now: Held | None = None) -> str | None:
         """``"disk"`` or ``"files"`` when the command passed a limit so far, by an exact count,
-        else None (``final``: the command ended, count whatever the counters say)."""
+        else None."""
         now = counters(self.top) if now is None else now
-        if not self._over(self._now(now)):
-            return None
-        if not (final or self._count_again(now)):
-            return None  # not yet worth a walk: the next look decides
-        stop = max(self.files, (self.before.files or 0) + self.new_files) + 1
-        self.held, self.base = walk(self.top, False, stop_at=stop), counters(self.top)
-        self.counted = self.base
+        if not self._over(self._now(now)) or not self._count_again(now):
+            return None  # within the limits, or not yet worth a walk: the next look decides
+        self._count(counters(self.top))
         return self._over(self.held)
+
+    def _count(self, now: Held) -> None:
+        """The worktree counted (a walk that stops past the caps), the counters beside it."""
+        stop = max(self.files, (self.before.files or 0) + self.new_files) + 1
+        self.held, self.base = walk(self.top, False, stop_at=stop), now
+        self.counted = now
 
     def _count_again(self, now: Held) -> bool:
         if self.counted is None:
@@ -206,16 +207,13 @@ class Meter:
 
     def finish(self, hit: str | None) -> tuple[str | None, Held]:
         """After the command: the limit it passed (``hit`` if it was stopped for one), and
-        what the worktree holds now, remembered for the next command."""
+        what the worktree holds now, remembered for the next command. When the file system's
+        counters moved since the last count (this command's, or others' on the same file
+        system), the worktree is counted again: what is remembered is exact, so a later
+        refusal never compares an exact count with an estimate others' files skewed."""
         now = counters(self.top)
-        if now.files is None:  # this file system counts no inodes: count the entries, bounded
-            stop = max(self.files, (self.before.files or 0) + self.new_files) + 1
-            self.held, self.base = walk(self.top, False, stop_at=stop), now
-            total = self.held
-            hit = hit or self._over(total)
-        else:
-            hit = hit or self.over(now, final=True)
-            total = self._now(now)
-        total = Held(max(0, total.bytes), None if total.files is None else max(0, total.files))
-        remember(self.top, total)
-        return hit, total
+        if now.files is None or now != self.base:
+            self._count(now)
+        hit = hit or self._over(self.held)
+        remember(self.top, self.held)
+        return hit, self.held
