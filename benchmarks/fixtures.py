@@ -85,12 +85,34 @@ def standin(rules: list[dict[str, Any]], tmp: Path, **kw: Any) -> AnthropicStand
     return server
 
 
-def notes_repo(root: Path, issues: int, accepted: bool = False) -> tuple[Path, Path]:
-    """The demo's notes app wired to the stand-in, with ``issues`` filed (and accepted)."""
+# A test suite of fixed work (what a real one is: CPU, not a timer), about two seconds of one
+# core here: the demo's own tests and this module, run by ``python3 -m unittest``.
+WORK_TEST = """import hashlib
+import unittest
+
+
+class Work(unittest.TestCase):
+    def test_a_fixed_amount_of_work(self):
+        digest = b""
+        for _ in range(6_000_000):
+            digest = hashlib.sha256(digest).digest()
+        self.assertEqual(len(digest), 32)
+"""
+REAL_TESTS = "python3 -m unittest -q"
+
+
+def notes_repo(
+    root: Path, issues: int, accepted: bool = False, test: str = "true"
+) -> tuple[Path, Path]:
+    """The demo's notes app wired to the stand-in, with ``issues`` filed (and accepted).
+    ``test`` is its ``commands.test``: ``true`` where tests are not what is measured, else
+    ``REAL_TESTS`` (the demo's tests and ``WORK_TEST``)."""
     repo, _, _ = generate(root)
     config = yaml.safe_load((repo / "factory.yaml").read_text())
     config["provider"] = {"type": "anthropic", "max_retry_wait_s": 120}
-    config["commands"]["test"] = "true"
+    config["commands"]["test"] = test
+    if test == REAL_TESTS:
+        (repo / "test_work.py").write_text(WORK_TEST)
     (repo / "factory.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     rules = (
         (repo / "factory_rules.md")

@@ -7,7 +7,7 @@ from harness.engine.context import Lease, Services
 from harness.engine.runner import Engine, RunOutcome, check_kill_switch
 from harness.errors import UsageError
 from harness.implement.run import LEASE_TTL_S, holder_id, holder_is_gone
-from harness.validate.landing import give_back_landing
+from harness.validate.landing import give_back_landing, leave
 
 
 def unfinished_after_merge(services: Services) -> list[int]:
@@ -38,4 +38,5 @@ def validate_issue(services: Services, number: int) -> RunOutcome:
         )
     finally:
         give_back_landing(services.store, holder)  # held from its merge step to its end
+        leave(services.store, services.settings.state_dir, holder)  # its place in the queue
         services.store.release_lease(number, holder)
