@@ -22,23 +22,33 @@ _MISSING = object()
 
 class Memo(Generic[V]):
     """Values made once per key, thread-safe; ``limit`` keys at most (then it starts over).
-    ``make`` runs outside the lock: two threads may make the same value, one is kept."""
+    Threads asking for the same missing key wait for the one making it (sixteen runs that
+    start together read each override file once, not sixteen times); other keys do not wait."""
 
     def __init__(self, limit: int = 4096) -> None:
         self.limit = limit
         self._values: dict[Hashable, V] = {}
+        self._making: dict[Hashable, threading.Lock] = {}
         self._lock = threading.Lock()
 
     def get(self, key: Hashable, make: Callable[[], V]) -> V:
         with self._lock:
             found = self._values.get(key, _MISSING)
-        if found is not _MISSING:
-            return found  # type: ignore[return-value]
-        value = make()
-        with self._lock:
-            if key not in self._values and len(self._values) >= self.limit:
-                self._values.clear()
-            return self._values.setdefault(key, value)
+            if found is not _MISSING:
+                return found  # type: ignore[return-value]
+            making = self._making.setdefault(key, threading.Lock())
+        with making:
+            with self._lock:
+                found = self._values.get(key, _MISSING)
+            if found is not _MISSING:
+                return found  # type: ignore[return-value]
+            value = make()
+            with self._lock:
+                if len(self._values) >= self.limit:
+                    self._values.clear()
+                    self._making = {key: making}
+                self._making.pop(key, None)
+                return self._values.setdefault(key, value)
 
     def __len__(self) -> int:
         with self._lock:
