@@ -9,11 +9,13 @@ parallel, on the tree production will have when it is their turn — no change i
 production it will never land on. A head that does not merge onto the changes ahead is built
 on production alone.
 
-**Turns.** Before it decides, a validation waits until every change ahead of it has left
-the queue (landed, refused or failed: its run ended, or its process is gone), then compares
-production's tree with the tree its candidate was built on (``validate.turn``). Equal: its
-evidence is about exactly what would land, and it decides. Not equal (a change ahead did not
-land, or a person pushed): it is validated again on production as it is now, nothing ahead.
+**Turns.** A validation whose candidate carried changes ahead waits, before it decides,
+until each change ahead of it has left the queue (landed, refused or failed: its run ended,
+or its process is gone), then compares production's tree with the tree its candidate was
+built on (``validate.turn``). Equal: its evidence is about exactly what would land, and it
+decides. Not equal (a change ahead did not land, or a person pushed): it is validated again
+on production as it is now, nothing ahead. One built on production itself decides at once;
+its merge waits for its turn (landings go in queue order).
 
 **Landing.** A validation that reaches its merge takes production's landing lease and keeps
 it until its run ends (``validate_issue`` gives it back): the tree check, the merge, the
@@ -155,13 +157,17 @@ def speculative_base(repo: GitRepo, production: str, ahead: list[Entry]) -> tupl
 
 def wait_for_turn(
     store: Store, run: str, still: Callable[[], None], wait_s: float = TURN_WAIT_S
-) -> None:
+) -> list[int]:
     """Wait until no change is ahead of ``run`` in the queue (``still`` is called between
-    looks: the kill switch and the issue's lease), bounded by ``wait_s``."""
+    looks: the kill switch and the issue's lease), bounded by ``wait_s``: the issues it
+    found ahead."""
     deadline = time.monotonic() + wait_s
+    waited: list[int] = []
     while ahead := ahead_of(store, run):
+        waited += [e.issue for e in ahead if e.issue not in waited]
         if time.monotonic() >= deadline:
             issues = ", ".join(str(e.issue) for e in ahead)
             raise StepFailed(f"the changes ahead in the merge queue did not finish: {issues}", {})
         still()
         time.sleep(0.1)
+    return waited

@@ -26,25 +26,36 @@ TESTED_SECTION = "\n\n## Tested before landing\n"  # heads comments/pr_tested.md
 
 @action("validate.turn", needs=CHECK)
 def turn(ctx: StepContext) -> dict[str, Any]:
-    """The merge queue's order: wait until every change ahead of this one has finished, then
-    its evidence holds only if production's tree is the one its candidate was built on
-    (else it is validated again on production as it is now; see ``harness.validate.landing``)."""
+    """A candidate built on changes ahead in the merge queue is judged only once they have
+    finished: wait for them, then its evidence holds only if production's tree is the one it
+    was built on (else it is validated again on production as it is now). A failure is never
+    blamed on it that a change ahead caused. A candidate built on production itself is judged
+    at once (its merge waits for its turn; see ``harness.validate.landing``)."""
+    checked = ctx.output("check", CheckResult)
+    if not checked.queued:
+        return {"queued": [], "waited_s": 0.0}
+    started = time.monotonic()
+    waited = _wait_for_turn(ctx)
+    sha = _still_built_on(ctx, checked, "while it waited its turn")
+    return {
+        "production_sha": sha,
+        "built_on": checked.builds_on,
+        "queued": checked.queued,
+        "waited_for": waited,
+        "waited_s": round(time.monotonic() - started, 2),
+    }
+
+
+def _wait_for_turn(ctx: StepContext) -> list[int]:
+    """Until every change ahead of this one in the merge queue has finished (the kill switch
+    and the issue's lease checked between looks): the issues it waited for."""
     services = ctx.services
 
     def still() -> None:
         check_kill_switch(services)
         ctx.check_lease()
 
-    waited = time.monotonic()
-    landing.wait_for_turn(services.store, ctx.run_id, still)
-    checked = ctx.output("check", CheckResult)
-    sha = _still_built_on(ctx, checked, "while it waited its turn")
-    return {
-        "production_sha": sha,
-        "built_on": checked.builds_on,
-        "queued": checked.queued,
-        "waited_s": round(time.monotonic() - waited, 2),
-    }
+    return landing.wait_for_turn(services.store, ctx.run_id, still)
 
 
 def _still_built_on(ctx: StepContext, checked: CheckResult, when: str) -> str:
@@ -73,6 +84,7 @@ def merge(ctx: StepContext) -> Landing:
     assert ctx.issue is not None
     if ctx.lease is None:  # whoever holds the issue gives production's lease back at its end
         raise StepFailed("a merge runs only under the issue's lease ('factory validate')", {})
+    _wait_for_turn(ctx)  # landings go in queue order
     take_landing(ctx.services.store, ctx.lease.holder)
     ctx.check_lease()
     forge, prepared = ctx.services.forge, ctx.output("prepare", Prepared)
