@@ -359,22 +359,25 @@ def rescan_worktrees(repo_path: Path) -> None:
         guard.rescan_worktrees()
 
 
-_CLEAN: dict[Path, tuple[object, ...]] = {}  # common dir -> its config files' stat when clean
+_CLEAN: dict[Path, tuple[int, ...] | None] = {}  # config file -> its stat when read clean
 _CLEAN_LOCK = threading.Lock()
 
 
 def check_repository(repo_path: Path) -> None:
     """Outside a run too, git never runs in a repository whose configuration makes it run a
-    program: read once, then again only when a configuration file's ``stat`` moved."""
+    program: each configuration file is read once, then again only when its ``stat`` moved
+    (a worktree added beside sixteen others reads its own file, not all seventeen)."""
     try:
         common = common_dir(repo_path)
     except OSError:
         return  # not there: git itself will say so
-    files = config_files(common)
-    seen = tuple((f, _stat_key(f)) for f in files)
+    seen = {f: _stat_key(f) for f in config_files(common)}
     with _CLEAN_LOCK:
-        if _CLEAN.get(common) == seen:
-            return
-    check_config_files(files)
+        moved = [f for f, key in seen.items() if f not in _CLEAN or _CLEAN[f] != key]
+    if not moved:
+        return
+    check_config_files(moved)
     with _CLEAN_LOCK:
-        _CLEAN[common] = seen
+        _CLEAN.update((f, seen[f]) for f in moved)
+        for gone in [f for f in _CLEAN if f.is_relative_to(common) and f not in seen]:
+            del _CLEAN[gone]  # a removed worktree's file

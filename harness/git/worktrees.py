@@ -92,6 +92,7 @@ class WorktreeManager:
     def create(self, branch: str, start_ref: str) -> Path:
         """A worktree on ``branch`` (new from ``start_ref``, or the existing one on resume)."""
         path = self.path_for(branch)
+        exists = self.repo.branch_exists(branch)  # a branch is this run's: read before the lock
         with self._locked():  # registering reads every worktree's metadata: one at a time
             known = self._registered()
             if known.get(path) == branch and path.is_dir():
@@ -100,7 +101,7 @@ class WorktreeManager:
             if path in known or path.exists():
                 self._drop(path)
             self.base_dir.mkdir(parents=True, exist_ok=True)
-            if self.repo.branch_exists(branch):
+            if exists:
                 self.repo.git("worktree", "add", "--quiet", "--no-checkout", str(path), branch)
             else:
                 self.repo.git(

@@ -163,7 +163,7 @@ def commit(ctx: StepContext) -> dict[str, Any]:
             "the implementer changed nothing since the refused attempt", {"head": head}
         )
     fault_point("implement.commit.made")
-    return {"head": head, "base": info["base_sha"], "tree": repo.tree_of(head)}
+    return {"head": head, "base": info["base_sha"], "tree": tested}  # HEAD's tree: the tested
 
 
 def fix_attempts(ctx: StepContext) -> int:
