@@ -88,6 +88,8 @@ def main() -> int:
         return alone(input_figures, "inputs")
     if sys.argv[1:] == ["parallel"]:
         return alone(_parallel_rows, "parallel")
+    if sys.argv[1:] == ["validation"]:
+        return alone(lambda: [f.validation_throughput()], "validation")
     if sys.argv[1:] == ["landing"]:
         return alone(lambda: [f.landing_throughput()], "landing")
     if sys.argv[1:] == ["sandbox"]:
@@ -105,7 +107,7 @@ def main() -> int:
     rows += f.batch_triage()
     rows.append(f.rate_limit_adaptation())
     rows += github_figures()
-    rows.append(f.validation_throughput(reps))
+    rows.append(f.validation_throughput())
     rows.append(f.landing_throughput())
     rows.append(command_after_many_files())
     rows.append(egress_overhead(reps))
