@@ -223,6 +223,7 @@ class Guard:
         self.common = common
         self.users = 0
         self._marks: dict[Path, _Mark] = {}
+        self._forgotten: set[Path] = set()  # of worktrees being removed: never watched again
         self._tripped: str | None = None
         self._lock = threading.Lock()
 
@@ -256,14 +257,20 @@ class Guard:
             self._marks = {p: _Mark(_quick(p), _digest(p)) for p in watched}
             self._tripped = None
 
-    def rescan_worktrees(self) -> None:
-        """After the harness added or removed worktrees: watch the new ones, forget the gone."""
+    def rescan_worktrees(self, settled: bool = True) -> None:
+        """After the harness added or removed worktrees: watch the new ones, forget the gone.
+        Worktrees may be removed side by side: a rescan then never watches again what another
+        removal forgot (it would find it half deleted). ``settled``: no removal is under way
+        (the harness holds its worktree lock alone), so a path forgotten earlier and made
+        again (a rebuilt candidate's checkout) is watched again."""
         current = {*self.config_files(), self.common / "hooks", *self.link_files()}
         with self._lock:
+            if settled:
+                self._forgotten.clear()
             for path in list(self._marks):
                 if path not in current:
                     del self._marks[path]
-            for path in current - set(self._marks):
+            for path in current - set(self._marks) - self._forgotten:
                 self._marks[path] = _Mark(_quick(path), _digest(path))
 
     def forget(self, worktree: Path) -> None:
@@ -277,6 +284,7 @@ class Guard:
         with self._lock:
             for path in forget:
                 self._marks.pop(path, None)
+            self._forgotten.update(forget)
 
     # -- verify -------------------------------------------------------------------
     def verify(self) -> None:
@@ -352,11 +360,11 @@ def forget_worktree(repo_path: Path, worktree: Path) -> None:
         guard.forget(worktree)
 
 
-def rescan_worktrees(repo_path: Path) -> None:
+def rescan_worktrees(repo_path: Path, settled: bool = True) -> None:
     """After the harness added or removed worktrees (no-op when no run is guarded)."""
     guard = guard_for(repo_path)
     if guard is not None:
-        guard.rescan_worktrees()
+        guard.rescan_worktrees(settled)
 
 
 _CLEAN: dict[Path, tuple[int, ...] | None] = {}  # config file -> its stat when read clean

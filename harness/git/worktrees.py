@@ -57,9 +57,13 @@ class WorktreeManager:
         self._common = _common_dir(repo)
 
     @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
+    def _locked(self, shared: bool = False) -> Iterator[None]:
+        """Held while worktrees are added, removed or pruned, across threads and processes:
+        alone, except by removals, which share it (each removes its own worktree; git
+        deletes its record, and the integrity guard never watches again what a removal
+        forgot), so sixteen runs that end together do not queue to remove theirs."""
         with (self._common / "factory-worktrees.lock").open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+            fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
             try:
                 yield
             finally:
@@ -136,7 +140,7 @@ class WorktreeManager:
         """The checkout, outside the lock: it writes only this worktree's index and files."""
         GitRepo(path).git("read-tree", "--reset", "-u", "HEAD")
 
-    def _drop(self, path: Path) -> None:
+    def _drop(self, path: Path, settled: bool = True) -> None:
         integrity.forget_worktree(self.repo.path, path)
         try:
             self.repo.git("worktree", "remove", "--force", "--force", str(path))
@@ -146,12 +150,12 @@ class WorktreeManager:
         shutil.rmtree(path, ignore_errors=True)
         if not removed:  # forget what git still records of it
             self.repo.git("worktree", "prune")
-        integrity.rescan_worktrees(self.repo.path)
+        integrity.rescan_worktrees(self.repo.path, settled)
 
     def remove(self, path: Path) -> None:
         """Remove a worktree; safe to repeat, also when its folder is already gone."""
-        with self._locked():
-            self._drop(path)
+        with self._locked(shared=True):
+            self._drop(path, settled=False)
 
     def prune(self) -> list[Path]:
         """Forget worktrees whose folders vanished and delete our folders git no longer knows."""
