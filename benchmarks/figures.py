@@ -8,7 +8,6 @@ import statistics
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,14 +15,11 @@ from typing import Any
 
 from benchmarks import fixtures as fx
 from harness.artifacts import CheckResult
-from harness.browser.chromium import BrowserSession
 from harness.browser.journeys import Journey, load_journeys
 from harness.config.settings import Settings
 from harness.cycle import outcome_of, production_health, run_stage
 from harness.git.repo import GitRepo, git_seconds
 from harness.git.worktrees import WorktreeManager, default_worktree_root
-from harness.sandbox.app import AppProcess, free_port
-from harness.sandbox.bwrap import Sandbox
 from harness.services import open_services
 from harness.store.db import Store
 from harness.triage.queue import triage_all
@@ -278,25 +274,10 @@ def rate_limit_adaptation() -> Figure:
     )
 
 
-def _bare_journey(session: BrowserSession, base_url: str) -> None:
-    """The hold-out journey in plain Playwright with none of the harness: no origin guard,
-    no step records, no screenshot. Its ratio is the ceiling this machine allows."""
-    assert session.browser is not None
-    context = session.browser.new_context(base_url=base_url)
-    page = context.new_page()
-    page.goto("/", wait_until="load")
-    page.get_by_label("Note", exact=True).fill("Buy milk")
-    page.get_by_role("button", name="Add", exact=True).click()
-    page.get_by_text("Buy milk").first.wait_for(timeout=30_000)  # as the journey waits for it
-    context.close()
-
-
 def validation_throughput(reps: int = 3, journeys_n: int = 4) -> Figure:
     """The product's path, as ``validate`` runs its checks: each journey on a fresh copy of
     the checkout, with an app and a browser of its own, ``validation.parallel_checks`` of them
-    side by side, against the same journeys one after another. Beside it, bare Playwright in
-    the same shape (a browser per journey, side by side against one by one, on one app it
-    did not start): what the machine's cores give Chromium alone."""
+    side by side, against the same journeys one after another (median of ``reps``)."""
     root = _tmp()
     repo, state = fx.notes_repo(root, 0)
     os.environ["ANTHROPIC_API_KEY"] = fx.KEY  # the settings name a provider; none is called
@@ -304,12 +285,12 @@ def validation_throughput(reps: int = 3, journeys_n: int = 4) -> Figure:
     journey: Journey = load_journeys(fx.holdout_journeys())[0]
     width = checks_at_once(settings)
 
-    def product_check(i: int) -> None:
+    def check(i: int) -> None:
         with fresh_app(settings, repo, f"bench-{i}") as app:
             found = journeys_against(settings, app, [journey], root / "shots")
         assert all(r.passed for r in found), found
 
-    def timed(check: Callable[[int], None], side_by_side: bool) -> float:
+    def timed(side_by_side: bool) -> float:
         started = time.monotonic()
         if side_by_side:
             with ThreadPoolExecutor(max_workers=width) as pool:
@@ -319,34 +300,24 @@ def validation_throughput(reps: int = 3, journeys_n: int = 4) -> Figure:
                 check(i)
         return time.monotonic() - started
 
-    port = free_port()
-    ratios, ceilings, together_s, alone_s = [], [], [], []
-    with AppProcess(Sandbox(repo), f"python3 app.py --port {port}", port) as app:
-        app.wait_ready(30)
-
-        def bare_check(_: int) -> None:
-            with BrowserSession(netns_pid=app.netns_pid) as session:
-                _bare_journey(session, app.base_url)
-
-        for _ in range(reps):
-            together, alone = timed(product_check, True), timed(product_check, False)
-            ratios.append(alone / together)
-            ceilings.append(timed(bare_check, False) / timed(bare_check, True))
-            together_s.append(together)
-            alone_s.append(alone)
-    ratio, ceiling = statistics.median(ratios), statistics.median(ceilings)
-    per_min_together = journeys_n * 60 / statistics.median(together_s)
-    per_min_alone = journeys_n * 60 / statistics.median(alone_s)
+    ratios, together_s, alone_s = [], [], []
+    for _ in range(reps):
+        together, alone = timed(True), timed(False)
+        ratios.append(alone / together)
+        together_s.append(together)
+        alone_s.append(alone)
+    ratio = statistics.median(ratios)
+    alone = statistics.median(alone_s)
     return Figure(
         "validation throughput",
         f"{ratio:.2f}×",
         "≥ 2×",
         ratio / 2,
-        f"median of {reps} (min {min(ratios):.2f}); the product's path (each journey on a "
-        f"fresh copy with its own app and browser): {per_min_together:.0f} journeys/min "
-        f"{width} side by side vs {per_min_alone:.0f} one after another; "
-        f"bare Playwright in the same shape (a browser per journey, one app started once) "
-        f"gives {ceiling:.2f}× on these {os.cpu_count()} cores",
+        f"median of {reps} (min {min(ratios):.2f}); the product's path, each journey on a fresh "
+        f"copy of the checkout with its own app and browser: "
+        f"{journeys_n * 60 / statistics.median(together_s):.0f} journeys/min {width} side by "
+        f"side vs {journeys_n * 60 / alone:.0f} one after another ({alone / journeys_n:.2f} s "
+        f"each) on {os.cpu_count()} cores",
     )
 
 

@@ -28,9 +28,9 @@ TESTED_SECTION = "\n\n## Tested before landing\n"  # heads comments/pr_tested.md
 def turn(ctx: StepContext) -> dict[str, Any]:
     """A candidate built on changes ahead in the merge queue is judged only once they have
     finished: wait for them, then its evidence holds only if production's tree is the one it
-    was built on (else it is validated again on production as it is now). A failure is never
-    blamed on it that a change ahead caused. A candidate built on production itself is judged
-    at once (its merge waits for its turn; see ``harness.validate.landing``)."""
+    was built on (else it is validated again on production as it is now): a failure that a
+    change ahead caused is never blamed on it. A candidate built on production itself is
+    judged at once (its merge waits for its turn; see ``harness.validate.landing``)."""
     checked = ctx.output("check", CheckResult)
     if not checked.queued:
         return {"queued": [], "waited_s": 0.0}
