@@ -77,11 +77,20 @@ def alone(rows_of: Callable[[], list[f.Figure]], command: str) -> int:
     return 0
 
 
+def _parallel_rows() -> list[f.Figure]:
+    parallel, implemented = f.parallel_efficiency()
+    return [parallel, f.engine_overhead(implemented)]
+
+
 def main() -> int:
     if sys.argv[1:] == ["github"]:
         return alone(github_figures, "github")
     if sys.argv[1:] == ["inputs"]:
         return alone(input_figures, "inputs")
+    if sys.argv[1:] == ["parallel"]:
+        return alone(_parallel_rows, "parallel")
+    if sys.argv[1:] == ["validation"]:
+        return alone(lambda: [f.validation_throughput()], "validation")
     if sys.argv[1:] == ["landing"]:
         return alone(lambda: [f.landing_throughput()], "landing")
     if sys.argv[1:] == ["sandbox"]:
@@ -95,13 +104,14 @@ def main() -> int:
     reps = int(os.environ.get("BENCH_REPS", "5"))
     started, at_start, began = time.monotonic(), machine(), datetime.now(UTC)
     rows: list[f.Figure] = []
-    parallel, states = f.parallel_efficiency()
-    rows += [parallel, f.engine_overhead(states), *f.cache_prefix(states), f.worktree_cost(reps)]
+    parallel, implemented = f.parallel_efficiency()
+    rows += [parallel, f.engine_overhead(implemented), *f.cache_prefix(implemented)]
+    rows.append(f.worktree_cost(reps))
     rows += f.batch_triage()
     rows += triage_map_figures()
     rows.append(f.rate_limit_adaptation())
     rows += github_figures()
-    rows.append(f.validation_throughput(reps))
+    rows.append(f.validation_throughput())
     rows.append(f.landing_throughput())
     rows.append(command_after_many_files())
     rows.append(egress_overhead(reps))

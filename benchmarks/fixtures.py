@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -85,12 +89,76 @@ def standin(rules: list[dict[str, Any]], tmp: Path, **kw: Any) -> AnthropicStand
     return server
 
 
-def notes_repo(root: Path, issues: int, accepted: bool = False) -> tuple[Path, Path]:
-    """The demo's notes app wired to the stand-in, with ``issues`` filed (and accepted)."""
+# A test suite of fixed work (what a real one is: CPU, not a timer), about two seconds of one
+# core here: the demo's own tests and this module, run by ``python3 -m unittest``.
+WORK_TEST = """import hashlib
+import unittest
+
+
+class Work(unittest.TestCase):
+    def test_a_fixed_amount_of_work(self):
+        digest = b""
+        for _ in range(6_000_000):
+            digest = hashlib.sha256(digest).digest()
+        self.assertEqual(len(digest), 32)
+"""
+REAL_TESTS = "python3 -m unittest -q"
+
+
+def _serve(script: str, conn: Connection) -> None:
+    with AnthropicStandIn(ScriptedModel(load_script(Path(script)))) as server:
+        conn.send(server.url)
+        while (latency := conn.recv()) is not None:  # until told to stop
+            server.latency_s = float(latency)
+            conn.send(latency)
+
+
+class Elsewhere:
+    """A stand-in running in a process of its own (``standin_elsewhere``)."""
+
+    def __init__(self, url: str, conn: Connection) -> None:
+        self.url, self._conn = url, conn
+
+    def answer_after(self, latency_s: float) -> None:
+        """Each answer from now on after ``latency_s`` seconds."""
+        self._conn.send(latency_s)
+        self._conn.recv()
+
+
+@contextmanager
+def standin_elsewhere(rules: list[dict[str, Any]], tmp: Path) -> Iterator[Elsewhere]:
+    """The stand-in in a process of its own, as the real API is a service elsewhere: its own
+    CPU (answering, signing, JSON) is not the harness's and takes no turn at the harness's
+    interpreter lock. ``ANTHROPIC_BASE_URL`` points at it meanwhile."""
+    script = write_script(tmp / "script-elsewhere.yaml", rules)
+    spawn = multiprocessing.get_context("spawn")
+    ours, theirs = spawn.Pipe()
+    proc = spawn.Process(target=_serve, args=(str(script), theirs), daemon=True)
+    proc.start()
+    try:
+        if not ours.poll(120):
+            raise RuntimeError("the stand-in's process did not start")
+        url = str(ours.recv())
+        os.environ["ANTHROPIC_API_KEY"] = KEY
+        os.environ["ANTHROPIC_BASE_URL"] = url
+        yield Elsewhere(url, ours)
+    finally:
+        ours.send(None)
+        proc.join(30)
+
+
+def notes_repo(
+    root: Path, issues: int, accepted: bool = False, test: str = "true"
+) -> tuple[Path, Path]:
+    """The demo's notes app wired to the stand-in, with ``issues`` filed (and accepted).
+    ``test`` is its ``commands.test``: ``true`` where tests are not what is measured, else
+    ``REAL_TESTS`` (the demo's tests and ``WORK_TEST``)."""
     repo, _, _ = generate(root)
     config = yaml.safe_load((repo / "factory.yaml").read_text())
     config["provider"] = {"type": "anthropic", "max_retry_wait_s": 120}
-    config["commands"]["test"] = "true"
+    config["commands"]["test"] = test
+    if test == REAL_TESTS:
+        (repo / "test_work.py").write_text(WORK_TEST)
     (repo / "factory.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     rules = (
         (repo / "factory_rules.md")

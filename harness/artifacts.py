@@ -317,10 +317,18 @@ class HoldoutRun(Artifact):
 
 class Baseline(HoldoutRun):
     """Calibration: the hold-out on production (``sha``: the commit of the same tree it was
-    computed on, ``cached`` when it was known already)."""
+    computed on, ``cached`` when it was known already). The candidate is built on ``base``:
+    production with the changes ahead in the merge queue merged in (the issues in
+    ``queued``), or production itself (None) when none is ahead."""
 
     production_sha: str
     cached: bool = False
+    base: str | None = None
+    queued: list[int] = Field(default_factory=list)
+
+    @property
+    def builds_on(self) -> str:
+        return self.base or self.production_sha
 
 
 class CheckResult(HoldoutRun):
@@ -331,6 +339,8 @@ class CheckResult(HoldoutRun):
 
     production_sha: str
     head: str
+    base: str | None = None  # what it was built on, when not production (``Baseline.base``)
+    queued: list[int] = Field(default_factory=list)  # the changes ahead that ``base`` carries
     conflict: str | None = None
     tests_lost: list[str] = Field(default_factory=list)  # existing tests removed or emptied
     bug_tests: list[str] | None = None  # a bug fix's test files with a test (None: not a bug)
@@ -338,6 +348,10 @@ class CheckResult(HoldoutRun):
     @property
     def candidate(self) -> str | None:
         return None if self.conflict else self.sha
+
+    @property
+    def builds_on(self) -> str:
+        return self.base or self.production_sha
 
     @property
     def verdict(self) -> Verdict | None:

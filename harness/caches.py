@@ -26,25 +26,34 @@ _MISSING = object()
 
 class Memo(Generic[V]):
     """Values made once per key, thread-safe; ``limit`` keys at most (then it starts over;
-    None: no limit, for values that must stay one per key, such as locks). ``make`` runs
-    outside the lock: two threads may make the same value, one is kept."""
+    None: no limit, for values that must stay one per key, such as locks). Threads asking for
+    the same missing key wait for the one making it (sixteen runs that start together read
+    each override file once, not sixteen times); other keys do not wait."""
 
     def __init__(self, limit: int | None = 4096) -> None:
         self.limit = limit
         self._values: dict[Hashable, V] = {}
+        self._making: dict[Hashable, threading.Lock] = {}
         self._lock = threading.Lock()
 
     def get(self, key: Hashable, make: Callable[[], V]) -> V:
         with self._lock:
             found = self._values.get(key, _MISSING)
-        if found is not _MISSING:
-            return cast(V, found)
-        value = make()
-        with self._lock:
-            full = self.limit is not None and len(self._values) >= self.limit
-            if key not in self._values and full:
-                self._values.clear()
-            return self._values.setdefault(key, value)
+            if found is not _MISSING:
+                return cast(V, found)
+            making = self._making.setdefault(key, threading.Lock())
+        with making:
+            with self._lock:
+                found = self._values.get(key, _MISSING)
+            if found is not _MISSING:
+                return cast(V, found)
+            value = make()
+            with self._lock:
+                if self.limit is not None and len(self._values) >= self.limit:
+                    self._values.clear()
+                    self._making = {key: making}
+                self._making.pop(key, None)
+                return self._values.setdefault(key, value)
 
     def peek(self, key: Hashable) -> V | None:
         """The value kept for ``key``, if any (nothing is made)."""

@@ -37,7 +37,6 @@ from harness.errors import (
 from harness.faults import fault_point
 from harness.git import integrity
 from harness.git.integrity import GitIntegrityError
-from harness.git.repo import git_seconds
 from harness.store.records import StepRecord
 
 ON_FAILURE = "on_failure"
@@ -276,7 +275,6 @@ class Engine:
         seq = store.start_step(ctx.run_id, step.id, self._inputs(ctx))
         store.set_current_step(ctx.run_id, step.id)
         started = time.monotonic()
-        ctx.timings["git_from"] = git_seconds()
         try:
             outputs, artifact = self._execute(ctx)
         except StoppedError as exc:
@@ -325,14 +323,13 @@ class Engine:
         kind: ErrorKind | None = None,
         artifact: str | None = None,
     ) -> None:
-        git_s = git_seconds() - ctx.timings.get("git_from", git_seconds())
         self.services.store.finish_step(
             seq,
             status,
             outputs,
             error=error,
             model_s=ctx.timings["model_s"],
-            subprocess_s=ctx.timings["subprocess_s"] + max(0.0, git_s),
+            subprocess_s=ctx.timings["subprocess_s"],  # sandboxed commands; git is the engine's
             artifact=artifact,
             error_kind=kind.value if kind is not None else None,
         )

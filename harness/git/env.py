@@ -25,10 +25,20 @@ import subprocess
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
-_CLOCK = threading.local()
+from harness.caches import PROCESS
+
+
+@dataclass
+class _Clock:
+    """Seconds this process has spent in git subprocesses, all threads together."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    seconds: float = 0.0
+
 
 # Command-line configuration of every git invocation (it takes precedence over the
 # repository's own file; the keys git reads only from protected scopes need it here).
@@ -106,8 +116,9 @@ def git_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def git_seconds() -> float:
-    """Seconds this thread has spent in git subprocesses (for step timings)."""
-    return float(getattr(_CLOCK, "seconds", 0.0))
+    """Seconds this process has spent in git subprocesses, all threads together (the
+    benchmark reports the engine's git work beside its overhead)."""
+    return PROCESS.part(_Clock).seconds
 
 
 def run_git(
@@ -129,4 +140,6 @@ def run_git(
             check=False,
         )
     finally:
-        _CLOCK.seconds = getattr(_CLOCK, "seconds", 0.0) + time.monotonic() - started
+        clock = PROCESS.part(_Clock)
+        with clock.lock:
+            clock.seconds += time.monotonic() - started

@@ -41,7 +41,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.caches import PROCESS, Memo
+from harness.caches import PROCESS
 from harness.errors import GitError
 from harness.git.env import run_git
 
@@ -224,6 +224,7 @@ class Guard:
         self.common = common
         self.users = 0
         self._marks: dict[Path, _Mark] = {}
+        self._forgotten: set[Path] = set()  # of worktrees being removed: never watched again
         self._tripped: str | None = None
         self._lock = threading.Lock()
 
@@ -257,14 +258,20 @@ class Guard:
             self._marks = {p: _Mark(_quick(p), _digest(p)) for p in watched}
             self._tripped = None
 
-    def rescan_worktrees(self) -> None:
-        """After the harness added or removed worktrees: watch the new ones, forget the gone."""
+    def rescan_worktrees(self, settled: bool = True) -> None:
+        """After the harness added or removed worktrees: watch the new ones, forget the gone.
+        Worktrees may be removed side by side: a rescan then never watches again what another
+        removal forgot (it would find it half deleted). ``settled``: no removal is under way
+        (the harness holds its worktree lock alone), so a path forgotten earlier and made
+        again (a rebuilt candidate's checkout) is watched again."""
         current = {*self.config_files(), self.common / "hooks", *self.link_files()}
         with self._lock:
+            if settled:
+                self._forgotten.clear()
             for path in list(self._marks):
                 if path not in current:
                     del self._marks[path]
-            for path in current - set(self._marks):
+            for path in current - set(self._marks) - self._forgotten:
                 self._marks[path] = _Mark(_quick(path), _digest(path))
 
     def forget(self, worktree: Path) -> None:
@@ -278,6 +285,7 @@ class Guard:
         with self._lock:
             for path in forget:
                 self._marks.pop(path, None)
+            self._forgotten.update(forget)
 
     # -- verify -------------------------------------------------------------------
     def verify(self) -> None:
@@ -359,27 +367,38 @@ def forget_worktree(repo_path: Path, worktree: Path) -> None:
         guard.forget(worktree)
 
 
-def rescan_worktrees(repo_path: Path) -> None:
+def rescan_worktrees(repo_path: Path, settled: bool = True) -> None:
     """After the harness added or removed worktrees (no-op when no run is guarded)."""
     guard = guard_for(repo_path)
     if guard is not None:
-        guard.rescan_worktrees()
+        guard.rescan_worktrees(settled)
 
 
-class _Clean(Memo[tuple[object, ...]]):
-    """Common git directory -> its configuration files' ``stat`` when last found clean."""
+@dataclass
+class _Clean:
+    """Configuration file -> its ``stat`` when last read clean (a file is read again only when
+    its own ``stat`` moved: adding a worktree adds one file, it does not re-read the rest)."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    stats: dict[Path, tuple[int, ...] | None] = field(default_factory=dict)
 
 
 def check_repository(repo_path: Path) -> None:
     """Outside a run too, git never runs in a repository whose configuration makes it run a
-    program: read once, then again only when a configuration file's ``stat`` moved."""
+    program: each configuration file is read once, then again only when its ``stat`` moved
+    (a worktree added beside sixteen others reads its own file, not all seventeen)."""
     try:
         common = common_dir(repo_path)
     except OSError:
         return  # not there: git itself will say so
-    files = config_files(common)
-    seen = tuple((f, _stat_key(f)) for f in files)
-    if PROCESS.part(_Clean).peek(common) == seen:
+    seen = {f: _stat_key(f) for f in config_files(common)}
+    clean = PROCESS.part(_Clean)
+    with clean.lock:
+        moved = [f for f, key in seen.items() if f not in clean.stats or clean.stats[f] != key]
+    if not moved:
         return
-    check_config_files(files)
-    PROCESS.part(_Clean).put(common, seen)
+    check_config_files(moved)
+    with clean.lock:
+        clean.stats.update((f, seen[f]) for f in moved)
+        for gone in [f for f in clean.stats if f.is_relative_to(common) and f not in seen]:
+            del clean.stats[gone]  # a removed worktree's file

@@ -417,11 +417,11 @@ class GitRepo:
         return [name.rstrip("/") for name in out.split("\0") if name]
 
     def tree_of(self, ref: str) -> str | None:
-        """The tree SHA of commit ``ref``."""
-        commit = self.rev_parse(ref)
-        if commit is None:
+        """The tree SHA of commit ``ref`` (one process: ``ref`` peeled to a commit, then to
+        its tree), or ``None`` if ``ref`` names no commit."""
+        if not ref or ref.startswith("-"):
             return None
-        out = self.git_bytes("rev-parse", "--verify", "--quiet", f"{commit}^{{tree}}")
+        out = self.git_bytes("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}^{{tree}}")
         return (_text(out).strip() or None) if out is not None else None
 
     def working_diff(self, base: str, max_bytes: int = 200_000) -> str:

@@ -66,9 +66,13 @@ class WorktreeManager:
         return cls(repo, default_worktree_root(state_dir))
 
     @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
+    def _locked(self, shared: bool = False) -> Iterator[None]:
+        """Held while worktrees are added, removed or pruned, across threads and processes:
+        alone, except by removals, which share it (each removes its own worktree; git
+        deletes its record, and the integrity guard never watches again what a removal
+        forgot), so sixteen runs that end together do not queue to remove theirs."""
         with (self._common / "factory-worktrees.lock").open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+            fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
             try:
                 yield
             finally:
@@ -101,6 +105,7 @@ class WorktreeManager:
     def create(self, branch: str, start_ref: str) -> Path:
         """A worktree on ``branch`` (new from ``start_ref``, or the existing one on resume)."""
         path = self.path_for(branch)
+        exists = self.repo.branch_exists(branch)  # a branch is this run's: read before the lock
         with self._locked():  # registering reads every worktree's metadata: one at a time
             known = self._registered()
             if known.get(path) == branch and path.is_dir():
@@ -109,7 +114,7 @@ class WorktreeManager:
             if path in known or path.exists():
                 self._drop(path)
             self.base_dir.mkdir(parents=True, exist_ok=True)
-            if self.repo.branch_exists(branch):
+            if exists:
                 self.repo.git("worktree", "add", "--quiet", "--no-checkout", str(path), branch)
             else:
                 self.repo.git(
@@ -144,7 +149,7 @@ class WorktreeManager:
         """The checkout, outside the lock: it writes only this worktree's index and files."""
         GitRepo(path).git("read-tree", "--reset", "-u", "HEAD")
 
-    def _drop(self, path: Path) -> None:
+    def _drop(self, path: Path, settled: bool = True) -> None:
         integrity.forget_worktree(self.repo.path, path)
         try:
             self.repo.git("worktree", "remove", "--force", "--force", str(path))
@@ -154,12 +159,12 @@ class WorktreeManager:
         shutil.rmtree(path, ignore_errors=True)
         if not removed:  # forget what git still records of it
             self.repo.git("worktree", "prune")
-        integrity.rescan_worktrees(self.repo.path)
+        integrity.rescan_worktrees(self.repo.path, settled)
 
     def remove(self, path: Path) -> None:
         """Remove a worktree; safe to repeat, also when its folder is already gone."""
-        with self._locked():
-            self._drop(path)
+        with self._locked(shared=True):
+            self._drop(path, settled=False)
 
     def prune(self) -> list[Path]:
         """Forget worktrees whose folders vanished and delete our folders git no longer knows."""

@@ -186,7 +186,7 @@ def commit(ctx: StepContext) -> Commit:
             "the implementer changed nothing since the refused attempt", {"head": head}
         )
     fault_point("implement.commit.made")
-    return Commit(head=head, base=info.base_sha, tree=repo.tree_of(head))
+    return Commit(head=head, base=info.base_sha, tree=tested)  # HEAD's tree: the tested one
 
 
 def fix_attempts(ctx: StepContext) -> int:

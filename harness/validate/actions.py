@@ -6,6 +6,7 @@ and hands on one; the route itself is decided in ``harness.validate.route``."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from types import MappingProxyType
@@ -29,9 +30,10 @@ from harness.engine.runner import check_kill_switch
 from harness.errors import FactoryError, GitError, StepFailed
 from harness.forge.base import Label, set_state
 from harness.git import shape
+from harness.git.repo import GitRepo
 from harness.review.trust import kind_of, review_gate
 from harness.triage.outbound import sanitize_outbound
-from harness.validate import proof
+from harness.validate import landing, proof
 from harness.validate.calibration import (
     cached_or_computed,
     calibration_key,
@@ -129,11 +131,14 @@ def health(ctx: StepContext) -> Health:
     return summary
 
 
-@action("validate.baseline", produces=Baseline)
+@action("validate.baseline", produces=Baseline, needs=PREPARE)
 def baseline(ctx: StepContext) -> Baseline:
-    """Calibration: the hold-out must pass on production before it can judge a change."""
+    """Calibration: the hold-out must pass on production before it can judge a change. The
+    change joins the merge queue here: its candidate will be built on the changes ahead of it
+    (``harness.validate.landing``)."""
     _, sha = production_tip(ctx)
     services = ctx.services
+    base, queued = _queued_base(ctx, sha)
     result, cached = cached_or_computed(
         services.store,
         services.settings.state_dir,
@@ -148,7 +153,20 @@ def baseline(ctx: StepContext) -> Baseline:
             f"{len(result.journeys)} journeys (`factory report {ctx.run_id}`)",
             result,
         )
-    return Baseline(**dict(result), production_sha=sha, cached=cached)
+    return Baseline(**dict(result), production_sha=sha, cached=cached, base=base, queued=queued)
+
+
+def _queued_base(ctx: StepContext, production: str) -> tuple[str | None, list[int]]:
+    """The merge queue's speculative base for this change (None: production itself), and the
+    issues ahead whose changes it carries. Only a run that holds its issue queues."""
+    if ctx.lease is None or ctx.issue is None:
+        return None, []
+    services, head = ctx.services, ctx.output("prepare", Prepared).head
+    ahead = landing.join(
+        services.store, services.settings.state_dir, ctx.run_id, ctx.issue, head, ctx.lease.holder
+    )
+    base, queued = landing.speculative_base(services.repo, production, ahead)
+    return (base if queued else None), queued
 
 
 def validator_question(ctx: StepContext, candidate: PrCandidate) -> ValidatorQuestion:
@@ -178,14 +196,11 @@ def check(ctx: StepContext) -> CheckResult:
     prepared = ctx.output("prepare", Prepared)
     if prepared.head != prepared.candidate.head:
         raise StepFailed("the PR head changed after its gates passed; they no longer hold", {})
-    production = ctx.output("baseline", Baseline).production_sha  # setup's network: this only
-    # The candidate is what would land: production as calibrated, with this change merged
-    # in. Tests, journeys and the validator all run on it; the merge lands exactly its tree.
+    calibrated = ctx.output("baseline", Baseline)
+    production = calibrated.production_sha  # setup's network: this only
     repo, head = ctx.services.repo, prepared.head
     try:
-        candidate = repo.merge_commit(
-            production, head, f"Candidate: {prepared.candidate.branch} on {production[:12]}"
-        )
+        candidate, base, queued = _candidate(repo, calibrated, head, prepared.candidate.branch)
     except GitError as exc:
         return CheckResult(
             sha=production,
@@ -198,17 +213,17 @@ def check(ctx: StepContext) -> CheckResult:
             validator=_verdict_before(ctx, head),
         )
     protected = list(ctx.services.settings.governance.rules.protected_paths)
-    if problems := shape.tree_problems(repo, production, candidate, protected):
+    if problems := shape.tree_problems(repo, base, candidate, protected):
         raise shape.UnsafeTree(problems, say_why=True)  # before any checkout, before any merge
     question = validator_question(ctx, prepared.candidate)
     earlier = _earlier_verdict(ctx, head, candidate, question.digest())
-    changed = repo.paths_between(production, candidate)
-    lost = proof.tests_lost(repo, production, candidate, changed)
+    changed = repo.paths_between(base, candidate)  # this change's paths, not those ahead
+    lost = proof.tests_lost(repo, base, candidate, changed)
     bug_tests, before = None, None
     if prepared.candidate.spec.kind == "bug":  # its tests, on the code it replaces
         bug_tests = proof.new_tests(repo, candidate, changed)
         code = [p for p in changed if not proof.is_test_file(p)]
-        before = {p: repo.read_blob(production, p) for p in code} if bug_tests else None
+        before = {p: repo.read_blob(base, p) for p in code} if bug_tests else None
     result = journeys_on(
         ctx,
         candidate,
@@ -227,6 +242,8 @@ def check(ctx: StepContext) -> CheckResult:
         **dict(result),
         production_sha=production,
         head=head,
+        base=None if base == production else base,
+        queued=queued,
         tests_lost=lost,
         bug_tests=bug_tests,
     )
@@ -235,11 +252,29 @@ def check(ctx: StepContext) -> CheckResult:
 def _verdict_before(ctx: StepContext, head: str) -> ValidatorRun | None:
     """The validator's newest verdict on an earlier candidate of the PR head ``head``: what a
     change that no longer merges was judged, kept with it (nothing is checked again)."""
-    assert ctx.issue is not None
-    for _, checked in ctx.services.store.artifacts(CheckResult, ctx.issue, ANY_RUN):
+    for _, checked in ctx.services.store.artifacts(CheckResult, ctx.number, ANY_RUN):
         if checked.head == head and checked.candidate is not None and checked.verdict:
             return checked.validator
     return None
+
+
+def _candidate(
+    repo: GitRepo, calibrated: Baseline, head: str, branch: str
+) -> tuple[str, str, list[int]]:
+    """What would land: production as calibrated, with the changes ahead in the merge queue
+    and then ``head`` merged in — or, when ``head`` does not merge onto those, production
+    with ``head`` alone (``GitError`` when not even that). Tests, journeys and the validator
+    all run on it; the merge lands exactly its tree. (candidate, its base, issues queued)"""
+    if calibrated.base:
+        with contextlib.suppress(GitError):
+            on = calibrated.base
+            return (
+                repo.merge_commit(on, head, f"Candidate: {branch} on {on[:12]}"),
+                on,
+                calibrated.queued,
+            )
+    on = calibrated.production_sha
+    return repo.merge_commit(on, head, f"Candidate: {branch} on {on[:12]}"), on, []
 
 
 def _earlier_verdict(

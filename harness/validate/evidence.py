@@ -51,7 +51,7 @@ from harness.sandbox.policy import (
     worktree_sandbox,
 )
 from harness.validate.definition import SEALED_VALIDATOR, ValidatorDefinition, load_sealed
-from harness.validate.landing import is_landing
+from harness.validate.landing import is_landing, place
 from harness.validate.sealed import SealRequest, ValidatorQuestion, run_sealed
 
 READY_TIMEOUT_S = 60.0
@@ -247,22 +247,25 @@ def checks_at_once(settings: Settings) -> int:
 
 class CheckSlots:
     """``size`` checks at a time over every validation this process runs, so eight
-    validations side by side share the CPUs instead of starting thirty apps at once. A check
-    of the change that holds production's landing lease goes first: the queue waits on it."""
+    validations side by side share the CPUs instead of starting thirty apps at once. A free
+    slot goes to the waiting check of lowest ``rank``: the change that holds production's
+    landing lease (0), then the merge queue's order (1 + how many changes are ahead), so the
+    change whose turn comes next is the one checked first."""
 
     def __init__(self, size: int) -> None:
         self.free = size
-        self.first_waiting = 0
+        self.waiting: list[int] = []  # the ranks of the checks waiting for a slot
         self.changed = threading.Condition()
 
     @contextmanager
-    def taken(self, first: bool) -> Iterator[None]:
+    def taken(self, rank: int) -> Iterator[None]:
         with self.changed:
-            self.first_waiting += first
-            while self.free == 0 or (not first and self.first_waiting):
+            self.waiting.append(rank)
+            while self.free == 0 or rank > min(self.waiting):
                 self.changed.wait()
-            self.first_waiting -= first
+            self.waiting.remove(rank)
             self.free -= 1
+            self.changed.notify_all()  # the next in rank may take another free slot
         try:
             yield
         finally:
@@ -279,14 +282,14 @@ def _slots(size: int) -> CheckSlots:
     return PROCESS.part(_Slots).get(size, lambda: CheckSlots(size))
 
 
-def _run_checks(settings: Settings, checks: list[Callable[[], Any]], first: bool) -> list[Any]:
+def _run_checks(settings: Settings, checks: list[Callable[[], Any]], rank: int) -> list[Any]:
     """Every check's result, in the order given; the checks themselves run side by side (each
     has its own copy, app, browser and ``/tmp``: nothing one writes reaches another), as many
-    at a time in this process as ``checks_at_once`` says, the landing change's ``first``."""
+    at a time in this process as ``checks_at_once`` says, lowest ``rank`` first."""
     slots = _slots(checks_at_once(settings))
 
     def slotted(check: Callable[[], Any]) -> Any:
-        with slots.taken(first):
+        with slots.taken(rank):
             return check()
 
     if len(checks) == 1:
@@ -354,8 +357,7 @@ def journeys_on(
         if validator is not None:
             checks.append(partial(_validator_check, ctx, path, label, shots, validator, earlier))
         try:
-            landing = ctx.lease is not None and is_landing(ctx.services.store, ctx.lease.holder)
-            done = _run_checks(settings, checks, first=landing)
+            done = _run_checks(settings, checks, _rank(ctx))
         except AppNotReady as exc:
             raise StepFailed(str(exc), {"app_output": exc.output}) from exc
         tested = done.pop(0) if tests else None
@@ -377,6 +379,15 @@ def journeys_on(
         )
     finally:
         manager.remove(path)
+
+
+def _rank(ctx: StepContext) -> int:
+    """Whose checks go first (``CheckSlots``): the landing change's, then the merge queue's."""
+    if ctx.lease is None:
+        return 1
+    if is_landing(ctx.services.store, ctx.lease.holder):
+        return 0
+    return 1 + place(ctx.services.store, ctx.run_id)
 
 
 def sealed_request(

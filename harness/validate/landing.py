@@ -1,24 +1,48 @@
-"""Production's merge queue: validations run in parallel, landings one at a time.
+"""Production's merge queue: validations run in parallel, each on what would land, and land
+in the order they joined.
 
-A validation that reaches its merge takes production's landing lease and keeps it until its
-run ends (``validate_issue`` gives it back): the moved-production check, the merge, the
+**Speculative candidates.** A validation joins the queue when it calibrates (``join``); the
+changes ahead of it that are still being validated are expected to land first, so its
+candidate is built on them: production with each of their heads merged in, in queue order
+(``speculative_base``), then its own head. Eight compatible changes are each tested once, in
+parallel, on the tree production will have when it is their turn — no change is tested on a
+production it will never land on. A head that does not merge onto the changes ahead is built
+on production alone.
+
+**Turns.** A validation whose candidate carried changes ahead waits, before it decides,
+until each change ahead of it has left the queue (landed, refused or failed: its run ended,
+or its process is gone), then compares production's tree with the tree its candidate was
+built on (``validate.turn``). Equal: its evidence is about exactly what would land, and it
+decides. Not equal (a change ahead did not land, or a person pushed): it is validated again
+on production as it is now, nothing ahead. One built on production itself decides at once;
+its merge waits for its turn (landings go in queue order).
+
+**Landing.** A validation that reaches its merge takes production's landing lease and keeps
+it until its run ends (``validate_issue`` gives it back): the tree check, the merge, the
 landed-tree check and the smoke run all happen while no other change can land. When
-production moved since the candidate was tested, the run goes back to its baseline *still
-holding the lease*, so the rebuilt candidate is tested against a production that cannot move
-again under it (only a person pushing can still move it): one rebuild per change, never a
-race that sends a good change to a person after a few lost rounds. A holder that crashed on
-this host is taken over at once."""
+production's tree is not the one the candidate was built on, the run goes back to its
+baseline *still holding the lease*, so the rebuilt candidate is tested against a production
+that cannot move again under it (only a person pushing can still move it). A holder that
+crashed on this host is taken over at once; so is its place in the queue."""
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
-from harness.errors import LeaseError, StepFailed
+from harness.errors import GitError, LeaseError, StepFailed
+from harness.git.repo import GitRepo
 from harness.implement.run import holder_is_gone
 from harness.store.db import Store
 from harness.store.leases import LANDING_LEASE
+from harness.validate.calibration import computed_once
 
 LANDING_TTL_S = 4 * 3600.0  # a rebuilt candidate's tests, journeys and validator fit in it
+QUEUE_FLAG = "landing:queue"  # the queue's entries, oldest first (JSON)
+TURN_WAIT_S = 4 * 3600.0
 
 
 def take_landing(
@@ -45,3 +69,105 @@ def give_back_landing(store: Store, holder: str) -> None:
 def is_landing(store: Store, holder: str) -> bool:
     """Whether ``holder`` is the change landing now (its checks go first)."""
     return store.lease_holder(LANDING_LEASE) == holder
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One validation in the queue: its ``run``, the process-and-thread ``holder`` of its
+    issue, the PR ``head`` it would land, and its place (``seq``, increasing)."""
+
+    seq: int
+    run: str
+    issue: int
+    head: str
+    holder: str
+
+
+def _entries(store: Store) -> list[Entry]:
+    raw = store.get_flag(QUEUE_FLAG)
+    return [Entry(**e) for e in json.loads(raw)] if raw else []
+
+
+def _changed(
+    store: Store, state_dir: Path, edit: Callable[[list[Entry]], list[Entry]]
+) -> list[Entry]:
+    """The queue after ``edit``, written under a lock that threads and processes sharing the
+    state take; entries whose process is gone are dropped."""
+    with computed_once(state_dir, QUEUE_FLAG):
+        before = _entries(store)
+        after = edit([e for e in before if not holder_is_gone(e.holder)])
+        if after != before:
+            store.set_flag(QUEUE_FLAG, json.dumps([asdict(e) for e in after]))
+        return after
+
+
+def join(
+    store: Store, state_dir: Path, run: str, issue: int, head: str, holder: str
+) -> list[Entry]:
+    """Put ``run`` in the queue (kept in its place when it is there already, e.g. validating
+    again): the entries ahead of it, oldest first."""
+
+    def edit(entries: list[Entry]) -> list[Entry]:
+        mine = next((e for e in entries if e.run == run), None)
+        if mine is not None:
+            return [Entry(e.seq, run, issue, head, holder) if e is mine else e for e in entries]
+        seq = max((e.seq for e in entries), default=0) + 1
+        return [*entries, Entry(seq, run, issue, head, holder)]
+
+    return _ahead(_changed(store, state_dir, edit), run)
+
+
+def leave(store: Store, state_dir: Path, holder: str) -> None:
+    """Take ``holder``'s validation out of the queue (it ended, whatever became of it): the
+    changes behind it take their turn."""
+    if any(e.holder == holder for e in _entries(store)):
+        _changed(store, state_dir, lambda entries: [e for e in entries if e.holder != holder])
+
+
+def _ahead(entries: list[Entry], run: str) -> list[Entry]:
+    mine = next((e for e in entries if e.run == run), None)
+    if mine is None:
+        return []
+    return [e for e in entries if e.seq < mine.seq]
+
+
+def ahead_of(store: Store, run: str) -> list[Entry]:
+    """The entries still ahead of ``run`` (those of live processes), oldest first."""
+    return [e for e in _ahead(_entries(store), run) if not holder_is_gone(e.holder)]
+
+
+def place(store: Store, run: str) -> int:
+    """How many validations are ahead of ``run`` in the queue: its checks' priority."""
+    return len(ahead_of(store, run))
+
+
+def speculative_base(repo: GitRepo, production: str, ahead: list[Entry]) -> tuple[str, list[int]]:
+    """Production with the heads of the changes ``ahead`` merged in, in queue order (one that
+    does not merge onto those before it is left out: it cannot land as it is): the commit, and
+    the issues whose changes it carries."""
+    base, carried = production, []
+    for entry in ahead:
+        try:
+            base = repo.merge_commit(base, entry.head, f"Queued: issue {entry.issue}")
+        except GitError:
+            continue
+        carried.append(entry.issue)
+    return base, carried
+
+
+def wait_for_turn(
+    store: Store, run: str, still: Callable[[], None], wait_s: float = TURN_WAIT_S
+) -> list[int]:
+    """Wait until no change is ahead of ``run`` in the queue (``still`` is called between
+    looks: the kill switch and the issue's lease), bounded by ``wait_s``: the issues it
+    found ahead."""
+    deadline = time.monotonic() + wait_s
+    waited: list[int] = []
+    while ahead := ahead_of(store, run):
+        waited += [e.issue for e in ahead if e.issue not in waited]
+        if time.monotonic() >= deadline:
+            issues = ", ".join(str(e.issue) for e in ahead)
+            raise StepFailed(f"the changes ahead in the merge queue did not finish: {issues}", {})
+        still()
+        time.sleep(0.1)
+    return waited

@@ -5,18 +5,71 @@ the merge and reverts a failure. Each hands on its record (``Landing``, ``Smoke`
 
 from __future__ import annotations
 
-from harness.artifacts import Baseline, CheckResult, Landing, Prepared, Smoke, Validation
+import time
+from typing import Any
+
+from harness.artifacts import CheckResult, Landing, Prepared, Smoke, Validation
 from harness.engine.actions import action
 from harness.engine.context import StepContext
+from harness.engine.runner import check_kill_switch
 from harness.errors import StepFailed
 from harness.faults import fault_point
 from harness.forge.base import Label, set_state
 from harness.forge.neutral import Markdown
+from harness.validate import landing
 from harness.validate.actions import BASELINE, CHECK, PREPARE, production_tip
-from harness.validate.evidence import journeys_on
+from harness.validate.evidence import journeys_on, tree_of
 from harness.validate.landing import take_landing
 
 TESTED_SECTION = "\n\n## Tested before landing\n"  # heads comments/pr_tested.md.j2
+
+
+@action("validate.turn", needs=CHECK)
+def turn(ctx: StepContext) -> dict[str, Any]:
+    """A candidate built on changes ahead in the merge queue is judged only once they have
+    finished: wait for them, then its evidence holds only if production's tree is the one it
+    was built on (else it is validated again on production as it is now): a failure that a
+    change ahead caused is never blamed on it. A candidate built on production itself is
+    judged at once (its merge waits for its turn; see ``harness.validate.landing``)."""
+    checked = ctx.output("check", CheckResult)
+    if not checked.queued:
+        return {"queued": [], "waited_s": 0.0}
+    started = time.monotonic()
+    waited = _wait_for_turn(ctx)
+    sha = _still_built_on(ctx, checked, "while it waited its turn")
+    return {
+        "production_sha": sha,
+        "built_on": checked.builds_on,
+        "queued": checked.queued,
+        "waited_for": waited,
+        "waited_s": round(time.monotonic() - started, 2),
+    }
+
+
+def _wait_for_turn(ctx: StepContext) -> list[int]:
+    """Until every change ahead of this one in the merge queue has finished (the kill switch
+    and the issue's lease checked between looks): the issues it waited for."""
+    services = ctx.services
+
+    def still() -> None:
+        check_kill_switch(services)
+        ctx.check_lease()
+
+    return landing.wait_for_turn(services.store, ctx.run_id, still)
+
+
+def _still_built_on(ctx: StepContext, checked: CheckResult, when: str) -> str:
+    """Production's tip, if its tree is the one the candidate was built on (production as it
+    was, and the changes ahead that have landed since); else validated again."""
+    branch, sha = production_tip(ctx)
+    built_on = checked.builds_on
+    if sha != built_on and tree_of(ctx.services.repo, sha) != tree_of(ctx.services.repo, built_on):
+        raise StepFailed(
+            f"{branch} moved to {sha[:12]} {when}, not to what the candidate was built on: "
+            "validating again",
+            {},
+        )
+    return sha
 
 
 @action(
@@ -30,13 +83,13 @@ def merge(ctx: StepContext) -> Landing:
     (see ``harness.validate.landing``)."""
     if ctx.lease is None:  # whoever holds the issue gives production's lease back at its end
         raise StepFailed("a merge runs only under the issue's lease ('factory validate')", {})
+    _wait_for_turn(ctx)  # landings go in queue order
     take_landing(ctx.services.store, ctx.lease.holder)
     ctx.check_lease()
     forge, prepared = ctx.services.forge, ctx.output("prepare", Prepared)
     checked = ctx.output("check", CheckResult)
-    branch, sha = production_tip(ctx)
-    if sha != ctx.output("baseline", Baseline).production_sha:
-        raise StepFailed(f"{branch} moved to {sha[:12]} after validation: validating again", {})
+    _still_built_on(ctx, checked, "after validation")
+    branch = ctx.services.settings.config.production_branch
     _name_the_tested_commit(ctx, prepared, checked)
     merged = forge.merge_pr(prepared.pr, prepared.head)
     fault_point("validate.merge.done")

@@ -8,7 +8,7 @@ from harness.engine.runner import Engine, RunOutcome, check_kill_switch
 from harness.errors import UsageError
 from harness.forge.base import Label
 from harness.implement.run import LEASE_TTL_S, holder_id, holder_is_gone
-from harness.validate.landing import give_back_landing
+from harness.validate.landing import give_back_landing, leave
 
 
 def unfinished_after_merge(services: Services) -> list[int]:
@@ -40,4 +40,5 @@ def validate_issue(services: Services, number: int, rehearsal: bool = False) -> 
         return Engine(services, Lease(number, holder, fence)).run("validate", number, inputs)
     finally:
         give_back_landing(services.store, holder)  # held from its merge step to its end
+        leave(services.store, services.settings.state_dir, holder)  # its place in the queue
         services.store.release_lease(number, holder)

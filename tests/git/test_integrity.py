@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -76,6 +77,28 @@ def test_hooks_and_worktree_links_are_pinned(tmp_path: Path) -> None:
         hook = repo.path / ".git" / "hooks" / "post-checkout"
         hook.write_text("#!/bin/sh\ntouch /nowhere\n")
         with pytest.raises(GitIntegrityError, match="hooks changed during the run"):
+            integrity.verify_all()
+
+
+def test_worktrees_removed_side_by_side_trip_nothing_and_one_made_again_is_pinned(
+    tmp_path: Path,
+) -> None:
+    """Removals share the worktree lock: a rescan by one never watches again what another is
+    deleting (no false alarm), and a checkout made again at a path removed before is watched
+    again (a rebuilt candidate's)."""
+    repo = small_repo(tmp_path / "r")
+    manager = WorktreeManager(repo, tmp_path / "wt")
+    with integrity.guarded(repo.path):
+        paths = [manager.create(f"factory/issue-{i}-0123abcd", "main") for i in range(1, 7)]
+        with ThreadPoolExecutor(max_workers=6) as pool:
+            list(pool.map(manager.remove, paths))
+        integrity.verify_all()
+        GitRepo(repo.path).git("status")
+        again = manager.create("factory/issue-1-0123abcd", "main")
+        assert again == paths[0]
+        (again / ".git").chmod(0o644)
+        (again / ".git").write_text(f"gitdir: {tmp_path}/elsewhere\n")
+        with pytest.raises(GitIntegrityError, match="changed during the run"):
             integrity.verify_all()
 
 

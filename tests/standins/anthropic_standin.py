@@ -169,6 +169,10 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    # sixteen clients connecting at once: with socketserver's backlog of 5 the kernel drops
+    # the rest of the SYNs and the clients send them again a second later, as the real API's
+    # front end never makes them
+    request_queue_size = 128
     standin: AnthropicStandIn
 
 

@@ -50,31 +50,34 @@ def test_validations_starting_together_calibrate_production_once(tmp_path: Path)
     assert not cached and len(computed) == 2
 
 
-def test_the_landing_change_takes_the_next_free_slot_first() -> None:
+def test_the_landing_change_takes_the_next_free_slot_first_then_the_queue_s_order() -> None:
     slots = CheckSlots(1)
     order: list[str] = []
     holding, release = threading.Event(), threading.Event()
 
     def hold() -> None:
-        with slots.taken(first=False):
+        with slots.taken(rank=5):
             holding.set()
             release.wait(10)
 
-    def check(name: str, first: bool) -> None:
-        with slots.taken(first=first):
+    def check(name: str, rank: int) -> None:
+        with slots.taken(rank=rank):
             order.append(name)
 
     holder = threading.Thread(target=hold)
     holder.start()
     assert holding.wait(10)
-    others = threading.Thread(target=check, args=("another validation", False))
-    others.start()
-    landing = threading.Thread(target=check, args=("the landing change", True))
-    landing.start()
+    waiting = [
+        threading.Thread(target=check, args=("third in the queue", 3)),
+        threading.Thread(target=check, args=("the landing change", 0)),
+        threading.Thread(target=check, args=("first in the queue", 1)),
+    ]
+    for thread in waiting:
+        thread.start()
     deadline = time.monotonic() + 10
-    while slots.first_waiting == 0 and time.monotonic() < deadline:
+    while len(slots.waiting) < 3 and time.monotonic() < deadline:
         time.sleep(0.01)
     release.set()
-    for thread in (holder, others, landing):
+    for thread in (holder, *waiting):
         thread.join(10)
-    assert order == ["the landing change", "another validation"]
+    assert order == ["the landing change", "first in the queue", "third in the queue"]

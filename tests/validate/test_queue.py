@@ -18,7 +18,7 @@ from tests.cli_helpers import run_cli
 from tests.factory_repo import git
 from tests.forge.github_helpers import github_env, standin_for
 from tests.validate.conftest import accept_rule, file_issues, role_of, serve
-from tests.validate.test_validate import issue, merging_together, run_once
+from tests.validate.test_validate import issue, landed_in_order, queued_together, run_once
 
 RENAME = "Rename render to render_page"
 CALLER = "Add a footer helper"
@@ -121,21 +121,23 @@ def _one_landed_and_production_green(
             assert repo_git.tree_of(out["merge_sha"]) == check["tree"]
             assert GitRepo(production).tree_of(out["merge_sha"]) == check["tree"]
 
-    # the other one was validated again on what would now land, and goes back to work
+    # the other one was judged on what would land (queued behind the landed change, its
+    # candidate built on it), and goes back to work
     other = 3 - merged[0]
     runs = store.list_runs(workflow="validate", issue=other)
     decided = [s.outputs for r in runs for s in store.steps(r.id) if s.step_id == "decide"]
     last = decided[-1]
     assert last["route"] == "retry", last
     assert "tests_on_candidate failed" in last["reason"]
-    # the production it was rebuilt on is the landed candidate: calibrated by its journeys
-    baselines = [
+    checks = [
         s.outputs
         for r in runs
         for s in store.steps(r.id)
-        if s.step_id == "baseline" and s.status == "succeeded"
+        if s.step_id == "check" and s.status == "succeeded"
     ]
-    assert len(baselines) >= 2 and baselines[-1]["cached"], baselines
+    (landed,) = landed_in_order(store)
+    built_on = checks[-1]["base"] or checks[-1]["production_sha"]
+    assert repo_git.tree_of(built_on) == landed["landed_tree"], checks[-1]
     assert "factory:accepted" in labels[other]  # implemented again by the next cycle
 
 
@@ -143,7 +145,7 @@ def test_two_changes_that_break_the_tests_together_never_both_land(
     tmp_path: Path, capsys, app, monkeypatch
 ) -> None:
     repo, _ = app
-    merging_together(monkeypatch)
+    queued_together(monkeypatch)
     for _ in serve(tmp_path, monkeypatch, RULES):
         _file(capsys, repo, RENAME)
         _file(capsys, repo, CALLER)
@@ -165,7 +167,7 @@ def test_two_changes_that_break_the_tests_together_never_both_land_on_github(
     config["validation"] = {"ci_poll_s": 0.2, "ci_wait_s": 2.0}
     (repo / "factory.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     git(repo, "commit", "-qam", "on GitHub")
-    merging_together(monkeypatch)
+    queued_together(monkeypatch)
     with standin_for(repo, tmp_path) as hub:
         for name, (color, description) in LABELS.items():
             hub.labels[name] = {"color": color, "description": description}
@@ -253,7 +255,7 @@ def test_a_change_that_conflicts_with_production_is_implemented_again_on_it(
     requests name the conflicting file and show its diff and never speak of a hidden
     journey; its resolution lands as one commit on production."""
     repo, _ = app
-    merging_together(monkeypatch)
+    queued_together(monkeypatch)
     rules = [
         accept_rule(SUBTITLE, "A heading detail."),
         accept_rule(TAGLINE, "A heading detail."),

@@ -34,23 +34,37 @@ def run_once(capsys, repo: Path, *extra: str) -> dict:
     return res.json()
 
 
-def merging_together(monkeypatch) -> None:
-    """The two validations that pass reach their merge step together, then merge one after
-    the other: the second finds production moved under it, whatever the machine's timing."""
+def queued_together(monkeypatch, validations: int = 2) -> None:
+    """The validations of a cycle all join the merge queue before any of them builds its
+    candidate, whatever the machine's timing: each is built on the changes ahead of it."""
     from harness.engine import actions as registry
 
-    real_merge = registry.get_action("validate.merge")
-    assert real_merge is not None
-    barrier, first = threading.Barrier(2), set()
+    real_baseline = registry.get_action("validate.baseline")
+    assert real_baseline is not None
+    barrier, joined = threading.Barrier(validations), set()
 
-    def merge(ctx):  # the merges themselves are serialized by the factory's landing lease
-        if ctx.issue not in first:
-            first.add(ctx.issue)
+    def baseline(ctx):  # the queue's order itself is the factory's (first come, first in)
+        calibrated = real_baseline(ctx)
+        if ctx.issue not in joined:
+            joined.add(ctx.issue)
             with contextlib.suppress(threading.BrokenBarrierError):
                 barrier.wait(timeout=120)
-        return real_merge(ctx)
+        return calibrated
 
-    monkeypatch.setitem(registry.actions().functions, "validate.merge", merge)
+    monkeypatch.setitem(registry.actions().functions, "validate.baseline", baseline)
+
+
+def landed_in_order(store: Store) -> list[dict]:
+    """The merges the factory recorded, in the order they landed, each with the check its
+    tree was tested by (``check``)."""
+    landed = []
+    for run in store.list_runs(workflow="validate"):
+        steps = [s for s in store.steps(run.id) if s.status == "succeeded"]
+        merge = next((s for s in steps if s.step_id == "merge" and s.outputs), None)
+        if merge is not None:
+            check = [s.outputs for s in steps if s.step_id == "check" and s.seq < merge.seq][-1]
+            landed.append({**merge.outputs, "finished_at": merge.finished_at, "check": check})
+    return sorted(landed, key=lambda m: m["finished_at"])
 
 
 def issue(capsys, repo: Path, n: int) -> dict:
@@ -61,7 +75,7 @@ def test_full_cycle_merges_what_passes_and_refuses_what_breaks_a_journey(
     tmp_path: Path, capsys, app, standin, monkeypatch
 ) -> None:
     repo, _ = app
-    merging_together(monkeypatch)
+    queued_together(monkeypatch, 3)
     file_issues(capsys, repo)
     result = run_once(capsys, repo, "--max-parallel", "3")
 
@@ -102,14 +116,11 @@ def test_full_cycle_merges_what_passes_and_refuses_what_breaks_a_journey(
                 for j in step.outputs["journeys"]:  # evidence: page text, or a screenshot
                     assert j["final_text"] if j["passed"] else Path(j["screenshot"]).exists()
     assert len(ports) >= 3
-    # production moved under one of the merges: it was validated again before merging
-    moved = [
-        s
-        for r in runs
-        for s in store.steps(r.id)
-        if s.step_id == "merge" and s.status == "failed" and "moved" in (s.error or "")
-    ]
-    assert moved, "the second merge must have re-validated"
+    # the second landing was tested on the first: built on it in the merge queue, or built
+    # again on production once the first had landed
+    first, second = landed_in_order(store)
+    built_on = second["check"]["base"] or second["check"]["production_sha"]
+    assert GitRepo(repo).tree_of(built_on) == first["landed_tree"]
     report = run_cli(capsys, "--repo", str(repo), "report", runs[0].id, "--json").json()
     assert any(s["step"] == "check" for s in report["steps"])
 
