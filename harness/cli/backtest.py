@@ -148,8 +148,8 @@ def backtest(
         provider=provider,
         max_parallel=max_parallel,
     )
-    if as_json:
-        result = run_backtest(root, state, request)
+    if as_json:  # stdout is the JSON; a long rehearsal still says where it is, on stderr
+        result = run_backtest(root, state, request, partial(click.echo, err=True))
     else:
         store = Store.open(state)
         try:

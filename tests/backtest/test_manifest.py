@@ -44,7 +44,8 @@ def test_a_manifest_case_from_another_local_repository(tmp_path: Path, capsys, s
 
     res = run_cli(capsys, "--repo", str(repo), "backtest", "--manifest", str(manifest), "--json")
     assert res.code == 0, res.err
-    out = res.json()
+    out = res.json()  # stdout is the JSON alone; where the rehearsal is goes to stderr
+    assert "1 case(s) to rehearse" in res.err and "case count: done" in res.err
     (row,) = out["cases"]
     assert out["source"] == f"manifest {manifest}"
     assert (row["id"], row["issue"], row["base"], row["fix"]) == ("count", None, base, fix)
