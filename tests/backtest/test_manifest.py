@@ -45,7 +45,13 @@ def test_a_manifest_case_from_another_local_repository(tmp_path: Path, capsys, s
     res = run_cli(capsys, "--repo", str(repo), "backtest", "--manifest", str(manifest), "--json")
     assert res.code == 0, res.err
     out = res.json()  # stdout is the JSON alone; where the rehearsal is goes to stderr
-    assert "1 case(s) to rehearse" in res.err and "case count: done" in res.err
+    said = [line.strip() for line in res.err.splitlines()]
+    assert said == [
+        "1 case(s) to rehearse, 2 at a time …",
+        *(f"case count: {stage} …" for stage in ("triage", "implement", "validate")),
+        "case count: grading with the hidden tests …",
+        "case count: done",
+    ], res.err
     (row,) = out["cases"]
     assert out["source"] == f"manifest {manifest}"
     assert (row["id"], row["issue"], row["base"], row["fix"]) == ("count", None, base, fix)
