@@ -5,9 +5,16 @@ one the fix deleted is deleted) are committed on the implemented head in the scr
 repository — git writes them, so a link the implementer left where a test goes is replaced,
 never followed — and ``commands.test`` runs on that commit in the sandbox, without the
 network, set up as a validation sets up a change (``prepare_worktree``). Resolved: it
-exits 0, so the fix's tests and the suite as the implementation left it pass."""
+exits 0, so the fix's tests and the suite as the implementation left it pass.
+
+The same hidden tests are also run on the fix's parent (production in the scratch
+repository): there they must fail, or they prove nothing — ``commands.test`` does not run
+them (a subset of a long suite), or they do not test what the fix changed. ``fails_before``
+says which; a grade with ``fails_before: false`` is not evidence either way."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict
 
@@ -19,11 +26,13 @@ from harness.sandbox.limits import Limits
 from harness.sandbox.policy import prepare_worktree, worktree_sandbox
 
 GRADED_REF = "refs/backtest/graded"
+BEFORE_REF = "refs/backtest/before"
 MAX_OUTPUT = 4000
+Hidden = tuple[dict[str, tuple[str, bytes]], list[str]]  # (mode, bytes) by path; deleted
 
 
 class Graded(BaseModel):
-    """What the hidden tests said of the implemented tree."""
+    """What the hidden tests said of the implemented tree (and of the fix's parent)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -32,11 +41,12 @@ class Graded(BaseModel):
     exit_code: int | None  # None: the tree could not be set up to run them
     output: str = ""
     problem: str | None = None
+    # on the fix's parent: True they failed there (they show the change), False they passed
+    # there too (they prove nothing), None not run (no hidden tests, or no set-up)
+    fails_before: bool | None = None
 
 
-def hidden_files(
-    source: GitRepo, fix: str, tests: tuple[str, ...]
-) -> tuple[dict[str, tuple[str, bytes]], list[str]]:
+def hidden_files(source: GitRepo, fix: str, tests: tuple[str, ...]) -> Hidden:
     """The hidden tests as the fix has them ((mode, bytes) by path), and those it deleted."""
     modes = snapshot.file_modes(source, fix, list(tests))
     files: dict[str, tuple[str, bytes]] = {}
@@ -47,39 +57,47 @@ def hidden_files(
     return files, [p for p in tests if p not in files]
 
 
-def grade(
-    services: Services,
-    head: str,
-    trusted: str,
-    hidden: tuple[dict[str, tuple[str, bytes]], list[str]],
-) -> Graded:
-    """``commands.test`` on ``head`` with the hidden tests in place, set up from the trusted
-    production commit ``trusted`` as validation does."""
+@dataclass(frozen=True)
+class _Ran:
+    exit_code: int | None
+    output: str
+    problem: str | None = None
+
+
+def _tests_over(services: Services, over: str, trusted: str, hidden: Hidden, ref: str) -> _Ran:
+    """``commands.test`` on ``over`` with the hidden tests committed on it (kept at ``ref``),
+    set up from the trusted production commit ``trusted`` as validation does."""
     settings, repo = services.settings, services.repo
-    command = settings.config.commands.test
     files, deleted = hidden
-    message = "Rehearsal: the implementation with the fix's tests, to grade it"
-    graded = snapshot.commit_over(repo, head, files, deleted, message)
-    snapshot.set_ref(repo, GRADED_REF, graded)
+    message = "Rehearsal: the fix's tests put back, to grade"
+    commit = snapshot.commit_over(repo, over, files, deleted, message)
+    snapshot.set_ref(repo, ref, commit)
     manager = WorktreeManager.of(repo, settings.state_dir)
-    path = manager.create_detached(trusted, "graded")
+    path = manager.create_detached(trusted, ref.rsplit("/", 1)[-1])
     try:
-        prepared = prepare_worktree(settings, path, trusted, graded)
+        prepared = prepare_worktree(settings, path, trusted, commit)
         if prepared.problem is not None:
-            return Graded(
-                resolved=False,
-                command=command,
-                exit_code=None,
-                output=prepared.output[-MAX_OUTPUT:],
-                problem=prepared.problem,
-            )
+            return _Ran(None, prepared.output[-MAX_OUTPUT:], prepared.problem)
         limits = Limits(timeout_s=settings.config.commands.test_timeout_s)
-        result = worktree_sandbox(settings, path, limits).run(command)
+        result = worktree_sandbox(settings, path, limits).run(settings.config.commands.test)
     finally:
         manager.remove(path)
+    return _Ran(result.exit_code, result.output[-MAX_OUTPUT:])
+
+
+def grade(services: Services, head: str, trusted: str, hidden: Hidden) -> Graded:
+    """``commands.test`` on ``head`` with the hidden tests in place, and on the fix's parent
+    (``trusted``, the scratch production) with them, set up from ``trusted``."""
+    ran = _tests_over(services, head, trusted, hidden, GRADED_REF)
+    before: bool | None = None
+    if any(hidden) and ran.exit_code is not None:
+        parent = _tests_over(services, trusted, trusted, hidden, BEFORE_REF)
+        before = None if parent.exit_code is None else parent.exit_code != 0
     return Graded(
-        resolved=result.exit_code == 0,
-        command=command,
-        exit_code=result.exit_code,
-        output=result.output[-MAX_OUTPUT:],
+        resolved=ran.exit_code == 0,
+        command=services.settings.config.commands.test,
+        exit_code=ran.exit_code,
+        output=ran.output,
+        problem=ran.problem,
+        fails_before=before,
     )

@@ -23,7 +23,8 @@ from harness.triage.queue import triage_all
 from harness.validate.route import decide_route
 from harness.validate.run import validate_issue
 
-Gate = Callable[[], None]  # raises when the factory's kill switch or a budget says stop
+# before a stage (its name): raises when the factory's kill switch or a budget says stop
+Gate = Callable[[str], None]
 WORKFLOWS = ("triage", "implement", "validate")
 
 
@@ -42,14 +43,14 @@ def rehearse(services: Services, number: int, gate: Gate) -> bool:
     run the kill switch stopped, or one deferred by the provider, is taken up again on the
     next backtest)."""
     for _ in range(services.settings.governance.rules.max_fix_attempts + 2):
-        gate()
+        gate("triage")
         triage_all(services)
         if number in ready_to_implement(services):
-            gate()
+            gate("implement")
             implement_issue(services, number)
         if not _waiting(services, number):
             break
-        gate()
+        gate("validate")
         validate_issue(services, number, rehearsal=True)
         validation = services.store.latest_artifact(Validation, number)
         if validation is None or validation.route != "retry":

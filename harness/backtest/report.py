@@ -37,16 +37,28 @@ def _head(case: Case) -> dict[str, Any]:
     }
 
 
+UNPROVEN = (
+    "the hidden tests pass on the fix's parent too, so they prove nothing here: "
+    "commands.test does not run them, or they do not test what the fix changed"
+)
+
+
 def case_row(
     case: Case, became: Became, graded: Graded | None, cost: float, seconds: float
 ) -> dict[str, Any]:
     """A finished case: what the factory decided, and whether the hidden tests pass on what
-    it implemented (``resolved``; false when it implemented nothing)."""
+    it implemented (``resolved``; false when it implemented nothing, null when the hidden
+    tests pass on the fix's parent as well: the grade is no evidence)."""
+    row = became.to_json()
+    resolved: bool | None = bool(graded and graded.resolved)
+    if graded is not None and graded.fails_before is False:
+        resolved = None
+        row["reason"] = f"{row['reason']}; {UNPROVEN}" if row["reason"] else UNPROVEN
     return {
         **_head(case),
         "status": "done",
-        **became.to_json(),
-        "resolved": bool(graded and graded.resolved),
+        **row,
+        "resolved": resolved,
         "graded": graded.model_dump(mode="json") if graded else None,
         "cost_usd": round(cost, 6),
         "seconds": round(seconds, 1),
@@ -100,9 +112,10 @@ def changes(now: dict[str, Any], before: dict[str, Any]) -> list[dict[str, Any]]
 
 def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """``would_merge``: validation's gates would have merged it; a false merge would merge
-    and is not resolved; a missed one is resolved and would not merge."""
+    and is not resolved; a missed one is resolved and would not merge; an unproven one was
+    graded by hidden tests that pass on the fix's parent too (neither resolved nor not)."""
     done = [r for r in rows if r["status"] == "done"]
-    resolved = sum(1 for r in done if r["resolved"])
+    resolved = sum(1 for r in done if r["resolved"] is True)
     cost = sum(float(r["cost_usd"]) for r in rows)
     return {
         "cases": len(rows),
@@ -110,8 +123,9 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "accepted": sum(1 for r in done if r["triage"] == "accept"),
         "resolved": resolved,
         "would_merge": sum(1 for r in done if r["route"] == "merge"),
-        "false_merges": sum(1 for r in done if r["route"] == "merge" and not r["resolved"]),
-        "missed": sum(1 for r in done if r["resolved"] and r["route"] != "merge"),
+        "false_merges": sum(1 for r in done if r["route"] == "merge" and r["resolved"] is False),
+        "missed": sum(1 for r in done if r["resolved"] is True and r["route"] != "merge"),
+        "unproven": sum(1 for r in done if r["resolved"] is None),
         "cost_usd": round(cost, 6),
         "cost_per_resolved_usd": round(cost / resolved, 6) if resolved else None,
         "seconds": round(sum(float(r["seconds"]) for r in rows), 1),

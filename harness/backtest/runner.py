@@ -88,6 +88,7 @@ class Backtest:
     rehearsed: Rehearsed
     source: GitRepo
     provider: str | None
+    progress: Progress = lambda _: None
 
     @property
     def folder(self) -> Path:
@@ -136,9 +137,12 @@ def held(store: Store) -> Iterator[None]:
         store.release_lease(BACKTEST_LEASE, holder)
 
 
-def _gate(bt: Backtest, case: Case, services: Services, spent_s: Callable[[], float]) -> None:
+def _gate(
+    bt: Backtest, case: Case, services: Services, spent_s: Callable[[], float], stage: str = ""
+) -> None:
     """Before a stage: the case's progress recorded, then the factory's kill switch and the
-    per-day budget (what the case may still spend counted as spent)."""
+    per-day budget (what the case may still spend counted as spent); the stage it starts
+    is said."""
     real = bt.real
     cost = services.store.spend()
     real.store.case_progress(bt.record.id, case.id, cost, spent_s())
@@ -148,10 +152,12 @@ def _gate(bt: Backtest, case: Case, services: Services, spent_s: Callable[[], fl
     check_caps(
         [("per_day_usd", budgets.per_day_usd, today)], max(0.0, budgets.per_issue_usd - cost)
     )
+    if stage:
+        bt.progress(f"  case {case.id}: {stage} …")
 
 
 def _rehearsed_row(
-    bt: Backtest, case: Case, services: Services, gate: Callable[[], None]
+    bt: Backtest, case: Case, services: Services, gate: Callable[[str], None]
 ) -> dict[str, Any] | None:
     """The case's row, or None while a run of it waits (stopped, or deferred by the
     provider)."""
@@ -164,6 +170,7 @@ def _rehearsed_row(
         branch = services.settings.config.production_branch
         trusted = services.repo.rev_parse(f"refs/heads/{branch}") or became.head
         hidden = hidden_files(bt.source, case.fix, case.tests)
+        bt.progress(f"  case {case.id}: grading with the hidden tests …")
         graded = grade(services, became.head, trusted, hidden)
     return case_row(case, became, graded, services.store.spend(), 0.0)
 
@@ -191,7 +198,7 @@ def one_case(bt: Backtest, case: Case, before_s: float) -> str | None:
         gate = partial(_gate, bt, case, services, spent_s)
         row = _rehearsed_row(bt, case, services, gate)
         if row is None:
-            gate()
+            gate("")
             return WAITING
     except (StoppedError, BudgetExceeded) as exc:
         if services is not None:
@@ -293,7 +300,7 @@ def run_backtest(
         width = request.max_parallel or real.settings.config.max_parallel
         with held(real.store):
             record = _record(real, rehearsed, cases, label, provider)
-            bt = Backtest(real, record, rehearsed, source, request.provider)
+            bt = Backtest(real, record, rehearsed, source, request.provider, progress)
             stops = run_cases(bt, cases, width, progress)
             return report(bt, cases, stops)
     finally:

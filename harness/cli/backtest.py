@@ -59,7 +59,7 @@ def _print(result: dict[str, Any]) -> None:
                 row.get("issue") or "",
                 row.get("triage") or row["status"],
                 _route(row),
-                "yes" if row["resolved"] else "no",
+                {True: "yes", None: "unproven"}.get(row["resolved"], "no"),
                 _validator(row),
                 f"{float(row['cost_usd']):.4f}",
                 f"{float(row['seconds']):.0f}",
@@ -74,7 +74,8 @@ def _print(result: dict[str, Any]) -> None:
     click.echo(
         f"{s['cases']} cases ({s['finished']} finished): {s['accepted']} accepted, "
         f"{s['resolved']} resolved, {s['would_merge']} would merge, "
-        f"{s['false_merges']} false merges, {s['missed']} missed; "
+        f"{s['false_merges']} false merges, {s['missed']} missed, "
+        f"{s.get('unproven', 0)} unproven; "
         f"${s['cost_usd']:.4f}"
         + (f", ${per:.4f} per resolved case" if per is not None else "")
         + (
@@ -148,8 +149,8 @@ def backtest(
         provider=provider,
         max_parallel=max_parallel,
     )
-    if as_json:
-        result = run_backtest(root, state, request)
+    if as_json:  # stdout is the JSON; a long rehearsal still says where it is, on stderr
+        result = run_backtest(root, state, request, partial(click.echo, err=True))
     else:
         store = Store.open(state)
         try:

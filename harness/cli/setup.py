@@ -101,6 +101,8 @@ def init(
         path.write_text(text, encoding="utf-8")
         click.echo(f"wrote {path} (a first hold-out journey: the home page loads; add your own)")
     click.echo(f"project: {context['project']['label']}; commands in factory.yaml chosen for it")
+    if context["project"].get("note"):
+        click.echo(f"note: {context['project']['note']}")
     if pinned:
         click.echo(f"CI installs the harness from {pinned}")
     if scaffold.add_state_to_gitignore(root, str(context["project"]["kind"]).startswith("python")):

@@ -247,7 +247,19 @@ class Network(Strict):
     allow: list[AllowedHost] | None = Field(default=None, max_length=200)
 
 
-TEST_PATHS = ("tests/**", "test_*.py", "*_test.py", "**/*.test.*", "**/*.spec.*")
+# a fix's files that are its tests: everything under a tests folder at any depth (helpers
+# and fixtures too: the hidden tests need them), test modules and specs wherever they are
+TEST_PATHS = (
+    "**/tests/**",
+    "**/test/**",
+    "**/__tests__/**",
+    "test_*.py",
+    "*_test.py",
+    "tests.py",
+    "conftest.py",
+    "**/*.test.*",
+    "**/*.spec.*",
+)
 
 
 class Backtest(Strict):

@@ -14,6 +14,7 @@ from types import MappingProxyType
 from typing import Any
 
 import jinja2
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from harness.config.models import FactoryConfig
 from harness.config.settings import check_holdout, holdout_path
@@ -21,6 +22,7 @@ from harness.config.yamlload import load_yaml
 from harness.errors import ConfigErrors, GitError, UsageError
 from harness.git.repo import GitRepo
 from harness.paths import workflows_dir
+from harness.sandbox.bwrap import SAFE_PATH
 
 TEMPLATES = MappingProxyType(
     {
@@ -86,17 +88,66 @@ def detect_project(root: Path) -> dict[str, Any]:
         found = [name for name in kind.get("when", []) if name in present]
         if kind.get("when") and not found:
             continue
-        facts = {
+        python, note = sandbox_python(pyproject)
+        facts: dict[str, Any] = {
             "found": found[0] if found else "",
             "extra": next((e for e in spec["test_extras"] if e in _extras(root, pyproject)), ""),
             "requirements": [r for r in spec["dev_requirements"] if (root / r).is_file()],
             "package": _package(root, pyproject),
+            "python": python,
+            "django": (root / "manage.py").is_file(),
         }
         env = _environment(path.parent)
+        facts["python_start"] = env.from_string(spec["python_start"]).render(facts)
         keys = ("label", "setup", "test", "start")
         rendered = {k: env.from_string(kind[k]).render(facts) for k in keys if k in kind}
-        return {**kind, **rendered}
+        uses_python = str(kind["kind"]).startswith("python")
+        return {**kind, **rendered, "note": note if uses_python else None}
     raise UsageError("projects.yaml: no kind matches (the last one must have no when)")
+
+
+_VERSIONED = re.compile(r"^python3\.(\d+)$")
+INTERPRETERS = SAFE_PATH  # where the sandbox finds interpreters (its PATH)
+
+
+def _version_of(executable: Path) -> str | None:
+    """``3.N`` of a Python on the sandbox's PATH, read from the name it links to."""
+    match = _VERSIONED.match(executable.resolve().name)
+    return f"3.{match.group(1)}" if match else None
+
+
+def sandbox_python(pyproject: dict[str, Any]) -> tuple[str, str | None]:
+    """The interpreter a recipe creates its environment with: ``python3`` when it satisfies
+    pyproject.toml's ``requires-python`` (or nothing is required), else the oldest
+    ``python3.N`` on the sandbox's PATH that does; and a note when none does (the sandbox
+    sees /usr, never a home folder's or /opt's interpreters)."""
+    search = INTERPRETERS
+    required = str(pyproject.get("project", {}).get("requires-python", "")).strip()
+    try:
+        spec = SpecifierSet(required)
+    except InvalidSpecifier:
+        return "python3", None
+    folders = [Path(p) for p in search.split(":") if p]
+    default = next((_version_of(f / "python3") for f in folders if (f / "python3").exists()), None)
+    if not required or (default is not None and spec.contains(default)):
+        return "python3", None
+    found = sorted(
+        {
+            int(m.group(1))
+            for f in folders
+            if f.is_dir()
+            for p in f.iterdir()
+            if (m := _VERSIONED.match(p.name))
+        }
+    )
+    fitting = [minor for minor in found if spec.contains(f"3.{minor}")]
+    if fitting:
+        return f"python3.{fitting[0]}", None
+    return "python3", (
+        f"pyproject.toml requires Python {required}, and no python3 or python3.N on the "
+        f"sandbox's PATH ({search}) satisfies it (python3 is {default or 'missing'}): "
+        "install one under /usr/local, where the sandbox sees it"
+    )
 
 
 def _toml(path: Path) -> dict[str, Any]:

@@ -102,6 +102,7 @@ def test_two_fixed_issues_one_resolved_one_a_false_merge_nothing_real_touched(
         "would_merge": 2,
         "false_merges": 1,
         "missed": 0,
+        "unproven": 0,
         "cost_usd": pytest.approx(right["cost_usd"] + wrong["cost_usd"], abs=1e-5),
         "cost_per_resolved_usd": pytest.approx(right["cost_usd"] + wrong["cost_usd"], abs=1e-5),
         "seconds": pytest.approx(right["seconds"] + wrong["seconds"], abs=0.2),

@@ -187,3 +187,63 @@ def test_check_reads_the_script_as_a_run_would(empty_repo: Path, capsys) -> None
     warnings = run_cli(capsys, "--repo", str(empty_repo), "check", "--json").json()["warnings"]
     (line,) = [w for w in warnings if "provider.script" in w]
     assert "scripted.yaml: [0].turns:" in line, line
+
+
+def interpreters(folder: Path, default: str, *others: str) -> str:
+    """A PATH folder as the sandbox would see it: python3 linked to ``default``, and
+    ``others`` beside it."""
+    folder.mkdir()
+    for name in (default, *others):
+        (folder / name).write_text("#!/bin/sh\n")
+    (folder / "python3").symlink_to(default)
+    return str(folder)
+
+
+UV_DJANGO = {  # linkding's shape: an app uv manages, no build system, Django's manage.py
+    "pyproject.toml": "[project]\nname = 'site'\nrequires-python = '>=3.13'\n"
+    "[dependency-groups]\ndev = ['pytest', 'pytest-django']\n",
+    "uv.lock": "version = 1\n",
+    "manage.py": "",
+    "site/__init__.py": "",
+}
+
+
+def test_init_picks_uv_and_the_interpreter_the_project_requires(
+    empty_repo: Path, capsys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness.config import scaffold
+
+    folder = interpreters(tmp_path / "bin", "python3.11", "python3.12", "python3.13", "python3.14")
+    monkeypatch.setattr(scaffold, "INTERPRETERS", f"{tmp_path / 'absent'}:{folder}")
+    for name, text in UV_DJANGO.items():
+        (empty_repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (empty_repo / name).write_text(text)
+    res = run_cli(capsys, "--repo", str(empty_repo), "init")
+    assert res.code == 0 and "project: Python (uv.lock);" in res.out, res.out + res.err
+    assert "note:" not in res.out
+    written = (empty_repo / "factory.yaml").read_text()
+    setup = yaml.safe_load(written)["commands"]["setup"]
+    assert "uv sync -q --frozen --python python3.13" in setup  # the oldest that fits
+    assert "UV_PYTHON_DOWNLOADS=never" in setup and "pip install -q -e" not in setup
+    start = written.split("# start: ")[1].splitlines()[0]
+    assert "manage.py migrate --no-input && exec .venv/bin/python manage.py runserver" in start
+    assert "127.0.0.1:{port}" in start
+    assert run_cli(capsys, "--repo", str(empty_repo), "check").code == 0
+
+
+def test_init_says_when_no_interpreter_fits(
+    empty_repo: Path, capsys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from harness.config import scaffold
+
+    monkeypatch.setattr(scaffold, "INTERPRETERS", interpreters(tmp_path / "bin", "python3.11"))
+    (empty_repo / "pyproject.toml").write_text(
+        "[project]\nname = 'x'\nrequires-python = '>=3.13'\n"
+    )
+    res = run_cli(capsys, "--repo", str(empty_repo), "init")
+    assert res.code == 0, res.err
+    (note,) = [line for line in res.out.splitlines() if line.startswith("note:")]
+    assert "requires Python >=3.13" in note and "python3 is 3.11" in note
+    assert "/usr/local" in note
+    setup = yaml.safe_load((empty_repo / "factory.yaml").read_text())["commands"]["setup"]
+    assert setup.startswith("python3 -m venv .venv")  # unchanged: the note says what to do
