@@ -6,10 +6,10 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.caches import PROCESS, Caches
+from harness.caches import PROCESS, Caches, Memo
 from harness.config.settings import Settings, load_settings
 from harness.engine.context import Services
-from harness.engine.loader import read_override
+from harness.engine.loader import overrides_at
 from harness.engine.templates import Templates
 from harness.errors import ConfigError, UsageError
 from harness.forge.base import Forge
@@ -111,11 +111,21 @@ def open_services(
         forge=forge,
         model=model,
         repo=repo,
-        templates=Templates(),
+        templates=_templates(repo, settings.governance.commit, caches),
         caches=caches,
     )
-    services.templates = Templates(lambda name: read_override(services, name))
     return services
+
+
+class _SharedTemplates(Memo[Templates]):
+    """One ``Templates`` per repository and governance commit: the runs of a cycle (one
+    thread each) share its compiled templates instead of loading every one again."""
+
+
+def _templates(repo: GitRepo, commit: str, caches: Caches) -> Templates:
+    return caches.part(_SharedTemplates).get(
+        (str(repo.path), commit), lambda: Templates(overrides_at(repo, commit, caches))
+    )
 
 
 def _resolve(root: Path, value: object) -> Path | None:

@@ -121,6 +121,26 @@ def test_an_override_is_read_once_per_commit_into_the_services_caches(
     assert len(caches.overrides) == 2  # the same commit: nothing read again
 
 
+def test_the_runs_of_one_commit_share_their_templates_and_a_new_commit_reads_its_own(
+    repo: Path, tmp_path: Path
+) -> None:
+    caches = Caches()
+    (repo / ".factory" / "workflows").mkdir(parents=True)
+    (repo / ".factory" / "workflows" / "note.j2").write_text("first {{ n }}")
+    git(repo, "add", "-f", ".factory/workflows/note.j2")
+    git(repo, "commit", "-qm", "an override")
+    first = open_services(repo, tmp_path / "state", "scripted", caches=caches)
+    second = open_services(repo, tmp_path / "state", "scripted", caches=caches)
+    assert first.templates is second.templates  # compiled once for every run of the commit
+    assert second.templates.render("note.j2", n=1) == "first 1"
+    (repo / ".factory" / "workflows" / "note.j2").write_text("second {{ n }}")
+    git(repo, "commit", "-qam", "the override edited")
+    third = open_services(repo, tmp_path / "state", "scripted", caches=caches)
+    assert third.templates is not first.templates
+    assert third.templates.render("note.j2", n=2) == "second 2"
+    assert first.templates.render("note.j2", n=3) == "first 3"  # its commit's, still
+
+
 def test_anthropic_clients_are_shared_through_the_caches(
     repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
+from harness.caches import Caches
 from harness.engine.actions import action_names
 from harness.engine.context import Services
 from harness.engine.handoffs import (
@@ -16,6 +18,7 @@ from harness.engine.handoffs import (
 )
 from harness.engine.workflow import Workflow, builtin_workflow_text, parse_workflow
 from harness.errors import ConfigError, ConfigErrors
+from harness.git.repo import GitRepo
 from harness.model.tools import known_tools
 
 OVERRIDE_DIR = ".factory/workflows"
@@ -24,16 +27,25 @@ ROLES = ("triage", "planner", "implementer", "reviewer", "validator")
 
 def read_override(services: Services, name: str) -> str | None:
     """A template or workflow from the repository's ``.factory/`` on the production branch, at
-    the very commit the governance files were read from. A commit never changes, so each
-    file is read once per process however many runs and threads ask (``services.caches``)."""
-    path = f".factory/{name}" if name.startswith("validators/") else f"{OVERRIDE_DIR}/{name}"
-    commit = services.settings.governance.commit
+    the very commit the governance files were read from."""
+    return overrides_at(services.repo, services.settings.governance.commit, services.caches)(name)
 
-    def read() -> str | None:
-        data = services.repo.read_blob(commit, path)
-        return data.decode("utf-8") if data is not None else None
 
-    return services.caches.overrides.get((str(services.repo.path), commit, path), read)
+def overrides_at(repo: GitRepo, commit: str, caches: Caches) -> Callable[[str], str | None]:
+    """What ``read_override`` reads, for a Jinja loader that outlives one run's services. A
+    commit never changes, so each file is read once per process however many runs and
+    threads ask (``caches.overrides``)."""
+
+    def read(name: str) -> str | None:
+        path = f".factory/{name}" if name.startswith("validators/") else f"{OVERRIDE_DIR}/{name}"
+
+        def blob() -> str | None:
+            data = repo.read_blob(commit, path)
+            return data.decode("utf-8") if data is not None else None
+
+        return caches.overrides.get((str(repo.path), commit, path), blob)
+
+    return read
 
 
 def _load(services: Services, name: str) -> Loaded:

@@ -284,7 +284,13 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = tuple(
 
 
 def migrate(db: sqlite3.Connection) -> list[str]:
-    """Apply the migrations not applied yet, each in its own transaction; return their names."""
+    """Apply the migrations not applied yet, each in its own transaction; return their names.
+    A current store is only read: runs that open it at once take no write lock (SQLite's busy
+    handler would make them wait in steps of up to 100 ms)."""
+    found = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'migrations'").fetchone()
+    done = {str(r[0]) for r in db.execute("SELECT name FROM migrations")} if found else set()
+    if all(name in done for name, _ in MIGRATIONS):
+        return []
     db.execute(
         "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
     )

@@ -24,6 +24,25 @@ def test_migrations_apply_once_and_wal_is_on(tmp_path: Path) -> None:
     assert migrations.migrate(again._conn()) == []
 
 
+def test_a_current_store_opens_while_another_connection_writes(tmp_path: Path) -> None:
+    """Runs that open the store at once take no write lock when nothing is left to migrate:
+    opening waits for no writer (it used to, up to SQLite's busy timeout)."""
+    Store.open(tmp_path).close()
+    writer = sqlite3.connect(tmp_path / "state.db", isolation_level=None, timeout=0)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        store = Store.open(tmp_path)
+        store._conn().execute("PRAGMA busy_timeout=0")  # a write now fails at once, not later
+        assert store._rows("SELECT COUNT(*) FROM migrations")[0][0] == len(migrations.MIGRATIONS)
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            with store.transaction():
+                pass  # the writer really holds the lock
+        store.close()
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+
+
 def test_a_new_migration_is_applied_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     Store.open(tmp_path).close()
 
