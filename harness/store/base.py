@@ -9,14 +9,19 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from harness.caches import PROCESS, Locks
 from harness.redact import redact
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 DB_NAME = "state.db"
+R = TypeVar("R", bound="DataclassInstance")
 
 
 def utc_now(at: float | None = None) -> str:
@@ -41,6 +46,13 @@ def stored_text(text: str | None) -> str | None:
 
 def loads(text: str | None) -> Any:
     return json.loads(text) if text else {}
+
+
+def from_row(cls: type[R], row: sqlite3.Row, json: tuple[str, ...] = (), **given: Any) -> R:
+    """A ``cls`` from ``row``: each field not ``given`` from the column of its name (decoded
+    when it is one of the ``json`` columns)."""
+    values = {f.name: row[f.name] for f in fields(cls) if f.name not in given}
+    return cls(**values | {name: loads(row[name]) for name in json}, **given)
 
 
 def execute_script(db: sqlite3.Connection, sql: str) -> None:

@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, cast
 
-from harness.store.base import StoreBase, dumps, loads, stored, stored_text, utc_now
+from harness.store.base import StoreBase, dumps, from_row, stored, stored_text, utc_now
 from harness.store.records import CallRow, Event
 
 if TYPE_CHECKING:
@@ -131,7 +131,7 @@ class LedgerMixin(StoreBase):
             args.append(issue)
         sql = "SELECT * FROM events" + (" WHERE " + " AND ".join(where) if where else "")
         rows = self._rows(sql + " ORDER BY id", tuple(args))
-        return [Event(r["id"], r["run_id"], r["ts"], r["kind"], loads(r["data"])) for r in rows]
+        return [from_row(Event, r, json=("data",)) for r in rows]
 
     def verify_chain(self) -> bool:
         """True if no event was altered, removed or reordered since it was written."""

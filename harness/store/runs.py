@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, TypeVar
 
 from harness.errors import NotFoundError
-from harness.store.base import StoreBase, dumps, loads, stored, stored_text, utc_now
+from harness.store.base import StoreBase, dumps, from_row, loads, stored, stored_text, utc_now
 from harness.store.records import Run, StepRecord
 
 if TYPE_CHECKING:
@@ -19,39 +19,11 @@ A = TypeVar("A", bound="Artifact")
 
 
 def _run(row: sqlite3.Row) -> Run:
-    return Run(
-        id=row["id"],
-        workflow=row["workflow"],
-        issue=row["issue"],
-        status=row["status"],
-        reason=row["reason"],
-        current_step=row["current_step"],
-        not_before=row["not_before"],
-        inputs=loads(row["inputs"]),
-        governance=loads(row["governance"]),
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-    )
+    return from_row(Run, row, json=("inputs", "governance"))
 
 
 def _step(row: sqlite3.Row) -> StepRecord:
-    return StepRecord(
-        seq=row["seq"],
-        run_id=row["run_id"],
-        step_id=row["step_id"],
-        attempt=row["attempt"],
-        status=row["status"],
-        inputs=loads(row["inputs"]),
-        outputs=loads(row["outputs"]),
-        error=row["error"],
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        duration_s=row["duration_s"],
-        model_s=row["model_s"],
-        subprocess_s=row["subprocess_s"],
-        artifact=row["artifact"],
-        error_kind=row["error_kind"],
-    )
+    return from_row(StepRecord, row, json=("inputs", "outputs"))
 
 
 class RunsMixin(StoreBase):
