@@ -124,21 +124,7 @@ def run_lines(services: Services, runs: list[Run], now: float) -> list[RunLine]:
     """Runs as the pages show them, their costs read in one query."""
     rows = run_rows(services.store, runs)
     return [
-        RunLine(
-            id=run.id,
-            workflow=run.workflow,
-            issue=run.issue,
-            status=run.status,
-            outcome=row["outcome"],
-            current_step=run.current_step,
-            started_at=run.started_at,
-            finished_at=run.finished_at,
-            elapsed_s=elapsed_s(run, now),
-            cost_usd=row["cost_usd"],
-            input_tokens=row["input_tokens"],
-            output_tokens=row["output_tokens"],
-            reason=run.reason,
-        )
+        RunLine(**row, current_step=run.current_step, elapsed_s=elapsed_s(run, now))
         for run, row in zip(runs, rows, strict=True)
     ]
 
@@ -246,20 +232,11 @@ def queue_view(services: Services) -> list[tuple[str, str, list[QueueItem]]]:
     decisions = _decisions(services, [issue.number for issue in issues])
     for issue in issues:
         state = issue_state(issue)
-        decision, why, last_run = decisions.get(issue.number, (None, None, None))
-        groups.setdefault(state, []).append(
-            QueueItem(
-                issue.number,
-                issue.title,
-                issue.author,
-                state,
-                issue.labels,
-                issue.created_at,
-                decision,
-                why,
-                last_run,
-            )
+        said = decisions.get(issue.number, (None, None, None))
+        item = QueueItem(
+            issue.number, issue.title, issue.author, state, issue.labels, issue.created_at, *said
         )
+        groups.setdefault(state, []).append(item)
     headings = [*QUEUE_STATES, ("new", "new (not triaged)"), ("closed", "closed")]
     return [(label, heading, groups.get(label, [])) for label, heading in headings]
 
