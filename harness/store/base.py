@@ -126,10 +126,6 @@ class StoreBase:
         row: sqlite3.Row | None = self._conn().execute(sql, args).fetchone()
         return row
 
-    def journal_mode(self) -> str:
-        row = self._row("PRAGMA journal_mode")
-        return str(row[0]) if row else ""
-
     def close(self) -> None:
         with self._lock:
             for conn in self._all:

@@ -33,9 +33,3 @@ class IntentsMixin(StoreBase):
                 " WHERE key = ?",
                 (dumps(result), utc_now(), key),
             )
-
-    def pending_intents(self) -> list[tuple[str, str]]:
-        rows = self._rows(
-            "SELECT key, kind FROM forge_intents WHERE status = 'pending' ORDER BY created_at"
-        )
-        return [(str(r["key"]), str(r["kind"])) for r in rows]
