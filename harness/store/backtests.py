@@ -119,12 +119,11 @@ class BacktestsMixin(StoreBase):
         self, backtest_id: str, case_id: str, cost_usd: float, seconds: float
     ) -> None:
         """A case is under way: what it spent and how long it took so far."""
-        with self.transaction() as db:
-            db.execute(
-                "UPDATE backtest_cases SET status = 'running', cost_usd = ?, seconds = ?,"
-                " updated_at = ? WHERE backtest_id = ? AND case_id = ? AND status != 'done'",
-                (cost_usd, seconds, utc_now(), backtest_id, case_id),
-            )
+        self._write(
+            "UPDATE backtest_cases SET status = 'running', cost_usd = ?, seconds = ?,"
+            " updated_at = ? WHERE backtest_id = ? AND case_id = ? AND status != 'done'",
+            (cost_usd, seconds, utc_now(), backtest_id, case_id),
+        )
 
     def finish_case(
         self,
@@ -135,20 +134,17 @@ class BacktestsMixin(StoreBase):
         seconds: float,
     ) -> None:
         now = utc_now()
-        with self.transaction() as db:
-            db.execute(
-                "UPDATE backtest_cases SET status = 'done', result = ?, cost_usd = ?, seconds = ?,"
-                " updated_at = ?, finished_at = ? WHERE backtest_id = ? AND case_id = ?",
-                (stored(result), cost_usd, seconds, now, now, backtest_id, case_id),
-            )
+        self._write(
+            "UPDATE backtest_cases SET status = 'done', result = ?, cost_usd = ?, seconds = ?,"
+            " updated_at = ?, finished_at = ? WHERE backtest_id = ? AND case_id = ?",
+            (stored(result), cost_usd, seconds, now, now, backtest_id, case_id),
+        )
 
     def finish_backtest(self, backtest_id: str, summary: dict[str, Any]) -> None:
-        with self.transaction() as db:
-            db.execute(
-                "UPDATE backtests SET status = 'finished', summary = ?, finished_at = ?"
-                " WHERE id = ?",
-                (stored(summary), utc_now(), backtest_id),
-            )
+        self._write(
+            "UPDATE backtests SET status = 'finished', summary = ?, finished_at = ? WHERE id = ?",
+            (stored(summary), utc_now(), backtest_id),
+        )
 
     def earlier_result(self, case_key: str, backtest_id: str) -> tuple[str, dict[str, Any]] | None:
         """(backtest id, result) of the newest finished case with the same key in a backtest

@@ -119,6 +119,11 @@ class StoreBase:
                 raise
             conn.execute("COMMIT")
 
+    def _write(self, sql: str, args: tuple[Any, ...] = ()) -> None:
+        """One statement in a transaction of its own."""
+        with self.transaction() as db:
+            db.execute(sql, args)
+
     def _rows(self, sql: str, args: tuple[Any, ...] | dict[str, Any] = ()) -> list[sqlite3.Row]:
         return list(self._conn().execute(sql, args).fetchall())
 

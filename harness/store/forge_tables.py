@@ -49,24 +49,21 @@ class ForgeTablesMixin(StoreBase):
 
     def set_issue_state(self, number: int, state: str) -> None:
         self.issue(number)
-        with self.transaction() as db:
-            db.execute(
-                "UPDATE issues SET state = ?, updated_at = ? WHERE number = ?",
-                (state, utc_now(), number),
-            )
+        self._write(
+            "UPDATE issues SET state = ?, updated_at = ? WHERE number = ?",
+            (state, utc_now(), number),
+        )
 
     def edit_issue(self, number: int, title: str, body: str) -> None:
         self.issue(number)
-        with self.transaction() as db:
-            db.execute(
-                "UPDATE issues SET title = ?, body = ?, updated_at = ? WHERE number = ?",
-                (title, body, utc_now(), number),
-            )
+        self._write(
+            "UPDATE issues SET title = ?, body = ?, updated_at = ? WHERE number = ?",
+            (title, body, utc_now(), number),
+        )
 
     # -- labels ---------------------------------------------------------------
     def upsert_label(self, name: str, color: str, description: str) -> None:
-        with self.transaction() as db:
-            db.execute("INSERT OR IGNORE INTO labels VALUES (?, ?, ?)", (name, color, description))
+        self._write("INSERT OR IGNORE INTO labels VALUES (?, ?, ?)", (name, color, description))
 
     def change_labels(self, number: int, add: list[str], remove: list[str]) -> None:
         self.issue(number)
@@ -127,12 +124,11 @@ class ForgeTablesMixin(StoreBase):
         self, issue: int, branch: str, base: str, head_sha: str, title: str, body: str
     ) -> PullRequest:
         now = utc_now()
-        with self.transaction() as db:
-            db.execute(
-                "INSERT OR IGNORE INTO pull_requests (issue, branch, base, head_sha, title, body,"
-                " state, created_at, updated_at) VALUES (?,?,?,?,?,?,'open',?,?)",
-                (issue, branch, base, head_sha, title, body, now, now),
-            )
+        self._write(
+            "INSERT OR IGNORE INTO pull_requests (issue, branch, base, head_sha, title, body,"
+            " state, created_at, updated_at) VALUES (?,?,?,?,?,?,'open',?,?)",
+            (issue, branch, base, head_sha, title, body, now, now),
+        )
         found = self.pr_by_branch(branch)
         assert found is not None
         return found
@@ -142,20 +138,18 @@ class ForgeTablesMixin(StoreBase):
         if not fields or not set(fields) <= allowed:
             raise ValueError(f"cannot update pull request fields {sorted(fields)}")
         sets = ", ".join(f"{k} = ?" for k in fields)
-        with self.transaction() as db:
-            db.execute(
-                f"UPDATE pull_requests SET {sets}, updated_at = ? WHERE number = ?",
-                (*fields.values(), utc_now(), number),
-            )
+        self._write(
+            f"UPDATE pull_requests SET {sets}, updated_at = ? WHERE number = ?",
+            (*fields.values(), utc_now(), number),
+        )
 
     # -- CI -------------------------------------------------------------------
     def set_ci(self, sha: str, state: str) -> None:
-        with self.transaction() as db:
-            db.execute(
-                "INSERT INTO ci_status VALUES (?, ?, ?) ON CONFLICT (sha) DO UPDATE SET"
-                " state = excluded.state, updated_at = excluded.updated_at",
-                (sha, state, utc_now()),
-            )
+        self._write(
+            "INSERT INTO ci_status VALUES (?, ?, ?) ON CONFLICT (sha) DO UPDATE SET"
+            " state = excluded.state, updated_at = excluded.updated_at",
+            (sha, state, utc_now()),
+        )
 
     def ci(self, sha: str) -> str:
         row = self._row("SELECT state FROM ci_status WHERE sha = ?", (sha,))

@@ -19,17 +19,14 @@ class IntentsMixin(StoreBase):
 
     def begin_intent(self, key: str, kind: str) -> None:
         now = utc_now()
-        with self.transaction() as db:
-            db.execute(
-                "INSERT INTO forge_intents (key, kind, status, result, created_at, updated_at)"
-                " VALUES (?, ?, 'pending', NULL, ?, ?) ON CONFLICT (key) DO NOTHING",
-                (key, kind, now, now),
-            )
+        self._write(
+            "INSERT INTO forge_intents (key, kind, status, result, created_at, updated_at)"
+            " VALUES (?, ?, 'pending', NULL, ?, ?) ON CONFLICT (key) DO NOTHING",
+            (key, kind, now, now),
+        )
 
     def resolve_intent(self, key: str, result: Any) -> None:
-        with self.transaction() as db:
-            db.execute(
-                "UPDATE forge_intents SET status = 'done', result = ?, updated_at = ?"
-                " WHERE key = ?",
-                (dumps(result), utc_now(), key),
-            )
+        self._write(
+            "UPDATE forge_intents SET status = 'done', result = ?, updated_at = ? WHERE key = ?",
+            (dumps(result), utc_now(), key),
+        )

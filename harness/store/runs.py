@@ -35,12 +35,11 @@ class RunsMixin(StoreBase):
         governance: dict[str, str],
     ) -> Run:
         run_id = "r-" + secrets.token_hex(5)
-        with self.transaction() as db:
-            db.execute(
-                "INSERT INTO runs (id, workflow, issue, status, inputs, governance, started_at)"
-                " VALUES (?, ?, ?, 'running', ?, ?, ?)",
-                (run_id, workflow, issue, stored(inputs), dumps(governance), utc_now()),
-            )
+        self._write(
+            "INSERT INTO runs (id, workflow, issue, status, inputs, governance, started_at)"
+            " VALUES (?, ?, ?, 'running', ?, ?, ?)",
+            (run_id, workflow, issue, stored(inputs), dumps(governance), utc_now()),
+        )
         return self.get_run(run_id)
 
     def get_run(self, run_id: str) -> Run:
@@ -76,16 +75,13 @@ class RunsMixin(StoreBase):
         not_before: float | None = None,
     ) -> None:
         finished = utc_now() if status in _FINAL else None
-        with self.transaction() as db:
-            db.execute(
-                "UPDATE runs SET status = ?, reason = ?, not_before = ?, finished_at = ?"
-                " WHERE id = ?",
-                (status, stored_text(reason), not_before, finished, run_id),
-            )
+        self._write(
+            "UPDATE runs SET status = ?, reason = ?, not_before = ?, finished_at = ? WHERE id = ?",
+            (status, stored_text(reason), not_before, finished, run_id),
+        )
 
     def set_current_step(self, run_id: str, step_id: str) -> None:
-        with self.transaction() as db:
-            db.execute("UPDATE runs SET current_step = ? WHERE id = ?", (step_id, run_id))
+        self._write("UPDATE runs SET current_step = ? WHERE id = ?", (step_id, run_id))
 
     def list_runs(
         self,
@@ -138,24 +134,23 @@ class RunsMixin(StoreBase):
         error_kind: str | None = None,
     ) -> None:
         now = utc_now()
-        with self.transaction() as db:
-            db.execute(
-                "UPDATE steps SET status = ?, outputs = ?, error = ?, finished_at = ?,"
-                " duration_s = (julianday(?) - julianday(started_at)) * 86400.0,"
-                " model_s = ?, subprocess_s = ?, artifact = ?, error_kind = ? WHERE seq = ?",
-                (
-                    status,
-                    stored(outputs),
-                    stored_text(error),
-                    now,
-                    now,
-                    model_s,
-                    subprocess_s,
-                    artifact,
-                    error_kind,
-                    seq,
-                ),
-            )
+        self._write(
+            "UPDATE steps SET status = ?, outputs = ?, error = ?, finished_at = ?,"
+            " duration_s = (julianday(?) - julianday(started_at)) * 86400.0,"
+            " model_s = ?, subprocess_s = ?, artifact = ?, error_kind = ? WHERE seq = ?",
+            (
+                status,
+                stored(outputs),
+                stored_text(error),
+                now,
+                now,
+                model_s,
+                subprocess_s,
+                artifact,
+                error_kind,
+                seq,
+            ),
+        )
 
     def steps(self, run_id: str) -> list[StepRecord]:
         return [
