@@ -36,25 +36,23 @@ class FactoryError(Exception):
     exit_code = 1
     kind: ErrorKind = ErrorKind.INTERNAL
 
+    def __init_subclass__(cls, kind: ErrorKind | None = None, exit_code: int = 0) -> None:
+        """A subclass names its kind and exit code in its header (else it keeps its base's)."""
+        super().__init_subclass__()
+        cls.kind = kind or cls.kind
+        cls.exit_code = exit_code or cls.exit_code
 
-class ConfigError(FactoryError):
+
+class ConfigError(FactoryError, kind=ErrorKind.CONFIG, exit_code=2):
     """Bad configuration or governance: ``file: key: what is wrong``."""
-
-    kind = ErrorKind.CONFIG
-
-    exit_code = 2
 
     def __init__(self, file: str, key: str, problem: str) -> None:
         self.file, self.key, self.problem = file, key, problem
         super().__init__(f"{file}: {key}: {problem}")
 
 
-class ConfigErrors(FactoryError):
+class ConfigErrors(FactoryError, kind=ErrorKind.CONFIG, exit_code=2):
     """Several configuration problems at once (``factory check`` prints them all)."""
-
-    kind = ErrorKind.CONFIG
-
-    exit_code = 2
 
     def __init__(self, problems: list[ConfigError]) -> None:
         self.problems = problems
@@ -63,74 +61,52 @@ class ConfigErrors(FactoryError):
         super().__init__(first + more)
 
 
-class UsageError(FactoryError):
+class UsageError(FactoryError, kind=ErrorKind.CONFIG, exit_code=2):
     """The command line asked for something that cannot be done."""
-
-    kind = ErrorKind.CONFIG
-
-    exit_code = 2
 
 
 class NotFoundError(UsageError):
     """A named thing (issue, run, PR) does not exist."""
 
 
-class StoppedError(FactoryError):
+class StoppedError(FactoryError, kind=ErrorKind.KILLED):
     """The kill switch is engaged: no new step starts."""
 
-    kind = ErrorKind.KILLED
 
-
-class DeferredError(FactoryError):
+class DeferredError(FactoryError, kind=ErrorKind.DEFERRED):
     """Work must wait (e.g. a long ``retry-after``); it is picked up again later."""
-
-    kind = ErrorKind.DEFERRED
 
     def __init__(self, reason: str, not_before: float) -> None:
         self.reason, self.not_before = reason, not_before
         super().__init__(reason)
 
 
-class ModelError(FactoryError):
+class ModelError(FactoryError, kind=ErrorKind.MODEL):
     """The model provider failed in a way retries did not fix."""
 
-    kind = ErrorKind.MODEL
 
-
-class QuotaError(ModelError):
+class QuotaError(ModelError, kind=ErrorKind.QUOTA):
     """The account is out of credit or quota: fatal, never retried."""
 
-    kind = ErrorKind.QUOTA
 
-
-class BudgetExceeded(FactoryError):
+class BudgetExceeded(FactoryError, kind=ErrorKind.BUDGET):
     """A call would take spend past a cap from the rules."""
 
-    kind = ErrorKind.BUDGET
 
-
-class LeaseError(FactoryError):
+class LeaseError(FactoryError, kind=ErrorKind.LEASE):
     """An issue is claimed by another runner, or our lease was lost (fencing)."""
 
-    kind = ErrorKind.LEASE
 
-
-class ForgeError(FactoryError):
+class ForgeError(FactoryError, kind=ErrorKind.FORGE):
     """The forge refused or failed a request."""
 
-    kind = ErrorKind.FORGE
 
-
-class GitError(FactoryError):
+class GitError(FactoryError, kind=ErrorKind.GIT):
     """A git operation failed."""
 
-    kind = ErrorKind.GIT
 
-
-class SandboxError(FactoryError):
+class SandboxError(FactoryError, kind=ErrorKind.SANDBOX):
     """The sandbox could not be set up (e.g. bubblewrap missing)."""
-
-    kind = ErrorKind.SANDBOX
 
 
 class ToolError(Exception):

@@ -65,40 +65,35 @@ def case_row(
     }
 
 
-def error_row(case: Case, error: str, cost: float, seconds: float) -> dict[str, Any]:
-    """A case that could not be rehearsed (its commits could not be rebuilt, say)."""
+def _not_rehearsed(
+    case: Case, status: str, reason: str, cost: float, seconds: float, **error: str
+) -> dict[str, Any]:
+    """A case with no decision to show, and why (``error``: it could not be rehearsed)."""
     return {
         **_head(case),
-        "status": "done",
+        "status": status,
         "triage": None,
         "kind": None,
         "route": None,
         "trust_held": False,
-        "reason": error,
+        "reason": reason,
         "validator": None,
         "resolved": False,
         "graded": None,
-        "error": error,
+        **error,
         "cost_usd": round(cost, 6),
         "seconds": round(seconds, 1),
     }
 
 
+def error_row(case: Case, error: str, cost: float, seconds: float) -> dict[str, Any]:
+    """A case that could not be rehearsed (its commits could not be rebuilt, say)."""
+    return _not_rehearsed(case, "done", error, cost, seconds, error=error)
+
+
 def unfinished_row(case: Case, row: BacktestCase) -> dict[str, Any]:
-    return {
-        **_head(case),
-        "status": "unfinished",
-        "triage": None,
-        "kind": None,
-        "route": None,
-        "trust_held": False,
-        "reason": "not rehearsed yet" if row.status == "pending" else "under way when it stopped",
-        "validator": None,
-        "resolved": False,
-        "graded": None,
-        "cost_usd": round(row.cost_usd, 6),
-        "seconds": round(row.seconds, 1),
-    }
+    why = "not rehearsed yet" if row.status == "pending" else "under way when it stopped"
+    return _not_rehearsed(case, "unfinished", why, row.cost_usd, row.seconds)
 
 
 def changes(now: dict[str, Any], before: dict[str, Any]) -> list[dict[str, Any]]:

@@ -30,7 +30,7 @@ import socket
 import subprocess
 import threading
 from pathlib import Path
-from types import MappingProxyType, TracebackType
+from types import MappingProxyType
 
 from harness.sandbox import seccomp
 from harness.sandbox.app import enter_network
@@ -135,9 +135,7 @@ class BrowserBroker:
         self.thread.start()
         return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, *_: object) -> None:
         with contextlib.suppress(OSError):
             self.server.shutdown(socket.SHUT_RDWR)
         self.server.close()

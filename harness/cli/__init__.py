@@ -27,15 +27,7 @@ _COMMANDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("harness.cli.issue", ("issue",)),
     (
         "harness.cli.work",
-        (
-            "triage",
-            "implement",
-            "validate",
-            "run_command",
-            "queue",
-            "retry",
-            "prune",
-        ),
+        ("triage", "implement", "validate", "run_command", "queue", "retry", "prune"),
     ),
     ("harness.cli.state", ("status", "runs", "report", "stop", "resume")),
     ("harness.cli.demo", ("demo",)),
@@ -77,21 +69,10 @@ def cli(ctx: click.Context, repo: str | None, provider: str | None, plan: str | 
     ctx.obj = {"repo": repo, "provider": provider, "plan": Path(plan).resolve() if plan else None}
 
 
-def _register() -> None:
-    for module_name, names in _COMMANDS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                continue  # command group not shipped in this build
-            raise
-        for name in names:
-            command = getattr(module, name, None)
-            if isinstance(command, click.Command):
-                cli.add_command(command, command.name)
-
-
-_register()
+for _module, _names in _COMMANDS:
+    for _name in _names:
+        _command: click.Command = getattr(importlib.import_module(_module), _name)
+        cli.add_command(_command, _command.name)
 
 
 _LONG_WORD = re.compile(r"\S{241,}")

@@ -172,6 +172,10 @@ def review_lines(data: dict[str, Any]) -> list[str]:
     return lines
 
 
+# what ``factory report --json`` shows of each step, after its id
+_STEP_KEYS = "attempt status started_at finished_at duration_s model_s subprocess_s error outputs"
+
+
 @click.command()
 @click.argument("run_id")
 @click.option("--json", "as_json", is_flag=True, help="Print the run and its steps as JSON.")
@@ -184,18 +188,7 @@ def report(ctx: click.Context, run_id: str, as_json: bool) -> None:
     store = _store(ctx)
     run = store.get_run(run_id)
     steps = [
-        {
-            "step": s.step_id,
-            "attempt": s.attempt,
-            "status": s.status,
-            "started_at": s.started_at,
-            "finished_at": s.finished_at,
-            "duration_s": s.duration_s,
-            "model_s": s.model_s,
-            "subprocess_s": s.subprocess_s,
-            "error": s.error,
-            "outputs": s.outputs,
-        }
+        {"step": s.step_id} | {k: getattr(s, k) for k in _STEP_KEYS.split()}
         for s in store.steps(run_id)
     ]
     change = None

@@ -44,6 +44,17 @@ ModelId = Annotated[
 ]
 
 
+def _globs(value: list[str]) -> list[str]:
+    for pattern in value:
+        problem = glob_problem(pattern)
+        if problem is not None:
+            raise ValueError(problem)
+    return value
+
+
+Globs = Annotated[list[str], AfterValidator(_globs)]
+
+
 class GitHubSettings(Strict):
     repository: Repository | None = None  # None: $GITHUB_REPOSITORY
     bot_login: str | None = Field(default=None, min_length=1)  # None: the token's user
@@ -213,21 +224,12 @@ class Validation(Strict):
     # after a change was validated, the candidate is rebuilt and its tests and journeys run
     # again; the validator's verdict is kept only if the two candidates differ in these files
     # alone, and asked again otherwise.
-    unseen_paths: list[str] = Field(
+    unseen_paths: Globs = Field(
         default_factory=lambda: ["tests/", "test_*.py", "*_test.py", "docs/", ".github/"]
     )
     # Checks of one commit (its tests, each journey, the validator) that run side by side,
     # each on its own copy of the app; unset: one per CPU
     parallel_checks: int | None = Field(default=None, ge=1, le=64)
-
-    @field_validator("unseen_paths")
-    @classmethod
-    def _globs(cls, value: list[str]) -> list[str]:
-        for pattern in value:
-            problem = glob_problem(pattern)
-            if problem is not None:
-                raise ValueError(problem)
-        return value
 
 
 class Gates(Strict):
@@ -267,17 +269,8 @@ class Backtest(Strict):
     the validator, then used to grade the rehearsal), and whether earned trust may start
     from the newest backtest (off unless a maintainer turns it on: docs/trust.md)."""
 
-    test_paths: list[str] = Field(default_factory=lambda: list(TEST_PATHS))
+    test_paths: Globs = Field(default_factory=lambda: list(TEST_PATHS))
     counts_for_trust: bool = False
-
-    @field_validator("test_paths")
-    @classmethod
-    def _globs(cls, value: list[str]) -> list[str]:
-        for pattern in value:
-            problem = glob_problem(pattern)
-            if problem is not None:
-                raise ValueError(problem)
-        return value
 
 
 class FactoryConfig(Strict):

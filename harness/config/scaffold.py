@@ -41,24 +41,18 @@ STARTER_JOURNEY = "holdout_home.yaml"  # written into a hold-out folder that doe
 
 
 def _environment(folder: Path, ci: bool = False) -> jinja2.Environment:
-    if ci:  # the CI system's own ${{ }} expressions pass through untouched
-        env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(folder),
-            undefined=jinja2.StrictUndefined,
-            keep_trailing_newline=True,
-            autoescape=False,  # noqa: S701 (YAML, not HTML)
-            variable_start_string="[[",
-            variable_end_string="]]",
-            block_start_string="[%",
-            block_end_string="%]",
-        )
-    else:
-        env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(folder),
-            undefined=jinja2.StrictUndefined,
-            keep_trailing_newline=True,
-            autoescape=False,  # noqa: S701 (markdown and YAML, not HTML)
-        )
+    # for CI files, other delimiters: the CI system's own ${{ }} expressions pass through
+    marks = ("[[", "]]", "[%", "%]") if ci else ("{{", "}}", "{%", "%}")
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(folder),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,  # noqa: S701 (markdown and YAML, not HTML)
+        variable_start_string=marks[0],
+        variable_end_string=marks[1],
+        block_start_string=marks[2],
+        block_end_string=marks[3],
+    )
     env.filters["yaml"] = json.dumps  # a JSON string is a valid double-quoted YAML scalar
     env.filters["shell"] = shlex.quote
     return env

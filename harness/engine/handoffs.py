@@ -44,10 +44,6 @@ def shipped(name: str) -> Workflow:
     return parse_workflow(builtin_workflow_text(name), f"workflows/{name}.yaml")
 
 
-def _where(workflow: Workflow, step: Step) -> str:
-    return f"steps[{workflow.index(step.id)}] ({step.id})"
-
-
 def step_problems(loaded: Loaded) -> list[ConfigError]:
     """Steps of one workflow that would not find the earlier steps they read."""
     workflow, source = loaded.workflow, loaded.source
@@ -55,28 +51,22 @@ def step_problems(loaded: Loaded) -> list[ConfigError]:
     for pos, step in enumerate(workflow.steps):
         earlier = {s.id: s for s in workflow.steps[:pos]}
         info = action_info(step.action) if step.action else None
+        said: list[str] = []
         for needed, by in (info.needs if info else {}).items():
             found = earlier.get(needed)
             if found is None or found.action != by:
                 what = "is missing" if found is None else f"runs {found.kind} {_name(found)}"
-                problems.append(
-                    ConfigError(
-                        source,
-                        _where(workflow, step),
-                        f"{step.action} needs an earlier step {needed!r} running {by}; "
-                        f"that step {what} (renamed or dropped?)",
-                    )
+                said.append(
+                    f"{step.action} needs an earlier step {needed!r} running {by}; "
+                    f"that step {what} (renamed or dropped?)"
                 )
         needs_checkout = step.run is not None or bool(step.tools)
         if needs_checkout and WORKTREE_STEP not in earlier:
-            problems.append(
-                ConfigError(
-                    source,
-                    _where(workflow, step),
-                    f"a {step.kind} step with tools or a command needs an earlier step "
-                    f"{WORKTREE_STEP!r} (implement.worktree) to work in",
-                )
+            said.append(
+                f"a {step.kind} step with tools or a command needs an earlier step "
+                f"{WORKTREE_STEP!r} (implement.worktree) to work in"
             )
+        problems += [ConfigError(source, f"steps[{pos}] ({step.id})", text) for text in said]
     return problems
 
 

@@ -75,28 +75,17 @@ def load_workflow(services: Services, name: str) -> Workflow:
 
 def check_names(workflow: Workflow, source: str) -> None:
     """Unknown actions, roles or tools are configuration errors, found before anything runs."""
-    problems: list[ConfigError] = []
+    said: list[tuple[str, str]] = []  # (where, what is wrong)
     actions, tools = set(action_names()), set(known_tools())
     for i, step in enumerate(workflow.steps):
-        where = f"steps[{i}]"
         if step.action is not None and step.action not in actions:
-            problems.append(
-                ConfigError(source, f"{where}.action", f"unknown action {step.action!r}")
-            )
-        if step.agent is not None:
-            if step.agent not in ROLES:
-                problems.append(
-                    ConfigError(
-                        source,
-                        f"{where}.agent",
-                        f"unknown role {step.agent!r} ({', '.join(ROLES)})",
-                    )
-                )
-            for tool in [*step.tools, *([step.output] if step.output else [])]:
-                if tool not in tools:
-                    problems.append(ConfigError(source, f"{where}.tools", f"unknown tool {tool!r}"))
-    if problems:
-        raise ConfigErrors(problems)
+            said.append((f"steps[{i}].action", f"unknown action {step.action!r}"))
+        if step.agent is not None and step.agent not in ROLES:
+            said.append((f"steps[{i}].agent", f"unknown role {step.agent!r} ({', '.join(ROLES)})"))
+        named = [*step.tools, *([step.output] if step.output else [])]  # an agent step's
+        said += [(f"steps[{i}].tools", f"unknown tool {t!r}") for t in named if t not in tools]
+    if said:
+        raise ConfigErrors([ConfigError(source, where, what) for where, what in said])
 
 
 def override_problems(folder: Path) -> list[ConfigError]:

@@ -175,22 +175,21 @@ class Engine:
                 return RunOutcome(
                     run_id, workflow.name, issue, "succeeded", None, outputs, kept=found
                 )
-            step = workflow.steps[index]
-            try:
-                check_kill_switch(self.services)
-            except StoppedError as exc:
-                return self._stop(run_id, workflow, issue, outputs, str(exc), None)
             ctx = StepContext(
                 self.services,
                 run_id,
                 workflow.name,
-                step,
+                workflow.steps[index],
                 issue,
                 inputs,
                 outputs,
                 failures,
                 self.lease,
             )
+            try:
+                check_kill_switch(self.services)
+            except StoppedError as exc:
+                return self._stop(ctx, str(exc))
             outcome = self._step(ctx)
             if outcome is not None:
                 return outcome
@@ -246,21 +245,13 @@ class Engine:
         verdict = (last.outputs or {}).get("verdict")
         return f"step {last.step_id} returned {verdict!r} more often than the workflow allows"
 
-    def _stop(
-        self,
-        run_id: str,
-        workflow: Workflow,
-        issue: int | None,
-        outputs: dict[str, dict[str, object]],
-        reason: str,
-        not_before: float | None,
-    ) -> RunOutcome:
+    def _stop(self, ctx: StepContext, reason: str, not_before: float | None = None) -> RunOutcome:
         store = self.services.store
-        store.set_run_status(run_id, "stopped", reason=reason, not_before=not_before)
-        store.append_event(run_id, "run.stopped", {"reason": reason})
-        found = kept(store.steps(run_id))
+        store.set_run_status(ctx.run_id, "stopped", reason=reason, not_before=not_before)
+        store.append_event(ctx.run_id, "run.stopped", {"reason": reason})
+        found = kept(store.steps(ctx.run_id))
         return RunOutcome(
-            run_id, workflow.name, issue, "stopped", reason, outputs, not_before, kept=found
+            ctx.run_id, ctx.workflow, ctx.issue, "stopped", reason, ctx.outputs, not_before, found
         )
 
     def _step(self, ctx: StepContext) -> RunOutcome | None:
@@ -279,12 +270,10 @@ class Engine:
             outputs, artifact = self._execute(ctx)
         except StoppedError as exc:
             self._finish(seq, "interrupted", {}, ctx, str(exc), kind=exc.kind)
-            return self._stop(ctx.run_id, self._wf(ctx), ctx.issue, ctx.outputs, str(exc), None)
+            return self._stop(ctx, str(exc))
         except DeferredError as exc:
             self._finish(seq, "interrupted", {}, ctx, str(exc), kind=exc.kind)
-            return self._stop(
-                ctx.run_id, self._wf(ctx), ctx.issue, ctx.outputs, str(exc), exc.not_before
-            )
+            return self._stop(ctx, str(exc), exc.not_before)
         except (BudgetExceeded, QuotaError, GitIntegrityError) as exc:  # fatal: no retry
             # (after a GitIntegrityError the failure action may label and comment, but every
             # git command it tries is refused: the guard stays tripped)

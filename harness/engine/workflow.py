@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import yaml
@@ -146,7 +145,3 @@ def builtin_workflow_text(name: str) -> str:
     if not path.is_file():
         raise ConfigErrors([ConfigError(f"workflows/{name}.yaml", "(file)", "no such workflow")])
     return path.read_text(encoding="utf-8")
-
-
-def shipped_workflow(name: str) -> Path:
-    return workflows_dir() / f"{name}.yaml"

@@ -46,10 +46,8 @@ from harness.errors import GitError
 from harness.git.env import run_git
 
 
-class GitConfigRefused(GitError):
+class GitConfigRefused(GitError, exit_code=2):
     """The repository's git configuration sets a key that would run a program."""
-
-    exit_code = 2
 
 
 class GitIntegrityError(GitError):

@@ -107,11 +107,11 @@ class GitRepo:
         code, out, _ = self._run(list(args), stdin=stdin)
         return out if code == 0 else None
 
-    def rev_parse(self, ref: str) -> str | None:
-        """The commit SHA ``ref`` names, or ``None`` if it names nothing."""
+    def rev_parse(self, ref: str, peel: str = "^{commit}") -> str | None:
+        """The commit SHA ``ref`` names (``peel``: what of it), or ``None`` if it names nothing."""
         if not ref or ref.startswith("-"):
             return None
-        out = self.git_bytes("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+        out = self.git_bytes("rev-parse", "--verify", "--quiet", ref + peel)
         return (_text(out).strip() or None) if out is not None else None
 
     def is_ancestor(self, older: str, newer: str) -> bool:
@@ -419,10 +419,7 @@ class GitRepo:
     def tree_of(self, ref: str) -> str | None:
         """The tree SHA of commit ``ref`` (one process: ``ref`` peeled to a commit, then to
         its tree), or ``None`` if ``ref`` names no commit."""
-        if not ref or ref.startswith("-"):
-            return None
-        out = self.git_bytes("rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}^{{tree}}")
-        return (_text(out).strip() or None) if out is not None else None
+        return self.rev_parse(ref, "^{commit}^{tree}")
 
     def working_diff(self, base: str, max_bytes: int = 200_000) -> str:
         """The diff of this working tree (new files included) against ``base``."""

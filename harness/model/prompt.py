@@ -10,7 +10,6 @@ from harness.model.blocks import Block, Message, Request
 from harness.model.catalog import accepts
 
 EPHEMERAL = MappingProxyType({"type": "ephemeral"})
-MAX_BREAKPOINTS = 4
 _UNMARKABLE = frozenset(("thinking", "redacted_thinking"))
 
 

@@ -19,7 +19,6 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
 
 from harness.errors import FactoryError
 from harness.sandbox.bwrap import Sandbox, running_as_root
@@ -99,9 +98,7 @@ class AppProcess:
             raise AppNotReady(f"the app's sandbox did not start{_last_line(last)}", last) from exc
         return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, *_: object) -> None:
         self.stop()
 
     def wait_ready(self, timeout_s: float = 30.0) -> None:

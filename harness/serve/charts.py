@@ -29,6 +29,12 @@ class Chart:
     last: str
 
 
+def _dated(title: str, shapes: list[Bar], points: str, top: str, labels: list[str]) -> Chart:
+    """A chart of the full size over ``labels`` (days), named by its first and last."""
+    first, last = (labels[0], labels[-1]) if labels else ("", "")
+    return Chart(title, WIDTH, HEIGHT, shapes, points, top, first, last)
+
+
 def bars(title: str, labels: list[str], values: list[float], fmt: str = "{:g}") -> Chart:
     """A vertical bar per value, scaled to the largest."""
     top = max([*values, 0.0]) or 1.0
@@ -47,16 +53,7 @@ def bars(title: str, labels: list[str], values: list[float], fmt: str = "{:g}") 
                 value=fmt.format(value),
             )
         )
-    return Chart(
-        title,
-        WIDTH,
-        HEIGHT,
-        shapes,
-        "",
-        fmt.format(max([*values, 0.0])),
-        labels[0] if labels else "",
-        labels[-1] if labels else "",
-    )
+    return _dated(title, shapes, "", fmt.format(max([*values, 0.0])), labels)
 
 
 def line(title: str, labels: list[str], values: list[float | None], top: float = 1.0) -> Chart:
@@ -70,16 +67,7 @@ def line(title: str, labels: list[str], values: list[float | None], top: float =
         x, y = PAD + i * step, PAD + inner_h - inner_h * (value / top if top else 0.0)
         points.append(f"{x:.1f},{y:.1f}")
         dots.append(Bar(round(x, 1), round(y, 1), 0, 0, label, f"{value:.2f}"))
-    return Chart(
-        title,
-        WIDTH,
-        HEIGHT,
-        dots,
-        " ".join(points),
-        f"{top:g}",
-        labels[0] if labels else "",
-        labels[-1] if labels else "",
-    )
+    return _dated(title, dots, " ".join(points), f"{top:g}", labels)
 
 
 def hbars(title: str, items: dict[str, int]) -> Chart:

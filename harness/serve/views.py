@@ -124,21 +124,7 @@ def run_lines(services: Services, runs: list[Run], now: float) -> list[RunLine]:
     """Runs as the pages show them, their costs read in one query."""
     rows = run_rows(services.store, runs)
     return [
-        RunLine(
-            id=run.id,
-            workflow=run.workflow,
-            issue=run.issue,
-            status=run.status,
-            outcome=row["outcome"],
-            current_step=run.current_step,
-            started_at=run.started_at,
-            finished_at=run.finished_at,
-            elapsed_s=elapsed_s(run, now),
-            cost_usd=row["cost_usd"],
-            input_tokens=row["input_tokens"],
-            output_tokens=row["output_tokens"],
-            reason=run.reason,
-        )
+        RunLine(**row, current_step=run.current_step, elapsed_s=elapsed_s(run, now))
         for run, row in zip(runs, rows, strict=True)
     ]
 
@@ -215,7 +201,6 @@ class QueueItem:
     created_at: str
     decision: str | None
     why: str | None
-    last_run: str | None
 
 
 def issue_state(issue: Issue) -> str:
@@ -225,17 +210,15 @@ def issue_state(issue: Issue) -> str:
     return "new" if issue.state == "open" else "closed"
 
 
-def _decisions(
-    services: Services, numbers: list[int]
-) -> dict[int, tuple[str | None, str | None, str | None]]:
+def _decisions(services: Services, numbers: list[int]) -> dict[int, tuple[str, str | None]]:
     """Each issue's newest run: its decision and the reason the code gave for it."""
-    found: dict[int, tuple[str | None, str | None, str | None]] = {}
+    found: dict[int, tuple[str, str | None]] = {}
     for number, said in services.store.latest_said(numbers).items():
         decision = said["route"] or said["decision"]
         why = said["reason"] or said["run_reason"]
         workflow = said["workflow"]
         label = f"{workflow}: {decision}" if decision else f"{workflow}: {said['status']}"
-        found[number] = (label, str(why) if why else None, said["run_id"])
+        found[number] = (label, str(why) if why else None)
     return found
 
 
@@ -246,20 +229,11 @@ def queue_view(services: Services) -> list[tuple[str, str, list[QueueItem]]]:
     decisions = _decisions(services, [issue.number for issue in issues])
     for issue in issues:
         state = issue_state(issue)
-        decision, why, last_run = decisions.get(issue.number, (None, None, None))
-        groups.setdefault(state, []).append(
-            QueueItem(
-                issue.number,
-                issue.title,
-                issue.author,
-                state,
-                issue.labels,
-                issue.created_at,
-                decision,
-                why,
-                last_run,
-            )
+        said = decisions.get(issue.number, (None, None))
+        item = QueueItem(
+            issue.number, issue.title, issue.author, state, issue.labels, issue.created_at, *said
         )
+        groups.setdefault(state, []).append(item)
     headings = [*QUEUE_STATES, ("new", "new (not triaged)"), ("closed", "closed")]
     return [(label, heading, groups.get(label, [])) for label, heading in headings]
 
@@ -272,7 +246,6 @@ class StepLine:
     step: str
     attempt: int
     status: str
-    started_at: str
     duration_s: float | None
     model_s: float
     subprocess_s: float
@@ -355,7 +328,6 @@ def step_lines(services: Services, run_id: str) -> list[StepLine]:
                 step=s.step_id,
                 attempt=s.attempt,
                 status=s.status,
-                started_at=s.started_at,
                 duration_s=s.duration_s,
                 model_s=s.model_s,
                 subprocess_s=s.subprocess_s,

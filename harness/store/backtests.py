@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from harness.store.base import StoreBase, loads, stored, utc_now
+from harness.store.base import StoreBase, from_row, loads, stored, utc_now
 
 # Leases name issues by number; -2 names "the backtest": one at a time on a state, so no
 # case is rehearsed (and paid for) twice by two processes.
@@ -50,32 +50,11 @@ class BacktestCase:
 
 
 def _backtest(row: Any) -> BacktestRecord:
-    return BacktestRecord(
-        id=str(row["id"]),
-        fingerprint=str(row["fingerprint"]),
-        governance=str(row["governance"]),
-        edit=bool(row["edit"]),
-        source=str(row["source"]),
-        status=str(row["status"]),
-        started_at=str(row["started_at"]),
-        finished_at=row["finished_at"],
-        summary=loads(row["summary"]),
-    )
+    return from_row(BacktestRecord, row, json=("summary",), edit=bool(row["edit"]))
 
 
 def _case(row: Any) -> BacktestCase:
-    return BacktestCase(
-        backtest_id=str(row["backtest_id"]),
-        case_id=str(row["case_id"]),
-        position=int(row["position"]),
-        case_key=str(row["case_key"]),
-        status=str(row["status"]),
-        result=loads(row["result"]),
-        cost_usd=float(row["cost_usd"]),
-        seconds=float(row["seconds"]),
-        updated_at=row["updated_at"],
-        finished_at=row["finished_at"],
-    )
+    return from_row(BacktestCase, row, json=("result",))
 
 
 class BacktestsMixin(StoreBase):
@@ -140,12 +119,11 @@ class BacktestsMixin(StoreBase):
         self, backtest_id: str, case_id: str, cost_usd: float, seconds: float
     ) -> None:
         """A case is under way: what it spent and how long it took so far."""
-        with self.transaction() as db:
-            db.execute(
-                "UPDATE backtest_cases SET status = 'running', cost_usd = ?, seconds = ?,"
-                " updated_at = ? WHERE backtest_id = ? AND case_id = ? AND status != 'done'",
-                (cost_usd, seconds, utc_now(), backtest_id, case_id),
-            )
+        self._write(
+            "UPDATE backtest_cases SET status = 'running', cost_usd = ?, seconds = ?,"
+            " updated_at = ? WHERE backtest_id = ? AND case_id = ? AND status != 'done'",
+            (cost_usd, seconds, utc_now(), backtest_id, case_id),
+        )
 
     def finish_case(
         self,
@@ -156,20 +134,17 @@ class BacktestsMixin(StoreBase):
         seconds: float,
     ) -> None:
         now = utc_now()
-        with self.transaction() as db:
-            db.execute(
-                "UPDATE backtest_cases SET status = 'done', result = ?, cost_usd = ?, seconds = ?,"
-                " updated_at = ?, finished_at = ? WHERE backtest_id = ? AND case_id = ?",
-                (stored(result), cost_usd, seconds, now, now, backtest_id, case_id),
-            )
+        self._write(
+            "UPDATE backtest_cases SET status = 'done', result = ?, cost_usd = ?, seconds = ?,"
+            " updated_at = ?, finished_at = ? WHERE backtest_id = ? AND case_id = ?",
+            (stored(result), cost_usd, seconds, now, now, backtest_id, case_id),
+        )
 
     def finish_backtest(self, backtest_id: str, summary: dict[str, Any]) -> None:
-        with self.transaction() as db:
-            db.execute(
-                "UPDATE backtests SET status = 'finished', summary = ?, finished_at = ?"
-                " WHERE id = ?",
-                (stored(summary), utc_now(), backtest_id),
-            )
+        self._write(
+            "UPDATE backtests SET status = 'finished', summary = ?, finished_at = ? WHERE id = ?",
+            (stored(summary), utc_now(), backtest_id),
+        )
 
     def earlier_result(self, case_key: str, backtest_id: str) -> tuple[str, dict[str, Any]] | None:
         """(backtest id, result) of the newest finished case with the same key in a backtest

@@ -9,14 +9,19 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from harness.caches import PROCESS, Locks
 from harness.redact import redact
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 DB_NAME = "state.db"
+R = TypeVar("R", bound="DataclassInstance")
 
 
 def utc_now(at: float | None = None) -> str:
@@ -41,6 +46,13 @@ def stored_text(text: str | None) -> str | None:
 
 def loads(text: str | None) -> Any:
     return json.loads(text) if text else {}
+
+
+def from_row(cls: type[R], row: sqlite3.Row, json: tuple[str, ...] = (), **given: Any) -> R:
+    """A ``cls`` from ``row``: each field not ``given`` from the column of its name (decoded
+    when it is one of the ``json`` columns)."""
+    values = {f.name: row[f.name] for f in fields(cls) if f.name not in given}
+    return cls(**values | {name: loads(row[name]) for name in json}, **given)
 
 
 def execute_script(db: sqlite3.Connection, sql: str) -> None:
@@ -107,16 +119,17 @@ class StoreBase:
                 raise
             conn.execute("COMMIT")
 
+    def _write(self, sql: str, args: tuple[Any, ...] = ()) -> None:
+        """One statement in a transaction of its own."""
+        with self.transaction() as db:
+            db.execute(sql, args)
+
     def _rows(self, sql: str, args: tuple[Any, ...] | dict[str, Any] = ()) -> list[sqlite3.Row]:
         return list(self._conn().execute(sql, args).fetchall())
 
     def _row(self, sql: str, args: tuple[Any, ...] = ()) -> sqlite3.Row | None:
         row: sqlite3.Row | None = self._conn().execute(sql, args).fetchone()
         return row
-
-    def journal_mode(self) -> str:
-        row = self._row("PRAGMA journal_mode")
-        return str(row[0]) if row else ""
 
     def close(self) -> None:
         with self._lock:

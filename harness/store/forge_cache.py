@@ -35,5 +35,4 @@ class ForgeCacheMixin(StoreBase):
         return {str(r["key"]): loads(r["value"]) for r in rows}
 
     def uncache(self, key: str) -> None:
-        with self.transaction() as db:
-            db.execute("DELETE FROM forge_cache WHERE key = ?", (key,))
+        self._write("DELETE FROM forge_cache WHERE key = ?", (key,))

@@ -6,7 +6,11 @@ import sqlite3
 
 from harness.errors import NotFoundError
 from harness.forge.base import Comment, Issue, PullRequest
-from harness.store.base import StoreBase, utc_now
+from harness.store.base import StoreBase, from_row, utc_now
+
+
+def _pr(row: sqlite3.Row) -> PullRequest:
+    return from_row(PullRequest, row)
 
 
 class ForgeTablesMixin(StoreBase):
@@ -21,19 +25,7 @@ class ForgeTablesMixin(StoreBase):
             args,
         ):
             labels.setdefault(number, []).append(label)
-        return [
-            Issue(
-                number=row["number"],
-                title=row["title"],
-                body=row["body"],
-                author=row["author"],
-                state=row["state"],
-                labels=tuple(labels.get(row["number"], ())),
-                created_at=row["created_at"],
-                updated_at=row["updated_at"],
-            )
-            for row in rows
-        ]
+        return [from_row(Issue, row, labels=tuple(labels.get(row["number"], ()))) for row in rows]
 
     def insert_issue(self, title: str, body: str, author: str) -> Issue:
         now = utc_now()
@@ -57,24 +49,21 @@ class ForgeTablesMixin(StoreBase):
 
     def set_issue_state(self, number: int, state: str) -> None:
         self.issue(number)
-        with self.transaction() as db:
-            db.execute(
-                "UPDATE issues SET state = ?, updated_at = ? WHERE number = ?",
-                (state, utc_now(), number),
-            )
+        self._write(
+            "UPDATE issues SET state = ?, updated_at = ? WHERE number = ?",
+            (state, utc_now(), number),
+        )
 
     def edit_issue(self, number: int, title: str, body: str) -> None:
         self.issue(number)
-        with self.transaction() as db:
-            db.execute(
-                "UPDATE issues SET title = ?, body = ?, updated_at = ? WHERE number = ?",
-                (title, body, utc_now(), number),
-            )
+        self._write(
+            "UPDATE issues SET title = ?, body = ?, updated_at = ? WHERE number = ?",
+            (title, body, utc_now(), number),
+        )
 
     # -- labels ---------------------------------------------------------------
     def upsert_label(self, name: str, color: str, description: str) -> None:
-        with self.transaction() as db:
-            db.execute("INSERT OR IGNORE INTO labels VALUES (?, ?, ?)", (name, color, description))
+        self._write("INSERT OR IGNORE INTO labels VALUES (?, ?, ?)", (name, color, description))
 
     def change_labels(self, number: int, add: list[str], remove: list[str]) -> None:
         self.issue(number)
@@ -97,7 +86,7 @@ class ForgeTablesMixin(StoreBase):
                     "SELECT * FROM comments WHERE number = ? AND marker = ?", (number, marker)
                 ).fetchone()
                 if row is not None:
-                    return Comment(row["id"], row["author"], row["body"], row["created_at"])
+                    return from_row(Comment, row)
             now = utc_now()
             cur = db.execute(
                 "INSERT INTO comments (number, author, body, marker, created_at)"
@@ -108,53 +97,38 @@ class ForgeTablesMixin(StoreBase):
 
     def comments(self, number: int) -> list[Comment]:
         rows = self._rows("SELECT * FROM comments WHERE number = ? ORDER BY id", (number,))
-        return [Comment(r["id"], r["author"], r["body"], r["created_at"]) for r in rows]
+        return [from_row(Comment, r) for r in rows]
 
     def comment_by_marker(self, number: int, marker: str) -> Comment | None:
         r = self._row("SELECT * FROM comments WHERE number = ? AND marker = ?", (number, marker))
-        return Comment(r["id"], r["author"], r["body"], r["created_at"]) if r else None
+        return from_row(Comment, r) if r else None
 
     # -- pull requests --------------------------------------------------------
-    @staticmethod
-    def _pr(r: sqlite3.Row) -> PullRequest:
-        return PullRequest(
-            r["number"],
-            r["issue"],
-            r["branch"],
-            r["base"],
-            r["head_sha"],
-            r["title"],
-            r["body"],
-            r["state"],
-            r["merge_sha"],
-        )
-
     def pr_by_branch(self, branch: str) -> PullRequest | None:
         row = self._row("SELECT * FROM pull_requests WHERE branch = ?", (branch,))
-        return self._pr(row) if row else None
+        return _pr(row) if row else None
 
     def pr(self, number: int) -> PullRequest:
         row = self._row("SELECT * FROM pull_requests WHERE number = ?", (number,))
         if row is None:
             raise NotFoundError(f"pull request {number} does not exist")
-        return self._pr(row)
+        return _pr(row)
 
     def prs(self, issue: int | None = None) -> list[PullRequest]:
         if issue is None:
-            return [self._pr(r) for r in self._rows("SELECT * FROM pull_requests ORDER BY number")]
+            return [_pr(r) for r in self._rows("SELECT * FROM pull_requests ORDER BY number")]
         rows = self._rows("SELECT * FROM pull_requests WHERE issue = ? ORDER BY number", (issue,))
-        return [self._pr(r) for r in rows]
+        return [_pr(r) for r in rows]
 
     def insert_pr(
         self, issue: int, branch: str, base: str, head_sha: str, title: str, body: str
     ) -> PullRequest:
         now = utc_now()
-        with self.transaction() as db:
-            db.execute(
-                "INSERT OR IGNORE INTO pull_requests (issue, branch, base, head_sha, title, body,"
-                " state, created_at, updated_at) VALUES (?,?,?,?,?,?,'open',?,?)",
-                (issue, branch, base, head_sha, title, body, now, now),
-            )
+        self._write(
+            "INSERT OR IGNORE INTO pull_requests (issue, branch, base, head_sha, title, body,"
+            " state, created_at, updated_at) VALUES (?,?,?,?,?,?,'open',?,?)",
+            (issue, branch, base, head_sha, title, body, now, now),
+        )
         found = self.pr_by_branch(branch)
         assert found is not None
         return found
@@ -164,20 +138,18 @@ class ForgeTablesMixin(StoreBase):
         if not fields or not set(fields) <= allowed:
             raise ValueError(f"cannot update pull request fields {sorted(fields)}")
         sets = ", ".join(f"{k} = ?" for k in fields)
-        with self.transaction() as db:
-            db.execute(
-                f"UPDATE pull_requests SET {sets}, updated_at = ? WHERE number = ?",
-                (*fields.values(), utc_now(), number),
-            )
+        self._write(
+            f"UPDATE pull_requests SET {sets}, updated_at = ? WHERE number = ?",
+            (*fields.values(), utc_now(), number),
+        )
 
     # -- CI -------------------------------------------------------------------
     def set_ci(self, sha: str, state: str) -> None:
-        with self.transaction() as db:
-            db.execute(
-                "INSERT INTO ci_status VALUES (?, ?, ?) ON CONFLICT (sha) DO UPDATE SET"
-                " state = excluded.state, updated_at = excluded.updated_at",
-                (sha, state, utc_now()),
-            )
+        self._write(
+            "INSERT INTO ci_status VALUES (?, ?, ?) ON CONFLICT (sha) DO UPDATE SET"
+            " state = excluded.state, updated_at = excluded.updated_at",
+            (sha, state, utc_now()),
+        )
 
     def ci(self, sha: str) -> str:
         row = self._row("SELECT state FROM ci_status WHERE sha = ?", (sha,))

@@ -19,23 +19,14 @@ class IntentsMixin(StoreBase):
 
     def begin_intent(self, key: str, kind: str) -> None:
         now = utc_now()
-        with self.transaction() as db:
-            db.execute(
-                "INSERT INTO forge_intents (key, kind, status, result, created_at, updated_at)"
-                " VALUES (?, ?, 'pending', NULL, ?, ?) ON CONFLICT (key) DO NOTHING",
-                (key, kind, now, now),
-            )
+        self._write(
+            "INSERT INTO forge_intents (key, kind, status, result, created_at, updated_at)"
+            " VALUES (?, ?, 'pending', NULL, ?, ?) ON CONFLICT (key) DO NOTHING",
+            (key, kind, now, now),
+        )
 
     def resolve_intent(self, key: str, result: Any) -> None:
-        with self.transaction() as db:
-            db.execute(
-                "UPDATE forge_intents SET status = 'done', result = ?, updated_at = ?"
-                " WHERE key = ?",
-                (dumps(result), utc_now(), key),
-            )
-
-    def pending_intents(self) -> list[tuple[str, str]]:
-        rows = self._rows(
-            "SELECT key, kind FROM forge_intents WHERE status = 'pending' ORDER BY created_at"
+        self._write(
+            "UPDATE forge_intents SET status = 'done', result = ?, updated_at = ? WHERE key = ?",
+            (dumps(result), utc_now(), key),
         )
-        return [(str(r["key"]), str(r["kind"])) for r in rows]

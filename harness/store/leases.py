@@ -57,8 +57,7 @@ class LeasesMixin(StoreBase):
             raise LeaseError(f"run {run_id}'s lease on issue {issue} expired")
 
     def release_lease(self, issue: int, run_id: str) -> None:
-        with self.transaction() as db:
-            db.execute("DELETE FROM leases WHERE issue = ? AND run_id = ?", (issue, run_id))
+        self._write("DELETE FROM leases WHERE issue = ? AND run_id = ?", (issue, run_id))
 
     def lease_holder(self, issue: int) -> str | None:
         """Who holds ``issue`` now (None when nobody does or the lease expired)."""

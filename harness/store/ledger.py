@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, cast
 
-from harness.store.base import StoreBase, dumps, loads, stored, stored_text, utc_now
+from harness.store.base import StoreBase, dumps, from_row, stored, stored_text, utc_now
 from harness.store.records import CallRow, Event
 
 if TYPE_CHECKING:
@@ -24,27 +24,26 @@ class LedgerMixin(StoreBase):
     # -- model calls ----------------------------------------------------------
     def record_call(self, run_id: str, step_id: str, record: CallRecord) -> None:
         u = record.usage
-        with self.transaction() as db:
-            db.execute(
-                "INSERT INTO model_calls (run_id, step_id, ts, model, input_tokens, output_tokens,"
-                " cache_creation_input_tokens, cache_read_input_tokens, cost_usd, duration_s,"
-                " request_sha256, stop_reason, error) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    run_id,
-                    step_id,
-                    utc_now(),
-                    record.model,
-                    u.input_tokens,
-                    u.output_tokens,
-                    u.cache_creation_input_tokens,
-                    u.cache_read_input_tokens,
-                    record.cost_usd,
-                    record.duration_s,
-                    record.request_sha256,
-                    record.stop_reason,
-                    stored_text(record.error),
-                ),
-            )
+        self._write(
+            "INSERT INTO model_calls (run_id, step_id, ts, model, input_tokens, output_tokens,"
+            " cache_creation_input_tokens, cache_read_input_tokens, cost_usd, duration_s,"
+            " request_sha256, stop_reason, error) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                run_id,
+                step_id,
+                utc_now(),
+                record.model,
+                u.input_tokens,
+                u.output_tokens,
+                u.cache_creation_input_tokens,
+                u.cache_read_input_tokens,
+                record.cost_usd,
+                record.duration_s,
+                record.request_sha256,
+                record.stop_reason,
+                stored_text(record.error),
+            ),
+        )
 
     def calls(self, run_id: str) -> list[CallRow]:
         rows = self._rows("SELECT * FROM model_calls WHERE run_id = ? ORDER BY id", (run_id,))
@@ -131,7 +130,7 @@ class LedgerMixin(StoreBase):
             args.append(issue)
         sql = "SELECT * FROM events" + (" WHERE " + " AND ".join(where) if where else "")
         rows = self._rows(sql + " ORDER BY id", tuple(args))
-        return [Event(r["id"], r["run_id"], r["ts"], r["kind"], loads(r["data"])) for r in rows]
+        return [from_row(Event, r, json=("data",)) for r in rows]
 
     def verify_chain(self) -> bool:
         """True if no event was altered, removed or reordered since it was written."""
@@ -145,12 +144,11 @@ class LedgerMixin(StoreBase):
 
     # -- flags ----------------------------------------------------------------
     def set_flag(self, name: str, value: str) -> None:
-        with self.transaction() as db:
-            db.execute(
-                "INSERT INTO flags VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET"
-                " value = excluded.value, updated_at = excluded.updated_at",
-                (name, value, utc_now()),
-            )
+        self._write(
+            "INSERT INTO flags VALUES (?, ?, ?) ON CONFLICT (name) DO UPDATE SET"
+            " value = excluded.value, updated_at = excluded.updated_at",
+            (name, value, utc_now()),
+        )
         self.append_event(None, "flag.set", {"name": name, "value": value})
 
     def get_flag(self, name: str) -> str | None:
@@ -158,6 +156,5 @@ class LedgerMixin(StoreBase):
         return str(row[0]) if row else None
 
     def clear_flag(self, name: str) -> None:
-        with self.transaction() as db:
-            db.execute("DELETE FROM flags WHERE name = ?", (name,))
+        self._write("DELETE FROM flags WHERE name = ?", (name,))
         self.append_event(None, "flag.cleared", {"name": name})

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, TypeVar
 
 from harness.errors import NotFoundError
-from harness.store.base import StoreBase, dumps, loads, stored, stored_text, utc_now
+from harness.store.base import StoreBase, dumps, from_row, loads, stored, stored_text, utc_now
 from harness.store.records import Run, StepRecord
 
 if TYPE_CHECKING:
@@ -19,39 +19,11 @@ A = TypeVar("A", bound="Artifact")
 
 
 def _run(row: sqlite3.Row) -> Run:
-    return Run(
-        id=row["id"],
-        workflow=row["workflow"],
-        issue=row["issue"],
-        status=row["status"],
-        reason=row["reason"],
-        current_step=row["current_step"],
-        not_before=row["not_before"],
-        inputs=loads(row["inputs"]),
-        governance=loads(row["governance"]),
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-    )
+    return from_row(Run, row, json=("inputs", "governance"))
 
 
 def _step(row: sqlite3.Row) -> StepRecord:
-    return StepRecord(
-        seq=row["seq"],
-        run_id=row["run_id"],
-        step_id=row["step_id"],
-        attempt=row["attempt"],
-        status=row["status"],
-        inputs=loads(row["inputs"]),
-        outputs=loads(row["outputs"]),
-        error=row["error"],
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        duration_s=row["duration_s"],
-        model_s=row["model_s"],
-        subprocess_s=row["subprocess_s"],
-        artifact=row["artifact"],
-        error_kind=row["error_kind"],
-    )
+    return from_row(StepRecord, row, json=("inputs", "outputs"))
 
 
 class RunsMixin(StoreBase):
@@ -63,12 +35,11 @@ class RunsMixin(StoreBase):
         governance: dict[str, str],
     ) -> Run:
         run_id = "r-" + secrets.token_hex(5)
-        with self.transaction() as db:
-            db.execute(
-                "INSERT INTO runs (id, workflow, issue, status, inputs, governance, started_at)"
-                " VALUES (?, ?, ?, 'running', ?, ?, ?)",
-                (run_id, workflow, issue, stored(inputs), dumps(governance), utc_now()),
-            )
+        self._write(
+            "INSERT INTO runs (id, workflow, issue, status, inputs, governance, started_at)"
+            " VALUES (?, ?, ?, 'running', ?, ?, ?)",
+            (run_id, workflow, issue, stored(inputs), dumps(governance), utc_now()),
+        )
         return self.get_run(run_id)
 
     def get_run(self, run_id: str) -> Run:
@@ -104,16 +75,13 @@ class RunsMixin(StoreBase):
         not_before: float | None = None,
     ) -> None:
         finished = utc_now() if status in _FINAL else None
-        with self.transaction() as db:
-            db.execute(
-                "UPDATE runs SET status = ?, reason = ?, not_before = ?, finished_at = ?"
-                " WHERE id = ?",
-                (status, stored_text(reason), not_before, finished, run_id),
-            )
+        self._write(
+            "UPDATE runs SET status = ?, reason = ?, not_before = ?, finished_at = ? WHERE id = ?",
+            (status, stored_text(reason), not_before, finished, run_id),
+        )
 
     def set_current_step(self, run_id: str, step_id: str) -> None:
-        with self.transaction() as db:
-            db.execute("UPDATE runs SET current_step = ? WHERE id = ?", (step_id, run_id))
+        self._write("UPDATE runs SET current_step = ? WHERE id = ?", (step_id, run_id))
 
     def list_runs(
         self,
@@ -166,24 +134,23 @@ class RunsMixin(StoreBase):
         error_kind: str | None = None,
     ) -> None:
         now = utc_now()
-        with self.transaction() as db:
-            db.execute(
-                "UPDATE steps SET status = ?, outputs = ?, error = ?, finished_at = ?,"
-                " duration_s = (julianday(?) - julianday(started_at)) * 86400.0,"
-                " model_s = ?, subprocess_s = ?, artifact = ?, error_kind = ? WHERE seq = ?",
-                (
-                    status,
-                    stored(outputs),
-                    stored_text(error),
-                    now,
-                    now,
-                    model_s,
-                    subprocess_s,
-                    artifact,
-                    error_kind,
-                    seq,
-                ),
-            )
+        self._write(
+            "UPDATE steps SET status = ?, outputs = ?, error = ?, finished_at = ?,"
+            " duration_s = (julianday(?) - julianday(started_at)) * 86400.0,"
+            " model_s = ?, subprocess_s = ?, artifact = ?, error_kind = ? WHERE seq = ?",
+            (
+                status,
+                stored(outputs),
+                stored_text(error),
+                now,
+                now,
+                model_s,
+                subprocess_s,
+                artifact,
+                error_kind,
+                seq,
+            ),
+        )
 
     def steps(self, run_id: str) -> list[StepRecord]:
         return [

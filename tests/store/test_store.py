@@ -16,7 +16,7 @@ from harness.store.db import Store
 
 def test_migrations_apply_once_and_wal_is_on(tmp_path: Path) -> None:
     store = Store.open(tmp_path)
-    assert store.journal_mode() == "wal"
+    assert store._rows("PRAGMA journal_mode")[0][0] == "wal"
     names = [r[0] for r in store._rows("SELECT name FROM migrations ORDER BY name")]
     assert names == [name for name, _ in migrations.MIGRATIONS]
     store.close()
