@@ -22,6 +22,7 @@ from harness.git.repo import GitRepo, git_seconds
 from harness.git.worktrees import WorktreeManager, default_worktree_root
 from harness.services import open_services
 from harness.store.db import Store
+from harness.store.records import CallRow
 from harness.triage.queue import triage_all
 from harness.validate.evidence import checks_at_once, fresh_app, journeys_against
 
@@ -136,7 +137,7 @@ def cache_prefix(done: Implemented) -> list[Figure]:
     for state in done.states:
         store = Store.open(state)
         for run in store.list_runs(limit=1000, workflow="implement"):
-            by_step: dict[str, list[dict[str, float]]] = {}
+            by_step: dict[str, list[CallRow]] = {}
             for call in store.calls(run.id):
                 by_step.setdefault(call["step_id"], []).append(call)
             for calls in by_step.values():
@@ -281,13 +282,14 @@ def validation_throughput(reps: int = 3, journeys_n: int = 4) -> Figure:
     root = _tmp()
     repo, state = fx.notes_repo(root, 0)
     os.environ["ANTHROPIC_API_KEY"] = fx.KEY  # the settings name a provider; none is called
-    settings = open_services(repo, state).settings
+    services = open_services(repo, state)
+    settings, drivers = services.settings, services.caches.drivers()  # as validate's checks
     journey: Journey = load_journeys(fx.holdout_journeys())[0]
     width = checks_at_once(settings)
 
     def check(i: int) -> None:
         with fresh_app(settings, repo, f"bench-{i}") as app:
-            found = journeys_against(settings, app, [journey], root / "shots")
+            found = journeys_against(settings, drivers, app, [journey], root / "shots")
         assert all(r.passed for r in found), found
 
     def timed(side_by_side: bool) -> float:

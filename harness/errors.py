@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -135,3 +136,18 @@ class BatchPending(StoppedError):
 class StateError(UsageError):
     """The state folder or its database cannot be used as it is (read-only, corrupt, from a
     newer harness): one line that says what to do; the file is left exactly as it was."""
+
+
+# SQLite's INTEGER is 64-bit signed: every number a command or a form takes fits in it
+MAX_INTEGER = 2**63 - 1
+
+
+def check_one_line(option: str, text: str) -> None:
+    """A one-line text (a title, a reason): no line breaks and no control characters, which a
+    terminal would act on when the text is shown."""
+    for index, char in enumerate(text):
+        if unicodedata.category(char) == "Cc" and char != "\t":
+            raise UsageError(
+                f"{option}: control character U+{ord(char):04X} at position {index + 1}; "
+                "give one line of plain text"
+            )

@@ -105,6 +105,21 @@ def test_no_import_cycle_between_files() -> None:
     assert cycles(import_graph(_package_files())) == []
 
 
+def test_only_the_command_line_imports_the_command_line() -> None:
+    """The CLI is a face over the rest: the dashboard, the engine and the store import nothing
+    from it (the rules both faces apply live below it: the kill switch's reason in
+    ``engine/killswitch.py``, one-line text in ``errors.py``, run rows in the store)."""
+    graph = import_graph(_package_files())
+    upward = sorted(
+        f"{name} -> {dep}"
+        for name, deps in graph.items()
+        if not name.startswith("harness.cli") and name != "harness.__main__"
+        for dep in deps
+        if dep.startswith("harness.cli")
+    )
+    assert upward == []
+
+
 def test_the_cycle_check_sees_imports_inside_functions_and_type_checking() -> None:
     files = {
         "harness.a": ast.parse("def f():\n    from harness.b import g\n"),

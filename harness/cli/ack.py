@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from harness.cli.common import ISSUE_NUMBER, check_one_line, plan_folder, repo_root, state_dir
+from harness.cli.common import ISSUE_NUMBER, plan_folder, repo_root, state_dir
+from harness.errors import check_one_line
 
 
 @click.command()

@@ -10,13 +10,13 @@ import click
 
 from harness.cli.common import (
     ISSUE_NUMBER,
-    MAX_INTEGER,
     PathText,
     emit_json,
     provider_override,
     repo_root,
     state_dir,
 )
+from harness.errors import MAX_INTEGER
 
 
 def _validator(row: dict[str, Any]) -> str:
@@ -132,7 +132,7 @@ def backtest(
     stopped it (run it again to go on); 2 on bad input."""
     from harness.backtest.runner import Request, run_backtest
     from harness.cli.live import live_line
-    from harness.cli.work import require_model
+    from harness.config.provider import require_model
     from harness.config.settings import load_settings
     from harness.store.base import utc_now
     from harness.store.db import Store

@@ -7,13 +7,12 @@ import math
 import os
 import re
 import sys
-import unicodedata
 from pathlib import Path
 from typing import Any
 
 import click
 
-from harness.errors import UsageError
+from harness.errors import MAX_INTEGER, UsageError
 from harness.paths import path_problem
 
 
@@ -63,9 +62,6 @@ def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
 
 
-# SQLite's INTEGER is 64-bit signed: every number the command line takes fits in it
-MAX_INTEGER = 2**63 - 1
-
 ISSUE_NUMBER = click.IntRange(1, MAX_INTEGER)
 
 
@@ -89,36 +85,6 @@ def read_stdin_text(option: str) -> str:
             f"{option} -: standard input is not UTF-8 text (byte 0x{data[exc.start]:02x} "
             f"at offset {exc.start})"
         ) from None
-
-
-def check_one_line(option: str, text: str) -> None:
-    """A one-line text (a title, a reason): no line breaks and no control characters, which a
-    terminal would act on when the text is shown."""
-    for index, char in enumerate(text):
-        if unicodedata.category(char) == "Cc" and char != "\t":
-            raise UsageError(
-                f"{option}: control character U+{ord(char):04X} at position {index + 1}; "
-                "give one line of plain text"
-            )
-
-
-MAX_STOP_REASON = 500  # characters of a kill switch's reason
-
-
-def stop_reason(option: str, text: str) -> str:
-    """The kill switch's reason as both faces take it (``factory stop --reason``, the
-    dashboard's stop form): one line of plain text, not blank, at most ``MAX_STOP_REASON``
-    characters; returned without surrounding spaces."""
-    check_one_line(option, text)
-    reason = text.strip()
-    if not reason:
-        raise UsageError(f"{option}: empty; say in a few words why the factory stops")
-    if len(reason) > MAX_STOP_REASON:
-        raise UsageError(
-            f"{option}: {len(reason):,} characters; give at most {MAX_STOP_REASON} "
-            "(one line: the details belong elsewhere)"
-        )
-    return reason
 
 
 def undecodable_argument(argv: list[str]) -> str | None:

@@ -8,14 +8,13 @@ import click
 
 from harness.cli.common import (
     ISSUE_NUMBER,
-    check_one_line,
     emit_json,
     read_stdin_text,
     repo_root,
     state_dir,
     terminal_safe,
 )
-from harness.errors import UsageError
+from harness.errors import UsageError, check_one_line
 
 if TYPE_CHECKING:
     from harness.forge.local import LocalForge

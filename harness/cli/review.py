@@ -9,13 +9,13 @@ import click
 
 from harness.cli.common import (
     ISSUE_NUMBER,
-    check_one_line,
     emit_json,
     provider_override,
     repo_root,
     state_dir,
     terminal_safe,
 )
+from harness.errors import check_one_line
 
 if TYPE_CHECKING:
     from harness.review.decisions import Decision
@@ -40,7 +40,7 @@ def _report(ctx: click.Context, decision: Decision, as_json: bool) -> None:
 def approve(ctx: click.Context, number: int, actor: str | None, as_json: bool) -> None:
     """Approve issue NUMBER: its change lands through validation with every deterministic
     gate still holding (exit 1 if it does not land); a needs-human issue is re-queued."""
-    from harness.cli.work import require_model
+    from harness.config.provider import require_model
     from harness.forge.base import Label
     from harness.review.decisions import approve as approve_issue
     from harness.review.decisions import default_actor, waiting_label

@@ -7,11 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from harness.cli.common import emit_json, repo_root, state_dir, stop_reason, terminal_safe
+from harness.cli.common import emit_json, repo_root, state_dir, terminal_safe
 
 if TYPE_CHECKING:
     from harness.store.db import Store
-    from harness.store.records import Run
 
 
 def _store(ctx: click.Context) -> Store:
@@ -19,32 +18,6 @@ def _store(ctx: click.Context) -> Store:
 
     root = repo_root(ctx)
     return Store.open(state_dir(root))
-
-
-def run_rows(store: Store, runs: list[Run]) -> list[dict[str, Any]]:
-    """Runs as ``factory runs --json`` prints them, their costs read in one query."""
-    totals = store.runs_totals([run.id for run in runs])
-    outcomes = store.run_outcomes([(run.id, run.workflow, run.status) for run in runs])
-    return [
-        {
-            "id": run.id,
-            "workflow": run.workflow,
-            "issue": run.issue,
-            "status": run.status,
-            "outcome": outcomes[run.id],
-            "started_at": run.started_at,
-            "finished_at": run.finished_at,
-            "cost_usd": round(float(totals[run.id]["cost_usd"]), 6),
-            "input_tokens": int(totals[run.id]["input_tokens"]),
-            "output_tokens": int(totals[run.id]["output_tokens"]),
-            "reason": run.reason,
-        }
-        for run in runs
-    ]
-
-
-def run_row(store: Store, run: Run) -> dict[str, Any]:
-    return run_rows(store, [run])[0]
 
 
 @click.command()
@@ -62,7 +35,7 @@ def runs(ctx: click.Context, limit: int, as_json: bool) -> None:
     from harness.cli.tables import print_table
 
     store = _store(ctx)
-    rows = run_rows(store, store.list_runs(limit=limit))
+    rows = store.run_rows(store.list_runs(limit=limit))
     if as_json:
         emit_json(rows)
         return
@@ -118,7 +91,7 @@ def status(ctx: click.Context, as_json: bool, window_days: int) -> None:
         "stopped": stopped is not None,
         "stop_reason": stopped,
         "runs": counts,
-        "running": run_rows(store, store.list_runs(limit=None, status="running")),
+        "running": store.run_rows(store.list_runs(limit=None, status="running")),
         "spend_today_usd": round(store.spend(since=start_of_day(time.time())), 6),
         "spend_total_usd": round(store.spend(), 6),
         **_review_state(ctx, store, window_days),
@@ -197,7 +170,7 @@ def report(ctx: click.Context, run_id: str, as_json: bool) -> None:
         from harness.review.change import change_diff
 
         change = change_diff(store, GitRepo(repo_root(ctx)), run.issue)
-    data = {**run_row(store, run), "governance": run.governance, "steps": steps}
+    data = {**store.run_rows([run])[0], "governance": run.governance, "steps": steps}
     data["diff"] = change.text if change else None
     if as_json:
         emit_json(data)
@@ -249,9 +222,9 @@ def _flip_github(ctx: click.Context, enabled: bool) -> str:
 @click.pass_context
 def stop(ctx: click.Context, reason: str, on_github: bool) -> None:
     """Engage the kill switch: no workflow starts another step until 'factory resume'."""
-    reason = stop_reason("--reason", reason)
-    from harness.engine.killswitch import engage_kill_switch
+    from harness.engine.killswitch import engage_kill_switch, stop_reason
 
+    reason = stop_reason("--reason", reason)
     engage_kill_switch(_store(ctx), reason)
     remote = _flip_github(ctx, False) if on_github else ""
     click.echo(f"factory stopped: {reason}{remote}")

@@ -19,10 +19,9 @@ from harness.cli.common import (
     repo_root,
     state_dir,
 )
-from harness.errors import ConfigError, LeaseError
+from harness.errors import LeaseError
 
 if TYPE_CHECKING:
-    from harness.config.settings import Settings
     from harness.cycle import CycleResult
     from harness.engine.context import Services
     from harness.engine.runner import RunOutcome
@@ -32,16 +31,8 @@ if TYPE_CHECKING:
 CYCLE_TTL_S = 24 * 3600.0
 
 
-def require_model(settings: Settings, override: str | None) -> None:
-    """Refuse to start work no model could do (one line: what to set)."""
-    from harness.config.provider import provider_readiness
-
-    ready = provider_readiness(settings.root, settings.config.provider, override)
-    if not ready.ready:
-        raise ConfigError("factory.yaml", "provider", f"{ready.kind}: {ready.detail}")
-
-
 def _services(ctx: click.Context) -> Services:
+    from harness.config.provider import require_model
     from harness.services import open_services
 
     root = repo_root(ctx)
@@ -217,6 +208,7 @@ def run_command(
     import time
 
     from harness.cli.tables import print_table
+    from harness.config.provider import require_model
     from harness.config.settings import load_settings
     from harness.cycle import refused_any
     from harness.store.db import Store

@@ -9,9 +9,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.config.models import Provider
-from harness.errors import ConfigErrors
+from harness.errors import ConfigError, ConfigErrors
+
+if TYPE_CHECKING:
+    from harness.config.settings import Settings
 
 SCRIPT_HINT = (
     "set ANTHROPIC_API_KEY for Claude, or point provider.script in factory.yaml at a file of "
@@ -71,3 +75,10 @@ def provider_readiness(
     except ConfigErrors as exc:
         return ProviderReadiness(kind, False, f"provider.script: {exc.problems[0]}")
     return ProviderReadiness(kind, True, f"scripted answers from {script} (offline)")
+
+
+def require_model(settings: Settings, override: str | None) -> None:
+    """Refuse to start work no model could do (one line: what to set)."""
+    ready = provider_readiness(settings.root, settings.config.provider, override)
+    if not ready.ready:
+        raise ConfigError("factory.yaml", "provider", f"{ready.kind}: {ready.detail}")

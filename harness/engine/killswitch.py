@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from harness.errors import StoppedError
+from harness.errors import StoppedError, UsageError, check_one_line
 
 if TYPE_CHECKING:
     from harness.engine.context import Services
@@ -43,3 +43,22 @@ def engage_kill_switch(store: Store, reason: str) -> None:
 
 def release_kill_switch(store: Store) -> None:
     store.clear_flag(KILL_SWITCH)
+
+
+MAX_STOP_REASON = 500  # characters of a kill switch's reason
+
+
+def stop_reason(option: str, text: str) -> str:
+    """The kill switch's reason as both faces take it (``factory stop --reason``, the
+    dashboard's stop form): one line of plain text, not blank, at most ``MAX_STOP_REASON``
+    characters; returned without surrounding spaces."""
+    check_one_line(option, text)
+    reason = text.strip()
+    if not reason:
+        raise UsageError(f"{option}: empty; say in a few words why the factory stops")
+    if len(reason) > MAX_STOP_REASON:
+        raise UsageError(
+            f"{option}: {len(reason):,} characters; give at most {MAX_STOP_REASON} "
+            "(one line: the details belong elsewhere)"
+        )
+    return reason

@@ -24,10 +24,15 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from harness.cli.common import MAX_INTEGER, MAX_STOP_REASON, check_one_line, stop_reason
+from harness.config.provider import require_model
 from harness.engine.context import Services
-from harness.engine.killswitch import engage_kill_switch, release_kill_switch
-from harness.errors import FactoryError, NotFoundError
+from harness.engine.killswitch import (
+    MAX_STOP_REASON,
+    engage_kill_switch,
+    release_kill_switch,
+    stop_reason,
+)
+from harness.errors import MAX_INTEGER, FactoryError, NotFoundError, check_one_line
 from harness.forge.base import Label
 from harness.review import decisions
 from harness.serve import charts, views
@@ -311,7 +316,6 @@ class Dashboard:
     def decide(self, action: str, number: int, reason: str) -> str:
         """A person's approve or reject, as ``factory approve`` / ``reject`` do it; one line
         that says what came of it."""
-        from harness.cli.work import require_model
 
         if not 1 <= number <= MAX_INTEGER:
             return f"not done: issue {number} does not exist"

@@ -27,7 +27,6 @@ from harness.artifacts import (
     Tested,
     Verdict,
 )
-from harness.cli.state import run_rows
 from harness.engine.budget import start_of_day
 from harness.engine.context import Services
 from harness.engine.runner import kill_switch_state
@@ -122,7 +121,7 @@ class RunLine:
 
 def run_lines(services: Services, runs: list[Run], now: float) -> list[RunLine]:
     """Runs as the pages show them, their costs read in one query."""
-    rows = run_rows(services.store, runs)
+    rows = services.store.run_rows(runs)
     return [
         RunLine(**row, current_step=run.current_step, elapsed_s=elapsed_s(run, now))
         for run, row in zip(runs, rows, strict=True)

@@ -7,6 +7,7 @@ import os
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from harness.caches import PROCESS
 from harness.store.backtests import BacktestsMixin
@@ -26,6 +27,7 @@ from harness.store.leases import LeasesMixin
 from harness.store.ledger import LedgerMixin
 from harness.store.migrations import MIGRATIONS, migrate
 from harness.store.outcomes import OutcomesMixin
+from harness.store.records import Run
 from harness.store.runs import RunsMixin
 from harness.store.trends import TrendsMixin
 
@@ -78,6 +80,28 @@ class Store(
         return store
 
     _live_key: Path | None = None
+
+    def run_rows(self, runs: list[Run]) -> list[dict[str, Any]]:
+        """Runs as ``factory runs --json`` prints them (the dashboard's run tables show the
+        same), their costs and outcomes read in one query each."""
+        totals = self.runs_totals([run.id for run in runs])
+        outcomes = self.run_outcomes([(run.id, run.workflow, run.status) for run in runs])
+        return [
+            {
+                "id": run.id,
+                "workflow": run.workflow,
+                "issue": run.issue,
+                "status": run.status,
+                "outcome": outcomes[run.id],
+                "started_at": run.started_at,
+                "finished_at": run.finished_at,
+                "cost_usd": round(float(totals[run.id]["cost_usd"]), 6),
+                "input_tokens": int(totals[run.id]["input_tokens"]),
+                "output_tokens": int(totals[run.id]["output_tokens"]),
+                "reason": run.reason,
+            }
+            for run in runs
+        ]
 
     def close(self) -> None:
         super().close()

@@ -150,7 +150,7 @@ def test_the_stop_reason_follows_one_rule_on_the_dashboard_and_the_cli(
     server: Server, demo: Demo, capsys, monkeypatch, given: str, answer: str
 ) -> None:
     """The dashboard's stop form and 'factory stop --reason' take the same reasons and refuse
-    the same ones with the same words (one rule: harness.cli.common.stop_reason)."""
+    the same ones with the same words (one rule: harness.engine.killswitch.stop_reason)."""
     from urllib.parse import quote
 
     cookie = server.session()

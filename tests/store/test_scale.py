@@ -20,7 +20,6 @@ from typing import Any
 import pytest
 
 from benchmarks.store_rows import Source, copy_rows
-from harness.cli.state import run_rows
 from harness.config.governance import parse_rules
 from harness.config.models import Rules
 from harness.engine.context import Services
@@ -197,12 +196,12 @@ def counting(store: Store) -> Iterator[dict[str, int]]:
 def _status_and_history(store: Store, rules: Rules) -> None:
     """What ``factory status`` and ``factory runs`` read."""
     store.run_counts()
-    run_rows(store, store.list_runs(limit=None, status="running"))
+    store.run_rows(store.list_runs(limit=None, status="running"))
     store.spend(since="2000-01-01")
     store.spend()
     autonomy_index_for(store, 30)
     trust_states_for(store, rules)
-    run_rows(store, store.list_runs(limit=50))
+    store.run_rows(store.list_runs(limit=50))
 
 
 def _pages(services: Services) -> None:
