@@ -25,7 +25,7 @@ from harness.store.health import (
 from harness.store.intents import IntentsMixin
 from harness.store.leases import LeasesMixin
 from harness.store.ledger import LedgerMixin
-from harness.store.migrations import MIGRATIONS, migrate
+from harness.store.migrations import MIGRATIONS, applied_names, migrate
 from harness.store.outcomes import OutcomesMixin
 from harness.store.records import Run
 from harness.store.runs import RunsMixin
@@ -63,13 +63,9 @@ class Store(
         store._live_key = key
         try:
             conn = store._conn()
-            has_table = conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'migrations'"
-            ).fetchone()
-            if has_table:
-                applied = {str(r[0]) for r in conn.execute("SELECT name FROM migrations")}
-                check_schema(applied, [name for name, _ in MIGRATIONS], db)
-            migrate(conn)
+            applied = applied_names(conn)
+            check_schema(applied, [name for name, _ in MIGRATIONS], db)
+            migrate(conn, applied)
         except sqlite3.Error as exc:
             store.close()
             raise explain(exc, db) or exc from None

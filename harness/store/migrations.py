@@ -283,12 +283,20 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = tuple(
 )
 
 
-def migrate(db: sqlite3.Connection) -> list[str]:
-    """Apply the migrations not applied yet, each in its own transaction; return their names.
-    A current store is only read: runs that open it at once take no write lock (SQLite's busy
-    handler would make them wait in steps of up to 100 ms)."""
-    found = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'migrations'").fetchone()
-    done = {str(r[0]) for r in db.execute("SELECT name FROM migrations")} if found else set()
+def applied_names(db: sqlite3.Connection) -> set[str]:
+    """The migrations a store has (none for a new one)."""
+    found = db.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'migrations'"
+    ).fetchone()
+    return {str(r[0]) for r in db.execute("SELECT name FROM migrations")} if found else set()
+
+
+def migrate(db: sqlite3.Connection, done: set[str] | None = None) -> list[str]:
+    """Apply the migrations not applied yet (``done``: those the caller read already), each in
+    its own transaction; return their names. A current store is only read: runs that open it
+    at once take no write lock (SQLite's busy handler would make them wait in steps of up to
+    100 ms)."""
+    done = applied_names(db) if done is None else done
     if all(name in done for name, _ in MIGRATIONS):
         return []
     db.execute(
