@@ -61,6 +61,15 @@ class ConfigErrors(FactoryError, kind=ErrorKind.CONFIG, exit_code=2):
         more = f" (and {len(problems) - 1} more; run 'factory check')" if len(problems) > 1 else ""
         super().__init__(first + more)
 
+    def first(self, where: str = "") -> ConfigError:
+        """The first problem alone, ``where`` after its text and how many more follow (a
+        command that reads one file in passing says one line, not a list)."""
+        head = self.problems[0] if self.problems else ConfigError(where, "(file)", "is invalid")
+        more = f" (and {len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
+        return ConfigError(
+            head.file, head.key, f"{head.problem}{' ' + where if where else ''}{more}"
+        )
+
 
 class UsageError(FactoryError, kind=ErrorKind.CONFIG, exit_code=2):
     """The command line asked for something that cannot be done."""

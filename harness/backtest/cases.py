@@ -24,7 +24,14 @@ from harness.config.errors import problems_from
 from harness.config.globs import matching
 from harness.config.models import Strict
 from harness.config.yamlload import load_yaml
-from harness.errors import ConfigError, FactoryError, ForgeError, NotFoundError, UsageError
+from harness.errors import (
+    ConfigError,
+    ConfigErrors,
+    FactoryError,
+    ForgeError,
+    NotFoundError,
+    UsageError,
+)
 from harness.forge.base import Forge
 from harness.git import snapshot
 from harness.git.repo import GitRepo
@@ -173,10 +180,7 @@ def read_manifest(path: Path) -> Manifest:
     try:
         manifest = Manifest.model_validate(data)
     except ValidationError as exc:
-        problems = problems_from(file, exc)
-        first = problems[0]
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise ConfigError(first.file, first.key, first.problem + more) from None
+        raise ConfigErrors(problems_from(file, exc)).first() from None
     seen: set[str] = set()
     for i, case in enumerate(manifest.cases):
         if case.id in seen:

@@ -39,12 +39,6 @@ class Rehearsed:
     files: dict[str, tuple[str, bytes]]  # path -> (git file mode, bytes)
 
 
-def _one_line(exc: ConfigErrors, where: str) -> ConfigError:
-    first = exc.problems[0] if exc.problems else ConfigError(where, "(file)", "is invalid")
-    more = f" (and {len(exc.problems) - 1} more)" if len(exc.problems) > 1 else ""
-    return ConfigError(first.file, first.key, f"{first.problem} {where}{more}")
-
-
 def rehearsed_governance(repo: GitRepo, production: str, rev: str | None) -> Rehearsed:
     """The governance at ``rev`` (production's tip when None), checked as a run would read it
     (one line when it would not load)."""
@@ -60,7 +54,7 @@ def rehearsed_governance(repo: GitRepo, production: str, rev: str | None) -> Reh
         config = parse_config(text)
         governance_at(repo, commit, where)
     except ConfigErrors as exc:
-        raise _one_line(exc, where) from None
+        raise exc.first(where) from None
     paths = [*GOVERNANCE_FILES, CONFIG_FILE, *repo.list_tree(commit, OVERRIDES)]
     modes = snapshot.file_modes(repo, commit, paths)
     files: dict[str, tuple[str, bytes]] = {}
@@ -122,7 +116,7 @@ def scratch_settings(place: Place, real: Settings, provider: str | None) -> Sett
     try:
         loaded = load_settings(place.repo, place.state, provider)
     except ConfigErrors as exc:
-        raise _one_line(exc, "(in the rehearsal)") from None
+        raise exc.first("(in the rehearsal)") from None
     cfg = loaded.config
     paths = {
         k: _absolute(real.root, getattr(cfg.provider, k)) for k in ("script", "record", "replay")
