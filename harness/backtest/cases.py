@@ -242,7 +242,9 @@ def manifest_source(manifest: Manifest, file: Path, own: GitRepo, cache: Path) -
             raise ConfigError(str(file), "repo", "a URL with credentials in it is refused")
         folder = cache / f"{hashlib.sha256(where.encode()).hexdigest()[:16]}.git"
         copy = (
-            GitRepo(folder) if (folder / "HEAD").is_file() else snapshot.init_bare(folder, "main")
+            GitRepo(folder)
+            if (folder / "HEAD").is_file()
+            else GitRepo.init(folder, "main", bare=True)
         )
         try:
             snapshot.mirror(copy, where)

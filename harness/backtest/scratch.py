@@ -90,7 +90,7 @@ def scratch_repository(place: Place, case: Case, source: GitRepo, rehearsed: Reh
         if existing.rev_parse(f"refs/heads/{branch}") is not None:
             return existing
     shutil.rmtree(place.repo, ignore_errors=True)
-    repo = snapshot.init_bare(place.repo, branch)
+    repo = GitRepo.init(place.repo, branch, bare=True)
     snapshot.fetch_commit(repo, str(source.path), case.base, snapshot.BASE_REF)
     drop = [p for p in repo.list_tree(case.base, OVERRIDES) if p not in rehearsed.files]
     message = (

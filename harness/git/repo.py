@@ -179,10 +179,12 @@ class GitRepo:
 
     # -- writing ------------------------------------------------------------------
     @classmethod
-    def init(cls, path: Path | str, branch: str) -> GitRepo:
-        """Create a repository at ``path`` whose first branch is ``branch``."""
+    def init(cls, path: Path | str, branch: str, bare: bool = False) -> GitRepo:
+        """Create a repository (``bare``: with no checkout) at ``path`` whose first branch is
+        ``branch``."""
         Path(path).mkdir(parents=True, exist_ok=True)
-        done = run_git(["init", "--quiet", f"--initial-branch={branch}"], cwd=Path(path))
+        args = ["init", "--quiet", *(["--bare"] if bare else []), f"--initial-branch={branch}"]
+        done = run_git(args, cwd=Path(path))
         if done.returncode != 0:
             raise GitError(f"git init: {_text(done.stderr).strip()}")
         return cls(path)

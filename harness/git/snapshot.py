@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.errors import GitError
-from harness.git.env import run_git
 from harness.git.repo import GitRepo
 
 # what GitHub reads as closing an issue in a commit message ("Fixes #12", "closes #3, #4")
@@ -80,15 +79,6 @@ def file_modes(repo: GitRepo, commit: str, paths: list[str]) -> dict[str, str]:
         if tab and len(fields) == 3 and fields[1] == "blob":
             modes[path] = fields[0]
     return modes
-
-
-def init_bare(path: Path, branch: str) -> GitRepo:
-    """A new, empty bare repository at ``path`` whose HEAD names ``branch``."""
-    path.mkdir(parents=True, exist_ok=True)
-    done = run_git(["init", "--quiet", "--bare", f"--initial-branch={branch}"], cwd=path)
-    if done.returncode != 0:
-        raise GitError(f"git init: {done.stderr.decode('utf-8', 'replace').strip()}")
-    return GitRepo(path)
 
 
 def fetch_commit(repo: GitRepo, source: str, sha: str, ref: str) -> None:
