@@ -33,7 +33,7 @@ from pathlib import Path
 from harness.errors import SandboxError
 from harness.sandbox import holding, seccomp
 from harness.sandbox.holding import SANDBOX_UID
-from harness.sandbox.limits import Limits, PidsCgroup, apply_rlimits
+from harness.sandbox.limits import PRLIMIT, Limits, PidsCgroup, limited
 from harness.sandbox.relay import EGRESS_ENV, EGRESS_SOCKET, relayed
 
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -202,8 +202,12 @@ class Sandbox:
     ) -> None:
         if not sandbox_available():
             raise SandboxError("bubblewrap (bwrap) is not installed: apt-get install bubblewrap")
-        if running_as_root() and not Path(shutil.which("setpriv") or "/usr/bin/setpriv").exists():
-            raise SandboxError("setpriv is not installed (util-linux): apt-get install util-linux")
+        if not Path(PRLIMIT).exists() or (
+            running_as_root() and not Path(shutil.which("setpriv") or "/usr/bin/setpriv").exists()
+        ):
+            raise SandboxError(
+                "util-linux (setpriv, prlimit) is not installed: apt-get install util-linux"
+            )
         self.worktree = worktree.resolve()
         self.limits = limits or Limits()
         self.hidden = [p.resolve() for p in hidden or []]
@@ -243,19 +247,15 @@ class Sandbox:
         stdin: int = subprocess.DEVNULL,
     ) -> subprocess.Popen[bytes]:
         """Start ``command`` in the sandbox (the one place a sandboxed process is spawned)."""
-        limits = self.limits
         holding.held(self.worktree)  # handed to the sandbox uid: walked the first time only
-
-        def child_setup() -> None:
-            if cgroup is not None:
-                cgroup.enter()
-            apply_rlimits(limits)
-
         filter_fd = seccomp.filter_fd()
         fds = tuple(fd for fd in (filter_fd, info_fd) if fd is not None)
         argv = self.argv(command, seccomp_fd=filter_fd)
         if info_fd is not None:
             argv = [argv[0], "--info-fd", str(info_fd), *argv[1:]]
+        argv = limited(self.limits, argv)
+        if cgroup is not None:
+            argv = cgroup.entered(argv)
         try:
             return subprocess.Popen(
                 argv,
@@ -265,7 +265,6 @@ class Sandbox:
                 env={"PATH": SAFE_PATH},
                 start_new_session=True,
                 pass_fds=fds,
-                preexec_fn=child_setup,
             )
         finally:
             if filter_fd is not None:

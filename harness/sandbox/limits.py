@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import resource
 import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 _PIDS_ROOTS = (Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup"))
+PRLIMIT = "/usr/bin/prlimit"  # util-linux, as setpriv
 
 
 @dataclass(frozen=True)
@@ -49,10 +49,13 @@ class PidsCgroup:
             with contextlib.suppress(OSError):
                 candidate.rmdir()
 
-    def enter(self) -> None:
-        """Move the calling process into the cgroup (called in the child before exec)."""
-        if self.path is not None:
-            (self.path / "cgroup.procs").write_text(str(os.getpid()))
+    def entered(self, argv: list[str]) -> list[str]:
+        """``argv`` started inside the cgroup: a shell moves itself in, then becomes it (no
+        code runs in the forked harness, which a large threaded process pays for dearly)."""
+        if self.path is None:
+            return argv
+        enter = 'echo $$ >"$1" && shift && exec "$@"'
+        return ["/bin/sh", "-c", enter, "factory-cgroup", str(self.path / "cgroup.procs"), *argv]
 
     def kill_all(self) -> None:
         if self.path is None:
@@ -85,11 +88,18 @@ class PidsCgroup:
                 time.sleep(0.02)
 
 
-def apply_rlimits(limits: Limits) -> None:
-    """Set in the child before exec: memory, file size and (for non-root) process count."""
+def limited(limits: Limits, argv: list[str]) -> list[str]:
+    """``argv`` under the limits set before it runs (``prlimit``): memory, file size, no core
+    dumps and (binding for the unprivileged uid the command runs as) the process count."""
     memory = limits.memory_mb * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
     size = limits.file_size_mb * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
-    resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    procs = limits.max_processes
+    return [
+        PRLIMIT,
+        f"--as={memory}:{memory}",
+        f"--fsize={size}:{size}",
+        f"--nproc={procs}:{procs}",
+        "--core=0:0",
+        "--",
+        *argv,
+    ]

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness.sandbox.bwrap import Sandbox, sandbox_available
-from harness.sandbox.limits import Limits
+from harness.sandbox.limits import Limits, PidsCgroup
 
 pytestmark = [
     pytest.mark.sandbox,
@@ -130,6 +130,30 @@ def test_fork_bomb_is_bounded_and_leaves_nothing(box: Sandbox) -> None:
         if b"bomb" in cmd:
             leftovers.append(pid)
     assert leftovers == []
+
+
+def test_a_command_runs_under_its_limits_and_in_its_cgroup(tmp_path: Path) -> None:
+    limits = Limits(timeout_s=20, max_processes=64, memory_mb=1024, file_size_mb=8)
+    result = Sandbox(tmp_path, limits).run("cat /proc/self/limits")
+    rows = {line[:26].strip(): line[26:].split() for line in result.output.splitlines()}
+    assert rows["Max address space"][:2] == [str(1024 << 20)] * 2
+    assert rows["Max file size"][:2] == [str(8 << 20)] * 2
+    assert rows["Max processes"][:2] == ["64", "64"]
+    assert rows["Max core file size"][:2] == ["0", "0"]
+    cgroup = PidsCgroup(64)
+    if cgroup.path is None:
+        pytest.skip("no pids cgroup can be made here")
+    try:
+        box = Sandbox(tmp_path, limits).popen("echo ready && sleep 30", cgroup)
+        try:
+            assert box.stdout is not None and box.stdout.readline() == b"ready\n"
+            inside = (cgroup.path / "cgroup.procs").read_text().split()
+            assert str(box.pid) in inside  # bubblewrap itself, so everything it starts
+        finally:
+            box.kill()
+            box.wait()
+    finally:
+        cgroup.remove()
 
 
 def test_output_is_capped(tmp_path: Path) -> None:
