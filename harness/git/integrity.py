@@ -20,10 +20,12 @@ left — ``.git/config`` and the worktree configuration files — is read when a
   they never take effect for the harness, and refusing them would turn away every
   repository whose hooks a tool such as husky installed (``core.hooksPath``);
 - those files, the hooks folder (``.git/hooks``) and the ``.git`` link file of every linked
-  worktree are fingerprinted. Before every git command the harness runs (and after every
-  sandboxed command) the fingerprints are checked — a ``stat`` per file, the content hashed
-  only when the ``stat`` moved — and a change stops the run with ``GitIntegrityError``. Once
-  tripped, the guard refuses every later git command of the process for that repository.
+  worktree are fingerprinted. Before every git command the harness runs, the fingerprints of
+  what that command reads are checked (the shared files and hooks, and the ``.git`` link and
+  configuration of the worktree it runs in), and all of them after every sandboxed command —
+  a ``stat`` per file, the content hashed only when the ``stat`` moved — and a change stops
+  the run with ``GitIntegrityError``. Once tripped, the guard refuses every later git command
+  of the process for that repository.
 
 The worktree manager re-reads the worktree records after it adds or removes one (the
 harness's own changes); nothing else updates a fingerprint.
@@ -41,7 +43,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.caches import PROCESS
+from harness.caches import PROCESS, Memo
 from harness.errors import GitError
 from harness.git.env import run_git
 
@@ -225,25 +227,32 @@ class Guard:
         self._forgotten: set[Path] = set()  # of worktrees being removed: never watched again
         self._tripped: str | None = None
         self._lock = threading.Lock()
+        # what every git command here reads, and what only those run in one worktree read
+        self._shared = (common / "config", common / "config.worktree", common / "hooks")
+        self._own: dict[Path, tuple[Path, ...]] = {}
 
     # -- capture ------------------------------------------------------------------
     def config_files(self) -> list[Path]:
         return config_files(self.common)
 
     def link_files(self) -> list[Path]:
-        """The ``.git`` link file of every linked worktree, from git's own records."""
+        """The ``.git`` link file of every linked worktree, from git's own records (and, as
+        it reads them, what each worktree's git commands read of its own)."""
         links: list[Path] = []
+        own: dict[Path, tuple[Path, ...]] = {}
         records = self.common / "worktrees"
-        if not records.is_dir():
-            return links
-        for record in sorted(records.iterdir()):
-            try:
-                gitdir = (record / "gitdir").read_text(encoding="utf-8").strip()
-            except OSError:
-                continue
-            if gitdir:
-                path = Path(gitdir)
-                links.append(path if path.is_absolute() else record / path)
+        if records.is_dir():
+            for record in sorted(records.iterdir()):
+                try:
+                    gitdir = (record / "gitdir").read_text(encoding="utf-8").strip()
+                except OSError:
+                    continue
+                if gitdir:
+                    path = Path(gitdir)
+                    link = path if path.is_absolute() else record / path
+                    links.append(link)
+                    own[link.parent] = (link, record / "config.worktree")
+        self._own = own
         return links
 
     def check_config(self) -> None:
@@ -269,8 +278,10 @@ class Guard:
             for path in list(self._marks):
                 if path not in current:
                     del self._marks[path]
-            for path in current - set(self._marks) - self._forgotten:
+            new = current - set(self._marks) - self._forgotten
+            for path in new:
                 self._marks[path] = _Mark(_quick(path), _digest(path))
+        check_config_files(sorted(new & set(self.config_files())))
 
     def forget(self, worktree: Path) -> None:
         """The harness is about to remove ``worktree``: stop watching its ``.git`` link."""
@@ -286,11 +297,22 @@ class Guard:
             self._forgotten.update(forget)
 
     # -- verify -------------------------------------------------------------------
-    def verify(self) -> None:
+    def watches(self, worktree: Path) -> bool:
+        """Whether ``worktree`` is a linked worktree of this repository, by git's records."""
+        return worktree in self._own
+
+    def verify(self, where: Path | None = None) -> None:
+        """Every fingerprint, or (``where``: the checkout a git command is about to run in)
+        those of what that command reads: the shared configuration and hooks, and that
+        worktree's own ``.git`` link and configuration."""
         with self._lock:
             if self._tripped is not None:
                 raise GitIntegrityError(self._tripped)
-            for path, mark in self._marks.items():
+            paths = self._marks if where is None else (*self._shared, *self._own.get(where, ()))
+            for path in paths:
+                mark = self._marks.get(path)
+                if mark is None:
+                    continue
                 quick = _quick(path)
                 if quick == mark.quick:
                     continue
@@ -349,13 +371,44 @@ def guard_for(repo_path: Path) -> Guard | None:
 
 def verify_all() -> None:
     """Check every guarded repository (cheap: a ``stat`` per watched file); raise
-    ``GitIntegrityError`` if one moved. Called before each git command and after each
-    sandboxed command."""
+    ``GitIntegrityError`` if one moved. Called after each sandboxed command."""
     guards = PROCESS.part(_Guards)
     with guards.lock:
         under_way = list(guards.by_common.values())
     for guard in under_way:
         guard.verify()
+
+
+def before_git(path: Path) -> None:
+    """Before git runs in ``path``: what it will read is as it was pinned (a run is under way
+    on its repository), else no configuration file makes it run a program (read again only
+    when its ``stat`` moved). A worktree's guard is found from git's records, never from the
+    ``.git`` link in it, which an agent could have rewritten."""
+    guards = PROCESS.part(_Guards)
+    with guards.lock:
+        under_way = list(guards.by_common.values())
+    guard = next((g for g in under_way if g.watches(path)), None)
+    if guard is None:
+        try:
+            common = common_dir_of(path)
+        except OSError:
+            return  # not there: git itself will say so
+        guard = next((g for g in under_way if g.common == common), None)
+        if guard is None:
+            check_repository(common)
+            return
+    guard.verify(path)
+
+
+class _Commons(Memo[Path]):
+    """(checkout, the ``stat`` of its ``.git``) -> its common git directory."""
+
+
+def common_dir_of(path: Path) -> Path:
+    """``common_dir``, read again only when the ``.git`` of ``path`` changed (its link is
+    fingerprinted too while a run is under way)."""
+    key = (path, _stat_key(path / ".git"))
+    return PROCESS.part(_Commons).get(key, lambda: common_dir(path))
 
 
 def forget_worktree(repo_path: Path, worktree: Path) -> None:
@@ -381,14 +434,10 @@ class _Clean:
     stats: dict[Path, tuple[int, ...] | None] = field(default_factory=dict)
 
 
-def check_repository(repo_path: Path) -> None:
+def check_repository(common: Path) -> None:
     """Outside a run too, git never runs in a repository whose configuration makes it run a
     program: each configuration file is read once, then again only when its ``stat`` moved
     (a worktree added beside sixteen others reads its own file, not all seventeen)."""
-    try:
-        common = common_dir(repo_path)
-    except OSError:
-        return  # not there: git itself will say so
     seen = {f: _stat_key(f) for f in config_files(common)}
     clean = PROCESS.part(_Clean)
     with clean.lock:

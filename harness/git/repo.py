@@ -82,10 +82,9 @@ class GitRepo:
         self, args: list[str], env: dict[str, str] | None = None, stdin: bytes | None = None
     ) -> tuple[int, bytes, str]:
         """(exit code, stdout, stderr) of ``git <args>``, after the integrity check."""
-        integrity.verify_all()
         if not self.path.is_dir():
             raise GitError(f"{self.path}: not a git repository")
-        integrity.check_repository(self.path)
+        integrity.before_git(self.path)
         if self.linked and args and args[0] in READS_WORKTREE:
             shape.refuse_nested(self.path, self.own)  # before git opens what an agent named
         done = run_git(args, cwd=self.path, env=env, stdin=stdin)

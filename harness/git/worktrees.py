@@ -16,7 +16,6 @@ import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from harness.caches import PROCESS, Memo
 from harness.errors import GitError
 from harness.git import integrity
 from harness.git.branches import issue_of
@@ -41,23 +40,11 @@ def default_worktree_root(state_dir: Path) -> Path:
     return state_dir / "worktrees"
 
 
-class _Commons(Memo[Path]):
-    """Repository -> its common git directory."""
-
-
-def _common_dir(repo: GitRepo) -> Path:
-    def find() -> Path:
-        common = Path(repo.git("rev-parse", "--git-common-dir").strip())
-        return common if common.is_absolute() else (repo.path / common).resolve()
-
-    return PROCESS.part(_Commons).get(repo.path, find)
-
-
 class WorktreeManager:
     def __init__(self, repo: GitRepo, base_dir: Path) -> None:
         self.repo = repo
         self.base_dir = base_dir.resolve()  # git records real paths
-        self._common = _common_dir(repo)
+        self._common = integrity.common_dir_of(repo.path)
 
     @classmethod
     def of(cls, repo: GitRepo, state_dir: Path) -> WorktreeManager:

@@ -72,7 +72,16 @@ def test_hooks_and_worktree_links_are_pinned(tmp_path: Path) -> None:
         (path / ".git").chmod(0o644)
         (path / ".git").write_text(f"gitdir: {tmp_path}/elsewhere\n")
         with pytest.raises(GitIntegrityError, match="changed during the run"):
-            GitRepo(repo.path).git("status")
+            GitRepo(path).git("status")  # what git would read there moved
+        with pytest.raises(GitIntegrityError, match="changed during the run"):
+            GitRepo(repo.path).git("status")  # and nothing runs in the repository after
+    with integrity.guarded(repo.path):
+        path = manager.create("factory/issue-3-0123abcd", "main")
+        (path / ".git").chmod(0o644)
+        (path / ".git").write_text(f"gitdir: {tmp_path}/elsewhere\n")
+        GitRepo(repo.path).git("status")  # git in the main checkout does not read that link
+        with pytest.raises(GitIntegrityError, match="changed during the run"):
+            integrity.verify_all()  # as after every sandboxed command: all of them
     with integrity.guarded(repo.path):
         hook = repo.path / ".git" / "hooks" / "post-checkout"
         hook.write_text("#!/bin/sh\ntouch /nowhere\n")
