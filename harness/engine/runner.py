@@ -169,8 +169,7 @@ class Engine:
                     failures[last.step_id] = {"error": reason, "kind": ErrorKind.REFUSED.value}
                 return self._fail(workflow, run_id, issue, inputs, outputs, failures, reason)
             if index >= len(workflow.steps):
-                store.set_run_status(run_id, "succeeded")
-                store.append_event(run_id, "run.succeeded", {})
+                store.set_run_status(run_id, "succeeded", event={})
                 found = kept(steps)
                 return RunOutcome(
                     run_id, workflow.name, issue, "succeeded", None, outputs, kept=found
@@ -228,8 +227,7 @@ class Engine:
                 self._finish(seq, "failed", {}, ctx, str(exc), kind=exc.kind)
             else:
                 self._finish(seq, "succeeded", result, ctx, artifact=artifact)
-        store.set_run_status(run_id, "failed", reason=reason)
-        store.append_event(run_id, "run.failed", {"reason": reason})
+        store.set_run_status(run_id, "failed", reason=reason, event={"reason": reason})
         found = kept(store.steps(run_id))
         return RunOutcome(run_id, workflow.name, issue, "failed", reason, outputs, kept=found)
 
@@ -247,8 +245,9 @@ class Engine:
 
     def _stop(self, ctx: StepContext, reason: str, not_before: float | None = None) -> RunOutcome:
         store = self.services.store
-        store.set_run_status(ctx.run_id, "stopped", reason=reason, not_before=not_before)
-        store.append_event(ctx.run_id, "run.stopped", {"reason": reason})
+        store.set_run_status(
+            ctx.run_id, "stopped", reason=reason, not_before=not_before, event={"reason": reason}
+        )
         found = kept(store.steps(ctx.run_id))
         return RunOutcome(
             ctx.run_id, ctx.workflow, ctx.issue, "stopped", reason, ctx.outputs, not_before, found
@@ -264,7 +263,6 @@ class Engine:
                 store.finish_step(seq, "skipped", {})
                 return None
         seq = store.start_step(ctx.run_id, step.id, self._inputs(ctx))
-        store.set_current_step(ctx.run_id, step.id)
         started = time.monotonic()
         try:
             outputs, artifact = self._execute(ctx)
@@ -286,20 +284,16 @@ class Engine:
             )
         except FactoryError as exc:
             evidence, typed = evidence_of(exc)
-            self._finish(seq, "failed", evidence, ctx, str(exc), kind=exc.kind, artifact=typed)
-            store.append_event(
-                ctx.run_id,
-                "step.failed",
-                {"step": step.id, "error": str(exc), "kind": exc.kind.value},
+            event = {"step": step.id, "error": str(exc), "kind": exc.kind.value}
+            self._finish(
+                seq, "failed", evidence, ctx, str(exc), kind=exc.kind, artifact=typed, event=event
             )
             fault_point(f"{ctx.workflow}.{step.id}.failed")
             return None
         elapsed = time.monotonic() - started
-        self._finish(seq, "succeeded", outputs, ctx, artifact=artifact)
+        done = {"step": step.id, "duration_s": round(elapsed, 4)}
+        self._finish(seq, "succeeded", outputs, ctx, artifact=artifact, event=done)
         fault_point(f"{ctx.workflow}.{step.id}.done")
-        store.append_event(
-            ctx.run_id, "step.succeeded", {"step": step.id, "duration_s": round(elapsed, 4)}
-        )
         return None
 
     def _finish(
@@ -311,6 +305,7 @@ class Engine:
         error: str | None = None,
         kind: ErrorKind | None = None,
         artifact: str | None = None,
+        event: Mapping[str, object] | None = None,
     ) -> None:
         self.services.store.finish_step(
             seq,
@@ -321,6 +316,7 @@ class Engine:
             subprocess_s=ctx.timings["subprocess_s"],  # sandboxed commands; git is the engine's
             artifact=artifact,
             error_kind=kind.value if kind is not None else None,
+            event=event,
         )
 
     def _wf(self, ctx: StepContext) -> Workflow:

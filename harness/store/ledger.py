@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sqlite3
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, cast
 
@@ -18,6 +19,18 @@ GENESIS = "0" * 64
 
 def event_hash(prev: str, run_id: str | None, ts: str, kind: str, data: str) -> str:
     return hashlib.sha256(dumps([prev, run_id, ts, kind, data]).encode()).hexdigest()
+
+
+def chain(db: sqlite3.Connection, run_id: str | None, kind: str, payload: str) -> None:
+    """Append one event (``payload``: its data as stored) to the hash chain, inside the
+    caller's transaction."""
+    last = db.execute("SELECT hash FROM events ORDER BY id DESC LIMIT 1").fetchone()
+    prev = last[0] if last else GENESIS
+    ts = utc_now()
+    db.execute(
+        "INSERT INTO events (run_id, ts, kind, data, prev_hash, hash) VALUES (?,?,?,?,?,?)",
+        (run_id, ts, kind, payload, prev, event_hash(prev, run_id, ts, kind, payload)),
+    )
 
 
 class LedgerMixin(StoreBase):
@@ -99,15 +112,9 @@ class LedgerMixin(StoreBase):
 
     # -- events ---------------------------------------------------------------
     def append_event(self, run_id: str | None, kind: str, data: Mapping[str, object]) -> None:
+        payload = stored(data)  # made before the write lock is taken
         with self.transaction() as db:
-            last = db.execute("SELECT hash FROM events ORDER BY id DESC LIMIT 1").fetchone()
-            prev = last[0] if last else GENESIS
-            ts, payload = utc_now(), stored(data)
-            digest = event_hash(prev, run_id, ts, kind, payload)
-            db.execute(
-                "INSERT INTO events (run_id, ts, kind, data, prev_hash, hash) VALUES (?,?,?,?,?,?)",
-                (run_id, ts, kind, payload, prev, digest),
-            )
+            chain(db, run_id, kind, payload)
 
     def events(
         self, run_id: str | None = None, kind: str | None = None, issue: int | None = None

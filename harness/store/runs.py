@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from harness.errors import NotFoundError
 from harness.store.base import StoreBase, dumps, from_row, loads, stored, stored_text, utc_now
+from harness.store.ledger import chain
 from harness.store.records import Run, StepRecord
 
 if TYPE_CHECKING:
@@ -73,15 +74,19 @@ class RunsMixin(StoreBase):
         status: str,
         reason: str | None = None,
         not_before: float | None = None,
+        event: Mapping[str, object] | None = None,
     ) -> None:
+        """``event``: the data of the ``run.<status>`` event, written in the same transaction."""
         finished = utc_now() if status in _FINAL else None
-        self._write(
-            "UPDATE runs SET status = ?, reason = ?, not_before = ?, finished_at = ? WHERE id = ?",
-            (status, stored_text(reason), not_before, finished, run_id),
-        )
-
-    def set_current_step(self, run_id: str, step_id: str) -> None:
-        self._write("UPDATE runs SET current_step = ? WHERE id = ?", (step_id, run_id))
+        payload = stored(event) if event is not None else None
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE runs SET status = ?, reason = ?, not_before = ?, finished_at = ?"
+                " WHERE id = ?",
+                (status, stored_text(reason), not_before, finished, run_id),
+            )
+            if payload is not None:
+                chain(db, run_id, f"run.{status}", payload)
 
     def list_runs(
         self,
@@ -110,6 +115,8 @@ class RunsMixin(StoreBase):
 
     # -- steps ----------------------------------------------------------------
     def start_step(self, run_id: str, step_id: str, inputs: Mapping[str, object]) -> int:
+        """A step begins: its record, and the run's current step."""
+        data, now = stored(inputs), utc_now()  # made before the write lock is taken
         with self.transaction() as db:
             row = db.execute(
                 "SELECT COUNT(*) FROM steps WHERE run_id = ? AND step_id = ?", (run_id, step_id)
@@ -117,7 +124,7 @@ class RunsMixin(StoreBase):
             cur = db.execute(
                 "INSERT INTO steps (run_id, step_id, attempt, status, inputs, started_at)"
                 " VALUES (?, ?, ?, 'running', ?, ?)",
-                (run_id, step_id, int(row[0]) + 1, stored(inputs), utc_now()),
+                (run_id, step_id, int(row[0]) + 1, data, now),
             )
             db.execute("UPDATE runs SET current_step = ? WHERE id = ?", (step_id, run_id))
             return int(cur.lastrowid or 0)
@@ -132,25 +139,33 @@ class RunsMixin(StoreBase):
         subprocess_s: float = 0.0,
         artifact: str | None = None,
         error_kind: str | None = None,
+        event: Mapping[str, object] | None = None,
     ) -> None:
-        now = utc_now()
-        self._write(
-            "UPDATE steps SET status = ?, outputs = ?, error = ?, finished_at = ?,"
-            " duration_s = (julianday(?) - julianday(started_at)) * 86400.0,"
-            " model_s = ?, subprocess_s = ?, artifact = ?, error_kind = ? WHERE seq = ?",
-            (
-                status,
-                stored(outputs),
-                stored_text(error),
-                now,
-                now,
-                model_s,
-                subprocess_s,
-                artifact,
-                error_kind,
-                seq,
-            ),
+        """A step ends; ``event``: the data of its ``step.<status>`` event in the audit trail,
+        written in the same transaction."""
+        now, payload = utc_now(), stored(event) if event is not None else None
+        args = (
+            status,
+            stored(outputs),
+            stored_text(error),
+            now,
+            now,
+            model_s,
+            subprocess_s,
+            artifact,
+            error_kind,
+            seq,
         )
+        with self.transaction() as db:
+            db.execute(
+                "UPDATE steps SET status = ?, outputs = ?, error = ?, finished_at = ?,"
+                " duration_s = (julianday(?) - julianday(started_at)) * 86400.0,"
+                " model_s = ?, subprocess_s = ?, artifact = ?, error_kind = ? WHERE seq = ?",
+                args,
+            )
+            if payload is not None:
+                run_id = db.execute("SELECT run_id FROM steps WHERE seq = ?", (seq,)).fetchone()
+                chain(db, run_id[0], f"step.{status}", payload)
 
     def steps(self, run_id: str) -> list[StepRecord]:
         return [
