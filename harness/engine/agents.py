@@ -83,9 +83,15 @@ def _extra_context(ctx: StepContext) -> dict[str, object]:
 
     role = ctx.step.agent or ""
     extra: dict[str, object] = {"diff": "", "definition": role_definition(ctx.services, role)}
-    worktree = ctx.outputs.get("worktree", {})
+    worktree, tested = ctx.outputs.get("worktree", {}), ctx.outputs.get("test", {}).get("tree")
     if ctx.step.context == "fresh" and worktree.get("path"):
-        extra["diff"] = GitRepo(Path(worktree["path"])).working_diff(worktree["base_sha"])
+        repo = GitRepo(Path(worktree["path"]))
+        # the tree the tests ran on, which is what will be committed, when there is one
+        extra["diff"] = (
+            repo.tree_diff(worktree["base_sha"], str(tested))
+            if tested
+            else repo.working_diff(worktree["base_sha"])
+        )
     return extra
 
 

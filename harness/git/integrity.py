@@ -21,8 +21,9 @@ left — ``.git/config`` and the worktree configuration files — is read when a
   repository whose hooks a tool such as husky installed (``core.hooksPath``);
 - those files, the hooks folder (``.git/hooks``) and the ``.git`` link file of every linked
   worktree are fingerprinted. Before every git command the harness runs, the fingerprints of
-  what that command reads are checked (the shared files and hooks, and the ``.git`` link and
-  configuration of the worktree it runs in), and all of them after every sandboxed command —
+  what that command reads are checked (the shared configuration, and the ``.git`` link and
+  configuration of the worktree it runs in; never the hooks, which the harness's git does not
+  run), and all of them after every sandboxed command —
   a ``stat`` per file, the content hashed only when the ``stat`` moved — and a change stops
   the run with ``GitIntegrityError``. Once tripped, the guard refuses every later git command
   of the process for that repository.
@@ -228,7 +229,9 @@ class Guard:
         self._tripped: str | None = None
         self._lock = threading.Lock()
         # what every git command here reads, and what only those run in one worktree read
-        self._shared = (common / "config", common / "config.worktree", common / "hooks")
+        # (not the hooks: the harness's git runs none, whatever the repository says; they
+        # are checked with the rest after every sandboxed command)
+        self._shared = (common / "config", common / "config.worktree")
         self._own: dict[Path, tuple[Path, ...]] = {}
 
     # -- capture ------------------------------------------------------------------

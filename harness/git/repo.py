@@ -57,6 +57,8 @@ class FileChange:
     old_size: int  # 0 when added
     new_size: int  # 0 when deleted
     binary: bool  # git's numstat shows no lines for it
+    added_lines: int = 0  # a binary file counts as one line added
+    deleted_lines: int = 0
 
     @property
     def added_bytes(self) -> int:
@@ -211,19 +213,26 @@ class GitRepo:
     def file_changes(self, base: str, head: str) -> list[FileChange]:
         """Every file ``head`` changes since its merge base with ``base``, with the byte sizes
         of both sides (read from the object database, so no attribute or filter can hide a
-        byte) and whether git sees it as binary. Names are exact: read with ``-z``."""
+        byte), its lines added and deleted, and whether git sees it as binary. Names are
+        exact: read with ``-z``. Two processes: the diff (``--raw`` and ``--numstat`` at
+        once), then the sizes."""
         raw = self.git_bytes(
-            "diff", "--raw", "-z", "--no-renames", "--no-abbrev", "--no-textconv",
+            "diff", "--raw", "--numstat", "-z", "--no-renames", "--no-abbrev", "--no-textconv",
             "--no-ext-diff", f"{base}...{head}",
         )  # fmt: skip
         if raw is None:
             raise GitError(f"git diff: cannot compare {base} and {head}")
-        fields = _text(raw).split("\0")
         rows: list[tuple[str, str, str, str]] = []  # (status, old sha, new sha, path)
-        for meta, path in zip(fields[0::2], fields[1::2], strict=False):
-            parts = meta.lstrip(":").split(" ")
-            if len(parts) == 5:
-                rows.append((parts[4][:1], parts[2], parts[3], path))
+        lines: dict[str, tuple[str, str]] = {}  # path -> (added, deleted) as numstat says
+        fields = iter(_text(raw).split("\0"))
+        for field in fields:
+            if field.startswith(":"):  # raw: ":<modes> <shas> <status>" then the path
+                parts, path = field[1:].split(" "), next(fields, "")
+                if len(parts) == 5:
+                    rows.append((parts[4][:1], parts[2], parts[3], path))
+            elif field.count("\t") >= 2:  # numstat: "<added>\t<deleted>\t<path>"
+                added, deleted, path = field.split("\t", 2)
+                lines[path] = (added, deleted)
         zero = "0" * 40
         shas = sorted({sha for _, old, new, _ in rows for sha in (old, new) if sha.strip("0")})
         sizes: dict[str, int] = {}
@@ -236,17 +245,21 @@ class GitRepo:
                 sha, _, size = line.partition(" ")
                 if size.isdigit():
                     sizes[sha] = int(size)
-        binary = {path for added, _, path in self._numstat_raw(base, head) if added == "-"}
-        return [
-            FileChange(
-                path=path,
-                status=status,
-                old_size=sizes.get(old, 0) if old != zero else 0,
-                new_size=sizes.get(new, 0) if new != zero else 0,
-                binary=path in binary,
+        changes = []
+        for status, old, new, path in rows:
+            added, deleted = lines.get(path, ("0", "0"))
+            changes.append(
+                FileChange(
+                    path=path,
+                    status=status,
+                    old_size=sizes.get(old, 0) if old != zero else 0,
+                    new_size=sizes.get(new, 0) if new != zero else 0,
+                    binary=added == "-",
+                    added_lines=int(added) if added.isdigit() else 1,
+                    deleted_lines=int(deleted) if deleted.isdigit() else 0,
+                )
             )
-            for status, old, new, path in rows
-        ]
+        return changes
 
     def _numstat_raw(self, base: str, head: str) -> list[tuple[str, str, str]]:
         """(added, deleted, path) as git's ``--numstat -z`` gives them (``-`` for binary)."""
@@ -288,10 +301,16 @@ class GitRepo:
         return sorted(p for p in _text(out).split("\0") if p)
 
     def diff_text(self, base: str, head: str, max_bytes: int = 200_000) -> str:
+        """The change commit ``head`` makes since its merge base with ``base``."""
         text = self.git("diff", "--no-color", "--no-ext-diff", "--no-textconv", f"{base}...{head}")
-        if len(text) > max_bytes:
-            return text[:max_bytes] + f"\n[diff cut at {max_bytes} bytes of {len(text)}]"
-        return text
+        return _cut(text, max_bytes)
+
+    def tree_diff(self, base: str, tree: str, max_bytes: int = 200_000) -> str:
+        """From commit ``base`` to ``tree`` (e.g. the one the tests ran on): no index, no
+        working tree read."""
+        return _cut(
+            self.git("diff", "--no-color", "--no-ext-diff", "--no-textconv", base, tree), max_bytes
+        )
 
     def _checked_out_in(self, branch: str) -> Path | None:
         """The working tree where ``branch`` is checked out, if any."""
@@ -426,16 +445,17 @@ class GitRepo:
         """The diff of this working tree (new files included) against ``base``."""
         self.git("add", "--all")
         text = self.git("diff", "--cached", "--no-color", "--no-ext-diff", "--no-textconv", base)
-        if len(text) > max_bytes:
-            return text[:max_bytes] + f"\n[diff cut at {max_bytes} bytes of {len(text)}]"
-        return text
+        return _cut(text, max_bytes)
 
     def commit_tree(self, tree: str, message: str, parent: str | None = None) -> str | None:
         """Commit exactly ``tree`` on top of HEAD, or of ``parent`` (HEAD then moves to the
         new commit all the same), e.g. the tree the tests ran on; ``None`` if HEAD already
         has it. Files made later (build or test artifacts) stay out."""
-        current = self.rev_parse("HEAD")
-        if current is not None and self.tree_of(current) == tree:
+        # HEAD and its tree in one process ("--": both are revisions, whatever files exist)
+        out = _text(self.git_bytes("rev-parse", "HEAD^{commit}", "HEAD^{tree}", "--") or b"")
+        shas = [line for line in out.split() if line != "--"]
+        current = shas[0] if len(shas) == 2 else None
+        if current is not None and shas[1] == tree:
             return None
         parent = parent or current
         args = ["commit-tree", tree, "-m", message] + (["-p", parent] if parent else [])
@@ -445,6 +465,12 @@ class GitRepo:
         )
         self.git("read-tree", tree)
         return new
+
+
+def _cut(diff: str, max_bytes: int) -> str:
+    if len(diff) > max_bytes:
+        return diff[:max_bytes] + f"\n[diff cut at {max_bytes} bytes of {len(diff)}]"
+    return diff
 
 
 def _under(path: str, moved: set[str]) -> bool:

@@ -226,12 +226,13 @@ def gates(ctx: StepContext) -> GateReport:
     head, base = made.head, made.base
     repo = services.repo
     attempts = fix_attempts(ctx)
-    numstat = repo.diff_numstat(base, head)
+    changes = repo.file_changes(base, head)
+    numstat = [(c.added_lines, c.deleted_lines, c.path) for c in changes]
     protected = list(rules.protected_paths)
     results = [
         g.changed_lines_gate(numstat, rules.max_changed_lines),
-        g.size_gate(repo.file_changes(base, head), limits.max_added_bytes, limits.max_file_bytes),
-        g.protected_paths_gate(sorted(p for _, _, p in numstat), protected),
+        g.size_gate(changes, limits.max_added_bytes, limits.max_file_bytes),
+        g.protected_paths_gate(sorted(c.path for c in changes), protected),
         g.tree_shape_gate(shape.tree_problems(repo, base, head, protected)),
         g.secrets_gate(repo.diff_text(base, head, max_bytes=5_000_000)),
         g.tests_gate(ctx.output("test", Tested) if "test" in ctx.outputs else None, made.tree),

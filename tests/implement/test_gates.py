@@ -52,6 +52,7 @@ def test_size_gate_counts_bytes_from_the_object_database(tmp_path: Path) -> None
     assert (changes["grow.txt"].status, changes["grow.txt"].added_bytes) == ("M", 2000)
     assert (changes["gone.txt"].status, changes["gone.txt"].new_size) == ("D", 0)
     assert changes["blob.dat"].binary and not changes["grow.txt"].binary
+    assert (changes["blob.dat"].added_lines, changes["gone.txt"].deleted_lines) == (1, 1)
 
     ok = size_gate(list(changes.values()), max_added_bytes=20_000, max_file_bytes=20_000)
     assert ok.passed and ok.evidence.startswith("12,240 bytes added (limit 20,000)")
@@ -75,7 +76,17 @@ def test_non_ascii_names_are_read_exactly_and_matched(tmp_path: Path) -> None:
     assert base is not None and head is not None
     paths = repo.changed_paths(base, head)
     assert paths == sorted([".github/workflows/ci-é.yml", "tab\tand\nnewline.txt", "Cafe\u0301.md"])
-    assert {c.path for c in repo.file_changes(base, head)} == set(paths)
+    changes = repo.file_changes(base, head)
+    assert {c.path for c in changes} == set(paths)
+    # a name holding a tab or starting with ':' is read whole, with its lines
+    assert {(c.path, c.added_lines, c.deleted_lines) for c in changes} == {(p, 1, 0) for p in paths}
+    (repo.path / ":colon.txt").write_text("1\n2\n")
+    (repo.path / "a.txt").write_text("b\n")
+    again = repo.commit_all("more")
+    assert again is not None
+    lines = {c.path: (c.added_lines, c.deleted_lines) for c in repo.file_changes(head, again)}
+    assert lines == {":colon.txt": (2, 0), "a.txt": (1, 1)}
+    assert {p for _, _, p in repo.diff_numstat(head, again)} == set(lines)
     gate = protected_paths_gate(paths, [".github/**", "café.md"])
     assert not gate.passed
     assert ".github/workflows/ci-é.yml (matches .github/**)" in gate.evidence
