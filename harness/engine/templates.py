@@ -16,6 +16,7 @@ import jinja2
 import jinja2.bccache
 from jinja2.sandbox import SandboxedEnvironment
 
+from harness.caches import Memo
 from harness.errors import ConfigError
 from harness.forge import neutral
 from harness.paths import validators_dir, workflows_dir
@@ -106,11 +107,13 @@ class Templates:
         self.forge_env = environment(finalize=_for_forge)
         self._expressions: dict[str, jinja2.environment.TemplateExpression] = {}
         self._strings: dict[str, jinja2.Template] = {}
+        # each template loaded once: runs that start together wait for the one loading it
+        self._loaded: Memo[jinja2.Template] = Memo(limit=None)
 
     def render(self, name: str, **context: Any) -> str:
         env = self.forge_env if name.startswith(FORGE_TEMPLATES) else self.env
         try:
-            return env.get_template(name).render(**context)
+            return self._loaded.get(name, lambda: env.get_template(name)).render(**context)
         except jinja2.TemplateNotFound as exc:
             raise ConfigError(f"workflows/{name}", "(file)", "template not found") from exc
         except jinja2.UndefinedError as exc:
