@@ -86,12 +86,12 @@ class Caches:
     """The process's shared memory: model clients (one per endpoint, key and retry policy;
     building one costs a TLS context), rate limiters (one per endpoint: every thread calling
     it waits on the same announced limits), override files read from the production branch
-    (a commit never changes, so each is read once), the Playwright drivers that start every
-    check's browser, and one value of each module's own state class (``part``)."""
+    (a commit never changes, so its ``.factory/`` is read once), the Playwright drivers that
+    start every check's browser, and one value of each module's own state class (``part``)."""
 
     clients: Memo[Model] = field(default_factory=Memo)
     limiters: Memo[RateLimiter] = field(default_factory=Memo)
-    overrides: Memo[str | None] = field(default_factory=Memo)
+    overrides: Memo[dict[str, bytes | None]] = field(default_factory=Memo)
     _drivers: Memo[Drivers] = field(default_factory=Memo)
     _parts: dict[type, object] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)

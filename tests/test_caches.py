@@ -10,7 +10,7 @@ import pytest
 
 import harness
 from harness.caches import PROCESS, Caches, Memo
-from harness.errors import UsageError
+from harness.errors import ConfigError, UsageError
 from harness.services import open_services
 from tests.factory_repo import git
 
@@ -116,9 +116,21 @@ def test_an_override_is_read_once_per_commit_into_the_services_caches(
     services = open_services(repo, tmp_path / "state", "scripted", caches=caches)
     assert read_override(services, "note.j2") == "first"
     assert read_override(services, "absent.j2") is None
-    assert len(caches.overrides) == 2
+    assert len(caches.overrides) == 1  # the commit's .factory/, read whole
     read_override(services, "note.j2")
-    assert len(caches.overrides) == 2  # the same commit: nothing read again
+    assert len(caches.overrides) == 1  # the same commit: nothing read again
+
+
+def test_an_override_over_the_limit_is_refused_not_skipped(repo: Path, tmp_path: Path) -> None:
+    from harness.engine.loader import MAX_OVERRIDE_BYTES, read_override
+
+    (repo / ".factory" / "workflows").mkdir(parents=True)
+    (repo / ".factory" / "workflows" / "big.j2").write_text("x" * (MAX_OVERRIDE_BYTES + 1))
+    git(repo, "add", "-f", ".factory/workflows/big.j2")
+    git(repo, "commit", "-qm", "a big override")
+    services = open_services(repo, tmp_path / "state", "scripted", caches=Caches())
+    with pytest.raises(ConfigError, match=r"big\.j2: \(file\): over 1,048,576 bytes"):
+        read_override(services, "big.j2")  # never the shipped one in its place, silently
 
 
 def test_the_runs_of_one_commit_share_their_templates_and_a_new_commit_reads_its_own(

@@ -31,19 +31,28 @@ def read_override(services: Services, name: str) -> str | None:
     return overrides_at(services.repo, services.settings.governance.commit, services.caches)(name)
 
 
+MAX_OVERRIDE_BYTES = 1 << 20
+
+
 def overrides_at(repo: GitRepo, commit: str, caches: Caches) -> Callable[[str], str | None]:
     """What ``read_override`` reads, for a Jinja loader that outlives one run's services. A
-    commit never changes, so each file is read once per process however many runs and
-    threads ask (``caches.overrides``)."""
+    commit never changes: its ``.factory/`` is read whole, once per process, however many
+    runs, threads and files ask (``caches.overrides``; a few git processes, none per file)."""
+
+    def everything() -> dict[str, bytes | None]:
+        names = repo.list_tree(commit, ".factory/")
+        found = repo.read_blobs(commit, names, MAX_OVERRIDE_BYTES) if names else {}
+        return {name: found.get(name) for name in names}  # None: over the limit
 
     def read(name: str) -> str | None:
         path = f".factory/{name}" if name.startswith("validators/") else f"{OVERRIDE_DIR}/{name}"
-
-        def blob() -> str | None:
-            data = repo.read_blob(commit, path)
-            return data.decode("utf-8") if data is not None else None
-
-        return caches.overrides.get((str(repo.path), commit, path), blob)
+        files = caches.overrides.get((str(repo.path), commit), everything)
+        if path not in files:
+            return None
+        data = files[path]
+        if data is None:
+            raise ConfigError(path, "(file)", f"over {MAX_OVERRIDE_BYTES:,} bytes")
+        return data.decode("utf-8")
 
     return read
 
