@@ -136,13 +136,24 @@ def read_config_file(path: Path) -> list[tuple[str, str]]:
     return entries
 
 
+def worktree_records(common: Path) -> list[Path]:
+    """git's record folder of each linked worktree (``worktrees/<id>``), sorted; none when
+    there are none, also when git deletes the folder, with its last record, while it is read
+    (a removal beside this one)."""
+    try:
+        return sorted(r for r in (common / "worktrees").iterdir() if r.is_dir())
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
 def config_files(common: Path) -> list[Path]:
     """The configuration files git reads in a repository (present or not)."""
-    files = [common / "config", common / "config.worktree"]
-    records = common / "worktrees"
-    if records.is_dir():
-        files += sorted(r / "config.worktree" for r in records.iterdir() if r.is_dir())
-    return files
+    records = worktree_records(common)
+    return [
+        common / "config",
+        common / "config.worktree",
+        *(r / "config.worktree" for r in records),
+    ]
 
 
 def check_config_files(files: list[Path]) -> None:
@@ -243,18 +254,16 @@ class Guard:
         it reads them, what each worktree's git commands read of its own)."""
         links: list[Path] = []
         own: dict[Path, tuple[Path, ...]] = {}
-        records = self.common / "worktrees"
-        if records.is_dir():
-            for record in sorted(records.iterdir()):
-                try:
-                    gitdir = (record / "gitdir").read_text(encoding="utf-8").strip()
-                except OSError:
-                    continue
-                if gitdir:
-                    path = Path(gitdir)
-                    link = path if path.is_absolute() else record / path
-                    links.append(link)
-                    own[link.parent] = (link, record / "config.worktree")
+        for record in worktree_records(self.common):
+            try:
+                gitdir = (record / "gitdir").read_text(encoding="utf-8").strip()
+            except OSError:
+                continue
+            if gitdir:
+                path = Path(gitdir)
+                link = path if path.is_absolute() else record / path
+                links.append(link)
+                own[link.parent] = (link, record / "config.worktree")
         self._own = own
         return links
 

@@ -73,10 +73,7 @@ class WorktreeManager:
         own records (``worktrees/<id>/gitdir`` and ``HEAD``, what ``git worktree list``
         reads) without a process: this runs under the registration lock."""
         out: dict[Path, str | None] = {}
-        records = self._common / "worktrees"
-        if not records.is_dir():
-            return out
-        for record in records.iterdir():
+        for record in integrity.worktree_records(self._common):
             try:
                 gitdir = (record / "gitdir").read_text(encoding="utf-8").strip()
                 head = (record / "HEAD").read_text(encoding="utf-8").strip()

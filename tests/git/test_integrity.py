@@ -228,3 +228,20 @@ def test_a_worktree_owned_by_the_sandbox_uid_is_still_readable(tmp_path: Path) -
     (path / "new.txt").write_text("x\n")
     assert GitRepo(path).untracked() == ["new.txt"]
     assert GitRepo(path).stage_tree()
+
+
+def test_the_worktree_records_read_as_none_once_git_removed_their_folder(tmp_path: Path) -> None:
+    """git deletes ``.git/worktrees`` with its last record: a rescan beside that removal reads
+    no record instead of failing (it listed the folder after seeing it there)."""
+    repo = small_repo(tmp_path / "r")
+    manager = WorktreeManager(repo, tmp_path / "wt")
+    with integrity.guarded(repo.path) as guard:
+        path = manager.create("factory/issue-1-0123abcd", "main")
+        assert integrity.worktree_records(guard.common)
+        manager.remove(path)
+        assert not (guard.common / "worktrees").exists()
+        assert integrity.worktree_records(guard.common) == []
+        (guard.common / "worktrees").write_text("")  # not even a folder
+        assert integrity.worktree_records(guard.common) == []
+        guard.rescan_worktrees(settled=False)
+        integrity.verify_all()
