@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from harness.caches import Caches
+from harness.caches import Caches, Memo
 from harness.engine.actions import action_names
 from harness.engine.context import Services
 from harness.engine.handoffs import (
@@ -67,10 +67,20 @@ def _load(services: Services, name: str) -> Loaded:
     return Loaded(workflow, source)
 
 
+class _Workflows(Memo[Workflow]):
+    """Workflows checked per repository, governance commit and name: a commit never changes,
+    so each is parsed and checked once however many runs start (a workflow is frozen)."""
+
+
 def load_workflow(services: Services, name: str) -> Workflow:
     """Workflow ``name``: ``.factory/workflows/<name>.yaml`` on the production branch, else
     the shipped one; refused if it breaks a hand-off (its own steps', or an artifact another
     workflow takes from it or it takes from another)."""
+    key = (str(services.repo.path), services.settings.governance.commit, name)
+    return services.caches.part(_Workflows).get(key, lambda: _checked(services, name))
+
+
+def _checked(services: Services, name: str) -> Workflow:
     loaded = _load(services, name)
     problems = step_problems(loaded)
     others = {n: _load(services, n) for n in shipped_workflow_names() if n != name}

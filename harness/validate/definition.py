@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from harness.caches import Memo
 from harness.config.errors import problems_from
 from harness.config.yamlload import load_yaml
 from harness.errors import ConfigError, ConfigErrors
@@ -107,15 +108,24 @@ def shipped_validator_text(name: str) -> str:
     return path.read_text(encoding="utf-8")
 
 
+class _Definitions(Memo[Definition]):
+    """Definitions read per repository, governance commit and name: a commit never changes,
+    so each is parsed once however many runs and steps ask (a definition is frozen)."""
+
+
 def load_validator(services: Services, name: str) -> Definition:
     """Validator ``name``: ``.factory/validators/<name>.yaml`` on the production branch, else
     the shipped one."""
     from harness.engine.loader import read_override
 
-    override = read_override(services, f"validators/{name}.yaml")
-    if override is not None:
-        return parse_validator(override, f"{OVERRIDE_DIR}/{name}.yaml")
-    return parse_validator(shipped_validator_text(name), f"validators/{name}.yaml")
+    def parse() -> Definition:
+        override = read_override(services, f"validators/{name}.yaml")
+        if override is not None:
+            return parse_validator(override, f"{OVERRIDE_DIR}/{name}.yaml")
+        return parse_validator(shipped_validator_text(name), f"validators/{name}.yaml")
+
+    key = (str(services.repo.path), services.settings.governance.commit, name)
+    return services.caches.part(_Definitions).get(key, parse)
 
 
 def role_definition(services: Services, role: str) -> dict[str, Any]:
