@@ -25,9 +25,10 @@ R = TypeVar("R", bound="DataclassInstance")
 
 
 def utc_now(at: float | None = None) -> str:
-    return datetime.fromtimestamp(time.time() if at is None else at, UTC).strftime(
-        "%Y-%m-%dT%H:%M:%S.%fZ"
-    )
+    """``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (``isoformat``, several times faster than ``strftime``
+    for a value written with every row)."""
+    moment = datetime.fromtimestamp(time.time() if at is None else at, UTC)
+    return moment.isoformat(timespec="microseconds").removesuffix("+00:00") + "Z"
 
 
 def dumps(value: Any) -> str:
