@@ -130,7 +130,7 @@ def setup(ctx: StepContext) -> SetupRun:
         output=prepared.output[-10_000:],
         offline_again_for=list(prepared.inputs_changed),
         network=prepared.network,
-        artifacts=GitRepo(path).untracked(),
+        artifacts=GitRepo(path).untracked() if runs else [],  # only a command makes any
     )
     if prepared.problem is not None:
         raise StepFailed(f"setup: {prepared.problem}", outputs)
