@@ -283,7 +283,8 @@ class Guard:
         removal forgot (it would find it half deleted). ``settled``: no removal is under way
         (the harness holds its worktree lock alone), so a path forgotten earlier and made
         again (a rebuilt candidate's checkout) is watched again."""
-        current = {*self.config_files(), self.common / "hooks", *self.link_files()}
+        configs = set(self.config_files())
+        current = {*configs, self.common / "hooks", *self.link_files()}
         with self._lock:
             if settled:
                 self._forgotten.clear()
@@ -293,7 +294,7 @@ class Guard:
             new = current - set(self._marks) - self._forgotten
             for path in new:
                 self._marks[path] = _Mark(_quick(path), _digest(path))
-        check_config_files(sorted(new & set(self.config_files())))
+        check_config_files(sorted(new & configs))
 
     def forget(self, worktree: Path) -> None:
         """The harness is about to remove ``worktree``: stop watching its ``.git`` link."""
@@ -315,8 +316,8 @@ class Guard:
 
     def verify(self, where: Path | None = None) -> None:
         """Every fingerprint, or (``where``: the checkout a git command is about to run in)
-        those of what that command reads: the shared configuration and hooks, and that
-        worktree's own ``.git`` link and configuration."""
+        those of what that command reads: the shared configuration, and that worktree's own
+        ``.git`` link and configuration."""
         with self._lock:
             if self._tripped is not None:
                 raise GitIntegrityError(self._tripped)

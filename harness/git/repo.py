@@ -57,8 +57,8 @@ class FileChange:
     old_size: int  # 0 when added
     new_size: int  # 0 when deleted
     binary: bool  # git's numstat shows no lines for it
-    added_lines: int = 0  # a binary file counts as one line added
-    deleted_lines: int = 0
+    added_lines: int  # a binary file counts as one line added
+    deleted_lines: int
 
     @property
     def added_bytes(self) -> int:
@@ -202,14 +202,6 @@ class GitRepo:
         out = self.git_bytes("symbolic-ref", "--quiet", "--short", "HEAD")
         return (_text(out).strip() or None) if out is not None else None  # None: detached
 
-    def diff_numstat(self, base: str, head: str) -> list[tuple[int, int, str]]:
-        """(added, deleted, path) per changed file; a binary file counts as one line changed.
-        Paths are exact (``-z``: never quoted, whatever characters they hold)."""
-        return [
-            (int(a) if a.isdigit() else 1, int(d) if d.isdigit() else 0, path)
-            for a, d, path in self._numstat_raw(base, head)
-        ]
-
     def file_changes(self, base: str, head: str) -> list[FileChange]:
         """Every file ``head`` changes since its merge base with ``base``, with the byte sizes
         of both sides (read from the object database, so no attribute or filter can hide a
@@ -261,21 +253,6 @@ class GitRepo:
             )
         return changes
 
-    def _numstat_raw(self, base: str, head: str) -> list[tuple[str, str, str]]:
-        """(added, deleted, path) as git's ``--numstat -z`` gives them (``-`` for binary)."""
-        out = self.git_bytes(
-            "diff", "--numstat", "-z", "--no-renames", "--no-textconv", "--no-ext-diff",
-            f"{base}...{head}",
-        )  # fmt: skip
-        if out is None:
-            raise GitError(f"git diff: cannot compare {base} and {head}")
-        rows: list[tuple[str, str, str]] = []
-        for entry in _text(out).split("\0"):
-            parts = entry.split("\t", 2)
-            if len(parts) == 3:
-                rows.append((parts[0], parts[1], parts[2]))
-        return rows
-
     def move_to(self, sha: str) -> None:
         """Point this worktree (its branch, or its detached HEAD) at ``sha``: the files that
         differ are updated, untracked ones kept (``reset --keep``, which refuses rather than
@@ -287,7 +264,15 @@ class GitRepo:
         self.git("reset", "--quiet", "--keep", sha)
 
     def changed_paths(self, base: str, head: str) -> list[str]:
-        return sorted(path for _, _, path in self.diff_numstat(base, head))
+        """Every path ``head`` changes since its merge base with ``base``; exact names
+        (``-z``: never quoted, whatever characters they hold)."""
+        out = self.git_bytes(
+            "diff", "--name-only", "-z", "--no-renames", "--no-textconv", "--no-ext-diff",
+            f"{base}...{head}",
+        )  # fmt: skip
+        if out is None:
+            raise GitError(f"git diff: cannot compare {base} and {head}")
+        return sorted(p for p in _text(out).split("\0") if p)
 
     def paths_between(self, a: str, b: str) -> list[str]:
         """Every path whose content differs between the trees of ``a`` and ``b`` (compared
