@@ -62,6 +62,13 @@ def git(cwd: Path, *args: str) -> str:
     ).stdout
 
 
+def write_files(root: Path, files: dict[str, str]) -> None:
+    """Each of ``files`` (path under ``root`` -> text), its folders made as needed."""
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+
+
 def make_factory_repo(
     path: Path,
     *,

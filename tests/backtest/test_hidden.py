@@ -7,7 +7,7 @@ from pathlib import Path
 
 from harness.backtest.runner import Request, collect
 from harness.services import open_services
-from tests.factory_repo import git, make_factory_repo
+from tests.factory_repo import git, make_factory_repo, write_files
 
 
 def test_a_fix_hides_its_tests_helpers_and_fixtures_wherever_the_tests_folder_is(
@@ -25,9 +25,7 @@ def test_a_fix_hides_its_tests_helpers_and_fixtures_wherever_the_tests_folder_is
         "web/src/cart.spec.ts": "it('adds', () => {});\n",
         "test_top.py": "def test_top():\n    assert True\n",
     }
-    for name, text in changed.items():
-        (repo / name).parent.mkdir(parents=True, exist_ok=True)
-        (repo / name).write_text(text)
+    write_files(repo, changed)
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "fix the cart")
     fix = git(repo, "rev-parse", "HEAD").strip()

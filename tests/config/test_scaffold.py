@@ -11,6 +11,7 @@ import yaml
 from harness.config.scaffold import ci_files
 from harness.model.scripted import load_script
 from tests.cli_helpers import run_cli
+from tests.factory_repo import write_files
 
 WORKFLOW = """name: factory triage
 on:
@@ -59,8 +60,7 @@ def test_no_folder_no_files(tmp_path: Path) -> None:
 def test_init_writes_commands_for_the_project_it_finds(
     empty_repo: Path, capsys, files: dict[str, str], label: str, test_line: str
 ) -> None:
-    for name, text in files.items():
-        (empty_repo / name).write_text(text)
+    write_files(empty_repo, files)
     res = run_cli(capsys, "--repo", str(empty_repo), "init")
     assert res.code == 0 and label in res.out, res.err
     config = (empty_repo / "factory.yaml").read_text()
@@ -131,9 +131,7 @@ setup(
 def test_init_reads_python_layouts(
     empty_repo: Path, capsys, files: dict[str, str], label: str, setup: str, start: str
 ) -> None:
-    for name, text in files.items():
-        (empty_repo / name).parent.mkdir(parents=True, exist_ok=True)
-        (empty_repo / name).write_text(text)
+    write_files(empty_repo, files)
     res = run_cli(capsys, "--repo", str(empty_repo), "init")
     assert res.code == 0 and f"project: {label};" in res.out, res.out + res.err
     written = (empty_repo / "factory.yaml").read_text()
@@ -215,9 +213,7 @@ def test_init_picks_uv_and_the_interpreter_the_project_requires(
 
     folder = interpreters(tmp_path / "bin", "python3.11", "python3.12", "python3.13", "python3.14")
     monkeypatch.setattr(scaffold, "INTERPRETERS", f"{tmp_path / 'absent'}:{folder}")
-    for name, text in UV_DJANGO.items():
-        (empty_repo / name).parent.mkdir(parents=True, exist_ok=True)
-        (empty_repo / name).write_text(text)
+    write_files(empty_repo, UV_DJANGO)
     res = run_cli(capsys, "--repo", str(empty_repo), "init")
     assert res.code == 0 and "project: Python (uv.lock);" in res.out, res.out + res.err
     assert "note:" not in res.out

@@ -14,6 +14,7 @@ from harness.git.repo import GitRepo
 from harness.store.db import Store
 from harness.validate import proof
 from tests.conftest import git
+from tests.factory_repo import write_files
 from tests.validate.conftest import file_issues, serve
 from tests.validate.test_validate import issue, run_once
 
@@ -129,9 +130,7 @@ def test_what_counts_as_losing_a_test(tmp_path: Path) -> None:
         "web/app.test.js": "it('a', () => { expect(1).toBe(1) })\ntest('b', () => {})\n",
         "app.py": "x = 1\n",
     }
-    for name, text in files.items():
-        (repo / name).parent.mkdir(parents=True, exist_ok=True)
-        (repo / name).write_text(text)
+    write_files(repo, files)
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "base")
     (repo / "tests/test_a.py").write_text(
