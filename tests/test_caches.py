@@ -133,6 +133,18 @@ def test_an_override_over_the_limit_is_refused_not_skipped(repo: Path, tmp_path:
         read_override(services, "big.j2")  # never the shipped one in its place, silently
 
 
+def test_an_override_that_is_not_text_is_one_line(repo: Path, tmp_path: Path) -> None:
+    from harness.engine.loader import read_override
+
+    (repo / ".factory" / "workflows").mkdir(parents=True)
+    (repo / ".factory" / "workflows" / "bin.j2").write_bytes(b"\xff\xfe\x00")
+    git(repo, "add", "-f", ".factory/workflows/bin.j2")
+    git(repo, "commit", "-qm", "a binary override")
+    services = open_services(repo, tmp_path / "state", "scripted", caches=Caches())
+    with pytest.raises(ConfigError, match=r"bin\.j2: \(file\): not UTF-8 text"):
+        read_override(services, "bin.j2")
+
+
 def test_the_runs_of_one_commit_share_their_templates_and_a_new_commit_reads_its_own(
     repo: Path, tmp_path: Path
 ) -> None:

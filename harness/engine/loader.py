@@ -52,7 +52,10 @@ def overrides_at(repo: GitRepo, commit: str, caches: Caches) -> Callable[[str], 
         data = files[path]
         if data is None:
             raise ConfigError(path, "(file)", f"over {MAX_OVERRIDE_BYTES:,} bytes")
-        return data.decode("utf-8")
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(path, "(file)", "not UTF-8 text") from exc
 
     return read
 
