@@ -17,11 +17,15 @@ TRIAGED = frozenset(STATE_LABELS) - {Label.DEFERRED}  # a deferral is judged aga
 def untriaged(services: Services) -> list[Issue]:
     """Open issues without a triage decision (no state label: a failed or merged one was
     triaged long ago), oldest first, skipping deferred-until-later ones; an issue whose triage
-    run was interrupted is resumed whatever its labels say."""
+    run was interrupted is resumed whatever its labels say, and closed too (a run killed
+    after its rejection closed the issue has its end left to write)."""
     now = services.clock()
     pending: list[Issue] = []
     interrupted = {run.issue: run for run in services.store.open_runs("triage")}  # newest wins
-    for issue in sorted(services.forge.list_issues(state="open"), key=lambda i: i.number):
+    issues = services.forge.list_issues(state="open")
+    listed = {issue.number for issue in issues}
+    issues += [services.forge.get_issue(n) for n in interrupted if n and n not in listed]
+    for issue in sorted(issues, key=lambda i: i.number):
         open_run = interrupted.get(issue.number)
         if (
             open_run is None

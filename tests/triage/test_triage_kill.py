@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_helpers import run_cli
 from tests.cli_helpers import spawn as factory
 from tests.triage.conftest import API_KEY, EXPECTED, ISSUES, make_repo
 
@@ -77,3 +78,31 @@ def test_kill_9_at_random_points_then_rerun_finishes_exactly_once(tmp_path: Path
     assert sorted(r["issue"] for r in finished) == sorted(EXPECTED)
     assert {r["status"] for r in runs} == {"succeeded"}  # killed runs were resumed, not redone
     assert standin.violations == []
+
+
+def test_a_run_killed_after_its_rejection_closed_the_issue_is_finished(
+    tmp_path: Path, capsys, anthropic_env
+) -> None:
+    repo = make_repo(tmp_path)
+
+    def cli(*args: str):
+        return run_cli(capsys, "--repo", str(repo), *args)
+
+    author, title, body = ISSUES[1]  # rejected: its apply step closes the issue
+    assert cli("issue", "new", "--title", title, "--body", body, "--author", author).code == 0
+    assert [r["decision"] for r in cli("triage", "--json").json()] == ["reject"]
+    calls = len(anthropic_env.received)
+    db = Path(os.environ["FACTORY_STATE_DIR"]) / "state.db"
+    with closing(sqlite3.connect(db)) as conn, conn:  # what a kill inside the apply step leaves
+        conn.execute("UPDATE steps SET status = 'running' WHERE step_id = 'apply'")
+        conn.execute("UPDATE runs SET status = 'running', finished_at = NULL")
+
+    again = cli("triage", "--json").json()
+    assert [(r["issue"], r["status"]) for r in again] == [(1, "succeeded")]
+    assert len(anthropic_env.received) == calls  # resumed at its apply step, not judged again
+    assert [r["status"] for r in cli("runs", "--json").json()] == ["succeeded"]
+    shown = cli("issue", "show", "1", "--json").json()
+    assert shown["state"] == "closed"
+    assert [x for x in shown["labels"] if x.startswith("factory:")] == ["factory:rejected"]
+    assert len([c for c in shown["comments"] if "<!-- factory:" in c["body"]]) == 1
+    assert cli("triage", "--json").json() == []  # finished: not taken again
