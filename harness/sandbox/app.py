@@ -23,12 +23,17 @@ from pathlib import Path
 from harness.errors import FactoryError
 from harness.sandbox.bwrap import Sandbox, running_as_root
 
-_PROBE = (
-    "import sys, urllib.request\n"
-    "try:\n"
-    "    sys.exit(0 if urllib.request.urlopen(sys.argv[1], timeout=2).status == 200 else 1)\n"
-    "except Exception:\n"
-    "    sys.exit(1)\n"
+_PROBE = (  # argv: url, seconds; polls until HTTP 200 (exit 0) or the time is up (exit 1)
+    "import sys, time, urllib.request\n"
+    "end = time.monotonic() + float(sys.argv[2])\n"
+    "while time.monotonic() < end:\n"
+    "    try:\n"
+    "        if urllib.request.urlopen(sys.argv[1], timeout=2).status == 200:\n"
+    "            sys.exit(0)\n"
+    "    except Exception:\n"
+    "        pass\n"
+    "    time.sleep(0.05)\n"
+    "sys.exit(1)\n"
 )
 
 
@@ -102,29 +107,35 @@ class AppProcess:
         self.stop()
 
     def wait_ready(self, timeout_s: float = 30.0) -> None:
-        """Poll ``ready_path`` until HTTP 200, or raise with the app's last output."""
+        """Poll ``ready_path`` until HTTP 200, or raise with the app's last output: one
+        prober inside the namespace polls, while this watches that the app is still up."""
         assert self.netns_pid is not None
         url = self.base_url + self.ready_path
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise AppNotReady(
-                    f"the app exited with {self.proc.returncode} before it was ready"
-                    + _last_line(self.output()),
-                    self.output(),
-                )
-            probe = subprocess.run(
-                [*enter_network(self.netns_pid), sys.executable, "-c", _PROBE, url],
-                capture_output=True,
-                timeout=10,
-            )
-            if probe.returncode == 0:
-                return
-            time.sleep(0.2)
-        raise AppNotReady(
-            f"{url} did not answer 200 within {timeout_s:.0f}s" + _last_line(self.output()),
-            self.output(),
+        probe = subprocess.Popen(
+            [*enter_network(self.netns_pid), sys.executable, "-c", _PROBE, url, str(timeout_s)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
+        guard = time.monotonic() + timeout_s + 10  # the prober's own clock ends it first
+        try:
+            while probe.poll() is None and time.monotonic() < guard:
+                if self.proc is not None and self.proc.poll() is not None:
+                    raise AppNotReady(
+                        f"the app exited with {self.proc.returncode} before it was ready"
+                        + _last_line(self.output()),
+                        self.output(),
+                    )
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    probe.wait(timeout=0.05)
+        finally:
+            if probe.poll() is None:
+                probe.kill()
+            probe.wait()
+        if probe.returncode != 0:  # killed by the guard, too
+            raise AppNotReady(
+                f"{url} did not answer 200 within {timeout_s:.0f}s" + _last_line(self.output()),
+                self.output(),
+            )
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -63,3 +63,14 @@ def test_the_app_network_is_entered_only_if_it_is_still_the_apps(tmp_path: Path)
         assert subprocess.run([*prefix, *probe], check=False).returncode == 0  # the app's
         other = [*prefix[:-1], "net:[1]"]
         assert subprocess.run([*other, "true"], check=False).returncode != 0
+
+
+def test_an_app_that_never_answers_200_is_not_ready_in_one_line(tmp_path: Path) -> None:
+    """It serves, but its ready path is a 404: the prober gives up at the timeout, and the
+    harness says which URL and what the app printed last."""
+    port = free_port()
+    command = f"python3 -m http.server {port}"
+    with AppProcess(Sandbox(tmp_path), command, port, "/no-such-page") as served:
+        with pytest.raises(AppNotReady, match=r"/no-such-page did not answer 200 within 1s"):
+            served.wait_ready(1)
+        assert served.proc is not None and served.proc.poll() is None  # still up, not ready
