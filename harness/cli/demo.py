@@ -67,7 +67,8 @@ def outcomes(report: DemoReport) -> list[tuple[int, str, str]]:
     return [(n, *final[n]) for n in sorted(final)]
 
 
-def _print(report: DemoReport) -> None:
+def print_report(report: DemoReport) -> None:
+    """The table ``factory demo`` prints: each issue's outcome and why, and the evidence."""
     from harness.cli.tables import print_table
 
     click.echo(f"factory demo in {report.root} (model: {report.provider})")
@@ -101,4 +102,4 @@ def demo(target: Path | None, as_json: bool) -> None:
     if as_json:
         emit_json({**report.to_json(), "outcomes": outcomes(report)})
     else:
-        _print(report)
+        print_report(report)
