@@ -8,6 +8,7 @@ import socket
 import sqlite3
 import subprocess
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -117,3 +118,37 @@ def listener() -> Iterator[tuple[int, list[bytes]]]:
     stop.set()
     thread.join(2)
     srv.close()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Long tests first on every worker, so the run ends on short ones. ``make test`` runs
+    ``pytest -n K --dist worksteal``: each worker gets an equal run of the list, in order (the
+    first ``N // K`` items, then ``(N - first) // (K - 1)``, ...), and an idle worker steals
+    the back half of the longest queue. The modules with slow or browser tests are shared
+    out by how many such tests they hold and put at the head of each worker's run, each
+    module whole and in its own order; the other tests fill the runs after them."""
+    workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
+    weight = Counter(
+        i.path for i in items if i.get_closest_marker("slow") or i.get_closest_marker("browser")
+    )
+    modules: dict[Path, list[pytest.Item]] = {}
+    for item in items:
+        modules.setdefault(item.path, []).append(item)
+    heads: list[list[pytest.Item]] = [[] for _ in range(workers)]
+    loads = [0] * workers
+    for path in sorted(weight, key=lambda p: -weight[p]):
+        least = loads.index(min(loads))
+        heads[least] += modules[path]
+        loads[least] += weight[path]
+    bounds, start = [], 0  # where each worker's run ends
+    for worker in range(workers):
+        start += (len(items) - start) // (workers - worker)
+        bounds.append(start)
+    light = [item for item in items if item.path not in weight]
+    ordered: list[pytest.Item] = []
+    for head, end in zip(heads, bounds, strict=True):
+        ordered += head
+        fill = max(0, end - len(ordered))
+        ordered += light[:fill]
+        light = light[fill:]
+    items[:] = ordered + light

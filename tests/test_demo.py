@@ -12,6 +12,7 @@ from harness.demo import DemoReport
 from tests.cli_helpers import run_cli
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_demo_runs_offline_and_reports_its_outcomes(tmp_path: Path, capsys) -> None:
     res = run_cli(capsys, "demo", "--dir", str(tmp_path / "demo"), "--json")

@@ -29,6 +29,7 @@ def standin() -> Iterator[AnthropicStandIn]:
 FILED = [ISSUES[1], ISSUES[2], ISSUES[3]]
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_two_runs_at_once_judge_each_issue_once(tmp_path: Path, standin: AnthropicStandIn) -> None:
     standin.latency_s = 0.3  # each judgement takes long enough for the two runs to overlap

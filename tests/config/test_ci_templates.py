@@ -113,6 +113,7 @@ def _justified(out: str) -> list[str]:
     return [f"{name}: {message}" for name, message in found]
 
 
+@pytest.mark.slow
 def test_the_workflows_pass_actionlint(generated: Path) -> None:
     done = _actionlint(*sorted(generated.glob("workflows/*.yml")))
     assert done.returncode == 0, done.stdout + done.stderr
@@ -139,6 +140,7 @@ def _make(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_make_lint_runs_actionlint_on_what_init_writes(tmp_path: Path) -> None:
     assert "$(MAKE) --no-print-directory actionlint" in (ROOT / "Makefile").read_text()
     done = _make("actionlint")

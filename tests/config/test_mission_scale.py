@@ -36,6 +36,7 @@ def test_reading_mission_grows_linearly(shape: str) -> None:
     assert growth(read_mission, SHAPES[shape], 3_000, 10) < 14
 
 
+@pytest.mark.slow
 def test_check_reads_a_megabyte_mission_and_says_each_thing_once(
     inited: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

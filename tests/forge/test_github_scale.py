@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from benchmarks.github import github_repo
 from tests.cli_helpers import run_cli
 
@@ -13,6 +15,7 @@ def _marked(hub, number: int) -> list:
     return [c for c in hub.comments_on(number) if "<!-- factory:triage" in c["body"]]
 
 
+@pytest.mark.slow
 def test_200_issues_cost_under_4_requests_each_exactly_once_under_502s(
     tmp_path: Path, capsys
 ) -> None:

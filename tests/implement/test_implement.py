@@ -317,6 +317,7 @@ def test_the_issue_title_reaches_no_forge_text_live(tmp_path: Path, capsys, stan
     assert not LINKED.search(message) and "fixes #1" not in message
 
 
+@pytest.mark.slow
 def test_the_implementer_runs_a_suite_longer_than_one_command_may_take(
     tmp_path: Path, capsys, standin
 ) -> None:

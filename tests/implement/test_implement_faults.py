@@ -24,6 +24,7 @@ def base_env(tmp_path: Path, standin) -> dict[str, str]:
     }
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_two_implements_at_once_exactly_one_proceeds(tmp_path: Path, capsys, standin) -> None:
     standin.latency_s = 0.3
@@ -43,6 +44,7 @@ def test_two_implements_at_once_exactly_one_proceeds(tmp_path: Path, capsys, sta
     assert len(store.list_runs(workflow="implement", issue=number)) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(300)
 @pytest.mark.parametrize(
     "point",

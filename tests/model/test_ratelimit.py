@@ -20,6 +20,7 @@ REQUEST = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_eight_parallel_callers_stay_under_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
     rules = [Rule(output="finish", turns=[[Action(tool="finish", input={})]])]

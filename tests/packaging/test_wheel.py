@@ -15,6 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(600)
 def test_wheel_installs_and_runs_from_a_fresh_venv(tmp_path: Path) -> None:
     dist = tmp_path / "dist"

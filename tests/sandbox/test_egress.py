@@ -118,6 +118,7 @@ py-modules = ["notes"]
 """
 
 
+@pytest.mark.slow
 @pytest.mark.sandbox
 @needs_bwrap
 @pytest.mark.timeout(900)

@@ -53,6 +53,7 @@ def _epoch(ts: str) -> float:
     return datetime.fromisoformat(ts).timestamp()
 
 
+@pytest.mark.slow
 def test_status_counts_every_run_past_ten_thousand(
     demo_rows: Source, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -117,6 +118,7 @@ TRUST = [
 ]
 
 
+@pytest.mark.slow
 def test_autonomy_and_trust_agree_with_their_definition(demo_rows: Source, tmp_path: Path) -> None:
     # 20 copies over 60 days: windows that hold some of them, none, or all
     store = _big(demo_rows, tmp_path / "state", 240, spread_days=60)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sqlite3
@@ -29,8 +28,11 @@ def steps_recorded(state: Path) -> int:
         return 0
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(180)
-def test_kill_9_at_random_points_then_rerun_finishes_exactly_once(tmp_path: Path, standin) -> None:
+def test_kill_9_at_random_points_then_rerun_finishes_exactly_once(
+    tmp_path: Path, capsys, standin
+) -> None:
     standin.latency_s = 0.15
     repo = make_repo(tmp_path)
     env = {
@@ -38,11 +40,12 @@ def test_kill_9_at_random_points_then_rerun_finishes_exactly_once(tmp_path: Path
         "ANTHROPIC_API_KEY": API_KEY,
         "ANTHROPIC_BASE_URL": standin.url,
     }
+
+    def cli(*args: str):  # in this process: only the runs that are killed need their own
+        return run_cli(capsys, "--repo", str(repo), *args)
+
     for author, title, body in ISSUES:
-        proc = factory(
-            repo, env, "issue", "new", "--title", title, "--body", body, "--author", author
-        )
-        assert proc.wait(30) == 0, proc.stderr.read() if proc.stderr else ""
+        assert cli("issue", "new", "--title", title, "--body", body, "--author", author).code == 0
 
     state = Path(env["FACTORY_STATE_DIR"])
     kills = 0
@@ -65,15 +68,13 @@ def test_kill_9_at_random_points_then_rerun_finishes_exactly_once(tmp_path: Path
     assert "Traceback" not in err
 
     for number, label in EXPECTED.items():
-        show = factory(repo, env, "issue", "show", str(number), "--json")
-        data = json.loads(show.communicate(timeout=30)[0])
+        data = cli("issue", "show", str(number), "--json").json()
         factory_labels = [x for x in data["labels"] if x.startswith("factory:")]
         assert factory_labels == [label], (number, data["labels"])
         marked = [c for c in data["comments"] if "<!-- factory:" in c["body"]]
         assert len(marked) == 1, (number, marked)
 
-    runs_proc = factory(repo, env, "runs", "--json", "--limit", "500")
-    runs = json.loads(runs_proc.communicate(timeout=30)[0])
+    runs = cli("runs", "--json", "--limit", "500").json()
     finished = [r for r in runs if r["status"] == "succeeded"]
     assert sorted(r["issue"] for r in finished) == sorted(EXPECTED)
     assert {r["status"] for r in runs} == {"succeeded"}  # killed runs were resumed, not redone

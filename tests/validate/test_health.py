@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from harness.store.db import Store
 from tests.factory_repo import git
 from tests.validate.conftest import file_issues
@@ -17,6 +19,7 @@ BROKEN = (
 )
 
 
+@pytest.mark.slow
 def test_red_production_stops_the_cycle_with_one_tracking_issue(
     tmp_path: Path, capsys, app, standin
 ) -> None:

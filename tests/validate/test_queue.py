@@ -141,6 +141,7 @@ def _one_landed_and_production_green(
     assert "factory:accepted" in labels[other]  # implemented again by the next cycle
 
 
+@pytest.mark.slow
 def test_two_changes_that_break_the_tests_together_never_both_land(
     tmp_path: Path, capsys, app, monkeypatch
 ) -> None:
@@ -155,6 +156,7 @@ def test_two_changes_that_break_the_tests_together_never_both_land(
     _one_landed_and_production_green(tmp_path, repo, labels, repo)
 
 
+@pytest.mark.slow
 def test_two_changes_that_break_the_tests_together_never_both_land_on_github(
     tmp_path: Path, capsys, app, monkeypatch
 ) -> None:
@@ -246,6 +248,7 @@ def _resolved(repo: Path, title: str) -> dict:
     }
 
 
+@pytest.mark.slow
 def test_a_change_that_conflicts_with_production_is_implemented_again_on_it(
     tmp_path: Path, capsys, app, monkeypatch
 ) -> None:
@@ -322,6 +325,7 @@ def test_a_change_that_conflicts_with_production_is_implemented_again_on_it(
     assert "your notes" in page and "short and kept" in page and "<<<<<<<" not in page
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("path", "kept"),
     [

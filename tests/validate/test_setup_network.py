@@ -37,6 +37,7 @@ def _phone_home(port: int) -> str:
     )
 
 
+@pytest.mark.slow
 def test_a_setup_file_the_agent_edits_never_runs_with_the_network(
     tmp_path: Path, capsys, app, listener, monkeypatch
 ) -> None:
@@ -122,6 +123,7 @@ def _refused(record: dict, port: int) -> set[tuple[str, int]]:
     return {(c["host"], c["port"]) for c in record["connections"]}
 
 
+@pytest.mark.slow
 def test_agent_code_already_on_production_reaches_only_the_proxy_which_refuses_it(
     tmp_path: Path, capsys, app, listener, monkeypatch
 ) -> None:
