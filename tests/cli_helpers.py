@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +50,11 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> Result:
         code = exc.code if isinstance(exc.code, int) else 1
     out, err = capsys.readouterr()
     return Result(code, out, err)
+
+
+def repo_cli(capsys: pytest.CaptureFixture[str], repo: Path) -> Callable[..., Result]:
+    """``factory --repo REPO ARGS`` in this process, as ``cli(*ARGS)``."""
+    return functools.partial(run_cli, capsys, "--repo", str(repo))
 
 
 def spawn(repo: Path, env: dict[str, str], *args: str) -> subprocess.Popen[str]:

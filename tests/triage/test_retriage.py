@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.cli_helpers import run_cli
+from tests.cli_helpers import repo_cli
 from tests.triage.conftest import make_repo
 
 
@@ -13,8 +13,7 @@ def test_an_edited_needs_info_issue_is_triaged_again_once(
 ) -> None:
     repo = make_repo(tmp_path)
 
-    def cli(*args: str):
-        return run_cli(capsys, "--repo", str(repo), *args)
+    cli = repo_cli(capsys, repo)
 
     new = ("issue", "new", "--title", "It doesn't work", "--body", "Broken.", "--author", "bob")
     assert cli(*new).code == 0

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli_helpers import run_cli
+from tests.cli_helpers import repo_cli
 from tests.cli_helpers import spawn as factory
 from tests.triage.conftest import API_KEY, EXPECTED, ISSUES, make_repo
 
@@ -41,8 +41,7 @@ def test_kill_9_at_random_points_then_rerun_finishes_exactly_once(
         "ANTHROPIC_BASE_URL": standin.url,
     }
 
-    def cli(*args: str):  # in this process: only the runs that are killed need their own
-        return run_cli(capsys, "--repo", str(repo), *args)
+    cli = repo_cli(capsys, repo)
 
     for author, title, body in ISSUES:
         assert cli("issue", "new", "--title", title, "--body", body, "--author", author).code == 0
@@ -86,8 +85,7 @@ def test_a_run_killed_after_its_rejection_closed_the_issue_is_finished(
 ) -> None:
     repo = make_repo(tmp_path)
 
-    def cli(*args: str):
-        return run_cli(capsys, "--repo", str(repo), *args)
+    cli = repo_cli(capsys, repo)
 
     author, title, body = ISSUES[1]  # rejected: its apply step closes the issue
     assert cli("issue", "new", "--title", title, "--body", body, "--author", author).code == 0
