@@ -16,14 +16,21 @@ from harness.artifacts import (
     Smoke,
     Validation,
     ValidationTarget,
+    Worktree,
 )
 from harness.config.settings import Settings
 from harness.engine.context import Services
 from harness.engine.runner import Engine, RunOutcome, check_kill_switch
-from harness.errors import FactoryError, ForgeError
+from harness.errors import FactoryError, ForgeError, LeaseError
 from harness.forge.base import Label
 from harness.git.worktrees import WorktreeManager
-from harness.implement.run import implement_issue, waits_for_approval
+from harness.implement.run import (
+    LEASE_TTL_S,
+    holder_id,
+    holder_is_gone,
+    implement_issue,
+    waits_for_approval,
+)
 from harness.services import open_services
 from harness.store.outcomes import outcome_word, shown
 from harness.triage.queue import triage_all
@@ -59,13 +66,15 @@ class ProductionState(TypedDict, total=False):
 
 class CycleResult(TypedDict, total=False):
     """A cycle's rows per stage (``factory run --json``); ``production`` when it was red,
-    ``busy`` when another run held the state."""
+    ``busy`` when another run held the state, ``ended``: issues no longer open whose
+    unfinished runs it ended (``end_abandoned``)."""
 
     triage: Required[list[dict[str, Any]]]  # as triage.queue gives them
     implement: Required[list[StageRow]]
     validate: Required[list[StageRow]]
     production: ProductionState
     busy: str
+    ended: list[int]
 
 
 def _latest_pr(services: Services, number: int) -> tuple[str, str] | None:
@@ -222,6 +231,12 @@ def run_cycle(
     def stage(name: str, numbers: list[int]) -> list[StageRow]:
         return run_stage(services.settings, provider, name, numbers, width, progress, plan)
 
+    result: CycleResult = {"triage": triaged, "implement": [], "validate": []}
+    ended = end_abandoned(services)
+    for number in ended:
+        progress(f"  issue {number}: no longer open, its unfinished run ended")
+    if ended:
+        result["ended"] = ended
     ready = ready_to_implement(services)
     if ready or _waiting(services):
         progress("production health …")
@@ -229,15 +244,56 @@ def run_cycle(
         if not health["green"]:
             progress(f"  production is red: {health['reason']}")
             services.forge.settle()
-            return {"triage": triaged, "implement": [], "validate": [], "production": health}
-    implemented = stage("implement", ready)
+            result["production"] = health
+            return result
+    result["implement"] = stage("implement", ready)
     check_kill_switch(services)
     waiting = _waiting(services)
     # a validation killed after its merge (smoke or revert left undone) is finished too
     waiting += [n for n in unfinished_after_merge(services) if n not in waiting]
-    validated = stage("validate", waiting)
+    result["validate"] = stage("validate", waiting)
     services.forge.settle()
-    return {"triage": triaged, "implement": implemented, "validate": validated}
+    return result
+
+
+def end_abandoned(services: Services) -> list[int]:
+    """End the implement and validate runs left unfinished (killed, stopped or deferred) on an
+    issue that is no longer open, closed by a person or deleted: only open issues are taken
+    up, so nothing would resume them, and resuming would spend on work nobody wants. A
+    validation whose merge closed its issue is not one (``unfinished_after_merge`` finishes
+    it). Each is ended under the issue's lease, and only if it is still the issue's open run
+    then: a run alive in another process is left to end itself. The issues, in order."""
+    store = services.store
+    runs = [r for w in ("implement", "validate") for r in store.open_runs(w)]
+    if not runs:
+        return []
+    kept = {i.number for i in services.forge.list_issues("open")}
+    kept |= set(unfinished_after_merge(services))
+    ended: list[int] = []
+    for run in runs:
+        number = run.issue
+        if number is None or number in kept:
+            continue
+        holder = holder_id()
+        try:
+            store.acquire_lease(number, holder, LEASE_TTL_S, is_stale=holder_is_gone)
+        except LeaseError:
+            continue
+        try:
+            still = store.find_open_run(run.workflow, number)
+            if still is not None and still.id == run.id:
+                reason = (
+                    f"issue #{number} is no longer open: its {run.workflow} run was not resumed"
+                )
+                made = Engine(services).end(run.id, reason).artifact(Worktree)
+                if made is not None:  # the branch is kept (factory prune); the checkout is not
+                    WorktreeManager.of(services.repo, services.settings.state_dir).remove(
+                        Path(made.path)
+                    )
+                ended.append(number)
+        finally:
+            store.release_lease(number, holder)
+    return sorted(set(ended))
 
 
 def _waiting(services: Services) -> list[int]:

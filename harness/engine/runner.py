@@ -82,6 +82,18 @@ class Engine:
         with integrity.guarded(self.services.repo.path):  # refuses a config that runs programs
             return self._run(workflow, name, issue, inputs)
 
+    def end(self, run_id: str, reason: str) -> RunOutcome:
+        """End an unfinished run that nothing will resume (its issue is no longer open): failed,
+        with ``reason``, the step it was killed or stopped in recorded as interrupted. No step
+        runs and no ``on_failure`` action either: nothing is spent or written on the issue."""
+        store = self.services.store
+        steps = store.steps(run_id)
+        if steps and steps[-1].status == "running":
+            store.finish_step(steps[-1].seq, "interrupted", {}, error=reason)
+        store.set_run_status(run_id, "failed", reason=reason, event={"reason": reason})
+        run = store.get_run(run_id)
+        return RunOutcome(run_id, run.workflow, run.issue, "failed", reason, kept=kept(steps))
+
     # -- internals --------------------------------------------------------------
     def _run(
         self, workflow: Workflow, name: str, issue: int | None, inputs: Mapping[str, object] | None

@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from harness.forge.local import LocalForge
 from harness.git.repo import GitRepo
 from harness.store.db import Store
+from tests.cli_helpers import repo_cli
 from tests.cli_helpers import spawn as factory
 from tests.implement.conftest import KEY, accepted_issue, make_app_repo
 
@@ -82,3 +84,42 @@ def test_kill_9_at_a_boundary_then_rerun_completes_once(
     if point != "implement.worktree.done":
         assert len(standin.received) == calls_before  # finished agents were not asked again
     assert store.spend(issue=number) > 0  # spend of the killed process is on record
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_a_killed_run_whose_issue_a_person_closed_is_ended_not_resumed(
+    tmp_path: Path, capsys, standin
+) -> None:
+    repo = make_app_repo(tmp_path)
+    number = accepted_issue(capsys, repo, "Add a greeting function")
+    env = base_env(tmp_path, standin)
+    at = {**env, "FACTORY_FAULT_AT": "implement.plan.done"}  # a worktree made, a plan paid for
+    crashed = factory(repo, at, "implement", str(number))
+    crashed.communicate(timeout=120)
+    assert crashed.returncode == -9
+    store = Store.open(tmp_path / "state")
+    (killed,) = store.open_runs("implement")
+    made = next(s.outputs for s in store.steps(killed.id) if s.step_id == "worktree")
+    checkout = Path(str(made["path"]))
+    assert checkout.is_dir()
+    LocalForge(store, GitRepo(repo)).close_issue(number)  # a person no longer wants it
+    calls, labels = len(standin.received), store.issue(number).labels
+    comments = len(store.comments(number))
+
+    cli = repo_cli(capsys, repo)
+    ran = cli("run", "--json")
+    assert ran.code == 0, ran.err
+    assert ran.json()["implement"] == [] and ran.json()["ended"] == [number]  # not resumed
+    (row,) = [r for r in cli("runs", "--json").json() if r["workflow"] == "implement"]
+    assert (row["status"], row["outcome"]) == ("failed", "failed")
+    assert row["reason"] == f"issue #{number} is no longer open: its implement run was not resumed"
+    assert len(standin.received) == calls  # nothing spent on it
+    assert store.issue(number).labels == labels and len(store.comments(number)) == comments
+    assert not checkout.exists()  # the checkout is removed; the branch is kept (factory prune)
+    assert GitRepo(repo).rev_parse(f"refs/heads/{made['branch']}") is not None
+    assert store.open_runs("implement") == [] and store.lease_holder(number) is None
+    runs = len(cli("runs", "--json").json())
+    again = cli("run", "--json")
+    assert again.code == 0 and "ended" not in again.json()  # ended once
+    assert len(cli("runs", "--json").json()) == runs
