@@ -27,7 +27,7 @@ from github.PullRequest import PullRequest as GhPull
 from github.Repository import Repository
 
 from harness.caches import PROCESS, Memo
-from harness.errors import ForgeError, GitError
+from harness.errors import ForgeError, GitError, NotFoundError
 from harness.faults import fault_point
 from harness.forge.base import LABELS, Comment, Issue, PullRequest
 from harness.forge.github_budget import RequestBudget
@@ -157,9 +157,14 @@ class GitHubForge:
         if known is not None:
             return known
         path = f"/issues/{number}"
-        return issue_from_json(
-            self.http.call(f"get issue #{number}", lambda: self.http.request("GET", path))[2]
-        )
+        try:
+            got = self.http.call(f"get issue #{number}", lambda: self.http.request("GET", path))
+        except ForgeError as exc:  # 410: an administrator deleted it; 404: it never was
+            cause = exc.__cause__
+            if isinstance(cause, GithubException) and cause.status in (404, 410):
+                raise NotFoundError(f"issue {number} does not exist ({exc})") from exc
+            raise
+        return issue_from_json(got[2])
 
     def create_issue(self, title: str, body: str, author: str) -> Issue:
         """Filed as the token's user (GitHub does not let anyone file as ``author``)."""

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.artifacts import IssueSpec
+from harness.engine.actions import action_info
 from harness.engine.context import Services
 from harness.engine.runner import Engine, RunOutcome, check_kill_switch
-from harness.errors import StoppedError
+from harness.errors import NotFoundError, StoppedError
 from harness.forge.base import STATE_LABELS, Issue, Label
 from harness.model.batch import BatchCollector
 from harness.triage.prescreen import issue_sha256
@@ -24,7 +26,13 @@ def untriaged(services: Services) -> list[Issue]:
     interrupted = {run.issue: run for run in services.store.open_runs("triage")}  # newest wins
     issues = services.forge.list_issues(state="open")
     listed = {issue.number for issue in issues}
-    issues += [services.forge.get_issue(n) for n in interrupted if n and n not in listed]
+    for number, run in list(interrupted.items()):
+        if number and number not in listed:
+            closed = _applying(services, number, run.id)
+            if closed is None:
+                del interrupted[number]
+            else:
+                issues.append(closed)
     for issue in sorted(issues, key=lambda i: i.number):
         open_run = interrupted.get(issue.number)
         if (
@@ -41,6 +49,25 @@ def untriaged(services: Services) -> list[Issue]:
             continue
         pending.append(issue)
     return pending
+
+
+def _applying(services: Services, number: int, run_id: str) -> Issue | None:
+    """Issue ``number``, no longer open, if its open triage run was applying its decision (a
+    rejection closes the issue: the run's end is left to write). Otherwise someone else
+    closed or deleted the issue before a decision: nothing is decided about it any more,
+    and its run is ended (no model call, nothing written on the issue)."""
+    steps = services.store.steps(run_id)
+    try:
+        issue: Issue | None = services.forge.get_issue(number)
+    except NotFoundError:
+        issue = None
+    info = action_info(str(steps[-1].inputs.get("action"))) if steps else None
+    if issue is not None and info is not None and info.produces is IssueSpec:  # the applier
+        return issue
+    Engine(services).end(
+        run_id, f"issue #{number} is no longer open: its triage run was not resumed"
+    )
+    return None
 
 
 def edited_since_asked(services: Services, issue: Issue) -> bool:

@@ -123,9 +123,10 @@ def test_an_issue_that_does_not_exist_is_one_line(github_repo, tmp_path: Path, c
         res = run_cli(capsys, "--repo", str(repo), "ack", "404")
     finally:
         os.environ.pop("FACTORY_STATE_DIR")
-    # GitHub's answer, as for 'triage --issue 404': one line, no run recorded
-    assert res.code == 1 and res.err.strip().splitlines() == [
-        "factory: error: GitHub: get issue #404: HTTP 404: Not Found"
+    # bad input, as on the local forge and for 'triage --issue 404': one line with GitHub's
+    # answer, exit 2, no run recorded
+    assert res.code == 2 and res.err.strip().splitlines() == [
+        "factory: error: issue 404 does not exist (GitHub: get issue #404: HTTP 404: Not Found)"
     ], res.err
     assert hub.writes() == []
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import DeferredError, ForgeError, GitError
+from harness.errors import DeferredError, ForgeError, GitError, NotFoundError
 from harness.forge.base import LABELS
 from harness.forge.conformance import run_forge_conformance
 from harness.git.repo import GitRepo
@@ -389,3 +389,20 @@ def _pending(state: Path) -> list[str]:
     """The intents a crash left unresolved."""
     rows = Store.open(state)._rows("SELECT key FROM forge_intents WHERE status = 'pending'")
     return [row["key"] for row in rows]
+
+
+def test_a_deleted_issue_reads_as_one_that_does_not_exist(
+    hub, empty_repo: Path, tmp_path: Path
+) -> None:
+    forge = github_forge(hub, empty_repo, tmp_path / "state")
+    kept, deleted = hub.open_issue("kept", "b"), hub.open_issue("deleted", "b")
+    hub.delete_issue(deleted)  # GitHub answers 410 Gone for it from now on
+    assert [i.number for i in forge.list_issues("open")] == [kept]
+    with pytest.raises(NotFoundError, match=f"issue {deleted} does not exist .*HTTP 410"):
+        forge.get_issue(deleted)
+    with pytest.raises(NotFoundError, match=r"issue 99 does not exist .*HTTP 404"):
+        forge.get_issue(99)
+    hub.fail_next("GET", r"/issues/99$", "refused", status=403)
+    with pytest.raises(ForgeError) as refused:  # any other refusal stays the forge's error
+        forge.get_issue(99)
+    assert not isinstance(refused.value, NotFoundError) and "HTTP 403" in str(refused.value)

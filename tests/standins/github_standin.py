@@ -228,6 +228,7 @@ class GitHubStandIn:
         self.variables: dict[str, str] = {}
         self.labels: dict[str, dict[str, str]] = {}
         self.issues: dict[int, _Issue] = {}
+        self.deleted: set[int] = set()  # numbers an administrator deleted: 410 Gone
         self.pulls: dict[int, _Pull] = {}
         self.comments: dict[int, Comment] = {}
         self._faults: list[Fault] = []
@@ -306,6 +307,13 @@ class GitHubStandIn:
             number = self._next_number()
             self.issues[number] = _Issue(number, title, body, author, _now(), _now())
             return number
+
+    def delete_issue(self, number: int) -> None:
+        """What an administrator's deletion does: the issue leaves every listing, and
+        reading it answers ``410 Gone``."""
+        with self._lock:
+            del self.issues[number]
+            self.deleted.add(number)
 
     def record(self, request: Recorded) -> None:
         with self._lock:
@@ -578,10 +586,12 @@ class GitHubStandIn:
 
     # routes ------------------------------------------------------------------------
     def _next_number(self) -> int:
-        return max(self.issues, default=0) + 1
+        return max(self.issues.keys() | self.deleted, default=0) + 1
 
     def _issue(self, n: str | int) -> _Issue:
         issue = self.issues.get(int(n))
+        if int(n) in self.deleted:
+            raise GitHubError(410, "This issue was deleted")
         if issue is None:
             raise GitHubError(404, "Not Found")
         return issue

@@ -105,3 +105,38 @@ def test_a_run_killed_after_its_rejection_closed_the_issue_is_finished(
     assert [x for x in shown["labels"] if x.startswith("factory:")] == ["factory:rejected"]
     assert len([c for c in shown["comments"] if "<!-- factory:" in c["body"]]) == 1
     assert cli("triage", "--json").json() == []  # finished: not taken again
+
+
+@pytest.mark.parametrize("gone", ["closed", "deleted"])
+def test_a_run_killed_before_its_decision_on_an_issue_closed_meanwhile_is_ended(
+    tmp_path: Path, capsys, anthropic_env, gone: str
+) -> None:
+    repo = make_repo(tmp_path)
+    cli = repo_cli(capsys, repo)
+    author, title, body = ISSUES[0]  # accepted: the judge is asked
+    assert cli("issue", "new", "--title", title, "--body", body, "--author", author).code == 0
+    assert [r["decision"] for r in cli("triage", "--json").json()] == ["accept"]
+    calls = len(anthropic_env.received)
+    db = Path(os.environ["FACTORY_STATE_DIR"]) / "state.db"
+    with closing(sqlite3.connect(db)) as conn, conn:  # a kill inside the judge step, and then
+        conn.execute("DELETE FROM steps WHERE step_id = 'apply'")
+        conn.execute("UPDATE steps SET status = 'running' WHERE step_id = 'judge'")
+        conn.execute("UPDATE runs SET status = 'running', finished_at = NULL")
+        conn.execute("DELETE FROM issue_labels")
+        conn.execute("DELETE FROM comments")
+        if gone == "closed":  # a person closed the issue
+            conn.execute("UPDATE issues SET state = 'closed'")
+        else:  # an administrator deleted it
+            conn.execute("DELETE FROM issues")
+
+    assert cli("triage", "--json").json() == []
+    assert len(anthropic_env.received) == calls  # nothing decided, nothing spent
+    (run,) = cli("runs", "--json").json()
+    assert (run["status"], run["reason"]) == (
+        "failed",
+        "issue #1 is no longer open: its triage run was not resumed",
+    )
+    if gone == "closed":
+        shown = cli("issue", "show", "1", "--json").json()
+        assert shown["labels"] == [] and shown["comments"] == []  # nothing written on it
+    assert cli("triage", "--json").json() == [] and len(cli("runs", "--json").json()) == 1
