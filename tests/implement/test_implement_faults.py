@@ -86,7 +86,6 @@ def test_kill_9_at_a_boundary_then_rerun_completes_once(
     assert store.spend(issue=number) > 0  # spend of the killed process is on record
 
 
-@pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_a_killed_run_whose_issue_a_person_closed_is_ended_not_resumed(
     tmp_path: Path, capsys, standin
