@@ -77,15 +77,21 @@ class PidsCgroup:
                     os.kill(pid, 9)
 
     def remove(self) -> None:
+        """Remove the cgroup once its last task is gone (for at most two seconds): the
+        command's processes leave it a moment after they exit, so the first waits are short."""
         if self.path is None:
             return
         self.kill_all()
-        for _ in range(100):
+        pause, deadline = 0.001, time.monotonic() + 2.0
+        while True:
             try:
                 self.path.rmdir()
                 return
             except OSError:
-                time.sleep(0.02)
+                if time.monotonic() >= deadline:
+                    return
+                time.sleep(pause)
+                pause = min(pause * 2, 0.02)
 
 
 def limited(limits: Limits, argv: list[str]) -> list[str]:

@@ -154,6 +154,7 @@ def test_a_command_runs_under_its_limits_and_in_its_cgroup(tmp_path: Path) -> No
             box.wait()
     finally:
         cgroup.remove()
+    assert not cgroup.path.exists()  # removed once its last task left it
 
 
 def test_output_is_capped(tmp_path: Path) -> None:
