@@ -59,6 +59,8 @@ class FileChange:
     binary: bool  # git's numstat shows no lines for it
     added_lines: int  # a binary file counts as one line added
     deleted_lines: int
+    old_mode: str = "000000"  # git's file mode before (000000 when added)
+    new_mode: str = "000000"  # and after (000000 when deleted)
 
     @property
     def added_bytes(self) -> int:
@@ -205,28 +207,28 @@ class GitRepo:
     def file_changes(self, base: str, head: str) -> list[FileChange]:
         """Every file ``head`` changes since its merge base with ``base``, with the byte sizes
         of both sides (read from the object database, so no attribute or filter can hide a
-        byte), its lines added and deleted, and whether git sees it as binary. Names are
-        exact: read with ``-z``. Two processes: the diff (``--raw`` and ``--numstat`` at
-        once), then the sizes."""
+        byte), its lines added and deleted, its modes, and whether git sees it as binary.
+        Names are exact: read with ``-z``. Two processes: the diff (``--raw`` and
+        ``--numstat`` at once), then the sizes."""
         raw = self.git_bytes(
             "diff", "--raw", "--numstat", "-z", "--no-renames", "--no-abbrev", "--no-textconv",
             "--no-ext-diff", f"{base}...{head}",
         )  # fmt: skip
         if raw is None:
             raise GitError(f"git diff: cannot compare {base} and {head}")
-        rows: list[tuple[str, str, str, str]] = []  # (status, old sha, new sha, path)
+        rows: list[tuple[str, str, str, str, str, str]] = []  # status, modes, shas, path
         lines: dict[str, tuple[str, str]] = {}  # path -> (added, deleted) as numstat says
         fields = iter(_text(raw).split("\0"))
         for field in fields:
             if field.startswith(":"):  # raw: ":<modes> <shas> <status>" then the path
                 parts, path = field[1:].split(" "), next(fields, "")
                 if len(parts) == 5:
-                    rows.append((parts[4][:1], parts[2], parts[3], path))
+                    rows.append((parts[4][:1], parts[0], parts[1], parts[2], parts[3], path))
             elif field.count("\t") >= 2:  # numstat: "<added>\t<deleted>\t<path>"
                 added, deleted, path = field.split("\t", 2)
                 lines[path] = (added, deleted)
         zero = "0" * 40
-        shas = sorted({sha for _, old, new, _ in rows for sha in (old, new) if sha.strip("0")})
+        shas = sorted({sha for *_, old, new, _ in rows for sha in (old, new) if sha.strip("0")})
         sizes: dict[str, int] = {}
         if shas:
             out = self.git_bytes(
@@ -238,7 +240,7 @@ class GitRepo:
                 if size.isdigit():
                     sizes[sha] = int(size)
         changes = []
-        for status, old, new, path in rows:
+        for status, old_mode, new_mode, old, new, path in rows:
             added, deleted = lines.get(path, ("0", "0"))
             changes.append(
                 FileChange(
@@ -249,6 +251,8 @@ class GitRepo:
                     binary=added == "-",
                     added_lines=int(added) if added.isdigit() else 1,
                     deleted_lines=int(deleted) if deleted.isdigit() else 0,
+                    old_mode=old_mode,
+                    new_mode=new_mode,
                 )
             )
         return changes

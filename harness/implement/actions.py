@@ -229,11 +229,14 @@ def gates(ctx: StepContext) -> GateReport:
     changes = repo.file_changes(base, head)
     numstat = [(c.added_lines, c.deleted_lines, c.path) for c in changes]
     protected = list(rules.protected_paths)
+    # the change read once: base is an ancestor of head (the commit step committed onto it),
+    # so the diff from their merge base is the diff between the two trees
+    modes = {c.path: (c.old_mode, c.new_mode) for c in changes}
     results = [
         g.changed_lines_gate(numstat, rules.max_changed_lines),
         g.size_gate(changes, limits.max_added_bytes, limits.max_file_bytes),
-        g.protected_paths_gate(sorted(c.path for c in changes), protected),
-        g.tree_shape_gate(shape.tree_problems(repo, base, head, protected)),
+        g.protected_paths_gate(sorted(modes), protected),
+        g.tree_shape_gate(shape.shape_problems(shape.read_tree(repo, head), modes, protected)),
         g.secrets_gate(repo.diff_text(base, head, max_bytes=5_000_000)),
         g.tests_gate(ctx.output("test", Tested) if "test" in ctx.outputs else None, made.tree),
         g.fix_attempts_gate(attempts, rules.max_fix_attempts),
