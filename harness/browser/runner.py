@@ -9,13 +9,22 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from playwright.sync_api import Error as PlaywrightError
-from playwright.sync_api import Page
+from playwright.sync_api import Locator, Page
 
 from harness.browser.chromium import BrowserSession
 from harness.browser.journeys import Journey, Step
 from harness.browser.results import JourneyResult
 
 STEP_TIMEOUT_MS = 10_000  # generous: a loaded machine must not fail a good journey
+# What could change a loaded page without a navigation: scripts, handler attributes, frames,
+# plugins, a refresh. A page with none of them changes only when it navigates.
+_RUNS_NOTHING = (
+    "() => !document.querySelector("
+    "'script, iframe, frame, object, embed, meta[http-equiv=\"refresh\" i]')"
+    " && !Array.from(document.querySelectorAll('*')).some("
+    "e => e.getAttributeNames().some(n => n.toLowerCase().startsWith('on')))"
+)
+QUIET_S = 1.0  # a step looks again this long before asking whether the page can still change
 
 
 class StepFailure(Exception):
@@ -35,15 +44,62 @@ def _body_text(page: Page) -> str:
         return ""
 
 
+class _Waiting:
+    """How long a step waits for the page to show what it looks for: the step's limit, cut
+    short once the page can no longer change by itself (it runs nothing, see ``_RUNS_NOTHING``,
+    and its network has been idle for half a second, so no navigation is under way). Then one
+    more ``QUIET_S`` and the step fails: a journey failing on a server-rendered page fails in
+    about two seconds, not after the whole limit, and a page with scripts gets every second."""
+
+    def __init__(self, page: Page, timeout_ms: int) -> None:
+        self.page = page
+        self.started = time.monotonic()
+        self.deadline = self.started + timeout_ms / 1000
+        self.asked = False
+
+    def left_ms(self) -> float:
+        return max(1.0, (self.deadline - time.monotonic()) * 1000)
+
+    def over(self) -> bool:
+        """After a miss: whether to stop waiting (else the caller looks again in 50 ms)."""
+        if time.monotonic() >= self.deadline:
+            return True
+        if not self.asked and time.monotonic() - self.started >= QUIET_S:
+            self.asked = True
+            try:  # a page with scripts may hold connections open: never wait on its network
+                still = bool(self.page.evaluate(_RUNS_NOTHING))
+                if still:
+                    self.page.wait_for_load_state("networkidle", timeout=self.left_ms())
+                    still = bool(self.page.evaluate(_RUNS_NOTHING))  # the page it may have become
+            except PlaywrightError:
+                still = False
+            if still:
+                self.deadline = min(self.deadline, time.monotonic() + QUIET_S)
+        self.page.wait_for_timeout(50)
+        return False
+
+
 def _wait_text(page: Page, text: str, timeout_ms: int) -> None:
-    deadline = time.monotonic() + timeout_ms / 1000
+    waiting = _Waiting(page, timeout_ms)
     while True:
         body = _body_text(page)
         if text in body:
             return
-        if time.monotonic() > deadline:
+        if waiting.over():
             raise StepFailure(f"text {text!r} on the page", f"page text: {body[:300]!r}")
-        page.wait_for_timeout(50)
+
+
+def _present(page: Page, target: Locator, step: Step, timeout_ms: int) -> float:
+    """Wait until ``target`` is on the page; the milliseconds left for the action."""
+    waiting = _Waiting(page, timeout_ms)
+    while target.count() == 0:
+        if waiting.over():
+            raise StepFailure(
+                f"{describe(step)} to succeed",
+                f"no element matching {describe(step)} on the page "
+                f"(path {_path(page)}, page text: {_body_text(page)[:200]!r})",
+            )
+    return waiting.left_ms()
 
 
 def _path(page: Page) -> str:
@@ -62,7 +118,7 @@ def run_step(page: Page, step: Step) -> None:
         target = (
             page.get_by_label(f.label, exact=True) if f.label else page.locator(str(f.selector))
         )
-        target.first.fill(f.value, timeout=t)
+        target.first.fill(f.value, timeout=_present(page, target, step, t))
     elif step.click is not None:
         c = step.click
         if c.role is not None:
@@ -71,7 +127,7 @@ def run_step(page: Page, step: Step) -> None:
             target = page.get_by_text(c.text, exact=True)
         else:
             target = page.locator(str(c.selector))
-        target.first.click(timeout=t)
+        target.first.click(timeout=_present(page, target, step, t))
         page.wait_for_load_state("load", timeout=t)
     elif step.press is not None:
         page.keyboard.press(step.press)
@@ -84,17 +140,17 @@ def run_step(page: Page, step: Step) -> None:
         if step.expect_no_text in body:
             raise StepFailure(f"no text {step.expect_no_text!r}", f"page text: {body[:300]!r}")
     elif step.expect_url is not None:
-        deadline = time.monotonic() + t / 1000
+        waiting = _Waiting(page, t)
         while _path(page) != step.expect_url:
-            if time.monotonic() > deadline:
+            if waiting.over():
                 raise StepFailure(f"URL path {step.expect_url}", f"URL path {_path(page)}")
-            page.wait_for_timeout(50)
     elif step.wait_for is not None:
         w = step.wait_for
         if w.text is not None:
             _wait_text(page, w.text, w.timeout_ms)
         else:
-            page.locator(str(w.selector)).first.wait_for(timeout=w.timeout_ms)
+            found = page.locator(str(w.selector))
+            found.first.wait_for(timeout=_present(page, found, step, w.timeout_ms))
 
 
 FINAL_TEXT_CHARS = 2000
