@@ -126,7 +126,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     first ``N // K`` items, then ``(N - first) // (K - 1)``, ...), and an idle worker steals
     the back half of the longest queue. The modules with slow or browser tests are shared
     out by how many such tests they hold and put at the head of each worker's run, each
-    module whole and in its own order; the other tests fill the runs after them."""
+    module whole and in its own order (modules marked ``together(name)``, which share a costly
+    package fixture, on one worker, so it is made once); the other tests fill the runs after
+    them."""
     workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
     weight = Counter(
         i.path for i in items if i.get_closest_marker("slow") or i.get_closest_marker("browser")
@@ -134,12 +136,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     modules: dict[Path, list[pytest.Item]] = {}
     for item in items:
         modules.setdefault(item.path, []).append(item)
+    units: dict[str, list[Path]] = {}  # modules marked together(name) share one worker
+    for path in weight:
+        marker = modules[path][0].get_closest_marker("together")
+        units.setdefault(str(marker.args[0]) if marker else str(path), []).append(path)
     heads: list[list[pytest.Item]] = [[] for _ in range(workers)]
     loads = [0] * workers
-    for path in sorted(weight, key=lambda p: -weight[p]):
+    for unit in sorted(units.values(), key=lambda u: -sum(weight[p] for p in u)):
         least = loads.index(min(loads))
-        heads[least] += modules[path]
-        loads[least] += weight[path]
+        for path in unit:
+            heads[least] += modules[path]
+            loads[least] += weight[path]
     bounds, start = [], 0  # where each worker's run ends
     for worker in range(workers):
         start += (len(items) - start) // (workers - worker)

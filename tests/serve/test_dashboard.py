@@ -14,7 +14,7 @@ from harness.store.db import Store
 from tests.cli_helpers import run_cli
 from tests.serve.conftest import ACTOR, EVIL_TITLE, PLANTED_COST, Demo, Server
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.together("serve-demo")]
 
 # the demo's outcomes (factory demo --json) and the queue section each lands in
 SECTION = {
