@@ -23,14 +23,21 @@ from pathlib import Path
 from harness.errors import FactoryError
 from harness.sandbox.bwrap import Sandbox, running_as_root
 
-_PROBE = (  # argv: url, seconds; polls until HTTP 200 (exit 0) or the time is up (exit 1)
-    "import sys, time, urllib.request\n"
-    "end = time.monotonic() + float(sys.argv[2])\n"
+# argv: port, path, seconds; asks 127.0.0.1 until it answers HTTP 200 (exit 0) or the time is
+# up (exit 1). Run isolated and without site (``-I -S``): the standard library's socket only,
+# nothing of site-packages, a tenth of the start of an interpreter that imports urllib.
+_PROBE = (
+    "import socket, sys, time\n"
+    "port, path, end = int(sys.argv[1]), sys.argv[2], time.monotonic() + float(sys.argv[3])\n"
+    "ask = ('GET %s HTTP/1.1\\r\\nHost: 127.0.0.1:%d\\r\\nConnection: close\\r\\n\\r\\n'"
+    " % (path, port)).encode()\n"
     "while time.monotonic() < end:\n"
     "    try:\n"
-    "        if urllib.request.urlopen(sys.argv[1], timeout=2).status == 200:\n"
-    "            sys.exit(0)\n"
-    "    except Exception:\n"
+    "        with socket.create_connection(('127.0.0.1', port), timeout=2) as s:\n"
+    "            s.sendall(ask)\n"
+    "            if s.makefile('rb').readline(200).split()[1:2] == [b'200']:\n"
+    "                sys.exit(0)\n"
+    "    except OSError:\n"
     "        pass\n"
     "    time.sleep(0.05)\n"
     "sys.exit(1)\n"
@@ -112,7 +119,11 @@ class AppProcess:
         assert self.netns_pid is not None
         url = self.base_url + self.ready_path
         probe = subprocess.Popen(
-            [*enter_network(self.netns_pid), sys.executable, "-c", _PROBE, url, str(timeout_s)],
+            [
+                *enter_network(self.netns_pid),
+                *(sys.executable, "-I", "-S", "-c", _PROBE),
+                *(str(self.port), self.ready_path, str(timeout_s)),
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
