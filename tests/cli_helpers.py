@@ -1,11 +1,17 @@
-"""Running the real ``factory`` entry point in-process and reading what it printed."""
+"""Running the real ``factory`` entry point, in-process or in a process of its own, and reading
+what it printed."""
 
 from __future__ import annotations
 
+import atexit
 import functools
 import json
+import multiprocessing
+import multiprocessing.process
+import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,12 +63,77 @@ def repo_cli(capsys: pytest.CaptureFixture[str], repo: Path) -> Callable[..., Re
     return functools.partial(run_cli, capsys, "--repo", str(repo))
 
 
-def spawn(repo: Path, env: dict[str, str], *args: str) -> subprocess.Popen[str]:
-    """The real console entry point in a process of its own (for kill -9 and race tests)."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "harness", "--repo", str(repo), *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+# What a spawned factory has imported before it starts: the entry point, the cycle and the
+# model client (the SDK alone costs about a second of CPU per interpreter).
+_PRELOAD = ["harness.cli", "harness.cycle", "harness.model.anthropic_model", "harness.cli.work"]
+_SERVER = multiprocessing.get_context("forkserver")
+_SERVER.set_forkserver_preload(_PRELOAD)
+
+
+def _entry_point(args: list[str], env: dict[str, str], cwd: str, out: str, err: str) -> None:
+    """In the forked process: the test's environment, folder and arguments, its output to
+    files, and the console entry point, as ``python -m harness`` runs it."""
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(cwd)
+    for fd, path in ((1, out), (2, err)):
+        opened = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.dup2(opened, fd)
+        os.close(opened)
+    sys.stdout = open(1, "w", closefd=False, buffering=1)
+    sys.stderr = open(2, "w", closefd=False, buffering=1)
+    sys.argv = ["factory", *args]
+    try:
+        main(args)
+    finally:
+        atexit._run_exitfuncs()  # a process of its own ends as one: its exit handlers run
+
+
+class Spawned:
+    """A spawned ``factory``, read as a ``subprocess.Popen`` with text pipes is."""
+
+    def __init__(self, process: multiprocessing.process.BaseProcess, out: Path, err: Path) -> None:
+        self.process, self._out, self._err = process, out, err
+
+    @property
+    def pid(self) -> int:
+        assert self.process.pid is not None
+        return self.process.pid
+
+    @property
+    def returncode(self) -> int | None:
+        return self.process.exitcode  # -N when signal N ended it
+
+    def poll(self) -> int | None:
+        return self.process.exitcode
+
+    def wait(self, timeout: float | None = None) -> int:
+        self.process.join(timeout)
+        if self.process.exitcode is None:
+            raise subprocess.TimeoutExpired("factory", timeout or 0)
+        return self.process.exitcode
+
+    def send_signal(self, sig: int) -> None:
+        os.kill(self.pid, sig)
+
+    def kill(self) -> None:
+        self.process.kill()
+
+    def communicate(self, timeout: float | None = None) -> tuple[str, str]:
+        self.wait(timeout)
+        return self._out.read_text(errors="replace"), self._err.read_text(errors="replace")
+
+
+def spawn(repo: Path, env: dict[str, str], *args: str) -> Spawned:
+    """The console entry point in a process of its own (for kill -9 and race tests), forked
+    from a server that imported the harness once (``_PRELOAD``): an interpreter start and
+    those imports cost over a second of CPU a process, a fork a few milliseconds. Nothing of
+    the test's process is in it; its exit code is the process's (``-9`` when killed)."""
+    folder = Path(tempfile.mkdtemp(prefix="factory-spawned-"))
+    out, err = folder / "stdout", folder / "stderr"
+    argv = ["--repo", str(repo), *args]
+    process = _SERVER.Process(
+        target=_entry_point, args=(argv, dict(env), os.getcwd(), str(out), str(err)), daemon=True
     )
+    process.start()
+    return Spawned(process, out, err)
