@@ -120,19 +120,44 @@ def listener() -> Iterator[tuple[int, list[bytes]]]:
     srv.close()
 
 
+MODULE_SECONDS = Path(__file__).parent / "module_seconds.json"
+SLOW_TEST_S = 5.0  # what a slow or browser test of a module not in MODULE_SECONDS is taken to cost
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--record-module-seconds",
+        action="store_true",
+        help=f"write each long module's seconds to {MODULE_SECONDS.name} (for the order)",
+    )
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Long tests first on every worker, so the run ends on short ones. ``make test`` runs
     ``pytest -n K --dist worksteal``: each worker gets an equal run of the list, in order (the
     first ``N // K`` items, then ``(N - first) // (K - 1)``, ...), and an idle worker steals
-    the back half of the longest queue. The modules with slow or browser tests are shared
-    out by how many such tests they hold and put at the head of each worker's run, each
-    module whole and in its own order (modules marked ``together(name)``, which share a costly
-    package fixture, on one worker, so it is made once); the other tests fill the runs after
-    them."""
+    the back half of the longest queue. The long modules (with slow or browser tests, or
+    long in ``module_seconds.json``, from a recorded run) are shared out by their seconds
+    (recorded, else ``SLOW_TEST_S`` a slow or browser test) and put at the head of each
+    worker's run, each module whole and in its own order (modules marked ``together(name)``,
+    which share a costly package fixture, on one worker, so it is made once); the other tests
+    fill the runs after them. The seconds only order the run: a stale figure costs time,
+    never a result."""
     workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
-    weight = Counter(
+    count = Counter(
         i.path for i in items if i.get_closest_marker("slow") or i.get_closest_marker("browser")
     )
+    recorded = json.loads(MODULE_SECONDS.read_text()) if MODULE_SECONDS.exists() else {}
+    root = Path(str(config.rootpath))
+    long = [  # in the order collected: every worker must compute the same order
+        path
+        for path in dict.fromkeys(i.path for i in items)
+        if path in count or str(path.relative_to(root)) in recorded
+    ]
+    weight = {
+        path: float(recorded.get(str(path.relative_to(root)), SLOW_TEST_S * count[path]))
+        for path in long
+    }
     modules: dict[Path, list[pytest.Item]] = {}
     for item in items:
         modules.setdefault(item.path, []).append(item)
@@ -141,7 +166,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         marker = modules[path][0].get_closest_marker("together")
         units.setdefault(str(marker.args[0]) if marker else str(path), []).append(path)
     heads: list[list[pytest.Item]] = [[] for _ in range(workers)]
-    loads = [0] * workers
+    loads = [0.0] * workers
     for unit in sorted(units.values(), key=lambda u: -sum(weight[p] for p in u)):
         least = loads.index(min(loads))
         for path in unit:
@@ -159,3 +184,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         ordered += light[:fill]
         light = light[fill:]
     items[:] = ordered + light
+
+
+_SECONDS: Counter[str] = Counter()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _SECONDS[report.nodeid.split("::")[0]] += report.duration
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """With ``--record-module-seconds``, in the process that saw every report: the modules
+    that took over three seconds, for the next run's order."""
+    if session.config.getoption("--record-module-seconds") and not hasattr(
+        session.config, "workerinput"
+    ):
+        long = {m: round(s, 1) for m, s in sorted(_SECONDS.items()) if s > 3.0}
+        MODULE_SECONDS.write_text(json.dumps(long, indent=1) + "\n")
