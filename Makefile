@@ -59,11 +59,13 @@ $(STAMP): pyproject.toml | $(VENV)
 demo: install
 	$(BIN)/factory demo
 
+# (bytecode is cached whatever the shell sets: the suite starts hundreds of interpreters that
+# import the harness; a sandboxed command still writes none: its environment is its own)
 test: install
 	$(BIN)/ruff check harness tests benchmarks
 	$(BIN)/ruff format --check harness tests benchmarks
 	$(BIN)/mypy
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
 
 lint: install
 	$(BIN)/ruff check harness tests benchmarks
