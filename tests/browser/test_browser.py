@@ -11,28 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from harness.browser.chromium import BrowserSession, find_chromium
+from harness.browser.chromium import BrowserSession
 from harness.browser.journeys import Journey, load_journeys
 from harness.browser.runner import run_journey
 from harness.browser.tools import MAX_SHOT_BYTES, BrowserTools
 from harness.errors import ToolError
 from harness.model.blocks import ToolOutput
 from harness.paths import workflows_dir
-from harness.sandbox.app import AppProcess, free_port
-from harness.sandbox.bwrap import Sandbox, sandbox_available
+from harness.sandbox.app import AppProcess
+from tests.browser.serving import NEEDS_BROWSER, served
 
-try:
-    find_chromium()
-    HAVE_CHROMIUM = True
-except Exception:
-    HAVE_CHROMIUM = False
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not (HAVE_CHROMIUM and sandbox_available()), reason="needs Chromium and bwrap"
-    ),
-]
+pytestmark = NEEDS_BROWSER
 DEMO = workflows_dir() / "demo"
 
 
@@ -45,12 +34,8 @@ def app_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def running(app_dir: Path) -> Iterator[tuple[AppProcess, BrowserSession]]:
-    port = free_port()
-    with AppProcess(Sandbox(app_dir), f"python3 app.py --port {port}", port) as app:
-        app.wait_ready(20)
-        assert app.netns_pid is not None
-        with BrowserSession(netns_pid=app.netns_pid) as session:
-            yield app, session
+    with served(app_dir, "python3 app.py --port {port}") as both:
+        yield both
 
 
 def test_the_hold_out_journey_passes(running, tmp_path: Path) -> None:

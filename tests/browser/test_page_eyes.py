@@ -9,15 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.browser.chromium import BrowserSession
 from harness.browser.tools import BrowserTools
 from harness.errors import ToolError
 from harness.paths import validators_dir
-from harness.sandbox.app import AppProcess, free_port
-from harness.sandbox.bwrap import Sandbox
-from tests.browser.test_browser import HAVE_CHROMIUM
+from tests.browser.serving import NEEDS_BROWSER, served
 
-pytestmark = [pytest.mark.browser, pytest.mark.skipif(not HAVE_CHROMIUM, reason="no Chromium")]
+pytestmark = NEEDS_BROWSER
 
 APP = r"""
 import argparse
@@ -54,16 +51,13 @@ HTTPServer(("127.0.0.1", parser.parse_args().port), Handler).serve_forever()
 def tools(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserTools]:
     folder = tmp_path_factory.mktemp("bookmarks")
     (folder / "app.py").write_text(APP)
-    port = free_port()
-    with AppProcess(Sandbox(folder), f"python3 app.py --port {port}", port) as app:
-        app.wait_ready(20)
-        with BrowserSession(netns_pid=app.netns_pid) as session:
-            eyes = BrowserTools(session, app.base_url, folder / "shots")
-            try:
-                eyes.open_home()
-                yield eyes
-            finally:
-                eyes.close()
+    with served(folder, "python3 app.py --port {port}") as (app, session):
+        eyes = BrowserTools(session, app.base_url, folder / "shots")
+        try:
+            eyes.open_home()
+            yield eyes
+        finally:
+            eyes.close()
 
 
 def test_the_head_shows_the_alternate_link_and_the_meta(tools: BrowserTools) -> None:

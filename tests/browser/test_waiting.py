@@ -13,24 +13,12 @@ from pathlib import Path
 import pytest
 
 from harness.browser import runner
-from harness.browser.chromium import BrowserSession, find_chromium
+from harness.browser.chromium import BrowserSession
 from harness.browser.journeys import Journey
 from harness.browser.runner import run_journey
-from harness.sandbox.app import AppProcess, free_port
-from harness.sandbox.bwrap import Sandbox, sandbox_available
+from tests.browser.serving import NEEDS_BROWSER, served
 
-try:
-    find_chromium()
-    HAVE_CHROMIUM = True
-except Exception:
-    HAVE_CHROMIUM = False
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not (HAVE_CHROMIUM and sandbox_available()), reason="needs Chromium and bwrap"
-    ),
-]
+pytestmark = NEEDS_BROWSER
 
 # /static: a form and no script; its POST answers a second and a half later (longer than a
 # step looks before asking whether the page can change). /scripted: a button a script adds
@@ -70,11 +58,8 @@ FOREVER_MS = 3_600_000  # past the test's own time limit
 def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, BrowserSession]]:
     folder = tmp_path_factory.mktemp("waiting")
     (folder / "app.py").write_text(APP)
-    port = free_port()
-    with AppProcess(Sandbox(folder), f"python3 app.py {port}", port) as app:
-        app.wait_ready(20)
-        with BrowserSession(netns_pid=app.netns_pid) as session:
-            yield app.base_url, session
+    with served(folder, "python3 app.py {port}") as (app, session):
+        yield app.base_url, session
 
 
 def _journey(*steps: dict[str, object]) -> Journey:
