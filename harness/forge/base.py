@@ -91,6 +91,7 @@ class Issue:
     labels: tuple[str, ...]
     created_at: str
     updated_at: str
+    comment_count: int | None = None  # as the forge's listing counted them; None: not said
 
     def to_json(self, comments: list[Comment]) -> dict[str, Any]:
         """The JSON of ``factory issue show --json`` (README, "``--json`` fields")."""

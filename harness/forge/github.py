@@ -2,8 +2,9 @@
 
 - Every request goes through ``GitHubRest``: the one retry layer (bounded, with backoff, for
   idempotent requests only), paced writes, rate-limit waits. A create (POST) is never
-  repeated blind: the thing it creates is looked up first (a comment by its hidden marker,
-  a PR by its branch) and only created if absent.
+  repeated blind: the thing it creates is looked up first (a comment by its hidden marker
+  among the issue's comments, read once per process and not at all when the listing said
+  it had none; a PR by its branch) and only created if absent.
 - An intent is recorded in the store before every create and resolved after it, so a
   crash between the two is settled by a lookup on the next run.
 - The token reaches PyGithub's auth header and, for pushes, git's askpass; nothing else.
@@ -43,6 +44,12 @@ _BRANCH_ISSUE = re.compile(r"^factory/issue-(\d+)-")
 _FAILED_CI = frozenset(
     ("failure", "cancelled", "timed_out", "action_required", "startup_failure", "stale")
 )
+
+
+class _OwnComments(Memo[tuple[Comment, ...]]):
+    """(store, repository, issue) -> the factory's comments on the issue as this process
+    knows them: one listing, or none when the issue had no comment at all as this process
+    last read the world, and each comment it posted since."""
 
 
 class _Logins(Memo[str]):
@@ -290,12 +297,29 @@ class GitHubForge:
                 return comment
         return None
 
+    def _own(self, number: int, key: str) -> Comment | None:
+        """``find_comment`` from what this process knows of the issue's comments: listed
+        once, not at all if the issue had none when this process read the world."""
+
+        def listed() -> tuple[Comment, ...]:
+            if self.snapshot.had_no_comments(number):
+                return ()
+            return tuple(c for c in self.list_comments(number) if self.is_own(c.author))
+
+        at = (str(self.store.path), self.repository, number)
+        for comment in PROCESS.part(_OwnComments).get(at, listed):
+            if self.markers.owns(comment.body, number, key):
+                return comment
+        return None
+
     def post_comment(self, number: int, key: str, body: str) -> Comment:
         intent = self._key("comment", f"{number}:{key}")
         known = self.store.intent(intent)
         if known is not None and known[0] == "done":
             return Comment(**known[1])
-        found = self.find_comment(number, key)
+        # A post begun and not resolved (a crash, another process) is looked for on the
+        # forge; one never begun, in what this process knows (every post is begun first).
+        found = self.find_comment(number, key) if known is not None else self._own(number, key)
         if found is None:
             self.store.begin_intent(intent, "comment")
             text = f"{self.markers.tag(number, key)}\n{body}"
@@ -313,6 +337,9 @@ class GitHubForge:
             )
             fault_point("github.comment.posted")
             self.snapshot.remember(self.snapshot.known(number))  # its update time moved
+            memo, at = PROCESS.part(_OwnComments), (str(self.store.path), self.repository, number)
+            if (mine := memo.peek(at)) is not None:  # never a list of this post alone
+                memo.put(at, (*mine, found))
         self.store.resolve_intent(intent, found.__dict__)
         return found
 

@@ -48,6 +48,7 @@ def issue_from_json(raw: dict[str, Any]) -> Issue:
         labels=tuple(sorted(str(label["name"]) for label in raw.get("labels") or [])),
         created_at=str(raw.get("created_at") or ""),
         updated_at=str(raw.get("updated_at") or ""),
+        comment_count=int(raw["comments"]) if isinstance(raw.get("comments"), int) else None,
     )
 
 
@@ -78,6 +79,15 @@ class IssueSnapshot:
         """The snapshot's copy of issue ``number`` as it is, without reading the world."""
         found = self.store.cached(self._key(number))
         return None if found is None else _issue(found[0])
+
+    def had_no_comments(self, number: int) -> bool:
+        """Whether issue ``number`` had no comment at all when this process last read the
+        world (the count the listing gave; a comment since moves the issue's update time, so
+        the count is as fresh as the read)."""
+        if PROCESS.part(_Checked).peek(self._process_key) is None:
+            return False
+        known = self.known(number)
+        return known is not None and known.comment_count == 0
 
     def _fresh(self) -> None:
         """Read the world once per process (the workers of a cycle share the read), and

@@ -25,7 +25,10 @@ class ForgeTablesMixin(StoreBase):
             args,
         ):
             labels.setdefault(number, []).append(label)
-        return [from_row(Issue, row, labels=tuple(labels.get(row["number"], ()))) for row in rows]
+        return [
+            from_row(Issue, row, labels=tuple(labels.get(row["number"], ())), comment_count=None)
+            for row in rows
+        ]
 
     def insert_issue(self, title: str, body: str, author: str) -> Issue:
         now = utc_now()

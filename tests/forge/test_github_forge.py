@@ -130,6 +130,78 @@ def test_a_crash_between_the_create_and_its_record_is_settled_by_lookup(
     assert _pending(state) == []
 
 
+def _comment_reads(hub, number: int) -> int:
+    return len(
+        [r for r in hub.requests if r.method == "GET" and r.path.endswith(f"/{number}/comments")]
+    )
+
+
+def test_an_issue_with_no_comment_is_not_searched_for_the_factorys_own(
+    hub, empty_repo: Path, tmp_path: Path
+) -> None:
+    """The listing said the issue had no comment, and every post is begun in the journal
+    first: the three comments of a merged issue are posted without a read of its comments."""
+    forge = github_forge(hub, empty_repo, tmp_path / "state")
+    number = hub.open_issue("Count notes", "Show N notes.")
+    forge.list_issues()  # this process reads the world: no comment on it
+    for key in ("triage:decision", "implement:pr", "merged"):
+        forge.post_comment(number, key, f"{key}.")
+    assert _comment_reads(hub, number) == 0
+    assert len(hub.comments_on(number)) == 3
+    # a runner with a store of its own reads them once, and posts none of them again
+    other = github_forge(hub, empty_repo, tmp_path / "fresh-state")
+    other.list_issues()
+    for key in ("triage:decision", "implement:pr", "merged", "retry:1"):
+        other.post_comment(number, key, f"{key}.")
+    assert _comment_reads(hub, number) == 1
+    assert len(hub.comments_on(number)) == 4
+
+
+def test_an_issue_with_comments_is_read_once_per_process(
+    hub, empty_repo: Path, tmp_path: Path
+) -> None:
+    forge = github_forge(hub, empty_repo, tmp_path / "state")
+    number = hub.open_issue("Count notes", "Show N notes.")
+    real = forge.markers.tag(number, "merged")
+    hub.add_comment(number, f"{real}\nfake", "mallory")  # the marker, copied by a stranger
+    forge.list_issues()
+    forge.post_comment(number, "triage:decision", "Accepted.")
+    forge.post_comment(number, "merged", "Merged.")
+    assert _comment_reads(hub, number) == 1
+    assert [c["author"] for c in hub.comments_on(number)] == ["mallory", *[forge.bot_login] * 2]
+
+
+def test_a_post_begun_and_not_resolved_is_looked_for(hub, empty_repo: Path, tmp_path: Path) -> None:
+    """What this process knows is not trusted for a post another run began: its comment may
+    have landed."""
+    state = tmp_path / "state"
+    forge = github_forge(hub, empty_repo, state)
+    number = hub.open_issue("Count notes", "Show N notes.")
+    forge.list_issues()  # no comment yet, as this process read it
+    Store.open(state).begin_intent(f"github:{hub.repository}:comment:{number}:merged", "comment")
+    hub.add_comment(number, f"{forge.markers.tag(number, 'merged')}\nMerged.", forge.bot_login)
+    forge.post_comment(number, "merged", "Merged.")
+    assert _comment_reads(hub, number) == 1
+    assert len(hub.comments_on(number)) == 1
+
+
+def test_a_post_after_a_look_up_is_not_all_that_is_known(
+    hub, empty_repo: Path, tmp_path: Path
+) -> None:
+    """A runner with a store of its own resumes a post it began: the comments another runner
+    left before are still read before a post it never began."""
+    state = tmp_path / "state"
+    forge = github_forge(hub, empty_repo, state)
+    number = hub.open_issue("Count notes", "Show N notes.")
+    hub.add_comment(number, f"{forge.markers.tag(number, 'implement:pr')}\nPR.", forge.bot_login)
+    forge.list_issues()
+    Store.open(state).begin_intent(f"github:{hub.repository}:comment:{number}:retry", "comment")
+    forge.post_comment(number, "retry", "Again.")  # begun, looked for, not found: posted
+    forge.post_comment(number, "implement:pr", "PR.")  # never begun here: read, found
+    assert _comment_reads(hub, number) == 2
+    assert len(hub.comments_on(number)) == 2
+
+
 def test_secondary_rate_limit_with_retry_after_zero_backs_off(
     hub, empty_repo: Path, tmp_path: Path
 ) -> None:
