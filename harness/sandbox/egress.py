@@ -47,13 +47,16 @@ LEFT_BEHIND_S = 24 * 3600.0  # a proxy folder this old was left by a killed run
 _NOT_HOST = re.compile(r"[^A-Za-z0-9.:_\[\]-]")
 _SBIN = "/usr/local/sbin:/usr/sbin:/sbin:/usr/local/bin:/usr/bin:/bin"
 # squid and socat, then wait for squid; when the harness closes standard input, squid is
-# stopped (it writes the connections still open to its log, then exits)
+# stopped (it writes the connections still open to its log, then exits). The signal is sent
+# again every 50 ms until squid is gone: its shutdown ends 1 s after the first (at
+# ``shutdown_lifetime 0``), but its loop sees that only when something wakes it, up to a
+# second later; a signal during shutdown wakes it and changes nothing else.
 _SCRIPT = (
     "exec 3<&0 >{folder}/proxy.log 2>&1\n"
     "{socat} UNIX-LISTEN:{folder}/{socket},fork,mode=0666 TCP:127.0.0.1:{port} &\n"
     "{squid} -N -f {folder}/squid.conf &\n"
     "squid=$!\n"
-    "{{ read _ignored <&3; kill -TERM $squid; }} &\n"
+    "{{ read _ignored <&3; while kill -TERM $squid; do sleep 0.05; done 2>/dev/null; }} &\n"
     "wait $squid\n"
 )
 

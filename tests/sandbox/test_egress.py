@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import site
+import socket
 import subprocess
 import sys
 import tempfile
@@ -102,6 +103,25 @@ def test_a_killed_runs_proxy_folder_goes_and_a_running_one_stays(tmp_path: Path)
         with EgressProxy(tmp_path, []) as second:
             assert not left.exists() and running.socket.exists() and second.socket.exists()
     assert list((tmp_path / "egress").iterdir()) == []
+
+
+@needs_bwrap
+def test_a_tunnel_still_open_when_the_proxy_stops_is_in_its_record(tmp_path: Path) -> None:
+    """Stopping squid (a signal repeated until it is gone) still lets it write the
+    connections it holds open."""
+    with socket.socket(socket.AF_UNIX) as held, EgressProxy(tmp_path, ["pypi.org"]) as proxy:
+        held.connect(str(proxy.socket))
+        held.sendall(b"CONNECT pypi.org:443 HTTP/1.1\r\nHost: pypi.org:443\r\n\r\n")
+        assert held.recv(100).startswith(b"HTTP/1.1 200")
+        held.sendall(b"\x16\x03\x01")  # what a TLS client starts with, through the tunnel
+    [tunnel] = proxy.record.connections
+    assert (tunnel.host, tunnel.port, tunnel.method, tunnel.allowed) == (
+        "pypi.org",
+        443,
+        "CONNECT",
+        True,
+    )
+    assert tunnel.sent > 0
 
 
 PYPROJECT = """[build-system]
