@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import replace
 from functools import partial
 from typing import Any
@@ -290,9 +291,13 @@ class GitHubForge:
             page += 1
 
     def find_comment(self, number: int, key: str) -> Comment | None:
-        """The factory's own comment ``key``: by one of its logins, and beginning with its
-        signed marker (the marker anywhere else, or by anyone else, does not count)."""
-        for comment in self.list_comments(number):
+        return self._marked(self.list_comments(number), number, key)
+
+    def _marked(self, comments: Iterable[Comment], number: int, key: str) -> Comment | None:
+        """The factory's own comment ``key`` among ``comments``: by one of its logins, and
+        beginning with its signed marker (the marker anywhere else, or by anyone else, does
+        not count)."""
+        for comment in comments:
             if self.is_own(comment.author) and self.markers.owns(comment.body, number, key):
                 return comment
         return None
@@ -306,11 +311,11 @@ class GitHubForge:
                 return ()
             return tuple(c for c in self.list_comments(number) if self.is_own(c.author))
 
-        at = (str(self.store.path), self.repository, number)
-        for comment in PROCESS.part(_OwnComments).get(at, listed):
-            if self.markers.owns(comment.body, number, key):
-                return comment
-        return None
+        return self._marked(PROCESS.part(_OwnComments).get(self._at(number), listed), number, key)
+
+    def _at(self, number: int) -> tuple[str, str, int]:
+        """Issue ``number``'s key in ``_OwnComments``."""
+        return (str(self.store.path), self.repository, number)
 
     def post_comment(self, number: int, key: str, body: str) -> Comment:
         intent = self._key("comment", f"{number}:{key}")
@@ -337,9 +342,9 @@ class GitHubForge:
             )
             fault_point("github.comment.posted")
             self.snapshot.remember(self.snapshot.known(number))  # its update time moved
-            memo, at = PROCESS.part(_OwnComments), (str(self.store.path), self.repository, number)
-            if (mine := memo.peek(at)) is not None:  # never a list of this post alone
-                memo.put(at, (*mine, found))
+            memo = PROCESS.part(_OwnComments)
+            if (mine := memo.peek(self._at(number))) is not None:  # never this post alone
+                memo.put(self._at(number), (*mine, found))
         self.store.resolve_intent(intent, found.__dict__)
         return found
 
