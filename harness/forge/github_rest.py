@@ -25,6 +25,7 @@ from harness.caches import PROCESS, Memo
 from harness.errors import DeferredError, ForgeError
 from harness.forge.github_budget import RequestBudget
 from harness.model.retry import server_wait
+from harness.turns import waiting
 
 T = TypeVar("T")
 
@@ -133,6 +134,17 @@ class GitHubRest:
     ) -> T:
         """One API operation with the retry policy. A non-idempotent write is retried only
         with ``lookup``, which is asked first whether the earlier attempt took effect."""
+        with waiting():  # the run's turn goes to another run while GitHub answers
+            return self._call(what, fn, write, lookup, idempotent)
+
+    def _call(
+        self,
+        what: str,
+        fn: Callable[[], T],
+        write: bool,
+        lookup: Callable[[], T | None] | None,
+        idempotent: bool,
+    ) -> T:
         attempt = 0
         while True:
             if write:

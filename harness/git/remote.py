@@ -17,6 +17,7 @@ from pathlib import Path
 from harness.caches import PROCESS, Locks
 from harness.errors import GitError
 from harness.git.repo import GitRepo
+from harness.turns import waiting
 
 _ASKPASS = """#!/bin/sh
 case "$1" in
@@ -46,7 +47,8 @@ class Remote:
 
     @contextmanager
     def _auth(self) -> Iterator[dict[str, str]]:
-        with tempfile.TemporaryDirectory(prefix="factory-askpass-") as folder:
+        # the run's turn goes to another run while the forge's server answers
+        with waiting(), tempfile.TemporaryDirectory(prefix="factory-askpass-") as folder:
             script = Path(folder) / "askpass"
             script.write_text(_ASKPASS)
             script.chmod(0o700)
@@ -105,7 +107,7 @@ class Remote:
 
     def sync(self, branch: str) -> str:
         """Bring the local ``branch`` up to the remote one (fast-forward only)."""
-        with _lock(self.repo):
+        with waiting(), _lock(self.repo):  # waits for the server, and for the lock
             return self._sync(branch)
 
     def _sync(self, branch: str) -> str:

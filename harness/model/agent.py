@@ -32,6 +32,7 @@ from harness.model.pricing import cost_usd
 from harness.model.prompt import call_options, system_blocks, with_moving_breakpoint
 from harness.model.recording import request_sha256
 from harness.model.tools import message, tool_defs, validate_input
+from harness.turns import waiting
 
 MAX_TOOL_RESULT = 20_000
 MAX_CUT_TURNS = 2
@@ -117,8 +118,10 @@ def checked_call(model: Model, hooks: AgentHooks, request: Request) -> tuple[Res
     """One model call: the hooks' checks before it (they raise to refuse it), then the call,
     priced (only the real API costs anything) and handed to the hooks as a record."""
     hooks.before_call(request)
-    started = time.monotonic()
-    response = model.create(request)
+    with waiting():  # the run's turn goes to another run while the model answers
+        started = time.monotonic()
+        response = model.create(request)
+        duration_s = time.monotonic() - started  # waiting for the next turn is the engine's
     usage = Usage.from_response(response)
     model_id = str(request["model"])
     batch = bool(response.get("_batch"))
@@ -126,7 +129,7 @@ def checked_call(model: Model, hooks: AgentHooks, request: Request) -> tuple[Res
         model=model_id,
         usage=usage,
         cost_usd=cost_usd(model_id, usage, batch=batch) if model.kind == "anthropic" else 0.0,
-        duration_s=time.monotonic() - started,
+        duration_s=duration_s,
         request_sha256=request_sha256(request),
         stop_reason=response.get("stop_reason"),
     )

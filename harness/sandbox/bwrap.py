@@ -35,6 +35,7 @@ from harness.sandbox import holding, seccomp
 from harness.sandbox.holding import SANDBOX_UID
 from harness.sandbox.limits import PRLIMIT, Limits, PidsCgroup, limited
 from harness.sandbox.relay import EGRESS_ENV, EGRESS_SOCKET, relayed
+from harness.turns import waiting
 
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 # The system a sandboxed command may read: bound read-only where they are folders, re-made
@@ -271,6 +272,10 @@ class Sandbox:
                 os.close(filter_fd)
 
     def run(self, command: str, *, timeout_s: float | None = None) -> CommandResult:
+        with waiting():  # the run's turn goes to another run while the command runs
+            return self._run(command, timeout_s)
+
+    def _run(self, command: str, timeout_s: float | None) -> CommandResult:
         timeout = timeout_s or self.limits.timeout_s
         cap = self.limits.output_bytes
         cgroup = PidsCgroup(self.limits.max_processes)

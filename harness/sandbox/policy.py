@@ -18,6 +18,7 @@ from harness.sandbox import holding
 from harness.sandbox.bwrap import CommandResult, Sandbox, harden
 from harness.sandbox.egress import EgressProxy, default_allow
 from harness.sandbox.limits import Limits
+from harness.turns import waiting
 
 
 def hidden_paths(settings: Settings, base: Path) -> list[Path]:
@@ -73,7 +74,7 @@ def _online(settings: Settings, path: Path) -> tuple[CommandResult, NetworkRecor
     commands = settings.config.commands
     assert commands.setup is not None
     limits = Limits(timeout_s=commands.setup_timeout_s)
-    with EgressProxy(settings.state_dir, setup_allow(settings, path)) as proxy:
+    with waiting(), EgressProxy(settings.state_dir, setup_allow(settings, path)) as proxy:
         result = worktree_sandbox(settings, path, limits, egress=proxy.socket).run(commands.setup)
     return result, proxy.record
 

@@ -15,7 +15,6 @@ import os
 import shutil
 import stat
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -50,6 +49,7 @@ from harness.sandbox.policy import (
     sealed_hidden_paths,
     worktree_sandbox,
 )
+from harness.turns import Slots, waiting
 from harness.validate.definition import SEALED_VALIDATOR, ValidatorDefinition, load_sealed
 from harness.validate.landing import is_landing, place
 from harness.validate.sealed import SealRequest, ValidatorQuestion, run_sealed
@@ -245,41 +245,16 @@ def checks_at_once(settings: Settings) -> int:
     return max(1, wanted if wanted is not None else 2 * (os.cpu_count() or 1))
 
 
-class CheckSlots:
+class _Slots(Memo[Slots]):
     """``size`` checks at a time over every validation this process runs, so eight
     validations side by side share the CPUs instead of starting thirty apps at once. A free
-    slot goes to the waiting check of lowest ``rank``: the change that holds production's
+    slot goes to the waiting check of lowest rank: the change that holds production's
     landing lease (0), then the merge queue's order (1 + how many changes are ahead), so the
-    change whose turn comes next is the one checked first."""
-
-    def __init__(self, size: int) -> None:
-        self.free = size
-        self.waiting: list[int] = []  # the ranks of the checks waiting for a slot
-        self.changed = threading.Condition()
-
-    @contextmanager
-    def taken(self, rank: int) -> Iterator[None]:
-        with self.changed:
-            self.waiting.append(rank)
-            while self.free == 0 or rank > min(self.waiting):
-                self.changed.wait()
-            self.waiting.remove(rank)
-            self.free -= 1
-            self.changed.notify_all()  # the next in rank may take another free slot
-        try:
-            yield
-        finally:
-            with self.changed:
-                self.free += 1
-                self.changed.notify_all()
+    change whose turn comes next is the one checked first. One ``Slots`` per size."""
 
 
-class _Slots(Memo[CheckSlots]):
-    """One ``CheckSlots`` per size, shared by the process's validations."""
-
-
-def _slots(size: int) -> CheckSlots:
-    return PROCESS.part(_Slots).get(size, lambda: CheckSlots(size))
+def _slots(size: int) -> Slots:
+    return PROCESS.part(_Slots).get(size, lambda: Slots(size))
 
 
 def _run_checks(settings: Settings, checks: list[Callable[[], Any]], rank: int) -> list[Any]:
@@ -292,11 +267,12 @@ def _run_checks(settings: Settings, checks: list[Callable[[], Any]], rank: int) 
         with slots.taken(rank):
             return check()
 
-    if len(checks) == 1:
-        return [slotted(checks[0])]
-    with ThreadPoolExecutor(max_workers=len(checks), thread_name_prefix="check") as pool:
-        futures = [pool.submit(slotted, check) for check in checks]
-        return [future.result() for future in futures]
+    with waiting():  # for check slots and browsers: the run's turn goes to another run
+        if len(checks) == 1:
+            return [slotted(checks[0])]
+        with ThreadPoolExecutor(max_workers=len(checks), thread_name_prefix="check") as pool:
+            futures = [pool.submit(slotted, check) for check in checks]
+            return [future.result() for future in futures]
 
 
 def _holdout(settings: Settings) -> list[Journey]:
@@ -382,7 +358,7 @@ def journeys_on(
 
 
 def _rank(ctx: StepContext) -> int:
-    """Whose checks go first (``CheckSlots``): the landing change's, then the merge queue's."""
+    """Whose checks go first (``_Slots``): the landing change's, then the merge queue's."""
     if ctx.lease is None:
         return 1
     if is_landing(ctx.services.store, ctx.lease.holder):

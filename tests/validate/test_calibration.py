@@ -10,8 +10,8 @@ from pathlib import Path
 from harness.artifacts import HoldoutRun
 from harness.browser.results import JourneyResult
 from harness.store.db import Store
+from harness.turns import Slots
 from harness.validate.calibration import cached_or_computed
-from harness.validate.evidence import CheckSlots
 
 
 def test_validations_starting_together_calibrate_production_once(tmp_path: Path) -> None:
@@ -51,7 +51,7 @@ def test_validations_starting_together_calibrate_production_once(tmp_path: Path)
 
 
 def test_the_landing_change_takes_the_next_free_slot_first_then_the_queue_s_order() -> None:
-    slots = CheckSlots(1)
+    slots = Slots(1)
     order: list[str] = []
     holding, release = threading.Event(), threading.Event()
 

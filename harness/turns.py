@@ -1,0 +1,151 @@
+"""Who runs next when there is more work than CPUs: slots given out by rank, and turns.
+
+``Slots``: ``size`` holders at a time; a free slot goes to the waiting taker of lowest rank.
+Validation's checks take them ranked by the merge queue (``harness/validate/evidence.py``).
+
+Turns: the runs of one process use the CPUs in the order they asked for them. Sixteen runs
+that wait for the model together get their answers together. Shared out evenly (what the
+operating system does with threads), each run's work between two calls would take sixteen
+times as long, and the first run would go on no sooner than the last. With one turn per CPU
+given out first come, first served, that work runs at full speed, one run after another, and
+the runs fall into line: while one works, the others wait for the model, so their waits
+overlap its work instead of all of them waiting for the CPUs at once.
+
+A run holds a turn from the start of its workflow (``Engine.run``) to its end, and gives it up
+while it waits on something outside the process — the model, a sandboxed command, setting a
+tree up, a browser check, GitHub, a remote (``waiting``) — then asks again, behind those who
+asked before. It holds no lock of the harness while it waits for a turn: ``waiting`` wraps
+whatever locks the wait takes. And a turn is an order, never a lock: a run that has waited
+``PATIENCE_S`` for one goes on without it, so nothing can deadlock on a turn."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+
+from harness.caches import PROCESS
+
+PATIENCE_S = 2.0  # how long a run waits for a turn before it goes on without one
+
+
+class Slots:
+    """``size`` holders at a time; a free slot goes to the waiting taker of lowest ``rank``."""
+
+    def __init__(self, size: int) -> None:
+        self.free = size
+        self.waiting: list[int] = []  # the ranks of the takers waiting for a slot
+        self.changed = threading.Condition()
+
+    def take(self, rank: int, patience_s: float | None = None) -> bool:
+        """Wait for a slot (at most ``patience_s``; None: as long as it takes): whether one
+        was taken."""
+        deadline = None if patience_s is None else time.monotonic() + patience_s
+        with self.changed:
+            self.waiting.append(rank)
+            try:
+                while self.free <= 0 or rank > min(self.waiting):
+                    left = None if deadline is None else deadline - time.monotonic()
+                    if left is not None and left <= 0:
+                        return False
+                    self.changed.wait(left)
+                self.free -= 1
+                return True
+            finally:
+                self.waiting.remove(rank)
+                self.changed.notify_all()  # the next in rank may take another free slot
+
+    def give(self) -> None:
+        with self.changed:
+            self.free += 1
+            self.changed.notify_all()
+
+    @contextmanager
+    def taken(self, rank: int) -> Iterator[None]:
+        self.take(rank)
+        try:
+            yield
+        finally:
+            self.give()
+
+
+def cpus() -> int:
+    """The CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+class _Turns(threading.local):
+    """This thread's place: inside a run (``depth``), holding a turn, or waiting outside."""
+
+    depth = 0
+    held = False
+    away = False
+
+
+class Turns:
+    """The process's turns: one per CPU, first come, first served."""
+
+    def __init__(self, size: int | None = None, patience_s: float | None = PATIENCE_S) -> None:
+        self.slots = Slots(size or cpus())
+        self.patience_s = patience_s
+        self._tickets = itertools.count()
+        self._mine = _Turns()
+
+    def _take(self) -> None:
+        self._mine.held = self.slots.take(next(self._tickets), self.patience_s)
+
+    def _give(self) -> None:
+        if self._mine.held:
+            self._mine.held = False
+            self.slots.give()
+
+    @contextmanager
+    def turn(self) -> Iterator[None]:
+        """The length of a run: it works in turn (a run inside a run shares the outer's)."""
+        mine = self._mine
+        mine.depth += 1
+        try:
+            if mine.depth == 1:
+                self._take()
+            yield
+        finally:
+            mine.depth -= 1
+            if mine.depth == 0:
+                self._give()
+
+    @contextmanager
+    def waiting(self) -> Iterator[None]:
+        """While the run waits on something outside the process: its turn goes to the next
+        run, and it asks for one again afterwards (outside a run, or already waiting: nothing)."""
+        mine = self._mine
+        if mine.depth == 0 or mine.away:
+            yield
+            return
+        self._give()
+        mine.away = True
+        try:
+            yield
+        finally:
+            mine.away = False
+            self._take()
+
+
+class _ProcessTurns:
+    def __init__(self) -> None:
+        self.turns = Turns()
+
+
+def turn() -> AbstractContextManager[None]:
+    """This thread's run works in turn with the process's other runs (``Turns.turn``)."""
+    return PROCESS.part(_ProcessTurns).turns.turn()
+
+
+def waiting() -> AbstractContextManager[None]:
+    """This thread's run waits outside the process (``Turns.waiting``)."""
+    return PROCESS.part(_ProcessTurns).turns.waiting()

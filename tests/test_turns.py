@@ -1,0 +1,240 @@
+"""Turns (harness/turns.py): the runs of one process use the CPUs first come, first served,
+give their turn away while they wait outside the process, and never deadlock on a turn.
+
+No test here depends on timing: each waits for the state it needs (a deadline only turns a
+hang into a failure) and the turns under test either wait for ever or not at all."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.caches import PROCESS
+from harness.engine.actions import action
+from harness.engine.context import StepContext
+from harness.engine.runner import Engine
+from harness.model.agent import checked_call
+from harness.model.base import CallRecord
+from harness.sandbox.bwrap import Sandbox, sandbox_available
+from harness.sandbox.limits import Limits
+from harness.services import open_services
+from harness.turns import Turns, _ProcessTurns
+from tests.cli_helpers import use_actions
+from tests.factory_repo import git, make_factory_repo
+
+LIMIT_S = 30  # a hang fails the test after this; nothing waits for it otherwise
+
+
+def _until(ready: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + LIMIT_S
+    while not ready():
+        assert time.monotonic() < deadline, "the state waited for never came"
+        time.sleep(0.005)
+
+
+def _started(target: Callable[[], None]) -> threading.Thread:
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    return thread
+
+
+def _joined(*threads: threading.Thread) -> None:
+    for thread in threads:
+        thread.join(LIMIT_S)
+        assert not thread.is_alive(), "a thread never ended"
+
+
+@pytest.fixture
+def one() -> Iterator[Turns]:
+    """The process's turns, one at a time and waited for as long as it takes."""
+    part = PROCESS.part(_ProcessTurns)
+    kept, part.turns = part.turns, Turns(1, patience_s=None)
+    try:
+        yield part.turns
+    finally:
+        part.turns = kept
+
+
+def _holding(turns: Turns) -> tuple[threading.Thread, threading.Event]:
+    """A run that holds the one turn until the event is set."""
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with turns.turn():
+            holding.set()
+            release.wait(LIMIT_S)
+
+    thread = _started(hold)
+    assert holding.wait(LIMIT_S)
+    return thread, release
+
+
+def test_turns_go_first_come_first_served(one: Turns) -> None:
+    holder, release = _holding(one)
+    order: list[str] = []
+
+    def run(name: str) -> Callable[[], None]:
+        def work() -> None:
+            with one.turn():
+                order.append(name)
+
+        return work
+
+    waiting = []
+    for number, name in enumerate(["first", "second", "third"], start=1):
+        waiting.append(_started(run(name)))
+        _until(lambda n=number: len(one.slots.waiting) == n)  # type: ignore[misc]
+    release.set()
+    _joined(holder, *waiting)
+    assert order == ["first", "second", "third"]
+    assert one.slots.free == 1
+
+
+def test_a_run_waiting_outside_the_process_gives_its_turn_away_and_asks_again_behind(
+    one: Turns,
+) -> None:
+    order: list[str] = []
+    away, other_done = threading.Event(), threading.Event()
+
+    def waits_outside() -> None:
+        with one.turn():
+            order.append("work before the wait")
+            with one.waiting():
+                away.set()
+                assert other_done.wait(LIMIT_S)  # another run worked meanwhile
+            order.append("work after the wait")
+
+    def other() -> None:
+        assert away.wait(LIMIT_S)
+        with one.turn():
+            order.append("another run's work")
+        other_done.set()
+
+    _joined(_started(waits_outside), _started(other))
+    assert order == ["work before the wait", "another run's work", "work after the wait"]
+    assert one.slots.free == 1
+
+
+def test_a_run_inside_a_run_shares_its_turn_and_waiting_outside_a_run_is_nothing(
+    one: Turns,
+) -> None:
+    with one.waiting():
+        assert one.slots.free == 1  # not in a run: no turn to give
+    with one.turn():
+        with one.turn():  # would wait for ever if it asked for a second turn
+            assert one.slots.free == 0
+            with one.waiting():
+                with one.waiting():
+                    assert one.slots.free == 1
+            assert one.slots.free == 0
+        assert one.slots.free == 0
+    assert one.slots.free == 1
+
+
+def test_a_turn_is_an_order_never_a_lock() -> None:
+    """With no patience left, a run goes on without a turn, and gives back none it lacks."""
+    turns = Turns(1, patience_s=0)
+    holder, release = _holding(turns)
+    with turns.turn():  # the one turn is held: this run goes on without
+        assert turns.slots.free == 0
+        with turns.waiting():
+            assert turns.slots.free == 0
+        assert turns.slots.free == 0
+    assert turns.slots.free == 0  # the holder's turn is still its own
+    release.set()
+    _joined(holder)
+    assert turns.slots.free == 1
+
+
+class _Hooks:
+    def before_call(self, request: dict[str, Any]) -> None:
+        pass
+
+    def after_call(self, record: CallRecord) -> None:
+        pass
+
+
+class _Model:
+    """Answers only once another run has had a turn while it was asked."""
+
+    kind = "scripted"
+
+    def __init__(self, turns: Turns, others: threading.Event) -> None:
+        self.turns, self.others = turns, others
+
+    def create(self, request: dict[str, Any]) -> dict[str, Any]:
+        assert self.others.wait(LIMIT_S), "no other run got a turn during the model call"
+        return {"content": [{"type": "text", "text": "ok"}], "stop_reason": "end_turn"}
+
+
+def test_a_run_gives_its_turn_away_while_the_model_answers(one: Turns) -> None:
+    others, answered = threading.Event(), threading.Event()
+    model = _Model(one, others)
+
+    def run() -> None:
+        with one.turn():
+            checked_call(model, _Hooks(), {"model": "claude-sonnet-4-5", "messages": []})
+            answered.set()
+
+    def other() -> None:
+        _until(lambda: one.slots.free == 1)  # the run is waiting for the model
+        with one.turn():
+            others.set()
+
+    _joined(_started(run), _started(other))
+    assert answered.is_set()
+
+
+@pytest.mark.sandbox
+@pytest.mark.skipif(not sandbox_available(), reason="bubblewrap (bwrap) is not installed")
+def test_a_run_gives_its_turn_away_while_its_sandboxed_command_runs(
+    one: Turns, tmp_path: Path
+) -> None:
+    worktree = tmp_path / "wt"
+    worktree.mkdir()
+    box = Sandbox(worktree, Limits(timeout_s=LIMIT_S))
+    found: list[int] = []
+
+    def run() -> None:
+        with one.turn():  # the command ends when another run has had a turn
+            found.append(box.run("while [ ! -e other-ran ]; do sleep 0.01; done").exit_code)
+
+    def other() -> None:
+        _until(lambda: one.slots.free == 1)
+        with one.turn():
+            (worktree / "other-ran").write_text("")
+
+    _joined(_started(run), _started(other))
+    assert found == [0]
+
+
+SEEN: list[bool] = []
+
+
+@action("test.turn_held")
+def _turn_held(ctx: StepContext) -> dict[str, Any]:
+    turns = PROCESS.part(_ProcessTurns).turns
+    SEEN.append(turns.slots.take(rank=-1, patience_s=0))  # another run asks: none is free
+    return {}
+
+
+def test_an_engine_run_works_in_turn(
+    one: Turns, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use_actions(monkeypatch, _turn_held)
+    SEEN.clear()
+    repo = make_factory_repo(tmp_path / "repo")
+    folder = repo / ".factory" / "workflows"
+    folder.mkdir(parents=True)
+    (folder / "held.yaml").write_text("name: held\nsteps:\n  - {id: one, action: test.turn_held}\n")
+    git(repo, "add", "-f", str(folder / "held.yaml"))
+    git(repo, "commit", "-q", "-m", "workflow override")
+    outcome = Engine(open_services(repo, tmp_path / "state")).run("held")
+    assert outcome.status == "succeeded", outcome
+    assert SEEN == [False]  # the run held the one turn while its step ran
+    assert one.slots.free == 1  # and gave it back at its end
