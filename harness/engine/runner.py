@@ -15,7 +15,7 @@ from typing import TypeVar
 
 from pydantic import ValidationError
 
-from harness import turns
+from harness import cpu
 from harness.artifacts import Artifact, Produced
 from harness.engine.actions import action_info, get_action
 from harness.engine.agents import run_agent_step
@@ -80,9 +80,9 @@ class Engine:
         """Run (or resume) workflow ``name`` for ``issue``."""
         workflow = load_workflow(self.services, name)
         check_kill_switch(self.services)
-        # in turn with the process's other runs (harness/turns.py); refuses a config that runs
+        # in turn with the process's other runs (harness/cpu.py); refuses a config that runs
         # programs
-        with turns.turn(), integrity.guarded(self.services.repo.path):
+        with cpu.turn(), integrity.guarded(self.services.repo.path):
             return self._run(workflow, name, issue, inputs)
 
     def end(self, run_id: str, reason: str) -> RunOutcome:

@@ -22,10 +22,10 @@ import requests
 from github import Github, GithubException
 
 from harness.caches import PROCESS, Memo
+from harness.cpu import waiting
 from harness.errors import DeferredError, ForgeError
 from harness.forge.github_budget import RequestBudget
 from harness.model.retry import server_wait
-from harness.turns import waiting
 
 T = TypeVar("T")
 

@@ -15,9 +15,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from harness.caches import PROCESS, Locks
+from harness.cpu import waiting
 from harness.errors import GitError
 from harness.git.repo import GitRepo
-from harness.turns import waiting
 
 _ASKPASS = """#!/bin/sh
 case "$1" in

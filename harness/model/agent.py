@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from harness.cpu import waiting
 from harness.errors import ModelError, ToolError
 from harness.model.base import CallRecord, Model, Usage
 from harness.model.blocks import (
@@ -32,7 +33,6 @@ from harness.model.pricing import cost_usd
 from harness.model.prompt import call_options, system_blocks, with_moving_breakpoint
 from harness.model.recording import request_sha256
 from harness.model.tools import message, tool_defs, validate_input
-from harness.turns import waiting
 
 MAX_TOOL_RESULT = 20_000
 MAX_CUT_TURNS = 2

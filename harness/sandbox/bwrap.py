@@ -30,12 +30,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.cpu import waiting
 from harness.errors import SandboxError
 from harness.sandbox import holding, seccomp
 from harness.sandbox.holding import SANDBOX_UID
 from harness.sandbox.limits import PRLIMIT, Limits, PidsCgroup, limited
 from harness.sandbox.relay import EGRESS_ENV, EGRESS_SOCKET, relayed
-from harness.turns import waiting
 
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 # The system a sandboxed command may read: bound read-only where they are folders, re-made

@@ -11,6 +11,7 @@ from pathlib import Path
 from harness.artifacts import NetworkRecord
 from harness.config.globs import matching
 from harness.config.settings import Settings
+from harness.cpu import waiting
 from harness.errors import GitError, SandboxError
 from harness.git.repo import GitRepo
 from harness.git.worktrees import default_worktree_root
@@ -18,7 +19,6 @@ from harness.sandbox import holding
 from harness.sandbox.bwrap import CommandResult, Sandbox, harden
 from harness.sandbox.egress import EgressProxy, default_allow
 from harness.sandbox.limits import Limits
-from harness.turns import waiting
 
 
 def hidden_paths(settings: Settings, base: Path) -> list[Path]:

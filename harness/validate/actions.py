@@ -24,6 +24,7 @@ from harness.artifacts import (
     ValidatorRun,
 )
 from harness.config.globs import matching
+from harness.cpu import waiting
 from harness.engine.actions import action
 from harness.engine.context import StepContext
 from harness.engine.runner import check_kill_switch
@@ -81,18 +82,19 @@ def ci(ctx: StepContext) -> dict[str, Any]:
         return {"state": "not required", "waited_s": 0.0}
     head, cfg = ctx.output("prepare", Prepared).head, services.settings.config.validation
     first: float | None = None  # when this head was first seen pending (kept in the store)
-    while True:
-        state = services.forge.ci_status(head)
-        if first is None and state == "pending":
-            stored = services.store.get_flag(f"ci-wait:{head}")
-            first = float(stored) if stored else services.clock()
-            if not stored:
-                services.store.set_flag(f"ci-wait:{head}", repr(first))
-        waited = 0.0 if first is None else services.clock() - first
-        if state != "pending" or waited >= cfg.ci_wait_s:
-            return {"state": state, "waited_s": round(waited, 1)}
-        check_kill_switch(services)
-        time.sleep(min(cfg.ci_poll_s, cfg.ci_wait_s - waited))
+    with waiting():  # for CI: the run's CPU turn goes to the others
+        while True:
+            state = services.forge.ci_status(head)
+            if first is None and state == "pending":
+                stored = services.store.get_flag(f"ci-wait:{head}")
+                first = float(stored) if stored else services.clock()
+                if not stored:
+                    services.store.set_flag(f"ci-wait:{head}", repr(first))
+            waited = 0.0 if first is None else services.clock() - first
+            if state != "pending" or waited >= cfg.ci_wait_s:
+                return {"state": state, "waited_s": round(waited, 1)}
+            check_kill_switch(services)
+            time.sleep(min(cfg.ci_poll_s, cfg.ci_wait_s - waited))
 
 
 @action("validate.health", produces=Health)

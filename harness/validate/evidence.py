@@ -33,6 +33,7 @@ from harness.browser.runner import run_journeys
 from harness.browser.tools import BrowserTools, first_difference
 from harness.caches import PROCESS, Memo
 from harness.config.settings import Settings
+from harness.cpu import Slots, waiting
 from harness.engine.agents import StepHooks
 from harness.engine.context import Services, StepContext
 from harness.errors import ConfigErrors, ErrorKind, StepFailed
@@ -49,7 +50,6 @@ from harness.sandbox.policy import (
     sealed_hidden_paths,
     worktree_sandbox,
 )
-from harness.turns import Slots, waiting
 from harness.validate.definition import SEALED_VALIDATOR, ValidatorDefinition, load_sealed
 from harness.validate.landing import is_landing, place
 from harness.validate.sealed import SealRequest, ValidatorQuestion, run_sealed

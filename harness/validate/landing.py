@@ -33,6 +33,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from harness.cpu import waiting
 from harness.errors import GitError, LeaseError, StepFailed
 from harness.git.repo import GitRepo
 from harness.implement.run import holder_is_gone
@@ -51,14 +52,17 @@ def take_landing(
     """Take production's landing lease for ``holder`` (again, if it holds it: the lease is
     renewed), waiting while another change lands — bounded by ``wait_s``."""
     deadline = time.monotonic() + wait_s
-    while True:
-        try:
-            store.acquire_lease(LANDING_LEASE, holder, LANDING_TTL_S, is_stale=holder_is_gone)
-            return
-        except LeaseError as exc:
-            if time.monotonic() >= deadline:
-                raise StepFailed(f"production is busy landing another change: {exc}", {}) from exc
-            time.sleep(poll_s)
+    with waiting():  # the run's CPU turn goes to the others, the landing one among them
+        while True:
+            try:
+                store.acquire_lease(LANDING_LEASE, holder, LANDING_TTL_S, is_stale=holder_is_gone)
+                return
+            except LeaseError as exc:
+                if time.monotonic() >= deadline:
+                    raise StepFailed(
+                        f"production is busy landing another change: {exc}", {}
+                    ) from exc
+                time.sleep(poll_s)
 
 
 def give_back_landing(store: Store, holder: str) -> None:
@@ -163,11 +167,14 @@ def wait_for_turn(
     found ahead."""
     deadline = time.monotonic() + wait_s
     waited: list[int] = []
-    while ahead := ahead_of(store, run):
-        waited += [e.issue for e in ahead if e.issue not in waited]
-        if time.monotonic() >= deadline:
-            issues = ", ".join(str(e.issue) for e in ahead)
-            raise StepFailed(f"the changes ahead in the merge queue did not finish: {issues}", {})
-        still()
-        time.sleep(0.1)
+    with waiting():  # the run's CPU turn goes to the others, those ahead among them
+        while ahead := ahead_of(store, run):
+            waited += [e.issue for e in ahead if e.issue not in waited]
+            if time.monotonic() >= deadline:
+                issues = ", ".join(str(e.issue) for e in ahead)
+                raise StepFailed(
+                    f"the changes ahead in the merge queue did not finish: {issues}", {}
+                )
+            still()
+            time.sleep(0.1)
     return waited

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from harness.artifacts import HoldoutRun
 from harness.browser.results import JourneyResult
+from harness.cpu import Slots
 from harness.store.db import Store
-from harness.turns import Slots
 from harness.validate.calibration import cached_or_computed
 
 

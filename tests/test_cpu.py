@@ -1,4 +1,4 @@
-"""Turns (harness/turns.py): the runs of one process use the CPUs first come, first served,
+"""CPU turns (harness/cpu.py): the runs of one process use the CPUs first come, first served,
 give their turn away while they wait outside the process, and never deadlock on a turn.
 
 No test here depends on timing: each waits for the state it needs (a deadline only turns a
@@ -15,15 +15,19 @@ from typing import Any
 import pytest
 
 from harness.caches import PROCESS
+from harness.cpu import Turns, _ProcessTurns
 from harness.engine.actions import action
 from harness.engine.context import StepContext
 from harness.engine.runner import Engine
+from harness.implement.run import holder_id
 from harness.model.agent import checked_call
 from harness.model.base import CallRecord
 from harness.sandbox.bwrap import Sandbox, sandbox_available
 from harness.sandbox.limits import Limits
 from harness.services import open_services
-from harness.turns import Turns, _ProcessTurns
+from harness.store.db import Store
+from harness.store.leases import LANDING_LEASE
+from harness.validate.landing import give_back_landing, take_landing
 from tests.cli_helpers import use_actions
 from tests.factory_repo import git, make_factory_repo
 
@@ -238,3 +242,27 @@ def test_an_engine_run_works_in_turn(
     assert outcome.status == "succeeded", outcome
     assert SEEN == [False]  # the run held the one turn while its step ran
     assert one.slots.free == 1  # and gave it back at its end
+
+
+def test_a_run_waiting_for_the_landing_lease_gives_its_turn_to_the_landing_run(
+    one: Turns, tmp_path: Path
+) -> None:
+    """The change landing needs turns to finish; the one waiting for it must not hold one."""
+    store = Store.open(tmp_path / "state")
+    landing, waiting_run = holder_id(), holder_id()
+    store.acquire_lease(LANDING_LEASE, landing, 3600.0)
+    landed = threading.Event()
+
+    def waits() -> None:
+        with one.turn():
+            take_landing(Store.open(tmp_path / "state"), waiting_run, wait_s=LIMIT_S)
+        landed.set()
+
+    def lands() -> None:
+        _until(lambda: one.slots.free == 1)  # the other run is waiting for the lease
+        with one.turn():
+            give_back_landing(Store.open(tmp_path / "state"), landing)
+
+    _joined(_started(waits), _started(lands))
+    assert landed.is_set()
+    assert store.lease_holder(LANDING_LEASE) == waiting_run
