@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from harness.artifacts import HoldoutRun
 from harness.caches import PROCESS
 from harness.cpu import Turns, _ProcessTurns
 from harness.engine.actions import action
@@ -27,6 +28,7 @@ from harness.sandbox.limits import Limits
 from harness.services import open_services
 from harness.store.db import Store
 from harness.store.leases import LANDING_LEASE
+from harness.validate.calibration import cached_or_computed
 from harness.validate.landing import give_back_landing, take_landing
 from tests.cli_helpers import use_actions
 from tests.factory_repo import git, make_factory_repo
@@ -266,3 +268,33 @@ def test_a_run_waiting_for_the_landing_lease_gives_its_turn_to_the_landing_run(
     _joined(_started(waits), _started(lands))
     assert landed.is_set()
     assert store.lease_holder(LANDING_LEASE) == waiting_run
+
+
+def test_a_run_computing_a_calibration_others_wait_for_asks_for_no_turn_under_its_lock(
+    one: Turns, tmp_path: Path
+) -> None:
+    """The run computing production's calibration holds the lock the others wait on: it must
+    not ask for a turn under it (its checks give the turn away, then would ask again), and
+    the others must not hold turns while they wait for it."""
+    state = tmp_path / "state"
+    Store.open(state).close()
+    key = "baseline:tree:holdout"
+    other_waits, answers = threading.Event(), []
+
+    def compute() -> HoldoutRun:
+        other_waits.wait(LIMIT_S)
+        _until(lambda: one.slots.free == 1)  # the other run waits for this lock, turnless
+        with one.waiting():  # the checks
+            pass
+        return HoldoutRun(sha="c" * 40, tree="t" * 40, journeys=[], journeys_passed=True)
+
+    def validate(first: bool) -> None:
+        if not first:
+            _until(lambda: one.slots.free == 1)  # the first run is computing
+            other_waits.set()
+        with one.turn():
+            answers.append(cached_or_computed(Store.open(state), state, key, compute)[1])
+
+    _joined(_started(lambda: validate(True)), _started(lambda: validate(False)))
+    assert sorted(answers) == [False, True]  # computed once, read once
+    assert one.slots.free == 1

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from harness.artifacts import HoldoutRun
+from harness.cpu import waiting
 from harness.git.repo import GitRepo
 from harness.store.db import Store
 
@@ -48,7 +49,9 @@ def computed_once(state_dir: Path, key: str) -> Iterator[None]:
     folder = state_dir / "locks"
     folder.mkdir(parents=True, exist_ok=True)
     name = hashlib.sha256(key.encode()).hexdigest()[:32]
-    with (folder / f"{name}.lock").open("a") as handle:
+    # the wait, and the computing under the lock (checks, which wait themselves), without a
+    # CPU turn: no run asks for one while it holds this lock (harness/cpu.py)
+    with waiting(), (folder / f"{name}.lock").open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
