@@ -124,8 +124,9 @@ class Turns:
 
     @contextmanager
     def waiting(self) -> Iterator[None]:
-        """While the run waits on something outside the process: its turn goes to the next
-        run, and it asks for one again afterwards (outside a run, or already waiting: nothing)."""
+        """While the run waits on something outside the process or on another run: its turn
+        goes to the next run, and it asks for one again afterwards (outside a run, or already
+        waiting: nothing)."""
         mine = self._mine
         if mine.depth == 0 or mine.away:
             yield
@@ -150,5 +151,5 @@ def turn() -> AbstractContextManager[None]:
 
 
 def waiting() -> AbstractContextManager[None]:
-    """This thread's run waits outside the process (``Turns.waiting``)."""
+    """This thread's run waits outside the process or on another run (``Turns.waiting``)."""
     return PROCESS.part(_ProcessTurns).turns.waiting()

@@ -33,7 +33,7 @@ from harness.browser.runner import run_journeys
 from harness.browser.tools import BrowserTools, first_difference
 from harness.caches import PROCESS, Memo
 from harness.config.settings import Settings
-from harness.cpu import Slots, waiting
+from harness.cpu import Slots, cpus, waiting
 from harness.engine.agents import StepHooks
 from harness.engine.context import Services, StepContext
 from harness.errors import ConfigErrors, ErrorKind, StepFailed
@@ -240,9 +240,9 @@ def _validator_check(
 
 def checks_at_once(settings: Settings) -> int:
     """How many checks of one commit run side by side: ``validation.parallel_checks``, or
-    one per CPU."""
+    two per CPU (``cpu.cpus``: those this process may run on)."""
     wanted = settings.config.validation.parallel_checks
-    return max(1, wanted if wanted is not None else 2 * (os.cpu_count() or 1))
+    return max(1, wanted if wanted is not None else 2 * cpus())
 
 
 class _Slots(Memo[Slots]):
