@@ -13,6 +13,7 @@ environment, and a ``GIT_DIR`` or ``GIT_CONFIG_PARAMETERS`` there would redirect
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,8 @@ from harness.git import integrity, shape
 from harness.git.env import git_seconds, run_git
 
 __all__ = ("GitRepo", "git_seconds")
+
+_HEX = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 # commands that read a working tree's untracked files: in a linked worktree (where agents
 # work) none runs before the tree is checked for ``.git`` entries below its root
@@ -117,6 +120,17 @@ class GitRepo:
         out = self.git_bytes("rev-parse", "--verify", "--quiet", ref + peel)
         return (_text(out).strip() or None) if out is not None else None
 
+    def commits(self, *refs: str) -> list[str | None]:
+        """The commit each of ``refs`` names (``None``: none), read by one process whatever
+        their number (``cat-file --batch-check`` resolves names as ``rev-parse`` does)."""
+        asked = [r for r in refs if r and not r.startswith("-") and "\n" not in r]
+        names = "".join(f"{ref}^{{commit}}\n" for ref in asked).encode()
+        check = "--batch-check=%(objectname)"
+        out = self.git_bytes("cat-file", check, stdin=names) if asked else b""
+        found = dict(zip(asked, _text(out or b"").splitlines(), strict=False))
+        shas = [found.get(ref, "") for ref in refs]
+        return [sha if _HEX.fullmatch(sha) else None for sha in shas]
+
     def is_ancestor(self, older: str, newer: str) -> bool:
         try:
             self.git("merge-base", "--is-ancestor", older, newer)
@@ -205,20 +219,30 @@ class GitRepo:
         return (_text(out).strip() or None) if out is not None else None  # None: detached
 
     def file_changes(self, base: str, head: str) -> list[FileChange]:
+        """Every file ``head`` changes since its merge base with ``base`` (``change``)."""
+        return self.change(base, head)[0]
+
+    def change(
+        self, base: str, head: str, patch_max_bytes: int = 0
+    ) -> tuple[list[FileChange], str]:
         """Every file ``head`` changes since its merge base with ``base``, with the byte sizes
         of both sides (read from the object database, so no attribute or filter can hide a
-        byte), its lines added and deleted, its modes, and whether git sees it as binary.
-        Names are exact: read with ``-z``. Two processes: the diff (``--raw`` and
-        ``--numstat`` at once), then the sizes."""
+        byte), its lines added and deleted, its modes, and whether git sees it as binary;
+        and, with ``patch_max_bytes``, the patch itself (cut there), every added line whole
+        (no rename detection). Names are exact: read with ``-z``. Two processes: the diff
+        (``--raw``, ``--numstat`` and the patch at once), then the sizes."""
+        patch = ["--patch", "--no-color"] if patch_max_bytes else []
         raw = self.git_bytes(
-            "diff", "--raw", "--numstat", "-z", "--no-renames", "--no-abbrev", "--no-textconv",
-            "--no-ext-diff", f"{base}...{head}",
+            "diff", "--raw", "--numstat", *patch, "-z", "--no-renames", "--no-abbrev",
+            "--no-textconv", "--no-ext-diff", f"{base}...{head}",
         )  # fmt: skip
         if raw is None:
             raise GitError(f"git diff: cannot compare {base} and {head}")
+        # with the patch, an empty field ends the records and the patch follows as text
+        records, _, patch_bytes = raw.partition(b"\0\0") if patch else (raw, b"", b"")
         rows: list[tuple[str, str, str, str, str, str]] = []  # status, modes, shas, path
         lines: dict[str, tuple[str, str]] = {}  # path -> (added, deleted) as numstat says
-        fields = iter(_text(raw).split("\0"))
+        fields = iter(_text(records).split("\0"))
         for field in fields:
             if field.startswith(":"):  # raw: ":<modes> <shas> <status>" then the path
                 parts, path = field[1:].split(" "), next(fields, "")
@@ -255,7 +279,7 @@ class GitRepo:
                     new_mode=new_mode,
                 )
             )
-        return changes
+        return changes, _cut(_text(patch_bytes), patch_max_bytes) if patch else ""
 
     def move_to(self, sha: str) -> None:
         """Point this worktree (its branch, or its detached HEAD) at ``sha``: the files that
@@ -436,10 +460,13 @@ class GitRepo:
         text = self.git("diff", "--cached", "--no-color", "--no-ext-diff", "--no-textconv", base)
         return _cut(text, max_bytes)
 
-    def commit_tree(self, tree: str, message: str, parent: str | None = None) -> str | None:
+    def commit_tree(
+        self, tree: str, message: str, parent: str | None = None, staged: bool = False
+    ) -> str | None:
         """Commit exactly ``tree`` on top of HEAD, or of ``parent`` (HEAD then moves to the
         new commit all the same), e.g. the tree the tests ran on; ``None`` if HEAD already
-        has it. Files made later (build or test artifacts) stay out."""
+        has it. Files made later (build or test artifacts) stay out. ``staged``: the index
+        already holds ``tree`` (``stage_tree`` made it), so it is not read into it again."""
         # HEAD and its tree in one process ("--": both are revisions, whatever files exist)
         out = _text(self.git_bytes("rev-parse", "HEAD^{commit}", "HEAD^{tree}", "--") or b"")
         shas = [line for line in out.split() if line != "--"]
@@ -452,7 +479,8 @@ class GitRepo:
         self.git(
             "update-ref", "-m", "factory: commit", "HEAD", new, *([current] if current else [])
         )
-        self.git("read-tree", tree)
+        if not staged:
+            self.git("read-tree", tree)
         return new
 
 

@@ -16,7 +16,6 @@ import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from harness.errors import GitError
 from harness.git import integrity
 from harness.git.branches import issue_of
 from harness.git.repo import GitRepo
@@ -86,10 +85,12 @@ class WorktreeManager:
             out[path] = head.removeprefix("ref: refs/heads/") if head.startswith("ref: ") else None
         return out
 
-    def create(self, branch: str, start_ref: str) -> Path:
-        """A worktree on ``branch`` (new from ``start_ref``, or the existing one on resume)."""
+    def create(self, branch: str, start_ref: str, exists: bool | None = None) -> Path:
+        """A worktree on ``branch`` (new from ``start_ref``, or the existing one on resume);
+        ``exists``: whether the branch exists, when the caller read it already."""
         path = self.path_for(branch)
-        exists = self.repo.branch_exists(branch)  # a branch is this run's: read before the lock
+        if exists is None:  # a branch is this run's: read before the lock
+            exists = self.repo.branch_exists(branch)
         with self._locked():  # registering reads every worktree's metadata: one at a time
             known = self._registered()
             if known.get(path) == branch and path.is_dir():
@@ -133,16 +134,25 @@ class WorktreeManager:
         """The checkout, outside the lock: it writes only this worktree's index and files."""
         GitRepo(path).git("read-tree", "--reset", "-u", "HEAD")
 
+    def _record_of(self, path: Path) -> Path | None:
+        """git's record folder (``worktrees/<id>``) of the linked worktree at ``path``."""
+        for record in integrity.worktree_records(self._common):
+            with contextlib.suppress(OSError):
+                gitdir = Path((record / "gitdir").read_text(encoding="utf-8").strip())
+                if (gitdir if gitdir.is_absolute() else record / gitdir).parent == path:
+                    return record
+        return None
+
     def _drop(self, path: Path, settled: bool = True) -> None:
+        """The worktree's folder, then git's record of it, deleted as ``git worktree remove
+        --force --force`` deletes them, without a process (also when the folder is gone)."""
         integrity.forget_worktree(self.repo.path, path)
-        try:
-            self.repo.git("worktree", "remove", "--force", "--force", str(path))
-            removed = True
-        except GitError:  # its folder is gone or half made
-            removed = False
+        record = self._record_of(path.resolve())
         shutil.rmtree(path, ignore_errors=True)
-        if not removed:  # forget what git still records of it
-            self.repo.git("worktree", "prune")
+        if record is not None:
+            shutil.rmtree(record, ignore_errors=True)
+            with contextlib.suppress(OSError):  # git deletes the folder with its last record
+                record.parent.rmdir()
         integrity.rescan_worktrees(self.repo.path, settled)
 
     def remove(self, path: Path) -> None:

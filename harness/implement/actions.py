@@ -80,15 +80,15 @@ def prepare(ctx: StepContext) -> Assignment:
 def make_worktree(ctx: StepContext) -> Worktree:
     repo = ctx.services.repo
     production = ctx.services.settings.config.production_branch
-    base = repo.rev_parse(f"refs/heads/{production}")
-    if base is None:
-        raise FactoryError(f"production branch {production!r} does not exist")
     assignment = ctx.output("prepare", Assignment)
     branch = branch_name(ctx.number, assignment.title, salt=ctx.run_id)
+    base, existing = repo.commits(f"refs/heads/{production}", f"refs/heads/{branch}")
+    if base is None:
+        raise FactoryError(f"production branch {production!r} does not exist")
     previous = assignment.previous or {}
     # made on production; the setup step moves it to where the work starts after setting up
     # through the egress proxy on production's tree (a change's own code gets no network)
-    path = str(manager(ctx).create(branch, base))
+    path = str(manager(ctx).create(branch, base, exists=existing is not None))
     made = Worktree(path=path, branch=branch, base_sha=base, start_sha=base)
     head = str(previous.get("head") or "")
     if not head or repo.rev_parse(head) is None:
@@ -165,16 +165,16 @@ def run_tests(ctx: StepContext) -> Tested:
 )
 def commit(ctx: StepContext) -> Commit:
     ctx.check_lease()
-    path = worktree(ctx)
     info, spec = ctx.output("worktree", Worktree), ctx.output("prepare", Assignment)
-    repo = GitRepo(path)
+    staged = Path(info.path).is_dir()  # the test step staged what it ran on, unless re-made
+    repo = GitRepo(worktree(ctx))
     subject = neutral.plain(spec.title, limit=72)  # a commit message is read by GitHub too
     message = f"{subject}\n\nFactory change for issue {ctx.issue} (run {ctx.run_id})."
     tested = ctx.output("test", Tested).tree  # commit what the tests ran on, nothing made since
     # a conflict's resolution is one commit on production: the merge it started from, with
     # its conflict markers, stays out of the history
     onto = info.base_sha if info.conflicts is not None else None
-    head = repo.commit_tree(tested, message, parent=onto) or repo.rev_parse("HEAD")
+    head = repo.commit_tree(tested, message, parent=onto, staged=staged) or repo.rev_parse("HEAD")
     if head is None or head == info.base_sha:
         raise StepFailed("the implementer changed nothing", {"head": head})
     automatic = (spec.previous or {}).get("automatic")
@@ -226,18 +226,19 @@ def gates(ctx: StepContext) -> GateReport:
     head, base = made.head, made.base
     repo = services.repo
     attempts = fix_attempts(ctx)
-    changes = repo.file_changes(base, head)
+    # the change read once, its patch with it (the secrets gate reads every added line)
+    changes, patch = repo.change(base, head, patch_max_bytes=5_000_000)
     numstat = [(c.added_lines, c.deleted_lines, c.path) for c in changes]
     protected = list(rules.protected_paths)
-    # the change read once: base is an ancestor of head (the commit step committed onto it),
-    # so the diff from their merge base is the diff between the two trees
+    # base is an ancestor of head (the commit step committed onto it), so the diff from
+    # their merge base is the diff between the two trees
     modes = {c.path: (c.old_mode, c.new_mode) for c in changes}
     results = [
         g.changed_lines_gate(numstat, rules.max_changed_lines),
         g.size_gate(changes, limits.max_added_bytes, limits.max_file_bytes),
         g.protected_paths_gate(sorted(modes), protected),
         g.tree_shape_gate(shape.shape_problems(shape.read_tree(repo, head), modes, protected)),
-        g.secrets_gate(repo.diff_text(base, head, max_bytes=5_000_000)),
+        g.secrets_gate(patch),
         g.tests_gate(ctx.output("test", Tested) if "test" in ctx.outputs else None, made.tree),
         g.fix_attempts_gate(attempts, rules.max_fix_attempts),
         g.budget_gate(services.store.spend(issue=ctx.number), rules.budgets.per_issue_usd),
