@@ -21,9 +21,11 @@ from harness.store.records import StepRecord
 
 
 class Artifact(BaseModel):
-    """Base of every record: strict (unknown keys are errors) and immutable."""
+    """Base of every record: strict (unknown keys are errors) and immutable. Each record's
+    validator is built when it is first used, not when the module is imported (a process
+    uses a few of them: the sealed validator three)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     @classmethod
     def from_outputs(cls, outputs: Mapping[str, object]) -> Self:

@@ -1,5 +1,3 @@
-"""The SQLite store: the only part of the harness that touches the database."""
-
-from harness.store.db import Store
-
-__all__ = ("Store",)
+"""The SQLite store: the only part of the harness that touches the database (``db.Store``).
+Nothing is imported here: a module that reads a record type (``records``) does not open
+the database layer with it."""
