@@ -63,12 +63,18 @@ demo: install
 	$(BIN)/factory demo
 
 # (bytecode is cached whatever the shell sets: the suite starts hundreds of interpreters that
-# import the harness; a sandboxed command still writes none: its environment is its own)
+# import the harness; a sandboxed command still writes none: its environment is its own).
+# mypy checks the types while the tests run (half a minute of one core; its report follows
+# the tests'), and either failing fails the target.
 test: install
 	$(BIN)/ruff check harness tests benchmarks
 	$(BIN)/ruff format --check harness tests benchmarks
-	$(BIN)/mypy
-	env -u PYTHONDONTWRITEBYTECODE $(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal
+	@log=$$(mktemp) && trap 'rm -f "$$log"' EXIT && \
+	{ $(BIN)/mypy > "$$log" 2>&1 & } && typing=$$! && \
+	echo "mypy: checking the types beside the tests" && \
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/pytest -n $(TEST_WORKERS) --dist worksteal; tests=$$?; \
+	wait $$typing; typed=$$?; echo "mypy:"; cat "$$log"; \
+	exit $$(( tests != 0 ? tests : typed ))
 
 lint: install
 	$(BIN)/ruff check harness tests benchmarks
