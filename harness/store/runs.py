@@ -187,6 +187,22 @@ class RunsMixin(StoreBase):
         )
         return [(r["run_issue"], _step(r)) for r in rows]
 
+    def judged_since(self, since: str, author: str, other_than: int | None) -> int:
+        """How many triage runs started at or after ``since`` judged (or queued for judging:
+        a batch in flight, a deferral) an issue of ``author`` other than ``other_than``, the
+        author as each run's pre-screen read it: counted by the database, whatever the number
+        of runs (no step is decoded here)."""
+        row = self._row(
+            "SELECT COUNT(DISTINCT r.id) FROM runs r"
+            " JOIN steps p ON p.run_id = r.id AND p.step_id = 'prescreen'"
+            " JOIN steps j ON j.run_id = r.id AND j.step_id = 'judge'"
+            " AND j.status IN ('succeeded', 'running', 'interrupted')"
+            " WHERE r.workflow = 'triage' AND r.started_at >= ? AND r.issue IS NOT NULL"
+            " AND r.issue IS NOT ? AND json_extract(p.outputs, '$.author') = ?",
+            (since, other_than, author),
+        )
+        return int(row[0]) if row is not None else 0
+
     # -- hand-offs between workflows -------------------------------------------
     def artifacts(
         self,

@@ -45,19 +45,7 @@ def judged_today(ctx: StepContext, author: str) -> int:
     """How many of ``author``'s issues went to the triage agent since UTC midnight: the
     store answers (the author as each run's pre-screen read it), not the forge."""
     since = start_of_day(ctx.services.clock())
-    steps = ctx.services.store.steps_since("triage", since, ("judge", "prescreen"))
-    judged = {  # judged, or queued for judging (a batch in flight, a deferral)
-        s.run_id
-        for issue, s in steps
-        if issue is not None
-        and issue != ctx.issue
-        and s.step_id == "judge"
-        and s.status in ("succeeded", "running", "interrupted")
-    }
-    by_author = {
-        s.run_id for _, s in steps if s.step_id == "prescreen" and s.outputs.get("author") == author
-    }
-    return len(judged & by_author)
+    return ctx.services.store.judged_since(since, author, other_than=ctx.issue)
 
 
 @action("triage.prescreen")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
+from functools import cache
 from typing import Any
 
 import re2  # type: ignore[import-untyped]
@@ -53,8 +54,10 @@ class MapRules(BaseModel):
     templates: list[str]
 
 
+@cache
 def map_rules() -> tuple[MapRules, str]:
-    """The shipped rules and the digest of their text (a map made by other rules differs)."""
+    """The shipped rules and the digest of their text (a map made by other rules differs):
+    shipped data, read once per process."""
     text = (workflows_dir() / RULES_FILE).read_text(encoding="utf-8")
     data: dict[str, Any] = yaml.safe_load(text)
     return MapRules.model_validate(data), hashlib.sha256(text.encode()).hexdigest()[:16]
