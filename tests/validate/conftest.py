@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import sys
+import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
 
+from harness.cycle import refused_any
 from harness.demo import generate
 from harness.model.scripted import ScriptedModel, load_script
+from harness.store.db import Store
 from tests.cli_helpers import run_cli
+from tests.conftest import SCRUBBED_ENV, _every_merge_landed_a_tested_tree
 from tests.factory_repo import git
 from tests.standins.anthropic_standin import AnthropicStandIn
+
+if TYPE_CHECKING:
+    from tests.validate.scenarios import FullCycle, Guarded, Interrupted, Waiting
 
 KEY = "sk-ant-validate-CANARY-0badc0ffee1234"
 IMPL_CANARY = "IMPL-CANARY-7d41c2"
@@ -57,20 +68,89 @@ def accept_rule(title: str, reason: str, kind: str = "chore") -> dict[str, Any]:
     }
 
 
-@pytest.fixture
-def app(tmp_path: Path) -> tuple[Path, Path]:
-    """(repo, hold-out) with canaries planted in the implementation and in the hold-out."""
-    repo, _, _ = generate(tmp_path)
+def make_app(root: Path) -> tuple[Path, Path]:
+    """(repo, hold-out) under ``root``, with canaries planted in the implementation and in the
+    hold-out (in the name of its one journey: every journey costs a browser in each check)."""
+    repo, _, _ = generate(root)
     (repo / "app.py").write_text((repo / "app.py").read_text() + f"\n# {IMPL_CANARY}\n")
     config = yaml.safe_load((repo / "factory.yaml").read_text())
     config["provider"] = {"type": "anthropic", "max_retry_wait_s": 5}
     (repo / "factory.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     git(repo, "commit", "-qam", "wired to the real API")
-    holdout = tmp_path / "notes-holdout"
-    (holdout / "journeys" / "title.yaml").write_text(
-        f"name: the page is titled Notes {HOLDOUT_CANARY}\nsteps:\n  - goto: /\n  - expect_text: Notes\n"
-    )
+    holdout = root / "notes-holdout"
+    journey = holdout / "journeys" / "add_note.yaml"
+    text = journey.read_text()
+    journey.write_text(text.replace("name: add a note\n", f"name: add a note {HOLDOUT_CANARY}\n"))
+    assert HOLDOUT_CANARY in journey.read_text()
     return repo, holdout
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> tuple[Path, Path]:
+    """(repo, hold-out) with canaries planted in the implementation and in the hold-out."""
+    return make_app(tmp_path)
+
+
+def set_rules(repo: Path, **changes: object) -> None:
+    """Commit ``factory_rules.md`` with the front matter's keys in ``changes`` replaced."""
+    path = repo / "factory_rules.md"
+    _, front, body = path.read_text().split("---\n", 2)
+    rules = yaml.safe_load(front)
+    rules.update(changes)
+    path.write_text("---\n" + yaml.safe_dump(rules, sort_keys=False) + "---\n" + body)
+    git(repo, "commit", "-qam", "factory rules for this scenario")
+
+
+# --- a scenario several tests share: a module-scoped fixture plays it once, each test asserts
+# its own property of what it left (``capsys``, ``monkeypatch`` and the autouse environment are
+# one test's own, so the scenario brings its own) ---
+
+
+@contextmanager
+def isolated_env(state: Path, **extra: str) -> Iterator[pytest.MonkeyPatch]:
+    """The environment the autouse ``_isolated_env`` gives a test whose state folder is
+    ``state`` (plus ``extra``), while a scenario plays; as it was afterwards."""
+    with pytest.MonkeyPatch.context() as mp:
+        for name in SCRUBBED_ENV:
+            mp.delenv(name, raising=False)
+        mp.setenv("FACTORY_STATE_DIR", str(state))
+        mp.setenv("FACTORY_MARKER_KEY", "test-marker-key-0f3c9a")
+        for role in ("AUTHOR", "COMMITTER"):
+            mp.setenv(f"GIT_{role}_NAME", "Test Maintainer")
+            mp.setenv(f"GIT_{role}_EMAIL", "maintainer@example.invalid")
+        for name, value in extra.items():
+            mp.setenv(name, value)
+        yield mp
+
+
+class Output:
+    """Stands in for ``capsys`` where ``run_cli`` takes it: while open, the standard streams
+    write to buffers; ``readouterr`` hands over what was written since the last read."""
+
+    def __init__(self) -> None:
+        self._out, self._err = io.StringIO(), io.StringIO()
+        self._saved = (sys.stdout, sys.stderr)
+
+    def __enter__(self) -> Output:
+        self._saved = (sys.stdout, sys.stderr)
+        sys.stdout, sys.stderr = self._out, self._err
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        sys.stdout, sys.stderr = self._saved
+
+    def readouterr(self) -> tuple[str, str]:
+        out, err = self._out.getvalue(), self._err.getvalue()
+        for buffer in (self._out, self._err):
+            buffer.seek(0)
+            buffer.truncate()
+        return out, err
+
+
+def landed_tested_trees(state: Path) -> None:
+    """The merge queue's invariant (``tests/conftest.py`` checks it after each test, in the
+    test's own state folder) on a scenario's state folder."""
+    _every_merge_landed_a_tested_tree(state / "state.db")
 
 
 def serve(
@@ -120,3 +200,89 @@ def role_of(body: dict[str, Any]) -> str:
         if tool in names:
             return role
     return "unknown"
+
+
+def run_once(capsys, repo: Path, *extra: str) -> dict:
+    res = run_cli(capsys, "--repo", str(repo), "run", "--once", "--json", *extra)
+    assert res.code == (1 if refused_any(res.json()) else 0), (
+        res.err
+    )  # exit codes: README, "Commands"
+    return res.json()
+
+
+def queued_together(monkeypatch, validations: int = 2, order: list[int] | None = None) -> None:
+    """The validations of a cycle all join the merge queue before any of them builds its
+    candidate, whatever the machine's timing: each is built on the changes ahead of it.
+    With ``order``, they arrive in that order (the issues' numbers), whatever the timing."""
+    from harness.engine import actions as registry
+
+    real_baseline = registry.get_action("validate.baseline")
+    assert real_baseline is not None
+    barrier, joined = threading.Barrier(validations), set()
+    arrived = threading.Condition()
+
+    def baseline(ctx):  # the queue's order itself is the factory's (first come, first in)
+        first = ctx.issue not in joined
+        if first and order:
+            ahead = set(order[: order.index(ctx.issue)])
+            with arrived:
+                arrived.wait_for(lambda: ahead <= joined, timeout=120)
+        calibrated = real_baseline(ctx)
+        if first:
+            with arrived:
+                joined.add(ctx.issue)
+                arrived.notify_all()
+            with contextlib.suppress(threading.BrokenBarrierError):
+                barrier.wait(timeout=120)
+        return calibrated
+
+    monkeypatch.setitem(registry.actions().functions, "validate.baseline", baseline)
+
+
+def landed_in_order(store: Store) -> list[dict]:
+    """The merges the factory recorded, in the order they landed, each with the check its
+    tree was tested by (``check``)."""
+    landed = []
+    for run in store.list_runs(workflow="validate"):
+        steps = [s for s in store.steps(run.id) if s.status == "succeeded"]
+        merge = next((s for s in steps if s.step_id == "merge" and s.outputs), None)
+        if merge is not None:
+            check = [s.outputs for s in steps if s.step_id == "check" and s.seq < merge.seq][-1]
+            landed.append({**merge.outputs, "finished_at": merge.finished_at, "check": check})
+    return sorted(landed, key=lambda m: m["finished_at"])
+
+
+def issue(capsys, repo: Path, n: int) -> dict:
+    return run_cli(capsys, "--repo", str(repo), "issue", "show", str(n), "--json").json()
+
+
+# --- scenarios several modules share (``tests/validate/scenarios.py``): each is played once per
+# worker; the modules that read one are marked ``together`` so that one worker runs them ---
+
+
+@pytest.fixture(scope="package")
+def full_cycle(tmp_path_factory: pytest.TempPathFactory) -> FullCycle:
+    from tests.validate.scenarios import play_full_cycle
+
+    return play_full_cycle(tmp_path_factory.mktemp("full-cycle"))
+
+
+@pytest.fixture(scope="package")
+def interrupted(tmp_path_factory: pytest.TempPathFactory) -> Interrupted:
+    from tests.validate.scenarios import play_interrupted
+
+    return play_interrupted(tmp_path_factory.mktemp("interrupted"))
+
+
+@pytest.fixture(scope="package")
+def guarded(tmp_path_factory: pytest.TempPathFactory) -> Guarded:
+    from tests.validate.scenarios import play_guarded
+
+    return play_guarded(tmp_path_factory.mktemp("guarded"))
+
+
+@pytest.fixture(scope="package")
+def waiting(tmp_path_factory: pytest.TempPathFactory) -> Waiting:
+    from tests.validate.scenarios import play_waiting
+
+    return play_waiting(tmp_path_factory.mktemp("waiting"))

@@ -8,46 +8,22 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
-from harness.browser import runner
-from harness.model.base import Model, Request, Response
-from harness.model.scripted import ScriptedModel, load_script
 from harness.store.db import Store
 from harness.validate.sealed import run_in_seal
-from tests.browser.processes import ChromiumWatch
-from tests.cli_helpers import run_cli
-from tests.cli_helpers import spawn as factory
-from tests.standins.anthropic_standin import AnthropicStandIn
-from tests.validate.conftest import KEY, file_issues, role_of, script_rules
-from tests.validate.test_validate import issue
+from tests.validate.conftest import KEY
+from tests.validate.scenarios import GITHUB_CANARY, Interrupted
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
-
-GITHUB_CANARY = "ghp_CANARY0confinement0000000000000000"
-
-
-class Watching:
-    """The demo's scripted answers, with ``on_validator`` run as each request of the sealed
-    validator arrives: its browser has the app open then (it opens the home page before
-    its first turn), and the seal waits for the answer."""
-
-    kind = "scripted"
-
-    def __init__(self, inner: Model, on_validator: Callable[[int], None]) -> None:
-        self.inner, self.on_validator, self.turns = inner, on_validator, 0
-
-    def create(self, request: Request) -> Response:
-        if role_of(request) == "validator":
-            self.turns += 1
-            self.on_validator(self.turns)
-        return self.inner.create(request)
+# the cycles of ``interrupted`` (a package fixture test_smoke_kill.py reads too): one worker
+# plays them
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.timeout(600),
+    pytest.mark.together("validate-interrupted"),
+]
 
 
 @pytest.fixture
@@ -57,73 +33,37 @@ def planted(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
 
 
-@contextmanager
-def standin(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, on_validator: Callable[[int], None]
-) -> Iterator[tuple[AnthropicStandIn, Watching]]:
-    path = tmp_path / "script.yaml"
-    path.write_text(yaml.safe_dump(script_rules()))
-    responder = Watching(ScriptedModel(load_script(path)), on_validator)
-    with AnthropicStandIn(responder=responder) as server:
-        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
-        yield server, responder
-
-
-def test_every_chromium_of_a_validation_is_confined(
-    tmp_path: Path, capsys, app, planted, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    repo, _ = app
-    watch = ChromiumWatch()
-    real_step = runner.run_step
-
-    def watched_step(page: Any, step: Any) -> None:
-        real_step(page, step)
-        watch.sample("journey")  # the journey's page is open on the app
-
-    monkeypatch.setattr(runner, "run_step", watched_step)
-    with standin(tmp_path, monkeypatch, lambda _: watch.sample("validator")):
-        file_issues(capsys, repo, [1])
-        res = run_cli(capsys, "--repo", str(repo), "run", "--once", "--json")
-    assert res.code == 0, res.out
-    assert "factory:merged" in issue(capsys, repo, 1)["labels"]  # a full cycle still merges
+def test_every_chromium_of_a_validation_is_confined(interrupted: Interrupted) -> None:
+    again = interrupted.again
+    assert again is not None and again.code == 0, again
+    assert "factory:merged" in interrupted.merged  # a full cycle still merges
+    watch = interrupted.watch
     checked = watch.assert_confined("journey", "validator")
     assert checked >= 2 * (len(watch.samples["journey"]) + len(watch.samples["validator"]))
 
 
 def test_factory_stop_ends_a_running_sealed_validator_at_its_next_turn(
-    tmp_path: Path, capsys, app, planted, monkeypatch: pytest.MonkeyPatch
+    interrupted: Interrupted,
 ) -> None:
-    repo, _ = app
-    env = dict(os.environ)
+    seen = interrupted
+    assert seen.validator_calls == 2, seen.validator_calls  # the third turn never came
+    (row,) = seen.first["validate"]
+    assert row["status"] == "stopped" and "stopped" in row["reason"], row
+    assert seen.status == "stopped"
+    assert [status for status, _ in seen.checks] == ["interrupted"]  # stopped: no crash, no pass
+    assert seen.checks[0][1] == "killed"
+    assert "factory:merged" not in seen.labels
 
-    def stop_during_the_second_turn(turn: int) -> None:
-        if turn == 2:  # the validator is running: its next request must be refused
-            stopped = factory(repo, env, "stop", "--reason", "pulled during the validator")
-            _, err = stopped.communicate(timeout=120)
-            assert stopped.returncode == 0, err
-
-    with standin(tmp_path, monkeypatch, stop_during_the_second_turn) as (server, watching):
-        file_issues(capsys, repo, [1])
-        res = run_cli(capsys, "--repo", str(repo), "run", "--once", "--json")
-        validator_calls = [b for _, b in server.received if role_of(b) == "validator"]
-        assert len(validator_calls) == 2, len(validator_calls)  # the third turn never came
-        (row,) = res.json()["validate"]
-        assert row["status"] == "stopped" and "stopped" in row["reason"], row
-        store = Store.open(Path(os.environ["FACTORY_STATE_DIR"]))
-        (run,) = store.list_runs(workflow="validate", issue=1)
-        assert run.status == "stopped"
-        check = [s for s in store.steps(run.id) if s.step_id == "check"]
-        assert [s.status for s in check] == ["interrupted"]  # stopped: no crash, no pass
-        assert check[0].error_kind == "killed"
-        assert "factory:merged" not in issue(capsys, repo, 1)["labels"]
-
-        assert run_cli(capsys, "--repo", str(repo), "resume").code == 0
-        res = run_cli(capsys, "--repo", str(repo), "run", "--once", "--json")
-    assert res.code == 0, res.err
-    (again,) = store.list_runs(workflow="validate", issue=1)
-    assert again.id == run.id and again.status == "succeeded"  # resumed, not started over
-    assert "factory:merged" in issue(capsys, repo, 1)["labels"]
-    assert watching.turns == 2 + 3  # the validator asked again from its first turn
+    assert seen.resumed == 0
+    # the cycles after it (one killed inside the smoke run after the merge, one finishing it)
+    again = seen.again
+    assert again is not None and again.code == 0, again.err
+    store = Store.open(seen.state)
+    (run,) = store.list_runs(workflow="validate", issue=1)
+    assert (run.id, run.status) == (seen.run, "succeeded")  # resumed, not started over
+    store.close()
+    assert "factory:merged" in seen.merged
+    assert seen.turns == 2 + 3  # the validator asked again from its first turn
 
 
 PROBE = """

@@ -4,14 +4,15 @@ goes on by itself."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from harness.store.db import Store
 from tests.factory_repo import git
-from tests.validate.conftest import file_issues
-from tests.validate.test_validate import issue, run_once
+from tests.standins.anthropic_standin import AnthropicStandIn
+from tests.validate.conftest import file_issues, issue, run_once, serve
 
 BROKEN = (
     "import unittest\n\n\nclass Broken(unittest.TestCase):\n"
@@ -19,9 +20,35 @@ BROKEN = (
 )
 
 
+# the planner of "how many notes" declines it: once production is green, the cycle's
+# implement run shows that it went on, and ends there (nothing to validate)
+DECLINE = {
+    "output": "submit_plan",
+    "match": "how many notes",
+    "turns": [
+        [
+            {
+                "tool": "submit_plan",
+                "input": {
+                    "plan": "None.",
+                    "files": [],
+                    "outcome": "blocked",
+                    "reason": "A person should decide where the count goes.",
+                },
+            }
+        ]
+    ],
+}
+
+
+@pytest.fixture
+def declining(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AnthropicStandIn]:
+    yield from serve(tmp_path, monkeypatch, [DECLINE])
+
+
 @pytest.mark.slow
 def test_red_production_stops_the_cycle_with_one_tracking_issue(
-    tmp_path: Path, capsys, app, standin
+    tmp_path: Path, capsys, app, declining
 ) -> None:
     repo, _ = app
     file_issues(capsys, repo, [1])
@@ -50,6 +77,7 @@ def test_red_production_stops_the_cycle_with_one_tracking_issue(
     result = run_once(capsys, repo)
     assert "production" not in result  # green: the cycle went on
     assert store.list_runs(workflow="implement", issue=1)
+    assert [row["issue"] for row in result["implement"]] == [1]
     closed = issue(capsys, repo, tracking)
     assert closed["state"] == "closed"
     assert any("factory:health:green" in c["body"] for c in closed["comments"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -17,8 +18,20 @@ from harness.store.db import Store
 from tests.cli_helpers import run_cli
 from tests.factory_repo import git
 from tests.forge.github_helpers import github_env, standin_for
-from tests.validate.conftest import accept_rule, file_issues, role_of, serve
-from tests.validate.test_validate import issue, landed_in_order, queued_together, run_once
+from tests.validate.conftest import (
+    Output,
+    accept_rule,
+    file_issues,
+    isolated_env,
+    issue,
+    landed_in_order,
+    landed_tested_trees,
+    make_app,
+    queued_together,
+    role_of,
+    run_once,
+    serve,
+)
 
 RENAME = "Rename render to render_page"
 CALLER = "Add a footer helper"
@@ -141,19 +154,11 @@ def _one_landed_and_production_green(
     assert "factory:accepted" in labels[other]  # implemented again by the next cycle
 
 
-@pytest.mark.slow
-def test_two_changes_that_break_the_tests_together_never_both_land(
-    tmp_path: Path, capsys, app, monkeypatch
-) -> None:
-    repo, _ = app
-    queued_together(monkeypatch)
-    for _ in serve(tmp_path, monkeypatch, RULES):
-        _file(capsys, repo, RENAME)
-        _file(capsys, repo, CALLER)
-        run_once(capsys, repo, "--max-parallel", "3")
-        break
-    labels = {n: issue(capsys, repo, n)["labels"] for n in (1, 2)}
-    _one_landed_and_production_green(tmp_path, repo, labels, repo)
+# Two changes that break the tests together never both land: the merge queue's rule, the same
+# whatever the forge. test_two_changes_that_break_the_tests_together_never_both_land_on_github
+# plays it (on the GitHub stand-in) and checks everything `_one_landed_and_production_green`
+# says, on the forge's production branch and on the local one; every other merge of this
+# folder lands through the local forge.
 
 
 @pytest.mark.slow
@@ -248,35 +253,156 @@ def _resolved(repo: Path, title: str) -> dict:
     }
 
 
-@pytest.mark.slow
-def test_a_change_that_conflicts_with_production_is_implemented_again_on_it(
-    tmp_path: Path, capsys, app, monkeypatch
-) -> None:
-    """Two changes edit the same line; one lands. The other, validated before production
-    moved, no longer merges: its decision keeps the validator's verdict and score and calls
-    it a conflict; the next attempt starts from it merged onto the new production, its
-    requests name the conflicting file and show its diff and never speak of a hidden
-    journey; its resolution lands as one commit on production."""
-    repo, _ = app
-    queued_together(monkeypatch)
+# Production moves after validation, before the merge, by a maintainer's push: each time, the
+# candidate is rebuilt on the new production and tested again. "How many notes" meets two
+# such pushes in a row (``moving``: the merge step takes two before it gives up); the change
+# implemented again after a conflict meets one when it lands (``conflicted``).
+MOVES = ["docs/notes-history.md", "static/hello.txt"]
+MOVE_AFTER_CONFLICT = "app.py"
+
+
+@dataclass
+class Moved:
+    """One validation under which production moved, once per path of ``moves`` in turn."""
+
+    repo: Path
+    state: Path
+    number: int
+    moves: list[str]
+    moved: list[str] = field(default_factory=list)  # production after each move
+    run: str = ""  # the validation
+    validator_runs: int = 0  # the sealed validator's runs in it
+    labels: list[str] = field(default_factory=list)  # the issue's after the cycle
+
+
+def _push(repo: Path, path: str) -> str:
+    """A maintainer's commit on production touching ``path``: on the home page (``app.py``),
+    a footer the validator would see; elsewhere, a new file."""
+    target = repo / path
+    if target.exists():  # the home page the validator looked at says more now
+        text = target.read_text().replace(
+            "f'<ul id=\"notes\">{items}</ul>'\n",
+            'f\'<ul id="notes">{items}</ul>\'\n        "<footer>Kept by us</footer>"\n',
+        )
+        assert "Kept by us" in text
+        target.write_text(text)
+    else:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text("A maintainer's own change.\n")
+    git(repo, "add", path)
+    git(repo, "commit", "-qm", "a maintainer's change")
+    return GitRepo(repo).rev_parse("main") or ""
+
+
+def _moving_under(mp: pytest.MonkeyPatch, moved: Moved) -> None:
+    """``validate.merge`` of ``moved.number``, after the next of its ``moves`` (if any)."""
+    from harness.engine import actions as registry
+
+    real_merge = registry.get_action("validate.merge")
+    assert real_merge is not None
+    left = list(moved.moves)
+
+    def merge(ctx):
+        if ctx.issue == moved.number and left:  # someone pushes while this change waits
+            moved.moved.append(_push(moved.repo, left.pop(0)))
+        return real_merge(ctx)
+
+    mp.setitem(registry.actions().functions, "validate.merge", merge)
+
+
+def _validated(moved: Moved, received: list[dict]) -> None:
+    """Its newest validation, and the sealed validator's runs among ``received``."""
+    store = Store.open(moved.state)
+    moved.run = store.list_runs(workflow="validate", issue=moved.number)[0].id
+    store.close()
+    asked = f'"Check issue {moved.number} in the running app'
+    moved.validator_runs = sum(
+        role_of(b) == "validator" and len(b["messages"]) == 1 and asked in json.dumps(b)
+        for b in received
+    )
+
+
+@dataclass
+class Conflicted:
+    """Two changes to the same line queued together; one lands, the other no longer merges,
+    is implemented again on the new production and lands (production moving under it once
+    more while it waits: ``moved``)."""
+
+    repo: Path
+    state: Path
+    labels: dict[int, list[str]]  # after the first cycle
+    other: int  # the one that did not land then
+    validations: int = 0  # its validations then
+    comments: list[str] = field(default_factory=list)  # its comments then
+    production: str = ""  # production after the first cycle
+    firsts: list[str] = field(default_factory=list)  # the second cycle's first requests
+    merged: list[str] = field(default_factory=list)  # its labels after the second cycle
+    moved: Moved | None = None
+
+
+@pytest.fixture(scope="module")
+def conflicted(tmp_path_factory: pytest.TempPathFactory) -> Conflicted:
+    root = tmp_path_factory.mktemp("conflicted")
+    state = root / "state"
+    repo, _ = make_app(root)
     rules = [
         accept_rule(SUBTITLE, "A heading detail."),
         accept_rule(TAGLINE, "A heading detail."),
         _heading(SUBTITLE, "your notes"),
         _heading(TAGLINE, "short and kept"),
     ]
-    for _ in serve(tmp_path, monkeypatch, rules):
-        _file(capsys, repo, SUBTITLE)
-        _file(capsys, repo, TAGLINE)
-        run_once(capsys, repo, "--max-parallel", "3")
-        break
-    labels = {n: issue(capsys, repo, n)["labels"] for n in (1, 2)}
-    merged = [n for n, names in labels.items() if "factory:merged" in names]
-    assert len(merged) == 1, labels
-    other = 3 - merged[0]
-    store = Store.open(tmp_path / "state")
-    (validation,) = store.list_runs(workflow="validate", issue=other)
-    checks = [s.outputs for s in store.steps(validation.id) if s.step_id == "check"]
+    with isolated_env(state) as mp, Output() as out:
+        with pytest.MonkeyPatch.context() as queued:
+            queued_together(queued)
+            for _ in serve(root, queued, rules):
+                _file(out, repo, SUBTITLE)
+                _file(out, repo, TAGLINE)
+                run_once(out, repo, "--max-parallel", "3")
+        labels = {n: issue(out, repo, n)["labels"] for n in (1, 2)}
+        merged = [n for n, names in labels.items() if "factory:merged" in names]
+        other = 3 - merged[0] if len(merged) == 1 else 0
+        seen = Conflicted(repo, state, labels, other)
+        if not other:
+            return seen  # the test says what went wrong
+        seen.comments = [c["body"] for c in issue(out, repo, other)["comments"]]
+        store = Store.open(state)
+        seen.validations = len(store.list_runs(workflow="validate", issue=other))
+        store.close()
+        seen.production = GitRepo(repo).rev_parse("main") or ""
+        seen.moved = Moved(repo, state, other, [MOVE_AFTER_CONFLICT])
+        _moving_under(mp, seen.moved)
+        title = TAGLINE if other == 2 else SUBTITLE
+        for server in serve(root, mp, [_resolved(repo, title)]):
+            run_once(out, repo)  # implemented again, on the new production
+            seen.firsts = [
+                json.dumps(b)
+                for _, b in server.received
+                if role_of(b) in ("planner", "implementer") and len(b["messages"]) == 1
+            ]
+            _validated(seen.moved, [b for _, b in server.received])
+        seen.merged = issue(out, repo, other)["labels"]
+        seen.moved.labels = seen.merged
+    landed_tested_trees(state)
+    return seen
+
+
+@pytest.mark.slow
+def test_a_change_that_conflicts_with_production_is_implemented_again_on_it(
+    conflicted: Conflicted,
+) -> None:
+    """Two changes edit the same line; one lands. The other, validated before production
+    moved, no longer merges: its decision keeps the validator's verdict and score and calls
+    it a conflict; the next attempt starts from it merged onto the new production, its
+    requests name the conflicting file and show its diff and never speak of a hidden
+    journey; its resolution lands as one commit on production."""
+    seen = conflicted
+    merged = [n for n, names in seen.labels.items() if "factory:merged" in names]
+    assert len(merged) == 1, seen.labels
+    other = seen.other
+    assert seen.validations == 1
+    store = Store.open(seen.state)
+    first_validation = store.list_runs(workflow="validate", issue=other)[-1]  # the oldest
+    checks = [s.outputs for s in store.steps(first_validation.id) if s.step_id == "check"]
     # validated once on the old production; on the new one it does not merge: no second
     # validator run, and the verdict it was given is kept with it
     first = checks[0]["validator"]
@@ -284,45 +410,54 @@ def test_a_change_that_conflicts_with_production_is_implemented_again_on_it(
     assert checks[0]["conflict"] is None
     assert checks[-1]["conflict"] and "app.py" in checks[-1]["conflict"]
     assert checks[-1]["validator"] == first
-    decided = [s.outputs for s in store.steps(validation.id) if s.step_id == "decide"][-1]
+    steps = store.steps(first_validation.id)
+    decided = [s.outputs for s in steps if s.step_id == "decide"][-1]
     assert decided["route"] == "retry" and "merge cleanly" in decided["reason"]
     score = first["output"]["score"]
     assert (decided["verdict"], decided["score"]) == ("pass", score)
-    comment = next(
-        c["body"] for c in issue(capsys, repo, other)["comments"] if "validate:retry" in c["body"]
-    )
+    comment = next(c for c in seen.comments if "validate:retry" in c)
     assert "it no longer merges with production" in comment and "not good enough" not in comment
     assert f"validator score {score:.2f} (pass)" in comment
 
-    production = GitRepo(repo).rev_parse("main")
-    title = TAGLINE if other == 2 else SUBTITLE
-    for server in serve(tmp_path, monkeypatch, [_resolved(repo, title)]):
-        run_once(capsys, repo)  # implemented again, on the new production
-        firsts = [
-            json.dumps(b)
-            for _, b in server.received
-            if role_of(b) in ("planner", "implementer") and len(b["messages"]) == 1
-        ]
-        break
+    # implemented again, on the new production (production moved once more while this
+    # attempt waited to land: test_production_moving_... checks that part)
+    production = seen.production
     runs = store.list_runs(workflow="implement", issue=other)
     again = {s.step_id: s.outputs for s in store.steps(runs[0].id)}
     tree = again["worktree"]
     assert tree["base_sha"] == production and tree["conflicts"] == ["app.py"]
-    git_repo = GitRepo(repo)
+    git_repo = GitRepo(seen.repo)
     assert git_repo.rev_parse(f"{tree['start_sha']}^1") == production  # the merge, marked
     assert git_repo.rev_parse(f"{tree['start_sha']}^2") is None
     assert b"<<<<<<<" in (git_repo.read_blob(tree["start_sha"], "app.py") or b"")
     assert git_repo.rev_parse(f"{again['commit']['head']}^") == production  # one commit
-    assert len(firsts) == 2  # the planner's and the implementer's first requests
-    for text in firsts:
+    assert len(seen.firsts) == 2  # the planner's and the implementer's first requests
+    for text in seen.firsts:
         assert "no longer merged with it" in text and "conflicting_files" in text
         assert "app.py" in text and "previous_diff" in text
         assert "hidden user journey" not in text and "score 0.00" not in text
         assert f"verdict pass, score {score:.2f}" in text
-    data = issue(capsys, repo, other)
-    assert "factory:merged" in data["labels"], data["labels"]
+    assert "factory:merged" in seen.merged, seen.merged
     page = (git_repo.read_blob("main", "app.py") or b"").decode()
     assert "your notes" in page and "short and kept" in page and "<<<<<<<" not in page
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def moving(tmp_path_factory: pytest.TempPathFactory) -> Moved:
+    root = tmp_path_factory.mktemp("moving")
+    state = root / "state"
+    repo, _ = make_app(root)
+    moved = Moved(repo, state, 1, MOVES)
+    with isolated_env(state) as mp, Output() as out:
+        _moving_under(mp, moved)
+        for server in serve(root, mp):
+            file_issues(out, repo, [1])
+            run_once(out, repo)
+            _validated(moved, [b for _, b in server.received])
+        moved.labels = issue(out, repo, 1)["labels"]
+    landed_tested_trees(state)
+    return moved
 
 
 @pytest.mark.slow
@@ -336,54 +471,27 @@ def test_a_change_that_conflicts_with_production_is_implemented_again_on_it(
     ids=["unseen-change", "visible-change-it-did-not-see", "visible-change-it-saw"],
 )
 def test_production_moving_rebuilds_the_candidate_and_asks_the_validator_only_if_it_could_see(
-    tmp_path: Path, capsys, app, monkeypatch, path: str, kept: str
+    request: pytest.FixtureRequest, path: str, kept: str
 ) -> None:
     """Production moves after validation, before the merge: the candidate is rebuilt on the new
     production and tested again. The validator's verdict is kept when the two candidates differ
     only in files the app cannot show (``validation.unseen_paths``), or when its recorded
     actions, done again on the new candidate without a model, show exactly what they showed
     it; it is asked again when they show something else."""
-    from harness.engine import actions as registry
-
-    repo, _ = app
-    real_merge = registry.get_action("validate.merge")
-    assert real_merge is not None
-    moved: list[str] = []
-
-    def merge(ctx):
-        if not moved:  # someone pushes to production while this change waits to land
-            target = repo / path
-            if target.exists():  # the home page the validator looked at says more now
-                text = target.read_text().replace(
-                    "f'<ul id=\"notes\">{items}</ul>'\n",
-                    'f\'<ul id="notes">{items}</ul>\'\n        "<footer>Kept by us</footer>"\n',
-                )
-                assert "Kept by us" in text
-                target.write_text(text)
-            else:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_text("A maintainer's own change.\n")
-            git(repo, "add", path)
-            git(repo, "commit", "-qm", "a maintainer's change")
-            moved.append(GitRepo(repo).rev_parse("main") or "")
-        return real_merge(ctx)
-
-    monkeypatch.setitem(registry.actions().functions, "validate.merge", merge)
-    for server in serve(tmp_path, monkeypatch):
-        file_issues(capsys, repo, [1])
-        run_once(capsys, repo)
-        validator_runs = [
-            b for _, b in server.received if role_of(b) == "validator" and len(b["messages"]) == 1
-        ]
-        break
-    data = issue(capsys, repo, 1)
-    assert "factory:merged" in data["labels"], data["labels"]
-    store = Store.open(tmp_path / "state")
-    (run,) = store.list_runs(workflow="validate", issue=1)
-    checks = [s.outputs for s in store.steps(run.id) if s.step_id == "check"]
-    assert len(checks) == 2  # validated, production moved, rebuilt on it and tested again
-    first, second = checks
-    assert first["production_sha"] != second["production_sha"] == moved[0]
+    if path in MOVES:
+        moving: Moved = request.getfixturevalue("moving")
+    else:
+        found = request.getfixturevalue("conflicted").moved
+        assert found is not None, "no change was implemented again after a conflict"
+        moving = found
+    at = moving.moves.index(path)  # the check before this move; the next one is after it
+    assert "factory:merged" in moving.labels, moving.labels
+    store = Store.open(moving.state)
+    checks = [s.outputs for s in store.steps(moving.run) if s.step_id == "check"]
+    # validated; production moved, rebuilt on it and tested again, after each move
+    assert len(checks) == 1 + len(moving.moves)
+    first, second = checks[at], checks[at + 1]
+    assert first["production_sha"] != second["production_sha"] == moving.moved[at]
     assert second["tests"]["exit_code"] == 0 and second["journeys_passed"]
     if kept == "unseen":  # the candidate (``sha``) it was given on, kept without a replay
         assert second["validator"]["kept"] == {
@@ -391,7 +499,7 @@ def test_production_moving_rebuilds_the_candidate_and_asks_the_validator_only_if
             "changed": [path],
             "replayed": 0,
         }
-        assert len(validator_runs) == 1
+        assert moving.validator_runs == 1
     elif kept == "replayed":
         replayed = len(first["validator"]["observed"])
         assert replayed >= 1  # the validator looked at the page before its verdict
@@ -401,12 +509,13 @@ def test_production_moving_rebuilds_the_candidate_and_asks_the_validator_only_if
             "replayed": replayed,
         }
         assert second["validator"]["output"] == first["validator"]["output"]
-        assert len(validator_runs) == 1
+        assert moving.validator_runs == 1
     else:
         assert second["validator"]["kept"] is None
         assert second["validator"]["asked"] == first["validator"]["asked"]
-        assert len(validator_runs) == 2
-    # what landed is the second candidate's tree, with the maintainer's change in it
-    merged = [s.outputs for s in store.steps(run.id) if s.step_id == "merge" and s.outputs]
-    assert merged[-1]["landed_tree"] == second["tree"]
-    assert GitRepo(repo).read_blob("main", path) is not None
+        assert moving.validator_runs == 2
+    # what landed is the last candidate's tree, with the maintainer's change in it
+    merged = [s.outputs for s in store.steps(moving.run) if s.step_id == "merge" and s.outputs]
+    assert merged[-1]["landed_tree"] == checks[-1]["tree"]
+    assert GitRepo(moving.repo).read_blob("main", path) is not None
+    store.close()

@@ -3,7 +3,6 @@ run, and the killed run's lease and worktree are gone."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 from pathlib import Path
@@ -13,51 +12,51 @@ import pytest
 from harness.git.repo import GitRepo
 from harness.git.worktrees import WorktreeManager, default_worktree_root
 from harness.store.db import Store
+from tests.cli_helpers import run_cli
 from tests.cli_helpers import spawn as factory
-from tests.validate.conftest import file_issues
+from tests.validate.conftest import file_issues, issue
+from tests.validate.scenarios import Interrupted
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
+# the first test reads ``interrupted``, a package fixture test_confinement.py reads too: one
+# worker plays it
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.timeout(600),
+    pytest.mark.together("validate-interrupted"),
+]
 
 
 def test_kill_9_inside_the_smoke_step_then_run_once_finishes_it(
-    tmp_path: Path, capsys, app, standin
+    interrupted: Interrupted,
 ) -> None:
-    repo, _ = app
-    file_issues(capsys, repo, [1])
-    state = Path(os.environ["FACTORY_STATE_DIR"])
-    env = {**os.environ, "FACTORY_FAULT_AT": "validate.smoke.serving"}
+    # the validation of ``interrupted`` (stopped during its validator, resumed) is killed
+    # inside its smoke run, then ``factory run --once`` finishes it
+    seen = interrupted
+    code, err = seen.crashed
+    assert code == -signal.SIGKILL, err  # died inside smoke: app, worktree up
+    assert seen.killed == ("running", "smoke")
+    assert seen.killed_steps["merge"] == "succeeded" and seen.killed_steps["smoke"] == "running"
+    assert seen.killed_lease is not None  # left behind by the dead process
+    assert any(name.endswith(f"{seen.run}-smoke") for name in seen.killed_worktrees)
 
-    crashed = factory(repo, env, "run", "--once", "--json")
-    _, err = crashed.communicate(timeout=500)
-    assert crashed.returncode == -signal.SIGKILL, err  # died inside smoke: app, worktree up
+    again = seen.again
+    assert again is not None and again.code == 0, again.err
+    (row,) = again.json()["validate"]
+    assert row["issue"] == 1 and row["status"] == "succeeded"
+    assert row["run_id"] == seen.run and row["route"] == "merge" and not row["reverted"]
 
-    store = Store.open(state)
-    manager = WorktreeManager(GitRepo(repo), default_worktree_root(state))
+    store = Store.open(seen.state)
+    manager = WorktreeManager(GitRepo(seen.repo), default_worktree_root(seen.state))
     try:
-        (killed,) = store.list_runs(workflow="validate", issue=1)
-        assert killed.status == "running" and killed.current_step == "smoke"
-        merged = {s.step_id: s.status for s in store.steps(killed.id)}
-        assert merged["merge"] == "succeeded" and merged["smoke"] == "running"
-        assert store.lease_holder(1) is not None  # left behind by the dead process
-        assert any(p.name.endswith(f"{killed.id}-smoke") for p in manager.list())
-
-        env.pop("FACTORY_FAULT_AT")
-        again = factory(repo, env, "run", "--once", "--json")
-        out, err = again.communicate(timeout=500)
-        assert again.returncode == 0, err
-        (row,) = json.loads(out)["validate"]
-        assert row["issue"] == 1 and row["status"] == "succeeded"
-        assert row["run_id"] == killed.id and row["route"] == "merge" and not row["reverted"]
-
         (finished,) = store.list_runs(workflow="validate", issue=1)
         assert finished.status == "succeeded"
-        smoke = [s for s in store.steps(killed.id) if s.step_id == "smoke"]
+        smoke = [s for s in store.steps(seen.run) if s.step_id == "smoke"]
         assert [s.status for s in smoke] == ["running", "succeeded"]  # killed, then redone
         journeys = smoke[-1].outputs["journeys"]
         assert journeys and all(j["passed"] for j in journeys)
-        assert smoke[-1].outputs["sha"] == merged_sha(store, killed.id)
+        assert smoke[-1].outputs["sha"] == merged_sha(store, seen.run)
         assert store.lease_holder(1) is None
-        assert not [p for p in manager.list() if killed.id in p.name]
+        assert not [p for p in manager.list() if seen.run in p.name]
     finally:
         store.close()
 
@@ -84,20 +83,22 @@ def test_kill_9_inside_smoke_then_a_failing_smoke_is_reverted_on_resume(
     (holdout / "journeys" / "empty.yaml").write_text(
         "name: empty state\nsteps:\n  - goto: /\n  - expect_text: 'No notes yet'\n"
     )
-    env.pop("FACTORY_FAULT_AT")
-    again = factory(repo, env, "run", "--once", "--json")
-    out, err = again.communicate(timeout=500)
-    assert again.returncode == 1, err  # merged, then reverted: a refusal (README, "Commands")
-    (row,) = json.loads(out)["validate"]
+    # the cycle that finishes it (in this process: the lease of the dead one is taken over)
+    again = run_cli(capsys, "--repo", str(repo), "run", "--once", "--json")
+    assert again.code == 1, again.err  # merged, then reverted: a refusal (README, "Commands")
+    (row,) = again.json()["validate"]
     assert row["issue"] == 1 and row["reverted"]
 
     g = GitRepo(repo)
     head = g.rev_parse("main")
     assert g.git("log", "-1", "--format=%s", "main").startswith("Revert factory merge")
     assert g.tree_of(head) == g.tree_of(f"{merged}^1")  # back to the tree before the merge
-    shown = factory(repo, env, "issue", "show", "1", "--json")
-    data = json.loads(shown.communicate(timeout=60)[0])
+    data = issue(capsys, repo, 1)
     assert data["state"] == "open" and "factory:regression" in data["labels"]
+    # a smoke failure after a merge (the only test of it): back to work, from production,
+    # and the issue says its merge was reverted
+    assert "factory:accepted" in data["labels"]
+    assert any("was reverted" in c["body"] for c in data["comments"])
     store = Store.open(state)
     try:
         assert store.lease_holder(1) is None

@@ -14,43 +14,37 @@ from harness.artifacts import Landing, Smoke
 from harness.config.settings import load_settings
 from harness.git.repo import GitRepo
 from harness.model.blocks import estimate_tokens
+from harness.sandbox.bwrap import sandbox_available
 from harness.store.db import Store
 from harness.validate.evidence import fresh_root
-from tests.cli_helpers import run_cli
 from tests.standins.anthropic_standin import AnthropicStandIn
-from tests.validate.conftest import HOLDOUT_CANARY, file_issues, role_of, serve
-from tests.validate.test_validate import issue, run_once
+from tests.validate.conftest import (
+    HOLDOUT_CANARY,
+    file_issues,
+    issue,
+    role_of,
+    run_once,
+    serve,
+)
+from tests.validate.scenarios import (
+    RENAME,
+    REVIEW_BAND,
+    UNSEEN,
+    Guarded,
+    Waiting,
+    decisions,
+    verdict_rule,
+)
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
+# stories read package fixtures other modules read too (``guarded``, ``waiting``): one worker
+# runs them all
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.timeout(600),
+    pytest.mark.together("validate-shared"),
+]
 
 SUMMARY = "DISTINCT-SUMMARY-4411: the heading has no count of notes under it"
-
-
-def verdict_rule(verdict: str, score: float, summary: str, result: str = "pass") -> dict[str, Any]:
-    """The validator of "how many notes": one look at the home page, then its verdict."""
-    criterion = {
-        "criterion": "With no notes, the home page shows the text 0 notes.",
-        "result": result,
-        "evidence": "seen on the home page",
-    }
-    return {
-        "output": "submit_verdict",
-        "match": "how many notes",
-        "turns": [
-            [{"tool": "browser_snapshot", "input": {}}],
-            [
-                {
-                    "tool": "submit_verdict",
-                    "input": {
-                        "verdict": verdict,
-                        "score": score,
-                        "summary": summary,
-                        "criteria": [criterion],
-                    },
-                }
-            ],
-        ],
-    }
 
 
 def requests(server: AnthropicStandIn, role: str) -> list[dict[str, Any]]:
@@ -66,61 +60,53 @@ def labels(capsys, repo: Path, n: int) -> set[str]:
     return set(issue(capsys, repo, n)["labels"])
 
 
-def decisions(tmp_path: Path, number: int) -> list[dict[str, Any]]:
-    store = Store.open(tmp_path / "state")
-    return [
-        s.outputs
-        for r in reversed(store.list_runs(workflow="validate", issue=number))
-        for s in store.steps(r.id)
-        if s.step_id == "decide" and s.status == "succeeded"
-    ]
-
-
-def test_a_empty_state_criterion_is_observed_on_a_fresh_app_and_merged(
-    tmp_path: Path, capsys, app, standin
-) -> None:
-    repo, _ = app
-    file_issues(capsys, repo, [1])  # "show N notes", with "0 notes" for no notes
-    run_once(capsys, repo)
-    data = issue(capsys, repo, 1)
+@pytest.mark.skipif(not sandbox_available(), reason="bubblewrap (bwrap) is not installed")
+def test_a_empty_state_criterion_is_observed_on_a_fresh_app_and_merged(guarded: Guarded) -> None:
+    # "show N notes", with "0 notes" for no notes: the change of test_setup_network.py's cycle
+    # (the demo's change to the page; its implementer also rewrites the setup script, and
+    # every setup reaches nothing: none of which the page shows)
+    repo, state = guarded.repo, guarded.state
+    data = guarded.issue
     assert data["state"] == "closed" and "factory:merged" in data["labels"]
     assert "factory:accepted" not in data["labels"]  # a terminal label replaces it
     # the journey added "Buy milk" on its own app; the validator's first look is a fresh app
-    seen = [b["messages"] for b in requests(standin, "validator")]
+    seen = [
+        b["messages"]
+        for b in guarded.received
+        if role_of(b) == "validator" and "Check issue 1 in the running app" in json.dumps(b)
+    ]
     first_look = next(m for m in seen if len(m) == 3)[-1]["content"][0]["content"]
     assert first_look.startswith("URL: http://") and "0 notes" in first_look
     assert "Buy milk" not in first_look
-    store = Store.open(tmp_path / "state")
+    store = Store.open(state)
     (run,) = store.list_runs(workflow="validate", issue=1)
     check = next(s.outputs for s in store.steps(run.id) if s.step_id == "check")
     assert any(j["passed"] and "Buy milk" in j["final_text"] for j in check["journeys"])
-    assert decisions(tmp_path, 1)[0]["route"] == "merge"
+    assert decisions(state, 1)[0]["route"] == "merge"
     # the landing and the smoke run after it are found by type and issue, not by step id
     landing, smoke = store.latest_artifact(Landing, 1), store.latest_artifact(Smoke, 1)
     assert landing is not None and smoke is not None
     assert landing.landed_tree == landing.tested_tree == check["tree"]
-    assert (landing.pr, landing.head) == (decisions(tmp_path, 1)[0]["pr"], check["head"])
+    assert (landing.pr, landing.head) == (decisions(state, 1)[0]["pr"], check["head"])
     assert smoke.sha == landing.merge_sha and smoke.journeys_passed and smoke.reverted is None
     # every check's copy of the app was deleted after it
-    settings = load_settings(repo, tmp_path / "state")
+    settings = load_settings(repo, state)
     assert not any(fresh_root(settings).iterdir())
 
 
 def test_b_renaming_a_button_a_journey_relies_on_is_a_holdout_conflict(
-    tmp_path: Path, capsys, app, standin
+    waiting: Waiting,
 ) -> None:
-    repo, holdout = app
-    file_issues(capsys, repo, [3])  # rename Add to Save: the hold-out journey clicks "Add"
-    run_once(capsys, repo)
-    run_once(capsys, repo)  # nothing left to do for it: no retry
-    data = issue(capsys, repo, 1)
+    # rename Add to Save (#5 of tests/validate/scenarios.py's WAITING): the hold-out journey
+    # clicks "Add"; the cycle after it has nothing left to do for it: no retry
+    n, state = RENAME, waiting.state
+    data = waiting.second[n]
     assert "factory:needs-human" in data["labels"]
     assert not {"factory:accepted", "factory:failed", "factory:merged"} & set(data["labels"])
-    store = Store.open(tmp_path / "state")
-    assert len(store.list_runs(workflow="implement", issue=1)) == 1
-    assert len(store.list_runs(workflow="validate", issue=1)) == 1
-    assert [pr.state for pr in store.prs(1)] == ["closed"]
-    (decided,) = decisions(tmp_path, 1)
+    assert waiting.implemented[n] == 1
+    assert waiting.validated[n] == 1
+    assert waiting.prs[n] == ["closed"]
+    (decided,) = waiting.decided[n]
     assert decided["route"] == "holdout_conflict" and decided["score"] == 0.95
     comment = next(c["body"] for c in data["comments"] if "validate:holdout_conflict" in c["body"])
     assert "hold-out conflict" in comment and "does not try again" in comment
@@ -129,19 +115,18 @@ def test_b_renaming_a_button_a_journey_relies_on_is_a_holdout_conflict(
     # a maintainer sides with the issue: the journey now clicks the form's button, whatever
     # its word (it must still pass on production), and the issue is queued again; the next
     # attempt continues from the refused change and merges
-    journey = holdout / "journeys" / "add_note.yaml"
-    text = journey.read_text()
-    journey.write_text(text.replace('{role: button, name: "Add"}', '{selector: "form button"}'))
-    assert journey.read_text() != text
-    res = run_cli(capsys, "--repo", str(repo), "retry", "1")
-    assert res.code == 0 and "queued for implementation" in res.out, res.err
-    run_once(capsys, repo)
-    data = issue(capsys, repo, 1)
+    assert waiting.journey_edited
+    res = waiting.retried
+    assert res is not None and res.code == 0 and "queued for implementation" in res.out, res
+    data = waiting.last[n]
     assert data["state"] == "closed" and "factory:merged" in data["labels"]
-    first, second = reversed(store.list_runs(workflow="implement", issue=1))
+    store = Store.open(state)
+    first, second = reversed(store.list_runs(workflow="implement", issue=n))
     refused = next(s.outputs for s in store.steps(first.id) if s.step_id == "commit")["head"]
-    assert GitRepo(repo).is_ancestor(refused, GitRepo(repo).rev_parse("main") or "")
-    assert [d["route"] for d in decisions(tmp_path, 1)] == ["holdout_conflict", "merge"]
+    repo = GitRepo(waiting.repo)
+    assert repo.is_ancestor(refused, repo.rev_parse("main") or "")
+    store.close()
+    assert [d["route"] for d in decisions(state, n)] == ["holdout_conflict", "merge"]
 
 
 @pytest.fixture
@@ -197,7 +182,7 @@ def test_c_a_retry_learns_what_went_wrong_and_continues_from_its_branch(
     # the hold-out stays sealed: never a journey's name, steps or values
     for role in ("triage", "planner", "implementer", "reviewer"):
         assert not any(HOLDOUT_CANARY in json.dumps(b) for b in requests(server, role))
-    routes = [d["route"] for d in decisions(tmp_path, 1)]
+    routes = [d["route"] for d in decisions(tmp_path / "state", 1)]
     assert routes == ["retry", "retry"]
     # the Essay Principle: beyond governance and tools, a retry's first request stays short
     for role in ("planner", "implementer"):
@@ -205,42 +190,28 @@ def test_c_a_retry_learns_what_went_wrong_and_continues_from_its_branch(
         assert estimate_tokens([body["system"][1:], body["messages"]]) < 4000
 
 
-@pytest.fixture
-def review_band(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AnthropicStandIn]:
-    yield from serve(tmp_path, monkeypatch, [verdict_rule("pass", 0.8, "Mostly right.")])
-
-
 def test_d_a_score_in_the_review_band_with_green_journeys_needs_review(
-    tmp_path: Path, capsys, app, review_band
+    waiting: Waiting,
 ) -> None:
-    repo, _ = app
-    file_issues(capsys, repo, [1])
-    run_once(capsys, repo)
-    data = issue(capsys, repo, 1)
+    # "how many notes" (#1 of tests/validate/scenarios.py's WAITING), scored 0.8
+    n = REVIEW_BAND
+    data = waiting.first[n]
     assert "factory:needs-review" in data["labels"] and "factory:accepted" not in data["labels"]
-    (decided,) = decisions(tmp_path, 1)
+    (decided,) = decisions(waiting.state, n)
     assert decided["route"] == "needs_review" and decided["score"] == 0.8
     assert "review band" in decided["reason"]
     comment = next(c["body"] for c in data["comments"] if "validate:needs_review" in c["body"])
     assert "validator score 0.80" in comment and "| journeys | pass |" in comment
-    assert [pr.state for pr in Store.open(tmp_path / "state").prs(1)] == ["open"]
-    run_once(capsys, repo)  # waits for a person: neither validated nor implemented again
-    assert len(decisions(tmp_path, 1)) == 1
+    assert waiting.prs_after_first[n] == ["open"]
+    # the cycles after it: it waits for a person, neither validated nor implemented again
+    assert len(decisions(waiting.state, n)) == 1
+    assert waiting.implemented[n] == 1
 
 
-@pytest.fixture
-def unseen(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AnthropicStandIn]:
-    rule = verdict_rule("pass", 0.95, "One criterion cannot be seen.", "not_observable")
-    yield from serve(tmp_path, monkeypatch, [rule])
-
-
-def test_a_criterion_the_validator_cannot_observe_needs_review(
-    tmp_path: Path, capsys, app, unseen
-) -> None:
-    repo, _ = app
-    file_issues(capsys, repo, [1])
-    run_once(capsys, repo)
-    assert "factory:needs-review" in labels(capsys, repo, 1)
-    (decided,) = decisions(tmp_path, 1)
+def test_a_criterion_the_validator_cannot_observe_needs_review(waiting: Waiting) -> None:
+    # a second wording of "how many notes" (#2 of WAITING), one criterion not observable
+    n = UNSEEN
+    assert "factory:needs-review" in waiting.first[n]["labels"]
+    (decided,) = decisions(waiting.state, n)
     assert decided["route"] == "needs_review" and decided["score"] == 0.95
     assert decided["not_observable"] == ["With no notes, the home page shows the text 0 notes."]

@@ -15,25 +15,11 @@ from harness.store.db import Store
 from harness.validate import proof
 from tests.conftest import git
 from tests.factory_repo import write_files
-from tests.validate.conftest import file_issues, serve
-from tests.validate.test_validate import issue, run_once
+from tests.validate.scenarios import DELETES_A_TEST, WEAK_BUG_TEST, FullCycle, Waiting
 
-FINISH = {"tool": "finish", "input": {"summary": "Done, with a test."}}
-
-
-def implement_rule(match: str, edits: list[dict[str, str]]) -> dict[str, Any]:
-    return {
-        "output": "finish",
-        "match": match,
-        "turns": [[{"tool": "edit_file", "input": e} for e in edits], [FINISH]],
-    }
-
-
-TABS_FIX = {
-    "path": "app.py",
-    "old_text": '    text = text.strip(" ")',
-    "new_text": "    text = text.strip()",
-}
+# reads package fixtures other modules read too (``full_cycle``, ``waiting``): one worker
+# runs them all
+pytestmark = pytest.mark.together("validate-shared")
 
 
 def decided(state: Path, number: int) -> dict[str, Any]:
@@ -49,73 +35,46 @@ def gate(decision: dict[str, Any], name: str) -> dict[str, Any]:
 
 @pytest.mark.browser
 @pytest.mark.timeout(600)
-def test_a_bug_fix_whose_test_fails_before_the_fix_merges(
-    tmp_path: Path, capsys, app, standin
-) -> None:
-    repo, _ = app
-    file_issues(capsys, repo, [2])  # as #1: tabs-only notes; the demo's fix adds a test for it
-    run_once(capsys, repo)
-    decision = decided(tmp_path / "state", 1)
+def test_a_bug_fix_whose_test_fails_before_the_fix_merges(full_cycle: FullCycle) -> None:
+    # #2 of the full cycle: tabs-only notes; the demo's fix adds a test for it
+    decision = decided(full_cycle.state, 2)
     assert decision["route"] == "merge", decision["reason"]
     proved = gate(decision, "bug_test_fails_before")
     assert proved["passed"] and "test_app.py" in proved["evidence"], proved
     assert "so they show the bug" in proved["evidence"]
     assert gate(decision, "tests_kept")["passed"]
-    assert "factory:merged" in issue(capsys, repo, 1)["labels"]
+    assert "factory:merged" in full_cycle.issues[2]["labels"]
 
 
 @pytest.mark.browser
 @pytest.mark.timeout(600)
 def test_a_bug_fix_whose_new_test_passes_on_production_waits_for_a_person(
-    tmp_path: Path, capsys, app, monkeypatch
+    waiting: Waiting,
 ) -> None:
-    repo, _ = app
-    weak = {
-        "path": "test_app.py",
-        "old_text": "    def test_add_note(self):",
-        "new_text": "    def test_spaces_are_refused(self):\n        with self.assertRaises("
-        'ValueError):\n            add_note([], "  ")\n\n    def test_add_note(self):',
-    }
-    for _ in serve(tmp_path, monkeypatch, [implement_rule("only tabs", [TABS_FIX, weak])]):
-        file_issues(capsys, repo, [2])
-        run_once(capsys, repo)
-    decision = decided(tmp_path / "state", 1)
+    # tabs-only notes, fixed with a test of spaces (#4 of tests/validate/scenarios.py's WAITING)
+    n = WEAK_BUG_TEST
+    decision = decided(waiting.state, n)
     assert decision["route"] == "needs_review", decision["reason"]
     proved = gate(decision, "bug_test_fails_before")
     assert not proved["passed"] and "exited 0" in proved["evidence"], proved
     assert "the tests do not prove the change" in decision["reason"]
-    data = issue(capsys, repo, 1)
+    data = waiting.first[n]
     assert "factory:needs-review" in data["labels"] and data["state"] == "open"
-    assert GitRepo(repo).read_blob("main", "app.py") is not None
-    assert b"text.strip()" not in (GitRepo(repo).read_blob("main", "app.py") or b"")
+    assert waiting.main_after_first  # production's app.py, without the fix
+    assert b"text.strip()" not in waiting.main_after_first
 
 
 @pytest.mark.browser
 @pytest.mark.timeout(600)
-def test_a_change_that_deletes_an_existing_test_waits_for_a_person(
-    tmp_path: Path, capsys, app, monkeypatch
-) -> None:
-    repo, _ = app
-    count = {
-        "path": "app.py",
-        "old_text": '        "<h1>Notes</h1>"\n',
-        "new_text": '        "<h1>Notes</h1>"\n        f\'<p id="count">{len(notes)} notes</p>\'\n',
-    }
-    drop = {
-        "path": "test_app.py",
-        "old_text": '    def test_render_escapes(self):\n        self.assertIn("&lt;b&gt;", '
-        'render(["<b>"]))\n',
-        "new_text": "",
-    }
-    for _ in serve(tmp_path, monkeypatch, [implement_rule("how many notes", [count, drop])]):
-        file_issues(capsys, repo, [1])
-        run_once(capsys, repo)
-    decision = decided(tmp_path / "state", 1)
+def test_a_change_that_deletes_an_existing_test_waits_for_a_person(waiting: Waiting) -> None:
+    # "how many notes", its implementer deleting a test (#3 of WAITING)
+    n = DELETES_A_TEST
+    decision = decided(waiting.state, n)
     assert decision["route"] == "needs_review", decision["reason"]
     kept = gate(decision, "tests_kept")
     assert not kept["passed"] and kept["evidence"].startswith("test_app.py: 3 tests"), kept
-    assert "factory:needs-review" in issue(capsys, repo, 1)["labels"]
-    assert b"notes</p>" not in (GitRepo(repo).read_blob("main", "app.py") or b"")
+    assert "factory:needs-review" in waiting.first[n]["labels"]
+    assert b"notes</p>" not in waiting.main_after_first
 
 
 def test_what_counts_as_losing_a_test(tmp_path: Path) -> None:

