@@ -5,7 +5,7 @@ scripted agents: the first issue implemented as its fix did, the second wrongly.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -86,8 +86,10 @@ def commit_fix(repo: Path, code: tuple[str, str], test: str, message: str) -> st
     return git(repo, "rev-parse", "HEAD").strip()
 
 
-def history(tmp_path: Path, capsys) -> Path:
-    """The demo's notes app, its two issues filed, and the two fixes committed on main."""
+def history(tmp_path: Path, capsys, more: Sequence[tuple[str, str, str]] = ()) -> Path:
+    """The demo's notes app, its two issues filed, and the two fixes committed on main; with
+    ``more`` (title, body, author), those issues filed too, and for each, before the two
+    fixes and in that order, a commit that says it fixes it (adding a file)."""
     repo, _, _ = generate(tmp_path)
     config = yaml.safe_load((repo / "factory.yaml").read_text())
     config["provider"] = {"type": "anthropic", "max_retry_wait_s": 5}
@@ -100,12 +102,17 @@ def history(tmp_path: Path, capsys) -> Path:
     for title, body, author in (
         (TITLE_1, "Under the heading, show 'N notes'. With no notes: '0 notes'.", "owner"),
         (TITLE_2, "A note of only tab characters gives a blank bullet. Refuse it.", "alice"),
+        *more,
     ):
         res = run_cli(
             capsys, "--repo", str(repo), "issue", "new", "--title", title, "--body", body,
             "--author", author,
         )  # fmt: skip
         assert res.code == 0, res.err
+    for number, (title, _, _) in enumerate(more, start=3):
+        (repo / f"issue_{number}.md").write_text(f"{title}\n")
+        git(repo, "add", f"issue_{number}.md")
+        git(repo, "commit", "-qm", f"{title}\n\nFixes #{number}")
     commit_fix(repo, COUNT_CODE, COUNT_TEST, f"{TITLE_1}\n\nFixes #1")
     commit_fix(
         repo, ('text.strip(" ")', "text.strip()"), BLANK_TEST, "Refuse blank notes (closes #2)"

@@ -89,6 +89,7 @@ def test_two_fixed_issues_one_resolved_one_a_false_merge_nothing_real_touched(
     assert (wrong["triage"], wrong["route"], wrong["resolved"]) == ("accept", "merge", False)
     assert right["hidden_tests"] == wrong["hidden_tests"] == ["test_app.py"]
     assert right["graded"]["exit_code"] == 0
+    assert right["graded"]["fails_before"] is True  # the hidden test fails on the fix's parent
     assert "test_blank_notes_are_refused" in wrong["graded"]["output"]  # the hidden test failed
     for row in (right, wrong):
         assert row["validator"] == {"verdict": "pass", "score": 0.95}

@@ -3,6 +3,7 @@ kill switch and the per-day budget stop it (exit 1) before any model is called."
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -10,32 +11,53 @@ import pytest
 from harness.store.db import Store
 from tests.cli_helpers import run_cli
 from tests.factory_repo import RULES, git, make_factory_repo
+from tests.forge.shared_scenario import Output, isolated_env
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The repository of ``repo`` and the state folder whose forge holds its issue, made
+    once for the module (each test works on copies)."""
+    root = tmp_path_factory.mktemp("inputs")
+    with isolated_env(root / "state"), Output() as output:
+        path = make_factory_repo(root / "repo")
+        res = run_cli(
+            output,
+            "--repo",
+            str(path),
+            "issue",
+            "new",
+            "--title",
+            "Add a greeting",
+            "--body",
+            "Hi.",
+        )
+        assert res.code == 0, res.err
+        (path / "greet.py").write_text("def greet():\n    return 'hi'\n")
+        (path / "test_greet.py").write_text("from greet import greet\nassert greet() == 'hi'\n")
+        git(path, "add", "-A")
+        git(path, "commit", "-qm", "Add a greeting\n\nFixes #1")
+        for branch, change in (
+            (
+                "broken-rules",
+                lambda: (path / "factory_rules.md").write_text("---\nmax_changed_lines: -1\n---\n"),
+            ),
+            ("no-config", lambda: (path / "factory.yaml").unlink()),
+        ):  # governance edits that would not load
+            git(path, "checkout", "-q", "-b", branch)
+            change()
+            git(path, "commit", "-qam", branch)
+            git(path, "checkout", "-q", "main")
+    return root
 
 
 @pytest.fixture
-def repo(tmp_path: Path, capsys) -> Path:
-    """A repository whose history fixes issue 1, which the local forge holds."""
-    path = make_factory_repo(tmp_path / "repo")
-    res = run_cli(
-        capsys, "--repo", str(path), "issue", "new", "--title", "Add a greeting", "--body", "Hi."
-    )
-    assert res.code == 0, res.err
-    (path / "greet.py").write_text("def greet():\n    return 'hi'\n")
-    (path / "test_greet.py").write_text("from greet import greet\nassert greet() == 'hi'\n")
-    git(path, "add", "-A")
-    git(path, "commit", "-qm", "Add a greeting\n\nFixes #1")
-    for branch, change in (
-        (
-            "broken-rules",
-            lambda: (path / "factory_rules.md").write_text("---\nmax_changed_lines: -1\n---\n"),
-        ),
-        ("no-config", lambda: (path / "factory.yaml").unlink()),
-    ):  # governance edits that would not load
-        git(path, "checkout", "-q", "-b", branch)
-        change()
-        git(path, "commit", "-qam", branch)
-        git(path, "checkout", "-q", "main")
-    return path
+def repo(built: Path, tmp_path: Path) -> Path:
+    """A repository whose history fixes issue 1, which the local forge holds: this test's
+    copies of both (its state folder is ``tmp_path / "state"``)."""
+    shutil.copytree(built / "repo", tmp_path / "repo", symlinks=True)
+    shutil.copytree(built / "state", tmp_path / "state", symlinks=True)
+    return tmp_path / "repo"
 
 
 BROKEN = {

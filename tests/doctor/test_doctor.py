@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 import shutil
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -18,8 +20,9 @@ import pytest as _pytest_module
 
 from harness.browser import runner
 from tests.browser.processes import ChromiumWatch
-from tests.cli_helpers import run_cli
+from tests.cli_helpers import Result, run_cli
 from tests.conftest import git
+from tests.forge.shared_scenario import Output, isolated_env
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
@@ -75,9 +78,9 @@ def _edit(repo: Path, pattern: str, replacement: str) -> None:
     config.write_text(text)
 
 
-@pytest.fixture
-def python_repo(tmp_path: Path, capsys) -> Path:
-    repo = tmp_path / "notes"
+def initialised(root: Path, capsys) -> Path:
+    """A maintainer's fresh Python repository under ``root``, after ``factory init``."""
+    repo = root / "notes"
     repo.mkdir()
     git(repo, "init", "-q", "-b", "main")
     (repo / "pyproject.toml").write_text('[project]\nname = "notes"\nversion = "0.1.0"\n')
@@ -88,10 +91,15 @@ def python_repo(tmp_path: Path, capsys) -> Path:
     res = run_cli(capsys, "--repo", str(repo), "init")
     assert res.code == 0, res.err
     assert "Python (pyproject.toml)" in res.out
-    starter = tmp_path / "notes-holdout" / "journeys" / "home.yaml"
+    starter = root / "notes-holdout" / "journeys" / "home.yaml"
     assert "wrote " + str(starter) in res.out  # init wrote a first hold-out journey
     assert "goto: /" in starter.read_text()  # doctor runs it unedited
     return repo
+
+
+@pytest.fixture
+def python_repo(tmp_path: Path, capsys) -> Path:
+    return initialised(tmp_path, capsys)
 
 
 def _commit(repo: Path) -> None:
@@ -143,26 +151,13 @@ def test_init_commit_doctor_passes_and_a_broken_start_fails(python_repo: Path, c
     assert "notes.py --prot" in start  # the command that failed
 
 
-def test_every_chromium_of_doctor_is_confined(
-    python_repo: Path, capsys, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_every_chromium_of_doctor_is_confined(watched: Watched) -> None:
     """Sampled after each journey step, while doctor's browser has the app open: every
     Chromium process is unprivileged, filtered, in a PID namespace of its own, and holds
     none of the harness's secrets (planted as canaries)."""
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-doctor-CANARY-5e1f00d")
-    monkeypatch.setenv("GITHUB_TOKEN", "ghp_doctorCANARY00000000000000000000000")
-    watch = ChromiumWatch()
-    real_step = runner.run_step
-
-    def watched_step(page, step) -> None:
-        real_step(page, step)
-        watch.sample("doctor")
-
-    monkeypatch.setattr(runner, "run_step", watched_step)
-    _runnable(python_repo)
-    res = run_cli(capsys, "--repo", str(python_repo), "doctor", "--json")
+    res = watched.doctor
     assert res.code == 0, res.out + res.err
-    assert watch.assert_confined("doctor") >= 2
+    assert watched.watch.assert_confined("doctor") >= 2
 
 
 def test_doctor_on_a_broken_config_exits_2(python_repo: Path, capsys) -> None:
@@ -221,25 +216,55 @@ if __name__ == "__main__":
 '''
 
 
-def test_each_journey_gets_a_fresh_app(python_repo: Path, tmp_path: Path, capsys) -> None:
+@dataclass(frozen=True)
+class Watched:
+    doctor: Result  # doctor --json
+    watch: ChromiumWatch  # sampled after each journey step
+
+
+@pytest.fixture(scope="module")
+def watched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Watched]:
+    """``factory doctor --json`` once, for the tests that read it: on a fresh repository made
+    runnable whose notes are kept in a file beside the app, with two journeys in place of the
+    starter — the first adds a note, the second expects an empty list —, the harness's
+    secrets planted as canaries, and every Chromium process sampled after each step."""
+    root = tmp_path_factory.mktemp("doctor")
+    canaries = {
+        "ANTHROPIC_API_KEY": "sk-ant-doctor-CANARY-5e1f00d",
+        "GITHUB_TOKEN": "ghp_doctorCANARY00000000000000000000000",
+    }
+    watch = ChromiumWatch()
+    real_step = runner.run_step
+
+    def watched_step(page, step) -> None:
+        real_step(page, step)
+        watch.sample("doctor")
+
+    with isolated_env(root / "state", **canaries) as mp, Output() as output:
+        mp.setattr(runner, "run_step", watched_step)
+        repo = initialised(root, output)
+        (repo / "notes.py").write_text(NOTES_APP)
+        _runnable(repo)
+        journeys = root / "notes-holdout" / "journeys"
+        (journeys / "home.yaml").unlink()
+        (journeys / "a_add.yaml").write_text(
+            "name: add a note\nsteps:\n  - goto: /\n"
+            '  - fill: {label: "Note", value: "Buy milk"}\n'
+            '  - click: {role: button, name: "Add"}\n'
+            '  - expect_text: "Buy milk"\n  - expect_text: "1 notes"\n'
+        )
+        (journeys / "b_empty.yaml").write_text(
+            'name: starts empty\nsteps:\n  - goto: /\n  - expect_text: "0 notes"\n'
+        )
+        res = run_cli(output, "--repo", str(repo), "doctor", "--json")
+    yield Watched(res, watch)
+
+
+def test_each_journey_gets_a_fresh_app(watched: Watched) -> None:
     """The first journey adds a note (kept in a file beside the app); the second expects an
     empty list: both pass, because each journey starts from a fresh copy of production, as
     in a validation."""
-    repo = python_repo
-    (repo / "notes.py").write_text(NOTES_APP)
-    _runnable(repo)
-    journeys = tmp_path / "notes-holdout" / "journeys"
-    (journeys / "home.yaml").unlink()
-    (journeys / "a_add.yaml").write_text(
-        "name: add a note\nsteps:\n  - goto: /\n"
-        '  - fill: {label: "Note", value: "Buy milk"}\n'
-        '  - click: {role: button, name: "Add"}\n'
-        '  - expect_text: "Buy milk"\n  - expect_text: "1 notes"\n'
-    )
-    (journeys / "b_empty.yaml").write_text(
-        'name: starts empty\nsteps:\n  - goto: /\n  - expect_text: "0 notes"\n'
-    )
-    res = run_cli(capsys, "--repo", str(repo), "doctor", "--json")
+    res = watched.doctor
     checks = {c["name"]: c for c in res.json()["checks"]}
     assert checks["journey: add a note"]["passed"], checks
     assert checks["journey: starts empty"]["passed"], checks

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -48,3 +50,24 @@ def github_env(standin: GitHubStandIn) -> dict[str, str]:
         "GITHUB_SERVER_URL": standin.server_url,
         "GITHUB_REPOSITORY": standin.repository,
     }
+
+
+# what a stand-in holds apart from its data: its server and the routes bound to it
+_MACHINERY = {"git_root", "_lock", "_server", "_thread", "_routes"}
+
+
+@contextmanager
+def forked(standin: GitHubStandIn, root: Path) -> Iterator[GitHubStandIn]:
+    """A second stand-in GitHub holding what ``standin`` holds now — its repository copied
+    under ``root``, its issues, pull requests, comments, labels, variables, CI and the
+    requests it recorded — so that what one test does to it no other test sees."""
+    git_root = root / "github"
+    shutil.copytree(standin.git_root, git_root)
+    twin = GitHubStandIn(
+        git_root, standin.repository, standin.token, standin.bot_login, standin.default_branch
+    )
+    for name, value in vars(standin).items():
+        if name not in _MACHINERY:
+            setattr(twin, name, copy.deepcopy(value))
+    with twin:
+        yield twin

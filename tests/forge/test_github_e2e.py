@@ -1,20 +1,31 @@
 """``factory run --once`` with ``forge: github`` against the stand-in GitHub and its bare
 remote: triage, a pushed branch and its PR, a merge through the API with the head SHA, the
-issue closed; a kill -9 right after the PR was created; the token nowhere but its header."""
+issue closed; a kill -9 right after the PR was created; the token nowhere but its header.
+
+Two scenarios, each played once for the tests that read it: a whole cycle (``cycle``) and
+an implement killed after its PR was created, resumed, then validated while CI never
+finishes (``killed_then_pending``)."""
 
 from __future__ import annotations
 
 import json
 import os
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from harness.git.repo import GitRepo
-from tests.cli_helpers import run_cli, spawn
+from tests.cli_helpers import Result, run_cli, spawn
+from tests.conftest import _every_merge_landed_a_tested_tree
 from tests.factory_repo import git
-from tests.forge.github_helpers import TOKEN
+from tests.forge.conftest import notes_on_github
+from tests.forge.github_helpers import TOKEN, github_env
+from tests.forge.shared_scenario import Output, isolated_env
+from tests.standins.github_standin import GitHubStandIn
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 
@@ -23,9 +34,54 @@ def _posts(hub, suffix: str) -> list:
     return [r for r in hub.requests if r.method == "POST" and r.path.endswith(suffix)]
 
 
-def test_run_once_on_github(github_repo, tmp_path: Path, capsys) -> None:
-    repo, hub = github_repo
-    res = run_cli(capsys, "--repo", str(repo), "run", "--once", "--json")
+def _ci_reads(hub, sha: str) -> int:
+    return len([r for r in hub.requests if r.path.endswith(f"/commits/{sha}/check-runs")])
+
+
+class FinishesAfter(dict[str, list[dict[str, Any]]]):
+    """The stand-in's check runs: those of every commit are in progress for its first
+    ``reads`` reads, then successful; counted by reads, not by time, so a loaded machine sees
+    the same."""
+
+    def __init__(self, reads: int) -> None:
+        super().__init__()
+        self.reads, self.seen = reads, Counter[str]()
+
+    def get(self, sha: str, default: Any = None) -> Any:
+        self.seen[sha] += 1
+        if self.seen[sha] <= self.reads:
+            return [{"status": "in_progress"}]
+        return [{"status": "completed", "conclusion": "success"}]
+
+
+@dataclass(frozen=True)
+class Cycle:
+    repo: Path
+    hub: GitHubStandIn
+    first: Result  # run --once --json
+    again: Result  # the same, right after
+    writes_before_again: int
+
+
+@pytest.fixture(scope="module")
+def cycle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cycle]:
+    """``factory run --once`` on the stand-in GitHub, CI on every commit still running for
+    its first two reads, then ``run --once`` again; the merge queue's invariant checked on
+    the state it left."""
+    root = tmp_path_factory.mktemp("cycle")
+    state = root / "state"
+    with notes_on_github(root) as (repo, hub), isolated_env(state, **github_env(hub)):
+        hub.check_runs = FinishesAfter(reads=2)
+        with Output() as output:
+            first = run_cli(output, "--repo", str(repo), "run", "--once", "--json")
+            writes = len(hub.writes())
+            again = run_cli(output, "--repo", str(repo), "run", "--once", "--json")
+    _every_merge_landed_a_tested_tree(state / "state.db")
+    yield Cycle(repo, hub, first, again, writes)
+
+
+def test_run_once_on_github(cycle: Cycle) -> None:
+    repo, hub, res, again = cycle.repo, cycle.hub, cycle.first, cycle.again
     assert res.code == 0, res.err
     result = res.json()
     decided = {row["issue"]: row.get("decision") for row in result["triage"]}
@@ -65,9 +121,8 @@ def test_run_once_on_github(github_repo, tmp_path: Path, capsys) -> None:
     assert b"notes" in (GitRepo(repo).read_blob("main", "app.py") or b"")
 
     # a second run writes nothing new
-    before = len(hub.writes())
-    again = run_cli(capsys, "--repo", str(repo), "run", "--once", "--json")
     assert again.code == 0, again.err
+    before = cycle.writes_before_again
     assert len(hub.writes()) == before, [r.path for r in hub.writes()[before:]]
 
     # the token: only ever in the auth header, never printed, and nowhere on disk
@@ -82,24 +137,80 @@ def test_run_once_on_github(github_repo, tmp_path: Path, capsys) -> None:
             assert TOKEN.encode() not in path.read_bytes(), path
 
 
+def test_validation_waits_for_ci_that_is_still_running(cycle: Cycle) -> None:
+    hub = cycle.hub
+    (merge,) = [r for r in hub.requests if r.method == "PUT" and r.path.endswith("/merge")]
+    head = json.loads(merge.body)["sha"]  # the PR's head, whose CI ran for two reads
+    (pull,) = hub.pulls.values()
+    assert pull.merged  # it waited for the third read, which said success
+    assert _ci_reads(hub, head) >= 3
+
+
+@dataclass(frozen=True)
+class Killed:
+    hub: GitHubStandIn
+    killed_code: int | None  # implement, killed right after GitHub created the PR
+    pulls_after_kill: int
+    rerun: tuple[int | None, str]  # implement again: its exit code and stderr
+    pulls_after_rerun: int
+    pr_posts_after_rerun: int
+    implement_comments: list[str]  # the factory's implement comments on issue 1 by then
+    head: str
+    validated: Result  # validate 1 --json, CI on the head queued for good
+
+
+@pytest.fixture(scope="module")
+def killed_then_pending(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Killed]:
+    """Issue 1 triaged; ``factory implement 1`` killed (-9) right after the PR was created,
+    then run again; then ``factory validate 1`` with CI on the PR's head queued for good."""
+    root = tmp_path_factory.mktemp("killed")
+    state = root / "state"
+    with (
+        notes_on_github(root) as (repo, hub),
+        isolated_env(state, **github_env(hub)),
+        Output() as output,
+    ):
+        res = run_cli(output, "--repo", str(repo), "triage")
+        assert res.code == 0, res.err
+        env = {**os.environ, "FACTORY_FAULT_AT": "github.pr.created"}
+        crashed = spawn(repo, env, "implement", "1")
+        crashed.communicate(timeout=300)
+        pulls_after_kill = len(hub.pulls)
+        env.pop("FACTORY_FAULT_AT")
+        rerun = spawn(repo, env, "implement", "1")
+        _, err = rerun.communicate(timeout=300)
+        pulls_after_rerun, pr_posts = len(hub.pulls), len(_posts(hub, "/pulls"))
+        said = [c["body"] for c in hub.comments_on(1) if "<!-- factory:implement" in c["body"]]
+        (pull,) = hub.pulls.values()
+        head = GitRepo(hub.bare).rev_parse(f"refs/heads/{pull.head}")
+        assert head
+        hub.check_runs[head] = [{"status": "queued"}]
+        validated = run_cli(output, "--repo", str(repo), "validate", "1", "--json")
+    _every_merge_landed_a_tested_tree(state / "state.db")
+    yield Killed(
+        hub,
+        crashed.returncode,
+        pulls_after_kill,
+        (rerun.returncode, err),
+        pulls_after_rerun,
+        pr_posts,
+        said,
+        head,
+        validated,
+    )
+
+
 def test_kill_9_after_the_pr_was_created_does_not_open_another(
-    github_repo, tmp_path: Path, capsys
+    killed_then_pending: Killed,
 ) -> None:
-    repo, hub = github_repo
-    res = run_cli(capsys, "--repo", str(repo), "triage")
-    assert res.code == 0, res.err
-    env = {**os.environ, "FACTORY_FAULT_AT": "github.pr.created"}
-    crashed = spawn(repo, env, "implement", "1")
-    crashed.communicate(timeout=300)
-    assert crashed.returncode == -9
-    assert len(hub.pulls) == 1
-    env.pop("FACTORY_FAULT_AT")
-    rerun = spawn(repo, env, "implement", "1")
-    out, err = rerun.communicate(timeout=300)
-    assert rerun.returncode == 0, err
-    assert len(hub.pulls) == 1 and len(_posts(hub, "/pulls")) == 1
-    pr_comments = [c for c in hub.comments_on(1) if "<!-- factory:implement" in c["body"]]
-    assert len(pr_comments) == len({c["body"].splitlines()[0] for c in pr_comments})
+    seen = killed_then_pending
+    assert seen.killed_code == -9
+    assert seen.pulls_after_kill == 1
+    code, err = seen.rerun
+    assert code == 0, err
+    assert seen.pulls_after_rerun == 1 and seen.pr_posts_after_rerun == 1
+    pr_comments = seen.implement_comments
+    assert len(pr_comments) == len({body.splitlines()[0] for body in pr_comments})
 
 
 def test_github_without_a_token_is_one_clear_line(github_repo, capsys, monkeypatch) -> None:
@@ -152,54 +263,14 @@ def test_a_job_started_with_the_switch_off_does_nothing(
     assert hub.writes() == [] and hub.comments == {}
 
 
-def _implemented(repo: Path, hub, capsys) -> str:
-    """Triage and implement issue 1; the head SHA of its PR."""
-    for command in (["triage"], ["implement", "1"]):
-        res = run_cli(capsys, "--repo", str(repo), *command)
-        assert res.code == 0, res.err
-    (pull,) = hub.pulls.values()
-    head = GitRepo(hub.bare).rev_parse(f"refs/heads/{pull.head}")
-    assert head
-    return head
-
-
-def _ci_reads(hub, sha: str) -> int:
-    return len([r for r in hub.requests if r.path.endswith(f"/commits/{sha}/check-runs")])
-
-
-class FinishesAfter(dict[str, list[dict[str, Any]]]):
-    """The stand-in's check runs: those of ``head`` are in progress for its first ``reads``
-    reads, then successful; counted by reads, not by time, so a loaded machine sees the same."""
-
-    def __init__(self, head: str, reads: int) -> None:
-        super().__init__()
-        self.head, self.left = head, reads
-
-    def get(self, sha: str, default: Any = None) -> Any:
-        if sha != self.head:
-            return super().get(sha, default)
-        self.left -= 1
-        if self.left >= 0:
-            return [{"status": "in_progress"}]
-        return [{"status": "completed", "conclusion": "success"}]
-
-
-def test_validation_waits_for_ci_that_is_still_running(github_repo, capsys) -> None:
-    repo, hub = github_repo
-    head = _implemented(repo, hub, capsys)
-    hub.check_runs = FinishesAfter(head, reads=2)
-    res = run_cli(capsys, "--repo", str(repo), "validate", "1")
-    assert res.code == 0, res.err
-    (pull,) = hub.pulls.values()
-    assert pull.merged  # it waited for the third read, which said success
-    assert _ci_reads(hub, head) >= 3
-
-
-def test_ci_that_never_finishes_is_judged_pending_after_the_wait(github_repo, capsys) -> None:
-    repo, hub = github_repo
-    head = _implemented(repo, hub, capsys)
-    hub.check_runs[head] = [{"status": "queued"}]
-    res = run_cli(capsys, "--repo", str(repo), "validate", "1", "--json")
+def test_ci_that_never_finishes_is_judged_pending_after_the_wait(
+    killed_then_pending: Killed,
+) -> None:
+    hub, head, res = (
+        killed_then_pending.hub,
+        killed_then_pending.head,
+        killed_then_pending.validated,
+    )
     (pull,) = hub.pulls.values()
     assert not pull.merged
     assert "factory:needs-review" in hub.issues[1].labels

@@ -264,8 +264,24 @@ def test_idempotent_requests_retry_5xx_a_bounded_number_of_times(
 
 
 def test_writes_are_paced_a_second_apart_across_threads(
-    hub, empty_repo: Path, tmp_path: Path
+    hub, empty_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Two forges of one process, four threads writing at once: the process's one pacer
+    lets the writes go one at a time, a second apart. Read off the pacer's own clock, which
+    a loaded machine only spreads further apart (the arrival times at the stand-in are not:
+    a request is sent after the pacer let it go, and a thread may wait for the CPU between)."""
+    from harness.forge import github_rest
+
+    let_go: list[float] = []
+    observing = threading.Lock()
+    real_wait = github_rest._Pacer.wait
+
+    def observed(self, interval: float) -> None:
+        with observing:  # the pacer's own lock is held as long: nothing else changes
+            real_wait(self, interval)
+            let_go.append(self._last)  # when it let this write go
+
+    monkeypatch.setattr(github_rest._Pacer, "wait", observed)
     number = hub.open_issue("t", "b")
     forges = [
         github_forge(hub, empty_repo, tmp_path / f"s{i}", write_interval_s=1.0) for i in range(2)
@@ -278,9 +294,14 @@ def test_writes_are_paced_a_second_apart_across_threads(
         t.start()
     for t in threads:
         t.join()
-    times = sorted(r.at for r in hub.writes())
-    assert len(times) == 4
-    assert all(b - a >= 0.95 for a, b in itertools.pairwise(times)), times
+    assert len(hub.writes()) == 4 and len(let_go) == 4
+    assert sorted(hub.issues[number].labels) == [
+        "kind:bug",
+        "kind:chore",
+        "kind:docs",
+        "kind:feature",
+    ]
+    assert all(b - a >= 0.95 for a, b in itertools.pairwise(let_go)), let_go
 
 
 def test_find_comment_pages_through_and_trusts_only_its_own_marker(

@@ -1,43 +1,46 @@
 """Plan mode and ``factory apply``: the jobs that run agents write nothing to GitHub; the
 applier carries their plans out, exactly once, on runners that share nothing but the plan
-(and, from implement to validate, the state folder)."""
+(and, from implement to validate, the state folder).
+
+The jobs run once for the module (``planned``): triage, implement and validate in plan mode,
+the first two plans applied. Each test then applies the validation's plan to a GitHub of
+its own, forked from the one the jobs left: as planned, after a person pushed to
+production, or with a push racing the merge."""
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from harness.git.repo import GitRepo
 from tests.cli_helpers import run_cli
 from tests.factory_repo import git
+from tests.forge.conftest import notes_on_github
+from tests.forge.github_helpers import forked, github_env
+from tests.forge.shared_scenario import Output, isolated_env
+from tests.standins.github_standin import GitHubStandIn
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 
 
-def runner(tmp_path: Path, hub, name: str) -> Path:
+def runner(where: Path, hub, name: str, holdout: Path) -> Path:
     """A fresh checkout, as a new job on a new runner gets it."""
-    home = tmp_path / name
+    home = where / name
     home.mkdir()
     git(home, "clone", "-q", str(hub.bare), "notes")
-    shutil.copytree(tmp_path / "notes-holdout", home / "notes-holdout")
+    shutil.copytree(holdout, home / "notes-holdout")
     return home / "notes"
 
 
-def validated_into_a_plan(capsys, repo: Path, tmp_path: Path) -> Path:
-    """Issue 1 triaged and implemented, then validated in plan mode: the plan's folder."""
-    state = tmp_path / "state"
-    factory(capsys, repo, state, "triage")
-    factory(capsys, repo, state, "implement", "1")
-    plan = tmp_path / "plan"
-    factory(capsys, repo, state, "--plan", str(plan), "validate", "1")
-    return plan
-
-
-def someone_pushes_to_production(tmp_path: Path, hub) -> None:
-    other = runner(tmp_path, hub, "someone")
+def someone_pushes_to_production(where: Path, hub, holdout: Path) -> None:
+    other = runner(where, hub, "someone", holdout)
     (other / "NOTICE").write_text("moved\n")
     git(other, "add", "NOTICE")
     git(other, "commit", "-qm", "a human change")
@@ -45,8 +48,6 @@ def someone_pushes_to_production(tmp_path: Path, hub) -> None:
 
 
 def factory(capsys, repo: Path, state: Path, *args: str, code: int = 0):
-    import os
-
     os.environ["FACTORY_STATE_DIR"] = str(state)
     try:
         res = run_cli(capsys, "--repo", str(repo), *args)
@@ -60,68 +61,134 @@ def plan_ops(plan: Path) -> list[str]:
     return [json.loads(x)["op"] for x in (plan / "plan.jsonl").read_text().splitlines()]
 
 
-def test_agents_plan_and_the_applier_writes_exactly_once(
-    github_repo, tmp_path: Path, capsys
-) -> None:
-    _, hub = github_repo
-    plans = tmp_path / "plans"
+@dataclass(frozen=True)
+class Planned:
+    hub: GitHubStandIn  # as the jobs and the first two appliers left it
+    holdout: Path
+    plans: Path  # triage/, impl/ and val/
+    entry: dict[str, Any]  # the implement plan's open_pr
+    seen: dict[str, Any]  # what GitHub held at each point, by name
 
-    # nightly triage: a read-only job plans, the applier writes
-    job = runner(tmp_path, hub, "triage")
-    factory(capsys, job, job / ".state", "--plan", str(plans / "triage"), "triage")
-    assert hub.writes() == []
-    assert "comment" in plan_ops(plans / "triage")
-    apply = runner(tmp_path, hub, "apply-triage")
-    factory(capsys, apply, apply / ".state", "apply", str(plans / "triage"))
-    assert "factory:accepted" in hub.issues[1].labels
-    assert "factory:rejected" in hub.issues[2].labels
-    writes = len(hub.writes())
-    factory(capsys, apply, tmp_path / "fresh-state", "apply", str(plans / "triage"))
-    assert len(hub.writes()) == writes  # applied twice: nothing new
 
-    # implement on a runner that has no triage state: the spec comes from the triage comment
-    job = runner(tmp_path, hub, "implement")
-    state = job / ".state"
-    factory(capsys, job, state, "--plan", str(plans / "impl"), "implement", "1")
-    assert len(hub.writes()) == writes and hub.pulls == {}
-    assert not any(r.path.endswith("/git-receive-pack") for r in hub.requests)
+@pytest.fixture(scope="module")
+def planned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Planned]:
+    """Nightly triage planned by a read-only job and applied (then applied again, on a fresh
+    state); issue 1 implemented in plan mode on a runner that has no triage state, and
+    applied; validated in plan mode with the implement job's state (an artifact). The
+    validation's plan is left for the tests to apply."""
+    root = tmp_path_factory.mktemp("plan")
+    holdout, plans = root / "notes-holdout", root / "plans"
+    seen: dict[str, Any] = {}
+    with (
+        notes_on_github(root) as (_, hub),
+        isolated_env(root / "state", **github_env(hub)),
+        Output() as output,
+    ):
+        # nightly triage: a read-only job plans, the applier writes
+        job = runner(root, hub, "triage", holdout)
+        factory(output, job, job / ".state", "--plan", str(plans / "triage"), "triage")
+        seen["writes after the triage job"] = len(hub.writes())
+        apply = runner(root, hub, "apply-triage", holdout)
+        factory(output, apply, apply / ".state", "apply", str(plans / "triage"))
+        seen["labels after triage"] = {n: list(hub.issues[n].labels) for n in (1, 2)}
+        seen["writes after triage"] = len(hub.writes())
+        factory(output, apply, root / "fresh-state", "apply", str(plans / "triage"))
+        seen["writes after triage applied twice"] = len(hub.writes())
+
+        # implement on a runner that has no triage state: the spec comes from the comment
+        job = runner(root, hub, "implement", holdout)
+        state = job / ".state"
+        factory(output, job, state, "--plan", str(plans / "impl"), "implement", "1")
+        seen["writes after the implement job"] = len(hub.writes())
+        seen["pulls after the implement job"] = len(hub.pulls)
+        seen["pushed by the implement job"] = any(
+            r.path.endswith("/git-receive-pack") for r in hub.requests
+        )
+        apply = runner(root, hub, "apply-impl", holdout)
+        factory(output, apply, apply / ".state", "apply", str(plans / "impl"))
+        seen["pulls after implement"] = {n: p.head for n, p in hub.pulls.items()}
+        seen["heads after implement"] = {
+            p.head: GitRepo(hub.bare).rev_parse(f"refs/heads/{p.head}") for p in hub.pulls.values()
+        }
+
+        # validate with the implement job's state (an artifact)
+        job2 = runner(root, hub, "validate", holdout)
+        shutil.copytree(state, job2 / ".state")
+        factory(output, job2, job2 / ".state", "--plan", str(plans / "val"), "validate", "1")
+        seen["merged after the validate job"] = [p.merged for p in hub.pulls.values()]
     (entry,) = [
         json.loads(x)
         for x in (plans / "impl" / "plan.jsonl").read_text().splitlines()
         if '"open_pr"' in x
     ]
+    yield Planned(hub, holdout, plans, entry, seen)
+
+
+@pytest.fixture
+def github(
+    planned: Planned, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[GitHubStandIn]:
+    """This test's own GitHub, forked from the one the jobs left; the environment names it."""
+    with forked(planned.hub, tmp_path) as hub:
+        for key, value in github_env(hub).items():
+            monkeypatch.setenv(key, value)
+        yield hub
+
+
+def validation_plan(planned: Planned, tmp_path: Path) -> Path:
+    """This test's copy of the validation's plan (whatever an applier keeps beside it)."""
+    plan = tmp_path / "val"
+    shutil.copytree(planned.plans / "val", plan)
+    return plan
+
+
+def test_agents_plan_and_the_applier_writes_exactly_once(
+    planned: Planned, github: GitHubStandIn, tmp_path: Path, capsys
+) -> None:
+    seen, entry, plans = planned.seen, planned.entry, planned.plans
+
+    # nightly triage: a read-only job plans, the applier writes
+    assert seen["writes after the triage job"] == 0
+    assert "comment" in plan_ops(plans / "triage")
+    assert "factory:accepted" in seen["labels after triage"][1]
+    assert "factory:rejected" in seen["labels after triage"][2]
+    writes = seen["writes after triage"]
+    assert seen["writes after triage applied twice"] == writes  # applied twice: nothing new
+
+    # implement on a runner that has no triage state: the spec comes from the triage comment
+    assert seen["writes after the implement job"] == writes
+    assert seen["pulls after the implement job"] == 0
+    assert not seen["pushed by the implement job"]
     assert (plans / "impl" / entry["bundle"]).is_file()
-    apply = runner(tmp_path, hub, "apply-impl")
-    factory(capsys, apply, apply / ".state", "apply", str(plans / "impl"))
-    (pull,) = hub.pulls.values()
-    assert pull.head == entry["branch"]
-    assert GitRepo(hub.bare).rev_parse(f"refs/heads/{pull.head}") == entry["head_sha"]
+    (head,) = seen["pulls after implement"].values()
+    assert head == entry["branch"]
+    assert seen["heads after implement"][head] == entry["head_sha"]
 
     # validate with the implement job's state (an artifact), then the applier merges
-    job2 = runner(tmp_path, hub, "validate")
-    shutil.copytree(state, job2 / ".state")
-    factory(capsys, job2, job2 / ".state", "--plan", str(plans / "val"), "validate", "1")
-    assert not pull.merged and "merge_pr" in plan_ops(plans / "val")
-    apply = runner(tmp_path, hub, "apply-val")
-    res = factory(capsys, apply, apply / ".state", "apply", str(plans / "val"), "--json")
+    assert seen["merged after the validate job"] == [False]
+    plan = validation_plan(planned, tmp_path)
+    assert "merge_pr" in plan_ops(plan)
+    hub = github
+    (pull,) = hub.pulls.values()
+    apply = runner(tmp_path, hub, "apply-val", planned.holdout)
+    res = factory(capsys, apply, apply / ".state", "apply", str(plan), "--json")
     assert any(r["op"] == "merge_pr" and r["result"] == "done" for r in res.json())
     assert pull.merged and hub.issues[1].state == "closed"
     assert "factory:merged" in hub.issues[1].labels
     merge = [r for r in hub.requests if r.method == "PUT" and r.path.endswith("/merge")]
     assert json.loads(merge[0].body)["sha"] == entry["head_sha"]
     writes = len(hub.writes())
-    factory(capsys, apply, tmp_path / "fresh2", "apply", str(plans / "val"))
+    factory(capsys, apply, tmp_path / "fresh2", "apply", str(plan))
     assert len(hub.writes()) == writes
 
 
 def test_the_applier_refuses_a_merge_when_production_moved(
-    github_repo, tmp_path: Path, capsys
+    planned: Planned, github: GitHubStandIn, tmp_path: Path, capsys
 ) -> None:
-    repo, hub = github_repo
-    plan = validated_into_a_plan(capsys, repo, tmp_path)
+    hub, plan = github, validation_plan(planned, tmp_path)
     # someone merges to production on GitHub before the plan is applied
-    someone_pushes_to_production(tmp_path, hub)
-    apply = runner(tmp_path, hub, "apply")
+    someone_pushes_to_production(tmp_path, hub, planned.holdout)
+    apply = runner(tmp_path, hub, "apply", planned.holdout)
     res = factory(capsys, apply, apply / ".state", "apply", str(plan), "--json", code=1)
     rows = res.json() if res.out.strip().startswith("[") else None
     assert rows is None or any(r["result"] == "refused" for r in rows)
@@ -140,22 +207,21 @@ def test_plan_mode_needs_the_github_forge(tmp_path: Path, capsys) -> None:
 
 
 def test_the_applier_reverts_a_merge_that_did_not_land_the_tested_tree(
-    github_repo, tmp_path: Path, capsys, monkeypatch
+    planned: Planned, github: GitHubStandIn, tmp_path: Path, capsys, monkeypatch
 ) -> None:
     """Production moves in the instant between the applier's check and its merge: GitHub's
     merge commit then holds a tree nobody tested, and it is reverted at once."""
     from harness.forge.github import GitHubForge
 
-    repo, hub = github_repo
-    plan = validated_into_a_plan(capsys, repo, tmp_path)
+    hub, plan = github, validation_plan(planned, tmp_path)
     real_merge = GitHubForge.merge_pr
 
     def racing_merge(self, number: int, expected_head_sha: str) -> str:
-        someone_pushes_to_production(tmp_path, hub)
+        someone_pushes_to_production(tmp_path, hub, planned.holdout)
         return real_merge(self, number, expected_head_sha)
 
     monkeypatch.setattr(GitHubForge, "merge_pr", racing_merge)
-    apply = runner(tmp_path, hub, "apply")
+    apply = runner(tmp_path, hub, "apply", planned.holdout)
     res = factory(capsys, apply, apply / ".state", "apply", str(plan), "--json", code=1)
     (merge_row,) = [r for r in res.json() if r.get("op") == "merge_pr"]
     assert merge_row["result"] == "refused" and "reverted at once" in merge_row["why"]

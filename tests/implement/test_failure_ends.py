@@ -6,6 +6,7 @@ again."""
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ from harness.forge.base import STATE_LABELS
 from harness.services import open_services
 from tests.cli_helpers import run_cli
 from tests.factory_repo import make_factory_repo
+from tests.forge.shared_scenario import isolated_env
 from tests.implement.conftest import make_app_repo
 
 INTERNAL = "/srv/factory/worktrees/x: OSError 5 in harness/foo.py:12"
@@ -67,12 +69,21 @@ def _run_fail(services, action: str, number: int, failures: dict) -> None:
     fail(ctx)
 
 
+@pytest.fixture(scope="module")
+def governed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A repository with valid governance files, made once: each test works on a copy."""
+    root = tmp_path_factory.mktemp("governed")
+    with isolated_env(root / "state"):
+        return make_factory_repo(root / "repo")
+
+
 @pytest.mark.parametrize("kind", [k.value for k in ErrorKind])
 @pytest.mark.parametrize("action", ["implement.fail", "validate.fail"])
 def test_every_kind_of_failure_is_said_in_a_sentence_under_one_state_label(
-    tmp_path: Path, capsys, action: str, kind: str
+    tmp_path: Path, capsys, governed: Path, action: str, kind: str
 ) -> None:
-    repo = make_factory_repo(tmp_path / "repo")
+    repo = tmp_path / "repo"
+    shutil.copytree(governed, repo, symlinks=True)
     services = open_services(repo, Path(os.environ["FACTORY_STATE_DIR"]))
     number = services.forge.create_issue("A change", "Please.", "owner").number
     services.forge.add_labels(number, ["factory:accepted", "factory:in-progress", "kind:bug"])

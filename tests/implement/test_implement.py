@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from harness.git.repo import GitRepo
+from harness.model.scripted import ScriptedModel, load_script
 from harness.store.db import Store
-from tests.cli_helpers import run_cli
+from tests.cli_helpers import Result, run_cli
 from tests.factory_repo import RULES
-from tests.implement.conftest import KEY, accepted_issue, make_app_repo
+from tests.forge.shared_scenario import Output, isolated_env
+from tests.implement.conftest import KEY, accepted_issue, big_script, make_app_repo
+from tests.standins.anthropic_standin import AnthropicStandIn
 
 
 def show(capsys, repo: Path, number: int) -> dict:
@@ -27,25 +32,61 @@ def factory_comments(issue: dict) -> list[str]:
     return [c["body"] for c in issue["comments"] if "<!-- factory:" in c["body"]]
 
 
-def test_a_good_change_becomes_a_pr_with_its_evidence(tmp_path: Path, capsys, standin) -> None:
-    repo = make_app_repo(tmp_path)
-    main_before = GitRepo(repo).rev_parse("main")
-    number = accepted_issue(capsys, repo, "Add a greeting function")
-    res = implement(capsys, repo, number)
+# what a hostile title puts in: an issue link, a mention, a link and markup
+HOSTILE = "Add a greeting, fixes #1 @admin [x](https://evil.example/p) <b>bold</b>"
+SETUP = "mkdir -p deps && echo x > deps/lib.txt && env > setup-env.txt"
+
+
+@dataclass(frozen=True)
+class Greeted:
+    repo: Path
+    state: Path
+    main_before: str
+    number: int
+    implemented: Result  # implement --json
+    issue: dict[str, Any]  # issue show --json after it
+    received: list[tuple[Any, Any]]  # every request the stand-in Messages API got
+    violations: list[Any]  # and those it found invalid
+
+
+@pytest.fixture(scope="module")
+def greeted(tmp_path_factory: pytest.TempPathFactory) -> Greeted:
+    """One good change, for the tests that read it: a greeting function asked for under a
+    hostile title, in a repository whose ``commands.setup`` leaves artifacts in the worktree,
+    implemented with the stand-in Messages API."""
+    root = tmp_path_factory.mktemp("greeted")
+    state = root / "state"
+    responder = ScriptedModel(load_script(big_script(root)))
+    with AnthropicStandIn(responder=responder) as server:
+        env = {"ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": server.url}
+        with isolated_env(state, **env), Output() as output:
+            repo = make_app_repo(root, commands={"setup": SETUP})
+            main_before = GitRepo(repo).rev_parse("main")
+            assert main_before is not None
+            number = accepted_issue(output, repo, HOSTILE)
+            res = implement(output, repo, number)
+            issue = show(output, repo, number)
+    return Greeted(
+        repo, state, main_before, number, res, issue, list(server.received), server.violations
+    )
+
+
+def test_a_good_change_becomes_a_pr_with_its_evidence(greeted: Greeted) -> None:
+    repo, number, res = greeted.repo, greeted.number, greeted.implemented
     assert res.code == 0, res.err
     out = res.json()
     assert out["status"] == "succeeded" and out["branch"].startswith(f"factory/issue-{number}-")
 
-    store = Store.open(tmp_path / "state")
+    store = Store.open(greeted.state)
     (pr,) = store.prs(number)
     assert pr.branch == out["branch"] and pr.state == "open"
     g = GitRepo(repo)
     assert g.changed_paths("main", pr.branch) == ["greet.py", "test_greet.py"]
     assert g.rev_parse(f"refs/heads/{pr.branch}") == pr.head_sha
-    assert g.rev_parse("main") == main_before  # nothing merged, production untouched
+    assert g.rev_parse("main") == greeted.main_before  # nothing merged, production untouched
     from harness.git.worktrees import WorktreeManager, default_worktree_root
 
-    assert WorktreeManager(g, default_worktree_root(tmp_path / "state")).list() == []  # R9
+    assert WorktreeManager(g, default_worktree_root(greeted.state)).list() == []  # R9
     for gate in (
         "changed_lines",
         "protected_paths",
@@ -59,7 +100,7 @@ def test_a_good_change_becomes_a_pr_with_its_evidence(tmp_path: Path, capsys, st
     assert "Verdict: **approve**" in pr.body and "@\u2060everyone" in pr.body
     assert "mission.md sha256" in pr.body
 
-    issue = show(capsys, repo, number)
+    issue = greeted.issue
     assert (
         "factory:needs-review" in issue["labels"] and "factory:in-progress" not in issue["labels"]
     )
@@ -68,19 +109,19 @@ def test_a_good_change_becomes_a_pr_with_its_evidence(tmp_path: Path, capsys, st
     # the reviewer sees the tests' result beside the diff, as data
     (review,) = [
         json.dumps(body)
-        for _, body in standin.received
+        for _, body in greeted.received
         if "submit_review" in {t["name"] for t in body.get("tools", [])}
         and len(body["messages"]) == 1
     ]
     assert "`python3 -m unittest -q` exited 0" in review and "<test_output>" in review
 
     # the sandbox hid the key; the path escape came back as a tool error; all requests valid
-    assert standin.violations == []
-    everything = json.dumps([body for _, body in standin.received])
+    assert greeted.violations == []
+    everything = json.dumps([body for _, body in greeted.received])
     assert KEY not in everything and KEY[8:28] not in everything
     assert "is outside the repository" in everything or "resolves outside" in everything
     assert "PATH=/usr/local/bin:/usr/bin:/bin" in everything
-    for path in (tmp_path / "state").rglob("*"):
+    for path in greeted.state.rglob("*"):
         if path.is_file():
             assert KEY.encode() not in path.read_bytes(), path
 
@@ -118,9 +159,9 @@ def test_a_gate_failure_means_no_pr_and_needs_human(
             report.out
         )
     if gate == "size":  # the evidence: bytes added and the binary files, by name and size
-        assert "52,428,800 bytes added (limit 5,000,000)" in report.out
-        assert "files over 1,000,000 bytes: assets/a.bin (26.2 MB), assets/b.bin" in report.out
-        assert "binary files: assets/a.bin (26.2 MB), assets/b.bin (26.2 MB)" in report.out
+        assert "6,291,456 bytes added (limit 5,000,000)" in report.out
+        assert "files over 1,000,000 bytes: assets/a.bin (3.1 MB), assets/b.bin" in report.out
+        assert "binary files: assets/a.bin (3.1 MB), assets/b.bin (3.1 MB)" in report.out
         assert res.json()["reason"].endswith("gates failed: size.")  # 2 lines: changed_lines ok
 
 
@@ -238,28 +279,12 @@ def test_an_unaccepted_issue_is_refused(tmp_path: Path, capsys, standin) -> None
     assert implement(capsys, repo, 99).code == 2
 
 
-def test_setup_runs_in_the_sandbox_and_its_artifacts_are_not_committed(
-    tmp_path: Path, capsys, standin
-) -> None:
-    repo = make_app_repo(tmp_path)
-    factory_yaml = (
-        (repo / "factory.yaml")
-        .read_text()
-        .replace(
-            "  test: python3 -m unittest -q",
-            "  test: python3 -m unittest -q\n  setup: mkdir -p deps && echo x > deps/lib.txt && env > setup-env.txt",
-        )
-    )
-    (repo / "factory.yaml").write_text(factory_yaml)
-    from tests.factory_repo import git
-
-    git(repo, "commit", "-qam", "setup command")
-    number = accepted_issue(capsys, repo, "Add a greeting function")
-    res = implement(capsys, repo, number)
+def test_setup_runs_in_the_sandbox_and_its_artifacts_are_not_committed(greeted: Greeted) -> None:
+    res = greeted.implemented
     assert res.code == 0, res.err
-    store = Store.open(tmp_path / "state")
-    (pr,) = store.prs(number)
-    assert GitRepo(repo).changed_paths("main", pr.branch) == ["greet.py", "test_greet.py"]
+    store = Store.open(greeted.state)
+    (pr,) = store.prs(greeted.number)
+    assert GitRepo(greeted.repo).changed_paths("main", pr.branch) == ["greet.py", "test_greet.py"]
     (setup,) = [s for s in store.steps(res.json()["run_id"]) if s.step_id == "setup"]
     assert setup.outputs["exit_code"] == 0
     assert sorted(setup.outputs["artifacts"]) == ["deps", "setup-env.txt"]
@@ -302,18 +327,15 @@ def test_untrusted_authors_wait_for_a_maintainers_approval(tmp_path: Path, capsy
     )
 
 
-def test_the_issue_title_reaches_no_forge_text_live(tmp_path: Path, capsys, standin) -> None:
+def test_the_issue_title_reaches_no_forge_text_live(greeted: Greeted) -> None:
     """A hostile title ends in the PR title, the PR body and the commit message as inert text."""
     from tests.forge.test_neutral import LINKED, assert_inert
 
-    repo = make_app_repo(tmp_path)
-    title = "Add a greeting, fixes #1 @admin [x](https://evil.example/p) <b>bold</b>"
-    number = accepted_issue(capsys, repo, title)
-    assert implement(capsys, repo, number).code == 0
-    (pr,) = Store.open(tmp_path / "state").prs(number)
+    assert greeted.implemented.code == 0, greeted.implemented.err
+    (pr,) = Store.open(greeted.state).prs(greeted.number)
     assert not LINKED.search(pr.title) and "<!--" not in pr.title
     assert_inert(pr.body, allow_code=True, own_headings=True)
-    message = GitRepo(repo).git("log", "-1", "--format=%B", pr.head_sha)
+    message = GitRepo(greeted.repo).git("log", "-1", "--format=%B", pr.head_sha)
     assert not LINKED.search(message) and "fixes #1" not in message
 
 
