@@ -5,6 +5,7 @@ parts. Each rule has a test that shows the check finds what it forbids."""
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,10 +19,18 @@ ROOT = PACKAGE.parent
 WORKFLOWS = ROOT / "workflows" if (ROOT / "workflows").is_dir() else PACKAGE / "workflows"
 
 
+@functools.cache
+def _parsed() -> tuple[tuple[str, Path, ast.Module], ...]:
+    """Every module of the package, parsed once for the whole file (the checks only read the
+    trees)."""
+    return tuple(
+        (path.relative_to(PACKAGE).as_posix(), path, ast.parse(path.read_text("utf-8")))
+        for path in sorted(PACKAGE.rglob("*.py"))
+    )
+
+
 def modules() -> Iterator[tuple[str, Path, ast.Module]]:
-    for path in sorted(PACKAGE.rglob("*.py")):
-        name = path.relative_to(PACKAGE).as_posix()
-        yield name, path, ast.parse(path.read_text("utf-8"))
+    yield from _parsed()
 
 
 def _dotted(path: Path) -> str:
@@ -233,6 +242,7 @@ ROOMS = {"triage": "triage/", "implement": "implement/", "validate": "validate/"
 GENERIC = ("engine/", "store/")
 
 
+@functools.cache
 def step_ids() -> dict[str, set[str]]:
     ids: dict[str, set[str]] = {}
     for path in sorted(WORKFLOWS.glob("*.yaml")):

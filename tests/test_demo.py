@@ -10,14 +10,24 @@ import pytest
 from harness.cli.demo import print_report
 from harness.demo import DemoReport
 from tests.cli_helpers import run_cli
+from tests.store.demo_run import DemoRun, demo_run
+
+# the store's scale tests copy this demo's rows and the dashboard's tests go on from it: one
+# cycle on the worker serves them all
+pytestmark = pytest.mark.together("demo-cycle")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    """``factory demo --dir DIR --json``, run once for the worker (``tests/store/demo_run.py``)."""
+    return demo_run(tmp_path_factory)
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-def test_demo_runs_offline_and_reports_its_outcomes(tmp_path: Path, capsys) -> None:
-    res = run_cli(capsys, "demo", "--dir", str(tmp_path / "demo"), "--json")
-    assert res.code == 0, res.err
-    data = res.json()
+def test_demo_runs_offline_and_reports_its_outcomes(demo: DemoRun, capsys) -> None:
+    assert demo.code == 0, demo.err
+    data = demo.json()
     assert data["provider"] == "scripted"
     decisions = {row["issue"]: row["decision"] for row in data["triage"]}
     assert decisions == {1: "accept", 2: "accept", 3: "reject", 4: "needs_human", 5: "accept"}
@@ -47,5 +57,6 @@ def test_demo_runs_offline_and_reports_its_outcomes(tmp_path: Path, capsys) -> N
         assert word in table
     assert f"evidence (runs, steps, model calls, transcripts, screenshots): {paths[2]}" in table
 
-    again = run_cli(capsys, "demo", "--dir", str(tmp_path / "demo"))
+    assert Path(data["dir"]) == demo.root
+    again = run_cli(capsys, "demo", "--dir", str(demo.root))
     assert again.code == 2 and "not empty" in again.err

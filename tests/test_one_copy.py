@@ -6,6 +6,7 @@ kill switch is read in ``check_kill_switch``, spend is compared with a cap in
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,9 +30,28 @@ BWRAP_FLAGS = {
 PRIVATE = {"state_dir", "holdout_dir"}
 
 
+@functools.cache
+def _parsed() -> tuple[tuple[str, ast.Module], ...]:
+    """Every module of the package, parsed once for the whole file (the checks only read the
+    trees)."""
+    return tuple(
+        (path.relative_to(PACKAGE).as_posix(), ast.parse(path.read_text("utf-8")))
+        for path in sorted(PACKAGE.rglob("*.py"))
+    )
+
+
 def modules() -> Iterator[tuple[str, ast.Module]]:
-    for path in sorted(PACKAGE.rglob("*.py")):
-        yield path.relative_to(PACKAGE).as_posix(), ast.parse(path.read_text("utf-8"))
+    yield from _parsed()
+
+
+@functools.cache
+def _walked() -> tuple[tuple[str, ast.AST], ...]:
+    return tuple((name, node) for name, tree in _parsed() for node in ast.walk(tree))
+
+
+def nodes() -> Iterator[tuple[str, ast.AST]]:
+    """Every node of every module (``ast.walk``'s order), with its module's name."""
+    yield from _walked()
 
 
 def test_the_scan_sees_the_package() -> None:
@@ -41,10 +61,9 @@ def test_the_scan_sees_the_package() -> None:
 
 def test_the_bubblewrap_command_line_is_built_in_one_module() -> None:
     found: dict[str, set[str]] = {}
-    for name, tree in modules():
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Constant) and node.value in BWRAP_FLAGS:
-                found.setdefault(name, set()).add(node.value)
+    for name, node in nodes():
+        if isinstance(node, ast.Constant) and node.value in BWRAP_FLAGS:
+            found.setdefault(name, set()).add(node.value)
     assert set(found) == {BWRAP}, found
     assert {"bwrap", "--ro-bind", "--unshare-net"} <= found[BWRAP]
 
@@ -57,10 +76,9 @@ def test_the_hidden_paths_are_listed_in_one_module() -> None:
     """A list (or tuple, or set) naming both the state folder and the hold-out is a list of
     what must stay hidden: only the policy builds one."""
     found: dict[str, int] = {}
-    for name, tree in modules():
-        for node in ast.walk(tree):
-            if isinstance(node, (ast.List, ast.Tuple, ast.Set)) and PRIVATE <= _attrs(node):
-                found[name] = found.get(name, 0) + 1
+    for name, node in nodes():
+        if isinstance(node, (ast.List, ast.Tuple, ast.Set)) and PRIVATE <= _attrs(node):
+            found[name] = found.get(name, 0) + 1
     assert set(found) == {POLICY}, found
 
 
@@ -68,13 +86,12 @@ def test_whatever_hides_paths_takes_them_from_the_policy() -> None:
     """Outside the sandbox package, ``hidden=``/``masked=`` are only passed on (a parameter),
     and the lists come from the policy's functions."""
     calls: dict[str, set[str]] = {}
-    for name, tree in modules():
+    for name, node in nodes():
         if name.startswith("sandbox/"):
             continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.keyword) and node.arg in ("hidden", "masked"):
-                names = {n.id for n in ast.walk(node.value) if isinstance(n, ast.Name)}
-                calls.setdefault(name, set()).update(names)
+        if isinstance(node, ast.keyword) and node.arg in ("hidden", "masked"):
+            names = {n.id for n in ast.walk(node.value) if isinstance(n, ast.Name)}
+            calls.setdefault(name, set()).update(names)
     assert calls == {
         "validate/evidence.py": {"sealed_hidden_paths", "services", "settings", "hidden", "tuple"},
         "validate/sealed.py": {"tuple", "masked", "p", "hidden"},  # the seal hides what it is given
@@ -86,7 +103,7 @@ def test_whatever_hides_paths_takes_them_from_the_policy() -> None:
 
 def _functions(name: str) -> dict[str, ast.FunctionDef]:
     """The module's functions by name, a class's methods also as ``Class.method``."""
-    tree = ast.parse((PACKAGE / name).read_text("utf-8"))
+    tree = dict(_parsed())[name]
     found = {n.name: n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)}
     for cls in (n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)):
         for fn in (n for n in cls.body if isinstance(n, ast.FunctionDef)):
@@ -107,8 +124,8 @@ def test_one_kill_switch_check() -> None:
     """The environment switch and the stop flag are read in ``check_kill_switch`` only; the
     per-turn check of an agent calls it."""
     readers: list[str] = []
-    for name, tree in modules():
-        for fn in (n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)):
+    for name, fn in nodes():
+        if isinstance(fn, ast.FunctionDef):
             names = {c.value for c in ast.walk(fn) if isinstance(c, ast.Constant)}
             reads_flag = any(
                 isinstance(c, ast.Call)
@@ -134,8 +151,7 @@ def test_one_budget_check() -> None:
     sealed validator's allowance both call its ``check_caps``."""
     raisers = [
         name
-        for name, tree in modules()
-        for node in ast.walk(tree)
+        for name, node in nodes()
         if isinstance(node, ast.Raise)
         and node.exc is not None
         and "BudgetExceeded" in {getattr(n, "id", "") for n in ast.walk(node.exc)}
@@ -156,8 +172,7 @@ def test_the_sealed_validators_calls_pass_the_engines_checks() -> None:
     assert "checked_call" in _called(_functions("model/agent.py")["_Loop.call"])
     builders = {
         name
-        for name, tree in modules()
-        for node in ast.walk(tree)
+        for name, node in nodes()
         if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "build_model"
     }
     assert "validate/sealed.py" not in builders, builders
@@ -169,16 +184,15 @@ def test_chromium_is_started_in_one_place() -> None:
     app's network namespace is built in ``sandbox/app.py`` only."""
     launches: dict[str, list[ast.Call]] = {}
     nsenter: set[str] = set()
-    for name, tree in modules():
-        for node in ast.walk(tree):
-            if (
-                isinstance(node, ast.Call)
-                and getattr(node.func, "attr", "") == "launch"
-                and getattr(getattr(node.func, "value", None), "attr", "") == "chromium"
-            ):
-                launches.setdefault(name, []).append(node)
-            if isinstance(node, ast.Constant) and "nsenter" in str(node.value).split("/"):
-                nsenter.add(name)
+    for name, node in nodes():
+        if (
+            isinstance(node, ast.Call)
+            and getattr(node.func, "attr", "") == "launch"
+            and getattr(getattr(node.func, "value", None), "attr", "") == "chromium"
+        ):
+            launches.setdefault(name, []).append(node)
+        if isinstance(node, ast.Constant) and "nsenter" in str(node.value).split("/"):
+            nsenter.add(name)
     assert set(launches) == {"browser/chromium.py"}, launches
     (launch,) = launches["browser/chromium.py"]
     given = {k.arg: ast.unparse(k.value) for k in launch.keywords}
@@ -191,15 +205,14 @@ def test_one_glob_dialect() -> None:
     no PurePath.match on repository paths elsewhere (fnmatch on git configuration keys in
     ``git/integrity.py`` matches key names, not paths)."""
     users: dict[str, set[str]] = {}
-    for name, tree in modules():
-        for node in ast.walk(tree):
-            if isinstance(node, (ast.Import, ast.ImportFrom)):
-                mods = [a.name for a in node.names] + [getattr(node, "module", None) or ""]
-                for mod in mods:
-                    if mod.split(".")[0] in ("fnmatch", "pathspec", "wcmatch", "glob"):
-                        users.setdefault(mod.split(".")[0], set()).add(name)
-            if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "full_match":
-                users.setdefault("full_match", set()).add(name)
+    for name, node in nodes():
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            mods = [a.name for a in node.names] + [getattr(node, "module", None) or ""]
+            for mod in mods:
+                if mod.split(".")[0] in ("fnmatch", "pathspec", "wcmatch", "glob"):
+                    users.setdefault(mod.split(".")[0], set()).add(name)
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "full_match":
+            users.setdefault("full_match", set()).add(name)
     assert users == {"pathspec": {"config/globs.py"}, "fnmatch": {"git/integrity.py"}}, users
 
 
@@ -208,8 +221,7 @@ def test_ownership_is_handed_to_the_sandbox_in_one_module() -> None:
     worktree over, and ``give`` for what the harness writes after it."""
     found = {
         name
-        for name, tree in modules()
-        for node in ast.walk(tree)
+        for name, node in nodes()
         if isinstance(node, ast.Attribute) and node.attr in ("chown", "lchown", "fchown")
     }
     assert found == {"sandbox/holding.py"}, found
@@ -220,8 +232,7 @@ def test_only_the_shape_check_looks_for_nested_git_entries() -> None:
     ``harness/git/shape.py``'s alone; GitRepo calls it, nothing else re-implements it."""
     found = {
         name
-        for name, tree in modules()
-        for node in ast.walk(tree)
+        for name, node in nodes()
         if isinstance(node, ast.Call)
         and isinstance(node.func, ast.Attribute)
         and node.func.attr in ("nested_git", "refuse_nested")
@@ -234,20 +245,19 @@ def test_no_code_of_the_repository_gets_the_host_network() -> None:
     only (the browser's view shares the app's namespace, entered before it starts); ``commands.setup`` is run by
     ``prepare_worktree`` alone, the one place that starts the egress proxy."""
     networked, setups, proxies = set(), set(), set()
-    for name, tree in modules():
-        for node in ast.walk(tree):
-            if isinstance(node, ast.keyword) and node.arg == "network":
-                if isinstance(node.value, ast.Constant) and node.value.value is True:
-                    networked.add(name)
-            if isinstance(node, ast.Call):
-                func = node.func
-                called = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
-                if called == "EgressProxy":
-                    proxies.add(name)
-                if called == "run" and any(
-                    isinstance(a, ast.Attribute) and a.attr == "setup" for a in node.args
-                ):
-                    setups.add(name)
+    for name, node in nodes():
+        if isinstance(node, ast.keyword) and node.arg == "network":
+            if isinstance(node.value, ast.Constant) and node.value.value is True:
+                networked.add(name)
+        if isinstance(node, ast.Call):
+            func = node.func
+            called = func.id if isinstance(func, ast.Name) else getattr(func, "attr", "")
+            if called == "EgressProxy":
+                proxies.add(name)
+            if called == "run" and any(
+                isinstance(a, ast.Attribute) and a.attr == "setup" for a in node.args
+            ):
+                setups.add(name)
     assert networked == {"sandbox/egress.py"}, networked
     assert setups == {POLICY} and proxies == {POLICY}, (setups, proxies)
     online = _functions(POLICY)["_online"]
@@ -265,16 +275,15 @@ def test_one_list_of_state_labels_and_one_way_to_end_an_issue() -> None:
     lists: set[str] = set()
     enders: set[str] = set()
     ending = {"factory:failed", "factory:merged", "factory:rejected"}
-    for name, tree in modules():
-        for node in ast.walk(tree):
-            if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
-                named = {c.value for c in node.elts if isinstance(c, ast.Constant)}
-                if len(named & set(STATE_LABELS)) >= 4 and named != set(STATE_LABELS):
-                    lists.add(name)
-            if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "add_labels":
-                named = {c.value for c in ast.walk(node) if isinstance(c, ast.Constant)}
-                if named & ending:
-                    enders.add(name)
+    for name, node in nodes():
+        if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+            named = {c.value for c in node.elts if isinstance(c, ast.Constant)}
+            if len(named & set(STATE_LABELS)) >= 4 and named != set(STATE_LABELS):
+                lists.add(name)
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "add_labels":
+            named = {c.value for c in ast.walk(node) if isinstance(c, ast.Constant)}
+            if named & ending:
+                enders.add(name)
     assert lists == set(), lists
     assert enders == set(), enders
     assert "add_labels" in _called(_functions("forge/base.py")["set_state"])
@@ -286,8 +295,7 @@ def test_only_the_store_touches_the_database() -> None:
     reads is defined there once."""
     users = {
         name
-        for name, tree in modules()
-        for node in ast.walk(tree)
+        for name, node in nodes()
         if isinstance(node, (ast.Import, ast.ImportFrom))
         and "sqlite3" in [a.name for a in node.names] + [getattr(node, "module", None) or ""]
     }
@@ -298,17 +306,14 @@ def _uses(names: set[str]) -> dict[str, set[str]]:
     """Where each of ``names`` is called or validated into (``X(...)``, ``X.model_validate…``,
     ``X.from_outputs``): module -> the names it uses so."""
     found: dict[str, set[str]] = {}
-    for name, tree in modules():
-        for node in ast.walk(tree):
-            if not isinstance(node, ast.Call):
-                continue
-            func = node.func
-            if isinstance(func, ast.Attribute) and func.attr.startswith(
-                ("model_validate", "from_")
-            ):
-                func = func.value
-            if isinstance(func, ast.Name) and func.id in names:
-                found.setdefault(name, set()).add(func.id)
+    for name, node in nodes():
+        if not isinstance(node, ast.Call):
+            continue
+        func = node.func
+        if isinstance(func, ast.Attribute) and func.attr.startswith(("model_validate", "from_")):
+            func = func.value
+        if isinstance(func, ast.Name) and func.id in names:
+            found.setdefault(name, set()).add(func.id)
     return found
 
 
@@ -331,8 +336,7 @@ def test_one_gate_type() -> None:
     gate's fields."""
     gate_like = {
         f"{name}:{node.name}"
-        for name, tree in modules()
-        for node in ast.walk(tree)
+        for name, node in nodes()
         if isinstance(node, ast.ClassDef)
         and {"name", "passed", "evidence"}
         <= {getattr(s.target, "id", "") for s in node.body if isinstance(s, ast.AnnAssign)}
@@ -345,13 +349,12 @@ def test_the_start_command_is_filled_in_once_and_checked_once() -> None:
     (``{port}`` only, checked when factory.yaml is read) has one copy."""
     filled: set[str] = set()
     parsed: set[str] = set()
-    for name, tree in modules():
-        for node in ast.walk(tree):
-            if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
-                continue
-            if node.func.attr == "format" and "start" in ast.unparse(node.func.value):
-                filled.add(name)
-            if node.func.attr == "Formatter":
-                parsed.add(name)
+    for name, node in nodes():
+        if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+            continue
+        if node.func.attr == "format" and "start" in ast.unparse(node.func.value):
+            filled.add(name)
+        if node.func.attr == "Formatter":
+            parsed.add(name)
     assert filled == {"validate/evidence.py"}, filled
     assert parsed == {"config/models.py"}, parsed

@@ -13,10 +13,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import importlib.metadata
+import io
+import sys
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from tests.conftest import git
+import pytest
+
+from tests.conftest import SCRUBBED_ENV, git
 
 # pytest and what it needs on Python 3.11, and setuptools for pip's isolated build of setup.py
 WHEELS = ("pytest", "pluggy", "iniconfig", "packaging", "pygments", "setuptools")
@@ -96,3 +102,43 @@ def newcomer_project(root: Path, wheels: Path) -> Path:
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "notes")
     return repo
+
+
+@contextmanager
+def newcomer_env(state: Path) -> Iterator[None]:
+    """The environment a test gets (``tests/conftest.py``'s ``_isolated_env``) with ``state``
+    as its state folder, for a scenario several tests read."""
+    with pytest.MonkeyPatch.context() as mp:
+        for name in SCRUBBED_ENV:
+            mp.delenv(name, raising=False)
+        mp.setenv("FACTORY_STATE_DIR", str(state))
+        mp.setenv("FACTORY_MARKER_KEY", "test-marker-key-0f3c9a")
+        for role in ("AUTHOR", "COMMITTER"):
+            mp.setenv(f"GIT_{role}_NAME", "Test Maintainer")
+            mp.setenv(f"GIT_{role}_EMAIL", "maintainer@example.invalid")
+        yield
+
+
+class Output:
+    """Stands in for ``capsys`` where ``run_cli`` takes it, in a fixture that outlives a
+    test: while open, the standard streams write to buffers; ``readouterr`` hands over what
+    was written since the last read."""
+
+    def __init__(self) -> None:
+        self._out, self._err = io.StringIO(), io.StringIO()
+        self._saved = (sys.stdout, sys.stderr)
+
+    def __enter__(self) -> Output:
+        self._saved = (sys.stdout, sys.stderr)
+        sys.stdout, sys.stderr = self._out, self._err
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        sys.stdout, sys.stderr = self._saved
+
+    def readouterr(self) -> tuple[str, str]:
+        out, err = self._out.getvalue(), self._err.getvalue()
+        for buffer in (self._out, self._err):
+            buffer.seek(0)
+            buffer.truncate()
+        return out, err

@@ -1,27 +1,46 @@
 """A newcomer's first hour, through the real CLI: ``init`` on a ``setup.py`` project writes
 commands that work in the sandbox, and with ``--provider scripted`` a first issue merges
-with nothing edited but ``commands.start``."""
+with nothing edited but ``commands.start``.
+
+Both tests read one first hour (``first_hour``, played once for the module): ``init``,
+``doctor`` before the edit, the one edit, and a whole cycle."""
 
 from __future__ import annotations
 
 import re
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
-from tests.cli_helpers import run_cli
-from tests.config.newcomer import newcomer_project, wheelhouse
-from tests.conftest import git
+from harness.store.db import Store
+from tests.cli_helpers import Result, run_cli
+from tests.config.newcomer import Output, newcomer_env, newcomer_project, wheelhouse
+from tests.conftest import _every_merge_landed_a_tested_tree, git
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
 
 SETUP = "python3 -m venv .venv && .venv/bin/pip install -q -e . -r requirements-dev.txt pytest"
+START = '# start: ".venv/bin/python -m notes --port {port}"'
 
 
-@pytest.fixture(scope="module")
-def wheels(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return wheelhouse(tmp_path_factory.mktemp("wheelhouse"))
+@dataclass(frozen=True)
+class FirstHour:
+    repo: Path
+    state: Path
+    plain_init: Result  # init, on a copy of the project as it was
+    plain_written: str  # the factory.yaml it wrote
+    init: Result  # init --provider scripted
+    written: str  # the factory.yaml it wrote, before the edit
+    committed: list[str]  # git show --stat of the commit of what init wrote
+    doctor: Result  # doctor --json on that commit: commands.start not set yet
+    edits: int  # lines changed by the one edit (commands.start, as init suggested it)
+    run: Result  # run --once --json after it
+    issue: dict[str, Any]  # issue show 1 --json after the run
+    on_main: str  # ls-tree --name-only main after the run
 
 
 def _commit(repo: Path, message: str) -> None:
@@ -29,18 +48,61 @@ def _commit(repo: Path, message: str) -> None:
     git(repo, "commit", "-qm", message)
 
 
-def test_a_setup_py_project_gets_commands_that_pass_in_the_sandbox(
-    tmp_path: Path, wheels: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    repo = newcomer_project(tmp_path, wheels)
-    res = run_cli(capsys, "--repo", str(repo), "init")
-    assert res.code == 0 and "project: Python (setup.py)" in res.out, res.out + res.err
-    written = (repo / "factory.yaml").read_text()
-    assert yaml.safe_load(written)["commands"]["setup"] == SETUP
-    assert '# start: ".venv/bin/python -m notes --port {port}"' in written  # the package's name
-    _commit(repo, "factory governance")
+@pytest.fixture(scope="module")
+def first_hour(tmp_path_factory: pytest.TempPathFactory) -> FirstHour:
+    root = tmp_path_factory.mktemp("newcomer")
+    wheels = wheelhouse(root / "wheelhouse")
+    repo = newcomer_project(root, wheels)
+    state = root / "state"
+    plain = root / "plain" / "notes"
+    shutil.copytree(repo, plain)
+    with newcomer_env(state), Output() as out:
+        plain_init = run_cli(out, "--repo", str(plain), "init")
+        init = run_cli(out, "--repo", str(repo), "init", "--provider", "scripted")
+        assert init.code == 0, init.err
+        config = repo / "factory.yaml"
+        written = config.read_text()
+        _commit(repo, "factory governance")
+        committed = git(repo, "show", "--stat", "--format=", "HEAD").split("\n")
+        doctor = run_cli(out, "--repo", str(repo), "doctor", "--json")
 
-    res = run_cli(capsys, "--repo", str(repo), "doctor", "--json")
+        text, edits = re.subn(r"^  # start: ", "  start: ", written, flags=re.M)
+        config.write_text(text)  # the one edit: commands.start, as init suggested it
+        _commit(repo, "commands.start")
+        title = "Rehearsal: the factory's first change"
+        args = ("issue", "new", "--title", title, "--body", "Go.")
+        res = run_cli(out, "--repo", str(repo), *args)
+        assert res.code == 0, res.err
+        run = run_cli(out, "--repo", str(repo), "run", "--once", "--json")
+        issue = run_cli(out, "--repo", str(repo), "issue", "show", "1", "--json").json()
+    _every_merge_landed_a_tested_tree(state / "state.db")
+    return FirstHour(
+        repo=repo,
+        state=state,
+        plain_init=plain_init,
+        plain_written=(plain / "factory.yaml").read_text(),
+        init=init,
+        written=written,
+        committed=committed,
+        doctor=doctor,
+        edits=edits,
+        run=run,
+        issue=issue,
+        on_main=git(repo, "ls-tree", "--name-only", "main"),
+    )
+
+
+def test_a_setup_py_project_gets_commands_that_pass_in_the_sandbox(first_hour: FirstHour) -> None:
+    res = first_hour.plain_init
+    assert res.code == 0 and "project: Python (setup.py)" in res.out, res.out + res.err
+    written = first_hour.plain_written
+    assert yaml.safe_load(written)["commands"]["setup"] == SETUP
+    assert START in written  # the package's name
+    # doctor ran these very commands: init --provider scripted writes the same ones
+    assert yaml.safe_load(first_hour.written)["commands"] == yaml.safe_load(written)["commands"]
+    assert START in first_hour.written
+
+    res = first_hour.doctor
     checks = {c["name"]: c for c in res.json()["checks"]}
     assert checks["setup"]["passed"], checks["setup"]
     assert checks["test"]["passed"] and "1 passed" in checks["test"]["output"], checks["test"]
@@ -48,34 +110,28 @@ def test_a_setup_py_project_gets_commands_that_pass_in_the_sandbox(
     assert res.code == 1 and "commands.start is not set" in checks["start"]["detail"]
 
 
-def test_a_first_issue_merges_with_the_scripted_answers_init_writes(
-    tmp_path: Path, wheels: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    repo = newcomer_project(tmp_path, wheels)
-    res = run_cli(capsys, "--repo", str(repo), "init", "--provider", "scripted")
-    assert res.code == 0, res.err
-    config = repo / "factory.yaml"
-    text, edits = re.subn(r"^  # start: ", "  start: ", config.read_text(), flags=re.M)
-    assert edits == 1
-    config.write_text(text)  # the one edit: commands.start, as init suggested it
-    _commit(repo, "factory governance")
-    changed = git(repo, "show", "--stat", "--format=", "HEAD").split("\n")
-    assert "scripted.yaml" in "".join(changed)  # committed as init wrote it
+def test_a_first_issue_merges_with_the_scripted_answers_init_writes(first_hour: FirstHour) -> None:
+    assert first_hour.init.code == 0, first_hour.init.err
+    assert "scripted.yaml" in "".join(first_hour.committed)  # committed as init wrote it
+    provider = first_hour.doctor.json()["provider"]
+    assert provider["ready"] and "scripted answers from" in provider["detail"], provider
+    assert first_hour.edits == 1
 
-    res = run_cli(capsys, "--repo", str(repo), "doctor")
-    assert res.code == 0, res.out + res.err
-    assert "scripted answers from" in res.out
-
-    title = "Rehearsal: the factory's first change"
-    res = run_cli(capsys, "--repo", str(repo), "issue", "new", "--title", title, "--body", "Go.")
-    assert res.code == 0, res.err
-    res = run_cli(capsys, "--repo", str(repo), "run", "--once", "--json")
+    res = first_hour.run
     assert res.code == 0, res.out + res.err
     rows = res.json()
     assert [r["decision"] for r in rows["triage"]] == ["accept"], rows
     (validated,) = rows["validate"]
     assert validated["route"] == "merge" and validated["merge_sha"], validated
+    # after the one edit, what doctor had left to check passes too: production's own check
+    # (setup, the tests, the app from the start command, every hold-out journey in Chromium:
+    # the functions doctor runs) was green before the cycle spent anything
+    store = Store.open(first_hour.state)
+    (health,) = [s.outputs for r in store.list_runs(workflow="health") for s in store.steps(r.id)]
+    store.close()
+    assert health["green"] and health["tests_exit_code"] == 0 and not health["cached"], health
+    assert health["journeys"] >= 1 and health["journeys_failed"] == 0, health
 
-    issue = run_cli(capsys, "--repo", str(repo), "issue", "show", "1", "--json").json()
+    issue = first_hour.issue
     assert issue["state"] == "closed" and "factory:merged" in issue["labels"], issue
-    assert "FACTORY_REHEARSAL.md" in git(repo, "ls-tree", "--name-only", "main")
+    assert "FACTORY_REHEARSAL.md" in first_hour.on_main

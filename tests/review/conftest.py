@@ -1,11 +1,30 @@
-"""The validation fixtures (the demo's notes app, the stand-in Messages API), reused."""
+"""The validation fixtures (the demo's notes app, the stand-in Messages API), reused; and the
+story ``test_trust.py`` and ``test_decisions.py`` both read: bug fixes through the engine, a
+person approving one and rejecting another with the real commands."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from harness.store.db import Store
+from tests.cli_helpers import Result, run_cli
 from tests.factory_repo import git
-from tests.validate.conftest import app, standin
+from tests.validate.conftest import (
+    Output,
+    accept_rule,
+    app,
+    isolated_env,
+    issue,
+    landed_tested_trees,
+    make_app,
+    run_once,
+    serve,
+    standin,
+)
 
 __all__ = ["app", "standin", "with_trust"]
 
@@ -18,3 +37,185 @@ def with_trust(repo: Path, trust: str) -> None:
     assert text.startswith("---\n")
     rules.write_text(f"---\ntrust: {trust}\n" + text.removeprefix("---\n"))
     git(repo, "commit", "-qam", "Earned trust")
+
+
+TRUST = "{kind:bug: {start: review, earn_after: 1}}"
+FIXES = ["Fix the alpha helper", "Fix the beta helper"]
+
+
+def _fix(title: str) -> list[dict[str, Any]]:
+    name = title.split()[-2]
+    return [
+        accept_rule(title, "A small fix with its test.", kind="bug"),
+        {
+            "output": "finish",
+            "match": title,
+            "turns": [
+                [
+                    {
+                        "tool": "write_file",
+                        "input": {
+                            "path": f"{name}.py",
+                            "content": f"def {name}():\n    return {name!r}\n",
+                        },
+                    },
+                    {
+                        "tool": "write_file",
+                        "input": {
+                            "path": f"test_{name}.py",
+                            "content": f"import unittest\n\nfrom {name} import {name}\n\n\n"
+                            f"class T(unittest.TestCase):\n    def test_{name}(self):\n"
+                            f"        self.assertEqual({name}(), {name!r})\n",
+                        },
+                    },
+                ],
+                [{"tool": "finish", "input": {"summary": f"{name} with a test."}}],
+            ],
+        },
+    ]
+
+
+@dataclass(frozen=True)
+class Story:
+    """What the story left, and what it saw on the way (``status --json``'s trust entry for
+    bugs, ``issue show --json``, the commands' results) at each point the tests look at."""
+
+    repo: Path
+    state: Path
+    first: int  # the bug fix that waits and is approved by "alice"
+    waited: list[str]  # its validation comments while it waited
+    waiting_labels: list[str]
+    trust_waiting: dict[str, Any]
+    main_before_approval: str
+    approved: Result  # factory approve FIRST --by alice --json
+    approved_issue: dict[str, Any]
+    main_after_approval: str
+    trust_earned: dict[str, Any]
+    second: int  # the next bug fix: merged by itself, then reverted by its smoke run
+    regressed_issue: dict[str, Any]
+    trust_reset: dict[str, Any]
+    waited_again: list[str]  # its validation comments once implemented again
+    waiting_again_labels: list[str]
+    open_pr: int  # the pull request that waited then
+    main_before_rejection: str
+    rejected: Result  # factory reject SECOND --by bob --reason ...
+    rejected_issue: dict[str, Any]
+    main_after_rejection: str
+    decided_again: list[Result]  # approve SECOND, reject FIRST: neither waits any more
+    status: dict[str, Any]  # status --json at the end
+
+
+REASON = "Not now: see https://evil.example/x <b>bold</b>"
+
+
+def _file(out: Output, repo: Path, title: str) -> int:
+    args = ["--repo", str(repo), "issue", "new", "--title", title, "--body", "Please."]
+    res = run_cli(out, *args, "--author", "owner")
+    assert res.code == 0, res.err
+    return int(res.out)
+
+
+def _bug_trust(out: Output, repo: Path) -> dict[str, Any]:
+    status = run_cli(out, "--repo", str(repo), "status", "--json").json()
+    return {t["kind"]: t for t in status["trust"]}["bug"]
+
+
+def _comments(data: dict[str, Any]) -> list[str]:
+    return [c["body"] for c in data["comments"] if "validate:" in c["body"]]
+
+
+def _main(repo: Path) -> str:
+    return git(repo, "rev-parse", "main").strip()
+
+
+@pytest.fixture(scope="package")
+def trust_story(tmp_path_factory: pytest.TempPathFactory) -> Story:
+    """With ``trust: {kind:bug: {start: review, earn_after: 1}}``: the first bug fix waits for
+    a person, who approves it with ``factory approve``; the second then merges by itself, but
+    the smoke run after its merge fails (a hold-out journey production does not pass appears
+    the moment it lands), so it is reverted and trust starts over; implemented again it waits,
+    and a person rejects it with ``factory reject``."""
+    from harness.engine import actions as registry
+
+    root = tmp_path_factory.mktemp("trust-story")
+    state = root / "state"
+    repo, holdout = make_app(root)
+    with_trust(repo, TRUST)
+    rules = [rule for title in FIXES for rule in _fix(title)]
+    with isolated_env(state) as mp, Output() as out:
+        for _ in serve(root, mp, rules):
+            first = _file(out, repo, FIXES[0])
+            run_once(out, repo)
+            waiting = issue(out, repo, first)
+            trust_waiting = _bug_trust(out, repo)
+            main_before_approval = _main(repo)
+            args = ("approve", str(first), "--by", "alice", "--json")
+            approved = run_cli(out, "--repo", str(repo), *args)
+            approved_issue = issue(out, repo, first)
+            main_after_approval = _main(repo)
+            trust_earned = _bug_trust(out, repo)
+
+            # trust earned: the next fix merges by itself; a hold-out journey production does
+            # not pass appears as it lands, so the smoke run after the merge fails
+            real_merge = registry.get_action("validate.merge")
+            assert real_merge is not None
+            journey = holdout / "journeys" / "count.yaml"
+
+            def merge_then_holdout_changes(ctx):
+                landed = real_merge(ctx)
+                journey.write_text(
+                    "name: empty state\nsteps:\n  - goto: /\n  - expect_text: 'No notes yet'\n"
+                )
+                return landed
+
+            mp.setitem(registry.actions().functions, "validate.merge", merge_then_holdout_changes)
+            second = _file(out, repo, FIXES[1])
+            run_once(out, repo)
+            regressed_issue = issue(out, repo, second)
+            trust_reset = _bug_trust(out, repo)
+
+            # the maintainer takes the journey back; the fix is implemented again and waits
+            journey.unlink()
+            mp.setitem(registry.actions().functions, "validate.merge", real_merge)
+            run_once(out, repo)
+            waiting_again = issue(out, repo, second)
+            store = Store.open(state)
+            (pr,) = [p.number for p in store.prs(issue=second) if p.state == "open"]
+            store.close()
+
+            main_before_rejection = _main(repo)
+            args = ("reject", str(second), "--by", "bob", "--reason", REASON)
+            rejected = run_cli(out, "--repo", str(repo), *args)
+            rejected_issue = issue(out, repo, second)
+            main_after_rejection = _main(repo)
+            decided_again = [
+                run_cli(out, "--repo", str(repo), *args)
+                for args in (("approve", str(second)), ("reject", str(first), "--reason", "late"))
+            ]
+            status = run_cli(out, "--repo", str(repo), "status", "--json").json()
+    landed_tested_trees(state)
+    return Story(
+        repo=repo,
+        state=state,
+        first=first,
+        waited=_comments(waiting),
+        waiting_labels=waiting["labels"],
+        trust_waiting=trust_waiting,
+        main_before_approval=main_before_approval,
+        approved=approved,
+        approved_issue=approved_issue,
+        main_after_approval=main_after_approval,
+        trust_earned=trust_earned,
+        second=second,
+        regressed_issue=regressed_issue,
+        trust_reset=trust_reset,
+        waited_again=_comments(waiting_again),
+        waiting_again_labels=waiting_again["labels"],
+        open_pr=pr,
+        main_before_rejection=main_before_rejection,
+        rejected=rejected,
+        rejected_issue=rejected_issue,
+        main_after_rejection=main_after_rejection,
+        decided_again=decided_again,
+        status=status,
+    )

@@ -1,69 +1,52 @@
 """``factory approve`` and ``factory reject`` through the engine, the scripted model behind
-the stand-in Messages API, and the local forge."""
+the stand-in Messages API, and the local forge (on the package's ``trust_story``: the bug fix
+that waits for trust is approved, the one implemented again after its regression rejected)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
+from harness.forge.local import LocalForge
 from harness.git.repo import GitRepo
 from harness.store.db import Store
-from tests.cli_helpers import run_cli
-from tests.review.conftest import with_trust
-from tests.validate.conftest import file_issues
-from tests.validate.test_validate import issue, run_once
+from tests.review.conftest import Story
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
+# the story is a package fixture test_trust.py reads too: one worker plays it
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(900), pytest.mark.together("review-story")]
 
 
 def test_approve_lands_the_tested_tree_and_reject_closes_with_one_comment(
-    tmp_path: Path, capsys, app, standin
+    trust_story: Story,
 ) -> None:
-    repo, _ = app
-    with_trust(repo, "{default: {start: review, earn_after: 5}}")
-    file_issues(capsys, repo, [1, 2])
-    run_once(capsys, repo)
-    for n in (1, 2):  # every gate passed; trust is not earned yet: both wait for a person
-        data = issue(capsys, repo, n)
-        assert "factory:needs-review" in data["labels"], data["labels"]
-        waiting = [c["body"] for c in data["comments"] if "validate:" in c["body"]]
-        assert any("is earned after 5 approved changes" in b for b in waiting), waiting
-    store = Store.open(tmp_path / "state")
-    before = GitRepo(repo).rev_parse("main")
+    story = trust_story
+    # every gate passed; trust is not earned yet: it waits for a person
+    assert "factory:needs-review" in story.waiting_labels, story.waiting_labels
+    assert any("is earned after 1 approved changes" in b for b in story.waited), story.waited
+    store = Store.open(story.state)
 
-    res = run_cli(capsys, "--repo", str(repo), "approve", "1", "--by", "alice", "--json")
+    res = story.approved
     assert res.code == 0, res.err
     assert res.json()["outcome"] == "merged" and res.json()["actor"] == "alice"
-    data = issue(capsys, repo, 1)
+    data = story.approved_issue
     assert data["state"] == "closed" and "factory:merged" in data["labels"]
     assert "factory:needs-review" not in data["labels"]
     # production's tip is exactly the tree the tests, the journeys and the validator passed on
-    g = GitRepo(repo)
-    runs = store.list_runs(workflow="validate", issue=1)
+    g = GitRepo(story.repo)
+    runs = store.list_runs(workflow="validate", issue=story.first)
     landed = [
         {s.step_id: s.outputs for s in store.steps(r.id) if s.status == "succeeded"} for r in runs
     ]
     (steps,) = [s for s in landed if "merge" in s]
     assert steps["merge"]["landed_tree"] == steps["merge"]["tested_tree"] == steps["check"]["tree"]
     assert steps["check"]["tests"]["exit_code"] == 0 and steps["check"]["journeys_passed"]
-    assert g.tree_of(g.rev_parse("main")) == steps["check"]["tree"]
-    assert g.rev_parse("main") != before and steps["smoke"]["reverted"] is None
+    assert g.tree_of(story.main_after_approval) == steps["check"]["tree"]
+    assert story.main_after_approval != story.main_before_approval
+    assert steps["smoke"]["reverted"] is None
     assert "approved by alice" in steps["decide"]["reason"]
 
-    res = run_cli(
-        capsys,
-        "--repo",
-        str(repo),
-        "reject",
-        "2",
-        "--by",
-        "bob",
-        "--reason",
-        "Not now: see https://evil.example/x <b>bold</b>",
-    )
+    res = story.rejected
     assert res.code == 0, res.err
-    data = issue(capsys, repo, 2)
+    data = story.rejected_issue
     assert data["state"] == "closed" and "factory:rejected" in data["labels"]
     assert not {"factory:needs-review", "factory:accepted"} & set(data["labels"])
     rejected = [c["body"] for c in data["comments"] if "Rejected" in c["body"]]
@@ -71,15 +54,16 @@ def test_approve_lands_the_tested_tree_and_reject_closes_with_one_comment(
     assert "<b>" not in rejected[0] and "https://evil.example" not in rejected[0]
     prs = [
         s.outputs
-        for r in store.list_runs(workflow="implement", issue=2)
+        for r in store.list_runs(workflow="implement", issue=story.second)
         for s in store.steps(r.id)
         if s.step_id == "pr" and s.status == "succeeded"
     ]
-    from harness.forge.local import LocalForge
-
     forge = LocalForge(store, g)
-    assert all(forge.find_pr(p["branch"]).state == "closed" for p in prs) and prs
-    assert GitRepo(repo).tree_of("main") == steps["check"]["tree"]  # nothing of 2 landed
+    states = {p["branch"]: forge.find_pr(p["branch"]).state for p in prs}
+    waited = store.pr(story.open_pr).branch
+    # the pull request that waited is closed; the first, merged then reverted, stays merged
+    assert states.pop(waited) == "closed" and set(states.values()) == {"merged"}, states
+    assert story.main_after_rejection == story.main_before_rejection  # nothing of it landed
 
     # the audit trail: who did what, hash-chained
     human = [
@@ -87,19 +71,19 @@ def test_approve_lands_the_tested_tree_and_reject_closes_with_one_comment(
         for e in store.events()
         if e.kind.startswith("human.")
     ]
-    assert human == [("human.approve", 1, "alice"), ("human.reject", 2, "bob")]
+    assert human == [("human.approve", story.first, "alice"), ("human.reject", story.second, "bob")]
     assert store.verify_chain()
 
     # neither is waiting for a person any more: one line, exit 2
-    for args in (("approve", "2"), ("reject", "1", "--reason", "late")):
-        res = run_cli(capsys, "--repo", str(repo), *args)
+    for res in story.decided_again:
         assert res.code == 2 and res.err.count("\n") == 1, res.err
         assert "not waiting for a person" in res.err
 
-    status = run_cli(capsys, "--repo", str(repo), "status", "--json").json()
+    status = story.status
     index = status["autonomy_index"]
     assert index["window_days"] == 30 and index["finished"] == 2 and index["autonomous"] == 0
     assert index["overall"] == 0.0
     assert {"stopped", "runs", "spend_today_usd"} <= set(status)  # the old keys stay
     kinds = {t["kind"]: t for t in status["trust"]}
-    assert kinds["feature"]["earned"] == 1 and kinds["feature"]["auto"] is False
+    assert kinds["bug"]["earned"] == 0 and kinds["bug"]["auto"] is False  # reset since
+    assert story.trust_earned["earned"] == 1  # the approval counted for its kind

@@ -1,5 +1,7 @@
 """One demo run and one ``factory serve`` on it for the whole dashboard suite, and a real
-Chromium driven by Playwright."""
+Chromium driven by Playwright. The demo is the worker's one ``factory demo``
+(``tests/store/demo_run.py``), which ``tests/test_demo.py`` and the store's scale tests read
+too: every module that uses it is marked ``together("demo-cycle")``."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -47,49 +50,93 @@ class Demo:
     state_dir: Path
     outcomes: dict[int, str]  # as 'factory demo' words them
     planted_run: str  # the run a priced model call and a transcript with secrets were added to
-    said: tuple[str, ...] = ()  # the cycle's live line, stage by stage
+    waiting: int  # the bug fix that waits for review (trust not earned yet)
+    said: tuple[str, ...] = ()  # the live line of the cycle it went through, stage by stage
 
 
 # the demo, with one rule more: bug fixes wait for a person until two were approved
 TRUST = "trust: {kind:bug: {start: review, earn_after: 2}}\n"
+# a bug fix filed once that rule is in: the cycle after the demo's leaves it waiting for review
+WAITING_TITLE = "Fix the gamma helper"
+
+
+def _waiting_fix() -> list[dict[str, Any]]:
+    """The scripted answers for the bug fix ``WAITING_TITLE``: triage accepts it as a bug, the
+    implementer adds a helper with its test (planner, reviewer and validator answer as they do
+    for the demo's issues)."""
+    triage = {
+        "decision": "accept",
+        "priority": "p2",
+        "kind": "bug",
+        "rule": "mission.md: Capabilities",
+        "reason": "A small fix with its test.",
+        "acceptance_criteria": ["The home page still lists the notes."],
+    }
+    test = (
+        "import unittest\n\nfrom gamma import gamma\n\n\n"
+        "class T(unittest.TestCase):\n    def test_gamma(self):\n"
+        "        self.assertEqual(gamma(), 'gamma')\n"
+    )
+    files = {"gamma.py": "def gamma():\n    return 'gamma'\n", "test_gamma.py": test}
+    return [
+        {
+            "output": "submit_triage",
+            "match": WAITING_TITLE,
+            "turns": [[{"tool": "submit_triage", "input": triage}]],
+        },
+        {
+            "output": "finish",
+            "match": WAITING_TITLE,
+            "turns": [
+                [
+                    {"tool": "write_file", "input": {"path": path, "content": content}}
+                    for path, content in files.items()
+                ],
+                [{"tool": "finish", "input": {"summary": "gamma with a test."}}],
+            ],
+        },
+    ]
 
 
 @pytest.fixture(scope="package")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
-    """The demo's cycle once (``factory demo``'s app, issues and scripted model, with bug
-    fixes waiting for review), then a priced model call, a transcript that quotes secrets
-    and an issue full of markup, added through the store the engine uses."""
+    """The worker's one ``factory demo`` (``tests/store/demo_run.py``: its app, issues and
+    scripted model), taken further in place: bug fixes then wait for review, and a bug fix
+    filed after that goes through a cycle of its own and waits; then a priced model call, a
+    transcript that quotes secrets and an issue full of markup, added through the store the
+    engine uses."""
     from harness.cli.demo import outcomes
     from harness.cycle import run_cycle
-    from harness.demo import DemoReport, generate
+    from harness.demo import DemoReport
     from harness.forge.local import LocalForge
     from harness.git.repo import GitRepo
-    from harness.paths import workflows_dir
     from tests.factory_repo import git
+    from tests.store.demo_run import demo_run
 
-    root = tmp_path_factory.mktemp("serve") / "demo"
+    run = demo_run(tmp_path_factory)
+    assert run.code == 0, run.err
+    shown = run.json()
+    repo, state_dir = Path(shown["repo"]), Path(shown["state_dir"])
     with pytest.MonkeyPatch.context() as mp:
         for name, value in clean_env().items():
             mp.setenv(name, value)
         for name in SCRUBBED_ENV:
             mp.delenv(name, raising=False)
-        repo, state_dir, provider = generate(root)
         rules = repo / "factory_rules.md"
         rules.write_text("---\n" + TRUST + rules.read_text().removeprefix("---\n"))
         git(repo, "commit", "-qam", "Bug fixes earn trust")
+        script = Path(yaml.safe_load((repo / "factory.yaml").read_text())["provider"]["script"])
+        script.write_text(yaml.safe_dump(_waiting_fix() + yaml.safe_load(script.read_text())))
         store = Store.open(state_dir)
-        forge = LocalForge(store, GitRepo(repo))
-        for item in yaml.safe_load((workflows_dir() / "demo" / "issues.yaml").read_text()):
-            forge.create_issue(item["title"], item["body"], item["author"])
+        LocalForge(store, GitRepo(repo)).create_issue(WAITING_TITLE, "Please.", "alice")
         said: list[str] = []
-        result = run_cycle(repo, state_dir, provider, max_parallel=3, progress=said.append)
-    report = DemoReport(root, repo, state_dir, provider)
-    report.triage, report.implement, report.validate = (
-        result["triage"],
-        result["implement"],
-        result["validate"],
-    )
+        result = run_cycle(repo, state_dir, shown["provider"], max_parallel=3, progress=said.append)
+    report = DemoReport(run.root, repo, state_dir, shown["provider"])
+    report.triage = shown["triage"] + result["triage"]
+    report.implement = shown["implement"] + result["implement"]
+    report.validate = shown["validate"] + result["validate"]
     planted = next(r["run_id"] for r in report.implement if r["issue"] == 1)
+    waiting = next(r["issue"] for r in result["triage"])
     try:
         usage = Usage(input_tokens=1200, output_tokens=300)
         record = CallRecord("claude-x", usage, PLANTED_COST, 1.5, "0" * 64)
@@ -102,7 +149,14 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
         {"role": "assistant", "content": [{"type": "text", "text": f"token {GITHUB_CANARY}"}]},
     ]
     (state_dir / "transcripts" / planted / "leak.json").write_text(json.dumps(leak))
-    return Demo(repo, state_dir, {n: o for n, o, _ in outcomes(report)}, planted, tuple(said))
+    return Demo(
+        repo,
+        state_dir,
+        {n: o for n, o, _ in outcomes(report)},
+        planted,
+        waiting,
+        tuple(said),
+    )
 
 
 @dataclass(frozen=True)

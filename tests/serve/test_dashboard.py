@@ -14,7 +14,8 @@ from harness.store.db import Store
 from tests.cli_helpers import run_cli
 from tests.serve.conftest import ACTOR, EVIL_TITLE, PLANTED_COST, Demo, Server
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.together("serve-demo")]
+# the demo is the worker's one 'factory demo', which test_demo.py and tests/store read too
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.together("demo-cycle")]
 
 # the demo's outcomes (factory demo --json) and the queue section each lands in
 SECTION = {
@@ -29,8 +30,8 @@ SECTION = {
 def test_queue_shows_every_issue_of_the_demo_where_it_ended(page, demo: Demo) -> None:
     assert page.url.endswith("/") and "token=" not in page.url  # the token leaves the address
     page.goto(page.url + "queue")
-    assert demo.outcomes[2] == "needs review"  # the bug fix waits: trust not earned yet
-    assert set(demo.outcomes) == {1, 2, 3, 4, 5}
+    assert demo.outcomes[demo.waiting] == "needs review"  # the bug fix waits: trust not earned
+    assert set(demo.outcomes) == {1, 2, 3, 4, 5, demo.waiting}
     for number, outcome in demo.outcomes.items():
         row = page.locator(f"section[data-state='{SECTION[outcome]}'] tr[data-issue='{number}']")
         expect(row).to_have_count(1)
@@ -90,7 +91,7 @@ def test_a_refused_validation_never_reads_succeeded(
     assert res.code == 0, res.err
     validations = {r["issue"]: r for r in res.json() if r["workflow"] == "validate"}
     assert validations[1]["outcome"] == "merged"
-    for number, route in ((2, "needs_review"), (5, "holdout_conflict")):
+    for number, route in ((demo.waiting, "needs_review"), (5, "holdout_conflict")):
         row = validations[number]
         assert (row["status"], row["outcome"]) == ("succeeded", route), row
     assert {r["outcome"] for r in res.json() if r["workflow"] == "implement"} == {"pr_opened"}
@@ -99,8 +100,9 @@ def test_a_refused_validation_never_reads_succeeded(
     for run in validations.values():
         (line,) = [x for x in table.splitlines() if run["id"] in x]
         assert run["outcome"] in line and "succeeded" not in line, line
-    live = [x for x in demo.said if x.strip().startswith("issue 5:")]
-    assert live and "holdout_conflict" in live[-1], demo.said
+    # the live line of the cycle the waiting bug fix went through: where its validation went
+    live = [x for x in demo.said if x.strip().startswith(f"issue {demo.waiting}:")]
+    assert live and "needs_review" in live[-1], demo.said
     assert not any("succeeded" in x for x in demo.said if "issue " in x), demo.said
     page.goto(server.base + "/runs?workflow=validate")
     refused = page.locator(f"table.runs tr[data-run='{validations[5]['id']}'] .status")
@@ -205,7 +207,7 @@ def _validate_steps(store: Store, issue: int) -> dict:
 
 def test_approve_in_the_page_lands_the_tested_tree(page, demo: Demo, server: Server) -> None:
     page.set_default_navigation_timeout(240_000)
-    page.goto(server.base + "/issues/2")
+    page.goto(server.base + f"/issues/{demo.waiting}")
     expect(page.locator("#decide .label")).to_have_text("factory:needs-review")
     with page.expect_navigation():  # answered before validation runs: it lands in the background
         page.click("#approve", no_wait_after=True)
@@ -222,17 +224,17 @@ def test_approve_in_the_page_lands_the_tested_tree(page, demo: Demo, server: Ser
     audit = page.locator("table.audit tr[data-kind='human.approve']")
     expect(audit.locator(".actor")).to_have_text(ACTOR)
     with closing(Store.open(demo.state_dir)) as store:
-        issue = store.issue(2)
+        issue = store.issue(demo.waiting)
         assert issue.state == "closed" and "factory:merged" in issue.labels
         assert "factory:needs-review" not in issue.labels
-        steps = _validate_steps(store, 2)
+        steps = _validate_steps(store, demo.waiting)
         merge = steps["merge"]
         assert merge["landed_tree"] == merge["tested_tree"] == steps["check"]["tree"]
         g = GitRepo(demo.repo)
         assert g.tree_of(g.rev_parse("main")) == steps["check"]["tree"]
         assert steps["smoke"]["reverted"] is None
         approvals = [e for e in store.events() if e.kind == "human.approve"]
-        assert [(e.data["issue"], e.data["actor"]) for e in approvals] == [(2, ACTOR)]
+        assert [(e.data["issue"], e.data["actor"]) for e in approvals] == [(demo.waiting, ACTOR)]
         assert store.verify_chain()
 
 

@@ -23,7 +23,7 @@ from tests.serve.conftest import (
     clean_env,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.together("serve-demo")]
+pytestmark = [pytest.mark.slow, pytest.mark.together("demo-cycle")]
 
 
 def _shot(demo: Demo) -> str:

@@ -2,27 +2,42 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 
-from benchmarks.store_rows import Source, demo_source
+from benchmarks.store_rows import Source
 from tests.conftest import SCRUBBED_ENV
-
-IDENTITY = {
-    "GIT_AUTHOR_NAME": "Test Maintainer",
-    "GIT_AUTHOR_EMAIL": "maintainer@example.invalid",
-    "GIT_COMMITTER_NAME": "Test Maintainer",
-    "GIT_COMMITTER_EMAIL": "maintainer@example.invalid",
-}
+from tests.store.demo_run import IDENTITY, demo_run
 
 
 @pytest.fixture(scope="package")
 def demo_rows(tmp_path_factory: pytest.TempPathFactory) -> Source:
-    """The demo's cycle once (triage accepting and rejecting, implementations, merges, a
-    refused validation, a health run, model calls), and a person rejecting the issue the
-    pre-screen handed over: real runs, steps and audit events to copy."""
+    """The demo's cycle (triage accepting and rejecting, implementations, merges, a refused
+    validation, a health run, model calls: the worker's one ``factory demo``, which
+    ``tests/test_demo.py`` and the dashboard's tests read too), copied as it ended, and in the
+    copy a person rejecting the issue the pre-screen handed over: real runs, steps and audit
+    events to copy."""
+    from harness.review.decisions import reject
+    from harness.services import open_services
+
+    run = demo_run(tmp_path_factory)
+    assert run.code == 0, run.err
+    report = run.json()
+    root = tmp_path_factory.mktemp("store-demo") / "demo"
+    shutil.copytree(run.pristine, root, symlinks=True)
+    repo = root / Path(report["repo"]).relative_to(run.root)
+    state_dir = root / Path(report["state_dir"]).relative_to(run.root)
     with pytest.MonkeyPatch.context() as mp:
         for name in SCRUBBED_ENV:
             mp.delenv(name, raising=False)
         for name, value in IDENTITY.items():
             mp.setenv(name, value)
-        return demo_source(tmp_path_factory.mktemp("store-demo"))
+        services = open_services(repo, state_dir)
+        held = [r["issue"] for r in report["triage"] if r.get("decision") == "needs_human"]
+        assert held, report["triage"]
+        for number in held:
+            reject(services, number, "Not something we will do.", "maintainer")
+        services.store.close()
+    return Source(repo, state_dir)

@@ -46,15 +46,28 @@ def _finals(store: Store) -> dict[int, tuple[str, str]]:
     return finals
 
 
+def _finished(store: Store) -> list[tuple[int, str, str, bool]]:
+    """Every finished issue: (number, when it finished, its kind, finished without a person)."""
+    touched = {e.data.get("issue") for e in store.events() if e.kind.startswith("human.")}
+    return [
+        (number, ts, kind_of(triage_spec(store, number)), number not in touched)
+        for number, (ts, _) in sorted(_finals(store).items())
+    ]
+
+
 def autonomy(store: Store, days: int, now: float | None = None) -> dict[str, Any]:
     """``AutonomyIndex.to_json()`` as the first definition computed it."""
     end = time.time() if now is None else now
+    return _index(_finished(store), days, end)
+
+
+def _index(done: list[tuple[int, str, str, bool]], days: int, end: float) -> dict[str, Any]:
+    """The index of the ``days`` up to ``end`` over the issues ``_finished`` found."""
     since, until = utc_now(end - days * 86_400), utc_now(end)
-    touched = {e.data.get("issue") for e in store.events() if e.kind.startswith("human.")}
     kinds: dict[str, list[bool]] = {}
-    for number, (ts, _) in sorted(_finals(store).items()):
+    for _, ts, kind, alone in done:
         if since <= ts <= until:
-            kinds.setdefault(kind_of(triage_spec(store, number)), []).append(number not in touched)
+            kinds.setdefault(kind, []).append(alone)
     finished = sum(len(v) for v in kinds.values())
     autonomous = sum(sum(v) for v in kinds.values())
     return {
@@ -177,7 +190,9 @@ def said(store: Store, issue: int) -> dict[str, Any] | None:
 
 def trends(store: Store, today: date, days: int = 30) -> dict[str, Any]:
     """The Trends page's numbers as they were first counted: every step of the window's
-    runs decoded and walked, the index recomputed for each day, spend read per issue."""
+    runs decoded and walked, the index recomputed for each day (over the finished issues,
+    found once: which issues finished, when, is the same whatever the day), spend read per
+    issue."""
     labels = [(today - timedelta(days=n)).isoformat() for n in range(days - 1, -1, -1)]
     merges = dict.fromkeys(labels, 0)
     merged_issues: dict[str, set[int]] = {d: set() for d in labels}
@@ -212,10 +227,11 @@ def trends(store: Store, today: date, days: int = 30) -> dict[str, Any]:
         spent = sum(store.spend(issue=n) for n in issues)
         cost.append(round(spent / len(issues), 6) if issues else 0.0)
     ends = [datetime.fromisoformat(d).replace(tzinfo=UTC) + timedelta(days=1) for d in labels]
+    done = _finished(store)
     return {
         "days": labels,
         "merges": [merges[d] for d in labels],
         "refusals": dict(sorted(refusals.items(), key=lambda kv: (-kv[1], kv[0]))),
         "cost_per_merge": cost,
-        "autonomy": [autonomy(store, 30, end.timestamp() - 0.001)["overall"] for end in ends],
+        "autonomy": [_index(done, 30, end.timestamp() - 0.001)["overall"] for end in ends],
     }

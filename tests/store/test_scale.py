@@ -38,6 +38,10 @@ from tests.store import definitions
 
 DAY = 86_400.0
 
+# the demo copied here is the one tests/test_demo.py and the dashboard's tests read: one cycle
+# on the worker serves them all
+pytestmark = pytest.mark.together("demo-cycle")
+
 
 def _big(source: Source, state: Path, runs: int, spread_days: float = 29) -> Store:
     """A store of at least ``runs`` runs: the demo's rows copied, spread over the days."""
@@ -53,12 +57,39 @@ def _epoch(ts: str) -> float:
     return datetime.fromisoformat(ts).timestamp()
 
 
+def _runs_only(source: Source, folder: Path) -> Path:
+    """A copy of the demo's state with its runs alone: no steps, events, model calls, issues
+    or comments."""
+    folder.mkdir()
+    with closing(sqlite3.connect(source.state_dir / "state.db")) as db:
+        with closing(sqlite3.connect(folder / "state.db")) as copy:
+            db.backup(copy)
+            for table in ("steps", "events", "model_calls", "issues", "issue_labels", "comments"):
+                copy.execute(f"DELETE FROM {table}")
+            copy.commit()
+    return folder / "state.db"
+
+
+FULL_COPIES = 20  # of the demo's every row; its runs alone make up the rest
+
+
 @pytest.mark.slow
 def test_status_counts_every_run_past_ten_thousand(
     demo_rows: Source, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Over ten thousand runs: the demo's rows copied twenty times over the month (the oldest
+    runs, each copy with its steps, events, model calls and issues), then its runs alone,
+    copied at the demo's own times (what is counted: a run is a row of ``runs``, whatever
+    else it wrote), until there are more than ten thousand."""
+    demo = Store.open(demo_rows.state_dir)
+    per_copy = sum(demo.run_counts().values())
+    one = definitions.autonomy(demo, 30)
+    demo.close()
     state = tmp_path / "big"
-    store = _big(demo_rows, state, 10_001)
+    store = Store.open(state)
+    copy_rows(demo_rows.state_dir / "state.db", store, FULL_COPIES, 29 * DAY)
+    bulk = math.ceil((10_001 - FULL_COPIES * per_copy) / per_copy)
+    copy_rows(_runs_only(demo_rows, tmp_path / "runs-only"), store, bulk)
     for status in ("failed", "stopped"):  # a few runs that did not succeed, one still running
         store.set_run_status(store.create_run("triage", None, {}, {}).id, status)
     running = store.create_run("implement", 1, {}, {})
@@ -77,8 +108,29 @@ def test_status_counts_every_run_past_ten_thousand(
     newest = run_cli(capsys, "--repo", str(demo_rows.repo), "runs", "--limit", "3", "--json")
     expected = store._rows("SELECT id FROM runs ORDER BY started_at DESC, rowid DESC LIMIT 3")
     assert [r["id"] for r in newest.json()] == [r[0] for r in expected]
-    # the index over the last 30 days, kept by the database, equals its definition here too
-    assert status["autonomy_index"] == definitions.autonomy(store, 30)
+    # the index over the last 30 days, kept by the database, equals its definition here too:
+    # each full copy of the demo is in the window with issues of its own (the runs alone
+    # finish no issue), and they are the oldest runs, the first a count of only the newest ten
+    # thousand would drop; so the definition over the store is the definition over the demo's
+    # rows, times the copies (the definition itself, on the very rows the index reads, is held
+    # at 240 runs below)
+    assert one["finished"] > one["autonomous"] > 0, one
+    assert status["autonomy_index"] == _times(one, FULL_COPIES)
+
+
+def _times(index: dict, copies: int) -> dict:
+    """An ``AutonomyIndex.to_json()`` of ``copies`` disjoint copies of the issues ``index``
+    counted."""
+    counts = {key: index[key] * copies for key in ("finished", "autonomous")}
+    kinds = {
+        kind: {
+            **row,
+            "finished": row["finished"] * copies,
+            "autonomous": row["autonomous"] * copies,
+        }
+        for kind, row in index["by_kind"].items()
+    }
+    return {**index, **counts, "by_kind": kinds}
 
 
 def _approve_before_smoke(store: Store, every: int) -> int:

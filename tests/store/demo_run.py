@@ -1,0 +1,76 @@
+"""One ``factory demo`` a test process, through the real command line: ``tests/test_demo.py``
+reads what it printed, the store's scale tests copy its rows (``conftest.demo_rows``), and the
+dashboard's tests (``tests/serve/conftest.py``) take it further, in place. The cycle is the
+costly part (apps in sandboxes, browsers, sealed validators), and all of them read the same
+one: their modules are marked ``together("demo-cycle")``, so they run on one worker and the
+demo runs once there."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.cli import main
+from tests.conftest import SCRUBBED_ENV
+
+IDENTITY = {
+    "GIT_AUTHOR_NAME": "Test Maintainer",
+    "GIT_AUTHOR_EMAIL": "maintainer@example.invalid",
+    "GIT_COMMITTER_NAME": "Test Maintainer",
+    "GIT_COMMITTER_EMAIL": "maintainer@example.invalid",
+}
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    """``factory demo --dir ROOT --json``: its exit code and what it printed, and ``pristine``,
+    a copy of ``ROOT`` taken as the command ended. The dashboard's tests go on in ``ROOT``
+    itself (the evidence the pages show is found by the absolute paths the runs recorded);
+    whoever else changes the demo's state works on a copy of ``pristine``."""
+
+    root: Path
+    pristine: Path
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.out)
+        except json.JSONDecodeError:  # say what the command said instead
+            raise AssertionError(f"exit {self.code}, no JSON; stderr: {self.err[-2000:]}") from None
+
+
+@functools.cache
+def _demo_in(base: Path) -> DemoRun:
+    root = base / "demo-cycle" / "demo"
+    out, err = io.StringIO(), io.StringIO()
+    # offline, with the scripted model, as 'make demo' runs it: none of the test's settings
+    with pytest.MonkeyPatch.context() as mp:
+        for name in SCRUBBED_ENV:
+            mp.delenv(name, raising=False)
+        for name, value in IDENTITY.items():
+            mp.setenv(name, value)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                main(["demo", "--dir", str(root), "--json"])
+                code = 0
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
+    pristine = base / "demo-cycle" / "pristine"
+    if root.exists():
+        shutil.copytree(root, pristine, symlinks=True)
+    return DemoRun(root.resolve(), pristine.resolve(), code, out.getvalue(), err.getvalue())
+
+
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:
+    """The process's one demo (run on first use, in the session's temporary folder)."""
+    return _demo_in(tmp_path_factory.getbasetemp())
