@@ -29,11 +29,8 @@ def machine() -> str:
         kb = int(meminfo.read_text().split()[1])
         mem = f", {kb / 1024 / 1024:.0f} GiB RAM"
     python = platform.python_version()
-    load = f", load average {os.getloadavg()[0]:.1f} at the start"
-    return (
-        f"{platform.system()} {platform.release()}, {cpus} cores{mem}, Python {python}{load}, "
-        f"{core_speed()}"
-    )
+    system = f"{platform.system()} {platform.release()}, {cpus} cores{mem}"
+    return f"{system}, Python {python}; {core_speed()}"
 
 
 def core_speed() -> str:
@@ -128,6 +125,7 @@ def main() -> int:
     if sys.argv[1:] == ["triage-map"]:
         return alone(triage_map_figures, "triage-map")
     reps = int(os.environ.get("BENCH_REPS", "5"))
+    load = os.getloadavg()[0]
     started, at_start, began = time.monotonic(), machine(), datetime.now(UTC)
     rows: list[f.Figure] = []
     parallel, implemented = f.parallel_efficiency()
@@ -145,8 +143,9 @@ def main() -> int:
     rows += store_figures()
     print(console_table(rows))
     header = (
-        f"Measured at commit {commit()}, from {began:%Y-%m-%d %H:%M} UTC, on {at_start}, "
-        f"{os.getloadavg()[0]:.1f} at the end; {reps} repetitions where noted, medians; "
+        f"Measured at commit {commit()}, from {began:%Y-%m-%d %H:%M} UTC, on {at_start}; "
+        f"load average {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end; "
+        f"{reps} repetitions where noted, medians; "
         f"{time.monotonic() - started:.0f} s in all, one run: every row below comes from it."
     )
     here = Path(__file__).parent
