@@ -81,15 +81,17 @@ class AppProcess:
         self.sandbox, self.command, self.port, self.ready_path = sandbox, command, port, ready_path
         self.proc: subprocess.Popen[bytes] | None = None
         self.netns_pid: int | None = None
-        self._log = tempfile.NamedTemporaryFile(prefix="factory-app-", suffix=".log")  # noqa: SIM115
+        # nameless (unlinked at once): gone with its last descriptor, even after a kill -9
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def output(self, limit: int = 4000) -> str:
-        data = Path(self._log.name).read_bytes()[-limit:]
-        return data.decode("utf-8", errors="replace")
+        fd = self._log.fileno()
+        size = os.fstat(fd).st_size
+        return os.pread(fd, limit, max(0, size - limit)).decode("utf-8", errors="replace")
 
     def __enter__(self) -> AppProcess:
         if not running_as_root():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,35 @@ def test_an_app_that_never_answers_200_is_not_ready_in_one_line(tmp_path: Path) 
         with pytest.raises(AppNotReady, match=r"/no-such-page did not answer 200 within 1s"):
             served.wait_ready(1)
         assert served.proc is not None and served.proc.poll() is None  # still up, not ready
+
+
+_KILLED_WHILE_SERVING = """
+import os, sys
+from pathlib import Path
+from harness.sandbox.app import AppProcess, free_port
+from harness.sandbox.bwrap import Sandbox
+port = free_port()
+app = AppProcess(Sandbox(Path(sys.argv[1])), f"python3 -m http.server {port}", port).__enter__()
+app.wait_ready(30)
+print(app.output(), flush=True)
+os.kill(os.getpid(), 9)
+"""
+
+
+def test_a_factory_killed_while_serving_leaves_no_app_log_behind(tmp_path: Path) -> None:
+    """The app's output goes to a file with no name: the app's own output is read from it
+    while it serves (here, the ready probe's request), and a kill -9 of the factory leaves
+    nothing in the temporary folder."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    (tmp_path / "app").mkdir()
+    done = subprocess.run(
+        [sys.executable, "-c", _KILLED_WHILE_SERVING, str(tmp_path / "app")],
+        env={**os.environ, "TMPDIR": str(temp)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == -9, done.stderr
+    assert '"GET / HTTP/1.1" 200' in done.stdout  # what the app printed, read back
+    assert list(temp.iterdir()) == []
