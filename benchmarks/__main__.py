@@ -18,6 +18,7 @@ from benchmarks.github import github_figures
 from benchmarks.inputs import input_figures
 from benchmarks.sandbox import command_after_many_files
 from benchmarks.scale import store_figures
+from benchmarks.scratch import scratch
 from benchmarks.triage_map import triage_map_figures
 
 
@@ -106,6 +107,11 @@ def _parallel_rows() -> list[f.Figure]:
 
 
 def main() -> int:
+    with scratch():
+        return _measured()
+
+
+def _measured() -> int:
     if sys.argv[1:] == ["github"]:
         return alone(github_figures, "github")
     if sys.argv[1:] == ["inputs"]:

@@ -153,4 +153,4 @@ def clear_worktrees(services: Services) -> None:
     for path in manager.list():
         manager.remove(path)
     shutil.rmtree(manager.base_dir, ignore_errors=True)
-    shutil.rmtree(fresh_root(settings), ignore_errors=True)
+    shutil.rmtree(fresh_root(settings.state_dir), ignore_errors=True)

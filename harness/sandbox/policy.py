@@ -29,10 +29,11 @@ def hidden_paths(settings: Settings, base: Path) -> list[Path]:
     return [p for p in (s.state_dir, s.root, s.holdout_dir) if p.exists() and p != base]
 
 
-def fresh_root(settings: Settings) -> Path:
-    """Where the per-check copies of a checkout live: beside the worktrees (tmpfs when it has
-    room), in a folder of their own that worktree pruning never touches."""
-    root = default_worktree_root(settings.state_dir)
+def fresh_root(state_dir: Path) -> Path:
+    """Where the per-check copies of a checkout live, for the state ``state_dir``: beside the
+    worktrees (tmpfs when it has room), in a folder of their own that worktree pruning never
+    touches."""
+    root = default_worktree_root(state_dir)
     return root.parent / f"{root.name}-fresh"
 
 
@@ -41,7 +42,7 @@ def sealed_hidden_paths(settings: Settings) -> list[Path]:
     repository, hold-out), every worktree and the app's own files, copied for it."""
     s = settings
     wanted = [s.root, s.state_dir, s.holdout_dir, default_worktree_root(s.state_dir)]
-    return [*wanted, fresh_root(s)]
+    return [*wanted, fresh_root(s.state_dir)]
 
 
 def worktree_sandbox(

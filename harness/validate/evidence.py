@@ -121,7 +121,7 @@ def fresh_copy(settings: Settings, prepared: Path, name: str) -> Iterator[Path]:
     """A new copy of the prepared checkout ``prepared`` for one check, deleted afterwards.
     Whatever runs in it sees it at ``prepared``'s path (``seen_as``): setup wrote absolute
     paths there (script shebangs in a venv, an editable install's import path)."""
-    base = fresh_root(settings)
+    base = fresh_root(settings.state_dir)
     base.mkdir(parents=True, exist_ok=True)
     now = time.time()
     for old in base.iterdir():  # leftovers of killed runs

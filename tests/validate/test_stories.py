@@ -91,7 +91,7 @@ def test_a_empty_state_criterion_is_observed_on_a_fresh_app_and_merged(guarded: 
     assert smoke.sha == landing.merge_sha and smoke.journeys_passed and smoke.reverted is None
     # every check's copy of the app was deleted after it
     settings = load_settings(repo, state)
-    assert not any(fresh_root(settings).iterdir())
+    assert not any(fresh_root(settings.state_dir).iterdir())
 
 
 def test_b_renaming_a_button_a_journey_relies_on_is_a_holdout_conflict(
