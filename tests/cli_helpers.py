@@ -9,6 +9,7 @@ import json
 import multiprocessing
 import multiprocessing.process
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -124,12 +125,21 @@ class Spawned:
         return self._out.read_text(errors="replace"), self._err.read_text(errors="replace")
 
 
+@functools.cache
+def _outputs() -> Path:
+    """Where this process's spawned commands write their output: one folder, removed when
+    the process exits."""
+    folder = Path(tempfile.mkdtemp(prefix="factory-spawned-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
 def spawn(repo: Path, env: dict[str, str], *args: str) -> Spawned:
     """The console entry point in a process of its own (for kill -9 and race tests), forked
     from a server that imported the harness once (``_PRELOAD``): an interpreter start and
     those imports cost over a second of CPU a process, a fork a few milliseconds. Nothing of
     the test's process is in it; its exit code is the process's (``-9`` when killed)."""
-    folder = Path(tempfile.mkdtemp(prefix="factory-spawned-"))
+    folder = Path(tempfile.mkdtemp(dir=_outputs()))
     out, err = folder / "stdout", folder / "stderr"
     argv = ["--repo", str(repo), *args]
     process = _SERVER.Process(

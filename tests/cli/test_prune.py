@@ -43,3 +43,4 @@ def test_prune_deletes_the_branches_of_closed_issues_only(
     assert not g.branch_exists(done) and not worktree_of_done.exists()
     assert g.branch_exists(waiting) and worktree.is_dir()
     assert g.branch_exists("factory/notes")
+    manager.remove(worktree)  # the open issue's, kept by prune: not left on tmpfs
