@@ -117,10 +117,12 @@ class Engine:
             store.append_event(run.id, "run.resumed", {"workflow": name, "issue": issue})
         return self._drive(workflow, run.id, issue, run.inputs)
 
+    @staticmethod
     def _history(
-        self, run_id: str
-    ) -> tuple[dict[str, dict[str, object]], dict[str, dict[str, object]], list[StepRecord]]:
-        steps = self.services.store.steps(run_id)
+        steps: list[StepRecord],
+    ) -> tuple[dict[str, dict[str, object]], dict[str, dict[str, object]]]:
+        """The outputs of the steps that succeeded (or were skipped), and the newest failure
+        of each step that failed, from the run's step records in order."""
         outputs: dict[str, dict[str, object]] = {}
         failures: dict[str, dict[str, object]] = {}
         for rec in steps:
@@ -133,7 +135,7 @@ class Engine:
                     "error": rec.error,
                     "kind": rec.error_kind or ErrorKind.INTERNAL.value,
                 }
-        return outputs, failures, steps
+        return outputs, failures
 
     def _next_index(self, workflow: Workflow, steps: list[StepRecord]) -> int | None:
         """Where to go on: derived from the step records alone, so a kill anywhere resumes right."""
@@ -173,8 +175,12 @@ class Engine:
         self, workflow: Workflow, run_id: str, issue: int | None, inputs: dict[str, object]
     ) -> RunOutcome:
         store = self.services.store
+        steps: list[StepRecord] = []
         while True:
-            outputs, failures, steps = self._history(run_id)
+            # the step records decide where to go on; each step's record is read once (a
+            # step that ran since is finished: only the engine of the run's lease writes it)
+            steps += store.steps(run_id, after=steps[-1].seq if steps else 0)
+            outputs, failures = self._history(steps)
             index = self._next_index(workflow, steps)
             if index is None:
                 last = steps[-1]

@@ -167,11 +167,12 @@ class RunsMixin(StoreBase):
                 run_id = db.execute("SELECT run_id FROM steps WHERE seq = ?", (seq,)).fetchone()
                 chain(db, run_id[0], f"step.{status}", payload)
 
-    def steps(self, run_id: str) -> list[StepRecord]:
-        return [
-            _step(r)
-            for r in self._rows("SELECT * FROM steps WHERE run_id = ? ORDER BY seq", (run_id,))
-        ]
+    def steps(self, run_id: str, after: int = 0) -> list[StepRecord]:
+        """The run's steps in order (``after``: only those recorded after step ``seq``)."""
+        rows = self._rows(
+            "SELECT * FROM steps WHERE run_id = ? AND seq > ? ORDER BY seq", (run_id, after)
+        )
+        return [_step(r) for r in rows]
 
     def steps_since(
         self, workflow: str, since: str, step_ids: tuple[str, ...]
