@@ -145,6 +145,9 @@ def _nested_blocks(content: str | list[Block]) -> list[Block]:
 
 def estimate_tokens(value: Any, chars_per_token: int = 4) -> int:
     """Tokens of ``value`` by its JSON size, an image counted as ``IMAGE_TOKENS``."""
+    text = json.dumps(value, ensure_ascii=False)
+    if '"type": "image"' not in text:  # a text's quotes are escaped: only a block says so
+        return max(1, len(text) // chars_per_token)
     images = 0
 
     def strip(node: Any) -> Any:
@@ -158,5 +161,5 @@ def estimate_tokens(value: Any, chars_per_token: int = 4) -> int:
             return [strip(v) for v in node]
         return node
 
-    size = len(json.dumps(strip(value), ensure_ascii=False, sort_keys=True))
+    size = len(json.dumps(strip(value), ensure_ascii=False))
     return max(1, size // chars_per_token) + images * IMAGE_TOKENS
