@@ -1,9 +1,10 @@
 """Worktrees for runs: created from the production branch, reused on resume, removed, pruned.
 
-Registering a worktree (``git worktree add --no-checkout``, a few milliseconds) reads every
-other worktree's metadata, so registrations take an inter-process lock one at a time;
-``--no-track`` keeps git from writing the shared config (no ``.git/config.lock``). The
-checkout, which is what takes time, runs outside the lock, in parallel.
+Registering a worktree writes git's record of it (the files ``git worktree add
+--no-checkout`` writes) after reading every other worktree's record, so registrations take an
+inter-process lock one at a time; a new branch is made before, by one ``update-ref`` that
+refuses a branch made meanwhile, and nothing writes the shared config. The checkout, which
+is what takes time, runs outside the lock, in parallel.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from harness.errors import GitError
 from harness.git import integrity
 from harness.git.branches import issue_of
 from harness.git.repo import GitRepo
@@ -91,6 +93,9 @@ class WorktreeManager:
         path = self.path_for(branch)
         if exists is None:  # a branch is this run's: read before the lock
             exists = self.repo.branch_exists(branch)
+        if not exists:  # refused if it was made meanwhile (no old value): nothing is moved
+            self.repo.git("update-ref", "-m", "factory: worktree", f"refs/heads/{branch}",
+                          start_ref, "")  # fmt: skip
         with self._locked():  # registering reads every worktree's metadata: one at a time
             known = self._registered()
             if known.get(path) == branch and path.is_dir():
@@ -98,36 +103,48 @@ class WorktreeManager:
                 return path
             if path in known or path.exists():
                 self._drop(path)
-            self.base_dir.mkdir(parents=True, exist_ok=True)
-            if exists:
-                self.repo.git("worktree", "add", "--quiet", "--no-checkout", str(path), branch)
-            else:
-                self.repo.git(
-                    "worktree",
-                    "add",
-                    "--quiet",
-                    "--no-checkout",
-                    "--no-track",
-                    "-b",
-                    branch,
-                    str(path),
-                    start_ref,
-                )
-            integrity.rescan_worktrees(self.repo.path)
+            self._register(path, f"ref: refs/heads/{branch}")
         self._populate(path)
         return path
 
     def create_detached(self, ref: str, name: str) -> Path:
         """A fresh worktree at ``ref`` with no branch; validation never reuses the implementer's."""
         path = self.base_dir / f"detached--{name}"
+        sha = self.repo.rev_parse(ref)
+        if sha is None:
+            raise GitError(f"cannot check out {ref}: it names no commit")
         with self._locked():
             if path.exists() or path in self._registered():
                 self._drop(path)
-            self.base_dir.mkdir(parents=True, exist_ok=True)
-            self.repo.git("worktree", "add", "--quiet", "--no-checkout", "--detach", str(path), ref)
-            integrity.rescan_worktrees(self.repo.path)
+            self._register(path, sha)
         self._populate(path)
         return path
+
+    def _register(self, path: Path, head: str) -> None:
+        """Make ``path`` a linked worktree whose HEAD is ``head`` (a ``ref:`` line or a commit),
+        with no checkout: the files ``git worktree add --no-checkout`` writes, written as it
+        writes them (gitrepository-layout(5): ``worktrees/<id>/gitdir``, ``commondir``,
+        ``HEAD``, locked while they are written), without its three processes (the command,
+        then ``git branch`` and ``git symbolic-ref`` in the new worktree)."""
+        records = self._common / "worktrees"
+        records.mkdir(exist_ok=True)
+        stem, number = path.name, 0
+        while True:
+            record = records / (stem if number == 0 else f"{stem}{number}")
+            try:
+                record.mkdir()
+                break
+            except FileExistsError:
+                number += 1
+        (record / "locked").write_text("initializing\n", encoding="utf-8")
+        self.base_dir.mkdir(parents=True, exist_ok=True)
+        path.mkdir(parents=True, exist_ok=True)
+        (record / "gitdir").write_text(f"{path / '.git'}\n", encoding="utf-8")
+        (path / ".git").write_text(f"gitdir: {record}\n", encoding="utf-8")
+        (record / "commondir").write_text("../..\n", encoding="utf-8")
+        (record / "HEAD").write_text(f"{head}\n", encoding="utf-8")
+        (record / "locked").unlink()
+        integrity.rescan_worktrees(self.repo.path)
 
     @staticmethod
     def _populate(path: Path) -> None:
