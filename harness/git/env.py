@@ -143,3 +143,16 @@ def run_git(
         clock = PROCESS.part(_Clock)
         with clock.lock:
             clock.seconds += time.monotonic() - started
+
+
+def start_git(args: Sequence[str], cwd: Path) -> subprocess.Popen[bytes]:
+    """``git <SAFE_CONFIG> <args>`` in ``cwd``, left running with pipes to its input and
+    output (a long-lived reader, ``harness.git.reader``); its errors go nowhere."""
+    return subprocess.Popen(
+        ["git", *SAFE_CONFIG, *args],
+        cwd=cwd,
+        env=git_environment(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )

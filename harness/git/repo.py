@@ -13,7 +13,6 @@ environment, and a ``GIT_DIR`` or ``GIT_CONFIG_PARAMETERS`` there would redirect
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,10 +20,9 @@ from pathlib import Path
 from harness.errors import GitError
 from harness.git import integrity, shape
 from harness.git.env import git_seconds, run_git
+from harness.git.reader import BATCH_CHECK, Found, parse_answers, reader
 
 __all__ = ("GitRepo", "git_seconds")
-
-_HEX = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 # commands that read a working tree's untracked files: in a linked worktree (where agents
 # work) none runs before the tree is checked for ``.git`` entries below its root
@@ -113,23 +111,36 @@ class GitRepo:
         code, out, _ = self._run(list(args), stdin=stdin)
         return out if code == 0 else None
 
+    def find(self, names: list[str]) -> list[Found | None]:
+        """What each of ``names`` resolves to (a ref, ``<commit>^{tree}``, ``<sha>``,
+        ``<commit>:<path>`` …), ``None`` where nothing: in a main checkout or a bare
+        repository from the process's long-lived reader (``harness.git.reader``), in a linked
+        worktree from one ``cat-file --batch-check``. A name that starts with ``-`` or holds
+        a newline resolves to nothing."""
+        asked = [n for n in names if n and not n.startswith("-") and "\n" not in n]
+        answers: list[Found | None] = []
+        if asked and self.linked:
+            stdin = "".join(f"{n}\n" for n in asked).encode()
+            out = self.git_bytes("cat-file", BATCH_CHECK, stdin=stdin)
+            answers = parse_answers(asked, out or b"")
+        elif asked:
+            if not self.path.is_dir():
+                raise GitError(f"{self.path}: not a git repository")
+            integrity.before_git(self.path)
+            answers = reader(self.path).find(asked)
+        found = dict(zip(asked, answers, strict=True))
+        return [found.get(name) for name in names]
+
     def rev_parse(self, ref: str, peel: str = "^{commit}") -> str | None:
         """The commit SHA ``ref`` names (``peel``: what of it), or ``None`` if it names nothing."""
-        if not ref or ref.startswith("-"):
-            return None
-        out = self.git_bytes("rev-parse", "--verify", "--quiet", ref + peel)
-        return (_text(out).strip() or None) if out is not None else None
+        found = self.find([ref + peel])[0] if ref else None
+        return found.sha if found is not None else None
 
     def commits(self, *refs: str) -> list[str | None]:
-        """The commit each of ``refs`` names (``None``: none), read by one process whatever
-        their number (``cat-file --batch-check`` resolves names as ``rev-parse`` does)."""
-        asked = [r for r in refs if r and not r.startswith("-") and "\n" not in r]
-        names = "".join(f"{ref}^{{commit}}\n" for ref in asked).encode()
-        check = "--batch-check=%(objectname)"
-        out = self.git_bytes("cat-file", check, stdin=names) if asked else b""
-        found = dict(zip(asked, _text(out or b"").splitlines(), strict=False))
-        shas = [found.get(ref, "") for ref in refs]
-        return [sha if _HEX.fullmatch(sha) else None for sha in shas]
+        """The commit each of ``refs`` names (``None``: none), read by one request whatever
+        their number."""
+        found = self.find([f"{ref}^{{commit}}" if ref else "" for ref in refs])
+        return [f.sha if f is not None else None for f in found]
 
     def is_ancestor(self, older: str, newer: str) -> bool:
         try:
@@ -151,20 +162,16 @@ class GitRepo:
 
     def read_blobs(self, ref: str, paths: list[str], max_each: int) -> dict[str, bytes]:
         """The bytes of each of ``paths`` as committed on ``ref`` that is a file of at most
-        ``max_each`` bytes (others are left out), read by two git processes whatever their
-        number: sizes first (``cat-file --batch-check``), then the contents."""
+        ``max_each`` bytes (others are left out), whatever their number: sizes looked up first
+        (``find``), then the contents read by one git process."""
         commit = self.rev_parse(ref)
         wanted = [p for p in paths if p and "\n" not in p and not p.startswith("/")]
         if commit is None or not wanted:
             return {}
-        names = "".join(f"{commit}:{p}\n" for p in wanted).encode()
-        check = "--batch-check=%(objectname) %(objecttype) %(objectsize)"
-        sizes = _text(self.git_bytes("cat-file", check, stdin=names) or b"").splitlines()
         small: dict[str, list[str]] = {}  # object -> the paths that hold it
-        for path, line in zip(wanted, sizes, strict=False):
-            parts = line.split(" ")
-            if len(parts) == 3 and parts[1] == "blob" and int(parts[2]) <= max_each:
-                small.setdefault(parts[0], []).append(path)
+        for path, blob in zip(wanted, self.find([f"{commit}:{p}" for p in wanted]), strict=True):
+            if blob is not None and blob.type == "blob" and blob.size <= max_each:
+                small.setdefault(blob.sha, []).append(path)
         if not small:
             return {}
         objects = "".join(f"{o}\n" for o in small).encode()
@@ -229,8 +236,8 @@ class GitRepo:
         of both sides (read from the object database, so no attribute or filter can hide a
         byte), its lines added and deleted, its modes, and whether git sees it as binary;
         and, with ``patch_max_bytes``, the patch itself (cut there), every added line whole
-        (no rename detection). Names are exact: read with ``-z``. Two processes: the diff
-        (``--raw``, ``--numstat`` and the patch at once), then the sizes."""
+        (no rename detection). Names are exact: read with ``-z``. One process, the diff
+        (``--raw``, ``--numstat`` and the patch at once); the sizes are looked up (``find``)."""
         patch = ["--patch", "--no-color"] if patch_max_bytes else []
         raw = self.git_bytes(
             "diff", "--raw", "--numstat", *patch, "-z", "--no-renames", "--no-abbrev",
@@ -253,16 +260,7 @@ class GitRepo:
                 lines[path] = (added, deleted)
         zero = "0" * 40
         shas = sorted({sha for *_, old, new, _ in rows for sha in (old, new) if sha.strip("0")})
-        sizes: dict[str, int] = {}
-        if shas:
-            out = self.git_bytes(
-                "cat-file", "--batch-check=%(objectname) %(objectsize)",
-                stdin="".join(f"{sha}\n" for sha in shas).encode(),
-            )  # fmt: skip
-            for line in _text(out or b"").splitlines():
-                sha, _, size = line.partition(" ")
-                if size.isdigit():
-                    sizes[sha] = int(size)
+        sizes = {sha: f.size for sha, f in zip(shas, self.find(shas), strict=True) if f}
         changes = []
         for status, old_mode, new_mode, old, new, path in rows:
             added, deleted = lines.get(path, ("0", "0"))
