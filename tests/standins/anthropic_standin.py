@@ -124,6 +124,9 @@ class _Handler(BaseHTTPRequestHandler):
         standin = self.server.standin
         length = int(self.headers.get("content-length") or 0)
         raw = self.rfile.read(length)
+        if len(raw) < length:  # the client went away mid-request (killed): nothing to answer
+            self.close_connection = True
+            return
         headers = {k.lower(): v for k, v in self.headers.items()}
         try:
             body = json.loads(raw or b"null")
