@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Required, TypedDict
 
+from harness import cpu
 from harness.artifacts import (
     CheckResult,
     Health,
@@ -175,15 +176,16 @@ def refused_any(result: CycleResult) -> bool:
 def _one(
     settings: Settings, provider: str | None, stage: str, number: int, plan: Path | None = None
 ) -> StageRow:
-    # one set of services per thread (git and SQLite handles), the cycle's settings shared
-    services = open_services(settings.root, settings.state_dir, provider, settings, plan=plan)
-    try:
-        fn = implement_issue if stage == "implement" else validate_issue
-        return _row(stage, number, fn(services, number), None)
-    except FactoryError as exc:
-        return _row(stage, number, None, str(exc))
-    finally:
-        services.store.close()
+    with cpu.turn():  # from its first line, the worker's run takes the CPUs in turn
+        # one set of services per thread (git and SQLite handles), the cycle's settings shared
+        services = open_services(settings.root, settings.state_dir, provider, settings, plan=plan)
+        try:
+            fn = implement_issue if stage == "implement" else validate_issue
+            return _row(stage, number, fn(services, number), None)
+        except FactoryError as exc:
+            return _row(stage, number, None, str(exc))
+        finally:
+            services.store.close()
 
 
 def run_stage(

@@ -246,6 +246,28 @@ def test_an_engine_run_works_in_turn(
     assert one.slots.free == 1  # and gave it back at its end
 
 
+def test_a_stage_worker_works_in_turn_from_its_first_line(
+    one: Turns, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opening a worker's services (the store, the forge) is work like the run's: sixteen
+    workers that did it at once, outside their turns, slowed the runs that held them."""
+    import harness.cycle as cycle
+    from harness.errors import FactoryError
+
+    seen: list[bool] = []
+
+    def opening(*_args: object, **_kw: object) -> Any:
+        seen.append(one.slots.take(rank=-1, patience_s=0))  # another run asks: none is free
+        raise FactoryError("stop here")
+
+    monkeypatch.setattr(cycle, "open_services", opening)
+    settings = open_services(make_factory_repo(tmp_path / "repo"), tmp_path / "state").settings
+    with pytest.raises(FactoryError, match="stop here"):
+        cycle.run_stage(settings, None, "implement", [1], 1)
+    assert seen == [False]
+    assert one.slots.free == 1  # given back at the worker's end
+
+
 def test_a_run_waiting_for_the_landing_lease_gives_its_turn_to_the_landing_run(
     one: Turns, tmp_path: Path
 ) -> None:
