@@ -28,8 +28,8 @@ left — ``.git/config`` and the worktree configuration files — is read when a
   the run with ``GitIntegrityError``. Once tripped, the guard refuses every later git command
   of the process for that repository.
 
-The worktree manager re-reads the worktree records after it adds or removes one (the
-harness's own changes); nothing else updates a fingerprint.
+The worktree manager watches a worktree it adds, and re-reads the worktree records after it
+removes one (the harness's own changes); nothing else updates a fingerprint.
 """
 
 from __future__ import annotations
@@ -296,6 +296,19 @@ class Guard:
                 self._marks[path] = _Mark(_quick(path), _digest(path))
         check_config_files(sorted(new & configs))
 
+    def watch(self, record: Path) -> None:
+        """The harness added the worktree of git's ``record`` (under its worktree lock): watch
+        its ``.git`` link and its own configuration, without reading every other record."""
+        gitdir = Path((record / "gitdir").read_text(encoding="utf-8").strip())
+        link = gitdir if gitdir.is_absolute() else record / gitdir
+        config = record / "config.worktree"
+        marks = {path: _Mark(_quick(path), _digest(path)) for path in (link, config)}
+        with self._lock:
+            self._own = {**self._own, link.parent: (link, config)}
+            self._forgotten.difference_update(marks)
+            self._marks.update(marks)
+        check_config_files([config])
+
     def forget(self, worktree: Path) -> None:
         """The harness is about to remove ``worktree``: stop watching its ``.git`` link."""
         link = worktree / ".git"
@@ -429,6 +442,14 @@ def forget_worktree(repo_path: Path, worktree: Path) -> None:
     guard = guard_for(repo_path)
     if guard is not None:
         guard.forget(worktree)
+
+
+def watch_worktree(repo_path: Path, record: Path) -> None:
+    """After the harness added the worktree of git's ``record`` (no-op when no run is
+    guarded)."""
+    guard = guard_for(repo_path)
+    if guard is not None:
+        guard.watch(record)
 
 
 def rescan_worktrees(repo_path: Path, settled: bool = True) -> None:

@@ -144,7 +144,7 @@ class WorktreeManager:
         (record / "commondir").write_text("../..\n", encoding="utf-8")
         (record / "HEAD").write_text(f"{head}\n", encoding="utf-8")
         (record / "locked").unlink()
-        integrity.rescan_worktrees(self.repo.path)
+        integrity.watch_worktree(self.repo.path, record)
 
     @staticmethod
     def _populate(path: Path) -> None:
