@@ -33,6 +33,7 @@ from harness.implement.run import (
     waits_for_approval,
 )
 from harness.services import open_services
+from harness.store.db import Store
 from harness.store.outcomes import outcome_word, shown
 from harness.triage.queue import triage_all
 from harness.validate.run import unfinished_after_merge, validate_issue
@@ -174,18 +175,24 @@ def refused_any(result: CycleResult) -> bool:
 
 
 def _one(
-    settings: Settings, provider: str | None, stage: str, number: int, plan: Path | None = None
+    settings: Settings,
+    provider: str | None,
+    stage: str,
+    number: int,
+    store: Store,
+    plan: Path | None = None,
 ) -> StageRow:
     with cpu.turn():  # from its first line, the worker's run takes the CPUs in turn
-        # one set of services per thread (git and SQLite handles), the cycle's settings shared
-        services = open_services(settings.root, settings.state_dir, provider, settings, plan=plan)
+        # the stage's store (a connection per thread), settings and caches shared; the
+        # forge and the repository handle the worker's own
+        services = open_services(
+            settings.root, settings.state_dir, provider, settings, plan=plan, store=store
+        )
         try:
             fn = implement_issue if stage == "implement" else validate_issue
             return _row(stage, number, fn(services, number), None)
         except FactoryError as exc:
             return _row(stage, number, None, str(exc))
-        finally:
-            services.store.close()
 
 
 def run_stage(
@@ -202,13 +209,19 @@ def run_stage(
     if not numbers:
         return rows
     progress(f"{stage} {len(numbers)} issue(s), {width} at a time …")
-    with ThreadPoolExecutor(max_workers=width) as pool:
-        futures = [pool.submit(_one, settings, provider, stage, n, plan) for n in numbers]
-        for future in futures:
-            row = future.result()
-            said = shown(outcome_of(row), row["status"])
-            progress(f"  issue {row['issue']}: {said} {row.get('reason') or ''}")
-            rows.append(row)
+    store = Store.open(settings.state_dir)
+    try:
+        with ThreadPoolExecutor(max_workers=width) as pool:
+            futures = [
+                pool.submit(_one, settings, provider, stage, n, store, plan) for n in numbers
+            ]
+            for future in futures:
+                row = future.result()
+                said = shown(outcome_of(row), row["status"])
+                progress(f"  issue {row['issue']}: {said} {row.get('reason') or ''}")
+                rows.append(row)
+    finally:
+        store.close()
     return rows
 
 

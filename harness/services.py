@@ -81,15 +81,18 @@ def open_services(
     plan: Path | None = None,
     caches: Caches = PROCESS,
     sync: bool = False,
+    store: Store | None = None,
 ) -> Services:
     """Load and check everything a command needs; a configuration problem stops it here.
     ``settings`` already loaded (for this root, state and provider) are taken as they are:
     the workers of one cycle share the cycle's, read once from one production commit.
     ``plan``: plan mode (``--plan``). ``sync``: bring the production branch up to date
-    first (on GitHub: fetch it) and read the governance as production has it now."""
+    first (on GitHub: fetch it) and read the governance as production has it now. ``store``:
+    the state already open (the workers of a stage share one, each with its own connection),
+    closed by whoever opened it."""
     if settings is None:
         settings = load_settings(root, state_dir, provider)
-    store = Store.open(state_dir)
+    store = store or Store.open(state_dir)
     repo = GitRepo(root, own=[state_dir])
     forge = make_forge(settings, store, repo, plan)
     if sync and forge.sync(settings.config.production_branch) != settings.governance.commit:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sqlite3
 import threading
@@ -93,7 +92,10 @@ class StoreBase:
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            conn = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
+            # used by this thread alone; closed by whichever thread closes the store
+            conn = sqlite3.connect(
+                self.path, isolation_level=None, timeout=30.0, check_same_thread=False
+            )
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
@@ -135,7 +137,6 @@ class StoreBase:
     def close(self) -> None:
         with self._lock:
             for conn in self._all:
-                with contextlib.suppress(sqlite3.ProgrammingError):  # another thread's
-                    conn.close()
+                conn.close()
             self._all.clear()
         self._local = threading.local()
