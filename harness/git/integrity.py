@@ -28,8 +28,9 @@ left — ``.git/config`` and the worktree configuration files — is read when a
   the run with ``GitIntegrityError``. Once tripped, the guard refuses every later git command
   of the process for that repository.
 
-The worktree manager watches a worktree it adds, and re-reads the worktree records after it
-removes one (the harness's own changes); nothing else updates a fingerprint.
+The worktree manager watches a worktree it adds and forgets one it removes (the harness's
+own changes), and reads the worktree records again after a prune; nothing else updates a
+fingerprint.
 """
 
 from __future__ import annotations
@@ -136,12 +137,13 @@ def read_config_file(path: Path) -> list[tuple[str, str]]:
     return entries
 
 
-def worktree_records(common: Path) -> list[Path]:
-    """git's record folder of each linked worktree (``worktrees/<id>``), sorted; none when
-    there are none, also when git deletes the folder, with its last record, while it is read
-    (a removal beside this one)."""
+def worktree_records(common: Path, named: str = "") -> list[Path]:
+    """git's record folder of each linked worktree (``worktrees/<id>``) whose name starts
+    with ``named``, sorted; none when there are none, also when git deletes the folder, with
+    its last record, while it is read (a removal beside this one)."""
     try:
-        return sorted(r for r in (common / "worktrees").iterdir() if r.is_dir())
+        found = (common / "worktrees").iterdir()
+        return sorted(r for r in found if r.name.startswith(named) and r.is_dir())
     except (FileNotFoundError, NotADirectoryError):
         return []
 
@@ -277,17 +279,15 @@ class Guard:
             self._marks = {p: _Mark(_quick(p), _digest(p)) for p in watched}
             self._tripped = None
 
-    def rescan_worktrees(self, settled: bool = True) -> None:
-        """After the harness added or removed worktrees: watch the new ones, forget the gone.
-        Worktrees may be removed side by side: a rescan then never watches again what another
-        removal forgot (it would find it half deleted). ``settled``: no removal is under way
-        (the harness holds its worktree lock alone), so a path forgotten earlier and made
-        again (a rebuilt candidate's checkout) is watched again."""
+    def rescan_worktrees(self) -> None:
+        """Under the harness's worktree lock, held alone (no removal under way), after git
+        changed the worktree records (a prune) or to take up a worktree made before: watch
+        every worktree git knows, forget the gone (a path forgotten earlier and made again is
+        watched again)."""
         configs = set(self.config_files())
         current = {*configs, self.common / "hooks", *self.link_files()}
         with self._lock:
-            if settled:
-                self._forgotten.clear()
+            self._forgotten.clear()
             for path in list(self._marks):
                 if path not in current:
                     del self._marks[path]
@@ -310,7 +310,9 @@ class Guard:
         check_config_files([config])
 
     def forget(self, worktree: Path) -> None:
-        """The harness is about to remove ``worktree``: stop watching its ``.git`` link."""
+        """The harness is about to remove ``worktree``: stop watching its ``.git`` link, for
+        good (worktrees are removed side by side: nothing reads the records again after a
+        removal, which would find another half deleted)."""
         link = worktree / ".git"
         forget = [link]
         with contextlib.suppress(OSError, UnicodeDecodeError):
@@ -321,6 +323,7 @@ class Guard:
             for path in forget:
                 self._marks.pop(path, None)
             self._forgotten.update(forget)
+            self._own = {w: own for w, own in self._own.items() if w != worktree}
 
     # -- verify -------------------------------------------------------------------
     def watches(self, worktree: Path) -> bool:
@@ -452,11 +455,11 @@ def watch_worktree(repo_path: Path, record: Path) -> None:
         guard.watch(record)
 
 
-def rescan_worktrees(repo_path: Path, settled: bool = True) -> None:
-    """After the harness added or removed worktrees (no-op when no run is guarded)."""
+def rescan_worktrees(repo_path: Path) -> None:
+    """After git changed the worktree records (no-op when no run is guarded)."""
     guard = guard_for(repo_path)
     if guard is not None:
-        guard.rescan_worktrees(settled)
+        guard.rescan_worktrees()
 
 
 @dataclass

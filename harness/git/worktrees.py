@@ -69,12 +69,19 @@ class WorktreeManager:
     def path_for(self, branch: str) -> Path:
         return self.base_dir / branch.replace("/", "--")
 
-    def _registered(self) -> dict[Path, str | None]:
+    def _records(self, path: Path | None = None) -> list[Path]:
+        """git's worktree records, or (``path``) those that can be the record of ``path``:
+        git names a worktree's record after its folder (adding a number when the name is
+        taken), as ``_register`` does, so the others are never read."""
+        return integrity.worktree_records(self._common, path.name if path else "")
+
+    def _registered(self, path: Path | None = None) -> dict[Path, str | None]:
         """Linked worktree path -> checked-out branch (None when detached), read from git's
         own records (``worktrees/<id>/gitdir`` and ``HEAD``, what ``git worktree list``
-        reads) without a process: this runs under the registration lock."""
+        reads) without a process: this runs under the registration lock. ``path``: only the
+        records that can be its."""
         out: dict[Path, str | None] = {}
-        for record in integrity.worktree_records(self._common):
+        for record in self._records(path):
             try:
                 gitdir = (record / "gitdir").read_text(encoding="utf-8").strip()
                 head = (record / "HEAD").read_text(encoding="utf-8").strip()
@@ -82,9 +89,9 @@ class WorktreeManager:
                 continue  # being written or removed
             if not gitdir:
                 continue
-            path = Path(gitdir)
-            path = (path if path.is_absolute() else record / path).parent
-            out[path] = head.removeprefix("ref: refs/heads/") if head.startswith("ref: ") else None
+            found = Path(gitdir)
+            found = (found if found.is_absolute() else record / found).parent
+            out[found] = head.removeprefix("ref: refs/heads/") if head.startswith("ref: ") else None
         return out
 
     def create(self, branch: str, start_ref: str, exists: bool | None = None) -> Path:
@@ -96,8 +103,8 @@ class WorktreeManager:
         if not exists:  # refused if it was made meanwhile (no old value): nothing is moved
             self.repo.git("update-ref", "-m", "factory: worktree", f"refs/heads/{branch}",
                           start_ref, "")  # fmt: skip
-        with self._locked():  # registering reads every worktree's metadata: one at a time
-            known = self._registered()
+        with self._locked():  # registering reads the worktree records: one at a time
+            known = self._registered(path)
             if known.get(path) == branch and path.is_dir():
                 integrity.rescan_worktrees(self.repo.path)
                 return path
@@ -114,7 +121,7 @@ class WorktreeManager:
         if sha is None:
             raise GitError(f"cannot check out {ref}: it names no commit")
         with self._locked():
-            if path.exists() or path in self._registered():
+            if path.exists() or path in self._registered(path):
                 self._drop(path)
             self._register(path, sha)
         self._populate(path)
@@ -153,14 +160,14 @@ class WorktreeManager:
 
     def _record_of(self, path: Path) -> Path | None:
         """git's record folder (``worktrees/<id>``) of the linked worktree at ``path``."""
-        for record in integrity.worktree_records(self._common):
+        for record in self._records(path):
             with contextlib.suppress(OSError):
                 gitdir = Path((record / "gitdir").read_text(encoding="utf-8").strip())
                 if (gitdir if gitdir.is_absolute() else record / gitdir).parent == path:
                     return record
         return None
 
-    def _drop(self, path: Path, settled: bool = True) -> None:
+    def _drop(self, path: Path) -> None:
         """The worktree's folder, then git's record of it, deleted as ``git worktree remove
         --force --force`` deletes them, without a process (also when the folder is gone)."""
         integrity.forget_worktree(self.repo.path, path)
@@ -170,12 +177,11 @@ class WorktreeManager:
             shutil.rmtree(record, ignore_errors=True)
             with contextlib.suppress(OSError):  # git deletes the folder with its last record
                 record.parent.rmdir()
-        integrity.rescan_worktrees(self.repo.path, settled)
 
     def remove(self, path: Path) -> None:
         """Remove a worktree; safe to repeat, also when its folder is already gone."""
         with self._locked(shared=True):
-            self._drop(path, settled=False)
+            self._drop(path)
 
     def prune(self) -> list[Path]:
         """Forget worktrees whose folders vanished and delete our folders git no longer knows."""

@@ -243,5 +243,5 @@ def test_the_worktree_records_read_as_none_once_git_removed_their_folder(tmp_pat
         assert integrity.worktree_records(guard.common) == []
         (guard.common / "worktrees").write_text("")  # not even a folder
         assert integrity.worktree_records(guard.common) == []
-        guard.rescan_worktrees(settled=False)
+        guard.rescan_worktrees()
         integrity.verify_all()
