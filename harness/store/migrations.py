@@ -268,6 +268,12 @@ def m008_typed_records(db: sqlite3.Connection) -> None:
     outcomes.install(db)
 
 
+def m009_latest_when_it_can_change(db: sqlite3.Connection) -> None:
+    """``issue_latest`` is recomputed only by a step write whose outputs may hold what it
+    shows (``outcomes.py``), not by every step start and end."""
+    outcomes.install(db)
+
+
 MIGRATIONS: tuple[tuple[str, Migration], ...] = tuple(
     (fn.__name__, fn)
     for fn in (
@@ -279,6 +285,7 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = tuple(
         m006_indexes_and_outcomes,
         m007_backtests,
         m008_typed_records,
+        m009_latest_when_it_can_change,
     )
 )
 

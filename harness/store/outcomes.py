@@ -185,6 +185,9 @@ def _refresh_issue(issue: str) -> str:
     return _upsert_issues(f"SELECT {issue} AS i")
 
 
+_LATEST = ("route", "decision", "reason")  # what ``issue_latest`` shows of a run's steps
+
+
 def _said(key: str) -> str:
     """The newest value of ``key`` in run ``r``'s step outputs (not null, empty or ``[]``)."""
     return f"""(SELECT value FROM (SELECT json_extract(outputs, '$.{key}') AS value
@@ -196,7 +199,7 @@ def _upsert_latest(source: str) -> str:
     """Recompute ``issue_latest`` for the issues (column ``i``) the query ``source`` gives."""
     return f"""
     INSERT INTO issue_latest (issue, run_id, route, decision, reason)
-    SELECT i, r.id, {_said("route")}, {_said("decision")}, {_said("reason")}
+    SELECT i, r.id, {", ".join(_said(key) for key in _LATEST)}
       FROM ({source}) JOIN runs r ON r.rowid = (SELECT rowid FROM runs WHERE issue = i
                                                  ORDER BY started_at DESC, rowid DESC LIMIT 1)
      WHERE i IS NOT NULL
@@ -219,6 +222,16 @@ _STEP_MATTERS = (
     f" IN {tuple(MADE_BY[kind] for kind in _READ)}"
 )
 _RUN_ISSUE = "(SELECT issue FROM runs WHERE id = NEW.run_id)"
+
+
+def _says(row: str) -> str:
+    """Whether step ``row``'s outputs may hold a value ``issue_latest`` shows (a key named
+    ``route``, ``decision`` or ``reason``, at any depth: never fewer steps than matter). A
+    step that names none of them cannot change what its issue's newest run said, so its
+    write skips the recomputation, which reads every step of the run."""
+    return " OR ".join(f"instr({row}.outputs, '\"{key}\"')" for key in _LATEST)
+
+
 _HUMAN_ISSUE = "json_extract(NEW.data, '$.issue')"
 
 TRIGGERS = f"""
@@ -233,9 +246,10 @@ WHEN NEW.kind >= 'human.' AND NEW.kind < 'human/'
 BEGIN {_refresh_issue(_HUMAN_ISSUE)} END;
 CREATE TRIGGER outcomes_approval AFTER INSERT ON events WHEN NEW.kind = '{HUMAN_APPROVE}'
 BEGIN {_refresh_evidence("issue", _HUMAN_ISSUE)} END;
-CREATE TRIGGER latest_step_added AFTER INSERT ON steps
+CREATE TRIGGER latest_step_added AFTER INSERT ON steps WHEN {_says("NEW")}
 BEGIN {_upsert_latest(f"SELECT {_RUN_ISSUE} AS i")} END;
-CREATE TRIGGER latest_step_changed AFTER UPDATE ON steps
+CREATE TRIGGER latest_step_changed AFTER UPDATE OF outputs ON steps
+WHEN {_says("NEW")} OR {_says("OLD")}
 BEGIN {_upsert_latest(f"SELECT {_RUN_ISSUE} AS i")} END;
 CREATE TRIGGER latest_run_added AFTER INSERT ON runs
 BEGIN {_upsert_latest("SELECT NEW.issue AS i")} END;

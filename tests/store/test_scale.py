@@ -366,3 +366,27 @@ def test_the_runs_page_is_paged_and_filtered_by_index(demo_rows: Source, tmp_pat
     day = store.get_run(newest_first[-1]).started_at[:10]  # the oldest copy's day
     that_day = views.runs_view(services, views.RunFilters(day=day))
     assert that_day and {r.started_at[:10] for r in that_day} == {day}
+
+
+def test_what_the_queue_shows_is_kept_by_the_steps_that_can_change_it(tmp_path: Path) -> None:
+    """``issue_latest`` is recomputed only by a step write whose outputs name ``route``,
+    ``decision`` or ``reason`` (before or after the write): every other write leaves it
+    as the definition computes it anyway, with or without those keys."""
+    store = Store.open(tmp_path)
+    run = store.create_run("triage", 7, {}, {})
+
+    def agrees() -> dict[str, Any] | None:
+        expected = definitions.said(store, 7)
+        assert store.latest_said([7]).get(7) == {"issue": 7, **(expected or {})}
+        return expected
+
+    said = store.start_step(run.id, "judge", {"kind": "agent"})
+    store.finish_step(said, "succeeded", {"decision": "accept", "reason": "in scope"})
+    assert (agrees() or {})["decision"] == "accept"
+    quiet = store.start_step(run.id, "apply", {"kind": "action"})
+    store.finish_step(quiet, "succeeded", {"labels": ["factory:accepted"]})  # names none
+    assert (agrees() or {})["reason"] == "in scope"
+    store._write("UPDATE steps SET outputs = '{}' WHERE seq = ?", (said,))  # they were named
+    assert (agrees() or {}).get("decision") is None
+    store._write("UPDATE steps SET outputs = ? WHERE seq = ?", ('{"route": "fast"}', quiet))
+    assert (agrees() or {})["route"] == "fast"
