@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -16,7 +16,7 @@ from harness.errors import FactoryError
 from harness.git.repo import GitRepo
 from harness.model.agent import AgentSpec, run_agent
 from harness.model.base import CallRecord
-from harness.model.blocks import Message, Request
+from harness.model.blocks import Request
 from harness.redact import redact
 
 Handler = Callable[[dict[str, object]], str]
@@ -67,12 +67,15 @@ def tool_handlers(ctx: StepContext, names: list[str]) -> dict[str, Handler]:
     return {name: fn for name, fn in handlers.items() if name in names}
 
 
-def save_transcript(ctx: StepContext, messages: list[Message]) -> Path:
-    """Write the conversation (redacted) under the state directory; transcripts stay private."""
+def save_transcript(ctx: StepContext, messages: Sequence[object], name: str | None = None) -> Path:
+    """Write the conversation (redacted) under the state directory, as ``<name or the step's
+    id>.json``; transcripts stay private. Compact JSON (json's C encoder: an indented dump
+    is encoded in Python, several times slower); the dashboard indents what it shows."""
     folder = ctx.services.settings.state_dir / "transcripts" / ctx.run_id
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{ctx.step.id}.json"
-    path.write_text(redact(json.dumps(messages, indent=1, ensure_ascii=False)), encoding="utf-8")
+    path = folder / f"{name or ctx.step.id}.json"
+    text = json.dumps(messages, ensure_ascii=False, default=str)
+    path.write_text(redact(text), encoding="utf-8")
     return path
 
 

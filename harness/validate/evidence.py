@@ -10,7 +10,6 @@ the same state as a person opening the freshly deployed app."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import stat
@@ -34,7 +33,7 @@ from harness.browser.tools import BrowserTools, first_difference
 from harness.caches import PROCESS, Memo
 from harness.config.settings import Settings
 from harness.cpu import Slots, cpus, waiting
-from harness.engine.agents import StepHooks
+from harness.engine.agents import StepHooks, save_transcript
 from harness.engine.context import Services, StepContext
 from harness.errors import ConfigErrors, ErrorKind, StepFailed
 from harness.faults import fault_point
@@ -429,8 +428,5 @@ def _sealed(
     left -= services.store.spend(issue=ctx.issue)
     hooks = StepHooks(ctx, question.model)  # the engine's kill switch and budget checks
     answer = run_validator(services, question, left, app, shots, hooks)
-    transcript = services.settings.state_dir / "transcripts" / ctx.run_id / "validator.json"
-    transcript.parent.mkdir(parents=True, exist_ok=True)
-    messages = json.dumps(answer.messages, indent=1, ensure_ascii=False, default=str)
-    transcript.write_text(messages, encoding="utf-8")
+    save_transcript(ctx, answer.messages, "validator")
     return answer.model_copy(update={"asked": question.digest()})
