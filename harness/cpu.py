@@ -13,7 +13,8 @@ served, that work runs at full speed, one run after another, and the runs fall i
 while one works, the others wait for the model, so their waits overlap its work instead of
 all of them waiting for the CPUs at once.
 
-A run holds a turn from the start of its workflow (``Engine.run``) to its end, and gives it up
+A run holds a turn from the first line of its stage's worker (``cycle._one``; outside a stage,
+the start of its workflow, ``Engine.run``) to its end, and gives it up
 while it waits on something outside the process or on another run — the model, a sandboxed
 command, setting a tree up, a browser check, GitHub, a remote, CI, the merge queue, the
 landing lease (``waiting``) — then asks again, behind those who asked before. It holds no lock
