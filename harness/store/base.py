@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import threading
@@ -48,10 +49,17 @@ def loads(text: str | None) -> Any:
     return json.loads(text) if text else {}
 
 
+@functools.cache
+def _names(cls: type[DataclassInstance]) -> tuple[str, ...]:
+    """The record's field names, read once per type (``fields`` walks the class each time:
+    it was most of the cost of reading a page of rows)."""
+    return tuple(f.name for f in fields(cls))
+
+
 def from_row(cls: type[R], row: sqlite3.Row, json: tuple[str, ...] = (), **given: Any) -> R:
     """A ``cls`` from ``row``: each field not ``given`` from the column of its name (decoded
     when it is one of the ``json`` columns)."""
-    values = {f.name: row[f.name] for f in fields(cls) if f.name not in given}
+    values = {name: row[name] for name in _names(cls) if name not in given}
     return cls(**values | {name: loads(row[name]) for name in json}, **given)
 
 
