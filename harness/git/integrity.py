@@ -148,6 +148,19 @@ def worktree_records(common: Path, named: str = "") -> list[Path]:
         return []
 
 
+def record_link(record: Path) -> Path | None:
+    """The ``.git`` link file that git's worktree ``record`` (``worktrees/<id>``) names in
+    its ``gitdir``; None while the record is being written or removed."""
+    try:
+        gitdir = (record / "gitdir").read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    if not gitdir:
+        return None
+    link = Path(gitdir)
+    return link if link.is_absolute() else record / link
+
+
 def config_files(common: Path) -> list[Path]:
     """The configuration files git reads in a repository (present or not)."""
     records = worktree_records(common)
@@ -257,13 +270,8 @@ class Guard:
         links: list[Path] = []
         own: dict[Path, tuple[Path, ...]] = {}
         for record in worktree_records(self.common):
-            try:
-                gitdir = (record / "gitdir").read_text(encoding="utf-8").strip()
-            except OSError:
-                continue
-            if gitdir:
-                path = Path(gitdir)
-                link = path if path.is_absolute() else record / path
+            link = record_link(record)
+            if link is not None:
                 links.append(link)
                 own[link.parent] = (link, record / "config.worktree")
         self._own = own
@@ -299,8 +307,9 @@ class Guard:
     def watch(self, record: Path) -> None:
         """The harness added the worktree of git's ``record`` (under its worktree lock): watch
         its ``.git`` link and its own configuration, without reading every other record."""
-        gitdir = Path((record / "gitdir").read_text(encoding="utf-8").strip())
-        link = gitdir if gitdir.is_absolute() else record / gitdir
+        link = record_link(record)
+        if link is None:
+            raise GitError(f"{record}: the worktree record the harness wrote is unreadable")
         config = record / "config.worktree"
         marks = {path: _Mark(_quick(path), _digest(path)) for path in (link, config)}
         with self._lock:

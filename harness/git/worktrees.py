@@ -1,9 +1,10 @@
 """Worktrees for runs: created from the production branch, reused on resume, removed, pruned.
 
 Registering a worktree writes git's record of it (the files ``git worktree add
---no-checkout`` writes) after reading every other worktree's record, so registrations take an
-inter-process lock one at a time; a new branch is made before, by one ``update-ref`` that
-refuses a branch made meanwhile, and nothing writes the shared config. The checkout, which
+--no-checkout`` writes) after reading the records that can be its own (git names a record
+after the worktree's folder), under an inter-process lock, one registration at a time; a new
+branch is made before, by one ``update-ref`` that refuses a branch made meanwhile, and
+nothing writes the shared config. The checkout, which
 is what takes time, runs outside the lock, in parallel.
 """
 
@@ -82,16 +83,14 @@ class WorktreeManager:
         records that can be its."""
         out: dict[Path, str | None] = {}
         for record in self._records(path):
+            link = integrity.record_link(record)
             try:
-                gitdir = (record / "gitdir").read_text(encoding="utf-8").strip()
                 head = (record / "HEAD").read_text(encoding="utf-8").strip()
             except OSError:
                 continue  # being written or removed
-            if not gitdir:
-                continue
-            found = Path(gitdir)
-            found = (found if found.is_absolute() else record / found).parent
-            out[found] = head.removeprefix("ref: refs/heads/") if head.startswith("ref: ") else None
+            if link is not None:
+                branch = head.removeprefix("ref: refs/heads/") if head.startswith("ref: ") else None
+                out[link.parent] = branch
         return out
 
     def create(self, branch: str, start_ref: str, exists: bool | None = None) -> Path:
@@ -161,10 +160,9 @@ class WorktreeManager:
     def _record_of(self, path: Path) -> Path | None:
         """git's record folder (``worktrees/<id>``) of the linked worktree at ``path``."""
         for record in self._records(path):
-            with contextlib.suppress(OSError):
-                gitdir = Path((record / "gitdir").read_text(encoding="utf-8").strip())
-                if (gitdir if gitdir.is_absolute() else record / gitdir).parent == path:
-                    return record
+            link = integrity.record_link(record)
+            if link is not None and link.parent == path:
+                return record
         return None
 
     def _drop(self, path: Path) -> None:

@@ -188,6 +188,14 @@ def _refresh_issue(issue: str) -> str:
 _LATEST = ("route", "decision", "reason")  # what ``issue_latest`` shows of a run's steps
 
 
+def _says(row: str) -> str:
+    """Whether step ``row``'s outputs may hold a value ``issue_latest`` shows (a key named
+    ``route``, ``decision`` or ``reason``, at any depth: never fewer steps than matter). A
+    step that names none of them cannot change what its issue's newest run said, so its
+    write skips the recomputation, which reads every step of the run."""
+    return " OR ".join(f"instr({row}.outputs, '\"{key}\"')" for key in _LATEST)
+
+
 def _said(key: str) -> str:
     """The newest value of ``key`` in run ``r``'s step outputs (not null, empty or ``[]``)."""
     return f"""(SELECT value FROM (SELECT json_extract(outputs, '$.{key}') AS value
@@ -222,15 +230,6 @@ _STEP_MATTERS = (
     f" IN {tuple(MADE_BY[kind] for kind in _READ)}"
 )
 _RUN_ISSUE = "(SELECT issue FROM runs WHERE id = NEW.run_id)"
-
-
-def _says(row: str) -> str:
-    """Whether step ``row``'s outputs may hold a value ``issue_latest`` shows (a key named
-    ``route``, ``decision`` or ``reason``, at any depth: never fewer steps than matter). A
-    step that names none of them cannot change what its issue's newest run said, so its
-    write skips the recomputation, which reads every step of the run."""
-    return " OR ".join(f"instr({row}.outputs, '\"{key}\"')" for key in _LATEST)
-
 
 _HUMAN_ISSUE = "json_extract(NEW.data, '$.issue')"
 
