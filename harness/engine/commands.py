@@ -8,7 +8,6 @@ from typing import Any
 
 from harness.engine.context import StepContext
 from harness.errors import FactoryError, StepFailed
-from harness.git import integrity
 
 
 def _sandbox(ctx: StepContext, worktree: Path) -> Any:
@@ -28,7 +27,6 @@ def run_command_step(ctx: StepContext) -> dict[str, Any]:
         raise FactoryError(f"step {ctx.step.id}: a command step needs a worktree step before it")
     timeout = ctx.step.timeout_s
     result = _sandbox(ctx, Path(worktree)).run(command, timeout_s=timeout)
-    integrity.verify_all()  # git's configuration outside the worktree is as it was
     ctx.timings["subprocess_s"] += result.duration_s
     outputs = {
         "command": command,

@@ -23,7 +23,7 @@ left — ``.git/config`` and the worktree configuration files — is read when a
   worktree are fingerprinted. Before every git command the harness runs, the fingerprints of
   what that command reads are checked (the shared configuration, and the ``.git`` link and
   configuration of the worktree it runs in; never the hooks, which the harness's git does not
-  run), and all of them after every sandboxed command —
+  run), and after every sandboxed command all of them but the other worktrees' —
   a ``stat`` per file, the content hashed only when the ``stat`` moved — and a change stops
   the run with ``GitIntegrityError``. Once tripped, the guard refuses every later git command
   of the process for that repository.
@@ -41,7 +41,7 @@ import hashlib
 import os
 import stat
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -256,7 +256,7 @@ class Guard:
         self._lock = threading.Lock()
         # what every git command here reads, and what only those run in one worktree read
         # (not the hooks: the harness's git runs none, whatever the repository says; they
-        # are checked with the rest after every sandboxed command)
+        # are checked after every sandboxed command)
         self._shared = (common / "config", common / "config.worktree")
         self._own: dict[Path, tuple[Path, ...]] = {}
 
@@ -339,14 +339,21 @@ class Guard:
         """Whether ``worktree`` is a linked worktree of this repository, by git's records."""
         return worktree in self._own
 
-    def verify(self, where: Path | None = None) -> None:
-        """Every fingerprint, or (``where``: the checkout a git command is about to run in)
+    def verify(self, where: Path | None = None, *, command: bool = False) -> None:
+        """Every fingerprint; or (``where``: the checkout a git command is about to run in)
         those of what that command reads: the shared configuration, and that worktree's own
-        ``.git`` link and configuration."""
+        ``.git`` link and configuration; or (``command``: after a sandboxed command in
+        ``where``) every fingerprint but those of the other worktrees, which are checked
+        before git next runs in one."""
         with self._lock:
             if self._tripped is not None:
                 raise GitIntegrityError(self._tripped)
-            paths = self._marks if where is None else (*self._shared, *self._own.get(where, ()))
+            paths: Iterable[Path] = self._marks
+            if where is not None and not command:
+                paths = (*self._shared, *self._own.get(where, ()))
+            elif where is not None:
+                others = {p for w, own in self._own.items() if w != where for p in own}
+                paths = [p for p in self._marks if p not in others]
             for path in paths:
                 mark = self._marks.get(path)
                 if mark is None:
@@ -407,14 +414,22 @@ def guard_for(repo_path: Path) -> Guard | None:
         return guards.by_common.get(common)
 
 
-def verify_all() -> None:
-    """Check every guarded repository (cheap: a ``stat`` per watched file); raise
-    ``GitIntegrityError`` if one moved. Called after each sandboxed command."""
+def after_command(worktree: Path) -> None:
+    """After a sandboxed command in ``worktree``: every fingerprint of its repository (the
+    shared configuration, the hooks, that worktree's ``.git`` link and configuration) but
+    those of the other worktrees, which are checked before git next runs in one
+    (``before_git``), so a command costs the same however many runs are under way; raise
+    ``GitIntegrityError`` if one moved. In a folder no run watches: every guarded
+    repository."""
     guards = PROCESS.part(_Guards)
     with guards.lock:
         under_way = list(guards.by_common.values())
-    for guard in under_way:
-        guard.verify()
+    guard = next((g for g in under_way if g.watches(worktree)), None)
+    if guard is not None:
+        guard.verify(worktree, command=True)
+        return
+    for each in under_way:
+        each.verify()
 
 
 def before_git(path: Path) -> None:

@@ -22,7 +22,7 @@ from harness.errors import ErrorKind, FactoryError, GitError, StepFailed
 from harness.faults import fault_point
 from harness.forge import neutral
 from harness.forge.base import Label, set_state
-from harness.git import integrity, shape
+from harness.git import shape
 from harness.git.branches import branch_name
 from harness.git.repo import GitRepo
 from harness.git.worktrees import WorktreeManager
@@ -121,8 +121,6 @@ def setup(ctx: StepContext) -> SetupRun:
     commands = ctx.services.settings.config.commands
     path, info = worktree(ctx), ctx.output("worktree", Worktree)
     prepared = prepare_worktree(ctx.services.settings, path, info.base_sha, info.start_sha)
-    if commands.setup:  # git's configuration outside the worktree is as it was before
-        integrity.verify_all()
     runs = [r for r in (prepared.online, prepared.offline) if r is not None]
     ctx.timings["subprocess_s"] += sum(r.duration_s for r in runs)
     outputs = SetupRun(
@@ -144,7 +142,6 @@ def run_tests(ctx: StepContext) -> Tested:
     path = worktree(ctx)
     tree = GitRepo(path).stage_tree(exclude=ctx.outputs.get("setup", {}).get("artifacts", []))
     result = sandbox(ctx, path, commands.test_timeout_s).run(commands.test)
-    integrity.verify_all()
     ctx.timings["subprocess_s"] += result.duration_s
     outputs = Tested(
         command=commands.test,

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from harness.cpu import waiting
 from harness.errors import SandboxError
+from harness.git import integrity
 from harness.sandbox import holding, seccomp
 from harness.sandbox.holding import SANDBOX_UID
 from harness.sandbox.limits import PRLIMIT, Limits, PidsCgroup, limited
@@ -272,8 +273,12 @@ class Sandbox:
                 os.close(filter_fd)
 
     def run(self, command: str, *, timeout_s: float | None = None) -> CommandResult:
+        """``command`` in the sandbox, then a check that git's configuration outside the
+        worktree is as it was (``integrity.after_command``)."""
         with waiting():  # the run's turn goes to another run while the command runs
-            return self._run(command, timeout_s)
+            result = self._run(command, timeout_s)
+        integrity.after_command(self.worktree)
+        return result
 
     def _run(self, command: str, timeout_s: float | None) -> CommandResult:
         timeout = timeout_s or self.limits.timeout_s

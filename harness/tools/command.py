@@ -10,7 +10,6 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.errors import ToolError
-from harness.git import integrity
 from harness.sandbox.bwrap import CommandResult, Sandbox
 
 MAX_TEST_TAIL = 15_000  # characters of the tests' output shown: their end
@@ -58,7 +57,6 @@ class CommandTool:
 
     def _run(self, command: str, timeout_s: float) -> CommandResult:
         result = self.sandbox.run(command, timeout_s=timeout_s)
-        integrity.verify_all()  # git's configuration outside the worktree is as it was
         return result
 
     def handlers(self) -> dict[str, Callable[[dict[str, Any]], str]]:

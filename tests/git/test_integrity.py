@@ -80,13 +80,15 @@ def test_hooks_and_worktree_links_are_pinned(tmp_path: Path) -> None:
         (path / ".git").chmod(0o644)
         (path / ".git").write_text(f"gitdir: {tmp_path}/elsewhere\n")
         GitRepo(repo.path).git("status")  # git in the main checkout does not read that link
+        other = manager.create("factory/issue-4-0123abcd", "main")
+        integrity.after_command(other)  # a command elsewhere could not have reached it
         with pytest.raises(GitIntegrityError, match="changed during the run"):
-            integrity.verify_all()  # as after every sandboxed command: all of them
+            integrity.after_command(path)  # as after a sandboxed command in it
     with integrity.guarded(repo.path):
         hook = repo.path / ".git" / "hooks" / "post-checkout"
         hook.write_text("#!/bin/sh\ntouch /nowhere\n")
         with pytest.raises(GitIntegrityError, match="hooks changed during the run"):
-            integrity.verify_all()
+            integrity.after_command(manager.create("factory/issue-5-0123abcd", "main"))
 
 
 def test_worktrees_removed_side_by_side_trip_nothing_and_one_made_again_is_pinned(
@@ -101,14 +103,14 @@ def test_worktrees_removed_side_by_side_trip_nothing_and_one_made_again_is_pinne
         paths = [manager.create(f"factory/issue-{i}-0123abcd", "main") for i in range(1, 7)]
         with ThreadPoolExecutor(max_workers=6) as pool:
             list(pool.map(manager.remove, paths))
-        integrity.verify_all()
+        integrity.after_command(repo.path)  # a folder no run watches: everything
         GitRepo(repo.path).git("status")
         again = manager.create("factory/issue-1-0123abcd", "main")
         assert again == paths[0]
         (again / ".git").chmod(0o644)
         (again / ".git").write_text(f"gitdir: {tmp_path}/elsewhere\n")
         with pytest.raises(GitIntegrityError, match="changed during the run"):
-            integrity.verify_all()
+            integrity.after_command(again)
 
 
 @pytest.mark.parametrize(
@@ -244,4 +246,4 @@ def test_the_worktree_records_read_as_none_once_git_removed_their_folder(tmp_pat
         (guard.common / "worktrees").write_text("")  # not even a folder
         assert integrity.worktree_records(guard.common) == []
         guard.rescan_worktrees()
-        integrity.verify_all()
+        integrity.after_command(repo.path)
