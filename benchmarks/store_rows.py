@@ -84,7 +84,8 @@ def _read(source_db: Path) -> dict[str, list[dict[str, Any]]]:
 
 def _insert(db: sqlite3.Connection, table: str, rows: list[dict[str, Any]]) -> None:
     if rows:
-        columns = list(rows[0])
+        generated = {"says"}  # steps.says is computed from the record (migration m010)
+        columns = [c for c in rows[0] if c not in generated]
         marks = ",".join("?" * len(columns))
         db.executemany(
             f"INSERT INTO {table} ({','.join(columns)}) VALUES ({marks})",

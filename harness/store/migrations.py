@@ -274,6 +274,27 @@ def m009_latest_when_it_can_change(db: sqlite3.Connection) -> None:
     outcomes.install(db)
 
 
+def m010_what_a_step_says(db: sqlite3.Connection) -> None:
+    """What a step's record says that the trends count (``trends.py``), kept beside it in an
+    index, so counting reads no record's JSON: a validation's route, a triage's decision,
+    whether gates passed, whether a smoke check reverted, whether a landing merged. A
+    generated column, so it is what the record says whatever wrote it; it replaces the index
+    on run, type and status, which it extends."""
+    truthy = "COALESCE(json_extract(outputs, '$.{}'), 0) NOT IN (0, '', '[]', '{{}}')"
+    db.execute(
+        f"""ALTER TABLE steps ADD COLUMN says GENERATED ALWAYS AS (
+            CASE WHEN artifact IN ('Validation', 'IssueSpec', 'GateReport', 'Smoke', 'Landing')
+                  AND json_valid(outputs) THEN
+              CASE artifact WHEN 'Validation' THEN json_extract(outputs, '$.route')
+                            WHEN 'IssueSpec' THEN json_extract(outputs, '$.decision')
+                            WHEN 'GateReport' THEN json_extract(outputs, '$.passed')
+                            WHEN 'Smoke' THEN {truthy.format("reverted")}
+                            WHEN 'Landing' THEN {truthy.format("merge_sha")} END END) VIRTUAL"""
+    )
+    db.execute("CREATE INDEX steps_run_says ON steps (run_id, artifact, status, says)")
+    db.execute("DROP INDEX steps_run_artifact")
+
+
 MIGRATIONS: tuple[tuple[str, Migration], ...] = tuple(
     (fn.__name__, fn)
     for fn in (
@@ -286,6 +307,7 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = tuple(
         m007_backtests,
         m008_typed_records,
         m009_latest_when_it_can_change,
+        m010_what_a_step_says,
     )
 )
 

@@ -1,8 +1,9 @@
 """The dashboard's trends, counted in SQL: merges and the cost of each merged issue per day,
 and refusals by reason, over the runs started since a day (by index on workflow and start).
-Steps are picked by the type of record they kept (by index on run and type), never by their
-id: every record written since types were kept (migration ``m005``) has one, and the
-window is 30 days."""
+Steps are picked by the type of record they kept, never by their id: every record written
+since types were kept (migration ``m005``) has one, and the window is 30 days. What each
+counted record says (a route, a decision, whether gates passed, a revert, a merge) is read
+from the index beside it (``says``, migration ``m010``), not from its JSON."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ from harness.store.outcomes import FAILED_MERGE, truthy
 
 def _steps(workflow: str, picked: str, where: str = "1") -> str:
     """The steps ``picked`` (SQL: a condition on ``s``, such as ``kept("Smoke")``) of
-    ``workflow``'s runs started since ``:since``, with their run's issue and the day they
-    ended (UTC)."""
-    return f"""SELECT r.issue AS issue, s.outputs AS outputs, s.status AS status,
+    ``workflow``'s runs started since ``:since``, with their run's issue, what they say and
+    the day they ended (UTC)."""
+    return f"""SELECT r.issue AS issue, s.says AS says, s.status AS status,
            substr(COALESCE(s.finished_at, s.started_at), 1, 10) AS day
       FROM runs r CROSS JOIN steps s ON s.run_id = r.id
      WHERE r.workflow = '{workflow}' AND r.started_at >= :since AND ({picked}) AND {where}"""
@@ -25,15 +26,15 @@ def kept(artifact: str) -> str:
     return f"s.artifact = '{artifact}'"
 
 
-_REVERTED = _steps(
-    "validate", kept("Smoke"), f"r.issue IS NOT NULL AND {truthy('s.outputs', 'reverted')}"
-)
-_LANDED = truthy("s.outputs", "merge_sha")
+_REVERTED = _steps("validate", kept("Smoke"), "r.issue IS NOT NULL AND s.says")
 
 _DAILY = f"""
-WITH merged AS ({_steps("validate", kept("Landing"), _LANDED)}
+WITH merged AS MATERIALIZED (
+                {_steps("validate", kept("Landing"), "s.says")}
                 UNION ALL
-                {_steps("validate", f"s.artifact IS NULL AND {FAILED_MERGE}", _LANDED)}),
+                {
+    _steps("validate", f"s.artifact IS NULL AND {FAILED_MERGE}", truthy("s.outputs", "merge_sha"))
+}),
 kept AS (SELECT DISTINCT day, issue FROM merged
           WHERE issue IS NOT NULL AND issue NOT IN (SELECT issue FROM ({_REVERTED}))),
 spent AS (SELECT day, COUNT(*) AS issues,
@@ -45,20 +46,16 @@ SELECT m.day, m.merges, COALESCE(spent.usd / spent.issues, 0.0)
 """
 
 _REFUSALS = f"""
-WITH routes AS MATERIALIZED (SELECT json_extract(outputs, '$.route') AS said
-                               FROM ({_steps("validate", kept("Validation"))})),
-decisions AS MATERIALIZED (SELECT json_extract(outputs, '$.decision') AS said
-                             FROM ({_steps("triage", kept("IssueSpec"))}))
 SELECT 'reverted on production', COUNT(*) FROM ({_REVERTED}) HAVING COUNT(*) > 0
 UNION ALL
-SELECT 'validation: ' || said, COUNT(*) FROM routes
- WHERE COALESCE(said, '') NOT IN ('', 'merge') GROUP BY 1
+SELECT 'validation: ' || says, COUNT(*) FROM ({_steps("validate", kept("Validation"))})
+ WHERE COALESCE(says, '') NOT IN ('', 'merge') GROUP BY 1
 UNION ALL
-SELECT 'triage: ' || said, COUNT(*) FROM decisions
- WHERE COALESCE(said, '') NOT IN ('', 'accept') GROUP BY 1
+SELECT 'triage: ' || says, COUNT(*) FROM ({_steps("triage", kept("IssueSpec"))})
+ WHERE COALESCE(says, '') NOT IN ('', 'accept') GROUP BY 1
 UNION ALL
 SELECT 'implementation: gates', COUNT(*) FROM ({_steps("implement", kept("GateReport"))})
- WHERE status = 'failed' OR json_extract(outputs, '$.passed') IS 0 HAVING COUNT(*) > 0
+ WHERE status = 'failed' OR says IS 0 HAVING COUNT(*) > 0
 """
 
 
