@@ -126,7 +126,12 @@ def assistant_blocks(response: Response) -> list[Block]:
 
 
 def without_images(messages: list[Message]) -> list[Message]:
-    """A copy for transcripts: each image's data replaced by its size."""
+    """A copy for transcripts: each image's data replaced by its size (without an image,
+    a new list of the same turns)."""
+    if not any(
+        block.get("type") == "image" for m in messages for block in _nested_blocks(m["content"])
+    ):
+        return list(messages)
     out = copy.deepcopy(messages)
     for message in out:
         for block in _nested_blocks(message["content"]):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import copy
 from types import MappingProxyType
+from typing import cast
 
 from harness.errors import ConfigError
 from harness.model.blocks import Block, Message, Request
@@ -34,16 +34,25 @@ def system_blocks(governance: list[tuple[str, str]], instructions: str) -> list[
 
 def with_moving_breakpoint(messages: list[Message]) -> list[Message]:
     """A copy of ``messages`` with one cache breakpoint on the last block of the newest turn
-    that can carry one (and none elsewhere), so the growing conversation is cached as it goes."""
-    out = copy.deepcopy(messages)
-    for message in out:
-        for block in message["content"]:
-            block.pop("cache_control", None)
+    that can carry one (and none elsewhere), so the growing conversation is cached as it goes.
+    Only what changes is copied (each turn's list of blocks, and a block whose mark moves):
+    the rest is shared with ``messages``, which stay as they were."""
+    out: list[Message] = [
+        {**message, "content": [_unmarked(block) for block in message["content"]]}
+        for message in messages
+    ]
     # a thinking block cannot carry cache_control (a paused assistant turn can be last)
-    marked = [b for b in out[-1]["content"] if b["type"] not in _UNMARKABLE] if out else []
-    if marked:
-        marked[-1]["cache_control"] = dict(EPHEMERAL)
+    blocks = out[-1]["content"] if out else []
+    last = max((i for i, b in enumerate(blocks) if b["type"] not in _UNMARKABLE), default=None)
+    if last is not None:
+        blocks[last] = cast(Block, {**blocks[last], "cache_control": dict(EPHEMERAL)})
     return out
+
+
+def _unmarked(block: Block) -> Block:
+    if "cache_control" not in block:
+        return block
+    return cast(Block, {k: v for k, v in block.items() if k != "cache_control"})
 
 
 def call_options(request: Request, role: str, thinking: str | None, effort: str | None) -> None:

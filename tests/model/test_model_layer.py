@@ -15,6 +15,7 @@ from harness.model.agent import AgentSpec, run_agent
 from harness.model.anthropic_model import AnthropicModel
 from harness.model.base import CallRecord, Usage
 from harness.model.pricing import cost_usd
+from harness.model.prompt import with_moving_breakpoint
 from harness.model.recording import RecordingModel, ReplayModel
 from harness.model.retry import RetryPolicy, server_wait
 from harness.model.scripted import Action, Rule, ScriptedModel
@@ -238,3 +239,43 @@ def test_one_hour_cache_writes_are_reported_and_priced_apart(server) -> None:
     assert 0 < usage.cache_creation_1h_input_tokens < usage.cache_creation_input_tokens
     five = Usage(cache_creation_input_tokens=usage.cache_creation_input_tokens)
     assert cost_usd("claude-haiku-5-5", usage) > cost_usd("claude-haiku-5-5", five)
+
+
+def test_the_moving_breakpoint_marks_the_newest_turn_alone_and_leaves_the_history_as_it_was() -> (
+    None
+):
+    mark = {"type": "ephemeral"}
+    history: list[Any] = [
+        {"role": "user", "content": [{"type": "text", "text": "task", "cache_control": mark}]},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "text", "text": "reading"},
+                {"type": "tool_use", "id": "t1", "name": "read_file", "input": {"path": "a"}},
+            ],
+        },
+        {
+            "role": "user",
+            "content": [
+                {"type": "tool_result", "tool_use_id": "t1", "content": "a", "cache_control": mark}
+            ],
+        },
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "text", "text": "done"},
+                {"type": "thinking", "thinking": "…", "signature": "s"},
+            ],
+        },
+    ]
+    before = json.dumps(history)
+    sent = with_moving_breakpoint(history)
+    marked = [
+        (i, j)
+        for i, m in enumerate(sent)
+        for j, b in enumerate(m["content"])
+        if "cache_control" in b
+    ]
+    assert marked == [(3, 0)]  # the last block that can carry one: not the thinking block
+    assert json.dumps(history) == before  # the conversation kept is not changed
+    assert [m["content"][0]["text"] for m in (sent[0], sent[3])] == ["task", "done"]
