@@ -1,5 +1,5 @@
-"""The store at 10,000 runs: ``factory status`` and ``factory runs``, the dashboard's main pages
-and earned trust on a store made of a real demo's rows (``store_rows.py``), and what
+"""The store at 10,000 runs: ``factory status``, ``runs`` and ``report``, the dashboard's main
+pages and earned trust on a store made of a real demo's rows (``store_rows.py``), and what
 ``factory --help`` costs a fresh process.
 
 Each figure is the median CPU time of the work in this process after one warm-up (the
@@ -111,7 +111,8 @@ def store_figures() -> list[Figure]:
     os.environ["FACTORY_STATE_DIR"] = str(state)
     try:
         services = open_services(repo, state)
-        issue = services.store.list_runs(limit=1, workflow="validate")[0].issue or 1
+        validated = services.store.list_runs(limit=1, workflow="validate")[0]
+        issue = validated.issue or 1
         at = f"at {total:,} runs"
         rows = [
             _figure(
@@ -121,6 +122,11 @@ def store_figures() -> list[Figure]:
                 "13.1–13.5 s on 10,008 runs before",
             ),
             _figure(f"runs {at}", cpu_ms(_cli(repo, "runs", "--json")), "factory runs --json"),
+            _figure(
+                f"report {at}",
+                cpu_ms(_cli(repo, "report", "--json", validated.id)),
+                "factory report --json of the newest validate run",
+            ),
         ]
         pages: dict[str, Callable[[], object]] = {
             "Now": lambda: (views.now_view(services), views.trust_panel(services)),
