@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import platform
 import resource
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -20,7 +18,7 @@ from benchmarks.github import github_figures
 from benchmarks.inputs import input_figures
 from benchmarks.sandbox import command_after_many_files
 from benchmarks.scale import store_figures
-from benchmarks.scratch import scratch
+from benchmarks.scratch import apart, scratch
 from benchmarks.triage_map import triage_map_figures
 
 
@@ -101,22 +99,6 @@ def alone(rows_of: Callable[[], list[f.Figure]], command: str) -> int:
     print(console_table(rows))
     print(f"\nnot written to results.md: `python -m benchmarks {command}` measures one part")
     return 0
-
-
-def apart(rows_of: Callable[[], list[f.Figure]]) -> list[f.Figure]:
-    """Figures measured in a process of their own, started for them. The store's figures are
-    CPU per page or command, as a dashboard's or a command's process spends it; by the end of
-    a whole run this process holds every earlier figure's objects, and each of the
-    interpreter's full collections walks all of them (over a million objects: about 260 ms,
-    counted against whichever page was being read)."""
-    spawn = multiprocessing.get_context("spawn")
-    with spawn.Pool(1, initializer=_use_tmp, initargs=(tempfile.gettempdir(),)) as pool:
-        return pool.apply(rows_of)
-
-
-def _use_tmp(folder: str) -> None:
-    """The process's temporary files in the run's scratch folder, removed with it."""
-    tempfile.tempdir = folder
 
 
 def _parallel_rows() -> list[f.Figure]:
