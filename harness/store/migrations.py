@@ -280,7 +280,8 @@ def m010_what_a_step_says(db: sqlite3.Connection) -> None:
     whether gates passed, whether a smoke check reverted, whether a landing merged. A
     generated column, so it is what the record says whatever wrote it; it replaces the index
     on run, type and status, which it extends."""
-    truthy = "COALESCE(json_extract(outputs, '$.{}'), 0) NOT IN (0, '', '[]', '{{}}')"
+    reverted = outcomes.truthy("outputs", "reverted")
+    merged = outcomes.truthy("outputs", "merge_sha")
     db.execute(
         f"""ALTER TABLE steps ADD COLUMN says GENERATED ALWAYS AS (
             CASE WHEN artifact IN ('Validation', 'IssueSpec', 'GateReport', 'Smoke', 'Landing')
@@ -288,8 +289,8 @@ def m010_what_a_step_says(db: sqlite3.Connection) -> None:
               CASE artifact WHEN 'Validation' THEN json_extract(outputs, '$.route')
                             WHEN 'IssueSpec' THEN json_extract(outputs, '$.decision')
                             WHEN 'GateReport' THEN json_extract(outputs, '$.passed')
-                            WHEN 'Smoke' THEN {truthy.format("reverted")}
-                            WHEN 'Landing' THEN {truthy.format("merge_sha")} END END) VIRTUAL"""
+                            WHEN 'Smoke' THEN {reverted}
+                            WHEN 'Landing' THEN {merged} END END) VIRTUAL"""
     )
     db.execute("CREATE INDEX steps_run_says ON steps (run_id, artifact, status, says)")
     db.execute("DROP INDEX steps_run_artifact")

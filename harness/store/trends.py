@@ -28,13 +28,14 @@ def kept(artifact: str) -> str:
 
 _REVERTED = _steps("validate", kept("Smoke"), "r.issue IS NOT NULL AND s.says")
 
+# a merge step that failed after it merged and kept an untyped record
+_UNTYPED_MERGES = _steps(
+    "validate", f"s.artifact IS NULL AND {FAILED_MERGE}", truthy("s.outputs", "merge_sha")
+)
+
 _DAILY = f"""
-WITH merged AS MATERIALIZED (
-                {_steps("validate", kept("Landing"), "s.says")}
-                UNION ALL
-                {
-    _steps("validate", f"s.artifact IS NULL AND {FAILED_MERGE}", truthy("s.outputs", "merge_sha"))
-}),
+WITH merged AS MATERIALIZED ({_steps("validate", kept("Landing"), "s.says")}
+                             UNION ALL {_UNTYPED_MERGES}),
 kept AS (SELECT DISTINCT day, issue FROM merged
           WHERE issue IS NOT NULL AND issue NOT IN (SELECT issue FROM ({_REVERTED}))),
 spent AS (SELECT day, COUNT(*) AS issues,

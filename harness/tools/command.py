@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from harness.errors import ToolError
-from harness.sandbox.bwrap import CommandResult, Sandbox
+from harness.sandbox.bwrap import Sandbox
 
 MAX_TEST_TAIL = 15_000  # characters of the tests' output shown: their end
 
@@ -30,7 +30,7 @@ class CommandTool:
         command = data.get("command")
         if not isinstance(command, str) or not command.strip():
             raise ToolError("command must be a non-empty string")
-        result = self._run(command, self.timeout_s)
+        result = self.sandbox.run(command, timeout_s=self.timeout_s)
         note = ""
         if result.limit_hit == "time":
             note = (
@@ -42,7 +42,7 @@ class CommandTool:
     def run_tests(self, data: dict[str, Any]) -> str:
         if not self.test_command:
             raise ToolError("no test command is configured (commands.test)")
-        result = self._run(self.test_command, self.test_timeout_s)
+        result = self.sandbox.run(self.test_command, timeout_s=self.test_timeout_s)
         head = f"`{self.test_command}` exited {result.exit_code}"
         if result.limit_hit:
             head += f" (stopped at the {result.limit_hit} limit"
@@ -54,10 +54,6 @@ class CommandTool:
                 f"[the first {cut:,} characters of the output are not shown]\n" + (output[cut:])
             )
         return f"{head}\n{output}"
-
-    def _run(self, command: str, timeout_s: float) -> CommandResult:
-        result = self.sandbox.run(command, timeout_s=timeout_s)
-        return result
 
     def handlers(self) -> dict[str, Callable[[dict[str, Any]], str]]:
         return {"run_command": self.run_command, "run_tests": self.run_tests}
