@@ -206,7 +206,14 @@ class Dashboard:
         return StreamingResponse(stream(), media_type="text/event-stream")
 
     async def queue(self, request: Request, session: Session) -> Response:
-        groups = await run_in_threadpool(views.queue_view, self.services)
+        q = request.query_params
+        page = q.get("page", "")
+        groups = await run_in_threadpool(
+            views.queue_view,
+            self.services,
+            q.get("state"),  # a state the queue does not have pages nothing
+            int(page) if page.isdigit() and len(page) < 7 else 1,
+        )
         return self.page("queue.html", session, groups=groups)
 
     async def issue(self, request: Request, session: Session) -> Response:

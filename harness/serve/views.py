@@ -41,6 +41,8 @@ from harness.store.records import CallRow, Event, Run
 
 EVIDENCE = "evidence"  # the folder under the state that screenshots are served from
 
+PAGE_SIZE = 100  # rows on a page of runs, and of each state's issues in the queue
+
 # the queue's states, in the order the page lists them: label -> heading
 QUEUE_STATES: tuple[tuple[str, str], ...] = (
     (Label.ACCEPTED, "accepted"),
@@ -194,9 +196,6 @@ def trust_panel(services: Services) -> TrustPanel:
 class QueueItem:
     number: int
     title: str
-    author: str
-    state: str
-    labels: tuple[str, ...]
     created_at: str
     decision: str | None
     why: str | None
@@ -221,20 +220,49 @@ def _decisions(services: Services, numbers: list[int]) -> dict[int, tuple[str, s
     return found
 
 
-def queue_view(services: Services) -> list[tuple[str, str, list[QueueItem]]]:
-    """(label, heading, issues oldest first) for every state, then new and closed ones."""
-    groups: dict[str, list[QueueItem]] = {}
-    issues = sorted(services.forge.list_issues("all"), key=lambda i: i.created_at)
-    decisions = _decisions(services, [issue.number for issue in issues])
-    for issue in issues:
-        state = issue_state(issue)
-        said = decisions.get(issue.number, (None, None))
-        item = QueueItem(
-            issue.number, issue.title, issue.author, state, issue.labels, issue.created_at, *said
-        )
-        groups.setdefault(state, []).append(item)
+@dataclass(frozen=True)
+class QueueGroup:
+    """The issues in one state: how many, and one page of them, oldest first."""
+
+    label: str
+    heading: str
+    count: int
+    page: int  # 1: the oldest PAGE_SIZE issues, 2: the next ones, …
+    items: list[QueueItem]
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.count // PAGE_SIZE))
+
+
+def queue_view(services: Services, state: str | None = None, page: int = 1) -> list[QueueGroup]:
+    """Every state (the factory's labels, then new and closed issues) with its count and one
+    page of its issues: page ``page`` of ``state``, the first of the others. Only the issues
+    shown are read further (their newest run and decision), however many wait."""
+    groups: dict[str, list[Issue]] = {}
+    for issue in sorted(services.forge.list_issues("all"), key=lambda i: i.created_at):
+        groups.setdefault(issue_state(issue), []).append(issue)
     headings = [*QUEUE_STATES, ("new", "new (not triaged)"), ("closed", "closed")]
-    return [(label, heading, groups.get(label, [])) for label, heading in headings]
+    shown: dict[str, tuple[int, list[Issue]]] = {}
+    for label, _ in headings:
+        found = groups.get(label, [])
+        last = max(1, -(-len(found) // PAGE_SIZE))
+        at = min(max(page, 1), last) if label == state else 1
+        shown[label] = (at, found[(at - 1) * PAGE_SIZE : at * PAGE_SIZE])
+    decisions = _decisions(services, [i.number for _, items in shown.values() for i in items])
+    return [
+        QueueGroup(
+            label,
+            heading,
+            len(groups.get(label, [])),
+            shown[label][0],
+            [
+                QueueItem(i.number, i.title, i.created_at, *decisions.get(i.number, (None, None)))
+                for i in shown[label][1]
+            ],
+        )
+        for label, heading in headings
+    ]
 
 
 # -- Issue page ----------------------------------------------------------------------------
@@ -435,9 +463,6 @@ class RunFilters:
     issue: int | None = None
     day: str | None = None  # YYYY-MM-DD (UTC)
     page: int = 1  # 1: the newest PAGE_SIZE runs that match, 2: the next ones, …
-
-
-PAGE_SIZE = 100
 
 
 def runs_view(services: Services, filters: RunFilters) -> list[RunLine]:

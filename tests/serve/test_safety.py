@@ -36,6 +36,8 @@ def _pages(demo: Demo) -> list[str]:
     return [
         "/",
         "/queue",
+        "/queue?state=factory%3Amerged&page=2",
+        "/queue?state=%3Cscript%3E&page=9999999999",  # not a state, not a page: the first pages
         "/issues/5",
         "/issues/1",
         "/runs",
