@@ -70,3 +70,18 @@ def test_only_the_issues_shown_are_read_further(
     monkeypatch.setattr(services.store, "latest_said", latest_said)
     views.queue_view(services)
     assert sorted(asked) == sorted([2, *[n for n in range(1, views.PAGE_SIZE + 2) if n != 2]])
+
+
+def test_the_page_links_a_state_s_other_pages(services: Services) -> None:
+    """The template's links: page 1 of the merged issues links to page 2, and page 2 back."""
+    from harness.serve.app import Dashboard, Session
+
+    board, session = Dashboard(services, token="t" * 32), Session("s", "c", "someone")
+    first = bytes(board.page("queue.html", session, groups=views.queue_view(services)).body)
+    assert b"page 1 of 2" in first
+    assert b'href="/queue?state=factory%3Amerged&amp;page=2#state-8"' in first
+    assert b'rel="prev"' not in first
+    second = views.queue_view(services, MERGED, 2)
+    html = bytes(board.page("queue.html", session, groups=second).body)
+    assert b"page 2 of 2" in html and b'rel="next"' not in html
+    assert b'href="/queue?state=factory%3Amerged&amp;page=1#state-8"' in html
