@@ -206,13 +206,11 @@ class Dashboard:
         return StreamingResponse(stream(), media_type="text/event-stream")
 
     async def queue(self, request: Request, session: Session) -> Response:
-        q = request.query_params
-        page = q.get("page", "")
         groups = await run_in_threadpool(
             views.queue_view,
             self.services,
-            q.get("state"),  # a state the queue does not have pages nothing
-            int(page) if page.isdigit() and len(page) < 7 else 1,
+            request.query_params.get("state"),  # a state the queue does not have pages nothing
+            _page_number(request),
         )
         return self.page("queue.html", session, groups=groups)
 
@@ -237,7 +235,7 @@ class Dashboard:
             status=q.get("status") or None,
             issue=int(issue) if issue.isdigit() and len(issue) < 19 else None,
             day=q.get("day") or None,
-            page=int(page) if (page := q.get("page", "")).isdigit() and len(page) < 7 else 1,
+            page=_page_number(request),
         )
         rows = await run_in_threadpool(views.runs_view, self.services, filters)
         return self.page(
@@ -404,6 +402,12 @@ def _took(seconds: object) -> str:
         return f"{s:.1f}s"
     whole = int(s)
     return f"{whole // 60}m{whole % 60:02d}s"
+
+
+def _page_number(request: Request) -> int:
+    """The ``page`` asked for: 1 unless it is a number of at most six digits."""
+    page = request.query_params.get("page", "")
+    return int(page) if page.isdigit() and len(page) < 7 else 1
 
 
 def _when(text: object) -> str:

@@ -232,7 +232,12 @@ class QueueGroup:
 
     @property
     def pages(self) -> int:
-        return max(1, -(-self.count // PAGE_SIZE))
+        return pages_of(self.count)
+
+
+def pages_of(count: int) -> int:
+    """Pages of PAGE_SIZE that ``count`` rows fill (one when there are none)."""
+    return max(1, -(-count // PAGE_SIZE))
 
 
 def queue_view(services: Services, state: str | None = None, page: int = 1) -> list[QueueGroup]:
@@ -246,8 +251,7 @@ def queue_view(services: Services, state: str | None = None, page: int = 1) -> l
     shown: dict[str, tuple[int, list[Issue]]] = {}
     for label, _ in headings:
         found = groups.get(label, [])
-        last = max(1, -(-len(found) // PAGE_SIZE))
-        at = min(max(page, 1), last) if label == state else 1
+        at = min(max(page, 1), pages_of(len(found))) if label == state else 1
         shown[label] = (at, found[(at - 1) * PAGE_SIZE : at * PAGE_SIZE])
     decisions = _decisions(services, [i.number for _, items in shown.values() for i in items])
     return [
