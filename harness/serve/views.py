@@ -248,24 +248,25 @@ def queue_view(services: Services, state: str | None = None, page: int = 1) -> l
     for issue in sorted(services.forge.list_issues("all"), key=lambda i: i.created_at):
         groups.setdefault(issue_state(issue), []).append(issue)
     headings = [*QUEUE_STATES, ("new", "new (not triaged)"), ("closed", "closed")]
-    shown: dict[str, tuple[int, list[Issue]]] = {}
-    for label, _ in headings:
+    picked: list[tuple[str, str, int, int, list[Issue]]] = []  # label, heading, count, page
+    for label, heading in headings:
         found = groups.get(label, [])
         at = min(max(page, 1), pages_of(len(found))) if label == state else 1
-        shown[label] = (at, found[(at - 1) * PAGE_SIZE : at * PAGE_SIZE])
-    decisions = _decisions(services, [i.number for _, items in shown.values() for i in items])
+        shown = found[(at - 1) * PAGE_SIZE : at * PAGE_SIZE]
+        picked.append((label, heading, len(found), at, shown))
+    decisions = _decisions(services, [i.number for *_, items in picked for i in items])
     return [
         QueueGroup(
             label,
             heading,
-            len(groups.get(label, [])),
-            shown[label][0],
+            count,
+            at,
             [
                 QueueItem(i.number, i.title, i.created_at, *decisions.get(i.number, (None, None)))
-                for i in shown[label][1]
+                for i in items
             ],
         )
-        for label, heading in headings
+        for label, heading, count, at, items in picked
     ]
 
 
