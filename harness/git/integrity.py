@@ -85,8 +85,9 @@ REFUSED_KEYS: tuple[str, ...] = (
 )
 
 
-def common_dir(path: Path) -> Path:
-    """The git directory shared by a repository and its worktrees, read without running git."""
+def git_dir(path: Path) -> Path:
+    """The git directory of the checkout at ``path`` (a linked worktree's: the one its
+    ``.git`` link names), read without running git."""
     dotgit = path / ".git"
     if dotgit.is_dir():
         return dotgit.resolve()
@@ -95,13 +96,18 @@ def common_dir(path: Path) -> Path:
         if not text.startswith("gitdir:"):
             raise GitError(f"{path}: .git is not a link to a git directory")
         gitdir = Path(text.removeprefix("gitdir:").strip())
-        gitdir = gitdir if gitdir.is_absolute() else (path / gitdir)
-        commondir = gitdir / "commondir"
-        if commondir.is_file():
-            common = Path(commondir.read_text(encoding="utf-8").strip())
-            return (common if common.is_absolute() else gitdir / common).resolve()
-        return gitdir.resolve()
+        return (gitdir if gitdir.is_absolute() else (path / gitdir)).resolve()
     return path.resolve()  # a bare repository
+
+
+def common_dir(path: Path) -> Path:
+    """The git directory shared by a repository and its worktrees, read without running git."""
+    gitdir = git_dir(path)
+    commondir = gitdir / "commondir"
+    if (path / ".git").is_file() and commondir.is_file():
+        common = Path(commondir.read_text(encoding="utf-8").strip())
+        return (common if common.is_absolute() else gitdir / common).resolve()
+    return gitdir
 
 
 def _normal(key: str) -> str:
@@ -453,15 +459,24 @@ def before_git(path: Path) -> None:
     guard.verify(path)
 
 
-class _Commons(Memo[Path]):
-    """(checkout, the ``stat`` of its ``.git``) -> its common git directory."""
+class _Commons(Memo[tuple[Path, Path]]):
+    """(checkout, the ``stat`` of its ``.git``) -> its git directory and common one."""
+
+
+def _dirs_of(path: Path) -> tuple[Path, Path]:
+    key = (path, _stat_key(path / ".git"))
+    return PROCESS.part(_Commons).get(key, lambda: (git_dir(path), common_dir(path)))
 
 
 def common_dir_of(path: Path) -> Path:
     """``common_dir``, read again only when the ``.git`` of ``path`` changed (its link is
     fingerprinted too while a run is under way)."""
-    key = (path, _stat_key(path / ".git"))
-    return PROCESS.part(_Commons).get(key, lambda: common_dir(path))
+    return _dirs_of(path)[1]
+
+
+def git_dir_of(path: Path) -> Path:
+    """``git_dir``, read again only when the ``.git`` of ``path`` changed."""
+    return _dirs_of(path)[0]
 
 
 def forget_worktree(repo_path: Path, worktree: Path) -> None:

@@ -1,21 +1,25 @@
-"""Lookups of names and objects answered by one long-lived git process per repository.
+"""Lookups of names and objects answered by long-lived git processes, two per repository.
 
-Each ``rev-parse`` or ``cat-file --batch-check`` the harness ran was a git process of its
-own: about 1.5 ms of CPU to start git, and 0.4 ms of the harness's interpreter lock to spawn
-it, for an answer git finds in microseconds. Sixteen runs read a branch, a commit's tree or a
-file's size dozens of times each. A process keeps one ``git cat-file --batch-check`` per
-repository (a main checkout or a bare repository: never a linked worktree, where an agent
-works and whose ``HEAD`` is its own) and sends it the lookups of all its runs, one request
-at a time:
+Each ``rev-parse``, ``cat-file`` or ``ls-tree`` the harness ran was a git process of its own:
+about 1.5 ms of CPU to start git, and 0.4 ms of the harness's interpreter lock to spawn it,
+for an answer git finds in microseconds. Sixteen runs read a branch, a commit's tree, a
+file's size or a folder's listing dozens of times each. A process keeps, per repository (a
+main checkout or a bare repository), one ``git cat-file --batch-check`` for what names
+resolve to and one ``git cat-file --batch`` for objects' bytes, and sends each the requests
+of all its runs, one request at a time:
 
-- a request is names, one per line (a ref, ``<commit>^{tree}``, ``<commit>:<path>`` …); the
-  answer is ``<object> <type> <size>`` for each, or ``<name> missing``;
+- a request is names, one per line (a ref, ``<commit>^{tree}``, ``<commit>:<path>``, an
+  object …); the answer is ``<object> <type> <size>`` for each (``--batch``: then the
+  object's bytes and a newline), or ``<name> missing``;
 - a long-lived ``cat-file`` reads each ref from the repository when it is asked (loose refs
   from their files; ``packed-refs`` again when its ``stat`` moved) and looks for an object it
   does not know among the loose objects and the packs written since it started, so what
-  other processes wrote meanwhile is what it answers (``tests/git/test_reader.py``).
+  other processes wrote meanwhile is what it answers (``tests/git/test_reader.py``);
+- a linked worktree, where an agent works, has no reader of its own: its own names (its
+  ``HEAD``, which is not the repository's) are asked of the repository's as git names them
+  there, ``worktrees/<id>/HEAD`` (``GitRepo.find``).
 
-It is started as every git process is (``harness.git.env.start_git``: the harness's
+They are started as every git process is (``harness.git.env.start_git``: the harness's
 environment and command-line configuration), and before every request the integrity guard
 checks what git reads, as before any git command (``GitRepo``). A process keeps at most
 ``_KEEP`` readers, the least recently used closed first; a reader whose git ended is started
@@ -30,15 +34,19 @@ import os
 import subprocess
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, TypeVar
 
 from harness.caches import PROCESS
 from harness.errors import GitError
 from harness.git.env import start_git
 
 BATCH_CHECK = "--batch-check=%(objectname) %(objecttype) %(objectsize)"
+BATCH = "--batch=%(objectname) %(objecttype) %(objectsize)"  # that line, then the object
 _KEEP = 8  # readers a process keeps (a cycle has one repository; tests make many)
+T = TypeVar("T")
 _CHUNK = 256  # names written before their answers are read (an answer is one short line)
 
 
@@ -62,38 +70,64 @@ def parse_answers(names: list[str], out: bytes) -> list[Found | None]:
 
 
 class Reader:
-    """One ``git cat-file --batch-check`` in ``path``; requests one at a time."""
+    """One ``git cat-file`` in ``path``: ``--batch-check`` (what names resolve to), or with
+    ``contents`` ``--batch`` (objects' bytes); requests one at a time."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, contents: bool = False) -> None:
         self.path = path
+        self.contents = contents
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[bytes] | None = None
 
     def find(self, names: list[str]) -> list[Found | None]:
         """What each of ``names`` resolves to (``None``: nothing); names holding a newline
         are never sent."""
+        return self._asking(lambda: self._ask(names, self._answer))
+
+    def read(self, names: list[str]) -> list[tuple[str, bytes] | None]:
+        """The type and bytes of the object each of ``names`` names (``None``: nothing), for
+        a ``contents`` reader; names holding a newline are never sent."""
+        return self._asking(lambda: self._ask(names, self._object))
+
+    def _asking(self, ask: Callable[[], list[T]]) -> list[T]:
         with self._lock:
             try:
-                return self._ask(names)
+                return ask()
             except (OSError, ValueError, GitError):  # git ended (killed, or the folder went)
                 self._stop()
-                return self._ask(names)  # once more, in a new process
+                return ask()  # once more, in a new process
 
-    def _ask(self, names: list[str]) -> list[Found | None]:
+    def _ask(self, names: list[str], answer: Callable[[IO[bytes], bytes], T]) -> list[T]:
         proc = self._proc
         if proc is None or proc.poll() is not None:
-            proc = self._proc = start_git(["cat-file", BATCH_CHECK], self.path)
+            wanted = BATCH if self.contents else BATCH_CHECK
+            proc = self._proc = start_git(["cat-file", wanted], self.path)
         assert proc.stdin is not None and proc.stdout is not None
-        answers: list[Found | None] = []
+        answers: list[T] = []
         for at in range(0, len(names), _CHUNK):
             chunk = names[at : at + _CHUNK]
             proc.stdin.write("".join(f"{n}\n" for n in chunk).encode())
             proc.stdin.flush()
-            lines = [proc.stdout.readline() for _ in chunk]
-            if not all(line.endswith(b"\n") for line in lines):
-                raise GitError(f"git cat-file in {self.path} ended")
-            answers += parse_answers(chunk, b"".join(lines))
+            for _ in chunk:
+                line = proc.stdout.readline()
+                if not line.endswith(b"\n"):
+                    raise GitError(f"git cat-file in {self.path} ended")
+                answers.append(answer(proc.stdout, line))
         return answers
+
+    @staticmethod
+    def _answer(_: IO[bytes], line: bytes) -> Found | None:
+        return parse_answers([""], line)[0]
+
+    @staticmethod
+    def _object(out: IO[bytes], line: bytes) -> tuple[str, bytes] | None:
+        found = parse_answers([""], line)[0]
+        if found is None:
+            return None
+        data = out.read(found.size + 1)  # the object, then a newline
+        if len(data) != found.size + 1:
+            raise GitError("git cat-file ended within an object")
+        return found.type, data[:-1]
 
     def _stop(self) -> None:
         proc, self._proc = self._proc, None
@@ -120,23 +154,25 @@ class _Readers:
     """The process's readers, by repository path, the most recently used last."""
 
     lock: threading.Lock = field(default_factory=threading.Lock)
-    by_path: OrderedDict[Path, Reader] = field(default_factory=OrderedDict)
+    by_path: OrderedDict[tuple[Path, bool], Reader] = field(default_factory=OrderedDict)
     pid: int = field(default_factory=os.getpid)
 
 
-def reader(path: Path) -> Reader:
-    """The reader of the repository at ``path`` (a main checkout or a bare repository)."""
+def reader(path: Path, contents: bool = False) -> Reader:
+    """The reader of the repository at ``path`` (a main checkout or a bare repository): of
+    names, or with ``contents`` of objects' bytes."""
     readers = PROCESS.part(_Readers)
     closing: list[Reader] = []
     with readers.lock:
         if readers.pid != os.getpid():  # a forked child: its parent's pipes are not its own
             readers.by_path, readers.pid = OrderedDict(), os.getpid()
-        found = readers.by_path.get(path)
+        key = (path, contents)
+        found = readers.by_path.get(key)
         if found is None:
-            found = readers.by_path[path] = Reader(path)
+            found = readers.by_path[key] = Reader(path, contents)
             while len(readers.by_path) > _KEEP:
                 closing.append(readers.by_path.popitem(last=False)[1])
-        readers.by_path.move_to_end(path)
+        readers.by_path.move_to_end(key)
     for old in closing:
         old.close()
     return found

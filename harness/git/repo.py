@@ -13,16 +13,23 @@ environment, and a ``GIT_DIR`` or ``GIT_CONFIG_PARAMETERS`` there would redirect
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.caches import PROCESS, Memo
 from harness.errors import GitError
 from harness.git import integrity, shape
 from harness.git.env import git_seconds, run_git
-from harness.git.reader import BATCH_CHECK, Found, parse_answers, reader
+from harness.git.reader import Found, Reader, reader
 
 __all__ = ("GitRepo", "git_seconds")
+
+PATCH_BYTES = 5_000_000  # a change's patch as the gates and the reviewer read it
+
+# a linked worktree's own refs: its HEAD and pseudo-refs, and three namespaces (gitglossary)
+PER_WORKTREE = re.compile(r"(?:[A-Z_]*HEAD(?:$|[\^~:@])|refs/(?:bisect|worktree|rewritten)/)")
 
 # commands that read a working tree's untracked files: in a linked worktree (where agents
 # work) none runs before the tree is checked for ``.git`` entries below its root
@@ -113,23 +120,51 @@ class GitRepo:
 
     def find(self, names: list[str]) -> list[Found | None]:
         """What each of ``names`` resolves to (a ref, ``<commit>^{tree}``, ``<sha>``,
-        ``<commit>:<path>`` …), ``None`` where nothing: in a main checkout or a bare
-        repository from the process's long-lived reader (``harness.git.reader``), in a linked
-        worktree from one ``cat-file --batch-check``. A name that starts with ``-`` or holds
-        a newline resolves to nothing."""
-        asked = [n for n in names if n and not n.startswith("-") and "\n" not in n]
-        answers: list[Found | None] = []
-        if asked and self.linked:
-            stdin = "".join(f"{n}\n" for n in asked).encode()
-            out = self.git_bytes("cat-file", BATCH_CHECK, stdin=stdin)
-            answers = parse_answers(asked, out or b"")
-        elif asked:
-            if not self.path.is_dir():
-                raise GitError(f"{self.path}: not a git repository")
-            integrity.before_git(self.path)
-            answers = reader(self.path).find(asked)
-        found = dict(zip(asked, answers, strict=True))
-        return [found.get(name) for name in names]
+        ``<commit>:<path>`` …), ``None`` where nothing, from the process's long-lived reader
+        of the repository (``harness.git.reader``). In a linked worktree its own names
+        (``HEAD``, ``ORIG_HEAD``, ``refs/bisect/…`` …) are asked as the repository names them
+        (``worktrees/<id>/HEAD``), and the names of its index or reflog (``:path``, ``@``)
+        resolve to nothing. A name that starts with ``-`` or holds a newline resolves to
+        nothing."""
+        asked = {n: self._qualified(n) for n in names if n and "\n" not in n}
+        wanted = sorted({q for q in asked.values() if q})
+        answers = dict(zip(wanted, self._reader().find(wanted), strict=True)) if wanted else {}
+        return [answers.get(asked.get(name) or "") for name in names]
+
+    def _qualified(self, name: str) -> str | None:
+        """``name`` as the repository's reader must be asked it (``find``)."""
+        if name.startswith("-"):
+            return None
+        if not self.linked:
+            return name
+        if name.startswith((":", "@")):
+            return None
+        return f"{self._worktree_prefix()}{name}" if PER_WORKTREE.match(name) else name
+
+    def _worktree_prefix(self) -> str:
+        """``worktrees/<id>/``: how the repository names this linked worktree's own refs."""
+        gitdir = integrity.git_dir_of(self.path)
+        if gitdir.parent != integrity.common_dir_of(self.path) / "worktrees":
+            raise GitError(f"{self.path}: its .git link names no worktree of its repository")
+        return f"worktrees/{gitdir.name}/"
+
+    def _reader(self, contents: bool = False) -> Reader:
+        """The process's reader of this repository (of a linked worktree: of the repository
+        it belongs to), after the integrity check of what git reads here."""
+        if not self.path.is_dir():
+            raise GitError(f"{self.path}: not a git repository")
+        integrity.before_git(self.path)
+        if not self.linked:
+            return reader(self.path, contents)
+        common = integrity.common_dir_of(self.path)
+        return reader(common.parent if common.name == ".git" else common, contents)
+
+    def objects(self, shas: list[str]) -> dict[str, tuple[str, bytes]]:
+        """The type and bytes of each object of ``shas`` that exists, read by the process's
+        long-lived reader (``harness.git.reader``); ask only for objects of known size."""
+        wanted = sorted({s for s in shas if s and not s.startswith("-") and "\n" not in s})
+        read = self._reader(contents=True).read(wanted) if wanted else []
+        return {sha: got for sha, got in zip(wanted, read, strict=True) if got is not None}
 
     def rev_parse(self, ref: str, peel: str = "^{commit}") -> str | None:
         """The commit SHA ``ref`` names (``peel``: what of it), or ``None`` if it names nothing."""
@@ -174,32 +209,48 @@ class GitRepo:
                 small.setdefault(blob.sha, []).append(path)
         if not small:
             return {}
-        objects = "".join(f"{o}\n" for o in small).encode()
-        out = self.git_bytes("cat-file", "--batch", stdin=objects) or b""
         found: dict[str, bytes] = {}
-        at = 0
-        while at < len(out):
-            end = out.index(b"\n", at)
-            sha, _, size = _text(out[at:end]).split(" ")
+        for sha, (_, data) in self.objects(list(small)).items():
             for path in small[sha]:
-                found[path] = out[end + 1 : end + 1 + int(size)]
-            at = end + 2 + int(size)
+                found[path] = data
         return found
+
+    def tree(self, ref: str) -> dict[str, tuple[str, str]]:
+        """Every entry of the tree ``ref`` names, as ``ls-tree -r --full-tree`` lists them
+        (files, links and submodules' commits; folders are implied): path -> (mode, object).
+        Read from the object database by the process's reader, folder by folder; a folder's
+        tree already read, by this run or another (its object name is its content), is not
+        read again: a commit that changes one file reads the trees on that file's path."""
+        root = self.find([f"{ref}^{{tree}}"])[0]
+        if root is None:
+            raise GitError(f"git: {ref} names no tree")
+        trees = PROCESS.part(_Trees)
+        entries: dict[str, tuple[str, str]] = {}
+        level = [("", root.sha)]
+        while level:
+            missing = [sha for _, sha in level if trees.peek(sha) is None]
+            for sha, (kind, data) in self.objects(missing).items():
+                if kind == "tree":
+                    trees.put(sha, _tree_entries(data, len(sha) // 2))
+            below: list[tuple[str, str]] = []
+            for folder, sha in level:
+                listed = trees.peek(sha)
+                if listed is None:
+                    raise GitError(f"git: tree {sha} of {ref} cannot be read")
+                for mode, name, entry in listed:
+                    if mode == TREE_MODE:
+                        below.append((f"{folder}{name}/", entry))
+                    else:
+                        entries[f"{folder}{name}"] = (mode, entry)
+            level = below
+        return entries
 
     def list_tree(self, ref: str, prefix: str = "") -> list[str]:
         """Paths of all files committed on ``ref`` under ``prefix``."""
-        commit = self.rev_parse(ref)
-        if commit is None:
+        if self.rev_parse(ref) is None:
             raise GitError(f"git ls-tree: {ref} names no commit")
-        out = self.git_bytes("ls-tree", "-r", "-z", "--full-tree", commit)
-        if out is None:
-            raise GitError(f"git ls-tree: cannot list {ref}")
-        paths = []
-        for entry in _text(out).split("\0"):
-            meta, tab, path = entry.partition("\t")
-            if tab and meta.split(" ")[1:2] == ["blob"]:
-                paths.append(path)
-        return sorted(p for p in paths if p.startswith(prefix))
+        files = (p for p, (mode, _) in self.tree(ref).items() if mode != shape.GITLINK)
+        return sorted(p for p in files if p.startswith(prefix))
 
     # -- writing ------------------------------------------------------------------
     @classmethod
@@ -229,19 +280,37 @@ class GitRepo:
         """Every file ``head`` changes since its merge base with ``base`` (``change``)."""
         return self.change(base, head)[0]
 
-    def change(
-        self, base: str, head: str, patch_max_bytes: int = 0
+    def tree_change(
+        self, base: str, tree: str, patch_max_bytes: int
     ) -> tuple[list[FileChange], str]:
-        """Every file ``head`` changes since its merge base with ``base``, with the byte sizes
+        """``change`` from commit ``base`` to ``tree`` (or to a commit's tree) compared
+        directly, not from a merge base: e.g. to the tree the tests ran on, then to the commit
+        made of it on top of ``base``. What two objects differ by never changes, so the
+        process keeps the answer: the reviewer's diff and the gates' are one git process."""
+        commit, to = self.find([f"{base}^{{commit}}", f"{tree}^{{tree}}"])
+        if commit is None or to is None:
+            raise GitError(f"git diff: cannot compare {base} and {tree}")
+        key = (integrity.common_dir_of(self.path), commit.sha, to.sha, patch_max_bytes)
+        changes, patch = PROCESS.part(_Changes).get(
+            key, lambda: self.change(commit.sha, to.sha, patch_max_bytes, merge_base=False)
+        )
+        return list(changes), patch  # the kept list stays as it was read
+
+    def change(
+        self, base: str, head: str, patch_max_bytes: int = 0, merge_base: bool = True
+    ) -> tuple[list[FileChange], str]:
+        """Every file ``head`` changes since its merge base with ``base`` (without
+        ``merge_base``: since ``base`` itself), with the byte sizes
         of both sides (read from the object database, so no attribute or filter can hide a
         byte), its lines added and deleted, its modes, and whether git sees it as binary;
         and, with ``patch_max_bytes``, the patch itself (cut there), every added line whole
         (no rename detection). Names are exact: read with ``-z``. One process, the diff
         (``--raw``, ``--numstat`` and the patch at once); the sizes are looked up (``find``)."""
         patch = ["--patch", "--no-color"] if patch_max_bytes else []
+        ends = [f"{base}...{head}"] if merge_base else [base, head]
         raw = self.git_bytes(
             "diff", "--raw", "--numstat", *patch, "-z", "--no-renames", "--no-abbrev",
-            "--no-textconv", "--no-ext-diff", f"{base}...{head}",
+            "--no-textconv", "--no-ext-diff", *ends,
         )  # fmt: skip
         if raw is None:
             raise GitError(f"git diff: cannot compare {base} and {head}")
@@ -317,11 +386,10 @@ class GitRepo:
         return _cut(text, max_bytes)
 
     def tree_diff(self, base: str, tree: str, max_bytes: int = 200_000) -> str:
-        """From commit ``base`` to ``tree`` (e.g. the one the tests ran on): no index, no
-        working tree read."""
-        return _cut(
-            self.git("diff", "--no-color", "--no-ext-diff", "--no-textconv", base, tree), max_bytes
-        )
+        """From commit ``base`` to ``tree`` (e.g. the one the tests ran on): the patch of
+        ``tree_change``, which the gates then read again without git (no index, no working
+        tree read)."""
+        return _cut(self.tree_change(base, tree, PATCH_BYTES)[1], max_bytes)
 
     def _checked_out_in(self, branch: str) -> Path | None:
         """The working tree where ``branch`` is checked out, if any."""
@@ -465,11 +533,9 @@ class GitRepo:
         new commit all the same), e.g. the tree the tests ran on; ``None`` if HEAD already
         has it. Files made later (build or test artifacts) stay out. ``staged``: the index
         already holds ``tree`` (``stage_tree`` made it), so it is not read into it again."""
-        # HEAD and its tree in one process ("--": both are revisions, whatever files exist)
-        out = _text(self.git_bytes("rev-parse", "HEAD^{commit}", "HEAD^{tree}", "--") or b"")
-        shas = [line for line in out.split() if line != "--"]
-        current = shas[0] if len(shas) == 2 else None
-        if current is not None and shas[1] == tree:
+        head, head_tree = self.find(["HEAD^{commit}", "HEAD^{tree}"])
+        current = head.sha if head is not None and head_tree is not None else None
+        if head_tree is not None and head_tree.sha == tree:
             return None
         parent = parent or current
         args = ["commit-tree", tree, "-m", message] + (["-p", parent] if parent else [])
@@ -504,3 +570,35 @@ def _not_moved(
         f"the factory left {branch} at {old[:12]} instead of moving it to {new[:12]} under "
         "them. Commit, stash (`git stash -u`) or move them, then run the factory again"
     )
+
+
+TREE_MODE = "040000"  # a folder, as ls-tree prints it
+
+
+class _Changes(Memo[tuple[list[FileChange], str]]):
+    """``tree_change``'s answers, by repository, commit, tree and patch size."""
+
+    def __init__(self) -> None:
+        super().__init__(limit=32)
+
+
+class _Trees(Memo[list[tuple[str, str, str]]]):
+    """Tree objects read, by object name: their entries (mode, name, object)."""
+
+    def __init__(self) -> None:
+        super().__init__(limit=65_536)
+
+
+def _tree_entries(data: bytes, size: int) -> list[tuple[str, str, str]]:
+    """A tree object's entries: ``<mode> <name>\\0<object's name, size bytes>`` each (20
+    bytes, or 32 in a SHA-256 repository), the mode as ``ls-tree`` prints it (six digits)."""
+    entries: list[tuple[str, str, str]] = []
+    at = 0
+    while at < len(data):
+        space = data.index(b" ", at)
+        end = data.index(b"\0", space)
+        mode = data[at:space].decode().rjust(6, "0")
+        name = data[space + 1 : end].decode("utf-8", "surrogateescape")
+        entries.append((mode, name, data[end + 1 : end + 1 + size].hex()))
+        at = end + 1 + size
+    return entries

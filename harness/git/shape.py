@@ -34,9 +34,13 @@ from harness.errors import ErrorKind, GitError, StepFailed
 
 class GitRepo(Protocol):
     """What the tree checks need of ``harness.git.repo.GitRepo`` (which runs the worktree check
-    itself, so this module cannot import it): git's raw output."""
+    itself, so this module cannot import it): git's raw output, trees and objects."""
 
     def git_bytes(self, *args: str, stdin: bytes | None = None) -> bytes | None: ...
+
+    def tree(self, ref: str) -> dict[str, tuple[str, str]]: ...
+
+    def objects(self, shas: list[str]) -> dict[str, tuple[str, bytes]]: ...
 
 
 TREE_SHAPE = "tree_shape"
@@ -151,42 +155,16 @@ class Tree:
 
 
 def read_tree(repo: GitRepo, ref: str) -> Tree:
-    """The tree of ``ref`` from the object database (``ls-tree``, ``cat-file``): no worktree."""
-    out = repo.git_bytes("ls-tree", "-r", "-z", "--full-tree", ref)
-    if out is None:
-        raise GitError(f"git ls-tree: cannot list {ref}")
-    modes: dict[str, str] = {}
-    link_shas: dict[str, str] = {}
-    for record in out.split(b"\0"):
-        meta, tab, raw = record.partition(b"\t")
-        if not tab:
-            continue
-        mode, _, sha = meta.decode().split(" ")
-        path = raw.decode("utf-8", "surrogateescape")
-        modes[path] = mode
-        if mode == SYMLINK:
-            link_shas[path] = sha
-    links: dict[str, str] = {}
-    if link_shas:
-        batch = repo.git_bytes(
-            "cat-file", "--batch", stdin="".join(f"{s}\n" for s in link_shas.values()).encode()
-        )
-        contents = _batch_contents(batch or b"")
-        links = {p: contents.get(s, "") for p, s in link_shas.items()}
+    """The tree of ``ref`` from the object database (``GitRepo.tree``): no worktree."""
+    entries = repo.tree(ref)
+    modes = {path: mode for path, (mode, _) in entries.items()}
+    link_shas = {path: sha for path, (mode, sha) in entries.items() if mode == SYMLINK}
+    contents = repo.objects(list(link_shas.values()))
+    links = {
+        path: contents[sha][1].decode("utf-8", "surrogateescape") if sha in contents else ""
+        for path, sha in link_shas.items()
+    }
     return Tree(modes, links, sorted(modes))
-
-
-def _batch_contents(data: bytes) -> dict[str, str]:
-    """``cat-file --batch`` output: ``<sha> <type> <size>\\n<content>\\n`` per object."""
-    found: dict[str, str] = {}
-    at = 0
-    while at < len(data):
-        end = data.index(b"\n", at)
-        header = data[at:end].decode().split(" ")
-        size = int(header[2]) if len(header) == 3 else 0
-        found[header[0]] = data[end + 1 : end + 1 + size].decode("utf-8", "surrogateescape")
-        at = end + 1 + size + 1
-    return found
 
 
 def changed_modes(repo: GitRepo, base: str, head: str) -> dict[str, tuple[str, str]]:

@@ -99,9 +99,9 @@ class WorktreeManager:
         path = self.path_for(branch)
         if exists is None:  # a branch is this run's: read before the lock
             exists = self.repo.branch_exists(branch)
-        if not exists:  # refused if it was made meanwhile (no old value): nothing is moved
-            self.repo.git("update-ref", "-m", "factory: worktree", f"refs/heads/{branch}",
-                          start_ref, "")  # fmt: skip
+        start = None if exists else self.repo.rev_parse(start_ref)
+        if not exists and start is None:
+            raise GitError(f"cannot start {branch} at {start_ref}: it names no commit")
         with self._locked():  # registering reads the worktree records: one at a time
             known = self._registered(path)
             if known.get(path) == branch and path.is_dir():
@@ -109,8 +109,9 @@ class WorktreeManager:
                 return path
             if path in known or path.exists():
                 self._drop(path)
-            self._register(path, f"ref: refs/heads/{branch}")
-        self._populate(path)
+            # a new branch is made by the checkout, from the commit the worktree starts at
+            self._register(path, start or f"ref: refs/heads/{branch}")
+        self._populate(path, branch if start else None)
         return path
 
     def create_detached(self, ref: str, name: str) -> Path:
@@ -153,9 +154,14 @@ class WorktreeManager:
         integrity.watch_worktree(self.repo.path, record)
 
     @staticmethod
-    def _populate(path: Path) -> None:
-        """The checkout, outside the lock: it writes only this worktree's index and files."""
-        GitRepo(path).git("read-tree", "--reset", "-u", "HEAD")
+    def _populate(path: Path, new_branch: str | None = None) -> None:
+        """The checkout, outside the lock: it writes only this worktree's index and files;
+        with ``new_branch``, that branch made at HEAD and checked out in the same process
+        (refused if it was made meanwhile: nothing is moved)."""
+        if new_branch is None:
+            GitRepo(path).git("read-tree", "--reset", "-u", "HEAD")
+        else:
+            GitRepo(path).git("checkout", "--quiet", "--force", "-b", new_branch)
 
     def _record_of(self, path: Path) -> Path | None:
         """git's record folder (``worktrees/<id>``) of the linked worktree at ``path``."""

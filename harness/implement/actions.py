@@ -24,7 +24,7 @@ from harness.forge import neutral
 from harness.forge.base import Label, set_state
 from harness.git import shape
 from harness.git.branches import branch_name
-from harness.git.repo import GitRepo
+from harness.git.repo import PATCH_BYTES, GitRepo
 from harness.git.worktrees import WorktreeManager
 from harness.implement import gates as g
 from harness.implement.feedback import previous_attempt
@@ -224,12 +224,12 @@ def gates(ctx: StepContext) -> GateReport:
     head, base = made.head, made.base
     repo = services.repo
     attempts = fix_attempts(ctx)
-    # the change read once, its patch with it (the secrets gate reads every added line)
-    changes, patch = repo.change(base, head, patch_max_bytes=5_000_000)
+    # the change read once, its patch with it (the secrets gate reads every added line): base
+    # is an ancestor of head (the commit step committed onto it), so the diff from their merge
+    # base is the diff between the two trees, the one the reviewer read (the tested tree)
+    changes, patch = repo.tree_change(base, head, PATCH_BYTES)
     numstat = [(c.added_lines, c.deleted_lines, c.path) for c in changes]
     protected = list(rules.protected_paths)
-    # base is an ancestor of head (the commit step committed onto it), so the diff from
-    # their merge base is the diff between the two trees
     modes = {c.path: (c.old_mode, c.new_mode) for c in changes}
     results = [
         g.changed_lines_gate(numstat, rules.max_changed_lines),

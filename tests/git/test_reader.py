@@ -84,7 +84,8 @@ def test_a_process_keeps_a_few_readers_and_a_linked_worktree_none(tmp_path: Path
         assert repo.rev_parse("HEAD") is not None
         repos.append(repo)
     kept = PROCESS.part(_Readers).by_path
-    assert len(kept) <= _KEEP and repos[0].path not in kept and repos[-1].path in kept
+    assert len(kept) <= _KEEP and (repos[0].path, False) not in kept
+    assert (repos[-1].path, False) in kept
 
     linked = tmp_path / "linked"
     _git(repos[-1].path, "worktree", "add", "-q", "-b", "w", str(linked))
