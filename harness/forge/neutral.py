@@ -23,11 +23,19 @@ scan: linear in the input, whatever it holds.
 
 from __future__ import annotations
 
+import re
+
 from harness.redact import redact
 
 JOINER = "\u2060"
 _ESCAPED = frozenset("`[]<>!|&#\\")
 _BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
+# control characters (but tab and newline), DEL, the C1 controls and the overrides: dropped
+_DROPPED = dict.fromkeys(
+    [*(c for c in range(0x20) if chr(c) not in "\n\t"), *range(0x7F, 0xA0), *map(ord, _BIDI)]
+)
+# what _break_links acts on: the escaped characters and those that can start a link
+_TRIGGERS = re.compile("[" + re.escape("".join(sorted(_ESCAPED | set(".@:-")))) + "]")
 
 
 class Markdown(str):
@@ -39,13 +47,7 @@ def clip(text: object, limit: int = 4000) -> str:
     secret (the process's own, and anything shaped like a credential) redacted, cut at
     ``limit`` characters (before any encoding, so no escape is ever cut in half)."""
     raw = redact("" if text is None else str(text))
-    kept = [
-        ch
-        for ch in raw
-        if ch in "\n\t" or (ch >= " " and ch != "\x7f" and not ("\x80" <= ch < "\xa0"))
-        if ch not in _BIDI
-    ]
-    out = "".join(kept).replace("\t", "    ")
+    out = raw.translate(_DROPPED).replace("\t", "    ")
     if len(out) > limit:
         out = out[: max(limit - 10, 0)].rstrip() + " … (cut)"
     return out
@@ -53,11 +55,15 @@ def clip(text: object, limit: int = 4000) -> str:
 
 def _break_links(text: str, escape: bool) -> str:
     """One scan: escape Markdown's characters (when ``escape``) and put a word joiner where
-    GitHub would make a mention, a reference or an autolink."""
+    GitHub would make a mention, a reference or an autolink. Only the characters that can
+    do either are looked at; the text between them is copied as it is."""
     out: list[str] = []
-    n = len(text)
-    for i, ch in enumerate(text):
-        nxt = text[i + 1] if i + 1 < n else ""
+    n, at = len(text), 0
+    for found in _TRIGGERS.finditer(text):
+        i = found.start()
+        ch, nxt = text[i], text[i + 1] if i + 1 < n else ""
+        out.append(text[at:i])
+        at = i + 1
         if ch == "#":
             out.append("\\#" if escape else "#")
             if nxt.isalnum():
@@ -74,6 +80,7 @@ def _break_links(text: str, escape: bool) -> str:
         reference = ch == "-" and nxt.isdigit() and text[max(i - 2, 0) : i].lower() == "gh"
         if mention or autolink or reference:
             out.append(JOINER)
+    out.append(text[at:])
     return "".join(out)
 
 

@@ -388,7 +388,7 @@ class _Guards:
 def guarded(repo_path: Path) -> Iterator[Guard]:
     """For the length of a run on ``repo_path``: refuse a dangerous configuration now, then
     pin it. Runs that overlap share one guard (the first one in captures)."""
-    common, guards = common_dir(repo_path), PROCESS.part(_Guards)
+    common, guards = common_dir_of(repo_path), PROCESS.part(_Guards)
     with guards.lock:
         guard = guards.by_common.get(common)
         if guard is None:
@@ -413,7 +413,7 @@ def guard_for(repo_path: Path) -> Guard | None:
         if not guards.by_common:
             return None
     try:
-        common = common_dir(repo_path)
+        common = common_dir_of(repo_path)
     except (OSError, GitError):
         return None
     with guards.lock:
@@ -465,6 +465,8 @@ class _Commons(Memo[tuple[Path, Path]]):
 
 def _dirs_of(path: Path) -> tuple[Path, Path]:
     key = (path, _stat_key(path / ".git"))
+    if key[1] is not None and stat.S_ISDIR(key[1][0]):  # a folder: the same one, whatever
+        key = (path, key[1][:2])  # git writes in it (its times move with every lock file)
     return PROCESS.part(_Commons).get(key, lambda: (git_dir(path), common_dir(path)))
 
 

@@ -118,13 +118,11 @@ class RunsMixin(StoreBase):
         """A step begins: its record, and the run's current step."""
         data, now = stored(inputs), utc_now()  # made before the write lock is taken
         with self.transaction() as db:
-            row = db.execute(
-                "SELECT COUNT(*) FROM steps WHERE run_id = ? AND step_id = ?", (run_id, step_id)
-            ).fetchone()
-            cur = db.execute(
+            cur = db.execute(  # its attempt: one more than the step's records in the run
                 "INSERT INTO steps (run_id, step_id, attempt, status, inputs, started_at)"
-                " VALUES (?, ?, ?, 'running', ?, ?)",
-                (run_id, step_id, int(row[0]) + 1, data, now),
+                " SELECT ?, ?, COUNT(*) + 1, 'running', ?, ? FROM steps"
+                " WHERE run_id = ? AND step_id = ?",
+                (run_id, step_id, data, now, run_id, step_id),
             )
             db.execute("UPDATE runs SET current_step = ? WHERE id = ?", (step_id, run_id))
             return int(cur.lastrowid or 0)
@@ -157,15 +155,15 @@ class RunsMixin(StoreBase):
             seq,
         )
         with self.transaction() as db:
-            db.execute(
+            run = db.execute(
                 "UPDATE steps SET status = ?, outputs = ?, error = ?, finished_at = ?,"
                 " duration_s = (julianday(?) - julianday(started_at)) * 86400.0,"
-                " model_s = ?, subprocess_s = ?, artifact = ?, error_kind = ? WHERE seq = ?",
+                " model_s = ?, subprocess_s = ?, artifact = ?, error_kind = ? WHERE seq = ?"
+                " RETURNING run_id",
                 args,
-            )
-            if payload is not None:
-                run_id = db.execute("SELECT run_id FROM steps WHERE seq = ?", (seq,)).fetchone()
-                chain(db, run_id[0], f"step.{status}", payload)
+            ).fetchall()  # stepped to its end before anything else runs
+            if payload is not None and run:
+                chain(db, run[0][0], f"step.{status}", payload)
 
     def steps(self, run_id: str, after: int = 0) -> list[StepRecord]:
         """The run's steps in order (``after``: only those recorded after step ``seq``)."""

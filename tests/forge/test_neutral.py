@@ -4,12 +4,15 @@ parser the way a forge renders it, and benign text still reads the same."""
 
 from __future__ import annotations
 
+import random
 import re
 
 import pytest
 from markdown_it import MarkdownIt
 
+from harness.forge import neutral
 from harness.forge.neutral import JOINER, clip, code, fenced, inert, inline, plain
+from harness.redact import redact
 
 BYPASSES = [
     # forged markers: nested, split and cut comment openers
@@ -168,3 +171,63 @@ def test_a_credential_in_anything_the_factory_writes_is_redacted(monkeypatch) ->
     for out in (neutral.inert(text), neutral.plain(text), neutral.code(text), neutral.fenced(text)):
         assert token not in out and "s3cr3t-value-of-the-runner" not in out, out
         assert "redacted" in out
+
+
+def _reference_clip(text: str) -> str:
+    """``clip``'s rule, one character at a time (the definition the fast path must keep)."""
+    kept = [
+        ch
+        for ch in redact(text)
+        if ch in "\n\t" or (ch >= " " and ch != "\x7f" and not ("\x80" <= ch < "\xa0"))
+        if ch not in neutral._BIDI
+    ]
+    return "".join(kept).replace("\t", "    ")
+
+
+def _reference_break_links(text: str, escape: bool) -> str:
+    out: list[str] = []
+    for i, ch in enumerate(text):
+        nxt = text[i + 1] if i + 1 < len(text) else ""
+        if ch == "#":
+            out.append("\\#" if escape else "#")
+            out.append(neutral.JOINER if nxt.isalnum() else "")
+            continue
+        if escape and ch in neutral._ESCAPED:
+            out.append("\\" + ch)
+            continue
+        if ch == "." and i >= 3 and text[i - 3 : i].lower() == "www":
+            out.append(neutral.JOINER)
+        out.append(ch)
+        mention = ch == "@" and (nxt.isalnum() or nxt in "-_")
+        autolink = ch == ":" and text.startswith("//", i + 1)
+        reference = ch == "-" and nxt.isdigit() and text[max(i - 2, 0) : i].lower() == "gh"
+        out.append(neutral.JOINER if mention or autolink or reference else "")
+    return "".join(out)
+
+
+def test_the_scans_match_their_character_by_character_definition() -> None:
+    pieces = [*"aG0 .-_@:/#`[]<>!|&\\\n\t\x00\x1b\x7f\x85\u202e\u2066wé٣", "www", "gh-1", "://"]
+    rng = random.Random(29)
+    for _ in range(5000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 24)))
+        assert neutral.clip(text, 10_000) == _reference_clip(text), repr(text)
+        for escape in (True, False):
+            assert neutral._break_links(text, escape) == _reference_break_links(text, escape)
+
+
+def test_every_credential_shape_is_redacted_past_the_quick_scan() -> None:
+    from harness.redact import CREDENTIALS, redact_credentials
+
+    samples = [
+        "ghp_" + "a1" * 18,
+        "github_pat_" + "b2" * 15,
+        "sk-ant-api03-" + "c3" * 12,
+        "AKIA" + "D4" * 8,
+        "ASIA" + "E5" * 8,
+        "xoxb-1234567-abcdef",
+        "eyJhbGci.eyJzdWIi.c2lnbmF0dXJl",
+    ]
+    for _, pattern in CREDENTIALS:  # a new shape needs a sample here, and a start there
+        assert any(pattern.search(s) for s in samples), pattern.pattern
+    for sample in samples:
+        assert "[redacted" in redact_credentials(f"log: {sample} end"), sample
