@@ -100,9 +100,10 @@ def git_dir(path: Path) -> Path:
     return path.resolve()  # a bare repository
 
 
-def common_dir(path: Path) -> Path:
-    """The git directory shared by a repository and its worktrees, read without running git."""
-    gitdir = git_dir(path)
+def common_dir(path: Path, gitdir: Path | None = None) -> Path:
+    """The git directory shared by a repository and its worktrees, read without running git
+    (``gitdir``: ``git_dir(path)``, when the caller read it already)."""
+    gitdir = gitdir or git_dir(path)
     commondir = gitdir / "commondir"
     if (path / ".git").is_file() and commondir.is_file():
         common = Path(commondir.read_text(encoding="utf-8").strip())
@@ -467,7 +468,12 @@ def _dirs_of(path: Path) -> tuple[Path, Path]:
     key = (path, _stat_key(path / ".git"))
     if key[1] is not None and stat.S_ISDIR(key[1][0]):  # a folder: the same one, whatever
         key = (path, key[1][:2])  # git writes in it (its times move with every lock file)
-    return PROCESS.part(_Commons).get(key, lambda: (git_dir(path), common_dir(path)))
+
+    def read() -> tuple[Path, Path]:
+        gitdir = git_dir(path)
+        return gitdir, common_dir(path, gitdir)
+
+    return PROCESS.part(_Commons).get(key, read)
 
 
 def common_dir_of(path: Path) -> Path:

@@ -59,14 +59,12 @@ class Found:
     size: int
 
 
-def parse_answers(names: list[str], out: bytes) -> list[Found | None]:
-    """``cat-file --batch-check`` answers (``BATCH_CHECK``), one per name in order."""
-    answers: list[Found | None] = []
-    for line in out.decode("utf-8", "replace").splitlines()[: len(names)]:
-        parts = line.split(" ")
-        ok = len(parts) == 3 and parts[2].isdigit() and not line.endswith(" missing")
-        answers.append(Found(parts[0], parts[1], int(parts[2])) if ok else None)
-    return answers + [None] * (len(names) - len(answers))
+def parse_answer(line: bytes) -> Found | None:
+    """One ``cat-file`` answer line (``BATCH_CHECK``, or ``BATCH``'s header): ``None`` for
+    ``<name> missing`` (or ambiguous)."""
+    parts = line.decode("utf-8", "replace").rstrip("\n").split(" ")
+    ok = len(parts) == 3 and parts[2].isdigit()
+    return Found(parts[0], parts[1], int(parts[2])) if ok else None
 
 
 class Reader:
@@ -117,11 +115,11 @@ class Reader:
 
     @staticmethod
     def _answer(_: IO[bytes], line: bytes) -> Found | None:
-        return parse_answers([""], line)[0]
+        return parse_answer(line)
 
     @staticmethod
     def _object(out: IO[bytes], line: bytes) -> tuple[str, bytes] | None:
-        found = parse_answers([""], line)[0]
+        found = parse_answer(line)
         if found is None:
             return None
         data = out.read(found.size + 1)  # the object, then a newline

@@ -126,20 +126,11 @@ class GitRepo:
         (``worktrees/<id>/HEAD``), and the names of its index or reflog (``:path``, ``@``)
         resolve to nothing. A name that starts with ``-`` or holds a newline resolves to
         nothing."""
-        asked = {n: self._qualified(n) for n in names if n and "\n" not in n}
+        own = self._worktree_prefix() if self.linked else ""
+        asked = {n: _qualified(n, own) for n in names if n and "\n" not in n}
         wanted = sorted({q for q in asked.values() if q})
         answers = dict(zip(wanted, self._reader().find(wanted), strict=True)) if wanted else {}
         return [answers.get(asked.get(name) or "") for name in names]
-
-    def _qualified(self, name: str) -> str | None:
-        """``name`` as the repository's reader must be asked it (``find``)."""
-        if name.startswith("-"):
-            return None
-        if not self.linked:
-            return name
-        if name.startswith((":", "@")):
-            return None
-        return f"{self._worktree_prefix()}{name}" if PER_WORKTREE.match(name) else name
 
     def _worktree_prefix(self) -> str:
         """``worktrees/<id>/``: how the repository names this linked worktree's own refs."""
@@ -573,6 +564,14 @@ def _not_moved(
 
 
 TREE_MODE = "040000"  # a folder, as ls-tree prints it
+
+
+def _qualified(name: str, worktree: str) -> str | None:
+    """``name`` as the repository's reader must be asked it (``GitRepo.find``); ``worktree``:
+    the prefix of a linked worktree's own refs (``worktrees/<id>/``), empty in a main one."""
+    if name.startswith("-") or (worktree and name.startswith((":", "@"))):
+        return None
+    return f"{worktree}{name}" if worktree and PER_WORKTREE.match(name) else name
 
 
 class _Changes(Memo[tuple[list[FileChange], str]]):
