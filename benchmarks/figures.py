@@ -74,7 +74,10 @@ def parallel_efficiency(reps: int = 3, n: int = 16) -> tuple[Figure, Implemented
     """T(1) / T(n): n issues implemented side by side against one alone, model-latency
     bound (4 calls per issue at 1 s each, answered by a stand-in in a process of its own, as
     the API is a service elsewhere); three repetitions, min and median, with the CPU seconds
-    the harness spent per issue beside it."""
+    the harness spent per issue beside it. One issue goes first, untimed: the process's first
+    implement run does one-time work (imports, template compiles, the sandbox's filter) that
+    would fall on the first T(1) alone and flatter its ratio."""
+    _implement(1, 1, 1.0)
     ones, many, cpu, states = [], [], [], []
     git_before = git_seconds()
     for _ in range(reps):
@@ -92,10 +95,12 @@ def parallel_efficiency(reps: int = 3, n: int = 16) -> tuple[Figure, Implemented
         f"{ratio:.2f}",
         "≥ 0.95",
         ratio / 0.95,
-        f"median of {reps} (min {ratios[0]:.2f}); T(1) {statistics.median(ones):.2f}s, "
+        f"median of {reps} (min {ratios[0]:.2f}) after one untimed issue; "
+        f"T(1) {statistics.median(ones):.2f}s, "
         f"T({n}) {statistics.median(many):.2f}s; 4 calls per issue at 1 s each (the stand-in "
         "in a process of its own); "
-        f"{statistics.median(cpu):.2f} CPU s per issue (harness, git and sandboxes)",
+        f"{statistics.median(cpu):.2f} CPU s per issue (harness, git and sandboxes; not the "
+        "kernel's work for the sandboxes' namespaces)",
     ), done
 
 

@@ -124,6 +124,7 @@ class _Handler(BaseHTTPRequestHandler):
         standin = self.server.standin
         length = int(self.headers.get("content-length") or 0)
         raw = self.rfile.read(length)
+        arrived = time.monotonic()
         if len(raw) < length:  # the client went away mid-request (killed): nothing to answer
             self.close_connection = True
             return
@@ -164,9 +165,10 @@ class _Handler(BaseHTTPRequestHandler):
             standin.violations.append(problem)
             self._error(400, problem)
             return
-        if standin.latency_s:
-            time.sleep(standin.latency_s)
+        # the answer leaves latency_s after the request arrived, its making included, as a
+        # model elsewhere answers: the stand-in's own work, on the caller's CPUs, adds nothing
         response = standin.answer(body)
+        time.sleep(max(0.0, arrived + standin.latency_s - time.monotonic()))
         self._reply(200, response, standin.rate_headers())
 
 
