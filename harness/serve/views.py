@@ -33,7 +33,7 @@ from harness.engine.runner import kill_switch_state
 from harness.errors import FactoryError
 from harness.forge.base import Comment, Issue, Label
 from harness.redact import redact
-from harness.review.autonomy import AutonomyIndex, autonomy_index, autonomy_index_for
+from harness.review.autonomy import AutonomyIndex, autonomy_index, autonomy_series
 from harness.review.change import ChangeDiff, change_diff
 from harness.review.decisions import REVIEWABLE
 from harness.review.trust import TrustState, trust_states
@@ -602,10 +602,11 @@ def trends_view(services: Services, days: int = 30) -> Trends:
     labels = [(today - timedelta(days=n)).isoformat() for n in range(days - 1, -1, -1)]
     daily = store.daily_merges(labels[0])
     refusals = store.refusals(labels[0])
-    autonomy: list[float | None] = []
-    for day in labels:  # the index over the 30 days up to the end of each day
-        end = datetime.fromisoformat(day).replace(tzinfo=UTC) + timedelta(days=1)
-        autonomy.append(autonomy_index_for(store, 30, end.timestamp() - 0.001).overall)
+    ends = [  # the index over the 30 days up to the end of each day
+        (datetime.fromisoformat(day).replace(tzinfo=UTC) + timedelta(days=1)).timestamp() - 0.001
+        for day in labels
+    ]
+    autonomy = autonomy_series(store, ends, 30)
     return Trends(
         days=labels,
         merges=[daily.get(d, (0, 0.0))[0] for d in labels],

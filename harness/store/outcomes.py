@@ -360,6 +360,16 @@ class OutcomesMixin(StoreBase):
         )
         return {str(r[0]): (int(r[1]), int(r[2])) for r in rows}
 
+    def finished_between(self, since: str, until: str) -> list[tuple[str, bool]]:
+        """(when, no person touched it) of each issue whose last final state fell in
+        [since, until], oldest first: one scan of the window, for many windows inside it."""
+        rows = self._rows(
+            "SELECT finished_at, touched = 0 FROM issue_outcomes"
+            " WHERE finished_at BETWEEN ? AND ? ORDER BY finished_at",
+            (since, until),
+        )
+        return [(str(r[0]), bool(r[1])) for r in rows]
+
     def latest_said(self, issues: list[int]) -> dict[int, Said]:
         """Each issue's newest run (``run_id``, ``workflow``, ``status``, ``run_reason``)
         and the newest ``route``, ``decision`` and ``reason`` its steps gave."""
