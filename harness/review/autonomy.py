@@ -63,8 +63,7 @@ class AutonomyIndex:
 
 
 def autonomy_index_for(store: Store, days: int = 30, now: float | None = None) -> AutonomyIndex:
-    end = time.time() if now is None else now
-    found = store.finished_by_kind(utc_now(end - days * 86_400), utc_now(end))
+    found = store.finished_by_kind(*_window(time.time() if now is None else now, days))
     return AutonomyIndex(
         window_days=days,
         finished=sum(finished for finished, _ in found.values()),
@@ -78,7 +77,7 @@ def autonomy_series(store: Store, ends: list[float], days: int = 30) -> list[flo
     ``autonomy_index_for`` gives it, from one read of the issues finished in all of them."""
     if not ends:
         return []
-    windows = [(utc_now(end - days * 86_400), utc_now(end)) for end in ends]
+    windows = [_window(end, days) for end in ends]
     found = store.finished_between(windows[0][0], windows[-1][1])
     when = [at for at, _ in found]
     untouched = [0, *accumulate(int(alone) for _, alone in found)]
@@ -88,6 +87,11 @@ def autonomy_series(store: Store, ends: list[float], days: int = 30) -> list[flo
         share = AutonomyIndex(days, last - first, untouched[last] - untouched[first]).overall
         series.append(share)
     return series
+
+
+def _window(end: float, days: int) -> tuple[str, str]:
+    """The index's window: the ``days`` up to ``end``, both ends included, as stored times."""
+    return utc_now(end - days * 86_400), utc_now(end)
 
 
 def autonomy_index(services: Services, days: int = 30) -> AutonomyIndex:
