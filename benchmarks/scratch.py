@@ -30,11 +30,11 @@ def scratch() -> Iterator[Path]:
         yield root
     finally:
         tempfile.tempdir = before
-        _remove_worktree_folders(root)
+        remove_worktree_folders(root)
         shutil.rmtree(root, ignore_errors=True)
 
 
-def _remove_worktree_folders(root: Path) -> None:
+def remove_worktree_folders(root: Path) -> None:
     """The worktree folders (and their fresh copies) of every folder under ``root`` that
     was a state: they live outside it when tmpfs has room."""
     for folder, _, _ in os.walk(root):

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.scratch import remove_worktree_folders
+
 # what no test inherits from the machine (subprocess helpers strip it too)
 SCRUBBED_ENV = (
     "ANTHROPIC_API_KEY",
@@ -43,6 +45,15 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[N
     yield
     for db in [*tmp_path.glob("state/state.db"), *tmp_path.glob("*/state/state.db")]:
         _every_merge_landed_a_tested_tree(db)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_worktrees_left(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The worktrees and checkout copies of every state folder the session made: they live
+    outside it (on tmpfs, named after the state folder), so they go when the session ends
+    rather than stay behind in ``/dev/shm``."""
+    yield
+    remove_worktree_folders(tmp_path_factory.getbasetemp())
 
 
 def _every_merge_landed_a_tested_tree(db: Path) -> None:
