@@ -164,8 +164,8 @@ def outcome_of(row: StageRow) -> str | None:
 
 def refused_any(result: CycleResult) -> bool:
     """Whether a gate, a budget or a validator said no to any issue of the cycle
-    (README, "Commands": exit 1). A triage decision to reject or ask for information is not
-    a refusal."""
+    (docs/user-guide.md, "Commands": exit 1). A triage decision to reject or ask for information
+    is not a refusal."""
     return (
         not result.get("production", {"green": True})["green"]  # red production stops the cycle
         or any(row["status"] == "stopped" for row in result["triage"])

@@ -1,5 +1,5 @@
-"""Hold-out journey files (README, "Hold-out journeys"): YAML steps run deterministically
-in a browser."""
+"""Hold-out journey files (docs/configuration.md, "Hold-out journeys"): YAML steps run
+deterministically in a browser."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Pydantic models of ``factory.yaml`` and the ``factory_rules.md`` front matter
-(README, "Configuration")."""
+(docs/configuration.md)."""
 
 from __future__ import annotations
 

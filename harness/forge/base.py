@@ -94,7 +94,7 @@ class Issue:
     comment_count: int | None = None  # as the forge's listing counted them; None: not said
 
     def to_json(self, comments: list[Comment]) -> dict[str, Any]:
-        """The JSON of ``factory issue show --json`` (README, "``--json`` fields")."""
+        """The JSON of ``factory issue show --json`` (docs/user-guide.md, "``--json`` fields")."""
         return {
             "number": self.number,
             "title": self.title,

@@ -3,8 +3,8 @@ that removes, skips or empties an existing test is never merged on its own; a bu
 bring a test that fails on production. The route (``harness.validate.route``) turns what is
 found here into the ``tests_kept`` and ``bug_test_fails_before`` gates.
 
-What counts as a test file, and as a test in it, is documented in README, "How validation
-works": Python files are parsed (``ast``), JavaScript and TypeScript files are counted by
+What counts as a test file, and as a test in it, is documented in docs/how-it-works.md, "How
+validation works": Python files are parsed (``ast``), JavaScript and TypeScript files are counted by
 their ``it(``/``test(`` calls and ``expect(`` assertions."""
 
 from __future__ import annotations

@@ -145,7 +145,7 @@ def test_init_reads_python_layouts(
 @pytest.mark.parametrize(
     "args",
     [("--provider", "scripted", "init"), ("init", "--provider", "scripted")],
-    ids=["global-option", "init-option"],  # the README and factory.yaml say the second
+    ids=["global-option", "init-option"],  # the docs and factory.yaml say the second
 )
 def test_init_with_the_scripted_provider_writes_example_answers(
     empty_repo: Path, capsys, args: tuple[str, ...]

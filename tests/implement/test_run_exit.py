@@ -1,4 +1,4 @@
-"""``factory run --once`` exit codes (README, "Commands") and tables that fit 80 columns or pipe as TSV."""
+"""``factory run --once`` exit codes (docs/user-guide.md, "Commands") and tables that fit 80 columns or pipe as TSV."""
 
 from __future__ import annotations
 

@@ -206,7 +206,7 @@ def run_once(capsys, repo: Path, *extra: str) -> dict:
     res = run_cli(capsys, "--repo", str(repo), "run", "--once", "--json", *extra)
     assert res.code == (1 if refused_any(res.json()) else 0), (
         res.err
-    )  # exit codes: README, "Commands"
+    )  # exit codes: docs/user-guide.md, "Commands"
     return res.json()
 
 
