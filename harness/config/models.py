@@ -119,6 +119,9 @@ def start_placeholders(command: str) -> None:
 class Commands(Strict):
     setup: str | None = None
     test: str = Field(min_length=1)
+    # chosen tests alone: {tests} is where their paths or ids go (docs/testing.md); unset,
+    # it is made from the runner commands.test names, or the whole suite runs
+    test_files: str | None = None
     start: str | None = None
     ready_path: str = "/"
     test_timeout_s: float = Field(default=900, gt=0)  # commands.test, and the run_tests tool
@@ -132,6 +135,13 @@ class Commands(Strict):
     def _not_blank(cls, value: str) -> str:
         if not value.strip():
             raise ValueError("must not be blank")
+        return value
+
+    @field_validator("test_files")
+    @classmethod
+    def _tests_placeholder(cls, value: str | None) -> str | None:
+        if value is not None and "{tests}" not in value:
+            raise ValueError("must contain {tests}, where the factory puts the tests to run")
         return value
 
     @field_validator("start")
