@@ -48,7 +48,17 @@ class _CiChoice(click.Choice[str]):
     is_flag=True,
     help="With --ci: also a job that answers every new issue at once (the pre-screen, no model).",
 )
-@click.option("--force", is_flag=True, help="Overwrite files that already exist.")
+@click.option("--force", is_flag=True, help="Overwrite every file that exists (each one named).")
+@click.option("--force-governance", "force_kinds", flag_value="governance", multiple=True)
+@click.option("--force-forms", "force_kinds", flag_value="forms", multiple=True)
+@click.option(
+    "--force-workflows",
+    "force_kinds",
+    flag_value="workflows",
+    multiple=True,
+    help="Overwrite only that kind of file: the four governance files (and scripted.yaml), "
+    "the CI's issue forms, its workflows. Without a --force, files that exist are kept.",
+)
 @click.option(
     "--provider",
     "init_provider",
@@ -65,13 +75,15 @@ def init(
     package: str | None,
     ack: bool,
     force: bool,
+    force_kinds: tuple[str, ...],
     init_provider: str | None,
 ) -> None:
     """Write mission.md, factory_rules.md, CLAUDE.md and factory.yaml templates here.
 
     Commands in factory.yaml are chosen for the project found here (Python, Node or plain)
     and work in the sandbox. With --provider scripted, also writes scripted.yaml, a
-    commented example of offline answers."""
+    commented example of offline answers. A file that exists is kept, and named, unless a
+    --force says otherwise; the CI's issue forms and workflows have names of their own."""
     from harness.config import scaffold
     from harness.config.pinning import ci_package
 
@@ -84,16 +96,8 @@ def init(
     files = scaffold.governance_files(root, context)
     if ci:
         files.update(scaffold.shipped_ci_files(root, ci, context))
-    existing = sorted(str(p.relative_to(root)) for p in files if p.exists())
-    if existing and not force:
-        raise UsageError(
-            f"{', '.join(existing)} already exist{'s' if len(existing) == 1 else ''}; "
-            "nothing written (use --force to overwrite)"
-        )
-    for path, text in files.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        click.echo(f"wrote {path.relative_to(root)}")
+    for line in scaffold.write_new(root, files, set(scaffold.KINDS if force else force_kinds)):
+        click.echo(line)
     starter = scaffold.starter_holdout(root, (root / "factory.yaml").read_text(encoding="utf-8"))
     if starter is not None:
         path, text = starter

@@ -34,6 +34,9 @@ TEMPLATES = MappingProxyType(
 )
 # --ci NAME -> (template folder under workflows/init/, the folder it mirrors in the repository)
 CI = MappingProxyType({"github-actions": ("github", ".github")})
+# what each --force-KIND overwrites: a CI file by its folder (forms, workflows), else governance
+KINDS = ("governance", "forms", "workflows")
+_CI_KINDS = MappingProxyType({"ISSUE_TEMPLATE": "forms", "workflows": "workflows"})
 _GITHUB_URL = re.compile(r"github\.com[:/]([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+?)(?:\.git)?/?$")
 _STATE_LINE = ".factory/*"
 SCRIPT = "scripted.yaml"  # the example answers 'factory init --provider scripted' writes
@@ -252,6 +255,28 @@ def shipped_ci_files(root: Path, ci: str, context: dict[str, Any]) -> dict[Path,
     if not files:
         raise UsageError(f"--ci {ci}: no CI templates are shipped in this version")
     return files
+
+
+def kind_of(rel: Path) -> str:
+    """Which kind of file ``--force-KIND`` names a path ``init`` writes (relative to the root)."""
+    parts = rel.parts
+    return _CI_KINDS.get(parts[1], "workflows") if len(parts) > 2 else "governance"
+
+
+def write_new(root: Path, files: dict[Path, str], force: set[str]) -> list[str]:
+    """Write each file that does not exist, or whose kind is in ``force``; one line per file
+    saying what became of it (a file of the repository's own is named and kept as it is)."""
+    lines = []
+    for path, text in files.items():
+        rel = path.relative_to(root)
+        kind = kind_of(rel)
+        if path.exists() and kind not in force:
+            lines.append(f"kept {rel}: it exists (--force-{kind} overwrites it)")
+            continue
+        lines.append(f"{'overwrote' if path.exists() else 'wrote'} {rel}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return lines
 
 
 def add_state_to_gitignore(root: Path, venv: bool = False) -> bool:

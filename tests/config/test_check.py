@@ -26,12 +26,16 @@ def test_init_then_check_passes(inited: Path, capsys: pytest.CaptureFixture[str]
 
 def test_init_never_overwrites_without_force(inited: Path, capsys) -> None:
     (inited / "mission.md").write_text("# mine\n")
+    (inited / "CLAUDE.md").unlink()
     res = run_cli(capsys, "--repo", str(inited), "init")
-    assert res.code == 2
-    assert "already exist" in res.err and "--force" in res.err
+    assert res.code == 0, res.err
+    assert "kept mission.md: it exists (--force-governance overwrites it)" in res.out
+    assert "wrote CLAUDE.md" in res.out  # what is missing is added beside what exists
     assert (inited / "mission.md").read_text() == "# mine\n"
-    res = run_cli(capsys, "--repo", str(inited), "init", "--force")
-    assert res.code == 0
+    res = run_cli(capsys, "--repo", str(inited), "init", "--force-workflows")
+    assert (inited / "mission.md").read_text() == "# mine\n"  # another kind: kept
+    res = run_cli(capsys, "--repo", str(inited), "init", "--force-governance")
+    assert res.code == 0 and "overwrote mission.md" in res.out
     assert "## Out of scope" in (inited / "mission.md").read_text()
 
 

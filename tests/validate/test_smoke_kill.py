@@ -85,7 +85,8 @@ def test_kill_9_inside_smoke_then_a_failing_smoke_is_reverted_on_resume(
     )
     # the cycle that finishes it (in this process: the lease of the dead one is taken over)
     again = run_cli(capsys, "--repo", str(repo), "run", "--once", "--json")
-    assert again.code == 1, again.err  # merged, then reverted: a refusal (docs/user-guide.md, "Commands")
+    # merged, then reverted: a refusal (docs/user-guide.md, "Commands")
+    assert again.code == 1, again.err
     (row,) = again.json()["validate"]
     assert row["issue"] == 1 and row["reverted"]
 
