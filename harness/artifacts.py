@@ -195,6 +195,8 @@ class Tested(Artifact):
     tree: str
     duration_s: float = 0.0
     limit_hit: str | None = None  # a sandbox limit that stopped it (time, memory …)
+    suite: bool = True  # the whole suite (commands.test), not chosen tests (test_files)
+    again: bool = False  # run once more alone: its time limit stopped it beside other work
 
 
 class CriterionResult(Artifact):
@@ -375,8 +377,8 @@ class Health(Artifact):
 
 class Routing(Artifact):
     """Where a validated change goes, and why, decided in code from the evidence
-    (``harness.validate.route``): merge | needs_review | holdout_conflict | retry | failed.
-    ``score`` is the validator's own, kept as given whatever else failed."""
+    (``harness.validate.route``): merge | needs_review | holdout_conflict | needs_human |
+    retry | failed. ``score`` is the validator's own, kept as given whatever else failed."""
 
     route: str
     reason: str
@@ -465,6 +467,14 @@ class RunRecords:
     def newest(self, kind: type[A]) -> A | None:
         found = self.every(kind)
         return found[-1][1] if found else None
+
+    def tested(self) -> list[Tested]:
+        """Every test run the run's steps recorded (the whole suite or chosen tests)."""
+        found: list[Tested] = []
+        for _, a in self.found:
+            held = [a.tests, a.tests_before] if isinstance(a, HoldoutRun) else [a]
+            found += [t for t in held if isinstance(t, Tested)]
+        return found
 
     def pr(self) -> int | None:
         """The pull request the run worked on (opened, validated or merged)."""

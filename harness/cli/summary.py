@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.artifacts import Baseline, Health, HoldoutRun, RunRecords, SetupRun
+from harness.store.db import Store
 
 
 def summary_lines(records: RunRecords, state_dir: Path, run_id: str) -> list[str]:
@@ -54,3 +55,11 @@ def network_lines(records: RunRecords) -> list[str]:
         first, *rest = found.network.lines()
         lines += [f"{first} — step {step.step_id}", *rest]
     return lines
+
+
+def suite_runs(store: Store, issue: int) -> tuple[int, list[str]]:
+    """How many times the issue's runs ran the whole suite (production's health aside: it is
+    production's, once per commit), and each command that ran chosen tests instead."""
+    runs = store.list_runs(None, issue=issue)
+    tested = [t for r in runs for t in RunRecords(store.steps(r.id)).tested()]
+    return sum(t.suite for t in tested), [t.command for t in tested if not t.suite]

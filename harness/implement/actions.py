@@ -141,7 +141,12 @@ def run_tests(ctx: StepContext) -> Tested:
     commands = ctx.services.settings.config.commands
     path = worktree(ctx)
     tree = GitRepo(path).stage_tree(exclude=ctx.outputs.get("setup", {}).get("artifacts", []))
-    result = sandbox(ctx, path, commands.test_timeout_s).run(commands.test)
+    box = sandbox(ctx, path, commands.test_timeout_s)
+    result = box.run(commands.test)
+    again = result.limit_hit == "time"  # not a verdict: once more (nothing else of it runs)
+    if again:
+        ctx.timings["subprocess_s"] += result.duration_s
+        result = box.run(commands.test)
     ctx.timings["subprocess_s"] += result.duration_s
     outputs = Tested(
         command=commands.test,
@@ -150,7 +155,11 @@ def run_tests(ctx: StepContext) -> Tested:
         limit_hit=result.limit_hit,
         duration_s=round(result.duration_s, 3),
         tree=tree,
+        again=again,
     )
+    if again and result.limit_hit == "time":  # a person, never a fix attempt
+        why = f"the suite does not finish in {commands.test_timeout_s:.0f} s (time limit, twice)"
+        raise StepFailed(why, outputs, ErrorKind.GATE)
     if result.exit_code != 0:
         raise StepFailed(
             f"tests failed: `{commands.test}` exited {result.exit_code}", outputs, ErrorKind.TESTS

@@ -41,7 +41,7 @@ from harness.validate.calibration import (
     health_key,
     record_calibration,
 )
-from harness.validate.evidence import EarlierVerdict, journeys_on, tree_of
+from harness.validate.evidence import Before, EarlierVerdict, journeys_on, tree_of
 from harness.validate.route import decide_route
 from harness.validate.sealed import ValidatorQuestion
 
@@ -225,7 +225,8 @@ def check(ctx: StepContext) -> CheckResult:
     if prepared.candidate.spec.kind == "bug":  # its tests, on the code it replaces
         bug_tests = proof.new_tests(repo, candidate, changed)
         code = [p for p in changed if not proof.is_test_file(p)]
-        before = {p: repo.read_blob(base, p) for p in code} if bug_tests else None
+        restore = {p: repo.read_blob(base, p) for p in code}
+        before = Before(bug_tests, restore) if bug_tests else None
     result = journeys_on(
         ctx,
         candidate,
@@ -309,6 +310,7 @@ ROUTE_LABELS = MappingProxyType(
     {
         "needs_review": Label.NEEDS_REVIEW,
         "holdout_conflict": Label.NEEDS_HUMAN,
+        "needs_human": Label.NEEDS_HUMAN,
         "retry": Label.ACCEPTED,
         "failed": Label.FAILED,
     }

@@ -32,6 +32,7 @@ from harness.browser.runner import run_journeys
 from harness.browser.tools import BrowserTools, first_difference
 from harness.caches import PROCESS, Memo
 from harness.config.settings import Settings
+from harness.config.testfiles import test_files
 from harness.cpu import Slots, cpus, waiting
 from harness.engine.agents import StepHooks, save_transcript
 from harness.engine.context import Services, StepContext
@@ -142,35 +143,43 @@ def fresh_app(settings: Settings, prepared: Path, name: str) -> Iterator[AppProc
         yield app
 
 
+@dataclass(frozen=True)
+class Before:
+    """The fails-before proof: ``tests`` (the change's test files) run on production's code,
+    the change's other files put back as ``restore`` has them (None: absent)."""
+
+    tests: list[str]
+    restore: dict[str, bytes | None]
+
+
 def _tests_on(
-    ctx: StepContext,
-    prepared: Path,
-    sha: str,
-    label: str,
-    restore: dict[str, bytes | None] | None = None,
+    ctx: StepContext, prepared: Path, sha: str, label: str, before: Before | None = None
 ) -> Tested:
     """``commands.test`` on the prepared checkout of ``sha`` (a copy of it: what tests write
-    never reaches the apps), in the sandbox without the network. ``restore`` puts files back
-    as they were before the change (None: absent) in that copy first: the change's tests on
-    the code it replaces."""
+    never reaches the apps), in the sandbox without the network; with ``before``, only its
+    tests (``commands.test_files``; the whole suite when no template fits) on the code the
+    change replaces."""
     settings = ctx.services.settings
     commands = settings.config.commands
+    command = (before and test_files(commands, before.tests)) or commands.test
     with fresh_copy(settings, prepared, f"{ctx.run_id}-{label}-tests") as path:
-        for name, data in (restore or {}).items():
+        for name, data in (before.restore if before else {}).items():
             target = path / name
             target.unlink(missing_ok=True)
             if data is not None:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(data)
         limits = Limits(timeout_s=commands.test_timeout_s)
-        result = worktree_sandbox(settings, path, limits, seen_as=prepared).run(commands.test)
+        result = worktree_sandbox(settings, path, limits, seen_as=prepared).run(command)
     ctx.timings["subprocess_s"] += result.duration_s
     return Tested(
-        command=commands.test,
+        command=command,
         exit_code=result.exit_code,
         output=result.output[-4000:],
         tree=tree_of(ctx.services.repo, sha),
         duration_s=round(result.duration_s, 2),
+        limit_hit=result.limit_hit,
+        suite=command == commands.test,
     )
 
 
@@ -306,7 +315,7 @@ def journeys_on(
     trusted: str | None = None,
     tests: bool = False,
     earlier: EarlierVerdict | None = None,
-    before: dict[str, bytes | None] | None = None,
+    before: Before | None = None,
 ) -> HoldoutRun:
     """Journeys (and the tests, and the sealed validator ``validator`` asks, if given) on the
     app built from ``sha``, each on a fresh app of its own. ``commands.setup`` reaches the
@@ -335,8 +344,8 @@ def journeys_on(
             done = _run_checks(settings, checks, _rank(ctx))
         except AppNotReady as exc:
             raise StepFailed(str(exc), {"app_output": exc.output}) from exc
-        tested = done.pop(0) if tests else None
-        tested_before = done.pop(0) if before else None
+        tested = _again_alone(ctx, done.pop(0), path, sha, label) if tests else None
+        tested_before = _again_alone(ctx, done.pop(0), path, sha, label, before) if before else None
         sealed = done.pop() if validator is not None else None
         results: list[JourneyResult] = [r for _, found in done for r in found]
         return HoldoutRun(
@@ -354,6 +363,20 @@ def journeys_on(
         )
     finally:
         manager.remove(path)
+
+
+def _again_alone(
+    ctx: StepContext, tested: Tested, path: Path, sha: str, label: str, before: Before | None = None
+) -> Tested:
+    """A time limit is not a verdict: tests it stopped beside the other checks run once more,
+    alone (every other check of this commit has finished); stopped again, the suite does not
+    finish in its time (``harness.validate.route``: a person, never a fix attempt)."""
+    if tested.limit_hit != "time":
+        return tested
+    name = f"{label}-again" if before is None else f"{label}-before-again"
+    rerun = partial(_tests_on, ctx, path, sha, name, before)
+    again: Tested = _run_checks(ctx.services.settings, [rerun], _rank(ctx))[0]
+    return again.model_copy(update={"again": True})
 
 
 def _rank(ctx: StepContext) -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from harness.artifacts import CheckResult, GateResult, PrCandidate, Routing
+from harness.artifacts import CheckResult, GateResult, PrCandidate, Routing, Tested
 from harness.config.models import Rules
 
 
@@ -34,8 +34,30 @@ def _tests_gate(e: Evidence) -> GateResult | None:
         passed=tested.exit_code == 0,
         evidence=f"`{tested.command}` exited {tested.exit_code} on what would land "
         f"(production {e.checked.production_sha[:12]} with this change), "
-        f"tree {tested.tree[:12]}",
+        f"tree {tested.tree[:12]}{_stopped(tested)}",
     )
+
+
+def _stopped(tested: Tested) -> str:
+    """What a time limit did to ``tested``: nothing, once (run again alone), or twice."""
+    if not tested.again:
+        return ""
+    if tested.limit_hit == "time":
+        return f"; stopped at its time limit ({tested.duration_s:.0f} s) twice, once alone"
+    return "; run again alone after its time limit stopped it beside the other checks"
+
+
+def time_limited(checked: CheckResult) -> str | None:
+    """Why a person decides when the tests did not finish in their time twice (the second
+    time alone): a time limit says something of the machine, never of the change."""
+    for tested in (checked.tests, checked.tests_before):
+        if tested is not None and tested.again and tested.limit_hit == "time":
+            return (
+                f"the suite does not finish in {tested.duration_s:.0f} s (time limit, reached "
+                f"twice, the second time alone): `{tested.command}`; raise "
+                "commands.test_timeout_s or shorten the suite"
+            )
+    return None
 
 
 def _tests_kept_gate(e: Evidence) -> GateResult | None:
@@ -69,7 +91,7 @@ def _bug_test_gate(e: Evidence) -> GateResult | None:
         name="bug_test_fails_before",
         passed=before.exit_code != 0,
         evidence=f"`{before.command}` on production's code with the change's tests "
-        f"({shown}) exited {before.exit_code}, {said}",
+        f"({shown}) exited {before.exit_code}, {said}{_stopped(before)}",
     )
 
 
@@ -153,12 +175,11 @@ def _given(checked: CheckResult) -> tuple[str, float]:
 def _routed(
     rules: Rules, gates: list[GateResult], attempts: int, checked: CheckResult, ci: str
 ) -> Routing:
-    """In order: journeys that pass on production but fail on this change while the validator
-    passes it are a hold-out conflict (a person decides: no retry can satisfy both); a
-    criterion the validator could not observe goes to a person's review, and so does a change
-    whose tests prove nothing (``PROOF``: only those failed); every gate green
-    merges; a passing verdict in the review band goes to review; anything else is retried
-    while fix attempts remain, then failed."""
+    """In order: tests their time limit stopped twice go to a person; journeys failing on the
+    change (passing on production) while the validator passes it are a hold-out conflict (no
+    retry can satisfy both); a criterion the validator could not observe, or tests that prove
+    nothing (``PROOF`` alone failed), go to review; all green merges; a pass in the review
+    band goes to review; anything else is retried while fix attempts remain, then failed."""
     verdict, score = _given(checked)
     unseen = checked.verdict.results("not_observable") if checked.verdict else []
     failed_criteria = checked.verdict.results("fail") if checked.verdict else []
@@ -175,6 +196,8 @@ def _routed(
             not_observable=unseen,
         )
 
+    if stopped := time_limited(checked):
+        return routed("needs_human", stopped)  # never a fix attempt
     # gates that failed before any browser looked: implement's, and the tests on the candidate
     before = [g for g in gates if g.name not in SEALED and not g.passed]
     in_band = verdict == "pass" and score >= rules.review_band and not failed_criteria

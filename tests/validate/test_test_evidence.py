@@ -5,6 +5,7 @@ for the counting rules, on a real repository."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +14,10 @@ import pytest
 from harness.git.repo import GitRepo
 from harness.store.db import Store
 from harness.validate import proof
+from tests.cli_helpers import run_cli
 from tests.conftest import git
 from tests.factory_repo import write_files
+from tests.validate.conftest import Output, isolated_env
 from tests.validate.scenarios import DELETES_A_TEST, WEAK_BUG_TEST, FullCycle, Waiting
 
 # reads package fixtures other modules read too (``full_cycle``, ``waiting``): one worker
@@ -44,6 +47,23 @@ def test_a_bug_fix_whose_test_fails_before_the_fix_merges(full_cycle: FullCycle)
     assert "so they show the bug" in proved["evidence"]
     assert gate(decision, "tests_kept")["passed"]
     assert "factory:merged" in full_cycle.issues[2]["labels"]
+    # the proof ran only the change's tests (commands.test_files, made from the unittest
+    # runner); the whole suite ran twice: in implementation and on the candidate
+    assert proved["evidence"].startswith("`python3 -m unittest -q test_app` on production's")
+    assert suite_runs(full_cycle, 2) == (2, ["python3 -m unittest -q test_app"])
+    assert suite_runs(full_cycle, 1) == (2, [])  # a feature: no proof
+
+
+def suite_runs(played: FullCycle, number: int) -> tuple[int, list[str]]:
+    """What ``factory report`` of the issue's validation says of its suite runs."""
+    store = Store.open(played.state)
+    (run,) = store.list_runs(workflow="validate", issue=number)
+    store.close()
+    with isolated_env(played.state), Output() as out:
+        text = run_cli(out, "--repo", str(played.repo), "report", run.id).out
+    found = re.search(rf"suite runs for issue {number}: (\d+)", text)
+    assert found, text
+    return int(found[1]), re.findall(r"chosen tests: `([^`]*)`", text)
 
 
 @pytest.mark.browser
