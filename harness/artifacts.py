@@ -242,6 +242,8 @@ class ValidatorRun(Artifact):
     message: str | None = None
     asked: str = ""
     kept: KeptVerdict | None = None
+    # connections to the seal's sockets from any process but the seal's: refused (who, which)
+    refused: list[str] = Field(default_factory=list)
     # its transcript: written to a file of its own, never into the step's record
     messages: list[dict[str, object]] = Field(default_factory=list, exclude=True)
 

@@ -35,6 +35,8 @@ from types import MappingProxyType
 from harness.sandbox import seccomp
 from harness.sandbox.app import enter_network
 from harness.sandbox.bwrap import SAFE_PATH, SYSTEM, View, bwrap_argv
+from harness.sandbox.holding import private
+from harness.sandbox.peers import Peers
 
 # Chromium runs as a uid of its own when the harness is root: a browser has a hundred threads,
 # and RLIMIT_NPROC, which caps the apps and agent commands running as the sandbox uid, counts
@@ -120,18 +122,20 @@ class BrowserBroker:
     (bound into the seal) its relay sends Chromium's arguments with its pipe ends; the
     broker runs ``launcher`` on them, answers with Chromium's exit status when it ends, and
     kills it when the relay goes away. The arguments come from the seal, but the
-    confinement does not depend on them: it is the launcher's, whatever Chromium is told."""
+    confinement does not depend on them: it is the launcher's, whatever Chromium is told.
+    Only the seal's processes are served (``peers``); every other connection, before or
+    while its browser runs, is refused and kept in ``peers.refused``."""
 
-    def __init__(self, path: Path, launcher: Launcher) -> None:
-        self.path, self.launcher = path, launcher
+    def __init__(self, path: Path, launcher: Launcher, peers: Peers) -> None:
+        self.path, self.launcher, self.peers = path, launcher, peers
         self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.proc: subprocess.Popen[bytes] | None = None
         self.thread = threading.Thread(target=self._serve, name="browser-broker", daemon=True)
 
     def __enter__(self) -> BrowserBroker:
         self.server.bind(str(self.path))
-        self.path.chmod(0o666)  # for the seal's uid; its folder keeps everyone else out
-        self.server.listen(1)
+        private(self.path, self.peers.uid)  # the seal's alone
+        self.server.listen(8)
         self.thread.start()
         return self
 
@@ -144,30 +148,55 @@ class BrowserBroker:
             _kill(self.proc)
 
     def _serve(self) -> None:
-        try:
-            conn, _ = self.server.accept()  # one browser per seal
-        except OSError:
-            return
-        with conn:
-            try:
-                args, fds = _request(conn)
-            except (OSError, ValueError):
-                return
-            try:
-                self.proc = self.launcher.spawn(args, fds)
-            finally:
-                for fd in fds:
-                    os.close(fd)
-            code = self._watch(conn, self.proc)
-            with contextlib.suppress(OSError):
-                conn.sendall(f"{code}\n".encode())
+        while not self._turn_away(admitted_too=False):  # until the seal's relay connects
+            pass
 
-    @staticmethod
-    def _watch(conn: socket.socket, proc: subprocess.Popen[bytes]) -> int:
-        """Chromium's exit status; killed first if the relay hangs up."""
-        exited = os.pidfd_open(proc.pid)
+    def _turn_away(self, admitted_too: bool) -> bool:
+        """One connection accepted: a stranger's is refused (and kept); the seal's is served
+        when ``admitted_too`` is False (its one browser), else closed. True once served or
+        once the listener is gone."""
         try:
-            ready, _, _ = select.select([exited, conn.fileno()], [], [])
+            conn, _ = self.server.accept()
+        except OSError:
+            return True
+        with conn:
+            if not self.peers.admit(conn, "browser socket") or admitted_too:
+                return False
+            self._browse(conn)
+        return True
+
+    def _browse(self, conn: socket.socket) -> None:
+        try:
+            args, fds = _request(conn)
+        except (OSError, ValueError):
+            return
+        try:
+            self.proc = self.launcher.spawn(args, fds)
+        finally:
+            for fd in fds:
+                os.close(fd)
+        code = self._watch(conn, self.proc)
+        with contextlib.suppress(OSError):
+            conn.sendall(f"{code}\n".encode())
+
+    def _watch(self, conn: socket.socket, proc: subprocess.Popen[bytes]) -> int:
+        """Chromium's exit status; killed first if the relay hangs up. Connections that
+        arrive meanwhile are turned away."""
+        exited = os.pidfd_open(proc.pid)
+        listening = True
+        try:
+            while True:
+                watched: list[int | socket.socket] = [exited, conn]
+                if listening and self.server.fileno() >= 0:
+                    watched.append(self.server)
+                try:
+                    ready, _, _ = select.select(watched, [], [])
+                except (OSError, ValueError):  # the listener closed meanwhile
+                    listening = False
+                    continue
+                if exited in ready or conn in ready:
+                    break
+                listening = not self._turn_away(admitted_too=True)
             if exited not in ready:
                 _kill(proc)
             return proc.wait()

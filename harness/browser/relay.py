@@ -1,9 +1,10 @@
 """The sealed validator's browser, as Playwright in the seal sees it: Playwright starts this
 as Chromium; it sends its arguments, the two pipes Playwright gave it (fds 3 and 4) and its
-output to the harness's ``BrowserBroker`` over the Unix socket named first, which starts a
-confined Chromium on them, and it ends when that Chromium ends, with its exit status.
+output to the harness's ``BrowserBroker`` over the Unix socket whose path the file named
+first holds (the socket's name is on no command line another user could read), which
+starts a confined Chromium on them, and it ends when that Chromium ends, with its exit status.
 
-Run as ``python -I -m harness.browser.relay SOCKET ARG…`` (see ``relay_script``)."""
+Run as ``python -I -m harness.browser.relay FILE ARG…`` (see ``relay_script``)."""
 
 from __future__ import annotations
 
@@ -18,8 +19,9 @@ from pathlib import Path
 def relay_script(folder: Path, socket_path: str) -> Path:
     """An executable in ``folder`` that runs the relay to ``socket_path``: what Playwright in
     the seal is given as its browser."""
-    script = folder / "chromium-relay"
-    command = [sys.executable, "-I", "-m", "harness.browser.relay", socket_path]
+    script, target = folder / "chromium-relay", folder / "chromium-relay.socket"
+    target.write_text(socket_path)
+    command = [sys.executable, "-I", "-m", "harness.browser.relay", str(target)]
     script.write_text(f'#!/bin/sh\nexec {shlex.join(command)} "$@"\n')
     script.chmod(0o755)
     return script
@@ -27,7 +29,7 @@ def relay_script(folder: Path, socket_path: str) -> Path:
 
 def main(argv: list[str]) -> int:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-        conn.connect(argv[0])
+        conn.connect(Path(argv[0]).read_text())
         socket.send_fds(conn, [json.dumps(argv[1:]).encode() + b"\n"], [3, 4, 2])
         for fd in (3, 4):  # Chromium holds them now: Playwright sees it close them
             os.close(fd)

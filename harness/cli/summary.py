@@ -32,6 +32,11 @@ def summary_lines(records: RunRecords, state_dir: Path, run_id: str) -> list[str
             if j.screenshot:
                 lines.append(f"        screenshot: {j.screenshot}")
     lines += network_lines(records)
+    for step, run in records.every(HoldoutRun):
+        refused = run.validator.refused if run.validator is not None else []
+        lines += [
+            f"seal: REFUSED a connection to its {who} — step {step.step_id}" for who in refused
+        ]
     shots = next((run.shots_dir for run in reversed(runs) if run.shots_dir), None)
     evidence = [
         path

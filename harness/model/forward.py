@@ -22,6 +22,8 @@ from harness.errors import FactoryError, ModelError
 from harness.model.agent import AgentHooks, checked_call
 from harness.model.base import Model
 from harness.model.blocks import Request, Response
+from harness.sandbox.holding import private
+from harness.sandbox.peers import Peers
 
 PATH = "/v1/messages"
 MAX_REQUEST_BYTES = 32 * 1024 * 1024
@@ -61,6 +63,9 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     daemon_threads = True
     forwarder: ModelForwarder
 
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        return self.forwarder.peers.admit(request, "model socket")
+
 
 class Refusal(TypedDict):
     """An error answer, as the API words one."""
@@ -76,10 +81,13 @@ def _error(kind: str, message: str) -> Refusal:
 class ModelForwarder:
     """Serves ``model`` on the Unix socket ``path`` to one sealed agent whose model is
     ``model_id`` (a request for another model is refused), each call checked and recorded
-    by ``hooks``."""
+    by ``hooks``; a connection from any process but the seal's (``peers``) is refused."""
 
-    def __init__(self, path: Path, model: Model, hooks: AgentHooks, model_id: str) -> None:
+    def __init__(
+        self, path: Path, model: Model, hooks: AgentHooks, model_id: str, peers: Peers
+    ) -> None:
         self.path, self.model, self.hooks, self.model_id = path, model, hooks, model_id
+        self.peers = peers
         self.refusal: FactoryError | None = None  # the first refusal that is not the model's
         self._lock = threading.Lock()  # one call at a time, as the agent loop makes them
         self._server = _Server(str(path), _Handler, bind_and_activate=False)
@@ -88,9 +96,7 @@ class ModelForwarder:
 
     def __enter__(self) -> ModelForwarder:
         self._server.server_bind()
-        # the seal runs as the sandbox uid when the harness is root; the socket's folder
-        # (see ``run_sealed``) is what keeps everyone else out
-        self.path.chmod(0o666)
+        private(self.path, self.peers.uid)  # the seal's alone
         self._server.server_activate()
         self._thread.start()
         return self

@@ -65,6 +65,14 @@ def as_root() -> bool:
     return os.geteuid() == 0
 
 
+def private(folder: Path, uid: int | None = None) -> None:
+    """``folder`` (or a socket) closed to every other user (mode 0700); as root, ``uid``'s
+    when given."""
+    folder.chmod(0o700)
+    if uid is not None and as_root():
+        os.chown(folder, uid, uid)
+
+
 def counters(path: Path) -> Held:
     """Bytes and inodes in use on the file system holding ``path``."""
     stats = os.statvfs(path)

@@ -11,6 +11,7 @@ the same state as a person opening the freshly deployed app."""
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import stat
 import tempfile
@@ -398,7 +399,7 @@ def sealed_request(
 ) -> tuple[SealRequest, ValidatorDefinition]:
     """What the seal gets: the ``question``, completed from the validator's definition (tools,
     prompt, output, limits; its budget caps ``budget_usd``), the app to open, its screenshots
-    folder and its sockets' folder."""
+    folder and its two sockets in ``sockets``, named afresh."""
     definition = load_sealed(services, SEALED_VALIDATOR)
     if definition.budget_usd is not None:
         budget_usd = min(budget_usd, definition.budget_usd)
@@ -412,7 +413,8 @@ def sealed_request(
         budget_usd=max(0.0, budget_usd),
         app_url=app_url,
         shots_dir=str(shots),
-        sockets=str(sockets),
+        model_socket=str(sockets / f"model-{secrets.token_hex(12)}.sock"),
+        browser_socket=str(sockets / f"browser-{secrets.token_hex(12)}.sock"),
     )
     return request, definition
 

@@ -8,7 +8,11 @@ with no key or token, a PID namespace of its own, and no network at all. It gets
 standard input, only what the seal allows (governance, the issue's title and body, the
 acceptance criteria, the app's URL) and answers, on standard output, with its verdict.
 
-Two Unix sockets, bound into its view, are all it reaches (``run_sealed`` serves them):
+Two Unix sockets, bound into its view, are all it reaches (``run_sealed`` serves them). Their
+names are drawn for each run and their folder is the seal uid's alone (mode 0700); on every
+connection the harness checks the peer's credentials (``SO_PEERCRED``): only a process of the
+seal's uid that descends from the seal it started is served, anyone else is refused and
+listed in the validator's record (``ValidatorRun.refused``, shown by ``factory report``):
 
 - its model: ``ModelForwarder`` checks every call with the step's hooks — the engine's kill
   switch and budget checks, and the validator's own allowance — before the harness's model,
@@ -43,12 +47,13 @@ from harness.model.base import CallRecord, Model
 from harness.model.blocks import Request
 from harness.redact import redact
 from harness.sandbox.bwrap import SAFE_PATH
+from harness.sandbox.holding import private
+from harness.sandbox.peers import Peers
 
 SEAL_ENV = MappingProxyType(
     {"PATH": SAFE_PATH, "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8"}
 )
 SEAL_COMMAND = (sys.executable, "-I", "-m", "harness.validate.sealed")
-MODEL_SOCKET, BROWSER_SOCKET = "model.sock", "browser.sock"  # in the request's ``sockets``
 
 
 class ValidatorQuestion(Artifact):
@@ -69,7 +74,7 @@ class ValidatorQuestion(Artifact):
 class SealRequest(Artifact):
     """All the seal gets, on standard input: the question, what the validator's definition
     gives it (instructions, tools, output tool, turns), its budget, the app to open, its
-    screenshots folder and the folder of its two sockets. Built in one place
+    screenshots folder and its two sockets (names drawn per run). Built in one place
     (``harness.validate.evidence.sealed_request``) and validated again in the seal."""
 
     question: ValidatorQuestion
@@ -81,7 +86,12 @@ class SealRequest(Artifact):
     budget_usd: float
     app_url: str
     shots_dir: str
-    sockets: str
+    model_socket: str
+    browser_socket: str
+
+    @property
+    def sockets(self) -> Path:
+        return Path(self.model_socket).parent
 
 
 def _own_files(extra: list[Path]) -> list[Path]:
@@ -128,9 +138,10 @@ def run_in_seal(
     readable: list[Path],
     stdin: str,
     timeout_s: float,
+    peers: Peers | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """``command`` in the seal's view, under the sandbox's seccomp filter; the writable
-    folders are handed to the sandbox uid first."""
+    folders are handed to the sandbox uid first; ``peers`` learns the seal's process."""
     from harness.sandbox import holding, seccomp
 
     for path in writable:
@@ -138,18 +149,27 @@ def run_in_seal(
         holding.walk(path, hand_over=holding.as_root())
     filter_fd = seccomp.filter_fd()
     try:
-        return subprocess.run(
+        with subprocess.Popen(
             sealed_argv(masked, writable, command, readable, filter_fd),
-            input=stdin,
-            capture_output=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=timeout_s,
             env={"PATH": SAFE_PATH},
             pass_fds=() if filter_fd is None else (filter_fd,),
-        )
+        ) as proc:
+            if peers is not None:
+                peers.started(proc.pid)
+            try:
+                out, err = proc.communicate(stdin, timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.communicate()
+                raise
     finally:
         if filter_fd is not None:
             os.close(filter_fd)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 class Allowance:
@@ -187,15 +207,15 @@ def run_sealed(
     from harness.browser.confine import BrowserBroker, Launcher
     from harness.model.forward import ModelForwarder
 
-    sockets, writable = Path(request.sockets), Path(request.shots_dir)
-    sockets.chmod(0o711)  # the seal's uid may reach the two sockets; nobody may list them
+    sockets, writable, peers = request.sockets, Path(request.shots_dir), Peers()
+    private(sockets, peers.uid)  # only the seal's uid (and the harness) may enter
     with tempfile.TemporaryDirectory(prefix="factory-browser-") as launcher_dir:
         hidden = tuple(p.resolve() for p in masked if p.exists())
         launcher = Launcher(Path(launcher_dir), find_chromium(), netns_pid, hidden=hidden)
         allowance = Allowance(hooks, request.budget_usd)
-        model_socket = sockets / MODEL_SOCKET
-        forwarder = ModelForwarder(model_socket, model, allowance, request.question.model)
-        with forwarder, BrowserBroker(sockets / BROWSER_SOCKET, launcher):
+        model_socket = Path(request.model_socket)
+        forwarder = ModelForwarder(model_socket, model, allowance, request.question.model, peers)
+        with forwarder, BrowserBroker(Path(request.browser_socket), launcher, peers):
             try:
                 proc = run_in_seal(
                     list(SEAL_COMMAND),
@@ -204,6 +224,7 @@ def run_sealed(
                     [sockets],
                     request.model_dump_json(),
                     timeout_s,
+                    peers,
                 )
             except subprocess.TimeoutExpired:
                 proc = None
@@ -212,7 +233,8 @@ def run_sealed(
     if proc is None:
         raise ModelError(f"the sealed validator did not answer within {timeout_s:.0f}s")
     try:  # parsed here, once: every reader after this gets the types
-        return ValidatorRun.model_validate_json(proc.stdout.strip().splitlines()[-1])
+        answer = ValidatorRun.model_validate_json(proc.stdout.strip().splitlines()[-1])
+        return answer.model_copy(update={"refused": list(peers.refused)})
     except (IndexError, ValidationError) as exc:
         tail = redact(proc.stderr.strip())[-400:] or str(exc).splitlines()[0]
         raise ModelError(f"the sealed validator crashed (exit {proc.returncode}): {tail}") from exc
@@ -237,7 +259,7 @@ def main() -> None:
     from harness.model.forward import SocketModel
 
     request = SealRequest.model_validate_json(sys.stdin.read())
-    asked, sockets = request.question, Path(request.sockets)
+    asked = request.question
     answer: dict[str, Any]
     try:
         spec = AgentSpec(
@@ -253,7 +275,7 @@ def main() -> None:
             thinking=asked.thinking,
             effort=asked.effort,
         )
-        relay = relay_script(Path(tempfile.gettempdir()), str(sockets / BROWSER_SOCKET))
+        relay = relay_script(Path(tempfile.gettempdir()), request.browser_socket)
         with BrowserSession(launcher=str(relay)) as session:
             tools = BrowserTools(session, request.app_url, Path(request.shots_dir))
             try:
@@ -263,7 +285,7 @@ def main() -> None:
                     raise FactoryError(f"the app's home page did not open: {exc}") from exc
                 # only the tools its definition gives it: one dropped there is not callable
                 handlers = {n: h for n, h in tools.handlers().items() if n in spec.tools}
-                model = SocketModel(sockets / MODEL_SOCKET)
+                model = SocketModel(Path(request.model_socket))
                 result = run_agent(model, spec, handlers, _CheckedByTheHarness())
             finally:
                 tools.close()

@@ -15,6 +15,7 @@ from harness.browser.confine import BrowserBroker, Launcher
 from harness.sandbox import app as app_module
 from harness.sandbox.app import AppNotReady, AppProcess, free_port
 from harness.sandbox.bwrap import Sandbox, sandbox_available
+from harness.sandbox.peers import Peers
 
 pytestmark = pytest.mark.skipif(not sandbox_available(), reason="needs bwrap")
 
@@ -29,7 +30,10 @@ def test_the_broker_starts_nothing_for_a_malformed_relay(
     launcher = Launcher(tmp_path, find_chromium(), None)
     pipes = [os.pipe() for _ in range(2)]
     given = [pipes[0][0], pipes[1][1], pipes[1][1]][:fds]
-    with BrowserBroker(tmp_path / "browser.sock", launcher) as broker:
+    peers = Peers()
+    peers.uid = os.getuid()
+    peers.started(os.getpid())  # this test is the seal: its connection is the seal's
+    with BrowserBroker(tmp_path / "browser.sock", launcher, peers) as broker:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
             conn.connect(str(tmp_path / "browser.sock"))
             socket.send_fds(conn, [message], given)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -83,6 +84,64 @@ def play_full_cycle(root: Path) -> FullCycle:
 
 
 GITHUB_CANARY = "ghp_CANARY0confinement0000000000000000"
+STRANGERS = {  # another tenant; the same, past the folder's mode; the seal's uid outside it
+    "4242": ["--reuid=4242", "--regid=4242"],
+    "4242 past the folder": [
+        "--reuid=4242",
+        "--regid=4242",
+        "--inh-caps=+dac_override",
+        "--ambient-caps=+dac_override",
+    ],
+    "65534": ["--reuid=65534", "--regid=65534"],
+}
+KNOCK = """
+import socket, sys
+seen = []
+for path in sys.argv[1:]:
+    try:
+        with socket.socket(socket.AF_UNIX) as conn:
+            conn.settimeout(20)
+            conn.connect(path)
+            conn.sendall(b"POST /v1/messages HTTP/1.1\\r\\ncontent-length: 2\\r\\n\\r\\n{}")
+            seen.append("answered" if conn.recv(100) else "refused")
+    except PermissionError:
+        seen.append("denied")
+    except OSError as exc:
+        seen.append("refused" if isinstance(exc, ConnectionError) else repr(exc))
+print(" ".join(seen))
+"""
+
+
+def _parent(pid: int) -> int:
+    return int((Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def seal_sockets(cycle: int) -> list[str]:
+    """The two sockets of the seal that the process ``cycle`` started, found as root would
+    (bubblewrap's command line names their folder; root may list it)."""
+    for entry in Path("/proc").iterdir():
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+            ancestor = int(entry.name)
+            while ancestor not in (0, 1, cycle):
+                ancestor = _parent(ancestor)
+        except (OSError, ValueError):
+            continue
+        folders = {a.decode() for a in args if b"/factory-seal-" in a}
+        if ancestor == cycle and folders:
+            return sorted(str(p) for p in Path(folders.pop()).iterdir())
+    raise AssertionError("no seal is running")
+
+
+def intrude(sockets: list[str]) -> dict[str, list[str]]:
+    """What each stranger got from each of ``sockets``: denied (the folder's mode), refused
+    (the harness hung up) or answered."""
+    got = {}
+    for who, ids in STRANGERS.items():
+        command = ["setpriv", *ids, "--clear-groups", "/usr/bin/python3", "-c", KNOCK, *sockets]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+        got[who] = (done.stdout or done.stderr).split()
+    return got
 
 
 class Watching:
@@ -141,6 +200,10 @@ class Interrupted:
     killed_worktrees: list[str] = field(default_factory=list)  # the factory's worktrees then
     again: Result | None = None  # the third cycle
     merged: list[str] = field(default_factory=list)  # the issue's labels after it
+    cycle: int | None = None  # the second cycle's process, while it runs
+    # what strangers got from the seal's two sockets during the second cycle's validator
+    intruders: dict[str, list[str]] = field(default_factory=dict)
+    report: str = ""  # ``factory report`` of the validation, after the third cycle
 
 
 def play_interrupted(root: Path) -> Interrupted:
@@ -162,6 +225,8 @@ def play_interrupted(root: Path) -> Interrupted:
 
         def on_validator(turn: int) -> None:
             seen.watch.sample("validator")
+            if turn == 3 and seen.cycle is not None:  # the second cycle's seal is waiting
+                seen.intruders = intrude(seal_sockets(seen.cycle))
             if turn == 2:  # the validator is running: its next request must be refused
                 stopped = factory(repo, env, "stop", "--reason", "pulled during the validator")
                 _, err = stopped.communicate(timeout=120)
@@ -184,6 +249,7 @@ def play_interrupted(root: Path) -> Interrupted:
             # died inside smoke: app and worktree up
             fault = {**os.environ, "FACTORY_FAULT_AT": "validate.smoke.serving"}
             crashed = factory(repo, fault, "run", "--once", "--json")
+            seen.cycle = crashed.pid
             seen.crashed = (crashed.wait(500), crashed.communicate(timeout=60)[1])
             (killed,) = store.list_runs(workflow="validate", issue=1)
             seen.killed = (killed.status, killed.current_step)
@@ -195,6 +261,7 @@ def play_interrupted(root: Path) -> Interrupted:
             seen.again = run_cli(out, *cli, "run", "--once", "--json")
             seen.turns = watching.turns
         seen.merged = issue(out, repo, 1)["labels"]
+        seen.report = run_cli(out, *cli, "report", seen.run).out
         store.close()
     landed_tested_trees(state)
     return seen

@@ -136,3 +136,25 @@ def test_the_seal_reads_nothing_of_the_repository_or_of_another_process(
     for pid, info in seen["procs"].items():
         for secret in (KEY, GITHUB_CANARY, os.environ["FACTORY_MARKER_KEY"]):
             assert secret not in info["environ"], (pid, info)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="strangers are other uids: needs root")
+def test_a_stranger_at_the_seals_sockets_is_refused_and_in_the_runs_record(
+    interrupted: Interrupted,
+) -> None:
+    """During the second cycle's validation three strangers knock on both of the seal's
+    sockets (they know the names): another uid is denied by the folder's mode; the same uid
+    past the mode and the seal's own uid outside the seal are refused by the peer check. The
+    validation passes all the same and ``factory report`` lists each refusal."""
+    seen = interrupted
+    assert seen.intruders == {
+        "4242": ["denied", "denied"],
+        "4242 past the folder": ["refused", "refused"],
+        "65534": ["refused", "refused"],
+    }, seen.intruders
+    assert "factory:merged" in seen.merged
+    refused = [line for line in seen.report.splitlines() if line.startswith("seal: REFUSED")]
+    assert len(refused) == 4, seen.report
+    for uid in ("4242", "65534"):
+        for sock in ("model socket", "browser socket"):
+            assert any(f"{sock}: uid {uid}," in line for line in refused), seen.report
