@@ -495,6 +495,13 @@ class RunRecords:
         return routed.route if routed else spec.decision if spec else None
 
 
+def suite_runs(runs: Iterable[RunRecords]) -> tuple[int, list[str]]:
+    """How many times ``runs`` ran the whole suite, and each command that ran chosen tests
+    instead (docs/testing.md)."""
+    tested = [t for records in runs for t in records.tested()]
+    return sum(t.suite for t in tested), [t.command for t in tested if not t.suite]
+
+
 @dataclass(frozen=True)
 class Produced:
     """An artifact and the step-only outputs persisted beside it (e.g. a comment's id)."""

@@ -7,10 +7,11 @@ never followed — and ``commands.test`` runs on that commit in the sandbox, wit
 network, set up as a validation sets up a change (``prepare_worktree``). Resolved: it
 exits 0, so the fix's tests and the suite as the implementation left it pass.
 
-The same hidden tests are also run on the fix's parent (production in the scratch
-repository): there they must fail, or they prove nothing — ``commands.test`` does not run
-them (a subset of a long suite), or they do not test what the fix changed. ``fails_before``
-says which; a grade with ``fails_before: false`` is not evidence either way."""
+The hidden tests alone (``commands.test_files``; the whole suite when no template fits) also
+run on the fix's parent (production in the scratch repository): there they must fail, or
+they prove nothing — they do not test what the fix changed, or the suite does not run them.
+``fails_before`` says which; a grade with ``fails_before: false`` is not evidence either way.
+A run its time limit stopped runs once more; stopped again, it is no evidence either."""
 
 from __future__ import annotations
 
@@ -18,12 +19,14 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict
 
+from harness.config.testfiles import test_files
 from harness.engine.context import Services
 from harness.git import snapshot
 from harness.git.repo import GitRepo
 from harness.git.worktrees import WorktreeManager
 from harness.sandbox.limits import Limits
 from harness.sandbox.policy import prepare_worktree, worktree_sandbox
+from harness.validate.proof import count_tests
 
 GRADED_REF = "refs/backtest/graded"
 BEFORE_REF = "refs/backtest/before"
@@ -44,6 +47,8 @@ class Graded(BaseModel):
     # on the fix's parent: True they failed there (they show the change), False they passed
     # there too (they prove nothing), None not run (no hidden tests, or no set-up)
     fails_before: bool | None = None
+    before_command: str | None = None  # what ran on the fix's parent
+    suite_runs: int = 0  # whole-suite runs grading took
 
 
 def hidden_files(source: GitRepo, fix: str, tests: tuple[str, ...]) -> Hidden:
@@ -62,13 +67,17 @@ class _Ran:
     exit_code: int | None
     output: str
     problem: str | None = None
+    runs: int = 0  # of the command (a second after a time limit)
 
 
-def _tests_over(services: Services, over: str, trusted: str, hidden: Hidden, ref: str) -> _Ran:
-    """``commands.test`` on ``over`` with the hidden tests committed on it (kept at ``ref``),
-    set up from the trusted production commit ``trusted`` as validation does."""
+def _tests_over(
+    services: Services, over: str, trusted: str, hidden: Hidden, ref: str, command: str
+) -> _Ran:
+    """``command`` on ``over`` with the hidden tests committed on it (kept at ``ref``), set up
+    from the trusted production commit ``trusted`` as validation does; stopped by its time
+    limit, once more (a time limit is not a verdict)."""
     settings, repo = services.settings, services.repo
-    files, deleted = hidden
+    commands, (files, deleted) = settings.config.commands, hidden
     message = "Rehearsal: the fix's tests put back, to grade"
     commit = snapshot.commit_over(repo, over, files, deleted, message)
     snapshot.set_ref(repo, ref, commit)
@@ -77,27 +86,38 @@ def _tests_over(services: Services, over: str, trusted: str, hidden: Hidden, ref
     try:
         prepared = prepare_worktree(settings, path, trusted, commit)
         if prepared.problem is not None:
-            return _Ran(None, prepared.output[-MAX_OUTPUT:], prepared.problem)
-        limits = Limits(timeout_s=settings.config.commands.test_timeout_s)
-        result = worktree_sandbox(settings, path, limits).run(settings.config.commands.test)
+            return _Ran(None, prepared.output[-MAX_OUTPUT:], prepared.problem, 0)
+        box = worktree_sandbox(settings, path, Limits(timeout_s=commands.test_timeout_s))
+        runs = [box.run(command)]
+        if runs[0].limit_hit == "time":
+            runs.append(box.run(command))
     finally:
         manager.remove(path)
-    return _Ran(result.exit_code, result.output[-MAX_OUTPUT:])
+    result = runs[-1]
+    stopped = f"the suite does not finish in {commands.test_timeout_s:.0f} s (time limit)"
+    problem = stopped if result.limit_hit == "time" else None
+    return _Ran(result.exit_code, result.output[-MAX_OUTPUT:], problem, len(runs))
 
 
 def grade(services: Services, head: str, trusted: str, hidden: Hidden) -> Graded:
-    """``commands.test`` on ``head`` with the hidden tests in place, and on the fix's parent
-    (``trusted``, the scratch production) with them, set up from ``trusted``."""
-    ran = _tests_over(services, head, trusted, hidden, GRADED_REF)
-    before: bool | None = None
+    """The whole suite on ``head`` with the hidden tests in place, and the hidden tests alone
+    (``commands.test_files``; the suite when no template fits) on the fix's parent
+    (``trusted``, the scratch production), each set up from ``trusted``."""
+    commands = services.settings.config.commands
+    ran = _tests_over(services, head, trusted, hidden, GRADED_REF, commands.test)
+    tests = [p for p, (_, data) in sorted(hidden[0].items()) if count_tests(p, data).tests]
+    only = test_files(commands, tests) or commands.test
+    parent = _Ran(None, "")
     if any(hidden) and ran.exit_code is not None:
-        parent = _tests_over(services, trusted, trusted, hidden, BEFORE_REF)
-        before = None if parent.exit_code is None else parent.exit_code != 0
+        parent = _tests_over(services, trusted, trusted, hidden, BEFORE_REF, only)
+    settled = parent.exit_code is not None and parent.problem is None  # not a time limit
     return Graded(
-        resolved=ran.exit_code == 0,
-        command=services.settings.config.commands.test,
+        resolved=ran.exit_code == 0 and ran.problem is None,
+        command=commands.test,
         exit_code=ran.exit_code,
         output=ran.output,
         problem=ran.problem,
-        fails_before=before,
+        fails_before=parent.exit_code != 0 if settled else None,
+        before_command=only if parent.runs else None,
+        suite_runs=ran.runs + (parent.runs if only == commands.test else 0),
     )

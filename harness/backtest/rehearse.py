@@ -14,7 +14,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from harness.artifacts import CheckResult, IssueSpec, PrCandidate, Routing, Validation
+from harness.artifacts import (
+    CheckResult,
+    IssueSpec,
+    PrCandidate,
+    Routing,
+    RunRecords,
+    Validation,
+    suite_runs,
+)
 from harness.cycle import needs_validation, ready_to_implement
 from harness.engine.context import Services
 from harness.forge.base import Label
@@ -72,6 +80,7 @@ class Became:
     reason: str
     validator: dict[str, Any] | None
     head: str | None
+    suite_runs: int = 0  # the whole suite, in the case's runs (grading aside)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -81,6 +90,7 @@ class Became:
             "trust_held": self.trust_held,
             "reason": self.reason,
             "validator": self.validator,
+            "suite_runs": self.suite_runs,
         }
 
 
@@ -108,7 +118,8 @@ def what_became(services: Services, number: int) -> Became:
     spec = store.latest_artifact(IssueSpec, number)
     candidate = store.latest_artifact(PrCandidate, number)
     validation = store.latest_artifact(Validation, number)
-    newest = store.list_runs(limit=1, issue=number)
+    runs = store.list_runs(None, issue=number)
+    newest = runs[:1]
     reason = (newest[0].reason if newest else None) or (spec.reason if spec else None) or ""
     route, held, verdict = None, False, None
     accepted = spec is not None and spec.decision == "accept"
@@ -136,4 +147,5 @@ def what_became(services: Services, number: int) -> Became:
         reason=reason,
         validator=verdict,
         head=candidate.head if candidate else None,
+        suite_runs=suite_runs(RunRecords(store.steps(r.id)) for r in runs)[0],
     )

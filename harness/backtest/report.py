@@ -15,8 +15,8 @@ DECISIONS = ("triage", "route", "trust_held")
 # a row's keys in the order a reader wants them (the store keeps them sorted)
 ORDER = (
     "id", "issue", "title", "status", "triage", "kind", "route", "trust_held", "resolved",
-    "validator", "cost_usd", "seconds", "reason", "changed", "compared_with", "base", "fix",
-    "hidden_tests", "graded", "error",
+    "validator", "suite_runs", "cost_usd", "seconds", "reason", "changed", "compared_with",
+    "base", "fix", "hidden_tests", "graded", "error",
 )  # fmt: skip
 
 
@@ -50,6 +50,7 @@ def case_row(
     it implemented (``resolved``; false when it implemented nothing, null when the hidden
     tests pass on the fix's parent as well: the grade is no evidence)."""
     row = became.to_json()
+    row["suite_runs"] += graded.suite_runs if graded else 0
     resolved: bool | None = bool(graded and graded.resolved)
     if graded is not None and graded.fails_before is False:
         resolved = None

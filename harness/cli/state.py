@@ -156,7 +156,7 @@ _STEP_KEYS = "attempt status started_at finished_at duration_s model_s subproces
 def report(ctx: click.Context, run_id: str, as_json: bool) -> None:
     """One run: its steps, timings, model calls, costs and evidence."""
     from harness.artifacts import RunRecords
-    from harness.cli.summary import suite_runs, summary_lines
+    from harness.cli.summary import issue_suite_runs, summary_lines
 
     store = _store(ctx)
     run = store.get_run(run_id)
@@ -172,7 +172,7 @@ def report(ctx: click.Context, run_id: str, as_json: bool) -> None:
         change = change_diff(store, GitRepo(repo_root(ctx)), run.issue)
     data = {**store.run_rows([run])[0], "governance": run.governance, "steps": steps}
     data["diff"] = change.text if change else None
-    suites, chosen = suite_runs(store, run.issue) if run.issue is not None else (0, [])
+    suites, chosen = issue_suite_runs(store, run.issue) if run.issue is not None else (0, [])
     data["suite_runs"] = suites
     if as_json:
         emit_json(data)

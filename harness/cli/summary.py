@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.artifacts import Baseline, Health, HoldoutRun, RunRecords, SetupRun
+from harness.artifacts import Baseline, Health, HoldoutRun, RunRecords, SetupRun, suite_runs
 from harness.store.db import Store
 
 
@@ -62,9 +62,7 @@ def network_lines(records: RunRecords) -> list[str]:
     return lines
 
 
-def suite_runs(store: Store, issue: int) -> tuple[int, list[str]]:
-    """How many times the issue's runs ran the whole suite (production's health aside: it is
-    production's, once per commit), and each command that ran chosen tests instead."""
-    runs = store.list_runs(None, issue=issue)
-    tested = [t for r in runs for t in RunRecords(store.steps(r.id)).tested()]
-    return sum(t.suite for t in tested), [t.command for t in tested if not t.suite]
+def issue_suite_runs(store: Store, issue: int) -> tuple[int, list[str]]:
+    """The issue's suite runs (``suite_runs``); production's health is production's, once per
+    commit, and not the issue's."""
+    return suite_runs(RunRecords(store.steps(r.id)) for r in store.list_runs(None, issue=issue))

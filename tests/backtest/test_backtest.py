@@ -91,6 +91,10 @@ def test_two_fixed_issues_one_resolved_one_a_false_merge_nothing_real_touched(
     assert right["graded"]["exit_code"] == 0
     assert right["graded"]["fails_before"] is True  # the hidden test fails on the fix's parent
     assert "test_blank_notes_are_refused" in wrong["graded"]["output"]  # the hidden test failed
+    # the whole suite ran three times for the bug case (implement, candidate, the graded head);
+    # its proof and the hidden tests on the fix's parent ran those tests alone
+    assert (wrong["kind"], wrong["suite_runs"]) == ("bug", 3)
+    assert right["graded"]["before_command"] == "python3 -m unittest -q test_app"
     for row in (right, wrong):
         assert row["validator"] == {"verdict": "pass", "score": 0.95}
         assert row["trust_held"]  # no kind has earned trust in a rehearsal: a person would look
