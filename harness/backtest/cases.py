@@ -208,6 +208,9 @@ def manifest_cases(
                 raise ConfigError(file, f"cases[{i}].{field}", problem)
             commits[field] = sha
         base, fix = commits["base"], commits["fix"]
+        if base == fix or not source.is_ancestor(base, fix):  # the answer would be in reach
+            problem = f"{base[:12]} is not an ancestor of the fix {fix[:12]}"
+            raise ConfigError(file, f"cases[{i}].base", problem)
         if item.tests is None:
             tests = hidden_tests(source, base, fix, test_paths)
         else:

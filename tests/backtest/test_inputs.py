@@ -73,6 +73,8 @@ BROKEN = {
         "  - {id: a, title: U, base: 'HEAD~1', fix: HEAD}\n"
     ),
     "no such commit": "cases: [{id: a, title: T, base: nope, fix: HEAD}]\n",
+    "a base after its fix": "cases: [{id: a, title: T, base: HEAD, fix: 'HEAD~1'}]\n",
+    "a base that is its fix": "cases: [{id: a, title: T, base: HEAD, fix: HEAD}]\n",
     "an option for a commit": "cases: [{id: a, title: T, base: '--all', fix: HEAD}]\n",
     "a test outside": "cases: [{id: a, title: T, base: 'HEAD~1', fix: HEAD, tests: [../x.py]}]\n",
     "a test in neither": "cases: [{id: a, title: T, base: 'HEAD~1', fix: HEAD, tests: [t.py]}]\n",
