@@ -32,6 +32,7 @@ from harness.implement.run import (
     implement_issue,
     waits_for_approval,
 )
+from harness.review.trust import approvals
 from harness.services import open_services
 from harness.store.db import Store
 from harness.store.outcomes import outcome_word, shown
@@ -88,14 +89,16 @@ def _latest_pr(services: Services, number: int) -> tuple[str, str] | None:
 def needs_validation(services: Services, number: int) -> bool:
     """A PR waits for validation unless a finished validation already judged this very PR at
     this very head (a PR opened again after a retry is validated again, even when a person's
-    retry left its commit unchanged)."""
+    retry left its commit unchanged) and no person approved that head since: an approval
+    whose validation was interrupted (killed with the dashboard that ran it) is finished."""
     latest = _latest_pr(services, number)
     if latest is None:
         return False
-    finished = ("succeeded", "failed")
-    for _, target in services.store.artifacts(ValidationTarget, number, run_status=finished):
+    store, finished = services.store, ("succeeded", "failed")
+    for run, target in store.artifacts(ValidationTarget, number, run_status=finished):
         if (target.implement_run, target.head) == latest:
-            return False
+            ended = store.get_run(run).finished_at or ""
+            return any(e.ts > ended for e in approvals(store, number, latest[1]))
     return True
 
 

@@ -17,6 +17,9 @@ RETRYABLE = (Label.FAILED, Label.NEEDS_HUMAN)
 
 def retry_issue(services: Services, number: int) -> str:
     """Re-queue issue ``number``; what happens next, in one line."""
+    from harness.validate.run import landing_unfinished  # the engine, only when needed
+
+    landing_unfinished(services, number, "retry")
     forge = services.forge
     issue = forge.get_issue(number)
     held = [label for label in RETRYABLE if label in issue.labels]

@@ -100,9 +100,10 @@ def open_pr(services: Services, number: int) -> PullRequest | None:
 
 def approve(services: Services, number: int, actor: str) -> Decision:
     """Approve issue ``number``'s change: land it through validation, or re-queue it."""
-    from harness.validate.run import validate_issue  # the engine, only when it is needed
+    from harness.validate.run import landing_unfinished, validate_issue  # the engine
 
     actor = check_actor(actor)
+    landing_unfinished(services, number, "approve")
     label = waiting_label(services, number, "approve")
     store, forge = services.store, services.forge
     pr = open_pr(services, number) if label == Label.NEEDS_REVIEW else None
@@ -159,22 +160,23 @@ def reject(services: Services, number: int, reason: str, actor: str) -> Decision
         raise UsageError("--reason: say why (it is posted on the issue)")
     if len(reason) > MAX_REASON:
         raise UsageError(f"--reason: at most {MAX_REASON} characters")
-    label = waiting_label(services, number, "reject")
-    forge = services.forge
+    from harness.validate.run import landing_unfinished
+
+    landing_unfinished(services, number, "reject")
+    forge, store = services.forge, services.store
+    done = store.events(kind=REJECT_EVENT, issue=number)
+    issue = forge.get_issue(number)
     pr = open_pr(services, number)
-    services.store.append_event(
-        None,
-        REJECT_EVENT,
-        {
-            "issue": number,
-            "actor": actor,
-            "label": label,
-            "pr": pr.number if pr else None,
-            "reason": reason,
-        },
-    )
-    # labels first, then the comment: an interrupted rejection is not repeated (the issue is
-    # no longer waiting), so it never gets two comments
+    if done and issue.state == "open" and Label.REJECTED in issue.labels:
+        # a rejection interrupted after its labels: finished as it was recorded
+        actor, reason = str(done[-1].data["actor"]), str(done[-1].data["reason"])
+    else:
+        label = waiting_label(services, number, "reject")
+        event = {"issue": number, "actor": actor, "label": label, "reason": reason}
+        store.append_event(None, REJECT_EVENT, {**event, "pr": pr.number if pr else None})
+        done = store.events(kind=REJECT_EVENT, issue=number)
+    # labels first, then the comment, keyed by the rejection: one done again after a kill
+    # finishes what the first began and never posts a second comment
     set_state(forge, number, Label.REJECTED)
     forge.remove_labels(number, [Label.REGRESSION])  # a rejection ends that story too
     if pr is not None:
@@ -185,10 +187,7 @@ def reject(services: Services, number: int, reason: str, actor: str) -> Decision
         reason=sanitize_outbound(reason, MAX_REASON),
         pr=pr.number if pr else None,
     )
-    key = next(
-        f"reject:{n}" for n in range(1, 10_000) if forge.find_comment(number, f"reject:{n}") is None
-    )
-    forge.post_comment(number, key, body)
+    forge.post_comment(number, f"reject:{len(done)}", body)
     forge.close_issue(number)
     closed = f" and pull request {pr.number}" if pr else ""
     return Decision(

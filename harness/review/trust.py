@@ -69,14 +69,15 @@ def kind_of(spec: IssueSpec | None) -> str:
     return spec.kind if spec is not None and spec.kind else "unknown"
 
 
-def approvals(store: Store, issue: int | None = None) -> list[Event]:
-    """Every recorded approval (of ``issue``), oldest first."""
-    return store.events(kind=APPROVE_EVENT, issue=issue)
+def approvals(store: Store, issue: int | None = None, head: str | None = None) -> list[Event]:
+    """Every recorded approval (of ``issue``; of exactly the PR head ``head``), oldest first."""
+    found = store.events(kind=APPROVE_EVENT, issue=issue)
+    return [e for e in found if head is None or e.data.get("head") == head]
 
 
 def approval_for(store: Store, issue: int, head: str) -> Event | None:
     """The newest approval of exactly this PR head, if a person gave one."""
-    found = [e for e in approvals(store, issue) if e.data.get("head") == head]
+    found = approvals(store, issue, head)
     return found[-1] if found else None
 
 

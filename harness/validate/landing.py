@@ -35,6 +35,7 @@ from pathlib import Path
 
 from harness.cpu import waiting
 from harness.errors import GitError, LeaseError, StepFailed
+from harness.forge.base import Forge
 from harness.git.repo import GitRepo
 from harness.implement.run import holder_is_gone
 from harness.store.db import Store
@@ -44,6 +45,7 @@ from harness.validate.calibration import computed_once
 LANDING_TTL_S = 4 * 3600.0  # a rebuilt candidate's tests, journeys and validator fit in it
 QUEUE_FLAG = "landing:queue"  # the queue's entries, oldest first (JSON)
 TURN_WAIT_S = 4 * 3600.0
+INTENT = "validate.landing"  # the landing a run is about to make, before production moves
 
 
 def take_landing(
@@ -68,6 +70,17 @@ def take_landing(
 def give_back_landing(store: Store, holder: str) -> None:
     """Let the next change land (nothing happens unless ``holder`` holds the lease)."""
     store.release_lease(LANDING_LEASE, holder)
+
+
+def landed_by(store: Store, forge: Forge, run: str) -> str | None:
+    """The merge ``run`` made but did not record (killed right after it): the landing it
+    recorded before production's ref moved (``INTENT``: the pull request, its head, the
+    tested tree), which the forge has merged since."""
+    intended = store.events(run_id=run, kind=INTENT)
+    if not intended:
+        return None
+    pr = forge.find_pr(str(intended[-1].data["branch"]))
+    return pr.merge_sha if pr is not None and pr.state == "merged" else None
 
 
 def is_landing(store: Store, holder: str) -> bool:

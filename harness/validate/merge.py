@@ -80,7 +80,8 @@ def _still_built_on(ctx: StepContext, checked: CheckResult, when: str) -> str:
 def merge(ctx: StepContext) -> Landing:
     """The applier merges with the expected head, only if production did not move; one
     landing at a time: production's landing lease, taken here, is kept until the run ends
-    (see ``harness.validate.landing``)."""
+    (see ``harness.validate.landing``). The landing is recorded before production's ref
+    moves, so the step done again after a kill takes its own merge for what it is."""
     if ctx.lease is None:  # whoever holds the issue gives production's lease back at its end
         raise StepFailed("a merge runs only under the issue's lease ('factory validate')", {})
     _wait_for_turn(ctx)  # landings go in queue order
@@ -88,10 +89,17 @@ def merge(ctx: StepContext) -> Landing:
     ctx.check_lease()
     forge, prepared = ctx.services.forge, ctx.output("prepare", Prepared)
     checked = ctx.output("check", CheckResult)
-    _still_built_on(ctx, checked, "after validation")
     branch = ctx.services.settings.config.production_branch
-    _name_the_tested_commit(ctx, prepared, checked)
-    merged = forge.merge_pr(prepared.pr, prepared.head)
+    merged = landing.landed_by(ctx.services.store, forge, ctx.run_id)
+    if merged is not None:  # this run's own merge, made before it was killed: carry on
+        forge.sync(branch)
+    else:
+        _still_built_on(ctx, checked, "after validation")
+        _name_the_tested_commit(ctx, prepared, checked)
+        intent = {"issue": ctx.number, "pr": prepared.pr, "branch": prepared.candidate.branch}
+        intent |= {"head": prepared.head, "tree": checked.tree}
+        ctx.services.store.append_event(ctx.run_id, landing.INTENT, intent)
+        merged = forge.merge_pr(prepared.pr, prepared.head)
     fault_point("validate.merge.done")
     landed = ctx.services.repo.tree_of(merged)
     if landed is None or landed != checked.tree:  # production must be exactly what was tested

@@ -8,21 +8,37 @@ from harness.engine.runner import Engine, RunOutcome, check_kill_switch
 from harness.errors import UsageError
 from harness.forge.base import Label
 from harness.implement.run import LEASE_TTL_S, holder_id, holder_is_gone
-from harness.validate.landing import give_back_landing, leave
+from harness.validate.landing import give_back_landing, landed_by, leave
 
 
 def unfinished_after_merge(services: Services) -> list[int]:
-    """Issues whose validation merged but did not finish (killed or stopped in the smoke run
-    or its revert): the issue is closed by then, so only its open run says work is left."""
+    """Issues whose validation merged but did not finish (killed or stopped right after the
+    merge, in the smoke run or its revert): the issue may be closed by then, so only its
+    open run says work is left."""
     store, landed = services.store, Landing.__name__
     return sorted(
         {
             run.issue
             for run in store.open_runs("validate")
             if run.issue is not None
-            and any(s.artifact == landed and s.status == "succeeded" for s in store.steps(run.id))
+            and (
+                any(s.artifact == landed and s.status == "succeeded" for s in store.steps(run.id))
+                or landed_by(store, services.forge, run.id) is not None
+            )
         }
     )
+
+
+def landing_unfinished(services: Services, number: int, action: str) -> None:
+    """A usage error when issue ``number``'s change is already on production and its
+    validation, interrupted after the merge, has not finished: nothing a person decides can
+    land, retry or reject it now; the next ``factory run`` finishes it (its smoke run)."""
+    if number in unfinished_after_merge(services):
+        raise UsageError(
+            f"issue {number}: its change has already landed on production; the validation "
+            f"that merged it was interrupted and the next 'factory run' finishes it (the smoke "
+            f"run after the merge): there is nothing to {action}"
+        )
 
 
 def validate_issue(services: Services, number: int, rehearsal: bool = False) -> RunOutcome:

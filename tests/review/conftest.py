@@ -4,6 +4,7 @@ person approving one and rejecting another with the real commands."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 
 from harness.store.db import Store
 from tests.cli_helpers import Result, run_cli
+from tests.cli_helpers import spawn as factory
 from tests.factory_repo import git
 from tests.validate.conftest import (
     Output,
@@ -87,7 +89,10 @@ class Story:
     waiting_labels: list[str]
     trust_waiting: dict[str, Any]
     main_before_approval: str
-    approved: Result  # factory approve FIRST --by alice --json
+    killed: list[int]  # exit codes: factory approve FIRST killed, the next cycle killed too
+    main_after_kill: str
+    when_killed: list[Result]  # approve, reject and retry FIRST then
+    finished: dict[str, Any]  # factory run --once --json after it
     approved_issue: dict[str, Any]
     main_after_approval: str
     trust_earned: dict[str, Any]
@@ -131,7 +136,9 @@ def _main(repo: Path) -> str:
 @pytest.fixture(scope="package")
 def trust_story(tmp_path_factory: pytest.TempPathFactory) -> Story:
     """With ``trust: {kind:bug: {start: review, earn_after: 1}}``: the first bug fix waits for
-    a person, who approves it with ``factory approve``; the second then merges by itself, but
+    a person, who approves it with ``factory approve``, killed (``kill -9``) after its decide
+    step; the next cycle takes it up and is killed right after the merge, before it recorded
+    it; the cycle after finishes it; the second then merges by itself, but
     the smoke run after its merge fails (a hold-out journey production does not pass appears
     the moment it lands), so it is reverted and trust starts over; implemented again it waits,
     and a person rejects it with ``factory reject``."""
@@ -149,8 +156,22 @@ def trust_story(tmp_path_factory: pytest.TempPathFactory) -> Story:
             waiting = issue(out, repo, first)
             trust_waiting = _bug_trust(out, repo)
             main_before_approval = _main(repo)
-            args = ("approve", str(first), "--by", "alice", "--json")
-            approved = run_cli(out, "--repo", str(repo), *args)
+            # the approval (as the dashboard's Approve runs it) is killed once it decided to
+            # merge; the next cycle takes it up, and is killed right after the merge
+            killed = []
+            for point, args in (
+                ("validate.decide.done", ("approve", str(first), "--by", "alice")),
+                ("validate.merge.done", ("run", "--once")),
+            ):
+                crashed = factory(repo, {**os.environ, "FACTORY_FAULT_AT": point}, *args)
+                killed.append(crashed.wait(600))
+            main_after_kill = _main(repo)
+            # what a person is told then: the change is on production, nothing to decide
+            when_killed = [
+                run_cli(out, "--repo", str(repo), *args)
+                for args in (("approve", str(first)), ("reject", str(first), "--reason", "no"))
+            ] + [run_cli(out, "--repo", str(repo), "retry", str(first))]
+            finished = run_once(out, repo)  # the next cycle finishes it
             approved_issue = issue(out, repo, first)
             main_after_approval = _main(repo)
             trust_earned = _bug_trust(out, repo)
@@ -202,7 +223,10 @@ def trust_story(tmp_path_factory: pytest.TempPathFactory) -> Story:
         waiting_labels=waiting["labels"],
         trust_waiting=trust_waiting,
         main_before_approval=main_before_approval,
-        approved=approved,
+        killed=killed,
+        main_after_kill=main_after_kill,
+        when_killed=when_killed,
+        finished=finished,
         approved_issue=approved_issue,
         main_after_approval=main_after_approval,
         trust_earned=trust_earned,

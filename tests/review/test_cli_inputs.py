@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from harness.store.db import Store
-from tests.cli_helpers import run_cli
+from tests.cli_helpers import run_cli, spawn
 
 
 @pytest.mark.parametrize(
@@ -37,3 +38,25 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys, app, args) -> 
     assert "Traceback" not in res.err and res.out == ""
     events = Store.open(tmp_path / "state").events()
     assert not [e for e in events if e.kind in ("human.approve", "human.reject")]
+
+
+def test_a_rejection_killed_after_its_labels_is_finished_by_the_next(
+    capsys, app, monkeypatch
+) -> None:
+    """``kill -9`` between a rejection's labels and its comment: rejecting again finishes the
+    one recorded (its actor and reason), with one comment, and records nothing more."""
+    repo, _ = app
+    cli = ("--repo", str(repo))
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-unused")  # the demo's provider needs one
+    assert run_cli(capsys, *cli, "issue", "new", "--title", "A", "--author", "owner").code == 0
+    assert run_cli(capsys, *cli, "issue", "label", "1", "factory:needs-review").code == 0
+    at = {**os.environ, "FACTORY_FAULT_AT": "forge.state.added"}
+    killed = spawn(repo, at, "reject", "1", "--reason", "not now", "--by", "bob")
+    assert killed.wait(120) == -9, killed.communicate()
+    res = run_cli(capsys, *cli, "reject", "1", "--reason", "again", "--by", "carol")
+    assert res.code == 0 and "rejected by bob" in res.out, res.err
+    data = run_cli(capsys, *cli, "issue", "show", "1", "--json").json()
+    assert data["state"] == "closed" and data["labels"] == ["factory:rejected"]
+    (said,) = [c["body"] for c in data["comments"]]
+    assert "bob" in said and "not now" in said and "carol" not in said
+    assert run_cli(capsys, *cli, "reject", "1", "--reason", "x").code == 2  # not waiting now

@@ -24,12 +24,20 @@ def test_approve_lands_the_tested_tree_and_reject_closes_with_one_comment(
     assert any("is earned after 1 approved changes" in b for b in story.waited), story.waited
     store = Store.open(story.state)
 
-    res = story.approved
-    assert res.code == 0, res.err
-    assert res.json()["outcome"] == "merged" and res.json()["actor"] == "alice"
+    # the approval was killed after it decided to merge; the next cycle took it up and was
+    # killed right after the merge (T23): the change is on production and every decision says
+    # so, in one line, deciding nothing; the cycle after finishes it
+    assert story.killed == [-9, -9] and story.main_after_kill != story.main_before_approval
+    for res in story.when_killed:
+        assert res.code == 2 and res.err.count("\n") == 1, res.err
+        assert "has already landed on production" in res.err and "rejected" not in res.err
+    (row,) = story.finished["validate"]
+    assert (row["issue"], row["status"], row["route"]) == (story.first, "succeeded", "merge")
+    assert row["merge_sha"] == story.main_after_kill and not row["reverted"]
     data = story.approved_issue
     assert data["state"] == "closed" and "factory:merged" in data["labels"]
     assert "factory:needs-review" not in data["labels"]
+    assert story.main_after_approval == story.main_after_kill  # exactly one merge
     # production's tip is exactly the tree the tests, the journeys and the validator passed on
     g = GitRepo(story.repo)
     runs = store.list_runs(workflow="validate", issue=story.first)
@@ -37,6 +45,9 @@ def test_approve_lands_the_tested_tree_and_reject_closes_with_one_comment(
         {s.step_id: s.outputs for s in store.steps(r.id) if s.status == "succeeded"} for r in runs
     ]
     (steps,) = [s for s in landed if "merge" in s]
+    assert row["run_id"] == next(r.id for r, s in zip(runs, landed, strict=True) if "merge" in s)
+    merges = [s.status for r in runs for s in store.steps(r.id) if s.step_id == "merge"]
+    assert [s for s in merges if s != "skipped"] == ["running", "succeeded"]  # killed, carried on
     assert steps["merge"]["landed_tree"] == steps["merge"]["tested_tree"] == steps["check"]["tree"]
     assert steps["check"]["tests"]["exit_code"] == 0 and steps["check"]["journeys_passed"]
     assert g.tree_of(story.main_after_approval) == steps["check"]["tree"]

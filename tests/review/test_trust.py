@@ -24,7 +24,7 @@ def test_trust_is_earned_by_approved_green_changes_and_reset_by_a_regression(
     reason = story.waited[-1].replace("  \n", " ")
     assert "is earned after 1 approved changes that stayed green (0 so far)" in reason, reason
     assert story.trust_waiting["auto"] is False and story.trust_waiting["earned"] == 0
-    assert story.approved.code == 0, story.approved.err
+    assert story.killed == [-9, -9]  # approved, killed; killed after the merge; finished
     assert "factory:merged" in story.approved_issue["labels"]
     state = story.trust_earned
     assert state["earned"] == 1 and state["auto"] is True
