@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import pathspec
 import re2  # type: ignore[import-untyped]
 
 from harness.errors import ToolError
@@ -95,6 +96,29 @@ def _seek_line(handle: BinaryIO, line: int) -> bool:
     return True
 
 
+# folders set-up and tools make, never the repository's own: not listed or searched unless
+# asked for by path
+ENVIRONMENTS = frozenset(
+    (".venv", "venv", "node_modules", "__pycache__", ".tox", ".nox", ".mypy_cache",
+     ".pytest_cache", ".ruff_cache", "site-packages", ".gradle", ".next")
+)  # fmt: skip
+Ignores = tuple[tuple[Path, pathspec.GitIgnoreSpec], ...]
+
+
+def _ignores(root: Path, folder: Path, above: Ignores = ()) -> Ignores:
+    """``above`` and the ``.gitignore`` files from ``root`` down to ``folder`` (each read
+    against its own folder); one too large or unreadable is not read."""
+    found = list(above)
+    for place in [folder, *folder.parents][: len(folder.relative_to(root).parts) + 1][::-1]:
+        try:
+            if (place / ".gitignore").stat().st_size <= MAX_SEARCH_FILE:
+                text = (place / ".gitignore").read_text(encoding="utf-8", errors="replace")
+                found.append((place, pathspec.GitIgnoreSpec.from_lines(text.splitlines())))
+        except (OSError, ValueError):
+            continue
+    return tuple(found)
+
+
 class FileTools:
     """File tools confined to ``worktree``; every path is resolved before use."""
 
@@ -103,14 +127,19 @@ class FileTools:
         self.output_limit = max_output_chars  # what the agent loop passes on whole
         self.limit = max_output_chars - NOTE_ROOM  # of file content, the note aside
         self.walk_cut = False  # the last walk stopped at MAX_VISITED entries
+        self.left_out: list[str] = []  # what the last walk left out (set-up's, ignored)
 
     def _walk(self, start: Path) -> Iterator[Path]:
         """Regular files under ``start`` (not ``.git``, no link followed), in path order; at
-        most ``MAX_VISITED`` entries are looked at (``self.walk_cut`` then says so)."""
-        self.walk_cut = False
-        visited, stack = 0, [start]
+        most ``MAX_VISITED`` entries are looked at (``self.walk_cut`` then says so). What
+        set-up makes is left out below ``start`` — environment folders (``ENVIRONMENTS``)
+        and what a ``.gitignore`` names — and counted in ``self.left_out``."""
+        self.walk_cut, self.left_out = False, []
+        visited = 0
+        stack = [(start, _ignores(self.root, start.parent) if start != self.root else ())]
         while stack:
-            folder = stack.pop()
+            folder, ignores = stack.pop()
+            ignores = _ignores(folder, folder, ignores)
             try:
                 with os.scandir(folder) as found:
                     entries = []
@@ -123,12 +152,32 @@ class FileTools:
             except OSError:
                 continue
             entries.sort(key=lambda e: e.name)
-            entries = [e for e in entries if not self._is_git(e.path)]
+            entries = [e for e in entries if not self._is_git(e.path) and self._kept(e, ignores)]
             yield from (Path(e.path) for e in entries if e.is_file(follow_symlinks=False))
             if self.walk_cut:
                 return
             folders = [e for e in entries if e.is_dir(follow_symlinks=False)]
-            stack += [Path(e.path) for e in reversed(folders)]
+            stack += [(Path(e.path), ignores) for e in reversed(folders)]
+
+    def _kept(self, entry: os.DirEntry[str], ignores: Ignores) -> bool:
+        folder = entry.is_dir(follow_symlinks=False)
+        if (folder and entry.name in ENVIRONMENTS) or any(
+            spec.match_file(os.path.relpath(entry.path, base) + ("/" if folder else ""))
+            for base, spec in ignores
+        ):
+            self.left_out.append(relative(self.root, Path(entry.path)) + ("/" if folder else ""))
+            return False
+        return True
+
+    def _left_out(self) -> str:
+        """What the answer says of what the walk left out."""
+        if not self.left_out:
+            return ""
+        shown = ", ".join(self.left_out[:8])[:150] + (" …" if self.left_out[8:] else "")
+        return (
+            f"\n[left out, as what set-up makes: {len(self.left_out)} environment folders and "
+            f"paths a .gitignore names ({shown}); give one as path to look inside]"
+        )
 
     def _is_git(self, path: str) -> bool:
         rel = Path(path).relative_to(self.root).parts
@@ -194,7 +243,8 @@ class FileTools:
             files.append(relative(self.root, found))
         if self.walk_cut:
             note = f"\n[cut: the first {MAX_VISITED:,} entries looked at]"
-        return cut(("\n".join(files) or "(no files)") + note, self.output_limit)
+        listed = cut(("\n".join(files) or "(no files)") + note, self.output_limit - NOTE_ROOM)
+        return listed + self._left_out()
 
     def search(self, data: dict[str, Any]) -> str:
         pattern = compile_pattern(_field(data, "pattern"))
@@ -223,7 +273,9 @@ class FileTools:
             hits.append(f"[not searched, larger than {MAX_SEARCH_FILE:,} bytes: {shown}]")
         if self.walk_cut:
             hits.append(f"[only the first {MAX_VISITED:,} entries were looked at]")
-        return cut("\n".join(hits) or "(no matches)", self.output_limit)
+        return cut("\n".join(hits) or "(no matches)", self.output_limit - NOTE_ROOM) + (
+            self._left_out() if not start.is_file() else ""
+        )
 
     def _search_file(self, pattern: Any, path: Path, room: int) -> list[str]:
         try:

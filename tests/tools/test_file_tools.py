@@ -98,3 +98,20 @@ def test_long_output_is_cut_with_a_note(tree: Path) -> None:
     (tree / "big.txt").write_text("x" * 50_000)
     out = FileTools(tree, max_output_chars=1000).read_file({"path": "big.txt"})
     assert len(out) < 1200 and "cut" in out
+
+
+def test_list_and_search_leave_out_what_set_up_made_and_say_so(tmp_path: Path) -> None:
+    for path in (".venv/lib/site.py", "node_modules/x/i.js", "build/out.txt", "x.log",
+                 "src/a.py", "src/sub/gen.py", "src/sub/keep.py"):  # fmt: skip
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text("needle\n")
+    (tmp_path / ".gitignore").write_text("build/\n*.log\n")
+    (tmp_path / "src" / "sub" / ".gitignore").write_text("gen.py\n")
+    tools = FileTools(tmp_path)
+    found = tools.search({"pattern": "needle"})
+    assert found.splitlines()[:2] == ["src/a.py:1: needle", "src/sub/keep.py:1: needle"]
+    assert "left out" in found and ".venv/, build/, node_modules/, x.log, src/sub/gen.py" in found
+    listed = tools.list_files({"path": "src"}).splitlines()
+    assert listed[:3] == ["src/a.py", "src/sub/.gitignore", "src/sub/keep.py"]
+    assert "1 environment folders" in listed[3] and "src/sub/gen.py" in listed[3]
+    assert tools.search({"pattern": "needle", "path": ".venv"}) == ".venv/lib/site.py:1: needle"
