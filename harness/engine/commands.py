@@ -47,10 +47,6 @@ def command_tool_handlers(
     from harness.tools.command import CommandTool
 
     commands = ctx.services.settings.config.commands
-    handlers: dict[str, Callable[[dict[str, Any]], str]] = CommandTool(
-        _sandbox(ctx, worktree),
-        timeout_s=commands.command_timeout_s,
-        test_command=commands.test,
-        test_timeout_s=commands.test_timeout_s,
-    ).handlers()
+    tool = CommandTool(_sandbox(ctx, worktree), commands)
+    handlers: dict[str, Callable[[dict[str, Any]], str]] = tool.handlers()
     return handlers
