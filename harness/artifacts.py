@@ -41,6 +41,17 @@ class GateResult(Artifact):
     evidence: str = ""
 
 
+# gates whose failure sends a change to a person instead of refusing it: what the tests do
+# not prove, what the security lens or a second reviewer stops at, a pass without evidence
+FOR_A_PERSON = (
+    "tests_kept",
+    "bug_test_fails_before",
+    "security",
+    "reviews_agree",
+    "validator_evidence",
+)
+
+
 def gates_failed(failed: list[GateResult]) -> str:
     """The one sentence that says which gates refused a change (their evidence is shown
     beside it, gate by gate)."""
@@ -118,6 +129,20 @@ class Finding(Artifact):
     severity: str
     description: str
     file: str | None = None
+
+
+class AnalyserFinding(Artifact):
+    """One finding of an analyser (``harness.analysers``), known by its ``fingerprint``: rule
+    + path + ``snippet`` (its whitespace collapsed), never its line number."""
+
+    analyser: str
+    rule: str
+    severity: str
+    path: str
+    line: int = 0
+    message: str = ""
+    snippet: str = ""
+    fingerprint: str
 
 
 class Review(Artifact):

@@ -25,7 +25,7 @@ TEMPLATES = sorted(
 
 @pytest.mark.parametrize(
     "path",
-    [p for p in WORKFLOWS if p.stem not in ("tools", "prices", "models")],
+    [p for p in WORKFLOWS if p.stem not in ("tools", "prices", "models", "analysers")],
     ids=lambda p: p.name,
 )
 def test_shipped_workflows_are_valid(path: Path) -> None:

@@ -123,6 +123,7 @@ class Commands(Strict):
     # it is made from the runner commands.test names, or the whole suite runs
     test_files: str | None = None
     start: str | None = None
+    audit: str | None = Field(default=None, min_length=1)  # an analyser of the project's own
     ready_path: str = "/"
     test_timeout_s: float = Field(default=900, gt=0)  # commands.test, and the run_tests tool
     command_timeout_s: float = Field(default=120, gt=0)  # one run_command of an agent
@@ -360,6 +361,15 @@ class TrustRule(Strict):
     reset_on: list[ResetOn] = Field(default_factory=lambda: list[ResetOn](["regression", "revert"]))
 
 
+class Security(Strict):
+    """The security lens (docs/gates.md): a change waits for a person when it adds a finding
+    at or above ``severity`` or a dependency whose name no ``allow_dependencies`` pattern
+    (``*`` wildcards) matches."""
+
+    severity: Literal["low", "medium", "high"] = "high"
+    allow_dependencies: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
+
+
 class Rules(Strict):
     """The front matter of factory_rules.md; a file without front matter gets these defaults,
     which are the documented ones (the governance files are protected either way)."""
@@ -373,6 +383,7 @@ class Rules(Strict):
     )
     budgets: Budgets = Field(default_factory=Budgets)
     triage: TriageRules = Field(default_factory=TriageRules)
+    security: Security = Field(default_factory=Security)
     # kind:<name> or default -> its rule; absent: every kind merges by itself (as before)
     trust: dict[str, TrustRule] = Field(default_factory=dict)
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from harness.artifacts import (
+    FOR_A_PERSON,
     Assignment,
     Commit,
     GateReport,
@@ -28,6 +29,7 @@ from harness.git.repo import PATCH_BYTES, GitRepo
 from harness.git.worktrees import WorktreeManager
 from harness.implement import gates as g
 from harness.implement.feedback import previous_attempt
+from harness.implement.lens import security_gate
 from harness.implement.spec import forge_spec, triage_spec
 from harness.sandbox.bwrap import Sandbox
 from harness.sandbox.limits import Limits
@@ -249,8 +251,12 @@ def gates(ctx: StepContext) -> GateReport:
         g.tests_gate(ctx.output("test", Tested) if "test" in ctx.outputs else None, made.tree),
         g.fix_attempts_gate(attempts, rules.max_fix_attempts),
         g.budget_gate(services.store.spend(issue=ctx.number), rules.budgets.per_issue_usd),
+        security_gate(services.settings, repo, base, head, sorted(modes), rules.security),
     ]
-    report = GateReport(gates=results, passed=all(r.passed for r in results), fix_attempts=attempts)
+    # a gate for a person does not stop the change: validation routes it to a person's review
+    refusing = [r for r in results if r.name not in FOR_A_PERSON]
+    passed = all(r.passed for r in refusing)
+    report = GateReport(gates=results, passed=passed, fix_attempts=attempts)
     if not report.passed:
         failed = [r for r in results if not r.passed]
         raise StepFailed(gates_failed(failed), report, ErrorKind.GATE)

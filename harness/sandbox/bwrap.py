@@ -25,6 +25,7 @@ import select
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -86,6 +87,13 @@ def running_as_root() -> bool:
 
 def sandbox_available() -> bool:
     return shutil.which("bwrap") is not None
+
+
+def interpreter() -> list[Path]:
+    """The harness's own Python environment, for a view that runs it (read-only): its
+    virtualenv, the interpreter that points at (e.g. under ~/.pyenv) and the executable's."""
+    found = [Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).resolve().parent.parent]
+    return list(dict.fromkeys(p.resolve() for p in found if p.exists()))
 
 
 def _under(path: Path, folders: Iterable[Path]) -> bool:
@@ -201,6 +209,7 @@ class Sandbox:
         network: bool = False,
         seen_as: Path | None = None,
         egress: Path | None = None,
+        readable: list[Path] | None = None,
     ) -> None:
         if not sandbox_available():
             raise SandboxError("bubblewrap (bwrap) is not installed: apt-get install bubblewrap")
@@ -216,6 +225,7 @@ class Sandbox:
         self.network = network
         self.seen_as = seen_as.resolve() if seen_as is not None else None
         self.egress = egress
+        self.readable = tuple(readable or ())
 
     def view(self) -> View:
         env = {
@@ -229,6 +239,7 @@ class Sandbox:
         }
         return View(
             writable=(self.worktree,),
+            readable=self.readable,
             hidden=tuple(self.hidden),
             network=self.network,
             tmp_mb=self.limits.tmp_mb,

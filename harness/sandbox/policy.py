@@ -52,15 +52,15 @@ def worktree_sandbox(
     *,
     egress: Path | None = None,
     seen_as: Path | None = None,
+    readable: list[Path] | None = None,
 ) -> Sandbox:
     """The sandbox for commands in the worktree ``path`` (shown at ``seen_as`` when it is a
     copy of the checkout set up there): no network, or only the egress proxy's socket. As
     root, the state folder, the hold-out and the main repository's ``.git`` are first closed
     to every other uid."""
     harden([settings.state_dir, settings.holdout_dir, settings.root / ".git"])
-    return Sandbox(
-        path, limits, hidden=hidden_paths(settings, path), egress=egress, seen_as=seen_as
-    )
+    hidden = hidden_paths(settings, path)
+    return Sandbox(path, limits, hidden=hidden, egress=egress, seen_as=seen_as, readable=readable)
 
 
 def setup_allow(settings: Settings, tree: Path) -> list[str]:

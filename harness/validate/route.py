@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from harness.artifacts import CheckResult, GateResult, PrCandidate, Routing, Tested
+from harness.artifacts import FOR_A_PERSON, CheckResult, GateResult, PrCandidate, Routing, Tested
 from harness.config.models import Rules
 
 
@@ -135,7 +135,6 @@ VALIDATE_GATES: tuple[Callable[[Evidence], GateResult | None], ...] = (
     _ci_gate,
 )
 SEALED = ("journeys", "validator", "ci")  # judged after a browser looked
-PROOF = ("tests_kept", "bug_test_fails_before")  # a person reviews what the tests do not prove
 
 
 def decide_route(rules: Rules, candidate: PrCandidate, checked: CheckResult, ci: str) -> Routing:
@@ -177,9 +176,10 @@ def _routed(
 ) -> Routing:
     """In order: tests their time limit stopped twice go to a person; journeys failing on the
     change (passing on production) while the validator passes it are a hold-out conflict (no
-    retry can satisfy both); a criterion the validator could not observe, or tests that prove
-    nothing (``PROOF`` alone failed), go to review; all green merges; a pass in the review
-    band goes to review; anything else is retried while fix attempts remain, then failed."""
+    retry can satisfy both); a criterion the validator could not observe, or a gate for a
+    person (``FOR_A_PERSON`` alone failed: tests that prove nothing, the security lens …),
+    go to review; all green merges; a pass in the review band goes to review; anything else
+    is retried while fix attempts remain, then failed."""
     verdict, score = _given(checked)
     unseen = checked.verdict.results("not_observable") if checked.verdict else []
     failed_criteria = checked.verdict.results("fail") if checked.verdict else []
@@ -207,10 +207,10 @@ def _routed(
             "a hidden user journey that passes on production fails on this change, while the "
             "validator passed it: the hold-out and the issue disagree",
         )
-    proof = [g for g in gates if g.name in PROOF and not g.passed]
-    if proof and all(g.passed for g in gates if g.name not in PROOF):
-        said = "; ".join(f"{g.name}: {g.evidence}" for g in proof)
-        return routed("needs_review", f"the tests do not prove the change ({said})")
+    held = [g for g in gates if g.name in FOR_A_PERSON and not g.passed]
+    if held and all(g.passed for g in gates if g.name not in FOR_A_PERSON):
+        said = "; ".join(f"{g.name}: {g.evidence}" for g in held)
+        return routed("needs_review", f"a person decides what the gates cannot ({said})")
     others_pass = named["journeys"].passed and not before  # CI and validator aside
     if others_pass and named["ci"].passed and unseen and not failed_criteria:
         return routed("needs_review", f"the validator could not observe: {'; '.join(unseen)}")

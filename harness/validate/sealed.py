@@ -46,7 +46,7 @@ from harness.model.agent import AgentHooks
 from harness.model.base import CallRecord, Model
 from harness.model.blocks import Request
 from harness.redact import redact
-from harness.sandbox.bwrap import SAFE_PATH
+from harness.sandbox.bwrap import SAFE_PATH, interpreter
 from harness.sandbox.holding import private
 from harness.sandbox.peers import Peers
 
@@ -99,14 +99,7 @@ def _own_files(extra: list[Path]) -> list[Path]:
     package and its shipped data."""
     from harness.paths import validators_dir, workflows_dir
 
-    own = [
-        Path(sys.prefix),
-        Path(sys.base_prefix),  # the interpreter a virtualenv points at (e.g. under ~/.pyenv)
-        Path(sys.executable).resolve().parent.parent,
-        Path(__file__).resolve().parents[1],
-        workflows_dir(),
-        validators_dir(),
-    ]
+    own = [*interpreter(), Path(__file__).resolve().parents[1], workflows_dir(), validators_dir()]
     return list(dict.fromkeys(p.resolve() for p in [*own, *extra] if p.exists()))
 
 

@@ -77,7 +77,7 @@ def test_a_bug_fix_whose_new_test_passes_on_production_waits_for_a_person(
     assert decision["route"] == "needs_review", decision["reason"]
     proved = gate(decision, "bug_test_fails_before")
     assert not proved["passed"] and "exited 0" in proved["evidence"], proved
-    assert "the tests do not prove the change" in decision["reason"]
+    assert "a person decides what the gates cannot" in decision["reason"]
     data = waiting.first[n]
     assert "factory:needs-review" in data["labels"] and data["state"] == "open"
     assert waiting.main_after_first  # production's app.py, without the fix

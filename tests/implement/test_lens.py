@@ -1,0 +1,130 @@
+"""The security lens on a real repository, with the real analysers in the sandbox: only what a
+change adds counts (production's findings are the baseline, known by fingerprint however
+the code around them moves), and each kind of finding is named in the gate's evidence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.analysers import Analyser, added, run_analysers
+from harness.config.models import Security
+from harness.config.settings import load_settings
+from harness.git.repo import GitRepo
+from harness.implement.lens import dependency_changes, security_gate
+from tests.factory_repo import git, make_factory_repo
+
+# production already runs a shell with a fixed command: a finding the lens must not count
+VIEWS = (
+    "import subprocess\n\n\ndef uptime():\n"
+    "    return subprocess.run('uptime', shell=True, capture_output=True)\n"
+)
+SHELL = "\n\ndef run(request):\n    return subprocess.run(request.args['cmd'], shell=True)\n"
+KEY = "AKIAQ3EGRUSGOZ7XHB5M"  # AWS-shaped, and not a real key
+
+
+def _change(repo: Path, files: dict[str, str], message: str) -> tuple[str, str, list[str]]:
+    base = git(repo, "rev-parse", "HEAD").strip()
+    for name, text in files.items():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(text)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", message)
+    head = git(repo, "rev-parse", "HEAD").strip()
+    git(repo, "reset", "-q", "--hard", base)  # each change on the same production
+    return base, head, sorted(files)
+
+
+@pytest.mark.sandbox
+def test_the_lens_names_what_a_change_adds_and_nothing_production_had(tmp_path: Path) -> None:
+    repo = make_factory_repo(tmp_path / "r")
+    (repo / "views.py").write_text(VIEWS)
+    (repo / "requirements.txt").write_text("flask==3.0.0\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "production")
+    settings = load_settings(repo, tmp_path / "state")
+    g, rules = GitRepo(repo), Security()
+
+    def gate(files: dict[str, str]) -> tuple[bool, str]:
+        found = security_gate(settings, g, *_change(repo, files, "change"), rules)
+        return found.passed, found.evidence
+
+    passed, said = gate({"views.py": VIEWS + SHELL})
+    assert not passed and "B602 (high) views.py:" in said, said
+    assert said.count("B602") == 1  # production's own shell=True is not new
+    passed, said = gate({"tests/fixtures/aws.json": f'{{"aws_access_key_id": "{KEY}"}}\n'})
+    assert not passed and "AWS Access Key (high) tests/fixtures/aws.json:1" in said, said
+    assert KEY not in said
+    passed, said = gate({"requirements.txt": "flask==3.0.1\nrequests==2.32.3\n"})
+    assert not passed and "does not allow: requests" in said, said
+    assert "dependencies upgraded: flask ==3.0.0 -> ==3.0.1" in said
+    # a clean change, moving production's finding down the file: nothing new, it passes
+    passed, said = gate(
+        {"views.py": "import os\n" + VIEWS + "\n\ndef cwd():\n    return os.getcwd()\n"}
+    )
+    assert passed, said
+    assert said.startswith("no new finding at or above high")
+
+
+def test_a_dependency_diff_reads_each_manifest_by_name(tmp_path: Path) -> None:
+    g = GitRepo.init(tmp_path / "r", "main")
+    files = {
+        "package.json": '{"dependencies": {"left-pad": "^1.0.0"}, "devDependencies": {"a": "1"}}',
+        "poetry.lock": '[[package]]\nname = "idna"\nversion = "3.6"\n',
+        "Pipfile.lock": '{"default": {"six": {"version": "==1.16.0"}}}',
+        "pyproject.toml": '[project]\nname = "x"\ndependencies = ["Flask>=3"]\n',
+    }
+    for name, text in files.items():
+        (g.path / name).write_text(text)
+    base = g.commit_all("base")
+    (g.path / "package.json").write_text('{"dependencies": {"left-pad": "^1.0.0", "evil": "1"}}')
+    (g.path / "poetry.lock").write_text('[[package]]\nname = "idna"\nversion = "3.7"\n')
+    (g.path / "Pipfile.lock").write_text('{"default": {"six": {"version": "==1.17.0"}}}')
+    (g.path / "pyproject.toml").write_text('[project]\ndependencies = ["flask>=3", "Rich"]\n')
+    head = g.commit_all("change")
+    assert base and head
+    found = dependency_changes(g, base, head, sorted(files))
+    assert found == {
+        "added": ["evil", "rich"],
+        "removed": ["a"],
+        "upgraded": ["idna 3.6 -> 3.7", "six ==1.16.0 -> ==1.17.0"],
+        "unreadable": [],
+    }
+
+
+@pytest.mark.sandbox
+def test_a_whole_tree_and_a_projects_own_command(tmp_path: Path) -> None:
+    repo = make_factory_repo(tmp_path / "r")
+    settings = load_settings(repo, tmp_path / "state")
+    tree = tmp_path / "tree"
+    (tree / "pkg").mkdir(parents=True)
+    (tree / "pkg" / "a.py").write_text(VIEWS)
+    (tree / "pkg" / "b.py").write_text("if True:\n    " + VIEWS.replace("\n", "\n    "))
+    own = Analyser(
+        name="audit",
+        command='printf \'{"results": [{"rule": "R1", "severity": "MEDIUM", '
+        '"path": "./pkg/a.py", "line": 4, "message": "m"}]}\'',
+    )
+    broken = Analyser(name="broken", command="echo not json; echo oops >&2")
+    bandit = Analyser.model_validate(next(a for a in _shipped() if a["name"] == "bandit"))
+    found = run_analysers(settings, tree, None, [bandit, own, broken])
+    assert found.errors == ["broken gave no JSON: oops"]
+    shells = [f for f in found.findings if f.rule == "B602"]
+    assert {f.path for f in shells} == {"pkg/a.py", "pkg/b.py"}
+    # the same code indented elsewhere: one fingerprint per path, the snippet normalised
+    assert shells[0].snippet == shells[1].snippet and shells[0].fingerprint != shells[1].fingerprint
+    (mine,) = [f for f in found.findings if f.analyser == "audit"]
+    assert (mine.rule, mine.severity, mine.path, mine.snippet) == (
+        "R1",
+        "medium",
+        "pkg/a.py",
+        "def uptime():",
+    )
+    assert added(found.findings, found.findings) == []
+
+
+def _shipped() -> list[dict[str, object]]:
+    from harness.analysers import shipped_data
+
+    return list(shipped_data()["analysers"])
