@@ -176,10 +176,9 @@ def _routed(
 ) -> Routing:
     """In order: tests their time limit stopped twice go to a person; journeys failing on the
     change (passing on production) while the validator passes it are a hold-out conflict (no
-    retry can satisfy both); a criterion the validator could not observe, or a gate for a
-    person (``FOR_A_PERSON`` alone failed: tests that prove nothing, the security lens …),
-    go to review; all green merges; a pass in the review band goes to review; anything else
-    is retried while fix attempts remain, then failed."""
+    retry can satisfy both); an unobservable criterion, or gates for a person alone failing
+    (``FOR_A_PERSON``), go to review; all green merges; a pass in the review band goes to
+    review; anything else is retried while fix attempts remain, then failed."""
     verdict, score = _given(checked)
     unseen = checked.verdict.results("not_observable") if checked.verdict else []
     failed_criteria = checked.verdict.results("fail") if checked.verdict else []
