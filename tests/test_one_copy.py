@@ -289,6 +289,22 @@ def test_one_list_of_state_labels_and_one_way_to_end_an_issue() -> None:
     assert "add_labels" in _called(_functions("forge/base.py")["set_state"])
 
 
+def test_only_the_git_module_imports_gitpython() -> None:
+    """GitPython (``git``) is imported in ``harness/git/env.py`` alone, where every git
+    process gets the harness's environment and configuration."""
+    users = {
+        name
+        for name, node in nodes()
+        if (isinstance(node, ast.Import) and any(a.name.split(".")[0] == "git" for a in node.names))
+        or (
+            isinstance(node, ast.ImportFrom)
+            and not node.level
+            and (node.module or "").split(".")[0] == "git"
+        )
+    }
+    assert users == {"git/env.py"}, users
+
+
 def test_only_the_store_touches_the_database() -> None:
     """SQLite is opened and queried in ``harness/store`` only (the CLI names its error type
     to report a state that failed mid-command): every count, index and outcome the factory

@@ -1,4 +1,5 @@
-"""The one way the harness starts git: an environment and a configuration it controls.
+"""The one way the harness starts git: GitPython's ``git.Git``, with an environment and a
+configuration the harness controls.
 
 Nothing outside the repository's own ``.git/config`` (which ``harness.git.integrity``
 checks and pins for the length of a run) can make git run a program on the harness's
@@ -16,6 +17,10 @@ behalf:
   owned by another user (``safe.directory=*``): the sandbox may hand worktrees to an
   unprivileged uid while the harness runs as root;
 - diffs are asked for with ``--no-textconv --no-ext-diff`` where git offers them.
+
+``HardenedGit`` is GitPython's command object with those settings as its persistent git
+options; it starts git with that environment alone, which GitPython's own ``execute`` does
+not (``docs/architecture.md``: what goes through GitPython, and what does not and why).
 """
 
 from __future__ import annotations
@@ -28,8 +33,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+from typing import cast
 
-from harness.caches import PROCESS
+from harness.caches import PROCESS, Memo
+
+os.environ.pop("GIT_PYTHON_GIT_EXECUTABLE", None)  # before GitPython's check at its import
+import git  # GitPython: the one module that imports it
 
 
 @dataclass
@@ -42,31 +51,27 @@ class _Clock:
 
 # Command-line configuration of every git invocation (it takes precedence over the
 # repository's own file; the keys git reads only from protected scopes need it here).
-SAFE_CONFIG: tuple[str, ...] = tuple(
-    arg
-    for pair in (
-        "core.hooksPath=/dev/null",
-        "core.fsmonitor=false",
-        "core.attributesFile=/dev/null",
-        "core.sshCommand=false",
-        "core.pager=cat",
-        "core.editor=:",
-        "sequence.editor=:",
-        "core.askPass=",
-        "credential.helper=",
-        "commit.gpgSign=false",
-        "tag.gpgSign=false",
-        "log.showSignature=false",
-        "gpg.program=false",
-        "protocol.ext.allow=never",
-        "submodule.recurse=false",
-        "fetch.recurseSubmodules=false",
-        "core.protectHFS=true",
-        "core.protectNTFS=true",
-        "protocol.file.allow=always",
-        "safe.directory=*",
-    )
-    for arg in ("-c", pair)
+SAFE_CONFIG: tuple[str, ...] = (
+    "core.hooksPath=/dev/null",
+    "core.fsmonitor=false",
+    "core.attributesFile=/dev/null",
+    "core.sshCommand=false",
+    "core.pager=cat",
+    "core.editor=:",
+    "sequence.editor=:",
+    "core.askPass=",
+    "credential.helper=",
+    "commit.gpgSign=false",
+    "tag.gpgSign=false",
+    "log.showSignature=false",
+    "gpg.program=false",
+    "protocol.ext.allow=never",
+    "submodule.recurse=false",
+    "fetch.recurseSubmodules=false",
+    "core.protectHFS=true",
+    "core.protectNTFS=true",
+    "protocol.file.allow=always",
+    "safe.directory=*",
 )
 
 # The only variables of the parent process git sees (identity, locale-free plumbing).
@@ -121,38 +126,62 @@ def git_seconds() -> float:
     return PROCESS.part(_Clock).seconds
 
 
-def run_git(
-    args: Sequence[str],
-    cwd: Path,
-    env: dict[str, str] | None = None,
-    stdin: bytes | None = None,
-) -> subprocess.CompletedProcess[bytes]:
-    """``git <SAFE_CONFIG> <args>`` in ``cwd``; the caller reads the exit code."""
-    started = time.monotonic()
-    try:
-        return subprocess.run(
-            ["git", *SAFE_CONFIG, *args],
-            cwd=cwd,
+class HardenedGit(git.Git):
+    """GitPython's git command in ``cwd``, ``SAFE_CONFIG`` its persistent options."""
+
+    GIT_PYTHON_GIT_EXECUTABLE = "git"
+
+    def __init__(self, cwd: Path) -> None:
+        super().__init__()  # no working directory of GitPython's: see ``cwd``
+        self.cwd = cwd
+        self.set_persistent_git_options(c=list(SAFE_CONFIG))
+
+    def execute(  # type: ignore[override]
+        self,
+        command: Sequence[str],
+        istream: bytes | int | None = None,
+        as_process: bool = False,
+        env: dict[str, str] | None = None,
+        **_: object,
+    ) -> tuple[int, bytes, bytes] | git.Git.AutoInterrupt:
+        """GitPython's ``execute`` for the two kinds of call the harness makes, git started
+        in ``cwd`` with ``git_environment(env)`` alone: ``as_process``, left running with
+        pipes to its input and output (GitPython's ``AutoInterrupt`` ends it when it is
+        dropped; its errors go nowhere); else run to its end with ``istream`` (bytes) as its
+        input: (exit code, output, errors)."""
+        started = time.monotonic()
+        proc = subprocess.Popen(
+            command,
+            cwd=self.cwd,
             env=git_environment(env),
-            input=stdin,
-            stdin=None if stdin is not None else subprocess.DEVNULL,
-            capture_output=True,
-            check=False,
+            stdin=subprocess.DEVNULL if istream is None else subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL if as_process else subprocess.PIPE,
         )
-    finally:
-        clock = PROCESS.part(_Clock)
-        with clock.lock:
-            clock.seconds += time.monotonic() - started
+        if as_process:
+            return self.AutoInterrupt(proc, command)
+        try:
+            out, err = proc.communicate(istream if isinstance(istream, bytes) else None)
+        finally:
+            clock = PROCESS.part(_Clock)
+            with clock.lock:
+                clock.seconds += time.monotonic() - started
+        return proc.returncode, out, err
 
 
-def start_git(args: Sequence[str], cwd: Path) -> subprocess.Popen[bytes]:
-    """``git <SAFE_CONFIG> <args>`` in ``cwd``, left running with pipes to its input and
-    output (a long-lived reader, ``harness.git.reader``); its errors go nowhere."""
-    return subprocess.Popen(
-        ["git", *SAFE_CONFIG, *args],
-        cwd=cwd,
-        env=git_environment(),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+def run_git(
+    args: Sequence[str], cwd: Path, env: dict[str, str] | None = None, stdin: bytes | None = None
+) -> tuple[int, bytes, str]:
+    """``git <SAFE_CONFIG> <args>`` in ``cwd``: (exit code, output, errors); the caller reads
+    the exit code. ``env`` adds variables to this one call's environment."""
+    command = PROCESS.part(_Commands).get(cwd, lambda: HardenedGit(cwd))
+    code, out, err = cast(
+        tuple[int, bytes, bytes],
+        command._call_process(args[0], *args[1:], istream=stdin, env=env),
     )
+    return code, out, err.decode("utf-8", "replace")
+
+
+class _Commands(Memo[HardenedGit]):
+    """A ``HardenedGit`` per folder, shared by the threads running commands there (one costs
+    more to make, about 40 µs, than to look up)."""

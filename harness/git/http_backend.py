@@ -5,11 +5,10 @@ Basic authentication, exactly as they do against GitHub."""
 
 from __future__ import annotations
 
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.git.env import SAFE_CONFIG, git_environment
+from harness.git.env import run_git
 
 
 @dataclass(frozen=True)
@@ -30,8 +29,7 @@ def http_backend(
     remote_user: str = "",
 ) -> CgiReply:
     """Answer one smart-HTTP request for a repository under ``project_root``."""
-    env = git_environment()
-    env |= {
+    env = {
         "HOME": str(project_root),
         "GIT_PROJECT_ROOT": str(project_root),
         "GIT_HTTP_EXPORT_ALL": "1",
@@ -46,21 +44,13 @@ def http_backend(
         env["HTTP_CONTENT_ENCODING"] = content_encoding
     if remote_user:
         env["REMOTE_USER"] = remote_user  # enables receive-pack (pushes)
-    done = subprocess.run(
-        ["git", *SAFE_CONFIG, "http-backend"],
-        input=body,
-        env=env,
-        capture_output=True,
-        check=False,
-        timeout=120,
-    )
-    raw = done.stdout
+    _, raw, err = run_git(["http-backend"], project_root, env, body)
     for separator in (b"\r\n\r\n", b"\n\n"):
         head, found, payload = raw.partition(separator)
         if found:
             break
     else:
-        return CgiReply(500, {"Content-Type": "text/plain"}, done.stderr[-2000:])
+        return CgiReply(500, {"Content-Type": "text/plain"}, err[-2000:].encode())
     status, headers = 200, {}
     for line in head.decode("latin-1").splitlines():
         key, _, value = line.partition(":")

@@ -130,14 +130,14 @@ def refused(entries: list[tuple[str, str]]) -> list[str]:
 
 def read_config_file(path: Path) -> list[tuple[str, str]]:
     """``(key, value)`` of one git configuration file, as git parses it (includes unread)."""
-    done = run_git(["config", "--file", str(path), "--list", "--null"], cwd=path.parent)
-    if done.returncode != 0:
-        detail = done.stderr.decode("utf-8", "replace").strip().splitlines()
+    code, out, err = run_git(["config", "--file", str(path), "--list", "--null"], path.parent)
+    if code != 0:
+        detail = err.strip().splitlines()
         raise GitConfigRefused(
             f"{path}: git cannot read this configuration file ({detail[-1] if detail else ''})"
         )
     entries: list[tuple[str, str]] = []
-    for item in done.stdout.decode("utf-8", "replace").split("\0"):
+    for item in out.decode("utf-8", "replace").split("\0"):
         if item:
             key, _, value = item.partition("\n")
             entries.append((key, value))

@@ -19,17 +19,18 @@ of all its runs, one request at a time:
   ``HEAD``, which is not the repository's) are asked of the repository's as git names them
   there, ``worktrees/<id>/HEAD`` (``GitRepo.find``).
 
-They are started as every git process is (``harness.git.env.start_git``: the harness's
-environment and command-line configuration), and before every request the integrity guard
+Each is GitPython's persistent ``cat-file`` (``Git.get_object_header``'s and
+``Git.stream_object_data``'s) of a ``HardenedGit`` (``harness.git.env``), which starts,
+keeps and ends it; the requests are written here, up to ``_CHUNK`` names at once (GitPython
+waits for each answer, and reads SHA-1 names only). Before every request the integrity guard
 checks what git reads, as before any git command (``GitRepo``). A process keeps at most
 ``_KEEP`` readers, the least recently used closed first; a reader whose git ended is started
-again; a forked child starts its own. Nothing is left at exit: git ends when its input
-closes, which the end of the harness's process does.
+again; a forked child starts its own, leaving its parent's alone. Nothing is left at exit:
+git ends when its input closes, which the end of the harness's process does.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 import threading
@@ -41,10 +42,8 @@ from typing import IO, TypeVar
 
 from harness.caches import PROCESS
 from harness.errors import GitError
-from harness.git.env import start_git
+from harness.git.env import HardenedGit
 
-BATCH_CHECK = "--batch-check=%(objectname) %(objecttype) %(objectsize)"
-BATCH = "--batch=%(objectname) %(objecttype) %(objectsize)"  # that line, then the object
 _KEEP = 8  # readers a process keeps (a cycle has one repository; tests make many)
 T = TypeVar("T")
 _CHUNK = 256  # names written before their answers are read (an answer is one short line)
@@ -60,8 +59,8 @@ class Found:
 
 
 def parse_answer(line: bytes) -> Found | None:
-    """One ``cat-file`` answer line (``BATCH_CHECK``, or ``BATCH``'s header): ``None`` for
-    ``<name> missing`` (or ambiguous)."""
+    """One ``cat-file`` answer line (``<object> <type> <size>``, or ``--batch``'s header):
+    ``None`` for ``<name> missing`` (or ambiguous)."""
     parts = line.decode("utf-8", "replace").rstrip("\n").split(" ")
     ok = len(parts) == 3 and parts[2].isdigit()
     return Found(parts[0], parts[1], int(parts[2])) if ok else None
@@ -75,7 +74,13 @@ class Reader:
         self.path = path
         self.contents = contents
         self._lock = threading.Lock()
-        self._proc: subprocess.Popen[bytes] | None = None
+        self._git = HardenedGit(path)
+
+    @property
+    def _proc(self) -> subprocess.Popen[bytes] | None:
+        """The ``cat-file`` running, if any."""
+        cmd = self._git.cat_file_all if self.contents else self._git.cat_file_header
+        return cmd.proc if cmd is not None else None
 
     def find(self, names: list[str]) -> list[Found | None]:
         """What each of ``names`` resolves to (``None``: nothing); names holding a newline
@@ -92,25 +97,26 @@ class Reader:
             try:
                 return ask()
             except (OSError, ValueError, GitError):  # git ended (killed, or the folder went)
-                self._stop()
+                self._git.clear_cache()
                 return ask()  # once more, in a new process
 
     def _ask(self, names: list[str], answer: Callable[[IO[bytes], bytes], T]) -> list[T]:
-        proc = self._proc
-        if proc is None or proc.poll() is not None:
-            wanted = BATCH if self.contents else BATCH_CHECK
-            proc = self._proc = start_git(["cat-file", wanted], self.path)
-        assert proc.stdin is not None and proc.stdout is not None
+        if self.contents:
+            proc = self._git._get_persistent_cmd("cat_file_all", "cat_file", batch=True)
+        else:
+            proc = self._git._get_persistent_cmd("cat_file_header", "cat_file", batch_check=True)
+        stdin, stdout = proc.stdin, proc.stdout
+        assert stdin is not None and stdout is not None
         answers: list[T] = []
         for at in range(0, len(names), _CHUNK):
             chunk = names[at : at + _CHUNK]
-            proc.stdin.write("".join(f"{n}\n" for n in chunk).encode())
-            proc.stdin.flush()
+            stdin.write("".join(f"{n}\n" for n in chunk).encode())
+            stdin.flush()
             for _ in chunk:
-                line = proc.stdout.readline()
+                line = stdout.readline()
                 if not line.endswith(b"\n"):
                     raise GitError(f"git cat-file in {self.path} ended")
-                answers.append(answer(proc.stdout, line))
+                answers.append(answer(stdout, line))
         return answers
 
     @staticmethod
@@ -127,24 +133,15 @@ class Reader:
             raise GitError("git cat-file ended within an object")
         return found.type, data[:-1]
 
-    def _stop(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        with contextlib.suppress(OSError, ValueError):
-            assert proc.stdin is not None
-            proc.stdin.close()  # git ends at the end of its input
-        try:
-            proc.wait(timeout=2)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
-
     def close(self) -> None:
         with self._lock:
-            self._stop()
+            self._git.clear_cache()
+
+    def disown(self) -> None:
+        """In a forked child: forget the parent's ``cat-file`` without ending it."""
+        for cmd in (self._git.cat_file_all, self._git.cat_file_header):
+            if cmd is not None:
+                cmd.proc = None
 
 
 @dataclass
@@ -163,6 +160,8 @@ def reader(path: Path, contents: bool = False) -> Reader:
     closing: list[Reader] = []
     with readers.lock:
         if readers.pid != os.getpid():  # a forked child: its parent's pipes are not its own
+            for parents in readers.by_path.values():
+                parents.disown()
             readers.by_path, readers.pid = OrderedDict(), os.getpid()
         key = (path, contents)
         found = readers.by_path.get(key)

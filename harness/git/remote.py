@@ -2,8 +2,8 @@
 
 The token reaches git only through the environment of the one git process that needs it,
 read back by an askpass script that does not contain it: never in a URL, an argument, the
-repository's config or a credential store (credential helpers are switched off for these
-calls, so a user's ``credential.helper=store`` cannot save it)."""
+repository's config or a credential store (credential helpers are switched off for every
+git call, ``harness.git.env``, so a user's ``credential.helper=store`` cannot save it)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,6 @@ case "$1" in
   *) printf '%s\\n' "$FACTORY_GIT_TOKEN" ;;
 esac
 """
-_NO_HELPERS = ("-c", "credential.helper=", "-c", "core.askPass=")
 TRACKING = "refs/factory/remote"
 
 
@@ -66,7 +65,6 @@ class Remote:
             raise GitError(f"push: {branch} is not a factory branch")
         with self._auth() as env:
             self.repo.git(
-                *_NO_HELPERS,
                 "push",
                 "--porcelain",
                 self.url,
@@ -78,7 +76,6 @@ class Remote:
         """Move the remote ``branch`` from ``old`` to ``new``; refused if it moved."""
         with self._auth() as env:
             self.repo.git(
-                *_NO_HELPERS,
                 "push",
                 "--porcelain",
                 f"--force-with-lease=refs/heads/{branch}:{old}",
@@ -92,7 +89,6 @@ class Remote:
         ref = f"{TRACKING}/{branch}"
         with self._auth() as env:
             self.repo.git(
-                *_NO_HELPERS,
                 "fetch",
                 "--no-tags",
                 "--quiet",

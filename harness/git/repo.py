@@ -4,10 +4,6 @@ Git is always called with argument lists (never through a shell), in an environm
 with command-line configuration the harness controls (``harness.git.env``), and only while
 the repository's own configuration is the one pinned when the run began
 (``harness.git.integrity``): nothing in a repository can run code through git.
-
-The git processes are started here rather than through GitPython: GitPython starts git
-(its long-running ``cat-file`` readers included) with a copy of the whole parent
-environment, and a ``GIT_DIR`` or ``GIT_CONFIG_PARAMETERS`` there would redirect it.
 """
 
 from __future__ import annotations
@@ -99,8 +95,7 @@ class GitRepo:
         integrity.before_git(self.path)
         if self.linked and args and args[0] in READS_WORKTREE:
             shape.refuse_nested(self.path, self.own)  # before git opens what an agent named
-        done = run_git(args, cwd=self.path, env=env, stdin=stdin)
-        return done.returncode, done.stdout, _text(done.stderr)
+        return run_git(args, cwd=self.path, env=env, stdin=stdin)
 
     def git(self, *args: str, env: dict[str, str] | None = None) -> str:
         """Run ``git <args>``; raise ``GitError`` on failure. ``env`` adds variables to this
@@ -250,9 +245,9 @@ class GitRepo:
         ``branch``."""
         Path(path).mkdir(parents=True, exist_ok=True)
         args = ["init", "--quiet", *(["--bare"] if bare else []), f"--initial-branch={branch}"]
-        done = run_git(args, cwd=Path(path))
-        if done.returncode != 0:
-            raise GitError(f"git init: {_text(done.stderr).strip()}")
+        code, _, err = run_git(args, cwd=Path(path))
+        if code != 0:
+            raise GitError(f"git init: {err.strip()}")
         return cls(path)
 
     def commit_all(self, message: str) -> str | None:
