@@ -42,13 +42,17 @@ class GateResult(Artifact):
 
 
 # gates whose failure sends a change to a person instead of refusing it: what the tests do
-# not prove, what the security lens or a second reviewer stops at, a pass without evidence
+# not prove, what the security lens or a second reviewer stops at, a pass without evidence,
+# what setup runs or may reach (docs/sandbox.md)
 FOR_A_PERSON = (
     "tests_kept",
     "bug_test_fails_before",
     "security",
     "reviews_agree",
     "validator_evidence",
+    "setup_code",
+    "network_allow",
+    "setup_network",
 )
 
 
@@ -292,6 +296,10 @@ class NetworkRecord(Artifact):
     allow: tuple[str, ...]
     connections: tuple[Connection, ...] = ()
     dropped: int = 0  # connections beyond the proxy's MAX_RECORDED, not listed
+
+    def refused(self) -> list[str]:
+        """``host:port`` of every connection the proxy refused, once each, in order."""
+        return list(dict.fromkeys(f"{c.host}:{c.port}" for c in self.connections if not c.allowed))
 
     def lines(self) -> list[str]:
         """For a person: the allow-list, then connections grouped by host, port and verdict."""

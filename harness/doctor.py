@@ -58,6 +58,13 @@ class DoctorReport:
     def ok(self) -> bool:
         return bool(self.checks) and all(c.passed for c in self.checks)
 
+    @property
+    def warnings(self) -> list[str]:
+        """What passed but a person must see: hosts setup asked for that the proxy refused."""
+        refused = self.network.refused() if self.network else []
+        said = f"setup asked for hosts the egress proxy refused: {', '.join(refused[:20])}"
+        return [f"{said} (REFUSED above): look at what setup runs"] if refused else []
+
     def to_json(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
@@ -65,6 +72,7 @@ class DoctorReport:
             "provider": self.provider.to_json(),
             "checks": [c.to_json() for c in self.checks],
             "network": self.network.model_dump(mode="json") if self.network else None,
+            "warnings": self.warnings,
         }
 
 

@@ -40,15 +40,17 @@ def doctor(ctx: click.Context, as_json: bool) -> None:
                 click.echo("      " + check.output.replace("\n", "\n      "))
         for line in report.network.lines() if report.network else []:
             click.echo(terminal_safe(line))
+        for warning in report.warnings:
+            click.echo(terminal_safe(f"WARNING  {warning}"))
         ready = report.provider
         click.echo(
             f"model: {ready.kind} — {'ready' if ready.ready else 'NOT READY'}: {ready.detail}"
         )
         click.echo(f"state: {'intact' if health.ok else 'UNUSABLE'}: {health.detail}")
+        said = ", with a WARNING above" if report.warnings else ""
+        ok = report.ok and health.ok
         click.echo(
-            "all checks pass"
-            if report.ok and health.ok
-            else "a check failed: fix it before filing issues"
+            f"all checks pass{said}" if ok else "a check failed: fix it before filing issues"
         )
     if not (report.ok and health.ok):
         ctx.exit(1)

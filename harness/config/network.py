@@ -1,13 +1,20 @@
 """The entries of ``network.allow`` in ``factory.yaml``: the hosts ``commands.setup`` may
 reach through the egress proxy (``harness/sandbox/egress.py``). Every other command has no
-network at all."""
+network at all. Unset, the list is the package registries of the manifests a maintainer
+committed (``default_allow``, read at the governance commit: ``harness/sandbox/policy.py``);
+a change that would widen it waits for a person (``widening``: the ``network_allow`` gate)."""
 
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Annotated, Any
 
 from pydantic import AfterValidator
+
+from harness.config.globs import matching
+from harness.config.yamlload import load_yaml
+from harness.paths import workflows_dir
 
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _ENTRY = re.compile(
@@ -40,3 +47,48 @@ def _valid(entry: str) -> str:
 
 
 AllowedHost = Annotated[str, AfterValidator(_valid)]
+
+
+def _data(name: str) -> list[dict[str, Any]]:
+    path = workflows_dir() / "egress" / name
+    found: list[dict[str, Any]] = load_yaml(path.read_text(encoding="utf-8"), str(path))
+    return found
+
+
+def default_allow(names: Iterable[str]) -> list[str]:
+    """The package registries of the manifests ``names`` (file names, as
+    ``workflows/egress/registries.yaml`` reads them)."""
+    names = list(names)
+    hosts: list[str] = []
+    for registry in _data("registries.yaml"):
+        if any(matching(name, registry["when"]) for name in names):
+            hosts += [h for h in registry["hosts"] if h not in hosts]
+    return hosts
+
+
+def covers(allow: Sequence[str], host: str) -> bool:
+    """Whether the entries ``allow`` let setup reach ``host`` on port 443."""
+    for entry in allow:
+        name, port, wildcard = parse_host(entry)
+        if port == DEFAULT_PORT and (name == host or (wildcard and host.endswith(f".{name}"))):
+            return True
+    return False
+
+
+def widening(new: Iterable[str], added: Mapping[str, list[str]], allow: Sequence[str]) -> list[str]:
+    """What of a change would widen setup's network, a line each: a manifest it adds (among
+    ``new`` files) for a registry ``allow`` does not hold, and each line it adds (``added``:
+    path -> lines) that names another index or registry, or a package by its URL
+    (``workflows/egress/indexes.yaml``)."""
+    found = [
+        f"{path} calls for {host}, which the allow-list does not hold"
+        for path in new
+        for host in default_allow([path.rsplit("/", 1)[-1]])
+        if not covers(allow, host)
+    ]
+    for rule in _data("indexes.yaml"):
+        line = re.compile(rule["line"], re.IGNORECASE)
+        for path, lines in added.items():
+            if matching(path, rule["files"]):
+                found += [f"{path} adds `{t.strip()[:80]}`" for t in lines if line.search(t)]
+    return list(dict.fromkeys(found))

@@ -18,6 +18,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from harness.config import system
 from harness.config.models import FactoryConfig
+from harness.config.network import default_allow
 from harness.config.settings import check_holdout, holdout_path
 from harness.config.yamlload import load_yaml
 from harness.errors import ConfigErrors, GitError, UsageError
@@ -206,6 +207,7 @@ def context_for(
         "branch": repo.head_branch() or "main",
         "repository": github_repository(repo),
         "project": detect_project(root),
+        "allow": default_allow(p.name for p in root.iterdir() if p.is_file()),
         "provider": provider,
         "package": package,
         "ack": ack,

@@ -231,6 +231,13 @@ class GitRepo:
             level = below
         return entries
 
+    def last_change(self, ref: str, paths: Sequence[str]) -> str | None:
+        """The newest commit of ``ref``'s first-parent line that changed one of the top-level
+        files ``paths`` (None: none did)."""
+        specs = [f":(top,literal){p}" for p in paths]
+        found = self.git("log", "-1", "--first-parent", "--format=%H", ref, "--", *specs)
+        return found.strip() or None
+
     def list_tree(self, ref: str, prefix: str = "") -> list[str]:
         """Paths of all files committed on ``ref`` under ``prefix``."""
         if self.rev_parse(ref) is None:

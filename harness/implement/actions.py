@@ -33,7 +33,7 @@ from harness.implement.lens import security_gate
 from harness.implement.spec import forge_spec, triage_spec
 from harness.sandbox.bwrap import Sandbox
 from harness.sandbox.limits import Limits
-from harness.sandbox.policy import prepare_worktree, worktree_sandbox
+from harness.sandbox.policy import prepare_worktree, setup_allow, worktree_sandbox
 from harness.triage.outbound import sanitize_outbound
 from harness.triage.prescreen import issue_sha256
 
@@ -242,6 +242,10 @@ def gates(ctx: StepContext) -> GateReport:
     numstat = [(c.added_lines, c.deleted_lines, c.path) for c in changes]
     protected = list(rules.protected_paths)
     modes = {c.path: (c.old_mode, c.new_mode) for c in changes}
+    added, commands = (
+        [c.path for c in changes if c.status == "A"],
+        services.settings.config.commands,
+    )
     results = [
         g.changed_lines_gate(numstat, rules.max_changed_lines),
         g.size_gate(changes, limits.max_added_bytes, limits.max_file_bytes),
@@ -252,6 +256,8 @@ def gates(ctx: StepContext) -> GateReport:
         g.fix_attempts_gate(attempts, rules.max_fix_attempts),
         g.budget_gate(services.store.spend(issue=ctx.number), rules.budgets.per_issue_usd),
         security_gate(services.settings, repo, base, head, sorted(modes), rules.security),
+        g.setup_code_gate(sorted(modes), commands.setup_inputs, commands.setup),
+        g.network_allow_gate(added, patch, setup_allow(services.settings)),
     ]
     # a gate for a person does not stop the change: validation routes it to a person's review
     refusing = [r for r in results if r.name not in FOR_A_PERSON]

@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 
 from harness.artifacts import GateResult, Tested
-from harness.config.globs import protected_hits
+from harness.config.globs import matching, protected_hits
+from harness.config.network import widening
 from harness.git import shape
 from harness.git.repo import FileChange
 from harness.redact import CREDENTIALS, secret_values
 
+_WORDS = re.compile(r"[\s;&|()<>`'\"=]+")
 # credential shapes are the redactor's (one list); a private key block is only ever refused
 SECRET_PATTERNS = (
     *CREDENTIALS,
@@ -93,3 +95,38 @@ def fix_attempts_gate(attempts: int, limit: int) -> GateResult:
 
 def budget_gate(spent: float, cap: float) -> GateResult:
     return _gate("budget", spent <= cap, f"${spent:.4f} spent on this issue (cap ${cap:.2f})")
+
+
+def setup_code_gate(paths: list[str], inputs: list[str], setup: str | None) -> GateResult:
+    """Whether the change touches what ``commands.setup`` runs: a setup input
+    (``commands.setup_inputs``) or a file its command names (``./tools/setup.sh``)."""
+    named = {word.removeprefix("./") for word in _WORDS.split(setup or "")}
+    hits = [p for p in paths if setup and (p in named or matching(p, inputs))]
+    if hits:
+        return _gate("setup_code", False, f"changes what setup runs: {', '.join(hits[:10])}")
+    return _gate("setup_code", True, f"{len(paths)} changed files, none of them run by setup")
+
+
+def added_lines(patch: str) -> dict[str, list[str]]:
+    """Each file of a patch (``git diff``) with the lines it adds."""
+    found: dict[str, list[str]] = {}
+    path, header = "", False
+    for line in patch.splitlines():
+        if line.startswith("diff --git "):
+            header = True
+        elif header and line.startswith("+++ "):
+            path, header = line[4:].removeprefix("b/"), False
+            found.setdefault(path, [])
+        elif not header and line.startswith("+") and path:
+            found[path].append(line[1:])
+    return found
+
+
+def network_allow_gate(new: list[str], patch: str, allow: list[str]) -> GateResult:
+    """Whether the change would widen what setup may reach: a manifest added for a registry
+    the allow-list in force does not hold, another index or registry named, a package by
+    URL (``harness.config.network.widening``)."""
+    found = widening(new, added_lines(patch), allow)
+    if found:
+        return _gate("network_allow", False, "would widen setup's network: " + "; ".join(found))
+    return _gate("network_allow", True, f"no new registry or index (allowed: {len(allow)} hosts)")

@@ -23,7 +23,7 @@ from harness.store.outcomes import HUMAN_APPROVE
 from harness.store.records import Event, KindTally
 
 if TYPE_CHECKING:
-    from harness.artifacts import IssueSpec, Routing
+    from harness.artifacts import GateResult, IssueSpec, Routing
     from harness.engine.context import Services
 
 APPROVE_EVENT = HUMAN_APPROVE
@@ -201,6 +201,28 @@ def trust_states(services: Services) -> list[TrustState]:
         branch,
         settings.config.backtest.counts_for_trust,
     )
+
+
+def trusted_setup(services: Services, kind: str, gates: list[GateResult]) -> list[GateResult]:
+    """``gates`` with a failed ``setup_code`` gate lifted once ``kind`` has earned trust:
+    ``earn_after`` of its changes approved by a person stayed green (by its rule, or the
+    default one when none covers it). A declared ``start: auto`` alone earns nothing: a
+    change to what setup runs never merges unattended before people approved such work."""
+    if all(g.passed or g.name != "setup_code" for g in gates):
+        return gates
+    settings = services.settings
+    tallies = _tallies(services.store, services.repo, settings.config.production_branch)
+    rule = settings.governance.rules.trust_for(kind) or TrustRule()
+    state = state_of(kind, rule, tallies.get(kind))
+    if state.earned < state.earn_after:
+        return gates
+    said = f"; kind:{kind} has earned trust ({state.earned} approved changes stayed green)"
+    return [
+        g.model_copy(update={"passed": True, "evidence": g.evidence + said})
+        if g.name == "setup_code"
+        else g
+        for g in gates
+    ]
 
 
 def review_gate(

@@ -23,14 +23,11 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import jinja2
 
 from harness.artifacts import Connection, NetworkRecord
-from harness.config.globs import matching
 from harness.config.network import parse_host
-from harness.config.yamlload import load_yaml
 from harness.errors import SandboxError
 from harness.paths import workflows_dir
 from harness.sandbox.app import free_port
@@ -59,19 +56,6 @@ _SCRIPT = (
     "{{ read _ignored <&3; while kill -TERM $squid; do sleep 0.05; done 2>/dev/null; }} &\n"
     "wait $squid\n"
 )
-
-
-def default_allow(tree: Path) -> list[str]:
-    """The package registries of the manifests at the top of ``tree``
-    (``workflows/egress/registries.yaml``)."""
-    path = workflows_dir() / "egress" / "registries.yaml"
-    registries: list[dict[str, Any]] = load_yaml(path.read_text(encoding="utf-8"), str(path))
-    names = [p.name for p in tree.iterdir()] if tree.is_dir() else []
-    hosts: list[str] = []
-    for registry in registries:
-        if any(matching(name, registry["when"]) for name in names):
-            hosts += [h for h in registry["hosts"] if h not in hosts]
-    return hosts
 
 
 def squid_config(allow: Sequence[str], port: int) -> str:

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from harness.artifacts import NetworkRecord
 from harness.config.globs import matching
+from harness.config.models import CONFIG_FILE, GOVERNANCE_FILES
+from harness.config.network import default_allow
 from harness.config.settings import Settings
 from harness.cpu import waiting
 from harness.errors import GitError, SandboxError
@@ -17,7 +19,7 @@ from harness.git.repo import GitRepo
 from harness.git.worktrees import default_worktree_root
 from harness.sandbox import holding
 from harness.sandbox.bwrap import CommandResult, Sandbox, harden
-from harness.sandbox.egress import EgressProxy, default_allow
+from harness.sandbox.egress import EgressProxy
 from harness.sandbox.limits import Limits
 
 
@@ -63,11 +65,17 @@ def worktree_sandbox(
     return Sandbox(path, limits, hidden=hidden, egress=egress, seen_as=seen_as, readable=readable)
 
 
-def setup_allow(settings: Settings, tree: Path) -> list[str]:
-    """The hosts ``commands.setup`` may reach: ``network.allow``, else the package registries
-    of the manifests in ``tree``."""
+def setup_allow(settings: Settings) -> list[str]:
+    """The hosts ``commands.setup`` may reach: ``network.allow``; unset, the package
+    registries of the manifests at the top of the governance commit: the newest commit of
+    production's first-parent line that changed a governance file (protected paths, so a
+    maintainer's commit), never a tree an agent wrote."""
     allow = settings.config.network.allow
-    return list(allow) if allow is not None else default_allow(tree)
+    if allow is not None:
+        return list(allow)
+    repo, commit = GitRepo(settings.root), settings.governance.commit
+    commit = repo.last_change(commit, [*GOVERNANCE_FILES, CONFIG_FILE]) or commit
+    return default_allow(path for path in repo.tree(commit) if "/" not in path)
 
 
 def _online(settings: Settings, path: Path) -> tuple[CommandResult, NetworkRecord]:
@@ -75,7 +83,7 @@ def _online(settings: Settings, path: Path) -> tuple[CommandResult, NetworkRecor
     commands = settings.config.commands
     assert commands.setup is not None
     limits = Limits(timeout_s=commands.setup_timeout_s)
-    with waiting(), EgressProxy(settings.state_dir, setup_allow(settings, path)) as proxy:
+    with waiting(), EgressProxy(settings.state_dir, setup_allow(settings)) as proxy:
         result = worktree_sandbox(settings, path, limits, egress=proxy.socket).run(commands.setup)
     return result, proxy.record
 

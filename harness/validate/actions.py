@@ -32,7 +32,7 @@ from harness.errors import FactoryError, GitError, StepFailed
 from harness.forge.base import Label, set_state
 from harness.git import shape
 from harness.git.repo import GitRepo
-from harness.review.trust import kind_of, review_gate
+from harness.review.trust import kind_of, review_gate, trusted_setup
 from harness.triage.outbound import sanitize_outbound
 from harness.validate import landing, proof
 from harness.validate.calibration import (
@@ -324,9 +324,10 @@ def decide(ctx: StepContext) -> Validation:
     prepared, checked = ctx.output("prepare", Prepared), ctx.output("check", CheckResult)
     rules, verdict = ctx.services.settings.governance.rules, checked.verdict
     ci = ctx.services.forge.ci_status(prepared.head)
-    routing = decide_route(rules, prepared.candidate, checked, ci)
+    kind, candidate = kind_of(prepared.candidate.spec), prepared.candidate
+    gates = trusted_setup(ctx.services, kind, candidate.gates)
+    routing = decide_route(rules, candidate.model_copy(update={"gates": gates}), checked, ci)
     # the person in the loop: earned trust, and a person's approval of this head
-    kind = kind_of(prepared.candidate.spec)
     routing = review_gate(ctx.services, ctx.number, prepared.head, kind, routing)
     body = ctx.services.templates.render(
         "comments/validated.md.j2",

@@ -117,6 +117,21 @@ def _validator_gate(e: Evidence) -> GateResult:
     )
 
 
+def _setup_network_gate(e: Evidence) -> GateResult | None:
+    """Setup, on production's tree through the egress proxy, asked for no host it was refused:
+    code already on production (an agent's, merged earlier) reaching out goes to a person."""
+    network = e.checked.network
+    if network is None:
+        return None
+    refused = network.refused()
+    said = f"the egress proxy refused setup: {', '.join(refused[:20])}" if refused else ""
+    return GateResult(
+        name="setup_network",
+        passed=not refused,
+        evidence=said or f"{len(network.connections)} connections, none refused",
+    )
+
+
 def _ci_gate(e: Evidence) -> GateResult:
     return GateResult(
         name="ci",
@@ -133,6 +148,7 @@ VALIDATE_GATES: tuple[Callable[[Evidence], GateResult | None], ...] = (
     _journeys_gate,
     _validator_gate,
     _ci_gate,
+    _setup_network_gate,
 )
 SEALED = ("journeys", "validator", "ci")  # judged after a browser looked
 

@@ -260,27 +260,27 @@ MISTAKES = [
     ),
     (
         "network.allow: a URL",
-        append("factory.yaml", "network: {allow: ['https://pypi.org']}\n"),
+        edit("factory.yaml", "^network: .*$", "network: {allow: ['https://pypi.org']}"),
         "factory.yaml: network.allow[0]: 'https://pypi.org' is not a host name",
     ),
     (
         "network.allow: a top-level domain for everything under it",
-        append("factory.yaml", "network: {allow: [pypi.org, '*.com']}\n"),
+        edit("factory.yaml", "^network: .*$", "network: {allow: [pypi.org, '*.com']}"),
         "factory.yaml: network.allow[1]: '*.com' is too broad",
     ),
     (
         "network.allow: an address",
-        append("factory.yaml", "network: {allow: ['169.254.169.254']}\n"),
+        edit("factory.yaml", "^network: .*$", "network: {allow: ['169.254.169.254']}"),
         "factory.yaml: network.allow[0]: '169.254.169.254' is an address",
     ),
     (
         "network.allow: port out of range",
-        append("factory.yaml", "network: {allow: ['pypi.org:70000']}\n"),
+        edit("factory.yaml", "^network: .*$", "network: {allow: ['pypi.org:70000']}"),
         "factory.yaml: network.allow[0]: 'pypi.org:70000': the port must be 1-65535",
     ),
     (
         "network.allow: one name, not a list",
-        append("factory.yaml", "network: {allow: pypi.org}\n"),
+        edit("factory.yaml", "^network: .*$", "network: {allow: pypi.org}"),
         "factory.yaml: network.allow: must be a valid list",
     ),
     (

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from harness.config.globs import protected_hits
 from harness.git.repo import GitRepo
-from harness.implement.gates import protected_paths_gate, secrets_gate, size_gate
+from harness.implement.gates import (
+    network_allow_gate,
+    protected_paths_gate,
+    secrets_gate,
+    setup_code_gate,
+    size_gate,
+)
 
 
 def test_protected_globs() -> None:
@@ -91,3 +99,48 @@ def test_non_ascii_names_are_read_exactly_and_matched(tmp_path: Path) -> None:
     assert not gate.passed
     assert ".github/workflows/ci-é.yml (matches .github/**)" in gate.evidence
     assert "Cafe\u0301.md (matches café.md)" in gate.evidence
+
+
+PYPI = ["pypi.org", "files.pythonhosted.org"]
+
+
+def _patch(files: dict[str, str]) -> str:
+    """A ``git diff`` that adds ``files`` (path -> text)."""
+    return "".join(
+        f"diff --git a/{p} b/{p}\nnew file mode 100644\n--- /dev/null\n+++ b/{p}\n@@ -0,0 +1 @@\n"
+        + "".join(f"+{line}\n" for line in text.splitlines())
+        for p, text in files.items()
+    )
+
+
+@pytest.mark.parametrize(
+    ("files", "allow", "said"),
+    [
+        ({"package.json": "{}"}, ["pypi.org"], "package.json calls for registry.npmjs.org"),
+        ({"web/Gemfile": "gem 'x'"}, [], "web/Gemfile calls for rubygems.org"),
+        ({"requirements.txt": "--extra-index-url https://x.example/\nsix"}, None, "--extra"),
+        ({"requirements/dev.txt": "six @ https://x.example/six.whl"}, None, "six @ https"),
+        ({".npmrc": "registry=https://npm.example/"}, None, ".npmrc adds `registry="),
+        ({"Gemfile": "source 'https://gems.example'"}, None, "Gemfile adds `source"),
+        ({"pyproject.toml": "[[tool.uv.index]]\nurl = 'https://x'"}, None, "tool.uv.index"),
+        ({"Cargo.toml": '[patch.crates-io]\nx = { git = "https://x" }'}, None, "[patch"),
+        ({"package.json": "{}", "requirements.txt": "six==1.16"}, ["*.npmjs.org", *PYPI], None),
+        ({"app.py": "URL = 'https://registry.example/'"}, [], None),
+    ],
+)
+def test_a_change_that_would_widen_setups_network_waits_for_a_person(
+    files: dict[str, str], allow: list[str] | None, said: str | None
+) -> None:
+    allow = allow if allow is not None else PYPI
+    gate = network_allow_gate(list(files), _patch(files), allow)
+    assert gate.name == "network_allow" and gate.passed is (said is None), gate
+    assert said is None or said in gate.evidence, gate.evidence
+
+
+def test_what_setup_runs_is_the_inputs_and_the_files_its_command_names() -> None:
+    setup = "python3 -m venv .venv && ./tools/setup.sh --fast; python3 hook.py"
+    for path in ("tools/setup.sh", "hook.py", "requirements.txt", "web/package.json"):
+        gate = setup_code_gate(["app.py", path], ["requirements*.txt", "package.json"], setup)
+        assert not gate.passed and gate.evidence == f"changes what setup runs: {path}"
+    assert setup_code_gate(["app.py", "tools/other.sh"], ["Makefile"], setup).passed
+    assert setup_code_gate(["Makefile"], ["Makefile"], None).passed  # no setup runs

@@ -126,3 +126,31 @@ def test_a_revert_on_production_is_found_by_the_commit_it_undid(empty_repo: Path
     found = reverts(repo, "main")
     assert list(found) == [fix] and found[fix].endswith("Z")
     assert reverts(repo, "no-such-branch") == {}
+
+
+def test_a_change_to_what_setup_runs_waits_until_its_kind_has_earned_trust(
+    tmp_path: Path, empty_repo: Path
+) -> None:
+    """Even a kind that starts ``auto`` (and one no rule covers: the default rule counts):
+    its changes to what setup runs wait for a person until ``earn_after`` of its changes
+    approved by a person stayed green."""
+    from types import SimpleNamespace
+
+    from harness.artifacts import GateResult
+    from harness.config.models import Backtest
+    from harness.git.repo import GitRepo
+    from harness.review.trust import trusted_setup
+
+    gates = [GateResult(name="setup_code", passed=False, evidence="changes what setup runs")]
+    for front, needed in (("trust: {kind:bug: {start: auto, earn_after: 1}}", 1), ("{}", 3)):
+        store = Store.open(tmp_path / str(needed))
+        settings = SimpleNamespace(
+            config=SimpleNamespace(production_branch="main", backtest=Backtest()),
+            governance=SimpleNamespace(rules=_rules(front)),
+        )
+        services = SimpleNamespace(settings=settings, store=store, repo=GitRepo(empty_repo))
+        for issue in range(1, needed + 1):
+            assert trusted_setup(services, "bug", gates) == gates  # not yet
+            _change(store, issue, "approved_green")
+        (lifted,) = trusted_setup(services, "bug", gates)
+        assert lifted.passed and f"kind:bug has earned trust ({needed} approved" in lifted.evidence

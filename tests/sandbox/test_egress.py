@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 import harness
+from harness.config.network import default_allow
 from harness.config.settings import load_settings
 from harness.sandbox.bwrap import SANDBOX_UID, running_as_root, sandbox_available
 from harness.sandbox.egress import (
@@ -26,10 +27,9 @@ from harness.sandbox.egress import (
     MAX_RECORDED,
     EgressProxy,
     NetworkRecord,
-    default_allow,
     parse_log,
 )
-from harness.sandbox.policy import prepare_worktree
+from harness.sandbox.policy import prepare_worktree, setup_allow
 from harness.sandbox.relay import EGRESS_PORT
 from tests.factory_repo import git, make_factory_repo
 
@@ -38,18 +38,41 @@ needs_bwrap = pytest.mark.skipif(
 )
 
 
-def test_the_default_allow_list_follows_the_manifests(tmp_path: Path) -> None:
-    assert default_allow(tmp_path) == []
-    (tmp_path / "requirements-dev.txt").write_text("six\n")
-    assert default_allow(tmp_path) == ["pypi.org", "files.pythonhosted.org"]
-    (tmp_path / "package.json").write_text("{}")
-    (tmp_path / "yarn.lock").write_text("")
-    assert default_allow(tmp_path) == [
+def test_the_default_allow_list_follows_the_manifests() -> None:
+    assert default_allow(["README.md"]) == []
+    assert default_allow(["requirements-dev.txt"]) == ["pypi.org", "files.pythonhosted.org"]
+    assert default_allow(["requirements-dev.txt", "package.json", "yarn.lock"]) == [
         "pypi.org",
         "files.pythonhosted.org",
         "registry.npmjs.org",
         "registry.yarnpkg.com",
     ]
+
+
+@pytest.mark.sandbox
+@needs_bwrap
+def test_a_merged_manifest_does_not_widen_the_next_setup(tmp_path: Path) -> None:
+    """With no network.allow, setup reaches the registries of the manifests of the governance
+    commit (the newest production commit that changed a governance file, which only a
+    maintainer can make): an empty package.json merged since opens nothing; a maintainer's
+    next commit of a governance file takes the manifests it holds."""
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "requirements.txt").write_text("six\n")
+    setup = {"commands": {"setup": "true", "test": "true"}}
+    repo = make_factory_repo(tmp_path / "notes", config=setup)
+    (repo / "package.json").write_text("{}")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "Merge factory/issue-7: an empty manifest")
+    head = git(repo, "rev-parse", "HEAD").strip()
+    git(repo, "worktree", "add", "-q", "--detach", str(tmp_path / "wt"), head)
+    settings = load_settings(repo, tmp_path / "state")
+    prepared = prepare_worktree(settings, tmp_path / "wt", head, head)
+    assert prepared.problem is None and prepared.network is not None, prepared.output
+    assert prepared.network.allow == ("pypi.org", "files.pythonhosted.org")
+    (repo / "mission.md").write_text((repo / "mission.md").read_text() + "\nNode too.\n")
+    git(repo, "commit", "-qam", "the maintainer's mission, with a Node side")
+    allow = setup_allow(load_settings(repo, tmp_path / "state"))
+    assert allow == ["pypi.org", "files.pythonhosted.org", "registry.npmjs.org"]
 
 
 def test_the_log_becomes_typed_connections_and_is_capped() -> None:
@@ -146,13 +169,12 @@ def test_pip_installs_from_the_real_pypi_through_the_proxy(tmp_path: Path) -> No
     """The recipe ``factory init`` writes for Python, against the real PyPI: no network.allow,
     so the registries of pyproject.toml; nothing else was asked for or reached."""
     setup = "python3 -m venv .venv && .venv/bin/pip install -q -e ."
+    (tmp_path / "notes").mkdir()  # the project, committed with its governance
+    (tmp_path / "notes" / "pyproject.toml").write_text(PYPROJECT)
+    (tmp_path / "notes" / "notes.py").write_text("import six\n")
     repo = make_factory_repo(
         tmp_path / "notes", config={"commands": {"setup": setup, "test": "true"}}
     )
-    (repo / "pyproject.toml").write_text(PYPROJECT)
-    (repo / "notes.py").write_text("import six\n")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "a Python project")
     head = git(repo, "rev-parse", "HEAD").strip()
     settings = load_settings(repo, tmp_path / "state")
     prepared = prepare_worktree(settings, repo, head, head)
@@ -171,12 +193,12 @@ def test_pip_installs_from_the_real_pypi_through_the_proxy(tmp_path: Path) -> No
 @pytest.mark.timeout(900)
 def test_npm_installs_from_the_real_registry_through_the_proxy(tmp_path: Path) -> None:
     """``npm install`` with no network.allow: package.json's registry, and nothing else."""
+    (tmp_path / "web").mkdir()  # the project, committed with its governance
+    manifest = '{"name": "web", "dependencies": {"left-pad": "1.3.0"}}'
+    (tmp_path / "web" / "package.json").write_text(manifest)
     repo = make_factory_repo(
         tmp_path / "web", config={"commands": {"setup": "npm install --no-audit", "test": "true"}}
     )
-    (repo / "package.json").write_text('{"name": "web", "dependencies": {"left-pad": "1.3.0"}}')
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", "a Node project")
     head = git(repo, "rev-parse", "HEAD").strip()
     prepared = prepare_worktree(load_settings(repo, tmp_path / "state"), repo, head, head)
     assert prepared.problem is None, prepared.output

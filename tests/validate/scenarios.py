@@ -330,6 +330,8 @@ def _count_and_phone_home(port: int) -> dict[str, Any]:
                     "tool": "write_file",
                     "input": {"path": "setup_hook.py", "content": phone_home(port)},
                 },
+                # a manifest of a registry the allow-list does not hold (npm's)
+                {"tool": "write_file", "input": {"path": "package.json", "content": "{}\n"}},
             ],
             [{"tool": "finish", "input": {"summary": "Count shown; setup tuned."}}],
         ],
@@ -345,7 +347,8 @@ class Guarded:
     got_after_doctor: list[bytes] = field(default_factory=list)
     doctor: Result | None = None  # ``factory doctor --json``, before the cycle
     doctor_text: Result | None = None  # ``factory doctor``
-    issue: dict = field(default_factory=dict)  # "how many notes" (#1) after the cycle
+    waiting: dict = field(default_factory=dict)  # "how many notes" (#1) after the cycle
+    issue: dict = field(default_factory=dict)  # and after a person approved it
     received: list[dict[str, Any]] = field(default_factory=list)  # the stand-in's requests
     report: Result | None = None  # ``factory report`` of its validation
 
@@ -400,10 +403,12 @@ def play_guarded(root: Path) -> Guarded:
         for server in serve(root, mp, [_count_and_phone_home(port)]):
             file_issues(out, repo, [1])
             run_once(out, repo)
+            seen.waiting = issue(out, repo, 1)  # setup's code, npm, refused hosts: a person
+            assert run_cli(out, "--repo", str(repo), "approve", "1", "--by", "maintainer").code == 0
             seen.received = [body for _, body in server.received]
         seen.issue = issue(out, repo, 1)
         store = Store.open(state)
-        validation = store.list_runs(workflow="validate", issue=1)[0]
+        validation = store.list_runs(workflow="validate", issue=1)[0]  # the approved one
         seen.report = run_cli(out, "--repo", str(repo), "report", validation.id)
         store.close()
     landed_tested_trees(state)

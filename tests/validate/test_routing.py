@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from harness.artifacts import CheckResult, PrCandidate
+from harness.artifacts import CheckResult, GateResult, NetworkRecord, PrCandidate
 from harness.config.models import Rules
 from harness.validate.route import decide_route
 
@@ -103,3 +103,26 @@ def test_fix_attempts_are_counted_in_the_reason() -> None:
     prepared, checked = evidence(score=0.5, attempts=2)
     routing = decide_route(RULES, prepared, checked, "success")
     assert routing.fix_attempts == 2 and "after 2 fix attempts (max 2)" in routing.reason
+
+
+def test_a_gate_only_a_person_lifts_sends_a_passing_change_to_review_by_name() -> None:
+    widens = GateResult(name="network_allow", passed=False, evidence="package.json calls for x")
+    prepared, checked = evidence()
+    waiting = prepared.model_copy(update={"gates": [*prepared.gates, widens]})
+    routing = decide_route(RULES, waiting, checked, "success")
+    assert routing.route == "needs_review", routing
+    assert routing.reason.endswith("(network_allow: package.json calls for x)"), routing.reason
+    assert {g.name: g.passed for g in routing.gates}["network_allow"] is False
+    # beside a gate that failed for good it routes as that one does
+    prepared, checked = evidence(score=0.5)
+    waiting = prepared.model_copy(update={"gates": [*prepared.gates, widens]})
+    assert decide_route(RULES, waiting, checked, "success").route == "retry"
+    # setup on production asked for hosts the egress proxy refused: the list, for a person
+    prepared, checked = evidence()
+    refused = {"host": "169.254.169.254", "port": 80, "method": "GET", "allowed": False}
+    record = {"allow": ["pypi.org"], "connections": [{**refused, "status": 403, "sent": 1}]}
+    record["connections"][0]["received"] = 0
+    checked = checked.model_copy(update={"network": NetworkRecord.model_validate(record)})
+    routing = decide_route(RULES, prepared, checked, "success")
+    assert routing.route == "needs_review" and "setup_network" in routing.reason
+    assert "the egress proxy refused setup: 169.254.169.254:80" in routing.reason

@@ -1,7 +1,10 @@
 """Agent-written code never runs with the network: an implementer that edits a file
 ``commands.setup`` executes, to reach a listener on the host's loopback, reaches nothing —
-not in implement, not in validation, not in the post-merge smoke run — and the change still
-merges (its setup ran again, offline, because it touched a setup input)."""
+not in implement, not in validation, not in the post-merge smoke run. Such a change (which
+also adds a manifest of a registry the allow-list does not hold), set up on a production
+whose setup asks for hosts the egress proxy refuses, waits for a person with each reason
+named; approved, it merges (its setup ran again, offline, because it touched a setup
+input)."""
 
 from __future__ import annotations
 
@@ -31,8 +34,16 @@ def _refused(record: dict, port: int) -> set[tuple[str, int]]:
 def test_a_setup_file_the_agent_edits_never_runs_with_the_network(guarded: Guarded) -> None:
     # "how many notes", whose implementer also rewrites the setup script (tests/validate/
     # scenarios.py): production's own is hostile, and reaches nothing either
+    # it waited for a person: what setup runs changed, a registry not on the allow-list, and
+    # setup on production asked for hosts the egress proxy refused (each listed)
+    assert "factory:needs-review" in guarded.waiting["labels"], guarded.waiting["labels"]
+    (said,) = [c["body"] for c in guarded.waiting["comments"] if "Validation:" in c["body"]]
+    assert "a person decides what the gates cannot (setup_code: changes what setup runs: " in said
+    assert "network_allow: would widen setup's network: package.json calls for " in said
+    assert "registry.npmjs.org" in said and "169.254.169.254:80" in said, said
+    assert "setup_network: the egress proxy refused setup: localhost:" in said
     labels = guarded.issue["labels"]
-    assert "factory:merged" in labels, labels  # validated, merged, smoke-tested
+    assert "factory:merged" in labels, labels  # approved, validated, merged, smoke-tested
     assert guarded.got == []  # the agent's code never reached the host
     store = Store.open(guarded.state)
     validation = store.list_runs(workflow="validate", issue=1)[0]
@@ -61,10 +72,14 @@ def test_agent_code_already_on_production_reaches_only_the_proxy_which_refuses_i
     doctor = res.json()
     assert _refused(doctor["network"], port) == expected
     assert doctor["network"]["allow"] == [f"localhost:{port}"]
+    (warning,) = doctor["warnings"]
+    assert warning.startswith("setup asked for hosts the egress proxy refused: localhost:")
     res = guarded.doctor_text
     assert res is not None
     assert f"REFUSED  localhost:{port}  1 connection" in res.out, res.out
     assert "REFUSED  169.254.169.254:80" in res.out and "REFUSED  10.0.0.1:443" in res.out
+    assert f"WARNING  {warning}" in res.out
+    assert res.out.rstrip().endswith("all checks pass, with a WARNING above"), res.out
     assert guarded.got_after_doctor == []
 
     assert "factory:merged" in guarded.issue["labels"]

@@ -79,15 +79,15 @@ def test_a_empty_state_criterion_is_observed_on_a_fresh_app_and_merged(guarded: 
     assert first_look.startswith("URL: http://") and "0 notes" in first_look
     assert "Buy milk" not in first_look
     store = Store.open(state)
-    (run,) = store.list_runs(workflow="validate", issue=1)
+    run = store.list_runs(workflow="validate", issue=1)[0]  # approved by a person (a setup change)
     check = next(s.outputs for s in store.steps(run.id) if s.step_id == "check")
     assert any(j["passed"] and "Buy milk" in j["final_text"] for j in check["journeys"])
-    assert decisions(state, 1)[0]["route"] == "merge"
+    assert [d["route"] for d in decisions(state, 1)] == ["needs_review", "merge"]
     # the landing and the smoke run after it are found by type and issue, not by step id
     landing, smoke = store.latest_artifact(Landing, 1), store.latest_artifact(Smoke, 1)
     assert landing is not None and smoke is not None
     assert landing.landed_tree == landing.tested_tree == check["tree"]
-    assert (landing.pr, landing.head) == (decisions(state, 1)[0]["pr"], check["head"])
+    assert (landing.pr, landing.head) == (decisions(state, 1)[-1]["pr"], check["head"])
     assert smoke.sha == landing.merge_sha and smoke.journeys_passed and smoke.reverted is None
     # every check's copy of the app was deleted after it
     settings = load_settings(repo, state)
