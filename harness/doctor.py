@@ -107,7 +107,7 @@ def _sandbox_check(sandbox: Sandbox) -> Check:
 
 def _setup(settings: Settings, path: Path, report: DoctorReport) -> Check:
     """``commands.setup`` as every run sets up production: ``prepare_worktree``."""
-    prepared = prepare_worktree(settings, path, report.commit, report.commit)
+    prepared = prepare_worktree(settings, path, report.commit, report.commit, fresh=True)
     report.network, result = prepared.network, prepared.online
     if result is None:  # the egress proxy could not start
         return Check("setup", False, 0.0, prepared.problem or "setup did not run")

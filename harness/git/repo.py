@@ -503,9 +503,10 @@ class GitRepo:
         self.git("add", "--all", "--", ".", *specs)
         return self.git("write-tree").strip()
 
-    def untracked(self) -> list[str]:
-        """Untracked, not ignored paths (folders as one entry)."""
-        out = self.git("ls-files", "-z", "--others", "--exclude-standard", "--directory")
+    def untracked(self, ignored: bool = False) -> list[str]:
+        """Untracked paths, not ignored ones unless ``ignored`` (folders as one entry)."""
+        standard = [] if ignored else ["--exclude-standard"]
+        out = self.git("ls-files", "-z", "--others", *standard, "--directory")
         return [name.rstrip("/") for name in out.split("\0") if name]
 
     def tree_of(self, ref: str) -> str | None:

@@ -131,7 +131,7 @@ def setup(ctx: StepContext) -> SetupRun:
         output=prepared.output[-10_000:],
         offline_again_for=list(prepared.inputs_changed),
         network=prepared.network,
-        artifacts=GitRepo(path).untracked() if runs else [],  # only a command makes any
+        artifacts=GitRepo(path).untracked() if commands.setup else [],  # run or copied in
     )
     if prepared.problem is not None:
         raise StepFailed(f"setup: {prepared.problem}", outputs)

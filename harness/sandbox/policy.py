@@ -5,6 +5,14 @@ without any network on a change. The lists of hidden paths are built here and no
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import stat
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +29,9 @@ from harness.sandbox import holding
 from harness.sandbox.bwrap import CommandResult, Sandbox, harden
 from harness.sandbox.egress import EgressProxy
 from harness.sandbox.limits import Limits
+
+TREE = Path("/factory/tree")  # where every worktree sandbox shows its tree
+SETUPS_KEPT = 4  # set-up trees kept, the newest used
 
 
 def hidden_paths(settings: Settings, base: Path) -> list[Path]:
@@ -47,22 +58,93 @@ def sealed_hidden_paths(settings: Settings) -> list[Path]:
     return [*wanted, fresh_root(s.state_dir)]
 
 
+def setups_root(state_dir: Path) -> Path:
+    """Where the trees ``commands.setup`` made are kept for the state ``state_dir``: beside
+    the worktrees (a copy is a copy on one file system)."""
+    root = default_worktree_root(state_dir)
+    return root.parent / f"{root.name}-setups"
+
+
 def worktree_sandbox(
     settings: Settings,
     path: Path,
     limits: Limits | None = None,
     *,
     egress: Path | None = None,
-    seen_as: Path | None = None,
     readable: list[Path] | None = None,
 ) -> Sandbox:
-    """The sandbox for commands in the worktree ``path`` (shown at ``seen_as`` when it is a
-    copy of the checkout set up there): no network, or only the egress proxy's socket. As
-    root, the state folder, the hold-out and the main repository's ``.git`` are first closed
-    to every other uid."""
+    """The sandbox for commands in the worktree ``path`` (or a copy of one), shown to them at
+    ``TREE``: what setup wrote there (a venv's shebangs, an editable install's path) holds in
+    every copy. No network, or only the egress proxy's socket. As root, the state folder,
+    the hold-out and the main repository's ``.git`` are first closed to every other uid."""
     harden([settings.state_dir, settings.holdout_dir, settings.root / ".git"])
     hidden = hidden_paths(settings, path)
-    return Sandbox(path, limits, hidden=hidden, egress=egress, seen_as=seen_as, readable=readable)
+    return Sandbox(path, limits, hidden=hidden, egress=egress, seen_as=TREE, readable=readable)
+
+
+def _copy_regular(src: str, dst: str) -> None:
+    """Regular files only: a FIFO or a socket that setup left behind would block the copy or
+    mean nothing in it, so it is skipped."""
+    if stat.S_ISREG(os.lstat(src).st_mode):
+        shutil.copy2(src, dst)
+
+
+def copy_checkout(source: Path, target: Path) -> None:
+    """``source`` copied into ``target``: files, folders and symlinks as they are (never
+    followed), without ``.git``."""
+    shutil.copytree(
+        source,
+        target,
+        symlinks=True,
+        ignore=shutil.ignore_patterns(".git"),
+        copy_function=_copy_regular,
+        dirs_exist_ok=True,
+    )
+
+
+def _setup_key(settings: Settings, repo: GitRepo, trusted: str) -> str:
+    """What a set-up tree depends on: ``commands.setup`` and the setup inputs of ``trusted``
+    (``commands.setup_inputs``, by content)."""
+    commands = settings.config.commands
+    inputs = [
+        (p, o) for p, (_, o) in repo.tree(trusted).items() if matching(p, commands.setup_inputs)
+    ]
+    return hashlib.sha256(json.dumps([commands.setup, sorted(inputs)]).encode()).hexdigest()[:40]
+
+
+def _reused(settings: Settings, path: Path, key: str) -> bool:
+    """What setup made for ``key``, copied into the worktree ``path`` (never shared: every
+    tree writes its own copy); False when nothing is kept for it."""
+    kept = setups_root(settings.state_dir) / key
+    if not kept.is_dir():
+        return False
+    copy_checkout(kept, path)
+    with contextlib.suppress(OSError):
+        os.utime(kept)  # the newest used is kept longest
+    return True
+
+
+def _keep(settings: Settings, path: Path, key: str) -> None:
+    """What setup made in ``path`` (untracked, ignored or not) kept for ``key``: copied aside
+    whole, then named, so a kill leaves nothing half kept; only ``SETUPS_KEPT`` are kept."""
+    root = setups_root(settings.state_dir)
+    temp = root / f".{key}-{os.getpid()}-{threading.get_ident()}"
+    temp.mkdir(parents=True, exist_ok=True)
+    for name in GitRepo(path).untracked(ignored=True):
+        source = path / name
+        if source.is_dir() and not source.is_symlink():
+            copy_checkout(source, temp / name)
+        elif source.is_symlink() or source.is_file():
+            (temp / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, temp / name, follow_symlinks=False)
+    try:
+        temp.rename(root / key)
+    except OSError:  # another run kept it first
+        shutil.rmtree(temp, ignore_errors=True)
+    kept = sorted(root.iterdir(), key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in kept[SETUPS_KEPT:]:
+        if not old.name.startswith(".") or time.time() - old.stat().st_mtime > 86_400:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def setup_allow(settings: Settings) -> list[str]:
@@ -106,19 +188,24 @@ class Prepared:
         return "\n".join(runs)[-4000:]
 
 
-def prepare_worktree(settings: Settings, path: Path, trusted: str, head: str) -> Prepared:
+def prepare_worktree(
+    settings: Settings, path: Path, trusted: str, head: str, fresh: bool = False
+) -> Prepared:
     """Set up the worktree ``path`` (checked out at ``trusted``) for ``head``.
 
     No code of the repository runs with direct network: ``commands.setup`` runs on the
     trusted tree (production as committed, which may be agent code merged earlier) reaching
-    only the hosts of ``network.allow`` through the egress proxy; the worktree then moves to
-    ``head`` keeping what setup made, and if the change touched a file setup reads
-    (``commands.setup_inputs``) setup runs again on it with no network at all. ``problem``
-    says why it could not be done; ``network`` holds the proxy's record."""
+    only the hosts of ``network.allow`` through the egress proxy — or, unless ``fresh`` (which
+    keeps nothing either), what an earlier setup made from the same setup inputs is copied in
+    instead (``_reused``); the
+    worktree then moves to ``head`` keeping what setup made, and if the change touched a file
+    setup reads (``commands.setup_inputs``) setup runs again on it with no network at all.
+    ``problem`` says why it could not be done; ``network`` holds the proxy's record."""
     commands = settings.config.commands
     repo = GitRepo(path)
     online = offline = network = None
-    if commands.setup:
+    key = _setup_key(settings, repo, trusted) if commands.setup else ""
+    if commands.setup and (fresh or not _reused(settings, path, key)):
         try:
             online, network = _online(settings, path)
         except SandboxError as exc:
@@ -126,6 +213,8 @@ def prepare_worktree(settings: Settings, path: Path, trusted: str, head: str) ->
         if online.exit_code != 0:
             problem = f"setup failed on the trusted tree {trusted[:12]}"
             return Prepared(online, None, (), f"{problem} (exit {online.exit_code})", network)
+        if not fresh:
+            _keep(settings, path, key)
     if head == trusted:
         return Prepared(online, None, (), network=network)
     try:

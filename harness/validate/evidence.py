@@ -10,10 +10,8 @@ the same state as a person opening the freshly deployed app."""
 
 from __future__ import annotations
 
-import os
 import secrets
 import shutil
-import stat
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -46,6 +44,7 @@ from harness.sandbox.app import AppNotReady, AppProcess, free_port
 from harness.sandbox.limits import Limits
 from harness.sandbox.policy import Prepared as PreparedTree
 from harness.sandbox.policy import (
+    copy_checkout,
     fresh_root,
     prepare_worktree,
     sealed_hidden_paths,
@@ -68,13 +67,13 @@ def tree_of(repo: GitRepo, sha: str) -> str:
 
 
 @contextmanager
-def serving(settings: Settings, path: Path, seen_as: Path | None = None) -> Iterator[AppProcess]:
+def serving(settings: Settings, path: Path) -> Iterator[AppProcess]:
     """``commands.start`` in the worktree ``path``, on a free port, ready (or AppNotReady)."""
     commands = settings.config.commands
     assert commands.start is not None
     port = free_port()
-    # no network, nothing but its worktree (shown at ``seen_as``: a fresh copy set up there)
-    sandbox = worktree_sandbox(settings, path, Limits(timeout_s=24 * 3600), seen_as=seen_as)
+    # no network, nothing but its worktree
+    sandbox = worktree_sandbox(settings, path, Limits(timeout_s=24 * 3600))
     with AppProcess(
         sandbox,
         commands.start.format(port=port),
@@ -98,30 +97,10 @@ def journeys_against(
     )
 
 
-def _copy_regular(src: str, dst: str) -> None:
-    """Regular files only: a FIFO or a socket that setup left behind would block the copy or
-    mean nothing in it, so it is skipped."""
-    if stat.S_ISREG(os.lstat(src).st_mode):
-        shutil.copy2(src, dst)
-
-
-def copy_checkout(source: Path, target: Path) -> None:
-    """``source`` copied to the new folder ``target``: files, folders and symlinks as they are
-    (never followed), without ``.git``."""
-    shutil.copytree(
-        source,
-        target,
-        symlinks=True,
-        ignore=shutil.ignore_patterns(".git"),
-        copy_function=_copy_regular,
-    )
-
-
 @contextmanager
 def fresh_copy(settings: Settings, prepared: Path, name: str) -> Iterator[Path]:
-    """A new copy of the prepared checkout ``prepared`` for one check, deleted afterwards.
-    Whatever runs in it sees it at ``prepared``'s path (``seen_as``): setup wrote absolute
-    paths there (script shebangs in a venv, an editable install's import path)."""
+    """A new copy of the prepared checkout ``prepared`` for one check, deleted afterwards
+    (what runs in it sees it where setup ran: ``worktree_sandbox``)."""
     base = fresh_root(settings.state_dir)
     base.mkdir(parents=True, exist_ok=True)
     now = time.time()
@@ -140,7 +119,7 @@ def fresh_copy(settings: Settings, prepared: Path, name: str) -> Iterator[Path]:
 @contextmanager
 def fresh_app(settings: Settings, prepared: Path, name: str) -> Iterator[AppProcess]:
     """``commands.start`` on a fresh copy of ``prepared``, ready to serve one check."""
-    with fresh_copy(settings, prepared, name) as path, serving(settings, path, prepared) as app:
+    with fresh_copy(settings, prepared, name) as path, serving(settings, path) as app:
         yield app
 
 
@@ -171,7 +150,7 @@ def _tests_on(
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(data)
         limits = Limits(timeout_s=commands.test_timeout_s)
-        result = worktree_sandbox(settings, path, limits, seen_as=prepared).run(command)
+        result = worktree_sandbox(settings, path, limits).run(command)
     ctx.timings["subprocess_s"] += result.duration_s
     return Tested(
         command=command,

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 from harness.config.settings import load_settings
-from harness.sandbox.policy import worktree_sandbox
+from harness.sandbox.policy import TREE, worktree_sandbox
 from harness.validate.evidence import copy_checkout, fresh_copy
 from tests.factory_repo import make_factory_repo
 
@@ -32,29 +31,28 @@ def test_a_copy_holds_files_and_links_but_no_git_and_no_special_files(tmp_path: 
 
 
 def test_a_copy_runs_where_setup_made_it(tmp_path: Path) -> None:
-    """Setup writes absolute paths into the checkout it runs in — a venv's console scripts
-    start with ``#!<checkout>/.venv/bin/python3``, an editable install points at the
-    checkout — so every fresh copy is shown to its command at that same path, and what it
-    writes stays in the copy."""
+    """Setup writes absolute paths into the tree it runs in — a venv's console scripts start
+    with ``#!<tree>/.venv/bin/python3``, an editable install points at the tree — and every
+    sandboxed command is shown its tree at one path (``TREE``), so those paths hold in every
+    fresh copy, wherever it lies; what a check writes stays in its copy."""
     repo = make_factory_repo(tmp_path / "repo")
     settings = load_settings(repo, tmp_path / "state")
     prepared = tmp_path / "worktrees" / "prepared"
     prepared.mkdir(parents=True)
-    venv = ["/usr/bin/python3", "-m", "venv", "--without-pip", str(prepared / ".venv")]
-    subprocess.run(venv, check=True)  # the system's python, as setup in the sandbox has
-    script = prepared / ".venv" / "bin" / "hello"  # as pip writes a console script
-    script.write_text(
-        f"#!{prepared}/.venv/bin/python3\nimport os, sys\n"
+    (prepared / "hello").write_text(  # as pip writes a console script: setup's path in it
+        "#!@TREE@/.venv/bin/python3\nimport os, sys\n"
         "open('written.txt', 'w').write('by the check')\n"
         "print('hello from', sys.prefix, 'in', os.getcwd())\n"
     )
-    script.chmod(0o755)
+    setup = (
+        "python3 -m venv --without-pip .venv && sed \"s|@TREE@|$PWD|\" hello > .venv/bin/hello"
+        " && chmod +x .venv/bin/hello"
+    )
+    assert worktree_sandbox(settings, prepared).run(setup).exit_code == 0
 
     with fresh_copy(settings, prepared, "t-seen-as") as copy:
-        ran = worktree_sandbox(settings, copy, seen_as=prepared).run(".venv/bin/hello")
+        ran = worktree_sandbox(settings, copy).run(".venv/bin/hello")
         assert ran.exit_code == 0, ran.output
         assert (copy / "written.txt").read_text() == "by the check"
-        elsewhere = worktree_sandbox(settings, copy).run(".venv/bin/hello")
-    assert f"hello from {prepared}/.venv in {prepared}" in ran.output
+    assert f"hello from {TREE}/.venv in {TREE}" in ran.output
     assert not (prepared / "written.txt").exists()  # the prepared checkout stays as it was
-    assert elsewhere.exit_code == 127  # shown at its own path, the shebang leads nowhere

@@ -85,16 +85,17 @@ def test_agent_code_already_on_production_reaches_only_the_proxy_which_refuses_i
     assert "factory:merged" in guarded.issue["labels"]
     assert guarded.got == []  # not in implement, health, validation or smoke either
     store = Store.open(guarded.state)
+    # the cycle set production up once, for its health check, through the proxy; implement,
+    # the candidate and the smoke run copied that tree (the same setup inputs): no network
+    (health,) = store.list_runs(workflow="health")
+    checked = {s.step_id: s for s in store.steps(health.id)}["health"]
+    assert _refused(checked.outputs["network"], port) == expected
     implement = store.list_runs(workflow="implement", issue=1)[0]
-    setup = {s.step_id: s for s in store.steps(implement.id)}["setup"]
-    assert _refused(setup.outputs["network"], port) == expected
+    assert {s.step_id: s for s in store.steps(implement.id)}["setup"].outputs["network"] is None
     validation = store.list_runs(workflow="validate", issue=1)[0]
     steps = {s.step_id: s for s in store.steps(validation.id)}
-    for step in ("check", "smoke"):
-        assert _refused(steps[step].outputs["network"], port) == expected, step
+    assert steps["check"].outputs["network"] is steps["smoke"].outputs["network"] is None
     store.close()
     report = guarded.report
     assert report is not None and report.code == 0, report
-    assert "setup network (egress proxy): allowed localhost:" in report.out
-    assert report.out.count(f"REFUSED  localhost:{port}  1 connection") >= 2, report.out
-    assert "REFUSED  169.254.169.254:80  1 connection" in report.out
+    assert "REFUSED" not in report.out  # nothing of this run reached the proxy
