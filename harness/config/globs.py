@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 
 import pathspec
@@ -83,3 +83,10 @@ def matching(path: str, patterns: Sequence[str]) -> list[str]:
 def protected_hits(paths: list[str], patterns: list[str]) -> list[tuple[str, str]]:
     """(path, pattern) for every path a pattern protects."""
     return [(path, pat) for path in paths for pat in matching(path, patterns)]
+
+
+def gitignore(text: str) -> Callable[[str], bool]:
+    """A ``.gitignore`` file's rules as git reads them (negations and case as written): the
+    test of a path relative to its folder (a folder's with a trailing ``/``)."""
+    matches: Callable[[str], bool] = pathspec.GitIgnoreSpec.from_lines(text.splitlines()).match_file
+    return matches

@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-import pathspec
 import re2  # type: ignore[import-untyped]
 
+from harness.config.globs import gitignore
 from harness.errors import ToolError
 from harness.sandbox import holding
 from harness.tools.paths import relative, resolve_inside
@@ -102,7 +102,7 @@ ENVIRONMENTS = frozenset(
     (".venv", "venv", "node_modules", "__pycache__", ".tox", ".nox", ".mypy_cache",
      ".pytest_cache", ".ruff_cache", "site-packages", ".gradle", ".next")
 )  # fmt: skip
-Ignores = tuple[tuple[Path, pathspec.GitIgnoreSpec], ...]
+Ignores = tuple[tuple[Path, Callable[[str], bool]], ...]
 
 
 def _ignores(root: Path, folder: Path, above: Ignores = ()) -> Ignores:
@@ -113,7 +113,7 @@ def _ignores(root: Path, folder: Path, above: Ignores = ()) -> Ignores:
         try:
             if (place / ".gitignore").stat().st_size <= MAX_SEARCH_FILE:
                 text = (place / ".gitignore").read_text(encoding="utf-8", errors="replace")
-                found.append((place, pathspec.GitIgnoreSpec.from_lines(text.splitlines())))
+                found.append((place, gitignore(text)))
         except (OSError, ValueError):
             continue
     return tuple(found)
@@ -162,8 +162,8 @@ class FileTools:
     def _kept(self, entry: os.DirEntry[str], ignores: Ignores) -> bool:
         folder = entry.is_dir(follow_symlinks=False)
         if (folder and entry.name in ENVIRONMENTS) or any(
-            spec.match_file(os.path.relpath(entry.path, base) + ("/" if folder else ""))
-            for base, spec in ignores
+            ignored(os.path.relpath(entry.path, base) + ("/" if folder else ""))
+            for base, ignored in ignores
         ):
             self.left_out.append(relative(self.root, Path(entry.path)) + ("/" if folder else ""))
             return False

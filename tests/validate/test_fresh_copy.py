@@ -45,7 +45,7 @@ def test_a_copy_runs_where_setup_made_it(tmp_path: Path) -> None:
         "print('hello from', sys.prefix, 'in', os.getcwd())\n"
     )
     setup = (
-        "python3 -m venv --without-pip .venv && sed \"s|@TREE@|$PWD|\" hello > .venv/bin/hello"
+        'python3 -m venv --without-pip .venv && sed "s|@TREE@|$PWD|" hello > .venv/bin/hello'
         " && chmod +x .venv/bin/hello"
     )
     assert worktree_sandbox(settings, prepared).run(setup).exit_code == 0
