@@ -237,7 +237,12 @@ def test_the_label_check_finds_a_literal_label() -> None:
 
 # -- another workflow's steps ------------------------------------------------------------------
 
-ROOMS = {"triage": "triage/", "implement": "implement/", "validate": "validate/"}
+ROOMS = {
+    "triage": "triage/",
+    "implement": "implement/",
+    "validate": "validate/",
+    "lessons": "lessons/",
+}
 # the engine runs every workflow's steps; the store keeps them; neither reads one by meaning
 GENERIC = ("engine/", "store/")
 

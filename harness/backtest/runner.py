@@ -76,6 +76,7 @@ class Request:
     governance: str | None = None
     provider: str | None = None
     max_parallel: int | None = None
+    cap: tuple[str, float] | None = None  # an allowance of the caller's: (its name, USD)
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ class Backtest:
     source: GitRepo
     provider: str | None
     progress: Progress = lambda _: None
+    cap: tuple[str, float] | None = None
 
     @property
     def folder(self) -> Path:
@@ -149,9 +151,11 @@ def _gate(
     check_kill_switch(real)
     budgets = real.settings.governance.rules.budgets
     today = real.store.spend(since=start_of_day(real.clock()))
-    check_caps(
-        [("per_day_usd", budgets.per_day_usd, today)], max(0.0, budgets.per_issue_usd - cost)
-    )
+    caps = [("per_day_usd", budgets.per_day_usd, today)]
+    if bt.cap is not None:  # what this backtest's cases spent so far, against the allowance
+        spent = sum(c.cost_usd for c in real.store.backtest_cases(bt.record.id))
+        caps.append((*bt.cap, spent))
+    check_caps(caps, max(0.0, budgets.per_issue_usd - cost))
     if stage:
         bt.progress(f"  case {case.id}: {stage} …")
 
@@ -300,7 +304,7 @@ def run_backtest(
         width = request.max_parallel or real.settings.config.max_parallel
         with held(real.store):
             record = _record(real, rehearsed, cases, label, provider)
-            bt = Backtest(real, record, rehearsed, source, request.provider, progress)
+            bt = Backtest(real, record, rehearsed, source, request.provider, progress, request.cap)
             stops = run_cases(bt, cases, width, progress)
             return report(bt, cases, stops)
     finally:

@@ -37,6 +37,7 @@ _COMMANDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("harness.cli.serve", ("serve",)),
     ("harness.cli.ack", ("ack",)),
     ("harness.cli.backtest", ("backtest",)),
+    ("harness.cli.lessons", ("lessons",)),
 )
 
 

@@ -169,6 +169,8 @@ class Models(Strict):
     implementer: ModelId = "claude-sonnet-5-5"
     reviewer: ModelId = "claude-opus-5-5"
     validator: ModelId = "claude-sonnet-5-5"
+    learner: ModelId = "claude-opus-5-5"  # writes a governance edit from a lesson
+    auditor: ModelId = "claude-sonnet-5-5"  # reads the repository for what analysers miss
 
 
 Thinking = Literal["off", "adaptive"]
@@ -184,6 +186,8 @@ class RoleThinking(Strict):
     implementer: Thinking | None = None
     reviewer: Thinking | None = None
     validator: Thinking | None = None
+    learner: Thinking | None = None
+    auditor: Thinking | None = None
 
 
 class RoleEffort(Strict):
@@ -194,6 +198,8 @@ class RoleEffort(Strict):
     implementer: Effort | None = None
     reviewer: Effort | None = None
     validator: Effort | None = None
+    learner: Effort | None = None
+    auditor: Effort | None = None
 
 
 @dataclass(frozen=True)
@@ -338,6 +344,22 @@ class TriageRules(Strict):
     untrusted_requires_label: bool = False
 
 
+class LessonRules(Strict):
+    """``factory lessons propose``: at most ``max_proposals`` PRs a run, each rehearsed on at
+    most ``cases`` past cases, the whole run within ``max_usd`` (docs/learning.md)."""
+
+    max_proposals: int = Field(default=1, ge=0, le=20)
+    cases: int = Field(default=3, ge=0, le=50)
+    max_usd: float = Field(default=10.0, ge=0)
+
+
+class AuditRules(Strict):
+    """``factory audit``: at most ``max_issues`` new issues a run, within ``max_usd``."""
+
+    max_issues: int = Field(default=3, ge=0, le=50)
+    max_usd: float = Field(default=2.0, ge=0)
+
+
 def _glob(pattern: str) -> str:
     problem = glob_problem(pattern)
     if problem:
@@ -386,6 +408,8 @@ class Rules(Strict):
     security: Security = Field(default_factory=Security)
     # kind:<name> or default -> its rule; absent: every kind merges by itself (as before)
     trust: dict[str, TrustRule] = Field(default_factory=dict)
+    lessons: LessonRules = Field(default_factory=LessonRules)
+    audit: AuditRules = Field(default_factory=AuditRules)
 
     @field_validator("trust")
     @classmethod
@@ -394,6 +418,11 @@ class Rules(Strict):
         if bad:
             raise ValueError(f"{bad[0]!r}: a key is 'default' or 'kind:<name>' (e.g. kind:bug)")
         return value
+
+    def workflow_usd(self, workflow: str) -> float | None:
+        """A workflow's own spending cap (``lessons``, ``audit``), beside the budgets."""
+        own = {"lessons": self.lessons.max_usd, "audit": self.audit.max_usd}
+        return own.get(workflow)
 
     def trust_for(self, kind: str | None) -> TrustRule | None:
         """The rule for a kind of change (its own, else ``default``); None: no trust rule."""

@@ -30,6 +30,7 @@ PROVIDERS = (
     "harness.implement.actions",
     "harness.validate.actions",
     "harness.validate.merge",
+    "harness.lessons.actions",
 )
 
 

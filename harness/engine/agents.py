@@ -37,6 +37,7 @@ class StepHooks:
             ctx.run_id,
             ctx.issue,
             services.clock,
+            ctx.workflow,
         )
 
     def before_call(self, request: Request) -> None:

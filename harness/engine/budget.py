@@ -52,6 +52,7 @@ class BudgetGuard:
     run_id: str
     issue: int | None
     clock: Callable[[], float] = time.time
+    workflow: str = ""
 
     def check(self, model: str, request: Request) -> None:
         """Raise ``BudgetExceeded`` (with the cap named) if this call could break a cap."""
@@ -65,6 +66,9 @@ class BudgetGuard:
                 self.store.spend(since=start_of_day(self.clock())),
             ),
         ]
+        own = self.rules.workflow_usd(self.workflow)
+        if own is not None:
+            caps.append((f"{self.workflow}.max_usd", own, caps[0][2]))  # what the run spent
         if self.issue is not None:
             caps.append(
                 ("per_issue_usd", budgets.per_issue_usd, self.store.spend(issue=self.issue))

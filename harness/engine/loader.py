@@ -22,7 +22,7 @@ from harness.git.repo import GitRepo
 from harness.model.tools import known_tools
 
 OVERRIDE_DIR = ".factory/workflows"
-ROLES = ("triage", "planner", "implementer", "reviewer", "validator")
+ROLES = ("triage", "planner", "implementer", "reviewer", "validator", "learner", "auditor")
 
 
 def read_override(services: Services, name: str) -> str | None:

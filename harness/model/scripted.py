@@ -4,7 +4,9 @@ A script is a YAML list of rules. A rule applies when the request offers its
 ``output`` tool and its ``match`` regex is found in the issue's title and body as the
 agent's task presents them (``match_text``): never in anything else the task holds
 (acceptance criteria, a plan, a diff, earlier test output); a task that presents no issue
-(a custom workflow's agent) is searched whole. The answer is its turn
+(a custom workflow's agent) is searched whole. A rule with ``governance`` applies only when
+that regex is found in the system prompt (the governance files as the request carries them):
+a rehearsed governance edit can change what it answers. The answer is its turn
 number ``len(assistant messages so far)`` (the last turn repeats). Being stateless, it
 answers a resumed or parallel run the same way.
 
@@ -56,9 +58,10 @@ class Rule(BaseModel):
     model_config = ConfigDict(extra="forbid")
     output: str
     match: str | None = None
+    governance: str | None = None
     turns: list[list[Action]] = Field(min_length=1)
 
-    @field_validator("match")
+    @field_validator("match", "governance")
     @classmethod
     def _regex(cls, value: str | None) -> str | None:
         if value is not None:
@@ -139,8 +142,11 @@ class ScriptedModel:
         offered = {str(t["name"]) for t in request.get("tools", [])}
         messages = request.get("messages", [])
         issue = match_text(_text_of(messages[0])) if messages else ""
+        system = json.dumps(request.get("system", ""))
         for rule in self.rules:
-            if rule.output in offered and (rule.match is None or re.search(rule.match, issue)):
+            if rule.output not in offered or (rule.match and not re.search(rule.match, issue)):
+                continue
+            if rule.governance is None or re.search(rule.governance, system):
                 return rule
         raise ModelError(f"scripted model: no rule answers a request offering {sorted(offered)}")
 

@@ -36,7 +36,7 @@ from harness.errors import MAX_INTEGER, FactoryError, NotFoundError, check_one_l
 from harness.forge.base import Label
 from harness.review import decisions
 from harness.serve import charts, views
-from harness.serve.backtest_page import backtest_page
+from harness.serve.backtest_page import backtest_page, lessons_page
 
 COOKIE = "factory_session"
 MAX_SESSIONS = 64  # the oldest session ends when another opens beyond this
@@ -437,6 +437,7 @@ def create_app(
         Route("/runs/{run_id}", g(board.run)),
         Route("/trends", g(board.trends)),
         Route("/backtest", g(partial(backtest_page, board))),
+        Route("/lessons", g(partial(lessons_page, board))),
         Route("/evidence/{path:path}", g(board.evidence)),
         Route("/static/{name}", g(board.static)),
         Route("/stop", g(board.stop, post=True), methods=["POST"]),

@@ -1,6 +1,7 @@
 """The dashboard's Backtest page: the newest ``factory backtest`` of this state, its summary
-and its cases (``harness/backtest``). Read-only: a backtest is started from the command
-line."""
+and its cases (``harness/backtest``); its Lessons page: the lessons with their citations, and
+the proposals with their rehearsals (``harness/lessons``). Read-only: both are started from
+the command line."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from starlette.responses import HTMLResponse, Response
 
 from harness.backtest.report import summarise
 from harness.engine.context import Services
+from harness.lessons.evidence import lessons, proposals
 from harness.store.backtests import BacktestRecord
 
 
@@ -62,3 +64,8 @@ class Pages(Protocol):
 async def backtest_page(board: Pages, request: Request, session: Any) -> Response:
     view = await run_in_threadpool(backtest_view, board.services)
     return board.page("backtest.html", session, view=view)
+
+
+async def lessons_page(board: Pages, request: Request, session: Any) -> Response:
+    found = await run_in_threadpool(lambda: (lessons(board.services), proposals(board.services)))
+    return board.page("lessons.html", session, lessons=found[0], proposals=found[1])

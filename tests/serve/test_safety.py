@@ -45,6 +45,7 @@ def _pages(demo: Demo) -> list[str]:
         f"/runs/{demo.planted_run}",
         "/trends",
         "/backtest",
+        "/lessons",
         "/static/live.js",
         _shot(demo),
     ]

@@ -1,0 +1,130 @@
+"""Lessons from evidence, read again each time from what the store keeps anyway: every
+refusal by its type (a reviewer's findings, gates that refused a change, a validation that
+did not merge) and every person's decision with a reason (the audit trail) is a citation;
+citations about one thing (a gate, a governance rule, a file, a finding's words) make a
+lesson. Each citation is checked against production now (its file still there, the rule it
+names still said): a stale one is shown, never counted. The hold-out stays sealed: the
+journeys' gate and the validator's verdict on one issue's criteria are never cited."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from pydantic import ValidationError
+
+from harness.artifacts import ARTIFACTS, Citation, GateReport, Lesson, Proposal, Review, Validation
+from harness.engine.context import Services
+
+SEALED = ("journeys", "validator")
+SERIOUS = ("critical", "high", "medium")
+ANY_RUN = ("succeeded", "failed", "running", "stopped")
+# a rule as a person or an agent cites it: "factory_rules.md: Every error path has a test"
+RULE = re.compile(r"(mission\.md|factory_rules\.md|CLAUDE\.md):\s*([^\n.;]{3,120})")
+
+
+def _words(text: str) -> str:
+    return " ".join(re.findall(r"[a-z0-9_]+", text.lower())[:8])
+
+
+def _from_records(services: Services) -> Iterator[Citation]:
+    kinds = (Review, GateReport, Validation)
+    for issue, step in services.store.typed_steps(tuple(k.__name__ for k in kinds)):
+        try:
+            record = ARTIFACTS[str(step.artifact)].from_outputs(step.outputs)
+        except ValidationError:
+            continue  # a record of another shape (an older version): no evidence of anything
+        ref = f"{step.run_id}:{step.step_id}:{step.seq}"
+        if isinstance(record, Review) and record.verdict == "request_changes":
+            for n, f in enumerate(x for x in record.findings if x.severity in SERIOUS):
+                named = re.fullmatch(r"(?:\./)?(.+?)(?::(\d+))?", (f.file or "").strip())
+                path, line = (named[1], named[2]) if named else (None, None)
+                about = f"file:{path}" if path else f"finding:{_words(f.description)}"
+                at, words = int(line) if line else None, f.description[:400]
+                yield Citation(
+                    ref=f"{ref}:{n}",
+                    issue=issue,
+                    source="review",
+                    about=about,
+                    file=path,
+                    line=at,
+                    words=words,
+                )
+        refused = isinstance(record, GateReport) and not record.passed
+        if refused or (isinstance(record, Validation) and record.route != "merge"):
+            for g in record.gates if isinstance(record, GateReport | Validation) else []:
+                if not g.passed and g.name not in SEALED:
+                    source, words = "gate" if refused else "validation", g.evidence[:400]
+                    yield Citation(
+                        ref=f"{ref}:{g.name}",
+                        issue=issue,
+                        source=source,
+                        about=f"gate:{g.name}",
+                        rule=g.name,
+                        words=words,
+                    )
+
+
+def citations(services: Services) -> Iterator[Citation]:
+    """Every citation the records give, newest first: the steps', then people's."""
+    yield from _from_records(services)
+    for event in reversed(services.store.events(kind="human.")):
+        reason = str(event.data.get("reason") or "").strip()
+        if reason:
+            said = RULE.search(reason)
+            rule = f"{said[1]}: {said[2].strip()}" if said else None
+            number = event.data.get("issue")
+            yield Citation(
+                ref=f"event:{event.id}",
+                issue=number if isinstance(number, int) else None,
+                source="maintainer",
+                about=f"rule:{rule}" if rule else f"decision:{_words(reason)}",
+                rule=rule,
+                words=f"{event.kind.removeprefix('human.')}: {reason}"[:400],
+            )
+
+
+def recheck(citation: Citation, files: set[str], texts: dict[str, str]) -> Citation:
+    """The citation, marked stale when what it names is gone from production."""
+    stale, said = None, RULE.fullmatch(citation.rule or "")
+    if citation.file and citation.file not in files:
+        stale = f"{citation.file} is no longer on production"
+    elif said and said[2].strip().lower() not in texts.get(said[1], "").lower():
+        stale = f"{said[1]} no longer says {said[2].strip()!r}"
+    return citation.model_copy(update={"stale": stale}) if stale else citation
+
+
+def proposals(services: Services) -> list[tuple[Proposal, str]]:
+    """Every proposal made, newest first, with its pull request's state (open, merged or
+    closed; one the forge does not show yet counts as open)."""
+    made = services.store.artifacts(Proposal, None, ANY_RUN, limit=500)
+    found = [(p, services.forge.find_pr(p.branch)) for _, p in made]
+    return [(p, pr.state if pr is not None else "open") for p, pr in found]
+
+
+def lessons(services: Services) -> list[Lesson]:
+    """The lessons, most cited first. Proposable: two independent live citations (distinct
+    issues), no proposal of it open or merged, and none closed for these very citations (a
+    closed one is remembered: only new evidence brings its lesson back)."""
+    governance, made = services.settings.governance, proposals(services)
+    files, texts = set(services.repo.list_tree(governance.commit)), dict(governance.texts())
+    groups: dict[str, list[Citation]] = {}
+    for citation in citations(services):
+        groups.setdefault(citation.about, []).append(recheck(citation, files, texts))
+    found: list[Lesson] = []
+    for about, cited in groups.items():
+        live = {c.ref: c.issue for c in cited if c.stale is None}
+        independent = len({ref if issue is None else issue for ref, issue in live.items()})
+        ours = [(set(p.cited), state) for p, state in made if p.about == about]
+        blocked = any(state != "closed" or set(live) <= refs for refs, state in ours)
+        found.append(
+            Lesson(
+                about=about,
+                citations=cited,
+                independent=independent,
+                stale=not live,
+                proposal=ours[0][1] if ours else None,
+                proposable=independent >= 2 and not blocked,
+            )
+        )
+    return sorted(found, key=lambda x: (-len(x.citations), x.about))

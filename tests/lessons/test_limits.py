@@ -1,0 +1,106 @@
+"""No path lets a lesson change governance or spend beyond its budget: the learner's calls
+stop at ``lessons.max_usd``; an edit that is not one small replacement found once in
+factory_rules.md or CLAUDE.md is refused before anything is committed; a citation of a rule
+the governance no longer says is stale."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from harness.artifacts import Citation, Finding, Review
+from harness.cli.common import state_dir
+from harness.lessons.evidence import recheck
+from harness.store.db import Store
+from tests.cli_helpers import run_cli
+from tests.factory_repo import RULES, git, make_factory_repo
+
+ASKED = "The error path of add_note has no test."
+
+
+def repo_with_a_lesson(tmp_path: Path, rules: str, edit: dict[str, Any]) -> Path:
+    """Two refused attempts (the reviewer's records, as the implement workflow keeps them)
+    on two issues, the same finding on app.py, and a learner scripted to answer ``edit``."""
+    script = tmp_path / "script.yaml"
+    turn = [{"tool": "submit_governance_edit", "input": edit}]
+    script.write_text(yaml.safe_dump([{"output": "submit_governance_edit", "turns": [turn]}]))
+    provider = {"type": "scripted", "script": str(script)}
+    repo = make_factory_repo(tmp_path / "repo", provider=provider, rules=rules)
+    store = Store.open(state_dir(repo))
+    review = Review(
+        verdict="request_changes",
+        score=0.3,
+        findings=[Finding(severity="high", description=ASKED, file="app.py")],
+    )
+    for issue in (1, 2):
+        run = store.create_run("implement", issue, {}, {})
+        seq = store.start_step(run.id, "review", {})
+        store.finish_step(seq, "succeeded", review.model_dump(), artifact="Review")
+        store.set_run_status(run.id, "failed", reason="the reviewer refused it")
+    store.close()
+    return repo
+
+
+EDIT = {
+    "file": "factory_rules.md",
+    "old_text": "- Never edit tests to make them pass.",
+    "new_text": "- Never edit tests to make them pass.\n- Every error path has a test.",
+    "title": "Every error path has a test",
+    "why": "Asked twice.",
+}
+
+
+def propose(capsys, repo: Path) -> tuple[int, list[dict[str, Any]]]:
+    res = run_cli(capsys, "--repo", str(repo), "lessons", "propose", "--json")
+    return res.code, res.json()
+
+
+def nothing_written(repo: Path) -> None:
+    assert git(repo, "branch", "--list", "factory/lesson-*").strip() == ""
+    assert git(repo, "status", "--porcelain").strip() == ""
+    store = Store.open(state_dir(repo))
+    assert store.prs() == []
+    store.close()
+
+
+def test_the_learner_stops_at_the_lessons_budget(tmp_path: Path, capsys) -> None:
+    rules = RULES.replace("---\n", "---\nlessons: {max_usd: 0.01}\n", 1)
+    repo = repo_with_a_lesson(tmp_path, rules, EDIT)
+    code, (row,) = propose(capsys, repo)
+    assert code == 1 and row["status"] == "failed" and row.get("pr") is None
+    assert "lessons.max_usd $0.01 would be exceeded" in row["reason"]
+    nothing_written(repo)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "why"),
+    [
+        ("- A rule the file does not hold.", "- x", "old_text is not found exactly once"),
+        ("max_fix_attempts: 2", "max_fix_attempts: many", "the rules would no longer read"),
+        ("- Never edit tests to make them pass.", "- x\n" * 40, "over 30 lines"),
+    ],
+)
+def test_an_edit_that_is_not_small_found_once_and_readable_is_refused(
+    tmp_path: Path, capsys, old: str, new: str, why: str
+) -> None:
+    repo = repo_with_a_lesson(tmp_path, RULES, {**EDIT, "old_text": old, "new_text": new})
+    code, (row,) = propose(capsys, repo)
+    assert code == 1 and row.get("pr") is None and why in row["reason"]
+    nothing_written(repo)
+
+
+def test_a_rule_the_governance_no_longer_says_is_stale() -> None:
+    cited = Citation(
+        ref="event:1",
+        source="maintainer",
+        about="rule:factory_rules.md: No new dependencies",
+        rule="factory_rules.md: No new dependencies",
+    )
+    texts = {"factory_rules.md": "- no new dependencies: the standard library only."}
+    assert recheck(cited, set(), texts).stale is None
+    assert recheck(cited, set(), {"factory_rules.md": "- Keep it small."}).stale == (
+        "factory_rules.md no longer says 'No new dependencies'"
+    )
