@@ -33,6 +33,7 @@ from harness.implement.run import (
     waits_for_approval,
 )
 from harness.review.trust import approvals
+from harness.sandbox.egress import shared
 from harness.services import open_services
 from harness.store.db import Store
 from harness.store.outcomes import outcome_word, shown
@@ -229,6 +230,7 @@ def run_stage(
     return rows
 
 
+@shared()  # one egress proxy for every set-up of the cycle
 def run_cycle(
     root: Path,
     state: Path,

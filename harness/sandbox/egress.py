@@ -1,12 +1,15 @@
 """The egress proxy: the only network ``commands.setup`` ever has, and what it did with it.
 
-Debian's squid, one instance per set-up run, started in a sandbox of its own that shares
-the host's network (and nothing else: its folder, the read-only system). It admits CONNECT
-and plain requests to the hosts of ``network.allow`` only, refuses every name that resolves
-to a loopback, private or link-local address (and looks nothing up for a name not on the
-list), and writes one line per connection. The set-up command runs with ``--unshare-net``:
-its one way out is the proxy's Unix socket (``relay.py``). A ``socat`` beside squid turns
-that socket into squid's port on the host's loopback, which the command cannot reach.
+Debian's squid, started in a sandbox of its own that shares the host's network (and nothing
+else: its folder, the read-only system), one per allow-list: per set-up, or one for every
+set-up of a cycle (``shared``). It admits CONNECT and plain requests to the hosts of
+``network.allow`` only (and looks nothing up for a name not on the list), and refuses a name
+any of whose addresses is not a global unicast address (``unreachable``, derived from
+Python's ``ipaddress``; squid checks it on the addresses it resolved, the ones it connects
+to). The set-up command runs with ``--unshare-net``: its one way out is a Unix socket
+(``relay.py``) on which a ``socat`` of its own, in a sandbox beside squid, listens and
+connects to squid from a loopback address of its own (``127.x.y.z``). squid's log names that
+address, so each set-up's record holds its connections and no other's.
 
 ``EgressProxy`` is a context manager: inside it ``socket`` is the Unix socket to hand the
 set-up's sandbox; after it, ``record`` holds every connection (``NetworkRecord``)."""
@@ -14,19 +17,26 @@ set-up's sandbox; after it, ``record`` holds every connection (``NetworkRecord``
 from __future__ import annotations
 
 import contextlib
+import ipaddress
+import itertools
 import os
 import re
+import secrets
 import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from ipaddress import IPv4Network, IPv6Network, collapse_addresses, ip_network
 from pathlib import Path
 
 import jinja2
 
 from harness.artifacts import Connection, NetworkRecord
+from harness.caches import PROCESS
 from harness.config.network import parse_host
 from harness.errors import SandboxError
 from harness.paths import workflows_dir
@@ -35,27 +45,56 @@ from harness.sandbox.bwrap import Sandbox
 from harness.sandbox.limits import Limits
 
 SEEN_AT = Path("/run/factory-egress")  # the proxy's folder, inside its own sandbox
-SOCKET = "proxy.sock"
+HOSTS = Path("/etc/hosts")  # the names squid resolves without DNS (copied into its folder)
 READY = "Accepting HTTP Socket connections"  # squid's line in cache.log once it listens
 START_TIMEOUT_S = 60.0
-STOP_TIMEOUT_S = 30.0
+SETTLE_TIMEOUT_S = 30.0
 MAX_RECORDED = 1000  # connections kept one by one; more are counted in ``dropped``
-LEFT_BEHIND_S = 24 * 3600.0  # a proxy folder this old was left by a killed run
 _NOT_HOST = re.compile(r"[^A-Za-z0-9.:_\[\]-]")
 _SBIN = "/usr/local/sbin:/usr/sbin:/sbin:/usr/local/bin:/usr/bin:/bin"
-# squid and socat, then wait for squid; when the harness closes standard input, squid is
-# stopped (it writes the connections still open to its log, then exits). The signal is sent
-# again every 50 ms until squid is gone: its shutdown ends 1 s after the first (at
-# ``shutdown_lifetime 0``), but its loop sees that only when something wakes it, up to a
-# second later; a signal during shutdown wakes it and changes nothing else.
-_SCRIPT = (
-    "exec 3<&0 >{folder}/proxy.log 2>&1\n"
-    "{socat} UNIX-LISTEN:{folder}/{socket},fork,mode=0666 TCP:127.0.0.1:{port} &\n"
-    "{squid} -N -f {folder}/squid.conf &\n"
-    "squid=$!\n"
-    "{{ read _ignored <&3; while kill -TERM $squid; do sleep 0.05; done 2>/dev/null; }} &\n"
-    "wait $squid\n"
+_SQUID = "exec {squid} -N -f {folder}/squid.conf >{folder}/proxy.log 2>&1"
+# one set-up's relay: its socket, connecting to squid from the set-up's own address
+_RELAY = "exec {socat} UNIX-LISTEN:{folder}/{name},fork,mode=0666 TCP:127.0.0.1:{port},bind={at}"
+_OPEN = ("01", "03", "08")  # a socket squid still holds: established, SYN received, close-wait
+# IPv4 inside IPv6: NAT64 and 6to4 embed it (IPv4-mapped space is refused whole, in the table)
+_EMBEDDING = ("64:ff9b::/96", "2002::/16")
+# IPv4-compatible addresses (with :: and ::1) and NAT64's local-use prefix (RFC 8215)
+_REFUSED_TOO = ("::/96", "64:ff9b:1::/48")
+# Not global, yet left out: the documentation and benchmarking blocks (RFC 5737, 2544, 3849)
+# are assigned to no network, so no internal service lives there; test networks and fake-IP
+# resolvers put their stand-ins for public registries there.
+_NOWHERE = tuple(
+    ip_network(n)
+    for n in ("192.0.2.0/24", "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "2001:db8::/32")
 )
+
+
+def _table(version: int) -> list[IPv4Network | IPv6Network]:
+    """Every block Python's ``ipaddress`` classifies as not global (private, shared, loopback,
+    link-local with the metadata endpoints, ULA, Teredo, reserved), multicast or site-local —
+    but not IPv6's unassigned space, which holds NAT64's prefix, nor ``_NOWHERE``."""
+    found: list[IPv4Network | IPv6Network] = []
+    for name, value in vars(getattr(ipaddress, f"_IPv{version}Constants")).items():
+        if name not in ("_reserved_networks", "_private_networks_exceptions"):
+            values = value if isinstance(value, list) else [value]
+            found += [v for v in values if isinstance(v, (IPv4Network, IPv6Network))]
+    return [n for n in found if n not in _NOWHERE]
+
+
+def unreachable() -> list[str]:
+    """Every destination that is not a global unicast address, as networks for squid's ``dst``
+    rule: the table above, and each IPv4 block of it as NAT64 and 6to4 embed it."""
+    v4 = _table(4)
+    v6 = [*_table(6), *map(ip_network, _REFUSED_TOO)]
+    for outer in map(ip_network, _EMBEDDING):
+        base, bits = int(outer.network_address), 96 - outer.prefixlen
+        v6 += [
+            IPv6Network((base | int(n.network_address) << bits, outer.prefixlen + n.prefixlen))
+            for n in v4
+        ]
+    fours = [n for n in v4 if isinstance(n, IPv4Network)]
+    sixes = [n for n in v6 if isinstance(n, IPv6Network)]
+    return [str(n) for n in [*collapse_addresses(fours), *collapse_addresses(sixes)]]
 
 
 def squid_config(allow: Sequence[str], port: int) -> str:
@@ -69,25 +108,27 @@ def squid_config(allow: Sequence[str], port: int) -> str:
         keep_trailing_newline=True,
         autoescape=False,  # noqa: S701 (squid's configuration, not HTML)
     )
-    return env.get_template("squid.conf.j2").render(port=port, folder=SEEN_AT, rules=rules)
+    template = env.get_template("squid.conf.j2")
+    return template.render(port=port, folder=SEEN_AT, rules=rules, unreachable=unreachable())
 
 
 # one line of the ``factory`` log format (``squid.conf.j2``)
 _LINE = re.compile(
-    r"^[0-9]+ (?P<method>[A-Z]{1,16}) (?P<host>\S{1,300}) (?P<port>[0-9]{1,5}|-) "
-    r"(?P<status>[0-9]{1,3}) (?P<result>[A-Z_]{1,40}) (?P<sent>[0-9]{1,15}) "
-    r"(?P<received>[0-9]{1,15}) (?P<address>\S{1,64})$"
+    r"^[0-9]+ (?P<client>\S{1,64}) (?P<method>[A-Z]{1,16}) (?P<host>\S{1,300}) "
+    r"(?P<port>[0-9]{1,5}|-) (?P<status>[0-9]{1,3}) (?P<result>[A-Z_]{1,40}) "
+    r"(?P<sent>[0-9]{1,15}) (?P<received>[0-9]{1,15}) (?P<address>\S{1,64})$"
 )
 
 
-def parse_log(text: str) -> tuple[list[Connection], int]:
-    """squid's lines: the connections, at most MAX_RECORDED of them, and how many more there
-    were. A line not in the format is skipped."""
+def parse_log(lines: Iterable[str], client: str | None = None) -> tuple[list[Connection], int]:
+    """squid's lines (read one at a time), those of ``client`` only when given: the
+    connections, at most MAX_RECORDED of them, and how many more there were. A line not in
+    the format is skipped."""
     found: list[Connection] = []
     dropped = 0
-    for line in text.splitlines():
-        match = _LINE.match(line)
-        if match is None:
+    for line in lines:
+        match = _LINE.match(line.rstrip("\n"))
+        if match is None or client not in (None, match["client"]):
             continue
         if len(found) >= MAX_RECORDED:
             dropped += 1
@@ -108,95 +149,92 @@ def parse_log(text: str) -> tuple[list[Connection], int]:
     return found, dropped
 
 
-def _alive(folder: Path) -> bool:
-    """Whether a proxy still answers on ``folder``'s socket (a long set-up's)."""
-    handle = os.open(folder, os.O_PATH)  # a short path: a socket's may hold 107 bytes
+def read_record(log: Path, allow: tuple[str, ...], client: str, offset: int = 0) -> NetworkRecord:
+    """The connections from ``client`` that squid logged in ``log`` after ``offset``, read a
+    line at a time (a long log is never held whole)."""
+    if not log.exists():
+        return NetworkRecord(allow=allow)
+    with log.open("rb") as lines:
+        lines.seek(offset)
+        connections, dropped = parse_log((line.decode(errors="replace") for line in lines), client)
+    return NetworkRecord(allow=allow, connections=tuple(connections), dropped=dropped)
+
+
+def _started(pid: int) -> str | None:
+    """When the process ``pid`` started (clock ticks since boot), None if it is gone."""
     try:
-        with socket.socket(socket.AF_UNIX) as probe:
-            probe.connect(f"/proc/self/fd/{handle}/{SOCKET}")
-            return True
-    except OSError:
-        return False
-    finally:
-        os.close(handle)
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
 
 
-class EgressProxy:
-    """``with EgressProxy(state_dir, allow) as proxy:`` run the set-up with
-    ``egress=proxy.socket``; afterwards ``proxy.record`` holds its connections."""
+def _listening(name: str) -> bool:
+    """Whether a Unix socket named ``name`` listens (in this network namespace)."""
+    rows = Path("/proc/net/unix").read_text().splitlines()[1:]
+    return any(r.endswith("/" + name) and r.split()[3] == "00010000" for r in rows)
 
-    def __init__(self, state_dir: Path, allow: Sequence[str]) -> None:
-        self.programs = {name: shutil.which(name, path=_SBIN) for name in ("squid", "socat")}
-        for name, found in self.programs.items():
-            if found is None:
-                raise SandboxError(f"{name} is not installed: apt-get install {name}")
-        self.allow = tuple(allow)
-        self.parent = state_dir / "egress"
-        self.folder: Path | None = None
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.record = NetworkRecord(allow=self.allow)
 
-    @property
-    def socket(self) -> Path:
-        assert self.folder is not None, "the proxy is not running"
-        return self.folder / SOCKET
+def _hex(address: str) -> str:
+    """An IPv4 address as ``/proc/net/tcp`` writes it."""
+    return f"{int.from_bytes(socket.inet_aton(address), 'little'):08X}"
 
-    def __enter__(self) -> EgressProxy:
-        self.parent.mkdir(parents=True, exist_ok=True)
-        for old in self.parent.iterdir():
-            with contextlib.suppress(OSError):
-                if time.time() - old.stat().st_mtime > LEFT_BEHIND_S and not _alive(old):
+
+class _Squid:
+    """One squid for one allow-list, in a folder of its own under ``parent`` (which names the
+    process that owns it: a folder whose owner is gone is removed by the next squid), and
+    the set-ups' relays beside it, each connecting from an address of its own."""
+
+    def __init__(self, parent: Path, allow: tuple[str, ...], programs: dict[str, str]) -> None:
+        self.allow, self.programs = allow, programs
+        parent.mkdir(parents=True, exist_ok=True)
+        for old in parent.iterdir():
+            with contextlib.suppress(OSError, ValueError):
+                pid, started = (old / "owner").read_text().split()
+                if _started(int(pid)) != started:
                     shutil.rmtree(old, ignore_errors=True)
-        self.folder = Path(tempfile.mkdtemp(prefix="proxy-", dir=self.parent))
+        self.folder = Path(tempfile.mkdtemp(prefix="proxy-", dir=parent))
+        (self.folder / "owner").write_text(f"{os.getpid()} {_started(os.getpid())}")
+        self.log = self.folder / "access.log"
+        self.port = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._addresses = itertools.count(1)
         try:
             self._start()
         except BaseException:
-            self._remove()
+            self.stop()
             raise
-        return self
 
-    def __exit__(self, *_: object) -> None:
-        try:
-            self._stop()
-            assert self.folder is not None
-            log = self.folder / "access.log"
-            text = log.read_text(errors="replace") if log.exists() else ""
-            connections, dropped = parse_log(text)
-            self.record = NetworkRecord(
-                allow=self.allow, connections=tuple(connections), dropped=dropped
-            )
-        finally:
-            self._remove()
+    def _sandbox(self) -> Sandbox:
+        return Sandbox(self.folder, Limits(), network=True, seen_as=SEEN_AT)
 
     def _start(self) -> None:
         """squid on a free port of the host's loopback (another if that one was taken in the
-        meantime), and socat in front of it, both ready."""
-        assert self.folder is not None
+        meantime), ready."""
         problem = "it did not start"
+        shutil.copyfile(HOSTS, self.folder / "hosts")
         for _ in range(3):
-            port = free_port()
-            (self.folder / "squid.conf").write_text(squid_config(self.allow, port))
-            for name in ("cache.log", "access.log", "proxy.log", SOCKET):
+            self.port = free_port()
+            (self.folder / "squid.conf").write_text(squid_config(self.allow, self.port))
+            for name in ("cache.log", "access.log", "proxy.log"):
                 (self.folder / name).unlink(missing_ok=True)
-            sandbox = Sandbox(self.folder, Limits(), network=True, seen_as=SEEN_AT)
-            script = _SCRIPT.format(port=port, folder=SEEN_AT, socket=SOCKET, **self.programs)
-            self.proc = sandbox.popen(script, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+            script = _SQUID.format(folder=SEEN_AT, **self.programs)
+            self.proc = self._sandbox().popen(script, stdout=subprocess.DEVNULL)
             problem = self._wait_ready()
             if not problem:
                 return
-            self._stop()
+            self._kill()
             if "bind" not in problem.lower() and "in use" not in problem.lower():
                 break
         raise SandboxError(f"the egress proxy (squid) could not start: {problem}")
 
     def _wait_ready(self) -> str:
-        """ "" once squid listens and the socket exists, else squid's last words."""
-        assert self.folder is not None and self.proc is not None
+        """ "" once squid listens, else squid's last words."""
+        assert self.proc is not None
         logs = [self.folder / "cache.log", self.folder / "proxy.log"]
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             text = "\n".join(p.read_text(errors="replace") for p in logs if p.exists())
-            if READY in text and (self.folder / SOCKET).exists():
+            if READY in text:
                 return ""
             fatal = [line for line in text.splitlines() if "FATAL" in line]
             if fatal or self.proc.poll() is not None:
@@ -204,19 +242,133 @@ class EgressProxy:
             time.sleep(0.02)
         return f"not ready after {START_TIMEOUT_S:.0f}s"
 
-    def _stop(self) -> None:
-        proc, self.proc = self.proc, None
-        if proc is None:
-            return
-        assert proc.stdin is not None
-        with contextlib.suppress(OSError):
-            proc.stdin.close()  # the script stops squid, which writes what is still open
-        try:
-            proc.wait(timeout=STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            Sandbox._kill(proc)
-            proc.wait(timeout=STOP_TIMEOUT_S)
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
 
-    def _remove(self) -> None:
-        if self.folder is not None:
-            shutil.rmtree(self.folder, ignore_errors=True)
+    def relay(self) -> tuple[Path, str, subprocess.Popen[bytes]]:
+        """A new set-up's relay, listening: its socket, its address, its process."""
+        n = next(self._addresses)
+        at = f"127.{1 + n // 65536 % 254}.{n // 256 % 256}.{n % 256}"
+        name = f"{n}-{secrets.token_hex(4)}"  # short: a socket's path may hold 107 bytes
+        script = _RELAY.format(folder=SEEN_AT, name=name, port=self.port, at=at, **self.programs)
+        proc = self._sandbox().popen(script, stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not _listening(name):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                Sandbox._kill(proc)
+                raise SandboxError(f"the egress proxy's relay did not start (exit {proc.poll()})")
+            time.sleep(0.005)
+        return self.folder / name, at, proc
+
+    def settle(self, at: str) -> None:
+        """Wait (at most SETTLE_TIMEOUT_S) until squid holds no connection from ``at`` open:
+        it logs each one before it closes it."""
+        ours, theirs = f"{_hex('127.0.0.1')}:{self.port:04X}", _hex(at) + ":"
+        deadline = time.monotonic() + SETTLE_TIMEOUT_S
+        while time.monotonic() < deadline:
+            rows = [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]]
+            if not any(r[1] == ours and r[2].startswith(theirs) and r[3] in _OPEN for r in rows):
+                return
+            time.sleep(0.01)
+
+    def _kill(self) -> None:
+        proc, self.proc = self.proc, None
+        if proc is not None:
+            Sandbox._kill(proc)
+            proc.wait()
+
+    def stop(self) -> None:
+        self._kill()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@dataclass
+class _Shared:
+    """The squids a cycle's set-ups share (``shared``), by state folder and allow-list."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    depth: int = 0
+    squids: dict[tuple[Path, tuple[str, ...]], _Squid] = field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def shared() -> Iterator[None]:
+    """Within it, the set-ups with the same state folder and allow-list share one squid,
+    stopped when the outermost ``shared`` ends (a killed process's dies with it: its sandbox
+    dies with its parent)."""
+    kept = PROCESS.part(_Shared)
+    with kept.lock:
+        kept.depth += 1
+    try:
+        yield
+    finally:
+        with kept.lock:
+            kept.depth -= 1
+            done = list(kept.squids.values()) if kept.depth == 0 else []
+            if not kept.depth:
+                kept.squids.clear()
+        for squid in done:
+            squid.stop()
+
+
+class EgressProxy:
+    """``with EgressProxy(state_dir, allow) as proxy:`` run the set-up with
+    ``egress=proxy.socket``; afterwards ``proxy.record`` holds its connections."""
+
+    def __init__(self, state_dir: Path, allow: Sequence[str]) -> None:
+        programs = {name: shutil.which(name, path=_SBIN) for name in ("squid", "socat")}
+        self.programs: dict[str, str] = {}
+        for name, found in programs.items():
+            if found is None:
+                raise SandboxError(f"{name} is not installed: apt-get install {name}")
+            self.programs[name] = found
+        self.allow = tuple(allow)
+        self.parent = state_dir / "egress"
+        self.record = NetworkRecord(allow=self.allow)
+        self._squid: _Squid | None = None
+        self._relay: tuple[Path, str, subprocess.Popen[bytes]] | None = None
+        self._owned = True
+
+    @property
+    def socket(self) -> Path:
+        assert self._relay is not None, "the proxy is not running"
+        return self._relay[0]
+
+    def _squid_for_me(self) -> _Squid:
+        kept = PROCESS.part(_Shared)
+        key = (self.parent, self.allow)
+        with kept.lock:
+            self._owned = not kept.depth
+            if self._owned:
+                return _Squid(self.parent, self.allow, self.programs)
+            found = kept.squids.get(key)
+            if found is None or not found.running():
+                found = kept.squids[key] = _Squid(self.parent, self.allow, self.programs)
+            return found
+
+    def __enter__(self) -> EgressProxy:
+        squid = self._squid = self._squid_for_me()
+        offset = squid.log.stat().st_size if squid.log.exists() else 0
+        try:
+            self._relay = squid.relay()
+        except BaseException:
+            self._done()
+            raise
+        self._offset = offset
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        assert self._squid is not None and self._relay is not None
+        try:
+            path, at, proc = self._relay
+            Sandbox._kill(proc)
+            proc.wait()
+            path.unlink(missing_ok=True)
+            self._squid.settle(at)
+            self.record = read_record(self._squid.log, self.allow, at, self._offset)
+        finally:
+            self._done()
+
+    def _done(self) -> None:
+        if self._owned and self._squid is not None:
+            self._squid.stop()

@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,11 +23,11 @@ from harness.config.network import default_allow
 from harness.config.settings import load_settings
 from harness.sandbox.bwrap import SANDBOX_UID, running_as_root, sandbox_available
 from harness.sandbox.egress import (
-    LEFT_BEHIND_S,
     MAX_RECORDED,
     EgressProxy,
     NetworkRecord,
     parse_log,
+    read_record,
 )
 from harness.sandbox.policy import prepare_worktree, setup_allow
 from harness.sandbox.relay import EGRESS_PORT
@@ -76,10 +76,12 @@ def test_a_merged_manifest_does_not_widen_the_next_setup(tmp_path: Path) -> None
 
 
 def test_the_log_becomes_typed_connections_and_is_capped() -> None:
-    line = "1795470793 CONNECT pypi.org 443 200 TCP_TUNNEL 889 15007 203.0.113.80"
-    refused = "1795470794 GET 169.254.169.254 80 403 TCP_DENIED 137 3427 -"
-    garbage = "not a line squid wrote\n\x1b[31m 1 2 3 4 5 6 7 8\n1 GET a b 200 X 1 2 -"
-    found, dropped = parse_log("\n".join([line, refused, garbage]))
+    line = "1795470793 127.1.0.1 CONNECT pypi.org 443 200 TCP_TUNNEL 889 15007 203.0.113.80"
+    refused = "1795470794 127.1.0.1 GET 169.254.169.254 80 403 TCP_DENIED 137 3427 -"
+    other = "1795470794 127.1.0.2 GET example.org 80 200 TCP_MISS 137 3427 93.184.215.14"
+    garbage = "not a line squid wrote\n\x1b[31m 1 2 3 4 5 6 7 8 9\n1 x GET a b 200 X 1 2 -"
+    text = "\n".join([line, other, refused, garbage])
+    found, dropped = parse_log(text.splitlines(), "127.1.0.1")
     assert dropped == 0 and [c.model_dump() for c in found] == [
         {
             "host": "pypi.org",
@@ -102,7 +104,7 @@ def test_the_log_becomes_typed_connections_and_is_capped() -> None:
             "address": None,
         },
     ]
-    many, dropped = parse_log("\n".join([line] * (MAX_RECORDED + 5)))
+    many, dropped = parse_log([line] * (MAX_RECORDED + 5))
     assert len(many) == MAX_RECORDED and dropped == 5
     lines = NetworkRecord(allow=("pypi.org",), connections=(*found, found[0])).lines()
     assert lines == [
@@ -112,26 +114,62 @@ def test_the_log_becomes_typed_connections_and_is_capped() -> None:
     ]
 
 
+def test_a_long_log_is_read_a_line_at_a_time(tmp_path: Path) -> None:
+    """90,000 requests of three set-ups: one set-up's record is read with far less memory than
+    the log's size, and counts what it does not list."""
+    line = "1795470793 127.1.0.{n} GET example.org 80 200 TCP_MISS 137 3427 93.184.215.14\n"
+    log = tmp_path / "access.log"
+    with log.open("w") as out:
+        for _ in range(30_000):
+            out.write(line.format(n=1) + line.format(n=2) + line.format(n=3))
+    tracemalloc.start()
+    record = read_record(log, ("example.org:80",), "127.1.0.2")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert len(record.connections) == MAX_RECORDED and record.dropped == 30_000 - MAX_RECORDED
+    assert peak < 2 << 20 < log.stat().st_size // 3, (peak, log.stat().st_size)
+
+
+KILLED = """
+import os, sys
+from pathlib import Path
+from harness.sandbox.egress import EgressProxy, shared
+with shared(), EgressProxy(Path(sys.argv[1]), ["pypi.org"]) as proxy:
+    print(proxy.socket.parent, flush=True)
+    os.kill(os.getpid(), 9)
+"""
+
+
 @pytest.mark.sandbox
 @needs_bwrap
-def test_a_killed_runs_proxy_folder_goes_and_a_running_one_stays(tmp_path: Path) -> None:
-    """Folders a day old are swept when the next proxy starts, unless their proxy answers."""
-    left = tmp_path / "egress" / "proxy-killed"
-    left.mkdir(parents=True)
-    (left / "access.log").write_text("")
+def test_a_killed_processs_proxy_dies_with_it_and_its_folder_goes(tmp_path: Path) -> None:
+    """A process killed while its cycle shares a proxy leaves no squid running (its sandbox
+    dies with its parent) and a folder the next proxy removes; a live one's stays."""
+    command = [sys.executable, "-c", KILLED, str(tmp_path)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == -9, done.stderr
+    left = Path(done.stdout.strip())
+    assert left.is_dir()
     with EgressProxy(tmp_path, []) as running:
-        old = time.time() - 2 * LEFT_BEHIND_S
-        for folder in (left, running.socket.parent):
-            os.utime(folder, (old, old))
+        assert not left.exists()
         with EgressProxy(tmp_path, []) as second:
-            assert not left.exists() and running.socket.exists() and second.socket.exists()
+            assert running.socket.parent.exists() and second.socket.exists()
     assert list((tmp_path / "egress").iterdir()) == []
+    squids = [p for p in Path("/proc").glob("[0-9]*") if str(left).encode() in _cmdline(p)]
+    assert squids == []
+
+
+def _cmdline(proc: Path) -> bytes:
+    try:
+        return (proc / "cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 @needs_bwrap
 def test_a_tunnel_still_open_when_the_proxy_stops_is_in_its_record(tmp_path: Path) -> None:
-    """Stopping squid (a signal repeated until it is gone) still lets it write the
-    connections it holds open."""
+    """A tunnel still open when the set-up ends is in its record: its relay is stopped and
+    squid logs the tunnel as it closes it."""
     with socket.socket(socket.AF_UNIX) as held, EgressProxy(tmp_path, ["pypi.org"]) as proxy:
         held.connect(str(proxy.socket))
         held.sendall(b"CONNECT pypi.org:443 HTTP/1.1\r\nHost: pypi.org:443\r\n\r\n")
