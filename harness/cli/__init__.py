@@ -38,6 +38,7 @@ _COMMANDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("harness.cli.ack", ("ack",)),
     ("harness.cli.backtest", ("backtest",)),
     ("harness.cli.lessons", ("lessons",)),
+    ("harness.cli.mcp", ("mcp",)),
 )
 
 

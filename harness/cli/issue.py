@@ -47,6 +47,19 @@ def new(ctx: click.Context, title: str, body: str, author: str | None, as_json: 
     """File an issue; prints its number."""
     if body == "-":
         body = read_stdin_text("--body")
+    title, body, author = checked_issue(title, body, author)
+    forge = _forge(ctx)
+    created = forge.create_issue(title, body, author)
+    if as_json:
+        emit_json(created.to_json([]))
+    else:
+        click.echo(f"filed issue {created.number}: {terminal_safe(title)}")
+        click.echo("next: 'factory run --once' triages it (then implements, validates, merges)")
+
+
+def checked_issue(title: str, body: str, author: str | None) -> tuple[str, str, str]:
+    """A new issue's title, body and author as the local forge takes them, or one line
+    saying what is wrong (``factory issue new``, ``factory mcp``'s file_issue)."""
     title = title.strip()
     if not title:
         raise UsageError("--title: must not be empty")
@@ -64,12 +77,7 @@ def new(ctx: click.Context, title: str, body: str, author: str | None, as_json: 
     if not author or any(c.isspace() for c in author):
         raise UsageError("--author: must be one word (a login)")
     check_one_line("--author", author)
-    forge = _forge(ctx)
-    created = forge.create_issue(title, body, author)
-    if as_json:
-        emit_json(created.to_json([]))
-    else:
-        click.echo(created.number)
+    return title, body, author
 
 
 @issue.command("edit")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -79,26 +80,11 @@ def _run_line(row: dict[str, Any]) -> tuple[object, ...]:
 @click.pass_context
 def status(ctx: click.Context, as_json: bool, window_days: int) -> None:
     """The kill switch, runs by status, today's spend, earned trust and the Autonomy Index."""
-    import time
-
-    from harness.engine.budget import start_of_day
-    from harness.engine.killswitch import KILL_SWITCH
-
-    store = _store(ctx)
-    counts = store.run_counts()
-    stopped = store.get_flag(KILL_SWITCH)
-    data = {
-        "stopped": stopped is not None,
-        "stop_reason": stopped,
-        "runs": counts,
-        "running": store.run_rows(store.list_runs(limit=None, status="running")),
-        "spend_today_usd": round(store.spend(since=start_of_day(time.time())), 6),
-        "spend_total_usd": round(store.spend(), 6),
-        **_review_state(ctx, store, window_days),
-    }
+    data = status_data(repo_root(ctx), _store(ctx), window_days)
     if as_json:
         emit_json(data)
         return
+    stopped, counts = data["stop_reason"], data["runs"]
     click.echo(f"kill switch: {'ENGAGED (' + str(stopped) + ')' if stopped else 'off'}")
     click.echo("runs: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
     click.echo(
@@ -108,7 +94,26 @@ def status(ctx: click.Context, as_json: bool, window_days: int) -> None:
         click.echo(line)
 
 
-def _review_state(ctx: click.Context, store: Store, days: int) -> dict[str, Any]:
+def status_data(root: Path, store: Store, window_days: int) -> dict[str, Any]:
+    """What ``factory status --json`` prints (and ``factory mcp``'s status tool answers)."""
+    import time
+
+    from harness.engine.budget import start_of_day
+    from harness.engine.killswitch import KILL_SWITCH
+
+    stopped = store.get_flag(KILL_SWITCH)
+    return {
+        "stopped": stopped is not None,
+        "stop_reason": stopped,
+        "runs": store.run_counts(),
+        "running": store.run_rows(store.list_runs(limit=None, status="running")),
+        "spend_today_usd": round(store.spend(since=start_of_day(time.time())), 6),
+        "spend_total_usd": round(store.spend(), 6),
+        **_review_state(root, store, window_days),
+    }
+
+
+def _review_state(root: Path, store: Store, days: int) -> dict[str, Any]:
     """The Autonomy Index and earned trust per kind (harness/review)."""
     from harness.config.settings import load_settings
     from harness.errors import ConfigError, ConfigErrors
@@ -117,7 +122,6 @@ def _review_state(ctx: click.Context, store: Store, days: int) -> dict[str, Any]
     from harness.review.trust import trust_states_for
 
     found: dict[str, Any] = {"autonomy_index": autonomy_index_for(store, days).to_json()}
-    root = repo_root(ctx)
     try:
         settings = load_settings(root, state_dir(root))
     except (ConfigError, ConfigErrors) as exc:
@@ -156,24 +160,11 @@ _STEP_KEYS = "attempt status started_at finished_at duration_s model_s subproces
 def report(ctx: click.Context, run_id: str, as_json: bool) -> None:
     """One run: its steps, timings, model calls, costs and evidence."""
     from harness.artifacts import RunRecords
-    from harness.cli.summary import issue_suite_runs, summary_lines
+    from harness.cli.summary import summary_lines
 
     store = _store(ctx)
-    run = store.get_run(run_id)
-    steps = [
-        {"step": s.step_id} | {k: getattr(s, k) for k in _STEP_KEYS.split()}
-        for s in store.steps(run_id)
-    ]
-    change = None
-    if run.issue is not None and run.workflow in ("implement", "validate"):
-        from harness.git.repo import GitRepo
-        from harness.review.change import change_diff
-
-        change = change_diff(store, GitRepo(repo_root(ctx)), run.issue)
-    data = {**store.run_rows([run])[0], "governance": run.governance, "steps": steps}
-    data["diff"] = change.text if change else None
-    suites, chosen = issue_suite_runs(store, run.issue) if run.issue is not None else (0, [])
-    data["suite_runs"] = suites
+    data, change, chosen = report_data(repo_root(ctx), store, run_id)
+    run, suites = store.get_run(run_id), data["suite_runs"]
     if as_json:
         emit_json(data)
         return
@@ -200,6 +191,29 @@ def report(ctx: click.Context, run_id: str, as_json: bool) -> None:
     if change is not None:  # the change beside its gates; paged on a terminal
         head = f"change: PR {change.pr} ({change.branch}) {change.base[:12]}...{change.head[:12]}"
         click.echo_via_pager(terminal_safe(head + "\n" + change.text))
+
+
+def report_data(root: Path, store: Store, run_id: str) -> tuple[dict[str, Any], Any, list[str]]:
+    """What ``factory report --json`` prints (and ``factory mcp``'s report tool answers), the
+    change its issue's PR holds, and the chosen tests its suite runs named."""
+    from harness.cli.summary import issue_suite_runs
+
+    run = store.get_run(run_id)
+    steps = [
+        {"step": s.step_id} | {k: getattr(s, k) for k in _STEP_KEYS.split()}
+        for s in store.steps(run_id)
+    ]
+    change = None
+    if run.issue is not None and run.workflow in ("implement", "validate"):
+        from harness.git.repo import GitRepo
+        from harness.review.change import change_diff
+
+        change = change_diff(store, GitRepo(root), run.issue)
+    data = {**store.run_rows([run])[0], "governance": run.governance, "steps": steps}
+    data["diff"] = change.text if change else None
+    suites, chosen = issue_suite_runs(store, run.issue) if run.issue is not None else (0, [])
+    data["suite_runs"] = suites
+    return data, change, chosen
 
 
 GITHUB_SWITCH = "FACTORY_ENABLED"

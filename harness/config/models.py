@@ -290,6 +290,13 @@ class Backtest(Strict):
     counts_for_trust: bool = False
 
 
+class Mcp(Strict):
+    """``factory mcp`` (docs/mcp.md): approve and reject are its tools only when a
+    maintainer commits ``decisions: true``."""
+
+    decisions: bool = False
+
+
 class FactoryConfig(Strict):
     forge: Literal["local", "github"] = "local"
     github: GitHubSettings = Field(default_factory=GitHubSettings)
@@ -305,6 +312,7 @@ class FactoryConfig(Strict):
     gates: Gates = Field(default_factory=Gates)
     network: Network = Field(default_factory=Network)
     backtest: Backtest = Field(default_factory=Backtest)
+    mcp: Mcp = Field(default_factory=Mcp)
 
     @field_validator("production_branch")
     @classmethod

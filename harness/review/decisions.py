@@ -98,8 +98,9 @@ def open_pr(services: Services, number: int) -> PullRequest | None:
     return None
 
 
-def approve(services: Services, number: int, actor: str) -> Decision:
-    """Approve issue ``number``'s change: land it through validation, or re-queue it."""
+def approve(services: Services, number: int, actor: str, via: str = "") -> Decision:
+    """Approve issue ``number``'s change: land it through validation, or re-queue it.
+    ``via``: the face a person decided through, when not the command line (``mcp``)."""
     from harness.validate.run import landing_unfinished, validate_issue  # the engine
 
     actor = check_actor(actor)
@@ -112,16 +113,16 @@ def approve(services: Services, number: int, actor: str) -> Decision:
             f"issue {number} waits for review but has no open pull request from the factory"
         )
     if pr is None:
-        store.append_event(
-            None, APPROVE_EVENT, {"issue": number, "actor": actor, "label": label, "head": None}
-        )
+        event = {"issue": number, "actor": actor, "label": label, "head": None}
+        store.append_event(None, APPROVE_EVENT, event | ({"via": via} if via else {}))
         said = retry_issue(services, number)
         return Decision(number, "approve", actor, "requeued", f"approved by {actor}: {said}")
     head = forge.sync(pr.branch)  # on GitHub: what the PR holds now
     store.append_event(
         None,
         APPROVE_EVENT,
-        {"issue": number, "actor": actor, "label": label, "pr": pr.number, "head": head},
+        {"issue": number, "actor": actor, "label": label, "pr": pr.number, "head": head}
+        | ({"via": via} if via else {}),
     )
     outcome = validate_issue(services, number)
     decided, landing = outcome.artifact(Validation), outcome.artifact(Landing)
@@ -152,7 +153,7 @@ def approve(services: Services, number: int, actor: str) -> Decision:
     )
 
 
-def reject(services: Services, number: int, reason: str, actor: str) -> Decision:
+def reject(services: Services, number: int, reason: str, actor: str, via: str = "") -> Decision:
     """Close issue ``number`` and its open PR with one comment, labelled factory:rejected."""
     actor = check_actor(actor)
     reason = reason.strip()
@@ -173,6 +174,7 @@ def reject(services: Services, number: int, reason: str, actor: str) -> Decision
     else:
         label = waiting_label(services, number, "reject")
         event = {"issue": number, "actor": actor, "label": label, "reason": reason}
+        event |= {"via": via} if via else {}
         store.append_event(None, REJECT_EVENT, {**event, "pr": pr.number if pr else None})
         done = store.events(kind=REJECT_EVENT, issue=number)
     # labels first, then the comment, keyed by the rejection: one done again after a kill

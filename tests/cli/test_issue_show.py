@@ -24,6 +24,10 @@ def test_show_prints_escape_codes_as_text(
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(BODY.encode())))
     filed = run_cli(capsys, "--repo", str(repo), "issue", "new", "--title", "t", "--body", "-")
     assert filed.code == 0, filed.err
+    # more than a bare number: what was filed and what takes it up; --json stays the issue
+    assert filed.out.splitlines()[0] == "filed issue 1: t" and "factory run" in filed.out
+    again = ("issue", "new", "--title", "u", "--json")
+    assert run_cli(capsys, "--repo", str(repo), *again).json()["number"] == 2
     shown = run_cli(capsys, "--repo", str(repo), "issue", "show", "1")
     assert shown.code == 0, shown.err
     assert "\x1b" not in shown.out and "\x07" not in shown.out and "\u202e" not in shown.out

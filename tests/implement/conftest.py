@@ -68,8 +68,9 @@ def accepted_issue(capsys: pytest.CaptureFixture[str], repo: Path, title: str) -
         "Please do this.",
         "--author",
         "owner",
+        "--json",
     )
-    number = int(res.out.strip())
+    number = int(res.json()["number"])
     res = run_cli(capsys, "--repo", str(repo), "triage", "--issue", str(number), "--json")
     assert res.code == 0 and res.json()[0]["decision"] == "accept", res.err
     return number

@@ -44,7 +44,7 @@ def test_an_empty_nested_repository_ends_with_one_reason_and_one_terminal_label(
     error, and the next cycle neither triages the issue again nor adds factory:accepted."""
     repo = make_app_repo(tmp_path)
     new = ("issue", "new", "--title", "Vendor the widget", "--body", "Please.", "--author", "owner")
-    number = int(run_cli(capsys, "--repo", str(repo), *new).out)
+    number = run_cli(capsys, "--repo", str(repo), *new, "--json").json()["number"]
     first = run_cli(capsys, "--repo", str(repo), "run", "--once", "--json")
     (row,) = first.json()["implement"]
     assert row["status"] == "failed" and "(template)" not in row["reason"], row

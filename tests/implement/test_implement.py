@@ -308,8 +308,9 @@ def test_untrusted_authors_wait_for_a_maintainers_approval(tmp_path: Path, capsy
         "Please.",
         "--author",
         "stranger",
+        "--json",
     )
-    number = int(res.out)
+    number = int(res.json()["number"])
     assert (
         run_cli(capsys, "--repo", str(repo), "triage", "--json").json()[0]["decision"] == "accept"
     )

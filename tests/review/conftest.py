@@ -115,9 +115,9 @@ REASON = "Not now: see https://evil.example/x <b>bold</b>"
 
 def _file(out: Output, repo: Path, title: str) -> int:
     args = ["--repo", str(repo), "issue", "new", "--title", title, "--body", "Please."]
-    res = run_cli(out, *args, "--author", "owner")
+    res = run_cli(out, *args, "--author", "owner", "--json")
     assert res.code == 0, res.err
-    return int(res.out)
+    return int(res.json()["number"])
 
 
 def _bug_trust(out: Output, repo: Path) -> dict[str, Any]:

@@ -37,9 +37,9 @@ def test_a_candidate_that_aliases_a_protected_path_is_refused_before_any_merge(
     repo, _ = app
     cli = ("--repo", str(repo))
     res = run_cli(
-        capsys, *cli, "issue", "new", "--title", TITLE, "--body", "x", "--author", "owner"
+        capsys, *cli, "issue", "new", "--title", TITLE, "--body", "x", "--author", "owner", "--json"
     )
-    number = int(res.out.strip())
+    number = int(res.json()["number"])
     assert run_cli(capsys, *cli, "triage", "--issue", str(number), "--json").code == 0
     res = run_cli(capsys, *cli, "implement", str(number), "--json")
     assert res.code == 0, res.err  # a dangling link inside the tree: nothing to refuse yet
