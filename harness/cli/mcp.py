@@ -44,7 +44,7 @@ def server(root: Path, provider: str | None) -> MCPServer:
 
     face = _Face(root, provider)
     app: MCPServer = MCPServer("factory")
-    for name in TOOLS:
+    for name in TOOLS + DECISIONS:
         app.add_tool(_answering(getattr(face, name)))
     for name in GOVERNANCE:
         app.resource(f"factory://governance/{name}", name=name, mime_type="text/plain")(
@@ -53,7 +53,8 @@ def server(root: Path, provider: str | None) -> MCPServer:
     return app
 
 
-TOOLS = "status queue runs report diff backtest_summary file_issue approve reject".split()
+TOOLS = ("status", "queue", "runs", "report", "diff", "backtest_summary", "file_issue")
+DECISIONS = ("approve", "reject")  # listed always; they act only with mcp.decisions: true
 
 
 class _Face:
