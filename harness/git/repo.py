@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -174,17 +175,14 @@ class GitRepo:
         return self.rev_parse(f"refs/heads/{name}") is not None
 
     def read_blob(self, ref: str, path: str) -> bytes | None:
-        """The bytes of ``path`` as committed on ``ref``, or ``None`` if absent (never
-        filtered: ``cat-file blob`` applies no attribute and no driver)."""
-        commit = self.rev_parse(ref)
-        if commit is None or not path or path.startswith("/"):
-            return None
-        return self.git_bytes("cat-file", "blob", f"{commit}:{path}")
+        """The bytes of the file ``path`` as committed on ``ref``, or ``None`` if absent
+        (``read_blobs``: never filtered, ``cat-file`` applies no attribute and no driver)."""
+        return self.read_blobs(ref, [path], sys.maxsize).get(path)
 
     def read_blobs(self, ref: str, paths: list[str], max_each: int) -> dict[str, bytes]:
         """The bytes of each of ``paths`` as committed on ``ref`` that is a file of at most
         ``max_each`` bytes (others are left out), whatever their number: sizes looked up first
-        (``find``), then the contents read by one git process."""
+        (``find``), then the contents read by the process's reader (``objects``)."""
         commit = self.rev_parse(ref)
         wanted = [p for p in paths if p and "\n" not in p and not p.startswith("/")]
         if commit is None or not wanted:
@@ -353,25 +351,13 @@ class GitRepo:
 
     def changed_paths(self, base: str, head: str) -> list[str]:
         """Every path ``head`` changes since its merge base with ``base``; exact names
-        (``-z``: never quoted, whatever characters they hold)."""
-        out = self.git_bytes(
-            "diff", "--name-only", "-z", "--no-renames", "--no-textconv", "--no-ext-diff",
-            f"{base}...{head}",
-        )  # fmt: skip
-        if out is None:
-            raise GitError(f"git diff: cannot compare {base} and {head}")
-        return sorted(p for p in _text(out).split("\0") if p)
+        (``shape.changed_modes``: git's plumbing, ``-z``)."""
+        return sorted(shape.changed_modes(self, base, head, merge_base=True))
 
     def paths_between(self, a: str, b: str) -> list[str]:
-        """Every path whose content differs between the trees of ``a`` and ``b`` (compared
-        directly, not from a merge base); exact names (``-z``)."""
-        out = self.git_bytes(
-            "diff", "--name-only", "-z", "--no-renames", "--no-textconv", "--no-ext-diff",
-            a, b, "--",
-        )  # fmt: skip
-        if out is None:
-            raise GitError(f"git diff: cannot compare {a} and {b}")
-        return sorted(p for p in _text(out).split("\0") if p)
+        """Every path whose entry differs between the trees of ``a`` and ``b`` (compared
+        directly, not from a merge base); exact names."""
+        return sorted(shape.changed_modes(self, a, b))
 
     def diff_text(self, base: str, head: str, max_bytes: int = 200_000) -> str:
         """The change commit ``head`` makes since its merge base with ``base``."""

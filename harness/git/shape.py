@@ -167,10 +167,14 @@ def read_tree(repo: GitRepo, ref: str) -> Tree:
     return Tree(modes, links, sorted(modes))
 
 
-def changed_modes(repo: GitRepo, base: str, head: str) -> dict[str, tuple[str, str]]:
-    """Every path whose entry differs between the trees of ``base`` and ``head``: (old mode,
-    new mode), ``000000`` where absent. Read with ``-z``: names exact."""
-    out = repo.git_bytes("diff-tree", "-r", "-z", "--no-renames", "--no-abbrev", base, head)
+def changed_modes(
+    repo: GitRepo, base: str, head: str, merge_base: bool = False
+) -> dict[str, tuple[str, str]]:
+    """Every path whose entry differs between the trees of ``base`` (``merge_base``: of its
+    merge base with ``head``) and ``head``: (old mode, new mode), ``000000`` where absent.
+    Read with ``-z`` (names exact) by plumbing, which no ``diff.*`` setting changes."""
+    since = ["--merge-base"] if merge_base else []
+    out = repo.git_bytes("diff-tree", "-r", "-z", "--no-renames", "--no-abbrev", *since, base, head)
     if out is None:
         raise GitError(f"git diff-tree: cannot compare {base} and {head}")
     fields = out.split(b"\0")

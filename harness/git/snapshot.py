@@ -17,6 +17,7 @@ from pathlib import Path
 
 from harness.errors import GitError
 from harness.git.repo import GitRepo
+from harness.git.shape import GITLINK
 
 # what GitHub reads as closing an issue in a commit message ("Fixes #12", "closes #3, #4")
 _CLOSES = re.compile(
@@ -68,17 +69,10 @@ def fixes_on(repo: GitRepo, branch: str) -> list[Fix]:
 
 
 def file_modes(repo: GitRepo, commit: str, paths: list[str]) -> dict[str, str]:
-    """The mode (``100644``, ``100755``) of each of ``paths`` that is a file at ``commit``."""
-    if not paths:
-        return {}
-    out = repo.git_bytes("ls-tree", "-z", "--full-tree", commit, "--", *paths)
-    modes: dict[str, str] = {}
-    for entry in (out or b"").decode("utf-8", "replace").split("\0"):
-        meta, tab, path = entry.partition("\t")
-        fields = meta.split(" ")
-        if tab and len(fields) == 3 and fields[1] == "blob":
-            modes[path] = fields[0]
-    return modes
+    """The mode (``100644``, ``100755``, ``120000``) of each of ``paths`` that is a file (or
+    a link) at ``commit``, from its tree (``GitRepo.tree``)."""
+    entries = repo.tree(commit) if paths else {}
+    return {p: entries[p][0] for p in paths if p in entries and entries[p][0] != GITLINK}
 
 
 def fetch_commit(repo: GitRepo, source: str, sha: str, ref: str) -> None:

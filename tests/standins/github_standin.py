@@ -31,8 +31,8 @@ from typing import Any, TypedDict
 from urllib.parse import parse_qs, quote, unquote, urlencode, urlsplit
 
 from harness.errors import GitError
-from harness.git.http_backend import http_backend
 from harness.git.repo import GitRepo
+from tests.standins.git_http import http_backend
 
 DOCS = "https://docs.github.com/rest"
 SECONDARY = (

@@ -1,7 +1,8 @@
 """Serving a bare repository over git's smart HTTP protocol (``git http-backend`` as CGI).
 
-Used by the stand-in GitHub server so that pushes and fetches in tests go over HTTP with
-Basic authentication, exactly as they do against GitHub."""
+The stand-in GitHub server's git: pushes and fetches in tests go over HTTP with Basic
+authentication, exactly as they do against GitHub (git run by the harness's own
+``run_git``)."""
 
 from __future__ import annotations
 
