@@ -64,7 +64,6 @@ def prescreen_action(ctx: StepContext) -> dict[str, Any]:
         "reason": screen.reason,
         "rule": screen.rule,
         "hidden": list(screen.hidden),
-        "collapsed": screen.collapsed,
         "title": screen.title,
         "body": screen.body,
         "author": issue.author,

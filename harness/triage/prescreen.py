@@ -36,7 +36,6 @@ class Screen:
     body: str
     sha256: str
     hidden: tuple[str, ...] = field(default_factory=tuple)
-    collapsed: int = 0  # <details> sections of the body (a reader opens them to see them)
 
 
 def issue_sha256(issue: Issue) -> str:
@@ -124,7 +123,7 @@ def prescreen(
 
     def screen(decision: str | None, reason: str, rule: str) -> Screen:
         hidden = tuple(dict.fromkeys(title.hidden + body.hidden))
-        return Screen(decision, reason, rule, title.text, body.text, digest, hidden, body.collapsed)
+        return Screen(decision, reason, rule, title.text, body.text, digest, hidden)
 
     if too_long_title:
         return screen(

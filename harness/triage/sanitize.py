@@ -10,12 +10,11 @@ calls default-ignorable), variation selectors carrying data, terminal escape cod
 looks unusual stays untouched: ``Vec<String>``, ``a<b and c>d``, bidi marks inside
 right-to-left text, emoji sequences and flags, a Mongolian letter's variation selector, and
 the guidance comments of the repository's own issue templates (removed, not flagged, as
-GitHub would not show them either). ``<details>`` is not hidden — a reader opens it, and bug
-reports keep logs there — so it is kept as written and counted (``collapsed``): the triage
-prompt says, in the harness's words, that a reader sees those parts only on request. Alt
-text counts as hidden unless it is what GitHub's uploader writes (``image`` or the file's
-name). A credential in the text (a token or key, by its shape) is redacted before any model
-or record sees it; it is not a reason to hold.
+GitHub would not show them either). What a collapsed ``<details>`` holds beyond its summary
+is hidden too, a log in a code block as well (a reader sees it only on request, B2); one
+marked ``open`` is shown. Alt text counts as hidden unless it is what GitHub's uploader
+writes (``image`` or the file's name). A credential in the text (a token or key, by its
+shape) is redacted before any model or record sees it; it is not a reason to hold.
 
 Every scan here is linear in the text (a test feeds a megabyte of each worst case): no
 pattern can re-scan what a failed attempt already read, because each negated class stops at
@@ -60,6 +59,9 @@ _HIDDEN_ATTRIBUTE = re.compile(
     re.IGNORECASE,
 )
 _DETAILS = re.compile(r"<details(?=[\s>/])", re.IGNORECASE)
+_DETAILS_END, _SUMMARY_END = re.compile("</details", re.I), re.compile("</summary[^>]*>", re.I)
+_OPEN = re.compile(r"(?<![\w-])open(?![\w-])", re.IGNORECASE)
+_TAG = re.compile(r"<[^<>]*>")
 # what GitHub's uploader writes as alt text: "image", or the file's name
 _UPLOADER_ALT = re.compile(
     r"image|[\w.-]+\.(?:png|jpe?g|gif|webp|svg|bmp|avif|mp4|mov|webm)", re.IGNORECASE
@@ -118,7 +120,6 @@ class Sanitized:
 
     text: str
     hidden: tuple[str, ...]
-    collapsed: int = 0  # <details> sections: shown to a reader only when opened
 
 
 def normal_comment(text: str) -> str:
@@ -145,6 +146,8 @@ def sanitize(raw: str, template_comments: Iterable[str] = ()) -> Sanitized:
         if text and text not in templates:
             hidden.append("text inside an HTML comment")
     hidden += _structural(masked)
+    if _collapsed(raw, masked):
+        hidden.append("text inside a collapsed <details>")
     decoded = _decoded(masked)
     if decoded != masked:  # entity-encoded (and double-encoded) markup (B4)
         if any(normal_comment(b) for _, _, b in _comments(decoded)):
@@ -156,8 +159,28 @@ def sanitize(raw: str, template_comments: Iterable[str] = ()) -> Sanitized:
         hidden += _characters(decoded)[0]
     text = _without(raw, removals, drop, drop_all).removeprefix(_BOM)  # the BOM: no text
     text = redact_credentials(re.sub(r"\n{3,}", "\n\n", text).strip())
-    collapsed = sum(1 for _ in _DETAILS.finditer(masked))
-    return Sanitized(text=text, hidden=tuple(dict.fromkeys(hidden)), collapsed=collapsed)
+    return Sanitized(text=text, hidden=tuple(dict.fromkeys(hidden)))
+
+
+def _collapsed(raw: str, masked: str) -> bool:
+    """Whether a ``<details>`` that is not ``open`` (found outside code, in ``masked``) holds
+    anything beyond its summary, code included. Each one is read up to its ``</details``
+    and the next looked for after it, so the scan is linear."""
+    at = 0
+    for found in _DETAILS.finditer(masked):
+        tag = masked.find(">", found.end()) if found.start() >= at else -2
+        if tag == -1:
+            break
+        if tag < 0 or _OPEN.search(masked, found.end(), tag):  # inside one, or shown open
+            at = max(at, tag)
+            continue
+        close = _DETAILS_END.search(masked, tag)
+        at = close.start() if close else len(masked)
+        body = raw[tag + 1 : at]  # the summary only when it comes first, as GitHub shows it
+        summary = _SUMMARY_END.search(body) if body.lstrip()[:8].lower() == "<summary" else None
+        if _TAG.sub("", body[summary.end() if summary else 0 :]).strip():
+            return True
+    return False
 
 
 def _control_reference(match: re.Match[str]) -> str:
