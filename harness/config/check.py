@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from harness.browser.journeys import load_journeys
-from harness.config.governance import has_front_matter, parse_rules, read_on_branch
+from harness.config.governance import has_front_matter, parse_rules, read_on_branch, too_large
 from harness.config.mission import read_mission
 from harness.config.model_check import OutputLimit, model_problems, output_problems
 from harness.config.models import CONFIG_FILE, GOVERNANCE_FILES, FactoryConfig
@@ -59,7 +59,10 @@ def _read(root: Path, name: str, report: CheckReport) -> str | None:
         report.errors.append(ConfigError(name, "(file)", "missing (run 'factory init')"))
         return None
     try:
+        too_large(name, path.stat().st_size)
         return path.read_text(encoding="utf-8")
+    except ConfigError as exc:
+        report.errors.append(exc)
     except UnicodeDecodeError:
         report.errors.append(ConfigError(name, "(file)", "is not UTF-8 text"))
     except OSError as exc:

@@ -10,10 +10,22 @@ from pydantic import ValidationError
 
 from harness.config.errors import problems_from
 from harness.config.mission import check_mission
-from harness.config.models import GOVERNANCE_FILES, Rules
+from harness.config.models import CONFIG_FILE, GOVERNANCE_FILES, Rules
 from harness.config.yamlload import load_yaml
 from harness.errors import ConfigError, ConfigErrors
 from harness.git.repo import GitRepo
+
+# the most of a governance file read at all, checked before it is parsed: factory.yaml and
+# front matter are YAML (a slow parser), the rest Markdown; more is a mistake, or an attack
+# on the time every command takes
+MAX_YAML_BYTES, MAX_BYTES = 256_000, 1_048_576
+
+
+def too_large(name: str, size: int, key: str = "(file)") -> None:
+    """A ConfigError for a governance file (``key``: its front matter) over its cap."""
+    cap = MAX_YAML_BYTES if name == CONFIG_FILE or key != "(file)" else MAX_BYTES
+    if size > cap:
+        raise ConfigError(name, key, f"is {size:,} bytes; at most {cap:,} are read")
 
 
 @dataclass(frozen=True)
@@ -59,7 +71,9 @@ def split_front_matter(text: str, file: str = "factory_rules.md") -> tuple[dict[
     )
     if not end:
         raise ConfigError(file, "front matter", "starts with --- but has no closing ---")
-    data = load_yaml("\n".join(lines[1:end]), file, line_offset=1)
+    front = "\n".join(lines[1:end])
+    too_large(file, len(front.encode()), "front matter")
+    data = load_yaml(front, file, line_offset=1)
     if data is None:
         return {}, end
     if not isinstance(data, dict):
@@ -85,6 +99,7 @@ def read_at(repo: GitRepo, ref: str, path: str) -> str | None:
     data = repo.read_blob(ref, path)
     if data is None:
         return None
+    too_large(path, len(data))
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -284,6 +284,21 @@ MISTAKES = [
         "factory.yaml: network.allow: must be a valid list",
     ),
     (
+        "factory.yaml of 200,000 keys",
+        append("factory.yaml", "".join(f"k{i}: 1\n" for i in range(200_000))),
+        "factory.yaml: (file): is 2,",
+    ),
+    (
+        "mission.md of 10 MB",
+        append("mission.md", "## Goals\ntext\n" * 750_000),
+        "mission.md: (file): is 10,",
+    ),
+    (
+        "front matter of 100,000 keys",
+        edit("factory_rules.md", "^---$", "---\n" + "".join(f"k{i}: 1\n" for i in range(10**5))),
+        "factory_rules.md: front matter: is 990,",
+    ),
+    (
         "validator override out of range",
         write(
             ".factory/validators/sealed_browser.yaml",
@@ -321,6 +336,15 @@ def test_other_commands_refuse_bad_committed_config(inited: Path, capsys) -> Non
     assert res.code == 2
     assert res.err.startswith("factory: error: factory.yaml: forge:")
     assert len(res.err.strip().splitlines()) == 1
+
+
+def test_a_committed_governance_file_over_its_cap_is_refused_unread(inited: Path, capsys) -> None:
+    append("mission.md", "## Goals\ntext\n" * 750_000)(inited)  # 10 MB
+    git(inited, "add", "-A")
+    git(inited, "commit", "-qm", "a mission of 10 MB")
+    res = run_cli(capsys, "--repo", str(inited), "triage")
+    assert res.code == 2 and len(res.err.strip().splitlines()) == 1, res.err
+    assert res.err.startswith("factory: error: mission.md: (file): is 10,")
 
 
 def test_check_json_reports_errors_and_warnings(inited: Path, capsys) -> None:
