@@ -355,8 +355,12 @@ def production_health(services: Services) -> ProductionState:
     failed = next((s for s in reversed(store.steps(outcome.run_id)) if s.status == "failed"), None)
     red = HoldoutRun.from_outputs(failed.outputs) if failed and failed.artifact else None
     sha = red.sha if red else ""  # the evidence of the red run: the hold-out on production
+    # in the harness's words unless the step worded it for people (never its command lines)
+    failure = {"step": "health", "kind": "internal", "error": ""}
+    if failed is not None:
+        failure.update(kind=failed.error_kind or "internal", error=failed.error or "")
     body = services.templates.render(
-        "comments/health_red.md.j2", reason=reason, run_id=outcome.run_id
+        "comments/health_red.md.j2", failure=failure, run_id=outcome.run_id
     )
     try:
         if not tracking or forge.get_issue(int(tracking)).state != "open":

@@ -81,3 +81,23 @@ def test_red_production_stops_the_cycle_with_one_tracking_issue(
     closed = issue(capsys, repo, tracking)
     assert closed["state"] == "closed"
     assert any("factory:health:green" in c["body"] for c in closed["comments"])
+
+
+CRASH = (
+    "step check failed: the sealed validator crashed (exit 1): Browser logs: <launching> "
+    "/usr/lib/chromium/chromium --disable-field-trial-config --remote-debugging-pipe"
+)
+
+
+@pytest.mark.parametrize("name", ["health_red", "validate_failed"])
+@pytest.mark.parametrize("kind", ["model", "sandbox", "internal", "git"])
+def test_a_failure_of_the_harness_shows_none_of_its_command_lines(name: str, kind: str) -> None:
+    """What the harness itself failed at is said in its own words in a public comment (the
+    error, with whatever command line it quotes, stays in the run's record)."""
+    from harness.engine.templates import Templates
+
+    failure = {"step": "check", "kind": kind, "error": CRASH}
+    text = Templates().render(f"comments/{name}.md.j2", failure=failure, run_id="r-1")
+    assert "chromium" not in text and "--disable" not in text and "factory report r-1" in text
+    worded = {**failure, "kind": "refused", "error": "production abc is red: `make test` exited 1"}
+    assert "exited 1" in Templates().render(f"comments/{name}.md.j2", failure=worded, run_id="r")
