@@ -68,11 +68,8 @@ def default_allow(names: Iterable[str]) -> list[str]:
 
 def covers(allow: Sequence[str], host: str) -> bool:
     """Whether the entries ``allow`` let setup reach ``host`` on port 443."""
-    for entry in allow:
-        name, port, wildcard = parse_host(entry)
-        if port == DEFAULT_PORT and (name == host or (wildcard and host.endswith(f".{name}"))):
-            return True
-    return False
+    held = [parse_host(entry) for entry in allow if entry.endswith(":443") or ":" not in entry]
+    return any(n == host or (w and host.endswith(f".{n}")) for n, _, w in held)
 
 
 def widening(new: Iterable[str], added: Mapping[str, list[str]], allow: Sequence[str]) -> list[str]:

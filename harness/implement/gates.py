@@ -108,17 +108,12 @@ def setup_code_gate(paths: list[str], inputs: list[str], setup: str | None) -> G
 
 
 def added_lines(patch: str) -> dict[str, list[str]]:
-    """Each file of a patch (``git diff``) with the lines it adds."""
+    """Each file a patch (``git diff``) adds lines to, with those lines."""
     found: dict[str, list[str]] = {}
-    path, header = "", False
-    for line in patch.splitlines():
-        if line.startswith("diff --git "):
-            header = True
-        elif header and line.startswith("+++ "):
-            path, header = line[4:].removeprefix("b/"), False
-            found.setdefault(path, [])
-        elif not header and line.startswith("+") and path:
-            found[path].append(line[1:])
+    for part in f"\n{patch}".split("\ndiff --git ")[1:]:
+        head, _, hunks = part.partition("\n@@")
+        path = head.partition("\n+++ b/")[2].partition("\n")[0]
+        found[path] = [line[1:] for line in hunks.splitlines() if line.startswith("+")]
     return found
 
 

@@ -208,12 +208,11 @@ def trusted_setup(services: Services, kind: str, gates: list[GateResult]) -> lis
     ``earn_after`` of its changes approved by a person stayed green (by its rule, or the
     default one when none covers it). A declared ``start: auto`` alone earns nothing: a
     change to what setup runs never merges unattended before people approved such work."""
+    settings = services.settings
     if all(g.passed or g.name != "setup_code" for g in gates):
         return gates
-    settings = services.settings
-    tallies = _tallies(services.store, services.repo, settings.config.production_branch)
-    rule = settings.governance.rules.trust_for(kind) or TrustRule()
-    state = state_of(kind, rule, tallies.get(kind))
+    tally = _tallies(services.store, services.repo, settings.config.production_branch).get(kind)
+    state = state_of(kind, settings.governance.rules.trust_for(kind) or TrustRule(), tally)
     if state.earned < state.earn_after:
         return gates
     said = f"; kind:{kind} has earned trust ({state.earned} approved changes stayed green)"
