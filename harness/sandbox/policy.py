@@ -213,7 +213,7 @@ def prepare_worktree(
         if online.exit_code != 0:
             problem = f"setup failed on the trusted tree {trusted[:12]}"
             return Prepared(online, None, (), f"{problem} (exit {online.exit_code})", network)
-        if not fresh:
+        if not fresh and not network.refused():  # one that tried to leave is never reused
             _keep(settings, path, key)
     if head == trusted:
         return Prepared(online, None, (), network=network)
