@@ -28,8 +28,10 @@ class JourneyResult:
 
 @dataclass(frozen=True)
 class Observation:
-    """One tool call of the validator: its tool, its input, a digest of what it was shown."""
+    """One tool call of the validator: its tool, its input, a digest of what it was shown,
+    and whether the call failed (a pass rests on at least one that did not)."""
 
     tool: str
     input: dict[str, Any]
     seen: str
+    error: bool = False

@@ -250,7 +250,8 @@ class BrowserTools:
             try:
                 output = tool(data)
             except ToolError as exc:
-                self.observed.append(Observation(name, dict(data), self._seen(f"error: {exc}")))
+                seen = self._seen(f"error: {exc}")
+                self.observed.append(Observation(name, dict(data), seen, error=True))
                 raise
             self.observed.append(Observation(name, dict(data), self._seen(output)))
             return output

@@ -1,11 +1,11 @@
 """Whether a change's tests prove anything, read from git's objects (no checkout): a change
-that removes, skips or empties an existing test is never merged on its own; a bug fix must
-bring a test that fails on production. The route (``harness.validate.route``) turns what is
-found here into the ``tests_kept`` and ``bug_test_fails_before`` gates.
+that removes, renames, skips or weakens an existing test is never merged on its own; a bug
+fix must bring a test that fails on production. The route (``harness.validate.route``) turns
+what is found here into the ``tests_kept`` and ``bug_test_fails_before`` gates.
 
-What counts as a test file, and as a test in it, is documented in docs/how-it-works.md, "How
-validation works": Python files are parsed (``ast``), JavaScript and TypeScript files are counted by
-their ``it(``/``test(`` calls and ``expect(`` assertions."""
+A test is its id, never a count: ``path::Class::name`` for Python (parsed with ``ast``),
+``path::describe > … > it`` (the title path) for JavaScript and TypeScript; an id that is
+gone is a removed test whatever was added. Documented in docs/gates.md."""
 
 from __future__ import annotations
 
@@ -30,9 +30,16 @@ TEST_FILES = (
     "*.spec.tsx",
 )
 TEST_FOLDERS = ("tests", "test", "__tests__")
+_FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
 _SKIPPED = ("skip", "skipif", "xfail")
-_JS_TEST = re.compile(r"(?<![\w.])x?(?:it|test)(?:\.(?:only|skip|todo|concurrent))?\s*\(")
-_JS_SKIPPED = re.compile(r"(?<![\w.])(?:(?:it|test)\.(?:skip|todo)|x(?:it|test))\s*\(")
+_SKIPS = ("skip", "xfail", "skipTest")  # a body that starts by calling one skips itself
+# a describe/it/test call and its title: x/f prefixes, .only/.skip/.todo… modifiers
+_JS_CALL = re.compile(
+    r"(?<![\w.$])(x|f)?(describe|it|test)((?:\.\w+)*)\s*(\()\s*(['\"`])((?:\\.|(?!\5).)*)\5", re.S
+)
+_JS_TOKENS = re.compile(
+    r"//[^\n]*|/\*.*?\*/|'(?:\\.|[^'\\])*'|\"(?:\\.|[^\"\\])*\"|`(?:\\.|[^`\\])*`|[()]", re.S
+)
 _JS_ASSERT = re.compile(r"(?<![\w.])(?:expect|assert)\s*[.(]")
 
 
@@ -41,11 +48,11 @@ class Blobs(Protocol):
 
 
 @dataclass(frozen=True)
-class Count:
-    """The tests a file holds that run (not skipped or expected to fail) and their
-    assertions; ``None`` fields: the file could not be read as code."""
+class Test:
+    """One test: whether it runs (not skipped, expected to fail or left to do) and its
+    assertions."""
 
-    tests: int
+    runs: bool
     assertions: int
 
 
@@ -59,31 +66,57 @@ def is_test_file(path: str) -> bool:
     )
 
 
-def count_tests(path: str, data: bytes | None) -> Count:
-    if data is None:
-        return Count(0, 0)
-    text = data.decode("utf-8", errors="replace")
-    if path.endswith(".py"):
-        return _python(text)
-    skipped = len(_JS_SKIPPED.findall(text))
-    return Count(max(0, len(_JS_TEST.findall(text)) - skipped), len(_JS_ASSERT.findall(text)))
+def tests_in(path: str, data: bytes | None) -> dict[str, Test]:
+    """The tests of file ``path`` holding ``data``, by id (none: absent or not code)."""
+    text = "" if data is None else data.decode("utf-8", errors="replace")
+    return _python(path, text) if path.endswith(".py") else _javascript(path, text)
 
 
-def _python(text: str) -> Count:
+def _python(path: str, text: str) -> dict[str, Test]:
+    """Test functions at the top level or in classes (at any depth), as pytest finds them."""
     try:
-        tree = ast.parse(text)
+        body = ast.parse(text).body
     except (SyntaxError, ValueError):
-        return Count(0, 0)
-    tests = assertions = 0
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name.startswith(
-            "test"
-        ):
-            if any(_marks_skip(d) for d in node.decorator_list) or _skips_itself(node):
-                continue
-            tests += 1
-            assertions += sum(_is_assertion(n) for n in ast.walk(node))
-    return Count(tests, assertions)
+        return {}
+    found: dict[str, Test] = {}
+    todo: list[tuple[str, bool, list[ast.stmt]]] = [(path, True, body)]
+    while todo:
+        where, runs, statements = todo.pop()
+        for node in statements:
+            if isinstance(node, ast.ClassDef):
+                skipped = any(_marks_skip(d) for d in node.decorator_list)
+                todo.append((f"{where}::{node.name}", runs and not skipped, node.body))
+            elif isinstance(node, _FUNCTIONS) and node.name.startswith("test"):
+                skipped = any(_marks_skip(d) for d in node.decorator_list) or _skips_itself(node)
+                count = sum(_is_assertion(n) for n in ast.walk(node))
+                found[f"{where}::{node.name}"] = Test(runs and not skipped, count)
+    return found
+
+
+def _javascript(path: str, text: str) -> dict[str, Test]:
+    """Each ``it``/``test`` call whose title is a literal, by its title path through the
+    ``describe`` calls around it (calls inside strings or comments are not code)."""
+    close: dict[int, int] = {}
+    opened: list[int] = []
+    for token in _JS_TOKENS.finditer(text):
+        if token.group() == "(":
+            opened.append(token.start())
+        elif token.group() == ")" and opened:
+            close[opened.pop()] = token.start()
+    calls = [m for m in _JS_CALL.finditer(text) if m.start(4) in close]
+    found: dict[str, Test] = {}
+    for call in (c for c in calls if c.group(2) != "describe"):
+        start = call.start(4)
+        around = [
+            c for c in calls if c.group(2) == "describe" and c.start(4) < start < close[c.start(4)]
+        ]
+        titles = [c.group(6) for c in [*around, call]]
+        skipped = any(
+            c.group(1) == "x" or re.search(r"\.(skip|todo)\b", c.group(3)) for c in [*around, call]
+        )
+        count = len(_JS_ASSERT.findall(text, start, close[start]))
+        found[f"{path}::{' > '.join(titles)}"] = Test(not skipped, count)
+    return found
 
 
 def _marks_skip(decorator: ast.expr) -> bool:
@@ -102,7 +135,7 @@ def _skips_itself(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> bool:
         return True
     call = first.value if isinstance(first, ast.Expr) else None
     func = call.func if isinstance(call, ast.Call) else None
-    return isinstance(func, ast.Attribute) and func.attr in ("skip", "xfail")
+    return isinstance(func, ast.Attribute) and func.attr in _SKIPS
 
 
 def _is_assertion(node: ast.AST) -> bool:
@@ -114,25 +147,28 @@ def _is_assertion(node: ast.AST) -> bool:
 
 
 def tests_lost(repo: Blobs, before: str, after: str, paths: list[str]) -> list[str]:
-    """For each test file among ``paths`` (those that differ between the commits): what it
-    loses from ``before`` to ``after`` — a file removed, fewer tests that run, or fewer
-    assertions — one line each (empty: every existing test is kept)."""
+    """Each existing test of the test files among ``paths`` (those that differ between the
+    commits) that ran on ``before`` and is lost on ``after``: gone (removed or renamed),
+    skipped, or with fewer assertions — one line each, naming it (empty: all are kept)."""
     lost = []
     for path in sorted(p for p in paths if is_test_file(p)):
-        old, new = repo.read_blob(before, path), repo.read_blob(after, path)
-        if old is None:
-            continue  # a new file: nothing existed to lose
-        was, now = count_tests(path, old), count_tests(path, new)
-        if new is None:
-            lost.append(f"{path}: removed ({was.tests} tests)")
-        elif now.tests < was.tests:
-            lost.append(f"{path}: {was.tests} tests that run before, {now.tests} after")
-        elif now.assertions < was.assertions:
-            lost.append(f"{path}: {was.assertions} assertions before, {now.assertions} after")
+        old, data = tests_in(path, repo.read_blob(before, path)), repo.read_blob(after, path)
+        if old and data is None:
+            lost.append(f"{path}: removed, with {len(old)} tests")
+            continue
+        new = tests_in(path, data)
+        for name, test in ((n, t) for n, t in old.items() if t.runs):
+            now = new.get(name)
+            if now is None:
+                lost.append(f"{name}: gone (removed or renamed)")
+            elif not now.runs:
+                lost.append(f"{name}: skipped")
+            elif now.assertions < test.assertions:
+                lost.append(f"{name}: {test.assertions} assertions before, {now.assertions} after")
     return lost
 
 
 def new_tests(repo: Blobs, after: str, paths: list[str]) -> list[str]:
     """The test files among ``paths`` that hold at least one test on ``after``."""
     found = (p for p in sorted(paths) if is_test_file(p))
-    return [p for p in found if count_tests(p, repo.read_blob(after, p)).tests]
+    return [p for p in found if tests_in(p, repo.read_blob(after, p))]

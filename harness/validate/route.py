@@ -132,6 +132,20 @@ def _setup_network_gate(e: Evidence) -> GateResult | None:
     )
 
 
+def _acted_gate(e: Evidence) -> GateResult | None:
+    """A pass rests on evidence: at least one of the validator's actions in the app worked."""
+    run, verdict = e.checked.validator, e.checked.verdict
+    if run is None or verdict is None or verdict.verdict != "pass":
+        return None
+    worked = sum(not o.error for o in run.observed)
+    return GateResult(
+        name="validator_evidence",
+        passed=worked > 0,
+        evidence=f"{worked} of the validator's {len(run.observed)} actions in the app worked"
+        + ("" if worked else ": its pass rests on nothing it saw"),
+    )
+
+
 def _ci_gate(e: Evidence) -> GateResult:
     return GateResult(
         name="ci",
@@ -147,6 +161,7 @@ VALIDATE_GATES: tuple[Callable[[Evidence], GateResult | None], ...] = (
     _bug_test_gate,
     _journeys_gate,
     _validator_gate,
+    _acted_gate,
     _ci_gate,
     _setup_network_gate,
 )

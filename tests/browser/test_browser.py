@@ -139,5 +139,7 @@ def test_validator_tools_show_the_model_what_it_needs(running, tmp_path: Path) -
         assert len(tools.shots) == 1 and Path(tools.shots[0]).read_bytes()[:4] == b"\x89PNG"
         with pytest.raises(ToolError):
             h["browser_click"]({"role": "button", "name": "Nope", "selector": None})
+        # what a pass rests on: each call, and whether it failed
+        assert [o.error for o in tools.observed] == [False] * 4 + [True]
     finally:
         tools.close()

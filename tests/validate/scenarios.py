@@ -466,11 +466,12 @@ COUNT = {
     "old_text": '        "<h1>Notes</h1>"\n',
     "new_text": '        "<h1>Notes</h1>"\n        f\'<p id="count">{len(notes)} notes</p>\'\n',
 }
-DROP = {
+# an existing test replaced by another: as many tests and assertions as before
+REPLACE = {
     "path": "test_app.py",
     "old_text": '    def test_render_escapes(self):\n        self.assertIn("&lt;b&gt;", '
     'render(["<b>"]))\n',
-    "new_text": "",
+    "new_text": '    def test_render_shows_a_note(self):\n        self.assertIn("a", render(["a"]))\n',
 }
 WEAK = {
     "path": "test_app.py",
@@ -482,7 +483,7 @@ WEAK = {
 # The changes that wait for a person, one issue each, validated one after the other in one
 # cycle (``--max-parallel 1``: none is built on another): "how many notes" scored in the
 # review band (#1), a second wording of it with a criterion the validator could not observe
-# (#2), a third whose implementer deletes an existing test (#3), a bug fix whose new test
+# (#2), a third whose implementer replaces an existing test by another (#3), a bug fix whose new test
 # passes on production (#4), and a button renamed that a hold-out journey clicks (#5).
 WAITING = [
     ISSUES[0],
@@ -491,7 +492,7 @@ WAITING = [
     ISSUES[1],
     ISSUES[2],
 ]
-REVIEW_BAND, UNSEEN, DELETES_A_TEST, WEAK_BUG_TEST, RENAME = range(1, 6)
+REVIEW_BAND, UNSEEN, REPLACES_A_TEST, WEAK_BUG_TEST, RENAME = range(1, 6)
 
 
 def decisions(state: Path, number: int) -> list[dict[str, Any]]:
@@ -538,7 +539,7 @@ def play_waiting(root: Path) -> Waiting:
     rules = [
         verdict_rule("pass", 0.8, "Mostly right.", match="there are"),  # only #1 says so
         verdict_rule("pass", 0.95, "One criterion cannot be seen.", "not_observable", "are kept"),
-        implement_rule("tests tidied", [COUNT, DROP]),
+        implement_rule("tests tidied", [COUNT, REPLACE]),
         implement_rule("only tabs", [TABS_FIX, WEAK]),
     ]
 

@@ -22,6 +22,7 @@ def evidence(
     results: tuple[str, ...] = ("pass",),
     attempts: int = 0,
     gate_ok: bool = True,
+    failed_actions: tuple[bool, ...] = (False,),
 ) -> tuple[PrCandidate, CheckResult]:
     prepared = PrCandidate(
         pr=1,
@@ -44,7 +45,16 @@ def evidence(
             "journeys": [journey],
             "journeys_passed": journeys_pass,
             "validator": {
-                "output": {"verdict": verdict, "score": score, "criteria": criteria, "summary": "s"}
+                "output": {
+                    "verdict": verdict,
+                    "score": score,
+                    "criteria": criteria,
+                    "summary": "s",
+                },
+                "observed": [
+                    {"tool": "browser_click", "input": {}, "seen": "f" * 64, "error": failed}
+                    for failed in failed_actions
+                ],
             },
         }
     )
@@ -69,6 +79,11 @@ def evidence(
         ({"score": 0.5}, "retry"),
         ({"score": 0.5, "attempts": 1}, "retry"),
         ({"score": 0.5, "attempts": 2}, "failed"),
+        ({"failed_actions": (True, True)}, "needs_review"),  # a pass on nothing it saw
+        ({"failed_actions": ()}, "needs_review"),
+        ({"failed_actions": (True, False)}, "merge"),
+        ({"failed_actions": (True,), "journeys_pass": False}, "retry"),  # no conflict either
+        ({"failed_actions": (True,), "verdict": "fail", "score": 0.2}, "retry"),
     ],
 )
 def test_each_route_follows_from_the_evidence(kwargs: dict[str, Any], route: str) -> None:
@@ -126,3 +141,11 @@ def test_a_gate_only_a_person_lifts_sends_a_passing_change_to_review_by_name() -
     routing = decide_route(RULES, prepared, checked, "success")
     assert routing.route == "needs_review" and "setup_network" in routing.reason
     assert "the egress proxy refused setup: 169.254.169.254:80" in routing.reason
+
+
+def test_a_pass_whose_every_action_failed_is_not_a_pass() -> None:
+    prepared, checked = evidence(failed_actions=(True, True, True))
+    routing = decide_route(RULES, prepared, checked, "success")
+    assert routing.route == "needs_review"
+    assert "validator_evidence: 0 of the validator's 3 actions in the app worked" in routing.reason
+    assert "its pass rests on nothing it saw" in routing.reason

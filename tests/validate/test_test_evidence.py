@@ -18,7 +18,7 @@ from tests.cli_helpers import run_cli
 from tests.conftest import git
 from tests.factory_repo import write_files
 from tests.validate.conftest import Output, isolated_env
-from tests.validate.scenarios import DELETES_A_TEST, WEAK_BUG_TEST, FullCycle, Waiting
+from tests.validate.scenarios import REPLACES_A_TEST, WEAK_BUG_TEST, FullCycle, Waiting
 
 # reads package fixtures other modules read too (``full_cycle``, ``waiting``): one worker
 # runs them all
@@ -86,58 +86,91 @@ def test_a_bug_fix_whose_new_test_passes_on_production_waits_for_a_person(
 
 @pytest.mark.browser
 @pytest.mark.timeout(600)
-def test_a_change_that_deletes_an_existing_test_waits_for_a_person(waiting: Waiting) -> None:
-    # "how many notes", its implementer deleting a test (#3 of WAITING)
-    n = DELETES_A_TEST
+def test_a_change_that_replaces_an_existing_test_waits_for_a_person(waiting: Waiting) -> None:
+    # "how many notes", its implementer replacing a test by another: the same counts (#3)
+    n = REPLACES_A_TEST
     decision = decided(waiting.state, n)
     assert decision["route"] == "needs_review", decision["reason"]
     kept = gate(decision, "tests_kept")
-    assert not kept["passed"] and kept["evidence"].startswith("test_app.py: 3 tests"), kept
+    removed = "test_app.py::NotesTest::test_render_escapes: gone (removed or renamed)"
+    assert not kept["passed"] and kept["evidence"] == removed, kept
+    assert removed in decision["reason"]
     assert "factory:needs-review" in waiting.first[n]["labels"]
     assert b"notes</p>" not in waiting.main_after_first
 
 
-def test_what_counts_as_losing_a_test(tmp_path: Path) -> None:
+def test_a_test_is_its_id(tmp_path: Path) -> None:
     repo = tmp_path / "r"
     repo.mkdir()
     git(repo, "init", "-q", "-b", "main")
+    js = (
+        "describe('notes', () => {\n  it('adds', () => { expect(1).toBe(1) })\n"
+        "  it('keeps', () => { expect(2).toBe(2); expect(3).toBe(3) })\n})\n"
+        "test('b', () => {})\nconst s = \"it('in a string', () => {})\"\n"
+    )
+    klass = "class TestNotes:\n    def test_add(self):\n        assert 1\n"
     files = {
         "tests/test_a.py": "def test_one():\n    assert 1\n\ndef test_two():\n    assert 2\n",
         "tests/test_b.py": "def test_one():\n    assert 1\n    assert 2\n",
         "tests/test_c.py": "def test_one():\n    assert 1\n",
-        "tests/test_d.py": "def test_one():\n    assert 1\n",
-        "web/app.test.js": "it('a', () => { expect(1).toBe(1) })\ntest('b', () => {})\n",
+        "tests/test_d.py": "import unittest\n\n@unittest.skip('later')\n" + klass,
+        "tests/test_e.py": klass,
+        "tests/test_f.py": klass,
+        "tests/test_g.py": "def test_one():\n    assert 1\n",
+        "web/app.test.js": js,
         "app.py": "x = 1\n",
     }
     write_files(repo, files)
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "base")
-    (repo / "tests/test_a.py").write_text(
-        "import pytest\n\ndef test_one():\n    assert 1\n\n@pytest.mark.skip\ndef test_two():\n"
-        "    assert 2\n"
-    )
-    (repo / "tests/test_b.py").write_text("def test_one():\n    assert 1\n")
+    assert set(proof.tests_in("web/app.test.js", js.encode())) == {
+        "web/app.test.js::notes > adds",
+        "web/app.test.js::notes > keeps",
+        "web/app.test.js::b",
+    }
+    changed = {
+        "tests/test_a.py": files["tests/test_a.py"].replace(
+            "def test_two", "@pytest.mark.skip\ndef test_two"
+        ),
+        "tests/test_b.py": "def test_one():\n    assert 1\n",
+        "tests/test_d.py": "import unittest\n\n" + klass,  # a skipped test runs again: kept
+        # replaced by another with as many assertions, and renamed
+        "tests/test_e.py": klass.replace("test_add", "test_other"),
+        "tests/test_f.py": klass.replace("TestNotes", "TestTheNotes"),
+        "tests/test_g.py": files["tests/test_g.py"] + "\ndef test_two():\n    assert 2\n",
+        "tests/test_new.py": "def test_new():\n    assert 3\n",
+        "web/app.test.js": js.replace("it('adds'", "it('adds one'")
+        .replace("expect(3).toBe(3)", "return")
+        .replace("test('b'", "test.skip('b'"),
+        "app.py": "x = 2\n",
+    }
+    write_files(repo, changed)
     (repo / "tests/test_c.py").unlink()
-    (repo / "tests/test_d.py").write_text("def test_one():\n    pytest.skip('later')\n")
-    (repo / "web/app.test.js").write_text("it('a', () => { expect(1).toBe(1) })\ntest.skip('b')\n")
-    (repo / "tests/test_new.py").write_text("def test_new():\n    assert 3\n")
-    (repo / "app.py").write_text("x = 2\n")
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "change")
     g = GitRepo(repo)
-    changed = g.paths_between("main~1", "main")
-    assert proof.tests_lost(g, "main~1", "main", changed) == [
-        "tests/test_a.py: 2 tests that run before, 1 after",
-        "tests/test_b.py: 2 assertions before, 1 after",
-        "tests/test_c.py: removed (1 tests)",
-        "tests/test_d.py: 1 tests that run before, 0 after",
-        "web/app.test.js: 2 tests that run before, 1 after",
+    paths = g.paths_between("main~1", "main")
+    assert proof.tests_lost(g, "main~1", "main", paths) == [
+        "tests/test_a.py::test_two: skipped",
+        "tests/test_b.py::test_one: 2 assertions before, 1 after",
+        "tests/test_c.py: removed, with 1 tests",
+        "tests/test_e.py::TestNotes::test_add: gone (removed or renamed)",
+        "tests/test_f.py::TestNotes::test_add: gone (removed or renamed)",
+        "web/app.test.js::notes > adds: gone (removed or renamed)",
+        "web/app.test.js::notes > keeps: 2 assertions before, 1 after",
+        "web/app.test.js::b: skipped",
     ]
-    assert proof.new_tests(g, "main", changed) == [
+    # a change that only adds tests loses none
+    assert proof.tests_lost(g, "main~1", "main", ["tests/test_g.py", "tests/test_new.py"]) == []
+    assert proof.new_tests(g, "main", paths) == [
         "tests/test_a.py",
         "tests/test_b.py",
+        "tests/test_d.py",
+        "tests/test_e.py",
+        "tests/test_f.py",
+        "tests/test_g.py",
         "tests/test_new.py",
         "web/app.test.js",
     ]
     assert not proof.is_test_file("app.py") and proof.is_test_file("src/__tests__/x.ts")
-    assert proof.count_tests("broken.py", b"def test_(:\n") == proof.count_tests("x.py", None)
+    assert proof.tests_in("broken.py", b"def test_(:\n") == proof.tests_in("x.py", None) == {}
