@@ -26,7 +26,7 @@ from harness.git.repo import GitRepo
 from harness.git.worktrees import WorktreeManager
 from harness.sandbox.limits import Limits
 from harness.sandbox.policy import prepare_worktree, worktree_sandbox
-from harness.validate.proof import count_tests
+from harness.validate.proof import tests_in
 
 GRADED_REF = "refs/backtest/graded"
 BEFORE_REF = "refs/backtest/before"
@@ -105,7 +105,7 @@ def grade(services: Services, head: str, trusted: str, hidden: Hidden) -> Graded
     (``trusted``, the scratch production), each set up from ``trusted``."""
     commands = services.settings.config.commands
     ran = _tests_over(services, head, trusted, hidden, GRADED_REF, commands.test)
-    tests = [p for p, (_, data) in sorted(hidden[0].items()) if count_tests(p, data).tests]
+    tests = [p for p, (_, data) in sorted(hidden[0].items()) if tests_in(p, data)]
     only = test_files(commands, tests) or commands.test
     parent = _Ran(None, "")
     if any(hidden) and ran.exit_code is not None:
