@@ -96,6 +96,7 @@ class Assignment(IssueSpec):
     triage_run: str | None = None
     edited_since_triage: bool = False
     previous: dict[str, object] | None = None
+    holdout: str = ""  # the hold-out's digest when the attempt started (never its content)
 
 
 class Worktree(Artifact):
@@ -438,6 +439,7 @@ class Validation(Routing):
     tests_exit_code: int | None = None
     tests_output: str = ""
     comment: str = ""
+    holdout: str | None = None  # the hold-out's digest it was judged by (never its content)
 
 
 class Landing(Artifact):

@@ -36,6 +36,7 @@ from harness.sandbox.limits import Limits
 from harness.sandbox.policy import prepare_worktree, setup_allow, worktree_sandbox
 from harness.triage.outbound import sanitize_outbound
 from harness.triage.prescreen import issue_sha256
+from harness.validate.calibration import holdout_digest
 
 
 def manager(ctx: StepContext) -> WorktreeManager:
@@ -69,11 +70,13 @@ def prepare(ctx: StepContext) -> Assignment:
     current = ctx.services.forge.get_issue(ctx.number)
     ctx.services.forge.remove_labels(ctx.number, [Label.FAILED, Label.NEEDS_HUMAN])
     ctx.services.forge.add_labels(ctx.number, [Label.IN_PROGRESS])
-    previous = previous_attempt(ctx.services.store, ctx.services.repo, ctx.number, ctx.run_id)
+    services, holdout = ctx.services, holdout_digest(ctx.services.settings.holdout_dir)
+    previous = previous_attempt(services.store, services.repo, ctx.number, ctx.run_id, holdout)
     return spec.model_copy(
         update={
             "edited_since_triage": issue_sha256(current) != spec.issue_sha256,
             "previous": previous.to_json() if previous else None,
+            "holdout": holdout,
         }
     )
 
@@ -96,21 +99,14 @@ def make_worktree(ctx: StepContext) -> Worktree:
     if not head or repo.rev_parse(head) is None:
         return made
     continues = str(previous["branch"])
-    if previous.get("conflict"):
-        # production moved and the refused change no longer merged: it is merged onto the
-        # new production, each conflict left between git's markers for the implementer
+    if previous.get("resume"):
+        # a fix, not a re-roll, on production as it is now (whoever retried it): the refused
+        # change merged onto it, each conflict left between git's markers for the implementer
         start, conflicts = repo.conflicted_commit(
             base, head, f"Issue {ctx.number}: {continues} on {base[:12]}"
         )
-        update: dict[str, object] = {"start_sha": start, "conflicts": conflicts}
-        return made.model_copy(update={**update, "continues": continues})
-    if previous.get("resume"):
-        # a fix, not a re-roll: continue from the refused attempt's work; the change is still
-        # measured (gates, review) against the production commit it started from
-        base_sha = str(previous["base_sha"])
-        return made.model_copy(
-            update={"base_sha": base_sha, "start_sha": head, "continues": continues}
-        )
+        update = {"start_sha": start, "conflicts": conflicts, "continues": continues}
+        return made.model_copy(update=update)
     return made
 
 
@@ -180,15 +176,15 @@ def commit(ctx: StepContext) -> Commit:
     subject = neutral.plain(spec.title, limit=72)  # a commit message is read by GitHub too
     message = f"{subject}\n\nFactory change for issue {ctx.issue} (run {ctx.run_id})."
     tested = ctx.output("test", Tested).tree  # commit what the tests ran on, nothing made since
-    # a conflict's resolution is one commit on production: the merge it started from, with
-    # its conflict markers, stays out of the history
+    # a retry's work is one commit on production: the merge it started from, with any
+    # conflict markers, stays out of the history
     onto = info.base_sha if info.conflicts is not None else None
     head = repo.commit_tree(tested, message, parent=onto, staged=staged) or repo.rev_parse("HEAD")
     if head is None or head == info.base_sha:
         raise StepFailed("the implementer changed nothing", {"head": head})
-    automatic = (spec.previous or {}).get("automatic")
-    merged_cleanly = info.conflicts == []  # production moved on again: it merges now
-    if head == info.start_sha and automatic and not merged_cleanly:
+    previous = spec.previous or {}
+    # unless production moved on and the change that no longer merged now does
+    if head == info.start_sha and previous.get("automatic") and not previous.get("conflict"):
         # the validation asked for a fix; after a person's retry (a hold-out updated, a broken
         # baseline repaired) the same change may be right and is validated again
         raise StepFailed(

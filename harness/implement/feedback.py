@@ -16,7 +16,7 @@ ran and one failed."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from harness.artifacts import Validation
@@ -31,6 +31,7 @@ MAX_CRITERIA = 12
 MAX_FINDINGS = 10
 MAX_DIFF = 12_000  # characters of a conflicting change's diff shown to its next attempt
 _SEALED_GATES = ("journeys", "validator")  # told apart, in their own words
+_RETRIES = ("human.retry", "human.approve")  # a person sending an issue back
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,8 @@ class PreviousAttempt:
     declined: str = ""
     conflict: str = ""  # it no longer merged with production: how (its files, in git's words)
     diff: str = ""  # the refused change, for a conflict: it is merged onto the new production
+    retried_by: str = ""  # a person who sent it back since (``factory retry``, an approval)
+    holdout_changed: bool = False  # the hold-out's digest differs from the one it was judged by
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -92,10 +95,11 @@ def _validation_of(store: Store, issue: int, implement_run: str) -> Validation |
 
 
 def previous_attempt(
-    store: Store, repo: GitRepo, issue: int, current_run: str
+    store: Store, repo: GitRepo, issue: int, current_run: str, holdout: str = ""
 ) -> PreviousAttempt | None:
     """The newest finished implement run of ``issue`` other than ``current_run`` whose branch
-    still exists, with its evidence; None for a first attempt."""
+    still exists, with its evidence; None for a first attempt. ``holdout``: the hold-out's
+    digest now (only whether it changed is told, never what)."""
     for run in store.list_runs(limit=20, workflow="implement", issue=issue):
         if run.id == current_run or run.status not in ("succeeded", "failed"):
             continue
@@ -107,7 +111,17 @@ def previous_attempt(
         head = done.get("commit", {}).get("head") or repo.rev_parse(f"refs/heads/{tree['branch']}")
         if head is None:
             continue
-        return _attempt(store, repo, issue, run, records, done, tree, str(head))
+        found = _attempt(store, repo, issue, run, records, done, tree, str(head))
+        judged = str(done.get("prepare", {}).get("holdout") or "")
+        validation = _validation_of(store, issue, run.id)
+        judged = (validation.holdout if validation else None) or judged
+        people = [e for e in store.events(kind="human.", issue=issue) if e.ts >= run.started_at]
+        by = [str(e.data.get("actor"))[:60] for e in people if e.kind in _RETRIES]
+        return replace(
+            found,
+            retried_by=f"a person ({by[-1]})" if by else "",
+            holdout_changed=bool(judged and holdout and judged != holdout),
+        )
     return None
 
 
@@ -191,9 +205,7 @@ def _attempt(
     automatic = validation.route == "retry"
     carried = int(done.get("gates", {}).get("fix_attempts", 0))
     reverted = validation.route == "merge"  # back here only when smoke failed after it
-    # a reverted merge's commits are in production's history already; a conflicting change
-    # is merged onto the new production instead (``conflict``)
-    common["resume"] = common["resume"] and not reverted and not conflict
+    common["resume"] = common["resume"] and not reverted  # a reverted merge is in history
     return PreviousAttempt(
         automatic=automatic,
         fix_attempts=carried + 1 if automatic else 0,

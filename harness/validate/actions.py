@@ -39,6 +39,7 @@ from harness.validate.calibration import (
     cached_or_computed,
     calibration_key,
     health_key,
+    holdout_digest,
     record_calibration,
 )
 from harness.validate.evidence import Before, EarlierVerdict, journeys_on, tree_of
@@ -357,6 +358,7 @@ def decide(ctx: StepContext) -> Validation:
         tests_exit_code=checked.tests.exit_code if checked.tests else None,
         tests_output=checked.tests.output[-MAX_TESTS_OUTPUT:] if checked.tests else "",
         comment=body,
+        holdout=holdout_digest(ctx.services.settings.holdout_dir),
     )
 
 

@@ -212,12 +212,16 @@ def test_tests_failing_after_the_fix_attempts_fail_the_issue(
     ]
     assert "A previous attempt at this issue was refused" not in firsts[0]
     assert "A previous attempt at this issue was refused" in firsts[-1]
-    assert "You continue from its work: the repository already holds it" in firsts[-1]
+    assert "its change is merged onto production as it is now" in firsts[-1]
+    assert "You continue from its work: fix what went wrong" in firsts[-1]
+    assert "Since then a person (" in firsts[-1] and "hidden user journeys" not in firsts[-1]
     assert "The tests failed; their output" in firsts[-1] and "still broken" in firsts[-1]
     store = Store.open(tmp_path / "state")
     again = store.list_runs(workflow="implement", issue=number)[0]
     tree = next(s.outputs for s in store.steps(again.id) if s.step_id == "worktree")
-    assert tree["start_sha"] == kept
+    # that work merged onto production as it is now: one commit on it, holding the work
+    assert git.tree_of(tree["start_sha"]) == git.tree_of(kept) and tree["conflicts"] == []
+    assert git.rev_parse(f"{tree['start_sha']}^") == tree["base_sha"] == git.rev_parse("main")
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ environment are one test's own) and records what its tests read."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -527,8 +528,10 @@ class Waiting:
     prs: dict[int, list[str]] = field(default_factory=dict)  # their PRs' states then
     decided: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # decisions then
     journey_edited: bool = False
+    moved_to: str = ""  # production after a maintainer's own commit, before the retry
     retried: Result | None = None  # ``factory retry`` of the rename
     last: dict[int, dict] = field(default_factory=dict)  # each issue after the third cycle
+    implementer_asked: list[str] = field(default_factory=list)  # each attempt's first request
 
 
 def play_waiting(root: Path) -> Waiting:
@@ -548,7 +551,7 @@ def play_waiting(root: Path) -> Waiting:
 
     with isolated_env(state) as mp, Output() as out:
         cli = ("--repo", str(repo))
-        for _ in serve(root, mp, rules):
+        for server in serve(root, mp, rules):
             for author, title, body in WAITING:
                 made = ("issue", "new", "--title", title, "--body", body, "--author", author)
                 assert run_cli(out, *cli, *made).code == 0
@@ -572,9 +575,19 @@ def play_waiting(root: Path) -> Waiting:
             edited = text.replace('{role: button, name: "Add"}', '{selector: "form button"}')
             journey.write_text(edited)
             seen.journey_edited = edited != text
+            # production moves on meanwhile: a maintainer's own commit
+            (repo / "CHANGES.md").write_text("A maintainer's note.\n")
+            git(repo, "add", "CHANGES.md")
+            git(repo, "commit", "-qm", "A maintainer's note")
+            seen.moved_to = git(repo, "rev-parse", "main").strip()
             seen.retried = run_cli(out, *cli, "retry", str(RENAME))
             run_once(out, repo)
             seen.last = {n: issue(out, repo, n) for n in numbers}
+            seen.implementer_asked = [
+                json.dumps(body)
+                for _, body in server.received
+                if role_of(body) == "implementer" and len(body["messages"]) == 1
+            ]
             store.close()
     landed_tested_trees(state)
     return seen

@@ -113,8 +113,9 @@ def test_b_renaming_a_button_a_journey_relies_on_is_a_holdout_conflict(
     assert "| journeys | FAIL |" in comment and "| validator | pass |" in comment
 
     # a maintainer sides with the issue: the journey now clicks the form's button, whatever
-    # its word (it must still pass on production), and the issue is queued again; the next
-    # attempt continues from the refused change and merges
+    # its word (it must still pass on production), production moves on, and the issue is
+    # queued again; the next attempt starts from the refused change merged onto production
+    # as it is now, is told a person retried it and that the hold-out changed, and merges
     assert waiting.journey_edited
     res = waiting.retried
     assert res is not None and res.code == 0 and "queued for implementation" in res.out, res
@@ -123,8 +124,18 @@ def test_b_renaming_a_button_a_journey_relies_on_is_a_holdout_conflict(
     store = Store.open(state)
     first, second = reversed(store.list_runs(workflow="implement", issue=n))
     refused = next(s.outputs for s in store.steps(first.id) if s.step_id == "commit")["head"]
+    tree = next(s.outputs for s in store.steps(second.id) if s.step_id == "worktree")
     repo = GitRepo(waiting.repo)
-    assert repo.is_ancestor(refused, repo.rev_parse("main") or "")
+    assert tree["base_sha"] == waiting.moved_to and tree["conflicts"] == []
+    assert repo.rev_parse(f"{tree['start_sha']}^") == waiting.moved_to
+    started = tree["start_sha"]
+    assert repo.read_blob(started, "CHANGES.md") == b"A maintainer's note.\n"
+    assert repo.read_blob(started, "app.py") == repo.read_blob(refused, "app.py")
+    asked = waiting.implementer_asked[-1]
+    assert "Since then a person (" in asked and "sent it back to you" in asked
+    assert "The hidden user journeys have changed since it was judged" in asked
+    assert "form button" not in asked  # whether it changed, never what
+    assert all("hidden user journeys" not in a for a in waiting.implementer_asked[:-1])
     store.close()
     assert [d["route"] for d in decisions(state, n)] == ["holdout_conflict", "merge"]
 
