@@ -97,6 +97,8 @@ class Assignment(IssueSpec):
     edited_since_triage: bool = False
     previous: dict[str, object] | None = None
     holdout: str = ""  # the hold-out's digest when the attempt started (never its content)
+    tier: int = 0  # refused attempts before this one: each moves ``models.escalate`` one up
+    models: dict[str, str] = Field(default_factory=dict)  # role -> the model this attempt calls
 
 
 class Worktree(Artifact):

@@ -92,6 +92,10 @@ def status(ctx: click.Context, as_json: bool, window_days: int) -> None:
     )
     for line in review_lines(data):
         click.echo(line)
+    for m in data["models"]:
+        click.echo(
+            f"kind:{m['kind']} {m['role']} {m['model']}: {m['merged']}/{m['attempts']} merged"
+        )
 
 
 def status_data(root: Path, store: Store, window_days: int) -> dict[str, Any]:
@@ -110,6 +114,7 @@ def status_data(root: Path, store: Store, window_days: int) -> dict[str, Any]:
         "spend_today_usd": round(store.spend(since=start_of_day(time.time())), 6),
         "spend_total_usd": round(store.spend(), 6),
         **_review_state(root, store, window_days),
+        "models": store.tier_success(),  # attempts and merges per kind, role and model
     }
 
 
@@ -175,6 +180,11 @@ def report(ctx: click.Context, run_id: str, as_json: bool) -> None:
         f"cost ${data['cost_usd']:.4f}, {data['input_tokens']} input / "
         f"{data['output_tokens']} output tokens"
     )
+    by_model: dict[str, list[float]] = {}
+    for call in store.calls(run_id):  # an escalated attempt's tier, and what it cost
+        by_model.setdefault(str(call["model"]), []).append(float(call["cost_usd"]))
+    for model, costs in sorted(by_model.items()):
+        click.echo(f"  {model}: ${sum(costs):.4f} in {len(costs)} calls")
     records = RunRecords(store.steps(run_id))
     for line in summary_lines(records, state_dir(repo_root(ctx)), run.id):
         click.echo(line)

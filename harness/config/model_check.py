@@ -23,7 +23,7 @@ from harness.model.catalog import (
     thinking_floor,
 )
 
-ROLES = tuple(Models.model_fields)
+ROLES = tuple(name for name in Models.model_fields if name != "escalate")
 
 
 def model_problems(

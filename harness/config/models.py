@@ -171,6 +171,10 @@ class Models(Strict):
     validator: ModelId = "claude-sonnet-5-5"
     learner: ModelId = "claude-opus-5-5"  # writes a governance edit from a lesson
     auditor: ModelId = "claude-sonnet-5-5"  # reads the repository for what analysers miss
+    # role -> its tiers, lowest first: each attempt after a refused one runs one tier up
+    escalate: dict[Literal["planner", "implementer", "reviewer"], list[ModelId]] = Field(
+        default_factory=dict
+    )
 
 
 Thinking = Literal["off", "adaptive"]
@@ -210,6 +214,18 @@ class RoleModel:
     model: str
     thinking: str | None = None
     effort: str | None = None
+
+
+class SecondReview(Strict):
+    """``review.second``: another reviewer, with its own model and a lens prompt
+    (``validators/prompts/lenses/<lens>.md.j2``); both must approve, else a person decides."""
+
+    model: ModelId
+    lens: str = Field(default="security", pattern=r"^[a-z][a-z0-9_-]{0,39}$")
+
+
+class ReviewSettings(Strict):
+    second: SecondReview | None = None
 
 
 class Provider(Strict):
@@ -313,6 +329,7 @@ class FactoryConfig(Strict):
     network: Network = Field(default_factory=Network)
     backtest: Backtest = Field(default_factory=Backtest)
     mcp: Mcp = Field(default_factory=Mcp)
+    review: ReviewSettings = Field(default_factory=ReviewSettings)
 
     @field_validator("production_branch")
     @classmethod
@@ -321,11 +338,14 @@ class FactoryConfig(Strict):
             raise ValueError(f"{value!r} is not a valid branch name")
         return value
 
-    def role_model(self, role: str) -> RoleModel:
-        """The model, thinking and effort one role (``triage`` … ``validator``) calls with."""
+    def role_model(self, role: str, tier: int = 0) -> RoleModel:
+        """The model, thinking and effort one role (``triage`` … ``validator``) calls with;
+        ``tier``: how many refused attempts came before (``models.escalate``)."""
+        escalate = {str(name): models for name, models in self.models.escalate.items()}
+        tiers = escalate.get(role) or [str(getattr(self.models, role))]
         return RoleModel(
             role=role,
-            model=str(getattr(self.models, role)),
+            model=tiers[min(tier, len(tiers) - 1)],
             thinking=getattr(self.thinking, role),
             effort=getattr(self.effort, role),
         )

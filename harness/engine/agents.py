@@ -106,8 +106,10 @@ def run_agent_step(ctx: StepContext) -> tuple[dict[str, object], str | None]:
     assert step.agent is not None and step.prompt is not None and step.output is not None
     settings = services.settings
     choice = settings.config.role_model(step.agent)
-    model_id = choice.model
     context = {**ctx.template_context(), **_extra_context(ctx)}
+    # a step may name its model (an escalated tier, a second reviewer's): only ever a string
+    chosen = services.templates.evaluate(step.model, **context) if step.model else None
+    model_id = str(chosen) if isinstance(chosen, str) and chosen else choice.model
     instructions = services.templates.render(step.prompt, **context)
     task = services.templates.render(step.task, **context) if step.task else ""
     spec = AgentSpec(

@@ -47,6 +47,7 @@ class Step(BaseModel):
     max_turns: int = Field(default=20, ge=1, le=200)
     max_tokens: int = Field(default=4096, ge=256, le=21000)
     context: str = "shared"
+    model: str | None = None  # an expression giving the model id (else the role's model)
     # loops
     on_fail: Retry | None = None
     on: dict[str, Retry] = Field(default_factory=dict)
@@ -63,8 +64,8 @@ class Step(BaseModel):
             raise ValueError(f"step id {self.id!r} must match {_ID.pattern}")
         if self.agent is not None and (self.prompt is None or self.output is None):
             raise ValueError("an agent step needs prompt and output")
-        if self.agent is None and (self.prompt or self.output or self.tools):
-            raise ValueError("prompt, output and tools belong to agent steps only")
+        if self.agent is None and (self.prompt or self.output or self.tools or self.model):
+            raise ValueError("prompt, output, tools and model belong to agent steps only")
         if self.context not in ("shared", "fresh"):
             raise ValueError("context must be shared or fresh")
         return self

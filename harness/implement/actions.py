@@ -57,6 +57,7 @@ def sandbox(ctx: StepContext, path: Path, timeout_s: float) -> Sandbox:
     return worktree_sandbox(ctx.services.settings, path, Limits(timeout_s=timeout_s))
 
 
+ESCALATED = ("planner", "implementer", "reviewer")  # the roles of an attempt (Assignment.models)
 PREPARE = MappingProxyType({"prepare": "implement.prepare"})
 WORKTREE = MappingProxyType({"worktree": "implement.worktree"})
 COMMIT = MappingProxyType({"commit": "implement.commit"})
@@ -72,11 +73,15 @@ def prepare(ctx: StepContext) -> Assignment:
     ctx.services.forge.add_labels(ctx.number, [Label.IN_PROGRESS])
     services, holdout = ctx.services, holdout_digest(ctx.services.settings.holdout_dir)
     previous = previous_attempt(services.store, services.repo, ctx.number, ctx.run_id, holdout)
+    tier, config = previous.tier + 1 if previous else 0, services.settings.config
+    models = {role: config.role_model(role, tier).model for role in ESCALATED}
     return spec.model_copy(
         update={
             "edited_since_triage": issue_sha256(current) != spec.issue_sha256,
             "previous": previous.to_json() if previous else None,
             "holdout": holdout,
+            "tier": tier,
+            "models": models,
         }
     )
 
@@ -255,6 +260,11 @@ def gates(ctx: StepContext) -> GateReport:
         g.setup_code_gate(sorted(modes), commands.setup_inputs, commands.setup),
         g.network_allow_gate(added, patch, setup_allow(services.settings)),
     ]
+    if (second := services.settings.config.review.second) is not None:
+        first = ctx.output("prepare", Assignment).models.get("reviewer")
+        reviews = [(f"reviewer ({first})", ctx.outputs.get("review", {}))]
+        lens = f"second reviewer ({second.model}, {second.lens} lens)"
+        results.append(g.reviews_gate([*reviews, (lens, ctx.outputs.get("second_review", {}))]))
     # a gate for a person does not stop the change: validation routes it to a person's review
     refusing = [r for r in results if r.name not in FOR_A_PERSON]
     passed = all(r.passed for r in refusing)

@@ -66,6 +66,7 @@ class PreviousAttempt:
     declined: str = ""
     conflict: str = ""  # it no longer merged with production: how (its files, in git's words)
     diff: str = ""  # the refused change, for a conflict: it is merged onto the new production
+    tier: int = 0  # its ``Assignment.tier``: the next attempt runs one above it
     retried_by: str = ""  # a person who sent it back since (``factory retry``, an approval)
     holdout_changed: bool = False  # the hold-out's digest differs from the one it was judged by
 
@@ -112,13 +113,15 @@ def previous_attempt(
         if head is None:
             continue
         found = _attempt(store, repo, issue, run, records, done, tree, str(head))
-        judged = str(done.get("prepare", {}).get("holdout") or "")
+        prepared = done.get("prepare", {})
+        judged = str(prepared.get("holdout") or "")
         validation = _validation_of(store, issue, run.id)
         judged = (validation.holdout if validation else None) or judged
         people = [e for e in store.events(kind="human.", issue=issue) if e.ts >= run.started_at]
         by = [str(e.data.get("actor"))[:60] for e in people if e.kind in _RETRIES]
         return replace(
             found,
+            tier=int(prepared.get("tier") or 0),
             retried_by=f"a person ({by[-1]})" if by else "",
             holdout_changed=bool(judged and holdout and judged != holdout),
         )

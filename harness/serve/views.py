@@ -594,6 +594,7 @@ class Trends:
     refusals: dict[str, int]
     cost_per_merge: list[float]
     autonomy: list[float | None] = field(default_factory=list)
+    models: list[dict[str, object]] = field(default_factory=list)  # per kind, role and model
 
 
 def trends_view(services: Services, days: int = 30) -> Trends:
@@ -613,4 +614,5 @@ def trends_view(services: Services, days: int = 30) -> Trends:
         refusals=dict(sorted(refusals.items(), key=lambda kv: (-kv[1], kv[0]))),
         cost_per_merge=[daily.get(d, (0, 0.0))[1] for d in labels],
         autonomy=autonomy,
+        models=store.tier_success(labels[0]),
     )

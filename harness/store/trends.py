@@ -60,7 +60,29 @@ SELECT 'implementation: gates', COUNT(*) FROM ({_steps("implement", kept("GateRe
 """
 
 
+# each implement attempt's model per role (``Assignment.models``), by the kind of its issue,
+# and whether its change landed (a validation of it kept a ``Landing`` that merged)
+_TIERS = """
+WITH landed AS (SELECT DISTINCT json_extract(t.outputs, '$.implement_run') AS run_id
+  FROM steps l JOIN steps t ON t.run_id = l.run_id AND t.artifact = 'ValidationTarget'
+ WHERE l.artifact = 'Landing' AND l.status = 'succeeded' AND l.says AND t.status = 'succeeded')
+SELECT COALESCE(NULLIF(json_extract(s.outputs, '$.kind'), ''), 'unknown'), m.key, m.value, COUNT(*),
+       SUM(r.id IN (SELECT run_id FROM landed))
+  FROM runs r JOIN steps s ON s.run_id = r.id AND s.artifact = 'Assignment'
+ CROSS JOIN json_each(s.outputs, '$.models') m
+ WHERE r.workflow = 'implement' AND r.started_at >= :since AND s.status = 'succeeded'
+ GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+"""
+
+
 class TrendsMixin(StoreBase):
+    def tier_success(self, since: str = "") -> list[dict[str, object]]:
+        """Per issue kind, role and model (``models.escalate``'s tiers): the implement
+        attempts started since ``since`` that called it, and how many of their changes merged."""
+        rows = self._rows(_TIERS, {"since": since})
+        keys = ("kind", "role", "model", "attempts", "merged")
+        return [dict(zip(keys, row, strict=True)) for row in rows]
+
     def daily_merges(self, since: str) -> dict[str, tuple[int, float]]:
         """day -> (merges that day, the mean spend of the issues merged that day and not
         reverted since), for validate runs started since ``since``."""

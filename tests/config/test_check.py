@@ -237,7 +237,7 @@ MISTAKES = [
     ),
     (
         "a review with no room to think",
-        write(".factory/workflows/implement.yaml", IMPLEMENT.replace(REVIEW, REVIEW_4096)),
+        write(".factory/workflows/implement.yaml", IMPLEMENT.replace(REVIEW, REVIEW_4096, 1)),
         ".factory/workflows/implement.yaml: steps[8] (review).max_tokens: 4,096 output tokens "
         "are too few for the reviewer's model claude-opus-5-5 (it cannot turn thinking off, at "
         "effort medium): its thinking counts toward max_tokens, sized at 6,144 tokens, with "

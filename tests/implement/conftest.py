@@ -38,12 +38,18 @@ def standin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Anthrop
 
 
 def make_app_repo(
-    tmp_path: Path, rules: str = RULES, commands: dict[str, Any] | None = None
+    tmp_path: Path,
+    rules: str = RULES,
+    commands: dict[str, Any] | None = None,
+    config: dict[str, Any] | None = None,
 ) -> Path:
     repo = make_factory_repo(
         tmp_path / "app",
         provider={"type": "anthropic", "max_retry_wait_s": 5},
-        config={"commands": {"test": "python3 -m unittest -q", **(commands or {})}},
+        config={
+            "commands": {"test": "python3 -m unittest -q", **(commands or {})},
+            **(config or {}),
+        },
         rules=rules,
     )
     (repo / "test_app.py").write_text(

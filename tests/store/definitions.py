@@ -234,4 +234,29 @@ def trends(store: Store, today: date, days: int = 30) -> dict[str, Any]:
         "refusals": dict(sorted(refusals.items(), key=lambda kv: (-kv[1], kv[0]))),
         "cost_per_merge": cost,
         "autonomy": [_index(done, 30, end.timestamp() - 0.001)["overall"] for end in ends],
+        "models": _tiers(store, labels[0]),
     }
+
+
+def _tiers(store: Store, since: str) -> list[dict[str, Any]]:
+    """Each implement attempt's model per role, by kind, and whether a validation of it
+    merged, walked step by step."""
+    validated = store.steps_since("validate", "", ("prepare", "merge"))
+    target = {
+        s.run_id: s.outputs.get("implement_run") for _, s in validated if s.step_id == "prepare"
+    }
+    landed = {
+        target.get(s.run_id)
+        for _, s in validated
+        if s.step_id == "merge" and s.status == "succeeded" and s.outputs.get("merge_sha")
+    }
+    tiers: dict[tuple[str, str, str], list[int]] = {}
+    for _, s in store.steps_since("implement", since, ("prepare",)):
+        for role, model in (
+            (s.outputs.get("models") or {}).items() if s.status == "succeeded" else []
+        ):
+            counts = tiers.setdefault((s.outputs.get("kind") or "unknown", role, model), [0, 0])
+            counts[0] += 1
+            counts[1] += s.run_id in landed
+    keys = ("kind", "role", "model", "attempts", "merged")
+    return [dict(zip(keys, (*key, *n), strict=True)) for key, n in sorted(tiers.items())]

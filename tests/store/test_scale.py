@@ -216,6 +216,7 @@ def test_autonomy_and_trust_agree_with_their_definition(demo_rows: Source, tmp_p
         assert shown == definitions.trends(store, today), moved
         assert sum(shown["merges"]) and sum(shown["cost_per_merge"]) and shown["refusals"]
         assert len({a for a in shown["autonomy"] if a is not None}) > 1  # windows that differ
+        assert shown["models"]  # (copied rows keep the ids of the runs they were copied from)
 
     # the queue's newest run and decision of every issue, kept as runs and steps are written
     store.create_run("triage", 3, {}, {})  # a newer run of issue 3, with no step yet

@@ -1,0 +1,131 @@
+"""A second pair of eyes and the circuit breaker, through ``factory implement`` with the real
+client against the stand-in: with ``review.second`` a disagreement goes to a person with both
+reviews; with ``models.escalate`` each attempt after a refused one calls the next tier, and
+``factory status --json`` counts attempts and merges per kind, role and model."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness.artifacts import CheckResult, PrCandidate
+from harness.config.models import Rules
+from harness.model.base import Model, Request, Response
+from harness.model.scripted import ScriptedModel, load_script
+from harness.store.db import Store
+from harness.validate.route import decide_route
+from tests.cli_helpers import run_cli
+from tests.implement.conftest import KEY, accepted_issue, big_script, make_app_repo
+from tests.standins.anthropic_standin import AnthropicStandIn
+
+SECOND = "claude-sonnet-5"
+TIERS = ["claude-sonnet-5-5", "claude-opus-5-5"]
+REFUSED = {
+    "output": "submit_review",
+    "turns": [
+        [
+            {
+                "tool": "submit_review",
+                "input": {
+                    "verdict": "request_changes",
+                    "score": 0.3,
+                    "findings": [{"severity": "high", "description": "greet() echoes input"}],
+                },
+            }
+        ]
+    ],
+}
+
+
+class ByModel:
+    """The implement tests' script, but the second reviewer's model answers with its own."""
+
+    kind = "scripted"
+
+    def __init__(self, usual: Model, second: Model) -> None:
+        self.usual, self.second = usual, second
+
+    def create(self, request: Request) -> Response:
+        return (self.second if request["model"] == SECOND else self.usual).create(request)
+
+
+@pytest.fixture
+def two_minds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AnthropicStandIn]:
+    (tmp_path / "second.yaml").write_text(yaml.safe_dump([REFUSED]))
+    usual = ScriptedModel(load_script(big_script(tmp_path)))
+    second = ScriptedModel(load_script(tmp_path / "second.yaml"))
+    with AnthropicStandIn(responder=ByModel(usual, second)) as server:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+        yield server
+
+
+def test_a_second_reviewer_who_disagrees_sends_the_change_to_a_person(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], two_minds: AnthropicStandIn
+) -> None:
+    second = {"second": {"model": SECOND, "lens": "security"}}
+    repo = make_app_repo(tmp_path, config={"review": second})
+    number = accepted_issue(capsys, repo, "Add a greeting")
+    res = run_cli(capsys, "--repo", str(repo), "implement", str(number), "--json")
+    assert res.code == 0, res.err  # a gate for a person: the pull request is opened
+    lens = [b for _, b in two_minds.received if b["model"] == SECOND]
+    assert lens and "Lens: security" in json.dumps(lens[0]["system"])
+    assert "greet.py" in json.dumps(lens[0]["messages"])  # the same diff and test output
+    store = Store.open(tmp_path / "state")
+    ((_, candidate),) = store.artifacts(PrCandidate, number)
+    (agree,) = [g for g in candidate.gates if g.name == "reviews_agree"]
+    assert not agree.passed
+    assert agree.evidence.startswith("reviewer (claude-opus-5-5): approve 0.95")
+    assert f"second reviewer ({SECOND}, security lens): request_changes 0.3" in agree.evidence
+    assert "[high] greet() echoes input" in agree.evidence
+    # every other gate green on the candidate: the route is a person's review, both reviews
+    checked = CheckResult(
+        sha="c" * 40,
+        tree="t" * 40,
+        journeys=[],
+        journeys_passed=True,
+        production_sha="p" * 40,
+        head=candidate.head,
+        validator={"output": {"verdict": "pass", "score": 0.95}, "observed": [_looked()]},
+    )
+    routing = decide_route(Rules(), candidate, checked, "success")
+    assert routing.route == "needs_review"
+    assert "approve 0.95" in routing.reason and "request_changes 0.3" in routing.reason
+
+
+def _looked() -> dict[str, object]:
+    return {"tool": "browser_snapshot", "input": {}, "seen": "f" * 64}
+
+
+def test_a_retry_after_a_refused_attempt_runs_one_tier_up(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], standin: AnthropicStandIn
+) -> None:
+    repo = make_app_repo(tmp_path, config={"models": {"escalate": {"implementer": TIERS}}})
+    number = accepted_issue(capsys, repo, "Tidy the footer")  # refused by a gate each time
+    cli = ("--repo", str(repo))
+    first = run_cli(capsys, *cli, "implement", str(number), "--json")
+    assert first.code == 1 and "protected_paths" in first.json()["reason"]
+    asked = len(standin.received)
+    assert run_cli(capsys, *cli, "retry", str(number)).code == 0
+    again = run_cli(capsys, *cli, "implement", str(number), "--json")
+    assert again.code == 1
+
+    def models(bodies: list[dict]) -> set[str]:
+        return {b["model"] for b in bodies if "finish" in {t["name"] for t in b.get("tools", [])}}
+
+    bodies = [b for _, b in standin.received]
+    assert models(bodies[:asked]) == {TIERS[0]}
+    assert models(bodies[asked:]) == {TIERS[1]}  # the next tier
+    status = run_cli(capsys, *cli, "status", "--json").json()
+    implementer = [m for m in status["models"] if m["role"] == "implementer"]
+    assert implementer == [
+        {"kind": "feature", "role": "implementer", "model": m, "attempts": 1, "merged": 0}
+        for m in sorted(TIERS)
+    ]
+    assert {m["role"] for m in status["models"]} == {"planner", "implementer", "reviewer"}
+    report = run_cli(capsys, *cli, "report", again.json()["run_id"])
+    assert f"  {TIERS[1]}: $" in report.out  # what the escalated attempt cost
