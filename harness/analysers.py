@@ -1,17 +1,10 @@
-"""The analysers: well-kept tools (Bandit, detect-secrets, a project's ``commands.audit``)
-run over a folder's files in the sandbox, offline, and their findings read as
-``AnalyserFinding`` records, each known by its fingerprint (rule + path + normalised snippet,
-never a line number or a count, so a finding keeps its identity when code moves around it).
-
-Which tools, for which files, and how each one's JSON output is read, is data:
-``workflows/analysers.yaml`` (``load_analysers``). ``run_analysers(settings, root, paths)``
-runs every analyser whose files are among ``paths`` (relative to ``root``; ``None``: the
-whole tree) in one sandboxed command, with the harness's own Python environment readable
-(the sandbox hides every other virtualenv), and returns an ``Analysis``: the findings, and a
-line per analyser that did not answer with JSON.
-
-Two uses: a change's files against production's versions of them (the security lens,
-``harness.implement.lens``: ``added`` keeps what the change brings), and a whole tree."""
+"""The analysers: well-kept tools (Bandit, detect-secrets, a project's ``commands.audit``),
+described as data in ``workflows/analysers.yaml``, run over a folder's files in the sandbox,
+offline, with the harness's own Python environment readable. ``run_analysers(settings, root,
+paths)`` runs them in one sandboxed command, on the files ``paths`` names (relative to
+``root``) or on the whole tree (``None``); each finding is an ``AnalyserFinding`` known by its
+fingerprint, rule + path + normalised snippet, never a line number, so it keeps its identity
+when code moves. ``added(before, after)``: what a change brings (``harness.implement.lens``)."""
 
 from __future__ import annotations
 

@@ -1,13 +1,9 @@
-"""The security lens: the ``security`` gate, computed in code from real tools (docs/gates.md).
-
-The change's files are written out twice — production's versions (``before/``) and the
-change's (``after/``) — and every analyser (``harness.analysers``: Bandit, detect-secrets,
-``commands.audit``) runs over both in one sandboxed command, offline. Only what the change
-adds counts: a finding whose fingerprint production's files already had is not new. The
-manifests and lock files the change touches are read on both sides (the dependency diff:
-added, removed, upgraded packages by name). A new finding at or above ``security.severity``,
-an added dependency ``security.allow_dependencies`` does not name, or an analyser that did not
-answer sends the change to a person (the gate is one of ``FOR_A_PERSON``)."""
+"""The security lens: the ``security`` gate, from real tools (docs/gates.md). The change's
+files are written out as production has them (``before/``) and as the change has them
+(``after/``), every analyser (``harness.analysers``) runs over both in one sandboxed command,
+and only findings whose fingerprint production lacked count; the manifests and lock files it
+touches are diffed by package name. A new finding at or above ``security.severity``, an added
+dependency ``security.allow_dependencies`` does not name, or a silent analyser: a person."""
 
 from __future__ import annotations
 
@@ -28,7 +24,6 @@ from harness.config.settings import Settings
 from harness.git.repo import GitRepo
 
 MAX_FILE = 1_000_000  # bytes of one file the analysers read
-SEVERITIES = ("low", "medium", "high")
 
 
 def security_gate(
@@ -36,21 +31,20 @@ def security_gate(
 ) -> GateResult:
     """What the change from ``base`` to ``head`` adds, judged by ``rules``."""
     new, errors = _new_findings(settings, repo, base, head, paths)
-    floor = SEVERITIES.index(rules.severity)
-    rank = {s: i for i, s in enumerate(SEVERITIES)} | {"critical": len(SEVERITIES)}
-    serious = [f for f in new if rank.get(f.severity, len(SEVERITIES)) >= floor]
+    rank = {"low": 0, "medium": 1, "high": 2}  # an unknown word (critical, error): high
+    serious = [f for f in new if rank.get(f.severity, 2) >= rank[rules.severity]]
     deps = dependency_changes(repo, base, head, paths)
     refused = [n for n in deps["added"] if not matching(n, rules.allow_dependencies)]
     said = [f"{f.rule} ({f.severity}) {f.path}:{f.line} {f.message}" for f in serious[:10]]
     said += [f"dependency added that factory_rules.md does not allow: {n}" for n in refused]
     said += [f"manifest no longer readable: {p}" for p in deps.pop("unreadable")] + errors
-    seen = [f"dependencies {k}: {', '.join(v)}" for k, v in deps.items() if v]
-    others = len(new) - len(serious)
-    tail = [*seen, *([f"{others} new findings below {rules.severity}"] if others else [])]
-    if said:
-        return GateResult(name="security", passed=False, evidence="; ".join([*said, *tail]))
-    quiet = f"no new finding at or above {rules.severity}, no dependency to allow"
-    return GateResult(name="security", passed=True, evidence="; ".join([quiet, *tail]))
+    tail = [f"dependencies {k}: {', '.join(v)}" for k, v in deps.items() if v]
+    if others := len(new) - len(serious):
+        tail.append(f"{others} new findings below {rules.severity}")
+    quiet = [f"no new finding at or above {rules.severity}, no dependency to allow"]
+    return GateResult(
+        name="security", passed=not said, evidence="; ".join([*(said or quiet), *tail])
+    )
 
 
 def _new_findings(
