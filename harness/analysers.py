@@ -139,15 +139,8 @@ def _read(analyser: Analyser, root: Path, entry: dict[str, Any]) -> AnalyserFind
         return key[1:] if key.startswith("=") else str(entry.get(key, "") or "")
 
     path, line = get(analyser.path).removeprefix("./"), int(get(analyser.line) or 0)
-    snippet = get(analyser.snippet) if analyser.snippet else _line(root / path, line)
+    snippet = get(analyser.snippet) if analyser.snippet else ""
+    if not analyser.snippet and line > 0 and (file := root / path).is_file():  # its line
+        snippet = "".join(file.read_text("utf-8", "replace").splitlines()[line - 1 : line])
     fields = {k: get(getattr(analyser, k)) for k in ("rule", "severity", "message")}
     return fingerprinted(analyser=analyser.name, path=path, line=line, snippet=snippet, **fields)
-
-
-def _line(file: Path, number: int) -> str:
-    """Line ``number`` of ``file`` (empty when there is none)."""
-    try:
-        lines = file.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
-        return ""
-    return lines[number - 1] if 0 < number <= len(lines) else ""

@@ -69,6 +69,7 @@ class PreviousAttempt:
     tier: int = 0  # its ``Assignment.tier``: the next attempt runs one above it
     retried_by: str = ""  # a person who sent it back since (``factory retry``, an approval)
     holdout_changed: bool = False  # the hold-out's digest differs from the one it was judged by
+    judged: str | None = None  # that digest, as its validation recorded it
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -113,17 +114,14 @@ def previous_attempt(
         if head is None:
             continue
         found = _attempt(store, repo, issue, run, records, done, tree, str(head))
-        prepared = done.get("prepare", {})
-        judged = str(prepared.get("holdout") or "")
-        validation = _validation_of(store, issue, run.id)
-        judged = (validation.holdout if validation else None) or judged
+        judged = (found.judged or done.get("prepare", {}).get("holdout")) if holdout else None
         people = [e for e in store.events(kind="human.", issue=issue) if e.ts >= run.started_at]
         by = [str(e.data.get("actor"))[:60] for e in people if e.kind in _RETRIES]
         return replace(
             found,
-            tier=int(prepared.get("tier") or 0),
+            tier=int(done.get("prepare", {}).get("tier") or 0),
             retried_by=f"a person ({by[-1]})" if by else "",
-            holdout_changed=bool(judged and holdout and judged != holdout),
+            holdout_changed=bool(judged) and judged != holdout,
         )
     return None
 
@@ -214,6 +212,7 @@ def _attempt(
         fix_attempts=carried + 1 if automatic else 0,
         ended=_ended(validation.route, reverted, conflict),
         conflict=conflict,
+        judged=validation.holdout,
         route=validation.route,
         verdict=verdict.verdict if verdict else None,
         score=verdict.score if verdict else None,

@@ -105,15 +105,12 @@ def _javascript(path: str, text: str) -> dict[str, Test]:
             close[opened.pop()] = token.start()
     calls = [m for m in _JS_CALL.finditer(text) if m.start(4) in close]
     found: dict[str, Test] = {}
+    describes = [c for c in calls if c.group(2) == "describe"]
     for call in (c for c in calls if c.group(2) != "describe"):
         start = call.start(4)
-        around = [
-            c for c in calls if c.group(2) == "describe" and c.start(4) < start < close[c.start(4)]
-        ]
-        titles = [c.group(6) for c in [*around, call]]
-        skipped = any(
-            c.group(1) == "x" or re.search(r"\.(skip|todo)\b", c.group(3)) for c in [*around, call]
-        )
+        chain = [*(c for c in describes if c.start(4) < start < close[c.start(4)]), call]
+        titles = [c.group(6) for c in chain]
+        skipped = any(c[1] == "x" or re.search(r"\.(skip|todo)\b", c[3]) for c in chain)
         count = len(_JS_ASSERT.findall(text, start, close[start]))
         found[f"{path}::{' > '.join(titles)}"] = Test(not skipped, count)
     return found
