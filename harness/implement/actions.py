@@ -265,9 +265,7 @@ def gates(ctx: StepContext) -> GateReport:
         reviews = [(f"reviewer ({first})", ctx.outputs.get("review", {}))]
         lens = f"second reviewer ({second.model}, {second.lens} lens)"
         results.append(g.reviews_gate([*reviews, (lens, ctx.outputs.get("second_review", {}))]))
-    # a gate for a person does not stop the change: validation routes it to a person's review
-    refusing = [r for r in results if r.name not in FOR_A_PERSON]
-    passed = all(r.passed for r in refusing)
+    passed = all(r.passed for r in results if r.name not in FOR_A_PERSON)  # those: a person
     report = GateReport(gates=results, passed=passed, fix_attempts=attempts)
     if not report.passed:
         failed = [r for r in results if not r.passed]
