@@ -70,8 +70,12 @@ def test_init_writes_commands_for_the_project_it_finds(
     for line in commands.values():
         assert not re.search(r"(^|[\s;&|])python\s", str(line)), line  # no bare `python`
     assert (".venv/" in (empty_repo / ".gitignore").read_text()) is label.startswith("Python")
+    # what setup may reach, written out: the registries of the manifests found (the maintainer's)
+    allow = yaml.safe_load(config)["network"]["allow"]
+    assert allow == {"Python": PYPI, "Node": ["registry.npmjs.org"]}.get(label.split()[0], [])
 
 
+PYPI = ["pypi.org", "files.pythonhosted.org"]
 PYPROJECT_TEST_EXTRA = "[project]\nname = 'my-app'\n[project.optional-dependencies]\ntest = []\n"
 PYRAMID_SETUP = """from setuptools import setup
 dev_requires = ['pyramid_debugtoolbar', 'pytest', 'webtest']
