@@ -95,9 +95,11 @@ def detect_project(root: Path) -> dict[str, Any]:
             "package": _package(root, pyproject),
             "python": python,
             "django": (root / "manage.py").is_file(),
+            "pytest": _uses_pytest(root, pyproject),
         }
         env = _environment(path.parent)
-        facts["python_start"] = env.from_string(spec["python_start"]).render(facts)
+        for name in ("python_start", "python_test"):
+            facts[name] = env.from_string(spec[name]).render(facts)
         keys = ("label", "setup", "test", "start")
         rendered = {k: env.from_string(kind[k]).render(facts) for k in keys if k in kind}
         uses_python = str(kind["kind"]).startswith("python")
@@ -146,6 +148,18 @@ def sandbox_python(pyproject: dict[str, Any]) -> tuple[str, str | None]:
         f"pyproject.toml requires Python {required}, and no python3 or python3.N on the "
         f"sandbox's PATH ({search}) satisfies it (python3 is {default or 'missing'}): "
         "install one under /usr/local, where the sandbox sees it"
+    )
+
+
+def _uses_pytest(root: Path, pyproject: dict[str, Any]) -> bool:
+    """pytest configured (pytest.ini, conftest.py, [tool.pytest]) or pytest-django required."""
+    if "pytest" in pyproject.get("tool", {}) or (root / "pytest.ini").is_file():
+        return True
+    manifests = [root / "pyproject.toml", *root.glob("requirements*.txt")]
+    return (root / "conftest.py").is_file() or any(
+        "pytest-django" in p.read_text(encoding="utf-8", errors="replace")
+        for p in manifests
+        if p.is_file()
     )
 
 

@@ -53,6 +53,17 @@ def test_no_folder_no_files(tmp_path: Path) -> None:
     [
         ({"pyproject.toml": "[project]\nname = 'x'\n"}, "Python (pyproject.toml)", "pytest"),
         ({"requirements.txt": "flask\n"}, "Python (requirements.txt)", "pytest"),
+        # MDN's LocalLibrary: Django's own test runner, in the venv the recipe makes
+        (
+            {"requirements.txt": "Django\n", "manage.py": ""},
+            "Python (requirements.txt)",
+            ".venv/bin/python manage.py test",
+        ),
+        (  # a Django project that tests with pytest-django keeps pytest
+            {"requirements.txt": "Django\npytest-django\n", "manage.py": ""},
+            "Python (requirements.txt)",
+            ".venv/bin/python -m pytest -q",
+        ),
         ({"package.json": "{}"}, "Node (package.json)", "npm test"),
         ({}, "no build files found", "exit 1"),
     ],
