@@ -84,9 +84,10 @@ def status(ctx: click.Context, as_json: bool, window_days: int) -> None:
     if as_json:
         emit_json(data)
         return
-    stopped, counts = data["stop_reason"], data["runs"]
+    stopped, counts = data["stop_reason"], data["outcomes"]
     click.echo(f"kill switch: {'ENGAGED (' + str(stopped) + ')' if stopped else 'off'}")
-    click.echo("runs: " + (", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"))
+    words = ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
+    click.echo(f"runs: {sum(data['runs'].values())}; the newest, by outcome: {words or 'none'}")
     click.echo(
         f"spend today: ${data['spend_today_usd']:.4f}  (all time ${data['spend_total_usd']:.4f})"
     )
@@ -110,6 +111,7 @@ def status_data(root: Path, store: Store, window_days: int) -> dict[str, Any]:
         "stopped": stopped is not None,
         "stop_reason": stopped,
         "runs": store.run_counts(),
+        "outcomes": store.outcome_counts(),
         "running": store.run_rows(store.list_runs(limit=None, status="running")),
         "spend_today_usd": round(store.spend(since=start_of_day(time.time())), 6),
         "spend_total_usd": round(store.spend(), 6),

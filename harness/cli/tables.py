@@ -1,13 +1,14 @@
 """Tables on the terminal: as wide as the terminal, plain TSV when piped.
 
-On a terminal a table takes the terminal's width (``COLUMNS`` when set) and folds long cells
-instead of cutting them; colour follows ``NO_COLOR`` (rich reads it). When the output is a
+On a terminal a table takes the terminal's width (``COLUMNS`` when set) and wraps long cells
+instead of cutting them, never inside a word of letters (an outcome, a workflow); colour follows ``NO_COLOR`` (rich reads it). When the output is a
 pipe or a file, the same rows come out as tab-separated values with a header line: one row
 per line, no truncation, nothing to strip. ``TTY_COMPATIBLE=1`` forces the terminal form.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 import click
@@ -17,6 +18,9 @@ from rich.table import Table
 from rich.text import Text
 
 from harness.cli.common import terminal_safe
+
+
+_WORD = re.compile(r"[^\W\d]{1,24}")  # one word of letters and underscores
 
 
 def console(width: int | None = None) -> Console:
@@ -45,8 +49,12 @@ def print_table(
             click.echo("\t".join(_cell(v) for v in row))
         return
     table = Table(title=title, expand=False, title_justify="left", box=box.SIMPLE_HEAD)
-    for name in columns:
-        table.add_column(name, overflow="fold")
-    for row in rows:
-        table.add_row(*(Text(_cell(v)) for v in row))  # Text: no rich markup in cells
+    cells = [[_cell(v) for v in row] for row in rows]
+    for i, name in enumerate(columns):
+        # a column of single words of letters (an outcome, a workflow) is never split; the
+        # others (numbers, ids, titles, reasons) fold to make room
+        words = all(_WORD.fullmatch(row[i]) for row in cells if row[i])
+        table.add_column(name, overflow="fold", no_wrap=bool(cells) and words)
+    for row in cells:
+        table.add_row(*(Text(cell) for cell in row))  # Text: no rich markup in cells
     target.print(table)

@@ -333,7 +333,8 @@ def retry(ctx: click.Context, number: int) -> None:
     from harness.services import open_services
 
     root = repo_root(ctx)
-    services = open_services(root, state_dir(root), provider_override(ctx), plan=plan_folder(ctx))
+    # it calls no model: opened with the offline one, it needs no key
+    services = open_services(root, state_dir(root), "scripted", plan=plan_folder(ctx))
     said = retry_issue(services, number)
     services.store.append_event(None, "human.retry", {"issue": number, "actor": default_actor()})
     click.echo(said)

@@ -168,7 +168,7 @@ def now_view(services: Services) -> NowView:
         running=run_lines(services, store.list_runs(limit=None, status="running"), now),
         recent=run_lines(services, recent, now),
         spend=[Spend("today", today, budgets.per_day_usd)],
-        counts=store.run_counts(),
+        counts=store.outcome_counts(),
     )
 
 

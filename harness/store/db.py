@@ -77,6 +77,20 @@ class Store(
 
     _live_key: Path | None = None
 
+    def outcome_counts(self, limit: int = 100) -> dict[str, int]:
+        """The newest ``limit`` runs counted by the word a reader sees of each: its outcome
+        (``merged``, ``needs_review``, ``rejected`` …), else its status (``running`` …), so
+        refused work never reads as "succeeded" (``factory status``, the dashboard)."""
+        from harness.store.outcomes import shown
+
+        runs = self.list_runs(limit=limit)
+        outcomes = self.run_outcomes([(r.id, r.workflow, r.status) for r in runs])
+        counts: dict[str, int] = {}
+        for run in runs:
+            word = shown(outcomes[run.id], run.status)
+            counts[word] = counts.get(word, 0) + 1
+        return counts
+
     def run_rows(self, runs: list[Run]) -> list[dict[str, Any]]:
         """Runs as ``factory runs --json`` prints them (the dashboard's run tables show the
         same), their costs and outcomes read in one query each."""

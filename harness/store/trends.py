@@ -50,7 +50,7 @@ _REFUSALS = f"""
 SELECT 'reverted on production', COUNT(*) FROM ({_REVERTED}) HAVING COUNT(*) > 0
 UNION ALL
 SELECT 'validation: ' || says, COUNT(*) FROM ({_steps("validate", kept("Validation"))})
- WHERE COALESCE(says, '') NOT IN ('', 'merge') GROUP BY 1
+ WHERE COALESCE(says, '') NOT IN ('', 'merge', 'needs_review') GROUP BY 1
 UNION ALL
 SELECT 'triage: ' || says, COUNT(*) FROM ({_steps("triage", kept("IssueSpec"))})
  WHERE COALESCE(says, '') NOT IN ('', 'accept') GROUP BY 1
@@ -91,6 +91,7 @@ class TrendsMixin(StoreBase):
 
     def refusals(self, since: str) -> dict[str, int]:
         """Why changes were refused, and how often, in runs started since ``since``:
-        reverted on production, a validation route other than merge, a triage decision
-        other than accept, implementation gates that failed."""
+        reverted on production, a validation route other than merge (a change waiting for
+        review is not refused), a triage decision other than accept, implementation gates
+        that failed."""
         return {str(r[0]): int(r[1]) for r in self._rows(_REFUSALS, {"since": since})}

@@ -212,7 +212,7 @@ def trends(store: Store, today: date, days: int = 30) -> dict[str, Any]:
             reverted.add(issue)
             refuse("reverted on production")
         elif step.step_id == "decide" and (route := str(step.outputs.get("route") or "")):
-            if route != "merge":
+            if route not in ("merge", "needs_review"):  # waiting for review: not refused
                 refuse(f"validation: {route}")
     for _, step in store.steps_since("triage", labels[0], ("apply",)):
         decision = str(step.outputs.get("decision") or "")

@@ -1,0 +1,58 @@
+"""What a newcomer met every day: ``status`` reads outcomes, ``retry`` needs no model key,
+``runs`` keeps an outcome whole at 80 columns."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.cli_helpers import run_cli
+from tests.factory_repo import make_factory_repo
+
+
+@pytest.fixture
+def triaged(tmp_path: Path, capsys) -> Path:
+    """One issue, triaged by the honest fallback answers: it needs information."""
+    repo = make_factory_repo(tmp_path / "repo")
+    assert run_cli(capsys, "--repo", str(repo), "issue", "new", "--title", "Dark mode").code == 0
+    assert run_cli(capsys, "--repo", str(repo), "triage").code in (0, 1)
+    return repo
+
+
+def test_status_counts_outcomes_not_statuses(triaged: Path, capsys) -> None:
+    res = run_cli(capsys, "--repo", str(triaged), "status")
+    line = next(x for x in res.out.splitlines() if x.startswith("runs:"))
+    assert "needs_info 1" in line and "succeeded" not in line, line
+    data = run_cli(capsys, "--repo", str(triaged), "status", "--json").json()
+    assert data["runs"] == {"succeeded": 1} and data["outcomes"] == {"needs_info": 1}
+
+
+def test_retry_calls_no_model_and_needs_no_key(
+    triaged: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import yaml
+
+    config = yaml.safe_load((triaged / "factory.yaml").read_text())
+    config["provider"] = {"type": "anthropic"}
+    (triaged / "factory.yaml").write_text(yaml.safe_dump(config))
+    from tests.factory_repo import git
+
+    git(triaged, "commit", "-qam", "a real model")
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    run_cli(capsys, "--repo", str(triaged), "issue", "label", "1", "factory:needs-human")
+    res = run_cli(capsys, "--repo", str(triaged), "retry", "1")
+    assert res.code == 0 and "queued" in res.out, res.err
+
+
+def test_runs_keeps_an_outcome_whole_at_80_columns(
+    triaged: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    monkeypatch.setenv("COLUMNS", "80")
+    monkeypatch.setenv("NO_COLOR", "1")
+    out = run_cli(capsys, "--repo", str(triaged), "runs").out
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", out)
+    assert max(map(len, plain.splitlines())) <= 80
+    assert re.search(r"\striage\s+1\s+needs_info\s", plain), plain
