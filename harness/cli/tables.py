@@ -1,9 +1,10 @@
 """Tables on the terminal: as wide as the terminal, plain TSV when piped.
 
-On a terminal a table takes the terminal's width (``COLUMNS`` when set) and wraps long cells
-instead of cutting them, never inside a word of letters (an outcome, a workflow); colour follows ``NO_COLOR`` (rich reads it). When the output is a
-pipe or a file, the same rows come out as tab-separated values with a header line: one row
-per line, no truncation, nothing to strip. ``TTY_COMPATIBLE=1`` forces the terminal form.
+On a terminal a table takes the terminal's width (``COLUMNS`` when set) and folds long cells
+instead of cutting them, never inside a word of letters (an outcome, a workflow); colour
+follows ``NO_COLOR`` (rich reads it). When the output is a pipe or a file, the same rows come
+out as tab-separated values with a header line: one row per line, no truncation, nothing to
+strip. ``TTY_COMPATIBLE=1`` forces the terminal form.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from rich.table import Table
 from rich.text import Text
 
 from harness.cli.common import terminal_safe
-
 
 _WORD = re.compile(r"[^\W\d]{1,24}")  # one word of letters and underscores
 
