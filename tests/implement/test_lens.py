@@ -9,11 +9,17 @@ from pathlib import Path
 import pytest
 
 from harness.analysers import Analyser, added, run_analysers
-from harness.config.models import Security
+from harness.artifacts import CheckResult, PrCandidate
+from harness.config.models import Rules, Security
 from harness.config.settings import load_settings
 from harness.git.repo import GitRepo
 from harness.implement.lens import dependency_changes, security_gate
+from harness.store.db import Store
+from harness.validate.route import decide_route
+from tests.cli_helpers import run_cli
 from tests.factory_repo import git, make_factory_repo
+from tests.implement.conftest import accepted_issue, make_app_repo
+from tests.standins.anthropic_standin import AnthropicStandIn
 
 # production already runs a shell with a fixed command: a finding the lens must not count
 VIEWS = (
@@ -128,3 +134,33 @@ def _shipped() -> list[dict[str, object]]:
     from harness.analysers import shipped_data
 
     return list(shipped_data()["analysers"])
+
+
+@pytest.mark.sandbox
+def test_a_change_the_lens_stops_opens_its_pull_request_and_waits_for_a_person(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], standin: AnthropicStandIn
+) -> None:
+    repo = make_app_repo(tmp_path)
+    number = accepted_issue(capsys, repo, "Run a maintenance command")
+    res = run_cli(capsys, "--repo", str(repo), "implement", str(number), "--json")
+    assert res.code == 0, res.err  # a gate for a person: implementation goes on
+    store = Store.open(tmp_path / "state")
+    ((_, candidate),) = store.artifacts(PrCandidate, number)
+    (lens,) = [g for g in candidate.gates if g.name == "security"]
+    assert not lens.passed and "B602 (high) ops.py:5" in lens.evidence, lens
+    (pr,) = store.prs(number)
+    assert "| security | FAIL | B602 (high) ops.py:5" in pr.body  # the PR says it
+    checked = CheckResult(
+        sha="c" * 40,
+        tree="t" * 40,
+        journeys=[],
+        journeys_passed=True,
+        production_sha="p" * 40,
+        head=candidate.head,
+        validator={
+            "output": {"verdict": "pass", "score": 0.97},
+            "observed": [{"tool": "browser_snapshot", "input": {}, "seen": "f" * 64}],
+        },
+    )
+    routing = decide_route(Rules(), candidate, checked, "success")
+    assert routing.route == "needs_review" and "security: B602 (high) ops.py:5" in routing.reason

@@ -168,12 +168,14 @@ def test_c_a_retry_learns_what_went_wrong_and_continues_from_its_branch(
     first, second = reversed(store.list_runs(workflow="implement", issue=1))
     steps = [{s.step_id: s.outputs for s in store.steps(r.id)} for r in (first, second)]
     refused_head = steps[0]["commit"]["head"]
-    # a fix, not a re-roll: the retry's branch starts at what was validated — production
-    # with the refused attempt's commit merged in (so the fix is made where it will land)
-    start = steps[1]["worktree"]["start_sha"]
-    assert GitRepo(repo).rev_parse(f"{start}^2") == refused_head
-    assert GitRepo(repo).rev_parse(f"{start}^1") == steps[1]["worktree"]["base_sha"]
-    assert GitRepo(repo).is_ancestor(refused_head, steps[1]["commit"]["head"])
+    # a fix, not a re-roll: the retry starts from the refused change merged onto production
+    # as it is now (so the fix is made where it will land), and is one commit on it
+    start, base = steps[1]["worktree"]["start_sha"], steps[1]["worktree"]["base_sha"]
+    git = GitRepo(repo)
+    assert git.rev_parse(f"{start}^1") == base == git.rev_parse(f"{refused_head}^1")
+    assert git.read_blob(start, "app.py") == git.read_blob(refused_head, "app.py")
+    assert steps[1]["worktree"]["conflicts"] == []
+    assert git.rev_parse(f"{steps[1]['commit']['head']}^1") == base
     # attempts counted across validations
     assert [s["gates"]["fix_attempts"] for s in steps] == [0, 1]
     fix_gate = next(g for g in steps[1]["gates"]["gates"] if g["name"] == "fix_attempts")
