@@ -27,7 +27,7 @@ from harness.config.settings import Settings
 from harness.paths import workflows_dir
 from harness.sandbox.bwrap import interpreter
 from harness.sandbox.limits import Limits
-from harness.sandbox.policy import worktree_sandbox
+from harness.sandbox.policy import TREE, worktree_sandbox
 
 LIMITS = Limits(timeout_s=300, output_bytes=20_000_000)
 
@@ -138,7 +138,8 @@ def _read(analyser: Analyser, root: Path, entry: dict[str, Any]) -> AnalyserFind
     def get(key: str) -> str:
         return key[1:] if key.startswith("=") else str(entry.get(key, "") or "")
 
-    path, line = get(analyser.path).removeprefix("./"), int(get(analyser.line) or 0)
+    path = get(analyser.path).removeprefix(f"{TREE}/").removeprefix("./")  # ruff's are absolute
+    line = int(get(analyser.line) or 0)
     snippet = get(analyser.snippet) if analyser.snippet else ""
     if not analyser.snippet and line > 0 and (file := root / path).is_file():  # its line
         snippet = "".join(file.read_text("utf-8", "replace").splitlines()[line - 1 : line])

@@ -150,6 +150,19 @@ class AnalyserFinding(Artifact):
     message: str = ""
     snippet: str = ""
     fingerprint: str
+    criterion: str = ""  # an auditor's suggested acceptance criterion
+
+
+class Found(Artifact):
+    """``audit.select``: the findings an audit files (new by fingerprint, at most
+    ``audit.max_issues``), how many it saw and already were issues, the analysers' errors;
+    ``audit.file``: the same with the issue of each finding."""
+
+    findings: list[AnalyserFinding]
+    seen: int = 0
+    known: int = 0
+    errors: list[str] = Field(default_factory=list)
+    issues: list[int] = Field(default_factory=list)
 
 
 class Review(Artifact):

@@ -242,6 +242,7 @@ ROOMS = {
     "implement": "implement/",
     "validate": "validate/",
     "lessons": "lessons/",
+    "audit": "audit.py",
 }
 # the engine runs every workflow's steps; the store keeps them; neither reads one by meaning
 GENERIC = ("engine/", "store/")

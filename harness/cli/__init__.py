@@ -39,6 +39,7 @@ _COMMANDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("harness.cli.backtest", ("backtest",)),
     ("harness.cli.lessons", ("lessons",)),
     ("harness.cli.mcp", ("mcp",)),
+    ("harness.cli.audit", ("audit",)),
 )
 
 

@@ -31,6 +31,7 @@ PROVIDERS = (
     "harness.validate.actions",
     "harness.validate.merge",
     "harness.lessons.actions",
+    "harness.audit",
 )
 
 

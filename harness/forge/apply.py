@@ -30,6 +30,7 @@ OPS = frozenset(
         "close_pr",
         "merge_pr",
         "revert",
+        "create_issue",
     }
 )
 
@@ -60,8 +61,11 @@ def apply_plan(forge: GitHubForge, plan_dir: Path) -> list[dict[str, Any]]:
     pr_issue: dict[int, int] = {}
     refused: set[str] = set()
     rows: list[dict[str, Any]] = []
+    filed: dict[int, int] = {}  # provisional issue number -> real
     for entry in read_plan(plan_dir):
         op = entry["op"]
+        if entry.get("issue") in filed:  # planned on an issue the plan files
+            entry["issue"] = filed[entry["issue"]]
         issue = entry.get("issue") or pr_issue.get(entry.get("pr", 0))
         if issue in halted:
             rows.append({"op": op, "issue": issue, "result": "skipped", "why": halted[issue]})
@@ -94,6 +98,11 @@ def apply_plan(forge: GitHubForge, plan_dir: Path) -> list[dict[str, Any]]:
                 refused.add(entry["local_merge_sha"])
         elif op == "revert":
             row.update(_revert(forge, entry, merges, refused))
+        elif op == "create_issue":  # once: an issue of the factory's with this body is it
+            own = (i for i in forge.list_issues("all") if forge.is_own(i.author))
+            same = next((i for i in own if i.body == entry["body"]), None)
+            made = same or forge.create_issue(entry["title"], entry["body"], forge.bot_login)
+            row["issue"] = filed[entry["provisional"]] = made.number
         rows.append(row)
     return rows
 

@@ -30,6 +30,7 @@ class Label:
     REGRESSION: Final = "factory:regression"
     DEFERRED: Final = "factory:deferred"
     APPROVED: Final = "factory:approved"
+    FOUND: Final = "factory:found"  # the factory's audit filed it (beside a state)
 
 
 # every label the factory sets up on a forge: name -> (colour, description)
@@ -46,6 +47,7 @@ LABELS: Mapping[str, tuple[str, str]] = MappingProxyType(
         Label.REGRESSION: ("b60205", "A merged change broke production and was reverted"),
         Label.DEFERRED: ("c5def5", "Waiting: author's daily limit or a provider back-off"),
         Label.APPROVED: ("0e8a16", "A maintainer lets the factory implement this issue"),
+        Label.FOUND: ("bfd4f2", "The factory's audit found this; triage judges it"),
         "priority:p0": ("b60205", "Critical"),
         "priority:p1": ("d93f0b", "High"),
         "priority:p2": ("fbca04", "Normal"),

@@ -47,6 +47,7 @@ class JournalForge:
         self._prs: dict[str, PullRequest] = {}  # by branch
         self._pr_edits: dict[int, dict[str, str]] = {}
         self._heads: dict[str, str] = {}  # branch -> head after a planned merge or revert
+        self._filed: dict[int, Issue] = {}  # a planned new issue, by its provisional number
         self._seq = 0
         path = plan_dir / PLAN_FILE
         if path.exists():
@@ -113,6 +114,9 @@ class JournalForge:
             self._heads[entry["base"]] = entry["local_merge_sha"]
         elif op == "revert":
             self._heads[entry["branch"]] = entry["revert_sha"]
+        elif op == "create_issue":
+            number, title, body = entry["provisional"], entry["title"], entry["body"]
+            self._filed[number] = Issue(number, title, body, self.bot_login, "open", (), "", "")
 
     # issues ----------------------------------------------------------------------------
     def _overlay(self, issue: Issue) -> Issue:
@@ -121,14 +125,18 @@ class JournalForge:
         return replace(issue, labels=labels, state=self._states.get(issue.number, issue.state))
 
     def list_issues(self, state: str = "open") -> list[Issue]:
-        issues = [self._overlay(i) for i in self.inner.list_issues("all")]
+        issues = [self._overlay(i) for i in [*self.inner.list_issues("all"), *self._filed.values()]]
         return [i for i in issues if state == "all" or i.state == state]
 
     def get_issue(self, number: int) -> Issue:
-        return self._overlay(self.inner.get_issue(number))
+        found = self._filed.get(number)
+        return self._overlay(found if found is not None else self.inner.get_issue(number))
 
     def create_issue(self, title: str, body: str, author: str) -> Issue:
-        raise ForgeError("filing an issue is not something a plan does; run without --plan")
+        """A new issue of the factory's, numbered provisionally (negative) until applied."""
+        with self._lock:
+            self._record("create_issue", provisional=-(self._seq + 1), title=title, body=body)
+            return self._filed[-self._seq]
 
     def close_issue(self, number: int) -> None:
         if self.get_issue(number).state != "closed":
@@ -157,10 +165,11 @@ class JournalForge:
     # comments --------------------------------------------------------------------------
     def list_comments(self, number: int) -> list[Comment]:
         planned = [c for (n, _), c in self._comments.items() if n == number]
-        return [*self.inner.list_comments(number), *planned]
+        return [*(self.inner.list_comments(number) if number > 0 else []), *planned]
 
     def find_comment(self, number: int, key: str) -> Comment | None:
-        return self._comments.get((number, key)) or self.inner.find_comment(number, key)
+        planned = self._comments.get((number, key))
+        return planned or (self.inner.find_comment(number, key) if number > 0 else None)
 
     def post_comment(self, number: int, key: str, body: str) -> Comment:
         found = self.find_comment(number, key)

@@ -41,8 +41,8 @@ def untriaged(services: Services) -> list[Issue]:
             and not edited_since_asked(services, issue)
         ):
             continue
-        if services.forge.is_own(issue.author):  # the factory's own issues are not input
-            continue
+        if services.forge.is_own(issue.author) and Label.FOUND not in issue.labels:
+            continue  # the factory's own issues are not input, but for what its audit found
         if open_run is not None and open_run.not_before and open_run.not_before > now:
             continue
         if Label.DEFERRED in issue.labels and _deferred_today(services, issue.number):

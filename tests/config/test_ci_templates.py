@@ -87,6 +87,7 @@ def test_init_writes_issue_forms_and_workflows(generated: Path) -> None:
         "ISSUE_TEMPLATE/factory-bug.yml",
         "ISSUE_TEMPLATE/factory-feature.yml",
         "workflows/factory-ack.yml",
+        "workflows/factory-audit.yml",
         "workflows/factory-triage.yml",
         "workflows/factory-work.yml",
     ]
@@ -193,7 +194,7 @@ def test_the_acknowledgement_is_off_unless_asked_for(empty_repo: Path, capsys) -
     args = ("init", "--ci", "github-actions", "--package", PACKAGE)
     assert run_cli(capsys, "--repo", str(empty_repo), *args).code == 0
     workflows = sorted(p.name for p in (empty_repo / ".github" / "workflows").iterdir())
-    assert workflows == ["factory-triage.yml", "factory-work.yml"]
+    assert workflows == ["factory-audit.yml", "factory-triage.yml", "factory-work.yml"]
 
 
 def test_the_acknowledgement_says_when_triage_runs(generated: Path) -> None:

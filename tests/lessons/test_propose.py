@@ -110,9 +110,10 @@ def refused_twice(tmp_path: Path, capsys) -> Path:
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "one fix attempt; legacy.py")
     for title in ("Refuse notes longer than 200 characters", "Refuse notes made of dashes"):
-        number = cli(capsys, repo, "issue", "new", "--title", title, "--body", "Show an error.")
+        new = ("issue", "new", "--title", title, "--body", "Show an error.", "--json")
+        number = cli(capsys, repo, *new)["number"]
         cli(capsys, repo, "triage")
-        res = run_cli(capsys, "--repo", str(repo), "implement", number.strip())
+        res = run_cli(capsys, "--repo", str(repo), "implement", str(number))
         assert res.code == 1, res.err  # the reviewer refused it
     git(repo, "rm", "-q", "legacy.py")
     git(repo, "commit", "-qm", "legacy.py goes")

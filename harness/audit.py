@@ -1,0 +1,135 @@
+"""``factory audit``: the ``audit`` workflow's actions. The analysers (``harness.analysers``,
+plus the audit's own in ``workflows/analysers.yaml``) over production's tree in the sandbox,
+offline; the auditor agent with the read-only tools and the repository map, for what they
+miss; then, in code: an auditor's finding is kept only when its snippet is on the line of
+the production file it names; findings are known by fingerprint (rule + path + normalised
+snippet) and one already in an issue the factory filed, open or closed, is never filed
+again; at most ``audit.max_issues`` new issues a run, labelled ``factory:found``, which
+triage then judges against mission.md like any issue (docs/learning.md)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from harness.analysers import Analyser, fingerprinted, load_analysers, run_analysers, shipped_data
+from harness.artifacts import AnalyserFinding, Found, Worktree
+from harness.engine.actions import action
+from harness.engine.context import Services, StepContext
+from harness.forge.base import Label
+from harness.git.worktrees import WorktreeManager
+from harness.triage.outbound import sanitize_outbound
+
+ORDER = ("critical", "high", "medium")  # by severity: low is never filed
+FINGERPRINT = re.compile(r"^Fingerprint: `([0-9a-f]{20})`", re.M)
+
+
+@action("audit.checkout", produces=Worktree)
+def checkout(ctx: StepContext) -> Worktree:
+    """Production's commit (the one the governance was read from), checked out detached."""
+    commit, services = ctx.services.settings.governance.commit, ctx.services
+    manager = WorktreeManager.of(services.repo, services.settings.state_dir)
+    path = manager.create_detached(commit, f"audit-{ctx.run_id}")
+    return Worktree(path=str(path), branch="", base_sha=commit, start_sha=commit)
+
+
+@action("audit.analyse", needs={"worktree": "audit.checkout"})
+def analyse(ctx: StepContext) -> dict[str, Any]:
+    """The analysers over the checkout: kept per commit and analysers (a commit never
+    changes), unless one of them gave no answer."""
+    settings, tree, store = (
+        ctx.services.settings,
+        ctx.output("worktree", Worktree),
+        ctx.services.store,
+    )
+    every = [
+        *load_analysers(settings),
+        *(Analyser.model_validate(a) for a in shipped_data()["audit"]),
+    ]
+    key = f"audit:{tree.base_sha}:{hashlib.sha256(repr(every).encode()).hexdigest()[:16]}"
+    if (kept := store.get_flag(key)) is not None:
+        return dict(json.loads(kept))
+    found = run_analysers(settings, Path(tree.path), None, every)
+    result = {"findings": [f.model_dump() for f in found.findings], "errors": found.errors}
+    if not found.errors:
+        store.set_flag(key, json.dumps(result))
+    return result
+
+
+def _evidenced(services: Services, said: dict[str, Any]) -> AnalyserFinding | None:
+    """An auditor's finding, on the line of production's file where its snippet is (None:
+    the file or the snippet is not there)."""
+    blob = services.repo.read_blob(services.settings.governance.commit, str(said["path"]))
+    snippet = " ".join(str(said["snippet"]).split())
+    lines = [" ".join(x.split()) for x in (blob or b"").decode("utf-8", "replace").splitlines()]
+    at = [n for n, text in enumerate(lines, 1) if snippet and snippet in text]
+    if not at:
+        return None
+    line = min(at, key=lambda n: abs(n - int(said.get("line") or 0)))
+    fields = {k: said[k] for k in ("rule", "path", "severity", "message", "criterion")}
+    return fingerprinted(analyser="auditor", line=line, snippet=lines[line - 1], **fields)
+
+
+def known(services: Services) -> dict[str, int]:
+    """Fingerprint -> the issue the factory filed for it (open or closed; only its own
+    issues count: anyone could write a fingerprint)."""
+    forge, found = services.forge, {}
+    for issue in forge.list_issues(state="all"):
+        if forge.is_own(issue.author):
+            found.update(dict.fromkeys(FINGERPRINT.findall(issue.body), issue.number))
+    return found
+
+
+@action("audit.select", produces=Found, needs={"analyse": "audit.analyse"})
+def select(ctx: StepContext) -> Found:
+    """What this run files: the new findings, most severe first, at most audit.max_issues
+    (kept: a resumed run files these and no others)."""
+    services = ctx.services
+    analysed = [AnalyserFinding.model_validate(f) for f in ctx.outputs["analyse"]["findings"]]
+    said = ctx.outputs.get("auditor", {}).get("findings", [])
+    agent = [f for f in (_evidenced(services, x) for x in said) if f is not None]
+    every = {f.fingerprint: f for f in [*analysed, *agent] if f.severity in ORDER}
+    ordered = sorted(
+        every.values(), key=lambda f: (ORDER.index(f.severity), f.path, f.line, f.rule)
+    )
+    filed = known(services)
+    new = [f for f in ordered if f.fingerprint not in filed]
+    limit = services.settings.governance.rules.audit.max_issues
+    errors, lost = list(ctx.outputs["analyse"]["errors"]), len(said) - len(agent)
+    errors += [f"{lost} of the auditor's findings are not where they say"] if lost else []
+    seen, old = len(ordered), len(ordered) - len(new)
+    return Found(findings=new[:limit], seen=seen, known=old, errors=errors)
+
+
+def release(ctx: StepContext) -> None:
+    tree = ctx.outputs.get("worktree", {}).get("path")
+    if tree:
+        WorktreeManager.of(ctx.services.repo, ctx.services.settings.state_dir).remove(Path(tree))
+
+
+@action("audit.file", produces=Found, needs={"select": "audit.select"})
+def file(ctx: StepContext) -> Found:
+    """One issue per selected finding (none twice: looked up by fingerprint first), labelled
+    ``factory:found``; the checkout goes."""
+    services, forge, chosen = ctx.services, ctx.services.forge, ctx.output("select", Found)
+    filed = known(services)
+    for f in chosen.findings:
+        if f.fingerprint not in filed:
+            title = sanitize_outbound(f"{f.rule} in {f.path}: {f.message.splitlines()[0]}", 120)
+            body = services.templates.render(
+                "comments/found.md.j2", f=f.model_dump(), commit=services.settings.governance.commit
+            )
+            filed[f.fingerprint] = forge.create_issue(title, body, forge.bot_login).number
+        forge.add_labels(filed[f.fingerprint], [Label.FOUND])  # again after a kill: a no-op
+    release(ctx)
+    return chosen.model_copy(update={"issues": [filed[f.fingerprint] for f in chosen.findings]})
+
+
+@action("audit.release")
+def released(ctx: StepContext) -> dict[str, Any]:
+    """A failed audit's checkout goes too."""
+    release(ctx)
+    return {}

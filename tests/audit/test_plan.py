@@ -1,0 +1,32 @@
+"""A plan files the audit's issues: the job that runs the auditor writes nothing to GitHub
+and plans each new issue with its label; ``factory apply`` files it, labelled, once however
+often the plan is applied."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.forge.apply import apply_plan
+from harness.forge.base import Label
+from harness.forge.journal import JournalForge
+from harness.git.repo import GitRepo
+from tests.forge.github_helpers import github_forge, standin_for
+
+
+def test_a_planned_issue_is_filed_once_with_its_label(empty_repo: Path, tmp_path: Path) -> None:
+    with standin_for(empty_repo, tmp_path) as hub:
+        plan = tmp_path / "plan"
+        reader = github_forge(hub, empty_repo, tmp_path / "state")
+        planned = JournalForge(reader, GitRepo(empty_repo), plan)
+        made = planned.create_issue("B602 in app.py", "Fingerprint: `0123`", planned.bot_login)
+        planned.add_labels(made.number, [Label.FOUND])
+        assert made.number < 0 and hub.issues == {}  # nothing written yet
+        again = planned.list_issues("all")
+        assert [(i.number, i.labels) for i in again] == [(made.number, (Label.FOUND,))]
+        writer = github_forge(hub, empty_repo, tmp_path / "apply-state")
+        first = apply_plan(writer, plan)
+        assert [row["result"] for row in first] == ["done", "done"]
+        assert apply_plan(writer, plan)[0]["issue"] == first[0]["issue"]  # the same issue
+        (issue,) = writer.list_issues("all")
+        assert (issue.title, issue.labels) == ("B602 in app.py", (Label.FOUND,))
+        assert writer.is_own(issue.author)
