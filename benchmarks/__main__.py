@@ -16,6 +16,7 @@ from benchmarks import figures as f
 from benchmarks.egress import egress_overhead
 from benchmarks.github import github_figures
 from benchmarks.inputs import input_figures
+from benchmarks.merge_time import merge_time
 from benchmarks.sandbox import command_after_many_files
 from benchmarks.scale import store_figures
 from benchmarks.scratch import apart, scratch
@@ -103,7 +104,7 @@ def alone(rows_of: Callable[[], list[f.Figure]], command: str) -> int:
 
 def _parallel_rows() -> list[f.Figure]:
     parallel, implemented = f.parallel_efficiency()
-    return [parallel, f.engine_overhead(implemented)]
+    return [*parallel, f.engine_overhead(implemented)]
 
 
 def main() -> int:
@@ -121,7 +122,9 @@ def _measured() -> int:
     if sys.argv[1:] == ["validation"]:
         return alone(lambda: [f.validation_throughput()], "validation")
     if sys.argv[1:] == ["landing"]:
-        return alone(lambda: [f.landing_throughput()], "landing")
+        return alone(lambda: [f.landing_throughput(), f.landing_throughput(failing=1)], "landing")
+    if sys.argv[1:] == ["merge"]:
+        return alone(merge_time, "merge")
     if sys.argv[1:] == ["sandbox"]:
         return alone(lambda: [command_after_many_files()], "sandbox")
     if sys.argv[1:] == ["egress"]:
@@ -135,14 +138,16 @@ def _measured() -> int:
     started, at_start, began = time.monotonic(), machine(), datetime.now(UTC)
     rows: list[f.Figure] = []
     parallel, implemented = f.parallel_efficiency()
-    rows += [parallel, f.engine_overhead(implemented), *f.cache_prefix(implemented)]
+    rows += [*parallel, f.engine_overhead(implemented), f.cache_prefix(implemented)]
+    rows += merge_time()
     rows.append(f.worktree_cost(reps))
-    rows += f.batch_triage()
+    rows.append(f.batch_triage())
     rows += triage_map_figures()
     rows.append(f.rate_limit_adaptation())
     rows += github_figures()
     rows.append(f.validation_throughput())
     rows.append(f.landing_throughput())
+    rows.append(f.landing_throughput(failing=1))
     rows.append(command_after_many_files())
     rows.append(egress_overhead(reps))
     rows += input_figures()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import resource
 import statistics
 import subprocess
 import tempfile
@@ -14,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import fixtures as fx
-from benchmarks.scratch import SYSTEM_TMP
+from benchmarks.cpu import counted
 from harness.artifacts import CheckResult
 from harness.browser.journeys import Journey, load_journeys
 from harness.config.settings import Settings
@@ -41,27 +40,6 @@ def _tmp() -> Path:
     return Path(tempfile.mkdtemp(prefix="factory-bench-"))
 
 
-def _implement(n: int, parallel: int, latency: float) -> tuple[float, float, Path]:
-    """``n`` issues implemented, ``parallel`` at a time, against a model answering after
-    ``latency`` seconds from a process of its own: (seconds, CPU seconds of the harness and
-    its children, the state)."""
-    root = _tmp()
-    with fx.standin_elsewhere(fx.FAST_RULES, root) as server:
-        repo, state = fx.notes_repo(root, n, accepted=False)
-        services = open_services(repo, state)
-        triage_all(services)  # accepted, untimed
-        server.answer_after(latency)
-        before = _cpu_s()
-        started = time.monotonic()  # what factory run does once triage is over
-        rows = run_stage(services.settings, None, "implement", list(range(1, n + 1)), parallel)
-        elapsed = time.monotonic() - started
-        cpu = _cpu_s() - before  # before the stand-in's process ends and is counted
-    failed = [r for r in rows if r["status"] != "succeeded"]
-    if failed:
-        raise RuntimeError(f"implement failed in the benchmark: {failed[0]}")
-    return elapsed, cpu, state
-
-
 @dataclass
 class Implemented:
     """What the parallel-efficiency runs leave for the figures read from their records."""
@@ -70,46 +48,90 @@ class Implemented:
     git_s: float  # seconds the harness spent in git processes during them, all threads
 
 
-def parallel_efficiency(reps: int = 3, n: int = 16) -> tuple[Figure, Implemented]:
-    """T(1) / T(n): n issues implemented side by side against one alone, model-latency
-    bound (4 calls per issue at 1 s each, answered by a stand-in in a process of its own, as
-    the API is a service elsewhere); three repetitions, min and median, with the CPU seconds
-    the harness spent per issue beside it. One issue goes first, untimed: the process's first
-    implement run does one-time work (imports, template compiles, the sandbox's filter) that
-    would fall on the first T(1) alone and flatter its ratio."""
+@dataclass(frozen=True)
+class Stage:
+    """``n`` issues implemented side by side: how long, the CPU they took (the harness and
+    every process it started, sandboxes included, as ``how`` counts it), the state, and what
+    each issue's model answers waited in all (drawn latencies only)."""
+
+    seconds: float
+    cpu_s: float
+    how: str
+    state: Path
+    waited: dict[int, float]
+
+
+def _implement(n: int, parallel: int, latency: float | str) -> Stage:
+    """``n`` issues implemented, ``parallel`` at a time, against a model answering after
+    ``latency`` seconds (or ``"drawn"``: ``fixtures.drawn_latency``) from a process of its
+    own."""
+    root = _tmp()
+    with fx.standin_elsewhere(fx.FAST_RULES, root) as server:
+        repo, state = fx.notes_repo(root, n, accepted=False)
+        services = open_services(repo, state)
+        triage_all(services)  # accepted, untimed
+        server.answer_after(latency)
+        with counted() as (cpu, how):  # the stand-in's process is not in it
+            started = time.monotonic()  # what factory run does once triage is over
+            rows = run_stage(services.settings, None, "implement", list(range(1, n + 1)), parallel)
+            elapsed, spent = time.monotonic() - started, cpu()
+        waited = server.waited() if latency == "drawn" else {}
+    failed = [r for r in rows if r["status"] != "succeeded"]
+    if failed:
+        raise RuntimeError(f"implement failed in the benchmark: {failed[0]}")
+    return Stage(elapsed, spent, how, state, waited)
+
+
+def parallel_efficiency(reps: int = 3, n: int = 16) -> tuple[list[Figure], Implemented]:
+    """n issues implemented side by side against one alone, model-latency bound (4 calls
+    per issue, answered by a stand-in in a process of its own, as the API is a service
+    elsewhere), ``reps`` pairs each, after one issue untimed (the process's first implement
+    does one-time work: imports, template compiles, the sandbox's filter).
+
+    The figure: each call's latency drawn from a seeded log-normal (``fixtures.SEED``:
+    median 3 s, sigma 0.5), so the sixteen do their CPU work at different moments as real
+    calls make them. Sixteen at once can end no sooner than the slowest of them alone: one
+    issue alone's own time (T(1) less what its answers waited) plus the longest wait of the
+    sixteen; efficiency is that over T(16). Beside it, as context, the lockstep figure:
+    every call 1 s, sixteen issues doing their CPU at the same instant; T(1) / T(16). The
+    CPU per issue is the harness's and every process it started (git, sandboxes: a cgroup's
+    accounting), at 16 with drawn latencies, ``commands.test: true``."""
     _implement(1, 1, 1.0)
-    ones, many, cpu, states = [], [], [], []
+    lockstep, drawn, cpu, states = [], [], [], []
     git_before = git_seconds()
     for _ in range(reps):
-        t1, _, s1 = _implement(1, 1, 1.0)
-        tn, cpu_n, sn = _implement(n, n, 1.0)
-        cpu.append(cpu_n / n)
-        ones.append(t1)
-        many.append(tn)
-        states += [s1, sn]
+        one, many = _implement(1, 1, 1.0), _implement(n, n, 1.0)
+        lockstep.append(one.seconds / many.seconds)
+        alone, together = _implement(1, 1, "drawn"), _implement(n, n, "drawn")
+        floor = alone.seconds - sum(alone.waited.values()) + max(together.waited.values())
+        drawn.append((floor / together.seconds, floor, together.seconds))
+        cpu.append(together.cpu_s / n)
+        states += [one.state, many.state, alone.state, together.state]
     done = Implemented(states, git_seconds() - git_before)
-    ratios = sorted(o / m for o, m in zip(ones, many, strict=True))
-    ratio = statistics.median(ratios)
-    return Figure(
-        f"parallel efficiency at {n}",
-        f"{ratio:.2f}",
-        "≥ 0.95",
-        ratio / 0.95,
-        f"median of {reps} (min {ratios[0]:.2f}) after one untimed issue; "
-        f"T(1) {statistics.median(ones):.2f}s, "
-        f"T({n}) {statistics.median(many):.2f}s; 4 calls per issue at 1 s each (the stand-in "
-        "in a process of its own); "
-        f"{statistics.median(cpu):.2f} CPU s per issue (harness, git and sandboxes; not the "
-        "kernel's work for the sandboxes' namespaces)",
-    ), done
-
-
-def _cpu_s() -> float:
-    own, children = (
-        resource.getrusage(resource.RUSAGE_SELF),
-        resource.getrusage(resource.RUSAGE_CHILDREN),
-    )
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    ratio, floor, t_n = sorted(drawn)[len(drawn) // 2]
+    per_issue = statistics.median(cpu)
+    return [
+        Figure(
+            f"parallel efficiency at {n}",
+            f"{ratio:.2f}",
+            "≥ 0.95",
+            ratio / 0.95,
+            f"median of {reps} (min {min(d[0] for d in drawn):.2f}) after one untimed issue; "
+            f"calls' latencies drawn from a log-normal (median {fx.MEDIAN_S:.0f} s, sigma "
+            f"{fx.SIGMA}, seed {fx.SEED}), 4 calls per issue; T({n}) {t_n:.2f}s against the "
+            f"slowest issue alone {floor:.2f}s (an issue's own time alone plus the longest "
+            f"wait of the {n}); lockstep, every call 1 s at once: "
+            f"{statistics.median(lockstep):.2f} (min {min(lockstep):.2f})",
+        ),
+        Figure(
+            "CPU per issue, sandboxes included",
+            f"{per_issue:.3f} s",
+            "≤ 0.1 s",
+            0.1 / max(per_issue, 1e-6),
+            f"median of {reps} runs of {n} issues implemented at once, `commands.test: true`: "
+            f"the harness, git and every sandboxed command ({together.how})",
+        ),
+    ], done
 
 
 def engine_overhead(done: Implemented) -> Figure:
@@ -136,7 +158,7 @@ def engine_overhead(done: Implemented) -> Figure:
     )
 
 
-def cache_prefix(done: Implemented) -> list[Figure]:
+def cache_prefix(done: Implemented) -> Figure:
     """From the 2nd request of each agent loop: the share of input tokens inside the
     cache-marked prefix (read from the cache, or written to it for the next turn)."""
     eligible = read = total = 0
@@ -158,30 +180,22 @@ def cache_prefix(done: Implemented) -> list[Figure]:
                         + call["cache_creation_input_tokens"]
                     )
     share = read / total if total else 0.0
-    return [
-        Figure(
-            "cache reads of the 2nd+ requests",
-            f"{share:.3f}",
-            "≥ 0.9",
-            share / 0.9,
-            "the share of their input tokens read from the cache (what the cache saves); "
-            "tokens written to it for the next turn are not counted",
-        ),
-        Figure(
-            "check: cache breakpoint on every 2nd+ request",
-            "yes" if total and eligible == total else f"{eligible / max(total, 1):.3f}",
-            "yes",
-            1.0 if total and eligible == total else 0.0,
-            "an accounting check, not a performance figure",
-        ),
-    ]
+    return Figure(
+        "cache reads of the 2nd+ requests",
+        f"{share:.3f}",
+        "≥ 0.9",
+        share / 0.9,
+        "the share of their input tokens read from the cache (what the cache saves); "
+        f"tokens written to it for the next turn are not counted; {eligible / max(total, 1):.0%} "
+        "of them inside a cache breakpoint's prefix",
+    )
 
 
 def worktree_cost(reps: int) -> Figure:
     root = _tmp()
     repo = fx.big_repo(root)
     git_repo = GitRepo(repo)
-    plain, beside, ours = [], [], []
+    beside, ours = [], []
     state = root / "state"
     state.mkdir()  # a state folder, as the harness makes one: found by the clean-up
     manager = WorktreeManager(git_repo, default_worktree_root(state))
@@ -207,27 +221,24 @@ def worktree_cost(reps: int) -> Figure:
         return time.monotonic() - started
 
     for i in range(reps):
-        plain.append(plain_add(root / f"plain-{i}", f"plain-{i}"))
         started = time.monotonic()
         manager.create(f"factory/issue-{i + 1}-0000000{i}", "main")
         ours.append(time.monotonic() - started)
-        # the same plain command into the harness's own folder: what the harness adds itself
+        # the same plain command into the harness's own folder (the same file system):
+        # what the harness adds itself
         beside.append(plain_add(manager.base_dir / f"plain-{i}", f"beside-{i}"))
-    ratio = statistics.median(ours) / statistics.median(plain)
-    same = statistics.median(ours) / statistics.median(beside)
+    ratio = statistics.median(ours) / statistics.median(beside)
     return Figure(
         "worktree cost",
         f"{ratio:.2f}×",
         "≤ 1.2×",
         1.2 / ratio,
-        f"harness {statistics.median(ours):.3f}s in {manager.base_dir.parent} vs plain git "
-        f"worktree add {statistics.median(plain):.3f}s in {SYSTEM_TMP}, 5,000 files; "
-        f"in the same folder as the harness plain git takes {statistics.median(beside):.3f}s "
-        f"({same:.2f}×)",
+        f"harness {statistics.median(ours):.3f}s vs plain git worktree add "
+        f"{statistics.median(beside):.3f}s, both in {manager.base_dir.parent}, 5,000 files",
     )
 
 
-def batch_triage(issues: int = 100) -> list[Figure]:
+def batch_triage(issues: int = 100) -> Figure:
     costs = {}
     creates = 0
     for batch in (False, True):
@@ -240,24 +251,14 @@ def batch_triage(issues: int = 100) -> list[Figure]:
             costs[batch] = Store.open(state).spend()
             if batch:
                 creates = len(server.received_batches)
-    ratio = costs[True] / costs[False]
-    return [
-        Figure(
-            "batch triage: create calls",
-            str(creates),
-            "1",
-            1.0 if creates == 1 else 0.0,
-            f"{issues} issues in one Message Batch",
-        ),
-        Figure(
-            "check: batch triage priced at the batch rate",
-            f"{ratio:.2f}×",
-            "0.50×",
-            1.0 if abs(ratio - 0.5) < 0.01 else 0.0,
-            f"${costs[True]:.4f} vs ${costs[False]:.4f} for the same {issues} issues: an "
-            "accounting check (the price table's batch factor), not a performance figure",
-        ),
-    ]
+    return Figure(
+        "batch triage: create calls",
+        str(creates),
+        "1",
+        1.0 if creates == 1 else 0.0,
+        f"{issues} issues in one Message Batch; priced ${costs[True]:.4f} against "
+        f"${costs[False]:.4f} one by one",
+    )
 
 
 def rate_limit_adaptation() -> Figure:
@@ -331,8 +332,34 @@ def validation_throughput(reps: int = 3, journeys_n: int = 4) -> Figure:
     )
 
 
-def _landing_rules(n: int) -> list[dict[str, Any]]:
-    """Issue i adds its own module: N compatible changes, each visible to the app's tree."""
+def _verdict(verdict: str, score: float, match: str | None = None) -> dict[str, Any]:
+    rule: dict[str, Any] = {
+        "output": "submit_verdict",
+        "turns": [
+            [{"tool": "browser_snapshot", "input": {}}],
+            [
+                {
+                    "tool": "submit_verdict",
+                    "input": {
+                        "verdict": verdict,
+                        "score": score,
+                        "criteria": [
+                            {"criterion": "It works.", "result": verdict, "evidence": "seen"}
+                        ],
+                        "summary": "The home page, as the issue asks."
+                        if verdict == "pass"
+                        else "The page does not do what the issue asks.",
+                    },
+                }
+            ],
+        ],
+    }
+    return {**rule, "match": match} if match else rule
+
+
+def _landing_rules(n: int, failing: int | None = None) -> list[dict[str, Any]]:
+    """Issue i adds its own module: N compatible changes, each visible to the app's tree;
+    the validator passes each (but the issue ``failing``, which it fails)."""
     rules: list[dict[str, Any]] = [r for r in fx.FAST_RULES if r["output"] != "finish"]
     for i in range(n):
         rules.insert(
@@ -351,27 +378,9 @@ def _landing_rules(n: int) -> list[dict[str, Any]]:
                 ],
             },
         )
-    rules.append(
-        {
-            "output": "submit_verdict",
-            "turns": [
-                [{"tool": "browser_snapshot", "input": {}}],
-                [
-                    {
-                        "tool": "submit_verdict",
-                        "input": {
-                            "verdict": "pass",
-                            "score": 0.95,
-                            "criteria": [
-                                {"criterion": "It works.", "result": "pass", "evidence": "seen"}
-                            ],
-                            "summary": "The home page works.",
-                        },
-                    }
-                ],
-            ],
-        }
-    )
+    if failing is not None:
+        rules.append(_verdict("fail", 0.2, f"Feature number {failing} for the bench"))
+    rules.append(_verdict("pass", 0.95))
     return rules
 
 
@@ -405,10 +414,10 @@ class Landed:
     replayed: int  # of those, validator verdicts kept by replaying its actions
 
 
-def _validated(root: Path, n: int, issues_per_repo: int) -> Landed:
+def _validated(root: Path, n: int, issues_per_repo: int, failing: int | None) -> Landed:
     """Implement ``n`` issues spread over repositories of ``issues_per_repo`` each and
     calibrate their productions (untimed), then validate all of them at once and time it."""
-    with fx.standin(_landing_rules(n), root):
+    with fx.standin(_landing_rules(n, failing), root):
         prepared = _implemented(root, n, issues_per_repo)
         started = time.monotonic()
         with ThreadPoolExecutor(max_workers=len(prepared)) as pool:
@@ -434,35 +443,44 @@ def _validated(root: Path, n: int, issues_per_repo: int) -> Landed:
     return landed
 
 
-def landing_throughput(reps: int = 3, n: int = 8) -> Figure:
+def landing_throughput(reps: int = 3, n: int = 8, failing: int | None = None) -> Figure:
     """``n`` compatible changes validated at once and landed through the factory's merge
     queue on one production, against the same ``n`` validated with no queue, each on a
     production of its own that nothing else moves. Like with like: both sides are implemented
     and their productions calibrated (the health check a cycle runs first) before the clock
-    starts, and both run the same tests of fixed work (seconds, not ``true``). Merges per
-    minute, queue / no queue, median of ``reps`` pairs."""
+    starts (none in the timed region, or the figure is not made), and both run the same tests
+    of fixed work (seconds, not ``true``). With ``failing``, the validator fails that issue's
+    change on both sides: the candidates queued behind it that carried it are built and
+    checked again without it. Time until every change is decided, no queue / queue, median
+    of ``reps`` pairs."""
     ratios, queued, free = [], [], []
+    merging = n - (failing is not None)
     for _ in range(reps):
-        q, f = _validated(_tmp(), n, n), _validated(_tmp(), n, 1)
-        if q.merged != n or f.merged != n:
-            raise RuntimeError(f"landing benchmark: {q.merged}/{f.merged} of {n} merged")
+        q, f = _validated(_tmp(), n, n, failing), _validated(_tmp(), n, 1, failing)
+        if q.merged != merging or f.merged != merging:
+            raise RuntimeError(f"landing benchmark: {q.merged}/{f.merged} of {merging} merged")
+        if q.calibrations or f.calibrations:
+            raise RuntimeError("landing benchmark: a production calibrated in the timed region")
         ratios.append(f.seconds / q.seconds)
         queued.append(q)
         free.append(f)
     ratio = statistics.median(ratios)
     mid = sorted(range(reps), key=lambda i: ratios[i])[reps // 2]
     q, f = queued[mid], free[mid]
+    after = "" if failing is None else " after a failing candidate"
+    rebuilt = (
+        f"; queued, {q.rebuilt} candidates built and checked again without the failing change "
+        f"(the validator's verdict kept by replay on {q.replayed})"
+        if failing is not None
+        else ""
+    )
     return Figure(
-        "landing throughput",
+        f"landing throughput{after}",
         f"{ratio:.2f} of no queue (N={n})",
         "≥ 0.8",
         ratio / 0.8,
-        f"median of {reps} (min {min(ratios):.2f}); the median pair: {n * 60 / q.seconds:.1f} "
-        f"merges/min queued ({q.seconds:.0f} s) vs {n * 60 / f.seconds:.1f} with no queue "
-        f"({f.seconds:.0f} s). Both sides: productions calibrated by their health check before "
-        f"the clock starts, calibrations in the timed region {q.calibrations} vs "
-        f"{f.calibrations}; `python3 -m unittest` of the demo's tests and a module of fixed "
-        f"work (about 2 s of one core) on every candidate. Queued: {q.rebuilt} candidates "
-        f"tested again after production moved, the validator's verdict kept by replay on "
-        f"{q.replayed}",
+        f"median of {reps} (min {min(ratios):.2f}); the median pair: {merging} merged of {n}, "
+        f"{q.seconds:.0f} s queued vs {f.seconds:.0f} s with no queue; `python3 -m unittest` of "
+        f"the demo's tests and a module of fixed work (about 2 s of one core) on every "
+        f"candidate{rebuilt}",
     )

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import math
 import multiprocessing
 import os
+import random
+import re
 import subprocess
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from multiprocessing.connection import Connection
@@ -105,11 +110,60 @@ class Work(unittest.TestCase):
 REAL_TESTS = "python3 -m unittest -q"
 
 
+# The parallel figure's model latencies, chosen before any run: each call's drawn from a
+# log-normal of median 3 s and sigma 0.5, by a generator seeded with SEED, the issue and the
+# call (so every repetition, and an issue alone or among sixteen, draws the same ones).
+SEED = 20261126
+MEDIAN_S, SIGMA = 3.0, 0.5
+_ISSUE = re.compile(r"Feature number (\d+) for the bench")
+
+
+def drawn_latency(body: dict[str, Any]) -> tuple[int, float]:
+    """(the bench issue a request is about, its latency): drawn as ``SEED`` says."""
+    text = json.dumps(body)
+    found = _ISSUE.search(text)
+    issue = int(found[1]) if found else -1
+    tools = ",".join(sorted(t["name"] for t in body.get("tools", [])))
+    draw = random.Random(f"{SEED}/{issue}/{tools}/{len(body['messages'])}")
+    return issue, draw.lognormvariate(math.log(MEDIAN_S), SIGMA)
+
+
+class _Drawn(AnthropicStandIn):
+    """The stand-in, each answer after its own latency: a fixed one, or (``drawn``) one drawn
+    per request (``drawn_latency``); what each issue waited in all is kept (``waited``)."""
+
+    def __init__(self, responder: Any) -> None:
+        super().__init__(responder)
+        self._local, self.fixed, self.drawn = threading.local(), 0.0, False
+        self.waited: dict[int, float] = {}
+
+    @property
+    def latency_s(self) -> float:  # read by the request's own thread, after ``answer``
+        return float(getattr(self._local, "latency", self.fixed))
+
+    @latency_s.setter
+    def latency_s(self, value: float) -> None:
+        self.fixed = value
+
+    def answer(self, body: dict[str, Any]) -> dict[str, Any]:
+        self._local.latency = self.fixed
+        if self.drawn:
+            issue, self._local.latency = drawn_latency(body)
+            self.waited[issue] = self.waited.get(issue, 0.0) + self._local.latency
+        return super().answer(body)
+
+
 def _serve(script: str, conn: Connection) -> None:
-    with AnthropicStandIn(ScriptedModel(load_script(Path(script)))) as server:
+    server = _Drawn(ScriptedModel(load_script(Path(script))))
+    with server:
         conn.send(server.url)
         while (latency := conn.recv()) is not None:  # until told to stop
-            server.latency_s = float(latency)
+            if latency == "waited":
+                conn.send(dict(server.waited))
+                continue
+            server.drawn = latency == "drawn"
+            server.waited = {}
+            server.latency_s = 0.0 if server.drawn else float(latency)
             conn.send(latency)
 
 
@@ -119,10 +173,16 @@ class Elsewhere:
     def __init__(self, url: str, conn: Connection) -> None:
         self.url, self._conn = url, conn
 
-    def answer_after(self, latency_s: float) -> None:
-        """Each answer from now on after ``latency_s`` seconds."""
+    def answer_after(self, latency_s: float | str) -> None:
+        """Each answer from now on after ``latency_s`` seconds, or (``"drawn"``) after a
+        latency drawn per request (``drawn_latency``)."""
         self._conn.send(latency_s)
         self._conn.recv()
+
+    def waited(self) -> dict[int, float]:
+        """The seconds each bench issue's answers waited since ``answer_after("drawn")``."""
+        self._conn.send("waited")
+        return dict(self._conn.recv())
 
 
 @contextmanager
