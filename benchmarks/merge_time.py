@@ -5,9 +5,10 @@ production after the merge); with the suite's and the setup's runs for that issu
 
 The suite is ``python3 -m unittest`` over the demo's tests and a module of fixed work (about
 20 s of one core: hashing, not a timer). Production is set up and its health checked before
-the clock starts, as a running factory has it; the suite's time alone is its time in
-implementation, where nothing else of the issue runs beside it. The journeys' time alone is measured the same way, each on a fresh app of its own,
-side by side, as validation runs them."""
+the clock starts, as a running factory has it. The suite's time alone is its time in
+implementation, where nothing else of the issue runs beside it; the journeys' time alone is
+measured on production, each on a fresh app of its own, side by side, as validation runs
+them."""
 
 from __future__ import annotations
 

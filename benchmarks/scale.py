@@ -1,6 +1,6 @@
-"""The store at 10,000 runs: ``factory status``, ``runs`` and ``report``, the dashboard's main
+"""The store at 50,000 runs: ``factory status``, ``runs`` and ``report``, the dashboard's main
 pages and earned trust on a store made of a real demo's rows (``store_rows.py``), and what
-``factory --help`` costs a fresh process.
+``factory status`` and ``factory --help`` cost a fresh process.
 
 Each figure is the median CPU time of the work in this process after one warm-up (the
 imports are done; the interpreter's start is not counted), plus the CPU of the processes
@@ -25,10 +25,11 @@ from benchmarks.store_rows import copy_rows, demo_source
 from harness.git.repo import GitRepo
 from harness.store.db import Store
 
-RUNS = 10_000
+RUNS = 50_000
 REPS = 5
 GOAL_MS = 100.0
 HELP_GOAL_S = 0.3
+STATUS_GOAL_S = 0.3  # CPU of a whole ``factory status`` process
 TRUST = "trust: {kind:bug: {start: review, earn_after: 2}, default: {start: review}}\n"
 
 
@@ -93,7 +94,10 @@ def help_seconds(reps: int = 9) -> tuple[float, float]:
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.monotonic()
         subprocess.run(
-            [sys.executable, "-m", "harness", "--help"], check=True, stdout=subprocess.DEVNULL
+            [sys.executable, "-m", "harness", "--help"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            env=_cached(),
         )
         walls.append(time.monotonic() - started)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -118,8 +122,7 @@ def store_figures() -> list[Figure]:
             _figure(
                 f"status {at}",
                 cpu_ms(_cli(repo, "status", "--json")),
-                f"factory status --json in process, git included; {_whole(repo)}; "
-                "13.1–13.5 s on 10,008 runs before",
+                "factory status --json in process, git included",
             ),
             _figure(f"runs {at}", cpu_ms(_cli(repo, "runs", "--json")), "factory runs --json"),
             _figure(
@@ -145,27 +148,46 @@ def store_figures() -> list[Figure]:
     finally:
         os.environ.pop("FACTORY_STATE_DIR", None)
     wall, cpu = help_seconds()
-    rows.append(
+    whole = process_cpu(
+        ["--repo", str(repo), "status", "--json"], {"FACTORY_STATE_DIR": str(state)}
+    )
+    rows += [
+        Figure(
+            f"factory status, a whole process, {at}",
+            f"{whole:.3f} s CPU",
+            f"≤ {STATUS_GOAL_S} s",
+            STATUS_GOAL_S / max(whole, 0.001),
+            "median of 9 fresh processes, their CPU (interpreter, imports, work), bytecode "
+            "cached as users run it",
+        ),
         Figure(
             "factory --help",
             f"{wall:.3f} s",
             f"≤ {HELP_GOAL_S} s",
             HELP_GOAL_S / max(wall, 0.001),
             f"median of 9 fresh processes, wall; {cpu:.3f} s CPU",
-        )
-    )
+        ),
+    ]
     return rows
 
 
-def _whole(repo: Path) -> str:
-    """``factory status`` as a whole process (interpreter, imports, work), for the note."""
-    walls = []
-    for _ in range(3):
-        started = time.monotonic()
+def process_cpu(args: list[str], env: dict[str, str], reps: int = 9) -> float:
+    """Median CPU seconds of ``factory ARGS`` in a fresh interpreter, bytecode cached."""
+    cpus = []
+    for _ in range(reps):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         subprocess.run(
-            [sys.executable, "-m", "harness", "--repo", str(repo), "status", "--json"],
+            [sys.executable, "-m", "harness", *args],
             check=True,
             stdout=subprocess.DEVNULL,
+            env={**_cached(), **env},
         )
-        walls.append(time.monotonic() - started)
-    return f"a whole process {statistics.median(walls):.2f} s wall"
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    return statistics.median(cpus)
+
+
+def _cached() -> dict[str, str]:
+    """This environment with bytecode caching on, as users run the factory (a shell may set
+    ``PYTHONDONTWRITEBYTECODE``: every process would compile its modules again)."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}

@@ -21,7 +21,9 @@ from harness.cli.common import PathText, undecodable_argument
 from harness.errors import ConfigErrors, FactoryError
 from harness.paths import clip
 
-# module name -> attribute names of click commands/groups it contributes
+# module name -> attribute names of click commands/groups it contributes (each command's name
+# is its attribute's, but ``run``); a command's module is imported only when it is run or the
+# help lists it
 _COMMANDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("harness.cli.setup", ("init", "check")),
     ("harness.cli.issue", ("issue",)),
@@ -41,9 +43,24 @@ _COMMANDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("harness.cli.mcp", ("mcp",)),
     ("harness.cli.audit", ("audit",)),
 )
+_WHERE = {n.removesuffix("_command"): (m, n) for m, names in _COMMANDS for n in names}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Commands(click.Group):
+    """The commands of ``_COMMANDS``, each module imported when its command is asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(_WHERE)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in _WHERE:
+            return None
+        module, name = _WHERE[cmd_name]
+        command: click.Command = getattr(importlib.import_module(module), name)
+        return command
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--repo",
     type=PathText(file_okay=False),
@@ -70,12 +87,6 @@ def cli(ctx: click.Context, repo: str | None, provider: str | None, plan: str | 
     """Dark factory harness: triage, implement, validate and merge issues inside hard limits."""
     # --plan: every forge this command builds plans instead of writing (given to it as such)
     ctx.obj = {"repo": repo, "provider": provider, "plan": Path(plan).resolve() if plan else None}
-
-
-for _module, _names in _COMMANDS:
-    for _name in _names:
-        _command: click.Command = getattr(importlib.import_module(_module), _name)
-        cli.add_command(_command, _command.name)
 
 
 _LONG_WORD = re.compile(r"\S{241,}")

@@ -25,11 +25,13 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from harness.artifacts import GateReport, GateResult, gates_failed
 from harness.config.globs import matching
 from harness.errors import ErrorKind, GitError, StepFailed
+
+if TYPE_CHECKING:  # the records (pydantic models) only when a gate is made: git needs none
+    from harness.artifacts import GateResult
 
 
 class GitRepo(Protocol):
@@ -59,6 +61,8 @@ def describe(problems: list[str]) -> str:
 
 def gate(problems: list[str]) -> GateResult:
     """The ``tree_shape`` gate: passed when ``problems`` is empty, each failing entry listed."""
+    from harness.artifacts import GateResult
+
     return GateResult(name=TREE_SHAPE, passed=not problems, evidence=describe(problems))
 
 
@@ -68,6 +72,8 @@ class UnsafeTree(StepFailed):
 
     def __init__(self, problems: list[str], say_why: bool = False) -> None:
         """``say_why``: the evidence in the message too, where nothing else shows the gate."""
+        from harness.artifacts import GateReport, gates_failed
+
         refused = gate(problems)
         why = f" {TREE_SHAPE}: {refused.evidence}" if say_why else ""
         super().__init__(
