@@ -13,6 +13,7 @@ import re
 import sqlite3
 import sys
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import click
@@ -43,7 +44,9 @@ _COMMANDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("harness.cli.mcp", ("mcp",)),
     ("harness.cli.audit", ("audit",)),
 )
-_WHERE = {n.removesuffix("_command"): (m, n) for m, names in _COMMANDS for n in names}
+_WHERE = MappingProxyType(
+    {n.removesuffix("_command"): (m, n) for m, names in _COMMANDS for n in names}
+)
 
 
 class _Commands(click.Group):
