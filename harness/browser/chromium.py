@@ -116,9 +116,8 @@ class BrowserSession:
     ) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="factory-browser-")
         folder = Path(self._tmp.name)
-        self.launcher = launcher or str(
-            Launcher(folder, find_chromium(), netns_pid, hidden=hidden).script
-        )
+        self._own = None if launcher else Launcher(folder, find_chromium(), netns_pid, hidden)
+        self.launcher = str(self._own.script) if self._own else str(launcher)
         self._given = playwright  # a kept driver (``drivers.py``): used, never stopped here
         self._pw: Playwright | None = None
         self.browser: Browser | None = None
@@ -138,6 +137,8 @@ class BrowserSession:
     def _stop_driver(self) -> None:
         if self._pw is not None and self._given is None:
             self._pw.stop()
+        if self._own is not None:
+            self._own.close()
         self._tmp.cleanup()
 
     def __exit__(self, *_: object) -> None:

@@ -36,11 +36,11 @@ from harness.sandbox import seccomp
 from harness.sandbox.app import enter_network
 from harness.sandbox.bwrap import SAFE_PATH, SYSTEM, View, bwrap_argv
 from harness.sandbox.holding import private
+from harness.sandbox.limits import BROWSER_LIMITS, Cgroup, limited
 from harness.sandbox.peers import Peers
 
-# Chromium runs as a uid of its own when the harness is root: a browser has a hundred threads,
-# and RLIMIT_NPROC, which caps the apps and agent commands running as the sandbox uid, counts
-# every task of their uid; nor can a browser touch anything that uid owns (the worktrees).
+# Chromium runs as a uid of its own when the harness is root: it can touch nothing the sandbox
+# uid owns (the worktrees)
 BROWSER_UID = 65533
 # what Chromium's processes see of an environment: nothing of the harness's
 BROWSER_ENV = MappingProxyType(
@@ -74,7 +74,9 @@ class Launcher:
     """The command that starts a confined Chromium, written as the executable ``script`` in
     ``folder``: it takes Chromium's arguments and the two pipe descriptors, as Playwright
     gives them to a browser it starts. ``hidden``: the factory's own folders (the policy's
-    list), masked where they would fall inside the system view."""
+    list), masked where they would fall inside the system view. Each launcher's browser has
+    a cgroup of its own (``BROWSER_LIMITS``: tasks, memory; and a file size), removed by
+    ``close``."""
 
     def __init__(
         self, folder: Path, executable: str, netns_pid: int | None, hidden: tuple[Path, ...] = ()
@@ -86,6 +88,8 @@ class Launcher:
         )
         if netns_pid is not None:  # first, as root: the app's network, then the sandbox
             command = [*enter_network(netns_pid), *command]
+        self.cgroup = Cgroup(BROWSER_LIMITS)
+        command = self.cgroup.entered(limited(BROWSER_LIMITS, command, self.cgroup.held))
         redirect = ""
         program = seccomp.program()
         if program is not None:
@@ -95,6 +99,9 @@ class Launcher:
         self.script = folder / "chromium-confined"
         self.script.write_text(f'#!/bin/sh\nexec {shlex.join(command)} "$@"{redirect}\n')
         self.script.chmod(0o755)
+
+    def close(self) -> None:
+        self.cgroup.remove()
 
     def spawn(self, args: list[str], fds: list[int]) -> subprocess.Popen[bytes]:
         """The launcher run with ``args`` on ``fds`` (Playwright's two pipe ends, then where

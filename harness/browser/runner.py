@@ -3,6 +3,7 @@ with what was expected, what the page showed, and a screenshot."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from pathlib import Path
@@ -167,6 +168,8 @@ def describe(step: Step) -> str:
 
 def _playwright_failure(step: Step, exc: Exception) -> str:
     first = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
+    if "crashed" in first:  # the renderer was killed: its cgroup's memory, most likely
+        return f"the page crashed (a browser passing its memory or task limit is stopped): {first}"
     if "Timeout" in first and step.action in ("fill", "click", "wait_for"):
         return f"no element matching {describe(step)} was usable within the time limit ({first})"
     return first
@@ -198,7 +201,8 @@ def run_journey(
                     expected = f"{describe(step)} to succeed"
                     actual = _playwright_failure(step, exc)
                 shot = shots_dir / f"{slug}-step{number}.png"
-                page.screenshot(path=str(shot), full_page=True)
+                with contextlib.suppress(PlaywrightError):  # a crashed page shows nothing
+                    page.screenshot(path=str(shot), full_page=True)
                 return JourneyResult(
                     journey.name,
                     False,
@@ -206,7 +210,7 @@ def run_journey(
                     number,
                     expected,
                     actual,
-                    str(shot),
+                    str(shot) if shot.exists() else None,
                     time.monotonic() - started,
                     list(guard.blocked),
                 )

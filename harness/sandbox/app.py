@@ -22,6 +22,7 @@ from pathlib import Path
 
 from harness.errors import FactoryError
 from harness.sandbox.bwrap import Sandbox, running_as_root
+from harness.sandbox.limits import Cgroup
 
 # argv: port, path, seconds; asks 127.0.0.1 until it answers HTTP 200 (exit 0) or the time is
 # up (exit 1). Run isolated and without site (``-I -S``): the standard library's socket only,
@@ -81,6 +82,7 @@ class AppProcess:
         self.sandbox, self.command, self.port, self.ready_path = sandbox, command, port, ready_path
         self.proc: subprocess.Popen[bytes] | None = None
         self.netns_pid: int | None = None
+        self.cgroup: Cgroup | None = None  # its limits, no other sandbox's
         # nameless (unlinked at once): gone with its last descriptor, even after a kill -9
         self._log = tempfile.TemporaryFile()  # noqa: SIM115
 
@@ -100,7 +102,10 @@ class AppProcess:
                 "namespace the app's sandbox makes (run the factory as root, as in CI)"
             )
         read_fd, write_fd = os.pipe()
-        self.proc = self.sandbox.popen(self.command, stdout=self._log.fileno(), info_fd=write_fd)
+        self.cgroup = Cgroup(self.sandbox.limits)
+        self.proc = self.sandbox.popen(
+            self.command, self.cgroup, stdout=self._log.fileno(), info_fd=write_fd
+        )
         os.close(write_fd)
         with os.fdopen(read_fd, "rb") as info:
             raw = info.read(4096)
@@ -156,4 +161,6 @@ class AppProcess:
                 os.killpg(self.proc.pid, signal.SIGKILL)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.proc.wait(timeout=10)
+        if self.cgroup is not None:
+            self.cgroup.remove()
         self._log.close()

@@ -36,7 +36,7 @@ from harness.errors import SandboxError
 from harness.git import integrity
 from harness.sandbox import holding, seccomp
 from harness.sandbox.holding import SANDBOX_UID
-from harness.sandbox.limits import PRLIMIT, Limits, PidsCgroup, limited
+from harness.sandbox.limits import PRLIMIT, Cgroup, Limits, limited
 from harness.sandbox.relay import EGRESS_ENV, EGRESS_SOCKET, relayed
 
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -254,21 +254,23 @@ class Sandbox:
     def popen(
         self,
         command: str,
-        cgroup: PidsCgroup | None = None,
+        cgroup: Cgroup | None = None,
         stdout: int | object = subprocess.PIPE,
         info_fd: int | None = None,
         stdin: int = subprocess.DEVNULL,
     ) -> subprocess.Popen[bytes]:
-        """Start ``command`` in the sandbox (the one place a sandboxed process is spawned)."""
+        """Start ``command`` in the sandbox (the one place a sandboxed process is spawned), in
+        ``cgroup`` (the caller removes it) when given, under the limits it does not hold."""
         holding.held(self.worktree)  # handed to the sandbox uid: walked the first time only
         filter_fd = seccomp.filter_fd()
         fds = tuple(fd for fd in (filter_fd, info_fd) if fd is not None)
         argv = self.argv(command, seccomp_fd=filter_fd)
         if info_fd is not None:
             argv = [argv[0], "--info-fd", str(info_fd), *argv[1:]]
-        argv = limited(self.limits, argv)
         if cgroup is not None:
-            argv = cgroup.entered(argv)
+            argv = cgroup.entered(limited(self.limits, argv, cgroup.held))
+        else:
+            argv = limited(self.limits, argv)
         try:
             return subprocess.Popen(
                 argv,
@@ -294,7 +296,7 @@ class Sandbox:
     def _run(self, command: str, timeout_s: float | None) -> CommandResult:
         timeout = timeout_s or self.limits.timeout_s
         cap = self.limits.output_bytes
-        cgroup = PidsCgroup(self.limits.max_processes)
+        cgroup = Cgroup(self.limits)
         lim = self.limits
         meter = holding.Meter(self.worktree, lim.disk_mb << 20, lim.max_new_files, lim.max_files)
         started = time.monotonic()

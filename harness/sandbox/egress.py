@@ -42,7 +42,7 @@ from harness.errors import SandboxError
 from harness.paths import workflows_dir
 from harness.sandbox.app import free_port
 from harness.sandbox.bwrap import Sandbox
-from harness.sandbox.limits import Limits
+from harness.sandbox.limits import Cgroup, Limits
 
 SEEN_AT = Path("/run/factory-egress")  # the proxy's folder, inside its own sandbox
 HOSTS = Path("/etc/hosts")  # the names squid resolves without DNS (copied into its folder)
@@ -168,6 +168,12 @@ def _started(pid: int) -> str | None:
         return None
 
 
+def _end(proc: subprocess.Popen[bytes], cgroup: Cgroup) -> None:
+    Sandbox._kill(proc)
+    proc.wait()
+    cgroup.remove()
+
+
 def _listening(name: str) -> bool:
     """Whether a Unix socket named ``name`` listens (in this network namespace)."""
     rows = Path("/proc/net/unix").read_text().splitlines()[1:]
@@ -197,6 +203,7 @@ class _Squid:
         self.log = self.folder / "access.log"
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
+        self.cgroup = Cgroup(Limits())
         self._addresses = itertools.count(1)
         try:
             self._start()
@@ -218,7 +225,7 @@ class _Squid:
             for name in ("cache.log", "access.log", "proxy.log"):
                 (self.folder / name).unlink(missing_ok=True)
             script = _SQUID.format(folder=SEEN_AT, **self.programs)
-            self.proc = self._sandbox().popen(script, stdout=subprocess.DEVNULL)
+            self.proc = self._sandbox().popen(script, self.cgroup, stdout=subprocess.DEVNULL)
             problem = self._wait_ready()
             if not problem:
                 return
@@ -245,20 +252,22 @@ class _Squid:
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def relay(self) -> tuple[Path, str, subprocess.Popen[bytes]]:
-        """A new set-up's relay, listening: its socket, its address, its process."""
+    def relay(self) -> tuple[Path, str, subprocess.Popen[bytes], Cgroup]:
+        """A new set-up's relay, listening: its socket, its address, its cgroup (no set-up
+        can take the processes another's relay needs)."""
         n = next(self._addresses)
         at = f"127.{1 + n // 65536 % 254}.{n // 256 % 256}.{n % 256}"
         name = f"{n}-{secrets.token_hex(4)}"  # short: a socket's path may hold 107 bytes
         script = _RELAY.format(folder=SEEN_AT, name=name, port=self.port, at=at, **self.programs)
-        proc = self._sandbox().popen(script, stdout=subprocess.DEVNULL)
+        cgroup = Cgroup(Limits())
+        proc = self._sandbox().popen(script, cgroup, stdout=subprocess.DEVNULL)
         deadline = time.monotonic() + START_TIMEOUT_S
         while not _listening(name):
             if proc.poll() is not None or time.monotonic() > deadline:
-                Sandbox._kill(proc)
+                _end(proc, cgroup)
                 raise SandboxError(f"the egress proxy's relay did not start (exit {proc.poll()})")
             time.sleep(0.005)
-        return self.folder / name, at, proc
+        return self.folder / name, at, proc, cgroup
 
     def settle(self, at: str) -> None:
         """Wait (at most SETTLE_TIMEOUT_S) until squid holds no connection from ``at`` open:
@@ -279,6 +288,7 @@ class _Squid:
 
     def stop(self) -> None:
         self._kill()
+        self.cgroup.remove()
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
@@ -326,7 +336,7 @@ class EgressProxy:
         self.parent = state_dir / "egress"
         self.record = NetworkRecord(allow=self.allow)
         self._squid: _Squid | None = None
-        self._relay: tuple[Path, str, subprocess.Popen[bytes]] | None = None
+        self._relay: tuple[Path, str, subprocess.Popen[bytes], Cgroup] | None = None
         self._owned = True
 
     @property
@@ -360,9 +370,8 @@ class EgressProxy:
     def __exit__(self, *_: object) -> None:
         assert self._squid is not None and self._relay is not None
         try:
-            path, at, proc = self._relay
-            Sandbox._kill(proc)
-            proc.wait()
+            path, at, proc, cgroup = self._relay
+            _end(proc, cgroup)
             path.unlink(missing_ok=True)
             self._squid.settle(at)
             self.record = read_record(self._squid.log, self.allow, at, self._offset)

@@ -1,6 +1,9 @@
-"""Resource limits of a sandboxed command: a pids cgroup where the kernel lets us make one,
-rlimits always (RLIMIT_NPROC binds only non-root users, hence the cgroup), and what its
-worktree may hold (``harness.sandbox.holding``)."""
+"""Resource limits of a sandbox, in one place: a cgroup of its own (``Cgroup``: its tasks and
+its memory, counted for that sandbox alone) where the kernel lets the harness make one — cgroup
+v1's ``pids`` and ``memory`` hierarchies or cgroup v2 — and rlimits always for file size and
+core dumps. What no cgroup holds falls back to an rlimit: ``RLIMIT_NPROC`` (which counts every
+task of the uid on the host, so sandboxes sharing a uid share it) and ``RLIMIT_AS``. What a
+worktree may hold is ``harness.sandbox.holding``'s."""
 
 from __future__ import annotations
 
@@ -11,7 +14,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-_PIDS_ROOTS = (Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup"))
+_CGROUPS = Path("/sys/fs/cgroup")
+# what each controller's limit is written to: cgroup v1's file, then cgroup v2's
+_FILES = (("pids", ("pids.max",)), ("memory", ("memory.limit_in_bytes", "memory.max")))
+_ENTER = 'for f; do shift; [ "$f" = -- ] && break; echo $$ >"$f"; done; exec "$@"'
 PRLIMIT = "/usr/bin/prlimit"  # util-linux, as setpriv
 
 
@@ -19,8 +25,8 @@ PRLIMIT = "/usr/bin/prlimit"  # util-linux, as setpriv
 class Limits:
     timeout_s: float = 300.0
     output_bytes: int = 200_000
-    memory_mb: int = 4096
-    max_processes: int = 256
+    memory_mb: int = 4096  # the sandbox's memory (its cgroup), else each process's address space
+    max_processes: int = 256  # the sandbox's tasks (its cgroup), else its uid's
     file_size_mb: int = 512
     tmp_mb: int = 1024  # the private /tmp (a tmpfs of this size)
     disk_mb: int = 2048  # what one command may write, and the worktree may hold
@@ -28,65 +34,82 @@ class Limits:
     max_files: int = 250_000  # what the worktree may hold (a node_modules is tens of thousands)
 
 
-class PidsCgroup:
-    """A cgroup capping the number of tasks (v1 ``pids`` or v2 with the pids controller)."""
+# a confined Chromium: a hundred threads and more, each a task; its page may not take the host
+BROWSER_LIMITS = Limits(memory_mb=2048, max_processes=1024, file_size_mb=256)
 
-    def __init__(self, max_processes: int) -> None:
-        self.path: Path | None = None
-        for root in _PIDS_ROOTS:
-            try:
-                candidate = root / f"factory-{secrets.token_hex(4)}"
-                candidate.mkdir()
-            except OSError:
-                continue
-            if (candidate / "pids.max").exists():
-                try:
-                    (candidate / "pids.max").write_text(str(max_processes))
-                    self.path = candidate
+
+def _places(controller: str) -> list[Path]:
+    """Where a cgroup holding ``controller`` may be made: under this process's own cgroup in
+    cgroup v1's hierarchy of that controller (so the limits above it still hold), else at
+    cgroup v2's root (the only cgroup v2 that may hold processes and enable controllers)."""
+    own = "/"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            _, names, path = line.split(":", 2)
+            own = path if controller in names.split(",") else own
+    return [_CGROUPS / controller / own.lstrip("/"), _CGROUPS]
+
+
+class Cgroup:
+    """The cgroup of one sandbox (or confined browser), limiting its tasks and memory; ``held``
+    names the limits it holds (none where no cgroup can be made: the rlimits stand in)."""
+
+    def __init__(self, limits: Limits) -> None:
+        name = f"factory-{secrets.token_hex(4)}"
+        self.paths: list[Path] = []
+        self.held: set[str] = set()
+        values = {"pids": limits.max_processes, "memory": limits.memory_mb << 20}
+        for controller, files in _FILES:
+            for path in (place / name for place in _places(controller)):
+                if self._limit(path, files, str(values[controller])):
+                    self.held.add(controller)
+                    self.paths += [path] if path not in self.paths else []
                     break
-                except OSError:
-                    pass
-            with contextlib.suppress(OSError):
-                candidate.rmdir()
+                with contextlib.suppress(OSError):
+                    if path not in self.paths:
+                        path.rmdir()
+
+    @staticmethod
+    def _limit(path: Path, files: tuple[str, ...], value: str) -> bool:
+        with contextlib.suppress(OSError):
+            path.mkdir(exist_ok=True)
+            for found in (path / f for f in files if (path / f).exists()):
+                found.write_text(value)
+                return True
+        return False
 
     def entered(self, argv: list[str]) -> list[str]:
         """``argv`` started inside the cgroup: a shell moves itself in, then becomes it (no
         code runs in the forked harness, which a large threaded process pays for dearly)."""
-        if self.path is None:
+        if not self.held:
             return argv
-        enter = 'echo $$ >"$1" && shift && exec "$@"'
-        return ["/bin/sh", "-c", enter, "factory-cgroup", str(self.path / "cgroup.procs"), *argv]
+        procs = [str(p / "cgroup.procs") for p in self.paths]
+        return ["/bin/sh", "-c", _ENTER, "factory-cgroup", *procs, "--", *argv]
 
     def kill_all(self) -> None:
-        if self.path is None:
-            return
-        with contextlib.suppress(OSError):
-            kill = self.path / "cgroup.kill"
-            if kill.exists():
-                kill.write_text("1")
-                return
-        for _ in range(50):
-            try:
-                pids = [int(p) for p in (self.path / "cgroup.procs").read_text().split()]
-            except OSError:
-                return
-            if not pids:
-                return
-            for pid in pids:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(pid, 9)
+        for path in self.paths:
+            with contextlib.suppress(OSError):
+                (path / "cgroup.kill").write_text("1")  # cgroup v2: every task at once
+            for _ in range(50):
+                try:
+                    pids = [int(p) for p in (path / "cgroup.procs").read_text().split()]
+                except OSError:
+                    break
+                for pid in pids:
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.kill(pid, 9)
+                if not pids:
+                    break
 
     def remove(self) -> None:
         """Remove the cgroup once its last task is gone (for at most two seconds): the
         command's processes leave it a moment after they exit, so the first waits are short."""
-        if self.path is None:
-            return
         self.kill_all()
         pause, deadline = 0.001, time.monotonic() + 2.0
-        while True:
+        while self.paths:
             try:
-                self.path.rmdir()
-                return
+                self.paths[-1].rmdir()
+                self.paths.pop()
             except OSError:
                 if time.monotonic() >= deadline:
                     return
@@ -94,17 +117,20 @@ class PidsCgroup:
                 pause = min(pause * 2, 0.02)
 
 
-def limited(limits: Limits, argv: list[str]) -> list[str]:
-    """``argv`` under the limits set before it runs (``prlimit``): memory, file size, no core
-    dumps and (binding for the unprivileged uid the command runs as) the process count."""
+def limited(
+    limits: Limits, argv: list[str], held: set[str] | frozenset[str] = frozenset()
+) -> list[str]:
+    """``argv`` under the rlimits set before it runs (``prlimit``): file size, no core dumps,
+    and — where its cgroup (``held``) does not hold them — address space and (binding for
+    the unprivileged uid it runs as) the process count."""
     memory = limits.memory_mb * 1024 * 1024
     size = limits.file_size_mb * 1024 * 1024
     procs = limits.max_processes
     return [
         PRLIMIT,
-        f"--as={memory}:{memory}",
+        *([] if "memory" in held else [f"--as={memory}:{memory}"]),
         f"--fsize={size}:{size}",
-        f"--nproc={procs}:{procs}",
+        *([] if "pids" in held else [f"--nproc={procs}:{procs}"]),
         "--core=0:0",
         "--",
         *argv,

@@ -133,17 +133,20 @@ def run_in_seal(
     timeout_s: float,
     peers: Peers | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """``command`` in the seal's view, under the sandbox's seccomp filter; the writable
-    folders are handed to the sandbox uid first; ``peers`` learns the seal's process."""
+    """``command`` in the seal's view, under the sandbox's seccomp filter and limits (a cgroup
+    of its own); the writable folders are handed to the sandbox uid first; ``peers`` learns
+    the seal's process."""
     from harness.sandbox import holding, seccomp
+    from harness.sandbox.limits import Cgroup, Limits, limited
 
     for path in writable:
         path.mkdir(parents=True, exist_ok=True)
         holding.walk(path, hand_over=holding.as_root())
-    filter_fd = seccomp.filter_fd()
+    filter_fd, cgroup = seccomp.filter_fd(), Cgroup(Limits())
+    argv = sealed_argv(masked, writable, command, readable, filter_fd)
     try:
         with subprocess.Popen(
-            sealed_argv(masked, writable, command, readable, filter_fd),
+            cgroup.entered(limited(Limits(), argv, cgroup.held)),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -160,6 +163,7 @@ def run_in_seal(
                 proc.communicate()
                 raise
     finally:
+        cgroup.remove()
         if filter_fd is not None:
             os.close(filter_fd)
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
@@ -221,6 +225,7 @@ def run_sealed(
                 )
             except subprocess.TimeoutExpired:
                 proc = None
+        launcher.close()
     if forwarder.refusal is not None:
         raise forwarder.refusal
     if proc is None:

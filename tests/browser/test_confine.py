@@ -10,12 +10,17 @@ from pathlib import Path
 
 import pytest
 
+from harness.browser import confine
 from harness.browser.chromium import find_chromium
 from harness.browser.confine import BrowserBroker, Launcher
+from harness.browser.journeys import Journey
+from harness.browser.runner import run_journey
 from harness.sandbox import app as app_module
 from harness.sandbox.app import AppNotReady, AppProcess, free_port
 from harness.sandbox.bwrap import Sandbox, sandbox_available
+from harness.sandbox.limits import Cgroup, Limits
 from harness.sandbox.peers import Peers
+from tests.browser.serving import NEEDS_BROWSER, served
 
 pytestmark = pytest.mark.skipif(not sandbox_available(), reason="needs bwrap")
 
@@ -111,3 +116,45 @@ def test_a_factory_killed_while_serving_leaves_no_app_log_behind(tmp_path: Path)
     assert done.returncode == -9, done.stderr
     assert '"GET / HTTP/1.1" 200' in done.stdout  # what the app printed, read back
     assert list(temp.iterdir()) == []
+
+
+def _cgroup_held() -> set[str]:
+    cgroup = Cgroup(Limits())
+    cgroup.remove()
+    return cgroup.held
+
+
+# a page that takes memory outside the JavaScript heap (typed arrays), 128 MB every 10 ms
+HOG = """<!doctype html><title>hog</title><p>taking memory</p><script>
+const kept = [];
+setInterval(() => { for (let i = 0; i < 8; i++) kept.push(new Uint8Array(16 << 20).fill(1)); }, 10);
+</script>"""
+
+
+@NEEDS_BROWSER[0]
+@NEEDS_BROWSER[1]
+@pytest.mark.skipif("memory" not in _cgroup_held(), reason="no memory cgroup can be made here")
+def test_a_page_that_allocates_without_bound_is_stopped_by_its_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The confined browser's memory is its cgroup's: the page that takes it all is killed
+    there, its journey fails with one line saying so, and the app and the browser are
+    untouched (it opens the app's next page)."""
+    monkeypatch.setattr(confine, "BROWSER_LIMITS", Limits(memory_mb=768, max_processes=1024))
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "hog.html").write_text(HOG)
+    (site / "index.html").write_text("<!doctype html><title>ok</title><p>still here</p>")
+    hog = Journey.model_validate(
+        {"name": "hog", "steps": [{"goto": "/hog.html"}, {"expect_text": "never shown"}]}
+    )
+    fine = Journey.model_validate(
+        {"name": "fine", "steps": [{"goto": "/"}, {"expect_text": "still here"}]}
+    )
+    with served(site, "python3 -m http.server {port}") as (app, session):
+        result = run_journey(session, app.base_url, hog, tmp_path / "shots")
+        assert not result.passed, result  # at its first step or its second: as it happens
+        assert result.actual and "\n" not in result.actual, result
+        assert "page crashed" in result.actual and "memory" in result.actual, result
+        # the renderer that took the memory was killed, not the browser, the app or the harness
+        assert run_journey(session, app.base_url, fine, tmp_path / "shots").passed

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from harness.sandbox.bwrap import Sandbox, sandbox_available
-from harness.sandbox.limits import Limits, PidsCgroup
+from harness.sandbox.limits import Cgroup, Limits
 
 pytestmark = [
     pytest.mark.sandbox,
@@ -133,28 +135,87 @@ def test_fork_bomb_is_bounded_and_leaves_nothing(box: Sandbox) -> None:
 
 
 def test_a_command_runs_under_its_limits_and_in_its_cgroup(tmp_path: Path) -> None:
+    """File size and core dumps by rlimit; tasks and memory by the sandbox's own cgroup where
+    one can be made (cgroup v1 or v2), else by rlimit."""
     limits = Limits(timeout_s=20, max_processes=64, memory_mb=1024, file_size_mb=8)
-    result = Sandbox(tmp_path, limits).run("cat /proc/self/limits")
-    rows = {line[:26].strip(): line[26:].split() for line in result.output.splitlines()}
-    assert rows["Max address space"][:2] == [str(1024 << 20)] * 2
-    assert rows["Max file size"][:2] == [str(8 << 20)] * 2
-    assert rows["Max processes"][:2] == ["64", "64"]
-    assert rows["Max core file size"][:2] == ["0", "0"]
-    cgroup = PidsCgroup(64)
-    if cgroup.path is None:
-        pytest.skip("no pids cgroup can be made here")
+    cgroup = Cgroup(limits)
     try:
-        box = Sandbox(tmp_path, limits).popen("echo ready && sleep 30", cgroup)
+        box = Sandbox(tmp_path, limits).popen("cat /proc/self/limits; sleep 30", cgroup)
         try:
-            assert box.stdout is not None and box.stdout.readline() == b"ready\n"
-            inside = (cgroup.path / "cgroup.procs").read_text().split()
-            assert str(box.pid) in inside  # bubblewrap itself, so everything it starts
+            assert box.stdout is not None
+            rows = {}
+            while "Max realtime timeout" not in rows:  # the last line
+                line = box.stdout.readline().decode()
+                rows[line[:26].strip()] = line[26:].split()
+            for path in cgroup.paths:  # bubblewrap itself, so everything it starts
+                assert str(box.pid) in (path / "cgroup.procs").read_text().split()
         finally:
             box.kill()
             box.wait()
     finally:
         cgroup.remove()
-    assert not cgroup.path.exists()  # removed once its last task left it
+    assert rows["Max file size"][:2] == [str(8 << 20)] * 2
+    assert rows["Max core file size"][:2] == ["0", "0"]
+    if "pids" in cgroup.held:
+        assert "64" not in rows["Max processes"][:2]  # no uid-wide count: the cgroup's own
+    else:
+        assert rows["Max processes"][:2] == ["64", "64"]
+    if "memory" not in cgroup.held:
+        assert rows["Max address space"][:2] == [str(1024 << 20)] * 2
+    assert not any(path.exists() for path in cgroup.paths)  # removed once its tasks left
+
+
+FORKS = """
+import os, sys, time
+n = 0
+while True:
+    try:
+        pid = os.fork()
+    except OSError:
+        break
+    if pid == 0:
+        time.sleep(float(sys.argv[1]))
+        os._exit(0)
+    n += 1
+    if n == int(sys.argv[2]):
+        break
+open("forking", "w").write(str(n))
+os.rename("forking", "forked")
+while not os.path.exists("done"):
+    time.sleep(0.05)
+"""
+
+
+def _pids_cgroups() -> bool:
+    cgroup = Cgroup(Limits())
+    cgroup.remove()
+    return "pids" in cgroup.held
+
+
+@pytest.mark.skipif(not _pids_cgroups(), reason="no pids cgroup can be made here (rlimits only)")
+def test_one_sandbox_forking_until_it_fails_does_not_fail_anothers_fork(tmp_path: Path) -> None:
+    """Sandbox A forks until the kernel refuses (its limit) and holds its processes; sandbox
+    B, running as the same uid meanwhile, still forks all it asks for."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    command = f"python3 -c '{FORKS}'"
+    a = Sandbox(tmp_path / "a", Limits(timeout_s=300, max_processes=200))
+    done = {}
+    bomb = threading.Thread(target=lambda: done.update(a=a.run(f"{command} 600 100000")))
+    bomb.start()
+    try:
+        while not (tmp_path / "a" / "forked").exists() and bomb.is_alive():
+            time.sleep(0.05)
+        held = int((tmp_path / "a" / "forked").read_text())
+        b = Sandbox(tmp_path / "b", Limits(timeout_s=300, max_processes=200))
+        (tmp_path / "b" / "done").write_text("")
+        other = b.run(f"{command} 0 100")
+        assert other.exit_code == 0, other.output
+    finally:
+        (tmp_path / "a" / "done").write_text("")
+        bomb.join(timeout=300)
+    assert 100 < held < 200, held  # A was stopped by its own limit
+    assert (tmp_path / "b" / "forked").read_text() == "100"  # B forked every one
 
 
 def test_output_is_capped(tmp_path: Path) -> None:
