@@ -144,7 +144,7 @@ class WorktreeManager:
             except FileExistsError:
                 number += 1
         (record / "locked").write_text("initializing\n", encoding="utf-8")
-        self.base_dir.mkdir(parents=True, exist_ok=True)
+        self.base_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # no other user reads it
         path.mkdir(parents=True, exist_ok=True)
         (record / "gitdir").write_text(f"{path / '.git'}\n", encoding="utf-8")
         (path / ".git").write_text(f"gitdir: {record}\n", encoding="utf-8")

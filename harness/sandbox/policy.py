@@ -76,8 +76,11 @@ def worktree_sandbox(
     """The sandbox for commands in the worktree ``path`` (or a copy of one), shown to them at
     ``TREE``: what setup wrote there (a venv's shebangs, an editable install's path) holds in
     every copy. No network, or only the egress proxy's socket. As root, the state folder,
-    the hold-out and the main repository's ``.git`` are first closed to every other uid."""
-    harden([settings.state_dir, settings.holdout_dir, settings.root / ".git"])
+    the hold-out, the main repository's ``.git`` and the folders of worktrees, their copies
+    and kept set-ups are first closed to every other uid."""
+    state = settings.state_dir
+    trees = [default_worktree_root(state), fresh_root(state), setups_root(state)]
+    harden([state, settings.holdout_dir, settings.root / ".git", *trees])
     hidden = hidden_paths(settings, path)
     return Sandbox(path, limits, hidden=hidden, egress=egress, seen_as=TREE, readable=readable)
 
@@ -129,7 +132,8 @@ def _keep(settings: Settings, path: Path, key: str) -> None:
     whole, then named, so a kill leaves nothing half kept; only ``SETUPS_KEPT`` are kept."""
     root = setups_root(settings.state_dir)
     temp = root / f".{key}-{os.getpid()}-{threading.get_ident()}"
-    temp.mkdir(parents=True, exist_ok=True)
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)  # no other user reads what setup made
+    temp.mkdir(exist_ok=True)
     for name in GitRepo(path).untracked(ignored=True):
         source = path / name
         if source.is_dir() and not source.is_symlink():

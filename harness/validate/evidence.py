@@ -102,7 +102,7 @@ def fresh_copy(settings: Settings, prepared: Path, name: str) -> Iterator[Path]:
     """A new copy of the prepared checkout ``prepared`` for one check, deleted afterwards
     (what runs in it sees it where setup ran: ``worktree_sandbox``)."""
     base = fresh_root(settings.state_dir)
-    base.mkdir(parents=True, exist_ok=True)
+    base.mkdir(mode=0o700, parents=True, exist_ok=True)  # no other user reads a copy
     now = time.time()
     for old in base.iterdir():  # leftovers of killed runs
         if old.is_dir() and now - old.stat().st_mtime > FRESH_MAX_AGE_S:

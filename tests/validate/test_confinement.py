@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -158,3 +159,33 @@ def test_a_stranger_at_the_seals_sockets_is_refused_and_in_the_runs_record(
     for uid in ("4242", "65534"):
         for sock in ("model socket", "browser socket"):
             assert any(f"{sock}: uid {uid}," in line for line in refused), seen.report
+
+
+READS = """
+import os, sys
+for path in sys.argv[1:]:
+    try:
+        os.listdir(path)
+        print("read", path)
+    except PermissionError:
+        print("denied", path)
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="another user is another uid: needs root")
+def test_no_other_user_reads_a_worktree_a_copy_or_the_evidence(interrupted: Interrupted) -> None:
+    """After the cycles: the folders of the worktrees, of their fresh copies and kept set-ups
+    are mode 0700, and the evidence (screenshots) and transcripts are in the state folder,
+    also 0700: another uid lists none of them."""
+    from harness.git.worktrees import default_worktree_root
+    from harness.sandbox.policy import fresh_root
+
+    state = interrupted.state
+    roots = [state, default_worktree_root(state), fresh_root(state)]
+    assert [oct(p.stat().st_mode & 0o777) for p in roots] == ["0o700"] * 3
+    evidence = [p for kind in ("evidence", "transcripts") for p in (state / kind).iterdir()]
+    assert evidence  # the run's screenshots and transcripts
+    command = ["setpriv", "--reuid=4242", "--regid=4242", "--clear-groups", "/usr/bin/python3"]
+    folders = [*map(str, roots), *map(str, evidence)]
+    done = subprocess.run([*command, "-c", READS, *folders], capture_output=True, text=True)
+    assert done.stdout.split("\n")[:-1] == [f"denied {p}" for p in folders], done
