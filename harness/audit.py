@@ -40,15 +40,10 @@ def checkout(ctx: StepContext) -> Worktree:
 def analyse(ctx: StepContext) -> dict[str, Any]:
     """The analysers over the checkout: kept per commit and analysers (a commit never
     changes), unless one of them gave no answer."""
-    settings, tree, store = (
-        ctx.services.settings,
-        ctx.output("worktree", Worktree),
-        ctx.services.store,
-    )
-    every = [
-        *load_analysers(settings),
-        *(Analyser.model_validate(a) for a in shipped_data()["audit"]),
-    ]
+    settings, store = ctx.services.settings, ctx.services.store
+    tree = ctx.output("worktree", Worktree)
+    own = [Analyser.model_validate(a) for a in shipped_data()["audit"]]
+    every = [*load_analysers(settings), *own]
     key = f"audit:{tree.base_sha}:{hashlib.sha256(repr(every).encode()).hexdigest()[:16]}"
     if (kept := store.get_flag(key)) is not None:
         return dict(json.loads(kept))
