@@ -34,10 +34,11 @@ def _report(ctx: click.Context, decision: Decision, as_json: bool) -> None:
 
 @click.command()
 @click.argument("number", type=ISSUE_NUMBER)
+@click.option("--reason", default="", help="Why (one line): kept in the audit trail, not posted.")
 @click.option("--by", "actor", default=None, help=_BY_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
 @click.pass_context
-def approve(ctx: click.Context, number: int, actor: str | None, as_json: bool) -> None:
+def approve(ctx: click.Context, number: int, reason: str, actor: str | None, as_json: bool) -> None:
     """Approve issue NUMBER: its change lands through validation with every deterministic
     gate still holding (exit 1 if it does not land); a needs-human issue is re-queued."""
     from harness.config.provider import require_model
@@ -48,11 +49,12 @@ def approve(ctx: click.Context, number: int, actor: str | None, as_json: bool) -
 
     actor = actor if actor is not None else default_actor()
     check_one_line("--by", actor)
+    check_one_line("--reason", reason)
     root = repo_root(ctx)
     services = open_services(root, state_dir(root), provider_override(ctx))
     if waiting_label(services, number, "approve") == Label.NEEDS_REVIEW:
         require_model(services.settings, provider_override(ctx))  # validation runs again
-    _report(ctx, approve_issue(services, number, actor), as_json)
+    _report(ctx, approve_issue(services, number, actor, reason=reason.strip()), as_json)
 
 
 @click.command()

@@ -98,15 +98,19 @@ def open_pr(services: Services, number: int) -> PullRequest | None:
     return None
 
 
-def approve(services: Services, number: int, actor: str, via: str = "") -> Decision:
+def approve(
+    services: Services, number: int, actor: str, via: str = "", reason: str = ""
+) -> Decision:
     """Approve issue ``number``'s change: land it through validation, or re-queue it.
-    ``via``: the face a person decided through, when not the command line (``mcp``)."""
+    ``via``: the face a person decided through, when not the command line (``mcp``);
+    ``reason``: why, kept in the audit trail (a lesson may cite it), never posted."""
     from harness.validate.run import landing_unfinished, validate_issue  # the engine
 
     actor = check_actor(actor)
     landing_unfinished(services, number, "approve")
     label = waiting_label(services, number, "approve")
     store, forge = services.store, services.forge
+    told = ({"via": via} if via else {}) | ({"reason": reason[:MAX_REASON]} if reason else {})
     pr = open_pr(services, number) if label == Label.NEEDS_REVIEW else None
     if pr is None and label == Label.NEEDS_REVIEW:
         raise UsageError(
@@ -114,15 +118,14 @@ def approve(services: Services, number: int, actor: str, via: str = "") -> Decis
         )
     if pr is None:
         event = {"issue": number, "actor": actor, "label": label, "head": None}
-        store.append_event(None, APPROVE_EVENT, event | ({"via": via} if via else {}))
+        store.append_event(None, APPROVE_EVENT, event | told)
         said = retry_issue(services, number)
         return Decision(number, "approve", actor, "requeued", f"approved by {actor}: {said}")
     head = forge.sync(pr.branch)  # on GitHub: what the PR holds now
     store.append_event(
         None,
         APPROVE_EVENT,
-        {"issue": number, "actor": actor, "label": label, "pr": pr.number, "head": head}
-        | ({"via": via} if via else {}),
+        {"issue": number, "actor": actor, "label": label, "pr": pr.number, "head": head} | told,
     )
     outcome = validate_issue(services, number)
     decided, landing = outcome.artifact(Validation), outcome.artifact(Landing)

@@ -11,9 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from harness.artifacts import Citation, Finding, Review
+from harness.artifacts import Finding, Review
 from harness.cli.common import state_dir
-from harness.lessons.evidence import recheck
 from harness.store.db import Store
 from tests.cli_helpers import run_cli
 from tests.factory_repo import RULES, git, make_factory_repo
@@ -92,15 +91,25 @@ def test_an_edit_that_is_not_small_found_once_and_readable_is_refused(
     nothing_written(repo)
 
 
-def test_a_rule_the_governance_no_longer_says_is_stale() -> None:
-    cited = Citation(
-        ref="event:1",
-        source="maintainer",
-        about="rule:factory_rules.md: No new dependencies",
-        rule="factory_rules.md: No new dependencies",
-    )
-    texts = {"factory_rules.md": "- no new dependencies: the standard library only."}
-    assert recheck(cited, set(), texts).stale is None
-    assert recheck(cited, set(), {"factory_rules.md": "- Keep it small."}).stale == (
-        "factory_rules.md no longer says 'No new dependencies'"
+def test_a_persons_reasons_are_citations_checked_against_the_governance(
+    tmp_path: Path, capsys
+) -> None:
+    """``factory approve --reason`` and ``factory reject --reason`` keep their words in the
+    audit trail; one that cites a rule the governance no longer says is stale."""
+    repo = make_factory_repo(tmp_path / "repo")
+    store = Store.open(state_dir(repo))
+    for issue, kind, reason in (
+        (1, "human.approve", "Fine. factory_rules.md: Keep changes small and focused"),
+        (2, "human.reject", "factory_rules.md: Never merge on Fridays"),
+    ):
+        store.append_event(None, kind, {"issue": issue, "actor": "ann", "reason": reason})
+    store.close()
+    res = run_cli(capsys, "--repo", str(repo), "lessons", "--json")
+    found = {x["about"]: x for x in res.json()}
+    (held,) = found["rule:factory_rules.md: Keep changes small and focused"]["citations"]
+    assert (held["source"], held["issue"], held["stale"]) == ("maintainer", 1, None)
+    assert held["words"] == "approve: Fine. factory_rules.md: Keep changes small and focused"
+    gone = found["rule:factory_rules.md: Never merge on Fridays"]
+    assert gone["stale"] and gone["citations"][0]["stale"] == (
+        "factory_rules.md no longer says 'Never merge on Fridays'"
     )
