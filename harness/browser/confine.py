@@ -138,6 +138,7 @@ class BrowserBroker:
         self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.proc: subprocess.Popen[bytes] | None = None
         self.thread = threading.Thread(target=self._serve, name="browser-broker", daemon=True)
+        self.browsing: threading.Thread | None = None
 
     def __enter__(self) -> BrowserBroker:
         self.server.bind(str(self.path))
@@ -150,60 +151,47 @@ class BrowserBroker:
         with contextlib.suppress(OSError):
             self.server.shutdown(socket.SHUT_RDWR)
         self.server.close()
-        self.thread.join(timeout=30)
+        for thread in (self.thread, self.browsing):
+            if thread is not None:
+                thread.join(timeout=30)
         if self.proc is not None and self.proc.poll() is None:
             _kill(self.proc)
 
     def _serve(self) -> None:
-        while not self._turn_away(admitted_too=False):  # until the seal's relay connects
-            pass
-
-    def _turn_away(self, admitted_too: bool) -> bool:
-        """One connection accepted: a stranger's is refused (and kept); the seal's is served
-        when ``admitted_too`` is False (its one browser), else closed. True once served or
-        once the listener is gone."""
-        try:
-            conn, _ = self.server.accept()
-        except OSError:
-            return True
-        with conn:
-            if not self.peers.admit(conn, "browser socket") or admitted_too:
-                return False
-            self._browse(conn)
-        return True
+        """Every connection until the listener closes: a stranger's is refused (and kept), the
+        seal's first is served on a thread of its own (its one browser), any later closed."""
+        while True:
+            try:
+                conn, _ = self.server.accept()
+            except OSError:
+                return
+            if self.peers.admit(conn, "browser socket") and self.browsing is None:
+                self.browsing = threading.Thread(target=self._browse, args=(conn,), daemon=True)
+                self.browsing.start()
+            else:
+                conn.close()
 
     def _browse(self, conn: socket.socket) -> None:
-        try:
-            args, fds = _request(conn)
-        except (OSError, ValueError):
-            return
-        try:
-            self.proc = self.launcher.spawn(args, fds)
-        finally:
-            for fd in fds:
-                os.close(fd)
-        code = self._watch(conn, self.proc)
-        with contextlib.suppress(OSError):
-            conn.sendall(f"{code}\n".encode())
+        with conn:
+            try:
+                args, fds = _request(conn)
+            except (OSError, ValueError):
+                return
+            try:
+                self.proc = self.launcher.spawn(args, fds)
+            finally:
+                for fd in fds:
+                    os.close(fd)
+            code = self._watch(conn, self.proc)
+            with contextlib.suppress(OSError):
+                conn.sendall(f"{code}\n".encode())
 
-    def _watch(self, conn: socket.socket, proc: subprocess.Popen[bytes]) -> int:
-        """Chromium's exit status; killed first if the relay hangs up. Connections that
-        arrive meanwhile are turned away."""
+    @staticmethod
+    def _watch(conn: socket.socket, proc: subprocess.Popen[bytes]) -> int:
+        """Chromium's exit status; killed first if the relay hangs up."""
         exited = os.pidfd_open(proc.pid)
-        listening = True
         try:
-            while True:
-                watched: list[int | socket.socket] = [exited, conn]
-                if listening and self.server.fileno() >= 0:
-                    watched.append(self.server)
-                try:
-                    ready, _, _ = select.select(watched, [], [])
-                except (OSError, ValueError):  # the listener closed meanwhile
-                    listening = False
-                    continue
-                if exited in ready or conn in ready:
-                    break
-                listening = not self._turn_away(admitted_too=True)
+            ready, _, _ = select.select([exited, conn.fileno()], [], [])
             if exited not in ready:
                 _kill(proc)
             return proc.wait()

@@ -32,6 +32,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Network, IPv6Network, collapse_addresses, ip_network
 from pathlib import Path
+from typing import Any
 
 import jinja2
 
@@ -69,11 +70,11 @@ _NOWHERE = tuple(
 )
 
 
-def _table(version: int) -> list[IPv4Network | IPv6Network]:
+def _table(version: int) -> list[Any]:  # IPv4Network or IPv6Network, as ``version`` says
     """Every block Python's ``ipaddress`` classifies as not global (private, shared, loopback,
     link-local with the metadata endpoints, ULA, Teredo, reserved), multicast or site-local —
     but not IPv6's unassigned space, which holds NAT64's prefix, nor ``_NOWHERE``."""
-    found: list[IPv4Network | IPv6Network] = []
+    found = []
     for name, value in vars(getattr(ipaddress, f"_IPv{version}Constants")).items():
         if name not in ("_reserved_networks", "_private_networks_exceptions"):
             values = value if isinstance(value, list) else [value]
@@ -92,9 +93,7 @@ def unreachable() -> list[str]:
             IPv6Network((base | int(n.network_address) << bits, outer.prefixlen + n.prefixlen))
             for n in v4
         ]
-    fours = [n for n in v4 if isinstance(n, IPv4Network)]
-    sixes = [n for n in v6 if isinstance(n, IPv6Network)]
-    return [str(n) for n in [*collapse_addresses(fours), *collapse_addresses(sixes)]]
+    return [str(n) for nets in (v4, v6) for n in collapse_addresses(nets)]
 
 
 def squid_config(allow: Sequence[str], port: int) -> str:
@@ -249,9 +248,6 @@ class _Squid:
             time.sleep(0.02)
         return f"not ready after {START_TIMEOUT_S:.0f}s"
 
-    def running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
     def relay(self) -> tuple[Path, str, subprocess.Popen[bytes], Cgroup]:
         """A new set-up's relay, listening: its socket, its address, its cgroup (no set-up
         can take the processes another's relay needs)."""
@@ -314,10 +310,8 @@ def shared() -> Iterator[None]:
     finally:
         with kept.lock:
             kept.depth -= 1
-            done = list(kept.squids.values()) if kept.depth == 0 else []
-            if not kept.depth:
-                kept.squids.clear()
-        for squid in done:
+            done, kept.squids = (kept.squids, {}) if not kept.depth else ({}, kept.squids)
+        for squid in done.values():
             squid.stop()
 
 
@@ -326,12 +320,10 @@ class EgressProxy:
     ``egress=proxy.socket``; afterwards ``proxy.record`` holds its connections."""
 
     def __init__(self, state_dir: Path, allow: Sequence[str]) -> None:
-        programs = {name: shutil.which(name, path=_SBIN) for name in ("squid", "socat")}
-        self.programs: dict[str, str] = {}
-        for name, found in programs.items():
-            if found is None:
-                raise SandboxError(f"{name} is not installed: apt-get install {name}")
-            self.programs[name] = found
+        found = {name: shutil.which(name, path=_SBIN) for name in ("squid", "socat")}
+        if missing := [name for name, path in found.items() if path is None]:
+            raise SandboxError(f"{missing[0]} is not installed: apt-get install {missing[0]}")
+        self.programs = {name: str(path) for name, path in found.items()}
         self.allow = tuple(allow)
         self.parent = state_dir / "egress"
         self.record = NetworkRecord(allow=self.allow)
@@ -344,20 +336,14 @@ class EgressProxy:
         assert self._relay is not None, "the proxy is not running"
         return self._relay[0]
 
-    def _squid_for_me(self) -> _Squid:
-        kept = PROCESS.part(_Shared)
-        key = (self.parent, self.allow)
-        with kept.lock:
-            self._owned = not kept.depth
-            if self._owned:
-                return _Squid(self.parent, self.allow, self.programs)
-            found = kept.squids.get(key)
-            if found is None or not found.running():
-                found = kept.squids[key] = _Squid(self.parent, self.allow, self.programs)
-            return found
-
     def __enter__(self) -> EgressProxy:
-        squid = self._squid = self._squid_for_me()
+        kept, key = PROCESS.part(_Shared), (self.parent, self.allow)
+        with kept.lock:  # a cycle's squid for this list (made again if it died), else its own
+            self._owned, squid = not kept.depth, kept.squids.get(key)
+            if self._owned or squid is None or squid.proc is None or squid.proc.poll() is not None:
+                squid = _Squid(self.parent, self.allow, self.programs)
+                kept.squids.update({} if self._owned else {key: squid})
+        self._squid = squid
         offset = squid.log.stat().st_size if squid.log.exists() else 0
         try:
             self._relay = squid.relay()

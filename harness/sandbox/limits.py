@@ -17,7 +17,8 @@ from pathlib import Path
 _CGROUPS = Path("/sys/fs/cgroup")
 # what each controller's limit is written to: cgroup v1's file, then cgroup v2's
 _FILES = (("pids", ("pids.max",)), ("memory", ("memory.limit_in_bytes", "memory.max")))
-_ENTER = 'for f; do shift; [ "$f" = -- ] && break; echo $$ >"$f"; done; exec "$@"'
+# the shell enters each cgroup, then becomes the command; one it cannot enter runs nothing
+_ENTER = 'for f; do shift; [ "$f" = -- ] && break; echo $$ >"$f" || exit 125; done; exec "$@"'
 PRLIMIT = "/usr/bin/prlimit"  # util-linux, as setpriv
 
 
@@ -38,6 +39,14 @@ class Limits:
 BROWSER_LIMITS = Limits(memory_mb=2048, max_processes=1024, file_size_mb=256)
 
 
+def _sweep(place: Path) -> None:
+    """The cgroups a killed process left in ``place`` (empty: its sandboxes died with it)."""
+    for old in place.glob("factory-sandbox-*"):
+        if not Path("/proc", old.name.split("-")[2]).exists():
+            with contextlib.suppress(OSError):
+                old.rmdir()
+
+
 def _places(controller: str) -> list[Path]:
     """Where a cgroup holding ``controller`` may be made: under this process's own cgroup in
     cgroup v1's hierarchy of that controller (so the limits above it still hold), else at
@@ -55,12 +64,14 @@ class Cgroup:
     names the limits it holds (none where no cgroup can be made: the rlimits stand in)."""
 
     def __init__(self, limits: Limits) -> None:
-        name = f"factory-{secrets.token_hex(4)}"
+        name = f"factory-sandbox-{os.getpid()}-{secrets.token_hex(4)}"  # its process's
         self.paths: list[Path] = []
         self.held: set[str] = set()
         values = {"pids": limits.max_processes, "memory": limits.memory_mb << 20}
         for controller, files in _FILES:
-            for path in (place / name for place in _places(controller)):
+            for place in _places(controller):
+                _sweep(place)
+                path = place / name
                 if self._limit(path, files, str(values[controller])):
                     self.held.add(controller)
                     self.paths += [path] if path not in self.paths else []

@@ -2,7 +2,7 @@
 and browser sockets): the peer's credentials as the kernel gives them (``SO_PEERCRED``),
 checked on every connection. Only a process of the sandbox's uid that descends from the
 sandbox the harness started is admitted; any other connection is refused and described in
-``refused``, which the run's record keeps."""
+``refused``, which the run's record keeps (the first 50)."""
 
 from __future__ import annotations
 
@@ -15,51 +15,28 @@ from pathlib import Path
 from harness.sandbox.holding import SANDBOX_UID
 
 _UCRED = struct.Struct("3i")  # pid, uid, gid
-_STARTED_S = 120.0  # how long a connection may wait for the sandbox's pid to be known
-_KEPT = 50  # refusals described one by one
-
-
-def sandbox_uid() -> int:
-    """The uid a sandboxed process runs as: the sandbox uid as root, else the harness's own."""
-    return SANDBOX_UID if os.geteuid() == 0 else os.getuid()
-
-
-def _parent(pid: int) -> int:
-    stat = Path(f"/proc/{pid}/stat").read_text()
-    return int(stat.rsplit(")", 1)[1].split()[1])
 
 
 def _descends(pid: int, root: int) -> bool:
     for _ in range(64):
-        if pid == root:
-            return True
-        if pid <= 1:
-            return False
-        try:
-            pid = _parent(pid)
+        if pid in (root, 0, 1):
+            return pid == root
+        try:  # its parent: the field after the command's name, which may hold anything
+            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
         except (OSError, ValueError, IndexError):
             return False
     return False
 
 
-def _name(pid: int) -> str:
-    try:
-        comm = Path(f"/proc/{pid}/comm").read_text(errors="replace").strip()
-    except OSError:
-        return "gone"
-    return "".join(c if c.isprintable() else "?" for c in comm)[:16]
-
-
 class Peers:
-    """The processes one sandbox's sockets are for: uid ``sandbox_uid()`` and a descendant of
-    the process given to ``started``; every other peer is refused and listed in ``refused``."""
+    """The processes one sandbox's sockets are for: its uid (``uid``) and a descendant of the
+    process given to ``started``; every other peer is refused and listed in ``refused``."""
 
     def __init__(self) -> None:
-        self.uid = sandbox_uid()
+        self.uid = SANDBOX_UID if os.geteuid() == 0 else os.getuid()
         self.refused: list[str] = []
         self._root: int | None = None
         self._known = threading.Event()
-        self._lock = threading.Lock()
 
     def started(self, pid: int) -> None:
         self._root = pid
@@ -68,13 +45,11 @@ class Peers:
     def admit(self, conn: socket.socket, what: str) -> bool:
         """Whether the peer of ``conn`` (a connection to the socket ``what``) is the sandbox's;
         if not, the attempt is kept in ``refused``."""
-        pid, uid, _ = _UCRED.unpack(
-            conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size)
-        )
-        self._known.wait(_STARTED_S)
+        peer = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size)
+        pid, uid, _ = _UCRED.unpack(peer)
+        self._known.wait(120)  # connections come once it started; a stranger's may come first
         if uid == self.uid and self._root is not None and _descends(pid, self._root):
             return True
-        with self._lock:
-            if len(self.refused) < _KEPT:
-                self.refused.append(f"{what}: uid {uid}, pid {pid} ({_name(pid)})")
+        if len(self.refused) < 50:
+            self.refused.append(f"{what}: uid {uid}, pid {pid}")
         return False
