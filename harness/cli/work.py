@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -205,12 +209,9 @@ def run_command(
 
     Exits 1 when a gate, a budget or a validator said no to any issue, 0 when all went
     through."""
-    import time
 
-    from harness.cli.tables import print_table
     from harness.config.provider import require_model
     from harness.config.settings import load_settings
-    from harness.cycle import refused_any
     from harness.store.db import Store
 
     root = repo_root(ctx)
@@ -218,6 +219,23 @@ def run_command(
         load_settings(root, state_dir(root), provider_override(ctx)), provider_override(ctx)
     )
     store = Store.open(state_dir(root))
+    with ctrl_c(state_dir(root)):
+        _run_loop(ctx, store, once, interval, max_parallel, as_json)
+
+
+def _run_loop(
+    ctx: click.Context,
+    store: Store,
+    once: bool,
+    interval: int | None,
+    max_parallel: int | None,
+    as_json: bool,
+) -> None:
+    import time
+
+    from harness.cli.tables import print_table
+    from harness.cycle import refused_any
+
     while True:
         result: CycleResult
         with cycle_lease(store) as busy:
@@ -239,6 +257,39 @@ def run_command(
                 ctx.exit(1)
             return
         time.sleep(interval)
+
+
+@contextmanager
+def ctrl_c(state: Path) -> Iterator[None]:
+    """``factory run``'s Ctrl-C: the first says at once that the runs stop after the step they
+    are in (the kill switch's check, for this process alone); a second ends them where they
+    are, recorded as interrupted, and exits. Either way running again resumes them."""
+    from harness.engine.killswitch import DRIVEN, INTERRUPT_REASON, INTERRUPTED
+    from harness.store.db import Store
+
+    def pressed(signum: int, frame: object) -> None:
+        if not INTERRUPTED.is_set():
+            INTERRUPTED.set()
+            click.echo(
+                "stopping after this step — Ctrl-C again to abort; run again to resume", err=True
+            )
+            return
+        store = Store.open(state)
+        for run_id in list(DRIVEN):
+            reason = f"{INTERRUPT_REASON} (aborted in a step; run again to resume)"
+            store.set_run_status(run_id, "stopped", reason=reason, event={"reason": reason})
+        click.echo("aborted: run again to resume (nothing done is lost)", err=True)
+        os._exit(130)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGINT, pressed)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
+        INTERRUPTED.clear()
 
 
 def _cycle(

@@ -7,15 +7,22 @@ the factory's switch as well (``Services.outer_store``)."""
 from __future__ import annotations
 
 import os
+import threading
 from typing import TYPE_CHECKING
 
 from harness.errors import StoppedError, UsageError, check_one_line
+from harness.store.outcomes import INTERRUPTED as INTERRUPTED_BY_SIGNAL
 
 if TYPE_CHECKING:
     from harness.engine.context import Services
     from harness.store.db import Store
 
 KILL_SWITCH = "stopped"
+# Ctrl-C in this process (``factory run``): its runs stop at their next step, as the switch
+# stops every process's; the runs it drives, which a second Ctrl-C ends where they are
+INTERRUPTED = threading.Event()
+INTERRUPT_REASON = INTERRUPTED_BY_SIGNAL
+DRIVEN: set[str] = set()
 
 
 def kill_switch_state(services: Services) -> tuple[str, str] | None:
@@ -25,6 +32,8 @@ def kill_switch_state(services: Services) -> tuple[str, str] | None:
         reason = store.get_flag(KILL_SWITCH) if store is not None else None
         if reason is not None:
             return reason, "factory resume"
+    if INTERRUPTED.is_set():
+        return INTERRUPT_REASON, "the same command again to resume"
     if os.environ.get("FACTORY_ENABLED", "").strip().lower() == "false":
         return "FACTORY_ENABLED is false", "factory resume --github"
     return None

@@ -21,6 +21,7 @@ from harness.engine.actions import action_info, get_action
 from harness.engine.agents import run_agent_step
 from harness.engine.commands import run_command_step
 from harness.engine.context import Lease, Services, StepContext
+from harness.engine.killswitch import DRIVEN
 from harness.engine.killswitch import KILL_SWITCH as KILL_SWITCH
 from harness.engine.killswitch import check_kill_switch as check_kill_switch
 from harness.engine.killswitch import kill_switch_state as kill_switch_state
@@ -115,7 +116,11 @@ class Engine:
                 )
             store.set_run_status(run.id, "running")
             store.append_event(run.id, "run.resumed", {"workflow": name, "issue": issue})
-        return self._drive(workflow, run.id, issue, run.inputs)
+        DRIVEN.add(run.id)  # a second Ctrl-C ends it where it is (``factory run``)
+        try:
+            return self._drive(workflow, run.id, issue, run.inputs)
+        finally:
+            DRIVEN.discard(run.id)
 
     @staticmethod
     def _history(

@@ -26,7 +26,7 @@ from harness.store.intents import IntentsMixin
 from harness.store.leases import LeasesMixin
 from harness.store.ledger import LedgerMixin
 from harness.store.migrations import MIGRATIONS, applied_names, migrate
-from harness.store.outcomes import OutcomesMixin
+from harness.store.outcomes import OutcomesMixin, ended
 from harness.store.records import Run
 from harness.store.runs import RunsMixin
 from harness.store.trends import TrendsMixin
@@ -81,13 +81,13 @@ class Store(
         """The newest ``limit`` runs counted by the word a reader sees of each: its outcome
         (``merged``, ``needs_review``, ``rejected`` …), else its status (``running`` …), so
         refused work never reads as "succeeded" (``factory status``, the dashboard)."""
-        from harness.store.outcomes import shown
+        from harness.store.outcomes import ended, shown
 
         runs = self.list_runs(limit=limit)
         outcomes = self.run_outcomes([(r.id, r.workflow, r.status) for r in runs])
         counts: dict[str, int] = {}
         for run in runs:
-            word = shown(outcomes[run.id], run.status)
+            word = shown(ended(outcomes[run.id], run.status, run.reason), run.status)
             counts[word] = counts.get(word, 0) + 1
         return counts
 
@@ -102,7 +102,7 @@ class Store(
                 "workflow": run.workflow,
                 "issue": run.issue,
                 "status": run.status,
-                "outcome": outcomes[run.id],
+                "outcome": ended(outcomes[run.id], run.status, run.reason),
                 "started_at": run.started_at,
                 "finished_at": run.finished_at,
                 "cost_usd": round(float(totals[run.id]["cost_usd"]), 6),

@@ -336,6 +336,15 @@ def outcome_word(
     return None
 
 
+INTERRUPTED = "interrupted by Ctrl-C"  # in the reason of a run a signal stopped
+
+
+def ended(outcome: str | None, status: str, reason: str | None) -> str | None:
+    """A run's outcome, or ``interrupted`` for a run a signal stopped (``factory run``'s
+    Ctrl-C): run again, it resumes."""
+    return "interrupted" if status == "stopped" and INTERRUPTED in (reason or "") else outcome
+
+
 def shown(outcome: str | None, status: str) -> str:
     """A run's word in a table or a line: its outcome, else its own status."""
     return outcome or status

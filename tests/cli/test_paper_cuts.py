@@ -56,3 +56,43 @@ def test_runs_keeps_an_outcome_whole_at_80_columns(
     plain = re.sub(r"\x1b\[[0-9;]*m", "", out)
     assert max(map(len, plain.splitlines())) <= 80
     assert re.search(r"\striage\s+1\s+needs_info\s", plain), plain
+
+
+def test_ctrl_c_in_run_says_what_happens_and_an_aborted_run_reads_interrupted(
+    triaged: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first Ctrl-C says at once that the runs stop after their step (and they do: no
+    step starts); the second ends the runs this process drives where they are, recorded as
+    stopped, which ``runs --json`` reads as the outcome ``interrupted``."""
+    import os
+    import signal
+
+    from harness.cli.common import state_dir
+    from harness.cli.work import ctrl_c
+    from harness.engine.killswitch import DRIVEN, INTERRUPTED
+    from harness.store.db import Store
+
+    def exit_(code: int) -> None:
+        raise SystemExit(code)
+
+    monkeypatch.setattr(os, "_exit", exit_)
+    store = Store.open(state_dir(triaged))
+    running = store.create_run("implement", 1, {}, {})
+    with ctrl_c(state_dir(triaged)):
+        capsys.readouterr()
+        os.kill(os.getpid(), signal.SIGINT)
+        said = capsys.readouterr().err
+        assert said.strip() == (
+            "stopping after this step — Ctrl-C again to abort; run again to resume"
+        )
+        refused = run_cli(capsys, "--repo", str(triaged), "implement", "1")
+        assert refused.code != 0 and "interrupted by Ctrl-C" in refused.err
+        DRIVEN.add(running.id)
+        with pytest.raises(SystemExit) as ended:
+            os.kill(os.getpid(), signal.SIGINT)
+        DRIVEN.discard(running.id)
+    assert ended.value.code == 130 and not INTERRUPTED.is_set()
+    rows = run_cli(capsys, "--repo", str(triaged), "runs", "--json").json()
+    (row,) = [r for r in rows if r["id"] == running.id]
+    assert row["status"] == "stopped" and row["outcome"] == "interrupted"
+    assert "run again to resume" in row["reason"]
