@@ -278,6 +278,9 @@ def check(root: Path, state_dir: Path) -> CheckReport:
         (report.notes if ready.ready else report.warnings).append(line)
     if config is not None and config.forge == "github":
         _github(config, report)
+    from harness.config.scaffold import untouched
+
+    report.warnings.extend(untouched(root, texts))
     return report
 
 

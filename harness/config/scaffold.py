@@ -279,6 +279,31 @@ def shipped_ci_files(root: Path, ci: str, context: dict[str, Any]) -> dict[Path,
     return files
 
 
+def untouched(root: Path, texts: dict[str, str]) -> list[str]:
+    """A warning for each of mission.md and CLAUDE.md that still holds lines of the text
+    ``factory init`` wrote as placeholders (their guidance comments aside)."""
+    env, context = _environment(workflows_dir() / "init"), context_for(root, "local")
+    found = []
+    for name in ("mission.md", "CLAUDE.md"):
+        if name not in texts:
+            continue
+        template = env.get_template(TEMPLATES[name]).render(context)
+        mine = set(_prose(texts[name]))
+        same = [line for line in _prose(template) if line in mine]
+        if same:
+            found.append(
+                f"{name}: {len(same)} line(s) are still the template's text "
+                f"(such as {same[0]!r}): write your own"
+            )
+    return found
+
+
+def _prose(text: str) -> list[str]:
+    """The lines of a Markdown file that are not headings, blank or in an HTML comment."""
+    text = re.sub(r"<!--.*?-->", "", text, flags=re.S)
+    return [s for line in text.splitlines() if (s := line.strip()) and not s.startswith("#")]
+
+
 def kind_of(rel: Path) -> str:
     """Which kind of file ``--force-KIND`` names a path ``init`` writes (relative to the root)."""
     parts = rel.parts

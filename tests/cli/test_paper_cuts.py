@@ -96,3 +96,14 @@ def test_ctrl_c_in_run_says_what_happens_and_an_aborted_run_reads_interrupted(
     (row,) = [r for r in rows if r["id"] == running.id]
     assert row["status"] == "stopped" and row["outcome"] == "interrupted"
     assert "run again to resume" in row["reason"]
+
+
+def test_check_flags_the_templates_text_left_unedited(empty_repo: Path, capsys) -> None:
+    assert run_cli(capsys, "--repo", str(empty_repo), "init").code == 0
+    warnings = run_cli(capsys, "--repo", str(empty_repo), "check", "--json").json()["warnings"]
+    flagged = [w for w in warnings if "still the template's text" in w]
+    assert [w.split(":")[0] for w in flagged] == ["mission.md", "CLAUDE.md"], warnings
+    mission = empty_repo / "mission.md"
+    mission.write_text("# Notes\n\n## Purpose\nNotes.\n\n## Out of scope\n- Payments.\n")
+    warnings = run_cli(capsys, "--repo", str(empty_repo), "check", "--json").json()["warnings"]
+    assert not [w for w in warnings if w.startswith("mission.md: ") and "template" in w]
