@@ -70,6 +70,12 @@ def _print(result: dict[str, Any]) -> None:
         ],
     )
     s = result["summary"]
+    if not s["cases"] and not result.get("stopped"):
+        click.echo(
+            "0 cases: no first-parent commit of the production branch closes an issue the "
+            "forge holds (its message saying 'Fixes #N', 'Closes #N' or 'Resolves #N'), or "
+            "the manifest names none; --manifest FILE names cases by hand (docs/backtest.md)"
+        )
     per = s["cost_per_resolved_usd"]
     click.echo(
         f"{s['cases']} cases ({s['finished']} finished): {s['accepted']} accepted, "

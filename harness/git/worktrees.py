@@ -15,6 +15,8 @@ import fcntl
 import hashlib
 import os
 import shutil
+import stat
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -40,6 +42,20 @@ def default_worktree_root(state_dir: Path) -> Path:
         if stats.f_bavail * stats.f_frsize > _MIN_FREE:
             return _SHM / f"factory-{tag}"
     return state_dir / "worktrees"
+
+
+def _empty_leftovers(idle_s: float = 3600.0) -> list[Path]:
+    """Remove this user's empty ``/dev/shm/factory-*`` folders untouched for ``idle_s``: what
+    the worktrees of states since deleted leave behind (a folder in use is never empty)."""
+    removed = []
+    for folder in _SHM.glob("factory-*") if _SHM.is_dir() else ():
+        with contextlib.suppress(OSError):
+            info = folder.lstat()
+            mine = stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid()
+            if mine and time.time() - info.st_mtime > idle_s and not any(folder.iterdir()):
+                folder.rmdir()
+                removed.append(folder)
+    return removed
 
 
 class WorktreeManager:
@@ -199,7 +215,7 @@ class WorktreeManager:
                     if child.is_dir() and child not in known:
                         shutil.rmtree(child, ignore_errors=True)
                         removed.append(child)
-            return removed
+            return removed + _empty_leftovers()
 
     def prune_finished(self, finished: Callable[[int], bool], dry_run: bool = False) -> list[str]:
         """Delete the ``factory/issue-<N>-…`` branches whose issue ``finished`` says is done

@@ -107,3 +107,10 @@ def test_check_flags_the_templates_text_left_unedited(empty_repo: Path, capsys) 
     mission.write_text("# Notes\n\n## Purpose\nNotes.\n\n## Out of scope\n- Payments.\n")
     warnings = run_cli(capsys, "--repo", str(empty_repo), "check", "--json").json()["warnings"]
     assert not [w for w in warnings if w.startswith("mission.md: ") and "template" in w]
+
+
+def test_a_backtest_with_no_cases_says_why(tmp_path: Path, capsys) -> None:
+    repo = make_factory_repo(tmp_path / "repo")
+    res = run_cli(capsys, "--repo", str(repo), "backtest")
+    assert res.code == 0, res.err
+    assert "0 cases: no first-parent commit of the production branch closes an issue" in res.out

@@ -44,3 +44,32 @@ def test_prune_deletes_the_branches_of_closed_issues_only(
     assert g.branch_exists(waiting) and worktree.is_dir()
     assert g.branch_exists("factory/notes")
     manager.remove(worktree)  # the open issue's, kept by prune: not left on tmpfs
+
+
+def test_prune_removes_the_empty_tmpfs_folders_deleted_states_left(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:
+    """A state deleted with its worktrees gone leaves ``/dev/shm/factory-<tag>`` empty: prune
+    removes such folders of this user once idle, never one that holds something."""
+    import os
+    import secrets
+
+    repo = make_factory_repo(tmp_path / "notes")
+    shm = Path("/dev/shm")
+    if not shm.is_dir():
+        return
+    empty, used = (shm / f"factory-test{secrets.token_hex(4)}" for _ in range(2))
+    empty.mkdir()
+    used.mkdir()
+    (used / "worktree").mkdir()
+    try:
+        for folder in (empty, used):
+            os.utime(folder, (1, 1))  # idle for decades
+        res = run_cli(capsys, "--repo", str(repo), "prune")
+        assert res.code == 0, res.err
+        assert not empty.exists() and used.is_dir()
+    finally:
+        for folder in (empty, used):
+            if folder.exists():
+                (folder / "worktree").exists() and (folder / "worktree").rmdir()
+                folder.rmdir()
