@@ -264,7 +264,8 @@ def ctrl_c(state: Path) -> Iterator[None]:
     """``factory run``'s Ctrl-C: the first says at once that the runs stop after the step they
     are in (the kill switch's check, for this process alone); a second ends them where they
     are, recorded as interrupted, and exits. Either way running again resumes them."""
-    from harness.engine.killswitch import DRIVEN, INTERRUPT_REASON, INTERRUPTED
+    from harness.caches import PROCESS
+    from harness.engine.killswitch import INTERRUPT_REASON, INTERRUPTED, Driven
     from harness.store.db import Store
 
     def pressed(signum: int, frame: object) -> None:
@@ -275,7 +276,7 @@ def ctrl_c(state: Path) -> Iterator[None]:
             )
             return
         store = Store.open(state)
-        for run_id in list(DRIVEN):
+        for run_id in list(PROCESS.part(Driven).runs):
             reason = f"{INTERRUPT_REASON} (aborted in a step; run again to resume)"
             store.set_run_status(run_id, "stopped", reason=reason, event={"reason": reason})
         click.echo("aborted: run again to resume (nothing done is lost)", err=True)

@@ -19,10 +19,17 @@ if TYPE_CHECKING:
 
 KILL_SWITCH = "stopped"
 # Ctrl-C in this process (``factory run``): its runs stop at their next step, as the switch
-# stops every process's; the runs it drives, which a second Ctrl-C ends where they are
+# stops every process's
 INTERRUPTED = threading.Event()
 INTERRUPT_REASON = INTERRUPTED_BY_SIGNAL
-DRIVEN: set[str] = set()
+
+
+class Driven:
+    """The runs this process drives (``Caches.part``): a second Ctrl-C ends them where they
+    are."""
+
+    def __init__(self) -> None:
+        self.runs: set[str] = set()
 
 
 def kill_switch_state(services: Services) -> tuple[str, str] | None:

@@ -21,8 +21,8 @@ from harness.engine.actions import action_info, get_action
 from harness.engine.agents import run_agent_step
 from harness.engine.commands import run_command_step
 from harness.engine.context import Lease, Services, StepContext
-from harness.engine.killswitch import DRIVEN
 from harness.engine.killswitch import KILL_SWITCH as KILL_SWITCH
+from harness.engine.killswitch import Driven
 from harness.engine.killswitch import check_kill_switch as check_kill_switch
 from harness.engine.killswitch import kill_switch_state as kill_switch_state
 from harness.engine.loader import load_workflow
@@ -116,11 +116,12 @@ class Engine:
                 )
             store.set_run_status(run.id, "running")
             store.append_event(run.id, "run.resumed", {"workflow": name, "issue": issue})
-        DRIVEN.add(run.id)  # a second Ctrl-C ends it where it is (``factory run``)
+        driven = self.services.caches.part(Driven).runs  # a second Ctrl-C ends them
+        driven.add(run.id)
         try:
             return self._drive(workflow, run.id, issue, run.inputs)
         finally:
-            DRIVEN.discard(run.id)
+            driven.discard(run.id)
 
     @staticmethod
     def _history(

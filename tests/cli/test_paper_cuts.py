@@ -67,9 +67,10 @@ def test_ctrl_c_in_run_says_what_happens_and_an_aborted_run_reads_interrupted(
     import os
     import signal
 
+    from harness.caches import PROCESS
     from harness.cli.common import state_dir
     from harness.cli.work import ctrl_c
-    from harness.engine.killswitch import DRIVEN, INTERRUPTED
+    from harness.engine.killswitch import INTERRUPTED, Driven
     from harness.store.db import Store
 
     def exit_(code: int) -> None:
@@ -87,10 +88,10 @@ def test_ctrl_c_in_run_says_what_happens_and_an_aborted_run_reads_interrupted(
         )
         refused = run_cli(capsys, "--repo", str(triaged), "implement", "1")
         assert refused.code != 0 and "interrupted by Ctrl-C" in refused.err
-        DRIVEN.add(running.id)
+        PROCESS.part(Driven).runs.add(running.id)
         with pytest.raises(SystemExit) as ended:
             os.kill(os.getpid(), signal.SIGINT)
-        DRIVEN.discard(running.id)
+        PROCESS.part(Driven).runs.discard(running.id)
     assert ended.value.code == 130 and not INTERRUPTED.is_set()
     rows = run_cli(capsys, "--repo", str(triaged), "runs", "--json").json()
     (row,) = [r for r in rows if r["id"] == running.id]
