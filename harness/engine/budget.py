@@ -9,12 +9,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from harness.errors import BudgetExceeded
-from harness.model.base import Usage
-from harness.model.blocks import Request, estimate_tokens
-from harness.model.pricing import cost_usd
 
 if TYPE_CHECKING:
     from harness.config.models import Rules
+    from harness.model.blocks import Request
     from harness.store.db import Store
 
 
@@ -26,7 +24,12 @@ def start_of_day(now: float) -> str:
 
 def worst_case_cost(model: str, request: Request) -> float:
     """Upper estimate of one call: a token per three input characters (an image at its
-    largest), the full ``max_tokens`` out."""
+    largest), the full ``max_tokens`` out. (The model's modules are imported here: a command
+    that reads only ``start_of_day``, such as ``factory status``, never loads the prices.)"""
+    from harness.model.base import Usage
+    from harness.model.blocks import estimate_tokens
+    from harness.model.pricing import cost_usd
+
     parts = [request.get("system"), request.get("tools"), request["messages"]]
     tokens = estimate_tokens(dict(zip(("system", "tools", "messages"), parts, strict=True)), 3)
     usage = Usage(input_tokens=tokens + 1, output_tokens=request["max_tokens"])
