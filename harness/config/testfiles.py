@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import shlex
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 
 import yaml
@@ -23,20 +22,11 @@ _SHELL = re.compile(r"&&|\|\||[;|`\n]|\$\(|(?:^|\s)cd\s")
 _TEST_SOURCES = (".py", ".js", ".jsx", ".ts", ".tsx", ".mjs", ".cjs", ".mts", ".cts")
 
 
-@dataclass(frozen=True)
-class Runner:
-    name: str
-    match: re.Pattern[str]
-    template: str
-    ids: str  # how a test file's path is written: "path" or "module"
-
-
 @lru_cache(maxsize=1)
-def runners() -> tuple[Runner, ...]:
+def runners() -> tuple[tuple[re.Pattern[str], str, str], ...]:
+    """(what ``commands.test`` must start with, the template, how paths are written)."""
     data = yaml.safe_load((workflows_dir() / "testing" / "runners.yaml").read_text())
-    return tuple(
-        Runner(r["name"], re.compile(r["match"]), r["template"], r["ids"]) for r in data["runners"]
-    )
+    return tuple((re.compile(r["match"]), r["template"], r["ids"]) for r in data["runners"])
 
 
 def template(commands: Commands) -> tuple[str, str] | None:
@@ -48,10 +38,9 @@ def template(commands: Commands) -> tuple[str, str] | None:
         return commands.test_files, "path"
     if _SHELL.search(test):
         return None
-    for runner in runners():
-        if found := runner.match.match(test.strip()):
-            groups = {k: v for k, v in found.groupdict().items() if v is not None}
-            return runner.template.replace("{run}", groups.get("run", "")), runner.ids
+    for match, form, ids in runners():
+        if found := match.match(test.strip()):
+            return form.replace("{run}", found["run"]), ids
     return None
 
 
