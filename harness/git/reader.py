@@ -85,22 +85,22 @@ class Reader:
     def find(self, names: list[str]) -> list[Found | None]:
         """What each of ``names`` resolves to (``None``: nothing); names holding a newline
         are never sent."""
-        return self._asking(lambda: self._ask(names, self._answer))
+        return self._ask(names, lambda _, line: parse_answer(line))
 
     def read(self, names: list[str]) -> list[tuple[str, bytes] | None]:
         """The type and bytes of the object each of ``names`` names (``None``: nothing), for
         a ``contents`` reader; names holding a newline are never sent."""
-        return self._asking(lambda: self._ask(names, self._object))
-
-    def _asking(self, ask: Callable[[], list[T]]) -> list[T]:
-        with self._lock:
-            try:
-                return ask()
-            except (OSError, ValueError, GitError):  # git ended (killed, or the folder went)
-                self._git.clear_cache()
-                return ask()  # once more, in a new process
+        return self._ask(names, _object)
 
     def _ask(self, names: list[str], answer: Callable[[IO[bytes], bytes], T]) -> list[T]:
+        with self._lock:
+            try:
+                return self._requests(names, answer)
+            except (OSError, ValueError, GitError):  # git ended (killed, or the folder went)
+                self._git.clear_cache()
+                return self._requests(names, answer)  # once more, in a new process
+
+    def _requests(self, names: list[str], answer: Callable[[IO[bytes], bytes], T]) -> list[T]:
         if self.contents:
             proc = self._git._get_persistent_cmd("cat_file_all", "cat_file", batch=True)
         else:
@@ -119,20 +119,6 @@ class Reader:
                 answers.append(answer(stdout, line))
         return answers
 
-    @staticmethod
-    def _answer(_: IO[bytes], line: bytes) -> Found | None:
-        return parse_answer(line)
-
-    @staticmethod
-    def _object(out: IO[bytes], line: bytes) -> tuple[str, bytes] | None:
-        found = parse_answer(line)
-        if found is None:
-            return None
-        data = out.read(found.size + 1)  # the object, then a newline
-        if len(data) != found.size + 1:
-            raise GitError("git cat-file ended within an object")
-        return found.type, data[:-1]
-
     def close(self) -> None:
         with self._lock:
             self._git.clear_cache()
@@ -142,6 +128,17 @@ class Reader:
         for cmd in (self._git.cat_file_all, self._git.cat_file_header):
             if cmd is not None:
                 cmd.proc = None
+
+
+def _object(out: IO[bytes], line: bytes) -> tuple[str, bytes] | None:
+    """The type and bytes of the object whose ``--batch`` header is ``line``, read on."""
+    found = parse_answer(line)
+    if found is None:
+        return None
+    data = out.read(found.size + 1)  # the object, then a newline
+    if len(data) != found.size + 1:
+        raise GitError("git cat-file ended within an object")
+    return found.type, data[:-1]
 
 
 @dataclass
