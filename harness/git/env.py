@@ -35,10 +35,9 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import cast
 
-from harness.caches import PROCESS, Memo
-
-os.environ.pop("GIT_PYTHON_GIT_EXECUTABLE", None)  # before GitPython's check at its import
 import git  # GitPython: the one module that imports it
+
+from harness.caches import PROCESS, Memo
 
 
 @dataclass
