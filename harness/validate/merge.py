@@ -118,7 +118,7 @@ def merge(ctx: StepContext) -> Landing:
             merge_sha=merged,
             tree=landed,
             candidate=checked.sha,
-            decision=decision,
+            decision=Markdown(decision),  # the validation's own comment, already made safe
         ),
     )
     set_state(forge, ctx.number, Label.MERGED)

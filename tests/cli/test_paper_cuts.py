@@ -115,3 +115,41 @@ def test_a_backtest_with_no_cases_says_why(tmp_path: Path, capsys) -> None:
     res = run_cli(capsys, "--repo", str(repo), "backtest")
     assert res.code == 0, res.err
     assert "0 cases: no first-parent commit of the production branch closes an issue" in res.out
+
+
+def test_the_merged_comment_escapes_its_gate_table_once() -> None:
+    """The "Merged" comment quotes the validation's comment, already made safe: a cell's
+    ``|`` shows as ``\\|`` in the Markdown (one escape), never ``\\\\|`` (a literal
+    backslash on GitHub)."""
+    from harness.engine.templates import Templates
+    from harness.forge.neutral import Markdown
+
+    gate = {"name": "tests_on_candidate", "passed": True, "evidence": "a | b"}
+    decision = Templates().render(
+        "comments/validated.md.j2",
+        route="merge",
+        pr=7,
+        verdict="pass",
+        score=0.95,
+        fix_attempts=0,
+        reason="every gate held",
+        gates=[gate],
+        journeys=[],
+        summary="",
+        conflict=False,
+        run_id="r-1",
+    )
+    assert "a \\| b" in decision
+    merged = Templates().render(
+        "comments/merged.md.j2",
+        merge_sha="a" * 40,
+        tree="b" * 40,
+        candidate="c" * 40,
+        decision=Markdown(decision),
+    )
+    assert "a \\| b" in merged and "\\\\|" not in merged
+    # given as plain text it would be escaped a second time: why validate.merge wraps it
+    again = Templates().render(
+        "comments/merged.md.j2", merge_sha="a", tree="b", candidate="c", decision=decision
+    )
+    assert "\\\\|" in again
