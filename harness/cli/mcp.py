@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,10 +46,9 @@ def server(root: Path, provider: str | None) -> MCPServer:
     app: MCPServer = MCPServer("factory")
     for name in TOOLS + DECISIONS:
         app.add_tool(_answering(getattr(face, name)))
-    for name in GOVERNANCE:
-        app.resource(f"factory://governance/{name}", name=name, mime_type="text/plain")(
-            _governance_reader(root, name)
-        )
+    for name in GOVERNANCE:  # as runs read them: committed on the production branch
+        read = functools.partial(face.governance, name)
+        app.resource(f"factory://governance/{name}", name=name, mime_type="text/plain")(read)
     return app
 
 
@@ -63,15 +62,10 @@ class _Face:
     def __init__(self, root: Path, provider: str | None) -> None:
         self.root, self.provider = root, provider
 
-    @contextmanager
-    def store(self) -> Iterator[Store]:
+    def store(self) -> closing[Store]:
         from harness.store.db import Store
 
-        opened = Store.open(state_dir(self.root))
-        try:
-            yield opened
-        finally:
-            opened.close()
+        return closing(Store.open(state_dir(self.root)))
 
     @contextmanager
     def services(self) -> Iterator[Services]:
@@ -153,6 +147,17 @@ class _Face:
         one comment giving the reason. Only with mcp.decisions: true."""
         return self._decide("reject", issue, reason)
 
+    def governance(self, name: str) -> str:
+        from harness.config.governance import read_on_branch
+        from harness.config.settings import load_settings
+        from harness.git.repo import GitRepo
+
+        branch = load_settings(self.root, state_dir(self.root)).config.production_branch
+        text = read_on_branch(GitRepo(self.root), branch, name)
+        if text is None:
+            raise UsageError(f"{name}: not committed on {branch}")
+        return text
+
     def _decide(self, action: str, issue: int, reason: str = "") -> str:
         from harness.config.provider import require_model
         from harness.forge.base import Label
@@ -185,19 +190,3 @@ def _answering(tool: Callable[..., Any]) -> Callable[..., Any]:
             raise ToolError(str(exc).replace("\n", " ")) from exc
 
     return answered
-
-
-def _governance_reader(root: Path, name: str) -> Callable[[], str]:
-    def read() -> str:
-        """The file as runs read it: committed on the production branch."""
-        from harness.config.governance import read_on_branch
-        from harness.config.settings import load_settings
-        from harness.git.repo import GitRepo
-
-        branch = load_settings(root, state_dir(root)).config.production_branch
-        text = read_on_branch(GitRepo(root), branch, name)
-        if text is None:
-            raise UsageError(f"{name}: not committed on {branch}")
-        return text
-
-    return read
