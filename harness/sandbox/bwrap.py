@@ -313,8 +313,8 @@ class Sandbox:
                 if limit_hit := meter.over():
                     break
                 ready, _, _ = select.select([proc.stdout], [], [], min(left, 0.5))
-                if not ready:
-                    if proc.poll() is not None:
+                if not ready:  # ended: what it wrote just before is still read (to EOF)
+                    if proc.poll() is not None and not select.select([proc.stdout], [], [], 0)[0]:
                         break
                     continue
                 data = os.read(proc.stdout.fileno(), 65536)
