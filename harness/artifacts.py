@@ -426,6 +426,64 @@ class Health(Artifact):
     network: NetworkRecord | None = None  # this run's setup connections (none when cached)
 
 
+class Probe(Artifact):
+    """Production's failing checks run again on one commit (``heal``), each on a fresh app:
+    those that failed, or why none could be judged (set-up, the app, the browser, a time
+    limit). A check is a test's id (``test:<id>``), ``tests`` when the runner named none, or
+    ``journey:<digest>`` (a hidden journey, never named)."""
+
+    sha: str
+    failed: list[str]
+    environment: str | None = None
+
+
+class Diagnosis(Artifact):
+    """``heal.diagnose``: what failed in production's red health run (``health_run``) and
+    what the same checks did when run again on the same commit: all passed: ``flaky``; one
+    could not run: ``environment``; else ``regression`` (``flaky``: those that passed)."""
+
+    sha: str
+    health_run: str
+    verdict: Literal["flaky", "environment", "regression"]
+    checks: list[str]
+    flaky: list[str] = Field(default_factory=list)
+    again: Probe | None = None
+    reason: str = ""
+    output: str = ""  # the tests' output in the red run (capped)
+
+
+class Blame(Artifact):
+    """``heal.bisect``: first-parent production from the newest commit known green (``green``)
+    to the red one, the failing checks run on as few as it takes (``probes``, in order). The
+    ``culprit`` is the oldest commit on which they fail: a merge the factory landed for
+    ``issue`` (``factory``), the factory's merge of a revert (``revert``), any other commit
+    (``maintainer``), or none when even the green end fails (``none``: not reproducible)."""
+
+    red: str
+    green: str | None
+    culprit: str | None
+    culprit_kind: Literal["factory", "revert", "maintainer", "none"]
+    issue: int | None = None
+    commits: int = 0  # first-parent commits after the green end, up to the red one
+    probes: list[Probe] = Field(default_factory=list)
+
+
+class Healed(Artifact):
+    """``heal.act``: what became of a red production. ``reverted``: the culprit's revert goes
+    through the merge queue as ``regression_issue``'s change and ``culprit_issue`` is
+    reopened; ``needs_human``: a person decides (``person_issue``); ``flaky`` and
+    ``environment`` blame no change. ``chain``: the heal attempts of one line of fixes."""
+
+    outcome: Literal["reverted", "flaky", "environment", "needs_human"]
+    sha: str  # the red production commit
+    reason: str
+    culprit: str | None = None
+    culprit_issue: int | None = None
+    regression_issue: int | None = None
+    person_issue: int | None = None
+    chain: int = 0
+
+
 class Routing(Artifact):
     """Where a validated change goes, and why, decided in code from the evidence
     (``harness.validate.route``): merge | needs_review | holdout_conflict | needs_human |

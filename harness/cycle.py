@@ -10,8 +10,6 @@ from typing import Any, Required, TypedDict
 from harness import cpu
 from harness.artifacts import (
     CheckResult,
-    Health,
-    HoldoutRun,
     Landing,
     PrCandidate,
     Smoke,
@@ -22,9 +20,11 @@ from harness.artifacts import (
 from harness.config.settings import Settings
 from harness.engine.context import Services
 from harness.engine.runner import Engine, RunOutcome, check_kill_switch
-from harness.errors import FactoryError, ForgeError, LeaseError
+from harness.errors import FactoryError, LeaseError
 from harness.forge.base import Label
 from harness.git.worktrees import WorktreeManager
+from harness.heal.run import ProductionState, reverts_waiting
+from harness.heal.run import production_health as production_health  # benchmarks read it here
 from harness.implement.run import (
     LEASE_TTL_S,
     holder_id,
@@ -58,19 +58,9 @@ class StageRow(TypedDict, total=False):
     reverted: str | None
 
 
-class ProductionState(TypedDict, total=False):
-    """Production's health before a cycle works: red names the tracking issue (or why none
-    could be filed)."""
-
-    green: Required[bool]
-    run_id: str
-    reason: str
-    tracking: str
-    warning: str  # green, but its setup asked for hosts the egress proxy refused
-
-
 class CycleResult(TypedDict, total=False):
-    """A cycle's rows per stage (``factory run --json``); ``production`` when it was red,
+    """A cycle's rows per stage (``factory run --json``); ``production`` when it was red or
+    healed,
     ``busy`` when another run held the state, ``ended``: issues no longer open whose
     unfinished runs it ended (``end_abandoned``)."""
 
@@ -258,24 +248,22 @@ def run_cycle(
         progress(f"  issue {number}: no longer open, its unfinished run ended")
     if ended:
         result["ended"] = ended
-    ready = ready_to_implement(services)
-    if ready or _waiting(services):
-        progress("production health …")
-        health = production_health(services)
-        if "warning" in health:
-            progress(f"  WARNING: {health['warning']}")
-            result["production"] = health
-        if not health["green"]:
-            progress(f"  production is red: {health['reason']}")
-            services.forge.settle()
-            result["production"] = health
-            return result
-    result["implement"] = stage("implement", ready)
+    # a validation killed after its merge (smoke or revert left undone) is finished first
+    result["validate"] = stage("validate", unfinished_after_merge(services))
+    progress("production health …")
+    health = production_health(services)
+    if "heal" in health or "warning" in health or not health["green"]:
+        result["production"] = health
+    if "warning" in health:
+        progress(f"  WARNING: {health['warning']}")
+    if not health["green"]:  # nothing is built on it; a revert heal opened is validated
+        progress(f"  production is red: {health.get('reason')}")
+        result["validate"] += stage("validate", reverts_waiting(services))
+        services.forge.settle()
+        return result
+    result["implement"] = stage("implement", ready_to_implement(services))
     check_kill_switch(services)
-    waiting = _waiting(services)
-    # a validation killed after its merge (smoke or revert left undone) is finished too
-    waiting += [n for n in unfinished_after_merge(services) if n not in waiting]
-    result["validate"] = stage("validate", waiting)
+    result["validate"] += stage("validate", _waiting(services))
     services.forge.settle()
     return result
 
@@ -326,49 +314,3 @@ def _waiting(services: Services) -> list[int]:
         for i in services.forge.list_issues("open")
         if Label.NEEDS_REVIEW in i.labels and needs_validation(services, i.number)
     ]
-
-
-TRACKING_FLAG = "health:tracking-issue"
-
-
-def production_health(services: Services) -> ProductionState:
-    """Production's tests and hold-out, before a cycle implements or validates anything. Red:
-    one tracking issue (labelled ``factory:needs-human``, one comment per red production
-    commit) and no change touched or blamed; green again: the tracking issue says so and is
-    closed."""
-    outcome = Engine(services).run("health")
-    forge, store = services.forge, services.store
-    tracking = store.get_flag(TRACKING_FLAG)
-    if outcome.status == "succeeded":
-        healthy = outcome.artifact(Health)
-        sha = healthy.production_sha if healthy else ""
-        if tracking and forge.get_issue(int(tracking)).state == "open":
-            body = services.templates.render("comments/health_green.md.j2", sha=sha)
-            forge.post_comment(int(tracking), f"health:green:{sha}", body)
-            forge.close_issue(int(tracking))
-        refused = healthy.network.refused() if healthy and healthy.network else []
-        if refused:
-            said = f"production's setup asked for hosts the egress proxy refused: {refused}"
-            return {"green": True, "run_id": outcome.run_id, "warning": said}
-        return {"green": True, "run_id": outcome.run_id}
-    reason = outcome.reason or "production failed its health check"
-    failed = next((s for s in reversed(store.steps(outcome.run_id)) if s.status == "failed"), None)
-    red = HoldoutRun.from_outputs(failed.outputs) if failed and failed.artifact else None
-    sha = red.sha if red else ""  # the evidence of the red run: the hold-out on production
-    # in the harness's words unless the step worded it for people (never its command lines)
-    failure = {"step": "health", "kind": "internal", "error": ""}
-    if failed is not None:
-        failure.update(kind=failed.error_kind or "internal", error=failed.error or "")
-    body = services.templates.render(
-        "comments/health_red.md.j2", failure=failure, run_id=outcome.run_id
-    )
-    try:
-        if not tracking or forge.get_issue(int(tracking)).state != "open":
-            title = "Production is red: the factory has stopped"
-            tracking = str(forge.create_issue(title, body, forge.bot_login).number)
-            store.set_flag(TRACKING_FLAG, tracking)
-        forge.add_labels(int(tracking), [Label.NEEDS_HUMAN])
-        forge.post_comment(int(tracking), f"health:red:{sha}", body)
-    except ForgeError as exc:  # a plan cannot file an issue: the cycle still stops
-        return {"green": False, "reason": reason, "run_id": outcome.run_id, "tracking": str(exc)}
-    return {"green": False, "reason": reason, "run_id": outcome.run_id, "tracking": tracking}

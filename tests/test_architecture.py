@@ -243,6 +243,8 @@ ROOMS = {
     "validate": "validate/",
     "lessons": "lessons/",
     "audit": "audit.py",
+    "heal": "heal/",
+    "revert": "heal/",
 }
 # the engine runs every workflow's steps; the store keeps them; neither reads one by meaning
 GENERIC = ("engine/", "store/")

@@ -6,7 +6,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.artifacts import Baseline, Health, HoldoutRun, RunRecords, SetupRun, suite_runs
+from harness.artifacts import (
+    Baseline,
+    Blame,
+    Diagnosis,
+    Healed,
+    Health,
+    HoldoutRun,
+    RunRecords,
+    SetupRun,
+    suite_runs,
+)
 from harness.store.db import Store
 
 
@@ -31,7 +41,7 @@ def summary_lines(records: RunRecords, state_dir: Path, run_id: str) -> list[str
             lines.append(line)
             if j.screenshot:
                 lines.append(f"        screenshot: {j.screenshot}")
-    lines += network_lines(records)
+    lines += network_lines(records) + heal_lines(records)
     for step, run in records.every(HoldoutRun):
         refused = run.validator.refused if run.validator is not None else []
         lines += [
@@ -66,3 +76,24 @@ def issue_suite_runs(store: Store, issue: int) -> tuple[int, list[str]]:
     """The issue's suite runs (``suite_runs``); production's health is production's, once per
     commit, and not the issue's."""
     return suite_runs(RunRecords(store.steps(r.id)) for r in store.list_runs(None, issue=issue))
+
+
+def heal_lines(records: RunRecords) -> list[str]:
+    """A heal: what failed and what it was (``Diagnosis``), the bisect's checks and culprit
+    (``Blame``), what was done (``Healed``)."""
+    lines: list[str] = []
+    if found := records.newest(Diagnosis):
+        checks = ", ".join(found.checks) or "none ran"
+        lines.append(f"diagnosis: {found.verdict} on {found.sha[:12]} ({found.reason}): {checks}")
+    if blame := records.newest(Blame):
+        issue = f" (issue {blame.issue})" if blame.issue else ""
+        lines.append(
+            f"bisect: {len(blame.probes)} checks over {blame.commits} commits; culprit: "
+            f"{blame.culprit_kind} {(blame.culprit or '')[:12]}{issue}"
+        )
+        for probe in blame.probes:
+            said = "could not run" if probe.environment else "fails" if probe.failed else "passes"
+            lines.append(f"  {probe.sha[:12]}  {said}")
+    if healed := records.newest(Healed):
+        lines.append(f"healed: {healed.outcome}: {healed.reason}")
+    return lines

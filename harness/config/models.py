@@ -313,6 +313,12 @@ class Mcp(Strict):
     decisions: bool = False
 
 
+class Health(Strict):
+    """Production's health (docs/heal.md): after this many flakes of one check, one issue."""
+
+    flaky_issue_after: int = Field(default=3, ge=1, le=1000)
+
+
 class FactoryConfig(Strict):
     forge: Literal["local", "github"] = "local"
     github: GitHubSettings = Field(default_factory=GitHubSettings)
@@ -330,6 +336,7 @@ class FactoryConfig(Strict):
     backtest: Backtest = Field(default_factory=Backtest)
     mcp: Mcp = Field(default_factory=Mcp)
     review: ReviewSettings = Field(default_factory=ReviewSettings)
+    health: Health = Field(default_factory=Health)
 
     @field_validator("production_branch")
     @classmethod
@@ -361,6 +368,7 @@ class Budgets(Strict):
     per_issue_usd: float = Field(default=2.0, gt=0)
     per_run_usd: float = Field(default=20.0, gt=0)
     per_day_usd: float = Field(default=50.0, gt=0)
+    max_heal_attempts: int = Field(default=3, ge=0, le=20)  # heal's chain of fixes (docs/heal.md)
 
 
 class TriageRules(Strict):
@@ -453,7 +461,10 @@ class Rules(Strict):
         return own.get(workflow)
 
     def trust_for(self, kind: str | None) -> TrustRule | None:
-        """The rule for a kind of change (its own, else ``default``); None: no trust rule."""
+        """The rule for a kind of change (its own, else ``default``); None: no trust rule. A
+        revert restores a tested tree: only its own rule (``kind:revert``) holds it back."""
+        if kind == "revert":
+            return self.trust.get("kind:revert")
         return self.trust.get(f"kind:{kind}") or self.trust.get("default")
 
     @field_validator("protected_paths")

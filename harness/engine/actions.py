@@ -32,6 +32,7 @@ PROVIDERS = (
     "harness.validate.merge",
     "harness.lessons.actions",
     "harness.audit",
+    "harness.heal.actions",
 )
 
 

@@ -7,6 +7,7 @@ marker before one is created, PRs by their deterministic branch.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -212,3 +213,29 @@ def set_state(forge: Forge, number: int, label: str | None, beside: tuple[str, .
         forge.add_labels(number, [*([label] if label else []), *beside])
     fault_point("forge.state.added")
     forge.remove_labels(number, [x for x in STATE_LABELS if x != label])
+
+
+def file_once(
+    forge: Forge,
+    key: str,
+    title: str,
+    body: str,
+    state: str | None = None,
+    beside: tuple[str, ...] = (),
+    reopen: bool = True,
+) -> Issue:
+    """The factory's own issue ``key`` (``heal:regression:<sha>`` …): looked up, open or
+    closed, by the signed block its body carries before one is created, so it is never filed
+    twice, even by a run killed between filing it and recording it; put in ``state`` (with
+    ``beside``) while it has no state, and reopened (unless ``reopen`` is off) if closed."""
+    payload = base64.urlsafe_b64encode(key.encode()).decode()
+    mine = (i for i in forge.list_issues("all") if forge.is_own(i.author))
+    issue = next((i for i in mine if forge.markers.read_block("issue", 0, i.body) == payload), None)
+    if issue is None:
+        block = forge.markers.block("issue", 0, payload)
+        issue = forge.create_issue(title, f"{body}\n\n{block}", forge.bot_login)
+    if reopen and issue.state != "open":
+        forge.reopen_issue(issue.number)
+    if state is not None and not set(issue.labels) & set(STATE_LABELS):
+        set_state(forge, issue.number, state, beside)
+    return issue

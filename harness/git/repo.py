@@ -164,6 +164,11 @@ class GitRepo:
         found = self.find([f"{ref}^{{commit}}" if ref else "" for ref in refs])
         return [f.sha if f is not None else None for f in found]
 
+    def first_parents(self, tip: str, limit: int) -> list[str]:
+        """``tip`` and its first parents, newest first, at most ``limit``: what a branch that
+        only ever moved by merges onto it held, one production after another."""
+        return self.git("rev-list", "--first-parent", f"--max-count={limit}", tip).split()
+
     def is_ancestor(self, older: str, newer: str) -> bool:
         try:
             self.git("merge-base", "--is-ancestor", older, newer)

@@ -65,7 +65,10 @@ COMMIT = MappingProxyType({"commit": "implement.commit"})
 
 @action("implement.prepare", produces=Assignment, consumes=(IssueSpec,))
 def prepare(ctx: StepContext) -> Assignment:
-    spec = triage_spec(ctx.services.store, ctx.number) or forge_spec(ctx.services.forge, ctx.number)
+    given = ctx.inputs.get("spec")  # one the factory wrote itself: a heal's revert
+    spec = Assignment.model_validate(given) if given else None
+    spec = spec or triage_spec(ctx.services.store, ctx.number)
+    spec = spec or forge_spec(ctx.services.forge, ctx.number)
     if spec is None or spec.decision != "accept":
         raise FactoryError(f"issue {ctx.number} has no accepted triage decision")
     current = ctx.services.forge.get_issue(ctx.number)

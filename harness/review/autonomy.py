@@ -2,10 +2,12 @@
 human action, over a window, overall and per kind of change.
 
 Final states: merged (the merge landed and its smoke run passed) and rejected (by triage, or
-by a person with ``factory reject``). An issue counts in the window when its newest final
-state falls inside it. A human action is any ``human.*`` event of the audit trail for the
-issue (approve, reject, retry, a label set by a person): read from the hash-chained
-``events`` table, never from anything a model wrote. The kind is the one triage gave it.
+by a person with ``factory reject``); a heal of red production that left it to a person
+counts as one more, of kind ``heal``, never autonomous (docs/heal.md). An issue counts in
+the window when its newest final state falls inside it. A human action is any ``human.*``
+event of the audit trail for the issue (approve, reject, retry, a label set by a person):
+read from the hash-chained ``events`` table, never from anything a model wrote. The kind is
+the one triage gave it.
 
 The store keeps each issue's newest final state, kind and whether a person touched it up to
 date as runs finish (``harness/store/outcomes.py``, where this definition is written in
@@ -63,7 +65,10 @@ class AutonomyIndex:
 
 
 def autonomy_index_for(store: Store, days: int = 30, now: float | None = None) -> AutonomyIndex:
-    found = store.finished_by_kind(*_window(time.time() if now is None else now, days))
+    window = _window(time.time() if now is None else now, days)
+    found = store.finished_by_kind(*window)
+    if heals := store.heals_for_a_person(*window):  # each counts one, a person's
+        found["heal"] = (heals, 0)
     return AutonomyIndex(
         window_days=days,
         finished=sum(finished for finished, _ in found.values()),

@@ -37,6 +37,7 @@ from harness.forge.base import Label
 from harness.review import decisions
 from harness.serve import charts, views
 from harness.serve.backtest_page import backtest_page, lessons_page
+from harness.serve.health_page import health_page
 
 COOKIE = "factory_session"
 MAX_SESSIONS = 64  # the oldest session ends when another opens beyond this
@@ -438,6 +439,7 @@ def create_app(
         Route("/trends", g(board.trends)),
         Route("/backtest", g(partial(backtest_page, board))),
         Route("/lessons", g(partial(lessons_page, board))),
+        Route("/health", g(partial(health_page, board))),
         Route("/evidence/{path:path}", g(board.evidence)),
         Route("/static/{name}", g(board.static)),
         Route("/stop", g(board.stop, post=True), methods=["POST"]),

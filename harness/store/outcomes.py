@@ -299,6 +299,9 @@ OUTCOMES = (
     "holdout_conflict",
     "retry",
     "failed",
+    "reverted",
+    "flaky",
+    "environment",
 )
 _DECIDED = MappingProxyType(
     {"accept": "accepted", "reject": "rejected", "needs_info": "needs_info"}
@@ -314,17 +317,22 @@ def outcome_word(
     route: str | None = None,
     landed: bool = False,
     reverted: bool = False,
+    healed: str | None = None,
 ) -> str | None:
     """What became of the work of one run (one of ``OUTCOMES``; None while it runs, when it
     stopped, or when it decided nothing about an issue): the one rule for ``factory runs``,
     the live line, the cycle's table and the dashboard. ``status`` says whether the run
     itself finished; a validation that did not land a change is never "succeeded" to a
     reader: its outcome is where the change went (``needs_review``, ``holdout_conflict``…),
-    and a merge its smoke run reverted goes back to implementation (``retry``)."""
+    and a merge its smoke run reverted goes back to implementation (``retry``); a heal says
+    what it made of red production (``healed``: ``reverted``, ``flaky``, ``environment``,
+    ``needs_human``)."""
     if status == "failed":
         return "failed"
     if status != "succeeded":
         return None
+    if workflow == "heal":
+        return healed if healed in OUTCOMES else None
     if workflow == "validate":
         if landed:
             return "retry" if reverted else "merged"
@@ -397,10 +405,12 @@ class OutcomesMixin(StoreBase):
         rows = self._rows(
             "SELECT s.run_id, s.artifact, json_extract(s.outputs, '$.decision') AS decision,"
             " json_extract(s.outputs, '$.route') AS route,"
-            " json_extract(s.outputs, '$.reverted') AS reverted"
+            " json_extract(s.outputs, '$.reverted') AS reverted,"
+            " json_extract(s.outputs, '$.outcome') AS healed"
             " FROM json_each(?) j JOIN steps s ON s.run_id = j.value"
             " WHERE s.status = 'succeeded' AND s.artifact IN"
-            " ('IssueSpec', 'PrCandidate', 'Validation', 'Landing', 'Smoke') ORDER BY s.seq",
+            " ('IssueSpec', 'PrCandidate', 'Validation', 'Landing', 'Smoke', 'Healed')"
+            " ORDER BY s.seq",
             (json.dumps([run_id for run_id, _, _ in runs]),),
         )
         kept: dict[str, dict[str, sqlite3.Row]] = {}
@@ -418,8 +428,28 @@ class OutcomesMixin(StoreBase):
                 route=decided["route"] if decided else None,
                 landed="Landing" in got,
                 reverted=bool(smoke and smoke["reverted"]),
+                healed=got["Healed"]["healed"] if "Healed" in got else None,
             )
         return out
+
+    def heals_for_a_person(self, since: str, until: str) -> int:
+        """Heal runs finished in [since, until] that left red production to a person."""
+        row = self._row(
+            "SELECT COUNT(*) FROM runs r JOIN steps s ON s.run_id = r.id WHERE r.workflow ="
+            " 'heal' AND r.finished_at BETWEEN ? AND ? AND s.artifact = 'Healed' AND"
+            " s.status = 'succeeded' AND json_extract(s.outputs, '$.outcome') IN"
+            " ('needs_human', 'environment')",
+            (since, until),
+        )
+        return int(row[0]) if row else 0
+
+    def landed(self, merge_sha: str) -> tuple[int, str] | None:
+        """(issue, kind of change) of the change the factory landed as ``merge_sha``, from
+        its own records (None: a commit it did not land)."""
+        row = self._row(
+            "SELECT issue, kind FROM change_evidence WHERE merge_sha = ? LIMIT 1", (merge_sha,)
+        )
+        return (int(row[0]), str(row[1])) if row and row[0] is not None else None
 
     def trust_tallies(self, undone: dict[str, str]) -> dict[str, KindTally]:
         """Per kind of change, what earned trust counts (``KindTally``); ``undone`` maps

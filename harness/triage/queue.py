@@ -41,8 +41,9 @@ def untriaged(services: Services) -> list[Issue]:
             and not edited_since_asked(services, issue)
         ):
             continue
-        if services.forge.is_own(issue.author) and Label.FOUND not in issue.labels:
-            continue  # the factory's own issues are not input, but for what its audit found
+        found = {Label.FOUND, Label.REGRESSION} & set(issue.labels)  # its audit's, its heal's
+        if services.forge.is_own(issue.author) and not found:
+            continue  # the factory's own issues are not input, but for what it found
         if open_run is not None and open_run.not_before and open_run.not_before > now:
             continue
         if Label.DEFERRED in issue.labels and _deferred_today(services, issue.number):

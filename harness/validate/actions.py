@@ -16,6 +16,7 @@ from harness.artifacts import (
     Baseline,
     CheckResult,
     Health,
+    HoldoutRun,
     PrCandidate,
     Prepared,
     Produced,
@@ -142,6 +143,11 @@ def baseline(ctx: StepContext) -> Baseline:
     _, sha = production_tip(ctx)
     services = ctx.services
     base, queued = _queued_base(ctx, sha)
+    if ctx.output("prepare", Prepared).candidate.spec.kind == "revert":
+        # heal's revert of a red production: nothing to calibrate, its own journeys judge it
+        tree = tree_of(services.repo, sha)
+        red = HoldoutRun(sha=sha, tree=tree, journeys=[], journeys_passed=False)
+        return Baseline(**dict(red), production_sha=sha, base=base, queued=queued)
     result, cached = cached_or_computed(
         services.store,
         services.settings.state_dir,
@@ -218,10 +224,12 @@ def check(ctx: StepContext) -> CheckResult:
     protected = list(ctx.services.settings.governance.rules.protected_paths)
     if problems := shape.tree_problems(repo, base, candidate, protected):
         raise shape.UnsafeTree(problems, say_why=True)  # before any checkout, before any merge
-    question = validator_question(ctx, prepared.candidate)
-    earlier = _earlier_verdict(ctx, head, candidate, question.digest())
+    # a revert restores what production held: no criteria to judge, its culprit's tests go
+    reverting = prepared.candidate.spec.kind == "revert"
+    question = None if reverting else validator_question(ctx, prepared.candidate)
+    earlier = _earlier_verdict(ctx, head, candidate, question.digest()) if question else None
     changed = repo.paths_between(base, candidate)  # this change's paths, not those ahead
-    lost = proof.tests_lost(repo, base, candidate, changed)
+    lost = [] if reverting else proof.tests_lost(repo, base, candidate, changed)
     bug_tests, before = None, None
     if prepared.candidate.spec.kind == "bug":  # its tests, on the code it replaces
         bug_tests = proof.new_tests(repo, candidate, changed)

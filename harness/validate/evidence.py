@@ -125,8 +125,9 @@ def fresh_app(settings: Settings, prepared: Path, name: str) -> Iterator[AppProc
 
 @dataclass(frozen=True)
 class Before:
-    """The fails-before proof: ``tests`` (the change's test files) run on production's code,
-    the change's other files put back as ``restore`` has them (None: absent)."""
+    """Chosen ``tests`` run alone, files put back first as ``restore`` has them (None:
+    absent): the fails-before proof (the change's tests on production's code), heal's re-run
+    of the tests that failed (nothing put back)."""
 
     tests: list[str]
     restore: dict[str, bytes | None]
@@ -296,13 +297,14 @@ def journeys_on(
     tests: bool = False,
     earlier: EarlierVerdict | None = None,
     before: Before | None = None,
+    only: frozenset[str] | None = None,
 ) -> HoldoutRun:
     """Journeys (and the tests, and the sealed validator ``validator`` asks, if given) on the
     app built from ``sha``, each on a fresh app of its own. ``commands.setup`` reaches the
     egress proxy only on ``trusted`` (the production commit ``sha`` builds on; ``sha`` itself
-    when it is production): see ``prepare_worktree``."""
+    when it is production): see ``prepare_worktree``. ``only``: the journeys of these names."""
     settings = ctx.services.settings
-    journeys = _holdout(settings)
+    journeys = [j for j in _holdout(settings) if only is None or j.name in only]
     manager = WorktreeManager.of(ctx.services.repo, settings.state_dir)
     shots = settings.state_dir / "evidence" / ctx.run_id / label
     base = trusted or sha

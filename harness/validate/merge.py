@@ -121,8 +121,11 @@ def merge(ctx: StepContext) -> Landing:
             decision=Markdown(decision),  # the validation's own comment, already made safe
         ),
     )
-    set_state(forge, ctx.number, Label.MERGED)
-    forge.close_issue(ctx.number)
+    if prepared.candidate.spec.kind == "revert":  # the regression issue goes on to triage
+        set_state(forge, ctx.number, None, (Label.REGRESSION,))
+    else:
+        set_state(forge, ctx.number, Label.MERGED)
+        forge.close_issue(ctx.number)
     return Landing(
         issue=ctx.number,
         pr=prepared.pr,

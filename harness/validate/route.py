@@ -23,6 +23,7 @@ class Evidence:
     rules: Rules
     checked: CheckResult
     ci: str
+    kind: str | None = None  # of the change (``revert``: heal's, asked no validator)
 
 
 def _tests_gate(e: Evidence) -> GateResult | None:
@@ -107,6 +108,9 @@ def _journeys_gate(e: Evidence) -> GateResult:
 
 def _validator_gate(e: Evidence) -> GateResult:
     minimum, verdict = e.rules.auto_merge.min_score, e.checked.verdict
+    if e.kind == "revert" and verdict is None:
+        why = "not asked: a revert restores what production held; the journeys judge it"
+        return GateResult(name="validator", passed=True, evidence=why)
     unseen = verdict.results("not_observable") if verdict is not None else []
     return GateResult(
         name="validator",
@@ -174,7 +178,7 @@ def decide_route(rules: Rules, candidate: PrCandidate, checked: CheckResult, ci:
     gate is computed and the route follows from them (``_routed``)."""
     if checked.conflict:
         return _conflict(rules, candidate, checked)
-    evidence = Evidence(rules, checked, ci)
+    evidence = Evidence(rules, checked, ci, candidate.spec.kind)
     added = (g for gate in VALIDATE_GATES if (g := gate(evidence)) is not None)
     return _routed(rules, [*candidate.gates, *added], candidate.fix_attempts, checked, ci)
 

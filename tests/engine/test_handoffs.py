@@ -96,8 +96,9 @@ def test_factory_check_refuses_an_override_that_drops_the_pr_validation_needs(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     repo = make_factory_repo(tmp_path / "repo")
-    text = shipped_text("implement").replace("  - {id: pr, action: implement.open_pr}\n", "")
-    override(repo, "implement", text)
+    for name in ("implement", "revert"):  # heal's revert is implement's steps too
+        text = shipped_text(name).replace("  - {id: pr, action: implement.open_pr}\n", "")
+        override(repo, name, text)
     res = run_cli(capsys, "--repo", str(repo), "check")
     assert res.code == 2
     assert "Traceback" not in res.err and "KeyError" not in res.err

@@ -1,0 +1,72 @@
+"""``factory health`` (production's health now, healed when red) and ``factory flaky``."""
+
+from __future__ import annotations
+
+import click
+
+from harness.cli.common import emit_json
+from harness.errors import LeaseError
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print what was found and done as JSON.")
+@click.pass_context
+def health(ctx: click.Context, as_json: bool) -> None:
+    """Run production's health now; when red, heal it: diagnose, bisect, revert through the
+    merge queue, regression issue (docs/heal.md). Exit 0 when production is green (again),
+    1 when it is not."""
+    from harness.artifacts import Landing
+    from harness.cli.common import plan_folder, provider_override, repo_root, state_dir
+    from harness.cli.work import _live, cycle_lease
+    from harness.heal.run import production_health
+    from harness.services import open_services
+    from harness.validate.run import validate_issue
+
+    root = repo_root(ctx)  # no model: heal and a revert's validation ask none
+    services = open_services(root, state_dir(root), provider_override(ctx), plan=plan_folder(ctx))
+    with cycle_lease(services.store) as busy:
+        if busy:
+            raise LeaseError(f"{busy}: production is checked there; try again when it ends")
+        with _live(as_json, "health", services) as say:
+            say("production health …")
+            state = production_health(services)
+            landed = None
+            if reverting := state.get("reverting"):
+                say(f"validating the revert of issue {reverting} …")
+                landed = validate_issue(services, reverting).artifact(Landing)
+    green = state["green"] or landed is not None
+    shown: dict[str, object] = {**state, "revert_landed": landed.merge_sha if landed else None}
+    if as_json:
+        emit_json({**shown, "green_now": green})
+    else:
+        said = "green" if state["green"] else f"red: {state.get('reason')}"
+        click.echo(f"production is {said}")
+        for key in ("outcome", "heal", "tracking", "reverting", "revert_landed"):
+            if shown.get(key):
+                click.echo(f"  {key}: {shown[key]}")
+    if not green:
+        ctx.exit(1)
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print every flaky check as JSON.")
+@click.pass_context
+def flaky(ctx: click.Context, as_json: bool) -> None:
+    """The checks heal found flaky (failed in production's health run, passed when run again
+    on the same commit), with their history. A hidden journey is shown by a digest only."""
+    from harness.cli.common import repo_root, state_dir
+    from harness.heal.checks import flakes
+    from harness.store.db import Store
+
+    store = Store.open(state_dir(repo_root(ctx)))
+    found = sorted(flakes(store).items(), key=lambda kv: -len(kv[1]))
+    history = {
+        check: [{"run": run, "sha": sha, "at": store.get_run(run).started_at} for run, sha in seen]
+        for check, seen in found
+    }
+    if as_json:
+        emit_json([{"check": c, "flakes": len(h), "history": h} for c, h in history.items()])
+    elif not history:
+        click.echo("no flaky check")
+    for check, seen in [] if as_json else history.items():
+        click.echo(f"{check}  {len(seen)} flakes, last {seen[-1]['at']} on {seen[-1]['sha'][:12]}")

@@ -1,0 +1,1 @@
+"""Production heals itself: the heal and revert workflows (docs/heal.md)."""

@@ -1,0 +1,271 @@
+"""The heal workflow's actions (``workflows/heal.yaml``): diagnose a red production, bisect
+it, act on what was found, in code; and the one action of its revert
+(``workflows/revert.yaml``), whose other steps are implement's."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import MappingProxyType
+from typing import Any, Literal
+
+from harness.artifacts import Blame, Diagnosis, Healed, HoldoutRun, Probe, RunRecords, Worktree
+from harness.engine.actions import action
+from harness.engine.context import StepContext
+from harness.errors import ErrorKind, StepFailed
+from harness.faults import fault_point
+from harness.forge.base import Label, file_once, set_state
+from harness.git.repo import GitRepo
+from harness.heal.checks import failing_checks, flakes, probe
+from harness.implement.actions import worktree
+from harness.validate.calibration import health_key
+
+DIAGNOSE = MappingProxyType({"diagnose": "heal.diagnose"})
+HISTORY = 200  # first-parent commits a bisect looks back at, at most
+OUTPUT = 4000  # of the tests' output in the red run, kept and shown
+Verdict = Literal["flaky", "environment", "regression"]
+REGRESSION_LABELS = (Label.REGRESSION, "kind:bug", "priority:p1")
+
+
+@action("heal.diagnose", produces=Diagnosis)
+def diagnose(ctx: StepContext) -> Diagnosis:
+    """The checks that failed in the red health run, run again on the same commit."""
+    store, run_id = ctx.services.store, str(ctx.inputs["health_run"])
+    red = RunRecords(store.steps(run_id)).newest(HoldoutRun)
+    if red is None:  # set-up, the app or the hold-out failed before any check ran
+        why = store.get_run(run_id).reason or "production's health check could not run"
+        sha = str(ctx.inputs["sha"])
+        return Diagnosis(sha=sha, health_run=run_id, verdict="environment", checks=[], reason=why)
+    checks = failing_checks(red)
+    again = probe(ctx, red.sha, checks, "again")
+    verdict: Verdict = (
+        "environment" if again.environment else "regression" if again.failed else "flaky"
+    )
+    return Diagnosis(
+        sha=red.sha,
+        health_run=run_id,
+        verdict=verdict,
+        checks=checks,
+        flaky=[] if again.environment else [c for c in checks if c not in again.failed],
+        again=again,
+        reason=again.environment or f"{len(again.failed)} of {len(checks)} checks fail again",
+        output=red.tests.output[-OUTPUT:] if red.tests and red.tests.exit_code else "",
+    )
+
+
+class _NotJudged(Exception):
+    """A probe could not run its checks (set-up, the app, the browser)."""
+
+
+def first_failing(fails: Callable[[int], bool], size: int, known: int | None) -> tuple[int, int]:
+    """(oldest failing, newest passing) positions in a first-parent history of ``size``
+    commits, newest first, whose position 0 fails. From a position known to pass: a binary
+    search, and that position probed too only when no probe passed (⌈log2 N⌉ + 1 at most);
+    from none, positions 1, 2, 4 … first. ``_NotJudged``: none passes."""
+    bad, good, passed = 0, known, False
+    while good is None:
+        at = min(max(1, 2 * bad), size - 1)
+        if at == bad:
+            raise _NotJudged("the checks fail on the oldest commit looked at too")
+        if fails(at):
+            bad = at
+        else:
+            good, passed = at, True
+    while good - bad > 1:
+        mid = (bad + good) // 2
+        if fails(mid):
+            bad = mid
+        else:
+            good, passed = mid, True
+    if not passed and fails(good):
+        raise _NotJudged("the checks fail on the commit known green too: not reproducible")
+    return bad, good
+
+
+@action("heal.bisect", produces=Blame, needs=DIAGNOSE)
+def bisect(ctx: StepContext) -> Blame:
+    """The commit that broke the checks still failing: first-parent production from the newest
+    commit the health record holds green under this hold-out (none: looked for) to the red
+    one, only those checks run, each probe on a fresh worktree and apps. Whose it is comes
+    from the factory's own records of what it landed, never from a commit's message."""
+    diagnosed = ctx.output("diagnose", Diagnosis)
+    checks = [c for c in diagnosed.checks if c not in diagnosed.flaky]
+    services = ctx.services
+    repo, store = services.repo, services.store
+    history = repo.first_parents(diagnosed.sha, HISTORY)
+    holdout = services.settings.holdout_dir
+    green = (i for i, sha in enumerate(history) if store.get_flag(health_key(repo, sha, holdout)))
+    known = next((i for i in green if i > 0), None)
+    probes: list[Probe] = []
+
+    def fails(at: int) -> bool:
+        probes.append(probe(ctx, history[at], checks, f"at-{history[at][:12]}"))
+        fault_point("heal.bisect.probed")  # crash tests: a probe kept, the bisect under way
+        if probes[-1].environment:
+            raise _NotJudged(probes[-1].environment)
+        return bool(probes[-1].failed)
+
+    blame = Blame(red=diagnosed.sha, green=None, culprit=None, culprit_kind="none")
+    try:
+        bad, good = first_failing(fails, len(history), known)
+    except _NotJudged:
+        return blame.model_copy(update={"probes": probes, "commits": len(history) - 1})
+    landed = store.landed(history[bad])
+    kind = "maintainer" if landed is None else "revert" if landed[1] == "revert" else "factory"
+    return blame.model_copy(
+        update={
+            "green": history[good],
+            "culprit": history[bad],
+            "culprit_kind": kind,
+            "issue": landed[0] if landed else None,
+            "commits": good,
+            "probes": probes,
+        }
+    )
+
+
+@action("heal.act", produces=Healed, needs=DIAGNOSE)
+def act(ctx: StepContext) -> Healed:
+    """In code, from the diagnosis and the blame: a flake is counted (an issue after
+    ``health.flaky_issue_after``); the environment or a culprit the factory did not land
+    goes to a person; the factory's merge is reverted (the revert workflow follows) with a
+    regression issue, unless the SafetyGuard stops the chain."""
+    diagnosed = ctx.output("diagnose", Diagnosis)
+    _count_flakes(ctx, diagnosed)
+    found = ctx.outputs.get("bisect")  # empty when it did not run
+    blame = Blame.from_outputs(found) if found else None
+    said = _evidence(ctx, diagnosed, blame)
+    healed = Healed(outcome="flaky", sha=diagnosed.sha, reason=diagnosed.reason)
+    if diagnosed.verdict == "flaky":
+        return healed
+    if blame is None or blame.culprit is None:
+        return _environment(ctx, healed, blame, diagnosed.health_run)
+    healed = healed.model_copy(update={"culprit": blame.culprit, "culprit_issue": blame.issue})
+    if blame.culprit_kind != "factory" or blame.issue is None:
+        why = "a revert the factory landed" if blame.culprit_kind == "revert" else None
+        why = why or "a commit the factory did not land"
+        title = f"Production is red since {blame.culprit[:12]}: a person decides"
+        body = ctx.services.templates.render("comments/heal_person.md.j2", why=why, **said)
+        key = f"heal:person:{blame.culprit}"
+        person = file_once(
+            ctx.services.forge, key, title, body, Label.NEEDS_HUMAN, (Label.REGRESSION,)
+        )
+        update = {"outcome": "needs_human", "reason": why, "person_issue": person.number}
+        return healed.model_copy(update=update)
+    return _regression(ctx, healed, blame, said)
+
+
+def _regression(ctx: StepContext, healed: Healed, blame: Blame, said: dict[str, Any]) -> Healed:
+    """The factory's merge broke production: a regression issue, linked both ways with the
+    culprit's issue, reopened; the revert follows, unless the chain of fixes this merge
+    belongs to has used ``budgets.max_heal_attempts``: then a person decides."""
+    forge, store = ctx.services.forge, ctx.services.store
+    number, culprit = int(str(blame.issue)), str(blame.culprit)
+    earlier = store.artifacts(Healed, None, ("succeeded", "running"), limit=1000)
+    chain = 1 + max((h.chain for _, h in earlier if h.regression_issue == number), default=0)
+    limit = ctx.services.settings.governance.rules.budgets.max_heal_attempts
+    stopped = chain > limit
+    body = ctx.services.templates.render(
+        "comments/heal_regression.md.j2",
+        chain=chain,
+        limit=limit,
+        stopped=stopped,
+        title=forge.get_issue(number).title,
+        **said,
+    )
+    title = f"Regression since {culprit[:12]} (#{number})"
+    state = Label.NEEDS_HUMAN if stopped else Label.IN_PROGRESS
+    issue = file_once(
+        ctx.services.forge, f"heal:regression:{culprit}", title, body, state, REGRESSION_LABELS
+    )
+    healed = healed.model_copy(update={"regression_issue": issue.number, "chain": chain})
+    if stopped or {Label.FAILED, Label.NEEDS_HUMAN} & set(issue.labels):  # its revert failed
+        why = f"heal attempt {chain} of {limit}" if stopped else "its revert did not land"
+        return healed.model_copy(
+            update={"outcome": "needs_human", "reason": why, "person_issue": issue.number}
+        )
+    forge.reopen_issue(number)
+    set_state(forge, number, Label.IN_PROGRESS, (Label.REGRESSION,))
+    body = ctx.services.templates.render(
+        "comments/heal_reopened.md.j2", regression=issue.number, **said
+    )
+    forge.post_comment(number, f"heal:reopened:{culprit}", body)
+    reason = f"reverting {culprit[:12]} (#{number}); regression issue #{issue.number}"
+    return healed.model_copy(update={"outcome": "reverted", "reason": reason})
+
+
+def _environment(ctx: StepContext, healed: Healed, blame: Blame | None, run_id: str) -> Healed:
+    """Set-up, tools, the network or the browser: one issue for a person (the same one each
+    time production is red for such a reason), a comment per red commit; no change blamed."""
+    red = ctx.services.store.get_run(run_id).reason or "production's health check failed"
+    why = healed.reason if blame is None else f"{red}; it fails where it was green too"
+    # in the harness's words, unless heal's own (never a command line it quotes)
+    failure = {"step": "heal", "kind": "sandbox" if blame is None else "refused", "error": why}
+    render = ctx.services.templates.render
+    body = render("comments/health_red.md.j2", failure=failure, run_id=run_id)
+    title = "Production is red: the factory has stopped"
+    forge = ctx.services.forge
+    issue = file_once(forge, "heal:environment", title, body, Label.NEEDS_HUMAN)
+    forge.post_comment(issue.number, f"health:red:{healed.sha}", body)
+    update = {"outcome": "environment", "reason": why, "person_issue": issue.number}
+    return healed.model_copy(update=update)
+
+
+def _count_flakes(ctx: StepContext, diagnosed: Diagnosis) -> None:
+    """Each check that passed when run again counts one flake; after
+    ``health.flaky_issue_after`` of one check, one issue for a person (never a second)."""
+    after = ctx.services.settings.config.health.flaky_issue_after
+    history = flakes(ctx.services.store) if diagnosed.flaky else {}
+    for check in diagnosed.flaky:
+        seen = history.get(check, [])
+        if len(seen) >= after:
+            body = ctx.services.templates.render(
+                "comments/heal_flaky.md.j2",
+                check=check,
+                count=len(seen),
+                flakes=[{"run": run, "sha": sha} for run, sha in seen],
+            )
+            title = f"Flaky check: {check}"
+            file_once(
+                ctx.services.forge,
+                f"heal:flaky:{check}",
+                title,
+                body,
+                Label.NEEDS_HUMAN,
+                (),
+                reopen=False,
+            )
+
+
+def _evidence(ctx: StepContext, diagnosed: Diagnosis, blame: Blame | None) -> dict[str, Any]:
+    """What every issue and comment of a heal shows: the failing tests by id, hidden journeys
+    by count alone, the bisect's log and culprit, the tests' output."""
+    test = ctx.services.settings.config.commands.test
+    still = [c for c in diagnosed.checks if c not in diagnosed.flaky]
+    blame = blame or Blame(red=diagnosed.sha, green=None, culprit=None, culprit_kind="none")
+    return {
+        **blame.model_dump(),
+        "tests": [test if c == "tests" else c[5:] for c in still if c.startswith("test")],
+        "journeys": sum(c.startswith("journey:") for c in still),
+        "output": diagnosed.output,
+        "run_id": diagnosed.health_run,
+    }
+
+
+@action("heal.undo", needs={"worktree": "implement.worktree"})
+def undo(ctx: StepContext) -> dict[str, object]:
+    """The culprit merge undone on production in the run's checkout: one commit whose
+    message says what it reverts (``git revert``'s words, which earned trust reads)."""
+    culprit, info = str(ctx.inputs["culprit"]), ctx.output("worktree", Worktree)
+    repo = ctx.services.repo
+    message = f"Revert {culprit[:12]} for issue {ctx.number}\n\nThis reverts commit {culprit}.\n"
+    undone = repo.revert_commit(culprit, message)  # on the culprit: its first parent's tree
+    head, conflicts = repo.conflicted_commit(info.base_sha, undone, message)
+    if conflicts:
+        raise StepFailed(
+            f"the revert of {culprit[:12]} conflicts with later changes in "
+            f"{', '.join(conflicts[:3])}: a person reverts it",
+            {"conflicts": conflicts},
+            ErrorKind.GATE,
+        )
+    GitRepo(worktree(ctx)).move_to(head)
+    return {"culprit": culprit, "head": head}

@@ -1,0 +1,113 @@
+"""A notes app with changes the factory landed, for heal's tests.
+
+Each change lands through the real validate workflow and merge queue (the merge, its
+tested-tree check, the labels and comments are the factory's own); only the checks a
+landing waits for — the journeys, the sealed validator, the smoke run — are stood in for by
+records saying they passed, which is what they would have said of these changes (``land``).
+What heal then finds and does runs for real."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.artifacts import (
+    Baseline,
+    CheckResult,
+    IssueSpec,
+    PrCandidate,
+    Prepared,
+    Smoke,
+    Tested,
+    ValidatorRun,
+    Verdict,
+)
+from harness.engine.actions import action
+from harness.engine.context import StepContext
+from harness.forge.base import Label
+from harness.services import open_services
+from harness.validate.run import validate_issue
+from tests.cli_helpers import use_actions
+from tests.factory_repo import git, write_files
+from tests.validate.conftest import app, standin  # noqa: F401 (the notes app, the model)
+
+HEADING = "name: the heading\nsteps:\n  - goto: /\n  - expect_text: 'Notes'\n"
+
+
+@action("validate.baseline", produces=Baseline)
+def _calibrated(ctx: StepContext) -> Baseline:
+    sha = ctx.services.forge.sync("main")
+    tree = str(ctx.services.repo.tree_of(sha))
+    return Baseline(sha=sha, tree=tree, journeys=[], journeys_passed=True, production_sha=sha)
+
+
+@action("validate.check", produces=CheckResult)
+def _checked(ctx: StepContext) -> CheckResult:
+    prepared, repo = ctx.output("prepare", Prepared), ctx.services.repo
+    production = ctx.services.forge.sync("main")
+    candidate = repo.merge_commit(production, prepared.head, "Candidate")
+    tree = str(repo.tree_of(candidate))
+    return CheckResult(
+        sha=candidate,
+        tree=tree,
+        journeys=[],
+        journeys_passed=True,
+        tests=Tested(command="python3 -m unittest -q", exit_code=0, tree=tree),
+        validator=ValidatorRun(output=Verdict(verdict="pass", score=1.0)),
+        production_sha=production,
+        head=prepared.head,
+    )
+
+
+@action("validate.smoke", produces=Smoke)
+def _smoked(ctx: StepContext) -> Smoke:
+    merged = ctx.services.forge.sync("main")
+    tree = str(ctx.services.repo.tree_of(merged))
+    return Smoke(sha=merged, tree=tree, journeys=[], journeys_passed=True)
+
+
+def land(repo: Path, state: Path, title: str, files: dict[str, str]) -> tuple[int, str]:
+    """An issue whose change (``files``) the factory landed: (issue, merge commit)."""
+    services = open_services(repo, state)
+    forge, store = services.forge, services.store
+    number = forge.create_issue(title, f"Please: {title}.", "owner").number
+    branch = f"factory/issue-{number}-{title.split()[0].lower()}"
+    base = git(repo, "rev-parse", "main").strip()
+    git(repo, "switch", "-qc", branch)
+    write_files(repo, files)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", title)
+    git(repo, "switch", "-q", "main")
+    head = git(repo, "rev-parse", branch).strip()
+    pr = forge.open_pr(number, branch, "main", title, f"Fixes issue {number}")
+    forge.record_ci(head, "success")
+    forge.add_labels(number, [Label.NEEDS_REVIEW])
+    spec = IssueSpec(number=number, title=title, decision="accept", kind="feature")
+    run = store.create_run("implement", number, {"number": number}, {})
+    made = PrCandidate(
+        pr=pr.number, branch=branch, head=head, base=base, gates=[], implement_run=run.id, spec=spec
+    )
+    seq = store.start_step(run.id, "pr", {"kind": "action", "action": "implement.open_pr"})
+    store.finish_step(seq, "succeeded", made.model_dump(mode="json"), artifact="PrCandidate")
+    store.set_run_status(run.id, "succeeded")
+    with pytest.MonkeyPatch.context() as mp:
+        use_actions(mp, _calibrated, _checked, _smoked)
+        outcome = validate_issue(services, number)
+    assert outcome.status == "succeeded", outcome.reason
+    return number, git(repo, "rev-parse", "main").strip()
+
+
+def three_merges(repo: Path, state: Path) -> list[tuple[int, str]]:
+    """Three changes the factory landed; the second renames the page's heading."""
+    page = (repo / "app.py").read_text()
+    return [
+        land(repo, state, "Add a help page", {"help.txt": "Write a note, press Add.\n"}),
+        land(
+            repo,
+            state,
+            "Call the notes Jottings",
+            {"app.py": page.replace(">Notes<", ">Jottings<")},
+        ),
+        land(repo, state, "Add a changelog", {"CHANGES.txt": "- help page\n"}),
+    ]

@@ -1,0 +1,101 @@
+"""What heal never does: blame a change for a flaky check, or go on fixing a line of fixes
+that keeps regressing (the SafetyGuard), through ``factory health`` (docs/heal.md)."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+import yaml
+
+from harness.artifacts import Blame, Healed
+from harness.store.db import Store
+from tests.cli_helpers import repo_cli
+from tests.factory_repo import git
+from tests.heal.conftest import land
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
+
+FLAKY = (
+    "import os\nimport unittest\n\n\nclass Flaky(unittest.TestCase):\n"
+    "    def test_flaky(self):  # fails in production's health run, passes when run again\n"
+    "        self.assertFalse(os.getcwd().endswith('-health'))\n"
+)
+BROKEN = "import unittest\n\n\nclass Sum(unittest.TestCase):\n    def test_sum(self):\n"
+BROKEN += "        self.assertEqual(1 + 1, 3)\n"
+
+
+@pytest.fixture(autouse=True)
+def _key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-heal-asks-no-model")  # never called
+
+
+def factory_issues(cli) -> list[dict]:
+    return [i for i in cli("issue", "list", "--json").json() if i["author"] == "factory[bot]"]
+
+
+def test_a_test_that_fails_one_run_in_two_is_flaky_then_one_issue_after_the_count(
+    tmp_path: Path, capsys, app
+) -> None:
+    repo, _ = app
+    config = yaml.safe_load((repo / "factory.yaml").read_text())
+    config["health"] = {"flaky_issue_after": 2}
+    (repo / "factory.yaml").write_text(yaml.safe_dump(config))
+    (repo / "test_flaky.py").write_text(FLAKY)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "a test that fails one run in two")
+    production = git(repo, "rev-parse", "main")
+    cli = repo_cli(capsys, repo)
+
+    for flakes in (1, 2, 3):
+        res = cli("health", "--json")
+        assert res.code == 0, res.err  # a flake is not a red production
+        assert res.json()["outcome"] == "flaky"
+        assert len(factory_issues(cli)) == (0 if flakes < 2 else 1)  # one, never a second
+    (listed,) = cli("flaky", "--json").json()
+    assert listed["check"] == "test:test_flaky.Flaky.test_flaky" and listed["flakes"] == 3
+    (filed,) = factory_issues(cli)
+    assert "factory:needs-human" in filed["labels"] and listed["check"] in filed["body"]
+    assert git(repo, "rev-parse", "main") == production  # nothing reverted
+    store = Store.open(tmp_path / "state")
+    heals = store.list_runs(workflow="heal")
+    assert all(not any(s.artifact == Blame.__name__ for s in store.steps(r.id)) for r in heals)
+    runs = cli("runs", "--json").json()
+    assert [r["outcome"] for r in runs if r["workflow"] == "heal"] == ["flaky"] * 3
+
+
+def seed_chain(state: Path, issues: list[int], sha: str) -> None:
+    """Heal runs as three heals of one line of fixes left them: issue ``issues[k + 1]`` was
+    filed by heal ``k + 1`` as the regression of issue ``issues[k]``'s merge."""
+    store = Store.open(state)
+    for chain, (culprit, regression) in enumerate(itertools.pairwise(issues), 1):
+        run = store.create_run("heal", None, {"sha": sha}, {})
+        healed = Healed(outcome="reverted", sha=sha, reason="seeded", culprit_issue=culprit,
+                        regression_issue=regression, chain=chain)  # fmt: skip
+        seq = store.start_step(run.id, "act", {"kind": "action", "action": "heal.act"})
+        store.finish_step(seq, "succeeded", healed.model_dump(mode="json"), artifact="Healed")
+        store.set_run_status(run.id, "succeeded")
+    store.close()
+
+
+def test_a_fix_that_regresses_again_three_times_stops_at_needs_human(
+    tmp_path: Path, capsys, app
+) -> None:
+    repo, _ = app
+    state = tmp_path / "state"
+    cli = repo_cli(capsys, repo)
+    first = [cli("issue", "new", "--title", f"T{n}", "--body", "b").out for n in (1, 2, 3)]
+    fix, merged = land(repo, state, "Fix the third regression", {"test_sum.py": BROKEN})
+    seed_chain(state, [*(int(n) for n in first), fix], merged)
+
+    res = cli("health", "--json")
+    assert res.code == 1
+    said = res.json()
+    assert said["outcome"] == "needs_human" and "reverting" not in said
+    assert git(repo, "rev-parse", "main").strip() == merged  # nothing reverted
+    person = cli("issue", "show", said["tracking"], "--json").json()
+    assert {"factory:needs-human", "factory:regression"} <= set(person["labels"])
+    assert "attempt 4 of 3" in person["body"] and f"#{fix}" in person["body"]
+    store = Store.open(state)
+    assert store.list_runs(workflow="revert") == []

@@ -1,0 +1,74 @@
+"""Heal's parts that need no app: test ids from a runner's output, the bisect's bound, the
+issues it files once."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from harness.forge.base import file_once
+from harness.forge.local import LocalForge
+from harness.git.repo import GitRepo
+from harness.heal.actions import _NotJudged, first_failing
+from harness.heal.checks import failing_tests, journey_check
+from harness.store.db import Store
+
+UNITTEST = """\
+======================================================================
+FAIL: test_add (test_app.NotesTest.test_add)
+----------------------------------------------------------------------
+ERROR: test_old (test_app.Old)
+"""
+PYTEST = "FAILED tests/test_x.py::test_y - AssertionError: 1\nERROR tests/test_z.py::T::t\n"
+JEST = "  ● Notes › adds a note\n"
+
+
+def test_the_failing_tests_are_read_by_id_from_each_runner() -> None:
+    assert failing_tests(UNITTEST) == ["test_app.NotesTest.test_add", "test_app.Old.test_old"]
+    assert failing_tests(PYTEST) == ["tests/test_x.py::test_y", "tests/test_z.py::T::t"]
+    assert failing_tests(JEST) == ["Notes › adds a note"]
+    assert failing_tests("Ran 3 tests\nOK\n") == []
+    assert journey_check("add a note HOLDOUT") == journey_check("add a note HOLDOUT")
+    assert "HOLDOUT" not in journey_check("add a note HOLDOUT")
+
+
+@pytest.mark.parametrize("size", [2, 3, 4, 9, 17, 64])
+def test_the_bisect_names_the_culprit_within_its_bound(size: int) -> None:
+    """Position 0 is red; every position from the culprit to 0 fails. From a green end
+    known at ``size - 1``: at most ⌈log2 N⌉ + 1 probes; from none, the culprit still."""
+    green = size - 1
+    for culprit in range(green):
+        probed: list[int] = []
+
+        def fails(at: int, culprit: int = culprit) -> bool:
+            probed.append(at)
+            return at <= culprit
+
+        assert first_failing(fails, size, green) == (culprit, culprit + 1)
+        assert len(probed) <= math.ceil(math.log2(green)) + 1
+        probed.clear()
+        assert first_failing(fails, size + 5, None)[0] == culprit
+        assert len(probed) <= 2 * math.ceil(math.log2(culprit + 2)) + 1
+    with pytest.raises(_NotJudged):  # the green end fails too: not reproducible
+        first_failing(lambda at: True, size, green)
+    with pytest.raises(_NotJudged):
+        first_failing(lambda at: True, size, None)
+
+
+def test_the_factorys_issue_is_filed_once_and_found_by_its_signed_block(
+    tmp_path: Path, empty_repo: Path
+) -> None:
+    store = Store.open(tmp_path / "state")
+    forge = LocalForge(store, GitRepo(empty_repo))
+    issue = file_once(forge, "heal:flaky:test:a", "Flaky", "body", "factory:needs-human")
+    assert issue.author == forge.bot_login
+    assert forge.get_issue(issue.number).labels == ("factory:needs-human",)
+    forge.create_issue("copied", issue.body, "mallory")  # the block, in someone else's issue
+    forge.close_issue(issue.number)
+    again = file_once(forge, "heal:flaky:test:a", "Flaky", "body", reopen=False)
+    assert again.number == issue.number and again.state == "closed"  # closed, still the one
+    other = file_once(forge, "heal:flaky:test:b", "Flaky", "body")
+    assert other.number not in (issue.number, issue.number + 1)
+    assert len(forge.list_issues("all")) == 3
