@@ -16,6 +16,7 @@ from harness.artifacts import (
     Baseline,
     CheckResult,
     IssueSpec,
+    Landing,
     PrCandidate,
     Prepared,
     Smoke,
@@ -23,6 +24,7 @@ from harness.artifacts import (
     ValidatorRun,
     Verdict,
 )
+from harness.browser.results import Observation
 from harness.engine.actions import action
 from harness.engine.context import StepContext
 from harness.forge.base import Label
@@ -54,7 +56,10 @@ def _checked(ctx: StepContext) -> CheckResult:
         journeys=[],
         journeys_passed=True,
         tests=Tested(command="python3 -m unittest -q", exit_code=0, tree=tree),
-        validator=ValidatorRun(output=Verdict(verdict="pass", score=1.0)),
+        validator=ValidatorRun(
+            output=Verdict(verdict="pass", score=1.0),
+            observed=[Observation(tool="browser_snapshot", input={}, seen="the notes")],
+        ),
         production_sha=production,
         head=prepared.head,
     )
@@ -94,8 +99,9 @@ def land(repo: Path, state: Path, title: str, files: dict[str, str]) -> tuple[in
     with pytest.MonkeyPatch.context() as mp:
         use_actions(mp, _calibrated, _checked, _smoked)
         outcome = validate_issue(services, number)
-    assert outcome.status == "succeeded", outcome.reason
-    return number, git(repo, "rev-parse", "main").strip()
+    landed = outcome.artifact(Landing)
+    assert landed is not None, outcome.reason
+    return number, landed.merge_sha
 
 
 def three_merges(repo: Path, state: Path) -> list[tuple[int, str]]:

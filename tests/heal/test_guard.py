@@ -17,10 +17,10 @@ from tests.heal.conftest import land
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 
-FLAKY = (
-    "import os\nimport unittest\n\n\nclass Flaky(unittest.TestCase):\n"
-    "    def test_flaky(self):  # fails in production's health run, passes when run again\n"
-    "        self.assertFalse(os.getcwd().endswith('-health'))\n"
+FLAKY = (  # fails where the whole suite runs (production's health), passes when run alone
+    "import sys\nimport unittest\n\n\nclass Flaky(unittest.TestCase):\n"
+    "    def test_flaky(self):\n"
+    "        self.assertIn('test_flaky.Flaky.test_flaky', sys.argv)\n"
 )
 BROKEN = "import unittest\n\n\nclass Sum(unittest.TestCase):\n    def test_sum(self):\n"
 BROKEN += "        self.assertEqual(1 + 1, 3)\n"
@@ -85,9 +85,11 @@ def test_a_fix_that_regresses_again_three_times_stops_at_needs_human(
     repo, _ = app
     state = tmp_path / "state"
     cli = repo_cli(capsys, repo)
-    first = [cli("issue", "new", "--title", f"T{n}", "--body", "b").out for n in (1, 2, 3)]
+    first = [
+        cli("issue", "new", "--title", f"T{n}", "--body", "b", "--json").json() for n in (1, 2, 3)
+    ]
     fix, merged = land(repo, state, "Fix the third regression", {"test_sum.py": BROKEN})
-    seed_chain(state, [*(int(n) for n in first), fix], merged)
+    seed_chain(state, [*(i["number"] for i in first), fix], merged)
 
     res = cli("health", "--json")
     assert res.code == 1
