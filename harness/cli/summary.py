@@ -79,21 +79,15 @@ def issue_suite_runs(store: Store, issue: int) -> tuple[int, list[str]]:
 
 
 def heal_lines(records: RunRecords) -> list[str]:
-    """A heal: what failed and what it was (``Diagnosis``), the bisect's checks and culprit
-    (``Blame``), what was done (``Healed``)."""
-    lines: list[str] = []
-    if found := records.newest(Diagnosis):
-        checks = ", ".join(found.checks) or "none ran"
-        lines.append(f"diagnosis: {found.verdict} on {found.sha[:12]} ({found.reason}): {checks}")
-    if blame := records.newest(Blame):
+    """A heal: its diagnosis, the bisect's checks and culprit, what it did."""
+    diagnosed, blame, healed = (
+        records.newest(Diagnosis),
+        records.newest(Blame),
+        records.newest(Healed),
+    )
+    lines = [f"diagnosis: {diagnosed.verdict}: {', '.join(diagnosed.checks)}"] if diagnosed else []
+    if blame is not None:
         issue = f" (issue {blame.issue})" if blame.issue else ""
-        lines.append(
-            f"bisect: {len(blame.probes)} checks over {blame.commits} commits; culprit: "
-            f"{blame.culprit_kind} {(blame.culprit or '')[:12]}{issue}"
-        )
-        for probe in blame.probes:
-            said = "could not run" if probe.environment else "fails" if probe.failed else "passes"
-            lines.append(f"  {probe.sha[:12]}  {said}")
-    if healed := records.newest(Healed):
-        lines.append(f"healed: {healed.outcome}: {healed.reason}")
-    return lines
+        lines.append(f"culprit: {blame.culprit_kind} {(blame.culprit or '')[:12]}{issue}")
+        lines += [f"  {p.sha[:12]} {'fails' if p.failed else 'passes'}" for p in blame.probes]
+    return lines + ([f"healed: {healed.outcome}: {healed.reason}"] if healed else [])

@@ -1,6 +1,5 @@
-"""The heal workflow's actions (``workflows/heal.yaml``): diagnose a red production, bisect
-it, act on what was found, in code; and the one action of its revert
-(``workflows/revert.yaml``), whose other steps are implement's."""
+"""The heal workflow's actions (``workflows/heal.yaml``: diagnose, bisect, act, in code) and
+the one step of its revert (``workflows/revert.yaml``) that is not implement's."""
 
 from __future__ import annotations
 
@@ -65,7 +64,7 @@ def first_failing(fails: Callable[[int], bool], size: int, known: int | None) ->
     while good is None:
         at = min(max(1, 2 * bad), size - 1)
         if at == bad:
-            raise _NotJudged("the checks fail on the oldest commit looked at too")
+            raise _NotJudged("the checks fail on the oldest commit too")
         if fails(at):
             bad = at
         else:
@@ -77,7 +76,7 @@ def first_failing(fails: Callable[[int], bool], size: int, known: int | None) ->
         else:
             good, passed = mid, True
     if not passed and fails(good):
-        raise _NotJudged("the checks fail on the commit known green too: not reproducible")
+        raise _NotJudged("the checks fail on the commit known green too")
     return bad, good
 
 
@@ -87,12 +86,10 @@ def bisect(ctx: StepContext) -> Blame:
     commit the health record holds green under this hold-out (none: looked for) to the red
     one, only those checks run, each probe on a fresh worktree and apps. Whose it is comes
     from the factory's own records of what it landed, never from a commit's message."""
-    diagnosed = ctx.output("diagnose", Diagnosis)
+    diagnosed, services = ctx.output("diagnose", Diagnosis), ctx.services
     checks = [c for c in diagnosed.checks if c not in diagnosed.flaky]
-    services = ctx.services
-    repo, store = services.repo, services.store
+    repo, store, holdout = services.repo, services.store, services.settings.holdout_dir
     history = repo.first_parents(diagnosed.sha, HISTORY)
-    holdout = services.settings.holdout_dir
     green = (i for i, sha in enumerate(history) if store.get_flag(health_key(repo, sha, holdout)))
     known = next((i for i in green if i > 0), None)
     probes: list[Probe] = []
@@ -111,16 +108,9 @@ def bisect(ctx: StepContext) -> Blame:
         return blame.model_copy(update={"probes": probes, "commits": len(history) - 1})
     landed = store.landed(history[bad])
     kind = "maintainer" if landed is None else "revert" if landed[1] == "revert" else "factory"
-    return blame.model_copy(
-        update={
-            "green": history[good],
-            "culprit": history[bad],
-            "culprit_kind": kind,
-            "issue": landed[0] if landed else None,
-            "commits": good,
-            "probes": probes,
-        }
-    )
+    found = {"green": history[good], "culprit": history[bad], "culprit_kind": kind}
+    issue = landed[0] if landed else None
+    return blame.model_copy(update={**found, "issue": issue, "commits": good, "probes": probes})
 
 
 @action("heal.act", produces=Healed, needs=DIAGNOSE)
@@ -141,14 +131,12 @@ def act(ctx: StepContext) -> Healed:
         return _environment(ctx, healed, blame, diagnosed.health_run)
     healed = healed.model_copy(update={"culprit": blame.culprit, "culprit_issue": blame.issue})
     if blame.culprit_kind != "factory" or blame.issue is None:
-        why = "a revert the factory landed" if blame.culprit_kind == "revert" else None
-        why = why or "a commit the factory did not land"
+        revert = blame.culprit_kind == "revert"
+        why = "a revert the factory landed" if revert else "a commit the factory did not land"
         title = f"Production is red since {blame.culprit[:12]}: a person decides"
         body = ctx.services.templates.render("comments/heal_person.md.j2", why=why, **said)
-        key = f"heal:person:{blame.culprit}"
-        person = file_once(
-            ctx.services.forge, key, title, body, Label.NEEDS_HUMAN, (Label.REGRESSION,)
-        )
+        key, beside = f"heal:person:{blame.culprit}", (Label.REGRESSION,)
+        person = file_once(ctx.services.forge, key, title, body, Label.NEEDS_HUMAN, beside)
         update = {"outcome": "needs_human", "reason": why, "person_issue": person.number}
         return healed.model_copy(update=update)
     return _regression(ctx, healed, blame, said)
@@ -172,17 +160,14 @@ def _regression(ctx: StepContext, healed: Healed, blame: Blame, said: dict[str, 
         title=forge.get_issue(number).title,
         **said,
     )
-    title = f"Regression since {culprit[:12]} (#{number})"
+    title, key = f"Regression since {culprit[:12]} (#{number})", f"heal:regression:{culprit}"
     state = Label.NEEDS_HUMAN if stopped else Label.IN_PROGRESS
-    issue = file_once(
-        ctx.services.forge, f"heal:regression:{culprit}", title, body, state, REGRESSION_LABELS
-    )
+    issue = file_once(forge, key, title, body, state, REGRESSION_LABELS)
     healed = healed.model_copy(update={"regression_issue": issue.number, "chain": chain})
     if stopped or {Label.FAILED, Label.NEEDS_HUMAN} & set(issue.labels):  # its revert failed
         why = f"heal attempt {chain} of {limit}" if stopped else "its revert did not land"
-        return healed.model_copy(
-            update={"outcome": "needs_human", "reason": why, "person_issue": issue.number}
-        )
+        update = {"outcome": "needs_human", "reason": why, "person_issue": issue.number}
+        return healed.model_copy(update=update)
     forge.reopen_issue(number)
     set_state(forge, number, Label.IN_PROGRESS, (Label.REGRESSION,))
     body = ctx.services.templates.render(
@@ -200,10 +185,10 @@ def _environment(ctx: StepContext, healed: Healed, blame: Blame | None, run_id: 
     why = healed.reason if blame is None else f"{red}; it fails where it was green too"
     # in the harness's words, unless heal's own (never a command line it quotes)
     failure = {"step": "heal", "kind": "sandbox" if blame is None else "refused", "error": why}
-    render = ctx.services.templates.render
-    body = render("comments/health_red.md.j2", failure=failure, run_id=run_id)
-    title = "Production is red: the factory has stopped"
-    forge = ctx.services.forge
+    body = ctx.services.templates.render(
+        "comments/health_red.md.j2", failure=failure, run_id=run_id
+    )
+    title, forge = "Production is red: the factory has stopped", ctx.services.forge
     issue = file_once(forge, "heal:environment", title, body, Label.NEEDS_HUMAN)
     forge.post_comment(issue.number, f"health:red:{healed.sha}", body)
     update = {"outcome": "environment", "reason": why, "person_issue": issue.number}
@@ -213,27 +198,15 @@ def _environment(ctx: StepContext, healed: Healed, blame: Blame | None, run_id: 
 def _count_flakes(ctx: StepContext, diagnosed: Diagnosis) -> None:
     """Each check that passed when run again counts one flake; after
     ``health.flaky_issue_after`` of one check, one issue for a person (never a second)."""
-    after = ctx.services.settings.config.health.flaky_issue_after
+    after, templates = ctx.services.settings.config.health.flaky_issue_after, ctx.services.templates
     history = flakes(ctx.services.store) if diagnosed.flaky else {}
     for check in diagnosed.flaky:
-        seen = history.get(check, [])
-        if len(seen) >= after:
-            body = ctx.services.templates.render(
-                "comments/heal_flaky.md.j2",
-                check=check,
-                count=len(seen),
-                flakes=[{"run": run, "sha": sha} for run, sha in seen],
-            )
-            title = f"Flaky check: {check}"
-            file_once(
-                ctx.services.forge,
-                f"heal:flaky:{check}",
-                title,
-                body,
-                Label.NEEDS_HUMAN,
-                (),
-                reopen=False,
-            )
+        if len(seen := history.get(check, [])) < after:
+            continue
+        runs = [{"run": run, "sha": sha} for run, sha in seen]
+        body = templates.render("comments/heal_flaky.md.j2", check=check, flakes=runs)
+        key, title = f"heal:flaky:{check}", f"Flaky check: {check}"
+        file_once(ctx.services.forge, key, title, body, Label.NEEDS_HUMAN, reopen=False)
 
 
 def _evidence(ctx: StepContext, diagnosed: Diagnosis, blame: Blame | None) -> dict[str, Any]:

@@ -1,11 +1,7 @@
-"""Production's checks as heal names them, and running only some of them on one commit.
-
-A check is what failed in production's health run: a test by the id its runner printed
-(``test:<id>``: unittest and Django, pytest, jest and vitest), ``tests`` when the runner named
-none, or a hidden journey by a digest of its name (``journey:<digest>``), an id that says
-nothing of the hold-out, so it may stand in an issue or the flaky list. A probe runs the
-given checks on one commit, each on a fresh app, in the sandbox; a resumed run finds the
-probes it made before in its own events and runs none twice."""
+"""Production's checks as heal names them — a test by its runner's id (``test:<id>``;
+``tests`` when it named none), a hidden journey by a digest of its name, so an id may stand
+in an issue — and a probe: some of them run on one commit, each on a fresh app, kept as an
+event of its run so a resumed run runs none twice."""
 
 from __future__ import annotations
 

@@ -1,15 +1,12 @@
-"""Production's health, and the heal when it is red: what ``factory run`` checks before it
-works and ``factory health`` runs on demand.
-
-Red production starts the heal workflow once per red commit (a run killed in it resumes;
-one left by a production that moved on is ended). A heal that reverts opens the revert as
-the regression issue's change (the revert workflow, under that issue's lease); validation
-lands it through the merge queue like any change. While a revert is in flight no heal
-starts: one revert at a time. Green again, the issues heal filed for a person about red
-production are closed."""
+"""Production's health before a cycle works (``factory run``, ``factory health``), healed
+when red: one heal per red commit (a killed one resumes; one a production that moved on
+left is ended); a revert as its regression issue's change, under that issue's lease, and
+while one waits for validation no heal starts; green again, heal's issues for a person are
+closed."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Required, TypedDict
 
 from harness.artifacts import Healed, Health, IssueSpec, PrCandidate
@@ -87,29 +84,16 @@ def heal(services: Services, red: RunOutcome) -> ProductionState:
     state["outcome"], state["reason"] = healed.outcome, healed.reason
     if healed.person_issue is not None:
         state["tracking"] = str(healed.person_issue)
-    if healed.outcome == "reverted" and healed.regression_issue and healed.culprit:
-        spec = _revert_spec(healed).model_dump(mode="json")
-        _revert(services, healed.regression_issue, {"culprit": healed.culprit, "spec": spec})
-        if waiting := reverts_waiting(services):
-            state["reverting"] = waiting[0]
+    if healed.outcome == "reverted" and (number := healed.regression_issue) and healed.culprit:
+        title = f"Revert {healed.culprit[:12]} (issue {healed.culprit_issue})"
+        spec = IssueSpec(number=number, title=title, decision="accept", kind="revert")
+        inputs = {"culprit": healed.culprit, "spec": spec.model_dump(mode="json")}
+        if _revert(services, number, inputs).artifact(PrCandidate):
+            state["reverting"] = number
     return state
 
 
-def _revert_spec(healed: Healed) -> IssueSpec:
-    """What the revert change is, for implement's steps and the validation after them."""
-    return IssueSpec(
-        number=int(str(healed.regression_issue)),
-        title=f"Revert {str(healed.culprit)[:12]} (issue {healed.culprit_issue})",
-        body=healed.reason,
-        decision="accept",
-        kind="revert",
-        priority="p1",
-        acceptance_criteria=["The tests and every hidden user journey pass without it."],
-        source="heal",
-    )
-
-
-def _revert(services: Services, number: int, inputs: dict[str, object]) -> RunOutcome:
+def _revert(services: Services, number: int, inputs: Mapping[str, object]) -> RunOutcome:
     """The revert workflow for regression issue ``number``, under its lease."""
     holder, store = holder_id(), services.store
     fence = store.acquire_lease(number, holder, LEASE_TTL_S, is_stale=holder_is_gone)
@@ -122,23 +106,20 @@ def _revert(services: Services, number: int, inputs: dict[str, object]) -> RunOu
 
 def reverts_waiting(services: Services) -> list[int]:
     """Regression issues whose revert waits for validation (a PR of kind ``revert``)."""
-    waiting = []
-    for issue in services.forge.list_issues("open"):
-        if Label.NEEDS_REVIEW in issue.labels:
-            candidate = services.store.latest_artifact(PrCandidate, issue.number)
-            if candidate is not None and candidate.spec.kind == "revert":
-                waiting.append(issue.number)
-    return waiting
+    store, issues = services.store, services.forge.list_issues("open")
+    waiting = [i.number for i in issues if Label.NEEDS_REVIEW in i.labels]
+    return [
+        n
+        for n in waiting
+        if (c := store.latest_artifact(PrCandidate, n)) and c.spec.kind == "revert"
+    ]
 
 
 def _green_again(services: Services, sha: str) -> None:
     """The issues heal filed for a person about red production, closed with one comment."""
     forge = services.forge
     for _, healed in services.store.artifacts(Healed, None, EVERY, limit=20):
-        number = healed.person_issue
-        if number is None or healed.outcome == "reverted":
-            continue
-        if forge.get_issue(number).state == "open":
+        if (number := healed.person_issue) and forge.get_issue(number).state == "open":
             body = services.templates.render("comments/health_green.md.j2", sha=sha)
             forge.post_comment(number, f"health:green:{sha}", body)
             forge.close_issue(number)
