@@ -427,10 +427,8 @@ class Health(Artifact):
 
 
 class Probe(Artifact):
-    """Production's failing checks run again on one commit (``heal``), each on a fresh app:
-    those that failed, or why none could be judged (set-up, the app, the browser, a time
-    limit). A check is a test's id (``test:<id>``), ``tests`` when the runner named none, or
-    ``journey:<digest>`` (a hidden journey, never named)."""
+    """Heal's checks run on one commit (``harness.heal.checks``): those that failed, or why
+    none could be judged (set-up, the app, the browser, a time limit)."""
 
     sha: str
     failed: list[str]
@@ -438,9 +436,8 @@ class Probe(Artifact):
 
 
 class Diagnosis(Artifact):
-    """``heal.diagnose``: what failed in production's red health run (``health_run``) and
-    what the same checks did when run again on the same commit: all passed: ``flaky``; one
-    could not run: ``environment``; else ``regression`` (``flaky``: those that passed)."""
+    """``heal.diagnose``: the checks that failed in the red ``health_run``, run ``again`` on
+    the same commit (``flaky``: those that passed then)."""
 
     sha: str
     health_run: str
@@ -453,11 +450,9 @@ class Diagnosis(Artifact):
 
 
 class Blame(Artifact):
-    """``heal.bisect``: first-parent production from the newest commit known green (``green``)
-    to the red one, the failing checks run on as few as it takes (``probes``, in order). The
-    ``culprit`` is the oldest commit on which they fail: a merge the factory landed for
-    ``issue`` (``factory``), the factory's merge of a revert (``revert``), any other commit
-    (``maintainer``), or none when even the green end fails (``none``: not reproducible)."""
+    """``heal.bisect``: the oldest first-parent commit on which the checks fail (``probes``,
+    in order) after ``green``; a merge the factory landed for ``issue`` (or of a revert), any
+    other commit (``maintainer``), or none: not reproducible."""
 
     red: str
     green: str | None
@@ -469,10 +464,8 @@ class Blame(Artifact):
 
 
 class Healed(Artifact):
-    """``heal.act``: what became of a red production. ``reverted``: the culprit's revert goes
-    through the merge queue as ``regression_issue``'s change and ``culprit_issue`` is
-    reopened; ``needs_human``: a person decides (``person_issue``); ``flaky`` and
-    ``environment`` blame no change. ``chain``: the heal attempts of one line of fixes."""
+    """``heal.act``: what became of red production ``sha`` (docs/heal.md); ``chain``: the heal
+    attempts of one line of fixes."""
 
     outcome: Literal["reverted", "flaky", "environment", "needs_human"]
     sha: str  # the red production commit

@@ -224,10 +224,9 @@ def file_once(
     beside: tuple[str, ...] = (),
     reopen: bool = True,
 ) -> Issue:
-    """The factory's own issue ``key`` (``heal:regression:<sha>`` …): looked up, open or
-    closed, by the signed block its body carries before one is created, so it is never filed
-    twice, even by a run killed between filing it and recording it; put in ``state`` (with
-    ``beside``) while it has no state, and reopened (unless ``reopen`` is off) if closed."""
+    """The factory's own issue ``key``, found (open or closed) by the signed block its body
+    carries before one is filed: never twice, even after a kill; put in ``state`` (with
+    ``beside``) while it has none, reopened unless ``reopen`` is off."""
     payload = base64.urlsafe_b64encode(key.encode()).decode()
     mine = (i for i in forge.list_issues("all") if forge.is_own(i.author))
     issue = next((i for i in mine if forge.markers.read_block("issue", 0, i.body) == payload), None)
