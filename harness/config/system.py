@@ -1,4 +1,4 @@
-"""The system pieces the factory needs (``workflows/system.yaml``): one list, which ``make
+"""The system pieces the factory needs (``workflows/init/system.yaml``): one list, which ``make
 install`` (``python -m harness.config.system``: the packages missing here, then the services
 to switch off) and the CI workflows ``factory init --ci`` writes both install from."""
 
@@ -15,7 +15,7 @@ from harness.paths import workflows_dir
 
 
 def pieces() -> list[dict[str, Any]]:
-    path = workflows_dir() / "system.yaml"
+    path = workflows_dir() / "init" / "system.yaml"
     return list(load_yaml(path.read_text(encoding="utf-8"), str(path))["pieces"])
 
 

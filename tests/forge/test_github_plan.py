@@ -319,7 +319,7 @@ def test_a_work_job_without_a_piece_of_the_system_list_fails(
     planned: Planned, package: str, empty_repo: Path, tmp_path: Path, capsys, monkeypatch
 ) -> None:
     """The run above is not blind to the list: with one of the pieces GitHub's image lacks
-    left out of ``workflows/system.yaml``, the work job ``init`` writes fails on the
+    left out of ``workflows/init/system.yaml``, the work job ``init`` writes fails on the
     runner, at the first thing that needs it."""
     from harness.config import system
 
