@@ -13,7 +13,7 @@ from harness.artifacts import Healed, Health, IssueSpec, PrCandidate
 from harness.engine.context import Lease, Services
 from harness.engine.runner import Engine, RunOutcome
 from harness.errors import ForgeError
-from harness.forge.base import Label
+from harness.forge.base import Label, set_state
 from harness.implement.run import LEASE_TTL_S, holder_id, holder_is_gone
 from harness.validate.calibration import health_key
 
@@ -116,10 +116,19 @@ def reverts_waiting(services: Services) -> list[int]:
 
 
 def _green_again(services: Services, sha: str) -> None:
-    """The issues heal filed for a person about red production, closed with one comment."""
-    forge = services.forge
+    """The issues heal filed for a person about red production, closed with one comment; a
+    reverted change's issue, closed as merged once its regression issue's fix landed."""
+    forge, render = services.forge, services.templates.render
     for _, healed in services.store.artifacts(Healed, None, EVERY, limit=20):
         if (number := healed.person_issue) and forge.get_issue(number).state == "open":
-            body = services.templates.render("comments/health_green.md.j2", sha=sha)
+            body = render("comments/health_green.md.j2", sha=sha)
             forge.post_comment(number, f"health:green:{sha}", body)
             forge.close_issue(number)
+        fixed, back = healed.regression_issue, healed.culprit_issue
+        if not (fixed and back) or Label.MERGED not in forge.get_issue(fixed).labels:
+            continue
+        if forge.get_issue(back).state == "open":
+            body = render("comments/heal_back.md.j2", fixed=fixed)
+            forge.post_comment(back, f"heal:back:{fixed}", body)
+            set_state(forge, back, Label.MERGED, (Label.REGRESSION,))
+            forge.close_issue(back)

@@ -8,6 +8,7 @@ What heal then finds and does runs for real."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ import pytest
 from harness.artifacts import (
     Baseline,
     CheckResult,
+    Healed,
     IssueSpec,
     Landing,
     PrCandidate,
@@ -29,6 +31,7 @@ from harness.engine.actions import action
 from harness.engine.context import StepContext
 from harness.forge.base import Label
 from harness.services import open_services
+from harness.store.db import Store
 from harness.validate.run import validate_issue
 from tests.cli_helpers import use_actions
 from tests.factory_repo import git, write_files
@@ -117,3 +120,17 @@ def three_merges(repo: Path, state: Path) -> list[tuple[int, str]]:
         ),
         land(repo, state, "Add a changelog", {"CHANGES.txt": "- help page\n"}),
     ]
+
+
+def seed_chain(state: Path, issues: list[int], sha: str) -> None:
+    """Heal runs as three heals of one line of fixes left them: issue ``issues[k + 1]`` was
+    filed by heal ``k + 1`` as the regression of issue ``issues[k]``'s merge."""
+    store = Store.open(state)
+    for chain, (culprit, regression) in enumerate(itertools.pairwise(issues), 1):
+        run = store.create_run("heal", None, {"sha": sha}, {})
+        healed = Healed(outcome="reverted", sha=sha, reason="seeded", culprit_issue=culprit,
+                        regression_issue=regression, chain=chain)  # fmt: skip
+        seq = store.start_step(run.id, "act", {"kind": "action", "action": "heal.act"})
+        store.finish_step(seq, "succeeded", healed.model_dump(mode="json"), artifact="Healed")
+        store.set_run_status(run.id, "succeeded")
+    store.close()

@@ -3,17 +3,16 @@ that keeps regressing (the SafetyGuard), through ``factory health`` (docs/heal.m
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 
 import pytest
 import yaml
 
-from harness.artifacts import Blame, Healed
+from harness.artifacts import Blame
 from harness.store.db import Store
 from tests.cli_helpers import repo_cli
 from tests.factory_repo import git
-from tests.heal.conftest import land
+from tests.heal.conftest import land, seed_chain
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 
@@ -63,20 +62,6 @@ def test_a_test_that_fails_one_run_in_two_is_flaky_then_one_issue_after_the_coun
     assert all(not any(s.artifact == Blame.__name__ for s in store.steps(r.id)) for r in heals)
     runs = cli("runs", "--json").json()
     assert [r["outcome"] for r in runs if r["workflow"] == "heal"] == ["flaky"] * 3
-
-
-def seed_chain(state: Path, issues: list[int], sha: str) -> None:
-    """Heal runs as three heals of one line of fixes left them: issue ``issues[k + 1]`` was
-    filed by heal ``k + 1`` as the regression of issue ``issues[k]``'s merge."""
-    store = Store.open(state)
-    for chain, (culprit, regression) in enumerate(itertools.pairwise(issues), 1):
-        run = store.create_run("heal", None, {"sha": sha}, {})
-        healed = Healed(outcome="reverted", sha=sha, reason="seeded", culprit_issue=culprit,
-                        regression_issue=regression, chain=chain)  # fmt: skip
-        seq = store.start_step(run.id, "act", {"kind": "action", "action": "heal.act"})
-        store.finish_step(seq, "succeeded", healed.model_dump(mode="json"), artifact="Healed")
-        store.set_run_status(run.id, "succeeded")
-    store.close()
 
 
 def test_a_fix_that_regresses_again_three_times_stops_at_needs_human(

@@ -8,12 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from harness.forge.base import file_once
+from harness.forge.base import Label, file_once, set_state
 from harness.forge.local import LocalForge
 from harness.git.repo import GitRepo
 from harness.heal.actions import _NotJudged, first_failing
 from harness.heal.checks import failing_tests, journey_check
+from harness.heal.run import production_health
+from harness.services import open_services
 from harness.store.db import Store
+from tests.factory_repo import make_factory_repo
+from tests.heal.conftest import seed_chain
 
 UNITTEST = """\
 ======================================================================
@@ -72,3 +76,25 @@ def test_the_factorys_issue_is_filed_once_and_found_by_its_signed_block(
     other = file_once(forge, "heal:flaky:test:b", "Flaky", "body")
     assert other.number not in (issue.number, issue.number + 1)
     assert len(forge.list_issues("all")) == 3
+
+
+def test_a_reverted_change_is_closed_as_merged_once_its_regression_fix_lands(
+    tmp_path: Path,
+) -> None:
+    repo = make_factory_repo(tmp_path / "repo")  # no app: production's health has nothing to run
+    services = open_services(repo, tmp_path / "state")
+    forge = services.forge
+    reverted = forge.create_issue("Add a help page", "Please.", "owner").number
+    set_state(forge, reverted, Label.IN_PROGRESS, (Label.REGRESSION,))
+    regression = forge.create_issue("Regression", "Evidence.", forge.bot_login).number
+    seed_chain(tmp_path / "state", [reverted, regression], "0" * 40)
+    assert production_health(services)["green"]
+    assert forge.get_issue(reverted).state == "open"  # its fix has not landed yet
+    set_state(forge, regression, Label.MERGED)
+    forge.close_issue(regression)
+    for _ in range(2):
+        production_health(services)
+    back = forge.get_issue(reverted)
+    assert back.state == "closed" and Label.MERGED in back.labels
+    said = [c for c in forge.list_comments(reverted) if f"#{regression}" in c.body]
+    assert len(said) == 1
