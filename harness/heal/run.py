@@ -37,46 +37,53 @@ class ProductionState(TypedDict, total=False):
 
 def production_health(services: Services) -> ProductionState:
     """The health workflow on production (no run when its tree is known green under this
-    hold-out, or there is no app to check); the heal workflow when it is red."""
-    settings = services.settings
+    hold-out, or there is no app to check, or it is being healed); heal when it is red."""
+    settings, store = services.settings, services.store
     sha = services.forge.sync(settings.config.production_branch)
-    known = services.store.get_flag(health_key(services.repo, sha, settings.holdout_dir))
-    if known or not settings.config.commands.start:
+    if store.get_flag(health_key(services.repo, sha, settings.holdout_dir)) or not (
+        settings.config.commands.start
+    ):
         _green_again(services, sha)
         return {"green": True}
-    outcome = Engine(services).run("health")
-    if outcome.status == "succeeded":
-        _green_again(services, sha)
-        healthy = outcome.artifact(Health)
-        if refused := healthy.network.refused() if healthy and healthy.network else []:
-            said = f"production's setup asked for hosts the egress proxy refused: {refused}"
-            return {"green": True, "run_id": outcome.run_id, "warning": said}
-        return {"green": True, "run_id": outcome.run_id}
-    reason = outcome.reason or "production failed its health check"
-    state: ProductionState = {"green": False, "run_id": outcome.run_id, "reason": reason}
+    healing = store.find_open_run("heal", None)
+    red: ProductionState = {"green": False, "reason": f"production {sha[:12]} is being healed"}
+    under_way = healing and healing.inputs.get("sha") == sha  # or a revert: not checked again
+    if not (under_way or store.open_runs("revert") or reverts_waiting(services)):
+        outcome = Engine(services).run("health")
+        if outcome.status == "succeeded":
+            _green_again(services, sha)
+            healthy = outcome.artifact(Health)
+            if refused := healthy.network.refused() if healthy and healthy.network else []:
+                said = f"production's setup asked for hosts the egress proxy refused: {refused}"
+                return {"green": True, "run_id": outcome.run_id, "warning": said}
+            return {"green": True, "run_id": outcome.run_id}
+        reason = outcome.reason or "production failed its health check"
+        red = {"green": False, "run_id": outcome.run_id, "reason": reason}
     try:
-        return {**state, **heal(services, outcome)}
+        return {**red, **heal(services, red.get("run_id"), sha)}
     except ForgeError as exc:  # a plan cannot file an issue: the cycle still stops
-        return {**state, "tracking": str(exc)}
+        return {**red, "tracking": str(exc)}
 
 
-def heal(services: Services, red: RunOutcome) -> ProductionState:
-    """What heal makes of the red health run ``red`` (see the module's description)."""
+def heal(services: Services, health_run: str | None, sha: str) -> ProductionState:
+    """What heal makes of red production ``sha`` (the health run that found it red; none
+    when a heal under way resumes)."""
     store = services.store
     for run in store.open_runs("revert"):  # a revert killed on its way: finished first
         if run.issue is not None:
             _revert(services, run.issue, {})
     if waiting := reverts_waiting(services):
         return {"green": False, "reverting": waiting[0], "outcome": "reverted"}
-    sha = services.forge.sync(services.settings.config.production_branch)
     stale = store.find_open_run("heal", None)
     if stale is not None and stale.inputs.get("sha") != sha:
         Engine(services).end(stale.id, f"production moved on to {sha[:12]}")
+    elif stale is None and health_run is None:
+        return {"green": False}  # nothing under way: the next check starts one
     for _, known in store.artifacts(Healed, None, limit=5):  # a person has it already
         person = known.person_issue if known.sha == sha else None
         if person and services.forge.get_issue(person).state == "open":
             return {"green": False, "outcome": known.outcome, "tracking": str(person)}
-    outcome = Engine(services).run("heal", None, {"health_run": red.run_id, "sha": sha})
+    outcome = Engine(services).run("heal", None, {"health_run": health_run, "sha": sha})
     healed = outcome.artifact(Healed)
     if healed is None:
         return {"green": False, "heal": outcome.run_id, "reason": f"heal: {outcome.reason}"}
