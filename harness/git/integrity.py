@@ -6,18 +6,10 @@ left — ``.git/config`` and the worktree configuration files — is read when a
 
 - a key that makes git run a program, or send credentials or objects somewhere else, and
   that no command-line setting can switch off, is refused with one line
-  (``GitConfigRefused``). The refused keys (``section.*.name`` stands for any subsection)
-  are those of ``REFUSED_KEYS``: filter drivers (``filter.*``), ``diff.*.textconv``,
-  ``diff.*.command``, ``diff.external``, ``merge.*.driver``, ``pager.*``, ``core.gitProxy``,
-  ``core.alternateRefsCommand``, ``core.worktree``, ``credential.*``, ``include.*``,
-  ``includeIf.*``, ``gpg.*.program``, ``gpg.ssh.defaultKeyCommand``, ``url.*.insteadOf``,
-  ``url.*.pushInsteadOf``, ``remote.*.uploadpack``, ``remote.*.receivepack``,
-  ``remote.*.vcs``, ``protocol.*``, ``difftool.*``, ``mergetool.*``,
-  ``uploadpack.packObjectsHook``;
-- the keys every harness git command overrides (``harness.git.env``: ``core.hooksPath``,
-  ``core.fsmonitor``, ``core.sshCommand``, ``core.pager``, ``core.editor``,
-  ``sequence.editor``, ``core.askPass``, ``gpg.program``, ``commit.gpgSign``) are allowed:
-  they never take effect for the harness, and refusing them would turn away every
+  (``GitConfigRefused``): those of ``REFUSED_KEYS`` (``section.*.name`` stands for any
+  subsection);
+- the keys every harness git command overrides (``SAFE_CONFIG`` in ``harness.git.env``) are
+  allowed: they never take effect for the harness, and refusing them would turn away every
   repository whose hooks a tool such as husky installed (``core.hooksPath``);
 - those files, the hooks folder (``.git/hooks``) and the ``.git`` link file of every linked
   worktree are fingerprinted. Before every git command the harness runs, the fingerprints of
@@ -268,9 +260,6 @@ class Guard:
         self._own: dict[Path, tuple[Path, ...]] = {}
 
     # -- capture ------------------------------------------------------------------
-    def config_files(self) -> list[Path]:
-        return config_files(self.common)
-
     def link_files(self) -> list[Path]:
         """The ``.git`` link file of every linked worktree, from git's own records (and, as
         it reads them, what each worktree's git commands read of its own)."""
@@ -284,12 +273,9 @@ class Guard:
         self._own = own
         return links
 
-    def check_config(self) -> None:
-        check_config_files(self.config_files())
-
     def capture(self) -> None:
         """Fingerprint everything git reads that could run a program (replaces earlier marks)."""
-        watched = [*self.config_files(), self.common / "hooks", *self.link_files()]
+        watched = [*config_files(self.common), self.common / "hooks", *self.link_files()]
         with self._lock:
             self._marks = {p: _Mark(_quick(p), _digest(p)) for p in watched}
             self._tripped = None
@@ -299,7 +285,7 @@ class Guard:
         changed the worktree records (a prune) or to take up a worktree made before: watch
         every worktree git knows, forget the gone (a path forgotten earlier and made again is
         watched again)."""
-        configs = set(self.config_files())
+        configs = set(config_files(self.common))
         current = {*configs, self.common / "hooks", *self.link_files()}
         with self._lock:
             self._forgotten.clear()
@@ -393,8 +379,8 @@ def guarded(repo_path: Path) -> Iterator[Guard]:
     with guards.lock:
         guard = guards.by_common.get(common)
         if guard is None:
+            check_config_files(config_files(common))
             guard = Guard(common)
-            guard.check_config()
             guard.capture()
             guards.by_common[common] = guard
         guard.users += 1
@@ -421,6 +407,14 @@ def guard_for(repo_path: Path) -> Guard | None:
         return guards.by_common.get(common)
 
 
+def _watching(worktree: Path) -> tuple[list[Guard], Guard | None]:
+    """The guards of the runs under way, and the one that watches ``worktree`` (if any)."""
+    guards = PROCESS.part(_Guards)
+    with guards.lock:
+        under_way = list(guards.by_common.values())
+    return under_way, next((g for g in under_way if g.watches(worktree)), None)
+
+
 def after_command(worktree: Path) -> None:
     """After a sandboxed command in ``worktree``: every fingerprint of its repository (the
     shared configuration, the hooks, that worktree's ``.git`` link and configuration) but
@@ -428,10 +422,7 @@ def after_command(worktree: Path) -> None:
     (``before_git``), so a command costs the same however many runs are under way; raise
     ``GitIntegrityError`` if one moved. In a folder no run watches: every guarded
     repository."""
-    guards = PROCESS.part(_Guards)
-    with guards.lock:
-        under_way = list(guards.by_common.values())
-    guard = next((g for g in under_way if g.watches(worktree)), None)
+    under_way, guard = _watching(worktree)
     if guard is not None:
         guard.verify(worktree, command=True)
         return
@@ -444,10 +435,7 @@ def before_git(path: Path) -> None:
     on its repository), else no configuration file makes it run a program (read again only
     when its ``stat`` moved). A worktree's guard is found from git's records, never from the
     ``.git`` link in it, which an agent could have rewritten."""
-    guards = PROCESS.part(_Guards)
-    with guards.lock:
-        under_way = list(guards.by_common.values())
-    guard = next((g for g in under_way if g.watches(path)), None)
+    under_way, guard = _watching(path)
     if guard is None:
         try:
             common = common_dir_of(path)
@@ -485,28 +473,6 @@ def common_dir_of(path: Path) -> Path:
 def git_dir_of(path: Path) -> Path:
     """``git_dir``, read again only when the ``.git`` of ``path`` changed."""
     return _dirs_of(path)[0]
-
-
-def forget_worktree(repo_path: Path, worktree: Path) -> None:
-    """Before the harness removes ``worktree`` (no-op when no run is guarded)."""
-    guard = guard_for(repo_path)
-    if guard is not None:
-        guard.forget(worktree)
-
-
-def watch_worktree(repo_path: Path, record: Path) -> None:
-    """After the harness added the worktree of git's ``record`` (no-op when no run is
-    guarded)."""
-    guard = guard_for(repo_path)
-    if guard is not None:
-        guard.watch(record)
-
-
-def rescan_worktrees(repo_path: Path) -> None:
-    """After git changed the worktree records (no-op when no run is guarded)."""
-    guard = guard_for(repo_path)
-    if guard is not None:
-        guard.rescan_worktrees()
 
 
 @dataclass

@@ -115,13 +115,11 @@ class GitRepo:
         return out if code == 0 else None
 
     def find(self, names: list[str]) -> list[Found | None]:
-        """What each of ``names`` resolves to (a ref, ``<commit>^{tree}``, ``<sha>``,
-        ``<commit>:<path>`` …), ``None`` where nothing, from the process's long-lived reader
-        of the repository (``harness.git.reader``). In a linked worktree its own names
-        (``HEAD``, ``ORIG_HEAD``, ``refs/bisect/…`` …) are asked as the repository names them
-        (``worktrees/<id>/HEAD``), and the names of its index or reflog (``:path``, ``@``)
-        resolve to nothing. A name that starts with ``-`` or holds a newline resolves to
-        nothing."""
+        """What each of ``names`` (a ref, ``<commit>^{tree}``, ``<commit>:<path>`` …) resolves
+        to, ``None`` where nothing, from the process's reader (``harness.git.reader``). A linked
+        worktree's own names (``HEAD``, ``refs/bisect/…``) are asked as the repository names
+        them (``worktrees/<id>/HEAD``); its index or reflog (``:path``, ``@``), a name starting
+        with ``-`` or holding a newline resolve to nothing."""
         own = self._worktree_prefix() if self.linked else ""
         asked = {n: _qualified(n, own) for n in names if n and "\n" not in n}
         wanted = sorted({q for q in asked.values() if q})
@@ -136,8 +134,8 @@ class GitRepo:
         return f"worktrees/{gitdir.name}/"
 
     def _reader(self, contents: bool = False) -> Reader:
-        """The process's reader of this repository (of a linked worktree: of the repository
-        it belongs to), after the integrity check of what git reads here."""
+        """The process's reader of this repository (or of the one a linked worktree belongs
+        to), after the integrity check."""
         if not self.path.is_dir():
             raise GitError(f"{self.path}: not a git repository")
         integrity.before_git(self.path)
@@ -147,8 +145,8 @@ class GitRepo:
         return reader(common.parent if common.name == ".git" else common, contents)
 
     def objects(self, shas: list[str]) -> dict[str, tuple[str, bytes]]:
-        """The type and bytes of each object of ``shas`` that exists, read by the process's
-        long-lived reader (``harness.git.reader``); ask only for objects of known size."""
+        """The type and bytes of each object of ``shas`` that exists (ask only for objects of
+        known size)."""
         wanted = sorted({s for s in shas if s and not s.startswith("-") and "\n" not in s})
         read = self._reader(contents=True).read(wanted) if wanted else []
         return {sha: got for sha, got in zip(wanted, read, strict=True) if got is not None}
@@ -159,8 +157,7 @@ class GitRepo:
         return found.sha if found is not None else None
 
     def commits(self, *refs: str) -> list[str | None]:
-        """The commit each of ``refs`` names (``None``: none), read by one request whatever
-        their number."""
+        """The commit each of ``refs`` names (``None``: none), in one request."""
         found = self.find([f"{ref}^{{commit}}" if ref else "" for ref in refs])
         return [f.sha if f is not None else None for f in found]
 
@@ -186,8 +183,7 @@ class GitRepo:
 
     def read_blobs(self, ref: str, paths: list[str], max_each: int) -> dict[str, bytes]:
         """The bytes of each of ``paths`` as committed on ``ref`` that is a file of at most
-        ``max_each`` bytes (others are left out), whatever their number: sizes looked up first
-        (``find``), then the contents read by the process's reader (``objects``)."""
+        ``max_each`` bytes (others are left out): sizes looked up first, then the contents."""
         commit = self.rev_parse(ref)
         wanted = [p for p in paths if p and "\n" not in p and not p.startswith("/")]
         if commit is None or not wanted:
@@ -198,18 +194,13 @@ class GitRepo:
                 small.setdefault(blob.sha, []).append(path)
         if not small:
             return {}
-        found: dict[str, bytes] = {}
-        for sha, (_, data) in self.objects(list(small)).items():
-            for path in small[sha]:
-                found[path] = data
-        return found
+        read = self.objects(list(small))
+        return {path: read[sha][1] for sha, paths in small.items() if sha in read for path in paths}
 
     def tree(self, ref: str) -> dict[str, tuple[str, str]]:
         """Every entry of the tree ``ref`` names, as ``ls-tree -r --full-tree`` lists them
-        (files, links and submodules' commits; folders are implied): path -> (mode, object).
-        Read from the object database by the process's reader, folder by folder; a folder's
-        tree already read, by this run or another (its object name is its content), is not
-        read again: a commit that changes one file reads the trees on that file's path."""
+        (folders implied): path -> (mode, object). Read by the process's reader folder by
+        folder; a tree already read (its name is its content) is not read again."""
         root = self.find([f"{ref}^{{tree}}"])[0]
         if root is None:
             raise GitError(f"git: {ref} names no tree")
@@ -272,17 +263,12 @@ class GitRepo:
         out = self.git_bytes("symbolic-ref", "--quiet", "--short", "HEAD")
         return (_text(out).strip() or None) if out is not None else None  # None: detached
 
-    def file_changes(self, base: str, head: str) -> list[FileChange]:
-        """Every file ``head`` changes since its merge base with ``base`` (``change``)."""
-        return self.change(base, head)[0]
-
     def tree_change(
         self, base: str, tree: str, patch_max_bytes: int
     ) -> tuple[list[FileChange], str]:
-        """``change`` from commit ``base`` to ``tree`` (or to a commit's tree) compared
-        directly, not from a merge base: e.g. to the tree the tests ran on, then to the commit
-        made of it on top of ``base``. What two objects differ by never changes, so the
-        process keeps the answer: the reviewer's diff and the gates' are one git process."""
+        """``change`` from commit ``base`` to ``tree`` (or a commit's tree) compared directly,
+        not from a merge base. What two objects differ by never changes, so the process keeps
+        the answer: the reviewer's diff and the gates' are one git process."""
         commit, to = self.find([f"{base}^{{commit}}", f"{tree}^{{tree}}"])
         if commit is None or to is None:
             raise GitError(f"git diff: cannot compare {base} and {tree}")
@@ -296,11 +282,9 @@ class GitRepo:
         self, base: str, head: str, patch_max_bytes: int = 0, merge_base: bool = True
     ) -> tuple[list[FileChange], str]:
         """Every file ``head`` changes since its merge base with ``base`` (without
-        ``merge_base``: since ``base`` itself), with the byte sizes
-        of both sides (read from the object database, so no attribute or filter can hide a
-        byte), its lines added and deleted, its modes, and whether git sees it as binary;
-        and, with ``patch_max_bytes``, the patch itself (cut there), every added line whole
-        (no rename detection). Names are exact: read with ``-z``. One process, the diff
+        ``merge_base``: since ``base`` itself), with the byte sizes of both sides (read from
+        the object database, so no attribute or filter can hide a byte), and, with
+        ``patch_max_bytes``, the patch (cut there; no rename detection). One ``git diff -z``
         (``--raw``, ``--numstat`` and the patch at once); the sizes are looked up (``find``)."""
         patch = ["--patch", "--no-color"] if patch_max_bytes else []
         ends = [f"{base}...{head}"] if merge_base else [base, head]
@@ -441,14 +425,11 @@ class GitRepo:
         return self.git("commit-tree", tree, "-p", merge_sha, "-m", message).strip()
 
     def advance(self, branch: str, old: str, new: str, message: str) -> None:
-        """Move ``branch`` from ``old`` to ``new`` (refused if it moved meanwhile).
-
-        A working tree that has ``branch`` checked out moves with it — index and files first,
-        then the ref — as ``git pull`` would move it: untracked files stay where they are.
-        When it holds an uncommitted change to a tracked file, or an untracked file where the
-        move would write one, nothing moves: ``CheckoutNotClean`` says which and how to catch
-        up. Never a ref ahead of its index, whose next commit would quietly revert what the
-        factory merged."""
+        """Move ``branch`` from ``old`` to ``new`` (refused if it moved meanwhile). A working
+        tree that has ``branch`` checked out moves with it, files first, as ``git pull`` would;
+        one with an uncommitted change, or an untracked file the move would write, stops it
+        (``CheckoutNotClean``): never a ref ahead of its index, whose next commit would
+        quietly revert what the factory merged."""
         current = self.rev_parse(f"refs/heads/{branch}")
         if current != old:
             raise GitError(f"{branch} is at {(current or 'nothing')[:12]}, expected {old[:12]}")
@@ -514,10 +495,9 @@ class GitRepo:
     def commit_tree(
         self, tree: str, message: str, parent: str | None = None, staged: bool = False
     ) -> str | None:
-        """Commit exactly ``tree`` on top of HEAD, or of ``parent`` (HEAD then moves to the
-        new commit all the same), e.g. the tree the tests ran on; ``None`` if HEAD already
-        has it. Files made later (build or test artifacts) stay out. ``staged``: the index
-        already holds ``tree`` (``stage_tree`` made it), so it is not read into it again."""
+        """Commit exactly ``tree`` (e.g. the one the tests ran on: later build artifacts stay
+        out) on top of ``parent`` or HEAD, and move HEAD there; ``None`` if HEAD has it.
+        ``staged``: the index already holds ``tree`` (``stage_tree``)."""
         head, head_tree = self.find(["HEAD^{commit}", "HEAD^{tree}"])
         current = head.sha if head is not None and head_tree is not None else None
         if head_tree is not None and head_tree.sha == tree:

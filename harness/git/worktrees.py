@@ -121,7 +121,8 @@ class WorktreeManager:
         with self._locked():  # registering reads the worktree records: one at a time
             known = self._registered(path)
             if known.get(path) == branch and path.is_dir():
-                integrity.rescan_worktrees(self.repo.path)
+                if (guard := integrity.guard_for(self.repo.path)) is not None:
+                    guard.rescan_worktrees()  # a worktree made before: watched now
                 return path
             if path in known or path.exists():
                 self._drop(path)
@@ -167,7 +168,8 @@ class WorktreeManager:
         (record / "commondir").write_text("../..\n", encoding="utf-8")
         (record / "HEAD").write_text(f"{head}\n", encoding="utf-8")
         (record / "locked").unlink()
-        integrity.watch_worktree(self.repo.path, record)
+        if (guard := integrity.guard_for(self.repo.path)) is not None:
+            guard.watch(record)
 
     @staticmethod
     def _populate(path: Path, new_branch: str | None = None) -> None:
@@ -190,7 +192,8 @@ class WorktreeManager:
     def _drop(self, path: Path) -> None:
         """The worktree's folder, then git's record of it, deleted as ``git worktree remove
         --force --force`` deletes them, without a process (also when the folder is gone)."""
-        integrity.forget_worktree(self.repo.path, path)
+        if (guard := integrity.guard_for(self.repo.path)) is not None:
+            guard.forget(path)
         record = self._record_of(path.resolve())
         shutil.rmtree(path, ignore_errors=True)
         if record is not None:
@@ -207,7 +210,8 @@ class WorktreeManager:
         """Forget worktrees whose folders vanished and delete our folders git no longer knows."""
         with self._locked():
             self.repo.git("worktree", "prune")
-            integrity.rescan_worktrees(self.repo.path)
+            if (guard := integrity.guard_for(self.repo.path)) is not None:
+                guard.rescan_worktrees()
             known = set(self._registered())
             removed: list[Path] = []
             if self.base_dir.is_dir():

@@ -55,7 +55,7 @@ def test_size_gate_counts_bytes_from_the_object_database(tmp_path: Path) -> None
     (repo.path / "blob.dat").write_bytes(bytes(range(256)) * 40)  # 10,240 bytes, binary
     head = repo.commit_all("change")
     assert head is not None
-    changes = {c.path: c for c in repo.file_changes(base, head)}
+    changes = {c.path: c for c in repo.change(base, head)[0]}
     assert set(changes) == {"grow.txt", "gone.txt", "blob.dat"}
     assert (changes["grow.txt"].status, changes["grow.txt"].added_bytes) == ("M", 2000)
     assert (changes["gone.txt"].status, changes["gone.txt"].new_size) == ("D", 0)
@@ -84,7 +84,7 @@ def test_non_ascii_names_are_read_exactly_and_matched(tmp_path: Path) -> None:
     assert base is not None and head is not None
     paths = repo.changed_paths(base, head)
     assert paths == sorted([".github/workflows/ci-é.yml", "tab\tand\nnewline.txt", "Cafe\u0301.md"])
-    changes = repo.file_changes(base, head)
+    changes = repo.change(base, head)[0]
     assert {c.path for c in changes} == set(paths)
     # a name holding a tab or starting with ':' is read whole, with its lines
     assert {(c.path, c.added_lines, c.deleted_lines) for c in changes} == {(p, 1, 0) for p in paths}
@@ -92,7 +92,7 @@ def test_non_ascii_names_are_read_exactly_and_matched(tmp_path: Path) -> None:
     (repo.path / "a.txt").write_text("b\n")
     again = repo.commit_all("more")
     assert again is not None
-    lines = {c.path: (c.added_lines, c.deleted_lines) for c in repo.file_changes(head, again)}
+    lines = {c.path: (c.added_lines, c.deleted_lines) for c in repo.change(head, again)[0]}
     assert lines == {":colon.txt": (2, 0), "a.txt": (1, 1)}
     assert set(repo.changed_paths(head, again)) == set(lines)
     gate = protected_paths_gate(paths, [".github/**", "café.md"])
