@@ -266,10 +266,9 @@ class GitHubForge:
                 )
 
     def _remove_label(self, number: int, label: str) -> None:
+        path = f"/issues/{number}/labels/{quote(label, safe='')}"
         try:
-            data = self.http.request("DELETE", f"/issues/{number}/labels/{quote(label, safe='')}")[
-                2
-            ]
+            data = self.http.request("DELETE", path)[2]
         except GithubException as exc:
             if exc.status != 404:  # already gone: the goal is reached
                 raise
@@ -368,9 +367,7 @@ class GitHubForge:
     def find_pr(self, branch: str) -> PullRequest | None:
         def newest() -> PullRequest | None:
             pulls = self._repo.get_pulls(state="all", head=f"{self.owner}:{branch}")
-            for raw in pulls:
-                return self._pull(raw)
-            return None
+            return next((self._pull(raw) for raw in pulls), None)
 
         return self.http.call(f"find the PR of {branch}", newest)
 
@@ -393,10 +390,7 @@ class GitHubForge:
         found = self.find_pr(branch)
         if found is None:
             self.store.begin_intent(intent, "pr")
-
-            def lookup() -> PullRequest | None:
-                return self.find_pr(branch)
-
+            lookup = partial(self.find_pr, branch)
             try:
                 found = self.http.call(
                     f"open a PR for {branch}",

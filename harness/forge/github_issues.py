@@ -72,8 +72,7 @@ class IssueSnapshot:
 
     def issue(self, number: int) -> Issue | None:
         self._fresh()
-        found = self.store.cached(self._key(number))
-        return None if found is None else _issue(found[0])
+        return self.known(number)
 
     def known(self, number: int) -> Issue | None:
         """The snapshot's copy of issue ``number`` as it is, without reading the world."""

@@ -134,45 +134,35 @@ class GitHubRest:
     ) -> T:
         """One API operation with the retry policy. A non-idempotent write is retried only
         with ``lookup``, which is asked first whether the earlier attempt took effect."""
-        with waiting():  # the run's turn goes to another run while GitHub answers
-            return self._call(what, fn, write, lookup, idempotent)
-
-    def _call(
-        self,
-        what: str,
-        fn: Callable[[], T],
-        write: bool,
-        lookup: Callable[[], T | None] | None,
-        idempotent: bool,
-    ) -> T:
         attempt = 0
-        while True:
-            if write:
-                _pacer(self.api_url).wait(self.write_interval_s)
-            try:
-                return fn()
-            except (GithubException, requests.RequestException) as exc:
-                wait = self.wait(exc, attempt)
-                reason = describe(exc)
-                if wait is None:
-                    raise ForgeError(f"GitHub: {what}: {reason}") from exc
-                if write and not idempotent:
-                    found = lookup() if lookup is not None else None
-                    if found is not None:
-                        return found
-                    if lookup is None:
-                        raise ForgeError(
-                            f"GitHub: {what}: {reason} (it may have taken effect; not repeated)"
+        with waiting():  # the run's turn goes to another run while GitHub answers
+            while True:
+                if write:
+                    _pacer(self.api_url).wait(self.write_interval_s)
+                try:
+                    return fn()
+                except (GithubException, requests.RequestException) as exc:
+                    wait = self.wait(exc, attempt)
+                    reason = describe(exc)
+                    if wait is None:
+                        raise ForgeError(f"GitHub: {what}: {reason}") from exc
+                    if write and not idempotent:
+                        found = lookup() if lookup is not None else None
+                        if found is not None:
+                            return found
+                        if lookup is None:
+                            raise ForgeError(
+                                f"GitHub: {what}: {reason} (it may have taken effect; not repeated)"
+                            ) from exc
+                    attempt += 1
+                    if wait > self.max_wait_s:
+                        raise DeferredError(
+                            f"GitHub asks to wait {wait:.0f} s ({what}): deferred",
+                            time.time() + wait,
                         ) from exc
-                attempt += 1
-                if wait > self.max_wait_s:
-                    raise DeferredError(
-                        f"GitHub asks to wait {wait:.0f} s ({what}): deferred",
-                        time.time() + wait,
-                    ) from exc
-                if attempt > self.max_retries:
-                    raise ForgeError(f"GitHub: {what}: {reason} after {attempt} tries") from exc
-                time.sleep(wait)
+                    if attempt > self.max_retries:
+                        raise ForgeError(f"GitHub: {what}: {reason} after {attempt} tries") from exc
+                    time.sleep(wait)
 
 
 def describe(exc: Exception) -> str:

@@ -344,6 +344,12 @@ class IssuePage:
     diff: ChangeDiff | None  # what its pull request holds
 
 
+def _tokens_in(c: CallRow) -> int:
+    """The input tokens of a call, those read from or written to the prompt cache too."""
+    cached = int(c["cache_read_input_tokens"] or 0) + int(c["cache_creation_input_tokens"] or 0)
+    return int(c["input_tokens"] or 0) + cached
+
+
 def step_lines(services: Services, run_id: str) -> list[StepLine]:
     calls = services.store.calls(run_id)
     by_step: dict[str, list[CallRow]] = {}
@@ -365,12 +371,7 @@ def step_lines(services: Services, run_id: str) -> list[StepLine]:
                 subprocess_s=s.subprocess_s,
                 error=s.error,
                 cost_usd=round(sum(float(c["cost_usd"] or 0) for c in mine), 6),
-                input_tokens=sum(
-                    int(c["input_tokens"] or 0)
-                    + int(c["cache_read_input_tokens"] or 0)
-                    + int(c["cache_creation_input_tokens"] or 0)
-                    for c in mine
-                ),
+                input_tokens=sum(_tokens_in(c) for c in mine),
                 output_tokens=sum(int(c["output_tokens"] or 0) for c in mine),
                 calls=len(mine),
             )
@@ -441,19 +442,17 @@ def trail(services: Services, run: Run, now: float) -> Trail:
 def issue_page(services: Services, number: int) -> IssuePage:
     issue = services.forge.get_issue(number)
     now = services.clock()
-    runs = list(reversed(services.store.list_runs(limit=None, issue=number)))
-    state = issue_state(issue)
+    runs = reversed(services.store.list_runs(limit=None, issue=number))
     waiting = [lab for lab in REVIEWABLE if lab in issue.labels]
-    audit = services.store.events(kind="human.", issue=number)
     return IssuePage(
         issue=issue,
-        state=state,
+        state=issue_state(issue),
         comments=services.forge.list_comments(number),
         trails=[trail(services, run, now) for run in runs],
         cost_usd=round(services.store.spend(issue=number), 6),
         reviewable=issue.state == "open" and bool(waiting),
         label=waiting[0] if waiting else None,
-        audit=audit,
+        audit=services.store.events(kind="human.", issue=number),
         diff=change_diff(services.store, services.repo, number),
     )
 
@@ -564,9 +563,7 @@ def run_page(services: Services, run_id: str) -> RunPage:
             step=str(c["step_id"]),
             ts=str(c["ts"]),
             model=str(c["model"]),
-            input_tokens=int(c["input_tokens"] or 0)
-            + int(c["cache_read_input_tokens"] or 0)
-            + int(c["cache_creation_input_tokens"] or 0),
+            input_tokens=_tokens_in(c),
             output_tokens=int(c["output_tokens"] or 0),
             cost_usd=float(c["cost_usd"] or 0.0),
             duration_s=float(c["duration_s"] or 0.0),
