@@ -135,6 +135,16 @@ class StoreBase:
         with self.transaction() as db:
             db.execute(sql, args)
 
+    @staticmethod
+    def _where(*conditions: tuple[str, object]) -> tuple[str, tuple[object, ...]]:
+        """`` WHERE …`` joining the SQL conditions whose value is not None, and their
+        arguments (a tuple value fills several ``?``)."""
+        kept = [
+            (sql, v if isinstance(v, tuple) else (v,)) for sql, v in conditions if v is not None
+        ]
+        text = " WHERE " + " AND ".join(sql for sql, _ in kept) if kept else ""
+        return text, tuple(arg for _, values in kept for arg in values)
+
     def _rows(self, sql: str, args: tuple[Any, ...] | dict[str, Any] = ()) -> list[sqlite3.Row]:
         return list(self._conn().execute(sql, args).fetchall())
 

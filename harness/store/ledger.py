@@ -68,27 +68,17 @@ class LedgerMixin(StoreBase):
         """USD spent, filtered by run, by issue (through its runs) and by time. Not filtered
         by run or issue (all spend, or a day's), it counts what rehearsals spent too
         (``factory backtest``): one wallet, one per-day budget."""
-        sql = "SELECT COALESCE(SUM(c.cost_usd), 0) FROM model_calls c"
-        where: list[str] = []
-        args: list[object] = []
-        if run_id is not None:
-            where.append("c.run_id = ?")
-            args.append(run_id)
-        if issue is not None:
-            where.append("c.run_id IN (SELECT id FROM runs WHERE issue = ?)")
-            args.append(issue)
-        if since is not None:
-            where.append("c.ts >= ?")
-            args.append(since)
-        if where:
-            sql += " WHERE " + " AND ".join(where)
+        filters, args = self._where(
+            ("c.run_id = ?", run_id),
+            ("c.run_id IN (SELECT id FROM runs WHERE issue = ?)", issue),
+            ("c.ts >= ?", since),
+        )
+        sql = "SELECT COALESCE(SUM(c.cost_usd), 0) FROM model_calls c" + filters
         if run_id is None and issue is None:
-            rehearsed = "SELECT COALESCE(SUM(cost_usd), 0) FROM backtest_cases"
-            if since is not None:
-                rehearsed += " WHERE updated_at >= ?"
-                args.append(since)
-            sql = f"SELECT ({sql}) + ({rehearsed})"
-        row = self._row(sql, tuple(args))
+            rehearsed, more = self._where(("updated_at >= ?", since))
+            rehearsed = "SELECT COALESCE(SUM(cost_usd), 0) FROM backtest_cases" + rehearsed
+            sql, args = f"SELECT ({sql}) + ({rehearsed})", args + more
+        row = self._row(sql, args)
         return float(row[0]) if row else 0.0
 
     def run_totals(self, run_id: str) -> dict[str, float]:
@@ -121,22 +111,14 @@ class LedgerMixin(StoreBase):
     ) -> list[Event]:
         """The audit trail, oldest first: of one run, of one ``kind`` (one ending in ``.``
         names a family: ``human.``), about one issue (``data.issue``); each filter by index."""
-        where: list[str] = []
-        args: list[object] = []
-        if run_id is not None:
-            where.append("run_id = ?")
-            args.append(run_id)
-        if kind is not None and kind.endswith("."):
-            where.append("kind >= ? AND kind < ?")
-            args += [kind, kind[:-1] + chr(ord(".") + 1)]
-        elif kind is not None:
-            where.append("kind = ?")
-            args.append(kind)
-        if issue is not None:
-            where.append("json_extract(data, '$.issue') = ?")
-            args.append(issue)
-        sql = "SELECT * FROM events" + (" WHERE " + " AND ".join(where) if where else "")
-        rows = self._rows(sql + " ORDER BY id", tuple(args))
+        family = kind is not None and kind.endswith(".")
+        filters, args = self._where(
+            ("run_id = ?", run_id),
+            ("kind >= ? AND kind < ?", (kind, kind[:-1] + "/") if kind and family else None),
+            ("kind = ?", None if family else kind),
+            ("json_extract(data, '$.issue') = ?", issue),
+        )
+        rows = self._rows("SELECT * FROM events" + filters + " ORDER BY id", args)
         return [from_row(Event, r, json=("data",)) for r in rows]
 
     def verify_chain(self) -> bool:

@@ -33,6 +33,7 @@ is (a store from before they existed). A change of definition is a new migration
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from types import MappingProxyType
 from typing import cast
@@ -254,30 +255,12 @@ CREATE TRIGGER latest_run_added AFTER INSERT ON runs
 BEGIN {_upsert_latest("SELECT NEW.issue AS i")} END;
 """
 
-_NAMES = (
-    (
-        "trigger",
-        (
-            "outcomes_step_added",
-            "outcomes_step_changed",
-            "outcomes_run_changed",
-            "outcomes_human",
-            "outcomes_approval",
-            "latest_step_added",
-            "latest_step_changed",
-            "latest_run_added",
-        ),
-    ),
-    ("table", ("issue_outcomes", "change_evidence", "issue_latest")),
-)
-
 
 def install(db: sqlite3.Connection) -> None:
     """(Re)create the tables and triggers, and fill the tables from every issue and
     run there is: inside the caller's transaction, so a crash leaves nothing half made."""
-    for kind, names in _NAMES:
-        for name in names:
-            db.execute(f"DROP {kind.upper()} IF EXISTS {name}")
+    for kind, name in re.findall(r"CREATE (TRIGGER|TABLE) (\w+)", TRIGGERS + TABLES):
+        db.execute(f"DROP {kind} IF EXISTS {name}")
     execute_script(db, TABLES + TRIGGERS)
     every_issue = (
         "SELECT issue AS i FROM runs UNION"

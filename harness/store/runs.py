@@ -99,19 +99,16 @@ class RunsMixin(StoreBase):
     ) -> list[Run]:
         """Runs newest first, filtered (``day``: ``YYYY-MM-DD``, UTC, of the start), one
         page of ``limit`` (None: all) after ``offset``: by index, however many runs there are."""
-        where: list[str] = []
-        args: list[object] = []
-        for column, value in (("workflow", workflow), ("issue", issue), ("status", status)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                args.append(value)
-        if day is not None:
-            where.append("started_at >= ? AND started_at < ?")
-            args += [day, day + "U"]  # every time of that day sorts between them
-        sql = "SELECT * FROM runs" + (" WHERE " + " AND ".join(where) if where else "")
-        sql += " ORDER BY started_at DESC, rowid DESC LIMIT ? OFFSET ?"
-        args += [-1 if limit is None else limit, offset]
-        return [_run(r) for r in self._rows(sql, tuple(args))]
+        filters, args = self._where(
+            ("workflow = ?", workflow),
+            ("issue = ?", issue),
+            ("status = ?", status),
+            # every time of that day sorts between the day and the day followed by "U"
+            ("started_at >= ? AND started_at < ?", None if day is None else (day, day + "U")),
+        )
+        page = " ORDER BY started_at DESC, rowid DESC LIMIT ? OFFSET ?"
+        args += (-1 if limit is None else limit, offset)
+        return [_run(r) for r in self._rows("SELECT * FROM runs" + filters + page, args)]
 
     # -- steps ----------------------------------------------------------------
     def start_step(self, run_id: str, step_id: str, inputs: Mapping[str, object]) -> int:
