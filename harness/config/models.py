@@ -6,13 +6,14 @@ from __future__ import annotations
 import re
 import string
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Generic, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from harness.config.globs import glob_problem, matching
 from harness.config.network import AllowedHost
 
+T = TypeVar("T")
 GOVERNANCE_FILES = ("mission.md", "factory_rules.md", "CLAUDE.md")
 CONFIG_FILE = "factory.yaml"
 _BRANCH = re.compile(
@@ -181,29 +182,21 @@ Thinking = Literal["off", "adaptive"]
 Effort = Literal["low", "medium", "high", "xhigh", "max"]
 
 
-class RoleThinking(Strict):
-    """Per role: ``adaptive`` (the model decides when and how much to think) or ``off``;
-    a role left out keeps its model's own default."""
+class PerRole(Strict, Generic[T]):
+    """A setting per role; a role left out keeps its model's own default."""
 
-    triage: Thinking | None = None
-    planner: Thinking | None = None
-    implementer: Thinking | None = None
-    reviewer: Thinking | None = None
-    validator: Thinking | None = None
-    learner: Thinking | None = None
-    auditor: Thinking | None = None
+    triage: T | None = None
+    planner: T | None = None
+    implementer: T | None = None
+    reviewer: T | None = None
+    validator: T | None = None
+    learner: T | None = None
+    auditor: T | None = None
 
 
-class RoleEffort(Strict):
-    """Per role: how much effort the model puts into each answer; unset: the model's default."""
-
-    triage: Effort | None = None
-    planner: Effort | None = None
-    implementer: Effort | None = None
-    reviewer: Effort | None = None
-    validator: Effort | None = None
-    learner: Effort | None = None
-    auditor: Effort | None = None
+# ``adaptive`` (the model decides when and how much to think) or ``off``
+RoleThinking = PerRole[Thinking]
+RoleEffort = PerRole[Effort]  # how much effort the model puts into each answer
 
 
 @dataclass(frozen=True)
