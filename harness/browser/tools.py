@@ -85,23 +85,22 @@ class BrowserTools:
             raise ToolError(str(exc).splitlines()[0][:300]) from exc
 
     def _page_text(self, limit: int) -> str:
-        tree = self.page.locator("body").aria_snapshot()
-        text = f"URL: {self.page.url}\n{tree}"
-        if len(text) > limit:
-            text = (
-                text[:limit]
-                + f"\n[snapshot cut at {limit:,} characters: browser_snapshot shows more]"
-            )
-        return text
+        text = f"URL: {self.page.url}\n{self.page.locator('body').aria_snapshot()}"
+        cut = f"\n[snapshot cut at {limit:,} characters: browser_snapshot shows more]"
+        return text if len(text) <= limit else text[:limit] + cut
+
+    def _app_url(self, data: dict[str, object], verb: str) -> str:
+        url = urljoin(self.base_url, _text(data, "url") or "/")
+        if origin_of(url) != origin_of(self.base_url):
+            raise ToolError(f"{url} is not part of the app; only {self.base_url} can be {verb}")
+        return url
 
     def open_home(self) -> str:
         """Open the app's home page (before the validator's first turn)."""
         return self.navigate({"url": "/"})
 
     def navigate(self, data: dict[str, object]) -> str:
-        url = urljoin(self.base_url, _text(data, "url") or "/")
-        if origin_of(url) != origin_of(self.base_url):
-            raise ToolError(f"{url} is not part of the app; only {self.base_url} can be visited")
+        url = self._app_url(data, "visited")
 
         def go() -> str:
             response = self.page.goto(url, wait_until="load")
@@ -179,9 +178,7 @@ class BrowserTools:
     def fetch(self, data: dict[str, object]) -> str:
         """A GET of one address of the app: status, content type, headers and the body as
         text (a feed, a JSON endpoint), read by the page itself; never another origin."""
-        url = urljoin(self.base_url, _text(data, "url") or "/")
-        if origin_of(url) != origin_of(self.base_url):
-            raise ToolError(f"{url} is not part of the app; only {self.base_url} can be fetched")
+        url = self._app_url(data, "fetched")
         got = self._guarded(lambda: self.page.evaluate(_FETCH_JS, url))
         headers = dict(got["headers"])
         body = str(got["body"])
