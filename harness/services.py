@@ -108,27 +108,16 @@ def open_services(
         max_retry_wait_s=cfg.max_retry_wait_s,
         caches=caches,
     )
-    services = Services(
-        settings=settings,
-        store=store,
-        forge=forge,
-        model=model,
-        repo=repo,
-        templates=_templates(repo, settings.governance.commit, caches),
-        caches=caches,
+    commit = settings.governance.commit
+    templates = caches.part(_SharedTemplates).get(
+        (str(repo.path), commit), lambda: Templates(overrides_at(repo, commit, caches))
     )
-    return services
+    return Services(settings, store, forge, model, repo, templates, caches=caches)
 
 
 class _SharedTemplates(Memo[Templates]):
     """One ``Templates`` per repository and governance commit: the runs of a cycle (one
     thread each) share its compiled templates instead of loading every one again."""
-
-
-def _templates(repo: GitRepo, commit: str, caches: Caches) -> Templates:
-    return caches.part(_SharedTemplates).get(
-        (str(repo.path), commit), lambda: Templates(overrides_at(repo, commit, caches))
-    )
 
 
 def _resolve(root: Path, value: object) -> Path | None:

@@ -34,10 +34,6 @@ class StepFailure(Exception):
         self.expected, self.actual = expected, actual
 
 
-def _slug(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")[:60] or "journey"
-
-
 def _body_text(page: Page) -> str:
     try:
         return str(page.inner_text("body", timeout=1000))
@@ -189,7 +185,7 @@ def run_journey(
     context, guard = session.new_context(base_url)
     page = context.new_page()
     page.set_default_timeout(STEP_TIMEOUT_MS)
-    slug = _slug(journey.name)
+    slug = re.sub(r"[^a-z0-9]+", "-", journey.name.lower()).strip("-")[:60] or "journey"
     try:
         for number, step in enumerate(journey.steps, start=1):
             try:

@@ -306,8 +306,9 @@ class Engine:
             self._finish(seq, "failed", {"fatal": fatal}, ctx, str(exc), kind=exc.kind)
             failures = {k: v for k, v in ctx.failures.items() if k != step.id}
             failures[step.id] = {"error": str(exc), "fatal": fatal, "kind": exc.kind.value}
+            workflow = load_workflow(self.services, ctx.workflow)
             return self._fail(
-                self._wf(ctx), ctx.run_id, ctx.issue, ctx.inputs, ctx.outputs, failures, str(exc)
+                workflow, ctx.run_id, ctx.issue, ctx.inputs, ctx.outputs, failures, str(exc)
             )
         except FactoryError as exc:
             evidence, typed = evidence_of(exc)
@@ -345,9 +346,6 @@ class Engine:
             error_kind=kind.value if kind is not None else None,
             event=event,
         )
-
-    def _wf(self, ctx: StepContext) -> Workflow:
-        return load_workflow(self.services, ctx.workflow)
 
     def _inputs(self, ctx: StepContext) -> dict[str, object]:
         step = ctx.step

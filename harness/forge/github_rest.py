@@ -49,10 +49,6 @@ class _Pacers(Memo[_Pacer]):
     """One pacer per API, shared by every thread of the process."""
 
 
-def _pacer(api_url: str) -> _Pacer:
-    return PROCESS.part(_Pacers).get(api_url, _Pacer)
-
-
 class GitHubRest:
     def __init__(
         self,
@@ -138,7 +134,7 @@ class GitHubRest:
         with waiting():  # the run's turn goes to another run while GitHub answers
             while True:
                 if write:
-                    _pacer(self.api_url).wait(self.write_interval_s)
+                    PROCESS.part(_Pacers).get(self.api_url, _Pacer).wait(self.write_interval_s)
                 try:
                     return fn()
                 except (GithubException, requests.RequestException) as exc:

@@ -83,9 +83,6 @@ class WorktreeManager:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def path_for(self, branch: str) -> Path:
-        return self.base_dir / branch.replace("/", "--")
-
     def _records(self, path: Path | None = None) -> list[Path]:
         """git's worktree records, or (``path``) those that can be the record of ``path``:
         git names a worktree's record after its folder (adding a number when the name is
@@ -112,7 +109,7 @@ class WorktreeManager:
     def create(self, branch: str, start_ref: str, exists: bool | None = None) -> Path:
         """A worktree on ``branch`` (new from ``start_ref``, or the existing one on resume);
         ``exists``: whether the branch exists, when the caller read it already."""
-        path = self.path_for(branch)
+        path = self.base_dir / branch.replace("/", "--")
         if exists is None:  # a branch is this run's: read before the lock
             exists = self.repo.branch_exists(branch)
         start = None if exists else self.repo.rev_parse(start_ref)

@@ -75,12 +75,6 @@ def approvals(store: Store, issue: int | None = None, head: str | None = None) -
     return [e for e in found if head is None or e.data.get("head") == head]
 
 
-def approval_for(store: Store, issue: int, head: str) -> Event | None:
-    """The newest approval of exactly this PR head, if a person gave one."""
-    found = approvals(store, issue, head)
-    return found[-1] if found else None
-
-
 def reverts(repo: GitRepo, branch: str) -> dict[str, str]:
     """Commits on production that a revert commit undid (``git revert`` says so in its
     message) -> when the revert was committed."""
@@ -243,7 +237,7 @@ def review_gate(
             waiting = {"route": "needs_review", "reason": state.waiting_reason()}
             routing = routing.model_copy(update=waiting)
     if routing.route == "needs_review" and issue is not None:
-        approval = approval_for(store, issue, head)
+        approval = next(reversed(approvals(store, issue, head)), None)  # the newest
         if approval is not None and services.forge.ci_status(head) not in RED_CI:
             actor = str(approval.data.get("actor", "a maintainer"))
             reason = (

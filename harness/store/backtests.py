@@ -53,10 +53,6 @@ def _backtest(row: Any) -> BacktestRecord:
     return from_row(BacktestRecord, row, json=("summary",), edit=bool(row["edit"]))
 
 
-def _case(row: Any) -> BacktestCase:
-    return from_row(BacktestCase, row, json=("result",))
-
-
 class BacktestsMixin(StoreBase):
     def create_backtest(
         self,
@@ -113,7 +109,7 @@ class BacktestsMixin(StoreBase):
             "SELECT * FROM backtest_cases WHERE backtest_id = ? ORDER BY position",
             (backtest_id,),
         )
-        return [_case(r) for r in rows]
+        return [from_row(BacktestCase, r, json=("result",)) for r in rows]
 
     def case_progress(
         self, backtest_id: str, case_id: str, cost_usd: float, seconds: float

@@ -77,14 +77,9 @@ def execute_script(db: sqlite3.Connection, sql: str) -> None:
 
 
 class _Writers(Locks):
-    """One per database file: the process writes it from one thread at a time."""
-
-
-def _writer_lock(path: Path) -> threading.Lock:
     """One lock per database file for the threads of this process. SQLite's own busy handler
     makes a blocked writer sleep in steps of up to 100 ms; threads queued on this lock go on
     the moment the writer before them commits. Other processes still meet SQLite's lock."""
-    return PROCESS.part(_Writers).get(str(path.resolve()), threading.Lock)
 
 
 class StoreBase:
@@ -95,7 +90,7 @@ class StoreBase:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        self._writer = _writer_lock(path)
+        self._writer = PROCESS.part(_Writers).get(str(path.resolve()), threading.Lock)
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
