@@ -122,31 +122,23 @@ def sandbox_python(pyproject: dict[str, Any]) -> tuple[str, str | None]:
     pyproject.toml's ``requires-python`` (or nothing is required), else the oldest
     ``python3.N`` on the sandbox's PATH that does; and a note when none does (the sandbox
     sees /usr, never a home folder's or /opt's interpreters)."""
-    search = INTERPRETERS
     required = str(pyproject.get("project", {}).get("requires-python", "")).strip()
     try:
         spec = SpecifierSet(required)
     except InvalidSpecifier:
         return "python3", None
-    folders = [Path(p) for p in search.split(":") if p]
+    folders = [Path(p) for p in INTERPRETERS.split(":") if p]
     default = next((_version_of(f / "python3") for f in folders if (f / "python3").exists()), None)
     if not required or (default is not None and spec.contains(default)):
         return "python3", None
-    found = sorted(
-        {
-            int(m.group(1))
-            for f in folders
-            if f.is_dir()
-            for p in f.iterdir()
-            if (m := _VERSIONED.match(p.name))
-        }
-    )
+    names = (p.name for f in folders if f.is_dir() for p in f.iterdir())
+    found = sorted({int(m.group(1)) for name in names if (m := _VERSIONED.match(name))})
     fitting = [minor for minor in found if spec.contains(f"3.{minor}")]
     if fitting:
         return f"python3.{fitting[0]}", None
     return "python3", (
         f"pyproject.toml requires Python {required}, and no python3 or python3.N on the "
-        f"sandbox's PATH ({search}) satisfies it (python3 is {default or 'missing'}): "
+        f"sandbox's PATH ({INTERPRETERS}) satisfies it (python3 is {default or 'missing'}): "
         "install one under /usr/local, where the sandbox sees it"
     )
 

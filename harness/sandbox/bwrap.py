@@ -125,16 +125,8 @@ def bwrap_argv(view: View, command: list[str], *, seccomp_fd: int | None = None)
         args += ["--setenv", key, value]
     if as_root:
         setpriv = shutil.which("setpriv") or "/usr/bin/setpriv"
-        command = [
-            setpriv,
-            f"--reuid={view.uid}",
-            f"--regid={view.uid}",
-            "--clear-groups",
-            "--no-new-privs",
-            "--inh-caps=-all",
-            "--",
-            *command,
-        ]
+        ids = [f"--reuid={view.uid}", f"--regid={view.uid}", "--clear-groups"]
+        command = [setpriv, *ids, "--no-new-privs", "--inh-caps=-all", "--", *command]
     return [*args, *command]
 
 
