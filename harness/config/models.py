@@ -413,9 +413,7 @@ class TrustRule(Strict):
 
 
 class Security(Strict):
-    """The security lens (docs/gates.md): a change waits for a person when it adds a finding
-    at or above ``severity`` or a dependency whose name no ``allow_dependencies`` pattern
-    (``*`` wildcards) matches."""
+    """The security lens: what a change may add before a person looks (docs/gates.md)."""
 
     severity: Literal["low", "medium", "high"] = "high"
     allow_dependencies: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)

@@ -1,13 +1,13 @@
 """What went wrong last time: the previous attempt at an issue, for a retry that learns.
 
-A refused attempt is continued, not re-rolled: the next attempt starts from its branch when
-the branch holds work (``resume``; ``committed`` says whether that work is the attempt's own
-or only what it had continued from), and its planner and implementer are told what the
-evidence said — the validator's verdict, score, per-criterion results and summary, the
-reviewer's findings, the test output, the gates that failed, a reason an agent gave for
-declining. A change that no longer merged with a production that moved (``conflict``) is
-taken up again merged onto the new production, with its diff. Everything here is read from
-the store and the repository, where the steps recorded it, and says only what happened.
+A refused attempt is continued, not re-rolled: when its branch holds work (``resume``;
+``committed`` says whether that work is the attempt's own or only what it had continued
+from), the next attempt starts from it merged onto production as it is now, and its planner
+and implementer are told what the evidence said — the validator's verdict, score,
+per-criterion results and summary, the reviewer's findings, the test output, the gates that
+failed, a reason an agent gave for declining, who sent it back, whether the hold-out changed
+(``conflict``: it no longer merged with a production that moved; its diff is shown).
+Everything here is read from the store and the repository and says only what happened.
 
 The hold-out stays sealed: of the journeys, an attempt learns only *whether* a hidden journey
 that passes on production failed on its change — never a journey's file, name, steps, values
@@ -194,11 +194,6 @@ def _attempt(
         )
     verdict = validation.validator
     conflict = validation.conflict or ""  # production moved and the change no longer merges
-    if validation.candidate and validation.production_sha:
-        # what was validated is production with this change merged in: the next attempt
-        # continues from that, so its fix is made on the production it will land on
-        common["head"] = validation.candidate
-        common["base_sha"] = validation.production_sha
     if conflict:  # taken up again merged onto the new production: its diff says what it was
         common["diff"] = repo.diff_text(common["base_sha"], head, max_bytes=MAX_DIFF)
     if not common["test_output"] and validation.tests_exit_code not in (None, 0):

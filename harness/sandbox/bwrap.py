@@ -90,8 +90,7 @@ def sandbox_available() -> bool:
 
 
 def interpreter() -> list[Path]:
-    """The harness's own Python environment, for a view that runs it (read-only): its
-    virtualenv, the interpreter that points at (e.g. under ~/.pyenv) and the executable's."""
+    """The harness's own Python (its virtualenv, the interpreter behind it), for a view."""
     found = [Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).resolve().parent.parent]
     return list(dict.fromkeys(p.resolve() for p in found if p.exists()))
 
