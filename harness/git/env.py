@@ -1,26 +1,18 @@
 """The one way the harness starts git: GitPython's ``git.Git``, with an environment and a
-configuration the harness controls.
+configuration the harness controls, so that nothing outside the repository's own
+``.git/config`` (checked and pinned by ``harness.git.integrity``) can make git run a program:
 
-Nothing outside the repository's own ``.git/config`` (which ``harness.git.integrity``
-checks and pins for the length of a run) can make git run a program on the harness's
-behalf:
-
-- the environment is built from scratch: no ``GIT_*`` variable of the parent process reaches
-  git (``GIT_DIR``, ``GIT_CONFIG_PARAMETERS``, ``GIT_EXTERNAL_DIFF``, ``GIT_SSH_COMMAND``,
-  ``GIT_EXEC_PATH``…) except the commit identity (``GIT_AUTHOR_*``, ``GIT_COMMITTER_*``);
-- system and global configuration are not read (``GIT_CONFIG_NOSYSTEM=1``,
-  ``GIT_CONFIG_GLOBAL=/dev/null``), nor system attributes (``GIT_ATTR_NOSYSTEM=1``);
-- command-line configuration (which wins over the repository's) points hooks, the file
-  system monitor, the attributes file, pagers, editors, ssh, credential helpers and signing
-  nowhere, never recurses into submodules (nor fetches them), refuses paths that only
-  spell ``.git`` differently (``core.protectHFS``/``NTFS``), and allows reading a worktree
-  owned by another user (``safe.directory=*``): the sandbox may hand worktrees to an
-  unprivileged uid while the harness runs as root;
+- the environment is built from scratch (``git_environment``): no ``GIT_*`` variable of the
+  parent process reaches git but the commit identity; system and global configuration and
+  system attributes are not read;
+- command-line configuration (``SAFE_CONFIG``, which wins over the repository's) points
+  hooks, the file system monitor, pagers, editors, ssh, credential helpers and signing
+  nowhere, never recurses into submodules, and allows a worktree owned by another user (the
+  sandbox may hand worktrees to an unprivileged uid while the harness runs as root);
 - diffs are asked for with ``--no-textconv --no-ext-diff`` where git offers them.
 
-``HardenedGit`` is GitPython's command object with those settings as its persistent git
-options; it starts git with that environment alone, which GitPython's own ``execute`` does
-not (``docs/architecture.md``: what goes through GitPython, and what does not and why).
+``HardenedGit`` starts git with that environment alone, which GitPython's own ``execute``
+does not (docs/architecture.md: what goes through GitPython, and what does not and why).
 """
 
 from __future__ import annotations

@@ -1,32 +1,22 @@
 """Lookups of names and objects answered by long-lived git processes, two per repository.
 
-Each ``rev-parse``, ``cat-file`` or ``ls-tree`` the harness ran was a git process of its own:
-about 1.5 ms of CPU to start git, and 0.4 ms of the harness's interpreter lock to spawn it,
-for an answer git finds in microseconds. Sixteen runs read a branch, a commit's tree, a
-file's size or a folder's listing dozens of times each. A process keeps, per repository (a
-main checkout or a bare repository), one ``git cat-file --batch-check`` for what names
-resolve to and one ``git cat-file --batch`` for objects' bytes, and sends each the requests
-of all its runs, one request at a time:
+Starting git costs about 1.5 ms of CPU per process for an answer git finds in microseconds,
+and sixteen runs read branches, trees, sizes and listings dozens of times each. So a process
+keeps, per repository (a main checkout or a bare one), one ``git cat-file --batch-check``
+for what names resolve to and one ``--batch`` for objects' bytes: GitPython's persistent
+``cat-file`` of a ``HardenedGit`` (``harness.git.env``), to which the requests are written
+here, up to ``_CHUNK`` names at once (docs/architecture.md: why not GitPython's own calls).
 
-- a request is names, one per line (a ref, ``<commit>^{tree}``, ``<commit>:<path>``, an
-  object …); the answer is ``<object> <type> <size>`` for each (``--batch``: then the
-  object's bytes and a newline), or ``<name> missing``;
-- a long-lived ``cat-file`` reads each ref from the repository when it is asked (loose refs
-  from their files; ``packed-refs`` again when its ``stat`` moved) and looks for an object it
-  does not know among the loose objects and the packs written since it started, so what
-  other processes wrote meanwhile is what it answers (``tests/git/test_reader.py``);
-- a linked worktree, where an agent works, has no reader of its own: its own names (its
-  ``HEAD``, which is not the repository's) are asked of the repository's as git names them
-  there, ``worktrees/<id>/HEAD`` (``GitRepo.find``).
+- an answer is ``<object> <type> <size>`` per name (``--batch``: then the bytes and a
+  newline), or ``<name> missing``;
+- ``cat-file`` reads refs and looks for new objects when asked, so what other processes
+  wrote meanwhile is what it answers (``tests/git/test_reader.py``);
+- a linked worktree, where an agent works, has no reader of its own: its own names are asked
+  of the repository's as git names them there, ``worktrees/<id>/HEAD`` (``GitRepo.find``).
 
-Each is GitPython's persistent ``cat-file`` (``Git.get_object_header``'s and
-``Git.stream_object_data``'s) of a ``HardenedGit`` (``harness.git.env``), which starts,
-keeps and ends it; the requests are written here, up to ``_CHUNK`` names at once (GitPython
-waits for each answer, and reads SHA-1 names only). Before every request the integrity guard
-checks what git reads, as before any git command (``GitRepo``). A process keeps at most
-``_KEEP`` readers, the least recently used closed first; a reader whose git ended is started
-again; a forked child starts its own, leaving its parent's alone. Nothing is left at exit:
-git ends when its input closes, which the end of the harness's process does.
+The integrity guard checks what git reads before every request (``GitRepo``). A process
+keeps at most ``_KEEP`` readers, the least recently used closed first; a reader whose git
+ended is started again; a forked child starts its own. git ends when its input closes.
 """
 
 from __future__ import annotations
