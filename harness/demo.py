@@ -18,14 +18,13 @@ from typing import Any
 
 import yaml
 
+from harness.config.models import GOVERNANCE_FILES
 from harness.cycle import Progress, StageRow, run_cycle
 from harness.errors import UsageError
 from harness.forge.local import LocalForge
 from harness.git.repo import GitRepo
 from harness.paths import workflows_dir
 from harness.store.db import Store
-
-_GOVERNANCE = ("mission.md", "factory_rules.md", "CLAUDE.md")
 
 
 @dataclass
@@ -65,7 +64,7 @@ def generate(root: Path) -> tuple[Path, Path, str]:
     source = workflows_dir() / "demo"
     repo, holdout = root / "notes", root / "notes-holdout"
     shutil.copytree(source / "app", repo)
-    for name in _GOVERNANCE:
+    for name in GOVERNANCE_FILES:
         shutil.copy(source / name, repo / name)
     shutil.copytree(source / "holdout", holdout)
     script = root / "scripted-model.yaml"
@@ -95,16 +94,11 @@ def generate(root: Path) -> tuple[Path, Path, str]:
 def run_demo(target: Path | None, progress: Progress = lambda _: None) -> DemoReport:
     root = _prepare_dir(target)
     repo, state_dir, provider = generate(root)
-    report = DemoReport(root, repo, state_dir, provider)
     store = Store.open(state_dir)
     forge = LocalForge(store, GitRepo(repo))
     issues = yaml.safe_load((workflows_dir() / "demo" / "issues.yaml").read_text())
     for item in issues:
         forge.create_issue(item["title"], item["body"], item["author"])
     result = run_cycle(repo, state_dir, provider, max_parallel=3, progress=progress)
-    report.triage, report.implement, report.validate = (
-        result["triage"],
-        result["implement"],
-        result["validate"],
-    )
-    return report
+    stages = (result["triage"], result["implement"], result["validate"])
+    return DemoReport(root, repo, state_dir, provider, *stages)

@@ -11,18 +11,14 @@ left — ``.git/config`` and the worktree configuration files — is read when a
 - the keys every harness git command overrides (``SAFE_CONFIG`` in ``harness.git.env``) are
   allowed: they never take effect for the harness, and refusing them would turn away every
   repository whose hooks a tool such as husky installed (``core.hooksPath``);
-- those files, the hooks folder (``.git/hooks``) and the ``.git`` link file of every linked
-  worktree are fingerprinted. Before every git command the harness runs, the fingerprints of
-  what that command reads are checked (the shared configuration, and the ``.git`` link and
-  configuration of the worktree it runs in; never the hooks, which the harness's git does not
-  run), and after every sandboxed command all of them but the other worktrees' —
-  a ``stat`` per file, the content hashed only when the ``stat`` moved — and a change stops
-  the run with ``GitIntegrityError``. Once tripped, the guard refuses every later git command
-  of the process for that repository.
+- those files, the hooks folder and the ``.git`` link file of every linked worktree are
+  fingerprinted (a ``stat`` per file, the content hashed only when the ``stat`` moved), and
+  checked before every git command (what it reads) and after every sandboxed command (all
+  but the other worktrees'): a change stops the run with ``GitIntegrityError``, and the
+  guard refuses every later git command of the process for that repository.
 
-The worktree manager watches a worktree it adds and forgets one it removes (the harness's
-own changes), and reads the worktree records again after a prune; nothing else updates a
-fingerprint.
+Only the worktree manager updates a fingerprint: it watches a worktree it adds, forgets one
+it removes, and reads the worktree records again after a prune.
 """
 
 from __future__ import annotations
@@ -333,11 +329,10 @@ class Guard:
         return worktree in self._own
 
     def verify(self, where: Path | None = None, *, command: bool = False) -> None:
-        """Every fingerprint; or (``where``: the checkout a git command is about to run in)
-        those of what that command reads: the shared configuration, and that worktree's own
-        ``.git`` link and configuration; or (``command``: after a sandboxed command in
-        ``where``) every fingerprint but those of the other worktrees, which are checked
-        before git next runs in one."""
+        """Every fingerprint; or (``where``: where a git command is about to run) what that
+        command reads: the shared configuration, that worktree's ``.git`` link and
+        configuration; or (``command``: after a sandboxed command in ``where``) all but the
+        other worktrees'."""
         with self._lock:
             if self._tripped is not None:
                 raise GitIntegrityError(self._tripped)
@@ -416,12 +411,9 @@ def _watching(worktree: Path) -> tuple[list[Guard], Guard | None]:
 
 
 def after_command(worktree: Path) -> None:
-    """After a sandboxed command in ``worktree``: every fingerprint of its repository (the
-    shared configuration, the hooks, that worktree's ``.git`` link and configuration) but
-    those of the other worktrees, which are checked before git next runs in one
-    (``before_git``), so a command costs the same however many runs are under way; raise
-    ``GitIntegrityError`` if one moved. In a folder no run watches: every guarded
-    repository."""
+    """After a sandboxed command in ``worktree``: every fingerprint of its repository but
+    the other worktrees' (checked before git next runs in one), so a command costs the same
+    however many runs are under way; in a folder no run watches: every guarded repository."""
     under_way, guard = _watching(worktree)
     if guard is not None:
         guard.verify(worktree, command=True)

@@ -370,11 +370,8 @@ class GitRepo:
         return None
 
     def merge_branch(self, base: str, branch: str, expected_head_sha: str, message: str) -> str:
-        """Merge ``branch`` into ``base`` without a checkout; refuse a stale head or a conflict.
-
-        The ref update carries the old value, so a base that moved meanwhile is refused. If
-        ``base`` is checked out in a clean working tree, that tree is brought along.
-        """
+        """Merge ``branch`` into ``base`` without a checkout; refuse a stale head, a conflict
+        or a base that moved meanwhile (``advance``)."""
         head = self.rev_parse(f"refs/heads/{branch}")
         if head != expected_head_sha:
             raise GitError(f"merge: {branch} is at {head}, expected {expected_head_sha}")

@@ -2,10 +2,10 @@
 and building a scratch repository that holds one commit of another repository and nothing
 after it.
 
-A scratch repository is bare and new: it receives the one commit it is built at (with the
-history before it, never a commit after it: the fix and its tests are not in its object
-database, so no agent working in it can find them), then one commit on top that puts the
-governance files in place. Nothing here writes to the repository it reads from."""
+A scratch repository is bare and new: it receives the one commit it is built at with the
+history before it, never after (no agent working in it can find the fix or its tests), then
+one commit on top that puts the governance files in place. Nothing here writes to the
+repository it reads from."""
 
 from __future__ import annotations
 

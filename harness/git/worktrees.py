@@ -1,11 +1,9 @@
 """Worktrees for runs: created from the production branch, reused on resume, removed, pruned.
 
-Registering a worktree writes git's record of it (the files ``git worktree add
---no-checkout`` writes) after reading the records that can be its own (git names a record
-after the worktree's folder), under an inter-process lock, one registration at a time; a new
-branch is made before, by one ``update-ref`` that refuses a branch made meanwhile, and
-nothing writes the shared config. The checkout, which
-is what takes time, runs outside the lock, in parallel.
+Registering a worktree writes git's record of it (what ``git worktree add --no-checkout``
+writes) under an inter-process lock, one at a time, reading only the records that can be its
+own; nothing writes the shared config. The checkout, which is what takes time, runs outside
+the lock, in parallel.
 """
 
 from __future__ import annotations
@@ -91,9 +89,8 @@ class WorktreeManager:
 
     def _registered(self, path: Path | None = None) -> dict[Path, str | None]:
         """Linked worktree path -> checked-out branch (None when detached), read from git's
-        own records (``worktrees/<id>/gitdir`` and ``HEAD``, what ``git worktree list``
-        reads) without a process: this runs under the registration lock. ``path``: only the
-        records that can be its."""
+        own records without a process (this runs under the lock). ``path``: only the records
+        that can be its."""
         out: dict[Path, str | None] = {}
         for record in self._records(path):
             link = integrity.record_link(record)
@@ -143,10 +140,8 @@ class WorktreeManager:
 
     def _register(self, path: Path, head: str) -> None:
         """Make ``path`` a linked worktree whose HEAD is ``head`` (a ``ref:`` line or a commit),
-        with no checkout: the files ``git worktree add --no-checkout`` writes, written as it
-        writes them (gitrepository-layout(5): ``worktrees/<id>/gitdir``, ``commondir``,
-        ``HEAD``, locked while they are written), without its three processes (the command,
-        then ``git branch`` and ``git symbolic-ref`` in the new worktree)."""
+        with no checkout: the files ``git worktree add --no-checkout`` writes, as it writes them
+        (gitrepository-layout(5)), without its three processes."""
         records = self._common / "worktrees"
         records.mkdir(exist_ok=True)
         stem, number = path.name, 0

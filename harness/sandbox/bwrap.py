@@ -6,16 +6,13 @@ worktree read-write at its own path, a private size-capped ``/tmp`` and ``/dev/s
 worktrees, the hold-out and every home folder are not hidden one by one, they are simply
 never mounted, wherever they live.
 
-No process inside holds a capability or can get one back: as root the harness starts
-bubblewrap privileged and the command drops to an unprivileged uid (``setpriv``, no new
-privileges) before it runs; as an ordinary user bubblewrap makes a user namespace and
-forbids any further one (``--disable-userns``). Both run under a seccomp filter refusing
-mounts, namespaces, tracing and the rest of the usual deny list (``seccomp.py``). A network
-namespace of its own with only its loopback — set-up on production's tree reaches the egress
-proxy's socket and nothing else (``egress.py``) — an empty environment, and limits on time,
-output, memory, processes, file size and disk. This module is the only place that builds a
-bubblewrap command line (``bwrap_argv``): the browser's and the sealed validator's views go
-through it too."""
+No process inside holds a capability or can get one back: as root the command drops to an
+unprivileged uid (``setpriv``, no new privileges) before it runs; as an ordinary user
+bubblewrap makes a user namespace and forbids any further one. Both run under a seccomp
+filter (``seccomp.py``), in a network namespace with only its loopback (set-up reaches the
+egress proxy's socket and nothing else, ``egress.py``), with an empty environment and
+limits on time, output, memory, processes, file size and disk. ``bwrap_argv`` is the only
+bubblewrap command line: the browser's and the sealed validator's views go through it too."""
 
 from __future__ import annotations
 

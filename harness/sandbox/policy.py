@@ -201,10 +201,10 @@ def prepare_worktree(
     trusted tree (production as committed, which may be agent code merged earlier) reaching
     only the hosts of ``network.allow`` through the egress proxy — or, unless ``fresh`` (which
     keeps nothing either), what an earlier setup made from the same setup inputs is copied in
-    instead (``_reused``); the
-    worktree then moves to ``head`` keeping what setup made, and if the change touched a file
-    setup reads (``commands.setup_inputs``) setup runs again on it with no network at all.
-    ``problem`` says why it could not be done; ``network`` holds the proxy's record."""
+    instead (``_reused``); the worktree then moves to ``head`` keeping what setup made, and
+    if the change touched a file setup reads (``commands.setup_inputs``) setup runs again on
+    it with no network at all. ``problem`` says why it could not be done; ``network`` holds
+    the proxy's record."""
     commands = settings.config.commands
     repo = GitRepo(path)
     online = offline = network = None

@@ -1,16 +1,12 @@
 """The seccomp filter every sandboxed command runs under: Docker's default deny list, and
 more.
 
-What it refuses is data, in ``syscalls.yaml`` beside this module, with Docker's default
-profile embedded for comparison (its source and version named there): with ``EPERM``,
-everything that mounts, unmounts or changes the root, enters or creates namespaces
-(``unshare``, ``setns``, ``clone`` with a namespace flag; ``clone3`` answers ``ENOSYS`` so
-libc falls back to ``clone``, whose flags the filter can read), traces or reads other
-processes, the kernel keyring, BPF, perf, ``io_uring``, ``userfaultfd``, kernel modules,
-``kexec``, reboot, swap, accounting, quotas, file handles, the clock, NUMA policy, the
-``AF_ALG`` and ``AF_VSOCK`` socket families, and ``personality`` flags beyond the ones
-Docker allows. Every call Docker refuses outright is refused here, or listed in the file
-with the reason it is allowed (``tests/tools/test_seccomp.py`` compares the two).
+What it refuses (with ``EPERM``) is data, in ``syscalls.yaml`` beside this module, with
+Docker's default profile embedded for comparison: mounts, namespaces (``clone3`` answers
+``ENOSYS`` so libc falls back to ``clone``, whose flags the filter can read), tracing, the
+keyring, BPF, ``io_uring``, kernel modules and the rest listed there. Every call Docker
+refuses outright is refused here, or listed with the reason it is allowed
+(``tests/tools/test_seccomp.py`` compares the two).
 
 The filter is compiled by libseccomp (through ``pyseccomp``) once per process, as classic
 BPF, and handed to bubblewrap on a file descriptor (``--seccomp FD``). Without libseccomp

@@ -1,7 +1,5 @@
-"""Rehearsals (``factory backtest``) as the factory's own state keeps them: each backtest, and
-each of its cases with its result once it is done. The runs a case made live in a scratch
-state of their own; only what the report, the dashboard, a later comparison and (when a
-maintainer allows it) earned trust read is kept here."""
+"""Rehearsals (``factory backtest``) as the factory's own state keeps them: each backtest and
+its cases with their results (the runs a case made live in a scratch state of their own)."""
 
 from __future__ import annotations
 

@@ -1,9 +1,8 @@
 """Whether the state folder and its database can be used, checked before SQLite touches them.
 
 A state that cannot be used is never repaired or recreated behind the maintainer's back: the
-file is left byte for byte as it was, and one line says what is wrong and what to do (restore
-the copy taken before the last ``factory run``, or move the file aside). ``factory doctor``
-reports the same verdict for a state that opens.
+file is left as it was, and one line says what is wrong and what to do (restore the copy
+taken before the last ``factory run``, or move the file aside).
 """
 
 from __future__ import annotations

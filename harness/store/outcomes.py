@@ -1,12 +1,8 @@
-"""What the runs came to, kept up to date by the database itself as runs finish.
-
-Three tables hold it, each row recomputed by a trigger in the same transaction as the write
-that changed it (so a crash can never leave them behind the rows they summarise):
-
-Steps are picked by the type of record they kept (``steps.artifact``: ``IssueSpec``,
-``ValidationTarget``, ``Landing``, ``Smoke``), never by their id, so a workflow override may
-name its steps as it likes; a record from before records had types, and a failed merge
-(whose evidence has none), by the action that made it (``kept``).
+"""What the runs came to, kept up to date by the database itself as runs finish: three
+tables, each row recomputed by a trigger in the same transaction as the write that changed
+it (a crash never leaves them behind). Steps are picked by the type of record they kept
+(``steps.artifact``), never by their id; an older untyped record, and a failed merge, by the
+action that made it (``kept``).
 
 ``issue_outcomes``, one row per issue, for the Autonomy Index (``harness/review/autonomy.py``):
 its ``kind`` (from the newest ``IssueSpec`` of a succeeded run), ``finished_at`` (when it
@@ -24,11 +20,9 @@ merge's commit, and a ``revert`` for every failed merge that landed an untested 
 ``issue_latest``, one row per issue, for the dashboard's queue: its newest run and the
 newest ``route``, ``decision`` and ``reason`` that run's steps gave.
 
-The definitions are written once, as the SQL ``_finished_at``, ``_evidence`` and
-``_upsert_latest`` build; the triggers run it for the one issue or run a write touched (a
-few index lookups), and ``install`` fills the tables with it for every issue and run there
-is (a store from before they existed). A change of definition is a new migration that calls
-``install`` again."""
+The definitions are written once (``_finished_at``, ``_evidence``, ``_upsert_latest``): the
+triggers run them for the issue or run a write touched, ``install`` for every issue and run
+there is. A change of definition is a new migration that calls ``install`` again."""
 
 from __future__ import annotations
 
@@ -190,10 +184,9 @@ _LATEST = ("route", "decision", "reason")  # what ``issue_latest`` shows of a ru
 
 
 def _says(row: str) -> str:
-    """Whether step ``row``'s outputs may hold a value ``issue_latest`` shows (a key named
-    ``route``, ``decision`` or ``reason``, at any depth: never fewer steps than matter). A
-    step that names none of them cannot change what its issue's newest run said, so its
-    write skips the recomputation, which reads every step of the run."""
+    """Whether step ``row``'s outputs may hold a value ``issue_latest`` shows (a key of
+    ``_LATEST`` at any depth): a step naming none skips the recomputation, which reads every
+    step of the run."""
     return " OR ".join(f"instr({row}.outputs, '\"{key}\"')" for key in _LATEST)
 
 
@@ -383,8 +376,7 @@ class OutcomesMixin(StoreBase):
 
     def run_outcomes(self, runs: list[tuple[str, str, str]]) -> dict[str, str | None]:
         """``outcome_word`` for each ``(run id, workflow, status)``, from the typed records
-        its succeeded steps kept (``IssueSpec``, ``PrCandidate``, ``Validation``,
-        ``Landing``, ``Smoke``): one query, however many runs."""
+        its succeeded steps kept: one query, however many runs."""
         rows = self._rows(
             "SELECT s.run_id, s.artifact, json_extract(s.outputs, '$.decision') AS decision,"
             " json_extract(s.outputs, '$.route') AS route,"

@@ -184,10 +184,9 @@ class RunsMixin(StoreBase):
         return [(r["run_issue"], _step(r)) for r in rows]
 
     def judged_since(self, since: str, author: str, other_than: int | None) -> int:
-        """How many triage runs started at or after ``since`` judged (or queued for judging:
-        a batch in flight, a deferral) an issue of ``author`` other than ``other_than``, the
-        author as each run's pre-screen read it: counted by the database, whatever the number
-        of runs (no step is decoded here)."""
+        """How many triage runs started at or after ``since`` judged (or queued for judging)
+        an issue of ``author`` (as each run's pre-screen read it) other than ``other_than``:
+        counted by the database, no step decoded."""
         row = self._row(
             "SELECT COUNT(DISTINCT r.id) FROM runs r"
             " JOIN steps p ON p.run_id = r.id AND p.step_id = 'prescreen'"

@@ -1,9 +1,8 @@
 """The dashboard's trends, counted in SQL: merges and the cost of each merged issue per day,
 and refusals by reason, over the runs started since a day (by index on workflow and start).
-Steps are picked by the type of record they kept, never by their id: every record written
-since types were kept (migration ``m005``) has one, and the window is 30 days. What each
-counted record says (a route, a decision, whether gates passed, a revert, a merge) is read
-from the index beside it (``says``, migration ``m010``), not from its JSON."""
+Steps are picked by the type of record they kept (every record since migration ``m005`` has
+one; the window is 30 days), and what each says is read from the index beside it (``says``,
+migration ``m010``), not from its JSON."""
 
 from __future__ import annotations
 
