@@ -1,11 +1,10 @@
 """What workflows hand each other, checked before anything runs.
 
-Each action declares the steps of its own workflow it reads (``needs``), the artifact it
-hands on (``produces``) and the artifacts it takes from other workflows (``consumes``); see
-``harness.engine.actions``. A set of workflows (the shipped ones with the repository's
-overrides in place) is coherent when every step finds the earlier steps it needs, under the
-id and with the action it expects, and every consumed artifact is still produced by some
-workflow. A problem is one line naming the file, the step and what needs it."""
+A set of workflows (the shipped ones with the repository's overrides in place) is coherent
+when every step finds the earlier steps its action ``needs``, under the id and with the
+action it expects, and every artifact an action ``consumes`` is still produced by some
+workflow (``harness.engine.actions``). A problem is one line naming the file, the step and
+what needs it."""
 
 from __future__ import annotations
 

@@ -1,10 +1,8 @@
 """The GitHub forge: the ``Forge`` protocol on PyGithub, with writes that happen exactly once.
 
-- Every request goes through ``GitHubRest``: the one retry layer (bounded, with backoff, for
-  idempotent requests only), paced writes, rate-limit waits. A create (POST) is never
-  repeated blind: the thing it creates is looked up first (a comment by its hidden marker
-  among the issue's comments, read once per process and not at all when the listing said
-  it had none; a PR by its branch) and only created if absent.
+- Every request goes through ``GitHubRest`` (retries, paced writes, rate-limit waits). A
+  create (POST) is never repeated blind: the thing it creates is looked up first (a comment
+  by its signed marker, the issue's comments read once per process; a PR by its branch).
 - An intent is recorded in the store before every create and resolved after it, so a
   crash between the two is settled by a lookup on the next run.
 - The token reaches PyGithub's auth header and, for pushes, git's askpass; nothing else.

@@ -5,12 +5,11 @@ This is what lets the GitHub Actions jobs that run agents hold a read-only token
 with write access runs no model and no repository code, only the plan, whose every entry
 is an ordinary forge write with its own exactly-once guard (a marker, a branch, a SHA).
 
-Later reads in the same process see the planned writes (labels, states, comments, PRs),
-so a workflow behaves as it would against GitHub. A PR gets a provisional, negative
-number until it is applied; its branch travels as a git bundle; a merge is made locally as
-a commit no ref points to (post-merge journeys run on it) and recorded with the production
-SHA it was made on and the tree it produced, so that the applier can refuse it if
-production moved.
+Later reads in the same process see the planned writes, so a workflow behaves as it would
+against GitHub. A PR gets a provisional, negative number until it is applied; its branch
+travels as a git bundle; a merge is made locally as a commit no ref points to (post-merge
+journeys run on it), recorded with the production SHA and tree it was made on, so that the
+applier can refuse it if production moved.
 """
 
 from __future__ import annotations
