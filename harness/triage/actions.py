@@ -21,22 +21,14 @@ from harness.triage.prescreen import prescreen, template_comments
 from harness.triage.repomap import map_rules, repository_map
 from harness.validate.definition import SEALED_VALIDATOR, load_sealed
 
-DECISION_LABELS = MappingProxyType(
+# decision -> its state label and the comment's headline
+DECISIONS = MappingProxyType(
     {
-        "accept": Label.ACCEPTED,
-        "reject": Label.REJECTED,
-        "needs_info": Label.NEEDS_INFO,
-        "needs_human": Label.NEEDS_HUMAN,
-        "deferred": Label.DEFERRED,
-    }
-)
-HEADLINES = MappingProxyType(
-    {
-        "accept": "Accepted",
-        "reject": "Rejected",
-        "needs_info": "Needs more information",
-        "needs_human": "Needs a maintainer",
-        "deferred": "Deferred",
+        "accept": (Label.ACCEPTED, "Accepted"),
+        "reject": (Label.REJECTED, "Rejected"),
+        "needs_info": (Label.NEEDS_INFO, "Needs more information"),
+        "needs_human": (Label.NEEDS_HUMAN, "Needs a maintainer"),
+        "deferred": (Label.DEFERRED, "Deferred"),
     }
 )
 
@@ -55,8 +47,8 @@ def prescreen_action(ctx: StepContext) -> dict[str, Any]:
     forge = ctx.services.forge
     issue = forge.get_issue(ctx.issue)
     others = [i for i in forge.list_issues(state="all") if i.number != issue.number]
-    rules = ctx.services.settings.governance.rules
     services = ctx.services
+    rules = services.settings.governance.rules
     templates = template_comments(services.repo, services.settings.governance.commit)
     screen = prescreen(issue, others, rules, judged_today(ctx, issue.author), templates)
     return {
@@ -125,7 +117,7 @@ def apply_action(ctx: StepContext) -> Produced:
     forge, now = ctx.services.forge, ctx.services.clock()
     decided = _decision(ctx)
     decision = decided["decision"]
-    label = DECISION_LABELS[decision]
+    label, headline = DECISIONS[decision]
     labels = [label]
     if decision == "accept":
         labels += [f"priority:{decided['priority']}", f"kind:{decided['kind']}"]
@@ -133,10 +125,7 @@ def apply_action(ctx: StepContext) -> Produced:
     day = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d")
     key = f"triage:{decision}" + (f":{day}" if decision == "deferred" else "")
     body = ctx.services.templates.render(
-        "comments/triage.md.j2",
-        headline=HEADLINES[decision],
-        issue=ctx.number,
-        **decided,
+        "comments/triage.md.j2", headline=headline, issue=ctx.number, **decided
     )
     pre = ctx.outputs["prescreen"]
     spec = IssueSpec(
