@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from harness.artifacts import (
     Tested,
     Verdict,
 )
+from harness.browser.results import JourneyResult
 from harness.engine.budget import start_of_day
 from harness.engine.context import Services
 from harness.engine.runner import kill_switch_state
@@ -294,18 +295,6 @@ class Shot:
     url: str
 
 
-@dataclass(frozen=True)
-class Journey:
-    name: str
-    where: str
-    passed: bool
-    failed_step: int | None
-    expected: str | None
-    actual: str | None
-    duration_s: float
-    screenshot: str | None
-
-
 @dataclass
 class Trail:
     """One run of an issue, as its page shows it."""
@@ -323,7 +312,8 @@ class Trail:
     tests: Tested | None = None
     review: Review | None = None
     gates: list[GateResult] = field(default_factory=list)
-    journeys: list[Journey] = field(default_factory=list)
+    # (the step that ran it, the journey with its screenshot's URL)
+    journeys: list[tuple[str, JourneyResult]] = field(default_factory=list)
     validator: Verdict | None = None
     validator_shots: list[Shot] = field(default_factory=list)
     pr: int | None = None
@@ -379,18 +369,9 @@ def step_lines(services: Services, run_id: str) -> list[StepLine]:
     return lines
 
 
-def _journeys(state_dir: Path, records: RunRecords) -> list[Journey]:
+def _journeys(state_dir: Path, records: RunRecords) -> list[tuple[str, JourneyResult]]:
     return [
-        Journey(
-            name=j.name,
-            where=step.step_id,
-            passed=j.passed,
-            failed_step=j.failed_step,
-            expected=j.expected,
-            actual=j.actual,
-            duration_s=j.duration_s,
-            screenshot=evidence_url(state_dir, j.screenshot),
-        )
+        (step.step_id, replace(j, screenshot=evidence_url(state_dir, j.screenshot)))
         for step, run in records.every(HoldoutRun)
         for j in run.journeys
     ]
