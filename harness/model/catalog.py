@@ -142,7 +142,5 @@ def price_table() -> dict[str, Any]:
 
 def listed(model: str, listings: dict[str, Listing]) -> Listing | None:
     """``model``'s entry in an API model list (an alias matches its dated snapshots)."""
-    found = listings.get(model)
-    if found is None:
-        found = next((v for k, v in sorted(listings.items()) if base_id(k) == model), None)
-    return found
+    alias = (v for k, v in sorted(listings.items()) if base_id(k) == model)
+    return listings.get(model) or next(alias, None)
