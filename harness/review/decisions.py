@@ -111,49 +111,33 @@ def approve(
     label = waiting_label(services, number, "approve")
     store, forge = services.store, services.forge
     told = ({"via": via} if via else {}) | ({"reason": reason[:MAX_REASON]} if reason else {})
+    event = {"issue": number, "actor": actor, "label": label} | told
     pr = open_pr(services, number) if label == Label.NEEDS_REVIEW else None
     if pr is None and label == Label.NEEDS_REVIEW:
         raise UsageError(
             f"issue {number} waits for review but has no open pull request from the factory"
         )
     if pr is None:
-        event = {"issue": number, "actor": actor, "label": label, "head": None}
-        store.append_event(None, APPROVE_EVENT, event | told)
+        store.append_event(None, APPROVE_EVENT, event | {"head": None})
         said = retry_issue(services, number)
         return Decision(number, "approve", actor, "requeued", f"approved by {actor}: {said}")
     head = forge.sync(pr.branch)  # on GitHub: what the PR holds now
-    store.append_event(
-        None,
-        APPROVE_EVENT,
-        {"issue": number, "actor": actor, "label": label, "pr": pr.number, "head": head} | told,
-    )
-    outcome = validate_issue(services, number)
+    store.append_event(None, APPROVE_EVENT, event | {"pr": pr.number, "head": head})
+    outcome, by = validate_issue(services, number), f"approved by {actor}"
     decided, landing = outcome.artifact(Validation), outcome.artifact(Landing)
     smoke = outcome.artifact(Smoke)
     merged, reverted = landing.merge_sha if landing else None, smoke.reverted if smoke else None
     if merged and not reverted:
-        return Decision(
-            number,
-            "approve",
-            actor,
-            "merged",
-            f"issue {number}: approved by {actor}; landed as {merged[:12]} "
-            f"(the tested tree; run {outcome.run_id})",
-        )
+        said = f"landed as {merged[:12]} (the tested tree; run {outcome.run_id})"
+        return Decision(number, "approve", actor, "merged", f"issue {number}: {by}; {said}")
     why = (
         f"merged as {merged[:12]} but the smoke run failed: reverted as {str(reverted)[:12]}"
         if merged
         else ((decided.reason if decided else None) or outcome.reason or outcome.status)
     )
     route = decided.route if decided else outcome.status
-    return Decision(
-        number,
-        "approve",
-        actor,
-        "not_merged",
-        f"issue {number}: approved by {actor} but not merged "
-        f"(route {route}): {why} (run {outcome.run_id})",
-    )
+    said = f"but not merged (route {route}): {why} (run {outcome.run_id})"
+    return Decision(number, "approve", actor, "not_merged", f"issue {number}: {by} {said}")
 
 
 def reject(services: Services, number: int, reason: str, actor: str, via: str = "") -> Decision:
