@@ -11,7 +11,7 @@ Everything is read back by type (``IssueSpec``, ``PrCandidate``, ``CheckResult``
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from harness.artifacts import (
@@ -83,15 +83,8 @@ class Became:
     suite_runs: int = 0  # the whole suite, in the case's runs (grading aside)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "triage": self.triage,
-            "kind": self.kind,
-            "route": self.route,
-            "trust_held": self.trust_held,
-            "reason": self.reason,
-            "validator": self.validator,
-            "suite_runs": self.suite_runs,
-        }
+        """Every field but ``head``."""
+        return {k: v for k, v in asdict(self).items() if k != "head"}
 
 
 def _gates_routing(services: Services, validation: Validation, number: int) -> Routing:

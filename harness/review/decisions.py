@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import getpass
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from harness.artifacts import Landing, PrCandidate, Smoke, Validation
@@ -48,13 +48,7 @@ class Decision:
     message: str
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "number": self.number,
-            "action": self.action,
-            "actor": self.actor,
-            "outcome": self.outcome,
-            "message": self.message,
-        }
+        return asdict(self)
 
 
 def default_actor() -> str:

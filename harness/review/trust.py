@@ -11,7 +11,7 @@ validated change from the validate runs' steps and the audit trail as they are w
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from harness.config.models import Rules, TrustRule
@@ -46,16 +46,7 @@ class TrustState:
     from_backtest: int = 0  # of ``earned``: rehearsed cases (``backtest.counts_for_trust``)
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "start": self.start,
-            "earn_after": self.earn_after,
-            "earned": self.earned,
-            "auto": self.auto,
-            "reset_at": self.reset_at,
-            "reset_on": list(self.reset_on),
-            "from_backtest": self.from_backtest,
-        }
+        return {**asdict(self), "reset_on": list(self.reset_on)}
 
     def waiting_reason(self) -> str:
         return (
