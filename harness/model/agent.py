@@ -156,6 +156,12 @@ class _Loop:
         self.invalid = 0
         self.cuts = 0
 
+    def call(self) -> Response:
+        request: Request = {**self.base, "messages": with_moving_breakpoint(self.messages)}
+        response, record = checked_call(self.model, self.hooks, request)
+        self.result.calls.append(record)
+        return response
+
     def add_turn(self, response: Response, resumed: bool) -> list[Block]:
         """Append the assistant turn (continuing a paused one); return its tool uses."""
         content = assistant_blocks(response)
@@ -205,9 +211,7 @@ class _Loop:
         spec, paused = self.spec, False
         try:
             for turn in range(1, spec.max_turns + 1):
-                request: Request = {**self.base, "messages": with_moving_breakpoint(self.messages)}
-                response, record = checked_call(self.model, self.hooks, request)
-                self.result.calls.append(record)
+                response = self.call()
                 self.result.turns = turn
                 uses = self.add_turn(response, resumed=paused)  # kept in the transcript
                 _stopped(spec, response, turn)
