@@ -1,10 +1,11 @@
 """Lessons from evidence, read again each time from what the store keeps anyway: every
 refusal by its type (a reviewer's findings, gates that refused a change, a validation that
-did not merge) and every person's decision with a reason (the audit trail) is a citation;
-citations about one thing (a gate, a governance rule, a file, a finding's words) make a
-lesson. Each citation is checked against production now (its file still there, the rule it
-names still said): a stale one is shown, never counted. The hold-out stays sealed: the
-journeys' gate and the validator's verdict on one issue's criteria are never cited."""
+did not merge, a factory merge heal found broke production: each file it changed) and every
+person's decision with a reason (the audit trail) is a citation; citations about one thing
+(a gate, a governance rule, a file, a finding's words) make a lesson. Each citation is
+checked against production now (its file still there, the rule it names still said): a
+stale one is shown, never counted. The hold-out stays sealed: the journeys' gate and the
+validator's verdict on one issue's criteria are never cited."""
 
 from __future__ import annotations
 
@@ -13,11 +14,21 @@ from collections.abc import Iterator
 
 from pydantic import ValidationError
 
-from harness.artifacts import ARTIFACTS, Citation, GateReport, Lesson, Proposal, Review, Validation
+from harness.artifacts import (
+    ARTIFACTS,
+    Citation,
+    GateReport,
+    Healed,
+    Lesson,
+    Proposal,
+    Review,
+    Validation,
+)
 from harness.engine.context import Services
 
 SEALED = ("journeys", "validator")
 SERIOUS = ("critical", "high", "medium")
+MAX_FILES = 10  # of a regression's culprit, each a citation
 ANY_RUN = ("succeeded", "failed", "running", "stopped")
 # a rule as a person or an agent cites it: "factory_rules.md: Every error path has a test"
 RULE = re.compile(r"(mission\.md|factory_rules\.md|CLAUDE\.md):\s*([^\n.;]{3,120})")
@@ -28,7 +39,7 @@ def _words(text: str) -> str:
 
 
 def _from_records(services: Services) -> Iterator[Citation]:
-    kinds = (Review, GateReport, Validation)
+    kinds = (Review, GateReport, Validation, Healed)
     for issue, step in services.store.typed_steps(tuple(k.__name__ for k in kinds)):
         try:
             record = ARTIFACTS[str(step.artifact)].from_outputs(step.outputs)
@@ -48,6 +59,18 @@ def _from_records(services: Services) -> Iterator[Citation]:
                     about=about,
                     file=path,
                     line=at,
+                    words=words,
+                )
+        if isinstance(record, Healed) and record.culprit and record.culprit_issue is not None:
+            words = f"regression since {record.culprit[:12]}: {record.reason}"[:400]
+            culprit, broke = record.culprit, record.culprit_issue  # a factory merge broke it
+            for path in services.repo.changed_paths(f"{culprit}^1", culprit)[:MAX_FILES]:
+                yield Citation(
+                    ref=f"{ref}:{path}",
+                    issue=broke,
+                    source="regression",
+                    about=f"file:{path}",
+                    file=path,
                     words=words,
                 )
         refused = isinstance(record, GateReport) and not record.passed

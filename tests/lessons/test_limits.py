@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from harness.artifacts import Finding, Review
+from harness.artifacts import Finding, Healed, Review
 from harness.cli.common import state_dir
 from harness.store.db import Store
 from tests.cli_helpers import run_cli
@@ -113,3 +113,27 @@ def test_a_persons_reasons_are_citations_checked_against_the_governance(
     assert gone["stale"] and gone["citations"][0]["stale"] == (
         "factory_rules.md no longer says 'Never merge on Fridays'"
     )
+
+
+def test_a_regression_heal_blamed_on_a_factory_merge_cites_the_files_it_changed(
+    tmp_path: Path, capsys
+) -> None:
+    """Heal's record (``Healed``) of a factory merge that broke production joins the lesson
+    about the file it changed, beside a reviewer's finding on another issue."""
+    repo = repo_with_a_lesson(tmp_path, RULES, EDIT)
+    (repo / "app.py").write_text("print('notes, broken')\n")
+    git(repo, "commit", "-qam", "Merge factory/issue-7: show the count")
+    culprit = git(repo, "rev-parse", "HEAD").strip()
+    store = Store.open(state_dir(repo))
+    run = store.create_run("heal", None, {}, {})
+    said = {"sha": culprit, "reason": "1 of 1 checks fail again", "culprit": culprit}
+    healed = Healed(outcome="reverted", culprit_issue=7, regression_issue=8, chain=1, **said)
+    seq = store.start_step(run.id, "act", {})
+    store.finish_step(seq, "succeeded", healed.model_dump(), artifact="Healed")
+    store.close()
+    res = run_cli(capsys, "--repo", str(repo), "lessons", "--json")
+    (lesson,) = [x for x in res.json() if x["about"] == "file:app.py"]
+    regression = [c for c in lesson["citations"] if c["source"] == "regression"]
+    assert [(c["issue"], c["file"]) for c in regression] == [(7, "app.py")]
+    assert regression[0]["words"] == f"regression since {culprit[:12]}: 1 of 1 checks fail again"
+    assert lesson["independent"] == 3  # issues 1 and 2 (the reviewer), 7 (the regression)
