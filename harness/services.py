@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.caches import PROCESS, Caches, Memo
+from harness.config.provider import provider_path
 from harness.config.settings import Settings, load_settings
 from harness.engine.context import Services
 from harness.engine.loader import overrides_at
@@ -101,9 +102,9 @@ def open_services(
     cfg = settings.config.provider
     model = build_model(
         provider or cfg.type,
-        script=_resolve(root, cfg.script),
-        record=_resolve(root, cfg.record),
-        replay=_resolve(root, cfg.replay),
+        script=provider_path(root, cfg.script),
+        record=provider_path(root, cfg.record),
+        replay=provider_path(root, cfg.replay),
         max_retries=cfg.max_retries,
         max_retry_wait_s=cfg.max_retry_wait_s,
         caches=caches,
@@ -118,10 +119,3 @@ def open_services(
 class _SharedTemplates(Memo[Templates]):
     """One ``Templates`` per repository and governance commit: the runs of a cycle (one
     thread each) share its compiled templates instead of loading every one again."""
-
-
-def _resolve(root: Path, value: object) -> Path | None:
-    if value is None or value == "":
-        return None
-    path = Path(str(value)).expanduser()
-    return path if path.is_absolute() else (root / path).resolve()

@@ -33,7 +33,8 @@ class ProviderReadiness:
         return {"provider": self.kind, "ready": self.ready, "detail": self.detail}
 
 
-def _path(root: Path, value: str | None) -> Path | None:
+def provider_path(root: Path, value: str | None) -> Path | None:
+    """A provider's file or folder (``script``, ``record``, ``replay``), relative to ``root``."""
     if not value:
         return None
     path = Path(value).expanduser()
@@ -56,11 +57,11 @@ def provider_readiness(
         where = os.environ.get("ANTHROPIC_BASE_URL") or "the Anthropic API"
         return ProviderReadiness(kind, True, f"ANTHROPIC_API_KEY is set; calls go to {where}")
     if kind == "replay":
-        folder = _path(root, provider.replay)
+        folder = provider_path(root, provider.replay)
         if folder is None or not folder.is_dir():
             return ProviderReadiness(kind, False, f"provider.replay: {folder} is not a folder")
         return ProviderReadiness(kind, True, f"recorded answers from {folder}")
-    script = _path(root, provider.script)
+    script = provider_path(root, provider.script)
     if script is None:
         why = "no ANTHROPIC_API_KEY and " if provider.type == "auto" else ""
         return ProviderReadiness(
