@@ -16,7 +16,7 @@ from harness.config.governance import has_front_matter, parse_rules, read_on_bra
 from harness.config.mission import read_mission
 from harness.config.model_check import OutputLimit, model_problems, output_problems
 from harness.config.models import CONFIG_FILE, GOVERNANCE_FILES, FactoryConfig
-from harness.config.provider import provider_readiness
+from harness.config.provider import provider_readiness, resolve_kind
 from harness.config.settings import (
     HOLDOUT_ENV,
     check_holdout,
@@ -28,7 +28,6 @@ from harness.engine.loader import override_problems
 from harness.errors import ConfigError, ConfigErrors, FactoryError, GitError
 from harness.git.repo import GitRepo
 from harness.model.catalog import Listing
-from harness.model.factory import resolve_kind
 from harness.model.retry import RetryPolicy
 
 

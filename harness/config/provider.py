@@ -33,6 +33,13 @@ class ProviderReadiness:
         return {"provider": self.kind, "ready": self.ready, "detail": self.detail}
 
 
+def resolve_kind(kind: str) -> str:
+    """``auto``: the Anthropic API when a key is set, else the scripted model."""
+    if kind == "auto":
+        return "anthropic" if os.environ.get("ANTHROPIC_API_KEY") else "scripted"
+    return kind
+
+
 def provider_path(root: Path, value: str | None) -> Path | None:
     """A provider's file or folder (``script``, ``record``, ``replay``), relative to ``root``."""
     if not value:
@@ -46,9 +53,7 @@ def provider_readiness(
 ) -> ProviderReadiness:
     """What ``provider`` (or ``override``) resolves to here, and whether it can answer."""
     has_key = bool(os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN"))
-    kind = override or provider.type
-    if kind == "auto":
-        kind = "anthropic" if os.environ.get("ANTHROPIC_API_KEY") else "scripted"
+    kind = resolve_kind(override or provider.type)
     if kind == "anthropic":
         if not has_key:
             return ProviderReadiness(

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from harness.config.provider import resolve_kind
 from harness.errors import ConfigError
 from harness.model.base import Model
 from harness.model.recording import RecordingModel, ReplayModel
@@ -33,12 +34,6 @@ def _anthropic(max_retries: int, max_wait_s: float, caches: Caches | None) -> Mo
         str(max_wait_s),
     )
     return caches.clients.get(key, lambda: AnthropicModel(policy, caches=caches))
-
-
-def resolve_kind(kind: str) -> str:
-    if kind == "auto":
-        return "anthropic" if os.environ.get("ANTHROPIC_API_KEY") else "scripted"
-    return kind
 
 
 def build_model(
