@@ -60,14 +60,10 @@ class BudgetGuard:
     def check(self, model: str, request: Request) -> None:
         """Raise ``BudgetExceeded`` (with the cap named) if this call could break a cap."""
         need = worst_case_cost(model, request)
-        budgets = self.rules.budgets
+        budgets, today = self.rules.budgets, self.store.spend(since=start_of_day(self.clock()))
         caps: list[tuple[str, float, float]] = [
             ("per_run_usd", budgets.per_run_usd, self.store.spend(run_id=self.run_id)),
-            (
-                "per_day_usd",
-                budgets.per_day_usd,
-                self.store.spend(since=start_of_day(self.clock())),
-            ),
+            ("per_day_usd", budgets.per_day_usd, today),
         ]
         own = self.rules.workflow_usd(self.workflow)
         if own is not None:

@@ -25,8 +25,7 @@ def run_command_step(ctx: StepContext) -> dict[str, Any]:
     worktree = ctx.outputs.get("worktree", {}).get("path")
     if not worktree:
         raise FactoryError(f"step {ctx.step.id}: a command step needs a worktree step before it")
-    timeout = ctx.step.timeout_s
-    result = _sandbox(ctx, Path(worktree)).run(command, timeout_s=timeout)
+    result = _sandbox(ctx, Path(worktree)).run(command, timeout_s=ctx.step.timeout_s)
     ctx.timings["subprocess_s"] += result.duration_s
     outputs = {
         "command": command,
@@ -46,7 +45,4 @@ def command_tool_handlers(
 ) -> dict[str, Callable[[dict[str, Any]], str]]:
     from harness.tools.command import CommandTool
 
-    commands = ctx.services.settings.config.commands
-    tool = CommandTool(_sandbox(ctx, worktree), commands)
-    handlers: dict[str, Callable[[dict[str, Any]], str]] = tool.handlers()
-    return handlers
+    return CommandTool(_sandbox(ctx, worktree), ctx.services.settings.config.commands).handlers()

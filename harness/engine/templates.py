@@ -50,10 +50,6 @@ def _for_forge(value: Any) -> Any:
     return neutral.inert(value)
 
 
-def _no_overrides(_name: str) -> str | None:
-    return None
-
-
 class _SharedBytecode(jinja2.BytecodeCache):
     """Compiled templates shared by every environment of the process (keyed by source)."""
 
@@ -75,9 +71,7 @@ _BYTECODE = _SharedBytecode()
 class Templates:
     """Renders named templates with ``StrictUndefined`` in a sandboxed Jinja environment."""
 
-    def __init__(self, overrides: Overrides = _no_overrides) -> None:
-        self._overrides = overrides
-
+    def __init__(self, overrides: Overrides = lambda _name: None) -> None:
         def load(name: str) -> str | None:
             text = overrides(name)
             if text is not None:

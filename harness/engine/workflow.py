@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from harness.config.errors import dotted
 from harness.errors import ConfigError, ConfigErrors
 from harness.paths import workflows_dir
 
@@ -104,16 +105,6 @@ class Workflow(BaseModel):
         return [s.id for s in self.steps].index(step_id)
 
 
-def _location(loc: tuple[Any, ...], data: Any) -> str:
-    parts: list[str] = []
-    for item in loc:
-        if isinstance(item, int):
-            parts.append(f"[{item}]")
-        else:
-            parts.append(("." if parts else "") + str(item))
-    return "".join(parts) or "(top)"
-
-
 @lru_cache(maxsize=64)
 def parse_workflow(text: str, source: str) -> Workflow:
     """Parse and validate one workflow file; every problem becomes a ``ConfigError``.
@@ -133,9 +124,7 @@ def parse_workflow(text: str, source: str) -> Workflow:
         return Workflow.model_validate(data)
     except ValidationError as exc:
         problems = [
-            ConfigError(
-                source, _location(err["loc"], data), err["msg"].removeprefix("Value error, ")
-            )
+            ConfigError(source, dotted(tuple(err["loc"])), err["msg"].removeprefix("Value error, "))
             for err in exc.errors()
         ]
         raise ConfigErrors(problems) from exc
