@@ -63,16 +63,15 @@ def free_port() -> int:
 
 
 class AppNotReady(FactoryError):
-    """The app did not answer 200 on its ready path in time; ``output`` is its last output."""
+    """The app did not answer 200 on its ready path in time; ``output`` is its last output
+    (given, its last line ends the message)."""
 
-    def __init__(self, message: str, output: str = "") -> None:
+    def __init__(self, message: str, output: str | None = None) -> None:
+        lines = [line.strip() for line in (output or "").splitlines() if line.strip()]
+        if output is not None:
+            message += f"; its last line: {lines[-1][:200]}" if lines else "; it printed nothing"
         super().__init__(message)
-        self.output = output
-
-
-def _last_line(output: str) -> str:
-    lines = [line.strip() for line in output.splitlines() if line.strip()]
-    return f"; its last line: {lines[-1][:200]}" if lines else "; it printed nothing"
+        self.output = output or ""
 
 
 class AppProcess:
@@ -114,7 +113,7 @@ class AppProcess:
         except (ValueError, KeyError) as exc:
             last = self.output()
             self.stop()
-            raise AppNotReady(f"the app's sandbox did not start{_last_line(last)}", last) from exc
+            raise AppNotReady("the app's sandbox did not start", last) from exc
         return self
 
     def __exit__(self, *_: object) -> None:
@@ -138,11 +137,8 @@ class AppProcess:
         try:
             while probe.poll() is None and time.monotonic() < guard:
                 if self.proc is not None and self.proc.poll() is not None:
-                    raise AppNotReady(
-                        f"the app exited with {self.proc.returncode} before it was ready"
-                        + _last_line(self.output()),
-                        self.output(),
-                    )
+                    why = f"the app exited with {self.proc.returncode} before it was ready"
+                    raise AppNotReady(why, self.output())
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     probe.wait(timeout=0.05)
         finally:
@@ -150,10 +146,7 @@ class AppProcess:
                 probe.kill()
             probe.wait()
         if probe.returncode != 0:  # killed by the guard, too
-            raise AppNotReady(
-                f"{url} did not answer 200 within {timeout_s:.0f}s" + _last_line(self.output()),
-                self.output(),
-            )
+            raise AppNotReady(f"{url} did not answer 200 within {timeout_s:.0f}s", self.output())
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -233,13 +233,10 @@ def prepare_worktree(
         limits = Limits(timeout_s=commands.setup_timeout_s)
         offline = worktree_sandbox(settings, path, limits).run(commands.setup)
         if offline.exit_code != 0:
-            return Prepared(
-                online,
-                offline,
-                inputs,
+            why = (
                 f"the change alters {', '.join(inputs[:5])}, which commands.setup reads; set up "
                 f"again without the network (agent-written code never gets it) it exited "
-                f"{offline.exit_code}",
-                network,
+                f"{offline.exit_code}"
             )
+            return Prepared(online, offline, inputs, why, network)
     return Prepared(online, offline, inputs, network=network)
