@@ -67,15 +67,10 @@ def find_chromium() -> str:
         if not (Path(explicit).is_file() and os.access(explicit, os.X_OK)):
             raise SandboxError(f"FACTORY_CHROMIUM={explicit}: not an executable file")
         return explicit
-    own = _playwright_own()
-    if own:
-        return own
-    for candidate in _DEBIAN:
-        if Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return candidate
-    which = shutil.which("chromium")
-    if which:
-        return which
+    debian = (c for c in _DEBIAN if Path(c).is_file() and os.access(c, os.X_OK))
+    found = _playwright_own() or next(debian, None) or shutil.which("chromium")
+    if found:
+        return found
     raise SandboxError("no Chromium found: apt-get install chromium, or set FACTORY_CHROMIUM")
 
 
