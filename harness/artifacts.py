@@ -57,8 +57,7 @@ FOR_A_PERSON = (
 
 
 def gates_failed(failed: list[GateResult]) -> str:
-    """The one sentence that says which gates refused a change (their evidence is shown
-    beside it, gate by gate)."""
+    """The one sentence that says which gates refused a change (each one's evidence beside it)."""
     return f"gates failed: {', '.join(g.name for g in failed)}."
 
 

@@ -45,8 +45,7 @@ class Slots:
         self.changed = threading.Condition()
 
     def take(self, rank: int, patience_s: float | None = None) -> bool:
-        """Wait for a slot (at most ``patience_s``; None: as long as it takes): whether one
-        was taken."""
+        """Wait for a slot (at most ``patience_s``; None: no limit): whether one was taken."""
         deadline = None if patience_s is None else time.monotonic() + patience_s
         with self.changed:
             self.waiting.append(rank)

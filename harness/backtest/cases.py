@@ -106,8 +106,7 @@ class Manifest(Strict):
 
 
 def hidden_tests(repo: GitRepo, base: str, fix: str, test_paths: list[str]) -> tuple[str, ...]:
-    """The files the fix changes (added, modified or deleted) that ``test_paths`` calls
-    tests."""
+    """The files the fix changes (added, modified or deleted) that ``test_paths`` calls tests."""
     return tuple(p for p in repo.paths_between(base, fix) if matching(p, test_paths))
 
 

@@ -163,8 +163,7 @@ def _gate(
 def _rehearsed_row(
     bt: Backtest, case: Case, services: Services, gate: Callable[[str], None]
 ) -> dict[str, Any] | None:
-    """The case's row, or None while a run of it waits (stopped, or deferred by the
-    provider)."""
+    """The case's row, or None while a run of it waits (stopped, or deferred by the provider)."""
     number = scratch_issue(services, case)
     if not rehearse(services, number, gate):
         return None

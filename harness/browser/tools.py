@@ -52,8 +52,7 @@ _FETCH_JS = """async (url) => {
 
 
 def _clip(text: str, limit: int) -> str:
-    """Untrusted text from the app, bounded, its control characters (but newlines and tabs)
-    shown as escapes."""
+    """Untrusted text from the app, bounded, control characters (not newline, tab) escaped."""
     cleaned = "".join(c if c in "\n\t" or c.isprintable() else repr(c)[1:-1] for c in text)
     return cleaned if len(cleaned) <= limit else cleaned[:limit] + f"\n[cut at {limit:,}]"
 

@@ -118,8 +118,7 @@ def load_governance(repo: GitRepo, branch: str) -> Governance:
 
 
 def governance_at(repo: GitRepo, commit: str, where: str) -> Governance:
-    """The governance files as committed at ``commit`` (``where`` says which commit that is,
-    in the problems)."""
+    """The governance files as committed at ``commit`` (``where``: that commit, in problems)."""
     texts: dict[str, str] = {}
     problems: list[ConfigError] = []
     for name in GOVERNANCE_FILES:

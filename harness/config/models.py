@@ -1,5 +1,4 @@
-"""Pydantic models of ``factory.yaml`` and the ``factory_rules.md`` front matter
-(docs/configuration.md)."""
+"""Pydantic models of factory.yaml and factory_rules.md's front matter (docs/configuration.md)."""
 
 from __future__ import annotations
 

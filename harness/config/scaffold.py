@@ -319,8 +319,7 @@ def write_new(root: Path, files: dict[Path, str], force: set[str]) -> list[str]:
 
 
 def add_state_to_gitignore(root: Path, venv: bool = False) -> bool:
-    """Add the state folder (and a worktree's .venv) to .gitignore unless it is there;
-    whether it was added."""
+    """Add the state folder (and a worktree's .venv) to .gitignore unless there; whether added."""
     block = (workflows_dir() / "init" / "gitignore.txt").read_text(encoding="utf-8")
     if venv:
         block += ".venv/\n"

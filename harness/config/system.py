@@ -26,8 +26,7 @@ def _present(how: str) -> bool:
 
 
 def missing() -> list[dict[str, Any]]:
-    """The pieces this machine lacks (a browser piece counts as there when FACTORY_CHROMIUM
-    names a browser)."""
+    """The pieces this machine lacks (the browser is there when FACTORY_CHROMIUM names one)."""
     named = bool(os.environ.get("FACTORY_CHROMIUM"))
     return [p for p in pieces() if not (p.get("browser") and named) and not _present(p["present"])]
 

@@ -80,8 +80,7 @@ class StepContext:
 
     @property
     def number(self) -> int:
-        """The issue the run is about: a workflow about an issue refuses, in one line, to run
-        without one."""
+        """The issue the run is about (a workflow about an issue refuses to run without one)."""
         if self.issue is None:
             raise FactoryError(f"workflow {self.workflow} is about an issue: give its number")
         return self.issue

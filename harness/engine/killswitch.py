@@ -25,8 +25,7 @@ INTERRUPT_REASON = INTERRUPTED_BY_SIGNAL
 
 
 class Driven:
-    """The runs this process drives (``Caches.part``): a second Ctrl-C ends them where they
-    are."""
+    """The runs this process drives (``Caches.part``): a second Ctrl-C ends them where they are."""
 
     def __init__(self) -> None:
         self.runs: set[str] = set()

@@ -60,8 +60,7 @@ class RunOutcome:
     kept: Mapping[str, dict[str, object]] = field(default_factory=lambda: MappingProxyType({}))
 
     def artifact(self, kind: type[A]) -> A | None:
-        """The newest ``kind`` the run's succeeded steps recorded (None: none, or a record
-        of another shape)."""
+        """The newest ``kind`` the run's succeeded steps recorded (None: none, or another shape)."""
         found = self.kept.get(kind.__name__)
         try:
             return kind.from_outputs(found) if found is not None else None

@@ -120,8 +120,7 @@ def _open_pr(forge: GitHubForge, plan_dir: Path, entry: dict[str, Any]) -> int:
 def _revert(
     forge: GitHubForge, entry: dict[str, Any], merges: dict[str, str], refused: set[str]
 ) -> dict[str, Any]:
-    """A recorded revert, unless its merge was never applied or GitHub's branch already
-    holds the reverted tree."""
+    """A recorded revert, unless its merge was never applied or GitHub's branch holds it already."""
     if entry["merge_sha"] in refused:
         return {"result": "skipped", "why": "its merge was not applied"}
     real = merges.get(entry["merge_sha"], entry["merge_sha"])

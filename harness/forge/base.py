@@ -159,8 +159,7 @@ class Forge(Protocol):
     def list_comments(self, number: int) -> list[Comment]: ...
     def find_comment(self, number: int, key: str) -> Comment | None: ...
     def post_comment(self, number: int, key: str, body: str) -> Comment:
-        """Post ``body`` under the signed marker ``key`` unless the factory's comment with
-        that marker exists."""
+        """Post ``body`` under the signed marker ``key`` unless the factory's comment has it."""
         ...
 
     # pull requests (one per branch)
@@ -188,8 +187,7 @@ class Forge(Protocol):
         ...
 
     def settle(self) -> None:
-        """At the end of a run: whatever lets the next run start cheaply (nothing to do
-        for a local forge)."""
+        """At a run's end: what lets the next run start cheaply (nothing for a local forge)."""
         ...
 
     # the production branch

@@ -48,8 +48,7 @@ class Markers:
         return hmac.compare_digest(first.encode(), self.tag(issue, key).encode())
 
     def block(self, name: str, issue: int, payload: str) -> str:
-        """A hidden data block about ``issue`` the factory can later trust: ``payload`` must
-        be base64."""
+        """A hidden data block about ``issue`` the factory can trust later (``payload``: base64)."""
         return f"<!-- factory-{name} {payload} {self._sign('block', name, str(issue), payload)} -->"
 
     def read_block(self, name: str, issue: int, text: str) -> str | None:

@@ -73,8 +73,7 @@ class Reader:
         return cmd.proc if cmd is not None else None
 
     def find(self, names: list[str]) -> list[Found | None]:
-        """What each of ``names`` resolves to (``None``: nothing); names holding a newline
-        are never sent."""
+        """What each of ``names`` resolves to (``None``: nothing; one with a newline: not sent)."""
         return self._ask(names, lambda _, line: parse_answer(line))
 
     def read(self, names: list[str]) -> list[tuple[str, bytes] | None]:

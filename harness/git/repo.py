@@ -145,8 +145,7 @@ class GitRepo:
         return reader(common.parent if common.name == ".git" else common, contents)
 
     def objects(self, shas: list[str]) -> dict[str, tuple[str, bytes]]:
-        """The type and bytes of each object of ``shas`` that exists (ask only for objects of
-        known size)."""
+        """The type and bytes of each object of ``shas`` that exists (ask for known sizes only)."""
         wanted = sorted({s for s in shas if s and not s.startswith("-") and "\n" not in s})
         read = self._reader(contents=True).read(wanted) if wanted else []
         return {sha: got for sha, got in zip(wanted, read, strict=True) if got is not None}
@@ -242,8 +241,7 @@ class GitRepo:
     # -- writing ------------------------------------------------------------------
     @classmethod
     def init(cls, path: Path | str, branch: str, bare: bool = False) -> GitRepo:
-        """Create a repository (``bare``: with no checkout) at ``path`` whose first branch is
-        ``branch``."""
+        """Create a repository at ``path`` (``bare``: no checkout), its first branch ``branch``."""
         Path(path).mkdir(parents=True, exist_ok=True)
         args = ["init", "--quiet", *(["--bare"] if bare else []), f"--initial-branch={branch}"]
         code, _, err = run_git(args, cwd=Path(path))

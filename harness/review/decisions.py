@@ -38,8 +38,7 @@ MAX_REASON = 2000
 
 @dataclass(frozen=True)
 class Decision:
-    """What a person decided and what came of it. ``outcome``: merged | not_merged |
-    requeued | rejected."""
+    """What a person decided and what came of it (merged, not_merged, requeued, rejected)."""
 
     number: int
     action: str

@@ -214,8 +214,7 @@ class _Squid:
         return Sandbox(self.folder, Limits(), network=True, seen_as=SEEN_AT)
 
     def _start(self) -> None:
-        """squid on a free port of the host's loopback (another if that one was taken in the
-        meantime), ready."""
+        """squid on a free port of the host's loopback (another if that one was taken), ready."""
         problem = "it did not start"
         shutil.copyfile(HOSTS, self.folder / "hosts")
         for _ in range(3):

@@ -66,8 +66,7 @@ def as_root() -> bool:
 
 
 def private(folder: Path, uid: int | None = None) -> None:
-    """``folder`` (or a socket) closed to every other user (mode 0700); as root, ``uid``'s
-    when given."""
+    """``folder`` (or a socket) closed to other users (mode 0700); as root, ``uid``'s when given."""
     folder.chmod(0o700)
     if uid is not None and as_root():
         os.chown(folder, uid, uid)
@@ -191,8 +190,7 @@ class Meter:
         return None
 
     def over(self, now: Held | None = None) -> str | None:
-        """``"disk"`` or ``"files"`` when the command passed a limit so far, by an exact count,
-        else None."""
+        """``"disk"`` or ``"files"`` when the command passed a limit so far, by an exact count."""
         now = counters(self.top) if now is None else now
         if not self._over(self._now(now)) or not self._count_again(now):
             return None  # within the limits, or not yet worth a walk: the next look decides

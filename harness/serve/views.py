@@ -378,8 +378,7 @@ def _journeys(state_dir: Path, records: RunRecords) -> list[tuple[str, JourneyRe
 
 
 def _said(records: RunRecords, run: Run) -> tuple[str | None, str | None]:
-    """The rule and the reason the code gave: triage's or validation's, newest; else the
-    run's own reason."""
+    """The rule and reason the code gave (triage's or validation's, newest), else the run's."""
     spec, routed = records.every(IssueSpec), records.every(Routing)
     said = [(step.seq, found.reason) for step, found in spec if found.reason]
     said += [(step.seq, found.reason) for step, found in routed if found.reason]

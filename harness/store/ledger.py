@@ -22,8 +22,7 @@ def event_hash(prev: str, run_id: str | None, ts: str, kind: str, data: str) -> 
 
 
 def chain(db: sqlite3.Connection, run_id: str | None, kind: str, payload: str) -> None:
-    """Append one event (``payload``: its data as stored) to the hash chain, inside the
-    caller's transaction."""
+    """Append one event (its stored ``payload``) to the hash chain, in the caller's transaction."""
     last = db.execute("SELECT hash FROM events ORDER BY id DESC LIMIT 1").fetchone()
     prev = last[0] if last else GENESIS
     ts = utc_now()

@@ -67,8 +67,7 @@ def made_by(action: str, step: str = "s") -> str:
 
 
 def kept(artifact: str, step: str = "s") -> str:
-    """SQL: step ``step`` kept an ``artifact`` (or is an untyped older record of the action
-    that makes one)."""
+    """SQL: step ``step`` kept an ``artifact`` (or is an untyped older record of its action)."""
     older = f"{step}.artifact IS NULL AND {made_by(MADE_BY[artifact], step)}"
     return f"({step}.artifact = '{artifact}' OR ({older}))"
 
@@ -210,8 +209,7 @@ def _upsert_latest(source: str) -> str:
 
 
 def _refresh_evidence(column: str, value: str) -> str:
-    """Recompute ``change_evidence`` for the validate runs whose ``column`` (``run_id`` or
-    ``issue``) is ``value``."""
+    """Recompute ``change_evidence`` for the validate runs whose ``column`` is ``value``."""
     runs = "id" if column == "run_id" else column
     return f"""
     DELETE FROM change_evidence WHERE {column} = {value};

@@ -1,5 +1,4 @@
-"""Confining a model-supplied path to the worktree: a path that leaves it is refused
-(docs/sandbox.md)."""
+"""Confining a model-supplied path to the worktree (one that leaves it is refused)."""
 
 from __future__ import annotations
 

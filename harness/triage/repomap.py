@@ -116,8 +116,7 @@ def _listing(paths: list[str], budget: int) -> list[str]:
 
 
 def _routes(repo: GitRepo, commit: str, paths: list[str], rules: MapRules) -> dict[str, list[str]]:
-    """The routes each read file declares (file -> routes, in order), at most
-    ``rules.max_routes`` in all."""
+    """The routes each read file declares (file -> routes), at most ``rules.max_routes``."""
     compiled = [
         (
             rule.files,
