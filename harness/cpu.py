@@ -124,9 +124,8 @@ class Turns:
 
     @contextmanager
     def waiting(self) -> Iterator[None]:
-        """While the run waits on something outside the process or on another run: its turn
-        goes to the next run, and it asks for one again afterwards (outside a run, or already
-        waiting: nothing)."""
+        """While the run waits on something outside the process or on another run: its turn goes to
+        the next run, and it asks again afterwards (outside a run, or already waiting: nothing)."""
         mine = self._mine
         if mine.depth == 0 or mine.away:
             yield

@@ -112,9 +112,8 @@ def _any_between(lines: list[int], start: int, end: int) -> bool:
 
 
 def read_mission(text: str, file: str = "mission.md") -> MissionReading:
-    """The sections of mission.md and what to say about them. Linear in the text: each
-    heading's section end and contents are found by a stack and a binary search, never by
-    rescanning the document."""
+    """The sections of mission.md and what to say about them; linear in the text: each section's end
+    and contents found by a stack and a binary search, never by rescanning."""
     tokens = MarkdownIt("commonmark").parse(text.removeprefix("\ufeff"))
     heads = _headings(tokens)
     ends = _ends(heads, len(text.splitlines()))

@@ -30,9 +30,8 @@ def runners() -> tuple[tuple[re.Pattern[str], str, str], ...]:
 
 
 def template(commands: Commands) -> tuple[str, str] | None:
-    """(the template with ``{tests}``, how paths are written in it): factory.yaml's
-    ``commands.test_files`` (paths as they are) or the first runner that fits
-    ``commands.test``; None when none does."""
+    """(the template with ``{tests}``, how it writes paths): ``commands.test_files`` (paths as they
+    are), or the first runner that fits ``commands.test``; None when none does."""
     test = commands.test
     if commands.test_files:
         return commands.test_files, "path"

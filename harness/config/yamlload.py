@@ -16,9 +16,8 @@ class _DuplicateKey(Exception):
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """SafeLoader that refuses a mapping naming the same key twice (YAML would keep the last).
-    The pure-Python parser on purpose: libyaml's marks the end of the input, not the line
-    with the mistake."""
+    """SafeLoader that refuses a mapping naming a key twice (YAML would keep the last). The
+    pure-Python parser on purpose: libyaml's marks the input's end, not the mistake's line."""
 
 
 def _mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:

@@ -88,9 +88,8 @@ class WorktreeManager:
         return integrity.worktree_records(self._common, path.name if path else "")
 
     def _registered(self, path: Path | None = None) -> dict[Path, str | None]:
-        """Linked worktree path -> checked-out branch (None when detached), read from git's
-        own records without a process (this runs under the lock). ``path``: only the records
-        that can be its."""
+        """Linked worktree path -> checked-out branch (None when detached), read from git's own
+        records without a process (under the lock); ``path``: only the records that can be its."""
         out: dict[Path, str | None] = {}
         for record in self._records(path):
             link = integrity.record_link(record)

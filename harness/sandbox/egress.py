@@ -120,9 +120,8 @@ _LINE = re.compile(
 
 
 def parse_log(lines: Iterable[str], client: str | None = None) -> tuple[list[Connection], int]:
-    """squid's lines (read one at a time), those of ``client`` only when given: the
-    connections, at most MAX_RECORDED of them, and how many more there were. A line not in
-    the format is skipped."""
+    """squid's lines (read one at a time), ``client``'s only when given: the connections, at most
+    MAX_RECORDED, and how many more there were; a line not in the format is skipped."""
     found: list[Connection] = []
     dropped = 0
     for line in lines:
@@ -298,9 +297,8 @@ class _Shared:
 
 @contextlib.contextmanager
 def shared() -> Iterator[None]:
-    """Within it, the set-ups with the same state folder and allow-list share one squid,
-    stopped when the outermost ``shared`` ends (a killed process's dies with it: its sandbox
-    dies with its parent)."""
+    """Within it, set-ups with the same state folder and allow-list share one squid, stopped when
+    the outermost ``shared`` ends (a killed process's squid dies with its sandbox)."""
     kept = PROCESS.part(_Shared)
     with kept.lock:
         kept.depth += 1

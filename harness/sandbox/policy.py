@@ -176,9 +176,8 @@ def _online(settings: Settings, path: Path) -> tuple[CommandResult, NetworkRecor
 
 @dataclass(frozen=True)
 class Prepared:
-    """How ``commands.setup`` prepared a worktree: through the egress proxy on the trusted
-    tree only, then (when the change touched what setup reads) once more without any network
-    on the change."""
+    """How ``commands.setup`` prepared a worktree: through the egress proxy on the trusted tree
+    only, then (when the change touched what setup reads) once more offline on the change."""
 
     online: CommandResult | None  # on the trusted commit, through the egress proxy
     offline: CommandResult | None  # on the change, without the network

@@ -183,9 +183,8 @@ _LATEST = ("route", "decision", "reason")  # what ``issue_latest`` shows of a ru
 
 
 def _says(row: str) -> str:
-    """Whether step ``row``'s outputs may hold a value ``issue_latest`` shows (a key of
-    ``_LATEST`` at any depth): a step naming none skips the recomputation, which reads every
-    step of the run."""
+    """Whether step ``row``'s outputs may hold a value ``issue_latest`` shows (a key of ``_LATEST``
+    at any depth): a step naming none skips the recomputation, which reads every step of its run."""
     return " OR ".join(f"instr({row}.outputs, '\"{key}\"')" for key in _LATEST)
 
 

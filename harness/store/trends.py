@@ -11,9 +11,8 @@ from harness.store.outcomes import FAILED_MERGE, truthy
 
 
 def _steps(workflow: str, picked: str, where: str = "1") -> str:
-    """The steps ``picked`` (SQL: a condition on ``s``, such as ``kept("Smoke")``) of
-    ``workflow``'s runs started since ``:since``, with their run's issue, what they say and
-    the day they ended (UTC)."""
+    """The steps ``picked`` (SQL: a condition on ``s``, e.g. ``kept("Smoke")``) of ``workflow``'s
+    runs started since ``:since``, their run's issue, what they say and the UTC day they ended."""
     return f"""SELECT r.issue AS issue, s.says AS says, s.status AS status,
            substr(COALESCE(s.finished_at, s.started_at), 1, 10) AS day
       FROM runs r CROSS JOIN steps s ON s.run_id = r.id
