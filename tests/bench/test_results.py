@@ -11,18 +11,21 @@ from benchmarks.figures import Figure
 RESULTS = Path(__file__).resolve().parents[2] / "benchmarks" / "results.md"
 FIGURES = [
     "parallel efficiency at 16",
+    "CPU per issue, sandboxes included",
     "engine overhead per step",
     "cache reads of the 2nd+ requests",
-    "check: cache breakpoint on every 2nd+ request",
+    "time to merge, a 20 s suite",
+    "suite runs per merged issue",
+    "setup runs per issue",
     "worktree cost",
     "batch triage: create calls",
-    "check: batch triage priced at the batch rate",
     "rate-limit adaptation",
     "GitHub requests per triaged issue",
     "GitHub requests for a run with nothing new",
     "GitHub requests per merged issue",
     "validation throughput",
     "landing throughput",
+    "landing throughput after a failing candidate",
 ]
 
 
