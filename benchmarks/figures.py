@@ -389,7 +389,10 @@ def _implemented(root: Path, n: int, issues_per_repo: int) -> list[tuple[Setting
     production calibrated once by its health check, as a cycle does before it validates."""
 
     def one(r: int) -> tuple[Settings, list[int]]:
-        repo, state = fx.notes_repo(root / f"r{r}", issues_per_repo, test=fx.REAL_TESTS)
+        first = r * issues_per_repo  # every issue of the figure its own change
+        repo, state = fx.notes_repo(
+            root / f"r{r}", issues_per_repo, test=fx.REAL_TESTS, first=first
+        )
         services = open_services(repo, state)
         triage_all(services)
         numbers = list(range(1, issues_per_repo + 1))

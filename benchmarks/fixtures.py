@@ -208,11 +208,12 @@ def standin_elsewhere(rules: list[dict[str, Any]], tmp: Path) -> Iterator[Elsewh
 
 
 def notes_repo(
-    root: Path, issues: int, accepted: bool = False, test: str = "true"
+    root: Path, issues: int, accepted: bool = False, test: str = "true", first: int = 0
 ) -> tuple[Path, Path]:
     """The demo's notes app wired to the stand-in, with ``issues`` filed (and accepted).
     ``test`` is its ``commands.test``: ``true`` where tests are not what is measured, else
-    ``REAL_TESTS`` (the demo's tests and ``WORK_TEST``)."""
+    ``REAL_TESTS`` (the demo's tests and ``WORK_TEST``). Issue i is "Feature number
+    ``first + i``"."""
     repo, _, _ = generate(root)
     config = yaml.safe_load((repo / "factory.yaml").read_text())
     config["provider"] = {"type": "anthropic", "max_retry_wait_s": 120}
@@ -234,7 +235,7 @@ def notes_repo(
     forge.ensure_labels()
     for i in range(issues):
         number = forge.create_issue(
-            f"Feature number {i} for the bench", f"Please add feature {i}.", "owner"
+            f"Feature number {first + i} for the bench", f"Please add feature {i}.", "owner"
         ).number
         if accepted:
             forge.add_labels(number, ["factory:accepted"])
