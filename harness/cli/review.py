@@ -41,6 +41,7 @@ def _report(ctx: click.Context, decision: Decision, as_json: bool) -> None:
 def approve(ctx: click.Context, number: int, reason: str, actor: str | None, as_json: bool) -> None:
     """Approve issue NUMBER: its change lands through validation with every deterministic
     gate still holding (exit 1 if it does not land); a needs-human issue is re-queued."""
+    from harness.cli.work import _live
     from harness.config.provider import require_model
     from harness.forge.base import Label
     from harness.review.decisions import approve as approve_issue
@@ -54,7 +55,9 @@ def approve(ctx: click.Context, number: int, reason: str, actor: str | None, as_
     services = open_services(root, state_dir(root), provider_override(ctx))
     if waiting_label(services, number, "approve") == Label.NEEDS_REVIEW:
         require_model(services.settings, provider_override(ctx))  # validation runs again
-    _report(ctx, approve_issue(services, number, actor, reason=reason.strip()), as_json)
+    with _live(as_json, "factory approve", services, piped=True) as say:  # as factory run's
+        decided = approve_issue(services, number, actor, reason=reason.strip(), say=say)
+    _report(ctx, decided, as_json)
 
 
 @click.command()

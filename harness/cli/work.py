@@ -46,8 +46,11 @@ def _services(ctx: click.Context) -> Services:
 
 
 @contextmanager
-def _live(quiet: bool, title: str, services: Services) -> Iterator[Callable[[str], None]]:
-    """The live line (stage, elapsed, spend since it started), unless output is JSON."""
+def _live(
+    quiet: bool, title: str, services: Services, piped: bool = False
+) -> Iterator[Callable[[str], None]]:
+    """The live line (stage, elapsed, spend since it started), unless output is JSON;
+    ``piped``: its stages printed when stderr is not a terminal too."""
     from harness.cli.live import live_line
     from harness.store.base import utc_now
 
@@ -55,7 +58,7 @@ def _live(quiet: bool, title: str, services: Services) -> Iterator[Callable[[str
         yield lambda _: None
         return
     spend = partial(services.store.spend, since=utc_now())
-    with live_line(title, spend, log_when_piped=False) as say:
+    with live_line(title, spend, log_when_piped=piped) as say:
         yield say
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import getpass
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -92,11 +93,17 @@ def open_pr(services: Services, number: int) -> PullRequest | None:
 
 
 def approve(
-    services: Services, number: int, actor: str, via: str = "", reason: str = ""
+    services: Services,
+    number: int,
+    actor: str,
+    via: str = "",
+    reason: str = "",
+    say: Callable[[str], None] = lambda _: None,
 ) -> Decision:
     """Approve issue ``number``'s change: land it through validation, or re-queue it.
     ``via``: the face a person decided through, when not the command line (``mcp``);
-    ``reason``: why, kept in the audit trail (a lesson may cite it), never posted."""
+    ``reason``: why, kept in the audit trail (a lesson may cite it), never posted; ``say``:
+    told when validation starts (the command line's live line)."""
     from harness.validate.run import landing_unfinished, validate_issue  # the engine
 
     actor = check_actor(actor)
@@ -116,6 +123,7 @@ def approve(
         return Decision(number, "approve", actor, "requeued", f"approved by {actor}: {said}")
     head = forge.sync(pr.branch)  # on GitHub: what the PR holds now
     store.append_event(None, APPROVE_EVENT, event | {"pr": pr.number, "head": head})
+    say(f"issue {number}: validating PR {pr.number} again; it lands through the merge queue …")
     outcome, by = validate_issue(services, number), f"approved by {actor}"
     decided, landing = outcome.artifact(Validation), outcome.artifact(Landing)
     smoke = outcome.artifact(Smoke)
