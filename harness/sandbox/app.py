@@ -24,19 +24,33 @@ from harness.errors import FactoryError
 from harness.sandbox.bwrap import Sandbox, running_as_root
 from harness.sandbox.limits import Cgroup
 
-# argv: port, path, seconds; asks 127.0.0.1 until it answers HTTP 200 (exit 0) or the time is
-# up (exit 1). Run isolated and without site (``-I -S``): the standard library's socket only,
-# nothing of site-packages, a tenth of the start of an interpreter that imports urllib.
+# argv: port, path, seconds; asks 127.0.0.1 until it answers HTTP 200, or a redirect (3xx) to
+# the app's own origin (a relative Location, or this host and port), or the time is up (exit
+# 1). Run isolated and without site (``-I -S``): the standard library alone, a tenth of the
+# start of an interpreter that imports urllib.request.
 _PROBE = (
     "import socket, sys, time\n"
+    "from urllib.parse import urlsplit\n"
     "port, path, end = int(sys.argv[1]), sys.argv[2], time.monotonic() + float(sys.argv[3])\n"
     "ask = ('GET %s HTTP/1.1\\r\\nHost: 127.0.0.1:%d\\r\\nConnection: close\\r\\n\\r\\n'"
     " % (path, port)).encode()\n"
+    "own = ('127.0.0.1:%d' % port, 'localhost:%d' % port)\n"
+    "def ready(answer):\n"
+    "    code = answer.readline(200).split()[1:2]\n"
+    "    if code == [b'200'] or not code or code[0][:1] != b'3':\n"
+    "        return code == [b'200']\n"
+    "    for line in iter(lambda: answer.readline(4000).strip(), b''):\n"
+    "        name, _, value = line.decode('latin-1').partition(':')\n"
+    "        if name.strip().lower() == 'location' and '\\\\' not in value:\n"
+    "            to = urlsplit(value.strip())\n"
+    "            relative = not (to.scheme or to.netloc)\n"
+    "            return relative or (to.scheme == 'http' and to.netloc in own)\n"
+    "    return False\n"
     "while time.monotonic() < end:\n"
     "    try:\n"
     "        with socket.create_connection(('127.0.0.1', port), timeout=2) as s:\n"
     "            s.sendall(ask)\n"
-    "            if s.makefile('rb').readline(200).split()[1:2] == [b'200']:\n"
+    "            if ready(s.makefile('rb')):\n"
     "                sys.exit(0)\n"
     "    except OSError:\n"
     "        pass\n"
@@ -120,8 +134,9 @@ class AppProcess:
         self.stop()
 
     def wait_ready(self, timeout_s: float = 30.0) -> None:
-        """Poll ``ready_path`` until HTTP 200, or raise with the app's last output: one
-        prober inside the namespace polls, while this watches that the app is still up."""
+        """Poll ``ready_path`` until HTTP 200 (or a redirect to the app itself), or raise with
+        the app's last output: one prober inside the namespace polls, while this watches that
+        the app is still up."""
         assert self.netns_pid is not None
         url = self.base_url + self.ready_path
         probe = subprocess.Popen(
