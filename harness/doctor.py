@@ -19,10 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from harness.artifacts import NetworkRecord
+from harness.browser.chromium import find_chromium
 from harness.browser.journeys import Journey, load_journeys
 from harness.caches import PROCESS
+from harness.config.check import check
 from harness.config.provider import ProviderReadiness, provider_readiness
 from harness.config.settings import Settings, load_settings
+from harness.errors import ConfigErrors
+from harness.faults import fault_point
 from harness.git.repo import GitRepo
 from harness.git.worktrees import WorktreeManager
 from harness.sandbox.app import AppNotReady
@@ -136,7 +140,7 @@ def _app_and_journeys(settings: Settings, path: Path, shots: Path) -> list[Check
     started = time.monotonic()
     try:  # the app once on its own; then each journey on a fresh one, as validation runs it
         with fresh_app(settings, path, f"doctor-{os.getpid()}-start") as app:
-            ready = f"`{commands.start}` answered 200 on {commands.ready_path}"
+            ready = f"`{commands.start}` was ready on {commands.ready_path}"
             seconds = round(time.monotonic() - started, 2)
             checks = [Check("start", True, seconds, ready, _tail(app.output()))]
     except AppNotReady as exc:
@@ -172,7 +176,12 @@ def _journey(settings: Settings, path: Path, journey: Journey, shots: Path, name
 def run_doctor(
     root: Path, state_dir: Path, provider: str | None = None, progress: Progress = lambda _: None
 ) -> DoctorReport:
-    """Every check on the production commit; configuration problems raise ConfigErrors."""
+    """Every check on the production commit. Before anything runs: the working copy's
+    configuration problems (``factory check``'s) raise ConfigErrors, and a missing browser,
+    which every journey needs, one line."""
+    if not (found := check(root, state_dir)).ok:
+        raise ConfigErrors(found.errors).first("(in the working copy: see 'factory check')")
+    find_chromium()
     settings = load_settings(root, state_dir, provider)
     commands = settings.config.commands
     report = DoctorReport(
@@ -180,7 +189,8 @@ def run_doctor(
     )
     manager = WorktreeManager.of(GitRepo(root), state_dir)
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    path = manager.create_detached(report.commit, f"doctor-{stamp}")
+    path = manager.create_owned(report.commit, f"doctor-{stamp}")  # a killed doctor's: pruned
+    fault_point("doctor.worktree.made")
     shots = state_dir / "evidence" / f"doctor-{stamp}"
     try:
         report.checks.append(_sandbox_check(_sandbox(settings, path, 30)))

@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import re
 import shutil
 import stat
 import time
@@ -25,6 +26,7 @@ from harness.git.repo import GitRepo
 
 _SHM = Path("/dev/shm")  # noqa: S108 (a per-state-dir folder is made inside it)
 _MIN_FREE = 512 * 1024 * 1024
+_OWNED = re.compile(r"detached--pid(\d+)--")  # create_owned's worktrees: the process that owns one
 
 
 def default_worktree_root(state_dir: Path) -> Path:
@@ -54,6 +56,12 @@ def _empty_leftovers(idle_s: float = 3600.0) -> list[Path]:
                 folder.rmdir()
                 removed.append(folder)
     return removed
+
+
+def _ended(path: Path) -> bool:
+    """Whether ``path`` is a worktree of ``create_owned`` whose process is gone."""
+    owner = _OWNED.match(path.name)
+    return owner is not None and not Path(f"/proc/{owner[1]}").exists()
 
 
 class WorktreeManager:
@@ -137,6 +145,11 @@ class WorktreeManager:
         self._populate(path)
         return path
 
+    def create_owned(self, ref: str, name: str) -> Path:
+        """A detached worktree of this process alone (``factory doctor``'s): once the process
+        has ended, however it ended, ``prune`` removes it."""
+        return self.create_detached(ref, f"pid{os.getpid()}--{name}")
+
     def _register(self, path: Path, head: str) -> None:
         """Make ``path`` a linked worktree whose HEAD is ``head`` (a ``ref:`` line or a commit),
         with no checkout: the files ``git worktree add --no-checkout`` writes, as it writes them
@@ -198,13 +211,16 @@ class WorktreeManager:
             self._drop(path)
 
     def prune(self) -> list[Path]:
-        """Forget worktrees whose folders vanished and delete our folders git no longer knows."""
+        """Forget worktrees whose folders vanished, remove those of processes that ended
+        (``create_owned``) and delete our folders git no longer knows."""
         with self._locked():
             self.repo.git("worktree", "prune")
             if (guard := integrity.guard_for(self.repo.path)) is not None:
                 guard.rescan_worktrees()
+            removed = [p for p in self._registered() if p.parent == self.base_dir and _ended(p)]
+            for path in removed:
+                self._drop(path)
             known = set(self._registered())
-            removed: list[Path] = []
             if self.base_dir.is_dir():
                 for child in self.base_dir.iterdir():
                     if child.is_dir() and child not in known:

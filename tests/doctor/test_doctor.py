@@ -8,6 +8,7 @@ environment running these tests. ``test`` is the line ``factory init`` wrote, un
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import sys
@@ -19,9 +20,12 @@ import pytest
 import pytest as _pytest_module
 
 from harness.browser import runner
+from harness.git.repo import GitRepo
+from harness.git.worktrees import WorktreeManager
 from tests.browser.processes import ChromiumWatch
-from tests.cli_helpers import Result, run_cli
+from tests.cli_helpers import Result, run_cli, spawn
 from tests.conftest import git
+from tests.factory_repo import make_factory_repo
 from tests.forge.shared_scenario import Output, isolated_env
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
@@ -170,6 +174,25 @@ def test_doctor_on_a_broken_config_exits_2(python_repo: Path, capsys) -> None:
     assert "commands.start: {} is not a placeholder" in res.err, res.err
 
 
+def test_doctor_says_first_that_the_working_copy_is_invalid_or_the_browser_missing(
+    python_repo: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What ``factory check`` refuses in the working copy, and a missing Chromium, are said
+    in one line before anything runs (no check is printed), not after setup and tests."""
+    _commit(python_repo)  # valid; start not set yet
+    _edit(python_repo, r"^  # start: .*$", '  start: ".venv/bin/python notes.py --port {}"')
+    res = run_cli(capsys, "--repo", str(python_repo), "doctor")
+    assert res.code == 2 and len(res.err.strip().splitlines()) == 1 and not res.out, res.err
+    assert (
+        "commands.start: {} is not a placeholder" in res.err and "(in the working copy" in res.err
+    )
+    git(python_repo, "checkout", "factory.yaml")
+    monkeypatch.setenv("FACTORY_CHROMIUM", str(python_repo / "no-chromium"))
+    res = run_cli(capsys, "--repo", str(python_repo), "doctor")
+    assert res.code == 1 and len(res.err.strip().splitlines()) == 1 and not res.out, res.err
+    assert "FACTORY_CHROMIUM=" in res.err and "not an executable file" in res.err
+
+
 NOTES_APP = '''"""Notes kept in a file beside the app: what one journey adds, the next would see."""
 import argparse
 import html
@@ -269,3 +292,23 @@ def test_each_journey_gets_a_fresh_app(watched: Watched) -> None:
     assert checks["journey: add a note"]["passed"], checks
     assert checks["journey: starts empty"]["passed"], checks
     assert res.code == 0, res.out + res.err
+
+
+def test_a_killed_doctor_leaves_no_worktree_once_the_next_command_ran(
+    tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``kill -9`` while doctor holds its worktree: the next ``factory prune`` (which
+    ``factory run`` runs first) removes it, folder and git's record; never a live doctor's."""
+    repo = make_factory_repo(tmp_path / "notes")
+    state = tmp_path / "state"
+    monkeypatch.setenv("FACTORY_STATE_DIR", str(state))
+    manager = WorktreeManager.of(GitRepo(repo), state)
+    killed = spawn(repo, {**os.environ, "FACTORY_FAULT_AT": "doctor.worktree.made"}, "doctor")
+    assert killed.wait(120) == -9, killed.communicate()
+    (left,) = manager.list()
+    mine = manager.create_owned("main", "doctor-live")  # as a doctor running now holds one
+    res = run_cli(capsys, "--repo", str(repo), "prune")
+    assert res.code == 0 and "leftover worktree folder(s) removed" in res.out, res.out + res.err
+    assert manager.list() == [mine] and not left.exists()
+    assert git(repo, "worktree", "list").count("\n") == 2  # the main checkout and mine
+    manager.remove(mine)
