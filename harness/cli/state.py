@@ -208,6 +208,7 @@ def report(ctx: click.Context, run_id: str, as_json: bool) -> None:
 def report_data(root: Path, store: Store, run_id: str) -> tuple[dict[str, Any], Any, list[str]]:
     """What ``factory report --json`` prints (and ``factory mcp``'s report tool answers), the
     change its issue's PR holds, and the chosen tests its suite runs named."""
+    from harness.artifacts import RunRecords
     from harness.cli.summary import issue_suite_runs
 
     run = store.get_run(run_id)
@@ -220,7 +221,7 @@ def report_data(root: Path, store: Store, run_id: str) -> tuple[dict[str, Any], 
         from harness.git.repo import GitRepo
         from harness.review.change import change_diff
 
-        change = change_diff(store, GitRepo(root), run.issue)
+        change = change_diff(store, GitRepo(root), run.issue, RunRecords(store.steps(run_id)))
     data = {**store.run_rows([run])[0], "governance": run.governance, "steps": steps}
     data["diff"] = change.text if change else None
     suites, chosen = issue_suite_runs(store, run.issue) if run.issue is not None else (0, [])

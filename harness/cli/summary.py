@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.artifacts import (
+    Artifact,
     Baseline,
     Blame,
     Diagnosis,
@@ -29,7 +30,7 @@ def summary_lines(records: RunRecords, state_dir: Path, run_id: str) -> list[str
     if gates := records.gates():
         lines.append("gates:")
         lines += [f"  {'PASS' if g.passed else 'FAIL'}  {g.name}: {g.evidence}" for g in gates]
-    runs = [run for _, run in records.every(HoldoutRun)]
+    runs = [run for _, run in records.every(HoldoutRun) if not _earlier(run)]
     journeys = next((run.journeys for run in reversed(runs) if run.journeys), [])
     if journeys:
         lines.append("journeys:")
@@ -63,13 +64,17 @@ def network_lines(records: RunRecords) -> list[str]:
     refused, host, port, bytes); a result kept from an earlier run made none."""
     lines: list[str] = []
     for step, found in records.found:
-        if not isinstance(found, (SetupRun, HoldoutRun, Health)) or found.network is None:
-            continue
-        if isinstance(found, (Baseline, Health)) and found.cached:
+        kinds = (SetupRun, HoldoutRun, Health)
+        if not isinstance(found, kinds) or found.network is None or _earlier(found):
             continue
         first, *rest = found.network.lines()
         lines += [f"{first} — step {step.step_id}", *rest]
     return lines
+
+
+def _earlier(found: Artifact) -> bool:
+    """A result kept from an earlier run: that run's journeys and connections, not this one's."""
+    return isinstance(found, (Baseline, Health)) and found.cached
 
 
 def issue_suite_runs(store: Store, issue: int) -> tuple[int, list[str]]:

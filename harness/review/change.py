@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.artifacts import PrCandidate
+from harness.artifacts import PrCandidate, Prepared, RunRecords
 from harness.errors import GitError
 from harness.git.repo import GitRepo
 from harness.redact import redact
@@ -23,10 +23,15 @@ class ChangeDiff:
     text: str  # cut past MAX_DIFF_BYTES, with a line that says so
 
 
-def change_diff(store: Store, repo: GitRepo, number: int) -> ChangeDiff | None:
-    """The newest pull request the factory opened for issue ``number``, against the commit it
-    was made from (None: the factory opened none)."""
-    candidate = store.latest_artifact(PrCandidate, number)
+def change_diff(
+    store: Store, repo: GitRepo, number: int, run: RunRecords | None = None
+) -> ChangeDiff | None:
+    """The newest pull request the factory opened for issue ``number`` or, given ``run``, the
+    one that run opened or validated (at the head it validated), against the commit it was
+    made from (None: there is none)."""
+    candidate = run.newest(PrCandidate) if run else store.latest_artifact(PrCandidate, number)
+    if run is not None and (taken := run.newest(Prepared)) is not None:
+        candidate = taken.candidate.model_copy(update={"head": taken.head})
     if candidate is None:
         return None
     try:

@@ -87,7 +87,7 @@ class Store(
         outcomes = self.run_outcomes([(r.id, r.workflow, r.status) for r in runs])
         counts: dict[str, int] = {}
         for run in runs:
-            word = shown(ended(outcomes[run.id], run.status, run.reason), run.status)
+            word = shown(ended(outcomes[run.id][0], run.status, run.reason), run.status)
             counts[word] = counts.get(word, 0) + 1
         return counts
 
@@ -102,13 +102,13 @@ class Store(
                 "workflow": run.workflow,
                 "issue": run.issue,
                 "status": run.status,
-                "outcome": ended(outcomes[run.id], run.status, run.reason),
+                "outcome": ended(outcomes[run.id][0], run.status, run.reason),
                 "started_at": run.started_at,
                 "finished_at": run.finished_at,
                 "cost_usd": round(float(totals[run.id]["cost_usd"]), 6),
                 "input_tokens": int(totals[run.id]["input_tokens"]),
                 "output_tokens": int(totals[run.id]["output_tokens"]),
-                "reason": run.reason,
+                "reason": run.reason or outcomes[run.id][1],  # a route's reason when it ended
             }
             for run in runs
         ]

@@ -317,6 +317,7 @@ def outcome_word(
     return None
 
 
+Worded = tuple[str | None, str | None]  # a run's outcome word, and its route's reason
 INTERRUPTED = "interrupted by Ctrl-C"  # in the reason of a run a signal stopped
 
 
@@ -371,12 +372,13 @@ class OutcomesMixin(StoreBase):
         )
         return {int(r["issue"]): cast(Said, dict(r)) for r in rows}
 
-    def run_outcomes(self, runs: list[tuple[str, str, str]]) -> dict[str, str | None]:
-        """``outcome_word`` for each ``(run id, workflow, status)``, from the typed records
-        its succeeded steps kept: one query, however many runs."""
+    def run_outcomes(self, runs: list[tuple[str, str, str]]) -> dict[str, Worded]:
+        """``outcome_word`` for each ``(run id, workflow, status)``, and a validation's route's
+        reason, from the typed records its succeeded steps kept: one query, however many runs."""
         rows = self._rows(
             "SELECT s.run_id, s.artifact, json_extract(s.outputs, '$.decision') AS decision,"
             " json_extract(s.outputs, '$.route') AS route,"
+            " json_extract(s.outputs, '$.reason') AS why,"
             " json_extract(s.outputs, '$.reverted') AS reverted,"
             " json_extract(s.outputs, '$.outcome') AS healed"
             " FROM json_each(?) j JOIN steps s ON s.run_id = j.value"
@@ -388,11 +390,11 @@ class OutcomesMixin(StoreBase):
         kept: dict[str, dict[str, sqlite3.Row]] = {}
         for r in rows:  # by seq: the newest of each type wins
             kept.setdefault(str(r["run_id"]), {})[str(r["artifact"])] = r
-        out: dict[str, str | None] = {}
+        out: dict[str, Worded] = {}
         for run_id, workflow, status in runs:
             got = kept.get(run_id, {})
             spec, decided, smoke = got.get("IssueSpec"), got.get("Validation"), got.get("Smoke")
-            out[run_id] = outcome_word(
+            word = outcome_word(
                 workflow,
                 status,
                 decision=spec["decision"] if spec else None,
@@ -402,6 +404,7 @@ class OutcomesMixin(StoreBase):
                 reverted=bool(smoke and smoke["reverted"]),
                 healed=got["Healed"]["healed"] if "Healed" in got else None,
             )
+            out[run_id] = (word, decided["why"] if decided else None)
         return out
 
     def heals_for_a_person(self, since: str, until: str) -> int:
