@@ -488,6 +488,7 @@ class Routing(Artifact):
     gates: list[GateResult]
     fix_attempts: int
     not_observable: list[str] = Field(default_factory=list)
+    rule: str = ""  # the rule that decided the route, as its comment cites it
 
 
 class Validation(Routing):

@@ -129,6 +129,8 @@ def list_(ctx: click.Context, state: str, as_json: bool) -> None:
 @click.pass_context
 def show(ctx: click.Context, number: int, as_json: bool) -> None:
     """Show one issue with its labels and comments."""
+    from harness.forge.markers import readable
+
     forge = _forge(ctx)
     found = forge.get_issue(number)
     comments = forge.list_comments(number)
@@ -140,8 +142,8 @@ def show(ctx: click.Context, number: int, as_json: bool) -> None:
     click.echo(safe(f"labels: {', '.join(found.labels) or '-'}"))
     click.echo("")
     click.echo(safe(found.body))
-    for c in comments:
-        click.echo(safe(f"\n--- {c.author} at {c.created_at}\n{c.body}"))
+    for c in comments:  # as GitHub shows them: the markers and data blocks hidden
+        click.echo(safe(f"\n--- {c.author} at {c.created_at}\n{readable(c.body)}"))
 
 
 @issue.command("label")

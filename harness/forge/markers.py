@@ -20,10 +20,13 @@ import contextlib
 import hashlib
 import hmac
 import os
+import re
 import secrets
 from pathlib import Path
 
 ENV = "FACTORY_MARKER_KEY"
+# a marker or a data block on a line of its own: an HTML block GitHub does not show
+_HIDDEN = re.compile(r"^<!-- factory[:-][^\n]* -->$\n?", re.MULTILINE)
 KEY_FILE = "marker.key"
 _SIG_CHARS = 32  # hex characters of the HMAC kept in a marker (128 bits)
 
@@ -69,6 +72,12 @@ class Markers:
                     return payload
             start = text.find(opener, end)
         return None
+
+
+def readable(body: str) -> str:
+    """``body`` as a reader of GitHub sees it: without the factory's markers and data blocks
+    (what the dashboard and ``factory issue show`` print; the JSON keeps them)."""
+    return _HIDDEN.sub("", body).strip("\n")
 
 
 def load_markers(state_dir: Path) -> Markers:

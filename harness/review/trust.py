@@ -226,6 +226,7 @@ def review_gate(
         state = trust_state_for(store, rules, kind, services.repo, branch, rehearsals)
         if state is not None and not state.auto:
             waiting = {"route": "needs_review", "reason": state.waiting_reason()}
+            waiting["rule"] = f"factory_rules.md — trust (kind:{state.kind}): earned trust"
             routing = routing.model_copy(update=waiting)
     if routing.route == "needs_review" and issue is not None:
         approval = next(reversed(approvals(store, issue, head)), None)  # the newest
@@ -235,5 +236,6 @@ def review_gate(
                 f"approved by {actor} for head {head[:12]}; every gate that decides held. "
                 f"It waited because {routing.reason}"
             )
-            routing = routing.model_copy(update={"route": "merge", "reason": reason})
+            rule = "a person's approval of this head (factory approve); every gate held"
+            routing = routing.model_copy(update={"route": "merge", "reason": reason, "rule": rule})
     return routing

@@ -33,6 +33,7 @@ from harness.engine.context import Services
 from harness.engine.runner import kill_switch_state
 from harness.errors import FactoryError
 from harness.forge.base import Comment, Issue, Label
+from harness.forge.markers import readable
 from harness.redact import redact
 from harness.review.autonomy import AutonomyIndex, autonomy_index, autonomy_series
 from harness.review.change import ChangeDiff, change_diff
@@ -427,7 +428,7 @@ def issue_page(services: Services, number: int) -> IssuePage:
     return IssuePage(
         issue=issue,
         state=issue_state(issue),
-        comments=services.forge.list_comments(number),
+        comments=[replace(c, body=readable(c.body)) for c in services.forge.list_comments(number)],
         trails=[trail(services, run, now) for run in runs],
         cost_usd=round(services.store.spend(issue=number), 6),
         reviewable=issue.state == "open" and bool(waiting),

@@ -136,7 +136,7 @@ def apply_action(ctx: StepContext) -> Produced:
         **decided,
     )
     if decision == "accept":
-        body += "\n" + spec_block(ctx.services.forge.markers, spec)
+        body += "\n\n" + spec_block(ctx.services.forge.markers, spec)  # a block of its own
     comment = forge.post_comment(ctx.number, key, body)
     if decision == "reject":  # the comment says why; nothing is left to do on it
         forge.close_issue(ctx.number)

@@ -342,6 +342,7 @@ def decide(ctx: StepContext) -> Validation:
         "comments/validated.md.j2",
         route=routing.route,
         reason=sanitize_outbound(routing.reason, 1200),
+        rule=routing.rule,
         score=routing.score,
         verdict=routing.verdict,
         conflict=bool(checked.conflict),

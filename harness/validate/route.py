@@ -170,6 +170,7 @@ VALIDATE_GATES: tuple[Callable[[Evidence], GateResult | None], ...] = (
     _setup_network_gate,
 )
 SEALED = ("journeys", "validator", "ci")  # judged after a browser looked
+RULES = "factory_rules.md"  # where the rules a route cites are, unless it names another file
 
 
 def decide_route(rules: Rules, candidate: PrCandidate, checked: CheckResult, ci: str) -> Routing:
@@ -197,6 +198,7 @@ def _conflict(rules: Rules, candidate: PrCandidate, checked: CheckResult) -> Rou
         verdict=verdict,
         gates=[*candidate.gates, gate],
         fix_attempts=attempts,
+        rule=f"{RULES} — max_fix_attempts; what lands must merge with production as tested",
     )
 
 
@@ -219,7 +221,7 @@ def _routed(
     failed_criteria = checked.verdict.results("fail") if checked.verdict else []
     named = {g.name: g for g in gates}
 
-    def routed(route: str, reason: str) -> Routing:
+    def routed(route: str, reason: str, rule: str) -> Routing:
         return Routing(
             route=route,
             reason=reason,
@@ -228,10 +230,11 @@ def _routed(
             gates=gates,
             fix_attempts=attempts,
             not_observable=unseen,
+            rule=rule if " — " in rule else f"{RULES} — {rule}",
         )
 
     if stopped := time_limited(checked):
-        return routed("needs_human", stopped)  # never a fix attempt
+        return routed("needs_human", stopped, "factory.yaml — commands.test_timeout_s")
     # gates that failed before any browser looked: implement's, and the tests on the candidate
     before = [g for g in gates if g.name not in SEALED and not g.passed]
     in_band = verdict == "pass" and score >= rules.review_band and not failed_criteria
@@ -240,29 +243,37 @@ def _routed(
             "holdout_conflict",
             "a hidden user journey that passes on production fails on this change, while the "
             "validator passed it: the hold-out and the issue disagree",
+            "every hold-out journey must pass; a maintainer decides what no retry can",
         )
     held = [g for g in gates if g.name in FOR_A_PERSON and not g.passed]
     if held and all(g.passed for g in gates if g.name not in FOR_A_PERSON):
         said = "; ".join(f"{g.name}: {g.evidence}" for g in held)
-        return routed("needs_review", f"a person decides what the gates cannot ({said})")
+        why = f"a person decides what the gates cannot ({said})"
+        return routed("needs_review", why, "a person decides what the gates cannot")
     others_pass = named["journeys"].passed and not before  # CI and validator aside
     if others_pass and named["ci"].passed and unseen and not failed_criteria:
-        return routed("needs_review", f"the validator could not observe: {'; '.join(unseen)}")
+        why = f"the validator could not observe: {'; '.join(unseen)}"
+        return routed(
+            "needs_review", why, "a criterion the validator cannot observe goes to a person"
+        )
     if all(g.passed for g in gates):
         if rules.auto_merge.enabled:
-            return routed("merge", f"every gate passed; validator score {score:.2f}")
-        return routed("needs_review", "every gate passed; auto_merge is disabled")
+            why = f"every gate passed; validator score {score:.2f}"
+            return routed("merge", why, "auto_merge.min_score; every gate and journey passed")
+        return routed("needs_review", "every gate passed; auto_merge is disabled", "auto_merge")
     if others_pass and in_band:
         if named["validator"].passed:  # only CI said no
-            return routed("needs_review", f"CI is {ci} on the head: a maintainer reviews it")
+            why = f"CI is {ci} on the head: a maintainer reviews it"
+            return routed("needs_review", why, "auto_merge.require_ci")
         return routed(
             "needs_review",
             f"validator score {score:.2f} is in the review band "
             f"[{rules.review_band}, {rules.auto_merge.min_score})",
+            "review_band, auto_merge.min_score",
         )
     failed = ", ".join(g.name for g in gates if not g.passed)
     if attempts < rules.max_fix_attempts:
-        return routed("retry", f"{failed} failed; fix attempt {attempts + 1} follows")
-    return routed(
-        "failed", f"{failed} failed after {attempts} fix attempts (max {rules.max_fix_attempts})"
-    )
+        why = f"{failed} failed; fix attempt {attempts + 1} follows"
+        return routed("retry", why, "max_fix_attempts; every gate must pass")
+    why = f"{failed} failed after {attempts} fix attempts (max {rules.max_fix_attempts})"
+    return routed("failed", why, "max_fix_attempts; every gate must pass")

@@ -133,6 +133,7 @@ def test_the_merged_comment_escapes_its_gate_table_once() -> None:
         score=0.95,
         fix_attempts=0,
         reason="every gate held",
+        rule="factory_rules.md — auto_merge.min_score",
         gates=[gate],
         journeys=[],
         summary="",

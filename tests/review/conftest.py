@@ -90,6 +90,7 @@ class Story:
     trust_waiting: dict[str, Any]
     main_before_approval: str
     killed: list[int]  # exit codes: factory approve FIRST killed, the next cycle killed too
+    approve_said: str  # what that approve said on stderr (its live line, piped) until then
     main_after_kill: str
     when_killed: list[Result]  # approve, reject and retry FIRST then
     finished: dict[str, Any]  # factory run --once --json after it
@@ -158,13 +159,14 @@ def trust_story(tmp_path_factory: pytest.TempPathFactory) -> Story:
             main_before_approval = _main(repo)
             # the approval (as the dashboard's Approve runs it) is killed once it decided to
             # merge; the next cycle takes it up, and is killed right after the merge
-            killed = []
+            killed, said = [], []
             for point, args in (
                 ("validate.decide.done", ("approve", str(first), "--by", "alice")),
                 ("validate.merge.done", ("run", "--once")),
             ):
                 crashed = factory(repo, {**os.environ, "FACTORY_FAULT_AT": point}, *args)
                 killed.append(crashed.wait(600))
+                said.append(crashed.communicate()[1])
             main_after_kill = _main(repo)
             # what a person is told then: the change is on production, nothing to decide
             when_killed = [
@@ -224,6 +226,7 @@ def trust_story(tmp_path_factory: pytest.TempPathFactory) -> Story:
         trust_waiting=trust_waiting,
         main_before_approval=main_before_approval,
         killed=killed,
+        approve_said=said[0],
         main_after_kill=main_after_kill,
         when_killed=when_killed,
         finished=finished,

@@ -22,6 +22,11 @@ def test_approve_lands_the_tested_tree_and_reject_closes_with_one_comment(
     # every gate passed; trust is not earned yet: it waits for a person
     assert "factory:needs-review" in story.waiting_labels, story.waiting_labels
     assert any("is earned after 1 approved changes" in b for b in story.waited), story.waited
+    # its comment cites the rule that held it: earned trust, not the merge gate's scores
+    rules = {x for b in story.waited for x in b.splitlines() if x.startswith("Rule: ")}
+    assert rules == {"Rule: factory_rules.md — trust (kind:bug): earned trust."}, rules
+    # factory approve says at once what it does while validation runs, as factory run does
+    assert f"factory approve: issue {story.first}: validating PR " in story.approve_said
     store = Store.open(story.state)
 
     # the approval was killed after it decided to merge; the next cycle took it up and was

@@ -194,6 +194,15 @@ def test_the_trust_panel_shows_the_kind_that_waits_and_the_autonomy_index(page) 
     expect(bug).to_contain_text("0 / 2")
     # merged by themselves: 1 (feature); rejected by triage: 3 -> both without a person
     expect(page.locator("#autonomy-overall")).to_have_text("100%")
+    # nothing of the card is cut off: its table inside it, the card inside the page
+    inside = page.evaluate(
+        """() => { const card = document.querySelector('#trust');
+        const edge = card.getBoundingClientRect().right;
+        return [card.scrollWidth <= card.clientWidth,
+                card.querySelector('table').getBoundingClientRect().right <= edge,
+                edge <= document.documentElement.clientWidth] }"""
+    )
+    assert inside == [True, True, True], inside
 
 
 def _validate_steps(store: Store, issue: int) -> dict:

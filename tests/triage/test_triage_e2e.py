@@ -71,6 +71,16 @@ def test_triage_decides_labels_and_comments_once(
     accepted = show(capsys, repo, 1)
     assert "priority:p2" in accepted["labels"] and "kind:feature" in accepted["labels"]
     assert "Dark mode" in factory_comments(accepted)[0]
+    # on GitHub its marker and its signed spec are hidden: each an HTML comment on a line of
+    # its own, an HTML block as CommonMark (GitHub's Markdown) reads it, never text
+    from markdown_it import MarkdownIt
+
+    posted = factory_comments(accepted)[0]
+    hidden = [t.content for t in MarkdownIt("commonmark").parse(posted) if t.type == "html_block"]
+    assert [h.split()[1][:12] for h in hidden] == ["factory:tria", "factory-spec"], hidden
+    assert posted.count("<!--") == 2 and all(h.strip().endswith("-->") for h in hidden)
+    shown = run_cli(capsys, "--repo", str(repo), "issue", "show", "1").out  # as GitHub shows it
+    assert "**Triage: " in shown and "<!--" not in shown and "factory-spec" not in shown
     rejected = factory_comments(show(capsys, repo, 2))[0]
     assert "mission.md: Out of scope" in rejected
     assert "@everyone" not in rejected and "@\u2060everyone" in rejected  # bot output neutralised

@@ -149,3 +149,40 @@ def test_a_pass_whose_every_action_failed_is_not_a_pass() -> None:
     assert routing.route == "needs_review"
     assert "validator_evidence: 0 of the validator's 3 actions in the app worked" in routing.reason
     assert "its pass rests on nothing it saw" in routing.reason
+
+
+MANUAL = Rules.model_validate({"auto_merge": {"enabled": False}})
+
+
+@pytest.mark.parametrize(
+    ("rules", "kwargs", "ci", "cited"),
+    [
+        (RULES, {}, "success", "auto_merge.min_score; every gate and journey passed"),
+        (MANUAL, {}, "success", "auto_merge"),  # not min_score, review_band …
+        (RULES, {}, "pending", "auto_merge.require_ci"),
+        (RULES, {"score": 0.8}, "success", "review_band, auto_merge.min_score"),
+        (RULES, {"score": 0.5}, "success", "max_fix_attempts; every gate must pass"),
+        (RULES, {"results": ("pass", "not_observable")}, "success", "a criterion the validator "),
+        (RULES, {"journeys_pass": False}, "success", "every hold-out journey must pass; "),
+    ],
+)
+def test_the_validation_comment_cites_the_rule_that_decided(
+    rules: Rules, kwargs: dict[str, Any], ci: str, cited: str
+) -> None:
+    from harness.engine.templates import Templates
+
+    routing = decide_route(rules, *evidence(**kwargs), ci)
+    body = Templates().render(
+        "comments/validated.md.j2",
+        **routing.model_dump(include={"route", "reason", "score", "verdict", "fix_attempts"}),
+        rule=routing.rule,
+        gates=[],
+        pr=1,
+        summary="",
+        journeys=[],
+        conflict=False,
+        run_id="r-1",
+    )
+    (line,) = [x for x in body.splitlines() if x.startswith("Rule: ")]
+    said = line.removeprefix("Rule: factory_rules.md — ")
+    assert said == cited + "." or (cited.endswith(" ") and said.startswith(cited)), line
