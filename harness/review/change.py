@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.artifacts import PrCandidate, Prepared, RunRecords
+from harness.artifacts import PrCandidate, Prepared, RunRecords, ValidationTarget
 from harness.errors import GitError
 from harness.git.repo import GitRepo
 from harness.redact import redact
@@ -30,7 +30,8 @@ def change_diff(
     one that run opened or validated (at the head it validated), against the commit it was
     made from (None: there is none)."""
     candidate = run.newest(PrCandidate) if run else store.latest_artifact(PrCandidate, number)
-    if run is not None and (taken := run.newest(Prepared)) is not None:
+    if run is not None and (targets := run.every(ValidationTarget)):  # recorded as one
+        taken = Prepared.from_outputs(targets[-1][0].outputs)
         candidate = taken.candidate.model_copy(update={"head": taken.head})
     if candidate is None:
         return None

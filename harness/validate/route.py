@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
 from harness.artifacts import FOR_A_PERSON, CheckResult, GateResult, PrCandidate, Routing, Tested
 from harness.config.models import Rules
@@ -208,30 +210,32 @@ def _given(checked: CheckResult) -> tuple[str, float]:
     return (verdict.verdict, verdict.score) if verdict is not None else ("none", 0.0)
 
 
+def _routing(route: str, reason: str, rule: str, **fields: Any) -> Routing:
+    """A route with its reason and the rule that decided it (of factory_rules.md unless named)."""
+    rule = rule if " — " in rule else f"{RULES} — {rule}"
+    return Routing(route=route, reason=reason, rule=rule, **fields)
+
+
 def _routed(
     rules: Rules, gates: list[GateResult], attempts: int, checked: CheckResult, ci: str
 ) -> Routing:
-    """In order: tests their time limit stopped twice go to a person; journeys failing on the
-    change (passing on production) while the validator passes it are a hold-out conflict (no
-    retry can satisfy both); an unobservable criterion, or gates for a person alone failing
-    (``FOR_A_PERSON``), go to review; all green merges; a pass in the review band goes to
-    review; anything else is retried while fix attempts remain, then failed."""
+    """In order: tests stopped twice by their time limit go to a person; journeys failing on
+    the change while the validator passes it are a hold-out conflict; an unobservable criterion
+    or failing ``FOR_A_PERSON`` gates go to review; all green merges; a pass in the review band
+    goes to review; anything else is retried while fix attempts remain, then failed."""
     verdict, score = _given(checked)
     unseen = checked.verdict.results("not_observable") if checked.verdict else []
     failed_criteria = checked.verdict.results("fail") if checked.verdict else []
     named = {g.name: g for g in gates}
 
-    def routed(route: str, reason: str, rule: str) -> Routing:
-        return Routing(
-            route=route,
-            reason=reason,
-            score=score,
-            verdict=verdict,
-            gates=gates,
-            fix_attempts=attempts,
-            not_observable=unseen,
-            rule=rule if " — " in rule else f"{RULES} — {rule}",
-        )
+    routed = partial(
+        _routing,
+        score=score,
+        verdict=verdict,
+        gates=gates,
+        fix_attempts=attempts,
+        not_observable=unseen,
+    )
 
     if stopped := time_limited(checked):
         return routed("needs_human", stopped, "factory.yaml — commands.test_timeout_s")
@@ -253,9 +257,7 @@ def _routed(
     others_pass = named["journeys"].passed and not before  # CI and validator aside
     if others_pass and named["ci"].passed and unseen and not failed_criteria:
         why = f"the validator could not observe: {'; '.join(unseen)}"
-        return routed(
-            "needs_review", why, "a criterion the validator cannot observe goes to a person"
-        )
+        return routed("needs_review", why, "a criterion the validator cannot observe")
     if all(g.passed for g in gates):
         if rules.auto_merge.enabled:
             why = f"every gate passed; validator score {score:.2f}"
@@ -265,12 +267,9 @@ def _routed(
         if named["validator"].passed:  # only CI said no
             why = f"CI is {ci} on the head: a maintainer reviews it"
             return routed("needs_review", why, "auto_merge.require_ci")
-        return routed(
-            "needs_review",
-            f"validator score {score:.2f} is in the review band "
-            f"[{rules.review_band}, {rules.auto_merge.min_score})",
-            "review_band, auto_merge.min_score",
-        )
+        band = f"[{rules.review_band}, {rules.auto_merge.min_score})"
+        why = f"validator score {score:.2f} is in the review band {band}"
+        return routed("needs_review", why, "review_band, auto_merge.min_score")
     failed = ", ".join(g.name for g in gates if not g.passed)
     if attempts < rules.max_fix_attempts:
         why = f"{failed} failed; fix attempt {attempts + 1} follows"
