@@ -39,7 +39,7 @@ from harness.review.autonomy import AutonomyIndex, autonomy_index, autonomy_seri
 from harness.review.change import ChangeDiff, change_diff
 from harness.review.decisions import REVIEWABLE
 from harness.review.trust import TrustState, trust_states
-from harness.store.records import CallRow, Event, Run
+from harness.store.records import CallRow, Event, Run, StepRecord
 
 EVIDENCE = "evidence"  # the folder under the state that screenshots are served from
 
@@ -276,14 +276,9 @@ def queue_view(services: Services, state: str | None = None, page: int = 1) -> l
 
 
 @dataclass(frozen=True)
-class StepLine:
-    step: str
-    attempt: int
-    status: str
-    duration_s: float | None
-    model_s: float
-    subprocess_s: float
-    error: str | None
+class Spent:
+    """What a step's model calls cost (counted on its first attempt's line)."""
+
     cost_usd: float
     input_tokens: int
     output_tokens: int
@@ -301,7 +296,7 @@ class Trail:
     """One run of an issue, as its page shows it."""
 
     run: RunLine
-    steps: list[StepLine]
+    steps: list[tuple[StepRecord, Spent]]
     decision: str | None = None
     rule: str | None = None
     reason: str | None = None
@@ -341,10 +336,9 @@ def _tokens_in(c: CallRow) -> int:
     return int(c["input_tokens"] or 0) + cached
 
 
-def step_lines(services: Services, run_id: str) -> list[StepLine]:
-    calls = services.store.calls(run_id)
+def step_lines(services: Services, run_id: str) -> list[tuple[StepRecord, Spent]]:
     by_step: dict[str, list[CallRow]] = {}
-    for call in calls:
+    for call in services.store.calls(run_id):
         by_step.setdefault(str(call["step_id"]), []).append(call)
     seen: set[str] = set()
     lines = []
@@ -352,21 +346,9 @@ def step_lines(services: Services, run_id: str) -> list[StepLine]:
         # a step's calls are counted once, on its first attempt's line
         mine = [] if s.step_id in seen else by_step.get(s.step_id, [])
         seen.add(s.step_id)
-        lines.append(
-            StepLine(
-                step=s.step_id,
-                attempt=s.attempt,
-                status=s.status,
-                duration_s=s.duration_s,
-                model_s=s.model_s,
-                subprocess_s=s.subprocess_s,
-                error=s.error,
-                cost_usd=round(sum(float(c["cost_usd"] or 0) for c in mine), 6),
-                input_tokens=sum(_tokens_in(c) for c in mine),
-                output_tokens=sum(int(c["output_tokens"] or 0) for c in mine),
-                calls=len(mine),
-            )
-        )
+        cost = round(sum(float(c["cost_usd"] or 0) for c in mine), 6)
+        tokens = sum(_tokens_in(c) for c in mine), sum(int(c["output_tokens"] or 0) for c in mine)
+        lines.append((s, Spent(cost, *tokens, len(mine))))
     return lines
 
 
@@ -464,19 +446,6 @@ def runs_view(services: Services, filters: RunFilters) -> list[RunLine]:
 
 
 @dataclass(frozen=True)
-class Call:
-    step: str
-    ts: str
-    model: str
-    input_tokens: int
-    output_tokens: int
-    cost_usd: float
-    duration_s: float
-    stop_reason: str | None
-    error: str | None
-
-
-@dataclass(frozen=True)
 class Message:
     role: str
     kind: str  # text | tool_use | tool_result | thinking
@@ -493,7 +462,7 @@ class Transcript:
 class RunPage:
     run: RunLine
     trail: Trail
-    calls: list[Call]
+    calls: list[tuple[CallRow, int]]  # each call, and its input tokens (cached ones too)
     transcripts: list[Transcript]
     governance: dict[str, str]
 
@@ -539,20 +508,7 @@ def run_page(services: Services, run_id: str) -> RunPage:
     now = services.clock()
     folder = services.settings.state_dir / "transcripts" / run.id
     files = sorted(folder.glob("*.json")) if folder.is_dir() else []
-    calls = [
-        Call(
-            step=str(c["step_id"]),
-            ts=str(c["ts"]),
-            model=str(c["model"]),
-            input_tokens=_tokens_in(c),
-            output_tokens=int(c["output_tokens"] or 0),
-            cost_usd=float(c["cost_usd"] or 0.0),
-            duration_s=float(c["duration_s"] or 0.0),
-            stop_reason=c["stop_reason"],
-            error=c["error"],
-        )
-        for c in store.calls(run.id)
-    ]
+    calls = [(c, _tokens_in(c)) for c in store.calls(run.id)]
     return RunPage(
         run=run_line(services, run, now),
         trail=trail(services, run, now),
