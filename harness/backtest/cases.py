@@ -218,17 +218,8 @@ def manifest_cases(
                 if source.read_blob(fix, path) is None and source.read_blob(base, path) is None:
                     problem = f"{path!r} is in neither {base[:12]} nor {fix[:12]}"
                     raise ConfigError(file, f"cases[{i}].tests", problem)
-        cases.append(
-            Case(
-                id=item.id,
-                title=item.title,
-                body=item.body,
-                author=item.author,
-                base=base,
-                fix=fix,
-                tests=tests,
-            )
-        )
+        issue = item.model_dump(include={"id", "title", "body", "author"})
+        cases.append(Case(**issue, base=base, fix=fix, tests=tests))
     return cases
 
 
