@@ -61,9 +61,8 @@ def pinned_from_direct_url(raw: str) -> str | None:
     url = str(data.get("url", ""))
     vcs = data.get("vcs_info") or {}
     archive = data.get("archive_info") or {}
-    sha256 = (archive.get("hashes") or {}).get("sha256") or str(
-        archive.get("hash", "")
-    ).removeprefix("sha256=")
+    hashed = str(archive.get("hash", "")).removeprefix("sha256=")
+    sha256 = (archive.get("hashes") or {}).get("sha256") or hashed
     found = None
     if vcs.get("vcs") == "git" and vcs.get("commit_id"):
         found = f"{DIST} @ git+{url}@{vcs['commit_id']}"
@@ -79,11 +78,8 @@ def ci_package(spec: str | None) -> str:
         problem = pinned_problem(spec)
         if problem:
             raise UsageError(f"--package: {problem}")
-        return (
-            f"{DIST} @ {spec.strip()}"
-            if spec.strip().startswith(("git+", "https://"))
-            else spec.strip()
-        )
+        spec = spec.strip()
+        return f"{DIST} @ {spec}" if spec.startswith(("git+", "https://")) else spec
     found = installed_source()
     if found is None:
         raise UsageError(

@@ -54,9 +54,7 @@ class CommandTool:
         output = result.output
         if len(output) > MAX_TEST_TAIL:
             cut = len(output) - MAX_TEST_TAIL
-            output = (
-                f"[the first {cut:,} characters of the output are not shown]\n" + (output[cut:])
-            )
+            output = f"[the first {cut:,} characters of the output are not shown]\n{output[cut:]}"
         return f"{head}\n{output}"
 
     def handlers(self) -> dict[str, Callable[[dict[str, Any]], str]]:
