@@ -86,12 +86,8 @@ def autonomy_series(store: Store, ends: list[float], days: int = 30) -> list[flo
     found = store.finished_between(windows[0][0], windows[-1][1])
     when = [at for at, _ in found]
     untouched = [0, *accumulate(int(alone) for _, alone in found)]
-    series = []
-    for since, until in windows:
-        first, last = bisect_left(when, since), bisect_right(when, until)
-        share = AutonomyIndex(days, last - first, untouched[last] - untouched[first]).overall
-        series.append(share)
-    return series
+    spans = [(bisect_left(when, since), bisect_right(when, until)) for since, until in windows]
+    return [AutonomyIndex(days, b - a, untouched[b] - untouched[a]).overall for a, b in spans]
 
 
 def _window(end: float, days: int) -> tuple[str, str]:
