@@ -48,9 +48,7 @@ def worktree(ctx: StepContext) -> Path:
     """The run's worktree, re-created from its branch if it vanished (e.g. after a reboot)."""
     info = ctx.output("worktree", Worktree)
     path = Path(info.path)
-    if not path.is_dir():
-        path = manager(ctx).create(info.branch, info.base_sha)
-    return path
+    return path if path.is_dir() else manager(ctx).create(info.branch, info.base_sha)
 
 
 def sandbox(ctx: StepContext, path: Path, timeout_s: float) -> Sandbox:
@@ -235,10 +233,8 @@ def declined(ctx: StepContext) -> dict[str, object]:
 def gates(ctx: StepContext) -> GateReport:
     services, rules = ctx.services, ctx.services.settings.governance.rules
     limits = services.settings.config.gates
-    made = ctx.output("commit", Commit)
+    made, repo, attempts = ctx.output("commit", Commit), services.repo, fix_attempts(ctx)
     head, base = made.head, made.base
-    repo = services.repo
-    attempts = fix_attempts(ctx)
     # the change read once, its patch with it (the secrets gate reads every added line): base
     # is an ancestor of head (the commit step committed onto it), so the diff from their merge
     # base is the diff between the two trees, the one the reviewer read (the tested tree)
@@ -246,10 +242,8 @@ def gates(ctx: StepContext) -> GateReport:
     numstat = [(c.added_lines, c.deleted_lines, c.path) for c in changes]
     protected = list(rules.protected_paths)
     modes = {c.path: (c.old_mode, c.new_mode) for c in changes}
-    added, commands = (
-        [c.path for c in changes if c.status == "A"],
-        services.settings.config.commands,
-    )
+    added = [c.path for c in changes if c.status == "A"]
+    commands = services.settings.config.commands
     results = [
         g.changed_lines_gate(numstat, rules.max_changed_lines),
         g.size_gate(changes, limits.max_added_bytes, limits.max_file_bytes),
@@ -384,10 +378,8 @@ def _keep_tested(ctx: StepContext) -> bool:
     if "commit" not in ctx.outputs and tested and Path(info["path"]).is_dir():
         message = f"Unfinished: not proposed (issue {ctx.number}, run {ctx.run_id})"
         GitRepo(Path(info["path"])).commit_tree(tested[-1], message)
-    return ctx.services.repo.rev_parse(f"refs/heads/{info['branch']}") not in (
-        None,
-        info["base_sha"],
-    )
+    head = ctx.services.repo.rev_parse(f"refs/heads/{info['branch']}")
+    return head not in (None, info["base_sha"])
 
 
 @action("implement.fail")

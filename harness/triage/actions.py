@@ -4,6 +4,7 @@ shown of the repository and of the validator) and ``triage.apply`` (the applier)
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
@@ -51,16 +52,9 @@ def prescreen_action(ctx: StepContext) -> dict[str, Any]:
     rules = services.settings.governance.rules
     templates = template_comments(services.repo, services.settings.governance.commit)
     screen = prescreen(issue, others, rules, judged_today(ctx, issue.author), templates)
-    return {
-        "decision": screen.decision,
-        "reason": screen.reason,
-        "rule": screen.rule,
-        "hidden": list(screen.hidden),
-        "title": screen.title,
-        "body": screen.body,
-        "author": issue.author,
-        "issue_sha256": screen.sha256,
-    }
+    said = asdict(screen)
+    said["issue_sha256"], said["hidden"] = said.pop("sha256"), list(screen.hidden)
+    return {**said, "author": issue.author}
 
 
 @action("triage.context")

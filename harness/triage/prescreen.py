@@ -51,12 +51,8 @@ def protected_literals(patterns: list[str]) -> list[str]:
     """Literal names a request would mention to touch a protected path.
 
     ``.github/**`` becomes ``.github/``; ``.git/`` is always included."""
-    names: list[str] = [".git/"]
-    for pattern in patterns:
-        head = re.split(r"[*?\[]", pattern, maxsplit=1)[0]
-        if head:
-            names.append(head.casefold())
-    return sorted(set(names))
+    heads = (re.split(r"[*?\[]", pattern, maxsplit=1)[0].casefold() for pattern in patterns)
+    return sorted({".git/", *(head for head in heads if head)})
 
 
 def _distance(a: str, b: str) -> int:

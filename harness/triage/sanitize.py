@@ -104,14 +104,8 @@ _BIDI_IN_RTL = frozenset(
     ("\u200e", "\u200f", "\u061c", "\u202a", "\u202b", "\u202c", *map(chr, range(0x2066, 0x206A)))
 )
 _ZERO_WIDTH = frozenset(map(chr, (0x200B, 0x2060, 0x2061, 0x2062, 0x2063, 0x2064, 0x00AD, 0x180E)))
-_ZWNJ, _ZWJ, _BOM, _VS16, _BLACK_FLAG, _CANCEL_TAG = (
-    "\u200c",
-    "\u200d",
-    "\ufeff",
-    "\ufe0f",
-    "\U0001f3f4",
-    "\U000e007f",
-)
+_ZWNJ, _ZWJ, _BOM, _VS16 = "\u200c", "\u200d", "\ufeff", "\ufe0f"
+_BLACK_FLAG, _CANCEL_TAG = "\U0001f3f4", "\U000e007f"
 
 
 @dataclass(frozen=True)
@@ -185,8 +179,7 @@ def _collapsed(raw: str, masked: str) -> bool:
 
 def _control_reference(match: re.Match[str]) -> str:
     digits = match.group(1)
-    hexadecimal = digits[0] in "xX"
-    code = int(digits[1:] if hexadecimal else digits, 16 if hexadecimal else 10)
+    code = int(digits[1:], 16) if digits[0] in "xX" else int(digits)
     return chr(code) if code in _DROPPED_CONTROLS else match.group(0)
 
 
@@ -210,10 +203,8 @@ def _mask_code(text: str) -> str:
         if fence is None:
             fence, fence_start = (run[0], len(run)), match.start()
         elif run[0] == fence[0] and len(run) >= fence[1]:
-            line_end = text.find("\n", match.end())
-            rest = text[match.end() : len(text) if line_end < 0 else line_end]
-            if not rest.strip():
-                end = len(text) if line_end < 0 else line_end
+            end = len(text) if (nl := text.find("\n", match.end())) < 0 else nl
+            if not text[match.end() : end].strip():  # nothing after the closing fence
                 spans.append((fence_start, end))
                 fence = None
     if fence is not None:
@@ -223,10 +214,8 @@ def _mask_code(text: str) -> str:
     runs = [(m.start(), m.end() - m.start()) for m in found]
     following: list[int] = [-1] * len(runs)  # the next run of the same length, by index
     last: dict[int, int] = {}
-    for index in range(len(runs) - 1, -1, -1):
-        length = runs[index][1]
-        following[index] = last.get(length, -1)
-        last[length] = index
+    for index, (_, length) in reversed(list(enumerate(runs))):
+        following[index], last[length] = last.get(length, -1), index
     code: list[tuple[int, int]] = []
     covered = 0
     for index, (start, length) in enumerate(runs):
@@ -238,13 +227,10 @@ def _mask_code(text: str) -> str:
 
 
 def _blank(text: str, spans: list[tuple[int, int]]) -> str:
-    if not spans:
-        return text
     parts: list[str] = []
     at = 0
     for start, end in sorted(spans):
-        if start < at:
-            start = at
+        start = max(start, at)
         parts.append(text[at:start])
         part = text[start:end]
         parts.append(re.sub(r"[^\n]", " ", part) if "\n" in part else " " * len(part))
@@ -345,13 +331,7 @@ def _in_flag(text: str, i: int) -> bool:
     end = i if text[i] == _CANCEL_TAG else i + 1
     while letter(end) and end < i + 40:
         end += 1
-    return (
-        start > 0
-        and text[start - 1] == _BLACK_FLAG
-        and end < len(text)
-        and text[end] == _CANCEL_TAG
-        and end > start
-    )
+    return 0 < start < end < len(text) and text[start - 1] + text[end] == _BLACK_FLAG + _CANCEL_TAG
 
 
 def _characters(text: str) -> tuple[list[str], set[int], bool]:
@@ -398,20 +378,14 @@ def _kind(text: str, i: int, ch: str, rtl_line: bool) -> str | None:
         return "bidirectional override characters"
     if ch in _BIDI_IN_RTL:
         return None if rtl_line else "bidirectional control characters outside right-to-left text"
-    if ch == _ZWJ:
-        emoji = bool(before) and (_emoji(before) or before == _VS16)
-        if (emoji and after and _emoji(after)) or (
-            before and after and _script_letter(before) and _script_letter(after)
-        ):
+    if ch in (_ZWJ, _ZWNJ) and before and after:  # a joiner between letters, or emoji (ZWJ)
+        if _script_letter(before) and _script_letter(after):
             return None
-        return "zero-width or soft-hyphen characters"
-    if ch == _ZWNJ:
-        if before and after and _script_letter(before) and _script_letter(after):
+        if ch == _ZWJ and (_emoji(before) or before == _VS16) and _emoji(after):
             return None
-        return "zero-width or soft-hyphen characters"
-    if ch == _BOM:
-        return None if i == 0 else "zero-width or soft-hyphen characters"
-    if ch in _ZERO_WIDTH:
+    if ch == _BOM and i == 0:
+        return None
+    if ch in _ZERO_WIDTH or ch in (_ZWJ, _ZWNJ, _BOM):
         return "zero-width or soft-hyphen characters"
     if _selector(ch):  # one selector after a visible character chooses its look; more carry data
         lone = bool(before) and not before.isspace() and not _selector(before)
