@@ -62,6 +62,9 @@ def test_the_lens_names_what_a_change_adds_and_nothing_production_had(tmp_path: 
     passed, said = gate({"tests/fixtures/aws.json": f'{{"aws_access_key_id": "{KEY}"}}\n'})
     assert not passed and "AWS Access Key (high) tests/fixtures/aws.json:1" in said, said
     assert KEY not in said
+    sri = 'integrity="sha384-QWTKZyjpPEjISv5WaRU9OFeRpok6YctnYmDr5pNlyT2bRjXh0JMhjY6hW+ALEwIH"'
+    passed, said = gate({"base.html": f'<link href="/b.css" rel="stylesheet" {sri}>\n'})
+    assert passed, said  # a Subresource Integrity digest is a public hash, not a secret
     passed, said = gate({"requirements.txt": "flask==3.0.1\nrequests==2.32.3\n"})
     assert not passed and "does not allow: requests" in said, said
     assert "dependencies upgraded: flask ==3.0.0 -> ==3.0.1" in said
