@@ -277,16 +277,14 @@ def _candidate(
     and then ``head`` merged in — or, when ``head`` does not merge onto those, production
     with ``head`` alone (``GitError`` when not even that). Tests, journeys and the validator
     all run on it; the merge lands exactly its tree. (candidate, its base, issues queued)"""
+
+    def onto(on: str) -> str:
+        return repo.merge_commit(on, head, f"Candidate: {branch} on {on[:12]}")
+
     if calibrated.base:
         with contextlib.suppress(GitError):
-            on = calibrated.base
-            return (
-                repo.merge_commit(on, head, f"Candidate: {branch} on {on[:12]}"),
-                on,
-                calibrated.queued,
-            )
-    on = calibrated.production_sha
-    return repo.merge_commit(on, head, f"Candidate: {branch} on {on[:12]}"), on, []
+            return onto(calibrated.base), calibrated.base, calibrated.queued
+    return onto(calibrated.production_sha), calibrated.production_sha, []
 
 
 def _earlier_verdict(

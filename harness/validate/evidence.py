@@ -74,12 +74,8 @@ def serving(settings: Settings, path: Path) -> Iterator[AppProcess]:
     port = free_port()
     # no network, nothing but its worktree
     sandbox = worktree_sandbox(settings, path, Limits(timeout_s=24 * 3600))
-    with AppProcess(
-        sandbox,
-        commands.start.format(port=port),
-        port,
-        commands.ready_path,
-    ) as app:
+    start = commands.start.format(port=port)
+    with AppProcess(sandbox, start, port, commands.ready_path) as app:
         app.wait_ready(READY_TIMEOUT_S)
         yield app
 
@@ -278,14 +274,9 @@ def _holdout(settings: Settings) -> list[Journey]:
 
 def _setup_failed(prepared: PreparedTree) -> StepFailed:
     network = prepared.network.model_dump(mode="json") if prepared.network else None
-    return StepFailed(
-        str(prepared.problem),
-        {
-            "output": prepared.output,
-            "setup_inputs_changed": list(prepared.inputs_changed),
-            "network": network,
-        },
-    )
+    inputs = list(prepared.inputs_changed)
+    said = {"output": prepared.output, "setup_inputs_changed": inputs, "network": network}
+    return StepFailed(str(prepared.problem), said)
 
 
 def journeys_on(

@@ -143,9 +143,7 @@ def leave(store: Store, state_dir: Path, holder: str) -> None:
 
 def _ahead(entries: list[Entry], run: str) -> list[Entry]:
     mine = next((e for e in entries if e.run == run), None)
-    if mine is None:
-        return []
-    return [e for e in entries if e.seq < mine.seq]
+    return [e for e in entries if e.seq < mine.seq] if mine else []
 
 
 def ahead_of(store: Store, run: str) -> list[Entry]:

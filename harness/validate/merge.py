@@ -170,13 +170,8 @@ def smoke(ctx: StepContext) -> Smoke:
         return Smoke(**dict(result))
     forge = ctx.services.forge
     current = forge.sync(branch)
-    revert = (
-        forge.revert_merge(
-            branch, merged, f"Revert factory merge for issue {ctx.number}: smoke failed"
-        )
-        if current == merged
-        else current
-    )
+    why = f"Revert factory merge for issue {ctx.number}: smoke failed"
+    revert = forge.revert_merge(branch, merged, why) if current == merged else current
     forge.reopen_issue(ctx.number)
     # back to work (not a terminal state): implemented again from production, told why
     set_state(forge, ctx.number, Label.ACCEPTED, (Label.REGRESSION,))

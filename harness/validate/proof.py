@@ -16,19 +16,9 @@ from typing import Protocol
 
 from harness.config.globs import matching
 
-TEST_FILES = (
-    "test_*.py",
-    "*_test.py",
-    "tests.py",
-    "*.test.js",
-    "*.test.ts",
-    "*.test.jsx",
-    "*.test.tsx",
-    "*.spec.js",
-    "*.spec.ts",
-    "*.spec.jsx",
-    "*.spec.tsx",
-)
+_CODE = (".py", ".js", ".ts", ".jsx", ".tsx")
+_SPECS = tuple(f"*.{kind}{ext}" for kind in ("test", "spec") for ext in _CODE[1:])
+TEST_FILES = ("test_*.py", "*_test.py", "tests.py", *_SPECS)
 TEST_FOLDERS = ("tests", "test", "__tests__")
 _FUNCTIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
 _SKIPPED = ("skip", "skipif", "xfail")
@@ -57,13 +47,9 @@ class Test:
 
 
 def is_test_file(path: str) -> bool:
-    name = path.rsplit("/", 1)[-1]
-    if matching(name, TEST_FILES):
-        return True
-    folders = path.split("/")[:-1]
-    return name.endswith((".py", ".js", ".ts", ".jsx", ".tsx")) and any(
-        f in TEST_FOLDERS for f in folders
-    )
+    *folders, name = path.split("/")
+    in_folder = name.endswith(_CODE) and any(f in TEST_FOLDERS for f in folders)
+    return in_folder or matching(name, TEST_FILES)
 
 
 def tests_in(path: str, data: bytes | None) -> dict[str, Test]:

@@ -85,11 +85,8 @@ def _bug_test_gate(e: Evidence) -> GateResult | None:
         why = "the bug fix adds or changes no test: nothing shows the bug is gone"
         return GateResult(name="bug_test_fails_before", passed=False, evidence=why)
     shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if files[3:] else "")
-    said = (
-        "so they show the bug"
-        if before.exit_code != 0
-        else "so they pass without the fix and do not show the bug"
-    )
+    said = "so they pass without the fix and do not show the bug"
+    said = "so they show the bug" if before.exit_code != 0 else said
     return GateResult(
         name="bug_test_fails_before",
         passed=before.exit_code != 0,
@@ -191,11 +188,11 @@ def _conflict(rules: Rules, candidate: PrCandidate, checked: CheckResult) -> Rou
     gate = GateResult(name="merges_with_production", passed=False, evidence=str(conflict))
     verdict, score = _given(checked)
     retry = attempts < rules.max_fix_attempts
+    why = f" after {attempts} fix attempts"
+    why = "; implemented again on the new production" if retry else why
     return Routing(
         route="retry" if retry else "failed",
-        reason=f"the change {conflict}; implemented again on the new production"
-        if retry
-        else f"the change {conflict} after {attempts} fix attempts",
+        reason=f"the change {conflict}{why}",
         score=score,
         verdict=verdict,
         gates=[*candidate.gates, gate],
@@ -227,7 +224,6 @@ def _routed(
     unseen = checked.verdict.results("not_observable") if checked.verdict else []
     failed_criteria = checked.verdict.results("fail") if checked.verdict else []
     named = {g.name: g for g in gates}
-
     routed = partial(
         _routing,
         score=score,
@@ -236,7 +232,6 @@ def _routed(
         fix_attempts=attempts,
         not_observable=unseen,
     )
-
     if stopped := time_limited(checked):
         return routed("needs_human", stopped, "factory.yaml — commands.test_timeout_s")
     # gates that failed before any browser looked: implement's, and the tests on the candidate

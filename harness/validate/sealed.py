@@ -213,15 +213,10 @@ def run_sealed(
         model_socket = Path(request.model_socket)
         forwarder = ModelForwarder(model_socket, model, allowance, request.question.model, peers)
         with forwarder, BrowserBroker(Path(request.browser_socket), launcher, peers):
+            stdin = request.model_dump_json()
             try:
                 proc = run_in_seal(
-                    list(SEAL_COMMAND),
-                    masked,
-                    [writable],
-                    [sockets],
-                    request.model_dump_json(),
-                    timeout_s,
-                    peers,
+                    list(SEAL_COMMAND), masked, [writable], [sockets], stdin, timeout_s, peers
                 )
             except subprocess.TimeoutExpired:
                 proc = None
