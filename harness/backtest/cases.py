@@ -110,8 +110,8 @@ def hidden_tests(repo: GitRepo, base: str, fix: str, test_paths: list[str]) -> t
     return tuple(p for p in repo.paths_between(base, fix) if matching(p, test_paths))
 
 
-def held(forge: Forge, number: int) -> tuple[str, str, str] | None:
-    """(title, body, author) of issue ``number`` if the forge holds it (a forge that cannot
+def held(forge: Forge, number: int) -> dict[str, str] | None:
+    """The title, body and author of issue ``number`` if the forge holds it (a forge that cannot
     be read is an error, not an issue it lacks)."""
     try:
         issue = forge.get_issue(number)
@@ -121,7 +121,7 @@ def held(forge: Forge, number: int) -> tuple[str, str, str] | None:
         if getattr(exc.__cause__, "status", None) in (404, 410):
             return None
         raise
-    return issue.title, issue.body, issue.author
+    return {"title": issue.title, "body": issue.body, "author": issue.author}
 
 
 def history_cases(
@@ -139,20 +139,9 @@ def history_cases(
         for number in fix.issues:
             if (issues and number not in issues) or (found := held(forge, number)) is None:
                 continue
-            title, body, author = found
             tests = hidden_tests(repo, fix.parent, fix.sha, test_paths)
-            cases.append(
-                Case(
-                    id=f"{number}@{fix.sha[:12]}",
-                    issue=number,
-                    title=title,
-                    body=body,
-                    author=author,
-                    base=fix.parent,
-                    fix=fix.sha,
-                    tests=tests,
-                )
-            )
+            at = {"id": f"{number}@{fix.sha[:12]}", "issue": number, "base": fix.parent}
+            cases.append(Case.model_validate({**at, **found, "fix": fix.sha, "tests": tests}))
             if limit is not None and len(cases) >= limit:
                 return cases
     missing = [n for n in issues if not any(c.issue == n for c in cases)]
@@ -234,11 +223,8 @@ def manifest_source(manifest: Manifest, file: Path, own: GitRepo, cache: Path) -
         if re.match(r"^[a-z]+://[^/]*@", where, re.IGNORECASE):
             raise ConfigError(str(file), "repo", "a URL with credentials in it is refused")
         folder = cache / f"{hashlib.sha256(where.encode()).hexdigest()[:16]}.git"
-        copy = (
-            GitRepo(folder)
-            if (folder / "HEAD").is_file()
-            else GitRepo.init(folder, "main", bare=True)
-        )
+        fresh = not (folder / "HEAD").is_file()
+        copy = GitRepo.init(folder, "main", bare=True) if fresh else GitRepo(folder)
         try:
             snapshot.mirror(copy, where)
         except FactoryError as exc:

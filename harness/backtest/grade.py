@@ -53,12 +53,8 @@ class Graded(BaseModel):
 
 def hidden_files(source: GitRepo, fix: str, tests: tuple[str, ...]) -> Hidden:
     """The hidden tests as the fix has them ((mode, bytes) by path), and those it deleted."""
-    modes = snapshot.file_modes(source, fix, list(tests))
-    files: dict[str, tuple[str, bytes]] = {}
-    for path, mode in modes.items():
-        data = source.read_blob(fix, path)
-        if data is not None:
-            files[path] = (mode, data)
+    modes = snapshot.file_modes(source, fix, list(tests)).items()
+    files = {p: (mode, data) for p, mode in modes if (data := source.read_blob(fix, p)) is not None}
     return files, [p for p in tests if p not in files]
 
 

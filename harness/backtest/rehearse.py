@@ -92,13 +92,9 @@ def _gates_routing(services: Services, validation: Validation, number: int) -> R
     person in the loop: in a rehearsal nobody approves, and no kind has earned trust."""
     store = services.store
     checked = store.latest_artifact(CheckResult, number)
+    run = validation.implement_run
     candidate = next(
-        (
-            c
-            for _, c in store.artifacts(PrCandidate, number)
-            if c.implement_run == validation.implement_run
-        ),
-        None,
+        (c for _, c in store.artifacts(PrCandidate, number) if c.implement_run == run), None
     )
     if checked is None or candidate is None:
         return validation
@@ -128,10 +124,7 @@ def what_became(services: Services, number: int) -> Became:
         if held:
             reason = f"{reason}; a person would review it: {validation.reason}"
         if validation.validator is not None:
-            verdict = {
-                "verdict": validation.validator.verdict,
-                "score": validation.validator.score,
-            }
+            verdict = validation.validator.model_dump(include={"verdict", "score"})
     return Became(
         triage=spec.decision if spec else None,
         kind=spec.kind if spec else None,

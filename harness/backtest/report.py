@@ -27,14 +27,8 @@ def ordered(row: dict[str, Any]) -> dict[str, Any]:
 
 
 def _head(case: Case) -> dict[str, Any]:
-    return {
-        "id": case.id,
-        "issue": case.issue,
-        "title": case.title,
-        "base": case.base,
-        "fix": case.fix,
-        "hidden_tests": list(case.tests),
-    }
+    fields = case.model_dump(include={"id", "issue", "title", "base", "fix"})
+    return {**fields, "hidden_tests": list(case.tests)}
 
 
 UNPROVEN = (

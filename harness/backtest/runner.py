@@ -33,14 +33,7 @@ from harness.backtest.cases import (
 )
 from harness.backtest.grade import grade, hidden_files
 from harness.backtest.rehearse import rehearse, what_became
-from harness.backtest.report import (
-    case_row,
-    changes,
-    error_row,
-    ordered,
-    summarise,
-    unfinished_row,
-)
+from harness.backtest.report import case_row, changes, error_row, ordered, summarise, unfinished_row
 from harness.backtest.scratch import (
     Place,
     Rehearsed,

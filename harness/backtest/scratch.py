@@ -56,12 +56,10 @@ def rehearsed_governance(repo: GitRepo, production: str, rev: str | None) -> Reh
     except ConfigErrors as exc:
         raise exc.first(where) from None
     paths = [*GOVERNANCE_FILES, CONFIG_FILE, *repo.list_tree(commit, OVERRIDES)]
-    modes = snapshot.file_modes(repo, commit, paths)
-    files: dict[str, tuple[str, bytes]] = {}
-    for path, mode in modes.items():
-        data = repo.read_blob(commit, path)
-        if data is not None:
-            files[path] = (mode, data)
+    modes = snapshot.file_modes(repo, commit, paths).items()
+    files = {
+        p: (mode, data) for p, mode in modes if (data := repo.read_blob(commit, p)) is not None
+    }
     return Rehearsed(commit=commit, edit=rev is not None, config=config, files=files)
 
 

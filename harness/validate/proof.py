@@ -49,7 +49,7 @@ class Test:
 def is_test_file(path: str) -> bool:
     *folders, name = path.split("/")
     in_folder = name.endswith(_CODE) and any(f in TEST_FOLDERS for f in folders)
-    return in_folder or matching(name, TEST_FILES)
+    return in_folder or bool(matching(name, TEST_FILES))
 
 
 def tests_in(path: str, data: bytes | None) -> dict[str, Test]:
