@@ -141,7 +141,7 @@ def show(ctx: click.Context, number: int, as_json: bool) -> None:
     click.echo(safe(f"#{found.number} {found.title}  [{found.state}] by {found.author}"))
     click.echo(safe(f"labels: {', '.join(found.labels) or '-'}"))
     click.echo("")
-    click.echo(safe(found.body))
+    click.echo(safe(readable(found.body)))
     for c in comments:  # as GitHub shows them: the markers and data blocks hidden
         click.echo(safe(f"\n--- {c.author} at {c.created_at}\n{readable(c.body)}"))
 

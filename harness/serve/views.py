@@ -408,7 +408,7 @@ def issue_page(services: Services, number: int) -> IssuePage:
     runs = reversed(services.store.list_runs(limit=None, issue=number))
     waiting = [lab for lab in REVIEWABLE if lab in issue.labels]
     return IssuePage(
-        issue=issue,
+        issue=replace(issue, body=readable(issue.body)),
         state=issue_state(issue),
         comments=[replace(c, body=readable(c.body)) for c in services.forge.list_comments(number)],
         trails=[trail(services, run, now) for run in runs],

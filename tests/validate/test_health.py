@@ -81,6 +81,8 @@ def test_a_maintainers_commit_that_breaks_production_goes_to_one_issue_for_a_per
     data = issue(capsys, repo, tracking)
     assert data["state"] == "open" and "factory:needs-human" in data["labels"]
     assert "test_broken.Broken.test_broken" in data["body"] and broken[:12] in data["body"]
+    shown = run_cli(capsys, "--repo", str(repo), "issue", "show", str(tracking)).out
+    assert "test_broken.Broken.test_broken" in shown and "<!--" not in shown  # as GitHub shows it
     filed = run_cli(capsys, "--repo", str(repo), "issue", "list", "--json").json()
     assert [i["number"] for i in filed if i["author"] == "factory[bot]"] == [tracking]
     first = issue(capsys, repo, 1)
