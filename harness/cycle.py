@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from pathlib import Path
 from typing import Any, Required, TypedDict
 
@@ -60,8 +61,7 @@ class StageRow(TypedDict, total=False):
 
 class CycleResult(TypedDict, total=False):
     """A cycle's rows per stage (``factory run --json``); ``production`` when it was red or
-    healed,
-    ``busy`` when another run held the state, ``ended``: issues no longer open whose
+    healed, ``busy`` when another run held the state, ``ended``: issues no longer open whose
     unfinished runs it ended (``end_abandoned``)."""
 
     triage: Required[list[dict[str, Any]]]  # as triage.queue gives them
@@ -72,25 +72,18 @@ class CycleResult(TypedDict, total=False):
     ended: list[int]
 
 
-def _latest_pr(services: Services, number: int) -> tuple[str, str] | None:
-    """(implement run, head) of the newest PR the factory opened for ``number``."""
-    candidate = services.store.latest_artifact(PrCandidate, number)
-    return (candidate.implement_run, candidate.head) if candidate is not None else None
-
-
 def needs_validation(services: Services, number: int) -> bool:
     """A PR waits for validation unless a finished validation already judged this very PR at
     this very head (a PR opened again after a retry is validated again, even when a person's
     retry left its commit unchanged) and no person approved that head since: an approval
     whose validation was interrupted (killed with the dashboard that ran it) is finished."""
-    latest = _latest_pr(services, number)
-    if latest is None:
-        return False
     store, finished = services.store, ("succeeded", "failed")
+    if (pr := store.latest_artifact(PrCandidate, number)) is None:
+        return False
     for run, target in store.artifacts(ValidationTarget, number, run_status=finished):
-        if (target.implement_run, target.head) == latest:
+        if (target.implement_run, target.head) == (pr.implement_run, pr.head):
             ended = store.get_run(run).finished_at or ""
-            return any(e.ts > ended for e in approvals(store, number, latest[1]))
+            return any(e.ts > ended for e in approvals(store, number, pr.head))
     return True
 
 
@@ -204,19 +197,13 @@ def run_stage(
     if not numbers:
         return rows
     progress(f"{stage} {len(numbers)} issue(s), {width} at a time …")
-    store = Store.open(settings.state_dir)
-    try:
-        with ThreadPoolExecutor(max_workers=width) as pool:
-            futures = [
-                pool.submit(_one, settings, provider, stage, n, store, plan) for n in numbers
-            ]
-            for future in futures:
-                row = future.result()
-                said = shown(outcome_of(row), row["status"])
-                progress(f"  issue {row['issue']}: {said} {row.get('reason') or ''}")
-                rows.append(row)
-    finally:
-        store.close()
+    with closing(Store.open(settings.state_dir)) as store, ThreadPoolExecutor(width) as pool:
+        futures = [pool.submit(_one, settings, provider, stage, n, store, plan) for n in numbers]
+        for future in futures:
+            row = future.result()
+            said = shown(outcome_of(row), row["status"])
+            progress(f"  issue {row['issue']}: {said} {row.get('reason') or ''}")
+            rows.append(row)
     return rows
 
 
@@ -282,6 +269,7 @@ def end_abandoned(services: Services) -> list[int]:
     kept = {i.number for i in services.forge.list_issues("open")}
     kept |= set(unfinished_after_merge(services))
     ended: list[int] = []
+    worktrees = WorktreeManager.of(services.repo, services.settings.state_dir)
     for run in runs:
         number = run.issue
         if number is None or number in kept:
@@ -294,14 +282,10 @@ def end_abandoned(services: Services) -> list[int]:
         try:
             still = store.find_open_run(run.workflow, number)
             if still is not None and still.id == run.id:
-                reason = (
-                    f"issue #{number} is no longer open: its {run.workflow} run was not resumed"
-                )
-                made = Engine(services).end(run.id, reason).artifact(Worktree)
+                why = f"issue #{number} is no longer open: its {run.workflow} run was not resumed"
+                made = Engine(services).end(run.id, why).artifact(Worktree)
                 if made is not None:  # the branch is kept (factory prune); the checkout is not
-                    WorktreeManager.of(services.repo, services.settings.state_dir).remove(
-                        Path(made.path)
-                    )
+                    worktrees.remove(Path(made.path))
                 ended.append(number)
         finally:
             store.release_lease(number, holder)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import click
 
-from harness.cli.common import emit_json, provider_override, repo_root, state_dir
+from harness.cli.common import emit_json, opened
 
 
 @click.command()
@@ -17,14 +17,9 @@ def audit(ctx: click.Context, as_json: bool) -> None:
     labelled factory:found, at most audit.max_issues, for triage to judge. Exit 1 when the
     audit was stopped or refused (a budget, the kill switch)."""
     from harness.artifacts import Found
-    from harness.config.provider import require_model
     from harness.engine.runner import Engine
-    from harness.services import open_services
 
-    root = repo_root(ctx)
-    services = open_services(root, state_dir(root), provider_override(ctx), sync=True)
-    require_model(services.settings, provider_override(ctx))
-    outcome = Engine(services).run("audit")
+    outcome = Engine(opened(ctx, model=True, sync=True)).run("audit")
     found = outcome.artifact(Found) or Found(findings=[])
     rows = [
         {**f.model_dump(), "issue": n} for f, n in zip(found.findings, found.issues, strict=False)

@@ -8,12 +8,15 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from harness.errors import MAX_INTEGER, UsageError
 from harness.paths import path_problem
+
+if TYPE_CHECKING:
+    from harness.engine.context import Services
 
 
 class PathText(click.Path):
@@ -56,6 +59,19 @@ def plan_folder(ctx: click.Context) -> Path | None:
     """The ``--plan`` folder: plan mode, handed to ``open_services`` (and so to the forge)."""
     value = (ctx.find_root().obj or {}).get("plan")
     return Path(value) if value else None
+
+
+def opened(ctx: click.Context, *, model: bool = False, **options: Any) -> Services:
+    """The repository's services with ``--provider`` (``options``: ``open_services``'s);
+    ``model``: the command calls one, so it must be configured."""
+    from harness.config.provider import require_model
+    from harness.services import open_services
+
+    root = repo_root(ctx)
+    services = open_services(root, state_dir(root), provider_override(ctx), **options)
+    if model:
+        require_model(services.settings, provider_override(ctx))
+    return services
 
 
 def emit_json(data: Any) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from harness.cli.common import emit_json, provider_override, repo_root, state_dir
+from harness.cli.common import emit_json, opened
 
 
 def _state(x: dict[str, Any]) -> str:
@@ -25,11 +25,8 @@ def lessons(ctx: click.Context, as_json: bool) -> None:
         return
     from harness.cli.tables import print_table
     from harness.lessons.evidence import lessons as derive
-    from harness.services import open_services
 
-    root = repo_root(ctx)
-    services = open_services(root, state_dir(root), provider_override(ctx))
-    found = [lesson.model_dump(mode="json") for lesson in derive(services)]
+    found = [lesson.model_dump(mode="json") for lesson in derive(opened(ctx))]
     if as_json:
         return emit_json(found)
     columns = ("about", "citations", "independent", "state", "newest")
@@ -48,13 +45,9 @@ def propose(ctx: click.Context, as_json: bool) -> None:
     lessons.max_proposals): a branch and a pull request each, rehearsed with 'factory backtest
     --governance'; never merged by the factory. Exit 1 when a run was refused or stopped."""
     from harness.artifacts import Lesson, Proposal
-    from harness.config.provider import require_model
     from harness.engine.runner import Engine
-    from harness.services import open_services
 
-    root = repo_root(ctx)
-    services = open_services(root, state_dir(root), provider_override(ctx))
-    require_model(services.settings, provider_override(ctx))
+    services = opened(ctx, model=True)
     rows: list[dict[str, Any]] = []
     for _ in range(services.settings.governance.rules.lessons.max_proposals):
         outcome = Engine(services).run("lessons")  # an interrupted run is finished first

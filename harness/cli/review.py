@@ -10,6 +10,7 @@ import click
 from harness.cli.common import (
     ISSUE_NUMBER,
     emit_json,
+    opened,
     provider_override,
     repo_root,
     state_dir,
@@ -21,6 +22,16 @@ if TYPE_CHECKING:
     from harness.review.decisions import Decision
 
 _BY_HELP = "Who decides, for the audit trail (default: $FACTORY_ACTOR or the OS user name)."
+
+
+def _actor(actor: str | None, reason: str) -> str:
+    """``--by`` (default: ``default_actor``), both it and ``--reason`` one line each."""
+    from harness.review.decisions import default_actor
+
+    actor = actor if actor is not None else default_actor()
+    check_one_line("--by", actor)
+    check_one_line("--reason", reason)
+    return actor
 
 
 def _report(ctx: click.Context, decision: Decision, as_json: bool) -> None:
@@ -45,14 +56,10 @@ def approve(ctx: click.Context, number: int, reason: str, actor: str | None, as_
     from harness.config.provider import require_model
     from harness.forge.base import Label
     from harness.review.decisions import approve as approve_issue
-    from harness.review.decisions import default_actor, waiting_label
-    from harness.services import open_services
+    from harness.review.decisions import waiting_label
 
-    actor = actor if actor is not None else default_actor()
-    check_one_line("--by", actor)
-    check_one_line("--reason", reason)
-    root = repo_root(ctx)
-    services = open_services(root, state_dir(root), provider_override(ctx))
+    actor = _actor(actor, reason)
+    services = opened(ctx)
     if waiting_label(services, number, "approve") == Label.NEEDS_REVIEW:
         require_model(services.settings, provider_override(ctx))  # validation runs again
     with _live(as_json, "factory approve", services, piped=True) as say:  # as factory run's
@@ -68,16 +75,10 @@ def approve(ctx: click.Context, number: int, reason: str, actor: str | None, as_
 @click.pass_context
 def reject(ctx: click.Context, number: int, reason: str, actor: str | None, as_json: bool) -> None:
     """Reject issue NUMBER: close it and its pull request with one comment."""
-    from harness.review.decisions import default_actor
     from harness.review.decisions import reject as reject_issue
-    from harness.services import open_services
 
-    actor = actor if actor is not None else default_actor()
-    check_one_line("--by", actor)
-    check_one_line("--reason", reason)
-    root = repo_root(ctx)
-    services = open_services(root, state_dir(root), provider_override(ctx))
-    _report(ctx, reject_issue(services, number, reason, actor), as_json)
+    actor = _actor(actor, reason)
+    _report(ctx, reject_issue(opened(ctx), number, reason, actor), as_json)
 
 
 @click.command()

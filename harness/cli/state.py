@@ -17,8 +17,7 @@ if TYPE_CHECKING:
 def _store(ctx: click.Context) -> Store:
     from harness.store.db import Store
 
-    root = repo_root(ctx)
-    return Store.open(state_dir(root))
+    return Store.open(state_dir(repo_root(ctx)))
 
 
 @click.command()
@@ -222,11 +221,9 @@ def report_data(root: Path, store: Store, run_id: str) -> tuple[dict[str, Any], 
         from harness.review.change import change_diff
 
         change = change_diff(store, GitRepo(root), run.issue, RunRecords(store.steps(run_id)))
-    data = {**store.run_rows([run])[0], "governance": run.governance, "steps": steps}
-    data["diff"] = change.text if change else None
     suites, chosen = issue_suite_runs(store, run.issue) if run.issue is not None else (0, [])
-    data["suite_runs"] = suites
-    return data, change, chosen
+    data = {**store.run_rows([run])[0], "governance": run.governance, "steps": steps}
+    return data | {"diff": change.text if change else None, "suite_runs": suites}, change, chosen
 
 
 GITHUB_SWITCH = "FACTORY_ENABLED"

@@ -8,7 +8,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from functools import partial
+from functools import cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +18,7 @@ from harness.cli.common import (
     ISSUE_NUMBER,
     FiniteFloatRange,
     emit_json,
+    opened,
     plan_folder,
     provider_override,
     repo_root,
@@ -33,16 +34,6 @@ if TYPE_CHECKING:
 
 # a cycle can take hours (CI waits, validations); a killed holder is taken over at once
 CYCLE_TTL_S = 24 * 3600.0
-
-
-def _services(ctx: click.Context) -> Services:
-    from harness.config.provider import require_model
-    from harness.services import open_services
-
-    root = repo_root(ctx)
-    services = open_services(root, state_dir(root), provider_override(ctx), plan=plan_folder(ctx))
-    require_model(services.settings, provider_override(ctx))
-    return services
 
 
 @contextmanager
@@ -81,7 +72,7 @@ def triage(
     from harness.cli.tables import print_table
     from harness.triage.queue import triage_all
 
-    services = _services(ctx)
+    services = opened(ctx, model=True, plan=plan_folder(ctx))
     with cycle_lease(services.store) as busy:
         if busy:
             raise LeaseError(f"{busy}: it judges the issues; try again when it has finished")
@@ -122,7 +113,7 @@ def implement(ctx: click.Context, number: int, as_json: bool) -> None:
     from harness.artifacts import PrCandidate, Worktree
     from harness.implement.run import implement_issue
 
-    services = _services(ctx)
+    services = opened(ctx, model=True, plan=plan_folder(ctx))
     with _live(as_json, "implement", services) as say:
         say(f"issue {number} …")
         outcome = implement_issue(services, number)
@@ -181,7 +172,7 @@ def validate(ctx: click.Context, number: int, as_json: bool) -> None:
     every gate holds (exit 1 if it does not merge)."""
     from harness.validate.run import validate_issue
 
-    services = _services(ctx)
+    services = opened(ctx, model=True, plan=plan_folder(ctx))
     with _live(as_json, "validate", services) as say:
         say(f"issue {number} …")
         outcome = validate_issue(services, number)
@@ -212,7 +203,6 @@ def run_command(
 
     Exits 1 when a gate, a budget or a validator said no to any issue, 0 when all went
     through."""
-
     from harness.config.provider import require_model
     from harness.config.settings import load_settings
     from harness.store.db import Store
@@ -304,14 +294,11 @@ def _cycle(
     from harness.store.base import utc_now
 
     root = repo_root(ctx)
+    cycle = partial(run_cycle, root, state_dir(root), provider_override(ctx), max_parallel)
     if as_json:
-        return run_cycle(
-            root, state_dir(root), provider_override(ctx), max_parallel, plan=plan_folder(ctx)
-        )
+        return cycle(plan=plan_folder(ctx))
     with live_line("factory run", partial(store.spend, since=utc_now())) as say:
-        return run_cycle(
-            root, state_dir(root), provider_override(ctx), max_parallel, say, plan=plan_folder(ctx)
-        )
+        return cycle(say, plan=plan_folder(ctx))
 
 
 @contextmanager
@@ -344,14 +331,8 @@ def _run_rows(result: CycleResult) -> list[tuple[object, ...]]:
     ]
     for name, stage in (("implement", result["implement"]), ("validate", result["validate"])):
         rows += [
-            (
-                name,
-                row["issue"],
-                outcome_of(row) or row["status"],
-                row.get("pr") or "",
-                row.get("reason"),
-            )
-            for row in stage
+            (name, r["issue"], outcome_of(r) or r["status"], r.get("pr") or "", r.get("reason"))
+            for r in stage
         ]
     production = result.get("production")
     if production and not production["green"]:
@@ -366,11 +347,8 @@ def _run_rows(result: CycleResult) -> list[tuple[object, ...]]:
 def queue(ctx: click.Context, as_json: bool) -> None:
     """The issues ready to implement (read-only: what a CI fan-out runs on)."""
     from harness.cycle import ready_to_implement
-    from harness.services import open_services
 
-    root = repo_root(ctx)
-    services = open_services(root, state_dir(root), provider_override(ctx), plan=plan_folder(ctx))
-    numbers = ready_to_implement(services)
+    numbers = ready_to_implement(opened(ctx, plan=plan_folder(ctx)))
     if as_json:
         click.echo(json.dumps(numbers))
     else:
@@ -403,18 +381,14 @@ def prune(ctx: click.Context, dry_run: bool) -> None:
     factory/issue-N-… branch whose issue is closed on the forge, and worktree folders that
     killed runs left. A branch an open issue may still need is kept."""
     from harness.git.worktrees import WorktreeManager
-    from harness.services import open_services
 
-    root = repo_root(ctx)
-    services = open_services(root, state_dir(root), provider_override(ctx), plan=plan_folder(ctx))
+    services = opened(ctx, plan=plan_folder(ctx))
     manager = WorktreeManager.of(services.repo, services.settings.state_dir)
     left = [] if dry_run else manager.prune()
-    closed: dict[int, bool] = {}
 
+    @cache
     def finished(number: int) -> bool:
-        if number not in closed:
-            closed[number] = services.forge.get_issue(number).state == "closed"
-        return closed[number]
+        return services.forge.get_issue(number).state == "closed"
 
     gone = manager.prune_finished(finished, dry_run=dry_run)
     verb = "would delete" if dry_run else "deleted"

@@ -17,7 +17,7 @@ import jinja2
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from harness.config import system
-from harness.config.models import FactoryConfig
+from harness.config.models import CONFIG_FILE, GOVERNANCE_FILES, FactoryConfig
 from harness.config.network import default_allow
 from harness.config.settings import check_holdout, holdout_path
 from harness.config.yamlload import load_yaml
@@ -26,14 +26,7 @@ from harness.git.repo import GitRepo
 from harness.paths import workflows_dir
 from harness.sandbox.bwrap import SAFE_PATH
 
-TEMPLATES = MappingProxyType(
-    {
-        "mission.md": "mission.md.j2",
-        "factory_rules.md": "factory_rules.md.j2",
-        "CLAUDE.md": "CLAUDE.md.j2",
-        "factory.yaml": "factory.yaml.j2",
-    }
-)
+TEMPLATES = MappingProxyType({name: f"{name}.j2" for name in (*GOVERNANCE_FILES, CONFIG_FILE)})
 # --ci NAME -> (template folder under workflows/init/, the folder it mirrors in the repository)
 CI = MappingProxyType({"github-actions": ("github", ".github")})
 # what each --force-KIND overwrites: a CI file by its folder (forms, workflows), else governance
@@ -279,9 +272,8 @@ def untouched(root: Path, texts: dict[str, str]) -> list[str]:
     for name in ("mission.md", "CLAUDE.md"):
         if name not in texts:
             continue
-        template = env.get_template(TEMPLATES[name]).render(context)
         mine = set(_prose(texts[name]))
-        same = [line for line in _prose(template) if line in mine]
+        same = [s for s in _prose(env.get_template(TEMPLATES[name]).render(context)) if s in mine]
         if same:
             found.append(
                 f"{name}: {len(same)} line(s) are still the template's text "
