@@ -115,11 +115,8 @@ def reverts_waiting(services: Services) -> list[int]:
     """Regression issues whose revert waits for validation (a PR of kind ``revert``)."""
     store, issues = services.store, services.forge.list_issues("open")
     waiting = [i.number for i in issues if Label.NEEDS_REVIEW in i.labels]
-    return [
-        n
-        for n in waiting
-        if (c := store.latest_artifact(PrCandidate, n)) and c.spec.kind == "revert"
-    ]
+    found = {n: store.latest_artifact(PrCandidate, n) for n in waiting}
+    return [n for n, c in found.items() if c and c.spec.kind == "revert"]
 
 
 def _green_again(services: Services, sha: str) -> None:

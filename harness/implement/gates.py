@@ -14,10 +14,7 @@ from harness.redact import CREDENTIALS, secret_values
 
 _WORDS = re.compile(r"[\s;&|()<>`'\"=]+")
 # credential shapes are the redactor's (one list); a private key block is only ever refused
-SECRET_PATTERNS = (
-    *CREDENTIALS,
-    ("private key", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")),
-)
+SECRET_PATTERNS = (*CREDENTIALS, ("private key", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")))
 
 
 def _gate(name: str, passed: bool, evidence: str) -> GateResult:
@@ -83,11 +80,8 @@ def tests_gate(test: Tested | None, final_tree: str | None) -> GateResult:
         return _gate("tests_green", False, "the test command did not run")
     same = test.tree == final_tree
     where = "on the final commit" if same else "NOT on the final commit (changed after the tests)"
-    return _gate(
-        "tests_green",
-        test.exit_code == 0 and same,
-        f"`{test.command}` exited {test.exit_code} {where} in {test.duration_s:.1f}s",
-    )
+    said = f"`{test.command}` exited {test.exit_code} {where} in {test.duration_s:.1f}s"
+    return _gate("tests_green", test.exit_code == 0 and same, said)
 
 
 def fix_attempts_gate(attempts: int, limit: int) -> GateResult:

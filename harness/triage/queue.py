@@ -35,11 +35,8 @@ def untriaged(services: Services) -> list[Issue]:
                 issues.append(closed)
     for issue in sorted(issues, key=lambda i: i.number):
         open_run = interrupted.get(issue.number)
-        if (
-            open_run is None
-            and TRIAGED & set(issue.labels)
-            and not edited_since_asked(services, issue)
-        ):
+        judged = open_run is None and TRIAGED & set(issue.labels)
+        if judged and not edited_since_asked(services, issue):  # and not answered since
             continue
         found = {Label.FOUND, Label.REGRESSION} & set(issue.labels)  # its audit's, its heal's
         if services.forge.is_own(issue.author) and not found:
