@@ -108,12 +108,8 @@ def _normal(key: str) -> str:
 
 def refused(entries: list[tuple[str, str]]) -> list[str]:
     """The keys among ``(key, value)`` that make git run a program (in their original form)."""
-    out: list[str] = []
-    for key, _value in entries:
-        normal = _normal(key.lower())
-        if any(fnmatch.fnmatchcase(normal, pattern) for pattern in REFUSED_KEYS):
-            out.append(key)
-    return out
+    normal = ((key, _normal(key.lower())) for key, _ in entries)
+    return [key for key, n in normal if any(fnmatch.fnmatchcase(n, p) for p in REFUSED_KEYS)]
 
 
 def read_config_file(path: Path) -> list[tuple[str, str]]:
@@ -124,12 +120,8 @@ def read_config_file(path: Path) -> list[tuple[str, str]]:
         raise GitConfigRefused(
             f"{path}: git cannot read this configuration file ({detail[-1] if detail else ''})"
         )
-    entries: list[tuple[str, str]] = []
-    for item in out.decode("utf-8", "replace").split("\0"):
-        if item:
-            key, _, value = item.partition("\n")
-            entries.append((key, value))
-    return entries
+    items = out.decode("utf-8", "replace").split("\0")
+    return [(key, value) for key, _, value in (i.partition("\n") for i in items if i)]
 
 
 def worktree_records(common: Path, named: str = "") -> list[Path]:
@@ -159,20 +151,13 @@ def record_link(record: Path) -> Path | None:
 def config_files(common: Path) -> list[Path]:
     """The configuration files git reads in a repository (present or not)."""
     records = worktree_records(common)
-    return [
-        common / "config",
-        common / "config.worktree",
-        *(r / "config.worktree" for r in records),
-    ]
+    return [common / "config", *(r / "config.worktree" for r in [common, *records])]
 
 
 def check_config_files(files: list[Path]) -> None:
     """Refuse a configuration that makes git run a program (one line, the keys named)."""
-    for path in files:
-        if not path.is_file():
-            continue
-        keys = refused(read_config_file(path))
-        if keys:
+    for path in filter(Path.is_file, files):
+        if keys := refused(read_config_file(path)):
             shown = ", ".join(sorted(set(keys))[:6])
             raise GitConfigRefused(
                 f"{path}: the repository's git configuration sets {shown}, which make git "
@@ -285,12 +270,9 @@ class Guard:
         current = {*configs, self.common / "hooks", *self.link_files()}
         with self._lock:
             self._forgotten.clear()
-            for path in list(self._marks):
-                if path not in current:
-                    del self._marks[path]
+            self._marks = {p: m for p, m in self._marks.items() if p in current}
             new = current - set(self._marks) - self._forgotten
-            for path in new:
-                self._marks[path] = _Mark(_quick(path), _digest(path))
+            self._marks.update({path: _Mark(_quick(path), _digest(path)) for path in new})
         check_config_files(sorted(new & configs))
 
     def watch(self, record: Path) -> None:
@@ -344,10 +326,7 @@ class Guard:
                 paths = [p for p in self._marks if p not in others]
             for path in paths:
                 mark = self._marks.get(path)
-                if mark is None:
-                    continue
-                quick = _quick(path)
-                if quick == mark.quick:
+                if mark is None or (quick := _quick(path)) == mark.quick:
                     continue
                 if _digest(path) != mark.digest:
                     self._tripped = (

@@ -34,13 +34,11 @@ from ipaddress import IPv4Network, IPv6Network, collapse_addresses, ip_network
 from pathlib import Path
 from typing import Any
 
-import jinja2
-
 from harness.artifacts import Connection, NetworkRecord
 from harness.caches import PROCESS
 from harness.config.network import parse_host
+from harness.engine.templates import Templates
 from harness.errors import SandboxError
-from harness.paths import workflows_dir
 from harness.sandbox.app import free_port
 from harness.sandbox.bwrap import Sandbox
 from harness.sandbox.limits import Cgroup, Limits
@@ -97,18 +95,10 @@ def unreachable() -> list[str]:
 
 
 def squid_config(allow: Sequence[str], port: int) -> str:
-    rules = []
-    for entry in allow:
-        host, host_port, wildcard = parse_host(entry)
-        rules.append({"domain": f".{host}" if wildcard else host, "port": host_port})
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(workflows_dir() / "egress"),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        autoescape=False,  # noqa: S701 (squid's configuration, not HTML)
+    rules = [{"domain": f".{h}" if wild else h, "port": p} for h, p, wild in map(parse_host, allow)]
+    return Templates().render(
+        "egress/squid.conf.j2", port=port, folder=SEEN_AT, rules=rules, unreachable=unreachable()
     )
-    template = env.get_template("squid.conf.j2")
-    return template.render(port=port, folder=SEEN_AT, rules=rules, unreachable=unreachable())
 
 
 # one line of the ``factory`` log format (``squid.conf.j2``)

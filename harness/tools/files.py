@@ -8,6 +8,7 @@ patterns are RE2's (linear in the text: no pattern can backtrack for days)."""
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -282,13 +283,11 @@ class FileTools:
             lines = path.read_text(encoding="utf-8").splitlines()
         except (UnicodeDecodeError, OSError):
             return []
-        hits: list[str] = []
-        for number, line in enumerate(lines, 1):
-            if pattern.search(line):
-                hits.append(f"{relative(self.root, path)}:{number}: {line[:300]}")
-                if len(hits) >= room:
-                    break
-        return hits
+        name = relative(self.root, path)
+        hits = (
+            f"{name}:{n}: {line[:300]}" for n, line in enumerate(lines, 1) if pattern.search(line)
+        )
+        return list(itertools.islice(hits, room))
 
     def write_file(self, data: dict[str, Any]) -> str:
         path = resolve_inside(self.root, _field(data, "path"))
@@ -322,10 +321,5 @@ class FileTools:
         return f"edited {name}"
 
     def handlers(self) -> dict[str, Callable[[dict[str, Any]], str]]:
-        return {
-            "read_file": self.read_file,
-            "list_files": self.list_files,
-            "search": self.search,
-            "write_file": self.write_file,
-            "edit_file": self.edit_file,
-        }
+        names = ("read_file", "list_files", "search", "write_file", "edit_file")
+        return {name: getattr(self, name) for name in names}
