@@ -50,7 +50,7 @@ def test_one_failure_reads_the_same_redacted_everywhere(
     services = open_services(repo, state)
     try:
         page = views.run_page(services, run.id)  # what /runs/RUN renders
-        (line,) = page.trail.steps
+        ((line, _),) = page.trail.steps
         assert line.error == step["error"]
         assert page.run.reason == reported["reason"]
     finally:
