@@ -219,10 +219,8 @@ def _output_limits(root: Path) -> list[OutputLimit]:
     try:
         text = (root / source).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
-        text, source = (
-            shipped_validator_text(SEALED_VALIDATOR),
-            f"validators/{SEALED_VALIDATOR}.yaml",
-        )
+        text = shipped_validator_text(SEALED_VALIDATOR)
+        source = f"validators/{SEALED_VALIDATOR}.yaml"
     try:
         validator = parse_validator(text, source)
     except ConfigErrors:
@@ -236,11 +234,8 @@ def check(root: Path, state_dir: Path) -> CheckReport:
     """Every problem of the working-tree governance and wiring, and how it differs from the
     production branch. Never writes anything."""
     report = CheckReport()
-    texts: dict[str, str] = {}
-    for name in (*GOVERNANCE_FILES, CONFIG_FILE):
-        text = _read(root, name, report)
-        if text is not None:
-            texts[name] = text
+    files = (*GOVERNANCE_FILES, CONFIG_FILE)
+    texts = {name: text for name in files if (text := _read(root, name, report)) is not None}
     config: FactoryConfig | None = (
         _collect(report, parse_config, texts[CONFIG_FILE]) if CONFIG_FILE in texts else None
     )
@@ -267,16 +262,17 @@ def check(root: Path, state_dir: Path) -> CheckReport:
             report.errors.append(problem)
         elif holdout is not None:
             _journeys(holdout, report)
-    _compare(root, _production_branch(config, texts.get(CONFIG_FILE, "")), texts, report)
-    _validators(root, _production_branch(config, texts.get(CONFIG_FILE, "")), report)
+    branch = _production_branch(config, texts.get(CONFIG_FILE, ""))
+    _compare(root, branch, texts, report)
+    _validators(root, branch, report)
     report.errors.extend(override_problems(root / ".factory" / "workflows"))
     _writable(state_dir, report)
     if config is not None:
         ready = provider_readiness(root, config.provider)
         line = f"{CONFIG_FILE}: provider: {ready.kind}: {ready.detail}"
         (report.notes if ready.ready else report.warnings).append(line)
-    if config is not None and config.forge == "github":
-        _github(config, report)
+        if config.forge == "github":
+            _github(config, report)
     from harness.config.scaffold import untouched
 
     report.warnings.extend(untouched(root, texts))

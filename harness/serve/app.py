@@ -129,14 +129,8 @@ class Dashboard:
             if rest:
                 target += "?" + "&".join(f"{k}={v}" for k, v in rest)
             redirect = RedirectResponse(_local(target), status_code=303)
-            redirect.set_cookie(
-                cookie_name(request),
-                session.id,
-                httponly=True,
-                samesite="strict",
-                path="/",
-                secure=False,
-            )
+            # path "/", not secure: the defaults (the dashboard is served over plain HTTP)
+            redirect.set_cookie(cookie_name(request), session.id, httponly=True, samesite="strict")
             return redirect
         if session is None:
             return self.refuse(401, "open the URL that 'factory serve' printed (it has the token)")
@@ -173,10 +167,8 @@ class Dashboard:
         return session
 
     def refuse(self, status: int, why: str) -> Response:
-        return HTMLResponse(
-            self.env.get_template("error.html").render(status=status, why=why),
-            status_code=status,
-        )
+        html = self.env.get_template("error.html").render(status=status, why=why)
+        return HTMLResponse(html, status_code=status)
 
     def page(self, name: str, session: Session, **data: Any) -> HTMLResponse:
         return HTMLResponse(
@@ -315,17 +307,14 @@ class Dashboard:
     async def reject(self, request: Request, session: Session) -> Response:
         number = int(request.path_params["number"])
         reason = (await form_of(request)).get("reason", "")
-        said = await run_in_threadpool(self.decide, "reject", number, reason)
-        self.flash[session.id] = said
+        self.flash[session.id] = await run_in_threadpool(self.decide, "reject", number, reason)
         return RedirectResponse(f"/issues/{number}", status_code=303)
 
     def decide(self, action: str, number: int, reason: str) -> str:
         """A person's approve or reject, as ``factory approve`` / ``reject`` do it; one line
         that says what came of it."""
-
         if not 1 <= number <= MAX_INTEGER:
             return f"not done: issue {number} does not exist"
-
         with self.deciding:  # one decision at a time
             services = self.fresh() if self.fresh else self.services
             try:

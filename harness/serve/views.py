@@ -82,12 +82,10 @@ def parse_ts(text: str | None) -> datetime | None:
 
 
 def elapsed_s(run: Run, now: float) -> float:
-    start = parse_ts(run.started_at)
-    end = parse_ts(run.finished_at)
+    start, end = parse_ts(run.started_at), parse_ts(run.finished_at)
     if start is None:
         return 0.0
-    stop = end.timestamp() if end else now
-    return max(0.0, stop - start.timestamp())
+    return max(0.0, (end.timestamp() if end else now) - start.timestamp())
 
 
 def evidence_url(state_dir: Path, path: object) -> str | None:
@@ -161,15 +159,14 @@ def now_view(services: Services) -> NowView:
     store, now = services.store, services.clock()
     state = kill_switch_state(services)
     stopped = state[0] if state is not None else None
-    budgets = services.settings.governance.rules.budgets
-    today = store.spend(since=start_of_day(time.time()))
+    cap = services.settings.governance.rules.budgets.per_day_usd
     recent = [r for r in store.list_runs(limit=10) if r.status != "running"]
     return NowView(
         stopped=stopped is not None,
         stop_reason=stopped,
         running=run_lines(services, store.list_runs(limit=None, status="running"), now),
         recent=run_lines(services, recent, now),
-        spend=[Spend("today", today, budgets.per_day_usd)],
+        spend=[Spend("today", store.spend(since=start_of_day(time.time())), cap)],
         counts=store.outcome_counts(),
     )
 
@@ -214,11 +211,9 @@ def _decisions(services: Services, numbers: list[int]) -> dict[int, tuple[str, s
     """Each issue's newest run: its decision and the reason the code gave for it."""
     found: dict[int, tuple[str, str | None]] = {}
     for number, said in services.store.latest_said(numbers).items():
-        decision = said["route"] or said["decision"]
+        decision = said["route"] or said["decision"] or said["status"]
         why = said["reason"] or said["run_reason"]
-        workflow = said["workflow"]
-        label = f"{workflow}: {decision}" if decision else f"{workflow}: {said['status']}"
-        found[number] = (label, str(why) if why else None)
+        found[number] = (f"{said['workflow']}: {decision}", str(why) if why else None)
     return found
 
 
@@ -503,16 +498,13 @@ def read_transcript(path: Path) -> Transcript:
 
 
 def run_page(services: Services, run_id: str) -> RunPage:
-    store = services.store
-    run = store.get_run(run_id)
-    now = services.clock()
+    run, now = services.store.get_run(run_id), services.clock()
     folder = services.settings.state_dir / "transcripts" / run.id
     files = sorted(folder.glob("*.json")) if folder.is_dir() else []
-    calls = [(c, _tokens_in(c)) for c in store.calls(run.id)]
     return RunPage(
         run=run_line(services, run, now),
         trail=trail(services, run, now),
-        calls=calls,
+        calls=[(c, _tokens_in(c)) for c in services.store.calls(run.id)],
         transcripts=[read_transcript(p) for p in files],
         governance=run.governance,
     )
@@ -536,17 +528,15 @@ def trends_view(services: Services, days: int = 30) -> Trends:
     today = datetime.fromtimestamp(services.clock(), UTC).date()
     labels = [(today - timedelta(days=n)).isoformat() for n in range(days - 1, -1, -1)]
     daily = store.daily_merges(labels[0])
-    refusals = store.refusals(labels[0])
     ends = [  # the index over the 30 days up to the end of each day
         (datetime.fromisoformat(day).replace(tzinfo=UTC) + timedelta(days=1)).timestamp() - 0.001
         for day in labels
     ]
-    autonomy = autonomy_series(store, ends, 30)
     return Trends(
         days=labels,
         merges=[daily.get(d, (0, 0.0))[0] for d in labels],
-        refusals=dict(sorted(refusals.items(), key=lambda kv: (-kv[1], kv[0]))),
+        refusals=dict(sorted(store.refusals(labels[0]).items(), key=lambda kv: (-kv[1], kv[0]))),
         cost_per_merge=[daily.get(d, (0, 0.0))[1] for d in labels],
-        autonomy=autonomy,
+        autonomy=autonomy_series(store, ends, 30),
         models=store.tier_success(labels[0]),
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,19 +15,12 @@ from harness.store.backtests import BacktestsMixin
 from harness.store.base import DB_NAME
 from harness.store.forge_cache import ForgeCacheMixin
 from harness.store.forge_tables import ForgeTablesMixin
-from harness.store.health import (
-    backup_path,
-    check_folder,
-    check_schema,
-    closed,
-    explain,
-    opening,
-)
+from harness.store.health import backup_path, check_folder, check_schema, closed, explain, opening
 from harness.store.intents import IntentsMixin
 from harness.store.leases import LeasesMixin
 from harness.store.ledger import LedgerMixin
 from harness.store.migrations import MIGRATIONS, applied_names, migrate
-from harness.store.outcomes import OutcomesMixin, ended
+from harness.store.outcomes import OutcomesMixin, ended, shown
 from harness.store.records import Run
 from harness.store.runs import RunsMixin
 from harness.store.trends import TrendsMixin
@@ -81,15 +75,11 @@ class Store(
         """The newest ``limit`` runs counted by the word a reader sees of each: its outcome
         (``merged``, ``needs_review``, ``rejected`` …), else its status (``running`` …), so
         refused work never reads as "succeeded" (``factory status``, the dashboard)."""
-        from harness.store.outcomes import ended, shown
-
         runs = self.list_runs(limit=limit)
         outcomes = self.run_outcomes([(r.id, r.workflow, r.status) for r in runs])
-        counts: dict[str, int] = {}
-        for run in runs:
-            word = shown(ended(outcomes[run.id][0], run.status, run.reason), run.status)
-            counts[word] = counts.get(word, 0) + 1
-        return counts
+        return dict(
+            Counter(shown(ended(outcomes[r.id][0], r.status, r.reason), r.status) for r in runs)
+        )
 
     def run_rows(self, runs: list[Run]) -> list[dict[str, Any]]:
         """Runs as ``factory runs --json`` prints them (the dashboard's run tables show the

@@ -139,18 +139,8 @@ class RunsMixin(StoreBase):
         """A step ends; ``event``: the data of its ``step.<status>`` event in the audit trail,
         written in the same transaction."""
         now, payload = utc_now(), stored(event) if event is not None else None
-        args = (
-            status,
-            stored(outputs),
-            stored_text(error),
-            now,
-            now,
-            model_s,
-            subprocess_s,
-            artifact,
-            error_kind,
-            seq,
-        )
+        out, err = stored(outputs), stored_text(error)
+        args = (status, out, err, now, now, model_s, subprocess_s, artifact, error_kind, seq)
         with self.transaction() as db:
             run = db.execute(
                 "UPDATE steps SET status = ?, outputs = ?, error = ?, finished_at = ?,"
