@@ -38,21 +38,20 @@ class JournalForge:
     def __init__(self, inner: GitHubForge, repo: GitRepo, plan_dir: Path) -> None:
         self.inner, self.repo, self.plan_dir = inner, repo, plan_dir
         self.plan_dir.mkdir(parents=True, exist_ok=True)
-        (plan_dir / PLAN_FILE).touch()  # a run with nothing to write plans nothing: apply does so
+        path = plan_dir / PLAN_FILE
+        path.touch()  # a run with nothing to write plans nothing: apply does so
         self._lock = threading.RLock()
         self._labels: dict[int, tuple[set[str], set[str]]] = {}  # added, removed
         self._states: dict[int, str] = {}
         self._comments: dict[tuple[int, str], Comment] = {}
         self._prs: dict[str, PullRequest] = {}  # by branch
-        self._pr_edits: dict[int, dict[str, str]] = {}
+        self._pr_edits: dict[int, dict[str, Any]] = {}
         self._heads: dict[str, str] = {}  # branch -> head after a planned merge or revert
         self._filed: dict[int, Issue] = {}  # a planned new issue, by its provisional number
         self._seq = 0
-        path = plan_dir / PLAN_FILE
-        if path.exists():
-            for line in path.read_text(encoding="utf-8").splitlines():
-                if line.strip():
-                    self._replay(json.loads(line))
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                self._replay(json.loads(line))
 
     @property
     def bot_login(self) -> str:
@@ -93,16 +92,8 @@ class JournalForge:
             comment = Comment(-entry["seq"], self.bot_login, body, "")
             self._comments[(entry["issue"], entry["key"])] = comment
         elif op == "open_pr":
-            self._prs[entry["branch"]] = PullRequest(
-                number=entry["provisional"],
-                issue=entry["issue"],
-                branch=entry["branch"],
-                base=entry["base"],
-                head_sha=entry["head_sha"],
-                title=entry["title"],
-                body=entry["body"],
-                state="open",
-            )
+            fields = {k: entry[k] for k in ("issue", "branch", "base", "head_sha", "title", "body")}
+            self._prs[entry["branch"]] = PullRequest(entry["provisional"], state="open", **fields)
         elif op == "pr_body":
             self._pr_edits.setdefault(entry["pr"], {})["body"] = entry["body"]
         elif op == "close_pr":
@@ -179,23 +170,15 @@ class JournalForge:
 
     # pull requests ---------------------------------------------------------------------
     def _edited(self, pr: PullRequest) -> PullRequest:
-        edits = self._pr_edits.get(pr.number, {})
-        return replace(
-            pr,
-            body=edits.get("body", pr.body),
-            state=edits.get("state", pr.state),
-            merge_sha=edits.get("merge_sha", pr.merge_sha),
-        )
+        return replace(pr, **self._pr_edits.get(pr.number, {}))  # body, state, merge_sha
 
     def find_pr(self, branch: str) -> PullRequest | None:
         pr = self._prs.get(branch) or self.inner.find_pr(branch)
         return self._edited(pr) if pr else None
 
     def _by_number(self, number: int) -> PullRequest:
-        for pr in self._prs.values():
-            if pr.number == number:
-                return self._edited(pr)
-        return self._edited(self.inner.get_pr(number))
+        planned = next((pr for pr in self._prs.values() if pr.number == number), None)
+        return self._edited(planned or self.inner.get_pr(number))
 
     def open_pr(self, issue: int, branch: str, base: str, title: str, body: str) -> PullRequest:
         found = self.find_pr(branch)
