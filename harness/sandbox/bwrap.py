@@ -43,6 +43,7 @@ SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"
 # Inside the system view, folders no sandboxed command may read, whatever else is hidden.
 ALWAYS_HIDDEN = ("/etc/ssh", "/etc/ssl/private")
 DEV_SHM_MB = 256
+running_as_root = holding.as_root
 
 
 @dataclass(frozen=True)
@@ -76,10 +77,6 @@ class View:
     seen_as: Path | None = None
     # the egress proxy's socket (set-up only): the command's one way out of its namespace
     egress: Path | None = None
-
-
-def running_as_root() -> bool:
-    return os.geteuid() == 0
 
 
 def sandbox_available() -> bool:

@@ -200,8 +200,7 @@ class Meter:
     def _count(self, now: Held) -> None:
         """The worktree counted (a walk that stops past the caps), the counters beside it."""
         stop = max(self.files, (self.before.files or 0) + self.new_files) + 1
-        self.held, self.base = walk(self.top, False, stop_at=stop), now
-        self.counted = now
+        self.held, self.base, self.counted = walk(self.top, False, stop_at=stop), now, now
 
     def _count_again(self, now: Held) -> bool:
         if self.counted is None:
