@@ -41,11 +41,9 @@ class Governance:
 
     def texts(self) -> list[tuple[str, str]]:
         """(file name, verbatim text) in the order they are given to every agent."""
-        return [
-            ("mission.md", self.mission),
-            ("factory_rules.md", self.rules_text),
-            ("CLAUDE.md", self.claude),
-        ]
+        return list(
+            zip(GOVERNANCE_FILES, (self.mission, self.rules_text, self.claude), strict=True)
+        )
 
 
 def sha256(text: str) -> str:

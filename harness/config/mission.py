@@ -75,10 +75,7 @@ def _normal(text: str) -> str:
 def classify(heading: str) -> SectionRule | None:
     """The section a heading names, or None."""
     words = _normal(heading)
-    for rule in section_rules():
-        if any(phrase in words for phrase in rule.phrases):
-            return rule
-    return None
+    return next((rule for rule in section_rules() if any(p in words for p in rule.phrases)), None)
 
 
 def _headings(tokens: list[Any]) -> list[tuple[int, str, int, int]]:
@@ -160,10 +157,8 @@ def _title(key: str) -> str:
 
 def _judge(reading: MissionReading, file: str) -> None:
     titles = {rule.key: rule.title for rule in section_rules()}
-    for taken in sorted(reading.sections.values(), key=lambda s: s.line):
-        reading.notes.append(
-            f"{file}: {titles[taken.key]} <- '{taken.heading}' (line {taken.line})"
-        )
+    taken = sorted(reading.sections.values(), key=lambda s: s.line)
+    reading.notes += [f"{file}: {titles[s.key]} <- '{s.heading}' (line {s.line})" for s in taken]
     for rule in section_rules():
         found = reading.sections.get(rule.key)
         if found is None:
@@ -176,13 +171,8 @@ def _judge(reading: MissionReading, file: str) -> None:
                 )
             continue
         if rule.needs_list and not found.has_list:
-            reading.errors.append(
-                ConfigError(
-                    file,
-                    f"## {found.heading}",
-                    "needs at least one list item (- something)",
-                )
-            )
+            problem = "needs at least one list item (- something)"
+            reading.errors.append(ConfigError(file, f"## {found.heading}", problem))
         elif not found.has_text:
             problem = "is empty; say it in a line or two"
             if rule.required:

@@ -92,20 +92,10 @@ def state_of(
     (cases of a backtest, and when it finished) those too, unless a reset came after it."""
     newest = tally.newest if tally else {}
     reset_at = max((newest[w] for w in rule.reset_on if w in newest), default=None)
-    earned = tally.approved_after.get(reset_at, 0) if tally else 0
-    rehearsed = credit[0] if credit and (reset_at is None or credit[1] > reset_at) else 0
-    earned += rehearsed
-    auto = rule.start == "auto" or earned >= rule.earn_after
-    return TrustState(
-        kind,
-        rule.start,
-        rule.earn_after,
-        earned,
-        auto,
-        reset_at,
-        tuple(rule.reset_on),
-        rehearsed,
-    )
+    lent = credit[0] if credit and (reset_at is None or credit[1] > reset_at) else 0
+    earned = (tally.approved_after.get(reset_at, 0) if tally else 0) + lent
+    auto, reset_on = rule.start == "auto" or earned >= rule.earn_after, tuple(rule.reset_on)
+    return TrustState(kind, rule.start, rule.earn_after, earned, auto, reset_at, reset_on, lent)
 
 
 def rehearsed_credit(store: Store) -> dict[str, tuple[int, str]]:
@@ -168,12 +158,11 @@ def trust_states_for(
     if "default" in rules.trust:
         seen = sorted((set(tallies) | set(credits)) - set(kinds))
         kinds += seen or ["default"]
-    states = []
-    for kind in kinds:
-        rule = rules.trust_for(kind)
-        if rule is not None:
-            states.append(state_of(kind, rule, tallies.get(kind), credits.get(kind)))
-    return states
+    return [
+        state_of(kind, rule, tallies.get(kind), credits.get(kind))
+        for kind in kinds
+        if (rule := rules.trust_for(kind)) is not None
+    ]
 
 
 def trust_states(services: Services) -> list[TrustState]:
