@@ -30,14 +30,9 @@ class StepHooks:
 
     def __init__(self, ctx: StepContext, model: str) -> None:
         self.ctx, self.model = ctx, model
-        services = ctx.services
+        s = ctx.services
         self.guard = BudgetGuard(
-            services.store,
-            services.settings.governance.rules,
-            ctx.run_id,
-            ctx.issue,
-            services.clock,
-            ctx.workflow,
+            s.store, s.settings.governance.rules, ctx.run_id, ctx.issue, s.clock, ctx.workflow
         )
 
     def before_call(self, request: Request) -> None:
@@ -89,13 +84,9 @@ def _extra_context(ctx: StepContext) -> dict[str, object]:
     extra: dict[str, object] = {"diff": "", "definition": role_definition(ctx.services, role)}
     worktree, tested = ctx.outputs.get("worktree", {}), ctx.outputs.get("test", {}).get("tree")
     if ctx.step.context == "fresh" and worktree.get("path"):
-        repo = GitRepo(Path(worktree["path"]))
+        repo, base = GitRepo(Path(worktree["path"])), worktree["base_sha"]
         # the tree the tests ran on, which is what will be committed, when there is one
-        extra["diff"] = (
-            repo.tree_diff(worktree["base_sha"], str(tested))
-            if tested
-            else repo.working_diff(worktree["base_sha"])
-        )
+        extra["diff"] = repo.tree_diff(base, str(tested)) if tested else repo.working_diff(base)
     return extra
 
 

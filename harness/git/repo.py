@@ -104,10 +104,8 @@ class GitRepo:
         code, out, err = self._run(list(args), env)
         if code != 0:
             detail = err.strip().splitlines()
-            reason = detail[-1] if detail else str(code)
-            raise GitError(f"git {args[0] if args else ''}: {reason}")
-        text = _text(out)
-        return text[:-1] if text.endswith("\n") else text
+            raise GitError(f"git {args[0] if args else ''}: {detail[-1] if detail else code}")
+        return _text(out).removesuffix("\n")
 
     def git_bytes(self, *args: str, stdin: bytes | None = None) -> bytes | None:
         """The raw output of ``git <args>``, or ``None`` if git failed."""

@@ -116,8 +116,7 @@ def _nested(rel: str, entry: os.DirEntry[str]) -> str:
 
 
 def refuse_nested(root: Path, skip: Iterable[Path] = ()) -> None:
-    problems = nested_git(root, skip)
-    if problems:
+    if problems := nested_git(root, skip):
         raise UnsafeTree(problems)
 
 
