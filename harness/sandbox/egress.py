@@ -283,6 +283,7 @@ class _Shared:
     lock: threading.Lock = field(default_factory=threading.Lock)
     depth: int = 0
     squids: dict[tuple[Path, tuple[str, ...]], _Squid] = field(default_factory=dict)
+    dead: list[_Squid] = field(default_factory=list)  # replaced: stopped with the others
 
 
 @contextlib.contextmanager
@@ -297,8 +298,9 @@ def shared() -> Iterator[None]:
     finally:
         with kept.lock:
             kept.depth -= 1
-            done, kept.squids = (kept.squids, {}) if not kept.depth else ({}, kept.squids)
-        for squid in done.values():
+            done = [*kept.squids.values(), *kept.dead] if not kept.depth else []
+            kept.squids, kept.dead = ({}, []) if not kept.depth else (kept.squids, kept.dead)
+        for squid in done:
             squid.stop()
 
 
@@ -328,6 +330,7 @@ class EgressProxy:
         with kept.lock:  # a cycle's squid for this list (made again if it died), else its own
             self._owned, squid = not kept.depth, kept.squids.get(key)
             if self._owned or squid is None or squid.proc is None or squid.proc.poll() is not None:
+                kept.dead += [squid] if squid is not None else []
                 squid = _Squid(self.parent, self.allow, self.programs)
                 kept.squids.update({} if self._owned else {key: squid})
         self._squid = squid

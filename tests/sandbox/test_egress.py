@@ -28,6 +28,7 @@ from harness.sandbox.egress import (
     NetworkRecord,
     parse_log,
     read_record,
+    shared,
 )
 from harness.sandbox.policy import prepare_worktree, setup_allow
 from harness.sandbox.relay import EGRESS_PORT
@@ -157,6 +158,22 @@ def test_a_killed_processs_proxy_dies_with_it_and_its_folder_goes(tmp_path: Path
     assert list((tmp_path / "egress").iterdir()) == []
     squids = [p for p in Path("/proc").glob("[0-9]*") if str(left).encode() in _cmdline(p)]
     assert squids == []
+
+
+@pytest.mark.sandbox
+@needs_bwrap
+def test_a_cycles_proxy_that_died_is_made_again_and_both_folders_go(tmp_path: Path) -> None:
+    """A cycle's shared squid that died is replaced for the next set-up; when the cycle ends,
+    the dead one's folder goes with the live one's."""
+    with shared():
+        with EgressProxy(tmp_path, []) as first:
+            folder = first.socket.parent
+        assert first._squid is not None and first._squid.proc is not None
+        first._squid.proc.kill()
+        first._squid.proc.wait()
+        with EgressProxy(tmp_path, []) as second:
+            assert second.socket.parent != folder and folder.exists()
+    assert list((tmp_path / "egress").iterdir()) == []
 
 
 def _cmdline(proc: Path) -> bytes:
