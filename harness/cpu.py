@@ -5,22 +5,20 @@ and CPU turns.
 Validation's checks take them ranked by the merge queue (``harness/validate/evidence.py``).
 
 CPU turns (not the merge queue's turns, ``harness/validate/landing.py``): the runs of one
-process use the CPUs in the order they asked for them. Sixteen runs that wait for the model
-together get their answers together. Shared out evenly (what the operating system does with
-threads), each run's work between two calls would take sixteen times as long, and the first
-run would go on no sooner than the last. With one turn per CPU given out first come, first
-served, that work runs at full speed, one run after another, and the runs fall into line:
-while one works, the others wait for the model, so their waits overlap its work instead of
-all of them waiting for the CPUs at once.
+process use the CPUs in the order they asked for them. Sixteen runs whose model answers come
+together, shared out evenly (as the operating system shares threads), would each take sixteen
+times as long between two calls, the first going on no sooner than the last. With one turn per
+CPU, first come, first served, each works at full speed in its turn, and the others' waits for
+the model overlap its work instead of all of them waiting for the CPUs at once.
 
 A run holds a turn from the first line of its stage's worker (``cycle._one``; outside a stage,
-the start of its workflow, ``Engine.run``) to its end, and gives it up
-while it waits on something outside the process or on another run — the model, a sandboxed
-command, setting a tree up, a browser check, GitHub, a remote, CI, the merge queue, the
-landing lease (``waiting``) — then asks again, behind those who asked before. It holds no lock
-of the harness while it waits for a turn: ``waiting`` wraps whatever locks the wait takes. And
-a turn is an order, never a lock: a run that has waited ``PATIENCE_S`` for one goes on without
-it, so nothing can deadlock on a turn."""
+the start of its workflow, ``Engine.run``) to its end, and gives it up while it waits on
+something outside the process or on another run — the model, a sandboxed command, setting a
+tree up, a browser check, GitHub, a remote, CI, the merge queue, the landing lease
+(``waiting``) — then asks again, behind those who asked before. It holds no lock of the
+harness while it waits for a turn: ``waiting`` wraps whatever locks the wait takes. And a turn
+is an order, never a lock: a run that has waited ``PATIENCE_S`` for one goes on without it, so
+nothing can deadlock on a turn."""
 
 from __future__ import annotations
 

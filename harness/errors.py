@@ -133,8 +133,7 @@ class StepFailed(FactoryError):
         outputs: dict[str, object] | Artifact,
         kind: ErrorKind = ErrorKind.REFUSED,
     ) -> None:
-        self.outputs = outputs
-        self.kind = kind
+        self.outputs, self.kind = outputs, kind
         super().__init__(message)
 
 

@@ -48,8 +48,7 @@ def new(ctx: click.Context, title: str, body: str, author: str | None, as_json: 
     if body == "-":
         body = read_stdin_text("--body")
     title, body, author = checked_issue(title, body, author)
-    forge = _forge(ctx)
-    created = forge.create_issue(title, body, author)
+    created = _forge(ctx).create_issue(title, body, author)
     if as_json:
         emit_json(created.to_json([]))
     else:
@@ -162,14 +161,8 @@ def label(ctx: click.Context, number: int, labels: tuple[str, ...], remove: bool
         check_one_line("label", name)
     forge = _forge(ctx)
     forge.get_issue(number)
-    if remove:
-        forge.remove_labels(number, list(labels))
-    else:
-        forge.add_labels(number, list(labels))
+    (forge.remove_labels if remove else forge.add_labels)(number, list(labels))
     # a person's action, in the audit trail (the Autonomy Index reads it)
-    forge.store.append_event(
-        None,
-        "human.label",
-        {"issue": number, "actor": default_actor(), "labels": list(labels), "removed": remove},
-    )
+    event = {"issue": number, "actor": default_actor(), "labels": list(labels), "removed": remove}
+    forge.store.append_event(None, "human.label", event)
     click.echo(", ".join(forge.get_issue(number).labels) or "(no labels)")

@@ -31,12 +31,7 @@ class _CiChoice(click.Choice[str]):
 
 @click.command()
 @click.option("--forge", type=click.Choice(["local", "github"]), default="local", show_default=True)
-@click.option(
-    "--ci",
-    type=_CiChoice(),
-    default=None,
-    help="Also write CI workflows for scale-out.",
-)
+@click.option("--ci", type=_CiChoice(), default=None, help="Also write CI workflows for scale-out.")
 @click.option(
     "--package",
     default=None,

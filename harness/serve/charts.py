@@ -76,15 +76,9 @@ def hbars(title: str, items: dict[str, int]) -> Chart:
     row = 22
     height = max(60, PAD * 2 + row * len(items))
     label_w = 220
+    span = WIDTH - label_w - PAD  # the longest bar
     shapes = [
-        Bar(
-            x=label_w,
-            y=PAD + i * row,
-            w=round((WIDTH - label_w - PAD) * value / top, 2),
-            h=row - 6,
-            label=name,
-            value=str(value),
-        )
+        Bar(label_w, PAD + i * row, round(span * value / top, 2), row - 6, name, str(value))
         for i, (name, value) in enumerate(items.items())
     ]
     return Chart(title, WIDTH, height, shapes, "", str(top), "", "")

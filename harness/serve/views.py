@@ -252,17 +252,12 @@ def queue_view(services: Services, state: str | None = None, page: int = 1) -> l
         shown = found[(at - 1) * PAGE_SIZE : at * PAGE_SIZE]
         picked.append((label, heading, len(found), at, shown))
     decisions = _decisions(services, [i.number for *_, items in picked for i in items])
+
+    def item(i: Issue) -> QueueItem:
+        return QueueItem(i.number, i.title, i.created_at, *decisions.get(i.number, (None, None)))
+
     return [
-        QueueGroup(
-            label,
-            heading,
-            count,
-            at,
-            [
-                QueueItem(i.number, i.title, i.created_at, *decisions.get(i.number, (None, None)))
-                for i in items
-            ],
-        )
+        QueueGroup(label, heading, count, at, [item(i) for i in items])
         for label, heading, count, at, items in picked
     ]
 
