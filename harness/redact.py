@@ -18,10 +18,7 @@ CREDENTIALS = (
     ("Anthropic key", re.compile(r"sk-ant-[A-Za-z0-9_-]{20,300}")),
     ("AWS key id", re.compile(r"(?:AKIA|ASIA)[0-9A-Z]{16}(?![0-9A-Za-z])")),
     ("Slack token", re.compile(r"xox[abprs]-[0-9]{6,20}-[A-Za-z0-9-]{3,300}")),
-    (
-        "JWT",
-        re.compile(r"(?<![\w-])eyJ[\w-]{4,}+\.eyJ[\w-]{4,}+\.[\w-]{4,}+", re.ASCII),
-    ),
+    ("JWT", re.compile(r"(?<![\w-])eyJ[\w-]{4,}+\.eyJ[\w-]{4,}+\.[\w-]{4,}+", re.ASCII)),
 )
 
 

@@ -49,11 +49,8 @@ def summary_lines(records: RunRecords, state_dir: Path, run_id: str) -> list[str
             f"seal: REFUSED a connection to its {who} — step {step.step_id}" for who in refused
         ]
     shots = next((run.shots_dir for run in reversed(runs) if run.shots_dir), None)
-    evidence = [
-        path
-        for path in (shots, str(state_dir / "transcripts" / run_id))
-        if path and Path(path).exists()
-    ]
+    kept = (shots, str(state_dir / "transcripts" / run_id))
+    evidence = [path for path in kept if path and Path(path).exists()]
     if evidence:
         lines.append("evidence: " + ", ".join(evidence))
     return lines

@@ -36,10 +36,7 @@ def _cell(value: object) -> str:
 
 
 def print_table(
-    title: str,
-    columns: Sequence[str],
-    rows: Sequence[Sequence[object]],
-    out: Console | None = None,
+    title: str, columns: Sequence[str], rows: Sequence[Sequence[object]], out: Console | None = None
 ) -> None:
     """``rows`` under ``columns``: a folded table on a terminal, TSV otherwise."""
     target = out or console()

@@ -37,15 +37,12 @@ def model_problems(
         choice = config.role_model(role)
         model = choice.model
         if not is_known(model):
-            errors.append(
-                ConfigError(
-                    CONFIG_FILE,
-                    f"models.{role}",
-                    f"{model!r} is not a model id this factory knows (the anthropic SDK's "
-                    "list and workflows/prices.yaml); check the spelling, or upgrade the SDK "
-                    "for a newer model",
-                )
+            unknown = (
+                f"{model!r} is not a model id this factory knows (the anthropic SDK's "
+                "list and workflows/prices.yaml); check the spelling, or upgrade the SDK "
+                "for a newer model"
             )
+            errors.append(ConfigError(CONFIG_FILE, f"models.{role}", unknown))
             continue
         if listings is not None:
             problem = _listing_problem(role, model, listed(model, listings))
@@ -114,16 +111,13 @@ def output_problems(config: FactoryConfig, limits: list[OutputLimit]) -> list[Co
         why = "it cannot turn thinking off" if can.thinking_off is None else "it thinks"
         shipped = limit.source.startswith(("workflows/", "validators/"))
         how = " in an override under .factory/, or choose a lower effort" if shipped else ""
-        problems.append(
-            ConfigError(
-                limit.source,
-                limit.where,
-                f"{limit.max_tokens:,} output tokens are too few for the {limit.role}'s model "
-                f"{choice.model} ({why}, at effort {effort}): its thinking counts toward "
-                f"max_tokens, sized at {room:,} tokens, with {answer:,} for the answer after "
-                f"it; set at least {room + answer:,}{how}",
-            )
+        few = (
+            f"{limit.max_tokens:,} output tokens are too few for the {limit.role}'s model "
+            f"{choice.model} ({why}, at effort {effort}): its thinking counts toward "
+            f"max_tokens, sized at {room:,} tokens, with {answer:,} for the answer after "
+            f"it; set at least {room + answer:,}{how}"
         )
+        problems.append(ConfigError(limit.source, limit.where, few))
     return problems
 
 

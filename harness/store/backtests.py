@@ -104,8 +104,7 @@ class BacktestsMixin(StoreBase):
 
     def backtest_cases(self, backtest_id: str) -> list[BacktestCase]:
         rows = self._rows(
-            "SELECT * FROM backtest_cases WHERE backtest_id = ? ORDER BY position",
-            (backtest_id,),
+            "SELECT * FROM backtest_cases WHERE backtest_id = ? ORDER BY position", (backtest_id,)
         )
         return [from_row(BacktestCase, r, json=("result",)) for r in rows]
 

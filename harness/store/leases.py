@@ -20,11 +20,7 @@ class LeasesMixin(StoreBase):
     clock: Callable[[], float] = time.time
 
     def acquire_lease(
-        self,
-        issue: int,
-        run_id: str,
-        ttl_s: float,
-        is_stale: Callable[[str], bool] | None = None,
+        self, issue: int, run_id: str, ttl_s: float, is_stale: Callable[[str], bool] | None = None
     ) -> int:
         """Claim ``issue`` for ``run_id`` atomically; return the fence token.
 
