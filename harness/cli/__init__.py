@@ -123,12 +123,9 @@ def main(argv: list[str] | None = None) -> Any:
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.UsageError as exc:
+        sub = exc.ctx.command_path.partition(" ")[2] if exc.ctx else None
         hint = (
-            f" (see 'factory {exc.ctx.command_path.partition(' ')[2]} --help')".replace(
-                "factory  ", "factory "
-            )
-            if exc.ctx
-            else ""
+            "" if sub is None else f" (see 'factory {sub} --help')".replace("factory  ", "factory ")
         )
         _fail(exc.format_message().replace("\n", " ") + hint, 2)
     except click.ClickException as exc:

@@ -41,10 +41,8 @@ def outcomes(report: DemoReport) -> list[tuple[int, str, str]]:
     for row in report.triage:
         decision = str(row.get("decision"))
         if decision != "accept":
-            final[row["issue"]] = (
-                _TRIAGE.get(decision, decision),
-                f"route triage {decision}: {row.get('rule')}: {row.get('reason')}",
-            )
+            why = f"route triage {decision}: {row.get('rule')}: {row.get('reason')}"
+            final[row["issue"]] = (_TRIAGE.get(decision, decision), why)
     for built in report.implement:
         if built["status"] != "succeeded":
             why = f"route implement {built['status']}: {built.get('reason')}"
@@ -52,10 +50,8 @@ def outcomes(report: DemoReport) -> list[tuple[int, str, str]]:
     for checked in report.validate:
         merged, route = checked.get("merge_sha"), checked.get("route")
         if merged and not checked.get("reverted"):
-            final[checked["issue"]] = (
-                "MERGED",
-                f"route merge: {checked.get('reason')}; merge {merged[:12]} on main",
-            )
+            why = f"route merge: {checked.get('reason')}; merge {merged[:12]} on main"
+            final[checked["issue"]] = ("MERGED", why)
         elif checked.get("reverted"):
             final[checked["issue"]] = (
                 "merged, then reverted",
@@ -96,10 +92,8 @@ def demo(target: Path | None, as_json: bool) -> None:
 
     if as_json:
         report = run_demo(target, lambda _: None)
+        emit_json({**report.to_json(), "outcomes": outcomes(report)})
     else:
         with live_line("factory demo") as say:
             report = run_demo(target, say)
-    if as_json:
-        emit_json({**report.to_json(), "outcomes": outcomes(report)})
-    else:
         print_report(report)

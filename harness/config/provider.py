@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -52,34 +53,30 @@ def provider_readiness(
     root: Path, provider: Provider, override: str | None = None
 ) -> ProviderReadiness:
     """What ``provider`` (or ``override``) resolves to here, and whether it can answer."""
-    has_key = bool(os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN"))
     kind = resolve_kind(override or provider.type)
+    unready = partial(ProviderReadiness, kind, False)
     if kind == "anthropic":
-        if not has_key:
-            return ProviderReadiness(
-                kind, False, "ANTHROPIC_API_KEY is not set; set it, or run offline: " + SCRIPT_HINT
-            )
+        if not (os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN")):
+            return unready("ANTHROPIC_API_KEY is not set; set it, or run offline: " + SCRIPT_HINT)
         where = os.environ.get("ANTHROPIC_BASE_URL") or "the Anthropic API"
         return ProviderReadiness(kind, True, f"ANTHROPIC_API_KEY is set; calls go to {where}")
     if kind == "replay":
         folder = provider_path(root, provider.replay)
         if folder is None or not folder.is_dir():
-            return ProviderReadiness(kind, False, f"provider.replay: {folder} is not a folder")
+            return unready(f"provider.replay: {folder} is not a folder")
         return ProviderReadiness(kind, True, f"recorded answers from {folder}")
     script = provider_path(root, provider.script)
     if script is None:
         why = "no ANTHROPIC_API_KEY and " if provider.type == "auto" else ""
-        return ProviderReadiness(
-            kind, False, f"scripted model: {why}no scripted answers; " + SCRIPT_HINT
-        )
+        return unready(f"scripted model: {why}no scripted answers; " + SCRIPT_HINT)
     if not script.is_file():
-        return ProviderReadiness(kind, False, f"provider.script: {script} does not exist")
+        return unready(f"provider.script: {script} does not exist")
     from harness.model.scripted import load_script  # what a run would load
 
     try:
         load_script(script)
     except ConfigErrors as exc:
-        return ProviderReadiness(kind, False, f"provider.script: {exc.problems[0]}")
+        return unready(f"provider.script: {exc.problems[0]}")
     return ProviderReadiness(kind, True, f"scripted answers from {script} (offline)")
 
 
