@@ -14,13 +14,9 @@ _KEYED = re.compile(r"^([A-Za-z_][\w.]*): (.+)$", re.DOTALL)
 
 
 def dotted(loc: tuple[Any, ...], prefix: str = "") -> str:
-    parts: list[str] = [prefix] if prefix else []
     out = ""
     for item in loc:
-        if isinstance(item, int):
-            out += f"[{item}]"
-        else:
-            out += ("." if out or parts else "") + str(item)
+        out += f"[{item}]" if isinstance(item, int) else ("." if out or prefix else "") + str(item)
     return (prefix + out) if prefix else (out or "(top)")
 
 

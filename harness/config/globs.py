@@ -23,6 +23,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Sequence
 from functools import lru_cache
+from itertools import accumulate
 
 import pathspec
 
@@ -45,12 +46,8 @@ def glob_problem(pattern: str) -> str | None:
         return f"{pattern!r} leaves the repository ('..')"
     if "\0" in pattern:
         return f"{pattern!r} contains a NUL byte"
-    depth = 0
-    for char in pattern:
-        depth += {"[": 1, "]": -1}.get(char, 0)
-        if depth not in (0, 1):
-            return f"{pattern!r} has unbalanced [ ]"
-    if depth:
+    depths = list(accumulate({"[": 1, "]": -1}.get(char, 0) for char in pattern))
+    if not set(depths) <= {0, 1} or depths[-1]:  # ] before [, [ inside [ ], or [ left open
         return f"{pattern!r} has unbalanced [ ]"
     try:
         _spec(pattern)
