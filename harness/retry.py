@@ -38,8 +38,5 @@ def retry_issue(services: Services, number: int) -> str:
         f"retry:{n}" for n in range(1, 10_000) if forge.find_comment(number, f"retry:{n}") is None
     )
     forge.post_comment(number, key, body)
-    return (
-        f"issue {number}: was {was}; queued for implementation"
-        if accepted
-        else f"issue {number}: was {was}; queued for triage"
-    )
+    queued = "implementation" if accepted else "triage"
+    return f"issue {number}: was {was}; queued for {queued}"

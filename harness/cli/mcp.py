@@ -72,10 +72,8 @@ class _Face:
         from harness.services import open_services
 
         opened = open_services(self.root, state_dir(self.root), self.provider)
-        try:
+        with closing(opened.store):
             yield opened
-        finally:
-            opened.store.close()
 
     def status(self, window_days: int = 30) -> dict[str, Any]:
         """The kill switch, runs by status and outcome, spend, earned trust, Autonomy Index."""

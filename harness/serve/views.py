@@ -330,12 +330,9 @@ def step_lines(services: Services, run_id: str) -> list[tuple[StepRecord, Spent]
     by_step: dict[str, list[CallRow]] = {}
     for call in services.store.calls(run_id):
         by_step.setdefault(str(call["step_id"]), []).append(call)
-    seen: set[str] = set()
     lines = []
     for s in services.store.steps(run_id):
-        # a step's calls are counted once, on its first attempt's line
-        mine = [] if s.step_id in seen else by_step.get(s.step_id, [])
-        seen.add(s.step_id)
+        mine = by_step.pop(s.step_id, [])  # counted once, on the step's first attempt's line
         cost = round(sum(float(c["cost_usd"] or 0) for c in mine), 6)
         tokens = sum(_tokens_in(c) for c in mine), sum(int(c["output_tokens"] or 0) for c in mine)
         lines.append((s, Spent(cost, *tokens, len(mine))))
@@ -374,21 +371,19 @@ def trail(services: Services, run: Run, now: float) -> Trail:
         out.review = records.newest(Review)
     ran = [run.tests for _, run in records.every(HoldoutRun) if run.tests is not None]
     out.tests = ran[-1] if ran else records.newest(Tested)
-    checked = records.newest(CheckResult)
     out.gates = records.gates()
     out.diff = next((g.evidence for g in out.gates if g.name == "changed_lines"), None)
     out.journeys = _journeys(state_dir, records)
     # the sealed validator's own answer (the check's; the decision keeps only a summary)
-    validator = checked.validator if checked else None
-    if validator is not None:
+    checked = records.newest(CheckResult)
+    if checked is not None and (validator := checked.validator) is not None:
         out.validator = validator.output
         out.validator_shots = [
             Shot(Path(p).name, url) for p in validator.shots if (url := evidence_url(state_dir, p))
         ]
     out.pr = records.pr()
     out.merge = records.newest(Landing)
-    smoke = records.newest(Smoke)
-    out.reverted = smoke.reverted if smoke else None
+    out.reverted = smoke.reverted if (smoke := records.newest(Smoke)) else None
     return out
 
 
