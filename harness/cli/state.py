@@ -93,9 +93,8 @@ def status(ctx: click.Context, as_json: bool, window_days: int) -> None:
     for line in review_lines(data):
         click.echo(line)
     for m in data["models"]:
-        click.echo(
-            f"kind:{m['kind']} {m['role']} {m['model']}: {m['merged']}/{m['attempts']} merged"
-        )
+        tier = f"kind:{m['kind']} {m['role']} {m['model']}"
+        click.echo(f"{tier}: {m['merged']}/{m['attempts']} merged")
 
 
 def status_data(root: Path, store: Store, window_days: int) -> dict[str, Any]:
@@ -125,20 +124,14 @@ def _review_state(root: Path, store: Store, days: int) -> dict[str, Any]:
     from harness.errors import ConfigError, ConfigErrors
     from harness.git.repo import GitRepo
     from harness.review.autonomy import autonomy_index_for
-    from harness.review.trust import trust_states_for
+    from harness.review.trust import configured_states
 
     found: dict[str, Any] = {"autonomy_index": autonomy_index_for(store, days).to_json()}
     try:
         settings = load_settings(root, state_dir(root))
     except (ConfigError, ConfigErrors) as exc:
         return {**found, "trust": [], "trust_error": str(exc).replace("\n", " ")}
-    states = trust_states_for(
-        store,
-        settings.governance.rules,
-        GitRepo(root),
-        settings.config.production_branch,
-        settings.config.backtest.counts_for_trust,
-    )
+    states = configured_states(store, settings, GitRepo(root))
     return {**found, "trust": [t.to_json() for t in states]}
 
 

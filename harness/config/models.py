@@ -447,8 +447,7 @@ class Rules(Strict):
 
     def workflow_usd(self, workflow: str) -> float | None:
         """A workflow's own spending cap (``lessons``, ``audit``), beside the budgets."""
-        own = {"lessons": self.lessons.max_usd, "audit": self.audit.max_usd}
-        return own.get(workflow)
+        return {"lessons": self.lessons.max_usd, "audit": self.audit.max_usd}.get(workflow)
 
     def trust_for(self, kind: str | None) -> TrustRule | None:
         """The rule for a kind of change (its own, else ``default``); None: no trust rule. A

@@ -24,6 +24,7 @@ from harness.store.records import Event, KindTally
 
 if TYPE_CHECKING:
     from harness.artifacts import GateResult, IssueSpec, Routing
+    from harness.config.settings import Settings
     from harness.engine.context import Services
 
 APPROVE_EVENT = HUMAN_APPROVE
@@ -166,15 +167,14 @@ def trust_states_for(
 
 
 def trust_states(services: Services) -> list[TrustState]:
-    settings = services.settings
-    branch = settings.config.production_branch
-    return trust_states_for(
-        services.store,
-        settings.governance.rules,
-        services.repo,
-        branch,
-        settings.config.backtest.counts_for_trust,
-    )
+    return configured_states(services.store, services.settings, services.repo)
+
+
+def configured_states(store: Store, settings: Settings, repo: GitRepo) -> list[TrustState]:
+    """``trust_states_for`` by the rules, production branch and backtest credit ``settings`` say."""
+    config, rules = settings.config, settings.governance.rules
+    rehearsals = config.backtest.counts_for_trust
+    return trust_states_for(store, rules, repo, config.production_branch, rehearsals)
 
 
 def trusted_setup(services: Services, kind: str, gates: list[GateResult]) -> list[GateResult]:
