@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import closing
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -158,12 +159,11 @@ def backtest(
     if as_json:  # stdout is the JSON; a long rehearsal still says where it is, on stderr
         result = run_backtest(root, state, request, partial(click.echo, err=True))
     else:
-        store = Store.open(state)
-        try:
-            with live_line("factory backtest", partial(store.spend, since=utc_now())) as say:
-                result = run_backtest(root, state, request, say)
-        finally:
-            store.close()
+        with (
+            closing(Store.open(state)) as store,
+            live_line("factory backtest", partial(store.spend, since=utc_now())) as say,
+        ):
+            result = run_backtest(root, state, request, say)
     if as_json:
         emit_json(result)
     else:

@@ -131,13 +131,8 @@ def read_mission(text: str, file: str = "mission.md") -> MissionReading:
         if rule.key in reading.sections:
             also.setdefault(rule.key, []).append(start + 1)
             continue
-        reading.sections[rule.key] = Section(
-            key=rule.key,
-            heading=heading,
-            line=start + 1,
-            has_text=_any_between(content, after, ends[index]),
-            has_list=_any_between(lists, after, ends[index]),
-        )
+        has = _any_between(content, after, inside_until), _any_between(lists, after, inside_until)
+        reading.sections[rule.key] = Section(rule.key, heading, start + 1, *has)  # text, list
     for key, lines in also.items():
         taken = reading.sections[key]
         shown = ", ".join(str(n) for n in lines[:3]) + (

@@ -179,7 +179,5 @@ def reject(services: Services, number: int, reason: str, actor: str, via: str = 
     )
     forge.post_comment(number, f"reject:{len(done)}", body)
     forge.close_issue(number)
-    closed = f" and pull request {pr.number}" if pr else ""
-    return Decision(
-        number, "reject", actor, "rejected", f"issue {number}{closed} closed: rejected by {actor}"
-    )
+    said = f"issue {number}{f' and pull request {pr.number}' if pr else ''} closed"
+    return Decision(number, "reject", actor, "rejected", f"{said}: rejected by {actor}")

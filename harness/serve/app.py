@@ -87,12 +87,8 @@ class Dashboard:
     decided: dict[int, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.env = Environment(
-            loader=FileSystemLoader(_HERE / "templates"),
-            autoescape=True,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
+        loader = FileSystemLoader(_HERE / "templates")
+        self.env = Environment(loader=loader, autoescape=True, trim_blocks=True, lstrip_blocks=True)
         self.env.filters.update(money=_money, took=_took, when=_when, pct=_pct)
         self.env.globals["max_reason"] = MAX_STOP_REASON
 
@@ -388,10 +384,7 @@ def _took(seconds: object) -> str:
     if seconds is None:
         return ""
     s = float(seconds)  # type: ignore[arg-type]
-    if s < 60:
-        return f"{s:.1f}s"
-    whole = int(s)
-    return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{s:.1f}s" if s < 60 else f"{int(s) // 60}m{int(s) % 60:02d}s"
 
 
 def _page_number(request: Request) -> int:
