@@ -36,8 +36,7 @@ def parse_config(text: str, file: str = CONFIG_FILE) -> FactoryConfig:
         data: Any = load_yaml(text, file)
     except ConfigError as exc:
         raise ConfigErrors([exc]) from exc
-    if data is None:
-        data = {}
+    data = {} if data is None else data
     if not isinstance(data, dict):
         raise ConfigErrors([ConfigError(file, "(top)", "must be a mapping of keys to values")])
     try:

@@ -1,19 +1,17 @@
 """A person's decision on an issue the factory handed over: approve or reject.
 
-``approve`` on a ``factory:needs-review`` issue records the approval of the PR's current
-head in the audit trail, then runs the validate workflow for the issue: the same path as an
-automatic merge. Validation builds the candidate (production with the PR head merged in),
-runs the tests, the journeys and the sealed validator on it, and its decide step lets the
-approval of *this* head lift a ``needs_review`` route (review band, a criterion the
-validator could not observe, trust not yet earned, auto-merge off, CI pending or absent)
-into a merge. A failed deterministic gate is never lifted; it routes as it always does and
-the command says why it did not land. ``approve`` on a ``factory:needs-human`` issue (no
-change waiting: a declined plan, a hold-out conflict, a stopped run) re-queues it as
-``factory retry`` does.
+``approve`` on a ``factory:needs-review`` issue records the approval of the PR's current head
+in the audit trail, then validates the issue as an automatic merge would: the candidate
+(production with the PR head merged in), its tests, journeys and sealed validator. The decide
+step lets the approval of *this* head lift a ``needs_review`` route (review band, a criterion
+the validator could not observe, trust not yet earned, auto-merge off, CI pending or absent)
+into a merge; a failed deterministic gate is never lifted, and the command says why it did not
+land. On a ``factory:needs-human`` issue (no change waiting: a declined plan, a hold-out
+conflict, a stopped run) ``approve`` re-queues it as ``factory retry`` does.
 
 ``reject`` closes the PR (if one is open) and the issue with one comment, labelled
-``factory:rejected``. Every decision is an event in the hash-chained audit trail with who
-made it."""
+``factory:rejected``. Every decision is an event, with who made it, in the hash-chained audit
+trail."""
 
 from __future__ import annotations
 

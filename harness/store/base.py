@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from harness.caches import PROCESS, Locks
 from harness.redact import redact
@@ -144,8 +144,7 @@ class StoreBase:
         return list(self._conn().execute(sql, args).fetchall())
 
     def _row(self, sql: str, args: tuple[Any, ...] = ()) -> sqlite3.Row | None:
-        row: sqlite3.Row | None = self._conn().execute(sql, args).fetchone()
-        return row
+        return cast("sqlite3.Row | None", self._conn().execute(sql, args).fetchone())
 
     def close(self) -> None:
         with self._lock:

@@ -58,6 +58,4 @@ class LeasesMixin(StoreBase):
     def lease_holder(self, issue: int) -> str | None:
         """Who holds ``issue`` now (None when nobody does or the lease expired)."""
         row = self._row("SELECT * FROM leases WHERE issue = ?", (issue,))
-        if row is None or row["expires_at"] <= self.clock():
-            return None
-        return str(row["run_id"])
+        return None if row is None or row["expires_at"] <= self.clock() else str(row["run_id"])
