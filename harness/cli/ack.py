@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from harness.cli.common import ISSUE_NUMBER, plan_folder, repo_root, state_dir
+from harness.cli.common import ISSUE_NUMBER, opened
 from harness.errors import check_one_line
 
 
@@ -22,11 +22,9 @@ def ack(ctx: click.Context, number: int, triage_at: str) -> None:
     be triaged, or why the pre-screen holds it. No model, no spend, no label; never twice."""
     from harness.artifacts import Acknowledgement
     from harness.engine.runner import Engine, check_kill_switch
-    from harness.services import open_services
 
     check_one_line("--triage-at", triage_at)
-    root = repo_root(ctx)
-    services = open_services(root, state_dir(root), plan=plan_folder(ctx))
+    services = opened(ctx)
     check_kill_switch(services)
     services.forge.get_issue(number)  # one that does not exist is an error, not a failed run
     outcome = Engine(services).run("ack", number, {"number": number, "triage_at": triage_at})

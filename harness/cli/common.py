@@ -62,12 +62,13 @@ def plan_folder(ctx: click.Context) -> Path | None:
 
 
 def opened(ctx: click.Context, *, model: bool = False, **options: Any) -> Services:
-    """The repository's services with ``--provider`` (``options``: ``open_services``'s);
-    ``model``: the command calls one, so it must be configured."""
+    """The repository's services with ``--provider`` and ``--plan`` (``options``:
+    ``open_services``'s); ``model``: the command calls one, so it must be configured."""
     from harness.config.provider import require_model
     from harness.services import open_services
 
     root = repo_root(ctx)
+    options = {"plan": plan_folder(ctx), **options}
     services = open_services(root, state_dir(root), provider_override(ctx), **options)
     if model:
         require_model(services.settings, provider_override(ctx))

@@ -16,12 +16,12 @@ def health(ctx: click.Context, as_json: bool) -> None:
     merge queue, regression issue (docs/heal.md). Exit 0 when production is green (again),
     1 when it is not."""
     from harness.artifacts import Landing
-    from harness.cli.common import opened, plan_folder
+    from harness.cli.common import opened
     from harness.cli.work import _live, cycle_lease
     from harness.heal.run import production_health
     from harness.validate.run import validate_issue
 
-    services = opened(ctx, plan=plan_folder(ctx))  # no model: heal and revert validation ask none
+    services = opened(ctx)  # no model: heal and revert validation ask none
     with cycle_lease(services.store) as busy:
         if busy:
             raise LeaseError(f"{busy}: production is checked there; try again when it ends")

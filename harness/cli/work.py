@@ -72,7 +72,7 @@ def triage(
     from harness.cli.tables import print_table
     from harness.triage.queue import triage_all
 
-    services = opened(ctx, model=True, plan=plan_folder(ctx))
+    services = opened(ctx, model=True)
     with cycle_lease(services.store) as busy:
         if busy:
             raise LeaseError(f"{busy}: it judges the issues; try again when it has finished")
@@ -113,7 +113,7 @@ def implement(ctx: click.Context, number: int, as_json: bool) -> None:
     from harness.artifacts import PrCandidate, Worktree
     from harness.implement.run import implement_issue
 
-    services = opened(ctx, model=True, plan=plan_folder(ctx))
+    services = opened(ctx, model=True)
     with _live(as_json, "implement", services) as say:
         say(f"issue {number} …")
         outcome = implement_issue(services, number)
@@ -172,7 +172,7 @@ def validate(ctx: click.Context, number: int, as_json: bool) -> None:
     every gate holds (exit 1 if it does not merge)."""
     from harness.validate.run import validate_issue
 
-    services = opened(ctx, model=True, plan=plan_folder(ctx))
+    services = opened(ctx, model=True)
     with _live(as_json, "validate", services) as say:
         say(f"issue {number} …")
         outcome = validate_issue(services, number)
@@ -298,7 +298,7 @@ def _cycle(
     if as_json:
         return cycle(plan=plan_folder(ctx))
     with live_line("factory run", partial(store.spend, since=utc_now())) as say:
-        return cycle(say, plan=plan_folder(ctx))
+        return cycle(say)
 
 
 @contextmanager
@@ -348,7 +348,7 @@ def queue(ctx: click.Context, as_json: bool) -> None:
     """The issues ready to implement (read-only: what a CI fan-out runs on)."""
     from harness.cycle import ready_to_implement
 
-    numbers = ready_to_implement(opened(ctx, plan=plan_folder(ctx)))
+    numbers = ready_to_implement(opened(ctx))
     if as_json:
         click.echo(json.dumps(numbers))
     else:
@@ -382,7 +382,7 @@ def prune(ctx: click.Context, dry_run: bool) -> None:
     killed runs left. A branch an open issue may still need is kept."""
     from harness.git.worktrees import WorktreeManager
 
-    services = opened(ctx, plan=plan_folder(ctx))
+    services = opened(ctx)
     manager = WorktreeManager.of(services.repo, services.settings.state_dir)
     left = [] if dry_run else manager.prune()
 

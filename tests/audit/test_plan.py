@@ -6,10 +6,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from harness.forge.apply import apply_plan
 from harness.forge.base import Label
 from harness.forge.journal import JournalForge
 from harness.git.repo import GitRepo
+from tests.cli_helpers import run_cli
+from tests.factory_repo import make_factory_repo
 from tests.forge.github_helpers import github_forge, standin_for
 
 
@@ -30,3 +34,17 @@ def test_a_planned_issue_is_filed_once_with_its_label(empty_repo: Path, tmp_path
         (issue,) = writer.list_issues("all")
         assert (issue.title, issue.labels) == ("B602 in app.py", (Label.FOUND,))
         assert writer.is_own(issue.author)
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("audit",), ("lessons", "propose"), ("approve", "1"), ("reject", "1", "--reason", "no")],
+)
+def test_every_command_that_writes_takes_plan_mode(
+    tmp_path: Path, capsys, command: tuple[str, ...]
+) -> None:
+    """``--plan`` reaches the forge of every command that writes to it (the nightly audit job
+    holds a read-only token): on the local forge, which has no plan mode, each says so."""
+    repo = make_factory_repo(tmp_path / "repo")
+    res = run_cli(capsys, "--repo", str(repo), "--plan", str(tmp_path / "p"), *command)
+    assert res.code == 2 and "--plan: plan mode is for forge: github" in res.err, res.err
