@@ -1,24 +1,12 @@
-"""Who uses the CPUs next when a process has more work than CPUs: slots given out by rank,
-and CPU turns.
-
-``Slots``: ``size`` holders at a time; a free slot goes to the waiting taker of lowest rank.
-Validation's checks take them ranked by the merge queue (``harness/validate/evidence.py``).
-
-CPU turns (not the merge queue's turns, ``harness/validate/landing.py``): the runs of one
-process use the CPUs in the order they asked for them. Sixteen runs whose model answers come
-together, shared out evenly (as the operating system shares threads), would each take sixteen
-times as long between two calls, the first going on no sooner than the last. With one turn per
-CPU, first come, first served, each works at full speed in its turn, and the others' waits for
-the model overlap its work instead of all of them waiting for the CPUs at once.
-
-A run holds a turn from the first line of its stage's worker (``cycle._one``; outside a stage,
-the start of its workflow, ``Engine.run``) to its end, and gives it up while it waits on
-something outside the process or on another run — the model, a sandboxed command, setting a
-tree up, a browser check, GitHub, a remote, CI, the merge queue, the landing lease
-(``waiting``) — then asks again, behind those who asked before. It holds no lock of the
-harness while it waits for a turn: ``waiting`` wraps whatever locks the wait takes. And a turn
-is an order, never a lock: a run that has waited ``PATIENCE_S`` for one goes on without it, so
-nothing can deadlock on a turn."""
+"""Who uses the CPUs next when a process has more work than CPUs (docs/architecture.md):
+``Slots`` (``size`` holders; a free slot goes to the waiting taker of lowest rank, as the merge
+queue ranks validation's checks) and CPU turns. Sixteen runs whose model answers come together,
+shared out evenly, would each take sixteen times as long between two calls; with one turn per
+CPU, first come, first served, each works at full speed in its turn and the others' waits for
+the model overlap its work. A run holds a turn from the first line of its stage's worker to its
+end and gives it up while it waits outside the process or on another run (``waiting``), holding
+no lock of the harness then. A turn is an order, never a lock: a run that has waited
+``PATIENCE_S`` goes on without it, so nothing can deadlock on a turn."""
 
 from __future__ import annotations
 

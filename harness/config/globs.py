@@ -1,21 +1,7 @@
 """The one glob dialect of ``protected_paths``: validated here, and matched here for both
-``factory check`` and the protected-paths gate.
-
-The rules are gitignore's (read by the ``pathspec`` library), without negation:
-
-- a pattern without a ``/`` (other than a trailing one) matches a file or folder of that
-  name in any folder: ``tests`` covers ``tests/a.py`` and ``web/tests/b.py``;
-- a pattern with a ``/`` in it is anchored at the repository root: ``src/*.py``;
-- a folder name covers everything under it: ``docs``, ``docs/`` and ``docs/**`` all protect
-  ``docs/guide/x.md``;
-- ``*`` and ``?`` stay within one folder, ``**`` spans any number of folders, ``[abc]`` and
-  ``[!abc]`` are character classes;
-- matching ignores case (``Mission.md`` is as protected as ``mission.md``) and reads paths
-  as git lists them with ``-z``: unquoted, with their Unicode characters as they are
-  (``.github/workflows/ci-é.yml`` is under ``.github/**``). Pattern and path are compared
-  in Unicode normal form NFC after case folding, so an ``é`` written as ``e`` plus a
-  combining accent (as macOS file names often are) matches a pattern typed with ``é``.
-"""
+``factory check`` and the protected-paths gate. Its rules are gitignore's (read by the
+``pathspec`` library) without negation, case-folded and compared in Unicode NFC, on paths as
+git lists them with ``-z``: docs/configuration.md, "Protected paths", says each."""
 
 from __future__ import annotations
 

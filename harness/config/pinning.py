@@ -1,14 +1,8 @@
-"""Where generated CI installs the harness from: a pinned source, never a bare name.
-
-A job that holds a model key and a token must not install whatever a package index serves
-under a name (anyone can register a free name). Accepted sources name their exact bytes:
-
-- a git URL with a full commit: ``dark-factory-harness @ git+https://host/owner/repo@<40 hex>``;
-- an archive or wheel URL with its hash: ``dark-factory-harness @ https://…/x.whl#sha256=<64 hex>``.
-
-Without ``--package``, the source is taken from how this harness was installed (PEP 610
-``direct_url.json``) when that is such a source; otherwise the maintainer must give one.
-"""
+"""Where generated CI installs the harness from: a pinned source, never a bare name (a job
+that holds a model key and a token must not install whatever an index serves under a name
+anyone can register): a git URL with a full commit, or an archive or wheel URL with its
+hash (docs/github.md). Without ``--package``, the source is how this harness was installed
+(PEP 610 ``direct_url.json``) when that is such a source; otherwise the maintainer gives one."""
 
 from __future__ import annotations
 

@@ -114,12 +114,9 @@ def _committed_config(repo: GitRepo) -> tuple[str, str]:
 
 
 def load_settings(root: Path, state_dir: Path, provider_override: str | None = None) -> Settings:
-    """factory.yaml and the governance files as committed on the production branch.
-
-    Wiring and governance come from the production branch only, never from the working tree:
-    nothing in a candidate branch, a worktree or an uncommitted edit can change how the
-    factory runs. An uncommitted factory.yaml is therefore an error, not a fallback
-    ('factory check' validates the working-tree copy and says what differs)."""
+    """factory.yaml and the governance files as committed on the production branch, never
+    the working tree's: nothing in a candidate branch, a worktree or an uncommitted edit can
+    change how the factory runs (an uncommitted factory.yaml is an error, not a fallback)."""
     repo = GitRepo(root)
     _, text = _committed_config(repo)
     config = parse_config(text)

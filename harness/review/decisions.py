@@ -1,17 +1,10 @@
-"""A person's decision on an issue the factory handed over: approve or reject.
-
-``approve`` on a ``factory:needs-review`` issue records the approval of the PR's current head
-in the audit trail, then validates the issue as an automatic merge would: the candidate
-(production with the PR head merged in), its tests, journeys and sealed validator. The decide
-step lets the approval of *this* head lift a ``needs_review`` route (review band, a criterion
-the validator could not observe, trust not yet earned, auto-merge off, CI pending or absent)
-into a merge; a failed deterministic gate is never lifted, and the command says why it did not
-land. On a ``factory:needs-human`` issue (no change waiting: a declined plan, a hold-out
-conflict, a stopped run) ``approve`` re-queues it as ``factory retry`` does.
-
-``reject`` closes the PR (if one is open) and the issue with one comment, labelled
-``factory:rejected``. Every decision is an event, with who made it, in the hash-chained audit
-trail."""
+"""A person's decision on an issue the factory handed over: approve or reject
+(docs/trust.md). An approval of the PR's current head is recorded in the audit trail, then the
+issue is validated as an automatic merge would be; the decide step lets the approval of *this*
+head lift a ``needs_review`` route into a merge, never a failed deterministic gate. On a
+``factory:needs-human`` issue ``approve`` re-queues it as ``factory retry`` does. ``reject``
+closes the PR and the issue with one comment. Every decision is an event, with who made it,
+in the hash-chained audit trail."""
 
 from __future__ import annotations
 
