@@ -1,14 +1,10 @@
-"""``factory backtest``: rehearsing the factory on work already done.
+"""``factory backtest``: rehearsing the factory on work already done (docs/backtest.md).
 
-Each case — an issue and the two commits of its fix (``base``, the parent, and ``fix``) — is
-rebuilt at ``base`` in a scratch place of its own: a new repository holding ``base`` and
-nothing after it (so neither the fix nor its tests can be found there), with the
-governance of production (or of ``--governance REV``) committed on top, a scratch state and
-a local forge holding only that case's issue. There the real ``triage``, ``implement`` and
-``validate`` workflows run through the same engine, agents, sandbox, seal and gates as
-``factory run``; validation stops at its route and never merges. The implemented tree is
-then graded with the fix's hidden tests. The factory's own forge, state runs and production
-branch are never written: only the results are kept, in the state's backtest tables.
+Each case (an issue, and its fix's parent ``base`` and ``fix``) is rebuilt at ``base`` in a
+scratch repository that holds nothing after it, with production's governance committed on
+top, a scratch state and a local forge; there the real workflows run as ``factory run`` does,
+validation stops at its route and never merges, and the implemented tree is graded with the
+fix's hidden tests. The factory's own forge, runs and production branch are never written.
 
 - ``cases``: where cases come from (the production branch's ``Fixes #N`` commits, or a
   manifest) and which of a fix's files are its hidden tests;

@@ -1,22 +1,13 @@
-"""Chromium confined like agent code: every browser that renders the app.
-
-The page is agent-written, so whatever renders it is one renderer bug away from running
-agent code. Every Chromium therefore runs under the sandbox's one bubblewrap builder
-(``bwrap_argv``) with a browser's view: the read-only system (and Chromium's own folder when
-it lives elsewhere), a private ``/tmp`` (its profile) and ``/dev/shm``, a PID namespace of
-its own, an unprivileged uid (``BROWSER_UID`` as root) with no capabilities and no new
-privileges, the sandbox's seccomp filter, and an environment of four variables: no key or
-token of the harness. Its network is the app's: as root, ``nsenter`` enters the app's
-network namespace first (where only the app listens), then execs bubblewrap; without an
-app it gets a namespace with only its own loopback.
-
-Playwright talks to Chromium over two inherited pipes (``--remote-debugging-pipe``, fds 3
-and 4), which nsenter, bubblewrap and setpriv all pass on, so the whole confinement is one
-executable file, ``Launcher.script``, that Playwright starts as its browser.
-
-The sealed validator holds no privilege to start such a browser: Playwright in the seal
-starts ``relay.py`` instead, which hands its arguments and its pipes over a Unix socket to
-the harness's ``BrowserBroker``; the broker starts the same launcher on them."""
+"""Chromium confined like agent code: every browser that renders the app (docs/sandbox.md,
+"The app, the browser and the seal", says what it sees and why). It runs under the sandbox's
+one bubblewrap builder (``bwrap_argv``) with a browser's view, as ``BROWSER_UID`` with no
+capability, in the app's network namespace (``nsenter`` first, as root; without an app, a
+namespace with only its own loopback). Playwright talks to it over two inherited pipes
+(``--remote-debugging-pipe``, fds 3 and 4) that nsenter, bubblewrap and setpriv all pass on,
+so the whole confinement is one executable file, ``Launcher.script``, that Playwright starts
+as its browser. The sealed validator's Playwright starts ``relay.py`` instead, which hands its
+arguments and pipes over a Unix socket to the harness's ``BrowserBroker``, which starts the
+same launcher on them."""
 
 from __future__ import annotations
 

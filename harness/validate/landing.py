@@ -1,28 +1,14 @@
 """Production's merge queue: validations run in parallel, each on what would land, and land
-in the order they joined.
+in the order they joined (docs/how-it-works.md, "The merge queue").
 
-**Speculative candidates.** A validation joins the queue when it calibrates (``join``); the
-changes ahead of it that are still being validated are expected to land first, so its
-candidate is built on them: production with each of their heads merged in, in queue order
-(``speculative_base``), then its own head. Eight compatible changes are each tested once, in
-parallel, on the tree production will have when it is their turn — no change is tested on a
-production it will never land on. A head that does not merge onto the changes ahead is built
-on production alone.
-
-**Turns.** A validation whose candidate carried changes ahead waits, before it decides,
-until each change ahead of it has left the queue (landed, refused or failed: its run ended,
-or its process is gone), then compares production's tree with the tree its candidate was
-built on (``validate.turn``). Equal: its evidence is about exactly what would land, and it
-decides. Not equal (a change ahead did not land, or a person pushed): it is validated again
-on production as it is now, nothing ahead. One built on production itself decides at once;
-its merge waits for its turn (landings go in queue order).
-
-**Landing.** A validation that reaches its merge takes production's landing lease and keeps
-it until its run ends (``validate_issue`` gives it back): the tree check, the merge, the
-landed-tree check and the smoke run all happen while no other change can land. When
-production's tree is not the one the candidate was built on, the run goes back to its
-baseline *still holding the lease*, so the rebuilt candidate is tested against a production
-that cannot move again under it (only a person pushing can still move it). A holder that
+A validation joins when it calibrates (``join``); its candidate is built on the changes ahead
+of it, in queue order (``speculative_base``), so no change is tested on a production it will
+never land on. One whose candidate carried changes ahead waits until each has left the queue,
+then compares production's tree with the one its candidate was built on (``validate.turn``):
+equal, it decides; not, it is validated again on production as it is. Landing holds
+production's landing lease until the run ends (``validate_issue`` gives it back), so the tree
+check, the merge, the landed-tree check and the smoke run happen while nothing else can land;
+a candidate rebuilt because a person pushed is rebuilt *still holding the lease*. A holder that
 crashed on this host is taken over at once; so is its place in the queue."""
 
 from __future__ import annotations

@@ -1,27 +1,16 @@
-"""The sealed validator: an agent in a process of its own, confined like agent code.
+"""The sealed validator: an agent in a process of its own, confined like agent code
+(docs/sandbox.md, "The app, the browser and the seal", says what it sees and why).
 
 Its view (``sealed_argv``, the sandbox's one bubblewrap builder) holds the read-only system,
-the harness's own interpreter, package and shipped data, its screenshots folder and a
-private ``/tmp`` — no repository, worktree, state folder or hold-out. It runs as the sandbox
-uid with no capabilities, no new privileges, the sandbox's seccomp filter, an environment
-with no key or token, a PID namespace of its own, and no network at all. It gets, on
-standard input, only what the seal allows (governance, the issue's title and body, the
-acceptance criteria, the app's URL) and answers, on standard output, with its verdict.
-
-Two Unix sockets, bound into its view, are all it reaches (``run_sealed`` serves them). Their
-names are drawn for each run and their folder is the seal uid's alone (mode 0700); on every
-connection the harness checks the peer's credentials (``SO_PEERCRED``): only a process of the
-seal's uid that descends from the seal it started is served, anyone else is refused and
-listed in the validator's record (``ValidatorRun.refused``, shown by ``factory report``):
-
-- its model: ``ModelForwarder`` checks every call with the step's hooks — the engine's kill
-  switch and budget checks, and the validator's own allowance — before the harness's model,
-  which holds the key, answers it. ``factory stop`` refuses the next call: the validator
-  ends within one turn, and the harness raises the refusal (the run stops, it does not fail);
-- its browser: Playwright in the seal starts ``relay.py`` as Chromium, and the harness's
-  ``BrowserBroker`` starts the confined Chromium, in the app's network namespace, on its
-  pipes. The browser that renders the app shares neither a process list nor a uid's
-  privileges with anything else.
+the harness's own interpreter, package and shipped data, its screenshots folder and a private
+``/tmp`` — no repository, worktree, state folder or hold-out; no network, no key or token. It
+gets on standard input only what the seal allows (governance, the issue, the acceptance
+criteria, the app's URL) and answers on standard output with its verdict. Two Unix sockets,
+named afresh per run in a folder only the seal's uid may enter, are all it reaches
+(``run_sealed`` serves them, checking each connection's peer with ``SO_PEERCRED`` and listing
+a refused one in ``ValidatorRun.refused``): its model, through ``ModelForwarder`` and the
+step's kill-switch and budget checks, and its browser, started confined by the harness's
+``BrowserBroker`` on the pipes of the relay Playwright starts in the seal.
 
 Run as ``python -I -m harness.validate.sealed`` (inside the seal, by ``run_sealed``)."""
 
