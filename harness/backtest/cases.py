@@ -1,15 +1,7 @@
-"""Where a backtest's cases come from, and which files of a fix are its hidden tests.
-
-By default the cases are the production branch's own history: every first-parent commit
-whose message closes an issue the forge holds (``Fixes #N``), rebuilt at its parent. A
-manifest (YAML) names cases explicitly instead, from this repository or another one::
-
-    repo: ../other-project          # a path (from the manifest's folder) or a git URL
-    cases:
-      - {id: feed-link, title: "…", body: "…", base: <commit>, fix: <commit>,
-         tests: [tests/test_feeds.py]}
-
-Every problem of a manifest is one line (file, key, what is wrong)."""
+"""Where a backtest's cases come from, and which files of a fix are its hidden tests: the
+production branch's own ``Fixes #N`` first-parent commits, each rebuilt at its parent, or a
+manifest (YAML, docs/backtest.md) naming cases from this repository or another one. Every
+problem of a manifest is one line (file, key, what is wrong)."""
 
 from __future__ import annotations
 

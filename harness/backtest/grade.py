@@ -1,17 +1,13 @@
-"""Grading a rehearsal: the implemented tree with the fix's hidden tests put back.
+"""Grading a rehearsal: the implemented tree with the fix's hidden tests put back
+(docs/backtest.md, "The grade").
 
-Only once the case's agents and validator are done: the hidden tests (as the fix has them;
-one the fix deleted is deleted) are committed on the implemented head in the scratch
-repository — git writes them, so a link the implementer left where a test goes is replaced,
-never followed — and ``commands.test`` runs on that commit in the sandbox, without the
-network, set up as a validation sets up a change (``prepare_worktree``). Resolved: it
-exits 0, so the fix's tests and the suite as the implementation left it pass.
-
-The hidden tests alone (``commands.test_files``; the whole suite when no template fits) also
-run on the fix's parent (production in the scratch repository): there they must fail, or
-they prove nothing — they do not test what the fix changed, or the suite does not run them.
-``fails_before`` says which; a grade with ``fails_before: false`` is not evidence either way.
-A run its time limit stopped runs once more; stopped again, it is no evidence either."""
+Once the case's agents and validator are done, the hidden tests (as the fix has them) are
+committed on the implemented head — git writes them, so a link the implementer left where a
+test goes is replaced, never followed — and ``commands.test`` runs on that commit in the
+sandbox, offline, set up as a validation sets up a change. Resolved: it exits 0. The hidden
+tests alone also run on the fix's parent, where they must fail or they prove nothing
+(``fails_before``). A run its time limit stopped runs once more; stopped again, it is no
+evidence either."""
 
 from __future__ import annotations
 

@@ -1,18 +1,11 @@
-"""``Sandbox``: commands under bubblewrap, built from an allow-list.
-
-The sandbox sees a read-only system (``/usr``, the ``/bin``/``/lib`` links, ``/etc``), its
-worktree read-write at its own path, a private size-capped ``/tmp`` and ``/dev/shm``, fresh
-``/dev`` and ``/proc`` — and nothing else: the state folder, the main checkout, other
-worktrees, the hold-out and every home folder are not hidden one by one, they are simply
-never mounted, wherever they live.
-
-No process inside holds a capability or can get one back: as root the command drops to an
-unprivileged uid (``setpriv``, no new privileges) before it runs; as an ordinary user
-bubblewrap makes a user namespace and forbids any further one. Both run under a seccomp
-filter (``seccomp.py``), in a network namespace with only its loopback (set-up reaches the
-egress proxy's socket and nothing else, ``egress.py``), with an empty environment and
-limits on time, output, memory, processes, file size and disk. ``bwrap_argv`` is the only
-bubblewrap command line: the browser's and the sealed validator's views go through it too."""
+"""``Sandbox``: commands under bubblewrap, built from an allow-list (docs/sandbox.md, "What
+the sandbox allows", lists every resource): a read-only system, the worktree read-write, a
+private ``/tmp`` and ``/dev/shm`` — the state folder, the main checkout, other worktrees, the
+hold-out and every home folder are never mounted, wherever they live. No process inside holds
+a capability or can get one back (as root ``setpriv`` drops to an unprivileged uid with no
+new privileges; as a user, a user namespace that forbids any further one), all under the
+seccomp filter (``seccomp.py``). ``bwrap_argv`` is the only bubblewrap command line: the
+browser's and the sealed validator's views go through it too."""
 
 from __future__ import annotations
 

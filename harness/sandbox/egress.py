@@ -1,18 +1,14 @@
-"""The egress proxy: the only network ``commands.setup`` ever has, and what it did with it.
+"""The egress proxy: the only network ``commands.setup`` ever has, and what it did with it
+(docs/sandbox.md, "The egress proxy", says each rule and why).
 
-Debian's squid, started in a sandbox of its own that shares the host's network (and nothing
-else: its folder, the read-only system), one per allow-list: per set-up, or one for every
-set-up of a cycle (``shared``). It admits CONNECT and plain requests to the hosts of
-``network.allow`` only (and looks nothing up for a name not on the list), and refuses a name
-any of whose addresses is not a global unicast address (``unreachable``, derived from
-Python's ``ipaddress``; squid checks it on the addresses it resolved, the ones it connects
-to). The set-up command runs with ``--unshare-net``: its one way out is a Unix socket
-(``relay.py``) on which a ``socat`` of its own, in a sandbox beside squid, listens and
-connects to squid from a loopback address of its own (``127.x.y.z``). squid's log names that
-address, so each set-up's record holds its connections and no other's.
-
-``EgressProxy`` is a context manager: inside it ``socket`` is the Unix socket to hand the
-set-up's sandbox; after it, ``record`` holds every connection (``NetworkRecord``)."""
+Debian's squid in a sandbox of its own that shares the host's network, one per allow-list:
+per set-up, or one for every set-up of a cycle (``shared``). It admits the hosts of
+``network.allow`` only, and refuses a name any of whose addresses is not a global unicast
+address (``unreachable``, derived from Python's ``ipaddress``, checked by squid on the
+addresses it connects to). The set-up runs with ``--unshare-net``; its one way out is a Unix
+socket (``relay.py``) on which a ``socat`` of its own connects to squid from a loopback
+address of its own, which squid's log names, so each set-up's ``record`` holds its
+connections and no other's."""
 
 from __future__ import annotations
 
