@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import TypeVar
 
@@ -186,6 +186,17 @@ class Engine:
             # step that ran since is finished: only the engine of the run's lease writes it)
             steps += store.steps(run_id, after=steps[-1].seq if steps else 0)
             outputs, failures = self._history(steps)
+            ctx = StepContext(
+                self.services,
+                run_id,
+                workflow.name,
+                workflow.steps[0],  # the step about to run, or the failure action's
+                issue,
+                inputs,
+                outputs,
+                failures,
+                self.lease,
+            )
             index = self._next_index(workflow, steps)
             if index is None:
                 last = steps[-1]
@@ -193,24 +204,14 @@ class Engine:
                 if last.status != "failed" and last.step_id != ON_FAILURE:  # a loop ran out
                     failures.pop(last.step_id, None)
                     failures[last.step_id] = {"error": reason, "kind": ErrorKind.REFUSED.value}
-                return self._fail(workflow, run_id, issue, inputs, outputs, failures, reason)
+                return self._fail(workflow, ctx, reason)
             if index >= len(workflow.steps):
                 store.set_run_status(run_id, "succeeded", event={})
                 found = kept(steps)
                 return RunOutcome(
                     run_id, workflow.name, issue, "succeeded", None, outputs, kept=found
                 )
-            ctx = StepContext(
-                self.services,
-                run_id,
-                workflow.name,
-                workflow.steps[index],
-                issue,
-                inputs,
-                outputs,
-                failures,
-                self.lease,
-            )
+            ctx = replace(ctx, step=workflow.steps[index])
             try:
                 check_kill_switch(self.services)
             except StoppedError as exc:
@@ -219,31 +220,13 @@ class Engine:
             if outcome is not None:
                 return outcome
 
-    def _fail(
-        self,
-        workflow: Workflow,
-        run_id: str,
-        issue: int | None,
-        inputs: dict[str, object],
-        outputs: dict[str, dict[str, object]],
-        failures: dict[str, dict[str, object]],
-        reason: str,
-    ) -> RunOutcome:
-        """End the run as failed, after the workflow's ``on_failure`` action (recorded, once)."""
-        store = self.services.store
+    def _fail(self, workflow: Workflow, ctx: StepContext, reason: str) -> RunOutcome:
+        """End ``ctx``'s run as failed, after the workflow's ``on_failure`` action (recorded,
+        once) in a context of its own."""
+        store, run_id = self.services.store, ctx.run_id
         if workflow.on_failure is not None:
-            step = Step(id=ON_FAILURE, action=workflow.on_failure)
-            ctx = StepContext(
-                self.services,
-                run_id,
-                workflow.name,
-                step,
-                issue,
-                inputs,
-                outputs,
-                failures,
-                self.lease,
-            )
+            ctx = replace(ctx, step=Step(id=ON_FAILURE, action=workflow.on_failure))
+            ctx.timings = {"model_s": 0.0, "subprocess_s": 0.0}
             seq = store.start_step(run_id, ON_FAILURE, {"reason": reason})
             fn = get_action(workflow.on_failure)
             assert fn is not None
@@ -255,7 +238,8 @@ class Engine:
                 self._finish(seq, "succeeded", result, ctx, artifact=artifact)
         store.set_run_status(run_id, "failed", reason=reason, event={"reason": reason})
         found = kept(store.steps(run_id))
-        return RunOutcome(run_id, workflow.name, issue, "failed", reason, outputs, kept=found)
+        outputs = ctx.outputs
+        return RunOutcome(run_id, workflow.name, ctx.issue, "failed", reason, outputs, kept=found)
 
     def _failure_reason(self, workflow: Workflow, last: StepRecord) -> str:
         if last.step_id == ON_FAILURE:
@@ -306,9 +290,7 @@ class Engine:
             failures = {k: v for k, v in ctx.failures.items() if k != step.id}
             failures[step.id] = {"error": str(exc), "fatal": fatal, "kind": exc.kind.value}
             workflow = load_workflow(self.services, ctx.workflow)
-            return self._fail(
-                workflow, ctx.run_id, ctx.issue, ctx.inputs, ctx.outputs, failures, str(exc)
-            )
+            return self._fail(workflow, replace(ctx, failures=failures), str(exc))
         except FactoryError as exc:
             evidence, typed = evidence_of(exc)
             event = {"step": step.id, "error": str(exc), "kind": exc.kind.value}

@@ -1,23 +1,15 @@
-"""Lookups of names and objects answered by long-lived git processes, two per repository.
+"""Lookups of names and objects answered by long-lived git processes, two per repository
+(docs/architecture.md, "Git through GitPython", says why these requests are written here).
 
-Starting git costs about 1.5 ms of CPU per process for an answer git finds in microseconds,
-and sixteen runs read branches, trees, sizes and listings dozens of times each. So a process
-keeps, per repository (a main checkout or a bare one), one ``git cat-file --batch-check``
-for what names resolve to and one ``--batch`` for objects' bytes: GitPython's persistent
-``cat-file`` of a ``HardenedGit`` (``harness.git.env``), to which the requests are written
-here, up to ``_CHUNK`` names at once (docs/architecture.md: why not GitPython's own calls).
-
-- an answer is ``<object> <type> <size>`` per name (``--batch``: then the bytes and a
-  newline), or ``<name> missing``;
-- ``cat-file`` reads refs and looks for new objects when asked, so what other processes
-  wrote meanwhile is what it answers (``tests/git/test_reader.py``);
-- a linked worktree, where an agent works, has no reader of its own: its own names are asked
-  of the repository's as git names them there, ``worktrees/<id>/HEAD`` (``GitRepo.find``).
-
-The integrity guard checks what git reads before every request (``GitRepo``). A process
-keeps at most ``_KEEP`` readers, the least recently used closed first; a reader whose git
-ended is started again; a forked child starts its own. git ends when its input closes.
-"""
+Starting git costs about 1.5 ms of CPU for an answer git finds in microseconds, and sixteen
+runs read branches, trees and sizes dozens of times each. So a process keeps, per repository,
+the persistent ``cat-file --batch-check`` (what names resolve to) and ``--batch`` (objects'
+bytes) of a ``HardenedGit``, and writes up to ``_CHUNK`` names at once to them. ``cat-file``
+reads refs and looks for new objects when asked, so what other processes wrote meanwhile is
+what it answers. A linked worktree, where an agent works, has no reader of its own: its names
+are asked of the repository's as ``worktrees/<id>/HEAD`` (``GitRepo.find``). The integrity
+guard checks what git reads before every request; a process keeps at most ``_KEEP`` readers,
+the least recently used closed first, and a reader whose git ended is started again."""
 
 from __future__ import annotations
 

@@ -1,21 +1,14 @@
-"""The shape of a change: what git may read in a worktree, and what a tree may hold.
+"""The shape of a change: what git may read in a worktree, and what a tree may hold
+(docs/sandbox.md, "harness git", lists each refusal). Two checks, one gate (``tree_shape``):
 
-Two checks, one gate (``tree_shape``):
-
-- **Before git reads a worktree's untracked files** (``git add``, ``git status``…), the
-  worktree is walked for ``.git`` entries below its root, without following links and
-  without opening them: a nested repository would be recorded as a gitlink, and a ``.git``
-  file names *any* git directory on the host (``gitdir: /repo/.git``), which git would then
-  open for the harness. ``GitRepo`` runs this check itself before each such command in a
-  linked worktree (where agents work) and refuses with ``UnsafeTree``.
-- **On a tree about to become a pull request or to land** (implement's gates on its commit,
-  validation on the candidate before any merge, whether the branch came from the factory
-  or from a forge), read from the object database only: no gitlink, no change to a
-  ``.gitmodules``, no path inside a ``.git`` folder, no symbolic link that is absolute or
-  leads out of the tree (or into ``.git``), and no path that names a protected path
-  through a link: a new ``.github -> ci`` makes ``ci/workflows/x.yml`` a workflow, and a
-  new ``notes -> .github`` leads into one.
-"""
+- **Before git reads a worktree's untracked files**, the worktree is walked for ``.git``
+  entries below its root, without following links or opening them: a nested repository would
+  be recorded as a gitlink, and a ``.git`` file names *any* git directory on the host, which
+  git would then open for the harness (``GitRepo`` refuses with ``UnsafeTree``).
+- **On a tree about to become a pull request or to land**, read from the object database
+  only: no gitlink, no change to ``.gitmodules``, nothing inside ``.git``, no link that is
+  absolute or leaves the tree, and no path that names a protected path through a link
+  (``.github -> ci`` makes ``ci/workflows/x.yml`` a workflow)."""
 
 from __future__ import annotations
 
