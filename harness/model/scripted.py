@@ -1,20 +1,13 @@
 """The scripted model: a deterministic, offline stand-in that speaks the same tool contract.
 
-A script is a YAML list of rules. A rule applies when the request offers its
-``output`` tool and its ``match`` regex is found in the issue's title and body as the
-agent's task presents them (``match_text``): never in anything else the task holds
-(acceptance criteria, a plan, a diff, earlier test output); a task that presents no issue
-(a custom workflow's agent) is searched whole. A rule with ``governance`` applies only when
-that regex is found in the system prompt (the governance files as the request carries them):
-a rehearsed governance edit can change what it answers. The answer is its turn
-number ``len(assistant messages so far)`` (the last turn repeats). Being stateless, it
-answers a resumed or parallel run the same way.
-
-An action may also think (a ``thinking`` block with a signature, or an opaque
-``redacted_thinking`` one) and end its turn with another ``stop_reason`` (``pause_turn``,
-``max_tokens``, ``refusal`` …), so the agent loop's handling of each can be played.
-A paused turn carries the text ``PAUSED`` so that its continuation counts as the next turn.
-"""
+A script is a YAML list of rules (docs/configuration.md, "Scripted answers", says each key).
+A rule applies when the request offers its ``output`` tool, its ``match`` regex is found in
+the issue's title and body as the agent's task presents them (``match_text``; a task with no
+issue is searched whole) and, with ``governance``, that regex in the system prompt. The answer
+is its turn number ``len(assistant messages so far)`` (the last turn repeats): stateless, it
+answers a resumed or parallel run the same way. An action may think or end its turn with
+another ``stop_reason``; a paused turn carries the text ``PAUSED`` so that its continuation
+counts as the next turn."""
 
 from __future__ import annotations
 
