@@ -1,16 +1,10 @@
-"""Plan mode: a forge that reads from GitHub and writes nothing, recording every write in a
-plan that ``factory apply`` carries out later with a token that may write.
-
-This is what lets the GitHub Actions jobs that run agents hold a read-only token: the job
-with write access runs no model and no repository code, only the plan, whose every entry
-is an ordinary forge write with its own exactly-once guard (a marker, a branch, a SHA).
-
-Later reads in the same process see the planned writes, so a workflow behaves as it would
-against GitHub. A PR gets a provisional, negative number until it is applied; its branch
-travels as a git bundle; a merge is made locally as a commit no ref points to (post-merge
-journeys run on it), recorded with the production SHA and tree it was made on, so that the
-applier can refuse it if production moved.
-"""
+"""Plan mode (docs/github.md): a forge that reads from GitHub and writes nothing, recording
+every write in a plan that ``factory apply`` carries out later with a token that may write,
+each entry an ordinary forge write with its own exactly-once guard, so the jobs that run
+agents hold a read-only token. Later reads in the same process see the planned writes. A PR
+gets a provisional, negative number until it is applied; its branch travels as a git bundle;
+a merge is a local commit no ref points to (post-merge journeys run on it), recorded with the
+production SHA and tree it was made on, so that the applier refuses it if production moved."""
 
 from __future__ import annotations
 
