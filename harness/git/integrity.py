@@ -1,24 +1,16 @@
 """The repository's own git configuration is data: checked when a run begins, pinned until
-it ends.
+it ends (docs/how-it-works.md, "Git is the harness's, not the repository's").
 
-``harness.git.env`` keeps every configuration but the repository's own out of git. What is
-left — ``.git/config`` and the worktree configuration files — is read when a run begins:
-
-- a key that makes git run a program, or send credentials or objects somewhere else, and
-  that no command-line setting can switch off, is refused with one line
-  (``GitConfigRefused``): those of ``REFUSED_KEYS`` (``section.*.name`` stands for any
-  subsection);
-- the keys every harness git command overrides (``SAFE_CONFIG`` in ``harness.git.env``) are
-  allowed: they never take effect for the harness, and refusing them would turn away every
-  repository whose hooks a tool such as husky installed (``core.hooksPath``);
-- those files, the hooks folder and the ``.git`` link file of every linked worktree are
-  fingerprinted (a ``stat`` per file, the content hashed only when the ``stat`` moved), and
-  checked before every git command (what it reads) and after every sandboxed command (all
-  but the other worktrees'): a change stops the run with ``GitIntegrityError``, and the
-  guard refuses every later git command of the process for that repository.
-
-Only the worktree manager updates a fingerprint: it watches a worktree it adds, forgets one
-it removes, and reads the worktree records again after a prune.
+A key of ``.git/config`` or a worktree configuration file that makes git run a program, or
+send credentials or objects elsewhere, and that no command-line setting can switch off is
+refused (``GitConfigRefused``; ``REFUSED_KEYS``, ``section.*.name`` for any subsection).
+Keys every harness git command overrides (``SAFE_CONFIG``) are allowed: refusing them would
+turn away every repository whose hooks a tool such as husky installed (``core.hooksPath``).
+Those files, the hooks folder and every linked worktree's ``.git`` link are fingerprinted
+(a ``stat`` each, hashed only when it moved) and checked before every git command (what it
+reads) and after every sandboxed command (all but other worktrees'): a change stops the run
+(``GitIntegrityError``) and every later git command of the process for that repository.
+Only the worktree manager updates a fingerprint (adding, removing, pruning worktrees).
 """
 
 from __future__ import annotations

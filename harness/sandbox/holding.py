@@ -1,25 +1,15 @@
 """What a worktree holds — bytes and files — and who owns it, without walking it before
-every command.
+every command (docs/sandbox.md, the "disk" row, says the limits and why).
 
 A worktree is walked once per harness process, before its first sandboxed command: as root
-its entries are handed to the sandbox uid (so commands running as that uid can write; the
-worktree's ``.git`` link stays the harness's), and the bytes and entries it holds are
-counted. From then on:
-
-- what a command adds is read from the file system's own counters (``statvfs``: blocks
-  and inodes in use) while it runs, so a command that writes too much or creates too many
-  files is stopped at once, without a walk before it starts;
-- what the harness itself writes into a handed-over worktree (the file tools, moving it to
-  another commit) is handed over by the writer (``give``), entry by entry;
-- the counters are the whole file system's: a command sharing it with others may be
-  charged for their growth. So a limit is only ever reported from an exact count: when the
-  counters say one is passed, the worktree is counted again (a walk that stops past the
-  caps) before anything is refused, and again while the command runs only once the counters
-  grew by a tenth of the caps since (others' growth costs a walk per tenth of the caps,
-  never a refusal). After a command that moved the counters (or on a file system that
-  reports no inode counts, btrfs), the worktree is counted once more, so the next command
-  starts from an exact count that others' files on the same file system did not skew;
-- a command that only removes is never stopped, even in a worktree over its caps.
+its entries are handed to the sandbox uid (the worktree's ``.git`` link stays the
+harness's), and what it holds is counted. After that a command's growth is read from the
+file system's counters (``statvfs``) while it runs; what the harness writes into a
+handed-over worktree is handed over by the writer (``give``). The counters are the whole
+file system's, so a limit is reported only from an exact count (a walk that stops past the
+caps), taken when the counters say one is passed and again only once they grew by a tenth
+of the caps since; after a command that moved them (or on btrfs, with no inode counts) the
+worktree is counted once more. A command that only removes is never stopped.
 """
 
 from __future__ import annotations
