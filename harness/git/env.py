@@ -1,15 +1,10 @@
 """The one way the harness starts git: GitPython's ``git.Git``, with an environment and a
 configuration the harness controls, so that nothing outside the repository's own
-``.git/config`` (checked and pinned by ``harness.git.integrity``) can make git run a program:
-
-- the environment is built from scratch (``git_environment``): no ``GIT_*`` variable of the
-  parent process reaches git but the commit identity; system and global configuration and
-  system attributes are not read;
-- command-line configuration (``SAFE_CONFIG``, which wins over the repository's) points
-  hooks, the file system monitor, pagers, editors, ssh, credential helpers and signing
-  nowhere, never recurses into submodules, and allows a worktree owned by another user (the
-  sandbox may hand worktrees to an unprivileged uid while the harness runs as root);
-- diffs are asked for with ``--no-textconv --no-ext-diff`` where git offers them.
+``.git/config`` (checked and pinned by ``harness.git.integrity``) can make git run a program
+(docs/how-it-works.md, "Git is the harness's, not the repository's"): an environment built
+from scratch (``git_environment``), and command-line configuration (``SAFE_CONFIG``, which
+wins over the repository's) that also never recurses into submodules and allows a worktree
+owned by another user (the sandbox may hand worktrees to an unprivileged uid).
 
 ``HardenedGit`` starts git with that environment alone, which GitPython's own ``execute``
 does not (docs/architecture.md: what goes through GitPython, and what does not and why).

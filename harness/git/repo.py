@@ -77,8 +77,7 @@ class GitRepo:
     """A repository on disk (its main working tree, any worktree of it, or a bare one)."""
 
     def __init__(self, path: Path | str, own: Sequence[Path] = ()) -> None:
-        """``own``: folders of the harness itself (its state) that may lie in the checkout;
-        their untracked files are never the maintainer's changes."""
+        """``own``: the harness's own folders in the checkout (never the maintainer's changes)."""
         self.path = Path(path).resolve()
         self.own = tuple(Path(p).resolve() for p in own)
         dotgit = self.path / ".git"
@@ -113,11 +112,9 @@ class GitRepo:
         return out if code == 0 else None
 
     def find(self, names: list[str]) -> list[Found | None]:
-        """What each of ``names`` (a ref, ``<commit>^{tree}``, ``<commit>:<path>`` …) resolves
-        to, ``None`` where nothing, from the process's reader (``harness.git.reader``). A linked
-        worktree's own names (``HEAD``, ``refs/bisect/…``) are asked as the repository names
-        them (``worktrees/<id>/HEAD``); its index or reflog (``:path``, ``@``), a name starting
-        with ``-`` or holding a newline resolve to nothing."""
+        """What each of ``names`` (a ref, ``<commit>:<path>`` …) resolves to from the process's
+        reader, ``None``: nothing, nor a linked worktree's index or reflog (``:path``, ``@``),
+        a name starting with ``-`` or holding a newline (``_qualified``)."""
         own = self._worktree_prefix() if self.linked else ""
         asked = {n: _qualified(n, own) for n in names if n and "\n" not in n}
         wanted = sorted({q for q in asked.values() if q})
@@ -132,8 +129,7 @@ class GitRepo:
         return f"worktrees/{gitdir.name}/"
 
     def _reader(self, contents: bool = False) -> Reader:
-        """The process's reader of this repository (or of the one a linked worktree belongs
-        to), after the integrity check."""
+        """The process's reader of this repository (or a linked worktree's), checked first."""
         if not self.path.is_dir():
             raise GitError(f"{self.path}: not a git repository")
         integrity.before_git(self.path)
@@ -195,9 +191,8 @@ class GitRepo:
         return {path: read[sha][1] for sha, paths in small.items() if sha in read for path in paths}
 
     def tree(self, ref: str) -> dict[str, tuple[str, str]]:
-        """Every entry of the tree ``ref`` names, as ``ls-tree -r --full-tree`` lists them
-        (folders implied): path -> (mode, object). Read by the process's reader folder by
-        folder; a tree already read (its name is its content) is not read again."""
+        """Every entry of the tree ``ref`` names (``ls-tree -r``): path -> (mode, object), read
+        folder by folder; a tree already read (its name is its content) is not read again."""
         root = self.find([f"{ref}^{{tree}}"])[0]
         if root is None:
             raise GitError(f"git: {ref} names no tree")
@@ -262,9 +257,8 @@ class GitRepo:
     def tree_change(
         self, base: str, tree: str, patch_max_bytes: int
     ) -> tuple[list[FileChange], str]:
-        """``change`` from commit ``base`` to ``tree`` (or a commit's tree) compared directly,
-        not from a merge base. What two objects differ by never changes, so the process keeps
-        the answer: the reviewer's diff and the gates' are one git process."""
+        """``change`` from commit ``base`` to ``tree``, not from a merge base; kept by the
+        process (the reviewer's diff and the gates' are one git process)."""
         commit, to = self.find([f"{base}^{{commit}}", f"{tree}^{{tree}}"])
         if commit is None or to is None:
             raise GitError(f"git diff: cannot compare {base} and {tree}")
@@ -277,11 +271,9 @@ class GitRepo:
     def change(
         self, base: str, head: str, patch_max_bytes: int = 0, merge_base: bool = True
     ) -> tuple[list[FileChange], str]:
-        """Every file ``head`` changes since its merge base with ``base`` (without
-        ``merge_base``: since ``base`` itself), with the byte sizes of both sides (read from
-        the object database, so no attribute or filter can hide a byte), and, with
-        ``patch_max_bytes``, the patch (cut there; no rename detection). One ``git diff -z``
-        (``--raw``, ``--numstat`` and the patch at once); the sizes are looked up (``find``)."""
+        """Every file ``head`` changes since its merge base with ``base`` (or ``base`` itself),
+        both sides' sizes read from the object database (no attribute or filter can hide a
+        byte) and, with ``patch_max_bytes``, the patch cut there. One ``git diff -z``."""
         patch = ["--patch", "--no-color"] if patch_max_bytes else []
         ends = [f"{base}...{head}"] if merge_base else [base, head]
         raw = self.git_bytes(
@@ -325,11 +317,9 @@ class GitRepo:
         return changes, _cut(_text(patch_bytes), patch_max_bytes) if patch else ""
 
     def move_to(self, sha: str) -> None:
-        """Point this worktree (its branch, or its detached HEAD) at ``sha``: the files that
-        differ are updated, untracked ones kept (``reset --keep``, which refuses rather than
-        overwrite a local change or an untracked file the commit would replace)."""
-        # the sandbox's uid now owns the files: refresh the index's stat data first, or every
-        # file looks changed and the reset refuses
+        """Point this worktree's branch or HEAD at ``sha`` (``reset --keep``: refuses rather
+        than overwrite a local change or an untracked file)."""
+        # the sandbox's uid owns the files: refresh the stat data, or the reset refuses
         with contextlib.suppress(GitError):
             self.git("update-index", "-q", "--refresh")
         self.git("reset", "--quiet", "--keep", sha)
@@ -350,9 +340,7 @@ class GitRepo:
         return _cut(text, max_bytes)
 
     def tree_diff(self, base: str, tree: str, max_bytes: int = 200_000) -> str:
-        """From commit ``base`` to ``tree`` (e.g. the one the tests ran on): the patch of
-        ``tree_change``, which the gates then read again without git (no index, no working
-        tree read)."""
+        """The patch of ``tree_change`` from commit ``base`` to ``tree`` (e.g. the tested one)."""
         return _cut(self.tree_change(base, tree, PATCH_BYTES)[1], max_bytes)
 
     def _checked_out_in(self, branch: str) -> Path | None:
@@ -382,9 +370,8 @@ class GitRepo:
         return new
 
     def merged_tree(self, base_sha: str, head_sha: str) -> tuple[str, list[str]]:
-        """The tree of ``head_sha`` merged into ``base_sha``, and the paths that conflict (each
-        left in its file between git's markers, ``<<<<<<< base_sha`` … ``>>>>>>> head_sha``;
-        none when the two merge cleanly). No ref, index or checkout is touched."""
+        """The tree of ``head_sha`` merged into ``base_sha`` and the paths that conflict (left
+        between git's markers in their files). No ref, index or checkout is touched."""
         args = ["merge-tree", "--write-tree", "--name-only", "--no-messages", "-z"]
         code, out, err = self._run([*args, base_sha, head_sha])
         fields = _text(out).split("\0")
@@ -404,9 +391,8 @@ class GitRepo:
     def conflicted_commit(
         self, base_sha: str, head_sha: str, message: str
     ) -> tuple[str, list[str]]:
-        """A commit on ``base_sha`` (its one parent) holding ``head_sha`` merged in, its
-        conflicts left between markers in their files, and the paths that conflict: where a
-        change that no longer merges is taken up again. No ref or checkout moves."""
+        """A commit on ``base_sha`` (its one parent) holding ``head_sha`` merged in, conflicts
+        between markers, and the paths that conflict. No ref or checkout moves."""
         tree, conflicts = self.merged_tree(base_sha, head_sha)
         return self.git("commit-tree", tree, "-p", base_sha, "-m", message), conflicts
 
@@ -453,9 +439,7 @@ class GitRepo:
             raise
 
     def revert_merge(self, branch: str, merge_sha: str, message: str) -> str:
-        """Undo ``merge_sha`` on ``branch`` with a new commit restoring its first parent's tree.
-
-        Only while ``merge_sha`` is still the head of ``branch``; otherwise a person decides."""
+        """Undo ``merge_sha`` with a new commit, only while it is still ``branch``'s head."""
         if self.rev_parse(f"refs/heads/{branch}") != merge_sha:
             raise GitError(f"revert: {branch} moved past {merge_sha[:12]}; revert it by hand")
         new = self.revert_commit(merge_sha, message)
@@ -475,8 +459,7 @@ class GitRepo:
         return [name.rstrip("/") for name in out.split("\0") if name]
 
     def tree_of(self, ref: str) -> str | None:
-        """The tree SHA of commit ``ref`` (one process: ``ref`` peeled to a commit, then to
-        its tree), or ``None`` if ``ref`` names no commit."""
+        """The tree SHA of commit ``ref``, or ``None`` if ``ref`` names no commit."""
         return self.rev_parse(ref, "^{commit}^{tree}")
 
     def working_diff(self, base: str, max_bytes: int = 200_000) -> str:
@@ -488,9 +471,9 @@ class GitRepo:
     def commit_tree(
         self, tree: str, message: str, parent: str | None = None, staged: bool = False
     ) -> str | None:
-        """Commit exactly ``tree`` (e.g. the one the tests ran on: later build artifacts stay
-        out) on top of ``parent`` or HEAD, and move HEAD there; ``None`` if HEAD has it.
-        ``staged``: the index already holds ``tree`` (``stage_tree``)."""
+        """Commit exactly ``tree`` (the tested one: later build artifacts stay out) on
+        ``parent`` or HEAD and move HEAD there; ``None`` if HEAD has it. ``staged``: the index
+        holds it."""
         head, head_tree = self.find(["HEAD^{commit}", "HEAD^{tree}"])
         current = head.sha if head is not None and head_tree is not None else None
         if head_tree is not None and head_tree.sha == tree:

@@ -1,17 +1,13 @@
 """The seccomp filter every sandboxed command runs under: Docker's default deny list, and
-more.
+more (docs/sandbox.md, the "privileges" row).
 
-What it refuses (with ``EPERM``) is data, in ``syscalls.yaml`` beside this module, with
-Docker's default profile embedded for comparison: mounts, namespaces (``clone3`` answers
-``ENOSYS`` so libc falls back to ``clone``, whose flags the filter can read), tracing, the
-keyring, BPF, ``io_uring``, kernel modules and the rest listed there. Every call Docker
-refuses outright is refused here, or listed with the reason it is allowed
-(``tests/tools/test_seccomp.py`` compares the two).
-
-The filter is compiled by libseccomp (through ``pyseccomp``) once per process, as classic
-BPF, and handed to bubblewrap on a file descriptor (``--seccomp FD``). Without libseccomp
-the sandbox still holds (no capabilities, no root, no new user namespaces): the filter is
-depth, and ``factory doctor`` says whether it is active.
+What it refuses (with ``EPERM``) is data, in ``syscalls.yaml`` beside this module: every
+call Docker's default profile refuses outright, or the reason it is allowed
+(``tests/tools/test_seccomp.py``); ``clone3`` answers ``ENOSYS`` so libc falls back to
+``clone``, whose flags the filter can read. Compiled by libseccomp (``pyseccomp``) once
+per process and handed to bubblewrap on a file descriptor (``--seccomp FD``). Without
+libseccomp the sandbox still holds (no capabilities, no root, no new user namespaces): the
+filter is depth, and ``factory doctor`` says whether it is active.
 """
 
 from __future__ import annotations

@@ -1,16 +1,12 @@
 """The sealed validator: an agent in a process of its own, confined like agent code
 (docs/sandbox.md, "The app, the browser and the seal", says what it sees and why).
 
-Its view (``sealed_argv``, the sandbox's one bubblewrap builder) holds the read-only system,
-the harness's own interpreter, package and shipped data, its screenshots folder and a private
-``/tmp`` — no repository, worktree, state folder or hold-out; no network, no key or token. It
-gets on standard input only what the seal allows (governance, the issue, the acceptance
-criteria, the app's URL) and answers on standard output with its verdict. Two Unix sockets,
-named afresh per run in a folder only the seal's uid may enter, are all it reaches
-(``run_sealed`` serves them, checking each connection's peer with ``SO_PEERCRED`` and listing
-a refused one in ``ValidatorRun.refused``): its model, through ``ModelForwarder`` and the
-step's kill-switch and budget checks, and its browser, started confined by the harness's
-``BrowserBroker`` on the pipes of the relay Playwright starts in the seal.
+Its view is ``sealed_argv`` (the sandbox's one bubblewrap builder): no repository, worktree,
+state folder, hold-out, network, key or token. It reads on standard input what the seal
+allows and answers on standard output with its verdict. It reaches two Unix sockets, served
+by ``run_sealed`` (each peer checked with ``SO_PEERCRED``; a refused one is listed in
+``ValidatorRun.refused``): its model, through ``ModelForwarder`` and the step's kill-switch
+and budget checks, and its browser, started confined by the harness's ``BrowserBroker``.
 
 Run as ``python -I -m harness.validate.sealed`` (inside the seal, by ``run_sealed``)."""
 
