@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Final, Protocol
 
+from harness.errors import ForgeError
 from harness.faults import fault_point
 from harness.forge.markers import Markers
 
@@ -211,6 +212,16 @@ def set_state(forge: Forge, number: int, label: str | None, beside: tuple[str, .
         forge.add_labels(number, [*([label] if label else []), *beside])
     fault_point("forge.state.added")
     forge.remove_labels(number, [x for x in STATE_LABELS if x != label])
+
+
+def refuse_unmergeable(pr: PullRequest, expected_head_sha: str, head: str | None) -> None:
+    """Refuse to merge ``pr`` unless it is open and its ``head`` is still the one tested."""
+    if pr.state != "open":
+        raise ForgeError(f"pull request {pr.number} is {pr.state}, not open")
+    if head != expected_head_sha:
+        raise ForgeError(
+            f"pull request {pr.number}: head is {head}, expected {expected_head_sha}; not merged"
+        )
 
 
 def file_once(

@@ -29,7 +29,7 @@ from github.Repository import Repository
 from harness.caches import PROCESS, Memo
 from harness.errors import ForgeError, GitError, NotFoundError
 from harness.faults import fault_point
-from harness.forge.base import LABELS, Comment, Issue, PullRequest
+from harness.forge.base import LABELS, Comment, Issue, PullRequest, refuse_unmergeable
 from harness.forge.github_budget import RequestBudget
 from harness.forge.github_issues import IssueSnapshot, issue_from_json
 from harness.forge.github_rest import GitHubRest
@@ -470,13 +470,7 @@ class GitHubForge:
         if pr.state == "merged" and pr.merge_sha:
             self.sync(pr.base)
             return pr.merge_sha
-        if pr.state != "open":
-            raise ForgeError(f"pull request {number} is {pr.state}, not open")
-        if pr.head_sha != expected_head_sha:
-            raise ForgeError(
-                f"pull request {number}: head is {pr.head_sha}, expected {expected_head_sha}; "
-                "not merged"
-            )
+        refuse_unmergeable(pr, expected_head_sha, pr.head_sha)
         intent = self._key("merge", str(number))
         self.store.begin_intent(intent, "merge")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import ForgeError, GitError
-from harness.forge.base import Comment, Issue, PullRequest
+from harness.forge.base import Comment, Issue, PullRequest, refuse_unmergeable
 from harness.forge.markers import Markers
 from harness.git.bundle import write_bundle
 from harness.git.repo import GitRepo
@@ -214,12 +214,7 @@ class JournalForge:
         pr = self._by_number(number)
         if pr.state == "merged" and pr.merge_sha:
             return pr.merge_sha
-        if pr.state != "open":
-            raise ForgeError(f"pull request {number} is {pr.state}, not open")
-        if pr.head_sha != expected_head_sha:
-            raise ForgeError(
-                f"pull request {number}: head is {pr.head_sha}, expected {expected_head_sha}"
-            )
+        refuse_unmergeable(pr, expected_head_sha, pr.head_sha)
         base_sha = self.sync(pr.base)
         try:
             local = self.repo.merge_commit(

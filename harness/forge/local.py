@@ -7,7 +7,7 @@ from __future__ import annotations
 import getpass
 
 from harness.errors import ForgeError, GitError
-from harness.forge.base import LABELS, Comment, Issue, PullRequest
+from harness.forge.base import LABELS, Comment, Issue, PullRequest, refuse_unmergeable
 from harness.forge.markers import Markers, load_markers
 from harness.git.repo import GitRepo
 from harness.store.db import Store
@@ -114,13 +114,8 @@ class LocalForge:
         pr = self.store.pr(number)
         if pr.state == "merged" and pr.merge_sha:
             return pr.merge_sha
-        if pr.state != "open":
-            raise ForgeError(f"pull request {number} is {pr.state}, not open")
-        head = self.repo.rev_parse(f"refs/heads/{pr.branch}")
-        if head != expected_head_sha:
-            raise ForgeError(
-                f"pull request {number}: head is {head}, expected {expected_head_sha}; not merged"
-            )
+        head = self.repo.rev_parse(f"refs/heads/{pr.branch}") if pr.state == "open" else None
+        refuse_unmergeable(pr, expected_head_sha, head)
         try:
             merged = self.repo.merge_branch(
                 pr.base, pr.branch, expected_head_sha, f"Merge {pr.branch}: {pr.title}"

@@ -194,16 +194,11 @@ class Prepared:
 def prepare_worktree(
     settings: Settings, path: Path, trusted: str, head: str, fresh: bool = False
 ) -> Prepared:
-    """Set up the worktree ``path`` (checked out at ``trusted``) for ``head``.
-
-    No code of the repository runs with direct network: ``commands.setup`` runs on the
-    trusted tree (production as committed, which may be agent code merged earlier) reaching
-    only the hosts of ``network.allow`` through the egress proxy — or, unless ``fresh`` (which
-    keeps nothing either), what an earlier setup made from the same setup inputs is copied in
-    instead (``_reused``); the worktree then moves to ``head`` keeping what setup made, and
-    if the change touched a file setup reads (``commands.setup_inputs``) setup runs again on
-    it with no network at all. ``problem`` says why it could not be done; ``network`` holds
-    the proxy's record."""
+    """Set up the worktree ``path`` (checked out at ``trusted``) for ``head``
+    (docs/sandbox.md, "The egress proxy"): setup on the trusted tree through the proxy, or,
+    unless ``fresh``, an earlier setup's result from the same inputs copied in (``_reused``);
+    then the move to ``head``, and setup again with no network if the change touched a setup
+    input. ``problem`` says why it could not be done; ``network`` holds the proxy's record."""
     commands = settings.config.commands
     repo = GitRepo(path)
     online = offline = network = None
