@@ -1,15 +1,9 @@
-"""The GitHub forge: the ``Forge`` protocol on PyGithub, with writes that happen exactly once.
+"""The GitHub forge: the ``Forge`` protocol on PyGithub, with writes that happen exactly once
+(docs/github.md, "What the GitHub forge guarantees", and what it costs on the rate limit).
 
-- Every request goes through ``GitHubRest`` (retries, paced writes, rate-limit waits). A
-  create (POST) is never repeated blind: the thing it creates is looked up first (a comment
-  by its signed marker, the issue's comments read once per process; a PR by its branch).
-- An intent is recorded in the store before every create and resolved after it, so a
-  crash between the two is settled by a lookup on the next run.
-- The token reaches PyGithub's auth header and, for pushes, git's askpass; nothing else.
-- Issues are read from one listing per run (``IssueSnapshot``), never one by one; a write
-  sends only what the snapshot says is missing. Label set-up and the token's login are
-  checked once per repository and remembered in the store.
-- Every answer's rate-limit headers feed the run's ``RequestBudget``.
+Every request goes through ``GitHubRest``; every answer's rate-limit headers feed the run's
+``RequestBudget``. The token reaches PyGithub's auth header and, for pushes, git's askpass;
+nothing else.
 """
 
 from __future__ import annotations
@@ -47,8 +41,7 @@ _FAILED_CI = frozenset(
 
 class _OwnComments(Memo[tuple[Comment, ...]]):
     """(store, repository, issue) -> the factory's comments on the issue as this process
-    knows them: one listing, or none when the issue had no comment at all as this process
-    last read the world, and each comment it posted since."""
+    knows them: one listing (none if the issue had no comment), and each posted since."""
 
 
 class _Logins(Memo[str]):
@@ -291,9 +284,8 @@ class GitHubForge:
         return self._marked(self.list_comments(number), number, key)
 
     def _marked(self, comments: Iterable[Comment], number: int, key: str) -> Comment | None:
-        """The factory's own comment ``key`` among ``comments``: by one of its logins, and
-        beginning with its signed marker (the marker anywhere else, or by anyone else, does
-        not count)."""
+        """The factory's own comment ``key`` among ``comments``: by one of its logins and
+        beginning with its signed marker (anywhere else, or by anyone else, it does not count)."""
         for comment in comments:
             if self.is_own(comment.author) and self.markers.owns(comment.body, number, key):
                 return comment
@@ -425,9 +417,8 @@ class GitHubForge:
         self.http.call(f"close PR #{number}", close, write=True)
 
     def ci_status(self, sha: str) -> str:
-        """Check runs and commit statuses together: any failure fails, anything unfinished
-        is pending, nothing at all is ``none``. Both are read conditionally: asked again
-        about an unchanged SHA, GitHub answers ``304``, which costs nothing."""
+        """Check runs and commit statuses: any failure fails, anything unfinished is pending,
+        nothing is ``none``. Read conditionally (an unchanged SHA's ``304`` costs nothing)."""
 
         def status() -> str:
             checks = self._conditional(f"/commits/{sha}/check-runs", {"per_page": 100})
@@ -461,9 +452,8 @@ class GitHubForge:
         return data
 
     def merge_pr(self, number: int, expected_head_sha: str) -> str:
-        """Merge through the API with the head SHA GitHub must still see (GitHub refuses
-        the merge otherwise, so the PR as this run last read it is enough to start from);
-        then bring the local production branch up to the merge."""
+        """Merge through the API with the head SHA GitHub must still see (it refuses the
+        merge otherwise), then bring the local production branch up to the merge."""
         pr = self._seen_prs.get(number)
         if pr is None or pr.state != "open" or pr.head_sha != expected_head_sha:
             pr = self.get_pr(number)  # not seen, or seen otherwise: GitHub says what it is now

@@ -5,20 +5,12 @@ chose, what a page showed — is *encoded*, not filtered: it comes out as text t
 exactly as it was written and can form nothing else. Nothing is searched for and removed,
 so there is nothing to nest, split or cut to rebuild (``<!<!---- x -->`` stays text):
 
-- every character that could start a link, an image, raw HTML, an HTML comment (so a
-  marker), an entity, a code span, a table cell or a heading (`` ` [ ] < > ! | & # \\ ``) is
-  backslash-escaped, which CommonMark renders as the character itself (emphasis is left
-  alone: it can only change how the text looks);
-- what GitHub links in rendered *text* is broken with an invisible word joiner (U+2060):
-  ``@name`` mentions, ``#123`` / ``GH-123`` references (and with them closing keywords),
-  and ``scheme://`` / ``www.`` autolinks;
-- control characters (ANSI escapes among them) and bidirectional overrides are dropped.
-
-Four shapes: ``inert`` (Markdown text, lines kept), ``inline`` (one line, for table cells
-and list items), ``code`` / ``fenced`` (a code span or block whose fence no content can
-close; links are broken inside too, since not every forge skips code), and ``plain``
-(titles and commit messages, which are not Markdown). Every pass is a single left-to-right
-scan: linear in the input, whatever it holds.
+every character that could start a link, an image, raw HTML, an HTML comment (so a marker),
+an entity, a code span, a table cell or a heading is backslash-escaped (emphasis can only
+change how text looks); mentions, references (so closing keywords) and autolinks are broken
+with a word joiner (U+2060); control characters and bidirectional overrides are dropped.
+``code`` / ``fenced`` use a fence no content can close and break links inside too (not every
+forge skips code); ``plain`` is for titles and commit messages. Each pass is one linear scan.
 """
 
 from __future__ import annotations
