@@ -1,11 +1,7 @@
-"""``factory audit``: the ``audit`` workflow's actions. The analysers (``harness.analysers``,
-plus the audit's own in ``workflows/analysers.yaml``) over production's tree in the sandbox,
-offline; the auditor agent with the read-only tools and the repository map, for what they
-miss; then, in code: an auditor's finding is kept only when its snippet is on the line of
-the production file it names; findings are known by fingerprint (rule + path + normalised
-snippet) and one already in an issue the factory filed, open or closed, is never filed
-again; at most ``audit.max_issues`` new issues a run, labelled ``factory:found``, which
-triage then judges against mission.md like any issue (docs/learning.md)."""
+"""``factory audit``: the ``audit`` workflow's actions (docs/learning.md, "Finding work"). The
+analysers run over production's tree in the sandbox, offline; the auditor agent looks for
+what they miss; code keeps a finding only when its snippet is on the line it names, and
+files one (``factory:found``) only when no issue of the factory's carries its fingerprint."""
 
 from __future__ import annotations
 

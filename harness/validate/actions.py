@@ -1,8 +1,5 @@
 """The validate workflow's actions up to the decision: calibrate, check, apply the route
-(merging and the smoke run after it are in ``harness.validate.merge``).
-
-Each step reads the earlier steps of its run as types (``ctx.output("check", CheckResult)``)
-and hands on one; the route itself is decided in ``harness.validate.route``."""
+(decided in ``harness.validate.route``; merging and smoke are in ``harness.validate.merge``)."""
 
 from __future__ import annotations
 
@@ -273,10 +270,9 @@ def _verdict_before(ctx: StepContext, head: str) -> ValidatorRun | None:
 def _candidate(
     repo: GitRepo, calibrated: Baseline, head: str, branch: str
 ) -> tuple[str, str, list[int]]:
-    """What would land: production as calibrated, with the changes ahead in the merge queue
-    and then ``head`` merged in — or, when ``head`` does not merge onto those, production
-    with ``head`` alone (``GitError`` when not even that). Tests, journeys and the validator
-    all run on it; the merge lands exactly its tree. (candidate, its base, issues queued)"""
+    """(candidate, its base, issues queued): what would land — production as calibrated, the
+    changes queued ahead, then ``head`` (or, when ``head`` does not merge onto those,
+    production and ``head`` alone). Everything runs on it; the merge lands exactly its tree."""
 
     def onto(on: str) -> str:
         return repo.merge_commit(on, head, f"Candidate: {branch} on {on[:12]}")
@@ -290,11 +286,9 @@ def _candidate(
 def _earlier_verdict(
     ctx: StepContext, head: str, candidate: str, asked: str
 ) -> EarlierVerdict | None:
-    """The validator's newest verdict on an earlier candidate of the same PR head, if it was
-    asked the same question; kept as it is when the two candidates differ only in files the
-    app cannot show (``validation.unseen_paths``), else only if its recorded actions, done
-    again on the new candidate, show exactly what they showed it (``EarlierVerdict``).
-    Tests and journeys always run again on the new candidate."""
+    """The validator's newest verdict on an earlier candidate of the same PR head, if asked
+    the same question: kept when the candidates differ only in files the app cannot show,
+    else only if its actions, done again, show exactly what they showed (``EarlierVerdict``)."""
     unseen = ctx.services.settings.config.validation.unseen_paths
     for _, checked in ctx.services.store.artifacts(CheckResult, ctx.number, ANY_RUN):
         run = checked.validator

@@ -1,11 +1,7 @@
-"""The route of a validated change, decided in code from the evidence: no forge, no store, no
-I/O. ``decide_route`` takes what implement proved (the ``PrCandidate``), what this run checked
-(the ``CheckResult``) and CI's state, and returns a ``Routing``; ``validate.decide`` applies
-it (``harness.validate.actions``), after the person in the loop (``harness.review.trust``).
-
-Journeys are their own gate and the validator's verdict and score are kept as given; no model
-can raise what a gate computed. Every gate is a ``GateResult`` found by its name: adding or
-reordering gates changes no route, and a failing gate stops the merge."""
+"""The route of a validated change, decided in code from the evidence (no forge, store or
+I/O; ``validate.decide`` applies it). No model can raise what a gate computed; every gate is
+a ``GateResult`` found by its name, so adding or reordering gates changes no route, and a
+failing gate stops the merge (docs/gates.md)."""
 
 from __future__ import annotations
 
