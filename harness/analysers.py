@@ -1,10 +1,7 @@
 """The analysers: well-kept tools (Bandit, detect-secrets, a project's ``commands.audit``),
-described as data in ``workflows/analysers.yaml``, run over a folder's files in the sandbox,
-offline, with the harness's own Python environment readable. ``run_analysers(settings, root,
-paths)`` runs them in one sandboxed command, on the files ``paths`` names (relative to
-``root``) or on the whole tree (``None``); each finding is an ``AnalyserFinding`` known by its
-fingerprint, rule + path + normalised snippet, never a line number, so it keeps its identity
-when code moves. ``added(before, after)``: what a change brings (``harness.implement.lens``)."""
+data in ``workflows/analysers.yaml``, run in one sandboxed command, offline, over a folder's
+files. A finding is known by its fingerprint (rule + path + normalised snippet, never a
+line number), so it keeps its identity when code moves (docs/gates.md)."""
 
 from __future__ import annotations
 

@@ -202,12 +202,10 @@ class Forge(Protocol):
 
 
 def set_state(forge: Forge, number: int, label: str | None, beside: tuple[str, ...] = ()) -> None:
-    """Put issue ``number`` in the one state ``label`` (None: none, to be triaged again), with
-    the labels ``beside`` it (``priority:p2``, ``factory:regression``; added in one go):
-    every other state label goes, so a terminal label never stays beside
-    ``factory:accepted``. The new label comes first: interrupted in between, the issue is
-    never without a state (it would look untriaged); the run that was setting it is still
-    open, and the next cycle resumes open runs whatever the labels say."""
+    """Put issue ``number`` in the one state ``label`` (None: to be triaged again), with the
+    labels ``beside`` it added in one go; every other state label goes. The new label comes
+    first: interrupted in between, the issue is never without a state (it would look
+    untriaged), and the next cycle resumes the still open run whatever the labels say."""
     if label is not None or beside:
         forge.add_labels(number, [*([label] if label else []), *beside])
     fault_point("forge.state.added")

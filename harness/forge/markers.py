@@ -1,16 +1,12 @@
 """Markers that cannot be forged: how the factory recognises its own comments and blocks.
 
-A factory comment begins with ``<!-- factory:<key> <sig> -->`` where ``sig`` is an HMAC of
-the issue number and the key under a secret only the harness holds. A comment counts as
-the factory's when its author is one of the factory's logins *and* its first line is that
-exact marker; the same words anywhere else — in an issue body, in someone else's comment,
-quoted inside the factory's own text — are data. (The neutraliser also makes sure no text
-the factory posts can hold a marker: ``<`` never leaves it unescaped.) Hidden data blocks
-(the accepted spec a stateless runner reads back) carry an HMAC of their issue number and
-payload: a block copied from one issue's comment into another's does not verify.
-
-The secret: ``FACTORY_MARKER_KEY`` when set (a repository secret, so runners without state
-of their own recognise each other's comments), else ``<state>/marker.key``, 32 random bytes
+A factory comment begins with ``<!-- factory:<key> <sig> -->``, ``sig`` an HMAC of the issue
+number and the key under a secret only the harness holds. It counts as the factory's when
+its author is one of the factory's logins *and* its first line is that exact marker; the
+same words anywhere else are data (and no text the factory posts can hold a marker: the
+neutraliser escapes ``<``). Hidden data blocks carry an HMAC of their issue number and
+payload: copied onto another issue, a block does not verify. The secret:
+``FACTORY_MARKER_KEY`` (docs/configuration.md), else ``<state>/marker.key``, 32 random bytes
 made on first use, readable by its owner only.
 """
 

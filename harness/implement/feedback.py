@@ -1,12 +1,7 @@
 """What went wrong last time: the previous attempt at an issue, for a retry that learns.
 
-A refused attempt is continued, not re-rolled: when its branch holds work (``resume``;
-``committed`` says whether that work is the attempt's own or only what it had continued
-from), the next attempt starts from it merged onto production as it is now, and its planner
-and implementer are told what the evidence said — the validator's verdict, score,
-per-criterion results and summary, the reviewer's findings, the test output, the gates that
-failed, a reason an agent gave for declining, who sent it back, whether the hold-out changed
-(``conflict``: it no longer merged with a production that moved; its diff is shown).
+A refused attempt is continued, not re-rolled (docs/gates.md, "Retries start where production
+is"), and its planner and implementer are told what the evidence said (``PreviousAttempt``).
 Everything here is read from the store and the repository and says only what happened.
 
 The hold-out stays sealed: of the journeys, an attempt learns only *whether* a hidden journey

@@ -1,11 +1,8 @@
-"""Lessons from evidence, read again each time from what the store keeps anyway: every
-refusal by its type (a reviewer's findings, gates that refused a change, a validation that
-did not merge, a factory merge heal found broke production: each file it changed) and every
-person's decision with a reason (the audit trail) is a citation; citations about one thing
-(a gate, a governance rule, a file, a finding's words) make a lesson. Each citation is
-checked against production now (its file still there, the rule it names still said): a
-stale one is shown, never counted. The hold-out stays sealed: the journeys' gate and the
-validator's verdict on one issue's criteria are never cited."""
+"""Lessons from evidence, read again each time from what the store keeps anyway
+(docs/learning.md, "Lessons"): every refusal by its type and every person's decision with a
+reason is a citation; citations about one thing make a lesson. A citation stale against
+production now is shown, never counted. The hold-out stays sealed: the journeys' gate and
+the validator's verdict on one issue's criteria are never cited."""
 
 from __future__ import annotations
 
