@@ -19,9 +19,8 @@ SPEC_VERSION = 2
 
 
 def triage_spec(store: Store, issue: int) -> Assignment | None:
-    """The newest applied triage decision for ``issue`` with the sanitised text it judged:
-    the ``IssueSpec`` triage handed on, found by type and issue (never by a step's id), whole,
-    with the run that made it."""
+    """The newest applied triage decision for ``issue`` (the ``IssueSpec`` triage handed on,
+    found by type, never by a step's id) with the sanitised text it judged and its run."""
     found = store.artifacts(IssueSpec, issue, limit=1)
     if not found:
         return None
@@ -39,10 +38,9 @@ def spec_block(markers: Markers, spec: IssueSpec) -> str:
 
 
 def forge_spec(forge: Forge, issue: int) -> Assignment | None:
-    """The spec from the factory's own triage comment (a comment by anyone else, a block
-    whose signature does not hold for this issue, or one that does not parse, counts as
-    none). Any version reads: a field an older block lacks takes its default, a field a newer
-    factory added is left out."""
+    """The spec from the factory's own triage comment (anyone else's, or a block unsigned for
+    this issue or unparsable, counts as none); an older block's missing field takes its
+    default, a newer factory's extra field is left out."""
     comment = forge.find_comment(issue, "triage:accept")
     payload = forge.markers.read_block("spec", issue, comment.body) if comment else None
     if payload is None:

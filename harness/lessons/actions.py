@@ -1,8 +1,7 @@
 """The ``lessons`` workflow's actions: pick a lesson, commit the learner's edit on a branch
-named after its citations (a resumed run finds its own branch and pull request), rehearse
-it, open its pull request. The edit is checked in code: one small replacement, found once,
-in factory_rules.md or CLAUDE.md (never mission.md), the rules still readable. The factory
-never merges it: the governance files are protected paths, refused by every gate."""
+named after its citations (a resumed run finds its own), rehearse it, open its pull request.
+The edit is checked in code (``edited``; factory_rules.md or CLAUDE.md, never mission.md).
+The factory never merges it: the governance files are protected paths, refused by every gate."""
 
 from __future__ import annotations
 

@@ -1,13 +1,9 @@
 """Calibration: the hold-out must pass on production before it can judge a change.
 
-A calibration holds for a *tree* and a hold-out, not for a commit: the journeys run on files,
-and the same files give the same app whatever commit carries them. So the candidate a merge
-lands — whose tree is exactly the tree its tests and journeys passed on — calibrates the
-production it becomes, and a revert back to a known tree is known too.
-
-Validations of several changes start together against one production: the first computes the
-calibration while the others wait for it (a file lock per key, which a killed holder's exit
-releases), so production is calibrated once, not once per change."""
+A calibration holds for a *tree* and a hold-out, not for a commit: the same files give the
+same app whatever commit carries them (docs/how-it-works.md, "Calibration"). Validations
+starting together against one production wait for the first to calibrate it (a file lock
+per key, which a killed holder's exit releases)."""
 
 from __future__ import annotations
 

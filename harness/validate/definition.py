@@ -1,10 +1,9 @@
 """The validators' definitions (``validators/*.yaml``), read and checked in one place.
 
-A definition is data: the tools its agent gets, the prompt it is briefed with, its limits.
-A repository may override one under ``.factory/validators/<name>.yaml``; like a workflow
-override it is read from the production branch at the commit the governance files were read
-from (``harness.engine.loader.read_override``), so an edit reaches runs only once it is
-merged, and ``protected_paths`` (``.factory/**``) keeps agents from touching it."""
+A definition is data: the tools its agent gets, its prompt, its limits. An override under
+``.factory/validators/<name>.yaml`` is read from production as the governance files were
+(``harness.engine.loader.read_override``): an edit reaches runs only once merged, and
+``protected_paths`` (``.factory/**``) keeps agents from touching it."""
 
 from __future__ import annotations
 

@@ -3,9 +3,8 @@ that removes, renames, skips or weakens an existing test is never merged on its 
 fix must bring a test that fails on production. The route (``harness.validate.route``) turns
 what is found here into the ``tests_kept`` and ``bug_test_fails_before`` gates.
 
-A test is its id, never a count: ``path::Class::name`` for Python (parsed with ``ast``),
-``path::describe > … > it`` (the title path) for JavaScript and TypeScript; an id that is
-gone is a removed test whatever was added. Documented in docs/gates.md."""
+A test is its id, never a count (docs/gates.md, "Tests by identity"): an id that is gone is
+a removed test whatever was added."""
 
 from __future__ import annotations
 
