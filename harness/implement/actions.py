@@ -118,10 +118,8 @@ def make_worktree(ctx: StepContext) -> Worktree:
 
 @action("implement.setup", produces=SetupRun, needs=WORKTREE)
 def setup(ctx: StepContext) -> SetupRun:
-    """``commands.setup`` in the sandbox, on the production tree before any agent works.
-
-    It reaches the allowed hosts through the egress proxy (installing dependencies); what it
-    creates is never committed."""
+    """``commands.setup`` in the sandbox, on the production tree before any agent works,
+    through the egress proxy to the allowed hosts; what it creates is never committed."""
     commands = ctx.services.settings.config.commands
     path, info = worktree(ctx), ctx.output("worktree", Worktree)
     prepared = prepare_worktree(ctx.services.settings, path, info.base_sha, info.start_sha)
@@ -201,9 +199,8 @@ def commit(ctx: StepContext) -> Commit:
 
 
 def fix_attempts(ctx: StepContext) -> int:
-    """Fix attempts so far: those this run made (a failed test run, a review asking for
-    changes) plus those carried from the refused attempts it continues (each validation the
-    factory sent back for a fix counts one). A person's ``factory retry`` starts a new count."""
+    """Fix attempts so far: this run's (a failed test run, a review asking for changes) plus
+    those carried from the refused attempts it continues; a person's retry starts a new count."""
     in_run = sum(
         1
         for s in ctx.services.store.steps(ctx.run_id)
@@ -363,10 +360,9 @@ def _outcome_label(ctx: StepContext) -> str:
 
 
 def _keep_tested(ctx: StepContext) -> bool:
-    """Whether the run's branch holds work beyond production. When the run committed
-    nothing, the tree its tests last ran on is committed there first (the tests failed, or
-    the review refused it), so a person's ``factory retry`` continues from the work the
-    test output it is given describes."""
+    """Whether the run's branch holds work beyond production. If the run committed nothing,
+    the tree its tests last ran on is committed first, so a person's ``factory retry``
+    continues from the work the test output it is given describes."""
     info = ctx.outputs.get("worktree") or {}
     if not info.get("branch"):
         return False

@@ -1,9 +1,7 @@
-"""The security lens: the ``security`` gate, from real tools (docs/gates.md). The change's
-files are written out as production has them (``before/``) and as the change has them
-(``after/``), every analyser (``harness.analysers``) runs over both in one sandboxed command,
-and only findings whose fingerprint production lacked count; the manifests and lock files it
-touches are diffed by package name. A new finding at or above ``security.severity``, an added
-dependency ``security.allow_dependencies`` does not name, or a silent analyser: a person."""
+"""The security lens: the ``security`` gate, from real tools (docs/gates.md, "The security
+lens"). Every analyser runs over the change's files as production has them and as the change
+has them, in one sandboxed command; only findings production lacked count, and the manifests
+it touches are diffed by package name."""
 
 from __future__ import annotations
 
