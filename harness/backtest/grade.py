@@ -1,13 +1,6 @@
 """Grading a rehearsal: the implemented tree with the fix's hidden tests put back
-(docs/backtest.md, "The grade").
-
-Once the case's agents and validator are done, the hidden tests (as the fix has them) are
-committed on the implemented head — git writes them, so a link the implementer left where a
-test goes is replaced, never followed — and ``commands.test`` runs on that commit in the
-sandbox, offline, set up as a validation sets up a change. Resolved: it exits 0. The hidden
-tests alone also run on the fix's parent, where they must fail or they prove nothing
-(``fails_before``). A run its time limit stopped runs once more; stopped again, it is no
-evidence either."""
+(docs/backtest.md, "The grade"). Git commits the hidden tests, so a link the implementer
+left where a test goes is replaced, never followed."""
 
 from __future__ import annotations
 

@@ -1,12 +1,6 @@
-"""One case through the factory's own workflows, in its scratch place, and what became of it.
-
-The case's issue goes through ``triage``, ``implement`` and ``validate`` by the same entry
-points ``factory run`` uses (``triage_all``, ``implement_issue``, ``validate_issue``), in
-the order a cycle takes them: an accepted issue is implemented, a pull request waiting is
-validated, a validation that sends the change back for a fix is followed by the next
-attempt, as the next cycles would. Validation runs as a rehearsal: it stops at its route.
-Everything is read back by type (``IssueSpec``, ``PrCandidate``, ``CheckResult``,
-``Validation``), never by a step's id."""
+"""One case through the factory's own workflows, in its scratch place, and what became of it:
+by the entry points ``factory run`` uses, in the order a cycle takes them (docs/backtest.md,
+"The same workflows"), read back by type, never by a step's id."""
 
 from __future__ import annotations
 

@@ -1,13 +1,7 @@
 """``factory backtest``: every case rehearsed, ``max_parallel`` at a time, within the
-factory's budgets and kill switch, resumed after a kill without redoing a finished case.
-
-A backtest is recorded in the state (``harness/store/backtests.py``) under the fingerprint of
-its cases and governance: run again with the same ones, an unfinished backtest is taken up
-where it stopped (its finished cases are kept as they are; a case under way resumes in its
-scratch state, whose runs the engine resumes step by step). Before each stage of a case the
-factory's kill switch and the per-day budget are checked (``check_caps``: today's spend,
-runs and rehearsals together, plus what the case may still spend); inside a case the
-engine's own checks hold as in any run."""
+factory's budgets and kill switch, resumed after a kill without redoing a finished case
+(docs/backtest.md, "Parallel, resumable, within budgets"; recorded under the fingerprint of
+its cases and governance: ``harness/store/backtests.py``)."""
 
 from __future__ import annotations
 

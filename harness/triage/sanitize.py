@@ -2,19 +2,8 @@
 
 An issue is written for people reading GitHub's rendering; an agent reads the raw text. What
 a person does not see but a model would read is a hidden channel, and such an issue goes to
-a person first (T1, B2–B5): HTML comments, Markdown comments (``[//]: # (…)``), processing
-instructions, declarations and CDATA, elements styled invisible or marked ``hidden`` /
-``aria-hidden="true"``, text in attributes, image alt text and link titles, invisible or
-direction-changing characters (controls, format characters and every code point Unicode
-calls default-ignorable), variation selectors carrying data, terminal escape codes. What only
-looks unusual stays untouched: ``Vec<String>``, ``a<b and c>d``, bidi marks inside
-right-to-left text, emoji sequences and flags, a Mongolian letter's variation selector, and
-the guidance comments of the repository's own issue templates (removed, not flagged, as
-GitHub would not show them either). What a collapsed ``<details>`` holds beyond its summary
-is hidden too, a log in a code block as well (a reader sees it only on request, B2); one
-marked ``open`` is shown. Alt text counts as hidden unless it is what GitHub's uploader
-writes (``image`` or the file's name). A credential in the text (a token or key, by its
-shape) is redacted before any model or record sees it; it is not a reason to hold.
+a person first (T1, B2–B5); what only looks unusual stays untouched. Both lists, and the
+credential redaction, are in docs/how-it-works.md ("How triage decides").
 
 Every scan here is linear in the text (a test feeds a megabyte of each worst case): no
 pattern can re-scan what a failed attempt already read, because each negated class stops at
