@@ -1,13 +1,7 @@
 """Chromium confined like agent code: every browser that renders the app (docs/sandbox.md,
-"The app, the browser and the seal", says what it sees and why). It runs under the sandbox's
-one bubblewrap builder (``bwrap_argv``) with a browser's view, as ``BROWSER_UID`` with no
-capability, in the app's network namespace (``nsenter`` first, as root; without an app, a
-namespace with only its own loopback). Playwright talks to it over two inherited pipes
-(``--remote-debugging-pipe``, fds 3 and 4) that nsenter, bubblewrap and setpriv all pass on,
-so the whole confinement is one executable file, ``Launcher.script``, that Playwright starts
-as its browser. The sealed validator's Playwright starts ``relay.py`` instead, which hands its
-arguments and pipes over a Unix socket to the harness's ``BrowserBroker``, which starts the
-same launcher on them."""
+"The app, the browser and the seal", says what it sees, how and why). The whole confinement
+is one executable file, ``Launcher.script``, that Playwright starts as its browser; the sealed
+validator's relay (``relay.py``) has the ``BrowserBroker`` start the same launcher."""
 
 from __future__ import annotations
 
