@@ -79,15 +79,9 @@ def context(ctx: StepContext) -> dict[str, Any]:
 def _decision(ctx: StepContext) -> dict[str, Any]:
     pre = ctx.outputs["prescreen"]
     if pre.get("decision"):
-        return {
-            "decision": pre["decision"],
-            "reason": pre["reason"],
-            "rule": pre["rule"],
-            "priority": None,
-            "kind": None,
-            "acceptance_criteria": [],
-            "source": "prescreen",
-        }
+        held = {k: pre[k] for k in ("decision", "reason", "rule")}
+        unjudged: dict[str, Any] = {"priority": None, "kind": None, "acceptance_criteria": []}
+        return {**held, **unjudged, "source": "prescreen"}
     judged = ctx.outputs.get("judge")
     if not judged:
         raise FactoryError("no triage decision: the judge step produced nothing")
@@ -149,12 +143,8 @@ def ack_action(ctx: StepContext) -> Acknowledgement:
     if any(label in STATE_LABELS for label in issue.labels):
         return Acknowledgement(posted=False, why="already triaged")
     pre = ctx.outputs["prescreen"]
-    body = ctx.services.templates.render(
-        "comments/ack.md.j2",
-        decision=pre["decision"],
-        reason=pre["reason"],
-        rule=pre["rule"],
-        triage_at=str(ctx.inputs.get("triage_at") or "at its next triage run"),
-    )
+    held = {k: pre[k] for k in ("decision", "reason", "rule")}
+    when = str(ctx.inputs.get("triage_at") or "at its next triage run")
+    body = ctx.services.templates.render("comments/ack.md.j2", triage_at=when, **held)
     comment = forge.post_comment(ctx.number, "ack", body)
     return Acknowledgement(posted=True, comment_id=comment.id, held=pre["decision"])
