@@ -146,20 +146,14 @@ def _regression(ctx: StepContext, healed: Healed, blame: Blame, said: dict[str, 
     """The factory's merge broke production: a regression issue, linked both ways with the
     culprit's issue, reopened; the revert follows, unless the chain of fixes this merge
     belongs to has used ``budgets.max_heal_attempts``: then a person decides."""
-    forge, store = ctx.services.forge, ctx.services.store
+    forge, store, render = ctx.services.forge, ctx.services.store, ctx.services.templates.render
     number, culprit = int(str(blame.issue)), str(blame.culprit)
     earlier = store.artifacts(Healed, None, ("succeeded", "running"), limit=1000)
     chain = 1 + max((h.chain for _, h in earlier if h.regression_issue == number), default=0)
     limit = ctx.services.settings.governance.rules.budgets.max_heal_attempts
-    stopped = chain > limit
-    body = ctx.services.templates.render(
-        "comments/heal_regression.md.j2",
-        chain=chain,
-        limit=limit,
-        stopped=stopped,
-        title=forge.get_issue(number).title,
-        **said,
-    )
+    stopped, culprit_title = chain > limit, forge.get_issue(number).title
+    path = "comments/heal_regression.md.j2"
+    body = render(path, chain=chain, limit=limit, stopped=stopped, title=culprit_title, **said)
     title, key = f"Regression since {culprit[:12]} (#{number})", f"heal:regression:{culprit}"
     state = Label.NEEDS_HUMAN if stopped else Label.IN_PROGRESS
     issue = file_once(forge, key, title, body, state, REGRESSION_LABELS)
@@ -170,9 +164,7 @@ def _regression(ctx: StepContext, healed: Healed, blame: Blame, said: dict[str, 
         return healed.model_copy(update=update)
     forge.reopen_issue(number)
     set_state(forge, number, Label.IN_PROGRESS, (Label.REGRESSION,))
-    body = ctx.services.templates.render(
-        "comments/heal_reopened.md.j2", regression=issue.number, **said
-    )
+    body = render("comments/heal_reopened.md.j2", regression=issue.number, **said)
     forge.post_comment(number, f"heal:reopened:{culprit}", body)
     reason = f"reverting {culprit[:12]} (#{number}); regression issue #{issue.number}"
     return healed.model_copy(update={"outcome": "reverted", "reason": reason})
@@ -185,9 +177,8 @@ def _environment(ctx: StepContext, healed: Healed, blame: Blame | None, run_id: 
     why = healed.reason if blame is None else f"{red}; it fails where it was green too"
     # in the harness's words, unless heal's own (never a command line it quotes)
     failure = {"step": "heal", "kind": "sandbox" if blame is None else "refused", "error": why}
-    body = ctx.services.templates.render(
-        "comments/health_red.md.j2", failure=failure, run_id=run_id
-    )
+    render = ctx.services.templates.render
+    body = render("comments/health_red.md.j2", failure=failure, run_id=run_id)
     title, forge = "Production is red: the factory has stopped", ctx.services.forge
     issue = file_once(forge, "heal:environment", title, body, Label.NEEDS_HUMAN)
     forge.post_comment(issue.number, f"health:red:{healed.sha}", body)
