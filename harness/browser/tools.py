@@ -1,12 +1,7 @@
 """The sealed validator's browser tools (the names `validators/sealed_browser.yaml`
-declares) over one page of the app.
-
-Each action shows the model what it needs for its next step: navigating and clicking
-answer with the page's accessible snapshot (capped), typing with the field's resulting
-value, and a screenshot with the image itself (a JPEG of at most ``SHOT_WIDTH`` x
-``SHOT_HEIGHT`` CSS pixels and ``MAX_SHOT_BYTES``), while the full-page PNG is kept as
-evidence. The snapshot is Playwright's ARIA snapshot: roles, names, field values and
-states such as [checked], [disabled] and [selected]."""
+declares) over one page of the app; what each answers the model with is in
+docs/how-it-works.md (the sealed validator). The snapshot is Playwright's ARIA snapshot; a
+screenshot is a JPEG of at most ``SHOT_WIDTH`` x ``SHOT_HEIGHT`` CSS pixels, ``MAX_SHOT_BYTES``."""
 
 from __future__ import annotations
 

@@ -1,11 +1,7 @@
 """The agent turn loop: declared tools, a bounded number of turns, a validated output tool.
 
-Each assistant turn goes back to the model exactly as it came (thinking blocks included),
-and each stop reason has one outcome: ``tool_use`` runs the tools; ``end_turn`` and
-``stop_sequence`` remind the model of its output tool; ``pause_turn`` sends the turn back
-so the model resumes it; ``max_tokens`` runs nothing from the cut turn and says so, failing
-after ``MAX_CUT_TURNS`` cuts in a row; ``refusal`` and ``model_context_window_exceeded``
-fail the step with the reason."""
+Each assistant turn goes back to the model exactly as it came (thinking blocks included);
+what each stop reason does is said in docs/configuration.md ("Models")."""
 
 from __future__ import annotations
 

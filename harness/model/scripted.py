@@ -1,13 +1,10 @@
 """The scripted model: a deterministic, offline stand-in that speaks the same tool contract.
 
-A script is a YAML list of rules (docs/configuration.md, "Scripted answers", says each key).
-A rule applies when the request offers its ``output`` tool, its ``match`` regex is found in
-the issue's title and body as the agent's task presents them (``match_text``; a task with no
-issue is searched whole) and, with ``governance``, that regex in the system prompt. The answer
-is its turn number ``len(assistant messages so far)`` (the last turn repeats): stateless, it
-answers a resumed or parallel run the same way. An action may think or end its turn with
-another ``stop_reason``; a paused turn carries the text ``PAUSED`` so that its continuation
-counts as the next turn."""
+A script is a YAML list of rules (docs/configuration.md, "Scripted answers", says each key;
+``governance`` also asks for its regex in the system prompt). The answer is its turn number
+``len(assistant messages so far)``: stateless, it answers a resumed or parallel run the same
+way. A paused turn carries the text ``PAUSED`` so that its continuation counts as the next
+turn."""
 
 from __future__ import annotations
 
