@@ -1,11 +1,6 @@
-"""The table of built-in actions a workflow step can name (``action: forge.open_pr``).
-
-An action may declare what it hands on and what it takes: ``produces`` (the artifact type
-it returns), ``consumes`` (artifact types it looks up from other workflows, by type and
-issue) and ``needs`` (steps of its own workflow whose outputs it reads, by id, each with
-the action that step must run). Loading a workflow, and ``factory check``, refuse an
-override that breaks one of these (see ``harness.engine.handoffs``).
-
+"""The table of built-in actions a workflow step can name (``action: forge.open_pr``), each
+with what it ``produces``, ``consumes`` and ``needs`` (docs/architecture.md says what they
+mean and how an override breaking one is refused; see ``harness.engine.handoffs``).
 ``@action`` only marks a function with what it declares; the table is read off the modules
 of ``PROVIDERS`` once per process, and kept in the process's ``Caches``."""
 

@@ -118,13 +118,12 @@ def checked_call(model: Model, hooks: AgentHooks, request: Request) -> tuple[Res
         started = time.monotonic()
         response = model.create(request)
         duration_s = time.monotonic() - started  # waiting for the next turn is the engine's
-    usage = Usage.from_response(response)
-    model_id = str(request["model"])
-    batch = bool(response.get("_batch"))
+    usage, model_id = Usage.from_response(response), str(request["model"])
+    paid = model.kind == "anthropic"  # only the real API costs anything
     record = CallRecord(
         model=model_id,
         usage=usage,
-        cost_usd=cost_usd(model_id, usage, batch=batch) if model.kind == "anthropic" else 0.0,
+        cost_usd=cost_usd(model_id, usage, batch=bool(response.get("_batch"))) if paid else 0.0,
         duration_s=duration_s,
         request_sha256=request_sha256(request),
         stop_reason=response.get("stop_reason"),

@@ -68,9 +68,8 @@ def compile_pattern(pattern: str) -> Any:
         detail = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
         raise ToolError(
             f"pattern {pattern[:200]!r} is not a regular expression search can run: {detail}. "
-            "search takes RE2 syntax, "
-            "which runs in linear time: no backreferences (\\1) and no lookaround "
-            "((?=…), (?!…), (?<=…), (?<!…)); rewrite the pattern without them"
+            "search takes RE2 syntax, which runs in linear time: no backreferences (\\1) and no "
+            "lookaround ((?=…), (?!…), (?<=…), (?<!…)); rewrite the pattern without them"
         ) from exc
 
 
