@@ -28,8 +28,7 @@ def untriaged(services: Services) -> list[Issue]:
     listed = {issue.number for issue in issues}
     for number, run in list(interrupted.items()):
         if number and number not in listed:
-            closed = _applying(services, number, run.id)
-            if closed is None:
+            if (closed := _applying(services, number, run.id)) is None:
                 del interrupted[number]
             else:
                 issues.append(closed)
@@ -62,9 +61,8 @@ def _applying(services: Services, number: int, run_id: str) -> Issue | None:
     info = action_info(str(steps[-1].inputs.get("action"))) if steps else None
     if issue is not None and info is not None and info.produces is IssueSpec:  # the applier
         return issue
-    Engine(services).end(
-        run_id, f"issue #{number} is no longer open: its triage run was not resumed"
-    )
+    why = f"issue #{number} is no longer open: its triage run was not resumed"
+    Engine(services).end(run_id, why)
     return None
 
 
@@ -72,9 +70,7 @@ def edited_since_asked(services: Services, issue: Issue) -> bool:
     """A "needs info" issue whose title or body changed since it was last judged: the
     author answered, so it is triaged again (once per edit: the new run records the new
     text). Any other triage label keeps the issue out."""
-    if Label.NEEDS_INFO not in issue.labels:
-        return False
-    if (TRIAGED - {Label.NEEDS_INFO}) & set(issue.labels):
+    if Label.NEEDS_INFO not in issue.labels or (TRIAGED - {Label.NEEDS_INFO}) & set(issue.labels):
         return False
     for run in services.store.list_runs(limit=20, workflow="triage", issue=issue.number):
         if run.status != "succeeded":
@@ -101,9 +97,8 @@ def _deferred_today(services: Services, number: int) -> bool:
 
 def summarise(outcome: RunOutcome) -> dict[str, Any]:
     applied = outcome.outputs.get("apply", {})
-    status = outcome.status
-    if status == "stopped" and outcome.not_before is not None:
-        status = "deferred"
+    deferred = outcome.status == "stopped" and outcome.not_before is not None
+    status = "deferred" if deferred else outcome.status
     return {
         "issue": outcome.issue,
         "run_id": outcome.run_id,
@@ -146,9 +141,7 @@ def triage_all(
         services.forge.get_issue(only)  # an issue that does not exist is an error, not "none"
     services.forge.ensure_labels()
     limit = services.settings.governance.rules.triage.max_issues_per_run
-    queue = untriaged(services)
-    if only is not None:
-        queue = [i for i in queue if i.number == only]
+    queue = [i for i in untriaged(services) if only is None or i.number == only]
     try:
         if batch:
             return triage_batched(services, queue[:limit], batch_wait_s)
@@ -161,8 +154,7 @@ def _one_by_one(services: Services, queue: list[Issue]) -> list[dict[str, Any]]:
     engine = Engine(services)
     results: list[dict[str, Any]] = []
     for taken, issue in enumerate(queue):
-        spent = services.forge.request_budget_stop(taken)
-        if spent is not None:
+        if (spent := services.forge.request_budget_stop(taken)) is not None:
             results.append({"issue": issue.number, "status": "stopped", "reason": spent})
             break
         try:
