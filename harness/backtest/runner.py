@@ -168,13 +168,6 @@ def _rehearsed_row(
 WAITING = "a run of it waits (the provider asked to wait, or it was stopped)"
 
 
-def _case_services(bt: Backtest, case: Case) -> Services:
-    place = Place(bt.folder / case.slug)
-    scratch_repository(place, case, bt.source, bt.rehearsed)
-    settings = scratch_settings(place, bt.real.settings, bt.provider)
-    return scratch_services(place, settings, bt.provider, bt.real.store)
-
-
 def one_case(bt: Backtest, case: Case, before_s: float) -> str | None:
     """Rehearse ``case`` and keep its row; the reason it stopped, if it did."""
     started = time.monotonic()
@@ -184,7 +177,10 @@ def one_case(bt: Backtest, case: Case, before_s: float) -> str | None:
 
     services: Services | None = None
     try:
-        services = _case_services(bt, case)
+        place = Place(bt.folder / case.slug)
+        scratch_repository(place, case, bt.source, bt.rehearsed)
+        settings = scratch_settings(place, bt.real.settings, bt.provider)
+        services = scratch_services(place, settings, bt.provider, bt.real.store)
         gate = partial(_gate, bt, case, services, spent_s)
         row = _rehearsed_row(bt, case, services, gate)
         if row is None:

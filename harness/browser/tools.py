@@ -15,7 +15,7 @@ from typing import TypeVar
 from urllib.parse import urljoin
 
 from playwright.sync_api import Error as PlaywrightError
-from playwright.sync_api import Page
+from playwright.sync_api import FloatRect, Page
 
 from harness.browser.chromium import BrowserSession, origin_of
 from harness.browser.results import Observation
@@ -197,14 +197,9 @@ class BrowserTools:
         def shoot() -> str:
             self.page.screenshot(path=str(path), full_page=True)
             height = self.page.evaluate("document.documentElement.scrollHeight")
-            clip = {"x": 0, "y": 0, "width": SHOT_WIDTH, "height": min(int(height), SHOT_HEIGHT)}
+            clip = FloatRect(x=0, y=0, width=SHOT_WIDTH, height=min(int(height), SHOT_HEIGHT))
             for quality in (70, 40):
-                jpeg = self.page.screenshot(
-                    type="jpeg",
-                    quality=quality,
-                    full_page=True,
-                    clip=clip,  # type: ignore[arg-type]
-                )
+                jpeg = self.page.screenshot(type="jpeg", quality=quality, full_page=True, clip=clip)
                 if len(jpeg) <= MAX_SHOT_BYTES:
                     image.append(jpeg)
                     break

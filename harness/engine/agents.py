@@ -101,14 +101,12 @@ def run_agent_step(ctx: StepContext) -> tuple[dict[str, object], str | None]:
     # a step may name its model (an escalated tier, a second reviewer's): only ever a string
     chosen = services.templates.evaluate(step.model, **context) if step.model else None
     model_id = str(chosen) if isinstance(chosen, str) and chosen else choice.model
-    instructions = services.templates.render(step.prompt, **context)
-    task = services.templates.render(step.task, **context) if step.task else ""
     spec = AgentSpec(
         role=step.agent,
         model=model_id,
         governance=settings.governance.texts(),
-        instructions=instructions,
-        task=task,
+        instructions=services.templates.render(step.prompt, **context),
+        task=services.templates.render(step.task, **context) if step.task else "",
         tools=list(step.tools),
         output_tool=step.output,
         max_turns=step.max_turns,

@@ -148,8 +148,7 @@ class _Loop:
         }
         call_options(self.base, spec.role, spec.thinking, spec.effort)
         self.result = AgentResult(output={}, turns=0)
-        self.invalid = 0
-        self.cuts = 0
+        self.invalid = self.cuts = 0
 
     def call(self) -> Response:
         request: Request = {**self.base, "messages": with_moving_breakpoint(self.messages)}

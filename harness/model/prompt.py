@@ -13,20 +13,13 @@ EPHEMERAL = MappingProxyType({"type": "ephemeral"})
 _UNMARKABLE = frozenset(("thinking", "redacted_thinking"))
 
 
-def governance_block(governance: list[tuple[str, str]]) -> str:
-    """The governance files verbatim, in order, each under a header naming it."""
-    parts = [
-        f'<governance_file name="{name}">\n{text}\n</governance_file>' for name, text in governance
-    ]
-    return "\n\n".join(parts)
-
-
 def system_blocks(governance: list[tuple[str, str]], instructions: str) -> list[Block]:
-    """System prompt: governance first (cache breakpoint 1), then the role's instructions
-    (breakpoint 2). Same governance -> byte-identical prefix across calls and agents."""
-    blocks: list[Block] = [
-        {"type": "text", "text": governance_block(governance), "cache_control": dict(EPHEMERAL)}
-    ]
+    """System prompt: the governance files verbatim, in order, each under a header naming it
+    (cache breakpoint 1), then the role's instructions (breakpoint 2). Same governance ->
+    byte-identical prefix across calls and agents."""
+    files = [f'<governance_file name="{n}">\n{text}\n</governance_file>' for n, text in governance]
+    text = "\n\n".join(files)
+    blocks: list[Block] = [{"type": "text", "text": text, "cache_control": dict(EPHEMERAL)}]
     if instructions.strip():
         blocks.append({"type": "text", "text": instructions, "cache_control": dict(EPHEMERAL)})
     return blocks

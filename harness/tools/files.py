@@ -152,7 +152,7 @@ class FileTools:
             except OSError:
                 continue
             entries.sort(key=lambda e: e.name)
-            entries = [e for e in entries if not self._is_git(e.path) and self._kept(e, ignores)]
+            entries = [e for e in entries if self._kept(e, ignores)]
             yield from (Path(e.path) for e in entries if e.is_file(follow_symlinks=False))
             if self.walk_cut:
                 return
@@ -160,6 +160,8 @@ class FileTools:
             stack += [(Path(e.path), ignores) for e in reversed(folders)]
 
     def _kept(self, entry: os.DirEntry[str], ignores: Ignores) -> bool:
+        if Path(entry.path).relative_to(self.root).parts[0].casefold() == ".git":
+            return False  # neither listed nor counted as left out
         folder = entry.is_dir(follow_symlinks=False)
         if (folder and entry.name in ENVIRONMENTS) or any(
             ignored(os.path.relpath(entry.path, base) + ("/" if folder else ""))
@@ -178,10 +180,6 @@ class FileTools:
             f"\n[left out, as what set-up makes: {len(self.left_out)} environment folders and "
             f"paths a .gitignore names ({shown}); give one as path to look inside]"
         )
-
-    def _is_git(self, path: str) -> bool:
-        rel = Path(path).relative_to(self.root).parts
-        return bool(rel) and rel[0].casefold() == ".git"
 
     def read_file(self, data: dict[str, Any]) -> str:
         path = resolve_inside(self.root, _field(data, "path"))

@@ -173,11 +173,8 @@ def _control_reference(match: re.Match[str]) -> str:
 
 
 def _decoded(text: str) -> str:
-    for _ in range(3):
-        again = html.unescape(_NUMERIC_REF.sub(_control_reference, text))
-        if again == text:
-            break
-        text = again
+    for _ in range(3):  # double-encoded markup too; decoded text stays as it is
+        text = html.unescape(_NUMERIC_REF.sub(_control_reference, text))
     return text
 
 
