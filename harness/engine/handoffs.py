@@ -31,12 +31,8 @@ class Loaded:
 @lru_cache(maxsize=1)
 def shipped_workflow_names() -> tuple[str, ...]:
     """The workflows the harness ships (YAML files with a name and steps)."""
-    names: list[str] = []
-    for path in sorted(workflows_dir().glob("*.yaml")):
-        text = path.read_text(encoding="utf-8")
-        if "\nsteps:" in text or text.startswith("steps:"):
-            names.append(path.stem)
-    return tuple(names)
+    texts = {p.stem: p.read_text(encoding="utf-8") for p in sorted(workflows_dir().glob("*.yaml"))}
+    return tuple(n for n, text in texts.items() if "\nsteps:" in text or text.startswith("steps:"))
 
 
 def shipped(name: str) -> Workflow:
@@ -100,18 +96,11 @@ def artifact_problems(workflows: Mapping[str, Loaded]) -> list[Broken]:
                     continue
                 producer, action = _shipped_producer(kind.__name__, workflows)
                 blamed = workflows.get(producer, loaded)
-                problems.append(
-                    Broken(
-                        name,
-                        producer,
-                        ConfigError(
-                            blamed.source,
-                            "steps",
-                            f"no step runs {action} any more, but workflow {name} step "
-                            f"{step.id!r} ({step.action}) needs the {kind.__name__} it produces",
-                        ),
-                    )
+                said = (
+                    f"no step runs {action} any more, but workflow {name} step "
+                    f"{step.id!r} ({step.action}) needs the {kind.__name__} it produces"
                 )
+                problems.append(Broken(name, producer, ConfigError(blamed.source, "steps", said)))
     return problems
 
 

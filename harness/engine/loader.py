@@ -63,9 +63,8 @@ def overrides_at(repo: GitRepo, commit: str, caches: Caches) -> Callable[[str], 
 def _load(services: Services, name: str) -> Loaded:
     override = read_override(services, f"{name}.yaml")
     source = f"{OVERRIDE_DIR}/{name}.yaml" if override is not None else f"workflows/{name}.yaml"
-    workflow = parse_workflow(
-        override if override is not None else builtin_workflow_text(name), source
-    )
+    text = override if override is not None else builtin_workflow_text(name)
+    workflow = parse_workflow(text, source)
     check_names(workflow, source)
     return Loaded(workflow, source)
 

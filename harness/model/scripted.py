@@ -110,12 +110,8 @@ def _text_of(message: Message) -> str:
 def _turn(messages: list[Message]) -> int:
     """Assistant turns so far; a paused turn being resumed counts, a resumed one twice."""
     assistants = [m for m in messages if m.get("role") == "assistant"]
-    pauses = sum(
-        1
-        for m in assistants
-        for b in m.get("content") or []
-        if isinstance(b, dict) and b.get("text") == PAUSED
-    )
+    blocks = [b for m in assistants for b in m.get("content") or [] if isinstance(b, dict)]
+    pauses = sum(b.get("text") == PAUSED for b in blocks)
     resuming = bool(messages) and messages[-1].get("role") == "assistant"
     return len(assistants) + pauses - int(resuming)
 
