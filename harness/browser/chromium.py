@@ -50,9 +50,8 @@ _PLAYWRIGHT_OWN = (
 
 
 def _playwright_own() -> str | None:
-    root = Path(
-        os.environ.get("PLAYWRIGHT_BROWSERS_PATH", Path.home() / ".cache" / "ms-playwright")
-    )
+    default = Path.home() / ".cache" / "ms-playwright"
+    root = Path(os.environ.get("PLAYWRIGHT_BROWSERS_PATH", default))
     for pattern in _PLAYWRIGHT_OWN if root.is_dir() else ():
         if found := sorted(root.glob(pattern)):
             return str(found[-1])
