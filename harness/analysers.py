@@ -1,30 +1,36 @@
 """The analysers: well-kept tools (Bandit, detect-secrets, a project's ``commands.audit``),
-data in ``workflows/analysers.yaml``, run in one sandboxed command, offline, over a folder's
-files. A finding is known by its fingerprint (rule + path + normalised snippet, never a
-line number), so it keeps its identity when code moves (docs/gates.md)."""
+data in ``workflows/analysers.yaml``, run sandboxed and offline over a workspace's files by
+the cycle's warm interpreter (``harness.sandbox.warm``). A finding is known by its
+fingerprint (rule + path + normalised snippet, never a line number), so it keeps its identity
+when code moves (docs/gates.md)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-import secrets
+import re
 import shlex
+import shutil
 import sys
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from harness.artifacts import AnalyserFinding
 from harness.config.globs import matching
 from harness.config.models import Strict
 from harness.config.settings import Settings
 from harness.paths import workflows_dir
-from harness.sandbox.bwrap import interpreter
 from harness.sandbox.limits import Limits
-from harness.sandbox.policy import TREE, worktree_sandbox
+from harness.sandbox.policy import TREE
+from harness.sandbox.shared import service
+from harness.sandbox.warm import Warm
 
 LIMITS = Limits(timeout_s=300, output_bytes=20_000_000)
 
@@ -43,6 +49,13 @@ class Analyser(Strict):
     line: str = "line"
     message: str = "message"
     snippet: str | None = None
+    warm: bool = False  # served by one interpreter a cycle (``harness.sandbox.warm``)
+
+    @model_validator(mode="after")
+    def _module(self) -> Analyser:
+        if self.warm and not re.match(r"\{python\} -I -m [\w.]+( |$)", self.command):
+            raise ValueError("a warm analyser's command is {python} -I -m MODULE …")
+        return self
 
 
 def shipped_data() -> dict[str, Any]:
@@ -79,39 +92,60 @@ class Analysis:
     errors: list[str]  # an analyser that did not answer with JSON: why, in one line
 
 
+@dataclass(frozen=True)
+class Workspace:
+    """A fresh folder for the files to analyse, inside ``warm``'s view."""
+
+    path: Path
+    warm: Warm
+
+
+@contextlib.contextmanager
+def workspace(settings: Settings) -> Iterator[Workspace]:
+    """A workspace of the cycle's warm analysers (this call's own outside a cycle)."""
+    ups = [_request(a, ".") for a in load_analysers(settings) if a.warm]
+    make = lambda: Warm(settings, LIMITS, ups)  # noqa: E731
+    warm, owned = service(("analysers", settings.state_dir, json.dumps(ups)), make)
+    folder = Path(tempfile.mkdtemp(dir=warm.folder))
+    try:
+        yield Workspace(folder, warm)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        if owned:
+            warm.stop()
+
+
+def _request(analyser: Analyser, paths: str) -> dict[str, Any]:
+    """How the warm interpreter runs ``analyser`` on ``paths``: a warm one's module (its
+    command is ``{python} -I -m MODULE …``) in a fork of itself, another's shell command."""
+    command = analyser.command.replace("{paths}", paths)
+    if analyser.warm:
+        words = shlex.split(command)
+        return {"module": words[3], "args": words[4:]}
+    return {"shell": command.replace("{python}", shlex.quote(sys.executable))}
+
+
 def run_analysers(
     settings: Settings,
-    root: Path,
+    where: Workspace,
     paths: list[str] | None = None,
     analysers: list[Analyser] | None = None,
 ) -> Analysis:
-    """Every analyser whose ``files`` match one of ``paths`` (None: the whole tree under
-    ``root``), in one sandboxed command at ``root`` (handed to the sandbox's uid)."""
-    chosen = []
-    for analyser in load_analysers(settings) if analysers is None else analysers:
-        mine = [p for p in paths if matching(p, analyser.files)] if paths is not None else ["."]
-        if mine:
-            chosen.append((analyser, " ".join(shlex.quote(p) for p in mine)))
-    if not chosen:
-        return Analysis([], [])
-    mark = f"@@analysers-{secrets.token_hex(8)}@@"
-    python = shlex.quote(sys.executable)
-    script = "; ".join(
-        f"({a.command.replace('{python}', python).replace('{paths}', quoted)}) 2>/tmp/err;"
-        f" echo; echo {mark}; tail -c 600 /tmp/err; echo; echo {mark}"
-        for a, quoted in chosen
-    )
-    sandbox = worktree_sandbox(settings, root, LIMITS, readable=interpreter())
-    parts = [*sandbox.run(script).output.split(f"\n{mark}\n"), *[""] * 2 * len(chosen)]
+    """Every analyser whose ``files`` match one of ``paths`` (None: the whole workspace)."""
     found: list[AnalyserFinding] = []
     errors: list[str] = []
-    for (analyser, _), text, err in zip(chosen, parts[0::2], parts[1::2], strict=False):
+    for analyser in load_analysers(settings) if analysers is None else analysers:
+        mine = [p for p in paths if matching(p, analyser.files)] if paths is not None else ["."]
+        if not mine:
+            continue
+        ask = _request(analyser, " ".join(shlex.quote(p) for p in mine))
+        text, err = where.warm.run(where.path, ask)
         try:
             entries = [e for e in values(json.loads(text), analyser.results) if isinstance(e, dict)]
         except ValueError:
             errors.append(f"{analyser.name} gave no JSON: {(err or text).strip()[-300:]}")
             continue
-        found += [_read(analyser, root, entry) for entry in entries]
+        found += [_read(analyser, where.path, entry) for entry in entries]
     return Analysis(found, errors)
 
 

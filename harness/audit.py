@@ -11,12 +11,20 @@ import re
 from pathlib import Path
 from typing import Any
 
-from harness.analysers import Analyser, fingerprinted, load_analysers, run_analysers, shipped_data
+from harness.analysers import (
+    Analyser,
+    fingerprinted,
+    load_analysers,
+    run_analysers,
+    shipped_data,
+    workspace,
+)
 from harness.artifacts import AnalyserFinding, Found, Worktree
 from harness.engine.actions import action
 from harness.engine.context import Services, StepContext
 from harness.forge.base import Label
 from harness.git.worktrees import WorktreeManager
+from harness.sandbox.policy import copy_checkout
 from harness.triage.outbound import sanitize_outbound
 
 ORDER = ("critical", "high", "medium")  # by severity: low is never filed
@@ -43,7 +51,9 @@ def analyse(ctx: StepContext) -> dict[str, Any]:
     key = f"audit:{tree.base_sha}:{hashlib.sha256(repr(every).encode()).hexdigest()[:16]}"
     if (kept := store.get_flag(key)) is not None:
         return dict(json.loads(kept))
-    found = run_analysers(settings, Path(tree.path), None, every)
+    with workspace(settings) as where:
+        copy_checkout(Path(tree.path), where.path)
+        found = run_analysers(settings, where, None, every)
     result = {"findings": [f.model_dump() for f in found.findings], "errors": found.errors}
     if not found.errors:
         store.set_flag(key, json.dumps(result))

@@ -34,7 +34,7 @@ from harness.implement.run import (
     waits_for_approval,
 )
 from harness.review.trust import approvals
-from harness.sandbox.egress import shared
+from harness.sandbox.shared import shared
 from harness.services import open_services
 from harness.store.db import Store
 from harness.store.outcomes import outcome_word, shown
@@ -183,6 +183,7 @@ def _one(
             return _row(stage, number, None, str(exc))
 
 
+@shared()  # one egress proxy and one warm analyser for every issue of the stage
 def run_stage(
     settings: Settings,
     provider: str | None,
@@ -207,7 +208,7 @@ def run_stage(
     return rows
 
 
-@shared()  # one egress proxy for every set-up of the cycle
+@shared()  # and for every set-up of the cycle
 def run_cycle(
     root: Path,
     state: Path,

@@ -6,15 +6,20 @@ it touches are diffed by package name."""
 from __future__ import annotations
 
 import json
-import tempfile
 import tomllib
-from pathlib import Path
 from typing import Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-from harness.analysers import added, fingerprinted, run_analysers, shipped_data, values
+from harness.analysers import (
+    added,
+    fingerprinted,
+    run_analysers,
+    shipped_data,
+    values,
+    workspace,
+)
 from harness.artifacts import AnalyserFinding, GateResult
 from harness.config.globs import matching
 from harness.config.models import Security
@@ -50,15 +55,15 @@ def _new_findings(
 ) -> tuple[list[AnalyserFinding], list[str]]:
     """The findings of the change's files on ``head`` that production's did not have, and
     each analyser that did not answer."""
-    with tempfile.TemporaryDirectory(prefix="factory-lens-") as folder:
+    with workspace(settings) as where:
         given = []
         for side, ref in (("before", base), ("after", head)):
             for path, data in repo.read_blobs(ref, paths, MAX_FILE).items():
-                target = Path(folder, side, path)
+                target = where.path / side / path
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(data)
                 given.append(f"{side}/{path}")
-        analysis = run_analysers(settings, Path(folder), given)
+        analysis = run_analysers(settings, where, given)
     sides: dict[str, list[AnalyserFinding]] = {"before": [], "after": []}
     for f in analysis.findings:
         side, _, path = f.path.partition("/")

@@ -2,7 +2,7 @@
 (docs/sandbox.md, "The egress proxy", says each rule and why).
 
 Debian's squid in a sandbox of its own that shares the host's network, one per allow-list:
-per set-up, or one for every set-up of a cycle (``shared``). It admits the hosts of
+per set-up, or one for every set-up of a cycle (``harness.sandbox.shared``). It admits the hosts of
 ``network.allow`` only, and refuses a name any of whose addresses is not a global unicast
 address (``unreachable``, derived from Python's ``ipaddress``, checked by squid on the
 addresses it connects to). The set-up runs with ``--unshare-net``; its one way out is a Unix
@@ -22,22 +22,20 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
 from ipaddress import IPv4Network, IPv6Network, collapse_addresses, ip_network
 from pathlib import Path
 from typing import Any
 
 from harness.artifacts import Connection, NetworkRecord
-from harness.caches import PROCESS
 from harness.config.network import parse_host
 from harness.engine.templates import Templates
 from harness.errors import SandboxError
 from harness.sandbox.app import free_port
 from harness.sandbox.bwrap import Sandbox
 from harness.sandbox.limits import Cgroup, Limits
+from harness.sandbox.shared import service
 
 SEEN_AT = Path("/run/factory-egress")  # the proxy's folder, inside its own sandbox
 HOSTS = Path("/etc/hosts")  # the names squid resolves without DNS (copied into its folder)
@@ -260,6 +258,9 @@ class _Squid:
                 return
             time.sleep(0.01)
 
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
     def _kill(self) -> None:
         proc, self.proc = self.proc, None
         if proc is not None:
@@ -270,34 +271,6 @@ class _Squid:
         self._kill()
         self.cgroup.remove()
         shutil.rmtree(self.folder, ignore_errors=True)
-
-
-@dataclass
-class _Shared:
-    """The squids a cycle's set-ups share (``shared``), by state folder and allow-list."""
-
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    depth: int = 0
-    squids: dict[tuple[Path, tuple[str, ...]], _Squid] = field(default_factory=dict)
-    dead: list[_Squid] = field(default_factory=list)  # replaced: stopped with the others
-
-
-@contextlib.contextmanager
-def shared() -> Iterator[None]:
-    """Within it, set-ups with the same state folder and allow-list share one squid, stopped when
-    the outermost ``shared`` ends (a killed process's squid dies with its sandbox)."""
-    kept = PROCESS.part(_Shared)
-    with kept.lock:
-        kept.depth += 1
-    try:
-        yield
-    finally:
-        with kept.lock:
-            kept.depth -= 1
-            done = [*kept.squids.values(), *kept.dead] if not kept.depth else []
-            kept.squids, kept.dead = ({}, []) if not kept.depth else (kept.squids, kept.dead)
-        for squid in done:
-            squid.stop()
 
 
 class EgressProxy:
@@ -322,13 +295,9 @@ class EgressProxy:
         return self._relay[0]
 
     def __enter__(self) -> EgressProxy:
-        kept, key = PROCESS.part(_Shared), (self.parent, self.allow)
-        with kept.lock:  # a cycle's squid for this list (made again if it died), else its own
-            self._owned, squid = not kept.depth, kept.squids.get(key)
-            if self._owned or squid is None or squid.proc is None or squid.proc.poll() is not None:
-                kept.dead += [squid] if squid is not None else []
-                squid = _Squid(self.parent, self.allow, self.programs)
-                kept.squids.update({} if self._owned else {key: squid})
+        squid, self._owned = service(  # a cycle's squid for this list, else its own
+            (self.parent, self.allow), lambda: _Squid(self.parent, self.allow, self.programs)
+        )
         self._squid = squid
         offset = squid.log.stat().st_size if squid.log.exists() else 0
         try:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.analysers import Analyser, added, run_analysers
+from harness.analysers import Analyser, added, run_analysers, workspace
 from harness.artifacts import CheckResult, PrCandidate
 from harness.config.models import Rules, Security
 from harness.config.settings import load_settings
@@ -106,10 +106,6 @@ def test_a_dependency_diff_reads_each_manifest_by_name(tmp_path: Path) -> None:
 def test_a_whole_tree_and_a_projects_own_command(tmp_path: Path) -> None:
     repo = make_factory_repo(tmp_path / "r")
     settings = load_settings(repo, tmp_path / "state")
-    tree = tmp_path / "tree"
-    (tree / "pkg").mkdir(parents=True)
-    (tree / "pkg" / "a.py").write_text(VIEWS)
-    (tree / "pkg" / "b.py").write_text("if True:\n    " + VIEWS.replace("\n", "\n    "))
     own = Analyser(
         name="audit",
         command='printf \'{"results": [{"rule": "R1", "severity": "MEDIUM", '
@@ -117,7 +113,11 @@ def test_a_whole_tree_and_a_projects_own_command(tmp_path: Path) -> None:
     )
     broken = Analyser(name="broken", command="echo not json; echo oops >&2")
     bandit = Analyser.model_validate(next(a for a in _shipped() if a["name"] == "bandit"))
-    found = run_analysers(settings, tree, None, [bandit, own, broken])
+    with workspace(settings) as where:
+        (where.path / "pkg").mkdir(parents=True)
+        (where.path / "pkg" / "a.py").write_text(VIEWS)
+        (where.path / "pkg" / "b.py").write_text("if True:\n    " + VIEWS.replace("\n", "\n    "))
+        found = run_analysers(settings, where, None, [bandit, own, broken])
     assert found.errors == ["broken gave no JSON: oops"]
     shells = [f for f in found.findings if f.rule == "B602"]
     assert {f.path for f in shells} == {"pkg/a.py", "pkg/b.py"}

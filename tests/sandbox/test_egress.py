@@ -28,10 +28,10 @@ from harness.sandbox.egress import (
     NetworkRecord,
     parse_log,
     read_record,
-    shared,
 )
 from harness.sandbox.policy import prepare_worktree, setup_allow
 from harness.sandbox.relay import EGRESS_PORT
+from harness.sandbox.shared import shared
 from tests.factory_repo import git, make_factory_repo
 
 needs_bwrap = pytest.mark.skipif(
@@ -134,7 +134,8 @@ def test_a_long_log_is_read_a_line_at_a_time(tmp_path: Path) -> None:
 KILLED = """
 import os, sys
 from pathlib import Path
-from harness.sandbox.egress import EgressProxy, shared
+from harness.sandbox.egress import EgressProxy
+from harness.sandbox.shared import shared
 with shared(), EgressProxy(Path(sys.argv[1]), ["pypi.org"]) as proxy:
     print(proxy.socket.parent, flush=True)
     os.kill(os.getpid(), 9)

@@ -12,7 +12,8 @@ import pytest
 
 from harness.sandbox import egress
 from harness.sandbox.bwrap import sandbox_available
-from harness.sandbox.egress import EgressProxy, shared
+from harness.sandbox.egress import EgressProxy
+from harness.sandbox.shared import shared
 
 needs_bwrap = pytest.mark.skipif(
     not sandbox_available(), reason="bubblewrap (bwrap) is not installed"

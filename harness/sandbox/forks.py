@@ -1,0 +1,62 @@
+"""Run in a sandbox by ``warm.py``, never imported: one interpreter that imported the Python
+tools of ``argv[1]`` (JSON requests) and ran each once, then forks once per request read from
+stdin (JSON ``{cwd, mark}`` and ``{module, args}`` or ``{shell}``). The answer: the output, the
+mark, the tail of stderr, the mark. What a request left running is killed before the answer."""
+
+import contextlib
+import json
+import os
+import runpy
+import signal
+import sys
+from pathlib import Path
+
+ERR = Path("/tmp/err")
+
+
+def run(ask: dict[str, object]) -> int:
+    """``python -m module args`` in this process (or ``sh -c shell`` in its place)."""
+    if "shell" in ask:
+        os.execv("/bin/sh", ["/bin/sh", "-c", str(ask["shell"])])  # noqa: S606
+    sys.argv = [str(ask["module"]), *map(str, ask["args"])]  # type: ignore[call-overload]
+    try:
+        runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
+    except SystemExit as stop:
+        return stop.code if isinstance(stop.code, int) else int(stop.code is not None)
+    finally:
+        with contextlib.suppress(ValueError, OSError):  # a tool may close its output
+            sys.stdout.flush()
+    return 0
+
+
+def main() -> None:
+    requests, answers = os.fdopen(os.dup(0)), os.fdopen(os.dup(1), "w")
+    quiet = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(quiet, fd)
+    Path("/tmp/warm-up").mkdir()
+    os.chdir("/tmp/warm-up")  # empty: the runs fill the tools' caches, and read nothing
+    for ask in json.loads(sys.argv[1]):
+        with contextlib.suppress(Exception):
+            run(ask)
+    for line in requests:
+        ask = json.loads(line)
+        if (pid := os.fork()) == 0:
+            code = 1
+            with contextlib.suppress(BaseException):
+                os.dup2(os.open(ERR, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), 2)
+                os.dup2(answers.fileno(), 1)
+                sys.stdout = os.fdopen(1, "w")
+                os.chdir(ask["cwd"])
+                code = run(ask)
+            os._exit(code)
+        os.waitpid(pid, 0)
+        with contextlib.suppress(OSError):
+            os.kill(-1, signal.SIGKILL)  # every other process of this uid (but init)
+        tail = ERR.read_bytes()[-600:].decode("utf-8", "replace") if ERR.exists() else ""
+        answers.write(f"\n{ask['mark']}\n{tail}\n{ask['mark']}\n")
+        answers.flush()
+
+
+if __name__ == "__main__":
+    main()

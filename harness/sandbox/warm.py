@@ -1,0 +1,93 @@
+"""The warm analysers (docs/sandbox.md, "Warm analysers"): one sandboxed interpreter
+(``forks.py``) that imported the Python tools and ran each once, a fork per request, made on
+the first request and kept for a cycle (``harness.sandbox.shared``). Requests take turns,
+each in a folder of the sandbox's own. One past the time limit or the output cap stops the
+interpreter: the next request makes another."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import select
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from harness.config.settings import Settings
+from harness.cpu import waiting
+from harness.sandbox import holding
+from harness.sandbox.bwrap import Sandbox, interpreter
+from harness.sandbox.limits import Cgroup, Limits
+from harness.sandbox.policy import TREE, worktree_sandbox
+
+
+class Warm:
+    def __init__(self, settings: Settings, limits: Limits, warm_up: list[dict[str, Any]]):
+        self.settings, self.limits, self.warm_up = settings, limits, warm_up
+        # no other user passes the private folder above the sandbox's own
+        self.folder = Path(tempfile.mkdtemp(prefix="factory-analysers-")) / "tree"
+        self.folder.mkdir()
+        self.lock = threading.Lock()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.cgroup: Cgroup | None = None
+
+    def alive(self) -> bool:
+        return self.folder.is_dir() and (self.proc is None or self.proc.poll() is None)
+
+    def stop(self) -> None:
+        self._end()
+        shutil.rmtree(self.folder.parent, ignore_errors=True)
+
+    def _end(self) -> None:
+        proc, cgroup, self.proc, self.cgroup = self.proc, self.cgroup, None, None
+        if proc is not None:
+            Sandbox._kill(proc)
+            proc.communicate()
+        if cgroup is not None:
+            cgroup.remove()
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        code = Path(__file__).with_name("forks.py").read_text(encoding="utf-8")
+        args = " ".join(shlex.quote(a) for a in (code, json.dumps(self.warm_up)))
+        sandbox = worktree_sandbox(self.settings, self.folder, self.limits, readable=interpreter())
+        self.cgroup = Cgroup(self.limits)
+        command = f"exec {shlex.quote(sys.executable)} -I -c {args}"
+        self.proc = sandbox.popen(command, self.cgroup, stdin=subprocess.PIPE)
+        return self.proc
+
+    def run(self, folder: Path, ask: dict[str, Any]) -> tuple[str, str]:
+        """(standard output, the tail of standard error or why there is none) of the request
+        ``ask`` (``forks.py``) in ``folder``, a folder of ``self.folder``."""
+        holding.walk(folder, hand_over=holding.as_root())
+        mark = f"@@warm-{secrets.token_hex(8)}@@"
+        ask = {**ask, "cwd": str(TREE / folder.relative_to(self.folder)), "mark": mark}
+        end, data, problem = f"\n{mark}\n".encode(), bytearray(), ""
+        with self.lock, waiting():
+            proc = self.proc or self._start()
+            assert proc.stdin is not None and proc.stdout is not None
+            try:
+                proc.stdin.write(json.dumps(ask).encode() + b"\n")
+                proc.stdin.flush()
+            except OSError:
+                pass  # it died: what it said is read below
+            deadline = time.monotonic() + self.limits.timeout_s
+            while data.count(end) < 2 and not problem:
+                left = deadline - time.monotonic()
+                if left <= 0 or len(data) > self.limits.output_bytes:
+                    problem = f"stopped: {'time' if left <= 0 else 'output'} limit"
+                elif select.select([proc.stdout], [], [], min(left, 1.0))[0]:
+                    chunk = os.read(proc.stdout.fileno(), 65536)
+                    data += chunk
+                    problem = "" if chunk else f"the interpreter exited {proc.wait()}"
+            if problem:
+                self._end()
+                return "", problem
+        out, err, _ = data.decode("utf-8", "replace").split(end.decode(), 2)
+        return out, err
