@@ -7,6 +7,7 @@ when code moves (docs/gates.md)."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import re
@@ -58,8 +59,10 @@ class Analyser(Strict):
         return self
 
 
+@functools.cache
 def shipped_data() -> dict[str, Any]:
-    """``workflows/analysers.yaml``: the analysers, and the manifests a dependency diff reads."""
+    """``workflows/analysers.yaml``: the analysers, and the manifests a dependency diff reads
+    (read once per process; not to be changed)."""
     return dict(yaml.safe_load((workflows_dir() / "analysers.yaml").read_text(encoding="utf-8")))
 
 
