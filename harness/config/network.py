@@ -6,6 +6,7 @@ a change that would widen it waits for a person (``widening``: the ``network_all
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Annotated, Any
@@ -49,6 +50,7 @@ def _valid(entry: str) -> str:
 AllowedHost = Annotated[str, AfterValidator(_valid)]
 
 
+@functools.cache  # shipped data, read once per process
 def _data(name: str) -> list[dict[str, Any]]:
     path = workflows_dir() / "egress" / name
     found: list[dict[str, Any]] = load_yaml(path.read_text(encoding="utf-8"), str(path))
