@@ -16,6 +16,7 @@ import pytest
 
 from harness.artifacts import HoldoutRun
 from harness.caches import PROCESS
+from harness.config.settings import load_settings
 from harness.cpu import Turns, _ProcessTurns
 from harness.engine.actions import action
 from harness.engine.context import StepContext
@@ -25,6 +26,7 @@ from harness.model.agent import checked_call
 from harness.model.base import CallRecord
 from harness.sandbox.bwrap import Sandbox, sandbox_available
 from harness.sandbox.limits import Limits
+from harness.sandbox.warm import Warm
 from harness.services import open_services
 from harness.store.db import Store
 from harness.store.leases import LANDING_LEASE
@@ -320,3 +322,33 @@ def test_a_run_computing_a_calibration_others_wait_for_asks_for_no_turn_under_it
     _joined(_started(lambda: validate(True)), _started(lambda: validate(False)))
     assert sorted(answers) == [False, True]  # computed once, read once
     assert one.slots.free == 1
+
+
+@pytest.mark.sandbox
+def test_a_run_waiting_for_the_warm_analysers_holds_no_turn(one: Turns, tmp_path: Path) -> None:
+    """Requests to the warm analysers take turns under a lock: a run waiting for it has
+    given its CPU turn away, or the run holding it could never take its turn back."""
+    settings = load_settings(make_factory_repo(tmp_path / "r"), tmp_path / "state")
+    warm = Warm(settings, Limits(timeout_s=LIMIT_S), [])
+    folder = warm.folder / "f"
+    folder.mkdir()
+    answers: list[str] = []
+    asking = threading.Event()
+
+    def ask(shell: str) -> None:
+        with one.turn():
+            asking.set()
+            answers.append(warm.run(folder, {"shell": shell})[0])
+
+    try:
+        first = _started(lambda: ask("touch started; while [ ! -e go ]; do sleep 0.01; done"))
+        _until(lambda: (folder / "started").exists() and one.slots.free == 1)
+        asking.clear()
+        second = _started(lambda: ask("echo second"))
+        assert asking.wait(LIMIT_S)
+        _until(lambda: one.slots.free == 1)  # the second waits for the lock, turnless
+        (folder / "go").write_text("")
+        _joined(first, second)
+    finally:
+        warm.stop()
+    assert answers == ["", "second\n"]

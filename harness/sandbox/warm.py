@@ -17,6 +17,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -38,8 +39,8 @@ class Warm:
         self.proc: subprocess.Popen[bytes] | None = None
         self.cgroup: Cgroup | None = None
 
-    def alive(self) -> bool:
-        return self.folder.is_dir() and (self.proc is None or self.proc.poll() is None)
+    def alive(self) -> bool:  # a dead interpreter is made again by the next request
+        return self.folder.is_dir()
 
     def stop(self) -> None:
         self._end()
@@ -54,12 +55,25 @@ class Warm:
             cgroup.remove()
 
     def _start(self) -> subprocess.Popen[bytes]:
+        """A new interpreter, started by a thread of its own that waits for it: bubblewrap's
+        --die-with-parent ends a sandbox with the thread that started it, not the process."""
+        self._end()
         code = Path(__file__).with_name("forks.py").read_text(encoding="utf-8")
         args = " ".join(shlex.quote(a) for a in (code, json.dumps(self.warm_up)))
         sandbox = worktree_sandbox(self.settings, self.folder, self.limits, readable=interpreter())
-        self.cgroup = Cgroup(self.limits)
+        self.cgroup, made = Cgroup(self.limits), Future[subprocess.Popen[bytes]]()
         command = f"exec {shlex.quote(sys.executable)} -I -c {args}"
-        self.proc = sandbox.popen(command, self.cgroup, stdin=subprocess.PIPE)
+
+        def keep() -> None:
+            try:
+                made.set_result(sandbox.popen(command, self.cgroup, stdin=subprocess.PIPE))
+            except BaseException as e:  # raised again by the caller
+                made.set_exception(e)
+                return
+            made.result().wait()
+
+        threading.Thread(target=keep, daemon=True).start()
+        self.proc = made.result()
         return self.proc
 
     def run(self, folder: Path, ask: dict[str, Any]) -> tuple[str, str]:
@@ -69,8 +83,10 @@ class Warm:
         mark = f"@@warm-{secrets.token_hex(8)}@@"
         ask = {**ask, "cwd": str(TREE / folder.relative_to(self.folder)), "mark": mark}
         end, data, problem = f"\n{mark}\n".encode(), bytearray(), ""
-        with self.lock, waiting():
-            proc = self.proc or self._start()
+        with waiting(), self.lock:  # the turn given up first: the lock may be a wait
+            proc = self.proc
+            if proc is None or proc.poll() is not None:
+                proc = self._start()
             assert proc.stdin is not None and proc.stdout is not None
             try:
                 proc.stdin.write(json.dumps(ask).encode() + b"\n")
