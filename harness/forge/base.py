@@ -61,19 +61,20 @@ LABELS: Mapping[str, tuple[str, str]] = MappingProxyType(
     }
 )
 
-# Where the factory is with an issue: triage's decision, then the work's stage. An issue whose
-# labels hold none of them has not been triaged. ``Label.REGRESSION`` and ``Label.APPROVED``
-# are not states: they travel beside one.
+# Where the factory is with an issue. An issue whose labels hold none of them has not been
+# triaged. ``Label.REGRESSION`` and ``Label.APPROVED`` are not states: they travel beside one.
+# An issue with several is in the first it carries (the dashboard's queue; the local forge keeps
+# each issue's by trigger, ``harness/store/forge_tables.py``: a new order is a migration).
 STATE_LABELS = (
-    Label.ACCEPTED,
+    Label.MERGED,
     Label.REJECTED,
-    Label.NEEDS_INFO,
-    Label.NEEDS_HUMAN,
-    Label.DEFERRED,
     Label.IN_PROGRESS,
     Label.NEEDS_REVIEW,
-    Label.MERGED,
+    Label.NEEDS_HUMAN,
     Label.FAILED,
+    Label.DEFERRED,
+    Label.NEEDS_INFO,
+    Label.ACCEPTED,
 )
 
 

@@ -32,7 +32,7 @@ from harness.engine.budget import start_of_day
 from harness.engine.context import Services
 from harness.engine.runner import kill_switch_state
 from harness.errors import FactoryError
-from harness.forge.base import Comment, Issue, Label
+from harness.forge.base import STATE_LABELS, Comment, Issue, Label
 from harness.forge.markers import readable
 from harness.redact import redact
 from harness.review.autonomy import AutonomyIndex, autonomy_index, autonomy_series
@@ -56,18 +56,6 @@ QUEUE_STATES: tuple[tuple[str, str], ...] = (
     (Label.NEEDS_INFO, "needs info"),
     (Label.MERGED, "merged"),
     (Label.REJECTED, "rejected"),
-)
-# where an issue with several factory labels belongs: the first of these it carries
-_PRECEDENCE = (
-    Label.MERGED,
-    Label.REJECTED,
-    Label.IN_PROGRESS,
-    Label.NEEDS_REVIEW,
-    Label.NEEDS_HUMAN,
-    Label.FAILED,
-    Label.DEFERRED,
-    Label.NEEDS_INFO,
-    Label.ACCEPTED,
 )
 
 
@@ -128,10 +116,6 @@ def run_lines(services: Services, runs: list[Run], now: float) -> list[RunLine]:
         RunLine(**row, current_step=run.current_step, elapsed_s=elapsed_s(run, now))
         for run, row in zip(runs, rows, strict=True)
     ]
-
-
-def run_line(services: Services, run: Run, now: float) -> RunLine:
-    return run_lines(services, [run], now)[0]
 
 
 @dataclass(frozen=True)
@@ -201,20 +185,10 @@ class QueueItem:
 
 
 def issue_state(issue: Issue) -> str:
-    for label in _PRECEDENCE:
+    for label in STATE_LABELS:
         if label in issue.labels:
             return label
     return "new" if issue.state == "open" else "closed"
-
-
-def _decisions(services: Services, numbers: list[int]) -> dict[int, tuple[str, str | None]]:
-    """Each issue's newest run: its decision and the reason the code gave for it."""
-    found: dict[int, tuple[str, str | None]] = {}
-    for number, said in services.store.latest_said(numbers).items():
-        decision = said["route"] or said["decision"] or said["status"]
-        why = said["reason"] or said["run_reason"]
-        found[number] = (f"{said['workflow']}: {decision}", str(why) if why else None)
-    return found
 
 
 @dataclass(frozen=True)
@@ -237,24 +211,39 @@ def pages_of(count: int) -> int:
     return max(1, -(-count // PAGE_SIZE))
 
 
+Queued = tuple[int, str, str]  # an issue's number, title and when it was filed
+
+
 def queue_view(services: Services, state: str | None = None, page: int = 1) -> list[QueueGroup]:
     """Every state (the factory's labels, then new and closed issues) with its count and one
     page of its issues: page ``page`` of ``state``, the first of the others. Only the issues
-    shown are read further (their newest run and decision), however many wait."""
-    groups: dict[str, list[Issue]] = {}
-    for issue in sorted(services.forge.list_issues("all"), key=lambda i: i.created_at):
-        groups.setdefault(issue_state(issue), []).append(issue)
-    headings = [*QUEUE_STATES, ("new", "new (not triaged)"), ("closed", "closed")]
-    picked: list[tuple[str, str, int, int, list[Issue]]] = []  # label, heading, count, page
-    for label, heading in headings:
-        found = groups.get(label, [])
-        at = min(max(page, 1), pages_of(len(found))) if label == state else 1
-        shown = found[(at - 1) * PAGE_SIZE : at * PAGE_SIZE]
-        picked.append((label, heading, len(found), at, shown))
-    decisions = _decisions(services, [i.number for *_, items in picked for i in items])
+    shown are read further (their newest run's decision, the reason the code gave for it)."""
+    if services.forge.kind == "local":  # each issue's state kept by the store, read by index
+        counts, rows = services.store.queue_counts(), services.store.queue_page
+    else:  # a snapshot's issues, grouped here
+        groups: dict[str, list[Queued]] = {}
+        for i in sorted(services.forge.list_issues("all"), key=lambda i: i.created_at):
+            groups.setdefault(issue_state(i), []).append((i.number, i.title, i.created_at))
+        counts = {label: len(found) for label, found in groups.items()}
 
-    def item(i: Issue) -> QueueItem:
-        return QueueItem(i.number, i.title, i.created_at, *decisions.get(i.number, (None, None)))
+        def grouped(state: str, start: int, size: int) -> list[Queued]:
+            return groups.get(state, [])[start : start + size]
+
+        rows = grouped
+
+    picked: list[tuple[str, str, int, int, list[Queued]]] = []  # label, heading, count, page
+    for label, heading in [*QUEUE_STATES, ("new", "new (not triaged)"), ("closed", "closed")]:
+        count = counts.get(label, 0)
+        at = min(max(page, 1), pages_of(count)) if label == state else 1
+        picked.append((label, heading, count, at, rows(label, (at - 1) * PAGE_SIZE, PAGE_SIZE)))
+    said = services.store.latest_said([i[0] for *_, items in picked for i in items])
+
+    def item(i: Queued) -> QueueItem:
+        if (run := said.get(i[0])) is None:
+            return QueueItem(*i, None, None)
+        why = run["reason"] or run["run_reason"]
+        decision = run["route"] or run["decision"] or run["status"]
+        return QueueItem(*i, f"{run['workflow']}: {decision}", str(why) if why else None)
 
     return [
         QueueGroup(label, heading, count, at, [item(i) for i in items])
@@ -359,7 +348,7 @@ def _said(records: RunRecords, run: Run) -> tuple[str | None, str | None]:
 def trail(services: Services, run: Run, now: float) -> Trail:
     state_dir = services.settings.state_dir
     records = RunRecords(services.store.steps(run.id))
-    out = Trail(run=run_line(services, run, now), steps=step_lines(services, run.id))
+    out = Trail(run=run_lines(services, [run], now)[0], steps=step_lines(services, run.id))
     out.decision = records.decision()
     out.rule, out.reason = _said(records, run)
     spec = records.newest(IssueSpec)
@@ -492,7 +481,7 @@ def run_page(services: Services, run_id: str) -> RunPage:
     folder = services.settings.state_dir / "transcripts" / run.id
     files = sorted(folder.glob("*.json")) if folder.is_dir() else []
     return RunPage(
-        run=run_line(services, run, now),
+        run=run_lines(services, [run], now)[0],
         trail=trail(services, run, now),
         calls=[(c, _tokens_in(c)) for c in services.store.calls(run.id)],
         transcripts=[read_transcript(p) for p in files],

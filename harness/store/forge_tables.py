@@ -5,8 +5,27 @@ from __future__ import annotations
 import sqlite3
 
 from harness.errors import NotFoundError
-from harness.forge.base import Comment, Issue, PullRequest
+from harness.forge.base import STATE_LABELS, Comment, Issue, PullRequest
 from harness.store.base import StoreBase, from_row, utc_now
+
+
+def _queued(number: str) -> str:
+    """Issue ``number``'s state on the queue: the first ``STATE_LABELS`` it has, new or closed."""
+    order = " ".join(f"WHEN '{label}' THEN {n}" for n, label in enumerate(STATE_LABELS))
+    return f"""INSERT INTO issue_queue SELECT number, COALESCE((SELECT label FROM issue_labels l
+    WHERE l.number = i.number AND label IN {STATE_LABELS} ORDER BY CASE label {order} END
+    LIMIT 1), CASE state WHEN 'open' THEN 'new' ELSE 'closed' END), created_at FROM issues i
+    WHERE number = {number} ON CONFLICT (number) DO UPDATE SET state = excluded.state;"""
+
+
+QUEUE = f"""CREATE TABLE issue_queue (number INTEGER PRIMARY KEY, state TEXT, created_at TEXT);
+CREATE INDEX issue_queue_state ON issue_queue (state, created_at, number);
+{_queued("number")}
+CREATE TRIGGER queue_filed AFTER INSERT ON issues BEGIN {_queued("NEW.number")} END;
+CREATE TRIGGER queue_reopened AFTER UPDATE OF state ON issues BEGIN {_queued("NEW.number")} END;
+CREATE TRIGGER queue_labelled AFTER INSERT ON issue_labels BEGIN {_queued("NEW.number")} END;
+CREATE TRIGGER queue_unlabelled AFTER DELETE ON issue_labels BEGIN {_queued("OLD.number")} END;
+"""
 
 
 def _pr(row: sqlite3.Row) -> PullRequest:
@@ -49,6 +68,22 @@ class ForgeTablesMixin(StoreBase):
 
     def issues(self, state: str = "open") -> list[Issue]:
         return self._issues() if state == "all" else self._issues("WHERE state = ?", (state,))
+
+    def queue_counts(self) -> dict[str, int]:
+        """How many issues are in each state on the dashboard's queue, by index."""
+        return {
+            r[0]: r[1] for r in self._rows("SELECT state, COUNT(*) FROM issue_queue GROUP BY 1")
+        }
+
+    def queue_page(self, state: str, start: int, size: int) -> list[tuple[int, str, str]]:
+        """(number, title, when filed) of ``size`` issues in ``state`` on the queue from
+        ``start``, oldest first, by index."""
+        rows = self._rows(
+            "SELECT number, title, i.created_at FROM issue_queue q JOIN issues i USING (number)"
+            " WHERE q.state = ? ORDER BY q.created_at, number LIMIT ? OFFSET ?",
+            (state, size, start),
+        )
+        return [(r[0], r[1], r[2]) for r in rows]
 
     def set_issue_state(self, number: int, state: str) -> None:
         self.issue(number)

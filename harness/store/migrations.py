@@ -5,8 +5,9 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
-from harness.store import outcomes
+from harness.store import outcomes, trends
 from harness.store.base import execute_script
+from harness.store.forge_tables import QUEUE
 
 Migration = Callable[[sqlite3.Connection], None]
 
@@ -296,6 +297,13 @@ def m010_what_a_step_says(db: sqlite3.Connection) -> None:
     db.execute("DROP INDEX steps_run_artifact")
 
 
+def m011_kept_trends_and_queue(db: sqlite3.Connection) -> None:
+    """What the Trends page counts, kept per day (``trends.py``), and each issue's state on the
+    queue (``forge_tables.py``), by triggers: the pages read rows per day and kind, or a page."""
+    trends.install(db)
+    execute_script(db, QUEUE)
+
+
 MIGRATIONS: tuple[tuple[str, Migration], ...] = tuple(
     (fn.__name__, fn)
     for fn in (
@@ -309,6 +317,7 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = tuple(
         m008_typed_records,
         m009_latest_when_it_can_change,
         m010_what_a_step_says,
+        m011_kept_trends_and_queue,
     )
 )
 

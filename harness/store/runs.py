@@ -159,20 +159,6 @@ class RunsMixin(StoreBase):
         )
         return [_step(r) for r in rows]
 
-    def steps_since(
-        self, workflow: str, since: str, step_ids: tuple[str, ...]
-    ) -> list[tuple[int | None, StepRecord]]:
-        """The steps named ``step_ids`` of ``workflow``'s runs started at or after ``since``,
-        each with its run's issue: one query, however many runs."""
-        marks = ",".join("?" * len(step_ids))
-        rows = self._rows(
-            "SELECT r.issue AS run_issue, s.* FROM steps s JOIN runs r ON r.id = s.run_id"
-            f" WHERE r.workflow = ? AND r.started_at >= ? AND s.step_id IN ({marks})"
-            " ORDER BY s.seq",
-            (workflow, since, *step_ids),
-        )
-        return [(r["run_issue"], _step(r)) for r in rows]
-
     def judged_since(self, since: str, author: str, other_than: int | None) -> int:
         """How many triage runs started at or after ``since`` judged (or queued for judging)
         an issue of ``author`` (as each run's pre-screen read it) other than ``other_than``:

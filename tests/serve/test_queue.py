@@ -85,3 +85,33 @@ def test_the_page_links_a_state_s_other_pages(services: Services) -> None:
     html = bytes(board.page("queue.html", session, groups=second).body)
     assert b"page 2 of 2" in html and b'rel="next"' not in html
     assert b'href="/queue?state=factory%3Amerged&amp;page=1#state-8"' in html
+
+
+def test_the_kept_states_follow_labels_and_states_as_the_labels_say(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The local forge keeps each issue's state on the queue as its labels and its state
+    change (``issue_queue``); grouped from every issue's labels (as a snapshot's issues are),
+    the pages are the same."""
+    forge = services.forge
+    forge.add_labels(5, [str(Label.ACCEPTED)])  # beside merged: merged, the first that counts
+    forge.add_labels(2, [str(Label.NEEDS_INFO), str(Label.DEFERRED)])  # deferred comes first
+    forge.remove_labels(7, [MERGED])
+    forge.close_issue(7)  # closed, with no state
+    forge.remove_labels(9, [MERGED])  # new, not triaged
+    forge.close_issue(8)
+    forge.reopen_issue(8)  # still merged
+    forge.add_labels(10, [str(Label.REGRESSION)])  # not a state: merged still
+    asked = [(None, 1), (MERGED, 2), ("closed", 1)]
+    kept = [views.queue_view(services, state, page) for state, page in asked]
+    where = {i.number: g.label for g in kept[0] for i in g.items}
+    assert [where[n] for n in (2, 5, 7, 8, 9, 10)] == [
+        str(Label.DEFERRED),
+        MERGED,
+        "closed",
+        MERGED,
+        "new",
+        MERGED,
+    ]
+    monkeypatch.setattr(forge, "kind", "snapshot")  # grouped from every issue's labels
+    assert [views.queue_view(services, state, page) for state, page in asked] == kept

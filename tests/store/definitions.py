@@ -16,6 +16,7 @@ from harness.implement.spec import triage_spec
 from harness.review.trust import kind_of, reverts
 from harness.store.base import utc_now
 from harness.store.db import Store
+from harness.store.records import StepRecord
 
 EVERY = 1_000_000
 
@@ -188,6 +189,18 @@ def said(store: Store, issue: int) -> dict[str, Any] | None:
     }
 
 
+def steps_since(
+    store: Store, workflow: str, since: str, step_ids: tuple[str, ...]
+) -> list[tuple[int | None, StepRecord]]:
+    """The steps named ``step_ids`` of ``workflow``'s runs started at or after ``since``,
+    each with its run's issue."""
+    found = []
+    for run in reversed(store.list_runs(limit=EVERY, workflow=workflow)):
+        if run.started_at >= since:
+            found += [(run.issue, s) for s in store.steps(run.id) if s.step_id in step_ids]
+    return sorted(found, key=lambda found: found[1].seq)
+
+
 def trends(store: Store, today: date, days: int = 30) -> dict[str, Any]:
     """The Trends page's numbers as they were first counted: every step of the window's
     runs decoded and walked, the index recomputed for each day (over the finished issues,
@@ -202,7 +215,7 @@ def trends(store: Store, today: date, days: int = 30) -> dict[str, Any]:
     def refuse(key: str) -> None:
         refusals[key] = refusals.get(key, 0) + 1
 
-    for issue, step in store.steps_since("validate", labels[0], ("merge", "smoke", "decide")):
+    for issue, step in steps_since(store, "validate", labels[0], ("merge", "smoke", "decide")):
         day = (step.finished_at or step.started_at)[:10]
         if step.step_id == "merge" and step.outputs.get("merge_sha") and day in merges:
             merges[day] += 1
@@ -214,11 +227,11 @@ def trends(store: Store, today: date, days: int = 30) -> dict[str, Any]:
         elif step.step_id == "decide" and (route := str(step.outputs.get("route") or "")):
             if route not in ("merge", "needs_review"):  # waiting for review: not refused
                 refuse(f"validation: {route}")
-    for _, step in store.steps_since("triage", labels[0], ("apply",)):
+    for _, step in steps_since(store, "triage", labels[0], ("apply",)):
         decision = str(step.outputs.get("decision") or "")
         if decision and decision != "accept":
             refuse(f"triage: {decision}")
-    for _, step in store.steps_since("implement", labels[0], ("gates",)):
+    for _, step in steps_since(store, "implement", labels[0], ("gates",)):
         if step.status == "failed" or step.outputs.get("passed") is False:
             refuse("implementation: gates")
     cost = []
@@ -234,14 +247,14 @@ def trends(store: Store, today: date, days: int = 30) -> dict[str, Any]:
         "refusals": dict(sorted(refusals.items(), key=lambda kv: (-kv[1], kv[0]))),
         "cost_per_merge": cost,
         "autonomy": [_index(done, 30, end.timestamp() - 0.001)["overall"] for end in ends],
-        "models": _tiers(store, labels[0]),
+        "models": tiers(store, labels[0]),
     }
 
 
-def _tiers(store: Store, since: str) -> list[dict[str, Any]]:
+def tiers(store: Store, since: str) -> list[dict[str, Any]]:
     """Each implement attempt's model per role, by kind, and whether a validation of it
     merged, walked step by step."""
-    validated = store.steps_since("validate", "", ("prepare", "merge"))
+    validated = steps_since(store, "validate", "", ("prepare", "merge"))
     target = {
         s.run_id: s.outputs.get("implement_run") for _, s in validated if s.step_id == "prepare"
     }
@@ -251,7 +264,7 @@ def _tiers(store: Store, since: str) -> list[dict[str, Any]]:
         if s.step_id == "merge" and s.status == "succeeded" and s.outputs.get("merge_sha")
     }
     tiers: dict[tuple[str, str, str], list[int]] = {}
-    for _, s in store.steps_since("implement", since, ("prepare",)):
+    for _, s in steps_since(store, "implement", since, ("prepare",)):
         for role, model in (
             (s.outputs.get("models") or {}).items() if s.status == "succeeded" else []
         ):

@@ -257,16 +257,19 @@ def _status_and_history(store: Store, rules: Rules) -> None:
     store.spend()
     autonomy_index_for(store, 30)
     trust_states_for(store, rules)
+    store.tier_success()
     store.run_rows(store.list_runs(limit=50))
 
 
 def _pages(services: Services) -> None:
-    """What the dashboard's Now, Runs (a later page), Trends and an issue's page read."""
+    """What the dashboard's Now, Runs (a later page), Trends, an issue's page and the Queue
+    read."""
     views.now_view(services)
     views.trust_panel(services)
     views.runs_view(services, views.RunFilters(page=2))
     views.trends_view(services)
     views.issue_page(services, 1)
+    views.queue_view(services)
 
 
 def test_what_status_history_and_the_pages_read_does_not_grow_with_the_runs(
@@ -289,11 +292,11 @@ def test_what_status_history_and_the_pages_read_does_not_grow_with_the_runs(
 
 
 def _old_store(
-    source: Source, state: Path, copies: int, monkeypatch: pytest.MonkeyPatch
+    source: Source, state: Path, copies: int, monkeypatch: pytest.MonkeyPatch, before: str = "m006"
 ) -> list[str]:
     """A store as the harness made it before the outcome tables (every migration before
-    ``m006``) holding ``copies`` copies of the demo's rows; returns the migrations' names."""
-    old = [m for m in migrations.MIGRATIONS if m[0] < "m006"]
+    ``before``) holding ``copies`` copies of the demo's rows; returns the migrations' names."""
+    old = [m for m in migrations.MIGRATIONS if m[0] < before]
     with monkeypatch.context() as mp:
         mp.setattr(migrations, "MIGRATIONS", old)
         mp.setattr(db_module, "MIGRATIONS", old)
@@ -319,6 +322,39 @@ def test_an_old_store_migrates_with_its_history(
     assert names == [name for name, _ in migrations.MIGRATIONS]
     assert store._rows("SELECT COUNT(*) FROM issue_outcomes WHERE finished_at IS NOT NULL")[0][0]
     _agrees(store, GitRepo(demo_rows.repo))
+
+
+def test_an_old_store_shows_the_same_trends_and_queue_after_migrating(
+    demo_rows: Source, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A store made before the trends and the queue's states were kept (``m011``), with model
+    calls and a merge its smoke run reverted: after migrating, the Trends page, the tiers of
+    ``factory status`` and the Queue show what they showed before (the Trends page's first
+    definition, and the queue grouped from the labels, on the same rows)."""
+    _old_store(demo_rows, tmp_path, 6, monkeypatch, before="m011")
+    states = (None, "factory:merged", "closed")
+    with monkeypatch.context() as mp:
+        old = [m for m in migrations.MIGRATIONS if m[0] < "m011"]
+        mp.setattr(migrations, "MIGRATIONS", old)
+        mp.setattr(db_module, "MIGRATIONS", old)
+        store = Store.open(tmp_path)
+        for i, (run_id,) in enumerate(store._rows("SELECT id FROM runs ORDER BY rowid")[::5]):
+            call = CallRecord("m", Usage(10, 5), 0.01 * (i % 4 + 1), 1, "0" * 64)
+            store.record_call(run_id, "plan", call)
+        _regress(store)
+        services = open_services(demo_rows.repo, tmp_path)
+        mp.setattr(services.forge, "kind", "before")  # the queue grouped from every issue
+        queue = [views.queue_view(services, state) for state in states]
+        today = datetime.fromtimestamp(services.clock(), UTC).date()
+        before = definitions.trends(store, today), definitions.tiers(store, ""), queue
+        store.close()
+    services = open_services(demo_rows.repo, tmp_path)
+    queue = [views.queue_view(services, state) for state in states]
+    after = asdict(views.trends_view(services)), services.store.tier_success(), queue
+    assert after == before
+    assert sum(before[0]["merges"]) and sum(before[0]["cost_per_merge"]) and before[1]
+    assert before[0]["refusals"]["reverted on production"]
+    assert {g.label for g in queue[0] if g.count} >= {"factory:merged", "factory:rejected"}
 
 
 KILLED = """
