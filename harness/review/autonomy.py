@@ -16,9 +16,8 @@ SQL), so the index is one query over the issues that finished in the window."""
 from __future__ import annotations
 
 import time
-from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
-from itertools import accumulate
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from harness.store.base import utc_now
@@ -77,17 +76,22 @@ def autonomy_index_for(store: Store, days: int = 30, now: float | None = None) -
     )
 
 
-def autonomy_series(store: Store, ends: list[float], days: int = 30) -> list[float | None]:
-    """The overall index of the ``days`` up to each of ``ends`` (ascending), as
-    ``autonomy_index_for`` gives it, from one read of the issues finished in all of them."""
-    if not ends:
-        return []
-    windows = [_window(end, days) for end in ends]
-    found = store.finished_between(windows[0][0], windows[-1][1])
-    when = [at for at, _ in found]
-    untouched = [0, *accumulate(int(alone) for _, alone in found)]
-    spans = [(bisect_left(when, since), bisect_right(when, until)) for since, until in windows]
-    return [AutonomyIndex(days, b - a, untouched[b] - untouched[a]).overall for a, b in spans]
+def autonomy_series(store: Store, days: list[str], span: int = 30) -> list[float | None]:
+    """The overall index of the ``span`` days up to the end of each of ``days`` (ascending
+    ``YYYY-MM-DD``; its last millisecond), as ``autonomy_index_for`` gives it, from the issues
+    that finished counted per day by the store."""
+    ends = [
+        (datetime.fromisoformat(day).replace(tzinfo=UTC) + timedelta(days=1)).timestamp() - 0.001
+        for day in days
+    ]
+    windows = [_window(end, span) for end in ends]
+    found = store.finished_per_day(windows[0][0], windows[-1][1]) if windows else {}
+    series = []
+    for since, until in windows:  # the days after since's to until's, and what ended at since
+        first, last = since[:10], until[:10]
+        n = [c for (day, end), c in found.items() if first < day <= last or (end and day == first)]
+        series.append(AutonomyIndex(span, sum(f for f, _ in n), sum(a for _, a in n)).overall)
+    return series
 
 
 def _window(end: float, days: int) -> tuple[str, str]:

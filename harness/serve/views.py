@@ -507,15 +507,11 @@ def trends_view(services: Services, days: int = 30) -> Trends:
     today = datetime.fromtimestamp(services.clock(), UTC).date()
     labels = [(today - timedelta(days=n)).isoformat() for n in range(days - 1, -1, -1)]
     daily = store.daily_merges(labels[0])
-    ends = [  # the index over the 30 days up to the end of each day
-        (datetime.fromisoformat(day).replace(tzinfo=UTC) + timedelta(days=1)).timestamp() - 0.001
-        for day in labels
-    ]
     return Trends(
         days=labels,
         merges=[daily.get(d, (0, 0.0))[0] for d in labels],
         refusals=dict(sorted(store.refusals(labels[0]).items(), key=lambda kv: (-kv[1], kv[0]))),
         cost_per_merge=[daily.get(d, (0, 0.0))[1] for d in labels],
-        autonomy=autonomy_series(store, ends, 30),
+        autonomy=autonomy_series(store, labels, 30),
         models=store.tier_success(labels[0]),
     )

@@ -351,15 +351,18 @@ class OutcomesMixin(StoreBase):
         )
         return {str(r[0]): (int(r[1]), int(r[2])) for r in rows}
 
-    def finished_between(self, since: str, until: str) -> list[tuple[str, bool]]:
-        """(when, no person touched it) of each issue whose last final state fell in
-        [since, until], oldest first: one scan of the window, for many windows inside it."""
+    def finished_per_day(self, since: str, until: str) -> dict[tuple[str, bool], tuple[int, int]]:
+        """(day, at its very end) -> (issues whose last final state fell then and in [since,
+        until], how many of them no person touched), a day ending at ``until``'s time of day
+        (``since`` the same): one scan of the window's index, a row a day."""
         rows = self._rows(
-            "SELECT finished_at, touched = 0 FROM issue_outcomes"
-            " WHERE finished_at BETWEEN ? AND ? ORDER BY finished_at",
-            (since, until),
+            "SELECT CASE WHEN finished_at > substr(finished_at, 1, 10) || :end"
+            " THEN date(substr(finished_at, 1, 10), '+1 day') ELSE substr(finished_at, 1, 10) END,"
+            " finished_at = substr(finished_at, 1, 10) || :end, COUNT(*), SUM(touched = 0)"
+            " FROM issue_outcomes WHERE finished_at BETWEEN :since AND :until GROUP BY 1, 2",
+            {"since": since, "until": until, "end": until[10:]},
         )
-        return [(str(r[0]), bool(r[1])) for r in rows]
+        return {(str(r[0]), bool(r[1])): (int(r[2]), int(r[3])) for r in rows}
 
     def latest_said(self, issues: list[int]) -> dict[int, Said]:
         """Each issue's newest run (``run_id``, ``workflow``, ``status``, ``run_reason``)

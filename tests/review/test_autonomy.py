@@ -4,9 +4,10 @@ a person labelled or rejected does not."""
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from harness.review.autonomy import autonomy_index_for
+from harness.review.autonomy import autonomy_index_for, autonomy_series
 from harness.store.db import Store
 from tests.cli_helpers import run_cli
 
@@ -79,3 +80,35 @@ def test_approving_an_issue_handed_to_a_person_requeues_it(
     # the same person's approval again: it no longer waits for a person
     again = run_cli(capsys, "--repo", str(repo), "approve", "1")
     assert again.code == 2 and "not waiting for a person" in again.err
+
+
+def test_each_day_s_index_counts_the_issues_in_its_window_to_the_microsecond(
+    tmp_path: Path,
+) -> None:
+    """The Trends page's index of each day, counted per day by the store, is the index over
+    the 30 days up to the day's last millisecond, whatever the time of day an issue finished:
+    on the window's first instant, just after its last, at midnight."""
+    store = Store.open(tmp_path)
+    stamps = [
+        "2026-03-01T12:00:00.000000Z",
+        "2026-03-01T23:59:59.999000Z",  # the end of Mar 1, the start of Mar 31's window
+        "2026-03-01T23:59:59.999001Z",
+        "2026-03-02T00:00:00.000000Z",
+        "2026-03-15T23:59:59.998999Z",
+        "2026-03-31T23:59:59.999000Z",
+        "2026-03-31T23:59:59.999999Z",  # after Mar 31's window, inside Apr 1's
+        "2026-04-02T08:00:00.000000Z",
+    ]
+    with store.transaction() as db:
+        for number, at in enumerate(stamps, start=1):
+            db.execute(
+                "INSERT INTO issue_outcomes VALUES (?, 'bug', ?, ?)", (number, at, number % 3 == 0)
+            )
+    days = [f"2026-03-{d:02}" for d in range(1, 32)] + ["2026-04-01", "2026-04-02"]
+    ends = [
+        (datetime.fromisoformat(day).replace(tzinfo=UTC) + timedelta(days=1)).timestamp() - 0.001
+        for day in days
+    ]
+    expected = [autonomy_index_for(store, 30, end).overall for end in ends]
+    assert autonomy_series(store, days, 30) == expected
+    assert len(set(expected)) > 3  # windows that differ
