@@ -1,16 +1,6 @@
 """What a worktree holds — bytes and files — and who owns it, without walking it before
-every command (docs/sandbox.md, the "disk" row, says the limits and why).
-
-A worktree is walked once per harness process, before its first sandboxed command: as root
-its entries are handed to the sandbox uid (the worktree's ``.git`` link stays the
-harness's), and what it holds is counted. After that a command's growth is read from the
-file system's counters (``statvfs``) while it runs; what the harness writes into a
-handed-over worktree is handed over by the writer (``give``). The counters are the whole
-file system's, so a limit is reported only from an exact count (a walk that stops past the
-caps), taken when the counters say one is passed and again only once they grew by a tenth
-of the caps since; after a command that moved them (or on btrfs, with no inode counts) the
-worktree is counted once more. A command that only removes is never stopped.
-"""
+every command: walked (and, as root, handed to the sandbox uid) once per process, then read
+from the file system's counters (docs/sandbox.md, the "disk" row, says the rules and why)."""
 
 from __future__ import annotations
 

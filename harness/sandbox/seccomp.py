@@ -1,14 +1,7 @@
-"""The seccomp filter every sandboxed command runs under: Docker's default deny list, and
-more (docs/sandbox.md, the "privileges" row).
-
-What it refuses (with ``EPERM``) is data, in ``syscalls.yaml`` beside this module: every
-call Docker's default profile refuses outright, or the reason it is allowed
-(``tests/tools/test_seccomp.py``); ``clone3`` answers ``ENOSYS`` so libc falls back to
-``clone``, whose flags the filter can read. Compiled by libseccomp (``pyseccomp``) once
-per process and handed to bubblewrap on a file descriptor (``--seccomp FD``). Without
-libseccomp the sandbox still holds (no capabilities, no root, no new user namespaces): the
-filter is depth, and ``factory doctor`` says whether it is active.
-"""
+"""The seccomp filter every sandboxed command runs under (docs/sandbox.md, the "privileges"
+row): its data is ``syscalls.yaml`` beside this module; compiled by libseccomp once per
+process and handed to bubblewrap on a file descriptor. Without libseccomp the sandbox still
+holds, and ``factory doctor`` says whether the filter is active."""
 
 from __future__ import annotations
 

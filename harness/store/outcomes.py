@@ -1,28 +1,6 @@
-"""What the runs came to, kept up to date by the database itself as runs finish: three
-tables, each row recomputed by a trigger in the same transaction as the write that changed
-it (a crash never leaves them behind). Steps are picked by the type of record they kept
-(``steps.artifact``), never by their id; an older untyped record, and a failed merge, by the
-action that made it (``kept``).
-
-``issue_outcomes``, one row per issue, for the Autonomy Index (``harness/review/autonomy.py``):
-its ``kind`` (from the newest ``IssueSpec`` of a succeeded run), ``finished_at`` (when it
-last reached a final state: rejected by triage — its ``IssueSpec`` says ``reject`` —,
-rejected by a person — a ``human.reject`` event —, or merged: a validate run with a
-``Landing`` whose last ``Smoke`` did not revert it), and ``touched`` (any ``human.*`` event
-names it).
-
-``change_evidence``, per validate run, for earned trust (``harness/review/trust.py``): the
-kind (from the run's last ``ValidationTarget``) and what became of the change —
-``regression`` (its last smoke reverted it), ``approved_green`` (a person approved exactly
-the head it validated before its smoke passed), ``green`` (merged by itself) — with the
-merge's commit, and a ``revert`` for every failed merge that landed an untested tree.
-
-``issue_latest``, one row per issue, for the dashboard's queue: its newest run and the
-newest ``route``, ``decision`` and ``reason`` that run's steps gave.
-
-The definitions are written once (``_finished_at``, ``_evidence``, ``_upsert_latest``): the
-triggers run them for the issue or run a write touched, ``install`` for every issue and run
-there is. A change of definition is a new migration that calls ``install`` again."""
+"""What the runs came to, kept by the database itself as runs finish: ``issue_outcomes``,
+``change_evidence`` and ``issue_latest``, each row recomputed by a trigger in the write's
+transaction (docs/architecture.md, "What the store keeps by trigger", says what each holds)."""
 
 from __future__ import annotations
 
