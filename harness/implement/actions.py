@@ -31,7 +31,6 @@ from harness.implement import gates as g
 from harness.implement.feedback import previous_attempt
 from harness.implement.lens import security_gate
 from harness.implement.spec import forge_spec, triage_spec
-from harness.sandbox.bwrap import Sandbox
 from harness.sandbox.limits import Limits
 from harness.sandbox.policy import prepare_worktree, setup_allow, worktree_sandbox
 from harness.triage.outbound import sanitize_outbound
@@ -49,10 +48,6 @@ def worktree(ctx: StepContext) -> Path:
     info = ctx.output("worktree", Worktree)
     path = Path(info.path)
     return path if path.is_dir() else manager(ctx).create(info.branch, info.base_sha)
-
-
-def sandbox(ctx: StepContext, path: Path, timeout_s: float) -> Sandbox:
-    return worktree_sandbox(ctx.services.settings, path, Limits(timeout_s=timeout_s))
 
 
 ESCALATED = ("planner", "implementer", "reviewer")  # the roles of an attempt (Assignment.models)
@@ -102,18 +97,16 @@ def make_worktree(ctx: StepContext) -> Worktree:
     path = str(manager(ctx).create(branch, base, exists=existing is not None))
     made = Worktree(path=path, branch=branch, base_sha=base, start_sha=base)
     head = str(previous.get("head") or "")
-    if not head or repo.rev_parse(head) is None:
+    if not head or not previous.get("resume") or repo.rev_parse(head) is None:
         return made
+    # a fix, not a re-roll, on production as it is now (whoever retried it): the refused
+    # change merged onto it, each conflict left between git's markers for the implementer
     continues = str(previous["branch"])
-    if previous.get("resume"):
-        # a fix, not a re-roll, on production as it is now (whoever retried it): the refused
-        # change merged onto it, each conflict left between git's markers for the implementer
-        start, conflicts = repo.conflicted_commit(
-            base, head, f"Issue {ctx.number}: {continues} on {base[:12]}"
-        )
-        update = {"start_sha": start, "conflicts": conflicts, "continues": continues}
-        return made.model_copy(update=update)
-    return made
+    message = f"Issue {ctx.number}: {continues} on {base[:12]}"
+    start, conflicts = repo.conflicted_commit(base, head, message)
+    return made.model_copy(
+        update={"start_sha": start, "conflicts": conflicts, "continues": continues}
+    )
 
 
 @action("implement.setup", produces=SetupRun, needs=WORKTREE)
@@ -143,7 +136,8 @@ def run_tests(ctx: StepContext) -> Tested:
     commands = ctx.services.settings.config.commands
     path = worktree(ctx)
     tree = GitRepo(path).stage_tree(exclude=ctx.outputs.get("setup", {}).get("artifacts", []))
-    box = sandbox(ctx, path, commands.test_timeout_s)
+    limits = Limits(timeout_s=commands.test_timeout_s)
+    box = worktree_sandbox(ctx.services.settings, path, limits)
     result = box.run(commands.test)
     again = result.limit_hit == "time"  # not a verdict: once more (nothing else of it runs)
     if again:
@@ -245,7 +239,7 @@ def gates(ctx: StepContext) -> GateReport:
         g.changed_lines_gate(numstat, rules.max_changed_lines),
         g.size_gate(changes, limits.max_added_bytes, limits.max_file_bytes),
         g.protected_paths_gate(sorted(modes), protected),
-        g.tree_shape_gate(shape.shape_problems(shape.read_tree(repo, head), modes, protected)),
+        shape.gate(shape.shape_problems(shape.read_tree(repo, head), modes, protected)),
         g.secrets_gate(patch),
         g.tests_gate(ctx.output("test", Tested) if "test" in ctx.outputs else None, made.tree),
         g.fix_attempts_gate(attempts, rules.max_fix_attempts),

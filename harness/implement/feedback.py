@@ -83,14 +83,6 @@ def _tail(text: Any, limit: int) -> str:
 _ANY_RUN = ("running", "stopped", "succeeded", "failed")
 
 
-def _validation_of(store: Store, issue: int, implement_run: str) -> Validation | None:
-    """The newest decided validation of the PR that ``implement_run`` opened."""
-    for _, validation in store.artifacts(Validation, issue, run_status=_ANY_RUN, limit=50):
-        if validation.implement_run == implement_run:
-            return validation
-    return None
-
-
 def previous_attempt(
     store: Store, repo: GitRepo, issue: int, current_run: str, holdout: str = ""
 ) -> PreviousAttempt | None:
@@ -181,7 +173,10 @@ def _attempt(
     head: str,
 ) -> PreviousAttempt:
     common, gates = _implementation_evidence(run.id, records, done, tree, head)
-    validation = _validation_of(store, issue, run.id) if run.status == "succeeded" else None
+    validation = None
+    if run.status == "succeeded":  # the newest decided validation of the PR it opened
+        found = store.artifacts(Validation, issue, run_status=_ANY_RUN, limit=50)
+        validation = next((v for _, v in found if v.implement_run == run.id), None)
     if validation is None:
         ended = "at implementation" if run.status == "failed" else "before its validation decided"
         return PreviousAttempt(

@@ -8,7 +8,6 @@ from typing import Any
 from harness.artifacts import GateResult, Tested
 from harness.config.globs import matching, protected_hits
 from harness.config.network import widening
-from harness.git import shape
 from harness.git.repo import FileChange
 from harness.redact import CREDENTIALS, secret_values
 
@@ -58,12 +57,6 @@ def protected_paths_gate(paths: list[str], patterns: list[str]) -> GateResult:
         shown = ", ".join(f"{p} (matches {g})" for p, g in hits[:10])
         return _gate("protected_paths", False, f"touches protected paths: {shown}")
     return _gate("protected_paths", True, f"{len(paths)} changed files, none protected")
-
-
-def tree_shape_gate(problems: list[str]) -> GateResult:
-    """No nested repository, submodule, link out of the tree or alias of a protected path
-    (``harness.git.shape``)."""
-    return shape.gate(problems)
 
 
 def secrets_gate(diff: str) -> GateResult:
