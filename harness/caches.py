@@ -1,12 +1,6 @@
-"""What the factory keeps in memory from one run to the next, in one object.
-
-``Services`` holds a ``Caches``; ``open_services`` gives every command of a process the same
-one (``PROCESS``), so the parallel runs of a cycle share model clients, rate limiters and the
-override files they read. The modules below the engine, which work without ``Services``
-(git's locks and guards, the store's writers, the forge's pacers, the held worktrees, the
-action table …), keep their process-wide state in ``PROCESS`` too, each as one value of a
-class of their own (``Caches.part``). No module keeps state of its own; ``reset`` starts a
-process over (tests)."""
+"""What the factory keeps in memory from one run to the next, in one object
+(docs/architecture.md, the ``harness/caches.py`` row): ``PROCESS``, shared by every command of
+a process, each module's own state one ``Caches.part`` of it; ``reset`` starts over (tests)."""
 
 from __future__ import annotations
 

@@ -1,12 +1,6 @@
-"""Who uses the CPUs next when a process has more work than CPUs (docs/architecture.md):
-``Slots`` (``size`` holders; a free slot goes to the waiting taker of lowest rank, as the merge
-queue ranks validation's checks) and CPU turns. Sixteen runs whose model answers come together,
-shared out evenly, would each take sixteen times as long between two calls; with one turn per
-CPU, first come, first served, each works at full speed in its turn and the others' waits for
-the model overlap its work. A run holds a turn from the first line of its stage's worker to its
-end and gives it up while it waits outside the process or on another run (``waiting``), holding
-no lock of the harness then. A turn is an order, never a lock: a run that has waited
-``PATIENCE_S`` goes on without it, so nothing can deadlock on a turn."""
+"""Who uses the CPUs next when a process has more work than CPUs (docs/architecture.md, the
+``harness/cpu.py`` row; why: docs/user-guide.md): ``Slots`` and CPU turns. A turn is an order,
+never a lock: a run that has waited ``PATIENCE_S`` goes on without it."""
 
 from __future__ import annotations
 

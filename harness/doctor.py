@@ -1,13 +1,6 @@
-"""``factory doctor``: the set-up tried for real on the production branch, before any issue.
-
-A fresh worktree of the production commit, then, in the sandbox the factory uses:
-``commands.setup`` (through the egress proxy; its connections are reported),
-``commands.test``, ``commands.start`` until ``ready_path`` answers, and every hold-out
-journey in Chromium, each against a fresh copy of the app (what one journey writes, the next
-never sees) — the same functions validation runs.
-Each check has a verdict, its seconds and the tail of its output. Which model provider
-runs would use, and whether it has what it needs, is reported beside them.
-"""
+"""``factory doctor``: the set-up tried for real on the production branch, before any issue
+(docs/user-guide.md, "4. ``factory doctor``"), with the same functions validation runs; the
+model provider runs would use is reported beside the checks."""
 
 from __future__ import annotations
 

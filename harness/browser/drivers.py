@@ -1,13 +1,8 @@
-"""Playwright drivers kept for the life of a process, so a check starts a browser, not a driver.
-
-Starting Playwright's driver (a Node.js process) costs about a quarter of a second of CPU, as
-much again as the headless browser it then launches; a cycle runs a browser for every journey
-of every candidate. Playwright's synchronous API belongs to the thread that started it, so each
-driver lives on a thread of its own and a check hands it the work to do with the browser
-(``Drivers.run``): the check's thread waits, the driver's thread launches a fresh confined
-Chromium, runs it, and closes it. Nothing of a browser outlives its check; only the driver
-stays, idle, for the next one. A driver that broke is dropped and the next check starts a new
-one (so does a check that raised); at exit each stops on its own thread."""
+"""Playwright drivers kept for the life of a process, so a check starts a browser, not a driver
+(a driver costs as much CPU as the browser it launches). Playwright's synchronous API belongs to
+the thread that started it: each driver lives on a thread of its own, and a check hands it the
+work (``Drivers.run``); nothing of a browser outlives its check. A driver that broke is
+dropped; at exit each stops on its own thread."""
 
 from __future__ import annotations
 

@@ -1,12 +1,7 @@
-"""The share of GitHub's remaining rate limit one run may spend (``github.max_request_share``).
-
-Every answer carries ``X-RateLimit-Remaining`` and ``X-RateLimit-Reset``. The first one a
-run sees fixes what it may spend: ``share`` of what was left. Before a new issue is taken,
-the run's spending so far plus what an issue costs (the larger of ``per_issue`` and the
-run's own average) must stay within it; otherwise the run takes no more issues and says
-why, before GitHub says it for us. A ``304 Not Modified`` costs nothing (GitHub does not
-count it), and a new rate-limit window starts the count afresh.
-"""
+"""The share of GitHub's remaining rate limit one run may spend (``github.max_request_share``;
+docs/github.md, "What it costs on GitHub's rate limit"): fixed by the first answer a run sees;
+an issue is taken only while the spending so far plus what an issue costs (the larger of
+``per_issue`` and the run's own average) stays within it."""
 
 from __future__ import annotations
 

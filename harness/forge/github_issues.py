@@ -1,12 +1,7 @@
 """The issues of a GitHub repository as the issue listing described them: one read of the
-world per run, kept in the store and brought up to date with one conditional request
-(docs/github.md). The first time, the open issues are listed once, oldest first; from then on
-one request asks for the most recently updated issues with the ETag of the last answer
-(``304 Not Modified``: nothing changed), and only the pages down to the last update already
-known are read. A snapshot younger than ``max_age_s`` is used as it is; the factory's own
-writes are applied to it as they are made, and ``settle`` reads the world once more after
-them so that the next run's first request is answered ``304``. An issue the snapshot does not
-hold (a pull request, one closed before the first listing) is fetched by itself."""
+world per run, kept in the store, brought up to date by one conditional request (docs/github.md,
+"What it costs on GitHub's rate limit"); ``settle`` reads it once more after the factory's own
+writes so that the next run's first request is answered ``304``."""
 
 from __future__ import annotations
 

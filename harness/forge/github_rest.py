@@ -1,13 +1,6 @@
-"""The GitHub forge's one way to the REST API: requests with the retry policy, paced writes,
-conditional reads, and the rate-limit headers of every answer noted in the run's budget.
-
-- PyGithub's own retries (ten tries, no backoff, POST included) and its per-client pacing are
-  off; this is the one retry layer: bounded, with backoff, for idempotent requests only. A
-  create is repeated only through a ``lookup`` that first asks whether it took effect.
-- Writes from every thread of the process are paced at least ``write_interval_s`` apart.
-- Rate limits: a server-asked wait (``Retry-After``, an exhausted ``x-ratelimit-reset``) is
-  honoured up to ``max_wait_s``; a longer one defers the work (``DeferredError``).
-"""
+"""The GitHub forge's one way to the REST API (docs/github.md, "What the GitHub forge
+guarantees"): requests with the one retry policy (PyGithub's own retries and pacing are off),
+paced writes, conditional reads, and every answer's rate-limit headers noted in the budget."""
 
 from __future__ import annotations
 

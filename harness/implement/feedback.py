@@ -1,13 +1,9 @@
-"""What went wrong last time: the previous attempt at an issue, for a retry that learns.
-
-A refused attempt is continued, not re-rolled (docs/gates.md, "Retries start where production
-is"), and its planner and implementer are told what the evidence said (``PreviousAttempt``).
-Everything here is read from the store and the repository and says only what happened.
+"""What went wrong last time: the previous attempt at an issue, for a retry that learns
+(docs/gates.md, "Retries start where production is"), read from the store and the repository.
 
 The hold-out stays sealed: of the journeys, an attempt learns only *whether* a hidden journey
 that passes on production failed on its change — never a journey's file, name, steps, values
-or what its page showed (those could carry the journey's own data) — and only when journeys
-ran and one failed."""
+or what its page showed — and only when journeys ran and one failed."""
 
 from __future__ import annotations
 

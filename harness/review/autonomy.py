@@ -1,17 +1,6 @@
-"""The Autonomy Index: the share of issues that went from filed to a final state with no
-human action, over a window, overall and per kind of change.
-
-Final states: merged (the merge landed and its smoke run passed) and rejected (by triage, or
-by a person with ``factory reject``); a heal of red production that left it to a person
-counts as one more, of kind ``heal``, never autonomous (docs/heal.md). An issue counts in
-the window when its newest final state falls inside it. A human action is any ``human.*``
-event of the audit trail for the issue (approve, reject, retry, a label set by a person):
-read from the hash-chained ``events`` table, never from anything a model wrote. The kind is
-the one triage gave it.
-
-The store keeps each issue's newest final state, kind and whether a person touched it up to
-date as runs finish (``harness/store/outcomes.py``, where this definition is written in
-SQL), so the index is one query over the issues that finished in the window."""
+"""The Autonomy Index: the share of issues that reached a final state with no human action,
+over a window, overall and per kind (docs/trust.md, "The Autonomy Index"; a heal left to a
+person counts too, docs/heal.md), one query over ``harness/store/outcomes.py``'s rows."""
 
 from __future__ import annotations
 

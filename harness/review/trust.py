@@ -1,12 +1,6 @@
-"""Earned trust per kind of change, computed from the store's evidence.
-
-A kind of change with ``start: review`` in factory_rules.md merges only with a person's
-approval until ``earn_after`` changes of that kind were approved by a person, merged and
-passed the post-merge smoke run. A smoke failure (a regression, reverted) or a merge the
-factory itself reverted (``revert``) of that kind starts the count over, as ``reset_on``
-says. Nothing here is a counter anyone can set: the database derives what became of each
-validated change from the validate runs' steps and the audit trail as they are written
-(``harness/store/outcomes.py``), and the state is counted from that every time."""
+"""Earned trust per kind of change (docs/trust.md, "Earned trust"), counted every time from
+what the database derived of each validated change (``harness/store/outcomes.py``): no
+counter anyone can set."""
 
 from __future__ import annotations
 

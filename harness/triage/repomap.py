@@ -1,12 +1,7 @@
-"""What triage sees of the repository: a bounded map of the production commit — its files
-(folders summarised when all names do not fit), the routes its code declares and its
-templates — so that acceptance criteria name what exists.
-
-Everything is read from git's objects at one commit (``GitRepo.list_tree``, ``read_blobs``:
-nothing is checked out and nothing of the repository runs); route patterns are RE2, linear in
-the text, applied to lines of bounded length, over a bounded number of bounded files. The
-rules are data (``workflows/map/repository.yaml``). Paths and routes come from the
-repository, whose code an agent may have written: the prompt shows the map as data."""
+"""What triage sees of the repository: a bounded map of the production commit (docs/how-it-works.md,
+"How triage decides"), read from git's objects at one commit; route patterns are RE2 over lines
+and files of bounded size (rules: ``workflows/map/repository.yaml``). Paths and routes come
+from the repository, whose code an agent may have written: the prompt shows the map as data."""
 
 from __future__ import annotations
 

@@ -1,12 +1,6 @@
-"""Running the hold-out on one commit: a fresh worktree, then every check — each hold-out
-journey, and the sealed validator when asked — against an app of its own.
-
-A clean app for every check: ``commands.setup`` runs once in the worktree; the app is never
-started there. Each check copies that prepared checkout (the commit's files plus what setup
-made, without ``.git``) into a new folder, starts ``commands.start`` in it with a fresh empty
-``/tmp``, runs, stops the app and deletes the copy. So no check sees data another wrote
-(notes a journey added, an uploaded file, a SQLite database), and the validator starts from
-the same state as a person opening the freshly deployed app."""
+"""Running the hold-out on one commit: a fresh worktree set up once, then every check — the
+tests, each hold-out journey, the sealed validator when asked — on a fresh copy and app of its
+own (docs/how-it-works.md, 'What "fresh" means for ``commands.start``')."""
 
 from __future__ import annotations
 

@@ -1,15 +1,6 @@
 """Production's merge queue: validations run in parallel, each on what would land, and land
-in the order they joined (docs/how-it-works.md, "The merge queue").
-
-A validation joins when it calibrates (``join``); its candidate is built on the changes ahead
-of it, in queue order (``speculative_base``), so no change is tested on a production it will
-never land on. One whose candidate carried changes ahead waits until each has left the queue,
-then compares production's tree with the one its candidate was built on (``validate.turn``):
-equal, it decides; not, it is validated again on production as it is. Landing holds
-production's landing lease until the run ends (``validate_issue`` gives it back), so the tree
-check, the merge, the landed-tree check and the smoke run happen while nothing else can land;
-a candidate rebuilt because a person pushed is rebuilt *still holding the lease*. A holder that
-crashed on this host is taken over at once; so is its place in the queue."""
+in the order they joined, one at a time under production's landing lease (docs/how-it-works.md,
+"The merge queue", says the rules and why)."""
 
 from __future__ import annotations
 

@@ -1,12 +1,6 @@
 """The sealed validator: an agent in a process of its own, confined like agent code
-(docs/sandbox.md, "The app, the browser and the seal", says what it sees and why).
-
-Its view is ``sealed_argv`` (the sandbox's one bubblewrap builder): no repository, worktree,
-state folder, hold-out, network, key or token. It reads on standard input what the seal
-allows and answers on standard output with its verdict. It reaches two Unix sockets, served
-by ``run_sealed`` (each peer checked with ``SO_PEERCRED``; a refused one is listed in
-``ValidatorRun.refused``): its model, through ``ModelForwarder`` and the step's kill-switch
-and budget checks, and its browser, started confined by the harness's ``BrowserBroker``.
+(docs/sandbox.md, "The app, the browser and the seal", says what it sees and why): its view is
+``sealed_argv``; its model and its browser are two Unix sockets served by ``run_sealed``.
 
 Run as ``python -I -m harness.validate.sealed`` (inside the seal, by ``run_sealed``)."""
 
