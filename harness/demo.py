@@ -1,11 +1,7 @@
-"""``factory demo``: a complete offline factory run on a generated sample app.
-
-It writes a small notes web app with its governance files and a hold-out
-directory, files a handful of issues (a feature, a bug, an out-of-scope request,
-a prompt injection, a change that breaks a hold-out journey), and runs the
-factory on them with the scripted model — or real models when
-``ANTHROPIC_API_KEY`` is set.
-"""
+"""``factory demo``: a complete offline factory run on a generated sample app — a small notes
+web app with its governance files and hold-out, and a handful of issues (a feature, a bug, an
+out-of-scope request, a prompt injection, a change that breaks a hold-out journey) — with the
+scripted model, or real models when ``ANTHROPIC_API_KEY`` is set."""
 
 from __future__ import annotations
 

@@ -20,7 +20,6 @@ from harness.errors import (
     ConfigError,
     ConfigErrors,
     FactoryError,
-    ForgeError,
     NotFoundError,
     UsageError,
 )
@@ -104,15 +103,11 @@ def hidden_tests(repo: GitRepo, base: str, fix: str, test_paths: list[str]) -> t
 
 def held(forge: Forge, number: int) -> dict[str, str] | None:
     """The title, body and author of issue ``number`` if the forge holds it (a forge that cannot
-    be read is an error, not an issue it lacks)."""
+    be read is an error, not an issue it lacks; GitHub's deleted one is one it lacks)."""
     try:
         issue = forge.get_issue(number)
     except NotFoundError:
         return None
-    except ForgeError as exc:  # GitHub: not found, or deleted
-        if getattr(exc.__cause__, "status", None) in (404, 410):
-            return None
-        raise
     return {"title": issue.title, "body": issue.body, "author": issue.author}
 
 

@@ -37,9 +37,7 @@ UNPROVEN = (
 )
 
 
-def case_row(
-    case: Case, became: Became, graded: Graded | None, cost: float, seconds: float
-) -> dict[str, Any]:
+def case_row(case: Case, became: Became, graded: Graded | None, cost: float) -> dict[str, Any]:
     """A finished case: what the factory decided, and whether the hidden tests pass on what
     it implemented (``resolved``; false when it implemented nothing, null when the hidden
     tests pass on the fix's parent as well: the grade is no evidence)."""
@@ -56,7 +54,6 @@ def case_row(
         "resolved": resolved,
         "graded": graded.model_dump(mode="json") if graded else None,
         "cost_usd": round(cost, 6),
-        "seconds": round(seconds, 1),
     }
 
 
@@ -77,9 +74,9 @@ def _not_rehearsed(
     }
 
 
-def error_row(case: Case, error: str, cost: float, seconds: float) -> dict[str, Any]:
+def error_row(case: Case, error: str, cost: float) -> dict[str, Any]:
     """A case that could not be rehearsed (its commits could not be rebuilt, say)."""
-    return _not_rehearsed(case, "done", error, cost, seconds, error=error)
+    return _not_rehearsed(case, "done", error, cost, 0.0, error=error)
 
 
 def unfinished_row(case: Case, row: BacktestCase) -> dict[str, Any]:

@@ -162,7 +162,7 @@ def _rehearsed_row(
         hidden = hidden_files(bt.source, case.fix, case.tests)
         bt.progress(f"  case {case.id}: grading with the hidden tests …")
         graded = grade(services, became.head, trusted, hidden)
-    return case_row(case, became, graded, services.store.spend(), 0.0)
+    return case_row(case, became, graded, services.store.spend())
 
 
 WAITING = "a run of it waits (the provider asked to wait, or it was stopped)"
@@ -191,7 +191,7 @@ def one_case(bt: Backtest, case: Case, before_s: float) -> str | None:
             bt.real.store.case_progress(bt.record.id, case.id, services.store.spend(), spent_s())
         return str(exc)
     except FactoryError as exc:
-        row = error_row(case, str(exc), services.store.spend() if services else 0.0, 0.0)
+        row = error_row(case, str(exc), services.store.spend() if services else 0.0)
     finally:
         if services is not None:
             services.store.close()

@@ -276,12 +276,10 @@ class Engine:
         started = time.monotonic()
         try:
             outputs, artifact = self._execute(ctx)
-        except StoppedError as exc:
+        except (StoppedError, DeferredError) as exc:
             self._finish(seq, "interrupted", {}, ctx, str(exc), kind=exc.kind)
-            return self._stop(ctx, str(exc))
-        except DeferredError as exc:
-            self._finish(seq, "interrupted", {}, ctx, str(exc), kind=exc.kind)
-            return self._stop(ctx, str(exc), exc.not_before)
+            later = exc.not_before if isinstance(exc, DeferredError) else None
+            return self._stop(ctx, str(exc), later)
         except (BudgetExceeded, QuotaError, GitIntegrityError) as exc:  # fatal: no retry
             # (after a GitIntegrityError the failure action may label and comment, but every
             # git command it tries is refused: the guard stays tripped)

@@ -1,11 +1,8 @@
-"""Workflow definitions: YAML files of steps, validated strictly.
-
-A step is exactly one of ``action`` (a built-in deterministic action), ``agent``
-(a model turn loop with declared tools and a structured output tool) or ``run``
-(a shell command in the worktree sandbox). ``when`` is a Jinja expression over
-the run's context; ``on_fail`` / ``on`` loop back to an earlier step at most
-``max`` times.
-"""
+"""Workflow definitions: YAML files of steps, validated strictly. A step is exactly one of
+``action`` (a built-in deterministic action), ``agent`` (a model turn loop with declared tools
+and a structured output tool) or ``run`` (a shell command in the worktree sandbox); ``when`` is
+a Jinja expression over the run's context; ``on_fail`` / ``on`` loop back to an earlier step
+at most ``max`` times."""
 
 from __future__ import annotations
 

@@ -1,10 +1,9 @@
 """A behavioural test suite every ``Forge`` must pass, shipped with the package.
 
-``run_forge_conformance(forge, make_branch)`` exercises issues, labels, comments
-and pull requests through the protocol only. ``make_branch(name)`` must create a
-branch with one new commit on the forge's repository and return its head SHA,
-and ``advance(name)`` add one more commit to it (used to prove stale heads are refused).
-"""
+``run_forge_conformance(forge, make_branch)`` exercises issues, labels, comments and pull
+requests through the protocol only. ``make_branch(name)`` must create a branch with one new
+commit on the forge's repository and return its head SHA, and ``advance(name)`` add one more
+commit to it (used to prove stale heads are refused)."""
 
 from __future__ import annotations
 

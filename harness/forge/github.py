@@ -25,7 +25,7 @@ from harness.errors import ForgeError, GitError, NotFoundError
 from harness.faults import fault_point
 from harness.forge.base import LABELS, Comment, Issue, PullRequest, refuse_unmergeable
 from harness.forge.github_budget import RequestBudget
-from harness.forge.github_issues import IssueSnapshot, issue_from_json
+from harness.forge.github_issues import IssueSnapshot, issue_from_json, listing
 from harness.forge.github_rest import GitHubRest
 from harness.forge.markers import Markers, load_markers
 from harness.git.remote import Remote
@@ -269,16 +269,7 @@ class GitHubForge:
 
     # comments ----------------------------------------------------------------------
     def list_comments(self, number: int) -> list[Comment]:
-        """One request per 100 comments."""
-        found: list[Comment] = []
-        page = 1
-        while True:
-            query = {"per_page": 100, "page": page}
-            _, headers, data = self.http.get(f"/issues/{number}/comments", query, None)
-            found += [_comment(c) for c in data]
-            if len(data) < 100 or 'rel="next"' not in headers.get("link", ""):
-                return found
-            page += 1
+        return [_comment(c) for c in listing(self.http.get, f"/issues/{number}/comments", {})]
 
     def find_comment(self, number: int, key: str) -> Comment | None:
         return self._marked(self.list_comments(number), number, key)

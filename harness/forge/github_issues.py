@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict
 from typing import Any
 
@@ -112,17 +112,8 @@ class IssueSnapshot:
 
     # the requests ----------------------------------------------------------------------
     def _all_open(self) -> dict[int, Issue]:
-        found: dict[int, Issue] = {}
-        page = 1
-        while True:
-            query = {"state": "open", "sort": "created", "direction": "asc"}
-            _, headers, data = self.get(
-                "/issues", {**query, "per_page": PER_PAGE, "page": page}, None
-            )
-            found.update(_issues_of(data))
-            if len(data) < PER_PAGE or 'rel="next"' not in headers.get("link", ""):
-                return found
-            page += 1
+        query = {"state": "open", "sort": "created", "direction": "asc"}
+        return _issues_of(list(listing(self.get, "/issues", query)))
 
     def _changed(self, cursor: tuple[Any, str | None] | None) -> dict[int, Issue]:
         """Issues updated since the cursor, newest first, down to the last known update."""
@@ -157,6 +148,17 @@ class IssueSnapshot:
     def _keep(self, issues: dict[int, Issue]) -> None:
         if issues:
             self.store.cache({self._key(n): asdict(i) for n, i in issues.items()})
+
+
+def listing(get: Getter, path: str, query: dict[str, Any]) -> Iterator[Any]:
+    """Every entry of a paged listing, in order: one request per ``PER_PAGE`` entries."""
+    page = 1
+    while True:
+        _, headers, data = get(path, {**query, "per_page": PER_PAGE, "page": page}, None)
+        yield from data
+        if len(data) < PER_PAGE or 'rel="next"' not in headers.get("link", ""):
+            return
+        page += 1
 
 
 def _issue(value: dict[str, Any]) -> Issue:

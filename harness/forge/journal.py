@@ -1,10 +1,7 @@
 """Plan mode (docs/github.md): a forge that reads from GitHub and writes nothing, recording
-every write in a plan that ``factory apply`` carries out later with a token that may write,
-each entry an ordinary forge write with its own exactly-once guard, so the jobs that run
-agents hold a read-only token. Later reads in the same process see the planned writes. A PR
-gets a provisional, negative number until it is applied; its branch travels as a git bundle;
-a merge is a local commit no ref points to (post-merge journeys run on it), recorded with the
-production SHA and tree it was made on, so that the applier refuses it if production moved."""
+every write in a plan that ``factory apply`` carries out later with its own exactly-once
+guards. Later reads in the same process see the planned writes; a PR has a provisional,
+negative number until it is applied."""
 
 from __future__ import annotations
 

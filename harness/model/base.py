@@ -1,11 +1,8 @@
 """The ``Model`` protocol: one Messages API call in, one Messages API response out.
 
-Requests and responses are plain dicts shaped exactly like the Anthropic
-Messages API (``model``, ``max_tokens``, ``system``, ``tools``, ``messages`` …
-in; ``content``, ``stop_reason``, ``usage`` … out; ``Request`` and ``Response`` name the
-keys the factory uses), so a real model, the scripted model and a replayed recording are
-interchangeable.
-"""
+Requests and responses are plain dicts shaped exactly like the Anthropic Messages API
+(``Request`` and ``Response`` name the keys the factory uses), so a real model, the scripted
+model and a replayed recording are interchangeable."""
 
 from __future__ import annotations
 

@@ -1,10 +1,5 @@
-"""A person's decision on an issue the factory handed over: approve or reject
-(docs/trust.md). An approval of the PR's current head is recorded in the audit trail, then the
-issue is validated as an automatic merge would be; the decide step lets the approval of *this*
-head lift a ``needs_review`` route into a merge, never a failed deterministic gate. On a
-``factory:needs-human`` issue ``approve`` re-queues it as ``factory retry`` does. ``reject``
-closes the PR and the issue with one comment. Every decision is an event, with who made it,
-in the hash-chained audit trail."""
+"""A person's decision on an issue the factory handed over: approve or reject (docs/trust.md
+says what each does); every decision is an event, with who made it, in the audit trail."""
 
 from __future__ import annotations
 

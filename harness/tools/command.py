@@ -1,10 +1,6 @@
 """``run_command`` and ``run_tests``: shell commands in the worktree sandbox, each result as
-text for the model. ``run_command`` runs what the agent asks within one command's time
-(``commands.command_timeout_s``, as factory.yaml states it: docs/testing.md); ``run_tests``
-runs the project's own ``commands.test`` — or, given ``tests``, only those
-(``commands.test_files``) — within the test suite's time (``commands.test_timeout_s``), so
-a suite that takes minutes can be run whole, and shows the end of its output, where test
-runners put their summary."""
+text for the model, each with its time limit (docs/testing.md, "The agents' tests and
+commands"); ``run_tests`` shows the end of its output, where test runners put their summary."""
 
 from __future__ import annotations
 

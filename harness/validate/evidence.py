@@ -268,13 +268,8 @@ def _holdout(settings: Settings) -> list[Journey]:
 
 def _setup_failed(prepared: PreparedTree) -> StepFailed:
     network = prepared.network.model_dump(mode="json") if prepared.network else None
-    inputs = list(prepared.inputs_changed)
-    said: dict[str, object] = {
-        "output": prepared.output,
-        "setup_inputs_changed": inputs,
-        "network": network,
-    }
-    return StepFailed(str(prepared.problem), said)
+    said = {"output": prepared.output, "setup_inputs_changed": list(prepared.inputs_changed)}
+    return StepFailed(str(prepared.problem), {**said, "network": network})
 
 
 def journeys_on(

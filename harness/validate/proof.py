@@ -1,10 +1,7 @@
-"""Whether a change's tests prove anything, read from git's objects (no checkout): a change
-that removes, renames, skips or weakens an existing test is never merged on its own; a bug
-fix must bring a test that fails on production. The route (``harness.validate.route``) turns
-what is found here into the ``tests_kept`` and ``bug_test_fails_before`` gates.
-
-A test is its id, never a count (docs/gates.md, "Tests by identity"): an id that is gone is
-a removed test whatever was added."""
+"""Whether a change's tests prove anything, read from git's objects (no checkout): the tests
+it loses and a bug fix's own tests, which the route (``harness.validate.route``) turns into the
+``tests_kept`` and ``bug_test_fails_before`` gates. A test is its id, never a count
+(docs/gates.md, "Tests by identity")."""
 
 from __future__ import annotations
 
