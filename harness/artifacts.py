@@ -1,11 +1,6 @@
-"""What the rooms hand out: typed, frozen records, one type per fact, looked up by type.
-
-An action returns one (or a ``Produced`` with step-only extras); the engine persists its JSON
-as the step's outputs and records its type beside it. Another workflow, or a reader such as
-the dashboard, finds the newest with ``Store.latest_artifact(Landing, issue=N)`` — never by
-the id of the step that made it, so an override may name its steps as it likes; a step reads
-an earlier step of its own run as a type too (``StepContext.output``). Templates and reports
-keep receiving plain dicts (``model_dump()``)."""
+"""What the rooms hand out: typed, frozen records, one type per fact, looked up by type —
+never by the id of the step that made it (docs/architecture.md, "What flows between
+workflows")."""
 
 from __future__ import annotations
 
@@ -40,6 +35,9 @@ class GateResult(Artifact):
     passed: bool
     evidence: str = ""
 
+
+# every status a run may be in: a record counts whatever became of the run that made it
+ANY_RUN = ("succeeded", "failed", "running", "stopped")
 
 # gates whose failure sends a change to a person instead of refusing it: what the tests do
 # not prove, what the security lens or a second reviewer stops at, a pass without evidence,

@@ -1,10 +1,7 @@
-"""What workflows hand each other, checked before anything runs.
-
-A set of workflows (the shipped ones with the repository's overrides in place) is coherent
-when every step finds the earlier steps its action ``needs``, under the id and with the
-action it expects, and every artifact an action ``consumes`` is still produced by some
-workflow (``harness.engine.actions``). A problem is one line naming the file, the step and
-what needs it."""
+"""What workflows hand each other, checked before anything runs (docs/architecture.md, "What
+flows between workflows"): every step finds the earlier steps its action ``needs``, and every
+artifact an action ``consumes`` is still produced by some workflow. A problem is one line
+naming the file, the step and what needs it."""
 
 from __future__ import annotations
 

@@ -13,11 +13,12 @@ from harness.git.repo import GitRepo
 from harness.store.db import Store
 
 
-def default_author() -> str:
+def default_author(fallback: str = "local") -> str:
+    """The OS user name, else ``fallback``."""
     try:
-        return getpass.getuser() or "local"
+        return getpass.getuser() or fallback
     except (KeyError, OSError):
-        return "local"
+        return fallback
 
 
 class LocalForge:

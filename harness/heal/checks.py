@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import re
 
-from harness.artifacts import Diagnosis, HoldoutRun, Probe
+from harness.artifacts import ANY_RUN, Diagnosis, HoldoutRun, Probe
 from harness.browser.journeys import load_journeys
 from harness.engine.context import StepContext
 from harness.errors import FactoryError, StoppedError
@@ -87,8 +87,7 @@ def flakes(store: Store) -> dict[str, list[tuple[str, str]]]:
     """Each check heal found flaky, with every time it was: (the heal run, the commit),
     oldest first."""
     found: dict[str, list[tuple[str, str]]] = {}
-    every = ("succeeded", "failed", "running", "stopped")
-    for run_id, diagnosed in reversed(store.artifacts(Diagnosis, None, every, limit=100_000)):
+    for run_id, diagnosed in reversed(store.artifacts(Diagnosis, None, ANY_RUN, limit=100_000)):
         for check in diagnosed.flaky:
             found.setdefault(check, []).append((run_id, diagnosed.sha))
     return found

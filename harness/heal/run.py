@@ -9,15 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Required, TypedDict
 
-from harness.artifacts import Healed, Health, IssueSpec, PrCandidate
+from harness.artifacts import ANY_RUN, Healed, Health, IssueSpec, PrCandidate
 from harness.engine.context import Lease, Services
 from harness.engine.runner import Engine, RunOutcome
 from harness.errors import ForgeError
 from harness.forge.base import Label, set_state
 from harness.implement.run import LEASE_TTL_S, holder_id, holder_is_gone
 from harness.validate.calibration import health_key
-
-EVERY = ("succeeded", "failed", "running", "stopped")
 
 
 class ProductionState(TypedDict, total=False):
@@ -123,7 +121,7 @@ def _green_again(services: Services, sha: str) -> None:
     """The issues heal filed for a person about red production, closed with one comment; a
     reverted change's issue, closed as merged once its regression issue's fix landed."""
     forge, render = services.forge, services.templates.render
-    for _, healed in services.store.artifacts(Healed, None, EVERY, limit=20):
+    for _, healed in services.store.artifacts(Healed, None, ANY_RUN, limit=20):
         if (number := healed.person_issue) and forge.get_issue(number).state == "open":
             body = render("comments/health_green.md.j2", sha=sha)
             forge.post_comment(number, f"health:green:{sha}", body)

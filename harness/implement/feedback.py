@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from harness.artifacts import Validation
+from harness.artifacts import ANY_RUN, Validation
 from harness.git.repo import GitRepo
 from harness.store.db import Store
 from harness.store.records import Run
@@ -74,9 +74,6 @@ def _clip(text: Any, limit: int) -> str:
 def _tail(text: Any, limit: int) -> str:
     value = str(text or "")
     return value if len(value) <= limit else "[…cut] " + value[-limit:]
-
-
-_ANY_RUN = ("running", "stopped", "succeeded", "failed")
 
 
 def previous_attempt(
@@ -171,7 +168,7 @@ def _attempt(
     common, gates = _implementation_evidence(run.id, records, done, tree, head)
     validation = None
     if run.status == "succeeded":  # the newest decided validation of the PR it opened
-        found = store.artifacts(Validation, issue, run_status=_ANY_RUN, limit=50)
+        found = store.artifacts(Validation, issue, run_status=ANY_RUN, limit=50)
         validation = next((v for _, v in found if v.implement_run == run.id), None)
     if validation is None:
         ended = "at implementation" if run.status == "failed" else "before its validation decided"

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from harness.artifacts import (
+    ANY_RUN,
     ARTIFACTS,
     Citation,
     GateReport,
@@ -27,7 +28,6 @@ from harness.engine.context import Services
 SEALED = ("journeys", "validator")
 SERIOUS = ("critical", "high", "medium")
 MAX_FILES = 10  # of a regression's culprit, each a citation
-ANY_RUN = ("succeeded", "failed", "running", "stopped")
 # a rule as a person or an agent cites it: "factory_rules.md: Every error path has a test"
 RULE = re.compile(r"(mission\.md|factory_rules\.md|CLAUDE\.md):\s*([^\n.;]{3,120})")
 

@@ -1,11 +1,7 @@
-"""Model calls from the seal: the sealed validator has no network and no key.
-
-Inside the seal, ``SocketModel`` sends each Messages API request over a Unix socket bound
-into its view. In the harness, ``ModelForwarder`` answers it: the step's hooks check it
-first (the engine's kill switch and budget checks: a stopped factory or a spent budget
-refuses the call), the harness's own model — which holds the key — answers, and the hooks
-record the call. A refused or failed call is answered with an error, and the refusal is kept
-(``refusal``) so that the harness, not the seal's word, says why the validator ended."""
+"""Model calls from the seal, which has no network and no key (docs/sandbox.md, "The app, the
+browser and the seal"): ``SocketModel`` sends each request over a Unix socket; the harness's
+``ModelForwarder`` checks it with the step's hooks, answers it with its own model and keeps a
+refusal (``refusal``) so that the harness, not the seal's word, says why the validator ended."""
 
 from __future__ import annotations
 

@@ -3,22 +3,21 @@ says what each does); every decision is an event, with who made it, in the audit
 
 from __future__ import annotations
 
-import getpass
 import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from harness.artifacts import Landing, PrCandidate, Smoke, Validation
+from harness.artifacts import ANY_RUN, Landing, PrCandidate, Smoke, Validation
 from harness.engine.context import Services
 from harness.errors import UsageError
 from harness.forge.base import Label, PullRequest, set_state
+from harness.forge.local import default_author
 from harness.retry import retry_issue
 from harness.review.trust import APPROVE_EVENT
 from harness.triage.outbound import sanitize_outbound
 
 REJECT_EVENT = "human.reject"
-ANY_RUN = ("succeeded", "failed", "running", "stopped")
 REVIEWABLE = (Label.NEEDS_REVIEW, Label.NEEDS_HUMAN)
 MAX_REASON = 2000
 
@@ -39,13 +38,7 @@ class Decision:
 
 def default_actor() -> str:
     """``$FACTORY_ACTOR``, else the OS user name."""
-    named = os.environ.get("FACTORY_ACTOR", "").strip()
-    if named:
-        return named
-    try:
-        return getpass.getuser() or "unknown"
-    except (KeyError, OSError):
-        return "unknown"
+    return os.environ.get("FACTORY_ACTOR", "").strip() or default_author("unknown")
 
 
 def check_actor(actor: str) -> str:

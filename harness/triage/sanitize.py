@@ -1,15 +1,11 @@
-"""Untrusted issue text as data: what was hidden in it is found, the rest is kept as written.
-
-An issue is written for people reading GitHub's rendering; an agent reads the raw text. What
-a person does not see but a model would read is a hidden channel, and such an issue goes to
-a person first (T1, B2–B5); what only looks unusual stays untouched. Both lists, and the
-credential redaction, are in docs/how-it-works.md ("How triage decides").
+"""Untrusted issue text as data: what was hidden in it is found, the rest is kept as written
+(T1, B2–B5; what counts as hidden, and the credential redaction: docs/how-it-works.md, "How
+triage decides").
 
 Every scan here is linear in the text (a test feeds a megabyte of each worst case): no
 pattern can re-scan what a failed attempt already read, because each negated class stops at
 the character that could start the next attempt, and fixed strings are found with
-``str.find``. Callers cap the size before calling (the pre-screen does).
-"""
+``str.find``. Callers cap the size before calling (the pre-screen does)."""
 
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ from types import MappingProxyType
 from typing import Any
 
 from harness.artifacts import (
+    ANY_RUN,
     Baseline,
     CheckResult,
     Health,
@@ -53,8 +54,6 @@ def production_tip(ctx: StepContext) -> tuple[str, str]:
 PREPARE = MappingProxyType({"prepare": "validate.prepare"})
 BASELINE = MappingProxyType({"baseline": "validate.baseline"})
 CHECK = MappingProxyType({"check": "validate.check"})
-# every state a run may be in: an earlier verdict counts whatever became of its run
-ANY_RUN = ("succeeded", "failed", "running", "stopped")
 
 
 @action("validate.prepare", produces=ValidationTarget, consumes=(PrCandidate,))

@@ -1,9 +1,7 @@
-"""Calibration: the hold-out must pass on production before it can judge a change.
-
-A calibration holds for a *tree* and a hold-out, not for a commit: the same files give the
-same app whatever commit carries them (docs/how-it-works.md, "Calibration"). Validations
-starting together against one production wait for the first to calibrate it (a file lock
-per key, which a killed holder's exit releases)."""
+"""Calibration: the hold-out must pass on production before it can judge a change; it holds
+for a *tree* and a hold-out, not a commit (docs/how-it-works.md, "Calibration"). Validations
+starting together wait for the first to calibrate (a file lock per key, released when a killed
+holder exits)."""
 
 from __future__ import annotations
 
