@@ -32,13 +32,13 @@ def _store(ctx: click.Context) -> Store:
 @click.pass_context
 def runs(ctx: click.Context, limit: int, as_json: bool) -> None:
     """Run history: workflow, issue, status, cost and tokens."""
-    from harness.cli.tables import print_table
-
     store = _store(ctx)
     rows = store.run_rows(store.list_runs(limit=limit))
     if as_json:
         emit_json(rows)
         return
+    from harness.cli.tables import print_table  # rich: for the table alone
+
     print_table(
         "runs",
         ("id", "workflow", "issue", "outcome", "started (UTC)", "took", "cost", "tokens in/out"),
@@ -128,7 +128,7 @@ def _review_state(root: Path, store: Store, days: int) -> dict[str, Any]:
 
     found: dict[str, Any] = {"autonomy_index": autonomy_index_for(store, days).to_json()}
     try:
-        settings = load_settings(root, state_dir(root))
+        settings = load_settings(root, state_dir(root), sections=False)  # trust needs no mission
     except (ConfigError, ConfigErrors) as exc:
         return {**found, "trust": [], "trust_error": str(exc).replace("\n", " ")}
     states = configured_states(store, settings, GitRepo(root))

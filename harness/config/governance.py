@@ -104,7 +104,7 @@ def read_at(repo: GitRepo, ref: str, path: str) -> str | None:
         raise ConfigError(path, "(file)", "is not UTF-8 text") from exc
 
 
-def load_governance(repo: GitRepo, branch: str) -> Governance:
+def load_governance(repo: GitRepo, branch: str, sections: bool = True) -> Governance:
     """The governance files as committed on ``branch`` (never the working tree), all three
     from the same commit even if the branch moves while they are read."""
     commit = repo.rev_parse(f"refs/heads/{branch}")
@@ -112,11 +112,12 @@ def load_governance(repo: GitRepo, branch: str) -> Governance:
         raise ConfigErrors(
             [ConfigError("factory.yaml", "production_branch", f"branch {branch!r} has no commits")]
         )
-    return governance_at(repo, commit, f"on the production branch {branch!r}")
+    return governance_at(repo, commit, f"on the production branch {branch!r}", sections)
 
 
-def governance_at(repo: GitRepo, commit: str, where: str) -> Governance:
-    """The governance files as committed at ``commit`` (``where``: that commit, in problems)."""
+def governance_at(repo: GitRepo, commit: str, where: str, sections: bool = True) -> Governance:
+    """The governance files as committed at ``commit`` (``where``: that commit, in problems);
+    ``sections``: whether mission.md's are checked (a command showing no mission skips it)."""
     texts: dict[str, str] = {}
     problems: list[ConfigError] = []
     for name in GOVERNANCE_FILES:
@@ -127,7 +128,7 @@ def governance_at(repo: GitRepo, commit: str, where: str) -> Governance:
             texts[name] = text
     if problems:
         raise ConfigErrors(problems)
-    problems += check_mission(texts["mission.md"])
+    problems += check_mission(texts["mission.md"]) if sections else []
     try:
         rules = parse_rules(texts["factory_rules.md"])
     except ConfigErrors as exc:

@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from markdown_it import MarkdownIt
-
 from harness.config.yamlload import load_yaml
 from harness.errors import ConfigError
 from harness.paths import workflows_dir
@@ -111,6 +109,8 @@ def _any_between(lines: list[int], start: int, end: int) -> bool:
 def read_mission(text: str, file: str = "mission.md") -> MissionReading:
     """The sections of mission.md and what to say about them; linear in the text: each section's end
     and contents found by a stack and a binary search, never by rescanning."""
+    from markdown_it import MarkdownIt  # here: a command that checks no mission never loads it
+
     tokens = MarkdownIt("commonmark").parse(text.removeprefix("\ufeff"))
     heads = _headings(tokens)
     ends = _ends(heads, len(text.splitlines()))

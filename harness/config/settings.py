@@ -86,13 +86,14 @@ def check_holdout(root: Path, holdout: Path) -> ConfigError | None:
     return None
 
 
-def _committed_config(repo: GitRepo) -> tuple[str, str]:
-    """(branch, text) of the committed factory.yaml that names the production branch.
+def _committed_config(repo: GitRepo) -> FactoryConfig:
+    """The committed factory.yaml that names the production branch, parsed.
 
     The file names its own branch, so the search starts where it usually is (main, master,
     the checked-out branch) and then follows ``production_branch`` once; the copy on the
     production branch must name that same branch."""
-    for candidate in dict.fromkeys(["main", "master", repo.head_branch() or "main"]):
+    for candidate in ("main", "master", ""):  # "": the checked-out one, asked only then
+        candidate = candidate or repo.head_branch() or "main"
         text = read_on_branch(repo, candidate, CONFIG_FILE)
         if text is not None:
             break
@@ -100,32 +101,34 @@ def _committed_config(repo: GitRepo) -> tuple[str, str]:
         raise ConfigErrors(
             [ConfigError(CONFIG_FILE, "(file)", f"not committed on the production branch; {_HOW}")]
         )
-    branch = parse_config(text).production_branch
-    if branch == candidate:
-        return branch, text
+    config = parse_config(text)
+    if (branch := config.production_branch) == candidate:
+        return config
     there = read_on_branch(repo, branch, CONFIG_FILE)
     if there is None:
         problem = f"names {branch!r}, which has no committed factory.yaml; {_HOW}"
         raise ConfigErrors([ConfigError(CONFIG_FILE, "production_branch", problem)])
-    if parse_config(there).production_branch != branch:
+    if (config := parse_config(there)).production_branch != branch:
         problem = f"the copy on {branch!r} names another production branch"
         raise ConfigErrors([ConfigError(CONFIG_FILE, "production_branch", problem)])
-    return branch, there
+    return config
 
 
-def load_settings(root: Path, state_dir: Path, provider_override: str | None = None) -> Settings:
+def load_settings(
+    root: Path, state_dir: Path, provider_override: str | None = None, sections: bool = True
+) -> Settings:
     """factory.yaml and the governance files as committed on the production branch, never
     the working tree's: nothing in a candidate branch, a worktree or an uncommitted edit can
-    change how the factory runs (an uncommitted factory.yaml is an error, not a fallback)."""
+    change how the factory runs (an uncommitted factory.yaml is an error, not a fallback).
+    ``sections``: whether mission.md's are checked (``governance_at``)."""
     repo = GitRepo(root)
-    _, text = _committed_config(repo)
-    config = parse_config(text)
+    config = _committed_config(repo)
     problems: list[ConfigError] = []
     holdout = holdout_path(root, config)
     if (problem := check_holdout(root, holdout)) is not None:
         problems.append(problem)
     try:
-        governance = load_governance(repo, config.production_branch)
+        governance = load_governance(repo, config.production_branch, sections)
     except ConfigErrors as exc:
         problems += exc.problems
     except ConfigError as exc:
