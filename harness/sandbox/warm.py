@@ -6,6 +6,7 @@ interpreter: the next request makes another."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -28,12 +29,20 @@ from harness.sandbox.bwrap import Sandbox, interpreter
 from harness.sandbox.limits import Cgroup, Limits
 from harness.sandbox.policy import TREE, worktree_sandbox
 
+PREFIX = "factory-analysers-"  # then the process id, "-" and mkdtemp's letters
+
 
 class Warm:
     def __init__(self, settings: Settings, limits: Limits, warm_up: list[dict[str, Any]]):
         self.settings, self.limits, self.warm_up = settings, limits, warm_up
-        # no other user passes the private folder above the sandbox's own
-        self.folder = Path(tempfile.mkdtemp(prefix="factory-analysers-")) / "tree"
+        # no other user passes the private folder above the sandbox's own, which names its
+        # process: a killed process's is removed by the next one made
+        for old in Path(tempfile.gettempdir()).glob(f"{PREFIX}*-*"):
+            owner = old.name[len(PREFIX) :].split("-")[0]
+            with contextlib.suppress(OSError):
+                if old.stat().st_uid == os.getuid() and not Path("/proc", owner).exists():
+                    shutil.rmtree(old)
+        self.folder = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-")) / "tree"
         self.folder.mkdir()
         self.lock = threading.Lock()
         self.proc: subprocess.Popen[bytes] | None = None

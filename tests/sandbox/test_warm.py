@@ -5,6 +5,9 @@ interpreter, which the next request makes again."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,7 +15,7 @@ import pytest
 from harness.config.settings import load_settings
 from harness.sandbox.limits import Limits
 from harness.sandbox.shared import service, shared
-from harness.sandbox.warm import Warm
+from harness.sandbox.warm import PREFIX, Warm
 from tests.factory_repo import make_factory_repo
 
 
@@ -54,3 +57,18 @@ def test_one_interpreter_serves_a_cycle_and_each_request_is_its_own(tmp_path: Pa
         assert json.loads(answer[0]) == {"b": 1, "a": [2]}
         assert warm.proc is not None and warm.proc.pid != first
     assert not warm.folder.exists() and warm.proc is None
+
+
+def test_a_killed_processs_folder_is_removed_by_the_next_interpreter_made(tmp_path: Path) -> None:
+    settings = load_settings(make_factory_repo(tmp_path / "r"), tmp_path / "state")
+    never = int(Path("/proc/sys/kernel/pid_max").read_text()) + 1  # no process has it
+    dead = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{never}-"))
+    (dead / "tree").mkdir()
+    mine = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-"))
+    warm = Warm(settings, Limits(), [])
+    try:
+        assert not dead.exists() and mine.exists() and warm.folder.is_dir()
+    finally:
+        warm.stop()
+        shutil.rmtree(mine)
+    assert not warm.folder.parent.exists()
