@@ -5,14 +5,13 @@ from __future__ import annotations
 import re
 import string
 from dataclasses import dataclass
-from typing import Annotated, Generic, Literal, TypeVar
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from harness.config.globs import glob_problem, matching
 from harness.config.network import AllowedHost
 
-T = TypeVar("T")
 GOVERNANCE_FILES = ("mission.md", "factory_rules.md", "CLAUDE.md")
 CONFIG_FILE = "factory.yaml"
 _BRANCH = re.compile(
@@ -24,7 +23,7 @@ class Strict(BaseModel):
     """Read from a file a maintainer edits: unknown keys, coerced types ("4" for 4, "yes"
     for true) and infinite or NaN numbers are errors, never silently accepted."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, defer_build=True)
 
 
 def _matches(rx: re.Pattern[str], form: str) -> AfterValidator:
@@ -181,21 +180,12 @@ Thinking = Literal["off", "adaptive"]
 Effort = Literal["low", "medium", "high", "xhigh", "max"]
 
 
-class PerRole(Strict, Generic[T]):
-    """A setting per role; a role left out keeps its model's own default."""
-
-    triage: T | None = None
-    planner: T | None = None
-    implementer: T | None = None
-    reviewer: T | None = None
-    validator: T | None = None
-    learner: T | None = None
-    auditor: T | None = None
-
-
-# ``adaptive`` (the model decides when and how much to think) or ``off``
-RoleThinking = PerRole[Thinking]
-RoleEffort = PerRole[Effort]  # how much effort the model puts into each answer
+Role = Literal["triage", "planner", "implementer", "reviewer", "validator", "learner", "auditor"]
+# a setting per role; a role left out keeps its model's own default. ``thinking``: ``adaptive``
+# (the model decides when and how much to think) or ``off``; ``effort``: how much effort the
+# model puts into each answer
+RoleThinking = dict[Role, Thinking]
+RoleEffort = dict[Role, Effort]
 
 
 @dataclass(frozen=True)
@@ -319,8 +309,8 @@ class FactoryConfig(Strict):
     holdout: str | None = Field(default=None, min_length=1)  # None: ../<repo dir name>-holdout
     max_parallel: int = Field(default=4, ge=1, le=32)
     models: Models = Field(default_factory=Models)
-    thinking: RoleThinking = Field(default_factory=RoleThinking)
-    effort: RoleEffort = Field(default_factory=RoleEffort)
+    thinking: RoleThinking = Field(default_factory=dict)
+    effort: RoleEffort = Field(default_factory=dict)
     provider: Provider = Field(default_factory=Provider)
     validation: Validation = Field(default_factory=Validation)
     gates: Gates = Field(default_factory=Gates)
@@ -345,8 +335,8 @@ class FactoryConfig(Strict):
         return RoleModel(
             role=role,
             model=tiers[min(tier, len(tiers) - 1)],
-            thinking=getattr(self.thinking, role),
-            effort=getattr(self.effort, role),
+            thinking=self.thinking.get(role),  # type: ignore[call-overload]
+            effort=self.effort.get(role),  # type: ignore[call-overload]
         )
 
 
