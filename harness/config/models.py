@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import string
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -24,6 +24,11 @@ class Strict(BaseModel):
     for true) and infinite or NaN numbers are errors, never silently accepted."""
 
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, defer_build=True)
+
+
+# A section left out of a file: ``{}``, validated by the validator of the model that holds it
+# (a default factory would build the section's own validator, one per section, per process).
+SECTION: Any = Field(default={}, validate_default=True)
 
 
 def _matches(rx: re.Pattern[str], form: str) -> AfterValidator:
@@ -303,22 +308,22 @@ class Health(Strict):
 
 class FactoryConfig(Strict):
     forge: Literal["local", "github"] = "local"
-    github: GitHubSettings = Field(default_factory=GitHubSettings)
+    github: GitHubSettings = SECTION
     production_branch: str = "main"
     commands: Commands
     holdout: str | None = Field(default=None, min_length=1)  # None: ../<repo dir name>-holdout
     max_parallel: int = Field(default=4, ge=1, le=32)
-    models: Models = Field(default_factory=Models)
+    models: Models = SECTION
     thinking: RoleThinking = Field(default_factory=dict)
     effort: RoleEffort = Field(default_factory=dict)
-    provider: Provider = Field(default_factory=Provider)
-    validation: Validation = Field(default_factory=Validation)
-    gates: Gates = Field(default_factory=Gates)
-    network: Network = Field(default_factory=Network)
-    backtest: Backtest = Field(default_factory=Backtest)
-    mcp: Mcp = Field(default_factory=Mcp)
-    review: ReviewSettings = Field(default_factory=ReviewSettings)
-    health: Health = Field(default_factory=Health)
+    provider: Provider = SECTION
+    validation: Validation = SECTION
+    gates: Gates = SECTION
+    network: Network = SECTION
+    backtest: Backtest = SECTION
+    mcp: Mcp = SECTION
+    review: ReviewSettings = SECTION
+    health: Health = SECTION
 
     @field_validator("production_branch")
     @classmethod
@@ -412,20 +417,20 @@ class Rules(Strict):
     """The front matter of factory_rules.md; a file without front matter gets these defaults,
     which are the documented ones (the governance files are protected either way)."""
 
-    auto_merge: AutoMerge = Field(default_factory=AutoMerge)
+    auto_merge: AutoMerge = SECTION
     review_band: float = Field(default=0.7, ge=0, le=1)
     max_changed_lines: int = Field(default=500, gt=0)
     max_fix_attempts: int = Field(default=2, ge=0, le=10)
     protected_paths: list[Glob] = Field(
         default_factory=lambda: [*GOVERNANCE_FILES, CONFIG_FILE, ".github/**", ".factory/**"]
     )
-    budgets: Budgets = Field(default_factory=Budgets)
-    triage: TriageRules = Field(default_factory=TriageRules)
-    security: Security = Field(default_factory=Security)
+    budgets: Budgets = SECTION
+    triage: TriageRules = SECTION
+    security: Security = SECTION
     # kind:<name> or default -> its rule; absent: every kind merges by itself (as before)
     trust: dict[str, TrustRule] = Field(default_factory=dict)
-    lessons: LessonRules = Field(default_factory=LessonRules)
-    audit: AuditRules = Field(default_factory=AuditRules)
+    lessons: LessonRules = SECTION
+    audit: AuditRules = SECTION
 
     @field_validator("trust")
     @classmethod
