@@ -15,7 +15,7 @@ _KEYED = re.compile(r"^([A-Za-z_][\w.]*): (.+)$", re.DOTALL)
 
 def dotted(loc: tuple[Any, ...], prefix: str = "") -> str:
     out = ""
-    for item in loc:
+    for item in (i for i in loc if i != "[key]"):  # a mapping's key: the key's own path
         out += f"[{item}]" if isinstance(item, int) else ("." if out or prefix else "") + str(item)
     return (prefix + out) if prefix else (out or "(top)")
 

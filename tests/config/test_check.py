@@ -230,6 +230,11 @@ MISTAKES = [
         "factory.yaml: effort.triage:",
     ),
     (
+        "a role that does not exist",
+        append("factory.yaml", "effort: {reviwer: high}\n"),
+        "factory.yaml: effort.reviwer: must be 'triage', 'planner', 'implementer', 'reviewer',",
+    ),
+    (
         "thinking off above the effort that allows it",
         append("factory.yaml", "thinking: {triage: 'off'}\neffort: {triage: xhigh}\n"),
         "factory.yaml: thinking.triage: claude-haiku-5-5 turns thinking off only at effort high "
