@@ -26,13 +26,13 @@ from benchmarks import fixtures as fx
 from benchmarks.figures import Figure, _tmp, _verdict
 from harness.artifacts import Health, RunRecords
 from harness.browser.journeys import load_journeys
-from harness.cli.summary import issue_suite_runs
 from harness.cycle import production_health
 from harness.git.repo import GitRepo
 from harness.sandbox.bwrap import Sandbox
 from harness.services import open_services
 from harness.store.db import Store
 from harness.validate.evidence import fresh_app, journeys_against
+from harness.validate.suite import suite_runs
 
 LATENCY_S = 1.0  # each model answer
 GOAL = 1.3
@@ -122,7 +122,7 @@ def merge_time() -> list[Figure]:
             os.environ.pop("FACTORY_STATE_DIR", None)
     store = Store.open(state)
     suite_s = _suite_seconds(store)
-    suites, chosen = issue_suite_runs(store, 1)
+    suites, chosen = suite_runs(store, 1)
     landed = store.list_runs(workflow="validate", issue=1)
     store.close()
     if not landed or landed[0].status != "succeeded" or health is None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from harness.git.worktrees import default_worktree_root
-from harness.sandbox.policy import fresh_root
+from harness.sandbox.policy import fresh_root, setups_root
 
 SYSTEM_TMP = Path(tempfile.gettempdir())  # read before any run moves it
 T = TypeVar("T")
@@ -35,11 +35,11 @@ def scratch() -> Iterator[Path]:
 
 
 def remove_worktree_folders(root: Path) -> None:
-    """The worktree folders (and their fresh copies) of every folder under ``root`` that
-    was a state: they live outside it when tmpfs has room."""
+    """The worktree folders (their fresh copies, and the set-up trees kept) of every folder
+    under ``root`` that was a state: they live outside it when tmpfs has room."""
     for folder, _, _ in os.walk(root):
         state = Path(folder)
-        for made in (default_worktree_root(state), fresh_root(state)):
+        for made in (default_worktree_root(state), fresh_root(state), setups_root(state)):
             if not made.is_relative_to(root):
                 shutil.rmtree(made, ignore_errors=True)
 

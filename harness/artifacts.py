@@ -239,6 +239,8 @@ class Tested(Artifact):
     limit_hit: str | None = None  # a sandbox limit that stopped it (time, memory …)
     suite: bool = True  # the whole suite (commands.test), not chosen tests (test_files)
     again: bool = False  # run once more alone: its time limit stopped it beside other work
+    decided_by: str | None = None  # what decides it (``harness.validate.suite``): tree, setup …
+    reused_from: str | None = None  # the run that ran it, when this record reuses its result
 
 
 class CriterionResult(Artifact):
@@ -421,6 +423,7 @@ class Health(Artifact):
     cached: bool = False
     skipped: str | None = None
     network: NetworkRecord | None = None  # this run's setup connections (none when cached)
+    tests: Tested | None = None  # its tests' result (none when cached)
 
 
 class Probe(Artifact):
@@ -517,6 +520,7 @@ class Landing(Artifact):
     merge_sha: str
     tested_tree: str
     landed_tree: str
+    tested_by: str | None = None  # the run whose tests passed on the tree: this, or one reused
 
 
 class Smoke(HoldoutRun):
@@ -638,7 +642,7 @@ class RunRecords:
         """Every test run the run's steps recorded (the whole suite or chosen tests)."""
         found: list[Tested] = []
         for _, a in self.found:
-            held = [a.tests, a.tests_before] if isinstance(a, HoldoutRun) else [a]
+            held = [a, getattr(a, "tests", None), getattr(a, "tests_before", None)]
             found += [t for t in held if isinstance(t, Tested)]
         return found
 
@@ -657,13 +661,6 @@ class RunRecords:
         """Validation's route, else triage's decision."""
         routed, spec = self.newest(Routing), self.newest(IssueSpec)
         return routed.route if routed else spec.decision if spec else None
-
-
-def suite_runs(runs: Iterable[RunRecords]) -> tuple[int, list[str]]:
-    """How many times ``runs`` ran the whole suite, and each command that ran chosen tests
-    instead (docs/testing.md)."""
-    tested = [t for records in runs for t in records.tested()]
-    return sum(t.suite for t in tested), [t.command for t in tested if not t.suite]
 
 
 @dataclass(frozen=True)

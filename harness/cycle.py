@@ -92,10 +92,14 @@ def ready_to_implement(services: Services) -> list[int]:
     and those whose implement run was interrupted, whatever their labels say (a run stopped
     while it labelled its end finishes it)."""
     done = {Label.NEEDS_REVIEW, Label.FAILED, Label.NEEDS_HUMAN}
-    interrupted = {run.issue for run in services.store.open_runs("implement")}
+    interrupted = {run.issue for run in services.store.open_runs("implement") if run.issue}
+    if services.forge.kind == "local":  # each issue's state kept by the store, read by index
+        issues = services.store.queued_issues((Label.ACCEPTED, Label.IN_PROGRESS), interrupted)
+    else:
+        issues = services.forge.list_issues("open")
     return [
         i.number
-        for i in services.forge.list_issues("open")
+        for i in issues
         if i.number in interrupted
         or (
             Label.ACCEPTED in i.labels
@@ -239,7 +243,7 @@ def run_cycle(
     # a validation killed after its merge (smoke or revert left undone) is finished first
     result["validate"] = stage("validate", unfinished_after_merge(services))
     progress("production health …")
-    health = production_health(services)
+    health = production_health(services, synced=True)  # fetched as the cycle began
     if "heal" in health or "warning" in health or not health["green"]:
         result["production"] = health
     if "warning" in health:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -11,6 +12,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -58,31 +60,54 @@ def _no_worktrees_left(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Non
 
 def _every_merge_landed_a_tested_tree(db: Path) -> None:
     """The merge queue's invariant, checked after every test that merged anything: each
-    merge the factory recorded landed exactly a tree on which, in the same run, the tests and
-    every hold-out journey passed. Read-only; a state a test broke on purpose is skipped."""
+    merge the factory recorded landed exactly a tree on which, in the same run, every
+    hold-out journey passed, and the tests passed: in that run, or — a result it reused —
+    in the run the merge names, whose own record shows that very result (the same tree,
+    set up the same way, the same command and runner image). Read-only; a state a test broke
+    on purpose is skipped."""
     try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-        rows = conn.execute(
-            "SELECT s.run_id, s.step_id, s.outputs FROM steps s JOIN runs r ON r.id = s.run_id "
-            "WHERE r.workflow = 'validate' AND s.status = 'succeeded' "
-            "AND s.step_id IN ('check', 'merge') ORDER BY s.seq"
-        ).fetchall()
-        conn.close()
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+            rows = conn.execute(
+                "SELECT s.run_id, s.step_id, s.outputs FROM steps s JOIN runs r "
+                "ON r.id = s.run_id WHERE r.workflow = 'validate' AND s.status = 'succeeded' "
+                "AND s.step_id IN ('check', 'merge') ORDER BY s.seq"
+            ).fetchall()
+            checked = [json.loads(raw or "{}") for _, step, raw in rows if step == "check"]
+            named = {(c.get("tests") or {}).get("reused_from") for c in checked} - {None}
+            ran = conn.execute(
+                "SELECT run_id, outputs FROM steps WHERE status IN ('succeeded', 'failed') "
+                f"AND run_id IN ({', '.join('?' * len(named))}) ORDER BY seq",
+                sorted(named),
+            ).fetchall()
     except sqlite3.Error:
         return
-    passed: dict[str, set[str]] = {}
+    results: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for run_id, raw in ran:  # every result the runs a check reused ran themselves
+        out = json.loads(raw or "{}")
+        for found in (out, out.get("tests"), out.get("tests_before")):
+            if isinstance(found, dict) and found.get("decided_by") and not found.get("reused_from"):
+                results.setdefault((run_id, found["decided_by"]), []).append(found)
+    passed: dict[str, dict[str, str]] = {}  # run -> tree -> the run whose tests passed on it
     for run_id, step_id, raw in rows:
         out = json.loads(raw or "{}")
         if step_id == "check":
             tests = out.get("tests") or {}
+            by = tests.get("reused_from") or run_id
+            if by != run_id:  # a reused result: the newest of its run's own, a pass, this tree
+                kept = results.get((by, tests.get("decided_by")), [])
+                assert kept and kept[-1]["exit_code"] == 0 and kept[-1]["tree"] == out["tree"], (
+                    f"{db}: run {run_id} reused a result of run {by} that its record lacks"
+                )
             if out.get("journeys_passed") and tests.get("exit_code") == 0 and out.get("tree"):
-                passed.setdefault(run_id, set()).add(out["tree"])
+                passed.setdefault(run_id, {})[out["tree"]] = by
         elif out.get("merge_sha"):
             landed = out.get("landed_tree")
             assert landed == out.get("tested_tree"), f"{db}: run {run_id} landed {out}"
-            assert landed in passed.get(run_id, set()), (
+            assert landed in passed.get(run_id, {}), (
                 f"{db}: run {run_id} landed tree {landed}, on which no tests and journeys passed"
             )
+            named_by = out.get("tested_by")  # None: recorded by an older version
+            assert named_by in (None, passed[run_id][landed]), f"{db}: run {run_id}: {out}"
 
 
 def git(cwd: Path, *args: str) -> str:

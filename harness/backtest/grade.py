@@ -13,9 +13,11 @@ from harness.engine.context import Services
 from harness.git import snapshot
 from harness.git.repo import GitRepo
 from harness.git.worktrees import WorktreeManager
+from harness.sandbox.bwrap import CommandResult
 from harness.sandbox.limits import Limits
 from harness.sandbox.policy import prepare_worktree, worktree_sandbox
 from harness.validate.proof import tests_in
+from harness.validate.suite import announce
 
 GRADED_REF = "refs/backtest/graded"
 BEFORE_REF = "refs/backtest/before"
@@ -38,6 +40,7 @@ class Graded(BaseModel):
     fails_before: bool | None = None
     before_command: str | None = None  # what ran on the fix's parent
     suite_runs: int = 0  # whole-suite runs grading took
+    inconclusive: bool = False  # its time limit stopped a run twice: no evidence either way
 
 
 def hidden_files(source: GitRepo, fix: str, tests: tuple[str, ...]) -> Hidden:
@@ -53,10 +56,11 @@ class _Ran:
     output: str
     problem: str | None = None
     runs: int = 0  # of the command (a second after a time limit)
+    stopped: bool = False  # by its time limit, twice
 
 
 def _tests_over(
-    services: Services, over: str, trusted: str, hidden: Hidden, ref: str, command: str
+    services: Services, over: str, trusted: str, hidden: Hidden, ref: str, command: str, issue: int
 ) -> _Ran:
     """``command`` on ``over`` with the hidden tests committed on it (kept at ``ref``), set up
     from the trusted production commit ``trusted`` as validation does; stopped by its time
@@ -73,28 +77,35 @@ def _tests_over(
         if prepared.problem is not None:
             return _Ran(None, prepared.output[-MAX_OUTPUT:], prepared.problem, 0)
         box = worktree_sandbox(settings, path, Limits(timeout_s=commands.test_timeout_s))
-        runs = [box.run(command)]
+
+        def run() -> CommandResult:
+            announce(services.store, None, issue, command, command == commands.test)
+            return box.run(command)
+
+        runs = [run()]
         if runs[0].limit_hit == "time":
-            runs.append(box.run(command))
+            runs.append(run())
     finally:
         manager.remove(path)
     result = runs[-1]
-    stopped = f"the suite does not finish in {commands.test_timeout_s:.0f} s (time limit)"
-    problem = stopped if result.limit_hit == "time" else None
-    return _Ran(result.exit_code, result.output[-MAX_OUTPUT:], problem, len(runs))
+    stopped = result.limit_hit == "time"
+    problem = f"the suite does not finish in {commands.test_timeout_s:.0f} s (time limit)"
+    output = result.output[-MAX_OUTPUT:]
+    return _Ran(result.exit_code, output, problem if stopped else None, len(runs), stopped)
 
 
-def grade(services: Services, head: str, trusted: str, hidden: Hidden) -> Graded:
+def grade(services: Services, head: str, trusted: str, hidden: Hidden, issue: int) -> Graded:
     """The whole suite on ``head`` with the hidden tests in place, and the hidden tests alone
     (``commands.test_files``; the suite when no template fits) on the fix's parent
-    (``trusted``, the scratch production), each set up from ``trusted``."""
+    (``trusted``, the scratch production), each set up from ``trusted``; each run kept as one
+    of the case's ``issue``."""
     commands = services.settings.config.commands
-    ran = _tests_over(services, head, trusted, hidden, GRADED_REF, commands.test)
+    ran = _tests_over(services, head, trusted, hidden, GRADED_REF, commands.test, issue)
     tests = [p for p, (_, data) in sorted(hidden[0].items()) if tests_in(p, data)]
     only = test_files(commands, tests) or commands.test
     parent = _Ran(None, "")
     if any(hidden) and ran.exit_code is not None:
-        parent = _tests_over(services, trusted, trusted, hidden, BEFORE_REF, only)
+        parent = _tests_over(services, trusted, trusted, hidden, BEFORE_REF, only, issue)
     settled = parent.exit_code is not None and parent.problem is None  # not a time limit
     return Graded(
         resolved=ran.exit_code == 0 and ran.problem is None,
@@ -105,4 +116,5 @@ def grade(services: Services, head: str, trusted: str, hidden: Hidden) -> Graded
         fails_before=parent.exit_code != 0 if settled else None,
         before_command=only if parent.runs else None,
         suite_runs=ran.runs + (parent.runs if only == commands.test else 0),
+        inconclusive=ran.stopped or parent.stopped,
     )

@@ -15,7 +15,6 @@ from harness.artifacts import (
     Routing,
     RunRecords,
     Validation,
-    suite_runs,
 )
 from harness.cycle import needs_validation, ready_to_implement
 from harness.engine.context import Services
@@ -24,6 +23,7 @@ from harness.implement.run import implement_issue, waits_for_approval
 from harness.triage.queue import triage_all
 from harness.validate.route import decide_route
 from harness.validate.run import validate_issue
+from harness.validate.suite import suite_runs
 
 # before a stage (its name): raises when the factory's kill switch or a budget says stop
 Gate = Callable[[str], None]
@@ -75,6 +75,7 @@ class Became:
     validator: dict[str, Any] | None
     head: str | None
     suite_runs: int = 0  # the whole suite, in the case's runs (grading aside)
+    inconclusive: bool = False  # its time limit stopped the suite twice
 
     def to_json(self) -> dict[str, Any]:
         """Every field but ``head``."""
@@ -127,5 +128,10 @@ def what_became(services: Services, number: int) -> Became:
         reason=reason,
         validator=verdict,
         head=candidate.head if candidate else None,
-        suite_runs=suite_runs(RunRecords(store.steps(r.id)) for r in runs)[0],
+        suite_runs=suite_runs(store, number)[0],
+        inconclusive=any(
+            t.again and t.limit_hit == "time"
+            for r in runs
+            for t in RunRecords(store.steps(r.id)).tested()
+        ),
     )

@@ -15,8 +15,8 @@ DECISIONS = ("triage", "route", "trust_held")
 # a row's keys in the order a reader wants them (the store keeps them sorted)
 ORDER = (
     "id", "issue", "title", "status", "triage", "kind", "route", "trust_held", "resolved",
-    "validator", "suite_runs", "cost_usd", "seconds", "reason", "changed", "compared_with",
-    "base", "fix", "hidden_tests", "graded", "error",
+    "inconclusive", "validator", "suite_runs", "cost_usd", "seconds", "reason", "changed",
+    "compared_with", "base", "fix", "hidden_tests", "graded", "error",
 )  # fmt: skip
 
 
@@ -37,6 +37,9 @@ UNPROVEN = (
 )
 
 
+INCONCLUSIVE = "the suite did not finish within its time limit, twice: no evidence either way"
+
+
 def case_row(case: Case, became: Became, graded: Graded | None, cost: float) -> dict[str, Any]:
     """A finished case: what the factory decided, and whether the hidden tests pass on what
     it implemented (``resolved``; false when it implemented nothing, null when the hidden
@@ -44,9 +47,12 @@ def case_row(case: Case, became: Became, graded: Graded | None, cost: float) -> 
     row = became.to_json()
     row["suite_runs"] += graded.suite_runs if graded else 0
     resolved: bool | None = bool(graded and graded.resolved)
-    if graded is not None and graded.fails_before is False:
+    row["inconclusive"] = graded.inconclusive if graded is not None else became.inconclusive
+    unknown = UNPROVEN if graded is not None and graded.fails_before is False else None
+    unknown = INCONCLUSIVE if row["inconclusive"] else unknown
+    if unknown is not None:
         resolved = None
-        row["reason"] = f"{row['reason']}; {UNPROVEN}" if row["reason"] else UNPROVEN
+        row["reason"] = f"{row['reason']}; {unknown}" if row["reason"] else unknown
     return {
         **_head(case),
         "status": "done",
@@ -108,7 +114,10 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "would_merge": sum(1 for r in done if r["route"] == "merge"),
         "false_merges": sum(1 for r in done if r["route"] == "merge" and r["resolved"] is False),
         "missed": sum(1 for r in done if r["resolved"] is True and r["route"] != "merge"),
-        "unproven": sum(1 for r in done if r["resolved"] is None),
+        "unproven": sum(
+            1 for r in done if r["resolved"] is None and INCONCLUSIVE not in r["reason"]
+        ),
+        "inconclusive": sum(1 for r in done if INCONCLUSIVE in r["reason"]),
         "cost_usd": round(cost, 6),
         "cost_per_resolved_usd": round(cost / resolved, 6) if resolved else None,
         "seconds": round(sum(float(r["seconds"]) for r in rows), 1),

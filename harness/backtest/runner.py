@@ -161,7 +161,7 @@ def _rehearsed_row(
         trusted = services.repo.rev_parse(f"refs/heads/{branch}") or became.head
         hidden = hidden_files(bt.source, case.fix, case.tests)
         bt.progress(f"  case {case.id}: grading with the hidden tests …")
-        graded = grade(services, became.head, trusted, hidden)
+        graded = grade(services, became.head, trusted, hidden, number)
     return case_row(case, became, graded, services.store.spend())
 
 

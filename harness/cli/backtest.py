@@ -20,6 +20,10 @@ from harness.cli.common import (
 from harness.errors import MAX_INTEGER
 
 
+def _resolved(resolved: bool | None) -> str:
+    return "yes" if resolved else "unproven" if resolved is None else "no"
+
+
 def _validator(row: dict[str, Any]) -> str:
     found = row.get("validator")
     return f"{found['verdict']} {float(found['score']):.2f}" if found else ""
@@ -60,7 +64,7 @@ def _print(result: dict[str, Any]) -> None:
                 row.get("issue") or "",
                 row.get("triage") or row["status"],
                 _route(row),
-                {True: "yes", None: "unproven"}.get(row["resolved"], "no"),
+                "unknown" if row.get("inconclusive") else _resolved(row["resolved"]),
                 _validator(row),
                 f"{float(row['cost_usd']):.4f}",
                 f"{float(row['seconds']):.0f}",
@@ -82,7 +86,7 @@ def _print(result: dict[str, Any]) -> None:
         f"{s['cases']} cases ({s['finished']} finished): {s['accepted']} accepted, "
         f"{s['resolved']} resolved, {s['would_merge']} would merge, "
         f"{s['false_merges']} false merges, {s['missed']} missed, "
-        f"{s.get('unproven', 0)} unproven; "
+        f"{s.get('unproven', 0)} unproven, {s.get('inconclusive', 0)} unknown (time limit); "
         f"${s['cost_usd']:.4f}"
         + (f", ${per:.4f} per resolved case" if per is not None else "")
         + (

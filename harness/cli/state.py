@@ -201,7 +201,7 @@ def report_data(root: Path, store: Store, run_id: str) -> tuple[dict[str, Any], 
     """What ``factory report --json`` prints (and ``factory mcp``'s report tool answers), the
     change its issue's PR holds, and the chosen tests its suite runs named."""
     from harness.artifacts import RunRecords
-    from harness.cli.summary import issue_suite_runs
+    from harness.validate.suite import suite_runs
 
     run = store.get_run(run_id)
     steps = [
@@ -214,7 +214,7 @@ def report_data(root: Path, store: Store, run_id: str) -> tuple[dict[str, Any], 
         from harness.review.change import change_diff
 
         change = change_diff(store, GitRepo(root), run.issue, RunRecords(store.steps(run_id)))
-    suites, chosen = issue_suite_runs(store, run.issue) if run.issue is not None else (0, [])
+    suites, chosen = suite_runs(store, run.issue) if run.issue is not None else (0, [])
     data = {**store.run_rows([run])[0], "governance": run.governance, "steps": steps}
     return data | {"diff": change.text if change else None, "suite_runs": suites}, change, chosen
 

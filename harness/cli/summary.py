@@ -16,9 +16,7 @@ from harness.artifacts import (
     HoldoutRun,
     RunRecords,
     SetupRun,
-    suite_runs,
 )
-from harness.store.db import Store
 
 
 def summary_lines(records: RunRecords, state_dir: Path, run_id: str) -> list[str]:
@@ -72,12 +70,6 @@ def network_lines(records: RunRecords) -> list[str]:
 def _earlier(found: Artifact) -> bool:
     """A result kept from an earlier run: that run's journeys and connections, not this one's."""
     return isinstance(found, (Baseline, Health)) and found.cached
-
-
-def issue_suite_runs(store: Store, issue: int) -> tuple[int, list[str]]:
-    """The issue's suite runs (``suite_runs``); production's health is production's, once per
-    commit, and not the issue's."""
-    return suite_runs(RunRecords(store.steps(r.id)) for r in store.list_runs(None, issue=issue))
 
 
 def heal_lines(records: RunRecords) -> list[str]:

@@ -378,13 +378,16 @@ def retry(ctx: click.Context, number: int) -> None:
 @click.pass_context
 def prune(ctx: click.Context, dry_run: bool) -> None:
     """Delete the local branches (and worktrees) of finished attempts: every
-    factory/issue-N-… branch whose issue is closed on the forge, and worktree folders that
-    killed runs left. A branch an open issue may still need is kept."""
+    factory/issue-N-… branch whose issue is closed on the forge, and worktree folders (and a
+    backtest's set-up trees) that killed runs left. A branch an open issue may still need is
+    kept."""
+    from harness.backtest.scratch import left_behind
     from harness.git.worktrees import WorktreeManager
 
     services = opened(ctx)
-    manager = WorktreeManager.of(services.repo, services.settings.state_dir)
-    left = [] if dry_run else manager.prune()
+    state = services.settings.state_dir
+    manager = WorktreeManager.of(services.repo, state)
+    left = [] if dry_run else [*manager.prune(), *left_behind(services.store, state)]
 
     @cache
     def finished(number: int) -> bool:

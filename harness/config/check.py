@@ -24,6 +24,7 @@ from harness.config.settings import (
     holdout_path,
     parse_config,
 )
+from harness.config.testfiles import template
 from harness.engine.loader import override_problems
 from harness.errors import ConfigError, ConfigErrors, FactoryError, GitError
 from harness.git.repo import GitRepo
@@ -273,6 +274,14 @@ def check(root: Path, state_dir: Path) -> CheckReport:
         (report.notes if ready.ready else report.warnings).append(line)
         if config.forge == "github":
             _github(config, report)
+        if template(config.commands) is None:
+            report.warnings.append(
+                f"{CONFIG_FILE}: commands.test: `{config.commands.test}` fits no "
+                "commands.test_files template (a shell operator, or a runner the factory does "
+                "not know): a bug fix's fails-before proof, heal's re-run of the tests that "
+                "failed and a backtest's hidden tests on the fix's parent each run the whole "
+                "suite instead of the chosen tests; state commands.test_files (docs/testing.md)"
+            )
     from harness.config.scaffold import untouched
 
     report.warnings.extend(untouched(root, texts))

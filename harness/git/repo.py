@@ -394,14 +394,18 @@ class GitRepo:
         """A commit on ``base_sha`` (its one parent) holding ``head_sha`` merged in, conflicts
         between markers, and the paths that conflict. No ref or checkout moves."""
         tree, conflicts = self.merged_tree(base_sha, head_sha)
-        return self.git("commit-tree", tree, "-p", base_sha, "-m", message), conflicts
+        return self.commit_of(tree, base_sha, message), conflicts
+
+    def commit_of(self, tree: str, parent: str, message: str) -> str:
+        """A commit of ``tree`` on ``parent``; no ref, index or checkout moves."""
+        return self.git("commit-tree", tree, "-p", parent, "-m", message).strip()
 
     def revert_commit(self, merge_sha: str, message: str) -> str:
         """A commit on top of ``merge_sha`` restoring its first parent's tree (no ref moves)."""
         tree = self.tree_of(f"{merge_sha}^1")
         if tree is None:
             raise GitError(f"revert: {merge_sha[:12]} has no parent")
-        return self.git("commit-tree", tree, "-p", merge_sha, "-m", message).strip()
+        return self.commit_of(tree, merge_sha, message)
 
     def advance(self, branch: str, old: str, new: str, message: str) -> None:
         """Move ``branch`` from ``old`` to ``new`` (refused if it moved meanwhile). A working

@@ -33,11 +33,14 @@ class ProductionState(TypedDict, total=False):
     warning: str  # green, but its setup asked for hosts the egress proxy refused
 
 
-def production_health(services: Services) -> ProductionState:
+def production_health(services: Services, synced: bool = False) -> ProductionState:
     """The health workflow on production (no run when its tree is known green under this
-    hold-out, or there is no app to check, or it is being healed); heal when it is red."""
+    hold-out, or there is no app to check, or it is being healed); heal when it is red.
+    ``synced``: production was fetched already (one fetch a cycle): read where it is here."""
     settings, store = services.settings, services.store
-    sha = services.forge.sync(settings.config.production_branch)
+    branch = settings.config.production_branch
+    here = services.repo.rev_parse(f"refs/heads/{branch}") if synced else None
+    sha = here or services.forge.sync(branch)
     if store.get_flag(health_key(services.repo, sha, settings.holdout_dir)) or not (
         settings.config.commands.start
     ):

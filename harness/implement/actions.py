@@ -27,15 +27,16 @@ from harness.git import shape
 from harness.git.branches import branch_name
 from harness.git.repo import PATCH_BYTES, GitRepo
 from harness.git.worktrees import WorktreeManager
+from harness.heal.checks import flakes
 from harness.implement import gates as g
 from harness.implement.feedback import previous_attempt
 from harness.implement.lens import security_gate
 from harness.implement.spec import forge_spec, triage_spec
-from harness.sandbox.limits import Limits
-from harness.sandbox.policy import prepare_worktree, setup_allow, worktree_sandbox
+from harness.sandbox.policy import prepare_worktree, setup_allow
 from harness.triage.outbound import sanitize_outbound
 from harness.triage.prescreen import issue_sha256
 from harness.validate.calibration import holdout_digest
+from harness.validate.evidence import journeys_on
 
 
 def manager(ctx: StepContext) -> WorktreeManager:
@@ -133,32 +134,32 @@ def setup(ctx: StepContext) -> SetupRun:
 
 @action("implement.test", produces=Tested, needs=WORKTREE)
 def run_tests(ctx: StepContext) -> Tested:
+    """``commands.test`` on the tree the agents left, as a candidate's tests run: on a clean
+    checkout of it (a commit no ref names) in a fresh sandbox, never in their worktree (which
+    may hold files the commit would not); a pass there stands for the candidate of the same
+    tree (docs/testing.md)."""
     commands = ctx.services.settings.config.commands
-    path = worktree(ctx)
-    tree = GitRepo(path).stage_tree(exclude=ctx.outputs.get("setup", {}).get("artifacts", []))
-    limits = Limits(timeout_s=commands.test_timeout_s)
-    box = worktree_sandbox(ctx.services.settings, path, limits)
-    result = box.run(commands.test)
-    again = result.limit_hit == "time"  # not a verdict: once more (nothing else of it runs)
-    if again:
-        ctx.timings["subprocess_s"] += result.duration_s
-        result = box.run(commands.test)
-    ctx.timings["subprocess_s"] += result.duration_s
-    outputs = Tested(
-        command=commands.test,
-        exit_code=result.exit_code,
-        output=result.output[-20_000:],
-        limit_hit=result.limit_hit,
-        duration_s=round(result.duration_s, 3),
-        tree=tree,
-        again=again,
+    info = ctx.output("worktree", Worktree)
+    made = ctx.outputs.get("setup", {}).get("artifacts", [])  # never committed
+    tree = GitRepo(worktree(ctx)).stage_tree(exclude=made)
+    sha = ctx.services.repo.commit_of(tree, info.base_sha, f"Issue {ctx.number}: tests")
+    ran = journeys_on(
+        ctx,
+        sha,
+        "implement",
+        trusted=info.base_sha,
+        tests=True,
+        only=frozenset(),
+        reuse=flakes(ctx.services.store),
     )
-    if again and result.limit_hit == "time":  # a person, never a fix attempt
+    outputs = ran.tests
+    assert outputs is not None
+    if outputs.again and outputs.limit_hit == "time":  # a person, never a fix attempt
         why = f"the suite does not finish in {commands.test_timeout_s:.0f} s (time limit, twice)"
         raise StepFailed(why, outputs, ErrorKind.GATE)
-    if result.exit_code != 0:
+    if outputs.exit_code != 0:
         raise StepFailed(
-            f"tests failed: `{commands.test}` exited {result.exit_code}", outputs, ErrorKind.TESTS
+            f"tests failed: `{commands.test}` exited {outputs.exit_code}", outputs, ErrorKind.TESTS
         )
     return outputs
 

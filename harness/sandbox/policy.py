@@ -105,7 +105,7 @@ def copy_checkout(source: Path, target: Path) -> None:
     )
 
 
-def _setup_key(settings: Settings, repo: GitRepo, trusted: str) -> str:
+def setup_key(settings: Settings, repo: GitRepo, trusted: str) -> str:
     """What a set-up tree depends on: ``commands.setup`` and the setup inputs of ``trusted``
     (``commands.setup_inputs``, by content)."""
     commands = settings.config.commands
@@ -202,7 +202,7 @@ def prepare_worktree(
     commands = settings.config.commands
     repo = GitRepo(path)
     online = offline = network = None
-    key = _setup_key(settings, repo, trusted) if commands.setup else ""
+    key = setup_key(settings, repo, trusted) if commands.setup else ""
     if commands.setup and (fresh or not _reused(settings, path, key)):
         try:
             online, network = _online(settings, path)

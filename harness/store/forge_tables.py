@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Collection
 
 from harness.errors import NotFoundError
 from harness.forge.base import STATE_LABELS, Comment, Issue, PullRequest
@@ -68,6 +69,16 @@ class ForgeTablesMixin(StoreBase):
 
     def issues(self, state: str = "open") -> list[Issue]:
         return self._issues() if state == "all" else self._issues("WHERE state = ?", (state,))
+
+    def queued_issues(self, states: tuple[str, ...], also: Collection[int] = ()) -> list[Issue]:
+        """The open issues in ``states`` on the queue, and those of ``also``, with their
+        labels, by index."""
+        marks, numbers = ", ".join("?" * len(states)), ", ".join("?" * len(also))
+        where = f"SELECT number FROM issue_queue WHERE state IN ({marks})"
+        return self._issues(
+            f"WHERE state = 'open' AND (number IN ({where}) OR number IN ({numbers}))",
+            (*states, *also),
+        )
 
     def queue_counts(self) -> dict[str, int]:
         """How many issues are in each state on the dashboard's queue, by index."""

@@ -31,6 +31,7 @@ from harness.errors import FactoryError, GitError, StepFailed
 from harness.forge.base import Label, set_state
 from harness.git import shape
 from harness.git.repo import GitRepo
+from harness.heal.checks import flakes
 from harness.review.trust import kind_of, review_gate, trusted_setup
 from harness.triage.outbound import sanitize_outbound
 from harness.validate import landing, proof
@@ -107,7 +108,7 @@ def health(ctx: StepContext) -> Health:
         return Health.from_outputs({**json.loads(cached), "cached": True})
     if not settings.config.commands.start:
         return Health(production_sha=sha, green=True, skipped="no commands.start")
-    result = journeys_on(ctx, sha, "health", tests=True)
+    result = journeys_on(ctx, sha, "health", tests=True, reuse=flakes(store))
     assert result.tests is not None
     failed = sum(not j.passed for j in result.journeys)
     summary = Health(
@@ -117,6 +118,7 @@ def health(ctx: StepContext) -> Health:
         journeys_failed=failed,
         journeys=len(result.journeys),
         network=result.network,
+        tests=result.tests,
     )
     if not summary.green:
         raise StepFailed(
@@ -125,7 +127,7 @@ def health(ctx: StepContext) -> Health:
             "failed",
             result,
         )
-    store.set_flag(key, summary.model_dump_json(exclude={"network"}))
+    store.set_flag(key, summary.model_dump_json(exclude={"network", "tests"}))
     if not failed:  # the same journeys on the same tree: validation's calibration too
         record_calibration(store, calibration_key(repo, sha, settings.holdout_dir), result)
     return summary
@@ -241,6 +243,7 @@ def check(ctx: StepContext) -> CheckResult:
         tests=True,
         earlier=earlier,
         before=before,
+        reuse=flakes(ctx.services.store),
     )
     if result.journeys_passed and not result.setup_offline_for:
         # if this candidate lands, production becomes this tree: already calibrated

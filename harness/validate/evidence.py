@@ -8,7 +8,7 @@ import secrets
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -47,8 +47,10 @@ from harness.sandbox.policy import (
 from harness.validate.definition import SEALED_VALIDATOR, ValidatorDefinition, load_sealed
 from harness.validate.landing import is_landing, place
 from harness.validate.sealed import SealRequest, ValidatorQuestion, run_sealed
+from harness.validate.suite import announce, decided_by, remember, reused
 
 READY_TIMEOUT_S = 60.0
+KEPT_OUTPUT = 20_000  # of the tests' output: the tail, where runners sum up what failed
 FRESH_MAX_AGE_S = 24 * 3600.0  # copies older than this were left by a killed run
 
 
@@ -124,33 +126,44 @@ class Before:
 
 
 def _tests_on(
-    ctx: StepContext, prepared: Path, sha: str, label: str, before: Before | None = None
+    ctx: StepContext,
+    prepared: Path,
+    sha: str,
+    trusted: str,
+    label: str,
+    before: Before | None = None,
 ) -> Tested:
     """``commands.test`` on the prepared checkout of ``sha`` (a copy of it: what tests write
     never reaches the apps), in the sandbox without the network; with ``before``, only its
     tests (``commands.test_files``; the whole suite when no template fits) on the code the
-    change replaces."""
-    settings = ctx.services.settings
-    commands = settings.config.commands
+    change replaces. A result on the commit's own tree is remembered by what decides it."""
+    services = ctx.services
+    commands = services.settings.config.commands
     command = (before and test_files(commands, before.tests)) or commands.test
-    with fresh_copy(settings, prepared, f"{ctx.run_id}-{label}-tests") as path:
-        for name, data in (before.restore if before else {}).items():
+    restore = before.restore if before else {}
+    key = None if restore else decided_by(services.settings, services.repo, sha, trusted, command)
+    announce(services.store, ctx.run_id, ctx.issue, command, command == commands.test)
+    with fresh_copy(services.settings, prepared, f"{ctx.run_id}-{label}-tests") as path:
+        for name, data in restore.items():
             target = path / name
             target.unlink(missing_ok=True)
             if data is not None:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(data)
         limits = Limits(timeout_s=commands.test_timeout_s)
-        result = worktree_sandbox(settings, path, limits).run(command)
+        result = worktree_sandbox(services.settings, path, limits).run(command)
     ctx.timings["subprocess_s"] += result.duration_s
+    if key is not None and result.limit_hit is None:
+        remember(services.store, key, ctx.run_id)
     return Tested(
         command=command,
         exit_code=result.exit_code,
-        output=result.output[-4000:],
-        tree=tree_of(ctx.services.repo, sha),
+        output=result.output[-KEPT_OUTPUT:],
+        tree=tree_of(services.repo, sha),
         duration_s=round(result.duration_s, 2),
         limit_hit=result.limit_hit,
         suite=command == commands.test,
+        decided_by=key,
     )
 
 
@@ -247,11 +260,14 @@ def _run_checks(settings: Settings, checks: list[Callable[[], Any]], rank: int) 
             return check()
 
     with waiting():  # for check slots and browsers: the run's turn goes to another run
-        if len(checks) == 1:
-            return [slotted(checks[0])]
-        with ThreadPoolExecutor(max_workers=len(checks), thread_name_prefix="check") as pool:
-            futures = [pool.submit(slotted, check) for check in checks]
-            return [future.result() for future in futures]
+        try:
+            if len(checks) < 2:
+                return [slotted(check) for check in checks]
+            with ThreadPoolExecutor(max_workers=len(checks), thread_name_prefix="check") as pool:
+                futures = [pool.submit(slotted, check) for check in checks]
+                return [future.result() for future in futures]
+        except AppNotReady as exc:  # an app that never served: a step's failure
+            raise StepFailed(str(exc), {"app_output": exc.output}) from exc
 
 
 def _holdout(settings: Settings) -> list[Journey]:
@@ -282,41 +298,44 @@ def journeys_on(
     earlier: EarlierVerdict | None = None,
     before: Before | None = None,
     only: frozenset[str] | None = None,
+    reuse: Collection[str] | None = None,
 ) -> HoldoutRun:
     """Journeys (and the tests, and the sealed validator ``validator`` asks, if given) on the
     app built from ``sha``, each on a fresh app of its own. ``commands.setup`` reaches the
     egress proxy only on ``trusted`` (the production commit ``sha`` builds on; ``sha`` itself
-    when it is production): see ``prepare_worktree``. ``only``: the journeys of these names."""
-    settings = ctx.services.settings
-    journeys = [j for j in _holdout(settings) if only is None or j.name in only]
-    manager = WorktreeManager.of(ctx.services.repo, settings.state_dir)
+    when it is production): see ``prepare_worktree``. ``only``: the journeys of these names
+    (none: no app is needed). ``reuse``: the tests' remembered pass stands for a run, unless
+    the tree's suite holds one of these flaky checks (``harness.validate.suite``)."""
+    settings, repo = ctx.services.settings, ctx.services.repo
+    wanted = _holdout(settings) if only != frozenset() else []
+    journeys = [j for j in wanted if only is None or j.name in only]
+    manager = WorktreeManager.of(repo, settings.state_dir)
     shots = settings.state_dir / "evidence" / ctx.run_id / label
     base = trusted or sha
+    known = reused(ctx.services, sha, base, reuse) if tests and reuse is not None else None
     path = manager.create_detached(base, f"{ctx.run_id}-{label}")
     try:
         prepared = prepare_worktree(settings, path, base, sha)
         if prepared.problem is not None:
             raise _setup_failed(prepared)
         checks: list[Callable[[], Any]] = []
-        if tests:
-            checks.append(partial(_tests_on, ctx, path, sha, label))
+        if tests and known is None:
+            checks.append(partial(_tests_on, ctx, path, sha, base, label))
         if before:
-            checks.append(partial(_tests_on, ctx, path, sha, f"{label}-before", before))
+            checks.append(partial(_tests_on, ctx, path, sha, base, f"{label}-before", before))
         for number, journey in enumerate(journeys, start=1):
             checks.append(partial(_journey_check, ctx, path, label, shots, number, journey))
         if validator is not None:
             checks.append(partial(_validator_check, ctx, path, label, shots, validator, earlier))
-        try:
-            done = _run_checks(settings, checks, _rank(ctx))
-        except AppNotReady as exc:
-            raise StepFailed(str(exc), {"app_output": exc.output}) from exc
-        tested = _again_alone(ctx, done.pop(0), path, sha, label) if tests else None
-        tested_before = _again_alone(ctx, done.pop(0), path, sha, label, before) if before else None
+        done = _run_checks(settings, checks, _rank(ctx))
+        again = partial(_again_alone, ctx, path=path, sha=sha, trusted=base, label=label)
+        tested = known or (again(done.pop(0)) if tests else None)
+        tested_before = again(done.pop(0), before=before) if before else None
         sealed = done.pop() if validator is not None else None
         results: list[JourneyResult] = [r for _, found in done for r in found]
         return HoldoutRun(
             sha=sha,
-            tree=tree_of(ctx.services.repo, sha),
+            tree=tree_of(repo, sha),
             journeys=results,
             journeys_passed=all(r.passed for r in results),
             ports=[port for port, _ in done],
@@ -332,7 +351,13 @@ def journeys_on(
 
 
 def _again_alone(
-    ctx: StepContext, tested: Tested, path: Path, sha: str, label: str, before: Before | None = None
+    ctx: StepContext,
+    tested: Tested,
+    path: Path,
+    sha: str,
+    trusted: str,
+    label: str,
+    before: Before | None = None,
 ) -> Tested:
     """A time limit is not a verdict: tests it stopped beside the other checks run once more,
     alone (every other check of this commit has finished); stopped again, the suite does not
@@ -340,7 +365,7 @@ def _again_alone(
     if tested.limit_hit != "time":
         return tested
     name = f"{label}-again" if before is None else f"{label}-before-again"
-    rerun = partial(_tests_on, ctx, path, sha, name, before)
+    rerun = partial(_tests_on, ctx, path, sha, trusted, name, before)
     again: Tested = _run_checks(ctx.services.settings, [rerun], _rank(ctx))[0]
     return again.model_copy(update={"again": True})
 

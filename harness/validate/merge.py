@@ -134,6 +134,7 @@ def merge(ctx: StepContext) -> Landing:
         merge_sha=merged,
         tested_tree=checked.tree,
         landed_tree=landed,
+        tested_by=(checked.tests.reused_from or ctx.run_id) if checked.tests else None,
     )
 
 

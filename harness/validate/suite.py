@@ -1,0 +1,84 @@
+"""A test result is a fact about a tree (docs/testing.md, "A result is a fact about a tree"):
+what decides it — the tree, the setup inputs, the command, the runner's image — is its key,
+and the newest result of each key is found by index (a flag naming the run that kept it). It
+is reused only as that run's record has it, only when it passed, and never for a tree whose
+suite holds a check heal found flaky. Each run of tests is kept as an event of its run before
+it starts, so every run is counted: one killed, or stopped by its time limit, included."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+from collections.abc import Collection
+from pathlib import Path
+
+from harness.artifacts import RunRecords, Tested
+from harness.config.settings import Settings
+from harness.engine.context import Services
+from harness.git.repo import GitRepo
+from harness.sandbox.policy import setup_key
+from harness.store.db import Store
+
+RAN = "tests.ran"  # the event each run of tests is kept as, before it starts
+_IMAGE = (Path("/etc/os-release"), Path("/var/lib/dpkg/status"))  # the system a sandbox shows
+_RUNNER = ("ImageOS", "ImageVersion")  # what a GitHub-hosted runner says its image is
+
+
+def runner_image() -> str:
+    """What the sandbox runs on: the machine, the system's release and its packages (when they
+    last changed), and the image a CI runner names (``ImageOS``, ``ImageVersion``)."""
+    parts = [platform.machine(), *(os.environ.get(name, "") for name in _RUNNER)]
+    for path in _IMAGE:
+        found = path.stat() if path.exists() else None
+        parts.append(f"{found.st_size}:{found.st_mtime_ns}" if found else "")
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+
+
+def decided_by(settings: Settings, repo: GitRepo, sha: str, trusted: str, command: str) -> str:
+    """The key of a result of ``command`` on commit ``sha`` set up from ``trusted``."""
+    facts = [repo.tree_of(sha), setup_key(settings, repo, trusted), command, runner_image()]
+    return hashlib.sha256(json.dumps(facts).encode()).hexdigest()[:40]
+
+
+def announce(
+    store: Store, run_id: str | None, issue: int | None, command: str, suite: bool
+) -> None:
+    """A run of ``command`` begins (``suite``: the whole suite)."""
+    store.append_event(run_id, RAN, {"issue": issue, "command": command, "suite": suite})
+
+
+def suite_runs(store: Store, issue: int) -> tuple[int, list[str]]:
+    """How many times the issue's runs started the whole suite, and each command that ran
+    chosen tests instead (docs/testing.md)."""
+    ran = [event.data for event in store.events(kind=RAN, issue=issue)]
+    return sum(bool(e["suite"]) for e in ran), [str(e["command"]) for e in ran if not e["suite"]]
+
+
+def remember(store: Store, key: str, run_id: str) -> None:
+    """``run_id`` kept the newest result of ``key`` (a pass or a failure)."""
+    store.set_flag(f"tests:{key}", run_id)
+
+
+def _holds_flaky(repo: GitRepo, sha: str, flaky: Collection[str]) -> bool:
+    """Whether the suite of ``sha`` holds one of the ``flaky`` checks: a test of a file the
+    tree has (a test named otherwise, or ``tests`` when none was named, is taken as held)."""
+    tests = [c.removeprefix("test:") for c in flaky if not c.startswith("journey:")]
+    paths = repo.tree(sha) if tests else {}
+    return any("::" not in test or test.split("::")[0] in paths for test in tests)
+
+
+def reused(services: Services, sha: str, trusted: str, flaky: Collection[str]) -> Tested | None:
+    """The newest result of the whole suite on ``sha`` set up from ``trusted``, as the record
+    of the run that ran it has it, if it passed (else None: run it), naming that run."""
+    store, repo = services.store, services.repo
+    key = decided_by(services.settings, repo, sha, trusted, services.settings.config.commands.test)
+    run = store.get_flag(f"tests:{key}")
+    if run is None or _holds_flaky(repo, sha, flaky):
+        return None
+    tested = RunRecords(store.steps(run)).tested()
+    kept = [t for t in tested if t.decided_by == key and t.reused_from is None]
+    if not kept or kept[-1].exit_code != 0 or kept[-1].limit_hit:
+        return None
+    return kept[-1].model_copy(update={"reused_from": run})

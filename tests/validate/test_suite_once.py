@@ -1,0 +1,100 @@
+"""One suite run per change: a test result is a fact about a tree. A candidate that is the
+very tree its implementation tested (production did not move) reuses that pass; one built on
+another change runs the suite; a suite holding a check heal found flaky runs again. Counted
+from the sandboxed processes, through real cycles (sandbox, browser, scripted model over the
+SDK); the merge queue's invariant (``tests/conftest.py``) checks every landing's record."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.artifacts import CheckResult, Landing, RunRecords
+from harness.artifacts import Tested as Ran
+from harness.sandbox.bwrap import CommandResult, Sandbox
+from harness.store.db import Store
+from tests.cli_helpers import run_cli
+from tests.validate.conftest import file_issues, issue, queued_together, run_once
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
+SUITE = "python3 -m unittest -q"  # the demo's commands.test
+
+
+def counting(monkeypatch: pytest.MonkeyPatch, failing: str = "") -> list[tuple[str, str]]:
+    """Every sandboxed command, as (the folder it ran in, the command); the first suite run in
+    a folder whose name holds ``failing`` exits 1 instead (a real command all the same)."""
+    real, ran = Sandbox.run, []
+
+    def run(self: Sandbox, command: str, *, timeout_s: float | None = None) -> CommandResult:
+        ran.append((self.worktree.name, command))
+        first = not any(failing in name and c == SUITE for name, c in ran[:-1])
+        if failing and failing in self.worktree.name and command == SUITE and first:
+            return real(self, "echo 'a flake'; exit 1", timeout_s=timeout_s)
+        return real(self, command, timeout_s=timeout_s)
+
+    monkeypatch.setattr(Sandbox, "run", run)
+    return ran
+
+
+def suites(ran: list[tuple[str, str]], store: Store, number: int) -> int:
+    """How many whole-suite processes the runs of issue ``number`` started."""
+    runs = [r.id for r in store.list_runs(issue=number)]
+    return sum(c == SUITE and any(name.startswith(f"{r}-") for r in runs) for name, c in ran)
+
+
+def reported(capsys, repo: Path, store: Store, number: int) -> int:
+    run = store.list_runs(workflow="validate", issue=number)[0]
+    data = run_cli(capsys, "--repo", str(repo), "report", run.id, "--json").json()
+    return int(data["suite_runs"])
+
+
+def records(store: Store, number: int, workflow: str) -> RunRecords:
+    (run,) = store.list_runs(workflow=workflow, issue=number)
+    return RunRecords(store.steps(run.id))
+
+
+def test_a_candidate_that_is_the_tested_tree_runs_no_suite_one_built_on_another_does(
+    capsys, app: tuple[Path, Path], standin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo, _ = app
+    ran = counting(monkeypatch)
+    queued_together(monkeypatch, 2, order=[2, 1])  # the bug fix first, the feature behind it
+    file_issues(capsys, repo, which=[1, 2])
+    run_once(capsys, repo, "--max-parallel", "2")
+    assert all("factory:merged" in issue(capsys, repo, n)["labels"] for n in (1, 2))
+    store = Store.open(repo.parent / "state")
+    # the bug fix: production did not move, its candidate is the tree implement tested
+    assert suites(ran, store, 2) == reported(capsys, repo, store, 2) == 1
+    tested = records(store, 2, "implement").newest(Ran)
+    checked = records(store, 2, "validate").newest(CheckResult)
+    landed = records(store, 2, "validate").newest(Landing)
+    assert tested is not None and checked is not None and checked.tests is not None
+    implemented = store.list_runs(workflow="implement", issue=2)[0].id
+    assert checked.tests.reused_from == implemented and tested.tree == checked.tree
+    assert landed is not None and landed.tested_by == implemented
+    assert landed.landed_tree == tested.tree  # never red: the landed tree's pass is on record
+    # the feature: its candidate carried the bug fix ahead of it, another tree: run again
+    assert suites(ran, store, 1) == reported(capsys, repo, store, 1) == 2
+    checked = records(store, 1, "validate").newest(CheckResult)
+    assert checked is not None and checked.tests is not None and not checked.tests.reused_from
+    landed = records(store, 1, "validate").newest(Landing)
+    validated = store.list_runs(workflow="validate", issue=1)[0].id
+    assert landed is not None and landed.tested_by == validated
+
+
+def test_a_suite_heal_found_flaky_runs_again_on_the_candidate(
+    capsys, app: tuple[Path, Path], standin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo, _ = app
+    ran = counting(monkeypatch, failing="-health-")  # production's suite fails once
+    file_issues(capsys, repo, which=[2])  # the bug fix, filed as #1
+    run_once(capsys, repo)
+    flaky = run_cli(capsys, "--repo", str(repo), "flaky", "--json").json()
+    assert [f["check"] for f in flaky] == ["tests"]  # run again on the same commit: it passed
+    assert "factory:merged" in issue(capsys, repo, 1)["labels"]
+    store = Store.open(repo.parent / "state")
+    checked = records(store, 1, "validate").newest(CheckResult)
+    assert checked is not None and checked.tests is not None
+    assert checked.tests.reused_from is None and checked.tests.exit_code == 0
+    assert suites(ran, store, 1) == reported(capsys, repo, store, 1) == 2
