@@ -15,6 +15,7 @@ import yaml
 
 from harness.backtest import runner
 from harness.git.worktrees import default_worktree_root
+from harness.sandbox.policy import setups_root
 from tests.backtest.conftest import (
     CANARY_1,
     CANARY_2,
@@ -76,6 +77,10 @@ def test_two_fixed_issues_one_resolved_one_a_false_merge_nothing_real_touched(
     tmp_path: Path, capsys, standin, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     repo = history(tmp_path, capsys)
+    config = yaml.safe_load((repo / "factory.yaml").read_text())
+    config["commands"]["setup"] = "mkdir -p .cache && echo ready > .cache/setup"  # kept
+    (repo / "factory.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    git(repo, "commit", "-qam", "a setup whose tree each case keeps")
     main = git(repo, "rev-parse", "main").strip()
     issues_before = [cli(capsys, repo, "issue", "show", n, "--json") for n in ("1", "2")]
     side_by_side(monkeypatch)
@@ -91,9 +96,10 @@ def test_two_fixed_issues_one_resolved_one_a_false_merge_nothing_real_touched(
     assert right["graded"]["exit_code"] == 0
     assert right["graded"]["fails_before"] is True  # the hidden test fails on the fix's parent
     assert "test_blank_notes_are_refused" in wrong["graded"]["output"]  # the hidden test failed
-    # the whole suite ran three times for the bug case (implement, candidate, the graded head);
-    # its proof and the hidden tests on the fix's parent ran those tests alone
-    assert (wrong["kind"], wrong["suite_runs"]) == ("bug", 3)
+    # the whole suite ran twice for the bug case: in implementation, whose pass stood for the
+    # candidate of the same tree, and on the graded head; its proof and the hidden tests on
+    # the fix's parent ran those tests alone
+    assert (wrong["kind"], wrong["suite_runs"]) == ("bug", 2)
     assert right["graded"]["before_command"] == "python3 -m unittest -q test_app"
     for row in (right, wrong):
         assert row["validator"] == {"verdict": "pass", "score": 0.95}
@@ -108,6 +114,7 @@ def test_two_fixed_issues_one_resolved_one_a_false_merge_nothing_real_touched(
         "false_merges": 1,
         "missed": 0,
         "unproven": 0,
+        "inconclusive": 0,
         "cost_usd": pytest.approx(right["cost_usd"] + wrong["cost_usd"], abs=1e-5),
         "cost_per_resolved_usd": pytest.approx(right["cost_usd"] + wrong["cost_usd"], abs=1e-5),
         "seconds": pytest.approx(right["seconds"] + wrong["seconds"], abs=0.2),
@@ -134,10 +141,12 @@ def test_two_fixed_issues_one_resolved_one_a_false_merge_nothing_real_touched(
     assert not any(CANARY_2 in t for t in texts)
     assert not any(CANARY_1 in t for t in texts if TITLE_1 in t and TITLE_2 not in t)
 
-    # each case's scratch state stays as evidence; its worktrees (on tmpfs) are gone
+    # each case's scratch state stays as evidence; its worktrees and the set-up trees it kept
+    # (on tmpfs: memory) are gone
     scratch = sorted((tmp_path / "state" / "backtest" / out["backtest"]).glob("*/state"))
     assert len(scratch) == 2
     assert not any(default_worktree_root(s).exists() for s in scratch)
+    assert not any(setups_root(s).exists() for s in scratch)
 
     page = dashboard(repo, tmp_path / "state")
     assert out["backtest"] in page and '<td id="false-merges">1</td>' in page

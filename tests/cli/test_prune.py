@@ -73,3 +73,33 @@ def test_prune_removes_the_empty_tmpfs_folders_deleted_states_left(
             if folder.exists():
                 (folder / "worktree").exists() and (folder / "worktree").rmdir()
                 folder.rmdir()
+
+
+def test_prune_removes_the_set_up_trees_a_killed_backtest_left(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:
+    """A backtest killed before a case ended leaves that case's kept set-up trees on tmpfs
+    (its scratch state stays as evidence): prune removes them, unless a backtest is under
+    way."""
+    from harness.implement.run import holder_id
+    from harness.sandbox.policy import setups_root
+    from harness.store.backtests import BACKTEST_LEASE
+
+    repo = make_factory_repo(tmp_path / "notes")
+    state = tmp_path / "state"
+    monkeypatch.setenv("FACTORY_STATE_DIR", str(state))
+    case = state / "backtest" / "bt-0123456789ab" / "case-1" / "state"
+    case.mkdir(parents=True)  # its runs, transcripts, evidence: kept
+    kept = setups_root(case) / "0123abcd"
+    (kept / ".venv").mkdir(parents=True)
+    holder = holder_id()  # this process: a backtest under way
+    with closing(Store.open(state)) as store:
+        store.acquire_lease(BACKTEST_LEASE, holder, 60.0)
+    assert run_cli(capsys, "--repo", str(repo), "prune").code == 0
+    assert kept.is_dir()
+    with closing(Store.open(state)) as store:
+        store.release_lease(BACKTEST_LEASE, holder)
+    res = run_cli(capsys, "--repo", str(repo), "prune")
+    assert res.code == 0, res.err
+    assert not setups_root(case).exists() and case.is_dir()
+    assert "1 leftover worktree folder(s) removed" in res.out

@@ -498,3 +498,15 @@ def test_check_takes_mission_headings_in_the_maintainers_words(inited: Path, cap
     res = run_cli(capsys, "--repo", str(inited), "check")
     assert res.code == 2 and len(res.err.strip().splitlines()) == 1, res.err
     assert "mission.md: ## Out of scope: required section is missing" in res.err
+
+
+def test_a_test_command_no_template_fits_is_a_warning_with_its_cost(inited: Path, capsys) -> None:
+    edit("factory.yaml", r"^  test: .*$", "  test: python -m pytest -q")(inited)
+    res = run_cli(capsys, "--repo", str(inited), "check", "--json")
+    assert not any("commands.test:" in w for w in res.json()["warnings"])  # pytest's fits
+    edit("factory.yaml", r"^  test: .*$", "  test: mkdir -p data && python -m pytest -q")(inited)
+    res = run_cli(capsys, "--repo", str(inited), "check", "--json")
+    assert res.code == 0, res.err
+    (said,) = [w for w in res.json()["warnings"] if "commands.test:" in w]
+    assert "`mkdir -p data && python -m pytest -q` fits no commands.test_files template" in said
+    assert "fails-before proof" in said and "run the whole suite instead" in said
