@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from harness.paths import workflows_dir
-from tests.backtest.conftest import COUNT_CODE, TITLE_1, history
+from harness.sandbox.bwrap import CommandResult, Sandbox
+from tests.backtest.conftest import COUNT_CODE, COUNT_TEST, TITLE_1, history
 from tests.cli_helpers import run_cli
 from tests.factory_repo import git
 
@@ -24,9 +25,9 @@ ALREADY_TRUE = """
 """
 
 
-def suite(path: Path) -> tuple[str, str]:
+def suite(path: Path, test: str = ALREADY_TRUE) -> tuple[str, str]:
     """Another repository (the notes app alone, no governance) and one fix in it whose test
-    passes on the fix's parent too (it shows nothing)."""
+    passes on the fix's parent too (it shows nothing), or ``test``."""
     shutil.copytree(workflows_dir() / "demo" / "app", path)
     git(path, "init", "-q", "-b", "trunk")
     git(path, "add", "-A")
@@ -34,7 +35,7 @@ def suite(path: Path) -> tuple[str, str]:
     base = git(path, "rev-parse", "HEAD").strip()
     app, tests = path / "app.py", path / "test_app.py"
     app.write_text(app.read_text().replace(*COUNT_CODE))
-    tests.write_text(tests.read_text().replace("\n\nif __name__", f"{ALREADY_TRUE}\n\nif __name__"))
+    tests.write_text(tests.read_text().replace("\n\nif __name__", f"{test}\n\nif __name__"))
     git(path, "commit", "-qam", "count the notes, with a test that proves nothing")
     return base, git(path, "rev-parse", "HEAD").strip()
 
@@ -82,3 +83,30 @@ def test_a_manifest_case_from_another_local_repository(tmp_path: Path, capsys, s
     assert git(scratch, "cat-file", "-e", base) == ""
     shown = git(scratch, "show", "main:factory_rules.md")
     assert shown == (repo / "factory_rules.md").read_text()
+
+
+def test_a_case_whose_grade_never_finishes_is_unknown_not_unresolved(
+    tmp_path: Path, capsys, standin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The graded head's suite stopped by its time limit twice (a real ``sleep`` past a
+    one-second limit in the real sandbox): no evidence either way."""
+    real = Sandbox.run
+
+    def run(self: Sandbox, command: str, *, timeout_s: float | None = None) -> CommandResult:
+        if self.worktree.name == "detached--graded":  # the grade of the implemented head
+            return real(self, "sleep 30", timeout_s=1)
+        return real(self, command, timeout_s=timeout_s)
+
+    monkeypatch.setattr(Sandbox, "run", run)
+    repo = history(tmp_path, capsys)
+    base, fix = suite(tmp_path / "suites" / "notes", COUNT_TEST)  # it fails on the parent
+    manifest = tmp_path / "suites" / "cases.yaml"
+    case = {"id": "count", "title": TITLE_1, "body": "Show 'N notes'.", "base": base, "fix": fix}
+    manifest.write_text(json.dumps({"repo": "notes", "cases": [case]}))
+    res = run_cli(capsys, "--repo", str(repo), "backtest", "--manifest", str(manifest), "--json")
+    assert res.code == 0, res.err
+    (row,) = res.json()["cases"]
+    assert (row["resolved"], row["inconclusive"]) == (None, True)
+    assert "time limit" in row["graded"]["problem"] and "no evidence" in row["reason"]
+    summary = res.json()["summary"]
+    assert (summary["resolved"], summary["unproven"], summary["inconclusive"]) == (0, 0, 1)
