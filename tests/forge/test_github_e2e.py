@@ -61,6 +61,7 @@ class Cycle:
     first: Result  # run --once --json
     again: Result  # the same, right after
     writes_before_again: int
+    idle: list  # the requests of a third run, with nothing left to do
 
 
 @pytest.fixture(scope="module")
@@ -76,8 +77,10 @@ def cycle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cycle]:
             first = run_cli(output, "--repo", str(repo), "run", "--once", "--json")
             writes = len(hub.writes())
             again = run_cli(output, "--repo", str(repo), "run", "--once", "--json")
+            before_idle = len(hub.requests)
+            assert run_cli(output, "--repo", str(repo), "run", "--once", "--json").code == 0
     _every_merge_landed_a_tested_tree(state / "state.db")
-    yield Cycle(repo, hub, first, again, writes)
+    yield Cycle(repo, hub, first, again, writes, hub.requests[before_idle:])
 
 
 def test_run_once_on_github(cycle: Cycle) -> None:
@@ -135,6 +138,16 @@ def test_run_once_on_github(cycle: Cycle) -> None:
     for path in [*(repo / ".factory").rglob("*"), *(repo / ".git").rglob("*")]:
         if path.is_file():
             assert TOKEN.encode() not in path.read_bytes(), path
+
+
+def test_an_idle_cycle_fetches_production_once(cycle: Cycle) -> None:
+    """A fetch is one request for the remote's refs with the token (git asks without it
+    first, and is refused)."""
+    asked = [
+        r for r in cycle.idle if r.path.endswith("/info/refs") and "authorization" in r.headers
+    ]
+    assert [r.query.get("service") for r in asked] == [["git-upload-pack"]], cycle.idle
+    assert not any(r.path.endswith("/git-receive-pack") for r in cycle.idle)  # nothing pushed
 
 
 def test_validation_waits_for_ci_that_is_still_running(cycle: Cycle) -> None:
