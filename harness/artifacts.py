@@ -423,7 +423,6 @@ class Health(Artifact):
     cached: bool = False
     skipped: str | None = None
     network: NetworkRecord | None = None  # this run's setup connections (none when cached)
-    tests: Tested | None = None  # its tests' result (none when cached)
 
 
 class Probe(Artifact):
@@ -642,7 +641,7 @@ class RunRecords:
         """Every test run the run's steps recorded (the whole suite or chosen tests)."""
         found: list[Tested] = []
         for _, a in self.found:
-            held = [a, getattr(a, "tests", None), getattr(a, "tests_before", None)]
+            held = [a.tests, a.tests_before] if isinstance(a, HoldoutRun) else [a]
             found += [t for t in held if isinstance(t, Tested)]
         return found
 

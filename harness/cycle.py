@@ -94,7 +94,7 @@ def ready_to_implement(services: Services) -> list[int]:
     done = {Label.NEEDS_REVIEW, Label.FAILED, Label.NEEDS_HUMAN}
     interrupted = {run.issue for run in services.store.open_runs("implement") if run.issue}
     if services.forge.kind == "local":  # each issue's state kept by the store, read by index
-        issues = services.store.queued_issues((Label.ACCEPTED, Label.IN_PROGRESS), interrupted)
+        issues = services.store.ready_issues(interrupted)
     else:
         issues = services.forge.list_issues("open")
     return [

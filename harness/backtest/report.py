@@ -114,10 +114,8 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "would_merge": sum(1 for r in done if r["route"] == "merge"),
         "false_merges": sum(1 for r in done if r["route"] == "merge" and r["resolved"] is False),
         "missed": sum(1 for r in done if r["resolved"] is True and r["route"] != "merge"),
-        "unproven": sum(
-            1 for r in done if r["resolved"] is None and INCONCLUSIVE not in r["reason"]
-        ),
-        "inconclusive": sum(1 for r in done if INCONCLUSIVE in r["reason"]),
+        "unproven": sum(1 for r in done if r["resolved"] is None and not r.get("inconclusive")),
+        "inconclusive": sum(1 for r in done if r.get("inconclusive")),
         "cost_usd": round(cost, 6),
         "cost_per_resolved_usd": round(cost / resolved, 6) if resolved else None,
         "seconds": round(sum(float(r["seconds"]) for r in rows), 1),

@@ -33,6 +33,7 @@ from harness.backtest.scratch import (
     Rehearsed,
     clear_worktrees,
     rehearsed_governance,
+    released,
     scratch_issue,
     scratch_repository,
     scratch_services,
@@ -124,6 +125,15 @@ def held(store: Store) -> Iterator[None]:
         yield
     finally:
         store.release_lease(BACKTEST_LEASE, holder)
+
+
+def left_behind(store: Store, state_dir: Path) -> list[Path]:
+    """What the cases of the backtests of ``state_dir`` kept on tmpfs and a kill left there
+    (``factory prune``), removed under the backtest's lease: none while one is under way.
+    Their scratch states stay."""
+    with contextlib.suppress(LeaseError), held(store):
+        return [p for state in (state_dir / "backtest").glob("*/*/state") for p in released(state)]
+    return []
 
 
 def _gate(

@@ -20,10 +20,8 @@ from harness.errors import ConfigError, ConfigErrors, UsageError
 from harness.git import snapshot
 from harness.git.repo import GitRepo
 from harness.git.worktrees import WorktreeManager
-from harness.implement.run import holder_is_gone
 from harness.sandbox.policy import fresh_root, setups_root
 from harness.services import open_services
-from harness.store.backtests import BACKTEST_LEASE
 from harness.store.db import Store
 
 OVERRIDES = ".factory/"  # workflow, prompt and validator overrides travel with the governance
@@ -154,21 +152,12 @@ def clear_worktrees(services: Services) -> None:
     for path in manager.list():
         manager.remove(path)
     shutil.rmtree(manager.base_dir, ignore_errors=True)
-    _released(settings.state_dir)
+    released(settings.state_dir)
 
 
-def _released(state: Path) -> list[Path]:
+def released(state: Path) -> list[Path]:
     """The check copies and set-up trees kept for the scratch state ``state``, removed."""
     made = [folder for folder in (fresh_root(state), setups_root(state)) if folder.exists()]
     for folder in made:
         shutil.rmtree(folder, ignore_errors=True)
     return made
-
-
-def left_behind(store: Store, state_dir: Path) -> list[Path]:
-    """What the cases of the backtests of ``state_dir`` kept on tmpfs and a kill left there
-    (``factory prune``), unless a backtest is under way: their scratch states stay."""
-    holder = store.lease_holder(BACKTEST_LEASE)
-    if holder is not None and not holder_is_gone(holder):
-        return []
-    return [p for state in (state_dir / "backtest").glob("*/*/state") for p in _released(state)]

@@ -20,10 +20,6 @@ from harness.cli.common import (
 from harness.errors import MAX_INTEGER
 
 
-def _resolved(resolved: bool | None) -> str:
-    return "yes" if resolved else "unproven" if resolved is None else "no"
-
-
 def _validator(row: dict[str, Any]) -> str:
     found = row.get("validator")
     return f"{found['verdict']} {float(found['score']):.2f}" if found else ""
@@ -64,7 +60,9 @@ def _print(result: dict[str, Any]) -> None:
                 row.get("issue") or "",
                 row.get("triage") or row["status"],
                 _route(row),
-                "unknown" if row.get("inconclusive") else _resolved(row["resolved"]),
+                {True: "yes", None: "unproven"}.get(row["resolved"], "no")
+                if not row.get("inconclusive")
+                else "unknown",
                 _validator(row),
                 f"{float(row['cost_usd']):.4f}",
                 f"{float(row['seconds']):.0f}",

@@ -381,7 +381,7 @@ def prune(ctx: click.Context, dry_run: bool) -> None:
     factory/issue-N-… branch whose issue is closed on the forge, and worktree folders (and a
     backtest's set-up trees) that killed runs left. A branch an open issue may still need is
     kept."""
-    from harness.backtest.scratch import left_behind
+    from harness.backtest.runner import left_behind
     from harness.git.worktrees import WorktreeManager
 
     services = opened(ctx)

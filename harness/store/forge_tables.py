@@ -6,7 +6,7 @@ import sqlite3
 from collections.abc import Collection
 
 from harness.errors import NotFoundError
-from harness.forge.base import STATE_LABELS, Comment, Issue, PullRequest
+from harness.forge.base import STATE_LABELS, Comment, Issue, Label, PullRequest
 from harness.store.base import StoreBase, from_row, utc_now
 
 
@@ -70,15 +70,15 @@ class ForgeTablesMixin(StoreBase):
     def issues(self, state: str = "open") -> list[Issue]:
         return self._issues() if state == "all" else self._issues("WHERE state = ?", (state,))
 
-    def queued_issues(self, states: tuple[str, ...], also: Collection[int] = ()) -> list[Issue]:
-        """The open issues in ``states`` on the queue, and those of ``also``, with their
-        labels, by index."""
-        marks, numbers = ", ".join("?" * len(states)), ", ".join("?" * len(also))
-        where = f"SELECT number FROM issue_queue WHERE state IN ({marks})"
-        return self._issues(
-            f"WHERE state = 'open' AND (number IN ({where}) OR number IN ({numbers}))",
-            (*states, *also),
+    def ready_issues(self, interrupted: Collection[int]) -> list[Issue]:
+        """The open issues accepted or in progress on the queue, and those ``interrupted``,
+        with their labels, by index."""
+        ready = (
+            f"SELECT number FROM issue_queue WHERE state IN {(Label.ACCEPTED, Label.IN_PROGRESS)}"
         )
+        numbers = ", ".join("?" * len(interrupted))
+        where = f"WHERE state = 'open' AND (number IN ({ready}) OR number IN ({numbers}))"
+        return self._issues(where, tuple(interrupted))
 
     def queue_counts(self) -> dict[str, int]:
         """How many issues are in each state on the dashboard's queue, by index."""

@@ -118,7 +118,6 @@ def health(ctx: StepContext) -> Health:
         journeys_failed=failed,
         journeys=len(result.journeys),
         network=result.network,
-        tests=result.tests,
     )
     if not summary.green:
         raise StepFailed(
@@ -127,7 +126,7 @@ def health(ctx: StepContext) -> Health:
             "failed",
             result,
         )
-    store.set_flag(key, summary.model_dump_json(exclude={"network", "tests"}))
+    store.set_flag(key, summary.model_dump_json(exclude={"network"}))
     if not failed:  # the same journeys on the same tree: validation's calibration too
         record_calibration(store, calibration_key(repo, sha, settings.holdout_dir), result)
     return summary

@@ -50,7 +50,6 @@ from harness.validate.sealed import SealRequest, ValidatorQuestion, run_sealed
 from harness.validate.suite import announce, decided_by, remember, reused
 
 READY_TIMEOUT_S = 60.0
-KEPT_OUTPUT = 20_000  # of the tests' output: the tail, where runners sum up what failed
 FRESH_MAX_AGE_S = 24 * 3600.0  # copies older than this were left by a killed run
 
 
@@ -158,7 +157,7 @@ def _tests_on(
     return Tested(
         command=command,
         exit_code=result.exit_code,
-        output=result.output[-KEPT_OUTPUT:],
+        output=result.output[-20_000:],  # the tail, where runners sum up what failed
         tree=tree_of(services.repo, sha),
         duration_s=round(result.duration_s, 2),
         limit_hit=result.limit_hit,

@@ -26,19 +26,13 @@ _IMAGE = (Path("/etc/os-release"), Path("/var/lib/dpkg/status"))  # the system a
 _RUNNER = ("ImageOS", "ImageVersion")  # what a GitHub-hosted runner says its image is
 
 
-def runner_image() -> str:
-    """What the sandbox runs on: the machine, the system's release and its packages (when they
-    last changed), and the image a CI runner names (``ImageOS``, ``ImageVersion``)."""
-    parts = [platform.machine(), *(os.environ.get(name, "") for name in _RUNNER)]
-    for path in _IMAGE:
-        found = path.stat() if path.exists() else None
-        parts.append(f"{found.st_size}:{found.st_mtime_ns}" if found else "")
-    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
-
-
 def decided_by(settings: Settings, repo: GitRepo, sha: str, trusted: str, command: str) -> str:
-    """The key of a result of ``command`` on commit ``sha`` set up from ``trusted``."""
-    facts = [repo.tree_of(sha), setup_key(settings, repo, trusted), command, runner_image()]
+    """The key of a result of ``command`` on commit ``sha`` set up from ``trusted``, on this
+    runner's image: the machine, the system's release and packages (when each last changed)
+    and the image a CI runner names."""
+    image: list[object] = [platform.machine(), *map(os.environ.get, _RUNNER)]
+    image += [path.stat().st_mtime_ns if path.exists() else None for path in _IMAGE]
+    facts = [repo.tree_of(sha), setup_key(settings, repo, trusted), command, image]
     return hashlib.sha256(json.dumps(facts).encode()).hexdigest()[:40]
 
 
@@ -78,7 +72,7 @@ def reused(services: Services, sha: str, trusted: str, flaky: Collection[str]) -
     if run is None or _holds_flaky(repo, sha, flaky):
         return None
     tested = RunRecords(store.steps(run)).tested()
-    kept = [t for t in tested if t.decided_by == key and t.reused_from is None]
-    if not kept or kept[-1].exit_code != 0 or kept[-1].limit_hit:
+    kept = [t for t in tested if t.decided_by == key and not t.reused_from]  # it ran them
+    if not kept or kept[-1].exit_code or kept[-1].limit_hit:
         return None
     return kept[-1].model_copy(update={"reused_from": run})
