@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,6 +27,7 @@ from harness.store.db import Store
 from harness.store.ledger import GENESIS, event_hash
 
 _FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+_RUN_ID = re.compile(r"\br-[0-9a-f]{10}\b")  # a run named in a step's record
 _NOT_FOR_THE_DEMO = ("ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "FACTORY_STATE_DIR")
 
 
@@ -100,6 +102,11 @@ def _without(row: dict[str, Any], key: str) -> dict[str, Any]:
     return {k: v for k, v in row.items() if k != key}
 
 
+def _renamed(record: str | None, ids: dict[str, str]) -> str | None:
+    """A step's record with the runs it names (a reused test result's, say) as copied."""
+    return _RUN_ID.sub(lambda found: ids.get(found[0], found[0]), record) if record else record
+
+
 def _copy(row: dict[str, Any], by: timedelta, **changes: Any) -> dict[str, Any]:
     out = {**row, **changes}
     for name in _TIMES:
@@ -145,7 +152,15 @@ def copy_rows(source_db: Path, store: Store, copies: int, spread_s: float = 0.0)
             _insert(
                 db,
                 "steps",
-                [_copy(_without(r, "seq"), by, run_id=ids[r["run_id"]]) for r in src["steps"]],
+                [
+                    _copy(
+                        _without(r, "seq"),
+                        by,
+                        run_id=ids[r["run_id"]],
+                        outputs=_renamed(r["outputs"], ids),
+                    )
+                    for r in src["steps"]
+                ],
             )
             _insert(
                 db,
