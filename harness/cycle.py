@@ -93,10 +93,10 @@ def ready_to_implement(services: Services) -> list[int]:
     while it labelled its end finishes it)."""
     done = {Label.NEEDS_REVIEW, Label.FAILED, Label.NEEDS_HUMAN}
     interrupted = {run.issue for run in services.store.open_runs("implement") if run.issue}
-    if services.forge.kind == "local":  # each issue's state kept by the store, read by index
-        issues = services.store.ready_issues(interrupted)
-    else:
-        issues = services.forge.list_issues("open")
+    local = services.forge.kind == "local"  # each issue's state kept by the store: by index
+    issues = (
+        services.store.ready_issues(interrupted) if local else services.forge.list_issues("open")
+    )
     return [
         i.number
         for i in issues

@@ -13,7 +13,6 @@ from harness.engine.context import Services
 from harness.git import snapshot
 from harness.git.repo import GitRepo
 from harness.git.worktrees import WorktreeManager
-from harness.sandbox.bwrap import CommandResult
 from harness.sandbox.limits import Limits
 from harness.sandbox.policy import prepare_worktree, worktree_sandbox
 from harness.validate.proof import tests_in
@@ -77,21 +76,23 @@ def _tests_over(
         if prepared.problem is not None:
             return _Ran(None, prepared.output[-MAX_OUTPUT:], prepared.problem, 0)
         box = worktree_sandbox(settings, path, Limits(timeout_s=commands.test_timeout_s))
-
-        def run() -> CommandResult:
+        announce(services.store, None, issue, command, command == commands.test)
+        runs = [box.run(command)]
+        if runs[0].limit_hit == "time":  # once more, counted as its own run
             announce(services.store, None, issue, command, command == commands.test)
-            return box.run(command)
-
-        runs = [run()]
-        if runs[0].limit_hit == "time":
-            runs.append(run())
+            runs.append(box.run(command))
     finally:
         manager.remove(path)
     result = runs[-1]
     stopped = result.limit_hit == "time"
     problem = f"the suite does not finish in {commands.test_timeout_s:.0f} s (time limit)"
-    output = result.output[-MAX_OUTPUT:]
-    return _Ran(result.exit_code, output, problem if stopped else None, len(runs), stopped)
+    return _Ran(
+        result.exit_code,
+        result.output[-MAX_OUTPUT:],
+        problem if stopped else None,
+        len(runs),
+        stopped,
+    )
 
 
 def grade(services: Services, head: str, trusted: str, hidden: Hidden, issue: int) -> Graded:

@@ -47,10 +47,10 @@ def case_row(case: Case, became: Became, graded: Graded | None, cost: float) -> 
     row = became.to_json()
     row["suite_runs"] += graded.suite_runs if graded else 0
     resolved: bool | None = bool(graded and graded.resolved)
-    row["inconclusive"] = graded.inconclusive if graded is not None else became.inconclusive
-    unknown = UNPROVEN if graded is not None and graded.fails_before is False else None
+    row["inconclusive"] = graded.inconclusive if graded else became.inconclusive
+    unknown = UNPROVEN if graded and graded.fails_before is False else None
     unknown = INCONCLUSIVE if row["inconclusive"] else unknown
-    if unknown is not None:
+    if unknown:
         resolved = None
         row["reason"] = f"{row['reason']}; {unknown}" if row["reason"] else unknown
     return {

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -64,22 +65,31 @@ class Rule(BaseModel):
 
 def load_script(path: Path) -> list[Rule]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigErrors(
             [ConfigError(str(path), "(file)", f"unreadable: {exc.strerror}")]
         ) from exc
+    return _rules(text, str(path))
+
+
+@lru_cache(maxsize=16)
+def _rules(text: str, source: str) -> list[Rule]:
+    """The rules of a script's ``text``, parsed once per process (every command of a
+    process opens the model again). Nobody changes them."""
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigErrors([yaml_problem(str(path), exc)]) from exc
+        raise ConfigErrors([yaml_problem(source, exc)]) from exc
     if not isinstance(data, list):
-        raise ConfigErrors([ConfigError(str(path), "(top)", "a script is a list of rules")])
+        raise ConfigErrors([ConfigError(source, "(top)", "a script is a list of rules")])
     rules: list[Rule] = []
     problems: list[ConfigError] = []
     for i, item in enumerate(data):
         try:
             rules.append(Rule.model_validate(item))
         except ValidationError as exc:
-            problems += problems_from(str(path), exc, prefix=f"[{i}]")
+            problems += problems_from(source, exc, prefix=f"[{i}]")
     if problems:
         raise ConfigErrors(problems)
     return rules

@@ -7,7 +7,7 @@ from collections.abc import Collection
 
 from harness.errors import NotFoundError
 from harness.forge.base import STATE_LABELS, Comment, Issue, Label, PullRequest
-from harness.store.base import StoreBase, from_row, utc_now
+from harness.store.base import StoreBase, dumps, from_row, utc_now
 
 
 def _queued(number: str) -> str:
@@ -76,9 +76,8 @@ class ForgeTablesMixin(StoreBase):
         ready = (
             f"SELECT number FROM issue_queue WHERE state IN {(Label.ACCEPTED, Label.IN_PROGRESS)}"
         )
-        numbers = ", ".join("?" * len(interrupted))
-        where = f"WHERE state = 'open' AND (number IN ({ready}) OR number IN ({numbers}))"
-        return self._issues(where, tuple(interrupted))
+        where = f"WHERE number IN ({ready} UNION SELECT value FROM json_each(?)) AND state = 'open'"
+        return self._issues(where, (dumps(sorted(interrupted)),))
 
     def queue_counts(self) -> dict[str, int]:
         """How many issues are in each state on the dashboard's queue, by index."""

@@ -60,9 +60,10 @@ class RunsMixin(StoreBase):
         return _run(row) if row else None
 
     def open_runs(self, workflow: str) -> list[Run]:
-        """Every unfinished (running or stopped) run of ``workflow``, oldest first."""
+        """Every unfinished (running or stopped) run of ``workflow``, oldest first: found by
+        their status (few), not among every run of the workflow."""
         rows = self._rows(
-            "SELECT * FROM runs WHERE workflow = ? AND status IN ('running','stopped')"
+            "SELECT * FROM runs WHERE +workflow = ? AND status IN ('running','stopped')"
             " ORDER BY started_at, rowid",
             (workflow,),
         )

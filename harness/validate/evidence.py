@@ -269,12 +269,15 @@ def _run_checks(settings: Settings, checks: list[Callable[[], Any]], rank: int) 
             raise StepFailed(str(exc), {"app_output": exc.output}) from exc
 
 
-def _holdout(settings: Settings) -> list[Journey]:
-    """The hold-out's journeys, for an app that can be started."""
+def _holdout(settings: Settings, only: frozenset[str] | None) -> list[Journey]:
+    """The hold-out's journeys (``only``: those of these names; none: no app is needed), for
+    an app that can be started."""
+    if only == frozenset():
+        return []
     if not settings.config.commands.start:
         raise StepFailed("factory.yaml has no commands.start: the app cannot be validated", {})
     try:
-        return load_journeys(settings.holdout_dir)
+        return [j for j in load_journeys(settings.holdout_dir) if only is None or j.name in only]
     except ConfigErrors as exc:
         raise StepFailed(
             f"the hold-out is broken: {exc.problems[0]}", {"hold_out": "broken"}
@@ -300,25 +303,24 @@ def journeys_on(
     reuse: Collection[str] | None = None,
 ) -> HoldoutRun:
     """Journeys (and the tests, and the sealed validator ``validator`` asks, if given) on the
-    app built from ``sha``, each on a fresh app of its own. ``commands.setup`` reaches the
-    egress proxy only on ``trusted`` (the production commit ``sha`` builds on; ``sha`` itself
-    when it is production): see ``prepare_worktree``. ``only``: the journeys of these names
-    (none: no app is needed). ``reuse``: the tests' remembered pass stands for a run, unless
-    the tree's suite holds one of these flaky checks (``harness.validate.suite``)."""
+    app built from ``sha``, each on a fresh app of its own; setup reaches the egress proxy
+    only on ``trusted`` (the production commit ``sha`` builds on, or ``sha``: see
+    ``prepare_worktree``). ``only``: the journeys of these names. ``reuse``: a remembered pass
+    stands for the tests unless the tree's suite holds one of these flaky checks."""
     settings, repo = ctx.services.settings, ctx.services.repo
-    wanted = _holdout(settings) if only != frozenset() else []
-    journeys = [j for j in wanted if only is None or j.name in only]
+    journeys = _holdout(settings, only)
     manager = WorktreeManager.of(repo, settings.state_dir)
     shots = settings.state_dir / "evidence" / ctx.run_id / label
     base = trusted or sha
     known = reused(ctx.services, sha, base, reuse) if tests and reuse is not None else None
+    run_tests = tests and known is None
     path = manager.create_detached(base, f"{ctx.run_id}-{label}")
     try:
         prepared = prepare_worktree(settings, path, base, sha)
         if prepared.problem is not None:
             raise _setup_failed(prepared)
         checks: list[Callable[[], Any]] = []
-        if tests and known is None:
+        if run_tests:
             checks.append(partial(_tests_on, ctx, path, sha, base, label))
         if before:
             checks.append(partial(_tests_on, ctx, path, sha, base, f"{label}-before", before))
@@ -327,9 +329,10 @@ def journeys_on(
         if validator is not None:
             checks.append(partial(_validator_check, ctx, path, label, shots, validator, earlier))
         done = _run_checks(settings, checks, _rank(ctx))
-        again = partial(_again_alone, ctx, path=path, sha=sha, trusted=base, label=label)
-        tested = known or (again(done.pop(0)) if tests else None)
-        tested_before = again(done.pop(0), before=before) if before else None
+        tested = _again_alone(ctx, done.pop(0), path, sha, base, label) if run_tests else known
+        tested_before = (
+            _again_alone(ctx, done.pop(0), path, sha, base, label, before) if before else None
+        )
         sealed = done.pop() if validator is not None else None
         results: list[JourneyResult] = [r for _, found in done for r in found]
         return HoldoutRun(

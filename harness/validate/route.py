@@ -33,8 +33,7 @@ def _tests_gate(e: Evidence) -> GateResult | None:
         passed=tested.exit_code == 0,
         evidence=f"`{tested.command}` exited {tested.exit_code} on what would land "
         f"(production {e.checked.production_sha[:12]} with this change), "
-        f"tree {tested.tree[:12]}{_stopped(tested)}"
-        + (f"; run {tested.reused_from}'s result on this tree" if tested.reused_from else ""),
+        f"tree {tested.tree[:12]}{_stopped(tested)}",
     )
 
 

@@ -47,7 +47,7 @@ def suite_runs(store: Store, issue: int) -> tuple[int, list[str]]:
     """How many times the issue's runs started the whole suite, and each command that ran
     chosen tests instead (docs/testing.md)."""
     ran = [event.data for event in store.events(kind=RAN, issue=issue)]
-    return sum(bool(e["suite"]) for e in ran), [str(e["command"]) for e in ran if not e["suite"]]
+    return sum(e["suite"] for e in ran), [e["command"] for e in ran if not e["suite"]]
 
 
 def remember(store: Store, key: str, run_id: str) -> None:
