@@ -108,6 +108,7 @@ def help_seconds(reps: int = 9) -> tuple[float, float]:
 
 def store_figures() -> list[Figure]:
     from harness.cycle import ready_to_implement
+    from harness.forge.base import Label
     from harness.review.trust import trust_states
     from harness.serve import views
     from harness.services import open_services
@@ -147,7 +148,11 @@ def store_figures() -> list[Figure]:
         rows.append(
             _figure(f"earned trust {at}", cpu_ms(lambda: trust_states(services)), TRUST.strip())
         )
-        opened = f"{len(services.store.issues('open')):,} open issues"
+        open_issues = services.store.issues("open")
+        for issue in open_issues[::10]:  # a tenth of them accepted by triage: ready
+            services.store.change_labels(issue.number, [Label.ACCEPTED], list(issue.labels))
+        ready = len(ready_to_implement(services))
+        opened = f"{len(open_issues):,} open issues, {ready:,} of them ready"
         queue_ms = cpu_ms(_cli(repo, "queue", "--json"))
         rows.append(_figure(f"queue --json {at}", queue_ms, f"in process; {opened}", QUEUE_GOAL_MS))
         ready_ms = cpu_ms(lambda: ready_to_implement(services))
