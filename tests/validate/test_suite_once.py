@@ -1,6 +1,7 @@
 """One suite run per change: a test result is a fact about a tree. A candidate that is the
 very tree its implementation tested (production did not move) reuses that pass; one built on
-another change runs the suite; a suite holding a check heal found flaky runs again. Counted
+another change runs the suite; production that became a tested tree runs none; a suite
+holding a check heal found flaky runs again. Counted
 from the sandboxed processes, through real cycles (sandbox, browser, scripted model over the
 SDK); the merge queue's invariant (``tests/conftest.py``) checks every landing's record."""
 
@@ -81,6 +82,11 @@ def test_a_candidate_that_is_the_tested_tree_runs_no_suite_one_built_on_another_
     landed = records(store, 1, "validate").newest(Landing)
     validated = store.list_runs(workflow="validate", issue=1)[0].id
     assert landed is not None and landed.tested_by == validated
+    # production is now that very tree, set up the same way: its health runs no suite
+    before, checked_before = len(ran), len(store.list_runs(workflow="health"))
+    run_once(capsys, repo)
+    assert len(store.list_runs(workflow="health")) == checked_before + 1
+    assert [c for _, c in ran[before:]].count(SUITE) == 0
 
 
 def test_a_suite_heal_found_flaky_runs_again_on_the_candidate(
