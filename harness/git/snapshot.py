@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,9 +50,12 @@ def closed_issues(message: str) -> tuple[int, ...]:
     return tuple(found)
 
 
-def fixes_on(repo: GitRepo, branch: str) -> list[Fix]:
-    """Every first-parent commit of ``branch`` (newest first) whose message closes an issue
-    and that has a parent to rebuild at."""
+def fixes_on(
+    repo: GitRepo, branch: str, landed: Callable[[str], tuple[int, ...] | None]
+) -> list[Fix]:
+    """Every first-parent commit of ``branch`` (newest first) that has a parent to rebuild at
+    and closes issues: those ``landed`` says (a merge the factory's records know), else those
+    its message closes."""
     out = repo.git_bytes(
         "log", "--first-parent", "-z", "--format=%H%x1f%P%x1f%B", f"refs/heads/{branch}", "--"
     )
@@ -61,7 +65,8 @@ def fixes_on(repo: GitRepo, branch: str) -> list[Fix]:
     for record in out.decode("utf-8", "replace").split("\0"):
         sha, _, rest = record.strip("\n").partition("\x1f")
         parents, _, message = rest.partition("\x1f")
-        issues = closed_issues(message)
+        known = landed(sha)
+        issues = closed_issues(message) if known is None else known
         if sha and parents.split() and issues:
             subject = message.strip().splitlines()[0] if message.strip() else ""
             fixes.append(Fix(sha, parents.split()[0], subject, issues))

@@ -76,9 +76,7 @@ def branch(ctx: StepContext) -> dict[str, Any]:
 
 def _cases(services: Services, lesson: Lesson, count: int) -> tuple[int, ...]:
     """The fixed issues the lesson cites, then the newest others: ``count`` in all."""
-    config = services.settings.config
-    branch, paths = config.production_branch, config.backtest.test_paths
-    fixed = [c.issue for c in history_cases(services.repo, services.forge, branch, paths)]
+    fixed = [c.issue for c in history_cases(services)]
     cited = {c.issue for c in lesson.citations}
     ordered = [n for n in fixed if n in cited] + fixed
     return tuple(dict.fromkeys(n for n in ordered if n is not None))[:count]
