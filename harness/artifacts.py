@@ -585,6 +585,8 @@ class Proposal(Artifact):
     branch: str
     pr: int
     rehearsal: Rehearsal
+    base: str = ""  # the edit's commit is ``head``, made on production's ``base``
+    head: str = ""
 
 
 def _kinds(cls: type[Artifact]) -> list[type[Artifact]]:

@@ -110,8 +110,7 @@ class _Face:
             found = change_diff(s, GitRepo(self.root), issue)
         if found is None:
             raise UsageError(f"issue {issue} has no pull request from the factory")
-        head = f"# PR {found.pr} ({found.branch}): {found.base[:12]}...{found.head[:12]}\n"
-        return head + found.text
+        return found.shown()
 
     def backtest_summary(self) -> dict[str, Any]:
         """The newest `factory backtest`: its summary and a row per case (none: null)."""

@@ -83,18 +83,22 @@ def reject(ctx: click.Context, number: int, reason: str, actor: str | None, as_j
 
 @click.command()
 @click.argument("number", type=ISSUE_NUMBER)
+@click.option("--lesson", is_flag=True, help="NUMBER is a lesson's pull request.")
 @click.pass_context
-def diff(ctx: click.Context, number: int) -> None:
-    """Print the change the factory's pull request for issue NUMBER holds (a unified diff
-    against the commit it was made from; exit 2 if the factory opened none)."""
+def diff(ctx: click.Context, number: int, lesson: bool) -> None:
+    """Print the change the factory's pull request for issue NUMBER holds, or with --lesson
+    the edit of the lesson's pull request NUMBER ('factory lessons propose' names it): a
+    unified diff against the commit it was made from; exit 2 if the factory opened none."""
     from harness.errors import UsageError
     from harness.git.repo import GitRepo
-    from harness.review.change import change_diff
+    from harness.review.change import change_diff, lesson_diff
     from harness.store.db import Store
 
     root = repo_root(ctx)
-    found = change_diff(Store.open(state_dir(root)), GitRepo(root), number)
+    show = lesson_diff if lesson else change_diff
+    found = show(Store.open(state_dir(root)), GitRepo(root), number)
+    if found is None and lesson:
+        raise UsageError(f"no lesson's pull request is numbered {number}")
     if found is None:
         raise UsageError(f"issue {number} has no pull request from the factory")
-    head = f"# PR {found.pr} ({found.branch}): {found.base[:12]}...{found.head[:12]}"
-    click.echo_via_pager(terminal_safe(head + "\n" + found.text))  # agent-written text
+    click.echo_via_pager(terminal_safe(found.shown()))  # agent-written text

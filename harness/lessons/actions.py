@@ -18,6 +18,7 @@ from harness.engine.context import Services, StepContext
 from harness.errors import ConfigErrors, StepFailed
 from harness.git import snapshot
 from harness.lessons.evidence import lessons
+from harness.review.change import diff_between
 from harness.triage.outbound import sanitize_outbound
 
 MAX_EDIT_LINES = 30
@@ -113,14 +114,18 @@ def rehearse(ctx: StepContext) -> Rehearsal:
 
 @action("lessons.open_pr", produces=Proposal, needs={**BRANCH, "rehearse": "lessons.rehearse"})
 def open_pr(ctx: StepContext) -> Proposal:
-    """The pull request of the edit, its evidence and its rehearsal (once per branch)."""
+    """The pull request of the edit (its diff first), its evidence and its rehearsal (once per
+    branch)."""
     services, lesson = ctx.services, ctx.output("pick", Lesson)
     edit, made = ctx.output("edit", GovernanceEdit), ctx.outputs["branch"]
     rehearsal = ctx.output("rehearse", Rehearsal)
+    head = str(made["head"])
+    base = services.repo.rev_parse(f"{head}^1") or ""
     body = services.templates.render(
         "comments/lesson_pr.md.j2",
         lesson=lesson.model_dump(),
         edit=edit.model_dump(),
+        diff=diff_between(services.repo, base, head),
         rehearsal=rehearsal.model_dump(),
         branch=made["branch"],
     )
@@ -129,5 +134,11 @@ def open_pr(ctx: StepContext) -> Proposal:
     pr = services.forge.open_pr(0, made["branch"], production, title, body)
     cited = [c.ref for c in lesson.citations if c.stale is None]
     return Proposal(
-        about=lesson.about, cited=cited, branch=made["branch"], pr=pr.number, rehearsal=rehearsal
+        about=lesson.about,
+        cited=cited,
+        branch=made["branch"],
+        pr=pr.number,
+        rehearsal=rehearsal,
+        base=base,
+        head=head,
     )
