@@ -12,12 +12,12 @@ from typing import Any
 from harness import cpu
 from harness.artifacts import GovernanceEdit, Lesson, Proposal, Rehearsal
 from harness.backtest.cases import history_cases
-from harness.config.governance import parse_rules
 from harness.engine.actions import action
 from harness.engine.context import Services, StepContext
 from harness.errors import ConfigErrors, StepFailed
 from harness.git import snapshot
 from harness.lessons.evidence import lessons
+from harness.lessons.stricter import loosened
 from harness.review.change import diff_between
 from harness.triage.outbound import sanitize_outbound
 
@@ -36,9 +36,11 @@ def pick(ctx: StepContext) -> Lesson | dict[str, Any]:
 
 
 def edited(text: str, edit: GovernanceEdit) -> str:
-    """The file with the edit made (``StepFailed``: refused, and why)."""
-    new = text.replace(edit.old_text, edit.new_text, 1) if edit.old_text else text
-    if not edit.old_text:
+    """The file with the edit made (``StepFailed``: refused, and why: too large, not found
+    once, no change, rules that no longer read, or one that loosens or deletes a rule)."""
+    if edit.old_text:
+        new = text.replace(edit.old_text, edit.new_text, 1)
+    else:
         new = text.rstrip("\n") + "\n\n" + edit.new_text.strip("\n") + "\n"
     why = None
     if len(edit.old_text.splitlines()) + len(edit.new_text.splitlines()) > MAX_EDIT_LINES:
@@ -48,8 +50,7 @@ def edited(text: str, edit: GovernanceEdit) -> str:
     elif new == text:
         why = "it changes nothing"
     try:
-        if why is None and edit.file == "factory_rules.md":
-            parse_rules(new)
+        why = why or loosened(edit.file, text, new)
     except ConfigErrors as exc:
         why = f"the rules would no longer read: {exc.problems[0]}"
     if why is not None:
