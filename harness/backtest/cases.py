@@ -122,16 +122,12 @@ def history_cases(
     that are not such merges. A commit closing two issues is two cases."""
     repo, config = services.repo, services.settings.config
     branch = config.production_branch
-
-    def landed(sha: str) -> tuple[int, ...] | None:
-        found = services.store.landed(sha)  # (issue, kind of change)
-        if found is None:
-            return None
-        return () if found[1] == "revert" else (found[0],)
-
     cases: list[Case] = []
-    for fix in snapshot.fixes_on(repo, branch, landed):
-        for number in fix.issues:
+    for fix in snapshot.first_parents(repo, branch):
+        landed = services.store.landed(fix.sha)  # (issue, kind): a merge the factory made
+        # its records name the issue it fixed, its words nothing; a revert fixed none
+        closes = fix.issues if landed is None else (landed[0],) * (landed[1] != "revert")
+        for number in closes:
             if (issues and number not in issues) or (found := held(services.forge, number)) is None:
                 continue
             tests = hidden_tests(repo, fix.parent, fix.sha, config.backtest.test_paths)
@@ -187,21 +183,26 @@ def manifest_cases(
             value = getattr(item, field)
             sha = source.rev_parse(value) if not value.startswith("-") else None
             if sha is None:
-                problem = f"{value[:60]!r} names no commit in {source.path}"
-                raise ConfigError(file, f"cases[{i}].{field}", problem)
+                raise ConfigError(
+                    file, f"cases[{i}].{field}", f"{value[:60]!r} names no commit in {source.path}"
+                )
             commits[field] = sha
         base, fix = commits["base"], commits["fix"]
         if base == fix or not source.is_ancestor(base, fix):  # the answer would be in reach
-            problem = f"{base[:12]} is not an ancestor of the fix {fix[:12]}"
-            raise ConfigError(file, f"cases[{i}].base", problem)
+            raise ConfigError(
+                file, f"cases[{i}].base", f"{base[:12]} is not an ancestor of the fix {fix[:12]}"
+            )
         if item.tests is None:
             tests = hidden_tests(source, base, fix, test_paths)
         else:
             tests = tuple(item.tests)
             for path in tests:
                 if source.read_blob(fix, path) is None and source.read_blob(base, path) is None:
-                    problem = f"{path!r} is in neither {base[:12]} nor {fix[:12]}"
-                    raise ConfigError(file, f"cases[{i}].tests", problem)
+                    raise ConfigError(
+                        file,
+                        f"cases[{i}].tests",
+                        f"{path!r} is in neither {base[:12]} nor {fix[:12]}",
+                    )
         issue = item.model_dump(include={"id", "title", "body", "author"})
         cases.append(Case(**issue, base=base, fix=fix, tests=tests))
     return cases

@@ -95,10 +95,10 @@ def diff(ctx: click.Context, number: int, lesson: bool) -> None:
     from harness.store.db import Store
 
     root = repo_root(ctx)
-    show = lesson_diff if lesson else change_diff
-    found = show(Store.open(state_dir(root)), GitRepo(root), number)
-    if found is None and lesson:
-        raise UsageError(f"no lesson's pull request is numbered {number}")
+    found = (lesson_diff if lesson else change_diff)(
+        Store.open(state_dir(root)), GitRepo(root), number
+    )
     if found is None:
-        raise UsageError(f"issue {number} has no pull request from the factory")
+        lacking = f"issue {number} has no pull request from the factory"
+        raise UsageError(f"no lesson's pull request is numbered {number}" if lesson else lacking)
     click.echo_via_pager(terminal_safe(found.shown()))  # agent-written text

@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +30,7 @@ BASE_REF = "refs/backtest/base"
 
 @dataclass(frozen=True)
 class Fix:
-    """A first-parent commit of a branch that says it closes issues."""
+    """A first-parent commit of a branch, and the issues its message says it closes."""
 
     sha: str
     parent: str
@@ -50,12 +49,9 @@ def closed_issues(message: str) -> tuple[int, ...]:
     return tuple(found)
 
 
-def fixes_on(
-    repo: GitRepo, branch: str, landed: Callable[[str], tuple[int, ...] | None]
-) -> list[Fix]:
-    """Every first-parent commit of ``branch`` (newest first) that has a parent to rebuild at
-    and closes issues: those ``landed`` says (a merge the factory's records know), else those
-    its message closes."""
+def first_parents(repo: GitRepo, branch: str) -> list[Fix]:
+    """Every first-parent commit of ``branch`` (newest first) that has a parent to rebuild at,
+    with the issues its message closes (none for most)."""
     out = repo.git_bytes(
         "log", "--first-parent", "-z", "--format=%H%x1f%P%x1f%B", f"refs/heads/{branch}", "--"
     )
@@ -65,9 +61,8 @@ def fixes_on(
     for record in out.decode("utf-8", "replace").split("\0"):
         sha, _, rest = record.strip("\n").partition("\x1f")
         parents, _, message = rest.partition("\x1f")
-        known = landed(sha)
-        issues = closed_issues(message) if known is None else known
-        if sha and parents.split() and issues:
+        issues = closed_issues(message)
+        if sha and parents.split():
             subject = message.strip().splitlines()[0] if message.strip() else ""
             fixes.append(Fix(sha, parents.split()[0], subject, issues))
     return fixes

@@ -18,7 +18,7 @@ from harness.errors import ConfigErrors, StepFailed
 from harness.git import snapshot
 from harness.lessons.evidence import lessons
 from harness.lessons.stricter import loosened
-from harness.review.change import diff_between
+from harness.review.change import diff_of
 from harness.triage.outbound import sanitize_outbound
 
 MAX_EDIT_LINES = 30
@@ -31,8 +31,7 @@ BRANCH = MappingProxyType({**PICK, "branch": "lessons.branch"})
 @action("lessons.pick")
 def pick(ctx: StepContext) -> Lesson | dict[str, Any]:
     """The most cited lesson that may be proposed now, or ``about: None`` (nothing to do)."""
-    found = next((x for x in lessons(ctx.services) if x.proposable), None)
-    return found if found is not None else {"about": None}
+    return next((x for x in lessons(ctx.services) if x.proposable), {"about": None})
 
 
 def edited(text: str, edit: GovernanceEdit) -> str:
@@ -78,10 +77,9 @@ def branch(ctx: StepContext) -> dict[str, Any]:
 
 def _cases(services: Services, lesson: Lesson, count: int) -> tuple[int, ...]:
     """The fixed issues the lesson cites, then the newest others: ``count`` in all."""
-    fixed = [c.issue for c in history_cases(services)]
+    fixed = [c.issue for c in history_cases(services) if c.issue is not None]
     cited = {c.issue for c in lesson.citations}
-    ordered = [n for n in fixed if n in cited] + fixed
-    return tuple(dict.fromkeys(n for n in ordered if n is not None))[:count]
+    return tuple(dict.fromkeys(sorted(fixed, key=lambda n: n not in cited)))[:count]
 
 
 @action("lessons.rehearse", produces=Rehearsal, needs=BRANCH)
@@ -119,27 +117,24 @@ def open_pr(ctx: StepContext) -> Proposal:
     branch)."""
     services, lesson = ctx.services, ctx.output("pick", Lesson)
     edit, made = ctx.output("edit", GovernanceEdit), ctx.outputs["branch"]
-    rehearsal = ctx.output("rehearse", Rehearsal)
     head = str(made["head"])
-    base = services.repo.rev_parse(f"{head}^1") or ""
+    proposal = Proposal(
+        about=lesson.about,
+        cited=[c.ref for c in lesson.citations if c.stale is None],
+        branch=made["branch"],
+        pr=0,  # until it is opened
+        rehearsal=ctx.output("rehearse", Rehearsal),
+        base=services.repo.rev_parse(f"{head}^1") or "",
+        head=head,
+    )
     body = services.templates.render(
         "comments/lesson_pr.md.j2",
         lesson=lesson.model_dump(),
         edit=edit.model_dump(),
-        diff=diff_between(services.repo, base, head),
-        rehearsal=rehearsal.model_dump(),
-        branch=made["branch"],
+        diff=diff_of(services.repo, proposal).text,
+        proposal=proposal.model_dump(),
     )
     title = f"{edit.file}: {sanitize_outbound(edit.title, 100)} (a lesson)"
     production = services.settings.config.production_branch
-    pr = services.forge.open_pr(0, made["branch"], production, title, body)
-    cited = [c.ref for c in lesson.citations if c.stale is None]
-    return Proposal(
-        about=lesson.about,
-        cited=cited,
-        branch=made["branch"],
-        pr=pr.number,
-        rehearsal=rehearsal,
-        base=base,
-        head=head,
-    )
+    pr = services.forge.open_pr(0, proposal.branch, production, title, body)
+    return proposal.model_copy(update={"pr": pr.number})

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any
 
 from pydantic import ValidationError
 
@@ -48,27 +47,39 @@ def _from_records(services: Services) -> Iterator[Citation]:
             for n, f in enumerate(x for x in record.findings if x.severity in SERIOUS):
                 named = re.fullmatch(r"(?:\./)?(.+?)(?::(\d+))?", (f.file or "").strip())
                 path, line = (named[1], named[2]) if named else (None, None)
-                about = f"file:{path}" if path else f"finding:{_words(f.description)}"
-                at = int(line) if line else None
-                said: dict[str, Any] = {"file": path, "line": at, "words": f.description[:400]}
-                yield Citation(ref=f"{ref}:{n}", issue=issue, source="review", about=about, **said)
+                yield Citation(
+                    ref=f"{ref}:{n}",
+                    issue=issue,
+                    source="review",
+                    about=f"file:{path}" if path else f"finding:{_words(f.description)}",
+                    file=path,
+                    line=int(line) if line else None,
+                    words=f.description[:400],
+                )
         if isinstance(record, Healed) and record.culprit and record.culprit_issue is not None:
             words = f"regression since {record.culprit[:12]}: {record.reason}"[:400]
-            culprit, broke = record.culprit, record.culprit_issue  # a factory merge broke it
+            culprit = record.culprit  # a factory merge broke production: its files are cited
             for path in services.repo.changed_paths(f"{culprit}^1", culprit)[:MAX_FILES]:
-                said = {"about": f"file:{path}", "file": path, "words": words}
-                yield Citation(ref=f"{ref}:{path}", issue=broke, source="regression", **said)
+                yield Citation(
+                    ref=f"{ref}:{path}",
+                    issue=record.culprit_issue,
+                    source="regression",
+                    about=f"file:{path}",
+                    file=path,
+                    words=words,
+                )
         refused = isinstance(record, GateReport) and not record.passed
         if refused or (isinstance(record, Validation) and record.route != "merge"):
             for g in record.gates if isinstance(record, GateReport | Validation) else []:
                 if not g.passed and g.name not in SEALED:
-                    source = "gate" if refused else "validation"
-                    said = {
-                        "about": f"gate:{g.name}",
-                        "rule": g.name,
-                        "words": g.evidence[:400],
-                    }
-                    yield Citation(ref=f"{ref}:{g.name}", issue=issue, source=source, **said)
+                    yield Citation(
+                        ref=f"{ref}:{g.name}",
+                        issue=issue,
+                        source="gate" if refused else "validation",
+                        about=f"gate:{g.name}",
+                        rule=g.name,
+                        words=g.evidence[:400],
+                    )
 
 
 def citations(services: Services) -> Iterator[Citation]:

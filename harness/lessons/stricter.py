@@ -6,9 +6,7 @@ prose line of either file — a rule — may go. A person may still write anythi
 
 from __future__ import annotations
 
-from collections import Counter
 from fnmatch import fnmatchcase
-from functools import cache
 from typing import Any
 
 import yaml
@@ -17,40 +15,33 @@ from harness.config.governance import parse_rules, split_front_matter
 from harness.config.models import Rules, TrustRule
 from harness.paths import workflows_dir
 
-LOOSEST = TrustRule(start="auto", earn_after=0, reset_on=[])  # a kind no trust rule holds
 
-
-@cache
-def _ways() -> dict[str, Any]:
-    return dict(yaml.safe_load((workflows_dir() / "lessons" / "stricter.yaml").read_text()))
+def _flat(value: Any, name: str) -> dict[str, Any]:
+    """Every setting of ``value`` by its dotted name (``budgets.per_day_usd``)."""
+    if not isinstance(value, dict):
+        return {name.lstrip("."): value}
+    return {k: v for key, part in value.items() for k, v in _flat(part, f"{name}.{key}").items()}
 
 
 def _settings(rules: Rules, keys: set[str]) -> dict[str, Any]:
-    """Every setting by its dotted name (``budgets.per_day_usd``); ``trust.<key>.<field>``:
-    the rule that holds for that key, whoever wrote it."""
-    flat: dict[str, Any] = {}
-    for name, value in rules.model_dump(mode="json", exclude={"trust"}).items():
-        section = value if isinstance(value, dict) else {"": value}
-        flat |= {f"{name}.{k}".rstrip("."): v for k, v in section.items()}
-    for key in keys:
-        rule = rules.trust_for(key.removeprefix("kind:")) or LOOSEST
-        flat |= {f"trust.{key}.{k}": v for k, v in rule.model_dump(mode="json").items()}
-    return flat
+    """The settings; ``trust.<key>``: the rule that holds for that key, whoever wrote it."""
+    loosest = TrustRule(start="auto", earn_after=0, reset_on=[])  # no rule: merges by itself
+    held = {k: (rules.trust_for(k.removeprefix("kind:")) or loosest).model_dump() for k in keys}
+    return _flat(rules.model_dump() | {"trust": held}, "")
 
 
 def _stricter(way: Any, before: Any, after: Any) -> bool:
     if isinstance(way, list):  # values from the loosest to the strictest
         return way.index(after) >= way.index(before)
     if isinstance(before, list):  # lower: only loses items; higher: only gains
-        before = set(before)
-        after = set(after)
-    return (way == "lower" and after <= before) or (way == "higher" and after >= before)
+        return _stricter(way, set(before), set(after))
+    return bool((way == "lower" and after <= before) or (way == "higher" and after >= before))
 
 
-def _prose(text: str, file: str) -> Counter[str]:
+def _prose(text: str, file: str) -> set[str]:
     """The file's lines below its front matter, but blank ones (a rule each)."""
     end = split_front_matter(text, file)[1] if file == "factory_rules.md" else 0
-    return Counter(line.strip() for line in text.splitlines()[end:] if line.strip())
+    return {line.strip() for line in text.splitlines()[end:] if line.strip()}
 
 
 def loosened(file: str, before: str, after: str) -> str | None:
@@ -60,9 +51,10 @@ def loosened(file: str, before: str, after: str) -> str | None:
         rules = (parse_rules(before), parse_rules(after))
         keys = {"default", *rules[0].trust, *rules[1].trust}
         old, new = (_settings(r, keys) for r in rules)
+        ways = yaml.safe_load((workflows_dir() / "lessons" / "stricter.yaml").read_text())
         for key, value in old.items():
-            way = next((w for name, w in _ways().items() if fnmatchcase(key, name)), None)
+            way = next((w for name, w in ways.items() if fnmatchcase(key, name)), None)
             if new[key] != value and not _stricter(way, value, new[key]):
                 return f"it loosens {key} ({value!r} → {new[key]!r})"
     gone = _prose(before, file) - _prose(after, file)
-    return f"it deletes the rule {next(iter(gone))!r} of {file}" if gone else None
+    return f"it deletes the rule {min(gone)!r} of {file}" if gone else None

@@ -38,25 +38,19 @@ def change_diff(
     if run is not None and (targets := run.every(ValidationTarget)):  # recorded as one
         taken = Prepared.from_outputs(targets[-1][0].outputs)
         candidate = taken.candidate.model_copy(update={"head": taken.head})
-    return None if candidate is None else _diff(repo, candidate)
+    return None if candidate is None else diff_of(repo, candidate)
 
 
 def lesson_diff(store: Store, repo: GitRepo, pr: int) -> ChangeDiff | None:
     """The edit of the lesson whose pull request is ``pr`` (``factory lessons propose``)."""
     made = [p for _, p in store.artifacts(Proposal, None, ANY_RUN, limit=500) if p.pr == pr]
-    return _diff(repo, made[0]) if made else None
+    return diff_of(repo, made[0]) if made else None
 
 
-def _diff(repo: GitRepo, made: PrCandidate | Proposal) -> ChangeDiff:
-    text = diff_between(repo, made.base, made.head)
-    return ChangeDiff(made.pr, made.branch, made.base, made.head, text)
-
-
-def diff_between(repo: GitRepo, base: str, head: str) -> str:
-    """The change from ``base`` to ``head``, redacted (cut past MAX_DIFF_BYTES, with a line
-    that says so)."""
+def diff_of(repo: GitRepo, made: PrCandidate | Proposal) -> ChangeDiff:
+    """The change a pull request the factory made (or is making) holds, redacted."""
     try:
-        text = repo.diff_text(base, head, MAX_DIFF_BYTES)
+        text = repo.diff_text(made.base, made.head, MAX_DIFF_BYTES)
     except GitError:
-        text = f"[the commits {base[:12]}…{head[:12]} are not in this checkout]"
-    return redact(text)
+        text = f"[the commits {made.base[:12]}…{made.head[:12]} are not in this checkout]"
+    return ChangeDiff(made.pr, made.branch, made.base, made.head, redact(text))
