@@ -1,7 +1,7 @@
 """No path lets a lesson change governance or spend beyond its budget: the learner's calls
 stop at ``lessons.max_usd``; an edit that is not one small replacement found once in
-factory_rules.md or CLAUDE.md is refused before anything is committed; a citation of a rule
-the governance no longer says is stale."""
+factory_rules.md or CLAUDE.md, or that loosens a setting or deletes a rule, is refused before
+anything is committed; a citation of a rule the governance no longer says is stale."""
 
 from __future__ import annotations
 
@@ -140,3 +140,51 @@ def test_an_edit_that_only_tightens_settings_is_proposed(tmp_path: Path, capsys)
     store = Store.open(state_dir(repo))
     assert "+security: {severity: medium}" in store.prs()[0].body
     store.close()
+
+
+def test_a_persons_reasons_are_citations_checked_against_the_governance(
+    tmp_path: Path, capsys
+) -> None:
+    """``factory approve --reason`` and ``factory reject --reason`` keep their words in the
+    audit trail; one that cites a rule the governance no longer says is stale."""
+    repo = make_factory_repo(tmp_path / "repo")
+    store = Store.open(state_dir(repo))
+    for issue, kind, reason in (
+        (1, "human.approve", "Fine. factory_rules.md: Keep changes small and focused"),
+        (2, "human.reject", "factory_rules.md: Never merge on Fridays"),
+    ):
+        store.append_event(None, kind, {"issue": issue, "actor": "ann", "reason": reason})
+    store.close()
+    res = run_cli(capsys, "--repo", str(repo), "lessons", "--json")
+    found = {x["about"]: x for x in res.json()}
+    (held,) = found["rule:factory_rules.md: Keep changes small and focused"]["citations"]
+    assert (held["source"], held["issue"], held["stale"]) == ("maintainer", 1, None)
+    assert held["words"] == "approve: Fine. factory_rules.md: Keep changes small and focused"
+    gone = found["rule:factory_rules.md: Never merge on Fridays"]
+    assert gone["stale"] and gone["citations"][0]["stale"] == (
+        "factory_rules.md no longer says 'Never merge on Fridays'"
+    )
+
+
+def test_a_regression_heal_blamed_on_a_factory_merge_cites_the_files_it_changed(
+    tmp_path: Path, capsys
+) -> None:
+    """Heal's record (``Healed``) of a factory merge that broke production joins the lesson
+    about the file it changed, beside a reviewer's finding on another issue."""
+    repo = repo_with_a_lesson(tmp_path, RULES, EDIT)
+    (repo / "app.py").write_text("print('notes, broken')\n")
+    git(repo, "commit", "-qam", "Merge factory/issue-7: show the count")
+    culprit = git(repo, "rev-parse", "HEAD").strip()
+    store = Store.open(state_dir(repo))
+    run = store.create_run("heal", None, {}, {})
+    said = {"sha": culprit, "reason": "1 of 1 checks fail again", "culprit": culprit}
+    healed = Healed(outcome="reverted", culprit_issue=7, regression_issue=8, chain=1, **said)
+    seq = store.start_step(run.id, "act", {})
+    store.finish_step(seq, "succeeded", healed.model_dump(), artifact="Healed")
+    store.close()
+    res = run_cli(capsys, "--repo", str(repo), "lessons", "--json")
+    (lesson,) = [x for x in res.json() if x["about"] == "file:app.py"]
+    regression = [c for c in lesson["citations"] if c["source"] == "regression"]
+    assert [(c["issue"], c["file"]) for c in regression] == [(7, "app.py")]
+    assert regression[0]["words"] == f"regression since {culprit[:12]}: 1 of 1 checks fail again"
+    assert lesson["independent"] == 3  # issues 1 and 2 (the reviewer), 7 (the regression)
