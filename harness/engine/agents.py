@@ -22,7 +22,7 @@ from harness.redact import redact
 Handler = Callable[[dict[str, object]], str]
 
 _FILE_TOOLS = ("read_file", "list_files", "search", "write_file", "edit_file")
-_WRITING = frozenset(("write_file", "edit_file", "run_command"))
+UNFINISHED = ("running", "interrupted")  # a step's record when it was killed or stopped
 RESUMED_PATCH_BYTES = 20_000  # of the changes a resumed step is shown
 
 
@@ -97,10 +97,8 @@ def _cut_short(ctx: StepContext, worktree: dict[str, str]) -> dict[str, object] 
     """For a step that writes, begun before in this run and cut short (killed, stopped): the
     files its worktree changed since the attempt began and their diff, the cut-short work
     included (setup's output left out), so that its request says what it will find."""
-    same = [s for s in ctx.services.store.steps(ctx.run_id) if s.step_id == ctx.step.id]
-    if not _WRITING & set(ctx.step.tools) or len(same) < 2:
-        return None
-    if same[-2].status not in ("running", "interrupted"):
+    same = [s.status for s in ctx.services.store.steps(ctx.run_id) if s.step_id == ctx.step.id]
+    if "edit_file" not in ctx.step.tools or len(same) < 2 or same[-2] not in UNFINISHED:
         return None
     repo = GitRepo(Path(worktree["path"]))
     tree = repo.stage_tree(exclude=ctx.outputs.get("setup", {}).get("artifacts", []))
