@@ -353,3 +353,14 @@ def test_the_sealed_validator_calls_an_api_with_a_token_it_created_in_the_app(
     sent = calls[0].input["headers"]["Authorization"]
     assert sent.startswith("Bearer ") and len(sent) == len("Bearer ") + 32  # read from the page
     assert "example.com" not in "".join(answer.blocked)  # refused before the browser sent it
+    # the requests alone are evidence enough for the gate that a pass rests on something
+    from harness.validate.route import decide_route
+    from tests.validate.test_routing import RULES, evidence
+
+    prepared, checked = evidence()
+    checked = checked.model_copy(
+        update={"validator": answer.model_copy(update={"observed": calls})}
+    )
+    gates = {g.name: g for g in decide_route(RULES, prepared, checked, "success").gates}
+    assert gates["validator_evidence"].passed, gates["validator_evidence"]
+    assert gates["validator_evidence"].evidence.startswith("2 of the validator's 3 actions")
