@@ -98,9 +98,11 @@ def _cut_short(ctx: StepContext, worktree: dict[str, str]) -> dict[str, object] 
     files its worktree changed since the attempt began and their diff, the cut-short work
     included (setup's output left out), so that its request says what it will find."""
     same = [s.status for s in ctx.services.store.steps(ctx.run_id) if s.step_id == ctx.step.id]
-    if "edit_file" not in ctx.step.tools or len(same) < 2 or same[-2] not in UNFINISHED:
+    path = Path(worktree["path"])  # gone (a reboot): nothing of the cut-short work is left
+    cut = len(same) > 1 and same[-2] in UNFINISHED
+    if not (cut and "edit_file" in ctx.step.tools and path.is_dir()):
         return None
-    repo = GitRepo(Path(worktree["path"]))
+    repo = GitRepo(path)
     tree = repo.stage_tree(exclude=ctx.outputs.get("setup", {}).get("artifacts", []))
     began = worktree.get("start_sha") or worktree["base_sha"]
     changes, patch = repo.change(began, tree, RESUMED_PATCH_BYTES, merge_base=False)
