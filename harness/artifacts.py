@@ -74,6 +74,9 @@ class IssueSpec(Artifact):
     priority: str | None = None
     acceptance_criteria: list[str] = Field(default_factory=list)
     source: str = ""
+    # criteria the app under validation cannot show, with what it lacks: the issue went to a
+    # person at triage
+    unobservable: list[str] = Field(default_factory=list)
 
 
 class Acknowledgement(Artifact):

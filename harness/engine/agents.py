@@ -22,6 +22,8 @@ from harness.redact import redact
 Handler = Callable[[dict[str, object]], str]
 
 _FILE_TOOLS = ("read_file", "list_files", "search", "write_file", "edit_file")
+UNFINISHED = ("running", "interrupted")  # a step's record when it was killed or stopped
+RESUMED_PATCH_BYTES = 20_000  # of the changes a resumed step is shown
 
 
 class StepHooks:
@@ -83,11 +85,28 @@ def _extra_context(ctx: StepContext) -> dict[str, object]:
     role = ctx.step.agent or ""
     extra: dict[str, object] = {"diff": "", "definition": role_definition(ctx.services, role)}
     worktree, tested = ctx.outputs.get("worktree", {}), ctx.outputs.get("test", {}).get("tree")
+    extra["resumed"] = _cut_short(ctx, worktree) if worktree.get("path") else None
     if ctx.step.context == "fresh" and worktree.get("path"):
         repo, base = GitRepo(Path(worktree["path"])), worktree["base_sha"]
         # the tree the tests ran on, which is what will be committed, when there is one
         extra["diff"] = repo.tree_diff(base, str(tested)) if tested else repo.working_diff(base)
     return extra
+
+
+def _cut_short(ctx: StepContext, worktree: dict[str, str]) -> dict[str, object] | None:
+    """For a step that writes, begun before in this run and cut short (killed, stopped): the
+    files its worktree changed since the attempt began and their diff, the cut-short work
+    included (setup's output left out), so that its request says what it will find."""
+    same = [s.status for s in ctx.services.store.steps(ctx.run_id) if s.step_id == ctx.step.id]
+    path = Path(worktree["path"])  # gone (a reboot): nothing of the cut-short work is left
+    cut = len(same) > 1 and same[-2] in UNFINISHED
+    if not (cut and "edit_file" in ctx.step.tools and path.is_dir()):
+        return None
+    repo = GitRepo(path)
+    tree = repo.stage_tree(exclude=ctx.outputs.get("setup", {}).get("artifacts", []))
+    began = worktree.get("start_sha") or worktree["base_sha"]
+    changes, patch = repo.change(began, tree, RESUMED_PATCH_BYTES, merge_base=False)
+    return {"files": [c.path for c in changes], "diff": patch} if changes else None
 
 
 def run_agent_step(ctx: StepContext) -> tuple[dict[str, object], str | None]:

@@ -81,12 +81,21 @@ def _decision(ctx: StepContext) -> dict[str, Any]:
     if pre.get("decision"):
         held = {k: pre[k] for k in ("decision", "reason", "rule")}
         unjudged: dict[str, Any] = {"priority": None, "kind": None, "acceptance_criteria": []}
+        unjudged.update(unobservable=[])
         return {**held, **unjudged, "source": "prescreen"}
     judged = ctx.outputs.get("judge")
     if not judged:
         raise FactoryError("no triage decision: the judge step produced nothing")
+    # a criterion the app under validation cannot show: a person checks the issue, now
+    unseen = [
+        sanitize_outbound(f"{item['criterion']} (lacks {item['lacks']})", limit=800)
+        for item in judged.get("unobservable") or []
+    ]
     return {
-        "decision": judged["decision"],
+        "decision": "needs_human"
+        if unseen and judged["decision"] == "accept"
+        else judged["decision"],
+        "unobservable": unseen,
         "reason": sanitize_outbound(str(judged.get("reason", ""))),
         "rule": sanitize_outbound(str(judged.get("rule") or "mission.md"), limit=200),
         "priority": judged.get("priority"),

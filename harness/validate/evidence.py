@@ -370,7 +370,9 @@ def sealed_request(
         budget_usd = min(budget_usd, definition.budget_usd)
     request = SealRequest(
         question=question,
-        instructions=services.templates.render(definition.template),
+        instructions=services.templates.render(  # how the app runs: the validation environment
+            definition.template, commands=services.settings.config.commands.model_dump(mode="json")
+        ),
         tools=list(definition.tools),
         output=definition.output,
         max_turns=definition.max_turns,
