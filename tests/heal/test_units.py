@@ -98,3 +98,28 @@ def test_a_reverted_change_is_closed_as_merged_once_its_regression_fix_lands(
     assert back.state == "closed" and Label.MERGED in back.labels
     said = [c for c in forge.list_comments(reverted) if f"#{regression}" in c.body]
     assert len(said) == 1
+
+
+def test_a_reverted_change_whose_regression_issue_failed_goes_to_a_person(
+    tmp_path: Path,
+) -> None:
+    """No issue waits in progress for a fix that will not come: its regression issue failed,
+    so the reverted change goes to a person, once; a fix landing later still closes it."""
+    repo = make_factory_repo(tmp_path / "repo")
+    services = open_services(repo, tmp_path / "state")
+    forge = services.forge
+    reverted = forge.create_issue("Add a help page", "Please.", "owner").number
+    set_state(forge, reverted, Label.IN_PROGRESS, (Label.REGRESSION,))
+    regression = forge.create_issue("Regression", "Evidence.", forge.bot_login).number
+    seed_chain(tmp_path / "state", [reverted, regression], "0" * 40)
+    set_state(forge, regression, Label.FAILED)
+    for _ in range(2):
+        assert production_health(services)["green"]
+    waiting = forge.get_issue(reverted)
+    assert waiting.state == "open" and Label.NEEDS_HUMAN in waiting.labels
+    assert Label.IN_PROGRESS not in waiting.labels
+    said = [c for c in forge.list_comments(reverted) if f"#{regression}" in c.body]
+    assert len(said) == 1 and "factory:failed" in said[0].body
+    set_state(forge, regression, Label.MERGED)  # a person sent it back; its fix landed
+    production_health(services)
+    assert forge.get_issue(reverted).state == "closed"
