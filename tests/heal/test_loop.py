@@ -80,6 +80,6 @@ def test_a_broken_journey_is_reverted_fixed_and_both_issues_closed_by_themselves
     page = git(repo, "show", "main:app.py")
     assert "<h1>Notes</h1><p>Jottings</p>" in page
     store = Store.open(state)
-    assert not [e for e in store.events(kind="human.")]  # no person
+    assert store.events(kind="human.") == []  # no person
     for said in [fixed["body"], *(c["body"] for c in fixed["comments"] + culprit["comments"])]:
         assert HOLDOUT_CANARY not in said and "the heading" not in said
