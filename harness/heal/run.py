@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Required, TypedDict
 
-from harness.artifacts import ANY_RUN, Healed, Health, IssueSpec, Landing, PrCandidate
+from harness.artifacts import ANY_RUN, Diagnosis, Healed, Health, IssueSpec, Landing, PrCandidate
 from harness.engine.context import Lease, Services
 from harness.engine.runner import Engine, RunOutcome
 from harness.errors import ForgeError
@@ -89,7 +89,9 @@ def heal(services: Services, health_run: str | None, sha: str) -> ProductionStat
     healed = outcome.artifact(Healed)
     if healed is None:
         return {"green": False, "heal": outcome.run_id, "reason": f"heal: {outcome.reason}"}
-    state: ProductionState = {"green": healed.outcome == "flaky", "heal": outcome.run_id}
+    diagnosed = outcome.artifact(Diagnosis)  # green only where every check passed again
+    green = diagnosed is not None and diagnosed.verdict == "flaky"
+    state: ProductionState = {"green": green, "heal": outcome.run_id}
     state["outcome"], state["reason"] = healed.outcome, healed.reason
     if healed.person_issue is not None:
         state["tracking"] = str(healed.person_issue)

@@ -220,12 +220,12 @@ def check(ctx: StepContext) -> CheckResult:
     protected = list(ctx.services.settings.governance.rules.protected_paths)
     if problems := shape.tree_problems(repo, base, candidate, protected):
         raise shape.UnsafeTree(problems, say_why=True)  # before any checkout, before any merge
-    # a revert restores what production held: no criteria to judge, its culprit's tests go
+    # a revert restores what production held: no criteria to judge
     reverting = prepared.candidate.spec.kind == "revert"
     question = None if reverting else validator_question(ctx, prepared.candidate)
     earlier = _earlier_verdict(ctx, head, candidate, question.digest()) if question else None
     changed = repo.paths_between(base, candidate)  # this change's paths, not those ahead
-    lost = [] if reverting else proof.tests_lost(repo, base, candidate, changed)
+    lost = proof.tests_lost(repo, base, candidate, changed)  # a revert's too: named
     bug_tests, before = None, None
     if prepared.candidate.spec.kind == "bug":  # its tests, on the code it replaces
         bug_tests = proof.new_tests(repo, candidate, changed)

@@ -64,6 +64,9 @@ def _tests_kept_gate(e: Evidence) -> GateResult | None:
     if e.checked.tests is None:
         return None
     lost = e.checked.tests_lost
+    if e.kind == "revert":  # what the merge it undoes brought goes with it, named
+        said = f"a revert removes what its culprit merge added: {'; '.join(lost) or 'no test'}"
+        return GateResult(name="tests_kept", passed=True, evidence=said)
     return GateResult(
         name="tests_kept",
         passed=not lost,
@@ -250,6 +253,10 @@ def _routed(
         why = f"the validator could not observe: {'; '.join(unseen)}"
         return routed("needs_review", why, "a criterion the validator cannot observe")
     if all(g.passed for g in gates):
+        if rules.auto_merge.enabled and checked.verdict is None:  # a revert (its gate says)
+            why = "every gate passed; a revert, which no validator judges: the tests and "
+            why += "every journey did"
+            return routed("merge", why, "auto_merge; a revert restores what production held")
         if rules.auto_merge.enabled:
             why = f"every gate passed; validator score {score:.2f}"
             return routed("merge", why, "auto_merge.min_score; every gate and journey passed")
