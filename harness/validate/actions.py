@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from itertools import takewhile
 from types import MappingProxyType
 from typing import Any
 
@@ -326,7 +327,10 @@ def decide(ctx: StepContext) -> Validation:
     ci = ctx.services.forge.ci_status(prepared.head)
     kind, candidate = kind_of(prepared.candidate.spec), prepared.candidate
     gates = trusted_setup(ctx.services, kind, candidate.gates)
-    routing = decide_route(rules, candidate.model_copy(update={"gates": gates}), checked, ci)
+    earlier = ctx.services.store.artifacts(Validation, ctx.number, limit=rules.max_rebases + 1)
+    rebases = len(list(takewhile(lambda found: found[1].conflict, earlier)))
+    candidate = candidate.model_copy(update={"gates": gates})
+    routing = decide_route(rules, candidate, checked, ci, rebases)
     # the person in the loop: earned trust, and a person's approval of this head
     routing = review_gate(ctx.services, ctx.number, prepared.head, kind, routing)
     body = ctx.services.templates.render(
