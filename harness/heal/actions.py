@@ -185,12 +185,16 @@ def _regression(ctx: StepContext, healed: Healed, blame: Blame, said: dict[str, 
 
 
 def _environment(ctx: StepContext, healed: Healed, blame: Blame | None, run_id: str) -> Healed:
-    """Set-up, tools, the network or the browser: one issue for a person (the same one each
-    time production is red for such a reason), a comment per red commit; no change blamed."""
+    """Set-up, the app, the browser, or checks failing as far back as the bisect looked: one
+    issue for a person (the same one each time production is red for such a reason), a
+    comment per red commit; no change blamed."""
     red = ctx.services.store.get_run(run_id).reason or "production's health check failed"
-    why = healed.reason if blame is None else f"{red}; it fails where it was green too"
+    unrun = [p.environment for p in (blame.probes[-1:] if blame else []) if p.environment]
+    worded = blame is not None and not unrun  # heal's own words
+    why = f"{red}; it fails on every commit the bisect looked at" if worded else healed.reason
+    why = unrun[0] if unrun else why
     # in the harness's words, unless heal's own (never a command line it quotes)
-    failure = {"step": "heal", "kind": "sandbox" if blame is None else "refused", "error": why}
+    failure = {"step": "heal", "kind": "refused" if worded else "sandbox", "error": why}
     render = ctx.services.templates.render
     body = render("comments/health_red.md.j2", failure=failure, run_id=run_id)
     title, forge = "Production is red: the factory has stopped", ctx.services.forge

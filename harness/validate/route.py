@@ -168,6 +168,9 @@ VALIDATE_GATES: tuple[Callable[[Evidence], GateResult | None], ...] = (
     _setup_network_gate,
 )
 SEALED = ("journeys", "validator", "ci")  # judged after a browser looked
+ALL_PASSED = "every gate and journey passed"
+# why a revert merges, and by which rule: no validator judged it (it has no criteria)
+REVERTED = ("a revert, which no validator judges", "auto_merge; a revert restores what it held")
 RULES = "factory_rules.md"  # where the rules a route cites are, unless it names another file
 
 
@@ -258,13 +261,10 @@ def _routed(
         why = f"the validator could not observe: {'; '.join(unseen)}"
         return routed("needs_review", why, "a criterion the validator cannot observe")
     if all(g.passed for g in gates):
-        if rules.auto_merge.enabled and checked.verdict is None:  # a revert (its gate says)
-            why = "every gate passed; a revert, which no validator judges: the tests and "
-            why += "every journey did"
-            return routed("merge", why, "auto_merge; a revert restores what production held")
         if rules.auto_merge.enabled:
-            why = f"every gate passed; validator score {score:.2f}"
-            return routed("merge", why, "auto_merge.min_score; every gate and journey passed")
+            said = (f"validator score {score:.2f}", "auto_merge.min_score")
+            judged, rule = said if checked.verdict else REVERTED  # no verdict: a revert's
+            return routed("merge", f"every gate passed; {judged}", f"{rule}; {ALL_PASSED}")
         return routed("needs_review", "every gate passed; auto_merge is disabled", "auto_merge")
     if others_pass and in_band:
         if named["validator"].passed:  # only CI said no
