@@ -262,8 +262,8 @@ def _routed(
         return routed("needs_review", why, "a criterion the validator cannot observe")
     if all(g.passed for g in gates):
         if rules.auto_merge.enabled:
-            said = (f"validator score {score:.2f}", "auto_merge.min_score")
-            judged, rule = said if checked.verdict else REVERTED  # no verdict: a revert's
+            scored = (f"validator score {score:.2f}", "auto_merge.min_score")
+            judged, rule = scored if checked.verdict else REVERTED  # no verdict: a revert's
             return routed("merge", f"every gate passed; {judged}", f"{rule}; {ALL_PASSED}")
         return routed("needs_review", "every gate passed; auto_merge is disabled", "auto_merge")
     if others_pass and in_band:
