@@ -113,7 +113,8 @@ def bisect(ctx: StepContext) -> Blame:
     try:
         bad, good = first_failing(fails, len(history), known)
     except _FailsWhereGreen:  # known green, so not the environment: flaky (docs/heal.md)
-        return blame.model_copy(update={"green": history[known or 0], "probes": probes})
+        found = {"green": history[known or 0], "commits": known or 0, "probes": probes}
+        return blame.model_copy(update=found)
     except _NotJudged:
         return blame.model_copy(update={"probes": probes, "commits": len(history) - 1})
     landed = store.landed(history[bad])
