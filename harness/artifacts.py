@@ -475,6 +475,7 @@ class Healed(Artifact):
     regression_issue: int | None = None
     person_issue: int | None = None
     chain: int = 0
+    flaky: list[str] = Field(default_factory=list)  # the checks it counted a flake of
 
 
 class Routing(Artifact):

@@ -22,7 +22,7 @@ from harness.analysers import (
 from harness.artifacts import AnalyserFinding, Found, Worktree
 from harness.engine.actions import action
 from harness.engine.context import Services, StepContext
-from harness.forge.base import Label
+from harness.forge.base import Label, create_own_issue
 from harness.git.worktrees import WorktreeManager
 from harness.sandbox.policy import copy_checkout
 from harness.triage.outbound import sanitize_outbound
@@ -123,7 +123,7 @@ def file(ctx: StepContext) -> Found:
             body = services.templates.render(
                 "comments/found.md.j2", f=f.model_dump(), commit=services.settings.governance.commit
             )
-            filed[f.fingerprint] = forge.create_issue(title, body, forge.bot_login).number
+            filed[f.fingerprint] = create_own_issue(forge, title, body).number
         forge.add_labels(filed[f.fingerprint], [Label.FOUND])  # again after a kill: a no-op
     release(ctx)
     return chosen.model_copy(update={"issues": [filed[f.fingerprint] for f in chosen.findings]})

@@ -421,6 +421,8 @@ class Rules(Strict):
     review_band: float = Field(default=0.7, ge=0, le=1)
     max_changed_lines: int = Field(default=500, gt=0)
     max_fix_attempts: int = Field(default=2, ge=0, le=10)
+    # a change production moved under (a text conflict) is rebased, spending no fix attempt
+    max_rebases: int = Field(default=3, ge=0, le=10)
     protected_paths: list[Glob] = Field(
         default_factory=lambda: [*GOVERNANCE_FILES, CONFIG_FILE, ".github/**", ".factory/**"]
     )

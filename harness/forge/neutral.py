@@ -29,6 +29,13 @@ _DROPPED = dict.fromkeys(
 # what _break_links acts on: the escaped characters and those that can start a link
 _TRIGGERS = re.compile("[" + re.escape("".join(sorted(_ESCAPED | set(".@:-")))) + "]")
 
+# a word joiner where _break_links puts one: after a reference's #, a mention's @, an
+# autolink's scheme, www, GitHub's gh-
+_BROKEN = re.compile(
+    "(?<=#)\u2060(?=[^\\W_])|(?<=@)\u2060(?=[\\w-])|(?<=:)\u2060(?=//)"
+    "|(?<=[wW]{3})\u2060(?=\\.)|(?<=[gG][hH]-)\u2060(?=\\d)"
+)
+
 
 class Markdown(str):
     """Markdown the factory built itself (a code span, a table): templates keep it as is."""
@@ -83,6 +90,12 @@ def inert(text: object, limit: int = 4000) -> str:
     body = _break_links(clip(text, limit), escape=True)
     # a line break in Markdown needs two spaces or a blank line; keep the lines readable
     return "  \n".join(body.split("\n"))
+
+
+def unbroken(text: str) -> str:
+    """``text`` without the word joiners this module puts in to break links: the factory's
+    own escaping, which hides nothing (any other stays, to be found)."""
+    return _BROKEN.sub("", text)
 
 
 def inline(text: object, limit: int = 500) -> str:

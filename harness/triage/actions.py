@@ -14,7 +14,7 @@ from harness.engine.actions import action
 from harness.engine.budget import start_of_day
 from harness.engine.context import StepContext
 from harness.errors import FactoryError
-from harness.forge.base import STATE_LABELS, Label, set_state
+from harness.forge.base import STATE_LABELS, Label, own_text, set_state
 from harness.implement.spec import spec_block
 from harness.model.tools import tool_defs
 from harness.triage.outbound import sanitize_outbound
@@ -51,7 +51,8 @@ def prescreen_action(ctx: StepContext) -> dict[str, Any]:
     services = ctx.services
     rules = services.settings.governance.rules
     templates = template_comments(services.repo, services.settings.governance.commit)
-    screen = prescreen(issue, others, rules, judged_today(ctx, issue.author), templates)
+    own = own_text(forge, issue)
+    screen = prescreen(issue, others, rules, judged_today(ctx, issue.author), templates, own)
     said = asdict(screen)
     said["issue_sha256"], said["hidden"] = said.pop("sha256"), list(screen.hidden)
     return {**said, "author": issue.author}

@@ -102,11 +102,15 @@ def prescreen(
     rules: Rules,
     judged_today: int,
     template_comments: Iterable[str] = (),
+    own: str | None = None,
 ) -> Screen:
     """Decide what code can decide: size caps, hidden text, protected paths, duplicates, limits.
 
     ``judged_today`` is how many of this author's issues the triage agent judged today;
-    ``template_comments`` are the guidance comments of the repository's issue templates.
+    ``template_comments`` are the guidance comments of the repository's issue templates;
+    ``own``: the body as the factory signed it, when it filed the issue itself
+    (``forge.base.own_text``): its escaping hides nothing, what it quotes still may, and its
+    request is its title (the body is evidence, citing the rules it cites).
     The size caps come first: nothing longer than they allow is ever scanned.
     """
     limits = rules.triage
@@ -115,7 +119,9 @@ def prescreen(
     too_long_title = len(issue.title) > limits.max_title_chars
     too_long_body = len(issue.body) > limits.max_body_chars or lines > MAX_LINES
     title = sanitize(issue.title[: limits.max_title_chars], template_comments)
-    body = Sanitized("", ()) if too_long_body else sanitize(issue.body, template_comments)
+    signed = own is not None
+    raw = issue.body if own is None else own
+    body = Sanitized("", ()) if too_long_body else sanitize(raw, template_comments, signed)
 
     def screen(decision: str | None, reason: str, rule: str) -> Screen:
         hidden = tuple(dict.fromkeys(title.hidden + body.hidden))
@@ -136,7 +142,8 @@ def prescreen(
             "Please file a shorter issue.",
             "factory_rules.md: triage.max_body_chars",
         )
-    return screen(*_content_rules(issue, others, rules, judged_today, title, body))
+    asked = title.text if signed else f"{title.text}\n{body.text}"
+    return screen(*_content_rules(issue, others, rules, judged_today, asked, title, body))
 
 
 def _content_rules(
@@ -144,11 +151,13 @@ def _content_rules(
     others: list[Issue],
     rules: Rules,
     judged_today: int,
+    asked: str,
     title: Sanitized,
     body: Sanitized,
 ) -> tuple[str | None, str, str]:
-    """What the sanitised text decides — hidden content, a protected path, a duplicate, the
-    author's daily limit — as (decision, reason, rule); None: the triage agent judges."""
+    """What the sanitised text decides — hidden content, a protected path (in what is
+    ``asked``), a duplicate, the author's daily limit — as (decision, reason, rule); None:
+    the triage agent judges."""
     hidden = tuple(dict.fromkeys(title.hidden + body.hidden))
     if hidden:
         return (
@@ -157,7 +166,7 @@ def _content_rules(
             "A maintainer must read it before any agent does.",
             "pre-screen: hidden text is never handed to an agent",
         )
-    touched = mentioned_protected(f"{title.text}\n{body.text}", list(rules.protected_paths))
+    touched = mentioned_protected(asked, list(rules.protected_paths))
     if touched:
         return (
             "needs_human",
