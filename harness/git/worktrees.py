@@ -48,9 +48,8 @@ def tmpfs_folder(state_dir: Path) -> Path:
         if found is None:
             found = Path(tempfile.mkdtemp(prefix="factory-", dir=_SHM))
             (found / _STATE).write_text(str(state_dir.resolve()), encoding="utf-8")
-            written = state_dir / f"{_RECORD}.{os.getpid()}"
-            written.write_text(f"{found}\n", encoding="utf-8")
-            written.replace(state_dir / _RECORD)
+            # cut short by a kill, the name read back names no folder of this user's alone
+            (state_dir / _RECORD).write_text(f"{found}\n", encoding="utf-8")
         return found
 
 
@@ -97,6 +96,18 @@ def _empty_leftovers(idle_s: float = 3600.0) -> list[Path]:
                 shutil.rmtree(folder)
                 removed.append(folder)
     return removed
+
+
+def remove_legacy(state_dir: Path) -> list[Path]:
+    """The folders versions before ``tmpfs_folder`` made on tmpfs for ``state_dir`` (named
+    by a hash of its path), when this user's, removed: ``prune`` then forgets their
+    worktrees; a run still working in one makes its worktree again, as after a reboot."""
+    tag = hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:12]
+    found = [_SHM / f"factory-{tag}{end}" for end in ("", "-fresh", "-setups")]
+    old = [p for p in found if not p.is_symlink() and p.is_dir() and p.stat().st_uid == _UID]
+    for folder in old:
+        shutil.rmtree(folder, ignore_errors=True)
+    return old
 
 
 def _ended(path: Path) -> bool:
@@ -268,21 +279,6 @@ class WorktreeManager:
                         shutil.rmtree(child, ignore_errors=True)
                         removed.append(child)
             return removed + _empty_leftovers()
-
-    def prune_legacy(self, state_dir: Path) -> list[Path]:
-        """The folders versions before ``tmpfs_folder`` made on tmpfs for ``state_dir`` (named
-        by a hash of its path), when this user's: their worktrees forgotten, then removed. A
-        run still working in one makes its worktree again, as after a reboot."""
-        tag = hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:12]
-        found = [_SHM / f"factory-{tag}{end}" for end in ("", "-fresh", "-setups")]
-        old = [p for p in found if not p.is_symlink() and p.is_dir() and p.stat().st_uid == _UID]
-        with self._locked():
-            for path in self._registered():
-                if path.parent in old:
-                    self._drop(path)
-        for folder in old:
-            shutil.rmtree(folder, ignore_errors=True)
-        return old
 
     def prune_finished(self, finished: Callable[[int], bool], dry_run: bool = False) -> list[str]:
         """Delete the ``factory/issue-<N>-…`` branches whose issue ``finished`` says is done
