@@ -285,10 +285,11 @@ def _derived_allow(root: Path, branch: str) -> list[str]:
     """With no ``network.allow``: the hosts set-up may reach and where they come from."""
     from harness.sandbox.policy import derived_allow
 
-    head = GitRepo(root).rev_parse(f"refs/heads/{branch}")
-    if head is None:
+    try:  # no repository, or no production branch yet: said by the checks above
+        repo = GitRepo(root)
+        hosts, commit, manifests = derived_allow(repo, f"refs/heads/{branch}")
+    except GitError:
         return []
-    hosts, commit, manifests = derived_allow(GitRepo(root), head)
     return [
         f"{CONFIG_FILE}: network.allow: unset, so set-up may reach {', '.join(hosts) or 'no host'}"
         f": the registries of {', '.join(manifests) or 'no manifest'} at {commit[:12]}, the "
