@@ -122,7 +122,6 @@ def _review_state(root: Path, store: Store, days: int) -> dict[str, Any]:
     """The Autonomy Index and earned trust per kind (harness/review)."""
     from harness.config.settings import load_settings
     from harness.errors import ConfigError, ConfigErrors
-    from harness.git.repo import GitRepo
     from harness.review.autonomy import autonomy_index_for
     from harness.review.trust import configured_states
 
@@ -131,7 +130,7 @@ def _review_state(root: Path, store: Store, days: int) -> dict[str, Any]:
         settings = load_settings(root, state_dir(root), sections=False)  # trust needs no mission
     except (ConfigError, ConfigErrors) as exc:
         return {**found, "trust": [], "trust_error": str(exc).replace("\n", " ")}
-    states = configured_states(store, settings, GitRepo(root))
+    states = configured_states(store, settings)
     return {**found, "trust": [t.to_json() for t in states]}
 
 

@@ -378,13 +378,14 @@ def retry(ctx: click.Context, number: int) -> None:
 @click.pass_context
 def prune(ctx: click.Context, dry_run: bool) -> None:
     """Delete the local branches (and worktrees) of finished attempts: every
-    factory/issue-N-… branch whose issue is closed on the forge, and worktree folders that
-    killed runs left. A branch an open issue may still need is kept."""
-    from harness.git.worktrees import WorktreeManager
+    factory/issue-N-… branch whose issue is closed on the forge, worktree folders that
+    killed runs left, and the folders on tmpfs older versions named by a hash of the state's
+    path. A branch an open issue may still need is kept."""
+    from harness.git.worktrees import WorktreeManager, remove_legacy
 
     services = opened(ctx)
     manager = WorktreeManager.of(services.repo, services.settings.state_dir)
-    left = [] if dry_run else manager.prune()
+    left = [] if dry_run else [*remove_legacy(services.settings.state_dir), *manager.prune()]
 
     @cache
     def finished(number: int) -> bool:

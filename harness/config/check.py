@@ -268,6 +268,8 @@ def check(root: Path, state_dir: Path) -> CheckReport:
     report.errors.extend(override_problems(root / ".factory" / "workflows"))
     _writable(state_dir, report)
     if config is not None:
+        if config.network.allow is None:
+            report.notes += _derived_allow(root, branch)
         ready = provider_readiness(root, config.provider)
         line = f"{CONFIG_FILE}: provider: {ready.kind}: {ready.detail}"
         (report.notes if ready.ready else report.warnings).append(line)
@@ -277,6 +279,23 @@ def check(root: Path, state_dir: Path) -> CheckReport:
 
     report.warnings.extend(untouched(root, texts))
     return report
+
+
+def _derived_allow(root: Path, branch: str) -> list[str]:
+    """With no ``network.allow``: the hosts set-up may reach and where they come from."""
+    from harness.sandbox.policy import derived_allow
+
+    try:  # no repository, or no production branch yet: said by the checks above
+        repo = GitRepo(root)
+        hosts, commit, manifests = derived_allow(repo, f"refs/heads/{branch}")
+    except GitError:
+        return []
+    return [
+        f"{CONFIG_FILE}: network.allow: unset, so set-up may reach {', '.join(hosts) or 'no host'}"
+        f": the registries of {', '.join(manifests) or 'no manifest'} at {commit[:12]}, the "
+        f"newest commit on {branch} that changed a governance file; list the hosts in "
+        "network.allow to hold the list as it is"
+    ]
 
 
 def _listings(config: FactoryConfig, report: CheckReport) -> dict[str, Listing] | None:

@@ -46,8 +46,11 @@ class StepHooks:
         self.ctx.timings["model_s"] += record.duration_s
 
 
-def tool_handlers(ctx: StepContext, names: list[str]) -> dict[str, Handler]:
-    """Handlers for the tools a step declares, bound to the run's worktree."""
+def tool_handlers(
+    ctx: StepContext, names: list[str], ignored: list[str] | None = None
+) -> dict[str, Handler]:
+    """Handlers for the tools a step declares, bound to the run's worktree; ``ignored``
+    collects the new files written that a ``.gitignore`` keeps out of the change."""
     if not names:
         return {}
     worktree = ctx.outputs.get("worktree", {}).get("path")
@@ -57,7 +60,7 @@ def tool_handlers(ctx: StepContext, names: list[str]) -> dict[str, Handler]:
     if any(n in _FILE_TOOLS for n in names):
         from harness.tools.files import FileTools
 
-        handlers.update(FileTools(Path(worktree)).handlers())
+        handlers.update(FileTools(Path(worktree), ignored=ignored).handlers())
     if "run_command" in names or "run_tests" in names:
         from harness.engine.commands import command_tool_handlers
 
@@ -133,11 +136,13 @@ def run_agent_step(ctx: StepContext) -> tuple[dict[str, object], str | None]:
         thinking=choice.thinking,
         effort=choice.effort,
     )
-    result = run_agent(
-        services.model, spec, tool_handlers(ctx, list(step.tools)), StepHooks(ctx, model_id)
-    )
+    ignored: list[str] = []
+    handlers = tool_handlers(ctx, list(step.tools), ignored)
+    result = run_agent(services.model, spec, handlers, StepHooks(ctx, model_id))
     transcript = save_transcript(ctx, result.messages)
-    extra = {"_turns": result.turns, "_transcript": str(transcript)}
+    extra: dict[str, object] = {"_turns": result.turns, "_transcript": str(transcript)}
+    if ignored:  # new files a .gitignore keeps out of the change: the pull request says so
+        extra["_ignored"] = ignored
     kind = OUTPUT_TOOLS.get(step.output)
     try:  # an override may widen the tool's schema: its input is kept, untyped
         record = kind.model_validate(result.output) if kind is not None else None

@@ -10,7 +10,8 @@ an entity, a code span, a table cell or a heading is backslash-escaped (emphasis
 change how text looks); mentions, references (so closing keywords) and autolinks are broken
 with a word joiner (U+2060); control characters and bidirectional overrides are dropped.
 ``code`` / ``fenced`` use a fence no content can close and break links inside too (not every
-forge skips code); ``plain`` is for titles and commit messages. Each pass is one linear scan.
+forge skips code); ``cell`` keeps the code spans of a table cell; ``plain`` is for titles and
+commit messages. Each pass is one linear scan.
 """
 
 from __future__ import annotations
@@ -103,6 +104,20 @@ def inline(text: object, limit: int = 500) -> str:
     if isinstance(text, Markdown):
         return text
     return _break_links(" ".join(clip(text, limit).split()), escape=True)
+
+
+def cell(text: object, limit: int = 500) -> Markdown:
+    """Like ``inline``, for a table cell, but each code span ``text`` holds (between single
+    backticks: a gate's command) stays one, made by ``code``, its pipes escaped as a cell
+    needs: a command shows as code, not as escaped backticks."""
+    parts = " ".join(clip(text, limit).split()).split("`")
+    if len(parts) % 2 == 0:  # a backtick left open: no span at all
+        return Markdown(inline(text, limit))
+    spans = [
+        code(part).replace("|", "\\|") if n % 2 else _break_links(part, escape=True)
+        for n, part in enumerate(parts)
+    ]
+    return Markdown("".join(spans))
 
 
 def code(text: object, limit: int = 500) -> Markdown:

@@ -407,10 +407,11 @@ class OutcomesMixin(StoreBase):
         )
         return (int(row[0]), str(row[1])) if row and row[0] is not None else None
 
-    def trust_tallies(self, undone: dict[str, str]) -> dict[str, KindTally]:
-        """Per kind of change, what earned trust counts (``KindTally``); ``undone`` maps
-        merge commits someone reverted on production to when (a ``revert`` of its kind)."""
-        rows = self._rows(_TALLIES, (json.dumps(undone),))
+    def trust_tallies(self) -> dict[str, KindTally]:
+        """Per kind of change, what earned trust counts (``KindTally``), from the factory's
+        own records alone: a merge that heal reverted (``Healed``, its culprit) is a
+        ``revert`` of its kind, whatever any commit message says."""
+        rows = self._rows(_TALLIES)
         return {
             str(r["kind"]): KindTally(
                 kind=str(r["kind"]),
@@ -429,8 +430,11 @@ _TALLIES = """
 WITH ev (kind, what, ts) AS (
     SELECT kind, what, ts FROM change_evidence
     UNION ALL
-    SELECT c.kind, 'revert', MAX(j.value, c.ts) FROM json_each(?) j
-      JOIN change_evidence c ON c.merge_sha = j.key AND c.what IN ('green', 'approved_green')
+    SELECT c.kind, 'revert', MAX(h.finished_at, c.ts) FROM steps h
+      JOIN change_evidence c ON c.merge_sha = json_extract(h.outputs, '$.culprit')
+       AND c.what IN ('green', 'approved_green')
+     WHERE h.artifact = 'Healed' AND h.status = 'succeeded'
+       AND json_extract(h.outputs, '$.outcome') = 'reverted'
 ),
 marks (kind, regression, revert) AS (
     SELECT kind, MAX(CASE WHEN what = 'regression' THEN ts END),

@@ -4,6 +4,7 @@ own (docs/how-it-works.md, 'What "fresh" means for ``commands.start``')."""
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 import tempfile
@@ -382,6 +383,7 @@ def sealed_request(
         shots_dir=str(shots),
         model_socket=str(sockets / f"model-{secrets.token_hex(12)}.sock"),
         browser_socket=str(sockets / f"browser-{secrets.token_hex(12)}.sock"),
+        harness_uid=os.getuid(),
     )
     return request, definition
 

@@ -7,7 +7,7 @@ from contextlib import closing
 from pathlib import Path
 
 from harness.git.repo import GitRepo
-from harness.git.worktrees import WorktreeManager, default_worktree_root
+from harness.git.worktrees import WorktreeManager, default_worktree_root, tmpfs_folder
 from harness.store.db import Store
 from tests.cli_helpers import run_cli
 from tests.factory_repo import git, make_factory_repo
@@ -73,3 +73,48 @@ def test_prune_removes_the_empty_tmpfs_folders_deleted_states_left(
             if folder.exists():
                 (folder / "worktree").exists() and (folder / "worktree").rmdir()
                 folder.rmdir()
+
+
+def test_prune_removes_what_older_versions_made_on_tmpfs_and_the_folders_of_deleted_states(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:
+    """A state from before ``tmpfs_folder``: its worktree in ``/dev/shm/factory-<hash of the
+    state's path>``, its copies and kept set-ups beside it. The state keeps working (new
+    worktrees go to a folder of its own, named in it); ``factory prune`` forgets the old
+    worktree and removes the three old folders. A state's folder outlives the state only
+    until prune finds it idle."""
+    import hashlib
+    import os
+    import shutil
+
+    repo = make_factory_repo(tmp_path / "notes")
+    state = tmp_path / "state"
+    monkeypatch.setenv("FACTORY_STATE_DIR", str(state))
+    monkeypatch.setenv("FACTORY_WORKTREE_ROOT", "tmpfs")
+    for title in ("before", "after"):
+        res = run_cli(capsys, "--repo", str(repo), "issue", "new", "--title", title, "--body", "b")
+        assert res.code == 0, res.err
+    tag = hashlib.sha256(str(state.resolve()).encode()).hexdigest()[:12]
+    old = [Path(f"/dev/shm/factory-{tag}{end}") for end in ("", "-fresh", "-setups")]
+    for folder in old:
+        folder.mkdir(mode=0o755)  # as an older version made them
+    (old[2] / "kept").mkdir()
+    g = GitRepo(repo)
+    before = WorktreeManager(g, old[0]).create("factory/issue-1-0123abcd", "main")
+    new = WorktreeManager.of(g, state).create("factory/issue-2-4567cdef", "main")
+    assert new.parent == default_worktree_root(state) and new.parent.parent not in old
+    gone = tmp_path / "gone"  # a deleted state's folder, idle for decades
+    orphan = tmpfs_folder(gone)
+    shutil.rmtree(gone)
+    os.utime(orphan, (1, 1))
+
+    try:
+        res = run_cli(capsys, "--repo", str(repo), "prune")
+        assert res.code == 0, res.err
+        assert not any(folder.exists() for folder in (*old, before)) and new.is_dir()
+        assert [p.name for p in WorktreeManager.of(g, state).list()] == [new.name]
+        assert "factory--issue-1-0123abcd" not in git(repo, "worktree", "list")
+        assert not orphan.exists() and tmpfs_folder(state) == new.parent.parent
+    finally:
+        for folder in (*old, orphan):
+            shutil.rmtree(folder, ignore_errors=True)

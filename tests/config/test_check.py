@@ -498,3 +498,29 @@ def test_check_takes_mission_headings_in_the_maintainers_words(inited: Path, cap
     res = run_cli(capsys, "--repo", str(inited), "check")
     assert res.code == 2 and len(res.err.strip().splitlines()) == 1, res.err
     assert "mission.md: ## Out of scope: required section is missing" in res.err
+
+
+def test_check_names_the_allow_list_it_derives_and_where_from(tmp_path: Path, capsys) -> None:
+    """With no ``network.allow``, set-up's list comes from the manifests at the newest commit
+    of production that changed a governance file: ``factory check`` names the hosts, the
+    manifests and that commit; a manifest merged after it (an agent's) widens nothing."""
+    from tests.factory_repo import make_factory_repo
+
+    repo = make_factory_repo(tmp_path / "notes")
+    (repo / "requirements.txt").write_text("flask\n")
+    (repo / "mission.md").write_text((repo / "mission.md").read_text() + "\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "a maintainer's one-line mission edit, beside the manifest")
+    governance = git(repo, "rev-parse", "HEAD").strip()
+    (repo / "Gemfile").write_text("source 'https://rubygems.org'\n")
+    git(repo, "add", "Gemfile")
+    git(repo, "commit", "-qm", "merged from an agent's change")
+    res = run_cli(capsys, "--repo", str(repo), "check")
+    assert res.code == 0, res.err
+    (line,) = [line for line in res.out.splitlines() if "network.allow" in line]
+    assert line == (
+        "note: factory.yaml: network.allow: unset, so set-up may reach pypi.org, "
+        f"files.pythonhosted.org: the registries of requirements.txt at {governance[:12]}, the "
+        "newest commit on main that changed a governance file; list the hosts in network.allow "
+        "to hold the list as it is"
+    )

@@ -5,6 +5,7 @@ it (checked like any configuration)."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -156,6 +157,42 @@ def test_the_sealed_validator_runs_with_the_overrides_turns_and_tools(
     for body in bodies:
         assert [t["name"] for t in body["tools"]] == [*tools, "submit_verdict"]
         assert body["max_tokens"] == 12000  # the definition's output limit reaches the call
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(300)
+@pytest.mark.skipif(os.geteuid() != 0, reason="the impostor is another uid: needs root")
+def test_the_seal_sends_nothing_to_a_model_socket_the_harness_does_not_serve(
+    notes: Path, tmp_path: Path, app: AppProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Were the socket's folder ever open to the seal's uid (as it was when that uid owned
+    it), a process of that uid outside the seal could take the model socket's name. At the
+    validator's first call the folder is opened and it does: the seal checks who listens
+    before it sends a byte, stops, and the harness fails the validation with the reason."""
+    from harness.errors import SandboxError
+    from tests.validate.scenarios import Watching, impersonate, seal_sockets
+
+    taken = []
+
+    def on_validator(turn: int) -> None:
+        if turn == 1:  # the seal waits for this answer; its next call goes to the impostor
+            model = next(s for s in seal_sockets(os.getpid()) if "/model-" in s)
+            Path(model).parent.chmod(0o777)
+            taken.append(impersonate(model))
+
+    looks = [[{"tool": "browser_snapshot", "input": {}}]] * 3
+    rule = Rule.model_validate({"output": "submit_verdict", "turns": looks})
+    with AnthropicStandIn(responder=Watching(ScriptedModel([rule]), on_validator)) as standin:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", standin.url)
+        services = open_services(notes, tmp_path / "state", "anthropic")
+        hooks = Recorded()
+        with pytest.raises(SandboxError) as refused:
+            run_validator(services, question(services), 5.0, app, tmp_path / "shots", hooks)
+    (said, impostor), (call,) = taken[0], hooks.calls  # one call answered, by the harness
+    assert said == "listening" and impostor.communicate(timeout=60)[0].strip() == "nothing"
+    assert "model socket is served by uid 65534, not by the harness (uid 0)" in str(refused.value)
+    assert call.cost_usd > 0
 
 
 def test_factory_check_refuses_an_invalid_override(
