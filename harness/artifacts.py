@@ -570,6 +570,14 @@ class GovernanceEdit(Artifact):
     why: str
 
 
+class LessonBranch(Artifact):
+    """``lessons.branch``: the learner's edit committed at ``head`` on the lesson's own
+    ``branch``."""
+
+    branch: str
+    head: str
+
+
 class Rehearsal(Artifact):
     """``factory backtest`` of a proposal on production's governance, then on its branch's:
     the second's rows (``changed``: the decisions that moved) and each one's summary."""

@@ -17,9 +17,10 @@ from harness.engine.context import StepContext
 from harness.engine.handoffs import Loaded, step_problems
 from harness.engine.runner import Engine
 from harness.engine.workflow import parse_workflow
+from harness.errors import ConfigErrors
 from harness.services import open_services
-from tests.cli_helpers import use_actions
-from tests.engine.test_handoffs import override
+from tests.cli_helpers import run_cli, use_actions
+from tests.engine.test_handoffs import override, shipped_text
 from tests.factory_repo import make_factory_repo
 
 GIVEN: dict[str, Any] = {}
@@ -152,3 +153,43 @@ def test_a_needed_step_dropped_or_of_another_type_is_refused() -> None:
         ".factory/workflows/reads.yaml: steps[2] (plan): test.sig_reads needs an earlier step "
         "'tested' producing Tested; that step runs action test.sig_spec"
     ]
+
+
+def test_factory_check_refuses_a_lessons_override_dropping_a_needed_step(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repo = make_factory_repo(tmp_path / "repo")
+    text = shipped_text("lessons").replace(
+        '  - {id: rehearse, action: lessons.rehearse, when: "steps.pick.about"}\n', ""
+    )
+    override(repo, "lessons", text)
+    res = run_cli(capsys, "--repo", str(repo), "check")
+    assert res.code == 2
+    assert "Traceback" not in res.err
+    assert (
+        "factory: error: .factory/workflows/lessons.yaml: steps[3] (pr): lessons.open_pr needs "
+        "an earlier step 'rehearse' producing Rehearsal; that step is missing (renamed or "
+        "dropped?)"
+    ) in res.err.splitlines()
+    # and at load time: refused before any step runs
+    services = open_services(repo, tmp_path / "state")
+    with pytest.raises(ConfigErrors):
+        Engine(services).run("lessons")
+    assert services.store.list_runs() == []
+
+
+def test_an_agent_step_hands_on_its_output_tools_record(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The learner's ``submit_governance_edit`` is the GovernanceEdit the branch and the pull
+    request read: an override giving it another output tool is refused."""
+    repo = make_factory_repo(tmp_path / "repo")
+    override(
+        repo, "lessons", shipped_text("lessons").replace("submit_governance_edit", "submit_plan")
+    )
+    res = run_cli(capsys, "--repo", str(repo), "check")
+    assert res.code == 2
+    assert (
+        "factory: error: .factory/workflows/lessons.yaml: steps[2] (branch): lessons.branch "
+        "needs an earlier step 'edit' producing GovernanceEdit; that step runs agent learner"
+    ) in res.err.splitlines()
