@@ -52,8 +52,13 @@ def step_problems(loaded: Loaded) -> list[ConfigError]:
                 fits = found is not None and found.action == need.action
             else:
                 wanted = f"producing {need.record.__name__}"
-                made = produced_by(found) if found is not None else None
-                fits = issubclass(made, need.record) if made else found is None and need.optional
+                made = produced_by(found) if found else None
+                # its record, one of its kind, or its record with the step's extras
+                # (``prepare: Prepared`` reads a ``Produced[ValidationTarget]``)
+                related = made is not None and (
+                    need.record in made.__mro__ or made in need.record.__mro__
+                )
+                fits = related if found else need.optional
             if not fits:
                 what = (
                     f"runs {found.kind} {_name(found)}"

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from harness.artifacts import IssueSpec, Plan, Produced
+from harness.artifacts import Assignment, IssueSpec, Plan, Produced
 from harness.artifacts import Tested as Ran
 from harness.engine.actions import Need, action, declared
 from harness.engine.context import StepContext
@@ -47,9 +47,14 @@ def _outputs(ctx: StepContext) -> IssueSpec | dict[str, Any]:
     return {"about": None}
 
 
+@action("test.sig_assigned")
+def _assigned(ctx: StepContext, spec: Assignment) -> None:
+    GIVEN.update(assigned=spec)
+
+
 @pytest.fixture(autouse=True)
 def _actions(monkeypatch: pytest.MonkeyPatch) -> None:
-    use_actions(monkeypatch, _spec, _maybe_tested, _reads, _outputs)
+    use_actions(monkeypatch, _spec, _maybe_tested, _reads, _outputs, _assigned)
     GIVEN.clear()
 
 
@@ -141,6 +146,12 @@ def test_a_step_that_may_not_have_run_may_be_left_out() -> None:
     assert _problems(READS) == []
     left_out = READS.replace('  - {id: tested, action: test.sig_maybe_tested, when: "false"}\n', "")
     assert _problems(left_out) == []
+
+
+def test_a_step_may_be_read_as_a_record_of_its_kind() -> None:
+    """A record with more fields, its step's extras completing it (as ``prepare: Prepared``
+    reads ``validate.prepare``'s ``Produced[ValidationTarget]``), or one it is a kind of."""
+    assert _problems(READS.replace("action: test.sig_reads", "action: test.sig_assigned")) == []
 
 
 def test_a_needed_step_dropped_or_of_another_type_is_refused() -> None:
