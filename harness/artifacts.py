@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Literal, Self, TypeVar
+from typing import Generic, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from typing_extensions import TypeVar  # a default (Python 3.13's typing); pydantic requires it
 
 from harness.browser.results import JourneyResult, Observation
 from harness.store.records import StepRecord
@@ -569,6 +570,14 @@ class GovernanceEdit(Artifact):
     why: str
 
 
+class LessonBranch(Artifact):
+    """``lessons.branch``: the learner's edit committed at ``head`` on the lesson's own
+    ``branch``."""
+
+    branch: str
+    head: str
+
+
 class Rehearsal(Artifact):
     """``factory backtest`` of a proposal on production's governance, then on its branch's:
     the second's rows (``changed``: the decisions that moved) and each one's summary."""
@@ -613,7 +622,8 @@ OUTPUT_TOOLS: Mapping[str, type[Artifact]] = MappingProxyType(
 )
 
 
-A = TypeVar("A", bound=Artifact)
+# a bare ``Produced`` is one of any record (the older ``@action(produces=…)`` form's)
+A = TypeVar("A", bound=Artifact, default=Artifact)
 
 
 class RunRecords:
@@ -673,10 +683,11 @@ def suite_runs(runs: Iterable[RunRecords]) -> tuple[int, list[str]]:
 
 
 @dataclass(frozen=True)
-class Produced:
-    """An artifact and the step-only outputs persisted beside it (e.g. a comment's id)."""
+class Produced(Generic[A]):
+    """An artifact and the step-only outputs persisted beside it (e.g. a comment's id); an
+    action returning one says which record: ``-> Produced[IssueSpec]``."""
 
-    artifact: Artifact
+    artifact: A
     extra: dict[str, object] = field(default_factory=dict)
 
     def outputs(self) -> dict[str, object]:

@@ -6,11 +6,10 @@ The factory never merges it: the governance files are protected paths, refused b
 from __future__ import annotations
 
 import hashlib
-from types import MappingProxyType
 from typing import Any
 
 from harness import cpu
-from harness.artifacts import GovernanceEdit, Lesson, Proposal, Rehearsal
+from harness.artifacts import GovernanceEdit, Lesson, LessonBranch, Proposal, Rehearsal
 from harness.backtest.cases import history_cases
 from harness.engine.actions import action
 from harness.engine.context import Services, StepContext
@@ -24,8 +23,6 @@ from harness.triage.outbound import sanitize_outbound
 MAX_EDIT_LINES = 30
 KEPT = ("id", "issue", "triage", "route", "resolved", "changed")  # of a rehearsed case's row
 SUMMARY = ("resolved", "would_merge", "false_merges", "missed", "cost_usd")
-PICK = MappingProxyType({"pick": "lessons.pick"})
-BRANCH = MappingProxyType({**PICK, "branch": "lessons.branch"})
 
 
 @action("lessons.pick")
@@ -57,22 +54,22 @@ def edited(text: str, edit: GovernanceEdit) -> str:
     return new
 
 
-@action("lessons.branch", needs=PICK)
-def branch(ctx: StepContext) -> dict[str, Any]:
+@action("lessons.branch")
+def branch(ctx: StepContext, pick: Lesson, edit: GovernanceEdit) -> LessonBranch:
     """The edit committed on production's governance commit, on the lesson's own branch."""
-    lesson, edit = ctx.output("pick", Lesson), ctx.output("edit", GovernanceEdit)
-    repo, base = ctx.services.repo, ctx.services.settings.governance.commit
-    live = sorted(c.ref for c in lesson.citations if c.stale is None)
+    repo = ctx.services.repo
+    base = ctx.services.settings.governance.commit
+    live = sorted(c.ref for c in pick.citations if c.stale is None)
     name = f"factory/lesson-{hashlib.sha256(repr(live).encode()).hexdigest()[:12]}"
     head = repo.rev_parse(f"refs/heads/{name}")  # made before a kill: the same branch
     if head is None:
         text = (repo.read_blob(base, edit.file) or b"").decode("utf-8")
         mode = snapshot.file_modes(repo, base, [edit.file]).get(edit.file, "100644")
         files = {str(edit.file): (mode, edited(text, edit).encode())}
-        message = f"{edit.title}\n\nA lesson of the factory ({lesson.about}); see its PR."
+        message = f"{edit.title}\n\nA lesson of the factory ({pick.about}); see its PR."
         head = snapshot.commit_over(repo, base, files, [], message)
         snapshot.set_ref(repo, f"refs/heads/{name}", head)
-    return {"branch": name, "head": head}
+    return LessonBranch(branch=name, head=head)
 
 
 def _cases(services: Services, lesson: Lesson, count: int) -> tuple[int, ...]:
@@ -82,20 +79,20 @@ def _cases(services: Services, lesson: Lesson, count: int) -> tuple[int, ...]:
     return tuple(dict.fromkeys(sorted(fixed, key=lambda n: n not in cited)))[:count]
 
 
-@action("lessons.rehearse", produces=Rehearsal, needs=BRANCH)
-def rehearse(ctx: StepContext) -> Rehearsal:
+@action("lessons.rehearse")
+def rehearse(ctx: StepContext, pick: Lesson, branch: LessonBranch) -> Rehearsal:
     """``factory backtest`` on production's governance, then on the branch's (whose rows say
     what ``changed``), within what is left of ``lessons.max_usd``; resumed where it stopped."""
     from harness.backtest.runner import Request, run_backtest
 
     services = ctx.services
     rules = services.settings.governance.rules.lessons
-    issues = _cases(services, ctx.output("pick", Lesson), rules.cases)
+    issues = _cases(services, pick, rules.cases)
     left = rules.max_usd - services.store.spend(run_id=ctx.run_id)
     provider = services.settings.config.provider.type  # as this run was given it
     reports: list[dict[str, Any]] = []
     with cpu.waiting():  # the rehearsal's runs take turns of their own
-        for governance in (None, str(ctx.outputs["branch"]["head"])) if issues else ():
+        for governance in (None, branch.head) if issues else ():
             cap = ("lessons.max_usd", left - sum(r["summary"]["cost_usd"] for r in reports))
             request = Request(issues=issues, governance=governance, provider=provider, cap=cap)
             reports.append(run_backtest(services.repo.path, services.settings.state_dir, request))
@@ -111,25 +108,25 @@ def rehearse(ctx: StepContext) -> Rehearsal:
     )
 
 
-@action("lessons.open_pr", produces=Proposal, needs={**BRANCH, "rehearse": "lessons.rehearse"})
-def open_pr(ctx: StepContext) -> Proposal:
+@action("lessons.open_pr")
+def open_pr(
+    ctx: StepContext, pick: Lesson, edit: GovernanceEdit, branch: LessonBranch, rehearse: Rehearsal
+) -> Proposal:
     """The pull request of the edit (its diff first), its evidence and its rehearsal (once per
     branch)."""
-    services, lesson = ctx.services, ctx.output("pick", Lesson)
-    edit, made = ctx.output("edit", GovernanceEdit), ctx.outputs["branch"]
-    head = str(made["head"])
+    services = ctx.services
     proposal = Proposal(
-        about=lesson.about,
-        cited=[c.ref for c in lesson.citations if c.stale is None],
-        branch=made["branch"],
+        about=pick.about,
+        cited=[c.ref for c in pick.citations if c.stale is None],
+        branch=branch.branch,
         pr=0,  # until it is opened
-        rehearsal=ctx.output("rehearse", Rehearsal),
-        base=services.repo.rev_parse(f"{head}^1") or "",
-        head=head,
+        rehearsal=rehearse,
+        base=services.repo.rev_parse(f"{branch.head}^1") or "",
+        head=branch.head,
     )
     body = services.templates.render(
         "comments/lesson_pr.md.j2",
-        lesson=lesson.model_dump(),
+        lesson=pick.model_dump(),
         edit=edit.model_dump(),
         diff=diff_of(services.repo, proposal).text,
         proposal=proposal.model_dump(),
