@@ -113,6 +113,10 @@ def main() -> int:
 
 
 def _measured() -> int:
+    if sys.argv[1:2] == ["soak"]:
+        from benchmarks.soak import main as soak_main
+
+        return soak_main(sys.argv[2:])
     if sys.argv[1:] == ["github"]:
         return alone(github_figures, "github")
     if sys.argv[1:] == ["inputs"]:
