@@ -222,7 +222,7 @@ class Runner:
                 k: expr.value(re.sub(r"^\$\{\{|\}\}$", "", str(v).strip()))
                 for k, v in job.get("strategy", {}).get("matrix", {}).items()
             }
-            ((name, values),) = matrix.items()
+            ((name, values),) = matrix.items() or [("", [None])]  # no matrix: called once
             called = path.parent / Path(job["uses"]).name
             ok = True
             for value in values:
