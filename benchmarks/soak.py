@@ -92,6 +92,7 @@ class World:
     rng: random.Random
     rules: list[dict[str, Any]] = field(default_factory=list)
     pages: list[tuple[str, str]] = field(default_factory=list)  # (topic, author) filed
+    filed: dict[int, str] = field(default_factory=dict)  # what each user's issue was meant as
     to_undo: list[str] = field(default_factory=list)  # the maintainer's breakages
     start: float = 0.0
     base: str = ""  # production when the soak began
@@ -162,17 +163,19 @@ def file_issue(world: World, kind: str, topic: str, author: str) -> int:
     word. A page issue brings its scripted triage and implementation."""
     issues = world.data["issues"]
     if kind == "duplicate":
-        topic = next((t for t, _ in world.pages if t == topic), None) or (
-            world.pages[0][0] if world.pages else "alpha"
-        )
+        known = [t for t, _ in world.pages]
+        topic = topic if topic in known else known[0] if known else "alpha"
         kind = "page"
-    else:
-        if kind == "page":
-            world.pages.append((topic, author))
-            world.rules[:0] = [_filled(r, topic) for r in world.data["page_script"].values()]
-            _write_script(world)
-    template = _filled(issues[kind], topic)
-    return world.forge.create_issue(template["title"], template["body"], author).number
+    elif kind == "page":
+        world.pages.append((topic, author))
+        world.rules[:0] = [_filled(r, topic) for r in world.data["page_script"].values()]
+        _write_script(world)
+    variants = issues[kind] if isinstance(issues[kind], list) else [issues[kind]]
+    seen = sum(k == kind for k in world.filed.values())
+    template = _filled(variants[seen % len(variants)], topic)
+    number = world.forge.create_issue(template["title"], template["body"], author).number
+    world.filed[number] = kind
+    return number
 
 
 def maintainer_change(world: World, change: str) -> str:
@@ -214,9 +217,10 @@ def maintainer_answers(world: World) -> list[str]:
         world.to_undo.remove(change)
         said.append(f"the maintainer undoes {change}")
     reason = world.data["maintainer"]["reject_reason"]
+    rejects = world.data["maintainer"]["rejects"]
     for issue in forge.list_issues("open"):
         review = {Label.NEEDS_REVIEW, Label.NEEDS_HUMAN, Label.FAILED} & set(issue.labels)
-        if not review or "notes made of spaces" not in issue.title.lower():
+        if not review or world.filed.get(issue.number) not in rejects:
             continue
         if _factory(world, "reject", str(issue.number), "--reason", reason)[0] == 0:
             said.append(f"the maintainer rejects #{issue.number}: {reason}")

@@ -183,6 +183,8 @@ class Runner:
                     done[job_id] = {"ok": True, "outputs": {}}
                 elif any(not r["ok"] for r in needs.values()):
                     done[job_id] = {"ok": False, "outputs": {}}
+                elif any(r.get("skipped") for r in needs.values()):  # as GitHub skips it
+                    done[job_id] = {"ok": True, "outputs": {}, "skipped": True}
                 else:
                     done[job_id] = self._job(path, wf, job_id, job, inputs or {}, needs)
                     self.after(f"{path.name}:{job_id}")
