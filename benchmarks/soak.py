@@ -29,6 +29,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +97,7 @@ class World:
     start: float = 0.0
     base: str = ""  # production when the soak began
 
-    @property
+    @cached_property
     def forge(self) -> LocalForge:
         return LocalForge(Store.open(self.state), GitRepo(self.repo))
 
@@ -416,21 +417,23 @@ def invariants(world: World, day: int) -> dict[str, list[str]]:
 def tested_as_landed(world: World, records: Records) -> list[str]:
     """Every commit the factory put on production since the soak began (git's author: the
     factory) is a merge it recorded (a ``Landing``) whose tree is the tree its candidate's
-    tests and journeys passed on."""
+    tests and journeys passed on, or a return to a tree production held before (a merge its
+    smoke run undid)."""
     repo = GitRepo(world.repo)
     landed = {landing.merge_sha: landing for _, landing in _typed(records, Landing)}
     checked = {c.tree for _, c in _typed(records, CheckResult)}
+    history = repo.first_parents(repo.rev_parse("refs/heads/main") or "", 10_000)
+    history = history[: history.index(world.base)] if world.base in history else history
+    trees = [str(repo.tree_of(sha)) for sha in history]
     broken = []
-    for sha in repo.first_parents(repo.rev_parse("refs/heads/main") or "", 10_000):
-        if sha == world.base:
-            break
+    for at, sha in enumerate(history):
         if repo.git("log", "-1", "--format=%an", sha).strip() != FACTORY_AUTHOR:
             continue  # a person's commit: production's health checks it
         landing = landed.get(sha)
-        tree = str(repo.tree_of(sha))
-        if landing is None:
+        tree = trees[at]
+        if landing is None and tree not in trees[at + 1 :]:
             broken.append(f"tested as landed: production commit {sha[:12]} has no Landing")
-        elif tree != landing.tested_tree or tree not in checked:
+        elif landing is not None and (tree != landing.tested_tree or tree not in checked):
             broken.append(
                 f"tested as landed: {sha[:12]} holds tree {tree[:12]}, not the tested one"
             )

@@ -43,8 +43,8 @@ def test_production_is_green_or_with_a_person_by_the_next_cycle(
 
 @pytest.mark.xfail(
     strict=True,
-    reason="issue 61: the culprit's issue stays factory:in-progress while its regression "
-    "issue is held by the pre-screen",
+    reason="issue 61: the culprit's issue stays factory:in-progress for ever: its regression "
+    "issue is held by the factory's own pre-screen (needs-human for hidden content)",
 )
 def test_no_issue_sits_in_progress_without_a_run(lived: tuple[World, list[Day]]) -> None:
     assert not _breaks(lived[1], "in progress without a run")
@@ -55,9 +55,10 @@ def test_nothing_is_filed_commented_or_merged_twice(lived: tuple[World, list[Day
 
 
 @pytest.mark.xfail(
-    strict=True,
-    reason="issue 61: heal's own regression issue is held by its own pre-screen "
-    "(factory:needs-human for hidden content), so its fix never merges",
+    strict=False,
+    reason="issue 61: heal calls the test that fails one run in two (day 4) a regression when "
+    "its re-run fails too and bisects it to a factory merge; that loop, on a change that "
+    "broke nothing, never closes (seen in 1 of 3 runs: the coin is the flaky test's)",
 )
 def test_every_regression_loop_closes_or_is_with_a_person(lived: tuple[World, list[Day]]) -> None:
     assert not _breaks(lived[1], "regression loops close")
