@@ -183,6 +183,8 @@ class Runner:
                     done[job_id] = {"ok": True, "outputs": {}}
                 elif any(not r["ok"] for r in needs.values()):
                     done[job_id] = {"ok": False, "outputs": {}}
+                elif any(r.get("skipped") for r in needs.values()):  # as GitHub skips it
+                    done[job_id] = {"ok": True, "outputs": {}, "skipped": True}
                 else:
                     done[job_id] = self._job(path, wf, job_id, job, inputs or {}, needs)
                     self.after(f"{path.name}:{job_id}")
@@ -222,7 +224,7 @@ class Runner:
                 k: expr.value(re.sub(r"^\$\{\{|\}\}$", "", str(v).strip()))
                 for k, v in job.get("strategy", {}).get("matrix", {}).items()
             }
-            ((name, values),) = matrix.items()
+            ((name, values),) = matrix.items() or [("", [None])]  # no matrix: called once
             called = path.parent / Path(job["uses"]).name
             ok = True
             for value in values:

@@ -19,7 +19,7 @@ def audit(ctx: click.Context, as_json: bool) -> None:
     from harness.artifacts import Found
     from harness.engine.runner import Engine
 
-    outcome = Engine(opened(ctx, model=True, sync=True)).run("audit")
+    outcome = Engine(opened(ctx, model="audit", sync=True)).run("audit")
     found = outcome.artifact(Found) or Found(findings=[])
     rows = [
         {**f.model_dump(), "issue": n} for f, n in zip(found.findings, found.issues, strict=False)

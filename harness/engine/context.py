@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -12,6 +11,7 @@ from pydantic import ValidationError
 from harness.artifacts import Artifact, Worktree
 from harness.caches import PROCESS, Caches
 from harness.errors import ErrorKind, FactoryError, StepFailed
+from harness.store.base import factory_now
 
 if TYPE_CHECKING:
     from harness.config.settings import Settings
@@ -33,7 +33,7 @@ class Services:
     model: Model
     repo: GitRepo
     templates: Templates
-    clock: Callable[[], float] = time.time
+    clock: Callable[[], float] = factory_now
     caches: Caches = field(default_factory=lambda: PROCESS)  # shared by the process's runs
     # a rehearsal's services work on a scratch state; the factory's own state, whose kill
     # switch stops them too (``harness.backtest``)

@@ -183,6 +183,12 @@ class Forge(Protocol):
         """Merge if the PR head is still ``expected_head_sha``; returns the merge SHA."""
         ...
 
+    def merged_pr(self, sha: str) -> PullRequest | None:
+        """The factory's pull request that the factory merged as ``sha``, on the forge's own
+        record (GitHub's: who opened it, who merged it), for a runner that keeps no state
+        between runs; None on a forge whose merges the factory's store records."""
+        ...
+
     # the request budget of a remote forge
     def request_budget_stop(self, taken: int) -> str | None:
         """Why a run that took ``taken`` issues must take no more now, or ``None``."""

@@ -118,6 +118,9 @@ def bisect(ctx: StepContext) -> Blame:
     except _NotJudged:
         return blame.model_copy(update={"probes": probes, "commits": len(history) - 1})
     landed = store.landed(history[bad])
+    merged = None if landed else services.forge.merged_pr(history[bad])  # a runner's forge
+    if merged is not None:
+        landed = (merged.issue, "revert" if merged.title.startswith("Revert ") else "change")
     kind = "maintainer" if landed is None else "revert" if landed[1] == "revert" else "factory"
     found = {"green": history[good], "culprit": history[bad], "culprit_kind": kind}
     issue = landed[0] if landed else None

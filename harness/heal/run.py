@@ -95,7 +95,8 @@ def heal(services: Services, health_run: str | None, sha: str) -> ProductionStat
     state["outcome"], state["reason"] = healed.outcome, healed.reason
     if healed.person_issue is not None:
         state["tracking"] = str(healed.person_issue)
-    if healed.outcome == "reverted" and (number := healed.regression_issue) and healed.culprit:
+    number = healed.regression_issue or 0  # a plan's new issue (< 0): its next health reverts
+    if healed.outcome == "reverted" and number > 0 and healed.culprit:
         title = f"Revert {healed.culprit[:12]} (issue {healed.culprit_issue})"
         spec = IssueSpec(number=number, title=title, decision="accept", kind="revert")
         inputs = {"culprit": healed.culprit, "spec": spec.model_dump(mode="json")}
