@@ -295,9 +295,11 @@ class Backtest(Strict):
 
 class Mcp(Strict):
     """``factory mcp`` (docs/mcp.md): approve and reject are its tools only when a
-    maintainer commits ``decisions: true``."""
+    maintainer commits ``decisions: true``; ``author``: the login an issue filed through it
+    is written by, which no ``trusted_authors`` entry ever matches (``Settings.trusts``)."""
 
     decisions: bool = False
+    author: str = Field(default="mcp", min_length=1, max_length=100, pattern=r"^\S+$")
 
 
 class Health(Strict):

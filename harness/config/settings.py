@@ -30,6 +30,13 @@ class Settings:
     governance: Governance
     holdout_dir: Path
 
+    def trusts(self, author: str) -> bool:
+        """Whether ``author`` is one of factory_rules.md's ``triage.trusted_authors`` (no
+        daily limit; no approval label asked with ``untrusted_requires_label``): never the
+        login MCP files issues as (``mcp.author``), whatever the rules list."""
+        listed = author in self.governance.rules.triage.trusted_authors
+        return listed and author != self.config.mcp.author
+
 
 def parse_config(text: str, file: str = CONFIG_FILE) -> FactoryConfig:
     try:

@@ -100,12 +100,13 @@ def prescreen(
     issue: Issue,
     others: list[Issue],
     rules: Rules,
-    judged_today: int,
+    judged_today: int | None,
     template_comments: Iterable[str] = (),
 ) -> Screen:
     """Decide what code can decide: size caps, hidden text, protected paths, duplicates, limits.
 
-    ``judged_today`` is how many of this author's issues the triage agent judged today;
+    ``judged_today`` is how many of this author's issues the triage agent judged today, None
+    where no daily limit applies (``triage.actions.judged_today`` says which);
     ``template_comments`` are the guidance comments of the repository's issue templates.
     The size caps come first: nothing longer than they allow is ever scanned.
     """
@@ -143,7 +144,7 @@ def _content_rules(
     issue: Issue,
     others: list[Issue],
     rules: Rules,
-    judged_today: int,
+    judged_today: int | None,
     title: Sanitized,
     body: Sanitized,
 ) -> tuple[str | None, str, str]:
@@ -172,10 +173,7 @@ def _content_rules(
             f"This duplicates issue {duplicate.number} ({duplicate.title[:80]!r}).",
             "pre-screen: a duplicate gives way to the earlier issue",
         )
-    if (
-        issue.author not in rules.triage.trusted_authors
-        and judged_today >= rules.triage.max_issues_per_author_per_day
-    ):
+    if judged_today is not None and judged_today >= rules.triage.max_issues_per_author_per_day:
         return (
             "deferred",
             f"The author has reached today's limit of {rules.triage.max_issues_per_author_per_day} "
