@@ -22,6 +22,7 @@ from harness.config.network import default_allow
 from harness.config.settings import check_holdout, holdout_path
 from harness.config.yamlload import load_yaml
 from harness.errors import ConfigErrors, GitError, UsageError
+from harness.forge.local import default_author
 from harness.git.repo import GitRepo
 from harness.paths import workflows_dir
 from harness.sandbox.bwrap import SAFE_PATH
@@ -192,10 +193,13 @@ def context_for(
     root: Path, forge: str, provider: str = "auto", package: str = "", ack: bool = False
 ) -> dict[str, Any]:
     """What the templates may use: name, forge, branch, repository (owner/name or ""), the
-    detected project with its commands, the provider, the pinned harness package, whether CI
-    acknowledges new issues at once, and the system packages a CI runner installs."""
+    login trusted from the start (``owner``: the GitHub repository's owner, else the user who
+    files the local forge's issues), the detected project with its commands, the provider,
+    the pinned harness package, whether CI acknowledges new issues at once, and the system
+    packages a CI runner installs."""
     repo = GitRepo(root)
     pieces = system.pieces()  # a runner installs them all but the browser: it has its own
+    repository = github_repository(repo)
     return {
         "system": {
             "packages": " ".join(p["package"] for p in pieces if not p.get("browser")),
@@ -204,7 +208,11 @@ def context_for(
         "name": root.name,
         "forge": forge,
         "branch": repo.head_branch() or "main",
-        "repository": github_repository(repo),
+        "repository": repository,
+        # trusted from the start: the GitHub repository's owner, else who files issues here
+        "owner": repository.partition("/")[0]
+        if forge == "github" and repository
+        else default_author(),
         "project": detect_project(root),
         "allow": default_allow(p.name for p in root.iterdir() if p.is_file()),
         "provider": provider,

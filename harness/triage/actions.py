@@ -17,6 +17,7 @@ from harness.errors import FactoryError
 from harness.forge.base import STATE_LABELS, Issue, Label, set_state
 from harness.implement.spec import spec_block
 from harness.model.tools import tool_defs
+from harness.review.trust import APPROVE_EVENT
 from harness.triage.outbound import sanitize_outbound
 from harness.triage.prescreen import prescreen, template_comments
 from harness.triage.repomap import map_rules, repository_map
@@ -43,7 +44,7 @@ def judged_today(ctx: StepContext, issue: Issue) -> int | None:
     services = ctx.services
     if services.settings.trusts(issue.author) or services.forge.is_own(issue.author):
         return None
-    if services.store.events(kind="human.", issue=issue.number):
+    if {"human.retry", APPROVE_EVENT} & {e.kind for e in services.store.events(issue=issue.number)}:
         return None
     since = start_of_day(services.clock())
     return services.store.judged_since(since, issue.author, other_than=ctx.issue)
