@@ -3,9 +3,9 @@ comment.
 
 An accepted issue goes back to implementation (its triage decision stands); one that triage
 itself handed to a person, or deferred, is triaged again (a person's retry lifts the daily
-author limit for it: ``triage.actions.judged_today``). Labels change first, then the comment: a retry
-interrupted between the two is not repeated (the issue is no longer failed), so an issue
-never gets two comments for one retry."""
+author limit for it: ``triage.actions.judged_today``). Labels change first, then the
+comment: a retry interrupted between the two is not repeated (the issue is no longer
+failed), so an issue never gets two comments for one retry."""
 
 from __future__ import annotations
 

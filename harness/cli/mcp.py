@@ -26,6 +26,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import click
@@ -48,11 +49,13 @@ DECISIONS = ("approve", "reject")  # listed always; they act only with mcp.decis
 # idempotent, open-world: the reads change nothing; file_issue adds one issue to the local
 # forge; a decision lands or closes a change, on GitHub too
 HINTED = ("readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint")
-HINTS = {
-    "file_issue": (False, False, False, False),
-    "approve": (False, True, False, True),
-    "reject": (False, True, True, True),
-}
+HINTS = MappingProxyType(
+    {
+        "file_issue": (False, False, False, False),
+        "approve": (False, True, False, True),
+        "reject": (False, True, True, True),
+    }
+)
 READS = (True, False, True, False)
 Count = Annotated[int, Field(ge=1, le=1000)]
 Issue = Annotated[int, Field(ge=1, le=2**31 - 1)]

@@ -15,7 +15,7 @@ from harness.browser.journeys import load_journeys
 from harness.config.governance import has_front_matter, parse_rules, read_on_branch, too_large
 from harness.config.mission import read_mission
 from harness.config.model_check import OutputLimit, model_problems, output_problems
-from harness.config.models import CONFIG_FILE, GOVERNANCE_FILES, FactoryConfig
+from harness.config.models import CONFIG_FILE, GOVERNANCE_FILES, FactoryConfig, Rules
 from harness.config.provider import provider_readiness, resolve_kind
 from harness.config.settings import (
     HOLDOUT_ENV,
@@ -244,8 +244,9 @@ def check(root: Path, state_dir: Path) -> CheckReport:
         report.errors.extend(mission.errors)
         report.warnings.extend(mission.warnings)
         report.notes.extend(mission.notes)
+    rules = None
     if "factory_rules.md" in texts:
-        _collect(report, parse_rules, texts["factory_rules.md"])
+        rules = _collect(report, parse_rules, texts["factory_rules.md"])
         if not has_front_matter(texts["factory_rules.md"]):
             report.warnings.append(
                 "factory_rules.md: front matter: none (no --- block at the top); "
@@ -273,10 +274,43 @@ def check(root: Path, state_dir: Path) -> CheckReport:
         (report.notes if ready.ready else report.warnings).append(line)
         if config.forge == "github":
             _github(config, report)
+        report.errors.extend(ci_problems(root, config, rules))
     from harness.config.scaffold import untouched
 
     report.warnings.extend(untouched(root, texts))
     return report
+
+
+SWITCH = "factory init --ci github-actions --from-rehearsal"
+
+
+def ci_problems(root: Path, config: FactoryConfig, rules: Rules | None) -> list[ConfigError]:
+    """What a local rehearsal left that the CI workflows ``factory init --ci`` wrote would
+    take to GitHub, when they exist: another forge, a provider that answers without the
+    model (scripted, replay, or auto with a script: its answers wherever no key is set), no
+    repository named, and the rehearsal's trust (a kind that starts at auto while the
+    provider rehearses). Each names the switch that fixes it (``SWITCH``)."""
+    from harness.config.scaffold import ci_workflows
+
+    found = ci_workflows(root)
+    if not found:
+        return []
+    runs = f"the CI workflows ({', '.join(found)}) run on GitHub"
+    fix = f"'{SWITCH}' switches it, keeping your other edits"
+    provider = config.provider
+    problems = []
+    if config.forge != "github":
+        problems.append((CONFIG_FILE, "forge", f"{config.forge}: {runs} with forge: github"))
+    if provider.rehearses:
+        how = f"{provider.type}{' with a script' if provider.script else ''}"
+        why = f"{how}: in CI its answers, not a model's, would decide every issue"
+        problems.append((CONFIG_FILE, "provider.type", why))
+    if not config.github.repository and not os.environ.get("GITHUB_REPOSITORY", "").strip():
+        problems.append((CONFIG_FILE, "github.repository", f"not set: {runs}, for owner/name"))
+    for kind in config.rehearsal_trust(rules):
+        why = "auto was the rehearsal's: a model's changes of that kind would merge unapproved"
+        problems.append(("factory_rules.md", f"trust.{kind}.start", why))
+    return [ConfigError(file, key, f"{why}; {fix}") for file, key, why in problems]
 
 
 def _listings(config: FactoryConfig, report: CheckReport) -> dict[str, Listing] | None:
