@@ -15,7 +15,7 @@ from harness.browser.journeys import load_journeys
 from harness.config.governance import has_front_matter, parse_rules, read_on_branch, too_large
 from harness.config.mission import read_mission
 from harness.config.model_check import OutputLimit, model_problems, output_problems
-from harness.config.models import CONFIG_FILE, GOVERNANCE_FILES, FactoryConfig, Rules
+from harness.config.models import CONFIG_FILE, GOVERNANCE_FILES, FactoryConfig, Models, Rules
 from harness.config.provider import provider_readiness, resolve_kind
 from harness.config.settings import (
     HOLDOUT_ENV,
@@ -24,7 +24,6 @@ from harness.config.settings import (
     holdout_path,
     parse_config,
 )
-from harness.engine.loader import override_problems
 from harness.errors import ConfigError, ConfigErrors, FactoryError, GitError
 from harness.git.repo import GitRepo
 from harness.model.catalog import Listing
@@ -185,11 +184,16 @@ def _validators(root: Path, branch: str, report: CheckReport) -> None:
             report.notes.append(f"{source}: overrides validators/{name}")
 
 
-def _output_limits(root: Path) -> list[OutputLimit]:
+def output_limits(root: Path, config: FactoryConfig) -> list[OutputLimit]:
     """The output limit of every agent call runs would make: each agent step of the shipped
     workflows, or of a working-tree override that replaces one, and the sealed validator's
     (its working-tree override, else the shipped definition). An override that does not
-    parse is reported by the override checks and left out here."""
+    parse is reported by the override checks and left out here. None to read when the
+    models, their thinking and effort are the defaults and nothing is overridden: the
+    shipped limits fit the default models (tests/config/test_check.py)."""
+    chosen = config.models != Models() or config.thinking or config.effort
+    if not chosen and not any((root / ".factory").glob("*/*.yaml")):
+        return []
     from harness.engine.handoffs import shipped, shipped_workflow_names
     from harness.engine.loader import OVERRIDE_DIR as FLOWS
     from harness.engine.loader import ROLES
@@ -255,7 +259,7 @@ def check(root: Path, state_dir: Path) -> CheckReport:
     if config is not None:
         model_errors, model_warnings = model_problems(config, _listings(config, report))
         report.errors.extend(model_errors)
-        report.errors.extend(output_problems(config, _output_limits(root)))
+        report.errors.extend(output_problems(config, output_limits(root, config)))
         report.warnings.extend(model_warnings)
         holdout = _collect(report, holdout_path, root, config)
         problem = check_holdout(root, holdout) if holdout is not None else None
@@ -266,7 +270,11 @@ def check(root: Path, state_dir: Path) -> CheckReport:
     branch = _production_branch(config, texts.get(CONFIG_FILE, ""))
     _compare(root, branch, texts, report)
     _validators(root, branch, report)
-    report.errors.extend(override_problems(root / ".factory" / "workflows"))
+    overrides = root / ".factory" / "workflows"
+    if any(overrides.glob("*.yaml")):  # the shipped workflows alone: checked before shipping
+        from harness.engine.loader import override_problems
+
+        report.errors.extend(override_problems(overrides))
     _writable(state_dir, report)
     if config is not None:
         ready = provider_readiness(root, config.provider)

@@ -23,7 +23,6 @@ from harness.config.network import default_allow
 from harness.config.settings import check_holdout, holdout_path
 from harness.config.yamlload import load_yaml
 from harness.errors import ConfigErrors, GitError, UsageError
-from harness.forge.local import default_author
 from harness.git.repo import GitRepo
 from harness.paths import workflows_dir
 from harness.sandbox.bwrap import SAFE_PATH
@@ -210,6 +209,8 @@ def context_for(
     files the local forge's issues), the detected project with its commands, the provider,
     the pinned harness package, whether CI acknowledges new issues at once, and the system
     packages a CI runner installs."""
+    from harness.forge.local import default_author
+
     repo = GitRepo(root)
     pieces = system.pieces()  # a runner installs them all but the browser: it has its own
     repository = github_repository(repo)
@@ -298,8 +299,10 @@ def shipped_ci_files(root: Path, ci: str, context: dict[str, Any]) -> dict[Path,
 
 def untouched(root: Path, texts: dict[str, str]) -> list[str]:
     """A warning for each of mission.md and CLAUDE.md that still holds lines of the text
-    ``factory init`` wrote as placeholders (their guidance comments aside)."""
-    env, context = _environment(workflows_dir() / "init"), context_for(root, "local")
+    ``factory init`` wrote as placeholders (their guidance comments aside): rendered with
+    what those two templates use (the name, the project's commands)."""
+    env = _environment(workflows_dir() / "init")
+    context = {"name": root.name, "project": detect_project(root)}
     found = []
     for name in ("mission.md", "CLAUDE.md"):
         if name not in texts:
@@ -374,6 +377,7 @@ def from_rehearsal(root: Path, repository: str) -> list[str]:
     repository's owner trusted instead of the local user. One line per change."""
     from harness.config.governance import parse_rules, split_front_matter
     from harness.config.settings import parse_config
+    from harness.forge.local import default_author
 
     said: list[str] = []
     round_trip = _round_trip()

@@ -498,3 +498,19 @@ def test_check_takes_mission_headings_in_the_maintainers_words(inited: Path, cap
     res = run_cli(capsys, "--repo", str(inited), "check")
     assert res.code == 2 and len(res.err.strip().splitlines()) == 1, res.err
     assert "mission.md: ## Out of scope: required section is missing" in res.err
+
+
+def test_the_shipped_output_limits_fit_the_default_models(tmp_path: Path) -> None:
+    """Why ``factory check`` reads no limit when the models, their thinking and effort are the
+    defaults and nothing is overridden: the shipped limits fit the default models."""
+    from harness.config.check import output_limits
+    from harness.config.model_check import output_problems
+    from harness.config.models import FactoryConfig
+
+    config = FactoryConfig.model_validate({"commands": {"test": "true"}})
+    assert output_limits(tmp_path, config) == []  # nothing chosen, nothing overridden
+    (tmp_path / ".factory" / "workflows").mkdir(parents=True)
+    (tmp_path / ".factory" / "workflows" / "unread.yaml").write_text("not: a workflow\n")
+    limits = output_limits(tmp_path, config)  # an override: every limit read
+    assert {limit.role for limit in limits} >= {"planner", "implementer", "reviewer", "validator"}
+    assert output_problems(config, limits) == []
