@@ -108,12 +108,14 @@ def ready_to_implement(services: Services) -> list[int]:
 
 def refusal_reason(decided: Validation, checked: CheckResult | None) -> str:
     """Why a validation did not merge: the route's reason, each failed gate with its
-    evidence, each failed journey (its name and step: for the maintainer's own table)."""
+    evidence (unless the reason says it already), each failed journey (its name and step as
+    written: for the maintainer's own table)."""
     journeys = [j for j in checked.journeys if not j.passed] if checked else []
+    gates = [f"{g.name}: {g.evidence}" for g in decided.gates if not g.passed]
     return "; ".join(
         ([decided.reason] if decided.reason else [])
-        + [f"{g.name}: {g.evidence}" for g in decided.gates if not g.passed]
-        + [f"journey '{j.name}' failed at step {j.failed_step}" for j in journeys]
+        + [gate for gate in gates if gate not in decided.reason]
+        + [f"journey '{j.name}' failed at {j.failed_at}" for j in journeys]
     )
 
 

@@ -30,7 +30,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import click
-from pydantic import Field
+from annotated_types import Interval
 
 from harness.cli.common import provider_override, repo_root, state_dir
 from harness.errors import FactoryError, UsageError
@@ -57,8 +57,8 @@ HINTS = MappingProxyType(
     }
 )
 READS = (True, False, True, False)
-Count = Annotated[int, Field(ge=1, le=1000)]
-Issue = Annotated[int, Field(ge=1, le=2**31 - 1)]
+Count = Annotated[int, Interval(ge=1, le=1000)]
+Issue = Annotated[int, Interval(ge=1, le=2**31 - 1)]
 
 
 @click.command()
@@ -183,7 +183,7 @@ class _Face:
                 self.opened = had
             yield had
 
-    def status(self, window_days: Annotated[int, Field(ge=1, le=3650)] = 30) -> dict[str, Any]:
+    def status(self, window_days: Annotated[int, Interval(ge=1, le=3650)] = 30) -> dict[str, Any]:
         """The kill switch, runs by status and outcome, spend, earned trust, Autonomy Index."""
         from harness.cli.state import status_data
 

@@ -401,5 +401,10 @@ def prune(ctx: click.Context, dry_run: bool) -> None:
     verb = "would delete" if dry_run else "deleted"
     for branch in gone:
         click.echo(f"{verb} {branch}")
-    done = "would be deleted" if dry_run else "deleted"
-    click.echo(f"{len(gone)} branch(es) {done}; {len(left)} leftover worktree folder(s) removed")
+    if dry_run:
+        click.echo(
+            f"{len(gone)} branch(es) would be deleted; a run without --dry-run would remove "
+            "the worktree folders killed runs left too"
+        )
+        return
+    click.echo(f"{len(gone)} branch(es) deleted; {len(left)} leftover worktree folder(s) removed")

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from difflib import get_close_matches
+from typing import Any, get_args
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from harness.errors import ConfigError
 
@@ -39,12 +40,32 @@ def _message(err: dict[str, Any]) -> str:
     return msg
 
 
-def problems_from(file: str, exc: ValidationError, prefix: str = "") -> list[ConfigError]:
+def _keys(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[str]:
+    """The keys ``model`` knows in the mapping at ``loc`` (a list's index or a mapping's own
+    key stepped over: the model inside)."""
+    for part in loc:
+        field = model.model_fields.get(part) if model and isinstance(part, str) else None
+        if field is not None:
+            inner = [field.annotation, *get_args(field.annotation)]
+            inner += [t for outer in inner for t in get_args(outer)]
+            model = next(
+                (t for t in inner if isinstance(t, type) and issubclass(t, BaseModel)), None
+            )
+    return list(model.model_fields) if model else []
+
+
+def problems_from(
+    file: str, exc: ValidationError, prefix: str = "", model: type[BaseModel] | None = None
+) -> list[ConfigError]:
+    """One problem per error; an unknown key of ``model``'s names the key it is closest to."""
     out: list[ConfigError] = []
     for detail in exc.errors():
         err: dict[str, Any] = dict(detail)
         loc = tuple(err.get("loc", ()))
         message = _message(err)
+        if err.get("type") == "extra_forbidden":
+            close = get_close_matches(str(loc[-1]), _keys(model, loc[:-1]), n=1)
+            message += f" (did you mean {close[0]!r}?)" if close else ""
         keyed = _KEYED.match(message)
         if keyed:  # a model-level check naming its own key
             loc = (*loc, *keyed.group(1).split("."))

@@ -49,7 +49,7 @@ def parse_config(text: str, file: str = CONFIG_FILE) -> FactoryConfig:
     try:
         return FactoryConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigErrors(problems_from(file, exc)) from exc
+        raise ConfigErrors(problems_from(file, exc, model=FactoryConfig)) from exc
 
 
 HOLDOUT_ENV = "FACTORY_HOLDOUT"
