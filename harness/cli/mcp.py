@@ -45,18 +45,18 @@ if TYPE_CHECKING:
 GOVERNANCE = ("mission.md", "factory_rules.md", "CLAUDE.md", "factory.yaml")
 TOOLS = ("status", "queue", "runs", "report", "diff", "backtest_summary", "file_issue")
 DECISIONS = ("approve", "reject")  # listed always; they act only with mcp.decisions: true
-# what a host may assume of each tool (MCP's tool annotations), as read-only, destructive,
-# idempotent, open-world: the reads change nothing; file_issue adds one issue to the local
-# forge; a decision lands or closes a change, on GitHub too
+# what a host may assume of each tool (MCP's tool annotations, by name): the reads change
+# nothing; file_issue adds one issue to the local forge; a decision lands or closes a change,
+# on GitHub too
 HINTED = ("readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint")
 HINTS = MappingProxyType(
     {
-        "file_issue": (False, False, False, False),
-        "approve": (False, True, False, True),
-        "reject": (False, True, True, True),
+        "file_issue": "",
+        "approve": "destructiveHint openWorldHint",
+        "reject": "destructiveHint idempotentHint openWorldHint",
     }
 )
-READS = (True, False, True, False)
+READS = "readOnlyHint idempotentHint"
 Count = Annotated[int, Interval(ge=1, le=1000)]
 Issue = Annotated[int, Interval(ge=1, le=2**31 - 1)]
 
@@ -137,10 +137,9 @@ def server(face: _Face) -> MCPServer:
 
     app: MCPServer = Server("factory", version=version("dark-factory-harness"), log_level="WARNING")
     for name in TOOLS + DECISIONS:
-        hints = dict(zip(HINTED, HINTS.get(name, READS), strict=True))
-        app.add_tool(
-            _answering(getattr(face, name)), annotations=ToolAnnotations.model_validate(hints)
-        )
+        said = HINTS.get(name, READS).split()
+        hints = ToolAnnotations.model_validate({hint: hint in said for hint in HINTED})
+        app.add_tool(_answering(getattr(face, name)), annotations=hints)
     for name in GOVERNANCE:  # as runs read them: committed on the production branch
         app.resource(
             f"factory://governance/{name}",
@@ -266,8 +265,6 @@ class _Face:
         return text
 
     def _decide(self, action: str, issue: int, reason: str = "") -> str:
-        from harness.config.provider import require_model
-        from harness.forge.base import Label
         from harness.review import decisions
 
         with self.services() as s:
@@ -279,8 +276,6 @@ class _Face:
             actor = decisions.default_actor()
             if action == "reject":
                 return decisions.reject(s, issue, reason, actor, via="mcp").message
-            if decisions.waiting_label(s, issue, "approve") == Label.NEEDS_REVIEW:
-                require_model(s.settings, self.provider)  # validation runs again
             settings = s.settings
             store = s.store
         return self._land(issue, actor, settings, store)
@@ -298,7 +293,10 @@ class _Face:
         def land() -> None:
             own = open_services(self.root, store.path.parent, self.provider, settings, store=store)
             try:
-                said.put(approve(own, issue, actor, via="mcp", say=said.put).message)
+                decided = approve(
+                    own, issue, actor, via="mcp", say=said.put, provider=self.provider
+                )
+                said.put(decided.message)
             except FactoryError as exc:
                 said.put(exc)
 

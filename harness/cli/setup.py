@@ -93,7 +93,7 @@ def init(
     and work in the sandbox. With --provider scripted, also writes scripted.yaml, a
     commented example of offline answers. A file that exists is kept, and named, unless a
     --force says otherwise; the CI's issue forms and workflows have names of their own."""
-    from harness.config import scaffold
+    from harness.config import check, scaffold
     from harness.config.pinning import ci_package
 
     root = repo_root(ctx)
@@ -105,15 +105,14 @@ def init(
     pinned = ci_package(package) if ci else ""
     forge = forge or ("github" if ci else "local")
     context = scaffold.context_for(root, forge, provider, pinned, ack)
-    if from_rehearsal:
-        for line in scaffold.from_rehearsal(root, _repository(root, context["repository"])):
-            click.echo(f"switched {line}")
+    for line in scaffold.from_rehearsal(root, context["repository"]) if from_rehearsal else []:
+        click.echo(f"switched {line}")
     files = scaffold.governance_files(root, context)
     if ci:
         files.update(scaffold.shipped_ci_files(root, ci, context))
     for line in scaffold.write_new(root, files, set(scaffold.KINDS if force else force_kinds)):
         click.echo(line)
-    for problem in _github_needs(root) if ci else []:
+    for problem in check.ci_problems(root) if ci else []:
         click.echo(f"GitHub needs: {problem}")
     _after(root, context, pinned)
 
@@ -140,37 +139,6 @@ def _after(root: Path, context: dict[str, Any], pinned: str) -> None:
         "next: edit these files (set commands.start), run 'factory check', commit them, "
         "then 'factory doctor'"
     )
-
-
-def _repository(root: Path, origin: str) -> str:
-    """owner/name for ``--from-rehearsal``: factory.yaml's, else the GitHub ``origin``'s."""
-    from harness.config.settings import parse_config
-
-    path = root / "factory.yaml"
-    if not path.is_file():
-        raise UsageError("--from-rehearsal: no factory.yaml to switch (init --ci writes one)")
-    named = parse_config(path.read_text(encoding="utf-8")).github.repository
-    if not (named or origin):
-        raise UsageError(
-            "--from-rehearsal: no GitHub repository: add the 'origin' remote on GitHub, or "
-            "set github.repository (owner/name) in factory.yaml"
-        )
-    return named or origin
-
-
-def _github_needs(root: Path) -> list[str]:
-    """What the CI workflows need changed in the files ``init`` kept (``factory check``'s
-    errors of ``ci_problems``)."""
-    from harness.config.check import ci_problems
-    from harness.config.governance import parse_rules
-    from harness.config.settings import parse_config
-
-    try:
-        config = parse_config((root / "factory.yaml").read_text(encoding="utf-8"))
-        rules = parse_rules((root / "factory_rules.md").read_text(encoding="utf-8"))
-    except ConfigErrors:
-        return []  # 'factory check' names the problems
-    return [str(problem) for problem in ci_problems(root, config, rules)]
 
 
 @click.command()

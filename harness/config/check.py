@@ -15,7 +15,7 @@ from harness.browser.journeys import load_journeys
 from harness.config.governance import has_front_matter, parse_rules, read_on_branch, too_large
 from harness.config.mission import read_mission
 from harness.config.model_check import OutputLimit, model_problems, output_problems
-from harness.config.models import CONFIG_FILE, GOVERNANCE_FILES, FactoryConfig, Models, Rules
+from harness.config.models import CONFIG_FILE, GOVERNANCE_FILES, FactoryConfig, Models
 from harness.config.provider import provider_readiness, resolve_kind
 from harness.config.settings import (
     HOLDOUT_ENV,
@@ -248,9 +248,8 @@ def check(root: Path, state_dir: Path) -> CheckReport:
         report.errors.extend(mission.errors)
         report.warnings.extend(mission.warnings)
         report.notes.extend(mission.notes)
-    rules = None
     if "factory_rules.md" in texts:
-        rules = _collect(report, parse_rules, texts["factory_rules.md"])
+        _collect(report, parse_rules, texts["factory_rules.md"])
         if not has_front_matter(texts["factory_rules.md"]):
             report.warnings.append(
                 "factory_rules.md: front matter: none (no --- block at the top); "
@@ -282,7 +281,7 @@ def check(root: Path, state_dir: Path) -> CheckReport:
         (report.notes if ready.ready else report.warnings).append(line)
         if config.forge == "github":
             _github(config, report)
-        report.errors.extend(ci_problems(root, config, rules))
+        report.errors.extend(ci_problems(root))
     from harness.config.scaffold import untouched
 
     report.warnings.extend(untouched(root, texts))
@@ -292,15 +291,21 @@ def check(root: Path, state_dir: Path) -> CheckReport:
 SWITCH = "factory init --ci github-actions --from-rehearsal"
 
 
-def ci_problems(root: Path, config: FactoryConfig, rules: Rules | None) -> list[ConfigError]:
-    """What a local rehearsal left that the CI workflows ``factory init --ci`` wrote would
-    take to GitHub, when they exist: another forge, a provider that answers without the
-    model (scripted, replay, or auto with a script: its answers wherever no key is set), no
-    repository named, and the rehearsal's trust (a kind that starts at auto while the
-    provider rehearses). Each names the switch that fixes it (``SWITCH``)."""
+def ci_problems(root: Path) -> list[ConfigError]:
+    """What a local rehearsal left in factory.yaml and factory_rules.md that the CI workflows
+    ``factory init --ci`` wrote would take to GitHub, when they exist: another forge, a
+    provider that answers without the model (scripted, replay, or auto with a script: its
+    answers wherever no key is set), no repository named, and the rehearsal's trust (a kind
+    that starts at auto while the provider rehearses). Each names the switch that fixes it
+    (``SWITCH``); files that do not parse are ``check``'s to name."""
     from harness.config.scaffold import ci_workflows
 
     found = ci_workflows(root)
+    try:
+        config = parse_config((root / CONFIG_FILE).read_text(encoding="utf-8"))
+        rules = parse_rules((root / GOVERNANCE_FILES[1]).read_text(encoding="utf-8"))
+    except (ConfigErrors, ConfigError, OSError):
+        return []
     if not found:
         return []
     runs = f"the CI workflows ({', '.join(found)}) run on GitHub"

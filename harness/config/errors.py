@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from difflib import get_close_matches
-from typing import Any, get_args
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -40,18 +40,14 @@ def _message(err: dict[str, Any]) -> str:
     return msg
 
 
-def _keys(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[str]:
-    """The keys ``model`` knows in the mapping at ``loc`` (a list's index or a mapping's own
-    key stepped over: the model inside)."""
-    for part in loc:
-        field = model.model_fields.get(part) if model and isinstance(part, str) else None
-        if field is not None:
-            inner = [field.annotation, *get_args(field.annotation)]
-            inner += [t for outer in inner for t in get_args(outer)]
-            model = next(
-                (t for t in inner if isinstance(t, type) and issubclass(t, BaseModel)), None
-            )
-    return list(model.model_fields) if model else []
+def _keys(model: type[BaseModel] | None) -> set[str]:
+    """Every key ``model`` and the models inside it know (a misspelling's candidates)."""
+    schema = model.model_json_schema() if model else {}
+    return {
+        key
+        for part in [schema, *schema.get("$defs", {}).values()]
+        for key in part.get("properties", {})
+    }
 
 
 def problems_from(
@@ -64,7 +60,7 @@ def problems_from(
         loc = tuple(err.get("loc", ()))
         message = _message(err)
         if err.get("type") == "extra_forbidden":
-            close = get_close_matches(str(loc[-1]), _keys(model, loc[:-1]), n=1)
+            close = get_close_matches(str(loc[-1]), _keys(model), n=1)
             message += f" (did you mean {close[0]!r}?)" if close else ""
         keyed = _KEYED.match(message)
         if keyed:  # a model-level check naming its own key

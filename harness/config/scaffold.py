@@ -369,12 +369,13 @@ def add_state_to_gitignore(root: Path, venv: bool = False) -> bool:
     return True
 
 
-def from_rehearsal(root: Path, repository: str) -> list[str]:
+def from_rehearsal(root: Path, origin: str) -> list[str]:
     """``--from-rehearsal``: factory.yaml and factory_rules.md switched from a local rehearsal
     to GitHub, every other edit kept, comments and layout too (ruamel.yaml's round trip):
-    forge github; github.repository, when unset, ``repository``; the provider anthropic,
-    when it rehearses; the rehearsal's trust removed (``FactoryConfig.rehearsal_trust``); the
-    repository's owner trusted instead of the local user. One line per change."""
+    forge github; github.repository, when unset, ``origin``'s owner/name; the provider
+    anthropic, when it rehearses; the rehearsal's trust removed
+    (``FactoryConfig.rehearsal_trust``); the repository's owner trusted instead of the local
+    user. One line per change."""
     from harness.config.governance import parse_rules, split_front_matter
     from harness.config.settings import parse_config
     from harness.forge.local import default_author
@@ -382,8 +383,16 @@ def from_rehearsal(root: Path, repository: str) -> list[str]:
     said: list[str] = []
     round_trip = _round_trip()
     path = root / CONFIG_FILE
+    if not path.is_file():
+        raise UsageError("--from-rehearsal: no factory.yaml to switch (init --ci writes one)")
     text = path.read_text(encoding="utf-8")
     typed = parse_config(text)
+    repository = typed.github.repository or origin
+    if not repository:
+        raise UsageError(
+            "--from-rehearsal: no GitHub repository: add the 'origin' remote on GitHub, or "
+            "set github.repository (owner/name) in factory.yaml"
+        )
     data = round_trip.load(text)
     if typed.forge != "github":
         data["forge"] = "github"

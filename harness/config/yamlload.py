@@ -17,38 +17,26 @@ class _DuplicateKey(Exception):
 
 class _UniqueKeyLoader(yaml.SafeLoader):
     """SafeLoader that refuses a mapping naming a key twice (YAML would keep the last). The
-    pure-Python parser, for a text with a mistake: libyaml's marks the input's end, not the
-    mistake's line."""
+    pure-Python parser on purpose: libyaml's marks the input's end, not the mistake's line."""
 
 
-class _FastLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
-    """The same on libyaml, ten times faster: a text it refuses is read again by the one above,
-    which names the line."""
-
-
-def _mapping(loader: Any, node: yaml.MappingNode) -> dict[Any, Any]:
+def _mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
     seen: set[Any] = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=True)
         if isinstance(key, (str, int, float, bool)) and key in seen:
             raise _DuplicateKey(str(key), key_node.start_mark.line)
         seen.add(key if isinstance(key, (str, int, float, bool)) else id(key_node))
-    mapping: dict[Any, Any] = loader.construct_mapping(node, deep=True)
-    return mapping
+    return loader.construct_mapping(node, deep=True)
 
 
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
-_FastLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
 
 
 def load_yaml(text: str, file: str, line_offset: int = 0) -> Any:
     """The data in ``text``; ConfigError ``file: line N: ...`` when it is not valid YAML.
 
     ``line_offset`` is the number of lines before ``text`` in ``file`` (front matter)."""
-    try:
-        return yaml.load(text, Loader=_FastLoader)  # noqa: S506 (a SafeLoader subclass)
-    except (_DuplicateKey, yaml.YAMLError):
-        pass  # said by the pure-Python parser, below
     try:
         return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
     except _DuplicateKey as exc:

@@ -104,13 +104,9 @@ def _deferred_today(services: Services, number: int) -> bool:
 def deferred_waiting(services: Services) -> dict[str, Any] | None:
     """The open issues the daily author limit defers (``count``), and when it lets them
     through (``until``: the next UTC midnight); None when none waits."""
-    from datetime import datetime, timedelta
-
     count = sum(Label.DEFERRED in i.labels for i in services.forge.list_issues("open"))
-    if not count:
-        return None
-    midnight = datetime.fromisoformat(start_of_day(services.clock())) + timedelta(days=1)
-    return {"count": count, "until": midnight.strftime("%Y-%m-%d %H:%M UTC")}
+    until = start_of_day(services.clock() + 24 * 3600)
+    return {"count": count, "until": until} if count else None
 
 
 def summarise(outcome: RunOutcome) -> dict[str, Any]:

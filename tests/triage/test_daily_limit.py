@@ -91,4 +91,4 @@ def test_retry_undefers(deferred: Path, capsys) -> None:
 def test_run_says_how_many_wait_and_until_when(deferred: Path, capsys) -> None:
     res = run_cli(capsys, "--repo", str(deferred), "run", "--once")
     assert "waiting: 1 issue(s) deferred by the author's daily limit until " in res.out
-    assert " 00:00 UTC ('factory retry N' takes one now" in res.out
+    assert "T00:00:00Z ('factory retry N' takes one now" in res.out
