@@ -18,7 +18,7 @@ from benchmarks.github import github_figures
 from benchmarks.inputs import input_figures
 from benchmarks.merge_time import merge_time
 from benchmarks.sandbox import command_after_many_files
-from benchmarks.scale import store_figures
+from benchmarks.scale import check_figure, store_figures
 from benchmarks.scratch import apart, scratch
 from benchmarks.soak import soak_section
 from benchmarks.triage_map import triage_map_figures
@@ -139,6 +139,8 @@ def _measured() -> int:
         return alone(store_figures, "store")
     if sys.argv[1:] == ["triage-map"]:
         return alone(triage_map_figures, "triage-map")
+    if sys.argv[1:] == ["check"]:
+        return alone(lambda: [check_figure()], "check")
     reps = int(os.environ.get("BENCH_REPS", "5"))
     load = os.getloadavg()[0]
     started, at_start, began = time.monotonic(), machine(), datetime.now(UTC)
@@ -158,6 +160,7 @@ def _measured() -> int:
     rows.append(egress_overhead(reps))
     rows += input_figures()
     rows += apart(store_figures)
+    rows.append(check_figure())
     lived = soak_section(int(os.environ.get("BENCH_SOAK_DAYS", "30")))
     print(console_table(rows))
     print(lived)

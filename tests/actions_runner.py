@@ -157,6 +157,9 @@ class Runner:
     artifacts: Path | None = None  # where artifacts are kept between jobs (default: root's)
     skip: frozenset[str] = frozenset()  # job ids taken as done, not run
     after: Callable[[str], None] = lambda _: None  # called with "workflow:job" after each
+    environment: dict[str, str] = field(
+        default_factory=dict
+    )  # more of every job's (a stand-in's URL)
     jobs: list[str] = field(default_factory=list)  # "workflow:job", as they ran
     log: list[str] = field(default_factory=list)
 
@@ -266,6 +269,7 @@ class Runner:
             "RUNNER_SECURE_PATH": f"{self.shims}:{SYSTEM_PATH}",
             "RUNNER_IMAGE": str(home / "image"),
             "RUNNER_PINNED": self.pinned,
+            **self.environment,
         }
         for scope in (wf.get("env", {}), job.get("env", {})):
             for key, value in scope.items():

@@ -53,17 +53,14 @@ def approve(ctx: click.Context, number: int, reason: str, actor: str | None, as_
     """Approve issue NUMBER: its change lands through validation with every deterministic
     gate still holding (exit 1 if it does not land); a needs-human issue is re-queued."""
     from harness.cli.work import _live
-    from harness.config.provider import require_model
-    from harness.forge.base import Label
     from harness.review.decisions import approve as approve_issue
-    from harness.review.decisions import waiting_label
 
     actor = _actor(actor, reason)
     services = opened(ctx)
-    if waiting_label(services, number, "approve") == Label.NEEDS_REVIEW:
-        require_model(services.settings, provider_override(ctx))  # validation runs again
     with _live(as_json, "factory approve", services, piped=True) as say:  # as factory run's
-        decided = approve_issue(services, number, actor, reason=reason.strip(), say=say)
+        decided = approve_issue(
+            services, number, actor, reason=reason.strip(), say=say, provider=provider_override(ctx)
+        )
     _report(ctx, decided, as_json)
 
 

@@ -60,7 +60,7 @@ def _run_line(row: dict[str, Any]) -> tuple[object, ...]:
         row["workflow"],
         row["issue"] if row["issue"] is not None else "",
         shown(row["outcome"], row["status"]),
-        started[:16].replace("T", " "),
+        started[5:16].replace("T", " "),  # the month's day and the time: --json has the year
         took,
         f"${row['cost_usd']:.4f}",
         f"{row['input_tokens']}/{row['output_tokens']}",
@@ -159,6 +159,7 @@ def report(ctx: click.Context, run_id: str, as_json: bool) -> None:
     """One run: its steps, timings, model calls, costs and evidence."""
     from harness.artifacts import RunRecords
     from harness.cli.summary import summary_lines
+    from harness.store.outcomes import shown
 
     store = _store(ctx)
     data, change, chosen = report_data(repo_root(ctx), store, run_id)
@@ -166,7 +167,8 @@ def report(ctx: click.Context, run_id: str, as_json: bool) -> None:
     if as_json:
         emit_json(data)
         return
-    click.echo(f"run {run.id}: {run.workflow} issue {run.issue} — {run.status}")
+    about = f" issue {run.issue}" if run.issue is not None else ""  # a heal: production's
+    click.echo(f"run {run.id}: {run.workflow}{about} — {shown(data['outcome'], run.status)}")
     if run.reason:
         click.echo(terminal_safe(f"reason: {run.reason}"))
     click.echo(

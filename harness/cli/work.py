@@ -245,6 +245,13 @@ def _run_loop(
             print_table(
                 "factory run", ("stage", "issue", "outcome", "PR", "why"), _run_rows(result)
             )
+            waiting = result.get("deferred")
+            if waiting:
+                click.echo(
+                    f"waiting: {waiting['count']} issue(s) deferred by the author's daily limit "
+                    f"until {waiting['until']} ('factory retry N' takes one now; a change of "
+                    "triage.trusted_authors or of the limit, all of them)"
+                )
         if once or interval is None:
             if refused_any(result):
                 ctx.exit(1)
@@ -360,7 +367,7 @@ def queue(ctx: click.Context, as_json: bool) -> None:
 @click.argument("number", type=ISSUE_NUMBER)
 @click.pass_context
 def retry(ctx: click.Context, number: int) -> None:
-    """Re-queue a failed or needs-human issue NUMBER, with one comment on it."""
+    """Re-queue a failed, needs-human or deferred issue NUMBER, with one comment on it."""
     from harness.retry import retry_issue
     from harness.review.decisions import default_actor
     from harness.services import open_services
@@ -395,5 +402,10 @@ def prune(ctx: click.Context, dry_run: bool) -> None:
     verb = "would delete" if dry_run else "deleted"
     for branch in gone:
         click.echo(f"{verb} {branch}")
-    done = "would be deleted" if dry_run else "deleted"
-    click.echo(f"{len(gone)} branch(es) {done}; {len(left)} leftover worktree folder(s) removed")
+    if dry_run:
+        click.echo(
+            f"{len(gone)} branch(es) would be deleted; a run without --dry-run would remove "
+            "the worktree folders killed runs left too"
+        )
+        return
+    click.echo(f"{len(gone)} branch(es) deleted; {len(left)} leftover worktree folder(s) removed")

@@ -76,6 +76,17 @@ STATE_LABELS = (
     Label.NEEDS_INFO,
     Label.ACCEPTED,
 )
+# the states a closed issue is in; any other state label it still carries is history (a
+# closed issue is closed, whatever it waited for when it was closed)
+CLOSED_STATES = (Label.MERGED, Label.REJECTED)
+
+
+def queue_state(issue: Issue) -> str:
+    """Where an issue stands on the queue: an open one in the first ``STATE_LABELS`` it has,
+    else new; a closed one in the first ``CLOSED_STATES``, else closed."""
+    held = STATE_LABELS if issue.state == "open" else CLOSED_STATES
+    fallback = "new" if issue.state == "open" else "closed"
+    return next((label for label in held if label in issue.labels), fallback)
 
 
 @dataclass(frozen=True)

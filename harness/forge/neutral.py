@@ -9,9 +9,10 @@ every character that could start a link, an image, raw HTML, an HTML comment (so
 an entity, a code span, a table cell or a heading is backslash-escaped (emphasis can only
 change how text looks); mentions, references (so closing keywords) and autolinks are broken
 with a word joiner (U+2060); control characters and bidirectional overrides are dropped.
-``code`` / ``fenced`` use a fence no content can close and break links inside too (not every
-forge skips code); ``cell`` keeps the code spans of a table cell; ``plain`` is for titles and
-commit messages. Each pass is one linear scan.
+``code`` / ``fenced`` use a fence no content can close; a code span breaks links inside too,
+a fenced block keeps its text exactly as written (a forge links nothing inside one, and test
+output copied from it must match what ran); ``cell`` keeps the code spans of a table cell;
+``plain`` is for titles and commit messages. Each pass is one linear scan.
 """
 
 from __future__ import annotations
@@ -130,8 +131,9 @@ def code(text: object, limit: int = 500) -> Markdown:
 
 
 def fenced(text: object, limit: int = 4000) -> Markdown:
-    """A fenced code block showing ``text`` that nothing inside can close."""
-    body = _break_links(clip(text, limit), escape=False)
+    """A fenced code block showing ``text`` as written (clipped, redacted), that nothing
+    inside can close."""
+    body = clip(text, limit)
     fence = "`" * max(3, longest_run(body, "`") + 1)
     return Markdown(f"{fence}text\n{body}\n{fence}")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import sqlite3
 import threading
 import time
@@ -85,6 +86,14 @@ def execute_script(db: sqlite3.Connection, sql: str) -> None:
             statement = ""
     if statement.strip():
         db.execute(statement)
+
+
+def recreate(db: sqlite3.Connection, sql: str) -> None:
+    """``sql`` run after dropping every table and trigger it creates (a definition written
+    again: its rows computed anew from what the store holds), in the caller's transaction."""
+    for kind, name in re.findall(r"CREATE (TRIGGER|TABLE) (\w+)", sql):
+        db.execute(f"DROP {kind} IF EXISTS {name}")
+    execute_script(db, sql)
 
 
 class _Writers(Locks):

@@ -100,13 +100,14 @@ def prescreen(
     issue: Issue,
     others: list[Issue],
     rules: Rules,
-    judged_today: int,
+    judged_today: int | None,
     template_comments: Iterable[str] = (),
     own: str | None = None,
 ) -> Screen:
     """Decide what code can decide: size caps, hidden text, protected paths, duplicates, limits.
 
-    ``judged_today`` is how many of this author's issues the triage agent judged today;
+    ``judged_today`` is how many of this author's issues the triage agent judged today, None
+    where no daily limit applies (``triage.actions.judged_today`` says which);
     ``template_comments`` are the guidance comments of the repository's issue templates;
     ``own``: the body as the factory signed it, when it filed the issue itself
     (``forge.base.own_text``): its escaping hides nothing, what it quotes still may, and its
@@ -150,7 +151,7 @@ def _content_rules(
     issue: Issue,
     others: list[Issue],
     rules: Rules,
-    judged_today: int,
+    judged_today: int | None,
     asked: str,
     title: Sanitized,
     body: Sanitized,
@@ -181,10 +182,7 @@ def _content_rules(
             f"This duplicates issue {duplicate.number} ({duplicate.title[:80]!r}).",
             "pre-screen: a duplicate gives way to the earlier issue",
         )
-    if (
-        issue.author not in rules.triage.trusted_authors
-        and judged_today >= rules.triage.max_issues_per_author_per_day
-    ):
+    if judged_today is not None and judged_today >= rules.triage.max_issues_per_author_per_day:
         return (
             "deferred",
             f"The author has reached today's limit of {rules.triage.max_issues_per_author_per_day} "

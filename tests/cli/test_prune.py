@@ -34,6 +34,7 @@ def test_prune_deletes_the_branches_of_closed_issues_only(
     res = run_cli(capsys, "--repo", str(repo), "prune", "--dry-run")
     assert res.code == 0, res.err
     assert f"would delete {done}" in res.out and waiting not in res.out
+    assert "removed" not in res.out and "would remove" in res.out  # a dry run removes nothing
     assert GitRepo(repo).branch_exists(done)
 
     res = run_cli(capsys, "--repo", str(repo), "prune")

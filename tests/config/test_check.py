@@ -524,3 +524,19 @@ def test_check_names_the_allow_list_it_derives_and_where_from(tmp_path: Path, ca
         "newest commit on main that changed a governance file; list the hosts in network.allow "
         "to hold the list as it is"
     )
+
+
+def test_the_shipped_output_limits_fit_the_default_models(tmp_path: Path) -> None:
+    """Why ``factory check`` reads no limit when the models, their thinking and effort are the
+    defaults and nothing is overridden: the shipped limits fit the default models."""
+    from harness.config.check import output_limits
+    from harness.config.model_check import output_problems
+    from harness.config.models import FactoryConfig
+
+    config = FactoryConfig.model_validate({"commands": {"test": "true"}})
+    assert output_limits(tmp_path, config) == []  # nothing chosen, nothing overridden
+    (tmp_path / ".factory" / "workflows").mkdir(parents=True)
+    (tmp_path / ".factory" / "workflows" / "unread.yaml").write_text("not: a workflow\n")
+    limits = output_limits(tmp_path, config)  # an override: every limit read
+    assert {limit.role for limit in limits} >= {"planner", "implementer", "reviewer", "validator"}
+    assert output_problems(config, limits) == []

@@ -114,7 +114,8 @@ def test_init_ci_adds_its_files_beside_the_repositorys_own(
     ``init --ci`` adds the factory's files and changes no byte of those; ``--force-workflows``
     overwrites only the factory's workflows, naming each; ``check`` is ok."""
     own = {
-        ".github/ISSUE_TEMPLATE/bug.yml": "name: Bug\ndescription: ours\nbody: []\n",
+        ".github/ISSUE_TEMPLATE/bug.yml": "name: Bug report\ndescription: ours\nbody: []\n",
+        ".github/ISSUE_TEMPLATE/idea.md": "---\nname: Feature request\nabout: ours\n---\n",
         ".github/ISSUE_TEMPLATE/config.yml": "blank_issues_enabled: true\n",
         ".github/workflows/ci.yml": "on: push\njobs: {}\n",
         "CLAUDE.md": "# Our conventions\n",
@@ -126,12 +127,23 @@ def test_init_ci_adds_its_files_beside_the_repositorys_own(
     git(empty_repo, "commit", "-qm", "our own forms and CI")
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", str(empty_repo), str(clone))
+    git(clone, "remote", "set-url", "origin", "https://github.com/acme/app.git")  # on GitHub
     args = ("--repo", str(clone), "init", "--ci", "github-actions", "--package", PACKAGE)
     res = run_cli(capsys, *args)
     assert res.code == 0, res.err
     assert {rel: (clone / rel).read_text() for rel in own} == own
     for rel in (".github/ISSUE_TEMPLATE/config.yml", "CLAUDE.md"):
         assert f"kept {rel}: it exists" in res.out
+    assert "blank issues" not in res.out  # the repository's own config decides
+    forms = clone / ".github" / "ISSUE_TEMPLATE"
+    names = [
+        yaml.safe_load(p.read_text().split("---")[1] if p.suffix == ".md" else p.read_text())[
+            "name"
+        ]
+        for p in sorted(forms.iterdir())
+        if p.name != "config.yml"
+    ]
+    assert len(names) == 4 and len(set(names)) == 4, names  # none named as one of theirs
     added = ["factory-bug.yml", "factory-feature.yml", "factory-triage.yml", "factory-work.yml"]
     assert all(next(clone.glob(f".github/*/{name}"), None) for name in added)
     assert "factory.yaml" in res.out and (clone / "factory_rules.md").is_file()
@@ -197,7 +209,8 @@ def test_the_acknowledgement_is_off_unless_asked_for(empty_repo: Path, capsys) -
     res = run_cli(capsys, "--repo", str(empty_repo), "init", "--ack")
     assert res.code == 2 and "--ack: only used with --ci" in res.err
     args = ("init", "--ci", "github-actions", "--package", PACKAGE)
-    assert run_cli(capsys, "--repo", str(empty_repo), *args).code == 0
+    res = run_cli(capsys, "--repo", str(empty_repo), *args)
+    assert res.code == 0
     workflows = sorted(p.name for p in (empty_repo / ".github" / "workflows").iterdir())
     assert workflows == [
         "factory-audit.yml",
@@ -206,6 +219,8 @@ def test_the_acknowledgement_is_off_unless_asked_for(empty_repo: Path, capsys) -
         "factory-triage.yml",
         "factory-work.yml",
     ]
+    # a repository without a forms config of its own: init's turns blank issues off, and says so
+    assert "wrote .github/ISSUE_TEMPLATE/config.yml: blank issues are off" in res.out
 
 
 def test_the_acknowledgement_says_when_triage_runs(generated: Path) -> None:
