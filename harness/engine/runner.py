@@ -117,8 +117,8 @@ class Engine:
             store.append_event(run.id, "run.resumed", {"workflow": name, "issue": issue})
         driven = self.services.caches.part(Driven).runs  # a second Ctrl-C ends them
         driven.add(run.id)
-        try:
-            return self._drive(workflow, run.id, issue, run.inputs)
+        try:  # resumed, a run goes on with the inputs given now (factory audit --dry-run)
+            return self._drive(workflow, run.id, issue, {**run.inputs, **(inputs or {})})
         finally:
             driven.discard(run.id)
 
@@ -160,7 +160,7 @@ class Engine:
                 taken = sum(1 for s in history if s.status == "failed")
                 if taken <= self._limit(step.on_fail, workflow):
                     return workflow.index(step.on_fail.retry_from)
-            return None
+            return pos + 1 if step.may_fail else None
         branch = str((last.outputs or {}).get("verdict", ""))
         loop = step.on.get(branch)
         if loop is not None:
