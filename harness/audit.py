@@ -20,11 +20,11 @@ from harness.analysers import (
     workspace,
 )
 from harness.artifacts import AnalyserFinding, Found, Worktree
+from harness.config.globs import matching
 from harness.engine.actions import action
 from harness.engine.context import Services, StepContext
 from harness.forge.base import Label
 from harness.git.worktrees import WorktreeManager
-from harness.sandbox.policy import copy_checkout
 from harness.triage.outbound import sanitize_outbound
 
 ORDER = ("critical", "high", "medium")  # by severity: low is never filed
@@ -48,12 +48,17 @@ def analyse(ctx: StepContext) -> dict[str, Any]:
     tree = ctx.output("worktree", Worktree)
     own = [Analyser.model_validate(a) for a in shipped_data()["audit"]]
     every = [*load_analysers(settings), *own]
-    key = f"audit:{tree.base_sha}:{hashlib.sha256(repr(every).encode()).hexdigest()[:16]}"
+    asked = repr([every, settings.config.audit.skip]).encode()
+    key = f"audit:{tree.base_sha}:{hashlib.sha256(asked).hexdigest()[:16]}"
     if (kept := store.get_flag(key)) is not None:
         return dict(json.loads(kept))
+    skip = settings.config.audit.skip  # what a project generates or pins: never read
+    generated = shipped_data()["skip"] if skip is None else skip
+    paths = [p for p in ctx.services.repo.tree(tree.base_sha) if not matching(p, generated)]
     with workspace(settings) as where:
-        copy_checkout(Path(tree.path), where.path)
-        found = run_analysers(settings, where, None, every)
+        found = run_analysers(
+            settings, where, where.write(ctx.services.repo, tree.base_sha, paths), every
+        )
     result = {"findings": [f.model_dump() for f in found.findings], "errors": found.errors}
     if not found.errors:
         store.set_flag(key, json.dumps(result))
