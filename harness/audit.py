@@ -68,7 +68,10 @@ def analyse(ctx: StepContext) -> dict[str, Any]:
 def _evidenced(services: Services, said: dict[str, Any]) -> AnalyserFinding | None:
     """An auditor's finding, on the line of production's file where its snippet is (None:
     the file or the snippet is not there)."""
-    blob = services.repo.read_blob(services.settings.governance.commit, str(said["path"]))
+    commit = services.settings.governance.commit
+    if str(said["path"]) not in services.repo.tree(commit):  # ../../etc/passwd is not
+        return None
+    blob = services.repo.read_blob(commit, str(said["path"]))
     snippet = " ".join(str(said["snippet"]).split())
     lines = [" ".join(x.split()) for x in (blob or b"").decode("utf-8", "replace").splitlines()]
     at = [n for n, text in enumerate(lines, 1) if snippet and snippet in text]
@@ -97,7 +100,8 @@ def select(ctx: StepContext) -> Found:
     analysed = [AnalyserFinding.model_validate(f) for f in ctx.outputs["analyse"]["findings"]]
     said = ctx.outputs.get("auditor", {}).get("findings", [])
     agent = [f for f in (_evidenced(services, x) for x in said) if f is not None]
-    every = {f.fingerprint: f for f in [*analysed, *agent] if f.severity in ORDER}
+    # one secret that two detectors name is one finding
+    every = {f.identity or f.fingerprint: f for f in [*analysed, *agent] if f.severity in ORDER}
     ordered = sorted(
         every.values(), key=lambda f: (ORDER.index(f.severity), f.path, f.line, f.rule)
     )
@@ -106,14 +110,19 @@ def select(ctx: StepContext) -> Found:
     limit = services.settings.governance.rules.audit.max_issues
     errors, lost = list(ctx.outputs["analyse"]["errors"]), len(said) - len(agent)
     errors += [f"{lost} of the auditor's findings are not where they say"] if lost else []
+    failed = ctx.failures.get("auditor")  # it costs its own findings only
+    errors += [f"the auditor failed: {failed['error']}"] if failed else []
     seen, old = len(ordered), len(ordered) - len(new)
     return Found(findings=new[:limit], seen=seen, known=old, errors=errors)
 
 
-def release(ctx: StepContext) -> None:
+@action("audit.release")
+def release(ctx: StepContext) -> dict[str, Any]:
+    """The checkout goes (a failed audit's too)."""
     tree = ctx.outputs.get("worktree", {}).get("path")
     if tree:
         WorktreeManager.of(ctx.services.repo, ctx.services.settings.state_dir).remove(Path(tree))
+    return {}
 
 
 @action("audit.file", produces=Found, needs={"select": "audit.select"})
@@ -122,7 +131,8 @@ def file(ctx: StepContext) -> Found:
     ``factory:found``; the checkout goes."""
     services, forge, chosen = ctx.services, ctx.services.forge, ctx.output("select", Found)
     filed = known(services)
-    for f in chosen.findings:
+    look = ctx.inputs.get("dry_run")  # a look files nothing
+    for f in [] if look else chosen.findings:
         if f.fingerprint not in filed:
             title = sanitize_outbound(f"{f.rule} in {f.path}: {f.message.splitlines()[0]}", 120)
             body = services.templates.render(
@@ -131,11 +141,5 @@ def file(ctx: StepContext) -> Found:
             filed[f.fingerprint] = forge.create_issue(title, body, forge.bot_login).number
         forge.add_labels(filed[f.fingerprint], [Label.FOUND])  # again after a kill: a no-op
     release(ctx)
-    return chosen.model_copy(update={"issues": [filed[f.fingerprint] for f in chosen.findings]})
-
-
-@action("audit.release")
-def released(ctx: StepContext) -> dict[str, Any]:
-    """A failed audit's checkout goes too."""
-    release(ctx)
-    return {}
+    issues = [] if look else [filed[f.fingerprint] for f in chosen.findings]
+    return chosen.model_copy(update={"issues": issues})
