@@ -10,6 +10,7 @@ import contextlib
 import functools
 import hashlib
 import json
+import posixpath
 import re
 import shlex
 import shutil
@@ -111,14 +112,14 @@ class Workspace:
     path: Path
     warm: Warm
 
-    def write(self, repo: GitRepo, ref: str, paths: list[str]) -> list[str]:
-        """``paths`` as ``ref`` holds them (files of at most ``MAX_FILE`` bytes), written;
-        those written."""
+    def write(self, repo: GitRepo, ref: str, paths: list[str], under: str = ".") -> list[str]:
+        """``paths`` as ``ref`` holds them (files of at most ``MAX_FILE`` bytes), written in
+        the folder ``under``; those written, from the workspace's root."""
         blobs = repo.read_blobs(ref, paths, MAX_FILE)
         for path, data in blobs.items():
-            (self.path / path).parent.mkdir(parents=True, exist_ok=True)
-            (self.path / path).write_bytes(data)
-        return list(blobs)
+            (self.path / under / path).parent.mkdir(parents=True, exist_ok=True)
+            (self.path / under / path).write_bytes(data)
+        return [posixpath.normpath(f"{under}/{path}") for path in blobs]
 
 
 @contextlib.contextmanager

@@ -69,9 +69,8 @@ def _evidenced(services: Services, said: dict[str, Any]) -> AnalyserFinding | No
     """An auditor's finding, on the line of production's file where its snippet is (None:
     the file or the snippet is not there)."""
     commit = services.settings.governance.commit
-    if str(said["path"]) not in services.repo.tree(commit):  # ../../etc/passwd is not
-        return None
-    blob = services.repo.read_blob(commit, str(said["path"]))
+    files = services.repo.tree(commit)  # ../../etc/passwd is none of them
+    blob = services.repo.read_blob(commit, said["path"]) if said["path"] in files else None
     snippet = " ".join(str(said["snippet"]).split())
     lines = [" ".join(x.split()) for x in (blob or b"").decode("utf-8", "replace").splitlines()]
     at = [n for n, text in enumerate(lines, 1) if snippet and snippet in text]

@@ -21,31 +21,33 @@ from packaging.utils import canonicalize_name
 
 from harness.analysers import (
     added,
+    fingerprinted,
     run_analysers,
     shipped_data,
     values,
     workspace,
 )
-from harness.artifacts import GateResult
+from harness.artifacts import AnalyserFinding, GateResult
 from harness.config.globs import matching
 from harness.config.models import Security
 from harness.config.settings import Settings
 from harness.git.repo import GitRepo
-from harness.sandbox.shared import shared
 
 
 def security_gate(
     settings: Settings, repo: GitRepo, base: str, head: str, paths: list[str], rules: Security
 ) -> GateResult:
     """What the change from ``base`` to ``head`` adds, judged by ``rules``: the findings of
-    its files on ``head`` that production's lacked (each side analysed from a root of its
-    own), each analyser that did not answer, and its dependencies."""
-    with shared(), workspace(settings) as before, workspace(settings) as after:  # one interpreter
-        sides = [
-            run_analysers(settings, where, where.write(repo, ref, paths), judging=True)
-            for where, ref in ((before, base), (after, head))
-        ]
-    new = added(sides[0].findings, sides[1].findings)
+    its files on ``head`` that production's lacked, each analyser that did not answer, and
+    its dependencies."""
+    with workspace(settings) as where:  # each side in a folder of its own, one request for both
+        given = where.write(repo, base, paths, "before") + where.write(repo, head, paths, "after")
+        analysis = run_analysers(settings, where, given, judging=True)
+    sides: dict[str, list[AnalyserFinding]] = {"before": [], "after": []}
+    for f in analysis.findings:
+        side, _, path = f.path.partition("/")
+        sides[side].append(fingerprinted(**{**f.model_dump(exclude={"fingerprint"}), "path": path}))
+    new = added(sides["before"], sides["after"])
     rank = {"low": 0, "medium": 1, "high": 2}  # an unknown word (critical, error): high
     serious = [f for f in new if rank.get(f.severity, 2) >= rank[rules.severity]]
     deps = dependency_changes(repo, base, head, paths)
@@ -53,7 +55,7 @@ def security_gate(
     said = [f"{f.rule} ({f.severity}) {f.path}:{f.line} {f.message}" for f in serious[:10]]
     said += [f"dependency added that factory_rules.md does not allow: {n}" for n in refused]
     said += [f"dependencies the lens cannot read: {p}" for p in deps.pop("unreadable")]
-    said += dict.fromkeys(sides[0].errors + sides[1].errors)  # an analyser that did not answer
+    said += analysis.errors  # an analyser that did not answer
     tail = [f"dependencies {k}: {', '.join(v)}" for k, v in deps.items() if v]
     if others := len(new) - len(serious):
         tail.append(f"{others} new findings below {rules.severity}")
@@ -63,13 +65,13 @@ def security_gate(
     )
 
 
-def _setup_call(text: str, form: dict[str, Any]) -> dict[str, Any]:
-    """The keywords of setup.py's ``setup()`` calls that ``form`` reads, each a literal (one
-    that is not, or a ``**`` mapping, cannot be read: ValueError)."""
-    wanted = {at.split(".")[0] for at in form["at"]}
+def _setup_call(text: str) -> dict[str, Any]:
+    """The requirement keywords of setup.py's ``setup()`` calls (``install_requires``,
+    ``extras_require`` …), each a literal: one that is not, or a ``**`` mapping, cannot be
+    read (ValueError). setup.py is parsed, never run."""
     calls = (n for n in ast.walk(ast.parse(text)) if isinstance(n, ast.Call))
     words = [k for call in calls if ast.unparse(call.func).endswith("setup") for k in call.keywords]
-    return {str(k.arg): ast.literal_eval(k.value) for k in words if k.arg in {None, *wanted}}
+    return {str(k.arg): ast.literal_eval(k.value) for k in words if "require" in str(k.arg)}
 
 
 def _ini(text: str) -> dict[str, Any]:
@@ -94,13 +96,13 @@ def _declared(
         named = include[1].replace("{toxinidir}", ".")
         target = posixpath.normpath(posixpath.join(posixpath.dirname(path), named))
         if target.startswith(("../", "/")):
-            raise ValueError(f"{path} includes {named}, outside the tree")
+            raise ValueError(named)  # outside the tree
         return {} if target in seen else packages(blob, target, {}, seen)
     line = re.sub(form.get("strip", "^$"), "", line)
     if "pattern" in form:
         match = re.search(form["pattern"], line)
         if match is None and re.search(form.get("declares", "^$"), line):
-            raise ValueError(f"a declaration it cannot read: {line[:80]}")
+            raise ValueError(line)  # a declaration the pattern cannot read
         return {match["name"]: match["version"] or ""} if match else {}
     try:
         found = Requirement(line.strip().split(" --")[0])
@@ -124,8 +126,9 @@ def packages(
         "toml": tomllib.loads,
         "yaml": yaml.safe_load,
         "ini": _ini,
+        "python": _setup_call,
     }
-    parsed = _setup_call(text, form) if read == "python" else readers.get(read, str)(text)
+    parsed = readers.get(read, str)(text)
     items = [parsed] if read == "lines" else [x for at in form["at"] for x in values(parsed, at)]
     found: dict[str, str] = {}
     for item in items:
@@ -161,7 +164,7 @@ def dependency_changes(
     found: dict[str, list[str]] = {"added": [], "removed": [], "upgraded": [], "unreadable": []}
     forms = shipped_data()["manifests"]
     globs = [g for form in forms if form.get("includes") for g in form["files"]]
-    including = {p for ref in (base, head) for p in repo.tree(ref) if matching(p, globs)}
+    including = {p for p in [*repo.tree(base), *paths] if matching(p, globs)}  # head's too
     for path in {*paths, *including}:
         form = next((f for f in forms if matching(path, f["files"])), None)
         if form is None:
