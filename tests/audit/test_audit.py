@@ -215,13 +215,14 @@ def test_what_a_project_generates_or_pins_or_only_stands_in_for_a_secret_is_not_
             '"""notes\n\nRevision ID: ae1027a6acf\n"""\n'
             'revision = "ae1027a6acf"\ndown_revision = "37f06a334dbf"\n'
         ),
-        "db/revisions.py": 'revision: str = "e517276bb1c2"\n',  # not skipped: not a secret
+        "db/revisions.py": 'head_revision = "37f06a334dbf"\n',  # not skipped: not a secret
         "pnpm-lock.yaml": (
             "packages:\n  /a@1.0.0:\n    resolution: {integrity: sha512-QWTKZyjpPEjISv5W"
             "aRU9OFeRpok6YctnYmDr5pNlyT2bRjXh0JMhjY6hW+ALEwIH==}\n"
         ),
         "config.py": f'SECRET_KEY = "dev"\nPAYMENTS = {{"key": "{key}"}}\n',
         "tests/test_login.py": 'def test_login(client):\n    client.login(password="hunter22x")\n',
+        "vendor/tool.py": "import os\n\n\ndef run(command):\n    os.system(command)\n",
     }
     rules = RULES.replace("---\n", "---\naudit: {max_issues: 10}\n", 1)
     repo = planted(tmp_path, rules, [], files)
@@ -242,7 +243,19 @@ def test_what_a_project_generates_or_pins_or_only_stands_in_for_a_secret_is_not_
     secrets = [seen[(path, line, "detect-secrets")] for path, line in SECRETS]
     assert [(f["rule"], f["severity"]) for f in secrets] == [("Secret Keyword", "low")] * 2
     assert not {p for p, *_ in seen} & {"db/revisions.py", "pnpm-lock.yaml"}, seen
-    assert not any(p.startswith("migrations/") for p, *_ in seen), seen
+    assert not any(p.startswith(("migrations/", "vendor/")) for p, *_ in seen), seen
+    services.store.close()
+    # factory.yaml's audit.skip replaces the list: read, the vendored call is found, and the
+    # revision ids and the lock file's digests are still no secrets
+    config = yaml.safe_load((repo / "factory.yaml").read_text())
+    (repo / "factory.yaml").write_text(yaml.safe_dump({**config, "audit": {"skip": []}}))
+    git(repo, "commit", "-qam", "read everything")
+    look = audit(capsys, repo, 0, "--dry-run")
+    assert [(r["path"], r["rule"]) for r in look["would_file"]] == [("vendor/tool.py", "B605")]
+    services = open_services(repo, state_dir(repo))
+    (analysed,) = [s for s in services.store.steps(look["run_id"]) if s.step_id == "analyse"]
+    secrets = {f["path"] for f in analysed.outputs["findings"] if f["analyser"] == "detect-secrets"}
+    assert secrets == {"config.py", "tests/test_login.py"}, secrets
     services.store.close()
 
 
