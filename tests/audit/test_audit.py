@@ -284,8 +284,8 @@ def test_a_look_never_files_whichever_run_it_finishes(tmp_path: Path, capsys, fi
     dry = ["--dry-run"] if first == "look" else []
     killed = spawn(repo, killed_at, "audit", "--json", *dry)
     assert killed.wait(300) == -9, killed.communicate()
-    services = open_services(repo, state_dir(repo))
     finished = audit(capsys, repo, 0, *([] if dry else ["--dry-run"]))
+    services = open_services(repo, state_dir(repo))
     filed = len(services.forge.list_issues(state="all"))
     shown = (len(finished["filed"]), len(finished.get("would_file", [])))
     assert (filed, *shown) == ((2, 2, 0) if dry else (0, 0, 2)), finished
