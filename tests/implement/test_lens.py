@@ -209,7 +209,9 @@ def test_the_lens_judges_the_change_not_its_comments(tmp_path: Path) -> None:
             "B602 (high) ops.py:11",
         ),
         "shebang": (
-            {"bin/tool": "#!/usr/bin/env python3\nimport os\nimport sys\n\nos.system(sys.argv[1])\n"},
+            {
+                "bin/tool": "#!/usr/bin/env python3\nimport os\nimport sys\n\nos.system(sys.argv[1])\n"
+            },
             "B605 (high) bin/tool:5",
         ),
     }
@@ -284,7 +286,9 @@ def test_a_dependency_is_named_in_every_manifest_the_setup_reads(tmp_path: Path)
     assert found["added"] == sorted(named.split()), found
     assert found["upgraded"] == ["flask ==3.0.0 -> ==3.0.1"]
     assert (found["removed"], found["unreadable"]) == ([], [])
-    (g.path / "setup.py").write_text("from setuptools import setup\n\nsetup(install_requires=DEPS)\n")
+    (g.path / "setup.py").write_text(
+        "from setuptools import setup\n\nsetup(install_requires=DEPS)\n"
+    )
     (g.path / "Gemfile").write_text(added["Gemfile"] + "gem name_from_a_variable\n")
     (g.path / "deps.in").write_text("-r ../../outside.txt\n")
     unread = g.commit_all("unreadable")
