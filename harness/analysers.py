@@ -47,7 +47,7 @@ class Analyser(Strict):
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,39}$")
     files: Sequence[str] = ("*",)
-    shebang: str | None = None
+    shebang: str = "(?!)"  # never matches
     command: str = Field(min_length=1)
     unsuppressed: str = ""
     results: str = "results"
@@ -117,8 +117,9 @@ class Workspace:
         the folder ``under``; those written, from the workspace's root."""
         blobs = repo.read_blobs(ref, paths, MAX_FILE)
         for path, data in blobs.items():
-            (self.path / under / path).parent.mkdir(parents=True, exist_ok=True)
-            (self.path / under / path).write_bytes(data)
+            target = self.path / under / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
         return [posixpath.normpath(f"{under}/{path}") for path in blobs]
 
 
@@ -199,14 +200,14 @@ def _shebang(analyser: Analyser, where: Workspace, path: str) -> bool:
     """Whether ``path``'s first line names the interpreter ``analyser`` reads."""
     with (where.path / path).open("rb") as file:
         first = file.readline(300).decode("utf-8", "replace")
-    return re.match(analyser.shebang or "(?!)", first) is not None
+    return re.match(analyser.shebang, first) is not None
 
 
 def masked(line: str, secrets: set[str]) -> str:
-    """``line`` (its first 300 characters) with each word whose SHA-1 is one of ``secrets``
-    (detect-secrets' ``hashed_secret``) masked; nothing of it when no word is one (a secret
-    with a space or a sign in it)."""
-    words = re.split(r"([^\w-]+)", line[:300])
+    """``line`` with each word whose SHA-1 is one of ``secrets`` (detect-secrets'
+    ``hashed_secret``) masked; nothing of it when no word is one (a secret with a space or a
+    sign in it)."""
+    words = re.split(r"([^\w-]+)", line)
     shown = ["*" * len(word) if _digest(word) in secrets else word for word in words]
     return "".join(shown) if shown != words else "********"
 
@@ -228,8 +229,8 @@ def _read(
         snippet = "".join(file.read_text("utf-8", "replace").splitlines()[line - 1 : line])
     fields = {k: get(getattr(analyser, k)) for k in ("rule", "severity", "message")}
     identity = get(analyser.mask)  # "": no mask
-    placeholder = identity in {_digest(p) for p in analyser.placeholders}
-    if placeholder or (fields["rule"] in analyser.low_in_tests and matching(path, tests)):
+    in_tests = fields["rule"] in analyser.low_in_tests and matching(path, tests)
+    if in_tests or identity in {_digest(p) for p in analyser.placeholders}:  # or a placeholder
         fields["severity"] = "low"
     snippet = masked(snippet, secrets) if analyser.mask else snippet
     return fingerprinted(

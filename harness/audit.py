@@ -23,12 +23,24 @@ from harness.artifacts import AnalyserFinding, Found, Worktree
 from harness.config.globs import matching
 from harness.engine.actions import action
 from harness.engine.context import Services, StepContext
+from harness.engine.runner import Engine, RunOutcome
 from harness.forge.base import Label
 from harness.git.worktrees import WorktreeManager
 from harness.triage.outbound import sanitize_outbound
 
 ORDER = ("critical", "high", "medium")  # by severity: low is never filed
 FINGERPRINT = re.compile(r"^Fingerprint: `([0-9a-f]{20})`", re.M)
+
+
+def run_audit(services: Services, dry_run: bool) -> RunOutcome:
+    """Run (or resume) the ``audit`` workflow; a look (``dry_run``) files nothing. An
+    unfinished audit of the other kind is ended, never finished by this one: a look would
+    file, an audit that files would not (what it filed is known by fingerprint)."""
+    engine = Engine(services)
+    unfinished = services.store.find_open_run("audit", None)
+    if unfinished and bool(unfinished.inputs.get("dry_run")) != dry_run:
+        engine.end(unfinished.id, "ended by an audit of the other kind")
+    return engine.run("audit", inputs={"dry_run": dry_run})
 
 
 @action("audit.checkout", produces=Worktree)
@@ -69,8 +81,8 @@ def _evidenced(services: Services, said: dict[str, Any]) -> AnalyserFinding | No
     """An auditor's finding, on the line of production's file where its snippet is (None:
     the file or the snippet is not there)."""
     commit = services.settings.governance.commit
-    files = services.repo.tree(commit)  # ../../etc/passwd is none of them
-    blob = services.repo.read_blob(commit, said["path"]) if said["path"] in files else None
+    in_tree = said["path"] in services.repo.tree(commit)  # ../../etc/passwd is not
+    blob = services.repo.read_blob(commit, said["path"]) if in_tree else None
     snippet = " ".join(str(said["snippet"]).split())
     lines = [" ".join(x.split()) for x in (blob or b"").decode("utf-8", "replace").splitlines()]
     at = [n for n, text in enumerate(lines, 1) if snippet and snippet in text]

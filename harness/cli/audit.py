@@ -21,10 +21,9 @@ def audit(ctx: click.Context, as_json: bool, dry_run: bool) -> None:
     as what would be filed, nothing filed). Exit 1 when the audit was stopped or refused (a
     budget, the kill switch)."""
     from harness.artifacts import Found
-    from harness.engine.runner import Engine
+    from harness.audit import run_audit
 
-    # a look files nothing, whichever run it finishes (the invocation's inputs decide)
-    outcome = Engine(opened(ctx, model=True, sync=True)).run("audit", inputs={"dry_run": dry_run})
+    outcome = run_audit(opened(ctx, model=True, sync=True), dry_run)
     found = outcome.artifact(Found) or Found(findings=[])
     rows = [
         {**f.model_dump(exclude={"identity"}), "issue": n}

@@ -117,8 +117,8 @@ class Engine:
             store.append_event(run.id, "run.resumed", {"workflow": name, "issue": issue})
         driven = self.services.caches.part(Driven).runs  # a second Ctrl-C ends them
         driven.add(run.id)
-        try:  # resumed, a run goes on with the inputs given now (factory audit --dry-run)
-            return self._drive(workflow, run.id, issue, {**run.inputs, **(inputs or {})})
+        try:
+            return self._drive(workflow, run.id, issue, run.inputs)
         finally:
             driven.discard(run.id)
 

@@ -46,7 +46,9 @@ def security_gate(
     sides: dict[str, list[AnalyserFinding]] = {"before": [], "after": []}
     for f in analysis.findings:
         side, _, path = f.path.partition("/")
-        sides[side].append(fingerprinted(**{**f.model_dump(exclude={"fingerprint"}), "path": path}))
+        sides[side].append(
+            fingerprinted(**f.model_dump(exclude={"fingerprint", "path"}), path=path)
+        )
     new = added(sides["before"], sides["after"])
     rank = {"low": 0, "medium": 1, "high": 2}  # an unknown word (critical, error): high
     serious = [f for f in new if rank.get(f.severity, 2) >= rank[rules.severity]]
@@ -90,7 +92,8 @@ def _declared(
     line: str, form: dict[str, Any], path: str, blob: Callable[[str], bytes | None], seen: set[str]
 ) -> dict[str, str]:
     """The packages one line of ``path`` declares (those of the file it includes, read once),
-    with their versions."""
+    with their versions; a ``#`` at its start or after a space begins a comment."""
+    line = re.sub(r"(^|\s)#.*", "", line).rstrip()
     include = INCLUDE.match(line.strip())
     if include is not None:
         named = include[1].replace("{toxinidir}", ".")
@@ -101,13 +104,13 @@ def _declared(
     line = re.sub(form.get("strip", "^$"), "", line)
     if "pattern" in form:
         match = re.search(form["pattern"], line)
-        if match is None and re.search(form.get("declares", "^$"), line):
+        if match is None and re.search(form.get("declares", "(?!)"), line):
             raise ValueError(line)  # a declaration the pattern cannot read
         return {match["name"]: match["version"] or ""} if match else {}
     try:
         found = Requirement(line.strip().split(" --")[0])
     except InvalidRequirement:  # a URL, a path, an option (-e, an index): named by itself
-        return {line.strip(): ""}
+        return {line.strip(): ""} if line.strip() else {}
     return {canonicalize_name(found.name): str(found.url or found.specifier)}
 
 
@@ -120,7 +123,6 @@ def packages(
     added to ``seen``). ValueError: what it declares cannot be read."""
     seen.add(path)
     text = (blob(path) or b"").decode()
-    read = form.get("read", "lines") if text else "lines"  # a file not there declares nothing
     readers: dict[str, Any] = {
         "json": json.loads,
         "toml": tomllib.loads,
@@ -128,10 +130,9 @@ def packages(
         "ini": _ini,
         "python": _setup_call,
     }
-    parsed = readers.get(read, str)(text)
-    items = [parsed] if read == "lines" else [x for at in form["at"] for x in values(parsed, at)]
+    parsed = readers.get(form.get("read", ""), str)(text) if text else {}  # not there: nothing
     found: dict[str, str] = {}
-    for item in items:
+    for item in (x for at in form.get("at", [""]) for x in values(parsed, at)):
         if isinstance(item, dict):  # a locked package, or name -> version (or a table)
             pairs = [(item["name"], item)] if "name" in item else item.items()
             found |= {
@@ -141,17 +142,9 @@ def packages(
                 for k, v in pairs
                 if k
             }
-        for line in _lines(item) if isinstance(item, str) else []:
-            found |= _declared(line, form, path, blob, seen)
-    ignored = {"python", *form.get("ignore", [])}
-    return {n.lower(): v for n, v in found.items() if n.lower() not in ignored}
-
-
-def _lines(text: str) -> list[str]:
-    """Logical lines, indented as written: a backslash continues one, a ``#`` after a space
-    or at the start ends it."""
-    joined = text.replace("\\\n", " ").splitlines()
-    return [re.sub(r"(^|\s)#.*", "", line).rstrip() for line in joined if line.strip()]
+        for line in item.replace("\\\n", " ").splitlines() if isinstance(item, str) else []:
+            found |= _declared(line, form, path, blob, seen)  # a backslash continues a line
+    return {n.lower(): v for n, v in found.items() if n.lower() not in form.get("ignore", [])}
 
 
 def dependency_changes(
@@ -177,8 +170,7 @@ def dependency_changes(
                 sides.append(None)
         if sides[1] is None and (path in paths or sides[0] is not None):
             found["unreadable"].append(path)
-        old = sides[0] or {}
-        new = sides[1] or {}
+        old, new = (side or {} for side in sides)
         found["added"] += [n for n in new if n not in old]
         found["removed"] += [n for n in old if n not in new]
         found["upgraded"] += [f"{n} {old[n]} -> {v}" for n, v in new.items() if old.get(n, v) != v]
