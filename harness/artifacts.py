@@ -152,6 +152,7 @@ class AnalyserFinding(Artifact):
     snippet: str = ""
     fingerprint: str
     criterion: str = ""  # an auditor's suggested acceptance criterion
+    identity: str = ""  # a secret's SHA-1: two secrets of one line are two findings (never shown)
 
 
 class Found(Artifact):

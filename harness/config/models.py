@@ -314,6 +314,13 @@ class Health(Strict):
     flaky_issue_after: int = Field(default=3, ge=1, le=1000)
 
 
+class Audit(Strict):
+    """``factory audit`` over the whole tree: what no analyser reads there (protected_paths'
+    glob dialect; unset: what ``workflows/analysers.yaml`` lists under ``skip``)."""
+
+    skip: Globs | None = None
+
+
 class FactoryConfig(Strict):
     forge: Literal["local", "github"] = "local"
     github: GitHubSettings = SECTION
@@ -332,6 +339,7 @@ class FactoryConfig(Strict):
     mcp: Mcp = SECTION
     review: ReviewSettings = SECTION
     health: Health = SECTION
+    audit: Audit = SECTION
 
     @field_validator("production_branch")
     @classmethod

@@ -160,7 +160,7 @@ class Engine:
                 taken = sum(1 for s in history if s.status == "failed")
                 if taken <= self._limit(step.on_fail, workflow):
                     return workflow.index(step.on_fail.retry_from)
-            return None
+            return pos + 1 if step.may_fail else None
         branch = str((last.outputs or {}).get("verdict", ""))
         loop = step.on.get(branch)
         if loop is not None:
