@@ -171,7 +171,8 @@ def test_factory_check_refuses_a_lessons_override_dropping_a_needed_step(
 ) -> None:
     repo = make_factory_repo(tmp_path / "repo")
     text = shipped_text("lessons").replace(
-        '  - {id: rehearse, action: lessons.rehearse, when: "steps.pick.about"}\n', ""
+        '  - {id: rehearse, action: lessons.rehearse, when: "steps.pick.about and steps.edit.new_text"}\n',
+        "",
     )
     override(repo, "lessons", text)
     res = run_cli(capsys, "--repo", str(repo), "check")
