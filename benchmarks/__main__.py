@@ -18,8 +18,9 @@ from benchmarks.github import github_figures
 from benchmarks.inputs import input_figures
 from benchmarks.merge_time import merge_time
 from benchmarks.sandbox import command_after_many_files
-from benchmarks.scale import store_figures
+from benchmarks.scale import check_figure, store_figures
 from benchmarks.scratch import apart, scratch
+from benchmarks.soak import soak_section
 from benchmarks.triage_map import triage_map_figures
 
 
@@ -70,7 +71,7 @@ def _mark(row: f.Figure) -> str:
     return "ok" if row.ratio >= 1.0 else "SHORT"
 
 
-def results_markdown(rows: list[f.Figure], header: str, history: str) -> str:
+def results_markdown(rows: list[f.Figure], header: str, history: str, soak: str = "") -> str:
     table = ["| figure | value | goal | ratio | note |", "|---|---|---|---|---|"]
     table += [
         f"| {r.name} | {r.value} | {r.goal} | {r.ratio:.2f} {_mark(r)} | {r.note} |" for r in rows
@@ -79,6 +80,7 @@ def results_markdown(rows: list[f.Figure], header: str, history: str) -> str:
         f"# Benchmark results\n\n{header}\nRatio ≥ 1.00 means the goal is met.\n\n"
         + "\n".join(table)
         + "\n\n"
+        + (soak + "\n" if soak else "")
         + history
     )
 
@@ -113,6 +115,10 @@ def main() -> int:
 
 
 def _measured() -> int:
+    if sys.argv[1:2] == ["soak"]:
+        from benchmarks.soak import main as soak_main
+
+        return soak_main(sys.argv[2:])
     if sys.argv[1:] == ["github"]:
         return alone(github_figures, "github")
     if sys.argv[1:] == ["inputs"]:
@@ -133,6 +139,8 @@ def _measured() -> int:
         return alone(store_figures, "store")
     if sys.argv[1:] == ["triage-map"]:
         return alone(triage_map_figures, "triage-map")
+    if sys.argv[1:] == ["check"]:
+        return alone(lambda: [check_figure()], "check")
     reps = int(os.environ.get("BENCH_REPS", "5"))
     load = os.getloadavg()[0]
     started, at_start, began = time.monotonic(), machine(), datetime.now(UTC)
@@ -152,7 +160,10 @@ def _measured() -> int:
     rows.append(egress_overhead(reps))
     rows += input_figures()
     rows += apart(store_figures)
+    rows.append(check_figure())
+    lived = soak_section(int(os.environ.get("BENCH_SOAK_DAYS", "30")))
     print(console_table(rows))
+    print(lived)
     header = (
         f"Measured at commit {commit()}, from {began:%Y-%m-%d %H:%M} UTC, on {at_start}; "
         f"load average {load:.1f} at the start, {os.getloadavg()[0]:.1f} at the end; "
@@ -161,7 +172,7 @@ def _measured() -> int:
     )
     here = Path(__file__).parent
     out = here / "results.md"
-    out.write_text(results_markdown(rows, header, (here / "history.md").read_text()))
+    out.write_text(results_markdown(rows, header, (here / "history.md").read_text(), lived))
     print(f"\nwritten to {out}")
     return 0
 

@@ -14,8 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
-from harness.git.worktrees import default_worktree_root
-from harness.sandbox.policy import fresh_root, setups_root
+from harness.git.worktrees import recorded_tmpfs
 
 SYSTEM_TMP = Path(tempfile.gettempdir())  # read before any run moves it
 T = TypeVar("T")
@@ -35,13 +34,12 @@ def scratch() -> Iterator[Path]:
 
 
 def remove_worktree_folders(root: Path) -> None:
-    """The worktree folders (their fresh copies, and the set-up trees kept) of every folder
-    under ``root`` that was a state: they live outside it when tmpfs has room."""
+    """The folder on tmpfs (worktrees, their fresh copies and kept set-ups) of every folder
+    under ``root`` that was a state: it lives outside it, named in the state."""
     for folder, _, _ in os.walk(root):
-        state = Path(folder)
-        for made in (default_worktree_root(state), fresh_root(state), setups_root(state)):
-            if not made.is_relative_to(root):
-                shutil.rmtree(made, ignore_errors=True)
+        made = recorded_tmpfs(Path(folder))
+        if made is not None and not made.is_relative_to(root):
+            shutil.rmtree(made, ignore_errors=True)
 
 
 def apart(work: Callable[[], T]) -> T:

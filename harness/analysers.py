@@ -10,11 +10,14 @@ import contextlib
 import functools
 import hashlib
 import json
+import posixpath
+import re
 import shlex
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +29,8 @@ from harness.artifacts import AnalyserFinding
 from harness.config.globs import matching
 from harness.config.models import Strict
 from harness.config.settings import Settings
+from harness.cpu import cpus
+from harness.git.repo import GitRepo
 from harness.paths import workflows_dir
 from harness.sandbox.limits import Limits
 from harness.sandbox.policy import TREE
@@ -33,6 +38,7 @@ from harness.sandbox.shared import service
 from harness.sandbox.warm import Warm
 
 LIMITS = Limits(timeout_s=300, output_bytes=20_000_000)
+MAX_FILE = 1_000_000  # bytes of one file the analysers read
 
 
 class Analyser(Strict):
@@ -40,8 +46,10 @@ class Analyser(Strict):
     harness's own shape, which ``commands.audit`` prints)."""
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_-]{0,39}$")
-    files: list[str] = Field(default_factory=lambda: ["*"])
+    files: Sequence[str] = ("*",)
+    shebang: str = "(?!)"  # never matches
     command: str = Field(min_length=1)
+    unsuppressed: str = ""
     results: str = "results"
     rule: str = "rule"
     severity: str = "severity"
@@ -49,6 +57,9 @@ class Analyser(Strict):
     line: str = "line"
     message: str = "message"
     snippet: str | None = None
+    mask: str = ""
+    placeholders: Sequence[str] = ()
+    low_in_tests: Sequence[str] = ()
     warm: bool = False  # its command is {python} -I -m MODULE …: run warm (docs/gates.md)
 
 
@@ -77,9 +88,15 @@ def fingerprinted(**fields: Any) -> AnalyserFinding:
 
 
 def added(before: list[AnalyserFinding], after: list[AnalyserFinding]) -> list[AnalyserFinding]:
-    """The findings of ``after`` that ``before`` does not have (by fingerprint)."""
-    known = {f.fingerprint for f in before}
-    return [f for f in after if f.fingerprint not in known]
+    """The occurrences of ``after`` that ``before`` does not have, counted per fingerprint
+    (and secret): a second copy of a finding production has is new."""
+    known = Counter((f.fingerprint, f.identity) for f in before)
+    new = []
+    for f in after:
+        known[f.fingerprint, f.identity] -= 1
+        if known[f.fingerprint, f.identity] < 0:
+            new.append(f)
+    return new
 
 
 @dataclass(frozen=True)
@@ -95,11 +112,21 @@ class Workspace:
     path: Path
     warm: Warm
 
+    def write(self, repo: GitRepo, ref: str, paths: list[str], under: str = ".") -> list[str]:
+        """``paths`` as ``ref`` holds them (files of at most ``MAX_FILE`` bytes), written in
+        the folder ``under``; those written, from the workspace's root."""
+        blobs = repo.read_blobs(ref, paths, MAX_FILE)
+        for path, data in blobs.items():
+            target = self.path / under / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+        return [posixpath.normpath(f"{under}/{path}") for path in blobs]
+
 
 @contextlib.contextmanager
 def workspace(settings: Settings) -> Iterator[Workspace]:
     """A workspace of the cycle's warm analysers (this call's own outside a cycle)."""
-    ups = [_request(a, ".") for a in load_analysers(settings) if a.warm]
+    ups = [_request(a, ".", 1, False) for a in load_analysers(settings) if a.warm]
     make = lambda: Warm(settings, LIMITS, ups)  # noqa: E731
     warm, owned = service(("analysers", settings.state_dir, json.dumps(ups)), make)
     folder = Path(tempfile.mkdtemp(dir=warm.folder))
@@ -111,10 +138,11 @@ def workspace(settings: Settings) -> Iterator[Workspace]:
             warm.stop()
 
 
-def _request(analyser: Analyser, paths: str) -> dict[str, Any]:
+def _request(analyser: Analyser, paths: str, workers: int, judging: bool) -> dict[str, Any]:
     """How the warm interpreter runs ``analyser`` on ``paths``: a warm one's module in a fork
     of itself, another's shell command."""
-    command = analyser.command.replace("{paths}", paths)
+    command = analyser.command.replace("{paths}", paths).replace("{workers}", str(workers))
+    command = command.replace("{unsuppressed}", analyser.unsuppressed if judging else "")
     if analyser.warm:
         words = shlex.split(command)
         return {"module": words[3], "args": words[4:]}
@@ -124,24 +152,31 @@ def _request(analyser: Analyser, paths: str) -> dict[str, Any]:
 def run_analysers(
     settings: Settings,
     where: Workspace,
-    paths: list[str] | None = None,
+    paths: list[str],
     analysers: list[Analyser] | None = None,
+    judging: bool = False,
 ) -> Analysis:
-    """Every analyser whose ``files`` match one of ``paths`` (None: the whole workspace)."""
+    """Every analyser whose ``files`` (or ``shebang``) match one of ``paths``. Judging a
+    change: one worker each, its files named to every analyser, and what a comment in them
+    suppresses is found too (``unsuppressed``); else a whole tree: a worker per core, and a
+    command of the shell (not ``warm``) is given the workspace's root."""
     found: list[AnalyserFinding] = []
     errors: list[str] = []
+    tests = settings.config.backtest.test_paths
     for analyser in load_analysers(settings) if analysers is None else analysers:
-        mine = [p for p in paths if matching(p, analyser.files)] if paths is not None else ["."]
+        mine = [p for p in paths if matching(p, analyser.files) or _shebang(analyser, where, p)]
         if not mine:
             continue
-        ask = _request(analyser, " ".join(shlex.quote(p) for p in mine))
+        given = " ".join(shlex.quote(p) for p in mine) if judging or analyser.warm else "."
+        ask = _request(analyser, given, 1 if judging else cpus(), judging)
         text, err = where.warm.run(where.path, ask)
         try:
             entries = [e for e in values(json.loads(text), analyser.results) if isinstance(e, dict)]
         except ValueError:
             errors.append(f"{analyser.name} gave no JSON: {(err or text).strip()[-300:]}")
             continue
-        found += [_read(analyser, where.path, entry) for entry in entries]
+        secrets = {str(e.get(analyser.mask)) for e in entries}  # masked on each line
+        found += [_read(analyser, where.path, entry, secrets, tests) for entry in entries]
     return Analysis(found, errors)
 
 
@@ -161,7 +196,29 @@ def values(data: object, where: str) -> list[object]:
     return [x for item in found for x in (item if isinstance(item, list) else [item])]
 
 
-def _read(analyser: Analyser, root: Path, entry: dict[str, Any]) -> AnalyserFinding:
+def _shebang(analyser: Analyser, where: Workspace, path: str) -> bool:
+    """Whether ``path``'s first line names the interpreter ``analyser`` reads."""
+    with (where.path / path).open("rb") as file:
+        first = file.readline(300).decode("utf-8", "replace")
+    return re.match(analyser.shebang, first) is not None
+
+
+def masked(line: str, secrets: set[str]) -> str:
+    """``line`` with each word whose SHA-1 is one of ``secrets`` (detect-secrets'
+    ``hashed_secret``) masked; nothing of it when no word is one (a secret with a space or a
+    sign in it)."""
+    words = re.split(r"([^\w-]+)", line)
+    shown = ["*" * len(word) if _digest(word) in secrets else word for word in words]
+    return "".join(shown) if shown != words else "********"
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
+
+
+def _read(
+    analyser: Analyser, root: Path, entry: dict[str, Any], secrets: set[str], tests: list[str]
+) -> AnalyserFinding:
     def get(key: str) -> str:
         return key[1:] if key.startswith("=") else str(entry.get(key, "") or "")
 
@@ -171,4 +228,11 @@ def _read(analyser: Analyser, root: Path, entry: dict[str, Any]) -> AnalyserFind
     if not analyser.snippet and line > 0 and (file := root / path).is_file():  # its line
         snippet = "".join(file.read_text("utf-8", "replace").splitlines()[line - 1 : line])
     fields = {k: get(getattr(analyser, k)) for k in ("rule", "severity", "message")}
-    return fingerprinted(analyser=analyser.name, path=path, line=line, snippet=snippet, **fields)
+    identity = get(analyser.mask)  # "": no mask
+    in_tests = fields["rule"] in analyser.low_in_tests and matching(path, tests)
+    if in_tests or identity in {_digest(p) for p in analyser.placeholders}:  # or a placeholder
+        fields["severity"] = "low"
+    snippet = masked(snippet, secrets) if analyser.mask else snippet
+    return fingerprinted(
+        analyser=analyser.name, path=path, line=line, snippet=snippet, identity=identity, **fields
+    )

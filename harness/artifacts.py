@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Literal, Self, TypeVar
+from typing import Generic, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from typing_extensions import TypeVar  # a default (Python 3.13's typing); pydantic requires it
 
 from harness.browser.results import JourneyResult, Observation
 from harness.store.records import StepRecord
@@ -74,6 +75,9 @@ class IssueSpec(Artifact):
     priority: str | None = None
     acceptance_criteria: list[str] = Field(default_factory=list)
     source: str = ""
+    # criteria the app under validation cannot show, with what it lacks: the issue went to a
+    # person at triage
+    unobservable: list[str] = Field(default_factory=list)
 
 
 class Acknowledgement(Artifact):
@@ -148,6 +152,7 @@ class AnalyserFinding(Artifact):
     snippet: str = ""
     fingerprint: str
     criterion: str = ""  # an auditor's suggested acceptance criterion
+    identity: str = ""  # a secret's SHA-1: two secrets of one line are two findings (never shown)
 
 
 class Found(Artifact):
@@ -474,6 +479,7 @@ class Healed(Artifact):
     regression_issue: int | None = None
     person_issue: int | None = None
     chain: int = 0
+    flaky: list[str] = Field(default_factory=list)  # the checks it counted a flake of
 
 
 class Routing(Artifact):
@@ -568,6 +574,14 @@ class GovernanceEdit(Artifact):
     why: str
 
 
+class LessonBranch(Artifact):
+    """``lessons.branch``: the learner's edit committed at ``head`` on the lesson's own
+    ``branch``."""
+
+    branch: str
+    head: str
+
+
 class Rehearsal(Artifact):
     """``factory backtest`` of a proposal on production's governance, then on its branch's:
     the second's rows (``changed``: the decisions that moved) and each one's summary."""
@@ -588,6 +602,8 @@ class Proposal(Artifact):
     branch: str
     pr: int
     rehearsal: Rehearsal
+    base: str = ""  # the edit's commit is ``head``, made on production's ``base``
+    head: str = ""
 
 
 def _kinds(cls: type[Artifact]) -> list[type[Artifact]]:
@@ -610,7 +626,8 @@ OUTPUT_TOOLS: Mapping[str, type[Artifact]] = MappingProxyType(
 )
 
 
-A = TypeVar("A", bound=Artifact)
+# a bare ``Produced`` is one of any record (the older ``@action(produces=…)`` form's)
+A = TypeVar("A", bound=Artifact, default=Artifact)
 
 
 class RunRecords:
@@ -663,10 +680,11 @@ class RunRecords:
 
 
 @dataclass(frozen=True)
-class Produced:
-    """An artifact and the step-only outputs persisted beside it (e.g. a comment's id)."""
+class Produced(Generic[A]):
+    """An artifact and the step-only outputs persisted beside it (e.g. a comment's id); an
+    action returning one says which record: ``-> Produced[IssueSpec]``."""
 
-    artifact: Artifact
+    artifact: A
     extra: dict[str, object] = field(default_factory=dict)
 
     def outputs(self) -> dict[str, object]:

@@ -20,15 +20,27 @@ from harness.analysers import (
     workspace,
 )
 from harness.artifacts import AnalyserFinding, Found, Worktree
+from harness.config.globs import matching
 from harness.engine.actions import action
 from harness.engine.context import Services, StepContext
-from harness.forge.base import Label
+from harness.engine.runner import Engine, RunOutcome
+from harness.forge.base import Label, create_own_issue
 from harness.git.worktrees import WorktreeManager
-from harness.sandbox.policy import copy_checkout
 from harness.triage.outbound import sanitize_outbound
 
 ORDER = ("critical", "high", "medium")  # by severity: low is never filed
 FINGERPRINT = re.compile(r"^Fingerprint: `([0-9a-f]{20})`", re.M)
+
+
+def run_audit(services: Services, dry_run: bool) -> RunOutcome:
+    """Run (or resume) the ``audit`` workflow; a look (``dry_run``) files nothing. An
+    unfinished audit of the other kind is ended, never finished by this one: a look would
+    file, an audit that files would not (what it filed is known by fingerprint)."""
+    engine = Engine(services)
+    unfinished = services.store.find_open_run("audit", None)
+    if unfinished and bool(unfinished.inputs.get("dry_run")) != dry_run:
+        engine.end(unfinished.id, "ended by an audit of the other kind")
+    return engine.run("audit", inputs={"dry_run": dry_run})
 
 
 @action("audit.checkout", produces=Worktree)
@@ -48,12 +60,17 @@ def analyse(ctx: StepContext) -> dict[str, Any]:
     tree = ctx.output("worktree", Worktree)
     own = [Analyser.model_validate(a) for a in shipped_data()["audit"]]
     every = [*load_analysers(settings), *own]
-    key = f"audit:{tree.base_sha}:{hashlib.sha256(repr(every).encode()).hexdigest()[:16]}"
+    asked = repr([every, settings.config.audit.skip]).encode()
+    key = f"audit:{tree.base_sha}:{hashlib.sha256(asked).hexdigest()[:16]}"
     if (kept := store.get_flag(key)) is not None:
         return dict(json.loads(kept))
+    skip = settings.config.audit.skip  # what a project generates or pins: never read
+    generated = shipped_data()["skip"] if skip is None else skip
+    paths = [p for p in ctx.services.repo.tree(tree.base_sha) if not matching(p, generated)]
     with workspace(settings) as where:
-        copy_checkout(Path(tree.path), where.path)
-        found = run_analysers(settings, where, None, every)
+        found = run_analysers(
+            settings, where, where.write(ctx.services.repo, tree.base_sha, paths), every
+        )
     result = {"findings": [f.model_dump() for f in found.findings], "errors": found.errors}
     if not found.errors:
         store.set_flag(key, json.dumps(result))
@@ -63,7 +80,9 @@ def analyse(ctx: StepContext) -> dict[str, Any]:
 def _evidenced(services: Services, said: dict[str, Any]) -> AnalyserFinding | None:
     """An auditor's finding, on the line of production's file where its snippet is (None:
     the file or the snippet is not there)."""
-    blob = services.repo.read_blob(services.settings.governance.commit, str(said["path"]))
+    commit = services.settings.governance.commit
+    in_tree = said["path"] in services.repo.tree(commit)  # ../../etc/passwd is not
+    blob = services.repo.read_blob(commit, said["path"]) if in_tree else None
     snippet = " ".join(str(said["snippet"]).split())
     lines = [" ".join(x.split()) for x in (blob or b"").decode("utf-8", "replace").splitlines()]
     at = [n for n, text in enumerate(lines, 1) if snippet and snippet in text]
@@ -92,7 +111,8 @@ def select(ctx: StepContext) -> Found:
     analysed = [AnalyserFinding.model_validate(f) for f in ctx.outputs["analyse"]["findings"]]
     said = ctx.outputs.get("auditor", {}).get("findings", [])
     agent = [f for f in (_evidenced(services, x) for x in said) if f is not None]
-    every = {f.fingerprint: f for f in [*analysed, *agent] if f.severity in ORDER}
+    # one secret that two detectors name is one finding
+    every = {f.identity or f.fingerprint: f for f in [*analysed, *agent] if f.severity in ORDER}
     ordered = sorted(
         every.values(), key=lambda f: (ORDER.index(f.severity), f.path, f.line, f.rule)
     )
@@ -101,14 +121,19 @@ def select(ctx: StepContext) -> Found:
     limit = services.settings.governance.rules.audit.max_issues
     errors, lost = list(ctx.outputs["analyse"]["errors"]), len(said) - len(agent)
     errors += [f"{lost} of the auditor's findings are not where they say"] if lost else []
+    failed = ctx.failures.get("auditor")  # it costs its own findings only
+    errors += [f"the auditor failed: {failed['error']}"] if failed else []
     seen, old = len(ordered), len(ordered) - len(new)
     return Found(findings=new[:limit], seen=seen, known=old, errors=errors)
 
 
-def release(ctx: StepContext) -> None:
+@action("audit.release")
+def release(ctx: StepContext) -> dict[str, Any]:
+    """The checkout goes (a failed audit's too)."""
     tree = ctx.outputs.get("worktree", {}).get("path")
     if tree:
         WorktreeManager.of(ctx.services.repo, ctx.services.settings.state_dir).remove(Path(tree))
+    return {}
 
 
 @action("audit.file", produces=Found, needs={"select": "audit.select"})
@@ -117,20 +142,15 @@ def file(ctx: StepContext) -> Found:
     ``factory:found``; the checkout goes."""
     services, forge, chosen = ctx.services, ctx.services.forge, ctx.output("select", Found)
     filed = known(services)
-    for f in chosen.findings:
+    look = ctx.inputs.get("dry_run")  # a look files nothing
+    for f in [] if look else chosen.findings:
         if f.fingerprint not in filed:
             title = sanitize_outbound(f"{f.rule} in {f.path}: {f.message.splitlines()[0]}", 120)
             body = services.templates.render(
                 "comments/found.md.j2", f=f.model_dump(), commit=services.settings.governance.commit
             )
-            filed[f.fingerprint] = forge.create_issue(title, body, forge.bot_login).number
+            filed[f.fingerprint] = create_own_issue(forge, title, body).number
         forge.add_labels(filed[f.fingerprint], [Label.FOUND])  # again after a kill: a no-op
     release(ctx)
-    return chosen.model_copy(update={"issues": [filed[f.fingerprint] for f in chosen.findings]})
-
-
-@action("audit.release")
-def released(ctx: StepContext) -> dict[str, Any]:
-    """A failed audit's checkout goes too."""
-    release(ctx)
-    return {}
+    issues = [] if look else [filed[f.fingerprint] for f in chosen.findings]
+    return chosen.model_copy(update={"issues": issues})

@@ -38,7 +38,7 @@ from harness.sandbox.shared import shared
 from harness.services import open_services
 from harness.store.db import Store
 from harness.store.outcomes import outcome_word, shown
-from harness.triage.queue import triage_all
+from harness.triage.queue import deferred_waiting, triage_all
 from harness.validate.run import unfinished_after_merge, validate_issue
 
 Progress = Callable[[str], None]
@@ -70,6 +70,7 @@ class CycleResult(TypedDict, total=False):
     production: ProductionState
     busy: str
     ended: list[int]
+    deferred: dict[str, Any]  # issues the daily author limit defers: count, until
 
 
 def needs_validation(services: Services, number: int) -> bool:
@@ -111,12 +112,14 @@ def ready_to_implement(services: Services) -> list[int]:
 
 def refusal_reason(decided: Validation, checked: CheckResult | None) -> str:
     """Why a validation did not merge: the route's reason, each failed gate with its
-    evidence, each failed journey (its name and step: for the maintainer's own table)."""
+    evidence (unless the reason says it already), each failed journey (its name and step as
+    written: for the maintainer's own table)."""
     journeys = [j for j in checked.journeys if not j.passed] if checked else []
+    gates = [f"{g.name}: {g.evidence}" for g in decided.gates if not g.passed]
     return "; ".join(
         ([decided.reason] if decided.reason else [])
-        + [f"{g.name}: {g.evidence}" for g in decided.gates if not g.passed]
-        + [f"journey '{j.name}' failed at step {j.failed_step}" for j in journeys]
+        + [gate for gate in gates if gate not in decided.reason]
+        + [f"journey '{j.name}' failed at {j.failed_at}" for j in journeys]
     )
 
 
@@ -230,11 +233,14 @@ def run_cycle(
     triaged = triage_all(services)
     for row in triaged:
         progress(f"  issue {row['issue']}: {row.get('decision') or row['status']}")
+    waiting = deferred_waiting(services)
 
     def stage(name: str, numbers: list[int]) -> list[StageRow]:
         return run_stage(services.settings, provider, name, numbers, width, progress, plan)
 
     result: CycleResult = {"triage": triaged, "implement": [], "validate": []}
+    if waiting:
+        result["deferred"] = waiting
     ended = end_abandoned(services)
     for number in ended:
         progress(f"  issue {number}: no longer open, its unfinished run ended")

@@ -159,7 +159,7 @@ def _journey(settings: Settings, path: Path, journey: Journey, shots: Path, name
     detail = (
         f"{result.steps_run} steps passed"
         if result.passed
-        else f"step {result.failed_step}: expected {result.expected}; got {result.actual}"
+        else f"{result.failed_at}: expected {result.expected}; got {result.actual}"
     )
     if result.screenshot:
         detail += f" (screenshot {result.screenshot})"

@@ -1,9 +1,11 @@
-"""``factory retry N``: put a failed or needs-human issue back in the queue, with one comment.
+"""``factory retry N``: put a failed, needs-human or deferred issue back in the queue, with one
+comment.
 
 An accepted issue goes back to implementation (its triage decision stands); one that triage
-itself handed to a person is triaged again. Labels change first, then the comment: a retry
-interrupted between the two is not repeated (the issue is no longer failed), so an issue
-never gets two comments for one retry."""
+itself handed to a person, or deferred, is triaged again (a person's retry lifts the daily
+author limit for it: ``triage.actions.judged_today``). Labels change first, then the
+comment: a retry interrupted between the two is not repeated (the issue is no longer
+failed), so an issue never gets two comments for one retry."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from harness.errors import UsageError
 from harness.forge.base import Label, set_state
 from harness.implement.spec import forge_spec, triage_spec
 
-RETRYABLE = (Label.FAILED, Label.NEEDS_HUMAN)
+RETRYABLE = (Label.FAILED, Label.NEEDS_HUMAN, Label.DEFERRED)
 
 
 def retry_issue(services: Services, number: int) -> str:
@@ -25,7 +27,7 @@ def retry_issue(services: Services, number: int) -> str:
     held = [label for label in RETRYABLE if label in issue.labels]
     if issue.state != "open" or not held:
         raise UsageError(
-            f"issue {number} is not an open failed or needs-human issue "
+            f"issue {number} is not an open failed, needs-human or deferred issue "
             f"(labels: {', '.join(issue.labels) or 'none'}); nothing to retry"
         )
     # a terminal label replaced factory:accepted; triage's decision is what still stands

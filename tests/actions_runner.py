@@ -157,6 +157,9 @@ class Runner:
     artifacts: Path | None = None  # where artifacts are kept between jobs (default: root's)
     skip: frozenset[str] = frozenset()  # job ids taken as done, not run
     after: Callable[[str], None] = lambda _: None  # called with "workflow:job" after each
+    environment: dict[str, str] = field(
+        default_factory=dict
+    )  # more of every job's (a stand-in's URL)
     jobs: list[str] = field(default_factory=list)  # "workflow:job", as they ran
     log: list[str] = field(default_factory=list)
 
@@ -183,6 +186,8 @@ class Runner:
                     done[job_id] = {"ok": True, "outputs": {}}
                 elif any(not r["ok"] for r in needs.values()):
                     done[job_id] = {"ok": False, "outputs": {}}
+                elif any(r.get("skipped") for r in needs.values()):  # as GitHub skips it
+                    done[job_id] = {"ok": True, "outputs": {}, "skipped": True}
                 else:
                     done[job_id] = self._job(path, wf, job_id, job, inputs or {}, needs)
                     self.after(f"{path.name}:{job_id}")
@@ -222,7 +227,7 @@ class Runner:
                 k: expr.value(re.sub(r"^\$\{\{|\}\}$", "", str(v).strip()))
                 for k, v in job.get("strategy", {}).get("matrix", {}).items()
             }
-            ((name, values),) = matrix.items()
+            ((name, values),) = matrix.items() or [("", [None])]  # no matrix: called once
             called = path.parent / Path(job["uses"]).name
             ok = True
             for value in values:
@@ -264,6 +269,7 @@ class Runner:
             "RUNNER_SECURE_PATH": f"{self.shims}:{SYSTEM_PATH}",
             "RUNNER_IMAGE": str(home / "image"),
             "RUNNER_PINNED": self.pinned,
+            **self.environment,
         }
         for scope in (wf.get("env", {}), job.get("env", {})):
             for key, value in scope.items():

@@ -179,7 +179,8 @@ def test_anthropic_clients_are_shared_through_the_caches(
     assert build_model("anthropic") is not build_model("anthropic")  # no caches: not shared
     other = build_model("anthropic", max_retries=1, caches=caches)
     assert other is not one
-    assert other.limiter is one.limiter  # type: ignore[attr-defined]  # one per endpoint
+    # built when first asked, one rate limiter per endpoint
+    assert other.client.limiter is one.client.limiter  # type: ignore[attr-defined]
     assert len(caches.limiters) == 1
 
 

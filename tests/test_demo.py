@@ -3,12 +3,14 @@ rejected, what was refused and why."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from harness.cli.demo import print_report
 from harness.demo import DemoReport
+from harness.git.worktrees import recorded_tmpfs
 from tests.cli_helpers import run_cli
 from tests.store.demo_run import DemoRun, demo_run
 
@@ -60,3 +62,18 @@ def test_demo_runs_offline_and_reports_its_outcomes(demo: DemoRun, capsys) -> No
     assert Path(data["dir"]) == demo.root
     again = run_cli(capsys, "demo", "--dir", str(demo.root))
     assert again.code == 2 and "not empty" in again.err
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() != 0, reason="another account is another uid: needs root")
+def test_folders_another_account_made_first_on_tmpfs_are_not_used(demo: DemoRun) -> None:
+    """Before the demo, another uid made the folders older versions named by a hash of the
+    state's path (0755): the demo passes without making anything in them; its worktrees
+    live in a folder of its own, made fresh (0700) and named in the state."""
+    assert demo.code == 0, demo.err
+    assert demo.squatted and not any(demo.squatted.values()), demo.squatted
+    state = Path(demo.json()["state_dir"])
+    own = recorded_tmpfs(state)
+    assert own is not None and str(own) not in demo.squatted
+    assert own.stat().st_uid == os.getuid() and own.stat().st_mode & 0o777 == 0o700
+    assert (state / "tmpfs").read_text().strip() == str(own)

@@ -203,7 +203,8 @@ def test_chromium_is_started_in_one_place() -> None:
 def test_one_glob_dialect() -> None:
     """Path patterns are matched by ``harness/config/globs.py`` (pathspec) only: no fnmatch,
     no PurePath.match on repository paths elsewhere (fnmatch on git configuration keys in
-    ``git/integrity.py`` matches key names, not paths)."""
+    ``git/integrity.py`` and on factory_rules.md's setting names in ``lessons/stricter.py``
+    matches key names, not paths)."""
     users: dict[str, set[str]] = {}
     for name, node in nodes():
         if isinstance(node, (ast.Import, ast.ImportFrom)):
@@ -213,7 +214,10 @@ def test_one_glob_dialect() -> None:
                     users.setdefault(mod.split(".")[0], set()).add(name)
         if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "full_match":
             users.setdefault("full_match", set()).add(name)
-    assert users == {"pathspec": {"config/globs.py"}, "fnmatch": {"git/integrity.py"}}, users
+    assert users == {
+        "pathspec": {"config/globs.py"},
+        "fnmatch": {"git/integrity.py", "lessons/stricter.py"},
+    }, users
 
 
 def test_ownership_is_handed_to_the_sandbox_in_one_module() -> None:

@@ -1,7 +1,8 @@
 """Where a backtest's cases come from, and which files of a fix are its hidden tests: the
-production branch's own ``Fixes #N`` first-parent commits, each rebuilt at its parent, or a
-manifest (YAML, docs/backtest.md) naming cases from this repository or another one. Every
-problem of a manifest is one line (file, key, what is wrong)."""
+production branch's fixes (the factory's own merges, known by its records, and ``Fixes #N``
+first-parent commits), each rebuilt at its parent, or a manifest (YAML, docs/backtest.md)
+naming cases from this repository or another one. Every problem of a manifest is one line
+(file, key, what is wrong)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from harness.config.errors import problems_from
 from harness.config.globs import matching
 from harness.config.models import Strict
 from harness.config.yamlload import load_yaml
+from harness.engine.context import Services
 from harness.errors import (
     ConfigError,
     ConfigErrors,
@@ -112,21 +114,23 @@ def held(forge: Forge, number: int) -> dict[str, str] | None:
 
 
 def history_cases(
-    repo: GitRepo,
-    forge: Forge,
-    branch: str,
-    test_paths: list[str],
-    issues: tuple[int, ...] = (),
-    limit: int | None = None,
+    services: Services, issues: tuple[int, ...] = (), limit: int | None = None
 ) -> list[Case]:
     """The production branch's fixes of issues the forge holds, newest first (only those of
-    ``issues`` when given, at most ``limit``). A commit closing two issues is two cases."""
+    ``issues`` when given, at most ``limit``): the merges the factory's records say it landed
+    (``Landing``: the issue each names; a revert is none), and the commits saying ``Fixes #N``
+    that are not such merges. A commit closing two issues is two cases."""
+    repo, config = services.repo, services.settings.config
+    branch = config.production_branch
     cases: list[Case] = []
-    for fix in snapshot.fixes_on(repo, branch):
-        for number in fix.issues:
-            if (issues and number not in issues) or (found := held(forge, number)) is None:
+    for fix in snapshot.first_parents(repo, branch):
+        landed = services.store.landed(fix.sha)  # (issue, kind): a merge the factory made
+        # its records name the issue it fixed, its words nothing; a revert fixed none
+        closes = fix.issues if landed is None else (landed[0],) * (landed[1] != "revert")
+        for number in closes:
+            if (issues and number not in issues) or (found := held(services.forge, number)) is None:
                 continue
-            tests = hidden_tests(repo, fix.parent, fix.sha, test_paths)
+            tests = hidden_tests(repo, fix.parent, fix.sha, config.backtest.test_paths)
             at = {"id": f"{number}@{fix.sha[:12]}", "issue": number, "base": fix.parent}
             cases.append(Case.model_validate({**at, **found, "fix": fix.sha, "tests": tests}))
             if limit is not None and len(cases) >= limit:
@@ -134,8 +138,8 @@ def history_cases(
     missing = [n for n in issues if not any(c.issue == n for c in cases)]
     if missing:
         raise UsageError(
-            f"--issue {missing[0]}: no commit on {branch} closes it (Fixes #{missing[0]}) "
-            "or the forge does not hold that issue"
+            f"--issue {missing[0]}: no commit on {branch} closes it (Fixes #{missing[0]}), the "
+            "factory landed no change of it, or the forge does not hold that issue"
         )
     return cases
 
@@ -179,21 +183,26 @@ def manifest_cases(
             value = getattr(item, field)
             sha = source.rev_parse(value) if not value.startswith("-") else None
             if sha is None:
-                problem = f"{value[:60]!r} names no commit in {source.path}"
-                raise ConfigError(file, f"cases[{i}].{field}", problem)
+                raise ConfigError(
+                    file, f"cases[{i}].{field}", f"{value[:60]!r} names no commit in {source.path}"
+                )
             commits[field] = sha
         base, fix = commits["base"], commits["fix"]
         if base == fix or not source.is_ancestor(base, fix):  # the answer would be in reach
-            problem = f"{base[:12]} is not an ancestor of the fix {fix[:12]}"
-            raise ConfigError(file, f"cases[{i}].base", problem)
+            raise ConfigError(
+                file, f"cases[{i}].base", f"{base[:12]} is not an ancestor of the fix {fix[:12]}"
+            )
         if item.tests is None:
             tests = hidden_tests(source, base, fix, test_paths)
         else:
             tests = tuple(item.tests)
             for path in tests:
                 if source.read_blob(fix, path) is None and source.read_blob(base, path) is None:
-                    problem = f"{path!r} is in neither {base[:12]} nor {fix[:12]}"
-                    raise ConfigError(file, f"cases[{i}].tests", problem)
+                    raise ConfigError(
+                        file,
+                        f"cases[{i}].tests",
+                        f"{path!r} is in neither {base[:12]} nor {fix[:12]}",
+                    )
         issue = item.model_dump(include={"id", "title", "body", "author"})
         cases.append(Case(**issue, base=base, fix=fix, tests=tests))
     return cases

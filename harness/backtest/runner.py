@@ -101,7 +101,7 @@ def collect(real: Services, request: Request) -> tuple[list[Case], GitRepo, str]
         cases = manifest_cases(manifest, source, str(file), paths)
         return cases[: request.limit] if request.limit else cases, source, f"manifest {file}"
     branch = real.settings.config.production_branch
-    cases = history_cases(real.repo, real.forge, branch, paths, request.issues, request.limit)
+    cases = history_cases(real, request.issues, request.limit)
     return cases, real.repo, f"history of {branch}"
 
 

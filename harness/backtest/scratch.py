@@ -19,8 +19,7 @@ from harness.engine.context import Services
 from harness.errors import ConfigError, ConfigErrors, UsageError
 from harness.git import snapshot
 from harness.git.repo import GitRepo
-from harness.git.worktrees import WorktreeManager
-from harness.sandbox.policy import fresh_root, setups_root
+from harness.git.worktrees import WorktreeManager, recorded_tmpfs
 from harness.services import open_services
 from harness.store.db import Store
 
@@ -147,17 +146,17 @@ def scratch_issue(services: Services, case: Case) -> int:
 def clear_worktrees(services: Services) -> None:
     """A finished case's worktrees, the copies its checks left and the set-up trees it kept:
     the case was their last user (tmpfs is memory)."""
-    settings = services.settings
-    manager = WorktreeManager.of(services.repo, settings.state_dir)
+    manager = WorktreeManager.of(services.repo, services.settings.state_dir)
     for path in manager.list():
         manager.remove(path)
     shutil.rmtree(manager.base_dir, ignore_errors=True)
-    released(settings.state_dir)
+    released(services.settings.state_dir)
 
 
 def released(state: Path) -> list[Path]:
-    """The check copies and set-up trees kept for the scratch state ``state``, removed."""
-    made = [folder for folder in (fresh_root(state), setups_root(state)) if folder.exists()]
-    for folder in made:
-        shutil.rmtree(folder, ignore_errors=True)
-    return made
+    """The scratch state ``state``'s folder on tmpfs (worktrees, check copies, set-up trees),
+    removed."""
+    made = recorded_tmpfs(state)
+    if made is not None:
+        shutil.rmtree(made, ignore_errors=True)
+    return [made] if made else []

@@ -99,7 +99,7 @@ def load_journey(path: Path) -> Journey:
     try:
         return Journey.model_validate(data)
     except ValidationError as exc:
-        raise ConfigErrors(problems_from(f"journeys/{file}", exc)) from exc
+        raise ConfigErrors(problems_from(f"journeys/{file}", exc, model=Journey)) from exc
 
 
 def load_journeys(holdout_dir: Path) -> list[Journey]:

@@ -1,8 +1,9 @@
 """The sealed validator's browser, as Playwright in the seal sees it: Playwright starts this
 as Chromium; it sends its arguments, the two pipes Playwright gave it (fds 3 and 4) and its
 output to the harness's ``BrowserBroker`` over the Unix socket whose path the file named
-first holds (the socket's name is on no command line another user could read), which
-starts a confined Chromium on them, and it ends when that Chromium ends, with its exit status.
+first holds (the socket's name is on no command line another user could read), with the
+uid its listener must run as (the harness's), which starts a confined Chromium on them, and
+it ends when that Chromium ends, with its exit status.
 
 Run as ``python -I -m harness.browser.relay FILE ARG…`` (see ``relay_script``)."""
 
@@ -16,11 +17,11 @@ import sys
 from pathlib import Path
 
 
-def relay_script(folder: Path, socket_path: str) -> Path:
-    """An executable in ``folder`` that runs the relay to ``socket_path``: what Playwright in
-    the seal is given as its browser."""
+def relay_script(folder: Path, socket_path: str, uid: int) -> Path:
+    """An executable in ``folder`` that runs the relay to ``socket_path``, served by ``uid``:
+    what Playwright in the seal is given as its browser."""
     script, target = folder / "chromium-relay", folder / "chromium-relay.socket"
-    target.write_text(socket_path)
+    target.write_text(f"{socket_path}\n{uid}")
     command = [sys.executable, "-I", "-m", "harness.browser.relay", str(target)]
     script.write_text(f'#!/bin/sh\nexec {shlex.join(command)} "$@"\n')
     script.chmod(0o755)
@@ -28,8 +29,12 @@ def relay_script(folder: Path, socket_path: str) -> Path:
 
 
 def main(argv: list[str]) -> int:
+    from harness.sandbox.peers import served_by
+
+    path, uid = Path(argv[0]).read_text().split("\n")
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-        conn.connect(Path(argv[0]).read_text())
+        conn.connect(path)
+        served_by(conn, int(uid), "browser socket")  # before Chromium's pipes go anywhere
         socket.send_fds(conn, [json.dumps(argv[1:]).encode() + b"\n"], [3, 4, 2])
         for fd in (3, 4):  # Chromium holds them now: Playwright sees it close them
             os.close(fd)

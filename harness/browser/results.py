@@ -24,6 +24,14 @@ class JourneyResult:
     blocked_requests: list[str] = field(default_factory=list)
     final_path: str | None = None
     final_text: str | None = None  # what the page showed at the end, capped
+    failed_as: str | None = None  # the failing step as the journey file writes it
+
+    @property
+    def failed_at(self) -> str:
+        """The failing step by its number and as the maintainer wrote it: for the maintainer's
+        own views and the run's record alone, never a public comment or an agent (the
+        hold-out stays sealed)."""
+        return f"step {self.failed_step}" + (f" ({self.failed_as})" if self.failed_as else "")
 
 
 @dataclass(frozen=True)

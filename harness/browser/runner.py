@@ -209,6 +209,7 @@ def run_journey(
                     str(shot) if shot.exists() else None,
                     time.monotonic() - started,
                     list(guard.blocked),
+                    failed_as=describe(step),
                 )
         done_shot: Path | None = None
         if success_screenshot:

@@ -1,13 +1,17 @@
 """The sealed validator's browser tools (the names `validators/sealed_browser.yaml`
 declares) over one page of the app; what each answers the model with is in
 docs/how-it-works.md (the sealed validator). The snapshot is Playwright's ARIA snapshot; a
-screenshot is a JPEG of at most ``SHOT_WIDTH`` x ``SHOT_HEIGHT`` CSS pixels, ``MAX_SHOT_BYTES``."""
+screenshot is a JPEG of at most ``SHOT_WIDTH`` x ``SHOT_HEIGHT`` CSS pixels, ``MAX_SHOT_BYTES``.
+An HTTP request (``browser_request``, and ``browser_fetch``'s GET) is made by the page itself:
+the browser's own network, which reaches the app and nothing else."""
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import difflib
 import hashlib
+import re
 from collections.abc import Callable
 from pathlib import Path
 from types import MappingProxyType
@@ -15,7 +19,7 @@ from typing import TypeVar
 from urllib.parse import urljoin
 
 from playwright.sync_api import Error as PlaywrightError
-from playwright.sync_api import FloatRect, Page
+from playwright.sync_api import FloatRect, Locator, Page
 
 from harness.browser.chromium import BrowserSession, origin_of
 from harness.browser.results import Observation
@@ -37,13 +41,28 @@ _HEAD_JS = """() => ({
   entries: [...document.head ? document.head.querySelectorAll('link, meta') : []].map(e =>
     [e.tagName.toLowerCase(), [...e.attributes].map(a => [a.name, a.value])])
 })"""
-# a GET of one address of the app, from the page (the browser's own network, same origin)
-_FETCH_JS = """async (url) => {
-  const r = await fetch(url, {method: 'GET', credentials: 'same-origin', redirect: 'follow'});
-  const body = await r.text();
-  return {status: r.status, url: r.url, redirected: r.redirected,
-          headers: [...r.headers.entries()], body: body};
+# one request to the app, built and sent by the page (the browser's own network, same
+# origin): a header the browser would drop (the Fetch standard's forbidden names: Cookie,
+# Host, Origin, Sec-* …) is refused rather than silently left out
+_REQUEST_JS = """async ([url, ask]) => {
+  if ('json' in ask && 'form' in ask) throw new Error('give json or form, not both');
+  const headers = new Headers(ask.headers || {});
+  if ('json' in ask && !headers.has('content-type'))
+    headers.set('content-type', 'application/json');
+  const body = 'json' in ask ? JSON.stringify(ask.json)
+    : 'form' in ask ? new URLSearchParams(ask.form) : undefined;
+  const request = new Request(url, {method: ask.method || 'GET', headers, body, redirect: 'follow',
+                                    credentials: ask.cookies === false ? 'omit' : 'same-origin'});
+  const dropped = [...headers.keys()].filter(name => !request.headers.has(name));
+  if (dropped.length)
+    throw new Error(`a page cannot set ${dropped.join(', ')} (cookies: send the session's)`);
+  const r = await fetch(request);
+  return {method: request.method, sent: [...request.headers.keys()], status: r.status,
+          reason: r.statusText, url: r.url, redirected: r.redirected,
+          headers: [...r.headers.entries()], body: await r.text()};
 }"""
+# an element of an ARIA snapshot line and its name or text: `- role "name"`, `- role: text`
+_NAMED = re.compile(r'^\s*- (\w+)(?: "((?:[^"\\]|\\.)*)"|: (.+))', re.MULTILINE)
 
 
 def _clip(text: str, limit: int) -> str:
@@ -59,6 +78,21 @@ def _text(data: dict[str, object], key: str) -> str | None:
     return value
 
 
+def _window(text: str, offset: object, limit: int) -> str:
+    """``limit`` characters of ``text`` from ``offset``, saying where it was cut and how to
+    read on."""
+    if not isinstance(offset, int) or offset < 0:
+        raise ToolError("offset must be a whole number of characters, 0 or more")
+    end = offset + limit
+    if not offset and end >= len(text):
+        return text
+    said = f"[characters {offset:,} to {min(end, len(text)):,} of {len(text):,}"
+    if end >= len(text):
+        return f"{said}]\n{text[offset:]}"
+    reads_on = f"browser_snapshot with offset {end} reads on, or with a scope"
+    return f"{said}]\n{text[offset:end]}\n[snapshot cut at {end:,} characters: {reads_on}]"
+
+
 class BrowserTools:
     def __init__(self, session: BrowserSession, base_url: str, shots_dir: Path) -> None:
         self.base_url = base_url
@@ -72,16 +106,49 @@ class BrowserTools:
     def close(self) -> None:
         self.context.close()
 
-    def _guarded(self, fn: Callable[[], T]) -> T:
+    def _guarded(self, fn: Callable[[], T], target: tuple[Locator, str] | None = None) -> T:
+        """``fn``; Playwright's error in one line, or, when ``target`` finds no element, that
+        no element matches it, with the page's nearest names."""
         try:
             return fn()
         except PlaywrightError as exc:
-            raise ToolError(str(exc).splitlines()[0][:300]) from exc
+            said = str(exc).splitlines()[0][:300]
+            with contextlib.suppress(PlaywrightError):
+                if target is not None and target[0].count() == 0:
+                    said = self._no_match(target[1])
+            raise ToolError(said) from exc
 
-    def _page_text(self, limit: int) -> str:
-        text = f"URL: {self.page.url}\n{self.page.locator('body').aria_snapshot()}"
-        cut = f"\n[snapshot cut at {limit:,} characters: browser_snapshot shows more]"
-        return text if len(text) <= limit else text[:limit] + cut
+    def _no_match(self, named: str) -> str:
+        found = _NAMED.findall(self.page.locator("body").aria_snapshot())
+        names = [f'{role} "{(name or text)[:80]}"' for role, name, text in found]
+        nearest = difflib.get_close_matches(named, list(dict.fromkeys(names)), n=5, cutoff=0)
+        return f"no element matches {named}; nearest: {', '.join(nearest) or '(none named)'}"
+
+    def _page_text(self, limit: int, data: dict[str, object] | None = None) -> str:
+        """The page's accessible snapshot (of the element ``data`` scopes it to), ``limit``
+        characters of it from ``data``'s offset."""
+        data = data or {}
+        scoped = any(data.get(k) for k in ("role", "label", "text", "selector"))
+        target = self._locate(data) if scoped else (self.page.locator("body"), "")
+        text = self._guarded(lambda: target[0].first.aria_snapshot(), target)
+        scope = f"\nscope: {target[1]}" if scoped else ""
+        return f"URL: {self.page.url}{scope}\n{_window(text, data.get('offset', 0), limit)}"
+
+    def _locate(self, data: dict[str, object]) -> tuple[Locator, str]:
+        """The elements ``data`` names (a role and name, a label, a text or a CSS selector),
+        and how, as the answer says it."""
+        role, name = _text(data, "role"), _text(data, "name")
+        label, text, selector = _text(data, "label"), _text(data, "text"), _text(data, "selector")
+        if role:
+            found = self.page.get_by_role(role, name=name)  # type: ignore[arg-type]
+            return found, f'{role} "{name or ""}"'
+        if label:
+            return self.page.get_by_label(label), f"label {label!r}"
+        if text:
+            return self.page.get_by_text(text), f"text {text!r}"
+        if selector:
+            return self.page.locator(selector), f"selector {selector!r}"
+        raise ToolError("give role (and name), label, text or selector")
 
     def _app_url(self, data: dict[str, object], verb: str) -> str:
         url = urljoin(self.base_url, _text(data, "url") or "/")
@@ -105,37 +172,23 @@ class BrowserTools:
         return self._guarded(go)
 
     def click(self, data: dict[str, object]) -> str:
-        role, name = _text(data, "role"), _text(data, "name")
-        text, selector = _text(data, "text"), _text(data, "selector")
-        if role:
-            target = self.page.get_by_role(role, name=name)  # type: ignore[arg-type]
-        elif text:
-            target = self.page.get_by_text(text)
-        elif selector:
-            target = self.page.locator(selector)
-        else:
-            raise ToolError("give role (and name), text or selector")
+        target = self._locate(data)
 
         def act() -> str:
-            target.first.click()
+            target[0].first.click()
             self.page.wait_for_load_state("load")
             return f"clicked\n{self._page_text(MAX_STEP_SNAPSHOT)}"
 
-        return self._guarded(act)
+        return self._guarded(act, target)
 
     def type_text(self, data: dict[str, object]) -> str:
-        label, selector, text = _text(data, "label"), _text(data, "selector"), _text(data, "text")
+        text = _text(data, "text")
         if text is None:
             raise ToolError("text is required")
-        if label:
-            target = self.page.get_by_label(label)
-        elif selector:
-            target = self.page.locator(selector)
-        else:
-            raise ToolError("give label or selector")
+        target = self._locate({**data, "text": None})  # its text is what it types
 
         def act() -> str:
-            field = target.first
+            field = target[0].first
             field.fill(text)
             value = field.input_value()
             typed = f"typed {len(text)} characters; the field now holds {value!r}"
@@ -145,7 +198,7 @@ class BrowserTools:
             self.page.wait_for_load_state("load")
             return f"{typed}, then pressed Enter\n{self._page_text(MAX_STEP_SNAPSHOT)}"
 
-        return self._guarded(act)
+        return self._guarded(act, target)
 
     def press_key(self, data: dict[str, object]) -> str:
         key = _text(data, "key")
@@ -169,25 +222,28 @@ class BrowserTools:
             lines.append(f"[{len(found['entries']) - MAX_HEAD_ENTRIES} more entries not shown]")
         return "\n".join(lines)
 
-    def fetch(self, data: dict[str, object]) -> str:
-        """A GET of one address of the app: status, content type, headers and the body as
-        text (a feed, a JSON endpoint), read by the page itself; never another origin."""
-        url = self._app_url(data, "fetched")
-        got = self._guarded(lambda: self.page.evaluate(_FETCH_JS, url))
-        headers = dict(got["headers"])
+    def request(self, data: dict[str, object]) -> str:
+        """One request to an address of the app, made by the page: its method, headers and a
+        JSON or form body, with the session's cookies or without; status, headers and the
+        body as text. Never another origin."""
+        url = self._app_url(data, "requested")
+        got = self._guarded(lambda: self.page.evaluate(_REQUEST_JS, [url, data]))
+        answer = dict(got["headers"])
         body = str(got["body"])
+        cookies = "not sent" if data.get("cookies") is False else "sent"
         lines = [
-            f"GET {url} -> HTTP {got['status']}"
+            f"{got['method']} {url} -> HTTP {got['status']} {_clip(str(got['reason']), 100)}"
             + (f" (redirected to {got['url']})" if got["redirected"] else ""),
-            f"content-type: {headers.get('content-type', '(none)')}",
-            "headers: " + "; ".join(f"{k}: {_clip(v, 200)}" for k, v in sorted(headers.items())),
+            f"sent: headers {', '.join(got['sent']) or 'none'}; the session's cookies {cookies}",
+            f"content-type: {answer.get('content-type', '(none)')}",
+            "headers: " + "; ".join(f"{k}: {_clip(v, 200)}" for k, v in sorted(answer.items())),
             f"body ({len(body):,} characters):",
             _clip(body, MAX_FETCH_BODY),
         ]
         return "\n".join(lines)
 
     def snapshot(self, data: dict[str, object]) -> str:
-        return self._guarded(lambda: self._page_text(MAX_SNAPSHOT))
+        return self._page_text(MAX_SNAPSHOT, data)
 
     def screenshot(self, data: dict[str, object]) -> ToolOutput:
         self.shots_dir.mkdir(parents=True, exist_ok=True)
@@ -223,7 +279,8 @@ class BrowserTools:
             "browser_snapshot": self.snapshot,
             "browser_take_screenshot": self.screenshot,
             "browser_head": self.head,
-            "browser_fetch": self.fetch,
+            "browser_fetch": lambda data: self.request({"url": data.get("url")}),
+            "browser_request": self.request,
         }
         return {name: self._observing(name, tool) for name, tool in tools.items()}
 

@@ -61,15 +61,19 @@ def plan_folder(ctx: click.Context) -> Path | None:
     return Path(value) if value else None
 
 
-def opened(ctx: click.Context, *, model: bool = False, **options: Any) -> Services:
+def opened(ctx: click.Context, *, model: bool | str = False, **options: Any) -> Services:
     """The repository's services with ``--provider`` and ``--plan`` (``options``:
-    ``open_services``'s); ``model``: the command calls one, so it must be configured."""
+    ``open_services``'s); ``model``: the command calls one, so it must be configured (a
+    workflow's name: when a step of that workflow, as production has it, is an agent's)."""
     from harness.config.provider import require_model
+    from harness.engine.loader import load_workflow
     from harness.services import open_services
 
     root = repo_root(ctx)
     options = {"plan": plan_folder(ctx), **options}
     services = open_services(root, state_dir(root), provider_override(ctx), **options)
+    if isinstance(model, str):
+        model = any(step.agent for step in load_workflow(services, model).steps)
     if model:
         require_model(services.settings, provider_override(ctx))
     return services

@@ -16,7 +16,7 @@ def health(ctx: click.Context, as_json: bool) -> None:
     merge queue, regression issue (docs/heal.md). Exit 0 when production is green (again),
     1 when it is not."""
     from harness.artifacts import Landing
-    from harness.cli.common import opened
+    from harness.cli.common import opened, plan_folder
     from harness.cli.work import _live, cycle_lease
     from harness.heal.run import production_health
     from harness.validate.run import validate_issue
@@ -29,7 +29,8 @@ def health(ctx: click.Context, as_json: bool) -> None:
             say("production health …")
             state = production_health(services)
             landed = None
-            if reverting := state.get("reverting"):
+            reverting = state.get("reverting")
+            if reverting and plan_folder(ctx) is None:  # planned: its PR is not there yet
                 say(f"validating the revert of issue {reverting} …")
                 landed = validate_issue(services, reverting).artifact(Landing)
     green = state["green"] or landed is not None
@@ -50,8 +51,9 @@ def health(ctx: click.Context, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print every flaky check as JSON.")
 @click.pass_context
 def flaky(ctx: click.Context, as_json: bool) -> None:
-    """The checks heal found flaky (failed in production's health run, passed when run again
-    on the same commit), with their history. A hidden journey is shown by a digest only."""
+    """The checks heal found flaky (failed in production's health run where the whole suite
+    then passed, or failed where production was known green), with their history. A hidden
+    journey is named by its file: this is the maintainer's view (an issue shows a digest)."""
     from harness.cli.common import repo_root, state_dir
     from harness.heal.checks import flakes
     from harness.store.db import Store

@@ -29,6 +29,9 @@ def lessons(ctx: click.Context, as_json: bool) -> None:
     found = [lesson.model_dump(mode="json") for lesson in derive(opened(ctx))]
     if as_json:
         return emit_json(found)
+    if not found:
+        click.echo("no lessons yet: no refusal or person's decision on record has a cause to learn")
+        return None
     columns = ("about", "citations", "independent", "state", "newest")
     rows = [
         (x["about"], len(x["citations"]), x["independent"], _state(x), x["citations"][0]["words"])

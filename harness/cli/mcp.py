@@ -4,20 +4,33 @@ Claude Code, Cursor and other agents (docs/mcp.md).
 A thin face, like the command line and the dashboard: each tool calls what they call
 (``status_data`` and ``report_data`` of ``factory status`` / ``report --json``, the store's
 run rows, ``ready_to_implement``, ``change_diff``, the dashboard's ``backtest_view``, the
-local forge, ``harness.review.decisions``) and answers what ``--json`` would print. Approve
-and reject are a person's decisions: they act only when the production branch's
-factory.yaml says ``mcp: {decisions: true}``, and the audit trail records them ``via: mcp``.
-Each call opens the state afresh (the SDK runs a tool in a worker thread)."""
+local forge, ``harness.review.decisions``) and answers what ``--json`` would print, as one
+JSON text block and as structured content. Approve and reject are a person's decisions: they
+act only when the production branch's factory.yaml says ``mcp: {decisions: true}``, and the
+audit trail records them ``via: mcp``; an issue filed through MCP is written by MCP's own
+author (``mcp.author``), which is never trusted.
+
+The process keeps one state and one set of services, opened again only when the production
+branch moved (factory.yaml, its ``mcp`` section among it, and the governance are read from
+there); the SDK runs each tool in a worker thread, and the calls take turns. Bad input is a
+JSON-RPC error in the protocol's words: an unknown tool or arguments that do not fit its
+schema (-32602, the problem named by key), a request whose ``params`` is not an object."""
 
 from __future__ import annotations
 
 import functools
+import io
+import json
+import queue
+import threading
 from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Annotated, Any
 
 import click
+from annotated_types import Interval
 
 from harness.cli.common import provider_override, repo_root, state_dir
 from harness.errors import FactoryError, UsageError
@@ -25,10 +38,27 @@ from harness.errors import FactoryError, UsageError
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
 
+    from harness.config.settings import Settings
     from harness.engine.context import Services
     from harness.store.db import Store
 
 GOVERNANCE = ("mission.md", "factory_rules.md", "CLAUDE.md", "factory.yaml")
+TOOLS = ("status", "queue", "runs", "report", "diff", "backtest_summary", "file_issue")
+DECISIONS = ("approve", "reject")  # listed always; they act only with mcp.decisions: true
+# what a host may assume of each tool (MCP's tool annotations, by name): the reads change
+# nothing; file_issue adds one issue to the local forge; a decision lands or closes a change,
+# on GitHub too
+HINTED = ("readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint")
+HINTS = MappingProxyType(
+    {
+        "file_issue": "",
+        "approve": "destructiveHint openWorldHint",
+        "reject": "destructiveHint idempotentHint openWorldHint",
+    }
+)
+READS = "readOnlyHint idempotentHint"
+Count = Annotated[int, Interval(ge=1, le=1000)]
+Issue = Annotated[int, Interval(ge=1, le=2**31 - 1)]
 
 
 @click.command()
@@ -36,24 +66,88 @@ GOVERNANCE = ("mission.md", "factory_rules.md", "CLAUDE.md", "factory.yaml")
 def mcp(ctx: click.Context) -> None:
     """Serve the factory's status, queue, runs, reports, diffs and backtest as MCP tools over
     standard input and output (approve and reject with mcp.decisions: true)."""
-    server(repo_root(ctx), provider_override(ctx)).run("stdio")
+    import anyio
+
+    face = _Face(repo_root(ctx), provider_override(ctx))
+    anyio.run(_serve, server(face))
+    for landing in face.landings:  # an approval still landing ends before the process does
+        landing.join()
 
 
-def server(root: Path, provider: str | None) -> MCPServer:
+async def _serve(app: MCPServer) -> None:
+    """``app`` on stdio, standard input read through ``_Requests`` from a descriptor of its
+    own: descriptor 0 reads the null device, as the SDK leaves it, so no command the factory
+    starts reads the client's requests."""
+    import os
+
+    import anyio
+    from mcp.server.stdio import stdio_server
+
+    wire = os.dup(0)
+    nothing = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(nothing, 0)
+    os.close(nothing)
+    requests = _Requests(os.fdopen(wire, "rb"), encoding="utf-8", errors="replace")
+    async with stdio_server(stdin=anyio.wrap_file(requests)) as (read, write):
+        low = app._lowlevel_server  # what MCPServer.run_stdio_async runs
+        await low.run(read, write, low.create_initialization_options())
+
+
+class _Requests(io.TextIOWrapper):
+    """Standard input as the SDK reads it, but for a request whose ``params`` is not an
+    object: the SDK drops a line it cannot read as a message, and its sender would wait for
+    ever. Its ``params`` become one the SDK refuses (-32602), so it is answered."""
+
+    def readline(self, size: int = -1, /) -> str:  # type: ignore[override]
+        line = super().readline(size)
+        try:
+            message = json.loads(line)
+        except ValueError:
+            return line
+        request = isinstance(message, dict) and {"id", "method", "params"} <= message.keys()
+        if not request or isinstance(message["params"], dict):
+            return line
+        refused = {**message, "params": {"_meta": "params must be an object"}}
+        return json.dumps(refused) + "\n"
+
+
+def server(face: _Face) -> MCPServer:
+    from importlib.metadata import version
+
     from mcp.server.mcpserver import MCPServer
+    from mcp.server.mcpserver.exceptions import ToolError
+    from mcp.shared.exceptions import MCPError
+    from mcp.types import INVALID_PARAMS, ToolAnnotations
+    from pydantic import ValidationError
 
-    face = _Face(root, provider)
-    app: MCPServer = MCPServer("factory")
+    from harness.config.errors import problems_from
+
+    class Server(MCPServer):
+        async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+            """The SDK's call, its refusals of the call itself as JSON-RPC errors."""
+            if name not in {tool.name for tool in await self.list_tools()}:
+                raise MCPError(INVALID_PARAMS, f"no tool named {name!r}")
+            try:
+                return await super().call_tool(name, arguments, context)
+            except ToolError as exc:
+                if not isinstance(exc.__cause__, ValidationError):
+                    raise
+                said = "; ".join(str(p) for p in problems_from(name, exc.__cause__))
+                raise MCPError(INVALID_PARAMS, said) from exc
+
+    app: MCPServer = Server("factory", version=version("dark-factory-harness"), log_level="WARNING")
     for name in TOOLS + DECISIONS:
-        app.add_tool(_answering(getattr(face, name)))
+        said = HINTS.get(name, READS).split()
+        hints = ToolAnnotations.model_validate({hint: hint in said for hint in HINTED})
+        app.add_tool(_answering(getattr(face, name)), annotations=hints)
     for name in GOVERNANCE:  # as runs read them: committed on the production branch
-        read = functools.partial(face.governance, name)
-        app.resource(f"factory://governance/{name}", name=name, mime_type="text/plain")(read)
+        app.resource(
+            f"factory://governance/{name}",
+            name=name,
+            description=f"{name} as runs read it: committed on the production branch",
+            mime_type="text/markdown" if name.endswith(".md") else "application/yaml",
+        )(functools.partial(face.governance, name))
     return app
-
-
-TOOLS = ("status", "queue", "runs", "report", "diff", "backtest_summary", "file_issue")
-DECISIONS = ("approve", "reject")  # listed always; they act only with mcp.decisions: true
 
 
 class _Face:
@@ -61,21 +155,34 @@ class _Face:
 
     def __init__(self, root: Path, provider: str | None) -> None:
         self.root, self.provider = root, provider
+        self.turn = threading.Lock()
+        self.state: Store | None = None
+        self.opened: Services | None = None
+        self.landings: list[threading.Thread] = []
 
-    def store(self) -> closing[Store]:
+    @contextmanager
+    def store(self) -> Iterator[Store]:
+        """The process's state, opened at the first call."""
         from harness.store.db import Store
 
-        return closing(Store.open(state_dir(self.root)))
+        with self.turn:
+            self.state = self.state or Store.open(state_dir(self.root))
+            yield self.state
 
     @contextmanager
     def services(self) -> Iterator[Services]:
+        """The process's services, opened again when the production branch moved."""
         from harness.services import open_services
 
-        opened = open_services(self.root, state_dir(self.root), self.provider)
-        with closing(opened.store):
-            yield opened
+        with self.store() as store:
+            had = self.opened
+            branch = f"refs/heads/{had.settings.config.production_branch}" if had else ""
+            if had is None or had.repo.rev_parse(branch) != had.settings.governance.commit:
+                had = open_services(self.root, store.path.parent, self.provider, store=store)
+                self.opened = had
+            yield had
 
-    def status(self, window_days: int = 30) -> dict[str, Any]:
+    def status(self, window_days: Annotated[int, Interval(ge=1, le=3650)] = 30) -> dict[str, Any]:
         """The kill switch, runs by status and outcome, spend, earned trust, Autonomy Index."""
         from harness.cli.state import status_data
 
@@ -89,10 +196,10 @@ class _Face:
         with self.services() as s:
             return ready_to_implement(s)
 
-    def runs(self, limit: int = 20) -> list[dict[str, Any]]:
+    def runs(self, limit: Count = 20) -> list[dict[str, Any]]:
         """The newest runs: workflow, issue, status, outcome, reason, cost, tokens."""
         with self.store() as s:
-            return s.run_rows(s.list_runs(limit=max(1, min(limit, 1000))))
+            return s.run_rows(s.list_runs(limit=limit))
 
     def report(self, run_id: str) -> dict[str, Any]:
         """One run: its row, governance hashes, steps with outputs, and its issue's diff."""
@@ -101,7 +208,7 @@ class _Face:
         with self.store() as s:
             return report_data(self.root, s, run_id)[0]
 
-    def diff(self, issue: int) -> str:
+    def diff(self, issue: Issue) -> str:
         """The change the factory's pull request for an issue holds, as a unified diff."""
         from harness.git.repo import GitRepo
         from harness.review.change import change_diff
@@ -110,8 +217,7 @@ class _Face:
             found = change_diff(s, GitRepo(self.root), issue)
         if found is None:
             raise UsageError(f"issue {issue} has no pull request from the factory")
-        head = f"# PR {found.pr} ({found.branch}): {found.base[:12]}...{found.head[:12]}\n"
-        return head + found.text
+        return found.shown()
 
     def backtest_summary(self) -> dict[str, Any]:
         """The newest `factory backtest`: its summary and a row per case (none: null)."""
@@ -125,40 +231,39 @@ class _Face:
         return found | {"summary": view.summary, "cases": view.rows}
 
     def file_issue(self, title: str, body: str = "") -> dict[str, Any]:
-        """File an issue on the local forge (on GitHub, people file them there)."""
+        """File an issue on the local forge (on GitHub, people file them there), written by
+        MCP's own author (factory.yaml's mcp.author, else "mcp"): never a trusted one."""
         from harness.cli.issue import checked_issue
-        from harness.forge.local import LocalForge, default_author
+        from harness.forge.local import LocalForge
 
         with self.services() as s:
             if not isinstance(s.forge, LocalForge):
                 raise UsageError("file_issue: the local forge only (forge: github files on GitHub)")
-            checked = checked_issue(title, body, default_author())
+            checked = checked_issue(title, body, s.settings.config.mcp.author)
             return s.forge.create_issue(*checked).to_json([])
 
-    def approve(self, issue: int) -> str:
+    def approve(self, issue: Issue) -> str:
         """A person approves an issue waiting for review (it lands through validation, every
-        gate holding) or for a person (re-queued). Only with mcp.decisions: true."""
+        gate holding) or for a person (re-queued). Answered once the landing has started;
+        `runs` shows when it ends. Only with mcp.decisions: true."""
         return self._decide("approve", issue)
 
-    def reject(self, issue: int, reason: str) -> str:
+    def reject(self, issue: Issue, reason: str) -> str:
         """A person rejects an issue waiting for review or a person: it and its PR close with
         one comment giving the reason. Only with mcp.decisions: true."""
         return self._decide("reject", issue, reason)
 
     def governance(self, name: str) -> str:
         from harness.config.governance import read_on_branch
-        from harness.config.settings import load_settings
-        from harness.git.repo import GitRepo
 
-        branch = load_settings(self.root, state_dir(self.root)).config.production_branch
-        text = read_on_branch(GitRepo(self.root), branch, name)
+        with self.services() as s:
+            branch = s.settings.config.production_branch
+            text = read_on_branch(s.repo, branch, name)
         if text is None:
             raise UsageError(f"{name}: not committed on {branch}")
         return text
 
     def _decide(self, action: str, issue: int, reason: str = "") -> str:
-        from harness.config.provider import require_model
-        from harness.forge.base import Label
         from harness.review import decisions
 
         with self.services() as s:
@@ -170,21 +275,56 @@ class _Face:
             actor = decisions.default_actor()
             if action == "reject":
                 return decisions.reject(s, issue, reason, actor, via="mcp").message
-            if decisions.waiting_label(s, issue, "approve") == Label.NEEDS_REVIEW:
-                require_model(s.settings, self.provider)  # validation runs again
-            return decisions.approve(s, issue, actor, via="mcp").message
+            settings = s.settings
+            store = s.store
+        return self._land(issue, actor, settings, store)
+
+    def _land(self, issue: int, actor: str, settings: Settings, store: Store) -> str:
+        """The approval in a thread of its own, with services of its own (as a cycle's
+        worker has): answered with its first word, when validation starts (or with its end,
+        when it re-queued the issue or refused). The server waits for the thread before it
+        exits; killed meanwhile, the next ``factory run`` finishes the validation."""
+        from harness.review.decisions import approve
+        from harness.services import open_services
+
+        said: queue.Queue[str | FactoryError] = queue.Queue()
+
+        def land() -> None:
+            own = open_services(self.root, store.path.parent, self.provider, settings, store=store)
+            try:
+                decided = approve(
+                    own, issue, actor, via="mcp", say=said.put, provider=self.provider
+                )
+                said.put(decided.message)
+            except FactoryError as exc:
+                said.put(exc)
+
+        landing = threading.Thread(target=land, name=f"approve-{issue}")
+        self.landings.append(landing)
+        landing.start()
+        first = said.get()
+        if isinstance(first, FactoryError):
+            raise first
+        return f"{first} (`runs` shows when it ends)"
 
 
 def _answering(tool: Callable[..., Any]) -> Callable[..., Any]:
-    """``tool`` with the factory's one-line errors (bad input, configuration, not found)
-    given to the client as the tool's answer, as the command line prints them."""
+    """``tool`` answering one JSON text block (a diff or a sentence as it is) beside its
+    structured content, and with the factory's one-line errors (bad input, configuration,
+    not found) as the tool's answer, as the command line prints them."""
     from mcp.server.mcpserver.exceptions import ToolError
+    from mcp.types import CallToolResult, TextContent
 
     @functools.wraps(tool)
     def answered(*args: Any, **kwargs: Any) -> Any:
         try:
-            return tool(*args, **kwargs)
+            value = tool(*args, **kwargs)
         except FactoryError as exc:
             raise ToolError(str(exc).replace("\n", " ")) from exc
+        text = value if isinstance(value, str) else json.dumps(value, indent=1, default=str)
+        structured = value if isinstance(value, dict) else {"result": value}
+        return CallToolResult(
+            content=[TextContent(type="text", text=text)], structured_content=structured
+        )
 
     return answered

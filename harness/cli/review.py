@@ -53,17 +53,14 @@ def approve(ctx: click.Context, number: int, reason: str, actor: str | None, as_
     """Approve issue NUMBER: its change lands through validation with every deterministic
     gate still holding (exit 1 if it does not land); a needs-human issue is re-queued."""
     from harness.cli.work import _live
-    from harness.config.provider import require_model
-    from harness.forge.base import Label
     from harness.review.decisions import approve as approve_issue
-    from harness.review.decisions import waiting_label
 
     actor = _actor(actor, reason)
     services = opened(ctx)
-    if waiting_label(services, number, "approve") == Label.NEEDS_REVIEW:
-        require_model(services.settings, provider_override(ctx))  # validation runs again
     with _live(as_json, "factory approve", services, piped=True) as say:  # as factory run's
-        decided = approve_issue(services, number, actor, reason=reason.strip(), say=say)
+        decided = approve_issue(
+            services, number, actor, reason=reason.strip(), say=say, provider=provider_override(ctx)
+        )
     _report(ctx, decided, as_json)
 
 
@@ -83,18 +80,22 @@ def reject(ctx: click.Context, number: int, reason: str, actor: str | None, as_j
 
 @click.command()
 @click.argument("number", type=ISSUE_NUMBER)
+@click.option("--lesson", is_flag=True, help="NUMBER is a lesson's pull request.")
 @click.pass_context
-def diff(ctx: click.Context, number: int) -> None:
-    """Print the change the factory's pull request for issue NUMBER holds (a unified diff
-    against the commit it was made from; exit 2 if the factory opened none)."""
+def diff(ctx: click.Context, number: int, lesson: bool) -> None:
+    """Print the change the factory's pull request for issue NUMBER holds, or with --lesson
+    the edit of the lesson's pull request NUMBER ('factory lessons propose' names it): a
+    unified diff against the commit it was made from; exit 2 if the factory opened none."""
     from harness.errors import UsageError
     from harness.git.repo import GitRepo
-    from harness.review.change import change_diff
+    from harness.review.change import change_diff, lesson_diff
     from harness.store.db import Store
 
     root = repo_root(ctx)
-    found = change_diff(Store.open(state_dir(root)), GitRepo(root), number)
+    found = (lesson_diff if lesson else change_diff)(
+        Store.open(state_dir(root)), GitRepo(root), number
+    )
     if found is None:
-        raise UsageError(f"issue {number} has no pull request from the factory")
-    head = f"# PR {found.pr} ({found.branch}): {found.base[:12]}...{found.head[:12]}"
-    click.echo_via_pager(terminal_safe(head + "\n" + found.text))  # agent-written text
+        lacking = f"issue {number} has no pull request from the factory"
+        raise UsageError(f"no lesson's pull request is numbered {number}" if lesson else lacking)
+    click.echo_via_pager(terminal_safe(found.shown()))  # agent-written text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import click
@@ -30,8 +31,20 @@ class _CiChoice(click.Choice[str]):
 
 
 @click.command()
-@click.option("--forge", type=click.Choice(["local", "github"]), default="local", show_default=True)
+@click.option(
+    "--forge",
+    type=click.Choice(["local", "github"]),
+    default=None,
+    help="The forge factory.yaml names (default: github with --ci, else local).",
+)
 @click.option("--ci", type=_CiChoice(), default=None, help="Also write CI workflows for scale-out.")
+@click.option(
+    "--from-rehearsal",
+    is_flag=True,
+    help="With --ci: switch factory.yaml and factory_rules.md from the local rehearsal to "
+    "GitHub (forge, repository, provider, the rehearsal's trust, the owner trusted), keeping "
+    "every other edit.",
+)
 @click.option(
     "--package",
     default=None,
@@ -65,8 +78,9 @@ class _CiChoice(click.Choice[str]):
 @click.pass_context
 def init(
     ctx: click.Context,
-    forge: str,
+    forge: str | None,
     ci: str | None,
+    from_rehearsal: bool,
     package: str | None,
     ack: bool,
     force: bool,
@@ -79,20 +93,35 @@ def init(
     and work in the sandbox. With --provider scripted, also writes scripted.yaml, a
     commented example of offline answers. A file that exists is kept, and named, unless a
     --force says otherwise; the CI's issue forms and workflows have names of their own."""
-    from harness.config import scaffold
+    from harness.config import check, scaffold
     from harness.config.pinning import ci_package
 
     root = repo_root(ctx)
-    if (package is not None or ack) and not ci:
-        raise UsageError(f"{'--package' if package is not None else '--ack'}: only used with --ci")
+    given = {"--package": package is not None, "--ack": ack, "--from-rehearsal": from_rehearsal}
+    alone = [option for option, used in given.items() if used]
+    if alone and not ci:
+        raise UsageError(f"{alone[0]}: only used with --ci")
     provider = init_provider or provider_override(ctx) or "auto"
     pinned = ci_package(package) if ci else ""
+    forge = forge or ("github" if ci else "local")
     context = scaffold.context_for(root, forge, provider, pinned, ack)
+    for line in scaffold.from_rehearsal(root, context["repository"]) if from_rehearsal else []:
+        click.echo(f"switched {line}")
     files = scaffold.governance_files(root, context)
     if ci:
         files.update(scaffold.shipped_ci_files(root, ci, context))
     for line in scaffold.write_new(root, files, set(scaffold.KINDS if force else force_kinds)):
         click.echo(line)
+    for problem in check.ci_problems(root) if ci else []:
+        click.echo(f"GitHub needs: {problem}")
+    _after(root, context, pinned)
+
+
+def _after(root: Path, context: dict[str, Any], pinned: str) -> None:
+    """What ``init`` adds once the files are written: a first hold-out journey, the project
+    found, the pinned source, the state folder ignored, and what to do next."""
+    from harness.config import scaffold
+
     starter = scaffold.starter_holdout(root, (root / "factory.yaml").read_text(encoding="utf-8"))
     if starter is not None:
         path, text = starter

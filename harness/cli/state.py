@@ -60,7 +60,7 @@ def _run_line(row: dict[str, Any]) -> tuple[object, ...]:
         row["workflow"],
         row["issue"] if row["issue"] is not None else "",
         shown(row["outcome"], row["status"]),
-        started[:16].replace("T", " "),
+        started[5:16].replace("T", " "),  # the month's day and the time: --json has the year
         took,
         f"${row['cost_usd']:.4f}",
         f"{row['input_tokens']}/{row['output_tokens']}",
@@ -122,7 +122,6 @@ def _review_state(root: Path, store: Store, days: int) -> dict[str, Any]:
     """The Autonomy Index and earned trust per kind (harness/review)."""
     from harness.config.settings import load_settings
     from harness.errors import ConfigError, ConfigErrors
-    from harness.git.repo import GitRepo
     from harness.review.autonomy import autonomy_index_for
     from harness.review.trust import configured_states
 
@@ -131,7 +130,7 @@ def _review_state(root: Path, store: Store, days: int) -> dict[str, Any]:
         settings = load_settings(root, state_dir(root), sections=False)  # trust needs no mission
     except (ConfigError, ConfigErrors) as exc:
         return {**found, "trust": [], "trust_error": str(exc).replace("\n", " ")}
-    states = configured_states(store, settings, GitRepo(root))
+    states = configured_states(store, settings)
     return {**found, "trust": [t.to_json() for t in states]}
 
 
@@ -160,6 +159,7 @@ def report(ctx: click.Context, run_id: str, as_json: bool) -> None:
     """One run: its steps, timings, model calls, costs and evidence."""
     from harness.artifacts import RunRecords
     from harness.cli.summary import summary_lines
+    from harness.store.outcomes import shown
 
     store = _store(ctx)
     data, change, chosen = report_data(repo_root(ctx), store, run_id)
@@ -167,7 +167,8 @@ def report(ctx: click.Context, run_id: str, as_json: bool) -> None:
     if as_json:
         emit_json(data)
         return
-    click.echo(f"run {run.id}: {run.workflow} issue {run.issue} — {run.status}")
+    about = f" issue {run.issue}" if run.issue is not None else ""  # a heal: production's
+    click.echo(f"run {run.id}: {run.workflow}{about} — {shown(data['outcome'], run.status)}")
     if run.reason:
         click.echo(terminal_safe(f"reason: {run.reason}"))
     click.echo(

@@ -33,7 +33,7 @@ def summary_lines(records: RunRecords, state_dir: Path, run_id: str) -> list[str
     if journeys:
         lines.append("journeys:")
         for j in journeys:
-            state = "PASS" if j.passed else f"FAIL at step {j.failed_step}"
+            state = "PASS" if j.passed else f"FAIL at {j.failed_at}"
             line = f"  {state}  {j.name} ({j.duration_s:.1f}s)"
             if not j.passed and j.actual:
                 line += f": {j.actual}"

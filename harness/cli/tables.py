@@ -1,7 +1,7 @@
 """Tables on the terminal: as wide as the terminal, plain TSV when piped.
 
 On a terminal a table takes the terminal's width (``COLUMNS`` when set) and folds long cells
-instead of cutting them, never inside a word of letters (an outcome, a workflow); colour
+instead of cutting them, never inside a word (an outcome, a workflow, a run id); colour
 follows ``NO_COLOR`` (rich reads it). When the output is a pipe or a file, the same rows come
 out as tab-separated values with a header line: one row per line, no truncation, nothing to
 strip. ``TTY_COMPATIBLE=1`` forces the terminal form.
@@ -20,7 +20,7 @@ from rich.text import Text
 
 from harness.cli.common import terminal_safe
 
-_WORD = re.compile(r"[^\W\d]{1,24}")  # one word of letters and underscores
+_WORD = re.compile(r"[\w-]{1,24}")  # one word: an outcome, a workflow, a run id, a number
 
 
 def console(width: int | None = None) -> Console:
@@ -45,11 +45,13 @@ def print_table(
         for row in rows:
             click.echo("\t".join(_cell(v) for v in row))
         return
-    table = Table(title=title, expand=False, title_justify="left", box=box.SIMPLE_HEAD)
+    table = Table(
+        title=title, expand=False, title_justify="left", box=box.SIMPLE_HEAD, padding=0
+    )  # columns one space apart: 80 columns hold a row of runs
     cells = [[_cell(v) for v in row] for row in rows]
     for i, name in enumerate(columns):
-        # a column of single words of letters (an outcome, a workflow) is never split; the
-        # others (numbers, ids, titles, reasons) fold to make room
+        # a column of single words (an outcome, a workflow, a run id, a number) is never
+        # split; the others (times, costs, titles, reasons) fold to make room
         words = all(_WORD.fullmatch(row[i]) for row in cells if row[i])
         table.add_column(name, overflow="fold", no_wrap=bool(cells) and words)
     for row in cells:

@@ -245,6 +245,13 @@ def _run_loop(
             print_table(
                 "factory run", ("stage", "issue", "outcome", "PR", "why"), _run_rows(result)
             )
+            waiting = result.get("deferred")
+            if waiting:
+                click.echo(
+                    f"waiting: {waiting['count']} issue(s) deferred by the author's daily limit "
+                    f"until {waiting['until']} ('factory retry N' takes one now; a change of "
+                    "triage.trusted_authors or of the limit, all of them)"
+                )
         if once or interval is None:
             if refused_any(result):
                 ctx.exit(1)
@@ -360,7 +367,7 @@ def queue(ctx: click.Context, as_json: bool) -> None:
 @click.argument("number", type=ISSUE_NUMBER)
 @click.pass_context
 def retry(ctx: click.Context, number: int) -> None:
-    """Re-queue a failed or needs-human issue NUMBER, with one comment on it."""
+    """Re-queue a failed, needs-human or deferred issue NUMBER, with one comment on it."""
     from harness.retry import retry_issue
     from harness.review.decisions import default_actor
     from harness.services import open_services
@@ -378,16 +385,17 @@ def retry(ctx: click.Context, number: int) -> None:
 @click.pass_context
 def prune(ctx: click.Context, dry_run: bool) -> None:
     """Delete the local branches (and worktrees) of finished attempts: every
-    factory/issue-N-… branch whose issue is closed on the forge, and worktree folders (and a
-    backtest's set-up trees) that killed runs left. A branch an open issue may still need is
-    kept."""
+    factory/issue-N-… branch whose issue is closed on the forge, worktree folders (and a
+    backtest's set-up trees) that killed runs left, and the folders on tmpfs older versions
+    named by a hash of the state's path. A branch an open issue may still need is kept."""
     from harness.backtest.runner import left_behind
-    from harness.git.worktrees import WorktreeManager
+    from harness.git.worktrees import WorktreeManager, remove_legacy
 
     services = opened(ctx)
     state = services.settings.state_dir
     manager = WorktreeManager.of(services.repo, state)
-    left = [] if dry_run else [*manager.prune(), *left_behind(services.store, state)]
+    left = [] if dry_run else [*remove_legacy(state), *manager.prune()]
+    left += [] if dry_run else left_behind(services.store, state)
 
     @cache
     def finished(number: int) -> bool:
@@ -397,5 +405,10 @@ def prune(ctx: click.Context, dry_run: bool) -> None:
     verb = "would delete" if dry_run else "deleted"
     for branch in gone:
         click.echo(f"{verb} {branch}")
-    done = "would be deleted" if dry_run else "deleted"
-    click.echo(f"{len(gone)} branch(es) {done}; {len(left)} leftover worktree folder(s) removed")
+    if dry_run:
+        click.echo(
+            f"{len(gone)} branch(es) would be deleted; a run without --dry-run would remove "
+            "the worktree folders killed runs left too"
+        )
+        return
+    click.echo(f"{len(gone)} branch(es) deleted; {len(left)} leftover worktree folder(s) removed")

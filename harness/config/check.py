@@ -15,7 +15,7 @@ from harness.browser.journeys import load_journeys
 from harness.config.governance import has_front_matter, parse_rules, read_on_branch, too_large
 from harness.config.mission import read_mission
 from harness.config.model_check import OutputLimit, model_problems, output_problems
-from harness.config.models import CONFIG_FILE, GOVERNANCE_FILES, FactoryConfig
+from harness.config.models import CONFIG_FILE, GOVERNANCE_FILES, FactoryConfig, Models
 from harness.config.provider import provider_readiness, resolve_kind
 from harness.config.settings import (
     HOLDOUT_ENV,
@@ -25,7 +25,6 @@ from harness.config.settings import (
     parse_config,
 )
 from harness.config.testfiles import template
-from harness.engine.loader import override_problems
 from harness.errors import ConfigError, ConfigErrors, FactoryError, GitError
 from harness.git.repo import GitRepo
 from harness.model.catalog import Listing
@@ -186,11 +185,16 @@ def _validators(root: Path, branch: str, report: CheckReport) -> None:
             report.notes.append(f"{source}: overrides validators/{name}")
 
 
-def _output_limits(root: Path) -> list[OutputLimit]:
+def output_limits(root: Path, config: FactoryConfig) -> list[OutputLimit]:
     """The output limit of every agent call runs would make: each agent step of the shipped
     workflows, or of a working-tree override that replaces one, and the sealed validator's
     (its working-tree override, else the shipped definition). An override that does not
-    parse is reported by the override checks and left out here."""
+    parse is reported by the override checks and left out here. None to read when the
+    models, their thinking and effort are the defaults and nothing is overridden: the
+    shipped limits fit the default models (tests/config/test_check.py)."""
+    chosen = config.models != Models() or config.thinking or config.effort
+    if not chosen and not any((root / ".factory").glob("*/*.yaml")):
+        return []
     from harness.engine.handoffs import shipped, shipped_workflow_names
     from harness.engine.loader import OVERRIDE_DIR as FLOWS
     from harness.engine.loader import ROLES
@@ -255,7 +259,7 @@ def check(root: Path, state_dir: Path) -> CheckReport:
     if config is not None:
         model_errors, model_warnings = model_problems(config, _listings(config, report))
         report.errors.extend(model_errors)
-        report.errors.extend(output_problems(config, _output_limits(root)))
+        report.errors.extend(output_problems(config, output_limits(root, config)))
         report.warnings.extend(model_warnings)
         holdout = _collect(report, holdout_path, root, config)
         problem = check_holdout(root, holdout) if holdout is not None else None
@@ -266,9 +270,15 @@ def check(root: Path, state_dir: Path) -> CheckReport:
     branch = _production_branch(config, texts.get(CONFIG_FILE, ""))
     _compare(root, branch, texts, report)
     _validators(root, branch, report)
-    report.errors.extend(override_problems(root / ".factory" / "workflows"))
+    overrides = root / ".factory" / "workflows"
+    if any(overrides.glob("*.yaml")):  # the shipped workflows alone: checked before shipping
+        from harness.engine.loader import override_problems
+
+        report.errors.extend(override_problems(overrides))
     _writable(state_dir, report)
     if config is not None:
+        if config.network.allow is None:
+            report.notes += _derived_allow(root, branch)
         ready = provider_readiness(root, config.provider)
         line = f"{CONFIG_FILE}: provider: {ready.kind}: {ready.detail}"
         (report.notes if ready.ready else report.warnings).append(line)
@@ -282,10 +292,66 @@ def check(root: Path, state_dir: Path) -> CheckReport:
                 "failed and a backtest's hidden tests on the fix's parent each run the whole "
                 "suite instead of the chosen tests; state commands.test_files (docs/testing.md)"
             )
+        report.errors.extend(ci_problems(root))
     from harness.config.scaffold import untouched
 
     report.warnings.extend(untouched(root, texts))
     return report
+
+
+def _derived_allow(root: Path, branch: str) -> list[str]:
+    """With no ``network.allow``: the hosts set-up may reach and where they come from."""
+    from harness.sandbox.policy import derived_allow
+
+    try:  # no repository, or no production branch yet: said by the checks above
+        repo = GitRepo(root)
+        hosts, commit, manifests = derived_allow(repo, f"refs/heads/{branch}")
+    except GitError:
+        return []
+    return [
+        f"{CONFIG_FILE}: network.allow: unset, so set-up may reach {', '.join(hosts) or 'no host'}"
+        f": the registries of {', '.join(manifests) or 'no manifest'} at {commit[:12]}, the "
+        f"newest commit on {branch} that changed a governance file; list the hosts in "
+        "network.allow to hold the list as it is"
+    ]
+
+
+SWITCH = "factory init --ci github-actions --from-rehearsal"
+
+
+def ci_problems(root: Path) -> list[ConfigError]:
+    """What a local rehearsal left in factory.yaml and factory_rules.md that the CI workflows
+    ``factory init --ci`` wrote would take to GitHub, when they exist: another forge, a
+    provider that answers without the model (scripted, replay, or auto with a script: its
+    answers wherever no key is set), no repository named, and the rehearsal's trust (a kind
+    that starts at auto while the provider rehearses). Each names the switch that fixes it
+    (``SWITCH``); files that do not parse are ``check``'s to name."""
+    from harness.config.scaffold import ci_workflows
+
+    found = ci_workflows(root)
+    try:
+        config = parse_config((root / CONFIG_FILE).read_text(encoding="utf-8"))
+        rules = parse_rules((root / GOVERNANCE_FILES[1]).read_text(encoding="utf-8"))
+    except (ConfigErrors, ConfigError, OSError):
+        return []
+    if not found:
+        return []
+    runs = f"the CI workflows ({', '.join(found)}) run on GitHub"
+    fix = f"'{SWITCH}' switches it, keeping your other edits"
+    provider = config.provider
+    problems = []
+    if config.forge != "github":
+        problems.append((CONFIG_FILE, "forge", f"{config.forge}: {runs} with forge: github"))
+    if provider.rehearses:
+        how = f"{provider.type}{' with a script' if provider.script else ''}"
+        why = f"{how}: in CI its answers, not a model's, would decide every issue"
+        problems.append((CONFIG_FILE, "provider.type", why))
+    if not config.github.repository and not os.environ.get("GITHUB_REPOSITORY", "").strip():
+        problems.append((CONFIG_FILE, "github.repository", f"not set: {runs}, for owner/name"))
+    for kind in config.rehearsal_trust(rules):
+        why = "auto was the rehearsal's: a model's changes of that kind would merge unapproved"
+        problems.append(("factory_rules.md", f"trust.{kind}.start", why))
+    return [ConfigError(file, key, f"{why}; {fix}") for file, key, why in problems]
 
 
 def _listings(config: FactoryConfig, report: CheckReport) -> dict[str, Listing] | None:

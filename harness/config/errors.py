@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from difflib import get_close_matches
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from harness.errors import ConfigError
 
@@ -39,12 +40,28 @@ def _message(err: dict[str, Any]) -> str:
     return msg
 
 
-def problems_from(file: str, exc: ValidationError, prefix: str = "") -> list[ConfigError]:
+def _keys(model: type[BaseModel] | None) -> set[str]:
+    """Every key ``model`` and the models inside it know (a misspelling's candidates)."""
+    schema = model.model_json_schema() if model else {}
+    return {
+        key
+        for part in [schema, *schema.get("$defs", {}).values()]
+        for key in part.get("properties", {})
+    }
+
+
+def problems_from(
+    file: str, exc: ValidationError, prefix: str = "", model: type[BaseModel] | None = None
+) -> list[ConfigError]:
+    """One problem per error; an unknown key of ``model``'s names the key it is closest to."""
     out: list[ConfigError] = []
     for detail in exc.errors():
         err: dict[str, Any] = dict(detail)
         loc = tuple(err.get("loc", ()))
         message = _message(err)
+        if err.get("type") == "extra_forbidden":
+            close = get_close_matches(str(loc[-1]), _keys(model), n=1)
+            message += f" (did you mean {close[0]!r}?)" if close else ""
         keyed = _KEYED.match(message)
         if keyed:  # a model-level check naming its own key
             loc = (*loc, *keyed.group(1).split("."))

@@ -84,7 +84,7 @@ def parse_rules(text: str, file: str = "factory_rules.md") -> Rules:
     try:
         return Rules.model_validate(data)
     except ValidationError as exc:
-        raise ConfigErrors(problems_from(file, exc)) from exc
+        raise ConfigErrors(problems_from(file, exc, model=Rules)) from exc
 
 
 def read_on_branch(repo: GitRepo, branch: str, path: str) -> str | None:

@@ -223,6 +223,12 @@ class Provider(Strict):
     max_retries: int = Field(default=3, ge=0, le=10)
     max_retry_wait_s: float = Field(default=60.0, ge=0, le=3600)
 
+    @property
+    def rehearses(self) -> bool:
+        """Whether its answers may come from a file, not a model: scripted or replayed, or
+        auto with a script (which answers wherever no key is set)."""
+        return self.type in ("scripted", "replay") or (self.type == "auto" and bool(self.script))
+
     @model_validator(mode="after")
     def _replay_needs_folder(self) -> Provider:
         if self.type == "replay" and not self.replay:
@@ -295,15 +301,24 @@ class Backtest(Strict):
 
 class Mcp(Strict):
     """``factory mcp`` (docs/mcp.md): approve and reject are its tools only when a
-    maintainer commits ``decisions: true``."""
+    maintainer commits ``decisions: true``; ``author``: the login an issue filed through it
+    is written by, which no ``trusted_authors`` entry ever matches (``Settings.trusts``)."""
 
     decisions: bool = False
+    author: str = Field(default="mcp", min_length=1, max_length=100, pattern=r"^\S+$")
 
 
 class Health(Strict):
     """Production's health (docs/heal.md): after this many flakes of one check, one issue."""
 
     flaky_issue_after: int = Field(default=3, ge=1, le=1000)
+
+
+class Audit(Strict):
+    """``factory audit`` over the whole tree: what no analyser reads there (protected_paths'
+    glob dialect; unset: what ``workflows/analysers.yaml`` lists under ``skip``)."""
+
+    skip: Globs | None = None
 
 
 class FactoryConfig(Strict):
@@ -324,6 +339,7 @@ class FactoryConfig(Strict):
     mcp: Mcp = SECTION
     review: ReviewSettings = SECTION
     health: Health = SECTION
+    audit: Audit = SECTION
 
     @field_validator("production_branch")
     @classmethod
@@ -331,6 +347,13 @@ class FactoryConfig(Strict):
         if not _BRANCH.match(value):
             raise ValueError(f"{value!r} is not a valid branch name")
         return value
+
+    def rehearsal_trust(self, rules: Rules | None) -> list[str]:
+        """The rehearsal's trust (``factory check`` refuses it where CI workflows exist,
+        ``init --from-rehearsal`` removes it): the kinds that start at auto while the
+        provider rehearses (``Provider.rehearses``)."""
+        trust = rules.trust if rules and self.provider.rehearses else {}
+        return [kind for kind, rule in trust.items() if rule.start == "auto"]
 
     def role_model(self, role: str, tier: int = 0) -> RoleModel:
         """The model, thinking and effort one role (``triage`` … ``validator``) calls with;
@@ -421,6 +444,8 @@ class Rules(Strict):
     review_band: float = Field(default=0.7, ge=0, le=1)
     max_changed_lines: int = Field(default=500, gt=0)
     max_fix_attempts: int = Field(default=2, ge=0, le=10)
+    # a change production moved under (a text conflict) is rebased, spending no fix attempt
+    max_rebases: int = Field(default=3, ge=0, le=10)
     protected_paths: list[Glob] = Field(
         default_factory=lambda: [*GOVERNANCE_FILES, CONFIG_FILE, ".github/**", ".factory/**"]
     )

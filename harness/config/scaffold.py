@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import configparser
 import contextlib
+import io
 import json
 import re
 import shlex
@@ -89,6 +90,7 @@ def detect_project(root: Path) -> dict[str, Any]:
             "python": python,
             "django": (root / "manage.py").is_file(),
             "pytest": _uses_pytest(root, pyproject),
+            "unittest": _uses_unittest(root),
         }
         env = _environment(path.parent)
         for name in ("python_start", "python_test"):
@@ -148,6 +150,17 @@ def _uses_pytest(root: Path, pyproject: dict[str, Any]) -> bool:
     )
 
 
+def _uses_unittest(root: Path) -> bool:
+    """The tests are unittest's: a ``tests.py`` at the top, or ``test*.py`` files (at the top
+    or in ``tests/``) that import unittest and none pytest (the runner when pytest is not
+    configured: projects.yaml's ``python_test``)."""
+    tests = [*root.glob("test*.py"), *root.glob("tests/test*.py")][:50]
+    texts = [p.read_text(encoding="utf-8", errors="replace") for p in tests if p.is_file()]
+    if any("pytest" in text for text in texts):
+        return False
+    return (root / "tests.py").is_file() or any("unittest" in text for text in texts)
+
+
 def _toml(path: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
@@ -192,10 +205,15 @@ def context_for(
     root: Path, forge: str, provider: str = "auto", package: str = "", ack: bool = False
 ) -> dict[str, Any]:
     """What the templates may use: name, forge, branch, repository (owner/name or ""), the
-    detected project with its commands, the provider, the pinned harness package, whether CI
-    acknowledges new issues at once, and the system packages a CI runner installs."""
+    login trusted from the start (``owner``: the GitHub repository's owner, else the user who
+    files the local forge's issues), the detected project with its commands, the provider,
+    the pinned harness package, whether CI acknowledges new issues at once, and the system
+    packages a CI runner installs."""
+    from harness.forge.local import default_author
+
     repo = GitRepo(root)
     pieces = system.pieces()  # a runner installs them all but the browser: it has its own
+    repository = github_repository(repo)
     return {
         "system": {
             "packages": " ".join(p["package"] for p in pieces if not p.get("browser")),
@@ -204,7 +222,11 @@ def context_for(
         "name": root.name,
         "forge": forge,
         "branch": repo.head_branch() or "main",
-        "repository": github_repository(repo),
+        "repository": repository,
+        # trusted from the start: the GitHub repository's owner, else who files issues here
+        "owner": repository.partition("/")[0]
+        if forge == "github" and repository
+        else default_author(),
         "project": detect_project(root),
         "allow": default_allow(p.name for p in root.iterdir() if p.is_file()),
         "provider": provider,
@@ -256,6 +278,17 @@ def ci_files(folder: Path, target: Path, context: dict[str, Any]) -> dict[Path, 
     return out
 
 
+def ci_workflows(root: Path) -> list[str]:
+    """The CI workflows ``factory init --ci`` writes that the repository holds."""
+    found = []
+    for folder, target in CI.values():
+        for template in sorted((workflows_dir() / "init" / folder / "workflows").iterdir()):
+            name = template.name.removesuffix(".j2")
+            if (root / target / "workflows" / name).is_file():
+                found.append(name)
+    return found
+
+
 def shipped_ci_files(root: Path, ci: str, context: dict[str, Any]) -> dict[Path, str]:
     folder, target = CI[ci]
     files = ci_files(workflows_dir() / "init" / folder, root / target, context)
@@ -266,8 +299,10 @@ def shipped_ci_files(root: Path, ci: str, context: dict[str, Any]) -> dict[Path,
 
 def untouched(root: Path, texts: dict[str, str]) -> list[str]:
     """A warning for each of mission.md and CLAUDE.md that still holds lines of the text
-    ``factory init`` wrote as placeholders (their guidance comments aside)."""
-    env, context = _environment(workflows_dir() / "init"), context_for(root, "local")
+    ``factory init`` wrote as placeholders (their guidance comments aside): rendered with
+    what those two templates use (the name, the project's commands)."""
+    env = _environment(workflows_dir() / "init")
+    context = {"name": root.name, "project": detect_project(root)}
     found = []
     for name in ("mission.md", "CLAUDE.md"):
         if name not in texts:
@@ -294,6 +329,15 @@ def kind_of(rel: Path) -> str:
     return _CI_KINDS.get(parts[1], "workflows") if len(parts) > 2 else "governance"
 
 
+# what a file written means beyond its name, said beside it
+WRITTEN = MappingProxyType(
+    {
+        ".github/ISSUE_TEMPLATE/config.yml": "blank issues are off: every new issue comes "
+        "through a form (blank_issues_enabled: true in it lets them in)",
+    }
+)
+
+
 def write_new(root: Path, files: dict[Path, str], force: set[str]) -> list[str]:
     """Write each file that does not exist, or whose kind is in ``force``; one line per file
     saying what became of it (a file of the repository's own is named and kept as it is)."""
@@ -304,7 +348,8 @@ def write_new(root: Path, files: dict[Path, str], force: set[str]) -> list[str]:
         if path.exists() and kind not in force:
             lines.append(f"kept {rel}: it exists (--force-{kind} overwrites it)")
             continue
-        lines.append(f"{'overwrote' if path.exists() else 'wrote'} {rel}")
+        means = f": {WRITTEN[rel.as_posix()]}" if rel.as_posix() in WRITTEN else ""
+        lines.append(f"{'overwrote' if path.exists() else 'wrote'} {rel}{means}")
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
     return lines
@@ -322,3 +367,83 @@ def add_state_to_gitignore(root: Path, venv: bool = False) -> bool:
     sep = "" if not current or current.endswith("\n") else "\n"
     path.write_text(current + sep + ("\n" if current else "") + block, encoding="utf-8")
     return True
+
+
+def from_rehearsal(root: Path, origin: str) -> list[str]:
+    """``--from-rehearsal``: factory.yaml and factory_rules.md switched from a local rehearsal
+    to GitHub, every other edit kept, comments and layout too (ruamel.yaml's round trip):
+    forge github; github.repository, when unset, ``origin``'s owner/name; the provider
+    anthropic, when it rehearses; the rehearsal's trust removed
+    (``FactoryConfig.rehearsal_trust``); the repository's owner trusted instead of the local
+    user. One line per change."""
+    from harness.config.governance import parse_rules, split_front_matter
+    from harness.config.settings import parse_config
+    from harness.forge.local import default_author
+
+    said: list[str] = []
+    round_trip = _round_trip()
+    path = root / CONFIG_FILE
+    if not path.is_file():
+        raise UsageError("--from-rehearsal: no factory.yaml to switch (init --ci writes one)")
+    text = path.read_text(encoding="utf-8")
+    typed = parse_config(text)
+    repository = typed.github.repository or origin
+    if not repository:
+        raise UsageError(
+            "--from-rehearsal: no GitHub repository: add the 'origin' remote on GitHub, or "
+            "set github.repository (owner/name) in factory.yaml"
+        )
+    data = round_trip.load(text)
+    if typed.forge != "github":
+        data["forge"] = "github"
+        said.append(f"{CONFIG_FILE}: forge: {typed.forge} -> github")
+    if not typed.github.repository:
+        if data.get("github") is None:
+            data.insert(list(data).index("forge") + 1, "github", {})
+        data["github"]["repository"] = repository
+        said.append(f"{CONFIG_FILE}: github.repository: {repository}")
+    if typed.provider.rehearses:
+        data["provider"]["type"] = "anthropic"
+        data["provider"].yaml_add_eol_comment(
+            "ANTHROPIC_API_KEY: in CI, a repository secret", "type"
+        )
+        said.append(f"{CONFIG_FILE}: provider.type: {typed.provider.type} -> anthropic")
+    path.write_text(_dumped(round_trip, data), encoding="utf-8")
+    path = root / GOVERNANCE_FILES[1]
+    text = path.read_text(encoding="utf-8")
+    _, end = split_front_matter(text)
+    lines = text.splitlines(keepends=True)
+    front = round_trip.load("".join(lines[1:end])) if end else None
+    if front is None:  # no front matter: the defaults trust no one and nothing
+        return said
+    for kind in typed.rehearsal_trust(parse_rules(text)):
+        del front["trust"][kind]
+        said.append(f"{path.name}: trust.{kind}: removed (its start: auto was the rehearsal's)")
+    owner = repository.partition("/")[0]
+    trusted = front.setdefault("triage", {}).setdefault("trusted_authors", [])
+    local = default_author()
+    if owner not in trusted:
+        if local in trusted and local != owner:  # a login on this machine, not on GitHub
+            trusted.remove(local)
+        trusted.append(owner)
+        said.append(f"{path.name}: triage.trusted_authors: {', '.join(trusted)}")
+    path.write_text(lines[0] + _dumped(round_trip, front) + "".join(lines[end:]), encoding="utf-8")
+    return said
+
+
+def _round_trip() -> Any:
+    """A ruamel.yaml round trip with the layout ``factory init`` writes (an untouched file
+    comes out byte for byte)."""
+    from ruamel.yaml import YAML
+
+    round_trip = YAML()
+    round_trip.indent(mapping=2, sequence=4, offset=2)
+    round_trip.preserve_quotes = True
+    round_trip.width = 4096
+    return round_trip
+
+
+def _dumped(round_trip: Any, data: Any) -> str:
+    out = io.StringIO()
+    round_trip.dump(data, out)
+    return out.getvalue()

@@ -30,6 +30,13 @@ class Settings:
     governance: Governance
     holdout_dir: Path
 
+    def trusts(self, author: str) -> bool:
+        """Whether ``author`` is one of factory_rules.md's ``triage.trusted_authors`` (no
+        daily limit; no approval label asked with ``untrusted_requires_label``): never the
+        login MCP files issues as (``mcp.author``), whatever the rules list."""
+        listed = author in self.governance.rules.triage.trusted_authors
+        return listed and author != self.config.mcp.author
+
 
 def parse_config(text: str, file: str = CONFIG_FILE) -> FactoryConfig:
     try:
@@ -42,7 +49,7 @@ def parse_config(text: str, file: str = CONFIG_FILE) -> FactoryConfig:
     try:
         return FactoryConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigErrors(problems_from(file, exc)) from exc
+        raise ConfigErrors(problems_from(file, exc, model=FactoryConfig)) from exc
 
 
 HOLDOUT_ENV = "FACTORY_HOLDOUT"

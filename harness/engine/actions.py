@@ -1,22 +1,31 @@
-"""The table of built-in actions a workflow step can name (``action: forge.open_pr``), each
-with what it ``produces``, ``consumes`` and ``needs`` (docs/architecture.md says what they
-mean and how an override breaking one is refused; see ``harness.engine.handoffs``).
-``@action`` only marks a function with what it declares; the table is read off the modules
-of ``PROVIDERS`` once per process, and kept in the process's ``Caches``."""
+"""The table of built-in actions a workflow step can name (``action: forge.open_pr``). An
+action's signature is its declaration (docs/architecture.md, "What flows between workflows"):
+its return annotation is the record it ``produces``; each parameter after ``ctx`` is an
+earlier step of its run it ``needs``, named by the step's id and typed with the record that
+step produced (``X | None``: a ``when:`` may have skipped it); ``consumes`` names the records
+of other workflows it reads from the store. The engine hands it those records when it calls
+it (``call``), and ``harness.engine.handoffs`` refuses an override breaking one.
+``@action`` only marks a function; the table is read off the modules of ``PROVIDERS`` once
+per process, and kept in the process's ``Caches``."""
 
 from __future__ import annotations
 
 import importlib
+import inspect
+import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from harness.artifacts import Artifact
+from pydantic import ValidationError
+
+from harness.artifacts import Artifact, Produced
 from harness.caches import PROCESS
 from harness.engine.context import StepContext
+from harness.errors import FactoryError
 
-Action = Callable[[StepContext], Any]  # returns outputs (a dict), an Artifact or a Produced
+Action = Callable[..., Any]  # (ctx, records) -> an Artifact, a Produced, outputs (a dict) or None
 _MARK = "__factory_action__"
 
 # Modules whose actions the table holds.
@@ -32,13 +41,26 @@ PROVIDERS = (
 
 
 @dataclass(frozen=True)
+class Need:
+    """An earlier step an action reads: the ``record`` it must have produced (a parameter),
+    or, in the older form (``needs={"step": "room.action"}``), the ``action`` it must run;
+    ``optional``: the step may be absent or skipped (the parameter is then None)."""
+
+    record: type[Artifact] | None = None
+    action: str | None = None
+    optional: bool = False
+
+
+@dataclass(frozen=True)
 class ActionInfo:
-    """What an action declares it hands on and takes."""
+    """What an action hands on and takes."""
 
     name: str
     produces: type[Artifact] | None = None
     consumes: tuple[type[Artifact], ...] = ()
-    needs: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    needs: Mapping[str, Need] = field(default_factory=lambda: MappingProxyType({}))
+    # it may return outputs (a dict) or None instead of what it produces
+    may_produce_nothing: bool = False
 
 
 def action(
@@ -47,15 +69,33 @@ def action(
     consumes: tuple[type[Artifact], ...] = (),
     needs: Mapping[str, str] | None = None,
 ) -> Callable[[Action], Action]:
-    """Mark ``fn`` as the action ``name``."""
+    """Mark ``fn`` as the action ``name``: what it produces and needs is read off its signature
+    (``produces`` and ``needs`` are the older form's, still honoured)."""
 
     def mark(fn: Action) -> Action:
-        setattr(
-            fn, _MARK, ActionInfo(name, produces, consumes, MappingProxyType(dict(needs or {})))
-        )
+        hints = typing.get_type_hints(fn)
+        made, others = _record(hints.get("return"))
+        wanted = {step: Need(action=by) for step, by in (needs or {}).items()}
+        for param in list(inspect.signature(fn).parameters)[1:]:
+            record, optional = _record(hints.get(param))
+            if record is None or optional not in ((), (type(None),)):
+                raise TypeError(f"action {name}: parameter {param} is not a record (or one | None)")
+            wanted[param] = Need(record, optional=bool(optional))
+        maybe = produces is None and bool(others)
+        info = ActionInfo(name, produces or made, consumes, MappingProxyType(wanted), maybe)
+        setattr(fn, _MARK, info)
         return fn
 
     return mark
+
+
+def _record(annotation: object) -> tuple[type[Artifact] | None, tuple[object, ...]]:
+    """The record an annotation names (``X``, ``Produced[X]`` or one of a union), and the rest
+    of it (``None``, ``dict[str, Any]``)."""
+    found = typing.get_args(annotation) or (annotation,)
+    records = [a for a in found if isinstance(a, type) and issubclass(a, Artifact)]
+    others = tuple(a for a in found if a not in records)
+    return (records[0], others) if len(records) == 1 else (None, found)
 
 
 def declared(fn: object) -> ActionInfo | None:
@@ -79,6 +119,43 @@ class ActionTable:
 def actions() -> ActionTable:
     """The process's action table (built on first use)."""
     return PROCESS.part(ActionTable)
+
+
+def call(name: str, ctx: StepContext) -> tuple[dict[str, object], str | None]:
+    """Run action ``name`` in ``ctx``, given the records of the earlier steps its parameters
+    name (None for an optional one whose step did not run; a record that is not one fails the
+    step in one line: ``StepContext.output``). Its result as the JSON its step persists, and
+    the type of the record recorded beside it: validated again, and what the action produces
+    (unless it may produce nothing: outputs, or None for none)."""
+    info = action_info(name)
+    if info is None:  # load_workflow validated this; a race with an override edit
+        raise FactoryError(f"unknown action {name!r}")
+    records = {
+        step: (ctx.output_if_ran if need.optional else ctx.output)(step, need.record)
+        for step, need in info.needs.items()
+        if need.record is not None  # (the older form's: the action reads it itself)
+    }
+    result = actions().functions[name](ctx, **records)
+    if isinstance(result, Artifact):
+        result = Produced(result)
+    if isinstance(result, Produced):
+        kind = type(result.artifact)
+        if info.produces is not None and kind is not info.produces:
+            raise FactoryError(
+                f"action {name} returned {kind.__name__}, not {info.produces.__name__}"
+            )
+        try:
+            kind.model_validate(result.artifact.model_dump())
+        except ValidationError as exc:
+            raise FactoryError(f"action {name} returned an invalid {kind.__name__}: {exc}") from exc
+        return result.outputs(), kind.__name__
+    if info.produces is not None and not info.may_produce_nothing:
+        raise FactoryError(f"action {name} returned no {info.produces.__name__}")
+    if result is None:
+        return {}, None
+    if not isinstance(result, dict):
+        raise FactoryError(f"action {name} returned {type(result).__name__}, not outputs")
+    return result, None
 
 
 def get_action(name: str) -> Action | None:

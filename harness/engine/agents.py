@@ -8,9 +8,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from harness.artifacts import OUTPUT_TOOLS, Produced
+from harness.artifacts import OUTPUT_TOOLS, Produced, Tested, Worktree
 from harness.engine.budget import BudgetGuard
-from harness.engine.context import StepContext
+from harness.engine.context import TESTED_STEP, StepContext
 from harness.engine.killswitch import check_kill_switch
 from harness.errors import FactoryError
 from harness.git.repo import GitRepo
@@ -22,6 +22,8 @@ from harness.redact import redact
 Handler = Callable[[dict[str, object]], str]
 
 _FILE_TOOLS = ("read_file", "list_files", "search", "write_file", "edit_file")
+UNFINISHED = ("running", "interrupted")  # a step's record when it was killed or stopped
+RESUMED_PATCH_BYTES = 20_000  # of the changes a resumed step is shown
 
 
 class StepHooks:
@@ -44,22 +46,25 @@ class StepHooks:
         self.ctx.timings["model_s"] += record.duration_s
 
 
-def tool_handlers(ctx: StepContext, names: list[str]) -> dict[str, Handler]:
-    """Handlers for the tools a step declares, bound to the run's worktree."""
+def tool_handlers(
+    ctx: StepContext, names: list[str], ignored: list[str] | None = None
+) -> dict[str, Handler]:
+    """Handlers for the tools a step declares, bound to the run's worktree; ``ignored``
+    collects the new files written that a ``.gitignore`` keeps out of the change."""
     if not names:
         return {}
-    worktree = ctx.outputs.get("worktree", {}).get("path")
-    if not worktree:
+    worktree = ctx.worktree()
+    if worktree is None:
         raise FactoryError(f"step {ctx.step.id}: tools {names} need a worktree step before it")
     handlers: dict[str, Handler] = {}
     if any(n in _FILE_TOOLS for n in names):
         from harness.tools.files import FileTools
 
-        handlers.update(FileTools(Path(worktree)).handlers())
+        handlers.update(FileTools(Path(worktree.path), ignored=ignored).handlers())
     if "run_command" in names or "run_tests" in names:
         from harness.engine.commands import command_tool_handlers
 
-        handlers.update(command_tool_handlers(ctx, Path(worktree)))
+        handlers.update(command_tool_handlers(ctx, Path(worktree.path)))
     return {name: fn for name, fn in handlers.items() if name in names}
 
 
@@ -82,12 +87,31 @@ def _extra_context(ctx: StepContext) -> dict[str, object]:
 
     role = ctx.step.agent or ""
     extra: dict[str, object] = {"diff": "", "definition": role_definition(ctx.services, role)}
-    worktree, tested = ctx.outputs.get("worktree", {}), ctx.outputs.get("test", {}).get("tree")
-    if ctx.step.context == "fresh" and worktree.get("path"):
-        repo, base = GitRepo(Path(worktree["path"])), worktree["base_sha"]
+    worktree = ctx.worktree()
+    extra["resumed"] = _cut_short(ctx, worktree) if worktree is not None else None
+    if ctx.step.context == "fresh" and worktree is not None:
+        repo = GitRepo(Path(worktree.path))
         # the tree the tests ran on, which is what will be committed, when there is one
-        extra["diff"] = repo.tree_diff(base, str(tested)) if tested else repo.working_diff(base)
+        tested = ctx.output_if_ran(TESTED_STEP, Tested)
+        base = worktree.base_sha
+        extra["diff"] = repo.tree_diff(base, tested.tree) if tested else repo.working_diff(base)
     return extra
+
+
+def _cut_short(ctx: StepContext, worktree: Worktree) -> dict[str, object] | None:
+    """For a step that writes, begun before in this run and cut short (killed, stopped): the
+    files its worktree changed since the attempt began and their diff, the cut-short work
+    included (setup's output left out), so that its request says what it will find."""
+    same = [s.status for s in ctx.services.store.steps(ctx.run_id) if s.step_id == ctx.step.id]
+    path = Path(worktree.path)  # gone (a reboot): nothing of the cut-short work is left
+    cut = len(same) > 1 and same[-2] in UNFINISHED
+    if not (cut and "edit_file" in ctx.step.tools and path.is_dir()):
+        return None
+    repo = GitRepo(path)
+    tree = repo.stage_tree(exclude=ctx.outputs.get("setup", {}).get("artifacts", []))
+    began = worktree.start_sha or worktree.base_sha
+    changes, patch = repo.change(began, tree, RESUMED_PATCH_BYTES, merge_base=False)
+    return {"files": [c.path for c in changes], "diff": patch} if changes else None
 
 
 def run_agent_step(ctx: StepContext) -> tuple[dict[str, object], str | None]:
@@ -114,11 +138,13 @@ def run_agent_step(ctx: StepContext) -> tuple[dict[str, object], str | None]:
         thinking=choice.thinking,
         effort=choice.effort,
     )
-    result = run_agent(
-        services.model, spec, tool_handlers(ctx, list(step.tools)), StepHooks(ctx, model_id)
-    )
+    ignored: list[str] = []
+    handlers = tool_handlers(ctx, list(step.tools), ignored)
+    result = run_agent(services.model, spec, handlers, StepHooks(ctx, model_id))
     transcript = save_transcript(ctx, result.messages)
-    extra = {"_turns": result.turns, "_transcript": str(transcript)}
+    extra: dict[str, object] = {"_turns": result.turns, "_transcript": str(transcript)}
+    if ignored:  # new files a .gitignore keeps out of the change: the pull request says so
+        extra["_ignored"] = ignored
     kind = OUTPUT_TOOLS.get(step.output)
     try:  # an override may widen the tool's schema: its input is kept, untyped
         record = kind.model_validate(result.output) if kind is not None else None

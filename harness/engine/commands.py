@@ -22,10 +22,10 @@ def run_command_step(ctx: StepContext) -> dict[str, Any]:
     command = ctx.services.templates.render_string(ctx.step.run, **ctx.template_context()).strip()
     if not command:
         return {"exit_code": 0, "output": "", "skipped": True}
-    worktree = ctx.outputs.get("worktree", {}).get("path")
-    if not worktree:
+    worktree = ctx.worktree()
+    if worktree is None:
         raise FactoryError(f"step {ctx.step.id}: a command step needs a worktree step before it")
-    result = _sandbox(ctx, Path(worktree)).run(command, timeout_s=ctx.step.timeout_s)
+    result = _sandbox(ctx, Path(worktree.path)).run(command, timeout_s=ctx.step.timeout_s)
     ctx.timings["subprocess_s"] += result.duration_s
     outputs = {
         "command": command,

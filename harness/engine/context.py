@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import ValidationError
 
-from harness.artifacts import Artifact
+from harness.artifacts import Artifact, Worktree
 from harness.caches import PROCESS, Caches
 from harness.errors import ErrorKind, FactoryError, StepFailed
+from harness.store.base import factory_now
 
 if TYPE_CHECKING:
     from harness.config.settings import Settings
@@ -33,7 +33,7 @@ class Services:
     model: Model
     repo: GitRepo
     templates: Templates
-    clock: Callable[[], float] = time.time
+    clock: Callable[[], float] = factory_now
     caches: Caches = field(default_factory=lambda: PROCESS)  # shared by the process's runs
     # a rehearsal's services work on a scratch state; the factory's own state, whose kill
     # switch stops them too (``harness.backtest``)
@@ -41,6 +41,8 @@ class Services:
 
 
 A = TypeVar("A", bound=Artifact)
+WORKTREE_STEP = "worktree"  # agent tools and command steps work in this step's checkout
+TESTED_STEP = "test"  # a fresh agent is shown the diff of the tree this step tested
 
 
 @dataclass(frozen=True)
@@ -99,8 +101,9 @@ class StepContext:
 
     def output(self, step: str, kind: type[A]) -> A:
         """What earlier step ``step`` of this run recorded, as a ``kind`` (the step is one the
-        action ``needs``). A record that is not one fails this step in one line: a run
-        recorded by a version that wrote another shape, resumed after an upgrade."""
+        action ``needs``). A record that is not one fails this step in one line: a step that
+        did not run, or a run recorded by a version that wrote another shape, resumed after an
+        upgrade."""
         try:
             return kind.from_outputs(self.outputs.get(step, {}))
         except ValidationError as exc:
@@ -112,6 +115,15 @@ class StepContext:
                 {},
                 ErrorKind.INTERNAL,
             ) from exc
+
+    def output_if_ran(self, step: str, kind: type[A]) -> A | None:
+        """``output``, or None when step ``step`` did not run (a ``when:`` skipped it, or the
+        workflow has no such step)."""
+        return self.output(step, kind) if self.outputs.get(step) else None
+
+    def worktree(self) -> Worktree | None:
+        """The checkout the step's tools and command work in, if the run made one."""
+        return self.output_if_ran(WORKTREE_STEP, Worktree)
 
     def template_context(self) -> dict[str, Any]:
         settings = self.services.settings

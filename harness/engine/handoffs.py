@@ -1,7 +1,8 @@
 """What workflows hand each other, checked before anything runs (docs/architecture.md, "What
-flows between workflows"): every step finds the earlier steps its action ``needs``, and every
-artifact an action ``consumes`` is still produced by some workflow. A problem is one line
-naming the file, the step and what needs it."""
+flows between workflows"): every step finds the earlier steps its action ``needs`` (its
+parameters), each producing the record the parameter is typed with, and every artifact an
+action ``consumes`` is still produced by some workflow. A problem is one line naming the
+file, the step and what needs it."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
-from harness.engine.actions import action_info
+from harness.artifacts import OUTPUT_TOOLS, Artifact, Tested, Worktree
+from harness.engine.actions import Need, action_info
+from harness.engine.context import TESTED_STEP, WORKTREE_STEP
 from harness.engine.workflow import Step, Workflow, builtin_workflow_text, parse_workflow
 from harness.errors import ConfigError, ConfigErrors
 from harness.paths import workflows_dir
-
-WORKTREE_STEP = "worktree"  # agent tools and command steps work in this step's checkout
 
 
 @dataclass(frozen=True)
@@ -42,24 +43,49 @@ def step_problems(loaded: Loaded) -> list[ConfigError]:
     problems: list[ConfigError] = []
     for pos, step in enumerate(workflow.steps):
         earlier = {s.id: s for s in workflow.steps[:pos]}
-        info = action_info(step.action) if step.action else None
+        who = step.action or f"a {step.kind} step with tools or a command"
         said: list[str] = []
-        for needed, by in (info.needs if info else {}).items():
+        for needed, need in needs_of(step).items():
             found = earlier.get(needed)
-            if found is None or found.action != by:
-                what = "is missing" if found is None else f"runs {found.kind} {_name(found)}"
-                said.append(
-                    f"{step.action} needs an earlier step {needed!r} running {by}; "
-                    f"that step {what} (renamed or dropped?)"
+            if need.record is None:  # the older form: the step runs that action
+                wanted = f"running {need.action}"
+                fits = found is not None and found.action == need.action
+            else:
+                wanted = f"producing {need.record.__name__}"
+                made = produced_by(found) if found else None
+                # its record, one of its kind, or its record with the step's extras
+                # (``prepare: Prepared`` reads a ``Produced[ValidationTarget]``)
+                related = made is not None and (
+                    need.record in made.__mro__ or made in need.record.__mro__
                 )
-        needs_checkout = step.run is not None or bool(step.tools)
-        if needs_checkout and WORKTREE_STEP not in earlier:
-            said.append(
-                f"a {step.kind} step with tools or a command needs an earlier step "
-                f"{WORKTREE_STEP!r} (implement.worktree) to work in"
-            )
+                fits = related if found else need.optional
+            if not fits:
+                what = (
+                    f"runs {found.kind} {_name(found)}"
+                    if found
+                    else "is missing (renamed or dropped?)"
+                )
+                said.append(f"{who} needs an earlier step {needed!r} {wanted}; that step {what}")
         problems += [ConfigError(source, f"steps[{pos}] ({step.id})", text) for text in said]
     return problems
+
+
+def needs_of(step: Step) -> dict[str, Need]:
+    """The earlier steps ``step`` reads: its action's, and the engine's own for it (the checkout
+    its tools or command work in; the tests' tree a fresh agent is shown the diff of)."""
+    info = action_info(step.action) if step.action else None
+    needs = dict(info.needs) if info else {}
+    if step.run is not None or step.tools:
+        needs[WORKTREE_STEP] = Need(Worktree)
+    if step.context == "fresh":
+        needs[TESTED_STEP] = Need(Tested, optional=True)
+    return needs
+
+
+def produced_by(step: Step) -> type[Artifact] | None:
+    """The record ``step`` hands on: its action's, or its agent's output tool's."""
+    info = action_info(step.action) if step.action else None
+    return info.produces if info else OUTPUT_TOOLS.get(step.output or "")
 
 
 def _name(step: Step) -> str:
@@ -81,9 +107,9 @@ def artifact_problems(workflows: Mapping[str, Loaded]) -> list[Broken]:
     produced: dict[str, str] = {}  # artifact type -> workflow producing it
     for name, loaded in workflows.items():
         for step in loaded.workflow.steps:
-            info = action_info(step.action) if step.action else None
-            if info is not None and info.produces is not None:
-                produced.setdefault(info.produces.__name__, name)
+            made = produced_by(step)
+            if made is not None:
+                produced.setdefault(made.__name__, name)
     problems: list[Broken] = []
     for name, loaded in workflows.items():
         for step in loaded.workflow.steps:
@@ -109,9 +135,9 @@ def _shipped_producer(kind: str, workflows: Mapping[str, Loaded]) -> tuple[str, 
         except ConfigErrors:  # an override with no shipped counterpart
             continue
         for step in steps:
-            info = action_info(step.action) if step.action else None
-            if info is not None and info.produces is not None and info.produces.__name__ == kind:
-                return name, str(step.action)
+            made = produced_by(step)
+            if made is not None and made.__name__ == kind:
+                return name, _name(step)
     return "", f"an action producing {kind}"
 
 

@@ -47,8 +47,13 @@ def kill_switch_state(services: Services) -> tuple[str, str] | None:
 
 def check_kill_switch(services: Services) -> None:
     stopped = kill_switch_state(services)
-    if stopped is not None:
-        raise StoppedError(f"the factory is stopped ({stopped[0]}); run '{stopped[1]}'")
+    if stopped is None:
+        return
+    if stopped[0] == INTERRUPT_REASON:  # this process's Ctrl-C, not the kill switch
+        raise StoppedError(
+            f"{INTERRUPT_REASON}: this process starts no other step; run {stopped[1]}"
+        )
+    raise StoppedError(f"the factory is stopped ({stopped[0]}); run '{stopped[1]}'")
 
 
 def engage_kill_switch(store: Store, reason: str) -> None:

@@ -16,8 +16,8 @@ from typing import TypeVar
 from pydantic import ValidationError
 
 from harness import cpu
-from harness.artifacts import Artifact, Produced
-from harness.engine.actions import action_info, get_action
+from harness.artifacts import Artifact
+from harness.engine.actions import call
 from harness.engine.agents import run_agent_step
 from harness.engine.commands import run_command_step
 from harness.engine.context import Lease, Services, StepContext
@@ -160,7 +160,7 @@ class Engine:
                 taken = sum(1 for s in history if s.status == "failed")
                 if taken <= self._limit(step.on_fail, workflow):
                     return workflow.index(step.on_fail.retry_from)
-            return None
+            return pos + 1 if step.may_fail else None
         branch = str((last.outputs or {}).get("verdict", ""))
         loop = step.on.get(branch)
         if loop is not None:
@@ -228,10 +228,8 @@ class Engine:
             ctx = replace(ctx, step=Step(id=ON_FAILURE, action=workflow.on_failure))
             ctx.timings = {"model_s": 0.0, "subprocess_s": 0.0}
             seq = store.start_step(run_id, ON_FAILURE, {"reason": reason})
-            fn = get_action(workflow.on_failure)
-            assert fn is not None
             try:
-                result, artifact = persisted(workflow.on_failure, fn(ctx))
+                result, artifact = call(workflow.on_failure, ctx)
             except FactoryError as exc:
                 self._finish(seq, "failed", {}, ctx, str(exc), kind=exc.kind)
             else:
@@ -342,10 +340,7 @@ class Engine:
         """The step's outputs, and the type of artifact they hold (if any)."""
         step = ctx.step
         if step.action is not None:
-            fn = get_action(step.action)
-            if fn is None:  # load_workflow validated this; a race with an override edit
-                raise FactoryError(f"unknown action {step.action!r}")
-            return persisted(step.action, fn(ctx))
+            return call(step.action, ctx)
         if step.agent is not None:
             return run_agent_step(ctx)
         return run_command_step(ctx), None
@@ -362,29 +357,3 @@ def evidence_of(exc: FactoryError) -> tuple[dict[str, object], str | None]:
     if isinstance(found, Artifact):
         return found.model_dump(mode="json"), type(found).__name__
     return (dict(found) if isinstance(found, dict) else {}), None
-
-
-def persisted(name: str, result: object) -> tuple[dict[str, object], str | None]:
-    """What action ``name`` returned, as the JSON its step persists and the artifact type
-    recorded beside it; the artifact is validated again, and must be what the action
-    declared it produces."""
-    info = action_info(name)
-    declared = info.produces if info is not None else None
-    artifact = result.artifact if isinstance(result, Produced) else result
-    if isinstance(artifact, Artifact):
-        kind = type(artifact)
-        if declared is not None and kind is not declared:
-            raise FactoryError(f"action {name} returned {kind.__name__}, not {declared.__name__}")
-        try:
-            kind.model_validate(artifact.model_dump())
-        except ValidationError as exc:
-            raise FactoryError(f"action {name} returned an invalid {kind.__name__}: {exc}") from exc
-        outputs = (
-            result.outputs() if isinstance(result, Produced) else artifact.model_dump(mode="json")
-        )
-        return outputs, kind.__name__
-    if declared is not None:
-        raise FactoryError(f"action {name} returned no {declared.__name__}")
-    if not isinstance(result, dict):
-        raise FactoryError(f"action {name} returned {type(result).__name__}, not outputs")
-    return result, None

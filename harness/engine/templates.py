@@ -34,6 +34,7 @@ FORGE_TEMPLATES = "comments/"
 FORGE_FILTERS: Mapping[str, Callable[..., Any]] = MappingProxyType(
     {
         "code": neutral.code,
+        "cell": neutral.cell,
         "fenced": neutral.fenced,
         "inline": lambda value, limit=500: neutral.Markdown(neutral.inline(value, limit)),
         "inert": lambda value, limit=4000: neutral.Markdown(neutral.inert(value, limit)),

@@ -49,6 +49,7 @@ class Step(BaseModel):
     # loops
     on_fail: Retry | None = None
     on: dict[str, Retry] = Field(default_factory=dict)
+    may_fail: bool = False  # its failure costs its own output only: the run goes on
     # action parameters and limits
     params: dict[str, Any] = Field(default_factory=dict)
     timeout_s: float | None = Field(default=None, gt=0)

@@ -76,6 +76,17 @@ STATE_LABELS = (
     Label.NEEDS_INFO,
     Label.ACCEPTED,
 )
+# the states a closed issue is in; any other state label it still carries is history (a
+# closed issue is closed, whatever it waited for when it was closed)
+CLOSED_STATES = (Label.MERGED, Label.REJECTED)
+
+
+def queue_state(issue: Issue) -> str:
+    """Where an issue stands on the queue: an open one in the first ``STATE_LABELS`` it has,
+    else new; a closed one in the first ``CLOSED_STATES``, else closed."""
+    held = STATE_LABELS if issue.state == "open" else CLOSED_STATES
+    fallback = "new" if issue.state == "open" else "closed"
+    return next((label for label in held if label in issue.labels), fallback)
 
 
 @dataclass(frozen=True)
@@ -183,6 +194,12 @@ class Forge(Protocol):
         """Merge if the PR head is still ``expected_head_sha``; returns the merge SHA."""
         ...
 
+    def merged_pr(self, sha: str) -> PullRequest | None:
+        """The factory's pull request that the factory merged as ``sha``, on the forge's own
+        record (GitHub's: who opened it, who merged it), for a runner that keeps no state
+        between runs; None on a forge whose merges the factory's store records."""
+        ...
+
     # the request budget of a remote forge
     def request_budget_stop(self, taken: int) -> str | None:
         """Why a run that took ``taken`` issues must take no more now, or ``None``."""
@@ -223,6 +240,17 @@ def refuse_unmergeable(pr: PullRequest, expected_head_sha: str, head: str | None
         )
 
 
+def create_own_issue(forge: Forge, title: str, body: str) -> Issue:
+    """An issue the factory files itself, its body signed (``Markers.sign_text``)."""
+    return forge.create_issue(title, forge.markers.sign_text(body), forge.bot_login)
+
+
+def own_text(forge: Forge, issue: Issue) -> str | None:
+    """The body of an issue the factory filed itself as it filed it, its blocks left out;
+    None for anyone else's, or one edited since (docs/heal.md, "The loop closes")."""
+    return forge.markers.signed_text(issue.body) if forge.is_own(issue.author) else None
+
+
 def file_once(
     forge: Forge,
     key: str,
@@ -240,7 +268,7 @@ def file_once(
     issue = next((i for i in mine if forge.markers.read_block("issue", 0, i.body) == payload), None)
     if issue is None:
         block = forge.markers.block("issue", 0, payload)
-        issue = forge.create_issue(title, f"{body}\n\n{block}", forge.bot_login)
+        issue = create_own_issue(forge, title, f"{body}\n\n{block}")
     if reopen and issue.state != "open":
         forge.reopen_issue(issue.number)
     if state is not None and not set(issue.labels) & set(STATE_LABELS):

@@ -355,6 +355,16 @@ class GitHubForge:
     def get_pr(self, number: int) -> PullRequest:
         return self.http.call(f"get PR #{number}", lambda: self._pull(self._repo.get_pull(number)))
 
+    def merged_pr(self, sha: str) -> PullRequest | None:
+        def ours() -> PullRequest | None:
+            for raw in self._repo.get_commit(sha).get_pulls():
+                merged = raw.merged and raw.merge_commit_sha == sha and self.is_own(raw.user.login)
+                if merged and raw.merged_by and self.is_own(raw.merged_by.login):
+                    return self._pull(raw)
+            return None
+
+        return self.http.call(f"the pull request merged as {sha[:12]}", ours)
+
     def open_pr(self, issue: int, branch: str, base: str, title: str, body: str) -> PullRequest:
         """Push ``branch`` and open its PR, or return the PR that branch already has."""
         intent = self._key("pr", branch)

@@ -233,6 +233,9 @@ class JournalForge:
         )
         return local
 
+    def merged_pr(self, sha: str) -> PullRequest | None:
+        return self.inner.merged_pr(sha)
+
     def request_budget_stop(self, taken: int) -> str | None:
         return self.inner.request_budget_stop(taken)
 

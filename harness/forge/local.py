@@ -126,6 +126,9 @@ class LocalForge:
         self.store.update_pr(number, state="merged", merge_sha=merged, head_sha=head)
         return merged
 
+    def merged_pr(self, sha: str) -> PullRequest | None:
+        return None  # the store records every merge
+
     # the production branch: the local repository is the forge's
     def request_budget_stop(self, taken: int) -> str | None:
         return None  # no requests, no budget

@@ -23,6 +23,7 @@ from pathlib import Path
 ENV = "FACTORY_MARKER_KEY"
 # a marker or a data block on a line of its own: an HTML block GitHub does not show
 _HIDDEN = re.compile(r"^<!-- factory[:-][^\n]* -->$\n?", re.MULTILINE)
+_BLOCK = re.compile(r"<!-- factory-(?P<name>[\w-]+) \S+ \S+ -->")
 KEY_FILE = "marker.key"
 _SIG_CHARS = 32  # hex characters of the HMAC kept in a marker (128 bits)
 
@@ -68,6 +69,33 @@ class Markers:
                     return payload
             start = text.find(opener, end)
         return None
+
+    def sign_text(self, text: str) -> str:
+        """``text`` followed by a block signing all of it: an issue body the factory files
+        itself (its pre-screen tells it from text that came from outside, docs/heal.md)."""
+        clean = _normal(text)
+        return f"{clean}\n\n{self.block('text', 0, _digest(clean))}"
+
+    def signed_text(self, body: str) -> str | None:
+        """What ``sign_text`` signed in ``body``, without the factory's blocks (signed for no
+        issue); None unless ``body`` is exactly such a text, unaltered."""
+        clean, _, last = _normal(body).rpartition("\n\n")
+        if not hmac.compare_digest(last.encode(), self.block("text", 0, _digest(clean)).encode()):
+            return None
+        lines = clean.split("\n")
+        return "\n".join(line for line in lines if not self._signed_line(line))
+
+    def _signed_line(self, line: str) -> bool:
+        found = _BLOCK.fullmatch(line)
+        return found is not None and self.read_block(found["name"], 0, line) is not None
+
+
+def _normal(text: str) -> str:
+    return text.replace("\r\n", "\n").strip()
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def readable(body: str) -> str:

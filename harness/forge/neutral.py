@@ -9,8 +9,10 @@ every character that could start a link, an image, raw HTML, an HTML comment (so
 an entity, a code span, a table cell or a heading is backslash-escaped (emphasis can only
 change how text looks); mentions, references (so closing keywords) and autolinks are broken
 with a word joiner (U+2060); control characters and bidirectional overrides are dropped.
-``code`` / ``fenced`` use a fence no content can close and break links inside too (not every
-forge skips code); ``plain`` is for titles and commit messages. Each pass is one linear scan.
+``code`` / ``fenced`` use a fence no content can close; a code span breaks links inside too,
+a fenced block keeps its text exactly as written (a forge links nothing inside one, and test
+output copied from it must match what ran); ``cell`` keeps the code spans of a table cell;
+``plain`` is for titles and commit messages. Each pass is one linear scan.
 """
 
 from __future__ import annotations
@@ -28,6 +30,13 @@ _DROPPED = dict.fromkeys(
 )
 # what _break_links acts on: the escaped characters and those that can start a link
 _TRIGGERS = re.compile("[" + re.escape("".join(sorted(_ESCAPED | set(".@:-")))) + "]")
+
+# a word joiner where _break_links puts one: after a reference's #, a mention's @, an
+# autolink's scheme, www, GitHub's gh-
+_BROKEN = re.compile(
+    "(?<=#)\u2060(?=[^\\W_])|(?<=@)\u2060(?=[\\w-])|(?<=:)\u2060(?=//)"
+    "|(?<=[wW]{3})\u2060(?=\\.)|(?<=[gG][hH]-)\u2060(?=\\d)"
+)
 
 
 class Markdown(str):
@@ -85,11 +94,31 @@ def inert(text: object, limit: int = 4000) -> str:
     return "  \n".join(body.split("\n"))
 
 
+def unbroken(text: str) -> str:
+    """``text`` without the word joiners this module puts in to break links: the factory's
+    own escaping, which hides nothing (any other stays, to be found)."""
+    return _BROKEN.sub("", text)
+
+
 def inline(text: object, limit: int = 500) -> str:
     """Like ``inert`` on one line (table cells, list items)."""
     if isinstance(text, Markdown):
         return text
     return _break_links(" ".join(clip(text, limit).split()), escape=True)
+
+
+def cell(text: object, limit: int = 500) -> Markdown:
+    """Like ``inline``, for a table cell, but each code span ``text`` holds (between single
+    backticks: a gate's command) stays one, made by ``code``, its pipes escaped as a cell
+    needs: a command shows as code, not as escaped backticks."""
+    parts = " ".join(clip(text, limit).split()).split("`")
+    if len(parts) % 2 == 0:  # a backtick left open: no span at all
+        return Markdown(inline(text, limit))
+    spans = [
+        code(part).replace("|", "\\|") if n % 2 else _break_links(part, escape=True)
+        for n, part in enumerate(parts)
+    ]
+    return Markdown("".join(spans))
 
 
 def code(text: object, limit: int = 500) -> Markdown:
@@ -102,8 +131,9 @@ def code(text: object, limit: int = 500) -> Markdown:
 
 
 def fenced(text: object, limit: int = 4000) -> Markdown:
-    """A fenced code block showing ``text`` that nothing inside can close."""
-    body = _break_links(clip(text, limit), escape=False)
+    """A fenced code block showing ``text`` as written (clipped, redacted), that nothing
+    inside can close."""
+    body = clip(text, limit)
     fence = "`" * max(3, longest_run(body, "`") + 1)
     return Markdown(f"{fence}text\n{body}\n{fence}")
 

@@ -430,7 +430,8 @@ class GitRepo:
         blocking = changed + [p for code, p in entries if code == "??" and _under(p, moved)]
         if blocking:
             raise CheckoutNotClean(_not_moved(branch, checkout, old, new, blocking, changed))
-        try:
+        try:  # the index's stat data first (a copied or touched checkout), then the files
+            tree.git("update-index", "-q", "--refresh")
             tree.git("read-tree", "-m", "-u", old, new)  # the checkout first, then the ref
         except GitError as exc:  # e.g. an untracked folder where the change writes a file
             raise CheckoutNotClean(

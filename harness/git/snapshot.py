@@ -30,7 +30,7 @@ BASE_REF = "refs/backtest/base"
 
 @dataclass(frozen=True)
 class Fix:
-    """A first-parent commit of a branch that says it closes issues."""
+    """A first-parent commit of a branch, and the issues its message says it closes."""
 
     sha: str
     parent: str
@@ -49,9 +49,9 @@ def closed_issues(message: str) -> tuple[int, ...]:
     return tuple(found)
 
 
-def fixes_on(repo: GitRepo, branch: str) -> list[Fix]:
-    """Every first-parent commit of ``branch`` (newest first) whose message closes an issue
-    and that has a parent to rebuild at."""
+def first_parents(repo: GitRepo, branch: str) -> list[Fix]:
+    """Every first-parent commit of ``branch`` (newest first) that has a parent to rebuild at,
+    with the issues its message closes (none for most)."""
     out = repo.git_bytes(
         "log", "--first-parent", "-z", "--format=%H%x1f%P%x1f%B", f"refs/heads/{branch}", "--"
     )
@@ -62,7 +62,7 @@ def fixes_on(repo: GitRepo, branch: str) -> list[Fix]:
         sha, _, rest = record.strip("\n").partition("\x1f")
         parents, _, message = rest.partition("\x1f")
         issues = closed_issues(message)
-        if sha and parents.split() and issues:
+        if sha and parents.split():
             subject = message.strip().splitlines()[0] if message.strip() else ""
             fixes.append(Fix(sha, parents.split()[0], subject, issues))
     return fixes

@@ -15,6 +15,7 @@ import os
 import re
 import shutil
 import stat
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -25,37 +26,88 @@ from harness.git.branches import issue_of
 from harness.git.repo import GitRepo
 
 _SHM = Path("/dev/shm")  # noqa: S108 (a per-state-dir folder is made inside it)
+_RECORD = "tmpfs"  # in the state folder: the name of its folder on tmpfs
+_STATE = "state"  # in that folder: the state folder's path
 _MIN_FREE = 512 * 1024 * 1024
+_UID = os.getuid()
 _OWNED = re.compile(r"detached--pid(\d+)--")  # create_owned's worktrees: the process that owns one
+
+
+def tmpfs_folder(state_dir: Path) -> Path:
+    """The state's own folder on tmpfs (docs/sandbox.md, "As root and as an ordinary user"):
+    made fresh by ``mkdtemp`` (mode 0700, a name no one can guess) and its name recorded in
+    the state folder; a recorded one that is gone, or is not this user's alone, is never used
+    again: another is made."""
+    found = recorded_tmpfs(state_dir)
+    if found is not None:
+        return found
+    state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with (state_dir / f"{_RECORD}.lock").open("a") as handle:  # one folder per state
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        found = recorded_tmpfs(state_dir)
+        if found is None:
+            found = Path(tempfile.mkdtemp(prefix="factory-", dir=_SHM))
+            (found / _STATE).write_text(str(state_dir.resolve()), encoding="utf-8")
+            # cut short by a kill, the name read back names no folder of this user's alone
+            (state_dir / _RECORD).write_text(f"{found}\n", encoding="utf-8")
+        return found
+
+
+def recorded_tmpfs(state_dir: Path) -> Path | None:
+    """The folder on tmpfs ``state_dir`` records, when it is still this user's alone."""
+    with contextlib.suppress(OSError):
+        recorded = Path((state_dir / _RECORD).read_text(encoding="utf-8").strip())
+        info = recorded.lstat()
+        mine = stat.S_ISDIR(info.st_mode) and info.st_uid == _UID
+        if mine and not info.st_mode & 0o077:
+            return recorded
+    return None
 
 
 def default_worktree_root(state_dir: Path) -> Path:
     """Where short-lived worktrees go: tmpfs when it has room (file creation there stays fast
-    under churn), else ``<state>/worktrees``. The folder is per state directory.
-    ``FACTORY_WORKTREE_ROOT=state`` forces the fallback (``tmpfs`` forces the first)."""
-    tag = hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:12]
+    under churn), in the state's own folder there (``tmpfs_folder``), else
+    ``<state>/worktrees``. ``FACTORY_WORKTREE_ROOT=state`` forces the fallback (``tmpfs``
+    forces the first)."""
     forced = os.environ.get("FACTORY_WORKTREE_ROOT", "auto")
     if forced == "tmpfs":
-        return _SHM / f"factory-{tag}"
+        return tmpfs_folder(state_dir) / "worktrees"
     if forced != "state" and _SHM.is_dir() and os.access(_SHM, os.W_OK):
         stats = os.statvfs(_SHM)
         if stats.f_bavail * stats.f_frsize > _MIN_FREE:
-            return _SHM / f"factory-{tag}"
+            return tmpfs_folder(state_dir) / "worktrees"
     return state_dir / "worktrees"
 
 
 def _empty_leftovers(idle_s: float = 3600.0) -> list[Path]:
-    """Remove this user's empty ``/dev/shm/factory-*`` folders untouched for ``idle_s``: what
-    the worktrees of states since deleted leave behind (a folder in use is never empty)."""
+    """Remove this user's ``/dev/shm/factory-*`` folders untouched for ``idle_s`` that are
+    empty or whose state no longer names them: what the worktrees of states since deleted
+    leave behind (a folder in use is named by its state)."""
     removed = []
     for folder in _SHM.glob("factory-*") if _SHM.is_dir() else ():
         with contextlib.suppress(OSError):
             info = folder.lstat()
-            mine = stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid()
-            if mine and time.time() - info.st_mtime > idle_s and not any(folder.iterdir()):
-                folder.rmdir()
+            mine = stat.S_ISDIR(info.st_mode) and info.st_uid == _UID
+            if not mine or time.time() - info.st_mtime <= idle_s:
+                continue
+            state = folder / _STATE
+            orphan = state.is_file() and recorded_tmpfs(Path(state.read_text())) != folder
+            if orphan or not any(folder.iterdir()):
+                shutil.rmtree(folder)
                 removed.append(folder)
     return removed
+
+
+def remove_legacy(state_dir: Path) -> list[Path]:
+    """The folders versions before ``tmpfs_folder`` made on tmpfs for ``state_dir`` (named
+    by a hash of its path), when this user's, removed: ``prune`` then forgets their
+    worktrees; a run still working in one makes its worktree again, as after a reboot."""
+    tag = hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:12]
+    found = [_SHM / f"factory-{tag}{end}" for end in ("", "-fresh", "-setups")]
+    old = [p for p in found if not p.is_symlink() and p.is_dir() and p.stat().st_uid == _UID]
+    for folder in old:
+        shutil.rmtree(folder, ignore_errors=True)
+    return old
 
 
 def _ended(path: Path) -> bool:

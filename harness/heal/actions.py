@@ -14,7 +14,7 @@ from harness.errors import ErrorKind, StepFailed
 from harness.faults import fault_point
 from harness.forge.base import Label, file_once, set_state
 from harness.git.repo import GitRepo
-from harness.heal.checks import failing_checks, flakes, probe
+from harness.heal.checks import failing_checks, flakes, probe, public
 from harness.implement.actions import worktree
 from harness.validate.calibration import health_key
 
@@ -27,24 +27,28 @@ REGRESSION_LABELS = (Label.REGRESSION, "kind:bug", "priority:p1")
 
 @action("heal.diagnose", produces=Diagnosis)
 def diagnose(ctx: StepContext) -> Diagnosis:
-    """The checks that failed in the red health run, run again on the same commit."""
+    """The checks that failed in the red health run, run again on the same commit (the
+    tests as the whole suite): a regression is what fails again, a flake what passes."""
     store, run_id = ctx.services.store, str(ctx.inputs["health_run"])
     red = RunRecords(store.steps(run_id)).newest(HoldoutRun)
     if red is None:  # set-up, the app or the hold-out failed before any check ran
         why = store.get_run(run_id).reason or "production's health check could not run"
         sha = str(ctx.inputs["sha"])
         return Diagnosis(sha=sha, health_run=run_id, verdict="environment", checks=[], reason=why)
-    checks = failing_checks(red)
+    checks = failing_checks(red, ctx.services.settings.holdout_dir)
     again = probe(ctx, red.sha, checks, "again")
     verdict: Verdict = (
         "environment" if again.environment else "regression" if again.failed else "flaky"
     )
+    suite = any(not c.startswith("journey:") for c in again.failed)  # it failed again
+    passed = [] if again.environment else [c for c in checks if c not in again.failed]
     return Diagnosis(
         sha=red.sha,
         health_run=run_id,
         verdict=verdict,
         checks=checks,
-        flaky=[] if again.environment else [c for c in checks if c not in again.failed],
+        # a test passed only where the whole suite did; a journey, on an app of its own
+        flaky=[c for c in passed if c.startswith("journey:") or not suite],
         again=again,
         reason=again.environment or f"{len(again.failed)} of {len(checks)} checks fail again",
         output=red.tests.output[-OUTPUT:] if red.tests and red.tests.exit_code else "",
@@ -52,7 +56,11 @@ def diagnose(ctx: StepContext) -> Diagnosis:
 
 
 class _NotJudged(Exception):
-    """A probe could not run its checks (set-up, the app, the browser)."""
+    """A probe could not run its checks (set-up, the app, the browser), or every one failed."""
+
+
+class _FailsWhereGreen(_NotJudged):
+    """The checks fail on the commit the health record holds green: they are flaky."""
 
 
 def first_failing(fails: Callable[[int], bool], size: int, known: int | None) -> tuple[int, int]:
@@ -76,7 +84,7 @@ def first_failing(fails: Callable[[int], bool], size: int, known: int | None) ->
         else:
             good, passed = mid, True
     if not passed and fails(good):
-        raise _NotJudged("the checks fail on the commit known green too")
+        raise _FailsWhereGreen("the checks fail on the commit known green too")
     return bad, good
 
 
@@ -87,7 +95,7 @@ def bisect(ctx: StepContext) -> Blame:
     one, only those checks run, each probe on a fresh worktree and apps. Whose it is comes
     from the factory's own records of what it landed, never from a commit's message."""
     diagnosed, services = ctx.output("diagnose", Diagnosis), ctx.services
-    checks = [c for c in diagnosed.checks if c not in diagnosed.flaky]
+    checks = _still(diagnosed)
     repo, store, holdout = services.repo, services.store, services.settings.holdout_dir
     history = repo.first_parents(diagnosed.sha, HISTORY)
     green = (i for i, sha in enumerate(history) if store.get_flag(health_key(repo, sha, holdout)))
@@ -99,14 +107,20 @@ def bisect(ctx: StepContext) -> Blame:
         fault_point("heal.bisect.probed")  # crash tests: a probe kept, the bisect under way
         if probes[-1].environment:
             raise _NotJudged(probes[-1].environment)
-        return bool(probes[-1].failed)
+        return not set(probes[-1].failed).isdisjoint(checks)
 
     blame = Blame(red=diagnosed.sha, green=None, culprit=None, culprit_kind="none")
     try:
         bad, good = first_failing(fails, len(history), known)
+    except _FailsWhereGreen:  # known green, so not the environment: flaky (docs/heal.md)
+        found = {"green": history[known or 0], "commits": known or 0, "probes": probes}
+        return blame.model_copy(update=found)
     except _NotJudged:
         return blame.model_copy(update={"probes": probes, "commits": len(history) - 1})
     landed = store.landed(history[bad])
+    merged = None if landed else services.forge.merged_pr(history[bad])  # a runner's forge
+    if merged is not None:
+        landed = (merged.issue, "revert" if merged.title.startswith("Revert ") else "change")
     kind = "maintainer" if landed is None else "revert" if landed[1] == "revert" else "factory"
     found = {"green": history[good], "culprit": history[bad], "culprit_kind": kind}
     issue = landed[0] if landed else None
@@ -115,18 +129,22 @@ def bisect(ctx: StepContext) -> Blame:
 
 @action("heal.act", produces=Healed, needs=DIAGNOSE)
 def act(ctx: StepContext) -> Healed:
-    """In code, from the diagnosis and the blame: a flake is counted (an issue after
+    """In code, from the diagnosis and the blame: a flake — a check that passed again, or
+    that fails where the health record holds it green — is counted (an issue after
     ``health.flaky_issue_after``); the environment or a culprit the factory did not land
     goes to a person; the factory's merge is reverted (the revert workflow follows) with a
     regression issue, unless the SafetyGuard stops the chain."""
     diagnosed = ctx.output("diagnose", Diagnosis)
-    _count_flakes(ctx, diagnosed)
     found = ctx.outputs.get("bisect")  # empty when it did not run
     blame = Blame.from_outputs(found) if found else None
-    said = _evidence(ctx, diagnosed, blame)
-    healed = Healed(outcome="flaky", sha=diagnosed.sha, reason=diagnosed.reason)
-    if diagnosed.verdict == "flaky":
+    green = blame.green if blame and not blame.culprit else None  # it fails there too
+    flaky = [*diagnosed.flaky, *(_still(diagnosed) if green else [])]
+    _count_flakes(ctx, flaky)
+    reason = f"the checks fail on {green[:12]}, where they passed" if green else diagnosed.reason
+    healed = Healed(outcome="flaky", sha=diagnosed.sha, reason=reason, flaky=flaky)
+    if diagnosed.verdict == "flaky" or green:
         return healed
+    said = _evidence(ctx, diagnosed, blame)
     if blame is None or blame.culprit is None:
         return _environment(ctx, healed, blame, diagnosed.health_run)
     healed = healed.model_copy(update={"culprit": blame.culprit, "culprit_issue": blame.issue})
@@ -171,12 +189,16 @@ def _regression(ctx: StepContext, healed: Healed, blame: Blame, said: dict[str, 
 
 
 def _environment(ctx: StepContext, healed: Healed, blame: Blame | None, run_id: str) -> Healed:
-    """Set-up, tools, the network or the browser: one issue for a person (the same one each
-    time production is red for such a reason), a comment per red commit; no change blamed."""
+    """Set-up, the app, the browser, or checks failing as far back as the bisect looked: one
+    issue for a person (the same one each time production is red for such a reason), a
+    comment per red commit; no change blamed."""
     red = ctx.services.store.get_run(run_id).reason or "production's health check failed"
-    why = healed.reason if blame is None else f"{red}; it fails where it was green too"
+    unrun = [p.environment for p in (blame.probes[-1:] if blame else []) if p.environment]
+    worded = blame is not None and not unrun  # heal's own words
+    why = f"{red}; it fails on every commit the bisect looked at" if worded else healed.reason
+    why = unrun[0] if unrun else why
     # in the harness's words, unless heal's own (never a command line it quotes)
-    failure = {"step": "heal", "kind": "sandbox" if blame is None else "refused", "error": why}
+    failure = {"step": "heal", "kind": "refused" if worded else "sandbox", "error": why}
     render = ctx.services.templates.render
     body = render("comments/health_red.md.j2", failure=failure, run_id=run_id)
     title, forge = "Production is red: the factory has stopped", ctx.services.forge
@@ -186,17 +208,24 @@ def _environment(ctx: StepContext, healed: Healed, blame: Blame | None, run_id: 
     return healed.model_copy(update=update)
 
 
-def _count_flakes(ctx: StepContext, diagnosed: Diagnosis) -> None:
-    """Each check that passed when run again counts one flake; after
-    ``health.flaky_issue_after`` of one check, one issue for a person (never a second)."""
+def _still(diagnosed: Diagnosis) -> list[str]:
+    """The checks that failed again on the red commit."""
+    return diagnosed.again.failed if diagnosed.again else []
+
+
+def _count_flakes(ctx: StepContext, flaky: list[str]) -> None:
+    """Each check in ``flaky`` counts one flake; after ``health.flaky_issue_after`` of one
+    check, one issue for a person (never a second), naming a hidden journey by digest."""
     after, templates = ctx.services.settings.config.health.flaky_issue_after, ctx.services.templates
-    history = flakes(ctx.services.store) if diagnosed.flaky else {}
-    for check in diagnosed.flaky:
-        if len(seen := history.get(check, [])) < after:
+    history = flakes(ctx.services.store) if flaky else {}
+    for check in flaky:
+        seen = [*history.get(check, []), (ctx.run_id, ctx.output("diagnose", Diagnosis).sha)]
+        if len(seen) < after:
             continue
         runs = [{"run": run, "sha": sha} for run, sha in seen]
-        body = templates.render("comments/heal_flaky.md.j2", check=check, flakes=runs)
-        key, title = f"heal:flaky:{check}", f"Flaky check: {check}"
+        shown = public(check)
+        body = templates.render("comments/heal_flaky.md.j2", check=shown, flakes=runs)
+        key, title = f"heal:flaky:{shown}", f"Flaky check: {shown}"
         file_once(ctx.services.forge, key, title, body, Label.NEEDS_HUMAN, reopen=False)
 
 
@@ -204,7 +233,7 @@ def _evidence(ctx: StepContext, diagnosed: Diagnosis, blame: Blame | None) -> di
     """What every issue and comment of a heal shows: the failing tests by id, hidden journeys
     by count alone, the bisect's log and culprit, the tests' output."""
     test = ctx.services.settings.config.commands.test
-    still = [c for c in diagnosed.checks if c not in diagnosed.flaky]
+    still = _still(diagnosed)
     blame = blame or Blame(red=diagnosed.sha, green=None, culprit=None, culprit_kind="none")
     return {
         **blame.model_dump(),

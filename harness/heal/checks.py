@@ -1,23 +1,27 @@
 """Production's checks as heal names them — a test by its runner's id (``test:<id>``;
-``tests`` when it named none), a hidden journey by a digest of its name, so an id may stand
-in an issue — and a probe: some of them run on one commit, each on a fresh app, kept as an
-event of its run so a resumed run runs none twice."""
+``tests`` when it named none), a hidden journey by its file (``journey:<file>``, shown
+outside by a digest alone: ``public``) — and a probe: some of them run on one commit, each
+journey on a fresh app, the tests as the whole suite (a test is judged where the suite runs
+it: alone it may behave otherwise), kept as an event of its run so a resumed run runs none
+twice."""
 
 from __future__ import annotations
 
 import hashlib
 import re
+from pathlib import Path
 
-from harness.artifacts import ANY_RUN, Diagnosis, HoldoutRun, Probe
-from harness.browser.journeys import load_journeys
+from harness.artifacts import ANY_RUN, Healed, HoldoutRun, Probe
+from harness.browser.journeys import load_journey
 from harness.engine.context import StepContext
 from harness.errors import FactoryError, StoppedError
 from harness.store.db import Store
-from harness.validate.evidence import Before, journeys_on
+from harness.validate.evidence import journeys_on
 
 _UNITTEST = re.compile(r"^(?:FAIL|ERROR): (\S+) \(([\w.]+)\)", re.M)  # unittest, Django
 _NAMED = (
-    re.compile(r"^(?:FAILED|ERROR) (\S+::\S+)", re.M),  # pytest's summary
+    # pytest's summary: a parametrised id's brackets may hold spaces
+    re.compile(r"^(?:FAILED|ERROR) (\S+::[^\s\[]+(?:\[.*?\])?)(?= - |\s*$)", re.M),
     re.compile(r"^\s*● (\S.*?)\s*$", re.M),  # jest, vitest
 )
 PROBED = "heal.probe"  # the event each probe is kept as, in its run
@@ -30,16 +34,25 @@ def failing_tests(output: str) -> list[str]:
     return sorted(ids.union(*(pattern.findall(output) for pattern in _NAMED)))
 
 
-def journey_check(name: str) -> str:
-    return "journey:" + hashlib.sha256(name.encode()).hexdigest()[:12]
+def public(check: str) -> str:
+    """``check`` as an issue may show it: a hidden journey by a digest of its file alone."""
+    name = check.removeprefix("journey:")
+    return check if name == check else "journey:" + hashlib.sha256(name.encode()).hexdigest()[:12]
 
 
-def failing_checks(run: HoldoutRun) -> list[str]:
-    """What failed in a health run: its tests by id, then its journeys by digest."""
-    checks: list[str] = []
-    if run.tests is not None and run.tests.exit_code != 0:
-        checks += [f"test:{i}" for i in failing_tests(run.tests.output)] or ["tests"]
-    return checks + [journey_check(j.name) for j in run.journeys if not j.passed]
+def journey_checks(holdout: Path) -> dict[str, str]:
+    """Each hold-out journey's name -> its check (``journey:<file>``)."""
+    files = sorted((holdout / "journeys").glob("*.y*ml"))
+    return {load_journey(path).name: f"journey:{path.name}" for path in files}
+
+
+def failing_checks(run: HoldoutRun, holdout: Path) -> list[str]:
+    """What failed in a run: its tests by id, then its journeys by file."""
+    named = journey_checks(holdout) if not run.journeys_passed else {}
+    journeys = [named.get(j.name, f"journey:{j.name}") for j in run.journeys if not j.passed]
+    if run.tests is None or run.tests.exit_code == 0:
+        return journeys
+    return ([f"test:{i}" for i in failing_tests(run.tests.output)] or ["tests"]) + journeys
 
 
 def probe(ctx: StepContext, sha: str, checks: list[str], label: str) -> Probe:
@@ -57,37 +70,33 @@ def probe(ctx: StepContext, sha: str, checks: list[str], label: str) -> Probe:
 
 
 def _run(ctx: StepContext, sha: str, checks: list[str], label: str) -> Probe:
-    """Only these tests (``commands.test_files``: the suite when no template fits, or when
-    the runner named none) beside only these journeys."""
+    """The whole suite (``commands.test``) when a test is among ``checks``, beside only
+    these journeys; what failed: every test the suite names (``tests`` when it named none:
+    each test among ``checks`` then failed too) and these journeys. Only what the harness
+    itself meets — set-up, the app, the browser, the hold-out — is the environment; a test
+    command's exit code or time limit is a failure like any other."""
+    holdout = ctx.services.settings.holdout_dir
     tests = [c for c in checks if not c.startswith("journey:")]
-    ids = [c.removeprefix("test:") for c in tests if c != "tests"]
-    chosen = Before(ids, {}) if ids and "tests" not in tests else None
     try:
-        every = load_journeys(ctx.services.settings.holdout_dir)
-        names = frozenset(j.name for j in every if journey_check(j.name) in checks)
-        run = journeys_on(
-            ctx, sha, label, tests=bool(tests) and not chosen, before=chosen, only=names
-        )
+        names = frozenset(n for n, c in journey_checks(holdout).items() if c in checks)
+        run = journeys_on(ctx, sha, label, tests=bool(tests), only=names)
     except StoppedError:
         raise
     except FactoryError as exc:  # set-up, the app, the browser, the hold-out
         return Probe(sha=sha, failed=[], environment=str(exc)[:500])
-    tested = run.tests_before if chosen else run.tests
-    if tested is not None and (tested.limit_hit or tested.exit_code in (126, 127)):
-        why = tested.limit_hit or f"exit {tested.exit_code}"
-        return Probe(sha=sha, failed=[], environment=f"`{tested.command}` did not run: {why}")
-    failed = {journey_check(j.name) for j in run.journeys if not j.passed}
-    if tested is not None and tested.exit_code != 0:
-        named = set(failing_tests(tested.output))
-        failed |= {c for c in tests if c == "tests" or not named or c[5:] in named}  # test:
-    return Probe(sha=sha, failed=sorted(failed & set(checks)))
+    failed = set(failing_checks(run, holdout))
+    if "tests" in failed:  # the runner named none: each test asked about failed
+        failed |= set(tests)
+    if "tests" in checks and run.tests and run.tests.exit_code:  # the suite fails at all
+        failed.add("tests")
+    return Probe(sha=sha, failed=sorted(failed))
 
 
 def flakes(store: Store) -> dict[str, list[tuple[str, str]]]:
     """Each check heal found flaky, with every time it was: (the heal run, the commit),
     oldest first."""
     found: dict[str, list[tuple[str, str]]] = {}
-    for run_id, diagnosed in reversed(store.artifacts(Diagnosis, None, ANY_RUN, limit=100_000)):
-        for check in diagnosed.flaky:
-            found.setdefault(check, []).append((run_id, diagnosed.sha))
+    for run_id, healed in reversed(store.artifacts(Healed, None, ANY_RUN, limit=100_000)):
+        for check in healed.flaky:
+            found.setdefault(check, []).append((run_id, healed.sha))
     return found

@@ -9,13 +9,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Required, TypedDict
 
-from harness.artifacts import ANY_RUN, Healed, Health, IssueSpec, PrCandidate
+from harness.artifacts import ANY_RUN, Diagnosis, Healed, Health, IssueSpec, Landing, PrCandidate
 from harness.engine.context import Lease, Services
 from harness.engine.runner import Engine, RunOutcome
 from harness.errors import ForgeError
 from harness.forge.base import Label, set_state
 from harness.implement.run import LEASE_TTL_S, holder_id, holder_is_gone
 from harness.validate.calibration import health_key
+
+HEALS = 1000  # the newest heals whose issues a green production may close
+# where a regression issue ends without a fix: its reverted change goes to a person
+ENDED = (Label.REJECTED, Label.FAILED, Label.NEEDS_HUMAN)
 
 
 class ProductionState(TypedDict, total=False):
@@ -88,11 +92,14 @@ def heal(services: Services, health_run: str | None, sha: str) -> ProductionStat
     healed = outcome.artifact(Healed)
     if healed is None:
         return {"green": False, "heal": outcome.run_id, "reason": f"heal: {outcome.reason}"}
-    state: ProductionState = {"green": healed.outcome == "flaky", "heal": outcome.run_id}
+    diagnosed = outcome.artifact(Diagnosis)  # green only where every check passed again
+    green = diagnosed is not None and diagnosed.verdict == "flaky"
+    state: ProductionState = {"green": green, "heal": outcome.run_id}
     state["outcome"], state["reason"] = healed.outcome, healed.reason
     if healed.person_issue is not None:
         state["tracking"] = str(healed.person_issue)
-    if healed.outcome == "reverted" and (number := healed.regression_issue) and healed.culprit:
+    number = healed.regression_issue or 0  # a plan's new issue (< 0): its next health reverts
+    if healed.outcome == "reverted" and number > 0 and healed.culprit:
         title = f"Revert {healed.culprit[:12]} (issue {healed.culprit_issue})"
         spec = IssueSpec(number=number, title=title, decision="accept", kind="revert")
         inputs = {"culprit": healed.culprit, "spec": spec.model_dump(mode="json")}
@@ -122,18 +129,31 @@ def reverts_waiting(services: Services) -> list[int]:
 
 def _green_again(services: Services, sha: str) -> None:
     """The issues heal filed for a person about red production, closed with one comment; a
-    reverted change's issue, closed as merged once its regression issue's fix landed."""
+    reverted change's issue, closed as merged once its regression issue's fix landed (the
+    comment names the fix), or handed to a person once that issue ended without one."""
     forge, render = services.forge, services.templates.render
-    for _, healed in services.store.artifacts(Healed, None, ANY_RUN, limit=20):
-        if (number := healed.person_issue) and forge.get_issue(number).state == "open":
+    waiting = {i.number: i for i in forge.list_issues("open")}
+    for _, healed in services.store.artifacts(Healed, None, ANY_RUN, limit=HEALS):
+        if (number := healed.person_issue) in waiting:
             body = render("comments/health_green.md.j2", sha=sha)
             forge.post_comment(number, f"health:green:{sha}", body)
             forge.close_issue(number)
-        fixed, back = healed.regression_issue, healed.culprit_issue
-        if not (fixed and back) or Label.MERGED not in forge.get_issue(fixed).labels:
+            del waiting[number]
+        fixed, back = healed.regression_issue, waiting.get(healed.culprit_issue or 0)
+        if fixed is None or back is None:
             continue
-        if forge.get_issue(back).state == "open":
-            body = render("comments/heal_back.md.j2", fixed=fixed)
-            forge.post_comment(back, f"heal:back:{fixed}", body)
-            set_state(forge, back, Label.MERGED, (Label.REGRESSION,))
-            forge.close_issue(back)
+        regression = forge.get_issue(fixed)
+        ended = [label for label in ENDED if label in regression.labels]
+        if Label.MERGED in regression.labels:
+            landed = services.store.latest_artifact(Landing, fixed)
+            said = render("comments/heal_back.md.j2", fixed=fixed, landed=landed)
+            forge.post_comment(back.number, f"heal:back:{fixed}", said)
+            set_state(forge, back.number, Label.MERGED, (Label.REGRESSION,))
+            forge.close_issue(back.number)
+        elif Label.IN_PROGRESS in back.labels and (regression.state == "closed" or ended):
+            said = render("comments/heal_stuck.md.j2", fixed=fixed, ended=[*ended, "closed"][0])
+            forge.post_comment(back.number, f"heal:stuck:{fixed}", said)
+            set_state(forge, back.number, Label.NEEDS_HUMAN, (Label.REGRESSION,))
+        else:
+            continue
+        del waiting[back.number]

@@ -265,6 +265,8 @@ def gates(ctx: StepContext) -> GateReport:
 def _pr_body(ctx: StepContext) -> str:
     services = ctx.services
     totals = services.store.run_totals(ctx.run_id)
+    made = ctx.output("commit", Commit)
+    landed = set(services.repo.changed_paths(made.base, made.head))
     review = ctx.outputs.get("review", {})
     return services.templates.render(
         "comments/pr.md.j2",
@@ -276,6 +278,7 @@ def _pr_body(ctx: StepContext) -> str:
         },
         plan=sanitize_outbound(str(ctx.outputs.get("plan", {}).get("plan", "")), limit=3000),
         summary=sanitize_outbound(str(ctx.outputs.get("code", {}).get("summary", "")), limit=2000),
+        left_out=[p for p in ctx.outputs.get("code", {}).get("_ignored", []) if p not in landed],
         test=ctx.outputs.get("test", {}),
         review_verdict=review.get("verdict"),
         review_score=review.get("score"),
@@ -312,13 +315,13 @@ def open_pr(ctx: StepContext) -> PrCandidate:
     fault_point("implement.pr.created")
     services.forge.remove_labels(ctx.number, [Label.IN_PROGRESS])
     services.forge.add_labels(ctx.number, [Label.NEEDS_REVIEW])
-    services.forge.post_comment(
-        ctx.number,
-        f"implement:pr:{info.branch}",
-        services.templates.render("comments/pr_opened.md.j2", pr=pr.number, branch=info.branch),
-    )
-    manager(ctx).remove(Path(info.path))  # the branch holds the work; validation checks out anew
     gated = ctx.output("gates", GateReport)
+    failed = [g.name for g in gated.gates if not g.passed]  # gates for a person
+    said = services.templates.render(
+        "comments/pr_opened.md.j2", pr=pr.number, branch=info.branch, failed=failed
+    )
+    services.forge.post_comment(ctx.number, f"implement:pr:{info.branch}", said)
+    manager(ctx).remove(Path(info.path))  # the branch holds the work; validation checks out anew
     return PrCandidate(
         pr=pr.number,
         branch=info.branch,

@@ -21,7 +21,7 @@ MAX_EVIDENCE = 300
 MAX_CRITERIA = 12
 MAX_FINDINGS = 10
 MAX_DIFF = 12_000  # characters of a conflicting change's diff shown to its next attempt
-_SEALED_GATES = ("journeys", "validator")  # told apart, in their own words
+_SEALED_GATES = ("journeys", "validator", "validator_evidence")  # told apart, in their words
 _RETRIES = ("human.retry", "human.approve")  # a person sending an issue back
 
 
@@ -59,6 +59,7 @@ class PreviousAttempt:
     diff: str = ""  # the refused change, for a conflict: it is merged onto the new production
     tier: int = 0  # its ``Assignment.tier``: the next attempt runs one above it
     retried_by: str = ""  # a person who sent it back since (``factory retry``, an approval)
+    refused: str = ""  # why the validator_evidence gate refused the verdict it was given
     holdout_changed: bool = False  # the hold-out's digest differs from the one it was judged by
     judged: str | None = None  # that digest, as its validation recorded it
 
@@ -183,11 +184,13 @@ def _attempt(
         common["test_output"] = _tail(validation.tests_output, MAX_TEST_OUTPUT)
     automatic = validation.route == "retry"
     carried = int(done.get("gates", {}).get("fix_attempts", 0))
+    spent = 0 if conflict else 1  # production moving under it is not the change's fault
+    judged = [g for g in validation.gates if g.name == "validator_evidence" and not g.passed]
     reverted = validation.route == "merge"  # back here only when smoke failed after it
     common["resume"] = common["resume"] and not reverted  # a reverted merge is in history
     return PreviousAttempt(
         automatic=automatic,
-        fix_attempts=carried + 1 if automatic else 0,
+        fix_attempts=carried + spent if automatic else 0,
         ended=_ended(validation.route, reverted, conflict),
         conflict=conflict,
         judged=validation.holdout,
@@ -205,6 +208,7 @@ def _attempt(
             for g in validation.gates
             if not g.passed and g.name not in _SEALED_GATES
         ],
+        refused=judged[0].evidence if judged else "",
         **common,
     )
 

@@ -5,10 +5,17 @@ it touches are diffed by package name."""
 
 from __future__ import annotations
 
+import ast
+import configparser
+import functools
 import json
+import posixpath
+import re
 import tomllib
+from collections.abc import Callable
 from typing import Any
 
+import yaml
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
@@ -26,21 +33,31 @@ from harness.config.models import Security
 from harness.config.settings import Settings
 from harness.git.repo import GitRepo
 
-MAX_FILE = 1_000_000  # bytes of one file the analysers read
-
 
 def security_gate(
     settings: Settings, repo: GitRepo, base: str, head: str, paths: list[str], rules: Security
 ) -> GateResult:
-    """What the change from ``base`` to ``head`` adds, judged by ``rules``."""
-    new, errors = _new_findings(settings, repo, base, head, paths)
+    """What the change from ``base`` to ``head`` adds, judged by ``rules``: the findings of
+    its files on ``head`` that production's lacked, each analyser that did not answer, and
+    its dependencies."""
+    with workspace(settings) as where:  # each side in a folder of its own, one request for both
+        given = where.write(repo, base, paths, "before") + where.write(repo, head, paths, "after")
+        analysis = run_analysers(settings, where, given, judging=True)
+    sides: dict[str, list[AnalyserFinding]] = {"before": [], "after": []}
+    for f in analysis.findings:
+        side, _, path = f.path.partition("/")
+        sides[side].append(
+            fingerprinted(**f.model_dump(exclude={"fingerprint", "path"}), path=path)
+        )
+    new = added(sides["before"], sides["after"])
     rank = {"low": 0, "medium": 1, "high": 2}  # an unknown word (critical, error): high
     serious = [f for f in new if rank.get(f.severity, 2) >= rank[rules.severity]]
     deps = dependency_changes(repo, base, head, paths)
     refused = [n for n in deps["added"] if not matching(n, rules.allow_dependencies)]
     said = [f"{f.rule} ({f.severity}) {f.path}:{f.line} {f.message}" for f in serious[:10]]
     said += [f"dependency added that factory_rules.md does not allow: {n}" for n in refused]
-    said += [f"manifest no longer readable: {p}" for p in deps.pop("unreadable")] + errors
+    said += [f"dependencies the lens cannot read: {p}" for p in deps.pop("unreadable")]
+    said += analysis.errors  # an analyser that did not answer
     tail = [f"dependencies {k}: {', '.join(v)}" for k, v in deps.items() if v]
     if others := len(new) - len(serious):
         tail.append(f"{others} new findings below {rules.severity}")
@@ -50,73 +67,111 @@ def security_gate(
     )
 
 
-def _new_findings(
-    settings: Settings, repo: GitRepo, base: str, head: str, paths: list[str]
-) -> tuple[list[AnalyserFinding], list[str]]:
-    """The findings of the change's files on ``head`` that production's did not have, and
-    each analyser that did not answer."""
-    with workspace(settings) as where:
-        given = []
-        for side, ref in (("before", base), ("after", head)):
-            for path, data in repo.read_blobs(ref, paths, MAX_FILE).items():
-                target = where.path / side / path
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(data)
-                given.append(f"{side}/{path}")
-        analysis = run_analysers(settings, where, given)
-    sides: dict[str, list[AnalyserFinding]] = {"before": [], "after": []}
-    for f in analysis.findings:
-        side, _, path = f.path.partition("/")
-        moved = fingerprinted(**{**f.model_dump(exclude={"fingerprint"}), "path": path})
-        sides.setdefault(side, []).append(moved)
-    return added(sides["before"], sides["after"]), analysis.errors
+def _setup_call(text: str) -> dict[str, Any]:
+    """The requirement keywords of setup.py's ``setup()`` calls (``install_requires``,
+    ``extras_require`` …), each a literal: one that is not, or a ``**`` mapping, cannot be
+    read (ValueError). setup.py is parsed, never run."""
+    calls = (n for n in ast.walk(ast.parse(text)) if isinstance(n, ast.Call))
+    words = [k for call in calls if ast.unparse(call.func).endswith("setup") for k in call.keywords]
+    return {str(k.arg): ast.literal_eval(k.value) for k in words if "require" in str(k.arg)}
 
 
-def _requirement(line: str) -> Requirement | None:
+def _ini(text: str) -> dict[str, Any]:
+    """An INI file's sections, a dot in a section's name read as ``/``
+    (``options/extras_require``: ``at`` splits at dots)."""
+    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    parser.read_string(text)
+    return {name.replace(".", "/"): dict(parser[name]) for name in parser.sections()}
+
+
+INCLUDE = re.compile(r"^(?:-[rc]|--requirement|--constraint)[=\s]*(\S+)$")
+NOT_READ = (ValueError, SyntaxError, configparser.Error, yaml.YAMLError)
+
+
+def _declared(
+    line: str, form: dict[str, Any], path: str, blob: Callable[[str], bytes | None], seen: set[str]
+) -> dict[str, str]:
+    """The packages one line of ``path`` declares (those of the file it includes, read once),
+    with their versions; a ``#`` at its start or after a space begins a comment."""
+    line = re.sub(r"(^|\s)#.*", "", line).rstrip()
+    include = INCLUDE.match(line.strip())
+    if include is not None:
+        named = include[1].replace("{toxinidir}", ".")
+        target = posixpath.normpath(posixpath.join(posixpath.dirname(path), named))
+        if target.startswith(("../", "/")):
+            raise ValueError(named)  # outside the tree
+        return {} if target in seen else packages(blob, target, {}, seen)
+    line = re.sub(form.get("strip", "^$"), "", line)
+    if "pattern" in form:
+        match = re.search(form["pattern"], line)
+        if match is None and re.search(form.get("declares", "(?!)"), line):
+            raise ValueError(line)  # a declaration the pattern cannot read
+        return {match["name"]: match["version"] or ""} if match else {}
     try:
-        return Requirement(line.split(" #")[0].strip())
-    except InvalidRequirement:
-        return None  # a comment, an option (-r, -e, --hash), a URL
+        found = Requirement(line.strip().split(" --")[0])
+    except InvalidRequirement:  # a URL, a path, an option (-e, an index): named by itself
+        return {line.strip(): ""} if line.strip() else {}
+    return {canonicalize_name(found.name): str(found.url or found.specifier)}
 
 
-def packages(text: str, form: dict[str, Any]) -> dict[str, str]:
-    """The packages (lowercase name -> version or specifier) of one manifest or lock file,
-    read as ``form`` (an entry of ``manifests`` in ``workflows/analysers.yaml``) says."""
-    read = form.get("read", "lines")
-    data = tomllib.loads(text) if read == "toml" else json.loads(text) if read == "json" else text
+def packages(
+    blob: Callable[[str], bytes | None], path: str, form: dict[str, Any], seen: set[str]
+) -> dict[str, str]:
+    """The packages (lowercase name -> version or specifier) the manifest ``path`` declares,
+    read as ``form`` (an entry of ``manifests`` in ``workflows/analysers.yaml``) says, with
+    those of the files it includes (``-r``, ``-c``: read as requirements files, each once,
+    added to ``seen``). ValueError: what it declares cannot be read."""
+    seen.add(path)
+    text = (blob(path) or b"").decode()
+    readers: dict[str, Any] = {
+        "json": json.loads,
+        "toml": tomllib.loads,
+        "yaml": yaml.safe_load,
+        "ini": _ini,
+        "python": _setup_call,
+    }
+    parsed = readers.get(form.get("read", ""), str)(text) if text else {}  # not there: nothing
     found: dict[str, str] = {}
-    for at in form.get("at", [""]):
-        for item in data.splitlines() if isinstance(data, str) else values(data, at):
-            if isinstance(item, dict) and "name" in item:  # a locked package
-                found[str(item["name"])] = str(item.get("version"))
-            elif isinstance(item, dict):  # name -> version, or -> a table with a version
-                pairs = ((k.rsplit("node_modules/", 1)[-1], v) for k, v in item.items() if k)
-                found |= {k: str(v.get("version") if isinstance(v, dict) else v) for k, v in pairs}
-            elif isinstance(item, str) and (req := _requirement(item)):
-                found[canonicalize_name(req.name)] = str(req.specifier)
-    return {n.lower(): v for n, v in found.items() if n.lower() != "python"}
+    for item in (x for at in form.get("at", [""]) for x in values(parsed, at)):
+        if isinstance(item, dict):  # a locked package, or name -> version (or a table)
+            pairs = [(item["name"], item)] if "name" in item else item.items()
+            found |= {
+                str(k).rsplit("node_modules/", 1)[-1]: str(
+                    v.get("version") if isinstance(v, dict) else v
+                )
+                for k, v in pairs
+                if k
+            }
+        for line in item.replace("\\\n", " ").splitlines() if isinstance(item, str) else []:
+            found |= _declared(line, form, path, blob, seen)  # a backslash continues a line
+    return {n.lower(): v for n, v in found.items() if n.lower() not in form.get("ignore", [])}
 
 
 def dependency_changes(
     repo: GitRepo, base: str, head: str, paths: list[str]
 ) -> dict[str, list[str]]:
-    """The packages the manifests and lock files among ``paths`` add, remove and upgrade,
-    by name; ``unreadable``: a manifest the change left in a form that cannot be read."""
+    """The packages the manifests and lock files among ``paths`` add, remove and upgrade, by
+    name, and those of every manifest that includes others (a requirements file's ``-r``
+    reaches a file of any name); ``unreadable``: a manifest the change touches, or leaves
+    unreadable, that declares them in a form the diff cannot read."""
     found: dict[str, list[str]] = {"added": [], "removed": [], "upgraded": [], "unreadable": []}
-    for form in shipped_data()["manifests"]:
-        for path in (p for p in paths if matching(p, form["files"])):
-            sides = []
-            for ref in (base, head):
-                data = repo.read_blob(ref, path)
-                try:
-                    sides.append(packages(data.decode(), form) if data is not None else {})
-                except (ValueError, UnicodeDecodeError):
-                    sides.append({})
-                    found["unreadable"] += [path] if ref == head else []
-            old, new = sides
-            found["added"] += [n for n in new if n not in old]
-            found["removed"] += [n for n in old if n not in new]
-            found["upgraded"] += [
-                f"{n} {old[n]} -> {v}" for n, v in new.items() if old.get(n, v) != v
-            ]
+    forms = shipped_data()["manifests"]
+    globs = [g for form in forms if form.get("includes") for g in form["files"]]
+    including = {p for p in [*repo.tree(base), *paths] if matching(p, globs)}  # head's too
+    for path in {*paths, *including}:
+        form = next((f for f in forms if matching(path, f["files"])), None)
+        if form is None:
+            continue
+        sides: list[dict[str, str] | None] = []
+        for ref in (base, head):
+            try:
+                sides.append(packages(functools.partial(repo.read_blob, ref), path, form, set()))
+            except NOT_READ:
+                sides.append(None)
+        if sides[1] is None and (path in paths or sides[0] is not None):
+            found["unreadable"].append(path)
+        old, new = (side or {} for side in sides)
+        found["added"] += [n for n in new if n not in old]
+        found["removed"] += [n for n in old if n not in new]
+        found["upgraded"] += [f"{n} {old[n]} -> {v}" for n, v in new.items() if old.get(n, v) != v]
     return {k: sorted(set(v)) for k, v in found.items()}

@@ -36,10 +36,10 @@ def holder_is_gone(holder: str) -> bool:
 def waits_for_approval(services: Services, issue: Issue) -> bool:
     """The trust tier: with ``triage.untrusted_requires_label``, an accepted issue from an author
     outside ``trusted_authors`` is implemented only once a maintainer labels it approved."""
-    triage = services.settings.governance.rules.triage
+    settings = services.settings
     return (
-        triage.untrusted_requires_label
-        and issue.author not in triage.trusted_authors
+        settings.governance.rules.triage.untrusted_requires_label
+        and not settings.trusts(issue.author)
         and Label.APPROVED not in issue.labels
     )
 

@@ -6,38 +6,37 @@ The factory never merges it: the governance files are protected paths, refused b
 from __future__ import annotations
 
 import hashlib
-from types import MappingProxyType
 from typing import Any
 
 from harness import cpu
-from harness.artifacts import GovernanceEdit, Lesson, Proposal, Rehearsal
+from harness.artifacts import GovernanceEdit, Lesson, LessonBranch, Proposal, Rehearsal
 from harness.backtest.cases import history_cases
-from harness.config.governance import parse_rules
 from harness.engine.actions import action
 from harness.engine.context import Services, StepContext
 from harness.errors import ConfigErrors, StepFailed
 from harness.git import snapshot
 from harness.lessons.evidence import lessons
+from harness.lessons.stricter import loosened
+from harness.review.change import diff_of
 from harness.triage.outbound import sanitize_outbound
 
 MAX_EDIT_LINES = 30
 KEPT = ("id", "issue", "triage", "route", "resolved", "changed")  # of a rehearsed case's row
 SUMMARY = ("resolved", "would_merge", "false_merges", "missed", "cost_usd")
-PICK = MappingProxyType({"pick": "lessons.pick"})
-BRANCH = MappingProxyType({**PICK, "branch": "lessons.branch"})
 
 
 @action("lessons.pick")
 def pick(ctx: StepContext) -> Lesson | dict[str, Any]:
     """The most cited lesson that may be proposed now, or ``about: None`` (nothing to do)."""
-    found = next((x for x in lessons(ctx.services) if x.proposable), None)
-    return found if found is not None else {"about": None}
+    return next((x for x in lessons(ctx.services) if x.proposable), {"about": None})
 
 
 def edited(text: str, edit: GovernanceEdit) -> str:
-    """The file with the edit made (``StepFailed``: refused, and why)."""
-    new = text.replace(edit.old_text, edit.new_text, 1) if edit.old_text else text
-    if not edit.old_text:
+    """The file with the edit made (``StepFailed``: refused, and why: too large, not found
+    once, no change, rules that no longer read, or one that loosens or deletes a rule)."""
+    if edit.old_text:
+        new = text.replace(edit.old_text, edit.new_text, 1)
+    else:
         new = text.rstrip("\n") + "\n\n" + edit.new_text.strip("\n") + "\n"
     why = None
     if len(edit.old_text.splitlines()) + len(edit.new_text.splitlines()) > MAX_EDIT_LINES:
@@ -47,8 +46,7 @@ def edited(text: str, edit: GovernanceEdit) -> str:
     elif new == text:
         why = "it changes nothing"
     try:
-        if why is None and edit.file == "factory_rules.md":
-            parse_rules(new)
+        why = why or loosened(edit.file, text, new)
     except ConfigErrors as exc:
         why = f"the rules would no longer read: {exc.problems[0]}"
     if why is not None:
@@ -56,48 +54,45 @@ def edited(text: str, edit: GovernanceEdit) -> str:
     return new
 
 
-@action("lessons.branch", needs=PICK)
-def branch(ctx: StepContext) -> dict[str, Any]:
+@action("lessons.branch")
+def branch(ctx: StepContext, pick: Lesson, edit: GovernanceEdit) -> LessonBranch:
     """The edit committed on production's governance commit, on the lesson's own branch."""
-    lesson, edit = ctx.output("pick", Lesson), ctx.output("edit", GovernanceEdit)
-    repo, base = ctx.services.repo, ctx.services.settings.governance.commit
-    live = sorted(c.ref for c in lesson.citations if c.stale is None)
+    repo = ctx.services.repo
+    base = ctx.services.settings.governance.commit
+    live = sorted(c.ref for c in pick.citations if c.stale is None)
     name = f"factory/lesson-{hashlib.sha256(repr(live).encode()).hexdigest()[:12]}"
     head = repo.rev_parse(f"refs/heads/{name}")  # made before a kill: the same branch
     if head is None:
         text = (repo.read_blob(base, edit.file) or b"").decode("utf-8")
         mode = snapshot.file_modes(repo, base, [edit.file]).get(edit.file, "100644")
         files = {str(edit.file): (mode, edited(text, edit).encode())}
-        message = f"{edit.title}\n\nA lesson of the factory ({lesson.about}); see its PR."
+        message = f"{edit.title}\n\nA lesson of the factory ({pick.about}); see its PR."
         head = snapshot.commit_over(repo, base, files, [], message)
         snapshot.set_ref(repo, f"refs/heads/{name}", head)
-    return {"branch": name, "head": head}
+    return LessonBranch(branch=name, head=head)
 
 
 def _cases(services: Services, lesson: Lesson, count: int) -> tuple[int, ...]:
     """The fixed issues the lesson cites, then the newest others: ``count`` in all."""
-    config = services.settings.config
-    branch, paths = config.production_branch, config.backtest.test_paths
-    fixed = [c.issue for c in history_cases(services.repo, services.forge, branch, paths)]
+    fixed = [c.issue for c in history_cases(services) if c.issue is not None]
     cited = {c.issue for c in lesson.citations}
-    ordered = [n for n in fixed if n in cited] + fixed
-    return tuple(dict.fromkeys(n for n in ordered if n is not None))[:count]
+    return tuple(dict.fromkeys(sorted(fixed, key=lambda n: n not in cited)))[:count]
 
 
-@action("lessons.rehearse", produces=Rehearsal, needs=BRANCH)
-def rehearse(ctx: StepContext) -> Rehearsal:
+@action("lessons.rehearse")
+def rehearse(ctx: StepContext, pick: Lesson, branch: LessonBranch) -> Rehearsal:
     """``factory backtest`` on production's governance, then on the branch's (whose rows say
     what ``changed``), within what is left of ``lessons.max_usd``; resumed where it stopped."""
     from harness.backtest.runner import Request, run_backtest
 
     services = ctx.services
     rules = services.settings.governance.rules.lessons
-    issues = _cases(services, ctx.output("pick", Lesson), rules.cases)
+    issues = _cases(services, pick, rules.cases)
     left = rules.max_usd - services.store.spend(run_id=ctx.run_id)
     provider = services.settings.config.provider.type  # as this run was given it
     reports: list[dict[str, Any]] = []
     with cpu.waiting():  # the rehearsal's runs take turns of their own
-        for governance in (None, str(ctx.outputs["branch"]["head"])) if issues else ():
+        for governance in (None, branch.head) if issues else ():
             cap = ("lessons.max_usd", left - sum(r["summary"]["cost_usd"] for r in reports))
             request = Request(issues=issues, governance=governance, provider=provider, cap=cap)
             reports.append(run_backtest(services.repo.path, services.settings.state_dir, request))
@@ -113,23 +108,30 @@ def rehearse(ctx: StepContext) -> Rehearsal:
     )
 
 
-@action("lessons.open_pr", produces=Proposal, needs={**BRANCH, "rehearse": "lessons.rehearse"})
-def open_pr(ctx: StepContext) -> Proposal:
-    """The pull request of the edit, its evidence and its rehearsal (once per branch)."""
-    services, lesson = ctx.services, ctx.output("pick", Lesson)
-    edit, made = ctx.output("edit", GovernanceEdit), ctx.outputs["branch"]
-    rehearsal = ctx.output("rehearse", Rehearsal)
+@action("lessons.open_pr")
+def open_pr(
+    ctx: StepContext, pick: Lesson, edit: GovernanceEdit, branch: LessonBranch, rehearse: Rehearsal
+) -> Proposal:
+    """The pull request of the edit (its diff first), its evidence and its rehearsal (once per
+    branch)."""
+    services = ctx.services
+    proposal = Proposal(
+        about=pick.about,
+        cited=[c.ref for c in pick.citations if c.stale is None],
+        branch=branch.branch,
+        pr=0,  # until it is opened
+        rehearsal=rehearse,
+        base=services.repo.rev_parse(f"{branch.head}^1") or "",
+        head=branch.head,
+    )
     body = services.templates.render(
         "comments/lesson_pr.md.j2",
-        lesson=lesson.model_dump(),
+        lesson=pick.model_dump(),
         edit=edit.model_dump(),
-        rehearsal=rehearsal.model_dump(),
-        branch=made["branch"],
+        diff=diff_of(services.repo, proposal).text,
+        proposal=proposal.model_dump(),
     )
     title = f"{edit.file}: {sanitize_outbound(edit.title, 100)} (a lesson)"
     production = services.settings.config.production_branch
-    pr = services.forge.open_pr(0, made["branch"], production, title, body)
-    cited = [c.ref for c in lesson.citations if c.stale is None]
-    return Proposal(
-        about=lesson.about, cited=cited, branch=made["branch"], pr=pr.number, rehearsal=rehearsal
-    )
+    pr = services.forge.open_pr(0, proposal.branch, production, title, body)
+    return proposal.model_copy(update={"pr": pr.number})

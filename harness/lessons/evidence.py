@@ -1,14 +1,13 @@
 """Lessons from evidence, read again each time from what the store keeps anyway
 (docs/learning.md, "Lessons"): every refusal by its type and every person's decision with a
-reason is a citation; citations about one thing make a lesson. A citation stale against
-production now is shown, never counted. The hold-out stays sealed: the journeys' gate and
-the validator's verdict on one issue's criteria are never cited."""
+reason is a citation; the citations resting on the same refusals make a lesson, one a cause.
+A citation stale against production now is shown, never counted. The hold-out stays sealed:
+the journeys' gate and the validator's verdict on one issue's criteria are never cited."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from typing import Any
 
 from pydantic import ValidationError
 
@@ -48,27 +47,39 @@ def _from_records(services: Services) -> Iterator[Citation]:
             for n, f in enumerate(x for x in record.findings if x.severity in SERIOUS):
                 named = re.fullmatch(r"(?:\./)?(.+?)(?::(\d+))?", (f.file or "").strip())
                 path, line = (named[1], named[2]) if named else (None, None)
-                about = f"file:{path}" if path else f"finding:{_words(f.description)}"
-                at = int(line) if line else None
-                said: dict[str, Any] = {"file": path, "line": at, "words": f.description[:400]}
-                yield Citation(ref=f"{ref}:{n}", issue=issue, source="review", about=about, **said)
+                yield Citation(
+                    ref=f"{ref}:{n}",
+                    issue=issue,
+                    source="review",
+                    about=f"file:{path}" if path else f"finding:{_words(f.description)}",
+                    file=path,
+                    line=int(line) if line else None,
+                    words=f.description[:400],
+                )
         if isinstance(record, Healed) and record.culprit and record.culprit_issue is not None:
             words = f"regression since {record.culprit[:12]}: {record.reason}"[:400]
-            culprit, broke = record.culprit, record.culprit_issue  # a factory merge broke it
+            culprit = record.culprit  # a factory merge broke production: its files are cited
             for path in services.repo.changed_paths(f"{culprit}^1", culprit)[:MAX_FILES]:
-                said = {"about": f"file:{path}", "file": path, "words": words}
-                yield Citation(ref=f"{ref}:{path}", issue=broke, source="regression", **said)
+                yield Citation(
+                    ref=f"{ref}:{path}",
+                    issue=record.culprit_issue,
+                    source="regression",
+                    about=f"file:{path}",
+                    file=path,
+                    words=words,
+                )
         refused = isinstance(record, GateReport) and not record.passed
         if refused or (isinstance(record, Validation) and record.route != "merge"):
             for g in record.gates if isinstance(record, GateReport | Validation) else []:
                 if not g.passed and g.name not in SEALED:
-                    source = "gate" if refused else "validation"
-                    said = {
-                        "about": f"gate:{g.name}",
-                        "rule": g.name,
-                        "words": g.evidence[:400],
-                    }
-                    yield Citation(ref=f"{ref}:{g.name}", issue=issue, source=source, **said)
+                    yield Citation(
+                        ref=f"{ref}:{g.name}",
+                        issue=issue,
+                        source="gate" if refused else "validation",
+                        about=f"gate:{g.name}",
+                        rule=g.name,
+                        words=g.evidence[:400],
+                    )
 
 
 def citations(services: Services) -> Iterator[Citation]:
@@ -109,28 +120,38 @@ def proposals(services: Services) -> list[tuple[Proposal, str]]:
 
 
 def lessons(services: Services) -> list[Lesson]:
-    """The lessons, most cited first. Proposable: two independent live citations (distinct
-    issues), no proposal of it open or merged, and none closed for these very citations (a
-    closed one is remembered: only new evidence brings its lesson back)."""
+    """The lessons, most cited first: one a cause, its citations those resting on the very same
+    refusals (the live ones' issues: two gates and a person refusing one issue's change are one
+    piece of evidence). Proposable: two independent live citations (distinct issues) that no
+    open or merged proposal rests on, no proposal of its own open or merged, and none closed
+    that rested on all of its issues (a closed one is remembered: only a new issue brings its
+    lesson back)."""
     governance, made = services.settings.governance, proposals(services)
     files, texts = set(services.repo.list_tree(governance.commit)), dict(governance.texts())
-    groups: dict[str, list[Citation]] = {}
-    for citation in citations(services):
-        groups.setdefault(citation.about, []).append(recheck(citation, files, texts))
+    checked = [recheck(citation, files, texts) for citation in citations(services)]
+    unit = {c.ref: c.ref if c.issue is None else c.issue for c in checked}
+    live: dict[str, set[object]] = {}
+    for c in checked:
+        live.setdefault(c.about, set()).update([unit[c.ref]] if c.stale is None else [])
+    causes: dict[object, list[Citation]] = {}
+    for c in checked:
+        causes.setdefault(frozenset(live[c.about]) or c.about, []).append(c)
+    held = [(set(p.cited), {unit.get(r, r) for r in p.cited}, state) for p, state in made]
+    taken = {u for _, units, state in held if state != "closed" for u in units}
     found: list[Lesson] = []
-    for about, cited in groups.items():
-        live = {c.ref: c.issue for c in cited if c.stale is None}
-        independent = len({ref if issue is None else issue for ref, issue in live.items()})
-        ours = [(set(p.cited), state) for p, state in made if p.about == about]
-        blocked = any(state != "closed" or set(live) <= refs for refs, state in ours)
+    for key, cited in causes.items():
+        issues = key if isinstance(key, frozenset) else frozenset()
+        ours = [state for refs, _, state in held if refs & {c.ref for c in cited}]
+        said_no = any(state == "closed" and issues <= units for _, units, state in held)
+        blocked = said_no or any(state != "closed" for state in ours)
         found.append(
             Lesson(
-                about=about,
+                about=" + ".join(sorted({c.about for c in cited})),
                 citations=cited,
-                independent=independent,
-                stale=not live,
-                proposal=ours[0][1] if ours else None,
-                proposable=independent >= 2 and not blocked,
+                independent=len(issues),
+                stale=not issues,
+                proposal=ours[0] if ours else None,
+                proposable=len(issues - taken) >= 2 and not blocked,
             )
         )
     return sorted(found, key=lambda x: (-len(x.citations), x.about))

@@ -7,13 +7,15 @@ literal and the deprecation table it warns from), so a newer SDK brings newer da
 
 from __future__ import annotations
 
+import ast
 import contextlib
-import importlib
+import importlib.util
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
-from typing import Any, get_args
+from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -53,26 +55,45 @@ class Accepts:
 
 
 @cache
+def _sdk_value(module: str, name: str) -> ast.expr | None:
+    """The expression the installed ``anthropic`` SDK assigns to ``name`` in ``module`` (a
+    file under its folder), read from its source: the SDK takes seconds of CPU to import,
+    and the model data it holds are literals. None when the file or the name is not there."""
+    spec = importlib.util.find_spec("anthropic")  # found, not imported
+    if spec is None or spec.origin is None:
+        return None
+    try:
+        tree = ast.parse((Path(spec.origin).parent / module).read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, UnicodeDecodeError):
+        return None
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+        if any(isinstance(t, ast.Name) and t.id == name for t in targets):
+            return getattr(node, "value", None)
+    return None
+
+
+@cache
 def _deprecated() -> dict[str, Any]:
-    """The SDK's deprecation table (read when first needed: the SDK takes a second to import,
-    and most commands never ask)."""
-    # the SDK's own table moved between releases (anthropic._data from 2.13 on)
-    for module in ("anthropic._data", "anthropic.resources.messages.messages"):
-        with contextlib.suppress(ImportError):
-            table = getattr(importlib.import_module(module), "DEPRECATED_MODELS", None)
+    """The SDK's deprecation table (it moved between releases: ``anthropic._data`` from 2.13
+    on)."""
+    for module in ("_data/deprecated_models.py", "resources/messages/messages.py"):
+        value = _sdk_value(module, "DEPRECATED_MODELS")
+        with contextlib.suppress(ValueError, TypeError):
+            table = ast.literal_eval(value) if value is not None else None
             if isinstance(table, dict):
-                return dict(table)
+                return table
     return {}
 
 
 @cache
 def _sdk_ids() -> frozenset[str]:
-    from anthropic.types.model_param import ModelParam
-
-    ids: set[str] = set()
-    for arg in get_args(ModelParam):
-        ids.update(a for a in get_args(arg) if isinstance(a, str))
-    return frozenset(ids)
+    """The model ids of the SDK's ``ModelParam`` literal."""
+    value = _sdk_value("types/model_param.py", "ModelParam")
+    strings = ast.walk(value) if value is not None else ()
+    return frozenset(
+        n.value for n in strings if isinstance(n, ast.Constant) and isinstance(n.value, str)
+    )
 
 
 @cache

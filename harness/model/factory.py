@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 from harness.config.provider import resolve_kind
 from harness.errors import ConfigError
 from harness.model.base import Model
+from harness.model.blocks import Request, Response
 from harness.model.recording import RecordingModel, ReplayModel
 from harness.model.retry import RetryPolicy
 from harness.model.scripted import ScriptedModel, load_script
@@ -18,14 +20,36 @@ if TYPE_CHECKING:
     from harness.caches import Caches
 
 
+class _FirstAsked:
+    """The Anthropic client, built when a step first asks the model: a command that asks
+    none (``health``, ``lessons``, ``reject``, ``status`` …) needs no key and never imports
+    the SDK."""
+
+    kind = "anthropic"
+
+    def __init__(self, policy: RetryPolicy, caches: Caches | None) -> None:
+        self.policy = policy
+        self.caches = caches
+
+    @cached_property
+    def client(self) -> Any:
+        from harness.model.anthropic_model import AnthropicModel
+
+        return AnthropicModel(self.policy, caches=self.caches)
+
+    def create(self, request: Request) -> Response:
+        return cast(Response, self.client.create(request))
+
+    def run_batch(self, requests: dict[str, Request], wait_s: float) -> dict[str, Response]:
+        return cast(dict[str, Response], self.client.run_batch(requests, wait_s))
+
+
 def _anthropic(max_retries: int, max_wait_s: float, caches: Caches | None) -> Model:
     """With ``caches``: one client per endpoint, key and policy for all who share them (it is
     thread-safe, and building one costs a TLS context), so parallel runs share it."""
-    from harness.model.anthropic_model import AnthropicModel
-
     policy = RetryPolicy(max_retries=max_retries, max_wait_s=max_wait_s)
     if caches is None:
-        return AnthropicModel(policy)
+        return _FirstAsked(policy, None)
     secret = os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN") or ""
     key = (
         os.environ.get("ANTHROPIC_BASE_URL", ""),
@@ -33,7 +57,7 @@ def _anthropic(max_retries: int, max_wait_s: float, caches: Caches | None) -> Mo
         str(max_retries),
         str(max_wait_s),
     )
-    return caches.clients.get(key, lambda: AnthropicModel(policy, caches=caches))
+    return caches.clients.get(key, lambda: _FirstAsked(policy, caches))
 
 
 def build_model(

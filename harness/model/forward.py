@@ -19,7 +19,7 @@ from harness.model.agent import AgentHooks, checked_call
 from harness.model.base import Model
 from harness.model.blocks import Request, Response
 from harness.sandbox.holding import private
-from harness.sandbox.peers import Peers
+from harness.sandbox.peers import Peers, served_by
 
 PATH = "/v1/messages"
 MAX_REQUEST_BYTES = 32 * 1024 * 1024
@@ -122,29 +122,30 @@ class ModelForwarder:
 
 
 class _UnixConnection(http.client.HTTPConnection):
-    """HTTP to the harness over the Unix socket ``path``."""
+    """HTTP to the harness over the Unix socket ``path``, served by the harness's ``uid``."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, uid: int) -> None:
         super().__init__("harness", timeout=CALL_TIMEOUT_S)
-        self.path = path
+        self.path, self.uid = path, uid
 
     def connect(self) -> None:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(self.timeout)
         self.sock.connect(str(self.path))
+        served_by(self.sock, self.uid, "model socket")  # before a byte of the request
 
 
 class SocketModel:
     """The model as the seal sees it: every request answered by the harness's forwarder on
-    the Unix socket ``path``."""
+    the Unix socket ``path``, whose listener must run as the harness's ``uid``."""
 
     kind = "forwarded"
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: Path, uid: int) -> None:
+        self.path, self.uid = path, uid
 
     def create(self, request: Request) -> Response:
-        connection = _UnixConnection(self.path)
+        connection = _UnixConnection(self.path, self.uid)
         try:
             data = json.dumps(request).encode()
             connection.request("POST", PATH, data, {"content-type": "application/json"})

@@ -13,6 +13,7 @@ import json
 import re
 from functools import lru_cache
 from pathlib import Path
+from string import Template
 from typing import Any, Literal
 
 import yaml
@@ -43,6 +44,9 @@ class Action(BaseModel):
     thinking: str | None = None
     redacted_thinking: str | None = None
     stop_reason: StopReason | None = None  # of the whole turn; default: tool_use or end_turn
+    # name -> a regex whose group, in its newest match in the conversation so far, fills
+    # ``${name}`` in the input (what an earlier tool showed: a token read from a page)
+    recall: dict[str, str] = Field(default_factory=dict)
 
 
 class Rule(BaseModel):
@@ -117,6 +121,19 @@ def _text_of(message: Message) -> str:
     return "\n".join(b.get("text", "") for b in content or [] if b.get("type") == "text")
 
 
+def _recalled(action: Action, messages: list[Message]) -> Any:
+    """``action``'s input, each ``${name}`` of its ``recall`` the group of the newest match of
+    its pattern in the conversation so far (JSON-encoded: what the tools showed)."""
+    said = json.dumps(messages)
+    values: dict[str, str] = {}
+    for name, pattern in action.recall.items():
+        found = re.findall(pattern, said)
+        if not found:
+            raise ModelError(f"scripted model: nothing seen matches recall {name}: {pattern}")
+        values[name] = json.dumps(found[-1])[1:-1]  # as it stands inside a JSON string
+    return json.loads(Template(json.dumps(action.input)).safe_substitute(values))
+
+
 def _turn(messages: list[Message]) -> int:
     """Assistant turns so far; a paused turn being resumed counts, a resumed one twice."""
     assistants = [m for m in messages if m.get("role") == "assistant"]
@@ -167,7 +184,9 @@ class ScriptedModel:
                         "type": "tool_use",
                         "id": f"toolu_{digest[:16]}{i:02d}",
                         "name": action.tool,
-                        "input": action.input,
+                        "input": _recalled(action, request.get("messages", []))
+                        if action.recall
+                        else action.input,
                     }
                 )
             elif action.text:

@@ -6,7 +6,6 @@ import re
 from functools import cache
 from typing import Any
 
-import jsonschema
 import yaml
 
 from harness.errors import ConfigError
@@ -17,6 +16,8 @@ NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
 @cache
 def _catalogue() -> dict[str, Any]:
+    import jsonschema  # when first needed: a command that reads no tool (factory check) skips it
+
     data: dict[str, Any] = yaml.safe_load((workflows_dir() / "tools.yaml").read_text("utf-8"))
     for name, spec in data["tools"].items():
         if not NAME.match(name):
@@ -52,6 +53,8 @@ def tool_defs(names: list[str]) -> list[dict[str, Any]]:
 
 def validate_input(name: str, data: Any) -> str | None:
     """Why ``data`` does not fit tool ``name``'s schema, or None if it fits."""
+    import jsonschema
+
     schema = _catalogue()["tools"][name]["input_schema"]
     errors = sorted(
         jsonschema.Draft202012Validator(schema).iter_errors(data), key=lambda e: list(e.path)

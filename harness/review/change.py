@@ -1,11 +1,12 @@
 """The change an issue's pull request holds, as a unified diff: what ``factory diff N`` prints
-and the dashboard's issue page shows. Agent-written text: redacted here, escaped where shown."""
+and the dashboard's issue page shows; a lesson's (``factory diff --lesson N``) and the body of
+its pull request too. Agent-written text: redacted here, escaped where shown."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.artifacts import PrCandidate, Prepared, RunRecords, ValidationTarget
+from harness.artifacts import ANY_RUN, PrCandidate, Prepared, Proposal, RunRecords, ValidationTarget
 from harness.errors import GitError
 from harness.git.repo import GitRepo
 from harness.redact import redact
@@ -22,6 +23,10 @@ class ChangeDiff:
     head: str  # the head its gates passed on
     text: str  # cut past MAX_DIFF_BYTES, with a line that says so
 
+    def shown(self) -> str:
+        """What ``factory diff`` prints: a line naming the pull request, then the diff."""
+        return f"# PR {self.pr} ({self.branch}): {self.base[:12]}...{self.head[:12]}\n{self.text}"
+
 
 def change_diff(
     store: Store, repo: GitRepo, number: int, run: RunRecords | None = None
@@ -33,10 +38,19 @@ def change_diff(
     if run is not None and (targets := run.every(ValidationTarget)):  # recorded as one
         taken = Prepared.from_outputs(targets[-1][0].outputs)
         candidate = taken.candidate.model_copy(update={"head": taken.head})
-    if candidate is None:
-        return None
+    return None if candidate is None else diff_of(repo, candidate)
+
+
+def lesson_diff(store: Store, repo: GitRepo, pr: int) -> ChangeDiff | None:
+    """The edit of the lesson whose pull request is ``pr`` (``factory lessons propose``)."""
+    made = [p for _, p in store.artifacts(Proposal, None, ANY_RUN, limit=500) if p.pr == pr]
+    return diff_of(repo, made[0]) if made else None
+
+
+def diff_of(repo: GitRepo, made: PrCandidate | Proposal) -> ChangeDiff:
+    """The change a pull request the factory made (or is making) holds, redacted."""
     try:
-        text = repo.diff_text(candidate.base, candidate.head, MAX_DIFF_BYTES)
+        text = repo.diff_text(made.base, made.head, MAX_DIFF_BYTES)
     except GitError:
-        text = f"[the commits {candidate.base[:12]}…{candidate.head[:12]} are not in this checkout]"
-    return ChangeDiff(candidate.pr, candidate.branch, candidate.base, candidate.head, redact(text))
+        text = f"[the commits {made.base[:12]}…{made.head[:12]} are not in this checkout]"
+    return ChangeDiff(made.pr, made.branch, made.base, made.head, redact(text))

@@ -78,16 +78,21 @@ def approve(
     via: str = "",
     reason: str = "",
     say: Callable[[str], None] = lambda _: None,
+    provider: str | None = None,
 ) -> Decision:
     """Approve issue ``number``'s change: land it through validation, or re-queue it.
     ``via``: the face a person decided through, when not the command line (``mcp``);
     ``reason``: why, kept in the audit trail (a lesson may cite it), never posted; ``say``:
-    told when validation starts (the command line's live line)."""
+    told when validation starts (the command line's live line); ``provider``: the face's
+    override, the model validation calls (it must be ready before anything is recorded)."""
+    from harness.config.provider import require_model
     from harness.validate.run import landing_unfinished, validate_issue  # the engine
 
     actor = check_actor(actor)
     landing_unfinished(services, number, "approve")
     label = waiting_label(services, number, "approve")
+    if label == Label.NEEDS_REVIEW:
+        require_model(services.settings, provider)  # validation runs again
     store, forge = services.store, services.forge
     told = ({"via": via} if via else {}) | ({"reason": reason[:MAX_REASON]} if reason else {})
     event = {"issue": number, "actor": actor, "label": label} | told

@@ -1,17 +1,13 @@
 """Earned trust per kind of change (docs/trust.md, "Earned trust"), counted every time from
 what the database derived of each validated change (``harness/store/outcomes.py``): no
-counter anyone can set."""
+counter anyone can set, and no text (a commit message, an issue's title) anyone can write."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from harness.config.models import Rules, TrustRule
-from harness.errors import GitError
-from harness.git.repo import GitRepo
-from harness.store.base import utc_now
 from harness.store.db import Store
 from harness.store.outcomes import HUMAN_APPROVE
 from harness.store.records import Event, KindTally
@@ -24,7 +20,6 @@ if TYPE_CHECKING:
 APPROVE_EVENT = HUMAN_APPROVE
 # CI that said no is a gate no approval lifts; pending or absent CI a person may accept
 RED_CI = ("failure", "error")
-_REVERTS = re.compile(r"This reverts commit ([0-9a-f]{40})")
 
 
 @dataclass(frozen=True)
@@ -59,24 +54,6 @@ def approvals(store: Store, issue: int | None = None, head: str | None = None) -
     """Every recorded approval (of ``issue``; of exactly the PR head ``head``), oldest first."""
     found = store.events(kind=APPROVE_EVENT, issue=issue)
     return [e for e in found if head is None or e.data.get("head") == head]
-
-
-def reverts(repo: GitRepo, branch: str) -> dict[str, str]:
-    """Commits on production that a revert commit undid (``git revert`` says so in its
-    message) -> when the revert was committed."""
-    try:
-        log = repo.git(
-            "log", "--format=%ct%x1f%B%x1e", "--grep=This reverts commit", f"refs/heads/{branch}"
-        )
-    except GitError:
-        return {}
-    found: dict[str, str] = {}
-    for record in log.split("\x1e"):
-        when, _, message = record.strip().partition("\x1f")
-        for sha in _REVERTS.findall(message):
-            if when.isdigit():
-                found.setdefault(sha, utc_now(float(when)))
-    return found
 
 
 def state_of(
@@ -116,17 +93,8 @@ def rehearsed_credit(store: Store) -> dict[str, tuple[int, str]]:
     return {k: (n, record.finished_at) for k, n in resolved.items() if k not in spoiled}
 
 
-def _tallies(store: Store, repo: GitRepo | None, branch: str) -> dict[str, KindTally]:
-    return store.trust_tallies(reverts(repo, branch) if repo is not None else {})
-
-
 def trust_state_for(
-    store: Store,
-    rules: Rules,
-    kind: str,
-    repo: GitRepo | None = None,
-    branch: str = "main",
-    rehearsals: bool = False,
+    store: Store, rules: Rules, kind: str, rehearsals: bool = False
 ) -> TrustState | None:
     """The state of one kind, or None when no trust rule covers it (it merges by itself);
     ``rehearsals``: the newest backtest counts too (``rehearsed_credit``)."""
@@ -134,20 +102,14 @@ def trust_state_for(
     if rule is None:
         return None
     credit = rehearsed_credit(store).get(kind) if rehearsals else None
-    return state_of(kind, rule, _tallies(store, repo, branch).get(kind), credit)
+    return state_of(kind, rule, store.trust_tallies().get(kind), credit)
 
 
-def trust_states_for(
-    store: Store,
-    rules: Rules,
-    repo: GitRepo | None = None,
-    branch: str = "main",
-    rehearsals: bool = False,
-) -> list[TrustState]:
+def trust_states_for(store: Store, rules: Rules, rehearsals: bool = False) -> list[TrustState]:
     """Every configured kind, and each kind seen so far that the ``default`` rule covers."""
     if not rules.trust:
         return []
-    tallies = _tallies(store, repo, branch)
+    tallies = store.trust_tallies()
     credits = rehearsed_credit(store) if rehearsals else {}
     kinds = [k.removeprefix("kind:") for k in rules.trust if k != "default"]
     if "default" in rules.trust:
@@ -161,14 +123,13 @@ def trust_states_for(
 
 
 def trust_states(services: Services) -> list[TrustState]:
-    return configured_states(services.store, services.settings, services.repo)
+    return configured_states(services.store, services.settings)
 
 
-def configured_states(store: Store, settings: Settings, repo: GitRepo) -> list[TrustState]:
-    """``trust_states_for`` by the rules, production branch and backtest credit ``settings`` say."""
-    config, rules = settings.config, settings.governance.rules
-    rehearsals = config.backtest.counts_for_trust
-    return trust_states_for(store, rules, repo, config.production_branch, rehearsals)
+def configured_states(store: Store, settings: Settings) -> list[TrustState]:
+    """``trust_states_for`` by the rules and backtest credit ``settings`` say."""
+    rehearsals = settings.config.backtest.counts_for_trust
+    return trust_states_for(store, settings.governance.rules, rehearsals)
 
 
 def trusted_setup(services: Services, kind: str, gates: list[GateResult]) -> list[GateResult]:
@@ -179,7 +140,7 @@ def trusted_setup(services: Services, kind: str, gates: list[GateResult]) -> lis
     settings = services.settings
     if all(g.passed or g.name != "setup_code" for g in gates):
         return gates
-    tally = _tallies(services.store, services.repo, settings.config.production_branch).get(kind)
+    tally = services.store.trust_tallies().get(kind)
     state = state_of(kind, settings.governance.rules.trust_for(kind) or TrustRule(), tally)
     if state.earned < state.earn_after:
         return gates
@@ -203,10 +164,8 @@ def review_gate(
     store = services.store
     if routing.route == "merge":
         settings = services.settings
-        branch = settings.config.production_branch
-        rules = settings.governance.rules
         rehearsals = settings.config.backtest.counts_for_trust
-        state = trust_state_for(store, rules, kind, services.repo, branch, rehearsals)
+        state = trust_state_for(store, settings.governance.rules, kind, rehearsals)
         if state is not None and not state.auto:
             waiting = {"route": "needs_review", "reason": state.waiting_reason()}
             waiting["rule"] = f"factory_rules.md — trust (kind:{state.kind}): earned trust"

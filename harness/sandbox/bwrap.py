@@ -24,6 +24,7 @@ from pathlib import Path
 from harness.cpu import waiting
 from harness.errors import SandboxError
 from harness.git import integrity
+from harness.paths import workflows_dir
 from harness.sandbox import holding, seccomp
 from harness.sandbox.holding import SANDBOX_UID
 from harness.sandbox.limits import PRLIMIT, Cgroup, Limits, limited
@@ -35,6 +36,7 @@ SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
 SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
 # Inside the system view, folders no sandboxed command may read, whatever else is hidden.
 ALWAYS_HIDDEN = ("/etc/ssh", "/etc/ssl/private")
+_SHARED_GIT = ("objects", "refs", "packed-refs", "shallow")  # what a worktree's git reads
 DEV_SHM_MB = 256
 running_as_root = holding.as_root
 
@@ -155,11 +157,24 @@ def _mounts(view: View, system: list[Path]) -> list[str]:
                 made.add(parent)
         args += [mode, str(path), str(inside)]
         made.add(inside)
-        git_link = path / ".git"
-        if mode == "--bind" and git_link.is_file():
-            # read-only: a command that could rewrite the worktree's .git (pointing it at a
-            # repository whose config runs commands) would own the harness's next git call
-            args += ["--ro-bind", str(git_link), str(inside / ".git")]
+        if mode == "--bind" and (path / ".git").is_file():
+            args += _git_view(path, inside)
+    return args
+
+
+def _git_view(path: Path, inside: Path) -> list[str]:
+    """The worktree's git for its commands, read-only (docs/sandbox.md, "files"): its HEAD and
+    index, the objects and refs it shares, beside it at ``../git``, where the link bound over
+    its ``.git`` points; never the repository's configuration, hooks or other records, nor
+    the link that names them by their host path (a command that could rewrite it would own
+    the harness's next git call)."""
+    gitdir, common = integrity.git_dir_of(path), integrity.common_dir_of(path)
+    view = inside.parent / "git"
+    args = ["--ro-bind", str(workflows_dir() / "sandbox" / "git-link"), str(inside / ".git")]
+    args += ["--perms", "0755", "--dir", str(view)]
+    for shared in (gitdir / "HEAD", gitdir / "index", *(common / n for n in _SHARED_GIT)):
+        if shared.exists():
+            args += ["--ro-bind", str(shared), str(view / shared.name)]
     return args
 
 
@@ -213,6 +228,9 @@ class Sandbox:
             "TMPDIR": "/tmp",
             "CI": "true",
             "PYTHONDONTWRITEBYTECODE": "1",
+            "GIT_CONFIG_COUNT": "1",  # git reads a worktree's git that is not its uid's
+            "GIT_CONFIG_KEY_0": "safe.directory",
+            "GIT_CONFIG_VALUE_0": "*",
             **(EGRESS_ENV if self.egress is not None else {}),
         }
         return View(

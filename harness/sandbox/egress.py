@@ -28,6 +28,8 @@ from ipaddress import IPv4Network, IPv6Network, collapse_addresses, ip_network
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from harness.artifacts import Connection, NetworkRecord
 from harness.config.network import parse_host
 from harness.engine.templates import Templates
@@ -74,11 +76,25 @@ def _table(version: int) -> list[Any]:  # IPv4Network or IPv6Network, as ``versi
     return [n for n in found if n not in _NOWHERE]
 
 
+def host_networks() -> list[Any]:  # IPv4Network or IPv6Network
+    """The networks of the host's own interface addresses, read now: a listed name that
+    resolves to the host (or a neighbour on its network) reaches none of its listeners,
+    whatever block its address is in (a documentation block's too)."""
+    found = []
+    for address in itertools.chain(*psutil.net_if_addrs().values()):
+        if address.family in (socket.AF_INET, socket.AF_INET6) and address.netmask:
+            bits = bin(int(ipaddress.ip_address(address.netmask))).count("1")
+            found.append(ip_network((address.address.split("%")[0], bits), strict=False))
+    return found
+
+
 def unreachable() -> list[str]:
-    """Every destination that is not a global unicast address, as networks for squid's ``dst``
-    rule: the table above, and each IPv4 block of it as NAT64 and 6to4 embed it."""
-    v4 = _table(4)
-    v6 = [*_table(6), *map(ip_network, _REFUSED_TOO)]
+    """Every destination that is not a global unicast address, and the host's own networks,
+    as networks for squid's ``dst`` rule: the table above and ``host_networks``, and each
+    IPv4 block of them as NAT64 and 6to4 embed it."""
+    own = host_networks()
+    v4 = [*_table(4), *(n for n in own if n.version == 4)]
+    v6 = [*_table(6), *map(ip_network, _REFUSED_TOO), *(n for n in own if n.version == 6)]
     for outer in map(ip_network, _EMBEDDING):
         base, bits = int(outer.network_address), 96 - outer.prefixlen
         v6 += [

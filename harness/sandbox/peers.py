@@ -2,7 +2,8 @@
 and browser sockets): the peer's credentials as the kernel gives them (``SO_PEERCRED``),
 checked on every connection. Only a process of the sandbox's uid that descends from the
 sandbox the harness started is admitted; any other connection is refused and described in
-``refused``, which the run's record keeps (the first 50)."""
+``refused``, which the run's record keeps (the first 50). The sandbox checks its end too
+(``served_by``): it talks only to a listener of the harness's uid."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import struct
 import threading
 from pathlib import Path
 
+from harness.errors import SandboxError
 from harness.sandbox.holding import SANDBOX_UID
 
 _UCRED = struct.Struct("3i")  # pid, uid, gid
@@ -53,3 +55,13 @@ class Peers:
         if len(self.refused) < 50:
             self.refused.append(f"{what}: uid {uid}, pid {pid}")
         return False
+
+
+def served_by(conn: socket.socket, uid: int, what: str) -> None:
+    """Refuse (``SandboxError``) the connection ``conn`` to the socket ``what`` unless the
+    process listening at its other end runs as ``uid``, the harness's."""
+    _, peer, _ = _UCRED.unpack(conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, _UCRED.size))
+    if peer != uid:
+        raise SandboxError(
+            f"the {what} is served by uid {peer}, not by the harness (uid {uid}): the seal stopped"
+        )

@@ -159,9 +159,16 @@ def setup_allow(settings: Settings) -> list[str]:
     allow = settings.config.network.allow
     if allow is not None:
         return list(allow)
-    repo, commit = GitRepo(settings.root), settings.governance.commit
+    return derived_allow(GitRepo(settings.root), settings.governance.commit)[0]
+
+
+def derived_allow(repo: GitRepo, commit: str) -> tuple[list[str], str, list[str]]:
+    """With no ``network.allow``: the registries of the manifests at the top of the newest
+    commit of ``commit``'s first-parent line that changed a governance file; that commit,
+    and those manifests (``factory check`` names all three)."""
     commit = repo.last_change(commit, [*GOVERNANCE_FILES, CONFIG_FILE]) or commit
-    return default_allow(path for path in repo.tree(commit) if "/" not in path)
+    names = [path for path in repo.tree(commit) if "/" not in path]
+    return default_allow(names), commit, [name for name in names if default_allow([name])]
 
 
 def _online(settings: Settings, path: Path) -> tuple[CommandResult, NetworkRecord]:

@@ -24,7 +24,6 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from harness.config.provider import require_model
 from harness.engine.context import Services
 from harness.engine.killswitch import (
     MAX_STOP_REASON,
@@ -33,7 +32,6 @@ from harness.engine.killswitch import (
     stop_reason,
 )
 from harness.errors import MAX_INTEGER, FactoryError, NotFoundError, check_one_line
-from harness.forge.base import Label
 from harness.review import decisions
 from harness.serve import charts, views
 from harness.serve.backtest_page import backtest_page, lessons_page
@@ -317,9 +315,6 @@ class Dashboard:
                 if action == "reject":
                     check_one_line("reason", reason)
                     return decisions.reject(services, number, reason, self.actor).message
-                label = decisions.waiting_label(services, number, "approve")
-                if label == Label.NEEDS_REVIEW:
-                    require_model(services.settings, None)  # validation runs again
                 return decisions.approve(services, number, self.actor).message
             except FactoryError as exc:
                 return f"not done: {exc}"

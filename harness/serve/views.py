@@ -32,14 +32,14 @@ from harness.engine.budget import start_of_day
 from harness.engine.context import Services
 from harness.engine.runner import kill_switch_state
 from harness.errors import FactoryError
-from harness.forge.base import STATE_LABELS, Comment, Issue, Label
+from harness.forge.base import Comment, Issue, Label, queue_state
 from harness.forge.markers import readable
 from harness.redact import redact
 from harness.review.autonomy import AutonomyIndex, autonomy_index, autonomy_series
 from harness.review.change import ChangeDiff, change_diff
 from harness.review.decisions import REVIEWABLE
 from harness.review.trust import TrustState, trust_states
-from harness.store.records import CallRow, Event, Run, StepRecord
+from harness.store.records import CallRow, Event, Run, Said, StepRecord
 
 EVIDENCE = "evidence"  # the folder under the state that screenshots are served from
 
@@ -184,13 +184,6 @@ class QueueItem:
     why: str | None
 
 
-def issue_state(issue: Issue) -> str:
-    for label in STATE_LABELS:
-        if label in issue.labels:
-            return label
-    return "new" if issue.state == "open" else "closed"
-
-
 @dataclass(frozen=True)
 class QueueGroup:
     """The issues in one state: how many, and one page of them, oldest first."""
@@ -223,7 +216,7 @@ def queue_view(services: Services, state: str | None = None, page: int = 1) -> l
     else:  # a snapshot's issues, grouped here
         groups: dict[str, list[Queued]] = {}
         for i in sorted(services.forge.list_issues("all"), key=lambda i: i.created_at):
-            groups.setdefault(issue_state(i), []).append((i.number, i.title, i.created_at))
+            groups.setdefault(queue_state(i), []).append((i.number, i.title, i.created_at))
         counts = {label: len(found) for label, found in groups.items()}
 
         def grouped(state: str, start: int, size: int) -> list[Queued]:
@@ -241,14 +234,19 @@ def queue_view(services: Services, state: str | None = None, page: int = 1) -> l
     def item(i: Queued) -> QueueItem:
         if (run := said.get(i[0])) is None:
             return QueueItem(*i, None, None)
-        why = run["reason"] or run["run_reason"]
         decision = run["route"] or run["decision"] or run["status"]
-        return QueueItem(*i, f"{run['workflow']}: {decision}", str(why) if why else None)
+        return QueueItem(*i, f"{run['workflow']}: {decision}", why_of(run))
 
     return [
         QueueGroup(label, heading, count, at, [item(i) for i in items])
         for label, heading, count, at, items in picked
     ]
+
+
+def why_of(run: Said) -> str | None:
+    """The reason the code gave for an issue's newest decision (its run's, else)."""
+    why = run["reason"] or run["run_reason"]
+    return str(why) if why else None
 
 
 # -- Issue page ----------------------------------------------------------------------------
@@ -305,6 +303,7 @@ class IssuePage:
     cost_usd: float
     reviewable: bool
     label: str | None  # the review label it waits under
+    why: str | None  # the reason the code gave for its newest decision (why it waits)
     audit: list[Event]
     diff: ChangeDiff | None  # what its pull request holds
 
@@ -379,16 +378,22 @@ def trail(services: Services, run: Run, now: float) -> Trail:
 def issue_page(services: Services, number: int) -> IssuePage:
     issue = services.forge.get_issue(number)
     now = services.clock()
-    runs = reversed(services.store.list_runs(limit=None, issue=number))
+    store = services.store
+    healed = [
+        store.get_run(run_id) for run_id in store.heal_runs(number)
+    ]  # the heals that named it
+    runs = sorted([*store.list_runs(limit=None, issue=number), *healed], key=lambda r: r.started_at)
     waiting = [lab for lab in REVIEWABLE if lab in issue.labels]
+    said = store.latest_said([number]).get(number)
     return IssuePage(
         issue=replace(issue, body=readable(issue.body)),
-        state=issue_state(issue),
+        state=queue_state(issue),
         comments=[replace(c, body=readable(c.body)) for c in services.forge.list_comments(number)],
         trails=[trail(services, run, now) for run in runs],
         cost_usd=round(services.store.spend(issue=number), 6),
         reviewable=issue.state == "open" and bool(waiting),
         label=waiting[0] if waiting else None,
+        why=why_of(said) if said else None,
         audit=services.store.events(kind="human.", issue=number),
         diff=change_diff(services.store, services.repo, number),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import sqlite3
 import threading
 import time
@@ -24,10 +25,21 @@ DB_NAME = "state.db"
 R = TypeVar("R", bound="DataclassInstance")
 
 
+# How far the factory's days run ahead of the system clock: 0, but for a rehearsal of many
+# days in a few minutes (``python -m benchmarks soak``, docs/development.md).
+DAYS_AHEAD_S = 0.0
+
+
+def factory_now() -> float:
+    """Now, as the factory dates what it records and counts its days (the budgets per day, an
+    author's daily limit, a deferred run's hour): the system clock, ``DAYS_AHEAD_S`` on."""
+    return time.time() + DAYS_AHEAD_S
+
+
 def utc_now(at: float | None = None) -> str:
     """``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (``isoformat``, several times faster than ``strftime``
     for a value written with every row)."""
-    moment = datetime.fromtimestamp(time.time() if at is None else at, UTC)
+    moment = datetime.fromtimestamp(factory_now() if at is None else at, UTC)
     return moment.isoformat(timespec="microseconds").removesuffix("+00:00") + "Z"
 
 
@@ -74,6 +86,14 @@ def execute_script(db: sqlite3.Connection, sql: str) -> None:
             statement = ""
     if statement.strip():
         db.execute(statement)
+
+
+def recreate(db: sqlite3.Connection, sql: str) -> None:
+    """``sql`` run after dropping every table and trigger it creates (a definition written
+    again: its rows computed anew from what the store holds), in the caller's transaction."""
+    for kind, name in re.findall(r"CREATE (TRIGGER|TABLE) (\w+)", sql):
+        db.execute(f"DROP {kind} IF EXISTS {name}")
+    execute_script(db, sql)
 
 
 class _Writers(Locks):

@@ -6,16 +6,18 @@ import sqlite3
 from collections.abc import Collection
 
 from harness.errors import NotFoundError
-from harness.forge.base import STATE_LABELS, Comment, Issue, Label, PullRequest
+from harness.forge.base import CLOSED_STATES, STATE_LABELS, Comment, Issue, Label, PullRequest
 from harness.store.base import StoreBase, dumps, from_row, utc_now
 
 
 def _queued(number: str) -> str:
-    """Issue ``number``'s state on the queue: the first ``STATE_LABELS`` it has, new or closed."""
+    """Issue ``number``'s state on the queue (``forge.base.queue_state``): an open issue's
+    first ``STATE_LABELS``, else new; a closed one's first ``CLOSED_STATES``, else closed."""
     order = " ".join(f"WHEN '{label}' THEN {n}" for n, label in enumerate(STATE_LABELS))
     return f"""INSERT INTO issue_queue SELECT number, COALESCE((SELECT label FROM issue_labels l
-    WHERE l.number = i.number AND label IN {STATE_LABELS} ORDER BY CASE label {order} END
-    LIMIT 1), CASE state WHEN 'open' THEN 'new' ELSE 'closed' END), created_at FROM issues i
+    WHERE l.number = i.number AND label IN {STATE_LABELS} AND (state = 'open' OR label IN
+    {CLOSED_STATES}) ORDER BY CASE label {order} END LIMIT 1),
+    CASE state WHEN 'open' THEN 'new' ELSE 'closed' END), created_at FROM issues i
     WHERE number = {number} ON CONFLICT (number) DO UPDATE SET state = excluded.state;"""
 
 

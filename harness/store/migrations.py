@@ -6,7 +6,7 @@ import sqlite3
 from collections.abc import Callable
 
 from harness.store import outcomes, trends
-from harness.store.base import execute_script
+from harness.store.base import execute_script, recreate
 from harness.store.forge_tables import QUEUE
 
 Migration = Callable[[sqlite3.Connection], None]
@@ -304,6 +304,14 @@ def m011_kept_trends_and_queue(db: sqlite3.Connection) -> None:
     execute_script(db, QUEUE)
 
 
+def m012_closed_is_closed(db: sqlite3.Connection) -> None:
+    """One definition of each outcome in every view: a closed issue is closed on the queue
+    (unless merged or rejected), and the Trends page counts no deferral and no request for
+    information as a refusal (``outcomes.NOT_REFUSED``): both kept anew."""
+    trends.install(db)
+    recreate(db, QUEUE)
+
+
 MIGRATIONS: tuple[tuple[str, Migration], ...] = tuple(
     (fn.__name__, fn)
     for fn in (
@@ -318,6 +326,7 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = tuple(
         m009_latest_when_it_can_change,
         m010_what_a_step_says,
         m011_kept_trends_and_queue,
+        m012_closed_is_closed,
     )
 )
 

@@ -5,12 +5,11 @@ transaction (docs/architecture.md, "What the store keeps by trigger", says what 
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 from types import MappingProxyType
 from typing import cast
 
-from harness.store.base import StoreBase, execute_script
+from harness.store.base import StoreBase, execute_script, recreate
 from harness.store.records import KindTally, Said
 
 HUMAN_REJECT = "human.reject"
@@ -227,9 +226,7 @@ BEGIN {_upsert_latest("SELECT NEW.issue AS i")} END;
 def install(db: sqlite3.Connection) -> None:
     """(Re)create the tables and triggers, and fill the tables from every issue and
     run there is: inside the caller's transaction, so a crash leaves nothing half made."""
-    for kind, name in re.findall(r"CREATE (TRIGGER|TABLE) (\w+)", TRIGGERS + TABLES):
-        db.execute(f"DROP {kind} IF EXISTS {name}")
-    execute_script(db, TABLES + TRIGGERS)
+    recreate(db, TABLES + TRIGGERS)
     every_issue = (
         "SELECT issue AS i FROM runs UNION"
         f" SELECT json_extract(data, '$.issue') FROM events WHERE {_HUMAN_KINDS}"
@@ -253,7 +250,11 @@ OUTCOMES = (
     "reverted",
     "flaky",
     "environment",
+    "deferred",
 )
+# a triage decision or validation route that refuses nothing: the work goes on, or waits for
+# its author, a later day or a person's review (every view counts it so: the Trends page too)
+NOT_REFUSED = ("accept", "merge", "needs_info", "deferred", "needs_review")
 _DECIDED = MappingProxyType(
     {"accept": "accepted", "reject": "rejected", "needs_info": "needs_info"}
 )
@@ -388,6 +389,18 @@ class OutcomesMixin(StoreBase):
             out[run_id] = (word, decided["why"] if decided else None)
         return out
 
+    def heal_runs(self, issue: int) -> list[str]:
+        """The heal runs whose ``Healed`` names ``issue`` (the regression or person issue it
+        filed, the culprit's issue): a heal run is about production, not about one issue."""
+        rows = self._rows(
+            "SELECT DISTINCT r.id FROM runs r JOIN steps s ON s.run_id = r.id WHERE r.workflow ="
+            " 'heal' AND s.artifact = 'Healed' AND s.status = 'succeeded' AND ? IN"
+            " (json_extract(s.outputs, '$.regression_issue'), json_extract(s.outputs,"
+            " '$.person_issue'), json_extract(s.outputs, '$.culprit_issue'))",
+            (issue,),
+        )
+        return [str(r[0]) for r in rows]
+
     def heals_for_a_person(self, since: str, until: str) -> int:
         """Heal runs finished in [since, until] that left red production to a person."""
         row = self._row(
@@ -407,10 +420,11 @@ class OutcomesMixin(StoreBase):
         )
         return (int(row[0]), str(row[1])) if row and row[0] is not None else None
 
-    def trust_tallies(self, undone: dict[str, str]) -> dict[str, KindTally]:
-        """Per kind of change, what earned trust counts (``KindTally``); ``undone`` maps
-        merge commits someone reverted on production to when (a ``revert`` of its kind)."""
-        rows = self._rows(_TALLIES, (json.dumps(undone),))
+    def trust_tallies(self) -> dict[str, KindTally]:
+        """Per kind of change, what earned trust counts (``KindTally``), from the factory's
+        own records alone: a merge that heal reverted (``Healed``, its culprit) is a
+        ``revert`` of its kind, whatever any commit message says."""
+        rows = self._rows(_TALLIES)
         return {
             str(r["kind"]): KindTally(
                 kind=str(r["kind"]),
@@ -429,8 +443,11 @@ _TALLIES = """
 WITH ev (kind, what, ts) AS (
     SELECT kind, what, ts FROM change_evidence
     UNION ALL
-    SELECT c.kind, 'revert', MAX(j.value, c.ts) FROM json_each(?) j
-      JOIN change_evidence c ON c.merge_sha = j.key AND c.what IN ('green', 'approved_green')
+    SELECT c.kind, 'revert', MAX(h.finished_at, c.ts) FROM steps h
+      JOIN change_evidence c ON c.merge_sha = json_extract(h.outputs, '$.culprit')
+       AND c.what IN ('green', 'approved_green')
+     WHERE h.artifact = 'Healed' AND h.status = 'succeeded'
+       AND json_extract(h.outputs, '$.outcome') = 'reverted'
 ),
 marks (kind, regression, revert) AS (
     SELECT kind, MAX(CASE WHEN what = 'regression' THEN ts END),

@@ -8,19 +8,20 @@ from __future__ import annotations
 
 import sqlite3
 
-from harness.store.base import StoreBase, execute_script
-from harness.store.outcomes import FAILED_MERGE, truthy
+from harness.store.base import StoreBase, recreate
+from harness.store.outcomes import FAILED_MERGE, NOT_REFUSED, truthy
 
 REVERTED = "reverted on production"
+_GOES_ON = ("", *NOT_REFUSED)  # what a step says that no refusal count takes
 
 # what a step ``s`` of run ``r`` counts (NULL: nothing): a merge, or a refusal by its reason
 _WHAT = f"""CASE WHEN r.workflow = 'validate' AND (s.artifact = 'Landing' AND s.says OR
     s.artifact IS NULL AND {FAILED_MERGE} AND {truthy("s.outputs", "merge_sha")}) THEN 'merge'
   WHEN r.workflow = 'validate' AND s.artifact = 'Smoke' AND s.says AND r.issue THEN '{REVERTED}'
   WHEN r.workflow = 'validate' AND s.artifact = 'Validation'
-   AND COALESCE(s.says, '') NOT IN ('', 'merge', 'needs_review') THEN 'validation: ' || s.says
+   AND COALESCE(s.says, '') NOT IN {_GOES_ON} THEN 'validation: ' || s.says
   WHEN r.workflow = 'triage' AND s.artifact = 'IssueSpec'
-   AND COALESCE(s.says, '') NOT IN ('', 'accept') THEN 'triage: ' || s.says
+   AND COALESCE(s.says, '') NOT IN {_GOES_ON} THEN 'triage: ' || s.says
   WHEN r.workflow = 'implement' AND s.artifact = 'GateReport'
    AND (s.status = 'failed' OR s.says IS 0) THEN 'implementation: gates' END"""
 
@@ -104,9 +105,10 @@ CREATE TABLE issue_spend (issue INTEGER PRIMARY KEY, usd);
 
 
 def install(db: sqlite3.Connection) -> None:
-    """The tables, every step and call counted, then the triggers (in the caller's transaction)."""
-    execute_script(db, TABLES + _landed("1", "1") + _tiers("1", "1", *_ATTEMPTS))
-    execute_script(db, _counts("1", "1") + _spend("1") + TRIGGERS)
+    """The tables (made anew), every step and call counted, then the triggers (in the
+    caller's transaction)."""
+    recreate(db, TABLES + _landed("1", "1") + _tiers("1", "1", *_ATTEMPTS))
+    recreate(db, _counts("1", "1") + _spend("1") + TRIGGERS)
 
 
 _DAILY = f"""
@@ -142,9 +144,9 @@ class TrendsMixin(StoreBase):
 
     def refusals(self, since: str) -> dict[str, int]:
         """Why changes were refused, and how often, in runs started since the day ``since``:
-        reverted on production, a validation route other than merge (a change waiting for
-        review is not refused), a triage decision other than accept, implementation gates
-        that failed."""
+        reverted on production, a validation route or a triage decision that is a refusal
+        (``NOT_REFUSED`` says which are not: a change waiting for review, an issue waiting
+        for its author or a later day), implementation gates that failed."""
         rows = self._rows(
             "SELECT what, SUM(n) FROM trend_counts WHERE (what < 'merge' OR what > 'merge')"
             " AND started >= ? GROUP BY 1 HAVING SUM(n) > 0",

@@ -10,6 +10,7 @@ from typing import Any
 from harness.config.models import Commands
 from harness.config.testfiles import test_files
 from harness.errors import ToolError
+from harness.faults import fault_point
 from harness.sandbox.bwrap import Sandbox
 
 MAX_TEST_TAIL = 15_000  # characters of the tests' output shown: their end
@@ -23,6 +24,7 @@ class CommandTool:
         command = data.get("command")
         if not isinstance(command, str) or not command.strip():
             raise ToolError("command must be a non-empty string")
+        fault_point("tools.run_command")  # crash tests: an agent's edits made, its step unfinished
         limit = self.commands.command_timeout_s
         result = self.sandbox.run(command, timeout_s=limit)
         note = ""

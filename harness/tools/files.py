@@ -122,12 +122,16 @@ def _ignores(root: Path, folder: Path, above: Ignores = ()) -> Ignores:
 class FileTools:
     """File tools confined to ``worktree``; every path is resolved before use."""
 
-    def __init__(self, worktree: Path, max_output_chars: int = 20_000) -> None:
+    def __init__(
+        self, worktree: Path, max_output_chars: int = 20_000, ignored: list[str] | None = None
+    ) -> None:
         self.root = worktree.resolve()
         self.output_limit = max_output_chars  # what the agent loop passes on whole
         self.limit = max_output_chars - NOTE_ROOM  # of file content, the note aside
         self.walk_cut = False  # the last walk stopped at MAX_VISITED entries
         self.left_out: list[str] = []  # what the last walk left out (set-up's, ignored)
+        # new files written that a .gitignore keeps out of the change (the caller's list)
+        self.ignored = [] if ignored is None else ignored
 
     def _walk(self, start: Path) -> Iterator[Path]:
         """Regular files under ``start`` (not ``.git``, no link followed), in path order; at
@@ -293,11 +297,18 @@ class FileTools:
             raise ToolError(f"content is larger than {MAX_WRITE:,} bytes")
         if path.is_dir():
             raise ToolError(f"{relative(self.root, path)}: is a folder")
+        new = not path.exists()
         path.parent.mkdir(parents=True, exist_ok=True)
         resolve_inside(self.root, relative(self.root, path.parent))
         path.write_text(content, encoding="utf-8")
         holding.give(self.root, [path])  # as a command would have made it: the sandbox's
-        return f"wrote {relative(self.root, path)} ({len(content):,} characters)"
+        name = relative(self.root, path)
+        said = f"wrote {name} ({len(content):,} characters)"
+        ignores = _ignores(self.root, path.parent)
+        if new and any(match(os.path.relpath(path, base)) for base, match in ignores):
+            self.ignored.append(name)
+            said += f"; a .gitignore names {name}: it stays out of the change unless you add it"
+        return said
 
     def edit_file(self, data: dict[str, Any]) -> str:
         path = resolve_inside(self.root, _field(data, "path"))

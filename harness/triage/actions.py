@@ -14,9 +14,10 @@ from harness.engine.actions import action
 from harness.engine.budget import start_of_day
 from harness.engine.context import StepContext
 from harness.errors import FactoryError
-from harness.forge.base import STATE_LABELS, Label, set_state
+from harness.forge.base import STATE_LABELS, Issue, Label, own_text, set_state
 from harness.implement.spec import spec_block
 from harness.model.tools import tool_defs
+from harness.review.trust import APPROVE_EVENT
 from harness.triage.outbound import sanitize_outbound
 from harness.triage.prescreen import prescreen, template_comments
 from harness.triage.repomap import map_rules, repository_map
@@ -34,11 +35,19 @@ DECISIONS = MappingProxyType(
 )
 
 
-def judged_today(ctx: StepContext, author: str) -> int:
-    """How many of ``author``'s issues went to the triage agent since UTC midnight: the
-    store answers (the author as each run's pre-screen read it), not the forge."""
-    since = start_of_day(ctx.services.clock())
-    return ctx.services.store.judged_since(since, author, other_than=ctx.issue)
+def judged_today(ctx: StepContext, issue: Issue) -> int | None:
+    """How many of the issue's author's issues went to the triage agent since UTC midnight
+    (the store answers: the author as each run's pre-screen read it, not the forge); None
+    where the daily limit does not apply: a trusted author (``Settings.trusts``), the
+    factory's own issues (its audit's, its heal's: never a person's quota), an issue a
+    person acted on (re-queued it with ``factory retry``, approved it)."""
+    services = ctx.services
+    if services.settings.trusts(issue.author) or services.forge.is_own(issue.author):
+        return None
+    if {"human.retry", APPROVE_EVENT} & {e.kind for e in services.store.events(issue=issue.number)}:
+        return None
+    since = start_of_day(services.clock())
+    return services.store.judged_since(since, issue.author, other_than=ctx.issue)
 
 
 @action("triage.prescreen")
@@ -51,7 +60,8 @@ def prescreen_action(ctx: StepContext) -> dict[str, Any]:
     services = ctx.services
     rules = services.settings.governance.rules
     templates = template_comments(services.repo, services.settings.governance.commit)
-    screen = prescreen(issue, others, rules, judged_today(ctx, issue.author), templates)
+    own = own_text(forge, issue)
+    screen = prescreen(issue, others, rules, judged_today(ctx, issue), templates, own)
     said = asdict(screen)
     said["issue_sha256"], said["hidden"] = said.pop("sha256"), list(screen.hidden)
     return {**said, "author": issue.author}
@@ -81,12 +91,21 @@ def _decision(ctx: StepContext) -> dict[str, Any]:
     if pre.get("decision"):
         held = {k: pre[k] for k in ("decision", "reason", "rule")}
         unjudged: dict[str, Any] = {"priority": None, "kind": None, "acceptance_criteria": []}
+        unjudged.update(unobservable=[])
         return {**held, **unjudged, "source": "prescreen"}
     judged = ctx.outputs.get("judge")
     if not judged:
         raise FactoryError("no triage decision: the judge step produced nothing")
+    # a criterion the app under validation cannot show: a person checks the issue, now
+    unseen = [
+        sanitize_outbound(f"{item['criterion']} (lacks {item['lacks']})", limit=800)
+        for item in judged.get("unobservable") or []
+    ]
     return {
-        "decision": judged["decision"],
+        "decision": "needs_human"
+        if unseen and judged["decision"] == "accept"
+        else judged["decision"],
+        "unobservable": unseen,
         "reason": sanitize_outbound(str(judged.get("reason", ""))),
         "rule": sanitize_outbound(str(judged.get("rule") or "mission.md"), limit=200),
         "priority": judged.get("priority"),

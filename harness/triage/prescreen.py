@@ -100,13 +100,18 @@ def prescreen(
     issue: Issue,
     others: list[Issue],
     rules: Rules,
-    judged_today: int,
+    judged_today: int | None,
     template_comments: Iterable[str] = (),
+    own: str | None = None,
 ) -> Screen:
     """Decide what code can decide: size caps, hidden text, protected paths, duplicates, limits.
 
-    ``judged_today`` is how many of this author's issues the triage agent judged today;
-    ``template_comments`` are the guidance comments of the repository's issue templates.
+    ``judged_today`` is how many of this author's issues the triage agent judged today, None
+    where no daily limit applies (``triage.actions.judged_today`` says which);
+    ``template_comments`` are the guidance comments of the repository's issue templates;
+    ``own``: the body as the factory signed it, when it filed the issue itself
+    (``forge.base.own_text``): its escaping hides nothing, what it quotes still may, and its
+    request is its title (the body is evidence, citing the rules it cites).
     The size caps come first: nothing longer than they allow is ever scanned.
     """
     limits = rules.triage
@@ -115,7 +120,9 @@ def prescreen(
     too_long_title = len(issue.title) > limits.max_title_chars
     too_long_body = len(issue.body) > limits.max_body_chars or lines > MAX_LINES
     title = sanitize(issue.title[: limits.max_title_chars], template_comments)
-    body = Sanitized("", ()) if too_long_body else sanitize(issue.body, template_comments)
+    signed = own is not None
+    raw = issue.body if own is None else own
+    body = Sanitized("", ()) if too_long_body else sanitize(raw, template_comments, signed)
 
     def screen(decision: str | None, reason: str, rule: str) -> Screen:
         hidden = tuple(dict.fromkeys(title.hidden + body.hidden))
@@ -136,19 +143,22 @@ def prescreen(
             "Please file a shorter issue.",
             "factory_rules.md: triage.max_body_chars",
         )
-    return screen(*_content_rules(issue, others, rules, judged_today, title, body))
+    asked = title.text if signed else f"{title.text}\n{body.text}"
+    return screen(*_content_rules(issue, others, rules, judged_today, asked, title, body))
 
 
 def _content_rules(
     issue: Issue,
     others: list[Issue],
     rules: Rules,
-    judged_today: int,
+    judged_today: int | None,
+    asked: str,
     title: Sanitized,
     body: Sanitized,
 ) -> tuple[str | None, str, str]:
-    """What the sanitised text decides — hidden content, a protected path, a duplicate, the
-    author's daily limit — as (decision, reason, rule); None: the triage agent judges."""
+    """What the sanitised text decides — hidden content, a protected path (in what is
+    ``asked``), a duplicate, the author's daily limit — as (decision, reason, rule); None:
+    the triage agent judges."""
     hidden = tuple(dict.fromkeys(title.hidden + body.hidden))
     if hidden:
         return (
@@ -157,7 +167,7 @@ def _content_rules(
             "A maintainer must read it before any agent does.",
             "pre-screen: hidden text is never handed to an agent",
         )
-    touched = mentioned_protected(f"{title.text}\n{body.text}", list(rules.protected_paths))
+    touched = mentioned_protected(asked, list(rules.protected_paths))
     if touched:
         return (
             "needs_human",
@@ -172,10 +182,7 @@ def _content_rules(
             f"This duplicates issue {duplicate.number} ({duplicate.title[:80]!r}).",
             "pre-screen: a duplicate gives way to the earlier issue",
         )
-    if (
-        issue.author not in rules.triage.trusted_authors
-        and judged_today >= rules.triage.max_issues_per_author_per_day
-    ):
+    if judged_today is not None and judged_today >= rules.triage.max_issues_per_author_per_day:
         return (
             "deferred",
             f"The author has reached today's limit of {rules.triage.max_issues_per_author_per_day} "

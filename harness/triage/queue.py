@@ -6,6 +6,7 @@ from typing import Any
 
 from harness.artifacts import IssueSpec
 from harness.engine.actions import action_info
+from harness.engine.budget import start_of_day
 from harness.engine.context import Services
 from harness.engine.runner import Engine, RunOutcome, check_kill_switch
 from harness.errors import NotFoundError, StoppedError
@@ -83,16 +84,29 @@ def edited_since_asked(services: Services, issue: Issue) -> bool:
 
 
 def _deferred_today(services: Services, number: int) -> bool:
-    from harness.engine.budget import start_of_day
-
+    """Deferred today under the rules in force: a deferral under other governance files
+    (``trusted_authors`` or the limit changed since) is judged again at once."""
     since = start_of_day(services.clock())
+    rules = services.settings.governance.hashes
     for run in services.store.list_runs(limit=20, workflow="triage", issue=number):
-        if run.status == "succeeded" and (run.finished_at or "") >= since:
+        if (
+            run.status == "succeeded"
+            and (run.finished_at or "") >= since
+            and run.governance == rules
+        ):
             steps = services.store.steps(run.id)
             applied = [s for s in steps if s.step_id == "apply" and s.status == "succeeded"]
             if applied and (applied[-1].outputs or {}).get("decision") == "deferred":
                 return True
     return False
+
+
+def deferred_waiting(services: Services) -> dict[str, Any] | None:
+    """The open issues the daily author limit defers (``count``), and when it lets them
+    through (``until``: the next UTC midnight); None when none waits."""
+    count = sum(Label.DEFERRED in i.labels for i in services.forge.list_issues("open"))
+    until = start_of_day(services.clock() + 24 * 3600)
+    return {"count": count, "until": until} if count else None
 
 
 def summarise(outcome: RunOutcome) -> dict[str, Any]:

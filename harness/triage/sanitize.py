@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import regex
 
+from harness.forge.neutral import unbroken
 from harness.redact import redact_credentials
 
 COMMENT_OPEN, COMMENT_CLOSE = "<!--", "-->"
@@ -111,13 +112,16 @@ def comments_in(text: str) -> list[str]:
     return [normal_comment(body) for _, _, body in _comments(_mask_code(text))]
 
 
-def sanitize(raw: str, template_comments: Iterable[str] = ()) -> Sanitized:
+def sanitize(raw: str, template_comments: Iterable[str] = (), own: bool = False) -> Sanitized:
     """Find what ``raw`` hides; return it as written minus HTML comments, the invisible
     characters that were flagged and a leading byte order mark, with credentials redacted.
-    ``template_comments`` (normalised) are removed silently."""
+    ``template_comments`` (normalised) are removed silently. ``own``: the factory's signed
+    text, its blocks left out: the word joiners of its escaping hide nothing, and markup
+    anywhere in it, code too, is what a value it quotes held (an agent's, production's)."""
     templates = frozenset(template_comments)
     hidden: list[str] = []
-    masked = _mask_code(raw)
+    raw = unbroken(raw) if own else raw
+    masked = raw if own else _mask_code(raw)
     removals: list[tuple[int, int]] = []
     for start, end, body in _comments(masked):
         removals.append((start, end))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from itertools import takewhile
 from types import MappingProxyType
 from typing import Any
 
@@ -221,12 +222,12 @@ def check(ctx: StepContext) -> CheckResult:
     protected = list(ctx.services.settings.governance.rules.protected_paths)
     if problems := shape.tree_problems(repo, base, candidate, protected):
         raise shape.UnsafeTree(problems, say_why=True)  # before any checkout, before any merge
-    # a revert restores what production held: no criteria to judge, its culprit's tests go
+    # a revert restores what production held: no criteria to judge
     reverting = prepared.candidate.spec.kind == "revert"
     question = None if reverting else validator_question(ctx, prepared.candidate)
     earlier = _earlier_verdict(ctx, head, candidate, question.digest()) if question else None
     changed = repo.paths_between(base, candidate)  # this change's paths, not those ahead
-    lost = [] if reverting else proof.tests_lost(repo, base, candidate, changed)
+    lost = proof.tests_lost(repo, base, candidate, changed)  # a revert's too: named
     bug_tests, before = None, None
     if prepared.candidate.spec.kind == "bug":  # its tests, on the code it replaces
         bug_tests = proof.new_tests(repo, candidate, changed)
@@ -328,7 +329,10 @@ def decide(ctx: StepContext) -> Validation:
     ci = ctx.services.forge.ci_status(prepared.head)
     kind, candidate = kind_of(prepared.candidate.spec), prepared.candidate
     gates = trusted_setup(ctx.services, kind, candidate.gates)
-    routing = decide_route(rules, candidate.model_copy(update={"gates": gates}), checked, ci)
+    earlier = ctx.services.store.artifacts(Validation, ctx.number, limit=rules.max_rebases + 1)
+    rebases = len(list(takewhile(lambda found: found[1].conflict, earlier)))
+    candidate = candidate.model_copy(update={"gates": gates})
+    routing = decide_route(rules, candidate, checked, ci, rebases)
     # the person in the loop: earned trust, and a person's approval of this head
     routing = review_gate(ctx.services, ctx.number, prepared.head, kind, routing)
     body = ctx.services.templates.render(

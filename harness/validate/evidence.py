@@ -4,6 +4,7 @@ own (docs/how-it-works.md, 'What "fresh" means for ``commands.start``')."""
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 import tempfile
@@ -397,7 +398,9 @@ def sealed_request(
         budget_usd = min(budget_usd, definition.budget_usd)
     request = SealRequest(
         question=question,
-        instructions=services.templates.render(definition.template),
+        instructions=services.templates.render(  # how the app runs: the validation environment
+            definition.template, commands=services.settings.config.commands.model_dump(mode="json")
+        ),
         tools=list(definition.tools),
         output=definition.output,
         max_turns=definition.max_turns,
@@ -407,6 +410,7 @@ def sealed_request(
         shots_dir=str(shots),
         model_socket=str(sockets / f"model-{secrets.token_hex(12)}.sock"),
         browser_socket=str(sockets / f"browser-{secrets.token_hex(12)}.sock"),
+        harness_uid=os.getuid(),
     )
     return request, definition
 

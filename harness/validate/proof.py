@@ -133,7 +133,8 @@ def tests_lost(repo: Blobs, before: str, after: str, paths: list[str]) -> list[s
     for path in sorted(p for p in paths if is_test_file(p)):
         old, data = tests_in(path, repo.read_blob(before, path)), repo.read_blob(after, path)
         if old and data is None:
-            lost.append(f"{path}: removed, with {len(old)} tests")
+            named = ", ".join(list(old)[:5]) + (" …" if len(old) > 5 else "")
+            lost.append(f"{path}: removed, with {len(old)} tests: {named}")
             continue
         new = tests_in(path, data)
         for name, test in ((n, t) for n, t in old.items() if t.runs):

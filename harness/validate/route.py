@@ -64,6 +64,9 @@ def _tests_kept_gate(e: Evidence) -> GateResult | None:
     if e.checked.tests is None:
         return None
     lost = e.checked.tests_lost
+    if e.kind == "revert":  # what the merge it undoes brought goes with it, named
+        said = f"a revert removes what its culprit merge added: {'; '.join(lost) or 'no test'}"
+        return GateResult(name="tests_kept", passed=True, evidence=said)
     return GateResult(
         name="tests_kept",
         passed=not lost,
@@ -165,35 +168,43 @@ VALIDATE_GATES: tuple[Callable[[Evidence], GateResult | None], ...] = (
     _setup_network_gate,
 )
 SEALED = ("journeys", "validator", "ci")  # judged after a browser looked
+ALL_PASSED = "every gate and journey passed"
+# why a revert merges, and by which rule: no validator judged it (it has no criteria)
+REVERTED = ("a revert, which no validator judges", "auto_merge; a revert restores what it held")
 RULES = "factory_rules.md"  # where the rules a route cites are, unless it names another file
 
 
-def decide_route(rules: Rules, candidate: PrCandidate, checked: CheckResult, ci: str) -> Routing:
+def decide_route(
+    rules: Rules, candidate: PrCandidate, checked: CheckResult, ci: str, rebases: int = 0
+) -> Routing:
     """The merge gate and the routing of everything that does not merge: a change that no
-    longer merges with production is implemented again on it (``_conflict``); otherwise every
-    gate is computed and the route follows from them (``_routed``)."""
+    longer merges with production is implemented again on it (``_conflict``; ``rebases``:
+    the times in a row it already was); otherwise every gate is computed and the route
+    follows from them (``_routed``)."""
     if checked.conflict:
-        return _conflict(rules, candidate, checked)
+        return _conflict(rules, candidate, checked, rebases)
     evidence = Evidence(rules, checked, ci, candidate.spec.kind)
     added = (g for gate in VALIDATE_GATES if (g := gate(evidence)) is not None)
     return _routed(rules, [*candidate.gates, *added], candidate.fix_attempts, checked, ci)
 
 
-def _conflict(rules: Rules, candidate: PrCandidate, checked: CheckResult) -> Routing:
-    attempts, conflict = candidate.fix_attempts, checked.conflict
+def _conflict(rules: Rules, candidate: PrCandidate, checked: CheckResult, rebases: int) -> Routing:
+    """Production's move, not the change's fault: rebased, spending no fix attempt, at most
+    ``max_rebases`` times in a row; then a person."""
+    conflict = checked.conflict
     gate = GateResult(name="merges_with_production", passed=False, evidence=str(conflict))
     verdict, score = _given(checked)
-    retry = attempts < rules.max_fix_attempts
-    why = f" after {attempts} fix attempts"
-    why = "; implemented again on the new production" if retry else why
+    retry = rebases < rules.max_rebases
+    why = f"; production moved under it {rebases + 1} times in a row: a person resolves it"
+    why = "; implemented again on the new production, no fix attempt spent" if retry else why
     return Routing(
-        route="retry" if retry else "failed",
+        route="retry" if retry else "needs_human",
         reason=f"the change {conflict}{why}",
         score=score,
         verdict=verdict,
         gates=[*candidate.gates, gate],
-        fix_attempts=attempts,
-        rule=f"{RULES} — max_fix_attempts; what lands must merge with production as tested",
+        fix_attempts=candidate.fix_attempts,
+        rule=f"{RULES} — max_rebases; what lands must merge with production as tested",
     )
 
 
@@ -251,8 +262,9 @@ def _routed(
         return routed("needs_review", why, "a criterion the validator cannot observe")
     if all(g.passed for g in gates):
         if rules.auto_merge.enabled:
-            why = f"every gate passed; validator score {score:.2f}"
-            return routed("merge", why, "auto_merge.min_score; every gate and journey passed")
+            scored = (f"validator score {score:.2f}", "auto_merge.min_score")
+            judged, rule = scored if checked.verdict else REVERTED  # no verdict: a revert's
+            return routed("merge", f"every gate passed; {judged}", f"{rule}; {ALL_PASSED}")
         return routed("needs_review", "every gate passed; auto_merge is disabled", "auto_merge")
     if others_pass and in_band:
         if named["validator"].passed:  # only CI said no

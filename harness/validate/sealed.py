@@ -20,13 +20,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from harness.artifacts import Artifact, ValidatorRun
-from harness.errors import FactoryError, ModelError, ToolError
+from harness.errors import FactoryError, ModelError, SandboxError, ToolError
 from harness.model.agent import AgentHooks
 from harness.model.base import CallRecord, Model
 from harness.model.blocks import Request
 from harness.redact import redact
 from harness.sandbox.bwrap import SAFE_PATH, interpreter
-from harness.sandbox.holding import private
 from harness.sandbox.peers import Peers
 
 SEAL_ENV = MappingProxyType(
@@ -53,7 +52,8 @@ class ValidatorQuestion(Artifact):
 class SealRequest(Artifact):
     """All the seal gets, on standard input: the question, what the validator's definition
     gives it (instructions, tools, output tool, turns), its budget, the app to open, its
-    screenshots folder and its two sockets (names drawn per run). Built in one place
+    screenshots folder and its two sockets (names drawn per run, in a folder only the harness
+    may change). Built in one place
     (``harness.validate.evidence.sealed_request``) and validated again in the seal."""
 
     question: ValidatorQuestion
@@ -67,6 +67,7 @@ class SealRequest(Artifact):
     shots_dir: str
     model_socket: str
     browser_socket: str
+    harness_uid: int  # who serves both sockets: the seal talks to no other listener
 
     @property
     def sockets(self) -> Path:
@@ -184,7 +185,7 @@ def run_sealed(
     from harness.model.forward import ModelForwarder
 
     sockets, writable, peers = request.sockets, Path(request.shots_dir), Peers()
-    private(sockets, peers.uid)  # only the seal's uid (and the harness) may enter
+    sockets.chmod(0o711)  # the harness's: the seal's uid reaches a socket by name, renames none
     with tempfile.TemporaryDirectory(prefix="factory-browser-") as launcher_dir:
         hidden = tuple(p.resolve() for p in masked if p.exists())
         launcher = Launcher(Path(launcher_dir), find_chromium(), netns_pid, hidden=hidden)
@@ -206,10 +207,12 @@ def run_sealed(
         raise ModelError(f"the sealed validator did not answer within {timeout_s:.0f}s")
     try:  # parsed here, once: every reader after this gets the types
         answer = ValidatorRun.model_validate_json(proc.stdout.strip().splitlines()[-1])
-        return answer.model_copy(update={"refused": list(peers.refused)})
     except (IndexError, ValidationError) as exc:
         tail = redact(proc.stderr.strip())[-400:] or str(exc).splitlines()[0]
         raise ModelError(f"the sealed validator crashed (exit {proc.returncode}): {tail}") from exc
+    if answer.error == SandboxError.__name__:  # a socket's listener was not the harness
+        raise SandboxError(str(answer.message))
+    return answer.model_copy(update={"refused": list(peers.refused)})
 
 
 class _CheckedByTheHarness:
@@ -247,7 +250,9 @@ def main() -> None:
             thinking=asked.thinking,
             effort=asked.effort,
         )
-        relay = relay_script(Path(tempfile.gettempdir()), request.browser_socket)
+        relay = relay_script(
+            Path(tempfile.gettempdir()), request.browser_socket, request.harness_uid
+        )
         with BrowserSession(launcher=str(relay)) as session:
             tools = BrowserTools(session, request.app_url, Path(request.shots_dir))
             try:
@@ -257,7 +262,7 @@ def main() -> None:
                     raise FactoryError(f"the app's home page did not open: {exc}") from exc
                 # only the tools its definition gives it: one dropped there is not callable
                 handlers = {n: h for n, h in tools.handlers().items() if n in spec.tools}
-                model = SocketModel(Path(request.model_socket))
+                model = SocketModel(Path(request.model_socket), request.harness_uid)
                 result = run_agent(model, spec, handlers, _CheckedByTheHarness())
             finally:
                 tools.close()

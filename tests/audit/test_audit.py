@@ -6,15 +6,20 @@ audit never spends beyond ``audit.max_usd``."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from harness.cli.common import state_dir
 from harness.services import open_services
-from tests.cli_helpers import run_cli
+from tests.cli_helpers import run_cli, spawn
 from tests.factory_repo import RULES, git, make_factory_repo, write_files
+from tests.lessons.test_limits import nothing_written, repo_with_a_lesson
 
 APP = '''"""The notes app."""
 
@@ -85,18 +90,21 @@ SCRIPT = [
 ]
 
 
-def planted(tmp_path: Path, rules: str = RULES) -> Path:
-    script = tmp_path / "script.yaml"
-    script.write_text(yaml.safe_dump(SCRIPT))
-    provider = {"type": "scripted", "script": str(script)}
+def planted(
+    tmp_path: Path, rules: str = RULES, script: list[Any] = SCRIPT, files: dict[str, str] = {}
+) -> Path:
+    (tmp_path / "script.yaml").write_text(yaml.safe_dump(script))
+    provider = {"type": "scripted", "script": str(tmp_path / "script.yaml")}
     repo = make_factory_repo(tmp_path / "repo", provider=provider, rules=rules)
-    write_files(repo, {"app.py": APP, "README.md": "# Notes\n\nServes `/`: the notes.\n"})
+    readme = "# Notes\n\nServes `/`: the notes.\n"
+    write_files(repo, {"app.py": APP, "README.md": readme, **files})
+    git(repo, "add", "-A")
     git(repo, "commit", "-qam", "the app")
     return repo
 
 
-def audit(capsys, repo: Path, code: int = 0) -> dict[str, Any]:
-    res = run_cli(capsys, "--repo", str(repo), "audit", "--json")
+def audit(capsys, repo: Path, code: int = 0, *more: str) -> dict[str, Any]:
+    res = run_cli(capsys, "--repo", str(repo), "audit", "--json", *more)
     assert res.code == code, res.err
     found: dict[str, Any] = res.json()
     return found
@@ -141,4 +149,144 @@ def test_an_audit_stops_at_its_budget_and_files_nothing(tmp_path: Path, capsys) 
     assert "audit.max_usd $0.01 would be exceeded" in stopped["reason"]
     services = open_services(repo, state_dir(repo))
     assert services.forge.list_issues(state="all") == []
+    services.store.close()
+
+
+def test_a_look_files_nothing(tmp_path: Path, capsys) -> None:
+    """``factory audit --dry-run`` prints what a run would file, and files nothing (twice);
+    the audit after it files just that."""
+    repo = planted(tmp_path)
+    for _ in range(2):
+        look = audit(capsys, repo, 0, "--dry-run")
+        assert look["filed"] == [] and {r["issue"] for r in look["would_file"]} == {None}
+        assert {r["rule"] for r in look["would_file"]} == {"B602", "undocumented-route"}
+    services = open_services(repo, state_dir(repo))
+    assert services.forge.list_issues(state="all") == []
+    text = run_cli(capsys, "--repo", str(repo), "audit", "--dry-run").out
+    assert "would file: B602 in app.py:13 (bandit)" in text and "nothing filed" in text
+    filed = audit(capsys, repo)
+    assert [r["rule"] for r in filed["filed"]] == [r["rule"] for r in look["would_file"]]
+    assert len(services.forge.list_issues(state="all")) == 2
+    services.store.close()
+
+
+WANDERS = _answer("submit_findings")  # its turns call no tool: it never submits
+WANDERS["turns"] = [[{"tool": "list_files", "input": {"path": "."}}]]
+OUT_OF_TREE = {**SCRIPT[0]["turns"][0][0]["input"]["findings"][0], "rule": "leak"}
+OUT_OF_TREE |= {"path": "../../../etc/passwd", "snippet": "root:x:0:0:root:/root:/bin/bash"}
+
+
+@pytest.mark.parametrize(
+    ("auditor", "rules", "said"),
+    [
+        (WANDERS, {"B602"}, "the auditor failed: agent auditor used all 30 turns without"),
+        (
+            _answer(
+                "submit_findings",
+                findings=[OUT_OF_TREE, SCRIPT[0]["turns"][0][0]["input"]["findings"][0]],
+            ),
+            {"B602", "undocumented-route"},
+            "1 of the auditor's findings are not where they say",
+        ),
+    ],
+    ids=["exhausts its turns", "one path out of the tree"],
+)
+def test_an_auditor_that_fails_costs_its_own_findings_only(
+    tmp_path: Path, capsys, auditor: dict[str, Any], rules: set[str], said: str
+) -> None:
+    repo = planted(tmp_path, script=[auditor])
+    found = audit(capsys, repo)
+    assert {row["rule"] for row in found["filed"]} == rules, found
+    assert any(error.startswith(said) for error in found["errors"]), found["errors"]
+
+
+SECRETS = [("config.py", 1), ("tests/test_login.py", 2)]  # a placeholder, a keyword in a test
+
+
+def test_what_a_project_generates_or_pins_or_only_stands_in_for_a_secret_is_not_filed(
+    tmp_path: Path, capsys
+) -> None:
+    """Migrations' revision ids, a lock file's hashes, a placeholder secret and a keyword in
+    test code are not filed; a real key is, its issue showing its line with the key masked
+    (neither the key nor its hash)."""
+    key = "sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc"  # Stripe-shaped, and not a real key
+    files = {
+        "migrations/versions/ae1027a6acf_notes.py": (
+            '"""notes\n\nRevision ID: ae1027a6acf\n"""\n'
+            'revision = "ae1027a6acf"\ndown_revision = "37f06a334dbf"\n'
+        ),
+        "db/revisions.py": 'head_revision = "37f06a334dbf"\n',  # not skipped: not a secret
+        "pnpm-lock.yaml": (
+            "packages:\n  /a@1.0.0:\n    resolution: {integrity: sha512-QWTKZyjpPEjISv5W"
+            "aRU9OFeRpok6YctnYmDr5pNlyT2bRjXh0JMhjY6hW+ALEwIH==}\n"
+        ),
+        "config.py": f'SECRET_KEY = "dev"\nPAYMENTS = {{"key": "{key}"}}\n',
+        "tests/test_login.py": 'def test_login(client):\n    client.login(password="hunter22x")\n',
+        "vendor/tool.py": "import os\n\n\ndef run(command):\n    os.system(command)\n",
+    }
+    rules = RULES.replace("---\n", "---\naudit: {max_issues: 10}\n", 1)
+    repo = planted(tmp_path, rules, [], files)
+    found = audit(capsys, repo)
+    paths = {(row["path"], row["analyser"]) for row in found["filed"]}
+    assert paths == {("app.py", "bandit"), ("config.py", "detect-secrets")}, found["filed"]
+    services = open_services(repo, state_dir(repo))
+    (body,) = [
+        services.forge.get_issue(row["issue"]).body
+        for row in found["filed"]
+        if row["path"] == "config.py"  # one issue: two detectors name one secret
+    ]
+    assert f'PAYMENTS = {{"key": "{"*" * len(key)}"}}' in body, body
+    digest = hashlib.sha1(key.encode()).hexdigest()
+    assert key not in body and digest not in body + json.dumps(found)
+    (analysed,) = [s for s in services.store.steps(found["run_id"]) if s.step_id == "analyse"]
+    seen = {(f["path"], f["line"], f["analyser"]): f for f in analysed.outputs["findings"]}
+    secrets = [seen[(path, line, "detect-secrets")] for path, line in SECRETS]
+    assert [(f["rule"], f["severity"]) for f in secrets] == [("Secret Keyword", "low")] * 2
+    assert not {p for p, *_ in seen} & {"db/revisions.py", "pnpm-lock.yaml"}, seen
+    assert not any(p.startswith(("migrations/", "vendor/")) for p, *_ in seen), seen
+    services.store.close()
+    # factory.yaml's audit.skip replaces the list: read, the vendored call is found, and the
+    # revision ids and the lock file's digests are still no secrets
+    config = yaml.safe_load((repo / "factory.yaml").read_text())
+    (repo / "factory.yaml").write_text(yaml.safe_dump({**config, "audit": {"skip": []}}))
+    git(repo, "commit", "-qam", "read everything")
+    look = audit(capsys, repo, 0, "--dry-run")
+    assert [(r["path"], r["rule"]) for r in look["would_file"]] == [("vendor/tool.py", "B605")]
+    services = open_services(repo, state_dir(repo))
+    (analysed,) = [s for s in services.store.steps(look["run_id"]) if s.step_id == "analyse"]
+    secrets = {f["path"] for f in analysed.outputs["findings"] if f["analyser"] == "detect-secrets"}
+    assert secrets == {"config.py", "tests/test_login.py"}, secrets
+    services.store.close()
+
+
+def test_the_scripted_fallback_answers_the_auditor_and_the_learner(tmp_path: Path, capsys) -> None:
+    """Offline, with no script of its own: the auditor finds nothing (the analysers' findings
+    are filed), the learner proposes no edit (no branch, no pull request)."""
+    repo = repo_with_a_lesson(tmp_path, RULES, {})
+    (tmp_path / "script.yaml").write_text("[]\n")
+    write_files(repo, {"app.py": APP})
+    git(repo, "commit", "-qam", "the app")
+    found = audit(capsys, repo)
+    assert [row["rule"] for row in found["filed"]] == ["B602"] and found["errors"] == []
+    res = run_cli(capsys, "--repo", str(repo), "lessons", "propose", "--json")
+    assert res.code == 0, res.err
+    ((proposed,),) = [res.json()]
+    assert proposed["status"] == "succeeded" and "pr" not in proposed, proposed
+    nothing_written(repo)
+
+
+@pytest.mark.parametrize("first", ["audit", "look"])
+def test_a_look_never_files_whichever_run_it_finishes(tmp_path: Path, capsys, first: str) -> None:
+    """An audit killed before it filed and finished by a look files nothing; a look killed
+    and finished by an audit files what it found."""
+    repo = planted(tmp_path)
+    killed_at = {**os.environ, "FACTORY_FAULT_AT": "audit.select.done"}
+    dry = ["--dry-run"] if first == "look" else []
+    killed = spawn(repo, killed_at, "audit", "--json", *dry)
+    assert killed.wait(300) == -9, killed.communicate()
+    finished = audit(capsys, repo, 0, *([] if dry else ["--dry-run"]))
+    services = open_services(repo, state_dir(repo))
+    filed = len(services.forge.list_issues(state="all"))
+    shown = (len(finished["filed"]), len(finished.get("would_file", [])))
+    assert (filed, *shown) == ((2, 2, 0) if dry else (0, 0, 2)), finished
     services.store.close()

@@ -21,8 +21,8 @@ def test_a_run_removes_its_folders_and_its_states_worktrees() -> None:
         worktree = WorktreeManager(GitRepo(repo), default_worktree_root(state)).create(
             "factory/issue-1-0123abcd", "main"
         )
-        fresh_root(state).mkdir(parents=True)
+        fresh = fresh_root(state)
+        fresh.mkdir(parents=True)
         assert made.parent == root and worktree.is_dir()
-    assert not root.exists() and not worktree.exists()
-    assert not default_worktree_root(state).exists() and not fresh_root(state).exists()
+    assert not root.exists() and not worktree.exists() and not fresh.exists()
     assert tempfile.gettempdir() != str(root)

@@ -63,6 +63,7 @@ def test_a_failing_step_reports_number_expectation_page_and_screenshot(running, 
     )
     result = run_journey(session, app.base_url, journey, tmp_path)
     assert not result.passed and result.failed_step == 3
+    assert result.failed_at == "step 3 (click {role: button, name: Save})"  # as written
     assert "click" in (result.expected or "") and result.actual
     assert Path(str(result.screenshot)).read_bytes()[:4] == b"\x89PNG"
     text = Journey.model_validate(

@@ -25,6 +25,29 @@ from tests.browser.serving import NEEDS_BROWSER, served
 pytestmark = pytest.mark.skipif(not sandbox_available(), reason="needs bwrap")
 
 
+def test_the_relay_hands_nothing_to_a_browser_socket_the_harness_does_not_serve(
+    tmp_path: Path,
+) -> None:
+    """The seal's browser relay checks who listens before it sends Chromium's pipes: a
+    listener of another uid than the one it was given (the harness's) gets nothing, and the
+    relay fails, saying why."""
+    import tempfile
+
+    from harness.browser.relay import relay_script
+
+    with tempfile.TemporaryDirectory() as short, socket.socket(socket.AF_UNIX) as listening:
+        path = str(Path(short) / "browser.sock")  # a socket's path must be short
+        listening.bind(path)
+        listening.listen()
+        harness = os.getuid() + 1  # whoever the relay is told serves it, not this process
+        script = relay_script(tmp_path, path, harness)
+        done = subprocess.run([str(script)], capture_output=True, text=True, timeout=60)
+        conn, _ = listening.accept()
+        assert conn.recv(100) == b""
+    said = f"browser socket is served by uid {os.getuid()}, not by the harness (uid {harness})"
+    assert done.returncode != 0 and said in done.stderr, done.stderr
+
+
 @pytest.mark.parametrize(
     ("message", "fds"),
     [(b"not json\n", 3), (b'{"not": "a list"}\n', 3), (b'["--headless"]\n', 1)],

@@ -1,25 +1,32 @@
 """``factory mcp`` through the MCP SDK's own client, which starts the server as a subprocess
 and speaks to it over stdio: the tools are listed, status and a run's report read, an issue
-filed; approve is refused until a maintainer commits ``mcp: {decisions: true}``, and then
-recorded in the audit trail as a person's decision, through MCP."""
+filed (by MCP's own author, never a trusted one); approve is refused until a maintainer
+commits ``mcp: {decisions: true}``, and then recorded in the audit trail as a person's
+decision, through MCP, answered as the landing starts; hosts see each tool's annotations and
+the package's version, and bad calls get JSON-RPC errors, stderr staying quiet."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import os
+import subprocess
 import sys
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
+from mcp.shared.exceptions import MCPError
+from mcp.types import INVALID_PARAMS
 
 from harness.cli.common import state_dir
 from harness.store.db import Store
 from tests.cli_helpers import run_cli
-from tests.factory_repo import git, make_factory_repo
+from tests.factory_repo import RULES, git, make_factory_repo
 
 FACTORY = str(Path(sys.executable).with_name("factory"))
 TOOLS = {
@@ -88,6 +95,7 @@ def test_an_mcp_client_session(tmp_path: Path, capsys) -> None:
     report = seen["report"]
     assert report["id"] == triage.id and report["workflow"] == "triage" and report["steps"]
     assert seen["filed"]["number"] == 2 and seen["filed"]["title"] == "Show a note count"
+    assert seen["filed"]["author"] == "mcp"
     refused = seen["refused"]
     assert refused.is_error and "mcp: {decisions: true}" in _text(refused)
     assert not seen["approved"].is_error, _text(seen["approved"])
@@ -101,3 +109,180 @@ def test_an_mcp_client_session(tmp_path: Path, capsys) -> None:
     assert seen["mission"] == (repo / "mission.md").read_text()
     shown = json.loads(run_cli(capsys, *cli, "issue", "show", "2", "--json").out)
     assert shown["title"] == "Show a note count"
+
+
+def _session(repo: Path, work: Any) -> Any:
+    """``work(client)`` in an SDK client session with ``factory mcp`` on ``repo``."""
+    params = StdioServerParameters(
+        command=FACTORY, args=["--repo", str(repo), "mcp"], env=dict(os.environ), cwd=str(repo)
+    )
+
+    async def session() -> Any:
+        async with Client(params) as client:
+            return await work(client)
+
+    return asyncio.run(session())
+
+
+def test_hosts_see_annotations_and_a_version_and_bad_calls_get_protocol_errors(
+    tmp_path: Path,
+) -> None:
+    repo = make_factory_repo(tmp_path / "repo")
+
+    async def work(client: Client) -> dict[str, Any]:
+        tools = {t.name: t.annotations for t in (await client.list_tools()).tools}
+        refused = {}
+        for name, args in (("runs", {"limit": -1}), ("diff", {"issue": "one"}), ("nosuch", {})):
+            with pytest.raises(MCPError) as raised:
+                await client.call_tool(name, args)
+            refused[name] = raised.value.error
+        return {
+            "tools": tools,
+            "version": client.server_info.version if client.server_info else None,
+            "queue": await client.call_tool("queue", {}),
+            "refused": refused,
+        }
+
+    seen = _session(repo, work)
+    assert seen["version"] == version("dark-factory-harness")
+    hints = {
+        name: (a.read_only_hint, a.destructive_hint, a.open_world_hint)
+        for name, a in seen["tools"].items()
+    }
+    for name in ("status", "queue", "runs", "report", "diff", "backtest_summary"):
+        assert hints[name] == (True, False, False), name
+    assert hints["file_issue"] == (False, False, False)
+    assert hints["approve"] == hints["reject"] == (False, True, True)
+    empty = seen["queue"]
+    assert not empty.is_error and json.loads(_text(empty)) == []  # content, even for nothing
+    refused = seen["refused"]
+    assert {e.code for e in refused.values()} == {INVALID_PARAMS}
+    assert refused["runs"].message == "runs: limit: must be greater than or equal to 1"
+    assert refused["diff"].message.startswith("diff: issue: must be a valid integer")
+    assert "pydantic" not in refused["diff"].message and "http" not in refused["diff"].message
+    assert refused["nosuch"].message == "no tool named 'nosuch'"
+
+
+def test_a_request_whose_params_is_not_an_object_is_answered_and_stderr_stays_quiet(
+    tmp_path: Path,
+) -> None:
+    """What no SDK client sends: a raw JSON-RPC exchange over the server's standard streams."""
+    repo = make_factory_repo(tmp_path / "repo")
+    hello = {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "t", "version": "1"},
+    }
+    lines = [
+        {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": hello},
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": ["runs", {"limit": 1}]},
+        {
+            "jsonrpc": "2.0",
+            "id": 3,
+            "method": "tools/call",
+            "params": {"name": "runs", "arguments": {"limit": 0}},
+        },
+        {
+            "jsonrpc": "2.0",
+            "id": 4,
+            "method": "tools/call",
+            "params": {"name": "approve", "arguments": {"issue": 1}},
+        },
+    ]
+    server = subprocess.Popen(
+        [FACTORY, "--repo", str(repo), "mcp"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert server.stdin is not None and server.stdout is not None
+    answers = {}
+    for line in lines:  # each answered before the next is sent, as a client waits
+        server.stdin.write(json.dumps(line) + "\n")
+        server.stdin.flush()
+        if "id" in line:
+            answer = json.loads(server.stdout.readline())
+            answers[answer["id"]] = answer
+    _, stderr = server.communicate(timeout=120)
+    assert set(answers) == {1, 2, 3, 4}
+    assert answers[2]["error"]["code"] == INVALID_PARAMS
+    assert answers[3]["error"]["code"] == INVALID_PARAMS
+    assert answers[4]["result"]["isError"]  # a refusal of the factory's: the tool's answer
+    assert stderr == ""  # no log of each refused call
+
+
+def test_an_issue_filed_through_mcp_is_not_trusted_when_the_maintainer_is(
+    tmp_path: Path, capsys
+) -> None:
+    """The maintainer (and "mcp" too) listed in trusted_authors, a daily limit of one: the
+    maintainer's issues are all triaged, MCP's second waits for a later day."""
+    from harness.forge.local import default_author
+
+    maintainer = default_author()
+    rules = RULES.replace(
+        "max_issues_per_author_per_day: 3, trusted_authors: [owner]",
+        f"max_issues_per_author_per_day: 1, trusted_authors: [{maintainer}, mcp]",
+    )
+    repo = make_factory_repo(tmp_path / "repo", rules=rules)
+    cli = ("--repo", str(repo))
+    for n in (1, 2):
+        run_cli(capsys, *cli, "issue", "new", "--title", f"Mine {n}", "--body", "Please.")
+
+    async def work(client: Client) -> list[Any]:
+        return [
+            _data(await client.call_tool("file_issue", {"title": f"Agent's {n}", "body": "Do."}))
+            for n in (1, 2)
+        ]
+
+    filed = _session(repo, work)
+    assert [i["author"] for i in filed] == ["mcp", "mcp"]
+    triaged = run_cli(capsys, *cli, "triage", "--json").json()
+    decided = {row["issue"]: row["decision"] for row in triaged}
+    assert decided[1] != "deferred" and decided[2] != "deferred"  # the maintainer's
+    assert decided[3] != "deferred" and decided[4] == "deferred"  # MCP's
+
+
+def test_approve_answers_as_the_landing_starts_and_the_change_still_lands(
+    tmp_path: Path, capsys
+) -> None:
+    """A change waiting for review (trust starts at review), approved through MCP: the answer
+    comes when validation starts, in the session, and the session then sees it land."""
+    from harness.demo import generate
+
+    repo, _, _ = generate(tmp_path)
+    rules = repo / "factory_rules.md"
+    rules.write_text(
+        rules.read_text().replace("---\n", "---\ntrust: {default: {start: review}}\n", 1)
+    )
+    config = yaml.safe_load((repo / "factory.yaml").read_text())
+    (repo / "factory.yaml").write_text(yaml.safe_dump({**config, "mcp": {"decisions": True}}))
+    git(repo, "commit", "-qam", "Every change waits for a person; MCP may decide")
+    cli = ("--repo", str(repo))
+    title = "Show how many notes there are"
+    run_cli(
+        capsys, *cli, "issue", "new", "--title", title, "--body", "'N notes'.", "--author", "owner"
+    )
+    run_cli(capsys, *cli, "run", "--once")
+    waiting = json.loads(run_cli(capsys, *cli, "issue", "show", "1", "--json").out)
+    assert "factory:needs-review" in waiting["labels"]
+
+    before = {r.id for r in Store.open(state_dir(repo)).list_runs(limit=None)}
+
+    async def work(client: Client) -> tuple[str, list[dict[str, Any]]]:
+        said = _text(await client.call_tool("approve", {"issue": 1}))
+        ended: list[dict[str, Any]] = []
+        for _ in range(1200):  # a guard against a landing that never ends, not a timing
+            runs = _data(await client.call_tool("runs", {"limit": 5}))
+            ended = [r for r in runs if r["id"] not in before and r["status"] != "running"]
+            if ended:
+                break
+            await asyncio.sleep(0.5)
+        return said, ended
+
+    said, ended = _session(repo, work)
+    assert "validating PR" in said and "`runs` shows when it ends" in said
+    assert [(r["workflow"], r["outcome"]) for r in ended] == [("validate", "merged")]
+    landed = json.loads(run_cli(capsys, *cli, "issue", "show", "1", "--json").out)
+    assert "factory:merged" in landed["labels"]

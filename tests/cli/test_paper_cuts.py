@@ -1,5 +1,7 @@
 """What a newcomer met every day: ``status`` reads outcomes, ``retry`` needs no model key,
-``runs`` keeps an outcome whole at 80 columns."""
+``runs`` keeps an outcome and a run id whole at 80 columns, a misspelt key is named with the
+one meant, ``lessons`` with none says so, Ctrl-C does not read like the kill switch, a
+refusal's reason is said once."""
 
 from __future__ import annotations
 
@@ -55,7 +57,8 @@ def test_runs_keeps_an_outcome_whole_at_80_columns(
     out = run_cli(capsys, "--repo", str(triaged), "runs").out
     plain = re.sub(r"\x1b\[[0-9;]*m", "", out)
     assert max(map(len, plain.splitlines())) <= 80
-    assert re.search(r"\striage\s+1\s+needs_info\s", plain), plain
+    (run,) = run_cli(capsys, "--repo", str(triaged), "runs", "--json").json()
+    assert re.search(rf"{run['id']}\s+triage\s+1\s+needs_info\s", plain), plain
 
 
 def test_ctrl_c_in_run_says_what_happens_and_an_aborted_run_reads_interrupted(
@@ -87,7 +90,8 @@ def test_ctrl_c_in_run_says_what_happens_and_an_aborted_run_reads_interrupted(
             "stopping after this step — Ctrl-C again to abort; run again to resume"
         )
         refused = run_cli(capsys, "--repo", str(triaged), "implement", "1")
-        assert refused.code != 0 and "interrupted by Ctrl-C" in refused.err
+        assert refused.code != 0 and "interrupted by Ctrl-C: this process" in refused.err
+        assert "the factory is stopped" not in refused.err  # the kill switch's words
         PROCESS.part(Driven).runs.add(running.id)
         with pytest.raises(SystemExit) as ended:
             os.kill(os.getpid(), signal.SIGINT)
@@ -154,3 +158,49 @@ def test_the_merged_comment_escapes_its_gate_table_once() -> None:
         "comments/merged.md.j2", merge_sha="a", tree="b", candidate="c", decision=decision
     )
     assert "\\\\|" in again
+
+
+def test_a_misspelt_key_is_named_with_the_one_meant(tmp_path: Path, capsys) -> None:
+    repo = make_factory_repo(tmp_path / "repo")
+    journeys = tmp_path / "repo-holdout" / "journeys"
+    journeys.mkdir(parents=True)
+    (journeys / "add.yaml").write_text("name: add\nsteps:\n  - goto: /\n  - clik: {name: Add}\n")
+    errors = run_cli(capsys, "--repo", str(repo), "check").err
+    assert "journeys/add.yaml: steps[1].clik: unknown key (did you mean 'click'?)" in errors
+    config = repo / "factory.yaml"
+    config.write_text(config.read_text() + "comands: {test: 'true'}\n")
+    errors = run_cli(capsys, "--repo", str(repo), "check").err
+    assert "factory.yaml: comands: unknown key (did you mean 'commands'?)" in errors
+
+
+def test_lessons_with_none_says_so(triaged: Path, capsys) -> None:
+    res = run_cli(capsys, "--repo", str(triaged), "lessons")
+    assert res.code == 0 and res.out.startswith("no lessons yet"), res.out
+
+
+def test_a_refusal_says_its_reason_once_and_names_the_failing_step_as_written() -> None:
+    """``factory run``'s reason for a change waiting for a person: the route's reason already
+    quotes the gate that held it, which is not said again; a failed journey's step is named
+    as the maintainer wrote it (the maintainer's own table)."""
+    from harness.artifacts import CheckResult, GateResult, Validation
+    from harness.browser.results import JourneyResult
+    from harness.cycle import refusal_reason
+
+    held = GateResult(name="security", passed=False, evidence="subprocess with shell=True")
+    decided = Validation.model_validate(
+        {
+            "route": "needs_review",
+            "reason": f"a person decides what the gates cannot (security: {held.evidence})",
+            "score": 0.9,
+            "verdict": "pass",
+            "gates": [held.model_dump()],
+            "fix_attempts": 0,
+            "implement_run": "r-0123456789",
+            "pr": 7,
+        }
+    )
+    journey = JourneyResult("add a note", False, 3, 3, failed_as="click {name: Add}")
+    checked = CheckResult.model_construct(journeys=[journey])
+    said = refusal_reason(decided, checked)
+    assert said.count("shell=True") == 1, said
+    assert said.endswith("journey 'add a note' failed at step 3 (click {name: Add})"), said

@@ -7,7 +7,12 @@ from contextlib import closing
 from pathlib import Path
 
 from harness.git.repo import GitRepo
-from harness.git.worktrees import WorktreeManager, default_worktree_root
+from harness.git.worktrees import (
+    WorktreeManager,
+    default_worktree_root,
+    recorded_tmpfs,
+    tmpfs_folder,
+)
 from harness.store.db import Store
 from tests.cli_helpers import run_cli
 from tests.factory_repo import git, make_factory_repo
@@ -34,6 +39,7 @@ def test_prune_deletes_the_branches_of_closed_issues_only(
     res = run_cli(capsys, "--repo", str(repo), "prune", "--dry-run")
     assert res.code == 0, res.err
     assert f"would delete {done}" in res.out and waiting not in res.out
+    assert "removed" not in res.out and "would remove" in res.out  # a dry run removes nothing
     assert GitRepo(repo).branch_exists(done)
 
     res = run_cli(capsys, "--repo", str(repo), "prune")
@@ -78,9 +84,9 @@ def test_prune_removes_the_empty_tmpfs_folders_deleted_states_left(
 def test_prune_removes_the_set_up_trees_a_killed_backtest_left(
     tmp_path: Path, capsys, monkeypatch
 ) -> None:
-    """A backtest killed before a case ended leaves that case's kept set-up trees on tmpfs
-    (its scratch state stays as evidence): prune removes them, unless a backtest is under
-    way."""
+    """A backtest killed before a case ended leaves that case's folder on tmpfs (its kept
+    set-up trees, its check copies; its scratch state stays as evidence): prune removes it,
+    unless a backtest is under way."""
     from harness.implement.run import holder_id
     from harness.sandbox.policy import setups_root
     from harness.store.backtests import BACKTEST_LEASE
@@ -89,8 +95,7 @@ def test_prune_removes_the_set_up_trees_a_killed_backtest_left(
     state = tmp_path / "state"
     monkeypatch.setenv("FACTORY_STATE_DIR", str(state))
     case = state / "backtest" / "bt-0123456789ab" / "case-1" / "state"
-    case.mkdir(parents=True)  # its runs, transcripts, evidence: kept
-    kept = setups_root(case) / "0123abcd"
+    kept = setups_root(case) / "0123abcd"  # the case's own folder on tmpfs, named in it
     (kept / ".venv").mkdir(parents=True)
     holder = holder_id()  # this process: a backtest under way
     with closing(Store.open(state)) as store:
@@ -101,5 +106,50 @@ def test_prune_removes_the_set_up_trees_a_killed_backtest_left(
         store.release_lease(BACKTEST_LEASE, holder)
     res = run_cli(capsys, "--repo", str(repo), "prune")
     assert res.code == 0, res.err
-    assert not setups_root(case).exists() and case.is_dir()
+    assert not kept.exists() and recorded_tmpfs(case) is None and case.is_dir()
     assert "1 leftover worktree folder(s) removed" in res.out
+
+
+def test_prune_removes_what_older_versions_made_on_tmpfs_and_the_folders_of_deleted_states(
+    tmp_path: Path, capsys, monkeypatch
+) -> None:
+    """A state from before ``tmpfs_folder``: its worktree in ``/dev/shm/factory-<hash of the
+    state's path>``, its copies and kept set-ups beside it. The state keeps working (new
+    worktrees go to a folder of its own, named in it); ``factory prune`` forgets the old
+    worktree and removes the three old folders. A state's folder outlives the state only
+    until prune finds it idle."""
+    import hashlib
+    import os
+    import shutil
+
+    repo = make_factory_repo(tmp_path / "notes")
+    state = tmp_path / "state"
+    monkeypatch.setenv("FACTORY_STATE_DIR", str(state))
+    monkeypatch.setenv("FACTORY_WORKTREE_ROOT", "tmpfs")
+    for title in ("before", "after"):
+        res = run_cli(capsys, "--repo", str(repo), "issue", "new", "--title", title, "--body", "b")
+        assert res.code == 0, res.err
+    tag = hashlib.sha256(str(state.resolve()).encode()).hexdigest()[:12]
+    old = [Path(f"/dev/shm/factory-{tag}{end}") for end in ("", "-fresh", "-setups")]
+    for folder in old:
+        folder.mkdir(mode=0o755)  # as an older version made them
+    (old[2] / "kept").mkdir()
+    g = GitRepo(repo)
+    before = WorktreeManager(g, old[0]).create("factory/issue-1-0123abcd", "main")
+    new = WorktreeManager.of(g, state).create("factory/issue-2-4567cdef", "main")
+    assert new.parent == default_worktree_root(state) and new.parent.parent not in old
+    gone = tmp_path / "gone"  # a deleted state's folder, idle for decades
+    orphan = tmpfs_folder(gone)
+    shutil.rmtree(gone)
+    os.utime(orphan, (1, 1))
+
+    try:
+        res = run_cli(capsys, "--repo", str(repo), "prune")
+        assert res.code == 0, res.err
+        assert not any(folder.exists() for folder in (*old, before)) and new.is_dir()
+        assert [p.name for p in WorktreeManager.of(g, state).list()] == [new.name]
+        assert "factory--issue-1-0123abcd" not in git(repo, "worktree", "list")
+        assert not orphan.exists() and tmpfs_folder(state) == new.parent.parent
+    finally:
+        for folder in (*old, orphan):
+            shutil.rmtree(folder, ignore_errors=True)

@@ -94,3 +94,44 @@ def test_status_reads_trust_without_the_mission_parser(tmp_path: Path) -> None:
         f"from harness.cli import main\n    main(['--repo', {str(repo)!r}, 'runs', '--json'])"
     )
     assert not set(found) & set(HEAVY), found  # the table's library (rich) too
+
+
+def test_commands_that_ask_no_model_need_no_key_and_no_sdk(tmp_path: Path) -> None:
+    """``health``, ``lessons``, ``reject`` and an audit of the analysers alone (an override
+    without the auditor) on an ``anthropic`` factory.yaml start without
+    ``ANTHROPIC_API_KEY`` and never import the SDK: the client is built when a step first
+    asks the model, and none of them does."""
+    from harness.cli.common import state_dir
+    from harness.forge.base import Label, set_state
+    from harness.forge.local import LocalForge
+    from harness.git.repo import GitRepo
+    from harness.paths import workflows_dir
+    from harness.store.db import Store
+
+    repo = make_factory_repo(tmp_path / "repo", provider={"type": "anthropic"})
+    forge = LocalForge(Store.open(state_dir(repo)), GitRepo(repo))
+    number = forge.create_issue("Dark mode", "Please add a dark mode.", "alice").number
+    set_state(forge, number, Label.NEEDS_HUMAN)
+    shipped = (workflows_dir() / "audit.yaml").read_text().split("  - id: auditor")
+    analysers_only = shipped[0] + "  - {id: select" + shipped[1].split("  - {id: select", 1)[1]
+    (repo / ".factory" / "workflows").mkdir(parents=True)
+    (repo / ".factory" / "workflows" / "audit.yaml").write_text(analysers_only)
+    git(repo, "add", "-f", ".factory/workflows/audit.yaml")
+    git(repo, "commit", "-qm", "an audit of the analysers alone")
+    commands = (
+        ["health"],
+        ["lessons"],
+        ["reject", str(number), "--reason", "out of scope"],
+        ["audit", "--json"],
+    )
+    for command in commands:
+        code = (
+            "import os\n    os.environ.pop('ANTHROPIC_API_KEY', None)\n"
+            "    os.environ.pop('ANTHROPIC_AUTH_TOKEN', None)\n"
+            "    from harness.cli import main\n    try:\n"
+            f"        main(['--repo', {str(repo)!r}, *{command!r}])\n"
+            "    except SystemExit as exc:\n        assert not exc.code, exc.code"
+        )
+        found, printed = _run(code, ("anthropic",))
+        assert "anthropic" not in found, (command, printed)
+    assert forge.get_issue(number).state == "closed"  # the rejection was made

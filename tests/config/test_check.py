@@ -510,3 +510,45 @@ def test_a_test_command_no_template_fits_is_a_warning_with_its_cost(inited: Path
     (said,) = [w for w in res.json()["warnings"] if "commands.test:" in w]
     assert "`mkdir -p data && python -m pytest -q` fits no commands.test_files template" in said
     assert "fails-before proof" in said and "run the whole suite instead" in said
+
+
+def test_check_names_the_allow_list_it_derives_and_where_from(tmp_path: Path, capsys) -> None:
+    """With no ``network.allow``, set-up's list comes from the manifests at the newest commit
+    of production that changed a governance file: ``factory check`` names the hosts, the
+    manifests and that commit; a manifest merged after it (an agent's) widens nothing."""
+    from tests.factory_repo import make_factory_repo
+
+    repo = make_factory_repo(tmp_path / "notes")
+    (repo / "requirements.txt").write_text("flask\n")
+    (repo / "mission.md").write_text((repo / "mission.md").read_text() + "\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "a maintainer's one-line mission edit, beside the manifest")
+    governance = git(repo, "rev-parse", "HEAD").strip()
+    (repo / "Gemfile").write_text("source 'https://rubygems.org'\n")
+    git(repo, "add", "Gemfile")
+    git(repo, "commit", "-qm", "merged from an agent's change")
+    res = run_cli(capsys, "--repo", str(repo), "check")
+    assert res.code == 0, res.err
+    (line,) = [line for line in res.out.splitlines() if "network.allow" in line]
+    assert line == (
+        "note: factory.yaml: network.allow: unset, so set-up may reach pypi.org, "
+        f"files.pythonhosted.org: the registries of requirements.txt at {governance[:12]}, the "
+        "newest commit on main that changed a governance file; list the hosts in network.allow "
+        "to hold the list as it is"
+    )
+
+
+def test_the_shipped_output_limits_fit_the_default_models(tmp_path: Path) -> None:
+    """Why ``factory check`` reads no limit when the models, their thinking and effort are the
+    defaults and nothing is overridden: the shipped limits fit the default models."""
+    from harness.config.check import output_limits
+    from harness.config.model_check import output_problems
+    from harness.config.models import FactoryConfig
+
+    config = FactoryConfig.model_validate({"commands": {"test": "true"}})
+    assert output_limits(tmp_path, config) == []  # nothing chosen, nothing overridden
+    (tmp_path / ".factory" / "workflows").mkdir(parents=True)
+    (tmp_path / ".factory" / "workflows" / "unread.yaml").write_text("not: a workflow\n")
+    limits = output_limits(tmp_path, config)  # an override: every limit read
+    assert {limit.role for limit in limits} >= {"planner", "implementer", "reviewer", "validator"}
+    assert output_problems(config, limits) == []

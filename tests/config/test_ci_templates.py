@@ -24,7 +24,10 @@ PINNED = re.compile(r"^[\w.-]+/[\w.-]+@[0-9a-f]{40}$")
 # The findings the generated workflows justify at their line (`# actionlint: why`), and
 # nothing else: actionlint 1.7.7 predates concurrency's `queue` key, on which the landing
 # jobs rely (GitHub changelog 2026-05-07: `queue: max` lets runs wait instead of cancelling).
-JUSTIFIED = ['factory-work.yml: unexpected key "queue" for "concurrency" section']
+JUSTIFIED = [
+    'factory-health.yml: unexpected key "queue" for "concurrency" section',
+    'factory-work.yml: unexpected key "queue" for "concurrency" section',
+]
 
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
@@ -88,6 +91,8 @@ def test_init_writes_issue_forms_and_workflows(generated: Path) -> None:
         "ISSUE_TEMPLATE/factory-feature.yml",
         "workflows/factory-ack.yml",
         "workflows/factory-audit.yml",
+        "workflows/factory-health.yml",
+        "workflows/factory-lessons.yml",
         "workflows/factory-triage.yml",
         "workflows/factory-work.yml",
     ]
@@ -109,7 +114,8 @@ def test_init_ci_adds_its_files_beside_the_repositorys_own(
     ``init --ci`` adds the factory's files and changes no byte of those; ``--force-workflows``
     overwrites only the factory's workflows, naming each; ``check`` is ok."""
     own = {
-        ".github/ISSUE_TEMPLATE/bug.yml": "name: Bug\ndescription: ours\nbody: []\n",
+        ".github/ISSUE_TEMPLATE/bug.yml": "name: Bug report\ndescription: ours\nbody: []\n",
+        ".github/ISSUE_TEMPLATE/idea.md": "---\nname: Feature request\nabout: ours\n---\n",
         ".github/ISSUE_TEMPLATE/config.yml": "blank_issues_enabled: true\n",
         ".github/workflows/ci.yml": "on: push\njobs: {}\n",
         "CLAUDE.md": "# Our conventions\n",
@@ -121,12 +127,23 @@ def test_init_ci_adds_its_files_beside_the_repositorys_own(
     git(empty_repo, "commit", "-qm", "our own forms and CI")
     clone = tmp_path / "clone"
     git(tmp_path, "clone", "-q", str(empty_repo), str(clone))
+    git(clone, "remote", "set-url", "origin", "https://github.com/acme/app.git")  # on GitHub
     args = ("--repo", str(clone), "init", "--ci", "github-actions", "--package", PACKAGE)
     res = run_cli(capsys, *args)
     assert res.code == 0, res.err
     assert {rel: (clone / rel).read_text() for rel in own} == own
     for rel in (".github/ISSUE_TEMPLATE/config.yml", "CLAUDE.md"):
         assert f"kept {rel}: it exists" in res.out
+    assert "blank issues" not in res.out  # the repository's own config decides
+    forms = clone / ".github" / "ISSUE_TEMPLATE"
+    names = [
+        yaml.safe_load(p.read_text().split("---")[1] if p.suffix == ".md" else p.read_text())[
+            "name"
+        ]
+        for p in sorted(forms.iterdir())
+        if p.name != "config.yml"
+    ]
+    assert len(names) == 4 and len(set(names)) == 4, names  # none named as one of theirs
     added = ["factory-bug.yml", "factory-feature.yml", "factory-triage.yml", "factory-work.yml"]
     assert all(next(clone.glob(f".github/*/{name}"), None) for name in added)
     assert "factory.yaml" in res.out and (clone / "factory_rules.md").is_file()
@@ -192,9 +209,18 @@ def test_the_acknowledgement_is_off_unless_asked_for(empty_repo: Path, capsys) -
     res = run_cli(capsys, "--repo", str(empty_repo), "init", "--ack")
     assert res.code == 2 and "--ack: only used with --ci" in res.err
     args = ("init", "--ci", "github-actions", "--package", PACKAGE)
-    assert run_cli(capsys, "--repo", str(empty_repo), *args).code == 0
+    res = run_cli(capsys, "--repo", str(empty_repo), *args)
+    assert res.code == 0
     workflows = sorted(p.name for p in (empty_repo / ".github" / "workflows").iterdir())
-    assert workflows == ["factory-audit.yml", "factory-triage.yml", "factory-work.yml"]
+    assert workflows == [
+        "factory-audit.yml",
+        "factory-health.yml",
+        "factory-lessons.yml",
+        "factory-triage.yml",
+        "factory-work.yml",
+    ]
+    # a repository without a forms config of its own: init's turns blank issues off, and says so
+    assert "wrote .github/ISSUE_TEMPLATE/config.yml: blank issues are off" in res.out
 
 
 def test_the_acknowledgement_says_when_triage_runs(generated: Path) -> None:
@@ -253,7 +279,8 @@ def test_least_privilege_and_the_kill_switch(generated: Path) -> None:
             text = json.dumps(job)
             runs_agent = "ANTHROPIC_API_KEY" in text
             if "uses" in job:  # a reusable workflow: its own jobs are checked
-                assert job["uses"] == "./.github/workflows/factory-work.yml", where
+                called = ("factory-work.yml", "factory-health.yml")
+                assert job["uses"] in [f"./.github/workflows/{w}" for w in called], where
                 continue
             if runs_agent:
                 assert not writes, f"{where}: an agent job must not write ({writes})"
@@ -295,13 +322,17 @@ def test_check_says_what_the_github_forge_will_need(
 
 
 def test_only_the_validate_job_checks_the_holdout_out(generated: Path) -> None:
-    """The implementer's job never has the journeys; the validator's has them beside the code
-    (FACTORY_HOLDOUT), never inside it."""
+    """The implementer's job never has the journeys; the validator's and production's health
+    (which runs no agent) have them beside the code (FACTORY_HOLDOUT), never inside it."""
     workflows = _workflows(generated)
     for name, wf in workflows.items():
         for job_id, job in wf["jobs"].items():
             text = json.dumps(job)
-            if (name, job_id) == ("factory-work.yml", "validate"):
+            checks = ("health", "heal", "validate")  # production's health: no agent there
+            if (name, job_id) == ("factory-work.yml", "validate") or (
+                name == "factory-health.yml" and job_id in checks
+            ):
+                assert "ANTHROPIC_API_KEY" not in text or name == "factory-work.yml", job_id
                 continue
             assert "HOLDOUT_REPOSITORY" not in text and 'FACTORY_HOLDOUT"' not in text, job_id
             assert "secrets.FACTORY_HOLDOUT_TOKEN" not in text or "uses" in job, job_id

@@ -64,6 +64,21 @@ def test_no_folder_no_files(tmp_path: Path) -> None:
             "Python (requirements.txt)",
             ".venv/bin/python -m pytest -q",
         ),
+        (  # a Flask app tested with unittest in a tests.py (microblog's layout)
+            {"requirements.txt": "flask\n", "tests.py": "import unittest\n"},
+            "Python (requirements.txt)",
+            ".venv/bin/python -m unittest",
+        ),
+        (  # unittest's test files in tests/, no pytest configured
+            {"pyproject.toml": "[project]\nname = 'x'\n", "tests/test_app.py": "import unittest\n"},
+            "Python (pyproject.toml)",
+            ".venv/bin/python -m unittest",
+        ),
+        (  # test files that import pytest: pytest, configured or not
+            {"requirements.txt": "flask\n", "test_app.py": "import pytest\nimport unittest\n"},
+            "Python (requirements.txt)",
+            ".venv/bin/python -m pytest -q",
+        ),
         ({"package.json": "{}"}, "Node (package.json)", "npm test"),
         ({}, "no build files found", "exit 1"),
     ],
@@ -77,6 +92,7 @@ def test_init_writes_commands_for_the_project_it_finds(
     config = (empty_repo / "factory.yaml").read_text()
     commands = yaml.safe_load(config)["commands"]
     assert test_line in commands["test"] and "start" not in commands  # start: set by hand
+    assert f"`{commands['test']}`" in (empty_repo / "CLAUDE.md").read_text()  # the same command
     assert "{port}" in config.split("# start:")[1].splitlines()[0]
     for line in commands.values():
         assert not re.search(r"(^|[\s;&|])python\s", str(line)), line  # no bare `python`

@@ -182,7 +182,7 @@ def planned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Planned]:
             elif job == "factory-work.yml:validate":
                 seen["merged after the validate job"] = [p.merged for p in hub.pulls.values()]
 
-        jobs = actions(root / "actions", hub, skip=frozenset({"apply-merge"}), after=look)
+        jobs = actions(root / "actions", hub, skip=frozenset({"apply-merge", "health"}), after=look)
         results = jobs.workflow(repo / WORKFLOWS / "factory-triage.yml")
         assert all(r["ok"] for r in results.values()), "\n".join(jobs.log)
         assert jobs.jobs == [
@@ -330,7 +330,7 @@ def test_a_work_job_without_a_piece_of_the_system_list_fails(
     assert run_cli(capsys, "--repo", str(empty_repo), *args).code == 0
     workflow = empty_repo / WORKFLOWS / "factory-work.yml"
     with forked(planned.seen["triaged"], tmp_path / "hub") as hub:
-        skip = frozenset({"apply-pr", "validate", "apply-merge"})
+        skip = frozenset({"apply-pr", "validate", "apply-merge", "health"})
         jobs = actions(tmp_path / "actions", hub, skip=skip)
         results = jobs.workflow(workflow, {"issue": 1})
     assert jobs.jobs == ["factory-work.yml:implement"] and not results["implement"]["ok"]

@@ -140,6 +140,21 @@ def test_a_modified_file_holds_a_revert_too(empty_repo: Path, tmp_path: Path) ->
     assert git(empty_repo, "status", "--porcelain") == ""
 
 
+def test_a_checkout_whose_index_is_stale_still_moves(empty_repo: Path, tmp_path: Path) -> None:
+    """A checkout copied or touched: the file's stat no longer matches the index, its content
+    does. The merge refreshes the index before it moves the files (read-tree said "Entry
+    'README.md' not uptodate" and every merge stopped)."""
+    import os
+
+    repo = GitRepo(empty_repo)
+    head = _feature_branch(empty_repo, tmp_path, "factory/issue-5-ee", "README.md")
+    os.utime(empty_repo / "README.md", (1, 1))
+    merged = repo.merge_branch("main", "factory/issue-5-ee", head, "merge")
+    assert repo.rev_parse("main") == merged
+    assert (empty_repo / "README.md").read_text() == "from the factory\n"
+    assert git(empty_repo, "status", "--porcelain") == ""
+
+
 def test_the_factorys_own_state_in_the_checkout_is_not_a_change(
     empty_repo: Path, tmp_path: Path
 ) -> None:

@@ -3,6 +3,8 @@ that keeps regressing (the SafetyGuard), through ``factory health`` (docs/heal.m
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -16,11 +18,13 @@ from tests.heal.conftest import land, seed_chain
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 
-FLAKY = (  # fails where the whole suite runs (production's health), passes when run alone
-    "import sys\nimport unittest\n\n\nclass Flaky(unittest.TestCase):\n"
+FLAKY = (  # fails on the runs it names: each run's number is what the test reads (``seeded``)
+    "import pathlib\nimport unittest\n\n\nclass Flaky(unittest.TestCase):\n"
     "    def test_flaky(self):\n"
-    "        self.assertIn('test_flaky.Flaky.test_flaky', sys.argv)\n"
+    "        self.assertFalse({fails})\n"
 )
+RUN = "int(pathlib.Path('runs.txt').read_text())"
+HEALTH_RUNS = 20
 BROKEN = "import unittest\n\n\nclass Sum(unittest.TestCase):\n    def test_sum(self):\n"
 BROKEN += "        self.assertEqual(1 + 1, 3)\n"
 
@@ -34,26 +38,49 @@ def factory_issues(cli) -> list[dict]:
     return [i for i in cli("issue", "list", "--json").json() if i["author"] == "factory[bot]"]
 
 
+@pytest.fixture
+def seeded(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every run of the tests, counted: the copy each runs in holds its number (``runs.txt``),
+    so a test fails one run in two by that number, not by chance."""
+    from harness.validate import evidence
+
+    runs: list[str] = []
+    real = evidence.fresh_copy
+
+    @contextmanager
+    def counted(settings, prepared: Path, name: str) -> Iterator[Path]:
+        with real(settings, prepared, name) as path:
+            if name.endswith("-tests"):
+                runs.append(name)
+                (path / "runs.txt").write_text(str(len(runs)))
+            yield path
+
+    monkeypatch.setattr(evidence, "fresh_copy", counted)
+    return runs
+
+
 def test_a_test_that_fails_one_run_in_two_is_flaky_then_one_issue_after_the_count(
-    tmp_path: Path, capsys, app
+    tmp_path: Path, capsys, app, seeded
 ) -> None:
     repo, _ = app
     config = yaml.safe_load((repo / "factory.yaml").read_text())
     config["health"] = {"flaky_issue_after": 2}
     (repo / "factory.yaml").write_text(yaml.safe_dump(config))
-    (repo / "test_flaky.py").write_text(FLAKY)
+    (repo / "test_flaky.py").write_text(FLAKY.format(fails=f"{RUN} % 2"))
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "a test that fails one run in two")
     production = git(repo, "rev-parse", "main")
     cli = repo_cli(capsys, repo)
 
-    for flakes in (1, 2):
+    for run in range(1, HEALTH_RUNS + 1):
         res = cli("health", "--json")
         assert res.code == 0, res.err  # a flake is not a red production
         assert res.json()["outcome"] == "flaky"
-        assert len(factory_issues(cli)) == flakes - 1  # one, after the count
+        assert len(factory_issues(cli)) == (run >= 2)  # one, after the count
+    assert len(seeded) == 2 * HEALTH_RUNS  # each health run's suite, then the same again
     (listed,) = cli("flaky", "--json").json()
-    assert listed["check"] == "test:test_flaky.Flaky.test_flaky" and listed["flakes"] == 2
+    assert listed["check"] == "test:test_flaky.Flaky.test_flaky"
+    assert listed["flakes"] == HEALTH_RUNS
     (filed,) = factory_issues(cli)
     assert "factory:needs-human" in filed["labels"] and listed["check"] in filed["body"]
     assert git(repo, "rev-parse", "main") == production  # nothing reverted
@@ -61,7 +88,33 @@ def test_a_test_that_fails_one_run_in_two_is_flaky_then_one_issue_after_the_coun
     heals = store.list_runs(workflow="heal")
     assert all(not any(s.artifact == Blame.__name__ for s in store.steps(r.id)) for r in heals)
     runs = cli("runs", "--json").json()
-    assert [r["outcome"] for r in runs if r["workflow"] == "heal"] == ["flaky"] * 2
+    assert [r["outcome"] for r in runs if r["workflow"] == "heal"] == ["flaky"] * HEALTH_RUNS
+
+
+def test_a_test_that_fails_where_production_was_green_is_flaky_and_production_stays_red(
+    capsys, app, seeded
+) -> None:
+    """Failing again on the red commit, it is bisected; failing on the commit the health
+    record holds green too, it is flaky — blamed on nothing, not the environment — and
+    production is not called green while its suite fails."""
+    repo, _ = app
+    (repo / "test_flaky.py").write_text(FLAKY.format(fails=f"{RUN} in (2, 3, 4)"))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "a test that fails three runs in a row")
+    cli = repo_cli(capsys, repo)
+    first = cli("health", "--json").json()
+    assert first["green"] and "outcome" not in first  # run 1 passes: no heal
+    (repo / "NOTES.txt").write_text("Kept by us.\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "a maintainer's note")
+
+    red = cli("health", "--json")
+    assert red.code == 1 and red.json()["outcome"] == "flaky", red.out
+    assert len(seeded) == 4  # the health run, the suite again, the commit known green
+    (listed,) = cli("flaky", "--json").json()
+    assert (listed["check"], listed["flakes"]) == ("test:test_flaky.Flaky.test_flaky", 1)
+    assert factory_issues(cli) == []  # no person: neither a culprit nor the environment
+    assert cli("health", "--json").code == 0  # run 5 passes: green
 
 
 def test_a_fix_that_regresses_again_three_times_stops_at_needs_human(

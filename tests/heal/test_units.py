@@ -12,7 +12,7 @@ from harness.forge.base import Label, file_once, set_state
 from harness.forge.local import LocalForge
 from harness.git.repo import GitRepo
 from harness.heal.actions import _NotJudged, first_failing
-from harness.heal.checks import failing_tests, journey_check
+from harness.heal.checks import failing_tests, public
 from harness.heal.run import production_health
 from harness.services import open_services
 from harness.store.db import Store
@@ -26,16 +26,24 @@ FAIL: test_add (test_app.NotesTest.test_add)
 ERROR: test_old (test_app.Old)
 """
 PYTEST = "FAILED tests/test_x.py::test_y - AssertionError: 1\nERROR tests/test_z.py::T::t\n"
+PYTEST += "FAILED t.py::test_login[a-test-Incorrect username.] - assert 'x' == 'y'\n"
+PYTEST += "FAILED t.py::test_login[b - c]\nERROR t.py - ImportError: no module\n"
 JEST = "  ● Notes › adds a note\n"
 
 
 def test_the_failing_tests_are_read_by_id_from_each_runner() -> None:
     assert failing_tests(UNITTEST) == ["test_app.NotesTest.test_add", "test_app.Old.test_old"]
-    assert failing_tests(PYTEST) == ["tests/test_x.py::test_y", "tests/test_z.py::T::t"]
+    assert failing_tests(PYTEST) == [
+        "t.py::test_login[a-test-Incorrect username.]",
+        "t.py::test_login[b - c]",
+        "tests/test_x.py::test_y",
+        "tests/test_z.py::T::t",
+    ]
     assert failing_tests(JEST) == ["Notes › adds a note"]
     assert failing_tests("Ran 3 tests\nOK\n") == []
-    assert journey_check("add a note HOLDOUT") == journey_check("add a note HOLDOUT")
-    assert "HOLDOUT" not in journey_check("add a note HOLDOUT")
+    assert public("journey:HOLDOUT.yaml") == public("journey:HOLDOUT.yaml")
+    assert "HOLDOUT" not in public("journey:HOLDOUT.yaml")
+    assert public("test:t.py::test_a[x y]") == "test:t.py::test_a[x y]"
 
 
 @pytest.mark.parametrize("size", [2, 3, 4, 9, 17, 64])
@@ -98,3 +106,28 @@ def test_a_reverted_change_is_closed_as_merged_once_its_regression_fix_lands(
     assert back.state == "closed" and Label.MERGED in back.labels
     said = [c for c in forge.list_comments(reverted) if f"#{regression}" in c.body]
     assert len(said) == 1
+
+
+def test_a_reverted_change_whose_regression_issue_failed_goes_to_a_person(
+    tmp_path: Path,
+) -> None:
+    """No issue waits in progress for a fix that will not come: its regression issue failed,
+    so the reverted change goes to a person, once; a fix landing later still closes it."""
+    repo = make_factory_repo(tmp_path / "repo")
+    services = open_services(repo, tmp_path / "state")
+    forge = services.forge
+    reverted = forge.create_issue("Add a help page", "Please.", "owner").number
+    set_state(forge, reverted, Label.IN_PROGRESS, (Label.REGRESSION,))
+    regression = forge.create_issue("Regression", "Evidence.", forge.bot_login).number
+    seed_chain(tmp_path / "state", [reverted, regression], "0" * 40)
+    set_state(forge, regression, Label.FAILED)
+    for _ in range(2):
+        assert production_health(services)["green"]
+    waiting = forge.get_issue(reverted)
+    assert waiting.state == "open" and Label.NEEDS_HUMAN in waiting.labels
+    assert Label.IN_PROGRESS not in waiting.labels
+    said = [c for c in forge.list_comments(reverted) if f"#{regression}" in c.body]
+    assert len(said) == 1 and "factory:failed" in said[0].body
+    set_state(forge, regression, Label.MERGED)  # a person sent it back; its fix landed
+    production_health(services)
+    assert forge.get_issue(reverted).state == "closed"

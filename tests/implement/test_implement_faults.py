@@ -15,6 +15,7 @@ from harness.store.db import Store
 from tests.cli_helpers import repo_cli
 from tests.cli_helpers import spawn as factory
 from tests.implement.conftest import KEY, accepted_issue, make_app_repo
+from tests.validate.conftest import role_of
 
 
 def base_env(tmp_path: Path, standin) -> dict[str, str]:
@@ -84,6 +85,40 @@ def test_kill_9_at_a_boundary_then_rerun_completes_once(
     if point != "implement.worktree.done":
         assert len(standin.received) == calls_before  # finished agents were not asked again
     assert store.spend(issue=number) > 0  # spend of the killed process is on record
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_a_kill_in_the_code_step_resumes_told_what_the_worktree_holds(
+    tmp_path: Path, capsys, standin
+) -> None:
+    """The implementer wrote two files, then was killed as it ran a command: the resumed
+    step's request names them and shows their diff; the PR holds each once."""
+    repo = make_app_repo(tmp_path)
+    number = accepted_issue(capsys, repo, "Add a greeting function")
+    env = base_env(tmp_path, standin)
+    killed_at = {**env, "FACTORY_FAULT_AT": "tools.run_command"}
+    crashed = factory(repo, killed_at, "implement", str(number))
+    crashed.communicate(timeout=120)
+    assert crashed.returncode == -9
+    before = len(standin.received)
+    again = factory(repo, env, "implement", str(number), "--json")
+    out, err = again.communicate(timeout=120)
+    assert again.returncode == 0, err
+
+    def tasks(bodies: list[dict]) -> list[str]:
+        found = [b["messages"][0]["content"][0] for b in bodies if role_of(b) == "implementer"]
+        return [str(block["text"]) for block in found]
+
+    first = tasks([b for _, b in standin.received[:before]])
+    resumed = tasks([b for _, b in standin.received[before:]])
+    assert first and all("cut short" not in task for task in first)
+    assert "cut short" in resumed[0], resumed[0]
+    assert "\nFiles changed: greet.py, test_greet.py\n" in resumed[0], resumed[0]
+    assert "+def greet(name):" in resumed[0]  # with their diff
+    store = Store.open(tmp_path / "state")
+    (pr,) = store.prs(number)
+    assert GitRepo(repo).changed_paths("main", pr.branch) == ["greet.py", "test_greet.py"]
 
 
 @pytest.mark.timeout(300)

@@ -82,6 +82,9 @@ def test_a_second_reviewer_who_disagrees_sends_the_change_to_a_person(
     assert agree.evidence.startswith("reviewer (claude-opus-5-5): approve 0.95")
     assert f"second reviewer ({SECOND}, security lens): request_changes 0.3" in agree.evidence
     assert "[high] greet() echoes input" in agree.evidence
+    # the issue is told which gate failed, never that every gate passed
+    (opened,) = [c.body for c in store.comments(number) if "factory:implement:pr" in c.body]
+    assert "Failed in code: `reviews_agree`." in opened and "every gate passed" not in opened
     # every other gate green on the candidate: the route is a person's review, both reviews
     checked = CheckResult(
         sha="c" * 40,

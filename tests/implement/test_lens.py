@@ -14,6 +14,7 @@ from harness.config.models import Rules, Security
 from harness.config.settings import load_settings
 from harness.git.repo import GitRepo
 from harness.implement.lens import dependency_changes, security_gate
+from harness.sandbox.shared import shared
 from harness.store.db import Store
 from harness.validate.route import decide_route
 from tests.cli_helpers import run_cli
@@ -117,7 +118,7 @@ def test_a_whole_tree_and_a_projects_own_command(tmp_path: Path) -> None:
         (where.path / "pkg").mkdir(parents=True)
         (where.path / "pkg" / "a.py").write_text(VIEWS)
         (where.path / "pkg" / "b.py").write_text("if True:\n    " + VIEWS.replace("\n", "\n    "))
-        found = run_analysers(settings, where, None, [bandit, own, broken])
+        found = run_analysers(settings, where, ["pkg/a.py", "pkg/b.py"], [bandit, own, broken])
     assert found.errors == ["broken gave no JSON: oops"]
     shells = [f for f in found.findings if f.rule == "B602"]
     assert {f.path for f in shells} == {"pkg/a.py", "pkg/b.py"}
@@ -167,3 +168,130 @@ def test_a_change_the_lens_stops_opens_its_pull_request_and_waits_for_a_person(
     )
     routing = decide_route(Rules(), candidate, checked, "success")
     assert routing.route == "needs_review" and "security: B602 (high) ops.py:5" in routing.reason
+
+
+# production's vetted shell call, suppressed by its maintainer: the baseline
+VETTED = (
+    "import subprocess\n\nCMD = ['uptime']\n\n\ndef uptime():\n"
+    "    return subprocess.Popen(CMD, shell=True)  # nosec B602\n"
+)
+STRIPE = "sk_live_" + "4eC39HqLyjWDarjtT1zdp7dc"  # Stripe-shaped, and not a real key
+HEX_KEY = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+
+
+@pytest.mark.sandbox
+def test_the_lens_judges_the_change_not_its_comments(tmp_path: Path) -> None:
+    """What the change writes to switch its judge off switches nothing off: its own ``# nosec``
+    and allow-list pragma, a line that merely contains the integrity exclusion's words, a
+    second copy of production's vetted call, Python in a file not named ``*.py``; an
+    Alembic-style revision and an SRI digest are still no secrets, and a clean change
+    passes."""
+    repo = make_factory_repo(tmp_path / "r")
+    (repo / "ops.py").write_text(VETTED)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "production")
+    settings = load_settings(repo, tmp_path / "state")
+    g = GitRepo(repo)
+    shell = "import subprocess\n\n\ndef run(c):\n    return subprocess.Popen(c, shell=True)  # "
+    refused = {
+        "nosec": ({"run.py": shell + "nosec\n"}, "B602 (high) run.py:5"),
+        "nosec B602": ({"run.py": shell + "nosec B602\n"}, "B602 (high) run.py:5"),
+        "pragma": (
+            {"pay.py": f'STRIPE_KEY = "{STRIPE}"  # pragma: allowlist secret\n'},
+            "Stripe Access Key (high) pay.py:1",
+        ),
+        "integrity": (
+            {"settings.py": f'SECRET_KEY = "{HEX_KEY}"  # integrity=sha256-abc\n'},
+            "Hex High Entropy String (high) settings.py:1",
+        ),
+        "copy": (
+            {"ops.py": VETTED + "\n\ndef again():\n    return subprocess.Popen(CMD, shell=True)\n"},
+            "B602 (high) ops.py:11",
+        ),
+        "shebang": (
+            {
+                "bin/tool": "#!/usr/bin/env python3\nimport os\nimport sys\n\nos.system(sys.argv[1])\n"
+            },
+            "B605 (high) bin/tool:5",
+        ),
+    }
+    with shared():  # one warm interpreter for every change
+        for name, (files, said) in refused.items():
+            found = security_gate(settings, g, *_change(repo, files, name), Security())
+            assert not found.passed and said in found.evidence, (name, found.evidence)
+        assert STRIPE not in found.evidence
+        passing = {
+            "migrations/versions/ae1027a6acf_add.py": (
+                'revision = "ae1027a6acf"\ndown_revision: str | None = "37f06a334dbf"\n'
+            ),
+            "base.html": '<link integrity="sha384-QWTKZyjpPEjISv5WaRU9OFeRpok6YctnYmDr5pNlyT2bRjX">\n',
+            "ops.py": "import os\n" + VETTED,  # production's own suppression moved down
+        }
+        found = security_gate(settings, g, *_change(repo, passing, "clean"), Security())
+    assert found.passed, found.evidence
+
+
+def test_a_dependency_is_named_in_every_manifest_the_setup_reads(tmp_path: Path) -> None:
+    """A package added in a file production's requirements include (``-r``), or in any
+    manifest format the setup detection knows, is named; a changed file declaring packages
+    in a form the diff cannot read is named too."""
+    base = {
+        "requirements.txt": "flask==3.0.0 \\\n    --hash=sha256:abc\n-r deps.in\n",
+        "deps.in": "click==8.1.0\n",
+        "setup.cfg": "[options]\ninstall_requires =\n    flask>=3\n[options.extras_require]\ndev =\n",
+        "setup.py": "from setuptools import setup\n\nsetup(name='x', install_requires=['flask'])\n",
+        "pyproject.toml": (
+            '[build-system]\nrequires = ["setuptools"]\n\n[dependency-groups]\n'
+            'test = ["pytest", {include-group = "lint"}]\nlint = ["ruff"]\n\n'
+            '[tool.uv]\ndev-dependencies = ["mypy"]\n'
+        ),
+        "Pipfile": '[packages]\nflask = "*"\n',
+        "Gemfile": 'source "https://rubygems.org"\ngem "rails", "~> 7.0"\n',
+        "Cargo.toml": '[package]\nname = "x"\n\n[dependencies]\nserde = "1.0"\n',
+        "package.json": '{"dependencies": {"a": "1"}, "overrides": {"b": "1"}}',
+        "environment.yml": "dependencies:\n  - python=3.11\n  - numpy=1.26\n  - pip:\n    - flask\n",
+        "tox.ini": "[testenv]\ndeps =\n    pytest\n    -r{toxinidir}/requirements-test.txt\n",
+        "requirements-test.txt": "mock\n",
+    }
+    added = {
+        "requirements.txt": "flask==3.0.1 \\\n    --hash=sha256:abd\n-r deps.in\n",
+        "deps.in": "click==8.1.0\ninc-r\n",
+        "setup.cfg": base["setup.cfg"] + "    cfg-extra\n",
+        "setup.py": base["setup.py"].replace("['flask']", "['flask', 'setup-py']"),
+        "pyproject.toml": base["pyproject.toml"]
+        .replace('["setuptools"]', '["setuptools", "build-req"]')
+        .replace('["ruff"]', '["ruff", "group-735"]')
+        .replace('["mypy"]', '["mypy", "uv-dev"]'),
+        "Pipfile": base["Pipfile"] + 'pipfile-pkg = "*"\n',
+        "Gemfile": base["Gemfile"] + "gem 'ruby-gem'\n",
+        "Cargo.toml": base["Cargo.toml"] + 'rust-crate = { version = "1" }\n',
+        "package.json": '{"dependencies": {"a": "1"}, "overrides": {"b": "1", "npm-override": "2"}}',
+        "environment.yml": base["environment.yml"]
+        .replace("  - pip:", "  - conda-pkg=1\n  - pip:")
+        .replace("- flask", "- flask\n    - pip-in-conda"),
+        "tox.ini": base["tox.ini"].replace("    pytest\n", "    pytest\n    py311: tox-dep\n"),
+        "requirements-test.txt": "mock\ntox-included\n",
+    }
+    g = GitRepo.init(tmp_path / "r", "main")
+    for name, text in base.items():
+        (g.path / name).write_text(text)
+    before = g.commit_all("production")
+    for name, text in added.items():
+        (g.path / name).write_text(text)
+    after = g.commit_all("change")
+    assert before and after
+    found = dependency_changes(g, before, after, sorted(added))
+    named = "inc-r cfg-extra setup-py build-req group-735 uv-dev pipfile-pkg ruby-gem rust-crate"
+    named += " npm-override conda-pkg pip-in-conda tox-dep tox-included"
+    assert found["added"] == sorted(named.split()), found
+    assert found["upgraded"] == ["flask ==3.0.0 -> ==3.0.1"]
+    assert (found["removed"], found["unreadable"]) == ([], [])
+    (g.path / "setup.py").write_text(
+        "from setuptools import setup\n\nsetup(install_requires=DEPS)\n"
+    )
+    (g.path / "Gemfile").write_text(added["Gemfile"] + "gem name_from_a_variable\n")
+    (g.path / "deps.in").write_text("-r ../../outside.txt\n")
+    unread = g.commit_all("unreadable")
+    assert unread
+    found = dependency_changes(g, after, unread, ["Gemfile", "deps.in", "setup.py"])
+    assert found["unreadable"] == ["Gemfile", "requirements.txt", "setup.py"], found

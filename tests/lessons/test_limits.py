@@ -1,7 +1,7 @@
 """No path lets a lesson change governance or spend beyond its budget: the learner's calls
 stop at ``lessons.max_usd``; an edit that is not one small replacement found once in
-factory_rules.md or CLAUDE.md is refused before anything is committed; a citation of a rule
-the governance no longer says is stale."""
+factory_rules.md or CLAUDE.md, or that loosens a setting or deletes a rule, is refused before
+anything is committed; a citation of a rule the governance no longer says is stale."""
 
 from __future__ import annotations
 
@@ -74,21 +74,72 @@ def test_the_learner_stops_at_the_lessons_budget(tmp_path: Path, capsys) -> None
     nothing_written(repo)
 
 
+TRUSTED = RULES.replace("---\n", "---\ntrust: {default: {start: review}}\n", 1)
+PROTECTED = "protected_paths: [mission.md, factory_rules.md, CLAUDE.md, factory.yaml]"
+
+
 @pytest.mark.parametrize(
     ("old", "new", "why"),
     [
         ("- A rule the file does not hold.", "- x", "old_text is not found exactly once"),
         ("max_fix_attempts: 2", "max_fix_attempts: many", "the rules would no longer read"),
         ("- Never edit tests to make them pass.", "- x\n" * 40, "over 30 lines"),
+        # a lesson only makes the factory stricter or clearer, judged from the rules it leaves
+        (
+            "trusted_authors: [owner]",
+            "trusted_authors: [owner, mallory]",
+            "it loosens triage.trusted_authors (['owner'] → ['owner', 'mallory'])",
+        ),
+        ("per_day_usd: 50.0", "per_day_usd: 5000.0", "it loosens budgets.per_day_usd (50.0"),
+        ("min_score: 0.9", "min_score: 0.75", "it loosens auto_merge.min_score (0.9 → 0.75)"),
+        ("max_changed_lines: 500", "max_changed_lines: 400\n" + PROTECTED, "protected_paths"),
+        ("review_band: 0.7", "review_band: 0.7\nlessons: {cases: 9}", "lessons.cases (3 → 9)"),
+        (
+            "- Never edit tests to make them pass.",
+            "- Edit a test only when it is wrong.",
+            "it deletes the rule '- Never edit tests to make them pass.' of factory_rules.md",
+        ),
+        (
+            "trust: {default: {start: review}}",
+            "trust: {default: {start: review}, kind:docs: {start: auto}}",
+            "it loosens trust.kind:docs.start ('review' → 'auto')",
+        ),
     ],
 )
-def test_an_edit_that_is_not_small_found_once_and_readable_is_refused(
+def test_an_edit_that_is_not_small_found_once_readable_and_stricter_is_refused(
     tmp_path: Path, capsys, old: str, new: str, why: str
 ) -> None:
-    repo = repo_with_a_lesson(tmp_path, RULES, {**EDIT, "old_text": old, "new_text": new})
+    rules = TRUSTED if old.startswith("trust:") else RULES
+    repo = repo_with_a_lesson(tmp_path, rules, {**EDIT, "old_text": old, "new_text": new})
     code, (row,) = propose(capsys, repo)
-    assert code == 1 and row.get("pr") is None and why in row["reason"]
+    assert code == 1 and row.get("pr") is None and why in row["reason"], row["reason"]
     nothing_written(repo)
+
+
+def test_an_edit_that_only_tightens_settings_is_proposed(tmp_path: Path, capsys) -> None:
+    """A rule of its own for a kind, a higher score to merge, fewer lines, attempts and
+    dollars, one trusted author fewer, a lower severity for the security lens: stricter."""
+    rules = TRUSTED.replace("[owner]", "[owner, bob]")
+    old = rules.split("---\n")[1].strip()
+    new = (
+        old.replace("{start: review}}", "{start: review}, kind:bug: {earn_after: 5}}")
+        .replace("min_score: 0.9", "min_score: 0.95")
+        .replace("max_changed_lines: 500", "max_changed_lines: 300")
+        .replace("max_fix_attempts: 2", "max_fix_attempts: 1")
+        .replace("per_day_usd: 50.0", "per_day_usd: 20.0")
+        .replace("[owner, bob]", "[owner]")
+        + "\nsecurity: {severity: medium}"
+    )
+    repo = repo_with_a_lesson(tmp_path, rules, {**EDIT, "old_text": old, "new_text": new})
+    code, (row,) = propose(capsys, repo)
+    assert (code, row["status"], row["rehearsal"]["stopped"]) == (
+        0,
+        "succeeded",
+        "no past case to rehearse",
+    )
+    store = Store.open(state_dir(repo))
+    assert "+security: {severity: medium}" in store.prs()[0].body
+    store.close()
 
 
 def test_a_persons_reasons_are_citations_checked_against_the_governance(

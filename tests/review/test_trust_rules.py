@@ -111,21 +111,41 @@ def test_init_scaffolds_review_first_for_a_new_repository(empty_repo: Path, caps
     assert default is not None and default.start == "review" and default.earn_after == 3
 
 
-def test_a_revert_on_production_is_found_by_the_commit_it_undid(empty_repo: Path) -> None:
-    from harness.git.repo import GitRepo
-    from harness.review.trust import reverts
-    from tests.conftest import git
+def test_a_merge_heal_reverted_starts_its_kinds_count_over(tmp_path: Path) -> None:
+    from tests.store.definitions import heal_reverted
 
-    (empty_repo / "fix.py").write_text("x = 1\n")
-    git(empty_repo, "add", "fix.py")
-    git(empty_repo, "commit", "-qm", "A fix")
-    fix = git(empty_repo, "rev-parse", "HEAD").strip()
-    repo = GitRepo(empty_repo)
-    assert reverts(repo, "main") == {}
-    git(empty_repo, "revert", "--no-edit", fix)  # a person undoes it
-    found = reverts(repo, "main")
-    assert list(found) == [fix] and found[fix].endswith("Z")
-    assert reverts(repo, "no-such-branch") == {}
+    rules = _rules("trust: {kind:bug: {start: review, earn_after: 2, reset_on: [revert]}}")
+    store = Store.open(tmp_path)
+    _change(store, 1, "approved_green")
+    _change(store, 2, "approved_green")
+    assert (state := trust_state_for(store, rules, "bug")) and state.auto is True
+    heal_reverted(store, f"{1:040x}")  # heal found issue 1's merge broke production
+    state = trust_state_for(store, rules, "bug")
+    assert state is not None and (state.earned, state.auto) == (0, False) and state.reset_at
+
+
+def test_an_issue_titled_this_reverts_commit_leaves_earned_trust_as_it_was(
+    tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once merged, the factory's commit of an issue titled "This reverts commit <sha>" (the
+    sha of a merge that earned trust) says so on production; earned trust reads the factory's
+    own records, so ``factory status`` counts as before."""
+    from tests.factory_repo import RULES, git, make_factory_repo
+
+    trust = "trust: {kind:bug: {start: review, earn_after: 2}}\n---"
+    repo = make_factory_repo(tmp_path / "repo", rules=RULES.replace("---\n#", f"{trust}\n#", 1))
+    monkeypatch.setenv("FACTORY_STATE_DIR", str(tmp_path / "records"))  # records, no landing
+    store = Store.open(tmp_path / "records")
+    _change(store, 1, "approved_green")
+    _change(store, 2, "approved_green")
+    store.close()
+    title = f"This reverts commit {1:040x}"  # issue 1's merge, as an issue's title
+    message = f"{title}\n\nFactory change for issue 3 (run r3)."
+    git(repo, "commit", "-q", "--allow-empty", "-m", message)
+    git(repo, "commit", "-q", "--allow-empty", "-m", f"Merge factory/issue-3: {title} (issue 3)")
+    res = run_cli(capsys, "--repo", str(repo), "status", "--json")
+    (bug,) = res.json()["trust"]
+    assert (bug["kind"], bug["earned"], bug["auto"], bug["reset_at"]) == ("bug", 2, True, None)
 
 
 def test_a_change_to_what_setup_runs_waits_until_its_kind_has_earned_trust(

@@ -4,10 +4,12 @@ proxy (a cycle's) each keep their own record."""
 
 from __future__ import annotations
 
+import itertools
 import socket
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from harness.sandbox import egress
@@ -113,3 +115,41 @@ def test_set_ups_sharing_one_proxy_each_get_their_own_record(trapped) -> None:
     assert [c.host for c in first.record.connections] == ["trap0.test", "trap2.test"]
     assert [c.host for c in second.record.connections] == ["trap1.test"]
     assert set((state / "egress").iterdir()) == folders and len(folders) == 1  # one squid
+
+
+def _own_address() -> str | None:
+    """One of the host's own IPv4 addresses other than loopback (None: it has none)."""
+    for address in itertools.chain(*psutil.net_if_addrs().values()):
+        if address.family == socket.AF_INET and not address.address.startswith("127."):
+            return str(address.address)
+    return None
+
+
+@pytest.mark.sandbox
+@needs_bwrap
+def test_a_listed_name_that_leads_to_the_host_itself_is_refused(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The host's own address, whatever block it is in (here 192.0.2.2, in a documentation
+    block the rule leaves out), is read as the proxy starts: a listener on every interface
+    (a dashboard on 0.0.0.0, another tenant's app) receives nothing."""
+    own = _own_address()
+    if own is None:
+        pytest.skip("this host has no address but loopback")
+    listening = socket.socket()
+    listening.bind(("0.0.0.0", 0))
+    listening.listen()
+    listening.setblocking(False)
+    port = listening.getsockname()[1]
+    root = tmp_path_factory.mktemp("own")  # a short path: the proxy's socket lives under it
+    hosts = root / "hosts"
+    hosts.write_text(f"{own} self.test\n")
+    monkeypatch.setattr(egress, "HOSTS", hosts)
+    host = f"self.test:{port}"
+    with EgressProxy(root / "state", [host]) as proxy:
+        tunnel = _ask(proxy, f"CONNECT {host} HTTP/1.1\r\nHost: {host}\r\n\r\n")
+        plain = _ask(proxy, f"GET http://{host}/ HTTP/1.1\r\nHost: {host}\r\n\r\n")
+    assert (tunnel, plain) == ("HTTP/1.1 403 Forbidden",) * 2
+    with pytest.raises(BlockingIOError):
+        listening.accept()  # nothing ever connected
+    listening.close()

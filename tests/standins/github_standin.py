@@ -92,6 +92,7 @@ class _Pull:
     merged: bool = False
     merge_sha: str | None = None
     merged_at: str | None = None
+    merged_by: str | None = None  # the API's caller: the token's login
 
 
 class Comment(TypedDict):
@@ -263,6 +264,7 @@ class GitHubStandIn:
             ("PUT", r"/pulls/(?P<n>\d+)/merge", self._merge_pull),
             ("GET", r"/commits/(?P<sha>[0-9a-f]{7,40})", self._get_commit),
             ("GET", r"/commits/(?P<sha>[0-9a-f]{7,40})/check-runs", self._check_runs),
+            ("GET", r"/commits/(?P<sha>[0-9a-f]{7,40})/pulls", self._commit_pulls),
             ("GET", r"/commits/(?P<sha>[0-9a-f]{7,40})/status", self._status),
             ("GET", r"/actions/variables/(?P<name>[A-Za-z0-9_]+)", self._get_variable),
             ("POST", r"/actions/variables", self._create_variable),
@@ -561,6 +563,7 @@ class GitHubStandIn:
             "merged_at": pull.merged_at,
             "merge_commit_sha": pull.merge_sha,
             "merged": pull.merged,
+            "merged_by": self._user_json(pull.merged_by) if pull.merged_by else None,
             "mergeable": None if pull.merged else True,
             "head": {**ref, "label": f"{owner}:{pull.head}", "ref": pull.head, "sha": head_sha},
             "base": {
@@ -848,6 +851,7 @@ class GitHubStandIn:
         except GitError as exc:
             raise GitHubError(405, "Pull Request is not mergeable") from exc
         pull.merged, pull.merge_sha, pull.merged_at = True, sha, _now()
+        pull.merged_by = self.bot_login
         issue.state, issue.closed_at, issue.updated_at = "closed", _now(), _now()
         return 200, {"sha": sha, "merged": True, "message": "Pull Request successfully merged"}, {}
 
@@ -856,6 +860,18 @@ class GitHubStandIn:
         if full is None:
             raise GitHubError(422, f"No commit found for SHA: {sha}")
         return 200, {"sha": full, "url": f"{self._base()}/commits/{full}", "commit": {}}, {}
+
+    def _commit_pulls(
+        self, sha: str, query: dict[str, list[str]], path: str, **_: Any
+    ) -> tuple[int, Any, dict[str, str]]:
+        """The pull requests a commit belongs to: merged as it, or with it as their head."""
+        full = GitRepo(self.bare).rev_parse(sha)
+        rows = [
+            self._pull_json(pull)
+            for pull in self.pulls.values()
+            if full in (pull.merge_sha, self._branch_sha(pull.head))
+        ]
+        return self._paginate(path, query, rows)
 
     def _check_runs(self, sha: str, **_: Any) -> tuple[int, Any, dict[str, str]]:
         runs = list(self.check_runs.get(sha, []))

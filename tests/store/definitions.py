@@ -11,9 +11,8 @@ from typing import Any
 
 from harness.artifacts import Prepared
 from harness.config.models import Rules, TrustRule
-from harness.git.repo import GitRepo
 from harness.implement.spec import triage_spec
-from harness.review.trust import kind_of, reverts
+from harness.review.trust import kind_of
 from harness.store.base import utc_now
 from harness.store.db import Store
 from harness.store.records import StepRecord
@@ -95,8 +94,28 @@ def _last(steps: list[Any], step_id: str) -> Any:
     return matching[-1] if matching else None
 
 
-def evidence(store: Store, repo: GitRepo | None, branch: str) -> list[Evidence]:
-    undone = reverts(repo, branch) if repo is not None else {}
+def heal_reverted(store: Store, culprit: str) -> None:
+    """A heal run that found ``culprit`` (a merge the factory landed) broke production and
+    reverted it, as the engine records it."""
+    run = store.create_run("heal", None, {}, {})
+    seq = store.start_step(run.id, "act", {"kind": "action", "action": "heal.act"})
+    outputs = {"outcome": "reverted", "sha": "e" * 40, "reason": "red", "culprit": culprit}
+    store.finish_step(seq, "succeeded", outputs, artifact="Healed")
+
+
+def _reverted(store: Store) -> dict[str, str]:
+    """Merges heal reverted -> when it decided to (the factory's own records, never git's)."""
+    undone: dict[str, str] = {}
+    for run in store.list_runs(limit=EVERY, workflow="heal"):
+        for step in store.steps(run.id):
+            healed = step.artifact == "Healed" and step.status == "succeeded"
+            if healed and step.outputs.get("outcome") == "reverted":
+                undone[str(step.outputs.get("culprit"))] = step.finished_at or ""
+    return undone
+
+
+def evidence(store: Store) -> list[Evidence]:
+    undone = _reverted(store)
     approved = {
         (e.data.get("issue"), e.data.get("head")): e.ts
         for e in store.events()
@@ -151,11 +170,11 @@ def _state(kind: str, rule: TrustRule, history: list[Evidence]) -> dict[str, Any
     }
 
 
-def trust(store: Store, rules: Rules, repo: GitRepo | None, branch: str) -> list[dict[str, Any]]:
+def trust(store: Store, rules: Rules) -> list[dict[str, Any]]:
     """``[TrustState.to_json()]`` as the first definition computed them."""
     if not rules.trust:
         return []
-    history = evidence(store, repo, branch)
+    history = evidence(store)
     kinds = [k.removeprefix("kind:") for k in rules.trust if k != "default"]
     if "default" in rules.trust:
         kinds += sorted({e.kind for e in history} - set(kinds)) or ["default"]

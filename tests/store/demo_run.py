@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import hashlib
 import io
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +43,9 @@ class DemoRun:
     code: int
     out: str
     err: str
+    # as root: the folders on tmpfs older versions named by a hash of the state's path, made
+    # first by another uid (0755), and whether anything was made or removed in each since
+    squatted: dict[str, bool]
 
     def json(self) -> Any:
         try:
@@ -49,9 +54,28 @@ class DemoRun:
             raise AssertionError(f"exit {self.code}, no JSON; stderr: {self.err[-2000:]}") from None
 
 
+SQUATTER = 4242  # another account of the host
+
+
+def _squat(state: Path) -> dict[Path, int]:
+    """As root: what another account can do to a name it can guess, made before the demo;
+    each folder's modification time (what an entry made or removed in it changes)."""
+    if os.geteuid() != 0:
+        return {}
+    tag = hashlib.sha256(str(state.resolve()).encode()).hexdigest()[:12]
+    made = {}
+    for end in ("", "-fresh", "-setups"):
+        folder = Path(f"/dev/shm/factory-{tag}{end}")
+        folder.mkdir(mode=0o755)
+        os.chown(folder, SQUATTER, SQUATTER)
+        made[folder] = folder.stat().st_mtime_ns
+    return made
+
+
 @functools.cache
 def _demo_in(base: Path) -> DemoRun:
     root = base / "demo-cycle" / "demo"
+    squatted = _squat(root / "notes" / ".factory")  # where the demo keeps its state
     out, err = io.StringIO(), io.StringIO()
     # offline, with the scripted model, as 'make demo' runs it: none of the test's settings
     with pytest.MonkeyPatch.context() as mp:
@@ -68,7 +92,10 @@ def _demo_in(base: Path) -> DemoRun:
     pristine = base / "demo-cycle" / "pristine"
     if root.exists():
         shutil.copytree(root, pristine, symlinks=True)
-    return DemoRun(root.resolve(), pristine.resolve(), code, out.getvalue(), err.getvalue())
+    used = {str(folder): folder.stat().st_mtime_ns != at for folder, at in squatted.items()}
+    for folder in squatted:
+        shutil.rmtree(folder)
+    return DemoRun(root.resolve(), pristine.resolve(), code, out.getvalue(), err.getvalue(), used)
 
 
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:

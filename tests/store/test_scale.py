@@ -23,7 +23,6 @@ from benchmarks.store_rows import Source, copy_rows
 from harness.config.governance import parse_rules
 from harness.config.models import Rules
 from harness.engine.context import Services
-from harness.git.repo import GitRepo
 from harness.model.base import CallRecord, Usage
 from harness.review.autonomy import autonomy_index_for
 from harness.review.trust import APPROVE_EVENT, trust_states_for
@@ -33,7 +32,6 @@ from harness.store import db as db_module
 from harness.store import migrations
 from harness.store.db import Store
 from tests.cli_helpers import run_cli
-from tests.conftest import git
 from tests.store import definitions
 
 DAY = 86_400.0
@@ -177,15 +175,13 @@ def test_autonomy_and_trust_agree_with_their_definition(demo_rows: Source, tmp_p
     assert _approve_before_smoke(store, every=3) > 0
     _regress(store)
     store.append_event(None, "human.label", {"issue": 2, "actor": "ann", "labels": ["x"]})
-    repo = GitRepo(demo_rows.repo)
-    merged = store._rows(  # a feature's merge, reverted on production by a person
+    merged = store._rows(  # a feature's merge, that heal reverted
         "SELECT json_extract(m.outputs, '$.merge_sha') FROM steps m"
         " JOIN steps p ON p.run_id = m.run_id AND p.step_id = 'prepare'"
         " WHERE m.step_id = 'merge' AND m.status = 'succeeded'"
         " AND json_extract(p.outputs, '$.candidate.spec.kind') = 'feature' LIMIT 1"
     )[0][0]
-    message = f"Undo\n\nThis reverts commit {merged}."
-    git(demo_rows.repo, "commit", "-q", "--allow-empty", "-m", message)
+    definitions.heal_reverted(store, merged)
 
     end = _epoch(store._rows("SELECT MAX(finished_at) FROM runs")[0][0])
     windows = [(30, 0), (30, -20), (7, -40), (90, 0), (1, 400)]  # (days, end moved by days)
@@ -197,10 +193,9 @@ def test_autonomy_and_trust_agree_with_their_definition(demo_rows: Source, tmp_p
 
     for front in TRUST:
         rules = parse_rules(f"---\n{front}\n---\n# rules\n")
-        for on in (repo, None):  # with the reverts on production, and without
-            fast = [t.to_json() for t in trust_states_for(store, rules, on, "main")]
-            assert fast == definitions.trust(store, rules, on, "main"), (front, on)
-    states = trust_states_for(store, parse_rules("---\ntrust: {default: {}}\n---\n"), repo)
+        fast = [t.to_json() for t in trust_states_for(store, rules)]
+        assert fast == definitions.trust(store, rules), front
+    states = trust_states_for(store, parse_rules("---\ntrust: {default: {}}\n---\n"))
     assert any(t.earned for t in states) and any(t.reset_at for t in states)
 
     # the Trends page counts in SQL what it counted walking every step, costs included
@@ -306,11 +301,11 @@ def _old_store(
     return [name for name, _ in old]
 
 
-def _agrees(store: Store, repo: GitRepo) -> None:
+def _agrees(store: Store) -> None:
     assert autonomy_index_for(store, 30).to_json() == definitions.autonomy(store, 30)
     rules = parse_rules(f"---\n{TRUST[1]}\n---\n")
-    fast = [t.to_json() for t in trust_states_for(store, rules, repo, "main")]
-    assert fast == definitions.trust(store, rules, repo, "main")
+    fast = [t.to_json() for t in trust_states_for(store, rules)]
+    assert fast == definitions.trust(store, rules)
 
 
 def test_an_old_store_migrates_with_its_history(
@@ -321,7 +316,7 @@ def test_an_old_store_migrates_with_its_history(
     names = [r[0] for r in store._rows("SELECT name FROM migrations ORDER BY name")]
     assert names == [name for name, _ in migrations.MIGRATIONS]
     assert store._rows("SELECT COUNT(*) FROM issue_outcomes WHERE finished_at IS NOT NULL")[0][0]
-    _agrees(store, GitRepo(demo_rows.repo))
+    _agrees(store)
 
 
 def test_an_old_store_shows_the_same_trends_and_queue_after_migrating(
@@ -387,7 +382,7 @@ def test_a_store_killed_mid_migration_recovers(
         assert "issue_outcomes" not in tables and "runs_status" not in tables  # rolled back
     store = Store.open(tmp_path)  # the next run applies it whole
     assert "m006_indexes_and_outcomes" in {r[0] for r in store._rows("SELECT name FROM migrations")}
-    _agrees(store, GitRepo(demo_rows.repo))
+    _agrees(store)
 
 
 def test_the_runs_page_is_paged_and_filtered_by_index(demo_rows: Source, tmp_path: Path) -> None:

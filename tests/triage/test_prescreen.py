@@ -79,8 +79,8 @@ def test_size_caps_and_duplicates_and_daily_limit() -> None:
     assert dup.decision == "reject" and "issue 2" in dup.reason
     limited = prescreen(issue("fine request"), [], RULES, judged_today=3)
     assert limited.decision == "deferred"
-    trusted = prescreen(issue("fine request", author="owner"), [], RULES, judged_today=30)
-    assert trusted.decision is None
+    unlimited = prescreen(issue("fine request", author="owner"), [], RULES, judged_today=None)
+    assert unlimited.decision is None  # a trusted author's: triage.actions.judged_today
 
 
 def test_sanitize_keeps_visible_text_as_written() -> None:

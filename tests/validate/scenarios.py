@@ -113,6 +113,37 @@ print(" ".join(seen))
 """
 
 
+# a process of the seal's uid outside the seal that takes the model socket's name: it moves
+# the harness's socket aside and listens at its name, and says what the seal sent it
+IMPOSTOR = """
+import os, socket, sys
+path = sys.argv[1]
+try:
+    os.rename(path, path + ".taken")
+except OSError as exc:
+    print("denied", exc.errno, flush=True)
+    sys.exit()
+listener = socket.socket(socket.AF_UNIX)
+listener.bind(path)
+listener.listen()
+print("listening", flush=True)
+listener.settimeout(120)
+conn, _ = listener.accept()
+conn.settimeout(30)
+print("request" if conn.recv(100) else "nothing", flush=True)
+"""
+
+
+def impersonate(model_socket: str) -> tuple[str, subprocess.Popen[str]]:
+    """The impostor, as uid 65534, at ``model_socket``: its first line (``denied …`` or
+    ``listening``), and the process, which says the rest when it is done."""
+    ids = ["--reuid=65534", "--regid=65534", "--clear-groups"]
+    command = ["setpriv", *ids, "/usr/bin/python3", "-c", IMPOSTOR, model_socket]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    return proc.stdout.readline().strip(), proc
+
+
 def _parent(pid: int) -> int:
     return int((Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[1])
 
@@ -204,6 +235,7 @@ class Interrupted:
     cycle: int | None = None  # the second cycle's process, while it runs
     # what strangers got from the seal's two sockets during the second cycle's validator
     intruders: dict[str, list[str]] = field(default_factory=dict)
+    impostor: str = ""  # what the impostor said, taking the model socket's name then
     report: str = ""  # ``factory report`` of the validation, after the third cycle
 
 
@@ -227,7 +259,10 @@ def play_interrupted(root: Path) -> Interrupted:
         def on_validator(turn: int) -> None:
             seen.watch.sample("validator")
             if turn == 3 and seen.cycle is not None:  # the second cycle's seal is waiting
-                seen.intruders = intrude(seal_sockets(seen.cycle))
+                sockets = seal_sockets(seen.cycle)
+                seen.intruders = intrude(sockets)
+                model = next(s for s in sockets if Path(s).name.startswith("model-"))
+                seen.impostor = impersonate(model)[0]
             if turn == 2:  # the validator is running: its next request must be refused
                 stopped = factory(repo, env, "stop", "--reason", "pulled during the validator")
                 _, err = stopped.communicate(timeout=120)

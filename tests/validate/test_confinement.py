@@ -144,15 +144,18 @@ def test_a_stranger_at_the_seals_sockets_is_refused_and_in_the_runs_record(
     interrupted: Interrupted,
 ) -> None:
     """During the second cycle's validation three strangers knock on both of the seal's
-    sockets (they know the names): another uid is denied by the folder's mode; the same uid
-    past the mode and the seal's own uid outside the seal are refused by the peer check. The
-    validation passes all the same and ``factory report`` lists each refusal."""
+    sockets (they know the names): another uid is denied by the socket's mode; the same uid
+    past the mode and the seal's own uid outside the seal are refused by the peer check. A
+    process of the seal's uid outside it cannot take the model socket's name: the folder is
+    the harness's. The validation passes all the same and ``factory report`` lists each
+    refusal."""
     seen = interrupted
     assert seen.intruders == {
         "4242": ["denied", "denied"],
         "4242 past the folder": ["refused", "refused"],
         "65534": ["refused", "refused"],
     }, seen.intruders
+    assert seen.impostor == "denied 13", seen.impostor  # the folder is the harness's: EACCES
     assert "factory:merged" in seen.merged
     refused = [line for line in seen.report.splitlines() if line.startswith("seal: REFUSED")]
     assert len(refused) == 4, seen.report

@@ -182,6 +182,6 @@ def test_earned_trust_counts_validations_recorded_by_an_older_version(tmp_path: 
     smoke = {**{k: OLD_CHECK[k] for k in ("sha", "journeys", "tree")}, "reverted": None}
     older = {"prepare": OLD_PREPARE, "check": OLD_CHECK, "merge": merged}
     _old_run(store, 1, {**older, "smoke": {**smoke, "journeys_passed": True}}, "succeeded")
-    (tally,) = store.trust_tallies({}).values()
+    (tally,) = store.trust_tallies().values()
     # a green merge of a bug, not approved by a person: counted, earning nothing
     assert tally.kind == "bug" and tally.newest == {} and tally.approved_after == {None: 0}

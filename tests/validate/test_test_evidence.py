@@ -155,7 +155,7 @@ def test_a_test_is_its_id(tmp_path: Path) -> None:
     assert proof.tests_lost(g, "main~1", "main", paths) == [
         "tests/test_a.py::test_two: skipped",
         "tests/test_b.py::test_one: 2 assertions before, 1 after",
-        "tests/test_c.py: removed, with 1 tests",
+        "tests/test_c.py: removed, with 1 tests: tests/test_c.py::test_one",
         "tests/test_e.py::TestNotes::test_add: gone (removed or renamed)",
         "tests/test_f.py::TestNotes::test_add: gone (removed or renamed)",
         "web/app.test.js::notes > adds: gone (removed or renamed)",

@@ -45,7 +45,9 @@ def test_full_cycle_merges_what_passes_and_refuses_what_breaks_a_journey(
     for n in (1, 2):  # merged, closed, labelled, and on production
         data = issues[n]
         assert data["state"] == "closed" and "factory:merged" in data["labels"], data["labels"]
-        assert any("**Merged**" in c["body"] for c in data["comments"])
+        merged = next(c["body"] for c in data["comments"] if "**Merged**" in c["body"])
+        # the gate table's command is code, escaped once (not shown as \`…\`)
+        assert "| tests_on_candidate | pass | `python3 " in merged and "\\`" not in merged, merged
     main = GitRepo(repo).read_blob("main", "app.py") or b""
     assert b"notes</p>" in main and b"text.strip()\n" in main
     # the rename broke the hold-out journey: refused although the validator said pass, and

@@ -5,6 +5,7 @@ it (checked like any configuration)."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -97,7 +98,11 @@ def test_the_shipped_definition_is_what_the_seal_gets(notes: Path, tmp_path: Pat
     assert full.max_tokens == data["max_tokens"] == 16384  # room to think, then answer
     assert full.output == data["output"] == "submit_verdict"
     prompt = (validators_dir() / data["prompt"]).read_text()
-    assert full.instructions.strip() == services.templates.render(definition.template).strip()
+    commands = services.settings.config.commands.model_dump(mode="json")
+    rendered = services.templates.render(definition.template, commands=commands)
+    assert full.instructions.strip() == rendered.strip()
+    # how the app runs under validation, the statement triage writes its criteria for
+    assert "no network" in full.instructions and "python3 app.py --port {port}" in rendered
     assert full.instructions.splitlines()[0] == prompt.splitlines()[0]
     assert full.question == question(services) and full.budget_usd == 5.0
     # what the seal reads back is exactly what was built
@@ -152,6 +157,42 @@ def test_the_sealed_validator_runs_with_the_overrides_turns_and_tools(
     for body in bodies:
         assert [t["name"] for t in body["tools"]] == [*tools, "submit_verdict"]
         assert body["max_tokens"] == 12000  # the definition's output limit reaches the call
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(300)
+@pytest.mark.skipif(os.geteuid() != 0, reason="the impostor is another uid: needs root")
+def test_the_seal_sends_nothing_to_a_model_socket_the_harness_does_not_serve(
+    notes: Path, tmp_path: Path, app: AppProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Were the socket's folder ever open to the seal's uid (as it was when that uid owned
+    it), a process of that uid outside the seal could take the model socket's name. At the
+    validator's first call the folder is opened and it does: the seal checks who listens
+    before it sends a byte, stops, and the harness fails the validation with the reason."""
+    from harness.errors import SandboxError
+    from tests.validate.scenarios import Watching, impersonate, seal_sockets
+
+    taken = []
+
+    def on_validator(turn: int) -> None:
+        if turn == 1:  # the seal waits for this answer; its next call goes to the impostor
+            model = next(s for s in seal_sockets(os.getpid()) if "/model-" in s)
+            Path(model).parent.chmod(0o777)
+            taken.append(impersonate(model))
+
+    looks = [[{"tool": "browser_snapshot", "input": {}}]] * 3
+    rule = Rule.model_validate({"output": "submit_verdict", "turns": looks})
+    with AnthropicStandIn(responder=Watching(ScriptedModel([rule]), on_validator)) as standin:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", standin.url)
+        services = open_services(notes, tmp_path / "state", "anthropic")
+        hooks = Recorded()
+        with pytest.raises(SandboxError) as refused:
+            run_validator(services, question(services), 5.0, app, tmp_path / "shots", hooks)
+    (said, impostor), (call,) = taken[0], hooks.calls  # one call answered, by the harness
+    assert said == "listening" and impostor.communicate(timeout=60)[0].strip() == "nothing"
+    assert "model socket is served by uid 65534, not by the harness (uid 0)" in str(refused.value)
+    assert call.cost_usd > 0
 
 
 def test_factory_check_refuses_an_invalid_override(
@@ -289,3 +330,74 @@ def test_the_sealed_validator_confirms_a_feed_link_and_its_content_type(
     shown = json.dumps([b["messages"] for _, b in standin.received if role_of(b) == "validator"])
     assert "rel='alternate'" in shown and "href='/feed.xml'" in shown
     assert "content-type: application/rss+xml" in shown
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(300)
+def test_the_sealed_validator_calls_an_api_with_a_token_it_created_in_the_app(
+    notes: Path, tmp_path: Path, app: AppProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo's API answers only a bearer token made on /settings: the validator makes one
+    through the page, reads it there, and calls the API with it and without it; a call to
+    another origin is refused. Each call is an action of its record."""
+    api = "/api/notes"
+    criterion = "GET /api/notes with the token from /settings answers 200; without it, 401"
+    verdict = {
+        "verdict": "pass",
+        "score": 0.9,
+        "summary": "The API takes the token the settings page makes.",
+        "criteria": [{"criterion": criterion, "result": "pass", "evidence": "browser_request"}],
+    }
+    bearer = {"Authorization": "Bearer ${token}"}
+    turns = [
+        [{"tool": "browser_navigate", "input": {"url": "/settings"}}],
+        [{"tool": "browser_click", "input": {"role": "button", "name": "Create API token"}}],
+        [
+            {
+                "tool": "browser_request",
+                "input": {"url": api, "headers": bearer},
+                "recall": {"token": r"code: ([0-9a-f]{32})"},
+            }
+        ],
+        [{"tool": "browser_request", "input": {"url": api, "cookies": False}}],
+        [{"tool": "browser_request", "input": {"url": "http://example.com/api/notes"}}],
+        [{"tool": "submit_verdict", "input": verdict}],
+    ]
+    rule = Rule.model_validate({"output": "submit_verdict", "turns": turns})
+    with AnthropicStandIn(responder=ScriptedModel([rule])) as standin:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", standin.url)
+        services = open_services(notes, tmp_path / "state", "anthropic")
+        answer = run_validator(
+            services, question(services), 5.0, app, tmp_path / "shots", Recorded()
+        )
+    assert answer.output is not None and answer.output.verdict == "pass", answer
+    (last,) = [b for _, b in standin.received if role_of(b) == "validator"][-1:]
+    results = [
+        str(block["content"])
+        for message in last["messages"]
+        for block in message["content"]
+        if isinstance(block, dict) and block.get("type") == "tool_result"
+    ]
+    with_token, without, elsewhere = results[2:5]
+    assert f"GET {app.base_url}{api} -> HTTP 200" in with_token, with_token
+    assert "sent: headers authorization;" in with_token and "body (2 characters):\n[]" in with_token
+    assert f"GET {app.base_url}{api} -> HTTP 401" in without, without
+    assert "www-authenticate: Bearer" in without and "cookies not sent" in without
+    assert "http://example.com/api/notes is not part of the app" in elsewhere
+    calls = [o for o in answer.observed if o.tool == "browser_request"]
+    assert [o.error for o in calls] == [False, False, True]  # recorded, two of them worked
+    sent = calls[0].input["headers"]["Authorization"]
+    assert sent.startswith("Bearer ") and len(sent) == len("Bearer ") + 32  # read from the page
+    assert "example.com" not in "".join(answer.blocked)  # refused before the browser sent it
+    # the requests alone are evidence enough for the gate that a pass rests on something
+    from harness.validate.route import decide_route
+    from tests.validate.test_routing import RULES, evidence
+
+    prepared, checked = evidence()
+    checked = checked.model_copy(
+        update={"validator": answer.model_copy(update={"observed": calls})}
+    )
+    gates = {g.name: g for g in decide_route(RULES, prepared, checked, "success").gates}
+    assert gates["validator_evidence"].passed, gates["validator_evidence"]
+    assert gates["validator_evidence"].evidence.startswith("2 of the validator's 3 actions")

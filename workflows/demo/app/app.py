@@ -3,11 +3,13 @@
 import argparse
 import html
 import json
+import secrets
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs
 
 DATA = Path("notes.json")
+TOKENS = set()  # API tokens made on /settings, kept while the app runs
 
 
 def load_notes():
@@ -40,22 +42,52 @@ def render(notes):
     )
 
 
+def render_settings(token=None):
+    shown = f'<p>Your new API token: <code id="token">{token}</code></p>' if token else ""
+    return (
+        "<!doctype html><html><head><title>Settings</title></head><body>"
+        "<h1>Settings</h1>"
+        '<form method="post" action="/settings/token">'
+        '<button type="submit">Create API token</button></form>'
+        f"{shown}</body></html>"
+    )
+
+
 class Handler(BaseHTTPRequestHandler):
-    def _send(self, code, body):
+    def _send(self, code, body, kind="text/html; charset=utf-8"):
         data = body.encode()
         self.send_response(code)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Type", kind)
         self.send_header("Content-Length", str(len(data)))
+        if code == 401:
+            self.send_header("WWW-Authenticate", "Bearer")
         self.end_headers()
         self.wfile.write(data)
 
     def do_GET(self):
         if self.path in ("/", "/notes"):
             self._send(200, render(load_notes()))
+        elif self.path == "/settings":
+            self._send(200, render_settings())
+        elif self.path == "/api/notes":
+            self.api_notes()
         else:
             self._send(404, "not found")
 
+    def api_notes(self):
+        """The notes as JSON, for a client holding a token: Authorization: Bearer <token>."""
+        scheme, _, token = self.headers.get("Authorization", "").partition(" ")
+        if scheme != "Bearer" or token not in TOKENS:
+            self._send(401, json.dumps({"error": "a bearer token is required"}), "application/json")
+            return
+        self._send(200, json.dumps(load_notes()), "application/json")
+
     def do_POST(self):
+        if self.path == "/settings/token":
+            token = secrets.token_hex(16)
+            TOKENS.add(token)
+            self._send(200, render_settings(token))
+            return
         length = int(self.headers.get("Content-Length", 0))
         form = parse_qs(self.rfile.read(length).decode())
         try:

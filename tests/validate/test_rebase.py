@@ -1,0 +1,109 @@
+"""A conflict is production's move, not the change's fault (docs/gates.md, "Retries start
+where production is"): a change whose test file three neighbours changed first, each landing
+before it, is rebased each time without spending a fix attempt and lands; past
+``max_rebases`` in a row a person resolves it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.artifacts import Validation
+from harness.config.models import Rules
+from harness.store.db import Store
+from harness.validate.route import decide_route
+from tests.cli_helpers import run_cli
+from tests.factory_repo import git
+from tests.standins.anthropic_standin import AnthropicStandIn
+from tests.validate.conftest import accept_rule, issue, run_once, serve
+from tests.validate.test_routing import evidence
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
+
+TITLE = "Test that the page says Notes"
+END = "\n\nif __name__"
+# the implementer keeps both sides of a conflict in the test file (a blank line between
+# methods), then adds its test once
+RESOLVE = (
+    "import pathlib, re; p = pathlib.Path('test_app.py'); "
+    "t = re.sub(r'^(<<<<<<<|=======|>>>>>>>).*\\n', '', p.read_text(), flags=re.M); "
+    "t = re.sub(r'\\n+(    def )', r'\\n\\n\\1', t); "
+    "new = '\\n    def test_heading(self):\\n        self.assertIn(chr(60), render([]))\\n'; "
+    "p.write_text(t if 'def test_heading' in t else t.replace('\\n\\nif __name__', new + "
+    "'\\n\\nif __name__'))"
+)
+RULES = [
+    accept_rule(TITLE, "A test of what the page shows."),
+    {
+        "output": "finish",
+        "match": TITLE,
+        "turns": [
+            [{"tool": "run_command", "input": {"command": f'python3 -c "{RESOLVE}"'}}],
+            [{"tool": "finish", "input": {"summary": "A test of the heading."}}],
+        ],
+    },
+]
+NEIGHBOURS = 3
+
+
+@pytest.fixture
+def model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AnthropicStandIn]:
+    yield from serve(tmp_path, monkeypatch, RULES)
+
+
+def _neighbours_first(mp: pytest.MonkeyPatch, repo: Path, landed: list[str]) -> None:
+    """Before each of the change's first validations, a neighbour lands a test at the same
+    place of the same test file."""
+    from harness.engine import actions as registry
+
+    real = registry.get_action("validate.baseline")
+    assert real is not None
+
+    def baseline(ctx: Any) -> Any:
+        if len(landed) < NEIGHBOURS:
+            name = f"test_neighbour_{len(landed) + 1}"
+            path = repo / "test_app.py"
+            test = f"\n    def {name}(self):\n        self.assertTrue(render([]))\n"
+            path.write_text(path.read_text().replace(END, test + END))
+            git(repo, "commit", "-qam", f"{name}, landed first")
+            landed.append(name)
+        return real(ctx)
+
+    mp.setitem(registry.actions().functions, "validate.baseline", baseline)
+
+
+def test_three_neighbours_landing_first_in_its_test_file_do_not_fail_a_change(
+    tmp_path: Path, capsys, app, model, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo, _ = app
+    landed: list[str] = []
+    _neighbours_first(monkeypatch, repo, landed)
+    args = ["--repo", str(repo), "issue", "new", "--title", TITLE, "--body", "Please."]
+    assert run_cli(capsys, *args, "--author", "owner").code == 0
+
+    for _ in range(NEIGHBOURS + 1):
+        run_once(capsys, repo)
+    labels = issue(capsys, repo, 1)["labels"]
+    assert "factory:merged" in labels and "factory:failed" not in labels, labels
+    store = Store.open(tmp_path / "state")
+    decided = [v for _, v in reversed(store.artifacts(Validation, 1, limit=20))]
+    assert [v.route for v in decided] == ["retry"] * NEIGHBOURS + ["merge"]
+    assert all("no fix attempt spent" in v.reason for v in decided[:NEIGHBOURS])
+    assert {v.fix_attempts for v in decided} == {0}
+    page = git(repo, "show", "main:test_app.py")
+    assert "def test_heading" in page and "<<<<<<<" not in page
+    assert all(f"def {name}" in page for name in landed) and len(landed) == NEIGHBOURS
+
+
+def test_past_max_rebases_in_a_row_a_person_resolves_the_conflict() -> None:
+    candidate, checked = evidence()
+    moved = checked.model_copy(update={"conflict": "does not merge cleanly: test_app.py"})
+    rules = Rules()
+    again = decide_route(rules, candidate, moved, "success", rebases=rules.max_rebases - 1)
+    assert again.route == "retry" and again.fix_attempts == 0
+    stopped = decide_route(rules, candidate, moved, "success", rebases=rules.max_rebases)
+    assert stopped.route == "needs_human" and "test_app.py" in stopped.reason
+    assert "max_rebases" in stopped.rule
