@@ -94,9 +94,10 @@ def ready_to_implement(services: Services) -> list[int]:
     while it labelled its end finishes it)."""
     done = {Label.NEEDS_REVIEW, Label.FAILED, Label.NEEDS_HUMAN}
     interrupted = {run.issue for run in services.store.open_runs("implement") if run.issue}
-    local = services.forge.kind == "local"  # each issue's state kept by the store: by index
-    issues = (
-        services.store.ready_issues(interrupted) if local else services.forge.list_issues("open")
+    issues = (  # on the local forge each issue's state is kept by the store: read by index
+        services.store.ready_issues(interrupted)
+        if services.forge.kind == "local"
+        else services.forge.list_issues("open")
     )
     return [
         i.number

@@ -284,14 +284,7 @@ def check(root: Path, state_dir: Path) -> CheckReport:
         (report.notes if ready.ready else report.warnings).append(line)
         if config.forge == "github":
             _github(config, report)
-        if template(config.commands) is None:
-            report.warnings.append(
-                f"{CONFIG_FILE}: commands.test: `{config.commands.test}` fits no "
-                "commands.test_files template (a shell operator, or a runner the factory does "
-                "not know): a bug fix's fails-before proof, heal's re-run of the tests that "
-                "failed and a backtest's hidden tests on the fix's parent each run the whole "
-                "suite instead of the chosen tests; state commands.test_files (docs/testing.md)"
-            )
+        report.warnings.extend(_no_template(config))
         report.errors.extend(ci_problems(root))
     from harness.config.scaffold import untouched
 
@@ -352,6 +345,19 @@ def ci_problems(root: Path) -> list[ConfigError]:
         why = "auto was the rehearsal's: a model's changes of that kind would merge unapproved"
         problems.append(("factory_rules.md", f"trust.{kind}.start", why))
     return [ConfigError(file, key, f"{why}; {fix}") for file, key, why in problems]
+
+
+def _no_template(config: FactoryConfig) -> list[str]:
+    """What chosen tests cost when ``commands.test`` fits no ``test_files`` template."""
+    if template(config.commands) is not None:
+        return []
+    return [
+        f"{CONFIG_FILE}: commands.test: `{config.commands.test}` fits no commands.test_files "
+        "template (a shell operator, or a runner the factory does not know): a bug fix's "
+        "fails-before proof, heal's re-run of the tests that failed and a backtest's hidden "
+        "tests on the fix's parent each run the whole suite instead of the chosen tests; "
+        "state commands.test_files (docs/testing.md)"
+    ]
 
 
 def _listings(config: FactoryConfig, report: CheckReport) -> dict[str, Listing] | None:
