@@ -26,11 +26,11 @@ import yaml
 from pydantic import Field
 
 from harness.artifacts import AnalyserFinding
-from harness.config.globs import matching
 from harness.config.models import Strict
 from harness.config.settings import Settings
 from harness.cpu import cpus
 from harness.git.repo import GitRepo
+from harness.globs import matching
 from harness.paths import workflows_dir
 from harness.sandbox.limits import Limits
 from harness.sandbox.policy import TREE

@@ -20,13 +20,13 @@ from harness.analysers import (
     workspace,
 )
 from harness.artifacts import AnalyserFinding, Found, Worktree
-from harness.config.globs import matching
 from harness.engine.actions import action
 from harness.engine.context import Services, StepContext
 from harness.engine.runner import Engine, RunOutcome
 from harness.forge.base import Label, create_own_issue
+from harness.forge.neutral import clip
 from harness.git.worktrees import WorktreeManager
-from harness.triage.outbound import sanitize_outbound
+from harness.globs import matching
 
 ORDER = ("critical", "high", "medium")  # by severity: low is never filed
 FINGERPRINT = re.compile(r"^Fingerprint: `([0-9a-f]{20})`", re.M)
@@ -145,7 +145,7 @@ def file(ctx: StepContext) -> Found:
     look = ctx.inputs.get("dry_run")  # a look files nothing
     for f in [] if look else chosen.findings:
         if f.fingerprint not in filed:
-            title = sanitize_outbound(f"{f.rule} in {f.path}: {f.message.splitlines()[0]}", 120)
+            title = clip(f"{f.rule} in {f.path}: {f.message.splitlines()[0]}", 120)
             body = services.templates.render(
                 "comments/found.md.j2", f=f.model_dump(), commit=services.settings.governance.commit
             )

@@ -15,13 +15,13 @@ from harness.artifacts import NetworkRecord
 from harness.browser.chromium import find_chromium
 from harness.browser.journeys import Journey, load_journeys
 from harness.caches import PROCESS
-from harness.config.check import check
-from harness.config.provider import ProviderReadiness, provider_readiness
 from harness.config.settings import Settings, load_settings
 from harness.errors import ConfigErrors
 from harness.faults import fault_point
 from harness.git.repo import GitRepo
 from harness.git.worktrees import WorktreeManager
+from harness.model.provider import ProviderReadiness, provider_readiness
+from harness.onboard.check import check
 from harness.sandbox.app import AppNotReady
 from harness.sandbox.bwrap import Sandbox
 from harness.sandbox.limits import Limits

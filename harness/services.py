@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.caches import PROCESS, Caches, Memo
-from harness.config.provider import provider_path
 from harness.config.settings import Settings, load_settings
 from harness.engine.context import Services
 from harness.engine.loader import overrides_at
@@ -18,6 +17,7 @@ from harness.forge.journal import JournalForge
 from harness.forge.local import LocalForge
 from harness.git.repo import GitRepo
 from harness.model.factory import build_model
+from harness.model.provider import provider_path
 from harness.store.db import Store
 
 if TYPE_CHECKING:  # PyGithub takes a quarter second to import: only forge: github needs it

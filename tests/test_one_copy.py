@@ -165,7 +165,7 @@ def test_the_sealed_validators_calls_pass_the_engines_checks() -> None:
     """The seal has no model of its own: every call it makes is answered by the harness's
     forwarder through ``checked_call`` with the step's ``StepHooks`` (the one kill-switch
     check, the one budget guard) wrapped in the validator's allowance."""
-    assert "checked_call" in _called(_functions("model/forward.py")["ModelForwarder.answer"])
+    assert "checked_call" in _called(_functions("validate/forward.py")["ModelForwarder.answer"])
     assert "StepHooks" in _called(_functions("validate/evidence.py")["_sealed"])
     allowance = _called(_functions("validate/sealed.py")["Allowance.before_call"])
     assert "before_call" in allowance  # the step's hooks first
@@ -201,7 +201,7 @@ def test_chromium_is_started_in_one_place() -> None:
 
 
 def test_one_glob_dialect() -> None:
-    """Path patterns are matched by ``harness/config/globs.py`` (pathspec) only: no fnmatch,
+    """Path patterns are matched by ``harness/globs.py`` (pathspec) only: no fnmatch,
     no PurePath.match on repository paths elsewhere (fnmatch on git configuration keys in
     ``git/integrity.py`` and on factory_rules.md's setting names in ``lessons/stricter.py``
     matches key names, not paths)."""
@@ -215,7 +215,7 @@ def test_one_glob_dialect() -> None:
         if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "full_match":
             users.setdefault("full_match", set()).add(name)
     assert users == {
-        "pathspec": {"config/globs.py"},
+        "pathspec": {"globs.py"},
         "fnmatch": {"git/integrity.py", "lessons/stricter.py"},
     }, users
 

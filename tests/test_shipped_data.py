@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.config import scaffold
 from harness.engine.loader import check_names
 from harness.engine.templates import Templates
 from harness.engine.workflow import parse_workflow
 from harness.model.scripted import load_script
+from harness.onboard import scaffold
 from harness.paths import validators_dir, workflows_dir
 
 WORKFLOWS = sorted(workflows_dir().glob("*.yaml"))

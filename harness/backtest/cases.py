@@ -14,7 +14,6 @@ from typing import Annotated
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from harness.config.errors import problems_from
-from harness.config.globs import matching
 from harness.config.models import Strict
 from harness.config.yamlload import load_yaml
 from harness.engine.context import Services
@@ -28,6 +27,7 @@ from harness.errors import (
 from harness.forge.base import Forge
 from harness.git import snapshot
 from harness.git.repo import GitRepo
+from harness.globs import matching
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,79}$")
 _URL = re.compile(r"^(https?|ssh|git|file)://", re.IGNORECASE)

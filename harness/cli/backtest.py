@@ -141,8 +141,8 @@ def backtest(
     stopped it (run it again to go on); 2 on bad input."""
     from harness.backtest.runner import Request, run_backtest
     from harness.cli.live import live_line
-    from harness.config.provider import require_model
     from harness.config.settings import load_settings
+    from harness.model.provider import require_model
     from harness.store.base import utc_now
     from harness.store.db import Store
 

@@ -65,8 +65,8 @@ def opened(ctx: click.Context, *, model: bool | str = False, **options: Any) -> 
     """The repository's services with ``--provider`` and ``--plan`` (``options``:
     ``open_services``'s); ``model``: the command calls one, so it must be configured (a
     workflow's name: when a step of that workflow, as production has it, is an agent's)."""
-    from harness.config.provider import require_model
     from harness.engine.loader import load_workflow
+    from harness.model.provider import require_model
     from harness.services import open_services
 
     root = repo_root(ctx)

@@ -21,7 +21,7 @@ class _CiChoice(click.Choice[str]):
 
     @property  # type: ignore[override]
     def choices(self) -> list[str]:
-        from harness.config import scaffold
+        from harness.onboard import scaffold
 
         return sorted(scaffold.CI)
 
@@ -93,8 +93,8 @@ def init(
     and work in the sandbox. With --provider scripted, also writes scripted.yaml, a
     commented example of offline answers. A file that exists is kept, and named, unless a
     --force says otherwise; the CI's issue forms and workflows have names of their own."""
-    from harness.config import check, scaffold
     from harness.config.pinning import ci_package
+    from harness.onboard import check, scaffold
 
     root = repo_root(ctx)
     given = {"--package": package is not None, "--ack": ack, "--from-rehearsal": from_rehearsal}
@@ -120,7 +120,7 @@ def init(
 def _after(root: Path, context: dict[str, Any], pinned: str) -> None:
     """What ``init`` adds once the files are written: a first hold-out journey, the project
     found, the pinned source, the state folder ignored, and what to do next."""
-    from harness.config import scaffold
+    from harness.onboard import scaffold
 
     starter = scaffold.starter_holdout(root, (root / "factory.yaml").read_text(encoding="utf-8"))
     if starter is not None:
@@ -146,7 +146,7 @@ def _after(root: Path, context: dict[str, Any], pinned: str) -> None:
 @click.pass_context
 def check(ctx: click.Context, as_json: bool) -> None:
     """Validate governance files, factory.yaml and the hold-out journeys."""
-    from harness.config.check import check as run_check
+    from harness.onboard.check import check as run_check
 
     root = repo_root(ctx)
     report = run_check(root, state_dir(root))

@@ -203,8 +203,8 @@ def run_command(
 
     Exits 1 when a gate, a budget or a validator said no to any issue, 0 when all went
     through."""
-    from harness.config.provider import require_model
     from harness.config.settings import load_settings
+    from harness.model.provider import require_model
     from harness.store.db import Store
 
     root = repo_root(ctx)

@@ -9,8 +9,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from harness.config.globs import glob_problem, matching
 from harness.config.network import AllowedHost
+from harness.globs import glob_problem, matching
 
 GOVERNANCE_FILES = ("mission.md", "factory_rules.md", "CLAUDE.md")
 CONFIG_FILE = "factory.yaml"

@@ -13,8 +13,8 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator
 
-from harness.config.globs import matching
 from harness.config.yamlload import load_yaml
+from harness.globs import matching
 from harness.paths import workflows_dir
 
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"

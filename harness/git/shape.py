@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from harness.config.globs import matching
 from harness.errors import ErrorKind, GitError, StepFailed
+from harness.globs import matching
 
 if TYPE_CHECKING:  # the records (pydantic models) only when a gate is made: git needs none
     from harness.artifacts import GateResult

@@ -23,6 +23,7 @@ from harness.errors import ErrorKind, FactoryError, GitError, StepFailed
 from harness.faults import fault_point
 from harness.forge import neutral
 from harness.forge.base import Label, set_state
+from harness.forge.neutral import clip
 from harness.git import shape
 from harness.git.branches import branch_name
 from harness.git.repo import PATCH_BYTES, GitRepo
@@ -33,7 +34,6 @@ from harness.implement.feedback import previous_attempt
 from harness.implement.lens import security_gate
 from harness.implement.spec import forge_spec, triage_spec
 from harness.sandbox.policy import prepare_worktree, setup_allow
-from harness.triage.outbound import sanitize_outbound
 from harness.triage.prescreen import issue_sha256
 from harness.validate.calibration import holdout_digest
 from harness.validate.evidence import journeys_on
@@ -214,7 +214,7 @@ def declined(ctx: StepContext) -> dict[str, object]:
     output = ctx.outputs.get(of, {})
     if output.get("outcome") != "blocked":
         return {"blocked": False}
-    reason = sanitize_outbound(str(output.get("reason") or "no reason given"), limit=600)
+    reason = clip(str(output.get("reason") or "no reason given"), limit=600)
     role = {"plan": "planner", "code": "implementer"}.get(of, of)
     raise StepFailed(
         f"the {role} declined: {reason}", {"blocked": True, "reason": reason}, ErrorKind.DECLINED
@@ -274,16 +274,16 @@ def _pr_body(ctx: StepContext) -> str:
         run_id=ctx.run_id,
         spec={  # the issue's title is kept as written inbound: neutralised on the way out
             **ctx.outputs["prepare"],
-            "title": sanitize_outbound(str(ctx.outputs["prepare"].get("title", "")), limit=300),
+            "title": clip(str(ctx.outputs["prepare"].get("title", "")), limit=300),
         },
-        plan=sanitize_outbound(str(ctx.outputs.get("plan", {}).get("plan", "")), limit=3000),
-        summary=sanitize_outbound(str(ctx.outputs.get("code", {}).get("summary", "")), limit=2000),
+        plan=clip(str(ctx.outputs.get("plan", {}).get("plan", "")), limit=3000),
+        summary=clip(str(ctx.outputs.get("code", {}).get("summary", "")), limit=2000),
         left_out=[p for p in ctx.outputs.get("code", {}).get("_ignored", []) if p not in landed],
         test=ctx.outputs.get("test", {}),
         review_verdict=review.get("verdict"),
         review_score=review.get("score"),
         findings=[
-            {**f, "description": sanitize_outbound(str(f.get("description", "")), limit=300)}
+            {**f, "description": clip(str(f.get("description", "")), limit=300)}
             for f in review.get("findings", [])
         ],
         gates=ctx.outputs["gates"]["gates"],
@@ -403,7 +403,7 @@ def fail(ctx: StepContext) -> dict[str, object]:
         run_id=ctx.run_id,
         branch=ctx.outputs.get("worktree", {}).get("branch"),
         kept=kept,
-        test_output=sanitize_outbound(str(test.get("output", ""))[-1500:], limit=1600),
+        test_output=clip(str(test.get("output", ""))[-1500:], limit=1600),
         gates=gates_failed,
     )
     forge.post_comment(ctx.number, f"implement:{label}:{ctx.run_id}", body)

@@ -6,9 +6,9 @@ import re
 from typing import Any
 
 from harness.artifacts import GateResult, Tested
-from harness.config.globs import matching, protected_hits
 from harness.config.network import widening
 from harness.git.repo import FileChange
+from harness.globs import matching, protected_hits
 from harness.redact import CREDENTIALS, secret_values
 
 _WORDS = re.compile(r"[\s;&|()<>`'\"=]+")

@@ -28,10 +28,10 @@ from harness.analysers import (
     workspace,
 )
 from harness.artifacts import AnalyserFinding, GateResult
-from harness.config.globs import matching
 from harness.config.models import Security
 from harness.config.settings import Settings
 from harness.git.repo import GitRepo
+from harness.globs import matching
 
 
 def security_gate(

@@ -14,11 +14,11 @@ from harness.backtest.cases import history_cases
 from harness.engine.actions import action
 from harness.engine.context import Services, StepContext
 from harness.errors import ConfigErrors, StepFailed
+from harness.forge.neutral import clip
 from harness.git import snapshot
 from harness.lessons.evidence import lessons
 from harness.lessons.stricter import loosened
 from harness.review.change import diff_of
-from harness.triage.outbound import sanitize_outbound
 
 MAX_EDIT_LINES = 30
 KEPT = ("id", "issue", "triage", "route", "resolved", "changed")  # of a rehearsed case's row
@@ -131,7 +131,7 @@ def open_pr(
         diff=diff_of(services.repo, proposal).text,
         proposal=proposal.model_dump(),
     )
-    title = f"{edit.file}: {sanitize_outbound(edit.title, 100)} (a lesson)"
+    title = f"{edit.file}: {clip(edit.title, 100)} (a lesson)"
     production = services.settings.config.production_branch
     pr = services.forge.open_pr(0, proposal.branch, production, title, body)
     return proposal.model_copy(update={"pr": pr.number})

@@ -8,10 +8,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from harness.config.provider import resolve_kind
 from harness.errors import ConfigError
 from harness.model.base import Model
 from harness.model.blocks import Request, Response
+from harness.model.provider import resolve_kind
 from harness.model.recording import RecordingModel, ReplayModel
 from harness.model.retry import RetryPolicy
 from harness.model.scripted import ScriptedModel, load_script

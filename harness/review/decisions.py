@@ -13,9 +13,9 @@ from harness.engine.context import Services
 from harness.errors import UsageError
 from harness.forge.base import Label, PullRequest, set_state
 from harness.forge.local import default_author
+from harness.forge.neutral import clip
 from harness.retry import retry_issue
 from harness.review.trust import APPROVE_EVENT
-from harness.triage.outbound import sanitize_outbound
 
 REJECT_EVENT = "human.reject"
 REVIEWABLE = (Label.NEEDS_REVIEW, Label.NEEDS_HUMAN)
@@ -85,7 +85,7 @@ def approve(
     ``reason``: why, kept in the audit trail (a lesson may cite it), never posted; ``say``:
     told when validation starts (the command line's live line); ``provider``: the face's
     override, the model validation calls (it must be ready before anything is recorded)."""
-    from harness.config.provider import require_model
+    from harness.model.provider import require_model
     from harness.validate.run import landing_unfinished, validate_issue  # the engine
 
     actor = check_actor(actor)
@@ -158,7 +158,7 @@ def reject(services: Services, number: int, reason: str, actor: str, via: str = 
     body = services.templates.render(
         "comments/rejected.md.j2",
         actor=actor,
-        reason=sanitize_outbound(reason, MAX_REASON),
+        reason=clip(reason, MAX_REASON),
         pr=pr.number if pr else None,
     )
     forge.post_comment(number, f"reject:{len(done)}", body)

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.artifacts import NetworkRecord
-from harness.config.globs import matching
 from harness.config.models import CONFIG_FILE, GOVERNANCE_FILES
 from harness.config.network import default_allow
 from harness.config.settings import Settings
@@ -25,6 +24,7 @@ from harness.cpu import waiting
 from harness.errors import GitError, SandboxError
 from harness.git.repo import GitRepo
 from harness.git.worktrees import default_worktree_root
+from harness.globs import matching
 from harness.sandbox import holding
 from harness.sandbox.bwrap import CommandResult, Sandbox, harden
 from harness.sandbox.egress import EgressProxy

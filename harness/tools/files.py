@@ -16,8 +16,8 @@ from typing import Any, BinaryIO
 
 import re2  # type: ignore[import-untyped]
 
-from harness.config.globs import gitignore
 from harness.errors import ToolError
+from harness.globs import gitignore
 from harness.sandbox import holding
 from harness.tools.paths import relative, resolve_inside
 

@@ -15,10 +15,10 @@ from harness.engine.budget import start_of_day
 from harness.engine.context import StepContext
 from harness.errors import FactoryError
 from harness.forge.base import STATE_LABELS, Issue, Label, own_text, set_state
+from harness.forge.neutral import clip
 from harness.implement.spec import spec_block
 from harness.model.tools import tool_defs
 from harness.review.trust import APPROVE_EVENT
-from harness.triage.outbound import sanitize_outbound
 from harness.triage.prescreen import prescreen, template_comments
 from harness.triage.repomap import map_rules, repository_map
 from harness.validate.definition import SEALED_VALIDATOR, load_sealed
@@ -98,7 +98,7 @@ def _decision(ctx: StepContext) -> dict[str, Any]:
         raise FactoryError("no triage decision: the judge step produced nothing")
     # a criterion the app under validation cannot show: a person checks the issue, now
     unseen = [
-        sanitize_outbound(f"{item['criterion']} (lacks {item['lacks']})", limit=800)
+        clip(f"{item['criterion']} (lacks {item['lacks']})", limit=800)
         for item in judged.get("unobservable") or []
     ]
     return {
@@ -106,12 +106,12 @@ def _decision(ctx: StepContext) -> dict[str, Any]:
         if unseen and judged["decision"] == "accept"
         else judged["decision"],
         "unobservable": unseen,
-        "reason": sanitize_outbound(str(judged.get("reason", ""))),
-        "rule": sanitize_outbound(str(judged.get("rule") or "mission.md"), limit=200),
+        "reason": clip(str(judged.get("reason", ""))),
+        "rule": clip(str(judged.get("rule") or "mission.md"), limit=200),
         "priority": judged.get("priority"),
         "kind": judged.get("kind"),
         "acceptance_criteria": [
-            sanitize_outbound(str(c), limit=500) for c in judged.get("acceptance_criteria", [])
+            clip(str(c), limit=500) for c in judged.get("acceptance_criteria", [])
         ],
         "source": "agent",
     }

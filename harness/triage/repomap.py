@@ -14,8 +14,8 @@ import re2  # type: ignore[import-untyped]
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
-from harness.config.globs import matching
 from harness.git.repo import GitRepo
+from harness.globs import matching
 from harness.paths import workflows_dir
 
 RULES_FILE = "map/repository.yaml"

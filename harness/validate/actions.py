@@ -23,18 +23,18 @@ from harness.artifacts import (
     ValidationTarget,
     ValidatorRun,
 )
-from harness.config.globs import matching
 from harness.cpu import waiting
 from harness.engine.actions import action
 from harness.engine.context import StepContext
 from harness.engine.runner import check_kill_switch
 from harness.errors import FactoryError, GitError, StepFailed
 from harness.forge.base import Label, set_state
+from harness.forge.neutral import clip
 from harness.git import shape
 from harness.git.repo import GitRepo
+from harness.globs import matching
 from harness.heal.checks import flakes
 from harness.review.trust import kind_of, review_gate, trusted_setup
-from harness.triage.outbound import sanitize_outbound
 from harness.validate import landing, proof
 from harness.validate.calibration import (
     cached_or_computed,
@@ -338,14 +338,14 @@ def decide(ctx: StepContext) -> Validation:
     body = ctx.services.templates.render(
         "comments/validated.md.j2",
         route=routing.route,
-        reason=sanitize_outbound(routing.reason, 1200),
+        reason=clip(routing.reason, 1200),
         rule=routing.rule,
         score=routing.score,
         verdict=routing.verdict,
         conflict=bool(checked.conflict),
         gates=[g.model_dump() for g in routing.gates],
         pr=prepared.pr,
-        summary=sanitize_outbound(verdict.summary if verdict else "", 600),
+        summary=clip(verdict.summary if verdict else "", 600),
         journeys=[{"passed": j.passed} for j in checked.journeys],  # never their names
         fix_attempts=routing.fix_attempts,
         run_id=ctx.run_id,

@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Protocol
 
-from harness.config.globs import matching
+from harness.globs import matching
 
 _CODE = (".py", ".js", ".ts", ".jsx", ".tsx")
 _SPECS = tuple(f"*.{kind}{ext}" for kind in ("test", "spec") for ext in _CODE[1:])

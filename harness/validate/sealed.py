@@ -182,7 +182,7 @@ def run_sealed(
     answer, or raise what the harness refused a call for (``factory stop``, a budget)."""
     from harness.browser.chromium import find_chromium
     from harness.browser.confine import BrowserBroker, Launcher
-    from harness.model.forward import ModelForwarder
+    from harness.validate.forward import ModelForwarder
 
     sockets, writable, peers = request.sockets, Path(request.shots_dir), Peers()
     sockets.chmod(0o711)  # the harness's: the seal's uid reaches a socket by name, renames none
@@ -231,7 +231,7 @@ def main() -> None:
     from harness.browser.relay import relay_script
     from harness.browser.tools import BrowserTools
     from harness.model.agent import AgentSpec, run_agent
-    from harness.model.forward import SocketModel
+    from harness.validate.forward import SocketModel
 
     request = SealRequest.model_validate_json(sys.stdin.read())
     asked = request.question

@@ -541,9 +541,9 @@ def test_check_names_the_allow_list_it_derives_and_where_from(tmp_path: Path, ca
 def test_the_shipped_output_limits_fit_the_default_models(tmp_path: Path) -> None:
     """Why ``factory check`` reads no limit when the models, their thinking and effort are the
     defaults and nothing is overridden: the shipped limits fit the default models."""
-    from harness.config.check import output_limits
-    from harness.config.model_check import output_problems
     from harness.config.models import FactoryConfig
+    from harness.onboard.check import output_limits
+    from harness.onboard.model_check import output_problems
 
     config = FactoryConfig.model_validate({"commands": {"test": "true"}})
     assert output_limits(tmp_path, config) == []  # nothing chosen, nothing overridden

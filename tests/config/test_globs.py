@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from harness.config.globs import glob_problem, matching
 from harness.config.governance import parse_rules
 from harness.config.models import Rules
 from harness.errors import ConfigErrors
+from harness.globs import glob_problem, matching
 
 GOVERNANCE = ["mission.md", "factory_rules.md", "CLAUDE.md", "factory.yaml"]
 

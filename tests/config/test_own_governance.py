@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.config.globs import matching
 from harness.config.governance import parse_rules
 from harness.config.mission import check_mission
+from harness.globs import matching
 
 ROOT = Path(__file__).resolve().parents[2]
 

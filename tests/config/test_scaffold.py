@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.config.scaffold import ci_files
 from harness.model.scripted import load_script
+from harness.onboard.scaffold import ci_files
 from tests.cli_helpers import run_cli
 from tests.factory_repo import write_files
 
@@ -240,7 +240,7 @@ UV_DJANGO = {  # linkding's shape: an app uv manages, no build system, Django's 
 def test_init_picks_uv_and_the_interpreter_the_project_requires(
     empty_repo: Path, capsys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from harness.config import scaffold
+    from harness.onboard import scaffold
 
     folder = interpreters(tmp_path / "bin", "python3.11", "python3.12", "python3.13", "python3.14")
     monkeypatch.setattr(scaffold, "INTERPRETERS", f"{tmp_path / 'absent'}:{folder}")
@@ -261,7 +261,7 @@ def test_init_picks_uv_and_the_interpreter_the_project_requires(
 def test_init_says_when_no_interpreter_fits(
     empty_repo: Path, capsys, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from harness.config import scaffold
+    from harness.onboard import scaffold
 
     monkeypatch.setattr(scaffold, "INTERPRETERS", interpreters(tmp_path / "bin", "python3.11"))
     (empty_repo / "pyproject.toml").write_text(

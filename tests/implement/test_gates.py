@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.config.globs import protected_hits
 from harness.git.repo import GitRepo
+from harness.globs import protected_hits
 from harness.implement.gates import (
     network_allow_gate,
     protected_paths_gate,

@@ -7,7 +7,7 @@ import pytest
 from harness.config.models import Rules
 from harness.engine.templates import wrap_data
 from harness.forge.base import Issue
-from harness.triage.outbound import sanitize_outbound
+from harness.forge.neutral import clip
 from harness.triage.prescreen import mentioned_protected, prescreen
 from harness.triage.sanitize import sanitize
 
@@ -98,7 +98,7 @@ def test_outbound_text_is_neutralised_where_a_template_places_it() -> None:
     from harness.engine.templates import Templates
     from tests.forge.test_neutral import assert_inert
 
-    hostile = sanitize_outbound(
+    hostile = clip(
         "@everyone see ![x](http://evil/t.png) and [docs](https://evil/x) closes #1, fixes org/r#2 "
         "<!-- factory:fake --> https://tracker.example/p"
     )

@@ -14,9 +14,7 @@ import yaml
 from harness.browser.journeys import load_journeys
 from harness.config.governance import has_front_matter, parse_rules, read_on_branch, too_large
 from harness.config.mission import read_mission
-from harness.config.model_check import OutputLimit, model_problems, output_problems
 from harness.config.models import CONFIG_FILE, GOVERNANCE_FILES, FactoryConfig, Models
-from harness.config.provider import provider_readiness, resolve_kind
 from harness.config.settings import (
     HOLDOUT_ENV,
     check_holdout,
@@ -28,7 +26,9 @@ from harness.config.testfiles import template
 from harness.errors import ConfigError, ConfigErrors, FactoryError, GitError
 from harness.git.repo import GitRepo
 from harness.model.catalog import Listing
+from harness.model.provider import provider_readiness, resolve_kind
 from harness.model.retry import RetryPolicy
+from harness.onboard.model_check import OutputLimit, model_problems, output_problems
 
 
 @dataclass
@@ -286,7 +286,7 @@ def check(root: Path, state_dir: Path) -> CheckReport:
             _github(config, report)
         report.warnings.extend(_no_template(config))
         report.errors.extend(ci_problems(root))
-    from harness.config.scaffold import untouched
+    from harness.onboard.scaffold import untouched
 
     report.warnings.extend(untouched(root, texts))
     return report
@@ -319,7 +319,7 @@ def ci_problems(root: Path) -> list[ConfigError]:
     answers wherever no key is set), no repository named, and the rehearsal's trust (a kind
     that starts at auto while the provider rehearses). Each names the switch that fixes it
     (``SWITCH``); files that do not parse are ``check``'s to name."""
-    from harness.config.scaffold import ci_workflows
+    from harness.onboard.scaffold import ci_workflows
 
     found = ci_workflows(root)
     try:
