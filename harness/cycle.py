@@ -20,19 +20,13 @@ from harness.artifacts import (
 )
 from harness.config.settings import Settings
 from harness.engine.context import Services
-from harness.engine.runner import Engine, RunOutcome, check_kill_switch
+from harness.engine.runner import LEASE_TTL_S, Engine, RunOutcome, check_kill_switch
 from harness.errors import FactoryError, LeaseError
 from harness.forge.base import Label
 from harness.git.worktrees import WorktreeManager
 from harness.heal.run import ProductionState, reverts_waiting
 from harness.heal.run import production_health as production_health  # benchmarks read it here
-from harness.implement.run import (
-    LEASE_TTL_S,
-    holder_id,
-    holder_is_gone,
-    implement_issue,
-    waits_for_approval,
-)
+from harness.implement.run import implement_issue, waits_for_approval
 from harness.review.trust import approvals
 from harness.sandbox.shared import shared
 from harness.services import open_services
@@ -286,21 +280,18 @@ def end_abandoned(services: Services) -> list[int]:
         number = run.issue
         if number is None or number in kept:
             continue
-        holder = holder_id()
         try:
-            store.acquire_lease(number, holder, LEASE_TTL_S, is_stale=holder_is_gone)
-        except LeaseError:
-            continue
-        try:
-            still = store.find_open_run(run.workflow, number)
-            if still is not None and still.id == run.id:
+            with store.held(number, LEASE_TTL_S):
+                still = store.find_open_run(run.workflow, number)
+                if still is None or still.id != run.id:
+                    continue
                 why = f"issue #{number} is no longer open: its {run.workflow} run was not resumed"
                 made = Engine(services).end(run.id, why).artifact(Worktree)
                 if made is not None:  # the branch is kept (factory prune); the checkout is not
                     worktrees.remove(Path(made.path))
                 ended.append(number)
-        finally:
-            store.release_lease(number, holder)
+        except LeaseError:  # held by a run alive in another process
+            continue
     return sorted(set(ended))
 
 

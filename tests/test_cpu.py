@@ -21,7 +21,6 @@ from harness.cpu import Turns, _ProcessTurns
 from harness.engine.actions import action
 from harness.engine.context import StepContext
 from harness.engine.runner import Engine
-from harness.implement.run import holder_id
 from harness.model.agent import checked_call
 from harness.model.base import CallRecord
 from harness.sandbox.bwrap import Sandbox, sandbox_available
@@ -29,7 +28,7 @@ from harness.sandbox.limits import Limits
 from harness.sandbox.warm import Warm
 from harness.services import open_services
 from harness.store.db import Store
-from harness.store.leases import LANDING_LEASE
+from harness.store.leases import LANDING_LEASE, holder_id
 from harness.validate.calibration import cached_or_computed
 from harness.validate.landing import give_back_landing, take_landing
 from tests.cli_helpers import use_actions

@@ -45,10 +45,10 @@ from harness.engine.runner import check_kill_switch
 from harness.errors import BudgetExceeded, FactoryError, LeaseError, StoppedError, UsageError
 from harness.faults import fault_point
 from harness.git.repo import GitRepo
-from harness.implement.run import holder_id, holder_is_gone
 from harness.services import open_services
 from harness.store.backtests import BACKTEST_LEASE, BacktestRecord
 from harness.store.db import Store
+from harness.store.leases import holder_id, holder_is_gone
 
 Progress = Callable[[str], None]
 LEASE_TTL_S = 24 * 3600.0

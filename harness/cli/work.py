@@ -314,8 +314,7 @@ def cycle_lease(store: Store) -> Iterator[str | None]:
     issues on this state at a time, so no issue is triaged (and paid for) twice. Yields None
     when this process holds it, else one line saying who does (a killed holder is taken
     over)."""
-    from harness.implement.run import holder_id, holder_is_gone
-    from harness.store.leases import CYCLE_LEASE
+    from harness.store.leases import CYCLE_LEASE, holder_id, holder_is_gone
 
     holder = holder_id()
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import string
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -186,6 +186,8 @@ Effort = Literal["low", "medium", "high", "xhigh", "max"]
 
 
 Role = Literal["triage", "planner", "implementer", "reviewer", "validator", "learner", "auditor"]
+# the agent roles, one list: a workflow's ``agent:`` names one, ``Models`` gives each its model
+ROLES: tuple[Role, ...] = get_args(Role)
 # a setting per role; a role left out keeps its model's own default. ``thinking``: ``adaptive``
 # (the model decides when and how much to think) or ``off``; ``effort``: how much effort the
 # model puts into each answer

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from harness.caches import Caches, Memo
+from harness.config.models import ROLES
 from harness.engine.actions import action_names
 from harness.engine.context import Services
 from harness.engine.handoffs import (
@@ -22,7 +23,6 @@ from harness.git.repo import GitRepo
 from harness.model.tools import known_tools
 
 OVERRIDE_DIR = ".factory/workflows"
-ROLES = ("triage", "planner", "implementer", "reviewer", "validator", "learner", "auditor")
 
 
 def read_override(services: Services, name: str) -> str | None:

@@ -8,7 +8,7 @@ repeated. The kill switch is checked before every step and every model call.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import TypeVar
@@ -42,6 +42,7 @@ from harness.git.integrity import GitIntegrityError
 from harness.store.records import StepRecord
 
 ON_FAILURE = "on_failure"
+LEASE_TTL_S = 4 * 3600.0  # an issue's lease, renewed by each step
 A = TypeVar("A", bound=Artifact)
 
 
@@ -357,3 +358,21 @@ def evidence_of(exc: FactoryError) -> tuple[dict[str, object], str | None]:
     if isinstance(found, Artifact):
         return found.model_dump(mode="json"), type(found).__name__
     return (dict(found) if isinstance(found, dict) else {}), None
+
+
+def run_leased(
+    services: Services,
+    workflow: str,
+    number: int,
+    inputs: Mapping[str, object],
+    after: Callable[[str], None] | None = None,
+) -> RunOutcome:
+    """Run (or resume) ``workflow`` about issue ``number`` under the issue's lease, held from
+    its first step to its end; ``after(holder)`` runs before the lease is given back."""
+    with services.store.held(number, LEASE_TTL_S) as (holder, fence):
+        try:
+            engine = Engine(services, Lease(number, holder, fence))
+            return engine.run(workflow, number, {"number": number, **inputs})
+        finally:
+            if after is not None:
+                after(holder)

@@ -6,15 +6,13 @@ closed."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Required, TypedDict
 
 from harness.artifacts import ANY_RUN, Diagnosis, Healed, Health, IssueSpec, Landing, PrCandidate
-from harness.engine.context import Lease, Services
-from harness.engine.runner import Engine, RunOutcome
+from harness.engine.context import Services
+from harness.engine.runner import Engine, run_leased
 from harness.errors import ForgeError
 from harness.forge.base import Label, set_state
-from harness.implement.run import LEASE_TTL_S, holder_id, holder_is_gone
 from harness.validate.calibration import health_key
 
 HEALS = 1000  # the newest heals whose issues a green production may close
@@ -76,7 +74,7 @@ def heal(services: Services, health_run: str | None, sha: str) -> ProductionStat
     store = services.store
     for run in store.open_runs("revert"):  # a revert killed on its way: finished first
         if run.issue is not None:
-            _revert(services, run.issue, {})
+            run_leased(services, "revert", run.issue, {})
     if waiting := reverts_waiting(services):
         return {"green": False, "reverting": waiting[0], "outcome": "reverted"}
     stale = store.find_open_run("heal", None)
@@ -103,20 +101,9 @@ def heal(services: Services, health_run: str | None, sha: str) -> ProductionStat
         title = f"Revert {healed.culprit[:12]} (issue {healed.culprit_issue})"
         spec = IssueSpec(number=number, title=title, decision="accept", kind="revert")
         inputs = {"culprit": healed.culprit, "spec": spec.model_dump(mode="json")}
-        if _revert(services, number, inputs).artifact(PrCandidate):
+        if run_leased(services, "revert", number, inputs).artifact(PrCandidate):
             state["reverting"] = number
     return state
-
-
-def _revert(services: Services, number: int, inputs: Mapping[str, object]) -> RunOutcome:
-    """The revert workflow for regression issue ``number``, under its lease."""
-    holder, store = holder_id(), services.store
-    fence = store.acquire_lease(number, holder, LEASE_TTL_S, is_stale=holder_is_gone)
-    try:
-        engine = Engine(services, Lease(number, holder, fence))
-        return engine.run("revert", number, {"number": number, **inputs})
-    finally:
-        store.release_lease(number, holder)
 
 
 def reverts_waiting(services: Services) -> list[int]:

@@ -2,35 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import secrets
-import socket
-
-from harness.engine.context import Lease, Services
-from harness.engine.runner import Engine, RunOutcome, check_kill_switch
+from harness.engine.context import Services
+from harness.engine.runner import RunOutcome, check_kill_switch, run_leased
 from harness.errors import UsageError
 from harness.forge.base import Issue, Label
-
-LEASE_TTL_S = 4 * 3600.0
-
-
-def holder_id() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-
-
-def holder_is_gone(holder: str) -> bool:
-    """True if ``holder`` was a process on this host that no longer runs (it crashed)."""
-    host, _, rest = holder.partition(":")
-    pid = rest.partition(":")[0]
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
 
 
 def waits_for_approval(services: Services, issue: Issue) -> bool:
@@ -64,11 +39,4 @@ def implement_issue(services: Services, number: int) -> RunOutcome:
         raise UsageError(f"issue {number} is not an open issue accepted by triage")
     if services.store.find_open_run("implement", number) is None:  # else: resumed as it was
         _check_ready(services, issue)
-    holder = holder_id()
-    store = services.store
-    fence = store.acquire_lease(number, holder, LEASE_TTL_S, is_stale=holder_is_gone)
-    try:
-        engine = Engine(services, Lease(number, holder, fence))
-        return engine.run("implement", number, {"number": number})
-    finally:
-        store.release_lease(number, holder)
+    return run_leased(services, "implement", number, {})

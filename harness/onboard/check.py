@@ -14,7 +14,7 @@ import yaml
 from harness.browser.journeys import load_journeys
 from harness.config.governance import has_front_matter, parse_rules, read_on_branch, too_large
 from harness.config.mission import read_mission
-from harness.config.models import CONFIG_FILE, GOVERNANCE_FILES, FactoryConfig, Models
+from harness.config.models import CONFIG_FILE, GOVERNANCE_FILES, ROLES, FactoryConfig, Models
 from harness.config.settings import (
     HOLDOUT_ENV,
     check_holdout,
@@ -197,7 +197,6 @@ def output_limits(root: Path, config: FactoryConfig) -> list[OutputLimit]:
         return []
     from harness.engine.handoffs import shipped, shipped_workflow_names
     from harness.engine.loader import OVERRIDE_DIR as FLOWS
-    from harness.engine.loader import ROLES
     from harness.engine.workflow import parse_workflow
     from harness.validate.definition import (
         OVERRIDE_DIR,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.config.models import CONFIG_FILE, FactoryConfig, Models, RoleModel
+from harness.config.models import CONFIG_FILE, ROLES, FactoryConfig, Models, RoleModel
 from harness.errors import ConfigError
 from harness.model.catalog import (
     EFFORTS,
@@ -22,8 +22,6 @@ from harness.model.catalog import (
     listed,
     thinking_floor,
 )
-
-ROLES = tuple(name for name in Models.model_fields if name != "escalate")
 
 
 def model_problems(

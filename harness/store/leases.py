@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import secrets
+import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from harness.errors import LeaseError
 from harness.store.base import StoreBase
@@ -14,6 +18,26 @@ CYCLE_LEASE = 0
 # The landing lease: -1 names "production" — one merge at a time lands on it (validations run
 # in parallel; each landing checks production did not move, merges and compares the tree).
 LANDING_LEASE = -1
+
+
+def holder_id() -> str:
+    """A new holder of this process: its host, its pid and a random part."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def holder_is_gone(holder: str) -> bool:
+    """True if ``holder`` was a process on this host that no longer runs (it crashed)."""
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 class LeasesMixin(StoreBase):
@@ -51,6 +75,18 @@ class LeasesMixin(StoreBase):
             raise LeaseError(f"run {run_id} lost its lease on issue {issue}")
         if row["expires_at"] <= self.clock():
             raise LeaseError(f"run {run_id}'s lease on issue {issue} expired")
+
+    @contextmanager
+    def held(self, issue: int, ttl_s: float) -> Iterator[tuple[str, int]]:
+        """``issue`` claimed for a new holder of this process (a holder that is gone is taken
+        over; one alive raises ``LeaseError``), given back at the end: yields the holder and
+        its fence token."""
+        holder = holder_id()
+        fence = self.acquire_lease(issue, holder, ttl_s, is_stale=holder_is_gone)
+        try:
+            yield holder, fence
+        finally:
+            self.release_lease(issue, holder)
 
     def release_lease(self, issue: int, run_id: str) -> None:
         self._write("DELETE FROM leases WHERE issue = ? AND run_id = ?", (issue, run_id))

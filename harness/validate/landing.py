@@ -14,9 +14,8 @@ from harness.cpu import waiting
 from harness.errors import GitError, LeaseError, StepFailed
 from harness.forge.base import Forge
 from harness.git.repo import GitRepo
-from harness.implement.run import holder_is_gone
 from harness.store.db import Store
-from harness.store.leases import LANDING_LEASE
+from harness.store.leases import LANDING_LEASE, holder_is_gone
 from harness.validate.calibration import computed_once
 
 LANDING_TTL_S = 4 * 3600.0  # a rebuilt candidate's tests, journeys and validator fit in it

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 from harness.artifacts import Landing
-from harness.engine.context import Lease, Services
-from harness.engine.runner import Engine, RunOutcome, check_kill_switch
+from harness.engine.context import Services
+from harness.engine.runner import RunOutcome, check_kill_switch, run_leased
 from harness.errors import UsageError
 from harness.forge.base import Label
-from harness.implement.run import LEASE_TTL_S, holder_id, holder_is_gone
 from harness.validate.landing import give_back_landing, landed_by, leave
 
 
@@ -49,12 +50,12 @@ def validate_issue(services: Services, number: int, rehearsal: bool = False) -> 
     waiting = issue.state == "open" and Label.NEEDS_REVIEW in issue.labels
     if not waiting and number not in unfinished_after_merge(services):
         raise UsageError(f"issue {number} has no pull request waiting for validation")
-    holder = holder_id()
-    fence = services.store.acquire_lease(number, holder, LEASE_TTL_S, is_stale=holder_is_gone)
-    try:
-        inputs = {"number": number, **({"rehearsal": True} if rehearsal else {})}
-        return Engine(services, Lease(number, holder, fence)).run("validate", number, inputs)
-    finally:
-        give_back_landing(services.store, holder)  # held from its merge step to its end
-        leave(services.store, services.settings.state_dir, holder)  # its place in the queue
-        services.store.release_lease(number, holder)
+    inputs = {"rehearsal": True} if rehearsal else {}
+    return run_leased(services, "validate", number, inputs, partial(_leave, services))
+
+
+def _leave(services: Services, holder: str) -> None:
+    """A validation's end: the landing lease it held from its merge step, its place in the
+    merge queue."""
+    give_back_landing(services.store, holder)
+    leave(services.store, services.settings.state_dir, holder)

@@ -87,9 +87,9 @@ def test_prune_removes_the_set_up_trees_a_killed_backtest_left(
     """A backtest killed before a case ended leaves that case's folder on tmpfs (its kept
     set-up trees, its check copies; its scratch state stays as evidence): prune removes it,
     unless a backtest is under way."""
-    from harness.implement.run import holder_id
     from harness.sandbox.policy import setups_root
     from harness.store.backtests import BACKTEST_LEASE
+    from harness.store.leases import holder_id
 
     repo = make_factory_repo(tmp_path / "notes")
     state = tmp_path / "state"

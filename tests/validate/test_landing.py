@@ -10,9 +10,8 @@ import threading
 from pathlib import Path
 
 from harness.git.repo import GitRepo
-from harness.implement.run import holder_id
 from harness.store.db import Store
-from harness.store.leases import LANDING_LEASE
+from harness.store.leases import LANDING_LEASE, holder_id
 from harness.validate.landing import (
     Entry,
     ahead_of,
