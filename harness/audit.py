@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +22,12 @@ from harness.artifacts import AnalyserFinding, Found, Worktree
 from harness.engine.actions import action
 from harness.engine.context import Services, StepContext
 from harness.engine.runner import Engine, RunOutcome
-from harness.forge.base import Label, create_own_issue
+from harness.forge.base import Label, file_once, filed_issues
 from harness.forge.neutral import clip
 from harness.git.worktrees import WorktreeManager
 from harness.globs import matching
 
 ORDER = ("critical", "high", "medium")  # by severity: low is never filed
-FINGERPRINT = re.compile(r"^Fingerprint: `([0-9a-f]{20})`", re.M)
 
 
 def run_audit(services: Services, dry_run: bool) -> RunOutcome:
@@ -93,16 +91,6 @@ def _evidenced(services: Services, said: dict[str, Any]) -> AnalyserFinding | No
     return fingerprinted(analyser="auditor", line=line, snippet=lines[line - 1], **fields)
 
 
-def known(services: Services) -> dict[str, int]:
-    """Fingerprint -> the issue the factory filed for it (open or closed; only its own
-    issues count: anyone could write a fingerprint)."""
-    forge, found = services.forge, {}
-    for issue in forge.list_issues(state="all"):
-        if forge.is_own(issue.author):
-            found.update(dict.fromkeys(FINGERPRINT.findall(issue.body), issue.number))
-    return found
-
-
 @action("audit.select", produces=Found, needs={"analyse": "audit.analyse"})
 def select(ctx: StepContext) -> Found:
     """What this run files: the new findings, most severe first, at most audit.max_issues
@@ -116,8 +104,8 @@ def select(ctx: StepContext) -> Found:
     ordered = sorted(
         every.values(), key=lambda f: (ORDER.index(f.severity), f.path, f.line, f.rule)
     )
-    filed = known(services)
-    new = [f for f in ordered if f.fingerprint not in filed]
+    filed = filed_issues(services.forge)
+    new = [f for f in ordered if f"audit:{f.fingerprint}" not in filed]
     limit = services.settings.governance.rules.audit.max_issues
     errors, lost = list(ctx.outputs["analyse"]["errors"]), len(said) - len(agent)
     errors += [f"{lost} of the auditor's findings are not where they say"] if lost else []
@@ -138,19 +126,18 @@ def release(ctx: StepContext) -> dict[str, Any]:
 
 @action("audit.file", produces=Found, needs={"select": "audit.select"})
 def file(ctx: StepContext) -> Found:
-    """One issue per selected finding (none twice: looked up by fingerprint first), labelled
-    ``factory:found``; the checkout goes."""
+    """One issue per selected finding, filed once (``file_once``, by its fingerprint) and
+    labelled ``factory:found``; the checkout goes."""
     services, forge, chosen = ctx.services, ctx.services.forge, ctx.output("select", Found)
-    filed = known(services)
-    look = ctx.inputs.get("dry_run")  # a look files nothing
-    for f in [] if look else chosen.findings:
-        if f.fingerprint not in filed:
-            title = clip(f"{f.rule} in {f.path}: {f.message.splitlines()[0]}", 120)
-            body = services.templates.render(
-                "comments/found.md.j2", f=f.model_dump(), commit=services.settings.governance.commit
-            )
-            filed[f.fingerprint] = create_own_issue(forge, title, body).number
-        forge.add_labels(filed[f.fingerprint], [Label.FOUND])  # again after a kill: a no-op
+    filed = filed_issues(forge)
+    issues = []
+    for f in [] if ctx.inputs.get("dry_run") else chosen.findings:  # a look files nothing
+        title = clip(f"{f.rule} in {f.path}: {f.message.splitlines()[0]}", 120)
+        body = services.templates.render(
+            "comments/found.md.j2", f=f.model_dump(), commit=services.settings.governance.commit
+        )
+        key = f"audit:{f.fingerprint}"
+        issue = file_once(forge, key, title, body, beside=(Label.FOUND,), reopen=False, filed=filed)
+        issues.append(issue.number)
     release(ctx)
-    issues = [] if look else [filed[f.fingerprint] for f in chosen.findings]
     return chosen.model_copy(update={"issues": issues})

@@ -140,6 +140,83 @@ def test_the_cycle_check_sees_imports_inside_functions_and_type_checking() -> No
     assert cycles(import_graph(files)) == [["harness.a", "harness.b"]]
 
 
+# -- floors ------------------------------------------------------------------------------------
+
+MOST_BACK_UP = 16  # imports from a lower floor to a higher one (issue 67: 28 before)
+# what config (a schema any layer may read, settings read from production) never imports
+ABOVE_CONFIG = ("engine", "validate", "browser", "sandbox", "model")
+
+
+def floors() -> dict[str, int]:
+    """Room -> its floor (1: the ground), as docs/architecture.md's "Floors" table has them."""
+    text = (ROOT / "docs" / "architecture.md").read_text("utf-8")
+    table = text.split("\n## Floors\n", 1)[1].split("\n## ", 1)[0]
+    placed = [
+        (room, int(number))
+        for number, rooms in re.findall(r"^\| (\d+) \| (.+) \|$", table, re.M)
+        for room in re.findall(r"`([^`]+)`", rooms)
+    ]
+    assert len(placed) == len(dict(placed)), "a room on two floors"
+    return dict(placed)
+
+
+def room_of(module: str) -> str:
+    """``harness.validate.merge`` -> ``validate/``; ``harness.cycle`` -> ``cycle.py``."""
+    part = module.split(".")[1]
+    return f"{part}/" if (PACKAGE / part).is_dir() else f"{part}.py"
+
+
+def back_up(graph: dict[str, set[str]], floor: dict[str, int]) -> list[str]:
+    """The pairs of rooms where a room imports one on a higher floor."""
+    pairs = {
+        (room_of(name), room_of(dep))
+        for name, deps in graph.items()
+        if name != "harness"
+        for dep in deps
+        if dep != "harness"
+    }
+    return sorted(f"{a} -> {b}" for a, b in pairs if floor[a] < floor[b])
+
+
+def test_every_room_stands_on_a_floor() -> None:
+    rooms = {room_of(name) for name in _package_files() if name != "harness"}
+    assert rooms == set(floors())
+
+
+def test_few_imports_run_back_up_the_house() -> None:
+    upward = back_up(import_graph(_package_files()), floors())
+    assert len(upward) <= MOST_BACK_UP, upward
+
+
+def test_the_floor_count_finds_an_import_back_up() -> None:
+    graph = {"harness.store.db": {"harness.cycle"}, "harness.cycle": {"harness.store.db"}}
+    assert back_up(graph, {"store/": 1, "cycle.py": 2}) == ["store/ -> cycle.py"]
+
+
+def reaches_above_config(graph: dict[str, set[str]]) -> list[str]:
+    return sorted(
+        f"{name} -> {dep}"
+        for name, deps in graph.items()
+        if name.startswith("harness.config")
+        for dep in deps
+        if dep.split(".")[1] in ABOVE_CONFIG
+    )
+
+
+def test_config_imports_nothing_of_the_rooms_above_it() -> None:
+    """Config is a schema any layer may read, and the settings read from production: the
+    commands that check and scaffold it live in ``harness/onboard``."""
+    assert reaches_above_config(import_graph(_package_files())) == []
+
+
+def test_the_config_check_finds_an_import_from_above() -> None:
+    files = {
+        "harness.config.check": ast.parse("def f():\n    from harness.model import x\n"),
+        "harness.model.x": ast.parse(""),
+    }
+    assert reaches_above_config(import_graph(files)) == ["harness.config.check -> harness.model.x"]
+
+
 # -- state -------------------------------------------------------------------------------------
 
 MUTABLE_CALLS = {"dict", "list", "set", "defaultdict", "OrderedDict", "deque", "Counter"}

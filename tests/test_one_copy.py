@@ -378,3 +378,41 @@ def test_the_start_command_is_filled_in_once_and_checked_once() -> None:
             parsed.add(name)
     assert filled == {"validate/evidence.py"}, filled
     assert parsed == {"config/models.py"}, parsed
+
+
+def _callers(name: str) -> set[str]:
+    """The modules that call ``name`` (as a bare name or an attribute)."""
+    return {
+        module
+        for module, node in nodes()
+        if isinstance(node, ast.Call) and ast.unparse(node.func).split(".")[-1] == name
+    }
+
+
+def test_one_lease_and_run_helper() -> None:
+    """A workflow about an issue runs under the issue's lease through ``run_leased`` alone:
+    no other module builds the engine's ``Lease``."""
+    assert _callers("Lease") == {"engine/runner.py"}
+
+
+def test_the_factory_files_its_own_issues_once_in_one_way() -> None:
+    """Heal's issues and the audit's go through ``file_once``, the one caller of
+    ``create_own_issue``."""
+    assert _callers("create_own_issue") == {"forge/base.py"}
+    assert {"heal/actions.py", "audit.py"} <= _callers("file_once")
+
+
+def test_the_agent_roles_are_listed_once() -> None:
+    """Only ``config/models.py`` names three roles or more together (``Role``, read as
+    ``ROLES``); its ``Models`` gives each role, and only a role, a model."""
+    from harness.config.models import ROLES, Models
+
+    role_names = set(ROLES)
+    found = {
+        name
+        for name, node in nodes()
+        if isinstance(node, (ast.Tuple, ast.List, ast.Set))
+        and len(role_names & {e.value for e in node.elts if isinstance(e, ast.Constant)}) >= 3
+    }
+    assert found == {"config/models.py"}, found
+    assert set(Models.model_fields) - {"escalate"} == role_names

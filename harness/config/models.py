@@ -164,6 +164,13 @@ class Commands(Strict):
         return value
 
 
+Role = Literal["triage", "planner", "implementer", "reviewer", "validator", "learner", "auditor"]
+# the agent roles, one list: a workflow's ``agent:`` names one, ``Models`` gives each its model
+ROLES: tuple[Role, ...] = get_args(Role)
+Escalated = Literal["planner", "implementer", "reviewer"]  # the roles of an attempt
+ESCALATED: tuple[Escalated, ...] = get_args(Escalated)
+
+
 class Models(Strict):
     """The model id each role calls (any Anthropic model id). The reviewer is from another
     tier than the implementer, so the change is read by a different model."""
@@ -176,18 +183,13 @@ class Models(Strict):
     learner: ModelId = "claude-opus-5-5"  # writes a governance edit from a lesson
     auditor: ModelId = "claude-sonnet-5-5"  # reads the repository for what analysers miss
     # role -> its tiers, lowest first: each attempt after a refused one runs one tier up
-    escalate: dict[Literal["planner", "implementer", "reviewer"], list[ModelId]] = Field(
-        default_factory=dict
-    )
+    escalate: dict[Escalated, list[ModelId]] = Field(default_factory=dict)
 
 
 Thinking = Literal["off", "adaptive"]
 Effort = Literal["low", "medium", "high", "xhigh", "max"]
 
 
-Role = Literal["triage", "planner", "implementer", "reviewer", "validator", "learner", "auditor"]
-# the agent roles, one list: a workflow's ``agent:`` names one, ``Models`` gives each its model
-ROLES: tuple[Role, ...] = get_args(Role)
 # a setting per role; a role left out keeps its model's own default. ``thinking``: ``adaptive``
 # (the model decides when and how much to think) or ``off``; ``effort``: how much effort the
 # model puts into each answer

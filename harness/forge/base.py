@@ -8,6 +8,7 @@ marker before one is created, PRs by their deterministic branch.
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -79,6 +80,8 @@ STATE_LABELS = (
 # the states a closed issue is in; any other state label it still carries is history (a
 # closed issue is closed, whatever it waited for when it was closed)
 CLOSED_STATES = (Label.MERGED, Label.REJECTED)
+# how the audit knew its issues before it filed them through ``file_once``: read as their key
+_FINGERPRINT = re.compile(r"^Fingerprint: `([0-9a-f]{20})`", re.M)
 
 
 def queue_state(issue: Issue) -> str:
@@ -251,6 +254,24 @@ def own_text(forge: Forge, issue: Issue) -> str | None:
     return forge.markers.signed_text(issue.body) if forge.is_own(issue.author) else None
 
 
+def filed_issues(forge: Forge) -> dict[str, Issue]:
+    """The factory's own issues (open or closed) by the key each was filed under: the signed
+    block ``file_once`` puts in its body, or, for one the audit filed before it filed through
+    ``file_once``, the fingerprint its body names (``audit:<fingerprint>``); the first wins."""
+    found: dict[str, Issue] = {}
+    for issue in forge.list_issues("all"):
+        if not forge.is_own(issue.author):
+            continue
+        payload = forge.markers.read_block("issue", 0, issue.body)
+        if payload is None:
+            keys = [f"audit:{fingerprint}" for fingerprint in _FINGERPRINT.findall(issue.body)]
+        else:
+            keys = [base64.urlsafe_b64decode(payload).decode()]
+        for key in keys:
+            found.setdefault(key, issue)
+    return found
+
+
 def file_once(
     forge: Forge,
     key: str,
@@ -259,18 +280,21 @@ def file_once(
     state: str | None = None,
     beside: tuple[str, ...] = (),
     reopen: bool = True,
+    filed: Mapping[str, Issue] | None = None,
 ) -> Issue:
-    """The factory's own issue ``key``, found (open or closed) by the signed block its body
-    carries before one is filed: never twice, even after a kill; put in ``state`` (with
-    ``beside``) while it has none, reopened unless ``reopen`` is off."""
-    payload = base64.urlsafe_b64encode(key.encode()).decode()
-    mine = (i for i in forge.list_issues("all") if forge.is_own(i.author))
-    issue = next((i for i in mine if forge.markers.read_block("issue", 0, i.body) == payload), None)
+    """The factory's own issue ``key``, found among those filed (``filed``, read once by a
+    caller that files several; else read now) before one is filed: never twice, even after a
+    kill; put in ``state`` (with ``beside``) while it has none, or given ``beside`` without
+    a ``state``; reopened unless ``reopen`` is off."""
+    issue = (filed_issues(forge) if filed is None else filed).get(key)
     if issue is None:
+        payload = base64.urlsafe_b64encode(key.encode()).decode()
         block = forge.markers.block("issue", 0, payload)
         issue = create_own_issue(forge, title, f"{body}\n\n{block}")
     if reopen and issue.state != "open":
         forge.reopen_issue(issue.number)
     if state is not None and not set(issue.labels) & set(STATE_LABELS):
         set_state(forge, issue.number, state, beside)
+    elif state is None and beside:
+        forge.add_labels(issue.number, list(beside))
     return issue

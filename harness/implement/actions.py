@@ -17,6 +17,7 @@ from harness.artifacts import (
     Worktree,
     gates_failed,
 )
+from harness.config.models import ESCALATED
 from harness.engine.actions import action
 from harness.engine.context import StepContext
 from harness.errors import ErrorKind, FactoryError, GitError, StepFailed
@@ -51,7 +52,6 @@ def worktree(ctx: StepContext) -> Path:
     return path if path.is_dir() else manager(ctx).create(info.branch, info.base_sha)
 
 
-ESCALATED = ("planner", "implementer", "reviewer")  # the roles of an attempt (Assignment.models)
 PREPARE = MappingProxyType({"prepare": "implement.prepare"})
 WORKTREE = MappingProxyType({"worktree": "implement.worktree"})
 COMMIT = MappingProxyType({"commit": "implement.commit"})

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from harness.cli.common import state_dir
+from harness.forge.base import create_own_issue
 from harness.services import open_services
 from tests.cli_helpers import run_cli, spawn
 from tests.factory_repo import RULES, git, make_factory_repo, write_files
@@ -137,6 +138,22 @@ def test_the_audit_files_what_it_found_once_and_triage_judges_it(tmp_path: Path,
     assert services.forge.get_issue(filed["undocumented-route"]["issue"]).state == "closed"
 
     again = audit(capsys, repo)  # one issue open, one closed: neither is filed again
+    assert (again["filed"], again["seen"], again["known"]) == ([], 2, 2)
+    assert len(services.forge.list_issues(state="all")) == 2
+    services.store.close()
+
+
+def test_what_the_audit_filed_before_file_once_is_not_filed_again(tmp_path: Path, capsys) -> None:
+    """An issue the audit filed when it knew its issues by the fingerprint line of their body
+    alone (no signed key block: ``create_own_issue`` with that body) is one ``file_once``
+    finds: the audit after the upgrade files neither finding again."""
+    repo = planted(tmp_path)
+    look = audit(capsys, repo, 0, "--dry-run")["would_file"]
+    services = open_services(repo, state_dir(repo))
+    for row in look:
+        body = f"Found by the factory's audit.\n\nFingerprint: `{row['fingerprint']}` (once)."
+        create_own_issue(services.forge, f"{row['rule']} in app.py", body)
+    again = audit(capsys, repo)
     assert (again["filed"], again["seen"], again["known"]) == ([], 2, 2)
     assert len(services.forge.list_issues(state="all")) == 2
     services.store.close()
