@@ -23,12 +23,26 @@ from harness.config.settings import (
     parse_config,
 )
 from harness.config.testfiles import template
+from harness.engine.handoffs import shipped, shipped_workflow_names
+from harness.engine.loader import OVERRIDE_DIR as FLOWS
+from harness.engine.loader import override_problems
+from harness.engine.workflow import parse_workflow
 from harness.errors import ConfigError, ConfigErrors, FactoryError, GitError
 from harness.git.repo import GitRepo
 from harness.model.catalog import Listing
 from harness.model.provider import provider_readiness, resolve_kind
 from harness.model.retry import RetryPolicy
 from harness.onboard.model_check import OutputLimit, model_problems, output_problems
+from harness.onboard.scaffold import ci_workflows, untouched
+from harness.paths import validators_dir
+from harness.sandbox.policy import derived_allow
+from harness.validate.definition import (
+    OVERRIDE_DIR,
+    SEALED_VALIDATOR,
+    ValidatorDefinition,
+    parse_validator,
+    shipped_validator_text,
+)
 
 
 @dataclass
@@ -146,8 +160,6 @@ def _writable(state_dir: Path, report: CheckReport) -> None:
 def _validators(root: Path, branch: str, report: CheckReport) -> None:
     """``.factory/validators/*.yaml`` overrides: the working-tree copies and the ones runs use
     (committed on the production branch) are each a valid definition of a known validator."""
-    from harness.paths import validators_dir
-    from harness.validate.definition import OVERRIDE_DIR, ValidatorDefinition, parse_validator
 
     shipped = {p.stem for p in validators_dir().glob("*.yaml")}
     folder = root / OVERRIDE_DIR
@@ -195,16 +207,6 @@ def output_limits(root: Path, config: FactoryConfig) -> list[OutputLimit]:
     chosen = config.models != Models() or config.thinking or config.effort
     if not chosen and not any((root / ".factory").glob("*/*.yaml")):
         return []
-    from harness.engine.handoffs import shipped, shipped_workflow_names
-    from harness.engine.loader import OVERRIDE_DIR as FLOWS
-    from harness.engine.workflow import parse_workflow
-    from harness.validate.definition import (
-        OVERRIDE_DIR,
-        SEALED_VALIDATOR,
-        ValidatorDefinition,
-        parse_validator,
-        shipped_validator_text,
-    )
 
     flows = {name: (shipped(name), f"workflows/{name}.yaml") for name in shipped_workflow_names()}
     for path in sorted((root / FLOWS).glob("*.yaml")):
@@ -271,8 +273,6 @@ def check(root: Path, state_dir: Path) -> CheckReport:
     _validators(root, branch, report)
     overrides = root / ".factory" / "workflows"
     if any(overrides.glob("*.yaml")):  # the shipped workflows alone: checked before shipping
-        from harness.engine.loader import override_problems
-
         report.errors.extend(override_problems(overrides))
     _writable(state_dir, report)
     if config is not None:
@@ -285,16 +285,12 @@ def check(root: Path, state_dir: Path) -> CheckReport:
             _github(config, report)
         report.warnings.extend(_no_template(config))
         report.errors.extend(ci_problems(root))
-    from harness.onboard.scaffold import untouched
-
     report.warnings.extend(untouched(root, texts))
     return report
 
 
 def _derived_allow(root: Path, branch: str) -> list[str]:
     """With no ``network.allow``: the hosts set-up may reach and where they come from."""
-    from harness.sandbox.policy import derived_allow
-
     try:  # no repository, or no production branch yet: said by the checks above
         repo = GitRepo(root)
         hosts, commit, manifests = derived_allow(repo, f"refs/heads/{branch}")
@@ -318,8 +314,6 @@ def ci_problems(root: Path) -> list[ConfigError]:
     answers wherever no key is set), no repository named, and the rehearsal's trust (a kind
     that starts at auto while the provider rehearses). Each names the switch that fixes it
     (``SWITCH``); files that do not parse are ``check``'s to name."""
-    from harness.onboard.scaffold import ci_workflows
-
     found = ci_workflows(root)
     try:
         config = parse_config((root / CONFIG_FILE).read_text(encoding="utf-8"))

@@ -18,11 +18,13 @@ import jinja2
 from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from harness.config import system
+from harness.config.governance import parse_rules, split_front_matter
 from harness.config.models import CONFIG_FILE, GOVERNANCE_FILES, FactoryConfig
 from harness.config.network import default_allow
-from harness.config.settings import check_holdout, holdout_path
+from harness.config.settings import check_holdout, holdout_path, parse_config
 from harness.config.yamlload import load_yaml
 from harness.errors import ConfigErrors, GitError, UsageError
+from harness.forge.local import default_author
 from harness.git.repo import GitRepo
 from harness.paths import workflows_dir
 from harness.sandbox.bwrap import SAFE_PATH
@@ -209,8 +211,6 @@ def context_for(
     files the local forge's issues), the detected project with its commands, the provider,
     the pinned harness package, whether CI acknowledges new issues at once, and the system
     packages a CI runner installs."""
-    from harness.forge.local import default_author
-
     repo = GitRepo(root)
     pieces = system.pieces()  # a runner installs them all but the browser: it has its own
     repository = github_repository(repo)
@@ -376,10 +376,6 @@ def from_rehearsal(root: Path, origin: str) -> list[str]:
     anthropic, when it rehearses; the rehearsal's trust removed
     (``FactoryConfig.rehearsal_trust``); the repository's owner trusted instead of the local
     user. One line per change."""
-    from harness.config.governance import parse_rules, split_front_matter
-    from harness.config.settings import parse_config
-    from harness.forge.local import default_author
-
     said: list[str] = []
     round_trip = _round_trip()
     path = root / CONFIG_FILE
