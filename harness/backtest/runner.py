@@ -48,7 +48,7 @@ from harness.git.repo import GitRepo
 from harness.services import open_services
 from harness.store.backtests import BACKTEST_LEASE, BacktestRecord
 from harness.store.db import Store
-from harness.store.leases import holder_id, holder_is_gone
+from harness.store.leases import holder_id
 
 Progress = Callable[[str], None]
 LEASE_TTL_S = 24 * 3600.0
@@ -115,7 +115,7 @@ def held(store: Store) -> Iterator[None]:
     """One backtest at a time on a state (a killed holder is taken over)."""
     holder = holder_id()
     try:
-        store.acquire_lease(BACKTEST_LEASE, holder, LEASE_TTL_S, is_stale=holder_is_gone)
+        store.acquire_lease(BACKTEST_LEASE, holder, LEASE_TTL_S)
     except LeaseError:
         who = store.lease_holder(BACKTEST_LEASE) or "another process"
         raise LeaseError(

@@ -314,11 +314,11 @@ def cycle_lease(store: Store) -> Iterator[str | None]:
     issues on this state at a time, so no issue is triaged (and paid for) twice. Yields None
     when this process holds it, else one line saying who does (a killed holder is taken
     over)."""
-    from harness.store.leases import CYCLE_LEASE, holder_id, holder_is_gone
+    from harness.store.leases import CYCLE_LEASE, holder_id
 
     holder = holder_id()
     try:
-        store.acquire_lease(CYCLE_LEASE, holder, CYCLE_TTL_S, is_stale=holder_is_gone)
+        store.acquire_lease(CYCLE_LEASE, holder, CYCLE_TTL_S)
     except LeaseError:
         yield f"another run holds this state ({store.lease_holder(CYCLE_LEASE) or 'just now'})"
         return

@@ -43,13 +43,11 @@ def holder_is_gone(holder: str) -> bool:
 class LeasesMixin(StoreBase):
     clock: Callable[[], float] = time.time
 
-    def acquire_lease(
-        self, issue: int, run_id: str, ttl_s: float, is_stale: Callable[[str], bool] | None = None
-    ) -> int:
+    def acquire_lease(self, issue: int, run_id: str, ttl_s: float) -> int:
         """Claim ``issue`` for ``run_id`` atomically; return the fence token.
 
-        An unexpired lease is taken over only if ``is_stale(holder)`` says its holder is
-        gone (e.g. a process on this host that no longer exists)."""
+        An unexpired lease is taken over only if its holder is gone (``holder_is_gone``: a
+        process on this host that no longer exists)."""
         now = self.clock()
         with self.transaction() as db:
             row = db.execute("SELECT * FROM leases WHERE issue = ?", (issue,)).fetchone()
@@ -59,7 +57,7 @@ class LeasesMixin(StoreBase):
             if row["run_id"] == run_id and row["expires_at"] > now:
                 db.execute("UPDATE leases SET expires_at = ? WHERE issue = ?", (now + ttl_s, issue))
                 return int(row["fence"])
-            if row["expires_at"] > now and not (is_stale and is_stale(row["run_id"])):
+            if row["expires_at"] > now and not holder_is_gone(row["run_id"]):
                 raise LeaseError(f"issue {issue} is being worked on by run {row['run_id']}")
             fence = int(row["fence"]) + 1
             db.execute(
@@ -82,7 +80,7 @@ class LeasesMixin(StoreBase):
         over; one alive raises ``LeaseError``), given back at the end: yields the holder and
         its fence token."""
         holder = holder_id()
-        fence = self.acquire_lease(issue, holder, ttl_s, is_stale=holder_is_gone)
+        fence = self.acquire_lease(issue, holder, ttl_s)
         try:
             yield holder, fence
         finally:

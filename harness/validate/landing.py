@@ -33,7 +33,7 @@ def take_landing(
     with waiting():  # the run's CPU turn goes to the others, the landing one among them
         while True:
             try:
-                store.acquire_lease(LANDING_LEASE, holder, LANDING_TTL_S, is_stale=holder_is_gone)
+                store.acquire_lease(LANDING_LEASE, holder, LANDING_TTL_S)
                 return
             except LeaseError as exc:
                 if time.monotonic() >= deadline:
