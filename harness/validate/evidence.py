@@ -48,7 +48,7 @@ from harness.sandbox.policy import (
 from harness.validate.definition import SEALED_VALIDATOR, ValidatorDefinition, load_sealed
 from harness.validate.landing import is_landing, place
 from harness.validate.sealed import SealRequest, ValidatorQuestion, run_sealed
-from harness.validate.suite import announce, decided_by, remember, reused
+from harness.validate.suite import announce, decided_by, holds_flaky, remember, reused
 
 READY_TIMEOUT_S = 60.0
 FRESH_MAX_AGE_S = 24 * 3600.0  # copies older than this were left by a killed run
@@ -330,7 +330,9 @@ def journeys_on(
         if validator is not None:
             checks.append(partial(_validator_check, ctx, path, label, shots, validator, earlier))
         done = _run_checks(settings, checks, _rank(ctx))
-        tested = _again_alone(ctx, done.pop(0), path, sha, base, label) if run_tests else known
+        flaky = sha != base and reuse is not None and holds_flaky(repo, sha, reuse)  # a change's
+        first = done.pop(0) if run_tests else None
+        tested = _again_alone(ctx, first, path, sha, base, label, flaky=flaky) if first else known
         tested_before = (
             _again_alone(ctx, done.pop(0), path, sha, base, label, before) if before else None
         )
@@ -361,16 +363,20 @@ def _again_alone(
     trusted: str,
     label: str,
     before: Before | None = None,
+    flaky: bool = False,
 ) -> Tested:
     """A time limit is not a verdict: tests it stopped beside the other checks run once more,
     alone (every other check of this commit has finished); stopped again, the suite does not
-    finish in its time (``harness.validate.route``: a person, never a fix attempt)."""
-    if tested.limit_hit != "time":
+    finish in its time (``harness.validate.route``: a person, never a fix attempt). A change's
+    suite that failed holding a check heal found flaky on production (``flaky``) runs once
+    more, whole: production's flake is not the change's (docs/testing.md)."""
+    held = flaky and tested.exit_code != 0 and tested.limit_hit is None
+    if tested.limit_hit != "time" and not held:
         return tested
     name = f"{label}-again" if before is None else f"{label}-before-again"
     rerun = partial(_tests_on, ctx, path, sha, trusted, name, before)
     again: Tested = _run_checks(ctx.services.settings, [rerun], _rank(ctx))[0]
-    return again.model_copy(update={"again": True})
+    return again.model_copy(update={"again": not held, "flaky_again": held})
 
 
 def _rank(ctx: StepContext) -> int:
