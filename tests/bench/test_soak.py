@@ -2,9 +2,7 @@
 capability firing at least once (a heal loop, a flaky test, a kill, an audit, a lesson), every
 invariant read from the factory's own records after every day. ``make bench`` runs thirty.
 
-The soak runs once for the module; each test reads one invariant over every day. An invariant
-broken by a known bug of issue 61 (the loop that does not close) is marked ``xfail(strict=True)``
-naming it: when that bug is fixed the mark fails, and comes off."""
+The soak runs once for the module; each test reads one invariant over every day."""
 
 from __future__ import annotations
 
@@ -49,12 +47,6 @@ def test_nothing_is_filed_commented_or_merged_twice(lived: tuple[World, list[Day
     assert not _breaks(lived[1], "nothing twice")
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 61: heal calls the test that fails one run in two (day 4) a regression when "
-    "its re-run fails too and bisects it to a factory merge; that loop, on a change that "
-    "broke nothing, never closes (seen in 1 of 3 runs: the coin is the flaky test's)",
-)
 def test_every_regression_loop_closes_or_is_with_a_person(lived: tuple[World, list[Day]]) -> None:
     assert not _breaks(lived[1], "regression loops close")
 
