@@ -102,8 +102,9 @@ class World:
         return LocalForge(Store.open(self.state), GitRepo(self.repo))
 
 
-def make_world(root: Path, seed: int = SEED) -> World:
-    """The sample app with its governance, hold-out and scripted answers, on ``main``."""
+def make_world(root: Path, seed: int = SEED, rules: dict[str, Any] | None = None) -> World:
+    """The sample app with its governance, hold-out and scripted answers, on ``main``;
+    ``rules``: front matter of factory_rules.md over the world's."""
     data = yaml.safe_load(WORLD.read_text())
     repo, state, _ = generate(root)
     for edit in data["app"]:
@@ -116,7 +117,7 @@ def make_world(root: Path, seed: int = SEED) -> World:
     (repo / "pages" / "welcome.html").write_text("<h1>Welcome notes</h1>\n")
     rules = repo / "factory_rules.md"
     _, front, body = rules.read_text().split("---\n", 2)
-    merged = {**yaml.safe_load(front), **data["rules_front_matter"]}
+    merged = {**yaml.safe_load(front), **data["rules_front_matter"], **(rules or {})}
     rules.write_text(f"---\n{yaml.safe_dump(merged, sort_keys=False)}---\n{body}")
     config = yaml.safe_load((repo / "factory.yaml").read_text())
     config["provider"] = {"type": "scripted", "script": str(root / "soak-script.yaml")}
@@ -652,9 +653,16 @@ def _factory_env(world: World) -> Iterator[None]:
             os.environ["FACTORY_STATE_DIR"] = before
 
 
-def soak(root: Path, days: int, seed: int = SEED, say: Any = print) -> tuple[World, list[Day]]:
-    """``days`` simulated days of one factory in ``root``: the world, each day as lived."""
-    world = make_world(root, seed)
+def soak(
+    root: Path,
+    days: int,
+    seed: int = SEED,
+    say: Any = print,
+    rules: dict[str, Any] | None = None,
+) -> tuple[World, list[Day]]:
+    """``days`` simulated days of one factory in ``root``: the world, each day as lived
+    (``rules``: front matter of factory_rules.md over the world's)."""
+    world = make_world(root, seed, rules)
     world.start = time.time()
     lived: list[Day] = []
     with _factory_env(world):

@@ -15,6 +15,9 @@ from harness.artifacts import Diagnosis, Found, Healed
 
 pytestmark = [pytest.mark.browser, pytest.mark.sandbox, pytest.mark.timeout(900)]
 DAYS = 5
+# a lesson is proposed without its rehearsal (two backtests): what this file checks of it is
+# that it runs, one proposal per cause; ``make bench`` rehearses it
+RULES = {"lessons": {"max_proposals": 1, "cases": 0, "max_usd": 2.0}}
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +25,7 @@ def lived(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[World, lis
     root = tmp_path_factory.mktemp("soak")
     with pytest.MonkeyPatch.context() as env:
         env.delenv("FACTORY_STATE_DIR", raising=False)
-        yield soak(root, DAYS, say=lambda _: None)
+        yield soak(root, DAYS, say=lambda _: None, rules=RULES)
 
 
 def _breaks(days: list[Day], invariant: str) -> list[str]:
