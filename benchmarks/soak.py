@@ -115,10 +115,10 @@ def make_world(root: Path, seed: int = SEED, rules: dict[str, Any] | None = None
         path.write_text(text.replace(edit["old"], edit["new"], 1))
     (repo / "pages").mkdir()
     (repo / "pages" / "welcome.html").write_text("<h1>Welcome notes</h1>\n")
-    rules = repo / "factory_rules.md"
-    _, front, body = rules.read_text().split("---\n", 2)
+    rules_file = repo / "factory_rules.md"
+    _, front, body = rules_file.read_text().split("---\n", 2)
     merged = {**yaml.safe_load(front), **data["rules_front_matter"], **(rules or {})}
-    rules.write_text(f"---\n{yaml.safe_dump(merged, sort_keys=False)}---\n{body}")
+    rules_file.write_text(f"---\n{yaml.safe_dump(merged, sort_keys=False)}---\n{body}")
     config = yaml.safe_load((repo / "factory.yaml").read_text())
     config["provider"] = {"type": "scripted", "script": str(root / "soak-script.yaml")}
     config["health"] = {"flaky_issue_after": 2}

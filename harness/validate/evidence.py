@@ -313,15 +313,15 @@ def journeys_on(
     manager = WorktreeManager.of(repo, settings.state_dir)
     shots = settings.state_dir / "evidence" / ctx.run_id / label
     base = trusted or sha
-    known = reused(ctx.services, sha, base, reuse) if tests and reuse is not None else None
-    run_tests = tests and known is None
+    kept = reused(ctx.services, sha, base, reuse) if tests and reuse is not None else None
+    testing = tests and kept is None  # the suite runs here
     path = manager.create_detached(base, f"{ctx.run_id}-{label}")
     try:
         prepared = prepare_worktree(settings, path, base, sha)
         if prepared.problem is not None:
             raise _setup_failed(prepared)
         checks: list[Callable[[], Any]] = []
-        if run_tests:
+        if testing:
             checks.append(partial(_tests_on, ctx, path, sha, base, label))
         if before:
             checks.append(partial(_tests_on, ctx, path, sha, base, f"{label}-before", before))
@@ -330,11 +330,9 @@ def journeys_on(
         if validator is not None:
             checks.append(partial(_validator_check, ctx, path, label, shots, validator, earlier))
         done = _run_checks(settings, checks, _rank(ctx))
-        flaky = sha != base and reuse is not None and holds_flaky(repo, sha, reuse)  # a change's
-        first = done.pop(0) if run_tests else None
-        tested = _again_alone(ctx, first, path, sha, base, label, flaky=flaky) if first else known
+        tested = _again_alone(ctx, done.pop(0), path, sha, base, label, reuse) if testing else kept
         tested_before = (
-            _again_alone(ctx, done.pop(0), path, sha, base, label, before) if before else None
+            _again_alone(ctx, done.pop(0), path, sha, base, label, None, before) if before else None
         )
         sealed = done.pop() if validator is not None else None
         results: list[JourneyResult] = [r for _, found in done for r in found]
@@ -362,15 +360,16 @@ def _again_alone(
     sha: str,
     trusted: str,
     label: str,
+    flaky: Collection[str] | None = None,
     before: Before | None = None,
-    flaky: bool = False,
 ) -> Tested:
     """A time limit is not a verdict: tests it stopped beside the other checks run once more,
     alone (every other check of this commit has finished); stopped again, the suite does not
     finish in its time (``harness.validate.route``: a person, never a fix attempt). A change's
-    suite that failed holding a check heal found flaky on production (``flaky``) runs once
-    more, whole: production's flake is not the change's (docs/testing.md)."""
-    held = flaky and tested.exit_code != 0 and tested.limit_hit is None
+    suite (``sha`` on ``trusted``) that failed holding one of the ``flaky`` checks heal found on
+    production runs once more, whole: production's flake is not the change's (docs/testing.md)."""
+    failed = tested.exit_code != 0 and tested.limit_hit is None and sha != trusted
+    held = failed and bool(flaky) and holds_flaky(ctx.services.repo, sha, flaky or ())
     if tested.limit_hit != "time" and not held:
         return tested
     name = f"{label}-again" if before is None else f"{label}-before-again"
