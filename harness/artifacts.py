@@ -244,6 +244,7 @@ class Tested(Artifact):
     limit_hit: str | None = None  # a sandbox limit that stopped it (time, memory …)
     suite: bool = True  # the whole suite (commands.test), not chosen tests (test_files)
     again: bool = False  # run once more alone: its time limit stopped it beside other work
+    flaky_again: bool = False  # run once more, whole: it failed holding a check heal found flaky
     decided_by: str | None = None  # what decides it (``harness.validate.suite``): tree, setup …
     reused_from: str | None = None  # the run that ran it, when this record reuses its result
 
