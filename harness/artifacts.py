@@ -442,7 +442,8 @@ class Probe(Artifact):
 
 class Diagnosis(Artifact):
     """``heal.diagnose``: the checks that failed in the red ``health_run``, run ``again`` on
-    the same commit (``flaky``: those that passed then)."""
+    the same commit (``flaky``: those that passed then, and those heal recorded flaky before,
+    which no bisect follows)."""
 
     sha: str
     health_run: str
