@@ -154,7 +154,8 @@ class _Face:
     """The tools, each a method over the repository at ``root``."""
 
     def __init__(self, root: Path, provider: str | None) -> None:
-        self.root, self.provider = root, provider
+        self.root = root
+        self.provider = provider
         self.turn = threading.Lock()
         self.state: Store | None = None
         self.opened: Services | None = None

@@ -42,7 +42,9 @@ class Remote:
     def __init__(self, repo: GitRepo, url: str, token: str) -> None:
         if "@" in url.split("//", 1)[-1].split("/", 1)[0]:
             raise GitError("the remote URL must not carry credentials")
-        self.repo, self.url, self._token = repo, url, token
+        self.repo = repo
+        self.url = url
+        self._token = token
 
     @contextmanager
     def _auth(self) -> Iterator[dict[str, str]]:

@@ -289,7 +289,8 @@ class GitRepo:
         fields = iter(_text(records).split("\0"))
         for field in fields:
             if field.startswith(":"):  # raw: ":<modes> <shas> <status>" then the path
-                parts, path = field[1:].split(" "), next(fields, "")
+                parts = field[1:].split(" ")
+                path = next(fields, "")
                 if len(parts) == 5:
                     rows.append((parts[4][:1], parts[0], parts[1], parts[2], parts[3], path))
             elif field.count("\t") >= 2:  # numstat: "<added>\t<deleted>\t<path>"

@@ -39,7 +39,8 @@ class GitRepo(Protocol):
 
 
 TREE_SHAPE = "tree_shape"
-GITLINK, SYMLINK = "160000", "120000"
+GITLINK = "160000"
+SYMLINK = "120000"
 MAX_SHOWN = 10
 MAX_HOPS = 40  # links followed to resolve one path (the kernel's own limit)
 MAX_ALIASES = 200_000  # paths visited through links before the tree is refused as a maze
@@ -109,7 +110,8 @@ def _nested(rel: str, entry: os.DirEntry[str]) -> str:
 
 
 def refuse_nested(root: Path, skip: Iterable[Path] = ()) -> None:
-    if problems := nested_git(root, skip):
+    problems = nested_git(root, skip)
+    if problems:
         raise UnsafeTree(problems)
 
 
@@ -129,7 +131,9 @@ class Tree:
     def resolve(self, path: str) -> str | None:
         """The real path ``path`` names in the tree, links followed; ``None`` when it leaves
         the tree, enters ``.git``, is absolute or loops."""
-        parts, out, hops = path.split("/"), list[str](), 0
+        parts = path.split("/")
+        out = list[str]()
+        hops = 0
         while parts:
             name = parts.pop(0)
             if name in ("", "."):
