@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # the records (pydantic models) only when a gate is made: git
     from harness.artifacts import GateResult
 
 
-class GitRepo(Protocol):
+class TreeReader(Protocol):
     """What the tree checks need of ``harness.git.repo.GitRepo`` (which runs the worktree check
     itself, so this module cannot import it): git's raw output, trees and objects."""
 
@@ -156,7 +156,7 @@ class Tree:
         return "/".join(out)
 
 
-def read_tree(repo: GitRepo, ref: str) -> Tree:
+def read_tree(repo: TreeReader, ref: str) -> Tree:
     """The tree of ``ref`` from the object database (``GitRepo.tree``): no worktree."""
     entries = repo.tree(ref)
     modes = {path: mode for path, (mode, _) in entries.items()}
@@ -170,7 +170,7 @@ def read_tree(repo: GitRepo, ref: str) -> Tree:
 
 
 def changed_modes(
-    repo: GitRepo, base: str, head: str, merge_base: bool = False
+    repo: TreeReader, base: str, head: str, merge_base: bool = False
 ) -> dict[str, tuple[str, str]]:
     """Every path whose entry differs between the trees of ``base`` (``merge_base``: of its
     merge base with ``head``) and ``head``: (old mode, new mode), ``000000`` where absent.
@@ -188,7 +188,7 @@ def changed_modes(
     return changed
 
 
-def tree_problems(repo: GitRepo, base: str, head: str, protected: list[str]) -> list[str]:
+def tree_problems(repo: TreeReader, base: str, head: str, protected: list[str]) -> list[str]:
     """What ``head`` holds that ``base`` did not and no change may bring (see the module)."""
     return shape_problems(read_tree(repo, head), changed_modes(repo, base, head), protected)
 
