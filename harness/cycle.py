@@ -183,7 +183,7 @@ def _one(
     store: Store,
     plan: Path | None = None,
 ) -> StageRow:
-    with cpu.turn():  # from its first line, the worker's run takes the CPUs in turn
+    with cpu.working():  # from its first line, the worker's run holds a CPU slot
         # the stage's store (a connection per thread), settings and caches shared; the
         # forge and the repository handle the worker's own
         services = open_services(

@@ -80,9 +80,9 @@ class Engine:
         """Run (or resume) workflow ``name`` for ``issue``."""
         workflow = load_workflow(self.services, name)
         check_kill_switch(self.services)
-        # in turn with the process's other runs (harness/cpu.py); refuses a config that runs
+        # a CPU slot among the process's other runs (harness/cpu.py); refuses a config that runs
         # programs
-        with cpu.turn(), integrity.guarded(self.services.repo.path):
+        with cpu.working(), integrity.guarded(self.services.repo.path):
             return self._run(workflow, name, issue, inputs)
 
     def end(self, run_id: str, reason: str) -> RunOutcome:

@@ -129,7 +129,7 @@ class GitHubRest:
         """One API operation with the retry policy. A non-idempotent write is retried only
         with ``lookup``, which is asked first whether the earlier attempt took effect."""
         attempt = 0
-        with waiting():  # the run's turn goes to another run while GitHub answers
+        with waiting():  # the run's CPU slot goes to another run while GitHub answers
             while True:
                 if write:
                     PROCESS.part(_Pacers).get(self.api_url, _Pacer).wait(self.write_interval_s)

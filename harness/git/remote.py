@@ -48,7 +48,7 @@ class Remote:
 
     @contextmanager
     def _auth(self) -> Iterator[dict[str, str]]:
-        # the run's turn goes to another run while the forge's server answers
+        # the run's CPU slot goes to another run while the forge's server answers
         with waiting(), tempfile.TemporaryDirectory(prefix="factory-askpass-") as folder:
             script = Path(folder) / "askpass"
             script.write_text(_ASKPASS)

@@ -114,7 +114,7 @@ def checked_call(model: Model, hooks: AgentHooks, request: Request) -> tuple[Res
     """One model call: the hooks' checks before it (they raise to refuse it), then the call,
     priced (only the real API costs anything) and handed to the hooks as a record."""
     hooks.before_call(request)
-    with waiting():  # the run's turn goes to another run while the model answers
+    with waiting():  # the run's CPU slot goes to another run while the model answers
         started = time.monotonic()
         response = model.create(request)
         duration_s = time.monotonic() - started  # waiting for the next turn is the engine's

@@ -285,7 +285,7 @@ class Sandbox:
     def run(self, command: str, *, timeout_s: float | None = None) -> CommandResult:
         """``command`` in the sandbox, then a check that git's configuration outside the
         worktree is as it was (``integrity.after_command``)."""
-        with waiting():  # the run's turn goes to another run while the command runs
+        with waiting():  # the run's CPU slot goes to another run while the command runs
             result = self._run(command, timeout_s)
         integrity.after_command(self.worktree)
         return result
