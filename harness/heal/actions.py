@@ -21,7 +21,7 @@ from harness.validate.calibration import health_key
 DIAGNOSE = MappingProxyType({"diagnose": "heal.diagnose"})
 HISTORY = 200  # first-parent commits a bisect looks back at, at most
 OUTPUT = 4000  # of the tests' output in the red run, kept and shown
-Verdict = Literal["flaky", "environment", "regression"]
+Cause = Literal["flaky", "environment", "regression"]  # what made production red
 REGRESSION_LABELS = (Label.REGRESSION, "kind:bug", "priority:p1")
 
 
@@ -37,7 +37,7 @@ def diagnose(ctx: StepContext) -> Diagnosis:
         return Diagnosis(sha=sha, health_run=run_id, verdict="environment", checks=[], reason=why)
     checks = failing_checks(red, ctx.services.settings.holdout_dir)
     again = probe(ctx, red.sha, checks, "again")
-    verdict: Verdict = (
+    verdict: Cause = (
         "environment" if again.environment else "regression" if again.failed else "flaky"
     )
     suite = any(not c.startswith("journey:") for c in again.failed)  # it failed again
