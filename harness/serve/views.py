@@ -63,7 +63,7 @@ def parse_ts(text: str | None) -> datetime | None:
     if not text:
         return None
     try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        value = datetime.fromisoformat(text)  # a "Z" too (Python 3.11)
     except ValueError:
         return None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
