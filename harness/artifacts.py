@@ -41,7 +41,7 @@ class GateResult(Artifact):
 ANY_RUN = ("succeeded", "failed", "running", "stopped")
 
 # gates whose failure sends a change to a person instead of refusing it: what the tests do
-# not prove, what the security lens or a second reviewer stops at, a pass without evidence,
+# not prove, what the security gate or a second reviewer stops at, a pass without evidence,
 # what setup runs or may reach (docs/sandbox.md)
 FOR_A_PERSON = (
     "tests_kept",

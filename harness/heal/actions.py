@@ -21,7 +21,7 @@ from harness.validate.calibration import health_key
 DIAGNOSE = MappingProxyType({"diagnose": "heal.diagnose"})
 HISTORY = 200  # first-parent commits a bisect looks back at, at most
 OUTPUT = 4000  # of the tests' output in the red run, kept and shown
-Verdict = Literal["flaky", "environment", "regression"]
+Cause = Literal["flaky", "environment", "regression"]  # what made production red
 REGRESSION_LABELS = (Label.REGRESSION, "kind:bug", "priority:p1")
 
 
@@ -39,7 +39,7 @@ def diagnose(ctx: StepContext) -> Diagnosis:
     again = probe(ctx, red.sha, checks, "again")
     known = flakes(ctx.services.store)  # heal's own record of what it found flaky before
     real = [c for c in again.failed if c not in known]
-    verdict: Verdict = "environment" if again.environment else "regression" if real else "flaky"
+    verdict: Cause = "environment" if again.environment else "regression" if real else "flaky"
     suite = any(not c.startswith("journey:") for c in real)  # it failed again
     passed = [] if again.environment else [c for c in checks if c not in real]
     return Diagnosis(

@@ -259,7 +259,7 @@ def _run_checks(settings: Settings, checks: list[Callable[[], Any]], rank: int) 
         with slots.taken(rank):
             return check()
 
-    with waiting():  # for check slots and browsers: the run's turn goes to another run
+    with waiting():  # for check slots and browsers: the run's CPU slot goes to another run
         try:
             if len(checks) < 2:
                 return [slotted(check) for check in checks]

@@ -1,4 +1,4 @@
-"""The security lens on a real repository, with the real analysers in the sandbox: only what a
+"""The security gate on a real repository, with the real analysers in the sandbox: only what a
 change adds counts (production's findings are the baseline, known by fingerprint however
 the code around them moves), and each kind of finding is named in the gate's evidence."""
 
@@ -15,7 +15,7 @@ from harness.config.settings import load_settings
 from harness.forge.base import Label
 from harness.git.repo import PATCH_BYTES, GitRepo
 from harness.implement.gates import secrets_gate
-from harness.implement.lens import dependency_changes, security_gate
+from harness.implement.security import dependency_changes, security_gate
 from harness.review.trust import review_gate
 from harness.sandbox.shared import shared
 from harness.services import Services, open_services
@@ -28,7 +28,7 @@ from tests.implement.conftest import accepted_issue, make_app_repo
 from tests.standins.anthropic_standin import AnthropicStandIn
 from tests.validate.test_routing import evidence
 
-# production already runs a shell with a fixed command: a finding the lens must not count
+# production already runs a shell with a fixed command: a finding the gate must not count
 VIEWS = (
     "import subprocess\n\n\ndef uptime():\n"
     "    return subprocess.run('uptime', shell=True, capture_output=True)\n"
