@@ -102,8 +102,9 @@ class World:
         return LocalForge(Store.open(self.state), GitRepo(self.repo))
 
 
-def make_world(root: Path, seed: int = SEED) -> World:
-    """The sample app with its governance, hold-out and scripted answers, on ``main``."""
+def make_world(root: Path, seed: int = SEED, rules: dict[str, Any] | None = None) -> World:
+    """The sample app with its governance, hold-out and scripted answers, on ``main``;
+    ``rules``: front matter of factory_rules.md over the world's."""
     data = yaml.safe_load(WORLD.read_text())
     repo, state, _ = generate(root)
     for edit in data["app"]:
@@ -114,10 +115,10 @@ def make_world(root: Path, seed: int = SEED) -> World:
         path.write_text(text.replace(edit["old"], edit["new"], 1))
     (repo / "pages").mkdir()
     (repo / "pages" / "welcome.html").write_text("<h1>Welcome notes</h1>\n")
-    rules = repo / "factory_rules.md"
-    _, front, body = rules.read_text().split("---\n", 2)
-    merged = {**yaml.safe_load(front), **data["rules_front_matter"]}
-    rules.write_text(f"---\n{yaml.safe_dump(merged, sort_keys=False)}---\n{body}")
+    rules_file = repo / "factory_rules.md"
+    _, front, body = rules_file.read_text().split("---\n", 2)
+    merged = {**yaml.safe_load(front), **data["rules_front_matter"], **(rules or {})}
+    rules_file.write_text(f"---\n{yaml.safe_dump(merged, sort_keys=False)}---\n{body}")
     config = yaml.safe_load((repo / "factory.yaml").read_text())
     config["provider"] = {"type": "scripted", "script": str(root / "soak-script.yaml")}
     config["health"] = {"flaky_issue_after": 2}
@@ -198,15 +199,19 @@ def maintainer_change(world: World, change: str) -> str:
 
 def maintainer_answers(world: World) -> list[str]:
     """The morning after: the maintainer reads what waits for a person and answers it — their
-    own breakage undone, a flaky test steadied, a change a gate refused for a weakened test
-    rejected with the rule it broke (which the lessons cite)."""
+    own breakage undone, a flaky test removed once heal named it to a person (an issue open
+    now, or closed since: they read what they were told), a change a gate refused for a
+    weakened test rejected with the rule it broke (which the lessons cite)."""
     said: list[str] = []
     forge = world.forge
     waiting = [i for i in forge.list_issues("open") if Label.NEEDS_HUMAN in i.labels]
     titles = " ".join(i.title for i in waiting)
+    told = [i for i in forge.list_issues("all") if i.author == FACTORY_LOGIN]
+    told_text = " ".join(i.title + i.body for i in told if Label.NEEDS_HUMAN in i.labels)
     for change in list(world.to_undo):
         spec = world.data["maintainer"][change]
-        flagged = "Flaky check" in titles if change == "flaky" else "Production is red" in titles
+        flaky_named = Path(spec["file"]).stem in told_text
+        flagged = flaky_named if change == "flaky" else "Production is red" in titles
         if not flagged:
             continue
         if change == "flaky":
@@ -404,7 +409,7 @@ def invariants(world: World, day: int) -> dict[str, list[str]]:
     records = read_records(world)
     checks = (
         tested_as_landed(world, records),
-        green_or_with_a_person(world, records),
+        green_or_with_a_person(world, records, day),
         nothing_in_progress_without_a_run(records),
         nothing_twice(records),
         regression_loops_close(world, records, day),
@@ -440,25 +445,38 @@ def tested_as_landed(world: World, records: Records) -> list[str]:
     return broken
 
 
-def green_or_with_a_person(world: World, records: Records) -> list[str]:
+def green_or_with_a_person(world: World, records: Records, day: int) -> list[str]:
     """After the day's cycles and the night's health, production is known green under the
     hold-out, or heal found its red flaky (each flake counted, a person told after
-    ``health.flaky_issue_after``), or an open issue of heal's says why to a person."""
+    ``health.flaky_issue_after``), or an open issue of heal's says why to a person, or heal
+    found it red today and its revert waits for the next cycle (docs/heal.md, SafetyGuard:
+    the cycle after a heal validates its revert first)."""
     repo = GitRepo(world.repo)
     head = repo.rev_parse("refs/heads/main") or ""
     if records.store.get_flag(health_key(repo, head, world.holdout)):
         return []
-    open_numbers = {i.number for i in records.issues if i.state == "open"}
-    for _, healed in _typed(records, Healed):
+    by_number = {i.number: i for i in records.issues}
+    for run, healed in _typed(records, Healed):
         if healed.sha != head:
             continue
-        if healed.person_issue in open_numbers:
+        person = by_number.get(healed.person_issue or 0)
+        if person is not None and person.state == "open":
             return []
         if healed.outcome == "flaky":  # the checks passed again: counted, the cycle goes on
+            return []
+        fix = by_number.get(healed.regression_issue or 0)
+        reverting = fix is not None and _under_way(fix) and day_of(world, run.started_at) == day
+        if healed.outcome == "reverted" and reverting:
             return []
     return [
         f"green or with a person: production {head[:12]} is not green and no open issue says why"
     ]
+
+
+def _under_way(issue: Any) -> bool:
+    """Open, and neither ended nor left to a person."""
+    ended = {Label.NEEDS_HUMAN, Label.FAILED, Label.REJECTED}
+    return bool(issue.state == "open" and not ended & set(issue.labels))
 
 
 def nothing_in_progress_without_a_run(records: Records) -> list[str]:
@@ -502,17 +520,27 @@ def nothing_twice(records: Records) -> list[str]:
 
 
 def regression_loops_close(world: World, records: Records, day: int) -> list[str]:
-    """Each revert heal started, by the end of the day after: the culprit reverted, the
-    regression issue's fix merged, both issues closed — or either with a person."""
+    """Each revert heal started is closed — the culprit reverted, the regression issue's fix
+    merged, both issues closed — or either is with a person, by the end of the first day after
+    the heal's on which the factory could work: a day on which heal handed red production to
+    a person (a commit the factory did not land, the environment) does not count, as the
+    factory stops then (docs/heal.md, "Act"). Two cycles a day: at most three cycles of the
+    factory's own."""
     by_number = {i.number: i for i in records.issues}
+    healed_all = _typed(records, Healed)
+    stopped = {
+        day_of(world, run.started_at)
+        for run, healed in healed_all
+        if healed.outcome in ("needs_human", "environment") and healed.regression_issue is None
+    }
     broken = []
-    for run, healed in _typed(records, Healed):
-        if healed.outcome != "reverted" or day_of(world, run.started_at) >= day:
+    for run, healed in healed_all:
+        since = day_of(world, run.started_at)
+        working = [d for d in range(since + 1, day + 1) if d not in stopped]
+        if healed.outcome != "reverted" or not working:
             continue
-        fix, culprit = (
-            by_number.get(healed.regression_issue or 0),
-            by_number.get(healed.culprit_issue or 0),
-        )
+        fix = by_number.get(healed.regression_issue or 0)
+        culprit = by_number.get(healed.culprit_issue or 0)
         if fix is None or culprit is None:
             broken.append(f"regression loop: heal {run.id} names an issue that does not exist")
             continue
@@ -625,9 +653,16 @@ def _factory_env(world: World) -> Iterator[None]:
             os.environ["FACTORY_STATE_DIR"] = before
 
 
-def soak(root: Path, days: int, seed: int = SEED, say: Any = print) -> tuple[World, list[Day]]:
-    """``days`` simulated days of one factory in ``root``: the world, each day as lived."""
-    world = make_world(root, seed)
+def soak(
+    root: Path,
+    days: int,
+    seed: int = SEED,
+    say: Any = print,
+    rules: dict[str, Any] | None = None,
+) -> tuple[World, list[Day]]:
+    """``days`` simulated days of one factory in ``root``: the world, each day as lived
+    (``rules``: front matter of factory_rules.md over the world's)."""
+    world = make_world(root, seed, rules)
     world.start = time.time()
     lived: list[Day] = []
     with _factory_env(world):

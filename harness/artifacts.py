@@ -41,7 +41,7 @@ class GateResult(Artifact):
 ANY_RUN = ("succeeded", "failed", "running", "stopped")
 
 # gates whose failure sends a change to a person instead of refusing it: what the tests do
-# not prove, what the security lens or a second reviewer stops at, a pass without evidence,
+# not prove, what the security gate or a second reviewer stops at, a pass without evidence,
 # what setup runs or may reach (docs/sandbox.md)
 FOR_A_PERSON = (
     "tests_kept",
@@ -244,6 +244,7 @@ class Tested(Artifact):
     limit_hit: str | None = None  # a sandbox limit that stopped it (time, memory …)
     suite: bool = True  # the whole suite (commands.test), not chosen tests (test_files)
     again: bool = False  # run once more alone: its time limit stopped it beside other work
+    flaky_again: bool = False  # run once more, whole: it failed holding a check heal found flaky
     decided_by: str | None = None  # what decides it (``harness.validate.suite``): tree, setup …
     reused_from: str | None = None  # the run that ran it, when this record reuses its result
 
@@ -441,7 +442,8 @@ class Probe(Artifact):
 
 class Diagnosis(Artifact):
     """``heal.diagnose``: the checks that failed in the red ``health_run``, run ``again`` on
-    the same commit (``flaky``: those that passed then)."""
+    the same commit (``flaky``: those that passed then, and those heal recorded flaky before,
+    which no bisect follows)."""
 
     sha: str
     health_run: str

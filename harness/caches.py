@@ -120,7 +120,9 @@ class Caches:
         stay: each is a process of its own, stopped at exit."""
         with self._lock:
             self._parts.clear()
-            self.clients, self.limiters, self.overrides = Memo(), Memo(), Memo()
+            self.clients = Memo()
+            self.limiters = Memo()
+            self.overrides = Memo()
 
 
 PROCESS = Caches()  # the one the commands of this process share (see ``open_services``)

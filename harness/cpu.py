@@ -1,5 +1,5 @@
 """Who uses the CPUs next when a process has more work than CPUs (docs/architecture.md, the
-``harness/cpu.py`` row; why: docs/user-guide.md): ``Slots`` and CPU turns. A turn is an order,
+``harness/cpu.py`` row; why: docs/user-guide.md): ``Slots`` and CPU slots. A CPU slot is an order,
 never a lock: a run that has waited ``PATIENCE_S`` goes on without it."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from contextlib import AbstractContextManager, contextmanager
 
 from harness.caches import PROCESS
 
-PATIENCE_S = 2.0  # how long a run waits for a turn before it goes on without one
+PATIENCE_S = 2.0  # how long a run waits for a CPU slot before it goes on without one
 
 
 class Slots:
@@ -63,22 +63,22 @@ def cpus() -> int:
         return os.cpu_count() or 1
 
 
-class _Turns(threading.local):
-    """This thread's place: inside a run (``depth``), holding a turn, or waiting outside."""
+class _Place(threading.local):
+    """This thread's place: inside a run (``depth``), holding a CPU slot, or waiting outside."""
 
     depth = 0
     held = False
     away = False
 
 
-class Turns:
-    """The process's turns: one per CPU, first come, first served."""
+class CpuSlots:
+    """The process's CPU slots: one per CPU, first come, first served."""
 
     def __init__(self, size: int | None = None, patience_s: float | None = PATIENCE_S) -> None:
         self.slots = Slots(size or cpus())
         self.patience_s = patience_s
         self._tickets = itertools.count()
-        self._mine = _Turns()
+        self._mine = _Place()
 
     def _take(self) -> None:
         self._mine.held = self.slots.take(next(self._tickets), self.patience_s)
@@ -89,8 +89,8 @@ class Turns:
             self.slots.give()
 
     @contextmanager
-    def turn(self) -> Iterator[None]:
-        """The length of a run: it works in turn (a run inside a run shares the outer's)."""
+    def working(self) -> Iterator[None]:
+        """The length of a run: it holds a CPU slot (a run inside a run shares the outer's)."""
         mine = self._mine
         mine.depth += 1
         try:
@@ -104,8 +104,9 @@ class Turns:
 
     @contextmanager
     def waiting(self) -> Iterator[None]:
-        """While the run waits on something outside the process or on another run: its turn goes to
-        the next run, and it asks again afterwards (outside a run, or already waiting: nothing)."""
+        """While the run waits on something outside the process or on another run: its CPU slot
+        goes to the next run, and it asks again afterwards (outside a run, or already waiting:
+        nothing)."""
         mine = self._mine
         if mine.depth == 0 or mine.away:
             yield
@@ -119,16 +120,17 @@ class Turns:
             self._take()
 
 
-class _ProcessTurns:
+class _ProcessCpus:
     def __init__(self) -> None:
-        self.turns = Turns()
+        self.cpu = CpuSlots()
 
 
-def turn() -> AbstractContextManager[None]:
-    """This thread's run works in turn with the process's other runs (``Turns.turn``)."""
-    return PROCESS.part(_ProcessTurns).turns.turn()
+def working() -> AbstractContextManager[None]:
+    """This thread's run holds a CPU slot among the process's other runs
+    (``CpuSlots.working``)."""
+    return PROCESS.part(_ProcessCpus).cpu.working()
 
 
 def waiting() -> AbstractContextManager[None]:
-    """This thread's run waits outside the process or on another run (``Turns.waiting``)."""
-    return PROCESS.part(_ProcessTurns).turns.waiting()
+    """This thread's run waits outside the process or on another run (``CpuSlots.waiting``)."""
+    return PROCESS.part(_ProcessCpus).cpu.waiting()

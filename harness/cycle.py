@@ -72,8 +72,10 @@ def needs_validation(services: Services, number: int) -> bool:
     this very head (a PR opened again after a retry is validated again, even when a person's
     retry left its commit unchanged) and no person approved that head since: an approval
     whose validation was interrupted (killed with the dashboard that ran it) is finished."""
-    store, finished = services.store, ("succeeded", "failed")
-    if (pr := store.latest_artifact(PrCandidate, number)) is None:
+    store = services.store
+    finished = ("succeeded", "failed")
+    pr = store.latest_artifact(PrCandidate, number)
+    if pr is None:
         return False
     for run, target in store.artifacts(ValidationTarget, number, run_status=finished):
         if (target.implement_run, target.head) == (pr.implement_run, pr.head):
@@ -121,12 +123,15 @@ def refusal_reason(decided: Validation, checked: CheckResult | None) -> str:
 def _row(stage: str, number: int, outcome: RunOutcome | None, error: str | None) -> StageRow:
     if outcome is None:
         return {"stage": stage, "issue": number, "status": "refused", "reason": error}
-    decided, reason = outcome.artifact(Validation), outcome.reason
+    decided = outcome.artifact(Validation)
+    reason = outcome.reason
     if decided is not None:
         checked = outcome.artifact(CheckResult)
         reason = decided.reason if decided.route == "merge" else refusal_reason(decided, checked)
-    candidate, target = outcome.artifact(PrCandidate), outcome.artifact(ValidationTarget)
-    landing, smoke = outcome.artifact(Landing), outcome.artifact(Smoke)
+    candidate = outcome.artifact(PrCandidate)
+    target = outcome.artifact(ValidationTarget)
+    landing = outcome.artifact(Landing)
+    smoke = outcome.artifact(Smoke)
     return {
         "stage": stage,
         "issue": number,
@@ -172,7 +177,7 @@ def _one(
     store: Store,
     plan: Path | None = None,
 ) -> StageRow:
-    with cpu.turn():  # from its first line, the worker's run takes the CPUs in turn
+    with cpu.working():  # from its first line, the worker's run holds a CPU slot
         # the stage's store (a connection per thread), settings and caches shared; the
         # forge and the repository handle the worker's own
         services = open_services(

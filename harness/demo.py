@@ -58,7 +58,8 @@ def _prepare_dir(target: Path | None) -> Path:
 def generate(root: Path) -> tuple[Path, Path, str]:
     """Write the sample app repository and its hold-out; return (repo, state_dir, provider)."""
     source = workflows_dir() / "demo"
-    repo, holdout = root / "notes", root / "notes-holdout"
+    repo = root / "notes"
+    holdout = root / "notes-holdout"
     shutil.copytree(source / "app", repo)
     for name in GOVERNANCE_FILES:
         shutil.copy(source / name, repo / name)

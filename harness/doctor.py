@@ -105,7 +105,8 @@ def _sandbox_check(sandbox: Sandbox) -> Check:
 def _setup(settings: Settings, path: Path, report: DoctorReport) -> Check:
     """``commands.setup`` as every run sets up production: ``prepare_worktree``."""
     prepared = prepare_worktree(settings, path, report.commit, report.commit, fresh=True)
-    report.network, result = prepared.network, prepared.online
+    report.network = prepared.network
+    result = prepared.online
     if result is None:  # the egress proxy could not start
         return Check("setup", False, 0.0, prepared.problem or "setup did not run")
     return _command("setup", str(settings.config.commands.setup), lambda: result)
@@ -172,7 +173,8 @@ def run_doctor(
     """Every check on the production commit. Before anything runs: the working copy's
     configuration problems (``factory check``'s) raise ConfigErrors, and a missing browser,
     which every journey needs, one line."""
-    if not (found := check(root, state_dir)).ok:
+    found = check(root, state_dir)
+    if not found.ok:
         raise ConfigErrors(found.errors).first("(in the working copy: see 'factory check')")
     find_chromium()
     settings = load_settings(root, state_dir, provider)

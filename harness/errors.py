@@ -48,7 +48,9 @@ class ConfigError(FactoryError, kind=ErrorKind.CONFIG, exit_code=2):
     """Bad configuration or governance: ``file: key: what is wrong``."""
 
     def __init__(self, file: str, key: str, problem: str) -> None:
-        self.file, self.key, self.problem = file, key, problem
+        self.file = file
+        self.key = key
+        self.problem = problem
         super().__init__(f"{file}: {key}: {problem}")
 
 
@@ -87,7 +89,8 @@ class DeferredError(FactoryError, kind=ErrorKind.DEFERRED):
     """Work must wait (e.g. a long ``retry-after``); it is picked up again later."""
 
     def __init__(self, reason: str, not_before: float) -> None:
-        self.reason, self.not_before = reason, not_before
+        self.reason = reason
+        self.not_before = not_before
         super().__init__(reason)
 
 
@@ -133,7 +136,8 @@ class StepFailed(FactoryError):
         outputs: dict[str, object] | Artifact,
         kind: ErrorKind = ErrorKind.REFUSED,
     ) -> None:
-        self.outputs, self.kind = outputs, kind
+        self.outputs = outputs
+        self.kind = kind
         super().__init__(message)
 
 

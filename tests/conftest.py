@@ -120,7 +120,12 @@ def git(cwd: Path, *args: str) -> str:
 @pytest.fixture
 def empty_repo(tmp_path: Path) -> Path:
     """A fresh git repository with one commit on ``main``."""
-    repo = tmp_path / "repo"
+    return make_empty_repo(tmp_path)
+
+
+def make_empty_repo(root: Path) -> Path:
+    """A fresh git repository with one commit on ``main``, at ``root / "repo"``."""
+    repo = root / "repo"
     repo.mkdir()
     git(repo, "init", "-q", "-b", "main")
     (repo / "README.md").write_text("# sample\n")

@@ -1,8 +1,8 @@
-"""CPU turns (harness/cpu.py): the runs of one process use the CPUs first come, first served,
-give their turn away while they wait outside the process, and never deadlock on a turn.
+"""CPU slots (harness/cpu.py): the runs of one process use the CPUs first come, first served,
+give their CPU slot away while they wait outside the process, and never deadlock on one.
 
 No test here depends on timing: each waits for the state it needs (a deadline only turns a
-hang into a failure) and the turns under test either wait for ever or not at all."""
+hang into a failure) and the CPU slots under test either wait for ever or not at all."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import pytest
 from harness.artifacts import HoldoutRun
 from harness.caches import PROCESS
 from harness.config.settings import load_settings
-from harness.cpu import Turns, _ProcessTurns
+from harness.cpu import CpuSlots, _ProcessCpus
 from harness.engine.actions import action
 from harness.engine.context import StepContext
 from harness.engine.runner import Engine
@@ -57,22 +57,22 @@ def _joined(*threads: threading.Thread) -> None:
 
 
 @pytest.fixture
-def one() -> Iterator[Turns]:
-    """The process's turns, one at a time and waited for as long as it takes."""
-    part = PROCESS.part(_ProcessTurns)
-    kept, part.turns = part.turns, Turns(1, patience_s=None)
+def one() -> Iterator[CpuSlots]:
+    """The process's CPU slots, one at a time and waited for as long as it takes."""
+    part = PROCESS.part(_ProcessCpus)
+    kept, part.cpu = part.cpu, CpuSlots(1, patience_s=None)
     try:
-        yield part.turns
+        yield part.cpu
     finally:
-        part.turns = kept
+        part.cpu = kept
 
 
-def _holding(turns: Turns) -> tuple[threading.Thread, threading.Event]:
-    """A run that holds the one turn until the event is set."""
+def _holding(cpu: CpuSlots) -> tuple[threading.Thread, threading.Event]:
+    """A run that holds the one CPU slot until the event is set."""
     holding, release = threading.Event(), threading.Event()
 
     def hold() -> None:
-        with turns.turn():
+        with cpu.working():
             holding.set()
             release.wait(LIMIT_S)
 
@@ -81,13 +81,13 @@ def _holding(turns: Turns) -> tuple[threading.Thread, threading.Event]:
     return thread, release
 
 
-def test_turns_go_first_come_first_served(one: Turns) -> None:
+def test_cpu_slots_go_first_come_first_served(one: CpuSlots) -> None:
     holder, release = _holding(one)
     order: list[str] = []
 
     def run(name: str) -> Callable[[], None]:
         def work() -> None:
-            with one.turn():
+            with one.working():
                 order.append(name)
 
         return work
@@ -102,14 +102,14 @@ def test_turns_go_first_come_first_served(one: Turns) -> None:
     assert one.slots.free == 1
 
 
-def test_a_run_waiting_outside_the_process_gives_its_turn_away_and_asks_again_behind(
-    one: Turns,
+def test_a_run_waiting_outside_the_process_gives_its_cpu_slot_away_and_asks_again_behind(
+    one: CpuSlots,
 ) -> None:
     order: list[str] = []
     away, other_done = threading.Event(), threading.Event()
 
     def waits_outside() -> None:
-        with one.turn():
+        with one.working():
             order.append("work before the wait")
             with one.waiting():
                 away.set()
@@ -118,7 +118,7 @@ def test_a_run_waiting_outside_the_process_gives_its_turn_away_and_asks_again_be
 
     def other() -> None:
         assert away.wait(LIMIT_S)
-        with one.turn():
+        with one.working():
             order.append("another run's work")
         other_done.set()
 
@@ -127,13 +127,13 @@ def test_a_run_waiting_outside_the_process_gives_its_turn_away_and_asks_again_be
     assert one.slots.free == 1
 
 
-def test_a_run_inside_a_run_shares_its_turn_and_waiting_outside_a_run_is_nothing(
-    one: Turns,
+def test_a_run_inside_a_run_shares_its_cpu_slot_and_waiting_outside_a_run_is_nothing(
+    one: CpuSlots,
 ) -> None:
     with one.waiting():
-        assert one.slots.free == 1  # not in a run: no turn to give
-    with one.turn():
-        with one.turn():  # would wait for ever if it asked for a second turn
+        assert one.slots.free == 1  # not in a run: no CPU slot to give
+    with one.working():
+        with one.working():  # would wait for ever if it asked for a second CPU slot
             assert one.slots.free == 0
             with one.waiting():
                 with one.waiting():
@@ -143,19 +143,19 @@ def test_a_run_inside_a_run_shares_its_turn_and_waiting_outside_a_run_is_nothing
     assert one.slots.free == 1
 
 
-def test_a_turn_is_an_order_never_a_lock() -> None:
-    """With no patience left, a run goes on without a turn, and gives back none it lacks."""
-    turns = Turns(1, patience_s=0)
-    holder, release = _holding(turns)
-    with turns.turn():  # the one turn is held: this run goes on without
-        assert turns.slots.free == 0
-        with turns.waiting():
-            assert turns.slots.free == 0
-        assert turns.slots.free == 0
-    assert turns.slots.free == 0  # the holder's turn is still its own
+def test_a_cpu_slot_is_an_order_never_a_lock() -> None:
+    """With no patience left, a run goes on without a CPU slot, and gives back none it lacks."""
+    cpu = CpuSlots(1, patience_s=0)
+    holder, release = _holding(cpu)
+    with cpu.working():  # the one CPU slot is held: this run goes on without
+        assert cpu.slots.free == 0
+        with cpu.waiting():
+            assert cpu.slots.free == 0
+        assert cpu.slots.free == 0
+    assert cpu.slots.free == 0  # the holder's CPU slot is still its own
     release.set()
     _joined(holder)
-    assert turns.slots.free == 1
+    assert cpu.slots.free == 1
 
 
 class _Hooks:
@@ -167,30 +167,30 @@ class _Hooks:
 
 
 class _Model:
-    """Answers only once another run has had a turn while it was asked."""
+    """Answers only once another run has had a CPU slot while it was asked."""
 
     kind = "scripted"
 
-    def __init__(self, turns: Turns, others: threading.Event) -> None:
-        self.turns, self.others = turns, others
+    def __init__(self, cpu: CpuSlots, others: threading.Event) -> None:
+        self.cpu, self.others = cpu, others
 
     def create(self, request: dict[str, Any]) -> dict[str, Any]:
-        assert self.others.wait(LIMIT_S), "no other run got a turn during the model call"
+        assert self.others.wait(LIMIT_S), "no other run got a CPU slot during the model call"
         return {"content": [{"type": "text", "text": "ok"}], "stop_reason": "end_turn"}
 
 
-def test_a_run_gives_its_turn_away_while_the_model_answers(one: Turns) -> None:
+def test_a_run_gives_its_cpu_slot_away_while_the_model_answers(one: CpuSlots) -> None:
     others, answered = threading.Event(), threading.Event()
     model = _Model(one, others)
 
     def run() -> None:
-        with one.turn():
+        with one.working():
             checked_call(model, _Hooks(), {"model": "claude-sonnet-4-5", "messages": []})
             answered.set()
 
     def other() -> None:
         _until(lambda: one.slots.free == 1)  # the run is waiting for the model
-        with one.turn():
+        with one.working():
             others.set()
 
     _joined(_started(run), _started(other))
@@ -199,8 +199,8 @@ def test_a_run_gives_its_turn_away_while_the_model_answers(one: Turns) -> None:
 
 @pytest.mark.sandbox
 @pytest.mark.skipif(not sandbox_available(), reason="bubblewrap (bwrap) is not installed")
-def test_a_run_gives_its_turn_away_while_its_sandboxed_command_runs(
-    one: Turns, tmp_path: Path
+def test_a_run_gives_its_cpu_slot_away_while_its_sandboxed_command_runs(
+    one: CpuSlots, tmp_path: Path
 ) -> None:
     worktree = tmp_path / "wt"
     worktree.mkdir()
@@ -208,12 +208,12 @@ def test_a_run_gives_its_turn_away_while_its_sandboxed_command_runs(
     found: list[int] = []
 
     def run() -> None:
-        with one.turn():  # the command ends when another run has had a turn
+        with one.working():  # the command ends when another run has had a CPU slot
             found.append(box.run("while [ ! -e other-ran ]; do sleep 0.01; done").exit_code)
 
     def other() -> None:
         _until(lambda: one.slots.free == 1)
-        with one.turn():
+        with one.working():
             (worktree / "other-ran").write_text("")
 
     _joined(_started(run), _started(other))
@@ -223,35 +223,35 @@ def test_a_run_gives_its_turn_away_while_its_sandboxed_command_runs(
 SEEN: list[bool] = []
 
 
-@action("test.turn_held")
-def _turn_held(ctx: StepContext) -> dict[str, Any]:
-    turns = PROCESS.part(_ProcessTurns).turns
-    SEEN.append(turns.slots.take(rank=-1, patience_s=0))  # another run asks: none is free
+@action("test.slot_held")
+def _slot_held(ctx: StepContext) -> dict[str, Any]:
+    cpu = PROCESS.part(_ProcessCpus).cpu
+    SEEN.append(cpu.slots.take(rank=-1, patience_s=0))  # another run asks: none is free
     return {}
 
 
-def test_an_engine_run_works_in_turn(
-    one: Turns, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_an_engine_run_holds_a_cpu_slot(
+    one: CpuSlots, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    use_actions(monkeypatch, _turn_held)
+    use_actions(monkeypatch, _slot_held)
     SEEN.clear()
     repo = make_factory_repo(tmp_path / "repo")
     folder = repo / ".factory" / "workflows"
     folder.mkdir(parents=True)
-    (folder / "held.yaml").write_text("name: held\nsteps:\n  - {id: one, action: test.turn_held}\n")
+    (folder / "held.yaml").write_text("name: held\nsteps:\n  - {id: one, action: test.slot_held}\n")
     git(repo, "add", "-f", str(folder / "held.yaml"))
     git(repo, "commit", "-q", "-m", "workflow override")
     outcome = Engine(open_services(repo, tmp_path / "state")).run("held")
     assert outcome.status == "succeeded", outcome
-    assert SEEN == [False]  # the run held the one turn while its step ran
+    assert SEEN == [False]  # the run held the one CPU slot while its step ran
     assert one.slots.free == 1  # and gave it back at its end
 
 
-def test_a_stage_worker_works_in_turn_from_its_first_line(
-    one: Turns, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_a_stage_worker_holds_a_cpu_slot_from_its_first_line(
+    one: CpuSlots, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Opening a worker's services (the store, the forge) is work like the run's: sixteen
-    workers that did it at once, outside their turns, slowed the runs that held them."""
+    workers that did it at once, outside their cpu, slowed the runs that held them."""
     import harness.cycle as cycle
     from harness.errors import FactoryError
 
@@ -269,23 +269,23 @@ def test_a_stage_worker_works_in_turn_from_its_first_line(
     assert one.slots.free == 1  # given back at the worker's end
 
 
-def test_a_run_waiting_for_the_landing_lease_gives_its_turn_to_the_landing_run(
-    one: Turns, tmp_path: Path
+def test_a_run_waiting_for_the_landing_lease_gives_its_cpu_slot_to_the_landing_run(
+    one: CpuSlots, tmp_path: Path
 ) -> None:
-    """The change landing needs turns to finish; the one waiting for it must not hold one."""
+    """The change landing needs CPU slots to finish; the one waiting for it must not hold one."""
     store = Store.open(tmp_path / "state")
     landing, waiting_run = holder_id(), holder_id()
     store.acquire_lease(LANDING_LEASE, landing, 3600.0)
     landed = threading.Event()
 
     def waits() -> None:
-        with one.turn():
+        with one.working():
             take_landing(Store.open(tmp_path / "state"), waiting_run, wait_s=LIMIT_S)
         landed.set()
 
     def lands() -> None:
         _until(lambda: one.slots.free == 1)  # the other run is waiting for the lease
-        with one.turn():
+        with one.working():
             give_back_landing(Store.open(tmp_path / "state"), landing)
 
     _joined(_started(waits), _started(lands))
@@ -293,12 +293,12 @@ def test_a_run_waiting_for_the_landing_lease_gives_its_turn_to_the_landing_run(
     assert store.lease_holder(LANDING_LEASE) == waiting_run
 
 
-def test_a_run_computing_a_calibration_others_wait_for_asks_for_no_turn_under_its_lock(
-    one: Turns, tmp_path: Path
+def test_a_run_computing_a_calibration_others_wait_for_asks_for_no_cpu_slot_under_its_lock(
+    one: CpuSlots, tmp_path: Path
 ) -> None:
     """The run computing production's calibration holds the lock the others wait on: it must
-    not ask for a turn under it (its checks give the turn away, then would ask again), and
-    the others must not hold turns while they wait for it."""
+    not ask for a CPU slot under it (its checks give the CPU slot away, then would ask again), and
+    the others must not hold CPU slots while they wait for it."""
     state = tmp_path / "state"
     Store.open(state).close()
     key = "baseline:tree:holdout"
@@ -306,7 +306,7 @@ def test_a_run_computing_a_calibration_others_wait_for_asks_for_no_turn_under_it
 
     def compute() -> HoldoutRun:
         other_waits.wait(LIMIT_S)
-        _until(lambda: one.slots.free == 1)  # the other run waits for this lock, turnless
+        _until(lambda: one.slots.free == 1)  # the other run waits for this lock, slotless
         with one.waiting():  # the checks
             pass
         return HoldoutRun(sha="c" * 40, tree="t" * 40, journeys=[], journeys_passed=True)
@@ -315,7 +315,7 @@ def test_a_run_computing_a_calibration_others_wait_for_asks_for_no_turn_under_it
         if not first:
             _until(lambda: one.slots.free == 1)  # the first run is computing
             other_waits.set()
-        with one.turn():
+        with one.working():
             answers.append(cached_or_computed(Store.open(state), state, key, compute)[1])
 
     _joined(_started(lambda: validate(True)), _started(lambda: validate(False)))
@@ -324,9 +324,11 @@ def test_a_run_computing_a_calibration_others_wait_for_asks_for_no_turn_under_it
 
 
 @pytest.mark.sandbox
-def test_a_run_waiting_for_the_warm_analysers_holds_no_turn(one: Turns, tmp_path: Path) -> None:
-    """Requests to the warm analysers take turns under a lock: a run waiting for it has
-    given its CPU turn away, or the run holding it could never take its turn back."""
+def test_a_run_waiting_for_the_warm_analysers_holds_no_cpu_slot(
+    one: CpuSlots, tmp_path: Path
+) -> None:
+    """Requests to the warm analysers are served one at a time under a lock: a run waiting for it has
+    given its CPU slot away, or the run holding it could never take its CPU slot back."""
     settings = load_settings(make_factory_repo(tmp_path / "r"), tmp_path / "state")
     warm = Warm(settings, Limits(timeout_s=LIMIT_S), [])
     folder = warm.folder / "f"
@@ -335,7 +337,7 @@ def test_a_run_waiting_for_the_warm_analysers_holds_no_turn(one: Turns, tmp_path
     asking = threading.Event()
 
     def ask(shell: str) -> None:
-        with one.turn():
+        with one.working():
             asking.set()
             answers.append(warm.run(folder, {"shell": shell})[0])
 
@@ -345,7 +347,7 @@ def test_a_run_waiting_for_the_warm_analysers_holds_no_turn(one: Turns, tmp_path
         asking.clear()
         second = _started(lambda: ask("echo second"))
         assert asking.wait(LIMIT_S)
-        _until(lambda: one.slots.free == 1)  # the second waits for the lock, turnless
+        _until(lambda: one.slots.free == 1)  # the second waits for the lock, slotless
         (folder / "go").write_text("")
         _joined(first, second)
     finally:

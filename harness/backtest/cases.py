@@ -120,7 +120,8 @@ def history_cases(
     ``issues`` when given, at most ``limit``): the merges the factory's records say it landed
     (``Landing``: the issue each names; a revert is none), and the commits saying ``Fixes #N``
     that are not such merges. A commit closing two issues is two cases."""
-    repo, config = services.repo, services.settings.config
+    repo = services.repo
+    config = services.settings.config
     branch = config.production_branch
     cases: list[Case] = []
     for fix in snapshot.first_parents(repo, branch):
@@ -187,7 +188,8 @@ def manifest_cases(
                     file, f"cases[{i}].{field}", f"{value[:60]!r} names no commit in {source.path}"
                 )
             commits[field] = sha
-        base, fix = commits["base"], commits["fix"]
+        base = commits["base"]
+        fix = commits["fix"]
         if base == fix or not source.is_ancestor(base, fix):  # the answer would be in reach
             raise ConfigError(
                 file, f"cases[{i}].base", f"{base[:12]} is not an ancestor of the fix {fix[:12]}"

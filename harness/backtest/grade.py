@@ -64,8 +64,10 @@ def _tests_over(
     """``command`` on ``over`` with the hidden tests committed on it (kept at ``ref``), set up
     from the trusted production commit ``trusted`` as validation does; stopped by its time
     limit, once more (a time limit is not a verdict)."""
-    settings, repo = services.settings, services.repo
-    commands, (files, deleted) = settings.config.commands, hidden
+    settings = services.settings
+    repo = services.repo
+    commands = settings.config.commands
+    files, deleted = hidden
     message = "Rehearsal: the fix's tests put back, to grade"
     commit = snapshot.commit_over(repo, over, files, deleted, message)
     snapshot.set_ref(repo, ref, commit)

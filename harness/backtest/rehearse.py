@@ -98,14 +98,17 @@ def _gates_routing(services: Services, validation: Validation, number: int) -> R
 
 
 def what_became(services: Services, number: int) -> Became:
-    store, forge = services.store, services.forge
+    store = services.store
+    forge = services.forge
     spec = store.latest_artifact(IssueSpec, number)
     candidate = store.latest_artifact(PrCandidate, number)
     validation = store.latest_artifact(Validation, number)
     runs = store.list_runs(None, issue=number)
     newest = runs[:1]
     reason = (newest[0].reason if newest else None) or (spec.reason if spec else None) or ""
-    route, held, verdict = None, False, None
+    route = None
+    held = False
+    verdict = None
     accepted = spec is not None and spec.decision == "accept"
     if accepted and candidate is None and waits_for_approval(services, forge.get_issue(number)):
         reason = (
@@ -114,7 +117,8 @@ def what_became(services: Services, number: int) -> Became:
         )
     if validation is not None:
         routing = _gates_routing(services, validation, number)
-        route, reason = routing.route, routing.reason
+        route = routing.route
+        reason = routing.reason
         held = route == "merge" and validation.route == "needs_review"
         if held:
             reason = f"{reason}; a person would review it: {validation.reason}"

@@ -53,7 +53,8 @@ def _playwright_own() -> str | None:
     default = Path.home() / ".cache" / "ms-playwright"
     root = Path(os.environ.get("PLAYWRIGHT_BROWSERS_PATH", default))
     for pattern in _PLAYWRIGHT_OWN if root.is_dir() else ():
-        if found := sorted(root.glob(pattern)):
+        found = sorted(root.glob(pattern))
+        if found:
             return str(found[-1])
     return None
 

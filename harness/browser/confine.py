@@ -119,7 +119,9 @@ class BrowserBroker:
     while its browser runs, is refused and kept in ``peers.refused``."""
 
     def __init__(self, path: Path, launcher: Launcher, peers: Peers) -> None:
-        self.path, self.launcher, self.peers = path, launcher, peers
+        self.path = path
+        self.launcher = launcher
+        self.peers = peers
         self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.proc: subprocess.Popen[bytes] | None = None
         self.thread = threading.Thread(target=self._serve, name="browser-broker", daemon=True)

@@ -20,7 +20,8 @@ from pathlib import Path
 def relay_script(folder: Path, socket_path: str, uid: int) -> Path:
     """An executable in ``folder`` that runs the relay to ``socket_path``, served by ``uid``:
     what Playwright in the seal is given as its browser."""
-    script, target = folder / "chromium-relay", folder / "chromium-relay.socket"
+    script = folder / "chromium-relay"
+    target = folder / "chromium-relay.socket"
     target.write_text(f"{socket_path}\n{uid}")
     command = [sys.executable, "-I", "-m", "harness.browser.relay", str(target)]
     script.write_text(f'#!/bin/sh\nexec {shlex.join(command)} "$@"\n')

@@ -31,7 +31,8 @@ QUIET_S = 1.0  # a step looks again this long before asking whether the page can
 class StepFailure(Exception):
     def __init__(self, expected: str, actual: str) -> None:
         super().__init__(expected)
-        self.expected, self.actual = expected, actual
+        self.expected = expected
+        self.actual = actual
 
 
 def _body_text(page: Page) -> str:
@@ -192,7 +193,8 @@ def run_journey(
                 run_step(page, step)
             except (StepFailure, PlaywrightError) as exc:
                 if isinstance(exc, StepFailure):
-                    expected, actual = exc.expected, exc.actual
+                    expected = exc.expected
+                    actual = exc.actual
                 else:
                     expected = f"{describe(step)} to succeed"
                     actual = _playwright_failure(step, exc)

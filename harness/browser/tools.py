@@ -30,7 +30,8 @@ TIMEOUT_MS = 5000
 MAX_SNAPSHOT = 12_000
 MAX_STEP_SNAPSHOT = 3_000  # the snapshot that comes back with navigate, click and submit
 VIEWPORT = MappingProxyType({"width": 1024, "height": 768})
-SHOT_WIDTH, SHOT_HEIGHT = 1024, 1536
+SHOT_WIDTH = 1024
+SHOT_HEIGHT = 1536
 MAX_SHOT_BYTES = 400_000
 T = TypeVar("T")
 MAX_HEAD_ENTRIES = 100
@@ -137,8 +138,11 @@ class BrowserTools:
     def _locate(self, data: dict[str, object]) -> tuple[Locator, str]:
         """The elements ``data`` names (a role and name, a label, a text or a CSS selector),
         and how, as the answer says it."""
-        role, name = _text(data, "role"), _text(data, "name")
-        label, text, selector = _text(data, "label"), _text(data, "text"), _text(data, "selector")
+        role = _text(data, "role")
+        name = _text(data, "name")
+        label = _text(data, "label")
+        text = _text(data, "text")
+        selector = _text(data, "selector")
         if role:
             found = self.page.get_by_role(role, name=name)  # type: ignore[arg-type]
             return found, f'{role} "{name or ""}"'

@@ -48,7 +48,8 @@ def outcomes(report: DemoReport) -> list[tuple[int, str, str]]:
             why = f"route implement {built['status']}: {built.get('reason')}"
             final[built["issue"]] = ("refused at implementation", why)
     for checked in report.validate:
-        merged, route = checked.get("merge_sha"), checked.get("route")
+        merged = checked.get("merge_sha")
+        route = checked.get("route")
         if merged and not checked.get("reverted"):
             why = f"route merge: {checked.get('reason')}; merge {merged[:12]} on main"
             final[checked["issue"]] = ("MERGED", why)

@@ -54,7 +54,9 @@ def propose(ctx: click.Context, as_json: bool) -> None:
     rows: list[dict[str, Any]] = []
     for _ in range(services.settings.governance.rules.lessons.max_proposals):
         outcome = Engine(services).run("lessons")  # an interrupted run is finished first
-        made, picked, reason = outcome.artifact(Proposal), outcome.artifact(Lesson), outcome.reason
+        made = outcome.artifact(Proposal)
+        picked = outcome.artifact(Lesson)
+        reason = outcome.reason
         about = picked.about if picked else None
         row = {"run_id": outcome.run_id, "status": outcome.status, "about": about}
         rows.append({**row, "reason": reason, **(made.model_dump(mode="json") if made else {})})

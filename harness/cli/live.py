@@ -16,7 +16,9 @@ from rich.console import Console
 
 class _Line:
     def __init__(self, title: str, spend: Callable[[], float] | None) -> None:
-        self.title, self.spend, self.stage = title, spend, "starting …"
+        self.title = title
+        self.spend = spend
+        self.stage = "starting …"
         self.started = time.monotonic()
         self.spent: float | None = None  # read when the stage changes, in the caller's thread
 

@@ -12,9 +12,10 @@ author (``mcp.author``), which is never trusted.
 
 The process keeps one state and one set of services, opened again only when the production
 branch moved (factory.yaml, its ``mcp`` section among it, and the governance are read from
-there); the SDK runs each tool in a worker thread, and the calls take turns. Bad input is a
-JSON-RPC error in the protocol's words: an unknown tool or arguments that do not fit its
-schema (-32602, the problem named by key), a request whose ``params`` is not an object."""
+there); the SDK runs each tool in a worker thread, and the calls are served one at a time.
+Bad input is a JSON-RPC error in the protocol's words: an unknown tool or arguments that do
+not fit its schema (-32602, the problem named by key), a request whose ``params`` is not an
+object."""
 
 from __future__ import annotations
 
@@ -154,8 +155,9 @@ class _Face:
     """The tools, each a method over the repository at ``root``."""
 
     def __init__(self, root: Path, provider: str | None) -> None:
-        self.root, self.provider = root, provider
-        self.turn = threading.Lock()
+        self.root = root
+        self.provider = provider
+        self.one_at_a_time = threading.Lock()
         self.state: Store | None = None
         self.opened: Services | None = None
         self.landings: list[threading.Thread] = []
@@ -165,7 +167,7 @@ class _Face:
         """The process's state, opened at the first call."""
         from harness.store.db import Store
 
-        with self.turn:
+        with self.one_at_a_time:
             self.state = self.state or Store.open(state_dir(self.root))
             yield self.state
 

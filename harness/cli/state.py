@@ -50,7 +50,8 @@ def _run_line(row: dict[str, Any]) -> tuple[object, ...]:
     """A run as the terminal shows it: compact enough for 80 columns (--json has it all)."""
     from harness.store.outcomes import shown
 
-    started, finished = row["started_at"] or "", row["finished_at"] or ""
+    started = row["started_at"] or ""
+    finished = row["finished_at"] or ""
     took = ""
     if started and finished:
         seconds = (datetime.fromisoformat(finished) - datetime.fromisoformat(started)).seconds
@@ -83,7 +84,8 @@ def status(ctx: click.Context, as_json: bool, window_days: int) -> None:
     if as_json:
         emit_json(data)
         return
-    stopped, counts = data["stop_reason"], data["outcomes"]
+    stopped = data["stop_reason"]
+    counts = data["outcomes"]
     click.echo(f"kill switch: {'ENGAGED (' + str(stopped) + ')' if stopped else 'off'}")
     words = ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
     click.echo(f"runs: {sum(data['runs'].values())}; the newest, by outcome: {words or 'none'}")
@@ -163,7 +165,8 @@ def report(ctx: click.Context, run_id: str, as_json: bool) -> None:
 
     store = _store(ctx)
     data, change, chosen = report_data(repo_root(ctx), store, run_id)
-    run, suites = store.get_run(run_id), data["suite_runs"]
+    run = store.get_run(run_id)
+    suites = data["suite_runs"]
     if as_json:
         emit_json(data)
         return

@@ -21,11 +21,14 @@ from harness.artifacts import (
 
 def summary_lines(records: RunRecords, state_dir: Path, run_id: str) -> list[str]:
     lines: list[str] = []
-    if decision := records.decision():
+    decision = records.decision()
+    if decision:
         lines.append(f"decision: {decision}")
-    if (pr := records.pr()) is not None:
+    pr = records.pr()
+    if pr is not None:
         lines.append(f"PR: {pr}")
-    if gates := records.gates():
+    gates = records.gates()
+    if gates:
         lines.append("gates:")
         lines += [f"  {'PASS' if g.passed else 'FAIL'}  {g.name}: {g.evidence}" for g in gates]
     runs = [run for _, run in records.every(HoldoutRun) if not _earlier(run)]
@@ -74,11 +77,9 @@ def _earlier(found: Artifact) -> bool:
 
 def heal_lines(records: RunRecords) -> list[str]:
     """A heal: its diagnosis, the bisect's checks and culprit, what it did."""
-    diagnosed, blame, healed = (
-        records.newest(Diagnosis),
-        records.newest(Blame),
-        records.newest(Healed),
-    )
+    diagnosed = records.newest(Diagnosis)
+    blame = records.newest(Blame)
+    healed = records.newest(Healed)
     lines = [f"diagnosis: {diagnosed.verdict}: {', '.join(diagnosed.checks)}"] if diagnosed else []
     if blame is not None:
         issue = f" (issue {blame.issue})" if blame.issue else ""

@@ -117,7 +117,8 @@ def implement(ctx: click.Context, number: int, as_json: bool) -> None:
     with _live(as_json, "implement", services) as say:
         say(f"issue {number} …")
         outcome = implement_issue(services, number)
-    candidate, worktree = outcome.artifact(PrCandidate), outcome.artifact(Worktree)
+    candidate = outcome.artifact(PrCandidate)
+    worktree = outcome.artifact(Worktree)
     data = {
         "issue": number,
         "run_id": outcome.run_id,
@@ -140,9 +141,11 @@ def _outcome_json(number: int, outcome: RunOutcome) -> dict[str, object]:
     from harness.artifacts import Landing, Smoke, Validation
     from harness.store.outcomes import outcome_word
 
-    decided, landing = outcome.artifact(Validation), outcome.artifact(Landing)
+    decided = outcome.artifact(Validation)
+    landing = outcome.artifact(Landing)
     smoke = outcome.artifact(Smoke)
-    route, reverted = decided.route if decided else None, smoke.reverted if smoke else None
+    route = decided.route if decided else None
+    reverted = smoke.reverted if smoke else None
     return {
         "issue": number,
         "run_id": outcome.run_id,

@@ -434,7 +434,7 @@ class TrustRule(Strict):
 
 
 class Security(Strict):
-    """The security lens: what a change may add before a person looks (docs/gates.md)."""
+    """The security gate: what a change may add before a person looks (docs/gates.md)."""
 
     severity: Literal["low", "medium", "high"] = "high"
     allow_dependencies: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)

@@ -31,7 +31,8 @@ class StepHooks:
     each call after it (the sealed validator's too, at the harness's end of its socket)."""
 
     def __init__(self, ctx: StepContext, model: str) -> None:
-        self.ctx, self.model = ctx, model
+        self.ctx = ctx
+        self.model = model
         s = ctx.services
         self.guard = BudgetGuard(
             s.store, s.settings.governance.rules, ctx.run_id, ctx.issue, s.clock, ctx.workflow
@@ -117,7 +118,8 @@ def _cut_short(ctx: StepContext, worktree: Worktree) -> dict[str, object] | None
 def run_agent_step(ctx: StepContext) -> tuple[dict[str, object], str | None]:
     """The agent's turns; its output tool's input as the step's outputs (with its turns and
     transcript), and the type it is recorded as when the tool has one (``OUTPUT_TOOLS``)."""
-    step, services = ctx.step, ctx.services
+    step = ctx.step
+    services = ctx.services
     assert step.agent is not None and step.prompt is not None and step.output is not None
     settings = services.settings
     choice = settings.config.role_model(step.agent)

@@ -60,7 +60,8 @@ class BudgetGuard:
     def check(self, model: str, request: Request) -> None:
         """Raise ``BudgetExceeded`` (with the cap named) if this call could break a cap."""
         need = worst_case_cost(model, request)
-        budgets, today = self.rules.budgets, self.store.spend(since=start_of_day(self.clock()))
+        budgets = self.rules.budgets
+        today = self.store.spend(since=start_of_day(self.clock()))
         caps: list[tuple[str, float, float]] = [
             ("per_run_usd", budgets.per_run_usd, self.store.spend(run_id=self.run_id)),
             ("per_day_usd", budgets.per_day_usd, today),

@@ -97,7 +97,8 @@ def _checked(services: Services, name: str) -> Workflow:
 def check_names(workflow: Workflow, source: str) -> None:
     """Unknown actions, roles or tools are configuration errors, found before anything runs."""
     said: list[tuple[str, str]] = []  # (where, what is wrong)
-    actions, tools = set(action_names()), set(known_tools())
+    actions = set(action_names())
+    tools = set(known_tools())
     for i, step in enumerate(workflow.steps):
         if step.action is not None and step.action not in actions:
             said.append((f"steps[{i}].action", f"unknown action {step.action!r}"))

@@ -81,9 +81,9 @@ class Engine:
         """Run (or resume) workflow ``name`` for ``issue``."""
         workflow = load_workflow(self.services, name)
         check_kill_switch(self.services)
-        # in turn with the process's other runs (harness/cpu.py); refuses a config that runs
+        # a CPU slot among the process's other runs (harness/cpu.py); refuses a config that runs
         # programs
-        with cpu.turn(), integrity.guarded(self.services.repo.path):
+        with cpu.working(), integrity.guarded(self.services.repo.path):
             return self._run(workflow, name, issue, inputs)
 
     def end(self, run_id: str, reason: str) -> RunOutcome:
@@ -224,7 +224,8 @@ class Engine:
     def _fail(self, workflow: Workflow, ctx: StepContext, reason: str) -> RunOutcome:
         """End ``ctx``'s run as failed, after the workflow's ``on_failure`` action (recorded,
         once) in a context of its own."""
-        store, run_id = self.services.store, ctx.run_id
+        store = self.services.store
+        run_id = ctx.run_id
         if workflow.on_failure is not None:
             ctx = replace(ctx, step=Step(id=ON_FAILURE, action=workflow.on_failure))
             ctx.timings = {"model_s": 0.0, "subprocess_s": 0.0}
@@ -264,7 +265,8 @@ class Engine:
 
     def _step(self, ctx: StepContext) -> RunOutcome | None:
         """Run one step and persist its result; return an outcome if the run must end now."""
-        store, step = self.services.store, ctx.step
+        store = self.services.store
+        step = ctx.step
         if step.when is not None:
             value = self.services.templates.evaluate(step.when, **ctx.template_context())
             if not value:

@@ -113,7 +113,9 @@ def _open_pr(forge: GitHubForge, plan_dir: Path, entry: dict[str, Any]) -> int:
         read_bundle(forge.repo, plan_dir / entry["bundle"], entry["branch"], entry["head_sha"])
     except GitError as exc:
         raise ForgeError(f"plan entry {entry['seq']}: {exc}") from exc
-    issue, branch, base = entry["issue"], entry["branch"], entry["base"]
+    issue = entry["issue"]
+    branch = entry["branch"]
+    base = entry["base"]
     return forge.open_pr(issue, branch, base, entry["title"], entry["body"]).number
 
 

@@ -77,6 +77,8 @@ STATE_LABELS = (
     Label.NEEDS_INFO,
     Label.ACCEPTED,
 )
+# an issue carries one label of each family: a new one replaces the others (``set_state``)
+ONE_OF = ("kind:", "priority:")
 # the states a closed issue is in; any other state label it still carries is history (a
 # closed issue is closed, whatever it waited for when it was closed)
 CLOSED_STATES = (Label.MERGED, Label.REJECTED)
@@ -224,13 +226,16 @@ class Forge(Protocol):
 
 def set_state(forge: Forge, number: int, label: str | None, beside: tuple[str, ...] = ()) -> None:
     """Put issue ``number`` in the one state ``label`` (None: to be triaged again), with the
-    labels ``beside`` it added in one go; every other state label goes. The new label comes
+    labels ``beside`` it added in one go; every other state label goes, and so does every
+    other label of a family (``ONE_OF``) one of ``beside`` belongs to. The new labels come
     first: interrupted in between, the issue is never without a state (it would look
     untriaged), and the next cycle resumes the still open run whatever the labels say."""
     if label is not None or beside:
         forge.add_labels(number, [*([label] if label else []), *beside])
     fault_point("forge.state.added")
-    forge.remove_labels(number, [x for x in STATE_LABELS if x != label])
+    families = tuple(family for family in ONE_OF if any(b.startswith(family) for b in beside))
+    replaced = [x for x in LABELS if x.startswith(families) and x not in beside]
+    forge.remove_labels(number, [*(x for x in STATE_LABELS if x != label), *replaced])
 
 
 def refuse_unmergeable(pr: PullRequest, expected_head_sha: str, head: str | None) -> None:

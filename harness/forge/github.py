@@ -71,7 +71,9 @@ class GitHubForge:
         snapshot_max_age_s: float = 30.0,
         markers: Markers | None = None,
     ) -> None:
-        self.store, self.repo, self.repository = store, repo, repository
+        self.store = store
+        self.repo = repo
+        self.repository = repository
         self.markers = markers or load_markers(store.path.parent)
         self.owner = repository.split("/")[0]
         self.api_url = api_url.rstrip("/")
@@ -323,7 +325,8 @@ class GitHubForge:
             fault_point("github.comment.posted")
             self.snapshot.remember(self.snapshot.known(number))  # its update time moved
             memo = PROCESS.part(_OwnComments)
-            if (mine := memo.peek(self._at(number))) is not None:  # never this post alone
+            mine = memo.peek(self._at(number))
+            if mine is not None:  # never this post alone
                 memo.put(self._at(number), (*mine, found))
         self.store.resolve_intent(intent, found.__dict__)
         return found

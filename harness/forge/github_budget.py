@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 
 class RequestBudget:
     def __init__(self, share: float, per_issue: int = 4) -> None:
-        self.share, self.per_issue = share, per_issue
+        self.share = share
+        self.per_issue = per_issue
         self.start: int | None = None  # remaining before this run's first counted request
         self.remaining: int | None = None
         self.reset = 0
@@ -31,7 +32,8 @@ class RequestBudget:
             new_window = reset > self.reset + 1 and before > (self.remaining or 0)
             if self.start is None or new_window:
                 self.start = before  # the run's first answer, or a new window
-            self.remaining, self.reset = remaining, reset
+            self.remaining = remaining
+            self.reset = reset
 
     @property
     def spent(self) -> int:

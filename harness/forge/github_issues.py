@@ -47,7 +47,9 @@ class IssueSnapshot:
     reads the same snapshot and sees the others' writes at once."""
 
     def __init__(self, store: Store, repository: str, get: Getter, max_age_s: float) -> None:
-        self.store, self.get, self.max_age_s = store, get, max_age_s
+        self.store = store
+        self.get = get
+        self.max_age_s = max_age_s
         self._prefix = f"github:{repository}:issue:"
         self._cursor = f"github:{repository}:issues-cursor"
         self._dirty = f"github:{repository}:issues-written"
@@ -120,7 +122,9 @@ class IssueSnapshot:
         since = str(cursor[0]["updated"]) if cursor else ""
         etag = cursor[1] if cursor else None
         found: dict[int, Issue] = {}
-        newest, validator, page = since, etag, 1
+        newest = since
+        validator = etag
+        page = 1
         while True:
             query = {"state": "all", "sort": "updated", "direction": "desc"}
             status, headers, data = self.get(

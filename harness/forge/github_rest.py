@@ -54,9 +54,14 @@ class GitHubRest:
         max_retries: int,
         backoff_s: float,
     ) -> None:
-        self.gh, self.repository, self.api_url, self.budget = gh, repository, api_url, budget
-        self.write_interval_s, self.max_wait_s = write_interval_s, max_wait_s
-        self.max_retries, self.backoff_s = max_retries, backoff_s
+        self.gh = gh
+        self.repository = repository
+        self.api_url = api_url
+        self.budget = budget
+        self.write_interval_s = write_interval_s
+        self.max_wait_s = max_wait_s
+        self.max_retries = max_retries
+        self.backoff_s = backoff_s
 
     def request(
         self,
@@ -124,7 +129,7 @@ class GitHubRest:
         """One API operation with the retry policy. A non-idempotent write is retried only
         with ``lookup``, which is asked first whether the earlier attempt took effect."""
         attempt = 0
-        with waiting():  # the run's turn goes to another run while GitHub answers
+        with waiting():  # the run's CPU slot goes to another run while GitHub answers
             while True:
                 if write:
                     PROCESS.part(_Pacers).get(self.api_url, _Pacer).wait(self.write_interval_s)

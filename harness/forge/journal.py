@@ -27,7 +27,9 @@ class JournalForge:
     kind = "github"
 
     def __init__(self, inner: GitHubForge, repo: GitRepo, plan_dir: Path) -> None:
-        self.inner, self.repo, self.plan_dir = inner, repo, plan_dir
+        self.inner = inner
+        self.repo = repo
+        self.plan_dir = plan_dir
         self.plan_dir.mkdir(parents=True, exist_ok=True)
         path = plan_dir / PLAN_FILE
         path.touch()  # a run with nothing to write plans nothing: apply does so
@@ -91,12 +93,15 @@ class JournalForge:
             self._pr_edits.setdefault(entry["pr"], {})["state"] = "closed"
         elif op == "merge_pr":
             edits = self._pr_edits.setdefault(entry["pr"], {})
-            edits["state"], edits["merge_sha"] = "merged", entry["local_merge_sha"]
+            edits["state"] = "merged"
+            edits["merge_sha"] = entry["local_merge_sha"]
             self._heads[entry["base"]] = entry["local_merge_sha"]
         elif op == "revert":
             self._heads[entry["branch"]] = entry["revert_sha"]
         elif op == "create_issue":
-            number, title, body = entry["provisional"], entry["title"], entry["body"]
+            number = entry["provisional"]
+            title = entry["title"]
+            body = entry["body"]
             self._filed[number] = Issue(number, title, body, self.bot_login, "open", (), "", "")
 
     # issues ----------------------------------------------------------------------------

@@ -34,7 +34,9 @@ class LocalForge:
         markers: Markers | None = None,
     ) -> None:
         self.markers = markers or load_markers(store.path.parent)
-        self.store, self.repo, self.bot_login = store, repo, bot_login
+        self.store = store
+        self.repo = repo
+        self.bot_login = bot_login
 
     def is_own(self, login: str) -> bool:
         return login == self.bot_login

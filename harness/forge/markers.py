@@ -106,7 +106,8 @@ def readable(body: str) -> str:
 
 def load_markers(state_dir: Path) -> Markers:
     """The factory's marker key: ``$FACTORY_MARKER_KEY``, else ``<state>/marker.key``."""
-    if value := os.environ.get(ENV, "").strip():
+    value = os.environ.get(ENV, "").strip()
+    if value:
         return Markers(value.encode())
     path = state_dir / KEY_FILE
     with contextlib.suppress(FileNotFoundError):

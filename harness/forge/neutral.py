@@ -59,10 +59,12 @@ def _break_links(text: str, escape: bool) -> str:
     GitHub would make a mention, a reference or an autolink. Only the characters that can
     do either are looked at; the text between them is copied as it is."""
     out: list[str] = []
-    n, at = len(text), 0
+    n = len(text)
+    at = 0
     for found in _TRIGGERS.finditer(text):
         i = found.start()
-        ch, nxt = text[i], text[i + 1] if i + 1 < n else ""
+        ch = text[i]
+        nxt = text[i + 1] if i + 1 < n else ""
         out.append(text[at:i])
         at = i + 1
         if ch == "#":

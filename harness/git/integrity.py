@@ -149,7 +149,8 @@ def config_files(common: Path) -> list[Path]:
 def check_config_files(files: list[Path]) -> None:
     """Refuse a configuration that makes git run a program (one line, the keys named)."""
     for path in filter(Path.is_file, files):
-        if keys := refused(read_config_file(path)):
+        keys = refused(read_config_file(path))
+        if keys:
             shown = ", ".join(sorted(set(keys))[:6])
             raise GitConfigRefused(
                 f"{path}: the repository's git configuration sets {shown}, which make git "
@@ -341,7 +342,8 @@ class _Guards:
 def guarded(repo_path: Path) -> Iterator[Guard]:
     """For the length of a run on ``repo_path``: refuse a dangerous configuration now, then
     pin it. Runs that overlap share one guard (the first one in captures)."""
-    common, guards = common_dir_of(repo_path), PROCESS.part(_Guards)
+    common = common_dir_of(repo_path)
+    guards = PROCESS.part(_Guards)
     with guards.lock:
         guard = guards.by_common.get(common)
         if guard is None:

@@ -86,7 +86,8 @@ class Reader:
             proc = self._git._get_persistent_cmd("cat_file_all", "cat_file", batch=True)
         else:
             proc = self._git._get_persistent_cmd("cat_file_header", "cat_file", batch_check=True)
-        stdin, stdout = proc.stdin, proc.stdout
+        stdin = proc.stdin
+        stdout = proc.stdout
         assert stdin is not None and stdout is not None
         answers: list[T] = []
         for at in range(0, len(names), _CHUNK):
@@ -140,7 +141,8 @@ def reader(path: Path, contents: bool = False) -> Reader:
         if readers.pid != os.getpid():  # a forked child: its parent's pipes are not its own
             for parents in readers.by_path.values():
                 parents.disown()
-            readers.by_path, readers.pid = OrderedDict(), os.getpid()
+            readers.by_path = OrderedDict()
+            readers.pid = os.getpid()
         key = (path, contents)
         found = readers.by_path.get(key)
         if found is None:

@@ -42,11 +42,13 @@ class Remote:
     def __init__(self, repo: GitRepo, url: str, token: str) -> None:
         if "@" in url.split("//", 1)[-1].split("/", 1)[0]:
             raise GitError("the remote URL must not carry credentials")
-        self.repo, self.url, self._token = repo, url, token
+        self.repo = repo
+        self.url = url
+        self._token = token
 
     @contextmanager
     def _auth(self) -> Iterator[dict[str, str]]:
-        # the run's turn goes to another run while the forge's server answers
+        # the run's CPU slot goes to another run while the forge's server answers
         with waiting(), tempfile.TemporaryDirectory(prefix="factory-askpass-") as folder:
             script = Path(folder) / "askpass"
             script.write_text(_ASKPASS)

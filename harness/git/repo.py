@@ -90,12 +90,17 @@ class GitRepo:
         self, args: list[str], env: dict[str, str] | None = None, stdin: bytes | None = None
     ) -> tuple[int, bytes, str]:
         """(exit code, stdout, stderr) of ``git <args>``, after the integrity check."""
-        if not self.path.is_dir():
-            raise GitError(f"{self.path}: not a git repository")
-        integrity.before_git(self.path)
+        self._checked()
         if self.linked and args and args[0] in READS_WORKTREE:
             shape.refuse_nested(self.path, self.own)  # before git opens what an agent named
         return run_git(args, cwd=self.path, env=env, stdin=stdin)
+
+    def _checked(self) -> None:
+        """Before git is asked anything: the repository is still there and passes the
+        integrity check."""
+        if not self.path.is_dir():
+            raise GitError(f"{self.path}: not a git repository")
+        integrity.before_git(self.path)
 
     def git(self, *args: str, env: dict[str, str] | None = None) -> str:
         """Run ``git <args>``; raise ``GitError`` on failure. ``env`` adds variables to this
@@ -130,9 +135,7 @@ class GitRepo:
 
     def _reader(self, contents: bool = False) -> Reader:
         """The process's reader of this repository (or a linked worktree's), checked first."""
-        if not self.path.is_dir():
-            raise GitError(f"{self.path}: not a git repository")
-        integrity.before_git(self.path)
+        self._checked()
         if not self.linked:
             return reader(self.path, contents)
         common = integrity.common_dir_of(self.path)
@@ -289,7 +292,8 @@ class GitRepo:
         fields = iter(_text(records).split("\0"))
         for field in fields:
             if field.startswith(":"):  # raw: ":<modes> <shas> <status>" then the path
-                parts, path = field[1:].split(" "), next(fields, "")
+                parts = field[1:].split(" ")
+                path = next(fields, "")
                 if len(parts) == 5:
                     rows.append((parts[4][:1], parts[0], parts[1], parts[2], parts[3], path))
             elif field.count("\t") >= 2:  # numstat: "<added>\t<deleted>\t<path>"

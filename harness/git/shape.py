@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # the records (pydantic models) only when a gate is made: git
     from harness.artifacts import GateResult
 
 
-class GitRepo(Protocol):
+class TreeReader(Protocol):
     """What the tree checks need of ``harness.git.repo.GitRepo`` (which runs the worktree check
     itself, so this module cannot import it): git's raw output, trees and objects."""
 
@@ -39,7 +39,8 @@ class GitRepo(Protocol):
 
 
 TREE_SHAPE = "tree_shape"
-GITLINK, SYMLINK = "160000", "120000"
+GITLINK = "160000"
+SYMLINK = "120000"
 MAX_SHOWN = 10
 MAX_HOPS = 40  # links followed to resolve one path (the kernel's own limit)
 MAX_ALIASES = 200_000  # paths visited through links before the tree is refused as a maze
@@ -109,7 +110,8 @@ def _nested(rel: str, entry: os.DirEntry[str]) -> str:
 
 
 def refuse_nested(root: Path, skip: Iterable[Path] = ()) -> None:
-    if problems := nested_git(root, skip):
+    problems = nested_git(root, skip)
+    if problems:
         raise UnsafeTree(problems)
 
 
@@ -129,7 +131,9 @@ class Tree:
     def resolve(self, path: str) -> str | None:
         """The real path ``path`` names in the tree, links followed; ``None`` when it leaves
         the tree, enters ``.git``, is absolute or loops."""
-        parts, out, hops = path.split("/"), list[str](), 0
+        parts = path.split("/")
+        out = list[str]()
+        hops = 0
         while parts:
             name = parts.pop(0)
             if name in ("", "."):
@@ -152,7 +156,7 @@ class Tree:
         return "/".join(out)
 
 
-def read_tree(repo: GitRepo, ref: str) -> Tree:
+def read_tree(repo: TreeReader, ref: str) -> Tree:
     """The tree of ``ref`` from the object database (``GitRepo.tree``): no worktree."""
     entries = repo.tree(ref)
     modes = {path: mode for path, (mode, _) in entries.items()}
@@ -166,7 +170,7 @@ def read_tree(repo: GitRepo, ref: str) -> Tree:
 
 
 def changed_modes(
-    repo: GitRepo, base: str, head: str, merge_base: bool = False
+    repo: TreeReader, base: str, head: str, merge_base: bool = False
 ) -> dict[str, tuple[str, str]]:
     """Every path whose entry differs between the trees of ``base`` (``merge_base``: of its
     merge base with ``head``) and ``head``: (old mode, new mode), ``000000`` where absent.
@@ -184,7 +188,7 @@ def changed_modes(
     return changed
 
 
-def tree_problems(repo: GitRepo, base: str, head: str, protected: list[str]) -> list[str]:
+def tree_problems(repo: TreeReader, base: str, head: str, protected: list[str]) -> list[str]:
     """What ``head`` holds that ``base`` did not and no change may bring (see the module)."""
     return shape_problems(read_tree(repo, head), changed_modes(repo, base, head), protected)
 

@@ -174,7 +174,8 @@ class WorktreeManager:
         with self._locked():  # registering reads the worktree records: one at a time
             known = self._registered(path)
             if known.get(path) == branch and path.is_dir():
-                if (guard := integrity.guard_for(self.repo.path)) is not None:
+                guard = integrity.guard_for(self.repo.path)
+                if guard is not None:
                     guard.rescan_worktrees()  # a worktree made before: watched now
                 return path
             if path in known or path.exists():
@@ -208,7 +209,8 @@ class WorktreeManager:
         (gitrepository-layout(5)), without its three processes."""
         records = self._common / "worktrees"
         records.mkdir(exist_ok=True)
-        stem, number = path.name, 0
+        stem = path.name
+        number = 0
         while True:
             record = records / (stem if number == 0 else f"{stem}{number}")
             try:
@@ -224,7 +226,8 @@ class WorktreeManager:
         (record / "commondir").write_text("../..\n", encoding="utf-8")
         (record / "HEAD").write_text(f"{head}\n", encoding="utf-8")
         (record / "locked").unlink()
-        if (guard := integrity.guard_for(self.repo.path)) is not None:
+        guard = integrity.guard_for(self.repo.path)
+        if guard is not None:
             guard.watch(record)
 
     @staticmethod
@@ -248,7 +251,8 @@ class WorktreeManager:
     def _drop(self, path: Path) -> None:
         """The worktree's folder, then git's record of it, deleted as ``git worktree remove
         --force --force`` deletes them, without a process (also when the folder is gone)."""
-        if (guard := integrity.guard_for(self.repo.path)) is not None:
+        guard = integrity.guard_for(self.repo.path)
+        if guard is not None:
             guard.forget(path)
         record = self._record_of(path.resolve())
         shutil.rmtree(path, ignore_errors=True)
@@ -267,7 +271,8 @@ class WorktreeManager:
         (``create_owned``) and delete our folders git no longer knows."""
         with self._locked():
             self.repo.git("worktree", "prune")
-            if (guard := integrity.guard_for(self.repo.path)) is not None:
+            guard = integrity.guard_for(self.repo.path)
+            if guard is not None:
                 guard.rescan_worktrees()
             removed = [p for p in self._registered() if p.parent == self.base_dir and _ended(p)]
             for path in removed:

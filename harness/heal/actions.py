@@ -21,7 +21,7 @@ from harness.validate.calibration import health_key
 DIAGNOSE = MappingProxyType({"diagnose": "heal.diagnose"})
 HISTORY = 200  # first-parent commits a bisect looks back at, at most
 OUTPUT = 4000  # of the tests' output in the red run, kept and shown
-Verdict = Literal["flaky", "environment", "regression"]
+Cause = Literal["flaky", "environment", "regression"]  # what made production red
 REGRESSION_LABELS = (Label.REGRESSION, "kind:bug", "priority:p1")
 
 
@@ -37,18 +37,19 @@ def diagnose(ctx: StepContext) -> Diagnosis:
         return Diagnosis(sha=sha, health_run=run_id, verdict="environment", checks=[], reason=why)
     checks = failing_checks(red, ctx.services.settings.holdout_dir)
     again = probe(ctx, red.sha, checks, "again")
-    verdict: Verdict = (
-        "environment" if again.environment else "regression" if again.failed else "flaky"
-    )
-    suite = any(not c.startswith("journey:") for c in again.failed)  # it failed again
-    passed = [] if again.environment else [c for c in checks if c not in again.failed]
+    known = flakes(ctx.services.store)  # heal's own record of what it found flaky before
+    real = [c for c in again.failed if c not in known]
+    verdict: Cause = "environment" if again.environment else "regression" if real else "flaky"
+    suite = any(not c.startswith("journey:") for c in real)  # it failed again
+    passed = [] if again.environment else [c for c in checks if c not in real]
     return Diagnosis(
         sha=red.sha,
         health_run=run_id,
         verdict=verdict,
         checks=checks,
-        # a test passed only where the whole suite did; a journey, on an app of its own
-        flaky=[c for c in passed if c.startswith("journey:") or not suite],
+        # a test passed only where the whole suite did; a journey, on an app of its own; a
+        # check heal recorded flaky is never what a bisect follows
+        flaky=[c for c in passed if c.startswith("journey:") or not suite or c in known],
         again=again,
         reason=again.environment or f"{len(again.failed)} of {len(checks)} checks fail again",
         output=red.tests.output[-OUTPUT:] if red.tests and red.tests.exit_code else "",
@@ -209,8 +210,9 @@ def _environment(ctx: StepContext, healed: Healed, blame: Blame | None, run_id: 
 
 
 def _still(diagnosed: Diagnosis) -> list[str]:
-    """The checks that failed again on the red commit."""
-    return diagnosed.again.failed if diagnosed.again else []
+    """The checks that failed again on the red commit, but those heal recorded flaky."""
+    failed = diagnosed.again.failed if diagnosed.again else []
+    return [c for c in failed if c not in diagnosed.flaky]
 
 
 def _count_flakes(ctx: StepContext, flaky: list[str]) -> None:

@@ -91,7 +91,8 @@ def heal(services: Services, health_run: str | None, sha: str) -> ProductionStat
     if healed is None:
         return {"green": False, "heal": outcome.run_id, "reason": f"heal: {outcome.reason}"}
     diagnosed = outcome.artifact(Diagnosis)  # green only where every check passed again
-    green = diagnosed is not None and diagnosed.verdict == "flaky"
+    again = diagnosed.again if diagnosed else None
+    green = diagnosed is not None and diagnosed.verdict == "flaky" and not (again and again.failed)
     state: ProductionState = {"green": green, "heal": outcome.run_id}
     state["outcome"], state["reason"] = healed.outcome, healed.reason
     if healed.person_issue is not None:

@@ -32,7 +32,7 @@ from harness.git.worktrees import WorktreeManager
 from harness.heal.checks import flakes
 from harness.implement import gates as g
 from harness.implement.feedback import previous_attempt
-from harness.implement.lens import security_gate
+from harness.implement.security import security_gate
 from harness.implement.spec import forge_spec, triage_spec
 from harness.sandbox.policy import prepare_worktree, setup_allow
 from harness.triage.prescreen import issue_sha256

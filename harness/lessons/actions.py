@@ -91,7 +91,7 @@ def rehearse(ctx: StepContext, pick: Lesson, branch: LessonBranch) -> Rehearsal:
     left = rules.max_usd - services.store.spend(run_id=ctx.run_id)
     provider = services.settings.config.provider.type  # as this run was given it
     reports: list[dict[str, Any]] = []
-    with cpu.waiting():  # the rehearsal's runs take turns of their own
+    with cpu.waiting():  # the rehearsal's runs hold CPU slots of their own
         for governance in (None, branch.head) if issues else ():
             cap = ("lessons.max_usd", left - sum(r["summary"]["cost_usd"] for r in reports))
             request = Request(issues=issues, governance=governance, provider=provider, cap=cap)

@@ -103,7 +103,8 @@ def citations(services: Services) -> Iterator[Citation]:
 
 def recheck(citation: Citation, files: set[str], texts: dict[str, str]) -> Citation:
     """The citation, marked stale when what it names is gone from production."""
-    stale, said = None, RULE.fullmatch(citation.rule or "")
+    stale = None
+    said = RULE.fullmatch(citation.rule or "")
     if citation.file and citation.file not in files:
         stale = f"{citation.file} is no longer on production"
     elif said and said[2].strip().lower() not in texts.get(said[1], "").lower():
@@ -126,8 +127,10 @@ def lessons(services: Services) -> list[Lesson]:
     open or merged proposal rests on, no proposal of its own open or merged, and none closed
     that rested on all of its issues (a closed one is remembered: only a new issue brings its
     lesson back)."""
-    governance, made = services.settings.governance, proposals(services)
-    files, texts = set(services.repo.list_tree(governance.commit)), dict(governance.texts())
+    governance = services.settings.governance
+    made = proposals(services)
+    files = set(services.repo.list_tree(governance.commit))
+    texts = dict(governance.texts())
     checked = [recheck(citation, files, texts) for citation in citations(services)]
     unit = {c.ref: c.ref if c.issue is None else c.issue for c in checked}
     live: dict[str, set[object]] = {}

@@ -114,11 +114,12 @@ def checked_call(model: Model, hooks: AgentHooks, request: Request) -> tuple[Res
     """One model call: the hooks' checks before it (they raise to refuse it), then the call,
     priced (only the real API costs anything) and handed to the hooks as a record."""
     hooks.before_call(request)
-    with waiting():  # the run's turn goes to another run while the model answers
+    with waiting():  # the run's CPU slot goes to another run while the model answers
         started = time.monotonic()
         response = model.create(request)
         duration_s = time.monotonic() - started  # waiting for the next turn is the engine's
-    usage, model_id = Usage.from_response(response), str(request["model"])
+    usage = Usage.from_response(response)
+    model_id = str(request["model"])
     paid = model.kind == "anthropic"  # only the real API costs anything
     record = CallRecord(
         model=model_id,
@@ -136,7 +137,10 @@ class _Loop:
     def __init__(
         self, model: Model, spec: AgentSpec, handlers: Mapping[str, Handler], hooks: AgentHooks
     ) -> None:
-        self.model, self.spec, self.handlers, self.hooks = model, spec, handlers, hooks
+        self.model = model
+        self.spec = spec
+        self.handlers = handlers
+        self.hooks = hooks
         task = spec.task if spec.task.strip() else message("begin")
         self.messages: list[Message] = [{"role": "user", "content": [text_block(task)]}]
         self.base: Request = {
@@ -179,7 +183,8 @@ class _Loop:
 
     def tools(self, uses: list[Block]) -> bool:
         """Run the turn's tool uses; True once the output tool got a valid input."""
-        spec, results = self.spec, []
+        spec = self.spec
+        results = []
         for use in uses:
             content: str | list[Block]
             if use["name"] == spec.output_tool:
@@ -202,7 +207,8 @@ class _Loop:
         return False
 
     def run(self) -> AgentResult:
-        spec, paused = self.spec, False
+        spec = self.spec
+        paused = False
         try:
             for turn in range(1, spec.max_turns + 1):
                 response = self.call()

@@ -49,10 +49,12 @@ class AnthropicModel:
                 "environment", "ANTHROPIC_API_KEY", "not set (needed for provider type anthropic)"
             )
         self.policy = policy or RetryPolicy()
-        self.sleep, self.rng = sleep, rng
+        self.sleep = sleep
+        self.rng = rng
         self.waits: list[float] = []
         self._client = anthropic.Anthropic(max_retries=0, timeout=timeout_s)
-        endpoint, wait = str(self._client.base_url), self.policy.max_wait_s
+        endpoint = str(self._client.base_url)
+        wait = self.policy.max_wait_s
         # shared with every client of the endpoint when the services' caches are given
         self.limiter = caches.limiter(endpoint, wait) if caches else RateLimiter(wait)
 

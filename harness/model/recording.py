@@ -23,7 +23,8 @@ class RecordingModel:
     """Wraps a model; writes ``<sha256 of request>.json`` = {request, response} per call."""
 
     def __init__(self, inner: Model, folder: Path) -> None:
-        self.inner, self.folder = inner, folder
+        self.inner = inner
+        self.folder = folder
         self.kind = inner.kind
         folder.mkdir(parents=True, exist_ok=True)
 

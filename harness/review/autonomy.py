@@ -55,7 +55,8 @@ class AutonomyIndex:
 def autonomy_index_for(store: Store, days: int = 30, now: float | None = None) -> AutonomyIndex:
     window = _window(time.time() if now is None else now, days)
     found = store.finished_by_kind(*window)
-    if heals := store.heals_for_a_person(*window):  # each counts one, a person's
+    heals = store.heals_for_a_person(*window)
+    if heals:  # each counts one, a person's
         found["heal"] = (heals, 0)
     return AutonomyIndex(
         window_days=days,
@@ -77,7 +78,8 @@ def autonomy_series(store: Store, days: list[str], span: int = 30) -> list[float
     found = store.finished_per_day(windows[0][0], windows[-1][1]) if windows else {}
     series = []
     for since, until in windows:  # the days after since's to until's, and what ended at since
-        first, last = since[:10], until[:10]
+        first = since[:10]
+        last = until[:10]
         n = [c for (day, end), c in found.items() if first < day <= last or (end and day == first)]
         series.append(AutonomyIndex(span, sum(f for f, _ in n), sum(a for _, a in n)).overall)
     return series

@@ -93,7 +93,8 @@ def approve(
     label = waiting_label(services, number, "approve")
     if label == Label.NEEDS_REVIEW:
         require_model(services.settings, provider)  # validation runs again
-    store, forge = services.store, services.forge
+    store = services.store
+    forge = services.forge
     told = ({"via": via} if via else {}) | ({"reason": reason[:MAX_REASON]} if reason else {})
     event = {"issue": number, "actor": actor, "label": label} | told
     pr = open_pr(services, number) if label == Label.NEEDS_REVIEW else None
@@ -108,10 +109,13 @@ def approve(
     head = forge.sync(pr.branch)  # on GitHub: what the PR holds now
     store.append_event(None, APPROVE_EVENT, event | {"pr": pr.number, "head": head})
     say(f"issue {number}: validating PR {pr.number} again; it lands through the merge queue …")
-    outcome, by = validate_issue(services, number), f"approved by {actor}"
-    decided, landing = outcome.artifact(Validation), outcome.artifact(Landing)
+    outcome = validate_issue(services, number)
+    by = f"approved by {actor}"
+    decided = outcome.artifact(Validation)
+    landing = outcome.artifact(Landing)
     smoke = outcome.artifact(Smoke)
-    merged, reverted = landing.merge_sha if landing else None, smoke.reverted if smoke else None
+    merged = landing.merge_sha if landing else None
+    reverted = smoke.reverted if smoke else None
     if merged and not reverted:
         said = f"landed as {merged[:12]} (the tested tree; run {outcome.run_id})"
         return Decision(number, "approve", actor, "merged", f"issue {number}: {by}; {said}")
@@ -136,13 +140,15 @@ def reject(services: Services, number: int, reason: str, actor: str, via: str = 
     from harness.validate.run import landing_unfinished
 
     landing_unfinished(services, number, "reject")
-    forge, store = services.forge, services.store
+    forge = services.forge
+    store = services.store
     done = store.events(kind=REJECT_EVENT, issue=number)
     issue = forge.get_issue(number)
     pr = open_pr(services, number)
     if done and issue.state == "open" and Label.REJECTED in issue.labels:
         # a rejection interrupted after its labels: finished as it was recorded
-        actor, reason = str(done[-1].data["actor"]), str(done[-1].data["reason"])
+        actor = str(done[-1].data["actor"])
+        reason = str(done[-1].data["reason"])
     else:
         label = waiting_label(services, number, "reject")
         event = {"issue": number, "actor": actor, "label": label, "reason": reason}

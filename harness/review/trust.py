@@ -66,7 +66,8 @@ def state_of(
     reset_at = max((newest[w] for w in rule.reset_on if w in newest), default=None)
     lent = credit[0] if credit and (reset_at is None or credit[1] > reset_at) else 0
     earned = (tally.approved_after.get(reset_at, 0) if tally else 0) + lent
-    auto, reset_on = rule.start == "auto" or earned >= rule.earn_after, tuple(rule.reset_on)
+    auto = rule.start == "auto" or earned >= rule.earn_after
+    reset_on = tuple(rule.reset_on)
     return TrustState(kind, rule.start, rule.earn_after, earned, auto, reset_at, reset_on, lent)
 
 

@@ -92,7 +92,10 @@ class AppProcess:
     """``with AppProcess(sandbox, command, port, ready_path) as app:`` — always torn down."""
 
     def __init__(self, sandbox: Sandbox, command: str, port: int, ready_path: str = "/") -> None:
-        self.sandbox, self.command, self.port, self.ready_path = sandbox, command, port, ready_path
+        self.sandbox = sandbox
+        self.command = command
+        self.port = port
+        self.ready_path = ready_path
         self.proc: subprocess.Popen[bytes] | None = None
         self.netns_pid: int | None = None
         self.cgroup: Cgroup | None = None  # its limits, no other sandbox's

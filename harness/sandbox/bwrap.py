@@ -168,7 +168,8 @@ def _git_view(path: Path, inside: Path) -> list[str]:
     its ``.git`` points; never the repository's configuration, hooks or other records, nor
     the link that names them by their host path (a command that could rewrite it would own
     the harness's next git call)."""
-    gitdir, common = integrity.git_dir_of(path), integrity.common_dir_of(path)
+    gitdir = integrity.git_dir_of(path)
+    common = integrity.common_dir_of(path)
     view = inside.parent / "git"
     args = ["--ro-bind", str(workflows_dir() / "sandbox" / "git-link"), str(inside / ".git")]
     args += ["--perms", "0755", "--dir", str(view)]
@@ -284,7 +285,7 @@ class Sandbox:
     def run(self, command: str, *, timeout_s: float | None = None) -> CommandResult:
         """``command`` in the sandbox, then a check that git's configuration outside the
         worktree is as it was (``integrity.after_command``)."""
-        with waiting():  # the run's turn goes to another run while the command runs
+        with waiting():  # the run's CPU slot goes to another run while the command runs
             result = self._run(command, timeout_s)
         integrity.after_command(self.worktree)
         return result
@@ -299,14 +300,16 @@ class Sandbox:
         proc = self.popen(command, cgroup)
         assert proc.stdout is not None
         chunks: list[bytes] = []
-        size, limit_hit = 0, None
+        size = 0
+        limit_hit = None
         try:
             while True:
                 left = timeout - (time.monotonic() - started)
                 if left <= 0:
                     limit_hit = "time"
                     break
-                if limit_hit := meter.over():
+                limit_hit = meter.over()
+                if limit_hit:
                     break
                 ready, _, _ = select.select([proc.stdout], [], [], min(left, 0.5))
                 if not ready:  # ended: what it wrote just before is still read (to EOF)

@@ -96,7 +96,8 @@ def unreachable() -> list[str]:
     v4 = [*_table(4), *(n for n in own if n.version == 4)]
     v6 = [*_table(6), *map(ip_network, _REFUSED_TOO), *(n for n in own if n.version == 6)]
     for outer in map(ip_network, _EMBEDDING):
-        base, bits = int(outer.network_address), 96 - outer.prefixlen
+        base = int(outer.network_address)
+        bits = 96 - outer.prefixlen
         v6 += [
             IPv6Network((base | int(n.network_address) << bits, outer.prefixlen + n.prefixlen))
             for n in v4
@@ -131,7 +132,8 @@ def parse_log(lines: Iterable[str], client: str | None = None) -> tuple[list[Con
         if len(found) >= MAX_RECORDED:
             dropped += 1
             continue
-        result, address = match["result"], match["address"]
+        result = match["result"]
+        address = match["address"]
         found.append(
             Connection(
                 host=_NOT_HOST.sub("?", match["host"])[:253],
@@ -189,7 +191,8 @@ class _Squid:
     the set-ups' relays beside it, each connecting from an address of its own."""
 
     def __init__(self, parent: Path, allow: tuple[str, ...], programs: dict[str, str]) -> None:
-        self.allow, self.programs = allow, programs
+        self.allow = allow
+        self.programs = programs
         parent.mkdir(parents=True, exist_ok=True)
         for old in parent.iterdir():
             with contextlib.suppress(OSError, ValueError):
@@ -266,7 +269,8 @@ class _Squid:
     def settle(self, at: str) -> None:
         """Wait (at most SETTLE_TIMEOUT_S) until squid holds no connection from ``at`` open:
         it logs each one before it closes it."""
-        ours, theirs = f"{_hex('127.0.0.1')}:{self.port:04X}", _hex(at) + ":"
+        ours = f"{_hex('127.0.0.1')}:{self.port:04X}"
+        theirs = _hex(at) + ":"
         deadline = time.monotonic() + SETTLE_TIMEOUT_S
         while time.monotonic() < deadline:
             rows = [line.split() for line in Path("/proc/net/tcp").read_text().splitlines()[1:]]
@@ -295,7 +299,8 @@ class EgressProxy:
 
     def __init__(self, state_dir: Path, allow: Sequence[str]) -> None:
         found = {name: shutil.which(name, path=_SBIN) for name in ("squid", "socat")}
-        if missing := [name for name, path in found.items() if path is None]:
+        missing = [name for name, path in found.items() if path is None]
+        if missing:
             raise SandboxError(f"{missing[0]} is not installed: apt-get install {missing[0]}")
         self.programs = {name: str(path) for name, path in found.items()}
         self.allow = tuple(allow)

@@ -43,7 +43,8 @@ def others() -> bool:
 def main() -> None:
     if os.getppid() != 1:  # kill(-1) below is for a pid namespace of its own, never the host's
         sys.exit("forks.py runs under bubblewrap's --unshare-pid only")
-    requests, answers = os.fdopen(os.dup(0)), os.fdopen(os.dup(1), "w")
+    requests = os.fdopen(os.dup(0))
+    answers = os.fdopen(os.dup(1), "w")
     quiet = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(quiet, fd)
@@ -56,7 +57,8 @@ def main() -> None:
     gc.freeze()  # what the tools made stays shared with the forks: the collector leaves it
     for line in requests:
         ask = json.loads(line)
-        if (pid := os.fork()) == 0:
+        pid = os.fork()
+        if pid == 0:
             code = 1
             with contextlib.suppress(BaseException):
                 os.dup2(os.open(ERR, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), 2)

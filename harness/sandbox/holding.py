@@ -71,7 +71,9 @@ def walk(top: Path, hand_over: bool, stop_at: int | None = None) -> Held:
     stopping after ``stop_at`` entries; with ``hand_over``, entries become the sandbox uid's.
     The folder itself is handed over last: it marks the walk as done."""
     git_link = top / ".git"
-    total, entries, stack = 0, 0, [top]
+    total = 0
+    entries = 0
+    stack = [top]
     while stack and (stop_at is None or entries <= stop_at):
         folder = stack.pop()
         try:
@@ -105,7 +107,8 @@ def _hand_over_top(top: Path) -> None:
 
 def held(top: Path) -> Held:
     """What ``top`` holds now, as last counted; walked (and handed over) the first time."""
-    key, kept = _key(top), PROCESS.part(_Held)
+    key = _key(top)
+    kept = PROCESS.part(_Held)
     with kept.lock:
         if key is not None and key in kept.counts:
             kept.counts.move_to_end(key)
@@ -148,7 +151,10 @@ class Meter:
     from an exact count (see the module's docstring)."""
 
     def __init__(self, top: Path, disk_bytes: int, new_files: int, files: int) -> None:
-        self.top, self.disk_bytes, self.new_files, self.files = top, disk_bytes, new_files, files
+        self.top = top
+        self.disk_bytes = disk_bytes
+        self.new_files = new_files
+        self.files = files
         self.before = self.held = held(top)  # the walk, the first time only
         self.base = counters(top)
         self.counted: Held | None = None  # the counters at this command's last exact count

@@ -116,7 +116,8 @@ class Cgroup:
         """Remove the cgroup once its last task is gone (for at most two seconds): the
         command's processes leave it a moment after they exit, so the first waits are short."""
         self.kill_all()
-        pause, deadline = 0.001, time.monotonic() + 2.0
+        pause = 0.001
+        deadline = time.monotonic() + 2.0
         while self.paths:
             try:
                 self.paths[-1].rmdir()

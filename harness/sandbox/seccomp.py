@@ -47,7 +47,8 @@ def program() -> bytes | None:
         import pyseccomp as sc  # type: ignore[import-untyped]
     except (ImportError, OSError):
         return None
-    data, refuse = rules(), sc.ERRNO(errno.EPERM)
+    data = rules()
+    refuse = sc.ERRNO(errno.EPERM)
     chosen = sc.SyscallFilter(sc.ALLOW)
 
     def add(action: Any, name: str, *args: Any) -> None:

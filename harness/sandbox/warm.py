@@ -34,7 +34,9 @@ PREFIX = "factory-analysers-"  # then the process id, "-" and mkdtemp's letters
 
 class Warm:
     def __init__(self, settings: Settings, limits: Limits, warm_up: list[dict[str, Any]]):
-        self.settings, self.limits, self.warm_up = settings, limits, warm_up
+        self.settings = settings
+        self.limits = limits
+        self.warm_up = warm_up
         # no other user passes the private folder above the sandbox's own, which names its
         # process: a killed process's is removed by the next one made
         for old in Path(tempfile.gettempdir()).glob(f"{PREFIX}*-*"):
@@ -91,7 +93,9 @@ class Warm:
         holding.walk(folder, hand_over=holding.as_root())
         mark = f"@@warm-{secrets.token_hex(8)}@@"
         ask = {**ask, "cwd": str(TREE / folder.relative_to(self.folder)), "mark": mark}
-        end, data, problem = f"\n{mark}\n".encode(), bytearray(), ""
+        end = f"\n{mark}\n".encode()
+        data = bytearray()
+        problem = ""
         with waiting(), self.lock:  # the turn given up first: the lock may be a wait
             proc = self.proc
             if proc is None or proc.poll() is not None:

@@ -405,25 +405,29 @@ def create_app(
     """The dashboard for ``services``; ``token`` opens a session (``/?token=…``); a person's
     decisions are recorded as ``actor`` and run with ``fresh()`` services when given."""
     board = Dashboard(services, token, actor, fresh)
-    g = board.guard
-    routes = [
-        Route("/", g(board.now)),
-        Route("/events", g(board.events)),
-        Route("/queue", g(board.queue)),
-        Route("/issues/{number:int}", g(board.issue)),
-        Route("/runs", g(board.runs)),
-        Route("/runs/{run_id}", g(board.run)),
-        Route("/trends", g(board.trends)),
-        Route("/backtest", g(partial(backtest_page, board))),
-        Route("/lessons", g(partial(lessons_page, board))),
-        Route("/health", g(partial(health_page, board))),
-        Route("/evidence/{path:path}", g(board.evidence)),
-        Route("/static/{name}", g(board.static)),
-        Route("/stop", g(board.stop, post=True), methods=["POST"]),
-        Route("/resume", g(board.resume, post=True), methods=["POST"]),
-        Route("/issues/{number:int}/approve", g(board.approve, post=True), methods=["POST"]),
-        Route("/issues/{number:int}/reject", g(board.reject, post=True), methods=["POST"]),
-    ]
+    pages: dict[str, Handler] = {
+        "/": board.now,
+        "/events": board.events,
+        "/queue": board.queue,
+        "/issues/{number:int}": board.issue,
+        "/runs": board.runs,
+        "/runs/{run_id}": board.run,
+        "/trends": board.trends,
+        "/backtest": partial(backtest_page, board),
+        "/lessons": partial(lessons_page, board),
+        "/health": partial(health_page, board),
+        "/evidence/{path:path}": board.evidence,
+        "/static/{name}": board.static,
+    }
+    decisions: dict[str, Handler] = {
+        "/stop": board.stop,
+        "/resume": board.resume,
+        "/issues/{number:int}/approve": board.approve,
+        "/issues/{number:int}/reject": board.reject,
+    }
+    routes = [Route(path, board.guard(handler)) for path, handler in pages.items()]
+    posts = decisions.items()
+    routes += [Route(path, board.guard(h, post=True), methods=["POST"]) for path, h in posts]
     app = Starlette(routes=routes)
     app.state.dashboard = board
     return app

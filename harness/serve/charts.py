@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-WIDTH, HEIGHT, PAD = 560, 180, 24
+WIDTH = 560
+HEIGHT = 180
+PAD = 24
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,8 @@ def _dated(title: str, shapes: list[Bar], points: str, top: str, labels: list[st
 def bars(title: str, labels: list[str], values: list[float], fmt: str = "{:g}") -> Chart:
     """A vertical bar per value, scaled to the largest."""
     top = max([*values, 0.0]) or 1.0
-    inner_w, inner_h = WIDTH - 2 * PAD, HEIGHT - 2 * PAD
+    inner_w = WIDTH - 2 * PAD
+    inner_h = HEIGHT - 2 * PAD
     step = inner_w / max(1, len(values))
     shapes = []
     for i, (label, value) in enumerate(zip(labels, values, strict=True)):
@@ -58,13 +61,16 @@ def bars(title: str, labels: list[str], values: list[float], fmt: str = "{:g}") 
 
 def line(title: str, labels: list[str], values: list[float | None], top: float = 1.0) -> Chart:
     """A line through the known values (None: no point that day), from 0 to ``top``."""
-    inner_w, inner_h = WIDTH - 2 * PAD, HEIGHT - 2 * PAD
+    inner_w = WIDTH - 2 * PAD
+    inner_h = HEIGHT - 2 * PAD
     step = inner_w / max(1, len(values) - 1)
-    points, dots = [], []
+    points = []
+    dots = []
     for i, (label, value) in enumerate(zip(labels, values, strict=True)):
         if value is None:
             continue
-        x, y = PAD + i * step, PAD + inner_h - inner_h * (value / top if top else 0.0)
+        x = PAD + i * step
+        y = PAD + inner_h - inner_h * (value / top if top else 0.0)
         points.append(f"{x:.1f},{y:.1f}")
         dots.append(Bar(round(x, 1), round(y, 1), 0, 0, label, f"{value:.2f}"))
     return _dated(title, dots, " ".join(points), f"{top:g}", labels)

@@ -63,14 +63,15 @@ def parse_ts(text: str | None) -> datetime | None:
     if not text:
         return None
     try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        value = datetime.fromisoformat(text)  # a "Z" too (Python 3.11)
     except ValueError:
         return None
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def elapsed_s(run: Run, now: float) -> float:
-    start, end = parse_ts(run.started_at), parse_ts(run.finished_at)
+    start = parse_ts(run.started_at)
+    end = parse_ts(run.finished_at)
     if start is None:
         return 0.0
     return max(0.0, (end.timestamp() if end else now) - start.timestamp())
@@ -140,7 +141,8 @@ class NowView:
 
 
 def now_view(services: Services) -> NowView:
-    store, now = services.store, services.clock()
+    store = services.store
+    now = services.clock()
     state = kill_switch_state(services)
     stopped = state[0] if state is not None else None
     cap = services.settings.governance.rules.budgets.per_day_usd
@@ -166,9 +168,11 @@ class TrustPanel:
 
 def trust_panel(services: Services) -> TrustPanel:
     try:
-        states, error = trust_states(services), None
+        states = trust_states(services)
+        error = None
     except FactoryError as exc:
-        states, error = [], str(exc)
+        states = []
+        error = str(exc)
     return TrustPanel(states, error, autonomy_index(services, days=30))
 
 
@@ -212,7 +216,8 @@ def queue_view(services: Services, state: str | None = None, page: int = 1) -> l
     page of its issues: page ``page`` of ``state``, the first of the others. Only the issues
     shown are read further (their newest run's decision, the reason the code gave for it)."""
     if services.forge.kind == "local":  # each issue's state kept by the store, read by index
-        counts, rows = services.store.queue_counts(), services.store.queue_page
+        counts = services.store.queue_counts()
+        rows = services.store.queue_page
     else:  # a snapshot's issues, grouped here
         groups: dict[str, list[Queued]] = {}
         for i in sorted(services.forge.list_issues("all"), key=lambda i: i.created_at):
@@ -232,7 +237,8 @@ def queue_view(services: Services, state: str | None = None, page: int = 1) -> l
     said = services.store.latest_said([i[0] for *_, items in picked for i in items])
 
     def item(i: Queued) -> QueueItem:
-        if (run := said.get(i[0])) is None:
+        run = said.get(i[0])
+        if run is None:
             return QueueItem(*i, None, None)
         decision = run["route"] or run["decision"] or run["status"]
         return QueueItem(*i, f"{run['workflow']}: {decision}", why_of(run))
@@ -337,7 +343,8 @@ def _journeys(state_dir: Path, records: RunRecords) -> list[tuple[str, JourneyRe
 
 def _said(records: RunRecords, run: Run) -> tuple[str | None, str | None]:
     """The rule and reason the code gave (triage's or validation's, newest), else the run's."""
-    spec, routed = records.every(IssueSpec), records.every(Routing)
+    spec = records.every(IssueSpec)
+    routed = records.every(Routing)
     said = [(step.seq, found.reason) for step, found in spec if found.reason]
     said += [(step.seq, found.reason) for step, found in routed if found.reason]
     reason = max(said)[1] if said else run.reason
@@ -353,7 +360,8 @@ def trail(services: Services, run: Run, now: float) -> Trail:
     spec = records.newest(IssueSpec)
     out.criteria = list(spec.acceptance_criteria) if spec else []
     if run.workflow == "implement":
-        plan, done = records.newest(Plan), records.newest(Implemented)
+        plan = records.newest(Plan)
+        done = records.newest(Implemented)
         out.plan, out.files = (plan.plan, plan.files) if plan else (None, [])
         out.summary = done.summary if done else None
         out.review = records.newest(Review)
@@ -482,7 +490,8 @@ def read_transcript(path: Path) -> Transcript:
 
 
 def run_page(services: Services, run_id: str) -> RunPage:
-    run, now = services.store.get_run(run_id), services.clock()
+    run = services.store.get_run(run_id)
+    now = services.clock()
     folder = services.settings.state_dir / "transcripts" / run.id
     files = sorted(folder.glob("*.json")) if folder.is_dir() else []
     return RunPage(

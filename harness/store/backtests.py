@@ -93,7 +93,8 @@ class BacktestsMixin(StoreBase):
     ) -> BacktestRecord | None:
         """The newest backtest (only a finished one with ``finished``; only a rehearsed edit,
         or only one on production's governance, with ``edit``)."""
-        sql, args = "SELECT * FROM backtests WHERE 1 = 1", []
+        sql = "SELECT * FROM backtests WHERE 1 = 1"
+        args = []
         if finished:
             sql += " AND status = 'finished'"
         if edit is not None:

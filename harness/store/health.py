@@ -73,7 +73,8 @@ class _Live:
 
 def opening(db: Path) -> Path:
     """Check ``db`` (unless this process has it open already) and count one more store."""
-    key, live = db.resolve(), PROCESS.part(_Live)
+    key = db.resolve()
+    live = PROCESS.part(_Live)
     with live.lock:
         if not live.stores.get(key):
             check_file(db)
@@ -107,7 +108,8 @@ def check_file(db: Path) -> None:
     page_size = int.from_bytes(header[16:18], "big")
     page_size = 65536 if page_size == 1 else page_size
     pages = int.from_bytes(header[28:32], "big")
-    counter, valid_for = header[24:28], header[92:96]
+    counter = header[24:28]
+    valid_for = header[92:96]
     if page_size < 512 or page_size & (page_size - 1):
         raise corrupt(db, "its header is damaged")
     if counter == valid_for and pages and size < pages * page_size:

@@ -375,7 +375,9 @@ class OutcomesMixin(StoreBase):
         out: dict[str, Worded] = {}
         for run_id, workflow, status in runs:
             got = kept.get(run_id, {})
-            spec, decided, smoke = got.get("IssueSpec"), got.get("Validation"), got.get("Smoke")
+            spec = got.get("IssueSpec")
+            decided = got.get("Validation")
+            smoke = got.get("Smoke")
             word = outcome_word(
                 workflow,
                 status,

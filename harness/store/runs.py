@@ -114,7 +114,9 @@ class RunsMixin(StoreBase):
     # -- steps ----------------------------------------------------------------
     def start_step(self, run_id: str, step_id: str, inputs: Mapping[str, object]) -> int:
         """A step begins: its record, and the run's current step."""
-        data, now = stored(inputs), utc_now()  # made before the write lock is taken
+        # made before the write lock is taken
+        data = stored(inputs)
+        now = utc_now()
         with self.transaction() as db:
             cur = db.execute(  # its attempt: one more than the step's records in the run
                 "INSERT INTO steps (run_id, step_id, attempt, status, inputs, started_at)"
@@ -139,8 +141,10 @@ class RunsMixin(StoreBase):
     ) -> None:
         """A step ends; ``event``: the data of its ``step.<status>`` event in the audit trail,
         written in the same transaction."""
-        now, payload = utc_now(), stored(event) if event is not None else None
-        out, err = stored(outputs), stored_text(error)
+        now = utc_now()
+        payload = stored(event) if event is not None else None
+        out = stored(outputs)
+        err = stored_text(error)
         args = (status, out, err, now, now, model_s, subprocess_s, artifact, error_kind, seq)
         with self.transaction() as db:
             run = db.execute(

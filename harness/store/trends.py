@@ -71,7 +71,8 @@ _ATTEMPTS = "COUNT(*)", "SUM(EXISTS (SELECT 1 FROM trend_landed WHERE run_id = r
 
 def _step(sign: str, row: str) -> str:
     """What step ``row`` (NEW or OLD) counts, added (sign 1) or taken away (-1)."""
-    one, pair = f"s.seq = {row}.seq", f"l.run_id = {row}.run_id AND {row}.seq IN (l.seq, t.seq)"
+    one = f"s.seq = {row}.seq"
+    pair = f"l.run_id = {row}.run_id AND {row}.seq IN (l.seq, t.seq)"
     return _counts(sign, one) + _tiers(sign, one, *_ATTEMPTS) + _landed(sign, pair)
 
 

@@ -18,7 +18,8 @@ MAX_TEST_TAIL = 15_000  # characters of the tests' output shown: their end
 
 class CommandTool:
     def __init__(self, sandbox: Sandbox, commands: Commands) -> None:
-        self.sandbox, self.commands = sandbox, commands
+        self.sandbox = sandbox
+        self.commands = commands
 
     def run_command(self, data: dict[str, Any]) -> str:
         command = data.get("command")
@@ -41,7 +42,8 @@ class CommandTool:
         if not isinstance(tests, list) or not all(isinstance(t, str) and t for t in tests):
             raise ToolError("tests must be a list of test file paths or test ids")
         chosen = test_files(self.commands, tests)
-        command, timeout = chosen or self.commands.test, self.commands.test_timeout_s
+        command = chosen or self.commands.test
+        timeout = self.commands.test_timeout_s
         result = self.sandbox.run(command, timeout_s=timeout)
         head = f"`{command}` exited {result.exit_code}"
         if tests and chosen is None:

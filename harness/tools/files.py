@@ -76,7 +76,8 @@ def compile_pattern(pattern: str) -> Any:
 def _seek_line(handle: BinaryIO, line: int) -> bool:
     """Put ``handle`` at the start of line ``line`` (1 is the first), reading blocks; False
     when the file has fewer lines."""
-    need, scanned = line - 1, 0
+    need = line - 1
+    scanned = 0
     while need:
         block = handle.read(BLOCK)
         if not block:
@@ -138,7 +139,8 @@ class FileTools:
         most ``MAX_VISITED`` entries are looked at (``self.walk_cut`` then says so). What
         set-up makes is left out below ``start`` — environment folders (``ENVIRONMENTS``)
         and what a ``.gitignore`` names — and counted in ``self.left_out``."""
-        self.walk_cut, self.left_out = False, []
+        self.walk_cut = False
+        self.left_out = []
         visited = 0
         stack = [(start, _ignores(self.root, start.parent) if start != self.root else ())]
         while stack:
@@ -187,7 +189,8 @@ class FileTools:
 
     def read_file(self, data: dict[str, Any]) -> str:
         path = resolve_inside(self.root, _field(data, "path"))
-        offset, limit = _count(data, "offset") or 1, _count(data, "limit")
+        offset = _count(data, "offset") or 1
+        limit = _count(data, "limit")
         name = relative(self.root, path)
         if not path.is_file():
             raise ToolError(f"{name}: no such file")
@@ -202,7 +205,8 @@ class FileTools:
     def _lines(self, handle: BinaryIO, name: str, offset: int, limit: int | None) -> str:
         """Whole lines from ``offset`` while they fit the output limit (and ``limit``)."""
         shown: list[str] = []
-        size, more = 0, False
+        size = 0
+        more = False
         while limit is None or len(shown) < limit:
             raw = handle.readline(self.limit + 1)
             if not raw:
@@ -312,7 +316,8 @@ class FileTools:
 
     def edit_file(self, data: dict[str, Any]) -> str:
         path = resolve_inside(self.root, _field(data, "path"))
-        old, new = _field(data, "old_text"), _field(data, "new_text")
+        old = _field(data, "old_text")
+        new = _field(data, "new_text")
         name = relative(self.root, path)
         if not path.is_file():
             raise ToolError(f"{name}: no such file")

@@ -82,7 +82,7 @@ def ci(ctx: StepContext) -> dict[str, Any]:
         return {"state": "not required", "waited_s": 0.0}
     head, cfg = ctx.output("prepare", Prepared).head, services.settings.config.validation
     first: float | None = None  # when this head was first seen pending (kept in the store)
-    with waiting():  # for CI: the run's CPU turn goes to the others
+    with waiting():  # for CI: the run's CPU slot goes to the others
         while True:
             state = services.forge.ci_status(head)
             if first is None and state == "pending":

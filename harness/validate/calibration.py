@@ -44,7 +44,7 @@ def computed_once(state_dir: Path, key: str) -> Iterator[None]:
     folder.mkdir(parents=True, exist_ok=True)
     name = hashlib.sha256(key.encode()).hexdigest()[:32]
     # the wait, and the computing under the lock (checks, which wait themselves), without a
-    # CPU turn: no run asks for one while it holds this lock (harness/cpu.py)
+    # CPU slot: no run asks for one while it holds this lock (harness/cpu.py)
     with waiting(), (folder / f"{name}.lock").open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:

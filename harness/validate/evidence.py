@@ -48,7 +48,7 @@ from harness.sandbox.policy import (
 from harness.validate.definition import SEALED_VALIDATOR, ValidatorDefinition, load_sealed
 from harness.validate.landing import is_landing, place
 from harness.validate.sealed import SealRequest, ValidatorQuestion, run_sealed
-from harness.validate.suite import announce, decided_by, remember, reused
+from harness.validate.suite import announce, decided_by, holds_flaky, remember, reused
 
 READY_TIMEOUT_S = 60.0
 FRESH_MAX_AGE_S = 24 * 3600.0  # copies older than this were left by a killed run
@@ -259,7 +259,7 @@ def _run_checks(settings: Settings, checks: list[Callable[[], Any]], rank: int) 
         with slots.taken(rank):
             return check()
 
-    with waiting():  # for check slots and browsers: the run's turn goes to another run
+    with waiting():  # for check slots and browsers: the run's CPU slot goes to another run
         try:
             if len(checks) < 2:
                 return [slotted(check) for check in checks]
@@ -313,15 +313,15 @@ def journeys_on(
     manager = WorktreeManager.of(repo, settings.state_dir)
     shots = settings.state_dir / "evidence" / ctx.run_id / label
     base = trusted or sha
-    known = reused(ctx.services, sha, base, reuse) if tests and reuse is not None else None
-    run_tests = tests and known is None
+    kept = reused(ctx.services, sha, base, reuse) if tests and reuse is not None else None
+    testing = tests and kept is None  # the suite runs here
     path = manager.create_detached(base, f"{ctx.run_id}-{label}")
     try:
         prepared = prepare_worktree(settings, path, base, sha)
         if prepared.problem is not None:
             raise _setup_failed(prepared)
         checks: list[Callable[[], Any]] = []
-        if run_tests:
+        if testing:
             checks.append(partial(_tests_on, ctx, path, sha, base, label))
         if before:
             checks.append(partial(_tests_on, ctx, path, sha, base, f"{label}-before", before))
@@ -330,9 +330,9 @@ def journeys_on(
         if validator is not None:
             checks.append(partial(_validator_check, ctx, path, label, shots, validator, earlier))
         done = _run_checks(settings, checks, _rank(ctx))
-        tested = _again_alone(ctx, done.pop(0), path, sha, base, label) if run_tests else known
+        tested = _again_alone(ctx, done.pop(0), path, sha, base, label, reuse) if testing else kept
         tested_before = (
-            _again_alone(ctx, done.pop(0), path, sha, base, label, before) if before else None
+            _again_alone(ctx, done.pop(0), path, sha, base, label, None, before) if before else None
         )
         sealed = done.pop() if validator is not None else None
         results: list[JourneyResult] = [r for _, found in done for r in found]
@@ -360,17 +360,22 @@ def _again_alone(
     sha: str,
     trusted: str,
     label: str,
+    flaky: Collection[str] | None = None,
     before: Before | None = None,
 ) -> Tested:
     """A time limit is not a verdict: tests it stopped beside the other checks run once more,
     alone (every other check of this commit has finished); stopped again, the suite does not
-    finish in its time (``harness.validate.route``: a person, never a fix attempt)."""
-    if tested.limit_hit != "time":
+    finish in its time (``harness.validate.route``: a person, never a fix attempt). A change's
+    suite (``sha`` on ``trusted``) that failed holding one of the ``flaky`` checks heal found on
+    production runs once more, whole: production's flake is not the change's (docs/testing.md)."""
+    failed = tested.exit_code != 0 and tested.limit_hit is None and sha != trusted
+    held = failed and bool(flaky) and holds_flaky(ctx.services.repo, sha, flaky or ())
+    if tested.limit_hit != "time" and not held:
         return tested
     name = f"{label}-again" if before is None else f"{label}-before-again"
     rerun = partial(_tests_on, ctx, path, sha, trusted, name, before)
     again: Tested = _run_checks(ctx.services.settings, [rerun], _rank(ctx))[0]
-    return again.model_copy(update={"again": True})
+    return again.model_copy(update={"again": not held, "flaky_again": held})
 
 
 def _rank(ctx: StepContext) -> int:

@@ -82,7 +82,10 @@ class ModelForwarder:
     def __init__(
         self, path: Path, model: Model, hooks: AgentHooks, model_id: str, peers: Peers
     ) -> None:
-        self.path, self.model, self.hooks, self.model_id = path, model, hooks, model_id
+        self.path = path
+        self.model = model
+        self.hooks = hooks
+        self.model_id = model_id
         self.peers = peers
         self.refusal: FactoryError | None = None  # the first refusal that is not the model's
         self._lock = threading.Lock()  # one call at a time, as the agent loop makes them
@@ -126,7 +129,8 @@ class _UnixConnection(http.client.HTTPConnection):
 
     def __init__(self, path: Path, uid: int) -> None:
         super().__init__("harness", timeout=CALL_TIMEOUT_S)
-        self.path, self.uid = path, uid
+        self.path = path
+        self.uid = uid
 
     def connect(self) -> None:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -142,7 +146,8 @@ class SocketModel:
     kind = "forwarded"
 
     def __init__(self, path: Path, uid: int) -> None:
-        self.path, self.uid = path, uid
+        self.path = path
+        self.uid = uid
 
     def create(self, request: Request) -> Response:
         connection = _UnixConnection(self.path, self.uid)

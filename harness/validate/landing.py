@@ -30,7 +30,7 @@ def take_landing(
     """Take production's landing lease for ``holder`` (again, if it holds it: the lease is
     renewed), waiting while another change lands — bounded by ``wait_s``."""
     deadline = time.monotonic() + wait_s
-    with waiting():  # the run's CPU turn goes to the others, the landing one among them
+    with waiting():  # the run's CPU slot goes to the others, the landing one among them
         while True:
             try:
                 store.acquire_lease(LANDING_LEASE, holder, LANDING_TTL_S)
@@ -154,7 +154,7 @@ def wait_for_turn(
     found ahead."""
     deadline = time.monotonic() + wait_s
     waited: list[int] = []
-    with waiting():  # the run's CPU turn goes to the others, those ahead among them
+    with waiting():  # the run's CPU slot goes to the others, those ahead among them
         while ahead := ahead_of(store, run):
             waited += [e.issue for e in ahead if e.issue not in waited]
             if time.monotonic() >= deadline:

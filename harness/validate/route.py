@@ -38,7 +38,10 @@ def _tests_gate(e: Evidence) -> GateResult | None:
 
 
 def _stopped(tested: Tested) -> str:
-    """What a time limit did to ``tested``: nothing, once (run again alone), or twice."""
+    """What a time limit did to ``tested``: nothing, once (run again alone), or twice; or that
+    it ran again, whole, for a check heal found flaky on production."""
+    if tested.flaky_again:
+        return "; run again once, whole: it holds a check heal found flaky on production"
     if not tested.again:
         return ""
     if tested.limit_hit == "time":

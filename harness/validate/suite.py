@@ -55,7 +55,7 @@ def remember(store: Store, key: str, run_id: str) -> None:
     store.set_flag(f"tests:{key}", run_id)
 
 
-def _holds_flaky(repo: GitRepo, sha: str, flaky: Collection[str]) -> bool:
+def holds_flaky(repo: GitRepo, sha: str, flaky: Collection[str]) -> bool:
     """Whether the suite of ``sha`` holds one of the ``flaky`` checks: a test of a file the
     tree has (a test named otherwise, or ``tests`` when none was named, is taken as held)."""
     tests = [c.removeprefix("test:") for c in flaky if not c.startswith("journey:")]
@@ -69,7 +69,7 @@ def reused(services: Services, sha: str, trusted: str, flaky: Collection[str]) -
     store, repo = services.store, services.repo
     key = decided_by(services.settings, repo, sha, trusted, services.settings.config.commands.test)
     run = store.get_flag(f"tests:{key}")
-    if run is None or _holds_flaky(repo, sha, flaky):
+    if run is None or holds_flaky(repo, sha, flaky):
         return None
     tested = RunRecords(store.steps(run)).tested()
     kept = [t for t in tested if t.decided_by == key and not t.reused_from]  # it ran them

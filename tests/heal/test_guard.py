@@ -139,3 +139,33 @@ def test_a_fix_that_regresses_again_three_times_stops_at_needs_human(
     assert "attempt 4 of 3" in person["body"] and f"#{fix}" in person["body"]
     store = Store.open(state)
     assert store.list_runs(workflow="revert") == []
+
+
+def test_a_check_heal_found_flaky_is_not_what_the_bisect_follows(capsys, app, seeded) -> None:
+    """Production red for a real reason (a maintainer's commit breaks a test) while a check
+    heal recorded flaky fails too, on the commit known green as well: the bisect follows the
+    real failure alone and blames that commit, for a person; the flake is counted again,
+    never the verdict, and production is not called green."""
+    repo, _ = app
+    (repo / "test_flaky.py").write_text(FLAKY.format(fails=f"{RUN} in (2, 4, 5, 6, 7)"))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "a test that fails on some runs")
+    cli = repo_cli(capsys, repo)
+    assert cli("health", "--json").json()["green"]  # run 1
+    (repo / "NOTES.txt").write_text("Kept by us.\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "a maintainer's note")
+    noted = git(repo, "rev-parse", "main").strip()
+    assert cli("health", "--json").json()["outcome"] == "flaky"  # runs 2 and 3: recorded
+    (repo / "test_sum.py").write_text(BROKEN)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "a maintainer's broken test")
+    broken = git(repo, "rev-parse", "main").strip()
+
+    red = cli("health", "--json")
+    said = red.json()
+    assert red.code == 1 and said["outcome"] == "needs_human", red.out
+    person = cli("issue", "show", said["tracking"], "--json").json()
+    assert broken[:12] in person["title"] and noted[:12] not in person["title"]
+    (listed,) = cli("flaky", "--json").json()
+    assert (listed["check"], listed["flakes"]) == ("test:test_flaky.Flaky.test_flaky", 2)

@@ -118,7 +118,7 @@ def test_an_edit_that_is_not_small_found_once_readable_and_stricter_is_refused(
 
 def test_an_edit_that_only_tightens_settings_is_proposed(tmp_path: Path, capsys) -> None:
     """A rule of its own for a kind, a higher score to merge, fewer lines, attempts and
-    dollars, one trusted author fewer, a lower severity for the security lens: stricter."""
+    dollars, one trusted author fewer, a lower severity for the security gate: stricter."""
     rules = TRUSTED.replace("[owner]", "[owner, bob]")
     old = rules.split("---\n")[1].strip()
     new = (

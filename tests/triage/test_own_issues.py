@@ -14,7 +14,7 @@ import yaml
 
 from harness.cli.common import state_dir
 from harness.config.models import Rules
-from harness.forge.base import Label, create_own_issue, file_once, own_text
+from harness.forge.base import Label, create_own_issue, file_once, own_text, set_state
 from harness.forge.local import LocalForge
 from harness.git.repo import GitRepo
 from harness.services import open_services
@@ -162,4 +162,41 @@ def test_a_persons_retry_of_a_held_regression_issue_reaches_triage(tmp_path: Pat
     assert retried.code == 0, retried.err
     triaged = run_cli(capsys, "--repo", str(repo), "triage", "--json").json()
     assert [(row["issue"], row["decision"]) for row in triaged] == [(filed.number, "accept")]
+    services.store.close()
+
+
+def test_triage_replaces_the_kind_and_priority_an_issue_was_filed_with(
+    tmp_path: Path, capsys
+) -> None:
+    """Heal files its regression issue as ``kind:bug``, ``priority:p1``; triage judges it a
+    feature of p2: the issue carries one kind and one priority, triage's."""
+    script = tmp_path / "script.yaml"
+    accept = _answer(
+        "submit_triage",
+        "Regression since",
+        decision="accept",
+        priority="p2",
+        kind="feature",
+        rule="mission.md: Capabilities",
+        reason="Bring the count back.",
+        acceptance_criteria=["The home page shows how many notes there are."],
+    )
+    script.write_text(yaml.safe_dump([accept]))
+    repo = make_factory_repo(
+        tmp_path / "repo", provider={"type": "scripted", "script": str(script)}
+    )
+    services = open_services(repo, state_dir(repo))
+    filed = file_once(
+        services.forge,
+        "heal:regression:a",
+        "Regression since aaaa (#1)",
+        "The count dropped the footer.",
+        Label.IN_PROGRESS,
+        ("factory:regression", "kind:bug", "priority:p1"),
+    )
+    set_state(services.forge, filed.number, None, ("factory:regression",))  # its revert landed
+    triaged = run_cli(capsys, "--repo", str(repo), "triage", "--json").json()
+    assert [(row["issue"], row["decision"]) for row in triaged] == [(filed.number, "accept")]
+    labels = set(services.forge.get_issue(filed.number).labels)
+    assert labels == {Label.ACCEPTED, "factory:regression", "kind:feature", "priority:p2"}
     services.store.close()

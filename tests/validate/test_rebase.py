@@ -1,7 +1,7 @@
 """A conflict is production's move, not the change's fault (docs/gates.md, "Retries start
-where production is"): a change whose test file three neighbours changed first, each landing
-before it, is rebased each time without spending a fix attempt and lands; past
-``max_rebases`` in a row a person resolves it."""
+where production is"): a change a person approved, whose test file three neighbours changed
+first, each landing before it, is rebased each time without spending a fix attempt and lands;
+past ``max_rebases`` in a row a person resolves it."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ from typing import Any
 
 import pytest
 
-from harness.artifacts import Validation
+from harness.artifacts import Landing, Validation
 from harness.config.models import Rules
 from harness.store.db import Store
 from harness.validate.route import decide_route
 from tests.cli_helpers import run_cli
 from tests.factory_repo import git
 from tests.standins.anthropic_standin import AnthropicStandIn
-from tests.validate.conftest import accept_rule, issue, run_once, serve
+from tests.validate.conftest import accept_rule, issue, run_once, serve, set_rules
 from tests.validate.test_routing import evidence
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
@@ -55,15 +55,17 @@ def model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Anthropic
 
 
 def _neighbours_first(mp: pytest.MonkeyPatch, repo: Path, landed: list[str]) -> None:
-    """Before each of the change's first validations, a neighbour lands a test at the same
-    place of the same test file."""
+    """Before each of the change's validations after its first, until three landed, a
+    neighbour lands a test at the same place of the same test file."""
     from harness.engine import actions as registry
 
     real = registry.get_action("validate.baseline")
     assert real is not None
+    validations: list[int] = []
 
     def baseline(ctx: Any) -> Any:
-        if len(landed) < NEIGHBOURS:
+        validations.append(ctx.issue)
+        if len(validations) > 1 and len(landed) < NEIGHBOURS:
             name = f"test_neighbour_{len(landed) + 1}"
             path = repo / "test_app.py"
             test = f"\n    def {name}(self):\n        self.assertTrue(render([]))\n"
@@ -75,24 +77,42 @@ def _neighbours_first(mp: pytest.MonkeyPatch, repo: Path, landed: list[str]) -> 
     mp.setitem(registry.actions().functions, "validate.baseline", baseline)
 
 
-def test_three_neighbours_landing_first_in_its_test_file_do_not_fail_a_change(
+def test_three_neighbours_landing_first_in_its_test_file_do_not_fail_an_approved_change(
     tmp_path: Path, capsys, app, model, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     repo, _ = app
+    set_rules(repo, auto_merge={"enabled": False})  # every change waits for a person
     landed: list[str] = []
     _neighbours_first(monkeypatch, repo, landed)
-    args = ["--repo", str(repo), "issue", "new", "--title", TITLE, "--body", "Please."]
+    cli = ["--repo", str(repo)]
+    args = [*cli, "issue", "new", "--title", TITLE, "--body", "Please."]
     assert run_cli(capsys, *args, "--author", "owner").code == 0
+    run_once(capsys, repo)
+    assert "factory:needs-review" in issue(capsys, repo, 1)["labels"]
 
-    for _ in range(NEIGHBOURS + 1):
+    # approved; the validation it starts finds the first neighbour landed in the test file
+    approved = run_cli(capsys, *cli, "approve", "1", "--by", "maintainer")
+    assert approved.code == 1 and "route retry" in approved.out, approved
+    for _ in range(NEIGHBOURS):
         run_once(capsys, repo)
+    # rebased by the implementer: a new head, which the approval of the old one does not cover
+    assert "factory:needs-review" in issue(capsys, repo, 1)["labels"]
+    again = run_cli(capsys, *cli, "approve", "1", "--by", "maintainer")
+    assert again.code == 0 and "landed as" in again.out, again
+
     labels = issue(capsys, repo, 1)["labels"]
     assert "factory:merged" in labels and "factory:failed" not in labels, labels
     store = Store.open(tmp_path / "state")
     decided = [v for _, v in reversed(store.artifacts(Validation, 1, limit=20))]
-    assert [v.route for v in decided] == ["retry"] * NEIGHBOURS + ["merge"]
-    assert all("no fix attempt spent" in v.reason for v in decided[:NEIGHBOURS])
+    routes = ["needs_review", *["retry"] * NEIGHBOURS, "needs_review", "merge"]
+    assert [v.route for v in decided] == routes
+    assert all("no fix attempt spent" in v.reason for v in decided[1 : NEIGHBOURS + 1])
     assert {v.fix_attempts for v in decided} == {0}
+    assert "approved by maintainer" in decided[-1].reason
+    [(_, landing)] = store.artifacts(Landing, 1, limit=5)
+    assert (
+        landing.tested_tree == landing.landed_tree == git(repo, "rev-parse", "main^{tree}").strip()
+    )
     page = git(repo, "show", "main:test_app.py")
     assert "def test_heading" in page and "<<<<<<<" not in page
     assert all(f"def {name}" in page for name in landed) and len(landed) == NEIGHBOURS

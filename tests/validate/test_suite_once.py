@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.artifacts import CheckResult, Landing, RunRecords
+from harness.artifacts import CheckResult, Landing, Routing, RunRecords
 from harness.artifacts import Tested as Ran
 from harness.sandbox.bwrap import CommandResult, Sandbox
 from harness.store.db import Store
@@ -104,3 +104,23 @@ def test_a_suite_heal_found_flaky_runs_again_on_the_candidate(
     assert checked is not None and checked.tests is not None
     assert checked.tests.reused_from is None and checked.tests.exit_code == 0
     assert suites(ran, store, 1) == reported(capsys, repo, store, 1) == 2
+
+
+def test_a_flake_heal_found_on_production_is_not_the_candidates(
+    capsys, app: tuple[Path, Path], standin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Production's suite failed once and passed again (heal: flaky); the candidate's suite
+    fails once too: it runs again, whole, and that run decides — no fix attempt spent, the
+    gate's evidence says why it ran twice."""
+    repo, _ = app
+    counting(monkeypatch, failing="-health-")
+    ran = counting(monkeypatch, failing="-candidate-")
+    file_issues(capsys, repo, which=[2])
+    run_once(capsys, repo)
+    assert "factory:merged" in issue(capsys, repo, 1)["labels"]
+    store = Store.open(repo.parent / "state")
+    checked = records(store, 1, "validate").newest(CheckResult)
+    assert checked is not None and checked.tests is not None
+    assert (checked.tests.exit_code, checked.tests.flaky_again) == (0, True)
+    assert [r.fix_attempts for _, r in records(store, 1, "validate").every(Routing)] == [0]
+    assert suites(ran, store, 1) == 3  # implement's, and the candidate's twice

@@ -48,6 +48,7 @@ def test_full_cycle_merges_what_passes_and_refuses_what_breaks_a_journey(
         merged = next(c["body"] for c in data["comments"] if "**Merged**" in c["body"])
         # the gate table's command is code, escaped once (not shown as \`…\`)
         assert "| tests_on_candidate | pass | `python3 " in merged and "\\`" not in merged, merged
+        assert "| security | pass | no new finding at or above high" in merged  # the lens saw it
     main = GitRepo(repo).read_blob("main", "app.py") or b""
     assert b"notes</p>" in main and b"text.strip()\n" in main
     # the rename broke the hold-out journey: refused although the validator said pass, and

@@ -160,18 +160,21 @@ def test_the_sealed_validator_runs_with_the_overrides_turns_and_tools(
 
 
 @pytest.mark.browser
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(600)
 @pytest.mark.skipif(os.geteuid() != 0, reason="the impostor is another uid: needs root")
 def test_the_seal_sends_nothing_to_a_model_socket_the_harness_does_not_serve(
-    notes: Path, tmp_path: Path, app: AppProcess, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Were the socket's folder ever open to the seal's uid (as it was when that uid owned
     it), a process of that uid outside the seal could take the model socket's name. At the
-    validator's first call the folder is opened and it does: the seal checks who listens
-    before it sends a byte, stops, and the harness fails the validation with the reason."""
-    from harness.errors import SandboxError
-    from tests.validate.scenarios import Watching, impersonate, seal_sockets
+    validator's first call of a cycle the folder is opened and it does: the seal checks who
+    listens before it sends a byte, stops, and the validation fails closed, the reason in
+    its run's record and in ``factory report``."""
+    from harness.store.db import Store
+    from tests.validate.conftest import file_issues, issue, make_app, run_once
+    from tests.validate.scenarios import impersonate, seal_sockets, watching_standin
 
+    repo, _ = make_app(tmp_path)
     taken = []
 
     def on_validator(turn: int) -> None:
@@ -180,19 +183,24 @@ def test_the_seal_sends_nothing_to_a_model_socket_the_harness_does_not_serve(
             Path(model).parent.chmod(0o777)
             taken.append(impersonate(model))
 
-    looks = [[{"tool": "browser_snapshot", "input": {}}]] * 3
-    rule = Rule.model_validate({"output": "submit_verdict", "turns": looks})
-    with AnthropicStandIn(responder=Watching(ScriptedModel([rule]), on_validator)) as standin:
-        monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
-        monkeypatch.setenv("ANTHROPIC_BASE_URL", standin.url)
-        services = open_services(notes, tmp_path / "state", "anthropic")
-        hooks = Recorded()
-        with pytest.raises(SandboxError) as refused:
-            run_validator(services, question(services), 5.0, app, tmp_path / "shots", hooks)
-    (said, impostor), (call,) = taken[0], hooks.calls  # one call answered, by the harness
+    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+    with watching_standin(tmp_path, monkeypatch, on_validator) as (server, _):
+        file_issues(capsys, repo, [1])
+        run_once(capsys, repo)
+        validator_calls = [b for _, b in server.received if role_of(b) == "validator"]
+    (said, impostor) = taken[0]
     assert said == "listening" and impostor.communicate(timeout=60)[0].strip() == "nothing"
-    assert "model socket is served by uid 65534, not by the harness (uid 0)" in str(refused.value)
-    assert call.cost_usd > 0
+    assert len(validator_calls) == 1  # one call answered, by the harness
+    labels = issue(capsys, repo, 1)["labels"]
+    assert "factory:needs-human" in labels and "factory:merged" not in labels, labels
+    why = "model socket is served by uid 65534, not by the harness (uid 0)"
+    store = Store.open(tmp_path / "state")
+    (run,) = store.list_runs(workflow="validate", issue=1)
+    assert run.status == "failed" and why in str(run.reason), (run.status, run.reason)
+    (check,) = [s for s in store.steps(run.id) if s.step_id == "check"]
+    assert check.status == "failed" and why in str(check.error), check
+    report = run_cli(capsys, "--repo", str(repo), "report", run.id)
+    assert report.code == 0 and why in report.out, report
 
 
 def test_factory_check_refuses_an_invalid_override(

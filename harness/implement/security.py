@@ -1,5 +1,5 @@
-"""The security lens: the ``security`` gate, from real tools (docs/gates.md, "The security
-lens"). Every analyser runs over the change's files as production has them and as the change
+"""The security gate (``security``), from real tools (docs/gates.md, "The security gate").
+Every analyser runs over the change's files as production has them and as the change
 has them, in one sandboxed command; only findings production lacked count, and the manifests
 it touches are diffed by package name."""
 
@@ -56,7 +56,7 @@ def security_gate(
     refused = [n for n in deps["added"] if not matching(n, rules.allow_dependencies)]
     said = [f"{f.rule} ({f.severity}) {f.path}:{f.line} {f.message}" for f in serious[:10]]
     said += [f"dependency added that factory_rules.md does not allow: {n}" for n in refused]
-    said += [f"dependencies the lens cannot read: {p}" for p in deps.pop("unreadable")]
+    said += [f"dependencies the gate cannot read: {p}" for p in deps.pop("unreadable")]
     said += analysis.errors  # an analyser that did not answer
     tail = [f"dependencies {k}: {', '.join(v)}" for k, v in deps.items() if v]
     if others := len(new) - len(serious):

@@ -1,4 +1,4 @@
-"""The security lens on a real repository, with the real analysers in the sandbox: only what a
+"""The security gate on a real repository, with the real analysers in the sandbox: only what a
 change adds counts (production's findings are the baseline, known by fingerprint however
 the code around them moves), and each kind of finding is named in the gate's evidence."""
 
@@ -9,20 +9,26 @@ from pathlib import Path
 import pytest
 
 from harness.analysers import Analyser, added, run_analysers, workspace
-from harness.artifacts import CheckResult, PrCandidate
+from harness.artifacts import FOR_A_PERSON, CheckResult, GateResult, PrCandidate, Routing
 from harness.config.models import Rules, Security
 from harness.config.settings import load_settings
-from harness.git.repo import GitRepo
-from harness.implement.lens import dependency_changes, security_gate
+from harness.forge.base import Label
+from harness.git.repo import PATCH_BYTES, GitRepo
+from harness.implement.gates import secrets_gate
+from harness.implement.security import dependency_changes, security_gate
+from harness.review.trust import review_gate
 from harness.sandbox.shared import shared
+from harness.services import Services, open_services
 from harness.store.db import Store
+from harness.validate.actions import ROUTE_LABELS
 from harness.validate.route import decide_route
 from tests.cli_helpers import run_cli
 from tests.factory_repo import git, make_factory_repo
 from tests.implement.conftest import accepted_issue, make_app_repo
 from tests.standins.anthropic_standin import AnthropicStandIn
+from tests.validate.test_routing import evidence
 
-# production already runs a shell with a fixed command: a finding the lens must not count
+# production already runs a shell with a fixed command: a finding the gate must not count
 VIEWS = (
     "import subprocess\n\n\ndef uptime():\n"
     "    return subprocess.run('uptime', shell=True, capture_output=True)\n"
@@ -170,6 +176,24 @@ def test_a_change_the_lens_stops_opens_its_pull_request_and_waits_for_a_person(
     assert routing.route == "needs_review" and "security: B602 (high) ops.py:5" in routing.reason
 
 
+def _decided(
+    services: Services, repo: GitRepo, change: tuple[str, str, list[str]], lens: GateResult
+) -> Routing:
+    """Where validation's decide step routes ``change`` when everything but the gates that
+    read its patch passed (tests, journeys, the validator, CI): the secrets gate and the lens
+    as the implementation computes them on it; no person approved it."""
+    base, head, _ = change
+    _, patch = repo.tree_change(base, head, PATCH_BYTES)
+    gates = [secrets_gate(patch), lens]
+    # only gates for a person failed: the implementation opens the pull request
+    assert all(gate.passed for gate in gates if gate.name not in FOR_A_PERSON), gates
+    candidate, checked = evidence()
+    candidate = candidate.model_copy(update={"gates": gates, "head": head})
+    rules = services.settings.governance.rules
+    routing = decide_route(rules, candidate, checked, "success")
+    return review_gate(services, candidate.spec.number, head, "chore", routing)
+
+
 # production's vetted shell call, suppressed by its maintainer: the baseline
 VETTED = (
     "import subprocess\n\nCMD = ['uptime']\n\n\ndef uptime():\n"
@@ -215,10 +239,16 @@ def test_the_lens_judges_the_change_not_its_comments(tmp_path: Path) -> None:
             "B605 (high) bin/tool:5",
         ),
     }
+    services = open_services(repo, tmp_path / "state", "scripted")
     with shared():  # one warm interpreter for every change
         for name, (files, said) in refused.items():
-            found = security_gate(settings, g, *_change(repo, files, name), Security())
+            change = _change(repo, files, name)
+            found = security_gate(settings, g, *change, Security())
             assert not found.passed and said in found.evidence, (name, found.evidence)
+            # it waits for a person: its pull request opens and validation routes it to review
+            routing = _decided(services, g, change, found)
+            assert routing.route == "needs_review" and said in routing.reason, (name, routing)
+            assert ROUTE_LABELS[routing.route] == Label.NEEDS_REVIEW
         assert STRIPE not in found.evidence
         passing = {
             "migrations/versions/ae1027a6acf_add.py": (
@@ -227,8 +257,10 @@ def test_the_lens_judges_the_change_not_its_comments(tmp_path: Path) -> None:
             "base.html": '<link integrity="sha384-QWTKZyjpPEjISv5WaRU9OFeRpok6YctnYmDr5pNlyT2bRjX">\n',
             "ops.py": "import os\n" + VETTED,  # production's own suppression moved down
         }
-        found = security_gate(settings, g, *_change(repo, passing, "clean"), Security())
+        change = _change(repo, passing, "clean")
+        found = security_gate(settings, g, *change, Security())
     assert found.passed, found.evidence
+    assert _decided(services, g, change, found).route == "merge"
 
 
 def test_a_dependency_is_named_in_every_manifest_the_setup_reads(tmp_path: Path) -> None:
