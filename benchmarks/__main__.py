@@ -137,6 +137,8 @@ def _measured() -> int:
         return alone(lambda: [egress_overhead()], "egress")
     if sys.argv[1:] == ["store"]:
         return alone(store_figures, "store")
+    if sys.argv[1:] == ["queue"]:
+        return alone(lambda: store_figures(only_queue=True), "queue")
     if sys.argv[1:] == ["triage-map"]:
         return alone(triage_map_figures, "triage-map")
     if sys.argv[1:] == ["check"]:
