@@ -30,9 +30,10 @@ def _mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:
     seen: set[Any] = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=True)
-        if isinstance(key, (str, int, float, bool)) and key in seen:
+        plain = isinstance(key, (str, int, float, bool))
+        if plain and key in seen:
             raise _DuplicateKey(str(key), key_node.start_mark.line)
-        seen.add(key if isinstance(key, (str, int, float, bool)) else id(key_node))
+        seen.add(key if plain else id(key_node))
     return loader.construct_mapping(node, deep=True)
 
 
