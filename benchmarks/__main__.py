@@ -16,6 +16,7 @@ from benchmarks import figures as f
 from benchmarks.egress import egress_overhead
 from benchmarks.github import github_figures
 from benchmarks.inputs import input_figures
+from benchmarks.mcp_approve import approve_figure
 from benchmarks.merge_time import merge_time
 from benchmarks.sandbox import command_after_many_files
 from benchmarks.scale import check_figure, store_figures
@@ -137,10 +138,14 @@ def _measured() -> int:
         return alone(lambda: [egress_overhead()], "egress")
     if sys.argv[1:] == ["store"]:
         return alone(store_figures, "store")
+    if sys.argv[1:] == ["queue"]:
+        return alone(lambda: store_figures(only_queue=True), "queue")
     if sys.argv[1:] == ["triage-map"]:
         return alone(triage_map_figures, "triage-map")
     if sys.argv[1:] == ["check"]:
         return alone(lambda: [check_figure()], "check")
+    if sys.argv[1:] == ["approve"]:
+        return alone(lambda: [approve_figure()], "approve")
     reps = int(os.environ.get("BENCH_REPS", "5"))
     load = os.getloadavg()[0]
     started, at_start, began = time.monotonic(), machine(), datetime.now(UTC)
@@ -161,6 +166,7 @@ def _measured() -> int:
     rows += input_figures()
     rows += apart(store_figures)
     rows.append(check_figure())
+    rows.append(approve_figure())
     lived = soak_section(int(os.environ.get("BENCH_SOAK_DAYS", "30")))
     print(console_table(rows))
     print(lived)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from benchmarks.figures import Figure
 from benchmarks.store_rows import copy_rows, demo_source
+from harness.engine.context import Services
 from harness.git.repo import GitRepo
 from harness.store.db import Store
 
@@ -106,9 +107,9 @@ def help_seconds(reps: int = 9) -> tuple[float, float]:
     return statistics.median(walls), statistics.median(cpus)
 
 
-def store_figures() -> list[Figure]:
-    from harness.cycle import ready_to_implement
-    from harness.forge.base import Label
+def store_figures(only_queue: bool = False) -> list[Figure]:
+    """The rows of ``python -m benchmarks store``; ``only_queue``: the queue's alone
+    (``python -m benchmarks queue``)."""
     from harness.review.trust import trust_states
     from harness.serve import views
     from harness.services import open_services
@@ -121,6 +122,8 @@ def store_figures() -> list[Figure]:
         validated = services.store.list_runs(limit=1, workflow="validate")[0]
         issue = validated.issue or 1
         at = f"at {total:,} runs"
+        if only_queue:
+            return queue_figures(repo, state, services, at)
         rows = [
             _figure(
                 f"status {at}",
@@ -148,16 +151,7 @@ def store_figures() -> list[Figure]:
         rows.append(
             _figure(f"earned trust {at}", cpu_ms(lambda: trust_states(services)), TRUST.strip())
         )
-        open_issues = services.store.issues("open")
-        for accepted in open_issues[::10]:  # a tenth of them accepted by triage: ready
-            services.store.change_labels(accepted.number, [Label.ACCEPTED], list(accepted.labels))
-        ready = len(ready_to_implement(services))
-        opened = f"{len(open_issues):,} open issues, {ready:,} of them ready"
-        queue_ms = cpu_ms(_cli(repo, "queue", "--json"))
-        rows.append(_figure(f"queue --json {at}", queue_ms, f"in process; {opened}", QUEUE_GOAL_MS))
-        ready_ms = cpu_ms(lambda: ready_to_implement(services))
-        note = f"`ready_to_implement`, what the MCP `queue` tool answers with; {opened}"
-        rows.append(_figure(f"MCP queue {at}", ready_ms, note, QUEUE_GOAL_MS))
+        rows += queue_figures(repo, state, services, at)
     finally:
         os.environ.pop("FACTORY_STATE_DIR", None)
     wall, cpu = help_seconds()
@@ -182,6 +176,39 @@ def store_figures() -> list[Figure]:
         ),
     ]
     return rows
+
+
+def queue_figures(repo: Path, state: Path, services: Services, at: str) -> list[Figure]:
+    """``factory queue --json`` and the MCP ``queue`` tool with a tenth of the open issues
+    accepted by triage (ready), as a backlog has them. The tool through the handler the
+    server runs per call (``MCPServer.call_tool``: the SDK's argument check, the process's
+    services, ``ready_to_implement``, the answer's content), on one event loop per call."""
+    import anyio
+
+    from harness.cli.mcp import _Face, server
+    from harness.cycle import ready_to_implement
+    from harness.forge.base import Label
+
+    open_issues = services.store.issues("open")
+    for accepted in open_issues[::10]:
+        services.store.change_labels(accepted.number, [Label.ACCEPTED], list(accepted.labels))
+    ready = len(ready_to_implement(services))
+    opened = f"{len(open_issues):,} open issues, {ready:,} of them ready"
+    queue_ms = cpu_ms(_cli(repo, "queue", "--json"))
+    whole = process_cpu(["--repo", str(repo), "queue", "--json"], {"FACTORY_STATE_DIR": str(state)})
+    bare = process_cpu(["--help"], {})
+    note = (
+        f"in process; {opened}; a whole process {whole:.3f} s CPU, {bare:.3f} s of it the "
+        "interpreter's start and the command line's imports (`factory --help`), the rest the "
+        "queue's own imports and this work (medians of 9 fresh processes, bytecode cached)"
+    )
+    app = server(_Face(repo, None))
+    tool_ms = cpu_ms(lambda: anyio.run(app.call_tool, "queue", {}))
+    answered = f"the `queue` tool's handler as the server runs it per call, in process; {opened}"
+    return [
+        _figure(f"queue --json {at}", queue_ms, note, QUEUE_GOAL_MS),
+        _figure(f"MCP queue {at}", tool_ms, answered, QUEUE_GOAL_MS),
+    ]
 
 
 def process_cpu(args: list[str], env: dict[str, str], reps: int = 9) -> float:

@@ -355,9 +355,12 @@ def _run_rows(result: CycleResult) -> list[tuple[object, ...]]:
 @click.pass_context
 def queue(ctx: click.Context, as_json: bool) -> None:
     """The issues ready to implement (read-only: what a CI fan-out runs on)."""
+    from harness.config.settings import load_settings
     from harness.cycle import ready_to_implement
 
-    numbers = ready_to_implement(opened(ctx))
+    root = repo_root(ctx)  # the queue reads no mission: its sections go unchecked, as status's
+    settings = load_settings(root, state_dir(root), provider_override(ctx), sections=False)
+    numbers = ready_to_implement(opened(ctx, settings=settings))
     if as_json:
         click.echo(json.dumps(numbers))
     else:

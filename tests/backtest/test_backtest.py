@@ -14,7 +14,9 @@ import pytest
 import yaml
 
 from harness.backtest import runner
+from harness.config.settings import Settings
 from harness.git.worktrees import recorded_tmpfs
+from harness.sandbox import policy
 from tests.backtest.conftest import (
     CANARY_1,
     CANARY_2,
@@ -72,6 +74,20 @@ def dashboard(repo: Path, state: Path) -> str:
         proc.wait(timeout=15)
 
 
+def set_up_trees_kept(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Path, Path]]:
+    """(the state, the folder) of each set-up tree a case kept, seen on disk as it was kept."""
+    real, kept = policy._keep, []
+
+    def keep(settings: Settings, path: Path, key: str) -> None:
+        real(settings, path, key)
+        tree = policy.setups_root(settings.state_dir) / key
+        assert tree.is_dir() and (tree / ".cache" / "setup").is_file()
+        kept.append((settings.state_dir, tree))
+
+    monkeypatch.setattr(policy, "_keep", keep)
+    return kept
+
+
 def test_two_fixed_issues_one_resolved_one_a_false_merge_nothing_real_touched(
     tmp_path: Path, capsys, standin, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -83,6 +99,8 @@ def test_two_fixed_issues_one_resolved_one_a_false_merge_nothing_real_touched(
     main = git(repo, "rev-parse", "main").strip()
     issues_before = [cli(capsys, repo, "issue", "show", n, "--json") for n in ("1", "2")]
     side_by_side(monkeypatch)
+    monkeypatch.setenv("FACTORY_WORKTREE_ROOT", "tmpfs")  # whatever room /dev/shm has now
+    kept = set_up_trees_kept(monkeypatch)
 
     out = cli(capsys, repo, "backtest", "--json")
 
@@ -145,6 +163,8 @@ def test_two_fixed_issues_one_resolved_one_a_false_merge_nothing_real_touched(
     scratch = sorted((tmp_path / "state" / "backtest" / out["backtest"]).glob("*/state"))
     assert len(scratch) == 2
     assert all(recorded_tmpfs(s) is None for s in scratch)  # its folder there, removed whole
+    assert {s.resolve() for s, _ in kept} == {s.resolve() for s in scratch}  # a tree kept each
+    assert all(tree.is_relative_to("/dev/shm") and not tree.exists() for _, tree in kept)
 
     page = dashboard(repo, tmp_path / "state")
     assert out["backtest"] in page and '<td id="false-merges">1</td>' in page

@@ -24,6 +24,7 @@ from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS
 
 from harness.cli.common import state_dir
+from harness.store.base import utc_now
 from harness.store.db import Store
 from tests.cli_helpers import run_cli
 from tests.factory_repo import RULES, git, make_factory_repo
@@ -270,8 +271,9 @@ def test_approve_answers_as_the_landing_starts_and_the_change_still_lands(
 
     before = {r.id for r in Store.open(state_dir(repo)).list_runs(limit=None)}
 
-    async def work(client: Client) -> tuple[str, list[dict[str, Any]]]:
+    async def work(client: Client) -> tuple[str, str, list[dict[str, Any]]]:
         said = _text(await client.call_tool("approve", {"issue": 1}))
+        answered = utc_now()  # the answer's time is a bench's (benchmarks/mcp_approve.py)
         ended: list[dict[str, Any]] = []
         for _ in range(1200):  # a guard against a landing that never ends, not a timing
             runs = _data(await client.call_tool("runs", {"limit": 5}))
@@ -279,10 +281,11 @@ def test_approve_answers_as_the_landing_starts_and_the_change_still_lands(
             if ended:
                 break
             await asyncio.sleep(0.5)
-        return said, ended
+        return said, answered, ended
 
-    said, ended = _session(repo, work)
+    said, answered, ended = _session(repo, work)
     assert "validating PR" in said and "`runs` shows when it ends" in said
     assert [(r["workflow"], r["outcome"]) for r in ended] == [("validate", "merged")]
+    assert ended[0]["finished_at"] > answered  # answered before the landing finished
     landed = json.loads(run_cli(capsys, *cli, "issue", "show", "1", "--json").out)
     assert "factory:merged" in landed["labels"]

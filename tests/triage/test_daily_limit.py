@@ -10,13 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli.common import state_dir
-from harness.forge.base import Label
-from harness.forge.local import LocalForge, default_author
-from harness.git.repo import GitRepo
-from harness.store.db import Store
+from harness.forge.local import default_author
 from tests.cli_helpers import Result, run_cli
-from tests.factory_repo import RULES, git, make_factory_repo
+from tests.factory_repo import RULES, git, make_factory_repo, write_files
 
 LIMITED = RULES.replace("trusted_authors: [owner]", "trusted_authors: []")
 
@@ -50,15 +46,25 @@ def test_init_trusts_the_owner_whose_fourth_issue_of_the_day_is_triaged(
     assert f'trusted_authors: ["{default_author()}"]' in rules
 
 
+SHELLS = {  # four commands built from their input, a file each: four findings, four titles
+    f"{name}.py": f"import os\n\n\ndef {name}(path):\n    os.system('{name} ' + path)\n"
+    for name in ("export", "backup", "restore", "archive")
+}
+
+
 def test_the_factorys_found_issues_spend_no_quota(tmp_path: Path, capsys) -> None:
-    repo = make_factory_repo(tmp_path / "repo", rules=LIMITED)
-    forge = LocalForge(Store.open(state_dir(repo)), GitRepo(repo))
-    for n in range(1, 5):  # four findings of an audit, filed as it files them
-        found = forge.create_issue(f"Finding {n}", "An unused import in app.py.", forge.bot_login)
-        forge.add_labels(found.number, [Label.FOUND])
+    rules = LIMITED.replace("---\n", "---\naudit: {max_issues: 10}\n", 1)
+    repo = make_factory_repo(tmp_path / "repo", rules=rules)
+    write_files(repo, SHELLS)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "the app")
+    audited = run_cli(capsys, "--repo", str(repo), "audit", "--json")
+    assert audited.code == 0, audited.err
+    filed = [row["issue"] for row in audited.json()["filed"]]
+    assert len(filed) == 4, audited.out  # filed by the audit, as the factory's own
     _file(capsys, repo, "A person's request", "--author", "alice")
     decided = _triage(capsys, repo)
-    assert len(decided) == 5 and "deferred" not in decided.values(), decided
+    assert sorted(decided) == [*filed, 5] and "deferred" not in decided.values(), decided
 
 
 @pytest.fixture
