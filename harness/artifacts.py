@@ -7,10 +7,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Generic, Literal, Self
+from typing import Generic, Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from typing_extensions import TypeVar  # a default (Python 3.13's typing); pydantic requires it
 
 from harness.browser.results import JourneyResult, Observation
 from harness.store.records import StepRecord
@@ -26,7 +25,8 @@ class Artifact(BaseModel):
     @classmethod
     def from_outputs(cls, outputs: Mapping[str, object]) -> Self:
         """The record inside a step's persisted outputs (which may hold step-only extras)."""
-        return cls.model_validate({k: v for k, v in outputs.items() if k in cls.model_fields})
+        keys = {field.alias or name for name, field in cls.model_fields.items()}
+        return cls.model_validate({k: v for k, v in outputs.items() if k in keys})
 
 
 class GateResult(Artifact):
@@ -78,6 +78,37 @@ class IssueSpec(Artifact):
     # criteria the app under validation cannot show, with what it lacks: the issue went to a
     # person at triage
     unobservable: list[str] = Field(default_factory=list)
+
+
+class Screened(Artifact):
+    """``triage.prescreen``: what the pre-screen concluded (``decision`` None: the triage
+    agent judges), the issue's text as it read it, and its author."""
+
+    decision: str | None  # reject | needs_human | deferred | None
+    reason: str
+    rule: str
+    title: str
+    body: str
+    issue_sha256: str
+    hidden: list[str] = Field(default_factory=list)
+    author: str = ""
+
+
+class Unobservable(Artifact):
+    criterion: str
+    lacks: str
+
+
+class Judgement(Artifact):
+    """The triage agent's ``submit_triage``."""
+
+    decision: Literal["accept", "reject", "needs_info"]
+    priority: str
+    kind: str
+    reason: str
+    rule: str | None = None
+    acceptance_criteria: list[str] = Field(default_factory=list)
+    unobservable: list[Unobservable] = Field(default_factory=list)
 
 
 class Acknowledgement(Artifact):
@@ -133,6 +164,13 @@ class Implemented(Artifact):
     reason: str | None = None
 
 
+class Coded(Implemented):
+    """The implementer's ``finish`` as its step kept it, with the new files a ``.gitignore``
+    keeps out of the change (the agent step's ``_ignored``)."""
+
+    ignored: list[str] = Field(default_factory=list, alias="_ignored")
+
+
 class Finding(Artifact):
     severity: str
     description: str
@@ -165,6 +203,31 @@ class Found(Artifact):
     known: int = 0
     errors: list[str] = Field(default_factory=list)
     issues: list[int] = Field(default_factory=list)
+
+
+class AuditorFinding(Artifact):
+    """One finding the auditor says the analysers missed, with the line it quotes."""
+
+    rule: str
+    path: str
+    line: int
+    snippet: str
+    severity: str
+    message: str
+    criterion: str
+
+
+class Audited(Artifact):
+    """The auditor's ``submit_findings``."""
+
+    findings: list[AuditorFinding]
+
+
+class Analysed(Artifact):
+    """``audit.analyse``: the analysers' findings over production's tree, and their errors."""
+
+    findings: list[AnalyserFinding]
+    errors: list[str] = Field(default_factory=list)
 
 
 class Review(Artifact):
@@ -618,16 +681,17 @@ ARTIFACTS: Mapping[str, type[Artifact]] = MappingProxyType(
 # the agents' output tools whose input is a record of its own
 OUTPUT_TOOLS: Mapping[str, type[Artifact]] = MappingProxyType(
     {
+        "submit_triage": Judgement,
         "submit_plan": Plan,
         "finish": Implemented,
         "submit_review": Review,
         "submit_governance_edit": GovernanceEdit,
+        "submit_findings": Audited,
     }
 )
 
 
-# a bare ``Produced`` is one of any record (the older ``@action(produces=…)`` form's)
-A = TypeVar("A", bound=Artifact, default=Artifact)
+A = TypeVar("A", bound=Artifact)
 
 
 class RunRecords:

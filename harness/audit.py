@@ -6,10 +6,8 @@ files one (``factory:found``) only when no issue of the factory's carries its fi
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from pathlib import Path
-from typing import Any
 
 from harness.analysers import (
     Analyser,
@@ -19,7 +17,7 @@ from harness.analysers import (
     shipped_data,
     workspace,
 )
-from harness.artifacts import AnalyserFinding, Found, Worktree
+from harness.artifacts import Analysed, AnalyserFinding, Audited, AuditorFinding, Found, Worktree
 from harness.config.globs import matching
 from harness.engine.actions import action
 from harness.engine.context import Services, StepContext
@@ -43,7 +41,7 @@ def run_audit(services: Services, dry_run: bool) -> RunOutcome:
     return engine.run("audit", inputs={"dry_run": dry_run})
 
 
-@action("audit.checkout", produces=Worktree)
+@action("audit.checkout")
 def checkout(ctx: StepContext) -> Worktree:
     """Production's commit (the one the governance was read from), checked out detached."""
     commit, services = ctx.services.settings.governance.commit, ctx.services
@@ -52,18 +50,18 @@ def checkout(ctx: StepContext) -> Worktree:
     return Worktree(path=str(path), branch="", base_sha=commit, start_sha=commit)
 
 
-@action("audit.analyse", needs={"worktree": "audit.checkout"})
-def analyse(ctx: StepContext) -> dict[str, Any]:
+@action("audit.analyse")
+def analyse(ctx: StepContext, worktree: Worktree) -> Analysed:
     """The analysers over the checkout: kept per commit and analysers (a commit never
     changes), unless one of them gave no answer."""
     settings, store = ctx.services.settings, ctx.services.store
-    tree = ctx.output("worktree", Worktree)
+    tree = worktree
     own = [Analyser.model_validate(a) for a in shipped_data()["audit"]]
     every = [*load_analysers(settings), *own]
     asked = repr([every, settings.config.audit.skip]).encode()
     key = f"audit:{tree.base_sha}:{hashlib.sha256(asked).hexdigest()[:16]}"
     if (kept := store.get_flag(key)) is not None:
-        return dict(json.loads(kept))
+        return Analysed.model_validate_json(kept)
     skip = settings.config.audit.skip  # what a project generates or pins: never read
     generated = shipped_data()["skip"] if skip is None else skip
     paths = [p for p in ctx.services.repo.tree(tree.base_sha) if not matching(p, generated)]
@@ -71,25 +69,25 @@ def analyse(ctx: StepContext) -> dict[str, Any]:
         found = run_analysers(
             settings, where, where.write(ctx.services.repo, tree.base_sha, paths), every
         )
-    result = {"findings": [f.model_dump() for f in found.findings], "errors": found.errors}
+    result = Analysed(findings=found.findings, errors=found.errors)
     if not found.errors:
-        store.set_flag(key, json.dumps(result))
+        store.set_flag(key, result.model_dump_json())
     return result
 
 
-def _evidenced(services: Services, said: dict[str, Any]) -> AnalyserFinding | None:
+def _evidenced(services: Services, said: AuditorFinding) -> AnalyserFinding | None:
     """An auditor's finding, on the line of production's file where its snippet is (None:
     the file or the snippet is not there)."""
     commit = services.settings.governance.commit
-    in_tree = said["path"] in services.repo.tree(commit)  # ../../etc/passwd is not
-    blob = services.repo.read_blob(commit, said["path"]) if in_tree else None
-    snippet = " ".join(str(said["snippet"]).split())
+    in_tree = said.path in services.repo.tree(commit)  # ../../etc/passwd is not
+    blob = services.repo.read_blob(commit, said.path) if in_tree else None
+    snippet = " ".join(said.snippet.split())
     lines = [" ".join(x.split()) for x in (blob or b"").decode("utf-8", "replace").splitlines()]
     at = [n for n, text in enumerate(lines, 1) if snippet and snippet in text]
     if not at:
         return None
-    line = min(at, key=lambda n: abs(n - int(said.get("line") or 0)))
-    fields = {k: said[k] for k in ("rule", "path", "severity", "message", "criterion")}
+    line = min(at, key=lambda n: abs(n - said.line))
+    fields = said.model_dump(include={"rule", "path", "severity", "message", "criterion"})
     return fingerprinted(analyser="auditor", line=line, snippet=lines[line - 1], **fields)
 
 
@@ -103,13 +101,13 @@ def known(services: Services) -> dict[str, int]:
     return found
 
 
-@action("audit.select", produces=Found, needs={"analyse": "audit.analyse"})
-def select(ctx: StepContext) -> Found:
+@action("audit.select")
+def select(ctx: StepContext, analyse: Analysed, auditor: Audited | None) -> Found:
     """What this run files: the new findings, most severe first, at most audit.max_issues
     (kept: a resumed run files these and no others)."""
     services = ctx.services
-    analysed = [AnalyserFinding.model_validate(f) for f in ctx.outputs["analyse"]["findings"]]
-    said = ctx.outputs.get("auditor", {}).get("findings", [])
+    analysed = analyse.findings
+    said = auditor.findings if auditor else []
     agent = [f for f in (_evidenced(services, x) for x in said) if f is not None]
     # one secret that two detectors name is one finding
     every = {f.identity or f.fingerprint: f for f in [*analysed, *agent] if f.severity in ORDER}
@@ -119,7 +117,8 @@ def select(ctx: StepContext) -> Found:
     filed = known(services)
     new = [f for f in ordered if f.fingerprint not in filed]
     limit = services.settings.governance.rules.audit.max_issues
-    errors, lost = list(ctx.outputs["analyse"]["errors"]), len(said) - len(agent)
+    errors = list(analyse.errors)
+    lost = len(said) - len(agent)
     errors += [f"{lost} of the auditor's findings are not where they say"] if lost else []
     failed = ctx.failures.get("auditor")  # it costs its own findings only
     errors += [f"the auditor failed: {failed['error']}"] if failed else []
@@ -128,19 +127,20 @@ def select(ctx: StepContext) -> Found:
 
 
 @action("audit.release")
-def release(ctx: StepContext) -> dict[str, Any]:
+def release(ctx: StepContext, worktree: Worktree | None) -> None:
     """The checkout goes (a failed audit's too)."""
-    tree = ctx.outputs.get("worktree", {}).get("path")
-    if tree:
-        WorktreeManager.of(ctx.services.repo, ctx.services.settings.state_dir).remove(Path(tree))
-    return {}
+    if worktree:
+        manager = WorktreeManager.of(ctx.services.repo, ctx.services.settings.state_dir)
+        manager.remove(Path(worktree.path))
 
 
-@action("audit.file", produces=Found, needs={"select": "audit.select"})
-def file(ctx: StepContext) -> Found:
+@action("audit.file")
+def file(ctx: StepContext, select: Found, worktree: Worktree) -> Found:
     """One issue per selected finding (none twice: looked up by fingerprint first), labelled
     ``factory:found``; the checkout goes."""
-    services, forge, chosen = ctx.services, ctx.services.forge, ctx.output("select", Found)
+    services = ctx.services
+    forge = services.forge
+    chosen = select
     filed = known(services)
     look = ctx.inputs.get("dry_run")  # a look files nothing
     for f in [] if look else chosen.findings:
@@ -151,6 +151,6 @@ def file(ctx: StepContext) -> Found:
             )
             filed[f.fingerprint] = create_own_issue(forge, title, body).number
         forge.add_labels(filed[f.fingerprint], [Label.FOUND])  # again after a kill: a no-op
-    release(ctx)
+    release(ctx, worktree)
     issues = [] if look else [filed[f.fingerprint] for f in chosen.findings]
     return chosen.model_copy(update={"issues": issues})

@@ -42,12 +42,10 @@ PROVIDERS = (
 
 @dataclass(frozen=True)
 class Need:
-    """An earlier step an action reads: the ``record`` it must have produced (a parameter),
-    or, in the older form (``needs={"step": "room.action"}``), the ``action`` it must run;
+    """An earlier step an action reads (a parameter): the ``record`` it must have produced;
     ``optional``: the step may be absent or skipped (the parameter is then None)."""
 
-    record: type[Artifact] | None = None
-    action: str | None = None
+    record: type[Artifact]
     optional: bool = False
 
 
@@ -63,26 +61,20 @@ class ActionInfo:
     may_produce_nothing: bool = False
 
 
-def action(
-    name: str,
-    produces: type[Artifact] | None = None,
-    consumes: tuple[type[Artifact], ...] = (),
-    needs: Mapping[str, str] | None = None,
-) -> Callable[[Action], Action]:
-    """Mark ``fn`` as the action ``name``: what it produces and needs is read off its signature
-    (``produces`` and ``needs`` are the older form's, still honoured)."""
+def action(name: str, consumes: tuple[type[Artifact], ...] = ()) -> Callable[[Action], Action]:
+    """Mark ``fn`` as the action ``name``: what it produces and needs is read off its
+    signature."""
 
     def mark(fn: Action) -> Action:
         hints = typing.get_type_hints(fn)
         made, others = _record(hints.get("return"))
-        wanted = {step: Need(action=by) for step, by in (needs or {}).items()}
+        wanted: dict[str, Need] = {}
         for param in list(inspect.signature(fn).parameters)[1:]:
             record, optional = _record(hints.get(param))
             if record is None or optional not in ((), (type(None),)):
                 raise TypeError(f"action {name}: parameter {param} is not a record (or one | None)")
             wanted[param] = Need(record, optional=bool(optional))
-        maybe = produces is None and bool(others)
-        info = ActionInfo(name, produces or made, consumes, MappingProxyType(wanted), maybe)
+        info = ActionInfo(name, made, consumes, MappingProxyType(wanted), bool(others))
         setattr(fn, _MARK, info)
         return fn
 
@@ -133,7 +125,6 @@ def call(name: str, ctx: StepContext) -> tuple[dict[str, object], str | None]:
     records = {
         step: (ctx.output_if_ran if need.optional else ctx.output)(step, need.record)
         for step, need in info.needs.items()
-        if need.record is not None  # (the older form's: the action reads it itself)
     }
     result = actions().functions[name](ctx, **records)
     if isinstance(result, Artifact):

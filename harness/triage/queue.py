@@ -12,6 +12,7 @@ from harness.engine.runner import Engine, RunOutcome, check_kill_switch
 from harness.errors import NotFoundError, StoppedError
 from harness.forge.base import STATE_LABELS, Issue, Label
 from harness.model.batch import BatchCollector
+from harness.triage.actions import state_labels
 from harness.triage.prescreen import issue_sha256
 
 TRIAGED = frozenset(STATE_LABELS) - {Label.DEFERRED}  # a deferral is judged again later
@@ -110,18 +111,18 @@ def deferred_waiting(services: Services) -> dict[str, Any] | None:
 
 
 def summarise(outcome: RunOutcome) -> dict[str, Any]:
-    applied = outcome.outputs.get("apply", {})
+    applied = outcome.artifact(IssueSpec)
     deferred = outcome.status == "stopped" and outcome.not_before is not None
     status = "deferred" if deferred else outcome.status
     return {
         "issue": outcome.issue,
         "run_id": outcome.run_id,
         "status": status,
-        "decision": applied.get("decision"),
-        "labels": applied.get("labels", []),
-        "rule": applied.get("rule"),
-        "reason": applied.get("reason") or outcome.reason,
-        "source": applied.get("source"),
+        "decision": applied.decision if applied else None,
+        "labels": state_labels(applied) if applied else [],
+        "rule": applied.rule if applied else None,
+        "reason": (applied.reason if applied else None) or outcome.reason,
+        "source": applied.source if applied else None,
     }
 
 

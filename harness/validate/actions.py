@@ -53,13 +53,8 @@ def production_tip(ctx: StepContext) -> tuple[str, str]:
     return branch, ctx.services.forge.sync(branch)  # on GitHub: fetched first
 
 
-PREPARE = MappingProxyType({"prepare": "validate.prepare"})
-BASELINE = MappingProxyType({"baseline": "validate.baseline"})
-CHECK = MappingProxyType({"check": "validate.check"})
-
-
-@action("validate.prepare", produces=ValidationTarget, consumes=(PrCandidate,))
-def prepare(ctx: StepContext) -> Produced:
+@action("validate.prepare", consumes=(PrCandidate,))
+def prepare(ctx: StepContext) -> Produced[ValidationTarget]:
     """The PR to validate and what implement proved about it: the newest ``PrCandidate``
     for this issue whose pull request is still open (kept whole: see ``Prepared``)."""
     for _, candidate in ctx.services.store.artifacts(PrCandidate, ctx.number):
@@ -72,15 +67,16 @@ def prepare(ctx: StepContext) -> Produced:
     raise FactoryError(f"issue {ctx.number} has no open pull request from the factory")
 
 
-@action("validate.ci", needs=PREPARE)
-def ci(ctx: StepContext) -> dict[str, Any]:
+@action("validate.ci")
+def ci(ctx: StepContext, prepare: Prepared) -> dict[str, Any]:
     """CI still running on the PR head is waited for (bounded) before anything is spent on
     journeys and the validator: a gate read too early would send a good change to a person.
     The wait counts from the first look at this head, across kills and resumes."""
     services = ctx.services
     if not services.settings.governance.rules.auto_merge.require_ci:
         return {"state": "not required", "waited_s": 0.0}
-    head, cfg = ctx.output("prepare", Prepared).head, services.settings.config.validation
+    head = prepare.head
+    cfg = services.settings.config.validation
     first: float | None = None  # when this head was first seen pending (kept in the store)
     with waiting():  # for CI: the run's CPU turn goes to the others
         while True:
@@ -97,7 +93,7 @@ def ci(ctx: StepContext) -> dict[str, Any]:
             time.sleep(min(cfg.ci_poll_s, cfg.ci_wait_s - waited))
 
 
-@action("validate.health", produces=Health)
+@action("validate.health")
 def health(ctx: StepContext) -> Health:
     """Production's own health: its tests and the hold-out on the production commit. Green is
     kept per commit and hold-out (and serves validation's calibration as well); red is
@@ -133,15 +129,15 @@ def health(ctx: StepContext) -> Health:
     return summary
 
 
-@action("validate.baseline", produces=Baseline, needs=PREPARE)
-def baseline(ctx: StepContext) -> Baseline:
+@action("validate.baseline")
+def baseline(ctx: StepContext, prepare: Prepared) -> Baseline:
     """Calibration: the hold-out must pass on production before it can judge a change. The
     change joins the merge queue here: its candidate will be built on the changes ahead of it
     (``harness.validate.landing``)."""
     _, sha = production_tip(ctx)
     services = ctx.services
-    base, queued = _queued_base(ctx, sha)
-    if ctx.output("prepare", Prepared).candidate.spec.kind == "revert":
+    base, queued = _queued_base(ctx, prepare.head, sha)
+    if prepare.candidate.spec.kind == "revert":
         # heal's revert of a red production: nothing to calibrate, its own journeys judge it
         tree = tree_of(services.repo, sha)
         red = HoldoutRun(sha=sha, tree=tree, journeys=[], journeys_passed=False)
@@ -163,12 +159,12 @@ def baseline(ctx: StepContext) -> Baseline:
     return Baseline(**dict(result), production_sha=sha, cached=cached, base=base, queued=queued)
 
 
-def _queued_base(ctx: StepContext, production: str) -> tuple[str | None, list[int]]:
+def _queued_base(ctx: StepContext, head: str, production: str) -> tuple[str | None, list[int]]:
     """The merge queue's speculative base for this change (None: production itself), and the
     issues ahead whose changes it carries. Only a run that holds its issue queues."""
     if ctx.lease is None or ctx.issue is None:
         return None, []
-    services, head = ctx.services, ctx.output("prepare", Prepared).head
+    services = ctx.services
     ahead = landing.join(
         services.store, services.settings.state_dir, ctx.run_id, ctx.issue, head, ctx.lease.holder
     )
@@ -197,13 +193,13 @@ def validator_question(ctx: StepContext, candidate: PrCandidate) -> ValidatorQue
     )
 
 
-@action("validate.check", produces=CheckResult, needs={**PREPARE, **BASELINE})
-def check(ctx: StepContext) -> CheckResult:
+@action("validate.check")
+def check(ctx: StepContext, prepare: Prepared, baseline: Baseline) -> CheckResult:
     """Tests, journeys and the sealed validator on the candidate, each on a fresh app."""
-    prepared = ctx.output("prepare", Prepared)
+    prepared = prepare
     if prepared.head != prepared.candidate.head:
         raise StepFailed("the PR head changed after its gates passed; they no longer hold", {})
-    calibrated = ctx.output("baseline", Baseline)
+    calibrated = baseline
     production = calibrated.production_sha  # setup's network: this only
     repo, head = ctx.services.repo, prepared.head
     try:
@@ -320,11 +316,12 @@ ROUTE_LABELS = MappingProxyType(
 )
 
 
-@action("validate.decide", produces=Validation, needs={**PREPARE, **CHECK})
-def decide(ctx: StepContext) -> Validation:
+@action("validate.decide")
+def decide(ctx: StepContext, prepare: Prepared, check: CheckResult) -> Validation:
     """Apply the route: one comment that leads with the decision, and one terminal label in
     place of ``factory:accepted`` (a retry keeps it: the issue goes back to implementation)."""
-    prepared, checked = ctx.output("prepare", Prepared), ctx.output("check", CheckResult)
+    prepared = prepare
+    checked = check
     rules, verdict = ctx.services.settings.governance.rules, checked.verdict
     ci = ctx.services.forge.ci_status(prepared.head)
     kind, candidate = kind_of(prepared.candidate.spec), prepared.candidate

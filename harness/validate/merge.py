@@ -17,21 +17,21 @@ from harness.faults import fault_point
 from harness.forge.base import Label, set_state
 from harness.forge.neutral import Markdown
 from harness.validate import landing
-from harness.validate.actions import BASELINE, CHECK, PREPARE, production_tip
+from harness.validate.actions import production_tip
 from harness.validate.evidence import journeys_on, tree_of
 from harness.validate.landing import take_landing
 
 TESTED_SECTION = "\n\n## Tested before landing\n"  # heads comments/pr_tested.md.j2
 
 
-@action("validate.turn", needs=CHECK)
-def turn(ctx: StepContext) -> dict[str, Any]:
+@action("validate.turn")
+def turn(ctx: StepContext, check: CheckResult) -> dict[str, Any]:
     """A candidate built on changes ahead in the merge queue is judged only once they have
     finished: wait for them, then its evidence holds only if production's tree is the one it
     was built on (else it is validated again on production as it is now): a failure that a
     change ahead caused is never blamed on it. A candidate built on production itself is
     judged at once (its merge waits for its turn; see ``harness.validate.landing``)."""
-    checked = ctx.output("check", CheckResult)
+    checked = check
     if not checked.queued:
         return {"queued": [], "waited_s": 0.0}
     started = time.monotonic()
@@ -72,12 +72,8 @@ def _still_built_on(ctx: StepContext, checked: CheckResult, when: str) -> str:
     return sha
 
 
-@action(
-    "validate.merge",
-    produces=Landing,
-    needs={**PREPARE, **BASELINE, **CHECK, "decide": "validate.decide"},
-)
-def merge(ctx: StepContext) -> Landing:
+@action("validate.merge")
+def merge(ctx: StepContext, prepare: Prepared, check: CheckResult, decide: Validation) -> Landing:
     """The applier merges with the expected head, only if production did not move; one
     landing at a time: production's landing lease, taken here, is kept until the run ends
     (see ``harness.validate.landing``). The landing is recorded before production's ref
@@ -87,8 +83,9 @@ def merge(ctx: StepContext) -> Landing:
     _wait_for_turn(ctx)  # landings go in queue order
     take_landing(ctx.services.store, ctx.lease.holder)
     ctx.check_lease()
-    forge, prepared = ctx.services.forge, ctx.output("prepare", Prepared)
-    checked = ctx.output("check", CheckResult)
+    forge = ctx.services.forge
+    prepared = prepare
+    checked = check
     branch = ctx.services.settings.config.production_branch
     merged = landing.landed_by(ctx.services.store, forge, ctx.run_id)
     if merged is not None:  # this run's own merge, made before it was killed: carry on
@@ -109,7 +106,7 @@ def merge(ctx: StepContext) -> Landing:
             "reverted",
             {"merge_sha": merged, "tested_tree": checked.tree, "landed_tree": landed},
         )
-    decision = ctx.output("decide", Validation).comment
+    decision = decide.comment
     forge.post_comment(
         ctx.number,
         f"validate:merged:{prepared.pr}",
@@ -160,11 +157,11 @@ def _name_the_tested_commit(ctx: StepContext, prepared: Prepared, checked: Check
     )
 
 
-@action("validate.smoke", produces=Smoke, needs={"merge": "validate.merge"})
-def smoke(ctx: StepContext) -> Smoke:
+@action("validate.smoke")
+def smoke(ctx: StepContext, merge: Landing) -> Smoke:
     """Journeys on the new production head; a failure is reverted by a new commit."""
-    landing = ctx.output("merge", Landing)
-    merged, branch = landing.merge_sha, landing.branch
+    merged = merge.merge_sha
+    branch = merge.branch
     before = ctx.services.repo.rev_parse(f"{merged}^1")  # production as it was: setup's network
     result = journeys_on(ctx, merged, "smoke", trusted=before)
     if result.journeys_passed:

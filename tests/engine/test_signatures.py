@@ -76,14 +76,12 @@ def test_the_parameters_are_the_earlier_steps_an_action_needs() -> None:
     assert dict(info.needs) == {"spec": Need(IssueSpec), "tested": Need(Ran, optional=True)}
 
 
-def test_the_older_keywords_still_declare() -> None:
-    @action("test.sig_older", produces=IssueSpec, needs={"spec": "test.sig_spec"})
-    def older(ctx: StepContext) -> Produced:
-        raise AssertionError
-
-    info = declared(older)
-    assert info is not None
-    assert (info.produces, dict(info.needs)) == (IssueSpec, {"spec": Need(action="test.sig_spec")})
+def test_the_older_keywords_are_gone() -> None:
+    """The signature is the one declaration: ``produces=`` and ``needs=`` are refused."""
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        action("test.sig_older", produces=IssueSpec)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        action("test.sig_older", needs={"spec": "test.sig_spec"})  # type: ignore[call-arg]
 
 
 def test_a_parameter_that_is_not_a_record_is_refused_when_marked() -> None:
