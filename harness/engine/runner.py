@@ -47,15 +47,13 @@ A = TypeVar("A", bound=Artifact)
 
 @dataclass(frozen=True)
 class RunOutcome:
-    """How a run ended, and what its succeeded steps recorded: by type (``artifact``), which
-    is what other modules read, and by step id (``outputs``), for the workflow's own room."""
+    """How a run ended, and what its succeeded steps recorded, read by type (``artifact``)."""
 
     run_id: str
     workflow: str
     issue: int | None
     status: str  # succeeded | failed | stopped
     reason: str | None
-    outputs: Mapping[str, dict[str, object]] = field(default_factory=lambda: MappingProxyType({}))
     not_before: float | None = None
     kept: Mapping[str, dict[str, object]] = field(default_factory=lambda: MappingProxyType({}))
 
@@ -208,9 +206,7 @@ class Engine:
             if index >= len(workflow.steps):
                 store.set_run_status(run_id, "succeeded", event={})
                 found = kept(steps)
-                return RunOutcome(
-                    run_id, workflow.name, issue, "succeeded", None, outputs, kept=found
-                )
+                return RunOutcome(run_id, workflow.name, issue, "succeeded", None, kept=found)
             ctx = replace(ctx, step=workflow.steps[index])
             try:
                 check_kill_switch(self.services)
@@ -236,8 +232,7 @@ class Engine:
                 self._finish(seq, "succeeded", result, ctx, artifact=artifact)
         store.set_run_status(run_id, "failed", reason=reason, event={"reason": reason})
         found = kept(store.steps(run_id))
-        outputs = ctx.outputs
-        return RunOutcome(run_id, workflow.name, ctx.issue, "failed", reason, outputs, kept=found)
+        return RunOutcome(run_id, workflow.name, ctx.issue, "failed", reason, kept=found)
 
     def _failure_reason(self, workflow: Workflow, last: StepRecord) -> str:
         if last.step_id == ON_FAILURE:
@@ -258,7 +253,7 @@ class Engine:
         )
         found = kept(store.steps(ctx.run_id))
         return RunOutcome(
-            ctx.run_id, ctx.workflow, ctx.issue, "stopped", reason, ctx.outputs, not_before, found
+            ctx.run_id, ctx.workflow, ctx.issue, "stopped", reason, not_before, found
         )
 
     def _step(self, ctx: StepContext) -> RunOutcome | None:

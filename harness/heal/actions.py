@@ -4,7 +4,7 @@ the one step of its revert (``workflows/revert.yaml``) that is not implement's."
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Literal
 
 from harness.artifacts import Blame, Diagnosis, Healed, HoldoutRun, Probe, RunRecords, Worktree
 from harness.engine.actions import action
@@ -15,6 +15,7 @@ from harness.forge.base import Label, file_once, set_state
 from harness.git.repo import GitRepo
 from harness.heal.checks import failing_checks, flakes, probe, public
 from harness.implement.actions import checkout
+from harness.kinds import REVERT, is_revert
 from harness.validate.calibration import health_key
 
 HISTORY = 200  # first-parent commits a bisect looks back at, at most
@@ -118,8 +119,8 @@ def bisect(ctx: StepContext, diagnose: Diagnosis) -> Blame:
     landed = store.landed(history[bad])
     merged = None if landed else services.forge.merged_pr(history[bad])  # a runner's forge
     if merged is not None:
-        landed = (merged.issue, "revert" if merged.title.startswith("Revert ") else "change")
-    kind = "maintainer" if landed is None else "revert" if landed[1] == "revert" else "factory"
+        landed = (merged.issue, REVERT if merged.title.startswith("Revert ") else "change")
+    kind = "maintainer" if landed is None else REVERT if is_revert(landed[1]) else "factory"
     found = {"green": history[good], "culprit": history[bad], "culprit_kind": kind}
     issue = landed[0] if landed else None
     return blame.model_copy(update={**found, "issue": issue, "commits": good, "probes": probes})
@@ -144,7 +145,7 @@ def act(ctx: StepContext, diagnose: Diagnosis, bisect: Blame | None) -> Healed:
         return _environment(ctx, healed, bisect, diagnose.health_run)
     healed = healed.model_copy(update={"culprit": bisect.culprit, "culprit_issue": bisect.issue})
     if bisect.culprit_kind != "factory" or bisect.issue is None:
-        revert = bisect.culprit_kind == "revert"
+        revert = is_revert(bisect.culprit_kind)
         why = "a revert the factory landed" if revert else "a commit the factory did not land"
         title = f"Production is red since {bisect.culprit[:12]}: a person decides"
         body = ctx.services.templates.render("comments/heal_person.md.j2", why=why, **said)
@@ -155,7 +156,7 @@ def act(ctx: StepContext, diagnose: Diagnosis, bisect: Blame | None) -> Healed:
     return _regression(ctx, healed, bisect, said)
 
 
-def _regression(ctx: StepContext, healed: Healed, blame: Blame, said: dict[str, Any]) -> Healed:
+def _regression(ctx: StepContext, healed: Healed, blame: Blame, said: dict[str, object]) -> Healed:
     """The factory's merge broke production: a regression issue, linked both ways with the
     culprit's issue, reopened; the revert follows, unless the chain of fixes this merge
     belongs to has used ``budgets.max_heal_attempts``: then a person decides."""
@@ -224,7 +225,7 @@ def _count_flakes(ctx: StepContext, flaky: list[str], sha: str) -> None:
         file_once(ctx.services.forge, key, title, body, Label.NEEDS_HUMAN, reopen=False)
 
 
-def _evidence(ctx: StepContext, diagnosed: Diagnosis, blame: Blame | None) -> dict[str, Any]:
+def _evidence(ctx: StepContext, diagnosed: Diagnosis, blame: Blame | None) -> dict[str, object]:
     """What every issue and comment of a heal shows: the failing tests by id, hidden journeys
     by count alone, the bisect's log and culprit, the tests' output."""
     test = ctx.services.settings.config.commands.test

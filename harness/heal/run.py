@@ -15,6 +15,7 @@ from harness.engine.runner import Engine, RunOutcome
 from harness.errors import ForgeError
 from harness.forge.base import Label, set_state
 from harness.implement.run import LEASE_TTL_S, holder_id, holder_is_gone
+from harness.kinds import REVERT, is_revert
 from harness.validate.calibration import health_key
 
 HEALS = 1000  # the newest heals whose issues a green production may close
@@ -101,7 +102,7 @@ def heal(services: Services, health_run: str | None, sha: str) -> ProductionStat
     number = healed.regression_issue or 0  # a plan's new issue (< 0): its next health reverts
     if healed.outcome == "reverted" and number > 0 and healed.culprit:
         title = f"Revert {healed.culprit[:12]} (issue {healed.culprit_issue})"
-        spec = IssueSpec(number=number, title=title, decision="accept", kind="revert")
+        spec = IssueSpec(number=number, title=title, decision="accept", kind=REVERT)
         inputs = {"culprit": healed.culprit, "spec": spec.model_dump(mode="json")}
         if _revert(services, number, inputs).artifact(PrCandidate):
             state["reverting"] = number
@@ -124,7 +125,7 @@ def reverts_waiting(services: Services) -> list[int]:
     store, issues = services.store, services.forge.list_issues("open")
     waiting = [i.number for i in issues if Label.NEEDS_REVIEW in i.labels]
     found = {n: store.latest_artifact(PrCandidate, n) for n in waiting}
-    return [n for n, c in found.items() if c and c.spec.kind == "revert"]
+    return [n for n, c in found.items() if c and is_revert(c.spec.kind)]
 
 
 def _green_again(services: Services, sha: str) -> None:

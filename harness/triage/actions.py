@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Any
 
 from harness.artifacts import Acknowledgement, IssueSpec, Judgement, Produced, Screened
 from harness.engine.actions import action
@@ -72,7 +71,7 @@ def prescreen_action(ctx: StepContext) -> Screened:
 
 
 @action("triage.context")
-def context(ctx: StepContext) -> dict[str, Any]:
+def context(ctx: StepContext) -> dict[str, object]:
     """What the triage agent is shown besides the issue: the map of the repository at the
     production commit the governance was read from (made once per commit and kept in the
     store), and what the sealed validator can observe — its browser tools as its definition

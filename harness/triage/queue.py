@@ -102,7 +102,7 @@ def _deferred_today(services: Services, number: int) -> bool:
     return False
 
 
-def deferred_waiting(services: Services) -> dict[str, Any] | None:
+def deferred_waiting(services: Services) -> dict[str, object] | None:
     """The open issues the daily author limit defers (``count``), and when it lets them
     through (``until``: the next UTC midnight); None when none waits."""
     count = sum(Label.DEFERRED in i.labels for i in services.forge.list_issues("open"))
@@ -110,7 +110,7 @@ def deferred_waiting(services: Services) -> dict[str, Any] | None:
     return {"count": count, "until": until} if count else None
 
 
-def summarise(outcome: RunOutcome) -> dict[str, Any]:
+def summarise(outcome: RunOutcome) -> dict[str, object]:
     applied = outcome.artifact(IssueSpec)
     deferred = outcome.status == "stopped" and outcome.not_before is not None
     status = "deferred" if deferred else outcome.status

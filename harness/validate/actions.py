@@ -8,7 +8,6 @@ import json
 import time
 from itertools import takewhile
 from types import MappingProxyType
-from typing import Any
 
 from harness.artifacts import (
     ANY_RUN,
@@ -33,6 +32,7 @@ from harness.forge.base import Label, set_state
 from harness.git import shape
 from harness.git.repo import GitRepo
 from harness.heal.checks import flakes
+from harness.kinds import is_revert
 from harness.review.trust import kind_of, review_gate, trusted_setup
 from harness.triage.outbound import sanitize_outbound
 from harness.validate import landing, proof
@@ -68,7 +68,7 @@ def prepare(ctx: StepContext) -> Produced[ValidationTarget]:
 
 
 @action("validate.ci")
-def ci(ctx: StepContext, prepare: Prepared) -> dict[str, Any]:
+def ci(ctx: StepContext, prepare: Prepared) -> dict[str, object]:
     """CI still running on the PR head is waited for (bounded) before anything is spent on
     journeys and the validator: a gate read too early would send a good change to a person.
     The wait counts from the first look at this head, across kills and resumes."""
@@ -137,7 +137,7 @@ def baseline(ctx: StepContext, prepare: Prepared) -> Baseline:
     _, sha = production_tip(ctx)
     services = ctx.services
     base, queued = _queued_base(ctx, prepare.head, sha)
-    if prepare.candidate.spec.kind == "revert":
+    if is_revert(prepare.candidate.spec.kind):
         # heal's revert of a red production: nothing to calibrate, its own journeys judge it
         tree = tree_of(services.repo, sha)
         red = HoldoutRun(sha=sha, tree=tree, journeys=[], journeys_passed=False)
@@ -219,7 +219,7 @@ def check(ctx: StepContext, prepare: Prepared, baseline: Baseline) -> CheckResul
     if problems := shape.tree_problems(repo, base, candidate, protected):
         raise shape.UnsafeTree(problems, say_why=True)  # before any checkout, before any merge
     # a revert restores what production held: no criteria to judge
-    reverting = prepared.candidate.spec.kind == "revert"
+    reverting = is_revert(prepared.candidate.spec.kind)
     question = None if reverting else validator_question(ctx, prepared.candidate)
     earlier = _earlier_verdict(ctx, head, candidate, question.digest()) if question else None
     changed = repo.paths_between(base, candidate)  # this change's paths, not those ahead
@@ -376,7 +376,7 @@ def _refuse(ctx: StepContext, route_name: str, pr: int, body: str) -> None:
 
 
 @action("validate.fail")
-def fail(ctx: StepContext) -> dict[str, Any]:
+def fail(ctx: StepContext) -> dict[str, object]:
     failure = ctx.last_failure()
     forge = ctx.services.forge
     set_state(forge, ctx.number, Label.NEEDS_HUMAN)

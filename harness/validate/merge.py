@@ -6,7 +6,6 @@ the merge and reverts a failure. Each hands on its record (``Landing``, ``Smoke`
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from harness.artifacts import CheckResult, Landing, Prepared, Smoke, Validation
 from harness.engine.actions import action
@@ -16,6 +15,7 @@ from harness.errors import StepFailed
 from harness.faults import fault_point
 from harness.forge.base import Label, set_state
 from harness.forge.neutral import Markdown
+from harness.kinds import is_revert
 from harness.validate import landing
 from harness.validate.actions import production_tip
 from harness.validate.evidence import journeys_on, tree_of
@@ -25,7 +25,7 @@ TESTED_SECTION = "\n\n## Tested before landing\n"  # heads comments/pr_tested.md
 
 
 @action("validate.turn")
-def turn(ctx: StepContext, check: CheckResult) -> dict[str, Any]:
+def turn(ctx: StepContext, check: CheckResult) -> dict[str, object]:
     """A candidate built on changes ahead in the merge queue is judged only once they have
     finished: wait for them, then its evidence holds only if production's tree is the one it
     was built on (else it is validated again on production as it is now): a failure that a
@@ -118,7 +118,7 @@ def merge(ctx: StepContext, prepare: Prepared, check: CheckResult, decide: Valid
             decision=Markdown(decision),  # the validation's own comment, already made safe
         ),
     )
-    if prepared.candidate.spec.kind == "revert":  # the regression issue goes on to triage
+    if is_revert(prepared.candidate.spec.kind):  # the regression issue goes on to triage
         set_state(forge, ctx.number, None, (Label.REGRESSION,))
     else:
         set_state(forge, ctx.number, Label.MERGED)

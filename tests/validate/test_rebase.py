@@ -62,7 +62,7 @@ def _neighbours_first(mp: pytest.MonkeyPatch, repo: Path, landed: list[str]) -> 
     real = registry.get_action("validate.baseline")
     assert real is not None
 
-    def baseline(ctx: Any) -> Any:
+    def baseline(ctx: Any, **records: Any) -> Any:
         if len(landed) < NEIGHBOURS:
             name = f"test_neighbour_{len(landed) + 1}"
             path = repo / "test_app.py"
@@ -70,7 +70,7 @@ def _neighbours_first(mp: pytest.MonkeyPatch, repo: Path, landed: list[str]) -> 
             path.write_text(path.read_text().replace(END, test + END))
             git(repo, "commit", "-qam", f"{name}, landed first")
             landed.append(name)
-        return real(ctx)
+        return real(ctx, **records)
 
     mp.setitem(registry.actions().functions, "validate.baseline", baseline)
 
