@@ -29,6 +29,22 @@ class Artifact(BaseModel):
         return cls.model_validate({k: v for k, v in outputs.items() if k in keys})
 
 
+class Inputs(BaseModel):
+    """Base of a workflow's inputs, one frozen model per workflow: what its runner gives
+    ``Engine.run`` and an action that reads them names as its ``inputs`` parameter."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TriageInputs(Inputs):
+    number: int | None = None
+
+
+class AckInputs(Inputs):
+    number: int | None = None
+    triage_at: str | None = None  # when triage will judge the issue, as the comment says
+
+
 class GateResult(Artifact):
     """One gate computed in code from evidence; routing finds a gate by its name."""
 
@@ -131,6 +147,29 @@ class Assignment(IssueSpec):
     holdout: str = ""  # the hold-out's digest when the attempt started (never its content)
     tier: int = 0  # refused attempts before this one: each moves ``models.escalate`` one up
     models: dict[str, str] = Field(default_factory=dict)  # role -> the model this attempt calls
+
+
+class ChangeInputs(Inputs):
+    """The ``implement`` workflow's inputs, and its ``revert``'s: the culprit merge heal
+    undoes and the spec the factory wrote for its regression issue."""
+
+    number: int | None = None
+    culprit: str | None = None
+    spec: Assignment | None = None
+
+
+class ValidateInputs(Inputs):
+    number: int | None = None
+    rehearsal: bool = False  # a backtest's: decided, never merged
+
+
+class HealInputs(Inputs):
+    health_run: str  # the red health run
+    sha: str  # the production commit it found red
+
+
+class AuditInputs(Inputs):
+    dry_run: bool = False  # a look: files nothing
 
 
 class Worktree(Artifact):

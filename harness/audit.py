@@ -17,7 +17,15 @@ from harness.analysers import (
     shipped_data,
     workspace,
 )
-from harness.artifacts import Analysed, AnalyserFinding, Audited, AuditorFinding, Found, Worktree
+from harness.artifacts import (
+    Analysed,
+    AnalyserFinding,
+    Audited,
+    AuditInputs,
+    AuditorFinding,
+    Found,
+    Worktree,
+)
 from harness.config.globs import matching
 from harness.engine.actions import action
 from harness.engine.context import Services, StepContext
@@ -38,7 +46,7 @@ def run_audit(services: Services, dry_run: bool) -> RunOutcome:
     unfinished = services.store.find_open_run("audit", None)
     if unfinished and bool(unfinished.inputs.get("dry_run")) != dry_run:
         engine.end(unfinished.id, "ended by an audit of the other kind")
-    return engine.run("audit", inputs={"dry_run": dry_run})
+    return engine.run("audit", inputs=AuditInputs(dry_run=dry_run))
 
 
 @action("audit.checkout")
@@ -135,14 +143,14 @@ def release(ctx: StepContext, worktree: Worktree | None) -> None:
 
 
 @action("audit.file")
-def file(ctx: StepContext, select: Found, worktree: Worktree) -> Found:
+def file(ctx: StepContext, inputs: AuditInputs, select: Found, worktree: Worktree) -> Found:
     """One issue per selected finding (none twice: looked up by fingerprint first), labelled
     ``factory:found``; the checkout goes."""
     services = ctx.services
     forge = services.forge
     chosen = select
     filed = known(services)
-    look = ctx.inputs.get("dry_run")  # a look files nothing
+    look = inputs.dry_run  # a look files nothing
     for f in [] if look else chosen.findings:
         if f.fingerprint not in filed:
             title = sanitize_outbound(f"{f.rule} in {f.path}: {f.message.splitlines()[0]}", 120)

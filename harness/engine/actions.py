@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from harness.artifacts import Artifact, Produced
+from harness.artifacts import Artifact, Inputs, Produced
 from harness.caches import PROCESS
 from harness.engine.context import StepContext
 from harness.errors import FactoryError
@@ -57,6 +57,7 @@ class ActionInfo:
     produces: type[Artifact] | None = None
     consumes: tuple[type[Artifact], ...] = ()
     needs: Mapping[str, Need] = field(default_factory=lambda: MappingProxyType({}))
+    inputs: type[Inputs] | None = None  # the workflow's inputs, as its ``inputs`` parameter
     # it may return outputs (a dict) or None instead of what it produces
     may_produce_nothing: bool = False
 
@@ -69,12 +70,18 @@ def action(name: str, consumes: tuple[type[Artifact], ...] = ()) -> Callable[[Ac
         hints = typing.get_type_hints(fn)
         made, others = _record(hints.get("return"))
         wanted: dict[str, Need] = {}
-        for param in list(inspect.signature(fn).parameters)[1:]:
+        given = hints.pop("inputs", None)
+        if given is not None and not (isinstance(given, type) and issubclass(given, Inputs)):
+            raise TypeError(f"action {name}: parameter inputs is not a workflow's Inputs")
+        for param in [p for p in list(inspect.signature(fn).parameters)[1:] if p != "inputs"]:
             record, optional = _record(hints.get(param))
             if record is None or optional not in ((), (type(None),)):
                 raise TypeError(f"action {name}: parameter {param} is not a record (or one | None)")
             wanted[param] = Need(record, optional=bool(optional))
-        info = ActionInfo(name, made, consumes, MappingProxyType(wanted), bool(others))
+        needs = MappingProxyType(wanted)
+        info = ActionInfo(
+            name, made, consumes, needs, inputs=given, may_produce_nothing=bool(others)
+        )
         setattr(fn, _MARK, info)
         return fn
 
@@ -122,10 +129,15 @@ def call(name: str, ctx: StepContext) -> tuple[dict[str, object], str | None]:
     info = action_info(name)
     if info is None:  # load_workflow validated this; a race with an override edit
         raise FactoryError(f"unknown action {name!r}")
-    records = {
+    records: dict[str, object] = {
         step: (ctx.output_if_ran if need.optional else ctx.output)(step, need.record)
         for step, need in info.needs.items()
     }
+    if info.inputs is not None:
+        try:
+            records["inputs"] = info.inputs.model_validate(ctx.inputs)
+        except ValidationError as exc:
+            raise FactoryError(f"action {name}: the run's inputs are not its workflow's") from exc
     result = actions().functions[name](ctx, **records)
     if isinstance(result, Artifact):
         result = Produced(result)

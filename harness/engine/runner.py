@@ -16,7 +16,7 @@ from typing import TypeVar
 from pydantic import ValidationError
 
 from harness import cpu
-from harness.artifacts import Artifact
+from harness.artifacts import Artifact, Inputs
 from harness.engine.actions import call
 from harness.engine.agents import run_agent_step
 from harness.engine.commands import run_command_step
@@ -72,10 +72,8 @@ class Engine:
         self.lease = lease
 
     # -- public ---------------------------------------------------------------
-    def run(
-        self, name: str, issue: int | None = None, inputs: Mapping[str, object] | None = None
-    ) -> RunOutcome:
-        """Run (or resume) workflow ``name`` for ``issue``."""
+    def run(self, name: str, issue: int | None = None, inputs: Inputs | None = None) -> RunOutcome:
+        """Run (or resume) workflow ``name`` for ``issue``, given its ``inputs``."""
         workflow = load_workflow(self.services, name)
         check_kill_switch(self.services)
         # in turn with the process's other runs (harness/cpu.py); refuses a config that runs
@@ -97,14 +95,13 @@ class Engine:
 
     # -- internals --------------------------------------------------------------
     def _run(
-        self, workflow: Workflow, name: str, issue: int | None, inputs: Mapping[str, object] | None
+        self, workflow: Workflow, name: str, issue: int | None, inputs: Inputs | None
     ) -> RunOutcome:
         store = self.services.store
         run = store.find_open_run(name, issue)
         if run is None:
-            run = store.create_run(
-                name, issue, inputs or {}, self.services.settings.governance.hashes
-            )
+            given = inputs.model_dump(mode="json", exclude_none=True) if inputs else {}
+            run = store.create_run(name, issue, given, self.services.settings.governance.hashes)
             store.append_event(run.id, "run.started", {"workflow": name, "issue": issue})
         else:
             if run.not_before and run.not_before > self.services.clock():
@@ -252,9 +249,7 @@ class Engine:
             ctx.run_id, "stopped", reason=reason, not_before=not_before, event={"reason": reason}
         )
         found = kept(store.steps(ctx.run_id))
-        return RunOutcome(
-            ctx.run_id, ctx.workflow, ctx.issue, "stopped", reason, not_before, found
-        )
+        return RunOutcome(ctx.run_id, ctx.workflow, ctx.issue, "stopped", reason, not_before, found)
 
     def _step(self, ctx: StepContext) -> RunOutcome | None:
         """Run one step and persist its result; return an outcome if the run must end now."""

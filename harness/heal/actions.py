@@ -6,7 +6,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Literal
 
-from harness.artifacts import Blame, Diagnosis, Healed, HoldoutRun, Probe, RunRecords, Worktree
+from harness.artifacts import (
+    Blame,
+    ChangeInputs,
+    Diagnosis,
+    Healed,
+    HealInputs,
+    HoldoutRun,
+    Probe,
+    RunRecords,
+    Worktree,
+)
 from harness.engine.actions import action
 from harness.engine.context import StepContext
 from harness.errors import ErrorKind, StepFailed
@@ -25,15 +35,17 @@ REGRESSION_LABELS = (Label.REGRESSION, "kind:bug", "priority:p1")
 
 
 @action("heal.diagnose")
-def diagnose(ctx: StepContext) -> Diagnosis:
+def diagnose(ctx: StepContext, inputs: HealInputs) -> Diagnosis:
     """The checks that failed in the red health run, run again on the same commit (the
     tests as the whole suite): a regression is what fails again, a flake what passes."""
-    store, run_id = ctx.services.store, str(ctx.inputs["health_run"])
+    store = ctx.services.store
+    run_id = inputs.health_run
     red = RunRecords(store.steps(run_id)).newest(HoldoutRun)
     if red is None:  # set-up, the app or the hold-out failed before any check ran
         why = store.get_run(run_id).reason or "production's health check could not run"
-        sha = str(ctx.inputs["sha"])
-        return Diagnosis(sha=sha, health_run=run_id, verdict="environment", checks=[], reason=why)
+        return Diagnosis(
+            sha=inputs.sha, health_run=run_id, verdict="environment", checks=[], reason=why
+        )
     checks = failing_checks(red, ctx.services.settings.holdout_dir)
     again = probe(ctx, red.sha, checks, "again")
     verdict: Verdict = (
@@ -241,10 +253,10 @@ def _evidence(ctx: StepContext, diagnosed: Diagnosis, blame: Blame | None) -> di
 
 
 @action("heal.undo")
-def undo(ctx: StepContext, worktree: Worktree) -> dict[str, object]:
+def undo(ctx: StepContext, inputs: ChangeInputs, worktree: Worktree) -> dict[str, object]:
     """The culprit merge undone on production in the run's checkout: one commit whose
     message says what it reverts (``git revert``'s words, which earned trust reads)."""
-    culprit = str(ctx.inputs["culprit"])
+    culprit = str(inputs.culprit)
     repo = ctx.services.repo
     message = f"Revert {culprit[:12]} for issue {ctx.number}\n\nThis reverts commit {culprit}.\n"
     undone = repo.revert_commit(culprit, message)  # on the culprit: its first parent's tree

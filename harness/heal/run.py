@@ -6,10 +6,19 @@ closed."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Required, TypedDict
 
-from harness.artifacts import ANY_RUN, Diagnosis, Healed, Health, IssueSpec, Landing, PrCandidate
+from harness.artifacts import (
+    ANY_RUN,
+    Assignment,
+    ChangeInputs,
+    Diagnosis,
+    Healed,
+    HealInputs,
+    Health,
+    Landing,
+    PrCandidate,
+)
 from harness.engine.context import Lease, Services
 from harness.engine.runner import Engine, RunOutcome
 from harness.errors import ForgeError
@@ -77,7 +86,7 @@ def heal(services: Services, health_run: str | None, sha: str) -> ProductionStat
     store = services.store
     for run in store.open_runs("revert"):  # a revert killed on its way: finished first
         if run.issue is not None:
-            _revert(services, run.issue, {})
+            _revert(services, run.issue, None)
     if waiting := reverts_waiting(services):
         return {"green": False, "reverting": waiting[0], "outcome": "reverted"}
     stale = store.find_open_run("heal", None)
@@ -89,7 +98,8 @@ def heal(services: Services, health_run: str | None, sha: str) -> ProductionStat
         person = known.person_issue if known.sha == sha else None
         if person and services.forge.get_issue(person).state == "open":
             return {"green": False, "outcome": known.outcome, "tracking": str(person)}
-    outcome = Engine(services).run("heal", None, {"health_run": health_run, "sha": sha})
+    given = HealInputs(health_run=health_run, sha=sha) if health_run else None  # None: resumed
+    outcome = Engine(services).run("heal", None, given)
     healed = outcome.artifact(Healed)
     if healed is None:
         return {"green": False, "heal": outcome.run_id, "reason": f"heal: {outcome.reason}"}
@@ -102,20 +112,20 @@ def heal(services: Services, health_run: str | None, sha: str) -> ProductionStat
     number = healed.regression_issue or 0  # a plan's new issue (< 0): its next health reverts
     if healed.outcome == "reverted" and number > 0 and healed.culprit:
         title = f"Revert {healed.culprit[:12]} (issue {healed.culprit_issue})"
-        spec = IssueSpec(number=number, title=title, decision="accept", kind=REVERT)
-        inputs = {"culprit": healed.culprit, "spec": spec.model_dump(mode="json")}
+        spec = Assignment(number=number, title=title, decision="accept", kind=REVERT)
+        inputs = ChangeInputs(number=number, culprit=healed.culprit, spec=spec)
         if _revert(services, number, inputs).artifact(PrCandidate):
             state["reverting"] = number
     return state
 
 
-def _revert(services: Services, number: int, inputs: Mapping[str, object]) -> RunOutcome:
+def _revert(services: Services, number: int, inputs: ChangeInputs | None) -> RunOutcome:
     """The revert workflow for regression issue ``number``, under its lease."""
     holder, store = holder_id(), services.store
     fence = store.acquire_lease(number, holder, LEASE_TTL_S, is_stale=holder_is_gone)
     try:
         engine = Engine(services, Lease(number, holder, fence))
-        return engine.run("revert", number, {"number": number, **inputs})
+        return engine.run("revert", number, inputs)
     finally:
         store.release_lease(number, holder)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from harness.artifacts import (
     FOR_A_PERSON,
     Assignment,
+    ChangeInputs,
     Coded,
     Commit,
     GateReport,
@@ -56,9 +57,8 @@ ESCALATED = ("planner", "implementer", "reviewer")  # the roles of an attempt (A
 
 
 @action("implement.prepare", consumes=(IssueSpec,))
-def prepare(ctx: StepContext) -> Assignment:
-    given = ctx.inputs.get("spec")  # one the factory wrote itself: a heal's revert
-    spec = Assignment.model_validate(given) if given else None
+def prepare(ctx: StepContext, inputs: ChangeInputs) -> Assignment:
+    spec = inputs.spec  # one the factory wrote itself: a heal's revert
     spec = spec or triage_spec(ctx.services.store, ctx.number)
     spec = spec or forge_spec(ctx.services.forge, ctx.number)
     if spec is None or spec.decision != "accept":

@@ -6,6 +6,7 @@ import os
 import secrets
 import socket
 
+from harness.artifacts import ChangeInputs
 from harness.engine.context import Lease, Services
 from harness.engine.runner import Engine, RunOutcome, check_kill_switch
 from harness.errors import UsageError
@@ -69,6 +70,6 @@ def implement_issue(services: Services, number: int) -> RunOutcome:
     fence = store.acquire_lease(number, holder, LEASE_TTL_S, is_stale=holder_is_gone)
     try:
         engine = Engine(services, Lease(number, holder, fence))
-        return engine.run("implement", number, {"number": number})
+        return engine.run("implement", number, ChangeInputs(number=number))
     finally:
         store.release_lease(number, holder)

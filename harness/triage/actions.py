@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from types import MappingProxyType
 
-from harness.artifacts import Acknowledgement, IssueSpec, Judgement, Produced, Screened
+from harness.artifacts import AckInputs, Acknowledgement, IssueSpec, Judgement, Produced, Screened
 from harness.engine.actions import action
 from harness.engine.budget import start_of_day
 from harness.engine.context import StepContext
@@ -161,7 +161,7 @@ def apply_action(
 
 
 @action("triage.ack")
-def ack_action(ctx: StepContext, prescreen: Screened) -> Acknowledgement:
+def ack_action(ctx: StepContext, inputs: AckInputs, prescreen: Screened) -> Acknowledgement:
     """One comment on a new issue: received, and when triage will judge it, or why the
     pre-screen holds it. Never twice (the comment's marker), never on an issue triage has
     decided or the factory opened itself; no label. The issue's text is never quoted."""
@@ -172,7 +172,7 @@ def ack_action(ctx: StepContext, prescreen: Screened) -> Acknowledgement:
     if any(label in STATE_LABELS for label in issue.labels):
         return Acknowledgement(posted=False, why="already triaged")
     held = {"decision": prescreen.decision, "reason": prescreen.reason, "rule": prescreen.rule}
-    when = str(ctx.inputs.get("triage_at") or "at its next triage run")
+    when = inputs.triage_at or "at its next triage run"
     body = ctx.services.templates.render("comments/ack.md.j2", triage_at=when, **held)
     comment = forge.post_comment(ctx.number, "ack", body)
     return Acknowledgement(posted=True, comment_id=comment.id, held=prescreen.decision)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.artifacts import IssueSpec
+from harness.artifacts import IssueSpec, TriageInputs
 from harness.engine.actions import action_info
 from harness.engine.budget import start_of_day
 from harness.engine.context import Services
@@ -132,13 +132,15 @@ def triage_batched(services: Services, queue: list[Issue], wait_s: float) -> lis
     inner, services.model = services.model, collector
     engine = Engine(services)
     try:
-        first = {i.number: engine.run("triage", i.number, {"number": i.number}) for i in queue}
+        first = {
+            i.number: engine.run("triage", i.number, TriageInputs(number=i.number)) for i in queue
+        }
         collector.flush(wait_s)
         results = []
         for issue in queue:
             outcome = first[issue.number]
             if outcome.status == "stopped":
-                outcome = engine.run("triage", issue.number, {"number": issue.number})
+                outcome = engine.run("triage", issue.number, TriageInputs(number=issue.number))
             results.append(summarise(outcome))
         return results
     finally:
@@ -173,7 +175,7 @@ def _one_by_one(services: Services, queue: list[Issue]) -> list[dict[str, Any]]:
             results.append({"issue": issue.number, "status": "stopped", "reason": spent})
             break
         try:
-            outcome = engine.run("triage", issue.number, {"number": issue.number})
+            outcome = engine.run("triage", issue.number, TriageInputs(number=issue.number))
         except StoppedError as exc:
             results.append({"issue": issue.number, "status": "stopped", "reason": str(exc)})
             break

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness.artifacts import Landing
+from harness.artifacts import Landing, ValidateInputs
 from harness.engine.context import Lease, Services
 from harness.engine.runner import Engine, RunOutcome, check_kill_switch
 from harness.errors import UsageError
@@ -52,7 +52,7 @@ def validate_issue(services: Services, number: int, rehearsal: bool = False) -> 
     holder = holder_id()
     fence = services.store.acquire_lease(number, holder, LEASE_TTL_S, is_stale=holder_is_gone)
     try:
-        inputs = {"number": number, **({"rehearsal": True} if rehearsal else {})}
+        inputs = ValidateInputs(number=number, rehearsal=rehearsal)
         return Engine(services, Lease(number, holder, fence)).run("validate", number, inputs)
     finally:
         give_back_landing(services.store, holder)  # held from its merge step to its end
