@@ -106,7 +106,7 @@ class Screened(Artifact):
     title: str
     body: str
     issue_sha256: str
-    hidden: list[str] = Field(default_factory=list)
+    hidden: tuple[str, ...] = ()
     author: str = ""
 
 

@@ -58,16 +58,7 @@ def prescreen_action(ctx: StepContext) -> Screened:
     templates = template_comments(services.repo, services.settings.governance.commit)
     own = own_text(forge, issue)
     screen = prescreen(issue, others, rules, judged_today(ctx, issue), templates, own)
-    return Screened(
-        decision=screen.decision,
-        reason=screen.reason,
-        rule=screen.rule,
-        title=screen.title,
-        body=screen.body,
-        issue_sha256=screen.sha256,
-        hidden=list(screen.hidden),
-        author=issue.author,
-    )
+    return screen.model_copy(update={"author": issue.author})
 
 
 @action("triage.context")

@@ -196,14 +196,12 @@ def validator_question(ctx: StepContext, candidate: PrCandidate) -> ValidatorQue
 @action("validate.check")
 def check(ctx: StepContext, prepare: Prepared, baseline: Baseline) -> CheckResult:
     """Tests, journeys and the sealed validator on the candidate, each on a fresh app."""
-    prepared = prepare
-    if prepared.head != prepared.candidate.head:
+    if prepare.head != prepare.candidate.head:
         raise StepFailed("the PR head changed after its gates passed; they no longer hold", {})
-    calibrated = baseline
-    production = calibrated.production_sha  # setup's network: this only
-    repo, head = ctx.services.repo, prepared.head
+    production = baseline.production_sha  # setup's network: this only
+    repo, head = ctx.services.repo, prepare.head
     try:
-        candidate, base, queued = _candidate(repo, calibrated, head, prepared.candidate.branch)
+        candidate, base, queued = _candidate(repo, baseline, head, prepare.candidate.branch)
     except GitError as exc:
         return CheckResult(
             sha=production,
@@ -219,13 +217,13 @@ def check(ctx: StepContext, prepare: Prepared, baseline: Baseline) -> CheckResul
     if problems := shape.tree_problems(repo, base, candidate, protected):
         raise shape.UnsafeTree(problems, say_why=True)  # before any checkout, before any merge
     # a revert restores what production held: no criteria to judge
-    reverting = is_revert(prepared.candidate.spec.kind)
-    question = None if reverting else validator_question(ctx, prepared.candidate)
+    reverting = is_revert(prepare.candidate.spec.kind)
+    question = None if reverting else validator_question(ctx, prepare.candidate)
     earlier = _earlier_verdict(ctx, head, candidate, question.digest()) if question else None
     changed = repo.paths_between(base, candidate)  # this change's paths, not those ahead
     lost = proof.tests_lost(repo, base, candidate, changed)  # a revert's too: named
     bug_tests, before = None, None
-    if prepared.candidate.spec.kind == "bug":  # its tests, on the code it replaces
+    if prepare.candidate.spec.kind == "bug":  # its tests, on the code it replaces
         bug_tests = proof.new_tests(repo, candidate, changed)
         code = [p for p in changed if not proof.is_test_file(p)]
         restore = {p: repo.read_blob(base, p) for p in code}
@@ -242,7 +240,7 @@ def check(ctx: StepContext, prepare: Prepared, baseline: Baseline) -> CheckResul
         reuse=flakes(ctx.services.store),
     )
     if result.journeys_passed and not result.setup_offline_for:
-        # if this candidate lands, production becomes this tree: already calibrated
+        # if this candidate lands, production becomes this tree: already baseline
         key = calibration_key(repo, candidate, ctx.services.settings.holdout_dir)
         record_calibration(ctx.services.store, key, result)
     return CheckResult(
@@ -320,18 +318,16 @@ ROUTE_LABELS = MappingProxyType(
 def decide(ctx: StepContext, prepare: Prepared, check: CheckResult) -> Validation:
     """Apply the route: one comment that leads with the decision, and one terminal label in
     place of ``factory:accepted`` (a retry keeps it: the issue goes back to implementation)."""
-    prepared = prepare
-    checked = check
-    rules, verdict = ctx.services.settings.governance.rules, checked.verdict
-    ci = ctx.services.forge.ci_status(prepared.head)
-    kind, candidate = kind_of(prepared.candidate.spec), prepared.candidate
+    rules, verdict = ctx.services.settings.governance.rules, check.verdict
+    ci = ctx.services.forge.ci_status(prepare.head)
+    kind, candidate = kind_of(prepare.candidate.spec), prepare.candidate
     gates = trusted_setup(ctx.services, kind, candidate.gates)
     earlier = ctx.services.store.artifacts(Validation, ctx.number, limit=rules.max_rebases + 1)
     rebases = len(list(takewhile(lambda found: found[1].conflict, earlier)))
     candidate = candidate.model_copy(update={"gates": gates})
-    routing = decide_route(rules, candidate, checked, ci, rebases)
+    routing = decide_route(rules, candidate, check, ci, rebases)
     # the person in the loop: earned trust, and a person's approval of this head
-    routing = review_gate(ctx.services, ctx.number, prepared.head, kind, routing)
+    routing = review_gate(ctx.services, ctx.number, prepare.head, kind, routing)
     body = ctx.services.templates.render(
         "comments/validated.md.j2",
         route=routing.route,
@@ -339,27 +335,27 @@ def decide(ctx: StepContext, prepare: Prepared, check: CheckResult) -> Validatio
         rule=routing.rule,
         score=routing.score,
         verdict=routing.verdict,
-        conflict=bool(checked.conflict),
+        conflict=bool(check.conflict),
         gates=[g.model_dump() for g in routing.gates],
-        pr=prepared.pr,
+        pr=prepare.pr,
         summary=sanitize_outbound(verdict.summary if verdict else "", 600),
-        journeys=[{"passed": j.passed} for j in checked.journeys],  # never their names
+        journeys=[{"passed": j.passed} for j in check.journeys],  # never their names
         fix_attempts=routing.fix_attempts,
         run_id=ctx.run_id,
     )
     if routing.route != "merge":
-        _refuse(ctx, routing.route, prepared.pr, body)
+        _refuse(ctx, routing.route, prepare.pr, body)
     return Validation(
         **dict(routing),
-        implement_run=prepared.implement_run,
-        pr=prepared.pr,
+        implement_run=prepare.implement_run,
+        pr=prepare.pr,
         validator=verdict,
-        journeys_passed=checked.journeys_passed,
-        candidate=checked.candidate,
-        production_sha=checked.production_sha,
-        conflict=checked.conflict,
-        tests_exit_code=checked.tests.exit_code if checked.tests else None,
-        tests_output=checked.tests.output[-MAX_TESTS_OUTPUT:] if checked.tests else "",
+        journeys_passed=check.journeys_passed,
+        candidate=check.candidate,
+        production_sha=check.production_sha,
+        conflict=check.conflict,
+        tests_exit_code=check.tests.exit_code if check.tests else None,
+        tests_output=check.tests.output[-MAX_TESTS_OUTPUT:] if check.tests else "",
         comment=body,
         holdout=holdout_digest(ctx.services.settings.holdout_dir),
     )

@@ -31,16 +31,15 @@ def turn(ctx: StepContext, check: CheckResult) -> dict[str, object]:
     was built on (else it is validated again on production as it is now): a failure that a
     change ahead caused is never blamed on it. A candidate built on production itself is
     judged at once (its merge waits for its turn; see ``harness.validate.landing``)."""
-    checked = check
-    if not checked.queued:
+    if not check.queued:
         return {"queued": [], "waited_s": 0.0}
     started = time.monotonic()
     waited = _wait_for_turn(ctx)
-    sha = _still_built_on(ctx, checked, "while it waited its turn")
+    sha = _still_built_on(ctx, check, "while it waited its turn")
     return {
         "production_sha": sha,
-        "built_on": checked.builds_on,
-        "queued": checked.queued,
+        "built_on": check.builds_on,
+        "queued": check.queued,
         "waited_for": waited,
         "waited_s": round(time.monotonic() - started, 2),
     }
@@ -84,54 +83,51 @@ def merge(ctx: StepContext, prepare: Prepared, check: CheckResult, decide: Valid
     take_landing(ctx.services.store, ctx.lease.holder)
     ctx.check_lease()
     forge = ctx.services.forge
-    prepared = prepare
-    checked = check
     branch = ctx.services.settings.config.production_branch
     merged = landing.landed_by(ctx.services.store, forge, ctx.run_id)
     if merged is not None:  # this run's own merge, made before it was killed: carry on
         forge.sync(branch)
     else:
-        _still_built_on(ctx, checked, "after validation")
-        _name_the_tested_commit(ctx, prepared, checked)
-        intent = {"issue": ctx.number, "pr": prepared.pr, "branch": prepared.candidate.branch}
-        intent |= {"head": prepared.head, "tree": checked.tree}
+        _still_built_on(ctx, check, "after validation")
+        _name_the_tested_commit(ctx, prepare, check)
+        intent = {"issue": ctx.number, "pr": prepare.pr, "branch": prepare.candidate.branch}
+        intent |= {"head": prepare.head, "tree": check.tree}
         ctx.services.store.append_event(ctx.run_id, landing.INTENT, intent)
-        merged = forge.merge_pr(prepared.pr, prepared.head)
+        merged = forge.merge_pr(prepare.pr, prepare.head)
     fault_point("validate.merge.done")
     landed = ctx.services.repo.tree_of(merged)
-    if landed is None or landed != checked.tree:  # production must be exactly what was tested
+    if landed is None or landed != check.tree:  # production must be exactly what was tested
         forge.revert_merge(branch, merged, f"Revert factory merge for issue {ctx.number}: untested")
         raise StepFailed(
-            f"the merge landed tree {str(landed)[:12]}, not the tested {checked.tree[:12]}: "
-            "reverted",
-            {"merge_sha": merged, "tested_tree": checked.tree, "landed_tree": landed},
+            f"the merge landed tree {str(landed)[:12]}, not the tested {check.tree[:12]}: reverted",
+            {"merge_sha": merged, "tested_tree": check.tree, "landed_tree": landed},
         )
     decision = decide.comment
     forge.post_comment(
         ctx.number,
-        f"validate:merged:{prepared.pr}",
+        f"validate:merged:{prepare.pr}",
         ctx.services.templates.render(
             "comments/merged.md.j2",
             merge_sha=merged,
             tree=landed,
-            candidate=checked.sha,
+            candidate=check.sha,
             decision=Markdown(decision),  # the validation's own comment, already made safe
         ),
     )
-    if is_revert(prepared.candidate.spec.kind):  # the regression issue goes on to triage
+    if is_revert(prepare.candidate.spec.kind):  # the regression issue goes on to triage
         set_state(forge, ctx.number, None, (Label.REGRESSION,))
     else:
         set_state(forge, ctx.number, Label.MERGED)
         forge.close_issue(ctx.number)
     return Landing(
         issue=ctx.number,
-        pr=prepared.pr,
-        head=prepared.head,
+        pr=prepare.pr,
+        head=prepare.head,
         branch=branch,
         merge_sha=merged,
-        tested_tree=checked.tree,
+        tested_tree=check.tree,
         landed_tree=landed,
-        tested_by=(checked.tests.reused_from or ctx.run_id) if checked.tests else None,
+        tested_by=(check.tests.reused_from or ctx.run_id) if check.tests else None,
     )
 
 
