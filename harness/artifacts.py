@@ -7,10 +7,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Generic, Literal, Self
+from typing import Generic, Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from typing_extensions import TypeVar  # a default (Python 3.13's typing); pydantic requires it
 
 from harness.browser.results import JourneyResult, Observation
 from harness.store.records import StepRecord
@@ -26,7 +25,24 @@ class Artifact(BaseModel):
     @classmethod
     def from_outputs(cls, outputs: Mapping[str, object]) -> Self:
         """The record inside a step's persisted outputs (which may hold step-only extras)."""
-        return cls.model_validate({k: v for k, v in outputs.items() if k in cls.model_fields})
+        keys = {field.alias or name for name, field in cls.model_fields.items()}
+        return cls.model_validate({k: v for k, v in outputs.items() if k in keys})
+
+
+class Inputs(BaseModel):
+    """Base of a workflow's inputs, one frozen model per workflow: what its runner gives
+    ``Engine.run`` and an action that reads them names as its ``inputs`` parameter."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TriageInputs(Inputs):
+    number: int | None = None
+
+
+class AckInputs(Inputs):
+    number: int | None = None
+    triage_at: str | None = None  # when triage will judge the issue, as the comment says
 
 
 class GateResult(Artifact):
@@ -80,6 +96,37 @@ class IssueSpec(Artifact):
     unobservable: list[str] = Field(default_factory=list)
 
 
+class Screened(Artifact):
+    """``triage.prescreen``: what the pre-screen concluded (``decision`` None: the triage
+    agent judges), the issue's text as it read it, and its author."""
+
+    decision: str | None  # reject | needs_human | deferred | None
+    reason: str
+    rule: str
+    title: str
+    body: str
+    issue_sha256: str
+    hidden: tuple[str, ...] = ()
+    author: str = ""
+
+
+class Unobservable(Artifact):
+    criterion: str
+    lacks: str
+
+
+class Judgement(Artifact):
+    """The triage agent's ``submit_triage``."""
+
+    decision: Literal["accept", "reject", "needs_info"]
+    priority: str
+    kind: str
+    reason: str
+    rule: str | None = None
+    acceptance_criteria: list[str] = Field(default_factory=list)
+    unobservable: list[Unobservable] = Field(default_factory=list)
+
+
 class Acknowledgement(Artifact):
     """``triage.ack``: whether a new issue got its first answer (the comment), and if not, why."""
 
@@ -100,6 +147,29 @@ class Assignment(IssueSpec):
     holdout: str = ""  # the hold-out's digest when the attempt started (never its content)
     tier: int = 0  # refused attempts before this one: each moves ``models.escalate`` one up
     models: dict[str, str] = Field(default_factory=dict)  # role -> the model this attempt calls
+
+
+class ChangeInputs(Inputs):
+    """The ``implement`` workflow's inputs, and its ``revert``'s: the culprit merge heal
+    undoes and the spec the factory wrote for its regression issue."""
+
+    number: int | None = None
+    culprit: str | None = None
+    spec: Assignment | None = None
+
+
+class ValidateInputs(Inputs):
+    number: int | None = None
+    rehearsal: bool = False  # a backtest's: decided, never merged
+
+
+class HealInputs(Inputs):
+    health_run: str  # the red health run
+    sha: str  # the production commit it found red
+
+
+class AuditInputs(Inputs):
+    dry_run: bool = False  # a look: files nothing
 
 
 class Worktree(Artifact):
@@ -131,6 +201,13 @@ class Implemented(Artifact):
     summary: str
     outcome: Literal["done", "blocked"] | None = None
     reason: str | None = None
+
+
+class Coded(Implemented):
+    """The implementer's ``finish`` as its step kept it, with the new files a ``.gitignore``
+    keeps out of the change (the agent step's ``_ignored``)."""
+
+    ignored: list[str] = Field(default_factory=list, alias="_ignored")
 
 
 class Finding(Artifact):
@@ -165,6 +242,31 @@ class Found(Artifact):
     known: int = 0
     errors: list[str] = Field(default_factory=list)
     issues: list[int] = Field(default_factory=list)
+
+
+class AuditorFinding(Artifact):
+    """One finding the auditor says the analysers missed, with the line it quotes."""
+
+    rule: str
+    path: str
+    line: int
+    snippet: str
+    severity: str
+    message: str
+    criterion: str
+
+
+class Audited(Artifact):
+    """The auditor's ``submit_findings``."""
+
+    findings: list[AuditorFinding]
+
+
+class Analysed(Artifact):
+    """``audit.analyse``: the analysers' findings over production's tree, and their errors."""
+
+    findings: list[AnalyserFinding]
+    errors: list[str] = Field(default_factory=list)
 
 
 class Review(Artifact):
@@ -620,16 +722,17 @@ ARTIFACTS: Mapping[str, type[Artifact]] = MappingProxyType(
 # the agents' output tools whose input is a record of its own
 OUTPUT_TOOLS: Mapping[str, type[Artifact]] = MappingProxyType(
     {
+        "submit_triage": Judgement,
         "submit_plan": Plan,
         "finish": Implemented,
         "submit_review": Review,
         "submit_governance_edit": GovernanceEdit,
+        "submit_findings": Audited,
     }
 )
 
 
-# a bare ``Produced`` is one of any record (the older ``@action(produces=…)`` form's)
-A = TypeVar("A", bound=Artifact, default=Artifact)
+A = TypeVar("A", bound=Artifact)
 
 
 class RunRecords:

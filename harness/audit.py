@@ -6,9 +6,7 @@ files one (``factory:found``) only when no issue of the factory's carries its fi
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
-from typing import Any
 
 from harness.analysers import (
     Analyser,
@@ -18,7 +16,15 @@ from harness.analysers import (
     shipped_data,
     workspace,
 )
-from harness.artifacts import AnalyserFinding, Found, Worktree
+from harness.artifacts import (
+    Analysed,
+    AnalyserFinding,
+    Audited,
+    AuditInputs,
+    AuditorFinding,
+    Found,
+    Worktree,
+)
 from harness.engine.actions import action
 from harness.engine.context import Services, StepContext
 from harness.engine.runner import Engine, RunOutcome
@@ -38,10 +44,10 @@ def run_audit(services: Services, dry_run: bool) -> RunOutcome:
     unfinished = services.store.find_open_run("audit", None)
     if unfinished and bool(unfinished.inputs.get("dry_run")) != dry_run:
         engine.end(unfinished.id, "ended by an audit of the other kind")
-    return engine.run("audit", inputs={"dry_run": dry_run})
+    return engine.run("audit", inputs=AuditInputs(dry_run=dry_run))
 
 
-@action("audit.checkout", produces=Worktree)
+@action("audit.checkout")
 def checkout(ctx: StepContext) -> Worktree:
     """Production's commit (the one the governance was read from), checked out detached."""
     commit, services = ctx.services.settings.governance.commit, ctx.services
@@ -50,18 +56,18 @@ def checkout(ctx: StepContext) -> Worktree:
     return Worktree(path=str(path), branch="", base_sha=commit, start_sha=commit)
 
 
-@action("audit.analyse", needs={"worktree": "audit.checkout"})
-def analyse(ctx: StepContext) -> dict[str, Any]:
+@action("audit.analyse")
+def analyse(ctx: StepContext, worktree: Worktree) -> Analysed:
     """The analysers over the checkout: kept per commit and analysers (a commit never
     changes), unless one of them gave no answer."""
     settings, store = ctx.services.settings, ctx.services.store
-    tree = ctx.output("worktree", Worktree)
+    tree = worktree
     own = [Analyser.model_validate(a) for a in shipped_data()["audit"]]
     every = [*load_analysers(settings), *own]
     asked = repr([every, settings.config.audit.skip]).encode()
     key = f"audit:{tree.base_sha}:{hashlib.sha256(asked).hexdigest()[:16]}"
     if (kept := store.get_flag(key)) is not None:
-        return dict(json.loads(kept))
+        return Analysed.model_validate_json(kept)
     skip = settings.config.audit.skip  # what a project generates or pins: never read
     generated = shipped_data()["skip"] if skip is None else skip
     paths = [p for p in ctx.services.repo.tree(tree.base_sha) if not matching(p, generated)]
@@ -69,35 +75,35 @@ def analyse(ctx: StepContext) -> dict[str, Any]:
         found = run_analysers(
             settings, where, where.write(ctx.services.repo, tree.base_sha, paths), every
         )
-    result = {"findings": [f.model_dump() for f in found.findings], "errors": found.errors}
+    result = Analysed(findings=found.findings, errors=found.errors)
     if not found.errors:
-        store.set_flag(key, json.dumps(result))
+        store.set_flag(key, result.model_dump_json())
     return result
 
 
-def _evidenced(services: Services, said: dict[str, Any]) -> AnalyserFinding | None:
+def _evidenced(services: Services, said: AuditorFinding) -> AnalyserFinding | None:
     """An auditor's finding, on the line of production's file where its snippet is (None:
     the file or the snippet is not there)."""
     commit = services.settings.governance.commit
-    in_tree = said["path"] in services.repo.tree(commit)  # ../../etc/passwd is not
-    blob = services.repo.read_blob(commit, said["path"]) if in_tree else None
-    snippet = " ".join(str(said["snippet"]).split())
+    in_tree = said.path in services.repo.tree(commit)  # ../../etc/passwd is not
+    blob = services.repo.read_blob(commit, said.path) if in_tree else None
+    snippet = " ".join(said.snippet.split())
     lines = [" ".join(x.split()) for x in (blob or b"").decode("utf-8", "replace").splitlines()]
     at = [n for n, text in enumerate(lines, 1) if snippet and snippet in text]
     if not at:
         return None
-    line = min(at, key=lambda n: abs(n - int(said.get("line") or 0)))
-    fields = {k: said[k] for k in ("rule", "path", "severity", "message", "criterion")}
+    line = min(at, key=lambda n: abs(n - said.line))
+    fields = said.model_dump(include={"rule", "path", "severity", "message", "criterion"})
     return fingerprinted(analyser="auditor", line=line, snippet=lines[line - 1], **fields)
 
 
-@action("audit.select", produces=Found, needs={"analyse": "audit.analyse"})
-def select(ctx: StepContext) -> Found:
+@action("audit.select")
+def select(ctx: StepContext, analyse: Analysed, auditor: Audited | None) -> Found:
     """What this run files: the new findings, most severe first, at most audit.max_issues
     (kept: a resumed run files these and no others)."""
     services = ctx.services
-    analysed = [AnalyserFinding.model_validate(f) for f in ctx.outputs["analyse"]["findings"]]
-    said = ctx.outputs.get("auditor", {}).get("findings", [])
+    analysed = analyse.findings
+    said = auditor.findings if auditor else []
     agent = [f for f in (_evidenced(services, x) for x in said) if f is not None]
     # one secret that two detectors name is one finding
     every = {f.identity or f.fingerprint: f for f in [*analysed, *agent] if f.severity in ORDER}
@@ -107,31 +113,32 @@ def select(ctx: StepContext) -> Found:
     filed = filed_issues(services.forge)
     new = [f for f in ordered if f"audit:{f.fingerprint}" not in filed]
     limit = services.settings.governance.rules.audit.max_issues
-    errors, lost = list(ctx.outputs["analyse"]["errors"]), len(said) - len(agent)
+    errors = list(analyse.errors)
+    lost = len(said) - len(agent)
     errors += [f"{lost} of the auditor's findings are not where they say"] if lost else []
-    failed = ctx.failures.get("auditor")  # it costs its own findings only
-    errors += [f"the auditor failed: {failed['error']}"] if failed else []
+    # a step that may fail (the auditor) costs its own findings only
+    errors += [f"the {step} failed: {f['error']}" for step, f in ctx.failures.items()]
     seen, old = len(ordered), len(ordered) - len(new)
     return Found(findings=new[:limit], seen=seen, known=old, errors=errors)
 
 
 @action("audit.release")
-def release(ctx: StepContext) -> dict[str, Any]:
+def release(ctx: StepContext, worktree: Worktree | None) -> None:
     """The checkout goes (a failed audit's too)."""
-    tree = ctx.outputs.get("worktree", {}).get("path")
-    if tree:
-        WorktreeManager.of(ctx.services.repo, ctx.services.settings.state_dir).remove(Path(tree))
-    return {}
+    if worktree:
+        manager = WorktreeManager.of(ctx.services.repo, ctx.services.settings.state_dir)
+        manager.remove(Path(worktree.path))
 
 
-@action("audit.file", produces=Found, needs={"select": "audit.select"})
-def file(ctx: StepContext) -> Found:
+@action("audit.file")
+def file(ctx: StepContext, inputs: AuditInputs, select: Found, worktree: Worktree) -> Found:
     """One issue per selected finding, filed once (``file_once``, by its fingerprint) and
     labelled ``factory:found``; the checkout goes."""
-    services, forge, chosen = ctx.services, ctx.services.forge, ctx.output("select", Found)
+    services = ctx.services
+    forge = services.forge
     filed = filed_issues(forge)
     issues = []
-    for f in [] if ctx.inputs.get("dry_run") else chosen.findings:  # a look files nothing
+    for f in [] if inputs.dry_run else select.findings:  # a look files nothing
         title = clip(f"{f.rule} in {f.path}: {f.message.splitlines()[0]}", 120)
         body = services.templates.render(
             "comments/found.md.j2", f=f.model_dump(), commit=services.settings.governance.commit
@@ -139,5 +146,5 @@ def file(ctx: StepContext) -> Found:
         key = f"audit:{f.fingerprint}"
         issue = file_once(forge, key, title, body, beside=(Label.FOUND,), reopen=False, filed=filed)
         issues.append(issue.number)
-    release(ctx)
-    return chosen.model_copy(update={"issues": issues})
+    release(ctx, worktree)
+    return select.model_copy(update={"issues": issues})

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from pathlib import Path
-from typing import Any, Required, TypedDict
+from typing import Required, TypedDict
 
 from harness import cpu
 from harness.artifacts import (
@@ -58,13 +58,13 @@ class CycleResult(TypedDict, total=False):
     healed, ``busy`` when another run held the state, ``ended``: issues no longer open whose
     unfinished runs it ended (``end_abandoned``)."""
 
-    triage: Required[list[dict[str, Any]]]  # as triage.queue gives them
+    triage: Required[list[dict[str, object]]]  # as triage.queue gives them
     implement: Required[list[StageRow]]
     validate: Required[list[StageRow]]
     production: ProductionState
     busy: str
     ended: list[int]
-    deferred: dict[str, Any]  # issues the daily author limit defers: count, until
+    deferred: dict[str, object]  # issues the daily author limit defers: count, until
 
 
 def needs_validation(services: Services, number: int) -> bool:

@@ -40,7 +40,7 @@ class Check:
     detail: str  # one line: the command, or why it failed
     output: str = ""  # the tail of what it printed
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
         return asdict(self)
 
 
@@ -62,7 +62,7 @@ class DoctorReport:
         said = f"setup asked for hosts the egress proxy refused: {', '.join(refused[:20])}"
         return [f"{said} (REFUSED above): look at what setup runs"] if refused else []
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, object]:
         return {
             "ok": self.ok,
             "commit": self.commit,

@@ -28,6 +28,7 @@ from harness.forge.base import Forge
 from harness.git import snapshot
 from harness.git.repo import GitRepo
 from harness.globs import matching
+from harness.kinds import is_revert
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,79}$")
 _URL = re.compile(r"^(https?|ssh|git|file)://", re.IGNORECASE)
@@ -127,7 +128,7 @@ def history_cases(
     for fix in snapshot.first_parents(repo, branch):
         landed = services.store.landed(fix.sha)  # (issue, kind): a merge the factory made
         # its records name the issue it fixed, its words nothing; a revert fixed none
-        closes = fix.issues if landed is None else (landed[0],) * (landed[1] != "revert")
+        closes = fix.issues if landed is None else (landed[0],) * (not is_revert(landed[1]))
         for number in closes:
             if (issues and number not in issues) or (found := held(services.forge, number)) is None:
                 continue

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from harness.artifacts import AckInputs
 from harness.cli.common import ISSUE_NUMBER, opened
 from harness.errors import check_one_line
 
@@ -27,7 +28,7 @@ def ack(ctx: click.Context, number: int, triage_at: str) -> None:
     services = opened(ctx)
     check_kill_switch(services)
     services.forge.get_issue(number)  # one that does not exist is an error, not a failed run
-    outcome = Engine(services).run("ack", number, {"number": number, "triage_at": triage_at})
+    outcome = Engine(services).run("ack", number, AckInputs(number=number, triage_at=triage_at))
     services.forge.settle()
     done = outcome.artifact(Acknowledgement)
     if outcome.status != "succeeded" or done is None:

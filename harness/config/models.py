@@ -11,6 +11,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from harness.config.network import AllowedHost
 from harness.globs import glob_problem, matching
+from harness.kinds import REVERT, is_revert
 
 GOVERNANCE_FILES = ("mission.md", "factory_rules.md", "CLAUDE.md")
 CONFIG_FILE = "factory.yaml"
@@ -476,8 +477,8 @@ class Rules(Strict):
     def trust_for(self, kind: str | None) -> TrustRule | None:
         """The rule for a kind of change (its own, else ``default``); None: no trust rule. A
         revert restores a tested tree: only its own rule (``kind:revert``) holds it back."""
-        if kind == "revert":
-            return self.trust.get("kind:revert")
+        if is_revert(kind):
+            return self.trust.get(f"kind:{REVERT}")
         return self.trust.get(f"kind:{kind}") or self.trust.get("default")
 
     @field_validator("protected_paths")

@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from harness.artifacts import Artifact, Produced
+from harness.artifacts import Artifact, Inputs, Produced
 from harness.caches import PROCESS
 from harness.engine.context import StepContext
 from harness.errors import FactoryError
@@ -42,12 +42,10 @@ PROVIDERS = (
 
 @dataclass(frozen=True)
 class Need:
-    """An earlier step an action reads: the ``record`` it must have produced (a parameter),
-    or, in the older form (``needs={"step": "room.action"}``), the ``action`` it must run;
+    """An earlier step an action reads (a parameter): the ``record`` it must have produced;
     ``optional``: the step may be absent or skipped (the parameter is then None)."""
 
-    record: type[Artifact] | None = None
-    action: str | None = None
+    record: type[Artifact]
     optional: bool = False
 
 
@@ -59,30 +57,31 @@ class ActionInfo:
     produces: type[Artifact] | None = None
     consumes: tuple[type[Artifact], ...] = ()
     needs: Mapping[str, Need] = field(default_factory=lambda: MappingProxyType({}))
+    inputs: type[Inputs] | None = None  # the workflow's inputs, as its ``inputs`` parameter
     # it may return outputs (a dict) or None instead of what it produces
     may_produce_nothing: bool = False
 
 
-def action(
-    name: str,
-    produces: type[Artifact] | None = None,
-    consumes: tuple[type[Artifact], ...] = (),
-    needs: Mapping[str, str] | None = None,
-) -> Callable[[Action], Action]:
-    """Mark ``fn`` as the action ``name``: what it produces and needs is read off its signature
-    (``produces`` and ``needs`` are the older form's, still honoured)."""
+def action(name: str, consumes: tuple[type[Artifact], ...] = ()) -> Callable[[Action], Action]:
+    """Mark ``fn`` as the action ``name``: what it produces and needs is read off its
+    signature."""
 
     def mark(fn: Action) -> Action:
         hints = typing.get_type_hints(fn)
         made, others = _record(hints.get("return"))
-        wanted = {step: Need(action=by) for step, by in (needs or {}).items()}
-        for param in list(inspect.signature(fn).parameters)[1:]:
+        wanted: dict[str, Need] = {}
+        given = hints.pop("inputs", None)
+        if given is not None and not (isinstance(given, type) and issubclass(given, Inputs)):
+            raise TypeError(f"action {name}: parameter inputs is not a workflow's Inputs")
+        for param in [p for p in list(inspect.signature(fn).parameters)[1:] if p != "inputs"]:
             record, optional = _record(hints.get(param))
             if record is None or optional not in ((), (type(None),)):
                 raise TypeError(f"action {name}: parameter {param} is not a record (or one | None)")
             wanted[param] = Need(record, optional=bool(optional))
-        maybe = produces is None and bool(others)
-        info = ActionInfo(name, produces or made, consumes, MappingProxyType(wanted), maybe)
+        needs = MappingProxyType(wanted)
+        info = ActionInfo(
+            name, made, consumes, needs, inputs=given, may_produce_nothing=bool(others)
+        )
         setattr(fn, _MARK, info)
         return fn
 
@@ -130,11 +129,15 @@ def call(name: str, ctx: StepContext) -> tuple[dict[str, object], str | None]:
     info = action_info(name)
     if info is None:  # load_workflow validated this; a race with an override edit
         raise FactoryError(f"unknown action {name!r}")
-    records = {
+    records: dict[str, object] = {
         step: (ctx.output_if_ran if need.optional else ctx.output)(step, need.record)
         for step, need in info.needs.items()
-        if need.record is not None  # (the older form's: the action reads it itself)
     }
+    if info.inputs is not None:
+        try:
+            records["inputs"] = info.inputs.model_validate(ctx.inputs)
+        except ValidationError as exc:
+            raise FactoryError(f"action {name}: the run's inputs are not its workflow's") from exc
     result = actions().functions[name](ctx, **records)
     if isinstance(result, Artifact):
         result = Produced(result)

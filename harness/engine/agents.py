@@ -8,9 +8,9 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from harness.artifacts import OUTPUT_TOOLS, Produced, Tested, Worktree
+from harness.artifacts import OUTPUT_TOOLS, Produced, SetupRun, Tested, Worktree
 from harness.engine.budget import BudgetGuard
-from harness.engine.context import TESTED_STEP, StepContext
+from harness.engine.context import SETUP_STEP, TESTED_STEP, StepContext
 from harness.engine.killswitch import check_kill_switch
 from harness.errors import FactoryError
 from harness.git.repo import GitRepo
@@ -109,7 +109,8 @@ def _cut_short(ctx: StepContext, worktree: Worktree) -> dict[str, object] | None
     if not (cut and "edit_file" in ctx.step.tools and path.is_dir()):
         return None
     repo = GitRepo(path)
-    tree = repo.stage_tree(exclude=ctx.outputs.get("setup", {}).get("artifacts", []))
+    setup = ctx.output_if_ran(SETUP_STEP, SetupRun)
+    tree = repo.stage_tree(exclude=setup.artifacts if setup else [])
     began = worktree.start_sha or worktree.base_sha
     changes, patch = repo.change(began, tree, RESUMED_PATCH_BYTES, merge_base=False)
     return {"files": [c.path for c in changes], "diff": patch} if changes else None

@@ -16,7 +16,7 @@ def _sandbox(ctx: StepContext, worktree: Path) -> Any:
     return worktree_sandbox(ctx.services.settings, worktree)
 
 
-def run_command_step(ctx: StepContext) -> dict[str, Any]:
+def run_command_step(ctx: StepContext) -> dict[str, object]:
     """Run the step's command in the sandbox; a non-zero exit fails the step."""
     assert ctx.step.run is not None
     command = ctx.services.templates.render_string(ctx.step.run, **ctx.template_context()).strip()

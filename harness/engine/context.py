@@ -43,6 +43,7 @@ class Services:
 A = TypeVar("A", bound=Artifact)
 WORKTREE_STEP = "worktree"  # agent tools and command steps work in this step's checkout
 TESTED_STEP = "test"  # a fresh agent is shown the diff of the tree this step tested
+SETUP_STEP = "setup"  # what this step's setup made is left out of a resumed agent's changes
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
-from harness.artifacts import OUTPUT_TOOLS, Artifact, Tested, Worktree
+from harness.artifacts import OUTPUT_TOOLS, Artifact, SetupRun, Tested, Worktree
 from harness.engine.actions import Need, action_info
-from harness.engine.context import TESTED_STEP, WORKTREE_STEP
+from harness.engine.context import SETUP_STEP, TESTED_STEP, WORKTREE_STEP
 from harness.engine.workflow import Step, Workflow, builtin_workflow_text, parse_workflow
 from harness.errors import ConfigError, ConfigErrors
 from harness.paths import workflows_dir
@@ -47,18 +47,14 @@ def step_problems(loaded: Loaded) -> list[ConfigError]:
         said: list[str] = []
         for needed, need in needs_of(step).items():
             found = earlier.get(needed)
-            if need.record is None:  # the older form: the step runs that action
-                wanted = f"running {need.action}"
-                fits = found is not None and found.action == need.action
-            else:
-                wanted = f"producing {need.record.__name__}"
-                made = produced_by(found) if found else None
-                # its record, one of its kind, or its record with the step's extras
-                # (``prepare: Prepared`` reads a ``Produced[ValidationTarget]``)
-                related = made is not None and (
-                    need.record in made.__mro__ or made in need.record.__mro__
-                )
-                fits = related if found else need.optional
+            wanted = f"producing {need.record.__name__}"
+            made = produced_by(found) if found else None
+            # its record, one of its kind, or its record with the step's extras
+            # (``prepare: Prepared`` reads a ``Produced[ValidationTarget]``)
+            related = made is not None and (
+                need.record in made.__mro__ or made in need.record.__mro__
+            )
+            fits = related if found else need.optional
             if not fits:
                 what = (
                     f"runs {found.kind} {_name(found)}"
@@ -72,11 +68,14 @@ def step_problems(loaded: Loaded) -> list[ConfigError]:
 
 def needs_of(step: Step) -> dict[str, Need]:
     """The earlier steps ``step`` reads: its action's, and the engine's own for it (the checkout
-    its tools or command work in; the tests' tree a fresh agent is shown the diff of)."""
+    its tools or command work in; what setup made, left out of a resumed agent's changes; the
+    tests' tree a fresh agent is shown the diff of)."""
     info = action_info(step.action) if step.action else None
     needs = dict(info.needs) if info else {}
     if step.run is not None or step.tools:
         needs[WORKTREE_STEP] = Need(Worktree)
+    if "edit_file" in step.tools:
+        needs[SETUP_STEP] = Need(SetupRun, optional=True)
     if step.context == "fresh":
         needs[TESTED_STEP] = Need(Tested, optional=True)
     return needs

@@ -16,7 +16,7 @@ from typing import TypeVar
 from pydantic import ValidationError
 
 from harness import cpu
-from harness.artifacts import Artifact
+from harness.artifacts import Artifact, Inputs
 from harness.engine.actions import call
 from harness.engine.agents import run_agent_step
 from harness.engine.commands import run_command_step
@@ -48,15 +48,13 @@ A = TypeVar("A", bound=Artifact)
 
 @dataclass(frozen=True)
 class RunOutcome:
-    """How a run ended, and what its succeeded steps recorded: by type (``artifact``), which
-    is what other modules read, and by step id (``outputs``), for the workflow's own room."""
+    """How a run ended, and what its succeeded steps recorded, read by type (``artifact``)."""
 
     run_id: str
     workflow: str
     issue: int | None
     status: str  # succeeded | failed | stopped
     reason: str | None
-    outputs: Mapping[str, dict[str, object]] = field(default_factory=lambda: MappingProxyType({}))
     not_before: float | None = None
     kept: Mapping[str, dict[str, object]] = field(default_factory=lambda: MappingProxyType({}))
 
@@ -75,10 +73,8 @@ class Engine:
         self.lease = lease
 
     # -- public ---------------------------------------------------------------
-    def run(
-        self, name: str, issue: int | None = None, inputs: Mapping[str, object] | None = None
-    ) -> RunOutcome:
-        """Run (or resume) workflow ``name`` for ``issue``."""
+    def run(self, name: str, issue: int | None = None, inputs: Inputs | None = None) -> RunOutcome:
+        """Run (or resume) workflow ``name`` for ``issue``, given its ``inputs``."""
         workflow = load_workflow(self.services, name)
         check_kill_switch(self.services)
         # a CPU slot among the process's other runs (harness/cpu.py); refuses a config that runs
@@ -100,14 +96,13 @@ class Engine:
 
     # -- internals --------------------------------------------------------------
     def _run(
-        self, workflow: Workflow, name: str, issue: int | None, inputs: Mapping[str, object] | None
+        self, workflow: Workflow, name: str, issue: int | None, inputs: Inputs | None
     ) -> RunOutcome:
         store = self.services.store
         run = store.find_open_run(name, issue)
         if run is None:
-            run = store.create_run(
-                name, issue, inputs or {}, self.services.settings.governance.hashes
-            )
+            given = inputs.model_dump(mode="json", exclude_none=True) if inputs else {}
+            run = store.create_run(name, issue, given, self.services.settings.governance.hashes)
             store.append_event(run.id, "run.started", {"workflow": name, "issue": issue})
         else:
             if run.not_before and run.not_before > self.services.clock():
@@ -209,9 +204,7 @@ class Engine:
             if index >= len(workflow.steps):
                 store.set_run_status(run_id, "succeeded", event={})
                 found = kept(steps)
-                return RunOutcome(
-                    run_id, workflow.name, issue, "succeeded", None, outputs, kept=found
-                )
+                return RunOutcome(run_id, workflow.name, issue, "succeeded", None, kept=found)
             ctx = replace(ctx, step=workflow.steps[index])
             try:
                 check_kill_switch(self.services)
@@ -238,8 +231,7 @@ class Engine:
                 self._finish(seq, "succeeded", result, ctx, artifact=artifact)
         store.set_run_status(run_id, "failed", reason=reason, event={"reason": reason})
         found = kept(store.steps(run_id))
-        outputs = ctx.outputs
-        return RunOutcome(run_id, workflow.name, ctx.issue, "failed", reason, outputs, kept=found)
+        return RunOutcome(run_id, workflow.name, ctx.issue, "failed", reason, kept=found)
 
     def _failure_reason(self, workflow: Workflow, last: StepRecord) -> str:
         if last.step_id == ON_FAILURE:
@@ -259,9 +251,7 @@ class Engine:
             ctx.run_id, "stopped", reason=reason, not_before=not_before, event={"reason": reason}
         )
         found = kept(store.steps(ctx.run_id))
-        return RunOutcome(
-            ctx.run_id, ctx.workflow, ctx.issue, "stopped", reason, ctx.outputs, not_before, found
-        )
+        return RunOutcome(ctx.run_id, ctx.workflow, ctx.issue, "stopped", reason, not_before, found)
 
     def _step(self, ctx: StepContext) -> RunOutcome | None:
         """Run one step and persist its result; return an outcome if the run must end now."""
@@ -366,7 +356,7 @@ def run_leased(
     services: Services,
     workflow: str,
     number: int,
-    inputs: Mapping[str, object],
+    inputs: Inputs | None,
     after: Callable[[str], None] | None = None,
 ) -> RunOutcome:
     """Run (or resume) ``workflow`` about issue ``number`` under the issue's lease, held from
@@ -374,7 +364,7 @@ def run_leased(
     with services.store.held(number, LEASE_TTL_S) as (holder, fence):
         try:
             engine = Engine(services, Lease(number, holder, fence))
-            return engine.run(workflow, number, {"number": number, **inputs})
+            return engine.run(workflow, number, inputs)
         finally:
             if after is not None:
                 after(holder)

@@ -4,10 +4,19 @@ the one step of its revert (``workflows/revert.yaml``) that is not implement's."
 from __future__ import annotations
 
 from collections.abc import Callable
-from types import MappingProxyType
-from typing import Any, Literal
+from typing import Literal
 
-from harness.artifacts import Blame, Diagnosis, Healed, HoldoutRun, Probe, RunRecords, Worktree
+from harness.artifacts import (
+    Blame,
+    ChangeInputs,
+    Diagnosis,
+    Healed,
+    HealInputs,
+    HoldoutRun,
+    Probe,
+    RunRecords,
+    Worktree,
+)
 from harness.engine.actions import action
 from harness.engine.context import StepContext
 from harness.errors import ErrorKind, StepFailed
@@ -15,26 +24,28 @@ from harness.faults import fault_point
 from harness.forge.base import Label, file_once, set_state
 from harness.git.repo import GitRepo
 from harness.heal.checks import failing_checks, flakes, probe, public
-from harness.implement.actions import worktree
+from harness.implement.actions import checkout
+from harness.kinds import REVERT, is_revert
 from harness.validate.calibration import health_key
 
-DIAGNOSE = MappingProxyType({"diagnose": "heal.diagnose"})
 HISTORY = 200  # first-parent commits a bisect looks back at, at most
 OUTPUT = 4000  # of the tests' output in the red run, kept and shown
 Cause = Literal["flaky", "environment", "regression"]  # what made production red
 REGRESSION_LABELS = (Label.REGRESSION, "kind:bug", "priority:p1")
 
 
-@action("heal.diagnose", produces=Diagnosis)
-def diagnose(ctx: StepContext) -> Diagnosis:
+@action("heal.diagnose")
+def diagnose(ctx: StepContext, inputs: HealInputs) -> Diagnosis:
     """The checks that failed in the red health run, run again on the same commit (the
     tests as the whole suite): a regression is what fails again, a flake what passes."""
-    store, run_id = ctx.services.store, str(ctx.inputs["health_run"])
+    store = ctx.services.store
+    run_id = inputs.health_run
     red = RunRecords(store.steps(run_id)).newest(HoldoutRun)
     if red is None:  # set-up, the app or the hold-out failed before any check ran
         why = store.get_run(run_id).reason or "production's health check could not run"
-        sha = str(ctx.inputs["sha"])
-        return Diagnosis(sha=sha, health_run=run_id, verdict="environment", checks=[], reason=why)
+        return Diagnosis(
+            sha=inputs.sha, health_run=run_id, verdict="environment", checks=[], reason=why
+        )
     checks = failing_checks(red, ctx.services.settings.holdout_dir)
     again = probe(ctx, red.sha, checks, "again")
     known = flakes(ctx.services.store)  # heal's own record of what it found flaky before
@@ -89,16 +100,16 @@ def first_failing(fails: Callable[[int], bool], size: int, known: int | None) ->
     return bad, good
 
 
-@action("heal.bisect", produces=Blame, needs=DIAGNOSE)
-def bisect(ctx: StepContext) -> Blame:
+@action("heal.bisect")
+def bisect(ctx: StepContext, diagnose: Diagnosis) -> Blame:
     """The commit that broke the checks still failing: first-parent production from the newest
     commit the health record holds green under this hold-out (none: looked for) to the red
     one, only those checks run, each probe on a fresh worktree and apps. Whose it is comes
     from the factory's own records of what it landed, never from a commit's message."""
-    diagnosed, services = ctx.output("diagnose", Diagnosis), ctx.services
-    checks = _still(diagnosed)
+    services = ctx.services
+    checks = _still(diagnose)
     repo, store, holdout = services.repo, services.store, services.settings.holdout_dir
-    history = repo.first_parents(diagnosed.sha, HISTORY)
+    history = repo.first_parents(diagnose.sha, HISTORY)
     green = (i for i, sha in enumerate(history) if store.get_flag(health_key(repo, sha, holdout)))
     known = next((i for i in green if i > 0), None)
     probes: list[Probe] = []
@@ -110,7 +121,7 @@ def bisect(ctx: StepContext) -> Blame:
             raise _NotJudged(probes[-1].environment)
         return not set(probes[-1].failed).isdisjoint(checks)
 
-    blame = Blame(red=diagnosed.sha, green=None, culprit=None, culprit_kind="none")
+    blame = Blame(red=diagnose.sha, green=None, culprit=None, culprit_kind="none")
     try:
         bad, good = first_failing(fails, len(history), known)
     except _FailsWhereGreen:  # known green, so not the environment: flaky (docs/heal.md)
@@ -121,47 +132,44 @@ def bisect(ctx: StepContext) -> Blame:
     landed = store.landed(history[bad])
     merged = None if landed else services.forge.merged_pr(history[bad])  # a runner's forge
     if merged is not None:
-        landed = (merged.issue, "revert" if merged.title.startswith("Revert ") else "change")
-    kind = "maintainer" if landed is None else "revert" if landed[1] == "revert" else "factory"
+        landed = (merged.issue, REVERT if merged.title.startswith("Revert ") else "change")
+    kind = "maintainer" if landed is None else REVERT if is_revert(landed[1]) else "factory"
     found = {"green": history[good], "culprit": history[bad], "culprit_kind": kind}
     issue = landed[0] if landed else None
     return blame.model_copy(update={**found, "issue": issue, "commits": good, "probes": probes})
 
 
-@action("heal.act", produces=Healed, needs=DIAGNOSE)
-def act(ctx: StepContext) -> Healed:
-    """In code, from the diagnosis and the blame: a flake — a check that passed again, or
+@action("heal.act")
+def act(ctx: StepContext, diagnose: Diagnosis, bisect: Blame | None) -> Healed:
+    """In code, from the diagnosis and the bisect: a flake — a check that passed again, or
     that fails where the health record holds it green — is counted (an issue after
     ``health.flaky_issue_after``); the environment or a culprit the factory did not land
     goes to a person; the factory's merge is reverted (the revert workflow follows) with a
     regression issue, unless the SafetyGuard stops the chain."""
-    diagnosed = ctx.output("diagnose", Diagnosis)
-    found = ctx.outputs.get("bisect")  # empty when it did not run
-    blame = Blame.from_outputs(found) if found else None
-    green = blame.green if blame and not blame.culprit else None  # it fails there too
-    flaky = [*diagnosed.flaky, *(_still(diagnosed) if green else [])]
-    _count_flakes(ctx, flaky)
-    reason = f"the checks fail on {green[:12]}, where they passed" if green else diagnosed.reason
-    healed = Healed(outcome="flaky", sha=diagnosed.sha, reason=reason, flaky=flaky)
-    if diagnosed.verdict == "flaky" or green:
+    green = bisect.green if bisect and not bisect.culprit else None  # it fails there too
+    flaky = [*diagnose.flaky, *(_still(diagnose) if green else [])]
+    _count_flakes(ctx, flaky, diagnose.sha)
+    reason = f"the checks fail on {green[:12]}, where they passed" if green else diagnose.reason
+    healed = Healed(outcome="flaky", sha=diagnose.sha, reason=reason, flaky=flaky)
+    if diagnose.verdict == "flaky" or green:
         return healed
-    said = _evidence(ctx, diagnosed, blame)
-    if blame is None or blame.culprit is None:
-        return _environment(ctx, healed, blame, diagnosed.health_run)
-    healed = healed.model_copy(update={"culprit": blame.culprit, "culprit_issue": blame.issue})
-    if blame.culprit_kind != "factory" or blame.issue is None:
-        revert = blame.culprit_kind == "revert"
+    said = _evidence(ctx, diagnose, bisect)
+    if bisect is None or bisect.culprit is None:
+        return _environment(ctx, healed, bisect, diagnose.health_run)
+    healed = healed.model_copy(update={"culprit": bisect.culprit, "culprit_issue": bisect.issue})
+    if bisect.culprit_kind != "factory" or bisect.issue is None:
+        revert = is_revert(bisect.culprit_kind)
         why = "a revert the factory landed" if revert else "a commit the factory did not land"
-        title = f"Production is red since {blame.culprit[:12]}: a person decides"
+        title = f"Production is red since {bisect.culprit[:12]}: a person decides"
         body = ctx.services.templates.render("comments/heal_person.md.j2", why=why, **said)
-        key, beside = f"heal:person:{blame.culprit}", (Label.REGRESSION,)
+        key, beside = f"heal:person:{bisect.culprit}", (Label.REGRESSION,)
         person = file_once(ctx.services.forge, key, title, body, Label.NEEDS_HUMAN, beside)
         update = {"outcome": "needs_human", "reason": why, "person_issue": person.number}
         return healed.model_copy(update=update)
-    return _regression(ctx, healed, blame, said)
+    return _regression(ctx, healed, bisect, said)
 
 
-def _regression(ctx: StepContext, healed: Healed, blame: Blame, said: dict[str, Any]) -> Healed:
+def _regression(ctx: StepContext, healed: Healed, blame: Blame, said: dict[str, object]) -> Healed:
     """The factory's merge broke production: a regression issue, linked both ways with the
     culprit's issue, reopened; the revert follows, unless the chain of fixes this merge
     belongs to has used ``budgets.max_heal_attempts``: then a person decides."""
@@ -215,13 +223,13 @@ def _still(diagnosed: Diagnosis) -> list[str]:
     return [c for c in failed if c not in diagnosed.flaky]
 
 
-def _count_flakes(ctx: StepContext, flaky: list[str]) -> None:
+def _count_flakes(ctx: StepContext, flaky: list[str], sha: str) -> None:
     """Each check in ``flaky`` counts one flake; after ``health.flaky_issue_after`` of one
     check, one issue for a person (never a second), naming a hidden journey by digest."""
     after, templates = ctx.services.settings.config.health.flaky_issue_after, ctx.services.templates
     history = flakes(ctx.services.store) if flaky else {}
     for check in flaky:
-        seen = [*history.get(check, []), (ctx.run_id, ctx.output("diagnose", Diagnosis).sha)]
+        seen = [*history.get(check, []), (ctx.run_id, sha)]
         if len(seen) < after:
             continue
         runs = [{"run": run, "sha": sha} for run, sha in seen]
@@ -231,7 +239,7 @@ def _count_flakes(ctx: StepContext, flaky: list[str]) -> None:
         file_once(ctx.services.forge, key, title, body, Label.NEEDS_HUMAN, reopen=False)
 
 
-def _evidence(ctx: StepContext, diagnosed: Diagnosis, blame: Blame | None) -> dict[str, Any]:
+def _evidence(ctx: StepContext, diagnosed: Diagnosis, blame: Blame | None) -> dict[str, object]:
     """What every issue and comment of a heal shows: the failing tests by id, hidden journeys
     by count alone, the bisect's log and culprit, the tests' output."""
     test = ctx.services.settings.config.commands.test
@@ -246,15 +254,15 @@ def _evidence(ctx: StepContext, diagnosed: Diagnosis, blame: Blame | None) -> di
     }
 
 
-@action("heal.undo", needs={"worktree": "implement.worktree"})
-def undo(ctx: StepContext) -> dict[str, object]:
+@action("heal.undo")
+def undo(ctx: StepContext, inputs: ChangeInputs, worktree: Worktree) -> dict[str, object]:
     """The culprit merge undone on production in the run's checkout: one commit whose
     message says what it reverts (``git revert``'s words, which earned trust reads)."""
-    culprit, info = str(ctx.inputs["culprit"]), ctx.output("worktree", Worktree)
+    culprit = str(inputs.culprit)
     repo = ctx.services.repo
     message = f"Revert {culprit[:12]} for issue {ctx.number}\n\nThis reverts commit {culprit}.\n"
     undone = repo.revert_commit(culprit, message)  # on the culprit: its first parent's tree
-    head, conflicts = repo.conflicted_commit(info.base_sha, undone, message)
+    head, conflicts = repo.conflicted_commit(worktree.base_sha, undone, message)
     if conflicts:
         raise StepFailed(
             f"the revert of {culprit[:12]} conflicts with later changes in "
@@ -262,5 +270,5 @@ def undo(ctx: StepContext) -> dict[str, object]:
             {"conflicts": conflicts},
             ErrorKind.GATE,
         )
-    GitRepo(worktree(ctx)).move_to(head)
+    GitRepo(checkout(ctx, worktree)).move_to(head)
     return {"culprit": culprit, "head": head}

@@ -8,11 +8,22 @@ from __future__ import annotations
 
 from typing import Required, TypedDict
 
-from harness.artifacts import ANY_RUN, Diagnosis, Healed, Health, IssueSpec, Landing, PrCandidate
+from harness.artifacts import (
+    ANY_RUN,
+    Assignment,
+    ChangeInputs,
+    Diagnosis,
+    Healed,
+    HealInputs,
+    Health,
+    Landing,
+    PrCandidate,
+)
 from harness.engine.context import Services
 from harness.engine.runner import Engine, run_leased
 from harness.errors import ForgeError
 from harness.forge.base import Label, set_state
+from harness.kinds import REVERT, is_revert
 from harness.validate.calibration import health_key
 
 HEALS = 1000  # the newest heals whose issues a green production may close
@@ -74,7 +85,7 @@ def heal(services: Services, health_run: str | None, sha: str) -> ProductionStat
     store = services.store
     for run in store.open_runs("revert"):  # a revert killed on its way: finished first
         if run.issue is not None:
-            run_leased(services, "revert", run.issue, {})
+            run_leased(services, "revert", run.issue, None)
     if waiting := reverts_waiting(services):
         return {"green": False, "reverting": waiting[0], "outcome": "reverted"}
     stale = store.find_open_run("heal", None)
@@ -86,7 +97,8 @@ def heal(services: Services, health_run: str | None, sha: str) -> ProductionStat
         person = known.person_issue if known.sha == sha else None
         if person and services.forge.get_issue(person).state == "open":
             return {"green": False, "outcome": known.outcome, "tracking": str(person)}
-    outcome = Engine(services).run("heal", None, {"health_run": health_run, "sha": sha})
+    given = HealInputs(health_run=health_run, sha=sha) if health_run else None  # None: resumed
+    outcome = Engine(services).run("heal", None, given)
     healed = outcome.artifact(Healed)
     if healed is None:
         return {"green": False, "heal": outcome.run_id, "reason": f"heal: {outcome.reason}"}
@@ -100,8 +112,8 @@ def heal(services: Services, health_run: str | None, sha: str) -> ProductionStat
     number = healed.regression_issue or 0  # a plan's new issue (< 0): its next health reverts
     if healed.outcome == "reverted" and number > 0 and healed.culprit:
         title = f"Revert {healed.culprit[:12]} (issue {healed.culprit_issue})"
-        spec = IssueSpec(number=number, title=title, decision="accept", kind="revert")
-        inputs = {"culprit": healed.culprit, "spec": spec.model_dump(mode="json")}
+        spec = Assignment(number=number, title=title, decision="accept", kind=REVERT)
+        inputs = ChangeInputs(number=number, culprit=healed.culprit, spec=spec)
         if run_leased(services, "revert", number, inputs).artifact(PrCandidate):
             state["reverting"] = number
     return state
@@ -112,7 +124,7 @@ def reverts_waiting(services: Services) -> list[int]:
     store, issues = services.store, services.forge.list_issues("open")
     waiting = [i.number for i in issues if Label.NEEDS_REVIEW in i.labels]
     found = {n: store.latest_artifact(PrCandidate, n) for n in waiting}
-    return [n for n, c in found.items() if c and c.spec.kind == "revert"]
+    return [n for n, c in found.items() if c and is_revert(c.spec.kind)]
 
 
 def _green_again(services: Services, sha: str) -> None:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import MappingProxyType
 
 from harness.artifacts import (
     FOR_A_PERSON,
     Assignment,
+    ChangeInputs,
+    Coded,
     Commit,
     GateReport,
     IssueSpec,
+    Plan,
     PrCandidate,
+    Review,
     SetupRun,
     Tested,
     Worktree,
@@ -45,22 +48,15 @@ def manager(ctx: StepContext) -> WorktreeManager:
     return WorktreeManager.of(services.repo, services.settings.state_dir)
 
 
-def worktree(ctx: StepContext) -> Path:
+def checkout(ctx: StepContext, info: Worktree) -> Path:
     """The run's worktree, re-created from its branch if it vanished (e.g. after a reboot)."""
-    info = ctx.output("worktree", Worktree)
     path = Path(info.path)
     return path if path.is_dir() else manager(ctx).create(info.branch, info.base_sha)
 
 
-PREPARE = MappingProxyType({"prepare": "implement.prepare"})
-WORKTREE = MappingProxyType({"worktree": "implement.worktree"})
-COMMIT = MappingProxyType({"commit": "implement.commit"})
-
-
-@action("implement.prepare", produces=Assignment, consumes=(IssueSpec,))
-def prepare(ctx: StepContext) -> Assignment:
-    given = ctx.inputs.get("spec")  # one the factory wrote itself: a heal's revert
-    spec = Assignment.model_validate(given) if given else None
+@action("implement.prepare", consumes=(IssueSpec,))
+def prepare(ctx: StepContext, inputs: ChangeInputs) -> Assignment:
+    spec = inputs.spec  # one the factory wrote itself: a heal's revert
     spec = spec or triage_spec(ctx.services.store, ctx.number)
     spec = spec or forge_spec(ctx.services.forge, ctx.number)
     if spec is None or spec.decision != "accept":
@@ -83,16 +79,15 @@ def prepare(ctx: StepContext) -> Assignment:
     )
 
 
-@action("implement.worktree", produces=Worktree, needs=PREPARE)
-def make_worktree(ctx: StepContext) -> Worktree:
+@action("implement.worktree")
+def make_worktree(ctx: StepContext, prepare: Assignment) -> Worktree:
     repo = ctx.services.repo
     production = ctx.services.settings.config.production_branch
-    assignment = ctx.output("prepare", Assignment)
-    branch = branch_name(ctx.number, assignment.title, salt=ctx.run_id)
+    branch = branch_name(ctx.number, prepare.title, salt=ctx.run_id)
     base, existing = repo.commits(f"refs/heads/{production}", f"refs/heads/{branch}")
     if base is None:
         raise FactoryError(f"production branch {production!r} does not exist")
-    previous = assignment.previous or {}
+    previous = prepare.previous or {}
     # made on production; the setup step moves it to where the work starts after setting up
     # through the egress proxy on production's tree (a change's own code gets no network)
     path = str(manager(ctx).create(branch, base, exists=existing is not None))
@@ -110,13 +105,13 @@ def make_worktree(ctx: StepContext) -> Worktree:
     )
 
 
-@action("implement.setup", produces=SetupRun, needs=WORKTREE)
-def setup(ctx: StepContext) -> SetupRun:
+@action("implement.setup")
+def setup(ctx: StepContext, worktree: Worktree) -> SetupRun:
     """``commands.setup`` in the sandbox, on the production tree before any agent works,
     through the egress proxy to the allowed hosts; what it creates is never committed."""
     commands = ctx.services.settings.config.commands
-    path, info = worktree(ctx), ctx.output("worktree", Worktree)
-    prepared = prepare_worktree(ctx.services.settings, path, info.base_sha, info.start_sha)
+    path = checkout(ctx, worktree)
+    prepared = prepare_worktree(ctx.services.settings, path, worktree.base_sha, worktree.start_sha)
     runs = [r for r in (prepared.online, prepared.offline) if r is not None]
     ctx.timings["subprocess_s"] += sum(r.duration_s for r in runs)
     outputs = SetupRun(
@@ -132,22 +127,21 @@ def setup(ctx: StepContext) -> SetupRun:
     return outputs
 
 
-@action("implement.test", produces=Tested, needs=WORKTREE)
-def run_tests(ctx: StepContext) -> Tested:
+@action("implement.test")
+def run_tests(ctx: StepContext, worktree: Worktree, setup: SetupRun | None) -> Tested:
     """``commands.test`` on the tree the agents left, as a candidate's tests run: on a clean
     checkout of it (a commit no ref names) in a fresh sandbox, never in their worktree (which
     may hold files the commit would not); a pass there stands for the candidate of the same
     tree (docs/testing.md)."""
     commands = ctx.services.settings.config.commands
-    info = ctx.output("worktree", Worktree)
-    made = ctx.outputs.get("setup", {}).get("artifacts", [])  # never committed
-    tree = GitRepo(worktree(ctx)).stage_tree(exclude=made)
-    sha = ctx.services.repo.commit_of(tree, info.base_sha, f"Issue {ctx.number}: tests")
+    made = setup.artifacts if setup else []  # never committed
+    tree = GitRepo(checkout(ctx, worktree)).stage_tree(exclude=made)
+    sha = ctx.services.repo.commit_of(tree, worktree.base_sha, f"Issue {ctx.number}: tests")
     ran = journeys_on(
         ctx,
         sha,
         "implement",
-        trusted=info.base_sha,
+        trusted=worktree.base_sha,
         tests=True,
         only=frozenset(),
         reuse=flakes(ctx.services.store),
@@ -164,36 +158,33 @@ def run_tests(ctx: StepContext) -> Tested:
     return outputs
 
 
-@action(
-    "implement.commit", produces=Commit, needs={**WORKTREE, **PREPARE, "test": "implement.test"}
-)
-def commit(ctx: StepContext) -> Commit:
+@action("implement.commit")
+def commit(ctx: StepContext, worktree: Worktree, prepare: Assignment, test: Tested) -> Commit:
     ctx.check_lease()
-    info, spec = ctx.output("worktree", Worktree), ctx.output("prepare", Assignment)
-    staged = Path(info.path).is_dir()  # the test step staged what it ran on, unless re-made
-    repo = GitRepo(worktree(ctx))
-    subject = neutral.plain(spec.title, limit=72)  # a commit message is read by GitHub too
+    staged = Path(worktree.path).is_dir()  # the test step staged what it ran on, unless re-made
+    repo = GitRepo(checkout(ctx, worktree))
+    subject = neutral.plain(prepare.title, limit=72)  # a commit message is read by GitHub too
     message = f"{subject}\n\nFactory change for issue {ctx.issue} (run {ctx.run_id})."
-    tested = ctx.output("test", Tested).tree  # commit what the tests ran on, nothing made since
+    tested = test.tree  # commit what the tests ran on, nothing made since
     # a retry's work is one commit on production: the merge it started from, with any
     # conflict markers, stays out of the history
-    onto = info.base_sha if info.conflicts is not None else None
+    onto = worktree.base_sha if worktree.conflicts is not None else None
     head = repo.commit_tree(tested, message, parent=onto, staged=staged) or repo.rev_parse("HEAD")
-    if head is None or head == info.base_sha:
+    if head is None or head == worktree.base_sha:
         raise StepFailed("the implementer changed nothing", {"head": head})
-    previous = spec.previous or {}
+    previous = prepare.previous or {}
     # unless production moved on and the change that no longer merged now does
-    if head == info.start_sha and previous.get("automatic") and not previous.get("conflict"):
+    if head == worktree.start_sha and previous.get("automatic") and not previous.get("conflict"):
         # the validation asked for a fix; after a person's retry (a hold-out updated, a broken
         # baseline repaired) the same change may be right and is validated again
         raise StepFailed(
             "the implementer changed nothing since the refused attempt", {"head": head}
         )
     fault_point("implement.commit.made")
-    return Commit(head=head, base=info.base_sha, tree=tested)  # HEAD's tree: the tested one
+    return Commit(head=head, base=worktree.base_sha, tree=tested)  # HEAD's tree: the tested one
 
 
-def fix_attempts(ctx: StepContext) -> int:
+def fix_attempts(ctx: StepContext, prepare: Assignment) -> int:
     """Fix attempts so far: this run's (a failed test run, a review asking for changes) plus
     those carried from the refused attempts it continues; a person's retry starts a new count."""
     in_run = sum(
@@ -202,31 +193,41 @@ def fix_attempts(ctx: StepContext) -> int:
         if (s.step_id == "test" and s.status == "failed")
         or (s.step_id == "review" and (s.outputs or {}).get("verdict") == "request_changes")
     )
-    previous = ctx.outputs["prepare"].get("previous") or {}
-    return in_run + int(previous.get("fix_attempts", 0))
+    previous = prepare.previous or {}
+    return in_run + int(str(previous.get("fix_attempts") or 0))
 
 
 @action("implement.declined")
-def declined(ctx: StepContext) -> dict[str, object]:
+def declined(ctx: StepContext, plan: Plan | None, code: Coded | None) -> dict[str, object]:
     """An agent may decline (``outcome: blocked`` with a reason): the request cannot be done
     within the mission and the rules. The run stops and a person decides (needs-human)."""
     of = str(ctx.step.params.get("step", ""))
-    output = ctx.outputs.get(of, {})
-    if output.get("outcome") != "blocked":
+    said = {"plan": plan, "code": code}.get(of)
+    if said is None or said.outcome != "blocked":
         return {"blocked": False}
-    reason = clip(str(output.get("reason") or "no reason given"), limit=600)
+    reason = clip(said.reason or "no reason given", limit=600)
     role = {"plan": "planner", "code": "implementer"}.get(of, of)
     raise StepFailed(
         f"the {role} declined: {reason}", {"blocked": True, "reason": reason}, ErrorKind.DECLINED
     )
 
 
-@action("implement.gates", produces=GateReport, needs={**PREPARE, **COMMIT})
-def gates(ctx: StepContext) -> GateReport:
-    services, rules = ctx.services, ctx.services.settings.governance.rules
+@action("implement.gates")
+def gates(
+    ctx: StepContext,
+    prepare: Assignment,
+    commit: Commit,
+    test: Tested | None,
+    review: Review | None,
+    second_review: Review | None,
+) -> GateReport:
+    services = ctx.services
+    rules = services.settings.governance.rules
     limits = services.settings.config.gates
-    made, repo, attempts = ctx.output("commit", Commit), services.repo, fix_attempts(ctx)
-    head, base = made.head, made.base
+    repo = services.repo
+    attempts = fix_attempts(ctx, prepare)
+    head = commit.head
+    base = commit.base
     # the change read once, its patch with it (the secrets gate reads every added line): base
     # is an ancestor of head (the commit step committed onto it), so the diff from their merge
     # base is the diff between the two trees, the one the reviewer read (the tested tree)
@@ -242,7 +243,7 @@ def gates(ctx: StepContext) -> GateReport:
         g.protected_paths_gate(sorted(modes), protected),
         shape.gate(shape.shape_problems(shape.read_tree(repo, head), modes, protected)),
         g.secrets_gate(patch),
-        g.tests_gate(ctx.output("test", Tested) if "test" in ctx.outputs else None, made.tree),
+        g.tests_gate(test, commit.tree),
         g.fix_attempts_gate(attempts, rules.max_fix_attempts),
         g.budget_gate(services.store.spend(issue=ctx.number), rules.budgets.per_issue_usd),
         security_gate(services.settings, repo, base, head, sorted(modes), rules.security),
@@ -250,10 +251,9 @@ def gates(ctx: StepContext) -> GateReport:
         g.network_allow_gate(added, patch, setup_allow(services.settings)),
     ]
     if (second := services.settings.config.review.second) is not None:
-        first = ctx.output("prepare", Assignment).models.get("reviewer")
-        reviews = [(f"reviewer ({first})", ctx.outputs.get("review", {}))]
+        first = f"reviewer ({prepare.models.get('reviewer')})"
         lens = f"second reviewer ({second.model}, {second.lens} lens)"
-        results.append(g.reviews_gate([*reviews, (lens, ctx.outputs.get("second_review", {}))]))
+        results.append(g.reviews_gate([(first, review), (lens, second_review)]))
     passed = all(r.passed for r in results if r.name not in FOR_A_PERSON)  # those: a person
     report = GateReport(gates=results, passed=passed, fix_attempts=attempts)
     if not report.passed:
@@ -262,76 +262,91 @@ def gates(ctx: StepContext) -> GateReport:
     return report
 
 
-def _pr_body(ctx: StepContext) -> str:
+def _pr_body(
+    ctx: StepContext,
+    prepare: Assignment,
+    plan: Plan | None,
+    code: Coded | None,
+    test: Tested | None,
+    commit: Commit,
+    review: Review | None,
+    gates: GateReport,
+) -> str:
     services = ctx.services
     totals = services.store.run_totals(ctx.run_id)
-    made = ctx.output("commit", Commit)
-    landed = set(services.repo.changed_paths(made.base, made.head))
-    review = ctx.outputs.get("review", {})
+    landed = set(services.repo.changed_paths(commit.base, commit.head))
+    ignored = code.ignored if code else []
     return services.templates.render(
         "comments/pr.md.j2",
         issue=ctx.issue,
         run_id=ctx.run_id,
         spec={  # the issue's title is kept as written inbound: neutralised on the way out
-            **ctx.outputs["prepare"],
-            "title": clip(str(ctx.outputs["prepare"].get("title", "")), limit=300),
+            **prepare.model_dump(mode="json"),
+            "title": clip(prepare.title, limit=300),
         },
-        plan=clip(str(ctx.outputs.get("plan", {}).get("plan", "")), limit=3000),
-        summary=clip(str(ctx.outputs.get("code", {}).get("summary", "")), limit=2000),
-        left_out=[p for p in ctx.outputs.get("code", {}).get("_ignored", []) if p not in landed],
-        test=ctx.outputs.get("test", {}),
-        review_verdict=review.get("verdict"),
-        review_score=review.get("score"),
+        plan=clip(plan.plan if plan else "", limit=3000),
+        summary=clip(code.summary if code else "", limit=2000),
+        left_out=[p for p in ignored if p not in landed],
+        test=test.model_dump(mode="json") if test else {},
+        review_verdict=review.verdict if review else None,
+        review_score=review.score if review else None,
         findings=[
-            {**f, "description": clip(str(f.get("description", "")), limit=300)}
-            for f in review.get("findings", [])
+            {**f.model_dump(), "description": clip(f.description, limit=300)}
+            for f in (review.findings if review else [])
         ],
-        gates=ctx.outputs["gates"]["gates"],
-        fix_attempts=ctx.outputs["gates"].get("fix_attempts", 0),
+        gates=[r.model_dump(mode="json") for r in gates.gates],
+        fix_attempts=gates.fix_attempts,
         totals=totals,
         governance=services.settings.governance.hashes,
     )
 
 
-@action(
-    "implement.open_pr",
-    produces=PrCandidate,
-    needs={**PREPARE, **WORKTREE, **COMMIT, "gates": "implement.gates"},
-)
-def open_pr(ctx: StepContext) -> PrCandidate:
+@action("implement.open_pr")
+def open_pr(
+    ctx: StepContext,
+    prepare: Assignment,
+    worktree: Worktree,
+    plan: Plan | None,
+    code: Coded | None,
+    test: Tested | None,
+    commit: Commit,
+    review: Review | None,
+    gates: GateReport,
+) -> PrCandidate:
     ctx.check_lease()
     services = ctx.services
-    info, made = ctx.output("worktree", Worktree), ctx.output("commit", Commit)
-    if services.repo.rev_parse(f"refs/heads/{info.branch}") != made.head:
-        raise StepFailed(f"branch {info.branch} moved after the gates passed", {}, ErrorKind.GIT)
+    if services.repo.rev_parse(f"refs/heads/{worktree.branch}") != commit.head:
+        raise StepFailed(
+            f"branch {worktree.branch} moved after the gates passed", {}, ErrorKind.GIT
+        )
     record_ci = getattr(services.forge, "record_ci", None)
     if record_ci is not None:  # the local forge's CI is the sandboxed test run on this commit
-        record_ci(made.head, "success")
-    assignment = ctx.output("prepare", Assignment)
-    title = f"{neutral.plain(assignment.title, limit=80)} (issue {ctx.number})"
-    pr = services.forge.open_pr(
-        ctx.number, info.branch, services.settings.config.production_branch, title, _pr_body(ctx)
-    )
+        record_ci(commit.head, "success")
+    title = f"{neutral.plain(prepare.title, limit=80)} (issue {ctx.number})"
+    body = _pr_body(ctx, prepare, plan, code, test, commit, review, gates)
+    production = services.settings.config.production_branch
+    pr = services.forge.open_pr(ctx.number, worktree.branch, production, title, body)
     fault_point("implement.pr.created")
     services.forge.remove_labels(ctx.number, [Label.IN_PROGRESS])
     services.forge.add_labels(ctx.number, [Label.NEEDS_REVIEW])
-    gated = ctx.output("gates", GateReport)
-    failed = [g.name for g in gated.gates if not g.passed]  # gates for a person
+    failed = [g.name for g in gates.gates if not g.passed]  # gates for a person
     said = services.templates.render(
-        "comments/pr_opened.md.j2", pr=pr.number, branch=info.branch, failed=failed
+        "comments/pr_opened.md.j2", pr=pr.number, branch=worktree.branch, failed=failed
     )
-    services.forge.post_comment(ctx.number, f"implement:pr:{info.branch}", said)
-    manager(ctx).remove(Path(info.path))  # the branch holds the work; validation checks out anew
+    services.forge.post_comment(ctx.number, f"implement:pr:{worktree.branch}", said)
+    manager(ctx).remove(
+        Path(worktree.path)
+    )  # the branch holds the work; validation checks out anew
     return PrCandidate(
         pr=pr.number,
-        branch=info.branch,
-        head=made.head,
-        base=made.base,
-        gates=gated.gates,
-        fix_attempts=gated.fix_attempts,
+        branch=worktree.branch,
+        head=commit.head,
+        base=commit.base,
+        gates=gates.gates,
+        fix_attempts=gates.fix_attempts,
         implement_run=ctx.run_id,
-        spec=IssueSpec.from_outputs(assignment.model_dump()),
-        triage_run=assignment.triage_run,
+        spec=IssueSpec.from_outputs(prepare.model_dump()),
+        triage_run=prepare.triage_run,
     )
 
 
@@ -357,27 +372,26 @@ def _outcome_label(ctx: StepContext) -> str:
     return Label.FAILED
 
 
-def _keep_tested(ctx: StepContext) -> bool:
+def _keep_tested(ctx: StepContext, info: Worktree, commit: Commit | None) -> bool:
     """Whether the run's branch holds work beyond production. If the run committed nothing,
     the tree its tests last ran on is committed first, so a person's ``factory retry``
     continues from the work the test output it is given describes."""
-    info = ctx.outputs.get("worktree") or {}
-    if not info.get("branch"):
+    if not info.branch:
         return False
     tested = [
         str(s.outputs["tree"])
         for s in ctx.services.store.steps(ctx.run_id)
         if s.step_id == "test" and (s.outputs or {}).get("tree")
     ]
-    if "commit" not in ctx.outputs and tested and Path(info["path"]).is_dir():
+    if commit is None and tested and Path(info.path).is_dir():
         message = f"Unfinished: not proposed (issue {ctx.number}, run {ctx.run_id})"
-        GitRepo(Path(info["path"])).commit_tree(tested[-1], message)
-    head = ctx.services.repo.rev_parse(f"refs/heads/{info['branch']}")
-    return head not in (None, info["base_sha"])
+        GitRepo(Path(info.path)).commit_tree(tested[-1], message)
+    head = ctx.services.repo.rev_parse(f"refs/heads/{info.branch}")
+    return head not in (None, info.base_sha)
 
 
 @action("implement.fail")
-def fail(ctx: StepContext) -> dict[str, object]:
+def fail(ctx: StepContext, worktree: Worktree | None, commit: Commit | None) -> dict[str, object]:
     """Label the issue and explain why, once per run; the branch is kept for inspection."""
     forge = ctx.services.forge
     label = _outcome_label(ctx)
@@ -393,7 +407,7 @@ def fail(ctx: StepContext) -> dict[str, object]:
     ]
     set_state(forge, ctx.number, label)
     try:
-        kept: bool | None = _keep_tested(ctx)
+        kept: bool | None = _keep_tested(ctx, worktree, commit) if worktree else False
     except GitError:  # git refused (its configuration moved): the comment says less
         kept = None
     body = ctx.services.templates.render(
@@ -401,12 +415,12 @@ def fail(ctx: StepContext) -> dict[str, object]:
         label=label,
         failure=failure,
         run_id=ctx.run_id,
-        branch=ctx.outputs.get("worktree", {}).get("branch"),
+        branch=worktree.branch if worktree else None,
         kept=kept,
         test_output=clip(str(test.get("output", ""))[-1500:], limit=1600),
         gates=gates_failed,
     )
     forge.post_comment(ctx.number, f"implement:{label}:{ctx.run_id}", body)
-    if ctx.outputs.get("worktree", {}).get("path"):  # the branch is kept; the checkout is not
-        manager(ctx).remove(Path(ctx.outputs["worktree"]["path"]))
+    if worktree and worktree.path:  # the branch is kept; the checkout is not
+        manager(ctx).remove(Path(worktree.path))
     return {"label": label, "reason": failure.error}

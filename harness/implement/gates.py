@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
-from harness.artifacts import GateResult, Tested
+from harness.artifacts import GateResult, Review, Tested
 from harness.config.network import widening
 from harness.git.repo import FileChange
 from harness.globs import matching, protected_hits
@@ -115,16 +114,13 @@ def network_allow_gate(new: list[str], patch: str, allow: list[str]) -> GateResu
     return _gate("network_allow", True, f"no new registry or index (allowed: {len(allow)} hosts)")
 
 
-def reviews_gate(reviews: list[tuple[str, dict[str, Any]]]) -> GateResult:
+def reviews_gate(reviews: list[tuple[str, Review | None]]) -> GateResult:
     """``review.second``: both reviewers approve, else a person decides with both reviews
     (who, verdict, score, findings) in the evidence."""
     said = []
     for who, review in reviews:
-        found = [
-            f"[{f.get('severity')}] {str(f.get('description'))[:200]}"
-            for f in review.get("findings", [])
-        ]
-        verdict = f"{review.get('verdict', 'no review')} {review.get('score', '')}".strip()
+        found = [f"[{f.severity}] {f.description[:200]}" for f in review.findings] if review else []
+        verdict = f"{review.verdict} {review.score}" if review else "no review"
         said.append(f"{who}: {verdict}" + (f" ({'; '.join(found[:5])})" if found else ""))
-    agree = all(review.get("verdict") == "approve" for _, review in reviews)
+    agree = all(review is not None and review.verdict == "approve" for _, review in reviews)
     return _gate("reviews_agree", agree, " | ".join(said))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from harness.artifacts import ChangeInputs
 from harness.engine.context import Services
 from harness.engine.runner import RunOutcome, check_kill_switch, run_leased
 from harness.errors import UsageError
@@ -39,4 +40,4 @@ def implement_issue(services: Services, number: int) -> RunOutcome:
         raise UsageError(f"issue {number} is not an open issue accepted by triage")
     if services.store.find_open_run("implement", number) is None:  # else: resumed as it was
         _check_ready(services, issue)
-    return run_leased(services, "implement", number, {})
+    return run_leased(services, "implement", number, ChangeInputs(number=number))

@@ -26,9 +26,10 @@ SUMMARY = ("resolved", "would_merge", "false_merges", "missed", "cost_usd")
 
 
 @action("lessons.pick")
-def pick(ctx: StepContext) -> Lesson | dict[str, Any]:
+def pick(ctx: StepContext) -> Lesson | dict[str, object]:
     """The most cited lesson that may be proposed now, or ``about: None`` (nothing to do)."""
-    return next((x for x in lessons(ctx.services) if x.proposable), {"about": None})
+    nothing: dict[str, object] = {"about": None}
+    return next((x for x in lessons(ctx.services) if x.proposable), nothing)
 
 
 def edited(text: str, edit: GovernanceEdit) -> str:

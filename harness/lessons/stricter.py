@@ -16,14 +16,14 @@ from harness.config.models import Rules, TrustRule
 from harness.paths import workflows_dir
 
 
-def _flat(value: Any, name: str) -> dict[str, Any]:
+def _flat(value: Any, name: str) -> dict[str, object]:
     """Every setting of ``value`` by its dotted name (``budgets.per_day_usd``)."""
     if not isinstance(value, dict):
         return {name.lstrip("."): value}
     return {k: v for key, part in value.items() for k, v in _flat(part, f"{name}.{key}").items()}
 
 
-def _settings(rules: Rules, keys: set[str]) -> dict[str, Any]:
+def _settings(rules: Rules, keys: set[str]) -> dict[str, object]:
     """The settings; ``trust.<key>``: the rule that holds for that key, whoever wrote it."""
     loosest = TrustRule(start="auto", earn_after=0, reset_on=[])  # no rule: merges by itself
     held = {k: (rules.trust_for(k.removeprefix("kind:")) or loosest).model_dump() for k in keys}

@@ -5,7 +5,6 @@ commands"); ``run_tests`` shows the end of its output, where test runners put th
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from harness.config.models import Commands
 from harness.config.testfiles import test_files
@@ -21,7 +20,7 @@ class CommandTool:
         self.sandbox = sandbox
         self.commands = commands
 
-    def run_command(self, data: dict[str, Any]) -> str:
+    def run_command(self, data: dict[str, object]) -> str:
         command = data.get("command")
         if not isinstance(command, str) or not command.strip():
             raise ToolError("command must be a non-empty string")
@@ -37,7 +36,7 @@ class CommandTool:
             )
         return f"exit code {result.exit_code}\n{result.output}{note}"
 
-    def run_tests(self, data: dict[str, Any]) -> str:
+    def run_tests(self, data: dict[str, object]) -> str:
         tests = data.get("tests") or []
         if not isinstance(tests, list) or not all(isinstance(t, str) and t for t in tests):
             raise ToolError("tests must be a list of test file paths or test ids")
@@ -57,5 +56,5 @@ class CommandTool:
             output = f"[the first {cut:,} characters of the output are not shown]\n{output[cut:]}"
         return f"{head}\n{output}"
 
-    def handlers(self) -> dict[str, Callable[[dict[str, Any]], str]]:
+    def handlers(self) -> dict[str, Callable[[dict[str, object]], str]]:
         return {"run_command": self.run_command, "run_tests": self.run_tests}

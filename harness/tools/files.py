@@ -34,7 +34,7 @@ RE2_OPTIONS = re2.Options()
 RE2_OPTIONS.log_errors = False
 
 
-def _field(data: dict[str, Any], name: str, required: bool = True) -> str:
+def _field(data: dict[str, object], name: str, required: bool = True) -> str:
     value = data.get(name)
     if value is None and not required:
         return ""
@@ -43,7 +43,7 @@ def _field(data: dict[str, Any], name: str, required: bool = True) -> str:
     return value
 
 
-def _count(data: dict[str, Any], name: str) -> int | None:
+def _count(data: dict[str, object], name: str) -> int | None:
     value = data.get(name)
     if value is None:
         return None
@@ -187,7 +187,7 @@ class FileTools:
             f"paths a .gitignore names ({shown}); give one as path to look inside]"
         )
 
-    def read_file(self, data: dict[str, Any]) -> str:
+    def read_file(self, data: dict[str, object]) -> str:
         path = resolve_inside(self.root, _field(data, "path"))
         offset = _count(data, "offset") or 1
         limit = _count(data, "limit")
@@ -236,7 +236,7 @@ class FileTools:
             f"offset={last + 1}]"
         )
 
-    def list_files(self, data: dict[str, Any]) -> str:
+    def list_files(self, data: dict[str, object]) -> str:
         path = resolve_inside(self.root, _field(data, "path", required=False) or ".")
         if not path.is_dir():
             raise ToolError(f"{relative(self.root, path)}: not a folder")
@@ -252,7 +252,7 @@ class FileTools:
         listed = cut(("\n".join(files) or "(no files)") + note, self.output_limit - NOTE_ROOM)
         return listed + self._left_out()
 
-    def search(self, data: dict[str, Any]) -> str:
+    def search(self, data: dict[str, object]) -> str:
         pattern = compile_pattern(_field(data, "pattern"))
         start = resolve_inside(self.root, _field(data, "path", required=False) or ".")
         hits: list[str] = []
@@ -294,7 +294,7 @@ class FileTools:
         )
         return list(itertools.islice(hits, room))
 
-    def write_file(self, data: dict[str, Any]) -> str:
+    def write_file(self, data: dict[str, object]) -> str:
         path = resolve_inside(self.root, _field(data, "path"))
         content = _field(data, "content")
         if len(content.encode()) > MAX_WRITE:
@@ -314,7 +314,7 @@ class FileTools:
             said += f"; a .gitignore names {name}: it stays out of the change unless you add it"
         return said
 
-    def edit_file(self, data: dict[str, Any]) -> str:
+    def edit_file(self, data: dict[str, object]) -> str:
         path = resolve_inside(self.root, _field(data, "path"))
         old = _field(data, "old_text")
         new = _field(data, "new_text")
@@ -333,6 +333,6 @@ class FileTools:
         path.write_text(text.replace(old, new, 1), encoding="utf-8")
         return f"edited {name}"
 
-    def handlers(self) -> dict[str, Callable[[dict[str, Any]], str]]:
+    def handlers(self) -> dict[str, Callable[[dict[str, object]], str]]:
         names = ("read_file", "list_files", "search", "write_file", "edit_file")
         return {name: getattr(self, name) for name in names}

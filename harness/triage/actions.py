@@ -4,12 +4,10 @@ shown of the repository and of the validator) and ``triage.apply`` (the applier)
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Any
 
-from harness.artifacts import Acknowledgement, IssueSpec, Produced
+from harness.artifacts import AckInputs, Acknowledgement, IssueSpec, Judgement, Produced, Screened
 from harness.engine.actions import action
 from harness.engine.budget import start_of_day
 from harness.engine.context import StepContext
@@ -51,24 +49,20 @@ def judged_today(ctx: StepContext, issue: Issue) -> int | None:
 
 
 @action("triage.prescreen")
-def prescreen_action(ctx: StepContext) -> dict[str, Any]:
-    if ctx.issue is None:
-        raise FactoryError("triage needs an issue number")
+def prescreen_action(ctx: StepContext) -> Screened:
     forge = ctx.services.forge
-    issue = forge.get_issue(ctx.issue)
+    issue = forge.get_issue(ctx.number)
     others = [i for i in forge.list_issues(state="all") if i.number != issue.number]
     services = ctx.services
     rules = services.settings.governance.rules
     templates = template_comments(services.repo, services.settings.governance.commit)
     own = own_text(forge, issue)
     screen = prescreen(issue, others, rules, judged_today(ctx, issue), templates, own)
-    said = asdict(screen)
-    said["issue_sha256"], said["hidden"] = said.pop("sha256"), list(screen.hidden)
-    return {**said, "author": issue.author}
+    return screen.model_copy(update={"author": issue.author})
 
 
 @action("triage.context")
-def context(ctx: StepContext) -> dict[str, Any]:
+def context(ctx: StepContext) -> dict[str, object]:
     """What the triage agent is shown besides the issue: the map of the repository at the
     production commit the governance was read from (made once per commit and kept in the
     store), and what the sealed validator can observe — its browser tools as its definition
@@ -86,61 +80,65 @@ def context(ctx: StepContext) -> dict[str, Any]:
     return {"commit": commit, "map": text, "observable": observable}
 
 
-def _decision(ctx: StepContext) -> dict[str, Any]:
-    pre = ctx.outputs["prescreen"]
-    if pre.get("decision"):
-        held = {k: pre[k] for k in ("decision", "reason", "rule")}
-        unjudged: dict[str, Any] = {"priority": None, "kind": None, "acceptance_criteria": []}
-        unjudged.update(unobservable=[])
-        return {**held, **unjudged, "source": "prescreen"}
-    judged = ctx.outputs.get("judge")
-    if not judged:
+def _decision(number: int, pre: Screened, judged: Judgement | None) -> IssueSpec:
+    """The issue as triage decided it: the pre-screen's decision, else the agent's."""
+    issue = IssueSpec(
+        number=number,
+        title=pre.title,
+        body=pre.body,
+        issue_sha256=pre.issue_sha256,
+        decision=pre.decision or "",
+        reason=pre.reason,
+        rule=pre.rule,
+        source="prescreen",
+    )
+    if pre.decision:
+        return issue
+    if judged is None:
         raise FactoryError("no triage decision: the judge step produced nothing")
     # a criterion the app under validation cannot show: a person checks the issue, now
     unseen = [
-        clip(f"{item['criterion']} (lacks {item['lacks']})", limit=800)
-        for item in judged.get("unobservable") or []
+        clip(f"{item.criterion} (lacks {item.lacks})", limit=800) for item in judged.unobservable
     ]
-    return {
-        "decision": "needs_human"
-        if unseen and judged["decision"] == "accept"
-        else judged["decision"],
+    decided = {
+        "decision": "needs_human" if unseen and judged.decision == "accept" else judged.decision,
         "unobservable": unseen,
-        "reason": clip(str(judged.get("reason", ""))),
-        "rule": clip(str(judged.get("rule") or "mission.md"), limit=200),
-        "priority": judged.get("priority"),
-        "kind": judged.get("kind"),
-        "acceptance_criteria": [
-            clip(str(c), limit=500) for c in judged.get("acceptance_criteria", [])
-        ],
+        "reason": clip(judged.reason),
+        "rule": clip(judged.rule or "mission.md", limit=200),
+        "priority": judged.priority,
+        "kind": judged.kind,
+        "acceptance_criteria": [clip(c, limit=500) for c in judged.acceptance_criteria],
         "source": "agent",
     }
+    return issue.model_copy(update=decided)
 
 
-@action("triage.apply", produces=IssueSpec, needs={"prescreen": "triage.prescreen"})
-def apply_action(ctx: StepContext) -> Produced:
+def state_labels(spec: IssueSpec) -> list[str]:
+    """The labels a triage decision puts on its issue: its state, and for an accepted one its
+    priority and kind beside it."""
+    labels = [DECISIONS[spec.decision][0]]
+    if spec.decision == "accept":
+        labels += [f"priority:{spec.priority}", f"kind:{spec.kind}"]
+    return labels
+
+
+@action("triage.apply")
+def apply_action(
+    ctx: StepContext, prescreen: Screened, judge: Judgement | None
+) -> Produced[IssueSpec]:
     """Labels and one comment, computed in code from the structured decision (a rejected
     issue closed after its comment). Safe to repeat."""
-    forge, now = ctx.services.forge, ctx.services.clock()
-    decided = _decision(ctx)
-    decision = decided["decision"]
-    label, headline = DECISIONS[decision]
-    labels = [label]
-    if decision == "accept":
-        labels += [f"priority:{decided['priority']}", f"kind:{decided['kind']}"]
-    set_state(forge, ctx.number, label, tuple(labels[1:]))  # priority and kind beside it
+    forge = ctx.services.forge
+    now = ctx.services.clock()
+    spec = _decision(ctx.number, prescreen, judge)
+    decision = spec.decision
+    headline = DECISIONS[decision][1]
+    labels = state_labels(spec)
+    set_state(forge, ctx.number, labels[0], tuple(labels[1:]))
     day = datetime.fromtimestamp(now, UTC).strftime("%Y-%m-%d")
     key = f"triage:{decision}" + (f":{day}" if decision == "deferred" else "")
     body = ctx.services.templates.render(
-        "comments/triage.md.j2", headline=headline, issue=ctx.number, **decided
-    )
-    pre = ctx.outputs["prescreen"]
-    spec = IssueSpec(
-        number=ctx.number,
-        title=str(pre.get("title", "")),
-        body=str(pre.get("body", "")),
-        issue_sha256=str(pre.get("issue_sha256", "")),
-        **decided,
+        "comments/triage.md.j2", headline=headline, issue=ctx.number, **spec.model_dump()
     )
     if decision == "accept":
         body += "\n\n" + spec_block(ctx.services.forge.markers, spec)  # a block of its own
@@ -150,8 +148,8 @@ def apply_action(ctx: StepContext) -> Produced:
     return Produced(spec, {"labels": labels, "comment_id": comment.id, "comment_key": key})
 
 
-@action("triage.ack", produces=Acknowledgement, needs={"prescreen": "triage.prescreen"})
-def ack_action(ctx: StepContext) -> Acknowledgement:
+@action("triage.ack")
+def ack_action(ctx: StepContext, inputs: AckInputs, prescreen: Screened) -> Acknowledgement:
     """One comment on a new issue: received, and when triage will judge it, or why the
     pre-screen holds it. Never twice (the comment's marker), never on an issue triage has
     decided or the factory opened itself; no label. The issue's text is never quoted."""
@@ -161,9 +159,8 @@ def ack_action(ctx: StepContext) -> Acknowledgement:
         return Acknowledgement(posted=False, why="opened by the factory itself")
     if any(label in STATE_LABELS for label in issue.labels):
         return Acknowledgement(posted=False, why="already triaged")
-    pre = ctx.outputs["prescreen"]
-    held = {k: pre[k] for k in ("decision", "reason", "rule")}
-    when = str(ctx.inputs.get("triage_at") or "at its next triage run")
+    held = {"decision": prescreen.decision, "reason": prescreen.reason, "rule": prescreen.rule}
+    when = inputs.triage_at or "at its next triage run"
     body = ctx.services.templates.render("comments/ack.md.j2", triage_at=when, **held)
     comment = forge.post_comment(ctx.number, "ack", body)
-    return Acknowledgement(posted=True, comment_id=comment.id, held=pre["decision"])
+    return Acknowledgement(posted=True, comment_id=comment.id, held=prescreen.decision)

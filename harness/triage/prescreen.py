@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from harness.artifacts import Screened
 from harness.caches import PROCESS, Memo
 from harness.triage.sanitize import Sanitized, comments_in, sanitize
 
@@ -23,19 +23,6 @@ _FILENAME = re.compile(
     r"(?<![\w./\\-])[\w./\\-]*[\w-]\.[a-z]{2,5}\b|\.github/|\.git/|\.factory/", re.IGNORECASE
 )
 _CONFUSABLE = str.maketrans({"1": "l", "0": "o", "3": "e", "5": "s", "|": "l", "_": "_"})
-
-
-@dataclass(frozen=True)
-class Screen:
-    """What the pre-screen concluded. ``decision`` None means: ask the triage agent."""
-
-    decision: str | None  # reject | needs_human | deferred | None
-    reason: str
-    rule: str
-    title: str
-    body: str
-    sha256: str
-    hidden: tuple[str, ...] = field(default_factory=tuple)
 
 
 def issue_sha256(issue: Issue) -> str:
@@ -103,7 +90,7 @@ def prescreen(
     judged_today: int | None,
     template_comments: Iterable[str] = (),
     own: str | None = None,
-) -> Screen:
+) -> Screened:
     """Decide what code can decide: size caps, hidden text, protected paths, duplicates, limits.
 
     ``judged_today`` is how many of this author's issues the triage agent judged today, None
@@ -124,9 +111,17 @@ def prescreen(
     raw = issue.body if own is None else own
     body = Sanitized("", ()) if too_long_body else sanitize(raw, template_comments, signed)
 
-    def screen(decision: str | None, reason: str, rule: str) -> Screen:
+    def screen(decision: str | None, reason: str, rule: str) -> Screened:
         hidden = tuple(dict.fromkeys(title.hidden + body.hidden))
-        return Screen(decision, reason, rule, title.text, body.text, digest, hidden)
+        return Screened(
+            decision=decision,
+            reason=reason,
+            rule=rule,
+            title=title.text,
+            body=body.text,
+            issue_sha256=digest,
+            hidden=hidden,
+        )
 
     if too_long_title:
         return screen(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.artifacts import IssueSpec
+from harness.artifacts import IssueSpec, TriageInputs
 from harness.engine.actions import action_info
 from harness.engine.budget import start_of_day
 from harness.engine.context import Services
@@ -12,6 +12,7 @@ from harness.engine.runner import Engine, RunOutcome, check_kill_switch
 from harness.errors import NotFoundError, StoppedError
 from harness.forge.base import STATE_LABELS, Issue, Label
 from harness.model.batch import BatchCollector
+from harness.triage.actions import state_labels
 from harness.triage.prescreen import issue_sha256
 
 TRIAGED = frozenset(STATE_LABELS) - {Label.DEFERRED}  # a deferral is judged again later
@@ -101,7 +102,7 @@ def _deferred_today(services: Services, number: int) -> bool:
     return False
 
 
-def deferred_waiting(services: Services) -> dict[str, Any] | None:
+def deferred_waiting(services: Services) -> dict[str, object] | None:
     """The open issues the daily author limit defers (``count``), and when it lets them
     through (``until``: the next UTC midnight); None when none waits."""
     count = sum(Label.DEFERRED in i.labels for i in services.forge.list_issues("open"))
@@ -109,19 +110,19 @@ def deferred_waiting(services: Services) -> dict[str, Any] | None:
     return {"count": count, "until": until} if count else None
 
 
-def summarise(outcome: RunOutcome) -> dict[str, Any]:
-    applied = outcome.outputs.get("apply", {})
+def summarise(outcome: RunOutcome) -> dict[str, object]:
+    applied = outcome.artifact(IssueSpec)
     deferred = outcome.status == "stopped" and outcome.not_before is not None
     status = "deferred" if deferred else outcome.status
     return {
         "issue": outcome.issue,
         "run_id": outcome.run_id,
         "status": status,
-        "decision": applied.get("decision"),
-        "labels": applied.get("labels", []),
-        "rule": applied.get("rule"),
-        "reason": applied.get("reason") or outcome.reason,
-        "source": applied.get("source"),
+        "decision": applied.decision if applied else None,
+        "labels": state_labels(applied) if applied else [],
+        "rule": applied.rule if applied else None,
+        "reason": (applied.reason if applied else None) or outcome.reason,
+        "source": applied.source if applied else None,
     }
 
 
@@ -131,13 +132,15 @@ def triage_batched(services: Services, queue: list[Issue], wait_s: float) -> lis
     inner, services.model = services.model, collector
     engine = Engine(services)
     try:
-        first = {i.number: engine.run("triage", i.number, {"number": i.number}) for i in queue}
+        first = {
+            i.number: engine.run("triage", i.number, TriageInputs(number=i.number)) for i in queue
+        }
         collector.flush(wait_s)
         results = []
         for issue in queue:
             outcome = first[issue.number]
             if outcome.status == "stopped":
-                outcome = engine.run("triage", issue.number, {"number": issue.number})
+                outcome = engine.run("triage", issue.number, TriageInputs(number=issue.number))
             results.append(summarise(outcome))
         return results
     finally:
@@ -172,7 +175,7 @@ def _one_by_one(services: Services, queue: list[Issue]) -> list[dict[str, Any]]:
             results.append({"issue": issue.number, "status": "stopped", "reason": spent})
             break
         try:
-            outcome = engine.run("triage", issue.number, {"number": issue.number})
+            outcome = engine.run("triage", issue.number, TriageInputs(number=issue.number))
         except StoppedError as exc:
             results.append({"issue": issue.number, "status": "stopped", "reason": str(exc)})
             break

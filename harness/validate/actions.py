@@ -8,7 +8,6 @@ import json
 import time
 from itertools import takewhile
 from types import MappingProxyType
-from typing import Any
 
 from harness.artifacts import (
     ANY_RUN,
@@ -34,6 +33,7 @@ from harness.git import shape
 from harness.git.repo import GitRepo
 from harness.globs import matching
 from harness.heal.checks import flakes
+from harness.kinds import is_revert
 from harness.review.trust import kind_of, review_gate, trusted_setup
 from harness.validate import landing, proof
 from harness.validate.calibration import (
@@ -53,13 +53,8 @@ def production_tip(ctx: StepContext) -> tuple[str, str]:
     return branch, ctx.services.forge.sync(branch)  # on GitHub: fetched first
 
 
-PREPARE = MappingProxyType({"prepare": "validate.prepare"})
-BASELINE = MappingProxyType({"baseline": "validate.baseline"})
-CHECK = MappingProxyType({"check": "validate.check"})
-
-
-@action("validate.prepare", produces=ValidationTarget, consumes=(PrCandidate,))
-def prepare(ctx: StepContext) -> Produced:
+@action("validate.prepare", consumes=(PrCandidate,))
+def prepare(ctx: StepContext) -> Produced[ValidationTarget]:
     """The PR to validate and what implement proved about it: the newest ``PrCandidate``
     for this issue whose pull request is still open (kept whole: see ``Prepared``)."""
     for _, candidate in ctx.services.store.artifacts(PrCandidate, ctx.number):
@@ -72,15 +67,16 @@ def prepare(ctx: StepContext) -> Produced:
     raise FactoryError(f"issue {ctx.number} has no open pull request from the factory")
 
 
-@action("validate.ci", needs=PREPARE)
-def ci(ctx: StepContext) -> dict[str, Any]:
+@action("validate.ci")
+def ci(ctx: StepContext, prepare: Prepared) -> dict[str, object]:
     """CI still running on the PR head is waited for (bounded) before anything is spent on
     journeys and the validator: a gate read too early would send a good change to a person.
     The wait counts from the first look at this head, across kills and resumes."""
     services = ctx.services
     if not services.settings.governance.rules.auto_merge.require_ci:
         return {"state": "not required", "waited_s": 0.0}
-    head, cfg = ctx.output("prepare", Prepared).head, services.settings.config.validation
+    head = prepare.head
+    cfg = services.settings.config.validation
     first: float | None = None  # when this head was first seen pending (kept in the store)
     with waiting():  # for CI: the run's CPU slot goes to the others
         while True:
@@ -97,7 +93,7 @@ def ci(ctx: StepContext) -> dict[str, Any]:
             time.sleep(min(cfg.ci_poll_s, cfg.ci_wait_s - waited))
 
 
-@action("validate.health", produces=Health)
+@action("validate.health")
 def health(ctx: StepContext) -> Health:
     """Production's own health: its tests and the hold-out on the production commit. Green is
     kept per commit and hold-out (and serves validation's calibration as well); red is
@@ -133,15 +129,15 @@ def health(ctx: StepContext) -> Health:
     return summary
 
 
-@action("validate.baseline", produces=Baseline, needs=PREPARE)
-def baseline(ctx: StepContext) -> Baseline:
+@action("validate.baseline")
+def baseline(ctx: StepContext, prepare: Prepared) -> Baseline:
     """Calibration: the hold-out must pass on production before it can judge a change. The
     change joins the merge queue here: its candidate will be built on the changes ahead of it
     (``harness.validate.landing``)."""
     _, sha = production_tip(ctx)
     services = ctx.services
-    base, queued = _queued_base(ctx, sha)
-    if ctx.output("prepare", Prepared).candidate.spec.kind == "revert":
+    base, queued = _queued_base(ctx, prepare.head, sha)
+    if is_revert(prepare.candidate.spec.kind):
         # heal's revert of a red production: nothing to calibrate, its own journeys judge it
         tree = tree_of(services.repo, sha)
         red = HoldoutRun(sha=sha, tree=tree, journeys=[], journeys_passed=False)
@@ -163,12 +159,12 @@ def baseline(ctx: StepContext) -> Baseline:
     return Baseline(**dict(result), production_sha=sha, cached=cached, base=base, queued=queued)
 
 
-def _queued_base(ctx: StepContext, production: str) -> tuple[str | None, list[int]]:
+def _queued_base(ctx: StepContext, head: str, production: str) -> tuple[str | None, list[int]]:
     """The merge queue's speculative base for this change (None: production itself), and the
     issues ahead whose changes it carries. Only a run that holds its issue queues."""
     if ctx.lease is None or ctx.issue is None:
         return None, []
-    services, head = ctx.services, ctx.output("prepare", Prepared).head
+    services = ctx.services
     ahead = landing.join(
         services.store, services.settings.state_dir, ctx.run_id, ctx.issue, head, ctx.lease.holder
     )
@@ -197,17 +193,15 @@ def validator_question(ctx: StepContext, candidate: PrCandidate) -> ValidatorQue
     )
 
 
-@action("validate.check", produces=CheckResult, needs={**PREPARE, **BASELINE})
-def check(ctx: StepContext) -> CheckResult:
+@action("validate.check")
+def check(ctx: StepContext, prepare: Prepared, baseline: Baseline) -> CheckResult:
     """Tests, journeys and the sealed validator on the candidate, each on a fresh app."""
-    prepared = ctx.output("prepare", Prepared)
-    if prepared.head != prepared.candidate.head:
+    if prepare.head != prepare.candidate.head:
         raise StepFailed("the PR head changed after its gates passed; they no longer hold", {})
-    calibrated = ctx.output("baseline", Baseline)
-    production = calibrated.production_sha  # setup's network: this only
-    repo, head = ctx.services.repo, prepared.head
+    production = baseline.production_sha  # setup's network: this only
+    repo, head = ctx.services.repo, prepare.head
     try:
-        candidate, base, queued = _candidate(repo, calibrated, head, prepared.candidate.branch)
+        candidate, base, queued = _candidate(repo, baseline, head, prepare.candidate.branch)
     except GitError as exc:
         return CheckResult(
             sha=production,
@@ -223,13 +217,13 @@ def check(ctx: StepContext) -> CheckResult:
     if problems := shape.tree_problems(repo, base, candidate, protected):
         raise shape.UnsafeTree(problems, say_why=True)  # before any checkout, before any merge
     # a revert restores what production held: no criteria to judge
-    reverting = prepared.candidate.spec.kind == "revert"
-    question = None if reverting else validator_question(ctx, prepared.candidate)
+    reverting = is_revert(prepare.candidate.spec.kind)
+    question = None if reverting else validator_question(ctx, prepare.candidate)
     earlier = _earlier_verdict(ctx, head, candidate, question.digest()) if question else None
     changed = repo.paths_between(base, candidate)  # this change's paths, not those ahead
     lost = proof.tests_lost(repo, base, candidate, changed)  # a revert's too: named
     bug_tests, before = None, None
-    if prepared.candidate.spec.kind == "bug":  # its tests, on the code it replaces
+    if prepare.candidate.spec.kind == "bug":  # its tests, on the code it replaces
         bug_tests = proof.new_tests(repo, candidate, changed)
         code = [p for p in changed if not proof.is_test_file(p)]
         restore = {p: repo.read_blob(base, p) for p in code}
@@ -246,7 +240,7 @@ def check(ctx: StepContext) -> CheckResult:
         reuse=flakes(ctx.services.store),
     )
     if result.journeys_passed and not result.setup_offline_for:
-        # if this candidate lands, production becomes this tree: already calibrated
+        # if this candidate lands, production becomes this tree: already baseline
         key = calibration_key(repo, candidate, ctx.services.settings.holdout_dir)
         record_calibration(ctx.services.store, key, result)
     return CheckResult(
@@ -320,21 +314,20 @@ ROUTE_LABELS = MappingProxyType(
 )
 
 
-@action("validate.decide", produces=Validation, needs={**PREPARE, **CHECK})
-def decide(ctx: StepContext) -> Validation:
+@action("validate.decide")
+def decide(ctx: StepContext, prepare: Prepared, check: CheckResult) -> Validation:
     """Apply the route: one comment that leads with the decision, and one terminal label in
     place of ``factory:accepted`` (a retry keeps it: the issue goes back to implementation)."""
-    prepared, checked = ctx.output("prepare", Prepared), ctx.output("check", CheckResult)
-    rules, verdict = ctx.services.settings.governance.rules, checked.verdict
-    ci = ctx.services.forge.ci_status(prepared.head)
-    kind, candidate = kind_of(prepared.candidate.spec), prepared.candidate
+    rules, verdict = ctx.services.settings.governance.rules, check.verdict
+    ci = ctx.services.forge.ci_status(prepare.head)
+    kind, candidate = kind_of(prepare.candidate.spec), prepare.candidate
     gates = trusted_setup(ctx.services, kind, candidate.gates)
     earlier = ctx.services.store.artifacts(Validation, ctx.number, limit=rules.max_rebases + 1)
     rebases = len(list(takewhile(lambda found: found[1].conflict, earlier)))
     candidate = candidate.model_copy(update={"gates": gates})
-    routing = decide_route(rules, candidate, checked, ci, rebases)
+    routing = decide_route(rules, candidate, check, ci, rebases)
     # the person in the loop: earned trust, and a person's approval of this head
-    routing = review_gate(ctx.services, ctx.number, prepared.head, kind, routing)
+    routing = review_gate(ctx.services, ctx.number, prepare.head, kind, routing)
     body = ctx.services.templates.render(
         "comments/validated.md.j2",
         route=routing.route,
@@ -342,27 +335,27 @@ def decide(ctx: StepContext) -> Validation:
         rule=routing.rule,
         score=routing.score,
         verdict=routing.verdict,
-        conflict=bool(checked.conflict),
+        conflict=bool(check.conflict),
         gates=[g.model_dump() for g in routing.gates],
-        pr=prepared.pr,
+        pr=prepare.pr,
         summary=clip(verdict.summary if verdict else "", 600),
-        journeys=[{"passed": j.passed} for j in checked.journeys],  # never their names
+        journeys=[{"passed": j.passed} for j in check.journeys],  # never their names
         fix_attempts=routing.fix_attempts,
         run_id=ctx.run_id,
     )
     if routing.route != "merge":
-        _refuse(ctx, routing.route, prepared.pr, body)
+        _refuse(ctx, routing.route, prepare.pr, body)
     return Validation(
         **dict(routing),
-        implement_run=prepared.implement_run,
-        pr=prepared.pr,
+        implement_run=prepare.implement_run,
+        pr=prepare.pr,
         validator=verdict,
-        journeys_passed=checked.journeys_passed,
-        candidate=checked.candidate,
-        production_sha=checked.production_sha,
-        conflict=checked.conflict,
-        tests_exit_code=checked.tests.exit_code if checked.tests else None,
-        tests_output=checked.tests.output[-MAX_TESTS_OUTPUT:] if checked.tests else "",
+        journeys_passed=check.journeys_passed,
+        candidate=check.candidate,
+        production_sha=check.production_sha,
+        conflict=check.conflict,
+        tests_exit_code=check.tests.exit_code if check.tests else None,
+        tests_output=check.tests.output[-MAX_TESTS_OUTPUT:] if check.tests else "",
         comment=body,
         holdout=holdout_digest(ctx.services.settings.holdout_dir),
     )
@@ -379,7 +372,7 @@ def _refuse(ctx: StepContext, route_name: str, pr: int, body: str) -> None:
 
 
 @action("validate.fail")
-def fail(ctx: StepContext) -> dict[str, Any]:
+def fail(ctx: StepContext) -> dict[str, object]:
     failure = ctx.last_failure()
     forge = ctx.services.forge
     set_state(forge, ctx.number, Label.NEEDS_HUMAN)

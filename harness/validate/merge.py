@@ -6,7 +6,6 @@ the merge and reverts a failure. Each hands on its record (``Landing``, ``Smoke`
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from harness.artifacts import CheckResult, Landing, Prepared, Smoke, Validation
 from harness.engine.actions import action
@@ -16,31 +15,31 @@ from harness.errors import StepFailed
 from harness.faults import fault_point
 from harness.forge.base import Label, set_state
 from harness.forge.neutral import Markdown
+from harness.kinds import is_revert
 from harness.validate import landing
-from harness.validate.actions import BASELINE, CHECK, PREPARE, production_tip
+from harness.validate.actions import production_tip
 from harness.validate.evidence import journeys_on, tree_of
 from harness.validate.landing import take_landing
 
 TESTED_SECTION = "\n\n## Tested before landing\n"  # heads comments/pr_tested.md.j2
 
 
-@action("validate.turn", needs=CHECK)
-def turn(ctx: StepContext) -> dict[str, Any]:
+@action("validate.turn")
+def turn(ctx: StepContext, check: CheckResult) -> dict[str, object]:
     """A candidate built on changes ahead in the merge queue is judged only once they have
     finished: wait for them, then its evidence holds only if production's tree is the one it
     was built on (else it is validated again on production as it is now): a failure that a
     change ahead caused is never blamed on it. A candidate built on production itself is
     judged at once (its merge waits for its turn; see ``harness.validate.landing``)."""
-    checked = ctx.output("check", CheckResult)
-    if not checked.queued:
+    if not check.queued:
         return {"queued": [], "waited_s": 0.0}
     started = time.monotonic()
     waited = _wait_for_turn(ctx)
-    sha = _still_built_on(ctx, checked, "while it waited its turn")
+    sha = _still_built_on(ctx, check, "while it waited its turn")
     return {
         "production_sha": sha,
-        "built_on": checked.builds_on,
-        "queued": checked.queued,
+        "built_on": check.builds_on,
+        "queued": check.queued,
         "waited_for": waited,
         "waited_s": round(time.monotonic() - started, 2),
     }
@@ -72,12 +71,8 @@ def _still_built_on(ctx: StepContext, checked: CheckResult, when: str) -> str:
     return sha
 
 
-@action(
-    "validate.merge",
-    produces=Landing,
-    needs={**PREPARE, **BASELINE, **CHECK, "decide": "validate.decide"},
-)
-def merge(ctx: StepContext) -> Landing:
+@action("validate.merge")
+def merge(ctx: StepContext, prepare: Prepared, check: CheckResult, decide: Validation) -> Landing:
     """The applier merges with the expected head, only if production did not move; one
     landing at a time: production's landing lease, taken here, is kept until the run ends
     (see ``harness.validate.landing``). The landing is recorded before production's ref
@@ -87,54 +82,52 @@ def merge(ctx: StepContext) -> Landing:
     _wait_for_turn(ctx)  # landings go in queue order
     take_landing(ctx.services.store, ctx.lease.holder)
     ctx.check_lease()
-    forge, prepared = ctx.services.forge, ctx.output("prepare", Prepared)
-    checked = ctx.output("check", CheckResult)
+    forge = ctx.services.forge
     branch = ctx.services.settings.config.production_branch
     merged = landing.landed_by(ctx.services.store, forge, ctx.run_id)
     if merged is not None:  # this run's own merge, made before it was killed: carry on
         forge.sync(branch)
     else:
-        _still_built_on(ctx, checked, "after validation")
-        _name_the_tested_commit(ctx, prepared, checked)
-        intent = {"issue": ctx.number, "pr": prepared.pr, "branch": prepared.candidate.branch}
-        intent |= {"head": prepared.head, "tree": checked.tree}
+        _still_built_on(ctx, check, "after validation")
+        _name_the_tested_commit(ctx, prepare, check)
+        intent = {"issue": ctx.number, "pr": prepare.pr, "branch": prepare.candidate.branch}
+        intent |= {"head": prepare.head, "tree": check.tree}
         ctx.services.store.append_event(ctx.run_id, landing.INTENT, intent)
-        merged = forge.merge_pr(prepared.pr, prepared.head)
+        merged = forge.merge_pr(prepare.pr, prepare.head)
     fault_point("validate.merge.done")
     landed = ctx.services.repo.tree_of(merged)
-    if landed is None or landed != checked.tree:  # production must be exactly what was tested
+    if landed is None or landed != check.tree:  # production must be exactly what was tested
         forge.revert_merge(branch, merged, f"Revert factory merge for issue {ctx.number}: untested")
         raise StepFailed(
-            f"the merge landed tree {str(landed)[:12]}, not the tested {checked.tree[:12]}: "
-            "reverted",
-            {"merge_sha": merged, "tested_tree": checked.tree, "landed_tree": landed},
+            f"the merge landed tree {str(landed)[:12]}, not the tested {check.tree[:12]}: reverted",
+            {"merge_sha": merged, "tested_tree": check.tree, "landed_tree": landed},
         )
-    decision = ctx.output("decide", Validation).comment
+    decision = decide.comment
     forge.post_comment(
         ctx.number,
-        f"validate:merged:{prepared.pr}",
+        f"validate:merged:{prepare.pr}",
         ctx.services.templates.render(
             "comments/merged.md.j2",
             merge_sha=merged,
             tree=landed,
-            candidate=checked.sha,
+            candidate=check.sha,
             decision=Markdown(decision),  # the validation's own comment, already made safe
         ),
     )
-    if prepared.candidate.spec.kind == "revert":  # the regression issue goes on to triage
+    if is_revert(prepare.candidate.spec.kind):  # the regression issue goes on to triage
         set_state(forge, ctx.number, None, (Label.REGRESSION,))
     else:
         set_state(forge, ctx.number, Label.MERGED)
         forge.close_issue(ctx.number)
     return Landing(
         issue=ctx.number,
-        pr=prepared.pr,
-        head=prepared.head,
+        pr=prepare.pr,
+        head=prepare.head,
         branch=branch,
         merge_sha=merged,
-        tested_tree=checked.tree,
+        tested_tree=check.tree,
         landed_tree=landed,
-        tested_by=(checked.tests.reused_from or ctx.run_id) if checked.tests else None,
+        tested_by=(check.tests.reused_from or ctx.run_id) if check.tests else None,
     )
 
 
@@ -160,11 +153,11 @@ def _name_the_tested_commit(ctx: StepContext, prepared: Prepared, checked: Check
     )
 
 
-@action("validate.smoke", produces=Smoke, needs={"merge": "validate.merge"})
-def smoke(ctx: StepContext) -> Smoke:
+@action("validate.smoke")
+def smoke(ctx: StepContext, merge: Landing) -> Smoke:
     """Journeys on the new production head; a failure is reverted by a new commit."""
-    landing = ctx.output("merge", Landing)
-    merged, branch = landing.merge_sha, landing.branch
+    merged = merge.merge_sha
+    branch = merge.branch
     before = ctx.services.repo.rev_parse(f"{merged}^1")  # production as it was: setup's network
     result = journeys_on(ctx, merged, "smoke", trusted=before)
     if result.journeys_passed:

@@ -12,6 +12,7 @@ from typing import Any
 
 from harness.artifacts import FOR_A_PERSON, CheckResult, GateResult, PrCandidate, Routing, Tested
 from harness.config.models import Rules
+from harness.kinds import is_revert
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ def _tests_kept_gate(e: Evidence) -> GateResult | None:
     if e.checked.tests is None:
         return None
     lost = e.checked.tests_lost
-    if e.kind == "revert":  # what the merge it undoes brought goes with it, named
+    if is_revert(e.kind):  # what the merge it undoes brought goes with it, named
         said = f"a revert removes what its culprit merge added: {'; '.join(lost) or 'no test'}"
         return GateResult(name="tests_kept", passed=True, evidence=said)
     return GateResult(
@@ -109,7 +110,7 @@ def _journeys_gate(e: Evidence) -> GateResult:
 
 def _validator_gate(e: Evidence) -> GateResult:
     minimum, verdict = e.rules.auto_merge.min_score, e.checked.verdict
-    if e.kind == "revert" and verdict is None:
+    if is_revert(e.kind) and verdict is None:
         why = "not asked: a revert restores what production held; the journeys judge it"
         return GateResult(name="validator", passed=True, evidence=why)
     unseen = verdict.results("not_observable") if verdict is not None else []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 
-from harness.artifacts import Landing
+from harness.artifacts import Landing, ValidateInputs
 from harness.engine.context import Services
 from harness.engine.runner import RunOutcome, check_kill_switch, run_leased
 from harness.errors import UsageError
@@ -50,7 +50,7 @@ def validate_issue(services: Services, number: int, rehearsal: bool = False) -> 
     waiting = issue.state == "open" and Label.NEEDS_REVIEW in issue.labels
     if not waiting and number not in unfinished_after_merge(services):
         raise UsageError(f"issue {number} has no pull request waiting for validation")
-    inputs = {"rehearsal": True} if rehearsal else {}
+    inputs = ValidateInputs(number=number, rehearsal=rehearsal)
     return run_leased(services, "validate", number, inputs, partial(_leave, services))
 
 

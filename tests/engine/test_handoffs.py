@@ -23,16 +23,16 @@ from tests.factory_repo import git, make_factory_repo
 from tests.validate.test_routing import evidence
 
 
-@action("test.spec", produces=IssueSpec)
-def _spec(ctx: StepContext) -> Produced:
+@action("test.spec")
+def _spec(ctx: StepContext) -> Produced[IssueSpec]:
     assert ctx.issue is not None
     spec = IssueSpec(number=ctx.issue, title=f"t{ctx.issue}", decision="accept", kind="bug")
     return Produced(spec, {"comment_id": 7})
 
 
-@action("test.spec_as_dict", produces=IssueSpec)
-def _spec_as_dict(ctx: StepContext) -> dict[str, Any]:
-    return {"number": 1, "decision": "accept"}  # not the artifact it declares
+@action("test.spec_as_dict")
+def _spec_as_dict(ctx: StepContext) -> IssueSpec:
+    return {"number": 1, "decision": "accept"}  # type: ignore[return-value]  # not a record
 
 
 @action("test.lost_lease")
@@ -122,7 +122,7 @@ def test_factory_check_refuses_a_renamed_step_another_step_reads(
     assert "Traceback" not in res.err and "KeyError" not in res.err
     assert (
         "factory: error: .factory/workflows/validate.yaml: steps[3] (check): validate.check "
-        "needs an earlier step 'baseline' running validate.baseline; that step is missing "
+        "needs an earlier step 'baseline' producing Baseline; that step is missing "
         "(renamed or dropped?)"
     ) in res.err.splitlines()
     # and at load time: the run is refused with the same line, before any step (no KeyError)

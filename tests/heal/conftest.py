@@ -40,16 +40,17 @@ from tests.validate.conftest import app, standin  # noqa: F401 (the notes app, t
 HEADING = "name: the heading\nsteps:\n  - goto: /\n  - expect_text: 'Notes'\n"
 
 
-@action("validate.baseline", produces=Baseline)
+@action("validate.baseline")
 def _calibrated(ctx: StepContext) -> Baseline:
     sha = ctx.services.forge.sync("main")
     tree = str(ctx.services.repo.tree_of(sha))
     return Baseline(sha=sha, tree=tree, journeys=[], journeys_passed=True, production_sha=sha)
 
 
-@action("validate.check", produces=CheckResult)
-def _checked(ctx: StepContext) -> CheckResult:
-    prepared, repo = ctx.output("prepare", Prepared), ctx.services.repo
+@action("validate.check")
+def _checked(ctx: StepContext, prepare: Prepared) -> CheckResult:
+    prepared = prepare
+    repo = ctx.services.repo
     production = ctx.services.forge.sync("main")
     candidate = repo.merge_commit(production, prepared.head, "Candidate")
     tree = str(repo.tree_of(candidate))
@@ -68,7 +69,7 @@ def _checked(ctx: StepContext) -> CheckResult:
     )
 
 
-@action("validate.smoke", produces=Smoke)
+@action("validate.smoke")
 def _smoked(ctx: StepContext) -> Smoke:
     merged = ctx.services.forge.sync("main")
     tree = str(ctx.services.repo.tree_of(merged))

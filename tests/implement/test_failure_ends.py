@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.engine.actions import get_action
+from harness.engine.actions import call
 from harness.engine.context import StepContext
 from harness.engine.workflow import Step
 from harness.errors import ErrorKind
@@ -64,9 +64,7 @@ def _run_fail(services, action: str, number: int, failures: dict) -> None:
     run = services.store.create_run(action.split(".")[0], number, {}, {})
     step = Step(id="on_failure", action=action)
     ctx = StepContext(services, run.id, run.workflow, step, number, {}, {}, failures)
-    fail = get_action(action)
-    assert fail is not None
-    fail(ctx)
+    call(action, ctx)
 
 
 @pytest.fixture(scope="module")

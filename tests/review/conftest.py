@@ -184,8 +184,8 @@ def trust_story(tmp_path_factory: pytest.TempPathFactory) -> Story:
             assert real_merge is not None
             journey = holdout / "journeys" / "count.yaml"
 
-            def merge_then_holdout_changes(ctx):
-                landed = real_merge(ctx)
+            def merge_then_holdout_changes(ctx, **records):
+                landed = real_merge(ctx, **records)
                 journey.write_text(
                     "name: empty state\nsteps:\n  - goto: /\n  - expect_text: 'No notes yet'\n"
                 )

@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
+from harness.artifacts import Screened
 from harness.redact import redact
-from harness.triage.prescreen import Screen, prescreen
+from harness.triage.prescreen import prescreen
 from harness.triage.sanitize import sanitize
 from tests.cli_helpers import run_cli
 from tests.triage.conftest import make_repo
@@ -67,7 +68,7 @@ def cases(test: Any) -> list[Any]:
     return [pytest.param(c, id=c.name) for c in CASES if test(c)]
 
 
-def screened(case: Case) -> Screen:
+def screened(case: Case) -> Screened:
     return prescreen(issue(case.input), [], RULES, judged_today=0)
 
 

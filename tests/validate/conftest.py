@@ -221,13 +221,15 @@ def queued_together(monkeypatch, validations: int = 2, order: list[int] | None =
     barrier, joined = threading.Barrier(validations), set()
     arrived = threading.Condition()
 
-    def baseline(ctx):  # the queue's order itself is the factory's (first come, first in)
+    def baseline(
+        ctx, **records
+    ):  # the queue's order itself is the factory's (first come, first in)
         first = ctx.issue not in joined
         if first and order:
             ahead = set(order[: order.index(ctx.issue)])
             with arrived:
                 arrived.wait_for(lambda: ahead <= joined, timeout=120)
-        calibrated = real_baseline(ctx)
+        calibrated = real_baseline(ctx, **records)
         if first:
             with arrived:
                 joined.add(ctx.issue)

@@ -302,10 +302,10 @@ def _moving_under(mp: pytest.MonkeyPatch, moved: Moved) -> None:
     assert real_merge is not None
     left = list(moved.moves)
 
-    def merge(ctx):
+    def merge(ctx, **records):
         if ctx.issue == moved.number and left:  # someone pushes while this change waits
             moved.moved.append(_push(moved.repo, left.pop(0)))
-        return real_merge(ctx)
+        return real_merge(ctx, **records)
 
     mp.setitem(registry.actions().functions, "validate.merge", merge)
 

@@ -63,7 +63,7 @@ def _neighbours_first(mp: pytest.MonkeyPatch, repo: Path, landed: list[str]) -> 
     assert real is not None
     validations: list[int] = []
 
-    def baseline(ctx: Any) -> Any:
+    def baseline(ctx: Any, **records: Any) -> Any:
         validations.append(ctx.issue)
         if len(validations) > 1 and len(landed) < NEIGHBOURS:
             name = f"test_neighbour_{len(landed) + 1}"
@@ -72,7 +72,7 @@ def _neighbours_first(mp: pytest.MonkeyPatch, repo: Path, landed: list[str]) -> 
             path.write_text(path.read_text().replace(END, test + END))
             git(repo, "commit", "-qam", f"{name}, landed first")
             landed.append(name)
-        return real(ctx)
+        return real(ctx, **records)
 
     mp.setitem(registry.actions().functions, "validate.baseline", baseline)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from harness.artifacts import CheckResult, Prepared, Validation
+from harness.artifacts import CheckResult, Prepared, ValidateInputs, Validation
 from harness.engine.context import StepContext
 from harness.engine.runner import Engine
 from harness.errors import StepFailed
@@ -164,7 +164,7 @@ def test_a_validation_killed_before_the_upgrade_resumes_from_its_older_records(
     older |= {"baseline": OLD_BASELINE, "check": OLD_CHECK}
     run_id = _old_run(services.store, number, older, "running")  # killed before decide
 
-    outcome = Engine(services).run("validate", number, {"number": number})
+    outcome = Engine(services).run("validate", number, ValidateInputs(number=number))
     assert (outcome.run_id, outcome.status) == (run_id, "succeeded"), outcome.reason
     (decided,) = services.store.artifacts(Validation, number)
     validation = decided[1]
