@@ -98,6 +98,7 @@ def test_whatever_hides_paths_takes_them_from_the_policy() -> None:
         "browser/chromium.py": {"hidden"},  # and the browser what its caller gives it
         "browser/confine.py": {"hidden"},
         "triage/sanitize.py": {"tuple", "dict", "hidden"},  # hidden text, not paths
+        "triage/prescreen.py": {"hidden"},  # hidden text, not paths (the Screened record)
     }, calls
 
 
