@@ -37,7 +37,9 @@ import yaml
 
 import harness.store.base as store_clock
 from harness.artifacts import (
+    Artifact,
     CheckResult,
+    Diagnosis,
     Found,
     Healed,
     Landing,
@@ -699,19 +701,40 @@ def soak_rows(days: list[Day]) -> list[str]:
     return rows
 
 
+def unfired(world: World, days: list[Day]) -> list[str]:
+    """The capabilities the soak promises to exercise that its records show never fired: a
+    run whose invariants all held while nothing happened proves nothing."""
+    records = read_records(world)
+    every = [item for run in records.runs for item in records.records[run.id].every(Artifact)]
+    healed = [a for _, a in every if isinstance(a, Healed)]
+    fired = {
+        "a change merged": any(d.figures["merged"] for d in days),
+        "heal reverted a factory merge": any(h.outcome == "reverted" for h in healed),
+        "a red check diagnosed": any(isinstance(a, Diagnosis) for _, a in every),
+        "the audit filed a finding": any(isinstance(a, Found) and a.issues for _, a in every),
+        "a lessons run": any(r.workflow == "lessons" for r in records.runs),
+        "a factory run killed and resumed": any(
+            "kill -9" in h and h.endswith(": killed") for d in days for h in d.happened
+        ),
+    }
+    return [name for name, happened in fired.items() if not happened]
+
+
 def soak_section(days: int = 30) -> str:
     """The soak as ``benchmarks/results.md`` shows it: one row per day, from one run."""
     import tempfile
 
     began = time.monotonic()
-    lived = soak(Path(tempfile.mkdtemp(prefix="factory-soak-")), days)[1]
+    world, lived = soak(Path(tempfile.mkdtemp(prefix="factory-soak-")), days)
     held = sum(not d.broken for d in lived)
+    missing = unfired(world, lived)
+    fired = f"Never fired: {', '.join(missing)}." if missing else "Every capability fired."
     return (
         f"## {days} days unattended (`python -m benchmarks soak --days {days}`)\n\n"
         f"One factory on the soak's notes app (`benchmarks/soak_world.yaml`), the scripted model, "
         f"{time.monotonic() - began:.0f} s in all; the figures and the invariants of each day "
         f"are read from the factory's own records. Every invariant held on {held} of "
-        f"{days} days.\n\n" + "\n".join(soak_rows(lived)) + "\n"
+        f"{days} days. {fired}\n\n" + "\n".join(soak_rows(lived)) + "\n"
     )
 
 
@@ -724,9 +747,11 @@ def main(argv: list[str]) -> int:
 
     where = Path(kept) if kept else Path(tempfile.mkdtemp(prefix="factory-soak-"))
     try:
-        lived = soak(where, days)[1]
+        world, lived = soak(where, days)
+        missing = unfired(world, lived)
     finally:
         if not kept:
             shutil.rmtree(where, ignore_errors=True)
     print("\n".join(soak_rows(lived)))
-    return 1 if any(d.broken for d in lived) else 0
+    print(f"never fired: {', '.join(missing)}" if missing else "every capability fired")
+    return 1 if missing or any(d.broken for d in lived) else 0

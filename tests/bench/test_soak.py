@@ -10,8 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from benchmarks.soak import INVARIANTS, Day, World, read_records, soak
-from harness.artifacts import Diagnosis, Found, Healed
+from benchmarks.soak import INVARIANTS, Day, World, soak, unfired
 
 pytestmark = [pytest.mark.browser, pytest.mark.sandbox, pytest.mark.timeout(900)]
 DAYS = 5
@@ -68,14 +67,7 @@ def test_every_invariant_is_checked_every_day(lived: tuple[World, list[Day]]) ->
 
 
 def test_every_capability_fired(lived: tuple[World, list[Day]]) -> None:
-    """From the records: heal reverted a factory merge, a check was diagnosed, the audit filed,
-    a lessons run ran; and a factory run was killed (SIGKILL) and its work resumed."""
-    world, days = lived
-    records = read_records(world)
-    healed = [h for run in records.runs for _, h in records.records[run.id].every(Healed)]
-    assert any(h.outcome == "reverted" for h in healed), healed
-    assert any(records.records[r.id].newest(Diagnosis) for r in records.runs)
-    assert any(f.issues for r in records.runs for _, f in records.records[r.id].every(Found))
-    assert any(r.workflow == "lessons" for r in records.runs)
-    killed = [h for d in days for h in d.happened if "kill -9" in h and h.endswith(": killed")]
-    assert killed, [d.happened for d in days]
+    """From the records: a change merged, heal reverted a factory merge, a check was
+    diagnosed, the audit filed, a lessons run ran; and a factory run was killed (SIGKILL) and
+    its work resumed."""
+    assert unfired(*lived) == []
