@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import click
 
-from harness.artifacts import AckInputs
 from harness.cli.common import ISSUE_NUMBER, opened
 from harness.errors import check_one_line
 
@@ -21,7 +20,7 @@ from harness.errors import check_one_line
 def ack(ctx: click.Context, number: int, triage_at: str) -> None:
     """Tell the author of a new issue that it was received: one comment saying when it will
     be triaged, or why the pre-screen holds it. No model, no spend, no label; never twice."""
-    from harness.artifacts import Acknowledgement
+    from harness.artifacts import AckInputs, Acknowledgement
     from harness.engine.runner import Engine, check_kill_switch
 
     check_one_line("--triage-at", triage_at)
