@@ -146,7 +146,7 @@ def speculative_base(repo: GitRepo, production: str, ahead: list[Entry]) -> tupl
     return base, carried
 
 
-def wait_for_turn(
+def wait_for_those_ahead(
     store: Store, run: str, still: Callable[[], None], wait_s: float = TURN_WAIT_S
 ) -> list[int]:
     """Wait until no change is ahead of ``run`` in the queue (``still`` is called between

@@ -24,8 +24,8 @@ from harness.validate.landing import take_landing
 TESTED_SECTION = "\n\n## Tested before landing\n"  # heads comments/pr_tested.md.j2
 
 
-@action("validate.turn")
-def turn(ctx: StepContext, check: CheckResult) -> dict[str, object]:
+@action("validate.wait")
+def wait(ctx: StepContext, check: CheckResult) -> dict[str, object]:
     """A candidate built on changes ahead in the merge queue is judged only once they have
     finished: wait for them, then its evidence holds only if production's tree is the one it
     was built on (else it is validated again on production as it is now): a failure that a
@@ -34,7 +34,7 @@ def turn(ctx: StepContext, check: CheckResult) -> dict[str, object]:
     if not check.queued:
         return {"queued": [], "waited_s": 0.0}
     started = time.monotonic()
-    waited = _wait_for_turn(ctx)
+    waited = _wait_for_those_ahead(ctx)
     sha = _still_built_on(ctx, check, "while it waited its turn")
     return {
         "production_sha": sha,
@@ -45,7 +45,7 @@ def turn(ctx: StepContext, check: CheckResult) -> dict[str, object]:
     }
 
 
-def _wait_for_turn(ctx: StepContext) -> list[int]:
+def _wait_for_those_ahead(ctx: StepContext) -> list[int]:
     """Until every change ahead of this one in the merge queue has finished (the kill switch
     and the issue's lease checked between looks): the issues it waited for."""
     services = ctx.services
@@ -54,7 +54,7 @@ def _wait_for_turn(ctx: StepContext) -> list[int]:
         check_kill_switch(services)
         ctx.check_lease()
 
-    return landing.wait_for_turn(services.store, ctx.run_id, still)
+    return landing.wait_for_those_ahead(services.store, ctx.run_id, still)
 
 
 def _still_built_on(ctx: StepContext, checked: CheckResult, when: str) -> str:
@@ -79,7 +79,7 @@ def merge(ctx: StepContext, prepare: Prepared, check: CheckResult, decide: Valid
     moves, so the step done again after a kill takes its own merge for what it is."""
     if ctx.lease is None:  # whoever holds the issue gives production's lease back at its end
         raise StepFailed("a merge runs only under the issue's lease ('factory validate')", {})
-    _wait_for_turn(ctx)  # landings go in queue order
+    _wait_for_those_ahead(ctx)  # landings go in queue order
     take_landing(ctx.services.store, ctx.lease.holder)
     ctx.check_lease()
     forge = ctx.services.forge

@@ -21,7 +21,7 @@ from harness.validate.landing import (
     place,
     speculative_base,
     take_landing,
-    wait_for_turn,
+    wait_for_those_ahead,
 )
 from tests.conftest import git
 
@@ -137,5 +137,5 @@ def test_a_turn_comes_when_every_change_ahead_has_left(tmp_path: Path) -> None:
         if len(looks) == 3:
             leave(Store.open(state), state, ahead)
 
-    wait_for_turn(store, "run-b", still)
+    wait_for_those_ahead(store, "run-b", still)
     assert len(looks) == 3 and ahead_of(store, "run-b") == []
