@@ -97,10 +97,16 @@ def detect_project(root: Path) -> dict[str, Any]:
         env = _environment(path.parent)
         for name in ("python_start", "python_test"):
             facts[name] = env.from_string(spec[name]).render(facts)
-        keys = ("label", "setup", "test", "start")
-        rendered = {k: env.from_string(kind[k]).render(facts) for k in keys if k in kind}
-        uses_python = str(kind["kind"]).startswith("python")
-        return {**kind, **rendered, "note": note if uses_python else None}
+        rendered = {
+            k: env.from_string(kind[k]).render(facts)
+            for k in ("label", "setup", "test", "start")
+            if k in kind
+        }
+        return {
+            **kind,
+            **rendered,
+            "note": note if str(kind["kind"]).startswith("python") else None,
+        }
     raise UsageError("projects.yaml: no kind matches (the last one must have no when)")
 
 
@@ -264,10 +270,9 @@ def ci_files(folder: Path, target: Path, context: dict[str, Any]) -> dict[Path, 
     """``folder`` mirrors ``target``: a ``.j2`` file is rendered with ``[[ ]]`` / ``[% %]``
     delimiters and loses its suffix (one that renders to nothing, an option left off, is not
     written); any other file is copied as it is."""
-    templates = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
     env = _environment(folder, ci=True)
     out: dict[Path, str] = {}
-    for template in templates:
+    for template in sorted(p for p in folder.rglob("*") if p.is_file()):
         rel = template.relative_to(folder).as_posix()
         if rel.endswith(".j2"):
             text = env.get_template(rel).render(context)
@@ -280,13 +285,12 @@ def ci_files(folder: Path, target: Path, context: dict[str, Any]) -> dict[Path, 
 
 def ci_workflows(root: Path) -> list[str]:
     """The CI workflows ``factory init --ci`` writes that the repository holds."""
-    found = []
-    for folder, target in CI.values():
-        for template in sorted((workflows_dir() / "init" / folder / "workflows").iterdir()):
-            name = template.name.removesuffix(".j2")
-            if (root / target / "workflows" / name).is_file():
-                found.append(name)
-    return found
+    return [
+        template.name.removesuffix(".j2")
+        for folder, target in CI.values()
+        for template in sorted((workflows_dir() / "init" / folder / "workflows").iterdir())
+        if (root / target / "workflows" / template.name.removesuffix(".j2")).is_file()
+    ]
 
 
 def shipped_ci_files(root: Path, ci: str, context: dict[str, Any]) -> dict[Path, str]:
