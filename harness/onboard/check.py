@@ -96,8 +96,7 @@ def _collect(report: CheckReport, fn: Callable[..., Any], *args: Any) -> Any:
 
 def _journeys(holdout: Path, report: CheckReport) -> None:
     folder = holdout / "journeys"
-    files = [*folder.glob("*.yaml"), *folder.glob("*.yml")] if folder.is_dir() else []
-    if not files:
+    if not [*folder.glob("*.yaml"), *folder.glob("*.yml")]:
         where = f"environment: {HOLDOUT_ENV}" if holdout_from_env() else f"{CONFIG_FILE}: holdout"
         report.warnings.append(
             f"{where}: {folder} has no journeys yet; validation will refuse to "
@@ -162,13 +161,11 @@ def _validators(root: Path, branch: str, report: CheckReport) -> None:
     (committed on the production branch) are each a valid definition of a known validator."""
 
     shipped = {p.stem for p in validators_dir().glob("*.yaml")}
-    folder = root / OVERRIDE_DIR
-    names = {p.name for p in folder.glob("*.yaml")} if folder.is_dir() else set()
+    names = {p.name for p in (root / OVERRIDE_DIR).glob("*.yaml")} | {f"{n}.yaml" for n in shipped}
     try:
         repo: GitRepo | None = GitRepo(root)
     except GitError:
         repo = None
-    names |= {f"{n}.yaml" for n in shipped}
     for name in sorted(names):
         source = f"{OVERRIDE_DIR}/{name}"
         seen: set[str] = set()
@@ -179,8 +176,8 @@ def _validators(root: Path, branch: str, report: CheckReport) -> None:
         if committed is not None:
             seen.add(committed)
         if seen and Path(name).stem not in shipped:
-            known = ", ".join(sorted(shipped))
-            report.errors.append(ConfigError(source, "(file)", f"no such validator ({known})"))
+            problem = f"no such validator ({', '.join(sorted(shipped))})"
+            report.errors.append(ConfigError(source, "(file)", problem))
             continue
         valid = [_collect(report, parse_validator, text, source) for text in sorted(seen)[:2]]
         prompts = {d.prompt for d in valid if isinstance(d, ValidatorDefinition)}
@@ -271,7 +268,7 @@ def check(root: Path, state_dir: Path) -> CheckReport:
     branch = _production_branch(config, texts.get(CONFIG_FILE, ""))
     _compare(root, branch, texts, report)
     _validators(root, branch, report)
-    overrides = root / ".factory" / "workflows"
+    overrides = root / FLOWS
     if any(overrides.glob("*.yaml")):  # the shipped workflows alone: checked before shipping
         report.errors.extend(override_problems(overrides))
     _writable(state_dir, report)
