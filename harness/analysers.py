@@ -82,8 +82,12 @@ def fingerprinted(**fields: Any) -> AnalyserFinding:
     path + the snippet, whose whitespace is collapsed."""
     snippet = " ".join(str(fields.get("snippet", "")).split())[:300]
     key = f"{fields['rule']}\0{fields['path']}\0{snippet}".encode()
-    fields.update(snippet=snippet, fingerprint=hashlib.sha256(key).hexdigest()[:20])
-    fields.update(severity=str(fields["severity"]).lower(), message=str(fields["message"])[:300])
+    fields.update(
+        snippet=snippet,
+        fingerprint=hashlib.sha256(key).hexdigest()[:20],
+        severity=str(fields["severity"]).lower(),
+        message=str(fields["message"])[:300],
+    )
     return AnalyserFinding(**fields)
 
 

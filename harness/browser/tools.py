@@ -270,8 +270,7 @@ class BrowserTools:
         text = f"saved screenshot {path.name} as evidence; the page at {self.page.url}:"
         if not image:
             return ToolOutput(f"{text} (too large to show; use browser_snapshot)")
-        data_b64 = base64.b64encode(image[0]).decode("ascii")
-        return ToolOutput(text, (Image("image/jpeg", data_b64),))
+        return ToolOutput(text, (Image("image/jpeg", base64.b64encode(image[0]).decode("ascii")),))
 
     def handlers(self) -> dict[str, Handler]:
         """The tools by name, each call recorded in ``observed`` (see ``_observing``)."""

@@ -229,8 +229,12 @@ class _Face:
             view = backtest_view(s)
         if view is None:
             return {"backtest": None}
-        found = {"backtest": view.record.id, "status": view.record.status}
-        return found | {"summary": view.summary, "cases": view.rows}
+        return {
+            "backtest": view.record.id,
+            "status": view.record.status,
+            "summary": view.summary,
+            "cases": view.rows,
+        }
 
     def file_issue(self, title: str, body: str = "") -> dict[str, Any]:
         """File an issue on the local forge (on GitHub, people file them there), written by
@@ -277,9 +281,7 @@ class _Face:
             actor = decisions.default_actor()
             if action == "reject":
                 return decisions.reject(s, issue, reason, actor, via="mcp").message
-            settings = s.settings
-            store = s.store
-        return self._land(issue, actor, settings, store)
+        return self._land(issue, actor, s.settings, s.store)
 
     def _land(self, issue: int, actor: str, settings: Settings, store: Store) -> str:
         """The approval in a thread of its own, with services of its own (as a cycle's

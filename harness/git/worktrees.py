@@ -84,7 +84,7 @@ def _empty_leftovers(idle_s: float = 3600.0) -> list[Path]:
     empty or whose state no longer names them: what the worktrees of states since deleted
     leave behind (a folder in use is named by its state)."""
     removed = []
-    for folder in _SHM.glob("factory-*") if _SHM.is_dir() else ():
+    for folder in _SHM.glob("factory-*"):
         with contextlib.suppress(OSError):
             info = folder.lstat()
             mine = stat.S_ISDIR(info.st_mode) and info.st_uid == _UID
@@ -158,8 +158,9 @@ class WorktreeManager:
             except OSError:
                 continue  # being written or removed
             if link is not None:
-                branch = head.removeprefix("ref: refs/heads/") if head.startswith("ref: ") else None
-                out[link.parent] = branch
+                out[link.parent] = (
+                    head.removeprefix("ref: refs/heads/") if head.startswith("ref: ") else None
+                )
         return out
 
     def create(self, branch: str, start_ref: str, exists: bool | None = None) -> Path:
@@ -209,10 +210,9 @@ class WorktreeManager:
         (gitrepository-layout(5)), without its three processes."""
         records = self._common / "worktrees"
         records.mkdir(exist_ok=True)
-        stem = path.name
         number = 0
         while True:
-            record = records / (stem if number == 0 else f"{stem}{number}")
+            record = records / f"{path.name}{number or ''}"  # git's name: the folder's, numbered
             try:
                 record.mkdir()
                 break
@@ -278,11 +278,10 @@ class WorktreeManager:
             for path in removed:
                 self._drop(path)
             known = set(self._registered())
-            if self.base_dir.is_dir():
-                for child in self.base_dir.iterdir():
-                    if child.is_dir() and child not in known:
-                        shutil.rmtree(child, ignore_errors=True)
-                        removed.append(child)
+            for child in self.base_dir.glob("*"):  # nothing when the folder is not there yet
+                if child.is_dir() and child not in known:
+                    shutil.rmtree(child, ignore_errors=True)
+                    removed.append(child)
             return removed + _empty_leftovers()
 
     def prune_finished(self, finished: Callable[[int], bool], dry_run: bool = False) -> list[str]:

@@ -195,14 +195,14 @@ class ScriptedModel:
             content.append({"type": "text", "text": PAUSED})
         if not content and stop is None:
             content = [{"type": "text", "text": "(no action)"}]
-        uses_tool = any(b["type"] == "tool_use" for b in content)
         return {
             "id": f"msg_scripted_{digest[:20]}",
             "type": "message",
             "role": "assistant",
             "model": request.get("model", "scripted"),
             "content": content,
-            "stop_reason": stop or ("tool_use" if uses_tool else "end_turn"),
+            "stop_reason": stop
+            or ("tool_use" if any(b["type"] == "tool_use" for b in content) else "end_turn"),
             "stop_sequence": None,
             "usage": {
                 "input_tokens": estimate_tokens([request.get("system"), request.get("messages")]),

@@ -35,6 +35,15 @@ CI = MappingProxyType({"github-actions": ("github", ".github")})
 # what each --force-KIND overwrites: a CI file by its folder (forms, workflows), else governance
 KINDS = ("governance", "forms", "workflows")
 _CI_KINDS = MappingProxyType({"ISSUE_TEMPLATE": "forms", "workflows": "workflows"})
+# a CI system's own ${{ }} expressions pass through templates with these delimiters
+_CI_MARKS = MappingProxyType(
+    {
+        "variable_start_string": "[[",
+        "variable_end_string": "]]",
+        "block_start_string": "[%",
+        "block_end_string": "%]",
+    }
+)
 _GITHUB_URL = re.compile(r"github\.com[:/]([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+?)(?:\.git)?/?$")
 _STATE_LINE = ".factory/*"
 SCRIPT = "scripted.yaml"  # the example answers 'factory init --provider scripted' writes
@@ -42,17 +51,12 @@ STARTER_JOURNEY = "holdout_home.yaml"  # written into a hold-out folder that doe
 
 
 def _environment(folder: Path, ci: bool = False) -> jinja2.Environment:
-    # for CI files, other delimiters: the CI system's own ${{ }} expressions pass through
-    marks = ("[[", "]]", "[%", "%]") if ci else ("{{", "}}", "{%", "%}")
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(folder),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,  # noqa: S701 (markdown and YAML, not HTML)
-        variable_start_string=marks[0],
-        variable_end_string=marks[1],
-        block_start_string=marks[2],
-        block_end_string=marks[3],
+        **(_CI_MARKS if ci else {}),
     )
     env.filters["yaml"] = json.dumps  # a JSON string is a valid double-quoted YAML scalar
     env.filters["shell"] = shlex.quote
@@ -134,7 +138,7 @@ def sandbox_python(pyproject: dict[str, Any]) -> tuple[str, str | None]:
     default = next((_version_of(f / "python3") for f in folders if (f / "python3").exists()), None)
     if not required or (default is not None and spec.contains(default)):
         return "python3", None
-    names = (p.name for f in folders if f.is_dir() for p in f.iterdir())
+    names = (p.name for f in folders for p in f.glob("python3.*"))
     found = sorted({int(m.group(1)) for name in names if (m := _VERSIONED.match(name))})
     fitting = [minor for minor in found if spec.contains(f"3.{minor}")]
     if fitting:
@@ -368,8 +372,9 @@ def add_state_to_gitignore(root: Path, venv: bool = False) -> bool:
     current = path.read_text(encoding="utf-8") if path.exists() else ""
     if _STATE_LINE in current.splitlines():
         return False
-    sep = "" if not current or current.endswith("\n") else "\n"
-    path.write_text(current + sep + ("\n" if current else "") + block, encoding="utf-8")
+    # a blank line between what the file holds and the block
+    text = current.removesuffix("\n") + "\n\n" + block if current else block
+    path.write_text(text, encoding="utf-8")
     return True
 
 
