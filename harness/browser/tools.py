@@ -252,25 +252,24 @@ class BrowserTools:
     def screenshot(self, data: dict[str, object]) -> ToolOutput:
         self.shots_dir.mkdir(parents=True, exist_ok=True)
         path = self.shots_dir / f"validator-{len(self.shots) + 1:02d}.png"
-        image: list[bytes] = []
 
-        def shoot() -> str:
+        def shoot() -> bytes:
+            """The JPEG to show, or nothing when even the smaller one is too large."""
             self.page.screenshot(path=str(path), full_page=True)
             height = self.page.evaluate("document.documentElement.scrollHeight")
             clip = FloatRect(x=0, y=0, width=SHOT_WIDTH, height=min(int(height), SHOT_HEIGHT))
             for quality in (70, 40):
                 jpeg = self.page.screenshot(type="jpeg", quality=quality, full_page=True, clip=clip)
                 if len(jpeg) <= MAX_SHOT_BYTES:
-                    image.append(jpeg)
-                    break
-            return ""
+                    return jpeg
+            return b""
 
-        self._guarded(shoot)
+        image = self._guarded(shoot)
         self.shots.append(str(path))
         text = f"saved screenshot {path.name} as evidence; the page at {self.page.url}:"
         if not image:
             return ToolOutput(f"{text} (too large to show; use browser_snapshot)")
-        return ToolOutput(text, (Image("image/jpeg", base64.b64encode(image[0]).decode("ascii")),))
+        return ToolOutput(text, (Image("image/jpeg", base64.b64encode(image).decode("ascii")),))
 
     def handlers(self) -> dict[str, Handler]:
         """The tools by name, each call recorded in ``observed`` (see ``_observing``)."""

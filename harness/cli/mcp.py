@@ -108,8 +108,7 @@ class _Requests(io.TextIOWrapper):
         request = isinstance(message, dict) and {"id", "method", "params"} <= message.keys()
         if not request or isinstance(message["params"], dict):
             return line
-        refused = {**message, "params": {"_meta": "params must be an object"}}
-        return json.dumps(refused) + "\n"
+        return json.dumps({**message, "params": {"_meta": "params must be an object"}}) + "\n"
 
 
 def server(face: _Face) -> MCPServer:

@@ -180,8 +180,7 @@ def _validators(root: Path, branch: str, report: CheckReport) -> None:
             report.errors.append(ConfigError(source, "(file)", problem))
             continue
         valid = [_collect(report, parse_validator, text, source) for text in sorted(seen)[:2]]
-        prompts = {d.prompt for d in valid if isinstance(d, ValidatorDefinition)}
-        for prompt in sorted(prompts):
+        for prompt in sorted({d.prompt for d in valid if isinstance(d, ValidatorDefinition)}):
             where = f"{OVERRIDE_DIR}/{prompt}"
             if not (
                 (validators_dir() / prompt).is_file()
@@ -237,8 +236,11 @@ def check(root: Path, state_dir: Path) -> CheckReport:
     """Every problem of the working-tree governance and wiring, and how it differs from the
     production branch. Never writes anything."""
     report = CheckReport()
-    files = (*GOVERNANCE_FILES, CONFIG_FILE)
-    texts = {name: text for name in files if (text := _read(root, name, report)) is not None}
+    texts = {
+        name: text
+        for name in (*GOVERNANCE_FILES, CONFIG_FILE)
+        if (text := _read(root, name, report)) is not None
+    }
     config: FactoryConfig | None = (
         _collect(report, parse_config, texts[CONFIG_FILE]) if CONFIG_FILE in texts else None
     )
@@ -276,8 +278,9 @@ def check(root: Path, state_dir: Path) -> CheckReport:
         if config.network.allow is None:
             report.notes += _derived_allow(root, branch)
         ready = provider_readiness(root, config.provider)
-        line = f"{CONFIG_FILE}: provider: {ready.kind}: {ready.detail}"
-        (report.notes if ready.ready else report.warnings).append(line)
+        (report.notes if ready.ready else report.warnings).append(
+            f"{CONFIG_FILE}: provider: {ready.kind}: {ready.detail}"
+        )
         if config.forge == "github":
             _github(config, report)
         report.warnings.extend(_no_template(config))
