@@ -150,16 +150,13 @@ class Forge(Protocol):
     @property
     def markers(self) -> Markers:
         """Signs and recognises the factory's comments and hidden blocks (markers.py)."""
-        ...
 
     @property
     def bot_login(self) -> str:
         """The login the factory writes as; its own comments and issues are not input."""
-        ...
 
     def is_own(self, login: str) -> bool:
         """Whether ``login`` is the factory (its comments count, its issues are not input)."""
-        ...
 
     # issues
     def list_issues(self, state: str = "open") -> list[Issue]: ...
@@ -178,50 +175,40 @@ class Forge(Protocol):
     def find_comment(self, number: int, key: str) -> Comment | None: ...
     def post_comment(self, number: int, key: str, body: str) -> Comment:
         """Post ``body`` under the signed marker ``key`` unless the factory's comment has it."""
-        ...
 
     # pull requests (one per branch)
     def find_pr(self, branch: str) -> PullRequest | None: ...
     def open_pr(self, issue: int, branch: str, base: str, title: str, body: str) -> PullRequest:
         """Open a PR for ``branch`` or return the one already open for it."""
-        ...
 
     def update_pr_body(self, number: int, body: str) -> None: ...
     def close_pr(self, number: int) -> None:
         """Close an open PR without merging (idempotent)."""
-        ...
 
     def ci_status(self, sha: str) -> str:
         """``success`` | ``failure`` | ``pending`` | ``none``."""
-        ...
 
     def merge_pr(self, number: int, expected_head_sha: str) -> str:
         """Merge if the PR head is still ``expected_head_sha``; returns the merge SHA."""
-        ...
 
     def merged_pr(self, sha: str) -> PullRequest | None:
         """The factory's pull request that the factory merged as ``sha``, on the forge's own
         record (GitHub's: who opened it, who merged it), for a runner that keeps no state
         between runs; None on a forge whose merges the factory's store records."""
-        ...
 
     # the request budget of a remote forge
     def request_budget_stop(self, taken: int) -> str | None:
         """Why a run that took ``taken`` issues must take no more now, or ``None``."""
-        ...
 
     def settle(self) -> None:
         """At a run's end: what lets the next run start cheaply (nothing for a local forge)."""
-        ...
 
     # the production branch
     def sync(self, branch: str) -> str:
         """Bring the local ``branch`` up to the forge's; return its head SHA."""
-        ...
 
     def revert_merge(self, branch: str, merge_sha: str, message: str) -> str:
         """Undo ``merge_sha`` with a new commit on ``branch`` while it is still the head."""
-        ...
 
 
 def set_state(forge: Forge, number: int, label: str | None, beside: tuple[str, ...] = ()) -> None:

@@ -10,6 +10,7 @@ import json
 import re
 import shlex
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -36,7 +37,7 @@ CI = MappingProxyType({"github-actions": ("github", ".github")})
 KINDS = ("governance", "forms", "workflows")
 _CI_KINDS = MappingProxyType({"ISSUE_TEMPLATE": "forms", "workflows": "workflows"})
 # a CI system's own ${{ }} expressions pass through templates with these delimiters
-_CI_MARKS = MappingProxyType(
+_CI_MARKS: Mapping[str, Any] = MappingProxyType(
     {
         "variable_start_string": "[[",
         "variable_end_string": "]]",
