@@ -47,16 +47,16 @@ def tmpfs_folder(state_dir: Path) -> Path:
         found = recorded_tmpfs(state_dir)
         if found is None:
             found = Path(tempfile.mkdtemp(prefix="factory-", dir=_SHM))
-            (found / _STATE).write_text(str(state_dir.resolve()), encoding="utf-8")
+            (found / _STATE).write_text(str(state_dir.resolve()), "utf-8")
             # cut short by a kill, the name read back names no folder of this user's alone
-            (state_dir / _RECORD).write_text(f"{found}\n", encoding="utf-8")
+            (state_dir / _RECORD).write_text(f"{found}\n", "utf-8")
         return found
 
 
 def recorded_tmpfs(state_dir: Path) -> Path | None:
     """The folder on tmpfs ``state_dir`` records, when it is still this user's alone."""
     with contextlib.suppress(OSError):
-        recorded = Path((state_dir / _RECORD).read_text(encoding="utf-8").strip())
+        recorded = Path((state_dir / _RECORD).read_text("utf-8").strip())
         info = recorded.lstat()
         mine = stat.S_ISDIR(info.st_mode) and info.st_uid == _UID
         if mine and not info.st_mode & 0o077:
@@ -154,7 +154,7 @@ class WorktreeManager:
         for record in self._records(path):
             link = integrity.record_link(record)
             try:
-                head = (record / "HEAD").read_text(encoding="utf-8").strip()
+                head = (record / "HEAD").read_text("utf-8").strip()
             except OSError:
                 continue  # being written or removed
             if link is not None:
@@ -218,13 +218,13 @@ class WorktreeManager:
                 break
             except FileExistsError:
                 number += 1
-        (record / "locked").write_text("initializing\n", encoding="utf-8")
+        (record / "locked").write_text("initializing\n", "utf-8")
         self.base_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # no other user reads it
         path.mkdir(parents=True, exist_ok=True)
-        (record / "gitdir").write_text(f"{path / '.git'}\n", encoding="utf-8")
-        (path / ".git").write_text(f"gitdir: {record}\n", encoding="utf-8")
-        (record / "commondir").write_text("../..\n", encoding="utf-8")
-        (record / "HEAD").write_text(f"{head}\n", encoding="utf-8")
+        (record / "gitdir").write_text(f"{path / '.git'}\n", "utf-8")
+        (path / ".git").write_text(f"gitdir: {record}\n", "utf-8")
+        (record / "commondir").write_text("../..\n", "utf-8")
+        (record / "HEAD").write_text(f"{head}\n", "utf-8")
         (record / "locked").unlink()
         guard = integrity.guard_for(self.repo.path)
         if guard is not None:

@@ -63,7 +63,7 @@ def _sdk_value(module: str, name: str) -> ast.expr | None:
     if spec is None or spec.origin is None:
         return None
     try:
-        tree = ast.parse((Path(spec.origin).parent / module).read_text(encoding="utf-8"))
+        tree = ast.parse((Path(spec.origin).parent / module).read_text("utf-8"))
     except (OSError, SyntaxError, UnicodeDecodeError):
         return None
     for node in tree.body:

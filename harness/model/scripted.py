@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from harness.config.errors import problems_from, yaml_problem
 from harness.errors import ConfigError, ConfigErrors, ModelError
-from harness.model.blocks import Block, Message, Request, Response, estimate_tokens
+from harness.model.blocks import Block, Message, Request, Response, estimate_tokens, text_block
 from harness.paths import workflows_dir
 
 StopReason = Literal[
@@ -69,7 +69,7 @@ class Rule(BaseModel):
 
 def load_script(path: Path) -> list[Rule]:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text("utf-8")
     except OSError as exc:
         raise ConfigErrors(
             [ConfigError(str(path), "(file)", f"unreadable: {exc.strerror}")]
@@ -190,11 +190,11 @@ class ScriptedModel:
                     }
                 )
             elif action.text:
-                content.append({"type": "text", "text": action.text})
+                content.append(text_block(action.text))
         if stop == "pause_turn":
-            content.append({"type": "text", "text": PAUSED})
+            content.append(text_block(PAUSED))
         if not content and stop is None:
-            content = [{"type": "text", "text": "(no action)"}]
+            content = [text_block("(no action)")]
         return {
             "id": f"msg_scripted_{digest[:20]}",
             "type": "message",

@@ -73,7 +73,7 @@ def _read(root: Path, name: str, report: CheckReport) -> str | None:
         return None
     try:
         too_large(name, path.stat().st_size)
-        return path.read_text(encoding="utf-8")
+        return path.read_text("utf-8")
     except ConfigError as exc:
         report.errors.append(exc)
     except UnicodeDecodeError:
@@ -171,7 +171,7 @@ def _validators(root: Path, branch: str, report: CheckReport) -> None:
         seen: set[str] = set()
         path = root / source
         if path.is_file():
-            seen.add(path.read_text(encoding="utf-8", errors="replace"))
+            seen.add(path.read_text("utf-8", "replace"))
         committed = _collect(report, read_on_branch, repo, branch, source) if repo else None
         if committed is not None:
             seen.add(committed)
@@ -208,7 +208,7 @@ def output_limits(root: Path, config: FactoryConfig) -> list[OutputLimit]:
     for path in sorted((root / FLOWS).glob("*.yaml")):
         source = f"{FLOWS}/{path.name}"
         try:
-            flows[path.stem] = (parse_workflow(path.read_text(encoding="utf-8"), source), source)
+            flows[path.stem] = (parse_workflow(path.read_text("utf-8"), source), source)
         except (ConfigErrors, OSError, UnicodeDecodeError):
             continue
     limits = [
@@ -219,7 +219,7 @@ def output_limits(root: Path, config: FactoryConfig) -> list[OutputLimit]:
     ]
     source = f"{OVERRIDE_DIR}/{SEALED_VALIDATOR}.yaml"
     try:
-        text = (root / source).read_text(encoding="utf-8")
+        text = (root / source).read_text("utf-8")
     except (OSError, UnicodeDecodeError):
         text = shipped_validator_text(SEALED_VALIDATOR)
         source = f"validators/{SEALED_VALIDATOR}.yaml"
@@ -316,8 +316,8 @@ def ci_problems(root: Path) -> list[ConfigError]:
     (``SWITCH``); files that do not parse are ``check``'s to name."""
     found = ci_workflows(root)
     try:
-        config = parse_config((root / CONFIG_FILE).read_text(encoding="utf-8"))
-        rules = parse_rules((root / GOVERNANCE_FILES[1]).read_text(encoding="utf-8"))
+        config = parse_config((root / CONFIG_FILE).read_text("utf-8"))
+        rules = parse_rules((root / GOVERNANCE_FILES[1]).read_text("utf-8"))
     except (ConfigErrors, ConfigError, OSError):
         return []
     if not found:

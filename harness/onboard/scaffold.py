@@ -78,7 +78,7 @@ def detect_project(root: Path) -> dict[str, Any]:
     """The first kind of ``workflows/init/projects.yaml`` one of whose ``when`` files exists
     in ``root``, its label and commands rendered with what was found there."""
     path = workflows_dir() / "init" / "projects.yaml"
-    spec: dict[str, Any] = load_yaml(path.read_text(encoding="utf-8"), str(path))
+    spec: dict[str, Any] = load_yaml(path.read_text("utf-8"), str(path))
     pyproject = _toml(root / "pyproject.toml")
     packaged = any(table in pyproject for table in spec["package_tables"])
     present = [
@@ -157,9 +157,7 @@ def _uses_pytest(root: Path, pyproject: dict[str, Any]) -> bool:
         return True
     manifests = [root / "pyproject.toml", *root.glob("requirements*.txt")]
     return (root / "conftest.py").is_file() or any(
-        "pytest-django" in p.read_text(encoding="utf-8", errors="replace")
-        for p in manifests
-        if p.is_file()
+        "pytest-django" in p.read_text("utf-8", "replace") for p in manifests if p.is_file()
     )
 
 
@@ -168,7 +166,7 @@ def _uses_unittest(root: Path) -> bool:
     or in ``tests/``) that import unittest and none pytest (the runner when pytest is not
     configured: projects.yaml's ``python_test``)."""
     tests = [*root.glob("test*.py"), *root.glob("tests/test*.py")][:50]
-    texts = [p.read_text(encoding="utf-8", errors="replace") for p in tests if p.is_file()]
+    texts = [p.read_text("utf-8", "replace") for p in tests if p.is_file()]
     if any("pytest" in text for text in texts):
         return False
     return (root / "tests.py").is_file() or any("unittest" in text for text in texts)
@@ -176,7 +174,7 @@ def _uses_unittest(root: Path) -> bool:
 
 def _toml(path: Path) -> dict[str, Any]:
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text("utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return {}
 
@@ -190,11 +188,11 @@ def _extras(root: Path, pyproject: dict[str, Any]) -> set[str]:
     names = set(pyproject.get("project", {}).get("optional-dependencies", {}))
     cfg = configparser.ConfigParser()
     with contextlib.suppress(configparser.Error, UnicodeDecodeError):
-        cfg.read(root / "setup.cfg", encoding="utf-8")
+        cfg.read(root / "setup.cfg", "utf-8")
     if cfg.has_section("options.extras_require"):
         names.update(cfg.options("options.extras_require"))
     setup_py = root / "setup.py"
-    text = setup_py.read_text(encoding="utf-8", errors="replace") if setup_py.is_file() else ""
+    text = setup_py.read_text("utf-8", "replace") if setup_py.is_file() else ""
     for block in _SETUP_EXTRAS.findall(text):
         names.update(a or b for a, b in _EXTRA_KEY.findall(block))
     return names
@@ -267,7 +265,7 @@ def starter_holdout(root: Path, factory_yaml: str) -> tuple[Path, str] | None:
     holdout = holdout_path(root, config)
     if holdout.exists() or check_holdout(root, holdout) is not None:
         return None
-    text = (workflows_dir() / "init" / STARTER_JOURNEY).read_text(encoding="utf-8")
+    text = (workflows_dir() / "init" / STARTER_JOURNEY).read_text("utf-8")
     return holdout / "journeys" / "home.yaml", text
 
 
@@ -284,7 +282,7 @@ def ci_files(folder: Path, target: Path, context: dict[str, Any]) -> dict[Path, 
             if text.strip():
                 out[target / rel.removesuffix(".j2")] = text
         else:
-            out[target / rel] = template.read_text(encoding="utf-8")
+            out[target / rel] = template.read_text("utf-8")
     return out
 
 
@@ -360,22 +358,22 @@ def write_new(root: Path, files: dict[Path, str], force: set[str]) -> list[str]:
         means = f": {WRITTEN[rel.as_posix()]}" if rel.as_posix() in WRITTEN else ""
         lines.append(f"{'overwrote' if path.exists() else 'wrote'} {rel}{means}")
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        path.write_text(text, "utf-8")
     return lines
 
 
 def add_state_to_gitignore(root: Path, venv: bool = False) -> bool:
     """Add the state folder (and a worktree's .venv) to .gitignore unless there; whether added."""
-    block = (workflows_dir() / "init" / "gitignore.txt").read_text(encoding="utf-8")
+    block = (workflows_dir() / "init" / "gitignore.txt").read_text("utf-8")
     if venv:
         block += ".venv/\n"
     path = root / ".gitignore"
-    current = path.read_text(encoding="utf-8") if path.exists() else ""
+    current = path.read_text("utf-8") if path.exists() else ""
     if _STATE_LINE in current.splitlines():
         return False
     # a blank line between what the file holds and the block
     text = current.removesuffix("\n") + "\n\n" + block if current else block
-    path.write_text(text, encoding="utf-8")
+    path.write_text(text, "utf-8")
     return True
 
 
@@ -391,7 +389,7 @@ def from_rehearsal(root: Path, origin: str) -> list[str]:
     path = root / CONFIG_FILE
     if not path.is_file():
         raise UsageError("--from-rehearsal: no factory.yaml to switch (init --ci writes one)")
-    text = path.read_text(encoding="utf-8")
+    text = path.read_text("utf-8")
     typed = parse_config(text)
     repository = typed.github.repository or origin
     if not repository:
@@ -414,9 +412,9 @@ def from_rehearsal(root: Path, origin: str) -> list[str]:
             "ANTHROPIC_API_KEY: in CI, a repository secret", "type"
         )
         said.append(f"{CONFIG_FILE}: provider.type: {typed.provider.type} -> anthropic")
-    path.write_text(_dumped(round_trip, data), encoding="utf-8")
+    path.write_text(_dumped(round_trip, data), "utf-8")
     path = root / GOVERNANCE_FILES[1]
-    text = path.read_text(encoding="utf-8")
+    text = path.read_text("utf-8")
     _, end = split_front_matter(text)
     lines = text.splitlines(keepends=True)
     front = round_trip.load("".join(lines[1:end])) if end else None
@@ -433,7 +431,7 @@ def from_rehearsal(root: Path, origin: str) -> list[str]:
             trusted.remove(local)
         trusted.append(owner)
         said.append(f"{path.name}: triage.trusted_authors: {', '.join(trusted)}")
-    path.write_text(lines[0] + _dumped(round_trip, front) + "".join(lines[end:]), encoding="utf-8")
+    path.write_text(lines[0] + _dumped(round_trip, front) + "".join(lines[end:]), "utf-8")
     return said
 
 
