@@ -131,8 +131,9 @@ class Workspace:
 def workspace(settings: Settings) -> Iterator[Workspace]:
     """A workspace of the cycle's warm analysers (this call's own outside a cycle)."""
     ups = [_request(a, ".", 1, False) for a in load_analysers(settings) if a.warm]
-    make = lambda: Warm(settings, LIMITS, ups)  # noqa: E731
-    warm, owned = service(("analysers", settings.state_dir, json.dumps(ups)), make)
+    warm, owned = service(
+        ("analysers", settings.state_dir, json.dumps(ups)), lambda: Warm(settings, LIMITS, ups)
+    )
     folder = Path(tempfile.mkdtemp(dir=warm.folder))
     try:
         yield Workspace(folder, warm)
@@ -172,8 +173,9 @@ def run_analysers(
         if not mine:
             continue
         given = " ".join(shlex.quote(p) for p in mine) if judging or analyser.warm else "."
-        ask = _request(analyser, given, 1 if judging else cpus(), judging)
-        text, err = where.warm.run(where.path, ask)
+        text, err = where.warm.run(
+            where.path, _request(analyser, given, 1 if judging else cpus(), judging)
+        )
         try:
             entries = [e for e in values(json.loads(text), analyser.results) if isinstance(e, dict)]
         except ValueError:
@@ -203,8 +205,7 @@ def values(data: object, where: str) -> list[object]:
 def _shebang(analyser: Analyser, where: Workspace, path: str) -> bool:
     """Whether ``path``'s first line names the interpreter ``analyser`` reads."""
     with (where.path / path).open("rb") as file:
-        first = file.readline(300).decode("utf-8", "replace")
-    return re.match(analyser.shebang, first) is not None
+        return re.match(analyser.shebang, file.readline(300).decode("utf-8", "replace")) is not None
 
 
 def masked(line: str, secrets: set[str]) -> str:
