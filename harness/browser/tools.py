@@ -19,7 +19,7 @@ from typing import TypeVar
 from urllib.parse import urljoin
 
 from playwright.sync_api import Error as PlaywrightError
-from playwright.sync_api import FloatRect, Locator, Page
+from playwright.sync_api import FloatRect, Locator
 
 from harness.browser.chromium import BrowserSession, origin_of
 from harness.browser.results import Observation
@@ -90,15 +90,17 @@ def _window(text: str, offset: object, limit: int) -> str:
     said = f"[characters {offset:,} to {min(end, len(text)):,} of {len(text):,}"
     if end >= len(text):
         return f"{said}]\n{text[offset:]}"
-    reads_on = f"browser_snapshot with offset {end} reads on, or with a scope"
-    return f"{said}]\n{text[offset:end]}\n[snapshot cut at {end:,} characters: {reads_on}]"
+    return (
+        f"{said}]\n{text[offset:end]}\n[snapshot cut at {end:,} characters: "
+        f"browser_snapshot with offset {end} reads on, or with a scope]"
+    )
 
 
 class BrowserTools:
     def __init__(self, session: BrowserSession, base_url: str, shots_dir: Path) -> None:
         self.base_url = base_url
         self.context, self.guard = session.new_context(base_url, viewport=dict(VIEWPORT))
-        self.page: Page = self.context.new_page()
+        self.page = self.context.new_page()
         self.page.set_default_timeout(TIMEOUT_MS)
         self.shots_dir = shots_dir
         self.shots: list[str] = []
@@ -170,8 +172,10 @@ class BrowserTools:
         def go() -> str:
             response = self.page.goto(url, wait_until="load")
             status = response.status if response is not None else "?"
-            head = f"opened {self.page.url} (HTTP {status}); title: {self.page.title()!r}"
-            return f"{head}\n{self._page_text(MAX_STEP_SNAPSHOT)}"
+            return (
+                f"opened {self.page.url} (HTTP {status}); title: {self.page.title()!r}\n"
+                f"{self._page_text(MAX_STEP_SNAPSHOT)}"
+            )
 
         return self._guarded(go)
 
@@ -194,8 +198,7 @@ class BrowserTools:
         def act() -> str:
             field = target[0].first
             field.fill(text)
-            value = field.input_value()
-            typed = f"typed {len(text)} characters; the field now holds {value!r}"
+            typed = f"typed {len(text)} characters; the field now holds {field.input_value()!r}"
             if not data.get("submit"):
                 return typed
             field.press("Enter")
@@ -295,8 +298,9 @@ class BrowserTools:
             try:
                 output = tool(data)
             except ToolError as exc:
-                seen = self._seen(f"error: {exc}")
-                self.observed.append(Observation(name, dict(data), seen, error=True))
+                self.observed.append(
+                    Observation(name, dict(data), self._seen(f"error: {exc}"), error=True)
+                )
                 raise
             self.observed.append(Observation(name, dict(data), self._seen(output)))
             return output
