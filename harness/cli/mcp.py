@@ -88,7 +88,7 @@ async def _serve(app: MCPServer) -> None:
     nothing = os.open(os.devnull, os.O_RDONLY)
     os.dup2(nothing, 0)
     os.close(nothing)
-    requests = _Requests(os.fdopen(wire, "rb"), encoding="utf-8", errors="replace")
+    requests = _Requests(os.fdopen(wire, "rb"), "utf-8", "replace")
     async with stdio_server(stdin=anyio.wrap_file(requests)) as (read, write):
         low = app._lowlevel_server  # what MCPServer.run_stdio_async runs
         await low.run(read, write, low.create_initialization_options())
@@ -132,14 +132,16 @@ def server(face: _Face) -> MCPServer:
             except ToolError as exc:
                 if not isinstance(exc.__cause__, ValidationError):
                     raise
-                said = "; ".join(str(p) for p in problems_from(name, exc.__cause__))
-                raise MCPError(INVALID_PARAMS, said) from exc
+                problems = map(str, problems_from(name, exc.__cause__))
+                raise MCPError(INVALID_PARAMS, "; ".join(problems)) from exc
 
-    app: MCPServer = Server("factory", version=version("dark-factory-harness"), log_level="WARNING")
+    app = Server("factory", version=version("dark-factory-harness"), log_level="WARNING")
     for name in TOOLS + DECISIONS:
         said = HINTS.get(name, READS).split()
-        hints = ToolAnnotations.model_validate({hint: hint in said for hint in HINTED})
-        app.add_tool(_answering(getattr(face, name)), annotations=hints)
+        app.add_tool(
+            _answering(getattr(face, name)),
+            annotations=ToolAnnotations.model_validate({hint: hint in said for hint in HINTED}),
+        )
     for name in GOVERNANCE:  # as runs read them: committed on the production branch
         app.resource(
             f"factory://governance/{name}",
@@ -295,10 +297,11 @@ class _Face:
         def land() -> None:
             own = open_services(self.root, store.path.parent, self.provider, settings, store=store)
             try:
-                decided = approve(
-                    own, issue, actor, via="mcp", say=said.put, provider=self.provider
+                said.put(
+                    approve(
+                        own, issue, actor, via="mcp", say=said.put, provider=self.provider
+                    ).message
                 )
-                said.put(decided.message)
             except FactoryError as exc:
                 said.put(exc)
 
@@ -325,9 +328,9 @@ def _answering(tool: Callable[..., Any]) -> Callable[..., Any]:
         except FactoryError as exc:
             raise ToolError(str(exc).replace("\n", " ")) from exc
         text = value if isinstance(value, str) else json.dumps(value, indent=1, default=str)
-        structured = value if isinstance(value, dict) else {"result": value}
         return CallToolResult(
-            content=[TextContent(type="text", text=text)], structured_content=structured
+            content=[TextContent(type="text", text=text)],
+            structured_content=value if isinstance(value, dict) else {"result": value},
         )
 
     return answered
