@@ -90,8 +90,10 @@ def queue_state(issue: Issue) -> str:
     """Where an issue stands on the queue: an open one in the first ``STATE_LABELS`` it has,
     else new; a closed one in the first ``CLOSED_STATES``, else closed."""
     held = STATE_LABELS if issue.state == "open" else CLOSED_STATES
-    fallback = "new" if issue.state == "open" else "closed"
-    return next((label for label in held if label in issue.labels), fallback)
+    return next(
+        (label for label in held if label in issue.labels),
+        "new" if issue.state == "open" else "closed",
+    )
 
 
 @dataclass(frozen=True)
@@ -255,10 +257,11 @@ def filed_issues(forge: Forge) -> dict[str, Issue]:
         if not forge.is_own(issue.author):
             continue
         payload = forge.markers.read_block("issue", 0, issue.body)
-        if payload is None:
-            keys = [f"audit:{fingerprint}" for fingerprint in _FINGERPRINT.findall(issue.body)]
-        else:
-            keys = [base64.urlsafe_b64decode(payload).decode()]
+        keys = (
+            [f"audit:{fingerprint}" for fingerprint in _FINGERPRINT.findall(issue.body)]
+            if payload is None
+            else [base64.urlsafe_b64decode(payload).decode()]
+        )
         for key in keys:
             found.setdefault(key, issue)
     return found
@@ -280,8 +283,7 @@ def file_once(
     a ``state``; reopened unless ``reopen`` is off."""
     issue = (filed_issues(forge) if filed is None else filed).get(key)
     if issue is None:
-        payload = base64.urlsafe_b64encode(key.encode()).decode()
-        block = forge.markers.block("issue", 0, payload)
+        block = forge.markers.block("issue", 0, base64.urlsafe_b64encode(key.encode()).decode())
         issue = create_own_issue(forge, title, f"{body}\n\n{block}")
     if reopen and issue.state != "open":
         forge.reopen_issue(issue.number)
