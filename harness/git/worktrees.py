@@ -70,12 +70,13 @@ def default_worktree_root(state_dir: Path) -> Path:
     ``<state>/worktrees``. ``FACTORY_WORKTREE_ROOT=state`` forces the fallback (``tmpfs``
     forces the first)."""
     forced = os.environ.get("FACTORY_WORKTREE_ROOT", "auto")
-    if forced == "tmpfs":
+    if forced == "tmpfs" or (
+        forced != "state"
+        and _SHM.is_dir()
+        and os.access(_SHM, os.W_OK)
+        and shutil.disk_usage(_SHM).free > _MIN_FREE
+    ):
         return tmpfs_folder(state_dir) / "worktrees"
-    if forced != "state" and _SHM.is_dir() and os.access(_SHM, os.W_OK):
-        stats = os.statvfs(_SHM)
-        if stats.f_bavail * stats.f_frsize > _MIN_FREE:
-            return tmpfs_folder(state_dir) / "worktrees"
     return state_dir / "worktrees"
 
 
@@ -288,10 +289,11 @@ class WorktreeManager:
         """Delete the ``factory/issue-<N>-…`` branches whose issue ``finished`` says is done
         (with their worktrees): never one checked out in the main checkout. The branch names
         deleted (or that would be, with ``dry_run``)."""
-        found = self.repo.git("for-each-ref", "--format=%(refname:short)", "refs/heads/factory/")
         main_branch = self.repo.head_branch()
         gone = []
-        for branch in found.split():
+        for branch in self.repo.git(
+            "for-each-ref", "--format=%(refname:short)", "refs/heads/factory/"
+        ).split():
             number = issue_of(branch)
             if number is None or branch == main_branch or not finished(number):
                 continue
