@@ -151,5 +151,6 @@ def price_table() -> dict[str, Any]:
 
 def listed(model: str, listings: dict[str, Listing]) -> Listing | None:
     """``model``'s entry in an API model list (an alias matches its dated snapshots)."""
-    alias = (v for k, v in sorted(listings.items()) if base_id(k) == model)
-    return listings.get(model) or next(alias, None)
+    return listings.get(model) or next(
+        (v for k, v in sorted(listings.items()) if base_id(k) == model), None
+    )

@@ -137,8 +137,12 @@ def _recalled(action: Action, messages: list[Message]) -> Any:
 def _turn(messages: list[Message]) -> int:
     """Assistant turns so far; a paused turn being resumed counts, a resumed one twice."""
     assistants = [m for m in messages if m.get("role") == "assistant"]
-    blocks = [b for m in assistants for b in m.get("content") or [] if isinstance(b, dict)]
-    pauses = sum(b.get("text") == PAUSED for b in blocks)
+    pauses = sum(
+        b.get("text") == PAUSED
+        for m in assistants
+        for b in m.get("content") or []
+        if isinstance(b, dict)
+    )
     resuming = bool(messages) and messages[-1].get("role") == "assistant"
     return len(assistants) + pauses - int(resuming)
 
