@@ -68,18 +68,18 @@ class CheckReport:
 
 def _read(root: Path, name: str, report: CheckReport) -> str | None:
     path = root / name
-    if not path.is_file():
-        report.errors.append(ConfigError(name, "(file)", "missing (run 'factory init')"))
-        return None
     try:
+        if not path.is_file():
+            raise ConfigError(name, "(file)", "missing (run 'factory init')")
         too_large(name, path.stat().st_size)
         return path.read_text("utf-8")
     except ConfigError as exc:
-        report.errors.append(exc)
+        problem = exc
     except UnicodeDecodeError:
-        report.errors.append(ConfigError(name, "(file)", "is not UTF-8 text"))
+        problem = ConfigError(name, "(file)", "is not UTF-8 text")
     except OSError as exc:
-        report.errors.append(ConfigError(name, "(file)", f"unreadable: {exc.strerror}"))
+        problem = ConfigError(name, "(file)", f"unreadable: {exc.strerror}")
+    report.errors.append(problem)
     return None
 
 
@@ -168,13 +168,10 @@ def _validators(root: Path, branch: str, report: CheckReport) -> None:
         repo = None
     for name in sorted(names):
         source = f"{OVERRIDE_DIR}/{name}"
-        seen: set[str] = set()
         path = root / source
-        if path.is_file():
-            seen.add(path.read_text("utf-8", "replace"))
+        working = path.read_text("utf-8", "replace") if path.is_file() else None
         committed = _collect(report, read_on_branch, repo, branch, source) if repo else None
-        if committed is not None:
-            seen.add(committed)
+        seen = {text for text in (working, committed) if text is not None}
         if seen and Path(name).stem not in shipped:
             problem = f"no such validator ({', '.join(sorted(shipped))})"
             report.errors.append(ConfigError(source, "(file)", problem))
@@ -292,8 +289,7 @@ def check(root: Path, state_dir: Path) -> CheckReport:
 def _derived_allow(root: Path, branch: str) -> list[str]:
     """With no ``network.allow``: the hosts set-up may reach and where they come from."""
     try:  # no repository, or no production branch yet: said by the checks above
-        repo = GitRepo(root)
-        hosts, commit, manifests = derived_allow(repo, f"refs/heads/{branch}")
+        hosts, commit, manifests = derived_allow(GitRepo(root), f"refs/heads/{branch}")
     except GitError:
         return []
     return [
@@ -329,8 +325,10 @@ def ci_problems(root: Path) -> list[ConfigError]:
     if config.forge != "github":
         problems.append((CONFIG_FILE, "forge", f"{config.forge}: {runs} with forge: github"))
     if provider.rehearses:
-        how = f"{provider.type}{' with a script' if provider.script else ''}"
-        why = f"{how}: in CI its answers, not a model's, would decide every issue"
+        why = (
+            f"{provider.type}{' with a script' if provider.script else ''}: in CI its answers, "
+            "not a model's, would decide every issue"
+        )
         problems.append((CONFIG_FILE, "provider.type", why))
     if not config.github.repository and not os.environ.get("GITHUB_REPOSITORY", "").strip():
         problems.append((CONFIG_FILE, "github.repository", f"not set: {runs}, for owner/name"))
