@@ -78,7 +78,7 @@ def detect_project(root: Path) -> dict[str, Any]:
     """The first kind of ``workflows/init/projects.yaml`` one of whose ``when`` files exists
     in ``root``, its label and commands rendered with what was found there."""
     path = workflows_dir() / "init" / "projects.yaml"
-    spec: dict[str, Any] = load_yaml(path.read_text("utf-8"), str(path))
+    spec = load_yaml(path.read_text("utf-8"), str(path))
     pyproject = _toml(root / "pyproject.toml")
     packaged = any(table in pyproject for table in spec["package_tables"])
     present = [
@@ -89,7 +89,7 @@ def detect_project(root: Path) -> dict[str, Any]:
         if kind.get("when") and not found:
             continue
         python, note = sandbox_python(pyproject)
-        facts: dict[str, Any] = {
+        facts = {
             "found": found[0] if found else "",
             "extra": next((e for e in spec["test_extras"] if e in _extras(root, pyproject)), ""),
             "requirements": [r for r in spec["dev_requirements"] if (root / r).is_file()],
@@ -153,11 +153,15 @@ def sandbox_python(pyproject: dict[str, Any]) -> tuple[str, str | None]:
 
 def _uses_pytest(root: Path, pyproject: dict[str, Any]) -> bool:
     """pytest configured (pytest.ini, conftest.py, [tool.pytest]) or pytest-django required."""
-    if "pytest" in pyproject.get("tool", {}) or (root / "pytest.ini").is_file():
-        return True
-    manifests = [root / "pyproject.toml", *root.glob("requirements*.txt")]
-    return (root / "conftest.py").is_file() or any(
-        "pytest-django" in p.read_text("utf-8", "replace") for p in manifests if p.is_file()
+    return (
+        "pytest" in pyproject.get("tool", {})
+        or (root / "pytest.ini").is_file()
+        or (root / "conftest.py").is_file()
+        or any(
+            "pytest-django" in p.read_text("utf-8", "replace")
+            for p in [root / "pyproject.toml", *root.glob("requirements*.txt")]
+            if p.is_file()
+        )
     )
 
 
@@ -265,8 +269,9 @@ def starter_holdout(root: Path, factory_yaml: str) -> tuple[Path, str] | None:
     holdout = holdout_path(root, config)
     if holdout.exists() or check_holdout(root, holdout) is not None:
         return None
-    text = (workflows_dir() / "init" / STARTER_JOURNEY).read_text("utf-8")
-    return holdout / "journeys" / "home.yaml", text
+    return holdout / "journeys" / "home.yaml", (
+        workflows_dir() / "init" / STARTER_JOURNEY
+    ).read_text("utf-8")
 
 
 def ci_files(folder: Path, target: Path, context: dict[str, Any]) -> dict[Path, str]:
@@ -332,8 +337,7 @@ def _prose(text: str) -> list[str]:
 
 def kind_of(rel: Path) -> str:
     """Which kind of file ``--force-KIND`` names a path ``init`` writes (relative to the root)."""
-    parts = rel.parts
-    return _CI_KINDS.get(parts[1], "workflows") if len(parts) > 2 else "governance"
+    return _CI_KINDS.get(rel.parts[1], "workflows") if len(rel.parts) > 2 else "governance"
 
 
 # what a file written means beyond its name, said beside it
