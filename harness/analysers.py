@@ -67,7 +67,7 @@ class Analyser(Strict):
 def shipped_data() -> dict[str, Any]:
     """``workflows/analysers.yaml``: the analysers, and the manifests a dependency diff reads
     (read once per process; not to be changed)."""
-    return dict(yaml.safe_load((workflows_dir() / "analysers.yaml").read_text(encoding="utf-8")))
+    return dict(yaml.safe_load((workflows_dir() / "analysers.yaml").read_text("utf-8")))
 
 
 def load_analysers(settings: Settings) -> list[Analyser]:
@@ -82,8 +82,12 @@ def fingerprinted(**fields: Any) -> AnalyserFinding:
     path + the snippet, whose whitespace is collapsed."""
     snippet = " ".join(str(fields.get("snippet", "")).split())[:300]
     key = f"{fields['rule']}\0{fields['path']}\0{snippet}".encode()
-    fields.update(snippet=snippet, fingerprint=hashlib.sha256(key).hexdigest()[:20])
-    fields.update(severity=str(fields["severity"]).lower(), message=str(fields["message"])[:300])
+    fields.update(
+        snippet=snippet,
+        fingerprint=hashlib.sha256(key).hexdigest()[:20],
+        severity=str(fields["severity"]).lower(),
+        message=str(fields["message"])[:300],
+    )
     return AnalyserFinding(**fields)
 
 
@@ -127,8 +131,9 @@ class Workspace:
 def workspace(settings: Settings) -> Iterator[Workspace]:
     """A workspace of the cycle's warm analysers (this call's own outside a cycle)."""
     ups = [_request(a, ".", 1, False) for a in load_analysers(settings) if a.warm]
-    make = lambda: Warm(settings, LIMITS, ups)  # noqa: E731
-    warm, owned = service(("analysers", settings.state_dir, json.dumps(ups)), make)
+    warm, owned = service(
+        ("analysers", settings.state_dir, json.dumps(ups)), lambda: Warm(settings, LIMITS, ups)
+    )
     folder = Path(tempfile.mkdtemp(dir=warm.folder))
     try:
         yield Workspace(folder, warm)
@@ -168,8 +173,9 @@ def run_analysers(
         if not mine:
             continue
         given = " ".join(shlex.quote(p) for p in mine) if judging or analyser.warm else "."
-        ask = _request(analyser, given, 1 if judging else cpus(), judging)
-        text, err = where.warm.run(where.path, ask)
+        text, err = where.warm.run(
+            where.path, _request(analyser, given, 1 if judging else cpus(), judging)
+        )
         try:
             entries = [e for e in values(json.loads(text), analyser.results) if isinstance(e, dict)]
         except ValueError:
@@ -199,8 +205,7 @@ def values(data: object, where: str) -> list[object]:
 def _shebang(analyser: Analyser, where: Workspace, path: str) -> bool:
     """Whether ``path``'s first line names the interpreter ``analyser`` reads."""
     with (where.path / path).open("rb") as file:
-        first = file.readline(300).decode("utf-8", "replace")
-    return re.match(analyser.shebang, first) is not None
+        return re.match(analyser.shebang, file.readline(300).decode("utf-8", "replace")) is not None
 
 
 def masked(line: str, secrets: set[str]) -> str:

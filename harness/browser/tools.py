@@ -19,7 +19,7 @@ from typing import TypeVar
 from urllib.parse import urljoin
 
 from playwright.sync_api import Error as PlaywrightError
-from playwright.sync_api import FloatRect, Locator, Page
+from playwright.sync_api import FloatRect, Locator
 
 from harness.browser.chromium import BrowserSession, origin_of
 from harness.browser.results import Observation
@@ -90,15 +90,17 @@ def _window(text: str, offset: object, limit: int) -> str:
     said = f"[characters {offset:,} to {min(end, len(text)):,} of {len(text):,}"
     if end >= len(text):
         return f"{said}]\n{text[offset:]}"
-    reads_on = f"browser_snapshot with offset {end} reads on, or with a scope"
-    return f"{said}]\n{text[offset:end]}\n[snapshot cut at {end:,} characters: {reads_on}]"
+    return (
+        f"{said}]\n{text[offset:end]}\n[snapshot cut at {end:,} characters: "
+        f"browser_snapshot with offset {end} reads on, or with a scope]"
+    )
 
 
 class BrowserTools:
     def __init__(self, session: BrowserSession, base_url: str, shots_dir: Path) -> None:
         self.base_url = base_url
         self.context, self.guard = session.new_context(base_url, viewport=dict(VIEWPORT))
-        self.page: Page = self.context.new_page()
+        self.page = self.context.new_page()
         self.page.set_default_timeout(TIMEOUT_MS)
         self.shots_dir = shots_dir
         self.shots: list[str] = []
@@ -170,8 +172,10 @@ class BrowserTools:
         def go() -> str:
             response = self.page.goto(url, wait_until="load")
             status = response.status if response is not None else "?"
-            head = f"opened {self.page.url} (HTTP {status}); title: {self.page.title()!r}"
-            return f"{head}\n{self._page_text(MAX_STEP_SNAPSHOT)}"
+            return (
+                f"opened {self.page.url} (HTTP {status}); title: {self.page.title()!r}\n"
+                f"{self._page_text(MAX_STEP_SNAPSHOT)}"
+            )
 
         return self._guarded(go)
 
@@ -194,8 +198,7 @@ class BrowserTools:
         def act() -> str:
             field = target[0].first
             field.fill(text)
-            value = field.input_value()
-            typed = f"typed {len(text)} characters; the field now holds {value!r}"
+            typed = f"typed {len(text)} characters; the field now holds {field.input_value()!r}"
             if not data.get("submit"):
                 return typed
             field.press("Enter")
@@ -252,26 +255,24 @@ class BrowserTools:
     def screenshot(self, data: dict[str, object]) -> ToolOutput:
         self.shots_dir.mkdir(parents=True, exist_ok=True)
         path = self.shots_dir / f"validator-{len(self.shots) + 1:02d}.png"
-        image: list[bytes] = []
 
-        def shoot() -> str:
+        def shoot() -> bytes:
+            """The JPEG to show, or nothing when even the smaller one is too large."""
             self.page.screenshot(path=str(path), full_page=True)
             height = self.page.evaluate("document.documentElement.scrollHeight")
             clip = FloatRect(x=0, y=0, width=SHOT_WIDTH, height=min(int(height), SHOT_HEIGHT))
             for quality in (70, 40):
                 jpeg = self.page.screenshot(type="jpeg", quality=quality, full_page=True, clip=clip)
                 if len(jpeg) <= MAX_SHOT_BYTES:
-                    image.append(jpeg)
-                    break
-            return ""
+                    return jpeg
+            return b""
 
-        self._guarded(shoot)
+        image = self._guarded(shoot)
         self.shots.append(str(path))
         text = f"saved screenshot {path.name} as evidence; the page at {self.page.url}:"
         if not image:
             return ToolOutput(f"{text} (too large to show; use browser_snapshot)")
-        data_b64 = base64.b64encode(image[0]).decode("ascii")
-        return ToolOutput(text, (Image("image/jpeg", data_b64),))
+        return ToolOutput(text, (Image("image/jpeg", base64.b64encode(image).decode("ascii")),))
 
     def handlers(self) -> dict[str, Handler]:
         """The tools by name, each call recorded in ``observed`` (see ``_observing``)."""
@@ -297,8 +298,9 @@ class BrowserTools:
             try:
                 output = tool(data)
             except ToolError as exc:
-                seen = self._seen(f"error: {exc}")
-                self.observed.append(Observation(name, dict(data), seen, error=True))
+                self.observed.append(
+                    Observation(name, dict(data), self._seen(f"error: {exc}"), error=True)
+                )
                 raise
             self.observed.append(Observation(name, dict(data), self._seen(output)))
             return output

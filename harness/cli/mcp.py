@@ -88,7 +88,7 @@ async def _serve(app: MCPServer) -> None:
     nothing = os.open(os.devnull, os.O_RDONLY)
     os.dup2(nothing, 0)
     os.close(nothing)
-    requests = _Requests(os.fdopen(wire, "rb"), encoding="utf-8", errors="replace")
+    requests = _Requests(os.fdopen(wire, "rb"), "utf-8", "replace")
     async with stdio_server(stdin=anyio.wrap_file(requests)) as (read, write):
         low = app._lowlevel_server  # what MCPServer.run_stdio_async runs
         await low.run(read, write, low.create_initialization_options())
@@ -108,8 +108,7 @@ class _Requests(io.TextIOWrapper):
         request = isinstance(message, dict) and {"id", "method", "params"} <= message.keys()
         if not request or isinstance(message["params"], dict):
             return line
-        refused = {**message, "params": {"_meta": "params must be an object"}}
-        return json.dumps(refused) + "\n"
+        return json.dumps({**message, "params": {"_meta": "params must be an object"}}) + "\n"
 
 
 def server(face: _Face) -> MCPServer:
@@ -133,14 +132,16 @@ def server(face: _Face) -> MCPServer:
             except ToolError as exc:
                 if not isinstance(exc.__cause__, ValidationError):
                     raise
-                said = "; ".join(str(p) for p in problems_from(name, exc.__cause__))
-                raise MCPError(INVALID_PARAMS, said) from exc
+                problems = map(str, problems_from(name, exc.__cause__))
+                raise MCPError(INVALID_PARAMS, "; ".join(problems)) from exc
 
-    app: MCPServer = Server("factory", version=version("dark-factory-harness"), log_level="WARNING")
+    app = Server("factory", version=version("dark-factory-harness"), log_level="WARNING")
     for name in TOOLS + DECISIONS:
         said = HINTS.get(name, READS).split()
-        hints = ToolAnnotations.model_validate({hint: hint in said for hint in HINTED})
-        app.add_tool(_answering(getattr(face, name)), annotations=hints)
+        app.add_tool(
+            _answering(getattr(face, name)),
+            annotations=ToolAnnotations.model_validate({hint: hint in said for hint in HINTED}),
+        )
     for name in GOVERNANCE:  # as runs read them: committed on the production branch
         app.resource(
             f"factory://governance/{name}",
@@ -229,8 +230,12 @@ class _Face:
             view = backtest_view(s)
         if view is None:
             return {"backtest": None}
-        found = {"backtest": view.record.id, "status": view.record.status}
-        return found | {"summary": view.summary, "cases": view.rows}
+        return {
+            "backtest": view.record.id,
+            "status": view.record.status,
+            "summary": view.summary,
+            "cases": view.rows,
+        }
 
     def file_issue(self, title: str, body: str = "") -> dict[str, Any]:
         """File an issue on the local forge (on GitHub, people file them there), written by
@@ -277,9 +282,7 @@ class _Face:
             actor = decisions.default_actor()
             if action == "reject":
                 return decisions.reject(s, issue, reason, actor, via="mcp").message
-            settings = s.settings
-            store = s.store
-        return self._land(issue, actor, settings, store)
+        return self._land(issue, actor, s.settings, s.store)
 
     def _land(self, issue: int, actor: str, settings: Settings, store: Store) -> str:
         """The approval in a thread of its own, with services of its own (as a cycle's
@@ -294,10 +297,11 @@ class _Face:
         def land() -> None:
             own = open_services(self.root, store.path.parent, self.provider, settings, store=store)
             try:
-                decided = approve(
-                    own, issue, actor, via="mcp", say=said.put, provider=self.provider
+                said.put(
+                    approve(
+                        own, issue, actor, via="mcp", say=said.put, provider=self.provider
+                    ).message
                 )
-                said.put(decided.message)
             except FactoryError as exc:
                 said.put(exc)
 
@@ -324,9 +328,9 @@ def _answering(tool: Callable[..., Any]) -> Callable[..., Any]:
         except FactoryError as exc:
             raise ToolError(str(exc).replace("\n", " ")) from exc
         text = value if isinstance(value, str) else json.dumps(value, indent=1, default=str)
-        structured = value if isinstance(value, dict) else {"result": value}
         return CallToolResult(
-            content=[TextContent(type="text", text=text)], structured_content=structured
+            content=[TextContent(type="text", text=text)],
+            structured_content=value if isinstance(value, dict) else {"result": value},
         )
 
     return answered

@@ -78,9 +78,13 @@ def action(name: str, consumes: tuple[type[Artifact], ...] = ()) -> Callable[[Ac
             if record is None or optional not in ((), (type(None),)):
                 raise TypeError(f"action {name}: parameter {param} is not a record (or one | None)")
             wanted[param] = Need(record, optional=bool(optional))
-        needs = MappingProxyType(wanted)
         info = ActionInfo(
-            name, made, consumes, needs, inputs=given, may_produce_nothing=bool(others)
+            name,
+            made,
+            consumes,
+            MappingProxyType(wanted),
+            inputs=given,
+            may_produce_nothing=bool(others),
         )
         setattr(fn, _MARK, info)
         return fn

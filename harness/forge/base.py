@@ -90,8 +90,10 @@ def queue_state(issue: Issue) -> str:
     """Where an issue stands on the queue: an open one in the first ``STATE_LABELS`` it has,
     else new; a closed one in the first ``CLOSED_STATES``, else closed."""
     held = STATE_LABELS if issue.state == "open" else CLOSED_STATES
-    fallback = "new" if issue.state == "open" else "closed"
-    return next((label for label in held if label in issue.labels), fallback)
+    return next(
+        (label for label in held if label in issue.labels),
+        "new" if issue.state == "open" else "closed",
+    )
 
 
 @dataclass(frozen=True)
@@ -150,16 +152,13 @@ class Forge(Protocol):
     @property
     def markers(self) -> Markers:
         """Signs and recognises the factory's comments and hidden blocks (markers.py)."""
-        ...
 
     @property
     def bot_login(self) -> str:
         """The login the factory writes as; its own comments and issues are not input."""
-        ...
 
     def is_own(self, login: str) -> bool:
         """Whether ``login`` is the factory (its comments count, its issues are not input)."""
-        ...
 
     # issues
     def list_issues(self, state: str = "open") -> list[Issue]: ...
@@ -178,50 +177,40 @@ class Forge(Protocol):
     def find_comment(self, number: int, key: str) -> Comment | None: ...
     def post_comment(self, number: int, key: str, body: str) -> Comment:
         """Post ``body`` under the signed marker ``key`` unless the factory's comment has it."""
-        ...
 
     # pull requests (one per branch)
     def find_pr(self, branch: str) -> PullRequest | None: ...
     def open_pr(self, issue: int, branch: str, base: str, title: str, body: str) -> PullRequest:
         """Open a PR for ``branch`` or return the one already open for it."""
-        ...
 
     def update_pr_body(self, number: int, body: str) -> None: ...
     def close_pr(self, number: int) -> None:
         """Close an open PR without merging (idempotent)."""
-        ...
 
     def ci_status(self, sha: str) -> str:
         """``success`` | ``failure`` | ``pending`` | ``none``."""
-        ...
 
     def merge_pr(self, number: int, expected_head_sha: str) -> str:
         """Merge if the PR head is still ``expected_head_sha``; returns the merge SHA."""
-        ...
 
     def merged_pr(self, sha: str) -> PullRequest | None:
         """The factory's pull request that the factory merged as ``sha``, on the forge's own
         record (GitHub's: who opened it, who merged it), for a runner that keeps no state
         between runs; None on a forge whose merges the factory's store records."""
-        ...
 
     # the request budget of a remote forge
     def request_budget_stop(self, taken: int) -> str | None:
         """Why a run that took ``taken`` issues must take no more now, or ``None``."""
-        ...
 
     def settle(self) -> None:
         """At a run's end: what lets the next run start cheaply (nothing for a local forge)."""
-        ...
 
     # the production branch
     def sync(self, branch: str) -> str:
         """Bring the local ``branch`` up to the forge's; return its head SHA."""
-        ...
 
     def revert_merge(self, branch: str, merge_sha: str, message: str) -> str:
         """Undo ``merge_sha`` with a new commit on ``branch`` while it is still the head."""
-        ...
 
 
 def set_state(forge: Forge, number: int, label: str | None, beside: tuple[str, ...] = ()) -> None:
@@ -268,10 +257,11 @@ def filed_issues(forge: Forge) -> dict[str, Issue]:
         if not forge.is_own(issue.author):
             continue
         payload = forge.markers.read_block("issue", 0, issue.body)
-        if payload is None:
-            keys = [f"audit:{fingerprint}" for fingerprint in _FINGERPRINT.findall(issue.body)]
-        else:
-            keys = [base64.urlsafe_b64decode(payload).decode()]
+        keys = (
+            [f"audit:{fingerprint}" for fingerprint in _FINGERPRINT.findall(issue.body)]
+            if payload is None
+            else [base64.urlsafe_b64decode(payload).decode()]
+        )
         for key in keys:
             found.setdefault(key, issue)
     return found
@@ -293,8 +283,7 @@ def file_once(
     a ``state``; reopened unless ``reopen`` is off."""
     issue = (filed_issues(forge) if filed is None else filed).get(key)
     if issue is None:
-        payload = base64.urlsafe_b64encode(key.encode()).decode()
-        block = forge.markers.block("issue", 0, payload)
+        block = forge.markers.block("issue", 0, base64.urlsafe_b64encode(key.encode()).decode())
         issue = create_own_issue(forge, title, f"{body}\n\n{block}")
     if reopen and issue.state != "open":
         forge.reopen_issue(issue.number)

@@ -47,16 +47,16 @@ def tmpfs_folder(state_dir: Path) -> Path:
         found = recorded_tmpfs(state_dir)
         if found is None:
             found = Path(tempfile.mkdtemp(prefix="factory-", dir=_SHM))
-            (found / _STATE).write_text(str(state_dir.resolve()), encoding="utf-8")
+            (found / _STATE).write_text(str(state_dir.resolve()), "utf-8")
             # cut short by a kill, the name read back names no folder of this user's alone
-            (state_dir / _RECORD).write_text(f"{found}\n", encoding="utf-8")
+            (state_dir / _RECORD).write_text(f"{found}\n", "utf-8")
         return found
 
 
 def recorded_tmpfs(state_dir: Path) -> Path | None:
     """The folder on tmpfs ``state_dir`` records, when it is still this user's alone."""
     with contextlib.suppress(OSError):
-        recorded = Path((state_dir / _RECORD).read_text(encoding="utf-8").strip())
+        recorded = Path((state_dir / _RECORD).read_text("utf-8").strip())
         info = recorded.lstat()
         mine = stat.S_ISDIR(info.st_mode) and info.st_uid == _UID
         if mine and not info.st_mode & 0o077:
@@ -70,12 +70,13 @@ def default_worktree_root(state_dir: Path) -> Path:
     ``<state>/worktrees``. ``FACTORY_WORKTREE_ROOT=state`` forces the fallback (``tmpfs``
     forces the first)."""
     forced = os.environ.get("FACTORY_WORKTREE_ROOT", "auto")
-    if forced == "tmpfs":
+    if forced == "tmpfs" or (
+        forced != "state"
+        and _SHM.is_dir()
+        and os.access(_SHM, os.W_OK)
+        and shutil.disk_usage(_SHM).free > _MIN_FREE
+    ):
         return tmpfs_folder(state_dir) / "worktrees"
-    if forced != "state" and _SHM.is_dir() and os.access(_SHM, os.W_OK):
-        stats = os.statvfs(_SHM)
-        if stats.f_bavail * stats.f_frsize > _MIN_FREE:
-            return tmpfs_folder(state_dir) / "worktrees"
     return state_dir / "worktrees"
 
 
@@ -84,7 +85,7 @@ def _empty_leftovers(idle_s: float = 3600.0) -> list[Path]:
     empty or whose state no longer names them: what the worktrees of states since deleted
     leave behind (a folder in use is named by its state)."""
     removed = []
-    for folder in _SHM.glob("factory-*") if _SHM.is_dir() else ():
+    for folder in _SHM.glob("factory-*"):
         with contextlib.suppress(OSError):
             info = folder.lstat()
             mine = stat.S_ISDIR(info.st_mode) and info.st_uid == _UID
@@ -154,12 +155,13 @@ class WorktreeManager:
         for record in self._records(path):
             link = integrity.record_link(record)
             try:
-                head = (record / "HEAD").read_text(encoding="utf-8").strip()
+                head = (record / "HEAD").read_text("utf-8").strip()
             except OSError:
                 continue  # being written or removed
             if link is not None:
-                branch = head.removeprefix("ref: refs/heads/") if head.startswith("ref: ") else None
-                out[link.parent] = branch
+                out[link.parent] = (
+                    head.removeprefix("ref: refs/heads/") if head.startswith("ref: ") else None
+                )
         return out
 
     def create(self, branch: str, start_ref: str, exists: bool | None = None) -> Path:
@@ -209,22 +211,21 @@ class WorktreeManager:
         (gitrepository-layout(5)), without its three processes."""
         records = self._common / "worktrees"
         records.mkdir(exist_ok=True)
-        stem = path.name
         number = 0
         while True:
-            record = records / (stem if number == 0 else f"{stem}{number}")
+            record = records / f"{path.name}{number or ''}"  # git's name: the folder's, numbered
             try:
                 record.mkdir()
                 break
             except FileExistsError:
                 number += 1
-        (record / "locked").write_text("initializing\n", encoding="utf-8")
+        (record / "locked").write_text("initializing\n", "utf-8")
         self.base_dir.mkdir(mode=0o700, parents=True, exist_ok=True)  # no other user reads it
         path.mkdir(parents=True, exist_ok=True)
-        (record / "gitdir").write_text(f"{path / '.git'}\n", encoding="utf-8")
-        (path / ".git").write_text(f"gitdir: {record}\n", encoding="utf-8")
-        (record / "commondir").write_text("../..\n", encoding="utf-8")
-        (record / "HEAD").write_text(f"{head}\n", encoding="utf-8")
+        (record / "gitdir").write_text(f"{path / '.git'}\n", "utf-8")
+        (path / ".git").write_text(f"gitdir: {record}\n", "utf-8")
+        (record / "commondir").write_text("../..\n", "utf-8")
+        (record / "HEAD").write_text(f"{head}\n", "utf-8")
         (record / "locked").unlink()
         guard = integrity.guard_for(self.repo.path)
         if guard is not None:
@@ -278,21 +279,21 @@ class WorktreeManager:
             for path in removed:
                 self._drop(path)
             known = set(self._registered())
-            if self.base_dir.is_dir():
-                for child in self.base_dir.iterdir():
-                    if child.is_dir() and child not in known:
-                        shutil.rmtree(child, ignore_errors=True)
-                        removed.append(child)
+            for child in self.base_dir.glob("*"):  # nothing when the folder is not there yet
+                if child.is_dir() and child not in known:
+                    shutil.rmtree(child, ignore_errors=True)
+                    removed.append(child)
             return removed + _empty_leftovers()
 
     def prune_finished(self, finished: Callable[[int], bool], dry_run: bool = False) -> list[str]:
         """Delete the ``factory/issue-<N>-…`` branches whose issue ``finished`` says is done
         (with their worktrees): never one checked out in the main checkout. The branch names
         deleted (or that would be, with ``dry_run``)."""
-        found = self.repo.git("for-each-ref", "--format=%(refname:short)", "refs/heads/factory/")
         main_branch = self.repo.head_branch()
         gone = []
-        for branch in found.split():
+        for branch in self.repo.git(
+            "for-each-ref", "--format=%(refname:short)", "refs/heads/factory/"
+        ).split():
             number = issue_of(branch)
             if number is None or branch == main_branch or not finished(number):
                 continue

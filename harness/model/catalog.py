@@ -63,7 +63,7 @@ def _sdk_value(module: str, name: str) -> ast.expr | None:
     if spec is None or spec.origin is None:
         return None
     try:
-        tree = ast.parse((Path(spec.origin).parent / module).read_text(encoding="utf-8"))
+        tree = ast.parse((Path(spec.origin).parent / module).read_text("utf-8"))
     except (OSError, SyntaxError, UnicodeDecodeError):
         return None
     for node in tree.body:
@@ -98,8 +98,7 @@ def _sdk_ids() -> frozenset[str]:
 
 @cache
 def _table(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = yaml.safe_load((workflows_dir() / name).read_text("utf-8"))
-    return data
+    return dict(yaml.safe_load((workflows_dir() / name).read_text("utf-8")))
 
 
 def base_id(model: str) -> str:
@@ -110,11 +109,8 @@ def base_id(model: str) -> str:
 
 def known_ids() -> frozenset[str]:
     """Every model id this installation can know of (SDK, deprecations, prices, rules)."""
-    return (
-        _sdk_ids()
-        | frozenset(_deprecated())
-        | frozenset(_table("prices.yaml")["models"])
-        | frozenset(_table("models.yaml")["models"])
+    return _sdk_ids().union(
+        _deprecated(), _table("prices.yaml")["models"], _table("models.yaml")["models"]
     )
 
 
@@ -136,15 +132,7 @@ def end_of_life(model: str) -> date | None:
 
 def accepts(model: str) -> Accepts:
     table = _table("models.yaml")
-    entry = {**table["defaults"], **(table["models"].get(base_id(model)) or {})}
-    return Accepts(
-        thinking_off=entry["thinking_off"],
-        forced_tool_choice=bool(entry["forced_tool_choice"]),
-        effort=bool(entry["effort"]),
-        thinks_by_default=bool(entry["thinks_by_default"]),
-        default_effort=str(entry["default_effort"]),
-        off_up_to=entry.get("off_up_to"),
-    )
+    return Accepts(**{**table["defaults"], **(table["models"].get(base_id(model)) or {})})
 
 
 EFFORTS = ("low", "medium", "high", "xhigh", "max")  # in order
@@ -163,5 +151,6 @@ def price_table() -> dict[str, Any]:
 
 def listed(model: str, listings: dict[str, Listing]) -> Listing | None:
     """``model``'s entry in an API model list (an alias matches its dated snapshots)."""
-    alias = (v for k, v in sorted(listings.items()) if base_id(k) == model)
-    return listings.get(model) or next(alias, None)
+    return listings.get(model) or next(
+        (v for k, v in sorted(listings.items()) if base_id(k) == model), None
+    )

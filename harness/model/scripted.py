@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from harness.config.errors import problems_from, yaml_problem
 from harness.errors import ConfigError, ConfigErrors, ModelError
-from harness.model.blocks import Block, Message, Request, Response, estimate_tokens
+from harness.model.blocks import Block, Message, Request, Response, estimate_tokens, text_block
 from harness.paths import workflows_dir
 
 StopReason = Literal[
@@ -69,7 +69,7 @@ class Rule(BaseModel):
 
 def load_script(path: Path) -> list[Rule]:
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text("utf-8")
     except OSError as exc:
         raise ConfigErrors(
             [ConfigError(str(path), "(file)", f"unreadable: {exc.strerror}")]
@@ -137,8 +137,12 @@ def _recalled(action: Action, messages: list[Message]) -> Any:
 def _turn(messages: list[Message]) -> int:
     """Assistant turns so far; a paused turn being resumed counts, a resumed one twice."""
     assistants = [m for m in messages if m.get("role") == "assistant"]
-    blocks = [b for m in assistants for b in m.get("content") or [] if isinstance(b, dict)]
-    pauses = sum(b.get("text") == PAUSED for b in blocks)
+    pauses = sum(
+        b.get("text") == PAUSED
+        for m in assistants
+        for b in m.get("content") or []
+        if isinstance(b, dict)
+    )
     resuming = bool(messages) and messages[-1].get("role") == "assistant"
     return len(assistants) + pauses - int(resuming)
 
@@ -190,19 +194,19 @@ class ScriptedModel:
                     }
                 )
             elif action.text:
-                content.append({"type": "text", "text": action.text})
+                content.append(text_block(action.text))
         if stop == "pause_turn":
-            content.append({"type": "text", "text": PAUSED})
+            content.append(text_block(PAUSED))
         if not content and stop is None:
-            content = [{"type": "text", "text": "(no action)"}]
-        uses_tool = any(b["type"] == "tool_use" for b in content)
+            content = [text_block("(no action)")]
         return {
             "id": f"msg_scripted_{digest[:20]}",
             "type": "message",
             "role": "assistant",
             "model": request.get("model", "scripted"),
             "content": content,
-            "stop_reason": stop or ("tool_use" if uses_tool else "end_turn"),
+            "stop_reason": stop
+            or ("tool_use" if any(b["type"] == "tool_use" for b in content) else "end_turn"),
             "stop_sequence": None,
             "usage": {
                 "input_tokens": estimate_tokens([request.get("system"), request.get("messages")]),

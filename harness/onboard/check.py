@@ -68,18 +68,18 @@ class CheckReport:
 
 def _read(root: Path, name: str, report: CheckReport) -> str | None:
     path = root / name
-    if not path.is_file():
-        report.errors.append(ConfigError(name, "(file)", "missing (run 'factory init')"))
-        return None
     try:
+        if not path.is_file():
+            raise ConfigError(name, "(file)", "missing (run 'factory init')")
         too_large(name, path.stat().st_size)
-        return path.read_text(encoding="utf-8")
+        return path.read_text("utf-8")
     except ConfigError as exc:
-        report.errors.append(exc)
+        problem = exc
     except UnicodeDecodeError:
-        report.errors.append(ConfigError(name, "(file)", "is not UTF-8 text"))
+        problem = ConfigError(name, "(file)", "is not UTF-8 text")
     except OSError as exc:
-        report.errors.append(ConfigError(name, "(file)", f"unreadable: {exc.strerror}"))
+        problem = ConfigError(name, "(file)", f"unreadable: {exc.strerror}")
+    report.errors.append(problem)
     return None
 
 
@@ -96,8 +96,7 @@ def _collect(report: CheckReport, fn: Callable[..., Any], *args: Any) -> Any:
 
 def _journeys(holdout: Path, report: CheckReport) -> None:
     folder = holdout / "journeys"
-    files = [*folder.glob("*.yaml"), *folder.glob("*.yml")] if folder.is_dir() else []
-    if not files:
+    if not [*folder.glob("*.yaml"), *folder.glob("*.yml")]:
         where = f"environment: {HOLDOUT_ENV}" if holdout_from_env() else f"{CONFIG_FILE}: holdout"
         report.warnings.append(
             f"{where}: {folder} has no journeys yet; validation will refuse to "
@@ -162,29 +161,23 @@ def _validators(root: Path, branch: str, report: CheckReport) -> None:
     (committed on the production branch) are each a valid definition of a known validator."""
 
     shipped = {p.stem for p in validators_dir().glob("*.yaml")}
-    folder = root / OVERRIDE_DIR
-    names = {p.name for p in folder.glob("*.yaml")} if folder.is_dir() else set()
+    names = {p.name for p in (root / OVERRIDE_DIR).glob("*.yaml")} | {f"{n}.yaml" for n in shipped}
     try:
         repo: GitRepo | None = GitRepo(root)
     except GitError:
         repo = None
-    names |= {f"{n}.yaml" for n in shipped}
     for name in sorted(names):
         source = f"{OVERRIDE_DIR}/{name}"
-        seen: set[str] = set()
         path = root / source
-        if path.is_file():
-            seen.add(path.read_text(encoding="utf-8", errors="replace"))
+        working = path.read_text("utf-8", "replace") if path.is_file() else None
         committed = _collect(report, read_on_branch, repo, branch, source) if repo else None
-        if committed is not None:
-            seen.add(committed)
+        seen = {text for text in (working, committed) if text is not None}
         if seen and Path(name).stem not in shipped:
-            known = ", ".join(sorted(shipped))
-            report.errors.append(ConfigError(source, "(file)", f"no such validator ({known})"))
+            problem = f"no such validator ({', '.join(sorted(shipped))})"
+            report.errors.append(ConfigError(source, "(file)", problem))
             continue
         valid = [_collect(report, parse_validator, text, source) for text in sorted(seen)[:2]]
-        prompts = {d.prompt for d in valid if isinstance(d, ValidatorDefinition)}
-        for prompt in sorted(prompts):
+        for prompt in sorted({d.prompt for d in valid if isinstance(d, ValidatorDefinition)}):
             where = f"{OVERRIDE_DIR}/{prompt}"
             if not (
                 (validators_dir() / prompt).is_file()
@@ -212,7 +205,7 @@ def output_limits(root: Path, config: FactoryConfig) -> list[OutputLimit]:
     for path in sorted((root / FLOWS).glob("*.yaml")):
         source = f"{FLOWS}/{path.name}"
         try:
-            flows[path.stem] = (parse_workflow(path.read_text(encoding="utf-8"), source), source)
+            flows[path.stem] = (parse_workflow(path.read_text("utf-8"), source), source)
         except (ConfigErrors, OSError, UnicodeDecodeError):
             continue
     limits = [
@@ -223,7 +216,7 @@ def output_limits(root: Path, config: FactoryConfig) -> list[OutputLimit]:
     ]
     source = f"{OVERRIDE_DIR}/{SEALED_VALIDATOR}.yaml"
     try:
-        text = (root / source).read_text(encoding="utf-8")
+        text = (root / source).read_text("utf-8")
     except (OSError, UnicodeDecodeError):
         text = shipped_validator_text(SEALED_VALIDATOR)
         source = f"validators/{SEALED_VALIDATOR}.yaml"
@@ -240,8 +233,11 @@ def check(root: Path, state_dir: Path) -> CheckReport:
     """Every problem of the working-tree governance and wiring, and how it differs from the
     production branch. Never writes anything."""
     report = CheckReport()
-    files = (*GOVERNANCE_FILES, CONFIG_FILE)
-    texts = {name: text for name in files if (text := _read(root, name, report)) is not None}
+    texts = {
+        name: text
+        for name in (*GOVERNANCE_FILES, CONFIG_FILE)
+        if (text := _read(root, name, report)) is not None
+    }
     config: FactoryConfig | None = (
         _collect(report, parse_config, texts[CONFIG_FILE]) if CONFIG_FILE in texts else None
     )
@@ -271,7 +267,7 @@ def check(root: Path, state_dir: Path) -> CheckReport:
     branch = _production_branch(config, texts.get(CONFIG_FILE, ""))
     _compare(root, branch, texts, report)
     _validators(root, branch, report)
-    overrides = root / ".factory" / "workflows"
+    overrides = root / FLOWS
     if any(overrides.glob("*.yaml")):  # the shipped workflows alone: checked before shipping
         report.errors.extend(override_problems(overrides))
     _writable(state_dir, report)
@@ -279,8 +275,9 @@ def check(root: Path, state_dir: Path) -> CheckReport:
         if config.network.allow is None:
             report.notes += _derived_allow(root, branch)
         ready = provider_readiness(root, config.provider)
-        line = f"{CONFIG_FILE}: provider: {ready.kind}: {ready.detail}"
-        (report.notes if ready.ready else report.warnings).append(line)
+        (report.notes if ready.ready else report.warnings).append(
+            f"{CONFIG_FILE}: provider: {ready.kind}: {ready.detail}"
+        )
         if config.forge == "github":
             _github(config, report)
         report.warnings.extend(_no_template(config))
@@ -292,8 +289,7 @@ def check(root: Path, state_dir: Path) -> CheckReport:
 def _derived_allow(root: Path, branch: str) -> list[str]:
     """With no ``network.allow``: the hosts set-up may reach and where they come from."""
     try:  # no repository, or no production branch yet: said by the checks above
-        repo = GitRepo(root)
-        hosts, commit, manifests = derived_allow(repo, f"refs/heads/{branch}")
+        hosts, commit, manifests = derived_allow(GitRepo(root), f"refs/heads/{branch}")
     except GitError:
         return []
     return [
@@ -316,8 +312,8 @@ def ci_problems(root: Path) -> list[ConfigError]:
     (``SWITCH``); files that do not parse are ``check``'s to name."""
     found = ci_workflows(root)
     try:
-        config = parse_config((root / CONFIG_FILE).read_text(encoding="utf-8"))
-        rules = parse_rules((root / GOVERNANCE_FILES[1]).read_text(encoding="utf-8"))
+        config = parse_config((root / CONFIG_FILE).read_text("utf-8"))
+        rules = parse_rules((root / GOVERNANCE_FILES[1]).read_text("utf-8"))
     except (ConfigErrors, ConfigError, OSError):
         return []
     if not found:
@@ -329,8 +325,10 @@ def ci_problems(root: Path) -> list[ConfigError]:
     if config.forge != "github":
         problems.append((CONFIG_FILE, "forge", f"{config.forge}: {runs} with forge: github"))
     if provider.rehearses:
-        how = f"{provider.type}{' with a script' if provider.script else ''}"
-        why = f"{how}: in CI its answers, not a model's, would decide every issue"
+        why = (
+            f"{provider.type}{' with a script' if provider.script else ''}: in CI its answers, "
+            "not a model's, would decide every issue"
+        )
         problems.append((CONFIG_FILE, "provider.type", why))
     if not config.github.repository and not os.environ.get("GITHUB_REPOSITORY", "").strip():
         problems.append((CONFIG_FILE, "github.repository", f"not set: {runs}, for owner/name"))

@@ -10,6 +10,7 @@ import json
 import re
 import shlex
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -35,6 +36,15 @@ CI = MappingProxyType({"github-actions": ("github", ".github")})
 # what each --force-KIND overwrites: a CI file by its folder (forms, workflows), else governance
 KINDS = ("governance", "forms", "workflows")
 _CI_KINDS = MappingProxyType({"ISSUE_TEMPLATE": "forms", "workflows": "workflows"})
+# a CI system's own ${{ }} expressions pass through templates with these delimiters
+_CI_MARKS: Mapping[str, Any] = MappingProxyType(
+    {
+        "variable_start_string": "[[",
+        "variable_end_string": "]]",
+        "block_start_string": "[%",
+        "block_end_string": "%]",
+    }
+)
 _GITHUB_URL = re.compile(r"github\.com[:/]([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+?)(?:\.git)?/?$")
 _STATE_LINE = ".factory/*"
 SCRIPT = "scripted.yaml"  # the example answers 'factory init --provider scripted' writes
@@ -42,17 +52,12 @@ STARTER_JOURNEY = "holdout_home.yaml"  # written into a hold-out folder that doe
 
 
 def _environment(folder: Path, ci: bool = False) -> jinja2.Environment:
-    # for CI files, other delimiters: the CI system's own ${{ }} expressions pass through
-    marks = ("[[", "]]", "[%", "%]") if ci else ("{{", "}}", "{%", "%}")
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(folder),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,  # noqa: S701 (markdown and YAML, not HTML)
-        variable_start_string=marks[0],
-        variable_end_string=marks[1],
-        block_start_string=marks[2],
-        block_end_string=marks[3],
+        **(_CI_MARKS if ci else {}),
     )
     env.filters["yaml"] = json.dumps  # a JSON string is a valid double-quoted YAML scalar
     env.filters["shell"] = shlex.quote
@@ -73,7 +78,7 @@ def detect_project(root: Path) -> dict[str, Any]:
     """The first kind of ``workflows/init/projects.yaml`` one of whose ``when`` files exists
     in ``root``, its label and commands rendered with what was found there."""
     path = workflows_dir() / "init" / "projects.yaml"
-    spec: dict[str, Any] = load_yaml(path.read_text(encoding="utf-8"), str(path))
+    spec = load_yaml(path.read_text("utf-8"), str(path))
     pyproject = _toml(root / "pyproject.toml")
     packaged = any(table in pyproject for table in spec["package_tables"])
     present = [
@@ -84,7 +89,7 @@ def detect_project(root: Path) -> dict[str, Any]:
         if kind.get("when") and not found:
             continue
         python, note = sandbox_python(pyproject)
-        facts: dict[str, Any] = {
+        facts = {
             "found": found[0] if found else "",
             "extra": next((e for e in spec["test_extras"] if e in _extras(root, pyproject)), ""),
             "requirements": [r for r in spec["dev_requirements"] if (root / r).is_file()],
@@ -97,10 +102,16 @@ def detect_project(root: Path) -> dict[str, Any]:
         env = _environment(path.parent)
         for name in ("python_start", "python_test"):
             facts[name] = env.from_string(spec[name]).render(facts)
-        keys = ("label", "setup", "test", "start")
-        rendered = {k: env.from_string(kind[k]).render(facts) for k in keys if k in kind}
-        uses_python = str(kind["kind"]).startswith("python")
-        return {**kind, **rendered, "note": note if uses_python else None}
+        rendered = {
+            k: env.from_string(kind[k]).render(facts)
+            for k in ("label", "setup", "test", "start")
+            if k in kind
+        }
+        return {
+            **kind,
+            **rendered,
+            "note": note if str(kind["kind"]).startswith("python") else None,
+        }
     raise UsageError("projects.yaml: no kind matches (the last one must have no when)")
 
 
@@ -128,7 +139,7 @@ def sandbox_python(pyproject: dict[str, Any]) -> tuple[str, str | None]:
     default = next((_version_of(f / "python3") for f in folders if (f / "python3").exists()), None)
     if not required or (default is not None and spec.contains(default)):
         return "python3", None
-    names = (p.name for f in folders if f.is_dir() for p in f.iterdir())
+    names = (p.name for f in folders for p in f.glob("python3.*"))
     found = sorted({int(m.group(1)) for name in names if (m := _VERSIONED.match(name))})
     fitting = [minor for minor in found if spec.contains(f"3.{minor}")]
     if fitting:
@@ -142,13 +153,15 @@ def sandbox_python(pyproject: dict[str, Any]) -> tuple[str, str | None]:
 
 def _uses_pytest(root: Path, pyproject: dict[str, Any]) -> bool:
     """pytest configured (pytest.ini, conftest.py, [tool.pytest]) or pytest-django required."""
-    if "pytest" in pyproject.get("tool", {}) or (root / "pytest.ini").is_file():
-        return True
-    manifests = [root / "pyproject.toml", *root.glob("requirements*.txt")]
-    return (root / "conftest.py").is_file() or any(
-        "pytest-django" in p.read_text(encoding="utf-8", errors="replace")
-        for p in manifests
-        if p.is_file()
+    return (
+        "pytest" in pyproject.get("tool", {})
+        or (root / "pytest.ini").is_file()
+        or (root / "conftest.py").is_file()
+        or any(
+            "pytest-django" in p.read_text("utf-8", "replace")
+            for p in [root / "pyproject.toml", *root.glob("requirements*.txt")]
+            if p.is_file()
+        )
     )
 
 
@@ -157,7 +170,7 @@ def _uses_unittest(root: Path) -> bool:
     or in ``tests/``) that import unittest and none pytest (the runner when pytest is not
     configured: projects.yaml's ``python_test``)."""
     tests = [*root.glob("test*.py"), *root.glob("tests/test*.py")][:50]
-    texts = [p.read_text(encoding="utf-8", errors="replace") for p in tests if p.is_file()]
+    texts = [p.read_text("utf-8", "replace") for p in tests if p.is_file()]
     if any("pytest" in text for text in texts):
         return False
     return (root / "tests.py").is_file() or any("unittest" in text for text in texts)
@@ -165,7 +178,7 @@ def _uses_unittest(root: Path) -> bool:
 
 def _toml(path: Path) -> dict[str, Any]:
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text("utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return {}
 
@@ -179,11 +192,11 @@ def _extras(root: Path, pyproject: dict[str, Any]) -> set[str]:
     names = set(pyproject.get("project", {}).get("optional-dependencies", {}))
     cfg = configparser.ConfigParser()
     with contextlib.suppress(configparser.Error, UnicodeDecodeError):
-        cfg.read(root / "setup.cfg", encoding="utf-8")
+        cfg.read(root / "setup.cfg", "utf-8")
     if cfg.has_section("options.extras_require"):
         names.update(cfg.options("options.extras_require"))
     setup_py = root / "setup.py"
-    text = setup_py.read_text(encoding="utf-8", errors="replace") if setup_py.is_file() else ""
+    text = setup_py.read_text("utf-8", "replace") if setup_py.is_file() else ""
     for block in _SETUP_EXTRAS.findall(text):
         names.update(a or b for a, b in _EXTRA_KEY.findall(block))
     return names
@@ -256,37 +269,36 @@ def starter_holdout(root: Path, factory_yaml: str) -> tuple[Path, str] | None:
     holdout = holdout_path(root, config)
     if holdout.exists() or check_holdout(root, holdout) is not None:
         return None
-    text = (workflows_dir() / "init" / STARTER_JOURNEY).read_text(encoding="utf-8")
-    return holdout / "journeys" / "home.yaml", text
+    return holdout / "journeys" / "home.yaml", (
+        workflows_dir() / "init" / STARTER_JOURNEY
+    ).read_text("utf-8")
 
 
 def ci_files(folder: Path, target: Path, context: dict[str, Any]) -> dict[Path, str]:
     """``folder`` mirrors ``target``: a ``.j2`` file is rendered with ``[[ ]]`` / ``[% %]``
     delimiters and loses its suffix (one that renders to nothing, an option left off, is not
     written); any other file is copied as it is."""
-    templates = sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
     env = _environment(folder, ci=True)
     out: dict[Path, str] = {}
-    for template in templates:
+    for template in sorted(p for p in folder.rglob("*") if p.is_file()):
         rel = template.relative_to(folder).as_posix()
         if rel.endswith(".j2"):
             text = env.get_template(rel).render(context)
             if text.strip():
                 out[target / rel.removesuffix(".j2")] = text
         else:
-            out[target / rel] = template.read_text(encoding="utf-8")
+            out[target / rel] = template.read_text("utf-8")
     return out
 
 
 def ci_workflows(root: Path) -> list[str]:
     """The CI workflows ``factory init --ci`` writes that the repository holds."""
-    found = []
-    for folder, target in CI.values():
-        for template in sorted((workflows_dir() / "init" / folder / "workflows").iterdir()):
-            name = template.name.removesuffix(".j2")
-            if (root / target / "workflows" / name).is_file():
-                found.append(name)
-    return found
+    return [
+        template.name.removesuffix(".j2")
+        for folder, target in CI.values()
+        for template in sorted((workflows_dir() / "init" / folder / "workflows").iterdir())
+        if (root / target / "workflows" / template.name.removesuffix(".j2")).is_file()
+    ]
 
 
 def shipped_ci_files(root: Path, ci: str, context: dict[str, Any]) -> dict[Path, str]:
@@ -325,8 +337,7 @@ def _prose(text: str) -> list[str]:
 
 def kind_of(rel: Path) -> str:
     """Which kind of file ``--force-KIND`` names a path ``init`` writes (relative to the root)."""
-    parts = rel.parts
-    return _CI_KINDS.get(parts[1], "workflows") if len(parts) > 2 else "governance"
+    return _CI_KINDS.get(rel.parts[1], "workflows") if len(rel.parts) > 2 else "governance"
 
 
 # what a file written means beyond its name, said beside it
@@ -351,21 +362,22 @@ def write_new(root: Path, files: dict[Path, str], force: set[str]) -> list[str]:
         means = f": {WRITTEN[rel.as_posix()]}" if rel.as_posix() in WRITTEN else ""
         lines.append(f"{'overwrote' if path.exists() else 'wrote'} {rel}{means}")
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
+        path.write_text(text, "utf-8")
     return lines
 
 
 def add_state_to_gitignore(root: Path, venv: bool = False) -> bool:
     """Add the state folder (and a worktree's .venv) to .gitignore unless there; whether added."""
-    block = (workflows_dir() / "init" / "gitignore.txt").read_text(encoding="utf-8")
+    block = (workflows_dir() / "init" / "gitignore.txt").read_text("utf-8")
     if venv:
         block += ".venv/\n"
     path = root / ".gitignore"
-    current = path.read_text(encoding="utf-8") if path.exists() else ""
+    current = path.read_text("utf-8") if path.exists() else ""
     if _STATE_LINE in current.splitlines():
         return False
-    sep = "" if not current or current.endswith("\n") else "\n"
-    path.write_text(current + sep + ("\n" if current else "") + block, encoding="utf-8")
+    # a blank line between what the file holds and the block
+    text = current.removesuffix("\n") + "\n\n" + block if current else block
+    path.write_text(text, "utf-8")
     return True
 
 
@@ -381,7 +393,7 @@ def from_rehearsal(root: Path, origin: str) -> list[str]:
     path = root / CONFIG_FILE
     if not path.is_file():
         raise UsageError("--from-rehearsal: no factory.yaml to switch (init --ci writes one)")
-    text = path.read_text(encoding="utf-8")
+    text = path.read_text("utf-8")
     typed = parse_config(text)
     repository = typed.github.repository or origin
     if not repository:
@@ -404,9 +416,9 @@ def from_rehearsal(root: Path, origin: str) -> list[str]:
             "ANTHROPIC_API_KEY: in CI, a repository secret", "type"
         )
         said.append(f"{CONFIG_FILE}: provider.type: {typed.provider.type} -> anthropic")
-    path.write_text(_dumped(round_trip, data), encoding="utf-8")
+    path.write_text(_dumped(round_trip, data), "utf-8")
     path = root / GOVERNANCE_FILES[1]
-    text = path.read_text(encoding="utf-8")
+    text = path.read_text("utf-8")
     _, end = split_front_matter(text)
     lines = text.splitlines(keepends=True)
     front = round_trip.load("".join(lines[1:end])) if end else None
@@ -423,7 +435,7 @@ def from_rehearsal(root: Path, origin: str) -> list[str]:
             trusted.remove(local)
         trusted.append(owner)
         said.append(f"{path.name}: triage.trusted_authors: {', '.join(trusted)}")
-    path.write_text(lines[0] + _dumped(round_trip, front) + "".join(lines[end:]), encoding="utf-8")
+    path.write_text(lines[0] + _dumped(round_trip, front) + "".join(lines[end:]), "utf-8")
     return said
 
 
