@@ -22,7 +22,7 @@ from harness.config.settings import Settings
 from harness.engine.context import Services
 from harness.engine.runner import LEASE_TTL_S, Engine, RunOutcome, check_kill_switch
 from harness.errors import FactoryError, LeaseError
-from harness.forge.base import Label
+from harness.forge.base import Label, Queued
 from harness.git.worktrees import WorktreeManager
 from harness.heal.run import ProductionState, reverts_waiting
 from harness.heal.run import production_health as production_health  # benchmarks read it here
@@ -93,7 +93,7 @@ def ready_to_implement(services: Services) -> list[int]:
     issues = (  # on the local forge each issue's state is kept by the store: read by index
         services.store.ready_issues(interrupted)
         if services.forge.kind == "local"
-        else services.forge.list_issues("open")
+        else [Queued(i.number, i.author, i.labels) for i in services.forge.list_issues("open")]
     )
     return [
         i.number

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -94,14 +95,20 @@ def read_on_branch(repo: GitRepo, branch: str, path: str) -> str | None:
 
 def read_at(repo: GitRepo, ref: str, path: str) -> str | None:
     """``path`` as committed at ``ref`` (strict UTF-8), or None if it is not there."""
-    data = repo.read_blob(ref, path)
-    if data is None:
-        return None
-    too_large(path, len(data))
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(path, "(file)", "is not UTF-8 text") from exc
+    return read_all(repo, ref, [path]).get(path)
+
+
+def read_all(repo: GitRepo, ref: str, paths: list[str]) -> dict[str, str]:
+    """Each of ``paths`` committed at ``ref`` (strict UTF-8), in one request to git: a path
+    that is not there is left out."""
+    texts = {}
+    for path, data in repo.read_blobs(ref, paths, sys.maxsize).items():
+        too_large(path, len(data))
+        try:
+            texts[path] = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ConfigError(path, "(file)", "is not UTF-8 text") from exc
+    return texts
 
 
 def load_governance(repo: GitRepo, branch: str, sections: bool = True) -> Governance:
@@ -118,14 +125,12 @@ def load_governance(repo: GitRepo, branch: str, sections: bool = True) -> Govern
 def governance_at(repo: GitRepo, commit: str, where: str, sections: bool = True) -> Governance:
     """The governance files as committed at ``commit`` (``where``: that commit, in problems);
     ``sections``: whether mission.md's are checked (a command showing no mission skips it)."""
-    texts: dict[str, str] = {}
-    problems: list[ConfigError] = []
-    for name in GOVERNANCE_FILES:
-        text = read_at(repo, commit, name)
-        if text is None:
-            problems.append(ConfigError(name, "(file)", f"missing {where}"))
-        else:
-            texts[name] = text
+    texts = read_all(repo, commit, list(GOVERNANCE_FILES))
+    problems = [
+        ConfigError(name, "(file)", f"missing {where}")
+        for name in GOVERNANCE_FILES
+        if name not in texts
+    ]
     if problems:
         raise ConfigErrors(problems)
     problems += check_mission(texts["mission.md"]) if sections else []

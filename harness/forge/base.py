@@ -105,6 +105,16 @@ class Comment:
 
 
 @dataclass(frozen=True)
+class Queued:
+    """What the queue needs of an open issue to know whether it is ready: who filed it and
+    its labels (``ready_to_implement``), read without its text."""
+
+    number: int
+    author: str
+    labels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class Issue:
     number: int
     title: str

@@ -6,10 +6,10 @@ from harness.artifacts import ChangeInputs
 from harness.engine.context import Services
 from harness.engine.runner import RunOutcome, check_kill_switch, run_leased
 from harness.errors import UsageError
-from harness.forge.base import Issue, Label
+from harness.forge.base import Issue, Label, Queued
 
 
-def waits_for_approval(services: Services, issue: Issue) -> bool:
+def waits_for_approval(services: Services, issue: Issue | Queued) -> bool:
     """The trust tier: with ``triage.untrusted_requires_label``, an accepted issue from an author
     outside ``trusted_authors`` is implemented only once a maintainer labels it approved."""
     settings = services.settings

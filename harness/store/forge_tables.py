@@ -6,7 +6,15 @@ import sqlite3
 from collections.abc import Collection
 
 from harness.errors import NotFoundError
-from harness.forge.base import CLOSED_STATES, STATE_LABELS, Comment, Issue, Label, PullRequest
+from harness.forge.base import (
+    CLOSED_STATES,
+    STATE_LABELS,
+    Comment,
+    Issue,
+    Label,
+    PullRequest,
+    Queued,
+)
 from harness.store.base import StoreBase, dumps, from_row, utc_now
 
 
@@ -40,13 +48,7 @@ class ForgeTablesMixin(StoreBase):
     def _issues(self, where: str = "", args: tuple[object, ...] = ()) -> list[Issue]:
         """Issues with their labels, in two queries however many there are."""
         rows = self._rows(f"SELECT * FROM issues {where} ORDER BY number", args)
-        labels: dict[int, list[str]] = {}
-        for number, label in self._rows(
-            f"SELECT number, label FROM issue_labels WHERE number IN"
-            f" (SELECT number FROM issues {where}) ORDER BY number, label",
-            args,
-        ):
-            labels.setdefault(number, []).append(label)
+        labels = self._labels([row["number"] for row in rows])
         return [
             from_row(Issue, row, labels=tuple(labels.get(row["number"], ())), comment_count=None)
             for row in rows
@@ -72,14 +74,30 @@ class ForgeTablesMixin(StoreBase):
     def issues(self, state: str = "open") -> list[Issue]:
         return self._issues() if state == "all" else self._issues("WHERE state = ?", (state,))
 
-    def ready_issues(self, interrupted: Collection[int]) -> list[Issue]:
+    def ready_issues(self, interrupted: Collection[int]) -> list[Queued]:
         """The open issues accepted or in progress on the queue, and those ``interrupted``,
-        with their labels, by index."""
+        with their labels, by index (their texts are not read)."""
         ready = (
             f"SELECT number FROM issue_queue WHERE state IN {(Label.ACCEPTED, Label.IN_PROGRESS)}"
         )
-        where = f"WHERE number IN ({ready} UNION SELECT value FROM json_each(?)) AND state = 'open'"
-        return self._issues(where, (dumps(sorted(interrupted)),))
+        rows = self._rows(
+            f"SELECT number, author FROM issues WHERE number IN ({ready} UNION SELECT value"
+            " FROM json_each(?)) AND state = 'open' ORDER BY number",
+            (dumps(sorted(interrupted)),),
+        )
+        labels = self._labels([row[0] for row in rows])
+        return [Queued(row[0], row[1], tuple(labels.get(row[0], ()))) for row in rows]
+
+    def _labels(self, numbers: list[int]) -> dict[int, list[str]]:
+        """The labels of each issue of ``numbers`` (by the numbers: a filter is not run twice)."""
+        labels: dict[int, list[str]] = {}
+        for number, label in self._rows(
+            "SELECT number, label FROM issue_labels WHERE number IN"
+            " (SELECT value FROM json_each(?)) ORDER BY number, label",
+            (dumps(numbers),),
+        ):
+            labels.setdefault(number, []).append(label)
+        return labels
 
     def queue_counts(self) -> dict[str, int]:
         """How many issues are in each state on the dashboard's queue, by index."""
