@@ -12,6 +12,7 @@ import unicodedata
 from pathlib import Path
 
 _PKG = Path(__file__).resolve().parent
+FLOWS = ".factory/workflows"  # a repository's workflow overrides (docs/workflows.md)
 
 
 def _limit(name: str, default: int) -> int:

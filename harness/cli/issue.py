@@ -70,7 +70,7 @@ def checked_issue(title: str, body: str, author: str | None) -> tuple[str, str, 
         raise UsageError(
             f"--body: {len(body.encode()):,} bytes is more than the {MAX_BODY:,} allowed"
         )
-    from harness.forge.local import default_author
+    from harness.forge.base import default_author
 
     author = (author or default_author()).strip()
     if not author or any(c.isspace() for c in author):

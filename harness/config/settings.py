@@ -11,7 +11,8 @@ from pydantic import ValidationError
 
 from harness.config.errors import problems_from
 from harness.config.governance import Governance, load_governance, read_on_branch
-from harness.config.models import CONFIG_FILE, FactoryConfig, Provider
+from harness.config.models import CONFIG_FILE, GOVERNANCE_FILES, FactoryConfig, Provider
+from harness.config.network import default_allow
 from harness.config.yamlload import load_yaml
 from harness.errors import ConfigError, ConfigErrors
 from harness.git.repo import GitRepo
@@ -151,3 +152,12 @@ def load_settings(
             raise ConfigErrors(problems_from("--provider", exc)) from exc
         config = config.model_copy(update={"provider": provider})
     return Settings(root.resolve(), state_dir, config, governance, holdout)
+
+
+def derived_allow(repo: GitRepo, commit: str) -> tuple[list[str], str, list[str]]:
+    """With no ``network.allow``: the registries of the manifests at the top of the newest
+    commit of ``commit``'s first-parent line that changed a governance file; that commit,
+    and those manifests (``factory check`` names all three)."""
+    commit = repo.last_change(commit, [*GOVERNANCE_FILES, CONFIG_FILE]) or commit
+    names = [path for path in repo.tree(commit) if "/" not in path]
+    return default_allow(names), commit, [name for name in names if default_allow([name])]

@@ -25,7 +25,7 @@ _TEST_SOURCES = (".py", ".js", ".jsx", ".ts", ".tsx", ".mjs", ".cjs", ".mts", ".
 @lru_cache(maxsize=1)
 def runners() -> tuple[tuple[re.Pattern[str], str, str], ...]:
     """(what ``commands.test`` must start with, the template, how paths are written)."""
-    data = yaml.safe_load((workflows_dir() / "testing" / "runners.yaml").read_text())
+    data = yaml.load((workflows_dir() / "testing" / "runners.yaml").read_text(), yaml.CSafeLoader)
     return tuple((re.compile(r["match"]), r["template"], r["ids"]) for r in data["runners"])
 
 

@@ -21,8 +21,7 @@ from harness.engine.workflow import Workflow, builtin_workflow_text, parse_workf
 from harness.errors import ConfigError, ConfigErrors
 from harness.git.repo import GitRepo
 from harness.model.tools import known_tools
-
-OVERRIDE_DIR = ".factory/workflows"
+from harness.paths import FLOWS
 
 
 def read_override(services: Services, name: str) -> str | None:
@@ -45,7 +44,7 @@ def overrides_at(repo: GitRepo, commit: str, caches: Caches) -> Callable[[str], 
         return {name: found.get(name) for name in names}  # None: over the limit
 
     def read(name: str) -> str | None:
-        path = f".factory/{name}" if name.startswith("validators/") else f"{OVERRIDE_DIR}/{name}"
+        path = f".factory/{name}" if name.startswith("validators/") else f"{FLOWS}/{name}"
         files = caches.overrides.get((str(repo.path), commit), everything)
         if path not in files:
             return None
@@ -62,7 +61,7 @@ def overrides_at(repo: GitRepo, commit: str, caches: Caches) -> Callable[[str], 
 
 def _load(services: Services, name: str) -> Loaded:
     override = read_override(services, f"{name}.yaml")
-    source = f"{OVERRIDE_DIR}/{name}.yaml" if override is not None else f"workflows/{name}.yaml"
+    source = f"{FLOWS}/{name}.yaml" if override is not None else f"workflows/{name}.yaml"
     text = override if override is not None else builtin_workflow_text(name)
     workflow = parse_workflow(text, source)
     check_names(workflow, source)
@@ -119,7 +118,7 @@ def override_problems(folder: Path) -> list[ConfigError]:
         name: Loaded(shipped(name), f"workflows/{name}.yaml") for name in shipped_workflow_names()
     }
     for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
-        source = f"{OVERRIDE_DIR}/{path.name}"
+        source = f"{FLOWS}/{path.name}"
         try:
             workflow = parse_workflow(path.read_text(encoding="utf-8"), source)
             check_names(workflow, source)

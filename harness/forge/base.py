@@ -8,6 +8,7 @@ marker before one is created, PRs by their deterministic branch.
 from __future__ import annotations
 
 import base64
+import getpass
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -84,6 +85,14 @@ ONE_OF = ("kind:", "priority:")
 CLOSED_STATES = (Label.MERGED, Label.REJECTED)
 # how the audit knew its issues before it filed them through ``file_once``: read as their key
 _FINGERPRINT = re.compile(r"^Fingerprint: `([0-9a-f]{20})`", re.M)
+
+
+def default_author(fallback: str = "local") -> str:
+    """The OS user name, else ``fallback``."""
+    try:
+        return getpass.getuser() or fallback
+    except (KeyError, OSError):
+        return fallback
 
 
 def queue_state(issue: Issue) -> str:

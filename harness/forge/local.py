@@ -4,21 +4,17 @@ Merges go through git."""
 
 from __future__ import annotations
 
-import getpass
-
 from harness.errors import ForgeError, GitError
-from harness.forge.base import LABELS, Comment, Issue, PullRequest, refuse_unmergeable
+from harness.forge.base import (
+    LABELS,
+    Comment,
+    Issue,
+    PullRequest,
+    refuse_unmergeable,
+)
 from harness.forge.markers import Markers, load_markers
 from harness.git.repo import GitRepo
 from harness.store.db import Store
-
-
-def default_author(fallback: str = "local") -> str:
-    """The OS user name, else ``fallback``."""
-    try:
-        return getpass.getuser() or fallback
-    except (KeyError, OSError):
-        return fallback
 
 
 class LocalForge:

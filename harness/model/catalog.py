@@ -98,7 +98,7 @@ def _sdk_ids() -> frozenset[str]:
 
 @cache
 def _table(name: str) -> dict[str, Any]:
-    return dict(yaml.safe_load((workflows_dir() / name).read_text("utf-8")))
+    return dict(yaml.load((workflows_dir() / name).read_text("utf-8"), yaml.CSafeLoader))
 
 
 def base_id(model: str) -> str:

@@ -16,10 +16,10 @@ from pathlib import Path
 from string import Template
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from harness.config.errors import problems_from, yaml_problem
+from harness.config.errors import problems_from
+from harness.config.yamlload import load_yaml
 from harness.errors import ConfigError, ConfigErrors, ModelError
 from harness.model.blocks import Block, Message, Request, Response, estimate_tokens, text_block
 from harness.paths import workflows_dir
@@ -82,9 +82,9 @@ def _rules(text: str, source: str) -> list[Rule]:
     """The rules of a script's ``text``, parsed once per process (every command of a
     process opens the model again). Nobody changes them."""
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigErrors([yaml_problem(source, exc)]) from exc
+        data = load_yaml(text, source)
+    except ConfigError as exc:
+        raise ConfigErrors([exc]) from exc
     if not isinstance(data, list):
         raise ConfigErrors([ConfigError(source, "(top)", "a script is a list of rules")])
     rules: list[Rule] = []

@@ -18,15 +18,12 @@ from harness.config.models import CONFIG_FILE, GOVERNANCE_FILES, ROLES, FactoryC
 from harness.config.settings import (
     HOLDOUT_ENV,
     check_holdout,
+    derived_allow,
     holdout_from_env,
     holdout_path,
     parse_config,
 )
 from harness.config.testfiles import template
-from harness.engine.handoffs import shipped, shipped_workflow_names
-from harness.engine.loader import OVERRIDE_DIR as FLOWS
-from harness.engine.loader import override_problems
-from harness.engine.workflow import parse_workflow
 from harness.errors import ConfigError, ConfigErrors, FactoryError, GitError
 from harness.git.repo import GitRepo
 from harness.model.catalog import Listing
@@ -34,8 +31,7 @@ from harness.model.provider import provider_readiness, resolve_kind
 from harness.model.retry import RetryPolicy
 from harness.onboard.model_check import OutputLimit, model_problems, output_problems
 from harness.onboard.scaffold import ci_workflows, untouched
-from harness.paths import validators_dir
-from harness.sandbox.policy import derived_allow
+from harness.paths import FLOWS, validators_dir
 from harness.validate.definition import (
     OVERRIDE_DIR,
     SEALED_VALIDATOR,
@@ -200,6 +196,8 @@ def output_limits(root: Path, config: FactoryConfig) -> list[OutputLimit]:
     chosen = config.models != Models() or config.thinking or config.effort
     if not chosen and not any((root / ".factory").glob("*/*.yaml")):
         return []
+    from harness.engine.handoffs import shipped, shipped_workflow_names
+    from harness.engine.workflow import parse_workflow
 
     flows = {name: (shipped(name), f"workflows/{name}.yaml") for name in shipped_workflow_names()}
     for path in sorted((root / FLOWS).glob("*.yaml")):
@@ -269,6 +267,8 @@ def check(root: Path, state_dir: Path) -> CheckReport:
     _validators(root, branch, report)
     overrides = root / FLOWS
     if any(overrides.glob("*.yaml")):  # the shipped workflows alone: checked before shipping
+        from harness.engine.loader import override_problems
+
         report.errors.extend(override_problems(overrides))
     _writable(state_dir, report)
     if config is not None:

@@ -25,7 +25,7 @@ from harness.config.network import default_allow
 from harness.config.settings import check_holdout, holdout_path, parse_config
 from harness.config.yamlload import load_yaml
 from harness.errors import ConfigErrors, GitError, UsageError
-from harness.forge.local import default_author
+from harness.forge.base import default_author
 from harness.git.repo import GitRepo
 from harness.paths import workflows_dir
 from harness.sandbox.bwrap import SAFE_PATH

@@ -11,8 +11,7 @@ from typing import Any
 from harness.artifacts import ANY_RUN, Landing, PrCandidate, Smoke, Validation
 from harness.engine.context import Services
 from harness.errors import UsageError
-from harness.forge.base import Label, PullRequest, set_state
-from harness.forge.local import default_author
+from harness.forge.base import Label, PullRequest, default_author, set_state
 from harness.forge.neutral import clip
 from harness.retry import retry_issue
 from harness.review.trust import APPROVE_EVENT

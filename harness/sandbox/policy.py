@@ -17,9 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.artifacts import NetworkRecord
-from harness.config.models import CONFIG_FILE, GOVERNANCE_FILES
-from harness.config.network import default_allow
-from harness.config.settings import Settings
+from harness.config.settings import Settings, derived_allow
 from harness.cpu import waiting
 from harness.errors import GitError, SandboxError
 from harness.git.repo import GitRepo
@@ -160,15 +158,6 @@ def setup_allow(settings: Settings) -> list[str]:
     if allow is not None:
         return list(allow)
     return derived_allow(GitRepo(settings.root), settings.governance.commit)[0]
-
-
-def derived_allow(repo: GitRepo, commit: str) -> tuple[list[str], str, list[str]]:
-    """With no ``network.allow``: the registries of the manifests at the top of the newest
-    commit of ``commit``'s first-parent line that changed a governance file; that commit,
-    and those manifests (``factory check`` names all three)."""
-    commit = repo.last_change(commit, [*GOVERNANCE_FILES, CONFIG_FILE]) or commit
-    names = [path for path in repo.tree(commit) if "/" not in path]
-    return default_allow(names), commit, [name for name in names if default_allow([name])]
 
 
 def _online(settings: Settings, path: Path) -> tuple[CommandResult, NetworkRecord]:

@@ -219,7 +219,7 @@ def test_an_issue_filed_through_mcp_is_not_trusted_when_the_maintainer_is(
 ) -> None:
     """The maintainer (and "mcp" too) listed in trusted_authors, a daily limit of one: the
     maintainer's issues are all triaged, MCP's second waits for a later day."""
-    from harness.forge.local import default_author
+    from harness.forge.base import default_author
 
     maintainer = default_author()
     rules = RULES.replace(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.forge.local import default_author
+from harness.forge.base import default_author
 from tests.cli_helpers import Result, run_cli
 from tests.factory_repo import RULES, git, make_factory_repo, write_files
 
