@@ -135,3 +135,20 @@ def test_commands_that_ask_no_model_need_no_key_and_no_sdk(tmp_path: Path) -> No
         found, printed = _run(code, ("anthropic",))
         assert "anthropic" not in found, (command, printed)
     assert forge.get_issue(number).state == "closed"  # the rejection was made
+
+
+def test_check_loads_neither_the_engine_the_sandbox_nor_the_store(tmp_path: Path) -> None:
+    """``factory check`` validates files: with no workflow override, none of the engine's
+    records and hand-off checks, the sandbox's policy, the local forge or the store is
+    loaded (each is tens of milliseconds of a command the docs call fast; the whole
+    process is measured by ``python -m benchmarks check``)."""
+    repo = make_factory_repo(tmp_path / "repo")
+    code = (
+        "from harness.cli import main\n    try:\n"
+        f"        main(['--repo', {str(repo)!r}, 'check'])\n"
+        "    except SystemExit as exc:\n        assert not exc.code, exc.code"
+    )
+    found, printed = _run(code)
+    assert "ok: static checks pass" in printed, printed
+    unused = ("artifacts", "engine.handoffs", "sandbox.policy", "forge.local", "store.db")
+    assert not {f"harness.{name}" for name in unused} & set(found), found
