@@ -43,7 +43,7 @@ def path_problem(text: str) -> str | None:
     size = len(str(Path.cwd() / text).encode("utf-8", "surrogateescape"))
     if size >= PATH_MAX:
         return f"{clip(text)!r} is {size:,} bytes long as a full path (at most {PATH_MAX - 1:,})"
-    longest = max(Path(text).parts, key=len)
+    longest = max(Path(text).parts, key=len, default="")  # "." has no parts
     if len(longest.encode("utf-8", "surrogateescape")) > NAME_MAX:
         return f"{clip(longest)!r}: a name longer than {NAME_MAX} bytes"
     return None

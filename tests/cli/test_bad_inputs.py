@@ -10,6 +10,7 @@ schema."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import sqlite3
@@ -324,3 +325,13 @@ def test_real_argv_bytes_through_the_console_script(repo: Path) -> None:
     err = done.stderr.decode()
     assert done.returncode == 2 and err.count("\n") == 1, err
     assert "--title: not UTF-8 text (byte 0xe9 at position 4)" in err
+
+
+def test_the_current_folder_is_a_repository_option(
+    repo: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--repo .`` (a path with no name in it) is the folder it is run in, not a crash."""
+    monkeypatch.chdir(repo)
+    result = run_cli(capsys, "--repo", ".", "status", "--json")
+    assert result.code == 0, result.err
+    assert json.loads(result.out)["stopped"] is False, result.out
