@@ -81,7 +81,7 @@ def _headings(tokens: list[Any]) -> list[tuple[int, str, int, int]]:
     out = []
     for i, token in enumerate(tokens):
         if token.type == "heading_open" and token.map:
-            text = tokens[i + 1].content if i + 1 < len(tokens) else ""
+            text = tokens[i + 1].content  # a heading_open is always followed by its inline
             out.append((int(token.tag[1:]), text, token.map[0], token.map[1]))
     return out
 
@@ -111,7 +111,9 @@ def read_mission(text: str, file: str = "mission.md") -> MissionReading:
     and contents found by a stack and a binary search, never by rescanning."""
     from markdown_it import MarkdownIt  # here: a command that checks no mission never loads it
 
-    tokens = MarkdownIt("commonmark").parse(text.removeprefix("\ufeff"))
+    # the block parse alone: a heading's text is its inline token's content, which the block
+    # parser sets; what is inside it (links, emphasis) is never read
+    tokens = MarkdownIt("commonmark").disable("inline").parse(text.removeprefix("\ufeff"))
     heads = _headings(tokens)
     ends = _ends(heads, len(text.splitlines()))
     top = [(t.map[0], t.type) for t in tokens if t.map and t.level == 0 and t.nesting != -1]
