@@ -61,7 +61,10 @@ class RateLimiter:
             remaining = lowered.get("anthropic-ratelimit-requests-remaining")
             reset = _epoch(lowered.get("anthropic-ratelimit-requests-reset"))
             if remaining is not None and remaining.isdigit():
-                self.remaining = int(remaining)
+                # in one window the count only falls: an answer that comes after a newer one
+                # (the same reset announced) holds a count already spent
+                known = self.remaining if reset == self.reset_at else None
+                self.remaining = int(remaining) if known is None else min(known, int(remaining))
                 if reset is not None:
                     self.reset_at = reset
             if retry_after is not None:

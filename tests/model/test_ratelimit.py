@@ -37,3 +37,28 @@ def test_eight_parallel_callers_stay_under_the_limit(monkeypatch: pytest.MonkeyP
     assert results == ["tool_use"] * 40
     assert s.rate_limited <= 1  # at most one 429 in 40 calls: it learnt the window at once
     assert model.limiter.waited_s > 0  # it waited for the window instead
+
+
+def test_an_answer_that_arrives_after_a_newer_one_does_not_raise_the_count() -> None:
+    """Two answers of one window (the same reset) arrive out of order: the older one's higher
+    ``remaining`` is already spent, so the limiter keeps the lower; a new window's is taken."""
+    from harness.model.ratelimit import RateLimiter
+
+    def headers(remaining: int, reset: str) -> dict[str, str]:
+        return {
+            "anthropic-ratelimit-requests-remaining": str(remaining),
+            "anthropic-ratelimit-requests-reset": reset,
+        }
+
+    limiter = RateLimiter()
+    window, later = "2099-01-01T00:00:03Z", "2099-01-01T00:00:04Z"
+    limiter.acquire()  # the probe: the window is not known yet
+    limiter.release(headers(5, window))
+    for _ in range(2):  # two calls in flight, five left
+        limiter.acquire()
+    limiter.release(headers(1, window))  # the newer answer: one left
+    limiter.release(headers(4, window))  # the older one, late: four were left when it was made
+    assert limiter.remaining == 1
+    limiter.acquire()
+    limiter.release(headers(3, later))  # the window moved on: its count is taken as it is
+    assert limiter.remaining == 3
