@@ -5,13 +5,7 @@ Merges go through git."""
 from __future__ import annotations
 
 from harness.errors import ForgeError, GitError
-from harness.forge.base import (
-    LABELS,
-    Comment,
-    Issue,
-    PullRequest,
-    refuse_unmergeable,
-)
+from harness.forge.base import LABELS, Comment, Issue, PullRequest, refuse_unmergeable
 from harness.forge.markers import Markers, load_markers
 from harness.git.repo import GitRepo
 from harness.store.db import Store
