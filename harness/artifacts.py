@@ -145,8 +145,9 @@ class Assignment(IssueSpec):
     edited_since_triage: bool = False
     previous: dict[str, object] | None = None
     holdout: str = ""  # the hold-out's digest when the attempt started (never its content)
-    tier: int = 0  # refused attempts before this one: each moves ``models.escalate`` one up
+    tier: int = 0  # refused attempts before this one (a rebase: none): ``models.escalate``
     models: dict[str, str] = Field(default_factory=dict)  # role -> the model this attempt calls
+    reverted: dict[str, object] | None = None  # a regression issue's: the change it brings back
 
 
 class ChangeInputs(Inputs):

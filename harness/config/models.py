@@ -314,9 +314,11 @@ class Mcp(Strict):
 
 
 class Health(Strict):
-    """Production's health (docs/heal.md): after this many flakes of one check, one issue."""
+    """Production's health (docs/heal.md): after this many flakes of one check, one issue; a
+    tree recorded green is checked again once its record is this many hours old."""
 
     flaky_issue_after: int = Field(default=3, ge=1, le=1000)
+    green_for_h: float = Field(default=24, gt=0)
 
 
 class Audit(Strict):
