@@ -71,7 +71,10 @@ def prepare(ctx: StepContext, inputs: ChangeInputs) -> Assignment:
     ctx.services.forge.add_labels(ctx.number, [Label.IN_PROGRESS])
     services, holdout = ctx.services, holdout_digest(ctx.services.settings.holdout_dir)
     previous = previous_attempt(services.store, services.repo, ctx.number, ctx.run_id, holdout)
-    tier, config = previous.tier + 1 if previous else 0, services.settings.config
+    # a rebase (production moved under it) goes on with the model that wrote the change: only
+    # the change's own refusal moves it up a tier
+    tier = previous.tier + (not previous.conflict) if previous else 0
+    config = services.settings.config
     models = {role: config.role_model(role, tier).model for role in ESCALATED}
     return spec.model_copy(
         update={
