@@ -398,8 +398,9 @@ class TriageRules(Strict):
 
 
 class LessonRules(Strict):
-    """``factory lessons propose``: at most ``max_proposals`` PRs a run, each rehearsed on at
-    most ``cases`` past cases, the whole run within ``max_usd`` (docs/learning.md)."""
+    """``factory lessons propose``: at most ``max_proposals`` PRs a run, each rehearsed on every
+    past case its cause touches (fewer than ``cases``: it says so), the whole run within
+    ``max_usd`` (docs/learning.md)."""
 
     max_proposals: int = Field(default=1, ge=0, le=20)
     cases: int = Field(default=3, ge=0, le=50)

@@ -145,9 +145,10 @@ def lessons(services: Services) -> list[Lesson]:
     """The lessons, most cited first: one a cause, its citations those resting on the very same
     refusals (the live ones' issues: two gates and a person refusing one issue's change are one
     piece of evidence). Proposable: two independent live citations (distinct issues) that no
-    open or merged proposal rests on, no proposal of its own open or merged, and none closed
+    open or merged proposal rests on, no proposal of its own open or merged, none closed
     that rested on all of its issues (a closed one is remembered: only a new issue brings its
-    lesson back)."""
+    lesson back), and a citation the learner has not answered "no edit" to (remembered until
+    new evidence arrives)."""
     governance = services.settings.governance
     made = proposals(services)
     files = set(services.repo.list_tree(governance.commit))

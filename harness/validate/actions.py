@@ -97,7 +97,8 @@ def ci(ctx: StepContext, prepare: Prepared) -> dict[str, object]:
 @action("validate.health")
 def health(ctx: StepContext) -> Health:
     """Production's own health: its tests and the hold-out on the production commit. Green is
-    kept per commit and hold-out (and serves validation's calibration as well); red is
+    kept per tree and hold-out (and serves validation's calibration as well) for
+    ``health.green_for_h`` hours, then checked again with every test run anew; red is
     checked again next time, so a fix outside git (a flaky service) is seen at once."""
     settings, store, repo = ctx.services.settings, ctx.services.store, ctx.services.repo
     _, sha = production_tip(ctx)
