@@ -185,8 +185,9 @@ def _regression(ctx: StepContext, healed: Healed, blame: Blame, said: dict[str, 
     chain = 1 + max((h.chain for _, h in earlier if h.regression_issue == number), default=0)
     limit = ctx.services.settings.governance.rules.budgets.max_heal_attempts
     stopped = chain > limit
-    # the change it reverts: its issue as triage signed it (title, body, criteria), shown but
-    # its body, and its diff, in a signed block (markup and all) for whoever implements it
+    # the change it reverts, as triage accepted its issue: the title and criteria shown; they,
+    # the issue's body and the merge's diff (markup and all) in a signed block, read back by
+    # whoever implements this issue
     repo, spec = ctx.services.repo, triage_spec(store, number) or forge_spec(forge, number)
     asked = spec.title if spec else forge.get_issue(number).title
     criteria = spec.acceptance_criteria if spec else []
