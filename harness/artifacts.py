@@ -145,8 +145,9 @@ class Assignment(IssueSpec):
     edited_since_triage: bool = False
     previous: dict[str, object] | None = None
     holdout: str = ""  # the hold-out's digest when the attempt started (never its content)
-    tier: int = 0  # refused attempts before this one: each moves ``models.escalate`` one up
+    tier: int = 0  # refused attempts before this one (a rebase: none): ``models.escalate``
     models: dict[str, str] = Field(default_factory=dict)  # role -> the model this attempt calls
+    reverted: dict[str, object] | None = None  # a regression issue's: the change it brings back
 
 
 class ChangeInputs(Inputs):
@@ -540,6 +541,7 @@ class Probe(Artifact):
     sha: str
     failed: list[str]
     environment: str | None = None
+    alone: bool = False  # the tests by their ids (``commands.test_files``), not the whole suite
 
 
 class Diagnosis(Artifact):
@@ -569,6 +571,7 @@ class Blame(Artifact):
     issue: int | None = None
     commits: int = 0  # first-parent commits after the green end, up to the red one
     probes: list[Probe] = Field(default_factory=list)
+    alone: bool = False  # its tests probed alone, by their ids: they fail so on the red commit
 
 
 class Healed(Artifact):
@@ -664,7 +667,7 @@ class Lesson(Artifact):
     citations: list[Citation]
     independent: int = 0
     stale: bool = False
-    proposal: str | None = None  # open | merged | closed: what became of its newest PR
+    proposal: str | None = None  # open | merged | closed: its newest PR; no edit: the learner's
     proposable: bool = False
 
 
@@ -695,6 +698,7 @@ class Rehearsal(Artifact):
     before: dict[str, object] = Field(default_factory=dict)
     after: dict[str, object] = Field(default_factory=dict)
     stopped: str | None = None
+    few: str | None = None  # fewer past cases touch the lesson's cause than lessons.cases
 
 
 class Proposal(Artifact):

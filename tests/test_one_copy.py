@@ -204,8 +204,7 @@ def test_chromium_is_started_in_one_place() -> None:
 def test_one_glob_dialect() -> None:
     """Path patterns are matched by ``harness/globs.py`` (pathspec) only: no fnmatch,
     no PurePath.match on repository paths elsewhere (fnmatch on git configuration keys in
-    ``git/integrity.py`` and on factory_rules.md's setting names in ``lessons/stricter.py``
-    matches key names, not paths)."""
+    ``git/integrity.py`` matches key names, not paths)."""
     users: dict[str, set[str]] = {}
     for name, node in nodes():
         if isinstance(node, (ast.Import, ast.ImportFrom)):
@@ -217,7 +216,7 @@ def test_one_glob_dialect() -> None:
             users.setdefault("full_match", set()).add(name)
     assert users == {
         "pathspec": {"globs.py"},
-        "fnmatch": {"git/integrity.py", "lessons/stricter.py"},
+        "fnmatch": {"git/integrity.py"},
     }, users
 
 

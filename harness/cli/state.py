@@ -186,9 +186,9 @@ def report(ctx: click.Context, run_id: str, as_json: bool) -> None:
     records = RunRecords(store.steps(run_id))
     for line in summary_lines(records, state_dir(repo_root(ctx)), run.id):
         click.echo(line)
-    if run.issue is not None:
-        click.echo(f"suite runs for issue {run.issue}: {suites} (docs/testing.md)")
-        click.echo("".join(terminal_safe(f"  chosen tests: `{c}`\n") for c in chosen), nl=False)
+    whose = f"issue {run.issue}" if run.issue is not None else "this run"
+    click.echo(f"suite runs for {whose}: {suites} (docs/testing.md)")
+    click.echo("".join(terminal_safe(f"  chosen tests: `{c}`\n") for c in chosen), nl=False)
     click.echo("steps:")
     for rec in store.steps(run_id):
         line = f"  {rec.step_id} #{rec.attempt}: {rec.status} ({rec.duration_s or 0:.2f}s)"
@@ -218,7 +218,7 @@ def report_data(root: Path, store: Store, run_id: str) -> tuple[dict[str, Any], 
         from harness.review.change import change_diff
 
         change = change_diff(store, GitRepo(root), run.issue, RunRecords(store.steps(run_id)))
-    suites, chosen = suite_runs(store, run.issue) if run.issue is not None else (0, [])
+    suites, chosen = suite_runs(store, run.issue, run_id)
     data = {**store.run_rows([run])[0], "governance": run.governance, "steps": steps}
     return data | {"diff": change.text if change else None, "suite_runs": suites}, change, chosen
 

@@ -314,9 +314,11 @@ class Mcp(Strict):
 
 
 class Health(Strict):
-    """Production's health (docs/heal.md): after this many flakes of one check, one issue."""
+    """Production's health (docs/heal.md): after this many flakes of one check, one issue; a
+    tree recorded green is checked again once its record is this many hours old."""
 
     flaky_issue_after: int = Field(default=3, ge=1, le=1000)
+    green_for_h: float = Field(default=24, gt=0)
 
 
 class Audit(Strict):
@@ -396,8 +398,9 @@ class TriageRules(Strict):
 
 
 class LessonRules(Strict):
-    """``factory lessons propose``: at most ``max_proposals`` PRs a run, each rehearsed on at
-    most ``cases`` past cases, the whole run within ``max_usd`` (docs/learning.md)."""
+    """``factory lessons propose``: at most ``max_proposals`` PRs a run, each rehearsed on every
+    past case its cause touches (fewer than ``cases``: it says so), the whole run within
+    ``max_usd`` (docs/learning.md)."""
 
     max_proposals: int = Field(default=1, ge=0, le=20)
     cases: int = Field(default=3, ge=0, le=50)

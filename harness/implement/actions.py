@@ -36,11 +36,16 @@ from harness.heal.checks import flakes
 from harness.implement import gates as g
 from harness.implement.feedback import previous_attempt
 from harness.implement.security import security_gate
-from harness.implement.spec import forge_spec, triage_spec
+from harness.implement.spec import forge_spec, reverted_change, triage_spec
+from harness.kinds import is_revert
 from harness.sandbox.policy import prepare_worktree, setup_allow
 from harness.triage.prescreen import issue_sha256
 from harness.validate.calibration import holdout_digest
 from harness.validate.evidence import journeys_on
+
+# a revert's gates: what holds of any tree that lands (docs/heal.md, "Act"); its tests, kept
+# tests and journeys are judged again by validation
+REVERT_GATES = ("protected_paths", shape.TREE_SHAPE, "secrets", "tests_green")
 
 
 def manager(ctx: StepContext) -> WorktreeManager:
@@ -66,7 +71,10 @@ def prepare(ctx: StepContext, inputs: ChangeInputs) -> Assignment:
     ctx.services.forge.add_labels(ctx.number, [Label.IN_PROGRESS])
     services, holdout = ctx.services, holdout_digest(ctx.services.settings.holdout_dir)
     previous = previous_attempt(services.store, services.repo, ctx.number, ctx.run_id, holdout)
-    tier, config = previous.tier + 1 if previous else 0, services.settings.config
+    # a rebase (production moved under it) goes on with the model that wrote the change: only
+    # the change's own refusal moves it up a tier
+    tier = previous.tier + (not previous.conflict) if previous else 0
+    config = services.settings.config
     models = {role: config.role_model(role, tier).model for role in ESCALATED}
     return spec.model_copy(
         update={
@@ -75,6 +83,7 @@ def prepare(ctx: StepContext, inputs: ChangeInputs) -> Assignment:
             "holdout": holdout,
             "tier": tier,
             "models": models,
+            "reverted": reverted_change(ctx.services.forge, current),
         }
     )
 
@@ -250,7 +259,9 @@ def gates(
         g.setup_code_gate(sorted(modes), commands.setup_inputs, commands.setup),
         g.network_allow_gate(added, patch, setup_allow(services.settings)),
     ]
-    if (second := services.settings.config.review.second) is not None:
+    if is_revert(prepare.kind):  # a tree production held: nobody wrote it, nobody reviews it
+        results = [r for r in results if r.name in REVERT_GATES]
+    elif (second := services.settings.config.review.second) is not None:
         first = f"reviewer ({prepare.models.get('reviewer')})"
         lens = f"second reviewer ({second.model}, {second.lens} lens)"
         results.append(g.reviews_gate([(first, review), (lens, second_review)]))

@@ -39,6 +39,7 @@ from harness.validate import landing, proof
 from harness.validate.calibration import (
     cached_or_computed,
     calibration_key,
+    green_now,
     health_key,
     holdout_digest,
     record_calibration,
@@ -96,16 +97,19 @@ def ci(ctx: StepContext, prepare: Prepared) -> dict[str, object]:
 @action("validate.health")
 def health(ctx: StepContext) -> Health:
     """Production's own health: its tests and the hold-out on the production commit. Green is
-    kept per commit and hold-out (and serves validation's calibration as well); red is
+    kept per tree and hold-out (and serves validation's calibration as well) for
+    ``health.green_for_h`` hours, then checked again with every test run anew; red is
     checked again next time, so a fix outside git (a flaky service) is seen at once."""
     settings, store, repo = ctx.services.settings, ctx.services.store, ctx.services.repo
     _, sha = production_tip(ctx)
     key = health_key(repo, sha, settings.holdout_dir)
-    if cached := store.get_flag(key):
+    if cached := green_now(store, repo, settings, sha):
         return Health.from_outputs({**json.loads(cached), "cached": True})
     if not settings.config.commands.start:
         return Health(production_sha=sha, green=True, skipped="no commands.start")
-    result = journeys_on(ctx, sha, "health", tests=True, reuse=flakes(store))
+    # a green record that aged: every check runs again, no test result of the tree reused
+    again = store.get_flag(key) is not None
+    result = journeys_on(ctx, sha, "health", tests=True, reuse=None if again else flakes(store))
     assert result.tests is not None
     failed = sum(not j.passed for j in result.journeys)
     summary = Health(

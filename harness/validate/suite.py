@@ -43,10 +43,11 @@ def announce(
     store.append_event(run_id, RAN, {"issue": issue, "command": command, "suite": suite})
 
 
-def suite_runs(store: Store, issue: int) -> tuple[int, list[str]]:
-    """How many times the issue's runs started the whole suite, and each command that ran
-    chosen tests instead (docs/testing.md)."""
-    ran = [event.data for event in store.events(kind=RAN, issue=issue)]
+def suite_runs(store: Store, issue: int | None, run_id: str | None = None) -> tuple[int, list[str]]:
+    """How many times the issue's runs (none: run ``run_id``, a heal) started the whole suite,
+    and each command that ran chosen tests instead (docs/testing.md)."""
+    events = store.events(kind=RAN, issue=issue) if issue else store.events(run_id, RAN)
+    ran = [event.data for event in events]
     return sum(e["suite"] for e in ran), [e["command"] for e in ran if not e["suite"]]
 
 

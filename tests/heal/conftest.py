@@ -92,7 +92,15 @@ def land(repo: Path, state: Path, title: str, files: dict[str, str]) -> tuple[in
     pr = forge.open_pr(number, branch, "main", title, f"Fixes issue {number}")
     forge.record_ci(head, "success")
     forge.add_labels(number, [Label.NEEDS_REVIEW])
-    spec = IssueSpec(number=number, title=title, decision="accept", kind="feature")
+    criteria = [f"{title}: done, and every note still listed."]
+    spec = IssueSpec(
+        number=number, title=title, body=f"Please: {title}.", decision="accept", kind="feature",
+        acceptance_criteria=criteria,
+    )  # fmt: skip
+    triaged = store.create_run("triage", number, {"number": number}, {})  # as triage signed it
+    seq = store.start_step(triaged.id, "decide", {"kind": "action", "action": "triage.apply"})
+    store.finish_step(seq, "succeeded", spec.model_dump(mode="json"), artifact="IssueSpec")
+    store.set_run_status(triaged.id, "succeeded")
     run = store.create_run("implement", number, {"number": number}, {})
     made = PrCandidate(
         pr=pr.number, branch=branch, head=head, base=base, gates=[], implement_run=run.id, spec=spec
