@@ -87,7 +87,9 @@ def _read(source_db: Path) -> dict[str, list[dict[str, Any]]]:
 def _insert(db: sqlite3.Connection, table: str, rows: list[dict[str, Any]]) -> None:
     if rows:
         generated = {"says"}  # steps.says is computed from the record (migration m010)
-        columns = [c for c in rows[0] if c not in generated]
+        # an older schema's table lacks the columns later migrations add (runs.parent: m014)
+        have = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        columns = [c for c in rows[0] if c not in generated and c in have]
         marks = ",".join("?" * len(columns))
         db.executemany(
             f"INSERT INTO {table} ({','.join(columns)}) VALUES ({marks})",
@@ -147,7 +149,11 @@ def copy_rows(source_db: Path, store: Store, copies: int, spread_s: float = 0.0)
             _insert(
                 db,
                 "runs",
-                [_copy(r, by, id=ids[r["id"]], issue=issue(r["issue"])) for r in src["runs"]],
+                [
+                    _copy(r, by, id=ids[r["id"]], issue=issue(r["issue"]))
+                    | {"parent": ids.get(r.get("parent") or "")}
+                    for r in src["runs"]
+                ],
             )
             _insert(
                 db,

@@ -29,14 +29,16 @@ class Artifact(BaseModel):
         return cls.model_validate({k: v for k, v in outputs.items() if k in keys})
 
 
-class Inputs(BaseModel):
-    """Base of a workflow's inputs, one frozen model per workflow: what its runner gives
-    ``Engine.run`` and an action that reads them names as its ``inputs`` parameter."""
+class Inputs(Artifact):
+    """Base of a workflow's inputs, one frozen record per workflow: what its runner gives
+    ``Engine.run`` (or a parent's ``workflow:`` step builds from a record) and an action that
+    reads them names as its ``inputs`` parameter."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
+class IssueInputs(Inputs):
+    """The inputs of a workflow about one issue that takes nothing else (``triage``), given to
+    each run of a stage's ``Queue``; ``inbox``'s: the one issue it takes (None: any)."""
 
-class TriageInputs(Inputs):
     number: int | None = None
 
 
@@ -171,6 +173,44 @@ class HealInputs(Inputs):
 
 class AuditInputs(Inputs):
     dry_run: bool = False  # a look: files nothing
+
+
+class CycleInputs(Inputs):
+    max_parallel: int | None = None  # ``factory run --max-parallel`` (else factory.yaml's)
+
+
+class ProductionInputs(Inputs):
+    """The ``production`` workflow's: the production commit it checks (a heal under way for
+    another commit is ended: production moved on)."""
+
+    sha: str
+
+
+class Queue(Artifact):
+    """The issues a stage of a cycle takes, in order, ``width`` at a time: one child run each
+    (a ``workflow:`` step's ``each``); one at a time, none starts after one stopped."""
+
+    issues: list[int]
+    width: int = 1
+
+
+class Ran(Artifact):
+    """A child workflow's run as its parent's ``workflow:`` step keeps it: how it ended (no
+    ``run_id`` when it could not start: ``refused`` or ``stopped``, with the reason)."""
+
+    workflow: str
+    issue: int | None = None
+    run_id: str = ""
+    status: str
+    reason: str | None = None
+
+
+class Children(Artifact):
+    """A ``workflow:`` step's runs, one per issue, in order, and the issues no longer open
+    whose unfinished runs it ended instead of resuming them."""
+
+    runs: list[Ran]
+    ended: list[int] = Field(default_factory=list)
 
 
 class Worktree(Artifact):
@@ -532,6 +572,33 @@ class Health(Artifact):
     cached: bool = False
     skipped: str | None = None
     network: NetworkRecord | None = None  # this run's setup connections (none when cached)
+
+
+class Look(Artifact):
+    """``heal.look``: whether production's health is checked now (``check``): not when its tree
+    is known ``green`` (under this hold-out, or with no app to check), nor while heal's revert
+    for issue ``reverting`` waits for validation."""
+
+    check: bool
+    green: bool = False
+    reverting: int | None = None
+
+
+class Production(Artifact):
+    """``heal.state``: production's health before a cycle works (``factory health --json``):
+    the health run; when red, what heal made of it: its run, its ``outcome``, the issue a
+    person reads (``tracking``) or the regression issue whose revert is in the merge queue
+    (``reverting``); ``warning``: green, but its setup asked for hosts the egress proxy
+    refused."""
+
+    green: bool
+    run_id: str | None = None
+    reason: str | None = None
+    heal: str | None = None
+    outcome: str | None = None
+    tracking: str | None = None
+    reverting: int | None = None
+    warning: str | None = None
 
 
 class Probe(Artifact):

@@ -38,13 +38,10 @@ ORDER = ("critical", "high", "medium")  # by severity: low is never filed
 
 def run_audit(services: Services, dry_run: bool) -> RunOutcome:
     """Run (or resume) the ``audit`` workflow; a look (``dry_run``) files nothing. An
-    unfinished audit of the other kind is ended, never finished by this one: a look would
-    file, an audit that files would not (what it filed is known by fingerprint)."""
-    engine = Engine(services)
-    unfinished = services.store.find_open_run("audit", None)
-    if unfinished and bool(unfinished.inputs.get("dry_run")) != dry_run:
-        engine.end(unfinished.id, "ended by an audit of the other kind")
-    return engine.run("audit", inputs=AuditInputs(dry_run=dry_run))
+    unfinished audit of the other kind is ended by the engine (its inputs differ), never
+    finished by this one: a look would file, an audit that files would not (what it filed is
+    known by fingerprint)."""
+    return Engine(services).run("audit", inputs=AuditInputs(dry_run=dry_run))
 
 
 @action("audit.checkout")

@@ -1,39 +1,42 @@
-"""``factory run``: one full cycle — triage, implement in parallel, validate, merge."""
+"""``factory run``: one cycle — the ``cycle`` workflow (``workflows/cycle.yaml``): triage,
+production's health (healed when red), implement and validate K at a time, merge — and its
+rows, read from the cycle's records by type."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import closing
 from pathlib import Path
 from typing import Required, TypedDict
 
-from harness import cpu
 from harness.artifacts import (
     CheckResult,
+    Children,
+    CycleInputs,
     Landing,
     PrCandidate,
+    Production,
+    ProductionInputs,
+    Queue,
+    Ran,
+    RunRecords,
     Smoke,
     Validation,
     ValidationTarget,
-    Worktree,
 )
-from harness.config.settings import Settings
-from harness.engine.context import Services
-from harness.engine.runner import LEASE_TTL_S, Engine, RunOutcome, check_kill_switch
-from harness.errors import FactoryError, LeaseError
+from harness.engine.actions import action
+from harness.engine.context import Services, StepContext
+from harness.engine.runner import Engine, RunOutcome, recorded
+from harness.errors import FactoryError, StoppedError
 from harness.forge.base import Label, Queued
 from harness.git.worktrees import WorktreeManager
-from harness.heal.run import ProductionState, reverts_waiting
 from harness.heal.run import production_health as production_health  # benchmarks read it here
-from harness.implement.run import implement_issue, waits_for_approval
+from harness.heal.run import reverts_waiting
+from harness.implement.run import waits_for_approval
 from harness.review.trust import approvals
 from harness.sandbox.shared import shared
 from harness.services import open_services
-from harness.store.db import Store
-from harness.store.outcomes import outcome_word, shown
-from harness.triage.queue import deferred_waiting, triage_all
-from harness.validate.run import unfinished_after_merge, validate_issue
+from harness.store.outcomes import outcome_word
+from harness.triage.queue import deferred_waiting, triage_row
 
 Progress = Callable[[str], None]
 
@@ -55,13 +58,13 @@ class StageRow(TypedDict, total=False):
 
 class CycleResult(TypedDict, total=False):
     """A cycle's rows per stage (``factory run --json``); ``production`` when it was red or
-    healed, ``busy`` when another run held the state, ``ended``: issues no longer open whose
-    unfinished runs it ended (``end_abandoned``)."""
+    healed (a ``Production``), ``busy`` when another run held the state, ``ended``: issues no
+    longer open whose unfinished runs it ended instead of resuming them."""
 
     triage: Required[list[dict[str, object]]]  # as triage.queue gives them
     implement: Required[list[StageRow]]
     validate: Required[list[StageRow]]
-    production: ProductionState
+    production: dict[str, object]
     busy: str
     ended: list[int]
     deferred: dict[str, object]  # issues the daily author limit defers: count, until
@@ -85,25 +88,20 @@ def needs_validation(services: Services, number: int) -> bool:
 
 
 def ready_to_implement(services: Services) -> list[int]:
-    """Accepted open issues the factory has not finished with (and that need no approval),
-    and those whose implement run was interrupted, whatever their labels say (a run stopped
-    while it labelled its end finishes it)."""
+    """Accepted open issues the factory has not finished with (and that need no approval); an
+    implement run left unfinished is the engine's to take up, whatever the labels say."""
     done = {Label.NEEDS_REVIEW, Label.FAILED, Label.NEEDS_HUMAN}
-    interrupted = {run.issue for run in services.store.open_runs("implement") if run.issue}
     issues = (  # on the local forge each issue's state is kept by the store: read by index
-        services.store.ready_issues(interrupted)
+        services.store.ready_issues()
         if services.forge.kind == "local"
         else [Queued(i.number, i.author, i.labels) for i in services.forge.list_issues("open")]
     )
     return [
         i.number
         for i in issues
-        if i.number in interrupted
-        or (
-            Label.ACCEPTED in i.labels
-            and not done & set(i.labels)
-            and not waits_for_approval(services, i)
-        )
+        if Label.ACCEPTED in i.labels
+        and not done & set(i.labels)
+        and not waits_for_approval(services, i)
     ]
 
 
@@ -120,7 +118,7 @@ def refusal_reason(decided: Validation, checked: CheckResult | None) -> str:
     )
 
 
-def _row(stage: str, number: int, outcome: RunOutcome | None, error: str | None) -> StageRow:
+def stage_row(stage: str, number: int, outcome: RunOutcome | None, error: str | None) -> StageRow:
     if outcome is None:
         return {"stage": stage, "issue": number, "status": "refused", "reason": error}
     decided = outcome.artifact(Validation)
@@ -169,53 +167,45 @@ def refused_any(result: CycleResult) -> bool:
     )
 
 
-def _one(
-    settings: Settings,
-    provider: str | None,
-    stage: str,
-    number: int,
-    store: Store,
-    plan: Path | None = None,
-) -> StageRow:
-    with cpu.working():  # from its first line, the worker's run holds a CPU slot
-        # the stage's store (a connection per thread), settings and caches shared; the
-        # forge and the repository handle the worker's own
-        services = open_services(
-            settings.root, settings.state_dir, provider, settings, plan=plan, store=store
-        )
-        try:
-            fn = implement_issue if stage == "implement" else validate_issue
-            return _row(stage, number, fn(services, number), None)
-        except FactoryError as exc:
-            return _row(stage, number, None, str(exc))
+def _green(services: Services, production: Ran) -> bool:
+    """Whether the cycle's production run found production green (or healed it)."""
+    state = RunRecords(services.store.steps(production.run_id)).newest(Production)
+    return state is not None and state.green
 
 
-@shared()  # one egress proxy and one warm analyser for every issue of the stage
-def run_stage(
-    settings: Settings,
-    provider: str | None,
-    stage: str,
-    numbers: list[int],
-    width: int,
-    progress: Progress = lambda _: None,
-    plan: Path | None = None,
-) -> list[StageRow]:
-    """``stage`` (implement | validate) for each issue, ``width`` at a time; a row each."""
-    rows: list[StageRow] = []
-    if not numbers:
-        return rows
-    progress(f"{stage} {len(numbers)} issue(s), {width} at a time …")
-    with closing(Store.open(settings.state_dir)) as store, ThreadPoolExecutor(width) as pool:
-        futures = [pool.submit(_one, settings, provider, stage, n, store, plan) for n in numbers]
-        for future in futures:
-            row = future.result()
-            said = shown(outcome_of(row), row["status"])
-            progress(f"  issue {row['issue']}: {said} {row.get('reason') or ''}")
-            rows.append(row)
-    return rows
+@action("cycle.tip")
+def tip(ctx: StepContext) -> ProductionInputs:
+    """Production's commit, as the cycle fetched it when it began: the one it checks."""
+    branch = ctx.services.settings.config.production_branch
+    return ProductionInputs(sha=str(ctx.services.repo.rev_parse(f"refs/heads/{branch}")))
 
 
-@shared()  # and for every set-up of the cycle
+@action("cycle.ready")
+def ready(ctx: StepContext, inputs: CycleInputs, production: Ran) -> Queue:
+    """What the cycle implements, K at a time: nothing is built on red production."""
+    services = ctx.services
+    numbers = ready_to_implement(services) if _green(services, production) else []
+    return Queue(issues=numbers, width=inputs.max_parallel or services.settings.config.max_parallel)
+
+
+@action("cycle.waiting")
+def waiting(ctx: StepContext, inputs: CycleInputs, production: Ran) -> Queue:
+    """What the cycle validates, K at a time: the pull requests waiting for it; on red
+    production, only the revert heal opened."""
+    services = ctx.services
+    numbers = (
+        [
+            i.number
+            for i in services.forge.list_issues("open")
+            if Label.NEEDS_REVIEW in i.labels and needs_validation(services, i.number)
+        ]
+        if _green(services, production)
+        else reverts_waiting(services)
+    )
+    return Queue(issues=numbers, width=inputs.max_parallel or services.settings.config.max_parallel)
+
+
+@shared()  # one egress proxy and one warm analyser for every issue of the cycle
 def run_cycle(
     root: Path,
     state: Path,
@@ -226,83 +216,40 @@ def run_cycle(
 ) -> CycleResult:
     # production synced first: the governance as production has it now
     services = open_services(root, state, provider, plan=plan, sync=True)
-    check_kill_switch(services)
-    width = max_parallel or services.settings.config.max_parallel
+    services.progress = progress
     WorktreeManager.of(services.repo, services.settings.state_dir).prune()  # killed runs' leftovers
-    progress("triage …")
-    triaged = triage_all(services)
-    for row in triaged:
-        progress(f"  issue {row['issue']}: {row.get('decision') or row['status']}")
-    waiting = deferred_waiting(services)
-
-    def stage(name: str, numbers: list[int]) -> list[StageRow]:
-        return run_stage(services.settings, provider, name, numbers, width, progress, plan)
-
-    result: CycleResult = {"triage": triaged, "implement": [], "validate": []}
-    if waiting:
-        result["deferred"] = waiting
-    ended = end_abandoned(services)
-    for number in ended:
-        progress(f"  issue {number}: no longer open, its unfinished run ended")
-    if ended:
-        result["ended"] = ended
-    # a validation killed after its merge (smoke or revert left undone) is finished first
-    result["validate"] = stage("validate", unfinished_after_merge(services))
-    progress("production health …")
-    health = production_health(services, synced=True)  # fetched as the cycle began
-    if "heal" in health or "warning" in health or not health["green"]:
-        result["production"] = health
-    if "warning" in health:
-        progress(f"  WARNING: {health['warning']}")
-    if not health["green"]:  # nothing is built on it; a revert heal opened is validated
-        progress(f"  production is red: {health.get('reason')}")
-        result["validate"] += stage("validate", reverts_waiting(services))
+    try:
+        outcome = Engine(services).run("cycle", inputs=CycleInputs(max_parallel=max_parallel))
+    finally:
         services.forge.settle()
-        return result
-    result["implement"] = stage("implement", ready_to_implement(services))
-    check_kill_switch(services)
-    result["validate"] += stage("validate", _waiting(services))
-    services.forge.settle()
+    if outcome.status == "stopped":  # the kill switch, this process's Ctrl-C
+        raise StoppedError(str(outcome.reason))
+    if outcome.status != "succeeded":
+        raise FactoryError(f"the cycle {outcome.run_id} failed: {outcome.reason}")
+    result: CycleResult = {"triage": [], "implement": [], "validate": []}
+    _rows(services, outcome.run_id, result)
+    if waiting := deferred_waiting(services):
+        result["deferred"] = waiting
     return result
 
 
-def end_abandoned(services: Services) -> list[int]:
-    """End the implement and validate runs left unfinished (killed, stopped or deferred) on an
-    issue that is no longer open, closed by a person or deleted: only open issues are taken
-    up, so nothing would resume them, and resuming would spend on work nobody wants. A
-    validation whose merge closed its issue is not one (``unfinished_after_merge`` finishes
-    it). Each is ended under the issue's lease, and only if it is still the issue's open run
-    then: a run alive in another process is left to end itself. The issues, in order."""
+def _rows(services: Services, run_id: str, result: CycleResult) -> None:
+    """The rows of the runs ``run_id``'s ``workflow:`` steps ran (and theirs'), in order;
+    production's state when it was red, healed or warned; the issues whose unfinished runs
+    were ended."""
     store = services.store
-    runs = [r for w in ("implement", "validate") for r in store.open_runs(w)]
-    if not runs:
-        return []
-    kept = {i.number for i in services.forge.list_issues("open")}
-    kept |= set(unfinished_after_merge(services))
-    ended: list[int] = []
-    worktrees = WorktreeManager.of(services.repo, services.settings.state_dir)
-    for run in runs:
-        number = run.issue
-        if number is None or number in kept:
-            continue
-        try:
-            with store.held(number, LEASE_TTL_S):
-                still = store.find_open_run(run.workflow, number)
-                if still is None or still.id != run.id:
-                    continue
-                why = f"issue #{number} is no longer open: its {run.workflow} run was not resumed"
-                made = Engine(services).end(run.id, why).artifact(Worktree)
-                if made is not None:  # the branch is kept (factory prune); the checkout is not
-                    worktrees.remove(Path(made.path))
-                ended.append(number)
-        except LeaseError:  # held by a run alive in another process
-            continue
-    return sorted(set(ended))
-
-
-def _waiting(services: Services) -> list[int]:
-    return [
-        i.number
-        for i in services.forge.list_issues("open")
-        if Label.NEEDS_REVIEW in i.labels and needs_validation(services, i.number)
-    ]
+    for _, made in RunRecords(store.steps(run_id)).found:
+        if isinstance(made, Ran) and made.run_id:
+            _rows(services, made.run_id, result)
+        elif isinstance(made, Production) and (not made.green or made.heal or made.warning):
+            result["production"] = made.model_dump(exclude_none=True)
+        elif isinstance(made, Children):
+            for ran in made.runs:
+                outcome = recorded(store, ran.run_id) if ran.run_id else None
+                if ran.workflow == "triage":
+                    result["triage"].append(triage_row(ran, outcome))
+                elif ran.workflow in ("implement", "validate"):
+                    rows = result["implement" if ran.workflow == "implement" else "validate"]
+                    rows.append(stage_row(ran.workflow, ran.issue or 0, outcome, ran.reason))
+            if made.ended:
+                result["ended"] = sorted({*result.get("ended", []), *made.ended})

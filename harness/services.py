@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -113,7 +114,11 @@ def open_services(
     templates = caches.part(_SharedTemplates).get(
         (str(repo.path), commit), lambda: Templates(overrides_at(repo, commit, caches))
     )
-    return Services(settings, store, forge, model, repo, templates, caches=caches)
+    services = Services(settings, store, forge, model, repo, templates, caches=caches)
+    services.reopen = partial(
+        open_services, root, state_dir, provider, settings, plan=plan, caches=caches, store=store
+    )
+    return services
 
 
 class _SharedTemplates(Memo[Templates]):

@@ -14,13 +14,14 @@ from typing import Any
 
 import pytest
 
-from harness.artifacts import HoldoutRun
+from harness.artifacts import HoldoutRun, Queue
 from harness.caches import PROCESS
 from harness.config.settings import load_settings
 from harness.cpu import CpuSlots, _ProcessCpus
 from harness.engine.actions import action
 from harness.engine.context import StepContext
 from harness.engine.runner import Engine
+from harness.errors import FactoryError
 from harness.model.agent import checked_call
 from harness.model.base import CallRecord
 from harness.sandbox.bwrap import Sandbox, sandbox_available
@@ -247,24 +248,38 @@ def test_an_engine_run_holds_a_cpu_slot(
     assert one.slots.free == 1  # and gave it back at its end
 
 
+@action("test.two_at_a_time")
+def _two_at_a_time(ctx: StepContext) -> Queue:
+    return Queue(issues=[1], width=2)
+
+
 def test_a_stage_worker_holds_a_cpu_slot_from_its_first_line(
     one: CpuSlots, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Opening a worker's services (the store, the forge) is work like the run's: sixteen
-    workers that did it at once, outside their cpu, slowed the runs that held them."""
-    import harness.cycle as cycle
-    from harness.errors import FactoryError
-
+    workers that did it at once, outside their cpu, slowed the runs that held them. A stage
+    of the engine's (a ``workflow:`` step, K at a time) gives each worker its CPU slot first."""
+    use_actions(monkeypatch, _two_at_a_time)
     seen: list[bool] = []
 
-    def opening(*_args: object, **_kw: object) -> Any:
+    def opening() -> Any:
         seen.append(one.slots.take(rank=-1, patience_s=0))  # another run asks: none is free
         raise FactoryError("stop here")
 
-    monkeypatch.setattr(cycle, "open_services", opening)
-    settings = open_services(make_factory_repo(tmp_path / "repo"), tmp_path / "state").settings
-    with pytest.raises(FactoryError, match="stop here"):
-        cycle.run_stage(settings, None, "implement", [1], 1)
+    repo = make_factory_repo(tmp_path / "repo")
+    folder = repo / ".factory" / "workflows"
+    folder.mkdir(parents=True)
+    (folder / "fan.yaml").write_text(
+        "name: fan\nsteps:\n  - {id: queue, action: test.two_at_a_time}\n"
+        "  - {id: each, workflow: triage, each: queue}\n"
+    )
+    git(repo, "add", "-f", str(folder / "fan.yaml"))
+    git(repo, "commit", "-q", "-m", "workflow override")
+    services = open_services(repo, tmp_path / "state")
+    services.forge.create_issue("An issue", "Its body.", "someone")  # the stage's issue 1
+    monkeypatch.setattr(services, "reopen", opening)
+    outcome = Engine(services).run("fan")
+    assert outcome.status == "failed" and "stop here" in str(outcome.reason), outcome
     assert seen == [False]
     assert one.slots.free == 1  # given back at the worker's end
 

@@ -27,7 +27,6 @@ from harness.validate.suite import suite_runs
 
 # before a stage (its name): raises when the factory's kill switch or a budget says stop
 Gate = Callable[[str], None]
-WORKFLOWS = ("triage", "implement", "validate")
 
 
 def _waiting(services: Services, number: int) -> bool:
@@ -44,20 +43,21 @@ def rehearse(services: Services, number: int, gate: Gate) -> bool:
     more to do for it (``gate`` before each stage); True when no run of it is left open (a
     run the kill switch stopped, or one deferred by the provider, is taken up again on the
     next backtest)."""
+    stopped = False
     for _ in range(services.settings.governance.rules.max_fix_attempts + 2):
         gate("triage")
-        triage_all(services)
+        stopped = any(row["status"] in ("stopped", "deferred") for row in triage_all(services))
         if number in ready_to_implement(services):
             gate("implement")
-            implement_issue(services, number)
-        if not _waiting(services, number):
+            stopped |= implement_issue(services, number).status == "stopped"
+        if stopped or not _waiting(services, number):
             break
         gate("validate")
-        validate_issue(services, number, rehearsal=True)
+        stopped = validate_issue(services, number, rehearsal=True).status == "stopped"
         validation = services.store.latest_artifact(Validation, number)
         if validation is None or validation.route != "retry":
             break
-    return not any(services.store.open_runs(workflow) for workflow in WORKFLOWS)
+    return not stopped
 
 
 @dataclass(frozen=True)

@@ -29,16 +29,19 @@ def health(ctx: click.Context, as_json: bool) -> None:
             say("production health …")
             state = production_health(services)
             landed = None
-            reverting = state.get("reverting")
+            reverting = state.reverting
             if reverting and plan_folder(ctx) is None:  # planned: its PR is not there yet
                 say(f"validating the revert of issue {reverting} …")
                 landed = validate_issue(services, reverting).artifact(Landing)
-    green = state["green"] or landed is not None
-    shown: dict[str, object] = {**state, "revert_landed": landed.merge_sha if landed else None}
+    green = state.green or landed is not None
+    shown = {
+        **state.model_dump(exclude_none=True),
+        "revert_landed": landed.merge_sha if landed else None,
+    }
     if as_json:
         emit_json({**shown, "green_now": green})
     else:
-        said = "green" if state["green"] else f"red: {state.get('reason')}"
+        said = "green" if state.green else f"red: {state.reason}"
         click.echo(f"production is {said}")
         for key in ("outcome", "heal", "tracking", "reverting", "revert_landed"):
             if shown.get(key):

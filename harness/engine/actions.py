@@ -37,6 +37,10 @@ PROVIDERS = (
     "harness.lessons.actions",
     "harness.audit",
     "harness.heal.actions",
+    "harness.heal.run",
+    "harness.triage.queue",
+    "harness.validate.run",
+    "harness.cycle",
 )
 
 

@@ -38,6 +38,10 @@ class Services:
     # a rehearsal's services work on a scratch state; the factory's own state, whose kill
     # switch stops them too (``harness.backtest``)
     outer_store: Store | None = None
+    # the same services for another thread: its own forge and repository handles, the store,
+    # settings and caches shared (a stage's runs, K at a time)
+    reopen: Callable[[], Services] | None = None
+    progress: Callable[[str], None] = lambda _: None  # a command's live line, as stages go
 
 
 A = TypeVar("A", bound=Artifact)

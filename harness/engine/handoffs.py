@@ -10,7 +10,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
-from harness.artifacts import OUTPUT_TOOLS, Artifact, SetupRun, Tested, Worktree
+from harness.artifacts import (
+    OUTPUT_TOOLS,
+    Artifact,
+    Children,
+    Inputs,
+    Queue,
+    Ran,
+    SetupRun,
+    Tested,
+    Worktree,
+)
 from harness.engine.actions import Need, action_info
 from harness.engine.context import SETUP_STEP, TESTED_STEP, WORKTREE_STEP
 from harness.engine.workflow import Step, Workflow, builtin_workflow_text, parse_workflow
@@ -72,6 +82,10 @@ def needs_of(step: Step) -> dict[str, Need]:
     tests' tree a fresh agent is shown the diff of)."""
     info = action_info(step.action) if step.action else None
     needs = dict(info.needs) if info else {}
+    if step.each is not None:  # a child workflow per issue of its queue
+        needs[step.each] = Need(Queue)
+    if step.inputs is not None:  # a child workflow given that step's record as its inputs
+        needs[step.inputs] = Need(Inputs)
     if step.run is not None or step.tools:
         needs[WORKTREE_STEP] = Need(Worktree)
     if "edit_file" in step.tools:
@@ -82,13 +96,16 @@ def needs_of(step: Step) -> dict[str, Need]:
 
 
 def produced_by(step: Step) -> type[Artifact] | None:
-    """The record ``step`` hands on: its action's, or its agent's output tool's."""
+    """The record ``step`` hands on: its action's, its agent's output tool's, or its child
+    workflows' runs."""
     info = action_info(step.action) if step.action else None
+    if step.workflow is not None:
+        return Ran if step.each is None and not step.finish else Children
     return info.produces if info else OUTPUT_TOOLS.get(step.output or "")
 
 
 def _name(step: Step) -> str:
-    return str(step.action or step.agent or step.run)
+    return str(step.action or step.agent or step.run or step.workflow)
 
 
 @dataclass(frozen=True)

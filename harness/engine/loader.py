@@ -103,6 +103,8 @@ def check_names(workflow: Workflow, source: str) -> None:
             said.append((f"steps[{i}].action", f"unknown action {step.action!r}"))
         if step.agent is not None and step.agent not in ROLES:
             said.append((f"steps[{i}].agent", f"unknown role {step.agent!r} ({', '.join(ROLES)})"))
+        if step.workflow is not None and step.workflow not in shipped_workflow_names():
+            said.append((f"steps[{i}].workflow", f"unknown workflow {step.workflow!r}"))
         named = [*step.tools, *([step.output] if step.output else [])]  # an agent step's
         said += [(f"steps[{i}].tools", f"unknown tool {t!r}") for t in named if t not in tools]
     if said:

@@ -1,23 +1,29 @@
 """The engine: runs a workflow's steps in order, persisting each one before the next.
 
 A run is identified by (workflow, issue). Running the same workflow for the same
-issue again resumes its open run at the step it was in; finished steps are never
-repeated. The kill switch is checked before every step and every model call.
+issue again resumes its open run at the step it was in (asked with other inputs, that run is
+ended and a new one starts); finished steps are never repeated. A ``workflow:`` step runs
+child workflows, each run named by its parent's run and step: the parent resumed after a kill
+reads back the children that finished and resumes the others, and one over a stage's issues
+takes up the runs of its workflow left unfinished before (docs/architecture.md, "Workflows
+above workflows"). The kill switch is checked before every step and every model call.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from types import MappingProxyType
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from pydantic import ValidationError
 
 from harness import cpu
-from harness.artifacts import Artifact, Inputs
-from harness.engine.actions import call
+from harness.artifacts import Artifact, Children, Inputs, IssueInputs, Queue, Ran, Worktree
+from harness.engine.actions import action_info, call
 from harness.engine.agents import run_agent_step
 from harness.engine.commands import run_command_step
 from harness.engine.context import Lease, Services, StepContext
@@ -32,6 +38,7 @@ from harness.errors import (
     DeferredError,
     ErrorKind,
     FactoryError,
+    LeaseError,
     QuotaError,
     StepFailed,
     StoppedError,
@@ -39,10 +46,15 @@ from harness.errors import (
 from harness.faults import fault_point
 from harness.git import integrity
 from harness.git.integrity import GitIntegrityError
-from harness.store.records import StepRecord
+from harness.git.worktrees import WorktreeManager
+from harness.store.records import Run, StepRecord
+
+if TYPE_CHECKING:
+    from harness.store.db import Store
 
 ON_FAILURE = "on_failure"
 LEASE_TTL_S = 4 * 3600.0  # an issue's lease, renewed by each step
+FINISHED = ("succeeded", "failed")
 A = TypeVar("A", bound=Artifact)
 
 
@@ -73,38 +85,81 @@ class Engine:
         self.lease = lease
 
     # -- public ---------------------------------------------------------------
-    def run(self, name: str, issue: int | None = None, inputs: Inputs | None = None) -> RunOutcome:
-        """Run (or resume) workflow ``name`` for ``issue``, given its ``inputs``."""
+    def run(
+        self,
+        name: str,
+        issue: int | None = None,
+        inputs: Inputs | None = None,
+        parent: tuple[str, str] | None = None,
+        fresh: Callable[[], None] | None = None,
+    ) -> RunOutcome:
+        """Run (or resume) workflow ``name`` for ``issue``, given its ``inputs``; ``parent``:
+        the run and step of the ``workflow:`` step that runs it; ``fresh``: called before a new
+        run starts, never when an open one resumes (it may refuse)."""
         workflow = load_workflow(self.services, name)
         check_kill_switch(self.services)
         # a CPU slot among the process's other runs (harness/cpu.py); refuses a config that runs
         # programs
         with cpu.working(), integrity.guarded(self.services.repo.path):
-            return self._run(workflow, name, issue, inputs)
+            if not workflow.leased:
+                return self._run(workflow, issue, inputs, parent, fresh)
+            if issue is None:
+                raise FactoryError(f"workflow {name} is about an issue: give its number")
+            # under the issue's lease from its first step to its end
+            with self.services.store.held(issue, LEASE_TTL_S) as (holder, fence):
+                leased = Engine(self.services, Lease(issue, holder, fence))
+                try:
+                    return leased._run(workflow, issue, inputs, parent, fresh)
+                finally:
+                    if workflow.after is not None:  # before the lease is given back
+                        step = Step(id="after", action=workflow.after)
+                        lease = leased.lease
+                        call(
+                            workflow.after,
+                            StepContext(self.services, "", name, step, issue, {}, {}, lease=lease),
+                        )
 
     def end(self, run_id: str, reason: str) -> RunOutcome:
         """End an unfinished run that nothing will resume (its issue is no longer open): failed,
-        with ``reason``, the step it was killed or stopped in recorded as interrupted. No step
-        runs and no ``on_failure`` action either: nothing is spent or written on the issue."""
+        with ``reason``, the step it was killed or stopped in recorded as interrupted, the
+        checkout it made removed (its branch is kept: ``factory prune``). No step runs and no
+        ``on_failure`` action either: nothing is spent or written on the issue."""
         store = self.services.store
         steps = store.steps(run_id)
         if steps and steps[-1].status == "running":
             store.finish_step(steps[-1].seq, "interrupted", {}, error=reason)
         store.set_run_status(run_id, "failed", reason=reason, event={"reason": reason})
-        run = store.get_run(run_id)
-        return RunOutcome(run_id, run.workflow, run.issue, "failed", reason, kept=kept(steps))
+        ended = recorded(store, run_id)
+        made = ended.artifact(Worktree)
+        if made is not None:
+            manager = WorktreeManager.of(self.services.repo, self.services.settings.state_dir)
+            manager.remove(Path(made.path))
+        return ended
 
     # -- internals --------------------------------------------------------------
     def _run(
-        self, workflow: Workflow, name: str, issue: int | None, inputs: Inputs | None
+        self,
+        workflow: Workflow,
+        issue: int | None,
+        inputs: Inputs | None,
+        parent: tuple[str, str] | None,
+        fresh: Callable[[], None] | None,
     ) -> RunOutcome:
-        store = self.services.store
+        store, name = self.services.store, workflow.name
         run = store.find_open_run(name, issue)
+        given = inputs.model_dump(mode="json", exclude_none=True) if inputs else {}
+        if run is not None and inputs is not None and not _same(inputs, run.inputs):
+            self.end(run.id, f"a {name} run with other inputs took its place ({given})")
+            run = None
         if run is None:
-            given = inputs.model_dump(mode="json", exclude_none=True) if inputs else {}
-            run = store.create_run(name, issue, given, self.services.settings.governance.hashes)
+            if fresh is not None:
+                fresh()
+            rules = self.services.settings.governance.hashes
+            run = store.create_run(name, issue, given, rules, parent)
             store.append_event(run.id, "run.started", {"workflow": name, "issue": issue})
         else:
+            if parent is not None:  # taken up by a parent's step
+                store.set_parent(run.id, *parent)
             if run.not_before and run.not_before > self.services.clock():
                 return RunOutcome(
                     run.id, name, issue, "stopped", run.reason, not_before=run.not_before
@@ -336,12 +391,170 @@ class Engine:
             return call(step.action, ctx)
         if step.agent is not None:
             return run_agent_step(ctx)
+        if step.workflow is not None:
+            made: Artifact = (
+                self._child(ctx) if step.each is None and not step.finish else self._children(ctx)
+            )
+            return made.model_dump(mode="json"), type(made).__name__
         return run_command_step(ctx), None
+
+    # -- workflows above workflows ------------------------------------------------
+    def _started(self, ctx: StepContext) -> dict[int | None, Run]:
+        """The runs this step started or took up before (the parent resumed after a kill), by
+        issue: the newest of each."""
+        found = self.services.store.children(ctx.run_id)
+        return {run.issue: run for run in found if run.parent_step == ctx.step.id}
+
+    def _start(
+        self, ctx: StepContext, issue: int | None, inputs: Inputs | None, earlier: Run | None
+    ) -> RunOutcome:
+        """The child run: read back when it finished before, else run (or resumed)."""
+        if earlier is not None and earlier.status in FINISHED:
+            return recorded(self.services.store, earlier.id)
+        engine = Engine(self.services)
+        return engine.run(str(ctx.step.workflow), issue, inputs, (ctx.run_id, ctx.step.id))
+
+    def _child(self, ctx: StepContext) -> Ran:
+        """One child run, given the record of the step ``inputs`` names (if any): a child that
+        stopped stops its parent, which takes it up again when it resumes."""
+        step = ctx.step
+        kind = inputs_of(load_workflow(self.services, str(step.workflow)))
+        given = ctx.output(step.inputs, kind) if step.inputs and kind else None
+        issue = getattr(given, "number", None)
+        self.services.progress(f"{step.workflow} …")
+        outcome = self._start(ctx, issue, given, self._started(ctx).get(issue))
+        if outcome.status == "stopped":
+            if outcome.not_before is not None:
+                raise DeferredError(str(outcome.reason), outcome.not_before)
+            raise StoppedError(str(outcome.reason))
+        return _ran(outcome)
+
+    def _children(self, ctx: StepContext) -> Children:
+        """One child run per issue of the step ``each`` names, and per run of the child
+        workflow left unfinished (``take_up``), ``width`` at a time: one at a time, none
+        starts after one stopped or the forge's request budget says stop."""
+        step, name = ctx.step, str(ctx.step.workflow)
+        workflow = load_workflow(self.services, name)
+        queue = ctx.output(step.each, Queue) if step.each else Queue(issues=[])
+        kind, earlier = inputs_of(workflow) or IssueInputs, self._started(ctx)
+        numbers, ended = self._take_up(workflow, queue.issues, step.finish, earlier)
+        if numbers:
+            self.services.progress(f"{name} {len(numbers)} issue(s), {queue.width} at a time …")
+
+        def one(number: int, engine: Engine) -> Ran:
+            try:
+                given = kind.model_validate({"number": number})
+                return _ran(engine._start(ctx, number, given, earlier.get(number)))
+            except FactoryError as exc:  # it could not start: held elsewhere, refused, stopped
+                return Ran(workflow=name, issue=number, status="refused", reason=str(exc))
+
+        def worker(number: int) -> Ran:
+            with cpu.working():  # from its first line: opening its services is work too
+                reopen = self.services.reopen
+                return one(number, Engine(reopen() if reopen else self.services))
+
+        runs: list[Ran] = []
+        if queue.width > 1:
+            with cpu.waiting(), ThreadPoolExecutor(queue.width) as pool:
+                runs = list(pool.map(worker, numbers))
+        for number in numbers if queue.width <= 1 else []:
+            spent = self.services.forge.request_budget_stop(len(runs))
+            if spent is not None:
+                runs.append(Ran(workflow=name, issue=number, status="stopped", reason=spent))
+                break
+            runs.append(one(number, self))
+            if runs[-1].status == "stopped":
+                break
+        for ran in runs:
+            self.services.progress(f"  issue {ran.issue}: {ran.status} {ran.reason or ''}")
+        return Children(runs=runs, ended=ended)
+
+    def _take_up(
+        self, workflow: Workflow, queued: list[int], finish: bool, started: dict[int | None, Run]
+    ) -> tuple[list[int], list[int]]:
+        """The issues of ``queued`` still open (or ``started`` already: the parent resumed after
+        a kill), and those whose runs of ``workflow`` were left
+        unfinished (killed, stopped, deferred and due again), with ``finish`` only those past
+        the step that closes their issue (``closes``). A run whose issue is no longer open
+        (closed by a person, deleted) is ended unless it is past that step: nothing would want
+        it. Those issues, and the issues whose runs it ended."""
+        store, now = self.services.store, self.services.clock()
+        unfinished = {
+            run.issue: run
+            for run in store.open_runs(workflow.name)
+            if run.issue is not None and (not run.not_before or run.not_before <= now)
+        }
+        if not (queued or unfinished):
+            return [], []
+        opened = {issue.number for issue in self.services.forge.list_issues("open")}
+        numbers, ended = [n for n in queued if n in opened or n in started], []
+        for number, run in unfinished.items():
+            past = _past(workflow, store.steps(run.id))
+            if not (past or number in opened):
+                ended += [number] if self._abandon(run) else []
+            elif number not in numbers and (past or not (finish and workflow.closes)):
+                numbers.append(number)
+        return [n for n in numbers if n not in ended], sorted(ended)
+
+    def _abandon(self, run: Run) -> bool:
+        """End ``run`` under its issue's lease, if it is still the issue's unfinished run then
+        (one alive in another process is left to end itself)."""
+        store, number = self.services.store, int(str(run.issue))
+        why = f"issue #{number} is no longer open: its {run.workflow} run was not resumed"
+        try:
+            with store.held(number, LEASE_TTL_S):
+                still = store.find_open_run(run.workflow, number)
+                if still is None or still.id != run.id:
+                    return False
+                self.end(run.id, why)
+                return True
+        except LeaseError:
+            return False
 
 
 def kept(steps: list[StepRecord]) -> dict[str, dict[str, object]]:
     """Type name -> the newest record of that type the run's succeeded steps kept."""
     return {s.artifact: s.outputs for s in steps if s.artifact and s.status == "succeeded"}
+
+
+def recorded(store: Store, run_id: str) -> RunOutcome:
+    """Run ``run_id`` as its records say now."""
+    run = store.get_run(run_id)
+    steps = kept(store.steps(run_id))
+    return RunOutcome(
+        run.id, run.workflow, run.issue, run.status, run.reason, run.not_before, steps
+    )
+
+
+def _ran(outcome: RunOutcome) -> Ran:
+    return Ran(
+        workflow=outcome.workflow,
+        issue=outcome.issue,
+        run_id=outcome.run_id,
+        status=outcome.status,
+        reason=outcome.reason,
+    )
+
+
+def _same(inputs: Inputs, recorded: dict[str, object]) -> bool:
+    """Whether a run recorded ``inputs`` (older records read with today's defaults)."""
+    try:
+        return type(inputs).model_validate(recorded) == inputs
+    except ValidationError:
+        return False
+
+
+def _past(workflow: Workflow, steps: list[StepRecord]) -> bool:
+    """Whether a run whose steps are ``steps`` is at or past the step closing its issue."""
+    ids = [s.id for s in workflow.steps]
+    after = ids[ids.index(workflow.closes) :] if workflow.closes else []
+    return bool(steps) and steps[-1].step_id in after
+
+
+def inputs_of(workflow: Workflow) -> type[Inputs] | None:
+    """The inputs ``workflow`` takes: those its actions read (their ``inputs`` parameter)."""
+    infos = [action_info(s.action) for s in workflow.steps if s.action]
+    return next((info.inputs for info in infos if info and info.inputs), None)
 
 
 def evidence_of(exc: FactoryError) -> tuple[dict[str, object], str | None]:
@@ -350,21 +563,3 @@ def evidence_of(exc: FactoryError) -> tuple[dict[str, object], str | None]:
     if isinstance(found, Artifact):
         return found.model_dump(mode="json"), type(found).__name__
     return (dict(found) if isinstance(found, dict) else {}), None
-
-
-def run_leased(
-    services: Services,
-    workflow: str,
-    number: int,
-    inputs: Inputs | None,
-    after: Callable[[str], None] | None = None,
-) -> RunOutcome:
-    """Run (or resume) ``workflow`` about issue ``number`` under the issue's lease, held from
-    its first step to its end; ``after(holder)`` runs before the lease is given back."""
-    with services.store.held(number, LEASE_TTL_S) as (holder, fence):
-        try:
-            engine = Engine(services, Lease(number, holder, fence))
-            return engine.run(workflow, number, inputs)
-        finally:
-            if after is not None:
-                after(holder)

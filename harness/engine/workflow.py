@@ -1,8 +1,10 @@
 """Workflow definitions: YAML files of steps, validated strictly. A step is exactly one of
 ``action`` (a built-in deterministic action), ``agent`` (a model turn loop with declared tools
-and a structured output tool) or ``run`` (a shell command in the worktree sandbox); ``when`` is
-a Jinja expression over the run's context; ``on_fail`` / ``on`` loop back to an earlier step
-at most ``max`` times."""
+and a structured output tool), ``run`` (a shell command in the worktree sandbox) or
+``workflow`` (a child workflow: one run, its inputs the record of the step ``inputs`` names,
+or one run per issue of the ``Queue`` the step ``each`` names); ``when`` is a Jinja
+expression over the run's context; ``on_fail`` / ``on`` loop back to an earlier step at most
+``max`` times."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from harness.errors import ConfigError, ConfigErrors
 from harness.paths import workflows_dir
 
 _ID = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+KINDS = ("action", "agent", "run", "workflow")
 
 
 class Retry(BaseModel):
@@ -36,6 +39,7 @@ class Step(BaseModel):
     action: str | None = None
     agent: str | None = None
     run: str | None = None
+    workflow: str | None = None
     when: str | None = None
     # agent steps
     prompt: str | None = None
@@ -50,28 +54,36 @@ class Step(BaseModel):
     on_fail: Retry | None = None
     on: dict[str, Retry] = Field(default_factory=dict)
     may_fail: bool = False  # its failure costs its own output only: the run goes on
+    # child workflows: the earlier step whose record is the child's inputs; the earlier step
+    # whose ``Queue`` gives one child per issue; only the child workflow's runs left unfinished
+    # past the step that closes their issue (its ``closes``), finished first
+    inputs: str | None = None
+    each: str | None = None
+    finish: bool = False
     # action parameters and limits
     params: dict[str, Any] = Field(default_factory=dict)
     timeout_s: float | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")
     def _one_kind(self) -> Step:
-        kinds = [k for k in ("action", "agent", "run") if getattr(self, k) is not None]
+        kinds = [k for k in KINDS if getattr(self, k) is not None]
         if len(kinds) != 1:
-            raise ValueError("a step needs exactly one of action, agent, run")
+            raise ValueError(f"a step needs exactly one of {', '.join(KINDS)}")
         if not _ID.match(self.id):
             raise ValueError(f"step id {self.id!r} must match {_ID.pattern}")
         if self.agent is not None and (self.prompt is None or self.output is None):
             raise ValueError("an agent step needs prompt and output")
         if self.agent is None and (self.prompt or self.output or self.tools or self.model):
             raise ValueError("prompt, output, tools and model belong to agent steps only")
+        if self.workflow is None and (self.inputs or self.each or self.finish):
+            raise ValueError("inputs, each and finish belong to workflow steps only")
         if self.context not in ("shared", "fresh"):
             raise ValueError("context must be shared or fresh")
         return self
 
     @property
     def kind(self) -> str:
-        return "action" if self.action else "agent" if self.agent else "run"
+        return next(k for k in KINDS if getattr(self, k) is not None)
 
 
 class Workflow(BaseModel):
@@ -81,12 +93,21 @@ class Workflow(BaseModel):
     description: str = ""
     steps: list[Step]
     on_failure: str | None = None  # an action run once when the run ends failed
+    # a workflow about an issue run under the issue's lease, from its first step to its end;
+    # ``after``: an action run as such a run ends, whatever became of it
+    leased: bool = False
+    after: str | None = None
+    # the step that closes the run's issue: a run left unfinished past it is finished even
+    # when its issue is no longer open (any other such run is ended)
+    closes: str | None = None
 
     @model_validator(mode="after")
     def _ids(self) -> Workflow:
         ids = [s.id for s in self.steps]
         if not ids:
             raise ValueError("a workflow needs at least one step")
+        if self.closes is not None and self.closes not in ids:
+            raise ValueError(f"closes: {self.closes!r} is not a step")
         dupes = sorted({i for i in ids if ids.count(i) > 1})
         if dupes:
             raise ValueError(f"duplicate step ids: {', '.join(dupes)}")

@@ -1,12 +1,10 @@
 """Production's health before a cycle works (``factory run``, ``factory health``), healed
-when red: one heal per red commit (a killed one resumes; one a production that moved on
-left is ended); a revert as its regression issue's change, under that issue's lease, and
-while one waits for validation no heal starts; green again, heal's issues for a person are
-closed."""
+when red: the ``production`` workflow (``workflows/production.yaml``) and its actions. A
+revert killed on its way is finished first; while one waits for validation no heal starts;
+one heal per red commit; a revert runs as its regression issue's change; green again, heal's
+issues for a person are closed."""
 
 from __future__ import annotations
-
-from typing import Required, TypedDict
 
 from harness.artifacts import (
     ANY_RUN,
@@ -17,11 +15,16 @@ from harness.artifacts import (
     HealInputs,
     Health,
     Landing,
+    Look,
     PrCandidate,
+    Production,
+    ProductionInputs,
+    Ran,
+    RunRecords,
 )
-from harness.engine.context import Services
-from harness.engine.runner import Engine, run_leased
-from harness.errors import ForgeError
+from harness.engine.actions import action
+from harness.engine.context import Services, StepContext
+from harness.engine.runner import Engine
 from harness.forge.base import Label, set_state
 from harness.kinds import REVERT, is_revert
 from harness.validate.calibration import green_now
@@ -31,91 +34,109 @@ HEALS = 1000  # the newest heals whose issues a green production may close
 ENDED = (Label.REJECTED, Label.FAILED, Label.NEEDS_HUMAN)
 
 
-class ProductionState(TypedDict, total=False):
-    """Production's health before a cycle works; when red, what heal made of it: its run,
-    its ``outcome``, the issue a person reads (``tracking``) or the regression issue whose
-    revert is in the merge queue (``reverting``)."""
-
-    green: Required[bool]
-    run_id: str
-    reason: str
-    heal: str
-    outcome: str
-    tracking: str
-    reverting: int
-    warning: str  # green, but its setup asked for hosts the egress proxy refused
-
-
-def production_health(services: Services, synced: bool = False) -> ProductionState:
-    """The health workflow on production (no run when its tree was found green under this
-    hold-out less than ``health.green_for_h`` hours ago, or there is no app to check, or it
-    is being healed); heal when it is red.
-    ``synced``: production was fetched already (one fetch a cycle): read where it is here."""
-    settings, store = services.settings, services.store
-    branch = settings.config.production_branch
+def production_health(services: Services, synced: bool = False) -> Production:
+    """The production workflow on production's commit: fetched first, unless ``synced`` (one
+    fetch a cycle): then read where it is here."""
+    branch = services.settings.config.production_branch
     here = services.repo.rev_parse(f"refs/heads/{branch}") if synced else None
     sha = here or services.forge.sync(branch)
-    if green_now(store, services.repo, settings, sha) or not settings.config.commands.start:
+    outcome = Engine(services).run("production", inputs=ProductionInputs(sha=sha))
+    return outcome.artifact(Production) or Production(green=False, reason=outcome.reason)
+
+
+def _records(services: Services, child: Ran | None) -> RunRecords:
+    """What the child run ``child`` recorded, read by type."""
+    return RunRecords(services.store.steps(child.run_id) if child and child.run_id else [])
+
+
+@action("heal.look")
+def look(ctx: StepContext, inputs: ProductionInputs) -> Look:
+    """Whether production's health is checked now: not while its tree is known green under
+    this hold-out (``health.green_for_h``) or there is no app to check, nor while heal's
+    revert waits for validation (no heal starts then)."""
+    services, settings = ctx.services, ctx.services.settings
+    if not settings.config.commands.start or green_now(
+        services.store, services.repo, settings, inputs.sha
+    ):
+        return Look(check=False, green=True)
+    waiting = reverts_waiting(services)
+    return Look(check=not waiting, reverting=waiting[0] if waiting else None)
+
+
+@action("heal.red")
+def red(ctx: StepContext, inputs: ProductionInputs, health: Ran | None) -> HealInputs | None:
+    """What heal starts from: the health run that found this commit red, unless a person has
+    the commit already."""
+    if health is None or health.status != "failed" or _tracked(ctx.services, inputs.sha):
+        return None
+    return HealInputs(health_run=health.run_id, sha=inputs.sha)
+
+
+@action("heal.change")
+def change(ctx: StepContext, heal: Ran | None) -> ChangeInputs | None:
+    """The revert heal decided, as its regression issue's change (a plan's new issue, whose
+    number is below 0: its next health reverts)."""
+    healed = _records(ctx.services, heal).newest(Healed)
+    number = (healed.regression_issue or 0) if healed else 0
+    if healed is None or healed.outcome != "reverted" or number <= 0 or not healed.culprit:
+        return None
+    title = f"Revert {healed.culprit[:12]} (issue {healed.culprit_issue})"
+    spec = Assignment(number=number, title=title, decision="accept", kind=REVERT)
+    return ChangeInputs(number=number, culprit=healed.culprit, spec=spec)
+
+
+@action("heal.state")
+def state(
+    ctx: StepContext,
+    inputs: ProductionInputs,
+    look: Look,
+    health: Ran | None,
+    heal: Ran | None,
+    revert: Ran | None,
+) -> Production:
+    """Production's health as a cycle and ``factory health`` report it; green (again), the
+    issues heal filed for a person are closed."""
+    services, sha = ctx.services, inputs.sha
+    checked = health.run_id if health else None
+    if look.green or (health is not None and health.status == "succeeded"):
         _green_again(services, sha)
-        return {"green": True}
-    healing = store.find_open_run("heal", None)
-    red: ProductionState = {"green": False, "reason": f"production {sha[:12]} is being healed"}
-    under_way = healing and healing.inputs.get("sha") == sha  # or a revert: not checked again
-    if not (under_way or store.open_runs("revert") or reverts_waiting(services)):
-        outcome = Engine(services).run("health")
-        if outcome.status == "succeeded":
-            _green_again(services, sha)
-            healthy = outcome.artifact(Health)
-            if refused := healthy.network.refused() if healthy and healthy.network else []:
-                said = f"production's setup asked for hosts the egress proxy refused: {refused}"
-                return {"green": True, "run_id": outcome.run_id, "warning": said}
-            return {"green": True, "run_id": outcome.run_id}
-        reason = outcome.reason or "production failed its health check"
-        red = {"green": False, "run_id": outcome.run_id, "reason": reason}
-    try:
-        return {**red, **heal(services, red.get("run_id"), sha)}
-    except ForgeError as exc:  # a plan cannot file an issue: the cycle still stops
-        return {**red, "tracking": str(exc)}
-
-
-def heal(services: Services, health_run: str | None, sha: str) -> ProductionState:
-    """What heal makes of red production ``sha`` (the health run that found it red; none
-    when a heal under way resumes)."""
-    store = services.store
-    for run in store.open_runs("revert"):  # a revert killed on its way: finished first
-        if run.issue is not None:
-            run_leased(services, "revert", run.issue, None)
-    if waiting := reverts_waiting(services):
-        return {"green": False, "reverting": waiting[0], "outcome": "reverted"}
-    stale = store.find_open_run("heal", None)
-    if stale is not None and stale.inputs.get("sha") != sha:
-        Engine(services).end(stale.id, f"production moved on to {sha[:12]}")
-    elif stale is None and health_run is None:
-        return {"green": False}  # nothing under way: the next check starts one
-    for _, known in store.artifacts(Healed, None, limit=5):  # a person has it already
-        person = known.person_issue if known.sha == sha else None
-        if person and services.forge.get_issue(person).state == "open":
-            return {"green": False, "outcome": known.outcome, "tracking": str(person)}
-    given = HealInputs(health_run=health_run, sha=sha) if health_run else None  # None: resumed
-    outcome = Engine(services).run("heal", None, given)
-    healed = outcome.artifact(Healed)
+        kept = _records(services, health).newest(Health)
+        refused = kept.network.refused() if kept and kept.network else []
+        said = f"production's setup asked for hosts the egress proxy refused: {refused}"
+        return Production(green=True, run_id=checked, warning=said if refused else None)
+    why = health.reason if health else f"production {sha[:12]} is being healed"
+    red = Production(green=False, run_id=checked, reason=why)
+    if look.reverting is not None:
+        return red.model_copy(update={"reverting": look.reverting, "outcome": "reverted"})
+    if heal is None:  # a person has this commit already, or nothing was started
+        tracked = _tracked(services, sha)
+        person = (
+            {"outcome": tracked.outcome, "tracking": str(tracked.person_issue)} if tracked else {}
+        )
+        return red.model_copy(update=person)
+    records = _records(services, heal)
+    healed = records.newest(Healed)
     if healed is None:
-        return {"green": False, "heal": outcome.run_id, "reason": f"heal: {outcome.reason}"}
-    diagnosed = outcome.artifact(Diagnosis)  # green only where every check passed again
+        return red.model_copy(update={"heal": heal.run_id, "reason": f"heal: {heal.reason}"})
+    diagnosed = records.newest(Diagnosis)  # green only where every check passed again
     again = diagnosed.again if diagnosed else None
     green = diagnosed is not None and diagnosed.verdict == "flaky" and not (again and again.failed)
-    state: ProductionState = {"green": green, "heal": outcome.run_id}
-    state["outcome"], state["reason"] = healed.outcome, healed.reason
+    update = {"green": green, "heal": heal.run_id, "outcome": healed.outcome}
+    update |= {"reason": healed.reason}
     if healed.person_issue is not None:
-        state["tracking"] = str(healed.person_issue)
-    number = healed.regression_issue or 0  # a plan's new issue (< 0): its next health reverts
-    if healed.outcome == "reverted" and number > 0 and healed.culprit:
-        title = f"Revert {healed.culprit[:12]} (issue {healed.culprit_issue})"
-        spec = Assignment(number=number, title=title, decision="accept", kind=REVERT)
-        inputs = ChangeInputs(number=number, culprit=healed.culprit, spec=spec)
-        if run_leased(services, "revert", number, inputs).artifact(PrCandidate):
-            state["reverting"] = number
-    return state
+        update["tracking"] = str(healed.person_issue)
+    if revert is not None and _records(services, revert).newest(PrCandidate):
+        update["reverting"] = revert.issue
+    return red.model_copy(update=update)
+
+
+def _tracked(services: Services, sha: str) -> Healed | None:
+    """The heal of red ``sha`` whose issue for a person is still open: a person has it."""
+    for _, known in services.store.artifacts(Healed, None, limit=5):
+        person = known.person_issue if known.sha == sha else None
+        if person and services.forge.get_issue(person).state == "open":
+            return known
+    return None
 
 
 def reverts_waiting(services: Services) -> list[int]:

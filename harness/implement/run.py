@@ -1,10 +1,12 @@
-"""``factory implement N``: claim the issue, then run (or resume) the implement workflow."""
+"""``factory implement N``: run (or resume) the implement workflow, under the issue's lease."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from harness.artifacts import ChangeInputs
 from harness.engine.context import Services
-from harness.engine.runner import RunOutcome, check_kill_switch, run_leased
+from harness.engine.runner import Engine, RunOutcome, check_kill_switch
 from harness.errors import UsageError
 from harness.forge.base import Issue, Label, Queued
 
@@ -34,10 +36,10 @@ def _check_ready(services: Services, issue: Issue) -> None:
 
 
 def implement_issue(services: Services, number: int) -> RunOutcome:
+    """An attempt left unfinished is resumed as it was; a new one needs the issue ready."""
     check_kill_switch(services)
     issue = services.forge.get_issue(number)
     if issue.state != "open":
         raise UsageError(f"issue {number} is not an open issue accepted by triage")
-    if services.store.find_open_run("implement", number) is None:  # else: resumed as it was
-        _check_ready(services, issue)
-    return run_leased(services, "implement", number, ChangeInputs(number=number))
+    ready = partial(_check_ready, services, issue)
+    return Engine(services).run("implement", number, ChangeInputs(number=number), fresh=ready)

@@ -70,8 +70,10 @@ def _names(cls: type[DataclassInstance]) -> tuple[str, ...]:
 
 def from_row(cls: type[R], row: sqlite3.Row, json: tuple[str, ...] = (), **given: Any) -> R:
     """A ``cls`` from ``row``: each field not ``given`` from the column of its name (decoded
-    when it is one of the ``json`` columns)."""
-    values = {name: row[name] for name in _names(cls) if name not in given}
+    when it is one of the ``json`` columns; its default where an older schema has no such
+    column)."""
+    columns = row.keys()
+    values = {name: row[name] for name in _names(cls) if name not in given and name in columns}
     return cls(**values | {name: loads(row[name]) for name in json}, **given)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Collection
 
 from harness.errors import NotFoundError
 from harness.forge.base import (
@@ -74,16 +73,15 @@ class ForgeTablesMixin(StoreBase):
     def issues(self, state: str = "open") -> list[Issue]:
         return self._issues() if state == "all" else self._issues("WHERE state = ?", (state,))
 
-    def ready_issues(self, interrupted: Collection[int]) -> list[Queued]:
-        """The open issues accepted or in progress on the queue, and those ``interrupted``,
-        with their labels, by index (their texts are not read)."""
+    def ready_issues(self) -> list[Queued]:
+        """The open issues accepted or in progress on the queue, with their labels, by index
+        (their texts are not read)."""
         ready = (
             f"SELECT number FROM issue_queue WHERE state IN {(Label.ACCEPTED, Label.IN_PROGRESS)}"
         )
         rows = self._rows(
-            f"SELECT number, author FROM issues WHERE number IN ({ready} UNION SELECT value"
-            " FROM json_each(?)) AND state = 'open' ORDER BY number",
-            (dumps(sorted(interrupted)),),
+            f"SELECT number, author FROM issues WHERE number IN ({ready}) AND state = 'open'"
+            " ORDER BY number"
         )
         labels = self._labels([row[0] for row in rows])
         return [Queued(row[0], row[1], tuple(labels.get(row[0], ()))) for row in rows]

@@ -318,6 +318,17 @@ def m013_a_rebase_is_no_attempt(db: sqlite3.Connection) -> None:
     trends.install(db)
 
 
+def m014_runs_know_their_parent(db: sqlite3.Connection) -> None:
+    """A child workflow's run names the run and the step that started it (a ``workflow:``
+    step), so the parent resumed after a kill finds its children, finished or not."""
+    execute_script(
+        db,
+        "ALTER TABLE runs ADD COLUMN parent TEXT;\n"
+        "ALTER TABLE runs ADD COLUMN parent_step TEXT;\n"
+        "CREATE INDEX runs_parent ON runs (parent) WHERE parent IS NOT NULL;\n",
+    )
+
+
 MIGRATIONS: tuple[tuple[str, Migration], ...] = tuple(
     (fn.__name__, fn)
     for fn in (
@@ -334,6 +345,7 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = tuple(
         m011_kept_trends_and_queue,
         m012_closed_is_closed,
         m013_a_rebase_is_no_attempt,
+        m014_runs_know_their_parent,
     )
 )
 

@@ -11,6 +11,7 @@ from typing import cast
 
 from harness.store.base import StoreBase, execute_script, recreate
 from harness.store.records import KindTally, Said
+from harness.store.runs import ORCHESTRATES
 
 HUMAN_REJECT = "human.reject"
 HUMAN_APPROVE = "human.approve"
@@ -316,8 +317,11 @@ class OutcomesMixin(StoreBase):
     follows what it returns (a window, a page, the kinds), not how many runs there are."""
 
     def run_counts(self) -> dict[str, int]:
-        """How many runs are in each status: every run, at any size."""
-        rows = self._rows("SELECT status, COUNT(*) FROM runs GROUP BY status ORDER BY status")
+        """How many runs that do work are in each status (``list_runs``), at any size."""
+        rows = self._rows(
+            f"SELECT status, COUNT(*) FROM runs WHERE NOT {ORCHESTRATES}"
+            " GROUP BY status ORDER BY status"
+        )
         return {str(r[0]): int(r[1]) for r in rows}
 
     def finished_by_kind(self, since: str, until: str) -> dict[str, tuple[int, int]]:

@@ -19,6 +19,8 @@ class Run:
     governance: dict[str, str]
     started_at: str
     finished_at: str | None
+    parent: str | None = None  # the run whose ``workflow:`` step started it
+    parent_step: str | None = None  # that step
 
 
 @dataclass(frozen=True)

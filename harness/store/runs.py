@@ -16,6 +16,10 @@ if TYPE_CHECKING:
     from harness.artifacts import Artifact
 
 _FINAL = ("succeeded", "failed")
+# a run that ran other workflows: a step of it kept their runs (a ``workflow:`` step)
+ORCHESTRATES = (
+    "EXISTS (SELECT 1 FROM steps s WHERE s.run_id = runs.id AND s.artifact IN ('Ran', 'Children'))"
+)
 A = TypeVar("A", bound="Artifact")
 
 
@@ -34,13 +38,17 @@ class RunsMixin(StoreBase):
         issue: int | None,
         inputs: Mapping[str, object],
         governance: dict[str, str],
+        parent: tuple[str, str] | None = None,
     ) -> Run:
+        """A new run; ``parent``: the run and the step that start it (a ``workflow:`` step)."""
         run_id = "r-" + secrets.token_hex(5)
         self._write(
             "INSERT INTO runs (id, workflow, issue, status, inputs, governance, started_at)"
             " VALUES (?, ?, ?, 'running', ?, ?, ?)",
             (run_id, workflow, issue, stored(inputs), dumps(governance), utc_now()),
         )
+        if parent is not None:
+            self.set_parent(run_id, *parent)
         return self.get_run(run_id)
 
     def get_run(self, run_id: str) -> Run:
@@ -66,6 +74,19 @@ class RunsMixin(StoreBase):
             "SELECT * FROM runs WHERE +workflow = ? AND status IN ('running','stopped')"
             " ORDER BY started_at, rowid",
             (workflow,),
+        )
+        return [_run(row) for row in rows]
+
+    def set_parent(self, run_id: str, parent: str, step: str) -> None:
+        """Run ``run_id`` is the child of ``parent``'s step ``step`` (started or resumed by it)."""
+        self._write(
+            "UPDATE runs SET parent = ?, parent_step = ? WHERE id = ?", (parent, step, run_id)
+        )
+
+    def children(self, parent: str) -> list[Run]:
+        """The runs ``parent``'s ``workflow:`` steps started or took up, oldest first."""
+        rows = self._rows(
+            "SELECT * FROM runs WHERE parent = ? ORDER BY started_at, rowid", (parent,)
         )
         return [_run(row) for row in rows]
 
@@ -99,9 +120,12 @@ class RunsMixin(StoreBase):
         offset: int = 0,
     ) -> list[Run]:
         """Runs newest first, filtered (``day``: ``YYYY-MM-DD``, UTC, of the start), one
-        page of ``limit`` (None: all) after ``offset``: by index, however many runs there are."""
+        page of ``limit`` (None: all) after ``offset``: by index, however many runs there are.
+        Without ``workflow``, the runs that do work: a run that only ran others (a cycle's, its
+        stages') is listed when its workflow is asked for by name."""
         filters, args = self._where(
             ("workflow = ?", workflow),
+            (f"NOT {ORCHESTRATES}", () if workflow is None else None),
             ("issue = ?", issue),
             ("status = ?", status),
             # every time of that day sorts between the day and the day followed by "U"

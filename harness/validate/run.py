@@ -1,40 +1,22 @@
-"""``factory validate N``: claim the issue, then validate (and maybe merge) its PR."""
+"""``factory validate N``: validate (and maybe merge) issue N's PR, under the issue's lease
+(``workflows/validate.yaml``)."""
 
 from __future__ import annotations
 
-from functools import partial
-
 from harness.artifacts import Landing, ValidateInputs
-from harness.engine.context import Services
-from harness.engine.runner import RunOutcome, check_kill_switch, run_leased
+from harness.engine.actions import action
+from harness.engine.context import Services, StepContext
+from harness.engine.runner import Engine, RunOutcome, check_kill_switch
 from harness.errors import UsageError
 from harness.forge.base import Label
-from harness.validate.landing import give_back_landing, landed_by, leave
-
-
-def unfinished_after_merge(services: Services) -> list[int]:
-    """Issues whose validation merged but did not finish (killed or stopped right after the
-    merge, in the smoke run or its revert): the issue may be closed by then, so only its
-    open run says work is left."""
-    store, landed = services.store, Landing.__name__
-    return sorted(
-        {
-            run.issue
-            for run in store.open_runs("validate")
-            if run.issue is not None
-            and (
-                any(s.artifact == landed and s.status == "succeeded" for s in store.steps(run.id))
-                or landed_by(store, services.forge, run.id) is not None
-            )
-        }
-    )
+from harness.validate.landing import give_back_landing, leave
 
 
 def landing_unfinished(services: Services, number: int, action: str) -> None:
     """A usage error when issue ``number``'s change is already on production and its
     validation, interrupted after the merge, has not finished: nothing a person decides can
     land, retry or reject it now; the next ``factory run`` finishes it (its smoke run)."""
-    if number in unfinished_after_merge(services):
+    if services.store.latest_artifact(Landing, number, run_status=("running", "stopped")):
         raise UsageError(
             f"issue {number}: its change has already landed on production; the validation "
             f"that merged it was interrupted and the next 'factory run' finishes it (the smoke "
@@ -44,18 +26,23 @@ def landing_unfinished(services: Services, number: int, action: str) -> None:
 
 def validate_issue(services: Services, number: int, rehearsal: bool = False) -> RunOutcome:
     """``rehearsal`` (``factory backtest``): the run stops at the decided route, never
-    merging (``workflows/validate.yaml``)."""
+    merging (``workflows/validate.yaml``). A validation left unfinished is resumed as it was;
+    a new one needs a pull request waiting for it."""
     check_kill_switch(services)
-    issue = services.forge.get_issue(number)
-    waiting = issue.state == "open" and Label.NEEDS_REVIEW in issue.labels
-    if not waiting and number not in unfinished_after_merge(services):
-        raise UsageError(f"issue {number} has no pull request waiting for validation")
+
+    def waiting() -> None:
+        issue = services.forge.get_issue(number)
+        if issue.state != "open" or Label.NEEDS_REVIEW not in issue.labels:
+            raise UsageError(f"issue {number} has no pull request waiting for validation")
+
     inputs = ValidateInputs(number=number, rehearsal=rehearsal)
-    return run_leased(services, "validate", number, inputs, partial(_leave, services))
+    return Engine(services).run("validate", number, inputs, fresh=waiting)
 
 
-def _leave(services: Services, holder: str) -> None:
-    """A validation's end: the landing lease it held from its merge step, its place in the
-    merge queue."""
-    give_back_landing(services.store, holder)
-    leave(services.store, services.settings.state_dir, holder)
+@action("validate.leave")
+def leave_queue(ctx: StepContext) -> None:
+    """A validation's end, whatever became of it: production's landing lease it held from its
+    merge step given back, its place in the merge queue left."""
+    if ctx.lease is not None:
+        give_back_landing(ctx.services.store, ctx.lease.holder)
+        leave(ctx.services.store, ctx.services.settings.state_dir, ctx.lease.holder)

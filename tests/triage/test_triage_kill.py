@@ -74,9 +74,12 @@ def test_kill_9_at_random_points_then_rerun_finishes_exactly_once(
         assert len(marked) == 1, (number, marked)
 
     runs = cli("runs", "--json", "--limit", "500").json()
-    finished = [r for r in runs if r["status"] == "succeeded"]
+    triaged = [r for r in runs if r["workflow"] == "triage"]
+    finished = [r for r in triaged if r["status"] == "succeeded"]
     assert sorted(r["issue"] for r in finished) == sorted(EXPECTED)
-    assert {r["status"] for r in runs} == {"succeeded"}  # killed runs were resumed, not redone
+    assert {r["status"] for r in triaged} == {"succeeded"}  # killed runs were resumed, not redone
+    # each factory triage is one inbox run; a killed one was resumed by the next, not redone
+    assert {r["status"] for r in runs if r["workflow"] == "inbox"} == {"succeeded"}
     assert standin.violations == []
 
 
@@ -93,13 +96,18 @@ def test_a_run_killed_after_its_rejection_closed_the_issue_is_finished(
     calls = len(anthropic_env.received)
     db = Path(os.environ["FACTORY_STATE_DIR"]) / "state.db"
     with closing(sqlite3.connect(db)) as conn, conn:  # what a kill inside the apply step leaves
-        conn.execute("UPDATE steps SET status = 'running' WHERE step_id = 'apply'")
+        # (the inbox's triage step too: its triage run under way)
+        conn.execute("UPDATE steps SET status = 'running' WHERE step_id IN ('apply', 'triage')")
         conn.execute("UPDATE runs SET status = 'running', finished_at = NULL")
 
     again = cli("triage", "--json").json()
     assert [(r["issue"], r["status"]) for r in again] == [(1, "succeeded")]
     assert len(anthropic_env.received) == calls  # resumed at its apply step, not judged again
-    assert [r["status"] for r in cli("runs", "--json").json()] == ["succeeded"]
+    runs = cli("runs", "--json").json()
+    assert sorted((r["workflow"], r["status"]) for r in runs) == [
+        ("inbox", "succeeded"),
+        ("triage", "succeeded"),
+    ]
     shown = cli("issue", "show", "1", "--json").json()
     assert shown["state"] == "closed"
     assert [x for x in shown["labels"] if x.startswith("factory:")] == ["factory:rejected"]
@@ -120,7 +128,7 @@ def test_a_run_killed_before_its_decision_on_an_issue_closed_meanwhile_is_ended(
     db = Path(os.environ["FACTORY_STATE_DIR"]) / "state.db"
     with closing(sqlite3.connect(db)) as conn, conn:  # a kill inside the judge step, and then
         conn.execute("DELETE FROM steps WHERE step_id = 'apply'")
-        conn.execute("UPDATE steps SET status = 'running' WHERE step_id = 'judge'")
+        conn.execute("UPDATE steps SET status = 'running' WHERE step_id IN ('judge', 'triage')")
         conn.execute("UPDATE runs SET status = 'running', finished_at = NULL")
         conn.execute("DELETE FROM issue_labels")
         conn.execute("DELETE FROM comments")
@@ -131,7 +139,7 @@ def test_a_run_killed_before_its_decision_on_an_issue_closed_meanwhile_is_ended(
 
     assert cli("triage", "--json").json() == []
     assert len(anthropic_env.received) == calls  # nothing decided, nothing spent
-    (run,) = cli("runs", "--json").json()
+    (run,) = [r for r in cli("runs", "--json").json() if r["workflow"] == "triage"]
     assert (run["status"], run["reason"]) == (
         "failed",
         "issue #1 is no longer open: its triage run was not resumed",
@@ -139,4 +147,5 @@ def test_a_run_killed_before_its_decision_on_an_issue_closed_meanwhile_is_ended(
     if gone == "closed":
         shown = cli("issue", "show", "1", "--json").json()
         assert shown["labels"] == [] and shown["comments"] == []  # nothing written on it
-    assert cli("triage", "--json").json() == [] and len(cli("runs", "--json").json()) == 1
+    assert cli("triage", "--json").json() == []
+    assert [r["workflow"] for r in cli("runs", "--json").json()].count("triage") == 1
