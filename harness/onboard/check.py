@@ -32,6 +32,7 @@ from harness.model.retry import RetryPolicy
 from harness.onboard.model_check import OutputLimit, model_problems, output_problems
 from harness.onboard.scaffold import ci_workflows, untouched
 from harness.paths import FLOWS, validators_dir
+from harness.sandbox.peers import NO_SOCKET_FOLDER, socket_base
 from harness.validate.definition import (
     OVERRIDE_DIR,
     SEALED_VALIDATOR,
@@ -271,6 +272,8 @@ def check(root: Path, state_dir: Path) -> CheckReport:
 
         report.errors.extend(override_problems(overrides))
     _writable(state_dir, report)
+    if socket_base() is None:  # every validation would stop at its seal
+        report.errors.append(ConfigError("environment", "TMPDIR", NO_SOCKET_FOLDER))
     if config is not None:
         if config.network.allow is None:
             report.notes += _derived_allow(root, branch)
