@@ -333,7 +333,7 @@ def ci_problems(root: Path) -> list[ConfigError]:
             "not a model's, would decide every issue"
         )
         problems.append((CONFIG_FILE, "provider.type", why))
-    if not config.github.repository and not os.environ.get("GITHUB_REPOSITORY", "").strip():
+    if not config.github.repository_in_use:
         problems.append((CONFIG_FILE, "github.repository", f"not set: {runs}, for owner/name"))
     for kind in config.rehearsal_trust(rules):
         why = "auto was the rehearsal's: a model's changes of that kind would merge unapproved"
@@ -371,7 +371,7 @@ def _listings(config: FactoryConfig, report: CheckReport) -> dict[str, Listing] 
 
 def _github(config: FactoryConfig, report: CheckReport) -> None:
     """What the GitHub forge will need from the environment (nothing is contacted)."""
-    repository = config.github.repository or os.environ.get("GITHUB_REPOSITORY", "").strip()
+    repository = config.github.repository_in_use
     if not repository:  # GitHub Actions sets GITHUB_REPOSITORY
         report.warnings.append(
             f"{CONFIG_FILE}: github.repository: not set and neither is $GITHUB_REPOSITORY"
