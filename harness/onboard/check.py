@@ -353,7 +353,9 @@ def leaky_uploads(root: Path) -> list[ConfigError]:
     (docs/github.md)."""
     problems = []
     for path in sorted((root / ".github" / "workflows").glob("*.y*ml")):
-        with contextlib.suppress(OSError, yaml.YAMLError, AttributeError, TypeError):
+        with contextlib.suppress(
+            OSError, ValueError, LookupError, yaml.YAMLError, AttributeError, TypeError
+        ):  # not a workflow: actionlint's to say
             workflow = yaml.safe_load(path.read_text("utf-8"))
             for name, job in workflow["jobs"].items():
                 scopes = [workflow, job, *job.get("steps", [])]

@@ -434,6 +434,8 @@ def test_check_fails_a_job_that_has_seen_the_holdout_and_uploads_its_state(
         },
     }
     (folder / "journeys.yaml").write_text(yaml.safe_dump(mine))
+    (folder / "empty.yml").write_text("name: nothing to run\n")  # no jobs, no text: no crash
+    (folder / "binary.yml").write_bytes(b"\xff\xfe")
     assert leaks() == [
         (".github/workflows/factory-health.yml", "jobs.heal"),
         (".github/workflows/factory-work.yml", "jobs.validate"),
