@@ -185,7 +185,6 @@ def run_sealed(
     from harness.validate.forward import ModelForwarder
 
     sockets, writable, peers = request.sockets, Path(request.shots_dir), Peers()
-    sockets.chmod(0o711)  # the harness's: the seal's uid reaches a socket by name, renames none
     with tempfile.TemporaryDirectory(prefix="factory-browser-") as launcher_dir:
         hidden = tuple(p.resolve() for p in masked if p.exists())
         launcher = Launcher(Path(launcher_dir), find_chromium(), netns_pid, hidden=hidden)

@@ -23,6 +23,7 @@ from harness.git.repo import GitRepo
 from harness.git.worktrees import WorktreeManager, default_worktree_root
 from harness.model.base import Model, Request, Response
 from harness.model.scripted import ScriptedModel, load_script
+from harness.sandbox.peers import SOCKETS_PREFIX
 from harness.sandbox.relay import EGRESS_PORT
 from harness.store.db import Store
 from tests.browser.processes import ChromiumWatch
@@ -159,7 +160,7 @@ def seal_sockets(cycle: int) -> list[str]:
                 ancestor = _parent(ancestor)
         except (OSError, ValueError):
             continue
-        folders = {a.decode() for a in args if b"/factory-seal-" in a}
+        folders = {a.decode() for a in args if f"/{SOCKETS_PREFIX}".encode() in a}
         if ancestor == cycle and folders:
             return sorted(str(p) for p in Path(folders.pop()).iterdir())
     raise AssertionError("no seal is running")
