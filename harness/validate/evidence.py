@@ -416,6 +416,8 @@ def sealed_request(
         model_socket=str(sockets / f"model-{secrets.token_hex(12)}.sock"),
         browser_socket=str(sockets / f"browser-{secrets.token_hex(12)}.sock"),
         harness_uid=os.getuid(),
+        addressing=list(definition.addressing),
+        secret_names=definition.secret_names,
     )
     return request, definition
 
