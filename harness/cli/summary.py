@@ -99,7 +99,7 @@ def validator_lines(records: RunRecords) -> list[str]:
     run = checked.validator if checked is not None else None
     if run is None or run.output is None:
         return []
-    again = f"; sent back once: {run.sent_back}" if run.sent_back else ""
+    again = f"; sent back once: {run.sent_back.split('. ')[0]}" if run.sent_back else ""
     lines = [f"validator: {run.output.verdict}, score {run.output.score:.2f}{again}"]
     for row in run.by_criterion():
         said = f" — {row['evidence']}" if row["evidence"] else ""
