@@ -347,7 +347,7 @@ class BrowserTools:
         )
 
     def snapshot(self, data: dict[str, object]) -> str:
-        return self._page_text(MAX_SNAPSHOT, data)
+        return self._guarded(lambda: self._page_text(MAX_SNAPSHOT, data))
 
     def screenshot(self, data: dict[str, object]) -> ToolOutput:
         self.shots_dir.mkdir(parents=True, exist_ok=True)
