@@ -204,7 +204,7 @@ def report(ctx: click.Context, run_id: str, as_json: bool) -> None:
 def report_data(root: Path, store: Store, run_id: str) -> tuple[dict[str, Any], Any, list[str]]:
     """What ``factory report --json`` prints (and ``factory mcp``'s report tool answers), the
     change its issue's PR holds, and the chosen tests its suite runs named."""
-    from harness.artifacts import RunRecords
+    from harness.artifacts import CheckResult, RunRecords
     from harness.validate.suite import suite_runs
 
     run = store.get_run(run_id)
@@ -220,6 +220,10 @@ def report_data(root: Path, store: Store, run_id: str) -> tuple[dict[str, Any], 
         change = change_diff(store, GitRepo(root), run.issue, RunRecords(store.steps(run_id)))
     suites, chosen = suite_runs(store, run.issue, run_id)
     data = {**store.run_rows([run])[0], "governance": run.governance, "steps": steps}
+    # the sealed validator's verdict, criterion by criterion, with the observations it cites
+    checked = RunRecords(store.steps(run_id)).newest(CheckResult)
+    judged = checked.validator.by_criterion() if checked and checked.validator else None
+    data |= {"validator": judged}
     return data | {"diff": change.text if change else None, "suite_runs": suites}, change, chosen
 
 

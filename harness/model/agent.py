@@ -6,7 +6,7 @@ what each stop reason does is said in docs/configuration.md ("Models")."""
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -50,6 +50,9 @@ class AgentSpec:
     max_invalid_outputs: int = 3
     thinking: str | None = None  # "adaptive" | "off" | None: the model's default
     effort: str | None = None  # "low" … "max" | None: the model's default
+    # may send the first valid output back once, saying why as the tool's error (None: it
+    # stands): the next valid output stands, and so does the first when the turns run out
+    review: Callable[[dict[str, object]], str | None] | None = None
 
 
 class AgentHooks(Protocol):
@@ -63,6 +66,7 @@ class AgentResult:
     turns: int
     calls: list[CallRecord] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)  # images left out
+    sent_back: str = ""  # why its first valid output went back to it (``run_agent``'s review)
 
 
 def cap(text: str, limit: int = MAX_TOOL_RESULT) -> str:
@@ -191,7 +195,13 @@ class _Loop:
                 problem = validate_input(spec.output_tool, use["input"])
                 if problem is None:
                     self.result.output = dict(use["input"])
-                    return True
+                    review = None if self.result.sent_back else spec.review  # once
+                    said = review(self.result.output) if review else None
+                    if not said:
+                        return True
+                    self.result.sent_back = said
+                    results.append(_result(use, said, True))
+                    continue
                 self.invalid += 1
                 if self.invalid >= spec.max_invalid_outputs:
                     raise ModelError(
@@ -230,6 +240,8 @@ class _Loop:
                     return self.result
         finally:
             self.result.messages = without_images(self.messages)
+        if self.result.sent_back:  # it gave a valid output, sent back once: that one stands
+            return self.result
         raise ModelError(
             f"agent {spec.role} used all {spec.max_turns} turns without calling {spec.output_tool}"
         )

@@ -294,6 +294,8 @@ class Trail:
     # (the step that ran it, the journey with its screenshot's URL)
     journeys: list[tuple[str, JourneyResult]] = field(default_factory=list)
     validator: Verdict | None = None
+    # each criterion with the observations it rests on (``ValidatorRun.by_criterion``)
+    validator_criteria: list[dict[str, Any]] = field(default_factory=list)
     validator_shots: list[Shot] = field(default_factory=list)
     pr: int | None = None
     merge: Landing | None = None
@@ -373,7 +375,7 @@ def trail(services: Services, run: Run, now: float) -> Trail:
     # the sealed validator's own answer (the check's; the decision keeps only a summary)
     checked = records.newest(CheckResult)
     if checked is not None and (validator := checked.validator) is not None:
-        out.validator = validator.output
+        out.validator, out.validator_criteria = validator.output, validator.by_criterion()
         out.validator_shots = [
             Shot(Path(p).name, url) for p in validator.shots if (url := evidence_url(state_dir, p))
         ]

@@ -194,6 +194,7 @@ def validator_question(ctx: StepContext, candidate: PrCandidate) -> ValidatorQue
         effort=role.effort,
         governance=settings.governance.texts(),
         task=task,
+        criteria=spec.acceptance_criteria,
     )
 
 

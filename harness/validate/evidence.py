@@ -415,6 +415,8 @@ def sealed_request(
         model_socket=socket_path(sockets, "model"),
         browser_socket=socket_path(sockets, "browser"),
         harness_uid=os.getuid(),
+        addressing=list(definition.addressing),
+        secret_names=definition.secret_names,
     )
     return request, definition
 

@@ -22,7 +22,7 @@ SECTION = {
     "MERGED": "factory:merged",
     "rejected": "factory:rejected",
     "refused (needs a human)": "factory:needs-human",
-    "needs a human: hold-out conflict": "factory:needs-human",
+    "needs a human": "factory:needs-human",
     "needs review": "factory:needs-review",
 }
 
@@ -36,7 +36,7 @@ def test_queue_shows_every_issue_of_the_demo_where_it_ended(page, demo: Demo) ->
         row = page.locator(f"section[data-state='{SECTION[outcome]}'] tr[data-issue='{number}']")
         expect(row).to_have_count(1)
     why = page.locator("section[data-state='factory:needs-human'] tr[data-issue='5'] .why")
-    expect(why).to_contain_text("hidden user journey")
+    expect(why).to_contain_text("addresses the validator")  # its page wrote to the validator
     merged = page.locator("section[data-state='factory:merged'] tr[data-issue='1']")
     expect(merged).to_contain_text("validate: merge")
 
@@ -50,8 +50,11 @@ def test_refused_issue_page_shows_the_journey_screenshot_and_the_verdicts(page) 
     assert shot.evaluate("img => img.naturalWidth") > 0
     body = page.locator("main")
     expect(body).to_contain_text("FAIL at step 3")
-    expect(body).to_contain_text("holdout_conflict")
-    expect(body).to_contain_text("the page works as the issue asks")  # the validator's criterion
+    expect(body).to_contain_text("needs_human")
+    # the validator's verdict per criterion: the spec's criterion, and the observation it cites
+    criteria = page.locator("table.criteria").first
+    expect(criteria).to_contain_text("C1: The button on the home page is named Save.")
+    expect(criteria).to_contain_text("#1 browser_snapshot {} — ok")
     expect(page.locator("table.gates").first).to_contain_text("changed_lines")
     expect(page.locator("#outcome")).to_have_text("factory:needs-human")
 
@@ -91,7 +94,7 @@ def test_a_refused_validation_never_reads_succeeded(
     assert res.code == 0, res.err
     validations = {r["issue"]: r for r in res.json() if r["workflow"] == "validate"}
     assert validations[1]["outcome"] == "merged"
-    for number, route in ((demo.waiting, "needs_review"), (5, "holdout_conflict")):
+    for number, route in ((demo.waiting, "needs_review"), (5, "needs_human")):
         row = validations[number]
         assert (row["status"], row["outcome"]) == ("succeeded", route), row
     assert {r["outcome"] for r in res.json() if r["workflow"] == "implement"} == {"pr_opened"}
@@ -106,7 +109,7 @@ def test_a_refused_validation_never_reads_succeeded(
     assert not any("succeeded" in x for x in demo.said if "issue " in x), demo.said
     page.goto(server.base + "/runs?workflow=validate")
     refused = page.locator(f"table.runs tr[data-run='{validations[5]['id']}'] .status")
-    expect(refused).to_have_text("holdout_conflict")
+    expect(refused).to_have_text("needs_human")
     expect(page.locator("table.runs tbody")).not_to_contain_text("succeeded")
 
 
