@@ -127,7 +127,7 @@ def test_the_demo_merges_with_tmpdir_and_state_at_100_characters(tmp_path: Path)
         2: "MERGED",
         3: "rejected",
         4: "refused (needs a human)",
-        5: "needs a human: hold-out conflict",
+        5: "needs a human",
     }
 
 
