@@ -110,7 +110,7 @@ def _setup(settings: Settings, path: Path, report: DoctorReport, fresh: bool) ->
     report.network = prepared.network
     result = prepared.online
     if result is None:  # a kept set-up reused, or the egress proxy could not start
-        return prepared.problem and Check("setup", False, 0.0, prepared.problem)
+        return Check("setup", False, 0.0, prepared.problem) if prepared.problem else None
     return _command("setup", str(settings.config.commands.setup), lambda: result)
 
 

@@ -161,8 +161,8 @@ def run_step(page: Page, step: Step) -> None:
     elif step.expect_no_text is not None:
         page.wait_for_load_state("load", timeout=t)
         unwanted = _as_text(step.expect_no_text)
-        found, body = _found(page, unwanted)
-        if found:
+        shown, body = _found(page, unwanted)
+        if shown:
             raise StepFailure(f"no text {unwanted.text!r}", f"page text: {body[:300]!r}")
     elif step.expect_url is not None:
         waiting = _Waiting(page, t)
