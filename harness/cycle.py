@@ -27,12 +27,13 @@ from harness.git.worktrees import WorktreeManager
 from harness.heal.run import ProductionState, reverts_waiting
 from harness.heal.run import production_health as production_health  # benchmarks read it here
 from harness.implement.run import implement_issue, waits_for_approval
+from harness.model.provider import require_model
 from harness.review.trust import approvals
 from harness.sandbox.shared import shared
 from harness.services import open_services
 from harness.store.db import Store
 from harness.store.outcomes import outcome_word, shown
-from harness.triage.queue import deferred_waiting, triage_all
+from harness.triage.queue import deferred_waiting, triage_all, untriaged
 from harness.validate.run import unfinished_after_merge, validate_issue
 
 Progress = Callable[[str], None]
@@ -65,6 +66,7 @@ class CycleResult(TypedDict, total=False):
     busy: str
     ended: list[int]
     deferred: dict[str, object]  # issues the daily author limit defers: count, until
+    waiting: list[int]  # issues of the cycle that now wait for a person (review or decision)
 
 
 def needs_validation(services: Services, number: int) -> bool:
@@ -157,16 +159,30 @@ def outcome_of(row: StageRow) -> str | None:
     )
 
 
-def refused_any(result: CycleResult) -> bool:
-    """Whether a gate, a budget or a validator said no to any issue of the cycle
-    (docs/user-guide.md, "Commands": exit 1). A triage decision to reject or ask for information
-    is not a refusal."""
-    return (
-        not result.get("production", {"green": True})["green"]  # red production stops the cycle
-        or any(row["status"] == "stopped" for row in result["triage"])
-        or any(row["status"] != "succeeded" for row in result["implement"])
-        or any(outcome_of(row) != "merged" for row in result["validate"])
-    )
+WAITING_EXIT = 3  # ``factory run --fail-on-waiting``: an issue now waits for a person
+
+
+def cycle_exit(result: CycleResult, fail_on_waiting: bool = False) -> int:
+    """``factory run``'s exit code (docs/user-guide.md, "Exit codes"), whatever became of the
+    issues: 1 when the cycle could not do its work — production red (nothing was built on
+    it), a run stopped (the kill switch, a budget, the provider asking to wait) or a stage
+    that could not start for an issue; with ``fail_on_waiting``, ``WAITING_EXIT`` when an
+    issue now waits for a person; else 0."""
+    rows = [*result["triage"], *result["implement"], *result["validate"]]
+    if not result.get("production", {"green": True})["green"] or any(
+        row["status"] in ("stopped", "refused") for row in rows
+    ):
+        return 1
+    return WAITING_EXIT if fail_on_waiting and result.get("waiting") else 0
+
+
+def _for_a_person(services: Services, result: CycleResult) -> CycleResult:
+    """``result`` with the issues it worked on that now wait for a person."""
+    rows = [*result["triage"], *result["implement"], *result["validate"]]
+    held = {Label.NEEDS_REVIEW, Label.NEEDS_HUMAN}
+    worked = sorted({int(str(row["issue"])) for row in rows})
+    waiting = [n for n in worked if held & set(services.forge.get_issue(n).labels)]
+    return {**result, "waiting": waiting} if waiting else result
 
 
 def _one(
@@ -204,6 +220,7 @@ def run_stage(
     rows: list[StageRow] = []
     if not numbers:
         return rows
+    require_model(settings, provider)
     progress(f"{stage} {len(numbers)} issue(s), {width} at a time …")
     with closing(Store.open(settings.state_dir)) as store, ThreadPoolExecutor(width) as pool:
         futures = [pool.submit(_one, settings, provider, stage, n, store, plan) for n in numbers]
@@ -230,6 +247,8 @@ def run_cycle(
     width = max_parallel or services.settings.config.max_parallel
     WorktreeManager.of(services.repo, services.settings.state_dir).prune()  # killed runs' leftovers
     progress("triage …")
+    if untriaged(services):  # an idle cycle asks no model: it needs no key
+        require_model(services.settings, provider)
     triaged = triage_all(services)
     for row in triaged:
         progress(f"  issue {row['issue']}: {row.get('decision') or row['status']}")
@@ -258,12 +277,12 @@ def run_cycle(
         progress(f"  production is red: {health.get('reason')}")
         result["validate"] += stage("validate", reverts_waiting(services))
         services.forge.settle()
-        return result
+        return _for_a_person(services, result)
     result["implement"] = stage("implement", ready_to_implement(services))
     check_kill_switch(services)
     result["validate"] += stage("validate", _waiting(services))
     services.forge.settle()
-    return result
+    return _for_a_person(services, result)
 
 
 def end_abandoned(services: Services) -> list[int]:

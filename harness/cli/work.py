@@ -197,26 +197,33 @@ def validate(ctx: click.Context, number: int, as_json: bool) -> None:
     help="Repeat every N seconds until stopped.",
 )
 @click.option("--max-parallel", type=click.IntRange(1, 32), default=None)
+@click.option(
+    "--fail-on-waiting",
+    is_flag=True,
+    help="Exit 3 when an issue of the cycle now waits for a person (a review, a decision).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print every stage's rows as JSON.")
 @click.pass_context
 def run_command(
-    ctx: click.Context, once: bool, interval: int | None, max_parallel: int | None, as_json: bool
+    ctx: click.Context,
+    once: bool,
+    interval: int | None,
+    max_parallel: int | None,
+    fail_on_waiting: bool,
+    as_json: bool,
 ) -> None:
     """One full cycle: triage -> implement (parallel) -> validate -> merge.
 
-    Exits 1 when a gate, a budget or a validator said no to any issue, 0 when all went
-    through."""
-    from harness.config.settings import load_settings
-    from harness.model.provider import require_model
+    Exits 0 when the cycle ran, whatever became of the issues (the table says); 1 when it
+    could not do its work (production red, the kill switch, a budget); 3 with
+    --fail-on-waiting when an issue now waits for a person. A cycle with nothing to do asks
+    no model and needs no key."""
     from harness.store.db import Store
 
     root = repo_root(ctx)
-    require_model(
-        load_settings(root, state_dir(root), provider_override(ctx)), provider_override(ctx)
-    )
     store = Store.open(state_dir(root))
     with ctrl_c(state_dir(root)):
-        _run_loop(ctx, store, once, interval, max_parallel, as_json)
+        _run_loop(ctx, store, once, interval, max_parallel, as_json, fail_on_waiting)
 
 
 def _run_loop(
@@ -226,11 +233,12 @@ def _run_loop(
     interval: int | None,
     max_parallel: int | None,
     as_json: bool,
+    fail_on_waiting: bool,
 ) -> None:
     import time
 
     from harness.cli.tables import print_table
-    from harness.cycle import refused_any
+    from harness.cycle import cycle_exit
 
     while True:
         result: CycleResult
@@ -248,6 +256,9 @@ def _run_loop(
             print_table(
                 "factory run", ("stage", "issue", "outcome", "PR", "why"), _run_rows(result)
             )
+            if result.get("waiting"):
+                people = ", ".join(f"#{n}" for n in result["waiting"])
+                click.echo(f"waiting for a person: {people} ('factory approve N', 'reject N')")
             waiting = result.get("deferred")
             if waiting:
                 click.echo(
@@ -256,9 +267,7 @@ def _run_loop(
                     "triage.trusted_authors or of the limit, all of them)"
                 )
         if once or interval is None:
-            if refused_any(result):
-                ctx.exit(1)
-            return
+            ctx.exit(cycle_exit(result, fail_on_waiting))
         time.sleep(interval)
 
 

@@ -18,6 +18,7 @@ from harness.artifacts import (
     HoldoutRun,
     Implemented,
     IssueSpec,
+    KeptVerdict,
     Landing,
     Plan,
     Review,
@@ -294,6 +295,7 @@ class Trail:
     # (the step that ran it, the journey with its screenshot's URL)
     journeys: list[tuple[str, JourneyResult]] = field(default_factory=list)
     validator: Verdict | None = None
+    reused: KeptVerdict | None = None  # the verdict was given in an earlier run: how kept
     validator_shots: list[Shot] = field(default_factory=list)
     pr: int | None = None
     merge: Landing | None = None
@@ -343,7 +345,7 @@ def _journeys(state_dir: Path, records: RunRecords) -> list[tuple[str, JourneyRe
 
 def _said(records: RunRecords, run: Run) -> tuple[str | None, str | None]:
     """The rule and reason the code gave (triage's or validation's, newest), else the run's."""
-    spec = records.every(IssueSpec)
+    spec = records.judged()
     routed = records.every(Routing)
     said = [(step.seq, found.reason) for step, found in spec if found.reason]
     said += [(step.seq, found.reason) for step, found in routed if found.reason]
@@ -374,6 +376,7 @@ def trail(services: Services, run: Run, now: float) -> Trail:
     checked = records.newest(CheckResult)
     if checked is not None and (validator := checked.validator) is not None:
         out.validator = validator.output
+        out.reused = validator.kept
         out.validator_shots = [
             Shot(Path(p).name, url) for p in validator.shots if (url := evidence_url(state_dir, p))
         ]

@@ -156,6 +156,12 @@ class RunsMixin(StoreBase):
             ).fetchall()  # stepped to its end before anything else runs
             if payload is not None and run:
                 chain(db, run[0][0], f"step.{status}", payload)
+            if status == "skipped" and run:  # the run's step is the last one that ran
+                db.execute(
+                    "UPDATE runs SET current_step = (SELECT step_id FROM steps WHERE run_id = ?"
+                    " AND status != 'skipped' ORDER BY seq DESC LIMIT 1) WHERE id = ?",
+                    (run[0][0], run[0][0]),
+                )
 
     def steps(self, run_id: str, after: int = 0) -> list[StepRecord]:
         """The run's steps in order (``after``: only those recorded after step ``seq``)."""

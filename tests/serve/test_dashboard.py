@@ -214,6 +214,43 @@ def _validate_steps(store: Store, issue: int) -> dict:
     return steps
 
 
+def test_a_run_page_heads_with_the_outcome_every_list_shows(
+    page, demo: Demo, server: Server, capsys, monkeypatch
+) -> None:
+    """The waiting bug fix's triage (accepted), implement (pr_opened) and validate
+    (needs_review) runs: their own pages, the Runs page, the Now page, ``factory runs`` and
+    ``factory report`` say one word each; the step shown is the last one that ran (merge and
+    smoke were skipped); the issue page heads each run with what that run decided, never the
+    implement run with triage's decision."""
+    monkeypatch.setenv("FACTORY_STATE_DIR", str(demo.state_dir))
+    rows = run_cli(capsys, "--repo", str(demo.repo), "runs", "--json", "--limit", "1000").json()
+    mine = {r["workflow"]: r for r in rows if r["issue"] == demo.waiting}
+    words = {"triage": "accepted", "implement": "pr_opened", "validate": "needs_review"}
+    assert {w: r["outcome"] for w, r in mine.items()} == words, mine
+    page.goto(server.base + "/")
+    for row in mine.values():
+        expect(page.locator(f"#recent tr[data-run='{row['id']}'] .status")).to_have_text(
+            row["outcome"]
+        )
+    validated = mine["validate"]["id"]
+    expect(page.locator(f"#recent tr[data-run='{validated}'] .step")).to_have_text("decide")
+    for row in mine.values():
+        report = run_cli(capsys, "--repo", str(demo.repo), "report", row["id"])
+        assert report.out.splitlines()[0].endswith(f"— {row['outcome']}"), report.out
+        page.goto(server.base + f"/runs?issue={demo.waiting}")
+        listed = page.locator(f"table.runs tr[data-run='{row['id']}'] .status")
+        expect(listed).to_have_text(row["outcome"])
+        page.goto(server.base + f"/runs/{row['id']}")
+        expect(page.locator("#outcome")).to_have_text(row["outcome"])
+    page.goto(server.base + f"/runs/{validated}")
+    expect(page.locator("#step")).to_have_text("decide")
+    page.goto(server.base + f"/issues/{demo.waiting}")
+    trail = "section.trail[data-workflow='{}'] .decision"
+    expect(page.locator(trail.format("triage"))).to_have_text("accept")
+    expect(page.locator(trail.format("implement"))).to_have_count(0)
+    expect(page.locator(trail.format("validate"))).to_have_text("needs_review")
+
+
 def test_approve_in_the_page_lands_the_tested_tree(page, demo: Demo, server: Server) -> None:
     page.set_default_navigation_timeout(240_000)
     page.goto(server.base + f"/issues/{demo.waiting}")
@@ -245,6 +282,10 @@ def test_approve_in_the_page_lands_the_tested_tree(page, demo: Demo, server: Ser
         approvals = [e for e in store.events() if e.kind == "human.approve"]
         assert [(e.data["issue"], e.data["actor"]) for e in approvals] == [(demo.waiting, ACTOR)]
         assert store.verify_chain()
+        first, landing = store.list_runs(workflow="validate", issue=demo.waiting)[::-1]
+    # the landing run kept the verdict the first validation gave the same candidate: said so
+    page.goto(server.base + f"/runs/{landing.id}")
+    expect(page.locator(".reused")).to_have_text(f"— reused from run {first.id}: not asked again")
 
 
 def test_reject_in_the_page_closes_the_issue_and_its_pr_with_one_comment(
