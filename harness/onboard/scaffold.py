@@ -88,7 +88,7 @@ def detect_project(root: Path) -> dict[str, Any]:
         found = [name for name in kind.get("when", []) if name in present]
         if kind.get("when") and not found:
             continue
-        python, note = sandbox_python(pyproject)
+        python = sandbox_python(pyproject)[0]
         facts = {
             "found": found[0] if found else "",
             "extra": next((e for e in spec["test_extras"] if e in _extras(root, pyproject)), ""),
@@ -107,11 +107,7 @@ def detect_project(root: Path) -> dict[str, Any]:
             for k in ("label", "setup", "test", "start")
             if k in kind
         }
-        return {
-            **kind,
-            **rendered,
-            "note": note if str(kind["kind"]).startswith("python") else None,
-        }
+        return {**kind, **rendered}
     raise UsageError("projects.yaml: no kind matches (the last one must have no when)")
 
 
@@ -149,6 +145,11 @@ def sandbox_python(pyproject: dict[str, Any]) -> tuple[str, str | None]:
         f"sandbox's PATH ({INTERPRETERS}) satisfies it (python3 is {default or 'missing'}): "
         "install one under /usr/local, where the sandbox sees it"
     )
+
+
+def python_problem(root: Path) -> str | None:
+    """Why no interpreter on the sandbox's PATH fits ``root``'s pyproject.toml, if none does."""
+    return sandbox_python(_toml(root / "pyproject.toml"))[1]
 
 
 def _uses_pytest(root: Path, pyproject: dict[str, Any]) -> bool:
