@@ -72,11 +72,11 @@ def cap(text: str, limit: int = MAX_TOOL_RESULT) -> str:
 
 
 def _run_tool(
-    name: str, data: dict[str, object], handlers: Mapping[str, Handler]
+    name: str, data: dict[str, object], handlers: Mapping[str, Handler], output: str
 ) -> tuple[str | list[Block], bool]:
     handler = handlers.get(name)
-    if handler is None:
-        return f"unknown tool {name!r}; available: {', '.join(sorted(handlers)) or 'none'}", True
+    if handler is None:  # every tool it may call is named: the output tool too
+        return f"unknown tool {name!r}; available: {', '.join(sorted([*handlers, output]))}", True
     problem = validate_input(name, data)
     if problem is not None:
         return f"invalid input for {name}: {problem}", True
@@ -201,7 +201,9 @@ class _Loop:
                 content = message("invalid_output", output=spec.output_tool, error=problem)
                 results.append(_result(use, content, True))
             else:
-                content, is_error = _run_tool(use["name"], use["input"], self.handlers)
+                content, is_error = _run_tool(
+                    use["name"], use["input"], self.handlers, spec.output_tool
+                )
                 results.append(_result(use, content, is_error))
         self.messages.append({"role": "user", "content": results})
         return False
