@@ -204,9 +204,7 @@ def role_of(body: dict[str, Any]) -> str:
 
 def run_once(capsys, repo: Path, *extra: str) -> dict:
     res = run_cli(capsys, "--repo", str(repo), "run", "--once", "--json", *extra)
-    assert res.code == cycle_exit(res.json()), (
-        res.err
-    )  # exit codes: docs/user-guide.md, "Commands"
+    assert res.code == cycle_exit(res.json()), res.err  # exit codes: docs/user-guide.md, "Commands"
     return res.json()
 
 
