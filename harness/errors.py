@@ -22,7 +22,8 @@ class ErrorKind(StrEnum):
     DECLINED = "declined"  # an agent declined the work (a person decides)
     REFUSED = "refused"  # a step ran and said no for another reason
     CONFIG = "config"
-    MODEL = "model"
+    MODEL = "model"  # the model's service failed: unreachable, an error it answered
+    AGENT = "agent"  # the model answered, but its agent did not finish the work with it
     FORGE = "forge"
     SANDBOX = "sandbox"
     GIT = "git"
@@ -96,6 +97,10 @@ class DeferredError(FactoryError, kind=ErrorKind.DEFERRED):
 
 class ModelError(FactoryError, kind=ErrorKind.MODEL):
     """The model provider failed in a way retries did not fix."""
+
+
+class AgentError(ModelError, kind=ErrorKind.AGENT):
+    """An agent that did not finish: out of turns, answers it could not use, a refusal."""
 
 
 class QuotaError(ModelError, kind=ErrorKind.QUOTA):

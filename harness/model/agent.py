@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from harness.cpu import waiting
-from harness.errors import ModelError, ToolError
+from harness.errors import AgentError, ToolError
 from harness.model.base import CallRecord, Model, Usage
 from harness.model.blocks import (
     Block,
@@ -99,12 +99,12 @@ def _stopped(spec: AgentSpec, response: Response, turn: int) -> None:
     if reason == "refusal":
         details = response.get("stop_details") or {}
         why = ": ".join(str(details[k]) for k in ("category", "explanation") if details.get(k))
-        raise ModelError(
+        raise AgentError(
             f"agent {spec.role}: the model ({spec.model}) refused to continue at turn {turn}"
             + (f" ({why})" if why else "")
         )
     if reason == "model_context_window_exceeded":
-        raise ModelError(
+        raise AgentError(
             f"agent {spec.role}: the conversation filled {spec.model}'s context window "
             f"at turn {turn}; the task needs fewer or smaller tool results"
         )
@@ -173,7 +173,7 @@ class _Loop:
         spec = self.spec
         self.cuts += 1
         if self.cuts > MAX_CUT_TURNS:
-            raise ModelError(
+            raise AgentError(
                 f"agent {spec.role}: {self.cuts} turns in a row were cut at max_tokens "
                 f"({spec.max_tokens}); raise the step's max_tokens"
             )
@@ -194,7 +194,7 @@ class _Loop:
                     return True
                 self.invalid += 1
                 if self.invalid >= spec.max_invalid_outputs:
-                    raise ModelError(
+                    raise AgentError(
                         f"agent {spec.role}: {self.invalid} invalid {spec.output_tool} inputs; "
                         f"last: {problem}"
                     )
@@ -232,7 +232,7 @@ class _Loop:
                     return self.result
         finally:
             self.result.messages = without_images(self.messages)
-        raise ModelError(
+        raise AgentError(
             f"agent {spec.role} used all {spec.max_turns} turns without calling {spec.output_tool}"
         )
 
