@@ -125,8 +125,14 @@ def server(face: _Face) -> MCPServer:
     class Server(MCPServer):
         async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
             """The SDK's call, its refusals of the call itself as JSON-RPC errors."""
-            if name not in {tool.name for tool in await self.list_tools()}:
+            tools = {tool.name: tool for tool in await self.list_tools()}
+            if name not in tools:
                 raise MCPError(INVALID_PARAMS, f"no tool named {name!r}")
+            takes = tools[name].input_schema.get("properties", {})
+            if unknown := sorted(set(arguments or {}) - set(takes)):
+                listed = ", ".join(takes) or "none"
+                said = f"{name}: no argument named {unknown[0]!r} (it takes: {listed})"
+                raise MCPError(INVALID_PARAMS, said)
             try:
                 return await super().call_tool(name, arguments, context)
             except ToolError as exc:
@@ -214,13 +220,10 @@ class _Face:
     def diff(self, issue: Issue) -> str:
         """The change the factory's pull request for an issue holds, as a unified diff."""
         from harness.git.repo import GitRepo
-        from harness.review.change import change_diff
+        from harness.review.change import required_change
 
         with self.store() as s:
-            found = change_diff(s, GitRepo(self.root), issue)
-        if found is None:
-            raise UsageError(f"issue {issue} has no pull request from the factory")
-        return found.shown()
+            return required_change(s, GitRepo(self.root), issue).shown()
 
     def backtest_summary(self) -> dict[str, Any]:
         """The newest `factory backtest`: its summary and a row per case (none: null)."""

@@ -88,14 +88,12 @@ def diff(ctx: click.Context, number: int, lesson: bool) -> None:
     unified diff against the commit it was made from; exit 2 if the factory opened none."""
     from harness.errors import UsageError
     from harness.git.repo import GitRepo
-    from harness.review.change import change_diff, lesson_diff
+    from harness.review.change import lesson_diff, required_change
     from harness.store.db import Store
 
     root = repo_root(ctx)
-    found = (lesson_diff if lesson else change_diff)(
-        Store.open(state_dir(root)), GitRepo(root), number
-    )
+    store, repo = Store.open(state_dir(root)), GitRepo(root)
+    found = lesson_diff(store, repo, number) if lesson else required_change(store, repo, number)
     if found is None:
-        lacking = f"issue {number} has no pull request from the factory"
-        raise UsageError(f"no lesson's pull request is numbered {number}" if lesson else lacking)
+        raise UsageError(f"no lesson's pull request is numbered {number}")
     click.echo_via_pager(terminal_safe(found.shown()))  # agent-written text

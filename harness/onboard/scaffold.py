@@ -386,7 +386,8 @@ def from_rehearsal(root: Path, origin: str) -> list[str]:
     """``--from-rehearsal``: factory.yaml and factory_rules.md switched from a local rehearsal
     to GitHub, every other edit kept, comments and layout too (ruamel.yaml's round trip):
     forge github; github.repository, when unset, ``origin``'s owner/name; the provider
-    anthropic, when it rehearses; the rehearsal's trust removed
+    anthropic, when it rehearses, its scripted or replayed answers removed; the rehearsal's
+    trust removed
     (``FactoryConfig.rehearsal_trust``); the repository's owner trusted instead of the local
     user. One line per change."""
     said: list[str] = []
@@ -417,6 +418,9 @@ def from_rehearsal(root: Path, origin: str) -> list[str]:
             "ANTHROPIC_API_KEY: in CI, a repository secret", "type"
         )
         said.append(f"{CONFIG_FILE}: provider.type: {typed.provider.type} -> anthropic")
+        for key in ("script", "replay"):  # a rehearsal's answers, files of this machine
+            if data["provider"].pop(key, None) is not None:
+                said.append(f"{CONFIG_FILE}: provider.{key}: removed (the rehearsal's answers)")
     path.write_text(_dumped(round_trip, data), "utf-8")
     path = root / GOVERNANCE_FILES[1]
     text = path.read_text("utf-8")

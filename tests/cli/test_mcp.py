@@ -133,15 +133,24 @@ def test_hosts_see_annotations_and_a_version_and_bad_calls_get_protocol_errors(
     async def work(client: Client) -> dict[str, Any]:
         tools = {t.name: t.annotations for t in (await client.list_tools()).tools}
         refused = {}
-        for name, args in (("runs", {"limit": -1}), ("diff", {"issue": "one"}), ("nosuch", {})):
+        for name, args in (
+            ("runs", {"limit": -1}),
+            ("diff", {"issue": "one"}),
+            ("nosuch", {}),
+            ("queue", {"lmit": 5}),
+        ):
             with pytest.raises(MCPError) as raised:
                 await client.call_tool(name, args)
             refused[name] = raised.value.error
+        with pytest.raises(MCPError) as raised:  # a misspelt argument is never dropped silently
+            await client.call_tool("runs", {"lmit": 5})
+        refused["runs lmit"] = raised.value.error
         return {
             "tools": tools,
             "version": client.server_info.version if client.server_info else None,
             "queue": await client.call_tool("queue", {}),
             "refused": refused,
+            "missing": await client.call_tool("diff", {"issue": 99}),
         }
 
     seen = _session(repo, work)
@@ -162,6 +171,10 @@ def test_hosts_see_annotations_and_a_version_and_bad_calls_get_protocol_errors(
     assert refused["diff"].message.startswith("diff: issue: must be a valid integer")
     assert "pydantic" not in refused["diff"].message and "http" not in refused["diff"].message
     assert refused["nosuch"].message == "no tool named 'nosuch'"
+    assert refused["queue"].message == "queue: no argument named 'lmit' (it takes: none)"
+    assert refused["runs lmit"].message == "runs: no argument named 'lmit' (it takes: limit)"
+    missing = seen["missing"]
+    assert missing.is_error and "no such issue: the factory knows no issue 99" in _text(missing)
 
 
 def test_a_request_whose_params_is_not_an_object_is_answered_and_stderr_stays_quiet(

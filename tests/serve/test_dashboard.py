@@ -135,6 +135,7 @@ def test_the_issue_page_shows_the_change_as_text_and_factory_diff_prints_it(
     for bad in ("0", "999"):
         res = run_cli(capsys, "--repo", str(demo.repo), "diff", bad)
         assert res.code == 2 and len(res.err.strip().splitlines()) == 1, res.err
+    assert "no such issue: the factory knows no issue 999" in res.err  # not "no pull request"
 
 
 def test_a_run_started_while_the_page_is_open_appears_and_advances(page, demo: Demo) -> None:
