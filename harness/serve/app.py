@@ -17,7 +17,10 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import nh3
 from jinja2 import Environment, FileSystemLoader
+from markdown_it import MarkdownIt
+from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -87,7 +90,7 @@ class Dashboard:
     def __post_init__(self) -> None:
         loader = FileSystemLoader(_HERE / "templates")
         self.env = Environment(loader=loader, autoescape=True, trim_blocks=True, lstrip_blocks=True)
-        self.env.filters.update(money=_money, took=_took, when=_when, pct=_pct)
+        self.env.filters.update(money=_money, took=_took, when=_when, pct=_pct, markdown=_markdown)
         self.env.globals["max_reason"] = MAX_STOP_REASON
 
     # -- the guard -----------------------------------------------------------------------
@@ -369,6 +372,18 @@ def _local(target: str) -> str:
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return "/"
     return target
+
+
+_MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")  # raw HTML stays text
+
+
+def _markdown(text: object) -> Markup:
+    """Markdown a person or an agent wrote (an issue, a comment) as HTML: rendered by
+    markdown-it, then cleaned by nh3 (the ammonia sanitiser's allow-list: no script, style,
+    handler, frame or ``javascript:`` link; a link opens nothing of the dashboard's), images
+    left out (the page loads none from elsewhere)."""
+    html = _MARKDOWN.render(str(text or ""))
+    return Markup(nh3.clean(html, tags=nh3.ALLOWED_TAGS - {"img"}))  # noqa: S704 (nh3 cleaned it)
 
 
 def _money(value: object) -> str:

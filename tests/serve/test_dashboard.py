@@ -183,9 +183,32 @@ def test_issue_text_is_shown_as_text_never_run(page, server: Server) -> None:
     link.click()
     expect(page.locator("h1")).to_contain_text(EVIL_TITLE)
     page.locator("details summary", has_text="issue text").click()
-    expect(page.locator("pre.untrusted").first).to_contain_text(
+    expect(page.locator(".untrusted").first).to_contain_text(
         "<script>window.__pwned = 2</script>"
     )
+    assert page.evaluate("window.__pwned") is None
+
+
+def test_comments_are_markdown_rendered_safely(page, server: Server, demo: Demo) -> None:
+    """A comment reads as the forge renders it — emphasis, lists, tables, links — while
+    what a stranger or an agent wrote into it runs nothing and loads nothing."""
+    body = (
+        "**Bold** and a [site](https://example.com) and a [trap](javascript:window.__pwned=4)"
+        "\n\n- one\n- two\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n"
+        '<img src=x onerror="window.__pwned=5"> ![pixel](https://example.com/p.png) '
+        '<a href="#" onclick="window.__pwned=6">raw</a>'
+    )
+    with closing(Store.open(demo.state_dir)) as store:
+        LocalForge(store, GitRepo(demo.repo)).post_comment(3, "markdown:test", body)
+    page.goto(server.base + "/issues/3")
+    shown = page.locator("article.comment", has_text="Bold and a site").locator(".markdown")
+    expect(shown.locator("strong")).to_have_text("Bold")
+    expect(shown.locator("li")).to_have_count(2)
+    expect(shown.locator("table td").first).to_have_text("1")
+    expect(shown.locator("a", has_text="site")).to_have_attribute("href", "https://example.com")
+    assert shown.locator("a").count() == 1  # a javascript: link is no link, raw HTML text
+    assert shown.locator("img, script, [onclick], [onerror]").count() == 0
+    expect(shown).to_contain_text('<img src=x onerror="window.__pwned=5">')
     assert page.evaluate("window.__pwned") is None
 
 
@@ -250,6 +273,26 @@ def test_a_run_page_heads_with_the_outcome_every_list_shows(
     expect(page.locator(trail.format("triage"))).to_have_text("accept")
     expect(page.locator(trail.format("implement"))).to_have_count(0)
     expect(page.locator(trail.format("validate"))).to_have_text("needs_review")
+
+
+def test_the_now_page_fits_1280_pixels(page, server: Server) -> None:
+    """Now's tables beside the trust panel fit a 1280-pixel window: no row runs past the
+    page's right edge, the page scrolls only down."""
+    page.goto(server.base + "/")
+    expect(page.locator("#recent table.runs tbody tr").first).to_be_visible()
+    width = page.evaluate("document.documentElement.clientWidth")
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    for table in page.locator("table").all():
+        box = table.bounding_box()
+        assert box is not None and box["x"] + box["width"] <= width, box
+    aside = page.locator("aside.side").bounding_box()
+    assert aside is not None
+    for table in page.locator("#live table").all():  # beside the panel, never under it
+        box = table.bounding_box()
+        assert box is not None and box["x"] + box["width"] <= aside["x"], (box, aside)
+    for table in page.locator("aside.side table").all():
+        box = table.bounding_box()
+        assert box is not None and box["x"] + box["width"] <= aside["x"] + aside["width"], box
 
 
 def test_approve_in_the_page_lands_the_tested_tree(page, demo: Demo, server: Server) -> None:
