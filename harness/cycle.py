@@ -16,11 +16,10 @@ from harness.artifacts import (
     Smoke,
     Validation,
     ValidationTarget,
-    Worktree,
 )
 from harness.config.settings import Settings
 from harness.engine.context import Services
-from harness.engine.runner import LEASE_TTL_S, Engine, RunOutcome, check_kill_switch
+from harness.engine.runner import LEASE_TTL_S, RunOutcome, check_kill_switch, end_unfinished
 from harness.errors import FactoryError, LeaseError
 from harness.forge.base import Label, Queued
 from harness.git.worktrees import WorktreeManager
@@ -299,7 +298,6 @@ def end_abandoned(services: Services) -> list[int]:
     kept = {i.number for i in services.forge.list_issues("open")}
     kept |= set(unfinished_after_merge(services))
     ended: list[int] = []
-    worktrees = WorktreeManager.of(services.repo, services.settings.state_dir)
     for run in runs:
         number = run.issue
         if number is None or number in kept:
@@ -310,9 +308,7 @@ def end_abandoned(services: Services) -> list[int]:
                 if still is None or still.id != run.id:
                     continue
                 why = f"issue #{number} is no longer open: its {run.workflow} run was not resumed"
-                made = Engine(services).end(run.id, why).artifact(Worktree)
-                if made is not None:  # the branch is kept (factory prune); the checkout is not
-                    worktrees.remove(Path(made.path))
+                end_unfinished(services, run.id, why)
                 ended.append(number)
         except LeaseError:  # held by a run alive in another process
             continue

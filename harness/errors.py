@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import unicodedata
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -84,6 +87,29 @@ class NotFoundError(UsageError):
 
 class StoppedError(FactoryError, kind=ErrorKind.KILLED):
     """The kill switch is engaged: no new step starts."""
+
+
+_STOP = threading.local()
+
+
+@contextmanager
+def stopping(why: Callable[[], str | None]) -> Iterator[None]:
+    """While this thread runs a workflow: ``why()`` says why its run must stop at once (a
+    person cancelled its issue), asked by the long waits below the engine (``stop_now``)."""
+    before = getattr(_STOP, "why", None)
+    _STOP.why = why
+    try:
+        yield
+    finally:
+        _STOP.why = before
+
+
+def stop_now() -> None:
+    """Raise ``StoppedError`` when this thread's run must stop at once (``stopping``): a
+    sandboxed command asks every half second, and its processes end with it."""
+    why = getattr(_STOP, "why", None)
+    if said := why() if why else None:
+        raise StoppedError(said)
 
 
 class DeferredError(FactoryError, kind=ErrorKind.DEFERRED):

@@ -1,5 +1,6 @@
 """``factory retry N``: put a failed, needs-human or deferred issue back in the queue, with one
-comment.
+comment; and ``factory cancel N``, a person stopping the factory's work on an issue, which
+``factory retry N`` takes back.
 
 An accepted issue goes back to implementation (its triage decision stands); one that triage
 itself handed to a person, or deferred, is triaged again (a person's retry lifts the daily
@@ -9,10 +10,15 @@ failed), so an issue never gets two comments for one retry."""
 
 from __future__ import annotations
 
+import time
+
 from harness.engine.context import Services
-from harness.errors import UsageError
-from harness.forge.base import Label, set_state
+from harness.engine.killswitch import CANCEL
+from harness.errors import LeaseError, UsageError
+from harness.forge.base import Label, queue_state, set_state
 from harness.implement.spec import forge_spec, triage_spec
+from harness.store.outcomes import CANCELLED
+from harness.store.records import Run
 
 RETRYABLE = (Label.FAILED, Label.NEEDS_HUMAN, Label.DEFERRED)
 
@@ -22,6 +28,7 @@ def retry_issue(services: Services, number: int) -> str:
     from harness.validate.run import landing_unfinished  # the engine, only when needed
 
     landing_unfinished(services, number, "retry")
+    services.store.clear_flag(f"{CANCEL}{number}")  # a person's cancel is taken back
     forge = services.forge
     issue = forge.get_issue(number)
     held = [label for label in RETRYABLE if label in issue.labels]
@@ -42,3 +49,56 @@ def retry_issue(services: Services, number: int) -> str:
     forge.post_comment(number, key, body)
     queued = "implementation" if accepted else "triage"
     return f"issue {number}: was {was}; queued for {queued}"
+
+
+CANCELLABLE = (Label.ACCEPTED, Label.IN_PROGRESS, Label.DEFERRED)
+CANCEL_WAIT_S = 120.0  # for a run alive in another process to stop (within half a second)
+
+
+def _unfinished(services: Services, number: int) -> list[Run]:
+    store = services.store
+    return [run for w in ("implement", "validate") if (run := store.find_open_run(w, number))]
+
+
+def cancel_issue(services: Services, number: int, actor: str, reason: str, via: str = "") -> str:
+    """Stop the factory's work on issue ``number`` (accepted, in progress, deferred, or with
+    a run under way) for a person: recorded (``human.cancel``: who, why), a run of it alive
+    in another process told to stop (the flag its engine and its sandboxed commands ask),
+    every unfinished run ended and its checkout removed, the issue handed to a person with
+    one comment. Done again, an interrupted cancel is finished; ``retry_issue`` takes it
+    back. What happened, in one line."""
+    from harness.engine.runner import LEASE_TTL_S, end_unfinished
+    from harness.validate.run import landing_unfinished
+
+    store, forge = services.store, services.forge
+    issue, runs, flag = forge.get_issue(number), _unfinished(services, number), f"{CANCEL}{number}"
+    if issue.state != "open" or not (
+        runs or queue_state(issue) in CANCELLABLE or store.get_flag(flag)
+    ):
+        raise UsageError(
+            f"issue {number} is not accepted or in progress (it is {queue_state(issue)}); "
+            "nothing to cancel ('factory reject' closes an issue that waits for a person)"
+        )
+    landing_unfinished(services, number, "cancel")
+    why = f"{CANCELLED}{actor}" + (f": {reason}" if reason else "")
+    if store.get_flag(flag) is None:
+        event = {"issue": number, "actor": actor, "reason": reason} | ({"via": via} if via else {})
+        store.append_event(None, "human.cancel", event)
+        store.set_flag(flag, why)  # a live run of it stops within half a second
+    deadline = time.monotonic() + CANCEL_WAIT_S
+    while True:
+        try:
+            with store.held(number, LEASE_TTL_S):
+                for run in _unfinished(services, number):
+                    end_unfinished(services, run.id, why)
+                break
+        except LeaseError:  # its run, alive in another process, is stopping
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    set_state(forge, number, Label.NEEDS_HUMAN)
+    cancels = len(store.events(kind="human.cancel", issue=number))
+    body = services.templates.render("comments/cancelled.md.j2", actor=actor, reason=reason)
+    forge.post_comment(number, f"cancel:{cancels}", body)
+    ended = f"{len(runs)} run(s) ended" if runs else "no run was under way"
+    return f"issue {number}: {why}; {ended}; 'factory retry {number}' takes it back"

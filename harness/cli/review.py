@@ -1,5 +1,6 @@
 """``factory approve N`` and ``factory reject N --reason TEXT``: a person's decision on an
-issue the factory handed over (``factory:needs-review`` or ``factory:needs-human``)."""
+issue the factory handed over (``factory:needs-review`` or ``factory:needs-human``); and
+``factory cancel N``: a person stopping the factory's work on an issue."""
 
 from __future__ import annotations
 
@@ -76,6 +77,22 @@ def reject(ctx: click.Context, number: int, reason: str, actor: str | None, as_j
 
     actor = _actor(actor, reason)
     _report(ctx, reject_issue(opened(ctx), number, reason, actor), as_json)
+
+
+@click.command()
+@click.argument("number", type=ISSUE_NUMBER)
+@click.option("--reason", default="", help="Why (one line): posted on the issue.")
+@click.option("--by", "actor", default=None, help=_BY_HELP)
+@click.pass_context
+def cancel(ctx: click.Context, number: int, reason: str, actor: str | None) -> None:
+    """Stop the factory's work on accepted or in-progress issue NUMBER: its runs end (one
+    alive in another process within a second), its checkout is removed, it waits for a
+    person with one comment; 'factory retry NUMBER' takes it back."""
+    from harness.retry import cancel_issue
+    from harness.review.decisions import check_actor
+
+    actor = check_actor(_actor(actor, reason))
+    click.echo(cancel_issue(opened(ctx), number, actor, reason.strip()))
 
 
 @click.command()

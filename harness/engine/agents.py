@@ -39,7 +39,8 @@ class StepHooks:
         )
 
     def before_call(self, request: Request) -> None:
-        check_kill_switch(self.ctx.services)  # the one kill-switch check, FACTORY_ENABLED too
+        # the one kill-switch check, FACTORY_ENABLED and a person's cancel of the issue too
+        check_kill_switch(self.ctx.services, self.ctx.issue)
         self.guard.check(self.model, request)
 
     def after_call(self, record: CallRecord) -> None:

@@ -10,19 +10,21 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import partial
+from pathlib import Path
 from types import MappingProxyType
 from typing import TypeVar
 
 from pydantic import ValidationError
 
 from harness import cpu
-from harness.artifacts import Artifact, Inputs
+from harness.artifacts import Artifact, Inputs, Worktree
 from harness.engine.actions import call
 from harness.engine.agents import run_agent_step
 from harness.engine.commands import run_command_step
 from harness.engine.context import Lease, Services, StepContext
 from harness.engine.killswitch import KILL_SWITCH as KILL_SWITCH
-from harness.engine.killswitch import Driven
+from harness.engine.killswitch import Driven, cancelled
 from harness.engine.killswitch import check_kill_switch as check_kill_switch
 from harness.engine.killswitch import kill_switch_state as kill_switch_state
 from harness.engine.loader import load_workflow
@@ -35,10 +37,12 @@ from harness.errors import (
     QuotaError,
     StepFailed,
     StoppedError,
+    stopping,
 )
 from harness.faults import fault_point
 from harness.git import integrity
 from harness.git.integrity import GitIntegrityError
+from harness.git.worktrees import WorktreeManager
 from harness.store.records import StepRecord
 
 ON_FAILURE = "on_failure"
@@ -76,10 +80,14 @@ class Engine:
     def run(self, name: str, issue: int | None = None, inputs: Inputs | None = None) -> RunOutcome:
         """Run (or resume) workflow ``name`` for ``issue``, given its ``inputs``."""
         workflow = load_workflow(self.services, name)
-        check_kill_switch(self.services)
+        check_kill_switch(self.services, issue)
         # a CPU slot among the process's other runs (harness/cpu.py); refuses a config that runs
-        # programs
-        with cpu.working(), integrity.guarded(self.services.repo.path):
+        # programs; a person's cancel of the issue stops a sandboxed command at once
+        with (
+            cpu.working(),
+            integrity.guarded(self.services.repo.path),
+            stopping(partial(cancelled, self.services.store, issue)),
+        ):
             return self._run(workflow, name, issue, inputs)
 
     def end(self, run_id: str, reason: str) -> RunOutcome:
@@ -207,7 +215,7 @@ class Engine:
                 return RunOutcome(run_id, workflow.name, issue, "succeeded", None, kept=found)
             ctx = replace(ctx, step=workflow.steps[index])
             try:
-                check_kill_switch(self.services)
+                check_kill_switch(self.services, issue)
             except StoppedError as exc:
                 return self._stop(ctx, str(exc))
             outcome = self._step(ctx)
@@ -342,6 +350,14 @@ class Engine:
 def kept(steps: list[StepRecord]) -> dict[str, dict[str, object]]:
     """Type name -> the newest record of that type the run's succeeded steps kept."""
     return {s.artifact: s.outputs for s in steps if s.artifact and s.status == "succeeded"}
+
+
+def end_unfinished(services: Services, run_id: str, reason: str) -> None:
+    """End an unfinished run nothing will resume (``Engine.end``) and remove the checkout it
+    made: its branch is kept (``factory prune`` deletes it once the issue is closed)."""
+    made = Engine(services).end(run_id, reason).artifact(Worktree)
+    if made is not None:
+        WorktreeManager.of(services.repo, services.settings.state_dir).remove(Path(made.path))
 
 
 def evidence_of(exc: FactoryError) -> tuple[dict[str, object], str | None]:

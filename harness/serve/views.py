@@ -36,6 +36,7 @@ from harness.errors import FactoryError
 from harness.forge.base import Comment, Issue, Label, queue_state
 from harness.forge.markers import readable
 from harness.redact import redact
+from harness.retry import CANCELLABLE
 from harness.review.autonomy import AutonomyIndex, autonomy_index, autonomy_series
 from harness.review.change import ChangeDiff, change_diff
 from harness.review.decisions import REVIEWABLE
@@ -310,6 +311,7 @@ class IssuePage:
     trails: list[Trail]
     cost_usd: float
     reviewable: bool
+    cancellable: bool  # accepted or in progress: a person may stop the factory's work on it
     label: str | None  # the review label it waits under
     why: str | None  # the reason the code gave for its newest decision (why it waits)
     audit: list[Event]
@@ -403,6 +405,7 @@ def issue_page(services: Services, number: int) -> IssuePage:
         trails=[trail(services, run, now) for run in runs],
         cost_usd=round(services.store.spend(issue=number), 6),
         reviewable=issue.state == "open" and bool(waiting),
+        cancellable=issue.state == "open" and queue_state(issue) in CANCELLABLE,
         label=waiting[0] if waiting else None,
         why=why_of(said) if said else None,
         audit=services.store.events(kind="human.", issue=number),

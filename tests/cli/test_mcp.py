@@ -24,6 +24,8 @@ from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS
 
 from harness.cli.common import state_dir
+from harness.forge.local import LocalForge
+from harness.git.repo import GitRepo
 from harness.store.base import utc_now
 from harness.store.db import Store
 from tests.cli_helpers import run_cli
@@ -40,6 +42,7 @@ TOOLS = {
     "file_issue",
     "approve",
     "reject",
+    "cancel",
 }
 
 
@@ -83,6 +86,9 @@ def test_an_mcp_client_session(tmp_path: Path, capsys) -> None:
             seen["refused"] = await client.call_tool("approve", {"issue": 1})
             enable_decisions()
             seen["approved"] = await client.call_tool("approve", {"issue": 1})
+            forge = LocalForge(Store.open(state_dir(repo)), GitRepo(repo))
+            forge.add_labels(2, ["factory:accepted"])  # as triage accepts it
+            seen["cancelled"] = await client.call_tool("cancel", {"issue": 2, "reason": "Later"})
             resources = await client.list_resources()
             seen["resources"] = {str(r.uri) for r in resources.resources}
             mission = await client.read_resource("factory://governance/mission.md")
@@ -101,6 +107,10 @@ def test_an_mcp_client_session(tmp_path: Path, capsys) -> None:
     assert refused.is_error and "mcp: {decisions: true}" in _text(refused)
     assert not seen["approved"].is_error, _text(seen["approved"])
     assert "approved by" in _text(seen["approved"])
+    # a person, through MCP, stops the factory's work on the accepted issue
+    assert not seen["cancelled"].is_error and "cancelled by" in _text(seen["cancelled"])
+    (cancel,) = Store.open(state_dir(repo)).events(kind="human.cancel", issue=2)
+    assert (cancel.data["via"], cancel.data["reason"]) == ("mcp", "Later")
     events = Store.open(state_dir(repo)).events(kind="human.approve", issue=1)
     assert len(events) == 1  # the refused call recorded nothing
     assert events[0].data["via"] == "mcp" and events[0].data["label"] == "factory:needs-human"
@@ -162,7 +172,8 @@ def test_hosts_see_annotations_and_a_version_and_bad_calls_get_protocol_errors(
     for name in ("status", "queue", "runs", "report", "diff", "backtest_summary"):
         assert hints[name] == (True, False, False), name
     assert hints["file_issue"] == (False, False, False)
-    assert hints["approve"] == hints["reject"] == (False, True, True)
+    assert hints["approve"] == hints["reject"] == hints["cancel"] == (False, True, True)
+    assert seen["tools"]["cancel"].idempotent_hint
     empty = seen["queue"]
     assert not empty.is_error and json.loads(_text(empty)) == []  # content, even for nothing
     refused = seen["refused"]

@@ -183,9 +183,7 @@ def test_issue_text_is_shown_as_text_never_run(page, server: Server) -> None:
     link.click()
     expect(page.locator("h1")).to_contain_text(EVIL_TITLE)
     page.locator("details summary", has_text="issue text").click()
-    expect(page.locator(".untrusted").first).to_contain_text(
-        "<script>window.__pwned = 2</script>"
-    )
+    expect(page.locator(".untrusted").first).to_contain_text("<script>window.__pwned = 2</script>")
     assert page.evaluate("window.__pwned") is None
 
 
@@ -394,3 +392,21 @@ def test_a_run_page_shows_its_model_calls_and_readable_transcripts(
     assert "claude-x" in text and "$0.0123" in text  # the priced call, under its step
     assert "read_file" in text and "tool_use" in text  # the plan agent's first tool call
     assert "Show how many notes there are" in text  # the issue as the agent was given it
+
+
+def test_an_accepted_issue_is_stopped_from_its_page(page, demo: Demo, server: Server) -> None:
+    """**Stop** on an accepted issue's page does what ``factory cancel`` does: the issue waits
+    for a person, with one comment saying who stopped it and why."""
+    with closing(Store.open(demo.state_dir)) as store:
+        forge = LocalForge(store, GitRepo(demo.repo))
+        number = forge.create_issue("Sort the notes", "By date.", "alice").number
+        forge.add_labels(number, ["factory:accepted"])
+    page.goto(server.base + f"/issues/{number}")
+    expect(page.locator("#decide")).to_have_count(0)
+    page.fill("#cancel-reason", "Not this quarter")
+    page.click("#cancel")
+    expect(page.locator("#said")).to_contain_text(f"cancelled by {ACTOR}: Not this quarter")
+    expect(page.locator("#outcome")).to_have_text("factory:needs-human")
+    expect(page.locator("#cancel")).to_have_count(0)
+    expect(page.locator("article.comment", has_text="Stopped")).to_contain_text("Not this quarter")
+    expect(page.locator("table.audit tr[data-kind='human.cancel'] .actor")).to_have_text(ACTOR)
