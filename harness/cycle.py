@@ -121,7 +121,7 @@ def refusal_reason(decided: Validation, checked: CheckResult | None) -> str:
     )
 
 
-def _row(stage: str, number: int, outcome: RunOutcome | None, error: str | None) -> StageRow:
+def stage_row(stage: str, number: int, outcome: RunOutcome | None, error: str | None) -> StageRow:
     if outcome is None:
         return {"stage": stage, "issue": number, "status": "refused", "reason": error}
     decided = outcome.artifact(Validation)
@@ -200,9 +200,9 @@ def _one(
         )
         try:
             fn = implement_issue if stage == "implement" else validate_issue
-            return _row(stage, number, fn(services, number), None)
+            return stage_row(stage, number, fn(services, number), None)
         except FactoryError as exc:
-            return _row(stage, number, None, str(exc))
+            return stage_row(stage, number, None, str(exc))
 
 
 @shared()  # one egress proxy and one warm analyser for every issue of the stage

@@ -89,15 +89,20 @@ class StoppedError(FactoryError, kind=ErrorKind.KILLED):
     """The kill switch is engaged: no new step starts."""
 
 
-_STOP = threading.local()
+class _Stop(threading.local):
+    """Why this thread's run must stop at once (``stopping``), asked by ``stop_now``."""
+
+    why: Callable[[], str | None] = staticmethod(lambda: None)
+
+
+_STOP = _Stop()
 
 
 @contextmanager
 def stopping(why: Callable[[], str | None]) -> Iterator[None]:
     """While this thread runs a workflow: ``why()`` says why its run must stop at once (a
     person cancelled its issue), asked by the long waits below the engine (``stop_now``)."""
-    before = getattr(_STOP, "why", None)
-    _STOP.why = why
+    before, _STOP.why = _STOP.why, why
     try:
         yield
     finally:
@@ -105,10 +110,10 @@ def stopping(why: Callable[[], str | None]) -> Iterator[None]:
 
 
 def stop_now() -> None:
-    """Raise ``StoppedError`` when this thread's run must stop at once (``stopping``): a
-    sandboxed command asks every half second, and its processes end with it."""
-    why = getattr(_STOP, "why", None)
-    if said := why() if why else None:
+    """Raise ``StoppedError`` when this thread's run must stop at once (``stopping``): the
+    engine asks before each step and model call, a sandboxed command every half second (its
+    processes end with it)."""
+    if said := _STOP.why():
         raise StoppedError(said)
 
 

@@ -18,7 +18,6 @@ from harness.errors import LeaseError, UsageError
 from harness.forge.base import Label, queue_state, set_state
 from harness.implement.spec import forge_spec, triage_spec
 from harness.store.outcomes import CANCELLED
-from harness.store.records import Run
 
 RETRYABLE = (Label.FAILED, Label.NEEDS_HUMAN, Label.DEFERRED)
 
@@ -55,41 +54,37 @@ CANCELLABLE = (Label.ACCEPTED, Label.IN_PROGRESS, Label.DEFERRED)
 CANCEL_WAIT_S = 120.0  # for a run alive in another process to stop (within half a second)
 
 
-def _unfinished(services: Services, number: int) -> list[Run]:
-    store = services.store
-    return [run for w in ("implement", "validate") if (run := store.find_open_run(w, number))]
-
-
 def cancel_issue(services: Services, number: int, actor: str, reason: str, via: str = "") -> str:
-    """Stop the factory's work on issue ``number`` (accepted, in progress, deferred, or with
-    a run under way) for a person: recorded (``human.cancel``: who, why), a run of it alive
-    in another process told to stop (the flag its engine and its sandboxed commands ask),
-    every unfinished run ended and its checkout removed, the issue handed to a person with
-    one comment. Done again, an interrupted cancel is finished; ``retry_issue`` takes it
-    back. What happened, in one line."""
+    """Stop the factory's work on issue ``number`` (accepted, in progress or deferred) for a
+    person: recorded (``human.cancel``: who, why), a run of it alive in another process told
+    to stop (the flag its engine and its sandboxed commands ask), every unfinished run ended
+    and its checkout removed (under the issue's lease, once that run gave it back), the
+    issue handed to a person with one comment. Done again, an interrupted cancel is
+    finished; ``retry_issue`` takes it back. What happened, in one line."""
     from harness.engine.runner import LEASE_TTL_S, end_unfinished
-    from harness.validate.run import landing_unfinished
 
-    store, forge = services.store, services.forge
-    issue, runs, flag = forge.get_issue(number), _unfinished(services, number), f"{CANCEL}{number}"
-    if issue.state != "open" or not (
-        runs or queue_state(issue) in CANCELLABLE or store.get_flag(flag)
+    store, forge, flag = services.store, services.forge, f"{CANCEL}{number}"
+    issue = forge.get_issue(number)
+    if issue.state != "open" or (
+        queue_state(issue) not in CANCELLABLE and not store.get_flag(flag)
     ):
         raise UsageError(
             f"issue {number} is not accepted or in progress (it is {queue_state(issue)}); "
             "nothing to cancel ('factory reject' closes an issue that waits for a person)"
         )
-    landing_unfinished(services, number, "cancel")
     why = f"{CANCELLED}{actor}" + (f": {reason}" if reason else "")
     if store.get_flag(flag) is None:
-        event = {"issue": number, "actor": actor, "reason": reason} | ({"via": via} if via else {})
+        event = {"issue": number, "actor": actor, "reason": reason, "via": via or None}
         store.append_event(None, "human.cancel", event)
         store.set_flag(flag, why)  # a live run of it stops within half a second
     deadline = time.monotonic() + CANCEL_WAIT_S
     while True:
         try:
             with store.held(number, LEASE_TTL_S):
-                for run in _unfinished(services, number):
+                runs = [
+                    r for w in ("implement", "validate") if (r := store.find_open_run(w, number))
+                ]
+                for run in runs:
                     end_unfinished(services, run.id, why)
                 break
         except LeaseError:  # its run, alive in another process, is stopping
@@ -97,8 +92,10 @@ def cancel_issue(services: Services, number: int, actor: str, reason: str, via: 
                 raise
             time.sleep(0.2)
     set_state(forge, number, Label.NEEDS_HUMAN)
-    cancels = len(store.events(kind="human.cancel", issue=number))
     body = services.templates.render("comments/cancelled.md.j2", actor=actor, reason=reason)
-    forge.post_comment(number, f"cancel:{cancels}", body)
-    ended = f"{len(runs)} run(s) ended" if runs else "no run was under way"
-    return f"issue {number}: {why}; {ended}; 'factory retry {number}' takes it back"
+    forge.post_comment(
+        number, f"cancel:{len(store.events(kind='human.cancel', issue=number))}", body
+    )
+    return (
+        f"issue {number}: {why}; {len(runs)} run(s) ended; 'factory retry {number}' takes it back"
+    )

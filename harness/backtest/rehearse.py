@@ -66,17 +66,14 @@ def rehearse(services: Services, number: int, gate: Gate) -> bool:
 # what failed when a run of a case ended on one of these: the factory's own machinery (the
 # model's service, the forge, the sandbox, git, its configuration or the harness), not the
 # work — an agent that did not finish (``agent``) or a gate that said no is a result
-BROKE = frozenset(
-    k.value
-    for k in (
-        ErrorKind.MODEL,
-        ErrorKind.QUOTA,
-        ErrorKind.FORGE,
-        ErrorKind.SANDBOX,
-        ErrorKind.GIT,
-        ErrorKind.CONFIG,
-        ErrorKind.INTERNAL,
-    )
+BROKE = (
+    ErrorKind.MODEL,
+    ErrorKind.QUOTA,
+    ErrorKind.FORGE,
+    ErrorKind.SANDBOX,
+    ErrorKind.GIT,
+    ErrorKind.CONFIG,
+    ErrorKind.INTERNAL,
 )
 
 

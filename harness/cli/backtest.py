@@ -30,14 +30,6 @@ def _route(row: dict[str, Any]) -> str:
     return f"{route} (trust: review)" if route and row.get("trust_held") else route
 
 
-def _resolved(row: dict[str, Any]) -> str:
-    if row.get("inconclusive"):
-        return "inconclusive"
-    if row["resolved"] is None:
-        return "unproven" if row.get("triage") == "accept" else "not attempted"
-    return "yes" if row["resolved"] else "no"
-
-
 def _changed(row: dict[str, Any]) -> str:
     return "; ".join(
         f"{c['field']}: {c['before']} → {c['after']}" for c in row.get("changed") or []
@@ -68,7 +60,9 @@ def _print(result: dict[str, Any]) -> None:
                 row.get("issue") or "",
                 row.get("triage") or row["status"],
                 _route(row),
-                _resolved(row),
+                {True: "yes", False: "no"}.get(row["resolved"], "—")
+                if not row.get("inconclusive")
+                else "inconclusive",
                 _validator(row),
                 f"{float(row['cost_usd']):.4f}",
                 f"{float(row['seconds']):.0f}",

@@ -26,13 +26,13 @@ _BY_HELP = "Who decides, for the audit trail (default: $FACTORY_ACTOR or the OS 
 
 
 def _actor(actor: str | None, reason: str) -> str:
-    """``--by`` (default: ``default_actor``), both it and ``--reason`` one line each."""
-    from harness.review.decisions import default_actor
+    """``--by`` (default: ``default_actor``), a login, and ``--reason`` one line."""
+    from harness.review.decisions import check_actor, default_actor
 
     actor = actor if actor is not None else default_actor()
     check_one_line("--by", actor)
     check_one_line("--reason", reason)
-    return actor
+    return check_actor(actor)
 
 
 def _report(ctx: click.Context, decision: Decision, as_json: bool) -> None:
@@ -89,10 +89,8 @@ def cancel(ctx: click.Context, number: int, reason: str, actor: str | None) -> N
     alive in another process within a second), its checkout is removed, it waits for a
     person with one comment; 'factory retry NUMBER' takes it back."""
     from harness.retry import cancel_issue
-    from harness.review.decisions import check_actor
 
-    actor = check_actor(_actor(actor, reason))
-    click.echo(cancel_issue(opened(ctx), number, actor, reason.strip()))
+    click.echo(cancel_issue(opened(ctx), number, _actor(actor, reason), reason.strip()))
 
 
 @click.command()

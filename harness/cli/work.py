@@ -29,7 +29,6 @@ from harness.errors import LeaseError
 if TYPE_CHECKING:
     from harness.cycle import CycleResult
     from harness.engine.context import Services
-    from harness.engine.runner import RunOutcome
     from harness.store.db import Store
 
 # a cycle can take hours (CI waits, validations); a killed holder is taken over at once
@@ -137,35 +136,6 @@ def implement(ctx: click.Context, number: int, as_json: bool) -> None:
         ctx.exit(1)
 
 
-def _outcome_json(number: int, outcome: RunOutcome) -> dict[str, object]:
-    from harness.artifacts import Landing, Smoke, Validation
-    from harness.store.outcomes import outcome_word
-
-    decided = outcome.artifact(Validation)
-    landing = outcome.artifact(Landing)
-    smoke = outcome.artifact(Smoke)
-    route = decided.route if decided else None
-    reverted = smoke.reverted if smoke else None
-    return {
-        "issue": number,
-        "run_id": outcome.run_id,
-        "status": outcome.status,
-        "reason": outcome.reason,
-        "route": route,
-        "score": decided.score if decided else None,
-        "merge_sha": landing.merge_sha if landing else None,
-        "reverted": reverted,
-        "outcome": outcome_word(
-            "validate",
-            outcome.status,
-            pr=True,
-            route=route,
-            landed=landing is not None,
-            reverted=bool(reverted),
-        ),
-    }
-
-
 @click.command()
 @click.argument("number", type=ISSUE_NUMBER)
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
@@ -173,13 +143,16 @@ def _outcome_json(number: int, outcome: RunOutcome) -> dict[str, object]:
 def validate(ctx: click.Context, number: int, as_json: bool) -> None:
     """Validate the PR of issue NUMBER with the hold-out and the sealed validator; merge if
     every gate holds (exit 1 if it does not merge)."""
+    from harness.artifacts import Validation
+    from harness.cycle import outcome_of, stage_row
     from harness.validate.run import validate_issue
 
     services = opened(ctx, model=True)
     with _live(as_json, "validate", services) as say:
         say(f"issue {number} …")
         outcome = validate_issue(services, number)
-    data = _outcome_json(number, outcome)
+    row, decided = stage_row("validate", number, outcome, None), outcome.artifact(Validation)
+    data = {**row, "score": decided.score if decided else None, "outcome": outcome_of(row)}
     if as_json:
         emit_json(data)
     else:

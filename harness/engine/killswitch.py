@@ -45,19 +45,13 @@ def kill_switch_state(services: Services) -> tuple[str, str] | None:
     return None
 
 
-CANCEL = "cancelled:"  # + an issue's number: the flag of a person's ``factory cancel``
+# + an issue's number: the flag of a person's ``factory cancel``, why they stopped it, which
+# a run of the issue asks before each step and model call and every half second of a
+# sandboxed command (``Engine.run``, ``errors.stop_now``)
+CANCEL = "cancelled:"
 
 
-def cancelled(store: Store, issue: int | None) -> str | None:
-    """Why a person cancelled ``issue`` (its runs stop at once), or None."""
-    return store.get_flag(f"{CANCEL}{issue}") if issue is not None else None
-
-
-def check_kill_switch(services: Services, issue: int | None = None) -> None:
-    """Raise ``StoppedError`` when the kill switch is pulled, or a person cancelled
-    ``issue``."""
-    if said := cancelled(services.store, issue):
-        raise StoppedError(f"{said}; 'factory retry {issue}' takes it back")
+def check_kill_switch(services: Services) -> None:
     stopped = kill_switch_state(services)
     if stopped is None:
         return

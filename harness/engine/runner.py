@@ -23,8 +23,8 @@ from harness.engine.actions import call
 from harness.engine.agents import run_agent_step
 from harness.engine.commands import run_command_step
 from harness.engine.context import Lease, Services, StepContext
+from harness.engine.killswitch import CANCEL, Driven
 from harness.engine.killswitch import KILL_SWITCH as KILL_SWITCH
-from harness.engine.killswitch import Driven, cancelled
 from harness.engine.killswitch import check_kill_switch as check_kill_switch
 from harness.engine.killswitch import kill_switch_state as kill_switch_state
 from harness.engine.loader import load_workflow
@@ -37,6 +37,7 @@ from harness.errors import (
     QuotaError,
     StepFailed,
     StoppedError,
+    stop_now,
     stopping,
 )
 from harness.faults import fault_point
@@ -80,13 +81,13 @@ class Engine:
     def run(self, name: str, issue: int | None = None, inputs: Inputs | None = None) -> RunOutcome:
         """Run (or resume) workflow ``name`` for ``issue``, given its ``inputs``."""
         workflow = load_workflow(self.services, name)
-        check_kill_switch(self.services, issue)
+        check_kill_switch(self.services)
         # a CPU slot among the process's other runs (harness/cpu.py); refuses a config that runs
         # programs; a person's cancel of the issue stops a sandboxed command at once
         with (
             cpu.working(),
             integrity.guarded(self.services.repo.path),
-            stopping(partial(cancelled, self.services.store, issue)),
+            stopping(partial(self.services.store.get_flag, f"{CANCEL}{issue}")),
         ):
             return self._run(workflow, name, issue, inputs)
 
@@ -215,7 +216,8 @@ class Engine:
                 return RunOutcome(run_id, workflow.name, issue, "succeeded", None, kept=found)
             ctx = replace(ctx, step=workflow.steps[index])
             try:
-                check_kill_switch(self.services, issue)
+                check_kill_switch(self.services)
+                stop_now()  # a person cancelled the issue
             except StoppedError as exc:
                 return self._stop(ctx, str(exc))
             outcome = self._step(ctx)
@@ -268,7 +270,7 @@ class Engine:
         if step.when is not None:
             value = self.services.templates.evaluate(step.when, **ctx.template_context())
             if not value:
-                seq = store.start_step(ctx.run_id, step.id, {"when": step.when})
+                seq = store.start_step(ctx.run_id, step.id, {"when": step.when}, runs=False)
                 store.finish_step(seq, "skipped", {})
                 return None
         seq = store.start_step(ctx.run_id, step.id, self._inputs(ctx))

@@ -118,11 +118,7 @@ def _routes(repo: GitRepo, commit: str, paths: list[str], rules: MapRules) -> di
         return re2.compile(pattern, options=RE2_OPTIONS) if pattern else None
 
     compiled = [
-        (
-            rule.files,
-            re2.compile(rule.pattern, options=RE2_OPTIONS),
-            *map(compiled_or_none, (rule.line, rule.prefix)),
-        )
+        (rule.files, *map(compiled_or_none, (rule.pattern, rule.line, rule.prefix)))
         for rule in rules.routes
     ]
     candidates = [p for p in paths if any(matching(p, files) for files, *_ in compiled)]
