@@ -87,9 +87,11 @@ def cancel_issue(services: Services, number: int, actor: str, reason: str, via: 
                 for run in runs:
                     end_unfinished(services, run.id, why)
                 break
-        except LeaseError:  # its run, alive in another process, is stopping
+        except LeaseError as exc:  # its run, alive in another process, is stopping
             if time.monotonic() > deadline:
-                raise
+                raise LeaseError(
+                    f"{exc}: it has not stopped yet; run 'factory cancel {number}' again"
+                ) from exc
             time.sleep(0.2)
     set_state(forge, number, Label.NEEDS_HUMAN)
     body = services.templates.render("comments/cancelled.md.j2", actor=actor, reason=reason)
