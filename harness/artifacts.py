@@ -402,6 +402,7 @@ class KeptVerdict(Artifact):
     candidate: str
     changed: list[str]
     replayed: int = 0
+    run: str | None = None  # the run whose validator gave it
 
 
 class ValidatorRun(Artifact):
@@ -828,10 +829,15 @@ class RunRecords:
         found = [a.gates for _, a in self.found if isinstance(a, kinds) and a.gates]
         return found[-1] if found else []
 
+    def judged(self) -> list[tuple[StepRecord, IssueSpec]]:
+        """Triage's decisions the run recorded itself (an implement run's ``Assignment`` holds
+        one as the spec it works from: not a decision of that run's)."""
+        return [(s, a) for s, a in self.every(IssueSpec) if not isinstance(a, Assignment)]
+
     def decision(self) -> str | None:
         """Validation's route, else triage's decision."""
-        routed, spec = self.newest(Routing), self.newest(IssueSpec)
-        return routed.route if routed else spec.decision if spec else None
+        routed, judged = self.newest(Routing), self.judged()
+        return routed.route if routed else judged[-1][1].decision if judged else None
 
 
 @dataclass(frozen=True)

@@ -28,22 +28,35 @@ def _store(ctx: click.Context) -> Store:
     show_default=True,
     help="How many runs, newest first.",
 )
+@click.option("--all", "every", is_flag=True, help="Every run (no --limit).")
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as a JSON array.")
 @click.pass_context
-def runs(ctx: click.Context, limit: int, as_json: bool) -> None:
-    """Run history: workflow, issue, status, cost and tokens."""
+def runs(ctx: click.Context, limit: int, every: bool, as_json: bool) -> None:
+    """Run history: workflow, issue, status, cost and tokens, newest first; how many older
+    runs were left out is said on standard error."""
     store = _store(ctx)
-    rows = store.run_rows(store.list_runs(limit=limit))
+    rows = store.run_rows(store.list_runs(limit=None if every else limit))
     if as_json:
         emit_json(rows)
-        return
-    from harness.cli.tables import print_table  # rich: for the table alone
+    else:
+        from harness.cli.tables import print_table  # rich: for the table alone
 
-    print_table(
-        "runs",
-        ("id", "workflow", "issue", "outcome", "started (UTC)", "took", "cost", "tokens in/out"),
-        [_run_line(row) for row in rows],
-    )
+        print_table(
+            "runs",
+            (
+                "id",
+                "workflow",
+                "issue",
+                "outcome",
+                "started (UTC)",
+                "took",
+                "cost",
+                "tokens in/out",
+            ),
+            [_run_line(row) for row in rows],
+        )
+    if more := sum(store.run_counts().values()) - len(rows):
+        click.echo(f"{more} older run(s) not shown: --limit N or --all shows them", err=True)
 
 
 def _run_line(row: dict[str, Any]) -> tuple[object, ...]:

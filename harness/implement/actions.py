@@ -172,7 +172,7 @@ def commit(ctx: StepContext, worktree: Worktree, prepare: Assignment, test: Test
     ctx.check_lease()
     staged = Path(worktree.path).is_dir()  # the test step staged what it ran on, unless re-made
     repo = GitRepo(checkout(ctx, worktree))
-    subject = neutral.plain(prepare.title, limit=72)  # a commit message is read by GitHub too
+    subject = neutral.subject(prepare.title)  # a commit message is read by GitHub too
     message = f"{subject}\n\nFactory change for issue {ctx.issue} (run {ctx.run_id})."
     tested = test.tree  # commit what the tests ran on, nothing made since
     # a retry's work is one commit on production: the merge it started from, with any

@@ -123,7 +123,7 @@ def reviews_gate(reviews: list[tuple[str, Review | None]]) -> GateResult:
     (who, verdict, score, findings) in the evidence."""
     said = []
     for who, review in reviews:
-        found = [f"[{f.severity}] {f.description[:200]}" for f in review.findings] if review else []
+        found = [f"[{f.severity}] {f.description}" for f in review.findings] if review else []
         verdict = f"{review.verdict} {review.score}" if review else "no review"
         said.append(f"{who}: {verdict}" + (f" ({'; '.join(found[:5])})" if found else ""))
     agree = all(review is not None and review.verdict == "approve" for _, review in reviews)

@@ -56,7 +56,7 @@ def security_gate(
     found = dependency_changes(repo, base, head, paths, settings.config.commands.setup)
     deps = found.changed
     refused = [n for n in deps["added"] if not matching(n, rules.allow_dependencies)]
-    said = [f"{f.rule} ({f.severity}) {f.path}:{f.line} {f.message}" for f in serious[:10]]
+    said = _named(serious)
     said += [
         f"dependency added that factory_rules.md does not allow: {n} ({found.declared_in[n]})"
         for n in refused
@@ -64,12 +64,19 @@ def security_gate(
     said += [f"dependencies the gate cannot read: {p}" for p in deps.pop("unreadable")]
     said += analysis.errors  # an analyser that did not answer
     tail = [f"dependencies {k}: {', '.join(v)}" for k, v in deps.items() if v]
-    if others := len(new) - len(serious):
-        tail.append(f"{others} new findings below {rules.severity}")
+    if below := [f for f in new if f not in serious]:
+        tail.append(f"new findings below {rules.severity}: {'; '.join(_named(below))}")
     quiet = [f"no new finding at or above {rules.severity}, no dependency to allow"]
     return GateResult(
         name="security", passed=not said, evidence="; ".join([*(said or quiet), *tail])
     )
+
+
+def _named(findings: list[AnalyserFinding], shown: int = 10) -> list[str]:
+    """The first ``shown`` findings, each in words — rule, severity, where, its message whole
+    — and how many more there are: the count is bounded, never a message."""
+    said = [f"{f.rule} ({f.severity}) {f.path}:{f.line} {f.message}" for f in findings[:shown]]
+    return said + [f"and {len(findings) - shown} more"] * (len(findings) > shown)
 
 
 def _setup_call(text: str) -> dict[str, Any]:

@@ -33,7 +33,7 @@ from harness.model.catalog import Listing
 from harness.model.provider import provider_readiness, resolve_kind
 from harness.model.retry import RetryPolicy
 from harness.onboard.model_check import OutputLimit, model_problems, output_problems
-from harness.onboard.scaffold import ci_workflows, untouched
+from harness.onboard.scaffold import ci_workflows, python_problem, untouched
 from harness.paths import FLOWS, validators_dir
 from harness.sandbox.peers import NO_SOCKET_FOLDER, socket_base
 from harness.validate.definition import (
@@ -286,7 +286,7 @@ def check(root: Path, state_dir: Path) -> CheckReport:
         )
         if config.forge == "github":
             _github(config, report)
-        report.warnings.extend(_no_template(config))
+        report.warnings.extend(project_warnings(root, config))
         report.errors.extend(ci_problems(root))
     report.errors.extend(leaky_uploads(root))
     report.warnings.extend(untouched(root, texts))
@@ -395,17 +395,26 @@ def _canonical(path: str) -> str:
     return posixpath.normpath(path).rstrip("/") + "/"
 
 
-def _no_template(config: FactoryConfig) -> list[str]:
-    """What chosen tests cost when ``commands.test`` fits no ``test_files`` template."""
-    if template(config.commands) is not None:
-        return []
-    return [
-        f"{CONFIG_FILE}: commands.test: `{config.commands.test}` fits no commands.test_files "
-        "template (a shell operator, or a runner the factory does not know): a bug fix's "
-        "fails-before proof, heal's re-run of the tests that failed and a backtest's hidden "
-        "tests on the fix's parent each run the whole suite instead of the chosen tests; "
-        "state commands.test_files (docs/testing.md)"
-    ]
+def project_warnings(root: Path, config: FactoryConfig) -> list[str]:
+    """What ``factory init`` warns of the project, and ``factory check`` repeats while it
+    holds: no interpreter the sandbox has fits pyproject.toml's ``requires-python``; no
+    ``commands.start``; a ``commands.test`` that fits no ``test_files`` template (what chosen
+    tests cost then)."""
+    found = [python_problem(root)]
+    if not config.commands.start:
+        found.append(
+            f"{CONFIG_FILE}: commands.start: not set: validation and 'factory doctor' cannot "
+            "run the app; set the command that serves it on {port}"
+        )
+    if template(config.commands) is None:
+        found.append(
+            f"{CONFIG_FILE}: commands.test: `{config.commands.test}` fits no "
+            "commands.test_files template (a shell operator, or a runner the factory does not "
+            "know): a bug fix's fails-before proof, heal's re-run of the tests that failed and "
+            "a backtest's hidden tests on the fix's parent each run the whole suite instead of "
+            "the chosen tests; state commands.test_files (docs/testing.md)"
+        )
+    return [warning for warning in found if warning]
 
 
 def _listings(config: FactoryConfig, report: CheckReport) -> dict[str, Listing] | None:

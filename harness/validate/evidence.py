@@ -187,9 +187,12 @@ class EarlierVerdict:
     candidate: str
     changed: list[str]
     unseen_only: bool
+    given_by: str  # the run whose validator gave it (that run's own, when it too kept one)
 
     def kept(self, replayed: int = 0) -> ValidatorRun:
-        how = KeptVerdict(candidate=self.candidate, changed=self.changed, replayed=replayed)
+        how = KeptVerdict(
+            candidate=self.candidate, changed=self.changed, replayed=replayed, run=self.given_by
+        )
         return self.run.model_copy(update={"kept": how})
 
 

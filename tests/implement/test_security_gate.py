@@ -73,6 +73,9 @@ def test_the_lens_names_what_a_change_adds_and_nothing_production_had(tmp_path: 
     sri = 'integrity="sha384-QWTKZyjpPEjISv5WaRU9OFeRpok6YctnYmDr5pNlyT2bRjXh0JMhjY6hW+ALEwIH"'
     passed, said = gate({"base.html": f'<link href="/b.css" rel="stylesheet" {sri}>\n'})
     assert passed, said  # a Subresource Integrity digest is a public hash, not a secret
+    # a finding below the gate's severity does not refuse the change, but it is named
+    passed, said = gate({"checks.py": "def positive(x):\n    assert x > 0\n"})
+    assert passed and "new findings below high: B101 (low) checks.py:2 Use of assert" in said
     passed, said = gate({"requirements.txt": "flask==3.0.1\nrequests==2.32.3\n"})
     assert not passed and "does not allow: requests" in said, said
     assert "dependencies upgraded: flask ==3.0.0 -> ==3.0.1" in said

@@ -104,7 +104,7 @@ def test_the_shipped_definition_is_what_the_seal_gets(notes: Path, tmp_path: Pat
     rendered = services.templates.render(definition.template, commands=commands)
     assert full.instructions.strip() == rendered.strip()
     # how the app runs under validation, the statement triage writes its criteria for
-    assert "no network" in full.instructions and "python3 app.py --port {port}" in rendered
+    assert "no network" in full.instructions and "python3 app.py --port <port>" in rendered
     assert full.instructions.splitlines()[0] == prompt.splitlines()[0]
     assert full.question == question(services) and full.budget_usd == 5.0
     # what the seal reads back is exactly what was built
