@@ -123,7 +123,7 @@ def merge_time() -> list[Figure]:
         os.environ["FACTORY_STATE_DIR"] = str(state)
         try:
             with _Counted(SETUP) as setups:
-                if not production_health(services)["green"]:
+                if not production_health(services).green:
                     raise RuntimeError("production is red in the benchmark")
                 health = services.store.latest_artifact(Health, None)
                 journeys_s = _journeys_alone(services)

@@ -5,9 +5,9 @@ workflows")."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from types import MappingProxyType
-from typing import Generic, Literal, Self, TypeVar
+from typing import Any, Generic, Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -393,9 +393,21 @@ class Tested(Artifact):
 
 
 class CriterionResult(Artifact):
+    """One criterion as the validator judged it: ``criterion`` is its id in the signed spec
+    (``criterion_ids``), ``observations`` the numbers of the observations it rests on,
+    ``evidence`` what it says it saw (or, not observable, what it lacks)."""
+
     criterion: str
     result: Literal["pass", "fail", "not_observable"]
     evidence: str = ""
+    observations: list[int] = Field(default_factory=list)
+
+
+class Regression(Artifact):
+    """Something the issue did not ask to change that the validator saw broken or gone."""
+
+    what: str
+    observations: list[int] = Field(default_factory=list)
 
 
 class Verdict(Artifact):
@@ -405,10 +417,21 @@ class Verdict(Artifact):
     score: float
     criteria: list[CriterionResult] = Field(default_factory=list)
     summary: str = ""
+    regressions: list[Regression] = Field(default_factory=list)
 
     def results(self, result: str) -> list[str]:
-        """The criteria judged ``result`` (``fail``, ``not_observable``…)."""
+        """The ids of the criteria judged ``result`` (``fail``, ``not_observable``…)."""
         return [c.criterion for c in self.criteria if c.result == result]
+
+    def judged(self) -> dict[str, CriterionResult]:
+        """Each criterion's entry by its id: the first one the validator gave for it."""
+        return {c.criterion: c for c in reversed(self.criteria)}
+
+
+def criterion_ids(criteria: list[str]) -> list[str]:
+    """The ids of a spec's acceptance criteria, as the validator is shown them: C1…Cn in
+    their order (C1 alone, the issue's request itself, when triage gave none)."""
+    return [f"C{n}" for n in range(1, max(len(criteria), 1) + 1)]
 
 
 class KeptVerdict(Artifact):
@@ -419,6 +442,7 @@ class KeptVerdict(Artifact):
     candidate: str
     changed: list[str]
     replayed: int = 0
+    run: str | None = None  # the run whose validator gave it
 
 
 class ValidatorRun(Artifact):
@@ -437,8 +461,31 @@ class ValidatorRun(Artifact):
     kept: KeptVerdict | None = None
     # connections to the seal's sockets from any process but the seal's: refused (who, which)
     refused: list[str] = Field(default_factory=list)
+    criteria: list[str] = Field(default_factory=list)  # the acceptance criteria it was asked
+    sent_back: str = ""  # what its first verdict lacked, when it was sent back to look again
     # its transcript: written to a file of its own, never into the step's record
     messages: list[dict[str, object]] = Field(default_factory=list, exclude=True)
+
+    def by_criterion(self) -> list[dict[str, Any]]:
+        """For a person (``factory report``, the dashboard): each criterion it was asked, in
+        the spec's order, with its id and text, the validator's result and words, and the
+        recorded observations it cites (action, input, status, what it saw)."""
+        judged = self.output.judged() if self.output is not None else {}
+        seen = {o.number: asdict(o) for o in self.observed}
+        rows: list[dict[str, Any]] = []
+        for cid, text in zip(criterion_ids(self.criteria), self.criteria or [""], strict=True):
+            entry = judged.get(cid)
+            cited = [seen[n] for n in entry.observations if n in seen] if entry else []
+            rows.append(
+                {
+                    "criterion": cid,
+                    "text": text,
+                    "result": entry.result if entry else "not judged",
+                    "evidence": entry.evidence if entry else "",
+                    "cited": cited,
+                }
+            )
+        return rows
 
 
 class Connection(Artifact):
@@ -849,10 +896,15 @@ class RunRecords:
         found = [a.gates for _, a in self.found if isinstance(a, kinds) and a.gates]
         return found[-1] if found else []
 
+    def judged(self) -> list[tuple[StepRecord, IssueSpec]]:
+        """Triage's decisions the run recorded itself (an implement run's ``Assignment`` holds
+        one as the spec it works from: not a decision of that run's)."""
+        return [(s, a) for s, a in self.every(IssueSpec) if not isinstance(a, Assignment)]
+
     def decision(self) -> str | None:
         """Validation's route, else triage's decision."""
-        routed, spec = self.newest(Routing), self.newest(IssueSpec)
-        return routed.route if routed else spec.decision if spec else None
+        routed, judged = self.newest(Routing), self.judged()
+        return routed.route if routed else judged[-1][1].decision if judged else None
 
 
 @dataclass(frozen=True)

@@ -32,11 +32,12 @@ from harness.git.worktrees import WorktreeManager
 from harness.heal.run import production_health as production_health  # benchmarks read it here
 from harness.heal.run import reverts_waiting
 from harness.implement.run import waits_for_approval
+from harness.model.provider import require_model
 from harness.review.trust import approvals
 from harness.sandbox.shared import shared
 from harness.services import open_services
 from harness.store.outcomes import outcome_word
-from harness.triage.queue import deferred_waiting, triage_row
+from harness.triage.queue import deferred_waiting, triage_row, untriaged
 
 Progress = Callable[[str], None]
 
@@ -68,6 +69,7 @@ class CycleResult(TypedDict, total=False):
     busy: str
     ended: list[int]
     deferred: dict[str, object]  # issues the daily author limit defers: count, until
+    waiting: list[int]  # issues of the cycle that now wait for a person (review or decision)
 
 
 def needs_validation(services: Services, number: int) -> bool:
@@ -155,16 +157,30 @@ def outcome_of(row: StageRow) -> str | None:
     )
 
 
-def refused_any(result: CycleResult) -> bool:
-    """Whether a gate, a budget or a validator said no to any issue of the cycle
-    (docs/user-guide.md, "Commands": exit 1). A triage decision to reject or ask for information
-    is not a refusal."""
-    return (
-        not result.get("production", {"green": True})["green"]  # red production stops the cycle
-        or any(row["status"] == "stopped" for row in result["triage"])
-        or any(row["status"] != "succeeded" for row in result["implement"])
-        or any(outcome_of(row) != "merged" for row in result["validate"])
-    )
+WAITING_EXIT = 3  # ``factory run --fail-on-waiting``: an issue now waits for a person
+
+
+def cycle_exit(result: CycleResult, fail_on_waiting: bool = False) -> int:
+    """``factory run``'s exit code (docs/user-guide.md, "Exit codes"), whatever became of the
+    issues: 1 when the cycle could not do its work — production red (nothing was built on
+    it), a run stopped (the kill switch, a budget, the provider asking to wait) or a stage
+    that could not start for an issue; with ``fail_on_waiting``, ``WAITING_EXIT`` when an
+    issue now waits for a person; else 0."""
+    rows = [*result["triage"], *result["implement"], *result["validate"]]
+    if not result.get("production", {"green": True})["green"] or any(
+        row["status"] in ("stopped", "refused") for row in rows
+    ):
+        return 1
+    return WAITING_EXIT if fail_on_waiting and result.get("waiting") else 0
+
+
+def _for_a_person(services: Services, result: CycleResult) -> CycleResult:
+    """``result`` with the issues it worked on that now wait for a person."""
+    rows = [*result["triage"], *result["implement"], *result["validate"]]
+    held = {Label.NEEDS_REVIEW, Label.NEEDS_HUMAN}
+    worked = sorted({int(str(row["issue"])) for row in rows})
+    waiting = [n for n in worked if held & set(services.forge.get_issue(n).labels)]
+    return {**result, "waiting": waiting} if waiting else result
 
 
 def _green(services: Services, production: Ran) -> bool:
@@ -218,6 +234,8 @@ def run_cycle(
     services = open_services(root, state, provider, plan=plan, sync=True)
     services.progress = progress
     WorktreeManager.of(services.repo, services.settings.state_dir).prune()  # killed runs' leftovers
+    if untriaged(services) or ready_to_implement(services):  # an idle cycle asks no model
+        require_model(services.settings, provider)
     try:
         outcome = Engine(services).run("cycle", inputs=CycleInputs(max_parallel=max_parallel))
     finally:
@@ -230,7 +248,7 @@ def run_cycle(
     _rows(services, outcome.run_id, result)
     if waiting := deferred_waiting(services):
         result["deferred"] = waiting
-    return result
+    return _for_a_person(services, result)
 
 
 def _rows(services: Services, run_id: str, result: CycleResult) -> None:

@@ -340,11 +340,12 @@ def _uses(names: set[str]) -> dict[str, set[str]]:
 def test_the_seal_is_asked_and_answered_through_one_record_each() -> None:
     """What the seal is given is built in one place (``evidence.sealed_request``) and read back
     in the seal; its answer, with the validator's verdict, is parsed once, where it comes back
-    (``run_sealed``): every reader after that gets the types."""
+    (``run_sealed``): every reader after that gets the types. (Inside the seal, the verdict is
+    read once more before it leaves: whether it rests on evidence, or goes back once.)"""
     used = _uses({"SealRequest", "ValidatorRun", "Verdict"})
     assert used == {
         "validate/evidence.py": {"SealRequest"},
-        "validate/sealed.py": {"SealRequest", "ValidatorRun"},
+        "validate/sealed.py": {"SealRequest", "ValidatorRun", "Verdict"},
     }, used
     assert "sealed_request" in _called(_functions("validate/evidence.py")["run_validator"])
     parsed = _called(_functions("validate/sealed.py")["run_sealed"])
@@ -390,8 +391,8 @@ def _callers(name: str) -> set[str]:
 
 
 def test_one_lease_and_run_helper() -> None:
-    """A workflow about an issue runs under the issue's lease through ``run_leased`` alone:
-    no other module builds the engine's ``Lease``."""
+    """A workflow about an issue runs under the issue's lease (``leased: true``) through
+    ``Engine.run`` alone: no other module builds the engine's ``Lease``."""
     assert _callers("Lease") == {"engine/runner.py"}
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import string
 from dataclasses import dataclass
@@ -69,6 +70,11 @@ class GitHubSettings(Strict):
     max_wait_s: float = Field(default=60.0, ge=0, le=3600)  # longer rate-limit waits defer
     # the share of the rate limit left at a run's start that the run may spend
     max_request_share: float = Field(default=0.5, gt=0, le=1)
+
+    @property
+    def repository_in_use(self) -> str:
+        """``repository``, else ``$GITHUB_REPOSITORY`` (GitHub Actions sets it); "" if none."""
+        return self.repository or os.environ.get("GITHUB_REPOSITORY", "").strip()
 
 
 SETUP_INPUTS = (

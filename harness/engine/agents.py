@@ -12,7 +12,7 @@ from harness.artifacts import OUTPUT_TOOLS, Produced, SetupRun, Tested, Worktree
 from harness.engine.budget import BudgetGuard
 from harness.engine.context import SETUP_STEP, TESTED_STEP, StepContext
 from harness.engine.killswitch import check_kill_switch
-from harness.errors import FactoryError
+from harness.errors import FactoryError, stop_now
 from harness.git.repo import GitRepo
 from harness.model.agent import AgentSpec, run_agent
 from harness.model.base import CallRecord
@@ -40,6 +40,7 @@ class StepHooks:
 
     def before_call(self, request: Request) -> None:
         check_kill_switch(self.ctx.services)  # the one kill-switch check, FACTORY_ENABLED too
+        stop_now()  # a person cancelled the issue
         self.guard.check(self.model, request)
 
     def after_call(self, record: CallRecord) -> None:

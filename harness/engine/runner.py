@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, TypeVar
@@ -27,8 +28,8 @@ from harness.engine.actions import action_info, call
 from harness.engine.agents import run_agent_step
 from harness.engine.commands import run_command_step
 from harness.engine.context import Lease, Services, StepContext
+from harness.engine.killswitch import CANCEL, Driven
 from harness.engine.killswitch import KILL_SWITCH as KILL_SWITCH
-from harness.engine.killswitch import Driven
 from harness.engine.killswitch import check_kill_switch as check_kill_switch
 from harness.engine.killswitch import kill_switch_state as kill_switch_state
 from harness.engine.loader import load_workflow
@@ -42,6 +43,8 @@ from harness.errors import (
     QuotaError,
     StepFailed,
     StoppedError,
+    stop_now,
+    stopping,
 )
 from harness.faults import fault_point
 from harness.git import integrity
@@ -99,8 +102,12 @@ class Engine:
         workflow = load_workflow(self.services, name)
         check_kill_switch(self.services)
         # a CPU slot among the process's other runs (harness/cpu.py); refuses a config that runs
-        # programs
-        with cpu.working(), integrity.guarded(self.services.repo.path):
+        # programs; a person's cancel of the issue stops a sandboxed command at once
+        with (
+            cpu.working(),
+            integrity.guarded(self.services.repo.path),
+            stopping(partial(self.services.store.get_flag, f"{CANCEL}{issue}")),
+        ):
             if not workflow.leased:
                 return self._run(workflow, issue, inputs, parent, fresh)
             if issue is None:
@@ -263,6 +270,7 @@ class Engine:
             ctx = replace(ctx, step=workflow.steps[index])
             try:
                 check_kill_switch(self.services)
+                stop_now()  # a person cancelled the issue
             except StoppedError as exc:
                 return self._stop(ctx, str(exc))
             outcome = self._step(ctx)
@@ -315,7 +323,7 @@ class Engine:
         if step.when is not None:
             value = self.services.templates.evaluate(step.when, **ctx.template_context())
             if not value:
-                seq = store.start_step(ctx.run_id, step.id, {"when": step.when})
+                seq = store.start_step(ctx.run_id, step.id, {"when": step.when}, runs=False)
                 store.finish_step(seq, "skipped", {})
                 return None
         seq = store.start_step(ctx.run_id, step.id, self._inputs(ctx))
@@ -497,19 +505,23 @@ class Engine:
         return [n for n in numbers if n not in ended], sorted(ended)
 
     def _abandon(self, run: Run) -> bool:
-        """End ``run`` under its issue's lease, if it is still the issue's unfinished run then
-        (one alive in another process is left to end itself)."""
-        store, number = self.services.store, int(str(run.issue))
+        """End ``run``, whose issue is no longer open, under the issue's lease (a run alive in
+        another process is left to end itself)."""
+        number = int(str(run.issue))
         why = f"issue #{number} is no longer open: its {run.workflow} run was not resumed"
         try:
-            with store.held(number, LEASE_TTL_S):
-                still = store.find_open_run(run.workflow, number)
-                if still is None or still.id != run.id:
-                    return False
-                self.end(run.id, why)
-                return True
+            with self.services.store.held(number, LEASE_TTL_S):
+                return bool(self.end_open(number, why, (run.workflow,)))
         except LeaseError:
             return False
+
+    def end_open(self, issue: int, reason: str, workflows: tuple[str, ...]) -> int:
+        """End the unfinished runs of ``workflows`` about ``issue`` (``end``), for a caller that
+        holds the issue's lease: a person cancelled it, or it is no longer open. How many."""
+        runs = [r for w in workflows if (r := self.services.store.find_open_run(w, issue))]
+        for run in runs:
+            self.end(run.id, reason)
+        return len(runs)
 
 
 def kept(steps: list[StepRecord]) -> dict[str, dict[str, object]]:

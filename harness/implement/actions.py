@@ -35,7 +35,7 @@ from harness.git.worktrees import WorktreeManager
 from harness.heal.checks import flakes
 from harness.implement import gates as g
 from harness.implement.feedback import previous_attempt
-from harness.implement.security import security_gate
+from harness.implement.security import dependency_changes, security_gate
 from harness.implement.spec import forge_spec, reverted_change, triage_spec
 from harness.kinds import is_revert
 from harness.sandbox.policy import prepare_worktree, setup_allow
@@ -172,7 +172,7 @@ def commit(ctx: StepContext, worktree: Worktree, prepare: Assignment, test: Test
     ctx.check_lease()
     staged = Path(worktree.path).is_dir()  # the test step staged what it ran on, unless re-made
     repo = GitRepo(checkout(ctx, worktree))
-    subject = neutral.plain(prepare.title, limit=72)  # a commit message is read by GitHub too
+    subject = neutral.subject(prepare.title)  # a commit message is read by GitHub too
     message = f"{subject}\n\nFactory change for issue {ctx.issue} (run {ctx.run_id})."
     tested = test.tree  # commit what the tests ran on, nothing made since
     # a retry's work is one commit on production: the merge it started from, with any
@@ -246,6 +246,7 @@ def gates(
     modes = {c.path: (c.old_mode, c.new_mode) for c in changes}
     added = [c.path for c in changes if c.status == "A"]
     commands = services.settings.config.commands
+    deps = dependency_changes(repo, base, head, sorted(modes), commands.setup)
     results = [
         g.changed_lines_gate(numstat, rules.max_changed_lines),
         g.size_gate(changes, limits.max_added_bytes, limits.max_file_bytes),
@@ -256,7 +257,7 @@ def gates(
         g.fix_attempts_gate(attempts, rules.max_fix_attempts),
         g.budget_gate(services.store.spend(issue=ctx.number), rules.budgets.per_issue_usd),
         security_gate(services.settings, repo, base, head, sorted(modes), rules.security),
-        g.setup_code_gate(sorted(modes), commands.setup_inputs, commands.setup),
+        g.setup_code_gate(sorted(modes), commands.setup_inputs, commands.setup, deps.read),
         g.network_allow_gate(added, patch, setup_allow(services.settings)),
     ]
     if is_revert(prepare.kind):  # a tree production held: nobody wrote it, nobody reviews it

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.cpu import waiting
-from harness.errors import SandboxError
+from harness.errors import SandboxError, stop_now
 from harness.git import integrity
 from harness.paths import workflows_dir
 from harness.sandbox import holding, seccomp
@@ -311,6 +311,7 @@ class Sandbox:
                 limit_hit = meter.over()
                 if limit_hit:
                     break
+                stop_now()  # a person cancelled the run's issue: its processes end now
                 ready, _, _ = select.select([proc.stdout], [], [], min(left, 0.5))
                 if not ready:  # ended: what it wrote just before is still read (to EOF)
                     if proc.poll() is not None and not select.select([proc.stdout], [], [], 0)[0]:

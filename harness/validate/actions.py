@@ -194,6 +194,7 @@ def validator_question(ctx: StepContext, candidate: PrCandidate) -> ValidatorQue
         effort=role.effort,
         governance=settings.governance.texts(),
         task=task,
+        criteria=spec.acceptance_criteria,
     )
 
 
@@ -290,7 +291,7 @@ def _earlier_verdict(
     the same question: kept when the candidates differ only in files the app cannot show,
     else only if its actions, done again, show exactly what they showed (``EarlierVerdict``)."""
     unseen = ctx.services.settings.config.validation.unseen_paths
-    for _, checked in ctx.services.store.artifacts(CheckResult, ctx.number, ANY_RUN):
+    for made_by, checked in ctx.services.store.artifacts(CheckResult, ctx.number, ANY_RUN):
         run = checked.validator
         if checked.head != head or run is None or checked.candidate is None:
             continue
@@ -301,7 +302,8 @@ def _earlier_verdict(
         except GitError:
             continue  # that candidate is gone: look again
         unseen_only = all(matching(path, unseen) for path in changed)
-        return EarlierVerdict(run, checked.candidate, changed, unseen_only)
+        given_by = run.kept.run if run.kept and run.kept.run else made_by
+        return EarlierVerdict(run, checked.candidate, changed, unseen_only, given_by)
     return None
 
 

@@ -5,9 +5,7 @@ own (docs/how-it-works.md, 'What "fresh" means for ``commands.start``')."""
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -37,6 +35,7 @@ from harness.git.worktrees import WorktreeManager
 from harness.model.agent import AgentHooks
 from harness.sandbox.app import AppNotReady, AppProcess, free_port
 from harness.sandbox.limits import Limits
+from harness.sandbox.peers import socket_folder, socket_path
 from harness.sandbox.policy import Prepared as PreparedTree
 from harness.sandbox.policy import (
     copy_checkout,
@@ -188,9 +187,12 @@ class EarlierVerdict:
     candidate: str
     changed: list[str]
     unseen_only: bool
+    given_by: str  # the run whose validator gave it (that run's own, when it too kept one)
 
     def kept(self, replayed: int = 0) -> ValidatorRun:
-        how = KeptVerdict(candidate=self.candidate, changed=self.changed, replayed=replayed)
+        how = KeptVerdict(
+            candidate=self.candidate, changed=self.changed, replayed=replayed, run=self.given_by
+        )
         return self.run.model_copy(update={"kept": how})
 
 
@@ -413,9 +415,11 @@ def sealed_request(
         budget_usd=max(0.0, budget_usd),
         app_url=app_url,
         shots_dir=str(shots),
-        model_socket=str(sockets / f"model-{secrets.token_hex(12)}.sock"),
-        browser_socket=str(sockets / f"browser-{secrets.token_hex(12)}.sock"),
+        model_socket=socket_path(sockets, "model"),
+        browser_socket=socket_path(sockets, "browser"),
         harness_uid=os.getuid(),
+        addressing=list(definition.addressing),
+        secret_names=definition.secret_names,
     )
     return request, definition
 
@@ -430,9 +434,9 @@ def run_validator(
 ) -> ValidatorRun:
     """The sealed validator against ``app``, every model call checked and recorded by
     ``hooks``: its answer (see ``run_sealed``). Its screenshots go to ``shots/validator``."""
-    with tempfile.TemporaryDirectory(prefix="factory-seal-") as sockets:
+    with socket_folder() as sockets:
         request, definition = sealed_request(
-            services, question, budget_usd, app.base_url, shots / "validator", Path(sockets)
+            services, question, budget_usd, app.base_url, shots / "validator", sockets
         )
         return run_sealed(
             request,

@@ -336,3 +336,15 @@ def test_a_look_never_files_whichever_run_it_finishes(tmp_path: Path, capsys, fi
     shown = (len(finished["filed"]), len(finished.get("would_file", [])))
     assert (filed, *shown) == ((2, 2, 0) if dry else (0, 0, 2)), finished
     services.store.close()
+
+
+def test_the_auditors_prompt_says_what_is_filed_and_what_never_is() -> None:
+    """What the prompt tells the auditor is what the audit does (``ORDER``: the severities
+    filed): a low finding it reports is dropped without an issue, and it is told so."""
+    from harness.audit import ORDER
+    from harness.engine.templates import Templates
+
+    prompt = " ".join(Templates().render("prompts/audit.md.j2").split())
+    assert "low" not in ORDER and {"high", "medium"} <= set(ORDER)
+    assert "each new finding of severity high or medium" in prompt
+    assert "never one of severity low" in prompt and "audit.max_issues" in prompt

@@ -16,6 +16,7 @@ import pytest
 from harness.artifacts import (
     Baseline,
     CheckResult,
+    CriterionResult,
     Healed,
     IssueSpec,
     Landing,
@@ -60,9 +61,13 @@ def _checked(ctx: StepContext, prepare: Prepared) -> CheckResult:
         journeys=[],
         journeys_passed=True,
         tests=Tested(command="python3 -m unittest -q", exit_code=0, tree=tree),
-        validator=ValidatorRun(
-            output=Verdict(verdict="pass", score=1.0),
-            observed=[Observation(tool="browser_snapshot", input={}, seen="the notes")],
+        validator=ValidatorRun(  # its one criterion (C1) passed on what it saw
+            output=Verdict(
+                verdict="pass",
+                score=1.0,
+                criteria=[CriterionResult(criterion="C1", result="pass", observations=[1])],
+            ),
+            observed=[Observation(tool="browser_snapshot", input={}, seen="the notes", number=1)],
         ),
         production_sha=production,
         head=prepared.head,

@@ -116,7 +116,7 @@ def test_a_reverted_change_is_closed_as_merged_once_its_regression_fix_lands(
     set_state(forge, reverted, Label.IN_PROGRESS, (Label.REGRESSION,))
     regression = forge.create_issue("Regression", "Evidence.", forge.bot_login).number
     seed_chain(tmp_path / "state", [reverted, regression], "0" * 40)
-    assert production_health(services)["green"]
+    assert production_health(services).green
     assert forge.get_issue(reverted).state == "open"  # its fix has not landed yet
     set_state(forge, regression, Label.MERGED)
     forge.close_issue(regression)
@@ -142,7 +142,7 @@ def test_a_reverted_change_whose_regression_issue_failed_goes_to_a_person(
     seed_chain(tmp_path / "state", [reverted, regression], "0" * 40)
     set_state(forge, regression, Label.FAILED)
     for _ in range(2):
-        assert production_health(services)["green"]
+        assert production_health(services).green
     waiting = forge.get_issue(reverted)
     assert waiting.state == "open" and Label.NEEDS_HUMAN in waiting.labels
     assert Label.IN_PROGRESS not in waiting.labels

@@ -153,6 +153,7 @@ def test_a_killed_run_whose_issue_a_person_closed_is_ended_not_resumed(
     assert not checkout.exists()  # the checkout is removed; the branch is kept (factory prune)
     assert GitRepo(repo).rev_parse(f"refs/heads/{made['branch']}") is not None
     assert store.open_runs("implement") == [] and store.lease_holder(number) is None
+
     def about_issues() -> int:  # a cycle's own runs (its stages') are about none
         return sum(r["issue"] is not None for r in cli("runs", "--json").json())
 
