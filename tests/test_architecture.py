@@ -408,42 +408,100 @@ def test_the_step_check_finds_reads_by_id() -> None:
 # -- a step's record by its id: the engine's alone ----------------------------------------------
 
 
-def keyed_step_reads(tree: ast.Module) -> list[str]:
-    """Where ``tree`` reads an earlier step of its run through the engine's map of them rather
-    than its signature: ``ctx.outputs`` in any form, ``ctx.output(...)``
-    or ``ctx.output_if_ran(...)``, or a run outcome's ``outputs``."""
-    found: list[str] = []
+def _names_step_id(node: ast.AST) -> bool:
+    """Whether ``node`` holds a step's id: ``x.step_id`` anywhere in it."""
+    return any(isinstance(n, ast.Attribute) and n.attr == "step_id" for n in ast.walk(node))
+
+
+def step_reads(tree: ast.Module) -> list[int]:
+    """The lines where ``tree`` reads a step of a run by its id, in any shape: a step's id
+    compared (``s.step_id == "test"``, ``in``, ``!=``, against a name or a string); a map of a
+    run's steps keyed by their ids (``{s.step_id: s.outputs for s in steps}``) and every read
+    of such a map (``done.get("commit", {}).get("head")``, ``failed[k]``, ``"test" in
+    failed``); the engine's map of them (``ctx.outputs`` in any form, ``ctx.output(...)``,
+    ``ctx.output_if_ran(...)``, a run outcome's ``outputs``). A step's id shown (in an
+    f-string, a row) is no read."""
+    keyed: set[str] = set()  # the names bound to a map of steps by their ids
     for node in ast.walk(tree):
-        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
-            read = f"{node.value.id}.{node.attr}"
-            if node.value.id == "ctx" and node.attr in ("outputs", "output", "output_if_ran"):
-                found.append(read)
-            elif node.attr == "outputs" and node.value.id in ("outcome", "run_outcome"):
-                found.append(read)
-    return found
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.DictComp):
+            if _names_step_id(node.value.key):
+                keyed |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+    found: set[int] = set()
+    for node in ast.walk(tree):
+        line = getattr(node, "lineno", 0)
+        if isinstance(node, ast.Compare) and any(
+            _names_step_id(side) for side in [node.left, *node.comparators]
+        ):
+            found.add(line)
+        elif isinstance(node, ast.DictComp) and _names_step_id(node.key):
+            found.add(line)
+        elif isinstance(node, ast.Compare) and any(
+            isinstance(side, ast.Name) and side.id in keyed for side in node.comparators
+        ):
+            found.add(line)
+        elif isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name):
+            found |= {line} if node.value.id in keyed else set()
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
+            read = (node.value.id, node.attr)
+            if node.value.id in keyed and node.attr in ("get", "pop", "items", "values"):
+                found.add(line)
+            elif read[0] == "ctx" and read[1] in ("outputs", "output", "output_if_ran"):
+                found.add(line)
+            elif read[1] == "outputs" and read[0] in ("outcome", "run_outcome"):
+                found.add(line)
+    return sorted(found)
 
 
 def test_no_step_is_read_by_its_id_outside_the_engine() -> None:
-    """An action names the earlier steps it reads as its parameters (docs/architecture.md,
-    "What flows between workflows"); nothing outside ``harness/engine`` reads one by key."""
+    """An action names the earlier steps it reads as its parameters; a report, a page, a
+    retry's feedback, the queue and a fix count read what earlier runs recorded by type
+    (``RunRecords``, ``store.artifacts``): docs/architecture.md, "What flows between
+    workflows". Nothing outside ``harness/engine`` and ``harness/store`` (which keep every
+    workflow's steps and read none by meaning) reads one by its id, in any shape."""
     found = {
         name: hits
         for name, _, tree in modules()
-        if not name.startswith("engine/") and (hits := keyed_step_reads(tree))
+        if not name.startswith(GENERIC) and (hits := step_reads(tree))
     }
     assert found == {}
 
 
-def test_the_keyed_read_check_finds_each_form() -> None:
-    tree = ast.parse(
-        "a = ctx.outputs.get('setup', {})\n"
-        "b = ctx.output('prepare', Prepared)\n"
-        "c = ctx.output_if_ran('bisect', Blame)\n"
-        "d = outcome.outputs['apply']\n"
-        "e = ctx.services.store\n"
-    )
-    found = ["ctx.output", "ctx.output_if_ran", "ctx.outputs", "outcome.outputs"]
-    assert sorted(keyed_step_reads(tree)) == found
+# each shape in which the house read a step by its id before this rule counted shapes: the
+# retry's feedback (a run's steps mapped by id, each read of the map), the fix count, the
+# tested tree a failed run commits, the deferral the queue looked for
+BY_ID = """\
+done = {s.step_id: s.outputs or {} for s in records if s.status == "succeeded"}
+tree = done.get("worktree")
+head = done.get("commit", {}).get("head") or repo.rev_parse(f"refs/heads/{tree['branch']}")
+judged = (found.judged or done.get("prepare", {}).get("holdout")) if holdout else None
+tier = int(done.get("prepare", {}).get("tier") or 0)
+failed = {s.step_id: {**(s.outputs or {}), "error": s.error} for s in records if s.status == "failed"}
+reviews = [s.outputs or {} for s in records if s.step_id == "review" and s.outputs]
+test = failed.get("test") if "test" in failed and "test" not in done else None
+declined = next((str(failed[k].get("reason", "")) for k in ("plan_blocked", "code_blocked") if k in failed), "")
+gates = [g for g in failed.get("gates", {}).get("gates", []) if not g.get("passed")]
+carried = int(done.get("gates", {}).get("fix_attempts", 0))
+in_run = sum(1 for s in steps if (s.step_id == "test" and s.status == "failed") or s.verdict)
+tested = [str(s.outputs["tree"]) for s in steps if s.step_id == "test" and s.outputs.get("tree")]
+applied = [s for s in steps if s.step_id == "apply" and s.status == "succeeded"]
+a = ctx.outputs.get("setup", {})
+b = ctx.output("prepare", Prepared)
+c = ctx.output_if_ran("bisect", Blame)
+d = outcome.outputs["apply"]
+"""
+SHOWN = """\
+ref = f"{step.run_id}:{step.step_id}:{step.seq}"
+row = {"step": s.step_id, "status": s.status}
+by_step.setdefault(str(call["step_id"]), []).append(call)
+e = ctx.services.store
+"""
+
+
+def test_the_step_read_check_finds_each_shape_and_passes_a_step_shown() -> None:
+    """Every line of ``BY_ID`` reads a step by its id (the fourteen shapes the house used, and
+    the engine's map of a run's steps); no line of ``SHOWN`` does."""
+    assert step_reads(ast.parse(BY_ID)) == list(range(1, BY_ID.count("\n") + 1))
+    assert step_reads(ast.parse(SHOWN)) == []
 
 
 # -- a revert is a kind of change ---------------------------------------------------------------

@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -23,8 +24,8 @@ from typing import TYPE_CHECKING, TypeVar
 from pydantic import ValidationError
 
 from harness import cpu
-from harness.artifacts import Artifact, Children, Inputs, IssueInputs, Queue, Ran, Worktree
-from harness.engine.actions import action_info, call
+from harness.artifacts import Artifact, Children, Inputs, Queue, Ran, Worktree
+from harness.engine.actions import call
 from harness.engine.agents import run_agent_step
 from harness.engine.commands import run_command_step
 from harness.engine.context import Lease, Services, StepContext
@@ -50,7 +51,7 @@ from harness.faults import fault_point
 from harness.git import integrity
 from harness.git.integrity import GitIntegrityError
 from harness.git.worktrees import WorktreeManager
-from harness.store.records import Run, StepRecord
+from harness.store.records import StepRecord
 
 if TYPE_CHECKING:
     from harness.store.db import Store
@@ -92,15 +93,21 @@ class Engine:
         self,
         name: str,
         issue: int | None = None,
-        inputs: Inputs | None = None,
+        inputs: Inputs | Mapping[str, object] | None = None,
         parent: tuple[str, str] | None = None,
         fresh: Callable[[], None] | None = None,
     ) -> RunOutcome:
-        """Run (or resume) workflow ``name`` for ``issue``, given its ``inputs``; ``parent``:
-        the run and step of the ``workflow:`` step that runs it; ``fresh``: called before a new
-        run starts, never when an open one resumes (it may refuse)."""
+        """Run (or resume) workflow ``name`` for ``issue``, given its ``inputs`` (a record, or
+        one's JSON); ``parent``: the run and step of the ``workflow:`` step that runs it;
+        ``fresh``: called before a new run starts, never when an open one resumes (it may
+        refuse)."""
         workflow = load_workflow(self.services, name)
         check_kill_switch(self.services)
+        given = (
+            inputs.model_dump(mode="json", exclude_none=True)
+            if isinstance(inputs, Inputs)
+            else inputs
+        )
         # a CPU slot among the process's other runs (harness/cpu.py); refuses a config that runs
         # programs; a person's cancel of the issue stops a sandboxed command at once
         with (
@@ -109,22 +116,19 @@ class Engine:
             stopping(partial(self.services.store.get_flag, f"{CANCEL}{issue}")),
         ):
             if not workflow.leased:
-                return self._run(workflow, issue, inputs, parent, fresh)
+                return self._run(workflow, issue, given, parent, fresh)
             if issue is None:
                 raise FactoryError(f"workflow {name} is about an issue: give its number")
             # under the issue's lease from its first step to its end
             with self.services.store.held(issue, LEASE_TTL_S) as (holder, fence):
                 leased = Engine(self.services, Lease(issue, holder, fence))
                 try:
-                    return leased._run(workflow, issue, inputs, parent, fresh)
+                    return leased._run(workflow, issue, given, parent, fresh)
                 finally:
-                    if workflow.after is not None:  # before the lease is given back
+                    if workflow.after is not None:  # whatever became of it
                         step = Step(id="after", action=workflow.after)
-                        lease = leased.lease
-                        call(
-                            workflow.after,
-                            StepContext(self.services, "", name, step, issue, {}, {}, lease=lease),
-                        )
+                        done = StepContext(self.services, "", name, step, issue, {}, {})
+                        call(workflow.after, replace(done, lease=leased.lease))
 
     def end(self, run_id: str, reason: str) -> RunOutcome:
         """End an unfinished run that nothing will resume (its issue is no longer open): failed,
@@ -148,21 +152,20 @@ class Engine:
         self,
         workflow: Workflow,
         issue: int | None,
-        inputs: Inputs | None,
+        given: Mapping[str, object] | None,
         parent: tuple[str, str] | None,
         fresh: Callable[[], None] | None,
     ) -> RunOutcome:
         store, name = self.services.store, workflow.name
         run = store.find_open_run(name, issue)
-        given = inputs.model_dump(mode="json", exclude_none=True) if inputs else {}
-        if run is not None and inputs is not None and not _same(inputs, run.inputs):
+        if run is not None and given is not None and run.inputs != given:
             self.end(run.id, f"a {name} run with other inputs took its place ({given})")
             run = None
         if run is None:
             if fresh is not None:
                 fresh()
             rules = self.services.settings.governance.hashes
-            run = store.create_run(name, issue, given, rules, parent)
+            run = store.create_run(name, issue, given or {}, rules, parent)
             store.append_event(run.id, "run.started", {"workflow": name, "issue": issue})
         else:
             if parent is not None:  # taken up by a parent's step
@@ -400,120 +403,100 @@ class Engine:
         if step.agent is not None:
             return run_agent_step(ctx)
         if step.workflow is not None:
-            made: Artifact = (
-                self._child(ctx) if step.each is None and not step.finish else self._children(ctx)
-            )
+            made = self._children(ctx)
             return made.model_dump(mode="json"), type(made).__name__
         return run_command_step(ctx), None
 
     # -- workflows above workflows ------------------------------------------------
-    def _started(self, ctx: StepContext) -> dict[int | None, Run]:
-        """The runs this step started or took up before (the parent resumed after a kill), by
-        issue: the newest of each."""
-        found = self.services.store.children(ctx.run_id)
-        return {run.issue: run for run in found if run.parent_step == ctx.step.id}
+    def _children(self, ctx: StepContext) -> Artifact:
+        """A ``workflow:`` step (docs/architecture.md, "Workflows above workflows"): its child
+        runs, each named by this run and step, so that the step done again after a kill reads
+        back the children that finished and resumes the others. One child, given the record
+        of the step ``inputs`` names (a child that stops stops this run: it takes the child up
+        when it resumes); or one per issue of the ``Queue`` of the step ``each`` names that is
+        still open, ``width`` at a time (one at a time: none starts after one stopped, or once
+        the forge's request budget says stop); or (``finish``) one per run of the child
+        workflow left unfinished that is to be finished (``_unfinished``). A child that cannot
+        start (held elsewhere, refused) is a row of its own."""
+        step, store, name = ctx.step, self.services.store, str(ctx.step.workflow)
+        earlier = {run.issue: run for run in store.children(ctx.run_id, step.id)}
 
-    def _start(
-        self, ctx: StepContext, issue: int | None, inputs: Inputs | None, earlier: Run | None
-    ) -> RunOutcome:
-        """The child run: read back when it finished before, else run (or resumed)."""
-        if earlier is not None and earlier.status in FINISHED:
-            return recorded(self.services.store, earlier.id)
-        engine = Engine(self.services)
-        return engine.run(str(ctx.step.workflow), issue, inputs, (ctx.run_id, ctx.step.id))
-
-    def _child(self, ctx: StepContext) -> Ran:
-        """One child run, given the record of the step ``inputs`` names (if any): a child that
-        stopped stops its parent, which takes it up again when it resumes."""
-        step = ctx.step
-        kind = inputs_of(load_workflow(self.services, str(step.workflow)))
-        given = ctx.output(step.inputs, kind) if step.inputs and kind else None
-        issue = getattr(given, "number", None)
-        self.services.progress(f"{step.workflow} …")
-        outcome = self._start(ctx, issue, given, self._started(ctx).get(issue))
-        if outcome.status == "stopped":
-            if outcome.not_before is not None:
-                raise DeferredError(str(outcome.reason), outcome.not_before)
-            raise StoppedError(str(outcome.reason))
-        return _ran(outcome)
-
-    def _children(self, ctx: StepContext) -> Children:
-        """One child run per issue of the step ``each`` names, and per run of the child
-        workflow left unfinished (``take_up``), ``width`` at a time: one at a time, none
-        starts after one stopped or the forge's request budget says stop."""
-        step, name = ctx.step, str(ctx.step.workflow)
-        workflow = load_workflow(self.services, name)
-        queue = ctx.output(step.each, Queue) if step.each else Queue(issues=[])
-        kind, earlier = inputs_of(workflow) or IssueInputs, self._started(ctx)
-        numbers, ended = self._take_up(workflow, queue.issues, step.finish, earlier)
-        if numbers:
-            self.services.progress(f"{name} {len(numbers)} issue(s), {queue.width} at a time …")
-
-        def one(number: int, engine: Engine) -> Ran:
+        def child(issue: int | None, inputs: Mapping[str, object] | None, engine: Engine) -> Ran:
+            run = earlier.get(issue)
             try:
-                given = kind.model_validate({"number": number})
-                return _ran(engine._start(ctx, number, given, earlier.get(number)))
-            except FactoryError as exc:  # it could not start: held elsewhere, refused, stopped
-                return Ran(workflow=name, issue=number, status="refused", reason=str(exc))
+                outcome = (
+                    recorded(store, run.id)
+                    if run is not None and run.status in FINISHED
+                    else engine.run(name, issue, inputs, (ctx.run_id, step.id))
+                )
+            except StoppedError:
+                raise
+            except FactoryError as exc:
+                return Ran(workflow=name, issue=issue, status="refused", reason=str(exc))
+            return Ran(
+                workflow=name,
+                issue=issue,
+                run_id=outcome.run_id,
+                status=outcome.status,
+                reason=outcome.reason,
+            )
+
+        if step.each is None and not step.finish:
+            given = ctx.outputs.get(step.inputs) if step.inputs else None
+            number = (given or {}).get("number")  # a workflow about an issue: that issue's
+            ran = child(number if isinstance(number, int) else None, given, self)
+            if ran.status == "stopped":
+                raise StoppedError(str(ran.reason))
+            return ran
+        queue = ctx.output(step.each, Queue) if step.each else Queue(issues=[])
+        finish, ended, opened = self._unfinished(load_workflow(self.services, name))
+        numbers = (
+            finish if step.finish else [n for n in queue.issues if {n} & (opened | {*earlier})]
+        )
 
         def worker(number: int) -> Ran:
             with cpu.working():  # from its first line: opening its services is work too
                 reopen = self.services.reopen
-                return one(number, Engine(reopen() if reopen else self.services))
+                return child(
+                    number, {"number": number}, Engine(reopen() if reopen else self.services)
+                )
 
         runs: list[Ran] = []
         if queue.width > 1:
             with cpu.waiting(), ThreadPoolExecutor(queue.width) as pool:
                 runs = list(pool.map(worker, numbers))
-        for number in numbers if queue.width <= 1 else []:
+        for number in [] if queue.width > 1 else numbers:
             spent = self.services.forge.request_budget_stop(len(runs))
-            if spent is not None:
-                runs.append(Ran(workflow=name, issue=number, status="stopped", reason=spent))
-                break
-            runs.append(one(number, self))
+            stop = Ran(workflow=name, issue=number, status="stopped", reason=spent)
+            runs.append(stop if spent else child(number, {"number": number}, self))
             if runs[-1].status == "stopped":
                 break
         for ran in runs:
-            self.services.progress(f"  issue {ran.issue}: {ran.status} {ran.reason or ''}")
+            self.services.progress(f"  {name} {ran.issue}: {ran.status} {ran.reason or ''}")
         return Children(runs=runs, ended=ended)
 
-    def _take_up(
-        self, workflow: Workflow, queued: list[int], finish: bool, started: dict[int | None, Run]
-    ) -> tuple[list[int], list[int]]:
-        """The issues of ``queued`` still open (or ``started`` already: the parent resumed after
-        a kill), and those whose runs of ``workflow`` were left
-        unfinished (killed, stopped, deferred and due again), with ``finish`` only those past
-        the step that closes their issue (``closes``). A run whose issue is no longer open
-        (closed by a person, deleted) is ended unless it is past that step: nothing would want
-        it. Those issues, and the issues whose runs it ended."""
-        store, now = self.services.store, self.services.clock()
-        unfinished = {
-            run.issue: run
-            for run in store.open_runs(workflow.name)
-            if run.issue is not None and (not run.not_before or run.not_before <= now)
-        }
-        if not (queued or unfinished):
-            return [], []
+    def _unfinished(self, workflow: Workflow) -> tuple[list[int], list[int], set[int]]:
+        """Of the runs of ``workflow`` left unfinished (killed, stopped, deferred): the issues
+        of those to finish — past the step that closes their issue (``closes``), or, where the
+        workflow names none, about an open one — and of those it ended: about an issue no
+        longer open (closed by a person, deleted) before that step, which nothing would want
+        (under the issue's lease: one alive in another process ends itself). And the open
+        issues."""
+        store, name = self.services.store, workflow.name
         opened = {issue.number for issue in self.services.forge.list_issues("open")}
-        numbers, ended = [n for n in queued if n in opened or n in started], []
-        for number, run in unfinished.items():
-            past = _past(workflow, store.steps(run.id))
-            if not (past or number in opened):
-                ended += [number] if self._abandon(run) else []
-            elif number not in numbers and (past or not (finish and workflow.closes)):
-                numbers.append(number)
-        return [n for n in numbers if n not in ended], sorted(ended)
-
-    def _abandon(self, run: Run) -> bool:
-        """End ``run``, whose issue is no longer open, under the issue's lease (a run alive in
-        another process is left to end itself)."""
-        number = int(str(run.issue))
-        why = f"issue #{number} is no longer open: its {run.workflow} run was not resumed"
-        try:
-            with self.services.store.held(number, LEASE_TTL_S):
-                return bool(self.end_open(number, why, (run.workflow,)))
-        except LeaseError:
-            return False
+        finish: list[int] = []
+        ended: list[int] = []
+        for run in store.open_runs(name):
+            past = workflow.closes in {s.step_id for s in store.steps(run.id)}
+            if run.issue is None:
+                continue
+            if past or (workflow.closes is None and run.issue in opened):
+                finish.append(run.issue)
+            elif run.issue not in opened:
+                why = f"issue #{run.issue} is no longer open: its {name} run was not resumed"
+                with suppress(LeaseError), store.held(run.issue, LEASE_TTL_S):
+                    ended += [run.issue] * self.end_open(run.issue, why, (name,))
+        return finish, sorted(ended), opened
 
     def end_open(self, issue: int, reason: str, workflows: tuple[str, ...]) -> int:
         """End the unfinished runs of ``workflows`` about ``issue`` (``end``), for a caller that
@@ -536,37 +519,6 @@ def recorded(store: Store, run_id: str) -> RunOutcome:
     return RunOutcome(
         run.id, run.workflow, run.issue, run.status, run.reason, run.not_before, steps
     )
-
-
-def _ran(outcome: RunOutcome) -> Ran:
-    return Ran(
-        workflow=outcome.workflow,
-        issue=outcome.issue,
-        run_id=outcome.run_id,
-        status=outcome.status,
-        reason=outcome.reason,
-    )
-
-
-def _same(inputs: Inputs, recorded: dict[str, object]) -> bool:
-    """Whether a run recorded ``inputs`` (older records read with today's defaults)."""
-    try:
-        return type(inputs).model_validate(recorded) == inputs
-    except ValidationError:
-        return False
-
-
-def _past(workflow: Workflow, steps: list[StepRecord]) -> bool:
-    """Whether a run whose steps are ``steps`` is at or past the step closing its issue."""
-    ids = [s.id for s in workflow.steps]
-    after = ids[ids.index(workflow.closes) :] if workflow.closes else []
-    return bool(steps) and steps[-1].step_id in after
-
-
-def inputs_of(workflow: Workflow) -> type[Inputs] | None:
-    """The inputs ``workflow`` takes: those its actions read (their ``inputs`` parameter)."""
-    infos = [action_info(s.action) for s in workflow.steps if s.action]
-    return next((info.inputs for info in infos if info and info.inputs), None)
 
 
 def evidence_of(exc: FactoryError) -> tuple[dict[str, object], str | None]:

@@ -11,10 +11,12 @@ from harness.artifacts import (
     Coded,
     Commit,
     GateReport,
+    Implemented,
     IssueSpec,
     Plan,
     PrCandidate,
     Review,
+    RunRecords,
     SetupRun,
     Tested,
     Worktree,
@@ -194,14 +196,11 @@ def commit(ctx: StepContext, worktree: Worktree, prepare: Assignment, test: Test
 
 
 def fix_attempts(ctx: StepContext, prepare: Assignment) -> int:
-    """Fix attempts so far: this run's (a failed test run, a review asking for changes) plus
-    those carried from the refused attempts it continues; a person's retry starts a new count."""
-    in_run = sum(
-        1
-        for s in ctx.services.store.steps(ctx.run_id)
-        if (s.step_id == "test" and s.status == "failed")
-        or (s.step_id == "review" and (s.outputs or {}).get("verdict") == "request_changes")
-    )
+    """Fix attempts so far: this run's (a failed test run or a review asking for changes sends
+    the implementer back: each change after its first) plus those carried from the refused
+    attempts it continues; a person's retry starts a new count."""
+    changes = RunRecords(ctx.services.store.steps(ctx.run_id)).every(Implemented)
+    in_run = max(len(changes) - 1, 0)
     previous = prepare.previous or {}
     return in_run + int(str(previous.get("fix_attempts") or 0))
 
@@ -390,14 +389,10 @@ def _keep_tested(ctx: StepContext, info: Worktree, commit: Commit | None) -> boo
     continues from the work the test output it is given describes."""
     if not info.branch:
         return False
-    tested = [
-        str(s.outputs["tree"])
-        for s in ctx.services.store.steps(ctx.run_id)
-        if s.step_id == "test" and (s.outputs or {}).get("tree")
-    ]
+    tested = RunRecords(ctx.services.store.steps(ctx.run_id)).tested()
     if commit is None and tested and Path(info.path).is_dir():
         message = f"Unfinished: not proposed (issue {ctx.number}, run {ctx.run_id})"
-        GitRepo(Path(info.path)).commit_tree(tested[-1], message)
+        GitRepo(Path(info.path)).commit_tree(tested[-1].tree, message)
     head = ctx.services.repo.rev_parse(f"refs/heads/{info.branch}")
     return head not in (None, info.base_sha)
 

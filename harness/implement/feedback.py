@@ -10,7 +10,19 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from harness.artifacts import ANY_RUN, Validation
+from harness.artifacts import (
+    ANY_RUN,
+    Assignment,
+    Commit,
+    GateReport,
+    Implemented,
+    Plan,
+    Review,
+    RunRecords,
+    Tested,
+    Validation,
+    Worktree,
+)
 from harness.git.repo import GitRepo
 from harness.store.db import Store
 from harness.store.records import Run
@@ -84,26 +96,26 @@ def previous_attempt(
     store: Store, repo: GitRepo, issue: int, current_run: str, holdout: str = ""
 ) -> PreviousAttempt | None:
     """The newest finished implement run of ``issue`` other than ``current_run`` whose branch
-    still exists, with its evidence; None for a first attempt. ``holdout``: the hold-out's
-    digest now (only whether it changed is told, never what)."""
+    still exists, with its evidence, read by type; None for a first attempt. ``holdout``:
+    the hold-out's digest now (only whether it changed is told, never what)."""
     for run in store.list_runs(limit=20, workflow="implement", issue=issue):
         if run.id == current_run or run.status not in ("succeeded", "failed"):
             continue
-        records = store.steps(run.id)
-        done = {s.step_id: s.outputs or {} for s in records if s.status == "succeeded"}
-        tree = done.get("worktree")
-        if not tree:
+        records = RunRecords(store.steps(run.id))
+        tree, commit = records.newest(Worktree), records.newest(Commit)
+        head = (
+            commit.head if commit else repo.rev_parse(f"refs/heads/{tree.branch}") if tree else None
+        )
+        if tree is None or head is None:
             continue
-        head = done.get("commit", {}).get("head") or repo.rev_parse(f"refs/heads/{tree['branch']}")
-        if head is None:
-            continue
-        found = _attempt(store, repo, issue, run, records, done, tree, str(head))
-        judged = (found.judged or done.get("prepare", {}).get("holdout")) if holdout else None
+        found = _attempt(store, repo, issue, run, records, tree, head)
+        prepared = records.newest(Assignment)
+        judged = (found.judged or (prepared.holdout if prepared else None)) if holdout else None
         people = [e for e in store.events(kind="human.", issue=issue) if e.ts >= run.started_at]
         by = [str(e.data.get("actor"))[:60] for e in people if e.kind in _RETRIES]
         return replace(
             found,
-            tier=int(done.get("prepare", {}).get("tier") or 0),
+            tier=prepared.tier if prepared else 0,
             retried_by=f"a person ({by[-1]})" if by else "",
             holdout_changed=bool(judged) and judged != holdout,
         )
@@ -111,52 +123,42 @@ def previous_attempt(
 
 
 def _implementation_evidence(
-    run_id: str,
-    records: list[Any],
-    done: dict[str, dict[str, Any]],
-    tree: dict[str, Any],
-    head: str,
-) -> tuple[dict[str, Any], list[dict[str, str]]]:
-    """What the implement run itself showed (review findings, test output, a declined plan,
-    failed gates), as the fields every ``PreviousAttempt`` shares, and its failed gates."""
-    failed = {
-        s.step_id: {**(s.outputs or {}), "error": s.error} for s in records if s.status == "failed"
-    }
-    reviews = [s.outputs or {} for s in records if s.step_id == "review" and s.outputs]
-    findings = [
-        {
-            "severity": str(f.get("severity", "")),
-            "description": _clip(f.get("description"), MAX_EVIDENCE),
-            "file": str(f.get("file") or ""),
-        }
-        for f in (reviews[-1].get("findings", []) if reviews else [])
-        if reviews[-1].get("verdict") == "request_changes"
-    ][:MAX_FINDINGS]
-    test = failed.get("test") if "test" in failed and "test" not in done else None
-    declined = next(
-        (str(failed[k].get("reason", "")) for k in ("plan_blocked", "code_blocked") if k in failed),
-        "",
-    )
-    gates = [
-        {"name": str(g["name"]), "evidence": _clip(g.get("evidence"), MAX_EVIDENCE)}
-        for g in failed.get("gates", {}).get("gates", [])
-        if not g.get("passed")
-    ]
-    base = str(tree["base_sha"])
-    common: dict[str, Any] = {
+    run_id: str, records: RunRecords, tree: Worktree, head: str
+) -> dict[str, Any]:
+    """What the implement run itself showed (review findings, test output, a declined plan or
+    change, failed gates), as the fields every ``PreviousAttempt`` shares."""
+    review = records.newest(Review)
+    asked = review.findings if review and review.verdict == "request_changes" else []
+    tests = records.every(Tested)
+    failed = tests[-1][1] if tests and tests[-1][0].status == "failed" else None
+    said = [s for s in (records.newest(Plan), records.newest(Implemented)) if s]
+    declined = next((s.reason or "no reason given" for s in said if s.outcome == "blocked"), "")
+    gated = records.newest(GateReport)
+    return {
         "implement_run": run_id,
-        "branch": str(tree["branch"]),
-        "base_sha": base,
+        "branch": tree.branch,
+        "base_sha": tree.base_sha,
         "head": head,
         # what the branch holds beyond production: the attempt's own commits, or at least
         # the earlier work it started from
-        "committed": head != str(tree.get("start_sha") or base),
-        "resume": head != base,
-        "findings": findings,
-        "test_output": _tail(test.get("output"), MAX_TEST_OUTPUT) if test else "",
+        "committed": head != (tree.start_sha or tree.base_sha),
+        "resume": head != tree.base_sha,
+        "findings": [
+            {
+                "severity": f.severity,
+                "description": _clip(f.description, MAX_EVIDENCE),
+                "file": f.file or "",
+            }
+            for f in asked[:MAX_FINDINGS]
+        ],
+        "test_output": _tail(failed.output, MAX_TEST_OUTPUT) if failed else "",
         "declined": _clip(declined, MAX_SUMMARY),
+        "gates_failed": [
+            {"name": g.name, "evidence": _clip(g.evidence, MAX_EVIDENCE)}
+            for g in (gated.gates if gated else [])
+            if not g.passed
+        ],
     }
-    return common, gates
 
 
 def _attempt(
@@ -164,21 +166,18 @@ def _attempt(
     repo: GitRepo,
     issue: int,
     run: Run,
-    records: list[Any],
-    done: dict[str, dict[str, Any]],
-    tree: dict[str, Any],
+    records: RunRecords,
+    tree: Worktree,
     head: str,
 ) -> PreviousAttempt:
-    common, gates = _implementation_evidence(run.id, records, done, tree, head)
+    common = _implementation_evidence(run.id, records, tree, head)
     validation = None
     if run.status == "succeeded":  # the newest decided validation of the PR it opened
         found = store.artifacts(Validation, issue, run_status=ANY_RUN, limit=50)
         validation = next((v for _, v in found if v.implement_run == run.id), None)
     if validation is None:
         ended = "at implementation" if run.status == "failed" else "before its validation decided"
-        return PreviousAttempt(
-            automatic=False, fix_attempts=0, ended=ended, gates_failed=gates, **common
-        )
+        return PreviousAttempt(automatic=False, fix_attempts=0, ended=ended, **common)
     verdict = validation.validator
     conflict = validation.conflict or ""  # production moved and the change no longer merges
     if conflict:  # taken up again merged onto the new production: its diff says what it was
@@ -186,11 +185,17 @@ def _attempt(
     if not common["test_output"] and validation.tests_exit_code not in (None, 0):
         common["test_output"] = _tail(validation.tests_output, MAX_TEST_OUTPUT)
     automatic = validation.route == "retry"
-    carried = int(done.get("gates", {}).get("fix_attempts", 0))
+    gated = records.newest(GateReport)
+    carried = gated.fix_attempts if gated else 0
     spent = 0 if conflict else 1  # production moving under it is not the change's fault
     judged = [g for g in validation.gates if g.name == "validator_evidence" and not g.passed]
     reverted = validation.route == "merge"  # back here only when smoke failed after it
     common["resume"] = common["resume"] and not reverted  # a reverted merge is in history
+    common["gates_failed"] = [
+        {"name": g.name, "evidence": _clip(g.evidence, MAX_EVIDENCE)}
+        for g in validation.gates
+        if not g.passed and g.name not in _SEALED_GATES
+    ]
     return PreviousAttempt(
         automatic=automatic,
         fix_attempts=carried + spent if automatic else 0,
@@ -206,11 +211,6 @@ def _attempt(
             for c in (verdict.criteria if verdict else [])[:MAX_CRITERIA]
         ],
         holdout_failed=reverted or (not conflict and not validation.journeys_passed),
-        gates_failed=[
-            {"name": g.name, "evidence": _clip(g.evidence, MAX_EVIDENCE)}
-            for g in validation.gates
-            if not g.passed and g.name not in _SEALED_GATES
-        ],
         refused=judged[0].evidence if judged else "",
         **common,
     )

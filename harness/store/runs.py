@@ -83,10 +83,11 @@ class RunsMixin(StoreBase):
             "UPDATE runs SET parent = ?, parent_step = ? WHERE id = ?", (parent, step, run_id)
         )
 
-    def children(self, parent: str) -> list[Run]:
-        """The runs ``parent``'s ``workflow:`` steps started or took up, oldest first."""
+    def children(self, parent: str, step: str) -> list[Run]:
+        """The runs ``parent``'s ``workflow:`` step ``step`` started or took up, oldest first."""
         rows = self._rows(
-            "SELECT * FROM runs WHERE parent = ? ORDER BY started_at, rowid", (parent,)
+            "SELECT * FROM runs WHERE parent = ? AND parent_step = ? ORDER BY started_at, rowid",
+            (parent, step),
         )
         return [_run(row) for row in rows]
 

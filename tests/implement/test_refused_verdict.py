@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.artifacts import GateResult, Validation, Verdict
+from harness.artifacts import Commit, GateReport, GateResult, Validation, Verdict, Worktree
 from harness.implement.feedback import PreviousAttempt, previous_attempt
 from harness.services import open_services
 from tests.factory_repo import git, make_factory_repo
@@ -25,14 +25,16 @@ def _attempt(
     services = open_services(repo, tmp_path / "state")
     store, production = services.store, git(repo, "rev-parse", "main").strip()
     run = store.create_run("implement", 1, {"number": 1}, {})
-    done = {
-        "worktree": {"branch": "factory/issue-1-x", "base_sha": production},
-        "commit": {"head": production},
-        "gates": {"fix_attempts": 1},
-    }
-    for step, outputs in done.items():
+    tree = Worktree(path="", branch="factory/issue-1-x", base_sha=production, start_sha=production)
+    done = [  # read by type: the steps may be named anything
+        ("worktree", tree),
+        ("commit", Commit(head=production, base=production, tree=None)),
+        ("gates", GateReport(gates=[], passed=True, fix_attempts=1)),
+    ]
+    for step, record in done:
         seq = store.start_step(run.id, step, {"kind": "action"})
-        store.finish_step(seq, "succeeded", outputs)
+        outputs = record.model_dump(mode="json")
+        store.finish_step(seq, "succeeded", outputs, artifact=type(record).__name__)
     store.set_run_status(run.id, "succeeded")
     decided = Validation(
         route="retry",
