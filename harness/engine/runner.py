@@ -450,9 +450,10 @@ class Engine:
             return ran
         queue = ctx.output(step.each, Queue) if step.each else Queue(issues=[])
         finish, ended, opened = self._unfinished(load_workflow(self.services, name))
-        numbers = (
-            finish if step.finish else [n for n in queue.issues if {n} & (opened | {*earlier})]
-        )
+        # on a resumed step: what it started already, whatever became of the issue since
+        wanted = (opened | {*earlier}) - {*ended}
+        numbers = [n for n in ([] if step.finish else queue.issues) if n in wanted]
+        numbers += [n for n in finish if n not in numbers]  # whatever its labels say
 
         def worker(number: int) -> Ran:
             with cpu.working():  # from its first line: opening its services is work too
@@ -481,16 +482,16 @@ class Engine:
         workflow names none, about an open one — and of those it ended: about an issue no
         longer open (closed by a person, deleted) before that step, which nothing would want
         (under the issue's lease: one alive in another process ends itself). And the open
-        issues."""
+        issues but those whose run waits to be due again (deferred: taken up when it is)."""
         store, name = self.services.store, workflow.name
         opened = {issue.number for issue in self.services.forge.list_issues("open")}
         finish: list[int] = []
         ended: list[int] = []
         for run in store.open_runs(name):
             past = workflow.closes in {s.step_id for s in store.steps(run.id)}
-            if run.issue is None:
-                continue
-            if past or (workflow.closes is None and run.issue in opened):
+            if run.issue is None or (run.not_before or 0) > self.services.clock():
+                opened.discard(run.issue or 0)
+            elif past or (workflow.closes is None and run.issue in opened):
                 finish.append(run.issue)
             elif run.issue not in opened:
                 why = f"issue #{run.issue} is no longer open: its {name} run was not resumed"

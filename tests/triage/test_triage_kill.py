@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.store.db import Store
 from tests.cli_helpers import repo_cli
 from tests.cli_helpers import spawn as factory
 from tests.triage.conftest import API_KEY, EXPECTED, ISSUES, make_repo
@@ -79,7 +80,8 @@ def test_kill_9_at_random_points_then_rerun_finishes_exactly_once(
     assert sorted(r["issue"] for r in finished) == sorted(EXPECTED)
     assert {r["status"] for r in triaged} == {"succeeded"}  # killed runs were resumed, not redone
     # each factory triage is one inbox run; a killed one was resumed by the next, not redone
-    assert {r["status"] for r in runs if r["workflow"] == "inbox"} == {"succeeded"}
+    inboxes = Store.open(state).list_runs(workflow="inbox")
+    assert {r.status for r in inboxes} == {"succeeded"} and len(inboxes) <= 6
     assert standin.violations == []
 
 
@@ -103,11 +105,7 @@ def test_a_run_killed_after_its_rejection_closed_the_issue_is_finished(
     again = cli("triage", "--json").json()
     assert [(r["issue"], r["status"]) for r in again] == [(1, "succeeded")]
     assert len(anthropic_env.received) == calls  # resumed at its apply step, not judged again
-    runs = cli("runs", "--json").json()
-    assert sorted((r["workflow"], r["status"]) for r in runs) == [
-        ("inbox", "succeeded"),
-        ("triage", "succeeded"),
-    ]
+    assert [r["status"] for r in cli("runs", "--json").json()] == ["succeeded"]
     shown = cli("issue", "show", "1", "--json").json()
     assert shown["state"] == "closed"
     assert [x for x in shown["labels"] if x.startswith("factory:")] == ["factory:rejected"]

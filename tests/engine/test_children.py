@@ -1,0 +1,63 @@
+"""Workflows above workflows (docs/architecture.md): a ``workflow:`` step runs child workflows,
+each run named by its parent's run and step, so the step done again after a kill reads its
+children back or resumes them, never runs them again."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.artifacts import Queue
+from harness.engine.actions import action
+from harness.engine.context import StepContext
+from harness.engine.runner import Engine
+from harness.services import open_services
+from tests.cli_helpers import use_actions
+from tests.factory_repo import git, make_factory_repo
+
+
+@action("test.queue_of_two")
+def _queue_of_two(ctx: StepContext) -> Queue:
+    return Queue(issues=[1, 2])
+
+
+def test_a_child_that_finished_before_a_kill_is_read_back_not_run_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The step done again after a kill: the child run that finished before it is read back
+    (nothing said twice), the one left unfinished resumed; the parent's run is the same."""
+    use_actions(monkeypatch, _queue_of_two)
+    repo = make_factory_repo(tmp_path / "repo")
+    folder = repo / ".factory" / "workflows"
+    folder.mkdir(parents=True)
+    (folder / "pair.yaml").write_text(
+        "name: pair\nsteps:\n  - {id: queue, action: test.queue_of_two}\n"
+        "  - {id: ack, workflow: ack, each: queue}\n"
+    )
+    git(repo, "add", "-f", str(folder / "pair.yaml"))
+    git(repo, "commit", "-q", "-m", "workflow override")
+    services = open_services(repo, tmp_path / "state")
+    for title in ("First", "Second"):
+        services.forge.create_issue(title, "Its body.", "someone")
+    store = services.store
+    first = Engine(services).run("pair")
+    assert first.status == "succeeded"
+    acks = store.list_runs(workflow="ack")
+    assert sorted(r.issue for r in acks) == [1, 2] and {r.parent for r in acks} == {first.run_id}
+
+    # what a kill inside the parent's step leaves: the parent and its step running, one child
+    # finished, the other not
+    with store.transaction() as db:
+        parent = (first.run_id,)
+        db.execute("UPDATE runs SET status = 'running', finished_at = NULL WHERE id = ?", parent)
+        db.execute(
+            "UPDATE steps SET status = 'running' WHERE run_id = ? AND step_id = 'ack'", parent
+        )
+        db.execute("UPDATE runs SET status = 'running' WHERE workflow = 'ack' AND issue = 2")
+    comments = {n: len(store.comments(n)) for n in (1, 2)}
+    resumed = Engine(services).run("pair")
+    assert resumed.run_id == first.run_id and resumed.status == "succeeded"
+    again = store.list_runs(workflow="ack")
+    assert sorted((r.id, r.status) for r in again) == sorted((r.id, "succeeded") for r in acks)
+    assert {n: len(store.comments(n)) for n in (1, 2)} == comments  # nothing said twice
