@@ -51,7 +51,7 @@ from harness.faults import fault_point
 from harness.git import integrity
 from harness.git.integrity import GitIntegrityError
 from harness.git.worktrees import WorktreeManager
-from harness.store.records import StepRecord
+from harness.store.records import Run, StepRecord
 
 if TYPE_CHECKING:
     from harness.store.db import Store
@@ -329,7 +329,8 @@ class Engine:
                 seq = store.start_step(ctx.run_id, step.id, {"when": step.when}, runs=False)
                 store.finish_step(seq, "skipped", {})
                 return None
-        seq = store.start_step(ctx.run_id, step.id, self._inputs(ctx))
+        # its inputs: the step as the workflow writes it (what it runs, and with what)
+        seq = store.start_step(ctx.run_id, step.id, step.model_dump(exclude_defaults=True))
         started = time.monotonic()
         try:
             outputs, artifact = self._execute(ctx)
@@ -383,18 +384,6 @@ class Engine:
             event=event,
         )
 
-    def _inputs(self, ctx: StepContext) -> dict[str, object]:
-        step = ctx.step
-        data: dict[str, object] = {"kind": step.kind}
-        if step.action:
-            data["action"] = step.action
-            data["params"] = step.params
-        elif step.agent:
-            data.update(agent=step.agent, prompt=step.prompt, tools=step.tools, output=step.output)
-        else:
-            data["run"] = step.run
-        return data
-
     def _execute(self, ctx: StepContext) -> tuple[dict[str, object], str | None]:
         """The step's outputs, and the type of artifact they hold (if any)."""
         step = ctx.step
@@ -418,28 +407,11 @@ class Engine:
         the forge's request budget says stop); or (``finish``) one per run of the child
         workflow left unfinished that is to be finished (``_unfinished``). A child that cannot
         start (held elsewhere, refused) is a row of its own."""
-        step, store, name = ctx.step, self.services.store, str(ctx.step.workflow)
-        earlier = {run.issue: run for run in store.children(ctx.run_id, step.id)}
+        step, name = ctx.step, str(ctx.step.workflow)
+        earlier = {run.issue: run for run in self.services.store.children(ctx.run_id, step.id)}
 
         def child(issue: int | None, inputs: Mapping[str, object] | None, engine: Engine) -> Ran:
-            run = earlier.get(issue)
-            try:
-                outcome = (
-                    recorded(store, run.id)
-                    if run is not None and run.status in FINISHED
-                    else engine.run(name, issue, inputs, (ctx.run_id, step.id))
-                )
-            except StoppedError:
-                raise
-            except FactoryError as exc:
-                return Ran(workflow=name, issue=issue, status="refused", reason=str(exc))
-            return Ran(
-                workflow=name,
-                issue=issue,
-                run_id=outcome.run_id,
-                status=outcome.status,
-                reason=outcome.reason,
-            )
+            return engine._child(ctx, issue, inputs, earlier.get(issue))
 
         if step.each is None and not step.finish:
             given = ctx.outputs.get(step.inputs) if step.inputs else None
@@ -475,6 +447,34 @@ class Engine:
         for ran in runs:
             self.services.progress(f"  {name} {ran.issue}: {ran.status} {ran.reason or ''}")
         return Children(runs=runs, ended=ended)
+
+    def _child(
+        self,
+        ctx: StepContext,
+        issue: int | None,
+        inputs: Mapping[str, object] | None,
+        run: Run | None,
+    ) -> Ran:
+        """The child run about ``issue``: read back when it finished before (``run``), else
+        run or resumed; one that cannot start (held elsewhere, refused) says why."""
+        name = str(ctx.step.workflow)
+        try:
+            outcome = (
+                recorded(self.services.store, run.id)
+                if run is not None and run.status in FINISHED
+                else self.run(name, issue, inputs, (ctx.run_id, ctx.step.id))
+            )
+        except StoppedError:
+            raise
+        except FactoryError as exc:
+            return Ran(workflow=name, issue=issue, status="refused", reason=str(exc))
+        return Ran(
+            workflow=name,
+            issue=issue,
+            run_id=outcome.run_id,
+            status=outcome.status,
+            reason=outcome.reason,
+        )
 
     def _unfinished(self, workflow: Workflow) -> tuple[list[int], list[int], set[int]]:
         """Of the runs of ``workflow`` left unfinished (killed, stopped, deferred): the issues
