@@ -64,6 +64,15 @@ def recorded_tmpfs(state_dir: Path) -> Path | None:
     return None
 
 
+def tree_roots(state_dir: Path) -> tuple[Path, Path, Path]:
+    """Where the factory's trees go for the state ``state_dir``, side by side on one file
+    system (a copy is a copy there), decided once: its worktrees (``default_worktree_root``),
+    the per-check copies of a checkout (``-fresh``, which pruning worktrees never touches) and
+    the trees ``commands.setup`` made, kept (``-setups``)."""
+    root = default_worktree_root(state_dir)
+    return root, root.parent / f"{root.name}-fresh", root.parent / f"{root.name}-setups"
+
+
 def default_worktree_root(state_dir: Path) -> Path:
     """Where short-lived worktrees go: tmpfs when it has room (file creation there stays fast
     under churn), in the state's own folder there (``tmpfs_folder``), else

@@ -21,7 +21,7 @@ from harness.config.settings import Settings, derived_allow
 from harness.cpu import waiting
 from harness.errors import GitError, SandboxError
 from harness.git.repo import GitRepo
-from harness.git.worktrees import default_worktree_root
+from harness.git.worktrees import tree_roots
 from harness.globs import matching
 from harness.sandbox import holding
 from harness.sandbox.bwrap import CommandResult, Sandbox, harden
@@ -41,26 +41,20 @@ def hidden_paths(settings: Settings, base: Path) -> list[Path]:
 
 
 def fresh_root(state_dir: Path) -> Path:
-    """Where the per-check copies of a checkout live, for the state ``state_dir``: beside the
-    worktrees (tmpfs when it has room), in a folder of their own that worktree pruning never
-    touches."""
-    root = default_worktree_root(state_dir)
-    return root.parent / f"{root.name}-fresh"
+    """Where the per-check copies of a checkout live, for the state ``state_dir``."""
+    return tree_roots(state_dir)[1]
 
 
 def sealed_hidden_paths(settings: Settings) -> list[Path]:
     """What the sealed validator must not see: besides what no command sees (state,
     repository, hold-out), every worktree and the app's own files, copied for it."""
     s = settings
-    wanted = [s.root, s.state_dir, s.holdout_dir, default_worktree_root(s.state_dir)]
-    return [*wanted, fresh_root(s.state_dir)]
+    return [s.root, s.state_dir, s.holdout_dir, *tree_roots(s.state_dir)[:2]]
 
 
 def setups_root(state_dir: Path) -> Path:
-    """Where the trees ``commands.setup`` made are kept for the state ``state_dir``: beside
-    the worktrees (a copy is a copy on one file system)."""
-    root = default_worktree_root(state_dir)
-    return root.parent / f"{root.name}-setups"
+    """Where the trees ``commands.setup`` made are kept for the state ``state_dir``."""
+    return tree_roots(state_dir)[2]
 
 
 def worktree_sandbox(
@@ -77,8 +71,7 @@ def worktree_sandbox(
     the hold-out, the main repository's ``.git`` and the folders of worktrees, their copies
     and kept set-ups are first closed to every other uid."""
     state = settings.state_dir
-    trees = [default_worktree_root(state), fresh_root(state), setups_root(state)]
-    harden([state, settings.holdout_dir, settings.root / ".git", *trees])
+    harden([state, settings.holdout_dir, settings.root / ".git", *tree_roots(state)])
     hidden = hidden_paths(settings, path)
     return Sandbox(path, limits, hidden=hidden, egress=egress, seen_as=TREE, readable=readable)
 

@@ -110,6 +110,13 @@ def test_killed_in_the_bisect_then_in_the_revert_the_next_cycle_lands_one_revert
     (heal,) = store.list_runs(workflow="heal")  # resumed, not started again
     (revert,) = store.list_runs(workflow="revert")
     assert heal.status == revert.status == "succeeded" and revert.issue == regression
+    # each through its parent's record: one cycle, one production run, resumed twice
+    (cycle,) = store.list_runs(workflow="cycle")
+    (production,) = store.list_runs(workflow="production")
+    assert cycle.status == production.status == "succeeded"
+    assert (production.parent, production.parent_step) == (cycle.id, "production")
+    assert (heal.parent, heal.parent_step) == (production.id, "heal")
+    assert (revert.parent, revert.parent_step) == (production.id, "revert")
     probed = [e.data["sha"] for e in store.events(run_id=heal.id, kind="heal.probe")]
     assert len(probed) == len(set(probed))  # the probe kept before the kill was not run again
     blame = RunRecords(store.steps(heal.id)).newest(Blame)
