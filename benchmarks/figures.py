@@ -14,22 +14,22 @@ from typing import Any
 
 from benchmarks import fixtures as fx
 from benchmarks.cpu import counted
+from harness import cpu
 from harness.artifacts import CheckResult
 from harness.browser.journeys import Journey, load_journeys
 from harness.config.settings import Settings
-from harness import cpu
 from harness.cycle import StageRow, outcome_of, production_health, stage_row
 from harness.errors import FactoryError
-from harness.implement.run import implement_issue
-from harness.sandbox.shared import shared
-from harness.validate.run import validate_issue
 from harness.git.repo import GitRepo, git_seconds
 from harness.git.worktrees import WorktreeManager, default_worktree_root
+from harness.implement.run import implement_issue
+from harness.sandbox.shared import shared
 from harness.services import open_services
 from harness.store.db import Store
 from harness.store.records import CallRow
 from harness.triage.queue import triage_all
 from harness.validate.evidence import checks_at_once, fresh_app, journeys_against
+from harness.validate.run import validate_issue
 
 
 @dataclass
