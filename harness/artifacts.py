@@ -138,6 +138,38 @@ class Acknowledgement(Artifact):
     why: str | None = None  # why nothing was posted
 
 
+class PreviousAttempt(Artifact):
+    """``harness.implement.feedback``: the newest finished attempt at an issue and what the
+    evidence said about it, as ``Assignment.previous`` keeps it for the next attempt."""
+
+    implement_run: str
+    branch: str
+    base_sha: str
+    head: str
+    automatic: bool  # the factory itself routed it to a retry (else a person re-queued it)
+    resume: bool  # continue from its branch's work (not after a merge that was reverted)
+    committed: bool  # the branch holds commits of this attempt's own (else only its start)
+    fix_attempts: int  # the fix attempts this new attempt starts with
+    ended: str  # where it was refused, in a few words
+    route: str | None = None  # the validation's route, when it was validated
+    verdict: str | None = None
+    score: float | None = None
+    summary: str = ""
+    criteria: list[CriterionResult] = Field(default_factory=list)
+    holdout_failed: bool = False
+    gates_failed: list[dict[str, str]] = Field(default_factory=list)
+    findings: list[dict[str, str]] = Field(default_factory=list)
+    test_output: str = ""
+    declined: str = ""
+    conflict: str = ""  # it no longer merged with production: how (its files, in git's words)
+    diff: str = ""  # the refused change, for a conflict: it is merged onto the new production
+    tier: int = 0  # its ``Assignment.tier``: the next attempt runs one above it
+    retried_by: str = ""  # a person who sent it back since (``factory retry``, an approval)
+    refused: str = ""  # why the validator_evidence gate refused the verdict it was given
+    holdout_changed: bool = False  # the hold-out's digest differs from the one it was judged by
+    judged: str | None = None  # that digest, as its validation recorded it
+
+
 class Assignment(IssueSpec):
     """``implement.prepare``: the spec an attempt works from, the triage run that gave it,
     whether the issue was edited since, and what the refused attempt before it showed
@@ -145,7 +177,7 @@ class Assignment(IssueSpec):
 
     triage_run: str | None = None
     edited_since_triage: bool = False
-    previous: dict[str, object] | None = None
+    previous: PreviousAttempt | None = None
     holdout: str = ""  # the hold-out's digest when the attempt started (never its content)
     tier: int = 0  # refused attempts before this one (a rebase: none): ``models.escalate``
     models: dict[str, str] = Field(default_factory=dict)  # role -> the model this attempt calls

@@ -81,7 +81,7 @@ def prepare(ctx: StepContext, inputs: ChangeInputs) -> Assignment:
     return spec.model_copy(
         update={
             "edited_since_triage": issue_sha256(current) != spec.issue_sha256,
-            "previous": previous.to_json() if previous else None,
+            "previous": previous,
             "holdout": holdout,
             "tier": tier,
             "models": models,
@@ -98,17 +98,16 @@ def make_worktree(ctx: StepContext, prepare: Assignment) -> Worktree:
     base, existing = repo.commits(f"refs/heads/{production}", f"refs/heads/{branch}")
     if base is None:
         raise FactoryError(f"production branch {production!r} does not exist")
-    previous = prepare.previous or {}
+    previous = prepare.previous
     # made on production; the setup step moves it to where the work starts after setting up
     # through the egress proxy on production's tree (a change's own code gets no network)
     path = str(manager(ctx).create(branch, base, exists=existing is not None))
     made = Worktree(path=path, branch=branch, base_sha=base, start_sha=base)
-    head = str(previous.get("head") or "")
-    if not head or not previous.get("resume") or repo.rev_parse(head) is None:
+    if previous is None or not previous.resume or repo.rev_parse(previous.head) is None:
         return made
     # a fix, not a re-roll, on production as it is now (whoever retried it): the refused
     # change merged onto it, each conflict left between git's markers for the implementer
-    continues = str(previous["branch"])
+    head, continues = previous.head, previous.branch
     message = f"Issue {ctx.number}: {continues} on {base[:12]}"
     start, conflicts = repo.conflicted_commit(base, head, message)
     return made.model_copy(
@@ -183,9 +182,9 @@ def commit(ctx: StepContext, worktree: Worktree, prepare: Assignment, test: Test
     head = repo.commit_tree(tested, message, parent=onto, staged=staged) or repo.rev_parse("HEAD")
     if head is None or head == worktree.base_sha:
         raise StepFailed("the implementer changed nothing", {"head": head})
-    previous = prepare.previous or {}
+    previous = prepare.previous
     # unless production moved on and the change that no longer merged now does
-    if head == worktree.start_sha and previous.get("automatic") and not previous.get("conflict"):
+    if head == worktree.start_sha and previous and previous.automatic and not previous.conflict:
         # the validation asked for a fix; after a person's retry (a hold-out updated, a broken
         # baseline repaired) the same change may be right and is validated again
         raise StepFailed(
@@ -201,8 +200,7 @@ def fix_attempts(ctx: StepContext, prepare: Assignment) -> int:
     attempts it continues; a person's retry starts a new count."""
     changes = RunRecords(ctx.services.store.steps(ctx.run_id)).every(Implemented)
     in_run = max(len(changes) - 1, 0)
-    previous = prepare.previous or {}
-    return in_run + int(str(previous.get("fix_attempts") or 0))
+    return in_run + (prepare.previous.fix_attempts if prepare.previous else 0)
 
 
 @action("implement.declined")

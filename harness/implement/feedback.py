@@ -7,7 +7,6 @@ or what its page showed — and only when journeys ran and one failed."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from harness.artifacts import (
@@ -17,6 +16,7 @@ from harness.artifacts import (
     GateReport,
     Implemented,
     Plan,
+    PreviousAttempt,
     Review,
     RunRecords,
     Tested,
@@ -38,48 +38,6 @@ MAX_FINDINGS = 10
 MAX_DIFF = 12_000  # characters of a conflicting change's diff shown to its next attempt
 _SEALED_GATES = ("journeys", "validator", "validator_evidence")  # told apart, in their words
 _RETRIES = ("human.retry", "human.approve")  # a person sending an issue back
-
-
-@dataclass(frozen=True)
-class Criterion:
-    criterion: str
-    result: str
-    evidence: str
-
-
-@dataclass(frozen=True)
-class PreviousAttempt:
-    """The newest finished attempt at an issue and what the evidence said about it."""
-
-    implement_run: str
-    branch: str
-    base_sha: str
-    head: str
-    automatic: bool  # the factory itself routed it to a retry (else a person re-queued it)
-    resume: bool  # continue from its branch's work (not after a merge that was reverted)
-    committed: bool  # the branch holds commits of this attempt's own (else only its start)
-    fix_attempts: int  # the fix attempts this new attempt starts with
-    ended: str  # where it was refused, in a few words
-    route: str | None = None  # the validation's route, when it was validated
-    verdict: str | None = None
-    score: float | None = None
-    summary: str = ""
-    criteria: list[Criterion] = field(default_factory=list)
-    holdout_failed: bool = False
-    gates_failed: list[dict[str, str]] = field(default_factory=list)
-    findings: list[dict[str, str]] = field(default_factory=list)
-    test_output: str = ""
-    declined: str = ""
-    conflict: str = ""  # it no longer merged with production: how (its files, in git's words)
-    diff: str = ""  # the refused change, for a conflict: it is merged onto the new production
-    tier: int = 0  # its ``Assignment.tier``: the next attempt runs one above it
-    retried_by: str = ""  # a person who sent it back since (``factory retry``, an approval)
-    refused: str = ""  # why the validator_evidence gate refused the verdict it was given
-    holdout_changed: bool = False  # the hold-out's digest differs from the one it was judged by
-    judged: str | None = None  # that digest, as its validation recorded it
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _clip(text: Any, limit: int) -> str:
@@ -113,11 +71,12 @@ def previous_attempt(
         judged = (found.judged or (prepared.holdout if prepared else None)) if holdout else None
         people = [e for e in store.events(kind="human.", issue=issue) if e.ts >= run.started_at]
         by = [str(e.data.get("actor"))[:60] for e in people if e.kind in _RETRIES]
-        return replace(
-            found,
-            tier=prepared.tier if prepared else 0,
-            retried_by=f"a person ({by[-1]})" if by else "",
-            holdout_changed=bool(judged) and judged != holdout,
+        return found.model_copy(
+            update={
+                "tier": prepared.tier if prepared else 0,
+                "retried_by": f"a person ({by[-1]})" if by else "",
+                "holdout_changed": bool(judged) and judged != holdout,
+            }
         )
     return None
 
@@ -207,7 +166,7 @@ def _attempt(
         score=verdict.score if verdict else None,
         summary=_clip(verdict.summary if verdict else "", MAX_SUMMARY),
         criteria=[
-            Criterion(_clip(c.criterion, MAX_EVIDENCE), c.result, _clip(c.evidence, MAX_EVIDENCE))
+            c.model_copy(update={"evidence": _clip(c.evidence, MAX_EVIDENCE)})
             for c in (verdict.criteria if verdict else [])[:MAX_CRITERIA]
         ],
         holdout_failed=reverted or (not conflict and not validation.journeys_passed),

@@ -54,7 +54,7 @@ def _attempt(
     store.set_run_status(check.id, "succeeded")
     previous = previous_attempt(store, services.repo, 1, "now")
     assert previous is not None
-    steps = {"prepare": {"previous": previous.to_json()}}
+    steps = {"prepare": {"previous": previous.model_dump(mode="json")}}
     return previous, services.templates.render("prompts/previous_attempt.md.j2", steps=steps)
 
 
