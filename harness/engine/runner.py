@@ -158,7 +158,7 @@ class Engine:
     ) -> RunOutcome:
         store, name = self.services.store, workflow.name
         run = store.find_open_run(name, issue)
-        if run is not None and given is not None and run.inputs != given:
+        if run is not None and given is not None and _given(run.inputs) != _given(given):
             self.end(run.id, f"a {name} run with other inputs took its place ({given})")
             run = None
         if run is None:
@@ -520,6 +520,12 @@ def recorded(store: Store, run_id: str) -> RunOutcome:
     return RunOutcome(
         run.id, run.workflow, run.issue, run.status, run.reason, run.not_before, steps
     )
+
+
+def _given(inputs: Mapping[str, object]) -> dict[str, object]:
+    """What ``inputs`` ask: an input at its empty default (``rehearsal: false``, none) is one
+    not given, whichever version wrote it."""
+    return {key: value for key, value in inputs.items() if value}
 
 
 def evidence_of(exc: FactoryError) -> tuple[dict[str, object], str | None]:

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.artifacts import Queue
+from harness.artifacts import AuditInputs, Queue
 from harness.engine.actions import action
 from harness.engine.context import StepContext
 from harness.engine.runner import Engine
+from harness.errors import DeferredError
 from harness.services import open_services
 from tests.cli_helpers import use_actions
 from tests.factory_repo import git, make_factory_repo
@@ -61,3 +62,34 @@ def test_a_child_that_finished_before_a_kill_is_read_back_not_run_again(
     again = store.list_runs(workflow="ack")
     assert sorted((r.id, r.status) for r in again) == sorted((r.id, "succeeded") for r in acks)
     assert {n: len(store.comments(n)) for n in (1, 2)} == comments  # nothing said twice
+
+
+@action("test.wait")
+def _wait(ctx: StepContext, inputs: AuditInputs) -> dict[str, object]:
+    raise DeferredError("wait", ctx.services.clock() + 3600)  # the run is left open
+
+
+def test_a_run_asked_again_with_other_inputs_is_ended_and_one_at_a_default_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine resumes what it owns: a run asked for again resumes, unless it was asked
+    with other inputs (an audit of the other kind, a heal of a commit production moved on
+    from): that one is ended and a new run starts. An input at its empty default is one not
+    given, whichever version wrote it."""
+    use_actions(monkeypatch, _wait)
+    repo = make_factory_repo(tmp_path / "repo")
+    folder = repo / ".factory" / "workflows"
+    folder.mkdir(parents=True)
+    (folder / "asked.yaml").write_text("name: asked\nsteps:\n  - {id: wait, action: test.wait}\n")
+    git(repo, "add", "-f", str(folder / "asked.yaml"))
+    git(repo, "commit", "-q", "-m", "workflow override")
+    services = open_services(repo, tmp_path / "state")
+    engine, store = Engine(services), services.store
+    looked = engine.run("asked", inputs=AuditInputs(dry_run=True))
+    filing = engine.run("asked", inputs=AuditInputs(dry_run=False))
+    assert filing.run_id != looked.run_id and filing.status == "stopped"
+    ended = store.get_run(looked.run_id)
+    assert ended.status == "failed" and "with other inputs" in str(ended.reason)
+    again = engine.run("asked", inputs={"dry_run": False})  # as a parent's step gives it
+    assert again.run_id == filing.run_id  # resumed: false is the default, as not given
+    assert engine.run("asked").run_id == filing.run_id  # none given: whatever it was asked
