@@ -3,20 +3,24 @@
 
 from __future__ import annotations
 
-from harness.artifacts import Landing, ValidateInputs
+from harness.artifacts import ValidateInputs
 from harness.engine.actions import action
 from harness.engine.context import Services, StepContext
 from harness.engine.runner import Engine, RunOutcome, check_kill_switch
 from harness.errors import UsageError
 from harness.forge.base import Label
-from harness.validate.landing import give_back_landing, leave
+from harness.validate.landing import INTENT, give_back_landing, landed_by, leave
 
 
 def landing_unfinished(services: Services, number: int, action: str) -> None:
     """A usage error when issue ``number``'s change is already on production and its
-    validation, interrupted after the merge, has not finished: nothing a person decides can
-    land, retry or reject it now; the next ``factory run`` finishes it (its smoke run)."""
-    if services.store.latest_artifact(Landing, number, run_status=("running", "stopped")):
+    validation, interrupted after the merge (the newest it began, which the forge merged,
+    recorded or not), has not finished: nothing a person decides can land, retry or reject
+    it now; the next ``factory run`` finishes it (its smoke run)."""
+    store = services.store
+    began = store.events(kind=INTENT, issue=number)  # the merges its validations began
+    run = store.get_run(str(began[-1].run_id)) if began else None
+    if run and run.status in ("running", "stopped") and landed_by(store, services.forge, run.id):
         raise UsageError(
             f"issue {number}: its change has already landed on production; the validation "
             f"that merged it was interrupted and the next 'factory run' finishes it (the smoke "
