@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from importlib import import_module
 from pathlib import Path
+from threading import Thread
 
 from pydantic import ValidationError
 
@@ -17,6 +19,7 @@ from harness.git.repo import GitRepo
 from harness.model.agent import AgentSpec, run_agent
 from harness.model.base import CallRecord
 from harness.model.blocks import Request
+from harness.model.factory import SDK
 from harness.redact import redact
 
 Handler = Callable[[dict[str, object]], str]
@@ -122,6 +125,8 @@ def run_agent_step(ctx: StepContext) -> tuple[dict[str, object], str | None]:
     step = ctx.step
     services = ctx.services
     assert step.agent is not None and step.prompt is not None and step.output is not None
+    if services.model.kind == "anthropic":  # its SDK (seconds of CPU) loads as the step prepares
+        Thread(target=import_module, args=(SDK,), name="sdk", daemon=True).start()
     settings = services.settings
     choice = settings.config.role_model(step.agent)
     context = {**ctx.template_context(), **_extra_context(ctx)}
