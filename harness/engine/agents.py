@@ -19,7 +19,6 @@ from harness.git.repo import GitRepo
 from harness.model.agent import AgentSpec, run_agent
 from harness.model.base import CallRecord
 from harness.model.blocks import Request
-from harness.model.factory import SDK
 from harness.redact import redact
 
 Handler = Callable[[dict[str, object]], str]
@@ -125,8 +124,8 @@ def run_agent_step(ctx: StepContext) -> tuple[dict[str, object], str | None]:
     step = ctx.step
     services = ctx.services
     assert step.agent is not None and step.prompt is not None and step.output is not None
-    if services.model.kind == "anthropic":  # its SDK (seconds of CPU) loads as the step prepares
-        Thread(target=import_module, args=(SDK,), name="sdk", daemon=True).start()
+    if services.model.kind == "anthropic":  # the client's SDK loads while the step prepares
+        Thread(target=import_module, args=("harness.model.anthropic_model",), daemon=True).start()
     settings = services.settings
     choice = settings.config.role_model(step.agent)
     context = {**ctx.template_context(), **_extra_context(ctx)}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 from functools import cached_property
-from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -21,9 +20,6 @@ if TYPE_CHECKING:
     from harness.caches import Caches
 
 
-SDK = "harness.model.anthropic_model"  # the client's module: imports the Anthropic SDK
-
-
 class _FirstAsked:
     """The Anthropic client, built when a step first asks the model: a command that asks
     none (``health``, ``lessons``, ``reject``, ``status`` …) needs no key and never imports
@@ -37,7 +33,9 @@ class _FirstAsked:
 
     @cached_property
     def client(self) -> Any:
-        return import_module(SDK).AnthropicModel(self.policy, caches=self.caches)
+        from harness.model.anthropic_model import AnthropicModel  # the SDK: seconds of CPU
+
+        return AnthropicModel(self.policy, caches=self.caches)
 
     def create(self, request: Request) -> Response:
         return cast(Response, self.client.create(request))

@@ -30,7 +30,6 @@ from harness.store.db import Store
 RAN = "tests.ran"  # the event each run of tests is kept as, before it starts
 HOST_CHANGED = "tests.host_changed"  # what the tests see of the host changed: no reuse
 DPKG_STATUS = Path("/var/lib/dpkg/status")  # the system's packages, as Debian's dpkg has them
-_DPKG_FILES = DPKG_STATUS.with_name("info")  # each package's files, one list a package
 
 
 @functools.lru_cache(maxsize=8)
@@ -47,7 +46,7 @@ def _packages(programs: frozenset[str], changed_ns: int) -> dict[str, str]:
             installed[fields["Package"]] = (fields["Version"], re.findall(r"[\w.+-]+", needs))
     named = [f"-e{path}" for p in programs for path in {p, p.removeprefix("/usr")}]
     found = subprocess.run(
-        ["grep", "-rlxF", "--include=*.list", *named, str(_DPKG_FILES)],
+        ["grep", "-rlxF", "--include=*.list", *named, "/var/lib/dpkg/info"],
         capture_output=True,
         text=True,
     )
@@ -122,9 +121,7 @@ def reused(ctx: StepContext, sha: str, trusted: str, flaky: Collection[str]) -> 
         return None
     was, now = kept[-1].host, host_seen(settings)
     if was != now:
-        changed = [
-            f"{n}: {was.get(n)} -> {now.get(n)}" for n in {*was, *now} if was.get(n) != now.get(n)
-        ]
+        changed = sorted(set(was.items()) ^ set(now.items()))  # each side's versions
         store.append_event(
             ctx.run_id, HOST_CHANGED, {"issue": ctx.issue, "run": run, "changed": changed}
         )
