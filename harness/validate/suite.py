@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import platform
 import re
 import shutil
@@ -35,9 +34,9 @@ DPKG_STATUS = Path("/var/lib/dpkg/status")  # the system's packages, as Debian's
 @functools.lru_cache(maxsize=8)
 def _packages(programs: frozenset[str], changed_ns: int) -> dict[str, str]:
     """The Debian package of each of ``programs`` (whose list of files names it, with or
-    without ``/usr``) and every package it needs, transitively, by version (``changed_ns``:
-    when the package list changed); without the list, each program by its modification
-    time."""
+    without ``/usr``; a link such as ``python3`` is its own package's, which needs its
+    target's) and every package it needs, transitively, by version (``changed_ns``: when the
+    package list changed); without the list, each program by its modification time."""
     installed: dict[str, tuple[str, list[str]]] = {}
     for stanza in DPKG_STATUS.read_text(errors="replace").split("\n\n") if changed_ns else ():
         fields = dict(re.findall(r"^([\w-]+): (.*)$", stanza, re.M))
@@ -67,8 +66,7 @@ def host_seen(settings: Settings) -> dict[str, str]:
     and the machine."""
     commands = settings.config.commands
     words = re.split(r"[\s;&|()]+", f"{commands.setup or ''} {commands.test}")
-    found = [path for word in words if (path := shutil.which(word, path=SAFE_PATH))]
-    programs = frozenset(q for p in found for q in (p, os.path.realpath(p)))
+    programs = frozenset(p for word in words if (p := shutil.which(word, path=SAFE_PATH)))
     changed = DPKG_STATUS.stat().st_mtime_ns if DPKG_STATUS.exists() else 0
     return {**_packages(programs, changed), "machine": platform.machine()}
 
