@@ -4,8 +4,10 @@ sandboxes and browsers included where the kernel lets a run count them — summe
 its wall time and count of tests. At the end of the run, the ten costliest modules and the
 totals; and a warning (never a failure: the suite stays free of timing) naming each module that
 ran whole and spent more CPU than its recorded figure in ``module_costs.json`` allows
-(``GROWTH`` times it and ``--cost-floor`` seconds more). ``--record-module-costs`` writes the
-run's figures there; the run's order is drawn from their wall times (``tests/conftest.py``).
+(``GROWTH`` times it and ``--cost-floor`` seconds more, the figure scaled by how fast one core
+is now against when it was recorded: a CPU-second of a loaded machine does less work).
+``--record-module-costs`` writes the run's figures there; the run's order is drawn from their
+wall times (``tests/conftest.py``).
 
 What a CPU figure includes, which the report names: with a cgroup v1 ``cpuacct`` hierarchy this
 process may write to (root on most Linux hosts), each test process enters a cgroup of its own
@@ -20,6 +22,9 @@ import json
 import os
 import resource
 import secrets
+import statistics
+import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -89,6 +94,37 @@ class CpuClock:
             group.rmdir()
 
 
+def core_s() -> float:
+    """How fast one core is now: the CPU seconds (this thread's) of ten million additions in
+    a Python loop, from one million."""
+    started, total = time.thread_time(), 0
+    for i in range(1_000_000):
+        total += i
+    return 10 * (time.thread_time() - started)
+
+
+class CoreSpeed(threading.Thread):
+    """One core's speed (``core_s``) every ``EVERY_S`` while the run lasts: their median is
+    the run's (a machine's load varies from one minute to the next)."""
+
+    EVERY_S = 20.0
+
+    def __init__(self) -> None:
+        super().__init__(name="core-speed", daemon=True)
+        self.seen: list[float] = []
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            self.seen.append(core_s())
+            self.done.wait(self.EVERY_S)
+
+    def median(self) -> float:
+        self.done.set()
+        self.seen.append(core_s())
+        return round(statistics.median(self.seen), 3)
+
+
 class Costs:
     """The figures of one run, gathered where every test's report arrives."""
 
@@ -100,6 +136,10 @@ class Costs:
         self.tests: Counter[str] = Counter()
         self.whole_cpu = 0.0  # the run's CPU from start to end (collection and workers too)
         self.path = Path(config.getoption("--module-costs"))
+        self.core_s = 0.0  # how fast one core was during the run (``CoreSpeed``)
+        self.speed = CoreSpeed()
+        if not hasattr(config, "workerinput"):  # where every report arrives
+            self.speed.start()
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
@@ -132,6 +172,7 @@ class Costs:
             self.config.workeroutput["cpu_s"] = spent  # type: ignore[attr-defined]
             return
         self.whole_cpu += spent
+        self.core_s = self.config.getoption("--core-s") or self.speed.median()
         if self.config.getoption("--record-module-costs"):
             self.record()
 
@@ -150,6 +191,7 @@ class Costs:
                 "cpu_s": round(self.cpu[module], 2),
                 "wall_s": round(self.wall[module], 2),
                 "tests": tests,
+                "core_s": self.core_s,  # one core's speed in the run that measured it
             }
         self.path.write_text(json.dumps(dict(sorted(figures.items())), indent=1) + "\n")
 
@@ -157,15 +199,16 @@ class Costs:
         """The modules that ran whole and spent more than their recorded CPU allows."""
         floor = float(self.config.getoption("--cost-floor"))
         lines = []
-        for module, was in self.recorded().items():
+        for module, was in self.recorded().items():  # at this run's speed: a loaded core does less
             now = self.cpu.get(module)
+            allowed = was["cpu_s"] * self.core_s / was.get("core_s", self.core_s)
             if now is None or self.tests[module] < was.get("tests", 0):
                 continue
-            if now > was["cpu_s"] * GROWTH and now - was["cpu_s"] >= floor:
+            if now > allowed * GROWTH and now - allowed >= floor:
                 lines.append(
                     f"{module}: {now:.1f} CPU-s, recorded {was['cpu_s']:.1f} "
-                    f"(x{now / max(was['cpu_s'], 0.01):.1f}; {self.tests[module]} tests, "
-                    f"recorded {was.get('tests', '?')})"
+                    f"(x{now / max(allowed, 0.01):.1f} at this core's speed; "
+                    f"{self.tests[module]} tests, recorded {was.get('tests', '?')})"
                 )
         return lines
 
@@ -181,6 +224,11 @@ class Costs:
             f"total: {sum(self.cpu.values()):.1f} CPU-s in {sum(self.tests.values())} tests of "
             f"{len(self.tests)} modules; {self.whole_cpu:.1f} CPU-s in the test processes "
             "from start to end (collection included)"
+        )
+        write(
+            f"one core: 10 M Python additions in {self.core_s:.2f} s of CPU in this run (CPU "
+            f"figures move with it: a loaded machine's CPU-second does less; {self.path.name} "
+            "keeps each module's figure with the speed of the run that measured it)"
         )
         grown = self.grown()
         if grown:
@@ -202,6 +250,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="write each module's CPU and wall seconds to the record (--module-costs)",
     )
     group.addoption("--module-costs", default=str(COSTS), help="the record of modules' costs")
+    group.addoption(
+        "--core-s",
+        type=float,
+        default=0.0,
+        help="one core's speed, as given instead of measured (a comparison made reproducible)",
+    )
     group.addoption(
         "--cost-floor",
         type=float,
