@@ -245,7 +245,7 @@ def checks_at_once(settings: Settings) -> int:
     return max(1, wanted if wanted is not None else 2 * cpus())
 
 
-class _Slots(Memo[Slots]):
+class _Slots(Memo[tuple[Slots, Slots]]):
     """``size`` checks at a time over every validation this process runs, so eight
     validations side by side share the CPUs instead of starting thirty apps at once. A free
     slot goes to the waiting check of lowest rank: the change that holds production's
@@ -253,13 +253,11 @@ class _Slots(Memo[Slots]):
     change whose turn comes next is the one checked first. A whole suite (long work) first
     takes one of half as many slots (one at least, kept ``long``): suites hold half the
     slots at most, and a short check (a journey, a validator, chosen tests) never waits for
-    one to end unless one check runs at a time. One ``Slots`` per size."""
+    one to end unless one check runs at a time. One pair of ``Slots`` per size."""
 
 
-def _slots(size: int, long: bool = False) -> Slots:
-    return PROCESS.part(_Slots).get(
-        (size, long), lambda: Slots(max(1, size // 2) if long else size)
-    )
+def _slots(size: int) -> tuple[Slots, Slots]:
+    return PROCESS.part(_Slots).get(size, lambda: (Slots(size), Slots(max(1, size // 2))))
 
 
 def _run_checks(
@@ -270,8 +268,7 @@ def _run_checks(
     at a time in this process as ``checks_at_once`` says, lowest ``rank`` first; the first
     ``suites`` run a whole suite (long work, ``Slots``: short checks never wait behind more
     than one)."""
-    size = checks_at_once(settings)
-    slots, long_slots = _slots(size), _slots(size, long=True)
+    slots, long_slots = _slots(checks_at_once(settings))
 
     def slotted(check: Callable[[], Any], long: bool) -> Any:
         with long_slots.taken(rank) if long else nullcontext(), slots.taken(rank):

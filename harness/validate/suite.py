@@ -32,17 +32,24 @@ DPKG_STATUS = Path("/var/lib/dpkg/status")  # the system's packages, as Debian's
 
 
 @functools.lru_cache(maxsize=8)
-def _packages(programs: frozenset[str], changed_ns: int) -> dict[str, str]:
-    """The Debian package of each of ``programs`` (whose list of files names it, with or
-    without ``/usr``; a link such as ``python3`` is its own package's, which needs its
-    target's) and every package it needs, transitively, by version (``changed_ns``: when the
-    package list changed); without the list, each program by its modification time."""
-    installed: dict[str, tuple[str, list[str]]] = {}
-    for stanza in DPKG_STATUS.read_text(errors="replace").split("\n\n") if changed_ns else ():
-        fields = dict(re.findall(r"^([\w-]+): (.*)$", stanza, re.M))
-        if fields.get("Status", "").endswith(" installed"):
-            needs = f"{fields.get('Pre-Depends')}, {fields.get('Depends')}"
-            installed[fields["Package"]] = (fields["Version"], re.findall(r"[\w.+-]+", needs))
+def _packages(commands: str, changed_ns: int) -> dict[str, str]:
+    """The Debian package of each system program ``commands`` name (found on the sandbox's
+    ``PATH``; the package whose list of files names it, with or without ``/usr``: a link such
+    as ``python3`` is its own package's, which needs its target's) and every package it
+    needs, transitively, by version (``changed_ns``: when the package list changed); without
+    the list, each program by its modification time."""
+    words = re.split(r"[\s;&|()]+", commands)
+    programs = {p for word in words if (p := shutil.which(word, path=SAFE_PATH))}
+    status = DPKG_STATUS.read_text(errors="replace") if changed_ns else ""
+    stanzas = [dict(re.findall(r"^([\w-]+): (.*)$", s, re.M)) for s in status.split("\n\n")]
+    installed = {
+        f["Package"]: (
+            f["Version"],
+            re.findall(r"[\w.+-]+", f"{f.get('Depends')} {f.get('Pre-Depends')}"),
+        )
+        for f in stanzas
+        if f.get("Status", "").endswith(" installed")
+    }
     named = [f"-e{path}" for p in programs for path in {p, p.removeprefix("/usr")}]
     found = subprocess.run(
         ["grep", "-rlxF", "--include=*.list", *named, "/var/lib/dpkg/info"],
@@ -65,10 +72,9 @@ def host_seen(settings: Settings) -> dict[str, str]:
     of it: installing one, or a runner image that changed others, leaves a result standing)
     and the machine."""
     commands = settings.config.commands
-    words = re.split(r"[\s;&|()]+", f"{commands.setup or ''} {commands.test}")
-    programs = frozenset(p for word in words if (p := shutil.which(word, path=SAFE_PATH)))
     changed = DPKG_STATUS.stat().st_mtime_ns if DPKG_STATUS.exists() else 0
-    return {**_packages(programs, changed), "machine": platform.machine()}
+    seen = _packages(f"{commands.setup or ''} {commands.test}", changed)
+    return {**seen, "machine": platform.machine()}
 
 
 def decided_by(settings: Settings, repo: GitRepo, sha: str, trusted: str, command: str) -> str:
@@ -108,8 +114,9 @@ def reused(ctx: StepContext, sha: str, trusted: str, flaky: Collection[str]) -> 
     """The newest result of the whole suite on ``sha`` set up from ``trusted``, as the record
     of the run that ran it has it, if it passed on a host seen as this one (else None: run
     it), naming that run; a pass that the host voids is named in an event (what changed)."""
-    store, repo, settings = ctx.services.store, ctx.services.repo, ctx.services.settings
-    key = decided_by(settings, repo, sha, trusted, settings.config.commands.test)
+    services = ctx.services
+    store, repo = services.store, services.repo
+    key = decided_by(services.settings, repo, sha, trusted, services.settings.config.commands.test)
     run = store.get_flag(f"tests:{key}")
     if run is None or holds_flaky(repo, sha, flaky):
         return None
@@ -117,7 +124,7 @@ def reused(ctx: StepContext, sha: str, trusted: str, flaky: Collection[str]) -> 
     kept = [t for t in tested if t.decided_by == key and not t.reused_from]  # it ran them
     if not kept or kept[-1].exit_code or kept[-1].limit_hit:
         return None
-    was, now = kept[-1].host, host_seen(settings)
+    was, now = kept[-1].host, host_seen(services.settings)
     if was != now:
         changed = sorted(set(was.items()) ^ set(now.items()))  # each side's versions
         store.append_event(
