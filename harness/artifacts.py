@@ -421,6 +421,7 @@ class Tested(Artifact):
     again: bool = False  # run once more alone: its time limit stopped it beside other work
     flaky_again: bool = False  # run once more, whole: it failed holding a check heal found flaky
     decided_by: str | None = None  # what decides it (``harness.validate.suite``): tree, setup …
+    host: dict[str, str] = Field(default_factory=dict)  # what it saw of the host (``host_seen``)
     reused_from: str | None = None  # the run that ran it, when this record reuses its result
 
 

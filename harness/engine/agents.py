@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from importlib import import_module
 from pathlib import Path
+from threading import Thread
 
 from pydantic import ValidationError
 
@@ -123,6 +125,8 @@ def run_agent_step(ctx: StepContext) -> tuple[dict[str, object], str | None]:
     step = ctx.step
     services = ctx.services
     assert step.agent is not None and step.prompt is not None and step.output is not None
+    if services.model.kind == "anthropic":  # the client's SDK loads while the step prepares
+        Thread(target=import_module, args=("harness.model.anthropic_model",), daemon=True).start()
     settings = services.settings
     choice = settings.config.role_model(step.agent)
     context = {**ctx.template_context(), **_extra_context(ctx)}

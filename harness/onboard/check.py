@@ -30,7 +30,7 @@ from harness.config.testfiles import template
 from harness.errors import ConfigError, ConfigErrors, FactoryError, GitError
 from harness.git.repo import GitRepo
 from harness.model.catalog import Listing
-from harness.model.provider import provider_readiness, resolve_kind
+from harness.model.provider import api_key, provider_readiness, resolve_kind
 from harness.model.retry import RetryPolicy
 from harness.onboard.model_check import OutputLimit, model_problems, output_problems
 from harness.onboard.scaffold import ci_workflows, python_problem, untouched
@@ -418,8 +418,9 @@ def project_warnings(root: Path, config: FactoryConfig) -> list[str]:
 
 
 def _listings(config: FactoryConfig, report: CheckReport) -> dict[str, Listing] | None:
-    """With a key and the anthropic provider: the API's model list, else None."""
-    if resolve_kind(config.provider.type) != "anthropic":
+    """With a key and the anthropic provider: the API's model list, else None (without a key,
+    which the provider's readiness warns of, the SDK is not even imported)."""
+    if resolve_kind(config.provider.type) != "anthropic" or not api_key():
         return None
     from harness.model.anthropic_model import AnthropicModel
 

@@ -55,7 +55,7 @@ def map_rules() -> tuple[MapRules, str]:
     """The shipped rules and the digest of their text (a map made by other rules differs):
     shipped data, read once per process."""
     text = (workflows_dir() / RULES_FILE).read_text(encoding="utf-8")
-    data: dict[str, Any] = yaml.safe_load(text)
+    data: dict[str, Any] = yaml.load(text, yaml.CSafeLoader)
     return MapRules.model_validate(data), hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
