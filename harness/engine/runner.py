@@ -468,13 +468,7 @@ class Engine:
             raise
         except FactoryError as exc:
             return Ran(workflow=name, issue=issue, status="refused", reason=str(exc))
-        return Ran(
-            workflow=name,
-            issue=issue,
-            run_id=outcome.run_id,
-            status=outcome.status,
-            reason=outcome.reason,
-        )
+        return Ran.model_validate(outcome, from_attributes=True)
 
     def _unfinished(self, workflow: Workflow) -> tuple[list[int], list[int], set[int]]:
         """Of the runs of ``workflow`` left unfinished (killed, stopped, deferred): the issues
