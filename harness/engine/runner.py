@@ -171,9 +171,7 @@ class Engine:
             if parent is not None:  # taken up by a parent's step
                 store.set_parent(run.id, *parent)
             if run.not_before and run.not_before > self.services.clock():
-                return RunOutcome(
-                    run.id, name, issue, "stopped", run.reason, not_before=run.not_before
-                )
+                return recorded(store, run.id)  # deferred: not due yet
             store.set_run_status(run.id, "running")
             store.append_event(run.id, "run.resumed", {"workflow": name, "issue": issue})
         driven = self.services.caches.part(Driven).runs  # a second Ctrl-C ends them
@@ -268,8 +266,7 @@ class Engine:
                 return self._fail(workflow, ctx, reason)
             if index >= len(workflow.steps):
                 store.set_run_status(run_id, "succeeded", event={})
-                found = kept(steps)
-                return RunOutcome(run_id, workflow.name, issue, "succeeded", None, kept=found)
+                return recorded(store, run_id)
             ctx = replace(ctx, step=workflow.steps[index])
             try:
                 check_kill_switch(self.services)
@@ -296,8 +293,7 @@ class Engine:
             else:
                 self._finish(seq, "succeeded", result, ctx, artifact=artifact)
         store.set_run_status(run_id, "failed", reason=reason, event={"reason": reason})
-        found = kept(store.steps(run_id))
-        return RunOutcome(run_id, workflow.name, ctx.issue, "failed", reason, kept=found)
+        return recorded(store, run_id)
 
     def _failure_reason(self, workflow: Workflow, last: StepRecord) -> str:
         if last.step_id == ON_FAILURE:
@@ -316,8 +312,7 @@ class Engine:
         store.set_run_status(
             ctx.run_id, "stopped", reason=reason, not_before=not_before, event={"reason": reason}
         )
-        found = kept(store.steps(ctx.run_id))
-        return RunOutcome(ctx.run_id, ctx.workflow, ctx.issue, "stopped", reason, not_before, found)
+        return recorded(store, ctx.run_id)
 
     def _step(self, ctx: StepContext) -> RunOutcome | None:
         """Run one step and persist its result; return an outcome if the run must end now."""
