@@ -86,16 +86,17 @@ def test_a_journey_the_second_merge_broke_reverts_exactly_that_merge(
     assert culprit[:12] in shown and f"#{regression}" in shown and "reverted" in shown
 
 
-def test_killed_in_the_bisect_then_in_the_revert_the_next_cycle_lands_one_revert(
+def test_killed_in_the_health_check_the_bisect_and_the_revert_the_next_cycle_lands_one_revert(
     tmp_path: Path, capsys, app, standin
 ) -> None:
-    """``kill -9`` once right after a probe of the bisect was kept, once right after the
-    revert's pull request was opened: each next cycle resumes where the last one died."""
+    """``kill -9`` once right after the health check found production red, once right after
+    a probe of the bisect was kept, once right after the revert's pull request was opened:
+    each next cycle resumes where the last one died, through its parents' records."""
     repo, holdout = app
     state = tmp_path / "state"
     _, (second, culprit), _ = three_merges(repo, state)
     (holdout / "journeys" / "heading.yaml").write_text(HEADING)
-    for point in ("heal.bisect.probed", "implement.pr.created"):
+    for point in ("health.health.failed", "heal.bisect.probed", "implement.pr.created"):
         crashed = factory(repo, {**os.environ, "FACTORY_FAULT_AT": point}, "run", "--once")
         _, err = crashed.communicate(timeout=500)
         assert crashed.returncode == -signal.SIGKILL, err
@@ -110,11 +111,14 @@ def test_killed_in_the_bisect_then_in_the_revert_the_next_cycle_lands_one_revert
     (heal,) = store.list_runs(workflow="heal")  # resumed, not started again
     (revert,) = store.list_runs(workflow="revert")
     assert heal.status == revert.status == "succeeded" and revert.issue == regression
-    # each through its parent's record: one cycle, one production run, resumed twice
+    # each through its parent's record: one cycle, one production run, resumed three times
     (cycle,) = store.list_runs(workflow="cycle")
     (production,) = store.list_runs(workflow="production")
     assert cycle.status == production.status == "succeeded"
     assert (production.parent, production.parent_step) == (cycle.id, "production")
+    (health,) = store.list_runs(workflow="health")  # its red check read back, not run again
+    assert health.status == "failed" and len(store.steps(health.id)) == 1
+    assert (health.parent, health.parent_step) == (production.id, "health")
     assert (heal.parent, heal.parent_step) == (production.id, "heal")
     assert (revert.parent, revert.parent_step) == (production.id, "revert")
     probed = [e.data["sha"] for e in store.events(run_id=heal.id, kind="heal.probe")]
