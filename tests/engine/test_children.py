@@ -4,6 +4,7 @@ children back or resumes them, never runs them again."""
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from harness.errors import DeferredError
 from harness.services import open_services
 from tests.cli_helpers import use_actions
 from tests.factory_repo import git, make_factory_repo
+from tests.test_architecture import modules
 
 
 @action("test.queue_of_two")
@@ -93,3 +95,37 @@ def test_a_run_asked_again_with_other_inputs_is_ended_and_one_at_a_default_resum
     again = engine.run("asked", inputs={"dry_run": False})  # as a parent's step gives it
     assert again.run_id == filing.run_id  # resumed: false is the default, as not given
     assert engine.run("asked").run_id == filing.run_id  # none given: whatever it was asked
+
+
+SCANS = {"open_runs", "find_open_run"}  # the store's reads of runs left unfinished
+
+
+def scans(tree: ast.Module) -> list[int]:
+    """The lines where ``tree`` looks for runs left unfinished (``store.open_runs(...)``,
+    ``find_open_run`` however it is reached, or passed on uncalled)."""
+    return sorted(
+        node.lineno
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute) and node.attr in SCANS
+    )
+
+
+def test_nothing_above_the_engine_scans_for_runs_left_unfinished() -> None:
+    """The engine resumes what it owns: only it (and the store that answers it) reads the
+    runs left unfinished; a stage takes them up through its ``workflow:`` step."""
+    found = [
+        f"{name}:{line}"
+        for name, _, tree in modules()
+        if not name.startswith(("engine/", "store/"))
+        for line in scans(tree)
+    ]
+    assert found == []
+
+
+def test_the_scan_check_finds_a_stage_that_looks_for_unfinished_runs() -> None:
+    for shape in (
+        "for run in services.store.open_runs('implement'):\n    pass\n",
+        "run = store.find_open_run('validate', number)\n",
+        "look = services.store.find_open_run\n",
+    ):
+        assert scans(ast.parse(shape)) == [1], shape
