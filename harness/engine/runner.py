@@ -51,6 +51,7 @@ from harness.faults import fault_point
 from harness.git import integrity
 from harness.git.integrity import GitIntegrityError
 from harness.git.worktrees import WorktreeManager
+from harness.store.outcomes import shown
 from harness.store.records import Run, StepRecord
 
 if TYPE_CHECKING:
@@ -439,8 +440,13 @@ class Engine:
             runs.append(stop if spent else child(number, {"number": number}, self))
             if runs[-1].status == "stopped":
                 break
+        # the live line says where each issue went (``outcome_word``, the one rule), not that
+        # its run "succeeded"
+        words = self.services.store.run_outcomes([(r.run_id, name, r.status) for r in runs])
         for ran in runs:
-            self.services.progress(f"  {name} {ran.issue}: {ran.status} {ran.reason or ''}")
+            word, _ = words.get(ran.run_id, (None, None))
+            said = shown(word, ran.status)
+            self.services.progress(f"  issue {ran.issue}: {name} {said} {ran.reason or ''}")
         return Children(runs=runs, ended=ended)
 
     def _child(
