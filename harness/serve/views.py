@@ -455,8 +455,7 @@ class Transcript:
 
 @dataclass(frozen=True)
 class RunPage:
-    run: RunLine
-    trail: Trail
+    trail: Trail  # the run as every list shows it (``trail.run``), and its steps
     calls: list[tuple[CallRow, int]]  # each call, and its input tokens (cached ones too)
     transcripts: list[Transcript]
     governance: dict[str, str]
@@ -503,7 +502,6 @@ def run_page(services: Services, run_id: str) -> RunPage:
     folder = services.settings.state_dir / "transcripts" / run.id
     files = sorted(folder.glob("*.json")) if folder.is_dir() else []
     return RunPage(
-        run=run_lines(services, [run], now)[0],
         trail=trail(services, run, now),
         calls=[(c, _tokens_in(c)) for c in services.store.calls(run.id)],
         transcripts=[read_transcript(p) for p in files],
