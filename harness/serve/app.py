@@ -37,7 +37,7 @@ from harness.errors import MAX_INTEGER, FactoryError, NotFoundError, check_one_l
 from harness.lessons.evidence import lessons, proposals
 from harness.retry import cancel_issue
 from harness.review import decisions
-from harness.serve import charts, views
+from harness.serve import views
 from harness.serve.backtest_page import backtest_view
 from harness.serve.health_page import heal_rows, newest_green
 
@@ -242,18 +242,6 @@ class Dashboard:
             "runs.html", session, rows=rows, filters=filters, page_size=views.PAGE_SIZE
         )
 
-    async def trends(self, request: Request, session: Session) -> Response:
-        t = await run_in_threadpool(views.trends_view, self.services)
-        short = [d[5:] for d in t.days]
-        shown = [
-            charts.bars("merges per day", short, [float(m) for m in t.merges]),
-            charts.bars("cost per merged issue (USD)", short, t.cost_per_merge, "${:.4f}"),
-            charts.hbars("refusals by reason (30 days)", t.refusals),
-        ]
-        shown.append(charts.line("Autonomy Index (30 days up to each day)", short, t.autonomy))
-        panel = await run_in_threadpool(views.trust_panel, self.services)
-        return self.page("trends.html", session, trends=t, charts=shown, panel=panel)
-
     async def evidence(self, request: Request, session: Session) -> Response:
         raw = request.scope.get("raw_path", b"").decode("latin-1")
         found = confined(
@@ -435,7 +423,7 @@ def create_app(
         "/issues/{number:int}": board.issue,
         "/runs": board.runs,
         "/runs/{run_id}": board.showing("run.html", view=views.run_page),
-        "/trends": board.trends,
+        "/trends": board.showing("trends.html", trends=views.trends_view, panel=views.trust_panel),
         "/backtest": board.showing("backtest.html", view=backtest_view),
         "/lessons": board.showing("lessons.html", lessons=lessons, proposals=proposals),
         "/health": board.showing("health.html", green=newest_green, heals=heal_rows),

@@ -41,6 +41,7 @@ from harness.review.autonomy import AutonomyIndex, autonomy_index, autonomy_seri
 from harness.review.change import ChangeDiff, change_diff
 from harness.review.decisions import REVIEWABLE
 from harness.review.trust import TrustState, trust_states
+from harness.serve.charts import Chart, bars, hbars, line
 from harness.store.records import CallRow, Event, Run, Said, StepRecord
 
 EVIDENCE = "evidence"  # the folder under the state that screenshots are served from
@@ -520,6 +521,17 @@ class Trends:
     cost_per_merge: list[float]
     autonomy: list[float | None] = field(default_factory=list)
     models: list[dict[str, object]] = field(default_factory=list)  # per kind, role and model
+
+    @property
+    def charts(self) -> list[Chart]:
+        """The page's charts, each day named by its month and day."""
+        short = [d[5:] for d in self.days]
+        return [
+            bars("merges per day", short, [float(m) for m in self.merges]),
+            bars("cost per merged issue (USD)", short, self.cost_per_merge, "${:.4f}"),
+            hbars("refusals by reason (30 days)", self.refusals),
+            line("Autonomy Index (30 days up to each day)", short, self.autonomy),
+        ]
 
 
 def trends_view(services: Services, days: int = 30) -> Trends:
