@@ -11,7 +11,6 @@ import secrets
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 from typing import Any
@@ -35,11 +34,12 @@ from harness.engine.killswitch import (
     stop_reason,
 )
 from harness.errors import MAX_INTEGER, FactoryError, NotFoundError, check_one_line
+from harness.lessons.evidence import lessons, proposals
 from harness.retry import cancel_issue
 from harness.review import decisions
-from harness.serve import charts, views
-from harness.serve.backtest_page import backtest_page, lessons_page
-from harness.serve.health_page import health_page
+from harness.serve import views
+from harness.serve.backtest_page import backtest_view
+from harness.serve.health_page import heal_rows, newest_green
 
 COOKIE = "factory_session"
 MAX_SESSIONS = 64  # the oldest session ends when another opens beyond this
@@ -174,10 +174,19 @@ class Dashboard:
         )
 
     # -- pages ---------------------------------------------------------------------------
-    async def now(self, request: Request, session: Session) -> Response:
-        view = await run_in_threadpool(views.now_view, self.services)
-        panel = await run_in_threadpool(views.trust_panel, self.services)
-        return self.page("now.html", session, now=view, panel=panel)
+    def showing(self, template: str, **reads: Callable[..., object]) -> Handler:
+        """A read-only page: ``template`` rendered with each of its names read (in a worker
+        thread) from the services and the path's parameters, ``name=read``."""
+
+        async def shown(request: Request, session: Session) -> Response:
+            params = request.path_params
+            found = {
+                name: await run_in_threadpool(read, self.services, **params)
+                for name, read in reads.items()
+            }
+            return self.page(template, session, **found)
+
+        return shown
 
     def live_html(self, session: Session) -> str:
         view = views.now_view(self.services)
@@ -232,24 +241,6 @@ class Dashboard:
         return self.page(
             "runs.html", session, rows=rows, filters=filters, page_size=views.PAGE_SIZE
         )
-
-    async def run(self, request: Request, session: Session) -> Response:
-        data = await run_in_threadpool(
-            views.run_page, self.services, str(request.path_params["run_id"])
-        )
-        return self.page("run.html", session, view=data)
-
-    async def trends(self, request: Request, session: Session) -> Response:
-        t = await run_in_threadpool(views.trends_view, self.services)
-        short = [d[5:] for d in t.days]
-        shown = [
-            charts.bars("merges per day", short, [float(m) for m in t.merges]),
-            charts.bars("cost per merged issue (USD)", short, t.cost_per_merge, "${:.4f}"),
-            charts.hbars("refusals by reason (30 days)", t.refusals),
-        ]
-        shown.append(charts.line("Autonomy Index (30 days up to each day)", short, t.autonomy))
-        panel = await run_in_threadpool(views.trust_panel, self.services)
-        return self.page("trends.html", session, trends=t, charts=shown, panel=panel)
 
     async def evidence(self, request: Request, session: Session) -> Response:
         raw = request.scope.get("raw_path", b"").decode("latin-1")
@@ -426,16 +417,16 @@ def create_app(
     decisions are recorded as ``actor`` and run with ``fresh()`` services when given."""
     board = Dashboard(services, token, actor, fresh)
     pages: dict[str, Handler] = {
-        "/": board.now,
+        "/": board.showing("now.html", now=views.now_view, panel=views.trust_panel),
         "/events": board.events,
         "/queue": board.queue,
         "/issues/{number:int}": board.issue,
         "/runs": board.runs,
-        "/runs/{run_id}": board.run,
-        "/trends": board.trends,
-        "/backtest": partial(backtest_page, board),
-        "/lessons": partial(lessons_page, board),
-        "/health": partial(health_page, board),
+        "/runs/{run_id}": board.showing("run.html", view=views.run_page),
+        "/trends": board.showing("trends.html", trends=views.trends_view, panel=views.trust_panel),
+        "/backtest": board.showing("backtest.html", view=backtest_view),
+        "/lessons": board.showing("lessons.html", lessons=lessons, proposals=proposals),
+        "/health": board.showing("health.html", green=newest_green, heals=heal_rows),
         "/evidence/{path:path}": board.evidence,
         "/static/{name}": board.static,
     }

@@ -1,20 +1,15 @@
 """The dashboard's Backtest page: the newest ``factory backtest`` of this state, its summary
-and its cases (``harness/backtest``); its Lessons page: the lessons with their citations, and
-the proposals with their rehearsals (``harness/lessons``). Read-only: both are started from
-the command line."""
+and its cases (``harness/backtest``). Read-only: a backtest is started from the command line;
+the dashboard shows it (``Dashboard.showing``), as it shows the Lessons page (the lessons with
+their citations, and the proposals with their rehearsals, ``harness/lessons``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
-
-from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from typing import Any
 
 from harness.backtest.report import summarise
 from harness.engine.context import Services
-from harness.lessons.evidence import lessons, proposals
 from harness.store.backtests import BacktestRecord
 
 
@@ -50,22 +45,3 @@ def backtest_view(services: Services) -> BacktestView | None:
         )
     summary = record.summary if record.status == "finished" else summarise(rows)
     return BacktestView(record, rows, summary)
-
-
-class Pages(Protocol):
-    """What the page needs of the dashboard: its services, and a page rendered for a
-    session (``harness.serve.app.Dashboard``)."""
-
-    services: Services
-
-    def page(self, name: str, session: Any, **data: Any) -> HTMLResponse: ...
-
-
-async def backtest_page(board: Pages, request: Request, session: Any) -> Response:
-    view = await run_in_threadpool(backtest_view, board.services)
-    return board.page("backtest.html", session, view=view)
-
-
-async def lessons_page(board: Pages, request: Request, session: Any) -> Response:
-    found = await run_in_threadpool(lambda: (lessons(board.services), proposals(board.services)))
-    return board.page("lessons.html", session, lessons=found[0], proposals=found[1])

@@ -41,6 +41,7 @@ from harness.review.autonomy import AutonomyIndex, autonomy_index, autonomy_seri
 from harness.review.change import ChangeDiff, change_diff
 from harness.review.decisions import REVIEWABLE
 from harness.review.trust import TrustState, trust_states
+from harness.serve.charts import Chart, bars, hbars, line
 from harness.store.records import CallRow, Event, Run, Said, StepRecord
 
 EVIDENCE = "evidence"  # the folder under the state that screenshots are served from
@@ -455,8 +456,7 @@ class Transcript:
 
 @dataclass(frozen=True)
 class RunPage:
-    run: RunLine
-    trail: Trail
+    trail: Trail  # the run as every list shows it (``trail.run``), and its steps
     calls: list[tuple[CallRow, int]]  # each call, and its input tokens (cached ones too)
     transcripts: list[Transcript]
     governance: dict[str, str]
@@ -503,7 +503,6 @@ def run_page(services: Services, run_id: str) -> RunPage:
     folder = services.settings.state_dir / "transcripts" / run.id
     files = sorted(folder.glob("*.json")) if folder.is_dir() else []
     return RunPage(
-        run=run_lines(services, [run], now)[0],
         trail=trail(services, run, now),
         calls=[(c, _tokens_in(c)) for c in services.store.calls(run.id)],
         transcripts=[read_transcript(p) for p in files],
@@ -522,6 +521,17 @@ class Trends:
     cost_per_merge: list[float]
     autonomy: list[float | None] = field(default_factory=list)
     models: list[dict[str, object]] = field(default_factory=list)  # per kind, role and model
+
+    @property
+    def charts(self) -> list[Chart]:
+        """The page's charts, each day named by its month and day."""
+        short = [d[5:] for d in self.days]
+        return [
+            bars("merges per day", short, [float(m) for m in self.merges]),
+            bars("cost per merged issue (USD)", short, self.cost_per_merge, "${:.4f}"),
+            hbars("refusals by reason (30 days)", self.refusals),
+            line("Autonomy Index (30 days up to each day)", short, self.autonomy),
+        ]
 
 
 def trends_view(services: Services, days: int = 30) -> Trends:

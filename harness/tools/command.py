@@ -5,6 +5,7 @@ commands"); ``run_tests`` shows the end of its output, where test runners put th
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from harness.config.models import Commands
 from harness.config.testfiles import test_files
@@ -15,10 +16,10 @@ from harness.sandbox.bwrap import Sandbox
 MAX_TEST_TAIL = 15_000  # characters of the tests' output shown: their end
 
 
+@dataclass(frozen=True)
 class CommandTool:
-    def __init__(self, sandbox: Sandbox, commands: Commands) -> None:
-        self.sandbox = sandbox
-        self.commands = commands
+    sandbox: Sandbox
+    commands: Commands
 
     def run_command(self, data: dict[str, object]) -> str:
         command = data.get("command")

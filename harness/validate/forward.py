@@ -10,6 +10,7 @@ import json
 import socket
 import socketserver
 import threading
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, TypedDict, cast
@@ -139,15 +140,14 @@ class _UnixConnection(http.client.HTTPConnection):
         served_by(self.sock, self.uid, "model socket")  # before a byte of the request
 
 
+@dataclass(frozen=True)
 class SocketModel:
     """The model as the seal sees it: every request answered by the harness's forwarder on
     the Unix socket ``path``, whose listener must run as the harness's ``uid``."""
 
     kind = "forwarded"
-
-    def __init__(self, path: Path, uid: int) -> None:
-        self.path = path
-        self.uid = uid
+    path: Path
+    uid: int
 
     def create(self, request: Request) -> Response:
         connection = _UnixConnection(self.path, self.uid)

@@ -11,7 +11,7 @@ import pytest
 
 from harness.artifacts import Blame, Diagnosis, Healed, RunRecords
 from harness.serve.app import Dashboard, Session
-from harness.serve.health_page import health_view
+from harness.serve.health_page import heal_rows, newest_green
 from harness.services import open_services
 from harness.store.db import Store
 from harness.triage.queue import untriaged
@@ -81,7 +81,12 @@ def test_a_journey_the_second_merge_broke_reverts_exactly_that_merge(
     report = run_cli(capsys, "--repo", str(repo), "report", heal.id).out
     assert f"culprit: factory {culprit[:12]} (issue {second})" in report
     board = Dashboard(services, "token")
-    page = board.page("health.html", Session("s", "c", "a"), **health_view(services))
+    page = board.page(
+        "health.html",
+        Session("s", "c", "a"),
+        green=newest_green(services),
+        heals=heal_rows(services),
+    )
     shown = bytes(page.body).decode()
     assert culprit[:12] in shown and f"#{regression}" in shown and "reverted" in shown
 

@@ -323,6 +323,28 @@ def test_pages_that_do_not_exist_are_404(server: Server) -> None:
         assert b"Traceback" not in body
 
 
+def test_each_read_only_page_shows_what_its_reads_give(server: Server, demo: Demo) -> None:
+    """A page is its template filled by the reads it names (``Dashboard.showing``): a read
+    given under another name than the template's leaves that part of the page empty."""
+    cookie = server.session()
+    shown = {
+        "/": ("(per_day_usd)", "finished issues went from filed to merged"),
+        "/trends": (
+            "merges per day",
+            "cost per merged issue (USD)",
+            "refusals by reason (30 days)",
+            "Autonomy Index (30 days up to each day)",
+        ),
+        f"/runs/{demo.planted_run}": (f"Run {demo.planted_run}", "Model calls"),
+        "/health": ("Last green production: <code>",),
+    }
+    for path, texts in shown.items():
+        status, _, body = server.request("GET", path, cookie=cookie)
+        assert status == 200, path
+        for text in texts:
+            assert text.encode() in body, (path, text)
+
+
 def test_the_sanitiser_removes_what_a_renderer_would_let_through(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -52,7 +52,7 @@ def test_one_failure_reads_the_same_redacted_everywhere(
         page = views.run_page(services, run.id)  # what /runs/RUN renders
         ((line, _),) = page.trail.steps
         assert line.error == step["error"]
-        assert page.run.reason == reported["reason"]
+        assert page.trail.run.reason == reported["reason"]
     finally:
         services.store.close()
     with closing(sqlite3.connect(state / "state.db")) as conn:
