@@ -9,8 +9,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from harness.artifacts import Blame, Diagnosis, Healed, Health, RunRecords
+from harness.artifacts import Blame, Diagnosis, Healed, Health
 from harness.engine.context import Services
+from harness.engine.records import RunRecords
 from harness.serve.backtest_page import Pages
 
 
