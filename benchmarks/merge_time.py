@@ -26,9 +26,10 @@ import yaml
 
 from benchmarks import fixtures as fx
 from benchmarks.figures import Figure, _tmp, _verdict
-from harness.artifacts import Health, RunRecords
+from harness.artifacts import Health
 from harness.browser.journeys import load_journeys
 from harness.cycle import production_health
+from harness.engine.records import RunRecords
 from harness.git.repo import GitRepo
 from harness.sandbox.bwrap import Sandbox
 from harness.services import open_services

@@ -36,17 +36,9 @@ from typing import Any
 import yaml
 
 import harness.store.base as store_clock
-from harness.artifacts import (
-    Artifact,
-    CheckResult,
-    Diagnosis,
-    Found,
-    Healed,
-    Landing,
-    Proposal,
-    RunRecords,
-)
+from harness.artifacts import Artifact, CheckResult, Diagnosis, Found, Healed, Landing, Proposal
 from harness.demo import generate
+from harness.engine.records import RunRecords
 from harness.forge.base import Label
 from harness.forge.local import LocalForge
 from harness.git.repo import GitRepo

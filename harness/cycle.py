@@ -18,13 +18,13 @@ from harness.artifacts import (
     ProductionInputs,
     Queue,
     Ran,
-    RunRecords,
     Smoke,
     Validation,
     ValidationTarget,
 )
 from harness.engine.actions import action
 from harness.engine.context import Services, StepContext
+from harness.engine.records import RunRecords
 from harness.engine.runner import Engine, RunOutcome, recorded
 from harness.errors import FactoryError, StoppedError
 from harness.forge.base import Label, Queued

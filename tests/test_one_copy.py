@@ -362,7 +362,7 @@ def test_one_gate_type() -> None:
         and {"name", "passed", "evidence"}
         <= {getattr(s.target, "id", "") for s in node.body if isinstance(s, ast.AnnAssign)}
     }
-    assert gate_like == {"artifacts.py:GateResult"}, gate_like
+    assert gate_like == {"artifacts/base.py:GateResult"}, gate_like
 
 
 def test_the_start_command_is_filled_in_once_and_checked_once() -> None:

@@ -8,16 +8,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from harness.artifacts import (
-    CheckResult,
-    IssueSpec,
-    PrCandidate,
-    Routing,
-    RunRecords,
-    Validation,
-)
+from harness.artifacts import CheckResult, IssueSpec, PrCandidate, Routing, Validation
 from harness.cycle import needs_validation, ready_to_implement
 from harness.engine.context import Services
+from harness.engine.records import RunRecords
 from harness.errors import ErrorKind
 from harness.forge.base import Label
 from harness.implement.run import implement_issue, waits_for_approval

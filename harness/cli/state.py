@@ -172,8 +172,8 @@ _STEP_KEYS = "attempt status started_at finished_at duration_s model_s subproces
 @click.pass_context
 def report(ctx: click.Context, run_id: str, as_json: bool) -> None:
     """One run: its steps, timings, model calls, costs and evidence."""
-    from harness.artifacts import RunRecords
     from harness.cli.summary import summary_lines
+    from harness.engine.records import RunRecords
     from harness.store.outcomes import shown
 
     store = _store(ctx)
@@ -217,7 +217,8 @@ def report(ctx: click.Context, run_id: str, as_json: bool) -> None:
 def report_data(root: Path, store: Store, run_id: str) -> tuple[dict[str, Any], Any, list[str]]:
     """What ``factory report --json`` prints (and ``factory mcp``'s report tool answers), the
     change its issue's PR holds, and the chosen tests its suite runs named."""
-    from harness.artifacts import CheckResult, RunRecords
+    from harness.artifacts import CheckResult
+    from harness.engine.records import RunRecords
     from harness.validate.suite import suite_runs
 
     run = store.get_run(run_id)

@@ -15,9 +15,9 @@ from harness.artifacts import (
     Healed,
     Health,
     HoldoutRun,
-    RunRecords,
     SetupRun,
 )
+from harness.engine.records import RunRecords
 
 
 def summary_lines(records: RunRecords, state_dir: Path, run_id: str) -> list[str]:

@@ -20,9 +20,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from harness.artifacts import Artifact, Inputs, Produced
+from harness.artifacts import Artifact, Inputs
 from harness.caches import PROCESS
 from harness.engine.context import StepContext
+from harness.engine.records import Produced
 from harness.errors import FactoryError
 
 Action = Callable[..., Any]  # (ctx, records) -> an Artifact, a Produced, outputs (a dict) or None

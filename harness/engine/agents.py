@@ -10,10 +10,11 @@ from threading import Thread
 
 from pydantic import ValidationError
 
-from harness.artifacts import OUTPUT_TOOLS, Produced, SetupRun, Tested, Worktree
+from harness.artifacts import OUTPUT_TOOLS, SetupRun, Tested, Worktree
 from harness.engine.budget import BudgetGuard
 from harness.engine.context import SETUP_STEP, TESTED_STEP, StepContext
 from harness.engine.killswitch import check_kill_switch
+from harness.engine.records import Produced
 from harness.errors import FactoryError, stop_now
 from harness.git.repo import GitRepo
 from harness.model.agent import AgentSpec, run_agent

@@ -66,15 +66,12 @@ class UnsafeTree(StepFailed):
 
     def __init__(self, problems: list[str], say_why: bool = False) -> None:
         """``say_why``: the evidence in the message too, where nothing else shows the gate."""
-        from harness.artifacts import GateReport, gates_failed
+        from harness.artifacts import GateReport
 
         refused = gate(problems)
+        report = GateReport(gates=[refused], passed=False)
         why = f" {TREE_SHAPE}: {refused.evidence}" if say_why else ""
-        super().__init__(
-            f"{gates_failed([refused])}{why}",
-            GateReport(gates=[refused], passed=False),
-            ErrorKind.GATE,
-        )
+        super().__init__(f"{report.refusal()}{why}", report, ErrorKind.GATE)
 
 
 def nested_git(root: Path, skip: Iterable[Path] = ()) -> list[str]:

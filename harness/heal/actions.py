@@ -14,12 +14,12 @@ from harness.artifacts import (
     HealInputs,
     HoldoutRun,
     Probe,
-    RunRecords,
     Worktree,
 )
 from harness.config.testfiles import test_files
 from harness.engine.actions import action
 from harness.engine.context import StepContext
+from harness.engine.records import RunRecords
 from harness.errors import ErrorKind, StepFailed
 from harness.faults import fault_point
 from harness.forge.base import Label, file_once, set_state

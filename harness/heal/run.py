@@ -20,10 +20,10 @@ from harness.artifacts import (
     Production,
     ProductionInputs,
     Ran,
-    RunRecords,
 )
 from harness.engine.actions import action
 from harness.engine.context import Services, StepContext
+from harness.engine.records import RunRecords
 from harness.engine.runner import Engine
 from harness.forge.base import Label, set_state
 from harness.kinds import REVERT, is_revert

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from harness.artifacts import (
-    FOR_A_PERSON,
     Assignment,
     ChangeInputs,
     Coded,
@@ -16,15 +15,14 @@ from harness.artifacts import (
     Plan,
     PrCandidate,
     Review,
-    RunRecords,
     SetupRun,
     Tested,
     Worktree,
-    gates_failed,
 )
 from harness.config.models import ESCALATED
 from harness.engine.actions import action
 from harness.engine.context import StepContext
+from harness.engine.records import RunRecords
 from harness.errors import ErrorKind, FactoryError, GitError, StepFailed
 from harness.faults import fault_point
 from harness.forge import neutral
@@ -44,6 +42,7 @@ from harness.sandbox.policy import prepare_worktree, setup_allow
 from harness.triage.prescreen import issue_sha256
 from harness.validate.calibration import holdout_digest
 from harness.validate.evidence import journeys_on
+from harness.validate.route import FOR_A_PERSON
 
 # a revert's gates: what holds of any tree that lands (docs/heal.md, "Act"); its tests, kept
 # tests and journeys are judged again by validation
@@ -266,8 +265,7 @@ def gates(
     passed = all(r.passed for r in results if r.name not in FOR_A_PERSON)  # those: a person
     report = GateReport(gates=results, passed=passed, fix_attempts=attempts)
     if not report.passed:
-        failed = [r for r in results if not r.passed]
-        raise StepFailed(gates_failed(failed), report, ErrorKind.GATE)
+        raise StepFailed(report.refusal(), report, ErrorKind.GATE)
     return report
 
 

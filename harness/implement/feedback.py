@@ -18,11 +18,11 @@ from harness.artifacts import (
     Plan,
     PreviousAttempt,
     Review,
-    RunRecords,
     Tested,
     Validation,
     Worktree,
 )
+from harness.engine.records import RunRecords
 from harness.git.repo import GitRepo
 from harness.store.db import Store
 from harness.store.records import Run

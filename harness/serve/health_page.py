@@ -6,8 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.artifacts import Blame, Diagnosis, Healed, Health, RunRecords
+from harness.artifacts import Blame, Diagnosis, Healed, Health
 from harness.engine.context import Services
+from harness.engine.records import RunRecords
 
 
 def newest_green(services: Services) -> Health | None:

@@ -23,7 +23,6 @@ from harness.artifacts import (
     Plan,
     Review,
     Routing,
-    RunRecords,
     Smoke,
     Tested,
     Verdict,
@@ -31,6 +30,7 @@ from harness.artifacts import (
 from harness.browser.results import JourneyResult
 from harness.engine.budget import start_of_day
 from harness.engine.context import Services
+from harness.engine.records import RunRecords
 from harness.engine.runner import kill_switch_state
 from harness.errors import FactoryError
 from harness.forge.base import Comment, Issue, Label, queue_state

@@ -7,10 +7,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from types import MappingProxyType
 
-from harness.artifacts import AckInputs, Acknowledgement, IssueSpec, Judgement, Produced, Screened
+from harness.artifacts import AckInputs, Acknowledgement, IssueSpec, Judgement, Screened
 from harness.engine.actions import action
 from harness.engine.budget import start_of_day
 from harness.engine.context import StepContext
+from harness.engine.records import Produced
 from harness.errors import FactoryError
 from harness.forge.base import STATE_LABELS, Issue, Label, own_text, set_state
 from harness.forge.neutral import clip

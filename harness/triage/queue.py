@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.artifacts import Children, IssueInputs, IssueSpec, Queue, Ran, RunRecords
+from harness.artifacts import Children, IssueInputs, IssueSpec, Queue, Ran
 from harness.engine.actions import action
 from harness.engine.budget import start_of_day
 from harness.engine.context import Services, StepContext
+from harness.engine.records import RunRecords
 from harness.engine.runner import Engine, RunOutcome, check_kill_switch, recorded
 from harness.forge.base import STATE_LABELS, Issue, Label
 from harness.model.batch import BatchCollector

@@ -17,7 +17,6 @@ from harness.artifacts import (
     HoldoutRun,
     PrCandidate,
     Prepared,
-    Produced,
     Validation,
     ValidationTarget,
     ValidatorRun,
@@ -25,6 +24,7 @@ from harness.artifacts import (
 from harness.cpu import waiting
 from harness.engine.actions import action
 from harness.engine.context import StepContext
+from harness.engine.records import Produced
 from harness.engine.runner import check_kill_switch
 from harness.errors import FactoryError, GitError, StepFailed
 from harness.forge.base import Label, set_state

@@ -11,7 +11,6 @@ from functools import partial
 from typing import Any
 
 from harness.artifacts import (
-    FOR_A_PERSON,
     CheckResult,
     GateResult,
     PrCandidate,
@@ -26,6 +25,21 @@ from harness.kinds import is_revert
 
 # what shows nothing of the app: an observation of it is no evidence for a criterion
 BLIND_TOOLS = ("browser_press_key",)
+
+# gates whose failure sends a change to a person instead of refusing it: what the tests do
+# not prove, what the security gate or a second reviewer stops at, a pass without evidence,
+# what setup runs or may reach (docs/sandbox.md); ``implement.gates`` passes a change these
+# alone hold, for validation to route here
+FOR_A_PERSON = (
+    "tests_kept",
+    "bug_test_fails_before",
+    "security",
+    "reviews_agree",
+    "validator_evidence",
+    "setup_code",
+    "network_allow",
+    "setup_network",
+)
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,10 @@ import subprocess
 from collections.abc import Collection
 from pathlib import Path
 
-from harness.artifacts import RunRecords, Tested
+from harness.artifacts import Tested
 from harness.config.settings import Settings
 from harness.engine.context import StepContext
+from harness.engine.records import RunRecords
 from harness.git.repo import GitRepo
 from harness.sandbox.bwrap import SAFE_PATH
 from harness.sandbox.policy import setup_key

@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from harness.artifacts import CheckResult, GateResult, IssueSpec, PrCandidate, Produced
+from harness.artifacts import CheckResult, GateResult, IssueSpec, PrCandidate
 from harness.config.models import Rules
 from harness.engine.actions import action
 from harness.engine.context import StepContext
+from harness.engine.records import Produced
 from harness.engine.runner import Engine
 from harness.errors import ConfigErrors, FactoryError, LeaseError, StepFailed
 from harness.implement.actions import _outcome_label

@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
-from harness.artifacts import Assignment, IssueSpec, Plan, Produced
+from harness.artifacts import Assignment, IssueSpec, Plan
 from harness.artifacts import Tested as Ran
 from harness.engine.actions import Need, action, declared
 from harness.engine.context import StepContext
 from harness.engine.handoffs import Loaded, step_problems
+from harness.engine.records import Produced
 from harness.engine.runner import Engine
 from harness.engine.workflow import parse_workflow
 from harness.errors import ConfigErrors

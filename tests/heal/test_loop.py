@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.artifacts import GateReport, RunRecords
+from harness.artifacts import GateReport
+from harness.engine.records import RunRecords
 from harness.store.db import Store
 from tests.cli_helpers import run_cli
 from tests.factory_repo import git

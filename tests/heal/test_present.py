@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.artifacts import Blame, RunRecords
+from harness.artifacts import Blame
+from harness.engine.records import RunRecords
 from harness.store import base as clock
 from harness.store.base import factory_now
 from harness.store.db import Store

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.artifacts import Blame, Diagnosis, Healed, RunRecords
+from harness.artifacts import Blame, Diagnosis, Healed
+from harness.engine.records import RunRecords
 from harness.serve.app import Dashboard, Session
 from harness.serve.health_page import heal_rows, newest_green
 from harness.services import open_services

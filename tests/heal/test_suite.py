@@ -17,7 +17,8 @@ import pygments
 import pytest
 import yaml
 
-from harness.artifacts import Blame, Diagnosis, RunRecords, Validation
+from harness.artifacts import Blame, Diagnosis, Validation
+from harness.engine.records import RunRecords
 from harness.store.db import Store
 from tests.cli_helpers import repo_cli
 from tests.factory_repo import git, write_files

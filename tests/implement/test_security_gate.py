@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.analysers import Analyser, added, run_analysers, workspace
-from harness.artifacts import FOR_A_PERSON, CheckResult, GateResult, PrCandidate, Routing
+from harness.artifacts import CheckResult, GateResult, PrCandidate, Routing
 from harness.config.models import Rules, Security
 from harness.config.settings import load_settings
 from harness.forge.base import Label
@@ -21,7 +21,7 @@ from harness.sandbox.shared import shared
 from harness.services import Services, open_services
 from harness.store.db import Store
 from harness.validate.actions import ROUTE_LABELS
-from harness.validate.route import decide_route
+from harness.validate.route import FOR_A_PERSON, decide_route
 from tests.cli_helpers import run_cli
 from tests.factory_repo import git, make_factory_repo
 from tests.implement.conftest import accepted_issue, make_app_repo

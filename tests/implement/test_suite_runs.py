@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.artifacts import RunRecords
+from harness.engine.records import RunRecords
 from harness.sandbox.bwrap import CommandResult, Sandbox
 from harness.store.db import Store
 from tests.cli_helpers import repo_cli

@@ -60,7 +60,8 @@ def test_a_new_migration_is_applied_once(tmp_path: Path, monkeypatch: pytest.Mon
 def test_records_written_before_they_had_a_type_are_typed_by_what_made_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from harness.artifacts import GateReport, RunRecords, Tested
+    from harness.artifacts import GateReport, Tested
+    from harness.engine.records import RunRecords
     from harness.store import db as db_module
 
     old = tuple(m for m in migrations.MIGRATIONS if m[0] < "m008")

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.artifacts import Blame, RunRecords
+from harness.artifacts import Blame
+from harness.engine.records import RunRecords
 from harness.store.db import Store
 from tests.cli_helpers import run_cli
 from tests.factory_repo import git

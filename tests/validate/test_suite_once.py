@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from harness.artifacts import CheckResult, Landing, Routing, RunRecords
+from harness.artifacts import CheckResult, Landing, Routing
 from harness.artifacts import Tested as Ran
+from harness.engine.records import RunRecords
 from harness.sandbox.bwrap import CommandResult, Sandbox
 from harness.store.db import Store
 from tests.cli_helpers import run_cli

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.artifacts import CheckResult, RunRecords
+from harness.artifacts import CheckResult
 from harness.artifacts import Tested as Ran
+from harness.engine.records import RunRecords
 from harness.sandbox.bwrap import CommandResult, Sandbox
 from harness.store.db import Store
 from tests.factory_repo import git
