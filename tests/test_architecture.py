@@ -142,19 +142,33 @@ def test_the_cycle_check_sees_imports_inside_functions_and_type_checking() -> No
 
 # -- floors ------------------------------------------------------------------------------------
 
-MOST_BACK_UP = 16  # imports from a lower floor to a higher one (issue 67: 28 before)
+MOST_BACK_UP = 12  # pairs of rooms where one imports a room that does not stand below it
+# those pairs today, each named: one more, or one gone, and this list (and the count) is
+# brought up to date in the same change
+BACK_UP = [
+    "artifacts.py -> browser/",
+    "artifacts.py -> store/",
+    "caches.py -> browser/",
+    "caches.py -> model/",
+    "engine/ -> validate/",
+    "errors.py -> artifacts.py",
+    "forge/ -> store/",
+    "sandbox/ -> engine/",
+    "triage/ -> implement/",
+]
 # what config (a schema any layer may read, settings read from production) never imports
 ABOVE_CONFIG = ("engine", "validate", "browser", "sandbox", "model")
 
 
-def floors() -> dict[str, int]:
-    """Room -> its floor (1: the ground), as docs/architecture.md's "Floors" table has them."""
+def floors() -> dict[str, tuple[int, int]]:
+    """Room -> where it stands, as docs/architecture.md's "Floors" table has it: its floor
+    (1: the ground), then its place in the floor's row (the first named stands highest)."""
     text = (ROOT / "docs" / "architecture.md").read_text("utf-8")
     table = text.split("\n## Floors\n", 1)[1].split("\n## ", 1)[0]
     placed = [
-        (room, int(number))
+        (room, (int(number), -place))
         for number, rooms in re.findall(r"^\| (\d+) \| (.+) \|$", table, re.M)
-        for room in re.findall(r"`([^`]+)`", rooms)
+        for place, room in enumerate(re.findall(r"`([^`]+)`", rooms))
     ]
     assert len(placed) == len(dict(placed)), "a room on two floors"
     return dict(placed)
@@ -166,8 +180,9 @@ def room_of(module: str) -> str:
     return f"{part}/" if (PACKAGE / part).is_dir() else f"{part}.py"
 
 
-def back_up(graph: dict[str, set[str]], floor: dict[str, int]) -> list[str]:
-    """The pairs of rooms where a room imports one on a higher floor."""
+def back_up(graph: dict[str, set[str]], floor: dict[str, tuple[int, int]]) -> list[str]:
+    """The pairs of rooms where a room imports one that does not stand below it: on a higher
+    floor, or on its own floor named before it (a room stands above all that it imports)."""
     pairs = {
         (room_of(name), room_of(dep))
         for name, deps in graph.items()
@@ -175,7 +190,7 @@ def back_up(graph: dict[str, set[str]], floor: dict[str, int]) -> list[str]:
         for dep in deps
         if dep != "harness"
     }
-    return sorted(f"{a} -> {b}" for a, b in pairs if floor[a] < floor[b])
+    return sorted(f"{a} -> {b}" for a, b in pairs if a != b and floor[a] < floor[b])
 
 
 def test_every_room_stands_on_a_floor() -> None:
@@ -184,13 +199,23 @@ def test_every_room_stands_on_a_floor() -> None:
 
 
 def test_few_imports_run_back_up_the_house() -> None:
+    """The pairs that run back up are the ones named, and no more than the ceiling."""
     upward = back_up(import_graph(_package_files()), floors())
-    assert len(upward) <= MOST_BACK_UP, upward
+    assert upward == BACK_UP
+    assert len(upward) <= MOST_BACK_UP
 
 
 def test_the_floor_count_finds_an_import_back_up() -> None:
+    """An import from the ground up to the cycle, and one between two rooms of a floor
+    against the order of its row, each come out as a pair; an import down does not."""
     graph = {"harness.store.db": {"harness.cycle"}, "harness.cycle": {"harness.store.db"}}
-    assert back_up(graph, {"store/": 1, "cycle.py": 2}) == ["store/ -> cycle.py"]
+    assert back_up(graph, {"store/": (1, 0), "cycle.py": (2, 0)}) == ["store/ -> cycle.py"]
+    beside = {"harness.errors": {"harness.paths"}, "harness.paths": set()}
+    assert back_up(beside, {"paths.py": (1, 0), "errors.py": (1, -1)}) == ["errors.py -> paths.py"]
+    graph = import_graph(_package_files())
+    graph["harness.git.repo"] = graph["harness.git.repo"] | {"harness.cycle"}
+    upward = back_up(graph, floors())
+    assert "git/ -> cycle.py" in upward and upward != BACK_UP
 
 
 def reaches_above_config(graph: dict[str, set[str]]) -> list[str]:

@@ -34,7 +34,6 @@ from harness.git import shape
 from harness.git.branches import branch_name
 from harness.git.repo import PATCH_BYTES, GitRepo
 from harness.git.worktrees import WorktreeManager
-from harness.heal.checks import flakes
 from harness.implement import gates as g
 from harness.implement.feedback import previous_attempt
 from harness.implement.security import dependency_changes, security_gate
@@ -44,6 +43,7 @@ from harness.sandbox.policy import prepare_worktree, setup_allow
 from harness.triage.prescreen import issue_sha256
 from harness.validate.calibration import holdout_digest
 from harness.validate.evidence import journeys_on
+from harness.validate.suite import flakes
 
 # a revert's gates: what holds of any tree that lands (docs/heal.md, "Act"); its tests, kept
 # tests and journeys are judged again by validation
