@@ -565,22 +565,56 @@ def test_the_revert_check_finds_each_comparison() -> None:
 # -- size --------------------------------------------------------------------------------------
 
 
-LOOSE = re.compile(r"\b(?:dict|Dict|Mapping|MutableMapping)\[str, Any\]")
+# a dict whose values are anything: each spelling of the one shape (``typing.Dict`` too)
+LOOSE = re.compile(
+    r"(?:\w+\.)?(?:dict|Dict|Mapping|MutableMapping)\[str, (?:\w+\.)?(?:Any|object)\]"
+)
+# the loose dicts in the package today: a ratchet, brought down with each one made a record
+# and never up (the aim is 5 per 1,000 lines)
+MOST_LOOSE = 245
+
+
+def _loose(node: ast.AST) -> int:
+    """Loose dict types in ``node``: written as a type, or inside an annotation written as a
+    string (``"list[dict[str, object]]"``)."""
+    if isinstance(node, ast.Subscript):
+        return int(bool(LOOSE.fullmatch(ast.unparse(node))))
+    if isinstance(node, ast.Constant) and isinstance(node.value, str) and "[" in node.value:
+        try:
+            inner = ast.parse(node.value, mode="eval")
+        except SyntaxError:
+            return 0
+        return sum(_loose(n) for n in ast.walk(inner))
+    return 0
 
 
 def loose_aliases(tree: ast.Module) -> set[str]:
-    """Names a module binds to a loose dict type (``Json = dict[str, Any]``)."""
-    return {
-        t.id
-        for node in tree.body
-        if isinstance(node, ast.Assign) and LOOSE.fullmatch(ast.unparse(node.value))
-        for t in node.targets
-        if isinstance(t, ast.Name)
+    """Names a module binds to a loose dict type (``Json = dict[str, Any]``, ``Json:
+    TypeAlias = dict[str, object]``)."""
+    found: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            value, targets = node.value, node.targets
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            value, targets = node.value, [node.target]
+        else:
+            continue
+        if LOOSE.fullmatch(ast.unparse(value)):
+            found |= {t.id for t in targets if isinstance(t, ast.Name)}
+    return found
+
+
+def loose_count(tree: ast.Module, aliases: set[str]) -> int:
+    """Loose dict types written out anywhere but a docstring (an annotation, a ``cast``, an
+    alias's definition), and each use of an alias of one in an annotation."""
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
     }
-
-
-def loose_count(text: str, tree: ast.Module, aliases: set[str]) -> int:
-    """Loose dict types written out, and each use of an alias of one in an annotation."""
+    written = sum(_loose(node) for node in ast.walk(tree) if id(node) not in docstrings)
     notes: list[ast.expr] = []
     for node in ast.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -593,7 +627,7 @@ def loose_count(text: str, tree: ast.Module, aliases: set[str]) -> int:
     used = sum(
         isinstance(n, ast.Name) and n.id in aliases for note in notes for n in ast.walk(note)
     )
-    return len(LOOSE.findall(text)) + used
+    return written + used
 
 
 def aliases_in_scope(tree: ast.Module, defined: dict[str, set[str]]) -> set[str]:
@@ -605,29 +639,48 @@ def aliases_in_scope(tree: ast.Module, defined: dict[str, set[str]]) -> set[str]
     return found
 
 
-def test_loose_dicts_are_rare() -> None:
-    """``dict[str, Any]`` (or an alias of it, each use counted): at most 5 per 1,000 lines."""
-    found = [(path, tree) for _, path, tree in modules()]
-    defined = {_dotted(path): loose_aliases(tree) for path, tree in found}
-    lines = loose = 0
-    for path, tree in found:
-        text = path.read_text("utf-8")
-        lines += len(text.splitlines())
-        loose += loose_count(text, tree, aliases_in_scope(tree, defined))
-    assert loose * 1000 / lines <= 5, f"{loose} loose dicts in {lines} lines"
+def loose_in(found: dict[str, ast.Module]) -> int:
+    """Loose dicts in the modules ``found`` (name -> tree), aliases followed across them."""
+    defined = {name: loose_aliases(tree) for name, tree in found.items()}
+    return sum(loose_count(tree, aliases_in_scope(tree, defined)) for tree in found.values())
 
 
-def test_the_loose_dict_check_counts_aliases_and_their_uses() -> None:
+def test_loose_dicts_do_not_grow() -> None:
+    """``dict[str, Any]``, ``dict[str, object]`` and their ``Dict``/``Mapping``/
+    ``MutableMapping`` spellings (or an alias of one, each use counted) are one shape: no
+    more of them than ``MOST_LOOSE``; one fewer, and the ceiling comes down with it."""
+    loose = loose_in(_package_files())
+    lines = sum(len(path.read_text("utf-8").splitlines()) for _, path, _ in modules())
+    said = f"{loose} loose dicts in {lines} lines ({loose * 1000 / lines:.1f} per 1,000)"
+    assert loose <= MOST_LOOSE, f"{said}: make the new one a record"
+    assert loose == MOST_LOOSE, f"{said}: bring MOST_LOOSE down to {loose}"
+
+
+def test_the_loose_dict_check_counts_each_spelling_aliases_and_their_uses() -> None:
     text = (
         "Json = dict[str, Any]\n"
-        "def f(x: Json, y: Mapping[str, Any]) -> list[Json]: ...\n"
-        "z: dict[str, object] = {}\n"
+        "Doc: TypeAlias = Mapping[str, object]\n"
+        "def f(x: Json, y: Mapping[str, Any], z: MutableMapping[str, object]) -> list[Json]:\n"
+        '    """Takes a dict[str, Any]: a docstring\'s words are no type."""\n'
+        "a: dict[str, object] = {}\n"
+        "b: Dict[str, Any] = {}\n"
+        "c = cast('list[typing.Dict[str, object]]', d)\n"
+        "e: dict[str, int] = {}\n"
     )
     tree = ast.parse(text)
-    assert loose_aliases(tree) == {"Json"}
-    assert loose_count(text, tree, {"Json"}) == 4
+    assert loose_aliases(tree) == {"Json", "Doc"}
+    # the two aliases' definitions, the four spellings in f, a, b and c, and Json used twice
+    assert loose_count(tree, {"Json", "Doc"}) == 9
     user = ast.parse("from harness.x import Json as J\nfrom starlette import Json\n")
     assert aliases_in_scope(user, {"harness.x": {"Json"}}) == {"J"}
+
+
+def test_the_loose_dict_ratchet_fails_on_one_more() -> None:
+    """The package as it is, and one module more that holds one loose dict: over the
+    ceiling, by one."""
+    found = _package_files()
+    more = found | {"harness.more": ast.parse("def f(x: Mapping[str, object]) -> None: ...\n")}
+    assert loose_in(more) == loose_in(found) + 1 == MOST_LOOSE + 1
 
 
 def test_no_function_over_sixty_lines() -> None:
