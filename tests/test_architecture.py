@@ -434,23 +434,73 @@ def test_the_step_check_finds_reads_by_id() -> None:
 
 
 def _names_step_id(node: ast.AST) -> bool:
-    """Whether ``node`` holds a step's id: ``x.step_id`` anywhere in it."""
-    return any(isinstance(n, ast.Attribute) and n.attr == "step_id" for n in ast.walk(node))
+    """Whether ``node`` holds a step's id: ``x.step_id`` (or ``getattr(x, "step_id")``)
+    anywhere in it."""
+    return any(
+        (isinstance(n, ast.Attribute) and n.attr == "step_id")
+        or (
+            isinstance(n, ast.Call)
+            and ast.unparse(n.func) == "getattr"
+            and "step_id" in _strings(n.args[1] if len(n.args) > 1 else n)
+        )
+        for n in ast.walk(node)
+    )
+
+
+def _keys_by_step_id(value: ast.AST) -> bool:
+    """Whether ``value`` builds a map of steps keyed by their ids: ``{s.step_id: ...}``, or
+    ``dict((s.step_id, ...) for ...)``."""
+    if isinstance(value, ast.DictComp):
+        return _names_step_id(value.key)
+    return (
+        isinstance(value, ast.Call)
+        and ast.unparse(value.func) == "dict"
+        and any(
+            isinstance(n, ast.Tuple) and n.elts and _names_step_id(n.elts[0])
+            for arg in value.args
+            for n in ast.walk(arg)
+        )
+    )
+
+
+def _keyed_names(tree: ast.Module) -> set[str]:
+    """The names bound to a map of a run's steps by their ids, built at once or one step at
+    a time (``by_id[s.step_id] = s``)."""
+    keyed: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and _keys_by_step_id(node.value):
+            keyed |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+        elif isinstance(node, ast.Assign):
+            keyed |= {
+                t.value.id
+                for t in node.targets
+                if isinstance(t, ast.Subscript)
+                and isinstance(t.value, ast.Name)
+                and _names_step_id(t.slice)
+            }
+    return keyed
+
+
+def _engine_map(node: ast.Attribute) -> bool:
+    """``ctx.outputs``, ``ctx.output(...)``, ``ctx.output_if_ran(...)`` (whatever holds the
+    context: ``self.ctx``, ``step_ctx``), or a run outcome's ``outputs``."""
+    held = ast.unparse(node.value)
+    if node.attr in ("outputs", "output", "output_if_ran") and held.endswith("ctx"):
+        return True
+    return node.attr == "outputs" and held in ("outcome", "run_outcome")
 
 
 def step_reads(tree: ast.Module) -> list[int]:
     """The lines where ``tree`` reads a step of a run by its id, in any shape: a step's id
-    compared (``s.step_id == "test"``, ``in``, ``!=``, against a name or a string); a map of a
-    run's steps keyed by their ids (``{s.step_id: s.outputs for s in steps}``) and every read
-    of such a map (``done.get("commit", {}).get("head")``, ``failed[k]``, ``"test" in
+    compared (``s.step_id == "test"``, ``in``, ``!=``, against a name or a string), matched
+    (``match s.step_id``), asked (``s.step_id.startswith(...)``) or handed over as a literal
+    (``step_id="test"``); a map of a run's steps keyed by their ids (``{s.step_id: s.outputs
+    for s in steps}``, ``dict(...)`` of pairs, ``by_id[s.step_id] = s``) and every read of
+    such a map (``done.get("commit", {}).get("head")``, ``failed[k]``, ``"test" in
     failed``); the engine's map of them (``ctx.outputs`` in any form, ``ctx.output(...)``,
     ``ctx.output_if_ran(...)``, a run outcome's ``outputs``). A step's id shown (in an
     f-string, a row) is no read."""
-    keyed: set[str] = set()  # the names bound to a map of steps by their ids
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.DictComp):
-            if _names_step_id(node.value.key):
-                keyed |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+    keyed = _keyed_names(tree)
     found: set[int] = set()
     for node in ast.walk(tree):
         line = getattr(node, "lineno", 0)
@@ -458,8 +508,17 @@ def step_reads(tree: ast.Module) -> list[int]:
             _names_step_id(side) for side in [node.left, *node.comparators]
         ):
             found.add(line)
-        elif isinstance(node, ast.DictComp) and _names_step_id(node.key):
+        elif isinstance(node, (ast.DictComp, ast.Call)) and _keys_by_step_id(node):
             found.add(line)
+        elif isinstance(node, ast.Match) and _names_step_id(node.subject):
+            found |= {line} | {case.pattern.lineno for case in node.cases}
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            asked = node.func.value
+            found |= (
+                {line} if isinstance(asked, ast.Attribute) and asked.attr == "step_id" else set()
+            )
+        elif isinstance(node, ast.keyword) and node.arg == "step_id":
+            found |= {line} if isinstance(node.value, ast.Constant) else set()
         elif isinstance(node, ast.Compare) and any(
             isinstance(side, ast.Name) and side.id in keyed for side in node.comparators
         ):
@@ -467,13 +526,10 @@ def step_reads(tree: ast.Module) -> list[int]:
         elif isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name):
             found |= {line} if node.value.id in keyed else set()
         elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
-            read = (node.value.id, node.attr)
             if node.value.id in keyed and node.attr in ("get", "pop", "items", "values"):
                 found.add(line)
-            elif read[0] == "ctx" and read[1] in ("outputs", "output", "output_if_ran"):
-                found.add(line)
-            elif read[1] == "outputs" and read[0] in ("outcome", "run_outcome"):
-                found.add(line)
+        if isinstance(node, ast.Attribute) and _engine_map(node):
+            found.add(line)
     return sorted(found)
 
 
@@ -513,18 +569,30 @@ a = ctx.outputs.get("setup", {})
 b = ctx.output("prepare", Prepared)
 c = ctx.output_if_ran("bisect", Blame)
 d = outcome.outputs["apply"]
+by_id = dict((s.step_id, s.outputs) for s in records)
+plan = by_id["plan"]
+seen[s.step_id] = s
+e = self.ctx.outputs["review"]
+f = step_ctx.output("gates", Gates)
+match s.step_id:
+    case "merge": pass
+ran = s.step_id.startswith("test")
+row = store.step_of(run_id, step_id="apply")
+g = getattr(s, "step_id") == "smoke"
 """
 SHOWN = """\
 ref = f"{step.run_id}:{step.step_id}:{step.seq}"
 row = {"step": s.step_id, "status": s.status}
 by_step.setdefault(str(call["step_id"]), []).append(call)
 e = ctx.services.store
+log.info("step", step_id=s.step_id, shown=str(s.step_id).upper())
 """
 
 
 def test_the_step_read_check_finds_each_shape_and_passes_a_step_shown() -> None:
-    """Every line of ``BY_ID`` reads a step by its id (the fourteen shapes the house used, and
-    the engine's map of a run's steps); no line of ``SHOWN`` does."""
+    """Every line of ``BY_ID`` reads a step by its id (the fourteen shapes the house used, the
+    engine's map of a run's steps, and the other ways Python has to pick one by its id); no
+    line of ``SHOWN`` does."""
     assert step_reads(ast.parse(BY_ID)) == list(range(1, BY_ID.count("\n") + 1))
     assert step_reads(ast.parse(SHOWN)) == []
 
