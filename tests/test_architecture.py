@@ -151,7 +151,6 @@ BACK_UP = [
     "caches.py -> browser/",
     "caches.py -> model/",
     "engine/ -> validate/",
-    "errors.py -> artifacts.py",
     "forge/ -> store/",
     "sandbox/ -> engine/",
     "triage/ -> implement/",
