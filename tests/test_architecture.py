@@ -148,8 +148,6 @@ MOST_BACK_UP = 12  # pairs of rooms where one imports a room that does not stand
 BACK_UP = [
     "artifacts.py -> browser/",
     "artifacts.py -> store/",
-    "caches.py -> browser/",
-    "caches.py -> model/",
     "engine/ -> validate/",
     "forge/ -> store/",
     "sandbox/ -> engine/",
