@@ -151,7 +151,6 @@ BACK_UP = [
     "engine/ -> validate/",
     "forge/ -> store/",
     "sandbox/ -> engine/",
-    "triage/ -> implement/",
 ]
 # what config (a schema any layer may read, settings read from production) never imports
 ABOVE_CONFIG = ("engine", "validate", "browser", "sandbox", "model")

@@ -28,7 +28,7 @@ from harness.engine.context import StepContext
 from harness.errors import ErrorKind, FactoryError, GitError, StepFailed
 from harness.faults import fault_point
 from harness.forge import neutral
-from harness.forge.base import Label, set_state
+from harness.forge.base import Label, issue_sha256, set_state
 from harness.forge.neutral import clip
 from harness.git import shape
 from harness.git.branches import branch_name
@@ -40,7 +40,6 @@ from harness.implement.security import dependency_changes, security_gate
 from harness.implement.spec import forge_spec, reverted_change, triage_spec
 from harness.kinds import is_revert
 from harness.sandbox.policy import prepare_worktree, setup_allow
-from harness.triage.prescreen import issue_sha256
 from harness.validate.calibration import holdout_digest
 from harness.validate.evidence import journeys_on
 from harness.validate.suite import flakes
