@@ -16,6 +16,7 @@ from benchmarks import fixtures as fx
 from benchmarks.cpu import counted
 from harness import cpu
 from harness.artifacts import CheckResult
+from harness.browser.drivers import Drivers
 from harness.browser.journeys import Journey, load_journeys
 from harness.config.settings import Settings
 from harness.cycle import StageRow, outcome_of, production_health, stage_row
@@ -318,7 +319,8 @@ def validation_throughput(reps: int = 3, journeys_n: int = 4) -> Figure:
     repo, state = fx.notes_repo(root, 0)
     os.environ["ANTHROPIC_API_KEY"] = fx.KEY  # the settings name a provider; none is called
     services = open_services(repo, state)
-    settings, drivers = services.settings, services.caches.drivers()  # as validate's checks
+    settings = services.settings
+    drivers = services.caches.part(Drivers, lasting=True)  # as validate's checks
     journey: Journey = load_journeys(fx.holdout_journeys())[0]
     width = checks_at_once(settings)
 

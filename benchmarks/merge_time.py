@@ -27,6 +27,7 @@ import yaml
 from benchmarks import fixtures as fx
 from benchmarks.figures import Figure, _tmp, _verdict
 from harness.artifacts import Health
+from harness.browser.drivers import Drivers
 from harness.browser.journeys import load_journeys
 from harness.cycle import production_health
 from harness.engine.records import RunRecords
@@ -95,7 +96,7 @@ class _Counted:
 
 def _journeys_alone(services: Any) -> float:
     """Seconds for the hold-out's journeys on production, each on a fresh app, side by side."""
-    settings, drivers = services.settings, services.caches.drivers()
+    settings, drivers = services.settings, services.caches.part(Drivers, lasting=True)
     journeys = load_journeys(settings.holdout_dir)
 
     def check(i: int) -> None:

@@ -41,8 +41,8 @@ def demo_source(root: Path) -> Source:
     """``factory demo`` once, then a person rejects the issue the pre-screen handed over:
     triage runs that accept and reject, implement and validate runs that merge, refuse and
     fail, a health run, model calls, and the audit trail with a ``human.*`` event."""
+    from harness.decisions import reject
     from harness.demo import run_demo
-    from harness.review.decisions import reject
     from harness.services import open_services
 
     # offline, with the scripted model, in the demo's own state (whatever ran before set)

@@ -7,12 +7,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Generic, TypeVar, cast
-
-if TYPE_CHECKING:
-    from harness.browser.drivers import Drivers
-    from harness.model.base import Model
-    from harness.model.ratelimit import RateLimiter
+from typing import Generic, TypeVar, cast
 
 V = TypeVar("V")
 _MISSING = object()
@@ -77,51 +72,37 @@ class Locks(Memo[threading.Lock]):
 
 @dataclass
 class Caches:
-    """The process's shared memory: model clients (one per endpoint, key and retry policy;
-    building one costs a TLS context), rate limiters (one per endpoint: every thread calling
-    it waits on the same announced limits), override files read from the production branch
-    (a commit never changes, so its ``.factory/`` is read once), the Playwright drivers that
-    start every check's browser, and one value of each module's own state class (``part``)."""
+    """The process's shared memory: override files read from the production branch (a commit
+    never changes, so its ``.factory/`` is read once), and one value of each module's own
+    state class (``part``): the model's clients and rate limiters, the Playwright drivers
+    that start every check's browser, a module's locks. Each is its owner's class, so this
+    room, which every floor reads, names none of them."""
 
-    clients: Memo[Model] = field(default_factory=Memo)
-    limiters: Memo[RateLimiter] = field(default_factory=Memo)
     overrides: Memo[dict[str, bytes | None]] = field(default_factory=Memo)
-    _drivers: Memo[Drivers] = field(default_factory=Memo)
     _parts: dict[type, object] = field(default_factory=dict, repr=False)
+    _lasting: dict[type, object] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def drivers(self) -> Drivers:
-        """The Playwright drivers the process's checks share (``harness/browser/drivers.py``),
-        made when a check first needs one."""
-        from harness.browser.drivers import Drivers
-
-        return self._drivers.get("playwright", Drivers)
-
-    def limiter(self, endpoint: str, max_wait_s: float) -> RateLimiter:
-        """The rate limiter every client of ``endpoint`` shares."""
-        from harness.model.ratelimit import RateLimiter
-
-        return self.limiters.get(endpoint, lambda: RateLimiter(max_wait_s))
-
-    def part(self, kind: type[V]) -> V:
+    def part(self, kind: type[V], lasting: bool = False) -> V:
         """The process's one ``kind`` (a module's locks, guards, table or cache: a class with
         a constructor that takes no argument), made on first use (outside the lock, as
-        ``Memo`` makes values: two threads may make one each, one is kept)."""
+        ``Memo`` makes values: two threads may make one each, one is kept). ``lasting``: kept
+        through ``reset`` (the browser's drivers: each is a process of its own, stopped at
+        exit)."""
+        parts = self._lasting if lasting else self._parts
         with self._lock:
-            found = self._parts.get(kind)
+            found = parts.get(kind)
         if found is None:
             made = kind()
             with self._lock:
-                found = self._parts.setdefault(kind, made)
+                found = parts.setdefault(kind, made)
         return cast(V, found)
 
     def reset(self) -> None:
-        """Start over, as a new process would (tests; never while work runs). The drivers
-        stay: each is a process of its own, stopped at exit."""
+        """Start over, as a new process would (tests; never while work runs). The lasting
+        parts stay."""
         with self._lock:
             self._parts.clear()
-            self.clients = Memo()
-            self.limiters = Memo()
             self.overrides = Memo()
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from harness.artifacts import NetworkRecord
 from harness.browser.chromium import find_chromium
+from harness.browser.drivers import Drivers
 from harness.browser.journeys import Journey, load_journeys
 from harness.caches import PROCESS
 from harness.config.settings import Settings, load_settings
@@ -166,7 +167,9 @@ def _journey(settings: Settings, path: Path, journey: Journey, shots: Path, name
     journey wrote is never there."""
     try:
         with fresh_app(settings, path, name) as app:
-            (result,) = journeys_against(settings, PROCESS.drivers(), app, [journey], shots)
+            (result,) = journeys_against(
+                settings, PROCESS.part(Drivers, lasting=True), app, [journey], shots
+            )
     except AppNotReady as exc:
         return Check(f"journey: {journey.name}", False, 0.0, f"the app did not start: {exc}")
     detail = (

@@ -10,7 +10,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pydantic is not imported by every command
-    from harness.artifacts import Artifact
+    from pydantic import BaseModel
 
 
 class ErrorKind(StrEnum):
@@ -164,12 +164,13 @@ class ToolError(Exception):
 
 class StepFailed(FactoryError):
     """A step ran and said no (e.g. tests failed); ``outputs`` keeps the evidence: a dict, or
-    an artifact (its type is recorded with it, so readers find it by type)."""
+    an artifact (its type is recorded with it, so readers find it by type). The ground names
+    no record: the engine asks whether the evidence is one."""
 
     def __init__(
         self,
         message: str,
-        outputs: dict[str, object] | Artifact,
+        outputs: dict[str, object] | BaseModel,
         kind: ErrorKind = ErrorKind.REFUSED,
     ) -> None:
         self.outputs = outputs

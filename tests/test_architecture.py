@@ -142,19 +142,28 @@ def test_the_cycle_check_sees_imports_inside_functions_and_type_checking() -> No
 
 # -- floors ------------------------------------------------------------------------------------
 
-MOST_BACK_UP = 16  # imports from a lower floor to a higher one (issue 67: 28 before)
+MOST_BACK_UP = 12  # pairs of rooms where one imports a room that does not stand below it
+# those pairs today, each named: one more, or one gone, and this list (and the count) is
+# brought up to date in the same change
+BACK_UP = [
+    "artifacts/ -> browser/",
+    "engine/ -> validate/",
+    "forge/ -> store/",
+    "sandbox/ -> engine/",
+]
 # what config (a schema any layer may read, settings read from production) never imports
 ABOVE_CONFIG = ("engine", "validate", "browser", "sandbox", "model")
 
 
-def floors() -> dict[str, int]:
-    """Room -> its floor (1: the ground), as docs/architecture.md's "Floors" table has them."""
+def floors() -> dict[str, tuple[int, int]]:
+    """Room -> where it stands, as docs/architecture.md's "Floors" table has it: its floor
+    (1: the ground), then its place in the floor's row (the first named stands highest)."""
     text = (ROOT / "docs" / "architecture.md").read_text("utf-8")
     table = text.split("\n## Floors\n", 1)[1].split("\n## ", 1)[0]
     placed = [
-        (room, int(number))
+        (room, (int(number), -place))
         for number, rooms in re.findall(r"^\| (\d+) \| (.+) \|$", table, re.M)
-        for room in re.findall(r"`([^`]+)`", rooms)
+        for place, room in enumerate(re.findall(r"`([^`]+)`", rooms))
     ]
     assert len(placed) == len(dict(placed)), "a room on two floors"
     return dict(placed)
@@ -166,8 +175,9 @@ def room_of(module: str) -> str:
     return f"{part}/" if (PACKAGE / part).is_dir() else f"{part}.py"
 
 
-def back_up(graph: dict[str, set[str]], floor: dict[str, int]) -> list[str]:
-    """The pairs of rooms where a room imports one on a higher floor."""
+def back_up(graph: dict[str, set[str]], floor: dict[str, tuple[int, int]]) -> list[str]:
+    """The pairs of rooms where a room imports one that does not stand below it: on a higher
+    floor, or on its own floor named before it (a room stands above all that it imports)."""
     pairs = {
         (room_of(name), room_of(dep))
         for name, deps in graph.items()
@@ -175,7 +185,7 @@ def back_up(graph: dict[str, set[str]], floor: dict[str, int]) -> list[str]:
         for dep in deps
         if dep != "harness"
     }
-    return sorted(f"{a} -> {b}" for a, b in pairs if floor[a] < floor[b])
+    return sorted(f"{a} -> {b}" for a, b in pairs if a != b and floor[a] < floor[b])
 
 
 def test_every_room_stands_on_a_floor() -> None:
@@ -184,13 +194,23 @@ def test_every_room_stands_on_a_floor() -> None:
 
 
 def test_few_imports_run_back_up_the_house() -> None:
+    """The pairs that run back up are the ones named, and no more than the ceiling."""
     upward = back_up(import_graph(_package_files()), floors())
-    assert len(upward) <= MOST_BACK_UP, upward
+    assert upward == BACK_UP
+    assert len(upward) <= MOST_BACK_UP
 
 
 def test_the_floor_count_finds_an_import_back_up() -> None:
+    """An import from the ground up to the cycle, and one between two rooms of a floor
+    against the order of its row, each come out as a pair; an import down does not."""
     graph = {"harness.store.db": {"harness.cycle"}, "harness.cycle": {"harness.store.db"}}
-    assert back_up(graph, {"store/": 1, "cycle.py": 2}) == ["store/ -> cycle.py"]
+    assert back_up(graph, {"store/": (1, 0), "cycle.py": (2, 0)}) == ["store/ -> cycle.py"]
+    beside = {"harness.errors": {"harness.paths"}, "harness.paths": set()}
+    assert back_up(beside, {"paths.py": (1, 0), "errors.py": (1, -1)}) == ["errors.py -> paths.py"]
+    graph = import_graph(_package_files())
+    graph["harness.git.repo"] = graph["harness.git.repo"] | {"harness.cycle"}
+    upward = back_up(graph, floors())
+    assert "git/ -> cycle.py" in upward and upward != BACK_UP
 
 
 def reaches_above_config(graph: dict[str, set[str]]) -> list[str]:
@@ -409,23 +429,73 @@ def test_the_step_check_finds_reads_by_id() -> None:
 
 
 def _names_step_id(node: ast.AST) -> bool:
-    """Whether ``node`` holds a step's id: ``x.step_id`` anywhere in it."""
-    return any(isinstance(n, ast.Attribute) and n.attr == "step_id" for n in ast.walk(node))
+    """Whether ``node`` holds a step's id: ``x.step_id`` (or ``getattr(x, "step_id")``)
+    anywhere in it."""
+    return any(
+        (isinstance(n, ast.Attribute) and n.attr == "step_id")
+        or (
+            isinstance(n, ast.Call)
+            and ast.unparse(n.func) == "getattr"
+            and "step_id" in _strings(n.args[1] if len(n.args) > 1 else n)
+        )
+        for n in ast.walk(node)
+    )
+
+
+def _keys_by_step_id(value: ast.AST) -> bool:
+    """Whether ``value`` builds a map of steps keyed by their ids: ``{s.step_id: ...}``, or
+    ``dict((s.step_id, ...) for ...)``."""
+    if isinstance(value, ast.DictComp):
+        return _names_step_id(value.key)
+    return (
+        isinstance(value, ast.Call)
+        and ast.unparse(value.func) == "dict"
+        and any(
+            isinstance(n, ast.Tuple) and n.elts and _names_step_id(n.elts[0])
+            for arg in value.args
+            for n in ast.walk(arg)
+        )
+    )
+
+
+def _keyed_names(tree: ast.Module) -> set[str]:
+    """The names bound to a map of a run's steps by their ids, built at once or one step at
+    a time (``by_id[s.step_id] = s``)."""
+    keyed: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and _keys_by_step_id(node.value):
+            keyed |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+        elif isinstance(node, ast.Assign):
+            keyed |= {
+                t.value.id
+                for t in node.targets
+                if isinstance(t, ast.Subscript)
+                and isinstance(t.value, ast.Name)
+                and _names_step_id(t.slice)
+            }
+    return keyed
+
+
+def _engine_map(node: ast.Attribute) -> bool:
+    """``ctx.outputs``, ``ctx.output(...)``, ``ctx.output_if_ran(...)`` (whatever holds the
+    context: ``self.ctx``, ``step_ctx``), or a run outcome's ``outputs``."""
+    held = ast.unparse(node.value)
+    if node.attr in ("outputs", "output", "output_if_ran") and held.endswith("ctx"):
+        return True
+    return node.attr == "outputs" and held in ("outcome", "run_outcome")
 
 
 def step_reads(tree: ast.Module) -> list[int]:
     """The lines where ``tree`` reads a step of a run by its id, in any shape: a step's id
-    compared (``s.step_id == "test"``, ``in``, ``!=``, against a name or a string); a map of a
-    run's steps keyed by their ids (``{s.step_id: s.outputs for s in steps}``) and every read
-    of such a map (``done.get("commit", {}).get("head")``, ``failed[k]``, ``"test" in
+    compared (``s.step_id == "test"``, ``in``, ``!=``, against a name or a string), matched
+    (``match s.step_id``), asked (``s.step_id.startswith(...)``) or handed over as a literal
+    (``step_id="test"``); a map of a run's steps keyed by their ids (``{s.step_id: s.outputs
+    for s in steps}``, ``dict(...)`` of pairs, ``by_id[s.step_id] = s``) and every read of
+    such a map (``done.get("commit", {}).get("head")``, ``failed[k]``, ``"test" in
     failed``); the engine's map of them (``ctx.outputs`` in any form, ``ctx.output(...)``,
     ``ctx.output_if_ran(...)``, a run outcome's ``outputs``). A step's id shown (in an
     f-string, a row) is no read."""
-    keyed: set[str] = set()  # the names bound to a map of steps by their ids
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Assign) and isinstance(node.value, ast.DictComp):
-            if _names_step_id(node.value.key):
-                keyed |= {t.id for t in node.targets if isinstance(t, ast.Name)}
+    keyed = _keyed_names(tree)
     found: set[int] = set()
     for node in ast.walk(tree):
         line = getattr(node, "lineno", 0)
@@ -433,8 +503,17 @@ def step_reads(tree: ast.Module) -> list[int]:
             _names_step_id(side) for side in [node.left, *node.comparators]
         ):
             found.add(line)
-        elif isinstance(node, ast.DictComp) and _names_step_id(node.key):
+        elif isinstance(node, (ast.DictComp, ast.Call)) and _keys_by_step_id(node):
             found.add(line)
+        elif isinstance(node, ast.Match) and _names_step_id(node.subject):
+            found |= {line} | {case.pattern.lineno for case in node.cases}
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            asked = node.func.value
+            found |= (
+                {line} if isinstance(asked, ast.Attribute) and asked.attr == "step_id" else set()
+            )
+        elif isinstance(node, ast.keyword) and node.arg == "step_id":
+            found |= {line} if isinstance(node.value, ast.Constant) else set()
         elif isinstance(node, ast.Compare) and any(
             isinstance(side, ast.Name) and side.id in keyed for side in node.comparators
         ):
@@ -442,13 +521,10 @@ def step_reads(tree: ast.Module) -> list[int]:
         elif isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name):
             found |= {line} if node.value.id in keyed else set()
         elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name):
-            read = (node.value.id, node.attr)
             if node.value.id in keyed and node.attr in ("get", "pop", "items", "values"):
                 found.add(line)
-            elif read[0] == "ctx" and read[1] in ("outputs", "output", "output_if_ran"):
-                found.add(line)
-            elif read[1] == "outputs" and read[0] in ("outcome", "run_outcome"):
-                found.add(line)
+        if isinstance(node, ast.Attribute) and _engine_map(node):
+            found.add(line)
     return sorted(found)
 
 
@@ -488,18 +564,30 @@ a = ctx.outputs.get("setup", {})
 b = ctx.output("prepare", Prepared)
 c = ctx.output_if_ran("bisect", Blame)
 d = outcome.outputs["apply"]
+by_id = dict((s.step_id, s.outputs) for s in records)
+plan = by_id["plan"]
+seen[s.step_id] = s
+e = self.ctx.outputs["review"]
+f = step_ctx.output("gates", Gates)
+match s.step_id:
+    case "merge": pass
+ran = s.step_id.startswith("test")
+row = store.step_of(run_id, step_id="apply")
+g = getattr(s, "step_id") == "smoke"
 """
 SHOWN = """\
 ref = f"{step.run_id}:{step.step_id}:{step.seq}"
 row = {"step": s.step_id, "status": s.status}
 by_step.setdefault(str(call["step_id"]), []).append(call)
 e = ctx.services.store
+log.info("step", step_id=s.step_id, shown=str(s.step_id).upper())
 """
 
 
 def test_the_step_read_check_finds_each_shape_and_passes_a_step_shown() -> None:
-    """Every line of ``BY_ID`` reads a step by its id (the fourteen shapes the house used, and
-    the engine's map of a run's steps); no line of ``SHOWN`` does."""
+    """Every line of ``BY_ID`` reads a step by its id (the fourteen shapes the house used, the
+    engine's map of a run's steps, and the other ways Python has to pick one by its id); no
+    line of ``SHOWN`` does."""
     assert step_reads(ast.parse(BY_ID)) == list(range(1, BY_ID.count("\n") + 1))
     assert step_reads(ast.parse(SHOWN)) == []
 
@@ -540,22 +628,56 @@ def test_the_revert_check_finds_each_comparison() -> None:
 # -- size --------------------------------------------------------------------------------------
 
 
-LOOSE = re.compile(r"\b(?:dict|Dict|Mapping|MutableMapping)\[str, Any\]")
+# a dict whose values are anything: each spelling of the one shape (``typing.Dict`` too)
+LOOSE = re.compile(
+    r"(?:\w+\.)?(?:dict|Dict|Mapping|MutableMapping)\[str, (?:\w+\.)?(?:Any|object)\]"
+)
+# the loose dicts in the package today: a ratchet, brought down with each one made a record
+# and never up (the aim is 5 per 1,000 lines)
+MOST_LOOSE = 245
+
+
+def _loose(node: ast.AST) -> int:
+    """Loose dict types in ``node``: written as a type, or inside an annotation written as a
+    string (``"list[dict[str, object]]"``)."""
+    if isinstance(node, ast.Subscript):
+        return int(bool(LOOSE.fullmatch(ast.unparse(node))))
+    if isinstance(node, ast.Constant) and isinstance(node.value, str) and "[" in node.value:
+        try:
+            inner = ast.parse(node.value, mode="eval")
+        except SyntaxError:
+            return 0
+        return sum(_loose(n) for n in ast.walk(inner))
+    return 0
 
 
 def loose_aliases(tree: ast.Module) -> set[str]:
-    """Names a module binds to a loose dict type (``Json = dict[str, Any]``)."""
-    return {
-        t.id
-        for node in tree.body
-        if isinstance(node, ast.Assign) and LOOSE.fullmatch(ast.unparse(node.value))
-        for t in node.targets
-        if isinstance(t, ast.Name)
+    """Names a module binds to a loose dict type (``Json = dict[str, Any]``, ``Json:
+    TypeAlias = dict[str, object]``)."""
+    found: set[str] = set()
+    for node in tree.body:
+        if isinstance(node, ast.Assign):
+            value, targets = node.value, node.targets
+        elif isinstance(node, ast.AnnAssign) and node.value is not None:
+            value, targets = node.value, [node.target]
+        else:
+            continue
+        if LOOSE.fullmatch(ast.unparse(value)):
+            found |= {t.id for t in targets if isinstance(t, ast.Name)}
+    return found
+
+
+def loose_count(tree: ast.Module, aliases: set[str]) -> int:
+    """Loose dict types written out anywhere but a docstring (an annotation, a ``cast``, an
+    alias's definition), and each use of an alias of one in an annotation."""
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
     }
-
-
-def loose_count(text: str, tree: ast.Module, aliases: set[str]) -> int:
-    """Loose dict types written out, and each use of an alias of one in an annotation."""
+    written = sum(_loose(node) for node in ast.walk(tree) if id(node) not in docstrings)
     notes: list[ast.expr] = []
     for node in ast.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -568,7 +690,7 @@ def loose_count(text: str, tree: ast.Module, aliases: set[str]) -> int:
     used = sum(
         isinstance(n, ast.Name) and n.id in aliases for note in notes for n in ast.walk(note)
     )
-    return len(LOOSE.findall(text)) + used
+    return written + used
 
 
 def aliases_in_scope(tree: ast.Module, defined: dict[str, set[str]]) -> set[str]:
@@ -580,29 +702,48 @@ def aliases_in_scope(tree: ast.Module, defined: dict[str, set[str]]) -> set[str]
     return found
 
 
-def test_loose_dicts_are_rare() -> None:
-    """``dict[str, Any]`` (or an alias of it, each use counted): at most 5 per 1,000 lines."""
-    found = [(path, tree) for _, path, tree in modules()]
-    defined = {_dotted(path): loose_aliases(tree) for path, tree in found}
-    lines = loose = 0
-    for path, tree in found:
-        text = path.read_text("utf-8")
-        lines += len(text.splitlines())
-        loose += loose_count(text, tree, aliases_in_scope(tree, defined))
-    assert loose * 1000 / lines <= 5, f"{loose} loose dicts in {lines} lines"
+def loose_in(found: dict[str, ast.Module]) -> int:
+    """Loose dicts in the modules ``found`` (name -> tree), aliases followed across them."""
+    defined = {name: loose_aliases(tree) for name, tree in found.items()}
+    return sum(loose_count(tree, aliases_in_scope(tree, defined)) for tree in found.values())
 
 
-def test_the_loose_dict_check_counts_aliases_and_their_uses() -> None:
+def test_loose_dicts_do_not_grow() -> None:
+    """``dict[str, Any]``, ``dict[str, object]`` and their ``Dict``/``Mapping``/
+    ``MutableMapping`` spellings (or an alias of one, each use counted) are one shape: no
+    more of them than ``MOST_LOOSE``; one fewer, and the ceiling comes down with it."""
+    loose = loose_in(_package_files())
+    lines = sum(len(path.read_text("utf-8").splitlines()) for _, path, _ in modules())
+    said = f"{loose} loose dicts in {lines} lines ({loose * 1000 / lines:.1f} per 1,000)"
+    assert loose <= MOST_LOOSE, f"{said}: make the new one a record"
+    assert loose == MOST_LOOSE, f"{said}: bring MOST_LOOSE down to {loose}"
+
+
+def test_the_loose_dict_check_counts_each_spelling_aliases_and_their_uses() -> None:
     text = (
         "Json = dict[str, Any]\n"
-        "def f(x: Json, y: Mapping[str, Any]) -> list[Json]: ...\n"
-        "z: dict[str, object] = {}\n"
+        "Doc: TypeAlias = Mapping[str, object]\n"
+        "def f(x: Json, y: Mapping[str, Any], z: MutableMapping[str, object]) -> list[Json]:\n"
+        '    """Takes a dict[str, Any]: a docstring\'s words are no type."""\n'
+        "a: dict[str, object] = {}\n"
+        "b: Dict[str, Any] = {}\n"
+        "c = cast('list[typing.Dict[str, object]]', d)\n"
+        "e: dict[str, int] = {}\n"
     )
     tree = ast.parse(text)
-    assert loose_aliases(tree) == {"Json"}
-    assert loose_count(text, tree, {"Json"}) == 4
+    assert loose_aliases(tree) == {"Json", "Doc"}
+    # the two aliases' definitions, the four spellings in f, a, b and c, and Json used twice
+    assert loose_count(tree, {"Json", "Doc"}) == 9
     user = ast.parse("from harness.x import Json as J\nfrom starlette import Json\n")
     assert aliases_in_scope(user, {"harness.x": {"Json"}}) == {"J"}
+
+
+def test_the_loose_dict_ratchet_fails_on_one_more() -> None:
+    """The package as it is, and one module more that holds one loose dict: over the
+    ceiling, by one."""
+    found = _package_files()
+    more = found | {"harness.more": ast.parse("def f(x: Mapping[str, object]) -> None: ...\n")}
+    assert loose_in(more) == loose_in(found) + 1 == MOST_LOOSE + 1
 
 
 def test_no_function_over_sixty_lines() -> None:

@@ -11,6 +11,7 @@ import pytest
 import harness
 from harness.caches import PROCESS, Caches, Memo
 from harness.errors import ConfigError, UsageError
+from harness.model.ratelimit import Limiters
 from harness.services import open_services
 from tests.factory_repo import git
 
@@ -181,7 +182,7 @@ def test_anthropic_clients_are_shared_through_the_caches(
     assert other is not one
     # built when first asked, one rate limiter per endpoint
     assert other.client.limiter is one.client.limiter  # type: ignore[attr-defined]
-    assert len(caches.limiters) == 1
+    assert len(caches.part(Limiters)) == 1
 
 
 def test_plan_mode_is_an_argument_of_open_services(repo: Path, tmp_path: Path) -> None:

@@ -58,8 +58,8 @@ def flaky(ctx: click.Context, as_json: bool) -> None:
     the same tree), with their history. A hidden journey is named by its file: this is the
     maintainer's view (an issue shows a digest)."""
     from harness.cli.common import repo_root, state_dir
-    from harness.heal.checks import flakes
     from harness.store.db import Store
+    from harness.validate.suite import flakes
 
     store = Store.open(state_dir(repo_root(ctx)))
     found = sorted(flakes(store).items(), key=lambda kv: -len(kv[1]))

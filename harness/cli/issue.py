@@ -152,7 +152,7 @@ def show(ctx: click.Context, number: int, as_json: bool) -> None:
 @click.pass_context
 def label(ctx: click.Context, number: int, labels: tuple[str, ...], remove: bool) -> None:
     """Add (or --remove) labels, as a maintainer would, e.g. factory:approved."""
-    from harness.review.decisions import default_actor
+    from harness.decisions import default_actor
 
     bad = [x for x in labels if not x.strip() or len(x) > 50 or any(c.isspace() for c in x)]
     if bad:

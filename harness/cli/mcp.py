@@ -4,7 +4,7 @@ Claude Code, Cursor and other agents (docs/mcp.md).
 A thin face, like the command line and the dashboard: each tool calls what they call
 (``status_data`` and ``report_data`` of ``factory status`` / ``report --json``, the store's
 run rows, ``ready_to_implement``, ``change_diff``, the dashboard's ``backtest_view``, the
-local forge, ``harness.review.decisions``) and answers what ``--json`` would print, as one
+local forge, ``harness.decisions``) and answers what ``--json`` would print, as one
 JSON text block and as structured content. Approve, reject and cancel are a person's
 decisions: they act only when the production branch's factory.yaml says
 ``mcp: {decisions: true}``, and the audit trail records them ``via: mcp``; an issue filed
@@ -282,8 +282,8 @@ class _Face:
         return text
 
     def _decide(self, action: str, issue: int, reason: str = "") -> str:
+        from harness import decisions
         from harness.retry import cancel_issue
-        from harness.review import decisions
 
         with self.services() as s:
             if not s.settings.config.mcp.decisions:
@@ -303,7 +303,7 @@ class _Face:
         worker has): answered with its first word, when validation starts (or with its end,
         when it re-queued the issue or refused). The server waits for the thread before it
         exits; killed meanwhile, the next ``factory run`` finishes the validation."""
-        from harness.review.decisions import approve
+        from harness.decisions import approve
         from harness.services import open_services
 
         said: queue.Queue[str | FactoryError] = queue.Queue()

@@ -20,14 +20,14 @@ from harness.cli.common import (
 from harness.errors import check_one_line
 
 if TYPE_CHECKING:
-    from harness.review.decisions import Decision
+    from harness.decisions import Decision
 
 _BY_HELP = "Who decides, for the audit trail (default: $FACTORY_ACTOR or the OS user name)."
 
 
 def _actor(actor: str | None, reason: str) -> str:
     """``--by`` (default: ``default_actor``), a login, and ``--reason`` one line."""
-    from harness.review.decisions import check_actor, default_actor
+    from harness.decisions import check_actor, default_actor
 
     actor = actor if actor is not None else default_actor()
     check_one_line("--by", actor)
@@ -54,7 +54,7 @@ def approve(ctx: click.Context, number: int, reason: str, actor: str | None, as_
     """Approve issue NUMBER: its change lands through validation with every deterministic
     gate still holding (exit 1 if it does not land); a needs-human issue is re-queued."""
     from harness.cli.work import _live
-    from harness.review.decisions import approve as approve_issue
+    from harness.decisions import approve as approve_issue
 
     actor = _actor(actor, reason)
     services = opened(ctx)
@@ -73,7 +73,7 @@ def approve(ctx: click.Context, number: int, reason: str, actor: str | None, as_
 @click.pass_context
 def reject(ctx: click.Context, number: int, reason: str, actor: str | None, as_json: bool) -> None:
     """Reject issue NUMBER: close it and its pull request with one comment."""
-    from harness.review.decisions import reject as reject_issue
+    from harness.decisions import reject as reject_issue
 
     actor = _actor(actor, reason)
     _report(ctx, reject_issue(opened(ctx), number, reason, actor), as_json)

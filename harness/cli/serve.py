@@ -66,7 +66,7 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     The first line printed is the URL to open; it carries the session token."""
     import uvicorn
 
-    from harness.review.decisions import check_actor, default_actor
+    from harness.decisions import check_actor, default_actor
     from harness.serve.app import create_app
     from harness.services import open_services
 

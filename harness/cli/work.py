@@ -355,8 +355,8 @@ def queue(ctx: click.Context, as_json: bool) -> None:
 @click.pass_context
 def retry(ctx: click.Context, number: int) -> None:
     """Re-queue a failed, needs-human or deferred issue NUMBER, with one comment on it."""
+    from harness.decisions import default_actor
     from harness.retry import retry_issue
-    from harness.review.decisions import default_actor
     from harness.services import open_services
 
     root = repo_root(ctx)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import getpass
+import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -149,6 +150,11 @@ class Issue:
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         }
+
+
+def issue_sha256(issue: Issue) -> str:
+    """Hash of what the author wrote, recorded when triaged (an edit later is detectable, T8)."""
+    return hashlib.sha256(f"{issue.title}\0{issue.body}".encode()).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -24,11 +24,12 @@ from harness.errors import ErrorKind, StepFailed
 from harness.faults import fault_point
 from harness.forge.base import Label, file_once, set_state
 from harness.git.repo import GitRepo
-from harness.heal.checks import failing_checks, flakes, probe, public
+from harness.heal.checks import failing_checks, probe, public
 from harness.implement.actions import checkout
 from harness.implement.spec import change_block, forge_spec, triage_spec
 from harness.kinds import REVERT, is_revert
 from harness.validate.calibration import health_key
+from harness.validate.suite import flakes
 
 HISTORY = 200  # first-parent commits a bisect looks back at, at most
 OUTPUT = 4000  # of the tests' output in the red run, kept and shown

@@ -11,11 +11,10 @@ import hashlib
 import re
 from pathlib import Path
 
-from harness.artifacts import ANY_RUN, Healed, HoldoutRun, Probe
+from harness.artifacts import HoldoutRun, Probe
 from harness.browser.journeys import load_journey
 from harness.engine.context import StepContext
 from harness.errors import FactoryError, StoppedError
-from harness.store.db import Store
 from harness.validate.evidence import Before, journeys_on
 
 _UNITTEST = re.compile(r"^(?:FAIL|ERROR): (\S+) \(([\w.]+)\)", re.M)  # unittest, Django
@@ -99,13 +98,3 @@ def _run(ctx: StepContext, sha: str, checks: list[str], label: str, alone: bool)
     if "tests" in checks and run.tests and run.tests.exit_code:  # the suite fails at all
         failed.add("tests")
     return Probe(sha=sha, failed=sorted(failed), alone=alone)
-
-
-def flakes(store: Store) -> dict[str, list[tuple[str, str]]]:
-    """Each check heal found flaky, with every time it was: (the heal run, the commit),
-    oldest first."""
-    found: dict[str, list[tuple[str, str]]] = {}
-    for run_id, healed in reversed(store.artifacts(Healed, None, ANY_RUN, limit=100_000)):
-        for check in healed.flaky:
-            found.setdefault(check, []).append((run_id, healed.sha))
-    return found

@@ -26,23 +26,22 @@ from harness.engine.records import RunRecords
 from harness.errors import ErrorKind, FactoryError, GitError, StepFailed
 from harness.faults import fault_point
 from harness.forge import neutral
-from harness.forge.base import Label, set_state
+from harness.forge.base import Label, issue_sha256, set_state
 from harness.forge.neutral import clip
 from harness.git import shape
 from harness.git.branches import branch_name
 from harness.git.repo import PATCH_BYTES, GitRepo
 from harness.git.worktrees import WorktreeManager
-from harness.heal.checks import flakes
 from harness.implement import gates as g
 from harness.implement.feedback import previous_attempt
 from harness.implement.security import dependency_changes, security_gate
 from harness.implement.spec import forge_spec, reverted_change, triage_spec
 from harness.kinds import is_revert
 from harness.sandbox.policy import prepare_worktree, setup_allow
-from harness.triage.prescreen import issue_sha256
 from harness.validate.calibration import holdout_digest
 from harness.validate.evidence import journeys_on
 from harness.validate.route import FOR_A_PERSON
+from harness.validate.suite import flakes
 
 # a revert's gates: what holds of any tree that lands (docs/heal.md, "Act"); its tests, kept
 # tests and journeys are judged again by validation

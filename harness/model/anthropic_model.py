@@ -15,7 +15,7 @@ from harness.errors import ConfigError, DeferredError, ModelError, QuotaError
 from harness.model.blocks import Request, Response
 from harness.model.catalog import Listing
 from harness.model.provider import api_key
-from harness.model.ratelimit import RateLimiter
+from harness.model.ratelimit import Limiters, RateLimiter
 from harness.model.retry import RETRYABLE, RetryPolicy, server_wait
 
 if TYPE_CHECKING:
@@ -56,7 +56,11 @@ class AnthropicModel:
         endpoint = str(self._client.base_url)
         wait = self.policy.max_wait_s
         # shared with every client of the endpoint when the services' caches are given
-        self.limiter = caches.limiter(endpoint, wait) if caches else RateLimiter(wait)
+        self.limiter = (
+            caches.part(Limiters).get(endpoint, lambda: RateLimiter(wait))
+            if caches
+            else RateLimiter(wait)
+        )
 
     def create(self, request: Request) -> Response:
         attempt = 0

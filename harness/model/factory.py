@@ -8,6 +8,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from harness.caches import Memo
 from harness.errors import ConfigError
 from harness.model.base import Model
 from harness.model.blocks import Request, Response
@@ -18,6 +19,11 @@ from harness.model.scripted import ScriptedModel, load_script
 
 if TYPE_CHECKING:
     from harness.caches import Caches
+
+
+class Clients(Memo[Model]):
+    """The process's model clients, one per endpoint, key and retry policy (building one
+    costs a TLS context): a ``Caches.part``."""
 
 
 class _FirstAsked:
@@ -57,7 +63,7 @@ def _anthropic(max_retries: int, max_wait_s: float, caches: Caches | None) -> Mo
         str(max_retries),
         str(max_wait_s),
     )
-    return caches.clients.get(key, lambda: _FirstAsked(policy, caches))
+    return caches.part(Clients).get(key, lambda: _FirstAsked(policy, caches))
 
 
 def build_model(

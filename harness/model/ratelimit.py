@@ -12,6 +12,7 @@ import time
 from collections.abc import Mapping
 from datetime import datetime
 
+from harness.caches import Memo
 from harness.errors import DeferredError
 
 
@@ -71,3 +72,8 @@ class RateLimiter:
                 self.remaining = 0
                 self.reset_at = max(self.reset_at, time.time() + retry_after)
             self._cond.notify_all()
+
+
+class Limiters(Memo[RateLimiter]):
+    """The process's rate limiters, one per endpoint: every thread calling it waits on the
+    same announced limits (a ``Caches.part``)."""

@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from harness import decisions
 from harness.engine.context import Services
 from harness.engine.killswitch import (
     MAX_STOP_REASON,
@@ -36,7 +37,6 @@ from harness.engine.killswitch import (
 from harness.errors import MAX_INTEGER, FactoryError, NotFoundError, check_one_line
 from harness.lessons.evidence import lessons, proposals
 from harness.retry import cancel_issue
-from harness.review import decisions
 from harness.serve import views
 from harness.serve.backtest_page import backtest_view
 from harness.serve.health_page import heal_rows, newest_green

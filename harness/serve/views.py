@@ -28,6 +28,7 @@ from harness.artifacts import (
     Verdict,
 )
 from harness.browser.results import JourneyResult
+from harness.decisions import REVIEWABLE
 from harness.engine.budget import start_of_day
 from harness.engine.context import Services
 from harness.engine.records import RunRecords
@@ -39,7 +40,6 @@ from harness.redact import redact
 from harness.retry import CANCELLABLE
 from harness.review.autonomy import AutonomyIndex, autonomy_index, autonomy_series
 from harness.review.change import ChangeDiff, change_diff
-from harness.review.decisions import REVIEWABLE
 from harness.review.trust import TrustState, trust_states
 from harness.serve.charts import Chart, bars, hbars, line
 from harness.store.records import CallRow, Event, Run, Said, StepRecord

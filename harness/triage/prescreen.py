@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from harness.artifacts import Screened
 from harness.caches import PROCESS, Memo
+from harness.forge.base import issue_sha256
 from harness.triage.sanitize import Sanitized, comments_in, sanitize
 
 if TYPE_CHECKING:
@@ -23,11 +23,6 @@ _FILENAME = re.compile(
     r"(?<![\w./\\-])[\w./\\-]*[\w-]\.[a-z]{2,5}\b|\.github/|\.git/|\.factory/", re.IGNORECASE
 )
 _CONFUSABLE = str.maketrans({"1": "l", "0": "o", "3": "e", "5": "s", "|": "l", "_": "_"})
-
-
-def issue_sha256(issue: Issue) -> str:
-    """Hash of what the author wrote, recorded when triaged (an edit later is detectable, T8)."""
-    return hashlib.sha256(f"{issue.title}\0{issue.body}".encode()).hexdigest()
 
 
 def _normal(text: str) -> str:

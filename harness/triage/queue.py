@@ -10,10 +10,9 @@ from harness.engine.budget import start_of_day
 from harness.engine.context import Services, StepContext
 from harness.engine.records import RunRecords
 from harness.engine.runner import Engine, RunOutcome, check_kill_switch, recorded
-from harness.forge.base import STATE_LABELS, Issue, Label
+from harness.forge.base import STATE_LABELS, Issue, Label, issue_sha256
 from harness.model.batch import BatchCollector
 from harness.triage.actions import state_labels
-from harness.triage.prescreen import issue_sha256
 
 TRIAGED = frozenset(STATE_LABELS) - {Label.DEFERRED}  # a deferral is judged again later
 

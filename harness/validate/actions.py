@@ -32,7 +32,6 @@ from harness.forge.neutral import clip
 from harness.git import shape
 from harness.git.repo import GitRepo
 from harness.globs import matching
-from harness.heal.checks import flakes
 from harness.kinds import is_revert
 from harness.review.trust import kind_of, review_gate, trusted_setup
 from harness.validate import landing, proof
@@ -47,6 +46,7 @@ from harness.validate.calibration import (
 from harness.validate.evidence import Before, EarlierVerdict, journeys_on, tree_of
 from harness.validate.route import decide_route
 from harness.validate.sealed import ValidatorQuestion
+from harness.validate.suite import flakes
 
 
 def production_tip(ctx: StepContext) -> tuple[str, str]:

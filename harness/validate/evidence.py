@@ -181,7 +181,7 @@ def _journey_check(
     settings = ctx.services.settings
     with fresh_app(settings, prepared, f"{ctx.run_id}-{label}-journey{number}") as app:
         fault_point(f"validate.{label}.serving")  # crash tests: worktree and app up
-        drivers = ctx.services.caches.drivers()
+        drivers = ctx.services.caches.part(Drivers, lasting=True)
         return app.port, journeys_against(settings, drivers, app, [journey], shots)
 
 
@@ -231,7 +231,7 @@ def _validator_check(
     if earlier is not None:
         with fresh_app(settings, prepared, f"{ctx.run_id}-{label}-replay") as app:
             replay = partial(_replay, app.base_url, shots / "replay", earlier.run.observed)
-            drivers = ctx.services.caches.drivers()
+            drivers = ctx.services.caches.part(Drivers, lasting=True)
             hidden = tuple(sealed_hidden_paths(settings))
             differs = in_browser(drivers, replay, netns_pid=app.netns_pid, hidden=hidden)
         if differs is None:

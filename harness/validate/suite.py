@@ -18,7 +18,7 @@ import subprocess
 from collections.abc import Collection
 from pathlib import Path
 
-from harness.artifacts import Tested
+from harness.artifacts import ANY_RUN, Healed, Tested
 from harness.config.settings import Settings
 from harness.engine.context import StepContext
 from harness.engine.records import RunRecords
@@ -110,6 +110,16 @@ def holds_flaky(repo: GitRepo, sha: str, flaky: Collection[str]) -> bool:
     tests = [c.removeprefix("test:") for c in flaky if not c.startswith("journey:")]
     paths = repo.tree(sha) if tests else {}
     return any("::" not in test or test.split("::")[0] in paths for test in tests)
+
+
+def flakes(store: Store) -> dict[str, list[tuple[str, str]]]:
+    """Each check heal found flaky, with every time it was: (the heal run, the commit),
+    oldest first."""
+    found: dict[str, list[tuple[str, str]]] = {}
+    for run_id, healed in reversed(store.artifacts(Healed, None, ANY_RUN, limit=100_000)):
+        for check in healed.flaky:
+            found.setdefault(check, []).append((run_id, healed.sha))
+    return found
 
 
 def reused(ctx: StepContext, sha: str, trusted: str, flaky: Collection[str]) -> Tested | None:

@@ -19,7 +19,7 @@ def demo_rows(tmp_path_factory: pytest.TempPathFactory) -> Source:
     ``tests/test_demo.py`` and the dashboard's tests read too), copied as it ended, and in the
     copy a person rejecting the issue the pre-screen handed over: real runs, steps and audit
     events to copy."""
-    from harness.review.decisions import reject
+    from harness.decisions import reject
     from harness.services import open_services
 
     run = demo_run(tmp_path_factory)
