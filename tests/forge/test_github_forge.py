@@ -13,10 +13,10 @@ import pytest
 
 from harness.errors import DeferredError, ForgeError, GitError, NotFoundError
 from harness.forge.base import LABELS
-from harness.forge.conformance import run_forge_conformance
 from harness.git.repo import GitRepo
 from harness.store.db import Store
 from tests.conftest import git
+from tests.forge.conformance import run_forge_conformance
 from tests.forge.github_helpers import TOKEN, github_forge, standin_for
 
 
