@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING
 import click
 
 from harness.cli.common import (
-    ISSUE_NUMBER,
     emit_json,
+    issue_argument,
+    json_option,
     read_stdin_text,
     repo_root,
     state_dir,
@@ -41,7 +42,7 @@ def issue() -> None:
 @click.option("--title", required=True, help="One line.")
 @click.option("--body", default="", help="The description; '-' reads it from standard input.")
 @click.option("--author", default=None, help="Who filed it (default: the current user).")
-@click.option("--json", "as_json", is_flag=True, help="Print the new issue as JSON.")
+@json_option("Print the new issue as JSON.")
 @click.pass_context
 def new(ctx: click.Context, title: str, body: str, author: str | None, as_json: bool) -> None:
     """File an issue; prints its number."""
@@ -80,7 +81,7 @@ def checked_issue(title: str, body: str, author: str | None) -> tuple[str, str, 
 
 
 @issue.command("edit")
-@click.argument("number", type=ISSUE_NUMBER)
+@issue_argument
 @click.option("--title", default=None, help="The new title (one line).")
 @click.option("--body", default=None, help="The new description; '-' reads standard input.")
 @click.pass_context
@@ -108,7 +109,7 @@ def edit(ctx: click.Context, number: int, title: str | None, body: str | None) -
 
 @issue.command("list")
 @click.option("--state", type=click.Choice(["open", "closed", "all"]), default="open")
-@click.option("--json", "as_json", is_flag=True, help="Print the issues as a JSON array.")
+@json_option("Print the issues as a JSON array.")
 @click.pass_context
 def list_(ctx: click.Context, state: str, as_json: bool) -> None:
     """List issues (open by default)."""
@@ -123,8 +124,8 @@ def list_(ctx: click.Context, state: str, as_json: bool) -> None:
 
 
 @issue.command("show")
-@click.argument("number", type=ISSUE_NUMBER)
-@click.option("--json", "as_json", is_flag=True, help="Print the issue and its comments as JSON.")
+@issue_argument
+@json_option("Print the issue and its comments as JSON.")
 @click.pass_context
 def show(ctx: click.Context, number: int, as_json: bool) -> None:
     """Show one issue with its labels and comments."""
@@ -146,7 +147,7 @@ def show(ctx: click.Context, number: int, as_json: bool) -> None:
 
 
 @issue.command("label")
-@click.argument("number", type=ISSUE_NUMBER)
+@issue_argument
 @click.argument("labels", nargs=-1, required=True)
 @click.option("--remove", is_flag=True, help="Remove the labels instead of adding them.")
 @click.pass_context

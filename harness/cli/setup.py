@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from harness.cli.common import emit_json, provider_override, repo_root, state_dir
+from harness.cli.common import emit_json, json_option, provider_override, repo_root, state_dir
 from harness.errors import ConfigErrors, UsageError
 
 
@@ -146,7 +146,7 @@ def _after(root: Path, context: dict[str, Any], pinned: str) -> None:
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="Print ok, errors, warnings, notes as JSON.")
+@json_option("Print ok, errors, warnings, notes as JSON.")
 @click.pass_context
 def check(ctx: click.Context, as_json: bool) -> None:
     """Validate governance files, factory.yaml and the hold-out journeys."""

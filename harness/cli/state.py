@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from harness.cli.common import emit_json, repo_root, state_dir, terminal_safe
+from harness.cli.common import emit_json, json_option, repo_root, state_dir, terminal_safe
 
 if TYPE_CHECKING:
     from harness.store.db import Store
@@ -29,7 +29,7 @@ def _store(ctx: click.Context) -> Store:
     help="How many runs, newest first.",
 )
 @click.option("--all", "every", is_flag=True, help="Every run (no --limit).")
-@click.option("--json", "as_json", is_flag=True, help="Print the runs as a JSON array.")
+@json_option("Print the runs as a JSON array.")
 @click.pass_context
 def runs(ctx: click.Context, limit: int, every: bool, as_json: bool) -> None:
     """Run history: workflow, issue, status, cost and tokens, newest first; how many older
@@ -82,7 +82,7 @@ def _run_line(row: dict[str, Any]) -> tuple[object, ...]:
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="Print the state as a JSON object.")
+@json_option("Print the state as a JSON object.")
 @click.option(
     "--window-days",
     type=click.IntRange(1, 3650),
@@ -168,7 +168,7 @@ _STEP_KEYS = "attempt status started_at finished_at duration_s model_s subproces
 
 @click.command()
 @click.argument("run_id")
-@click.option("--json", "as_json", is_flag=True, help="Print the run and its steps as JSON.")
+@json_option("Print the run and its steps as JSON.")
 @click.pass_context
 def report(ctx: click.Context, run_id: str, as_json: bool) -> None:
     """One run: its steps, timings, model calls, costs and evidence."""
