@@ -60,17 +60,7 @@ def new(ctx: click.Context, title: str, body: str, author: str | None, as_json: 
 def checked_issue(title: str, body: str, author: str | None) -> tuple[str, str, str]:
     """A new issue's title, body and author as the local forge takes them, or one line
     saying what is wrong (``factory issue new``, ``factory mcp``'s file_issue)."""
-    title = title.strip()
-    if not title:
-        raise UsageError("--title: must not be empty")
-    if "\n" not in title:
-        check_one_line("--title", title)
-    if "\n" in title or len(title) > MAX_TITLE:
-        raise UsageError(f"--title: must be one line of at most {MAX_TITLE} characters")
-    if len(body.encode()) > MAX_BODY:
-        raise UsageError(
-            f"--body: {len(body.encode()):,} bytes is more than the {MAX_BODY:,} allowed"
-        )
+    title, body = checked_title(title), checked_body(body)
     from harness.forge.base import default_author
 
     author = (author or default_author()).strip()
@@ -78,6 +68,27 @@ def checked_issue(title: str, body: str, author: str | None) -> tuple[str, str, 
         raise UsageError("--author: must be one word (a login)")
     check_one_line("--author", author)
     return title, body, author
+
+
+def checked_title(title: str) -> str:
+    """An issue's title as the local forge takes it (stripped), or one line saying what is
+    wrong (a new issue's, an edited one's)."""
+    title = title.strip()
+    if not title:
+        raise UsageError("--title: must not be empty")
+    if "\n" not in title:
+        check_one_line("--title", title)
+    if "\n" in title or len(title) > MAX_TITLE:
+        raise UsageError(f"--title: must be one line of at most {MAX_TITLE} characters")
+    return title
+
+
+def checked_body(body: str) -> str:
+    """An issue's body if the local forge takes it, or one line saying it is too long."""
+    size = len(body.encode())
+    if size > MAX_BODY:
+        raise UsageError(f"--body: {size:,} bytes is more than the {MAX_BODY:,} allowed")
+    return body
 
 
 @issue.command("edit")
@@ -93,12 +104,9 @@ def edit(ctx: click.Context, number: int, title: str | None, body: str | None) -
     if body == "-":
         body = read_stdin_text("--body")
     if title is not None:
-        title = title.strip()
-        if not title or "\n" in title or len(title) > MAX_TITLE:
-            raise UsageError(f"--title: must be one line of 1 to {MAX_TITLE} characters")
-        check_one_line("--title", title)
-    if body is not None and len(body.encode()) > MAX_BODY:
-        raise UsageError(f"--body: more than the {MAX_BODY:,} bytes allowed")
+        title = checked_title(title)
+    if body is not None:
+        body = checked_body(body)
     forge = _forge(ctx)
     current = forge.get_issue(number)
     title = current.title if title is None else title
