@@ -27,12 +27,11 @@ from harness.config.yamlload import load_yaml
 from harness.errors import ConfigErrors, GitError, UsageError
 from harness.forge.base import default_author
 from harness.git.repo import GitRepo
+from harness.onboard import CI
 from harness.paths import workflows_dir
 from harness.sandbox.bwrap import SAFE_PATH
 
 TEMPLATES = MappingProxyType({name: f"{name}.j2" for name in (*GOVERNANCE_FILES, CONFIG_FILE)})
-# --ci NAME -> (template folder under workflows/init/, the folder it mirrors in the repository)
-CI = MappingProxyType({"github-actions": ("github", ".github")})
 # what each --force-KIND overwrites: a CI file by its folder (forms, workflows), else governance
 KINDS = ("governance", "forms", "workflows")
 _CI_KINDS = MappingProxyType({"ISSUE_TEMPLATE": "forms", "workflows": "workflows"})
