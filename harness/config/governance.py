@@ -8,9 +8,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
-
-from harness.config.errors import problems_from
+from harness.config.errors import validated
 from harness.config.mission import check_mission
 from harness.config.models import CONFIG_FILE, GOVERNANCE_FILES, Rules
 from harness.config.yamlload import load_yaml
@@ -96,10 +94,7 @@ def split_front_matter(text: str, file: str = "factory_rules.md") -> tuple[dict[
 
 def parse_rules(text: str, file: str = "factory_rules.md") -> Rules:
     data, _ = split_front_matter(text, file)
-    try:
-        return Rules.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigErrors(problems_from(file, exc, model=Rules)) from exc
+    return validated(Rules, data, file)
 
 
 def read_on_branch(repo: GitRepo, branch: str, path: str) -> str | None:

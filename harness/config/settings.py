@@ -5,15 +5,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from pydantic import ValidationError
-
-from harness.config.errors import problems_from
+from harness.config.errors import validated
 from harness.config.governance import Governance, load_governance, read_on_branch
 from harness.config.models import CONFIG_FILE, GOVERNANCE_FILES, FactoryConfig, Provider
 from harness.config.network import default_allow
-from harness.config.yamlload import load_yaml
+from harness.config.yamlload import load_model
 from harness.errors import ConfigError, ConfigErrors
 from harness.git.repo import GitRepo
 from harness.paths import path_problem
@@ -40,17 +37,7 @@ class Settings:
 
 
 def parse_config(text: str, file: str = CONFIG_FILE) -> FactoryConfig:
-    try:
-        data: Any = load_yaml(text, file)
-    except ConfigError as exc:
-        raise ConfigErrors([exc]) from exc
-    data = {} if data is None else data
-    if not isinstance(data, dict):
-        raise ConfigErrors([ConfigError(file, "(top)", "must be a mapping of keys to values")])
-    try:
-        return FactoryConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigErrors(problems_from(file, exc, model=FactoryConfig)) from exc
+    return load_model(FactoryConfig, text, file)
 
 
 HOLDOUT_ENV = "FACTORY_HOLDOUT"
@@ -144,12 +131,8 @@ def load_settings(
     if problems:
         raise ConfigErrors(problems)
     if provider_override:
-        try:
-            provider = Provider.model_validate(
-                {**config.provider.model_dump(), "type": provider_override}
-            )
-        except ValidationError as exc:
-            raise ConfigErrors(problems_from("--provider", exc)) from exc
+        overridden = {**config.provider.model_dump(), "type": provider_override}
+        provider = validated(Provider, overridden, "--provider")
         config = config.model_copy(update={"provider": provider})
     return Settings(root.resolve(), state_dir, config, governance, holdout)
 

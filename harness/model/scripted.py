@@ -16,9 +16,9 @@ from pathlib import Path
 from string import Template
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from harness.config.errors import problems_from
+from harness.config.errors import validated
 from harness.config.yamlload import load_yaml
 from harness.errors import ConfigError, ConfigErrors, ModelError
 from harness.model.blocks import Block, Message, Request, Response, estimate_tokens, text_block
@@ -91,9 +91,9 @@ def _rules(text: str, source: str) -> list[Rule]:
     problems: list[ConfigError] = []
     for i, item in enumerate(data):
         try:
-            rules.append(Rule.model_validate(item))
-        except ValidationError as exc:
-            problems += problems_from(source, exc, prefix=f"[{i}]")
+            rules.append(validated(Rule, item, source, f"[{i}]"))
+        except ConfigErrors as exc:
+            problems += exc.problems
     if problems:
         raise ConfigErrors(problems)
     return rules

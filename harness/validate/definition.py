@@ -11,10 +11,10 @@ import re
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from harness.caches import Memo
-from harness.config.errors import problems_from
+from harness.config.errors import validated
 from harness.config.yamlload import load_yaml
 from harness.errors import ConfigError, ConfigErrors
 from harness.model.tools import known_tools
@@ -99,11 +99,10 @@ def parse_validator(text: str, source: str) -> Definition:
     data = load_yaml(text, source)
     if not isinstance(data, dict):
         raise ConfigErrors([ConfigError(source, "(top)", "must be a mapping of keys to values")])
-    model = ReviewerDefinition if data.get("role") == "reviewer" else ValidatorDefinition
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigErrors(problems_from(source, exc)) from exc
+    model: type[Definition] = (
+        ReviewerDefinition if data.get("role") == "reviewer" else ValidatorDefinition
+    )
+    return validated(model, data, source)
 
 
 def shipped_validator_text(name: str) -> str:
