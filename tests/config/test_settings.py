@@ -46,6 +46,10 @@ def test_defaults_of_a_minimal_config() -> None:
         ("", ["factory.yaml: commands: required, but missing"]),
         ("commands: {}", ["factory.yaml: commands.test: required, but missing"]),
         ("commands: {test: '  '}", ["factory.yaml: commands.test: must not be blank"]),
+        (
+            "commands: {test: t, test_files: 'pytest -q'}",
+            ["factory.yaml: commands.test_files: must contain {tests}, where the factory puts"],
+        ),
         ("commands: {test: 5}", ["factory.yaml: commands.test: must be a valid string (got 5)"]),
         ("- a\n- b\n", ["factory.yaml: (top): must be a mapping of keys to values"]),
         (
