@@ -98,7 +98,7 @@ def load_journey(path: Path) -> Journey:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigErrors([ConfigError(file, "(file)", f"unreadable: {exc}")]) from exc
+        raise ConfigError(file, "(file)", f"unreadable: {exc}") from exc
     return load_model(Journey, text, file, "must be a mapping with name and steps")
 
 
@@ -107,9 +107,7 @@ def load_journeys(holdout_dir: Path) -> list[Journey]:
     folder = holdout_dir / "journeys"
     files = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]) if folder.is_dir() else []
     if not files:
-        raise ConfigErrors(
-            [ConfigError(str(folder), "(folder)", "no journey files (*.yaml) in the hold-out")]
-        )
+        raise ConfigError(str(folder), "(folder)", "no journey files (*.yaml) in the hold-out")
     journeys: list[Journey] = []
     problems: list[ConfigError] = []
     for path in files:

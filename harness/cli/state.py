@@ -136,14 +136,14 @@ def status_data(root: Path, store: Store, window_days: int) -> dict[str, Any]:
 def _review_state(root: Path, store: Store, days: int) -> dict[str, Any]:
     """The Autonomy Index and earned trust per kind (harness/review)."""
     from harness.config.settings import load_settings
-    from harness.errors import ConfigError, ConfigErrors
+    from harness.errors import ConfigErrors
     from harness.review.autonomy import autonomy_index_for
     from harness.review.trust import configured_states
 
     found: dict[str, Any] = {"autonomy_index": autonomy_index_for(store, days).to_json()}
     try:
         settings = load_settings(root, state_dir(root), sections=False)  # trust needs no mission
-    except (ConfigError, ConfigErrors) as exc:
+    except ConfigErrors as exc:
         return {**found, "trust": [], "trust_error": str(exc).replace("\n", " ")}
     states = configured_states(store, settings)
     return {**found, "trust": [t.to_json() for t in states]}

@@ -125,9 +125,7 @@ def load_governance(repo: GitRepo, branch: str, sections: bool = True) -> Govern
     from the same commit even if the branch moves while they are read."""
     commit = repo.rev_parse(f"refs/heads/{branch}")
     if commit is None:
-        raise ConfigErrors(
-            [ConfigError("factory.yaml", "production_branch", f"branch {branch!r} has no commits")]
-        )
+        raise ConfigError("factory.yaml", "production_branch", f"branch {branch!r} has no commits")
     return governance_at(repo, commit, f"on the production branch {branch!r}", sections)
 
 
@@ -147,8 +145,6 @@ def governance_at(repo: GitRepo, commit: str, where: str, sections: bool = True)
         rules = parse_rules(texts["factory_rules.md"])
     except ConfigErrors as exc:
         problems += exc.problems
-    except ConfigError as exc:
-        problems.append(exc)
     if problems:
         raise ConfigErrors(problems)
     return Governance(

@@ -64,7 +64,7 @@ def holdout_path(root: Path, config: FactoryConfig) -> Path:
 def _usable(raw: str, where: tuple[str, str]) -> None:
     """A hold-out path the system can take (checked as text: nothing is looked up yet)."""
     if problem := path_problem(raw):
-        raise ConfigErrors([ConfigError(*where, problem)])
+        raise ConfigError(*where, problem)
 
 
 def check_holdout(root: Path, holdout: Path) -> ConfigError | None:
@@ -93,19 +93,17 @@ def _committed_config(repo: GitRepo) -> FactoryConfig:
         if text is not None:
             break
     else:
-        raise ConfigErrors(
-            [ConfigError(CONFIG_FILE, "(file)", f"not committed on the production branch; {_HOW}")]
-        )
+        raise ConfigError(CONFIG_FILE, "(file)", f"not committed on the production branch; {_HOW}")
     config = parse_config(text)
     if (branch := config.production_branch) == candidate:
         return config
     there = read_on_branch(repo, branch, CONFIG_FILE)
     if there is None:
         problem = f"names {branch!r}, which has no committed factory.yaml; {_HOW}"
-        raise ConfigErrors([ConfigError(CONFIG_FILE, "production_branch", problem)])
+        raise ConfigError(CONFIG_FILE, "production_branch", problem)
     if (config := parse_config(there)).production_branch != branch:
         problem = f"the copy on {branch!r} names another production branch"
-        raise ConfigErrors([ConfigError(CONFIG_FILE, "production_branch", problem)])
+        raise ConfigError(CONFIG_FILE, "production_branch", problem)
     return config
 
 
@@ -126,8 +124,6 @@ def load_settings(
         governance = load_governance(repo, config.production_branch, sections)
     except ConfigErrors as exc:
         problems += exc.problems
-    except ConfigError as exc:
-        problems.append(exc)
     if problems:
         raise ConfigErrors(problems)
     if provider_override:

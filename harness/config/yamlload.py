@@ -8,7 +8,7 @@ from typing import Any
 import yaml
 
 from harness.config.errors import M, validated, yaml_problem
-from harness.errors import ConfigError, ConfigErrors
+from harness.errors import ConfigError
 
 
 class _DuplicateKey(Exception):
@@ -62,11 +62,8 @@ def load_model(
 ) -> M:
     """YAML ``text`` of one mapping (an empty text: an empty mapping) as ``model``, or
     ConfigErrors: one line per problem, naming ``file``; ``top`` says what else it is."""
-    try:
-        data = load_yaml(text, file)
-    except ConfigError as exc:
-        raise ConfigErrors([exc]) from exc
+    data = load_yaml(text, file)
     data = {} if data is None else data
     if not isinstance(data, dict):
-        raise ConfigErrors([ConfigError(file, "(top)", top)])
+        raise ConfigError(file, "(top)", top)
     return validated(model, data, file)

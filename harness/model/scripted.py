@@ -71,9 +71,7 @@ def load_script(path: Path) -> list[Rule]:
     try:
         text = path.read_text("utf-8")
     except OSError as exc:
-        raise ConfigErrors(
-            [ConfigError(str(path), "(file)", f"unreadable: {exc.strerror}")]
-        ) from exc
+        raise ConfigError(str(path), "(file)", f"unreadable: {exc.strerror}") from exc
     return _rules(text, str(path))
 
 
@@ -81,12 +79,9 @@ def load_script(path: Path) -> list[Rule]:
 def _rules(text: str, source: str) -> list[Rule]:
     """The rules of a script's ``text``, parsed once per process (every command of a
     process opens the model again). Nobody changes them."""
-    try:
-        data = load_yaml(text, source)
-    except ConfigError as exc:
-        raise ConfigErrors([exc]) from exc
+    data = load_yaml(text, source)
     if not isinstance(data, list):
-        raise ConfigErrors([ConfigError(source, "(top)", "a script is a list of rules")])
+        raise ConfigError(source, "(top)", "a script is a list of rules")
     rules: list[Rule] = []
     problems: list[ConfigError] = []
     for i, item in enumerate(data):
