@@ -48,18 +48,9 @@ class FactoryError(Exception):
         cls.exit_code = exit_code or cls.exit_code
 
 
-class ConfigError(FactoryError, kind=ErrorKind.CONFIG, exit_code=2):
-    """Bad configuration or governance: ``file: key: what is wrong``."""
-
-    def __init__(self, file: str, key: str, problem: str) -> None:
-        self.file = file
-        self.key = key
-        self.problem = problem
-        super().__init__(f"{file}: {key}: {problem}")
-
-
 class ConfigErrors(FactoryError, kind=ErrorKind.CONFIG, exit_code=2):
-    """Several configuration problems at once (``factory check`` prints them all)."""
+    """Configuration problems (``factory check`` prints them all): several at once, or one,
+    a ``ConfigError``, which is its own list of problems."""
 
     def __init__(self, problems: list[ConfigError]) -> None:
         self.problems = problems
@@ -75,6 +66,17 @@ class ConfigErrors(FactoryError, kind=ErrorKind.CONFIG, exit_code=2):
         return ConfigError(
             head.file, head.key, f"{head.problem}{' ' + where if where else ''}{more}"
         )
+
+
+class ConfigError(ConfigErrors):
+    """Bad configuration or governance: ``file: key: what is wrong``."""
+
+    def __init__(self, file: str, key: str, problem: str) -> None:
+        self.file = file
+        self.key = key
+        self.problem = problem
+        FactoryError.__init__(self, f"{file}: {key}: {problem}")
+        self.problems = [self]
 
 
 class UsageError(FactoryError, kind=ErrorKind.CONFIG, exit_code=2):

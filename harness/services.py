@@ -19,6 +19,7 @@ from harness.forge.local import LocalForge
 from harness.git.repo import GitRepo
 from harness.model.factory import build_model
 from harness.model.provider import provider_path
+from harness.model.retry import RetryPolicy
 from harness.store.db import Store
 
 if TYPE_CHECKING:  # PyGithub takes a quarter second to import: only forge: github needs it
@@ -62,15 +63,10 @@ def github_forge(settings: Settings, store: Store, repo: GitRepo) -> GitHubForge
     return GitHubForge(
         store,
         repo,
-        repository,
         token,
+        cfg,
         api_url=os.environ.get("GITHUB_API_URL", "https://api.github.com"),
         remote_url=f"{server}/{repository}.git",
-        bot_login=cfg.bot_login,
-        own_logins=tuple(cfg.own_logins),
-        write_interval_s=cfg.write_interval_s,
-        max_wait_s=cfg.max_wait_s,
-        max_request_share=cfg.max_request_share,
     )
 
 
@@ -106,8 +102,7 @@ def open_services(
         script=provider_path(root, cfg.script),
         record=provider_path(root, cfg.record),
         replay=provider_path(root, cfg.replay),
-        max_retries=cfg.max_retries,
-        max_retry_wait_s=cfg.max_retry_wait_s,
+        retry=RetryPolicy(max_retries=cfg.max_retries, max_wait_s=cfg.max_retry_wait_s),
         caches=caches,
     )
     commit = settings.governance.commit

@@ -170,6 +170,7 @@ def test_anthropic_clients_are_shared_through_the_caches(
     repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from harness.model.factory import build_model
+    from harness.model.retry import RetryPolicy
 
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-0000")
     monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:9")
@@ -178,7 +179,7 @@ def test_anthropic_clients_are_shared_through_the_caches(
     assert build_model("anthropic", caches=caches) is one
     assert build_model("anthropic", caches=Caches()) is not one
     assert build_model("anthropic") is not build_model("anthropic")  # no caches: not shared
-    other = build_model("anthropic", max_retries=1, caches=caches)
+    other = build_model("anthropic", retry=RetryPolicy(max_retries=1), caches=caches)
     assert other is not one
     # built when first asked, one rate limiter per endpoint
     assert other.client.limiter is one.client.limiter  # type: ignore[attr-defined]

@@ -11,11 +11,10 @@ import re
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from harness.config.errors import problems_from
 from harness.config.models import Strict
-from harness.config.yamlload import load_yaml
+from harness.config.yamlload import load_model
 from harness.engine.context import Services
 from harness.errors import (
     ConfigError,
@@ -155,13 +154,10 @@ def read_manifest(path: Path) -> Manifest:
         raise UsageError(f"--manifest {file}: no such file") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"--manifest {file}: cannot be read as UTF-8 text ({exc})") from None
-    data = load_yaml(text, file)
-    if not isinstance(data, dict):
-        raise ConfigError(file, "(top)", "must be a mapping with 'cases' (and 'repo')")
     try:
-        manifest = Manifest.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigErrors(problems_from(file, exc)).first() from None
+        manifest = load_model(Manifest, text, file, "must be a mapping with 'cases' (and 'repo')")
+    except ConfigErrors as exc:
+        raise exc.first() from None
     seen: set[str] = set()
     for i, case in enumerate(manifest.cases):
         if case.id in seen:

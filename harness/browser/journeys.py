@@ -4,12 +4,10 @@ deterministically in a browser."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from harness.config.errors import problems_from, yaml_problem
+from harness.config.yamlload import load_model
 from harness.errors import ConfigError, ConfigErrors
 
 
@@ -96,19 +94,12 @@ class Journey(_Strict):
 
 
 def load_journey(path: Path) -> Journey:
-    file = path.name
+    file = f"journeys/{path.name}"
     try:
-        data: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigErrors([yaml_problem(file, exc)]) from exc
+        text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigErrors([ConfigError(file, "(file)", f"unreadable: {exc}")]) from exc
-    if not isinstance(data, dict):
-        raise ConfigErrors([ConfigError(file, "(top)", "must be a mapping with name and steps")])
-    try:
-        return Journey.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigErrors(problems_from(f"journeys/{file}", exc, model=Journey)) from exc
+        raise ConfigError(file, "(file)", f"unreadable: {exc}") from exc
+    return load_model(Journey, text, file, "must be a mapping with name and steps")
 
 
 def load_journeys(holdout_dir: Path) -> list[Journey]:
@@ -116,9 +107,7 @@ def load_journeys(holdout_dir: Path) -> list[Journey]:
     folder = holdout_dir / "journeys"
     files = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]) if folder.is_dir() else []
     if not files:
-        raise ConfigErrors(
-            [ConfigError(str(folder), "(folder)", "no journey files (*.yaml) in the hold-out")]
-        )
+        raise ConfigError(str(folder), "(folder)", "no journey files (*.yaml) in the hold-out")
     journeys: list[Journey] = []
     problems: list[ConfigError] = []
     for path in files:

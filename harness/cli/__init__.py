@@ -97,9 +97,10 @@ _LONG_WORD = re.compile(r"\S{241,}")
 
 
 def _line(message: str) -> str:
-    """An error line as printed: a value given at any length (a 5,000-character run id or
-    package URL echoed back) is shortened around an ellipsis, so the line stays one line."""
-    return _LONG_WORD.sub(lambda m: clip(m.group(0), 200), message)
+    """An error line as printed: one line (a line break becomes a space), and a value given at
+    any length (a 5,000-character run id or package URL echoed back) is shortened around an
+    ellipsis, so the line stays one line."""
+    return _LONG_WORD.sub(lambda m: clip(m.group(0), 200), message.replace("\n", " "))
 
 
 def _fail(message: str, code: int) -> None:
@@ -127,15 +128,15 @@ def main(argv: list[str] | None = None) -> Any:
         hint = (
             "" if sub is None else f" (see 'factory {sub} --help')".replace("factory  ", "factory ")
         )
-        _fail(exc.format_message().replace("\n", " ") + hint, 2)
+        _fail(exc.format_message() + hint, 2)
     except click.ClickException as exc:
-        _fail(exc.format_message().replace("\n", " "), 2)
+        _fail(exc.format_message(), 2)
     except ConfigErrors as exc:
         for problem in exc.problems:
             click.echo(f"factory: error: {_line(str(problem))}", err=True)
         sys.exit(exc.exit_code)
     except FactoryError as exc:
-        _fail(str(exc).replace("\n", " "), exc.exit_code)
+        _fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:
         _fail("interrupted", 130)
     except BrokenPipeError:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import click
 
-from harness.cli.common import ISSUE_NUMBER, opened
+from harness.cli.common import issue_argument, opened
 from harness.errors import check_one_line
 
 
 @click.command()
-@click.argument("number", type=ISSUE_NUMBER)
+@issue_argument
 @click.option(
     "--triage-at",
     default="at its next triage run",

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import click
 
-from harness.cli.common import PathText, emit_json, plan_folder, repo_root, state_dir
+from harness.cli.common import PathText, emit_json, json_option, plan_folder, repo_root, state_dir
 from harness.errors import UsageError
 
 
 @click.command()
 @click.argument("plan_dir", type=PathText(file_okay=False))
-@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@json_option("Print the results as JSON.")
 @click.pass_context
 def apply(ctx: click.Context, plan_dir: str, as_json: bool) -> None:
     """Apply the GitHub writes planned in PLAN_DIR, each exactly once (no model, no agent)."""

@@ -7,11 +7,11 @@ from itertools import zip_longest
 
 import click
 
-from harness.cli.common import emit_json, opened
+from harness.cli.common import emit_json, json_option, opened
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="Print what the audit found as JSON.")
+@json_option("Print what the audit found as JSON.")
 @click.option("--dry-run", is_flag=True, help="Print what an audit would file; file nothing.")
 @click.pass_context
 def audit(ctx: click.Context, as_json: bool, dry_run: bool) -> None:

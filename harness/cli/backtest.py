@@ -13,6 +13,7 @@ from harness.cli.common import (
     ISSUE_NUMBER,
     PathText,
     emit_json,
+    json_option,
     provider_override,
     repo_root,
     state_dir,
@@ -122,7 +123,7 @@ def _print(result: dict[str, Any]) -> None:
     default=None,
     help="Cases at a time (default: max_parallel in factory.yaml).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print {cases, summary} as JSON.")
+@json_option("Print {cases, summary} as JSON.")
 @click.pass_context
 def backtest(
     ctx: click.Context,

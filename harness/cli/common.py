@@ -7,10 +7,12 @@ import math
 import os
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
+from click.decorators import FC
 
 from harness.errors import MAX_INTEGER, UsageError
 from harness.paths import path_problem
@@ -87,6 +89,12 @@ def emit_json(data: Any) -> None:
 
 
 ISSUE_NUMBER = click.IntRange(1, MAX_INTEGER)
+issue_argument = click.argument("number", type=ISSUE_NUMBER)  # the issue a command is about
+
+
+def json_option(help_text: str) -> Callable[[FC], FC]:
+    """``--json`` (``as_json``): the command prints its answer as JSON, ``help_text`` says what."""
+    return click.option("--json", "as_json", is_flag=True, help=help_text)
 
 
 class FiniteFloatRange(click.FloatRange):

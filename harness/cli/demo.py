@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from harness.cli.common import PathText, emit_json
+from harness.cli.common import PathText, emit_json, json_option
 
 if TYPE_CHECKING:
     from harness.demo import DemoReport
@@ -86,7 +86,7 @@ def print_report(report: DemoReport) -> None:
     default=None,
     help="Where to generate the demo (new or empty directory; default: a temp dir).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the demo's outcome as JSON.")
+@json_option("Print the demo's outcome as JSON.")
 def demo(target: Path | None, as_json: bool) -> None:
     """Run the factory offline on a generated notes app and show what it decided and why."""
     from harness.cli.live import live_line

@@ -7,13 +7,18 @@ from functools import partial
 
 import click
 
-from harness.cli.common import emit_json, provider_override, repo_root, state_dir, terminal_safe
+from harness.cli.common import (
+    emit_json,
+    json_option,
+    provider_override,
+    repo_root,
+    state_dir,
+    terminal_safe,
+)
 
 
 @click.command()
-@click.option(
-    "--json", "as_json", is_flag=True, help="Print ok, commit, provider and every check as JSON."
-)
+@json_option("Print ok, commit, provider and every check as JSON.")
 @click.option(
     "--journeys",
     "every_journey",

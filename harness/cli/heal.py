@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import click
 
-from harness.cli.common import emit_json
+from harness.cli.common import emit_json, json_option
 from harness.errors import LeaseError
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="Print what was found and done as JSON.")
+@json_option("Print what was found and done as JSON.")
 @click.pass_context
 def health(ctx: click.Context, as_json: bool) -> None:
     """Run production's health now; when red, heal it: diagnose, bisect, revert through the
@@ -51,7 +51,7 @@ def health(ctx: click.Context, as_json: bool) -> None:
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="Print every flaky check as JSON.")
+@json_option("Print every flaky check as JSON.")
 @click.pass_context
 def flaky(ctx: click.Context, as_json: bool) -> None:
     """The checks heal found flaky (failed in production's health run, then passed again on

@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING
 import click
 
 from harness.cli.common import (
-    ISSUE_NUMBER,
     emit_json,
+    issue_argument,
+    json_option,
     read_stdin_text,
     repo_root,
     state_dir,
@@ -41,7 +42,7 @@ def issue() -> None:
 @click.option("--title", required=True, help="One line.")
 @click.option("--body", default="", help="The description; '-' reads it from standard input.")
 @click.option("--author", default=None, help="Who filed it (default: the current user).")
-@click.option("--json", "as_json", is_flag=True, help="Print the new issue as JSON.")
+@json_option("Print the new issue as JSON.")
 @click.pass_context
 def new(ctx: click.Context, title: str, body: str, author: str | None, as_json: bool) -> None:
     """File an issue; prints its number."""
@@ -59,17 +60,7 @@ def new(ctx: click.Context, title: str, body: str, author: str | None, as_json: 
 def checked_issue(title: str, body: str, author: str | None) -> tuple[str, str, str]:
     """A new issue's title, body and author as the local forge takes them, or one line
     saying what is wrong (``factory issue new``, ``factory mcp``'s file_issue)."""
-    title = title.strip()
-    if not title:
-        raise UsageError("--title: must not be empty")
-    if "\n" not in title:
-        check_one_line("--title", title)
-    if "\n" in title or len(title) > MAX_TITLE:
-        raise UsageError(f"--title: must be one line of at most {MAX_TITLE} characters")
-    if len(body.encode()) > MAX_BODY:
-        raise UsageError(
-            f"--body: {len(body.encode()):,} bytes is more than the {MAX_BODY:,} allowed"
-        )
+    title, body = checked_title(title), checked_body(body)
     from harness.forge.base import default_author
 
     author = (author or default_author()).strip()
@@ -79,8 +70,29 @@ def checked_issue(title: str, body: str, author: str | None) -> tuple[str, str, 
     return title, body, author
 
 
+def checked_title(title: str) -> str:
+    """An issue's title as the local forge takes it (stripped), or one line saying what is
+    wrong (a new issue's, an edited one's)."""
+    title = title.strip()
+    if not title:
+        raise UsageError("--title: must not be empty")
+    if "\n" not in title:
+        check_one_line("--title", title)
+    if "\n" in title or len(title) > MAX_TITLE:
+        raise UsageError(f"--title: must be one line of at most {MAX_TITLE} characters")
+    return title
+
+
+def checked_body(body: str) -> str:
+    """An issue's body if the local forge takes it, or one line saying it is too long."""
+    size = len(body.encode())
+    if size > MAX_BODY:
+        raise UsageError(f"--body: {size:,} bytes is more than the {MAX_BODY:,} allowed")
+    return body
+
+
 @issue.command("edit")
-@click.argument("number", type=ISSUE_NUMBER)
+@issue_argument
 @click.option("--title", default=None, help="The new title (one line).")
 @click.option("--body", default=None, help="The new description; '-' reads standard input.")
 @click.pass_context
@@ -92,12 +104,9 @@ def edit(ctx: click.Context, number: int, title: str | None, body: str | None) -
     if body == "-":
         body = read_stdin_text("--body")
     if title is not None:
-        title = title.strip()
-        if not title or "\n" in title or len(title) > MAX_TITLE:
-            raise UsageError(f"--title: must be one line of 1 to {MAX_TITLE} characters")
-        check_one_line("--title", title)
-    if body is not None and len(body.encode()) > MAX_BODY:
-        raise UsageError(f"--body: more than the {MAX_BODY:,} bytes allowed")
+        title = checked_title(title)
+    if body is not None:
+        body = checked_body(body)
     forge = _forge(ctx)
     current = forge.get_issue(number)
     title = current.title if title is None else title
@@ -108,7 +117,7 @@ def edit(ctx: click.Context, number: int, title: str | None, body: str | None) -
 
 @issue.command("list")
 @click.option("--state", type=click.Choice(["open", "closed", "all"]), default="open")
-@click.option("--json", "as_json", is_flag=True, help="Print the issues as a JSON array.")
+@json_option("Print the issues as a JSON array.")
 @click.pass_context
 def list_(ctx: click.Context, state: str, as_json: bool) -> None:
     """List issues (open by default)."""
@@ -123,8 +132,8 @@ def list_(ctx: click.Context, state: str, as_json: bool) -> None:
 
 
 @issue.command("show")
-@click.argument("number", type=ISSUE_NUMBER)
-@click.option("--json", "as_json", is_flag=True, help="Print the issue and its comments as JSON.")
+@issue_argument
+@json_option("Print the issue and its comments as JSON.")
 @click.pass_context
 def show(ctx: click.Context, number: int, as_json: bool) -> None:
     """Show one issue with its labels and comments."""
@@ -146,7 +155,7 @@ def show(ctx: click.Context, number: int, as_json: bool) -> None:
 
 
 @issue.command("label")
-@click.argument("number", type=ISSUE_NUMBER)
+@issue_argument
 @click.argument("labels", nargs=-1, required=True)
 @click.option("--remove", is_flag=True, help="Remove the labels instead of adding them.")
 @click.pass_context

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from harness.cli.common import emit_json, opened
+from harness.cli.common import emit_json, json_option, opened
 
 
 def _state(x: dict[str, Any]) -> str:
@@ -16,7 +16,7 @@ def _state(x: dict[str, Any]) -> str:
 
 
 @click.group(invoke_without_command=True)
-@click.option("--json", "as_json", is_flag=True, help="Print the lessons as JSON.")
+@json_option("Print the lessons as JSON.")
 @click.pass_context
 def lessons(ctx: click.Context, as_json: bool) -> None:
     """Lessons from evidence: refusals and people's decisions grouped by what they are about,
@@ -41,7 +41,7 @@ def lessons(ctx: click.Context, as_json: bool) -> None:
 
 
 @lessons.command()
-@click.option("--json", "as_json", is_flag=True, help="Print a row per run as JSON.")
+@json_option("Print a row per run as JSON.")
 @click.pass_context
 def propose(ctx: click.Context, as_json: bool) -> None:
     """Propose governance edits for lessons with two independent citations (at most

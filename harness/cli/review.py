@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING
 import click
 
 from harness.cli.common import (
-    ISSUE_NUMBER,
     emit_json,
+    issue_argument,
+    json_option,
     opened,
     provider_override,
     repo_root,
@@ -22,7 +23,12 @@ from harness.errors import check_one_line
 if TYPE_CHECKING:
     from harness.decisions import Decision
 
-_BY_HELP = "Who decides, for the audit trail (default: $FACTORY_ACTOR or the OS user name)."
+_by_option = click.option(
+    "--by",
+    "actor",
+    default=None,
+    help="Who decides, for the audit trail (default: $FACTORY_ACTOR or the OS user name).",
+)
 
 
 def _actor(actor: str | None, reason: str) -> str:
@@ -45,10 +51,10 @@ def _report(ctx: click.Context, decision: Decision, as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("number", type=ISSUE_NUMBER)
+@issue_argument
 @click.option("--reason", default="", help="Why (one line): kept in the audit trail, not posted.")
-@click.option("--by", "actor", default=None, help=_BY_HELP)
-@click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
+@_by_option
+@json_option("Print the decision as JSON.")
 @click.pass_context
 def approve(ctx: click.Context, number: int, reason: str, actor: str | None, as_json: bool) -> None:
     """Approve issue NUMBER: its change lands through validation with every deterministic
@@ -66,10 +72,10 @@ def approve(ctx: click.Context, number: int, reason: str, actor: str | None, as_
 
 
 @click.command()
-@click.argument("number", type=ISSUE_NUMBER)
+@issue_argument
 @click.option("--reason", required=True, help="Why; posted on the issue (one line).")
-@click.option("--by", "actor", default=None, help=_BY_HELP)
-@click.option("--json", "as_json", is_flag=True, help="Print the decision as JSON.")
+@_by_option
+@json_option("Print the decision as JSON.")
 @click.pass_context
 def reject(ctx: click.Context, number: int, reason: str, actor: str | None, as_json: bool) -> None:
     """Reject issue NUMBER: close it and its pull request with one comment."""
@@ -80,9 +86,9 @@ def reject(ctx: click.Context, number: int, reason: str, actor: str | None, as_j
 
 
 @click.command()
-@click.argument("number", type=ISSUE_NUMBER)
+@issue_argument
 @click.option("--reason", default="", help="Why (one line): posted on the issue.")
-@click.option("--by", "actor", default=None, help=_BY_HELP)
+@_by_option
 @click.pass_context
 def cancel(ctx: click.Context, number: int, reason: str, actor: str | None) -> None:
     """Stop the factory's work on accepted or in-progress issue NUMBER: its runs end (one
@@ -94,7 +100,7 @@ def cancel(ctx: click.Context, number: int, reason: str, actor: str | None) -> N
 
 
 @click.command()
-@click.argument("number", type=ISSUE_NUMBER)
+@issue_argument
 @click.option("--lesson", is_flag=True, help="NUMBER is a lesson's pull request.")
 @click.pass_context
 def diff(ctx: click.Context, number: int, lesson: bool) -> None:

@@ -7,27 +7,9 @@ from typing import Any
 
 import click
 
-from harness.cli.common import emit_json, provider_override, repo_root, state_dir
+from harness.cli.common import emit_json, json_option, provider_override, repo_root, state_dir
 from harness.errors import ConfigErrors, UsageError
-
-
-class _CiChoice(click.Choice[str]):
-    """The CI systems ``init`` writes workflows for (``scaffold.CI``), read when an option
-    is checked or its help shown: the scaffold's templating is not imported by every
-    command."""
-
-    def __init__(self) -> None:
-        super().__init__([])
-
-    @property  # type: ignore[override]
-    def choices(self) -> list[str]:
-        from harness.onboard import scaffold
-
-        return sorted(scaffold.CI)
-
-    @choices.setter
-    def choices(self, _: Any) -> None:
-        pass
+from harness.onboard import CI
 
 
 @click.command()
@@ -37,7 +19,12 @@ class _CiChoice(click.Choice[str]):
     default=None,
     help="The forge factory.yaml names (default: github with --ci, else local).",
 )
-@click.option("--ci", type=_CiChoice(), default=None, help="Also write CI workflows for scale-out.")
+@click.option(
+    "--ci",
+    type=click.Choice(sorted(CI)),
+    default=None,
+    help="Also write CI workflows for scale-out.",
+)
 @click.option(
     "--from-rehearsal",
     is_flag=True,
@@ -146,7 +133,7 @@ def _after(root: Path, context: dict[str, Any], pinned: str) -> None:
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="Print ok, errors, warnings, notes as JSON.")
+@json_option("Print ok, errors, warnings, notes as JSON.")
 @click.pass_context
 def check(ctx: click.Context, as_json: bool) -> None:
     """Validate governance files, factory.yaml and the hold-out journeys."""

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from harness.cli.common import emit_json, repo_root, state_dir, terminal_safe
+from harness.cli.common import emit_json, json_option, repo_root, state_dir, terminal_safe
 
 if TYPE_CHECKING:
     from harness.store.db import Store
@@ -29,7 +29,7 @@ def _store(ctx: click.Context) -> Store:
     help="How many runs, newest first.",
 )
 @click.option("--all", "every", is_flag=True, help="Every run (no --limit).")
-@click.option("--json", "as_json", is_flag=True, help="Print the runs as a JSON array.")
+@json_option("Print the runs as a JSON array.")
 @click.pass_context
 def runs(ctx: click.Context, limit: int, every: bool, as_json: bool) -> None:
     """Run history: workflow, issue, status, cost and tokens, newest first; how many older
@@ -82,7 +82,7 @@ def _run_line(row: dict[str, Any]) -> tuple[object, ...]:
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="Print the state as a JSON object.")
+@json_option("Print the state as a JSON object.")
 @click.option(
     "--window-days",
     type=click.IntRange(1, 3650),
@@ -136,14 +136,14 @@ def status_data(root: Path, store: Store, window_days: int) -> dict[str, Any]:
 def _review_state(root: Path, store: Store, days: int) -> dict[str, Any]:
     """The Autonomy Index and earned trust per kind (harness/review)."""
     from harness.config.settings import load_settings
-    from harness.errors import ConfigError, ConfigErrors
+    from harness.errors import ConfigErrors
     from harness.review.autonomy import autonomy_index_for
     from harness.review.trust import configured_states
 
     found: dict[str, Any] = {"autonomy_index": autonomy_index_for(store, days).to_json()}
     try:
         settings = load_settings(root, state_dir(root), sections=False)  # trust needs no mission
-    except (ConfigError, ConfigErrors) as exc:
+    except ConfigErrors as exc:
         return {**found, "trust": [], "trust_error": str(exc).replace("\n", " ")}
     states = configured_states(store, settings)
     return {**found, "trust": [t.to_json() for t in states]}
@@ -168,7 +168,7 @@ _STEP_KEYS = "attempt status started_at finished_at duration_s model_s subproces
 
 @click.command()
 @click.argument("run_id")
-@click.option("--json", "as_json", is_flag=True, help="Print the run and its steps as JSON.")
+@json_option("Print the run and its steps as JSON.")
 @click.pass_context
 def report(ctx: click.Context, run_id: str, as_json: bool) -> None:
     """One run: its steps, timings, model calls, costs and evidence."""

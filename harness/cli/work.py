@@ -18,6 +18,8 @@ from harness.cli.common import (
     ISSUE_NUMBER,
     FiniteFloatRange,
     emit_json,
+    issue_argument,
+    json_option,
     opened,
     plan_folder,
     provider_override,
@@ -62,7 +64,7 @@ def _live(
     show_default=True,
     help="Seconds to wait for the batch before leaving it for the next run.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the decisions as JSON.")
+@json_option("Print the decisions as JSON.")
 @click.pass_context
 def triage(
     ctx: click.Context, only: int | None, batch: bool, batch_wait: float, as_json: bool
@@ -104,8 +106,8 @@ def triage(
 
 
 @click.command()
-@click.argument("number", type=ISSUE_NUMBER)
-@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+@issue_argument
+@json_option("Print the outcome as JSON.")
 @click.pass_context
 def implement(ctx: click.Context, number: int, as_json: bool) -> None:
     """Implement accepted issue NUMBER in a worktree and open a PR (exit 1 if refused)."""
@@ -137,8 +139,8 @@ def implement(ctx: click.Context, number: int, as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("number", type=ISSUE_NUMBER)
-@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
+@issue_argument
+@json_option("Print the outcome as JSON.")
 @click.pass_context
 def validate(ctx: click.Context, number: int, as_json: bool) -> None:
     """Validate the PR of issue NUMBER with the hold-out and the sealed validator; merge if
@@ -175,7 +177,7 @@ def validate(ctx: click.Context, number: int, as_json: bool) -> None:
     is_flag=True,
     help="Exit 3 when an issue of the cycle now waits for a person (a review, a decision).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print every stage's rows as JSON.")
+@json_option("Print every stage's rows as JSON.")
 @click.pass_context
 def run_command(
     ctx: click.Context,
@@ -333,7 +335,7 @@ def _run_rows(result: CycleResult) -> list[tuple[object, ...]]:
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="Print the numbers as a JSON array.")
+@json_option("Print the numbers as a JSON array.")
 @click.pass_context
 def queue(ctx: click.Context, as_json: bool) -> None:
     """The issues ready to implement (read-only: what a CI fan-out runs on)."""
@@ -351,7 +353,7 @@ def queue(ctx: click.Context, as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("number", type=ISSUE_NUMBER)
+@issue_argument
 @click.pass_context
 def retry(ctx: click.Context, number: int) -> None:
     """Re-queue a failed, needs-human or deferred issue NUMBER, with one comment on it."""

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 from difflib import get_close_matches
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from harness.errors import ConfigError
+from harness.errors import ConfigError, ConfigErrors
+
+M = TypeVar("M", bound=BaseModel)
 
 _KEYED = re.compile(r"^([A-Za-z_][\w.]*): (.+)$", re.DOTALL)
 
@@ -68,6 +70,15 @@ def problems_from(
             message = keyed.group(2)
         out.append(ConfigError(file, dotted(loc, prefix), message))
     return out
+
+
+def validated(model: type[M], data: Any, file: str, prefix: str = "") -> M:
+    """``data`` as ``model``, or ConfigErrors: one line per problem, naming ``file`` (and an
+    unknown key the key it is closest to)."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigErrors(problems_from(file, exc, prefix, model)) from exc
 
 
 def yaml_problem(file: str, exc: yaml.YAMLError, line_offset: int = 0) -> ConfigError:

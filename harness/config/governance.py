@@ -8,9 +8,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import ValidationError
-
-from harness.config.errors import problems_from
+from harness.config.errors import validated
 from harness.config.mission import check_mission
 from harness.config.models import CONFIG_FILE, GOVERNANCE_FILES, Rules
 from harness.config.yamlload import load_yaml
@@ -96,10 +94,7 @@ def split_front_matter(text: str, file: str = "factory_rules.md") -> tuple[dict[
 
 def parse_rules(text: str, file: str = "factory_rules.md") -> Rules:
     data, _ = split_front_matter(text, file)
-    try:
-        return Rules.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigErrors(problems_from(file, exc, model=Rules)) from exc
+    return validated(Rules, data, file)
 
 
 def read_on_branch(repo: GitRepo, branch: str, path: str) -> str | None:
@@ -130,9 +125,7 @@ def load_governance(repo: GitRepo, branch: str, sections: bool = True) -> Govern
     from the same commit even if the branch moves while they are read."""
     commit = repo.rev_parse(f"refs/heads/{branch}")
     if commit is None:
-        raise ConfigErrors(
-            [ConfigError("factory.yaml", "production_branch", f"branch {branch!r} has no commits")]
-        )
+        raise ConfigError("factory.yaml", "production_branch", f"branch {branch!r} has no commits")
     return governance_at(repo, commit, f"on the production branch {branch!r}", sections)
 
 
@@ -152,8 +145,6 @@ def governance_at(repo: GitRepo, commit: str, where: str, sections: bool = True)
         rules = parse_rules(texts["factory_rules.md"])
     except ConfigErrors as exc:
         problems += exc.problems
-    except ConfigError as exc:
-        problems.append(exc)
     if problems:
         raise ConfigErrors(problems)
     return Governance(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import string
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, get_args
 
@@ -37,6 +38,17 @@ def _matches(rx: re.Pattern[str], form: str) -> AfterValidator:
     def check(value: str) -> str:
         if not rx.match(value):
             raise ValueError(f"{value!r} is not {form}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _holds(test: Callable[[str], object], problem: str) -> AfterValidator:
+    """A text's rule: ``problem`` when ``test`` of the text is false."""
+
+    def check(value: str) -> str:
+        if not test(value):
+            raise ValueError(problem)
         return value
 
     return AfterValidator(check)
@@ -109,7 +121,7 @@ SETUP_INPUTS = (
 )
 
 
-def start_placeholders(command: str) -> None:
+def start_placeholders(command: str) -> str:
     """``commands.start`` is filled in with ``str.format(port=…)``: ``{port}`` is its only
     placeholder and a literal brace is written twice. Anything else (``{}``, ``{0}``,
     ``{name}``, a lone brace) would fail only when the app is started, so it is refused here.
@@ -125,50 +137,34 @@ def start_placeholders(command: str) -> None:
             raise ValueError(f"{shown} is not a placeholder: {{port}} is the only one; {literal}")
     if not any(name == "port" for name, _, _ in fields):
         raise ValueError("must contain {port}, where the factory puts a free port")
+    return command
 
 
 class Commands(Strict):
     setup: str | None = None
-    test: str = Field(min_length=1)
+    test: Annotated[str, _holds(str.strip, "must not be blank")] = Field(min_length=1)
     # chosen tests alone: {tests} is where their paths or ids go (docs/testing.md); unset,
     # it is made from the runner commands.test names, or the whole suite runs
-    test_files: str | None = None
-    start: str | None = None
+    test_files: (
+        Annotated[
+            str,
+            _holds(
+                lambda command: "{tests}" in command,
+                "must contain {tests}, where the factory puts the tests to run",
+            ),
+        ]
+        | None
+    ) = None
+    start: Annotated[str, AfterValidator(start_placeholders)] | None = None
     audit: str | None = Field(default=None, min_length=1)  # an analyser of the project's own
-    ready_path: str = "/"
+    ready_path: Annotated[
+        str, _holds(lambda path: path.startswith("/"), "must be a path starting with /")
+    ] = "/"
     test_timeout_s: float = Field(default=900, gt=0)  # commands.test, and the run_tests tool
     command_timeout_s: float = Field(default=120, gt=0)  # one run_command of an agent
     setup_timeout_s: float = Field(default=900, gt=0)
     # files commands.setup reads: a change touching one is set up again, without network
     setup_inputs: list[str] = Field(default_factory=lambda: list(SETUP_INPUTS))
-
-    @field_validator("test")
-    @classmethod
-    def _not_blank(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("must not be blank")
-        return value
-
-    @field_validator("test_files")
-    @classmethod
-    def _tests_placeholder(cls, value: str | None) -> str | None:
-        if value is not None and "{tests}" not in value:
-            raise ValueError("must contain {tests}, where the factory puts the tests to run")
-        return value
-
-    @field_validator("start")
-    @classmethod
-    def _port(cls, value: str | None) -> str | None:
-        if value is not None:
-            start_placeholders(value)
-        return value
-
-    @field_validator("ready_path")
-    @classmethod
-    def _path(cls, value: str) -> str:
-        if not value.startswith("/"):
-            raise ValueError("must be a path starting with /")
-        return value
 
 
 Role = Literal["triage", "planner", "implementer", "reviewer", "validator", "learner", "auditor"]
@@ -337,7 +333,7 @@ class Audit(Strict):
 class FactoryConfig(Strict):
     forge: Literal["local", "github"] = "local"
     github: GitHubSettings = SECTION
-    production_branch: str = "main"
+    production_branch: Annotated[str, _matches(_BRANCH, "a valid branch name")] = "main"
     commands: Commands
     holdout: str | None = Field(default=None, min_length=1)  # None: ../<repo dir name>-holdout
     max_parallel: int = Field(default=4, ge=1, le=32)
@@ -353,13 +349,6 @@ class FactoryConfig(Strict):
     review: ReviewSettings = SECTION
     health: Health = SECTION
     audit: Audit = SECTION
-
-    @field_validator("production_branch")
-    @classmethod
-    def _branch(cls, value: str) -> str:
-        if not _BRANCH.match(value):
-            raise ValueError(f"{value!r} is not a valid branch name")
-        return value
 
     def rehearsal_trust(self, rules: Rules | None) -> list[str]:
         """The rehearsal's trust (``factory check`` refuses it where CI workflows exist,

@@ -5,15 +5,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from pydantic import ValidationError
-
-from harness.config.errors import problems_from
+from harness.config.errors import validated
 from harness.config.governance import Governance, load_governance, read_on_branch
 from harness.config.models import CONFIG_FILE, GOVERNANCE_FILES, FactoryConfig, Provider
 from harness.config.network import default_allow
-from harness.config.yamlload import load_yaml
+from harness.config.yamlload import load_model
 from harness.errors import ConfigError, ConfigErrors
 from harness.git.repo import GitRepo
 from harness.paths import path_problem
@@ -40,17 +37,7 @@ class Settings:
 
 
 def parse_config(text: str, file: str = CONFIG_FILE) -> FactoryConfig:
-    try:
-        data: Any = load_yaml(text, file)
-    except ConfigError as exc:
-        raise ConfigErrors([exc]) from exc
-    data = {} if data is None else data
-    if not isinstance(data, dict):
-        raise ConfigErrors([ConfigError(file, "(top)", "must be a mapping of keys to values")])
-    try:
-        return FactoryConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigErrors(problems_from(file, exc, model=FactoryConfig)) from exc
+    return load_model(FactoryConfig, text, file)
 
 
 HOLDOUT_ENV = "FACTORY_HOLDOUT"
@@ -77,7 +64,7 @@ def holdout_path(root: Path, config: FactoryConfig) -> Path:
 def _usable(raw: str, where: tuple[str, str]) -> None:
     """A hold-out path the system can take (checked as text: nothing is looked up yet)."""
     if problem := path_problem(raw):
-        raise ConfigErrors([ConfigError(*where, problem)])
+        raise ConfigError(*where, problem)
 
 
 def check_holdout(root: Path, holdout: Path) -> ConfigError | None:
@@ -106,19 +93,17 @@ def _committed_config(repo: GitRepo) -> FactoryConfig:
         if text is not None:
             break
     else:
-        raise ConfigErrors(
-            [ConfigError(CONFIG_FILE, "(file)", f"not committed on the production branch; {_HOW}")]
-        )
+        raise ConfigError(CONFIG_FILE, "(file)", f"not committed on the production branch; {_HOW}")
     config = parse_config(text)
     if (branch := config.production_branch) == candidate:
         return config
     there = read_on_branch(repo, branch, CONFIG_FILE)
     if there is None:
         problem = f"names {branch!r}, which has no committed factory.yaml; {_HOW}"
-        raise ConfigErrors([ConfigError(CONFIG_FILE, "production_branch", problem)])
+        raise ConfigError(CONFIG_FILE, "production_branch", problem)
     if (config := parse_config(there)).production_branch != branch:
         problem = f"the copy on {branch!r} names another production branch"
-        raise ConfigErrors([ConfigError(CONFIG_FILE, "production_branch", problem)])
+        raise ConfigError(CONFIG_FILE, "production_branch", problem)
     return config
 
 
@@ -139,17 +124,11 @@ def load_settings(
         governance = load_governance(repo, config.production_branch, sections)
     except ConfigErrors as exc:
         problems += exc.problems
-    except ConfigError as exc:
-        problems.append(exc)
     if problems:
         raise ConfigErrors(problems)
     if provider_override:
-        try:
-            provider = Provider.model_validate(
-                {**config.provider.model_dump(), "type": provider_override}
-            )
-        except ValidationError as exc:
-            raise ConfigErrors(problems_from("--provider", exc)) from exc
+        overridden = {**config.provider.model_dump(), "type": provider_override}
+        provider = validated(Provider, overridden, "--provider")
         config = config.model_copy(update={"provider": provider})
     return Settings(root.resolve(), state_dir, config, governance, holdout)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from harness.config.errors import yaml_problem
+from harness.config.errors import M, validated, yaml_problem
 from harness.errors import ConfigError
 
 
@@ -55,3 +55,15 @@ def load_yaml(text: str, file: str, line_offset: int = 0) -> Any:
         ) from None
     except yaml.YAMLError as exc:
         raise yaml_problem(file, exc, line_offset) from exc
+
+
+def load_model(
+    model: type[M], text: str, file: str, top: str = "must be a mapping of keys to values"
+) -> M:
+    """YAML ``text`` of one mapping (an empty text: an empty mapping) as ``model``, or
+    ConfigErrors: one line per problem, naming ``file``; ``top`` says what else it is."""
+    data = load_yaml(text, file)
+    data = {} if data is None else data
+    if not isinstance(data, dict):
+        raise ConfigError(file, "(top)", top)
+    return validated(model, data, file)

@@ -21,6 +21,7 @@ from github.PullRequest import PullRequest as GhPull
 from github.Repository import Repository
 
 from harness.caches import PROCESS, Memo
+from harness.config.models import GitHubSettings
 from harness.errors import ForgeError, GitError, NotFoundError
 from harness.faults import fault_point
 from harness.forge.base import (
@@ -33,10 +34,11 @@ from harness.forge.base import (
 )
 from harness.forge.github_budget import RequestBudget
 from harness.forge.github_issues import IssueSnapshot, issue_from_json, listing
-from harness.forge.github_rest import GitHubRest
+from harness.forge.github_rest import GITHUB_RETRY, GitHubRest
 from harness.forge.markers import Markers, load_markers
 from harness.git.remote import Remote
 from harness.git.repo import GitRepo
+from harness.model.retry import RetryPolicy
 from harness.store.db import Store
 
 FALLBACK_BOT = "github-actions[bot]"
@@ -64,20 +66,15 @@ class GitHubForge:
         self,
         store: Store,
         repo: GitRepo,
-        repository: str,
         token: str,
+        settings: GitHubSettings,
         api_url: str = "https://api.github.com",
         remote_url: str | None = None,
-        bot_login: str | None = None,
-        own_logins: tuple[str, ...] = (),
-        write_interval_s: float = 1.0,
-        max_wait_s: float = 60.0,
-        max_retries: int = 4,
-        backoff_s: float = 1.0,
-        max_request_share: float = 0.5,
+        retry: RetryPolicy = GITHUB_RETRY,
         snapshot_max_age_s: float = 30.0,
         markers: Markers | None = None,
     ) -> None:
+        repository = settings.repository_in_use
         self.store = store
         self.repo = repo
         self.repository = repository
@@ -95,21 +92,12 @@ class GitHubForge:
         )
         self._repo: Repository = self._gh.withLazy(True).get_repo(repository)
         self.remote = Remote(repo, remote_url or f"https://github.com/{repository}.git", token)
-        self._bot = bot_login
-        self._others = frozenset(own_logins)
+        self._bot = settings.bot_login
+        self._others = frozenset(settings.own_logins)
         self._who = (self.api_url, hashlib.sha256(token.encode()).hexdigest())
         self._labels_key = self._key("labels", "ready")
-        self.budget = RequestBudget(max_request_share)
-        self.http = GitHubRest(
-            self._gh,
-            repository,
-            self.api_url,
-            self.budget,
-            write_interval_s,
-            max_wait_s,
-            max_retries,
-            backoff_s,
-        )
+        self.budget = RequestBudget(settings.max_request_share)
+        self.http = GitHubRest(self._gh, self.api_url, self.budget, settings, retry)
         self.snapshot = IssueSnapshot(store, repository, self.http.get, snapshot_max_age_s)
         self._seen_prs: dict[int, PullRequest] = {}  # as last answered in this run
 

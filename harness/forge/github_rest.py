@@ -5,22 +5,26 @@ paced writes, conditional reads, and every answer's rate-limit headers noted in 
 from __future__ import annotations
 
 import json
-import random
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import requests
 from github import Github, GithubException
 
 from harness.caches import PROCESS, Memo
+from harness.config.models import GitHubSettings
 from harness.cpu import waiting
 from harness.errors import DeferredError, ForgeError
 from harness.forge.github_budget import RequestBudget
-from harness.model.retry import server_wait
+from harness.model.retry import RetryPolicy, server_wait
 
 T = TypeVar("T")
+
+# how GitHub is retried; how long a wait the forge honours is the settings' ``max_wait_s``
+GITHUB_RETRY = RetryPolicy(max_retries=4, base_s=1.0, cap_s=30.0, jitter=0.25)
 
 
 class _Pacer:
@@ -46,22 +50,17 @@ class GitHubRest:
     def __init__(
         self,
         gh: Github,
-        repository: str,
         api_url: str,
         budget: RequestBudget,
-        write_interval_s: float,
-        max_wait_s: float,
-        max_retries: int,
-        backoff_s: float,
+        settings: GitHubSettings,
+        retry: RetryPolicy = GITHUB_RETRY,
     ) -> None:
         self.gh = gh
-        self.repository = repository
+        self.repository = settings.repository_in_use
         self.api_url = api_url
         self.budget = budget
-        self.write_interval_s = write_interval_s
-        self.max_wait_s = max_wait_s
-        self.max_retries = max_retries
-        self.backoff_s = backoff_s
+        self.write_interval_s = settings.write_interval_s
+        self.policy = replace(retry, max_wait_s=settings.max_wait_s)
 
     def request(
         self,
@@ -96,7 +95,7 @@ class GitHubRest:
 
     def wait(self, exc: Exception, attempt: int) -> float | None:
         """Seconds to wait before trying again, or ``None`` if trying again cannot help."""
-        backoff = min(30.0, self.backoff_s * 2.0**attempt) * (0.75 + 0.25 * random.random())
+        backoff = self.policy.backoff(attempt)
         if isinstance(exc, requests.RequestException):
             return backoff
         if not isinstance(exc, GithubException):
@@ -149,12 +148,12 @@ class GitHubRest:
                                 f"GitHub: {what}: {reason} (it may have taken effect; not repeated)"
                             ) from exc
                     attempt += 1
-                    if wait > self.max_wait_s:
+                    if wait > self.policy.max_wait_s:
                         raise DeferredError(
                             f"GitHub asks to wait {wait:.0f} s ({what}): deferred",
                             time.time() + wait,
                         ) from exc
-                    if attempt > self.max_retries:
+                    if attempt > self.policy.max_retries:
                         raise ForgeError(f"GitHub: {what}: {reason} after {attempt} tries") from exc
                     time.sleep(wait)
 

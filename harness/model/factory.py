@@ -50,18 +50,16 @@ class _FirstAsked:
         return cast(dict[str, Response], self.client.run_batch(requests, wait_s))
 
 
-def _anthropic(max_retries: int, max_wait_s: float, caches: Caches | None) -> Model:
+def _anthropic(policy: RetryPolicy, caches: Caches | None) -> Model:
     """With ``caches``: one client per endpoint, key and policy for all who share them (it is
     thread-safe, and building one costs a TLS context), so parallel runs share it."""
-    policy = RetryPolicy(max_retries=max_retries, max_wait_s=max_wait_s)
     if caches is None:
         return _FirstAsked(policy, None)
     secret = api_key()
     key = (
         os.environ.get("ANTHROPIC_BASE_URL", ""),
         hashlib.sha256(secret.encode()).hexdigest(),
-        str(max_retries),
-        str(max_wait_s),
+        policy,
     )
     return caches.part(Clients).get(key, lambda: _FirstAsked(policy, caches))
 
@@ -72,14 +70,13 @@ def build_model(
     script: Path | None = None,
     record: Path | None = None,
     replay: Path | None = None,
-    max_retries: int = 3,
-    max_retry_wait_s: float = 60.0,
+    retry: RetryPolicy | None = None,
     caches: Caches | None = None,
 ) -> Model:
     kind = resolve_kind(kind)
     model: Model
     if kind == "anthropic":
-        model = _anthropic(max_retries, max_retry_wait_s, caches)
+        model = _anthropic(retry or RetryPolicy(), caches)
     elif kind == "scripted":
         model = ScriptedModel(load_script(script) if script else None)
     elif kind == "replay":

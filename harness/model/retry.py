@@ -1,6 +1,7 @@
-"""Retry policy for model calls: no library default decides how long the harness waits.
+"""The retry policy of the model and GitHub clients: no library default decides how long the
+harness waits.
 
-The SDK's own retries are off; this is the only retry layer. The honoured
+The SDKs' own retries are off; this is the only retry layer. The honoured
 ``retry-after`` is capped: a server asking for more than the cap defers the work
 (``DeferredError``) instead of sleeping for days.
 """
@@ -22,11 +23,12 @@ class RetryPolicy:
     max_wait_s: float = 60.0  # longest server-requested wait we honour; beyond it: defer
     base_s: float = 0.5
     cap_s: float = 8.0
+    jitter: float = 0.5  # a wait is its step times a random share in [1 - jitter, 1]
 
     def backoff(self, attempt: int, rng: Callable[[], float] = random.random) -> float:
-        """Exponential backoff with full jitter in [0.5, 1.0] of the step."""
+        """Exponential backoff, the step jittered down by at most ``jitter`` of it."""
         step = min(self.cap_s, self.base_s * float(2**attempt))
-        return float(step * (0.5 + 0.5 * rng()))
+        return float(step * (1.0 - self.jitter + self.jitter * rng()))
 
 
 def server_wait(headers: Mapping[str, str], now: Callable[[], float] = time.time) -> float | None:

@@ -16,9 +16,9 @@ from pathlib import Path
 from string import Template
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from harness.config.errors import problems_from
+from harness.config.errors import validated
 from harness.config.yamlload import load_yaml
 from harness.errors import ConfigError, ConfigErrors, ModelError
 from harness.model.blocks import Block, Message, Request, Response, estimate_tokens, text_block
@@ -71,9 +71,7 @@ def load_script(path: Path) -> list[Rule]:
     try:
         text = path.read_text("utf-8")
     except OSError as exc:
-        raise ConfigErrors(
-            [ConfigError(str(path), "(file)", f"unreadable: {exc.strerror}")]
-        ) from exc
+        raise ConfigError(str(path), "(file)", f"unreadable: {exc.strerror}") from exc
     return _rules(text, str(path))
 
 
@@ -81,19 +79,16 @@ def load_script(path: Path) -> list[Rule]:
 def _rules(text: str, source: str) -> list[Rule]:
     """The rules of a script's ``text``, parsed once per process (every command of a
     process opens the model again). Nobody changes them."""
-    try:
-        data = load_yaml(text, source)
-    except ConfigError as exc:
-        raise ConfigErrors([exc]) from exc
+    data = load_yaml(text, source)
     if not isinstance(data, list):
-        raise ConfigErrors([ConfigError(source, "(top)", "a script is a list of rules")])
+        raise ConfigError(source, "(top)", "a script is a list of rules")
     rules: list[Rule] = []
     problems: list[ConfigError] = []
     for i, item in enumerate(data):
         try:
-            rules.append(Rule.model_validate(item))
-        except ValidationError as exc:
-            problems += problems_from(source, exc, prefix=f"[{i}]")
+            rules.append(validated(Rule, item, source, f"[{i}]"))
+        except ConfigErrors as exc:
+            problems += exc.problems
     if problems:
         raise ConfigErrors(problems)
     return rules

@@ -89,8 +89,6 @@ def _collect(report: CheckReport, fn: Callable[..., Any], *args: Any) -> Any:
         return fn(*args)
     except ConfigErrors as exc:
         report.errors.extend(exc.problems)
-    except ConfigError as exc:
-        report.errors.append(exc)
     return None
 
 
@@ -321,7 +319,7 @@ def ci_problems(root: Path) -> list[ConfigError]:
     try:
         config = parse_config((root / CONFIG_FILE).read_text("utf-8"))
         rules = parse_rules((root / GOVERNANCE_FILES[1]).read_text("utf-8"))
-    except (ConfigErrors, ConfigError, OSError):
+    except (ConfigErrors, OSError):
         return []
     if not found:
         return []

@@ -20,19 +20,18 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from harness.config import system
 from harness.config.governance import parse_rules, split_front_matter
-from harness.config.models import CONFIG_FILE, GOVERNANCE_FILES, FactoryConfig
+from harness.config.models import CONFIG_FILE, GOVERNANCE_FILES
 from harness.config.network import default_allow
 from harness.config.settings import check_holdout, holdout_path, parse_config
 from harness.config.yamlload import load_yaml
 from harness.errors import ConfigErrors, GitError, UsageError
 from harness.forge.base import default_author
 from harness.git.repo import GitRepo
+from harness.onboard import CI
 from harness.paths import workflows_dir
 from harness.sandbox.bwrap import SAFE_PATH
 
 TEMPLATES = MappingProxyType({name: f"{name}.j2" for name in (*GOVERNANCE_FILES, CONFIG_FILE)})
-# --ci NAME -> (template folder under workflows/init/, the folder it mirrors in the repository)
-CI = MappingProxyType({"github-actions": ("github", ".github")})
 # what each --force-KIND overwrites: a CI file by its folder (forms, workflows), else governance
 KINDS = ("governance", "forms", "workflows")
 _CI_KINDS = MappingProxyType({"ISSUE_TEMPLATE": "forms", "workflows": "workflows"})
@@ -264,8 +263,8 @@ def starter_holdout(root: Path, factory_yaml: str) -> tuple[Path, str] | None:
     factory.yaml names, when that folder does not exist yet; None when it does (a
     maintainer's journeys are never touched) or when the folder cannot be placed."""
     try:
-        config = FactoryConfig.model_validate(load_yaml(factory_yaml, "factory.yaml"))
-    except (ValueError, ConfigErrors):
+        config = parse_config(factory_yaml)
+    except ConfigErrors:
         return None
     holdout = holdout_path(root, config)
     if holdout.exists() or check_holdout(root, holdout) is not None:

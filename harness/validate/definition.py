@@ -11,12 +11,12 @@ import re
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from harness.caches import Memo
-from harness.config.errors import problems_from
+from harness.config.errors import validated
 from harness.config.yamlload import load_yaml
-from harness.errors import ConfigError, ConfigErrors
+from harness.errors import ConfigError
 from harness.model.tools import known_tools
 from harness.paths import validators_dir
 
@@ -98,18 +98,17 @@ def parse_validator(text: str, source: str) -> Definition:
     """``text`` as a definition; every problem is a ``ConfigError`` naming ``source``."""
     data = load_yaml(text, source)
     if not isinstance(data, dict):
-        raise ConfigErrors([ConfigError(source, "(top)", "must be a mapping of keys to values")])
-    model = ReviewerDefinition if data.get("role") == "reviewer" else ValidatorDefinition
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigErrors(problems_from(source, exc)) from exc
+        raise ConfigError(source, "(top)", "must be a mapping of keys to values")
+    model: type[Definition] = (
+        ReviewerDefinition if data.get("role") == "reviewer" else ValidatorDefinition
+    )
+    return validated(model, data, source)
 
 
 def shipped_validator_text(name: str) -> str:
     path = validators_dir() / f"{name}.yaml"
     if not path.is_file():
-        raise ConfigErrors([ConfigError(f"validators/{name}.yaml", "(file)", "no such validator")])
+        raise ConfigError(f"validators/{name}.yaml", "(file)", "no such validator")
     return path.read_text(encoding="utf-8")
 
 
@@ -146,5 +145,5 @@ def load_sealed(services: Services, name: str) -> ValidatorDefinition:
     definition = load_validator(services, name)
     if not isinstance(definition, ValidatorDefinition):
         source = f"validators/{name}.yaml"
-        raise ConfigErrors([ConfigError(source, "role", "must be validator (a sealed one)")])
+        raise ConfigError(source, "role", "must be validator (a sealed one)")
     return definition

@@ -111,6 +111,13 @@ CASES = [
         "standard input",
         stdin=b"caf\xe9",
     ),
+    # an issue's title and body: one rule for a new issue and an edited one
+    Case("title-empty", ("issue", "new", "--title", " "), "--title: must not be empty"),
+    Case("edit-title-empty", ("issue", "edit", "1", "--title", " "), "--title: must not be empty"),
+    Case("title-1001", ("issue", "new", "--title", "x" * 1001), "at most 1000 characters"),
+    Case("edit-title-1001", ("issue", "edit", "1", "--title", "x" * 1001), "at most 1000"),
+    Case("edit-title-newline", ("issue", "edit", "1", "--title", "a\nb"), "must be one line"),
+    Case("edit-body-10MiB", ("issue", "edit", "1", "--body", "x" * (10 * 2**20 + 1)), "allowed"),
     Case("label-bytes", ("issue", "label", "1", "\udcff"), "not UTF-8"),
     Case("report-bytes", ("report", "\udcff"), "not UTF-8"),
     Case("reason-bytes", ("stop", "--reason", "\udcff"), "--reason: not UTF-8"),

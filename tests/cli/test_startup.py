@@ -63,8 +63,9 @@ def test_help_imports_the_commands_and_nothing_they_run() -> None:
     )
     assert not set(found) & set(HEAVY), found
     others = [m for m in found if m != "harness.cli" and not m.startswith("harness.cli.")]
-    # the errors and the path rules the options check (both the standard library only)
-    assert sorted(others) == ["harness.errors", "harness.paths"], others
+    # the errors, the path rules the options check and the CI systems --ci offers (the
+    # onboard package's face, a table of names): the standard library only
+    assert sorted(others) == ["harness.errors", "harness.onboard", "harness.paths"], others
 
 
 def test_the_store_alone_imports_no_model_or_validation_library() -> None:

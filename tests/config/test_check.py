@@ -67,12 +67,18 @@ def remove(name: str) -> Callable[[Path], None]:
     return lambda repo: (repo / name).unlink()
 
 
-def bad_journey(repo: Path) -> None:
-    edit("factory.yaml", r"^holdout: .*$", f"holdout: {repo.parent / 'ho'}")(repo)
-    (repo.parent / "ho" / "journeys").mkdir(parents=True)
-    (repo.parent / "ho" / "journeys" / "login.yaml").write_text(
-        "name: login\nsteps:\n  - goto: /\n  - clik: {text: Login}\n"
-    )
+def journey(text: str) -> Callable[[Path], None]:
+    """A hold-out outside the repository whose one journey, login.yaml, is ``text``."""
+
+    def apply(repo: Path) -> None:
+        edit("factory.yaml", r"^holdout: .*$", f"holdout: {repo.parent / 'ho'}")(repo)
+        (repo.parent / "ho" / "journeys").mkdir(parents=True)
+        (repo.parent / "ho" / "journeys" / "login.yaml").write_text(text)
+
+    return apply
+
+
+bad_journey = journey("name: login\nsteps:\n  - goto: /\n  - clik: {text: Login}\n")
 
 
 def write(name: str, text: str) -> Callable[[Path], None]:
@@ -164,6 +170,16 @@ MISTAKES = [
         "factory_rules.md: auto_merge.enabeld: unknown key",
     ),
     ("bad journey step", bad_journey, "journeys/login.yaml: steps[1].clik: unknown key"),
+    (
+        "journey naming a key twice",
+        journey("name: login\nname: again\nsteps:\n  - goto: /\n"),
+        "journeys/login.yaml: line 2: duplicate key 'name'",
+    ),
+    (
+        "journey not a mapping",
+        journey("- goto: /\n"),
+        "journeys/login.yaml: (top): must be a mapping with name and steps",
+    ),
     (
         "duplicate key",
         append("factory.yaml", "max_parallel: 2\n"),

@@ -8,7 +8,7 @@ import pytest
 
 from harness.config.models import FactoryConfig
 from harness.config.settings import load_settings, parse_config
-from harness.errors import ConfigErrors
+from harness.errors import ConfigError, ConfigErrors
 from tests.cli_helpers import run_cli
 from tests.conftest import git
 
@@ -46,6 +46,10 @@ def test_defaults_of_a_minimal_config() -> None:
         ("", ["factory.yaml: commands: required, but missing"]),
         ("commands: {}", ["factory.yaml: commands.test: required, but missing"]),
         ("commands: {test: '  '}", ["factory.yaml: commands.test: must not be blank"]),
+        (
+            "commands: {test: t, test_files: 'pytest -q'}",
+            ["factory.yaml: commands.test_files: must contain {tests}, where the factory puts"],
+        ),
         ("commands: {test: 5}", ["factory.yaml: commands.test: must be a valid string (got 5)"]),
         ("- a\n- b\n", ["factory.yaml: (top): must be a mapping of keys to values"]),
         (
@@ -205,3 +209,14 @@ def test_start_may_hold_doubled_braces() -> None:
     assert config.commands.start.format(port=8000) == 'sh -c "echo ${HOME}; serve 8000"'
     config = parse_config("commands: {test: 'find . -name x -exec rm {} +'}\n")  # shell braces
     assert "{}" in config.commands.test
+
+
+def test_one_problem_is_its_own_list_of_problems() -> None:
+    """Whoever gathers problems catches ``ConfigErrors`` and reads ``problems``: one
+    ``ConfigError`` is caught and read the same way, never lost or wrapped."""
+    one = ConfigError("factory.yaml", "commands", "required, but missing")
+    with pytest.raises(ConfigErrors) as caught:
+        raise one
+    assert caught.value.problems == [one]
+    assert str(ConfigErrors([one])) == str(one) == "factory.yaml: commands: required, but missing"
+    assert str(one.first("(at HEAD)")) == "factory.yaml: commands: required, but missing (at HEAD)"

@@ -6,11 +6,15 @@ import copy
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from harness.config.models import GitHubSettings
 from harness.forge.github import GitHubForge
+from harness.forge.github_rest import GITHUB_RETRY
 from harness.git.repo import GitRepo
+from harness.model.retry import RetryPolicy
 from harness.store.db import Store
 from tests.factory_repo import git
 from tests.standins.github_standin import GitHubStandIn
@@ -29,17 +33,29 @@ def standin_for(repo: Path, root: Path) -> Iterator[GitHubStandIn]:
         yield standin
 
 
-def github_forge(standin: GitHubStandIn, repo: Path, state: Path, **options: Any) -> GitHubForge:
-    settings: dict[str, Any] = {"write_interval_s": 0.0, "backoff_s": 0.05, "max_wait_s": 30.0}
-    settings.update(options)
+# GitHub's retry policy with short waits
+FAST_RETRY = replace(GITHUB_RETRY, base_s=0.05)
+
+
+def github_forge(
+    standin: GitHubStandIn,
+    repo: Path,
+    state: Path,
+    retry: RetryPolicy = FAST_RETRY,
+    snapshot_max_age_s: float = 30.0,
+    **options: Any,
+) -> GitHubForge:
+    """A forge on ``standin``; ``options`` are ``github:`` settings of factory.yaml."""
+    chosen = {"repository": standin.repository, "write_interval_s": 0.0, "max_wait_s": 30.0}
     return GitHubForge(
         Store.open(state),
         GitRepo(repo),
-        standin.repository,
         TOKEN,
+        GitHubSettings(**{**chosen, **options}),
         api_url=standin.api_url,
         remote_url=f"{standin.server_url}/{standin.repository}.git",
-        **settings,
+        retry=retry,
+        snapshot_max_age_s=snapshot_max_age_s,
     )
 
 

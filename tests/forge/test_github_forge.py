@@ -7,17 +7,18 @@ import itertools
 import json
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from harness.errors import DeferredError, ForgeError, GitError, NotFoundError
 from harness.forge.base import LABELS
-from harness.forge.conformance import run_forge_conformance
 from harness.git.repo import GitRepo
 from harness.store.db import Store
 from tests.conftest import git
-from tests.forge.github_helpers import TOKEN, github_forge, standin_for
+from tests.forge.conformance import run_forge_conformance
+from tests.forge.github_helpers import FAST_RETRY, TOKEN, github_forge, standin_for
 
 
 @pytest.fixture
@@ -205,7 +206,7 @@ def test_a_post_after_a_look_up_is_not_all_that_is_known(
 def test_secondary_rate_limit_with_retry_after_zero_backs_off(
     hub, empty_repo: Path, tmp_path: Path
 ) -> None:
-    forge = github_forge(hub, empty_repo, tmp_path / "state", backoff_s=0.2)
+    forge = github_forge(hub, empty_repo, tmp_path / "state", replace(FAST_RETRY, base_s=0.2))
     number = hub.open_issue("t", "b")
     for _ in range(2):
         hub.fail_next("GET", r"/issues$", "secondary", retry_after="0")
@@ -254,7 +255,7 @@ def test_a_failed_create_without_a_lookup_is_not_repeated(
 def test_idempotent_requests_retry_5xx_a_bounded_number_of_times(
     hub, empty_repo: Path, tmp_path: Path
 ) -> None:
-    forge = github_forge(hub, empty_repo, tmp_path / "state", max_retries=2)
+    forge = github_forge(hub, empty_repo, tmp_path / "state", replace(FAST_RETRY, max_retries=2))
     number = hub.open_issue("t", "b")
     for _ in range(5):
         hub.fail_next("GET", r"/issues$", "5xx", status=503)
@@ -440,7 +441,7 @@ def test_other_logins_of_the_factory_count_as_its_own(
 ) -> None:
     """A comment an App token posted (the apply job's FACTORY_WRITE_TOKEN) is found by the job
     that comments with github.token, so nothing is posted twice; strangers still don't count."""
-    forge = github_forge(hub, empty_repo, tmp_path / "state", own_logins=("factory-app[bot]",))
+    forge = github_forge(hub, empty_repo, tmp_path / "state", own_logins=["factory-app[bot]"])
     number = hub.open_issue("t", "b")
     hub.add_comment(
         number, f"{forge.markers.tag(number, 'implement:pr')}\nOpened.", "factory-app[bot]"

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 from harness.errors import ForgeError
-from harness.forge.conformance import run_forge_conformance
 from harness.forge.local import LocalForge
 from harness.git.repo import CheckoutNotClean, GitRepo
 from harness.store.db import Store
 from tests.conftest import git
+from tests.forge.conformance import run_forge_conformance
 
 
 def test_local_forge_conformance(empty_repo: Path, tmp_path: Path) -> None:

@@ -1,4 +1,4 @@
-"""A behavioural test suite every ``Forge`` must pass, shipped with the package.
+"""A behavioural test suite every ``Forge`` must pass (the local forge and the GitHub forge run it).
 
 ``run_forge_conformance(forge, make_branch)`` exercises issues, labels, comments and pull
 requests through the protocol only. ``make_branch(name)`` must create a branch with one new
