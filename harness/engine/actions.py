@@ -170,10 +170,6 @@ def call(name: str, ctx: StepContext) -> tuple[dict[str, object], str | None]:
     return result, None
 
 
-def get_action(name: str) -> Action | None:
-    return actions().functions.get(name)
-
-
 def action_info(name: str) -> ActionInfo | None:
     return actions().declared.get(name)
 

@@ -16,15 +16,17 @@ import os
 import subprocess
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import cast
+from typing import Any, cast
 
 import git  # GitPython: the one module that imports it
+import yaml
 
 from harness.caches import PROCESS, Memo
+from harness.paths import workflows_dir
 
 
 @dataclass
@@ -35,72 +37,21 @@ class _Clock:
     seconds: float = 0.0
 
 
-# Command-line configuration of every git invocation (it takes precedence over the
-# repository's own file; the keys git reads only from protected scopes need it here).
-SAFE_CONFIG: tuple[str, ...] = (
-    "core.hooksPath=/dev/null",
-    "core.fsmonitor=false",
-    "core.attributesFile=/dev/null",
-    "core.sshCommand=false",
-    "core.pager=cat",
-    "core.editor=:",
-    "sequence.editor=:",
-    "core.askPass=",
-    "credential.helper=",
-    "commit.gpgSign=false",
-    "tag.gpgSign=false",
-    "log.showSignature=false",
-    "gpg.program=false",
-    "protocol.ext.allow=never",
-    "submodule.recurse=false",
-    "fetch.recurseSubmodules=false",
-    "core.protectHFS=true",
-    "core.protectNTFS=true",
-    "protocol.file.allow=always",
-    "safe.directory=*",
+# How every git process starts, shipped as data: ``workflows/git/hardening.yaml``.
+HARDENING: Mapping[str, Any] = MappingProxyType(
+    yaml.load((workflows_dir() / "git" / "hardening.yaml").read_bytes(), yaml.CSafeLoader)
 )
-
-# The only variables of the parent process git sees (identity, locale-free plumbing).
-_PASSED = ("PATH", "HOME", "TMPDIR")
-_IDENTITY = (
-    "GIT_AUTHOR_NAME",
-    "GIT_AUTHOR_EMAIL",
-    "GIT_AUTHOR_DATE",
-    "GIT_COMMITTER_NAME",
-    "GIT_COMMITTER_EMAIL",
-    "GIT_COMMITTER_DATE",
-)
-_DEFAULT_IDENTITY = MappingProxyType(
-    {
-        "GIT_AUTHOR_NAME": "factory",
-        "GIT_AUTHOR_EMAIL": "factory@localhost",
-        "GIT_COMMITTER_NAME": "factory",
-        "GIT_COMMITTER_EMAIL": "factory@localhost",
-    }
-)
+# command-line configuration of every git invocation (it wins over the repository's own)
+SAFE_CONFIG: tuple[str, ...] = tuple(HARDENING["command_line"])
 
 
 def git_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The whole environment of a git process: built here, never inherited wholesale."""
-    env = {key: os.environ[key] for key in _PASSED if key in os.environ}
+    env = {key: os.environ[key] for key in HARDENING["passed"] if key in os.environ}
     env.setdefault("PATH", "/usr/bin:/bin")
-    env.update(_DEFAULT_IDENTITY)
-    env.update({key: os.environ[key] for key in _IDENTITY if os.environ.get(key)})
-    env.update(
-        {
-            "LC_ALL": "C",
-            "LANGUAGE": "C",
-            "GIT_CONFIG_NOSYSTEM": "1",
-            "GIT_CONFIG_GLOBAL": os.devnull,
-            "GIT_ATTR_NOSYSTEM": "1",
-            "GIT_TERMINAL_PROMPT": "0",
-            "GIT_NO_REPLACE_OBJECTS": "1",
-            "GIT_PAGER": "cat",
-            "GIT_EDITOR": ":",
-            "GIT_SEQUENCE_EDITOR": ":",
-            "GIT_OPTIONAL_LOCKS": "0",
-        }
-    )
+    env.update(HARDENING["default_identity"])
+    env.update({key: os.environ[key] for key in HARDENING["identity"] if os.environ.get(key)})
+    env.update(HARDENING["environment"])
     if extra:
         env.update(extra)
     return env

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from harness.caches import PROCESS, Memo
 from harness.errors import GitError
-from harness.git.env import run_git
+from harness.git.env import HARDENING, run_git
 
 
 class GitConfigRefused(GitError, exit_code=2):
@@ -38,31 +38,8 @@ class GitIntegrityError(GitError):
     """Something git reads changed during a run: the run stops, git is not run again."""
 
 
-REFUSED_KEYS: tuple[str, ...] = (
-    "filter.*",
-    "diff.*.textconv",
-    "diff.*.command",
-    "diff.external",
-    "merge.*.driver",
-    "pager.*",
-    "core.gitproxy",
-    "core.alternaterefscommand",
-    "core.worktree",
-    "credential.*",
-    "include.*",
-    "includeif.*",
-    "gpg.*.program",
-    "gpg.ssh.defaultkeycommand",
-    "url.*.insteadof",
-    "url.*.pushinsteadof",
-    "remote.*.uploadpack",
-    "remote.*.receivepack",
-    "remote.*.vcs",
-    "protocol.*",
-    "difftool.*",
-    "mergetool.*",
-    "uploadpack.packobjectshook",
-)
+# keys that make git run a program and that no command-line setting switches off
+REFUSED_KEYS: tuple[str, ...] = tuple(HARDENING["refused_keys"])
 
 
 def git_dir(path: Path) -> Path:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from harness.caches import PROCESS, Locks
@@ -46,58 +44,43 @@ class Remote:
         self.url = url
         self._token = token
 
-    @contextmanager
-    def _auth(self) -> Iterator[dict[str, str]]:
+    def _git(self, *args: str) -> None:
+        """``git <args>`` against the remote, the token in the environment of this one git
+        process alone (read back by the askpass script)."""
         # the run's CPU slot goes to another run while the forge's server answers
         with waiting(), tempfile.TemporaryDirectory(prefix="factory-askpass-") as folder:
             script = Path(folder) / "askpass"
             script.write_text(_ASKPASS)
             script.chmod(0o700)
-            yield {
+            env = {
                 "GIT_ASKPASS": str(script),
                 "FACTORY_GIT_TOKEN": self._token,
                 "GIT_TERMINAL_PROMPT": "0",
                 "GCM_INTERACTIVE": "never",
                 "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             }
+            self.repo.git(*args, env=env)
 
     def push(self, sha: str, branch: str) -> None:
         """Set the remote ``branch`` to ``sha`` (the factory's own branches only)."""
         if not branch.startswith("factory/issue-"):
             raise GitError(f"push: {branch} is not a factory branch")
-        with self._auth() as env:
-            self.repo.git(
-                "push",
-                "--porcelain",
-                self.url,
-                f"+{sha}:refs/heads/{branch}",
-                env=env,
-            )
+        self._git("push", "--porcelain", self.url, f"+{sha}:refs/heads/{branch}")
 
     def push_fast_forward(self, old: str, new: str, branch: str) -> None:
         """Move the remote ``branch`` from ``old`` to ``new``; refused if it moved."""
-        with self._auth() as env:
-            self.repo.git(
-                "push",
-                "--porcelain",
-                f"--force-with-lease=refs/heads/{branch}:{old}",
-                self.url,
-                f"{new}:refs/heads/{branch}",
-                env=env,
-            )
+        self._git(
+            "push",
+            "--porcelain",
+            f"--force-with-lease=refs/heads/{branch}:{old}",
+            self.url,
+            f"{new}:refs/heads/{branch}",
+        )
 
     def fetch(self, branch: str) -> str:
         """Fetch the remote ``branch``; return its head SHA (kept under ``refs/factory``)."""
         ref = f"{TRACKING}/{branch}"
-        with self._auth() as env:
-            self.repo.git(
-                "fetch",
-                "--no-tags",
-                "--quiet",
-                self.url,
-                f"+refs/heads/{branch}:{ref}",
-                env=env,
-            )
+        self._git("fetch", "--no-tags", "--quiet", self.url, f"+refs/heads/{branch}:{ref}")
         sha = self.repo.rev_parse(ref)
         if sha is None:
             raise GitError(f"fetch: the remote has no branch {branch}")

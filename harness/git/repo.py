@@ -18,7 +18,7 @@ from pathlib import Path
 from harness.caches import PROCESS, Memo
 from harness.errors import GitError
 from harness.git import integrity, shape
-from harness.git.env import git_seconds, run_git
+from harness.git.env import HARDENING, git_seconds, run_git
 from harness.git.reader import Found, Reader, reader
 
 __all__ = ("GitRepo", "git_seconds")
@@ -30,10 +30,7 @@ PER_WORKTREE = re.compile(r"(?:[A-Z_]*HEAD(?:$|[\^~:@])|refs/(?:bisect|worktree|
 
 # commands that read a working tree's untracked files: in a linked worktree (where agents
 # work) none runs before the tree is checked for ``.git`` entries below its root
-READS_WORKTREE = frozenset(
-    {"add", "status", "ls-files", "reset", "update-index", "stash", "clean", "checkout",
-     "commit", "restore", "switch", "rm", "mv", "submodule"}
-)  # fmt: skip
+READS_WORKTREE = frozenset(HARDENING["reads_worktree"])
 
 
 def _text(data: bytes) -> str:

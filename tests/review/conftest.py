@@ -181,7 +181,7 @@ def trust_story(tmp_path_factory: pytest.TempPathFactory) -> Story:
 
             # trust earned: the next fix merges by itself; a hold-out journey production does
             # not pass appears as it lands, so the smoke run after the merge fails
-            real_merge = registry.get_action("validate.merge")
+            real_merge = registry.actions().functions["validate.merge"]
             assert real_merge is not None
             journey = holdout / "journeys" / "count.yaml"
 

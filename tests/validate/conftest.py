@@ -214,7 +214,7 @@ def queued_together(monkeypatch, validations: int = 2, order: list[int] | None =
     With ``order``, they arrive in that order (the issues' numbers), whatever the timing."""
     from harness.engine import actions as registry
 
-    real_baseline = registry.get_action("validate.baseline")
+    real_baseline = registry.actions().functions["validate.baseline"]
     assert real_baseline is not None
     barrier, joined = threading.Barrier(validations), set()
     arrived = threading.Condition()

@@ -298,7 +298,7 @@ def _moving_under(mp: pytest.MonkeyPatch, moved: Moved) -> None:
     """``validate.merge`` of ``moved.number``, after the next of its ``moves`` (if any)."""
     from harness.engine import actions as registry
 
-    real_merge = registry.get_action("validate.merge")
+    real_merge = registry.actions().functions["validate.merge"]
     assert real_merge is not None
     left = list(moved.moves)
 

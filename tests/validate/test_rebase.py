@@ -59,7 +59,7 @@ def _neighbours_first(mp: pytest.MonkeyPatch, repo: Path, landed: list[str]) -> 
     neighbour lands a test at the same place of the same test file."""
     from harness.engine import actions as registry
 
-    real = registry.get_action("validate.baseline")
+    real = registry.actions().functions["validate.baseline"]
     assert real is not None
     validations: list[int] = []
 
