@@ -546,9 +546,9 @@ def one_proposal_per_cause(world: World, records: Records) -> list[str]:
 
 
 def a_flake_is_counted(records: Records) -> list[str]:
-    """A check that failed production's health and passed again on the same tree is in
-    ``factory flaky``; once there, its failure alone never reverts a change (heal's bisect
-    leaves checks it found flaky out: docs/heal.md)."""
+    """A check that failed production's health and passed again on the same tree (a test,
+    with the whole suite passing) is in ``factory flaky``; once there, its failure alone
+    never reverts a change (heal's bisect leaves checks it found flaky out: docs/heal.md)."""
     from harness.heal.checks import flakes
 
     listed, flaky, broken = set(flakes(records.store)), set[str](), []
@@ -557,7 +557,11 @@ def a_flake_is_counted(records: Records) -> list[str]:
         failing = set(diagnosis.checks) if diagnosis else set()
         again = diagnosis.again if diagnosis else None
         if again is not None and not again.environment:
-            missing = sorted(failing - set(again.failed) - listed)
+            # a test passed again only where the whole suite did (docs/heal.md); a journey
+            # on an app of its own
+            suite = not any(not c.startswith("journey:") for c in again.failed)
+            passed = failing - set(again.failed)
+            missing = sorted(c for c in passed - listed if suite or c.startswith("journey:"))
             broken += [f"{c} passed again on {healed.sha[:12]}, not counted flaky" for c in missing]
         if healed.outcome == "reverted" and failing and failing <= flaky:
             culprit = str(healed.culprit)[:12]
