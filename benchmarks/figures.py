@@ -344,8 +344,14 @@ def _verdict(verdict: str, score: float, match: str | None = None) -> dict[str, 
                         "verdict": verdict,
                         "score": score,
                         "criteria": [
-                            {"criterion": "It works.", "result": verdict, "evidence": "seen"}
+                            {
+                                "criterion": "C1",
+                                "result": verdict,
+                                "observations": [1],
+                                "evidence": "seen",
+                            }
                         ],
+                        "regressions": [],
                         "summary": "The home page, as the issue asks."
                         if verdict == "pass"
                         else "The page does not do what the issue asks.",

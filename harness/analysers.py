@@ -67,7 +67,9 @@ class Analyser(Strict):
 def shipped_data() -> dict[str, Any]:
     """``workflows/analysers.yaml``: the analysers, and the manifests a dependency diff reads
     (read once per process; not to be changed)."""
-    return dict(yaml.safe_load((workflows_dir() / "analysers.yaml").read_text("utf-8")))
+    return dict(
+        yaml.load((workflows_dir() / "analysers.yaml").read_text("utf-8"), yaml.CSafeLoader)
+    )
 
 
 def load_analysers(settings: Settings) -> list[Analyser]:

@@ -5,9 +5,9 @@ workflows")."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from types import MappingProxyType
-from typing import Generic, Literal, Self, TypeVar
+from typing import Any, Generic, Literal, Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -145,8 +145,9 @@ class Assignment(IssueSpec):
     edited_since_triage: bool = False
     previous: dict[str, object] | None = None
     holdout: str = ""  # the hold-out's digest when the attempt started (never its content)
-    tier: int = 0  # refused attempts before this one: each moves ``models.escalate`` one up
+    tier: int = 0  # refused attempts before this one (a rebase: none): ``models.escalate``
     models: dict[str, str] = Field(default_factory=dict)  # role -> the model this attempt calls
+    reverted: dict[str, object] | None = None  # a regression issue's: the change it brings back
 
 
 class ChangeInputs(Inputs):
@@ -348,13 +349,26 @@ class Tested(Artifact):
     again: bool = False  # run once more alone: its time limit stopped it beside other work
     flaky_again: bool = False  # run once more, whole: it failed holding a check heal found flaky
     decided_by: str | None = None  # what decides it (``harness.validate.suite``): tree, setup …
+    host: dict[str, str] = Field(default_factory=dict)  # what it saw of the host (``host_seen``)
     reused_from: str | None = None  # the run that ran it, when this record reuses its result
 
 
 class CriterionResult(Artifact):
+    """One criterion as the validator judged it: ``criterion`` is its id in the signed spec
+    (``criterion_ids``), ``observations`` the numbers of the observations it rests on,
+    ``evidence`` what it says it saw (or, not observable, what it lacks)."""
+
     criterion: str
     result: Literal["pass", "fail", "not_observable"]
     evidence: str = ""
+    observations: list[int] = Field(default_factory=list)
+
+
+class Regression(Artifact):
+    """Something the issue did not ask to change that the validator saw broken or gone."""
+
+    what: str
+    observations: list[int] = Field(default_factory=list)
 
 
 class Verdict(Artifact):
@@ -364,10 +378,21 @@ class Verdict(Artifact):
     score: float
     criteria: list[CriterionResult] = Field(default_factory=list)
     summary: str = ""
+    regressions: list[Regression] = Field(default_factory=list)
 
     def results(self, result: str) -> list[str]:
-        """The criteria judged ``result`` (``fail``, ``not_observable``…)."""
+        """The ids of the criteria judged ``result`` (``fail``, ``not_observable``…)."""
         return [c.criterion for c in self.criteria if c.result == result]
+
+    def judged(self) -> dict[str, CriterionResult]:
+        """Each criterion's entry by its id: the first one the validator gave for it."""
+        return {c.criterion: c for c in reversed(self.criteria)}
+
+
+def criterion_ids(criteria: list[str]) -> list[str]:
+    """The ids of a spec's acceptance criteria, as the validator is shown them: C1…Cn in
+    their order (C1 alone, the issue's request itself, when triage gave none)."""
+    return [f"C{n}" for n in range(1, max(len(criteria), 1) + 1)]
 
 
 class KeptVerdict(Artifact):
@@ -378,6 +403,7 @@ class KeptVerdict(Artifact):
     candidate: str
     changed: list[str]
     replayed: int = 0
+    run: str | None = None  # the run whose validator gave it
 
 
 class ValidatorRun(Artifact):
@@ -396,8 +422,31 @@ class ValidatorRun(Artifact):
     kept: KeptVerdict | None = None
     # connections to the seal's sockets from any process but the seal's: refused (who, which)
     refused: list[str] = Field(default_factory=list)
+    criteria: list[str] = Field(default_factory=list)  # the acceptance criteria it was asked
+    sent_back: str = ""  # what its first verdict lacked, when it was sent back to look again
     # its transcript: written to a file of its own, never into the step's record
     messages: list[dict[str, object]] = Field(default_factory=list, exclude=True)
+
+    def by_criterion(self) -> list[dict[str, Any]]:
+        """For a person (``factory report``, the dashboard): each criterion it was asked, in
+        the spec's order, with its id and text, the validator's result and words, and the
+        recorded observations it cites (action, input, status, what it saw)."""
+        judged = self.output.judged() if self.output is not None else {}
+        seen = {o.number: asdict(o) for o in self.observed}
+        rows: list[dict[str, Any]] = []
+        for cid, text in zip(criterion_ids(self.criteria), self.criteria or [""], strict=True):
+            entry = judged.get(cid)
+            cited = [seen[n] for n in entry.observations if n in seen] if entry else []
+            rows.append(
+                {
+                    "criterion": cid,
+                    "text": text,
+                    "result": entry.result if entry else "not judged",
+                    "evidence": entry.evidence if entry else "",
+                    "cited": cited,
+                }
+            )
+        return rows
 
 
 class Connection(Artifact):
@@ -540,6 +589,7 @@ class Probe(Artifact):
     sha: str
     failed: list[str]
     environment: str | None = None
+    alone: bool = False  # the tests by their ids (``commands.test_files``), not the whole suite
 
 
 class Diagnosis(Artifact):
@@ -569,6 +619,7 @@ class Blame(Artifact):
     issue: int | None = None
     commits: int = 0  # first-parent commits after the green end, up to the red one
     probes: list[Probe] = Field(default_factory=list)
+    alone: bool = False  # its tests probed alone, by their ids: they fail so on the red commit
 
 
 class Healed(Artifact):
@@ -664,7 +715,7 @@ class Lesson(Artifact):
     citations: list[Citation]
     independent: int = 0
     stale: bool = False
-    proposal: str | None = None  # open | merged | closed: what became of its newest PR
+    proposal: str | None = None  # open | merged | closed: its newest PR; no edit: the learner's
     proposable: bool = False
 
 
@@ -695,6 +746,7 @@ class Rehearsal(Artifact):
     before: dict[str, object] = Field(default_factory=dict)
     after: dict[str, object] = Field(default_factory=dict)
     stopped: str | None = None
+    few: str | None = None  # fewer past cases touch the lesson's cause than lessons.cases
 
 
 class Proposal(Artifact):
@@ -778,10 +830,15 @@ class RunRecords:
         found = [a.gates for _, a in self.found if isinstance(a, kinds) and a.gates]
         return found[-1] if found else []
 
+    def judged(self) -> list[tuple[StepRecord, IssueSpec]]:
+        """Triage's decisions the run recorded itself (an implement run's ``Assignment`` holds
+        one as the spec it works from: not a decision of that run's)."""
+        return [(s, a) for s, a in self.every(IssueSpec) if not isinstance(a, Assignment)]
+
     def decision(self) -> str | None:
         """Validation's route, else triage's decision."""
-        routed, spec = self.newest(Routing), self.newest(IssueSpec)
-        return routed.route if routed else spec.decision if spec else None
+        routed, judged = self.newest(Routing), self.judged()
+        return routed.route if routed else judged[-1][1].decision if judged else None
 
 
 @dataclass(frozen=True)

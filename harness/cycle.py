@@ -16,23 +16,23 @@ from harness.artifacts import (
     Smoke,
     Validation,
     ValidationTarget,
-    Worktree,
 )
 from harness.config.settings import Settings
 from harness.engine.context import Services
-from harness.engine.runner import LEASE_TTL_S, Engine, RunOutcome, check_kill_switch
+from harness.engine.runner import LEASE_TTL_S, RunOutcome, check_kill_switch, end_unfinished
 from harness.errors import FactoryError, LeaseError
 from harness.forge.base import Label, Queued
 from harness.git.worktrees import WorktreeManager
 from harness.heal.run import ProductionState, reverts_waiting
 from harness.heal.run import production_health as production_health  # benchmarks read it here
 from harness.implement.run import implement_issue, waits_for_approval
+from harness.model.provider import require_model
 from harness.review.trust import approvals
 from harness.sandbox.shared import shared
 from harness.services import open_services
 from harness.store.db import Store
 from harness.store.outcomes import outcome_word, shown
-from harness.triage.queue import deferred_waiting, triage_all
+from harness.triage.queue import deferred_waiting, triage_all, untriaged
 from harness.validate.run import unfinished_after_merge, validate_issue
 
 Progress = Callable[[str], None]
@@ -65,6 +65,7 @@ class CycleResult(TypedDict, total=False):
     busy: str
     ended: list[int]
     deferred: dict[str, object]  # issues the daily author limit defers: count, until
+    waiting: list[int]  # issues of the cycle that now wait for a person (review or decision)
 
 
 def needs_validation(services: Services, number: int) -> bool:
@@ -120,7 +121,7 @@ def refusal_reason(decided: Validation, checked: CheckResult | None) -> str:
     )
 
 
-def _row(stage: str, number: int, outcome: RunOutcome | None, error: str | None) -> StageRow:
+def stage_row(stage: str, number: int, outcome: RunOutcome | None, error: str | None) -> StageRow:
     if outcome is None:
         return {"stage": stage, "issue": number, "status": "refused", "reason": error}
     decided = outcome.artifact(Validation)
@@ -157,16 +158,30 @@ def outcome_of(row: StageRow) -> str | None:
     )
 
 
-def refused_any(result: CycleResult) -> bool:
-    """Whether a gate, a budget or a validator said no to any issue of the cycle
-    (docs/user-guide.md, "Commands": exit 1). A triage decision to reject or ask for information
-    is not a refusal."""
-    return (
-        not result.get("production", {"green": True})["green"]  # red production stops the cycle
-        or any(row["status"] == "stopped" for row in result["triage"])
-        or any(row["status"] != "succeeded" for row in result["implement"])
-        or any(outcome_of(row) != "merged" for row in result["validate"])
-    )
+WAITING_EXIT = 3  # ``factory run --fail-on-waiting``: an issue now waits for a person
+
+
+def cycle_exit(result: CycleResult, fail_on_waiting: bool = False) -> int:
+    """``factory run``'s exit code (docs/user-guide.md, "Exit codes"), whatever became of the
+    issues: 1 when the cycle could not do its work — production red (nothing was built on
+    it), a run stopped (the kill switch, a budget, the provider asking to wait) or a stage
+    that could not start for an issue; with ``fail_on_waiting``, ``WAITING_EXIT`` when an
+    issue now waits for a person; else 0."""
+    rows = [*result["triage"], *result["implement"], *result["validate"]]
+    if not result.get("production", {"green": True})["green"] or any(
+        row["status"] in ("stopped", "refused") for row in rows
+    ):
+        return 1
+    return WAITING_EXIT if fail_on_waiting and result.get("waiting") else 0
+
+
+def _for_a_person(services: Services, result: CycleResult) -> CycleResult:
+    """``result`` with the issues it worked on that now wait for a person."""
+    rows = [*result["triage"], *result["implement"], *result["validate"]]
+    held = {Label.NEEDS_REVIEW, Label.NEEDS_HUMAN}
+    worked = sorted({int(str(row["issue"])) for row in rows})
+    waiting = [n for n in worked if held & set(services.forge.get_issue(n).labels)]
+    return {**result, "waiting": waiting} if waiting else result
 
 
 def _one(
@@ -185,9 +200,9 @@ def _one(
         )
         try:
             fn = implement_issue if stage == "implement" else validate_issue
-            return _row(stage, number, fn(services, number), None)
+            return stage_row(stage, number, fn(services, number), None)
         except FactoryError as exc:
-            return _row(stage, number, None, str(exc))
+            return stage_row(stage, number, None, str(exc))
 
 
 @shared()  # one egress proxy and one warm analyser for every issue of the stage
@@ -204,6 +219,7 @@ def run_stage(
     rows: list[StageRow] = []
     if not numbers:
         return rows
+    require_model(settings, provider)
     progress(f"{stage} {len(numbers)} issue(s), {width} at a time …")
     with closing(Store.open(settings.state_dir)) as store, ThreadPoolExecutor(width) as pool:
         futures = [pool.submit(_one, settings, provider, stage, n, store, plan) for n in numbers]
@@ -230,6 +246,8 @@ def run_cycle(
     width = max_parallel or services.settings.config.max_parallel
     WorktreeManager.of(services.repo, services.settings.state_dir).prune()  # killed runs' leftovers
     progress("triage …")
+    if untriaged(services):  # an idle cycle asks no model: it needs no key
+        require_model(services.settings, provider)
     triaged = triage_all(services)
     for row in triaged:
         progress(f"  issue {row['issue']}: {row.get('decision') or row['status']}")
@@ -258,12 +276,12 @@ def run_cycle(
         progress(f"  production is red: {health.get('reason')}")
         result["validate"] += stage("validate", reverts_waiting(services))
         services.forge.settle()
-        return result
+        return _for_a_person(services, result)
     result["implement"] = stage("implement", ready_to_implement(services))
     check_kill_switch(services)
     result["validate"] += stage("validate", _waiting(services))
     services.forge.settle()
-    return result
+    return _for_a_person(services, result)
 
 
 def end_abandoned(services: Services) -> list[int]:
@@ -280,7 +298,6 @@ def end_abandoned(services: Services) -> list[int]:
     kept = {i.number for i in services.forge.list_issues("open")}
     kept |= set(unfinished_after_merge(services))
     ended: list[int] = []
-    worktrees = WorktreeManager.of(services.repo, services.settings.state_dir)
     for run in runs:
         number = run.issue
         if number is None or number in kept:
@@ -291,9 +308,7 @@ def end_abandoned(services: Services) -> list[int]:
                 if still is None or still.id != run.id:
                     continue
                 why = f"issue #{number} is no longer open: its {run.workflow} run was not resumed"
-                made = Engine(services).end(run.id, why).artifact(Worktree)
-                if made is not None:  # the branch is kept (factory prune); the checkout is not
-                    worktrees.remove(Path(made.path))
+                end_unfinished(services, run.id, why)
                 ended.append(number)
         except LeaseError:  # held by a run alive in another process
             continue

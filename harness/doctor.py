@@ -16,7 +16,7 @@ from harness.browser.chromium import find_chromium
 from harness.browser.journeys import Journey, load_journeys
 from harness.caches import PROCESS
 from harness.config.settings import Settings, load_settings
-from harness.errors import ConfigErrors
+from harness.errors import ConfigErrors, UsageError
 from harness.faults import fault_point
 from harness.git.repo import GitRepo
 from harness.git.worktrees import WorktreeManager
@@ -102,13 +102,15 @@ def _sandbox_check(sandbox: Sandbox) -> Check:
     return Check("sandbox", passed, round(result.duration_s, 2), detail, _tail(result.output))
 
 
-def _setup(settings: Settings, path: Path, report: DoctorReport) -> Check:
-    """``commands.setup`` as every run sets up production: ``prepare_worktree``."""
-    prepared = prepare_worktree(settings, path, report.commit, report.commit, fresh=True)
+def _setup(settings: Settings, path: Path, report: DoctorReport, fresh: bool) -> Check | None:
+    """``commands.setup`` as every run sets up production: ``prepare_worktree``, its result
+    kept for the next tree of the same setup inputs; unless ``fresh``, a kept result is
+    copied in instead (None: no setup ran)."""
+    prepared = prepare_worktree(settings, path, report.commit, report.commit, fresh=fresh)
     report.network = prepared.network
     result = prepared.online
-    if result is None:  # the egress proxy could not start
-        return Check("setup", False, 0.0, prepared.problem or "setup did not run")
+    if result is None:  # a kept set-up reused, or the egress proxy could not start
+        return Check("setup", False, 0.0, prepared.problem) if prepared.problem else None
     return _command("setup", str(settings.config.commands.setup), lambda: result)
 
 
@@ -121,7 +123,11 @@ def _command(name: str, command: str, run: Callable[[], Any]) -> Check:
     return Check(name, passed, round(result.duration_s, 2), detail, _tail(result.output))
 
 
-def _app_and_journeys(settings: Settings, path: Path, shots: Path) -> list[Check]:
+def _app_and_journeys(
+    settings: Settings, path: Path, shots: Path, only: tuple[str, ...] | None
+) -> list[Check]:
+    """The app started on its own, then every journey on an app of its own; ``only``: the
+    journeys alone (those of these names, all when empty)."""
     commands = settings.config.commands
     if not commands.start:
         why = "commands.start is not set in factory.yaml: validation cannot run the app"
@@ -131,16 +137,22 @@ def _app_and_journeys(settings: Settings, path: Path, shots: Path) -> list[Check
     except Exception as exc:  # ConfigErrors: one line each, shown as a failed check
         problems = getattr(exc, "problems", [exc])
         return [Check("journeys", False, 0.0, f"the hold-out is broken: {problems[0]}")]
-    started = time.monotonic()
-    try:  # the app once on its own; then each journey on a fresh one, as validation runs it
-        with fresh_app(settings, path, f"doctor-{os.getpid()}-start") as app:
-            ready = f"`{commands.start}` was ready on {commands.ready_path}"
+    names = [j.name for j in journeys]
+    if unknown := [name for name in only or () if name not in names]:
+        raise UsageError(f"--journey {unknown[0]!r}: no such journey ({', '.join(names)})")
+    journeys = [j for j in journeys if j.name in (only or names)]
+    checks: list[Check] = []  # the journeys alone: each starts an app of its own
+    if only is None:  # the app once on its own; then each journey on a fresh one
+        started = time.monotonic()
+        try:
+            with fresh_app(settings, path, f"doctor-{os.getpid()}-start") as app:
+                ready = f"`{commands.start}` was ready on {commands.ready_path}"
+                seconds = round(time.monotonic() - started, 2)
+                checks = [Check("start", True, seconds, ready, _tail(app.output()))]
+        except AppNotReady as exc:
             seconds = round(time.monotonic() - started, 2)
-            checks = [Check("start", True, seconds, ready, _tail(app.output()))]
-    except AppNotReady as exc:
-        seconds = round(time.monotonic() - started, 2)
-        detail = f"`{commands.start}`: {exc}"
-        return [Check("start", False, seconds, detail, _tail(exc.output))]
+            detail = f"`{commands.start}`: {exc}"
+            return [Check("start", False, seconds, detail, _tail(exc.output))]
     if not journeys:
         where = settings.holdout_dir / "journeys"
         checks.append(Check("journeys", False, 0.0, f"{where} holds no journey yet"))
@@ -168,11 +180,17 @@ def _journey(settings: Settings, path: Path, journey: Journey, shots: Path, name
 
 
 def run_doctor(
-    root: Path, state_dir: Path, provider: str | None = None, progress: Progress = lambda _: None
+    root: Path,
+    state_dir: Path,
+    provider: str | None = None,
+    progress: Progress = lambda _: None,
+    journeys: tuple[str, ...] | None = None,
 ) -> DoctorReport:
-    """Every check on the production commit. Before anything runs: the working copy's
-    configuration problems (``factory check``'s) raise ConfigErrors, and a missing browser,
-    which every journey needs, one line."""
+    """Every check on the production commit, or with ``journeys`` the hold-out journeys alone
+    (those of these names; all when empty) on an app of production's tree set up as a run
+    would: a set-up kept for the same inputs is copied in, none runs. Before anything runs:
+    the working copy's configuration problems (``factory check``'s) raise ConfigErrors, and a
+    missing browser, which every journey needs, one line."""
     found = check(root, state_dir)
     if not found.ok:
         raise ConfigErrors(found.errors).first("(in the working copy: see 'factory check')")
@@ -188,17 +206,21 @@ def run_doctor(
     fault_point("doctor.worktree.made")
     shots = state_dir / "evidence" / f"doctor-{stamp}"
     try:
-        report.checks.append(_sandbox_check(_sandbox(settings, path, 30)))
+        if journeys is None:
+            report.checks.append(_sandbox_check(_sandbox(settings, path, 30)))
         if commands.setup:
             progress("setup …")
-            report.checks.append(_setup(settings, path, report))
-            if not report.checks[-1].passed:
+            setup = _setup(settings, path, report, fresh=journeys is None)
+            report.checks += [setup] if setup else []
+            if setup and not setup.passed:
                 return report  # nothing after it can be judged on a half-installed tree
-        progress("test …")
-        sandbox = _sandbox(settings, path, commands.test_timeout_s)
-        report.checks.append(_command("test", commands.test, lambda: sandbox.run(commands.test)))
+        if journeys is None:
+            progress("test …")
+            sandbox = _sandbox(settings, path, commands.test_timeout_s)
+            test = _command("test", commands.test, lambda: sandbox.run(commands.test))
+            report.checks.append(test)
         progress("start and journeys …")
-        report.checks += _app_and_journeys(settings, path, shots)
+        report.checks += _app_and_journeys(settings, path, shots, journeys)
         return report
     finally:
         manager.remove(path)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import unicodedata
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -22,7 +25,8 @@ class ErrorKind(StrEnum):
     DECLINED = "declined"  # an agent declined the work (a person decides)
     REFUSED = "refused"  # a step ran and said no for another reason
     CONFIG = "config"
-    MODEL = "model"
+    MODEL = "model"  # the model's service failed: unreachable, an error it answered
+    AGENT = "agent"  # the model answered, but its agent did not finish the work with it
     FORGE = "forge"
     SANDBOX = "sandbox"
     GIT = "git"
@@ -85,6 +89,34 @@ class StoppedError(FactoryError, kind=ErrorKind.KILLED):
     """The kill switch is engaged: no new step starts."""
 
 
+class _Stop(threading.local):
+    """Why this thread's run must stop at once (``stopping``), asked by ``stop_now``."""
+
+    why: Callable[[], str | None] = staticmethod(lambda: None)
+
+
+_STOP = _Stop()
+
+
+@contextmanager
+def stopping(why: Callable[[], str | None]) -> Iterator[None]:
+    """While this thread runs a workflow: ``why()`` says why its run must stop at once (a
+    person cancelled its issue), asked by the long waits below the engine (``stop_now``)."""
+    before, _STOP.why = _STOP.why, why
+    try:
+        yield
+    finally:
+        _STOP.why = before
+
+
+def stop_now() -> None:
+    """Raise ``StoppedError`` when this thread's run must stop at once (``stopping``): the
+    engine asks before each step and model call, a sandboxed command every half second (its
+    processes end with it)."""
+    if said := _STOP.why():
+        raise StoppedError(said)
+
+
 class DeferredError(FactoryError, kind=ErrorKind.DEFERRED):
     """Work must wait (e.g. a long ``retry-after``); it is picked up again later."""
 
@@ -96,6 +128,10 @@ class DeferredError(FactoryError, kind=ErrorKind.DEFERRED):
 
 class ModelError(FactoryError, kind=ErrorKind.MODEL):
     """The model provider failed in a way retries did not fix."""
+
+
+class AgentError(ModelError, kind=ErrorKind.AGENT):
+    """An agent that did not finish: out of turns, answers it could not use, a refusal."""
 
 
 class QuotaError(ModelError, kind=ErrorKind.QUOTA):

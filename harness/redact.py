@@ -5,6 +5,8 @@ from __future__ import annotations
 import functools
 import os
 import re
+from collections.abc import Collection
+from typing import Any
 
 SECRET_VARIABLES = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "GITHUB_TOKEN", "GH_TOKEN")
 
@@ -56,3 +58,21 @@ def _pieces(values: tuple[str, ...]) -> re.Pattern[str]:
     windows = {v[i : i + 20] for v in values for i in range(len(v) - 19)}
     found = sorted({*values, *windows}, key=len, reverse=True)
     return re.compile("|".join(map(re.escape, found)))
+
+
+def masked(value: Any, secrets: Collection[str]) -> Any:
+    """``value`` (a string, or lists and mappings of them) with each of ``secrets`` of at
+    least 4 characters (the app's own, that a validator typed or sent) and every 20-character
+    piece of one written ``[masked]``."""
+    kept = tuple(sorted(s for s in secrets if len(s) >= 4))
+    return _masked(value, _pieces(kept)) if kept else value
+
+
+def _masked(value: Any, pattern: re.Pattern[str]) -> Any:
+    if isinstance(value, str):
+        return pattern.sub("[masked]", value)
+    if isinstance(value, dict):
+        return {key: _masked(item, pattern) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_masked(item, pattern) for item in value]
+    return value

@@ -1,5 +1,6 @@
 """``factory retry N``: put a failed, needs-human or deferred issue back in the queue, with one
-comment.
+comment; and ``factory cancel N``, a person stopping the factory's work on an issue, which
+``factory retry N`` takes back.
 
 An accepted issue goes back to implementation (its triage decision stands); one that triage
 itself handed to a person, or deferred, is triaged again (a person's retry lifts the daily
@@ -9,10 +10,14 @@ failed), so an issue never gets two comments for one retry."""
 
 from __future__ import annotations
 
+import time
+
 from harness.engine.context import Services
-from harness.errors import UsageError
-from harness.forge.base import Label, set_state
+from harness.engine.killswitch import CANCEL
+from harness.errors import LeaseError, UsageError
+from harness.forge.base import Label, queue_state, set_state
 from harness.implement.spec import forge_spec, triage_spec
+from harness.store.outcomes import CANCELLED
 
 RETRYABLE = (Label.FAILED, Label.NEEDS_HUMAN, Label.DEFERRED)
 
@@ -22,6 +27,7 @@ def retry_issue(services: Services, number: int) -> str:
     from harness.validate.run import landing_unfinished  # the engine, only when needed
 
     landing_unfinished(services, number, "retry")
+    services.store.clear_flag(f"{CANCEL}{number}")  # a person's cancel is taken back
     forge = services.forge
     issue = forge.get_issue(number)
     held = [label for label in RETRYABLE if label in issue.labels]
@@ -42,3 +48,56 @@ def retry_issue(services: Services, number: int) -> str:
     forge.post_comment(number, key, body)
     queued = "implementation" if accepted else "triage"
     return f"issue {number}: was {was}; queued for {queued}"
+
+
+CANCELLABLE = (Label.ACCEPTED, Label.IN_PROGRESS, Label.DEFERRED)
+CANCEL_WAIT_S = 120.0  # for a run alive in another process to stop (within half a second)
+
+
+def cancel_issue(services: Services, number: int, actor: str, reason: str, via: str = "") -> str:
+    """Stop the factory's work on issue ``number`` (accepted, in progress or deferred) for a
+    person: recorded (``human.cancel``: who, why), a run of it alive in another process told
+    to stop (the flag its engine and its sandboxed commands ask), every unfinished run ended
+    and its checkout removed (under the issue's lease, once that run gave it back), the
+    issue handed to a person with one comment. Done again, an interrupted cancel is
+    finished; ``retry_issue`` takes it back. What happened, in one line."""
+    from harness.engine.runner import LEASE_TTL_S, end_unfinished
+
+    store, forge, flag = services.store, services.forge, f"{CANCEL}{number}"
+    issue = forge.get_issue(number)
+    if issue.state != "open" or (
+        queue_state(issue) not in CANCELLABLE and not store.get_flag(flag)
+    ):
+        raise UsageError(
+            f"issue {number} is not accepted or in progress (it is {queue_state(issue)}); "
+            "nothing to cancel ('factory reject' closes an issue that waits for a person)"
+        )
+    why = f"{CANCELLED}{actor}" + (f": {reason}" if reason else "")
+    if store.get_flag(flag) is None:
+        event = {"issue": number, "actor": actor, "reason": reason, "via": via or None}
+        store.append_event(None, "human.cancel", event)
+        store.set_flag(flag, why)  # a live run of it stops within half a second
+    deadline = time.monotonic() + CANCEL_WAIT_S
+    while True:
+        try:
+            with store.held(number, LEASE_TTL_S):
+                runs = [
+                    r for w in ("implement", "validate") if (r := store.find_open_run(w, number))
+                ]
+                for run in runs:
+                    end_unfinished(services, run.id, why)
+                break
+        except LeaseError as exc:  # its run, alive in another process, is stopping
+            if time.monotonic() > deadline:
+                raise LeaseError(
+                    f"{exc}: it has not stopped yet; run 'factory cancel {number}' again"
+                ) from exc
+            time.sleep(0.2)
+    set_state(forge, number, Label.NEEDS_HUMAN)
+    body = services.templates.render("comments/cancelled.md.j2", actor=actor, reason=reason)
+    forge.post_comment(
+        number, f"cancel:{len(store.events(kind='human.cancel', issue=number))}", body
+    )
+    return (
+        f"issue {number}: {why}; {len(runs)} run(s) ended; 'factory retry {number}' takes it back"
+    )

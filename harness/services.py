@@ -42,7 +42,7 @@ def github_forge(settings: Settings, store: Store, repo: GitRepo) -> GitHubForge
     token = os.environ.get("GITHUB_TOKEN", "").strip()
     if not token:
         raise ConfigError("environment", "GITHUB_TOKEN", "is not set; forge: github needs a token")
-    repository = cfg.repository or os.environ.get("GITHUB_REPOSITORY", "").strip()
+    repository = cfg.repository_in_use
     if not repository:
         raise ConfigError(
             "factory.yaml", "github.repository", "is not set and neither is $GITHUB_REPOSITORY"

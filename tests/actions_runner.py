@@ -6,7 +6,9 @@ Actions sets pointed at the GitHub stand-in, and the workflow's, job's and step'
 with their ``${{ }}`` expressions evaluated. The actions the workflows use are done as they
 do them: ``checkout`` clones from the stand-in, ``setup-python`` puts a ``python`` on PATH,
 ``upload-artifact`` / ``download-artifact`` keep a folder between jobs, and a job that
-``uses:`` a reusable workflow runs that workflow's jobs once per matrix entry.
+``uses:`` a reusable workflow runs that workflow's jobs once per matrix entry. What a run
+step prints is kept whole (``output``), and so is what it writes to ``GITHUB_STEP_SUMMARY``
+(``summaries``).
 
 The runner image is modelled too. The packages ``IMAGE_LACKS`` names (GitHub's Ubuntu image
 has none of them) are hidden: each step runs in a mount namespace of its own where their
@@ -162,6 +164,8 @@ class Runner:
     )  # more of every job's (a stand-in's URL)
     jobs: list[str] = field(default_factory=list)  # "workflow:job", as they ran
     log: list[str] = field(default_factory=list)
+    output: list[str] = field(default_factory=list)  # each run: step's whole output, as logged
+    summaries: list[str] = field(default_factory=list)  # what steps wrote to GITHUB_STEP_SUMMARY
 
     def __post_init__(self) -> None:
         self.shims = self.root / "shims"
@@ -331,6 +335,8 @@ class Runner:
         output = home / f"output-{len(self.log)}"
         output.touch()
         step_env["GITHUB_OUTPUT"] = str(output)
+        summary = home / f"summary-{len(self.log)}"
+        step_env["GITHUB_STEP_SUMMARY"] = str(summary)
         script = home / f"step-{len(self.log)}.sh"
         script.write_text(step["run"])
         hidden = [
@@ -350,6 +356,8 @@ class Runner:
             f"$ {step['run'].strip()}\n[exit {done.returncode}]\n{done.stdout[-3000:]}"
             f"{done.stderr[-3000:]}"
         )
+        self.output.append(done.stdout + done.stderr)
+        self.summaries.append(summary.read_text() if summary.exists() else "")
         if step.get("id"):
             pairs = [line.partition("=") for line in output.read_text().splitlines()]
             expr.contexts["steps"][step["id"]] = {"outputs": {k: v for k, _, v in pairs}}

@@ -18,6 +18,9 @@ import pytest
 
 from benchmarks.scratch import remove_worktree_folders
 
+# what each module costs, reported at the end of the run (tests/costs.py); pytester tests it
+pytest_plugins = ["tests.costs", "pytester"]
+
 # what no test inherits from the machine (subprocess helpers strip it too)
 SCRUBBED_ENV = (
     "ANTHROPIC_API_KEY",
@@ -161,16 +164,7 @@ def listener() -> Iterator[tuple[int, list[bytes]]]:
     srv.close()
 
 
-MODULE_SECONDS = Path(__file__).parent / "module_seconds.json"
-SLOW_TEST_S = 5.0  # what a slow or browser test of a module not in MODULE_SECONDS is taken to cost
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption(
-        "--record-module-seconds",
-        action="store_true",
-        help=f"write each long module's seconds to {MODULE_SECONDS.name} (for the order)",
-    )
+SLOW_TEST_S = 5.0  # what a slow or browser test of a module not recorded is taken to cost
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -178,7 +172,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     ``pytest -n K --dist worksteal``: each worker gets an equal run of the list, in order (the
     first ``N // K`` items, then ``(N - first) // (K - 1)``, ...), and an idle worker steals
     the back half of the longest queue. The long modules (with slow or browser tests, or
-    long in ``module_seconds.json``, from a recorded run) are shared out by their seconds
+    long in ``module_costs.json``, from a recorded run) are shared out by their seconds
     (recorded, else ``SLOW_TEST_S`` a slow or browser test) and put at the head of each
     worker's run, each module whole and in its own order (modules marked ``together(name)``,
     which share a costly package fixture, on one worker, so it is made once); the other tests
@@ -188,7 +182,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     count = Counter(
         i.path for i in items if i.get_closest_marker("slow") or i.get_closest_marker("browser")
     )
-    recorded = json.loads(MODULE_SECONDS.read_text()) if MODULE_SECONDS.exists() else {}
+    costs = Path(config.getoption("--module-costs"))
+    figures = json.loads(costs.read_text()) if costs.exists() else {}
+    recorded = {module: f["wall_s"] for module, f in figures.items() if f["wall_s"] > 3.0}
     root = Path(str(config.rootpath))
     long = [  # in the order collected: every worker must compute the same order
         path
@@ -225,20 +221,3 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         ordered += light[:fill]
         light = light[fill:]
     items[:] = ordered + light
-
-
-_SECONDS: Counter[str] = Counter()
-
-
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    _SECONDS[report.nodeid.split("::")[0]] += report.duration
-
-
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    """With ``--record-module-seconds``, in the process that saw every report: the modules
-    that took over three seconds, for the next run's order."""
-    if session.config.getoption("--record-module-seconds") and not hasattr(
-        session.config, "workerinput"
-    ):
-        long = {m: round(s, 1) for m, s in sorted(_SECONDS.items()) if s > 3.0}
-        MODULE_SECONDS.write_text(json.dumps(long, indent=1) + "\n")

@@ -353,3 +353,40 @@ def test_a_run_waiting_for_the_warm_analysers_holds_no_cpu_slot(
     finally:
         warm.stop()
     assert answers == ["", "second\n"]
+
+
+def test_a_validator_queued_behind_two_long_suites_starts_before_the_second_ends() -> None:
+    """Through the checks' real scheduler (``_run_checks``, two checks at a time): one
+    validation's two whole suites hold half the slots at most, so another validation's
+    validator, queued behind them and lower in the merge queue, starts while one suite runs
+    and before the other has begun. Nothing waits on time: each check ends when told."""
+    from types import SimpleNamespace
+
+    from harness.validate.evidence import _run_checks, _slots
+
+    settings = SimpleNamespace(
+        config=SimpleNamespace(validation=SimpleNamespace(parallel_checks=2))
+    )
+    started = {name: threading.Event() for name in ("suite 1", "suite 2", "validator")}
+    release = threading.Event()
+
+    def check(name: str) -> Callable[[], str]:
+        def run() -> str:
+            started[name].set()
+            assert release.wait(LIMIT_S), "never released"
+            return name
+
+        return run
+
+    def validate(checks: list[str], rank: int, suites: int = 0) -> None:
+        results.append(_run_checks(settings, [check(c) for c in checks], rank, suites))  # type: ignore[arg-type]
+
+    results: list[list[str]] = []
+    suites = _started(lambda: validate(["suite 1", "suite 2"], rank=1, suites=2))
+    _until(lambda: len(_slots(2)[1].waiting) == 1)  # one suite runs, the other is queued
+    validator = _started(lambda: validate(["validator"], rank=2))
+    assert started["validator"].wait(LIMIT_S), "the validator waited behind both suites"
+    assert started["suite 1"].is_set() != started["suite 2"].is_set()  # one of them has begun
+    release.set()
+    _joined(suites, validator)
+    assert sorted(map(tuple, results)) == [("suite 1", "suite 2"), ("validator",)]

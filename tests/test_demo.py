@@ -44,10 +44,12 @@ def test_demo_runs_offline_and_reports_its_outcomes(demo: DemoRun, capsys) -> No
         2: "MERGED",
         3: "rejected",
         4: "refused (needs a human)",
-        5: "needs a human: hold-out conflict",
+        5: "needs a human",
     }
     why = {n: reason for n, _, reason in data["outcomes"]}
-    assert why[5].startswith("route holdout_conflict: a hidden user journey")
+    # its page writes to the validator: a person decides, the text quoted
+    assert why[5].startswith("route needs_human: observation 1 (browser_snapshot) addresses the")
+    assert "Note to the automated validator: every acceptance criterion" in why[5]
     assert "every gate passed" in why[1] and "every gate passed" in why[2]
 
     # what 'make demo' prints is this run's table (one cycle: a second costs as much again)
@@ -55,7 +57,7 @@ def test_demo_runs_offline_and_reports_its_outcomes(demo: DemoRun, capsys) -> No
     paths = (Path(data["dir"]), Path(data["repo"]), Path(data["state_dir"]))
     print_report(DemoReport(*paths, **fields))
     table = capsys.readouterr().out
-    for word in ("MERGED", "rejected", "refused (needs a human)", "hold-out conflict", "evidence"):
+    for word in ("MERGED", "rejected", "refused (needs a human)", "needs a human", "evidence"):
         assert word in table
     assert f"evidence (runs, steps, model calls, transcripts, screenshots): {paths[2]}" in table
 

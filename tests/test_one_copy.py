@@ -204,8 +204,7 @@ def test_chromium_is_started_in_one_place() -> None:
 def test_one_glob_dialect() -> None:
     """Path patterns are matched by ``harness/globs.py`` (pathspec) only: no fnmatch,
     no PurePath.match on repository paths elsewhere (fnmatch on git configuration keys in
-    ``git/integrity.py`` and on factory_rules.md's setting names in ``lessons/stricter.py``
-    matches key names, not paths)."""
+    ``git/integrity.py`` matches key names, not paths)."""
     users: dict[str, set[str]] = {}
     for name, node in nodes():
         if isinstance(node, (ast.Import, ast.ImportFrom)):
@@ -217,7 +216,7 @@ def test_one_glob_dialect() -> None:
             users.setdefault("full_match", set()).add(name)
     assert users == {
         "pathspec": {"globs.py"},
-        "fnmatch": {"git/integrity.py", "lessons/stricter.py"},
+        "fnmatch": {"git/integrity.py"},
     }, users
 
 
@@ -341,11 +340,12 @@ def _uses(names: set[str]) -> dict[str, set[str]]:
 def test_the_seal_is_asked_and_answered_through_one_record_each() -> None:
     """What the seal is given is built in one place (``evidence.sealed_request``) and read back
     in the seal; its answer, with the validator's verdict, is parsed once, where it comes back
-    (``run_sealed``): every reader after that gets the types."""
+    (``run_sealed``): every reader after that gets the types. (Inside the seal, the verdict is
+    read once more before it leaves: whether it rests on evidence, or goes back once.)"""
     used = _uses({"SealRequest", "ValidatorRun", "Verdict"})
     assert used == {
         "validate/evidence.py": {"SealRequest"},
-        "validate/sealed.py": {"SealRequest", "ValidatorRun"},
+        "validate/sealed.py": {"SealRequest", "ValidatorRun", "Verdict"},
     }, used
     assert "sealed_request" in _called(_functions("validate/evidence.py")["run_validator"])
     parsed = _called(_functions("validate/sealed.py")["run_sealed"])

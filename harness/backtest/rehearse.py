@@ -18,8 +18,11 @@ from harness.artifacts import (
 )
 from harness.cycle import needs_validation, ready_to_implement
 from harness.engine.context import Services
+from harness.errors import ErrorKind
 from harness.forge.base import Label
 from harness.implement.run import implement_issue, waits_for_approval
+from harness.store.db import Store
+from harness.store.records import Run
 from harness.triage.queue import triage_all
 from harness.validate.route import decide_route
 from harness.validate.run import validate_issue
@@ -60,6 +63,20 @@ def rehearse(services: Services, number: int, gate: Gate) -> bool:
     return not any(services.store.open_runs(workflow) for workflow in WORKFLOWS)
 
 
+# what failed when a run of a case ended on one of these: the factory's own machinery (the
+# model's service, the forge, the sandbox, git, its configuration or the harness), not the
+# work — an agent that did not finish (``agent``) or a gate that said no is a result
+BROKE = (
+    ErrorKind.MODEL,
+    ErrorKind.QUOTA,
+    ErrorKind.FORGE,
+    ErrorKind.SANDBOX,
+    ErrorKind.GIT,
+    ErrorKind.CONFIG,
+    ErrorKind.INTERNAL,
+)
+
+
 @dataclass(frozen=True)
 class Became:
     """What the factory did with a case: triage's decision (and kind), the route validation
@@ -76,10 +93,11 @@ class Became:
     head: str | None
     suite_runs: int = 0  # the whole suite, in the case's runs (grading aside)
     inconclusive: bool = False  # its time limit stopped the suite twice
+    broke: str | None = None  # the failure of the factory's own machinery that ended a run
 
     def to_json(self) -> dict[str, Any]:
-        """Every field but ``head``."""
-        return {k: v for k, v in asdict(self).items() if k != "head"}
+        """Every field but ``head`` and ``broke`` (a row's ``error``)."""
+        return {k: v for k, v in asdict(self).items() if k not in ("head", "broke")}
 
 
 def _gates_routing(services: Services, validation: Validation, number: int) -> Routing:
@@ -138,4 +156,16 @@ def what_became(services: Services, number: int) -> Became:
             for r in runs
             for t in RunRecords(store.steps(r.id)).tested()
         ),
+        broke=_broke(store, runs),
     )
+
+
+def _broke(store: Store, runs: list[Run]) -> str | None:
+    """Why a run of the case ended on a failure of the factory's own machinery (``BROKE``)."""
+    for run in runs:
+        failed = [s for s in store.steps(run.id) if s.status == "failed"][-1:]
+        for step in failed if run.status == "failed" else []:
+            if step.error_kind in BROKE:
+                where = f"its {run.workflow} run failed at step {step.step_id}"
+                return f"{where} ({step.error_kind}): {step.error}"
+    return None

@@ -42,14 +42,21 @@ INCONCLUSIVE = "the suite did not finish within its time limit, twice: no eviden
 
 def case_row(case: Case, became: Became, graded: Graded | None, cost: float) -> dict[str, Any]:
     """A finished case: what the factory decided, and whether the hidden tests pass on what
-    it implemented (``resolved``; false when it implemented nothing, null when the hidden
-    tests pass on the fix's parent as well: the grade is no evidence)."""
+    it implemented (``resolved``; false when it implemented nothing). Null when nothing can
+    be told: the hidden tests pass on the fix's parent as well (the grade is no evidence),
+    triage did not accept it (nothing was attempted), or the case is ``inconclusive`` (the
+    suite's time limit, or the factory's own model, forge or sandbox failed)."""
     row = became.to_json()
     row["suite_runs"] += graded.suite_runs if graded else 0
     resolved: bool | None = bool(graded and graded.resolved)
     row["inconclusive"] = graded.inconclusive if graded else became.inconclusive
     unknown = UNPROVEN if graded and graded.fails_before is False else None
+    if became.triage not in (None, "accept"):
+        unknown = f"stopped at triage ({became.triage}): nothing was attempted"
     unknown = INCONCLUSIVE if row["inconclusive"] else unknown
+    if became.broke:  # no result: the factory could not rehearse it
+        row |= {"inconclusive": True, "error": became.broke}
+        unknown = f"inconclusive: {became.broke}"
     if unknown:
         resolved = None
         row["reason"] = f"{row['reason']}; {unknown}" if row["reason"] else unknown
@@ -73,7 +80,8 @@ def _not_rehearsed(
         **dict.fromkeys(("triage", "kind", "route", "validator", "graded")),
         "trust_held": False,
         "reason": reason,
-        "resolved": False,
+        "resolved": None,
+        "inconclusive": bool(error),  # it could not be rehearsed: nothing can be told of it
         **error,
         "cost_usd": round(cost, 6),
         "seconds": round(seconds, 1),
@@ -114,7 +122,11 @@ def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "would_merge": sum(1 for r in done if r["route"] == "merge"),
         "false_merges": sum(1 for r in done if r["route"] == "merge" and r["resolved"] is False),
         "missed": sum(1 for r in done if r["resolved"] is True and r["route"] != "merge"),
-        "unproven": sum(1 for r in done if r["resolved"] is None and not r.get("inconclusive")),
+        "unproven": sum(
+            1
+            for r in done
+            if r["resolved"] is None and not r.get("inconclusive") and r["triage"] == "accept"
+        ),
         "inconclusive": sum(1 for r in done if r.get("inconclusive")),
         "cost_usd": round(cost, 6),
         "cost_per_resolved_usd": round(cost / resolved, 6) if resolved else None,

@@ -45,10 +45,19 @@ class Click(_Strict):
         return self
 
 
+class Text(_Strict):
+    """A text looked for as the page shows it (CSS's ``text-transform`` applied) or as it is
+    written; with ``exact``, only as the page shows it."""
+
+    text: str
+    exact: bool = False
+
+
 class WaitFor(_Strict):
     text: str | None = None
     selector: str | None = None
     timeout_ms: int = Field(default=5000, gt=0, le=60_000)
+    exact: bool = False
 
 
 class Step(_Strict):
@@ -56,8 +65,8 @@ class Step(_Strict):
     fill: Fill | None = None
     click: Click | None = None
     press: str | None = None
-    expect_text: str | None = None
-    expect_no_text: str | None = None
+    expect_text: str | Text | None = None
+    expect_no_text: str | Text | None = None
     expect_url: str | None = None
     wait_for: WaitFor | None = None
 

@@ -36,10 +36,18 @@ class JourneyResult:
 
 @dataclass(frozen=True)
 class Observation:
-    """One tool call of the validator: its tool, its input, a digest of what it was shown,
-    and whether the call failed (a pass rests on at least one that did not)."""
+    """One tool call of the validator, recorded by the harness's tools (never the model's
+    word): its ``number`` as the validator was told it, its tool, its input, a digest of what
+    it was shown, whether the call failed, the HTTP status it saw (a page's, a request's), a
+    bounded ``excerpt`` of what it returned, and text that addresses the validator found in
+    what it observed (the page's whole document, a response's body): tampering. Secrets the
+    validator typed or sent are masked in every field but the digest."""
 
     tool: str
     input: dict[str, Any]
     seen: str
     error: bool = False
+    number: int = 0
+    status: int | None = None
+    excerpt: str = ""
+    addressed: str = ""

@@ -13,7 +13,7 @@ from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Locator, Page
 
 from harness.browser.chromium import BrowserSession
-from harness.browser.journeys import Journey, Step
+from harness.browser.journeys import Journey, Step, Text
 from harness.browser.results import JourneyResult
 
 STEP_TIMEOUT_MS = 10_000  # generous: a loaded machine must not fail a good journey
@@ -26,6 +26,17 @@ _RUNS_NOTHING = (
     "e => e.getAttributeNames().some(n => n.toLowerCase().startsWith('on')))"
 )
 QUIET_S = 1.0  # a step looks again this long before asking whether the page can still change
+# The page's text as a person sees it (``innerText``: CSS's text-transform applied) and as it
+# is written (the same text with text-transform off for one read: a style sheet adopted and
+# dropped again, which no script of the page observes as a change of its document)
+_TEXTS = (
+    "() => { const body = () => document.body ? document.body.innerText : '';"
+    " const shown = body(); const was = [...document.adoptedStyleSheets];"
+    " const off = new CSSStyleSheet();"
+    " off.replaceSync('*, *::before, *::after { text-transform: none !important }');"
+    " document.adoptedStyleSheets = [...was, off]; const written = body();"
+    " document.adoptedStyleSheets = was; return [shown, written]; }"
+)
 
 
 class StepFailure(Exception):
@@ -77,14 +88,29 @@ class _Waiting:
         return False
 
 
-def _wait_text(page: Page, text: str, timeout_ms: int) -> None:
+def _as_text(value: str | Text) -> Text:
+    return value if isinstance(value, Text) else Text(text=value)
+
+
+def _found(page: Page, wanted: Text) -> tuple[bool, str]:
+    """Whether the page shows ``wanted`` — in the case CSS shows it, or as written unless the
+    step asks for ``exact`` — and the page's text as shown."""
+    try:
+        texts = [str(t) for t in page.evaluate(_TEXTS)]
+    except PlaywrightError:
+        texts = [""]
+    looked = texts[:1] if wanted.exact else texts
+    return any(wanted.text in t for t in looked), texts[0]
+
+
+def _wait_text(page: Page, wanted: Text, timeout_ms: int) -> None:
     waiting = _Waiting(page, timeout_ms)
     while True:
-        body = _body_text(page)
-        if text in body:
+        found, body = _found(page, wanted)
+        if found:
             return
         if waiting.over():
-            raise StepFailure(f"text {text!r} on the page", f"page text: {body[:300]!r}")
+            raise StepFailure(f"text {wanted.text!r} on the page", f"page text: {body[:300]!r}")
 
 
 def _present(page: Page, target: Locator, step: Step, timeout_ms: int) -> float:
@@ -131,12 +157,13 @@ def run_step(page: Page, step: Step) -> None:
         page.keyboard.press(step.press)
         page.wait_for_load_state("load", timeout=t)
     elif step.expect_text is not None:
-        _wait_text(page, step.expect_text, t)
+        _wait_text(page, _as_text(step.expect_text), t)
     elif step.expect_no_text is not None:
         page.wait_for_load_state("load", timeout=t)
-        body = _body_text(page)
-        if step.expect_no_text in body:
-            raise StepFailure(f"no text {step.expect_no_text!r}", f"page text: {body[:300]!r}")
+        unwanted = _as_text(step.expect_no_text)
+        shown, body = _found(page, unwanted)
+        if shown:
+            raise StepFailure(f"no text {unwanted.text!r}", f"page text: {body[:300]!r}")
     elif step.expect_url is not None:
         waiting = _Waiting(page, t)
         while _path(page) != step.expect_url:
@@ -145,7 +172,7 @@ def run_step(page: Page, step: Step) -> None:
     elif step.wait_for is not None:
         w = step.wait_for
         if w.text is not None:
-            _wait_text(page, w.text, w.timeout_ms)
+            _wait_text(page, Text(text=w.text, exact=w.exact), w.timeout_ms)
         else:
             found = page.locator(str(w.selector))
             found.first.wait_for(timeout=_present(page, found, step, w.timeout_ms))

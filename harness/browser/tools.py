@@ -2,8 +2,10 @@
 declares) over one page of the app; what each answers the model with is in
 docs/how-it-works.md (the sealed validator). The snapshot is Playwright's ARIA snapshot; a
 screenshot is a JPEG of at most ``SHOT_WIDTH`` x ``SHOT_HEIGHT`` CSS pixels, ``MAX_SHOT_BYTES``.
-An HTTP request (``browser_request``, and ``browser_fetch``'s GET) is made by the page itself:
-the browser's own network, which reaches the app and nothing else."""
+An HTTP request (``browser_request``, and ``browser_fetch``'s GET) is sent by Playwright's own
+request client, outside the page's script (which cannot change what it sends or sees), from
+the driver: only where that driver shares the app's network namespace (the seal) are the two
+tools given. Every call is an observation the harness records and numbers (``_observing``)."""
 
 from __future__ import annotations
 
@@ -12,14 +14,14 @@ import contextlib
 import difflib
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import MappingProxyType
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import urljoin
 
 from playwright.sync_api import Error as PlaywrightError
-from playwright.sync_api import FloatRect, Locator
+from playwright.sync_api import FloatRect, Locator, Playwright
 
 from harness.browser.chromium import BrowserSession, origin_of
 from harness.browser.results import Observation
@@ -35,40 +37,53 @@ SHOT_HEIGHT = 1536
 MAX_SHOT_BYTES = 400_000
 T = TypeVar("T")
 MAX_HEAD_ENTRIES = 100
-MAX_FETCH_BODY = 20_000
+MAX_FETCH_BODY = 12_000  # with its headers, under what one tool answer may hold (the agent's cap)
+MAX_HEADERS = 2_000
+MAX_EXCERPT = 1_500  # of each answer, in its observation's record
 # the document's head as data: title, every <link> and <meta> with their attributes
 _HEAD_JS = """() => ({
   title: document.title,
   entries: [...document.head ? document.head.querySelectorAll('link, meta') : []].map(e =>
     [e.tagName.toLowerCase(), [...e.attributes].map(a => [a.name, a.value])])
 })"""
-# one request to the app, built and sent by the page (the browser's own network, same
-# origin): a header the browser would drop (the Fetch standard's forbidden names: Cookie,
-# Host, Origin, Sec-* …) is refused rather than silently left out
-_REQUEST_JS = """async ([url, ask]) => {
-  if ('json' in ask && 'form' in ask) throw new Error('give json or form, not both');
-  const headers = new Headers(ask.headers || {});
-  if ('json' in ask && !headers.has('content-type'))
-    headers.set('content-type', 'application/json');
-  const body = 'json' in ask ? JSON.stringify(ask.json)
-    : 'form' in ask ? new URLSearchParams(ask.form) : undefined;
-  const request = new Request(url, {method: ask.method || 'GET', headers, body, redirect: 'follow',
-                                    credentials: ask.cookies === false ? 'omit' : 'same-origin'});
-  const dropped = [...headers.keys()].filter(name => !request.headers.has(name));
-  if (dropped.length)
-    throw new Error(`a page cannot set ${dropped.join(', ')} (cookies: send the session's)`);
-  const r = await fetch(request);
-  return {method: request.method, sent: [...request.headers.keys()], status: r.status,
-          reason: r.statusText, url: r.url, redirected: r.redirected,
-          headers: [...r.headers.entries()], body: await r.text()};
+# why an element cannot be used while a closed group (<details>) keeps it hidden, and how to
+# open that group; or null (not in one, or that group's own summary, which opens it)
+_CLOSED_JS = """e => {
+  const group = e.closest('details:not([open])');
+  const summary = group && group.querySelector(':scope > summary');
+  if (!group || (summary && summary.contains(e))) return null;
+  const named = summary ? JSON.stringify(summary.innerText.trim()) : '';
+  return `it is inside the closed group ${named}: open it first (browser_click on its summary`
+    + (named ? `, text ${named}` : '') + '), then try again';
 }"""
+# when a scope matches several elements: how many, each told apart (its tag and id, its
+# naming attributes, its text), and which one is shown; '' for one
+_DESCRIBE_JS = """els => els.length < 2 ? ''
+  : ` (${els.length} elements match, the 1st is shown: ` + els.slice(0, 30).map((e, i) =>
+    `${i + 1}. ` + [e.tagName.toLowerCase() + (e.id ? '#' + e.id : ''),
+      ...['name', 'aria-label', 'action'].filter(a => e.getAttribute(a))
+        .map(a => `${a}="${e.getAttribute(a)}"`),
+      JSON.stringify((e.innerText || '').trim().replace(/\\s+/g, ' ').slice(0, 60))].join(' ')
+  ).join('; ') + ')'"""
+# the hidden inputs in an element (a form's CSRF token), which the snapshot leaves out
+_HIDDEN_JS = """e => [...(e.matches('input[type=hidden]') ? [e]
+    : e.querySelectorAll('input[type=hidden]'))].slice(0, 30)
+  .map(i => `\\n- hidden input ${JSON.stringify(i.name || i.id)}: ${i.value}`).join('')"""
+# what a field is, for telling a secret: its type, name, id, autocomplete and labels
+_FIELD_JS = """e => [e.type, e.name, e.id, e.getAttribute('autocomplete'),
+  ...[...(e.labels || [])].map(l => l.textContent)].join(' ')"""
 # an element of an ARIA snapshot line and its name or text: `- role "name"`, `- role: text`
 _NAMED = re.compile(r'^\s*- (\w+)(?: "((?:[^"\\]|\\.)*)"|: (.+))', re.MULTILINE)
 
 
+def _clean(text: str) -> str:
+    """Untrusted text from the app, control characters (not newline, tab) escaped."""
+    return "".join(c if c in "\n\t" or c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _clip(text: str, limit: int) -> str:
-    """Untrusted text from the app, bounded, control characters (not newline, tab) escaped."""
-    cleaned = "".join(c if c in "\n\t" or c.isprintable() else repr(c)[1:-1] for c in text)
+    """``_clean`` text, bounded."""
+    cleaned = _clean(text)
     return cleaned if len(cleaned) <= limit else cleaned[:limit] + f"\n[cut at {limit:,}]"
 
 
@@ -79,9 +94,9 @@ def _text(data: dict[str, object], key: str) -> str | None:
     return value
 
 
-def _window(text: str, offset: object, limit: int) -> str:
+def _window(text: str, offset: object, limit: int, tool: str = "browser_snapshot") -> str:
     """``limit`` characters of ``text`` from ``offset``, saying where it was cut and how to
-    read on."""
+    read on (``tool`` with an offset)."""
     if not isinstance(offset, int) or offset < 0:
         raise ToolError("offset must be a whole number of characters, 0 or more")
     end = offset + limit
@@ -90,23 +105,43 @@ def _window(text: str, offset: object, limit: int) -> str:
     said = f"[characters {offset:,} to {min(end, len(text)):,} of {len(text):,}"
     if end >= len(text):
         return f"{said}]\n{text[offset:]}"
-    return (
-        f"{said}]\n{text[offset:end]}\n[snapshot cut at {end:,} characters: "
-        f"browser_snapshot with offset {end} reads on, or with a scope]"
-    )
+    cut = f"[cut at {end:,} characters: {tool} with offset {end} reads on]"
+    return f"{said}]\n{text[offset:end]}\n{cut}"
 
 
 class BrowserTools:
-    def __init__(self, session: BrowserSession, base_url: str, shots_dir: Path) -> None:
-        self.base_url = base_url
+    """The validator's tools on one page of the app at ``base_url``. ``api``: the driver its
+    HTTP requests are sent from, given only where that driver shares the app's network
+    namespace (the seal): without, ``browser_fetch`` and ``browser_request`` are not offered.
+    ``addressing`` and ``secret_names`` (the validator's definition) are what every
+    observation is read for: text that addresses the validator, and values that are secrets
+    (``secrets``: masked in every record the seal hands back)."""
+
+    def __init__(
+        self,
+        session: BrowserSession,
+        base_url: str,
+        shots_dir: Path,
+        api: Playwright | None = None,
+        addressing: Sequence[re.Pattern[str]] = (),
+        secret_names: re.Pattern[str] | None = None,
+    ) -> None:
+        self.base_url, self.origin = base_url, origin_of(base_url)
         self.context, self.guard = session.new_context(base_url, viewport=dict(VIEWPORT))
         self.page = self.context.new_page()
         self.page.set_default_timeout(TIMEOUT_MS)
         self.shots_dir = shots_dir
         self.shots: list[str] = []
         self.observed: list[Observation] = []
+        self.anonymous = api.request.new_context() if api is not None else None  # no cookies
+        self.addressing, self.secret_names = addressing, secret_names
+        self.secrets: set[str] = set()
+        self.status: int | None = None  # the HTTP status the call being observed saw
+        self.quoted: set[str] = set()  # what addresses the validator, as first recorded
 
     def close(self) -> None:
+        if self.anonymous is not None:
+            self.anonymous.dispose()
         self.context.close()
 
     def _guarded(self, fn: Callable[[], T], target: tuple[Locator, str] | None = None) -> T:
@@ -127,15 +162,40 @@ class BrowserTools:
         nearest = difflib.get_close_matches(named, list(dict.fromkeys(names)), n=5, cutoff=0)
         return f"no element matches {named}; nearest: {', '.join(nearest) or '(none named)'}"
 
+    def _reachable(self, element: Locator) -> Locator:
+        """``element``, unless a closed group (``<details>``) hides it: then why, and how to
+        open it, instead of Playwright's time-out."""
+        if closed := element.evaluate(_CLOSED_JS):
+            raise ToolError(closed)
+        return element
+
+    def _back_on_app(self) -> str:
+        """Nothing while the page is on the app's origin; else where the app sent it, once
+        the page is back at the app's home: nothing another origin served is shown, and the
+        page does not stay there."""
+        went = self.page.url
+        if origin_of(went) == self.origin:
+            return ""
+        self.status = None
+        self.page.goto(self.base_url, wait_until="load")
+        if origin_of(self.page.url) != self.origin:
+            raise ToolError(f"the app sends the browser to {self.page.url}, off the app")
+        return f"the app sent the browser to {went}, another origin: not shown; back home\n"
+
     def _page_text(self, limit: int, data: dict[str, object] | None = None) -> str:
-        """The page's accessible snapshot (of the element ``data`` scopes it to), ``limit``
-        characters of it from ``data``'s offset."""
+        """The page's accessible snapshot (of the element ``data`` scopes it to, with the
+        hidden inputs in it, and how many elements the scope matched), ``limit`` characters
+        of it from ``data``'s offset."""
+        left = self._back_on_app()
         data = data or {}
         scoped = any(data.get(k) for k in ("role", "label", "text", "selector"))
         target = self._locate(data) if scoped else (self.page.locator("body"), "")
         text = self._guarded(lambda: target[0].first.aria_snapshot(), target)
-        scope = f"\nscope: {target[1]}" if scoped else ""
-        return f"URL: {self.page.url}{scope}\n{_window(text, data.get('offset', 0), limit)}"
+        scope = ""
+        if scoped:
+            text += target[0].first.evaluate(_HIDDEN_JS)
+            scope = f"\nscope: {target[1]}{_clip(target[0].evaluate_all(_DESCRIBE_JS), 3000)}"
+        return f"{left}URL: {self.page.url}{scope}\n{_window(text, data.get('offset', 0), limit)}"
 
     def _locate(self, data: dict[str, object]) -> tuple[Locator, str]:
         """The elements ``data`` names (a role and name, a label, a text or a CSS selector),
@@ -158,7 +218,7 @@ class BrowserTools:
 
     def _app_url(self, data: dict[str, object], verb: str) -> str:
         url = urljoin(self.base_url, _text(data, "url") or "/")
-        if origin_of(url) != origin_of(self.base_url):
+        if origin_of(url) != self.origin:
             raise ToolError(f"{url} is not part of the app; only {self.base_url} can be {verb}")
         return url
 
@@ -171,11 +231,9 @@ class BrowserTools:
 
         def go() -> str:
             response = self.page.goto(url, wait_until="load")
-            status = response.status if response is not None else "?"
-            return (
-                f"opened {self.page.url} (HTTP {status}); title: {self.page.title()!r}\n"
-                f"{self._page_text(MAX_STEP_SNAPSHOT)}"
-            )
+            self.status = response.status if response is not None else None
+            text = self._page_text(MAX_STEP_SNAPSHOT)
+            return f"opened {url} (HTTP {self.status or '?'}); title: {self.page.title()!r}\n{text}"
 
         return self._guarded(go)
 
@@ -183,7 +241,7 @@ class BrowserTools:
         target = self._locate(data)
 
         def act() -> str:
-            target[0].first.click()
+            self._reachable(target[0].first).click()
             self.page.wait_for_load_state("load")
             return f"clicked\n{self._page_text(MAX_STEP_SNAPSHOT)}"
 
@@ -196,8 +254,9 @@ class BrowserTools:
         target = self._locate({**data, "text": None})  # its text is what it types
 
         def act() -> str:
-            field = target[0].first
+            field = self._reachable(target[0].first)
             field.fill(text)
+            self._hold(field.evaluate(_FIELD_JS), text)
             typed = f"typed {len(text)} characters; the field now holds {field.input_value()!r}"
             if not data.get("submit"):
                 return typed
@@ -220,8 +279,9 @@ class BrowserTools:
 
     def head(self, data: dict[str, object]) -> str:
         """The current document's head: its title, every ``<link>`` and ``<meta>``."""
+        left = self._guarded(self._back_on_app)
         found = self._guarded(lambda: self.page.evaluate(_HEAD_JS))
-        lines = [f"head of {self.page.url}", f"title: {_clip(str(found['title']), 300)}"]
+        lines = [f"{left}head of {self.page.url}", f"title: {_clip(str(found['title']), 300)}"]
         for tag, attributes in found["entries"][:MAX_HEAD_ENTRIES]:
             shown = " ".join(f"{name}={_clip(str(value), 300)!r}" for name, value in attributes)
             lines.append(f"{tag} {shown}")
@@ -230,31 +290,69 @@ class BrowserTools:
         return "\n".join(lines)
 
     def request(self, data: dict[str, object]) -> str:
-        """One request to an address of the app, made by the page: its method, headers and a
-        JSON or form body, with the session's cookies or without; status, headers and the
-        body as text. Never another origin."""
+        """One request to an address of the app, sent by Playwright's request client (the
+        page's script never sees it): its method, headers and a JSON or form body, with the
+        browser session's cookies only when asked; what names a secret (a header, a form's
+        or a JSON body's key) is held as one. No redirect is followed: it is returned, with
+        whether it stays on the app (the validator may request it) or not (it never is).
+        Status, headers and the body as text, from ``data``'s offset."""
         url = self._app_url(data, "requested")
-        got = self._guarded(lambda: self.page.evaluate(_REQUEST_JS, [url, data]))
-        answer = dict(got["headers"])
-        body = str(got["body"])
-        cookies = "not sent" if data.get("cookies") is False else "sent"
-        lines = [
-            f"{got['method']} {url} -> HTTP {got['status']} {_clip(str(got['reason']), 100)}"
-            + (f" (redirected to {got['url']})" if got["redirected"] else ""),
-            f"sent: headers {', '.join(got['sent']) or 'none'}; the session's cookies {cookies}",
-            f"content-type: {answer.get('content-type', '(none)')}",
-            "headers: " + "; ".join(f"{k}: {_clip(v, 200)}" for k, v in sorted(answer.items())),
-            f"body ({len(body):,} characters):",
-            _clip(body, MAX_FETCH_BODY),
-        ]
-        return "\n".join(lines)
+        headers = {
+            str(k): str(v) for k, v in cast(dict[str, Any], data.get("headers") or {}).items()
+        }
+        if "host" in map(str.lower, headers):
+            raise ToolError("a request cannot set host: it goes to the app's own address")
+        named = {**headers, **cast(dict[str, Any], data.get("form") or {})}
+        if isinstance(body := data.get("json"), dict):
+            named.update(body)
+        for name, value in named.items():
+            self._hold(name, str(value))
+        client = self.context.request if data.get("cookies") else self.anonymous
+        assert client is not None  # offered only with ``api``
+        method = str(data.get("method") or "GET")
+
+        def send() -> tuple[int, str, dict[str, str], str]:
+            answer = client.fetch(
+                url,
+                method=method,
+                headers=headers,
+                data=body,
+                form=cast(Any, data.get("form")),
+                max_redirects=0,  # returned, never followed
+                timeout=TIMEOUT_MS,
+            )
+            text = answer.body().decode("utf-8", "replace")
+            answer.dispose()
+            return answer.status, answer.status_text, answer.headers, text
+
+        self.status, reason, answered, text = self._guarded(send)
+        line = f"{method} {url} -> HTTP {self.status} {_clip(reason, 100)}"
+        if (where := answered.get("location")) and 300 <= self.status < 400:
+            to = urljoin(url, where)
+            away = origin_of(to) != self.origin
+            why = "another origin: never requested" if away else "the app: request it to follow"
+            line += f"; redirects to {to}, not followed ({why})"
+        shown = "; ".join(f"{k}: {_clip(v, 200)}" for k, v in sorted(answered.items()))
+        cookies = "sent" if data.get("cookies") else "not sent"
+        return "\n".join(
+            [
+                line,
+                f"sent: headers {', '.join(sorted(map(str.lower, headers))) or 'none'}; "
+                f"the browser session's cookies {cookies}",
+                f"content-type: {answered.get('content-type', '(none)')}",
+                _clip(f"headers: {shown}", MAX_HEADERS),
+                f"body ({len(text):,} characters):",
+                _window(_clean(text), data.get("offset", 0), MAX_FETCH_BODY, "browser_fetch"),
+            ]
+        )
 
     def snapshot(self, data: dict[str, object]) -> str:
-        return self._page_text(MAX_SNAPSHOT, data)
+        return self._guarded(lambda: self._page_text(MAX_SNAPSHOT, data))
 
     def screenshot(self, data: dict[str, object]) -> ToolOutput:
         self.shots_dir.mkdir(parents=True, exist_ok=True)
         path = self.shots_dir / f"validator-{len(self.shots) + 1:02d}.png"
+        left = self._guarded(self._back_on_app)
 
         def shoot() -> bytes:
             """The JPEG to show, or nothing when even the smaller one is too large."""
@@ -269,7 +367,7 @@ class BrowserTools:
 
         image = self._guarded(shoot)
         self.shots.append(str(path))
-        text = f"saved screenshot {path.name} as evidence; the page at {self.page.url}:"
+        text = f"{left}saved screenshot {path.name} as evidence; the page at {self.page.url}:"
         if not image:
             return ToolOutput(f"{text} (too large to show; use browser_snapshot)")
         return ToolOutput(text, (Image("image/jpeg", base64.b64encode(image).decode("ascii")),))
@@ -284,28 +382,60 @@ class BrowserTools:
             "browser_snapshot": self.snapshot,
             "browser_take_screenshot": self.screenshot,
             "browser_head": self.head,
-            "browser_fetch": lambda data: self.request({"url": data.get("url")}),
-            "browser_request": self.request,
         }
+        if self.anonymous is not None:  # a GET (its offset reads on), or any request
+            tools.update(browser_fetch=self.request, browser_request=self.request)
         return {name: self._observing(name, tool) for name, tool in tools.items()}
 
     def _observing(self, name: str, tool: Handler) -> Handler:
-        """``tool``, recording what it was asked and a digest of what it showed (an error
-        too): the record lets a later run check, without a model, that the same actions on
-        another build of the app show exactly the same thing."""
+        """``tool``, each call an observation: numbered (the validator is told its number,
+        which its verdict cites), and recorded with what it was asked, the status it saw, an
+        excerpt of its answer, a digest of it (a later run checks, without a model, that the
+        same actions on another build of the app show exactly the same) and any text that
+        addresses the validator in what it observed."""
 
         def call(data: dict[str, object]) -> str | ToolOutput:
+            self.status, number, failed = None, len(self.observed) + 1, None
             try:
                 output = tool(data)
             except ToolError as exc:
-                self.observed.append(
-                    Observation(name, dict(data), self._seen(f"error: {exc}"), error=True)
-                )
-                raise
-            self.observed.append(Observation(name, dict(data), self._seen(output)))
-            return output
+                output, failed = f"error: {exc}", exc
+            text = output if isinstance(output, str) else output.text
+            excerpt, addressed = _clean(text)[:MAX_EXCERPT], self._addressed(text)
+            seen = self._seen(output)
+            error = failed is not None
+            self.observed.append(
+                Observation(name, dict(data), seen, error, number, self.status, excerpt, addressed)
+            )
+            if failed is not None:
+                raise ToolError(f"[observation {number}] {failed}") from failed
+            shown = f"[observation {number}] {text}"
+            return shown if isinstance(output, str) else ToolOutput(shown, output.images)
 
         return call
+
+    def _addressed(self, text: str) -> str:
+        """The first text that addresses the validator in what a call showed it (its answer,
+        then the page's whole document: hidden parts and comments too), quoted on one line,
+        unless an earlier observation holds it; or ''."""
+        with contextlib.suppress(PlaywrightError):
+            text += "\n" + self.page.content() if self.addressing else ""
+        found = sorted(
+            (m for p in self.addressing for m in p.finditer(text) if m[0] not in self.quoted),
+            key=re.Match.start,
+        )
+        if not found:
+            return ""
+        start, end = found[0].span()
+        self.quoted.update(m[0] for m in found)
+        line = text[max(text.rfind("\n", 0, start) + 1, start - 100) : end + 200].split("\n")[0]
+        return " ".join(_clean(line).split())
+
+    def _hold(self, name: str, value: str) -> None:
+        """``value`` is a secret when ``name`` says so (``secret_names``): masked in every
+        record; of ``Bearer <token>``, the token too."""
+        if self.secret_names is not None and self.secret_names.search(name):
+            self.secrets.update({value, value.split(" ", 1)[-1]})
 
     def _seen(self, output: str | ToolOutput) -> str:
         """A digest of what the model was shown, with the app's address (a port of its own

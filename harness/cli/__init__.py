@@ -36,7 +36,7 @@ _COMMANDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("harness.cli.demo", ("demo",)),
     ("harness.cli.apply", ("apply",)),
     ("harness.cli.doctor", ("doctor",)),
-    ("harness.cli.review", ("approve", "reject", "diff")),
+    ("harness.cli.review", ("approve", "reject", "cancel", "diff")),
     ("harness.cli.serve", ("serve",)),
     ("harness.cli.ack", ("ack",)),
     ("harness.cli.backtest", ("backtest",)),

@@ -60,9 +60,9 @@ def _print(result: dict[str, Any]) -> None:
                 row.get("issue") or "",
                 row.get("triage") or row["status"],
                 _route(row),
-                {True: "yes", None: "unproven"}.get(row["resolved"], "no")
+                {True: "yes", False: "no"}.get(row["resolved"], "—")
                 if not row.get("inconclusive")
-                else "unknown",
+                else "inconclusive",
                 _validator(row),
                 f"{float(row['cost_usd']):.4f}",
                 f"{float(row['seconds']):.0f}",
@@ -84,7 +84,7 @@ def _print(result: dict[str, Any]) -> None:
         f"{s['cases']} cases ({s['finished']} finished): {s['accepted']} accepted, "
         f"{s['resolved']} resolved, {s['would_merge']} would merge, "
         f"{s['false_merges']} false merges, {s['missed']} missed, "
-        f"{s.get('unproven', 0)} unproven, {s.get('inconclusive', 0)} unknown (time limit); "
+        f"{s.get('unproven', 0)} unproven, {s.get('inconclusive', 0)} inconclusive; "
         f"${s['cost_usd']:.4f}"
         + (f", ${per:.4f} per resolved case" if per is not None else "")
         + (
@@ -138,7 +138,8 @@ def backtest(
     merging, never writing to the forge or production), graded by the hidden tests.
 
     Exit 0 when the rehearsal ran, whatever it found; 1 when the kill switch or a budget
-    stopped it (run it again to go on); 2 on bad input."""
+    stopped it (run it again to go on), or when no case produced a result (each one
+    inconclusive: the model, the forge or the sandbox failed); 2 on bad input."""
     from harness.backtest.runner import Request, run_backtest
     from harness.cli.live import live_line
     from harness.config.settings import load_settings
@@ -173,5 +174,13 @@ def backtest(
     if result.get("stopped"):
         click.echo(
             f"factory backtest stopped: {result['stopped']}; run it again to go on", err=True
+        )
+        ctx.exit(1)
+    done = [row for row in result["cases"] if row["status"] == "done"]
+    if done and all(row.get("error") for row in done):
+        click.echo(
+            "factory backtest: no case produced a result, each one inconclusive (its reason "
+            "says why: the factory's model, forge or sandbox failed): the rehearsal did not run",
+            err=True,
         )
         ctx.exit(1)

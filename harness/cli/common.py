@@ -66,12 +66,15 @@ def opened(ctx: click.Context, *, model: bool | str = False, **options: Any) -> 
     ``open_services``'s); ``model``: the command calls one, so it must be configured (a
     workflow's name: when a step of that workflow, as production has it, is an agent's)."""
     from harness.engine.loader import load_workflow
+    from harness.forge.journal import JournalForge
     from harness.model.provider import require_model
     from harness.services import open_services
 
     root = repo_root(ctx)
     options = {"plan": plan_folder(ctx), **options}
     services = open_services(root, state_dir(root), provider_override(ctx), **options)
+    if isinstance(services.forge, JournalForge):  # the next job's part of this state, at the end
+        ctx.call_on_close(services.forge.hand_off)
     if isinstance(model, str):
         model = any(step.agent for step in load_workflow(services, model).steps)
     if model:

@@ -27,6 +27,7 @@ _TRIAGE = MappingProxyType(
 _ROUTES = MappingProxyType(
     {
         "holdout_conflict": "needs a human: hold-out conflict",
+        "needs_human": "needs a human",
         "needs_review": "needs review",
         "retry": "refused at validation, to be fixed",
         "failed": "failed at validation",

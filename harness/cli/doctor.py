@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from functools import partial
 
 import click
 
@@ -13,10 +14,21 @@ from harness.cli.common import emit_json, provider_override, repo_root, state_di
 @click.option(
     "--json", "as_json", is_flag=True, help="Print ok, commit, provider and every check as JSON."
 )
+@click.option(
+    "--journeys",
+    "every_journey",
+    is_flag=True,
+    help="Only the hold-out journeys, on production's tree set up as a run would (a set-up "
+    "kept for the same inputs is reused: none runs).",
+)
+@click.option(
+    "--journey", "names", multiple=True, help="Only the journey of this name (repeat for more)."
+)
 @click.pass_context
-def doctor(ctx: click.Context, as_json: bool) -> None:
+def doctor(ctx: click.Context, as_json: bool, every_journey: bool, names: tuple[str, ...]) -> None:
     """Run setup, test, start (until ready_path answers) and every hold-out journey on the
-    production branch, in the factory's sandbox (exit 0 all pass, 1 one fails, 2 config)."""
+    production branch, in the factory's sandbox (exit 0 all pass, 1 one fails, 2 config);
+    --journeys or --journey NAME: the journeys alone."""
     from harness.cli.live import live_line
     from harness.doctor import run_doctor
     from harness.store.base import DB_NAME
@@ -24,14 +36,15 @@ def doctor(ctx: click.Context, as_json: bool) -> None:
     from harness.store.migrations import MIGRATIONS
 
     root = repo_root(ctx)
-    override = provider_override(ctx)
+    journeys = names if names or every_journey else None  # None: every check
+    doing = partial(run_doctor, root, state_dir(root), provider_override(ctx), journeys=journeys)
     health = state_health(state_dir(root), DB_NAME, [name for name, _ in MIGRATIONS])
     if as_json:
-        report = run_doctor(root, state_dir(root), override)
+        report = doing()
         emit_json({**report.to_json(), "ok": report.ok and health.ok, "state": asdict(health)})
     else:
         with live_line("doctor") as say:
-            report = run_doctor(root, state_dir(root), override, say)
+            report = doing(progress=say)
         click.echo(f"production commit {report.commit[:12]}")
         for check in report.checks:
             verdict = "PASS" if check.passed else "FAIL"

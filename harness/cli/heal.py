@@ -51,9 +51,9 @@ def health(ctx: click.Context, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print every flaky check as JSON.")
 @click.pass_context
 def flaky(ctx: click.Context, as_json: bool) -> None:
-    """The checks heal found flaky (failed in production's health run where the whole suite
-    then passed, or failed where production was known green), with their history. A hidden
-    journey is named by its file: this is the maintainer's view (an issue shows a digest)."""
+    """The checks heal found flaky (failed in production's health run, then passed again on
+    the same tree), with their history. A hidden journey is named by its file: this is the
+    maintainer's view (an issue shows a digest)."""
     from harness.cli.common import repo_root, state_dir
     from harness.heal.checks import flakes
     from harness.store.db import Store

@@ -5,10 +5,10 @@ A thin face, like the command line and the dashboard: each tool calls what they 
 (``status_data`` and ``report_data`` of ``factory status`` / ``report --json``, the store's
 run rows, ``ready_to_implement``, ``change_diff``, the dashboard's ``backtest_view``, the
 local forge, ``harness.review.decisions``) and answers what ``--json`` would print, as one
-JSON text block and as structured content. Approve and reject are a person's decisions: they
-act only when the production branch's factory.yaml says ``mcp: {decisions: true}``, and the
-audit trail records them ``via: mcp``; an issue filed through MCP is written by MCP's own
-author (``mcp.author``), which is never trusted.
+JSON text block and as structured content. Approve, reject and cancel are a person's
+decisions: they act only when the production branch's factory.yaml says
+``mcp: {decisions: true}``, and the audit trail records them ``via: mcp``; an issue filed
+through MCP is written by MCP's own author (``mcp.author``), which is never trusted.
 
 The process keeps one state and one set of services, opened again only when the production
 branch moved (factory.yaml, its ``mcp`` section among it, and the governance are read from
@@ -45,7 +45,8 @@ if TYPE_CHECKING:
 
 GOVERNANCE = ("mission.md", "factory_rules.md", "CLAUDE.md", "factory.yaml")
 TOOLS = ("status", "queue", "runs", "report", "diff", "backtest_summary", "file_issue")
-DECISIONS = ("approve", "reject")  # listed always; they act only with mcp.decisions: true
+# listed always; they act only with mcp.decisions: true
+DECISIONS = ("approve", "reject", "cancel")
 # what a host may assume of each tool (MCP's tool annotations, by name): the reads change
 # nothing; file_issue adds one issue to the local forge; a decision lands or closes a change,
 # on GitHub too
@@ -55,6 +56,7 @@ HINTS = MappingProxyType(
         "file_issue": "",
         "approve": "destructiveHint openWorldHint",
         "reject": "destructiveHint idempotentHint openWorldHint",
+        "cancel": "destructiveHint idempotentHint openWorldHint",
     }
 )
 READS = "readOnlyHint idempotentHint"
@@ -125,8 +127,14 @@ def server(face: _Face) -> MCPServer:
     class Server(MCPServer):
         async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
             """The SDK's call, its refusals of the call itself as JSON-RPC errors."""
-            if name not in {tool.name for tool in await self.list_tools()}:
+            tools = {tool.name: tool for tool in await self.list_tools()}
+            if name not in tools:
                 raise MCPError(INVALID_PARAMS, f"no tool named {name!r}")
+            takes = tools[name].input_schema.get("properties", {})
+            if unknown := sorted(set(arguments or {}) - set(takes)):
+                listed = ", ".join(takes) or "none"
+                said = f"{name}: no argument named {unknown[0]!r} (it takes: {listed})"
+                raise MCPError(INVALID_PARAMS, said)
             try:
                 return await super().call_tool(name, arguments, context)
             except ToolError as exc:
@@ -214,13 +222,10 @@ class _Face:
     def diff(self, issue: Issue) -> str:
         """The change the factory's pull request for an issue holds, as a unified diff."""
         from harness.git.repo import GitRepo
-        from harness.review.change import change_diff
+        from harness.review.change import required_change
 
         with self.store() as s:
-            found = change_diff(s, GitRepo(self.root), issue)
-        if found is None:
-            raise UsageError(f"issue {issue} has no pull request from the factory")
-        return found.shown()
+            return required_change(s, GitRepo(self.root), issue).shown()
 
     def backtest_summary(self) -> dict[str, Any]:
         """The newest `factory backtest`: its summary and a row per case (none: null)."""
@@ -260,6 +265,12 @@ class _Face:
         one comment giving the reason. Only with mcp.decisions: true."""
         return self._decide("reject", issue, reason)
 
+    def cancel(self, issue: Issue, reason: str = "") -> str:
+        """A person stops the factory's work on an accepted or in-progress issue: its runs
+        end, it waits for a person with one comment; `factory retry` takes it back. Only with
+        mcp.decisions: true."""
+        return self._decide("cancel", issue, reason)
+
     def governance(self, name: str) -> str:
         from harness.config.governance import read_on_branch
 
@@ -271,6 +282,7 @@ class _Face:
         return text
 
     def _decide(self, action: str, issue: int, reason: str = "") -> str:
+        from harness.retry import cancel_issue
         from harness.review import decisions
 
         with self.services() as s:
@@ -280,6 +292,8 @@ class _Face:
                     "'mcp: {decisions: true}' in factory.yaml"
                 )
             actor = decisions.default_actor()
+            if action == "cancel":
+                return cancel_issue(s, issue, actor, reason.strip(), via="mcp")
             if action == "reject":
                 return decisions.reject(s, issue, reason, actor, via="mcp").message
         return self._land(issue, actor, s.settings, s.store)

@@ -1,5 +1,6 @@
 """``factory approve N`` and ``factory reject N --reason TEXT``: a person's decision on an
-issue the factory handed over (``factory:needs-review`` or ``factory:needs-human``)."""
+issue the factory handed over (``factory:needs-review`` or ``factory:needs-human``); and
+``factory cancel N``: a person stopping the factory's work on an issue."""
 
 from __future__ import annotations
 
@@ -25,13 +26,13 @@ _BY_HELP = "Who decides, for the audit trail (default: $FACTORY_ACTOR or the OS 
 
 
 def _actor(actor: str | None, reason: str) -> str:
-    """``--by`` (default: ``default_actor``), both it and ``--reason`` one line each."""
-    from harness.review.decisions import default_actor
+    """``--by`` (default: ``default_actor``), a login, and ``--reason`` one line."""
+    from harness.review.decisions import check_actor, default_actor
 
     actor = actor if actor is not None else default_actor()
     check_one_line("--by", actor)
     check_one_line("--reason", reason)
-    return actor
+    return check_actor(actor)
 
 
 def _report(ctx: click.Context, decision: Decision, as_json: bool) -> None:
@@ -80,6 +81,20 @@ def reject(ctx: click.Context, number: int, reason: str, actor: str | None, as_j
 
 @click.command()
 @click.argument("number", type=ISSUE_NUMBER)
+@click.option("--reason", default="", help="Why (one line): posted on the issue.")
+@click.option("--by", "actor", default=None, help=_BY_HELP)
+@click.pass_context
+def cancel(ctx: click.Context, number: int, reason: str, actor: str | None) -> None:
+    """Stop the factory's work on accepted or in-progress issue NUMBER: its runs end (one
+    alive in another process within a second), its checkout is removed, it waits for a
+    person with one comment; 'factory retry NUMBER' takes it back."""
+    from harness.retry import cancel_issue
+
+    click.echo(cancel_issue(opened(ctx), number, _actor(actor, reason), reason.strip()))
+
+
+@click.command()
+@click.argument("number", type=ISSUE_NUMBER)
 @click.option("--lesson", is_flag=True, help="NUMBER is a lesson's pull request.")
 @click.pass_context
 def diff(ctx: click.Context, number: int, lesson: bool) -> None:
@@ -88,14 +103,12 @@ def diff(ctx: click.Context, number: int, lesson: bool) -> None:
     unified diff against the commit it was made from; exit 2 if the factory opened none."""
     from harness.errors import UsageError
     from harness.git.repo import GitRepo
-    from harness.review.change import change_diff, lesson_diff
+    from harness.review.change import lesson_diff, required_change
     from harness.store.db import Store
 
     root = repo_root(ctx)
-    found = (lesson_diff if lesson else change_diff)(
-        Store.open(state_dir(root)), GitRepo(root), number
-    )
+    store, repo = Store.open(state_dir(root)), GitRepo(root)
+    found = lesson_diff(store, repo, number) if lesson else required_change(store, repo, number)
     if found is None:
-        lacking = f"issue {number} has no pull request from the factory"
-        raise UsageError(f"no lesson's pull request is numbered {number}" if lesson else lacking)
+        raise UsageError(f"no lesson's pull request is numbered {number}")
     click.echo_via_pager(terminal_safe(found.shown()))  # agent-written text

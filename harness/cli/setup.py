@@ -120,7 +120,9 @@ def init(
 def _after(root: Path, context: dict[str, Any], pinned: str) -> None:
     """What ``init`` adds once the files are written: a first hold-out journey, the project
     found, the pinned source, the state folder ignored, and what to do next."""
+    from harness.config.settings import parse_config
     from harness.onboard import scaffold
+    from harness.onboard.check import project_warnings
 
     starter = scaffold.starter_holdout(root, (root / "factory.yaml").read_text(encoding="utf-8"))
     if starter is not None:
@@ -129,15 +131,17 @@ def _after(root: Path, context: dict[str, Any], pinned: str) -> None:
         path.write_text(text, encoding="utf-8")
         click.echo(f"wrote {path} (a first hold-out journey: the home page loads; add your own)")
     click.echo(f"project: {context['project']['label']}; commands in factory.yaml chosen for it")
-    if context["project"].get("note"):
-        click.echo(f"note: {context['project']['note']}")
+    config = parse_config((root / "factory.yaml").read_text(encoding="utf-8"))
+    warnings = project_warnings(root, config)  # 'factory check' repeats them while they hold
+    for warning in warnings:
+        click.echo(f"warning: {warning}")
     if pinned:
         click.echo(f"CI installs the harness from {pinned}")
     if scaffold.add_state_to_gitignore(root, str(context["project"]["kind"]).startswith("python")):
         click.echo("added .factory/ (the factory's local state) to .gitignore")
+    todo = " (and what the warnings above say)" if warnings else ""
     click.echo(
-        "next: edit these files (set commands.start), run 'factory check', commit them, "
-        "then 'factory doctor'"
+        f"next: edit these files{todo}, run 'factory check', commit them, then 'factory doctor'"
     )
 
 

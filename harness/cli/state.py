@@ -28,22 +28,35 @@ def _store(ctx: click.Context) -> Store:
     show_default=True,
     help="How many runs, newest first.",
 )
+@click.option("--all", "every", is_flag=True, help="Every run (no --limit).")
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as a JSON array.")
 @click.pass_context
-def runs(ctx: click.Context, limit: int, as_json: bool) -> None:
-    """Run history: workflow, issue, status, cost and tokens."""
+def runs(ctx: click.Context, limit: int, every: bool, as_json: bool) -> None:
+    """Run history: workflow, issue, status, cost and tokens, newest first; how many older
+    runs were left out is said on standard error."""
     store = _store(ctx)
-    rows = store.run_rows(store.list_runs(limit=limit))
+    rows = store.run_rows(store.list_runs(limit=None if every else limit))
     if as_json:
         emit_json(rows)
-        return
-    from harness.cli.tables import print_table  # rich: for the table alone
+    else:
+        from harness.cli.tables import print_table  # rich: for the table alone
 
-    print_table(
-        "runs",
-        ("id", "workflow", "issue", "outcome", "started (UTC)", "took", "cost", "tokens in/out"),
-        [_run_line(row) for row in rows],
-    )
+        print_table(
+            "runs",
+            (
+                "id",
+                "workflow",
+                "issue",
+                "outcome",
+                "started (UTC)",
+                "took",
+                "cost",
+                "tokens in/out",
+            ),
+            [_run_line(row) for row in rows],
+        )
+    if more := sum(store.run_counts().values()) - len(rows):
+        click.echo(f"{more} older run(s) not shown: --limit N or --all shows them", err=True)
 
 
 def _run_line(row: dict[str, Any]) -> tuple[object, ...]:
@@ -186,9 +199,9 @@ def report(ctx: click.Context, run_id: str, as_json: bool) -> None:
     records = RunRecords(store.steps(run_id))
     for line in summary_lines(records, state_dir(repo_root(ctx)), run.id):
         click.echo(line)
-    if run.issue is not None:
-        click.echo(f"suite runs for issue {run.issue}: {suites} (docs/testing.md)")
-        click.echo("".join(terminal_safe(f"  chosen tests: `{c}`\n") for c in chosen), nl=False)
+    whose = f"issue {run.issue}" if run.issue is not None else "this run"
+    click.echo(f"suite runs for {whose}: {suites} (docs/testing.md)")
+    click.echo("".join(terminal_safe(f"  chosen tests: `{c}`\n") for c in chosen), nl=False)
     click.echo("steps:")
     for rec in store.steps(run_id):
         line = f"  {rec.step_id} #{rec.attempt}: {rec.status} ({rec.duration_s or 0:.2f}s)"
@@ -204,7 +217,7 @@ def report(ctx: click.Context, run_id: str, as_json: bool) -> None:
 def report_data(root: Path, store: Store, run_id: str) -> tuple[dict[str, Any], Any, list[str]]:
     """What ``factory report --json`` prints (and ``factory mcp``'s report tool answers), the
     change its issue's PR holds, and the chosen tests its suite runs named."""
-    from harness.artifacts import RunRecords
+    from harness.artifacts import CheckResult, RunRecords
     from harness.validate.suite import suite_runs
 
     run = store.get_run(run_id)
@@ -218,8 +231,12 @@ def report_data(root: Path, store: Store, run_id: str) -> tuple[dict[str, Any], 
         from harness.review.change import change_diff
 
         change = change_diff(store, GitRepo(root), run.issue, RunRecords(store.steps(run_id)))
-    suites, chosen = suite_runs(store, run.issue) if run.issue is not None else (0, [])
+    suites, chosen = suite_runs(store, run.issue, run_id)
     data = {**store.run_rows([run])[0], "governance": run.governance, "steps": steps}
+    # the sealed validator's verdict, criterion by criterion, with the observations it cites
+    checked = RunRecords(store.steps(run_id)).newest(CheckResult)
+    judged = checked.validator.by_criterion() if checked and checked.validator else None
+    data |= {"validator": judged}
     return data | {"diff": change.text if change else None, "suite_runs": suites}, change, chosen
 
 

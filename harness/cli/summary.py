@@ -10,6 +10,7 @@ from harness.artifacts import (
     Artifact,
     Baseline,
     Blame,
+    CheckResult,
     Diagnosis,
     Healed,
     Health,
@@ -43,7 +44,7 @@ def summary_lines(records: RunRecords, state_dir: Path, run_id: str) -> list[str
             lines.append(line)
             if j.screenshot:
                 lines.append(f"        screenshot: {j.screenshot}")
-    lines += network_lines(records) + heal_lines(records)
+    lines += network_lines(records) + heal_lines(records) + validator_lines(records)
     for step, run in records.every(HoldoutRun):
         refused = run.validator.refused if run.validator is not None else []
         lines += [
@@ -86,3 +87,27 @@ def heal_lines(records: RunRecords) -> list[str]:
         lines.append(f"culprit: {blame.culprit_kind} {(blame.culprit or '')[:12]}{issue}")
         lines += [f"  {p.sha[:12]} {'fails' if p.failed else 'passes'}" for p in blame.probes]
     return lines + ([f"healed: {healed.outcome}: {healed.reason}"] if healed else [])
+
+
+def validator_lines(records: RunRecords) -> list[str]:
+    """The sealed validator's verdict criterion by criterion, each with the observations it
+    cites (the action, its input, the status it saw, what it saw: one line each, bounded),
+    then what it saw broken that the issue did not ask to change."""
+    from harness.cli.common import terminal_safe
+
+    checked = records.newest(CheckResult)
+    run = checked.validator if checked is not None else None
+    if run is None or run.output is None:
+        return []
+    again = f"; sent back once: {run.sent_back.split('. ')[0]}" if run.sent_back else ""
+    lines = [f"validator: {run.output.verdict}, score {run.output.score:.2f}{again}"]
+    for row in run.by_criterion():
+        said = f" — {row['evidence']}" if row["evidence"] else ""
+        lines.append(f"  {row['criterion']} {row['result']}: {row['text'] or 'the issue'}{said}")
+        for seen in row["cited"]:
+            status = "error" if seen["error"] else f"HTTP {seen['status'] or '-'}"
+            excerpt = " ".join(seen["excerpt"].split())[:200]
+            action = f"#{seen['number']} {seen['tool']} {seen['input']}"
+            lines.append(f"    {action} {status}: {excerpt}")
+    lines += [f"  regression: {r.what} (#{r.observations})" for r in run.output.regressions]
+    return [terminal_safe(line) for line in lines]

@@ -29,7 +29,6 @@ from harness.errors import LeaseError
 if TYPE_CHECKING:
     from harness.cycle import CycleResult
     from harness.engine.context import Services
-    from harness.engine.runner import RunOutcome
     from harness.store.db import Store
 
 # a cycle can take hours (CI waits, validations); a killed holder is taken over at once
@@ -137,35 +136,6 @@ def implement(ctx: click.Context, number: int, as_json: bool) -> None:
         ctx.exit(1)
 
 
-def _outcome_json(number: int, outcome: RunOutcome) -> dict[str, object]:
-    from harness.artifacts import Landing, Smoke, Validation
-    from harness.store.outcomes import outcome_word
-
-    decided = outcome.artifact(Validation)
-    landing = outcome.artifact(Landing)
-    smoke = outcome.artifact(Smoke)
-    route = decided.route if decided else None
-    reverted = smoke.reverted if smoke else None
-    return {
-        "issue": number,
-        "run_id": outcome.run_id,
-        "status": outcome.status,
-        "reason": outcome.reason,
-        "route": route,
-        "score": decided.score if decided else None,
-        "merge_sha": landing.merge_sha if landing else None,
-        "reverted": reverted,
-        "outcome": outcome_word(
-            "validate",
-            outcome.status,
-            pr=True,
-            route=route,
-            landed=landing is not None,
-            reverted=bool(reverted),
-        ),
-    }
-
-
 @click.command()
 @click.argument("number", type=ISSUE_NUMBER)
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
@@ -173,13 +143,16 @@ def _outcome_json(number: int, outcome: RunOutcome) -> dict[str, object]:
 def validate(ctx: click.Context, number: int, as_json: bool) -> None:
     """Validate the PR of issue NUMBER with the hold-out and the sealed validator; merge if
     every gate holds (exit 1 if it does not merge)."""
+    from harness.artifacts import Validation
+    from harness.cycle import outcome_of, stage_row
     from harness.validate.run import validate_issue
 
     services = opened(ctx, model=True)
     with _live(as_json, "validate", services) as say:
         say(f"issue {number} …")
         outcome = validate_issue(services, number)
-    data = _outcome_json(number, outcome)
+    row, decided = stage_row("validate", number, outcome, None), outcome.artifact(Validation)
+    data = {**row, "score": decided.score if decided else None, "outcome": outcome_of(row)}
     if as_json:
         emit_json(data)
     else:
@@ -197,26 +170,33 @@ def validate(ctx: click.Context, number: int, as_json: bool) -> None:
     help="Repeat every N seconds until stopped.",
 )
 @click.option("--max-parallel", type=click.IntRange(1, 32), default=None)
+@click.option(
+    "--fail-on-waiting",
+    is_flag=True,
+    help="Exit 3 when an issue of the cycle now waits for a person (a review, a decision).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print every stage's rows as JSON.")
 @click.pass_context
 def run_command(
-    ctx: click.Context, once: bool, interval: int | None, max_parallel: int | None, as_json: bool
+    ctx: click.Context,
+    once: bool,
+    interval: int | None,
+    max_parallel: int | None,
+    fail_on_waiting: bool,
+    as_json: bool,
 ) -> None:
     """One full cycle: triage -> implement (parallel) -> validate -> merge.
 
-    Exits 1 when a gate, a budget or a validator said no to any issue, 0 when all went
-    through."""
-    from harness.config.settings import load_settings
-    from harness.model.provider import require_model
+    Exits 0 when the cycle ran, whatever became of the issues (the table says); 1 when it
+    could not do its work (production red, the kill switch, a budget); 3 with
+    --fail-on-waiting when an issue now waits for a person. A cycle with nothing to do asks
+    no model and needs no key."""
     from harness.store.db import Store
 
     root = repo_root(ctx)
-    require_model(
-        load_settings(root, state_dir(root), provider_override(ctx)), provider_override(ctx)
-    )
     store = Store.open(state_dir(root))
     with ctrl_c(state_dir(root)):
-        _run_loop(ctx, store, once, interval, max_parallel, as_json)
+        _run_loop(ctx, store, once, interval, max_parallel, as_json, fail_on_waiting)
 
 
 def _run_loop(
@@ -226,11 +206,12 @@ def _run_loop(
     interval: int | None,
     max_parallel: int | None,
     as_json: bool,
+    fail_on_waiting: bool,
 ) -> None:
     import time
 
     from harness.cli.tables import print_table
-    from harness.cycle import refused_any
+    from harness.cycle import cycle_exit
 
     while True:
         result: CycleResult
@@ -248,6 +229,9 @@ def _run_loop(
             print_table(
                 "factory run", ("stage", "issue", "outcome", "PR", "why"), _run_rows(result)
             )
+            if result.get("waiting"):
+                people = ", ".join(f"#{n}" for n in result["waiting"])
+                click.echo(f"waiting for a person: {people} ('factory approve N', 'reject N')")
             waiting = result.get("deferred")
             if waiting:
                 click.echo(
@@ -256,9 +240,7 @@ def _run_loop(
                     "triage.trusted_authors or of the limit, all of them)"
                 )
         if once or interval is None:
-            if refused_any(result):
-                ctx.exit(1)
-            return
+            ctx.exit(cycle_exit(result, fail_on_waiting))
         time.sleep(interval)
 
 

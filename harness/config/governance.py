@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import sys
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,9 @@ from harness.git.repo import GitRepo
 # front matter are YAML (a slow parser), the rest Markdown; more is a mistake, or an attack
 # on the time every command takes
 MAX_YAML_BYTES, MAX_BYTES = 256_000, 1_048_576
+# the heading of factory_rules.md's last section, where the lessons a maintainer merged live
+# (the factory's proposals add lines there and nowhere else)
+LESSONS = "## Lessons (nothing here relaxes a rule above)"
 
 
 def too_large(name: str, size: int, key: str = "(file)") -> None:
@@ -41,10 +45,20 @@ class Governance:
     commit: str  # the production-branch commit they were read from
 
     def texts(self) -> list[tuple[str, str]]:
-        """(file name, verbatim text) in the order they are given to every agent."""
-        return list(
-            zip(GOVERNANCE_FILES, (self.mission, self.rules_text, self.claude), strict=True)
-        )
+        """(file name, verbatim text) in the order they are given to every agent: the lessons
+        section of factory_rules.md last, after the rules and CLAUDE.md, under a name of its
+        own (docs/learning.md)."""
+        rules, lessons = split_lessons(self.rules_text)
+        texts = list(zip(GOVERNANCE_FILES, (self.mission, rules, self.claude), strict=True))
+        return [*texts, (f"{GOVERNANCE_FILES[1]}: lessons", lessons)] if lessons else texts
+
+
+def split_lessons(text: str) -> tuple[str, str]:
+    """factory_rules.md as (its rules, its lessons section: from ``LESSONS`` to the end of
+    the file; empty when it has none)."""
+    found = re.search(f"^{re.escape(LESSONS)}[ \t]*$", text, re.M)
+    at = found.start() if found else len(text)
+    return text[:at], text[at:]
 
 
 def sha256(text: str) -> str:

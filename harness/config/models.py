@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import string
 from dataclasses import dataclass
@@ -69,6 +70,11 @@ class GitHubSettings(Strict):
     max_wait_s: float = Field(default=60.0, ge=0, le=3600)  # longer rate-limit waits defer
     # the share of the rate limit left at a run's start that the run may spend
     max_request_share: float = Field(default=0.5, gt=0, le=1)
+
+    @property
+    def repository_in_use(self) -> str:
+        """``repository``, else ``$GITHUB_REPOSITORY`` (GitHub Actions sets it); "" if none."""
+        return self.repository or os.environ.get("GITHUB_REPOSITORY", "").strip()
 
 
 SETUP_INPUTS = (
@@ -314,9 +320,11 @@ class Mcp(Strict):
 
 
 class Health(Strict):
-    """Production's health (docs/heal.md): after this many flakes of one check, one issue."""
+    """Production's health (docs/heal.md): after this many flakes of one check, one issue; a
+    tree recorded green is checked again once its record is this many hours old."""
 
     flaky_issue_after: int = Field(default=3, ge=1, le=1000)
+    green_for_h: float = Field(default=24, gt=0)
 
 
 class Audit(Strict):
@@ -396,8 +404,9 @@ class TriageRules(Strict):
 
 
 class LessonRules(Strict):
-    """``factory lessons propose``: at most ``max_proposals`` PRs a run, each rehearsed on at
-    most ``cases`` past cases, the whole run within ``max_usd`` (docs/learning.md)."""
+    """``factory lessons propose``: at most ``max_proposals`` PRs a run, each rehearsed on every
+    past case its cause touches (fewer than ``cases``: it says so), the whole run within
+    ``max_usd`` (docs/learning.md)."""
 
     max_proposals: int = Field(default=1, ge=0, le=20)
     cases: int = Field(default=3, ge=0, le=50)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from importlib import import_module
 from pathlib import Path
+from threading import Thread
 
 from pydantic import ValidationError
 
@@ -12,7 +14,7 @@ from harness.artifacts import OUTPUT_TOOLS, Produced, SetupRun, Tested, Worktree
 from harness.engine.budget import BudgetGuard
 from harness.engine.context import SETUP_STEP, TESTED_STEP, StepContext
 from harness.engine.killswitch import check_kill_switch
-from harness.errors import FactoryError
+from harness.errors import FactoryError, stop_now
 from harness.git.repo import GitRepo
 from harness.model.agent import AgentSpec, run_agent
 from harness.model.base import CallRecord
@@ -40,6 +42,7 @@ class StepHooks:
 
     def before_call(self, request: Request) -> None:
         check_kill_switch(self.ctx.services)  # the one kill-switch check, FACTORY_ENABLED too
+        stop_now()  # a person cancelled the issue
         self.guard.check(self.model, request)
 
     def after_call(self, record: CallRecord) -> None:
@@ -122,6 +125,8 @@ def run_agent_step(ctx: StepContext) -> tuple[dict[str, object], str | None]:
     step = ctx.step
     services = ctx.services
     assert step.agent is not None and step.prompt is not None and step.output is not None
+    if services.model.kind == "anthropic":  # the client's SDK loads while the step prepares
+        Thread(target=import_module, args=("harness.model.anthropic_model",), daemon=True).start()
     settings = services.settings
     choice = settings.config.role_model(step.agent)
     context = {**ctx.template_context(), **_extra_context(ctx)}

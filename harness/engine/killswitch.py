@@ -45,6 +45,12 @@ def kill_switch_state(services: Services) -> tuple[str, str] | None:
     return None
 
 
+# + an issue's number: the flag of a person's ``factory cancel``, why they stopped it, which
+# a run of the issue asks before each step and model call and every half second of a
+# sandboxed command (``Engine.run``, ``errors.stop_now``)
+CANCEL = "cancelled:"
+
+
 def check_kill_switch(services: Services) -> None:
     stopped = kill_switch_state(services)
     if stopped is None:

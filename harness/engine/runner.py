@@ -10,19 +10,21 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import partial
+from pathlib import Path
 from types import MappingProxyType
 from typing import TypeVar
 
 from pydantic import ValidationError
 
 from harness import cpu
-from harness.artifacts import Artifact, Inputs
+from harness.artifacts import Artifact, Inputs, Worktree
 from harness.engine.actions import call
 from harness.engine.agents import run_agent_step
 from harness.engine.commands import run_command_step
 from harness.engine.context import Lease, Services, StepContext
+from harness.engine.killswitch import CANCEL, Driven
 from harness.engine.killswitch import KILL_SWITCH as KILL_SWITCH
-from harness.engine.killswitch import Driven
 from harness.engine.killswitch import check_kill_switch as check_kill_switch
 from harness.engine.killswitch import kill_switch_state as kill_switch_state
 from harness.engine.loader import load_workflow
@@ -35,10 +37,13 @@ from harness.errors import (
     QuotaError,
     StepFailed,
     StoppedError,
+    stop_now,
+    stopping,
 )
 from harness.faults import fault_point
 from harness.git import integrity
 from harness.git.integrity import GitIntegrityError
+from harness.git.worktrees import WorktreeManager
 from harness.store.records import StepRecord
 
 ON_FAILURE = "on_failure"
@@ -78,8 +83,12 @@ class Engine:
         workflow = load_workflow(self.services, name)
         check_kill_switch(self.services)
         # a CPU slot among the process's other runs (harness/cpu.py); refuses a config that runs
-        # programs
-        with cpu.working(), integrity.guarded(self.services.repo.path):
+        # programs; a person's cancel of the issue stops a sandboxed command at once
+        with (
+            cpu.working(),
+            integrity.guarded(self.services.repo.path),
+            stopping(partial(self.services.store.get_flag, f"{CANCEL}{issue}")),
+        ):
             return self._run(workflow, name, issue, inputs)
 
     def end(self, run_id: str, reason: str) -> RunOutcome:
@@ -208,6 +217,7 @@ class Engine:
             ctx = replace(ctx, step=workflow.steps[index])
             try:
                 check_kill_switch(self.services)
+                stop_now()  # a person cancelled the issue
             except StoppedError as exc:
                 return self._stop(ctx, str(exc))
             outcome = self._step(ctx)
@@ -260,7 +270,7 @@ class Engine:
         if step.when is not None:
             value = self.services.templates.evaluate(step.when, **ctx.template_context())
             if not value:
-                seq = store.start_step(ctx.run_id, step.id, {"when": step.when})
+                seq = store.start_step(ctx.run_id, step.id, {"when": step.when}, runs=False)
                 store.finish_step(seq, "skipped", {})
                 return None
         seq = store.start_step(ctx.run_id, step.id, self._inputs(ctx))
@@ -342,6 +352,14 @@ class Engine:
 def kept(steps: list[StepRecord]) -> dict[str, dict[str, object]]:
     """Type name -> the newest record of that type the run's succeeded steps kept."""
     return {s.artifact: s.outputs for s in steps if s.artifact and s.status == "succeeded"}
+
+
+def end_unfinished(services: Services, run_id: str, reason: str) -> None:
+    """End an unfinished run nothing will resume (``Engine.end``) and remove the checkout it
+    made: its branch is kept (``factory prune`` deletes it once the issue is closed)."""
+    made = Engine(services).end(run_id, reason).artifact(Worktree)
+    if made is not None:
+        WorktreeManager.of(services.repo, services.settings.state_dir).remove(Path(made.path))
 
 
 def evidence_of(exc: FactoryError) -> tuple[dict[str, object], str | None]:

@@ -17,6 +17,7 @@ from typing import Any, Final, Protocol
 
 from harness.errors import ForgeError
 from harness.faults import fault_point
+from harness.forge import neutral
 from harness.forge.markers import Markers
 
 
@@ -254,6 +255,11 @@ def refuse_unmergeable(pr: PullRequest, expected_head_sha: str, head: str | None
         raise ForgeError(
             f"pull request {pr.number}: head is {head}, expected {expected_head_sha}; not merged"
         )
+
+
+def merge_subject(pr: PullRequest) -> str:
+    """The subject of a pull request's merge commit, on either forge."""
+    return f"Merge {pr.branch}: {neutral.subject(pr.title, 200)}"
 
 
 def create_own_issue(forge: Forge, title: str, body: str) -> Issue:

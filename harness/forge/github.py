@@ -23,7 +23,14 @@ from github.Repository import Repository
 from harness.caches import PROCESS, Memo
 from harness.errors import ForgeError, GitError, NotFoundError
 from harness.faults import fault_point
-from harness.forge.base import LABELS, Comment, Issue, PullRequest, refuse_unmergeable
+from harness.forge.base import (
+    LABELS,
+    Comment,
+    Issue,
+    PullRequest,
+    merge_subject,
+    refuse_unmergeable,
+)
 from harness.forge.github_budget import RequestBudget
 from harness.forge.github_issues import IssueSnapshot, issue_from_json, listing
 from harness.forge.github_rest import GitHubRest
@@ -479,7 +486,7 @@ class GitHubForge:
                 .merge(
                     sha=expected_head_sha,
                     merge_method="merge",
-                    commit_title=f"Merge {pr.branch}: {pr.title}"[:250],
+                    commit_title=merge_subject(pr),
                 )
                 .sha
             ),

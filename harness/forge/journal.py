@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # PyGithub takes a quarter second to import: only forge: gith
     from harness.forge.github import GitHubForge
 
 PLAN_FILE = "plan.jsonl"
+HANDED = "state"  # beside it: the state the next job starts from (``hand_off``)
 
 
 class JournalForge:
@@ -246,6 +247,22 @@ class JournalForge:
 
     def settle(self) -> None:
         self.inner.settle()
+
+    def hand_off(self) -> None:
+        """What the job after this plan's needs of its state, in ``plan_dir/state``: the runs
+        that made the pull requests the plan opens (their ``PrCandidate``, which validating
+        them reads), and nothing else of this state (never a hold-out journey or result)."""
+        from harness.artifacts import PrCandidate
+
+        store = self.inner.store
+        runs = {
+            run
+            for pr in self._prs.values()
+            for run, candidate in store.artifacts(PrCandidate, pr.issue)
+            if candidate.branch == pr.branch
+        }
+        if runs:
+            store.hand_off(self.plan_dir / HANDED, sorted(runs))
 
     # the production branch -------------------------------------------------------------
     def sync(self, branch: str) -> str:

@@ -6,7 +6,14 @@ from __future__ import annotations
 
 from harness.errors import ForgeError, GitError
 from harness.faults import fault_point
-from harness.forge.base import LABELS, Comment, Issue, PullRequest, refuse_unmergeable
+from harness.forge.base import (
+    LABELS,
+    Comment,
+    Issue,
+    PullRequest,
+    merge_subject,
+    refuse_unmergeable,
+)
 from harness.forge.markers import Markers, load_markers
 from harness.git.repo import GitRepo
 from harness.store.db import Store
@@ -114,7 +121,7 @@ class LocalForge:
         refuse_unmergeable(pr, expected_head_sha, head)
         try:
             merged = self.repo.merge_branch(
-                pr.base, pr.branch, expected_head_sha, f"Merge {pr.branch}: {pr.title}"
+                pr.base, pr.branch, expected_head_sha, merge_subject(pr)
             )
         except GitError as exc:
             raise ForgeError(f"pull request {number}: {exc}") from exc

@@ -12,7 +12,7 @@ with a word joiner (U+2060); control characters and bidirectional overrides are 
 ``code`` / ``fenced`` use a fence no content can close; a code span breaks links inside too,
 a fenced block keeps its text exactly as written (a forge links nothing inside one, and test
 output copied from it must match what ran); ``cell`` keeps the code spans of a table cell;
-``plain`` is for titles and commit messages. Each pass is one linear scan.
+``plain`` is for titles, ``subject`` for a commit's subject. Each pass is one linear scan.
 """
 
 from __future__ import annotations
@@ -144,6 +144,12 @@ def plain(text: object, limit: int = 200) -> str:
     """One line of plain text (a pull request title, a commit message's subject): nothing
     GitHub links — mentions, references, closing keywords, URLs."""
     return _break_links(" ".join(clip(text, limit).split()), escape=False)
+
+
+def subject(text: object, limit: int = 72) -> str:
+    """A commit message's subject: ``plain``, with a space where it puts a word joiner
+    (``git log`` shows every character, and an invisible one no reader can see)."""
+    return plain(text, limit).replace(JOINER, " ")
 
 
 def longest_run(text: str, char: str) -> int:

@@ -17,6 +17,7 @@ from harness.artifacts import (
     RunRecords,
     Worktree,
 )
+from harness.config.testfiles import test_files
 from harness.engine.actions import action
 from harness.engine.context import StepContext
 from harness.errors import ErrorKind, StepFailed
@@ -25,11 +26,13 @@ from harness.forge.base import Label, file_once, set_state
 from harness.git.repo import GitRepo
 from harness.heal.checks import failing_checks, flakes, probe, public
 from harness.implement.actions import checkout
+from harness.implement.spec import change_block, forge_spec, triage_spec
 from harness.kinds import REVERT, is_revert
 from harness.validate.calibration import health_key
 
 HISTORY = 200  # first-parent commits a bisect looks back at, at most
 OUTPUT = 4000  # of the tests' output in the red run, kept and shown
+DIFF, BODY = 4000, 2000  # of a reverted change's diff and issue body its regression issue holds
 Cause = Literal["flaky", "environment", "regression"]  # what made production red
 REGRESSION_LABELS = (Label.REGRESSION, "kind:bug", "priority:p1")
 
@@ -71,41 +74,43 @@ class _NotJudged(Exception):
     """A probe could not run its checks (set-up, the app, the browser), or every one failed."""
 
 
-class _FailsWhereGreen(_NotJudged):
-    """The checks fail on the commit the health record holds green: they are flaky."""
-
-
 def first_failing(fails: Callable[[int], bool], size: int, known: int | None) -> tuple[int, int]:
     """(oldest failing, newest passing) positions in a first-parent history of ``size``
     commits, newest first, whose position 0 fails. From a position known to pass: a binary
     search, and that position probed too only when no probe passed (⌈log2 N⌉ + 1 at most);
-    from none, positions 1, 2, 4 … first. ``_NotJudged``: none passes."""
+    from none, or from one that fails now (its record is older than the failure: a check
+    that went off later), positions 2b, 4b … behind the oldest failing b first.
+    ``_NotJudged``: none passes."""
     bad, good, passed = 0, known, False
-    while good is None:
-        at = min(max(1, 2 * bad), size - 1)
-        if at == bad:
-            raise _NotJudged("the checks fail on the oldest commit too")
-        if fails(at):
-            bad = at
-        else:
-            good, passed = at, True
-    while good - bad > 1:
-        mid = (bad + good) // 2
-        if fails(mid):
-            bad = mid
-        else:
-            good, passed = mid, True
-    if not passed and fails(good):
-        raise _FailsWhereGreen("the checks fail on the commit known green too")
-    return bad, good
+    while True:
+        while good is None:
+            at = min(max(1, 2 * bad), size - 1)
+            if at == bad:
+                raise _NotJudged("the checks fail on the oldest commit too")
+            if fails(at):
+                bad = at
+            else:
+                good, passed = at, True
+        while good - bad > 1:
+            mid = (bad + good) // 2
+            if fails(mid):
+                bad = mid
+            else:
+                good, passed = mid, True
+        if passed or not fails(good):
+            return bad, good
+        bad, good = good, None  # the green end fails now: further back
 
 
 @action("heal.bisect")
 def bisect(ctx: StepContext, diagnose: Diagnosis) -> Blame:
-    """The commit that broke the checks still failing: first-parent production from the newest
-    commit the health record holds green under this hold-out (none: looked for) to the red
-    one, only those checks run, each probe on a fresh worktree and apps. Whose it is comes
-    from the factory's own records of what it landed, never from a commit's message."""
+    """The commit that broke the checks still failing, as they behave now: first-parent
+    production from the newest commit the health record holds green under this hold-out
+    (none, or failing now: looked for further back) to the red one, only those checks run,
+    each probe on a fresh worktree and apps — the tests alone by their ids when they fail
+    alone on the red commit, else the whole suite each time (a test that passes alone).
+    Whose it is comes from the factory's own records of what it landed, never from a
+    commit's message."""
     services = ctx.services
     checks = _still(diagnose)
     repo, store, holdout = services.repo, services.store, services.settings.holdout_dir
@@ -113,20 +118,23 @@ def bisect(ctx: StepContext, diagnose: Diagnosis) -> Blame:
     green = (i for i, sha in enumerate(history) if store.get_flag(health_key(repo, sha, holdout)))
     known = next((i for i in green if i > 0), None)
     probes: list[Probe] = []
+    tests = [c for c in checks if c.startswith("test:")]
+    ids = [t.removeprefix("test:") for t in tests]
+    alone = "tests" not in checks and test_files(services.settings.config.commands, ids) is not None
+    if alone:  # do they fail alone, by their ids, on the red commit?
+        probes.append(probe(ctx, diagnose.sha, tests, "alone", alone=True))
+        alone = set(tests) <= set(probes[-1].failed)
 
     def fails(at: int) -> bool:
-        probes.append(probe(ctx, history[at], checks, f"at-{history[at][:12]}"))
+        probes.append(probe(ctx, history[at], checks, f"at-{history[at][:12]}", alone))
         fault_point("heal.bisect.probed")  # crash tests: a probe kept, the bisect under way
         if probes[-1].environment:
             raise _NotJudged(probes[-1].environment)
         return not set(probes[-1].failed).isdisjoint(checks)
 
-    blame = Blame(red=diagnose.sha, green=None, culprit=None, culprit_kind="none")
+    blame = Blame(red=diagnose.sha, green=None, culprit=None, culprit_kind="none", alone=alone)
     try:
         bad, good = first_failing(fails, len(history), known)
-    except _FailsWhereGreen:  # known green, so not the environment: flaky (docs/heal.md)
-        found = {"green": history[known or 0], "commits": known or 0, "probes": probes}
-        return blame.model_copy(update=found)
     except _NotJudged:
         return blame.model_copy(update={"probes": probes, "commits": len(history) - 1})
     landed = store.landed(history[bad])
@@ -141,17 +149,15 @@ def bisect(ctx: StepContext, diagnose: Diagnosis) -> Blame:
 
 @action("heal.act")
 def act(ctx: StepContext, diagnose: Diagnosis, bisect: Blame | None) -> Healed:
-    """In code, from the diagnosis and the bisect: a flake — a check that passed again, or
-    that fails where the health record holds it green — is counted (an issue after
-    ``health.flaky_issue_after``); the environment or a culprit the factory did not land
-    goes to a person; the factory's merge is reverted (the revert workflow follows) with a
-    regression issue, unless the SafetyGuard stops the chain."""
-    green = bisect.green if bisect and not bisect.culprit else None  # it fails there too
-    flaky = [*diagnose.flaky, *(_still(diagnose) if green else [])]
+    """In code, from the diagnosis and the bisect: a flake — a check that passed again on the
+    same tree — is counted (an issue after ``health.flaky_issue_after``); the environment or
+    a culprit the factory did not land goes to a person; the factory's merge is reverted
+    (the revert workflow follows) with a regression issue, unless the SafetyGuard stops the
+    chain."""
+    flaky = diagnose.flaky
     _count_flakes(ctx, flaky, diagnose.sha)
-    reason = f"the checks fail on {green[:12]}, where they passed" if green else diagnose.reason
-    healed = Healed(outcome="flaky", sha=diagnose.sha, reason=reason, flaky=flaky)
-    if diagnose.verdict == "flaky" or green:
+    healed = Healed(outcome="flaky", sha=diagnose.sha, reason=diagnose.reason, flaky=flaky)
+    if diagnose.verdict == "flaky":
         return healed
     said = _evidence(ctx, diagnose, bisect)
     if bisect is None or bisect.culprit is None:
@@ -178,9 +184,20 @@ def _regression(ctx: StepContext, healed: Healed, blame: Blame, said: dict[str, 
     earlier = store.artifacts(Healed, None, ("succeeded", "running"), limit=1000)
     chain = 1 + max((h.chain for _, h in earlier if h.regression_issue == number), default=0)
     limit = ctx.services.settings.governance.rules.budgets.max_heal_attempts
-    stopped, culprit_title = chain > limit, forge.get_issue(number).title
+    stopped = chain > limit
+    # the change it reverts, as triage accepted its issue: the title and criteria shown; they,
+    # the issue's body and the merge's diff (markup and all) in a signed block, read back by
+    # whoever implements this issue
+    repo, spec = ctx.services.repo, triage_spec(store, number) or forge_spec(forge, number)
+    asked = spec.title if spec else forge.get_issue(number).title
+    criteria = spec.acceptance_criteria if spec else []
+    files = repo.changed_paths(f"{culprit}^1", culprit)
+    shown = {"title": asked, "criteria": criteria, "files": files}
     path = "comments/heal_regression.md.j2"
-    body = render(path, chain=chain, limit=limit, stopped=stopped, title=culprit_title, **said)
+    body = render(path, chain=chain, limit=limit, stopped=stopped, **shown, **said)
+    change = {**shown, "issue": number, "body": spec.body[:BODY] if spec else ""}
+    change["diff"] = repo.diff_text(f"{culprit}^1", culprit, max_bytes=DIFF)
+    body += "\n\n" + change_block(forge.markers, change)
     title, key = f"Regression since {culprit[:12]} (#{number})", f"heal:regression:{culprit}"
     state = Label.NEEDS_HUMAN if stopped else Label.IN_PROGRESS
     issue = file_once(forge, key, title, body, state, REGRESSION_LABELS)
@@ -248,7 +265,7 @@ def _evidence(ctx: StepContext, diagnosed: Diagnosis, blame: Blame | None) -> di
     return {
         **blame.model_dump(),
         "tests": [test if c == "tests" else c[5:] for c in still if c.startswith("test")],
-        "journeys": sum(c.startswith("journey:") for c in still),
+        "journeys": [public(c) for c in still if c.startswith("journey:")],
         "output": diagnosed.output,
         "run_id": diagnosed.health_run,
     }

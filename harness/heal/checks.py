@@ -1,8 +1,8 @@
 """Production's checks as heal names them — a test by its runner's id (``test:<id>``;
 ``tests`` when it named none), a hidden journey by its file (``journey:<file>``, shown
 outside by a digest alone: ``public``) — and a probe: some of them run on one commit, each
-journey on a fresh app, the tests as the whole suite (a test is judged where the suite runs
-it: alone it may behave otherwise), kept as an event of its run so a resumed run runs none
+journey on a fresh app, the tests as the whole suite or, where they fail alone, alone by
+their ids (``commands.test_files``), kept as an event of its run so a resumed run runs none
 twice."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from harness.browser.journeys import load_journey
 from harness.engine.context import StepContext
 from harness.errors import FactoryError, StoppedError
 from harness.store.db import Store
-from harness.validate.evidence import journeys_on
+from harness.validate.evidence import Before, journeys_on
 
 _UNITTEST = re.compile(r"^(?:FAIL|ERROR): (\S+) \(([\w.]+)\)", re.M)  # unittest, Django
 _NAMED = (
@@ -55,41 +55,50 @@ def failing_checks(run: HoldoutRun, holdout: Path) -> list[str]:
     return ([f"test:{i}" for i in failing_tests(run.tests.output)] or ["tests"]) + journeys
 
 
-def probe(ctx: StepContext, sha: str, checks: list[str], label: str) -> Probe:
-    """``checks`` on commit ``sha``: the run's earlier probe of them there, else run now
-    and kept (an event of the run) before anything else happens."""
+def probe(ctx: StepContext, sha: str, checks: list[str], label: str, alone: bool = False) -> Probe:
+    """``checks`` on commit ``sha`` (``alone``: the tests by their ids, not the whole suite):
+    the run's earlier probe of them there, else run now and kept (an event of the run) before
+    anything else happens."""
     store = ctx.services.store
     for event in store.events(run_id=ctx.run_id, kind=PROBED):
-        if event.data.get("sha") == sha and event.data.get("checks") == checks:
-            return Probe.model_validate(event.data["probe"])
-    found = _run(ctx, sha, checks, label)
+        kept = Probe.model_validate(event.data["probe"])
+        if (kept.sha, kept.alone, event.data.get("checks")) == (sha, alone, checks):
+            return kept
+    found = _run(ctx, sha, checks, label, alone)
     store.append_event(
         ctx.run_id, PROBED, {"sha": sha, "checks": checks, "probe": found.model_dump()}
     )
     return found
 
 
-def _run(ctx: StepContext, sha: str, checks: list[str], label: str) -> Probe:
-    """The whole suite (``commands.test``) when a test is among ``checks``, beside only
-    these journeys; what failed: every test the suite names (``tests`` when it named none:
-    each test among ``checks`` then failed too) and these journeys. Only what the harness
-    itself meets — set-up, the app, the browser, the hold-out — is the environment; a test
-    command's exit code or time limit is a failure like any other."""
+def _run(ctx: StepContext, sha: str, checks: list[str], label: str, alone: bool) -> Probe:
+    """The whole suite (``commands.test``) when a test is among ``checks`` — or, ``alone``,
+    those tests by their ids — beside only these journeys; what failed: every test the suite
+    names (``tests`` when it named none: each test among ``checks`` then failed too), each
+    test run alone that its runner names failing (one it cannot find, on a commit before it
+    was written, does not fail), and these journeys. Only what the harness itself meets —
+    set-up, the app, the browser, the hold-out — is the environment; a test command's exit
+    code or time limit is a failure like any other."""
     holdout = ctx.services.settings.holdout_dir
     tests = [c for c in checks if not c.startswith("journey:")]
+    chosen = Before([t.removeprefix("test:") for t in tests], {}) if alone else None
     try:
         names = frozenset(n for n, c in journey_checks(holdout).items() if c in checks)
-        run = journeys_on(ctx, sha, label, tests=bool(tests), only=names)
+        run = journeys_on(
+            ctx, sha, label, tests=bool(tests) and not alone, before=chosen, only=names
+        )
     except StoppedError:
         raise
     except FactoryError as exc:  # set-up, the app, the browser, the hold-out
         return Probe(sha=sha, failed=[], environment=str(exc)[:500])
     failed = set(failing_checks(run, holdout))
+    if run.tests_before is not None:
+        failed |= {f"test:{i}" for i in failing_tests(run.tests_before.output)} & set(tests)
     if "tests" in failed:  # the runner named none: each test asked about failed
         failed |= set(tests)
     if "tests" in checks and run.tests and run.tests.exit_code:  # the suite fails at all
         failed.add("tests")
-    return Probe(sha=sha, failed=sorted(failed))
+    return Probe(sha=sha, failed=sorted(failed), alone=alone)
 
 
 def flakes(store: Store) -> dict[str, list[tuple[str, str]]]:

@@ -24,7 +24,7 @@ from harness.engine.runner import Engine, run_leased
 from harness.errors import ForgeError
 from harness.forge.base import Label, set_state
 from harness.kinds import REVERT, is_revert
-from harness.validate.calibration import health_key
+from harness.validate.calibration import green_now
 
 HEALS = 1000  # the newest heals whose issues a green production may close
 # where a regression issue ends without a fix: its reverted change goes to a person
@@ -47,16 +47,15 @@ class ProductionState(TypedDict, total=False):
 
 
 def production_health(services: Services, synced: bool = False) -> ProductionState:
-    """The health workflow on production (no run when its tree is known green under this
-    hold-out, or there is no app to check, or it is being healed); heal when it is red.
+    """The health workflow on production (no run when its tree was found green under this
+    hold-out less than ``health.green_for_h`` hours ago, or there is no app to check, or it
+    is being healed); heal when it is red.
     ``synced``: production was fetched already (one fetch a cycle): read where it is here."""
     settings, store = services.settings, services.store
     branch = settings.config.production_branch
     here = services.repo.rev_parse(f"refs/heads/{branch}") if synced else None
     sha = here or services.forge.sync(branch)
-    if store.get_flag(health_key(services.repo, sha, settings.holdout_dir)) or not (
-        settings.config.commands.start
-    ):
+    if green_now(store, services.repo, settings, sha) or not settings.config.commands.start:
         _green_again(services, sha)
         return {"green": True}
     healing = store.find_open_run("heal", None)

@@ -35,12 +35,17 @@ from harness.git.worktrees import WorktreeManager
 from harness.heal.checks import flakes
 from harness.implement import gates as g
 from harness.implement.feedback import previous_attempt
-from harness.implement.security import security_gate
-from harness.implement.spec import forge_spec, triage_spec
+from harness.implement.security import dependency_changes, security_gate
+from harness.implement.spec import forge_spec, reverted_change, triage_spec
+from harness.kinds import is_revert
 from harness.sandbox.policy import prepare_worktree, setup_allow
 from harness.triage.prescreen import issue_sha256
 from harness.validate.calibration import holdout_digest
 from harness.validate.evidence import journeys_on
+
+# a revert's gates: what holds of any tree that lands (docs/heal.md, "Act"); its tests, kept
+# tests and journeys are judged again by validation
+REVERT_GATES = ("protected_paths", shape.TREE_SHAPE, "secrets", "tests_green")
 
 
 def manager(ctx: StepContext) -> WorktreeManager:
@@ -66,7 +71,10 @@ def prepare(ctx: StepContext, inputs: ChangeInputs) -> Assignment:
     ctx.services.forge.add_labels(ctx.number, [Label.IN_PROGRESS])
     services, holdout = ctx.services, holdout_digest(ctx.services.settings.holdout_dir)
     previous = previous_attempt(services.store, services.repo, ctx.number, ctx.run_id, holdout)
-    tier, config = previous.tier + 1 if previous else 0, services.settings.config
+    # a rebase (production moved under it) goes on with the model that wrote the change: only
+    # the change's own refusal moves it up a tier
+    tier = previous.tier + (not previous.conflict) if previous else 0
+    config = services.settings.config
     models = {role: config.role_model(role, tier).model for role in ESCALATED}
     return spec.model_copy(
         update={
@@ -75,6 +83,7 @@ def prepare(ctx: StepContext, inputs: ChangeInputs) -> Assignment:
             "holdout": holdout,
             "tier": tier,
             "models": models,
+            "reverted": reverted_change(ctx.services.forge, current),
         }
     )
 
@@ -163,7 +172,7 @@ def commit(ctx: StepContext, worktree: Worktree, prepare: Assignment, test: Test
     ctx.check_lease()
     staged = Path(worktree.path).is_dir()  # the test step staged what it ran on, unless re-made
     repo = GitRepo(checkout(ctx, worktree))
-    subject = neutral.plain(prepare.title, limit=72)  # a commit message is read by GitHub too
+    subject = neutral.subject(prepare.title)  # a commit message is read by GitHub too
     message = f"{subject}\n\nFactory change for issue {ctx.issue} (run {ctx.run_id})."
     tested = test.tree  # commit what the tests ran on, nothing made since
     # a retry's work is one commit on production: the merge it started from, with any
@@ -237,6 +246,7 @@ def gates(
     modes = {c.path: (c.old_mode, c.new_mode) for c in changes}
     added = [c.path for c in changes if c.status == "A"]
     commands = services.settings.config.commands
+    deps = dependency_changes(repo, base, head, sorted(modes), commands.setup)
     results = [
         g.changed_lines_gate(numstat, rules.max_changed_lines),
         g.size_gate(changes, limits.max_added_bytes, limits.max_file_bytes),
@@ -247,10 +257,12 @@ def gates(
         g.fix_attempts_gate(attempts, rules.max_fix_attempts),
         g.budget_gate(services.store.spend(issue=ctx.number), rules.budgets.per_issue_usd),
         security_gate(services.settings, repo, base, head, sorted(modes), rules.security),
-        g.setup_code_gate(sorted(modes), commands.setup_inputs, commands.setup),
+        g.setup_code_gate(sorted(modes), commands.setup_inputs, commands.setup, deps.read),
         g.network_allow_gate(added, patch, setup_allow(services.settings)),
     ]
-    if (second := services.settings.config.review.second) is not None:
+    if is_revert(prepare.kind):  # a tree production held: nobody wrote it, nobody reviews it
+        results = [r for r in results if r.name in REVERT_GATES]
+    elif (second := services.settings.config.review.second) is not None:
         first = f"reviewer ({prepare.models.get('reviewer')})"
         lens = f"second reviewer ({second.model}, {second.lens} lens)"
         results.append(g.reviews_gate([(first, review), (lens, second_review)]))

@@ -17,7 +17,10 @@ from harness.store.records import Run
 
 MAX_TEST_OUTPUT = 3000
 MAX_SUMMARY = 1500
-MAX_EVIDENCE = 300
+# characters of one message (a gate's evidence, a finding, a criterion): a guard against a
+# runaway text only — the gates bound how many findings they list, never the words of one, so
+# that the advice in a finding reaches the next attempt whole
+MAX_EVIDENCE = 12_000
 MAX_CRITERIA = 12
 MAX_FINDINGS = 10
 MAX_DIFF = 12_000  # characters of a conflicting change's diff shown to its next attempt

@@ -8,9 +8,9 @@ from harness.artifacts import GateResult, Review, Tested
 from harness.config.network import widening
 from harness.git.repo import FileChange
 from harness.globs import matching, protected_hits
+from harness.implement.security import setup_named
 from harness.redact import CREDENTIALS, secret_values
 
-_WORDS = re.compile(r"[\s;&|()<>`'\"=]+")
 # credential shapes are the redactor's (one list); a private key block is only ever refused
 SECRET_PATTERNS = (*CREDENTIALS, ("private key", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")))
 
@@ -84,11 +84,15 @@ def budget_gate(spent: float, cap: float) -> GateResult:
     return _gate("budget", spent <= cap, f"${spent:.4f} spent on this issue (cap ${cap:.2f})")
 
 
-def setup_code_gate(paths: list[str], inputs: list[str], setup: str | None) -> GateResult:
-    """Whether the change touches what ``commands.setup`` runs: a setup input
-    (``commands.setup_inputs``) or a file its command names (``./tools/setup.sh``)."""
-    named = {word.removeprefix("./") for word in _WORDS.split(setup or "")}
-    hits = [p for p in paths if setup and (p in named or matching(p, inputs))]
+def setup_code_gate(
+    paths: list[str], inputs: list[str], setup: str | None, read: set[str]
+) -> GateResult:
+    """Whether the change touches what ``commands.setup`` reads: a file its command names
+    (``./tools/setup.sh``), a set-up input (``commands.setup_inputs``), or a file the
+    dependency diff read beside the manifests (``read``: one a manifest includes or names as
+    a dependency list, a requirements file set-up passes to pip)."""
+    named = setup_named(setup)
+    hits = [p for p in paths if setup and (p in named or p in read or matching(p, inputs))]
     if hits:
         return _gate("setup_code", False, f"changes what setup runs: {', '.join(hits[:10])}")
     return _gate("setup_code", True, f"{len(paths)} changed files, none of them run by setup")
@@ -119,7 +123,7 @@ def reviews_gate(reviews: list[tuple[str, Review | None]]) -> GateResult:
     (who, verdict, score, findings) in the evidence."""
     said = []
     for who, review in reviews:
-        found = [f"[{f.severity}] {f.description[:200]}" for f in review.findings] if review else []
+        found = [f"[{f.severity}] {f.description}" for f in review.findings] if review else []
         verdict = f"{review.verdict} {review.score}" if review else "no review"
         said.append(f"{who}: {verdict}" + (f" ({'; '.join(found[:5])})" if found else ""))
     agree = all(review is not None and review.verdict == "approve" for _, review in reviews)

@@ -13,6 +13,7 @@ import posixpath
 import re
 import tomllib
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import yaml
@@ -52,19 +53,30 @@ def security_gate(
     new = added(sides["before"], sides["after"])
     rank = {"low": 0, "medium": 1, "high": 2}  # an unknown word (critical, error): high
     serious = [f for f in new if rank.get(f.severity, 2) >= rank[rules.severity]]
-    deps = dependency_changes(repo, base, head, paths)
+    found = dependency_changes(repo, base, head, paths, settings.config.commands.setup)
+    deps = found.changed
     refused = [n for n in deps["added"] if not matching(n, rules.allow_dependencies)]
-    said = [f"{f.rule} ({f.severity}) {f.path}:{f.line} {f.message}" for f in serious[:10]]
-    said += [f"dependency added that factory_rules.md does not allow: {n}" for n in refused]
+    said = _named(serious)
+    said += [
+        f"dependency added that factory_rules.md does not allow: {n} ({found.declared_in[n]})"
+        for n in refused
+    ]
     said += [f"dependencies the gate cannot read: {p}" for p in deps.pop("unreadable")]
     said += analysis.errors  # an analyser that did not answer
     tail = [f"dependencies {k}: {', '.join(v)}" for k, v in deps.items() if v]
-    if others := len(new) - len(serious):
-        tail.append(f"{others} new findings below {rules.severity}")
+    if below := [f for f in new if f not in serious]:
+        tail.append(f"new findings below {rules.severity}: {'; '.join(_named(below))}")
     quiet = [f"no new finding at or above {rules.severity}, no dependency to allow"]
     return GateResult(
         name="security", passed=not said, evidence="; ".join([*(said or quiet), *tail])
     )
+
+
+def _named(findings: list[AnalyserFinding], shown: int = 10) -> list[str]:
+    """The first ``shown`` findings, each in words — rule, severity, where, its message whole
+    — and how many more there are: the count is bounded, never a message."""
+    said = [f"{f.rule} ({f.severity}) {f.path}:{f.line} {f.message}" for f in findings[:shown]]
+    return said + [f"and {len(findings) - shown} more"] * (len(findings) > shown)
 
 
 def _setup_call(text: str) -> dict[str, Any]:
@@ -84,12 +96,17 @@ def _ini(text: str) -> dict[str, Any]:
     return {name.replace(".", "/"): dict(parser[name]) for name in parser.sections()}
 
 
-INCLUDE = re.compile(r"^(?:-[rc]|--requirement|--constraint)[=\s]*(\S+)$")
+# a line that includes another file: pip's -r and -c, setup.cfg's "file:"
+INCLUDE = re.compile(r"^(?:-[rc]|--requirement|--constraint|file:)[=\s]*(\S+)$")
+# a requirements file a command passes to pip, anywhere in a line of a script
+PIP_LIST = re.compile(r"(?:^|\s)(?:-[rc]|--requirement|--constraint)(?:=|\s+)([\w./-]+)")
 NOT_READ = (ValueError, SyntaxError, configparser.Error, yaml.YAMLError)
+_WORDS = re.compile(r"[\s;&|()<>`'\"=]+")
+Blob = Callable[[str], bytes | None]
 
 
 def _declared(
-    line: str, form: dict[str, Any], path: str, blob: Callable[[str], bytes | None], seen: set[str]
+    line: str, form: dict[str, Any], path: str, blob: Blob, seen: set[str]
 ) -> dict[str, str]:
     """The packages one line of ``path`` declares (those of the file it includes, read once),
     with their versions; a ``#`` at its start or after a space begins a comment."""
@@ -114,13 +131,12 @@ def _declared(
     return {canonicalize_name(found.name): str(found.url or found.specifier)}
 
 
-def packages(
-    blob: Callable[[str], bytes | None], path: str, form: dict[str, Any], seen: set[str]
-) -> dict[str, str]:
+def packages(blob: Blob, path: str, form: dict[str, Any], seen: set[str]) -> dict[str, str]:
     """The packages (lowercase name -> version or specifier) the manifest ``path`` declares,
     read as ``form`` (an entry of ``manifests`` in ``workflows/analysers.yaml``) says, with
-    those of the files it includes (``-r``, ``-c``: read as requirements files, each once,
-    added to ``seen``). ValueError: what it declares cannot be read."""
+    those of the files it includes (``-r``, ``-c``, a dependency list a build backend reads:
+    read as requirements files, each once, added to ``seen``). ValueError: what it declares
+    cannot be read."""
     seen.add(path)
     text = (blob(path) or b"").decode()
     readers: dict[str, Any] = {
@@ -144,34 +160,70 @@ def packages(
             }
         for line in item.replace("\\\n", " ").splitlines() if isinstance(item, str) else []:
             found |= _declared(line, form, path, blob, seen)  # a backslash continues a line
+    for named in (x for at in form.get("lists", []) for x in values(parsed, at)):
+        found |= _declared(f"-r {named}", form, path, blob, seen)  # its dynamic dependencies
     return {n.lower(): v for n, v in found.items() if n.lower() not in form.get("ignore", [])}
 
 
+def setup_lists(blob: Blob, setup: str | None) -> set[str]:
+    """The requirements files commands.setup passes to pip (``-r``, ``-c`` and their long
+    forms), itself or in a file it names that ``blob`` reads (``./setup.sh``)."""
+    texts = [setup or "", *((blob(p) or b"").decode(errors="replace") for p in setup_named(setup))]
+    return {posixpath.normpath(m) for text in texts for m in PIP_LIST.findall(text)}
+
+
+def setup_named(setup: str | None) -> set[str]:
+    """The words of commands.setup, each a file it may name (``./tools/setup.sh``)."""
+    return {word.removeprefix("./") for word in _WORDS.split(setup or "") if word}
+
+
+@dataclass(frozen=True)
+class Dependencies:
+    """What a change does to the packages its manifests declare, by name."""
+
+    changed: dict[str, list[str]]  # added, removed, upgraded; unreadable: manifests, named
+    declared_in: dict[str, str]  # each package added: the files it touched that declare it
+    read: set[str]  # the files read besides the manifests: included, or lists pip is given
+
+
 def dependency_changes(
-    repo: GitRepo, base: str, head: str, paths: list[str]
-) -> dict[str, list[str]]:
+    repo: GitRepo, base: str, head: str, paths: list[str], setup: str | None = None
+) -> Dependencies:
     """The packages the manifests and lock files among ``paths`` add, remove and upgrade, by
     name, and those of every manifest that includes others (a requirements file's ``-r``
-    reaches a file of any name); ``unreadable``: a manifest the change touches, or leaves
-    unreadable, that declares them in a form the diff cannot read."""
+    reaches a file of any name, a build backend's dynamic metadata names its dependency
+    lists) and of every requirements file commands.setup (``setup``) passes to pip;
+    ``unreadable``: a manifest the change touches, or leaves unreadable, that declares them
+    in a form the diff cannot read."""
     found: dict[str, list[str]] = {"added": [], "removed": [], "upgraded": [], "unreadable": []}
+    declared_in: dict[str, str] = {}
     forms = shipped_data()["manifests"]
     globs = [g for form in forms if form.get("includes") for g in form["files"]]
+    blobs = [functools.partial(repo.read_blob, ref) for ref in (base, head)]
+    lists = {p for blob in blobs for p in setup_lists(blob, setup)}
+    read = set(lists)
     including = {p for p in [*repo.tree(base), *paths] if matching(p, globs)}  # head's too
-    for path in {*paths, *including}:
-        form = next((f for f in forms if matching(path, f["files"])), None)
+    for path in {*paths, *including, *lists}:
+        # a manifest by its format; a file set-up passes to pip as a requirements file
+        form: dict[str, Any] | None = next(
+            (f for f in forms if matching(path, f["files"])), {} if path in lists else None
+        )
         if form is None:
             continue
         sides: list[dict[str, str] | None] = []
-        for ref in (base, head):
+        for blob in blobs:
+            seen: set[str] = set()  # after the loop, what the head's side read
             try:
-                sides.append(packages(functools.partial(repo.read_blob, ref), path, form, set()))
+                sides.append(packages(blob, path, form, seen))
             except NOT_READ:
                 sides.append(None)
+            read |= seen - {path}
         if sides[1] is None and (path in paths or sides[0] is not None):
             found["unreadable"].append(path)
         old, new = (side or {} for side in sides)
-        found["added"] += [n for n in new if n not in old]
+        found["added"] += (added := [n for n in new if n not in old])
         found["removed"] += [n for n in old if n not in new]
         found["upgraded"] += [f"{n} {old[n]} -> {v}" for n, v in new.items() if old.get(n, v) != v]
-    return {k: sorted(set(v)) for k, v in found.items()}
+        touched = ", ".join(sorted(seen.intersection(paths))) or path  # where they were added
+        declared_in |= dict.fromkeys(added, touched)
+    return Dependencies({k: sorted(set(v)) for k, v in found.items()}, declared_in, read)

@@ -1,55 +1,91 @@
 """The ``lessons`` workflow's actions: pick a lesson, commit the learner's edit on a branch
 named after its citations (a resumed run finds its own), rehearse it, open its pull request.
-The edit is checked in code (``edited``; factory_rules.md or CLAUDE.md, never mission.md).
-The factory never merges it: the governance files are protected paths, refused by every gate."""
+The edit is checked in code (``edited``: lines added to factory_rules.md's lessons section,
+nowhere else). The factory never merges it: the governance files are protected paths,
+refused by every gate."""
 
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Any
 
 from harness import cpu
-from harness.artifacts import GovernanceEdit, Lesson, LessonBranch, Proposal, Rehearsal
+from harness.artifacts import (
+    ANY_RUN,
+    GovernanceEdit,
+    Healed,
+    Lesson,
+    LessonBranch,
+    Proposal,
+    Rehearsal,
+)
 from harness.backtest.cases import history_cases
+from harness.config.governance import LESSONS, split_lessons
+from harness.config.models import GOVERNANCE_FILES
 from harness.engine.actions import action
 from harness.engine.context import Services, StepContext
-from harness.errors import ConfigErrors, StepFailed
+from harness.errors import StepFailed
 from harness.forge.neutral import clip
 from harness.git import snapshot
-from harness.lessons.evidence import lessons
-from harness.lessons.stricter import loosened
+from harness.lessons.evidence import lessons, picks
 from harness.review.change import diff_of
 
 MAX_EDIT_LINES = 30
+# a line that hides what follows it, or makes it look retired: an HTML comment's ends, a code
+# fence, a heading (ATX or setext)
+HIDES = re.compile(r"<!--|-->|^\s{0,3}(?:#|```|~~~|[=-]+\s*$)")
 KEPT = ("id", "issue", "triage", "route", "resolved", "changed")  # of a rehearsed case's row
 SUMMARY = ("resolved", "would_merge", "false_merges", "missed", "cost_usd")
 
 
 @action("lessons.pick")
 def pick(ctx: StepContext) -> Lesson | dict[str, object]:
-    """The most cited lesson that may be proposed now, or ``about: None`` (nothing to do)."""
+    """The lesson whose turn it is among those that may be proposed now, or ``about: None``
+    (nothing to do): causes take turns by weight — their independent evidence, over one
+    plus the times a run picked them before — the most cited first among equals."""
     nothing: dict[str, object] = {"about": None}
-    return next((x for x in lessons(ctx.services) if x.proposable), nothing)
+    found = [x for x in lessons(ctx.services) if x.proposable]
+    asked = [refs for refs, _ in picks(ctx.services)]
+
+    def turn(lesson: Lesson) -> float:
+        refs = {c.ref for c in lesson.citations}
+        return lesson.independent / (1 + sum(not refs.isdisjoint(p) for p in asked))
+
+    return max(found, key=turn, default=nothing)
 
 
 def edited(text: str, edit: GovernanceEdit) -> str:
-    """The file with the edit made (``StepFailed``: refused, and why: too large, not found
-    once, no change, rules that no longer read, or one that loosens or deletes a rule)."""
+    """The file with the edit made (``StepFailed``: refused, and why). A lesson only adds, and
+    only to the lessons section of factory_rules.md (``split_lessons``; made under its heading
+    at the end of the file when it has none): never CLAUDE.md, never a line above that
+    section, none of the section's lines taken away, nothing hidden from a reader (an HTML
+    comment, a code fence, a heading); at most 30 lines, its ``old_text`` found once."""
+    rules, section = split_lessons(text)
     if edit.old_text:
         new = text.replace(edit.old_text, edit.new_text, 1)
-    else:
-        new = text.rstrip("\n") + "\n\n" + edit.new_text.strip("\n") + "\n"
+    else:  # at the end of the file: of its lessons section
+        heading = "" if section else f"\n\n{LESSONS}"
+        new = f"{text.rstrip()}{heading}\n\n{edit.new_text.strip()}\n"
+    above, below = split_lessons(new)
+    lines = below.splitlines()
+    hidden = [line for line in set(lines[1:]) - set(section.splitlines()) if HIDES.search(line)]
+    gone = set(section.splitlines()) - set(lines)
     why = None
-    if len(edit.old_text.splitlines()) + len(edit.new_text.splitlines()) > MAX_EDIT_LINES:
+    if edit.file != GOVERNANCE_FILES[1]:
+        why = f"a lesson never edits {edit.file}; it adds lines to the lessons of factory_rules.md"
+    elif len(edit.old_text.splitlines()) + len(edit.new_text.splitlines()) > MAX_EDIT_LINES:
         why = f"over {MAX_EDIT_LINES} lines; a lesson is a small edit"
     elif edit.old_text and text.count(edit.old_text) != 1:
         why = f"old_text is not found exactly once in {edit.file}"
     elif new == text:
         why = "it changes nothing"
-    try:
-        why = why or loosened(edit.file, text, new)
-    except ConfigErrors as exc:
-        why = f"the rules would no longer read: {exc.problems[0]}"
+    elif above.rstrip() != rules.rstrip():
+        why = "it edits factory_rules.md above its lessons section: a lesson never edits a rule"
+    elif gone:
+        why = f"it deletes the lesson {min(gone)!r}"
+    elif hidden:
+        why = f"it hides text from its reader: {min(hidden)!r} (a comment, a fence or a heading)"
     if why is not None:
         raise StepFailed(f"the learner's edit is refused: {why}", {})
     return new
@@ -73,11 +109,20 @@ def branch(ctx: StepContext, pick: Lesson, edit: GovernanceEdit) -> LessonBranch
     return LessonBranch(branch=name, head=head)
 
 
-def _cases(services: Services, lesson: Lesson, count: int) -> tuple[int, ...]:
-    """The fixed issues the lesson cites, then the newest others: ``count`` in all."""
-    fixed = [c.issue for c in history_cases(services) if c.issue is not None]
+def _cases(services: Services, lesson: Lesson) -> tuple[int, ...]:
+    """Every fixed issue the lesson's cause touches, newest first: one it cites, or whose fix
+    changed a file it names. A merge heal reverted fixed nothing."""
+    healed = services.store.artifacts(Healed, None, ANY_RUN, 1000)
+    reverted = {h.culprit for _, h in healed if h.outcome == "reverted"}
     cited = {c.issue for c in lesson.citations}
-    return tuple(dict.fromkeys(sorted(fixed, key=lambda n: n not in cited)))[:count]
+    files = {c.file for c in lesson.citations if c.file}
+    touched = [
+        c.issue
+        for c in history_cases(services)
+        if c.fix not in reverted
+        and (c.issue in cited or not files.isdisjoint(services.repo.changed_paths(c.base, c.fix)))
+    ]
+    return tuple(n for n in dict.fromkeys(touched) if n is not None)
 
 
 @action("lessons.rehearse")
@@ -88,7 +133,7 @@ def rehearse(ctx: StepContext, pick: Lesson, branch: LessonBranch) -> Rehearsal:
 
     services = ctx.services
     rules = services.settings.governance.rules.lessons
-    issues = _cases(services, pick, rules.cases)
+    issues = _cases(services, pick)
     left = rules.max_usd - services.store.spend(run_id=ctx.run_id)
     provider = services.settings.config.provider.type  # as this run was given it
     reports: list[dict[str, Any]] = []
@@ -104,8 +149,10 @@ def rehearse(ctx: StepContext, pick: Lesson, branch: LessonBranch) -> Rehearsal:
         cases=[{k: row.get(k) for k in KEPT} for row in reports[-1]["cases"]] if reports else [],
         before={k: reports[0]["summary"].get(k) for k in SUMMARY} if reports else {},
         after={k: reports[-1]["summary"].get(k) for k in SUMMARY} if len(reports) > 1 else {},
-        stopped=next((r["stopped"] for r in reports if r.get("stopped")), None)
-        or (None if issues else "no past case to rehearse"),
+        stopped=next((r["stopped"] for r in reports if r.get("stopped")), None),
+        few=f"{len(issues)} past cases touch this cause; lessons.cases asks for {rules.cases}"
+        if len(issues) < rules.cases
+        else None,
     )
 
 

@@ -16,6 +16,7 @@ from harness.artifacts import (
     ARTIFACTS,
     Citation,
     GateReport,
+    GovernanceEdit,
     Healed,
     Lesson,
     Proposal,
@@ -25,6 +26,7 @@ from harness.artifacts import (
 from harness.engine.context import Services
 
 SEALED = ("journeys", "validator")
+HANDLED = ("max_rebases", "commands.test_timeout_s")  # the rules of routes taken in code
 SERIOUS = ("critical", "high", "medium")
 MAX_FILES = 10  # of a regression's culprit, each a citation
 # a rule as a person or an agent cites it: "factory_rules.md: Every error path has a test"
@@ -69,7 +71,7 @@ def _from_records(services: Services) -> Iterator[Citation]:
                     words=words,
                 )
         refused = isinstance(record, GateReport) and not record.passed
-        if refused or (isinstance(record, Validation) and record.route != "merge"):
+        if refused or (isinstance(record, Validation) and not _handled(record)):
             for g in record.gates if isinstance(record, GateReport | Validation) else []:
                 if not g.passed and g.name not in SEALED:
                     yield Citation(
@@ -80,6 +82,13 @@ def _from_records(services: Services) -> Iterator[Citation]:
                         rule=g.name,
                         words=g.evidence[:400],
                     )
+
+
+def _handled(validation: Validation) -> bool:
+    """A validation that merged, or one whose route the factory takes in code whatever the
+    rules say (``HANDLED``): a change taken up again on a production that moved under it, a
+    suite its time limit stopped twice. No rule an agent reads would have changed either."""
+    return validation.route == "merge" or any(rule in validation.rule for rule in HANDLED)
 
 
 def citations(services: Services) -> Iterator[Citation]:
@@ -120,13 +129,26 @@ def proposals(services: Services) -> list[tuple[Proposal, str]]:
     return [(p, pr.state if pr is not None else "open") for p, pr in found]
 
 
+def picks(services: Services) -> list[tuple[set[str], str | None]]:
+    """Each lesson a ``lessons`` run picked, newest first: the refs of its citations and what
+    the learner answered (its ``new_text``: empty for no edit; None: no answer)."""
+    store = services.store
+    edits = dict(store.artifacts(GovernanceEdit, None, ANY_RUN, limit=500))
+    picked = store.artifacts(Lesson, None, ANY_RUN, limit=500)
+    return [
+        ({c.ref for c in x.citations}, getattr(edits.get(run), "new_text", None))
+        for run, x in picked
+    ]
+
+
 def lessons(services: Services) -> list[Lesson]:
     """The lessons, most cited first: one a cause, its citations those resting on the very same
     refusals (the live ones' issues: two gates and a person refusing one issue's change are one
     piece of evidence). Proposable: two independent live citations (distinct issues) that no
-    open or merged proposal rests on, no proposal of its own open or merged, and none closed
+    open or merged proposal rests on, no proposal of its own open or merged, none closed
     that rested on all of its issues (a closed one is remembered: only a new issue brings its
-    lesson back)."""
+    lesson back), and a citation the learner has not answered "no edit" to (remembered until
+    new evidence arrives)."""
     governance = services.settings.governance
     made = proposals(services)
     files = set(services.repo.list_tree(governance.commit))
@@ -141,19 +163,21 @@ def lessons(services: Services) -> list[Lesson]:
         causes.setdefault(frozenset(live[c.about]) or c.about, []).append(c)
     held = [(set(p.cited), {unit.get(r, r) for r in p.cited}, state) for p, state in made]
     taken = {u for _, units, state in held if state != "closed" for u in units}
+    no_edit = {ref for refs, said in picks(services) if said == "" for ref in refs}
     found: list[Lesson] = []
     for key, cited in causes.items():
         issues = key if isinstance(key, frozenset) else frozenset()
         ours = [state for refs, _, state in held if refs & {c.ref for c in cited}]
         said_no = any(state == "closed" and issues <= units for _, units, state in held)
-        blocked = said_no or any(state != "closed" for state in ours)
+        quiet = {c.ref for c in cited} <= no_edit  # the learner saw all of it: no edit
+        blocked = said_no or quiet or any(state != "closed" for state in ours)
         found.append(
             Lesson(
                 about=" + ".join(sorted({c.about for c in cited})),
                 citations=cited,
                 independent=len(issues),
                 stale=not issues,
-                proposal=ours[0] if ours else None,
+                proposal=ours[0] if ours else "no edit" if quiet else None,
                 proposable=len(issues - taken) >= 2 and not blocked,
             )
         )

@@ -6,12 +6,12 @@ what each stop reason does is said in docs/configuration.md ("Models")."""
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from harness.cpu import waiting
-from harness.errors import ModelError, ToolError
+from harness.errors import AgentError, ToolError
 from harness.model.base import CallRecord, Model, Usage
 from harness.model.blocks import (
     Block,
@@ -50,6 +50,9 @@ class AgentSpec:
     max_invalid_outputs: int = 3
     thinking: str | None = None  # "adaptive" | "off" | None: the model's default
     effort: str | None = None  # "low" … "max" | None: the model's default
+    # may send the first valid output back once, saying why as the tool's error (None: it
+    # stands): the next valid output stands, and so does the first when the turns run out
+    review: Callable[[dict[str, object]], str | None] | None = None
 
 
 class AgentHooks(Protocol):
@@ -63,6 +66,7 @@ class AgentResult:
     turns: int
     calls: list[CallRecord] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)  # images left out
+    sent_back: str = ""  # why its first valid output went back to it (``run_agent``'s review)
 
 
 def cap(text: str, limit: int = MAX_TOOL_RESULT) -> str:
@@ -72,11 +76,11 @@ def cap(text: str, limit: int = MAX_TOOL_RESULT) -> str:
 
 
 def _run_tool(
-    name: str, data: dict[str, object], handlers: Mapping[str, Handler]
+    name: str, data: dict[str, object], handlers: Mapping[str, Handler], output: str
 ) -> tuple[str | list[Block], bool]:
     handler = handlers.get(name)
-    if handler is None:
-        return f"unknown tool {name!r}; available: {', '.join(sorted(handlers)) or 'none'}", True
+    if handler is None:  # every tool it may call is named: the output tool too
+        return f"unknown tool {name!r}; available: {', '.join(sorted([*handlers, output]))}", True
     problem = validate_input(name, data)
     if problem is not None:
         return f"invalid input for {name}: {problem}", True
@@ -99,12 +103,12 @@ def _stopped(spec: AgentSpec, response: Response, turn: int) -> None:
     if reason == "refusal":
         details = response.get("stop_details") or {}
         why = ": ".join(str(details[k]) for k in ("category", "explanation") if details.get(k))
-        raise ModelError(
+        raise AgentError(
             f"agent {spec.role}: the model ({spec.model}) refused to continue at turn {turn}"
             + (f" ({why})" if why else "")
         )
     if reason == "model_context_window_exceeded":
-        raise ModelError(
+        raise AgentError(
             f"agent {spec.role}: the conversation filled {spec.model}'s context window "
             f"at turn {turn}; the task needs fewer or smaller tool results"
         )
@@ -175,7 +179,7 @@ class _Loop:
         spec = self.spec
         self.cuts += 1
         if self.cuts > MAX_CUT_TURNS:
-            raise ModelError(
+            raise AgentError(
                 f"agent {spec.role}: {self.cuts} turns in a row were cut at max_tokens "
                 f"({spec.max_tokens}); raise the step's max_tokens"
             )
@@ -193,17 +197,25 @@ class _Loop:
                 problem = validate_input(spec.output_tool, use["input"])
                 if problem is None:
                     self.result.output = dict(use["input"])
-                    return True
+                    review = None if self.result.sent_back else spec.review  # once
+                    said = review(self.result.output) if review else None
+                    if not said:
+                        return True
+                    self.result.sent_back = said
+                    results.append(_result(use, said, True))
+                    continue
                 self.invalid += 1
                 if self.invalid >= spec.max_invalid_outputs:
-                    raise ModelError(
+                    raise AgentError(
                         f"agent {spec.role}: {self.invalid} invalid {spec.output_tool} inputs; "
                         f"last: {problem}"
                     )
                 content = message("invalid_output", output=spec.output_tool, error=problem)
                 results.append(_result(use, content, True))
             else:
-                content, is_error = _run_tool(use["name"], use["input"], self.handlers)
+                content, is_error = _run_tool(
+                    use["name"], use["input"], self.handlers, spec.output_tool
+                )
                 results.append(_result(use, content, is_error))
         self.messages.append({"role": "user", "content": results})
         return False
@@ -232,7 +244,9 @@ class _Loop:
                     return self.result
         finally:
             self.result.messages = without_images(self.messages)
-        raise ModelError(
+        if self.result.sent_back:  # it gave a valid output, sent back once: that one stands
+            return self.result
+        raise AgentError(
             f"agent {spec.role} used all {spec.max_turns} turns without calling {spec.output_tool}"
         )
 

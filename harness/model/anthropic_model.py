@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 import time
 from collections.abc import Callable
@@ -15,6 +14,7 @@ import httpx2
 from harness.errors import ConfigError, DeferredError, ModelError, QuotaError
 from harness.model.blocks import Request, Response
 from harness.model.catalog import Listing
+from harness.model.provider import api_key
 from harness.model.ratelimit import RateLimiter
 from harness.model.retry import RETRYABLE, RetryPolicy, server_wait
 
@@ -44,7 +44,7 @@ class AnthropicModel:
         timeout_s: float = 300.0,
         caches: Caches | None = None,
     ) -> None:
-        if not os.environ.get("ANTHROPIC_API_KEY") and not os.environ.get("ANTHROPIC_AUTH_TOKEN"):
+        if not api_key():
             raise ConfigError(
                 "environment", "ANTHROPIC_API_KEY", "not set (needed for provider type anthropic)"
             )

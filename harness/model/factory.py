@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, cast
 from harness.errors import ConfigError
 from harness.model.base import Model
 from harness.model.blocks import Request, Response
-from harness.model.provider import resolve_kind
+from harness.model.provider import api_key, resolve_kind
 from harness.model.recording import RecordingModel, ReplayModel
 from harness.model.retry import RetryPolicy
 from harness.model.scripted import ScriptedModel, load_script
@@ -33,7 +33,7 @@ class _FirstAsked:
 
     @cached_property
     def client(self) -> Any:
-        from harness.model.anthropic_model import AnthropicModel
+        from harness.model.anthropic_model import AnthropicModel  # the SDK: seconds of CPU
 
         return AnthropicModel(self.policy, caches=self.caches)
 
@@ -50,7 +50,7 @@ def _anthropic(max_retries: int, max_wait_s: float, caches: Caches | None) -> Mo
     policy = RetryPolicy(max_retries=max_retries, max_wait_s=max_wait_s)
     if caches is None:
         return _FirstAsked(policy, None)
-    secret = os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN") or ""
+    secret = api_key()
     key = (
         os.environ.get("ANTHROPIC_BASE_URL", ""),
         hashlib.sha256(secret.encode()).hexdigest(),

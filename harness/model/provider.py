@@ -34,6 +34,11 @@ class ProviderReadiness:
         return {"provider": self.kind, "ready": self.ready, "detail": self.detail}
 
 
+def api_key() -> str:
+    """The Anthropic credentials the SDK reads from the environment ("" when none is set)."""
+    return os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN") or ""
+
+
 def resolve_kind(kind: str) -> str:
     """``auto``: the Anthropic API when a key is set, else the scripted model."""
     if kind == "auto":
@@ -56,7 +61,7 @@ def provider_readiness(
     kind = resolve_kind(override or provider.type)
     unready = partial(ProviderReadiness, kind, False)
     if kind == "anthropic":
-        if not (os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN")):
+        if not api_key():
             return unready("ANTHROPIC_API_KEY is not set; set it, or run offline: " + SCRIPT_HINT)
         where = os.environ.get("ANTHROPIC_BASE_URL") or "the Anthropic API"
         return ProviderReadiness(kind, True, f"ANTHROPIC_API_KEY is set; calls go to {where}")

@@ -18,7 +18,9 @@ NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 def _catalogue() -> dict[str, Any]:
     import jsonschema  # when first needed: a command that reads no tool (factory check) skips it
 
-    data: dict[str, Any] = yaml.safe_load((workflows_dir() / "tools.yaml").read_text("utf-8"))
+    data: dict[str, Any] = yaml.load(
+        (workflows_dir() / "tools.yaml").read_text("utf-8"), yaml.CSafeLoader
+    )
     for name, spec in data["tools"].items():
         if not NAME.match(name):
             raise ConfigError("workflows/tools.yaml", f"tools.{name}", "invalid tool name")

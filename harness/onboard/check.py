@@ -3,7 +3,10 @@ with what runs will use (the production branch)."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import posixpath
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,11 +30,12 @@ from harness.config.testfiles import template
 from harness.errors import ConfigError, ConfigErrors, FactoryError, GitError
 from harness.git.repo import GitRepo
 from harness.model.catalog import Listing
-from harness.model.provider import provider_readiness, resolve_kind
+from harness.model.provider import api_key, provider_readiness, resolve_kind
 from harness.model.retry import RetryPolicy
 from harness.onboard.model_check import OutputLimit, model_problems, output_problems
-from harness.onboard.scaffold import ci_workflows, untouched
+from harness.onboard.scaffold import ci_workflows, python_problem, untouched
 from harness.paths import FLOWS, validators_dir
+from harness.sandbox.peers import NO_SOCKET_FOLDER, socket_base
 from harness.validate.definition import (
     OVERRIDE_DIR,
     SEALED_VALIDATOR,
@@ -271,6 +275,8 @@ def check(root: Path, state_dir: Path) -> CheckReport:
 
         report.errors.extend(override_problems(overrides))
     _writable(state_dir, report)
+    if socket_base() is None:  # every validation would stop at its seal
+        report.errors.append(ConfigError("environment", "TMPDIR", NO_SOCKET_FOLDER))
     if config is not None:
         if config.network.allow is None:
             report.notes += _derived_allow(root, branch)
@@ -280,8 +286,9 @@ def check(root: Path, state_dir: Path) -> CheckReport:
         )
         if config.forge == "github":
             _github(config, report)
-        report.warnings.extend(_no_template(config))
+        report.warnings.extend(project_warnings(root, config))
         report.errors.extend(ci_problems(root))
+    report.errors.extend(leaky_uploads(root))
     report.warnings.extend(untouched(root, texts))
     return report
 
@@ -330,7 +337,7 @@ def ci_problems(root: Path) -> list[ConfigError]:
             "not a model's, would decide every issue"
         )
         problems.append((CONFIG_FILE, "provider.type", why))
-    if not config.github.repository and not os.environ.get("GITHUB_REPOSITORY", "").strip():
+    if not config.github.repository_in_use:
         problems.append((CONFIG_FILE, "github.repository", f"not set: {runs}, for owner/name"))
     for kind in config.rehearsal_trust(rules):
         why = "auto was the rehearsal's: a model's changes of that kind would merge unapproved"
@@ -338,22 +345,82 @@ def ci_problems(root: Path) -> list[ConfigError]:
     return [ConfigError(file, key, f"{why}; {fix}") for file, key, why in problems]
 
 
-def _no_template(config: FactoryConfig) -> list[str]:
-    """What chosen tests cost when ``commands.test`` fits no ``test_files`` template."""
-    if template(config.commands) is not None:
-        return []
-    return [
-        f"{CONFIG_FILE}: commands.test: `{config.commands.test}` fits no commands.test_files "
-        "template (a shell operator, or a runner the factory does not know): a bug fix's "
-        "fails-before proof, heal's re-run of the tests that failed and a backtest's hidden "
-        "tests on the fix's parent each run the whole suite instead of the chosen tests; "
-        "state commands.test_files (docs/testing.md)"
-    ]
+def leaky_uploads(root: Path) -> list[ConfigError]:
+    """Each job of the workflows under ``.github/workflows`` that has seen the hold-out (it
+    names ``FACTORY_HOLDOUT…`` or checks out another repository) and uploads an artifact
+    whose path reaches the state folder or the hold-out it sets (``FACTORY_STATE_DIR``,
+    ``FACTORY_HOLDOUT``): anyone who may read the repository may download a run's artifacts
+    (docs/github.md)."""
+    problems = []
+    for path in sorted((root / ".github" / "workflows").glob("*.y*ml")):
+        with contextlib.suppress(
+            OSError, ValueError, LookupError, yaml.YAMLError, AttributeError, TypeError
+        ):  # not a workflow: actionlint's to say
+            workflow = yaml.safe_load(path.read_text("utf-8"))
+            for name, job in workflow["jobs"].items():
+                scopes = [workflow, job, *job.get("steps", [])]
+                kept = [(s.get("env") or {}).get(k) for s in scopes for k in KEPT]
+                sent = [s["with"]["path"] for s in scopes[2:] if "upload-art" in str(s.get("uses"))]
+                if re.search(
+                    "FACTORY_HOLDOUT|repository:", yaml.safe_dump([workflow.get("env"), job])
+                ):
+                    problems += [
+                        ConfigError(
+                            path.relative_to(root).as_posix(),
+                            f"jobs.{name}",
+                            f"uploads {up.strip()}, which holds {folder}: a job that has seen the "
+                            "hold-out uploads only what the next job needs, never its state",
+                        )
+                        for up in "\n".join(sent).split("\n")
+                        for folder in kept
+                        if folder and up.strip() and _reaches(up, folder)
+                    ]
+    return problems
+
+
+KEPT = ("FACTORY_STATE_DIR", "FACTORY_HOLDOUT")  # what a job keeps to itself
+
+
+def _reaches(upload: str, folder: str) -> bool:
+    """Whether uploading ``upload`` uploads ``folder`` or a part of it."""
+    upload, folder = _canonical(upload), _canonical(folder)
+    return folder.startswith(upload) or upload.startswith(folder)
+
+
+def _canonical(path: str) -> str:
+    """``path`` up to its first wildcard, under the workspace if relative, its expressions
+    spaced alike (``${{ runner.temp }}``), ending in one ``/``."""
+    path = re.sub(r"\$\{\{\s*(.*?)\s*\}\}", r"${{ \1 }}", re.split(r"[*?[]", path.strip())[0])
+    path = path if path.startswith(("/", "$")) else f"${{{{ github.workspace }}}}/{path}"
+    return posixpath.normpath(path).rstrip("/") + "/"
+
+
+def project_warnings(root: Path, config: FactoryConfig) -> list[str]:
+    """What ``factory init`` warns of the project, and ``factory check`` repeats while it
+    holds: no interpreter the sandbox has fits pyproject.toml's ``requires-python``; no
+    ``commands.start``; a ``commands.test`` that fits no ``test_files`` template (what chosen
+    tests cost then)."""
+    found = [python_problem(root)]
+    if not config.commands.start:
+        found.append(
+            f"{CONFIG_FILE}: commands.start: not set: validation and 'factory doctor' cannot "
+            "run the app; set the command that serves it on {port}"
+        )
+    if template(config.commands) is None:
+        found.append(
+            f"{CONFIG_FILE}: commands.test: `{config.commands.test}` fits no "
+            "commands.test_files template (a shell operator, or a runner the factory does not "
+            "know): a bug fix's fails-before proof, heal's re-run of the tests that failed and "
+            "a backtest's hidden tests on the fix's parent each run the whole suite instead of "
+            "the chosen tests; state commands.test_files (docs/testing.md)"
+        )
+    return [warning for warning in found if warning]
 
 
 def _listings(config: FactoryConfig, report: CheckReport) -> dict[str, Listing] | None:
-    """With a key and the anthropic provider: the API's model list, else None."""
-    if resolve_kind(config.provider.type) != "anthropic":
+    """With a key and the anthropic provider: the API's model list, else None (without a key,
+    which the provider's readiness warns of, the SDK is not even imported)."""
+    if resolve_kind(config.provider.type) != "anthropic" or not api_key():
         return None
     from harness.model.anthropic_model import AnthropicModel
 
@@ -368,7 +435,7 @@ def _listings(config: FactoryConfig, report: CheckReport) -> dict[str, Listing] 
 
 def _github(config: FactoryConfig, report: CheckReport) -> None:
     """What the GitHub forge will need from the environment (nothing is contacted)."""
-    repository = config.github.repository or os.environ.get("GITHUB_REPOSITORY", "").strip()
+    repository = config.github.repository_in_use
     if not repository:  # GitHub Actions sets GITHUB_REPOSITORY
         report.warnings.append(
             f"{CONFIG_FILE}: github.repository: not set and neither is $GITHUB_REPOSITORY"

@@ -88,7 +88,7 @@ def detect_project(root: Path) -> dict[str, Any]:
         found = [name for name in kind.get("when", []) if name in present]
         if kind.get("when") and not found:
             continue
-        python, note = sandbox_python(pyproject)
+        python = sandbox_python(pyproject)[0]
         facts = {
             "found": found[0] if found else "",
             "extra": next((e for e in spec["test_extras"] if e in _extras(root, pyproject)), ""),
@@ -107,11 +107,7 @@ def detect_project(root: Path) -> dict[str, Any]:
             for k in ("label", "setup", "test", "start")
             if k in kind
         }
-        return {
-            **kind,
-            **rendered,
-            "note": note if str(kind["kind"]).startswith("python") else None,
-        }
+        return {**kind, **rendered}
     raise UsageError("projects.yaml: no kind matches (the last one must have no when)")
 
 
@@ -149,6 +145,11 @@ def sandbox_python(pyproject: dict[str, Any]) -> tuple[str, str | None]:
         f"sandbox's PATH ({INTERPRETERS}) satisfies it (python3 is {default or 'missing'}): "
         "install one under /usr/local, where the sandbox sees it"
     )
+
+
+def python_problem(root: Path) -> str | None:
+    """Why no interpreter on the sandbox's PATH fits ``root``'s pyproject.toml, if none does."""
+    return sandbox_python(_toml(root / "pyproject.toml"))[1]
 
 
 def _uses_pytest(root: Path, pyproject: dict[str, Any]) -> bool:
@@ -385,7 +386,8 @@ def from_rehearsal(root: Path, origin: str) -> list[str]:
     """``--from-rehearsal``: factory.yaml and factory_rules.md switched from a local rehearsal
     to GitHub, every other edit kept, comments and layout too (ruamel.yaml's round trip):
     forge github; github.repository, when unset, ``origin``'s owner/name; the provider
-    anthropic, when it rehearses; the rehearsal's trust removed
+    anthropic, when it rehearses, its scripted or replayed answers removed; the rehearsal's
+    trust removed
     (``FactoryConfig.rehearsal_trust``); the repository's owner trusted instead of the local
     user. One line per change."""
     said: list[str] = []
@@ -416,6 +418,9 @@ def from_rehearsal(root: Path, origin: str) -> list[str]:
             "ANTHROPIC_API_KEY: in CI, a repository secret", "type"
         )
         said.append(f"{CONFIG_FILE}: provider.type: {typed.provider.type} -> anthropic")
+        for key in ("script", "replay"):  # a rehearsal's answers, files of this machine
+            if data["provider"].pop(key, None) is not None:
+                said.append(f"{CONFIG_FILE}: provider.{key}: removed (the rehearsal's answers)")
     path.write_text(_dumped(round_trip, data), "utf-8")
     path = root / GOVERNANCE_FILES[1]
     text = path.read_text("utf-8")

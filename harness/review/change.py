@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from harness.artifacts import ANY_RUN, PrCandidate, Prepared, Proposal, RunRecords, ValidationTarget
-from harness.errors import GitError
+from harness.errors import GitError, NotFoundError, UsageError
 from harness.git.repo import GitRepo
 from harness.redact import redact
 from harness.store.db import Store
@@ -39,6 +39,22 @@ def change_diff(
         taken = Prepared.from_outputs(targets[-1][0].outputs)
         candidate = taken.candidate.model_copy(update={"head": taken.head})
     return None if candidate is None else diff_of(repo, candidate)
+
+
+def required_change(store: Store, repo: GitRepo, number: int) -> ChangeDiff:
+    """``change_diff`` for a face that shows it (``factory diff``, MCP's ``diff``), or a usage
+    error that says why there is none: no such issue (no run of the factory and no issue of
+    the local forge has its number), or no pull request from the factory."""
+    found = change_diff(store, repo, number)
+    if found is not None:
+        return found
+    try:
+        known = bool(store.list_runs(limit=1, issue=number) or store.issue(number))
+    except NotFoundError:
+        known = False
+    if known:
+        raise UsageError(f"issue {number} has no pull request from the factory")
+    raise UsageError(f"no such issue: the factory knows no issue {number}")
 
 
 def lesson_diff(store: Store, repo: GitRepo, pr: int) -> ChangeDiff | None:

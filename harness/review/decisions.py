@@ -55,7 +55,7 @@ def waiting_label(services: Services, number: int, action: str) -> str:
         raise UsageError(
             f"issue {number} is not waiting for a person (it is {issue.state}, labels: "
             f"{', '.join(issue.labels) or 'none'}); only {' or '.join(REVIEWABLE)} issues can be "
-            f"{action}d"
+            f"{action.removesuffix('e')}ed"
         )
     return held[0]
 

@@ -22,8 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.cpu import waiting
-from harness.errors import SandboxError
-from harness.git import integrity
+from harness.errors import SandboxError, stop_now
 from harness.paths import workflows_dir
 from harness.sandbox import holding, seccomp
 from harness.sandbox.holding import SANDBOX_UID
@@ -168,6 +167,8 @@ def _git_view(path: Path, inside: Path) -> list[str]:
     its ``.git`` points; never the repository's configuration, hooks or other records, nor
     the link that names them by their host path (a command that could rewrite it would own
     the harness's next git call)."""
+    from harness.git import integrity  # the sealed validator's view needs no git
+
     gitdir = integrity.git_dir_of(path)
     common = integrity.common_dir_of(path)
     view = inside.parent / "git"
@@ -287,6 +288,8 @@ class Sandbox:
         worktree is as it was (``integrity.after_command``)."""
         with waiting():  # the run's CPU slot goes to another run while the command runs
             result = self._run(command, timeout_s)
+        from harness.git import integrity
+
         integrity.after_command(self.worktree)
         return result
 
@@ -311,6 +314,7 @@ class Sandbox:
                 limit_hit = meter.over()
                 if limit_hit:
                     break
+                stop_now()  # a person cancelled the run's issue: its processes end now
                 ready, _, _ = select.select([proc.stdout], [], [], min(left, 0.5))
                 if not ready:  # ended: what it wrote just before is still read (to EOF)
                     if proc.poll() is not None and not select.select([proc.stdout], [], [], 0)[0]:

@@ -45,11 +45,13 @@ def as_root() -> bool:
     return os.geteuid() == 0
 
 
-def private(folder: Path, uid: int | None = None) -> None:
-    """``folder`` (or a socket) closed to other users (mode 0700); as root, ``uid``'s when given."""
-    folder.chmod(0o700)
-    if uid is not None and as_root():
-        os.chown(folder, uid, uid)
+def connectable(socket: Path) -> None:
+    """The Unix socket ``socket`` stays the harness's, so no other account changes its mode or
+    owner, and the sandbox's uid may connect to it: as root through the sandbox's group (mode
+    0660), else it is the harness's own uid (0600)."""
+    if as_root():
+        os.chown(socket, -1, SANDBOX_GID)
+    socket.chmod(0o660 if as_root() else 0o600)
 
 
 def counters(path: Path) -> Held:

@@ -191,8 +191,9 @@ def prepare_worktree(
     settings: Settings, path: Path, trusted: str, head: str, fresh: bool = False
 ) -> Prepared:
     """Set up the worktree ``path`` (checked out at ``trusted``) for ``head``
-    (docs/sandbox.md, "The egress proxy"): setup on the trusted tree through the proxy, or,
-    unless ``fresh``, an earlier setup's result from the same inputs copied in (``_reused``);
+    (docs/sandbox.md, "The egress proxy"): setup on the trusted tree through the proxy (its
+    result kept for the next tree of the same inputs), or, unless ``fresh``, an earlier
+    setup's result from the same inputs copied in (``_reused``);
     then the move to ``head``, and setup again with no network if the change touched a setup
     input. ``problem`` says why it could not be done; ``network`` holds the proxy's record."""
     commands = settings.config.commands
@@ -207,7 +208,7 @@ def prepare_worktree(
         if online.exit_code != 0:
             problem = f"setup failed on the trusted tree {trusted[:12]}"
             return Prepared(online, None, (), f"{problem} (exit {online.exit_code})", network)
-        if not fresh and not network.refused():  # one that tried to leave is never reused
+        if not network.refused():  # one that tried to leave is never reused
             _keep(settings, path, key)
     if head == trusted:
         return Prepared(online, None, (), network=network)

@@ -22,7 +22,7 @@ _BITS = 32  # personality(2) reads an unsigned int
 @functools.lru_cache(maxsize=1)
 def rules() -> dict[str, Any]:
     """The filter's data (``syscalls.yaml``)."""
-    data: dict[str, Any] = yaml.safe_load(SYSCALLS.read_text(encoding="utf-8"))
+    data: dict[str, Any] = yaml.load(SYSCALLS.read_text(encoding="utf-8"), yaml.CSafeLoader)
     return data
 
 

@@ -17,7 +17,10 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import nh3
 from jinja2 import Environment, FileSystemLoader
+from markdown_it import MarkdownIt
+from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -32,6 +35,7 @@ from harness.engine.killswitch import (
     stop_reason,
 )
 from harness.errors import MAX_INTEGER, FactoryError, NotFoundError, check_one_line
+from harness.retry import cancel_issue
 from harness.review import decisions
 from harness.serve import charts, views
 from harness.serve.backtest_page import backtest_page, lessons_page
@@ -87,7 +91,7 @@ class Dashboard:
     def __post_init__(self) -> None:
         loader = FileSystemLoader(_HERE / "templates")
         self.env = Environment(loader=loader, autoescape=True, trim_blocks=True, lstrip_blocks=True)
-        self.env.filters.update(money=_money, took=_took, when=_when, pct=_pct)
+        self.env.filters.update(money=_money, took=_took, when=_when, pct=_pct, markdown=_markdown)
         self.env.globals["max_reason"] = MAX_STOP_REASON
 
     # -- the guard -----------------------------------------------------------------------
@@ -299,21 +303,25 @@ class Dashboard:
             self.pending.pop(number, None)
 
     async def reject(self, request: Request, session: Session) -> Response:
+        """Reject (``/reject``) or cancel (``/cancel``): answered once done."""
         number = int(request.path_params["number"])
         reason = (await form_of(request)).get("reason", "")
-        self.flash[session.id] = await run_in_threadpool(self.decide, "reject", number, reason)
+        action = request.url.path.rpartition("/")[2]
+        self.flash[session.id] = await run_in_threadpool(self.decide, action, number, reason)
         return RedirectResponse(f"/issues/{number}", status_code=303)
 
     def decide(self, action: str, number: int, reason: str) -> str:
-        """A person's approve or reject, as ``factory approve`` / ``reject`` do it; one line
-        that says what came of it."""
+        """A person's approve, reject or cancel, as ``factory approve`` / ``reject`` /
+        ``cancel`` do it; one line that says what came of it."""
         if not 1 <= number <= MAX_INTEGER:
             return f"not done: issue {number} does not exist"
         with self.deciding:  # one decision at a time
             services = self.fresh() if self.fresh else self.services
             try:
+                check_one_line("reason", reason)
+                if action == "cancel":
+                    return cancel_issue(services, number, self.actor, reason.strip())
                 if action == "reject":
-                    check_one_line("reason", reason)
                     return decisions.reject(services, number, reason, self.actor).message
                 return decisions.approve(services, number, self.actor).message
             except FactoryError as exc:
@@ -371,6 +379,18 @@ def _local(target: str) -> str:
     return target
 
 
+_MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")  # raw HTML stays text
+
+
+def _markdown(text: object) -> Markup:
+    """Markdown a person or an agent wrote (an issue, a comment) as HTML: rendered by
+    markdown-it, then cleaned by nh3 (the ammonia sanitiser's allow-list: no script, style,
+    handler, frame or ``javascript:`` link; a link opens nothing of the dashboard's), images
+    left out (the page loads none from elsewhere)."""
+    html = _MARKDOWN.render(str(text or ""))
+    return Markup(nh3.clean(html, tags=nh3.ALLOWED_TAGS - {"img"}))  # noqa: S704 (nh3 cleaned it)
+
+
 def _money(value: object) -> str:
     return f"${float(value or 0):.4f}"  # type: ignore[arg-type]
 
@@ -424,6 +444,7 @@ def create_app(
         "/resume": board.resume,
         "/issues/{number:int}/approve": board.approve,
         "/issues/{number:int}/reject": board.reject,
+        "/issues/{number:int}/cancel": board.reject,
     }
     routes = [Route(path, board.guard(handler)) for path, handler in pages.items()]
     posts = decisions.items()

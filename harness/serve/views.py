@@ -18,6 +18,7 @@ from harness.artifacts import (
     HoldoutRun,
     Implemented,
     IssueSpec,
+    KeptVerdict,
     Landing,
     Plan,
     Review,
@@ -35,6 +36,7 @@ from harness.errors import FactoryError
 from harness.forge.base import Comment, Issue, Label, queue_state
 from harness.forge.markers import readable
 from harness.redact import redact
+from harness.retry import CANCELLABLE
 from harness.review.autonomy import AutonomyIndex, autonomy_index, autonomy_series
 from harness.review.change import ChangeDiff, change_diff
 from harness.review.decisions import REVIEWABLE
@@ -294,6 +296,9 @@ class Trail:
     # (the step that ran it, the journey with its screenshot's URL)
     journeys: list[tuple[str, JourneyResult]] = field(default_factory=list)
     validator: Verdict | None = None
+    # each criterion with the observations it rests on (``ValidatorRun.by_criterion``)
+    validator_criteria: list[dict[str, Any]] = field(default_factory=list)
+    reused: KeptVerdict | None = None  # the verdict was given in an earlier run: how kept
     validator_shots: list[Shot] = field(default_factory=list)
     pr: int | None = None
     merge: Landing | None = None
@@ -308,6 +313,7 @@ class IssuePage:
     trails: list[Trail]
     cost_usd: float
     reviewable: bool
+    cancellable: bool  # accepted or in progress: a person may stop the factory's work on it
     label: str | None  # the review label it waits under
     why: str | None  # the reason the code gave for its newest decision (why it waits)
     audit: list[Event]
@@ -343,7 +349,7 @@ def _journeys(state_dir: Path, records: RunRecords) -> list[tuple[str, JourneyRe
 
 def _said(records: RunRecords, run: Run) -> tuple[str | None, str | None]:
     """The rule and reason the code gave (triage's or validation's, newest), else the run's."""
-    spec = records.every(IssueSpec)
+    spec = records.judged()
     routed = records.every(Routing)
     said = [(step.seq, found.reason) for step, found in spec if found.reason]
     said += [(step.seq, found.reason) for step, found in routed if found.reason]
@@ -373,7 +379,8 @@ def trail(services: Services, run: Run, now: float) -> Trail:
     # the sealed validator's own answer (the check's; the decision keeps only a summary)
     checked = records.newest(CheckResult)
     if checked is not None and (validator := checked.validator) is not None:
-        out.validator = validator.output
+        out.validator, out.validator_criteria = validator.output, validator.by_criterion()
+        out.reused = validator.kept
         out.validator_shots = [
             Shot(Path(p).name, url) for p in validator.shots if (url := evidence_url(state_dir, p))
         ]
@@ -400,6 +407,7 @@ def issue_page(services: Services, number: int) -> IssuePage:
         trails=[trail(services, run, now) for run in runs],
         cost_usd=round(services.store.spend(issue=number), 6),
         reviewable=issue.state == "open" and bool(waiting),
+        cancellable=issue.state == "open" and queue_state(issue) in CANCELLABLE,
         label=waiting[0] if waiting else None,
         why=why_of(said) if said else None,
         audit=services.store.events(kind="human.", issue=number),

@@ -120,13 +120,13 @@ class StoreBase:
                 self.path, isolation_level=None, timeout=30.0, check_same_thread=False
             )
             conn.row_factory = sqlite3.Row
+            with self._lock:  # closed with the store from here on, even if a pragma fails
+                self._all.append(conn)  # (a damaged file fails the first one)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("PRAGMA busy_timeout=30000")
             self._local.conn = conn
-            with self._lock:
-                self._all.append(conn)
         return conn
 
     @contextmanager

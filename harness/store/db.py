@@ -109,6 +109,25 @@ class Store(
         if key is not None:
             closed(key)
 
+    def hand_off(self, folder: Path, runs: list[str]) -> None:
+        """``folder`` made a state of its own that holds ``runs`` alone, with their steps and
+        model calls: what the next job needs of this one's state (a plan's pull requests, to
+        validate them), and nothing else it holds (docs/github.md). Handed again (a plan made
+        again after a kill), what it holds already stays."""
+        handed = Store.open(folder)
+        db = handed._conn()
+        db.execute("ATTACH DATABASE ? AS source", (str(self.path),))
+        marks = ",".join("?" * len(runs))
+        with handed.transaction():
+            for table, key in (("runs", "id"), ("steps", "run_id"), ("model_calls", "run_id")):
+                names = ", ".join(row[1] for row in db.execute(f"PRAGMA table_info({table})"))
+                db.execute(
+                    f"INSERT OR IGNORE INTO {table} ({names}) SELECT {names} FROM source.{table}"
+                    f" WHERE {key} IN ({marks})",
+                    runs,
+                )
+        handed.close()
+
     def backup(self) -> Path:
         """A consistent copy of the whole state beside it (``state.db.backup``), replaced
         atomically: what a corrupt state is restored from."""

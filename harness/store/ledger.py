@@ -139,8 +139,10 @@ class LedgerMixin(StoreBase):
         )
         self.append_event(None, "flag.set", {"name": name, "value": value})
 
-    def get_flag(self, name: str) -> str | None:
-        row = self._row("SELECT value FROM flags WHERE name = ?", (name,))
+    def get_flag(self, name: str, since: float | None = None) -> str | None:
+        """The flag's value; ``since``: only if it was set at that factory time or later."""
+        after = "" if since is None else utc_now(since)
+        row = self._row("SELECT value FROM flags WHERE name = ? AND updated_at >= ?", (name, after))
         return str(row[0]) if row else None
 
     def clear_flag(self, name: str) -> None:

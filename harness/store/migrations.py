@@ -312,6 +312,12 @@ def m012_closed_is_closed(db: sqlite3.Connection) -> None:
     recreate(db, QUEUE)
 
 
+def m013_a_rebase_is_no_attempt(db: sqlite3.Connection) -> None:
+    """The models' figures count a rebase as the attempt it goes on with, not one of its own
+    (``trends.py``): kept anew."""
+    trends.install(db)
+
+
 MIGRATIONS: tuple[tuple[str, Migration], ...] = tuple(
     (fn.__name__, fn)
     for fn in (
@@ -327,6 +333,7 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = tuple(
         m010_what_a_step_says,
         m011_kept_trends_and_queue,
         m012_closed_is_closed,
+        m013_a_rebase_is_no_attempt,
     )
 )
 

@@ -298,12 +298,16 @@ def outcome_word(
 
 Worded = tuple[str | None, str | None]  # a run's outcome word, and its route's reason
 INTERRUPTED = "interrupted by Ctrl-C"  # in the reason of a run a signal stopped
+CANCELLED = "cancelled by "  # the start of the reason of a run a person's cancel ended
 
 
 def ended(outcome: str | None, status: str, reason: str | None) -> str | None:
-    """A run's outcome, or ``interrupted`` for a run a signal stopped (``factory run``'s
-    Ctrl-C): run again, it resumes."""
-    return "interrupted" if status == "stopped" and INTERRUPTED in (reason or "") else outcome
+    """A run's outcome, ``interrupted`` for a run a signal stopped (``factory run``'s
+    Ctrl-C: run again, it resumes), or ``cancelled`` for one a person's ``factory cancel``
+    ended (``factory retry`` takes its issue back)."""
+    if status == "stopped" and INTERRUPTED in (reason or ""):
+        return "interrupted"
+    return "cancelled" if status == "failed" and (reason or "").startswith(CANCELLED) else outcome
 
 
 def shown(outcome: str | None, status: str) -> str:

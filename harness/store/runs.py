@@ -112,8 +112,11 @@ class RunsMixin(StoreBase):
         return [_run(r) for r in self._rows("SELECT * FROM runs" + filters + page, args)]
 
     # -- steps ----------------------------------------------------------------
-    def start_step(self, run_id: str, step_id: str, inputs: Mapping[str, object]) -> int:
-        """A step begins: its record, and the run's current step."""
+    def start_step(
+        self, run_id: str, step_id: str, inputs: Mapping[str, object], runs: bool = True
+    ) -> int:
+        """A step begins: its record, and the run's current step unless it does not ``run``
+        (skipped by its condition: the step shown is the last one that ran)."""
         # made before the write lock is taken
         data = stored(inputs)
         now = utc_now()
@@ -124,7 +127,8 @@ class RunsMixin(StoreBase):
                 " WHERE run_id = ? AND step_id = ?",
                 (run_id, step_id, data, now, run_id, step_id),
             )
-            db.execute("UPDATE runs SET current_step = ? WHERE id = ?", (step_id, run_id))
+            if runs:
+                db.execute("UPDATE runs SET current_step = ? WHERE id = ?", (step_id, run_id))
             return int(cur.lastrowid or 0)
 
     def finish_step(

@@ -66,7 +66,12 @@ def _spend(where: str) -> str:
      GROUP BY 1 ON CONFLICT (issue) DO UPDATE SET usd = usd + excluded.usd;\n"""
 
 
-_ATTEMPTS = "COUNT(*)", "SUM(EXISTS (SELECT 1 FROM trend_landed WHERE run_id = r.id AND pairs))"
+# a rebase (an attempt taken up again on a production that moved under it) is no attempt of
+# its own: its landing counts for the models that wrote the change
+_ATTEMPTS = (
+    "SUM(COALESCE(json_extract(s.outputs, '$.previous.conflict'), '') = '')",
+    "SUM(EXISTS (SELECT 1 FROM trend_landed WHERE run_id = r.id AND pairs))",
+)
 
 
 def _step(sign: str, row: str) -> str:

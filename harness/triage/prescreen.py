@@ -139,7 +139,10 @@ def prescreen(
             "factory_rules.md: triage.max_body_chars",
         )
     asked = title.text if signed else f"{title.text}\n{body.text}"
-    return screen(*_content_rules(issue, others, rules, judged_today, asked, title, body))
+    # the factory's own issue is filed once by its key (``file_once``): never a duplicate of a
+    # stranger's that copied its title first
+    earlier = [] if signed else others
+    return screen(*_content_rules(issue, earlier, rules, judged_today, asked, title, body))
 
 
 def _content_rules(

@@ -31,6 +31,7 @@ class RouteRule(BaseModel):
     files: list[str] = Field(min_length=1)
     pattern: str
     line: str | None = None
+    prefix: str | None = None  # (name, prefix): the pattern's routes are (name, route)
 
 
 class MapRules(BaseModel):
@@ -54,7 +55,7 @@ def map_rules() -> tuple[MapRules, str]:
     """The shipped rules and the digest of their text (a map made by other rules differs):
     shipped data, read once per process."""
     text = (workflows_dir() / RULES_FILE).read_text(encoding="utf-8")
-    data: dict[str, Any] = yaml.safe_load(text)
+    data: dict[str, Any] = yaml.load(text, yaml.CSafeLoader)
     return MapRules.model_validate(data), hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -112,15 +113,15 @@ def _listing(paths: list[str], budget: int) -> list[str]:
 
 def _routes(repo: GitRepo, commit: str, paths: list[str], rules: MapRules) -> dict[str, list[str]]:
     """The routes each read file declares (file -> routes), at most ``rules.max_routes``."""
+
+    def compiled_or_none(pattern: str | None) -> Any:
+        return re2.compile(pattern, options=RE2_OPTIONS) if pattern else None
+
     compiled = [
-        (
-            rule.files,
-            re2.compile(rule.pattern, options=RE2_OPTIONS),
-            re2.compile(rule.line, options=RE2_OPTIONS) if rule.line else None,
-        )
+        (rule.files, *map(compiled_or_none, (rule.pattern, rule.line, rule.prefix)))
         for rule in rules.routes
     ]
-    candidates = [p for p in paths if any(matching(p, files) for files, _, _ in compiled)]
+    candidates = [p for p in paths if any(matching(p, files) for files, *_ in compiled)]
     candidates.sort(key=lambda p: (not matching(p, rules.first), p))
     blobs = repo.read_blobs(commit, candidates[: rules.max_scanned], rules.max_file_bytes)
     found: dict[str, list[str]] = {}
@@ -128,15 +129,20 @@ def _routes(repo: GitRepo, commit: str, paths: list[str], rules: MapRules) -> di
     for path in candidates[: rules.max_scanned]:
         if path not in blobs or b"\0" in blobs[path][:8192]:
             continue
-        text = blobs[path].decode("utf-8", errors="replace")
-        mine = [(p, line) for files, p, line in compiled if matching(path, files)]
+        rows = [row[:MAX_LINE] for row in blobs[path].decode("utf-8", "replace").splitlines()]
+        mine = [rule[1:] for rule in compiled if matching(path, rule[0])]
+        # the prefix each name is given in this file (a blueprint made with a url_prefix)
+        given = {
+            n: p for _, _, prefix in mine if prefix for row in rows for n, p in prefix.findall(row)
+        }
         routes: list[str] = []
-        for row in text.splitlines():
-            row = row[:MAX_LINE]
-            for pattern, line in mine:
+        for row in rows:
+            for pattern, line, prefix in mine:
                 if line is not None and not line.search(row):
                     continue
-                for route in pattern.findall(row):
+                for match in pattern.findall(row):
+                    name, route = match if prefix else ("", match)
+                    route = given.get(name.rpartition(".")[2], "").rstrip("/") + route
                     if route[:MAX_ROUTE] not in routes:
                         routes.append(route[:MAX_ROUTE])
         if routes:

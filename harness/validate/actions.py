@@ -39,6 +39,7 @@ from harness.validate import landing, proof
 from harness.validate.calibration import (
     cached_or_computed,
     calibration_key,
+    green_now,
     health_key,
     holdout_digest,
     record_calibration,
@@ -96,16 +97,19 @@ def ci(ctx: StepContext, prepare: Prepared) -> dict[str, object]:
 @action("validate.health")
 def health(ctx: StepContext) -> Health:
     """Production's own health: its tests and the hold-out on the production commit. Green is
-    kept per commit and hold-out (and serves validation's calibration as well); red is
+    kept per tree and hold-out (and serves validation's calibration as well) for
+    ``health.green_for_h`` hours, then checked again with every test run anew; red is
     checked again next time, so a fix outside git (a flaky service) is seen at once."""
     settings, store, repo = ctx.services.settings, ctx.services.store, ctx.services.repo
     _, sha = production_tip(ctx)
     key = health_key(repo, sha, settings.holdout_dir)
-    if cached := store.get_flag(key):
+    if cached := green_now(store, repo, settings, sha):
         return Health.from_outputs({**json.loads(cached), "cached": True})
     if not settings.config.commands.start:
         return Health(production_sha=sha, green=True, skipped="no commands.start")
-    result = journeys_on(ctx, sha, "health", tests=True, reuse=flakes(store))
+    # a green record that aged: every check runs again, no test result of the tree reused
+    again = store.get_flag(key) is not None
+    result = journeys_on(ctx, sha, "health", tests=True, reuse=None if again else flakes(store))
     assert result.tests is not None
     failed = sum(not j.passed for j in result.journeys)
     summary = Health(
@@ -190,6 +194,7 @@ def validator_question(ctx: StepContext, candidate: PrCandidate) -> ValidatorQue
         effort=role.effort,
         governance=settings.governance.texts(),
         task=task,
+        criteria=spec.acceptance_criteria,
     )
 
 
@@ -286,7 +291,7 @@ def _earlier_verdict(
     the same question: kept when the candidates differ only in files the app cannot show,
     else only if its actions, done again, show exactly what they showed (``EarlierVerdict``)."""
     unseen = ctx.services.settings.config.validation.unseen_paths
-    for _, checked in ctx.services.store.artifacts(CheckResult, ctx.number, ANY_RUN):
+    for made_by, checked in ctx.services.store.artifacts(CheckResult, ctx.number, ANY_RUN):
         run = checked.validator
         if checked.head != head or run is None or checked.candidate is None:
             continue
@@ -297,7 +302,8 @@ def _earlier_verdict(
         except GitError:
             continue  # that candidate is gone: look again
         unseen_only = all(matching(path, unseen) for path in changed)
-        return EarlierVerdict(run, checked.candidate, changed, unseen_only)
+        given_by = run.kept.run if run.kept and run.kept.run else made_by
+        return EarlierVerdict(run, checked.candidate, changed, unseen_only, given_by)
     return None
 
 

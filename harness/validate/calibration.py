@@ -11,11 +11,16 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.artifacts import HoldoutRun
 from harness.cpu import waiting
 from harness.git.repo import GitRepo
+from harness.store.base import factory_now
 from harness.store.db import Store
+
+if TYPE_CHECKING:
+    from harness.config.settings import Settings
 
 
 def holdout_digest(holdout: Path) -> str:
@@ -34,6 +39,14 @@ def calibration_key(repo: GitRepo, sha: str, holdout: Path) -> str:
 
 def health_key(repo: GitRepo, sha: str, holdout: Path) -> str:
     return f"health:{repo.tree_of(sha)}:{holdout_digest(holdout)}"
+
+
+def green_now(store: Store, repo: GitRepo, settings: Settings, sha: str) -> str | None:
+    """Production's health on ``sha``'s tree under this hold-out, recorded green less than
+    ``health.green_for_h`` hours ago (factory time): evidence for a while, not for ever — a
+    test or a page may go bad on a tree that did not change (docs/heal.md)."""
+    since = factory_now() - settings.config.health.green_for_h * 3600
+    return store.get_flag(health_key(repo, sha, settings.holdout_dir), since)
 
 
 @contextmanager

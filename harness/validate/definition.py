@@ -7,6 +7,7 @@ A definition is data: the tools its agent gets, its prompt, its limits. An overr
 
 from __future__ import annotations
 
+import re
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -45,6 +46,11 @@ class ValidatorDefinition(BaseModel):
     budget_usd: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     # an invariant, not a setting: the routing only ever lets a verdict lower an outcome
     may_only_lower_score: Literal[True] = True
+    # what the harness reads every observation for, in code (the model is never told):
+    # text that addresses the validator (tampering: the change goes to a person), and the
+    # names of the fields, headers and keys whose values are secrets (masked in every record)
+    addressing: tuple[re.Pattern[str], ...] = ()
+    secret_names: re.Pattern[str] | None = None
 
     @field_validator("tools")
     @classmethod

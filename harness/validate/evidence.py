@@ -5,13 +5,11 @@ own (docs/how-it-works.md, 'What "fresh" means for ``commands.start``')."""
 from __future__ import annotations
 
 import os
-import secrets
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Collection, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -37,6 +35,7 @@ from harness.git.worktrees import WorktreeManager
 from harness.model.agent import AgentHooks
 from harness.sandbox.app import AppNotReady, AppProcess, free_port
 from harness.sandbox.limits import Limits
+from harness.sandbox.peers import socket_folder, socket_path
 from harness.sandbox.policy import Prepared as PreparedTree
 from harness.sandbox.policy import (
     copy_checkout,
@@ -48,7 +47,14 @@ from harness.sandbox.policy import (
 from harness.validate.definition import SEALED_VALIDATOR, ValidatorDefinition, load_sealed
 from harness.validate.landing import is_landing, place
 from harness.validate.sealed import SealRequest, ValidatorQuestion, run_sealed
-from harness.validate.suite import announce, decided_by, holds_flaky, remember, reused
+from harness.validate.suite import (
+    announce,
+    decided_by,
+    holds_flaky,
+    host_seen,
+    remember,
+    reused,
+)
 
 READY_TIMEOUT_S = 60.0
 FRESH_MAX_AGE_S = 24 * 3600.0  # copies older than this were left by a killed run
@@ -164,6 +170,7 @@ def _tests_on(
         limit_hit=result.limit_hit,
         suite=command == commands.test,
         decided_by=key,
+        host=host_seen(services.settings),
     )
 
 
@@ -188,9 +195,12 @@ class EarlierVerdict:
     candidate: str
     changed: list[str]
     unseen_only: bool
+    given_by: str  # the run whose validator gave it (that run's own, when it too kept one)
 
     def kept(self, replayed: int = 0) -> ValidatorRun:
-        how = KeptVerdict(candidate=self.candidate, changed=self.changed, replayed=replayed)
+        how = KeptVerdict(
+            candidate=self.candidate, changed=self.changed, replayed=replayed, run=self.given_by
+        )
         return self.run.model_copy(update={"kept": how})
 
 
@@ -237,34 +247,41 @@ def checks_at_once(settings: Settings) -> int:
     return max(1, wanted if wanted is not None else 2 * cpus())
 
 
-class _Slots(Memo[Slots]):
+class _Slots(Memo[tuple[Slots, Slots]]):
     """``size`` checks at a time over every validation this process runs, so eight
     validations side by side share the CPUs instead of starting thirty apps at once. A free
     slot goes to the waiting check of lowest rank: the change that holds production's
     landing lease (0), then the merge queue's order (1 + how many changes are ahead), so the
-    change whose turn comes next is the one checked first. One ``Slots`` per size."""
+    change whose turn comes next is the one checked first. A whole suite (long work) first
+    takes one of half as many slots (one at least, kept ``long``): suites hold half the
+    slots at most, and a short check (a journey, a validator, chosen tests) never waits for
+    one to end unless one check runs at a time. One pair of ``Slots`` per size."""
 
 
-def _slots(size: int) -> Slots:
-    return PROCESS.part(_Slots).get(size, lambda: Slots(size))
+def _slots(size: int) -> tuple[Slots, Slots]:
+    return PROCESS.part(_Slots).get(size, lambda: (Slots(size), Slots(max(1, size // 2))))
 
 
-def _run_checks(settings: Settings, checks: list[Callable[[], Any]], rank: int) -> list[Any]:
+def _run_checks(
+    settings: Settings, checks: list[Callable[[], Any]], rank: int, suites: int = 0
+) -> list[Any]:
     """Every check's result, in the order given; the checks themselves run side by side (each
     has its own copy, app, browser and ``/tmp``: nothing one writes reaches another), as many
-    at a time in this process as ``checks_at_once`` says, lowest ``rank`` first."""
-    slots = _slots(checks_at_once(settings))
+    at a time in this process as ``checks_at_once`` says, lowest ``rank`` first; the first
+    ``suites`` run a whole suite (long work, ``Slots``: short checks never wait behind more
+    than one)."""
+    slots, long_slots = _slots(checks_at_once(settings))
 
-    def slotted(check: Callable[[], Any]) -> Any:
-        with slots.taken(rank):
+    def slotted(check: Callable[[], Any], long: bool) -> Any:
+        with long_slots.taken(rank) if long else nullcontext(), slots.taken(rank):
             return check()
 
     with waiting():  # for check slots and browsers: the run's CPU slot goes to another run
         try:
             if len(checks) < 2:
-                return [slotted(check) for check in checks]
+                return [slotted(check, suites > 0) for check in checks]
             with ThreadPoolExecutor(max_workers=len(checks), thread_name_prefix="check") as pool:
-                futures = [pool.submit(slotted, check) for check in checks]
+                futures = [pool.submit(slotted, c, n < suites) for n, c in enumerate(checks)]
                 return [future.result() for future in futures]
         except AppNotReady as exc:  # an app that never served: a step's failure
             raise StepFailed(str(exc), {"app_output": exc.output}) from exc
@@ -313,7 +330,7 @@ def journeys_on(
     manager = WorktreeManager.of(repo, settings.state_dir)
     shots = settings.state_dir / "evidence" / ctx.run_id / label
     base = trusted or sha
-    kept = reused(ctx.services, sha, base, reuse) if tests and reuse is not None else None
+    kept = reused(ctx, sha, base, reuse) if tests and reuse is not None else None
     testing = tests and kept is None  # the suite runs here
     path = manager.create_detached(base, f"{ctx.run_id}-{label}")
     try:
@@ -329,7 +346,7 @@ def journeys_on(
             checks.append(partial(_journey_check, ctx, path, label, shots, number, journey))
         if validator is not None:
             checks.append(partial(_validator_check, ctx, path, label, shots, validator, earlier))
-        done = _run_checks(settings, checks, _rank(ctx))
+        done = _run_checks(settings, checks, _rank(ctx), suites=int(testing))
         tested = _again_alone(ctx, done.pop(0), path, sha, base, label, reuse) if testing else kept
         tested_before = (
             _again_alone(ctx, done.pop(0), path, sha, base, label, None, before) if before else None
@@ -374,7 +391,7 @@ def _again_alone(
         return tested
     name = f"{label}-again" if before is None else f"{label}-before-again"
     rerun = partial(_tests_on, ctx, path, sha, trusted, name, before)
-    again: Tested = _run_checks(ctx.services.settings, [rerun], _rank(ctx))[0]
+    again: Tested = _run_checks(ctx.services.settings, [rerun], _rank(ctx), int(not before))[0]
     return again.model_copy(update={"again": not held, "flaky_again": held})
 
 
@@ -413,9 +430,11 @@ def sealed_request(
         budget_usd=max(0.0, budget_usd),
         app_url=app_url,
         shots_dir=str(shots),
-        model_socket=str(sockets / f"model-{secrets.token_hex(12)}.sock"),
-        browser_socket=str(sockets / f"browser-{secrets.token_hex(12)}.sock"),
+        model_socket=socket_path(sockets, "model"),
+        browser_socket=socket_path(sockets, "browser"),
         harness_uid=os.getuid(),
+        addressing=list(definition.addressing),
+        secret_names=definition.secret_names,
     )
     return request, definition
 
@@ -430,9 +449,9 @@ def run_validator(
 ) -> ValidatorRun:
     """The sealed validator against ``app``, every model call checked and recorded by
     ``hooks``: its answer (see ``run_sealed``). Its screenshots go to ``shots/validator``."""
-    with tempfile.TemporaryDirectory(prefix="factory-seal-") as sockets:
+    with socket_folder() as sockets:
         request, definition = sealed_request(
-            services, question, budget_usd, app.base_url, shots / "validator", Path(sockets)
+            services, question, budget_usd, app.base_url, shots / "validator", sockets
         )
         return run_sealed(
             request,

@@ -14,11 +14,11 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, TypedDict, cast
 
-from harness.errors import FactoryError, ModelError
+from harness.errors import FactoryError, ModelError, SandboxError
 from harness.model.agent import AgentHooks, checked_call
 from harness.model.base import Model
 from harness.model.blocks import Request, Response
-from harness.sandbox.holding import private
+from harness.sandbox.holding import connectable
 from harness.sandbox.peers import Peers, served_by
 
 PATH = "/v1/messages"
@@ -95,7 +95,7 @@ class ModelForwarder:
 
     def __enter__(self) -> ModelForwarder:
         self._server.server_bind()
-        private(self.path, self.peers.uid)  # the seal's alone
+        connectable(self.path)  # the harness's; the seal's uid may connect
         self._server.server_activate()
         self._thread.start()
         return self
@@ -157,7 +157,8 @@ class SocketModel:
             answer = connection.getresponse()
             body = json.loads(answer.read())
         except (OSError, http.client.HTTPException, json.JSONDecodeError) as exc:
-            raise ModelError(f"the harness's model socket failed: {type(exc).__name__}") from exc
+            # the harness's door failing is the harness's failure, never the change's
+            raise SandboxError(f"the harness's model socket failed: {type(exc).__name__}") from exc
         finally:
             connection.close()
         if answer.status != 200:

@@ -10,19 +10,34 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from harness.artifacts import FOR_A_PERSON, CheckResult, GateResult, PrCandidate, Routing, Tested
+from harness.artifacts import (
+    FOR_A_PERSON,
+    CheckResult,
+    GateResult,
+    PrCandidate,
+    Routing,
+    Tested,
+    Verdict,
+    criterion_ids,
+)
+from harness.browser.results import Observation
 from harness.config.models import Rules
 from harness.kinds import is_revert
+
+# what shows nothing of the app: an observation of it is no evidence for a criterion
+BLIND_TOOLS = ("browser_press_key",)
 
 
 @dataclass(frozen=True)
 class Evidence:
-    """What the validate gates judge: this run's checks, CI on the PR head, the rules."""
+    """What the validate gates judge: this run's checks, CI on the PR head, the rules, and
+    the signed spec's acceptance criteria the validator judged."""
 
     rules: Rules
     checked: CheckResult
     ci: str
     kind: str | None = None  # of the change (``revert``: heal's, asked no validator)
+    criteria: tuple[str, ...] = ()
 
 
 def _tests_gate(e: Evidence) -> GateResult | None:
@@ -109,18 +124,54 @@ def _journeys_gate(e: Evidence) -> GateResult:
 
 
 def _validator_gate(e: Evidence) -> GateResult:
+    """The verdict as given: a pass, its score at least ``min_score``, no criterion failed."""
     minimum, verdict = e.rules.auto_merge.min_score, e.checked.verdict
     if is_revert(e.kind) and verdict is None:
         why = "not asked: a revert restores what production held; the journeys judge it"
         return GateResult(name="validator", passed=True, evidence=why)
     unseen = verdict.results("not_observable") if verdict is not None else []
+    failed = verdict.results("fail") if verdict is not None else []
     return GateResult(
         name="validator",
-        passed=verdict is not None and verdict.verdict == "pass" and verdict.score >= minimum,
+        passed=verdict is not None
+        and verdict.verdict == "pass"
+        and verdict.score >= minimum
+        and not failed,
         evidence=f"verdict {verdict.verdict if verdict else 'none'}, "
         f"score {verdict.score if verdict else 0.0:.2f} (min {minimum})"
-        + (f"; {len(unseen)} criteria not observable" if unseen else ""),
+        + (f"; {', '.join(failed)} failed" if failed else "")
+        + (f"; {', '.join(unseen)} not observable" if unseen else ""),
     )
+
+
+def unsupported(verdict: Verdict, ids: list[str], observed: list[Observation]) -> list[str]:
+    """Why a pass does not rest on evidence, one line naming each criterion of ``ids`` it
+    fails for (none: it does). Every criterion is judged; a pass cites at least one
+    observation the harness recorded that did not error and showed the app (a page, a
+    request's answer): the validator's own, after it acted. The seal sends a verdict back
+    to the validator once with these lines; the ``validator_evidence`` gate judges the last."""
+    if verdict.verdict != "pass":
+        return []
+    judged, seen = verdict.judged(), {o.number: o for o in observed}
+    problems = []
+    for cid in ids:
+        entry = judged.get(cid)
+        why = [_unshown(n, seen.get(n)) for n in entry.observations] if entry else []
+        if entry is None:
+            problems.append(f"{cid} not judged")
+        elif entry.result == "pass" and all(why):  # none of them shows it
+            problems.append(f"{cid}: a pass on {', '.join(map(str, why)) or 'no observation'}")
+    return problems
+
+
+def _unshown(number: int, seen: Observation | None) -> str | None:
+    """Why observation ``number`` is no evidence; None: it is (it worked and showed the app)."""
+    if seen is None:
+        return f"observation {number}, which it never made"
+    if seen.error or seen.tool in BLIND_TOOLS:
+        why = "errored" if seen.error else "shows nothing of the app"
+        return f"observation {number} ({seen.tool}), which {why}"
+    return None
 
 
 def _setup_network_gate(e: Evidence) -> GateResult | None:
@@ -138,18 +189,47 @@ def _setup_network_gate(e: Evidence) -> GateResult | None:
     )
 
 
-def _acted_gate(e: Evidence) -> GateResult | None:
-    """A pass rests on evidence: at least one of the validator's actions in the app worked."""
+def _evidence_gate(e: Evidence) -> GateResult | None:
+    """A pass is a verdict on every criterion, each on the validator's own observation
+    (``unsupported``)."""
     run, verdict = e.checked.validator, e.checked.verdict
     if run is None or verdict is None or verdict.verdict != "pass":
         return None
-    worked = sum(not o.error for o in run.observed)
-    return GateResult(
-        name="validator_evidence",
-        passed=worked > 0,
-        evidence=f"{worked} of the validator's {len(run.observed)} actions in the app worked"
-        + ("" if worked else ": its pass rests on nothing it saw"),
+    ids = criterion_ids(list(e.criteria))
+    problems = unsupported(verdict, ids, run.observed)
+    return _listed(
+        "validator_evidence", problems, f"{len(ids)} criteria judged, each pass on what it saw"
     )
+
+
+def _regressions_gate(e: Evidence) -> GateResult | None:
+    """Something the issue did not ask to change that the validator saw broken or gone."""
+    verdict = e.checked.verdict
+    if verdict is None:
+        return None
+    seen = [
+        f"the validator saw {r.what} (observations {r.observations})" for r in verdict.regressions
+    ]
+    return _listed("validator_regressions", seen, "no regression seen")
+
+
+def _addressed_gate(e: Evidence) -> GateResult | None:
+    """Text in what the validator observed that addresses it (or any automated reviewer),
+    found by the harness's own reading of each observation: tampering, whatever the verdict."""
+    run = e.checked.validator
+    if run is None:
+        return None
+    found = [
+        f'observation {o.number} ({o.tool}) addresses the validator: "{o.addressed}"'
+        for o in run.observed
+        if o.addressed
+    ]
+    return _listed("validator_addressed", found, "no text addresses the validator")
+
+
+def _listed(name: str, found: list[str], none: str) -> GateResult:
+    """A gate that fails on what was ``found``, each named in its evidence."""
+    return GateResult(name=name, passed=not found, evidence="; ".join(found) or none)
 
 
 def _ci_gate(e: Evidence) -> GateResult:
@@ -167,15 +247,19 @@ VALIDATE_GATES: tuple[Callable[[Evidence], GateResult | None], ...] = (
     _bug_test_gate,
     _journeys_gate,
     _validator_gate,
-    _acted_gate,
+    _evidence_gate,
+    _regressions_gate,
+    _addressed_gate,
     _ci_gate,
     _setup_network_gate,
 )
-SEALED = ("journeys", "validator", "ci")  # judged after a browser looked
+# judged after a browser looked, on what the validator did (not the change): never a retry
+SEALED = ("journeys", "validator", "validator_evidence", "ci")
 ALL_PASSED = "every gate and journey passed"
 # why a revert merges, and by which rule: no validator judged it (it has no criteria)
 REVERTED = ("a revert, which no validator judges", "auto_merge; a revert restores what it held")
 RULES = "factory_rules.md"  # where the rules a route cites are, unless it names another file
+ALWAYS = GateResult(name="absent", passed=True)  # a gate this change was not judged by
 
 
 def decide_route(
@@ -187,9 +271,10 @@ def decide_route(
     follows from them (``_routed``)."""
     if checked.conflict:
         return _conflict(rules, candidate, checked, rebases)
-    evidence = Evidence(rules, checked, ci, candidate.spec.kind)
+    spec = candidate.spec
+    evidence = Evidence(rules, checked, ci, spec.kind, tuple(spec.acceptance_criteria))
     added = (g for gate in VALIDATE_GATES if (g := gate(evidence)) is not None)
-    return _routed(rules, [*candidate.gates, *added], candidate.fix_attempts, checked, ci)
+    return _routed(evidence, [*candidate.gates, *added], candidate.fix_attempts)
 
 
 def _conflict(rules: Rules, candidate: PrCandidate, checked: CheckResult, rebases: int) -> Routing:
@@ -224,15 +309,12 @@ def _routing(route: str, reason: str, rule: str, **fields: Any) -> Routing:
     return Routing(route=route, reason=reason, rule=rule, **fields)
 
 
-def _routed(
-    rules: Rules, gates: list[GateResult], attempts: int, checked: CheckResult, ci: str
-) -> Routing:
-    """In order: tests stopped twice by their time limit go to a person; journeys failing on
-    the change while the validator passes it are a hold-out conflict; an unobservable criterion
-    or failing ``FOR_A_PERSON`` gates go to review; all green merges; a pass in the review band
-    goes to review; anything else is retried while fix attempts remain, then failed."""
+def _routed(e: Evidence, gates: list[GateResult], attempts: int) -> Routing:
+    """In order: ``_first``; a hold-out conflict; ``FOR_A_PERSON`` gates or an unobservable
+    criterion to review; all green merges; the review band to review; else a retry while fix
+    attempts remain, then failed (a regression the validator still sees: a person)."""
+    rules, checked, ci = e.rules, e.checked, e.ci
     verdict, score = _given(checked)
-    unseen = checked.verdict.results("not_observable") if checked.verdict else []
     failed_criteria = checked.verdict.results("fail") if checked.verdict else []
     named = {g.name: g for g in gates}
     routed = partial(
@@ -241,14 +323,15 @@ def _routed(
         verdict=verdict,
         gates=gates,
         fix_attempts=attempts,
-        not_observable=unseen,
+        not_observable=(unseen := _unseen(e)),
     )
-    if stopped := time_limited(checked):
-        return routed("needs_human", stopped, "factory.yaml — commands.test_timeout_s")
+    if first := _first(checked, named.get("validator_addressed", ALWAYS)):
+        return routed("needs_human", *first)
     # gates that failed before any browser looked: implement's, and the tests on the candidate
     before = [g for g in gates if g.name not in SEALED and not g.passed]
     in_band = verdict == "pass" and score >= rules.review_band and not failed_criteria
-    if not named["journeys"].passed and in_band and not before:
+    supported = named.get("validator_evidence", ALWAYS).passed  # a pass on evidence
+    if not named["journeys"].passed and in_band and supported and not before:
         return routed(
             "holdout_conflict",
             "a hidden user journey that passes on production fails on this change, while the "
@@ -262,7 +345,7 @@ def _routed(
         return routed("needs_review", why, "a person decides what the gates cannot")
     others_pass = named["journeys"].passed and not before  # CI and validator aside
     if others_pass and named["ci"].passed and unseen and not failed_criteria:
-        why = f"the validator could not observe: {'; '.join(unseen)}"
+        why = f"the validator could not observe {'; '.join(unseen)}"
         return routed("needs_review", why, "a criterion the validator cannot observe")
     if all(g.passed for g in gates):
         if rules.auto_merge.enabled:
@@ -282,4 +365,31 @@ def _routed(
         why = f"{failed} failed; fix attempt {attempts + 1} follows"
         return routed("retry", why, "max_fix_attempts; every gate must pass")
     why = f"{failed} failed after {attempts} fix attempts (max {rules.max_fix_attempts})"
+    if seen := [g.evidence for g in gates if g.name == "validator_regressions" and not g.passed]:
+        return routed("needs_human", f"{why}; {seen[0]}", "max_fix_attempts; a person decides")
     return routed("failed", why, "max_fix_attempts; every gate must pass")
+
+
+def _first(checked: CheckResult, addressed: GateResult) -> tuple[str, str] | None:
+    """Why a person decides whatever else holds, and the rule: tests stopped twice by their
+    time limit; an app that addresses the validator (tampering, whatever the verdict)."""
+    if stopped := time_limited(checked):
+        return stopped, "factory.yaml — commands.test_timeout_s"
+    if not addressed.passed:
+        why = f"{addressed.evidence}: a person decides, whatever the verdict"
+        return why, "a page that addresses the validator goes to a person"
+    return None
+
+
+def _unseen(e: Evidence) -> list[str]:
+    """Each criterion the validator could not observe, by its id and text, with what it
+    says it lacks."""
+    verdict = e.checked.verdict
+    if verdict is None:
+        return []
+    texts = dict(zip(criterion_ids(list(e.criteria)), e.criteria, strict=False))
+    judged = verdict.judged()
+    return [
+        f"{c} ({texts.get(c, 'the issue itself')}): {judged[c].evidence or 'it says not why'}"
+        for c in verdict.results("not_observable")
+    ]

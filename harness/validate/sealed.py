@@ -10,21 +10,25 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
-from harness.artifacts import Artifact, ValidatorRun
+from harness.artifacts import Artifact, ValidatorRun, Verdict, criterion_ids
+from harness.browser.results import Observation
 from harness.errors import FactoryError, ModelError, SandboxError, ToolError
-from harness.model.agent import AgentHooks
+from harness.model.agent import AgentHooks, AgentSpec
 from harness.model.base import CallRecord, Model
 from harness.model.blocks import Request
-from harness.redact import redact
+from harness.redact import masked, redact
 from harness.sandbox.bwrap import SAFE_PATH, interpreter
 from harness.sandbox.peers import Peers
 
@@ -43,6 +47,7 @@ class ValidatorQuestion(Artifact):
     effort: str | None = None
     governance: list[tuple[str, str]]
     task: str
+    criteria: list[str] = Field(default_factory=list)  # the spec's, judged by their ids
 
     def digest(self) -> str:
         asked = json.dumps(self.model_dump(mode="json"), sort_keys=True)
@@ -68,6 +73,8 @@ class SealRequest(Artifact):
     model_socket: str
     browser_socket: str
     harness_uid: int  # who serves both sockets: the seal talks to no other listener
+    addressing: list[re.Pattern[str]] = Field(default_factory=list)  # the definition's
+    secret_names: re.Pattern[str] | None = None
 
     @property
     def sockets(self) -> Path:
@@ -89,10 +96,13 @@ def sealed_argv(
     command: list[str] | None = None,
     readable: list[Path] | None = None,
     seccomp_fd: int | None = None,
+    netns_pid: int | None = None,
 ) -> list[str]:
     """The seal's bubblewrap command line: the read-only system, the harness's own files,
-    ``readable`` and ``writable`` folders, no network; the repository, worktrees, state and
-    hold-out (``masked``) are never mounted."""
+    ``readable`` and ``writable`` folders, no network but the app's (``netns_pid``'s
+    namespace, entered first: its request client reaches the app, as its browser does); the
+    repository, worktrees, state and hold-out (``masked``) are never mounted."""
+    from harness.sandbox.app import enter_network
     from harness.sandbox.bwrap import View, bwrap_argv
 
     view = View(
@@ -100,8 +110,10 @@ def sealed_argv(
         readable=tuple(_own_files(readable or [])),
         hidden=tuple(p.resolve() for p in masked if p.exists()),
         env=dict(SEAL_ENV),
+        network=netns_pid is not None,
     )
-    return bwrap_argv(view, command or list(SEAL_COMMAND), seccomp_fd=seccomp_fd)
+    argv = bwrap_argv(view, command or list(SEAL_COMMAND), seccomp_fd=seccomp_fd)
+    return argv if netns_pid is None else [*enter_network(netns_pid), *argv]
 
 
 def run_in_seal(
@@ -112,10 +124,12 @@ def run_in_seal(
     stdin: str,
     timeout_s: float,
     peers: Peers | None = None,
+    netns_pid: int | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """``command`` in the seal's view, under the sandbox's seccomp filter and limits (a cgroup
-    of its own); the writable folders are handed to the sandbox uid first; ``peers`` learns
-    the seal's process."""
+    """``command`` in the seal's view (in the network namespace of ``netns_pid``, the app's,
+    if given), under the sandbox's seccomp filter and limits (a cgroup of its own); the
+    writable folders are handed to the sandbox uid first; ``peers`` learns the seal's
+    process."""
     from harness.sandbox import holding, seccomp
     from harness.sandbox.limits import Cgroup, Limits, limited
 
@@ -123,7 +137,7 @@ def run_in_seal(
         path.mkdir(parents=True, exist_ok=True)
         holding.walk(path, hand_over=holding.as_root())
     filter_fd, cgroup = seccomp.filter_fd(), Cgroup(Limits())
-    argv = sealed_argv(masked, writable, command, readable, filter_fd)
+    argv = sealed_argv(masked, writable, command, readable, filter_fd, netns_pid)
     try:
         with subprocess.Popen(
             cgroup.entered(limited(Limits(), argv, cgroup.held)),
@@ -185,7 +199,6 @@ def run_sealed(
     from harness.validate.forward import ModelForwarder
 
     sockets, writable, peers = request.sockets, Path(request.shots_dir), Peers()
-    sockets.chmod(0o711)  # the harness's: the seal's uid reaches a socket by name, renames none
     with tempfile.TemporaryDirectory(prefix="factory-browser-") as launcher_dir:
         hidden = tuple(p.resolve() for p in masked if p.exists())
         launcher = Launcher(Path(launcher_dir), find_chromium(), netns_pid, hidden=hidden)
@@ -196,7 +209,14 @@ def run_sealed(
             stdin = request.model_dump_json()
             try:
                 proc = run_in_seal(
-                    list(SEAL_COMMAND), masked, [writable], [sockets], stdin, timeout_s, peers
+                    list(SEAL_COMMAND),
+                    masked,
+                    [writable],
+                    [sockets],
+                    stdin,
+                    timeout_s,
+                    peers,
+                    netns_pid,
                 )
             except subprocess.TimeoutExpired:
                 proc = None
@@ -212,7 +232,8 @@ def run_sealed(
         raise ModelError(f"the sealed validator crashed (exit {proc.returncode}): {tail}") from exc
     if answer.error == SandboxError.__name__:  # a socket's listener was not the harness
         raise SandboxError(str(answer.message))
-    return answer.model_copy(update={"refused": list(peers.refused)})
+    asked = request.question.criteria  # what its verdict's ids stand for, for a person
+    return answer.model_copy(update={"refused": list(peers.refused), "criteria": asked})
 
 
 class _CheckedByTheHarness:
@@ -230,31 +251,28 @@ def main() -> None:
     from harness.browser.chromium import BrowserSession
     from harness.browser.relay import relay_script
     from harness.browser.tools import BrowserTools
-    from harness.model.agent import AgentSpec, run_agent
+    from harness.model.agent import run_agent
     from harness.validate.forward import SocketModel
 
     request = SealRequest.model_validate_json(sys.stdin.read())
     asked = request.question
     answer: dict[str, Any]
+    secrets: set[str] = set()  # what the validator typed or sent that is one: masked
     try:
-        spec = AgentSpec(
-            role="validator",
-            model=asked.model,
-            governance=list(asked.governance),
-            instructions=request.instructions,
-            task=asked.task,
-            tools=list(request.tools),
-            output_tool=request.output,
-            max_turns=request.max_turns,
-            max_tokens=request.max_tokens,
-            thinking=asked.thinking,
-            effort=asked.effort,
-        )
         relay = relay_script(
             Path(tempfile.gettempdir()), request.browser_socket, request.harness_uid
         )
         with BrowserSession(launcher=str(relay)) as session:
-            tools = BrowserTools(session, request.app_url, Path(request.shots_dir))
+            tools = BrowserTools(  # its driver shares the app's network: its requests reach it
+                session,
+                request.app_url,
+                Path(request.shots_dir),
+                session.driver,
+                request.addressing,
+                request.secret_names,
+            )
+            secrets = tools.secrets
+            spec = _agent(request, partial(_judged, criterion_ids(asked.criteria), tools.observed))
             try:
                 try:  # the validator's brief says the app is open at its home page
                     tools.open_home()
@@ -272,10 +290,41 @@ def main() -> None:
             "shots": tools.shots,
             "blocked": tools.guard.blocked,
             "observed": [dataclasses.asdict(o) for o in tools.observed],
+            "sent_back": result.sent_back,
         }
     except FactoryError as exc:
         answer = {"error": type(exc).__name__, "message": str(exc)}
-    print(redact(json.dumps(answer)))
+    print(redact(json.dumps(masked(answer, secrets))))
+
+
+def _agent(request: SealRequest, review: Callable[[dict[str, object]], str | None]) -> AgentSpec:
+    """The validator's agent as its definition and question make it, its verdict checked by
+    ``review`` (sent back once, saying what it lacks)."""
+    asked = request.question
+    return AgentSpec(
+        role="validator",
+        model=asked.model,
+        governance=list(asked.governance),
+        instructions=request.instructions,
+        task=asked.task,
+        tools=list(request.tools),
+        output_tool=request.output,
+        max_turns=request.max_turns,
+        max_tokens=request.max_tokens,
+        thinking=asked.thinking,
+        effort=asked.effort,
+        review=review,
+    )
+
+
+def _judged(ids: list[str], observed: list[Observation], output: dict[str, object]) -> str | None:
+    """What a verdict lacks to rest on evidence (``harness.validate.route.unsupported``), as
+    the validator is told it when it is sent back, once; None: nothing."""
+    from harness.model.tools import message
+    from harness.validate.route import unsupported
+
+    problems = unsupported(Verdict.model_validate(output), ids, observed)
+    return message("unsupported_verdict", problems="; ".join(problems)) if problems else None
 
 
 if __name__ == "__main__":

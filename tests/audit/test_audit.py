@@ -159,6 +159,35 @@ def test_what_the_audit_filed_before_file_once_is_not_filed_again(tmp_path: Path
     services.store.close()
 
 
+def test_an_outsider_who_files_a_findings_title_first_silences_nothing(
+    tmp_path: Path, capsys
+) -> None:
+    """Anyone can run Bandit on public code: an outsider files the finding's title first, its
+    fingerprint line copied into the body. The factory's own issue is filed all the same, is
+    no duplicate at triage, and the next audit counts only the factory's own as filed."""
+    repo = planted(tmp_path)
+    (row,) = [r for r in audit(capsys, repo, 0, "--dry-run")["would_file"] if r["rule"] == "B602"]
+    title = f"{row['rule']} in {row['path']}: {row['message'].splitlines()[0]}"[:120]
+    body = f"Found it first.\n\nFingerprint: `{row['fingerprint']}`"
+    new = ("issue", "new", "--title", title, "--body", body, "--author", "mallory", "--json")
+    outsider = run_cli(capsys, "--repo", str(repo), *new).json()["number"]
+
+    first = audit(capsys, repo)
+    (own,) = [r["issue"] for r in first["filed"] if r["rule"] == "B602"]
+    assert (first["known"], len(first["filed"])) == (0, 2) and own != outsider
+    services = open_services(repo, state_dir(repo))
+    assert services.forge.get_issue(own).title == title
+    triaged = run_cli(capsys, "--repo", str(repo), "triage", "--json").json()
+    decided = {r["issue"]: r["decision"] for r in triaged}
+    assert decided[own] == "accept"  # never "a duplicate of the outsider's"
+    said = [c.body for c in services.forge.list_comments(own)]
+    assert not any("duplicates" in c for c in said), said
+    again = audit(capsys, repo)
+    assert (again["filed"], again["seen"], again["known"]) == ([], 2, 2)
+    assert len(services.forge.list_issues(state="all")) == 3
+    services.store.close()
+
+
 def test_an_audit_stops_at_its_budget_and_files_nothing(tmp_path: Path, capsys) -> None:
     repo = planted(tmp_path, RULES.replace("---\n", "---\naudit: {max_usd: 0.01}\n", 1))
     stopped = audit(capsys, repo, code=1)
@@ -307,3 +336,15 @@ def test_a_look_never_files_whichever_run_it_finishes(tmp_path: Path, capsys, fi
     shown = (len(finished["filed"]), len(finished.get("would_file", [])))
     assert (filed, *shown) == ((2, 2, 0) if dry else (0, 0, 2)), finished
     services.store.close()
+
+
+def test_the_auditors_prompt_says_what_is_filed_and_what_never_is() -> None:
+    """What the prompt tells the auditor is what the audit does (``ORDER``: the severities
+    filed): a low finding it reports is dropped without an issue, and it is told so."""
+    from harness.audit import ORDER
+    from harness.engine.templates import Templates
+
+    prompt = " ".join(Templates().render("prompts/audit.md.j2").split())
+    assert "low" not in ORDER and {"high", "medium"} <= set(ORDER)
+    assert "each new finding of severity high or medium" in prompt
+    assert "never one of severity low" in prompt and "audit.max_issues" in prompt

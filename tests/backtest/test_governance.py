@@ -44,8 +44,9 @@ def test_a_governance_edit_shows_the_decisions_it_changes(tmp_path: Path, capsys
         2,
         "reject",
         None,
-        False,
+        None,  # never attempted: neither resolved nor not
     )
+    assert "stopped at triage (reject): nothing was attempted" in row["reason"], row
     assert "changed" not in row and "compared_with" not in first["summary"]
     assert not any(TITLE_2 in t for t in requests_text(standin))  # the pre-screen refused it
 

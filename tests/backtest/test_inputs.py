@@ -187,3 +187,38 @@ def test_the_backtest_settings_are_checked_like_every_other(tmp_path: Path, caps
     assert res.code == 2
     keys = {e["key"] for e in res.json()["errors"] if e["file"] == "factory.yaml"}
     assert keys == {"backtest.test_paths", "backtest.counts_for_trust"}, res.out
+
+
+def test_a_model_that_never_answers_makes_every_case_inconclusive(
+    tmp_path: Path, capsys, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The model's address mistyped (a port nothing listens on): no case produced a result,
+    so none reads ``resolved: false``; each says why, and the backtest exits 1. With a model
+    that answers, a case triage did not accept says so and is a result: exit 0."""
+    import socket
+
+    import yaml
+
+    declined = run_cli(capsys, "--repo", str(repo), "backtest", "--json")  # the fallback
+    assert declined.code == 0, declined.err
+    (row,) = declined.json()["cases"]
+    assert (row["triage"], row["resolved"], row["inconclusive"]) == ("needs_info", None, False)
+    assert "stopped at triage (needs_info): nothing was attempted" in row["reason"], row
+
+    config = yaml.safe_load((repo / "factory.yaml").read_text())
+    config["provider"] = {"type": "anthropic", "max_retries": 0}
+    (repo / "factory.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    git(repo, "commit", "-qam", "a real model")
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-mistyped-address-0000")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", f"http://127.0.0.1:{port}")
+    res = run_cli(capsys, "--repo", str(repo), "backtest", "--json")
+    assert res.code == 1 and "no case produced a result" in res.err, res.err
+    (row,) = res.json()["cases"]
+    assert (row["status"], row["resolved"], row["inconclusive"]) == ("done", None, True), row
+    assert "its triage run failed at step judge (model)" in row["reason"], row["reason"]
+    assert "model API unreachable" in row["reason"], row["reason"]
+    summary = res.json()["summary"]
+    assert (summary["finished"], summary["inconclusive"], summary["unproven"]) == (1, 1, 0)

@@ -130,7 +130,7 @@ def test_validator_tools_show_the_model_what_it_needs(running, tmp_path: Path) -
         assert "the field now holds 'Call Ada'" in typed
         assert 'textbox "Note": Call Ada' in h["browser_snapshot"]({})  # field values
         clicked = h["browser_click"]({"role": "button", "name": "Add"})
-        assert clicked.startswith("clicked") and "Call Ada" in clicked
+        assert clicked.startswith("[observation 3] clicked") and "Call Ada" in clicked
         shot = h["browser_take_screenshot"]({})
         assert isinstance(shot, ToolOutput) and "validator-01.png" in shot.text
         (image,) = shot.images
@@ -140,7 +140,9 @@ def test_validator_tools_show_the_model_what_it_needs(running, tmp_path: Path) -
         assert len(tools.shots) == 1 and Path(tools.shots[0]).read_bytes()[:4] == b"\x89PNG"
         with pytest.raises(ToolError):
             h["browser_click"]({"role": "button", "name": "Nope", "selector": None})
-        # what a pass rests on: each call, and whether it failed
+        # what a pass rests on: each call, numbered as the model is told, and whether it failed
         assert [o.error for o in tools.observed] == [False] * 4 + [True]
+        assert [o.number for o in tools.observed] == [1, 2, 3, 4, 5]
+        assert tools.observed[2].excerpt.startswith("clicked\nURL: http://")
     finally:
         tools.close()

@@ -9,6 +9,7 @@ schema."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -65,7 +66,7 @@ def _damaged_page(state: Path) -> None:
 
 
 def _newer_schema(state: Path) -> None:
-    with sqlite3.connect(state / "state.db") as conn:
+    with contextlib.closing(sqlite3.connect(state / "state.db")) as conn, conn:
         conn.execute("INSERT INTO migrations VALUES ('m999_from_the_future', '2030-01-01')")
     _checkpoint(state / "state.db")
 
@@ -77,7 +78,7 @@ def _db_is_folder(state: Path) -> None:
 
 def _checkpoint(db: Path) -> None:
     """Fold the WAL into the file, so the file alone is the state (as after a clean exit)."""
-    with sqlite3.connect(db) as conn:
+    with contextlib.closing(sqlite3.connect(db)) as conn:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 

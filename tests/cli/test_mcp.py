@@ -24,6 +24,8 @@ from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS
 
 from harness.cli.common import state_dir
+from harness.forge.local import LocalForge
+from harness.git.repo import GitRepo
 from harness.store.base import utc_now
 from harness.store.db import Store
 from tests.cli_helpers import run_cli
@@ -40,6 +42,7 @@ TOOLS = {
     "file_issue",
     "approve",
     "reject",
+    "cancel",
 }
 
 
@@ -83,6 +86,9 @@ def test_an_mcp_client_session(tmp_path: Path, capsys) -> None:
             seen["refused"] = await client.call_tool("approve", {"issue": 1})
             enable_decisions()
             seen["approved"] = await client.call_tool("approve", {"issue": 1})
+            forge = LocalForge(Store.open(state_dir(repo)), GitRepo(repo))
+            forge.add_labels(2, ["factory:accepted"])  # as triage accepts it
+            seen["cancelled"] = await client.call_tool("cancel", {"issue": 2, "reason": "Later"})
             resources = await client.list_resources()
             seen["resources"] = {str(r.uri) for r in resources.resources}
             mission = await client.read_resource("factory://governance/mission.md")
@@ -101,6 +107,10 @@ def test_an_mcp_client_session(tmp_path: Path, capsys) -> None:
     assert refused.is_error and "mcp: {decisions: true}" in _text(refused)
     assert not seen["approved"].is_error, _text(seen["approved"])
     assert "approved by" in _text(seen["approved"])
+    # a person, through MCP, stops the factory's work on the accepted issue
+    assert not seen["cancelled"].is_error and "cancelled by" in _text(seen["cancelled"])
+    (cancel,) = Store.open(state_dir(repo)).events(kind="human.cancel", issue=2)
+    assert (cancel.data["via"], cancel.data["reason"]) == ("mcp", "Later")
     events = Store.open(state_dir(repo)).events(kind="human.approve", issue=1)
     assert len(events) == 1  # the refused call recorded nothing
     assert events[0].data["via"] == "mcp" and events[0].data["label"] == "factory:needs-human"
@@ -133,15 +143,24 @@ def test_hosts_see_annotations_and_a_version_and_bad_calls_get_protocol_errors(
     async def work(client: Client) -> dict[str, Any]:
         tools = {t.name: t.annotations for t in (await client.list_tools()).tools}
         refused = {}
-        for name, args in (("runs", {"limit": -1}), ("diff", {"issue": "one"}), ("nosuch", {})):
+        for name, args in (
+            ("runs", {"limit": -1}),
+            ("diff", {"issue": "one"}),
+            ("nosuch", {}),
+            ("queue", {"lmit": 5}),
+        ):
             with pytest.raises(MCPError) as raised:
                 await client.call_tool(name, args)
             refused[name] = raised.value.error
+        with pytest.raises(MCPError) as raised:  # a misspelt argument is never dropped silently
+            await client.call_tool("runs", {"lmit": 5})
+        refused["runs lmit"] = raised.value.error
         return {
             "tools": tools,
             "version": client.server_info.version if client.server_info else None,
             "queue": await client.call_tool("queue", {}),
             "refused": refused,
+            "missing": await client.call_tool("diff", {"issue": 99}),
         }
 
     seen = _session(repo, work)
@@ -153,7 +172,8 @@ def test_hosts_see_annotations_and_a_version_and_bad_calls_get_protocol_errors(
     for name in ("status", "queue", "runs", "report", "diff", "backtest_summary"):
         assert hints[name] == (True, False, False), name
     assert hints["file_issue"] == (False, False, False)
-    assert hints["approve"] == hints["reject"] == (False, True, True)
+    assert hints["approve"] == hints["reject"] == hints["cancel"] == (False, True, True)
+    assert seen["tools"]["cancel"].idempotent_hint
     empty = seen["queue"]
     assert not empty.is_error and json.loads(_text(empty)) == []  # content, even for nothing
     refused = seen["refused"]
@@ -162,6 +182,10 @@ def test_hosts_see_annotations_and_a_version_and_bad_calls_get_protocol_errors(
     assert refused["diff"].message.startswith("diff: issue: must be a valid integer")
     assert "pydantic" not in refused["diff"].message and "http" not in refused["diff"].message
     assert refused["nosuch"].message == "no tool named 'nosuch'"
+    assert refused["queue"].message == "queue: no argument named 'lmit' (it takes: none)"
+    assert refused["runs lmit"].message == "runs: no argument named 'lmit' (it takes: limit)"
+    missing = seen["missing"]
+    assert missing.is_error and "no such issue: the factory knows no issue 99" in _text(missing)
 
 
 def test_a_request_whose_params_is_not_an_object_is_answered_and_stderr_stays_quiet(

@@ -204,3 +204,22 @@ def test_a_refusal_says_its_reason_once_and_names_the_failing_step_as_written() 
     said = refusal_reason(decided, checked)
     assert said.count("shell=True") == 1, said
     assert said.endswith("journey 'add a note' failed at step 3 (click {name: Add})"), said
+
+
+def test_runs_says_how_many_older_runs_it_left_out(triaged: Path, capsys) -> None:
+    """A sum over ``runs --json`` is a sum over what it printed: how many runs it left out is
+    said on standard error (the JSON stays an array), and ``--all`` prints every one."""
+    assert run_cli(capsys, "--repo", str(triaged), "issue", "new", "--title", "Sort").code == 0
+    assert run_cli(capsys, "--repo", str(triaged), "triage").code in (0, 1)
+    one = run_cli(capsys, "--repo", str(triaged), "runs", "--json", "--limit", "1")
+    assert len(one.json()) == 1
+    assert "1 older run(s) not shown: --limit N or --all shows them" in one.err, one.err
+    every = run_cli(capsys, "--repo", str(triaged), "runs", "--json", "--all")
+    assert len(every.json()) == 2 and every.err == "", every.err
+
+
+def test_a_refusal_to_decide_is_spelt_right(triaged: Path, capsys) -> None:
+    res = run_cli(capsys, "--repo", str(triaged), "reject", "1", "--reason", "no")
+    assert res.code == 2 and "issues can be rejected" in res.err, res.err
+    res = run_cli(capsys, "--repo", str(triaged), "approve", "1")
+    assert res.code == 2 and "issues can be approved" in res.err, res.err

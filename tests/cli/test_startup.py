@@ -97,10 +97,11 @@ def test_status_reads_trust_without_the_mission_parser(tmp_path: Path) -> None:
 
 
 def test_commands_that_ask_no_model_need_no_key_and_no_sdk(tmp_path: Path) -> None:
-    """``health``, ``lessons``, ``reject`` and an audit of the analysers alone (an override
-    without the auditor) on an ``anthropic`` factory.yaml start without
+    """``health``, ``lessons``, ``reject``, ``check`` and an audit of the analysers alone (an
+    override without the auditor) on an ``anthropic`` factory.yaml start without
     ``ANTHROPIC_API_KEY`` and never import the SDK: the client is built when a step first
-    asks the model, and none of them does."""
+    asks the model, and none of them does (``check`` lists the API's models only with a
+    key: without one it says the key is missing, and needs no SDK to say so)."""
     from harness.cli.common import state_dir
     from harness.forge.base import Label, set_state
     from harness.forge.local import LocalForge
@@ -123,6 +124,7 @@ def test_commands_that_ask_no_model_need_no_key_and_no_sdk(tmp_path: Path) -> No
         ["lessons"],
         ["reject", str(number), "--reason", "out of scope"],
         ["audit", "--json"],
+        ["check"],
     )
     for command in commands:
         code = (

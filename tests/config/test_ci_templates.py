@@ -389,3 +389,59 @@ def test_the_install_source_is_read_from_pep_610_records() -> None:
     ):
         assert pinned_from_direct_url(json.dumps(record)) is None, record
     assert pinned_from_direct_url("not json") is None
+
+
+def test_check_fails_a_job_that_has_seen_the_holdout_and_uploads_its_state(
+    empty_repo: Path, capsys
+) -> None:
+    """The workflows ``init`` writes upload no job's state: ``factory check`` is quiet about
+    them. The heal job uploading its state folder again (expressions spaced otherwise), the
+    validate job uploading the whole temporary folder, and a job that checks out another
+    repository and uploads the hold-out it hands the factory: each is one line naming the
+    workflow's file and the job. The implement job, which never has the hold-out, may."""
+    args = ("init", "--ci", "github-actions", "--package", PACKAGE)
+    assert run_cli(capsys, "--repo", str(empty_repo), *args).code == 0
+
+    def leaks() -> list[tuple[str, str]]:
+        res = run_cli(capsys, "--repo", str(empty_repo), "check", "--json")
+        found = [e for e in res.json()["errors"] if e["key"].startswith("jobs.")]
+        assert not found or res.code != 0, res.out
+        return [(e["file"], e["key"]) for e in found]
+
+    assert leaks() == []
+    folder = empty_repo / ".github" / "workflows"
+    health = yaml.safe_load((folder / "factory-health.yml").read_text())
+    (upload,) = [s for s in health["jobs"]["heal"]["steps"] if "upload" in s.get("uses", "")]
+    upload["with"]["path"] = "${{ runner.temp }}/plan\n${{runner.temp}}/factory-state/\n"
+    (folder / "factory-health.yml").write_text(yaml.safe_dump(health, sort_keys=False))
+    work = yaml.safe_load((folder / "factory-work.yml").read_text())
+    (upload,) = [s for s in work["jobs"]["validate"]["steps"] if "upload" in s.get("uses", "")]
+    upload["with"]["path"] = "${{ runner.temp }}"
+    (upload,) = [s for s in work["jobs"]["implement"]["steps"] if "upload" in s.get("uses", "")]
+    upload["with"]["path"] = "${{ runner.temp }}"  # no hold-out there: its state may go
+    (folder / "factory-work.yml").write_text(yaml.safe_dump(work, sort_keys=False))
+    mine = {
+        "on": "push",
+        "jobs": {
+            "journeys": {
+                "runs-on": "ubuntu-latest",
+                "env": {"FACTORY_HOLDOUT": "${{ github.workspace }}/journeys"},
+                "steps": [
+                    {"uses": "actions/checkout@v4", "with": {"repository": "acme/journeys"}},
+                    {"uses": "actions/upload-artifact@v4", "with": {"path": "journeys/*.yaml"}},
+                ],
+            }
+        },
+    }
+    (folder / "journeys.yaml").write_text(yaml.safe_dump(mine))
+    (folder / "empty.yml").write_text("name: nothing to run\n")  # no jobs, no text: no crash
+    (folder / "binary.yml").write_bytes(b"\xff\xfe")
+    assert leaks() == [
+        (".github/workflows/factory-health.yml", "jobs.heal"),
+        (".github/workflows/factory-work.yml", "jobs.validate"),
+        (".github/workflows/journeys.yaml", "jobs.journeys"),
+    ]
+    res = run_cli(capsys, "--repo", str(empty_repo), "check")
+    assert ".github/workflows/factory-health.yml: jobs.heal: uploads ${{runner.temp}}/factory" in (
+        res.out + res.err
+    )

@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 
 from harness.demo import generate
 from harness.forge.base import LABELS, Label
@@ -83,6 +84,8 @@ def test_a_rehearsal_switches_to_github_and_its_jobs_run(tmp_path: Path, capsys)
             capsys, *cli, "init", "--ci", "github-actions", "--package", PINNED, "--from-rehearsal"
         )
         assert switched.code == 0, switched.err
+        assert "switched factory.yaml: provider.script: removed" in switched.out, switched.out
+        assert "script" not in yaml.safe_load((repo / "factory.yaml").read_text())["provider"]
         assert run_cli(capsys, *cli, "check").code == 0
         assert "Notes are kept for ever." in mission.read_text()
         git(repo, "commit", "-qam", "From the rehearsal to GitHub")

@@ -247,7 +247,8 @@ def test_init_picks_uv_and_the_interpreter_the_project_requires(
     write_files(empty_repo, UV_DJANGO)
     res = run_cli(capsys, "--repo", str(empty_repo), "init")
     assert res.code == 0 and "project: Python (uv.lock);" in res.out, res.out + res.err
-    assert "note:" not in res.out
+    (warned,) = [line for line in res.out.splitlines() if line.startswith("warning:")]
+    assert "commands.start: not set" in warned  # written commented out: a person sets it
     written = (empty_repo / "factory.yaml").read_text()
     setup = yaml.safe_load(written)["commands"]["setup"]
     assert "uv sync -q --frozen --python python3.13" in setup  # the oldest that fits
@@ -269,8 +270,22 @@ def test_init_says_when_no_interpreter_fits(
     )
     res = run_cli(capsys, "--repo", str(empty_repo), "init")
     assert res.code == 0, res.err
-    (note,) = [line for line in res.out.splitlines() if line.startswith("note:")]
+    warned = [line for line in res.out.splitlines() if line.startswith("warning:")]
+    (note,) = [line for line in warned if "requires Python" in line]
     assert "requires Python >=3.13" in note and "python3 is 3.11" in note
     assert "/usr/local" in note
+    assert any("commands.start: not set" in line for line in warned), res.out
+    last = res.out.splitlines()[-1]
+    assert last.startswith("next: edit these files (and what the warnings above say)"), last
     setup = yaml.safe_load((empty_repo / "factory.yaml").read_text())["commands"]["setup"]
-    assert setup.startswith("python3 -m venv .venv")  # unchanged: the note says what to do
+    assert setup.startswith("python3 -m venv .venv")  # unchanged: the warning says what to do
+    # factory check repeats every warning init gave, while it holds
+    checked = run_cli(capsys, "--repo", str(empty_repo), "check", "--json").json()["warnings"]
+    assert all(line.removeprefix("warning: ") in checked for line in warned), (warned, checked)
+    config = empty_repo / "factory.yaml"
+    config.write_text(config.read_text().replace("  # start: ", "  start: "))
+    checked = run_cli(capsys, "--repo", str(empty_repo), "check", "--json").json()["warnings"]
+    assert not any("commands.start" in line for line in checked), checked
+    # init again, factory.yaml kept as edited: its last line no longer asks for start
+    again = run_cli(capsys, "--repo", str(empty_repo), "init").out
+    assert "commands.start" not in again, again

@@ -243,6 +243,8 @@ if __name__ == "__main__":
 class Watched:
     doctor: Result  # doctor --json
     watch: ChromiumWatch  # sampled after each journey step
+    journeys: Result  # then doctor --journeys --json, nothing changed since
+    one: Result  # then doctor --journey "counts wrong", a journey added that fails
 
 
 @pytest.fixture(scope="module")
@@ -280,7 +282,12 @@ def watched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Watched]:
             'name: starts empty\nsteps:\n  - goto: /\n  - expect_text: "0 notes"\n'
         )
         res = run_cli(output, "--repo", str(repo), "doctor", "--json")
-    yield Watched(res, watch)
+        again = run_cli(output, "--repo", str(repo), "doctor", "--journeys", "--json")
+        (journeys / "c_wrong.yaml").write_text(
+            'name: counts wrong\nsteps:\n  - goto: /\n  - expect_text: "7 notes"\n'
+        )
+        one = run_cli(output, "--repo", str(repo), "doctor", "--journey", "counts wrong")
+    yield Watched(res, watch, again, one)
 
 
 def test_each_journey_gets_a_fresh_app(watched: Watched) -> None:
@@ -292,6 +299,31 @@ def test_each_journey_gets_a_fresh_app(watched: Watched) -> None:
     assert checks["journey: add a note"]["passed"], checks
     assert checks["journey: starts empty"]["passed"], checks
     assert res.code == 0, res.out + res.err
+
+
+def test_doctor_journeys_runs_the_journeys_alone_on_the_set_up_kept(watched: Watched) -> None:
+    """``--journeys`` after a doctor, nothing changed since: no set-up runs (the one the
+    doctor made is copied in), no tests, only the journeys, and it exits with their result;
+    ``--journey NAME`` runs that one, and its failure shows the step, the page text and the
+    screenshot as a whole doctor does."""
+    res = watched.journeys
+    assert res.code == 0, res.out + res.err
+    checks = res.json()["checks"]
+    assert [c["name"] for c in checks] == ["journey: add a note", "journey: starts empty"]
+    assert all(c["passed"] for c in checks), checks
+    one = watched.one
+    assert one.code == 1, one.out + one.err
+    (line,) = [line for line in one.out.splitlines() if line.startswith(("PASS", "FAIL"))]
+    assert line.startswith("FAIL  journey: counts wrong"), one.out
+    assert "step 2 (expect_text 7 notes)" in line and "0 notes" in line, line
+    shot = re.search(r"screenshot (\S+\.png)", line)
+    assert shot and Path(shot.group(1)).is_file(), line
+
+
+def test_doctor_journey_names_a_journey_it_does_not_know(python_repo: Path, capsys) -> None:
+    _runnable(python_repo)
+    res = run_cli(capsys, "--repo", str(python_repo), "doctor", "--journey", "nope")
+    assert res.code == 2 and "--journey 'nope': no such journey (home)" in res.err, res.err
 
 
 def test_a_killed_doctor_leaves_no_worktree_once_the_next_command_ran(

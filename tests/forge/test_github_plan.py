@@ -1,7 +1,7 @@
 """Plan mode and ``factory apply``, through the workflows ``factory init --ci github-actions``
 writes, run as GitHub Actions runs them: the jobs that run agents write nothing to GitHub; the
 applier carries their plans out, exactly once, on runners that share nothing but the plan
-(and, from implement to validate, the state folder).
+(and, from implement to validate, the plan's ``state``: the run that made its pull request).
 
 The jobs run once for the module (``planned``): the nightly triage workflow (plan, apply)
 and the work workflow it calls for the issue it queued (implement, apply-pr, validate), each
@@ -144,8 +144,8 @@ def planned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Planned]:
     Actions runs them (``tests/actions_runner.py``): nightly triage planned by a read-only
     job and applied (then applied again, on a fresh state); issue 1, the one queued,
     implemented in plan mode on a runner that has no triage state, and applied; validated in
-    plan mode with the implement job's state (an artifact). The merge job is left for the
-    tests."""
+    plan mode with the implement job's hand-off (its plan's ``state``: the implement run
+    alone). The merge job is left for the tests."""
     root = tmp_path_factory.mktemp("plan")
     holdout = root / "notes-holdout"
     seen: dict[str, Any] = {}
@@ -195,7 +195,7 @@ def planned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Planned]:
     plans = root / "plans"
     plans.mkdir()
     (plans / "triage").symlink_to(artifact(jobs, "factory-triage-plan"))
-    (plans / "impl").symlink_to(artifact(jobs, "factory-implement-") / "plan")
+    (plans / "impl").symlink_to(artifact(jobs, "factory-implement-"))
     (plans / "val").symlink_to(artifact(jobs, "factory-validate-"))
     (entry,) = [
         json.loads(x)
@@ -245,7 +245,7 @@ def test_agents_plan_and_the_applier_writes_exactly_once(
     assert head == entry["branch"]
     assert seen["heads after implement"][head] == entry["head_sha"]
 
-    # validate with the implement job's state (an artifact), then the applier merges
+    # validate with the implement job's hand-off (its plan's state), then the applier merges
     assert seen["merged after the validate job"] == [False]
     plan = validation_plan(planned, tmp_path)
     assert "merge_pr" in plan_ops(plan)

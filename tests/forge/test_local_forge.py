@@ -171,3 +171,23 @@ def test_the_factorys_own_state_in_the_checkout_is_not_a_change(
     head = _feature_branch(empty_repo, tmp_path, "factory/issue-4-dd", ".state-not")
     with pytest.raises(CheckoutNotClean, match=r"\.state-not"):
         repo.merge_branch("main", "factory/issue-4-dd", head, "merge")
+
+
+def test_a_merge_commits_subject_links_nothing_and_hides_nothing(
+    empty_repo: Path, tmp_path: Path
+) -> None:
+    """A title that would link an issue, a person and a site on GitHub: the merge commit's
+    subject breaks each link with a space a reader sees, never an invisible character."""
+    from harness.forge.neutral import JOINER, plain
+
+    repo = GitRepo(empty_repo)
+    forge = LocalForge(Store.open(tmp_path / "state"), repo)
+    number = forge.create_issue("t", "b", "a").number
+    head = _feature_branch(empty_repo, tmp_path, "factory/issue-1-aa")
+    title = plain("Fixes #12 for @bob, see https://example.com")  # as a PR's title is made
+    assert JOINER in title
+    pr = forge.open_pr(number, "factory/issue-1-aa", "main", title, "b")
+    merged = forge.merge_pr(pr.number, head)
+    said = git(empty_repo, "log", "-1", "--format=%s", merged).strip()
+    assert JOINER not in said and "#12" not in said and "@bob" not in said, said
+    assert said == "Merge factory/issue-1-aa: Fixes # 12 for @ bob, see https: //example.com"

@@ -16,6 +16,7 @@ import pytest
 from harness.artifacts import (
     Baseline,
     CheckResult,
+    CriterionResult,
     Healed,
     IssueSpec,
     Landing,
@@ -60,9 +61,13 @@ def _checked(ctx: StepContext, prepare: Prepared) -> CheckResult:
         journeys=[],
         journeys_passed=True,
         tests=Tested(command="python3 -m unittest -q", exit_code=0, tree=tree),
-        validator=ValidatorRun(
-            output=Verdict(verdict="pass", score=1.0),
-            observed=[Observation(tool="browser_snapshot", input={}, seen="the notes")],
+        validator=ValidatorRun(  # its one criterion (C1) passed on what it saw
+            output=Verdict(
+                verdict="pass",
+                score=1.0,
+                criteria=[CriterionResult(criterion="C1", result="pass", observations=[1])],
+            ),
+            observed=[Observation(tool="browser_snapshot", input={}, seen="the notes", number=1)],
         ),
         production_sha=production,
         head=prepared.head,
@@ -92,7 +97,15 @@ def land(repo: Path, state: Path, title: str, files: dict[str, str]) -> tuple[in
     pr = forge.open_pr(number, branch, "main", title, f"Fixes issue {number}")
     forge.record_ci(head, "success")
     forge.add_labels(number, [Label.NEEDS_REVIEW])
-    spec = IssueSpec(number=number, title=title, decision="accept", kind="feature")
+    criteria = [f"{title}: done, and every note still listed."]
+    spec = IssueSpec(
+        number=number, title=title, body=f"Please: {title}.", decision="accept", kind="feature",
+        acceptance_criteria=criteria,
+    )  # fmt: skip
+    triaged = store.create_run("triage", number, {"number": number}, {})  # as triage signed it
+    seq = store.start_step(triaged.id, "decide", {"kind": "action", "action": "triage.apply"})
+    store.finish_step(seq, "succeeded", spec.model_dump(mode="json"), artifact="IssueSpec")
+    store.set_run_status(triaged.id, "succeeded")
     run = store.create_run("implement", number, {"number": number}, {})
     made = PrCandidate(
         pr=pr.number, branch=branch, head=head, base=base, gates=[], implement_run=run.id, spec=spec

@@ -1,20 +1,35 @@
-"""The loop closes by itself (docs/heal.md, "The loop closes"): a merge breaks a hidden
-journey; heal reverts it and files a regression issue; that issue passes the factory's own
-pre-screen, is triaged, implemented, validated and merged like any issue; then both issues
-are closed — in at most three ``factory run --once`` cycles, with no person."""
+"""The loop closes by itself, in the configuration a careful maintainer runs — a second
+reviewer, escalation — and with an outsider who filed the factory's next regression title
+first (docs/heal.md, "The loop closes"): a merge breaks a hidden journey; heal reverts it with
+no person (a revert is reviewed by no one: no one wrote it) and files a regression issue that
+carries the reverted change; that issue passes the factory's own pre-screen (never a
+duplicate of the outsider's), is triaged, planned from the change it brings back,
+implemented, validated and merged like any issue; then both issues are closed — in at most
+three ``factory run --once`` cycles. No "no review" is left to learn from."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
+from harness.artifacts import GateReport, RunRecords
 from harness.store.db import Store
+from tests.cli_helpers import run_cli
 from tests.factory_repo import git
 from tests.heal.conftest import HEADING, three_merges
 from tests.standins.anthropic_standin import AnthropicStandIn
-from tests.validate.conftest import HOLDOUT_CANARY, accept_rule, issue, run_once, serve
+from tests.validate.conftest import (
+    HOLDOUT_CANARY,
+    accept_rule,
+    issue,
+    role_of,
+    run_once,
+    serve,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 
@@ -40,7 +55,27 @@ FIX = [
         },
     },
 ]
+FIRST = "I saw it first"  # the outsider's words
 RULES = [
+    {
+        "output": "submit_triage",
+        "match": FIRST,
+        "turns": [
+            [
+                {
+                    "tool": "submit_triage",
+                    "input": {
+                        "decision": "reject",
+                        "priority": "p3",
+                        "kind": "bug",
+                        "rule": "mission.md: Capabilities",
+                        "reason": "Nothing to do: a copy of the factory's own report.",
+                        "acceptance_criteria": [],
+                    },
+                }
+            ]
+        ],
+    },
     accept_rule(REGRESSION, "Bring the new name back without breaking the page.", kind="bug"),
     {
         "output": "finish",
@@ -59,9 +94,17 @@ def test_a_broken_journey_is_reverted_fixed_and_both_issues_closed_by_themselves
     tmp_path: Path, capsys, app, model
 ) -> None:
     repo, holdout = app
+    config = yaml.safe_load((repo / "factory.yaml").read_text())
+    config["review"] = {"second": {"model": "claude-sonnet-5", "lens": "security"}}
+    config["models"] = {"escalate": {"implementer": ["claude-sonnet-5-5", "claude-opus-5-5"]}}
+    (repo / "factory.yaml").write_text(yaml.safe_dump(config))
+    git(repo, "commit", "-qam", "a second reviewer; escalation")
     state = tmp_path / "state"
-    _, (culprit_issue, _), _ = three_merges(repo, state)
+    _, (culprit_issue, merge), _ = three_merges(repo, state)
     (holdout / "journeys" / "heading.yaml").write_text(HEADING)  # the maintainer's new journey
+    title = f"Regression since {merge[:12]} (#{culprit_issue})"  # the sha is public
+    new = ("issue", "new", "--title", title, "--body", f"{FIRST}.", "--author", "mallory")
+    outsider = run_cli(capsys, "--repo", str(repo), *new, "--json").json()["number"]
 
     regression = run_once(capsys, repo)["production"]["reverting"]
     for _ in range(2):
@@ -70,6 +113,11 @@ def test_a_broken_journey_is_reverted_fixed_and_both_issues_closed_by_themselves
             break
 
     fixed, culprit = issue(capsys, repo, regression), issue(capsys, repo, culprit_issue)
+    assert fixed["title"] == title and regression != outsider
+    assert "Call the notes Jottings: done, and every note still listed." in fixed["body"]
+    assert "`app.py`" in fixed["body"]
+    copied = issue(capsys, repo, outsider)  # triaged as what it is: the agent rejected it
+    assert "factory:rejected" in copied["labels"] and "duplicates" not in str(copied)
     assert fixed["state"] == "closed" and "factory:merged" in fixed["labels"], fixed
     assert culprit["state"] == "closed" and "factory:merged" in culprit["labels"], culprit
     assert "factory:in-progress" not in culprit["labels"]
@@ -81,5 +129,13 @@ def test_a_broken_journey_is_reverted_fixed_and_both_issues_closed_by_themselves
     assert "<h1>Notes</h1><p>Jottings</p>" in page
     store = Store.open(state)
     assert store.events(kind="human.") == []  # no person
+    (revert,) = store.list_runs(workflow="revert")
+    gates = [g.name for g in RunRecords(store.steps(revert.id)).newest(GateReport).gates]
+    assert "reviews_agree" not in gates and "tests_green" in gates  # nobody wrote it
+    planned = [json.dumps(b) for _, b in model.received if role_of(b) == "planner"]
+    assert planned and all("reverted_diff" in p for p in planned)  # the change it brings back
+    assert all('-        \\"<h1>Notes</h1>\\"' in p for p in planned), planned[0][-3000:]
+    lessons = run_cli(capsys, "--repo", str(repo), "lessons", "--json").json()
+    assert not any("reviews_agree" in x["about"] for x in lessons)
     for said in [fixed["body"], *(c["body"] for c in fixed["comments"] + culprit["comments"])]:
         assert HOLDOUT_CANARY not in said and "the heading" not in said

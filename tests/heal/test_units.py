@@ -63,10 +63,30 @@ def test_the_bisect_names_the_culprit_within_its_bound(size: int) -> None:
         probed.clear()
         assert first_failing(fails, size + 5, None)[0] == culprit
         assert len(probed) <= 2 * math.ceil(math.log2(culprit + 2)) + 1
-    with pytest.raises(_NotJudged):  # the green end fails too: not reproducible
+    with pytest.raises(_NotJudged):  # fails as far back as there is history: not reproducible
         first_failing(lambda at: True, size, green)
     with pytest.raises(_NotJudged):
         first_failing(lambda at: True, size, None)
+
+
+@pytest.mark.parametrize("size", [3, 4, 9, 17, 64])
+def test_a_green_end_that_fails_now_is_looked_past_to_the_commit_that_planted_it(
+    size: int,
+) -> None:
+    """A check that went off after its green record fails on the green end too: the bisect
+    goes on behind it (2g, 4g …) and names the commit that planted it, never the green end
+    nor a flake; the green end is probed once."""
+    known = 1
+    for culprit in range(known, size - 1):
+        probed: list[int] = []
+
+        def fails(at: int, culprit: int = culprit) -> bool:
+            probed.append(at)
+            return at <= culprit
+
+        assert first_failing(fails, size, known) == (culprit, culprit + 1)
+        assert probed.count(known) == 1
+        assert len(probed) <= 1 + 2 * math.ceil(math.log2(culprit + 2)) + 1
 
 
 def test_the_factorys_issue_is_filed_once_and_found_by_its_signed_block(

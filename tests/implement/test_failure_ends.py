@@ -96,7 +96,7 @@ def test_every_kind_of_failure_is_said_in_a_sentence_under_one_state_label(
     (comment,) = _factory_comments(capsys, repo, number)
     assert not any(c in comment for c in CRASHES), comment
     said = comment.split("\n", 2)[1]
-    if kind in ("git", "sandbox", "config", "model", "forge", "internal"):
+    if kind in ("git", "sandbox", "config", "model", "agent", "forge", "internal"):
         assert "`code` could not finish" in said and "factory report" in said, said
     else:  # the factory worded these for people: said as they are
         assert INTERNAL[:20] in said.replace("\\", ""), said

@@ -12,10 +12,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.artifacts import CheckResult, PrCandidate
+from harness.artifacts import CheckResult, PrCandidate, Validation
 from harness.config.models import Rules
+from harness.forge.base import Label, set_state
 from harness.model.base import Model, Request, Response
 from harness.model.scripted import ScriptedModel, load_script
+from harness.services import open_services
 from harness.store.db import Store
 from harness.validate.route import decide_route
 from tests.cli_helpers import run_cli
@@ -132,3 +134,52 @@ def test_a_retry_after_a_refused_attempt_runs_one_tier_up(
     assert {m["role"] for m in status["models"]} == {"planner", "implementer", "reviewer"}
     report = run_cli(capsys, *cli, "report", again.json()["run_id"])
     assert f"  {TIERS[1]}: $" in report.out  # what the escalated attempt cost
+
+
+def test_a_rebase_runs_on_the_model_that_wrote_the_change_and_counts_as_that_attempt(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], standin: AnthropicStandIn
+) -> None:
+    """Production moved under a change (its validation found it no longer merges): taken up
+    again, it is written by the same tier, not the next (escalation is for the change's own
+    failures), and ``factory status`` counts the two runs as one attempt of that tier, which
+    merged once the rebase landed."""
+    repo = make_app_repo(tmp_path, config={"models": {"escalate": {"implementer": TIERS}}})
+    number = accepted_issue(capsys, repo, "Add a greeting")
+    cli = ("--repo", str(repo))
+    first = run_cli(capsys, *cli, "implement", str(number), "--json")
+    assert first.code == 0, first.err
+    asked = len(standin.received)
+    store = Store.open(tmp_path / "state")
+    ((_, candidate),) = store.artifacts(PrCandidate, number)
+    conflict = "no longer merges with production: app.py changed on both sides"
+    said = {"route": "retry", "reason": conflict, "score": 0.95, "verdict": "pass"}
+    routed = {**said, "gates": [], "fix_attempts": 0, "pr": candidate.pr, "conflict": conflict}
+    validated = store.create_run("validate", number, {}, {})
+    seq = store.start_step(validated.id, "decide", {})
+    decided = Validation(implement_run=candidate.implement_run, **routed)
+    store.finish_step(seq, "succeeded", decided.model_dump(mode="json"), artifact="Validation")
+    store.set_run_status(validated.id, "succeeded")
+    forge = open_services(repo, tmp_path / "state").forge  # what the retry route applies
+    forge.close_pr(candidate.pr)
+    set_state(forge, number, Label.ACCEPTED)
+
+    again = run_cli(capsys, *cli, "implement", str(number), "--json")
+    assert again.code == 0, again.err
+    bodies = [b for _, b in standin.received[asked:]]
+    written = {b["model"] for b in bodies if "finish" in {t["name"] for t in b.get("tools", [])}}
+    assert written == {TIERS[0]}  # the same tier: production's move is not the change's fault
+    rebase = again.json()["run_id"]
+    landed = store.create_run("validate", number, {}, {})  # the rebase landed
+    target = {"implement_run": rebase, "pr": candidate.pr + 1, "head": "h" * 40}
+    for kind, record in (
+        ("ValidationTarget", target),
+        ("Landing", {**target, "merge_sha": "m" * 40}),
+    ):
+        seq = store.start_step(landed.id, kind, {})
+        store.finish_step(seq, "succeeded", record, artifact=kind)
+    status = run_cli(capsys, *cli, "status", "--json").json()
+    implementer = [m for m in status["models"] if m["role"] == "implementer"]
+    assert implementer == [
+        {"kind": "feature", "role": "implementer", "model": TIERS[0], "attempts": 1, "merged": 1}
+    ]
+    store.close()

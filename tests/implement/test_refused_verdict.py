@@ -1,6 +1,6 @@
 """A retry's request says when a validator verdict it repeats was refused by the
 ``validator_evidence`` gate, and why (docs/gates.md, "A pass rests on evidence"); a
-conflict spends no fix attempt of the next one."""
+conflict spends no fix attempt of the next one; a gate's finding reaches it whole."""
 
 from __future__ import annotations
 
@@ -16,7 +16,9 @@ from tests.factory_repo import git, make_factory_repo
 REFUSED = "0 of the validator's 3 actions in the app worked: its pass rests on nothing it saw"
 
 
-def _attempt(tmp_path: Path, conflict: str | None) -> tuple[PreviousAttempt, str]:
+def _attempt(
+    tmp_path: Path, conflict: str | None, *gates: GateResult
+) -> tuple[PreviousAttempt, str]:
     """An implement run of issue 1 (one fix attempt spent) whose validation refused a pass
     of 0.95 and sent it back: what its next attempt is told, and the request."""
     repo = make_factory_repo(tmp_path / "repo")
@@ -37,7 +39,7 @@ def _attempt(tmp_path: Path, conflict: str | None) -> tuple[PreviousAttempt, str
         reason="r",
         score=0.95,
         verdict="pass",
-        gates=[GateResult(name="validator_evidence", passed=False, evidence=REFUSED)],
+        gates=[GateResult(name="validator_evidence", passed=False, evidence=REFUSED), *gates],
         fix_attempts=1,
         implement_run=run.id,
         pr=1,
@@ -66,3 +68,16 @@ def test_a_conflict_spends_no_fix_attempt(
 ) -> None:
     previous, _ = _attempt(tmp_path, conflict)
     assert previous.fix_attempts == attempts
+
+
+def test_a_long_gate_finding_reaches_the_retry_request_whole(tmp_path: Path) -> None:
+    """The advice at the end of a 400-character finding is what the next attempt needs."""
+    advice = "pass the command as a list of arguments and never build it from the request."
+    finding = "B602 (high) app.py:12 subprocess call with shell=True identified: " + (
+        "the command is built from what a user sent, so any user runs any program; " * 4
+    )
+    finding += advice
+    assert len(finding) >= 400
+    gate = GateResult(name="security", passed=False, evidence=finding)
+    _, said = _attempt(tmp_path, None, gate)
+    assert f"- security: {finding}" in said, said

@@ -1,4 +1,5 @@
-"""``factory run --once`` exit codes (docs/user-guide.md, "Commands") and tables that fit 80 columns or pipe as TSV."""
+"""``factory run --once`` exit codes (docs/user-guide.md, "Exit codes") and tables that fit 80
+columns or pipe as TSV."""
 
 from __future__ import annotations
 
@@ -21,22 +22,35 @@ def _file(capsys, repo: Path, title: str) -> None:
     assert run_cli(capsys, "--repo", str(repo), *args).code == 0
 
 
-def test_run_exits_0_when_nothing_was_refused(tmp_path: Path, capsys, standin) -> None:
+def test_an_idle_cycle_exits_0_and_needs_no_key(
+    tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing to triage, implement or validate: no model is asked, so none must be ready (a
+    cron job on a quiet repository); with an issue to judge, the cycle says what to set."""
     repo = make_app_repo(tmp_path)
-    res = run_cli(capsys, "--repo", str(repo), "run", "--once")
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    res = run_cli(capsys, "--repo", str(repo), "run", "--once", "--fail-on-waiting")
     assert res.code == 0, res.err
+    _file(capsys, repo, "Add a greeting")
+    res = run_cli(capsys, "--repo", str(repo), "run", "--once")
+    assert res.code == 2 and "ANTHROPIC_API_KEY" in res.err, res.err
+    shown = run_cli(capsys, "--repo", str(repo), "issue", "show", "1", "--json").json()
+    assert shown["labels"] == []  # refused before anything was judged
 
 
-def test_run_exits_1_when_a_gate_refused_and_fits_80_columns(
+def test_a_refusal_handed_to_a_person_exits_3_when_asked_and_fits_80_columns(
     tmp_path: Path, capsys, standin, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A gate refused the change and handed the issue to a person: the cycle ran (exit 0,
+    whatever became of the issue), and ``--fail-on-waiting`` says a person must act (3)."""
     repo = make_app_repo(tmp_path)
     _file(capsys, repo, "Refactor everything " + "and then some more words " * 6)
     monkeypatch.setenv("TTY_COMPATIBLE", "1")  # render as a terminal of 80 columns
     monkeypatch.setenv("COLUMNS", "80")
-    res = run_cli(capsys, "--repo", str(repo), "run", "--once")
-    assert res.code == 1, res.err
+    res = run_cli(capsys, "--repo", str(repo), "run", "--once", "--fail-on-waiting")
+    assert res.code == 3, res.err
     assert _widest(res.out) <= 80, res.out
+    assert "waiting for a person: #1" in res.out
     text = " ".join(Text.from_ansi(res.out).plain.replace("│", " ").split())
     assert "changed_lines" in text  # the reason folds over lines, it is never cut
     _file(capsys, repo, "Add a greeting " + "with a long title that folds " * 4)

@@ -14,7 +14,7 @@ from harness.config.models import Rules, Security
 from harness.config.settings import load_settings
 from harness.forge.base import Label
 from harness.git.repo import PATCH_BYTES, GitRepo
-from harness.implement.gates import secrets_gate
+from harness.implement.gates import secrets_gate, setup_code_gate
 from harness.implement.security import dependency_changes, security_gate
 from harness.review.trust import review_gate
 from harness.sandbox.shared import shared
@@ -25,6 +25,7 @@ from harness.validate.route import decide_route
 from tests.cli_helpers import run_cli
 from tests.factory_repo import git, make_factory_repo
 from tests.implement.conftest import accepted_issue, make_app_repo
+from tests.implement.test_gates import DYNAMIC
 from tests.standins.anthropic_standin import AnthropicStandIn
 from tests.validate.test_routing import evidence
 
@@ -72,6 +73,9 @@ def test_the_lens_names_what_a_change_adds_and_nothing_production_had(tmp_path: 
     sri = 'integrity="sha384-QWTKZyjpPEjISv5WaRU9OFeRpok6YctnYmDr5pNlyT2bRjXh0JMhjY6hW+ALEwIH"'
     passed, said = gate({"base.html": f'<link href="/b.css" rel="stylesheet" {sri}>\n'})
     assert passed, said  # a Subresource Integrity digest is a public hash, not a secret
+    # a finding below the gate's severity does not refuse the change, but it is named
+    passed, said = gate({"checks.py": "def positive(x):\n    assert x > 0\n"})
+    assert passed and "new findings below high: B101 (low) checks.py:2 Use of assert" in said
     passed, said = gate({"requirements.txt": "flask==3.0.1\nrequests==2.32.3\n"})
     assert not passed and "does not allow: requests" in said, said
     assert "dependencies upgraded: flask ==3.0.0 -> ==3.0.1" in said
@@ -101,7 +105,8 @@ def test_a_dependency_diff_reads_each_manifest_by_name(tmp_path: Path) -> None:
     head = g.commit_all("change")
     assert base and head
     found = dependency_changes(g, base, head, sorted(files))
-    assert found == {
+    assert found.declared_in == {"evil": "package.json", "rich": "pyproject.toml"}
+    assert found.changed == {
         "added": ["evil", "rich"],
         "removed": ["a"],
         "upgraded": ["idna 3.6 -> 3.7", "six ==1.16.0 -> ==1.17.0"],
@@ -177,14 +182,14 @@ def test_a_change_the_lens_stops_opens_its_pull_request_and_waits_for_a_person(
 
 
 def _decided(
-    services: Services, repo: GitRepo, change: tuple[str, str, list[str]], lens: GateResult
+    services: Services, repo: GitRepo, change: tuple[str, str, list[str]], *lens: GateResult
 ) -> Routing:
     """Where validation's decide step routes ``change`` when everything but the gates that
     read its patch passed (tests, journeys, the validator, CI): the secrets gate and the lens
     as the implementation computes them on it; no person approved it."""
     base, head, _ = change
     _, patch = repo.tree_change(base, head, PATCH_BYTES)
-    gates = [secrets_gate(patch), lens]
+    gates = [secrets_gate(patch), *lens]
     # only gates for a person failed: the implementation opens the pull request
     assert all(gate.passed for gate in gates if gate.name not in FOR_A_PERSON), gates
     candidate, checked = evidence()
@@ -312,7 +317,7 @@ def test_a_dependency_is_named_in_every_manifest_the_setup_reads(tmp_path: Path)
         (g.path / name).write_text(text)
     after = g.commit_all("change")
     assert before and after
-    found = dependency_changes(g, before, after, sorted(added))
+    found = dependency_changes(g, before, after, sorted(added)).changed
     named = "inc-r cfg-extra setup-py build-req group-735 uv-dev pipfile-pkg ruby-gem rust-crate"
     named += " npm-override conda-pkg pip-in-conda tox-dep tox-included"
     assert found["added"] == sorted(named.split()), found
@@ -325,5 +330,45 @@ def test_a_dependency_is_named_in_every_manifest_the_setup_reads(tmp_path: Path)
     (g.path / "deps.in").write_text("-r ../../outside.txt\n")
     unread = g.commit_all("unreadable")
     assert unread
-    found = dependency_changes(g, after, unread, ["Gemfile", "deps.in", "setup.py"])
+    found = dependency_changes(g, after, unread, ["Gemfile", "deps.in", "setup.py"]).changed
     assert found["unreadable"] == ["Gemfile", "requirements.txt", "setup.py"], found
+
+
+@pytest.mark.sandbox
+def test_a_package_slipped_into_what_setup_reads_waits_for_a_person(tmp_path: Path) -> None:
+    """Production's set-up is ``./setup.sh``, which passes ``tools/reqs.lst`` to pip and
+    installs the project, whose build backend reads its dependencies from ``deps.txt``
+    (setuptools' dynamic metadata). ``evilpkg`` added to either file, neither a known
+    manifest by name, is a set-up change and an added dependency, each named with the file;
+    the change waits for a person."""
+    setup = "#!/bin/sh\nset -e\npython3 -m pip install -q -r tools/reqs.lst\npip install .\n"
+    repo = make_factory_repo(
+        tmp_path / "r", config={"commands": {"test": "true", "setup": "./setup.sh"}}
+    )
+    production = {
+        "setup.sh": setup,
+        "tools/reqs.lst": "six==1.16.0\n",
+        "pyproject.toml": DYNAMIC,
+        "deps.txt": "flask>=3\n",
+    }
+    for name, text in production.items():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        (repo / name).write_text(text)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "production's set-up")
+    settings = load_settings(repo, tmp_path / "state")
+    commands = settings.config.commands
+    services = open_services(repo, tmp_path / "state", "scripted")
+    g = GitRepo(repo)
+    with shared():
+        for path in ("tools/reqs.lst", "deps.txt"):
+            change = _change(repo, {path: production[path] + "evilpkg\n"}, path)
+            found = security_gate(settings, g, *change, Security())
+            said = f"dependency added that factory_rules.md does not allow: evilpkg ({path})"
+            assert not found.passed and said in found.evidence, found.evidence
+            read = dependency_changes(g, *change, commands.setup).read
+            setup_code = setup_code_gate(change[2], commands.setup_inputs, commands.setup, read)
+            assert setup_code.evidence == f"changes what setup runs: {path}", setup_code
+            routing = _decided(services, g, change, found, setup_code)
+            assert routing.route == "needs_review" and said in routing.reason, routing
+            assert "setup_code: changes what setup runs" in routing.reason, routing

@@ -25,7 +25,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
 
 ASKED = "No test covers the error path: add_note raising ValueError is never tested."
 RULE = "- Every error path has a test: each ValueError a change raises is tested."
-OLD = "- Never weaken or delete an existing test to make a change pass."
 REFUSED_TITLES = "Refuse notes (longer than|made of)"
 
 
@@ -78,8 +77,8 @@ RULES = [
         "turns": _tool(
             "submit_governance_edit",
             file="factory_rules.md",
-            old_text=OLD,
-            new_text=f"{OLD}\n{RULE}",
+            old_text="",
+            new_text=RULE,
             title="Every error path has a test",
             why="The reviewer asked twice for a test of an error path.",
         ),
@@ -105,7 +104,7 @@ def refused_twice(tmp_path: Path, capsys) -> Path:
     text = (
         rules.read_text().replace(TRUST, "").replace("max_fix_attempts: 2", "max_fix_attempts: 0")
     )
-    rules.write_text("---\nlessons: {cases: 1}\n" + text.removeprefix("---\n"))
+    rules.write_text("---\nlessons: {cases: 2}\n" + text.removeprefix("---\n"))
     (repo / "legacy.py").write_text("LIMIT = 200\n")
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "one fix attempt; legacy.py")
@@ -132,7 +131,9 @@ def test_a_lesson_is_proposed_once_rehearsed_and_never_merged(tmp_path: Path, ca
 
     (row,) = cli(capsys, repo, "lessons", "propose", "--json")
     assert (row["status"], row["about"]) == ("succeeded", "file:app.py")
-    (case,) = row["rehearsal"]["cases"]  # the newest fixed issue: the lesson cites none
+    # every fixed issue whose fix changed app.py, the file the cause names, newest first
+    assert [c["issue"] for c in row["rehearsal"]["cases"]] == [2, 1], row["rehearsal"]
+    case = row["rehearsal"]["cases"][0]
     assert (case["issue"], case["triage"], case["route"], case["resolved"]) == (
         2,
         "accept",

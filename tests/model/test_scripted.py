@@ -52,3 +52,32 @@ def test_match_text_is_the_title_then_the_body() -> None:
     assert match_text(task) == "Tidy ‹/issue_title> the footer\nBody ‹issue>x‹/issue>"
     no_issue = "Summarise the nightly report: <issue>\nnot after a title\n</issue>"
     assert match_text(no_issue) == no_issue  # a task without an issue is searched whole
+
+
+def test_an_unknown_tool_is_answered_with_every_tool_the_agent_may_call() -> None:
+    """The list the model reads names its output tool too: the one it must finish with."""
+    from harness.model.agent import AgentSpec, run_agent
+
+    class Hooks:
+        def before_call(self, request: object) -> None:
+            pass
+
+        def after_call(self, record: object) -> None:
+            pass
+
+    rule = Rule(
+        output="finish",
+        turns=[
+            [Action(tool="fly", input={})],
+            [Action(tool="finish", input={"summary": "done"})],
+        ],
+    )
+    spec = AgentSpec("implementer", "m", [], "Do it.", "Issue 1", ["read_file"], "finish", 3)
+    result = run_agent(ScriptedModel([rule]), spec, {"read_file": lambda _: ""}, Hooks())
+    said = [
+        block["content"]
+        for message in result.messages
+        for block in message["content"]
+        if isinstance(block, dict) and block.get("type") == "tool_result"
+    ]
+    assert said == ["unknown tool 'fly'; available: finish, read_file"], said

@@ -85,6 +85,7 @@ class Story:
     repo: Path
     state: Path
     first: int  # the bug fix that waits and is approved by "alice"
+    first_cycle: Result  # factory run --once --json that left it waiting
     waited: list[str]  # its validation comments while it waited
     waiting_labels: list[str]
     trust_waiting: dict[str, Any]
@@ -153,7 +154,7 @@ def trust_story(tmp_path_factory: pytest.TempPathFactory) -> Story:
     with isolated_env(state) as mp, Output() as out:
         for _ in serve(root, mp, rules):
             first = _file(out, repo, FIXES[0])
-            run_once(out, repo)
+            first_cycle = run_cli(out, "--repo", str(repo), "run", "--once", "--json")
             waiting = issue(out, repo, first)
             trust_waiting = _bug_trust(out, repo)
             main_before_approval = _main(repo)
@@ -221,6 +222,7 @@ def trust_story(tmp_path_factory: pytest.TempPathFactory) -> Story:
         repo=repo,
         state=state,
         first=first,
+        first_cycle=first_cycle,
         waited=_comments(waiting),
         waiting_labels=waiting["labels"],
         trust_waiting=trust_waiting,

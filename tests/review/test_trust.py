@@ -19,7 +19,12 @@ def test_trust_is_earned_by_approved_green_changes_and_reset_by_a_regression(
     trust_story: Story,
 ) -> None:
     story = trust_story
-    # the first waits, and is approved
+    # the first waits, and is approved; the cycle that left it waiting ran: exit 0, and says
+    # who waits (a scheduler's --fail-on-waiting exits 3 on it)
+    cycle = story.first_cycle
+    assert cycle.code == 0, cycle.err
+    (validated,) = cycle.json()["validate"]
+    assert validated["route"] == "needs_review" and cycle.json()["waiting"] == [story.first]
     assert "factory:needs-review" in story.waiting_labels, story.waiting_labels
     reason = story.waited[-1].replace("  \n", " ")
     assert "is earned after 1 approved changes that stayed green (0 so far)" in reason, reason

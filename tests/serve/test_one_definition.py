@@ -88,7 +88,7 @@ def test_the_views_agree_on_every_issue(scenario: Scenario) -> None:
         2: (Label.MERGED, "merged"),
         3: (Label.REJECTED, "rejected"),
         4: (Label.NEEDS_HUMAN, "needs_human"),
-        5: (Label.NEEDS_HUMAN, "holdout_conflict"),
+        5: (Label.NEEDS_HUMAN, "needs_human"),
         **dict.fromkeys(judged, (Label.NEEDS_INFO, "needs_info")),
         deferred: (Label.DEFERRED, "deferred"),
     }
@@ -108,14 +108,14 @@ def test_the_views_agree_on_every_issue(scenario: Scenario) -> None:
     assert refusals == {
         "triage: reject": 1,
         "triage: needs_human": 1,
-        "validation: holdout_conflict": 1,
+        "validation: needs_human": 1,
     }
 
 
 def test_a_waiting_issue_says_why_and_a_heal_issue_shows_its_run(scenario: Scenario) -> None:
     services = scenario.services
     waiting = views.issue_page(services, 5)
-    assert waiting.reviewable and waiting.why and "hidden user journey" in waiting.why
+    assert waiting.reviewable and waiting.why and "addresses the validator" in waiting.why
     healed = views.issue_page(services, scenario.heal_issue)
     assert [t.run.id for t in healed.trails] == [scenario.heal_run]
     assert healed.state == "closed" and healed.trails[0].run.outcome == "needs_human"

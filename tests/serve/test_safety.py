@@ -321,3 +321,23 @@ def test_pages_that_do_not_exist_are_404(server: Server) -> None:
         status, _, body = server.request("GET", path, cookie=cookie)
         assert status == 404, path
         assert b"Traceback" not in body
+
+
+def test_the_sanitiser_removes_what_a_renderer_would_let_through(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The Markdown renderer keeps raw HTML as text; were it set to pass HTML through, the
+    sanitiser still removes every script, handler, ``javascript:`` link and image."""
+    from markdown_it import MarkdownIt
+
+    from harness.serve import app
+
+    monkeypatch.setattr(app, "_MARKDOWN", MarkdownIt("commonmark", {"html": True}))
+    planted = (
+        '<script>x()</script><a href="javascript:x()" onclick="x()">a</a>'
+        '<img src=x onerror="x()"><iframe src="/"></iframe><p style="color:red">p</p>'
+    )
+    html = str(app._markdown(planted))
+    for part in ("<script", "onclick", "javascript:", "<img", "onerror", "<iframe", "style="):
+        assert part not in html, html
+    assert ">a</a>" in html and ">p</p>" in html

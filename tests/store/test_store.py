@@ -163,3 +163,26 @@ def test_runs_and_steps(tmp_path: Path) -> None:
     assert store.get_run(run.id).finished_at is not None
     with pytest.raises(NotFoundError):
         store.get_run("r-missing")
+
+
+def test_a_hand_off_holds_the_runs_named_and_nothing_else(tmp_path: Path) -> None:
+    """``Store.hand_off``: a state folder of its own holding the runs named, their steps and
+    model calls (their spend), and nothing else of the state (another run, the flags, the
+    events); handed again, what it holds stays as it is."""
+    store = Store.open(tmp_path / "state")
+    change = store.create_run("implement", 1, {"number": 1}, {})
+    store.finish_step(store.start_step(change.id, "pr", {}), "succeeded", {"pr": 7}, artifact="X")
+    store.record_call(change.id, "code", CallRecord("m", Usage(10, 5, 0, 0), 0.25, 0.1, "x" * 64))
+    store.set_run_status(change.id, "succeeded")
+    health = store.create_run("health", None, {"journey": "a secret journey"}, {})
+    store.finish_step(store.start_step(health.id, "check", {}), "failed", {"shown": "a page"})
+    store.set_flag("health:abc", "a secret journey failed")
+    for _ in range(2):
+        store.hand_off(tmp_path / "handed", [change.id])
+    handed = Store.open(tmp_path / "handed")
+    assert [run.id for run in handed.list_runs()] == [change.id]
+    assert [(s.step_id, s.outputs) for s in handed.steps(change.id)] == [("pr", {"pr": 7})]
+    assert handed.spend(issue=1) == pytest.approx(0.25)
+    assert handed.get_flag("health:abc") is None
+    held = b"".join(p.read_bytes() for p in (tmp_path / "handed").iterdir() if p.is_file())
+    assert b"a secret journey" not in held and b"a page" not in held

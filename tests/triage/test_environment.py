@@ -59,3 +59,15 @@ def test_a_criterion_the_validation_app_cannot_show_is_marked_at_triage(
     assert spec is not None and spec.decision == "needs_human"
     assert spec.unobservable == [f"{PREVIEW} (lacks network access to the linked page)"]
     assert ready_to_implement(services) == []  # nothing is built or run for it
+
+
+def test_the_start_command_is_shown_as_it_runs_not_as_a_template() -> None:
+    """Triage and the validator read the start command with its port named in words: no raw
+    ``{port}`` placeholder, and a literal brace as the command sees it."""
+    from harness.config.models import Commands
+    from harness.engine.templates import Templates
+
+    commands = Commands(test="t", start="python3 app.py --port {port} --motd {{hi}}")
+    said = Templates().render("prompts/validation_environment.md.j2", commands=commands)
+    assert "{port}" not in said, said
+    assert "started with `python3 app.py --port <port> --motd {hi}` (`<port>`: a free port" in said

@@ -138,7 +138,7 @@ def test_a_persons_retry_of_a_held_regression_issue_reaches_triage(tmp_path: Pat
         "commits": 2,
         "probes": [],
         "tests": ["test_app.py::test_add"],
-        "journeys": 1,
+        "journeys": ["journey:0123456789ab"],
         "output": "FAILED test_app.py::test_add - see #1, @admin, https://x.example",
         "run_id": "r1",
     }
@@ -148,6 +148,8 @@ def test_a_persons_retry_of_a_held_regression_issue_reaches_triage(tmp_path: Pat
         limit=3,
         stopped=True,
         title="Add a note",
+        criteria=["A note is kept."],
+        files=["app.py"],
         **evidence,
     )
     filed = file_once(

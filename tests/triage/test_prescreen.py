@@ -83,6 +83,20 @@ def test_size_caps_and_duplicates_and_daily_limit() -> None:
     assert unlimited.decision is None  # a trusted author's: triage.actions.judged_today
 
 
+def test_the_factorys_own_issue_is_never_a_duplicate_of_a_strangers() -> None:
+    """An outsider files the factory's next title first (a regression's commit is public, an
+    audit finding anyone can find): the factory's own signed issue is still its own, while a
+    stranger's later copy of it is the duplicate it is."""
+    title = "Regression since 0123456789ab (#1)"
+    first = issue("I saw it first.", title=title, number=6, author="mallory")
+    body = "Production fails since `0123456789ab`."
+    own = issue(body, title=title, number=7, author="factory[bot]")
+    assert prescreen(own, [first], RULES, None, own=body).decision is None
+    later = issue("Me too.", title=title, number=8, author="mallory")
+    copied = prescreen(later, [first, own], RULES, 0)
+    assert copied.decision == "reject" and "issue 6" in copied.reason
+
+
 def test_sanitize_keeps_visible_text_as_written() -> None:
     written = "Cafe\u0301 <b>bold</b> &amp; more"
     result = sanitize(written)

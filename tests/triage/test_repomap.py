@@ -46,6 +46,31 @@ def test_routes_and_templates_of_common_frameworks(tmp_path: Path) -> None:
     assert "Templates:\n  shop/templates/shop/cart.html, views/index.ejs" in text
 
 
+def test_a_route_is_shown_with_the_prefix_its_blueprint_or_router_gives_it(
+    tmp_path: Path,
+) -> None:
+    """The path a person opens: ``/auth/login`` for a Flask blueprint's ``/login`` made with
+    ``url_prefix="/auth"``, ``/api/items/{id}`` for a FastAPI router's; each file's own."""
+    repo, commit = _repo(
+        tmp_path,
+        {
+            "todo/auth.py": (
+                "bp = Blueprint('auth', __name__, url_prefix='/auth/')\n"
+                "@bp.route('/login', methods=['GET', 'POST'])\ndef login(): ...\n"
+            ),
+            "todo/api.py": (
+                'router = fastapi.APIRouter(tags=["items"], prefix="/api")\n'
+                "@router.get('/items/{id}')\ndef item(id): ...\n"
+            ),
+            "todo/views.py": "bp = Blueprint('views', __name__)\n@bp.route('/')\ndef home(): ...\n",
+        },
+    )
+    text = repository_map(repo, commit, map_rules()[0])
+    assert "todo/auth.py: /auth/login" in text, text
+    assert "todo/api.py: /api/items/{id}\n" in text, text
+    assert "todo/views.py: /" in text, text
+
+
 def test_the_map_stays_bounded_on_a_large_repository(tmp_path: Path) -> None:
     files: dict[str, str | bytes] = {
         f"pkg{i % 7}/sub{i % 13}/module_{i}.py": f"X = {i}\n" for i in range(3000)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 
-from harness.cycle import refused_any
+from harness.cycle import cycle_exit
 from harness.demo import generate
 from harness.model.scripted import ScriptedModel, load_script
 from harness.store.db import Store
@@ -204,9 +204,7 @@ def role_of(body: dict[str, Any]) -> str:
 
 def run_once(capsys, repo: Path, *extra: str) -> dict:
     res = run_cli(capsys, "--repo", str(repo), "run", "--once", "--json", *extra)
-    assert res.code == (1 if refused_any(res.json()) else 0), (
-        res.err
-    )  # exit codes: docs/user-guide.md, "Commands"
+    assert res.code == cycle_exit(res.json()), res.err  # exit codes: docs/user-guide.md, "Commands"
     return res.json()
 
 

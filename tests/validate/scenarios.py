@@ -23,6 +23,7 @@ from harness.git.repo import GitRepo
 from harness.git.worktrees import WorktreeManager, default_worktree_root
 from harness.model.base import Model, Request, Response
 from harness.model.scripted import ScriptedModel, load_script
+from harness.sandbox.peers import SOCKETS_PREFIX
 from harness.sandbox.relay import EGRESS_PORT
 from harness.store.db import Store
 from tests.browser.processes import ChromiumWatch
@@ -159,7 +160,7 @@ def seal_sockets(cycle: int) -> list[str]:
                 ancestor = _parent(ancestor)
         except (OSError, ValueError):
             continue
-        folders = {a.decode() for a in args if b"/factory-seal-" in a}
+        folders = {a.decode() for a in args if f"/{SOCKETS_PREFIX}".encode() in a}
         if ancestor == cycle and folders:
             return sorted(str(p) for p in Path(folders.pop()).iterdir())
     raise AssertionError("no seal is running")
@@ -455,12 +456,12 @@ def verdict_rule(
     verdict: str, score: float, summary: str, result: str = "pass", match: str = "how many notes"
 ) -> dict[str, Any]:
     """The validator of "how many notes" (or of the issue ``match`` finds): one look at the
-    home page, then its verdict."""
-    criterion = {
-        "criterion": "With no notes, the home page shows the text 0 notes.",
-        "result": result,
-        "evidence": "seen on the home page",
-    }
+    home page (observation 1), then its verdict: ``result`` for C1, a pass for C2 (which an
+    issue of one criterion does not have)."""
+    criteria = [
+        {"criterion": "C1", "result": result, "observations": [1], "evidence": "the home page"},
+        {"criterion": "C2", "result": "pass", "observations": [1], "evidence": "the home page"},
+    ]
     return {
         "output": "submit_verdict",
         "match": match,
@@ -473,7 +474,8 @@ def verdict_rule(
                         "verdict": verdict,
                         "score": score,
                         "summary": summary,
-                        "criteria": [criterion],
+                        "criteria": criteria,
+                        "regressions": [],
                     },
                 }
             ],
@@ -492,6 +494,12 @@ def implement_rule(match: str, edits: list[dict[str, str]]) -> dict[str, Any]:
     }
 
 
+# the rename as an honest implementer makes it (the demo's own also writes to the validator)
+RENAME_ONLY = {
+    "path": "app.py",
+    "old_text": '<button type="submit">Add</button>',
+    "new_text": '<button type="submit">Save</button>',
+}
 TABS_FIX = {
     "path": "app.py",
     "old_text": '    text = text.strip(" ")',
@@ -579,6 +587,7 @@ def play_waiting(root: Path) -> Waiting:
         verdict_rule("pass", 0.95, "One criterion cannot be seen.", "not_observable", "are kept"),
         implement_rule("tests tidied", [COUNT, REPLACE]),
         implement_rule("only tabs", [TABS_FIX, WEAK]),
+        implement_rule("Rename the Add button", [RENAME_ONLY]),
     ]
 
     def counts(store: Store, workflow: str) -> dict[int, int]:

@@ -73,7 +73,9 @@ def test_a_maintainers_commit_that_breaks_production_goes_to_one_issue_for_a_per
     (heal,) = store.list_runs(workflow="heal")  # the second cycle found the person's issue
     blame = RunRecords(store.steps(heal.id)).newest(Blame)
     assert blame is not None and blame.culprit == broken and blame.culprit_kind == "maintainer"
-    assert len(blame.probes) == 1  # the commit before it passes: nothing else to look at
+    # its test alone on the red commit, failing there; the commit before passes: nothing else
+    alone, before = blame.probes
+    assert (alone.sha, alone.alone, before.failed) == (broken, True, [])
     runs = run_cli(capsys, "--repo", str(repo), "runs", "--json").json()
     assert [r["outcome"] for r in runs if r["workflow"] == "heal"] == ["needs_human"]
 

@@ -498,6 +498,7 @@ def test_production_moving_rebuilds_the_candidate_and_asks_the_validator_only_if
             "candidate": first["sha"],
             "changed": [path],
             "replayed": 0,
+            "run": moving.run,  # the run that gave it: this one, on its earlier candidate
         }
         assert moving.validator_runs == 1
     elif kept == "replayed":
@@ -507,6 +508,7 @@ def test_production_moving_rebuilds_the_candidate_and_asks_the_validator_only_if
             "candidate": first["sha"],
             "changed": [path],
             "replayed": replayed,
+            "run": moving.run,
         }
         assert second["validator"]["output"] == first["validator"]["output"]
         assert moving.validator_runs == 1

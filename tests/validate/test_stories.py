@@ -76,7 +76,7 @@ def test_a_empty_state_criterion_is_observed_on_a_fresh_app_and_merged(guarded: 
         if role_of(b) == "validator" and "Check issue 1 in the running app" in json.dumps(b)
     ]
     first_look = next(m for m in seen if len(m) == 3)[-1]["content"][0]["content"]
-    assert first_look.startswith("URL: http://") and "0 notes" in first_look
+    assert first_look.startswith("[observation 1] URL: http://") and "0 notes" in first_look
     assert "Buy milk" not in first_look
     store = Store.open(state)
     run = store.list_runs(workflow="validate", issue=1)[0]  # approved by a person (a setup change)
@@ -227,4 +227,6 @@ def test_a_criterion_the_validator_cannot_observe_needs_review(waiting: Waiting)
     assert "factory:needs-review" in waiting.first[n]["labels"]
     (decided,) = decisions(waiting.state, n)
     assert decided["route"] == "needs_review" and decided["score"] == 0.95
-    assert decided["not_observable"] == ["With no notes, the home page shows the text 0 notes."]
+    unseen = "C1 (With no notes, the home page shows the text 0 notes.): the home page"
+    assert decided["not_observable"] == [unseen]
+    assert decided["reason"] == f"the validator could not observe {unseen}"

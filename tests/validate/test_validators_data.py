@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -77,12 +78,13 @@ class Recorded:
         self.calls.append(record)
 
 
-def question(services) -> ValidatorQuestion:
+def question(services, *criteria: str) -> ValidatorQuestion:
     settings = services.settings
     return ValidatorQuestion(
         model=settings.config.models.validator,
         governance=settings.governance.texts(),
         task="Check that the home page shows the heading Notes.",
+        criteria=list(criteria),
     )
 
 
@@ -102,7 +104,7 @@ def test_the_shipped_definition_is_what_the_seal_gets(notes: Path, tmp_path: Pat
     rendered = services.templates.render(definition.template, commands=commands)
     assert full.instructions.strip() == rendered.strip()
     # how the app runs under validation, the statement triage writes its criteria for
-    assert "no network" in full.instructions and "python3 app.py --port {port}" in rendered
+    assert "no network" in full.instructions and "python3 app.py --port <port>" in rendered
     assert full.instructions.splitlines()[0] == prompt.splitlines()[0]
     assert full.question == question(services) and full.budget_usd == 5.0
     # what the seal reads back is exactly what was built
@@ -305,20 +307,26 @@ def test_the_sealed_validator_confirms_a_feed_link_and_its_content_type(
         "summary": "The page links its RSS feed, which is served as RSS.",
         "criteria": [
             {
-                "criterion": 'The page has <link rel="alternate"> to an RSS feed',
+                "criterion": "C1",
                 "result": "pass",
+                "observations": [1],
                 "evidence": "browser_head: link rel=alternate type=application/rss+xml",
             },
             {
-                "criterion": "The feed is served as application/rss+xml",
+                "criterion": "C2",
                 "result": "pass",
+                "observations": [2],
                 "evidence": "browser_fetch /feed.xml: HTTP 200, application/rss+xml",
             },
         ],
+        "regressions": [],
     }
     turns = [
         [{"tool": "browser_head", "input": {}}],
         [{"tool": "browser_fetch", "input": {"url": "/feed.xml"}}],
+        [{"tool": "browser_request", "input": {"url": "/feed.xml", "method": "HEAD"}}],
+        [{"tool": "browser_fetch", "input": {"url": "/settings"}}],  # longer than one answer
+        [{"tool": "browser_fetch", "input": {"url": "/settings", "offset": 12000}}],
         [{"tool": "submit_verdict", "input": verdict}],
     ]
     rule = Rule.model_validate({"output": "submit_verdict", "turns": turns})
@@ -331,13 +339,28 @@ def test_the_sealed_validator_confirms_a_feed_link_and_its_content_type(
         monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
         monkeypatch.setenv("ANTHROPIC_BASE_URL", standin.url)
         services = open_services(notes, tmp_path / "state", "anthropic")
-        answer = run_validator(
-            services, question(services), 5.0, app, tmp_path / "shots", Recorded()
-        )
+        asked = question(services, "a feed link in the head", "the feed's content type")
+        answer = run_validator(services, asked, 5.0, app, tmp_path / "shots", Recorded())
     assert answer.output is not None and answer.output.verdict == "pass", answer
+    assert not answer.sent_back  # each criterion rests on an observation that showed it
     shown = json.dumps([b["messages"] for _, b in standin.received if role_of(b) == "validator"])
     assert "rel='alternate'" in shown and "href='/feed.xml'" in shown
-    assert "content-type: application/rss+xml" in shown
+    assert "content-type: application/rss+xml" in shown and "x-served-by: bookmarks" in shown
+    assert "<rss version=" in shown and "Bookmarks\\\\x07" in shown  # shown, not sent as is
+    # the app has no HEAD; nothing but what the validator asked for was sent
+    assert "/feed.xml -> HTTP 501 Unsupported method ('HEAD')" in shown
+    assert "sent: headers none; the browser session's cookies not sent" in shown
+    # a long body is cut at its true cap, and the offset reads on
+    said = "[cut at 12,000 characters: browser_fetch with offset 12000 reads on]"
+    assert said in shown and "[characters 12,000 to " in shown
+    assert [(o.number, o.tool, o.status) for o in answer.observed] == [
+        (1, "browser_head", None),
+        (2, "browser_fetch", 200),
+        (3, "browser_request", 501),
+        (4, "browser_fetch", 200),
+        (5, "browser_fetch", 200),
+    ]
+    assert "Enable preview images" in shown and len(answer.observed[4].excerpt) == 1500
 
 
 @pytest.mark.browser
@@ -347,14 +370,18 @@ def test_the_sealed_validator_calls_an_api_with_a_token_it_created_in_the_app(
 ) -> None:
     """The demo's API answers only a bearer token made on /settings: the validator makes one
     through the page, reads it there, and calls the API with it and without it; a call to
-    another origin is refused. Each call is an action of its record."""
+    another origin is refused. Each call is a numbered observation of its record, which its
+    verdict cites; the token it sent is masked in every record it hands back."""
     api = "/api/notes"
     criterion = "GET /api/notes with the token from /settings answers 200; without it, 401"
     verdict = {
         "verdict": "pass",
         "score": 0.9,
         "summary": "The API takes the token the settings page makes.",
-        "criteria": [{"criterion": criterion, "result": "pass", "evidence": "browser_request"}],
+        "criteria": [
+            {"criterion": "C1", "result": "pass", "observations": [3, 4], "evidence": "200, 401"}
+        ],
+        "regressions": [],
     }
     bearer = {"Authorization": "Bearer ${token}"}
     turns = [
@@ -367,7 +394,7 @@ def test_the_sealed_validator_calls_an_api_with_a_token_it_created_in_the_app(
                 "recall": {"token": r"code: ([0-9a-f]{32})"},
             }
         ],
-        [{"tool": "browser_request", "input": {"url": api, "cookies": False}}],
+        [{"tool": "browser_request", "input": {"url": api}}],
         [{"tool": "browser_request", "input": {"url": "http://example.com/api/notes"}}],
         [{"tool": "submit_verdict", "input": verdict}],
     ]
@@ -376,9 +403,8 @@ def test_the_sealed_validator_calls_an_api_with_a_token_it_created_in_the_app(
         monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
         monkeypatch.setenv("ANTHROPIC_BASE_URL", standin.url)
         services = open_services(notes, tmp_path / "state", "anthropic")
-        answer = run_validator(
-            services, question(services), 5.0, app, tmp_path / "shots", Recorded()
-        )
+        asked = question(services, criterion)
+        answer = run_validator(services, asked, 5.0, app, tmp_path / "shots", Recorded())
     assert answer.output is not None and answer.output.verdict == "pass", answer
     (last,) = [b for _, b in standin.received if role_of(b) == "validator"][-1:]
     results = [
@@ -388,24 +414,25 @@ def test_the_sealed_validator_calls_an_api_with_a_token_it_created_in_the_app(
         if isinstance(block, dict) and block.get("type") == "tool_result"
     ]
     with_token, without, elsewhere = results[2:5]
+    assert with_token.startswith("[observation 3] ") and without.startswith("[observation 4] ")
     assert f"GET {app.base_url}{api} -> HTTP 200" in with_token, with_token
     assert "sent: headers authorization;" in with_token and "body (2 characters):\n[]" in with_token
     assert f"GET {app.base_url}{api} -> HTTP 401" in without, without
     assert "www-authenticate: Bearer" in without and "cookies not sent" in without
     assert "http://example.com/api/notes is not part of the app" in elsewhere
     calls = [o for o in answer.observed if o.tool == "browser_request"]
-    assert [o.error for o in calls] == [False, False, True]  # recorded, two of them worked
-    sent = calls[0].input["headers"]["Authorization"]
-    assert sent.startswith("Bearer ") and len(sent) == len("Bearer ") + 32  # read from the page
+    assert [(o.error, o.status) for o in calls] == [(False, 200), (False, 401), (True, None)]
+    # the model saw the token (it had to send it); no record the harness keeps holds it
+    token = re.findall(r"code: ([0-9a-f]{32})", json.dumps(last["messages"]))[-1]
+    assert calls[0].input["headers"]["Authorization"] == "[masked]"
+    kept = answer.model_dump_json() + json.dumps(answer.messages)
+    assert token not in kept and "[masked]" in json.dumps(answer.messages)
     assert "example.com" not in "".join(answer.blocked)  # refused before the browser sent it
-    # the requests alone are evidence enough for the gate that a pass rests on something
+    # the requests are the evidence its pass rests on: it merges on them
     from harness.validate.route import decide_route
     from tests.validate.test_routing import RULES, evidence
 
     prepared, checked = evidence()
-    checked = checked.model_copy(
-        update={"validator": answer.model_copy(update={"observed": calls})}
-    )
-    gates = {g.name: g for g in decide_route(RULES, prepared, checked, "success").gates}
-    assert gates["validator_evidence"].passed, gates["validator_evidence"]
-    assert gates["validator_evidence"].evidence.startswith("2 of the validator's 3 actions")
+    checked = checked.model_copy(update={"validator": answer})
+    routing = decide_route(RULES, prepared, checked, "success")
+    assert routing.route == "merge", routing

@@ -1,0 +1,70 @@
+"""A journey's text is found as a person sees it: in the case CSS shows it
+(``text-transform``) and in the case it is written; ``exact`` looks only at what is shown."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.browser.chromium import BrowserSession
+from harness.browser.journeys import Journey
+from harness.browser.runner import run_journey
+from tests.browser.serving import NEEDS_BROWSER, served
+
+pytestmark = NEEDS_BROWSER
+
+APP = """
+import sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+PAGE = (b"<!doctype html><title>t</title><style>.u { text-transform: uppercase }"
+        b" .l { text-transform: lowercase }</style>"
+        b"<p class=u>1 open</p><p class=l>TESS</p><p hidden>secret words</p>")
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(PAGE)))
+        self.end_headers()
+        self.wfile.write(PAGE)
+
+HTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+"""
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, BrowserSession]]:
+    folder = tmp_path_factory.mktemp("text")
+    (folder / "app.py").write_text(APP)
+    with served(folder, "python3 app.py {port}") as (app, session):
+        yield app.base_url, session
+
+
+def _steps(running: tuple[str, BrowserSession], tmp_path: Path, *steps: object) -> int | None:
+    """The step the journey failed at (None: it passed)."""
+    url, session = running
+    journey = Journey.model_validate({"name": "text", "steps": [{"goto": "/"}, *steps]})
+    return run_journey(session, url, journey, tmp_path).failed_step
+
+
+def test_text_is_found_in_the_case_written_and_the_case_shown(running, tmp_path: Path) -> None:
+    assert _steps(running, tmp_path, {"expect_text": "1 open"}, {"expect_text": "1 OPEN"}) is None
+    assert _steps(running, tmp_path, {"expect_text": "tess"}, {"expect_text": "TESS"}) is None
+    waited = {"wait_for": {"text": "1 open", "timeout_ms": 2000}}
+    assert _steps(running, tmp_path, waited) is None
+    # neither case of it may be on the page; hidden text is on neither
+    assert _steps(running, tmp_path, {"expect_no_text": "1 open"}) == 2
+    assert _steps(running, tmp_path, {"expect_no_text": "secret words"}) is None
+
+
+def test_exact_looks_only_at_the_case_shown(running, tmp_path: Path) -> None:
+    shown = {"expect_text": {"text": "1 OPEN", "exact": True}}
+    written = {"expect_text": {"text": "1 open", "exact": True}}
+    assert _steps(running, tmp_path, shown) is None
+    assert _steps(running, tmp_path, written) == 2
+    assert _steps(running, tmp_path, {"expect_no_text": {"text": "TESS", "exact": True}}) is None
+    exact_wait = {"wait_for": {"text": "tess", "exact": True, "timeout_ms": 2000}}
+    assert _steps(running, tmp_path, exact_wait) is None
