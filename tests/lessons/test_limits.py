@@ -216,6 +216,7 @@ def test_a_rehearsal_stopped_after_its_first_backtest_still_makes_a_proposal() -
     case = {"id": "15@e2c3", "issue": 15, "resolved": False, "route": None, "triage": None}
     case |= {"changed": None}
     rehearsal = {"backtests": ["bt-1"], "cases": [case], "before": before, "after": {}}
+    rehearsal |= {"few": None}  # as the record has it: enough past cases
     body = Templates().render(
         "comments/lesson_pr.md.j2",
         lesson={"about": "gate:tests_kept", "citations": [], "independent": 2},
