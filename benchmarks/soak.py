@@ -1,81 +1,75 @@
-"""``python -m benchmarks soak --days N``: one factory, left alone for N simulated days.
+"""``python -m benchmarks soak [--days N] [--seed S] [--github D] [--mutants]``: one factory,
+left alone for N simulated days, then the same world again on the GitHub stand-in for its
+last D days (``--github``; a third of the days by default from nine days on).
 
-A sample app (the demo's notes app, ``benchmarks/soak_world.yaml``) with the scripted model and
-a scripted world: users file good, vague, duplicate and hostile issues; some implementations
-are wrong the ways a real model's are (a weakened test, a file it never wrote, a regression no
-test covers); the maintainer commits, sometimes breaking a test or a journey, adds a journey,
-turns a test flaky, and answers the issues left to a person the next morning; a ``factory run``
-is killed (SIGKILL, at a named point: ``harness/faults.py``) now and then. Each day: the
-maintainer, the users, two cycles (``factory run --once``), production's health and the audit
-at night, ``factory lessons propose`` once a week.
+A sample app (the demo's notes app, ``benchmarks/soak_world.yaml``) with the scripted model
+and a world that can hurt, drawn from the seed: users file good, vague, duplicate, long,
+foreign-language and hostile issues (``benchmarks/soak_users.py``), comment on them, and
+answer a request for information by editing; the scripted model is wrong the ways a real one
+is (a weakened test, a module it never wrote, a regression no test covers, a validator that
+fails a good change, a reviewer who disagrees, an injection it would obey were it shown);
+the maintainer commits, breaks a test or a journey, adds a journey, a flaky test, a TODO,
+caps a day's spend low, and answers what waits for a person the next morning; a ``factory
+run`` (or the night's audit) is killed (SIGKILL) at a named point of ``harness/faults.py``
+every day — each week at least once between each kind of forge write and its record.
 
-After every day the invariants are checked from the factory's own records — its store, its
-forge, its git — never from what the soak did (``invariants``), and the day's figures are read
-from the same records (``figures``). The days are the factory's own: its clock
-(``harness.store.base.DAYS_AHEAD_S``) puts each simulated day on a calendar day of its own, so
-budgets per day, an author's daily limit and deferred work turn over as they would."""
+Each day: the maintainer and the users, two cycles (09:00 and 15:00 on the factory's clock),
+production's health and the audit at night (23:00), the week's lessons. After every day the
+invariants and the figures are read from the factory's own records — its store, its forge,
+its git — never from what the soak did (``benchmarks/soak_records.py``)."""
 
 from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 import harness.store.base as store_clock
-from harness.artifacts import Artifact, CheckResult, Diagnosis, Found, Healed, Landing, Proposal
+from benchmarks.soak_records import Day, day_line, verdict
+from benchmarks.soak_sides import LocalSide, Side, github_side
+from benchmarks.soak_users import Users, Written
 from harness.demo import generate
-from harness.engine.records import RunRecords
 from harness.forge.base import Label
-from harness.forge.local import LocalForge
 from harness.git.repo import GitRepo
-from harness.store.db import Store
-from harness.validate.calibration import health_key
-from harness.validate.suite import RAN
 
 WORLD = Path(__file__).with_name("soak_world.yaml")
 SEED = 20261127
-DAY_S = 86_400.0
-FIRST_HOUR_S = 9 * 3600.0  # each simulated day starts at 09:00 UTC
 MAINTAINER = {"GIT_AUTHOR_NAME": "Mae Maintainer", "GIT_AUTHOR_EMAIL": "mae@example.invalid"}
-# the factory's own login on the local forge (its issues and comments), and in git
-FACTORY_LOGIN = "factory[bot]"
-FACTORY_AUTHOR = "factory"
-FINAL = (Label.MERGED, Label.REJECTED, Label.NEEDS_HUMAN, Label.FAILED, Label.NEEDS_INFO)
+WAITING = (Label.NEEDS_HUMAN, Label.NEEDS_REVIEW, Label.FAILED)
 
 
 @dataclass
-class Day:
-    """One simulated day as it was lived and found: its figures and the invariants broken."""
+class Issued:
+    """What the world knows of an issue a user filed: what they meant, as they wrote it."""
 
+    number: int
+    written: Written
     day: int
-    figures: dict[str, float] = field(default_factory=dict)
-    invariants: dict[str, list[str]] = field(default_factory=dict)  # each one's breaks
-    happened: list[str] = field(default_factory=list)
-
-    @property
-    def broken(self) -> list[str]:
-        return [b for breaks in self.invariants.values() for b in breaks]
+    edited: bool = False
 
 
 @dataclass
 class World:
-    """The soak's factory: its repository, hold-out, state, scripted answers; what the
-    maintainer and the users do next. What it keeps here is what a person would remember
-    (the commit they broke), never what the invariants read."""
+    """One factory and everything around it: its repository, hold-out, state and scripted
+    answers, its forge as its users and maintainer reach it (``side``), and what a person
+    would remember (the commits they broke, the issues they filed). The invariants read
+    none of this but the world's own facts: who the maintainer is, which journeys the
+    hold-out held each day, what each user meant."""
 
     root: Path
     repo: Path
@@ -84,21 +78,32 @@ class World:
     script: Path
     data: dict[str, Any]
     rng: random.Random
-    rules: list[dict[str, Any]] = field(default_factory=list)
-    pages: list[tuple[str, str]] = field(default_factory=list)  # (topic, author) filed
-    filed: dict[int, str] = field(default_factory=dict)  # what each user's issue was meant as
+    users: Users
+    side: Side
+    first_day: int = 1  # the month's day on which this world's stretch began
+    rules: list[dict[str, Any]] = field(default_factory=list)  # per issue, newest first
+    issued: dict[int, Issued] = field(default_factory=dict)
     to_undo: list[str] = field(default_factory=list)  # the maintainer's breakages
+    journeys: dict[str, int] = field(default_factory=dict)  # hold-out file -> month's day added
+    todos: list[str] = field(default_factory=list)  # TODO lines the maintainer added
+    kills_due: list[str] = field(default_factory=list)  # this week's forge-write points to land
+    caps: dict[int, dict[str, float]] = field(default_factory=dict)  # each day's budgets
+    mended: int = 0  # the day the maintainer last undid a breakage of theirs
+    cap_before: float = 0.0  # the day's cap before the maintainer lowered it
     start: float = 0.0
-    base: str = ""  # production when the soak began
+    base: str = ""  # production when the stretch began
 
-    @cached_property
-    def forge(self) -> LocalForge:
-        return LocalForge(Store.open(self.state), GitRepo(self.repo))
+    @property
+    def forge_kind(self) -> str:
+        return self.side.kind
 
 
-def make_world(root: Path, seed: int = SEED, rules: dict[str, Any] | None = None) -> World:
-    """The sample app with its governance, hold-out and scripted answers, on ``main``;
-    ``rules``: front matter of factory_rules.md over the world's."""
+def make_world(
+    root: Path, seed: int = SEED, rules: dict[str, Any] | None = None, github: bool = False
+) -> World:
+    """The sample app with its governance, hold-out and scripted answers, on ``main``, on the
+    local forge or the GitHub stand-in; ``rules``: front matter of factory_rules.md over the
+    world's."""
     data = yaml.safe_load(WORLD.read_text())
     repo, state, _ = generate(root)
     for edit in data["app"]:
@@ -117,8 +122,13 @@ def make_world(root: Path, seed: int = SEED, rules: dict[str, Any] | None = None
     config["provider"] = {"type": "scripted", "script": str(root / "soak-script.yaml")}
     config["health"] = {"flaky_issue_after": 2}
     config["max_parallel"] = 2
+    if github:
+        config["forge"] = "github"
+        config["github"] = {"repository": "acme/app", "write_interval_s": 0.0}
     (repo / "factory.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     GitRepo(repo).commit_all("The soak's notes app: a footer, pages, a TODO")
+    rng = random.Random(f"{seed}:{'github' if github else 'local'}")
+    side: Side = github_side(root, repo) if github else LocalSide(repo, state)
     world = World(
         root=root,
         repo=repo,
@@ -126,129 +136,282 @@ def make_world(root: Path, seed: int = SEED, rules: dict[str, Any] | None = None
         state=state,
         script=root / "soak-script.yaml",
         data=data,
-        rng=random.Random(seed),
+        rng=rng,
+        users=Users(random.Random(rng.random())),
+        side=side,
+        journeys={p.name: 0 for p in (root / "notes-holdout" / "journeys").glob("*.yaml")},
     )
-    world.rules = list(data["script"])
-    world.base = GitRepo(repo).rev_parse("refs/heads/main") or ""
-    _write_script(world)
+    world.base = side.production()
+    write_script(world)
     return world
 
 
-def _write_script(world: World) -> None:
-    """Page rules first (each matches its own issue), then the world's."""
-    world.script.write_text(yaml.safe_dump(world.rules, sort_keys=False, allow_unicode=True))
+# ---- what the scripted model answers -----------------------------------------------------
 
 
-def _filled(value: Any, topic: str) -> Any:
-    """``value`` with ``{topic}`` and ``{Topic}`` filled in, in every string it holds."""
+def kind_of(data: dict[str, Any], kind: str) -> dict[str, Any]:
+    """A kind's answers, those of the kind it is ``like`` beneath its own."""
+    spec = dict(data["kinds"][kind])
+    base = spec.pop("like", None)
+    return {**kind_of(data, base), **spec} if base else spec
+
+
+def issue_rules(data: dict[str, Any], number: int, written: Written) -> list[dict[str, Any]]:
+    """The scripted model's answers to one user's issue (its triage, its change, its review
+    and its validation, by the issue's title: the first line of what a rule's ``match``
+    reads), and to the regression issue heal would file about its merge."""
+    if written.kind == "duplicate":
+        return []  # word for word: the pre-screen refuses it before any model reads it
+    spec = kind_of(data, written.kind)
+    fill = {"topic": written.topic, "number": str(number), "of": str(written.of or "")}
+    this = rf"\A{re.escape(written.title)}\n"
+    rules = [_rule("submit_triage", this, [[_tool("submit_triage", spec["triage"])]], fill)]
+    if "code" not in spec:
+        return rules
+    again = rf"\ARegression since [0-9a-f]+ \(#{number}\)"
+    fixed = spec.get("regression", spec["code"])
+    regression = [[_tool("submit_triage", data["regression_triage"])]]
+    for match, code, review, verdict_name in (
+        (this, spec["code"], spec["review"], spec["verdict"]),
+        (again, fixed, "approve", "pass"),
+    ):
+        rules.append(_rule("finish", match, code, fill))
+        rules.append(_rule("submit_review", match, data["reviewer"][review], fill))
+        rules.append(_rule("submit_verdict", match, data["validator"][verdict_name], fill))
+    rules.append(_rule("submit_triage", again, regression, fill))
+    return rules
+
+
+def _tool(name: str, given: dict[str, Any]) -> dict[str, Any]:
+    return {"tool": name, "input": given}
+
+
+def _rule(output: str, match: str, turns: Any, fill: dict[str, str]) -> dict[str, Any]:
+    return {"output": output, "match": match, "turns": _filled(turns, fill)}
+
+
+def _filled(value: Any, fill: dict[str, str]) -> Any:
+    """``value`` with ``{topic}``, ``{Topic}``, ``{number}`` and ``{of}`` filled in."""
     if isinstance(value, str):
-        return value.replace("{topic}", topic).replace("{Topic}", topic.capitalize())
+        topic = fill.get("topic", "")
+        value = value.replace("{topic}", topic).replace("{Topic}", topic.capitalize())
+        return value.replace("{number}", fill.get("number", "")).replace("{of}", fill.get("of", ""))
     if isinstance(value, list):
-        return [_filled(v, topic) for v in value]
+        return [_filled(v, fill) for v in value]
     if isinstance(value, dict):
-        return {k: _filled(v, topic) for k, v in value.items()}
+        return {k: _filled(v, fill) for k, v in value.items()}
     return value
+
+
+def write_script(world: World) -> None:
+    """Each issue's answers first (newest first), the auditor's findings as the code holds
+    them, then the world's."""
+    script = world.data["script"]
+    (auditor,) = [rule for rule in script if rule["output"] == "submit_findings"]
+    findings = auditor["turns"][0][0]["input"]["findings"]
+    extra = [
+        {**findings[0], "snippet": todo, "message": f"A TODO: {todo}", "criterion": "Done."}
+        for todo in world.todos
+    ]
+    found = [[_tool("submit_findings", {"findings": [*findings, *extra]})]]
+    rules = [
+        *world.rules,
+        *({**r, "turns": found} if r is auditor else r for r in script),
+    ]
+    world.script.write_text(yaml.safe_dump(rules, sort_keys=False, allow_unicode=True))
 
 
 # ---- what the world does -----------------------------------------------------------------
 
 
-def file_issue(world: World, kind: str, topic: str, author: str) -> int:
-    """A user files an issue of ``kind``: a duplicate repeats an earlier page issue word for
-    word. A page issue brings its scripted triage and implementation."""
-    issues = world.data["issues"]
-    if kind == "duplicate":
-        known = [t for t, _ in world.pages]
-        topic = topic if topic in known else known[0] if known else "alpha"
-        kind = "page"
-    elif kind == "page":
-        world.pages.append((topic, author))
-        world.rules[:0] = [_filled(r, topic) for r in world.data["page_script"].values()]
-        _write_script(world)
-    variants = issues[kind] if isinstance(issues[kind], list) else [issues[kind]]
-    seen = sum(k == kind for k in world.filed.values())
-    template = _filled(variants[seen % len(variants)], topic)
-    number = world.forge.create_issue(template["title"], template["body"], author).number
-    world.filed[number] = kind
-    return number
+def file_issue(world: World, day: int, entry: dict[str, Any]) -> str:
+    """A user files an issue of ``entry['kind']``: written by the users' generator, with
+    the scripted model's answers to it."""
+    kind, author = entry["kind"], entry["author"]
+    topic = entry.get("topic") or _topic(world, day)
+    of = None
+    if kind in ("duplicate", "near_duplicate"):
+        pages = [i for i in world.issued.values() if i.written.kind.startswith("page")]
+        named = [i for i in pages if i.written.author == entry.get("of")]
+        earlier = (named or pages)[-1:] if named or not pages else [world.rng.choice(pages)]
+        if not earlier:
+            return f"{author} meant a {kind} of nothing yet filed: skipped"
+        of = (earlier[0].number, earlier[0].written)
+    written = world.users.write(
+        kind,
+        author,
+        topic,
+        language=entry.get("language"),
+        long=bool(entry.get("long")),
+        style=entry.get("style"),
+        of=of,
+    )
+    number = world.side.file(written.title, written.body, author)
+    world.issued[number] = Issued(number, written, day)
+    world.rules[:0] = issue_rules(world.data, number, written)
+    write_script(world)
+    return f"{author} files #{number} ({kind}{', ' + written.language if written.language else ''})"
 
 
-def maintainer_change(world: World, change: str) -> str:
+def _topic(world: World, day: int) -> str:
+    taken = {i.written.topic for i in world.issued.values()}
+    for _ in range(100):
+        topic = f"{world.rng.choice(world.data['later']['topics'])}{day}"
+        if topic not in taken:
+            return topic
+    return f"topic{day}x{len(taken)}"
+
+
+def edit_issue(world: World, day: int, author: str, topic: str | None) -> str:
+    """The author of a vague issue answers its request for information by editing it: it
+    was a page they wanted (and the scripted model now understands it so)."""
+    for issue in reversed(list(world.issued.values())):
+        if issue.written.author == author and issue.written.kind == "vague" and not issue.edited:
+            written = world.users.edit(issue.written, topic or _topic(world, day))
+            world.side.edit(issue.number, written.title, written.body)
+            issue.edited = True
+            world.issued[issue.number] = Issued(issue.number, written, issue.day, edited=True)
+            world.rules[:0] = issue_rules(world.data, issue.number, written)
+            write_script(world)
+            return f"{author} edits #{issue.number}: a page about {written.topic}"
+    return f"{author} has no vague issue to edit"
+
+
+def users_comment(world: World, chance: float) -> list[str]:
+    """Users comment on their open issues now and then: a nudge, a reply to what the factory
+    said last, now and then an injection."""
+    said = []
+    for issue in world.side.issues("open"):
+        mine = world.issued.get(issue.number)
+        if mine is None or world.rng.random() >= chance:
+            continue
+        factory = [c.body for c in world.side.comments(issue.number) if world.side.is_own(c.author)]
+        text = world.users.comment(mine.written.language, factory[-1] if factory else None)
+        world.side.comment(issue.number, mine.written.author, text)
+        said.append(f"{mine.written.author} comments on #{issue.number}")
+    return said
+
+
+def maintainer_change(world: World, day: int, change: str) -> str:
     """The maintainer's commit (or hold-out journey): what it was, for the day's log."""
     spec = world.data["maintainer"][change]
     if change == "footer_journey":
         (world.holdout / "journeys" / spec["file"]).write_text(spec["text"])
+        world.journeys[spec["file"]] = day
         return "the maintainer adds a hold-out journey (the footer)"
     if change == "flaky":
-        _commit(world, {spec["file"]: spec["text"]}, "A test of the clock")
+        if spec["file"] in world.side.production_files():
+            return "the maintainer's flaky test is there already"
+        seed = world.rng.randrange(10**9)
+        text = spec["text"].format(seed=seed, chance=spec["chance"])
+        world.side.commit({spec["file"]: text}, "A test of the clock")
+        return f"the maintainer commits a test that fails one run in {1 / spec['chance']:g}"
+    if change == "low_budget":
+        _set_budget(world, spec["per_day_usd"], "Cap today's spend")
         world.to_undo.append(change)
-        return "the maintainer commits a test that fails one run in two"
-    text = _production_file(world, spec["file"])
-    if spec["old"] not in text:
+        return f"the maintainer caps today's spend at ${spec['per_day_usd']}"
+    if change == "notes":  # a small commit of their own: production's tree is new
+        text = (
+            world.side.production_file(spec["file"])
+            if spec["file"] in world.side.production_files()
+            else ""
+        )
+        world.side.commit({spec["file"]: text + spec["line"].format(day=day)}, "Notes")
+        return "the maintainer commits a note"
+    if change == "todo":
+        text = world.side.production_file(spec["file"])
+        line = spec["new"].format(day=day).split("\n")[1]
+        if line in text:
+            return "the maintainer's TODO is there already"
+        world.side.commit(
+            {spec["file"]: text.replace(spec["old"], spec["old"] + line + "\n")}, "A TODO"
+        )
+        world.todos.append(line)
+        write_script(world)
+        return "the maintainer adds a TODO"
+    text = world.side.production_file(spec["file"])
+    mending = any(c.startswith("break") for c in world.to_undo) or world.mended == day
+    if spec["old"] not in text or mending:  # one breakage at a time, not on the day of a fix
         return f"the maintainer's {change}: nothing to change"
-    _commit(world, {spec["file"]: text.replace(spec["old"], spec["new"])}, f"Tidy {spec['file']}")
+    world.side.commit(
+        {spec["file"]: text.replace(spec["old"], spec["new"])}, f"Tidy {spec['file']}"
+    )
     world.to_undo.append(change)
     return f"the maintainer commits {change}"
 
 
-def maintainer_answers(world: World) -> list[str]:
-    """The morning after: the maintainer reads what waits for a person and answers it — their
-    own breakage undone, a flaky test removed once heal named it to a person (an issue open
-    now, or closed since: they read what they were told), a change a gate refused for a
-    weakened test rejected with the rule it broke (which the lessons cite)."""
+def _set_budget(world: World, per_day: float | None, message: str) -> None:
+    """factory_rules.md with the day's spend capped at ``per_day`` (None: the cap it had
+    before the maintainer lowered it)."""
+    text = world.side.production_file("factory_rules.md")
+    _, front, body = text.split("---\n", 2)
+    rules = yaml.safe_load(front)
+    if per_day is not None:
+        world.cap_before = rules["budgets"]["per_day_usd"]
+    rules["budgets"]["per_day_usd"] = per_day if per_day is not None else world.cap_before
+    world.side.commit(
+        {"factory_rules.md": f"---\n{yaml.safe_dump(rules, sort_keys=False)}---\n{body}"}, message
+    )
+
+
+def maintainer_answers(world: World, day: int) -> list[str]:
+    """The morning after: the maintainer reads what the factory told them and answers what
+    waits for a person — their own breakage undone once heal says production is red, the
+    flaky test removed once heal names it flaky, yesterday's spending cap lifted, and every
+    issue waiting for a person with the factory's reason for it decided: a disputed change
+    approved, anything else rejected with the reason its kind calls for. What waits with no
+    reason given is not answered: nobody told them."""
     said: list[str] = []
-    forge = world.forge
-    waiting = [i for i in forge.list_issues("open") if Label.NEEDS_HUMAN in i.labels]
-    titles = " ".join(i.title for i in waiting)
-    told = [i for i in forge.list_issues("all") if i.author == FACTORY_LOGIN]
-    told_text = " ".join(i.title + i.body for i in told if Label.NEEDS_HUMAN in i.labels)
+    side = world.side
+    every = side.issues("all")
+    told = [i for i in every if side.is_own(i.author)]
+    red = any("Production is red" in i.title for i in told if i.state == "open")
     for change in list(world.to_undo):
         spec = world.data["maintainer"][change]
-        flaky_named = Path(spec["file"]).stem in told_text
-        flagged = flaky_named if change == "flaky" else "Production is red" in titles
-        if not flagged:
-            continue
-        if change == "flaky":
-            _commit(world, {spec["file"]: None}, "Remove the clock test: it was flaky")
+        if change == "low_budget":
+            _set_budget(world, None, "Lift the cap on today's spend")
+        elif red:
+            text = side.production_file(spec["file"])
+            side.commit({spec["file"]: text.replace(spec["new"], spec["old"])}, "Undo my tidy")
+            world.mended = day
         else:
-            text = _production_file(world, spec["file"])
-            _commit(world, {spec["file"]: text.replace(spec["new"], spec["old"])}, "Undo my tidy")
+            continue
         world.to_undo.remove(change)
         said.append(f"the maintainer undoes {change}")
-    reason = world.data["maintainer"]["reject_reason"]
-    rejects = world.data["maintainer"]["rejects"]
-    for issue in forge.list_issues("open"):
-        review = {Label.NEEDS_REVIEW, Label.NEEDS_HUMAN, Label.FAILED} & set(issue.labels)
-        if not review or world.filed.get(issue.number) not in rejects:
+    flaky_file = world.data["maintainer"]["flaky"]["file"]
+    for issue in told:
+        named = Path(flaky_file).stem in issue.title and issue.title.startswith("Flaky check")
+        if named and issue.state == "open" and flaky_file in side.production_files():
+            side.commit({flaky_file: None}, "Remove the clock test: it is flaky")
+            side.close(issue.number)
+            said.append(f"the maintainer removes the flaky test (#{issue.number})")
+    reasons = world.data["maintainer"]["reject_reason"]
+    for issue in side.issues("open"):
+        if not set(WAITING) & set(issue.labels) or issue.title.startswith(
+            ("Production is red", "Flaky check")
+        ):
             continue
-        if _factory(world, "reject", str(issue.number), "--reason", reason)[0] == 0:
-            said.append(f"the maintainer rejects #{issue.number}: {reason}")
+        given = side.is_own(issue.author) or any(
+            side.is_own(c.author) for c in side.comments(issue.number)
+        )
+        if not given:
+            continue
+        mine = world.issued.get(issue.number)
+        kind = mine.written.kind if mine else "other"
+        reason = reasons.get(kind, reasons["other"])
+        why = " ".join(c.body for c in side.comments(issue.number) if side.is_own(c.author))
+        if Label.FAILED in issue.labels and "budget" in why.casefold():  # the cap was theirs
+            if _factory(world, "retry", str(issue.number))[0] == 0:
+                said.append(f"the maintainer retries #{issue.number}: their cap stopped it")
+        elif Label.FAILED in issue.labels:  # the factory gave up: the maintainer closes it
+            side.comment(issue.number, "mae", reason)
+            side.close(issue.number)
+            said.append(f"the maintainer closes #{issue.number}: {reason[:60]}")
+        elif kind == "page_disputed" and _factory(world, "approve", str(issue.number))[0] == 0:
+            said.append(f"the maintainer approves #{issue.number}")
+        elif _factory(world, "reject", str(issue.number), "--reason", reason)[0] == 0:
+            said.append(f"the maintainer rejects #{issue.number}: {reason[:60]}")
     return said
-
-
-def _production_file(world: World, name: str) -> str:
-    return GitRepo(world.repo).git("show", f"main:{name}")
-
-
-def _commit(world: World, files: dict[str, str | None], message: str) -> None:
-    """A maintainer's commit on production, in the main checkout (which the factory moves
-    with production as it merges)."""
-    for name, text in files.items():
-        if text is None:
-            _git(world.repo, "rm", "-q", "--", name)
-        else:
-            (world.repo / name).write_text(text)
-            _git(world.repo, "add", "--", name)
-    _git(world.repo, "commit", "-qm", message)
-
-
-def _git(cwd: Path, *args: str) -> str:
-    env = {**os.environ, **MAINTAINER, "GIT_COMMITTER_NAME": MAINTAINER["GIT_AUTHOR_NAME"]}
-    env["GIT_COMMITTER_EMAIL"] = MAINTAINER["GIT_AUTHOR_EMAIL"]
-    done = subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True)
-    if done.returncode:
-        raise RuntimeError(f"git {' '.join(args)}: {done.stderr.strip()}")
-    return done.stdout
 
 
 def _factory(world: World, *args: str) -> tuple[int, str]:
@@ -266,15 +429,15 @@ def _factory(world: World, *args: str) -> tuple[int, str]:
             code = int(exc.code or 0) if not isinstance(exc.code, str) else 2
     if os.environ.get("SOAK_VERBOSE"):
         print(
-            f"    {' '.join(args)}: exit {code} in {time.monotonic() - began:.1f} s",
+            f"    {' '.join(args)[:80]}: exit {code} in {time.monotonic() - began:.1f} s",
             file=sys.stderr,
         )
         print(out.getvalue()[-3000:], file=sys.stderr)
     return code, out.getvalue()
 
 
-def killed_cycle(world: World, point: str) -> int:
-    """``factory run --once`` in a process of its own, killed (SIGKILL) where it reaches
+def killed(world: World, point: str, *command: str) -> int:
+    """A factory ``command`` in a process of its own, killed (SIGKILL) where it reaches
     ``point``: its return code (-9 when the kill landed)."""
     launcher = (
         "import sys\nimport harness.store.base as clock\n"
@@ -282,7 +445,7 @@ def killed_cycle(world: World, point: str) -> int:
         "from harness.cli import main\nmain(sys.argv[1:])\n"
     )
     env = {**os.environ, "FACTORY_FAULT_AT": point, "FACTORY_STATE_DIR": str(world.state)}
-    argv = [sys.executable, "-c", launcher, "--repo", str(world.repo), "run", "--once", "--json"]
+    argv = [sys.executable, "-c", launcher, "--repo", str(world.repo), *command]
     return subprocess.run(argv, env=env, capture_output=True, text=True).returncode
 
 
@@ -290,343 +453,101 @@ def killed_cycle(world: World, point: str) -> int:
 
 
 def plan_of(world: World, day: int) -> dict[str, Any]:
-    """What happens on ``day``: written for the first five, drawn with the seed after."""
-    if day in world.data["days"]:
-        return dict(world.data["days"][day])
+    """What happens on the stretch's ``day``: written for the opening, drawn after."""
+    opening = world.data["opening"]
+    if day in opening:
+        return dict(opening[day])
     later, rng = world.data["later"], world.rng
-    files: list[list[str]] = []
+    files: list[dict[str, Any]] = []
     for item in later["file"]:
         if rng.random() < item["chance"]:
-            topic = rng.choice(later["topics"]) + str(day)
-            files.append([item["kind"], topic, rng.choice(later["authors"])])
+            entry = {"kind": item["kind"], "author": rng.choice(later["authors"])}
+            if item["kind"].startswith("page"):
+                entry["long"] = rng.random() < 0.15
+            files.append(entry)
+    edits = [
+        {"author": i.written.author}
+        for i in world.issued.values()
+        if i.written.kind == "vague" and not i.edited and rng.random() < later["edit_chance"]
+    ]
     changes = [m["change"] for m in later["maintainer"] if rng.random() < m["chance"]]
-    kill = later["kill"]["points"] if rng.random() < later["kill"]["chance"] else []
-    return {"file": files, "maintainer": changes, "kill": kill}
+    if "forge.issue.filed" in world.kills_due and (day - 1) % 7 >= 3 and "todo" not in changes:
+        changes.append("todo")  # the audit's kill point is reached only by a new finding
+    return {"file": files, "edit": edits, "maintainer": changes, "comment": later["comment_chance"]}
+
+
+def _kill_today(world: World, day: int, plan: dict[str, Any]) -> tuple[list[str], str | None]:
+    """The points the first cycle (and each restart) and the night's audit are killed at:
+    the opening's, else two of the week's forge writes not yet landed (the audit's when a
+    TODO was added), else now and then one of the rest."""
+    if (day - 1) % 7 == 0:
+        world.kills_due = list(world.data["kills"]["weekly"])
+    if "kill" in plan or "kill_audit" in plan:
+        return list(plan.get("kill", [])), plan.get("kill_audit")
+    audit_points = world.data["kills"]["audit"]
+    audit = next(
+        (p for p in world.kills_due if p in audit_points and "todo" in plan.get("maintainer", [])),
+        None,
+    )
+    cycle = [p for p in world.kills_due if p not in audit_points][:2]
+    if len(cycle) < 2 and world.rng.random() < 0.5:
+        cycle.append(world.rng.choice(world.data["kills"]["extra"]))
+    return cycle, audit
+
+
+def at(world: World, day: int, hour: float) -> None:
+    """The factory's clock at ``hour`` (UTC) of the month's ``day``."""
+    first = datetime.fromtimestamp(world.start, UTC).replace(hour=0, minute=0, second=0)
+    moment = first + timedelta(days=day, hours=hour)
+    store_clock.DAYS_AHEAD_S = moment.timestamp() - time.time()
 
 
 def live_day(world: World, day: int) -> Day:
-    """One day: the maintainer, the users, two cycles (the first killed on a kill day), the
-    night's health and audit, the week's lessons."""
-    store_clock.DAYS_AHEAD_S = _ahead(world, day)
-    lived = Day(day)
-    plan = plan_of(world, day)
-    lived.happened += maintainer_answers(world)
+    """One day of the month: the maintainer and the users in the morning, two cycles (one
+    killed at a point), the night's health and audit (killed when its point is due), the
+    week's lessons; then the invariants and the figures, from the records."""
+    sday = day - world.first_day + 1  # the stretch's own day
+    clock = world.data["clock"]
+    lived = Day(day, world.forge_kind)
+    plan = plan_of(world, sday)
+    cycle_kills, audit_kill = _kill_today(world, sday, plan)
+    at(world, day, clock["cycles"][0] - 1)
+    lived.happened += maintainer_answers(world, day)
     for change in plan.get("maintainer", []):
-        lived.happened.append(maintainer_change(world, change))
-    for kind, topic, author in plan.get("file", []):
-        number = file_issue(world, kind, topic or str(day), author)
-        lived.happened.append(f"{author} files #{number} ({kind})")
-    if plan.get("kill"):
-        point = world.rng.choice(plan["kill"])
-        code = killed_cycle(world, point)
-        landed = "killed" if code == -9 else f"not reached (exit {code})"
-        lived.happened.append(f"factory run, kill -9 at {point}: {landed}")
-    else:
-        lived.happened.append(f"factory run: exit {_factory(world, 'run', '--once')[0]}")
+        lived.happened.append(maintainer_change(world, day, change))
+    for entry in plan.get("edit", []):
+        lived.happened.append(edit_issue(world, day, entry["author"], entry.get("topic")))
+    for entry in plan.get("file", []):
+        lived.happened.append(file_issue(world, day, {"author": "owner", **entry}))
+    lived.happened += users_comment(world, plan.get("comment", 0.0))
+    at(world, day, clock["cycles"][0])
+    for number, point in enumerate(cycle_kills, 1):
+        lived.happened.append(_killed_line(world, point, "run", "--once", "--json"))
+        at(world, day, clock["cycles"][0] + number / 4)  # its supervisor starts it again
     lived.happened.append(f"factory run: exit {_factory(world, 'run', '--once')[0]}")
+    for hour in clock["cycles"][1:]:
+        at(world, day, hour)
+        lived.happened.append(f"factory run: exit {_factory(world, 'run', '--once')[0]}")
+    at(world, day, clock["night"])
     lived.happened.append(f"nightly health: exit {_factory(world, 'health')[0]}")
-    lived.happened.append(f"nightly audit: exit {_factory(world, 'audit')[0]}")
-    if day % 7 == 5:
+    if audit_kill:
+        lived.happened.append(_killed_line(world, audit_kill, "audit"))
+    else:
+        lived.happened.append(f"nightly audit: exit {_factory(world, 'audit')[0]}")
+    if (sday - 1) % 7 + 1 in world.data["lessons_weekdays"]:
         lived.happened.append(f"weekly lessons: exit {_factory(world, 'lessons', 'propose')[0]}")
-    lived.invariants = invariants(world, day)
-    lived.figures = figures(world, day)
+    from benchmarks.soak_records import read_day
+
+    read_day(world, day, lived)
     return lived
 
 
-def _ahead(world: World, day: int) -> float:
-    """How far ahead the factory's clock runs so that now is 09:00 UTC on day ``day``."""
-    first = datetime.fromtimestamp(world.start, UTC).replace(hour=0, minute=0, second=0)
-    morning = first + timedelta(days=day, seconds=FIRST_HOUR_S)
-    return morning.timestamp() - time.time()
-
-
-def day_of(world: World, stamp: str | None) -> int:
-    """The simulated day a record written at ``stamp`` (the store's UTC time) belongs to."""
-    if not stamp:
-        return 0
-    at = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    first = datetime.fromtimestamp(world.start, UTC).date()
-    return (at.date() - first).days
-
-
-# ---- what the records say ----------------------------------------------------------------
-
-
-@dataclass
-class Records:
-    """The factory's records as they are now: its store's runs and their typed records, its
-    forge's issues and comments, its production branch."""
-
-    store: Store
-    runs: list[Any]
-    records: dict[str, RunRecords]
-    issues: list[Any]
-    comments: dict[int, list[Any]]
-
-
-def read_records(world: World) -> Records:
-    store = Store.open(world.state)
-    runs = store.list_runs(limit=100_000)
-    forge = world.forge
-    issues = forge.list_issues("all")
-    return Records(
-        store=store,
-        runs=runs,
-        records={r.id: RunRecords(store.steps(r.id)) for r in runs},
-        issues=issues,
-        comments={i.number: forge.list_comments(i.number) for i in issues},
-    )
-
-
-def _typed(records: Records, kind: type[Any], workflow: str | None = None) -> list[Any]:
-    """Every ``kind`` record of the succeeded runs (of ``workflow``), with its run."""
-    found = []
-    for run in records.runs:
-        if run.status == "succeeded" and workflow in (None, run.workflow):
-            found += [(run, r) for _, r in records.records[run.id].every(kind)]
-    return found
-
-
-INVARIANTS = (
-    "tested as landed",
-    "green or with a person",
-    "in progress without a run",
-    "nothing twice",
-    "regression loops close",
-    "within budgets",
-    "one proposal per cause",
-)
-
-
-def invariants(world: World, day: int) -> dict[str, list[str]]:
-    """Per invariant, each break: one line naming the record that breaks it."""
-    records = read_records(world)
-    checks = (
-        tested_as_landed(world, records),
-        green_or_with_a_person(world, records, day),
-        nothing_in_progress_without_a_run(records),
-        nothing_twice(records),
-        regression_loops_close(world, records, day),
-        within_budgets(world, records),
-        one_proposal_per_cause(records),
-    )
-    return dict(zip(INVARIANTS, checks, strict=True))
-
-
-def tested_as_landed(world: World, records: Records) -> list[str]:
-    """Every commit the factory put on production since the soak began (git's author: the
-    factory) is a merge it recorded (a ``Landing``) whose tree is the tree its candidate's
-    tests and journeys passed on, or a return to a tree production held before (a merge its
-    smoke run undid)."""
-    repo = GitRepo(world.repo)
-    landed = {landing.merge_sha: landing for _, landing in _typed(records, Landing)}
-    checked = {c.tree for _, c in _typed(records, CheckResult)}
-    history = repo.first_parents(repo.rev_parse("refs/heads/main") or "", 10_000)
-    history = history[: history.index(world.base)] if world.base in history else history
-    trees = [str(repo.tree_of(sha)) for sha in history]
-    broken = []
-    for at, sha in enumerate(history):
-        if repo.git("log", "-1", "--format=%an", sha).strip() != FACTORY_AUTHOR:
-            continue  # a person's commit: production's health checks it
-        landing = landed.get(sha)
-        tree = trees[at]
-        if landing is None and tree not in trees[at + 1 :]:
-            broken.append(f"tested as landed: production commit {sha[:12]} has no Landing")
-        elif landing is not None and (tree != landing.tested_tree or tree not in checked):
-            broken.append(
-                f"tested as landed: {sha[:12]} holds tree {tree[:12]}, not the tested one"
-            )
-    return broken
-
-
-def green_or_with_a_person(world: World, records: Records, day: int) -> list[str]:
-    """After the day's cycles and the night's health, production is known green under the
-    hold-out, or heal found its red flaky (each flake counted, a person told after
-    ``health.flaky_issue_after``), or an open issue of heal's says why to a person, or heal
-    found it red today and its revert waits for the next cycle (docs/heal.md, SafetyGuard:
-    the cycle after a heal validates its revert first)."""
-    repo = GitRepo(world.repo)
-    head = repo.rev_parse("refs/heads/main") or ""
-    if records.store.get_flag(health_key(repo, head, world.holdout)):
-        return []
-    by_number = {i.number: i for i in records.issues}
-    for run, healed in _typed(records, Healed):
-        if healed.sha != head:
-            continue
-        person = by_number.get(healed.person_issue or 0)
-        if person is not None and person.state == "open":
-            return []
-        if healed.outcome == "flaky":  # the checks passed again: counted, the cycle goes on
-            return []
-        fix = by_number.get(healed.regression_issue or 0)
-        reverting = fix is not None and _under_way(fix) and day_of(world, run.started_at) == day
-        if healed.outcome == "reverted" and reverting:
-            return []
-    return [
-        f"green or with a person: production {head[:12]} is not green and no open issue says why"
-    ]
-
-
-def _under_way(issue: Any) -> bool:
-    """Open, and neither ended nor left to a person."""
-    ended = {Label.NEEDS_HUMAN, Label.FAILED, Label.REJECTED}
-    return bool(issue.state == "open" and not ended & set(issue.labels))
-
-
-def nothing_in_progress_without_a_run(records: Records) -> list[str]:
-    """An open issue labelled in progress has an unfinished run on it (killed, deferred or
-    running: the next cycle takes it up), or is the culprit of a regression loop still open."""
-    unfinished = {r.issue for r in records.runs if r.finished_at is None and r.issue is not None}
-    waiting = set()
-    by_number = {i.number: i for i in records.issues}
-    for _, healed in _typed(records, Healed):
-        fix = by_number.get(healed.regression_issue or 0)
-        if (
-            fix is not None
-            and fix.state == "open"
-            and not {Label.NEEDS_HUMAN, Label.FAILED} & set(fix.labels)
-        ):
-            waiting.add(healed.culprit_issue)
-    return [
-        f"in progress without a run: #{i.number} ({', '.join(sorted(i.labels))})"
-        for i in records.issues
-        if i.state == "open"
-        and Label.IN_PROGRESS in i.labels
-        and i.number not in unfinished | waiting
-    ]
-
-
-def nothing_twice(records: Records) -> list[str]:
-    """No issue filed twice by the factory (one title each), no comment posted twice (one per
-    marker), no pull request merged twice, no issue's change landed twice."""
-    broken = []
-    own = Counter(i.title for i in records.issues if i.author == FACTORY_LOGIN)
-    broken += [f"filed twice: {n} issues titled {t!r}" for t, n in own.items() if n > 1]
-    for number, comments in records.comments.items():
-        said = Counter(c.body.partition("\n")[2] for c in comments if c.author == FACTORY_LOGIN)
-        broken += [f"commented twice: #{number}: {b[:60]!r} ×{n}" for b, n in said.items() if n > 1]
-    landings = [landing for _, landing in _typed(records, Landing)]
-    prs = Counter(landing.pr for landing in landings)
-    broken += [f"merged twice: pull request {pr} ×{n}" for pr, n in prs.items() if n > 1]
-    heads = Counter((landing.issue, landing.head) for landing in landings)
-    broken += [f"merged twice: #{i} at {h[:12]} ×{n}" for (i, h), n in heads.items() if n > 1]
-    return broken
-
-
-def regression_loops_close(world: World, records: Records, day: int) -> list[str]:
-    """Each revert heal started is closed — the culprit reverted, the regression issue's fix
-    merged, both issues closed — or either is with a person, by the end of the first day after
-    the heal's on which the factory could work: a day on which heal handed red production to
-    a person (a commit the factory did not land, the environment) does not count, as the
-    factory stops then (docs/heal.md, "Act"). Two cycles a day: at most three cycles of the
-    factory's own."""
-    by_number = {i.number: i for i in records.issues}
-    healed_all = _typed(records, Healed)
-    stopped = {
-        day_of(world, run.started_at)
-        for run, healed in healed_all
-        if healed.outcome in ("needs_human", "environment") and healed.regression_issue is None
-    }
-    broken = []
-    for run, healed in healed_all:
-        since = day_of(world, run.started_at)
-        working = [d for d in range(since + 1, day + 1) if d not in stopped]
-        if healed.outcome != "reverted" or not working:
-            continue
-        fix = by_number.get(healed.regression_issue or 0)
-        culprit = by_number.get(healed.culprit_issue or 0)
-        if fix is None or culprit is None:
-            broken.append(f"regression loop: heal {run.id} names an issue that does not exist")
-            continue
-        person = any(Label.NEEDS_HUMAN in i.labels for i in (fix, culprit))
-        closed = fix.state == "closed" and culprit.state == "closed"
-        merged = Label.MERGED in fix.labels and Label.MERGED in culprit.labels
-        if not (person or (closed and merged)):
-            broken.append(
-                f"regression loop open: #{culprit.number} ({culprit.state}, "
-                f"{', '.join(sorted(culprit.labels))}) and its regression issue #{fix.number} "
-                f"({fix.state}, {', '.join(sorted(fix.labels))}) since heal {run.id}"
-            )
-    return broken
-
-
-def within_budgets(world: World, records: Records) -> list[str]:
-    """What the store recorded as spent: within every budget of factory_rules.md."""
-    from harness.config.settings import load_settings
-
-    rules = load_settings(world.repo, world.state).governance.rules
-    budgets, store = rules.budgets, records.store
-    broken = []
-    for run in records.runs:
-        spent = store.spend(run_id=run.id)
-        own = rules.workflow_usd(run.workflow)
-        for name, cap in (("per_run_usd", budgets.per_run_usd), (f"{run.workflow}.max_usd", own)):
-            if cap is not None and spent > cap + 1e-9:
-                broken.append(f"budget: run {run.id} spent ${spent:.4f} over {name} ${cap}")
-    for number in {r.issue for r in records.runs if r.issue is not None}:
-        spent = store.spend(issue=number)
-        if spent > budgets.per_issue_usd + 1e-9:
-            broken.append(f"budget: #{number} spent ${spent:.4f} over per_issue_usd")
-    per_day: dict[int, float] = {}  # the factory's days, by the store's clock
-    for run in records.runs:
-        day = day_of(world, run.started_at)
-        per_day[day] = per_day.get(day, 0.0) + store.spend(run_id=run.id)
-    broken += [
-        f"budget: day {d} spent ${s:.4f} over per_day_usd"
-        for d, s in per_day.items()
-        if s > budgets.per_day_usd + 1e-9
-    ]
-    return broken
-
-
-def one_proposal_per_cause(records: Records) -> list[str]:
-    """No two open proposals cite the same issue: one cause, one proposal."""
-    open_prs = {p.number for p in records.store.prs() if p.state == "open"}
-    cited: dict[int, list[int]] = {}
-    issue_of = {run.id: run.issue for run in records.runs}  # a citation's key starts with its run
-    for _, proposal in _typed(records, Proposal):
-        if proposal.pr in open_prs:
-            for issue in {issue_of.get(ref.split(":")[0]) for ref in proposal.cited} - {None}:
-                cited.setdefault(int(str(issue)), []).append(proposal.pr)
-    return [
-        f"one proposal per cause: #{issue} is cited by proposals {sorted(set(prs))}"
-        for issue, prs in cited.items()
-        if len(set(prs)) > 1
-    ]
-
-
-def figures(world: World, day: int) -> dict[str, float]:
-    """The day's figures, from the records: issues merged (an issue's change landed), left to
-    a person (issues labelled so that day, open at its end), healed (heals that reverted or
-    called a flake), found (issues the audit filed), proposed (lessons' pull requests), the
-    model's cost, and the whole suite's runs."""
-    records = read_records(world)
-    today = [r for r in records.runs if day_of(world, r.started_at) == day]
-    ids = {r.id for r in today}
-
-    def count(kind: type[Any]) -> list[Any]:
-        return [x for run, x in _typed(records, kind) if run.id in ids]
-
-    reverted = {landing.issue for landing in count(Landing)}
-    healed = [h for h in count(Healed) if h.outcome in ("reverted", "flaky")]
-    person = [
-        i
-        for i in records.issues
-        if i.state == "open"
-        and Label.NEEDS_HUMAN in i.labels
-        and day_of(world, i.updated_at) == day
-    ]
-    return {
-        "merged": len(reverted),
-        "person": len(person),
-        "healed": len(healed),
-        "found": sum(len(f.issues) for f in count(Found)),
-        "proposed": len(count(Proposal)),
-        "cost_usd": sum(records.store.spend(run_id=r.id) for r in today),
-        "suite_runs": sum(  # every start, a run killed mid-suite or a time limit's included
-            e.data["suite"] for r in today for e in records.store.events(run_id=r.id, kind=RAN)
-        ),
-    }
+def _killed_line(world: World, point: str, *command: str) -> str:
+    code = killed(world, point, *command)
+    if code == -9 and point in world.kills_due:
+        world.kills_due.remove(point)
+    landed = "killed" if code == -9 else f"not reached (exit {code})"
+    return f"factory {command[0]}, kill -9 at {point}: {landed}"
 
 
 # ---- the whole soak ----------------------------------------------------------------------
@@ -634,17 +555,29 @@ def figures(world: World, day: int) -> dict[str, float]:
 
 @contextlib.contextmanager
 def _factory_env(world: World) -> Iterator[None]:
-    """The world's state for every factory command, and the factory's clock put back after."""
-    before = os.environ.get("FACTORY_STATE_DIR")
+    """The world's state (and forge) for every factory command, and the factory's clock put
+    back after."""
+    saved = {k: os.environ.get(k) for k in ("FACTORY_STATE_DIR", *world.side.env())}
     os.environ["FACTORY_STATE_DIR"] = str(world.state)
+    os.environ.update(world.side.env())
     try:
         yield
     finally:
         store_clock.DAYS_AHEAD_S = 0.0
-        if before is None:
-            os.environ.pop("FACTORY_STATE_DIR", None)
-        else:
-            os.environ["FACTORY_STATE_DIR"] = before
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def stretches(days: int, github: int | None) -> list[tuple[str, int, int]]:
+    """The month's stretches: (forge, first day, last day); the GitHub stand-in's last
+    (``github`` days; by default a third of the month from nine days on)."""
+    on_github = (days // 3 if days >= 9 else 0) if github is None else min(github, days)
+    local = days - on_github
+    found = [("local", 1, local)] if local else []
+    return found + ([("github", local + 1, days)] if on_github else [])
 
 
 def soak(
@@ -653,97 +586,114 @@ def soak(
     seed: int = SEED,
     say: Any = print,
     rules: dict[str, Any] | None = None,
-) -> tuple[World, list[Day]]:
-    """``days`` simulated days of one factory in ``root``: the world, each day as lived
+    github: int | None = None,
+) -> list[tuple[World, list[Day]]]:
+    """``days`` simulated days in ``root``: each stretch's world and its days as lived
     (``rules``: front matter of factory_rules.md over the world's)."""
-    world = make_world(root, seed, rules)
-    world.start = time.time()
-    lived: list[Day] = []
-    with _factory_env(world):
-        for day in range(1, days + 1):
-            lived.append(live_day(world, day))
-            say(day_line(lived[-1]))
-    return world, lived
+    lived: list[tuple[World, list[Day]]] = []
+    for kind, first, last in stretches(days, github):
+        where = root / kind
+        where.mkdir(parents=True, exist_ok=True)
+        world = make_world(where, seed, rules, github=kind == "github")
+        world.first_day, world.start = first, time.time() - (first - 1) * 86_400
+        lived.append((world, []))
+        try:
+            with _factory_env(world):
+                for day in range(first, last + 1):
+                    lived[-1][1].append(live_day(world, day))
+                    say(day_line(lived[-1][1][-1]))
+        finally:
+            world.side.close_side()
+    return lived
 
 
-def day_line(day: Day) -> str:
-    shown = ", ".join(
-        f"{k} {v:.4f}" if k == "cost_usd" else f"{k} {v:g}" for k, v in day.figures.items()
-    )
-    head = f"day {day.day}: {shown}"
-    said = "".join(f"\n  - {h}" for h in day.happened)
-    broken = "".join(f"\n  BROKEN {b}" for b in day.broken) or "\n  every invariant holds"
-    return head + said + broken
-
-
-def soak_rows(days: list[Day]) -> list[str]:
-    """The per-day table ``benchmarks/results.md`` shows."""
-    rows = [
-        "| day | merged | needing a person | healed | found | proposed | cost | suite runs "
-        "| invariants |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for d in days:
-        f = d.figures
-        held = "all hold" if not d.broken else "; ".join(d.broken)
-        rows.append(
-            f"| {d.day} | {f['merged']:g} | {f['person']:g} | {f['healed']:g} | {f['found']:g} "
-            f"| {f['proposed']:g} | ${f['cost_usd']:.4f} | {f['suite_runs']:g} | {held} |"
-        )
-    return rows
-
-
-def unfired(world: World, days: list[Day]) -> list[str]:
-    """The capabilities the soak promises to exercise that its records show never fired: a
-    run whose invariants all held while nothing happened proves nothing."""
-    records = read_records(world)
-    every = [item for run in records.runs for item in records.records[run.id].every(Artifact)]
-    healed = [a for _, a in every if isinstance(a, Healed)]
-    fired = {
-        "a change merged": any(d.figures["merged"] for d in days),
-        "heal reverted a factory merge": any(h.outcome == "reverted" for h in healed),
-        "a red check diagnosed": any(isinstance(a, Diagnosis) for _, a in every),
-        "the audit filed a finding": any(isinstance(a, Found) and a.issues for _, a in every),
-        "a lessons run": any(r.workflow == "lessons" for r in records.runs),
-        "a factory run killed and resumed": any(
-            "kill -9" in h and h.endswith(": killed") for d in days for h in d.happened
-        ),
-    }
-    return [name for name, happened in fired.items() if not happened]
-
-
-def soak_section(days: int = 30) -> str:
-    """The soak as ``benchmarks/results.md`` shows it: one row per day, from one run."""
-    import tempfile
-
-    began = time.monotonic()
-    world, lived = soak(Path(tempfile.mkdtemp(prefix="factory-soak-")), days)
-    held = sum(not d.broken for d in lived)
-    missing = unfired(world, lived)
-    fired = f"Never fired: {', '.join(missing)}." if missing else "Every capability fired."
-    return (
-        f"## {days} days unattended (`python -m benchmarks soak --days {days}`)\n\n"
-        f"One factory on the soak's notes app (`benchmarks/soak_world.yaml`), the scripted model, "
-        f"{time.monotonic() - began:.0f} s in all; the figures and the invariants of each day "
-        f"are read from the factory's own records. Every invariant held on {held} of "
-        f"{days} days. {fired}\n\n" + "\n".join(soak_rows(lived)) + "\n"
-    )
+def _options(argv: list[str]) -> dict[str, Any]:
+    """``--days N --seed S --github D --mutants [NAME …] --json``; bad input: one line, exit 2."""
+    known = {"--days": 30, "--seed": SEED, "--github": None}
+    found: dict[str, Any] = dict(known)
+    found["mutants"], found["json"], rest = None, False, list(argv)
+    while rest:
+        arg = rest.pop(0)
+        if arg in known:
+            if not rest or not rest[0].isdigit():
+                raise SystemExit(f"soak: {arg} takes a whole number")
+            found[arg] = int(rest.pop(0))
+        elif arg == "--mutants":
+            found["mutants"] = []
+            while rest and not rest[0].startswith("--"):
+                found["mutants"].append(rest.pop(0))
+        elif arg == "--json":
+            found["json"] = True
+        else:
+            raise SystemExit(
+                f"soak: unknown argument {arg!r} (--days, --seed, --github, --mutants, --json)"
+            )
+    if found["--days"] < 1:
+        raise SystemExit("soak: --days must be at least 1")
+    return found
 
 
 def main(argv: list[str]) -> int:
-    """``python -m benchmarks soak [--days N]``: printed, not written to results.md; exit 1
-    when an invariant broke on any day. ``SOAK_DIR`` keeps the factory's files there."""
-    days = int(argv[argv.index("--days") + 1]) if "--days" in argv else 30
-    kept = os.environ.get("SOAK_DIR")
-    import tempfile
-
-    where = Path(kept) if kept else Path(tempfile.mkdtemp(prefix="factory-soak-"))
+    """``python -m benchmarks soak``: printed, not written to results.md; exit 1 when an
+    invariant broke on any day or a capability the days could fire never did. ``SOAK_DIR``
+    keeps the factory's files there."""
     try:
-        world, lived = soak(where, days)
-        missing = unfired(world, lived)
+        options = _options(argv)
+    except SystemExit as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    if options["mutants"] is not None:
+        from benchmarks.soak_mutants import main as mutants_main
+
+        return mutants_main(options["mutants"], options["--seed"])
+    kept = os.environ.get("SOAK_DIR")
+    where = Path(kept) if kept else Path(tempfile.mkdtemp(prefix="soak-"))
+    say = (lambda _: None) if options["json"] else print
+    try:
+        lived = soak(where, options["--days"], options["--seed"], say, github=options["--github"])
+        result = verdict(lived, options["--days"], options["--seed"])
     finally:
         if not kept:
             shutil.rmtree(where, ignore_errors=True)
-    print("\n".join(soak_rows(lived)))
-    print(f"never fired: {', '.join(missing)}" if missing else "every capability fired")
-    return 1 if missing or any(d.broken for d in lived) else 0
+    if options["json"]:
+        print(json.dumps(result.to_json(), indent=1))
+    else:
+        print(result.text())
+    return 0 if result.held else 1
+
+
+def soak_section(days: int = 30, seed: int = SEED) -> str:
+    """The soak as ``benchmarks/results.md`` shows it: one row per day of one run, then the
+    mutation table (``--mutants``: every fault, on a scratch copy)."""
+    from benchmarks.soak_mutants import run, table
+
+    began = time.monotonic()
+    where = Path(tempfile.mkdtemp(prefix="soak-"))
+    try:
+        result = verdict(soak(where, days, seed, say=lambda _: None), days, seed)
+    finally:
+        shutil.rmtree(where, ignore_errors=True)
+    soaked = time.monotonic() - began
+    held = sum(not d.broken for _, stretch in result.lived for d in stretch)
+    missing = [f"{forge}: {', '.join(m)}" for forge, m in result.missing.items() if m]
+    fired = (
+        f"Never fired: {'; '.join(missing)}."
+        if missing
+        else ("Every capability fired, on the local forge and on the GitHub stand-in.")
+    )
+    began = time.monotonic()
+    base, outcomes = run(None, seed, say=lambda _: None)
+    mutated = time.monotonic() - began
+    return (
+        f"## {days} days unattended (`python -m benchmarks soak --days {days} --seed {seed}`)"
+        f"\n\nOne factory on the soak's notes app (`benchmarks/soak_world.yaml`), the scripted "
+        f"model priced as the models it names, the last days on the GitHub stand-in through "
+        f"PyGithub; {soaked:.0f} s in all; the figures and the invariants of each day are read "
+        f"from the factory's own records. Every invariant held on {held} of {days} days. "
+        f"{fired}\n\n" + "\n".join(result.rows()) + "\n\n"
+        f"## The soak proves itself (`python -m benchmarks soak --mutants`)\n\n"
+        f"Each fault put into a scratch copy of the harness, one at a time, and the shortest "
+        f"soak that shows it run on the copy ({mutated:.0f} s in all).\n\n"
+        + table(base, outcomes, seed)
+        + "\n"
+    )

@@ -316,6 +316,7 @@ def file_once(
     if issue is None:
         block = forge.markers.block("issue", 0, base64.urlsafe_b64encode(key.encode()).decode())
         issue = create_own_issue(forge, title, f"{body}\n\n{block}")
+        fault_point("forge.issue.filed")  # filed, its run's record not yet written
     if reopen and issue.state != "open":
         forge.reopen_issue(issue.number)
     if state is not None and not set(issue.labels) & set(STATE_LABELS):

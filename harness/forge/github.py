@@ -317,7 +317,7 @@ class GitHubForge:
                 idempotent=False,
                 lookup=lambda: self.find_comment(number, key),
             )
-            fault_point("github.comment.posted")
+            fault_point("forge.comment.posted")
             self.snapshot.remember(self.snapshot.known(number))  # its update time moved
             memo = PROCESS.part(_OwnComments)
             mine = memo.peek(self._at(number))

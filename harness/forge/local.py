@@ -5,6 +5,7 @@ Merges go through git."""
 from __future__ import annotations
 
 from harness.errors import ForgeError, GitError
+from harness.faults import fault_point
 from harness.forge.base import (
     LABELS,
     Comment,
@@ -81,7 +82,9 @@ class LocalForge:
 
     def post_comment(self, number: int, key: str, body: str) -> Comment:
         tag = self.markers.tag(number, key)
-        return self.store.insert_comment(number, self.bot_login, f"{tag}\n{body}", tag)
+        posted = self.store.insert_comment(number, self.bot_login, f"{tag}\n{body}", tag)
+        fault_point("forge.comment.posted")  # posted, its run's record not yet written
+        return posted
 
     # pull requests
     def find_pr(self, branch: str) -> PullRequest | None:

@@ -1,4 +1,5 @@
-"""Branch names the factory may write: ``factory/issue-<N>-<salt>``, safe for any title (B15)."""
+"""Branch names the factory may write: ``factory/issue-<N>-<salt>``, safe for any title (B15),
+and a lesson's ``factory/lesson-<12 hex>`` (harness/lessons)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import hashlib
 import re
 
 PREFIX = "factory/issue-"
-_FACTORY = re.compile(r"^factory/issue-[1-9][0-9]{0,9}-[0-9a-f]{8}$")
+_FACTORY = re.compile(r"^factory/(?:issue-([1-9][0-9]{0,9})-[0-9a-f]{8}|lesson-[0-9a-f]{12})$")
 
 
 def branch_name(issue: int, title: str, salt: str | None = None) -> str:
@@ -19,10 +20,11 @@ def branch_name(issue: int, title: str, salt: str | None = None) -> str:
 
 
 def is_factory_branch(name: str) -> bool:
-    """The applier writes only branches of this exact shape."""
+    """The applier writes only branches of these exact shapes: an issue's, a lesson's."""
     return bool(_FACTORY.match(name))
 
 
 def issue_of(name: str) -> int | None:
-    """The issue a factory branch was made for (None: not a factory branch)."""
-    return int(name[len(PREFIX) :].split("-")[0]) if is_factory_branch(name) else None
+    """The issue a factory branch was made for (None: not an issue's branch)."""
+    found = _FACTORY.match(name)
+    return int(found[1]) if found and found[1] else None

@@ -15,6 +15,7 @@ from pathlib import Path
 from harness.caches import PROCESS, Locks
 from harness.cpu import waiting
 from harness.errors import GitError
+from harness.git.branches import is_factory_branch
 from harness.git.repo import GitRepo
 
 _ASKPASS = """#!/bin/sh
@@ -62,8 +63,9 @@ class Remote:
             self.repo.git(*args, env=env)
 
     def push(self, sha: str, branch: str) -> None:
-        """Set the remote ``branch`` to ``sha`` (the factory's own branches only)."""
-        if not branch.startswith("factory/issue-"):
+        """Set the remote ``branch`` to ``sha`` (the factory's own branches only: an issue's
+        or a lesson's)."""
+        if not is_factory_branch(branch):
             raise GitError(f"push: {branch} is not a factory branch")
         self._git("push", "--porcelain", self.url, f"+{sha}:refs/heads/{branch}")
 

@@ -116,7 +116,9 @@ def _stopped(spec: AgentSpec, response: Response, turn: int) -> None:
 
 def checked_call(model: Model, hooks: AgentHooks, request: Request) -> tuple[Response, CallRecord]:
     """One model call: the hooks' checks before it (they raise to refuse it), then the call,
-    priced (only the real API costs anything) and handed to the hooks as a record."""
+    priced and handed to the hooks as a record. A scripted answer is priced as the model
+    the request names prices the same tokens, so budgets hold offline as they do online; a
+    replayed answer was paid for when it was recorded."""
     hooks.before_call(request)
     with waiting():  # the run's CPU slot goes to another run while the model answers
         started = time.monotonic()
@@ -124,7 +126,7 @@ def checked_call(model: Model, hooks: AgentHooks, request: Request) -> tuple[Res
         duration_s = time.monotonic() - started  # waiting for the next turn is the engine's
     usage = Usage.from_response(response)
     model_id = str(request["model"])
-    paid = model.kind == "anthropic"  # only the real API costs anything
+    paid = model.kind != "replay"
     record = CallRecord(
         model=model_id,
         usage=usage,

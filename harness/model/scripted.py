@@ -34,6 +34,9 @@ StopReason = Literal[
     "model_context_window_exceeded",
 ]
 PAUSED = "(paused; the turn goes on)"
+# what a provider counts as a call's input tokens (the usage the answer reports, priced as the
+# model the request names prices it: harness/model/agent.py)
+_COUNTED = ("system", "tools", "messages")
 
 
 class Action(BaseModel):
@@ -204,7 +207,7 @@ class ScriptedModel:
             or ("tool_use" if any(b["type"] == "tool_use" for b in content) else "end_turn"),
             "stop_sequence": None,
             "usage": {
-                "input_tokens": estimate_tokens([request.get("system"), request.get("messages")]),
+                "input_tokens": estimate_tokens([request.get(k) for k in _COUNTED]),
                 "output_tokens": estimate_tokens(content),
                 "cache_creation_input_tokens": 0,
                 "cache_read_input_tokens": 0,

@@ -401,6 +401,17 @@ def test_the_token_is_in_no_command_line(
     assert all(TOKEN not in s for s in seen)
 
 
+def test_a_lesson_is_proposed_on_its_own_branch(hub, empty_repo: Path, tmp_path: Path) -> None:
+    """A lesson's branch (``factory/lesson-<12 hex>``, harness/lessons) is the factory's to
+    push: its pull request opens on GitHub (the soak found every lesson refused there)."""
+    forge = github_forge(hub, empty_repo, tmp_path / "state")
+    branch = "factory/lesson-0123456789ab"
+    head = _branch(empty_repo, tmp_path / "wt", branch, "a lesson\n")
+    pr = forge.open_pr(0, branch, "main", "A lesson", "Why")
+    assert GitRepo(hub.bare).rev_parse(f"refs/heads/{branch}") == head
+    assert forge.find_pr(branch) == pr
+
+
 def test_beyond_its_scope_every_write_is_refused(hub, empty_repo: Path, tmp_path: Path) -> None:
     """T9: no push to production or to any branch but the factory's, no force over a moved
     production, no merge of a head other than the one validated."""
@@ -409,7 +420,8 @@ def test_beyond_its_scope_every_write_is_refused(hub, empty_repo: Path, tmp_path
     production = bare.rev_parse("refs/heads/main")
     number = hub.open_issue("t", "b")
     evil = _branch(empty_repo, tmp_path / "wt", f"factory/issue-{number}-0000beef", "x\n")
-    for branch in ("main", "refs/heads/main", "release", "factory-issue-1", "factory/other"):
+    wrong = ("factory-issue-1", "factory/other", "factory/issue-1-x", "factory/lesson-main")
+    for branch in ("main", "refs/heads/main", "release", *wrong):
         with pytest.raises(GitError, match="not a factory branch"):
             forge.remote.push(evil, branch)
         with pytest.raises(ForgeError):

@@ -205,3 +205,27 @@ def test_a_regression_heal_blamed_on_a_factory_merge_cites_the_files_it_changed(
     assert [(c["issue"], c["file"]) for c in regression] == [(7, "app.py")]
     assert regression[0]["words"] == f"regression since {culprit[:12]}: 1 of 1 checks fail again"
     assert lesson["independent"] == 3  # issues 1 and 2 (the reviewer), 7 (the regression)
+
+
+def test_a_rehearsal_stopped_after_its_first_backtest_still_makes_a_proposal() -> None:
+    """The lessons' budget can stop the rehearsal after production's backtest: the pull
+    request shows that summary and why it stopped (the soak found the body failing there)."""
+    from harness.engine.templates import Templates
+
+    before = {"resolved": 1, "would_merge": 1, "false_merges": 0, "missed": 0, "cost_usd": 0.1}
+    case = {"id": "15@e2c3", "issue": 15, "resolved": False, "route": None, "triage": None}
+    case |= {"changed": None}
+    rehearsal = {"backtests": ["bt-1"], "cases": [case], "before": before, "after": {}}
+    rehearsal |= {"few": None}  # as the record has it: enough past cases
+    body = Templates().render(
+        "comments/lesson_pr.md.j2",
+        lesson={"about": "gate:tests_kept", "citations": [], "independent": 2},
+        edit={"file": "factory_rules.md", "title": "A rule", "why": "Twice refused."},
+        diff="+ a rule",
+        proposal={
+            "branch": "factory/lesson-1",
+            "rehearsal": {**rehearsal, "stopped": "budget lessons.max_usd would be exceeded"},
+        },
+    )
+    assert "| before | 1 | 1 | 0 | 0 |" in body and "| after |" not in body
+    assert "The rehearsal stopped: budget lessons.max_usd would be exceeded" in body

@@ -189,13 +189,30 @@ def test_record_then_replay_offline(server, tmp_path: Path) -> None:
     assert len(files) == 3
     for f in files:
         assert KEY not in f.read_text()
-    replayed = run_agent(ReplayModel(tmp_path / "rec"), spec, handlers, Hooks())
+    paid_again = Hooks()
+    replayed = run_agent(ReplayModel(tmp_path / "rec"), spec, handlers, paid_again)
     assert replayed.output == first.output
+    assert [r.cost_usd for r in paid_again.records] == [0.0] * 3  # paid when it was recorded
     other = AgentSpec(
         "planner", "claude-sonnet-5-5", GOV, "Plan it.", "Issue 9", ["read_file"], "submit_plan", 5
     )
     with pytest.raises(ModelError, match="no recording"):
         run_agent(ReplayModel(tmp_path / "rec"), other, handlers, Hooks())
+
+
+def test_a_scripted_answer_is_priced_as_the_model_it_names_prices_its_tokens() -> None:
+    """The scripted model reports the tokens a provider counts (the tools too), and the call
+    is priced as the named model prices them: budgets hold offline as online."""
+    hooks = Hooks()
+    spec = AgentSpec(
+        "planner", "claude-sonnet-5-5", GOV, "Plan it.", "Issue 1", ["read_file"], "submit_plan", 5
+    )
+    run_agent(ScriptedModel(plan_rules()), spec, {"read_file": lambda d: "x = 1"}, hooks)
+    first = hooks.records[0]
+    assert first.cost_usd > 0
+    assert first.cost_usd == pytest.approx(cost_usd("claude-sonnet-5-5", first.usage))
+    tools = json.dumps(hooks.requests[0]["tools"])
+    assert first.usage.input_tokens > len(tools) // 4  # the tools' definitions are counted
 
 
 def test_pricing() -> None:

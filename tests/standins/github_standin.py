@@ -19,7 +19,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import re
+import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -309,6 +311,18 @@ class GitHubStandIn:
             number = self._next_number()
             self.issues[number] = _Issue(number, title, body, author, _now(), _now())
             return number
+
+    def edit_issue(self, number: int, title: str, body: str) -> None:
+        """What its author's edit does: new title and body, same number."""
+        with self._lock:
+            issue = self.issues[number]
+            issue.title, issue.body, issue.updated_at = title, body, _now()
+
+    def close_issue(self, number: int) -> None:
+        """What a maintainer's click on "Close issue" does."""
+        with self._lock:
+            issue = self.issues[number]
+            issue.state, issue.closed_at, issue.updated_at = "closed", _now(), _now()
 
     def delete_issue(self, number: int) -> None:
         """What an administrator's deletion does: the issue leaves every listing, and
@@ -846,14 +860,42 @@ class GitHubStandIn:
             raise GitHubError(405, "Merge commits are the only method allowed here")
         title = str(data.get("commit_title") or f"Merge pull request #{pull.number}")
         assert head is not None
-        try:
-            sha = GitRepo(self.bare).merge_branch(pull.base, pull.head, head, title)
-        except GitError as exc:
-            raise GitHubError(405, "Pull Request is not mergeable") from exc
+        sha = self._merge_as_github(pull.base, head, title)
         pull.merged, pull.merge_sha, pull.merged_at = True, sha, _now()
         pull.merged_by = self.bot_login
         issue.state, issue.closed_at, issue.updated_at = "closed", _now(), _now()
         return 200, {"sha": sha, "merged": True, "message": "Pull Request successfully merged"}, {}
+
+    def _merge_as_github(self, base: str, head: str, title: str) -> str:
+        """The merge commit GitHub makes: authored by the user who merged (its noreply
+        address), committed by GitHub, on ``base`` moved only if it did not move meanwhile."""
+        bare = GitRepo(self.bare)
+        old = bare.rev_parse(f"refs/heads/{base}")
+        try:
+            tree, conflicts = bare.merged_tree(str(old), head)
+        except GitError as exc:
+            raise GitHubError(405, "Pull Request is not mergeable") from exc
+        if conflicts:
+            raise GitHubError(405, "Pull Request is not mergeable")
+        env = {
+            **os.environ,
+            "GIT_AUTHOR_NAME": self.bot_login,
+            "GIT_AUTHOR_EMAIL": f"1+{self.bot_login}@users.noreply.github.com",
+            "GIT_COMMITTER_NAME": "GitHub",
+            "GIT_COMMITTER_EMAIL": "noreply@github.com",
+        }
+        made = ["commit-tree", tree, "-p", str(old), "-p", head, "-m", title]
+        sha = self._git(made, env)
+        self._git(["update-ref", f"refs/heads/{base}", sha, str(old)], env)
+        return sha
+
+    def _git(self, args: list[str], env: dict[str, str]) -> str:
+        done = subprocess.run(
+            ["git", *args], cwd=self.bare, env=env, capture_output=True, text=True, check=False
+        )
+        if done.returncode:
+            raise GitHubError(405, f"Pull Request is not mergeable: {done.stderr.strip()}")
+        return done.stdout.strip()
 
     def _get_commit(self, sha: str, **_: Any) -> tuple[int, Any, dict[str, str]]:
         full = GitRepo(self.bare).rev_parse(sha)
