@@ -16,14 +16,14 @@ import os
 import subprocess
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import MappingProxyType
-from typing import Any, cast
+from typing import cast
 
 import git  # GitPython: the one module that imports it
 import yaml
+from pydantic import BaseModel
 
 from harness.caches import PROCESS, Memo
 from harness.paths import workflows_dir
@@ -37,21 +37,33 @@ class _Clock:
     seconds: float = 0.0
 
 
-# How every git process starts, shipped as data: ``workflows/git/hardening.yaml``.
-HARDENING: Mapping[str, Any] = MappingProxyType(
+class Hardening(BaseModel, frozen=True, extra="forbid"):
+    """How every git process starts and what a repository's own configuration may not set,
+    shipped as data (``workflows/git/hardening.yaml``, its comments say what each is)."""
+
+    command_line: tuple[str, ...]
+    reads_worktree: frozenset[str]
+    passed: tuple[str, ...]
+    identity: tuple[str, ...]
+    default_identity: dict[str, str]
+    environment: dict[str, str]
+    refused_keys: tuple[str, ...]
+
+
+HARDENING = Hardening.model_validate(
     yaml.load((workflows_dir() / "git" / "hardening.yaml").read_bytes(), yaml.CSafeLoader)
 )
 # command-line configuration of every git invocation (it wins over the repository's own)
-SAFE_CONFIG: tuple[str, ...] = tuple(HARDENING["command_line"])
+SAFE_CONFIG = HARDENING.command_line
 
 
 def git_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The whole environment of a git process: built here, never inherited wholesale."""
-    env = {key: os.environ[key] for key in HARDENING["passed"] if key in os.environ}
+    env = {key: os.environ[key] for key in HARDENING.passed if key in os.environ}
     env.setdefault("PATH", "/usr/bin:/bin")
-    env.update(HARDENING["default_identity"])
-    env.update({key: os.environ[key] for key in HARDENING["identity"] if os.environ.get(key)})
-    env.update(HARDENING["environment"])
+    env.update(HARDENING.default_identity)
+    env.update({key: os.environ[key] for key in HARDENING.identity if os.environ.get(key)})
+    env.update(HARDENING.environment)
     if extra:
         env.update(extra)
     return env

@@ -39,7 +39,7 @@ class GitIntegrityError(GitError):
 
 
 # keys that make git run a program and that no command-line setting switches off
-REFUSED_KEYS: tuple[str, ...] = tuple(HARDENING["refused_keys"])
+REFUSED_KEYS = HARDENING.refused_keys
 
 
 def git_dir(path: Path) -> Path:

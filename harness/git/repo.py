@@ -30,7 +30,7 @@ PER_WORKTREE = re.compile(r"(?:[A-Z_]*HEAD(?:$|[\^~:@])|refs/(?:bisect|worktree|
 
 # commands that read a working tree's untracked files: in a linked worktree (where agents
 # work) none runs before the tree is checked for ``.git`` entries below its root
-READS_WORKTREE = frozenset(HARDENING["reads_worktree"])
+READS_WORKTREE = HARDENING.reads_worktree
 
 
 def _text(data: bytes) -> str:
