@@ -10,7 +10,6 @@ import json
 import os
 import select
 import shlex
-import signal
 import socket
 import subprocess
 import threading
@@ -19,7 +18,7 @@ from types import MappingProxyType
 
 from harness.sandbox import seccomp
 from harness.sandbox.app import enter_network
-from harness.sandbox.bwrap import SAFE_PATH, SYSTEM, View, bwrap_argv
+from harness.sandbox.bwrap import SAFE_PATH, SYSTEM, Sandbox, View, bwrap_argv
 from harness.sandbox.holding import connectable
 from harness.sandbox.limits import BROWSER_LIMITS, Cgroup, limited
 from harness.sandbox.peers import Peers
@@ -103,12 +102,6 @@ class Launcher:
         )
 
 
-def _kill(proc: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-
-
 class BrowserBroker:
     """Starts one confined Chromium for the sealed validator. On the Unix socket ``path``
     (bound into the seal) its relay sends Chromium's arguments with its pipe ends; the
@@ -142,7 +135,7 @@ class BrowserBroker:
             if thread is not None:
                 thread.join(timeout=30)
         if self.proc is not None and self.proc.poll() is None:
-            _kill(self.proc)
+            Sandbox._kill(self.proc)
 
     def _serve(self) -> None:
         """Every connection until the listener closes: a stranger's is refused (and kept), the
@@ -180,7 +173,7 @@ class BrowserBroker:
         try:
             ready, _, _ = select.select([exited, conn.fileno()], [], [])
             if exited not in ready:
-                _kill(proc)
+                Sandbox._kill(proc)
             return proc.wait()
         finally:
             os.close(exited)

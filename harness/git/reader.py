@@ -14,7 +14,6 @@ the least recently used closed first, and a reader whose git ended is started ag
 from __future__ import annotations
 
 import os
-import subprocess
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -57,12 +56,6 @@ class Reader:
         self.contents = contents
         self._lock = threading.Lock()
         self._git = HardenedGit(path)
-
-    @property
-    def _proc(self) -> subprocess.Popen[bytes] | None:
-        """The ``cat-file`` running, if any."""
-        cmd = self._git.cat_file_all if self.contents else self._git.cat_file_header
-        return cmd.proc if cmd is not None else None
 
     def find(self, names: list[str]) -> list[Found | None]:
         """What each of ``names`` resolves to (``None``: nothing; one with a newline: not sent)."""

@@ -331,8 +331,6 @@ class Sandbox:
         finally:
             if limit_hit is not None or proc.poll() is None:
                 self._kill(proc)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=10)
             cgroup.remove()
             proc.stdout.close()
         limit_hit, held = meter.finish(limit_hit)
@@ -370,5 +368,9 @@ class Sandbox:
 
     @staticmethod
     def _kill(proc: subprocess.Popen[bytes]) -> None:
+        """``proc``'s process group killed, and ``proc`` reaped (waited for ten seconds at
+        most): every process the sandbox, the proxy, the app or the browser started ends here."""
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=10)

@@ -170,7 +170,6 @@ def _started(pid: int) -> str | None:
 
 def _end(proc: subprocess.Popen[bytes], cgroup: Cgroup) -> None:
     Sandbox._kill(proc)
-    proc.wait()
     cgroup.remove()
 
 
@@ -285,7 +284,6 @@ class _Squid:
         proc, self.proc = self.proc, None
         if proc is not None:
             Sandbox._kill(proc)
-            proc.wait()
 
     def stop(self) -> None:
         self._kill()

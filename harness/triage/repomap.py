@@ -14,6 +14,7 @@ import re2  # type: ignore[import-untyped]
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from harness.engine.templates import Templates
 from harness.git.repo import GitRepo
 from harness.globs import matching
 from harness.paths import workflows_dir
@@ -48,6 +49,7 @@ class MapRules(BaseModel):
     first: list[str]
     routes: list[RouteRule]
     templates: list[str]
+    layout: str  # the map's text, a Jinja template of what was found
 
 
 @cache
@@ -62,18 +64,16 @@ def map_rules() -> tuple[MapRules, str]:
 def repository_map(repo: GitRepo, commit: str, rules: MapRules) -> str:
     """The map of ``commit``, at most ``rules.max_chars`` characters."""
     paths = repo.list_tree(commit)
-    routes = _routes(repo, commit, paths, rules)
     templates = [p for p in paths if matching(p, rules.templates)]
-    lines = [f"The production branch holds {len(paths):,} files.", "", "Files:"]
-    lines += [f"  {line}" for line in _listing(paths, rules.listing_chars)]
-    if routes:
-        lines += ["", "Routes its code declares (found by pattern; there may be others):"]
-        lines += [f"  {path}: {', '.join(found)}" for path, found in routes.items()]
-    if templates:
-        shown = templates[: rules.max_templates]
-        more = len(templates) - len(shown)
-        lines += ["", "Templates:", "  " + ", ".join(shown) + (f" and {more} more" if more else "")]
-    text = "\n".join(lines)
+    shown = templates[: rules.max_templates]
+    text = Templates().render_string(
+        rules.layout,
+        files=len(paths),
+        listing=_listing(paths, rules.listing_chars),
+        routes=_routes(repo, commit, paths, rules),
+        shown=shown,
+        more=len(templates) - len(shown),
+    )
     if len(text) > rules.max_chars:
         note = f"\n[map cut at {rules.max_chars:,} characters of {len(text):,}]"
         text = text[: rules.max_chars - len(note)] + note

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 from harness.caches import PROCESS
-from harness.git.reader import _KEEP, _Readers, reader
+from harness.git.reader import _KEEP, Reader, _Readers, reader
 from harness.git.repo import GitRepo
 
 
@@ -52,16 +52,22 @@ def test_refs_and_objects_written_meanwhile_are_read_as_they_are_now(tmp_path: P
     assert reader(repo.path) is process  # all of it answered by the one process
 
 
+def _running(found: Reader) -> subprocess.Popen[bytes] | None:
+    """The ``cat-file`` a check reader runs, if any."""
+    cmd = found._git.cat_file_header
+    return cmd.proc if cmd is not None else None
+
+
 def test_a_reader_whose_git_ended_is_started_again(tmp_path: Path) -> None:
     repo = GitRepo.init(tmp_path / "r", "main")
     head = _commit(repo.path, "a")
     assert repo.rev_parse("HEAD") == head
-    proc = reader(repo.path)._proc
+    proc = _running(reader(repo.path))
     assert proc is not None
     proc.kill()
     proc.wait()
     assert repo.rev_parse("HEAD") == head
-    assert reader(repo.path)._proc is not proc
+    assert _running(reader(repo.path)) is not proc
 
 
 def test_names_that_could_be_options_or_requests_resolve_to_nothing(tmp_path: Path) -> None:
