@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from harness.cli.common import emit_json, json_option, repo_root, state_dir, terminal_safe
+from harness.cli.common import (
+    emit_json,
+    json_option,
+    repo_root,
+    report_lines,
+    state_dir,
+    terminal_safe,
+)
 
 if TYPE_CHECKING:
     from harness.store.db import Store
@@ -97,19 +104,8 @@ def status(ctx: click.Context, as_json: bool, window_days: int) -> None:
     if as_json:
         emit_json(data)
         return
-    stopped = data["stop_reason"]
-    counts = data["outcomes"]
-    click.echo(f"kill switch: {'ENGAGED (' + str(stopped) + ')' if stopped else 'off'}")
-    words = ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
-    click.echo(f"runs: {sum(data['runs'].values())}; the newest, by outcome: {words or 'none'}")
-    click.echo(
-        f"spend today: ${data['spend_today_usd']:.4f}  (all time ${data['spend_total_usd']:.4f})"
-    )
-    for line in review_lines(data):
+    for line in report_lines("status.txt.j2", **data):
         click.echo(line)
-    for m in data["models"]:
-        tier = f"kind:{m['kind']} {m['role']} {m['model']}"
-        click.echo(f"{tier}: {m['merged']}/{m['attempts']} merged")
 
 
 def status_data(root: Path, store: Store, window_days: int) -> dict[str, Any]:
@@ -147,19 +143,6 @@ def _review_state(root: Path, store: Store, days: int) -> dict[str, Any]:
         return {**found, "trust": [], "trust_error": str(exc).replace("\n", " ")}
     states = configured_states(store, settings)
     return {**found, "trust": [t.to_json() for t in states]}
-
-
-def review_lines(data: dict[str, Any]) -> list[str]:
-    index = data["autonomy_index"]
-    overall = "-" if index["overall"] is None else f"{index['overall']:.0%}"
-    lines = [
-        f"autonomy index ({index['window_days']} days): {overall} "
-        f"({index['autonomous']} of {index['finished']} finished issues without a person)"
-    ]
-    for t in data["trust"]:
-        state = "auto" if t["auto"] else f"review ({t['earned']}/{t['earn_after']} earned)"
-        lines.append(f"trust kind:{t['kind']}: {state}")
-    return lines
 
 
 # what ``factory report --json`` shows of each step, after its id

@@ -18,28 +18,18 @@ from harness.artifacts import (
     SetupRun,
 )
 from harness.engine.records import RunRecords
-from harness.paths import workflows_dir
 
 
 def summary_lines(records: RunRecords, state_dir: Path, run_id: str) -> list[str]:
     """The lines ``workflows/report/summary.txt.j2`` makes of the run's records."""
-    import jinja2
-
-    from harness.cli.common import terminal_safe
+    from harness.cli.common import report_lines
 
     runs = [run for _, run in records.every(HoldoutRun) if not _earlier(run)]
     shots = next((run.shots_dir for run in reversed(runs) if run.shots_dir), None)
     kept = (shots, str(state_dir / "transcripts" / run_id))
     checked = records.newest(CheckResult)
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(workflows_dir() / "report"),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,  # noqa: S701 (plain text for a terminal, not HTML)
-    )
-    env.filters["terminal_safe"] = terminal_safe
-    text = env.get_template("summary.txt.j2").render(
+    return report_lines(
+        "summary.txt.j2",
         decision=records.decision(),
         pr=records.pr(),
         gates=records.gates(),
@@ -56,9 +46,6 @@ def summary_lines(records: RunRecords, state_dir: Path, run_id: str) -> list[str
         ],
         evidence=[path for path in kept if path and Path(path).exists()],
     )
-    # every line the template writes ends in a newline; split at those alone (a record's text
-    # may hold other characters str.splitlines cuts at)
-    return text.split("\n")[:-1]
 
 
 def network_lines(records: RunRecords) -> list[str]:
