@@ -155,43 +155,31 @@ _STEP_KEYS = "attempt status started_at finished_at duration_s model_s subproces
 @click.pass_context
 def report(ctx: click.Context, run_id: str, as_json: bool) -> None:
     """One run: its steps, timings, model calls, costs and evidence."""
-    from harness.cli.summary import summary_lines
+    from harness.cli.summary import summary
     from harness.engine.records import RunRecords
     from harness.store.outcomes import shown
 
     store = _store(ctx)
     data, change, chosen = report_data(repo_root(ctx), store, run_id)
     run = store.get_run(run_id)
-    suites = data["suite_runs"]
     if as_json:
         emit_json(data)
         return
-    about = f" issue {run.issue}" if run.issue is not None else ""  # a heal: production's
-    click.echo(f"run {run.id}: {run.workflow}{about} — {shown(data['outcome'], run.status)}")
-    if run.reason:
-        click.echo(terminal_safe(f"reason: {run.reason}"))
-    click.echo(
-        f"cost ${data['cost_usd']:.4f}, {data['input_tokens']} input / "
-        f"{data['output_tokens']} output tokens"
-    )
     by_model: dict[str, list[float]] = {}
     for call in store.calls(run_id):  # an escalated attempt's tier, and what it cost
         by_model.setdefault(str(call["model"]), []).append(float(call["cost_usd"]))
-    for model, costs in sorted(by_model.items()):
-        click.echo(f"  {model}: ${sum(costs):.4f} in {len(costs)} calls")
-    records = RunRecords(store.steps(run_id))
-    for line in summary_lines(records, state_dir(repo_root(ctx)), run.id):
+    steps = store.steps(run_id)
+    for line in report_lines(
+        "report.txt.j2",
+        run=run,
+        data=data,
+        outcome=shown(data["outcome"], run.status),
+        by_model=sorted(by_model.items()),
+        chosen=chosen,
+        steps=steps,
+        **summary(RunRecords(steps), state_dir(repo_root(ctx)), run.id),
+    ):
         click.echo(line)
-    whose = f"issue {run.issue}" if run.issue is not None else "this run"
-    click.echo(f"suite runs for {whose}: {suites} (docs/testing.md)")
-    click.echo("".join(terminal_safe(f"  chosen tests: `{c}`\n") for c in chosen), nl=False)
-    click.echo("steps:")
-    for rec in store.steps(run_id):
-        line = f"  {rec.step_id} #{rec.attempt}: {rec.status} ({rec.duration_s or 0:.2f}s)"
-        click.echo(terminal_safe(line + (f" — {rec.error}" if rec.error else "")))
-        if rec.status == "failed" and rec.outputs.get("output"):
-            output = str(rec.outputs["output"])[-2000:].replace("\n", "\n    ")
-            click.echo(terminal_safe("    " + output))
     if change is not None:  # the change beside its gates; paged on a terminal
         head = f"change: PR {change.pr} ({change.branch}) {change.base[:12]}...{change.head[:12]}"
         click.echo_via_pager(terminal_safe(head + "\n" + change.text))

@@ -5,6 +5,7 @@ records its steps kept, by type (``RunRecords``), newest winning."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from harness.artifacts import (
     Artifact,
@@ -20,32 +21,29 @@ from harness.artifacts import (
 from harness.engine.records import RunRecords
 
 
-def summary_lines(records: RunRecords, state_dir: Path, run_id: str) -> list[str]:
-    """The lines ``workflows/report/summary.txt.j2`` makes of the run's records."""
-    from harness.cli.common import report_lines
-
+def summary(records: RunRecords, state_dir: Path, run_id: str) -> dict[str, Any]:
+    """What ``workflows/report/summary.txt.j2`` words of the run's records."""
     runs = [run for _, run in records.every(HoldoutRun) if not _earlier(run)]
     shots = next((run.shots_dir for run in reversed(runs) if run.shots_dir), None)
     kept = (shots, str(state_dir / "transcripts" / run_id))
     checked = records.newest(CheckResult)
-    return report_lines(
-        "summary.txt.j2",
-        decision=records.decision(),
-        pr=records.pr(),
-        gates=records.gates(),
-        journeys=next((run.journeys for run in reversed(runs) if run.journeys), []),
-        network=network_lines(records),
-        diagnosed=records.newest(Diagnosis),
-        blame=records.newest(Blame),
-        healed=records.newest(Healed),
-        validator=checked.validator if checked is not None else None,
-        refused=[
+    return {
+        "decision": records.decision(),
+        "pr": records.pr(),
+        "gates": records.gates(),
+        "journeys": next((run.journeys for run in reversed(runs) if run.journeys), []),
+        "network": network_lines(records),
+        "diagnosed": records.newest(Diagnosis),
+        "blame": records.newest(Blame),
+        "healed": records.newest(Healed),
+        "validator": checked.validator if checked is not None else None,
+        "refused": [
             (step.step_id, who)
             for step, run in records.every(HoldoutRun)
             for who in (run.validator.refused if run.validator is not None else [])
         ],
-        evidence=[path for path in kept if path and Path(path).exists()],
-    )
+        "evidence": [path for path in kept if path and Path(path).exists()],
+    }
 
 
 def network_lines(records: RunRecords) -> list[str]:
