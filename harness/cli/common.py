@@ -162,6 +162,7 @@ def report_lines(template: str, **context: Any) -> list[str]:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        keep_trailing_newline=True,  # a template's last line is a line like the others
         autoescape=False,  # noqa: S701 (plain text for a terminal, not HTML)
     )
     env.filters["terminal_safe"] = terminal_safe
