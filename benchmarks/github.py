@@ -20,7 +20,7 @@ import yaml
 from benchmarks.figures import Figure
 from harness.cycle import run_cycle
 from harness.demo import generate
-from harness.forge.base import LABELS
+from harness.forge.base import factory_labels
 from harness.git.repo import GitRepo
 from harness.services import open_services
 from harness.triage.queue import triage_all
@@ -54,7 +54,7 @@ def github_repo(root: Path, issues: int, per_run: int) -> Iterator[tuple[Path, G
     with GitHubStandIn(git_root, token=TOKEN) as hub:
         hub.ci_conclusion = "success"
         hub.rate_limit = hub.rate_remaining = APP_MAX  # room for 1,000 issues in one run
-        for name, (color, description) in LABELS.items():
+        for name, (color, description) in factory_labels().items():
             hub.labels[name] = {"color": color, "description": description}
         for i in range(issues):
             hub.open_issue(f"Feature number {i} for the bench", f"Please add feature {i}.")

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import Field
 
 from harness.artifacts import AnalyserFinding
@@ -31,7 +30,7 @@ from harness.config.settings import Settings
 from harness.cpu import cpus
 from harness.git.repo import GitRepo
 from harness.globs import matching
-from harness.paths import workflows_dir
+from harness.paths import shipped_yaml
 from harness.sandbox.limits import Limits
 from harness.sandbox.policy import TREE
 from harness.sandbox.shared import service
@@ -67,9 +66,7 @@ class Analyser(Strict):
 def shipped_data() -> dict[str, Any]:
     """``workflows/analysers.yaml``: the analysers, and the manifests a dependency diff reads
     (read once per process; not to be changed)."""
-    return dict(
-        yaml.load((workflows_dir() / "analysers.yaml").read_text("utf-8"), yaml.CSafeLoader)
-    )
+    return dict(shipped_yaml("analysers.yaml"))
 
 
 def load_analysers(settings: Settings) -> list[Analyser]:

@@ -19,7 +19,7 @@ from harness.cycle import Progress, StageRow, run_cycle
 from harness.errors import UsageError
 from harness.forge.local import LocalForge
 from harness.git.repo import GitRepo
-from harness.paths import workflows_dir
+from harness.paths import shipped_yaml, workflows_dir
 from harness.store.db import Store
 
 
@@ -83,7 +83,7 @@ def run_demo(target: Path | None, progress: Progress = lambda _: None) -> DemoRe
     repo, state_dir, provider = generate(root)
     store = Store.open(state_dir)
     forge = LocalForge(store, GitRepo(repo))
-    issues = yaml.safe_load((workflows_dir() / "demo" / "issues.yaml").read_text())
+    issues = shipped_yaml("demo", "issues.yaml")
     for item in issues:
         forge.create_issue(item["title"], item["body"], item["author"])
     result = run_cycle(repo, state_dir, provider, max_parallel=3, progress=progress)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import unicodedata
+from functools import cache
 from pathlib import Path
+from typing import Any
 
 _PKG = Path(__file__).resolve().parent
 FLOWS = ".factory/workflows"  # a repository's workflow overrides (docs/workflows.md)
@@ -63,3 +65,12 @@ def workflows_dir() -> Path:
 
 def validators_dir() -> Path:
     return data_dir("validators")
+
+
+@cache
+def shipped_yaml(*parts: str) -> Any:
+    """The shipped data file ``workflows/<parts>`` as YAML reads it, read once per process: the
+    one copy every caller shares, so none may change it."""
+    import yaml  # when first needed: a command that reads no shipped data starts without it
+
+    return yaml.load(workflows_dir().joinpath(*parts).read_text("utf-8"), yaml.CSafeLoader)

@@ -308,9 +308,9 @@ def label_literals(tree: ast.Module, names: set[str]) -> list[str]:
 
 def test_label_names_are_written_once() -> None:
     """``forge/base.py`` names every label (``Label``); code elsewhere says ``Label.MERGED``."""
-    from harness.forge.base import LABELS
+    from harness.forge.base import factory_labels
 
-    names = {name for name in LABELS if name.startswith("factory:")}
+    names = {name for name in factory_labels() if name.startswith("factory:")}
     found = {
         name: hits
         for name, _, tree in modules()

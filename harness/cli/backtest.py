@@ -16,6 +16,7 @@ from harness.cli.common import (
     json_option,
     provider_override,
     repo_root,
+    report_lines,
     state_dir,
 )
 from harness.errors import MAX_INTEGER
@@ -73,27 +74,8 @@ def _print(result: dict[str, Any]) -> None:
             for row in rows
         ],
     )
-    s = result["summary"]
-    if not s["cases"] and not result.get("stopped"):
-        click.echo(
-            "0 cases: no first-parent commit of the production branch closes an issue the "
-            "forge holds (its message saying 'Fixes #N', 'Closes #N' or 'Resolves #N'), or "
-            "the manifest names none; --manifest FILE names cases by hand (docs/backtest.md)"
-        )
-    per = s["cost_per_resolved_usd"]
-    click.echo(
-        f"{s['cases']} cases ({s['finished']} finished): {s['accepted']} accepted, "
-        f"{s['resolved']} resolved, {s['would_merge']} would merge, "
-        f"{s['false_merges']} false merges, {s['missed']} missed, "
-        f"{s.get('unproven', 0)} unproven, {s.get('inconclusive', 0)} inconclusive; "
-        f"${s['cost_usd']:.4f}"
-        + (f", ${per:.4f} per resolved case" if per is not None else "")
-        + (
-            f"; {s['changed']} changed since {', '.join(s['compared_with'])}"
-            if "changed" in s
-            else ""
-        )
-    )
+    for line in report_lines("backtest.txt.j2", result=result):
+        click.echo(line)
 
 
 @click.command()

@@ -15,7 +15,7 @@ import click
 from click.decorators import FC
 
 from harness.errors import MAX_INTEGER, UsageError
-from harness.paths import path_problem
+from harness.paths import path_problem, workflows_dir
 
 if TYPE_CHECKING:
     from harness.engine.context import Services
@@ -150,3 +150,23 @@ def terminal_safe(text: str) -> str:
     moves, window titles), other control characters and bidi overrides are shown as escapes
     (``\\x1b``), never acted on. Newlines and tabs stay."""
     return _TERMINAL_UNSAFE.sub(lambda m: repr(m.group(0))[1:-1], text)
+
+
+def report_lines(template: str, **context: Any) -> list[str]:
+    """The lines the text template ``workflows/report/<template>`` writes of ``context``; its
+    ``terminal_safe`` filter shows untrusted text as a terminal may print it."""
+    import jinja2  # when first needed: a command that prints no report starts without it
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(workflows_dir() / "report"),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,  # a template's last line is a line like the others
+        autoescape=False,  # noqa: S701 (plain text for a terminal, not HTML)
+    )
+    env.filters["terminal_safe"] = terminal_safe
+    text = env.get_template(template).render(context)
+    # every line the template writes ends in a newline; split at those alone (a record's text
+    # may hold other characters str.splitlines cuts at)
+    return text.split("\n")[:-1]

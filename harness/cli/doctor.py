@@ -12,8 +12,8 @@ from harness.cli.common import (
     json_option,
     provider_override,
     repo_root,
+    report_lines,
     state_dir,
-    terminal_safe,
 )
 
 
@@ -50,25 +50,7 @@ def doctor(ctx: click.Context, as_json: bool, every_journey: bool, names: tuple[
     else:
         with live_line("doctor") as say:
             report = doing(progress=say)
-        click.echo(f"production commit {report.commit[:12]}")
-        for check in report.checks:
-            verdict = "PASS" if check.passed else "FAIL"
-            click.echo(f"{verdict}  {check.name}  ({check.seconds:.1f}s)  {check.detail}")
-            if check.output and not check.passed:
-                click.echo("      " + check.output.replace("\n", "\n      "))
-        for line in report.network.lines() if report.network else []:
-            click.echo(terminal_safe(line))
-        for warning in report.warnings:
-            click.echo(terminal_safe(f"WARNING  {warning}"))
-        ready = report.provider
-        click.echo(
-            f"model: {ready.kind} — {'ready' if ready.ready else 'NOT READY'}: {ready.detail}"
-        )
-        click.echo(f"state: {'intact' if health.ok else 'UNUSABLE'}: {health.detail}")
-        said = ", with a WARNING above" if report.warnings else ""
-        ok = report.ok and health.ok
-        click.echo(
-            f"all checks pass{said}" if ok else "a check failed: fix it before filing issues"
-        )
+        for line in report_lines("doctor.txt.j2", report=report, health=health):
+            click.echo(line)
     if not (report.ok and health.ok):
         ctx.exit(1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from harness.cli.common import emit_json, json_option
+from harness.cli.common import emit_json, json_option, report_lines
 from harness.errors import LeaseError
 
 
@@ -41,11 +41,8 @@ def health(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         emit_json({**shown, "green_now": green})
     else:
-        said = "green" if state.green else f"red: {state.reason}"
-        click.echo(f"production is {said}")
-        for key in ("outcome", "heal", "tracking", "reverting", "revert_landed"):
-            if shown.get(key):
-                click.echo(f"  {key}: {shown[key]}")
+        for line in report_lines("health.txt.j2", state=state, shown=shown):
+            click.echo(line)
     if not green:
         ctx.exit(1)
 

@@ -12,6 +12,7 @@ from harness.cli.common import (
     json_option,
     read_stdin_text,
     repo_root,
+    report_lines,
     state_dir,
     terminal_safe,
 )
@@ -145,13 +146,8 @@ def show(ctx: click.Context, number: int, as_json: bool) -> None:
     if as_json:
         emit_json(found.to_json(comments))
         return
-    safe = terminal_safe
-    click.echo(safe(f"#{found.number} {found.title}  [{found.state}] by {found.author}"))
-    click.echo(safe(f"labels: {', '.join(found.labels) or '-'}"))
-    click.echo("")
-    click.echo(safe(readable(found.body)))
-    for c in comments:  # as GitHub shows them: the markers and data blocks hidden
-        click.echo(safe(f"\n--- {c.author} at {c.created_at}\n{readable(c.body)}"))
+    for line in report_lines("issue.txt.j2", issue=found, comments=comments, readable=readable):
+        click.echo(line)
 
 
 @issue.command("label")

@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from harness.cli.common import emit_json, json_option, repo_root, state_dir, terminal_safe
+from harness.cli.common import (
+    emit_json,
+    json_option,
+    repo_root,
+    report_lines,
+    state_dir,
+    terminal_safe,
+)
 
 if TYPE_CHECKING:
     from harness.store.db import Store
@@ -97,19 +104,8 @@ def status(ctx: click.Context, as_json: bool, window_days: int) -> None:
     if as_json:
         emit_json(data)
         return
-    stopped = data["stop_reason"]
-    counts = data["outcomes"]
-    click.echo(f"kill switch: {'ENGAGED (' + str(stopped) + ')' if stopped else 'off'}")
-    words = ", ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
-    click.echo(f"runs: {sum(data['runs'].values())}; the newest, by outcome: {words or 'none'}")
-    click.echo(
-        f"spend today: ${data['spend_today_usd']:.4f}  (all time ${data['spend_total_usd']:.4f})"
-    )
-    for line in review_lines(data):
+    for line in report_lines("status.txt.j2", **data):
         click.echo(line)
-    for m in data["models"]:
-        tier = f"kind:{m['kind']} {m['role']} {m['model']}"
-        click.echo(f"{tier}: {m['merged']}/{m['attempts']} merged")
 
 
 def status_data(root: Path, store: Store, window_days: int) -> dict[str, Any]:
@@ -149,19 +145,6 @@ def _review_state(root: Path, store: Store, days: int) -> dict[str, Any]:
     return {**found, "trust": [t.to_json() for t in states]}
 
 
-def review_lines(data: dict[str, Any]) -> list[str]:
-    index = data["autonomy_index"]
-    overall = "-" if index["overall"] is None else f"{index['overall']:.0%}"
-    lines = [
-        f"autonomy index ({index['window_days']} days): {overall} "
-        f"({index['autonomous']} of {index['finished']} finished issues without a person)"
-    ]
-    for t in data["trust"]:
-        state = "auto" if t["auto"] else f"review ({t['earned']}/{t['earn_after']} earned)"
-        lines.append(f"trust kind:{t['kind']}: {state}")
-    return lines
-
-
 # what ``factory report --json`` shows of each step, after its id
 _STEP_KEYS = "attempt status started_at finished_at duration_s model_s subprocess_s error outputs"
 
@@ -172,43 +155,31 @@ _STEP_KEYS = "attempt status started_at finished_at duration_s model_s subproces
 @click.pass_context
 def report(ctx: click.Context, run_id: str, as_json: bool) -> None:
     """One run: its steps, timings, model calls, costs and evidence."""
-    from harness.cli.summary import summary_lines
+    from harness.cli.summary import summary
     from harness.engine.records import RunRecords
     from harness.store.outcomes import shown
 
     store = _store(ctx)
     data, change, chosen = report_data(repo_root(ctx), store, run_id)
     run = store.get_run(run_id)
-    suites = data["suite_runs"]
     if as_json:
         emit_json(data)
         return
-    about = f" issue {run.issue}" if run.issue is not None else ""  # a heal: production's
-    click.echo(f"run {run.id}: {run.workflow}{about} — {shown(data['outcome'], run.status)}")
-    if run.reason:
-        click.echo(terminal_safe(f"reason: {run.reason}"))
-    click.echo(
-        f"cost ${data['cost_usd']:.4f}, {data['input_tokens']} input / "
-        f"{data['output_tokens']} output tokens"
-    )
     by_model: dict[str, list[float]] = {}
     for call in store.calls(run_id):  # an escalated attempt's tier, and what it cost
         by_model.setdefault(str(call["model"]), []).append(float(call["cost_usd"]))
-    for model, costs in sorted(by_model.items()):
-        click.echo(f"  {model}: ${sum(costs):.4f} in {len(costs)} calls")
-    records = RunRecords(store.steps(run_id))
-    for line in summary_lines(records, state_dir(repo_root(ctx)), run.id):
+    steps = store.steps(run_id)
+    for line in report_lines(
+        "report.txt.j2",
+        run=run,
+        data=data,
+        outcome=shown(data["outcome"], run.status),
+        by_model=sorted(by_model.items()),
+        chosen=chosen,
+        steps=steps,
+        **summary(RunRecords(steps), state_dir(repo_root(ctx)), run.id),
+    ):
         click.echo(line)
-    whose = f"issue {run.issue}" if run.issue is not None else "this run"
-    click.echo(f"suite runs for {whose}: {suites} (docs/testing.md)")
-    click.echo("".join(terminal_safe(f"  chosen tests: `{c}`\n") for c in chosen), nl=False)
-    click.echo("steps:")
-    for rec in store.steps(run_id):
-        line = f"  {rec.step_id} #{rec.attempt}: {rec.status} ({rec.duration_s or 0:.2f}s)"
-        click.echo(terminal_safe(line + (f" — {rec.error}" if rec.error else "")))
-        if rec.status == "failed" and rec.outputs.get("output"):
-            output = str(rec.outputs["output"])[-2000:].replace("\n", "\n    ")
-            click.echo(terminal_safe("    " + output))
     if change is not None:  # the change beside its gates; paged on a terminal
         head = f"change: PR {change.pr} ({change.branch}) {change.base[:12]}...{change.head[:12]}"
         click.echo_via_pager(terminal_safe(head + "\n" + change.text))

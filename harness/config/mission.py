@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from harness.config.yamlload import load_yaml
 from harness.errors import ConfigError
-from harness.paths import workflows_dir
+from harness.paths import shipped_yaml
 
 _SPACES = re.compile(r"[\s\-_/:.,;!?()\[\]\"“”*`#]+")
 
@@ -51,8 +50,7 @@ class MissionReading:
 
 @cache
 def section_rules() -> tuple[SectionRule, ...]:
-    path = workflows_dir() / "mission" / "sections.yaml"
-    data: Any = load_yaml(path.read_text(encoding="utf-8"), str(path))
+    data = shipped_yaml("mission", "sections.yaml")
     return tuple(
         SectionRule(
             key=item["key"],

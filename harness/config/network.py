@@ -6,16 +6,14 @@ a change that would widen it waits for a person (``widening``: the ``network_all
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Annotated, Any
 
 from pydantic import AfterValidator
 
-from harness.config.yamlload import load_yaml
 from harness.globs import matching
-from harness.paths import workflows_dir
+from harness.paths import shipped_yaml
 
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _ENTRY = re.compile(
@@ -50,10 +48,8 @@ def _valid(entry: str) -> str:
 AllowedHost = Annotated[str, AfterValidator(_valid)]
 
 
-@functools.cache  # shipped data, read once per process
 def _data(name: str) -> list[dict[str, Any]]:
-    path = workflows_dir() / "egress" / name
-    found: list[dict[str, Any]] = load_yaml(path.read_text(encoding="utf-8"), str(path))
+    found: list[dict[str, Any]] = shipped_yaml("egress", name)
     return found
 
 

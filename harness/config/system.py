@@ -10,13 +10,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from harness.config.yamlload import load_yaml
-from harness.paths import workflows_dir
+from harness.paths import shipped_yaml
 
 
 def pieces() -> list[dict[str, Any]]:
-    path = workflows_dir() / "init" / "system.yaml"
-    return list(load_yaml(path.read_text(encoding="utf-8"), str(path))["pieces"])
+    return list(shipped_yaml("init", "system.yaml")["pieces"])
 
 
 def _present(how: str) -> bool:

@@ -12,10 +12,8 @@ import shlex
 from collections.abc import Sequence
 from functools import lru_cache
 
-import yaml
-
 from harness.config.models import Commands
-from harness.paths import workflows_dir
+from harness.paths import shipped_yaml
 
 PLACEHOLDER = "{tests}"
 _SHELL = re.compile(r"&&|\|\||[;|`\n]|\$\(|(?:^|\s)cd\s")
@@ -25,7 +23,7 @@ _TEST_SOURCES = (".py", ".js", ".jsx", ".ts", ".tsx", ".mjs", ".cjs", ".mts", ".
 @lru_cache(maxsize=1)
 def runners() -> tuple[tuple[re.Pattern[str], str, str], ...]:
     """(what ``commands.test`` must start with, the template, how paths are written)."""
-    data = yaml.load((workflows_dir() / "testing" / "runners.yaml").read_text(), yaml.CSafeLoader)
+    data = shipped_yaml("testing", "runners.yaml")
     return tuple((re.compile(r["match"]), r["template"], r["ids"]) for r in data["runners"])
 
 

@@ -13,13 +13,13 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any, Final, Protocol
 
 from harness.errors import ForgeError
 from harness.faults import fault_point
 from harness.forge import neutral
 from harness.forge.markers import Markers
+from harness.paths import shipped_yaml
 
 
 class Label:
@@ -39,31 +39,12 @@ class Label:
     FOUND: Final = "factory:found"  # the factory's audit filed it (beside a state)
 
 
-# every label the factory sets up on a forge: name -> (colour, description)
-LABELS: Mapping[str, tuple[str, str]] = MappingProxyType(
-    {
-        Label.ACCEPTED: ("0e8a16", "Triage accepted this issue for implementation"),
-        Label.REJECTED: ("b60205", "Triage rejected this issue"),
-        Label.NEEDS_INFO: ("fbca04", "Triage needs more information from the author"),
-        Label.NEEDS_HUMAN: ("d93f0b", "The factory stopped; a maintainer must decide"),
-        Label.IN_PROGRESS: ("1d76db", "The factory is implementing this issue"),
-        Label.NEEDS_REVIEW: ("5319e7", "A PR is open and waits for review"),
-        Label.MERGED: ("0e8a16", "The factory merged a fix for this issue"),
-        Label.FAILED: ("b60205", "The factory tried and failed"),
-        Label.REGRESSION: ("b60205", "A merged change broke production and was reverted"),
-        Label.DEFERRED: ("c5def5", "Waiting: author's daily limit or a provider back-off"),
-        Label.APPROVED: ("0e8a16", "A maintainer lets the factory implement this issue"),
-        Label.FOUND: ("bfd4f2", "The factory's audit found this; triage judges it"),
-        "priority:p0": ("b60205", "Critical"),
-        "priority:p1": ("d93f0b", "High"),
-        "priority:p2": ("fbca04", "Normal"),
-        "priority:p3": ("c2e0c6", "Low"),
-        "kind:bug": ("d73a4a", "Something is broken"),
-        "kind:feature": ("a2eeef", "New capability"),
-        "kind:chore": ("ededed", "Maintenance"),
-        "kind:docs": ("0075ca", "Documentation"),
-    }
-)
+def factory_labels() -> dict[str, list[str]]:
+    """Every label the factory sets up on a forge, name -> [colour, description]: the shipped
+    ``workflows/forge/labels.yaml`` (``Label`` names those the factory sets)."""
+    found: dict[str, list[str]] = shipped_yaml("forge", "labels.yaml")
+    return found
+
 
 # Where the factory is with an issue. An issue whose labels hold none of them has not been
 # triaged. ``Label.REGRESSION`` and ``Label.APPROVED`` are not states: they travel beside one.
@@ -249,7 +230,7 @@ def set_state(forge: Forge, number: int, label: str | None, beside: tuple[str, .
         forge.add_labels(number, [*([label] if label else []), *beside])
     fault_point("forge.state.added")
     families = tuple(family for family in ONE_OF if any(b.startswith(family) for b in beside))
-    replaced = [x for x in LABELS if x.startswith(families) and x not in beside]
+    replaced = [x for x in factory_labels() if x.startswith(families) and x not in beside]
     forge.remove_labels(number, [*(x for x in STATE_LABELS if x != label), *replaced])
 
 

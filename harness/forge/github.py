@@ -25,10 +25,10 @@ from harness.config.models import GitHubSettings
 from harness.errors import ForgeError, GitError, NotFoundError
 from harness.faults import fault_point
 from harness.forge.base import (
-    LABELS,
     Comment,
     Issue,
     PullRequest,
+    factory_labels,
     merge_subject,
     refuse_unmergeable,
 )
@@ -195,7 +195,7 @@ class GitHubForge:
         present = self.http.call(
             "list labels", lambda: {label.name for label in self._repo.get_labels()}
         )
-        for name, (color, description) in LABELS.items():
+        for name, (color, description) in factory_labels().items():
             if name in present:
                 continue
             try:
@@ -209,7 +209,7 @@ class GitHubForge:
             except ForgeError as exc:
                 if "already_exists" not in str(exc):
                     raise
-        self.store.cache({self._labels_key: sorted(LABELS)})
+        self.store.cache({self._labels_key: sorted(factory_labels())})
 
     def _create_label(self, name: str, color: str, description: str) -> bool:
         self._repo.create_label(name, color, description)
@@ -223,7 +223,7 @@ class GitHubForge:
         """The labels GitHub answered with; one that had to be created on the fly (GitHub's
         grey, no description) means the set-up must be checked again."""
         labels = [x for x in data or [] if isinstance(x, dict)]
-        if any(x.get("name") in LABELS and not x.get("description") for x in labels):
+        if any(x.get("name") in factory_labels() and not x.get("description") for x in labels):
             self.store.uncache(self._labels_key)
         names = tuple(sorted(str(x["name"]) for x in labels))
         known = self.snapshot.known(number)

@@ -7,10 +7,10 @@ from __future__ import annotations
 from harness.errors import ForgeError, GitError
 from harness.faults import fault_point
 from harness.forge.base import (
-    LABELS,
     Comment,
     Issue,
     PullRequest,
+    factory_labels,
     merge_subject,
     refuse_unmergeable,
 )
@@ -61,7 +61,7 @@ class LocalForge:
 
     # labels
     def ensure_labels(self) -> None:
-        for name, (color, description) in LABELS.items():
+        for name, (color, description) in factory_labels().items():
             self.store.upsert_label(name, color, description)
 
     def add_labels(self, number: int, labels: list[str]) -> None:

@@ -17,9 +17,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from harness.paths import workflows_dir
+from harness.paths import shipped_yaml
 
 _DATED = re.compile(r"^(?P<base>.+)-\d{8}$")
 _ORDINAL = re.compile(r"(\d+)(st|nd|rd|th)\b")
@@ -96,9 +94,8 @@ def _sdk_ids() -> frozenset[str]:
     )
 
 
-@cache
 def _table(name: str) -> dict[str, Any]:
-    return dict(yaml.load((workflows_dir() / name).read_text("utf-8"), yaml.CSafeLoader))
+    return dict(shipped_yaml(name))
 
 
 def base_id(model: str) -> str:

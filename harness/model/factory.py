@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -26,16 +27,15 @@ class Clients(Memo[Model]):
     costs a TLS context): a ``Caches.part``."""
 
 
+@dataclass(eq=False)  # a client is itself, whatever it was built from
 class _FirstAsked:
     """The Anthropic client, built when a step first asks the model: a command that asks
     none (``health``, ``lessons``, ``reject``, ``status`` …) needs no key and never imports
     the SDK."""
 
     kind = "anthropic"
-
-    def __init__(self, policy: RetryPolicy, caches: Caches | None) -> None:
-        self.policy = policy
-        self.caches = caches
+    policy: RetryPolicy
+    caches: Caches | None
 
     @cached_property
     def client(self) -> Any:

@@ -6,10 +6,8 @@ import re
 from functools import cache
 from typing import Any
 
-import yaml
-
 from harness.errors import ConfigError
-from harness.paths import workflows_dir
+from harness.paths import shipped_yaml
 
 NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 
@@ -18,9 +16,7 @@ NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 def _catalogue() -> dict[str, Any]:
     import jsonschema  # when first needed: a command that reads no tool (factory check) skips it
 
-    data: dict[str, Any] = yaml.load(
-        (workflows_dir() / "tools.yaml").read_text("utf-8"), yaml.CSafeLoader
-    )
+    data: dict[str, Any] = shipped_yaml("tools.yaml")
     for name, spec in data["tools"].items():
         if not NAME.match(name):
             raise ConfigError("workflows/tools.yaml", f"tools.{name}", "invalid tool name")

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from harness.demo import generate
-from harness.forge.base import LABELS, Label
+from harness.forge.base import Label, factory_labels
 from harness.model.scripted import ScriptedModel, load_script
 from tests.actions_runner import Runner
 from tests.cli_helpers import run_cli
@@ -74,7 +74,7 @@ def test_a_rehearsal_switches_to_github_and_its_jobs_run(tmp_path: Path, capsys)
         standin_for(repo, tmp_path) as hub,
         AnthropicStandIn(responder=ScriptedModel(load_script(repo / "scripted.yaml"))) as api,
     ):
-        for name, (color, description) in LABELS.items():
+        for name, (color, description) in factory_labels().items():
             hub.labels[name] = {"color": color, "description": description}
         hub.open_issue("Rehearsal: the factory's first change", "Add the note.", "alice")
         before = _triage_jobs(repo, tmp_path / "before", hub, api)

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from harness.demo import generate
-from harness.forge.base import LABELS
+from harness.forge.base import factory_labels
 from tests.factory_repo import git
 from tests.forge.github_helpers import github_env, standin_for
 from tests.standins.github_standin import GitHubStandIn
@@ -34,7 +34,7 @@ def notes_on_github(root: Path) -> Iterator[tuple[Path, GitHubStandIn]]:
     (repo / "factory.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     git(repo, "commit", "-qam", "on GitHub")
     with standin_for(repo, root) as hub:
-        for name, (color, description) in LABELS.items():
+        for name, (color, description) in factory_labels().items():
             hub.labels[name] = {"color": color, "description": description}
         for author, title, body in ISSUES:
             hub.open_issue(title, body, author)

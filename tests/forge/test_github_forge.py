@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import DeferredError, ForgeError, GitError, NotFoundError
-from harness.forge.base import LABELS
+from harness.forge.base import factory_labels
 from harness.git.repo import GitRepo
 from harness.store.db import Store
 from tests.conftest import git
@@ -62,7 +62,7 @@ def test_github_forge_conformance(hub, empty_repo: Path, tmp_path: Path) -> None
 
     run_forge_conformance(forge, make_branch, advance)
     # labels created with the factory's colours and descriptions
-    for name, (color, description) in LABELS.items():
+    for name, (color, description) in factory_labels().items():
         assert hub.labels[name] == {"color": color, "description": description}
     # the merge happened on the server (a merge commit in the bare repository) and the local
     # production branch was brought up to it

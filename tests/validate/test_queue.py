@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from harness.forge.base import LABELS
+from harness.forge.base import factory_labels
 from harness.git.repo import GitRepo
 from harness.store.db import Store
 from tests.cli_helpers import run_cli
@@ -176,7 +176,7 @@ def test_two_changes_that_break_the_tests_together_never_both_land_on_github(
     git(repo, "commit", "-qam", "on GitHub")
     queued_together(monkeypatch)
     with standin_for(repo, tmp_path) as hub:
-        for name, (color, description) in LABELS.items():
+        for name, (color, description) in factory_labels().items():
             hub.labels[name] = {"color": color, "description": description}
         hub.open_issue(RENAME, "Please.", "owner")
         hub.open_issue(CALLER, "Please.", "owner")
