@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Protocol
 
 from benchmarks.github import APP_MAX, TOKEN
-from harness.forge.base import LABELS, Comment, Issue, PullRequest
+from harness.forge.base import Comment, Issue, PullRequest, factory_labels
 from harness.forge.local import LocalForge
 from harness.git.repo import GitRepo
 from harness.store.db import Store
@@ -143,7 +143,7 @@ class GitHubSide(Production):
         self.hub = GitHubStandIn(git_root, token=TOKEN).__enter__()
         self.hub.ci_conclusion = "success"
         self.hub.rate_limit = self.hub.rate_remaining = APP_MAX
-        for name, (color, description) in LABELS.items():
+        for name, (color, description) in factory_labels().items():
             self.hub.labels[name] = {"color": color, "description": description}
         self.bare, self.clone, self.git_dir = bare, root / "maintainer", bare
         git(root, "clone", "-q", str(bare), str(self.clone))
