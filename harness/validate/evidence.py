@@ -131,25 +131,36 @@ class Before:
     restore: dict[str, bytes | None]
 
 
-def _tests_on(
-    ctx: StepContext,
-    prepared: Path,
-    sha: str,
-    trusted: str,
-    label: str,
-    before: Before | None = None,
-) -> Tested:
-    """``commands.test`` on the prepared checkout of ``sha`` (a copy of it: what tests write
-    never reaches the apps), in the sandbox without the network; with ``before``, only its
-    tests (``commands.test_files``; the whole suite when no template fits) on the code the
-    change replaces. A result on the commit's own tree is remembered by what decides it."""
+@dataclass(frozen=True)
+class Checkout:
+    """What every check of one commit shares: the prepared checkout at ``path`` of ``sha``
+    built on ``trusted`` (see ``journeys_on``), the checks' names made from ``label``, their
+    screenshots under ``shots``."""
+
+    ctx: StepContext
+    path: Path
+    sha: str
+    trusted: str
+    label: str
+    shots: Path
+
+
+def _tests_on(at: Checkout, label: str, before: Before | None = None) -> Tested:
+    """``commands.test`` on the prepared checkout of ``at.sha`` (a copy of it: what tests
+    write never reaches the apps), in the sandbox without the network, its copy named after
+    ``label``; with ``before``, only its tests (``commands.test_files``; the whole suite when
+    no template fits) on the code the change replaces. A result on the commit's own tree is
+    remembered by what decides it."""
+    ctx, sha = at.ctx, at.sha
     services = ctx.services
     commands = services.settings.config.commands
     command = (before and test_files(commands, before.tests)) or commands.test
     restore = before.restore if before else {}
-    key = None if restore else decided_by(services.settings, services.repo, sha, trusted, command)
+    key = (
+        None if restore else decided_by(services.settings, services.repo, sha, at.trusted, command)
+    )
     announce(services.store, ctx.run_id, ctx.issue, command, command == commands.test)
-    with fresh_copy(services.settings, prepared, f"{ctx.run_id}-{label}-tests") as path:
+    with fresh_copy(services.settings, at.path, f"{ctx.run_id}-{label}-tests") as path:
         for name, data in restore.items():
             target = path / name
             target.unlink(missing_ok=True)
@@ -174,15 +185,14 @@ def _tests_on(
     )
 
 
-def _journey_check(
-    ctx: StepContext, prepared: Path, label: str, shots: Path, number: int, journey: Journey
-) -> tuple[int, list[JourneyResult]]:
+def _journey_check(at: Checkout, number: int, journey: Journey) -> tuple[int, list[JourneyResult]]:
     """Hold-out journey ``number`` on a fresh app of its own: (the app's port, its result)."""
+    ctx = at.ctx
     settings = ctx.services.settings
-    with fresh_app(settings, prepared, f"{ctx.run_id}-{label}-journey{number}") as app:
-        fault_point(f"validate.{label}.serving")  # crash tests: worktree and app up
+    with fresh_app(settings, at.path, f"{ctx.run_id}-{at.label}-journey{number}") as app:
+        fault_point(f"validate.{at.label}.serving")  # crash tests: worktree and app up
         drivers = ctx.services.caches.part(Drivers, lasting=True)
-        return app.port, journeys_against(settings, drivers, app, [journey], shots)
+        return app.port, journeys_against(settings, drivers, app, [journey], at.shots)
 
 
 @dataclass(frozen=True)
@@ -215,28 +225,24 @@ def _replay(
 
 
 def _validator_check(
-    ctx: StepContext,
-    prepared: Path,
-    label: str,
-    shots: Path,
-    question: ValidatorQuestion,
-    earlier: EarlierVerdict | None,
+    at: Checkout, question: ValidatorQuestion, earlier: EarlierVerdict | None
 ) -> ValidatorRun:
     """The sealed validator on a fresh app of its own, unless an ``earlier`` verdict is kept.
     Its recorded actions are done again first, without a model, on a fresh app: when every
     one shows exactly what it showed the validator, the validator would see the same app."""
+    ctx, shots = at.ctx, at.shots
     settings = ctx.services.settings
     if earlier is not None and earlier.unseen_only:
         return earlier.kept()
     if earlier is not None:
-        with fresh_app(settings, prepared, f"{ctx.run_id}-{label}-replay") as app:
+        with fresh_app(settings, at.path, f"{ctx.run_id}-{at.label}-replay") as app:
             replay = partial(_replay, app.base_url, shots / "replay", earlier.run.observed)
             drivers = ctx.services.caches.part(Drivers, lasting=True)
             hidden = tuple(sealed_hidden_paths(settings))
             differs = in_browser(drivers, replay, netns_pid=app.netns_pid, hidden=hidden)
         if differs is None:
             return earlier.kept(replayed=len(earlier.run.observed))
-    with fresh_app(settings, prepared, f"{ctx.run_id}-{label}-validator") as app:
+    with fresh_app(settings, at.path, f"{ctx.run_id}-{at.label}-validator") as app:
         return _sealed(ctx, app, shots, question)
 
 
@@ -337,20 +343,19 @@ def journeys_on(
         prepared = prepare_worktree(settings, path, base, sha)
         if prepared.problem is not None:
             raise _setup_failed(prepared)
+        at = Checkout(ctx, path, sha, base, label, shots)
         checks: list[Callable[[], Any]] = []
         if testing:
-            checks.append(partial(_tests_on, ctx, path, sha, base, label))
+            checks.append(partial(_tests_on, at, label))
         if before:
-            checks.append(partial(_tests_on, ctx, path, sha, base, f"{label}-before", before))
+            checks.append(partial(_tests_on, at, f"{label}-before", before))
         for number, journey in enumerate(journeys, start=1):
-            checks.append(partial(_journey_check, ctx, path, label, shots, number, journey))
+            checks.append(partial(_journey_check, at, number, journey))
         if validator is not None:
-            checks.append(partial(_validator_check, ctx, path, label, shots, validator, earlier))
+            checks.append(partial(_validator_check, at, validator, earlier))
         done = _run_checks(settings, checks, _rank(ctx), suites=int(testing))
-        tested = _again_alone(ctx, done.pop(0), path, sha, base, label, reuse) if testing else kept
-        tested_before = (
-            _again_alone(ctx, done.pop(0), path, sha, base, label, None, before) if before else None
-        )
+        tested = _again_alone(at, done.pop(0), reuse) if testing else kept
+        tested_before = _again_alone(at, done.pop(0), None, before) if before else None
         sealed = done.pop() if validator is not None else None
         results: list[JourneyResult] = [r for _, found in done for r in found]
         return HoldoutRun(
@@ -371,26 +376,20 @@ def journeys_on(
 
 
 def _again_alone(
-    ctx: StepContext,
-    tested: Tested,
-    path: Path,
-    sha: str,
-    trusted: str,
-    label: str,
-    flaky: Collection[str] | None = None,
-    before: Before | None = None,
+    at: Checkout, tested: Tested, flaky: Collection[str] | None = None, before: Before | None = None
 ) -> Tested:
     """A time limit is not a verdict: tests it stopped beside the other checks run once more,
     alone (every other check of this commit has finished); stopped again, the suite does not
     finish in its time (``harness.validate.route``: a person, never a fix attempt). A change's
     suite (``sha`` on ``trusted``) that failed holding one of the ``flaky`` checks heal found on
     production runs once more, whole: production's flake is not the change's (docs/testing.md)."""
-    failed = tested.exit_code != 0 and tested.limit_hit is None and sha != trusted
+    ctx, sha = at.ctx, at.sha
+    failed = tested.exit_code != 0 and tested.limit_hit is None and sha != at.trusted
     held = failed and bool(flaky) and holds_flaky(ctx.services.repo, sha, flaky or ())
     if tested.limit_hit != "time" and not held:
         return tested
-    name = f"{label}-again" if before is None else f"{label}-before-again"
-    rerun = partial(_tests_on, ctx, path, sha, trusted, name, before)
+    name = f"{at.label}-again" if before is None else f"{at.label}-before-again"
+    rerun = partial(_tests_on, at, name, before)
     again: Tested = _run_checks(ctx.services.settings, [rerun], _rank(ctx), int(not before))[0]
     return again.model_copy(update={"again": not held, "flaky_again": held})
 

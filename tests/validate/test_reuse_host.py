@@ -17,7 +17,7 @@ from harness.engine.workflow import Step
 from harness.sandbox.bwrap import sandbox_available
 from harness.services import open_services
 from harness.validate import suite
-from harness.validate.evidence import _tests_on
+from harness.validate.evidence import Checkout, _tests_on
 from tests.factory_repo import make_factory_repo
 
 pytestmark = [
@@ -48,7 +48,7 @@ def test_a_package_the_tests_do_not_use_leaves_a_pass_reused_one_they_use_voids_
     run = services.store.create_run("validate", 1, {}, {})
     ctx = StepContext(services, run.id, "validate", Step(id="check", action="x"), 1, {}, {})
     seq = services.store.start_step(run.id, "check", {})
-    tested = _tests_on(ctx, repo, sha, sha, "candidate")
+    tested = _tests_on(Checkout(ctx, repo, sha, sha, "candidate", tmp_path / "shots"), "candidate")
     assert tested.exit_code == 0, tested.output
     assert "python3-minimal" in tested.host and "libc6" in tested.host  # what python3 needs
     services.store.finish_step(seq, "succeeded", tested.model_dump(), artifact="Tested")
