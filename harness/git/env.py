@@ -22,11 +22,10 @@ from pathlib import Path
 from typing import cast
 
 import git  # GitPython: the one module that imports it
-import yaml
 from pydantic import BaseModel
 
 from harness.caches import PROCESS, Memo
-from harness.paths import workflows_dir
+from harness.paths import shipped_yaml
 
 
 @dataclass
@@ -50,9 +49,7 @@ class Hardening(BaseModel, frozen=True, extra="forbid"):
     refused_keys: tuple[str, ...]
 
 
-HARDENING = Hardening.model_validate(
-    yaml.load((workflows_dir() / "git" / "hardening.yaml").read_bytes(), yaml.CSafeLoader)
-)
+HARDENING = Hardening.model_validate(shipped_yaml("git", "hardening.yaml"))
 # command-line configuration of every git invocation (it wins over the repository's own)
 SAFE_CONFIG = HARDENING.command_line
 

@@ -23,12 +23,11 @@ from harness.config.governance import parse_rules, split_front_matter
 from harness.config.models import CONFIG_FILE, GOVERNANCE_FILES
 from harness.config.network import default_allow
 from harness.config.settings import check_holdout, holdout_path, parse_config
-from harness.config.yamlload import load_yaml
 from harness.errors import ConfigErrors, GitError, UsageError
 from harness.forge.base import default_author
 from harness.git.repo import GitRepo
 from harness.onboard import CI
-from harness.paths import workflows_dir
+from harness.paths import shipped_yaml, workflows_dir
 from harness.sandbox.bwrap import SAFE_PATH
 
 TEMPLATES = MappingProxyType({name: f"{name}.j2" for name in (*GOVERNANCE_FILES, CONFIG_FILE)})
@@ -76,8 +75,7 @@ def github_repository(repo: GitRepo) -> str:
 def detect_project(root: Path) -> dict[str, Any]:
     """The first kind of ``workflows/init/projects.yaml`` one of whose ``when`` files exists
     in ``root``, its label and commands rendered with what was found there."""
-    path = workflows_dir() / "init" / "projects.yaml"
-    spec = load_yaml(path.read_text("utf-8"), str(path))
+    spec = shipped_yaml("init", "projects.yaml")
     pyproject = _toml(root / "pyproject.toml")
     packaged = any(table in pyproject for table in spec["package_tables"])
     present = [
@@ -98,7 +96,7 @@ def detect_project(root: Path) -> dict[str, Any]:
             "pytest": _uses_pytest(root, pyproject),
             "unittest": _uses_unittest(root),
         }
-        env = _environment(path.parent)
+        env = _environment(workflows_dir() / "init")
         for name in ("python_start", "python_test"):
             facts[name] = env.from_string(spec[name]).render(facts)
         rendered = {
