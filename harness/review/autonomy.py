@@ -37,7 +37,7 @@ class AutonomyIndex:
 
     @property
     def overall(self) -> float | None:
-        return round(self.autonomous / self.finished, 4) if self.finished else None
+        return KindIndex(self.finished, self.autonomous).share  # the same share, of every kind
 
     def to_json(self) -> dict[str, Any]:
         return {
