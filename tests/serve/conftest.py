@@ -52,6 +52,9 @@ class Demo:
     planted_run: str  # the run a priced model call and a transcript with secrets were added to
     waiting: int  # the bug fix that waits for review (trust not earned yet)
     said: tuple[str, ...] = ()  # the live line of the cycle it went through, stage by stage
+    # what the store says was spent, the planted call among it (a scripted answer is priced as
+    # its model prices the tokens): the run's, its plan step's and issue 1's
+    spent: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
 
 # the demo, with one rule more: bug fixes wait for a person until two were approved
@@ -142,6 +145,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
         record = CallRecord("claude-x", usage, PLANTED_COST, 1.5, "0" * 64)
         store.record_call(planted, "plan", record)
         store.insert_issue(EVIL_TITLE, EVIL_BODY, "mallory")
+        plan = sum(c["cost_usd"] for c in store.calls(planted) if c["step_id"] == "plan")
+        spent = (store.spend(run_id=planted), plan, store.spend(issue=1))
     finally:
         store.close()
     leak = [
@@ -156,6 +161,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
         planted,
         waiting,
         tuple(said),
+        spent,
     )
 
 
