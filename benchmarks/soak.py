@@ -32,7 +32,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -42,6 +41,7 @@ import yaml
 import harness.store.base as store_clock
 from benchmarks.soak_records import Day, day_line, verdict
 from benchmarks.soak_sides import LocalSide, Side, github_side
+from benchmarks.soak_state import Issued, World
 from benchmarks.soak_users import Users, Written
 from harness.demo import generate
 from harness.forge.base import Label
@@ -51,51 +51,6 @@ WORLD = Path(__file__).with_name("soak_world.yaml")
 SEED = 20261127
 MAINTAINER = {"GIT_AUTHOR_NAME": "Mae Maintainer", "GIT_AUTHOR_EMAIL": "mae@example.invalid"}
 WAITING = (Label.NEEDS_HUMAN, Label.NEEDS_REVIEW, Label.FAILED)
-
-
-@dataclass
-class Issued:
-    """What the world knows of an issue a user filed: what they meant, as they wrote it."""
-
-    number: int
-    written: Written
-    day: int
-    edited: bool = False
-
-
-@dataclass
-class World:
-    """One factory and everything around it: its repository, hold-out, state and scripted
-    answers, its forge as its users and maintainer reach it (``side``), and what a person
-    would remember (the commits they broke, the issues they filed). The invariants read
-    none of this but the world's own facts: who the maintainer is, which journeys the
-    hold-out held each day, what each user meant."""
-
-    root: Path
-    repo: Path
-    holdout: Path
-    state: Path
-    script: Path
-    data: dict[str, Any]
-    rng: random.Random
-    users: Users
-    side: Side
-    first_day: int = 1  # the month's day on which this world's stretch began
-    rules: list[dict[str, Any]] = field(default_factory=list)  # per issue, newest first
-    issued: dict[int, Issued] = field(default_factory=dict)
-    to_undo: list[str] = field(default_factory=list)  # the maintainer's breakages
-    journeys: dict[str, int] = field(default_factory=dict)  # hold-out file -> month's day added
-    todos: list[str] = field(default_factory=list)  # TODO lines the maintainer added
-    kills_due: list[str] = field(default_factory=list)  # this week's forge-write points to land
-    caps: dict[int, dict[str, float]] = field(default_factory=dict)  # each day's budgets
-    mended: int = 0  # the day the maintainer last undid a breakage of theirs
-    cap_before: float = 0.0  # the day's cap before the maintainer lowered it
-    start: float = 0.0
-    base: str = ""  # production when the stretch began
-
-    @property
-    def forge_kind(self) -> str:
-        return self.side.kind
 
 
 def make_world(

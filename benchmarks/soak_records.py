@@ -37,7 +37,7 @@ from harness.kinds import is_revert
 from harness.store.db import Store
 
 if TYPE_CHECKING:
-    from benchmarks.soak import World
+    from benchmarks.soak_state import World
 
 HOUR = 3600.0
 WAITING = (Label.NEEDS_HUMAN, Label.NEEDS_REVIEW, Label.FAILED)
