@@ -185,6 +185,7 @@ def queue_figures(repo: Path, state: Path, services: Services, at: str) -> list[
     services, ``ready_to_implement``, the answer's content), on one event loop per call."""
     import anyio
 
+    from harness.cli.common import Target
     from harness.cli.mcp import _Face, server
     from harness.cycle import ready_to_implement
     from harness.forge.base import Label
@@ -202,7 +203,7 @@ def queue_figures(repo: Path, state: Path, services: Services, at: str) -> list[
         "interpreter's start and the command line's imports (`factory --help`), the rest the "
         "queue's own imports and this work (medians of 9 fresh processes, bytecode cached)"
     )
-    app = server(_Face(repo, None))
+    app = server(_Face(Target(repo, state, None, None)))
     tool_ms = cpu_ms(lambda: anyio.run(app.call_tool, "queue", {}))
     answered = f"the `queue` tool's handler as the server runs it per call, in process; {opened}"
     return [

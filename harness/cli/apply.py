@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from harness.cli.common import PathText, emit_json, json_option, plan_folder, repo_root, state_dir
+from harness.cli.common import PathText, emit_json, json_option, target_of
 from harness.errors import UsageError
 
 
@@ -18,18 +18,14 @@ def apply(ctx: click.Context, plan_dir: str, as_json: bool) -> None:
     """Apply the GitHub writes planned in PLAN_DIR, each exactly once (no model, no agent)."""
     from harness.config.settings import load_settings
     from harness.forge.apply import apply_plan
-    from harness.git.repo import GitRepo
-    from harness.services import github_forge
-    from harness.store.db import Store
 
-    if plan_folder(ctx) is not None:
+    target = target_of(ctx)
+    if target.plan is not None:
         raise UsageError("apply: --plan makes no sense here; apply writes what a plan holds")
-    root = repo_root(ctx)
-    settings = load_settings(root, state_dir(root))
+    settings = load_settings(target.root, target.state)  # it calls no model: no --provider
     if settings.config.forge != "github":
         raise UsageError("apply: plans are for forge: github; factory.yaml says local")
-    state = state_dir(root)
-    forge = github_forge(settings, Store.open(state), GitRepo(root, own=[state]))
+    forge = target.github_forge(settings)
     rows = apply_plan(forge, Path(plan_dir).resolve())
     if as_json:
         emit_json(rows)

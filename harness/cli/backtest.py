@@ -14,10 +14,8 @@ from harness.cli.common import (
     PathText,
     emit_json,
     json_option,
-    provider_override,
-    repo_root,
     report_lines,
-    state_dir,
+    target_of,
 )
 from harness.errors import MAX_INTEGER
 
@@ -125,31 +123,27 @@ def backtest(
     inconclusive: the model, the forge or the sandbox failed); 2 on bad input."""
     from harness.backtest.runner import Request, run_backtest
     from harness.cli.live import live_line
-    from harness.config.settings import load_settings
     from harness.model.provider import require_model
     from harness.store.base import utc_now
-    from harness.store.db import Store
 
-    root = repo_root(ctx)
-    provider = provider_override(ctx)
-    state = state_dir(root)
-    require_model(load_settings(root, state, provider), provider)
+    target = target_of(ctx)
+    require_model(target.settings(), target.provider)
     request = Request(
         limit=limit,
         issues=tuple(issues),
         manifest=Path(manifest).resolve() if manifest else None,
         governance=governance,
-        provider=provider,
+        provider=target.provider,
         max_parallel=max_parallel,
     )
     if as_json:  # stdout is the JSON; a long rehearsal still says where it is, on stderr
-        result = run_backtest(root, state, request, partial(click.echo, err=True))
+        result = run_backtest(target.root, target.state, request, partial(click.echo, err=True))
     else:
         with (
-            closing(Store.open(state)) as store,
+            closing(target.store()) as store,
             live_line("factory backtest", partial(store.spend, since=utc_now())) as say,
         ):
-            result = run_backtest(root, state, request, say)
+            result = run_backtest(target.root, target.state, request, say)
     if as_json:
         emit_json(result)
     else:

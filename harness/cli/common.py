@@ -8,6 +8,7 @@ import os
 import re
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +19,10 @@ from harness.errors import MAX_INTEGER, UsageError
 from harness.paths import path_problem, workflows_dir
 
 if TYPE_CHECKING:
+    from harness.config.settings import Settings
     from harness.engine.context import Services
+    from harness.forge.github import GitHubForge
+    from harness.store.db import Store
 
 
 class PathText(click.Path):
@@ -32,16 +36,57 @@ class PathText(click.Path):
         return super().convert(value, param, ctx)
 
 
-def repo_root(ctx: click.Context) -> Path:
-    """The target repository: ``--repo`` or the git top level around the cwd."""
-    explicit = (ctx.find_root().obj or {}).get("repo")
+@dataclass(frozen=True)
+class Target:
+    """What a command works on, resolved once from the global options (``target_of``): the
+    repository, its state folder, ``--provider`` and ``--plan`` (plan mode: every forge a
+    command opens records its writes there instead of making them)."""
+
+    root: Path
+    state: Path
+    provider: str | None
+    plan: Path | None
+
+    def store(self) -> Store:
+        from harness.store.db import Store
+
+        return Store.open(self.state)
+
+    def settings(self, sections: bool = True) -> Settings:
+        """factory.yaml and the governance as committed, the ``--provider`` applied;
+        ``sections``: whether mission.md's are checked (a command that reads no mission
+        skips them)."""
+        from harness.config.settings import load_settings
+
+        return load_settings(self.root, self.state, self.provider, sections)
+
+    def services(self, **options: Any) -> Services:
+        """``open_services`` in plan mode as ``--plan`` says (``options``: its keywords)."""
+        from harness.services import open_services
+
+        return open_services(self.root, self.state, self.provider, plan=self.plan, **options)
+
+    def github_forge(self, settings: Settings) -> GitHubForge:
+        """The GitHub forge ``settings`` describe, whatever forge they name (``factory
+        apply`` and the ``--github`` kill switch write there)."""
+        from harness.git.repo import GitRepo
+        from harness.services import github_forge
+
+        return github_forge(settings, self.store(), GitRepo(self.root, own=[self.state]))
+
+
+def target_of(ctx: click.Context) -> Target:
+    """The command's ``Target``: the repository is ``--repo`` or the git top level around
+    the cwd."""
+    options = ctx.find_root().obj or {}
+    explicit = options.get("repo")
     start = Path(explicit).resolve() if explicit else Path.cwd().resolve()
     if explicit and not start.is_dir():
         raise UsageError(f"--repo: {explicit}: no such directory")
-    for candidate in (start, *start.parents):
-        if (candidate / ".git").exists():
-            return candidate
-    raise UsageError(f"{start}: not inside a git repository (run 'git init' first)")
+    root = next((up for up in (start, *start.parents) if (up / ".git").exists()), None)
+    if root is None:
+        raise UsageError(f"{start}: not inside a git repository (run 'git init' first)")
+    return Target(root, state_dir(root), options.get("provider"), options.get("plan"))
 
 
 def state_dir(root: Path) -> Path:
@@ -52,17 +97,6 @@ def state_dir(root: Path) -> Path:
     return Path(env).resolve() if env else root / ".factory"
 
 
-def provider_override(ctx: click.Context) -> str | None:
-    value = (ctx.find_root().obj or {}).get("provider")
-    return str(value) if value else None
-
-
-def plan_folder(ctx: click.Context) -> Path | None:
-    """The ``--plan`` folder: plan mode, handed to ``open_services`` (and so to the forge)."""
-    value = (ctx.find_root().obj or {}).get("plan")
-    return Path(value) if value else None
-
-
 def opened(ctx: click.Context, *, model: bool | str = False, **options: Any) -> Services:
     """The repository's services with ``--provider`` and ``--plan`` (``options``:
     ``open_services``'s); ``model``: the command calls one, so it must be configured (a
@@ -70,17 +104,15 @@ def opened(ctx: click.Context, *, model: bool | str = False, **options: Any) -> 
     from harness.engine.loader import load_workflow
     from harness.forge.journal import JournalForge
     from harness.model.provider import require_model
-    from harness.services import open_services
 
-    root = repo_root(ctx)
-    options = {"plan": plan_folder(ctx), **options}
-    services = open_services(root, state_dir(root), provider_override(ctx), **options)
+    target = target_of(ctx)
+    services = target.services(**options)
     if isinstance(services.forge, JournalForge):  # the next job's part of this state, at the end
         ctx.call_on_close(services.forge.hand_off)
     if isinstance(model, str):
         model = any(step.agent for step in load_workflow(services, model).steps)
     if model:
-        require_model(services.settings, provider_override(ctx))
+        require_model(services.settings, target.provider)
     return services
 
 

@@ -10,10 +10,8 @@ import click
 from harness.cli.common import (
     emit_json,
     json_option,
-    provider_override,
-    repo_root,
     report_lines,
-    state_dir,
+    target_of,
 )
 
 
@@ -40,10 +38,10 @@ def doctor(ctx: click.Context, as_json: bool, every_journey: bool, names: tuple[
     from harness.store.health import state_health
     from harness.store.migrations import MIGRATIONS
 
-    root = repo_root(ctx)
+    target = target_of(ctx)
     journeys = names if names or every_journey else None  # None: every check
-    doing = partial(run_doctor, root, state_dir(root), provider_override(ctx), journeys=journeys)
-    health = state_health(state_dir(root), DB_NAME, [name for name, _ in MIGRATIONS])
+    doing = partial(run_doctor, target.root, target.state, target.provider, journeys=journeys)
+    health = state_health(target.state, DB_NAME, [name for name, _ in MIGRATIONS])
     if as_json:
         report = doing()
         emit_json({**report.to_json(), "ok": report.ok and health.ok, "state": asdict(health)})

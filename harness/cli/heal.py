@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from harness.cli.common import emit_json, json_option, report_lines
+from harness.cli.common import emit_json, json_option, report_lines, target_of
 from harness.errors import LeaseError
 
 
@@ -16,7 +16,7 @@ def health(ctx: click.Context, as_json: bool) -> None:
     merge queue, regression issue (docs/heal.md). Exit 0 when production is green (again),
     1 when it is not."""
     from harness.artifacts import Landing
-    from harness.cli.common import opened, plan_folder
+    from harness.cli.common import opened
     from harness.cli.work import _live, cycle_lease
     from harness.heal.run import production_health
     from harness.validate.run import validate_issue
@@ -30,7 +30,7 @@ def health(ctx: click.Context, as_json: bool) -> None:
             state = production_health(services)
             landed = None
             reverting = state.reverting
-            if reverting and plan_folder(ctx) is None:  # planned: its PR is not there yet
+            if reverting and target_of(ctx).plan is None:  # planned: its PR is not there yet
                 say(f"validating the revert of issue {reverting} …")
                 landed = validate_issue(services, reverting).artifact(Landing)
     green = state.green or landed is not None
@@ -54,11 +54,9 @@ def flaky(ctx: click.Context, as_json: bool) -> None:
     """The checks heal found flaky (failed in production's health run, then passed again on
     the same tree), with their history. A hidden journey is named by its file: this is the
     maintainer's view (an issue shows a digest)."""
-    from harness.cli.common import repo_root, state_dir
-    from harness.store.db import Store
     from harness.validate.suite import flakes
 
-    store = Store.open(state_dir(repo_root(ctx)))
+    store = target_of(ctx).store()
     found = sorted(flakes(store).items(), key=lambda kv: -len(kv[1]))
     history = {
         check: [{"run": run, "sha": sha, "at": store.get_run(run).started_at} for run, sha in seen]

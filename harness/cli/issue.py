@@ -11,9 +11,8 @@ from harness.cli.common import (
     issue_argument,
     json_option,
     read_stdin_text,
-    repo_root,
     report_lines,
-    state_dir,
+    target_of,
     terminal_safe,
 )
 from harness.errors import UsageError, check_one_line
@@ -28,10 +27,9 @@ MAX_BODY = 10 * 1024 * 1024
 def _forge(ctx: click.Context) -> LocalForge:
     from harness.forge.local import LocalForge
     from harness.git.repo import GitRepo
-    from harness.store.db import Store
 
-    root = repo_root(ctx)
-    return LocalForge(Store.open(state_dir(root)), GitRepo(root))
+    target = target_of(ctx)
+    return LocalForge(target.store(), GitRepo(target.root))
 
 
 @click.group()

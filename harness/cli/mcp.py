@@ -26,14 +26,13 @@ import queue
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import click
 from annotated_types import Interval
 
-from harness.cli.common import provider_override, repo_root, state_dir
+from harness.cli.common import Target, target_of
 from harness.errors import FactoryError, UsageError
 
 if TYPE_CHECKING:
@@ -71,7 +70,7 @@ def mcp(ctx: click.Context) -> None:
     standard input and output (approve and reject with mcp.decisions: true)."""
     import anyio
 
-    face = _Face(repo_root(ctx), provider_override(ctx))
+    face = _Face(target_of(ctx))
     anyio.run(_serve, server(face))
     for landing in face.landings:  # an approval still landing ends before the process does
         landing.join()
@@ -161,11 +160,10 @@ def server(face: _Face) -> MCPServer:
 
 
 class _Face:
-    """The tools, each a method over the repository at ``root``."""
+    """The tools, each a method over the command's ``target``."""
 
-    def __init__(self, root: Path, provider: str | None) -> None:
-        self.root = root
-        self.provider = provider
+    def __init__(self, target: Target) -> None:
+        self.target = target
         self.one_at_a_time = threading.Lock()
         self.state: Store | None = None
         self.opened: Services | None = None
@@ -174,22 +172,18 @@ class _Face:
     @contextmanager
     def store(self) -> Iterator[Store]:
         """The process's state, opened at the first call."""
-        from harness.store.db import Store
-
         with self.one_at_a_time:
-            self.state = self.state or Store.open(state_dir(self.root))
+            self.state = self.state or self.target.store()
             yield self.state
 
     @contextmanager
     def services(self) -> Iterator[Services]:
         """The process's services, opened again when the production branch moved."""
-        from harness.services import open_services
-
         with self.store() as store:
             had = self.opened
             branch = f"refs/heads/{had.settings.config.production_branch}" if had else ""
             if had is None or had.repo.rev_parse(branch) != had.settings.governance.commit:
-                had = open_services(self.root, store.path.parent, self.provider, store=store)
+                had = self.target.services(store=store)
                 self.opened = had
             yield had
 
@@ -198,7 +192,7 @@ class _Face:
         from harness.cli.state import status_data
 
         with self.store() as s:
-            return status_data(self.root, s, window_days)
+            return status_data(self.target, s, window_days)
 
     def queue(self) -> list[int]:
         """The accepted issues ready to implement, in the order a run takes them."""
@@ -217,7 +211,7 @@ class _Face:
         from harness.cli.state import report_data
 
         with self.store() as s:
-            return report_data(self.root, s, run_id)[0]
+            return report_data(self.target.root, s, run_id)[0]
 
     def diff(self, issue: Issue) -> str:
         """The change the factory's pull request for an issue holds, as a unified diff."""
@@ -225,7 +219,7 @@ class _Face:
         from harness.review.change import required_change
 
         with self.store() as s:
-            return required_change(s, GitRepo(self.root), issue).shown()
+            return required_change(s, GitRepo(self.target.root), issue).shown()
 
     def backtest_summary(self) -> dict[str, Any]:
         """The newest `factory backtest`: its summary and a row per case (none: null)."""
@@ -304,16 +298,15 @@ class _Face:
         when it re-queued the issue or refused). The server waits for the thread before it
         exits; killed meanwhile, the next ``factory run`` finishes the validation."""
         from harness.decisions import approve
-        from harness.services import open_services
 
         said: queue.Queue[str | FactoryError] = queue.Queue()
 
         def land() -> None:
-            own = open_services(self.root, store.path.parent, self.provider, settings, store=store)
+            own = self.target.services(settings=settings, store=store)
             try:
                 said.put(
                     approve(
-                        own, issue, actor, via="mcp", say=said.put, provider=self.provider
+                        own, issue, actor, via="mcp", say=said.put, provider=self.target.provider
                     ).message
                 )
             except FactoryError as exc:

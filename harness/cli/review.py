@@ -13,9 +13,7 @@ from harness.cli.common import (
     issue_argument,
     json_option,
     opened,
-    provider_override,
-    repo_root,
-    state_dir,
+    target_of,
     terminal_safe,
 )
 from harness.errors import check_one_line
@@ -66,7 +64,12 @@ def approve(ctx: click.Context, number: int, reason: str, actor: str | None, as_
     services = opened(ctx)
     with _live(as_json, "factory approve", services, piped=True) as say:  # as factory run's
         decided = approve_issue(
-            services, number, actor, reason=reason.strip(), say=say, provider=provider_override(ctx)
+            services,
+            number,
+            actor,
+            reason=reason.strip(),
+            say=say,
+            provider=target_of(ctx).provider,
         )
     _report(ctx, decided, as_json)
 
@@ -110,10 +113,9 @@ def diff(ctx: click.Context, number: int, lesson: bool) -> None:
     from harness.errors import UsageError
     from harness.git.repo import GitRepo
     from harness.review.change import lesson_diff, required_change
-    from harness.store.db import Store
 
-    root = repo_root(ctx)
-    store, repo = Store.open(state_dir(root)), GitRepo(root)
+    target = target_of(ctx)
+    store, repo = target.store(), GitRepo(target.root)
     found = lesson_diff(store, repo, number) if lesson else required_change(store, repo, number)
     if found is None:
         raise UsageError(f"no lesson's pull request is numbered {number}")

@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from harness.cli.common import provider_override, repo_root, state_dir
+from harness.cli.common import target_of
 from harness.errors import UsageError
 
 
@@ -68,11 +68,9 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
 
     from harness.decisions import check_actor, default_actor
     from harness.serve.app import create_app
-    from harness.services import open_services
 
-    root = repo_root(ctx)
-    provider = provider_override(ctx)
-    services = open_services(root, state_dir(root), provider)
+    target = target_of(ctx)
+    services = target.services()
     actor = check_actor(default_actor())
     token = secrets.token_urlsafe(32)
     sock = _listen(host, port)
@@ -86,7 +84,7 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
             "machines; anyone with the URL can stop the factory and approve changes",
             err=True,
         )
-    app = create_app(services, token, actor, lambda: open_services(root, state_dir(root), provider))
+    app = create_app(services, token, actor, target.services)
     config = uvicorn.Config(
         app,
         log_level="warning",

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from harness.cli.common import emit_json, json_option, provider_override, repo_root, state_dir
+from harness.cli.common import emit_json, json_option, target_of
 from harness.errors import ConfigErrors, UsageError
 from harness.onboard import CI
 
@@ -83,12 +83,13 @@ def init(
     from harness.config.pinning import ci_package
     from harness.onboard import check, scaffold
 
-    root = repo_root(ctx)
+    target = target_of(ctx)
+    root = target.root
     given = {"--package": package is not None, "--ack": ack, "--from-rehearsal": from_rehearsal}
     alone = [option for option, used in given.items() if used]
     if alone and not ci:
         raise UsageError(f"{alone[0]}: only used with --ci")
-    provider = init_provider or provider_override(ctx) or "auto"
+    provider = init_provider or target.provider or "auto"
     pinned = ci_package(package) if ci else ""
     forge = forge or ("github" if ci else "local")
     context = scaffold.context_for(root, forge, provider, pinned, ack)
@@ -139,8 +140,8 @@ def check(ctx: click.Context, as_json: bool) -> None:
     """Validate governance files, factory.yaml and the hold-out journeys."""
     from harness.onboard.check import check as run_check
 
-    root = repo_root(ctx)
-    report = run_check(root, state_dir(root))
+    target = target_of(ctx)
+    report = run_check(target.root, target.state)
     if as_json:
         emit_json(report.to_json())
         if not report.ok:

@@ -9,22 +9,16 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from harness.cli.common import (
+    Target,
     emit_json,
     json_option,
-    repo_root,
     report_lines,
-    state_dir,
+    target_of,
     terminal_safe,
 )
 
 if TYPE_CHECKING:
     from harness.store.db import Store
-
-
-def _store(ctx: click.Context) -> Store:
-    from harness.store.db import Store
-
-    return Store.open(state_dir(repo_root(ctx)))
 
 
 @click.command()
@@ -41,7 +35,7 @@ def _store(ctx: click.Context) -> Store:
 def runs(ctx: click.Context, limit: int, every: bool, as_json: bool) -> None:
     """Run history: workflow, issue, status, cost and tokens, newest first; how many older
     runs were left out is said on standard error."""
-    store = _store(ctx)
+    store = target_of(ctx).store()
     rows = store.run_rows(store.list_runs(limit=None if every else limit))
     if as_json:
         emit_json(rows)
@@ -100,7 +94,8 @@ def _run_line(row: dict[str, Any]) -> tuple[object, ...]:
 @click.pass_context
 def status(ctx: click.Context, as_json: bool, window_days: int) -> None:
     """The kill switch, runs by status, today's spend, earned trust and the Autonomy Index."""
-    data = status_data(repo_root(ctx), _store(ctx), window_days)
+    target = target_of(ctx)
+    data = status_data(target, target.store(), window_days)
     if as_json:
         emit_json(data)
         return
@@ -108,7 +103,7 @@ def status(ctx: click.Context, as_json: bool, window_days: int) -> None:
         click.echo(line)
 
 
-def status_data(root: Path, store: Store, window_days: int) -> dict[str, Any]:
+def status_data(target: Target, store: Store, window_days: int) -> dict[str, Any]:
     """What ``factory status --json`` prints (and ``factory mcp``'s status tool answers)."""
     import time
 
@@ -124,12 +119,12 @@ def status_data(root: Path, store: Store, window_days: int) -> dict[str, Any]:
         "running": store.run_rows(store.list_runs(limit=None, status="running")),
         "spend_today_usd": round(store.spend(since=start_of_day(time.time())), 6),
         "spend_total_usd": round(store.spend(), 6),
-        **_review_state(root, store, window_days),
+        **_review_state(target, store, window_days),
         "models": store.tier_success(),  # attempts and merges per kind, role and model
     }
 
 
-def _review_state(root: Path, store: Store, days: int) -> dict[str, Any]:
+def _review_state(target: Target, store: Store, days: int) -> dict[str, Any]:
     """The Autonomy Index and earned trust per kind (harness/review)."""
     from harness.config.settings import load_settings
     from harness.errors import ConfigErrors
@@ -138,7 +133,8 @@ def _review_state(root: Path, store: Store, days: int) -> dict[str, Any]:
 
     found: dict[str, Any] = {"autonomy_index": autonomy_index_for(store, days).to_json()}
     try:
-        settings = load_settings(root, state_dir(root), sections=False)  # trust needs no mission
+        # trust needs no mission, nor the --provider
+        settings = load_settings(target.root, target.state, sections=False)
     except ConfigErrors as exc:
         return {**found, "trust": [], "trust_error": str(exc).replace("\n", " ")}
     states = configured_states(store, settings)
@@ -159,8 +155,9 @@ def report(ctx: click.Context, run_id: str, as_json: bool) -> None:
     from harness.engine.records import RunRecords
     from harness.store.outcomes import shown
 
-    store = _store(ctx)
-    data, change, chosen = report_data(repo_root(ctx), store, run_id)
+    target = target_of(ctx)
+    store = target.store()
+    data, change, chosen = report_data(target.root, store, run_id)
     run = store.get_run(run_id)
     if as_json:
         emit_json(data)
@@ -177,7 +174,7 @@ def report(ctx: click.Context, run_id: str, as_json: bool) -> None:
         by_model=sorted(by_model.items()),
         chosen=chosen,
         steps=steps,
-        **summary(RunRecords(steps), state_dir(repo_root(ctx)), run.id),
+        **summary(RunRecords(steps), target.state, run.id),
     ):
         click.echo(line)
     if change is not None:  # the change beside its gates; paged on a terminal
@@ -219,14 +216,10 @@ _GITHUB_HELP = (
 )
 
 
-def _flip_github(ctx: click.Context, enabled: bool) -> str:
+def _flip_github(target: Target, enabled: bool) -> str:
     from harness.config.settings import load_settings
-    from harness.git.repo import GitRepo
-    from harness.services import github_forge
 
-    root = repo_root(ctx)
-    settings = load_settings(root, state_dir(root))
-    forge = github_forge(settings, _store(ctx), GitRepo(root, own=[state_dir(root)]))
+    forge = target.github_forge(load_settings(target.root, target.state))
     forge.set_variable(GITHUB_SWITCH, "true" if enabled else "false")
     return f"; {forge.repository}: {GITHUB_SWITCH}={'true' if enabled else 'false'}"
 
@@ -240,8 +233,9 @@ def stop(ctx: click.Context, reason: str, on_github: bool) -> None:
     from harness.engine.killswitch import engage_kill_switch, stop_reason
 
     reason = stop_reason("--reason", reason)
-    engage_kill_switch(_store(ctx), reason)
-    remote = _flip_github(ctx, False) if on_github else ""
+    target = target_of(ctx)
+    engage_kill_switch(target.store(), reason)
+    remote = _flip_github(target, False) if on_github else ""
     click.echo(f"factory stopped: {reason}{remote}")
 
 
@@ -250,8 +244,9 @@ def stop(ctx: click.Context, reason: str, on_github: bool) -> None:
 @click.pass_context
 def resume(ctx: click.Context, on_github: bool) -> None:
     """Release the kill switch."""
-    remote = _flip_github(ctx, True) if on_github else ""
+    target = target_of(ctx)
+    remote = _flip_github(target, True) if on_github else ""
     from harness.engine.killswitch import release_kill_switch
 
-    release_kill_switch(_store(ctx))
+    release_kill_switch(target.store())
     click.echo(f"factory resumed{remote}")

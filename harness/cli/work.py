@@ -8,6 +8,7 @@ import signal
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from functools import cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,14 +22,12 @@ from harness.cli.common import (
     issue_argument,
     json_option,
     opened,
-    plan_folder,
-    provider_override,
-    repo_root,
-    state_dir,
+    target_of,
 )
 from harness.errors import LeaseError
 
 if TYPE_CHECKING:
+    from harness.cli.common import Target
     from harness.cycle import CycleResult
     from harness.engine.context import Services
     from harness.store.db import Store
@@ -193,17 +192,14 @@ def run_command(
     could not do its work (production red, the kill switch, a budget); 3 with
     --fail-on-waiting when an issue now waits for a person. A cycle with nothing to do asks
     no model and needs no key."""
-    from harness.store.db import Store
-
-    root = repo_root(ctx)
-    store = Store.open(state_dir(root))
-    with ctrl_c(state_dir(root)):
-        _run_loop(ctx, store, once, interval, max_parallel, as_json, fail_on_waiting)
+    target = target_of(ctx)
+    with ctrl_c(target.state):
+        _run_loop(ctx, target, once, interval, max_parallel, as_json, fail_on_waiting)
 
 
 def _run_loop(
     ctx: click.Context,
-    store: Store,
+    target: Target,
     once: bool,
     interval: int | None,
     max_parallel: int | None,
@@ -215,6 +211,7 @@ def _run_loop(
     from harness.cli.tables import print_table
     from harness.cycle import cycle_exit
 
+    store = target.store()
     while True:
         result: CycleResult
         with cycle_lease(store) as busy:
@@ -222,7 +219,7 @@ def _run_loop(
                 result = {"triage": [], "implement": [], "validate": [], "busy": busy}
             else:
                 store.backup()  # what a state found corrupt later is restored from
-                result = _cycle(ctx, store, max_parallel, as_json)
+                result = _cycle(target, store, max_parallel, as_json)
         if busy:
             click.echo(f"factory run: {busy}; this run did nothing", err=True)
         if as_json:
@@ -280,17 +277,16 @@ def ctrl_c(state: Path) -> Iterator[None]:
         INTERRUPTED.clear()
 
 
-def _cycle(
-    ctx: click.Context, store: Store, max_parallel: int | None, as_json: bool
-) -> CycleResult:
+def _cycle(target: Target, store: Store, max_parallel: int | None, as_json: bool) -> CycleResult:
     from harness.cli.live import live_line
     from harness.cycle import run_cycle
     from harness.store.base import utc_now
 
-    root = repo_root(ctx)
-    cycle = partial(run_cycle, root, state_dir(root), provider_override(ctx), max_parallel)
+    cycle = partial(
+        run_cycle, target.root, target.state, target.provider, max_parallel, plan=target.plan
+    )
     if as_json:
-        return cycle(plan=plan_folder(ctx))
+        return cycle()
     with live_line("factory run", partial(store.spend, since=utc_now())) as say:
         return cycle(say)
 
@@ -339,11 +335,10 @@ def _run_rows(result: CycleResult) -> list[tuple[object, ...]]:
 @click.pass_context
 def queue(ctx: click.Context, as_json: bool) -> None:
     """The issues ready to implement (read-only: what a CI fan-out runs on)."""
-    from harness.config.settings import load_settings
     from harness.cycle import ready_to_implement
 
-    root = repo_root(ctx)  # the queue reads no mission: its sections go unchecked, as status's
-    settings = load_settings(root, state_dir(root), provider_override(ctx), sections=False)
+    # the queue reads no mission: its sections go unchecked, as status's
+    settings = target_of(ctx).settings(sections=False)
     numbers = ready_to_implement(opened(ctx, settings=settings))
     if as_json:
         click.echo(json.dumps(numbers))
@@ -359,11 +354,9 @@ def retry(ctx: click.Context, number: int) -> None:
     """Re-queue a failed, needs-human or deferred issue NUMBER, with one comment on it."""
     from harness.decisions import default_actor
     from harness.retry import retry_issue
-    from harness.services import open_services
 
-    root = repo_root(ctx)
     # it calls no model: opened with the offline one, it needs no key
-    services = open_services(root, state_dir(root), "scripted", plan=plan_folder(ctx))
+    services = replace(target_of(ctx), provider="scripted").services()
     said = retry_issue(services, number)
     services.store.append_event(None, "human.retry", {"issue": number, "actor": default_actor()})
     click.echo(said)

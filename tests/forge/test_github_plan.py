@@ -278,11 +278,18 @@ def test_the_applier_refuses_a_merge_when_production_moved(
     assert "factory:merged" not in hub.issues[1].labels
 
 
-def test_plan_mode_needs_the_github_forge(tmp_path: Path, capsys) -> None:
+@pytest.mark.parametrize(
+    "command", [("triage",), ("run", "--once"), ("run", "--once", "--json")], ids=" ".join
+)
+def test_plan_mode_needs_the_github_forge(
+    command: tuple[str, ...], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every command that opens a forge opens it in plan mode under ``--plan``: ``run``
+    with its live line as much as with ``--json``."""
     from tests.factory_repo import make_factory_repo
 
     repo = make_factory_repo(tmp_path / "r")
-    res = run_cli(capsys, "--repo", str(repo), "--plan", str(tmp_path / "p"), "triage")
+    res = run_cli(capsys, "--repo", str(repo), "--plan", str(tmp_path / "p"), *command)
     assert res.code == 2
     assert "plan mode is for forge: github" in res.err
 
