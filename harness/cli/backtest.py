@@ -12,9 +12,9 @@ import click
 from harness.cli.common import (
     ISSUE_NUMBER,
     PathText,
+    echo_report,
     emit_json,
     json_option,
-    report_lines,
     target_of,
 )
 from harness.errors import MAX_INTEGER
@@ -72,8 +72,7 @@ def _print(result: dict[str, Any]) -> None:
             for row in rows
         ],
     )
-    for line in report_lines("backtest.txt.j2", result=result):
-        click.echo(line)
+    echo_report("backtest.txt.j2", result=result)
 
 
 @click.command()

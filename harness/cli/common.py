@@ -184,8 +184,8 @@ def terminal_safe(text: str) -> str:
     return _TERMINAL_UNSAFE.sub(lambda m: repr(m.group(0))[1:-1], text)
 
 
-def report_lines(template: str, **context: Any) -> list[str]:
-    """The lines the text template ``workflows/report/<template>`` writes of ``context``; its
+def echo_report(template: str, **context: Any) -> None:
+    """Print what the text template ``workflows/report/<template>`` writes of ``context``; its
     ``terminal_safe`` filter shows untrusted text as a terminal may print it."""
     import jinja2  # when first needed: a command that prints no report starts without it
 
@@ -198,7 +198,5 @@ def report_lines(template: str, **context: Any) -> list[str]:
         autoescape=False,  # noqa: S701 (plain text for a terminal, not HTML)
     )
     env.filters["terminal_safe"] = terminal_safe
-    text = env.get_template(template).render(context)
-    # every line the template writes ends in a newline; split at those alone (a record's text
-    # may hold other characters str.splitlines cuts at)
-    return text.split("\n")[:-1]
+    # every line the template writes ends in a newline: printed as written
+    click.echo(env.get_template(template).render(context), nl=False)

@@ -8,9 +8,9 @@ from functools import partial
 import click
 
 from harness.cli.common import (
+    echo_report,
     emit_json,
     json_option,
-    report_lines,
     target_of,
 )
 
@@ -48,7 +48,6 @@ def doctor(ctx: click.Context, as_json: bool, every_journey: bool, names: tuple[
     else:
         with live_line("doctor") as say:
             report = doing(progress=say)
-        for line in report_lines("doctor.txt.j2", report=report, health=health):
-            click.echo(line)
+        echo_report("doctor.txt.j2", report=report, health=health)
     if not (report.ok and health.ok):
         ctx.exit(1)

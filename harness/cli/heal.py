@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from harness.cli.common import emit_json, json_option, report_lines, target_of
+from harness.cli.common import echo_report, emit_json, json_option, target_of
 from harness.errors import LeaseError
 
 
@@ -41,8 +41,7 @@ def health(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         emit_json({**shown, "green_now": green})
     else:
-        for line in report_lines("health.txt.j2", state=state, shown=shown):
-            click.echo(line)
+        echo_report("health.txt.j2", state=state, shown=shown)
     if not green:
         ctx.exit(1)
 

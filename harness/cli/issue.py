@@ -7,11 +7,11 @@ from typing import TYPE_CHECKING
 import click
 
 from harness.cli.common import (
+    echo_report,
     emit_json,
     issue_argument,
     json_option,
     read_stdin_text,
-    report_lines,
     target_of,
     terminal_safe,
 )
@@ -144,8 +144,7 @@ def show(ctx: click.Context, number: int, as_json: bool) -> None:
     if as_json:
         emit_json(found.to_json(comments))
         return
-    for line in report_lines("issue.txt.j2", issue=found, comments=comments, readable=readable):
-        click.echo(line)
+    echo_report("issue.txt.j2", issue=found, comments=comments, readable=readable)
 
 
 @issue.command("label")

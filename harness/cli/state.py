@@ -10,9 +10,9 @@ import click
 
 from harness.cli.common import (
     Target,
+    echo_report,
     emit_json,
     json_option,
-    report_lines,
     target_of,
     terminal_safe,
 )
@@ -99,8 +99,7 @@ def status(ctx: click.Context, as_json: bool, window_days: int) -> None:
     if as_json:
         emit_json(data)
         return
-    for line in report_lines("status.txt.j2", **data):
-        click.echo(line)
+    echo_report("status.txt.j2", **data)
 
 
 def status_data(target: Target, store: Store, window_days: int) -> dict[str, Any]:
@@ -166,7 +165,7 @@ def report(ctx: click.Context, run_id: str, as_json: bool) -> None:
     for call in store.calls(run_id):  # an escalated attempt's tier, and what it cost
         by_model.setdefault(str(call["model"]), []).append(float(call["cost_usd"]))
     steps = store.steps(run_id)
-    for line in report_lines(
+    echo_report(
         "report.txt.j2",
         run=run,
         data=data,
@@ -175,8 +174,7 @@ def report(ctx: click.Context, run_id: str, as_json: bool) -> None:
         chosen=chosen,
         steps=steps,
         **summary(RunRecords(steps), target.state, run.id),
-    ):
-        click.echo(line)
+    )
     if change is not None:  # the change beside its gates; paged on a terminal
         head = f"change: PR {change.pr} ({change.branch}) {change.base[:12]}...{change.head[:12]}"
         click.echo_via_pager(terminal_safe(head + "\n" + change.text))
