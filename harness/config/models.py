@@ -14,6 +14,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 from harness.config.network import AllowedHost
 from harness.globs import glob_problem, matching
 from harness.kinds import REVERT, is_revert
+from harness.paths import shipped_yaml
 
 GOVERNANCE_FILES = ("mission.md", "factory_rules.md", "CLAUDE.md")
 CONFIG_FILE = "factory.yaml"
@@ -89,36 +90,10 @@ class GitHubSettings(Strict):
         return self.repository or os.environ.get("GITHUB_REPOSITORY", "").strip()
 
 
-SETUP_INPUTS = (
-    "setup.py",
-    "setup.cfg",
-    "pyproject.toml",
-    "requirements*.txt",
-    "requirements/**",
-    "constraints*.txt",
-    "Pipfile",
-    "Pipfile.lock",
-    "poetry.lock",
-    "uv.lock",
-    "pdm.lock",
-    "package.json",
-    "package-lock.json",
-    "npm-shrinkwrap.json",
-    "yarn.lock",
-    "pnpm-lock.yaml",
-    ".npmrc",
-    ".yarnrc*",
-    "Makefile",
-    "*.mk",
-    "Gemfile",
-    "Gemfile.lock",
-    "go.mod",
-    "go.sum",
-    "Cargo.toml",
-    "Cargo.lock",
-    "composer.json",
-    "composer.lock",
-)
+def _shipped_globs(key: str) -> Callable[[], list[str]]:
+    """The default of a list of globs kept as data (``workflows/config/globs.yaml``): a copy
+    of its own for each model."""
+    return lambda: list(shipped_yaml("config", "globs.yaml")[key])
 
 
 def start_placeholders(command: str) -> str:
@@ -164,7 +139,7 @@ class Commands(Strict):
     command_timeout_s: float = Field(default=120, gt=0)  # one run_command of an agent
     setup_timeout_s: float = Field(default=900, gt=0)
     # files commands.setup reads: a change touching one is set up again, without network
-    setup_inputs: list[str] = Field(default_factory=lambda: list(SETUP_INPUTS))
+    setup_inputs: list[str] = Field(default_factory=_shipped_globs("setup_inputs"))
 
 
 Role = Literal["triage", "planner", "implementer", "reviewer", "validator", "learner", "auditor"]
@@ -257,9 +232,7 @@ class Validation(Strict):
     # after a change was validated, the candidate is rebuilt and its tests and journeys run
     # again; the validator's verdict is kept only if the two candidates differ in these files
     # alone, and asked again otherwise.
-    unseen_paths: Globs = Field(
-        default_factory=lambda: ["tests/", "test_*.py", "*_test.py", "docs/", ".github/"]
-    )
+    unseen_paths: Globs = Field(default_factory=_shipped_globs("unseen_paths"))
     # Checks of one commit (its tests, each journey, the validator) that run side by side,
     # each on its own copy of the app; unset: one per CPU
     parallel_checks: int | None = Field(default=None, ge=1, le=64)
@@ -282,27 +255,14 @@ class Network(Strict):
     allow: list[AllowedHost] | None = Field(default=None, max_length=200)
 
 
-# a fix's files that are its tests: everything under a tests folder at any depth (helpers
-# and fixtures too: the hidden tests need them), test modules and specs wherever they are
-TEST_PATHS = (
-    "**/tests/**",
-    "**/test/**",
-    "**/__tests__/**",
-    "test_*.py",
-    "*_test.py",
-    "tests.py",
-    "conftest.py",
-    "**/*.test.*",
-    "**/*.spec.*",
-)
-
-
 class Backtest(Strict):
     """``factory backtest``: which files of a fix are its tests (hidden from every agent and
     the validator, then used to grade the rehearsal), and whether earned trust may start
     from the newest backtest (off unless a maintainer turns it on: docs/trust.md)."""
 
-    test_paths: Globs = Field(default_factory=lambda: list(TEST_PATHS))
+    # a fix's files that are its tests: by default under a tests folder at any depth, test
+    # modules and specs wherever they are
+    test_paths: Globs = Field(default_factory=_shipped_globs("test_paths"))
     counts_for_trust: bool = False
 
 
