@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from difflib import get_close_matches
 from typing import Any, TypeVar
 
@@ -14,6 +15,16 @@ from harness.errors import ConfigError, ConfigErrors
 M = TypeVar("M", bound=BaseModel)
 
 _KEYED = re.compile(r"^([A-Za-z_][\w.]*): (.+)$", re.DOTALL)
+
+
+@dataclass
+class Findings:
+    """What a check of the configuration found: errors stop every command; warnings and
+    notes are for the maintainer to read (``factory check`` prints them all)."""
+
+    errors: list[ConfigError] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 def dotted(loc: tuple[Any, ...], prefix: str = "") -> str:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
+from harness.config.errors import Findings
 from harness.errors import ConfigError
 from harness.paths import shipped_yaml
 
@@ -39,13 +40,10 @@ class Section:
 
 
 @dataclass
-class MissionReading:
+class MissionReading(Findings):
     """The sections found, and what the maintainer should hear about the file."""
 
     sections: dict[str, Section] = field(default_factory=dict)
-    errors: list[ConfigError] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
 
 
 @cache

@@ -8,13 +8,14 @@ import os
 import posixpath
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from harness.browser.journeys import load_journeys
+from harness.config.errors import Findings
 from harness.config.governance import has_front_matter, parse_rules, read_on_branch, too_large
 from harness.config.mission import read_mission
 from harness.config.models import CONFIG_FILE, GOVERNANCE_FILES, ROLES, FactoryConfig, Models
@@ -46,12 +47,8 @@ from harness.validate.definition import (
 
 
 @dataclass
-class CheckReport:
-    """Errors stop every command; warnings and notes are for the maintainer to read."""
-
-    errors: list[ConfigError] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+class CheckReport(Findings):
+    """Everything ``factory check`` found."""
 
     @property
     def ok(self) -> bool:
