@@ -3,47 +3,27 @@
 from __future__ import annotations
 
 from pathlib import Path
-from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 import click
 
 from harness.cli.common import PathText, emit_json, json_option
+from harness.paths import shipped_yaml
 
 if TYPE_CHECKING:
     from harness.demo import DemoReport
 
-_TRIAGE = MappingProxyType(
-    {
-        "accept": "accepted",
-        "reject": "rejected",
-        "needs_info": "needs info",
-        "needs_human": "refused (needs a human)",
-        "deferred": "deferred",
-    }
-)
-
-
-_ROUTES = MappingProxyType(
-    {
-        "holdout_conflict": "needs a human: hold-out conflict",
-        "needs_human": "needs a human",
-        "needs_review": "needs review",
-        "retry": "refused at validation, to be fixed",
-        "failed": "failed at validation",
-    }
-)
-
 
 def outcomes(report: DemoReport) -> list[tuple[int, str, str]]:
     """(issue, outcome, why) — the final word on every issue of the demo: the route it took
-    and the reason the code gave for it."""
+    and the reason the code gave for it (worded as ``workflows/report/demo.yaml`` says)."""
+    words = shipped_yaml("report", "demo.yaml")
     final: dict[int, tuple[str, str]] = {}
     for row in report.triage:
         decision = str(row.get("decision"))
         if decision != "accept":
             why = f"route triage {decision}: {row.get('rule')}: {row.get('reason')}"
-            final[row["issue"]] = (_TRIAGE.get(decision, decision), why)
+            final[row["issue"]] = (words["triage"].get(decision, decision), why)
     for built in report.implement:
         if built["status"] != "succeeded":
             why = f"route implement {built['status']}: {built.get('reason')}"
@@ -61,7 +41,7 @@ def outcomes(report: DemoReport) -> list[tuple[int, str, str]]:
             )
         else:
             why = f"route {route}: {checked.get('reason')}" if route else str(checked.get("reason"))
-            final[checked["issue"]] = (_ROUTES.get(str(route), "refused at validation"), why)
+            final[checked["issue"]] = (words["routes"].get(route, "refused at validation"), why)
     return [(n, *final[n]) for n in sorted(final)]
 
 
