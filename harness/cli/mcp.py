@@ -26,7 +26,6 @@ import queue
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Annotated, Any
 
 import click
@@ -34,6 +33,7 @@ from annotated_types import Interval
 
 from harness.cli.common import Target, target_of
 from harness.errors import FactoryError, UsageError
+from harness.paths import shipped_yaml
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
@@ -42,23 +42,6 @@ if TYPE_CHECKING:
     from harness.engine.context import Services
     from harness.store.db import Store
 
-GOVERNANCE = ("mission.md", "factory_rules.md", "CLAUDE.md", "factory.yaml")
-TOOLS = ("status", "queue", "runs", "report", "diff", "backtest_summary", "file_issue")
-# listed always; they act only with mcp.decisions: true
-DECISIONS = ("approve", "reject", "cancel")
-# what a host may assume of each tool (MCP's tool annotations, by name): the reads change
-# nothing; file_issue adds one issue to the local forge; a decision lands or closes a change,
-# on GitHub too
-HINTED = ("readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint")
-HINTS = MappingProxyType(
-    {
-        "file_issue": "",
-        "approve": "destructiveHint openWorldHint",
-        "reject": "destructiveHint idempotentHint openWorldHint",
-        "cancel": "destructiveHint idempotentHint openWorldHint",
-    }
-)
-READS = "readOnlyHint idempotentHint"
 Count = Annotated[int, Interval(ge=1, le=1000)]
 Issue = Annotated[int, Interval(ge=1, le=2**31 - 1)]
 
@@ -122,6 +105,7 @@ def server(face: _Face) -> MCPServer:
     from pydantic import ValidationError
 
     from harness.config.errors import problems_from
+    from harness.config.models import CONFIG_FILE, GOVERNANCE_FILES
 
     class Server(MCPServer):
         async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
@@ -143,13 +127,15 @@ def server(face: _Face) -> MCPServer:
                 raise MCPError(INVALID_PARAMS, "; ".join(problems)) from exc
 
     app = Server("factory", version=version("dark-factory-harness"), log_level="WARNING")
-    for name in TOOLS + DECISIONS:
-        said = HINTS.get(name, READS).split()
+    served = shipped_yaml("mcp", "tools.yaml")  # each tool, and the hints a host may assume
+    for name, said in served["tools"].items():
         app.add_tool(
             _answering(getattr(face, name)),
-            annotations=ToolAnnotations.model_validate({hint: hint in said for hint in HINTED}),
+            annotations=ToolAnnotations.model_validate(
+                {hint: hint in said for hint in served["hints"]}
+            ),
         )
-    for name in GOVERNANCE:  # as runs read them: committed on the production branch
+    for name in (*GOVERNANCE_FILES, CONFIG_FILE):  # as runs read them: committed on production
         app.resource(
             f"factory://governance/{name}",
             name=name,
