@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from harness.config.settings import Settings
     from harness.engine.context import Services
     from harness.forge.github import GitHubForge
+    from harness.git.repo import GitRepo
     from harness.store.db import Store
 
 
@@ -52,6 +53,12 @@ class Target:
 
         return Store.open(self.state)
 
+    def repo(self) -> GitRepo:
+        """The repository, its state folder the harness's own (as ``open_services`` has it)."""
+        from harness.git.repo import GitRepo
+
+        return GitRepo(self.root, own=[self.state])
+
     def settings(self, sections: bool = True) -> Settings:
         """factory.yaml and the governance as committed, the ``--provider`` applied;
         ``sections``: whether mission.md's are checked (a command that reads no mission
@@ -69,10 +76,9 @@ class Target:
     def github_forge(self, settings: Settings) -> GitHubForge:
         """The GitHub forge ``settings`` describe, whatever forge they name (``factory
         apply`` and the ``--github`` kill switch write there)."""
-        from harness.git.repo import GitRepo
         from harness.services import github_forge
 
-        return github_forge(settings, self.store(), GitRepo(self.root, own=[self.state]))
+        return github_forge(settings, self.store(), self.repo())
 
 
 def target_of(ctx: click.Context) -> Target:

@@ -26,10 +26,9 @@ MAX_BODY = 10 * 1024 * 1024
 
 def _forge(ctx: click.Context) -> LocalForge:
     from harness.forge.local import LocalForge
-    from harness.git.repo import GitRepo
 
     target = target_of(ctx)
-    return LocalForge(target.store(), GitRepo(target.root))
+    return LocalForge(target.store(), target.repo())
 
 
 @click.group()

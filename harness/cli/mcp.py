@@ -197,15 +197,14 @@ class _Face:
         from harness.cli.state import report_data
 
         with self.store() as s:
-            return report_data(self.target.root, s, run_id)[0]
+            return report_data(self.target, s, run_id)[0]
 
     def diff(self, issue: Issue) -> str:
         """The change the factory's pull request for an issue holds, as a unified diff."""
-        from harness.git.repo import GitRepo
         from harness.review.change import required_change
 
         with self.store() as s:
-            return required_change(s, GitRepo(self.target.root), issue).shown()
+            return required_change(s, self.target.repo(), issue).shown()
 
     def backtest_summary(self) -> dict[str, Any]:
         """The newest `factory backtest`: its summary and a row per case (none: null)."""

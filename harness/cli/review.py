@@ -111,11 +111,10 @@ def diff(ctx: click.Context, number: int, lesson: bool) -> None:
     the edit of the lesson's pull request NUMBER ('factory lessons propose' names it): a
     unified diff against the commit it was made from; exit 2 if the factory opened none."""
     from harness.errors import UsageError
-    from harness.git.repo import GitRepo
     from harness.review.change import lesson_diff, required_change
 
     target = target_of(ctx)
-    store, repo = target.store(), GitRepo(target.root)
+    store, repo = target.store(), target.repo()
     found = lesson_diff(store, repo, number) if lesson else required_change(store, repo, number)
     if found is None:
         raise UsageError(f"no lesson's pull request is numbered {number}")

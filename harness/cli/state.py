@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -156,7 +155,7 @@ def report(ctx: click.Context, run_id: str, as_json: bool) -> None:
 
     target = target_of(ctx)
     store = target.store()
-    data, change, chosen = report_data(target.root, store, run_id)
+    data, change, chosen = report_data(target, store, run_id)
     run = store.get_run(run_id)
     if as_json:
         emit_json(data)
@@ -180,7 +179,7 @@ def report(ctx: click.Context, run_id: str, as_json: bool) -> None:
         click.echo_via_pager(terminal_safe(head + "\n" + change.text))
 
 
-def report_data(root: Path, store: Store, run_id: str) -> tuple[dict[str, Any], Any, list[str]]:
+def report_data(target: Target, store: Store, run_id: str) -> tuple[dict[str, Any], Any, list[str]]:
     """What ``factory report --json`` prints (and ``factory mcp``'s report tool answers), the
     change its issue's PR holds, and the chosen tests its suite runs named."""
     from harness.artifacts import CheckResult
@@ -194,10 +193,9 @@ def report_data(root: Path, store: Store, run_id: str) -> tuple[dict[str, Any], 
     ]
     change = None
     if run.issue is not None and run.workflow in ("implement", "validate"):
-        from harness.git.repo import GitRepo
         from harness.review.change import change_diff
 
-        change = change_diff(store, GitRepo(root), run.issue, RunRecords(store.steps(run_id)))
+        change = change_diff(store, target.repo(), run.issue, RunRecords(store.steps(run_id)))
     suites, chosen = suite_runs(store, run.issue, run_id)
     data = {**store.run_rows([run])[0], "governance": run.governance, "steps": steps}
     # the sealed validator's verdict, criterion by criterion, with the observations it cites
