@@ -23,11 +23,13 @@ _SPACES = re.compile(r"[\s\-_/:.,;!?()\[\]\"“”*`#]+")
 
 @dataclass(frozen=True)
 class SectionRule:
+    """A section of ``workflows/mission/sections.yaml``, its phrases normalised."""
+
     key: str
     title: str
-    required: bool
-    needs_list: bool
     phrases: tuple[str, ...]
+    required: bool = False
+    needs_list: bool = False
 
 
 @dataclass(frozen=True)
@@ -50,13 +52,7 @@ class MissionReading(Findings):
 def section_rules() -> tuple[SectionRule, ...]:
     data = shipped_yaml("mission", "sections.yaml")
     return tuple(
-        SectionRule(
-            key=item["key"],
-            title=item["title"],
-            required=bool(item.get("required", False)),
-            needs_list=bool(item.get("needs_list", False)),
-            phrases=tuple(_normal(p) for p in item["phrases"]),
-        )
+        SectionRule(**{**item, "phrases": tuple(_normal(p) for p in item["phrases"])})
         for item in data["sections"]
     )
 
