@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from harness.artifacts import HoldoutRun, KeptVerdict, Tested, ValidatorRun
+from harness.artifacts.browser import JourneyResult, Observation
 from harness.browser.chromium import BrowserSession, in_browser
 from harness.browser.drivers import Drivers
 from harness.browser.journeys import Journey, load_journeys
-from harness.browser.results import JourneyResult, Observation
 from harness.browser.runner import run_journeys
 from harness.browser.tools import BrowserTools, first_difference
 from harness.caches import PROCESS, Memo
