@@ -28,6 +28,7 @@ from harness.config.testfiles import test_files
 from harness.cpu import Slots, cpus, waiting
 from harness.engine.agents import StepHooks, save_transcript
 from harness.engine.context import Services, StepContext
+from harness.engine.definition import SEALED_VALIDATOR, ValidatorDefinition, load_sealed
 from harness.errors import ConfigErrors, ErrorKind, StepFailed
 from harness.faults import fault_point
 from harness.git.repo import GitRepo
@@ -44,7 +45,6 @@ from harness.sandbox.policy import (
     sealed_hidden_paths,
     worktree_sandbox,
 )
-from harness.validate.definition import SEALED_VALIDATOR, ValidatorDefinition, load_sealed
 from harness.validate.landing import is_landing, place
 from harness.validate.sealed import SealRequest, ValidatorQuestion, run_sealed
 from harness.validate.suite import (
