@@ -1,9 +1,9 @@
 """What the rooms hand out: typed, frozen records, one type per fact, looked up by type —
 never by the id of the step that made it (docs/architecture.md, "What flows between
-workflows"). One module per workflow's records (``base``: what every record is; ``verdict``:
-the sealed validator's answer); this face is every module's public names
-(each module's own imports stay its own: mypy re-exports what a module defines), and builds
-the registries once every module is imported."""
+workflows"). One module per workflow's records (``base``: what every record is; ``browser``:
+what the browser reports; ``verdict``: the sealed validator's answer); this face is every
+module's public names (each module's own imports stay its own: mypy re-exports what a module
+defines), and builds the registries once every module is imported."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from types import MappingProxyType
 
 from harness.artifacts.audit import *
 from harness.artifacts.base import *
+from harness.artifacts.browser import *
 from harness.artifacts.cycle import *
 from harness.artifacts.implement import *
 from harness.artifacts.lessons import *

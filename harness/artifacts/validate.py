@@ -9,9 +9,9 @@ from typing import Self
 from pydantic import Field
 
 from harness.artifacts.base import Artifact, GateResult, Inputs
+from harness.artifacts.browser import JourneyResult
 from harness.artifacts.implement import NetworkRecord, PrCandidate, Tested
 from harness.artifacts.verdict import ValidatorRun, Verdict
-from harness.browser.results import JourneyResult
 
 
 class ValidateInputs(Inputs):

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from harness.artifacts.base import Artifact
-from harness.browser.results import Observation
+from harness.artifacts.browser import Observation
 
 
 class CriterionResult(Artifact):

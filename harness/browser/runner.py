@@ -12,9 +12,9 @@ from urllib.parse import urlsplit
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Locator, Page
 
+from harness.artifacts.browser import JourneyResult
 from harness.browser.chromium import BrowserSession
 from harness.browser.journeys import Journey, Step, Text
-from harness.browser.results import JourneyResult
 
 STEP_TIMEOUT_MS = 10_000  # generous: a loaded machine must not fail a good journey
 # What could change a loaded page without a navigation: scripts, handler attributes, frames,

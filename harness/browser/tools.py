@@ -23,8 +23,8 @@ from urllib.parse import urljoin
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import FloatRect, Locator, Playwright
 
+from harness.artifacts.browser import Observation
 from harness.browser.chromium import BrowserSession, origin_of
-from harness.browser.results import Observation
 from harness.errors import ToolError
 from harness.model.blocks import Handler, Image, ToolOutput
 

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from harness.artifacts import OUTPUT_TOOLS, SetupRun, Tested, Worktree
 from harness.engine.budget import BudgetGuard
 from harness.engine.context import SETUP_STEP, TESTED_STEP, StepContext
+from harness.engine.definition import role_definition  # overrides, checked
 from harness.engine.killswitch import check_kill_switch
 from harness.engine.records import Produced
 from harness.errors import FactoryError, stop_now
@@ -88,8 +89,6 @@ def save_transcript(ctx: StepContext, messages: Sequence[object], name: str | No
 def _extra_context(ctx: StepContext) -> dict[str, object]:
     """A ``fresh`` agent sees the diff under review; a role defined in ``validators/`` gets
     its definition (rubric, limits) as ``definition``."""
-    from harness.validate.definition import role_definition  # overrides, checked
-
     role = ctx.step.agent or ""
     extra: dict[str, object] = {"diff": "", "definition": role_definition(ctx.services, role)}
     worktree = ctx.worktree()

@@ -28,6 +28,13 @@ from harness.config.settings import (
     parse_config,
 )
 from harness.config.testfiles import template
+from harness.engine.definition import (
+    OVERRIDE_DIR,
+    SEALED_VALIDATOR,
+    ValidatorDefinition,
+    parse_validator,
+    shipped_validator_text,
+)
 from harness.errors import ConfigError, ConfigErrors, FactoryError, GitError
 from harness.git.repo import GitRepo
 from harness.model.catalog import Listing
@@ -37,13 +44,6 @@ from harness.onboard.model_check import OutputLimit, model_problems, output_prob
 from harness.onboard.scaffold import ci_workflows, python_problem, untouched
 from harness.paths import FLOWS, validators_dir
 from harness.sandbox.peers import NO_SOCKET_FOLDER, socket_base
-from harness.validate.definition import (
-    OVERRIDE_DIR,
-    SEALED_VALIDATOR,
-    ValidatorDefinition,
-    parse_validator,
-    shipped_validator_text,
-)
 
 
 @dataclass

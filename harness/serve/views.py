@@ -27,7 +27,7 @@ from harness.artifacts import (
     Tested,
     Verdict,
 )
-from harness.browser.results import JourneyResult
+from harness.artifacts.browser import JourneyResult
 from harness.decisions import REVIEWABLE
 from harness.engine.budget import start_of_day
 from harness.engine.context import Services

@@ -11,6 +11,7 @@ from harness.artifacts import AckInputs, Acknowledgement, IssueSpec, Judgement, 
 from harness.engine.actions import action
 from harness.engine.budget import start_of_day
 from harness.engine.context import StepContext
+from harness.engine.definition import SEALED_VALIDATOR, load_sealed
 from harness.engine.records import Produced
 from harness.errors import FactoryError
 from harness.forge.base import STATE_LABELS, Issue, Label, own_text, set_state
@@ -20,7 +21,6 @@ from harness.model.tools import tool_defs
 from harness.review.trust import APPROVE_EVENT
 from harness.triage.prescreen import prescreen, template_comments
 from harness.triage.repomap import map_rules, repository_map
-from harness.validate.definition import SEALED_VALIDATOR, load_sealed
 
 # decision -> its state label and the comment's headline
 DECISIONS = MappingProxyType(

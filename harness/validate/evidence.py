@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from harness.artifacts import HoldoutRun, KeptVerdict, Tested, ValidatorRun
+from harness.artifacts.browser import JourneyResult, Observation
 from harness.browser.chromium import BrowserSession, in_browser
 from harness.browser.drivers import Drivers
 from harness.browser.journeys import Journey, load_journeys
-from harness.browser.results import JourneyResult, Observation
 from harness.browser.runner import run_journeys
 from harness.browser.tools import BrowserTools, first_difference
 from harness.caches import PROCESS, Memo
@@ -28,6 +28,7 @@ from harness.config.testfiles import test_files
 from harness.cpu import Slots, cpus, waiting
 from harness.engine.agents import StepHooks, save_transcript
 from harness.engine.context import Services, StepContext
+from harness.engine.definition import SEALED_VALIDATOR, ValidatorDefinition, load_sealed
 from harness.errors import ConfigErrors, ErrorKind, StepFailed
 from harness.faults import fault_point
 from harness.git.repo import GitRepo
@@ -44,7 +45,6 @@ from harness.sandbox.policy import (
     sealed_hidden_paths,
     worktree_sandbox,
 )
-from harness.validate.definition import SEALED_VALIDATOR, ValidatorDefinition, load_sealed
 from harness.validate.landing import is_landing, place
 from harness.validate.sealed import SealRequest, ValidatorQuestion, run_sealed
 from harness.validate.suite import (

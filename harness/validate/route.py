@@ -19,7 +19,7 @@ from harness.artifacts import (
     Verdict,
     criterion_ids,
 )
-from harness.browser.results import Observation
+from harness.artifacts.browser import Observation
 from harness.config.models import Rules
 from harness.kinds import is_revert
 

@@ -23,7 +23,7 @@ from typing import Any
 from pydantic import Field, ValidationError
 
 from harness.artifacts import Artifact, ValidatorRun, Verdict, criterion_ids
-from harness.browser.results import Observation
+from harness.artifacts.browser import Observation
 from harness.errors import FactoryError, ModelError, SandboxError, ToolError
 from harness.model.agent import AgentHooks, AgentSpec
 from harness.model.base import CallRecord, Model

@@ -69,7 +69,7 @@ HTTPServer(("127.0.0.1", parser.parse_args().port), Handler).serve_forever()
 
 
 def load_sealed_text():
-    from harness.validate.definition import parse_validator, shipped_validator_text
+    from harness.engine.definition import parse_validator, shipped_validator_text
 
     return parse_validator(shipped_validator_text("sealed_browser"), "sealed_browser.yaml")
 

@@ -183,7 +183,7 @@ def test_a_refusal_says_its_reason_once_and_names_the_failing_step_as_written() 
     quotes the gate that held it, which is not said again; a failed journey's step is named
     as the maintainer wrote it (the maintainer's own table)."""
     from harness.artifacts import CheckResult, GateResult, Validation
-    from harness.browser.results import JourneyResult
+    from harness.artifacts.browser import JourneyResult
     from harness.cycle import refusal_reason
 
     held = GateResult(name="security", passed=False, evidence="subprocess with shell=True")

@@ -27,7 +27,7 @@ from harness.artifacts import (
     ValidatorRun,
     Verdict,
 )
-from harness.browser.results import Observation
+from harness.artifacts.browser import Observation
 from harness.engine.actions import action
 from harness.engine.context import StepContext
 from harness.forge.base import Label

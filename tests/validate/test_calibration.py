@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from harness.artifacts import HoldoutRun
-from harness.browser.results import JourneyResult
+from harness.artifacts.browser import JourneyResult
 from harness.cpu import Slots
 from harness.store.db import Store
 from harness.validate.calibration import cached_or_computed

@@ -256,7 +256,7 @@ def test_a_valid_override_passes_factory_check(
 
 
 def test_the_reviewers_rubric_comes_from_its_override(notes: Path, tmp_path: Path) -> None:
-    from harness.validate.definition import role_definition
+    from harness.engine.definition import role_definition
 
     path = notes / ".factory/validators/reviewer.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -274,7 +274,7 @@ def test_the_reviewers_rubric_comes_from_its_override(notes: Path, tmp_path: Pat
 
 
 def test_the_shipped_definitions_are_valid() -> None:
-    from harness.validate.definition import (
+    from harness.engine.definition import (
         ReviewerDefinition,
         ValidatorDefinition,
         parse_validator,

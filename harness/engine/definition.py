@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from harness.caches import Memo
 from harness.config.errors import validated
 from harness.config.yamlload import load_yaml
+from harness.engine.loader import read_override
 from harness.errors import ConfigError
 from harness.model.tools import known_tools
 from harness.paths import validators_dir
@@ -120,7 +121,6 @@ class _Definitions(Memo[Definition]):
 def load_validator(services: Services, name: str) -> Definition:
     """Validator ``name``: ``.factory/validators/<name>.yaml`` on the production branch, else
     the shipped one."""
-    from harness.engine.loader import read_override
 
     def parse() -> Definition:
         override = read_override(services, f"validators/{name}.yaml")

@@ -1,6 +1,6 @@
 """What the browser reports: a hold-out journey's result, and each call of the validator's
-browser tools with a digest of what it showed. Plain records, light to import (the records
-of ``harness.artifacts`` hold them)."""
+browser tools with a digest of what it showed. Plain records, light to import: the browser
+writes them, the validation's and the validator's records hold them."""
 
 from __future__ import annotations
 
