@@ -19,12 +19,12 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from harness import cpu
-from harness.artifacts import Artifact, Children, Inputs, Queue, Ran, Worktree
+from harness.artifacts import A, Artifact, Children, Inputs, Queue, Ran, Worktree
 from harness.engine.actions import call
 from harness.engine.agents import run_agent_step
 from harness.engine.commands import run_command_step
@@ -60,7 +60,6 @@ if TYPE_CHECKING:
 ON_FAILURE = "on_failure"
 LEASE_TTL_S = 4 * 3600.0  # an issue's lease, renewed by each step
 FINISHED = ("succeeded", "failed")
-A = TypeVar("A", bound=Artifact)
 
 
 @dataclass(frozen=True)
