@@ -180,12 +180,6 @@ class ForgeTablesMixin(StoreBase):
             raise NotFoundError(f"pull request {number} does not exist")
         return _pr(row)
 
-    def prs(self, issue: int | None = None) -> list[PullRequest]:
-        if issue is None:
-            return [_pr(r) for r in self._rows("SELECT * FROM pull_requests ORDER BY number")]
-        rows = self._rows("SELECT * FROM pull_requests WHERE issue = ? ORDER BY number", (issue,))
-        return [_pr(r) for r in rows]
-
     def insert_pr(
         self, issue: int, branch: str, base: str, head_sha: str, title: str, body: str
     ) -> PullRequest:
