@@ -26,7 +26,7 @@ from pydantic import ValidationError
 from harness import cpu
 from harness.artifacts import A, Artifact, Children, Inputs, Queue, Ran, Worktree
 from harness.engine.actions import call
-from harness.engine.agents import run_agent_step
+from harness.engine.agents import UNFINISHED, run_agent_step
 from harness.engine.commands import run_command_step
 from harness.engine.context import Lease, Services, StepContext
 from harness.engine.killswitch import CANCEL, Driven
@@ -209,7 +209,7 @@ class Engine:
         if last.step_id == ON_FAILURE:
             return None  # the run was ending in failure: finish that
         pos = workflow.index(last.step_id)
-        if last.status in ("running", "interrupted"):
+        if last.status in UNFINISHED:
             return pos  # killed, stopped or deferred inside this step: do it again
         step = workflow.steps[pos]
         history = [s for s in steps if s.step_id == step.id]
