@@ -199,18 +199,16 @@ def _journey_check(at: Checkout, number: int, journey: Journey) -> tuple[int, li
 class EarlierVerdict:
     """The validator's run on an earlier candidate of the same head, asked the same question,
     and how it may be kept: as it is when the candidates differ only in files the app cannot
-    show (``unseen_only``), else if its recorded actions show the same on this one."""
+    show (``unseen_only``), else if its recorded actions show the same on this one. ``how``:
+    the record it is kept with (the earlier candidate, the files the two differ in, the run
+    whose validator gave it: that run's own, when it too kept one)."""
 
     run: ValidatorRun
-    candidate: str
-    changed: list[str]
+    how: KeptVerdict
     unseen_only: bool
-    given_by: str  # the run whose validator gave it (that run's own, when it too kept one)
 
     def kept(self, replayed: int = 0) -> ValidatorRun:
-        how = KeptVerdict(
-            candidate=self.candidate, changed=self.changed, replayed=replayed, run=self.given_by
-        )
+        how = self.how.model_copy(update={"replayed": replayed})
         return self.run.model_copy(update={"kept": how})
 
 
