@@ -146,13 +146,10 @@ class ForgeTablesMixin(StoreBase):
     def insert_comment(self, number: int, author: str, body: str, marker: str | None) -> Comment:
         """Insert a comment; with a marker, at most once per issue (the UNIQUE index decides)."""
         self.issue(number)
-        with self.transaction() as db:
-            if marker is not None:
-                row = db.execute(
-                    "SELECT * FROM comments WHERE number = ? AND marker = ?", (number, marker)
-                ).fetchone()
-                if row is not None:
-                    return from_row(Comment, row)
+        with self.transaction() as db:  # (this thread's connection: reads see the transaction)
+            posted = self.comment_by_marker(number, marker) if marker is not None else None
+            if posted is not None:
+                return posted
             now = utc_now()
             cur = db.execute(
                 "INSERT INTO comments (number, author, body, marker, created_at)"
