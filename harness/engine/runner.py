@@ -338,8 +338,8 @@ class Engine:
             # git command it tries is refused: the guard stays tripped)
             fatal = type(exc).__name__
             self._finish(seq, "failed", {"fatal": fatal}, ctx, str(exc), kind=exc.kind)
-            failures = {k: v for k, v in ctx.failures.items() if k != step.id}
-            failures[step.id] = {"error": str(exc), "fatal": fatal, "kind": exc.kind.value}
+            # the failures as the records now say (``_history``): this step's the newest
+            _, failures = self._history(self.services.store.steps(ctx.run_id))
             workflow = load_workflow(self.services, ctx.workflow)
             return self._fail(workflow, replace(ctx, failures=failures), str(exc))
         except FactoryError as exc:
