@@ -44,7 +44,7 @@ from harness.sandbox.policy import (
     sealed_hidden_paths,
     worktree_sandbox,
 )
-from harness.validate.definition import SEALED_VALIDATOR, ValidatorDefinition, load_sealed
+from harness.validate.definition import SEALED_VALIDATOR, load_sealed
 from harness.validate.landing import is_landing, place
 from harness.validate.sealed import SealRequest, ValidatorQuestion, run_sealed
 from harness.validate.suite import (
@@ -408,32 +408,26 @@ def sealed_request(
     app_url: str,
     shots: Path,
     sockets: Path,
-) -> tuple[SealRequest, ValidatorDefinition]:
+) -> SealRequest:
     """What the seal gets: the ``question``, completed from the validator's definition (tools,
     prompt, output, limits; its budget caps ``budget_usd``), the app to open, its screenshots
     folder and its two sockets in ``sockets``, named afresh."""
     definition = load_sealed(services, SEALED_VALIDATOR)
     if definition.budget_usd is not None:
         budget_usd = min(budget_usd, definition.budget_usd)
-    request = SealRequest(
+    return SealRequest(
         question=question,
+        definition=definition,
         instructions=services.templates.render(  # how the app runs: the validation environment
             definition.template, commands=services.settings.config.commands.model_dump(mode="json")
         ),
-        tools=list(definition.tools),
-        output=definition.output,
-        max_turns=definition.max_turns,
-        max_tokens=definition.max_tokens,
         budget_usd=max(0.0, budget_usd),
         app_url=app_url,
         shots_dir=str(shots),
         model_socket=socket_path(sockets, "model"),
         browser_socket=socket_path(sockets, "browser"),
         harness_uid=os.getuid(),
-        addressing=list(definition.addressing),
-        secret_names=definition.secret_names,
     )
-    return request, definition
 
 
 def run_validator(
@@ -447,7 +441,7 @@ def run_validator(
     """The sealed validator against ``app``, every model call checked and recorded by
     ``hooks``: its answer (see ``run_sealed``). Its screenshots go to ``shots/validator``."""
     with socket_folder() as sockets:
-        request, definition = sealed_request(
+        request = sealed_request(
             services, question, budget_usd, app.base_url, shots / "validator", sockets
         )
         return run_sealed(
@@ -456,7 +450,7 @@ def run_validator(
             hooks=hooks,
             netns_pid=app.netns_pid,
             masked=sealed_hidden_paths(services.settings),
-            timeout_s=definition.timeout_s,
+            timeout_s=request.definition.timeout_s,
         )
 
 
