@@ -450,7 +450,6 @@ def run_validator(
             hooks=hooks,
             netns_pid=app.netns_pid,
             masked=sealed_hidden_paths(services.settings),
-            timeout_s=request.definition.timeout_s,
         )
 
 

@@ -184,11 +184,12 @@ def run_sealed(
     hooks: AgentHooks,
     netns_pid: int | None,
     masked: list[Path],
-    timeout_s: float = 900,
 ) -> ValidatorRun:
     """Run the validator agent in the seal against the app in ``netns_pid``'s network
-    namespace, its model calls answered by ``model`` and checked by ``hooks``; return its
-    answer, or raise what the harness refused a call for (``factory stop``, a budget)."""
+    namespace, its model calls answered by ``model`` and checked by ``hooks``, for as long as
+    its definition's ``timeout_s``; return its answer, or raise what the harness refused a
+    call for (``factory stop``, a budget)."""
+    timeout_s = request.definition.timeout_s
     from harness.browser.chromium import find_chromium
     from harness.browser.confine import BrowserBroker, Launcher
     from harness.validate.forward import ModelForwarder
