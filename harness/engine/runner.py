@@ -15,10 +15,9 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
@@ -71,8 +70,8 @@ class RunOutcome:
     issue: int | None
     status: str  # succeeded | failed | stopped
     reason: str | None
-    not_before: float | None = None
-    kept: Mapping[str, dict[str, object]] = field(default_factory=lambda: MappingProxyType({}))
+    not_before: float | None
+    kept: Mapping[str, dict[str, object]]
 
     def artifact(self, kind: type[A]) -> A | None:
         """The newest ``kind`` the run's succeeded steps recorded (None: none, or another shape)."""
@@ -127,8 +126,10 @@ class Engine:
                 finally:
                     if workflow.after is not None:  # whatever became of it
                         step = Step(id="after", action=workflow.after)
-                        done = StepContext(self.services, "", name, step, issue, {}, {})
-                        call(workflow.after, replace(done, lease=leased.lease))
+                        done = StepContext(
+                            self.services, "", name, step, issue, {}, {}, lease=leased.lease
+                        )
+                        call(workflow.after, done)
 
     def end(self, run_id: str, reason: str) -> RunOutcome:
         """End an unfinished run that nothing will resume (its issue is no longer open): failed,
@@ -273,7 +274,7 @@ class Engine:
                 stop_now()  # a person cancelled the issue
             except StoppedError as exc:
                 return self._stop(ctx, str(exc))
-            outcome = self._step(ctx)
+            outcome = self._step(workflow, ctx)
             if outcome is not None:
                 return outcome
 
@@ -314,7 +315,7 @@ class Engine:
         )
         return recorded(store, ctx.run_id)
 
-    def _step(self, ctx: StepContext) -> RunOutcome | None:
+    def _step(self, workflow: Workflow, ctx: StepContext) -> RunOutcome | None:
         """Run one step and persist its result; return an outcome if the run must end now."""
         store = self.services.store
         step = ctx.step
@@ -340,7 +341,6 @@ class Engine:
             self._finish(seq, "failed", {"fatal": fatal}, ctx, str(exc), kind=exc.kind)
             # the failures as the records now say (``_history``): this step's the newest
             _, failures = self._history(self.services.store.steps(ctx.run_id))
-            workflow = load_workflow(self.services, ctx.workflow)
             return self._fail(workflow, replace(ctx, failures=failures), str(exc))
         except FactoryError as exc:
             evidence, typed = evidence_of(exc)
