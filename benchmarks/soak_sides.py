@@ -18,6 +18,7 @@ from harness.forge.local import LocalForge
 from harness.git.repo import GitRepo
 from harness.store.db import Store
 from tests.standins.github_standin import GitHubStandIn
+from tests.store_reads import pull_requests
 
 MAINTAINER = {
     "GIT_AUTHOR_NAME": "Mae Maintainer",
@@ -117,7 +118,7 @@ class LocalSide(Production):
         return self.forge.is_own(login)
 
     def prs(self) -> list[PullRequest]:
-        return self.forge.store.prs()
+        return pull_requests(self.forge.store)
 
     def commit(self, files: dict[str, str | None], message: str) -> None:
         _write(self.repo, files, message)

@@ -4,7 +4,7 @@ workflow's inputs; a gate's result."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Self
+from typing import Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -21,6 +21,10 @@ class Artifact(BaseModel):
         """The record inside a step's persisted outputs (which may hold step-only extras)."""
         keys = {field.alias or name for name, field in cls.model_fields.items()}
         return cls.model_validate({k: v for k, v in outputs.items() if k in keys})
+
+
+# any one record type: what a function that reads a record of the type it is given returns
+A = TypeVar("A", bound=Artifact)
 
 
 class Inputs(Artifact):

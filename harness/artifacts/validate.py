@@ -63,14 +63,13 @@ class HoldoutRun(Artifact):
     validator: ValidatorRun | None = None
 
 
-class Baseline(HoldoutRun):
-    """Calibration: the hold-out on production (``sha``: the commit of the same tree it was
-    computed on, ``cached`` when it was known already). The candidate is built on ``base``:
+class BuiltOn(HoldoutRun):
+    """A hold-out run of a change's validation, and what its candidate is built on: ``base``,
     production with the changes ahead in the merge queue merged in (the issues in
-    ``queued``), or production itself (None) when none is ahead."""
+    ``queued``), or production itself (``production_sha``; ``base`` None) when none is
+    ahead."""
 
     production_sha: str
-    cached: bool = False
     base: str | None = None
     queued: list[int] = Field(default_factory=list)
 
@@ -79,16 +78,21 @@ class Baseline(HoldoutRun):
         return self.base or self.production_sha
 
 
-class CheckResult(HoldoutRun):
+class Baseline(BuiltOn):
+    """Calibration: the hold-out on production (``sha``: the commit of the same tree it was
+    computed on, ``cached`` when it was known already); the candidate will be built on
+    ``base`` (``BuiltOn``)."""
+
+    cached: bool = False
+
+
+class CheckResult(BuiltOn):
     """``validate.check``: tests, journeys and the validator on the candidate (``sha``:
     production with the PR head merged in). On a ``conflict`` nothing was built or run:
     ``sha`` and ``tree`` are production's, no journey ran, and ``validator`` is the verdict
     the same head was given on an earlier candidate, if it had one (kept as given)."""
 
-    production_sha: str
     head: str
-    base: str | None = None  # what it was built on, when not production (``Baseline.base``)
-    queued: list[int] = Field(default_factory=list)  # the changes ahead that ``base`` carries
     conflict: str | None = None
     tests_lost: list[str] = Field(default_factory=list)  # existing tests removed or emptied
     bug_tests: list[str] | None = None  # a bug fix's test files with a test (None: not a bug)
@@ -96,10 +100,6 @@ class CheckResult(HoldoutRun):
     @property
     def candidate(self) -> str | None:
         return None if self.conflict else self.sha
-
-    @property
-    def builds_on(self) -> str:
-        return self.base or self.production_sha
 
     @property
     def verdict(self) -> Verdict | None:

@@ -170,8 +170,9 @@ def call(name: str, ctx: StepContext) -> tuple[dict[str, object], str | None]:
     return result, None
 
 
-def action_info(name: str) -> ActionInfo | None:
-    return actions().declared.get(name)
+def action_info(name: str | None) -> ActionInfo | None:
+    """What action ``name`` declares (None: no such action, or a step that runs none)."""
+    return actions().declared.get(name or "")
 
 
 def action_names() -> list[str]:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
-from harness.artifacts import Artifact, Worktree
+from harness.artifacts import A, Worktree
 from harness.caches import PROCESS, Caches
 from harness.errors import ErrorKind, FactoryError, StepFailed
 from harness.store.base import factory_now
@@ -44,7 +44,6 @@ class Services:
     progress: Callable[[str], None] = lambda _: None  # a command's live line, as stages go
 
 
-A = TypeVar("A", bound=Artifact)
 WORKTREE_STEP = "worktree"  # agent tools and command steps work in this step's checkout
 TESTED_STEP = "test"  # a fresh agent is shown the diff of the tree this step tested
 SETUP_STEP = "setup"  # what this step's setup made is left out of a resumed agent's changes

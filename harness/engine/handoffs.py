@@ -80,7 +80,7 @@ def needs_of(step: Step) -> dict[str, Need]:
     """The earlier steps ``step`` reads: its action's, and the engine's own for it (the checkout
     its tools or command work in; what setup made, left out of a resumed agent's changes; the
     tests' tree a fresh agent is shown the diff of)."""
-    info = action_info(step.action) if step.action else None
+    info = action_info(step.action)
     needs = dict(info.needs) if info else {}
     if step.each is not None:  # a child workflow per issue of its queue
         needs[step.each] = Need(Queue)
@@ -98,7 +98,7 @@ def needs_of(step: Step) -> dict[str, Need]:
 def produced_by(step: Step) -> type[Artifact] | None:
     """The record ``step`` hands on: its action's, its agent's output tool's, or its child
     workflows' runs."""
-    info = action_info(step.action) if step.action else None
+    info = action_info(step.action)
     if step.workflow is not None:
         return Ran if step.each is None and not step.finish else Children
     return info.produces if info else OUTPUT_TOOLS.get(step.output or "")
@@ -129,7 +129,7 @@ def artifact_problems(workflows: Mapping[str, Loaded]) -> list[Broken]:
     problems: list[Broken] = []
     for name, loaded in workflows.items():
         for step in loaded.workflow.steps:
-            info = action_info(step.action) if step.action else None
+            info = action_info(step.action)
             for kind in info.consumes if info else ():
                 if kind.__name__ in produced:
                     continue

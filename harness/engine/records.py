@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Generic
 
 from pydantic import ValidationError
 
 from harness.artifacts import (
     ARTIFACTS,
+    A,
     Artifact,
     Assignment,
     GateReport,
@@ -25,8 +26,6 @@ from harness.artifacts import (
     ValidationTarget,
 )
 from harness.store.records import StepRecord
-
-A = TypeVar("A", bound=Artifact)
 
 
 class RunRecords:

@@ -15,18 +15,17 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from types import MappingProxyType
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from harness import cpu
-from harness.artifacts import Artifact, Children, Inputs, Queue, Ran, Worktree
+from harness.artifacts import A, Artifact, Children, Inputs, Queue, Ran, Worktree
 from harness.engine.actions import call
-from harness.engine.agents import run_agent_step
+from harness.engine.agents import UNFINISHED, run_agent_step
 from harness.engine.commands import run_command_step
 from harness.engine.context import Lease, Services, StepContext
 from harness.engine.killswitch import CANCEL, Driven
@@ -60,7 +59,6 @@ if TYPE_CHECKING:
 ON_FAILURE = "on_failure"
 LEASE_TTL_S = 4 * 3600.0  # an issue's lease, renewed by each step
 FINISHED = ("succeeded", "failed")
-A = TypeVar("A", bound=Artifact)
 
 
 @dataclass(frozen=True)
@@ -72,8 +70,8 @@ class RunOutcome:
     issue: int | None
     status: str  # succeeded | failed | stopped
     reason: str | None
-    not_before: float | None = None
-    kept: Mapping[str, dict[str, object]] = field(default_factory=lambda: MappingProxyType({}))
+    not_before: float | None
+    kept: Mapping[str, dict[str, object]]
 
     def artifact(self, kind: type[A]) -> A | None:
         """The newest ``kind`` the run's succeeded steps recorded (None: none, or another shape)."""
@@ -128,8 +126,10 @@ class Engine:
                 finally:
                     if workflow.after is not None:  # whatever became of it
                         step = Step(id="after", action=workflow.after)
-                        done = StepContext(self.services, "", name, step, issue, {}, {})
-                        call(workflow.after, replace(done, lease=leased.lease))
+                        done = StepContext(
+                            self.services, "", name, step, issue, {}, {}, lease=leased.lease
+                        )
+                        call(workflow.after, done)
 
     def end(self, run_id: str, reason: str) -> RunOutcome:
         """End an unfinished run that nothing will resume (its issue is no longer open): failed,
@@ -210,7 +210,7 @@ class Engine:
         if last.step_id == ON_FAILURE:
             return None  # the run was ending in failure: finish that
         pos = workflow.index(last.step_id)
-        if last.status in ("running", "interrupted"):
+        if last.status in UNFINISHED:
             return pos  # killed, stopped or deferred inside this step: do it again
         step = workflow.steps[pos]
         history = [s for s in steps if s.step_id == step.id]
@@ -274,7 +274,7 @@ class Engine:
                 stop_now()  # a person cancelled the issue
             except StoppedError as exc:
                 return self._stop(ctx, str(exc))
-            outcome = self._step(ctx)
+            outcome = self._step(workflow, ctx)
             if outcome is not None:
                 return outcome
 
@@ -315,7 +315,7 @@ class Engine:
         )
         return recorded(store, ctx.run_id)
 
-    def _step(self, ctx: StepContext) -> RunOutcome | None:
+    def _step(self, workflow: Workflow, ctx: StepContext) -> RunOutcome | None:
         """Run one step and persist its result; return an outcome if the run must end now."""
         store = self.services.store
         step = ctx.step
@@ -339,9 +339,8 @@ class Engine:
             # git command it tries is refused: the guard stays tripped)
             fatal = type(exc).__name__
             self._finish(seq, "failed", {"fatal": fatal}, ctx, str(exc), kind=exc.kind)
-            failures = {k: v for k, v in ctx.failures.items() if k != step.id}
-            failures[step.id] = {"error": str(exc), "fatal": fatal, "kind": exc.kind.value}
-            workflow = load_workflow(self.services, ctx.workflow)
+            # the failures as the records now say (``_history``): this step's the newest
+            _, failures = self._history(self.services.store.steps(ctx.run_id))
             return self._fail(workflow, replace(ctx, failures=failures), str(exc))
         except FactoryError as exc:
             evidence, typed = evidence_of(exc)

@@ -100,10 +100,11 @@ class Templates:
         # What goes to a forge (``comments/``: comments and pull request bodies): every
         # ``{{ value }}`` is neutralised unless a filter below made it (see neutral.py).
         self.forge_env = environment(finalize=_for_forge)
-        self._expressions: dict[str, jinja2.environment.TemplateExpression] = {}
-        self._strings: dict[str, jinja2.Template] = {}
-        # each template loaded once: runs that start together wait for the one loading it
+        # each template loaded (a workflow's strings and few expressions: compiled) once:
+        # runs that start together wait for the one making it
         self._loaded: Memo[jinja2.Template] = Memo(limit=None)
+        self._strings: Memo[jinja2.Template] = Memo(limit=None)
+        self._expressions: Memo[jinja2.environment.TemplateExpression] = Memo(limit=None)
 
     def render(self, name: str, **context: Any) -> str:
         env = self.forge_env if name.startswith(FORGE_TEMPLATES) else self.env
@@ -122,9 +123,7 @@ class Templates:
 
     def render_string(self, source: str, **context: Any) -> str:
         try:
-            compiled = self._strings.get(source)
-            if compiled is None:
-                compiled = self._strings.setdefault(source, self.env.from_string(source))
+            compiled = self._strings.get(source, lambda: self.env.from_string(source))
             return compiled.render(**context)
         except (jinja2.UndefinedError, jinja2.TemplateSyntaxError) as exc:
             raise ConfigError("workflow", source, exc.message or "template error") from exc
@@ -135,11 +134,9 @@ class Templates:
         if expr.startswith("{{") and expr.endswith("}}"):
             expr = expr[2:-2].strip()
         try:
-            compiled = self._expressions.get(expr)
-            if compiled is None:  # a workflow's few expressions, each compiled once
-                compiled = self._expressions.setdefault(
-                    expr, self.env.compile_expression(expr, undefined_to_none=False)
-                )
+            compiled = self._expressions.get(
+                expr, lambda: self.env.compile_expression(expr, undefined_to_none=False)
+            )
             return compiled(**context)
         except jinja2.UndefinedError:
             return None

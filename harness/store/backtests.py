@@ -47,7 +47,10 @@ class BacktestCase:
     finished_at: str | None
 
 
-def _backtest(row: Any) -> BacktestRecord:
+def _backtest(row: Any) -> BacktestRecord | None:
+    """The backtest of ``row`` (None: no row)."""
+    if row is None:
+        return None
     return from_row(BacktestRecord, row, json=("summary",), edit=bool(row["edit"]))
 
 
@@ -82,26 +85,24 @@ class BacktestsMixin(StoreBase):
             " ORDER BY started_at DESC, rowid DESC LIMIT 1",
             (fingerprint,),
         )
-        return _backtest(row) if row is not None else None
+        return _backtest(row)
 
     def backtest(self, backtest_id: str) -> BacktestRecord | None:
         row = self._row("SELECT * FROM backtests WHERE id = ?", (backtest_id,))
-        return _backtest(row) if row is not None else None
+        return _backtest(row)
 
     def latest_backtest(
         self, finished: bool = False, edit: bool | None = None
     ) -> BacktestRecord | None:
         """The newest backtest (only a finished one with ``finished``; only a rehearsed edit,
         or only one on production's governance, with ``edit``)."""
-        sql = "SELECT * FROM backtests WHERE 1 = 1"
-        args = []
-        if finished:
-            sql += " AND status = 'finished'"
-        if edit is not None:
-            sql += " AND edit = ?"
-            args.append(int(edit))
-        row = self._row(sql + " ORDER BY started_at DESC, rowid DESC LIMIT 1", tuple(args))
-        return _backtest(row) if row is not None else None
+        filters, args = self._where(
+            ("status = 'finished'", () if finished else None),
+            ("edit = ?", None if edit is None else int(edit)),
+        )
+        newest = " ORDER BY started_at DESC, rowid DESC LIMIT 1"
+        row = self._row("SELECT * FROM backtests" + filters + newest, args)
+        return _backtest(row)
 
     def backtest_cases(self, backtest_id: str) -> list[BacktestCase]:
         rows = self._rows(

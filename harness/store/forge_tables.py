@@ -146,13 +146,10 @@ class ForgeTablesMixin(StoreBase):
     def insert_comment(self, number: int, author: str, body: str, marker: str | None) -> Comment:
         """Insert a comment; with a marker, at most once per issue (the UNIQUE index decides)."""
         self.issue(number)
-        with self.transaction() as db:
-            if marker is not None:
-                row = db.execute(
-                    "SELECT * FROM comments WHERE number = ? AND marker = ?", (number, marker)
-                ).fetchone()
-                if row is not None:
-                    return from_row(Comment, row)
+        with self.transaction() as db:  # (this thread's connection: reads see the transaction)
+            posted = self.comment_by_marker(number, marker) if marker is not None else None
+            if posted is not None:
+                return posted
             now = utc_now()
             cur = db.execute(
                 "INSERT INTO comments (number, author, body, marker, created_at)"
@@ -179,12 +176,6 @@ class ForgeTablesMixin(StoreBase):
         if row is None:
             raise NotFoundError(f"pull request {number} does not exist")
         return _pr(row)
-
-    def prs(self, issue: int | None = None) -> list[PullRequest]:
-        if issue is None:
-            return [_pr(r) for r in self._rows("SELECT * FROM pull_requests ORDER BY number")]
-        rows = self._rows("SELECT * FROM pull_requests WHERE issue = ? ORDER BY number", (issue,))
-        return [_pr(r) for r in rows]
 
     def insert_pr(
         self, issue: int, branch: str, base: str, head_sha: str, title: str, body: str

@@ -65,21 +65,20 @@ class _Live:
     lock: threading.Lock = field(default_factory=threading.Lock)
     stores: dict[Path, int] = field(default_factory=dict)  # database -> stores open on it
 
-    def check_unless_open(self, db: Path) -> None:
+    def check_unless_open(self, db: Path, opened: int = 0) -> Path:
+        """Check ``db`` unless a store of this process has it open, and count ``opened`` more
+        stores open on it; the key it is counted by."""
+        key = db.resolve()
         with self.lock:
-            if not self.stores.get(db.resolve()):
+            if not self.stores.get(key):
                 check_file(db)
+            self.stores[key] = self.stores.get(key, 0) + opened
+        return key
 
 
 def opening(db: Path) -> Path:
     """Check ``db`` (unless this process has it open already) and count one more store."""
-    key = db.resolve()
-    live = PROCESS.part(_Live)
-    with live.lock:
-        if not live.stores.get(key):
-            check_file(db)
-        live.stores[key] = live.stores.get(key, 0) + 1
-    return key
+    return PROCESS.part(_Live).check_unless_open(db, opened=1)
 
 
 def closed(key: Path) -> None:

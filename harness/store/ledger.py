@@ -120,16 +120,6 @@ class LedgerMixin(StoreBase):
         rows = self._rows("SELECT * FROM events" + filters + " ORDER BY id", args)
         return [from_row(Event, r, json=("data",)) for r in rows]
 
-    def verify_chain(self) -> bool:
-        """True if no event was altered, removed or reordered since it was written."""
-        prev = GENESIS
-        for r in self._rows("SELECT * FROM events ORDER BY id"):
-            expected = event_hash(prev, r["run_id"], r["ts"], r["kind"], r["data"])
-            if r["prev_hash"] != prev or r["hash"] != expected:
-                return False
-            prev = r["hash"]
-        return True
-
     # -- flags ----------------------------------------------------------------
     def set_flag(self, name: str, value: str) -> None:
         self._write(

@@ -12,6 +12,16 @@ from harness.store.forge_tables import QUEUE
 Migration = Callable[[sqlite3.Connection], None]
 
 
+def _script(name: str, sql: str) -> Migration:
+    """Migration ``name``: ``sql`` run statement by statement (``execute_script``)."""
+
+    def migration(db: sqlite3.Connection) -> None:
+        execute_script(db, sql)
+
+    migration.__name__ = name
+    return migration
+
+
 # the first schema: runs, their steps, model calls, the event chain, flags and leases
 _M001_RUNS = """
         CREATE TABLE runs (
@@ -81,14 +91,12 @@ _M001_RUNS = """
         """
 
 
-def m001_runs(db: sqlite3.Connection) -> None:
-    execute_script(db, _M001_RUNS)
+m001_runs = _script("m001_runs", _M001_RUNS)
 
 
-def m002_local_forge(db: sqlite3.Connection) -> None:
-    execute_script(
-        db,
-        """
+m002_local_forge = _script(
+    "m002_local_forge",
+    """
         CREATE TABLE issues (
             number INTEGER PRIMARY KEY AUTOINCREMENT,
             title TEXT NOT NULL,
@@ -130,14 +138,13 @@ def m002_local_forge(db: sqlite3.Connection) -> None:
             sha TEXT PRIMARY KEY, state TEXT NOT NULL, updated_at TEXT NOT NULL
         );
         """,
-    )
+)
 
 
-def m003_forge_intents(db: sqlite3.Connection) -> None:
-    """Writes to a remote forge: recorded before they are sent, resolved after."""
-    execute_script(
-        db,
-        """
+# Writes to a remote forge: recorded before they are sent, resolved after.
+m003_forge_intents = _script(
+    "m003_forge_intents",
+    """
         CREATE TABLE forge_intents (
             key TEXT PRIMARY KEY,
             kind TEXT NOT NULL,
@@ -147,15 +154,14 @@ def m003_forge_intents(db: sqlite3.Connection) -> None:
             updated_at TEXT NOT NULL
         );
         """,
-    )
+)
 
 
-def m004_forge_cache(db: sqlite3.Connection) -> None:
-    """What a remote forge answered, kept across runs: the open-issue snapshot, ETags for
-    conditional requests, and facts checked once per repository (labels set up, login)."""
-    execute_script(
-        db,
-        """
+# What a remote forge answered, kept across runs: the open-issue snapshot, ETags for
+# conditional requests, and facts checked once per repository (labels set up, login).
+m004_forge_cache = _script(
+    "m004_forge_cache",
+    """
         CREATE TABLE forge_cache (
             key TEXT PRIMARY KEY,
             value TEXT NOT NULL,
@@ -163,20 +169,19 @@ def m004_forge_cache(db: sqlite3.Connection) -> None:
             updated_at TEXT NOT NULL
         );
         """,
-    )
+)
 
 
-def m005_step_artifact_and_error_kind(db: sqlite3.Connection) -> None:
-    """A step's outputs may be a typed hand-off (its type is recorded, so the next workflow
-    finds it by type and issue); a failed step records what kind of failure it was."""
-    execute_script(
-        db,
-        """
+# A step's outputs may be a typed hand-off (its type is recorded, so the next workflow
+# finds it by type and issue); a failed step records what kind of failure it was.
+m005_step_artifact_and_error_kind = _script(
+    "m005_step_artifact_and_error_kind",
+    """
         ALTER TABLE steps ADD COLUMN artifact TEXT;
         ALTER TABLE steps ADD COLUMN error_kind TEXT;
         CREATE INDEX steps_artifact ON steps (artifact, seq) WHERE artifact IS NOT NULL;
         """,
-    )
+)
 
 
 def m006_indexes_and_outcomes(db: sqlite3.Connection) -> None:
@@ -199,13 +204,12 @@ def m006_indexes_and_outcomes(db: sqlite3.Connection) -> None:
     outcomes.install(db)
 
 
-def m007_backtests(db: sqlite3.Connection) -> None:
-    """Rehearsals (``factory backtest``): each backtest and its cases with their results, read
-    by the report, the dashboard, the next backtest's comparison and earned trust (when a
-    maintainer allows it); the runs of a case live in a scratch state of their own."""
-    execute_script(
-        db,
-        """
+# Rehearsals (``factory backtest``): each backtest and its cases with their results, read
+# by the report, the dashboard, the next backtest's comparison and earned trust (when a
+# maintainer allows it); the runs of a case live in a scratch state of their own.
+m007_backtests = _script(
+    "m007_backtests",
+    """
         CREATE TABLE backtests (
             id TEXT PRIMARY KEY,
             fingerprint TEXT NOT NULL,
@@ -234,7 +238,7 @@ def m007_backtests(db: sqlite3.Connection) -> None:
         CREATE INDEX backtest_cases_key ON backtest_cases (case_key, status);
         CREATE INDEX backtest_cases_updated ON backtest_cases (updated_at, cost_usd);
         """,
-    )
+)
 
 
 # what each shipped action or agent output recorded before its record had a type: (the step's
@@ -318,15 +322,14 @@ def m013_a_rebase_is_no_attempt(db: sqlite3.Connection) -> None:
     trends.install(db)
 
 
-def m014_runs_know_their_parent(db: sqlite3.Connection) -> None:
-    """A child workflow's run names the run and the step that started it (a ``workflow:``
-    step), so the parent resumed after a kill finds its children, finished or not."""
-    execute_script(
-        db,
-        "ALTER TABLE runs ADD COLUMN parent TEXT;\n"
-        "ALTER TABLE runs ADD COLUMN parent_step TEXT;\n"
-        "CREATE INDEX runs_parent ON runs (parent) WHERE parent IS NOT NULL;\n",
-    )
+# A child workflow's run names the run and the step that started it (a ``workflow:``
+# step), so the parent resumed after a kill finds its children, finished or not.
+m014_runs_know_their_parent = _script(
+    "m014_runs_know_their_parent",
+    "ALTER TABLE runs ADD COLUMN parent TEXT;\n"
+    "ALTER TABLE runs ADD COLUMN parent_step TEXT;\n"
+    "CREATE INDEX runs_parent ON runs (parent) WHERE parent IS NOT NULL;\n",
+)
 
 
 MIGRATIONS: tuple[tuple[str, Migration], ...] = tuple(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import sqlite3
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING
 
 from harness.errors import NotFoundError
 from harness.store.base import StoreBase, dumps, from_row, loads, stored, stored_text, utc_now
@@ -13,14 +13,13 @@ from harness.store.ledger import chain
 from harness.store.records import Run, StepRecord
 
 if TYPE_CHECKING:
-    from harness.artifacts import Artifact
+    from harness.artifacts import A
 
 _FINAL = ("succeeded", "failed")
 # a run that ran other workflows: a step of it kept their runs (a ``workflow:`` step)
 ORCHESTRATES = (
     "EXISTS (SELECT 1 FROM steps s WHERE s.run_id = runs.id AND s.artifact IN ('Ran', 'Children'))"
 )
-A = TypeVar("A", bound="Artifact")
 
 
 def _run(row: sqlite3.Row) -> Run:

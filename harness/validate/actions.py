@@ -15,6 +15,7 @@ from harness.artifacts import (
     CheckResult,
     Health,
     HoldoutRun,
+    KeptVerdict,
     PrCandidate,
     Prepared,
     Validation,
@@ -303,7 +304,8 @@ def _earlier_verdict(
             continue  # that candidate is gone: look again
         unseen_only = all(matching(path, unseen) for path in changed)
         given_by = run.kept.run if run.kept and run.kept.run else made_by
-        return EarlierVerdict(run, checked.candidate, changed, unseen_only, given_by)
+        how = KeptVerdict(candidate=checked.candidate, changed=changed, run=given_by)
+        return EarlierVerdict(run, how, unseen_only)
     return None
 
 

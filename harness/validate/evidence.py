@@ -28,7 +28,7 @@ from harness.config.testfiles import test_files
 from harness.cpu import Slots, cpus, waiting
 from harness.engine.agents import StepHooks, save_transcript
 from harness.engine.context import Services, StepContext
-from harness.engine.definition import SEALED_VALIDATOR, ValidatorDefinition, load_sealed
+from harness.engine.definition import SEALED_VALIDATOR, load_sealed
 from harness.errors import ConfigErrors, ErrorKind, StepFailed
 from harness.faults import fault_point
 from harness.git.repo import GitRepo
@@ -199,18 +199,16 @@ def _journey_check(at: Checkout, number: int, journey: Journey) -> tuple[int, li
 class EarlierVerdict:
     """The validator's run on an earlier candidate of the same head, asked the same question,
     and how it may be kept: as it is when the candidates differ only in files the app cannot
-    show (``unseen_only``), else if its recorded actions show the same on this one."""
+    show (``unseen_only``), else if its recorded actions show the same on this one. ``how``:
+    the record it is kept with (the earlier candidate, the files the two differ in, the run
+    whose validator gave it: that run's own, when it too kept one)."""
 
     run: ValidatorRun
-    candidate: str
-    changed: list[str]
+    how: KeptVerdict
     unseen_only: bool
-    given_by: str  # the run whose validator gave it (that run's own, when it too kept one)
 
     def kept(self, replayed: int = 0) -> ValidatorRun:
-        how = KeptVerdict(
-            candidate=self.candidate, changed=self.changed, replayed=replayed, run=self.given_by
-        )
+        how = self.how.model_copy(update={"replayed": replayed})
         return self.run.model_copy(update={"kept": how})
 
 
@@ -410,32 +408,26 @@ def sealed_request(
     app_url: str,
     shots: Path,
     sockets: Path,
-) -> tuple[SealRequest, ValidatorDefinition]:
+) -> SealRequest:
     """What the seal gets: the ``question``, completed from the validator's definition (tools,
     prompt, output, limits; its budget caps ``budget_usd``), the app to open, its screenshots
     folder and its two sockets in ``sockets``, named afresh."""
     definition = load_sealed(services, SEALED_VALIDATOR)
     if definition.budget_usd is not None:
         budget_usd = min(budget_usd, definition.budget_usd)
-    request = SealRequest(
+    return SealRequest(
         question=question,
+        definition=definition,
         instructions=services.templates.render(  # how the app runs: the validation environment
             definition.template, commands=services.settings.config.commands.model_dump(mode="json")
         ),
-        tools=list(definition.tools),
-        output=definition.output,
-        max_turns=definition.max_turns,
-        max_tokens=definition.max_tokens,
         budget_usd=max(0.0, budget_usd),
         app_url=app_url,
         shots_dir=str(shots),
         model_socket=socket_path(sockets, "model"),
         browser_socket=socket_path(sockets, "browser"),
         harness_uid=os.getuid(),
-        addressing=list(definition.addressing),
-        secret_names=definition.secret_names,
     )
-    return request, definition
 
 
 def run_validator(
@@ -449,7 +441,7 @@ def run_validator(
     """The sealed validator against ``app``, every model call checked and recorded by
     ``hooks``: its answer (see ``run_sealed``). Its screenshots go to ``shots/validator``."""
     with socket_folder() as sockets:
-        request, definition = sealed_request(
+        request = sealed_request(
             services, question, budget_usd, app.base_url, shots / "validator", sockets
         )
         return run_sealed(
@@ -458,7 +450,6 @@ def run_validator(
             hooks=hooks,
             netns_pid=app.netns_pid,
             masked=sealed_hidden_paths(services.settings),
-            timeout_s=definition.timeout_s,
         )
 
 

@@ -10,7 +10,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,7 @@ from pydantic import Field, ValidationError
 
 from harness.artifacts import Artifact, ValidatorRun, Verdict, criterion_ids
 from harness.artifacts.browser import Observation
+from harness.engine.definition import ValidatorDefinition
 from harness.errors import FactoryError, ModelError, SandboxError, ToolError
 from harness.model.agent import AgentHooks, AgentSpec
 from harness.model.base import CallRecord, Model
@@ -55,26 +55,21 @@ class ValidatorQuestion(Artifact):
 
 
 class SealRequest(Artifact):
-    """All the seal gets, on standard input: the question, what the validator's definition
-    gives it (instructions, tools, output tool, turns), its budget, the app to open, its
-    screenshots folder and its two sockets (names drawn per run, in a folder only the harness
-    may change). Built in one place
+    """All the seal gets, on standard input: the question, the validator's ``definition``
+    (tools, output tool, turns, what every observation is read for) and its prompt rendered
+    (``instructions``), its budget, the app to open, its screenshots folder and its two
+    sockets (names drawn per run, in a folder only the harness may change). Built in one place
     (``harness.validate.evidence.sealed_request``) and validated again in the seal."""
 
     question: ValidatorQuestion
+    definition: ValidatorDefinition
     instructions: str
-    tools: list[str]
-    output: str
-    max_turns: int
-    max_tokens: int = 4096
     budget_usd: float
     app_url: str
     shots_dir: str
     model_socket: str
     browser_socket: str
     harness_uid: int  # who serves both sockets: the seal talks to no other listener
-    addressing: list[re.Pattern[str]] = Field(default_factory=list)  # the definition's
-    secret_names: re.Pattern[str] | None = None
 
     @property
     def sockets(self) -> Path:
@@ -189,11 +184,12 @@ def run_sealed(
     hooks: AgentHooks,
     netns_pid: int | None,
     masked: list[Path],
-    timeout_s: float = 900,
 ) -> ValidatorRun:
     """Run the validator agent in the seal against the app in ``netns_pid``'s network
-    namespace, its model calls answered by ``model`` and checked by ``hooks``; return its
-    answer, or raise what the harness refused a call for (``factory stop``, a budget)."""
+    namespace, its model calls answered by ``model`` and checked by ``hooks``, for as long as
+    its definition's ``timeout_s``; return its answer, or raise what the harness refused a
+    call for (``factory stop``, a budget)."""
+    timeout_s = request.definition.timeout_s
     from harness.browser.chromium import find_chromium
     from harness.browser.confine import BrowserBroker, Launcher
     from harness.validate.forward import ModelForwarder
@@ -268,8 +264,8 @@ def main() -> None:
                 request.app_url,
                 Path(request.shots_dir),
                 session.driver,
-                request.addressing,
-                request.secret_names,
+                request.definition.addressing,
+                request.definition.secret_names,
             )
             secrets = tools.secrets
             spec = _agent(request, partial(_judged, criterion_ids(asked.criteria), tools.observed))
@@ -300,17 +296,17 @@ def main() -> None:
 def _agent(request: SealRequest, review: Callable[[dict[str, object]], str | None]) -> AgentSpec:
     """The validator's agent as its definition and question make it, its verdict checked by
     ``review`` (sent back once, saying what it lacks)."""
-    asked = request.question
+    asked, definition = request.question, request.definition
     return AgentSpec(
         role="validator",
         model=asked.model,
         governance=list(asked.governance),
         instructions=request.instructions,
         task=asked.task,
-        tools=list(request.tools),
-        output_tool=request.output,
-        max_turns=request.max_turns,
-        max_tokens=request.max_tokens,
+        tools=list(definition.tools),
+        output_tool=definition.output,
+        max_turns=definition.max_turns,
+        max_tokens=definition.max_tokens,
         thinking=asked.thinking,
         effort=asked.effort,
         review=review,

@@ -16,6 +16,7 @@ from harness.store.db import Store
 from tests.cli_helpers import run_cli
 from tests.cli_helpers import spawn as factory
 from tests.implement.conftest import KEY, make_app_repo
+from tests.store_reads import pull_requests
 from tests.validate.conftest import role_of
 
 
@@ -82,4 +83,4 @@ def test_a_cycle_killed_in_triage_then_in_implement_is_resumed_through_its_recor
     assert finished.id == implement.id and finished.status == "succeeded"
     roles = {role_of(b) for _, b in standin.received[asked:]}
     assert not roles & {"planner", "implementer", "reviewer"}  # its agents were not asked again
-    assert len(store.prs(number)) == 1
+    assert len(pull_requests(store, number)) == 1

@@ -11,6 +11,7 @@ from harness.store.db import Store
 from tests.cli_helpers import run_cli
 from tests.git.test_integrity import plant_filter
 from tests.implement.conftest import accepted_issue, make_app_repo
+from tests.store_reads import pull_requests
 
 
 def test_implement_stops_when_the_config_moves_mid_run(
@@ -38,7 +39,7 @@ def test_implement_stops_when_the_config_moves_mid_run(
     assert out["status"] == "failed"
     assert ".git/config changed during the run" in out["reason"]
     assert not marker.exists()
-    assert Store.open(tmp_path / "state").prs(number) == []
+    assert pull_requests(Store.open(tmp_path / "state"), number) == []
     shown = run_cli(capsys, "--repo", str(repo), "issue", "show", str(number), "--json").json()
     assert "factory:needs-human" in shown["labels"]  # a person looks at the repository
     report = run_cli(capsys, "--repo", str(repo), "report", out["run_id"])

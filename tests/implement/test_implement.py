@@ -18,6 +18,7 @@ from tests.factory_repo import RULES
 from tests.forge.shared_scenario import Output, isolated_env
 from tests.implement.conftest import KEY, accepted_issue, big_script, make_app_repo
 from tests.standins.anthropic_standin import AnthropicStandIn
+from tests.store_reads import pull_requests
 
 
 def show(capsys, repo: Path, number: int) -> dict:
@@ -78,7 +79,7 @@ def test_a_good_change_becomes_a_pr_with_its_evidence(greeted: Greeted) -> None:
     assert out["status"] == "succeeded" and out["branch"].startswith(f"factory/issue-{number}-")
 
     store = Store.open(greeted.state)
-    (pr,) = store.prs(number)
+    (pr,) = pull_requests(store, number)
     assert pr.branch == out["branch"] and pr.state == "open"
     g = GitRepo(repo)
     assert g.changed_paths("main", pr.branch) == ["greet.py", "test_greet.py"]
@@ -145,7 +146,7 @@ def test_a_gate_failure_means_no_pr_and_needs_human(
     res = implement(capsys, repo, number)
     assert res.code == 1
     assert f"gates failed: {gate}" in res.json()["reason"]
-    assert Store.open(tmp_path / "state").prs(number) == []
+    assert pull_requests(Store.open(tmp_path / "state"), number) == []
     issue = show(capsys, repo, number)
     assert "factory:needs-human" in issue["labels"] and "factory:in-progress" not in issue["labels"]
     (comment,) = [c for c in factory_comments(issue) if "Stopped" in c]
@@ -243,7 +244,7 @@ def test_an_agent_that_declines_hands_the_issue_to_a_person(
     assert not {"factory:accepted", "factory:in-progress"} & set(issue["labels"])
     (comment,) = [c for c in factory_comments(issue) if "Stopped" in c]
     assert f"the {who} declined" in comment and why in comment
-    assert Store.open(tmp_path / "state").prs(number) == []
+    assert pull_requests(Store.open(tmp_path / "state"), number) == []
     # nothing was tested, so nothing was kept: the comment and a person's retry say so
     assert "Nothing was committed" in comment and "The work is kept" not in comment
     assert run_cli(capsys, "--repo", str(repo), "retry", str(number)).code == 0
@@ -287,7 +288,7 @@ def test_setup_runs_in_the_sandbox_and_its_artifacts_are_not_committed(greeted: 
     res = greeted.implemented
     assert res.code == 0, res.err
     store = Store.open(greeted.state)
-    (pr,) = store.prs(greeted.number)
+    (pr,) = pull_requests(store, greeted.number)
     assert GitRepo(greeted.repo).changed_paths("main", pr.branch) == ["greet.py", "test_greet.py"]
     (setup,) = [s for s in store.steps(res.json()["run_id"]) if s.step_id == "setup"]
     assert setup.outputs["exit_code"] == 0
@@ -337,7 +338,7 @@ def test_the_issue_title_reaches_no_forge_text_live(greeted: Greeted) -> None:
     from tests.forge.test_neutral import LINKED, assert_inert
 
     assert greeted.implemented.code == 0, greeted.implemented.err
-    (pr,) = Store.open(greeted.state).prs(greeted.number)
+    (pr,) = pull_requests(Store.open(greeted.state), greeted.number)
     assert not LINKED.search(pr.title) and "<!--" not in pr.title
     assert_inert(pr.body, allow_code=True, own_headings=True)
     message = GitRepo(greeted.repo).git("log", "-1", "--format=%B", pr.head_sha)

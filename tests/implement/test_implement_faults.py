@@ -15,6 +15,7 @@ from harness.store.db import Store
 from tests.cli_helpers import repo_cli
 from tests.cli_helpers import spawn as factory
 from tests.implement.conftest import KEY, accepted_issue, make_app_repo
+from tests.store_reads import pull_requests
 from tests.validate.conftest import role_of
 
 
@@ -43,7 +44,7 @@ def test_two_implements_at_once_exactly_one_proceeds(tmp_path: Path, capsys, sta
     _, refused_err = ended[codes.index(1)]
     assert "being worked on" in refused_err, refused_err
     store = Store.open(tmp_path / "state")
-    assert len(store.prs(number)) == 1
+    assert len(pull_requests(store, number)) == 1
     assert len(store.list_runs(workflow="implement", issue=number)) == 1
 
 
@@ -74,7 +75,7 @@ def test_kill_9_at_a_boundary_then_rerun_completes_once(
     assert again.returncode == 0, err
     result = json.loads(out)
     store = Store.open(tmp_path / "state")
-    (pr,) = store.prs(number)
+    (pr,) = pull_requests(store, number)
     assert pr.branch == result["branch"]
     assert GitRepo(repo).changed_paths("main", pr.branch) == ["greet.py", "test_greet.py"]
     assert len(store.list_runs(workflow="implement", issue=number)) == 1  # resumed, not redone
@@ -117,7 +118,7 @@ def test_a_kill_in_the_code_step_resumes_told_what_the_worktree_holds(
     assert "\nFiles changed: greet.py, test_greet.py\n" in resumed[0], resumed[0]
     assert "+def greet(name):" in resumed[0]  # with their diff
     store = Store.open(tmp_path / "state")
-    (pr,) = store.prs(number)
+    (pr,) = pull_requests(store, number)
     assert GitRepo(repo).changed_paths("main", pr.branch) == ["greet.py", "test_greet.py"]
 
 

@@ -21,6 +21,7 @@ from tests.cli_helpers import run_cli
 from tests.factory_repo import git
 from tests.implement.conftest import KEY, SCRIPT, accepted_issue, make_app_repo
 from tests.standins.anthropic_standin import AnthropicStandIn
+from tests.store_reads import pull_requests
 
 pytestmark = [
     pytest.mark.sandbox,
@@ -82,6 +83,6 @@ def test_the_implementer_reads_its_own_diff_and_is_told_what_gitignore_keeps_out
     ((_, worktree),) = store.artifacts(Worktree, number)
     for path in (tmp_path, Path(worktree.path), repo / ".git", Path("/dev/shm/factory-")):
         assert not any(str(path) in r for r in results), path
-    (pr,) = store.prs(number)
+    (pr,) = pull_requests(store, number)
     assert "Left out of the change by a `.gitignore`" in pr.body
     assert "`notes.json`" in pr.body, pr.body

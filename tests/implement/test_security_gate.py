@@ -27,6 +27,7 @@ from tests.factory_repo import git, make_factory_repo
 from tests.implement.conftest import accepted_issue, make_app_repo
 from tests.implement.test_gates import DYNAMIC
 from tests.standins.anthropic_standin import AnthropicStandIn
+from tests.store_reads import pull_requests
 from tests.validate.test_routing import evidence
 
 # production already runs a shell with a fixed command: a finding the gate must not count
@@ -163,7 +164,7 @@ def test_a_change_the_lens_stops_opens_its_pull_request_and_waits_for_a_person(
     ((_, candidate),) = store.artifacts(PrCandidate, number)
     (lens,) = [g for g in candidate.gates if g.name == "security"]
     assert not lens.passed and "B602 (high) ops.py:5" in lens.evidence, lens
-    (pr,) = store.prs(number)
+    (pr,) = pull_requests(store, number)
     assert "| security | FAIL | B602 (high) ops.py:5" in pr.body  # the PR says it
     checked = CheckResult(
         sha="c" * 40,

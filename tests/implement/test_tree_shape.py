@@ -22,6 +22,7 @@ from tests.cli_helpers import run_cli
 from tests.factory_repo import git
 from tests.implement.conftest import KEY, SCRIPT, accepted_issue, make_app_repo
 from tests.standins.anthropic_standin import AnthropicStandIn
+from tests.store_reads import pull_requests
 
 pytestmark = [
     pytest.mark.sandbox,
@@ -99,7 +100,7 @@ def _everything_for(capsys, repo: Path, state: Path, number: int) -> str:
     """Every PR, comment and record the run left: the issue, the store, the transcripts."""
     issue = run_cli(capsys, "--repo", str(repo), "issue", "show", str(number), "--json").json()
     store = Store.open(state)
-    texts = [json.dumps(issue), json.dumps([pr.body for pr in store.prs(number)])]
+    texts = [json.dumps(issue), json.dumps([pr.body for pr in pull_requests(store, number)])]
     for run in store.list_runs(issue=number):
         texts += [json.dumps(s.outputs) + str(s.error) for s in store.steps(run.id)]
     texts += [p.read_text("utf-8") for p in (state / "transcripts").rglob("*.json")]
@@ -131,7 +132,7 @@ def test_what_git_would_follow_is_refused_by_the_tree_shape_gate(
     assert res.code == 1, res.err
     assert "gates failed: tree_shape" in res.json()["reason"]
     state = tmp_path / "state"
-    assert Store.open(state).prs(number) == []
+    assert pull_requests(Store.open(state), number) == []
     assert GitRepo(repo).rev_parse("main") == production  # nothing reached production
     issue = run_cli(capsys, "--repo", str(repo), "issue", "show", str(number), "--json").json()
     assert "factory:needs-human" in issue["labels"]

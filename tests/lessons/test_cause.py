@@ -20,6 +20,7 @@ from harness.store.db import Store
 from tests.cli_helpers import run_cli
 from tests.factory_repo import RULES, git, make_factory_repo
 from tests.heal.conftest import land
+from tests.store_reads import pull_requests
 
 NO_DEPS = "No new dependencies"
 RULE = "- Every dependency the project uses is already in requirements.txt."
@@ -111,7 +112,7 @@ def test_one_cause_is_one_lesson_one_proposal_rehearsed_on_the_factorys_merge(
     third = services.forge.create_issue("Add pandas", "Please.", "owner").number
     refused(services.store, third, ("security",))  # the gate alone: still the same cause
     assert cli(capsys, repo, "lessons", "propose", "--json")[0].get("pr") is None
-    assert [p.number for p in services.store.prs()] == [1, pr.number]
+    assert [p.number for p in pull_requests(services.store)] == [1, pr.number]
     services.store.close()
 
 

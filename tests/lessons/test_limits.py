@@ -21,6 +21,7 @@ from harness.services import open_services
 from harness.store.db import Store
 from tests.cli_helpers import run_cli
 from tests.factory_repo import RULES, git, make_factory_repo
+from tests.store_reads import pull_requests
 
 ASKED = "The error path of add_note has no test."
 
@@ -66,7 +67,7 @@ def nothing_written(repo: Path) -> None:
     assert git(repo, "branch", "--list", "factory/lesson-*").strip() == ""
     assert git(repo, "status", "--porcelain").strip() == ""
     store = Store.open(state_dir(repo))
-    assert store.prs() == []
+    assert pull_requests(store) == []
     store.close()
 
 
@@ -155,7 +156,7 @@ def test_a_lesson_is_added_below_the_rules_and_shown_after_them_to_every_agent(
     assert governance.texts()[3][1] == f"{LEARNED}\n\n{edit['new_text']}\n"
     (system,) = system_blocks(governance.texts(), "")
     assert system["text"].index(LEARNED) > system["text"].index("# Technical context")
-    assert "Too few past cases" in services.store.prs()[0].body
+    assert "Too few past cases" in pull_requests(services.store)[0].body
     services.store.close()
 
 

@@ -15,6 +15,7 @@ from harness.store.db import Store
 from tests.cli_helpers import Result, run_cli
 from tests.cli_helpers import spawn as factory
 from tests.factory_repo import git
+from tests.store_reads import pull_requests
 from tests.validate.conftest import (
     Output,
     accept_rule,
@@ -204,7 +205,7 @@ def trust_story(tmp_path_factory: pytest.TempPathFactory) -> Story:
             run_once(out, repo)
             waiting_again = issue(out, repo, second)
             store = Store.open(state)
-            (pr,) = [p.number for p in store.prs(issue=second) if p.state == "open"]
+            (pr,) = [p.number for p in pull_requests(store, issue=second) if p.state == "open"]
             store.close()
 
             main_before_rejection = _main(repo)

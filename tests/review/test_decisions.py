@@ -10,6 +10,7 @@ from harness.forge.local import LocalForge
 from harness.git.repo import GitRepo
 from harness.store.db import Store
 from tests.review.conftest import Story
+from tests.store_reads import verify_chain
 
 # the story is a package fixture test_trust.py reads too: one worker plays it
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(900), pytest.mark.together("review-story")]
@@ -88,7 +89,7 @@ def test_approve_lands_the_tested_tree_and_reject_closes_with_one_comment(
         if e.kind.startswith("human.")
     ]
     assert human == [("human.approve", story.first, "alice"), ("human.reject", story.second, "bob")]
-    assert store.verify_chain()
+    assert verify_chain(store)
 
     # neither is waiting for a person any more: one line, exit 2
     for res in story.decided_again:

@@ -13,6 +13,7 @@ from harness.git.repo import GitRepo
 from harness.store.db import Store
 from tests.cli_helpers import run_cli
 from tests.serve.conftest import ACTOR, EVIL_TITLE, PLANTED_COST, Demo, Server
+from tests.store_reads import pull_requests, verify_chain
 
 # the demo is the worker's one 'factory demo', which test_demo.py and tests/store read too
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.together("demo-cycle")]
@@ -330,7 +331,7 @@ def test_approve_in_the_page_lands_the_tested_tree(page, demo: Demo, server: Ser
         assert steps["smoke"]["reverted"] is None
         approvals = [e for e in store.events() if e.kind == "human.approve"]
         assert [(e.data["issue"], e.data["actor"]) for e in approvals] == [(demo.waiting, ACTOR)]
-        assert store.verify_chain()
+        assert verify_chain(store)
         first, landing = store.list_runs(workflow="validate", issue=demo.waiting)[::-1]
     # the landing run kept the verdict the first validation gave the same candidate: said so
     page.goto(server.base + f"/runs/{landing.id}")
@@ -355,7 +356,9 @@ def test_reject_in_the_page_closes_the_issue_and_its_pr_with_one_comment(
         rejected = [c.body for c in store.comments(5) if "Rejected" in c.body]
         assert len(rejected) == 1 and ACTOR in rejected[0] and "<b>" not in rejected[0]
         forge = LocalForge(store, GitRepo(demo.repo))
-        assert all(pr.state == "closed" for pr in store.prs(issue=5)) and store.prs(issue=5)
+        assert all(pr.state == "closed" for pr in pull_requests(store, issue=5)) and pull_requests(
+            store, issue=5
+        )
         assert forge.get_issue(5).state == "closed"
         rejects = [e for e in store.events() if e.kind == "human.reject"]
         assert [(e.data["issue"], e.data["actor"]) for e in rejects] == [(5, ACTOR)]

@@ -12,6 +12,7 @@ from harness.services import open_services
 from harness.store.db import Store
 from tests.cli_helpers import run_cli
 from tests.factory_repo import make_factory_repo
+from tests.store_reads import verify_chain
 
 PLANTED = "planted-token-value-0123456789-abcdef"  # the harness's own, not credential-shaped
 GITHUB = "ghp_" + "A1b2C3d4E5" * 3 + "F6g7H8"
@@ -58,4 +59,4 @@ def test_one_failure_reads_the_same_redacted_everywhere(
     with closing(sqlite3.connect(state / "state.db")) as conn:
         (data,) = conn.execute("SELECT data FROM events WHERE kind = 'step.failed'").fetchone()
     assert "[redacted GitHub token]" in data
-    assert Store.open(state).verify_chain()
+    assert verify_chain(Store.open(state))

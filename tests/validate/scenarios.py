@@ -31,6 +31,7 @@ from tests.cli_helpers import Result, run_cli
 from tests.cli_helpers import spawn as factory
 from tests.factory_repo import git
 from tests.standins.anthropic_standin import AnthropicStandIn
+from tests.store_reads import pull_requests
 from tests.validate.conftest import (
     ISSUES,
     KEY,
@@ -603,13 +604,15 @@ def play_waiting(root: Path) -> Waiting:
             store = Store.open(state)
             seen.first = {n: issue(out, repo, n) for n in numbers}
             seen.main_after_first = GitRepo(repo).read_blob("main", "app.py") or b""
-            seen.prs_after_first = {n: [pr.state for pr in store.prs(n)] for n in numbers}
+            seen.prs_after_first = {
+                n: [pr.state for pr in pull_requests(store, n)] for n in numbers
+            }
 
             run_once(out, repo)  # each waits for a person: nothing is validated or implemented
             seen.second = {n: issue(out, repo, n) for n in numbers}
             seen.implemented = counts(store, "implement")
             seen.validated = counts(store, "validate")
-            seen.prs = {n: [pr.state for pr in store.prs(n)] for n in numbers}
+            seen.prs = {n: [pr.state for pr in pull_requests(store, n)] for n in numbers}
             seen.decided = {n: decisions(state, n) for n in numbers}
 
             # a maintainer sides with the rename: the journey now clicks the form's button,

@@ -18,6 +18,7 @@ from harness.sandbox.bwrap import sandbox_available
 from harness.store.db import Store
 from harness.validate.evidence import fresh_root
 from tests.standins.anthropic_standin import AnthropicStandIn
+from tests.store_reads import pull_requests
 from tests.validate.conftest import (
     HOLDOUT_CANARY,
     file_issues,
@@ -180,7 +181,7 @@ def test_c_a_retry_learns_what_went_wrong_and_continues_from_its_branch(
     assert [s["gates"]["fix_attempts"] for s in steps] == [0, 1]
     fix_gate = next(g for g in steps[1]["gates"]["gates"] if g["name"] == "fix_attempts")
     assert fix_gate["evidence"].startswith("1 fix attempts")
-    bodies = [pr.body for pr in store.prs(1)]
+    bodies = [pr.body for pr in pull_requests(store, 1)]
     assert sum("Continues the refused attempt on branch" in b for b in bodies) == 1
     assert any("1 fix attempt so far" in b for b in bodies)
 

@@ -11,6 +11,7 @@ import pytest
 
 from harness.git.repo import GitRepo
 from harness.store.db import Store
+from tests.store_reads import pull_requests
 from tests.validate.conftest import (
     HOLDOUT_CANARY,
     IMPL_CANARY,
@@ -176,7 +177,7 @@ def refused(tmp_path_factory: pytest.TempPathFactory) -> Refused:
             store = Store.open(state)
             implemented = len(store.list_runs(workflow="implement", issue=1))
             validations = len(store.list_runs(workflow="validate", issue=1))
-            prs = [pr.state for pr in store.prs(1)]
+            prs = [pr.state for pr in pull_requests(store, 1)]
             run_once(out, repo)  # quarantined: never re-queued
             implemented_after = len(store.list_runs(workflow="implement", issue=1))
             store.close()

@@ -94,11 +94,11 @@ def request_for(services, tmp_path: Path, url: str = "http://127.0.0.1:1"):
 
 def test_the_shipped_definition_is_what_the_seal_gets(notes: Path, tmp_path: Path) -> None:
     services = open_services(notes, tmp_path / "state", "scripted")
-    full, definition = request_for(services, tmp_path)
-    data = shipped()
-    assert full.tools == data["tools"] and full.max_turns == data["max_turns"]
-    assert full.max_tokens == data["max_tokens"] == 16384  # room to think, then answer
-    assert full.output == data["output"] == "submit_verdict"
+    full = request_for(services, tmp_path)
+    definition, data = full.definition, shipped()
+    assert list(definition.tools) == data["tools"] and definition.max_turns == data["max_turns"]
+    assert definition.max_tokens == data["max_tokens"] == 16384  # room to think, then answer
+    assert definition.output == data["output"] == "submit_verdict"
     prompt = (validators_dir() / data["prompt"]).read_text()
     commands = services.settings.config.commands.model_dump(mode="json")
     rendered = services.templates.render(definition.template, commands=commands)
@@ -119,8 +119,9 @@ def test_an_override_on_production_narrows_what_the_seal_gets(notes: Path, tmp_p
     git(notes, "add", "-f", str(prompt))
     override_with(notes, max_turns=2, tools=tools, budget_usd=0.5, prompt="prompts/strict.md.j2")
     services = open_services(notes, tmp_path / "state", "scripted")
-    full, definition = request_for(services, tmp_path)
-    assert full.tools == tools and full.max_turns == 2
+    full = request_for(services, tmp_path)
+    definition = full.definition
+    assert list(definition.tools) == tools and definition.max_turns == 2
     assert full.instructions == "Judge strictly: every criterion, seen with your own eyes.\n"
     assert full.budget_usd == 0.5  # the lower of the definition's cap and what is left
     assert definition.timeout_s == shipped().get("timeout_s", 900)
@@ -131,8 +132,8 @@ def test_an_override_not_on_production_is_not_used(notes: Path, tmp_path: Path) 
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump({**shipped(), "max_turns": 2}))  # not committed
     services = open_services(notes, tmp_path / "state", "scripted")
-    full, _ = request_for(services, tmp_path, "http://x")
-    assert full.max_turns == shipped()["max_turns"]
+    full = request_for(services, tmp_path, "http://x")
+    assert full.definition.max_turns == shipped()["max_turns"]
 
 
 @pytest.mark.browser
