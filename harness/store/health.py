@@ -16,6 +16,7 @@ from pathlib import Path
 
 from harness.caches import PROCESS
 from harness.errors import StateError
+from harness.store.ledger import first_break
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 BACKUP_SUFFIX = ".backup"
@@ -172,6 +173,7 @@ def state_health(state_dir: Path, db_name: str, known: list[str]) -> StateHealth
         try:
             verdict = conn.execute("PRAGMA quick_check").fetchone()
             rows = conn.execute("SELECT name FROM migrations").fetchall()
+            edited = first_break(conn) if verdict and verdict[0] == "ok" else None
         finally:
             conn.close()
         check_schema({str(r[0]) for r in rows}, known, db)
@@ -182,4 +184,10 @@ def state_health(state_dir: Path, db_name: str, known: list[str]) -> StateHealth
     if not verdict or verdict[0] != "ok":
         found = verdict[0] if verdict else "no answer"
         return StateHealth(False, str(corrupt(db, f"quick_check: {found}")))
+    if edited is not None:
+        return StateHealth(
+            False,
+            f"{db}: the audit trail was edited: event {edited} does not follow from the one "
+            "before it (altered, removed or reordered since it was written); " + _what_to_do(db),
+        )
     return StateHealth(True, f"{db}: intact, schema {len(rows)} of {len(known)}")

@@ -32,6 +32,20 @@ def chain(db: sqlite3.Connection, run_id: str | None, kind: str, payload: str) -
     )
 
 
+def first_break(db: sqlite3.Connection) -> int | None:
+    """The id of the first event that does not follow from the one before it — altered,
+    removed or put out of order since it was written — or None: the chain holds (events cut
+    from its end leave no trace in it)."""
+    prev = GENESIS
+    for event, run_id, ts, kind, data, prev_hash, own in db.execute(
+        "SELECT id, run_id, ts, kind, data, prev_hash, hash FROM events ORDER BY id"
+    ):
+        if prev_hash != prev or own != event_hash(prev, run_id, ts, kind, data):
+            return int(event)
+        prev = own
+    return None
+
+
 class LedgerMixin(StoreBase):
     # -- model calls ----------------------------------------------------------
     def record_call(self, run_id: str, step_id: str, record: CallRecord) -> None:

@@ -136,6 +136,28 @@ def test_event_chain_detects_tampering(tmp_path: Path) -> None:
     assert not verify_chain(store)
 
 
+def test_doctor_says_which_event_of_the_audit_trail_was_edited(tmp_path: Path) -> None:
+    """``factory doctor``'s state line reads the hash chain: an event altered, or one taken
+    out, is named by the first event that no longer follows from the one before it."""
+    from harness.store.base import DB_NAME
+    from harness.store.health import state_health
+    from harness.store.migrations import MIGRATIONS
+
+    known = [name for name, _ in MIGRATIONS]
+    store = Store.open(tmp_path)
+    for i in range(5):
+        store.append_event("r-1", "step", {"i": i})
+    store.close()
+    assert state_health(tmp_path, DB_NAME, known).ok
+    with sqlite3.connect(tmp_path / DB_NAME) as db:
+        db.execute("UPDATE events SET data = ? WHERE id = 3", ('{"i": 99}',))
+    edited = state_health(tmp_path, DB_NAME, known)
+    assert not edited.ok and "the audit trail was edited: event 3 " in edited.detail
+    with sqlite3.connect(tmp_path / DB_NAME) as db:
+        db.execute("DELETE FROM events WHERE id IN (2, 3)")
+    assert "the audit trail was edited: event 4 " in state_health(tmp_path, DB_NAME, known).detail
+
+
 def test_spend_by_run_issue_and_day(tmp_path: Path) -> None:
     store = Store.open(tmp_path)
     a = store.create_run("triage", 1, {}, {})
