@@ -181,7 +181,9 @@ def write_script(world: World) -> None:
         *world.rules,
         *({**r, "turns": found} if r is auditor else r for r in script),
     ]
-    world.script.write_text(yaml.safe_dump(rules, sort_keys=False, allow_unicode=True))
+    # written again whole for every issue filed: libyaml's emitter, five times as fast
+    text = yaml.dump(rules, Dumper=yaml.CSafeDumper, sort_keys=False, allow_unicode=True)
+    world.script.write_text(text)
 
 
 # ---- what the world does -----------------------------------------------------------------
