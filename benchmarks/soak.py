@@ -39,7 +39,15 @@ from typing import Any
 import yaml
 
 import harness.store.base as store_clock
-from benchmarks.soak_records import Day, day_line, verdict
+from benchmarks.soak_records import (
+    SETTLED,
+    Day,
+    day_line,
+    invariants,
+    read_day,
+    read_records,
+    verdict,
+)
 from benchmarks.soak_sides import LocalSide, Side, github_side
 from benchmarks.soak_state import Issued, World
 from benchmarks.soak_users import Users, Written
@@ -173,7 +181,9 @@ def write_script(world: World) -> None:
         *world.rules,
         *({**r, "turns": found} if r is auditor else r for r in script),
     ]
-    world.script.write_text(yaml.safe_dump(rules, sort_keys=False, allow_unicode=True))
+    # written again whole for every issue filed: libyaml's emitter, five times as fast
+    text = yaml.dump(rules, Dumper=yaml.CSafeDumper, sort_keys=False, allow_unicode=True)
+    world.script.write_text(text)
 
 
 # ---- what the world does -----------------------------------------------------------------
@@ -457,13 +467,32 @@ def at(world: World, day: int, hour: float) -> None:
     store_clock.DAYS_AHEAD_S = moment.timestamp() - time.time()
 
 
+class _Settled(Exception):
+    """The invariant the soak stops at (``World.stop``) broke: the day ends there."""
+
+
 def live_day(world: World, day: int) -> Day:
     """One day of the month: the maintainer and the users in the morning, two cycles (one
     killed at a point), the night's health and audit (killed when its point is due), the
-    week's lessons; then the invariants and the figures, from the records."""
+    week's lessons; then the invariants and the figures, from the records. With
+    ``world.stop``, the day ends after the first factory command its invariant broke in
+    (read then, alone: the others are read at the end of a day)."""
+    lived = Day(day, world.forge_kind)
+    try:
+        _live(world, day, lived)
+    except _Settled:
+        lived.happened.append(f"stopped: {world.stop} broke")
+        read_day(world, day, lived)
+        assert world.stop is not None
+        lived.invariants = {world.stop: lived.invariants[world.stop]}
+    else:
+        read_day(world, day, lived)
+    return lived
+
+
+def _live(world: World, day: int, lived: Day) -> None:
     sday = day - world.first_day + 1  # the stretch's own day
     clock = world.data["clock"]
-    lived = Day(day, world.forge_kind)
     plan = plan_of(world, sday)
     cycle_kills, audit_kill = _kill_today(world, sday, plan)
     at(world, day, clock["cycles"][0] - 1)
@@ -477,24 +506,27 @@ def live_day(world: World, day: int) -> Day:
     lived.happened += users_comment(world, plan.get("comment", 0.0))
     at(world, day, clock["cycles"][0])
     for number, point in enumerate(cycle_kills, 1):
-        lived.happened.append(_killed_line(world, point, "run", "--once", "--json"))
+        _then(world, day, lived, _killed_line(world, point, "run", "--once", "--json"))
         at(world, day, clock["cycles"][0] + number / 4)  # its supervisor starts it again
-    lived.happened.append(f"factory run: exit {_factory(world, 'run', '--once')[0]}")
+    _then(world, day, lived, f"factory run: exit {_factory(world, 'run', '--once')[0]}")
     for hour in clock["cycles"][1:]:
         at(world, day, hour)
-        lived.happened.append(f"factory run: exit {_factory(world, 'run', '--once')[0]}")
+        _then(world, day, lived, f"factory run: exit {_factory(world, 'run', '--once')[0]}")
     at(world, day, clock["night"])
-    lived.happened.append(f"nightly health: exit {_factory(world, 'health')[0]}")
+    _then(world, day, lived, f"nightly health: exit {_factory(world, 'health')[0]}")
     if audit_kill:
-        lived.happened.append(_killed_line(world, audit_kill, "audit"))
+        _then(world, day, lived, _killed_line(world, audit_kill, "audit"))
     else:
-        lived.happened.append(f"nightly audit: exit {_factory(world, 'audit')[0]}")
+        _then(world, day, lived, f"nightly audit: exit {_factory(world, 'audit')[0]}")
     if (sday - 1) % 7 + 1 in world.data["lessons_weekdays"]:
         lived.happened.append(f"weekly lessons: exit {_factory(world, 'lessons', 'propose')[0]}")
-    from benchmarks.soak_records import read_day
 
-    read_day(world, day, lived)
-    return lived
+
+def _then(world: World, day: int, lived: Day, line: str) -> None:
+    """``line`` happened; with ``world.stop``, the day ends if that invariant broke by now."""
+    lived.happened.append(line)
+    if world.stop and invariants(world, read_records(world), day)[world.stop]:
+        raise _Settled
 
 
 def _killed_line(world: World, point: str, *command: str) -> str:
@@ -542,34 +574,44 @@ def soak(
     say: Any = print,
     rules: dict[str, Any] | None = None,
     github: int | None = None,
+    stop: str | None = None,
 ) -> list[tuple[World, list[Day]]]:
     """``days`` simulated days in ``root``: each stretch's world and its days as lived
-    (``rules``: front matter of factory_rules.md over the world's)."""
+    (``rules``: front matter of factory_rules.md over the world's; ``stop``: an invariant of
+    ``SETTLED`` whose first break ends the soak as soon as it is read)."""
     lived: list[tuple[World, list[Day]]] = []
     for kind, first, last in stretches(days, github):
         where = root / kind
         where.mkdir(parents=True, exist_ok=True)
         world = make_world(where, seed, rules, github=kind == "github")
         world.first_day, world.start = first, time.time() - (first - 1) * 86_400
+        world.stop = stop
         lived.append((world, []))
         try:
             with _factory_env(world):
                 for day in range(first, last + 1):
                     lived[-1][1].append(live_day(world, day))
                     say(day_line(lived[-1][1][-1]))
+                    if stop and lived[-1][1][-1].invariants[stop]:
+                        return lived
         finally:
             world.side.close_side()
     return lived
 
 
 def _options(argv: list[str]) -> dict[str, Any]:
-    """``--days N --seed S --github D --mutants [NAME …] --json``; bad input: one line, exit 2."""
+    """``--days N --seed S --github D --mutants [NAME …] --stop INVARIANT --json``; bad input:
+    one line, exit 2."""
     known = {"--days": 30, "--seed": SEED, "--github": None}
     found: dict[str, Any] = dict(known)
-    found["mutants"], found["json"], rest = None, False, list(argv)
+    found["mutants"], found["json"], found["stop"], rest = None, False, None, list(argv)
     while rest:
         arg = rest.pop(0)
-        if arg in known:
+        if arg == "--stop":
+            if not rest or rest[0] not in SETTLED:
+                raise SystemExit(f"soak: --stop takes one of {', '.join(SETTLED)}")
+            found["stop"] = rest.pop(0)
+        elif arg in known:
             if not rest or not rest[0].isdigit():
                 raise SystemExit(f"soak: {arg} takes a whole number")
             found[arg] = int(rest.pop(0))
@@ -581,7 +623,8 @@ def _options(argv: list[str]) -> dict[str, Any]:
             found["json"] = True
         else:
             raise SystemExit(
-                f"soak: unknown argument {arg!r} (--days, --seed, --github, --mutants, --json)"
+                f"soak: unknown argument {arg!r} "
+                "(--days, --seed, --github, --mutants, --stop, --json)"
             )
     if found["--days"] < 1:
         raise SystemExit("soak: --days must be at least 1")
@@ -605,7 +648,14 @@ def main(argv: list[str]) -> int:
     where = Path(kept) if kept else Path(tempfile.mkdtemp(prefix="soak-"))
     say = (lambda _: None) if options["json"] else print
     try:
-        lived = soak(where, options["--days"], options["--seed"], say, github=options["--github"])
+        lived = soak(
+            where,
+            options["--days"],
+            options["--seed"],
+            say,
+            github=options["--github"],
+            stop=options["stop"],
+        )
         result = verdict(lived, options["--days"], options["--seed"])
     finally:
         if not kept:

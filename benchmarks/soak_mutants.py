@@ -22,6 +22,8 @@ from typing import Any
 
 import yaml
 
+from benchmarks.soak_records import SETTLED
+
 MUTANTS = Path(__file__).with_name("soak_mutants.yaml")
 ROOT = Path(__file__).resolve().parent.parent
 COPIED = ("harness", "workflows", "validators", "benchmarks", "tests/standins")
@@ -111,10 +113,15 @@ class Scratch:
                 )
             path.write_text(text.replace(edit["old"], edit["new"]))
 
-    def soak(self, mutant: Mutant | None, days: int, seed: int, github: int = 0) -> Outcome:
-        """The soak on the copy as it is now."""
+    def soak(
+        self, mutant: Mutant | None, days: int, seed: int, github: int = 0, early: bool = False
+    ) -> Outcome:
+        """The soak on the copy as it is now (``early``: stopped as soon as the invariant
+        expected to catch ``mutant`` breaks, when it is one read after any factory command,
+        ``SETTLED``)."""
         argv = [str(self.python), "-m", "benchmarks", "soak", "--days", str(days)]
         argv += ["--seed", str(seed), "--github", str(github), "--json"]
+        argv += ["--stop", mutant.expect] if early and mutant and mutant.expect in SETTLED else []
         env = {k: v for k, v in os.environ.items() if k not in ("SOAK_DIR", "PYTHONPATH")}
         began = time.monotonic()
         done = subprocess.run(argv, cwd=self.src, env=env, capture_output=True, text=True)

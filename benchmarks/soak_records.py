@@ -144,6 +144,10 @@ INVARIANTS = (
     "a flake is counted, never reverts",
     "strangers are not obeyed",
 )
+# invariants whose break, once read, stands whatever the rest of the day does (each judges the
+# records of finished runs alone): read after any factory command, not only at the end of a
+# day, and a soak may stop at one (``--stop``); a day that holds one at its end held it all day
+SETTLED = ("merges rest on their gates",)
 
 
 def invariants(world: World, records: Records, day: int) -> dict[str, list[str]]:

@@ -52,6 +52,7 @@ class World:
     cap_before: float = 0.0  # the day's cap before the maintainer lowered it
     start: float = 0.0
     base: str = ""  # production when the stretch began
+    stop: str | None = None  # an invariant of SETTLED whose first break ends the soak
 
     @property
     def forge_kind(self) -> str:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.soak import main as soak_main
 from benchmarks.soak import soak
 from benchmarks.soak_mutants import Scratch, load
 from benchmarks.soak_records import INVARIANTS, Day, Result, verdict
@@ -84,13 +85,23 @@ def scratch(tmp_path_factory: pytest.TempPathFactory) -> Scratch:
     "fault", ["the merge ignores the gates", "a killed implement run never resumed"]
 )
 def test_a_fault_put_into_the_harness_is_caught(scratch: Scratch, fault: str) -> None:
-    """The fault in a scratch copy of the harness, the shortest soak that shows it: the
+    """The fault in a scratch copy of the harness, the shortest soak that shows it (stopped
+    as soon as its invariant breaks, when that one is read after any factory command): the
     invariant that exists for it breaks, on that day (the tree the suite runs is untouched)."""
     (mutant,) = load([fault])
     scratch.mutate(mutant)
-    outcome = scratch.soak(mutant, mutant.days, SEED)
+    outcome = scratch.soak(mutant, mutant.days, SEED, early=True)
     assert outcome.error is None
     assert mutant.expect in outcome.invariants
     assert outcome.day == mutant.days
     edited = mutant.edits[0]
     assert edited["old"] in (Path(__file__).parents[2] / edited["file"]).read_text()
+
+
+def test_a_soak_stops_only_at_an_invariant_whose_break_stands(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """One read at the end of a day alone (a run killed at nine may be resumed by three)
+    cannot end a soak early: one line, exit 2."""
+    assert soak_main(["--days", "1", "--stop", "unfinished runs move"]) == 2
+    assert capsys.readouterr().err == "soak: --stop takes one of merges rest on their gates\n"
