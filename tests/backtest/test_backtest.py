@@ -4,23 +4,23 @@ forge, runs or production touched, the hidden tests in no model request."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from starlette.testclient import TestClient
 
 from harness.backtest import runner
 from harness.config.settings import Settings
 from harness.git.worktrees import recorded_tmpfs
 from harness.sandbox import policy
+from harness.serve.app import create_app
+from harness.services import open_services
 from tests.backtest.conftest import (
     CANARY_1,
     CANARY_2,
-    KEY,
     TITLE_1,
     TITLE_2,
     history,
@@ -28,7 +28,6 @@ from tests.backtest.conftest import (
 )
 from tests.cli_helpers import run_cli
 from tests.factory_repo import git
-from tests.serve.conftest import Server, clean_env
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
 
@@ -53,25 +52,16 @@ def side_by_side(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def dashboard(repo: Path, state: Path) -> str:
-    """The Backtest page as ``factory serve`` shows it."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "harness", "--repo", str(repo), "serve", "--port", "0"],
-        env=clean_env(FACTORY_STATE_DIR=str(state), ANTHROPIC_API_KEY=KEY),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    """The Backtest page as ``factory serve`` shows it (its app, in this process)."""
+    services = open_services(repo, state)
     try:
-        line = (proc.stdout.readline() if proc.stdout else "").strip()
-        assert line.startswith("http://"), proc.stderr.read() if proc.stderr else line
-        base, _, token = line.partition("/?token=")
-        server = Server(line, base, token, proc)
-        status, _, body = server.request("GET", "/backtest", cookie=server.session())
-        assert status == 200
-        return body.decode()
+        client = TestClient(create_app(services, "t0k3n"))
+        assert client.get("/?token=t0k3n").status_code == 200
+        page = client.get("/backtest")
+        assert page.status_code == 200
+        return page.text
     finally:
-        proc.terminate()
-        proc.wait(timeout=15)
+        services.store.close()
 
 
 def set_up_trees_kept(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Path, Path]]:

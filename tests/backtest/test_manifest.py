@@ -1,5 +1,10 @@
 """A manifest names cases from another repository: its commits are rebuilt there, this
-repository's governance rehearsed on them, and its hidden tests grade the result."""
+repository's governance rehearsed on them, and its hidden tests grade the result.
+
+What a manifest case is, and its grade, are the subject: the checks its validation waits for
+(the journeys, the sealed validator, the tests on the candidate) are stood in for by records
+saying they passed (``tests/checks_passed.py``), as a history's cases are validated for real
+in ``test_backtest``."""
 
 from __future__ import annotations
 
@@ -13,10 +18,16 @@ import pytest
 from harness.paths import workflows_dir
 from harness.sandbox.bwrap import CommandResult, Sandbox
 from tests.backtest.conftest import COUNT_CODE, COUNT_TEST, TITLE_1, history
-from tests.cli_helpers import run_cli
+from tests.checks_passed import CHECKS_PASSED
+from tests.cli_helpers import run_cli, use_actions
 from tests.factory_repo import git
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.timeout(600)]
+
+
+@pytest.fixture(autouse=True)
+def _checks_passed(monkeypatch: pytest.MonkeyPatch) -> None:
+    use_actions(monkeypatch, *CHECKS_PASSED)
 
 
 ALREADY_TRUE = """

@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 
 from harness.git.repo import GitRepo
-from tests.cli_helpers import Result, run_cli, spawn
+from tests.checks_passed import CHECKS_PASSED
+from tests.cli_helpers import Result, run_cli, spawn, use_actions
 from tests.conftest import _every_merge_landed_a_tested_tree
 from tests.factory_repo import git
 from tests.forge.conftest import notes_on_github
@@ -175,7 +176,9 @@ class Killed:
 @pytest.fixture(scope="module")
 def killed_then_pending(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Killed]:
     """Issue 1 triaged; ``factory implement 1`` killed (-9) right after the PR was created,
-    then run again; then ``factory validate 1`` with CI on the PR's head queued for good."""
+    then run again; then ``factory validate 1`` with CI on the PR's head queued for good, on
+    records saying the checks it waits for CI beside passed (``tests/checks_passed.py``:
+    what is judged here is the wait; ``cycle`` validates on GitHub for real)."""
     root = tmp_path_factory.mktemp("killed")
     state = root / "state"
     with (
@@ -198,7 +201,9 @@ def killed_then_pending(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ki
         head = GitRepo(hub.bare).rev_parse(f"refs/heads/{pull.head}")
         assert head
         hub.check_runs[head] = [{"status": "queued"}]
-        validated = run_cli(output, "--repo", str(repo), "validate", "1", "--json")
+        with pytest.MonkeyPatch.context() as mp:
+            use_actions(mp, *CHECKS_PASSED)
+            validated = run_cli(output, "--repo", str(repo), "validate", "1", "--json")
     _every_merge_landed_a_tested_tree(state / "state.db")
     yield Killed(
         hub,

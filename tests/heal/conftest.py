@@ -3,7 +3,8 @@
 Each change lands through the real validate workflow and merge queue (the merge, its
 tested-tree check, the labels and comments are the factory's own); only the checks a
 landing waits for — the journeys, the sealed validator, the smoke run — are stood in for by
-records saying they passed, which is what they would have said of these changes (``land``).
+records saying they passed, which is what they would have said of these changes (``land``,
+``tests/checks_passed.py``).
 What heal then finds and does runs for real."""
 
 from __future__ import annotations
@@ -14,71 +15,21 @@ from pathlib import Path
 import pytest
 
 from harness.artifacts import (
-    Baseline,
-    CheckResult,
-    CriterionResult,
     Healed,
     IssueSpec,
     Landing,
     PrCandidate,
-    Prepared,
-    Smoke,
-    Tested,
-    ValidatorRun,
-    Verdict,
 )
-from harness.artifacts.browser import Observation
-from harness.engine.actions import action
-from harness.engine.context import StepContext
 from harness.forge.base import Label
 from harness.services import open_services
 from harness.store.db import Store
 from harness.validate.run import validate_issue
+from tests.checks_passed import CHECKS_PASSED
 from tests.cli_helpers import use_actions
 from tests.factory_repo import git, write_files
 from tests.validate.conftest import app, standin  # noqa: F401 (the notes app, the model)
 
 HEADING = "name: the heading\nsteps:\n  - goto: /\n  - expect_text: 'Notes'\n"
-
-
-@action("validate.baseline")
-def _calibrated(ctx: StepContext) -> Baseline:
-    sha = ctx.services.forge.sync("main")
-    tree = str(ctx.services.repo.tree_of(sha))
-    return Baseline(sha=sha, tree=tree, journeys=[], journeys_passed=True, production_sha=sha)
-
-
-@action("validate.check")
-def _checked(ctx: StepContext, prepare: Prepared) -> CheckResult:
-    prepared = prepare
-    repo = ctx.services.repo
-    production = ctx.services.forge.sync("main")
-    candidate = repo.merge_commit(production, prepared.head, "Candidate")
-    tree = str(repo.tree_of(candidate))
-    return CheckResult(
-        sha=candidate,
-        tree=tree,
-        journeys=[],
-        journeys_passed=True,
-        tests=Tested(command="python3 -m unittest -q", exit_code=0, tree=tree),
-        validator=ValidatorRun(  # its one criterion (C1) passed on what it saw
-            output=Verdict(
-                verdict="pass",
-                score=1.0,
-                criteria=[CriterionResult(criterion="C1", result="pass", observations=[1])],
-            ),
-            observed=[Observation(tool="browser_snapshot", input={}, seen="the notes", number=1)],
-        ),
-        production_sha=production,
-        head=prepared.head,
-    )
-
-
-@action("validate.smoke")
-def _smoked(ctx: StepContext) -> Smoke:
-    merged = ctx.services.forge.sync("main")
-    tree = str(ctx.services.repo.tree_of(merged))
-    return Smoke(sha=merged, tree=tree, journeys=[], journeys_passed=True)
 
 
 def land(repo: Path, state: Path, title: str, files: dict[str, str]) -> tuple[int, str]:
@@ -114,7 +65,7 @@ def land(repo: Path, state: Path, title: str, files: dict[str, str]) -> tuple[in
     store.finish_step(seq, "succeeded", made.model_dump(mode="json"), artifact="PrCandidate")
     store.set_run_status(run.id, "succeeded")
     with pytest.MonkeyPatch.context() as mp:
-        use_actions(mp, _calibrated, _checked, _smoked)
+        use_actions(mp, *CHECKS_PASSED)
         outcome = validate_issue(services, number)
     landed = outcome.artifact(Landing)
     assert landed is not None, outcome.reason

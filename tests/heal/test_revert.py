@@ -16,7 +16,8 @@ from harness.serve.health_page import heal_rows, newest_green
 from harness.services import open_services
 from harness.store.db import Store
 from harness.triage.queue import untriaged
-from tests.cli_helpers import run_cli
+from tests.checks_passed import CHECKS_PASSED
+from tests.cli_helpers import run_cli, use_actions
 from tests.cli_helpers import spawn as factory
 from tests.factory_repo import git
 from tests.heal.conftest import HEADING, three_merges
@@ -93,11 +94,13 @@ def test_a_journey_the_second_merge_broke_reverts_exactly_that_merge(
 
 
 def test_killed_in_the_health_check_the_bisect_and_the_revert_the_next_cycle_lands_one_revert(
-    tmp_path: Path, capsys, app, standin
+    tmp_path: Path, capsys, app, standin, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``kill -9`` once right after the health check found production red, once right after
     a probe of the bisect was kept, once right after the revert's pull request was opened:
-    each next cycle resumes where the last one died, through its parents' records."""
+    each next cycle resumes where the last one died, through its parents' records. The
+    revert's validation, where no kill falls, lands it on records saying its checks passed
+    (``tests/checks_passed.py``; the test above validates a revert for real)."""
     repo, holdout = app
     state = tmp_path / "state"
     _, (second, culprit), _ = three_merges(repo, state)
@@ -108,6 +111,7 @@ def test_killed_in_the_health_check_the_bisect_and_the_revert_the_next_cycle_lan
         assert crashed.returncode == -signal.SIGKILL, err
     assert reverts(repo) == []
 
+    use_actions(monkeypatch, *CHECKS_PASSED)
     result = run_once(capsys, repo)
     regression = result["production"]["reverting"]
     (row,) = result["validate"]

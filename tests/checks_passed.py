@@ -1,0 +1,71 @@
+"""Records saying the checks a landing waits for passed — the journeys on production and on
+the candidate, the tests, the sealed validator (every criterion of the spec judged pass on
+what it saw), the smoke run after the merge —, put in the action table in their place
+(``use_actions(monkeypatch, *CHECKS_PASSED)``), for a test whose subject is not those checks:
+the merge queue, its tested-tree check, the route and the merge are the factory's own. Each
+says what the real check would have said of a change that keeps production working."""
+
+from __future__ import annotations
+
+from harness.artifacts import (
+    Baseline,
+    CheckResult,
+    CriterionResult,
+    Prepared,
+    Smoke,
+    Tested,
+    ValidatorRun,
+    Verdict,
+)
+from harness.artifacts.browser import Observation
+from harness.engine.actions import action
+from harness.engine.context import StepContext
+
+
+@action("validate.baseline")
+def calibrated(ctx: StepContext) -> Baseline:
+    sha = ctx.services.forge.sync("main")
+    tree = str(ctx.services.repo.tree_of(sha))
+    return Baseline(sha=sha, tree=tree, journeys=[], journeys_passed=True, production_sha=sha)
+
+
+@action("validate.check")
+def checked(ctx: StepContext, prepare: Prepared) -> CheckResult:
+    prepared = prepare
+    repo = ctx.services.repo
+    production = ctx.services.forge.sync("main")
+    candidate = repo.merge_commit(production, prepared.head, "Candidate")
+    tree = str(repo.tree_of(candidate))
+    criteria = prepared.candidate.spec.acceptance_criteria
+    return CheckResult(
+        sha=candidate,
+        tree=tree,
+        journeys=[],
+        journeys_passed=True,
+        tests=Tested(command="python3 -m unittest -q", exit_code=0, tree=tree),
+        validator=ValidatorRun(  # each criterion of the spec (C1, ...) passed on what it saw
+            output=Verdict(
+                verdict="pass",
+                score=1.0,
+                criteria=[
+                    CriterionResult(criterion=f"C{n}", result="pass", observations=[1])
+                    for n, _ in enumerate(criteria, 1)
+                ],
+            ),
+            observed=[Observation(tool="browser_snapshot", input={}, seen="the notes", number=1)],
+        )
+        if criteria
+        else None,  # no criteria (a revert's): no validator judges it
+        production_sha=production,
+        head=prepared.head,
+    )
+
+
+@action("validate.smoke")
+def smoked(ctx: StepContext) -> Smoke:
+    merged = ctx.services.forge.sync("main")
+    tree = str(ctx.services.repo.tree_of(merged))
+    return Smoke(sha=merged, tree=tree, journeys=[], journeys_passed=True)
+
+
+CHECKS_PASSED = (calibrated, checked, smoked)
