@@ -5,7 +5,6 @@ it (checked like any configuration)."""
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -316,78 +315,3 @@ def test_the_sealed_validator_confirms_a_feed_link_and_its_content_type(
         (5, "browser_fetch", 200),
     ]
     assert "Enable preview images" in shown and len(answer.observed[4].excerpt) == 1500
-
-
-@pytest.mark.browser
-@pytest.mark.timeout(300)
-def test_the_sealed_validator_calls_an_api_with_a_token_it_created_in_the_app(
-    notes: Path, tmp_path: Path, app: AppProcess, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The demo's API answers only a bearer token made on /settings: the validator makes one
-    through the page, reads it there, and calls the API with it and without it; a call to
-    another origin is refused. Each call is a numbered observation of its record, which its
-    verdict cites; the token it sent is masked in every record it hands back."""
-    api = "/api/notes"
-    criterion = "GET /api/notes with the token from /settings answers 200; without it, 401"
-    verdict = {
-        "verdict": "pass",
-        "score": 0.9,
-        "summary": "The API takes the token the settings page makes.",
-        "criteria": [
-            {"criterion": "C1", "result": "pass", "observations": [3, 4], "evidence": "200, 401"}
-        ],
-        "regressions": [],
-    }
-    bearer = {"Authorization": "Bearer ${token}"}
-    turns = [
-        [{"tool": "browser_navigate", "input": {"url": "/settings"}}],
-        [{"tool": "browser_click", "input": {"role": "button", "name": "Create API token"}}],
-        [
-            {
-                "tool": "browser_request",
-                "input": {"url": api, "headers": bearer},
-                "recall": {"token": r"code: ([0-9a-f]{32})"},
-            }
-        ],
-        [{"tool": "browser_request", "input": {"url": api}}],
-        [{"tool": "browser_request", "input": {"url": "http://example.com/api/notes"}}],
-        [{"tool": "submit_verdict", "input": verdict}],
-    ]
-    rule = Rule.model_validate({"output": "submit_verdict", "turns": turns})
-    with AnthropicStandIn(responder=ScriptedModel([rule])) as standin:
-        monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
-        monkeypatch.setenv("ANTHROPIC_BASE_URL", standin.url)
-        services = open_services(notes, tmp_path / "state", "anthropic")
-        asked = question(services, criterion)
-        answer = run_validator(services, asked, 5.0, app, tmp_path / "shots", Recorded())
-    assert answer.output is not None and answer.output.verdict == "pass", answer
-    (last,) = [b for _, b in standin.received if role_of(b) == "validator"][-1:]
-    results = [
-        str(block["content"])
-        for message in last["messages"]
-        for block in message["content"]
-        if isinstance(block, dict) and block.get("type") == "tool_result"
-    ]
-    with_token, without, elsewhere = results[2:5]
-    assert with_token.startswith("[observation 3] ") and without.startswith("[observation 4] ")
-    assert f"GET {app.base_url}{api} -> HTTP 200" in with_token, with_token
-    assert "sent: headers authorization;" in with_token and "body (2 characters):\n[]" in with_token
-    assert f"GET {app.base_url}{api} -> HTTP 401" in without, without
-    assert "www-authenticate: Bearer" in without and "cookies not sent" in without
-    assert "http://example.com/api/notes is not part of the app" in elsewhere
-    calls = [o for o in answer.observed if o.tool == "browser_request"]
-    assert [(o.error, o.status) for o in calls] == [(False, 200), (False, 401), (True, None)]
-    # the model saw the token (it had to send it); no record the harness keeps holds it
-    token = re.findall(r"code: ([0-9a-f]{32})", json.dumps(last["messages"]))[-1]
-    assert calls[0].input["headers"]["Authorization"] == "[masked]"
-    kept = answer.model_dump_json() + json.dumps(answer.messages)
-    assert token not in kept and "[masked]" in json.dumps(answer.messages)
-    assert "example.com" not in "".join(answer.blocked)  # refused before the browser sent it
-    # the requests are the evidence its pass rests on: it merges on them
-    from harness.validate.route import decide_route
-    from tests.validate.test_routing import RULES, evidence
-
-    prepared, checked = evidence()
-    checked = checked.model_copy(update={"validator": answer})
-    routing = decide_route(RULES, prepared, checked, "success")
-    assert routing.route == "merge", routing
