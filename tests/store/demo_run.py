@@ -3,7 +3,8 @@ reads what it printed, the store's scale tests copy its rows (``conftest.demo_ro
 dashboard's tests (``tests/serve/conftest.py``) take it further, in place. The cycle is the
 costly part (apps in sandboxes, browsers, sealed validators), and all of them read the same
 one: their modules are marked ``together("demo-cycle")``, so they run on one worker and the
-demo runs once there."""
+demo runs once there. Its ``TMPDIR`` and its state folder are each 100 characters long, where
+the seal's sockets must still fit (``tests/validate/test_seal_sockets.py``)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import io
 import json
 import os
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,7 @@ class DemoRun:
 
     root: Path
     pristine: Path
+    tmpdir: Path  # its ``TMPDIR``
     code: int
     out: str
     err: str
@@ -55,6 +58,16 @@ class DemoRun:
 
 
 SQUATTER = 4242  # another account of the host
+LONG = 100  # the length of the demo's ``TMPDIR`` and of its state folder's path
+
+
+def long_folder(root: Path, name: str, length: int = LONG) -> Path:
+    """A folder under ``root`` whose path is ``length`` characters long."""
+    path = root / name
+    path = Path(f"{path}{'x' * (length - len(str(path)))}")
+    path.mkdir(parents=True)
+    assert len(str(path)) == length
+    return path
 
 
 def _squat(state: Path) -> dict[Path, int]:
@@ -74,7 +87,9 @@ def _squat(state: Path) -> dict[Path, int]:
 
 @functools.cache
 def _demo_in(base: Path) -> DemoRun:
-    root = base / "demo-cycle" / "demo"
+    temp = long_folder(base / "demo-cycle", "tmp")
+    root = long_folder(base / "demo-cycle", "demo", LONG - len("/notes/.factory"))
+    root.rmdir()  # the demo makes its folder
     squatted = _squat(root / "notes" / ".factory")  # where the demo keeps its state
     out, err = io.StringIO(), io.StringIO()
     # offline, with the scripted model, as 'make demo' runs it: none of the test's settings
@@ -83,6 +98,8 @@ def _demo_in(base: Path) -> DemoRun:
             mp.delenv(name, raising=False)
         for name, value in IDENTITY.items():
             mp.setenv(name, value)
+        mp.setenv("TMPDIR", str(temp))
+        mp.setattr(tempfile, "tempdir", None)  # ``tempfile`` reads it again
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             try:
                 main(["demo", "--dir", str(root), "--json"])
@@ -95,7 +112,9 @@ def _demo_in(base: Path) -> DemoRun:
     used = {str(folder): folder.stat().st_mtime_ns != at for folder, at in squatted.items()}
     for folder in squatted:
         shutil.rmtree(folder)
-    return DemoRun(root.resolve(), pristine.resolve(), code, out.getvalue(), err.getvalue(), used)
+    return DemoRun(
+        root.resolve(), pristine.resolve(), temp, code, out.getvalue(), err.getvalue(), used
+    )
 
 
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> DemoRun:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import stat
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
@@ -115,6 +116,31 @@ print(" ".join(seen))
 """
 
 
+# a process of the seal's uid outside the seal, at the model socket: its mode and owner
+TAMPER = """
+import os, sys
+path = sys.argv[1]
+for name, change in (("chmod", lambda: os.chmod(path, 0o777)),
+                     ("chown", lambda: os.chown(path, 65534, 65534))):
+    try:
+        change()
+        print(name, "done")
+    except OSError as exc:
+        print(name, "denied", exc.errno)
+"""
+
+
+def tamper(model_socket: str) -> tuple[list[str], tuple[int, int, int]]:
+    """What TAMPER, as uid 65534, said it could do to ``model_socket``, and the socket's
+    (owner, group, mode) after it."""
+    ids = ["--reuid=65534", "--regid=65534", "--clear-groups"]
+    command = ["setpriv", *ids, "/usr/bin/python3", "-c", TAMPER, model_socket]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    info = os.stat(model_socket)
+    said = done.stdout.split("\n")[:-1] or [done.stderr]
+    return said, (info.st_uid, info.st_gid, stat.S_IMODE(info.st_mode))
+
+
 # a process of the seal's uid outside the seal that takes the model socket's name: it moves
 # the harness's socket aside and listens at its name, and says what the seal sent it
 IMPOSTOR = """
@@ -213,8 +239,11 @@ class Interrupted:
     its validator sampled while it worked (``watch``; the harness's secrets planted as
     canaries): ``factory stop`` ends the first during its sealed validator's second turn,
     then ``factory resume``; the second, a ``factory run --once`` in a process of its own, is
-    killed (``kill -9``) inside the smoke run after the merge; the third finishes it.
-    ``test_confinement.py`` and ``test_smoke_kill.py`` each check what they are about."""
+    killed (``kill -9``) inside the smoke run after the merge; the third finishes it. During
+    the second cycle's validator, strangers knock on the seal's sockets and a process of the
+    seal's uid outside it tries to change the model socket's mode and owner, then to take
+    its name. ``test_confinement.py`` and ``test_smoke_kill.py`` each check what they are
+    about."""
 
     repo: Path
     state: Path
@@ -238,6 +267,9 @@ class Interrupted:
     # what strangers got from the seal's two sockets during the second cycle's validator
     intruders: dict[str, list[str]] = field(default_factory=dict)
     impostor: str = ""  # what the impostor said, taking the model socket's name then
+    # what a process of the seal's uid outside it said it did to the model socket's mode and
+    # owner then (before the impostor), and the socket's (owner, group, mode) after it
+    tampered: tuple[list[str], tuple[int, int, int]] = ([], (-1, -1, -1))
     report: str = ""  # ``factory report`` of the validation, after the third cycle
 
 
@@ -264,6 +296,7 @@ def play_interrupted(root: Path) -> Interrupted:
                 sockets = seal_sockets(seen.cycle)
                 seen.intruders = intrude(sockets)
                 model = next(s for s in sockets if Path(s).name.startswith("model-"))
+                seen.tampered = tamper(model)
                 seen.impostor = impersonate(model)[0]
             if turn == 2:  # the validator is running: its next request must be refused
                 stopped = factory(repo, env, "stop", "--reason", "pulled during the validator")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.sandbox.holding import SANDBOX_GID
 from harness.store.db import Store
 from harness.validate.sealed import run_in_seal
 from tests.validate.conftest import KEY
@@ -146,10 +147,14 @@ def test_a_stranger_at_the_seals_sockets_is_refused_and_in_the_runs_record(
     """During the second cycle's validation three strangers knock on both of the seal's
     sockets (they know the names): another uid is denied by the socket's mode; the same uid
     past the mode and the seal's own uid outside the seal are refused by the peer check. A
-    process of the seal's uid outside it cannot take the model socket's name: the folder is
-    the harness's. The validation passes all the same and ``factory report`` lists each
-    refusal."""
+    process of the seal's uid outside it can change neither the model socket's mode nor its
+    owner (it stays the harness's: root, the seal's group, 0660), nor take its name: the
+    folder is the harness's. The validation passes all the same and ``factory report`` lists
+    each refusal."""
     seen = interrupted
+    said, socket = seen.tampered
+    assert said == ["chmod denied 1", "chown denied 1"], seen.tampered
+    assert socket == (0, SANDBOX_GID, 0o660), seen.tampered
     assert seen.intruders == {
         "4242": ["denied", "denied"],
         "4242 past the folder": ["refused", "refused"],

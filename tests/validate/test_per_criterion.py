@@ -130,6 +130,7 @@ RULES = [
                 "recall": {"token": r"code: ([0-9a-f]{32})"},
             },
             {"tool": "browser_request", "input": {"url": "/api/notes"}},
+            {"tool": "browser_request", "input": {"url": "http://example.com/api/notes"}},
         ],
         _passes(("C1", [3]), ("C2", [4])),
     ),
@@ -157,6 +158,7 @@ class Judged:
     report_json: dict
     token: str  # the API token the validator made and sent
     asked: list[str]  # the implementer's first request of each attempt
+    api_results: list[str]  # each tool's answer the API's validator was shown, in order
 
 
 @pytest.fixture(scope="module")
@@ -195,8 +197,16 @@ def judged(tmp_path_factory: pytest.TempPathFactory) -> Judged:
     asked = [
         json.dumps(b) for b in bodies if role_of(b) == "implementer" and len(b["messages"]) == 1
     ]
+    api = f"Check issue {API} in the running app"
+    (last_call,) = [b for b in bodies if role_of(b) == "validator" and api in json.dumps(b)][-1:]
+    api_results = [
+        str(block["content"])
+        for message in last_call["messages"]
+        for block in message["content"]
+        if isinstance(block, dict) and block.get("type") == "tool_result"
+    ]
     landed_tested_trees(state)
-    return Judged(repo, state, first, last, decided, report, report_json, token, asked)
+    return Judged(repo, state, first, last, decided, report, report_json, token, asked, api_results)
 
 
 def test_an_api_checked_with_a_header_merges_each_criterion_on_its_observation(
@@ -220,6 +230,30 @@ def test_an_api_checked_with_a_header_merges_each_criterion_on_its_observation(
     assert [(o["number"], o["status"]) for o in c1_json["cited"]] == [(3, 200)]
     assert [(o["number"], o["status"]) for o in c2_json["cited"]] == [(4, 401)]
     assert c1_json["cited"][0]["input"]["headers"]["Authorization"] == "[masked]"
+
+
+def test_the_validator_calls_the_api_with_the_token_it_made_and_nothing_else(
+    judged: Judged,
+) -> None:
+    """The demo's API answers only a bearer token made on /settings: the validator makes one
+    through the page, reads it there, and calls the API with it and without it; a call to
+    another origin is refused before anything is sent. Each call is a numbered observation
+    of its record, the token it sent masked there."""
+    with_token, without, elsewhere = judged.api_results[2:5]
+    assert with_token.startswith("[observation 3] ") and without.startswith("[observation 4] ")
+    assert re.search(r"GET http://\S+/api/notes -> HTTP 200", with_token), with_token
+    assert "sent: headers authorization;" in with_token and "body (2 characters):\n[]" in with_token
+    assert re.search(r"GET http://\S+/api/notes -> HTTP 401", without), without
+    assert "www-authenticate: Bearer" in without and "cookies not sent" in without
+    assert "http://example.com/api/notes is not part of the app" in elsewhere
+    store = Store.open(judged.state)
+    (run,) = store.list_runs(workflow="validate", issue=API)
+    check = [s.outputs for s in store.steps(run.id) if s.step_id == "check"][-1]  # it merged on
+    store.close()
+    calls = [o for o in check["validator"]["observed"] if o["tool"] == "browser_request"]
+    assert [(o["error"], o["status"]) for o in calls] == [(False, 200), (False, 401), (True, None)]
+    assert calls[0]["input"]["headers"]["Authorization"] == "[masked]"
+    assert "example.com" not in "".join(check["validator"]["blocked"])  # refused, not sent
 
 
 def test_the_token_the_validator_sent_is_masked_in_the_store_the_report_and_the_transcript(

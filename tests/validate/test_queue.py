@@ -21,7 +21,6 @@ from tests.forge.github_helpers import github_env, standin_for
 from tests.validate.conftest import (
     Output,
     accept_rule,
-    file_issues,
     isolated_env,
     issue,
     landed_in_order,
@@ -254,9 +253,10 @@ def _resolved(repo: Path, title: str) -> dict:
 
 
 # Production moves after validation, before the merge, by a maintainer's push: each time, the
-# candidate is rebuilt on the new production and tested again. "How many notes" meets two
-# such pushes in a row (``moving``: the merge step takes two before it gives up); the change
-# implemented again after a conflict meets one when it lands (``conflicted``).
+# candidate is rebuilt on the new production and tested again. In ``conflicted``, the change
+# first in the queue meets two such pushes in a row as it lands (the merge step takes two
+# before it gives up); the change implemented again after the conflict meets one when it
+# lands.
 MOVES = ["docs/notes-history.md", "static/hello.txt"]
 MOVE_AFTER_CONFLICT = "app.py"
 
@@ -324,9 +324,10 @@ def _validated(moved: Moved, received: list[dict]) -> None:
 
 @dataclass
 class Conflicted:
-    """Two changes to the same line queued together; one lands, the other no longer merges,
-    is implemented again on the new production and lands (production moving under it once
-    more while it waits: ``moved``)."""
+    """Two changes to the same line queued together, #1 first; it lands (production moving
+    under it twice while it waits: ``landing``), the other no longer merges, is implemented
+    again on the new production and lands (production moving under it once more while it
+    waits: ``moved``)."""
 
     repo: Path
     state: Path
@@ -338,6 +339,7 @@ class Conflicted:
     firsts: list[str] = field(default_factory=list)  # the second cycle's first requests
     merged: list[str] = field(default_factory=list)  # its labels after the second cycle
     moved: Moved | None = None
+    landing: Moved | None = None  # the first in the queue, production moving as it lands
 
 
 @pytest.fixture(scope="module")
@@ -351,17 +353,21 @@ def conflicted(tmp_path_factory: pytest.TempPathFactory) -> Conflicted:
         _heading(SUBTITLE, "your notes"),
         _heading(TAGLINE, "short and kept"),
     ]
+    landing = Moved(repo, state, 1, MOVES)
     with isolated_env(state) as mp, Output() as out:
         with pytest.MonkeyPatch.context() as queued:
-            queued_together(queued)
-            for _ in serve(root, queued, rules):
+            queued_together(queued, order=[1, 2])
+            _moving_under(queued, landing)
+            for server in serve(root, queued, rules):
                 _file(out, repo, SUBTITLE)
                 _file(out, repo, TAGLINE)
                 run_once(out, repo, "--max-parallel", "3")
+                _validated(landing, [b for _, b in server.received])
         labels = {n: issue(out, repo, n)["labels"] for n in (1, 2)}
+        landing.labels = labels[1]
         merged = [n for n, names in labels.items() if "factory:merged" in names]
         other = 3 - merged[0] if len(merged) == 1 else 0
-        seen = Conflicted(repo, state, labels, other)
+        seen = Conflicted(repo, state, labels, other, landing=landing)
         if not other:
             return seen  # the test says what went wrong
         seen.comments = [c["body"] for c in issue(out, repo, other)["comments"]]
@@ -443,23 +449,6 @@ def test_a_change_that_conflicts_with_production_is_implemented_again_on_it(
     store.close()
 
 
-@pytest.fixture(scope="module")
-def moving(tmp_path_factory: pytest.TempPathFactory) -> Moved:
-    root = tmp_path_factory.mktemp("moving")
-    state = root / "state"
-    repo, _ = make_app(root)
-    moved = Moved(repo, state, 1, MOVES)
-    with isolated_env(state) as mp, Output() as out:
-        _moving_under(mp, moved)
-        for server in serve(root, mp):
-            file_issues(out, repo, [1])
-            run_once(out, repo)
-            _validated(moved, [b for _, b in server.received])
-        moved.labels = issue(out, repo, 1)["labels"]
-    landed_tested_trees(state)
-    return moved
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("path", "kept"),
@@ -471,19 +460,16 @@ def moving(tmp_path_factory: pytest.TempPathFactory) -> Moved:
     ids=["unseen-change", "visible-change-it-did-not-see", "visible-change-it-saw"],
 )
 def test_production_moving_rebuilds_the_candidate_and_asks_the_validator_only_if_it_could_see(
-    request: pytest.FixtureRequest, path: str, kept: str
+    conflicted: Conflicted, path: str, kept: str
 ) -> None:
     """Production moves after validation, before the merge: the candidate is rebuilt on the new
     production and tested again. The validator's verdict is kept when the two candidates differ
     only in files the app cannot show (``validation.unseen_paths``), or when its recorded
     actions, done again on the new candidate without a model, show exactly what they showed
     it; it is asked again when they show something else."""
-    if path in MOVES:
-        moving: Moved = request.getfixturevalue("moving")
-    else:
-        found = request.getfixturevalue("conflicted").moved
-        assert found is not None, "no change was implemented again after a conflict"
-        moving = found
+    found = conflicted.landing if path in MOVES else conflicted.moved
+    assert found is not None, "no change was implemented again after a conflict"
+    moving = found
     at = moving.moves.index(path)  # the check before this move; the next one is after it
     assert "factory:merged" in moving.labels, moving.labels
     store = Store.open(moving.state)

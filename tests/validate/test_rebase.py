@@ -1,7 +1,7 @@
 """A conflict is production's move, not the change's fault (docs/gates.md, "Retries start
-where production is"): a change a person approved, whose test file three neighbours changed
-first, each landing before it, is rebased each time without spending a fix attempt and lands;
-past ``max_rebases`` in a row a person resolves it."""
+where production is"): a change a person approved, whose test file as many neighbours changed
+first as ``max_rebases`` allows, each landing before it, is rebased each time without spending
+a fix attempt and lands; past ``max_rebases`` in a row a person resolves it."""
 
 from __future__ import annotations
 
@@ -46,7 +46,9 @@ RULES = [
         ],
     },
 ]
-NEIGHBOURS = 3
+# as many as ``max_rebases`` allows in a row, the rule set to it (each is a cycle: the last
+# rebase the rule still allows is the one a miscount would refuse)
+NEIGHBOURS = 2
 
 
 @pytest.fixture
@@ -55,7 +57,7 @@ def model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Anthropic
 
 
 def _neighbours_first(mp: pytest.MonkeyPatch, repo: Path, landed: list[str]) -> None:
-    """Before each of the change's validations after its first, until three landed, a
+    """Before each of the change's validations after its first, until ``NEIGHBOURS`` landed, a
     neighbour lands a test at the same place of the same test file."""
     from harness.engine import actions as registry
 
@@ -77,11 +79,12 @@ def _neighbours_first(mp: pytest.MonkeyPatch, repo: Path, landed: list[str]) -> 
     mp.setitem(registry.actions().functions, "validate.baseline", baseline)
 
 
-def test_three_neighbours_landing_first_in_its_test_file_do_not_fail_an_approved_change(
+def test_neighbours_landing_first_in_its_test_file_up_to_max_rebases_do_not_fail_a_change(
     tmp_path: Path, capsys, app, model, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     repo, _ = app
-    set_rules(repo, auto_merge={"enabled": False})  # every change waits for a person
+    # every change waits for a person; it may be rebased ``NEIGHBOURS`` times in a row
+    set_rules(repo, auto_merge={"enabled": False}, max_rebases=NEIGHBOURS)
     landed: list[str] = []
     _neighbours_first(monkeypatch, repo, landed)
     cli = ["--repo", str(repo)]

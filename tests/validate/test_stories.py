@@ -146,7 +146,9 @@ def failing_with_summary(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, app
 ) -> Iterator[AnthropicStandIn]:
     _, holdout = app
-    # a hidden journey that passes on production and fails on the change, canaries in it
+    # a hidden journey that passes on production and fails on the change, canaries in it: the
+    # hold-out's only one (the demo's journey would pass everywhere: a browser for nothing)
+    (holdout / "journeys" / "add_note.yaml").unlink()
     (holdout / "journeys" / "no_counter.yaml").write_text(
         f"name: no counter {HOLDOUT_CANARY}\nsteps:\n  - goto: /\n"
         f"  - fill: {{label: Note, value: '{HOLDOUT_CANARY} typed'}}\n"

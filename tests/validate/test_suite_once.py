@@ -8,6 +8,7 @@ SDK); the merge queue's invariant (``tests/conftest.py``) checks every landing's
 from __future__ import annotations
 
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,23 +20,34 @@ from harness.engine.records import RunRecords
 from harness.sandbox.bwrap import CommandResult, Sandbox
 from harness.store.db import Store
 from tests.cli_helpers import run_cli
-from tests.validate.conftest import file_issues, issue, queued_together, run_once
+from tests.validate.conftest import (
+    Output,
+    file_issues,
+    isolated_env,
+    issue,
+    landed_tested_trees,
+    make_app,
+    queued_together,
+    run_once,
+    serve,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 SUITE = "python3 -m unittest -q"  # the demo's commands.test
 
 
-def counting(monkeypatch: pytest.MonkeyPatch, failing: str = "") -> list[str]:
+def counting(monkeypatch: pytest.MonkeyPatch, failing: str = "", change: str = "") -> list[str]:
     """Every whole-suite process started (its command line: the sandbox's, naming the folder
     it runs in), counted as the process starts, beneath the harness; the first suite run in
-    a folder whose name holds ``failing`` runs a real command that exits 1 instead."""
-    real, ran, started = Sandbox.run, [], []
+    a folder whose name holds ``failing`` (and whose ``app.py`` holds ``change``) runs a real
+    command that exits 1 instead."""
+    real, failed, started = Sandbox.run, [], []
 
     def run(self: Sandbox, command: str, *, timeout_s: float | None = None) -> CommandResult:
-        ran.append((self.worktree.name, command))
-        first = not any(failing in name and c == SUITE for name, c in ran[:-1])
-        if failing and failing in self.worktree.name and command == SUITE and first:
-            return real(self, "echo 'a flake'; exit 1", timeout_s=timeout_s)
+        if failing and not failed and command == SUITE and failing in self.worktree.name:
+            if change in (self.worktree / "app.py").read_text():
+                failed.append(self.worktree.name)
+                return real(self, "echo 'a flake'; exit 1", timeout_s=timeout_s)
         return real(self, command, timeout_s=timeout_s)
 
     class Started(subprocess.Popen):  # type: ignore[type-arg]
@@ -96,47 +108,77 @@ def test_a_candidate_that_is_the_tested_tree_runs_no_suite_one_built_on_another_
     landed = records(store, moved, "validate").newest(Landing)
     validated = store.list_runs(workflow="validate", issue=moved)[0].id
     assert landed is not None and landed.tested_by == validated
-    # production is now that very tree, set up the same way: its health runs no suite
-    before, checked_before = len(ran), len(store.list_runs(workflow="health"))
-    run_once(capsys, repo)
-    assert len(store.list_runs(workflow="health")) == checked_before + 1
-    assert len(ran) == before
+    # production is now that very tree, set up the same way: its health runs no suite (one
+    # order shows it: whichever landed last, its tree's pass is its validation's)
+    if still == 2:
+        before, checked_before = len(ran), len(store.list_runs(workflow="health"))
+        run_once(capsys, repo)
+        assert len(store.list_runs(workflow="health")) == checked_before + 1
+        assert len(ran) == before
 
 
-def test_a_suite_heal_found_flaky_runs_again_on_the_candidate(
-    capsys, app: tuple[Path, Path], standin, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    repo, _ = app
-    ran = counting(monkeypatch, failing="-health-")  # production's suite fails once
-    file_issues(capsys, repo, which=[2])  # the bug fix, filed as #1
-    run_once(capsys, repo)
-    flaky = run_cli(capsys, "--repo", str(repo), "flaky", "--json").json()
-    assert [f["check"] for f in flaky] == ["tests"]  # run again on the same commit: it passed
-    assert "factory:merged" in issue(capsys, repo, 1)["labels"]
-    store = Store.open(repo.parent / "state")
-    checked = records(store, 1, "validate").newest(CheckResult)
+# Production's suite fails once in the cycle's health run and passes again (heal: flaky). The
+# feature (#1) goes first in the queue: its candidate is the tree its implementation tested,
+# whose pass is not reused while production's suite holds a flaky check. The bug fix (#2)
+# goes behind it; its candidate's suite fails once too, and runs again, whole.
+FEATURE, BUG_FIX = 1, 2
+BUG_FIXED = "strip()"  # what the bug fix writes in app.py (the feature does not)
+
+
+@dataclass
+class Flaky:
+    repo: Path
+    state: Path
+    started: list[str]  # every whole-suite process of the cycle
+    flaky: list[dict[str, Any]]  # ``factory flaky --json`` after it
+    labels: dict[int, list[str]]
+    reported: dict[int, int]  # ``suite_runs`` of each validation's ``factory report``
+
+
+@pytest.fixture(scope="module")
+def flaky(tmp_path_factory: pytest.TempPathFactory) -> Flaky:
+    root = tmp_path_factory.mktemp("flaky")
+    state = root / "state"
+    repo, _ = make_app(root)
+    with isolated_env(state) as mp, Output() as out:
+        for _ in serve(root, mp):
+            counting(mp, failing="-health-")  # production's suite fails once
+            started = counting(mp, failing="-candidate-", change=BUG_FIXED)
+            queued_together(mp, 2, order=[FEATURE, BUG_FIX])
+            file_issues(out, repo, which=[FEATURE, BUG_FIX])
+            run_once(out, repo, "--max-parallel", "2")
+        found = run_cli(out, "--repo", str(repo), "flaky", "--json").json()
+        labels = {n: issue(out, repo, n)["labels"] for n in (FEATURE, BUG_FIX)}
+        store = Store.open(state)
+        reports = {n: reported(out, repo, store, n) for n in (FEATURE, BUG_FIX)}
+        store.close()
+    landed_tested_trees(state)
+    return Flaky(repo, state, started, found, labels, reports)
+
+
+def test_a_suite_heal_found_flaky_runs_again_on_the_candidate(flaky: Flaky) -> None:
+    assert [f["check"] for f in flaky.flaky] == ["tests"]  # run again on the same commit: it passed
+    assert "factory:merged" in flaky.labels[FEATURE]
+    store = Store.open(flaky.state)
+    checked = records(store, FEATURE, "validate").newest(CheckResult)
     assert checked is not None and checked.tests is not None
     assert checked.tests.reused_from is None and checked.tests.exit_code == 0
-    assert suites(ran, store, 1) == reported(capsys, repo, store, 1) == 2
+    assert not checked.tests.flaky_again  # it passed the first time
+    assert suites(flaky.started, store, FEATURE) == flaky.reported[FEATURE] == 2
+    store.close()
 
 
-def test_a_flake_heal_found_on_production_is_not_the_candidates(
-    capsys, app: tuple[Path, Path], standin, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_flake_heal_found_on_production_is_not_the_candidates(flaky: Flaky) -> None:
     """Production's suite failed once and passed again (heal: flaky); the candidate's suite
     fails once too: it runs again, whole, and that run decides — no fix attempt spent, the
     gate's evidence says why it ran twice."""
-    repo, _ = app
-    counting(monkeypatch, failing="-health-")
-    ran = counting(monkeypatch, failing="-candidate-")
-    file_issues(capsys, repo, which=[2])
-    run_once(capsys, repo)
-    assert "factory:merged" in issue(capsys, repo, 1)["labels"]
-    store = Store.open(repo.parent / "state")
-    checked = records(store, 1, "validate").newest(CheckResult)
+    assert "factory:merged" in flaky.labels[BUG_FIX]
+    store = Store.open(flaky.state)
+    checked = records(store, BUG_FIX, "validate").newest(CheckResult)
     assert checked is not None and checked.tests is not None
     assert (checked.tests.exit_code, checked.tests.flaky_again) == (0, True)
-    assert [r.fix_attempts for _, r in records(store, 1, "validate").every(Routing)] == [0]
+    assert [r.fix_attempts for _, r in records(store, BUG_FIX, "validate").every(Routing)] == [0]
     # implement's, and the candidate's second: its first (the flake) ran a stand-in command,
     # no suite process
-    assert suites(ran, store, 1) == 2
+    assert suites(flaky.started, store, BUG_FIX) == 2
+    store.close()

@@ -5,8 +5,6 @@ it (checked like any configuration)."""
 from __future__ import annotations
 
 import json
-import os
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -160,50 +158,6 @@ def test_the_sealed_validator_runs_with_the_overrides_turns_and_tools(
     for body in bodies:
         assert [t["name"] for t in body["tools"]] == [*tools, "submit_verdict"]
         assert body["max_tokens"] == 12000  # the definition's output limit reaches the call
-
-
-@pytest.mark.browser
-@pytest.mark.timeout(600)
-@pytest.mark.skipif(os.geteuid() != 0, reason="the impostor is another uid: needs root")
-def test_the_seal_sends_nothing_to_a_model_socket_the_harness_does_not_serve(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """Were the socket's folder ever open to the seal's uid (as it was when that uid owned
-    it), a process of that uid outside the seal could take the model socket's name. At the
-    validator's first call of a cycle the folder is opened and it does: the seal checks who
-    listens before it sends a byte, stops, and the validation fails closed, the reason in
-    its run's record and in ``factory report``."""
-    from harness.store.db import Store
-    from tests.validate.conftest import file_issues, issue, make_app, run_once
-    from tests.validate.scenarios import impersonate, seal_sockets, watching_standin
-
-    repo, _ = make_app(tmp_path)
-    taken = []
-
-    def on_validator(turn: int) -> None:
-        if turn == 1:  # the seal waits for this answer; its next call goes to the impostor
-            model = next(s for s in seal_sockets(os.getpid()) if "/model-" in s)
-            Path(model).parent.chmod(0o777)
-            taken.append(impersonate(model))
-
-    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
-    with watching_standin(tmp_path, monkeypatch, on_validator) as (server, _):
-        file_issues(capsys, repo, [1])
-        run_once(capsys, repo)
-        validator_calls = [b for _, b in server.received if role_of(b) == "validator"]
-    (said, impostor) = taken[0]
-    assert said == "listening" and impostor.communicate(timeout=60)[0].strip() == "nothing"
-    assert len(validator_calls) == 1  # one call answered, by the harness
-    labels = issue(capsys, repo, 1)["labels"]
-    assert "factory:needs-human" in labels and "factory:merged" not in labels, labels
-    why = "model socket is served by uid 65534, not by the harness (uid 0)"
-    store = Store.open(tmp_path / "state")
-    (run,) = store.list_runs(workflow="validate", issue=1)
-    assert run.status == "failed" and why in str(run.reason), (run.status, run.reason)
-    (check,) = [s for s in store.steps(run.id) if s.step_id == "check"]
-    assert check.status == "failed" and why in str(check.error), check
-    report = run_cli(capsys, "--repo", str(repo), "report", run.id)
-    assert report.code == 0 and why in report.out, report
 
 
 def test_factory_check_refuses_an_invalid_override(
@@ -362,78 +316,3 @@ def test_the_sealed_validator_confirms_a_feed_link_and_its_content_type(
         (5, "browser_fetch", 200),
     ]
     assert "Enable preview images" in shown and len(answer.observed[4].excerpt) == 1500
-
-
-@pytest.mark.browser
-@pytest.mark.timeout(300)
-def test_the_sealed_validator_calls_an_api_with_a_token_it_created_in_the_app(
-    notes: Path, tmp_path: Path, app: AppProcess, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The demo's API answers only a bearer token made on /settings: the validator makes one
-    through the page, reads it there, and calls the API with it and without it; a call to
-    another origin is refused. Each call is a numbered observation of its record, which its
-    verdict cites; the token it sent is masked in every record it hands back."""
-    api = "/api/notes"
-    criterion = "GET /api/notes with the token from /settings answers 200; without it, 401"
-    verdict = {
-        "verdict": "pass",
-        "score": 0.9,
-        "summary": "The API takes the token the settings page makes.",
-        "criteria": [
-            {"criterion": "C1", "result": "pass", "observations": [3, 4], "evidence": "200, 401"}
-        ],
-        "regressions": [],
-    }
-    bearer = {"Authorization": "Bearer ${token}"}
-    turns = [
-        [{"tool": "browser_navigate", "input": {"url": "/settings"}}],
-        [{"tool": "browser_click", "input": {"role": "button", "name": "Create API token"}}],
-        [
-            {
-                "tool": "browser_request",
-                "input": {"url": api, "headers": bearer},
-                "recall": {"token": r"code: ([0-9a-f]{32})"},
-            }
-        ],
-        [{"tool": "browser_request", "input": {"url": api}}],
-        [{"tool": "browser_request", "input": {"url": "http://example.com/api/notes"}}],
-        [{"tool": "submit_verdict", "input": verdict}],
-    ]
-    rule = Rule.model_validate({"output": "submit_verdict", "turns": turns})
-    with AnthropicStandIn(responder=ScriptedModel([rule])) as standin:
-        monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
-        monkeypatch.setenv("ANTHROPIC_BASE_URL", standin.url)
-        services = open_services(notes, tmp_path / "state", "anthropic")
-        asked = question(services, criterion)
-        answer = run_validator(services, asked, 5.0, app, tmp_path / "shots", Recorded())
-    assert answer.output is not None and answer.output.verdict == "pass", answer
-    (last,) = [b for _, b in standin.received if role_of(b) == "validator"][-1:]
-    results = [
-        str(block["content"])
-        for message in last["messages"]
-        for block in message["content"]
-        if isinstance(block, dict) and block.get("type") == "tool_result"
-    ]
-    with_token, without, elsewhere = results[2:5]
-    assert with_token.startswith("[observation 3] ") and without.startswith("[observation 4] ")
-    assert f"GET {app.base_url}{api} -> HTTP 200" in with_token, with_token
-    assert "sent: headers authorization;" in with_token and "body (2 characters):\n[]" in with_token
-    assert f"GET {app.base_url}{api} -> HTTP 401" in without, without
-    assert "www-authenticate: Bearer" in without and "cookies not sent" in without
-    assert "http://example.com/api/notes is not part of the app" in elsewhere
-    calls = [o for o in answer.observed if o.tool == "browser_request"]
-    assert [(o.error, o.status) for o in calls] == [(False, 200), (False, 401), (True, None)]
-    # the model saw the token (it had to send it); no record the harness keeps holds it
-    token = re.findall(r"code: ([0-9a-f]{32})", json.dumps(last["messages"]))[-1]
-    assert calls[0].input["headers"]["Authorization"] == "[masked]"
-    kept = answer.model_dump_json() + json.dumps(answer.messages)
-    assert token not in kept and "[masked]" in json.dumps(answer.messages)
-    assert "example.com" not in "".join(answer.blocked)  # refused before the browser sent it
-    # the requests are the evidence its pass rests on: it merges on them
-    from harness.validate.route import decide_route
-    from tests.validate.test_routing import RULES, evidence
-
-    prepared, checked = evidence()
-    checked = checked.model_copy(update={"validator": answer})
-    routing = decide_route(RULES, prepared, checked, "success")
-    assert routing.route == "merge", routing
