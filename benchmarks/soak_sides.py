@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from benchmarks.forge_rows import pull_requests
 from benchmarks.github import APP_MAX, TOKEN
 from harness.forge.base import Comment, Issue, PullRequest, factory_labels
 from harness.forge.local import LocalForge
 from harness.git.repo import GitRepo
 from harness.store.db import Store
 from tests.standins.github_standin import GitHubStandIn
-from tests.store_reads import pull_requests
 
 MAINTAINER = {
     "GIT_AUTHOR_NAME": "Mae Maintainer",
