@@ -4,6 +4,7 @@ chain checked whole (as ``factory doctor`` checks it)."""
 
 from __future__ import annotations
 
+from benchmarks.forge_rows import pull_requests as pull_requests  # the tests import it here
 from harness.store.db import Store
 from harness.store.ledger import first_break
 
