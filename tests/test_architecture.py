@@ -240,10 +240,9 @@ def test_the_config_check_finds_an_import_from_above() -> None:
 MUTABLE_CALLS = {"dict", "list", "set", "defaultdict", "OrderedDict", "deque", "Counter"}
 
 
-def module_level_mutables(tree: ast.Module) -> list[str]:
-    """Names bound at module level to a dict, list or set (a display, a comprehension or a
-    call), or to an instance the module builds (``X = Class()``) other than a lock."""
-    found: list[str] = []
+def module_bindings(tree: ast.Module) -> Iterator[tuple[ast.expr, list[str]]]:
+    """Each value a module binds at its top level (``X = ...``, ``X: T = ...``), with the
+    plain names it is bound to."""
     for node in tree.body:
         if isinstance(node, ast.Assign):
             value, targets = node.value, node.targets
@@ -251,6 +250,14 @@ def module_level_mutables(tree: ast.Module) -> list[str]:
             value, targets = node.value, [node.target]
         else:
             continue
+        yield value, [t.id for t in targets if isinstance(t, ast.Name)]
+
+
+def module_level_mutables(tree: ast.Module) -> list[str]:
+    """Names bound at module level to a dict, list or set (a display, a comprehension or a
+    call), or to an instance the module builds (``X = Class()``) other than a lock."""
+    found: list[str] = []
+    for value, names in module_bindings(tree):
         mutable = isinstance(
             value, (ast.Dict, ast.List, ast.Set, ast.DictComp, ast.ListComp, ast.SetComp)
         ) or (
@@ -259,7 +266,7 @@ def module_level_mutables(tree: ast.Module) -> list[str]:
             and value.func.id in MUTABLE_CALLS
         )
         if mutable:
-            found += [t.id for t in targets if isinstance(t, ast.Name)]
+            found += names
     return found
 
 
@@ -653,15 +660,9 @@ def loose_aliases(tree: ast.Module) -> set[str]:
     """Names a module binds to a loose dict type (``Json = dict[str, Any]``, ``Json:
     TypeAlias = dict[str, object]``)."""
     found: set[str] = set()
-    for node in tree.body:
-        if isinstance(node, ast.Assign):
-            value, targets = node.value, node.targets
-        elif isinstance(node, ast.AnnAssign) and node.value is not None:
-            value, targets = node.value, [node.target]
-        else:
-            continue
+    for value, names in module_bindings(tree):
         if LOOSE.fullmatch(ast.unparse(value)):
-            found |= {t.id for t in targets if isinstance(t, ast.Name)}
+            found |= set(names)
     return found
 
 
