@@ -6,12 +6,15 @@ a recount of every step."""
 from __future__ import annotations
 
 import sqlite3
+import time
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from harness.model.base import CallRecord, Usage
-from harness.store import trends
+from harness.store import base, trends
 from harness.store.db import Store
 from harness.store.records import Run
 
@@ -51,7 +54,14 @@ def _recounted(store: Store) -> dict[str, list[tuple]]:
         return _tables(fresh)
 
 
-def test_known_steps_give_known_trends_as_they_are_written(tmp_path: Path) -> None:
+def test_known_steps_give_known_trends_as_they_are_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the factory's clock at noon of the day the test runs: every step below is of one day,
+    # even when the test runs across midnight
+    noon = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    monkeypatch.setattr(base, "DAYS_AHEAD_S", noon.timestamp() - time.time())
+    today = noon.date().isoformat()
     store = Store.open(tmp_path)
     implement = store.create_run("implement", 1, {}, {})
     models = {"implementer": "big", "reviewer": "small"}
@@ -60,7 +70,6 @@ def test_known_steps_give_known_trends_as_they_are_written(tmp_path: Path) -> No
     validate = store.create_run("validate", 1, {}, {})
     _step(store, validate, "ValidationTarget", {"implement_run": implement.id})
     _step(store, validate, "Validation", {"route": "merge"})
-    today = datetime.now(UTC).date().isoformat()
     assert [t["merged"] for t in store.tier_success(today)] == [0, 0]  # not landed yet
     landing = _step(store, validate, "Landing", {"merge_sha": "abc"})
     smoke = _step(store, validate, "Smoke", {"reverted": None})
@@ -86,7 +95,7 @@ def test_known_steps_give_known_trends_as_they_are_written(tmp_path: Path) -> No
         "triage: reject": 1,
         "validation: holdout_conflict": 1,
     }
-    tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
+    tomorrow = (noon + timedelta(days=1)).date().isoformat()
     assert (store.tier_success(tomorrow), store.daily_merges(tomorrow)) == ([], {})
     assert _tables(store._conn()) == _recounted(store)
 
