@@ -10,6 +10,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import asdict
@@ -28,8 +29,8 @@ from harness.review.autonomy import autonomy_index_for
 from harness.review.trust import APPROVE_EVENT, trust_states_for
 from harness.serve import views
 from harness.services import open_services
+from harness.store import base, migrations
 from harness.store import db as db_module
-from harness.store import migrations
 from harness.store.db import Store
 from harness.store.runs import ORCHESTRATES
 from tests.cli_helpers import run_cli
@@ -330,6 +331,10 @@ def test_an_old_store_shows_the_same_trends_and_queue_after_migrating(
     ``factory status`` and the Queue show what they showed before (the Trends page's first
     definition, and the queue grouped from the labels, on the same rows)."""
     _old_store(demo_rows, tmp_path, 6, monkeypatch, before="m011")
+    # the factory's clock at noon of the day the test runs: both readings count the same days,
+    # even when the test runs across midnight
+    noon = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    monkeypatch.setattr(base, "DAYS_AHEAD_S", noon.timestamp() - time.time())
     states = (None, "factory:merged", "closed")
     with monkeypatch.context() as mp:
         old = [m for m in migrations.MIGRATIONS if m[0] < "m011"]
