@@ -15,9 +15,10 @@ import difflib
 import hashlib
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 from urllib.parse import urljoin
 
 from playwright.sync_api import Error as PlaywrightError
@@ -27,6 +28,7 @@ from harness.artifacts.browser import Observation
 from harness.browser.chromium import BrowserSession, origin_of
 from harness.errors import ToolError
 from harness.model.blocks import Handler, Image, ToolOutput
+from harness.model.tools import Nothing, Tool
 
 TIMEOUT_MS = 5000
 MAX_SNAPSHOT = 12_000
@@ -87,18 +89,61 @@ def _clip(text: str, limit: int) -> str:
     return cleaned if len(cleaned) <= limit else cleaned[:limit] + f"\n[cut at {limit:,}]"
 
 
-def _text(data: dict[str, object], key: str) -> str | None:
-    value = data.get(key)
-    if value is not None and not isinstance(value, str):
-        raise ToolError(f"{key} must be a string")
-    return value
+# each tool's input, as its schema in workflows/tools.yaml has checked it
 
 
-def _window(text: str, offset: object, limit: int, tool: str = "browser_snapshot") -> str:
+@dataclass(frozen=True, kw_only=True)
+class Target:
+    """The elements a tool acts on: by role (and name), label, text or CSS selector (the
+    first given of these, in that order)."""
+
+    role: str | None = None
+    name: str | None = None
+    label: str | None = None
+    text: str | None = None
+    selector: str | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Scope(Target):
+    """A snapshot's: of the elements it names (none: the page), from ``offset``."""
+
+    offset: int = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Typing(Target):
+    """``browser_type``'s: ``text`` is what it types, its field found by the others."""
+
+    text: str
+    submit: bool = False  # press Enter after
+
+
+@dataclass(frozen=True)
+class Key:
+    key: str  # e.g. Enter, Escape
+
+
+@dataclass(frozen=True)
+class Address:
+    url: str  # a path of the app, or a full URL
+
+
+@dataclass(frozen=True)
+class Fetch(Address):
+    """``browser_request``'s, and ``browser_fetch``'s (a GET, which reads on from ``offset``)."""
+
+    method: str = "GET"
+    headers: dict[str, str] = field(default_factory=dict)
+    json: object = None  # a JSON body
+    form: dict[str, str] | None = None  # a form body
+    cookies: bool = False  # send the browser session's
+    offset: int = 0
+
+
+def _window(text: str, offset: int, limit: int, tool: str = "browser_snapshot") -> str:
     """``limit`` characters of ``text`` from ``offset``, saying where it was cut and how to
     read on (``tool`` with an offset)."""
-    if not isinstance(offset, int) or offset < 0:
-        raise ToolError("offset must be a whole number of characters, 0 or more")
     end = offset + limit
     if not offset and end >= len(text):
         return text
@@ -182,51 +227,46 @@ class BrowserTools:
             raise ToolError(f"the app sends the browser to {self.page.url}, off the app")
         return f"the app sent the browser to {went}, another origin: not shown; back home\n"
 
-    def _page_text(self, limit: int, data: dict[str, object] | None = None) -> str:
+    def _page_text(self, limit: int, data: Scope = Scope()) -> str:
         """The page's accessible snapshot (of the element ``data`` scopes it to, with the
         hidden inputs in it, and how many elements the scope matched), ``limit`` characters
         of it from ``data``'s offset."""
         left = self._back_on_app()
-        data = data or {}
-        scoped = any(data.get(k) for k in ("role", "label", "text", "selector"))
+        scoped = any((data.role, data.label, data.text, data.selector))
         target = self._locate(data) if scoped else (self.page.locator("body"), "")
         text = self._guarded(lambda: target[0].first.aria_snapshot(), target)
         scope = ""
         if scoped:
             text += target[0].first.evaluate(_HIDDEN_JS)
             scope = f"\nscope: {target[1]}{_clip(target[0].evaluate_all(_DESCRIBE_JS), 3000)}"
-        return f"{left}URL: {self.page.url}{scope}\n{_window(text, data.get('offset', 0), limit)}"
+        return f"{left}URL: {self.page.url}{scope}\n{_window(text, data.offset, limit)}"
 
-    def _locate(self, data: dict[str, object]) -> tuple[Locator, str]:
+    def _locate(self, data: Target) -> tuple[Locator, str]:
         """The elements ``data`` names (a role and name, a label, a text or a CSS selector),
-        and how, as the answer says it."""
-        role = _text(data, "role")
-        name = _text(data, "name")
-        label = _text(data, "label")
-        text = _text(data, "text")
-        selector = _text(data, "selector")
-        if role:
-            found = self.page.get_by_role(role, name=name)  # type: ignore[arg-type]
-            return found, f'{role} "{name or ""}"'
-        if label:
-            return self.page.get_by_label(label), f"label {label!r}"
+        and how, as the answer says it; a field is not found by the text typed into it."""
+        text = None if isinstance(data, Typing) else data.text
+        if data.role:
+            found = self.page.get_by_role(data.role, name=data.name)  # type: ignore[arg-type]
+            return found, f'{data.role} "{data.name or ""}"'
+        if data.label:
+            return self.page.get_by_label(data.label), f"label {data.label!r}"
         if text:
             return self.page.get_by_text(text), f"text {text!r}"
-        if selector:
-            return self.page.locator(selector), f"selector {selector!r}"
+        if data.selector:
+            return self.page.locator(data.selector), f"selector {data.selector!r}"
         raise ToolError("give role (and name), label, text or selector")
 
-    def _app_url(self, data: dict[str, object], verb: str) -> str:
-        url = urljoin(self.base_url, _text(data, "url") or "/")
+    def _app_url(self, data: Address, verb: str) -> str:
+        url = urljoin(self.base_url, data.url or "/")
         if origin_of(url) != self.origin:
             raise ToolError(f"{url} is not part of the app; only {self.base_url} can be {verb}")
         return url
 
     def open_home(self) -> str:
         """Open the app's home page (before the validator's first turn)."""
-        return self.navigate({"url": "/"})
+        return self.navigate(Address("/"))
 
-    def navigate(self, data: dict[str, object]) -> str:
+    def navigate(self, data: Address) -> str:
         url = self._app_url(data, "visited")
 
         def go() -> str:
@@ -237,7 +277,7 @@ class BrowserTools:
 
         return self._guarded(go)
 
-    def click(self, data: dict[str, object]) -> str:
+    def click(self, data: Target) -> str:
         target = self._locate(data)
 
         def act() -> str:
@@ -247,18 +287,17 @@ class BrowserTools:
 
         return self._guarded(act, target)
 
-    def type_text(self, data: dict[str, object]) -> str:
-        text = _text(data, "text")
-        if text is None:
-            raise ToolError("text is required")
-        target = self._locate({**data, "text": None})  # its text is what it types
+    def type_text(self, data: Typing) -> str:
+        target = self._locate(data)
 
         def act() -> str:
             field = self._reachable(target[0].first)
-            field.fill(text)
-            self._hold(field.evaluate(_FIELD_JS), text)
-            typed = f"typed {len(text)} characters; the field now holds {field.input_value()!r}"
-            if not data.get("submit"):
+            field.fill(data.text)
+            self._hold(field.evaluate(_FIELD_JS), data.text)
+            typed = (
+                f"typed {len(data.text)} characters; the field now holds {field.input_value()!r}"
+            )
+            if not data.submit:
                 return typed
             field.press("Enter")
             self.page.wait_for_load_state("load")
@@ -266,18 +305,17 @@ class BrowserTools:
 
         return self._guarded(act, target)
 
-    def press_key(self, data: dict[str, object]) -> str:
-        key = _text(data, "key")
-        if not key:
+    def press_key(self, data: Key) -> str:
+        if not data.key:
             raise ToolError("key is required")
 
         def act() -> str:
-            self.page.keyboard.press(key)
-            return f"pressed {key}"
+            self.page.keyboard.press(data.key)
+            return f"pressed {data.key}"
 
         return self._guarded(act)
 
-    def head(self, data: dict[str, object]) -> str:
+    def head(self, _: Nothing) -> str:
         """The current document's head: its title, every ``<link>`` and ``<meta>``."""
         left = self._guarded(self._back_on_app)
         found = self._guarded(lambda: self.page.evaluate(_HEAD_JS))
@@ -289,7 +327,7 @@ class BrowserTools:
             lines.append(f"[{len(found['entries']) - MAX_HEAD_ENTRIES} more entries not shown]")
         return "\n".join(lines)
 
-    def request(self, data: dict[str, object]) -> str:
+    def request(self, data: Fetch) -> str:
         """One request to an address of the app, sent by Playwright's request client (the
         page's script never sees it): its method, headers and a JSON or form body, with the
         browser session's cookies only when asked; what names a secret (a header, a form's
@@ -297,27 +335,23 @@ class BrowserTools:
         whether it stays on the app (the validator may request it) or not (it never is).
         Status, headers and the body as text, from ``data``'s offset."""
         url = self._app_url(data, "requested")
-        headers = {
-            str(k): str(v) for k, v in cast(dict[str, Any], data.get("headers") or {}).items()
-        }
-        if "host" in map(str.lower, headers):
+        if "host" in map(str.lower, data.headers):
             raise ToolError("a request cannot set host: it goes to the app's own address")
-        named = {**headers, **cast(dict[str, Any], data.get("form") or {})}
-        if isinstance(body := data.get("json"), dict):
-            named.update(body)
+        named = {**data.headers, **(data.form or {})}
+        if isinstance(data.json, dict):
+            named.update(data.json)
         for name, value in named.items():
             self._hold(name, str(value))
-        client = self.context.request if data.get("cookies") else self.anonymous
+        client = self.context.request if data.cookies else self.anonymous
         assert client is not None  # offered only with ``api``
-        method = str(data.get("method") or "GET")
 
         def send() -> tuple[int, str, dict[str, str], str]:
             answer = client.fetch(
                 url,
-                method=method,
-                headers=headers,
-                data=body,
-                form=cast(Any, data.get("form")),
+                method=data.method,
+                headers=data.headers,
+                data=data.json,
+                form=None if data.form is None else {**data.form},
                 max_redirects=0,  # returned, never followed
                 timeout=TIMEOUT_MS,
             )
@@ -326,30 +360,30 @@ class BrowserTools:
             return answer.status, answer.status_text, answer.headers, text
 
         self.status, reason, answered, text = self._guarded(send)
-        line = f"{method} {url} -> HTTP {self.status} {_clip(reason, 100)}"
+        line = f"{data.method} {url} -> HTTP {self.status} {_clip(reason, 100)}"
         if (where := answered.get("location")) and 300 <= self.status < 400:
             to = urljoin(url, where)
             away = origin_of(to) != self.origin
             why = "another origin: never requested" if away else "the app: request it to follow"
             line += f"; redirects to {to}, not followed ({why})"
         shown = "; ".join(f"{k}: {_clip(v, 200)}" for k, v in sorted(answered.items()))
-        cookies = "sent" if data.get("cookies") else "not sent"
+        cookies = "sent" if data.cookies else "not sent"
         return "\n".join(
             [
                 line,
-                f"sent: headers {', '.join(sorted(map(str.lower, headers))) or 'none'}; "
+                f"sent: headers {', '.join(sorted(map(str.lower, data.headers))) or 'none'}; "
                 f"the browser session's cookies {cookies}",
                 f"content-type: {answered.get('content-type', '(none)')}",
                 _clip(f"headers: {shown}", MAX_HEADERS),
                 f"body ({len(text):,} characters):",
-                _window(_clean(text), data.get("offset", 0), MAX_FETCH_BODY, "browser_fetch"),
+                _window(_clean(text), data.offset, MAX_FETCH_BODY, "browser_fetch"),
             ]
         )
 
-    def snapshot(self, data: dict[str, object]) -> str:
+    def snapshot(self, data: Scope) -> str:
         return self._guarded(lambda: self._page_text(MAX_SNAPSHOT, data))
 
-    def screenshot(self, data: dict[str, object]) -> ToolOutput:
+    def screenshot(self, _: Nothing) -> ToolOutput:
         self.shots_dir.mkdir(parents=True, exist_ok=True)
         path = self.shots_dir / f"validator-{len(self.shots) + 1:02d}.png"
         left = self._guarded(self._back_on_app)
@@ -374,20 +408,22 @@ class BrowserTools:
 
     def handlers(self) -> dict[str, Handler]:
         """The tools by name, each call recorded in ``observed`` (see ``_observing``)."""
-        tools: dict[str, Handler] = {
-            "browser_navigate": self.navigate,
-            "browser_click": self.click,
-            "browser_type": self.type_text,
-            "browser_press_key": self.press_key,
-            "browser_snapshot": self.snapshot,
-            "browser_take_screenshot": self.screenshot,
-            "browser_head": self.head,
-        }
+        tools: list[Tool[Any]] = [
+            Tool("browser_navigate", Address, self.navigate),
+            Tool("browser_click", Target, self.click),
+            Tool("browser_type", Typing, self.type_text),
+            Tool("browser_press_key", Key, self.press_key),
+            Tool("browser_snapshot", Scope, self.snapshot),
+            Tool("browser_take_screenshot", Nothing, self.screenshot),
+            Tool("browser_head", Nothing, self.head),
+        ]
         if self.anonymous is not None:  # a GET (its offset reads on), or any request
-            tools.update(browser_fetch=self.request, browser_request=self.request)
-        return {name: self._observing(name, tool) for name, tool in tools.items()}
+            tools += [
+                Tool(name, Fetch, self.request) for name in ("browser_fetch", "browser_request")
+            ]
+        return {tool.name: self._observing(tool) for tool in tools}
 
-    def _observing(self, name: str, tool: Handler) -> Handler:
+    def _observing(self, tool: Tool[Any]) -> Handler:
         """``tool``, each call an observation: numbered (the validator is told its number,
         which its verdict cites), and recorded with what it was asked, the status it saw, an
         excerpt of its answer, a digest of it (a later run checks, without a model, that the
@@ -395,9 +431,10 @@ class BrowserTools:
         addresses the validator in what it observed."""
 
         def call(data: dict[str, object]) -> str | ToolOutput:
+            asked = tool.read(data)  # input its schema refuses is no observation
             self.status, number, failed = None, len(self.observed) + 1, None
             try:
-                output = tool(data)
+                output = tool.run(asked)
             except ToolError as exc:
                 output, failed = f"error: {exc}", exc
             text = output if isinstance(output, str) else output.text
@@ -405,7 +442,9 @@ class BrowserTools:
             seen = self._seen(output)
             error = failed is not None
             self.observed.append(
-                Observation(name, dict(data), seen, error, number, self.status, excerpt, addressed)
+                Observation(
+                    tool.name, dict(data), seen, error, number, self.status, excerpt, addressed
+                )
             )
             if failed is not None:
                 raise ToolError(f"[observation {number}] {failed}") from failed

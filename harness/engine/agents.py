@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from importlib import import_module
 from pathlib import Path
 from threading import Thread
@@ -20,10 +20,8 @@ from harness.errors import FactoryError, stop_now
 from harness.git.repo import GitRepo
 from harness.model.agent import AgentSpec, run_agent
 from harness.model.base import CallRecord
-from harness.model.blocks import Request
+from harness.model.blocks import Handler, Request
 from harness.redact import redact
-
-Handler = Callable[[dict[str, object]], str]
 
 _FILE_TOOLS = ("read_file", "list_files", "search", "write_file", "edit_file")
 UNFINISHED = ("running", "interrupted")  # a step's record when it was killed or stopped

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from harness.engine.context import StepContext
 from harness.errors import FactoryError, StepFailed
+from harness.model.blocks import Handler
 
 
 def _sandbox(ctx: StepContext, worktree: Path) -> Any:
@@ -40,9 +40,7 @@ def run_command_step(ctx: StepContext) -> dict[str, object]:
     return outputs
 
 
-def command_tool_handlers(
-    ctx: StepContext, worktree: Path
-) -> dict[str, Callable[[dict[str, Any]], str]]:
+def command_tool_handlers(ctx: StepContext, worktree: Path) -> dict[str, Handler]:
     from harness.tools.command import CommandTool
 
     return CommandTool(_sandbox(ctx, worktree), ctx.services.settings.config.commands).handlers()

@@ -76,16 +76,15 @@ def cap(text: str, limit: int = MAX_TOOL_RESULT) -> str:
 
 
 def _run_tool(
-    name: str, data: dict[str, object], handlers: Mapping[str, Handler], output: str
+    use: Block, handlers: Mapping[str, Handler], output: str
 ) -> tuple[str | list[Block], bool]:
-    handler = handlers.get(name)
+    """A tool use's result: a ``Tool`` refuses input that does not fit its schema itself."""
+    handler = handlers.get(use["name"])
     if handler is None:  # every tool it may call is named: the output tool too
-        return f"unknown tool {name!r}; available: {', '.join(sorted([*handlers, output]))}", True
-    problem = validate_input(name, data)
-    if problem is not None:
-        return f"invalid input for {name}: {problem}", True
+        available = ", ".join(sorted([*handlers, output]))
+        return f"unknown tool {use['name']!r}; available: {available}", True
     try:
-        return result_content(handler(data), cap), False
+        return result_content(handler(use["input"]), cap), False
     except ToolError as exc:
         return cap(str(exc)) or "(empty)", True
 
@@ -213,9 +212,7 @@ class _Loop:
                 content = message("invalid_output", output=spec.output_tool, error=problem)
                 results.append(_result(use, content, True))
             else:
-                content, is_error = _run_tool(
-                    use["name"], use["input"], self.handlers, spec.output_tool
-                )
+                content, is_error = _run_tool(use, self.handlers, spec.output_tool)
                 results.append(_result(use, content, is_error))
         self.messages.append({"role": "user", "content": results})
         return False

@@ -6,8 +6,8 @@ model and a replayed recording are interchangeable."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Protocol
 
 from harness.model.blocks import Counted, Request, Response
 
@@ -56,4 +56,3 @@ class CallRecord:
     request_sha256: str
     stop_reason: str | None = None
     error: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)

@@ -43,6 +43,14 @@ class Message(TypedDict):
     content: list[Block]
 
 
+class ToolDef(TypedDict):
+    """A declared tool, as a request names it."""
+
+    name: str
+    description: str
+    input_schema: dict[str, object]  # a JSON schema of an object
+
+
 class Request(TypedDict, total=False):
     """A Messages API request, as the factory makes them."""
 
@@ -50,7 +58,7 @@ class Request(TypedDict, total=False):
     max_tokens: Required[int]
     messages: Required[list[Message]]
     system: list[Block]
-    tools: list[dict[str, object]]
+    tools: list[ToolDef]
     thinking: dict[str, str]
     output_config: dict[str, str]
 

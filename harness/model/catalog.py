@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from functools import cache
 from pathlib import Path
-from typing import Any
 
 from harness.paths import shipped_yaml
 
@@ -72,9 +71,9 @@ def _sdk_value(module: str, name: str) -> ast.expr | None:
 
 
 @cache
-def _deprecated() -> dict[str, Any]:
-    """The SDK's deprecation table (it moved between releases: ``anthropic._data`` from 2.13
-    on)."""
+def _deprecated() -> dict[str, str]:
+    """The SDK's deprecation table, a model id's end-of-life date as it writes it (it moved
+    between releases: ``anthropic._data`` from 2.13 on)."""
     for module in ("_data/deprecated_models.py", "resources/messages/messages.py"):
         value = _sdk_value(module, "DEPRECATED_MODELS")
         with contextlib.suppress(ValueError, TypeError):
@@ -94,10 +93,6 @@ def _sdk_ids() -> frozenset[str]:
     )
 
 
-def _table(name: str) -> dict[str, Any]:
-    return dict(shipped_yaml(name))
-
-
 def base_id(model: str) -> str:
     """``claude-sonnet-4-5-20250929`` -> ``claude-sonnet-4-5``; other ids unchanged."""
     match = _DATED.match(model)
@@ -107,7 +102,7 @@ def base_id(model: str) -> str:
 def known_ids() -> frozenset[str]:
     """Every model id this installation can know of (SDK, deprecations, prices, rules)."""
     return _sdk_ids().union(
-        _deprecated(), _table("prices.yaml")["models"], _table("models.yaml")["models"]
+        _deprecated(), shipped_yaml("prices.yaml")["models"], shipped_yaml("models.yaml")["models"]
     )
 
 
@@ -128,7 +123,7 @@ def end_of_life(model: str) -> date | None:
 
 
 def accepts(model: str) -> Accepts:
-    table = _table("models.yaml")
+    table = shipped_yaml("models.yaml")
     return Accepts(**{**table["defaults"], **(table["models"].get(base_id(model)) or {})})
 
 
@@ -138,12 +133,8 @@ EFFORTS = ("low", "medium", "high", "xhigh", "max")  # in order
 def thinking_floor(effort: str) -> tuple[int, int]:
     """(the output tokens the factory sizes thinking at for ``effort``, the room kept for the
     answer after it): a thinking role's max_tokens must hold both (``workflows/models.yaml``)."""
-    table = _table("models.yaml")
+    table = shipped_yaml("models.yaml")
     return int(table["thinking_room"][effort]), int(table["answer_room"])
-
-
-def price_table() -> dict[str, Any]:
-    return _table("prices.yaml")
 
 
 def listed(model: str, listings: dict[str, Listing]) -> Listing | None:

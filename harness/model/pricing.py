@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from functools import cache
+
+from pydantic import TypeAdapter
 
 from harness.model.base import Usage
-from harness.model.catalog import base_id, price_table
+from harness.model.catalog import base_id
+from harness.paths import shipped_yaml
+
+
+@dataclass(frozen=True)
+class LongPrompt:
+    """A request whose prompt is above ``above_tokens`` pays every rate ``factor`` times."""
+
+    above_tokens: int
+    factor: float
 
 
 @dataclass(frozen=True)
@@ -18,33 +29,31 @@ class Price:
     cache_write: float  # 5-minute cache writes
     cache_write_1h: float
     cache_read: float
-    long_above: int | None = None  # a prompt above this many tokens pays long_factor times
-    long_factor: float = 1.0
+    long_prompt: LongPrompt | None = None
 
-    @classmethod
-    def from_yaml(cls, entry: dict[str, Any]) -> Price:
-        long = entry.get("long_prompt")
-        return cls(
-            input=float(entry["input"]),
-            output=float(entry["output"]),
-            cache_write=float(entry["cache_write"]),
-            cache_write_1h=float(entry["cache_write_1h"]),
-            cache_read=float(entry["cache_read"]),
-            long_above=int(long["above_tokens"]) if isinstance(long, dict) else None,
-            long_factor=float(long["factor"]) if isinstance(long, dict) else 1.0,
-        )
+
+@dataclass(frozen=True)
+class Prices:
+    """``workflows/prices.yaml``, read once."""
+
+    batch_factor: float  # of a request answered within a Message Batch
+    models: dict[str, Price]
+
+
+@cache
+def prices() -> Prices:
+    return TypeAdapter(Prices).validate_python(shipped_yaml("prices.yaml"))
 
 
 def price_of(model: str) -> tuple[Price, bool]:
     """The model's prices and whether the id was listed.
 
     An unlisted id is priced like the most expensive listed model, never as free."""
-    models: dict[str, dict[str, Any]] = price_table()["models"]
-    entry = models.get(model) or models.get(base_id(model))
-    if entry is not None:
-        return Price.from_yaml(entry), True
-    top = max(models.values(), key=lambda p: float(p["output"]))
-    return Price.from_yaml(top), False
+    models = prices().models
+    price = models.get(model) or models.get(base_id(model))
+    if price is not None:
+        return price, True
+    return max(models.values(), key=lambda p: p.output), False
 
 
 def cost_usd(model: str, usage: Usage, batch: bool = False) -> float:
@@ -52,7 +61,8 @@ def cost_usd(model: str, usage: Usage, batch: bool = False) -> float:
     write_1h = min(usage.cache_creation_1h_input_tokens, usage.cache_creation_input_tokens)
     write_5m = usage.cache_creation_input_tokens - write_1h
     prompt = usage.input_tokens + usage.cache_read_input_tokens + usage.cache_creation_input_tokens
-    factor = p.long_factor if p.long_above is not None and prompt > p.long_above else 1.0
+    long = p.long_prompt
+    factor = long.factor if long is not None and prompt > long.above_tokens else 1.0
     total = (
         usage.input_tokens * p.input
         + write_5m * p.cache_write
@@ -61,4 +71,4 @@ def cost_usd(model: str, usage: Usage, batch: bool = False) -> float:
         + usage.output_tokens * p.output
     ) / 1_000_000
     total *= factor
-    return total * (float(price_table()["batch_factor"]) if batch else 1.0)
+    return total * (prices().batch_factor if batch else 1.0)

@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 from harness.config.models import Provider
 from harness.errors import ConfigError, ConfigErrors
@@ -24,13 +24,21 @@ SCRIPT_HINT = (
 )
 
 
+class Readiness(TypedDict):
+    """A provider's readiness as JSON output shows it."""
+
+    provider: str
+    ready: bool
+    detail: str
+
+
 @dataclass(frozen=True)
 class ProviderReadiness:
     kind: str  # anthropic | scripted | replay, after "auto" is resolved
     ready: bool
     detail: str
 
-    def to_json(self) -> dict[str, object]:
+    def to_json(self) -> Readiness:
         return {"provider": self.kind, "ready": self.ready, "detail": self.detail}
 
 

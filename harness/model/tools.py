@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, Generic, TypeVar
 
-from harness.errors import ConfigError
+from harness.errors import ConfigError, ToolError
+from harness.model.blocks import Handler, ToolDef, ToolOutput
 from harness.paths import shipped_yaml
 
 NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
+T = TypeVar("T")
 
 
 @cache
-def _catalogue() -> dict[str, Any]:
+def _catalogue() -> dict[str, ToolDef]:
+    """The declared tools by name, each schema checked (shared: never changed)."""
     import jsonschema  # when first needed: a command that reads no tool (factory check) skips it
 
-    data: dict[str, Any] = shipped_yaml("tools.yaml")
-    for name, spec in data["tools"].items():
+    tools: dict[str, ToolDef] = {}
+    for name, spec in shipped_yaml("tools.yaml")["tools"].items():
         if not NAME.match(name):
             raise ConfigError("workflows/tools.yaml", f"tools.{name}", "invalid tool name")
         schema = spec["input_schema"]
@@ -26,34 +31,28 @@ def _catalogue() -> dict[str, Any]:
                 "workflows/tools.yaml", f"tools.{name}", "input_schema must be an object"
             )
         jsonschema.Draft202012Validator.check_schema(schema)
-    return data
+        tools[name] = {"name": name, "description": spec["description"], "input_schema": schema}
+    return tools
 
 
 def known_tools() -> list[str]:
-    return sorted(_catalogue()["tools"])
+    return sorted(_catalogue())
 
 
-def tool_defs(names: list[str]) -> list[dict[str, Any]]:
-    """API-shaped definitions, in the order given (a stable order keeps the cache prefix)."""
-    tools = _catalogue()["tools"]
+def tool_defs(names: list[str]) -> list[ToolDef]:
+    """The definitions, in the order given (a stable order keeps the cache prefix)."""
+    tools = _catalogue()
     unknown = [n for n in names if n not in tools]
     if unknown:
         raise ConfigError("workflow", "tools", f"unknown tools {unknown}")
-    return [
-        {
-            "name": n,
-            "description": tools[n]["description"],
-            "input_schema": tools[n]["input_schema"],
-        }
-        for n in names
-    ]
+    return [tools[n] for n in names]
 
 
 def validate_input(name: str, data: Any) -> str | None:
     """Why ``data`` does not fit tool ``name``'s schema, or None if it fits."""
     import jsonschema
 
-    schema = _catalogue()["tools"][name]["input_schema"]
+    schema = _catalogue()[name]["input_schema"]
     errors = sorted(
         jsonschema.Draft202012Validator(schema).iter_errors(data), key=lambda e: list(e.path)
     )
@@ -66,4 +65,35 @@ def validate_input(name: str, data: Any) -> str | None:
 
 def message(key: str, **values: str) -> str:
     """A model-facing message from tools.yaml (``reminder``, ``invalid_output``)."""
-    return str(_catalogue()[key]).format(**values)
+    return str(shipped_yaml("tools.yaml")[key]).format(**values)
+
+
+@dataclass(frozen=True)
+class Tool(Generic[T]):
+    """A declared tool and what it does: its input (the model's JSON) is checked against the
+    tool's schema where it enters, then read into ``takes`` (a record whose fields are the
+    schema's properties) and handed to ``run``. Input that does not fit is a ``ToolError``
+    saying where, the answer the model reads."""
+
+    name: str
+    takes: Callable[..., T]
+    run: Callable[[T], str | ToolOutput]
+
+    def read(self, data: object) -> T:
+        problem = validate_input(self.name, data)
+        if problem is not None:
+            raise ToolError(f"invalid input for {self.name}: {problem}")
+        assert isinstance(data, dict)  # every tool's schema is an object's
+        return self.takes(**data)
+
+    def __call__(self, data: object) -> str | ToolOutput:
+        return self.run(self.read(data))
+
+
+@dataclass(frozen=True)
+class Nothing:
+    """The input of a tool that takes none."""
+
+
+def by_name(*tools: Tool[Any]) -> dict[str, Handler]:
+    return {tool.name: tool for tool in tools}

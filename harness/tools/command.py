@@ -4,16 +4,28 @@ commands"); ``run_tests`` shows the end of its output, where test runners put th
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from harness.config.models import Commands
 from harness.config.testfiles import test_files
 from harness.errors import ToolError
 from harness.faults import fault_point
+from harness.model.blocks import Handler
+from harness.model.tools import Tool, by_name
 from harness.sandbox.bwrap import Sandbox
 
 MAX_TEST_TAIL = 15_000  # characters of the tests' output shown: their end
+
+
+@dataclass(frozen=True)
+class RunCommand:
+    command: str
+
+
+@dataclass(frozen=True)
+class RunTests:
+    tests: Sequence[str] = ()  # none: the whole suite
 
 
 @dataclass(frozen=True)
@@ -21,13 +33,12 @@ class CommandTool:
     sandbox: Sandbox
     commands: Commands
 
-    def run_command(self, data: dict[str, object]) -> str:
-        command = data.get("command")
-        if not isinstance(command, str) or not command.strip():
+    def run_command(self, data: RunCommand) -> str:
+        if not data.command.strip():
             raise ToolError("command must be a non-empty string")
         fault_point("tools.run_command")  # crash tests: an agent's edits made, its step unfinished
         limit = self.commands.command_timeout_s
-        result = self.sandbox.run(command, timeout_s=limit)
+        result = self.sandbox.run(data.command, timeout_s=limit)
         note = ""
         if result.limit_hit == "time":
             note = (
@@ -37,16 +48,13 @@ class CommandTool:
             )
         return f"exit code {result.exit_code}\n{result.output}{note}"
 
-    def run_tests(self, data: dict[str, object]) -> str:
-        tests = data.get("tests") or []
-        if not isinstance(tests, list) or not all(isinstance(t, str) and t for t in tests):
-            raise ToolError("tests must be a list of test file paths or test ids")
-        chosen = test_files(self.commands, tests)
+    def run_tests(self, data: RunTests) -> str:
+        chosen = test_files(self.commands, data.tests)
         command = chosen or self.commands.test
         timeout = self.commands.test_timeout_s
         result = self.sandbox.run(command, timeout_s=timeout)
         head = f"`{command}` exited {result.exit_code}"
-        if tests and chosen is None:
+        if data.tests and chosen is None:
             head += " (the whole suite: no commands.test_files template fits commands.test)"
         if result.limit_hit:
             head += f" (stopped at the {result.limit_hit} limit"
@@ -57,5 +65,8 @@ class CommandTool:
             output = f"[the first {cut:,} characters of the output are not shown]\n{output[cut:]}"
         return f"{head}\n{output}"
 
-    def handlers(self) -> dict[str, Callable[[dict[str, object]], str]]:
-        return {"run_command": self.run_command, "run_tests": self.run_tests}
+    def handlers(self) -> dict[str, Handler]:
+        return by_name(
+            Tool("run_command", RunCommand, self.run_command),
+            Tool("run_tests", RunTests, self.run_tests),
+        )

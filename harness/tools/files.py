@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -18,6 +19,8 @@ import re2  # type: ignore[import-untyped]
 
 from harness.errors import ToolError
 from harness.globs import gitignore
+from harness.model.blocks import Handler
+from harness.model.tools import Tool, by_name
 from harness.sandbox import holding
 from harness.tools.paths import relative, resolve_inside
 
@@ -34,22 +37,38 @@ RE2_OPTIONS = re2.Options()
 RE2_OPTIONS.log_errors = False
 
 
-def _field(data: dict[str, object], name: str, required: bool = True) -> str:
-    value = data.get(name)
-    if value is None and not required:
-        return ""
-    if not isinstance(value, str):
-        raise ToolError(f"{name} must be a string")
-    return value
+# each tool's input, as its schema in workflows/tools.yaml has checked it
 
 
-def _count(data: dict[str, object], name: str) -> int | None:
-    value = data.get(name)
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ToolError(f"{name} must be a whole number of lines, 1 or more")
-    return value
+@dataclass(frozen=True)
+class ReadFile:
+    path: str
+    offset: int = 1  # the first line shown
+    limit: int | None = None  # at most this many lines
+
+
+@dataclass(frozen=True)
+class ListFiles:
+    path: str = "."
+
+
+@dataclass(frozen=True)
+class Search:
+    pattern: str
+    path: str = "."
+
+
+@dataclass(frozen=True)
+class WriteFile:
+    path: str
+    content: str
+
+
+@dataclass(frozen=True)
+class EditFile:
+    path: str
+    old_text: str
+    new_text: str
 
 
 def cut(text: str, limit: int) -> str:
@@ -187,10 +206,8 @@ class FileTools:
             f"paths a .gitignore names ({shown}); give one as path to look inside]"
         )
 
-    def read_file(self, data: dict[str, object]) -> str:
-        path = resolve_inside(self.root, _field(data, "path"))
-        offset = _count(data, "offset") or 1
-        limit = _count(data, "limit")
+    def read_file(self, data: ReadFile) -> str:
+        path = resolve_inside(self.root, data.path)
         name = relative(self.root, path)
         if not path.is_file():
             raise ToolError(f"{name}: no such file")
@@ -198,9 +215,9 @@ class FileTools:
             if b"\x00" in handle.read(8192):
                 raise ToolError(f"{name}: binary file, not shown")
             handle.seek(0)
-            if not _seek_line(handle, offset) or (offset > 1 and not handle.peek(1)):
-                raise ToolError(f"{name} has fewer than {offset:,} lines")
-            return self._lines(handle, name, offset, limit)
+            if not _seek_line(handle, data.offset) or (data.offset > 1 and not handle.peek(1)):
+                raise ToolError(f"{name} has fewer than {data.offset:,} lines")
+            return self._lines(handle, name, data.offset, data.limit)
 
     def _lines(self, handle: BinaryIO, name: str, offset: int, limit: int | None) -> str:
         """Whole lines from ``offset`` while they fit the output limit (and ``limit``)."""
@@ -236,8 +253,8 @@ class FileTools:
             f"offset={last + 1}]"
         )
 
-    def list_files(self, data: dict[str, object]) -> str:
-        path = resolve_inside(self.root, _field(data, "path", required=False) or ".")
+    def list_files(self, data: ListFiles) -> str:
+        path = resolve_inside(self.root, data.path or ".")
         if not path.is_dir():
             raise ToolError(f"{relative(self.root, path)}: not a folder")
         files: list[str] = []
@@ -252,9 +269,9 @@ class FileTools:
         listed = cut(("\n".join(files) or "(no files)") + note, self.output_limit - NOTE_ROOM)
         return listed + self._left_out()
 
-    def search(self, data: dict[str, object]) -> str:
-        pattern = compile_pattern(_field(data, "pattern"))
-        start = resolve_inside(self.root, _field(data, "path", required=False) or ".")
+    def search(self, data: Search) -> str:
+        pattern = compile_pattern(data.pattern)
+        start = resolve_inside(self.root, data.path or ".")
         hits: list[str] = []
         skipped: list[str] = []
         read = 0
@@ -294,9 +311,9 @@ class FileTools:
         )
         return list(itertools.islice(hits, room))
 
-    def write_file(self, data: dict[str, object]) -> str:
-        path = resolve_inside(self.root, _field(data, "path"))
-        content = _field(data, "content")
+    def write_file(self, data: WriteFile) -> str:
+        path = resolve_inside(self.root, data.path)
+        content = data.content
         if len(content.encode()) > MAX_WRITE:
             raise ToolError(f"content is larger than {MAX_WRITE:,} bytes")
         if path.is_dir():
@@ -314,10 +331,8 @@ class FileTools:
             said += f"; a .gitignore names {name}: it stays out of the change unless you add it"
         return said
 
-    def edit_file(self, data: dict[str, object]) -> str:
-        path = resolve_inside(self.root, _field(data, "path"))
-        old = _field(data, "old_text")
-        new = _field(data, "new_text")
+    def edit_file(self, data: EditFile) -> str:
+        path = resolve_inside(self.root, data.path)
         name = relative(self.root, path)
         if not path.is_file():
             raise ToolError(f"{name}: no such file")
@@ -327,12 +342,17 @@ class FileTools:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError as exc:
             raise ToolError(f"{name} is not UTF-8 text") from exc
-        count = text.count(old) if old else 0
+        count = text.count(data.old_text) if data.old_text else 0
         if count != 1:
             raise ToolError(f"old_text occurs {count} times in {name}; it must occur exactly once")
-        path.write_text(text.replace(old, new, 1), encoding="utf-8")
+        path.write_text(text.replace(data.old_text, data.new_text, 1), encoding="utf-8")
         return f"edited {name}"
 
-    def handlers(self) -> dict[str, Callable[[dict[str, object]], str]]:
-        names = ("read_file", "list_files", "search", "write_file", "edit_file")
-        return {name: getattr(self, name) for name in names}
+    def handlers(self) -> dict[str, Handler]:
+        return by_name(
+            Tool("read_file", ReadFile, self.read_file),
+            Tool("list_files", ListFiles, self.list_files),
+            Tool("search", Search, self.search),
+            Tool("write_file", WriteFile, self.write_file),
+            Tool("edit_file", EditFile, self.edit_file),
+        )

@@ -14,7 +14,7 @@ import pytest
 from harness.browser.chromium import BrowserSession
 from harness.browser.journeys import Journey, load_journeys
 from harness.browser.runner import run_journey
-from harness.browser.tools import MAX_SHOT_BYTES, BrowserTools
+from harness.browser.tools import MAX_SHOT_BYTES, Address, BrowserTools
 from harness.errors import ToolError
 from harness.model.blocks import ToolOutput
 from harness.paths import workflows_dir
@@ -102,7 +102,7 @@ def test_other_origins_are_blocked_and_recorded(running, tmp_path: Path) -> None
     thread.start()
     tools = BrowserTools(session, app.base_url, tmp_path)
     try:
-        tools.navigate({"url": "/"})
+        tools.navigate(Address(url="/"))
         tools.page.evaluate(
             f"fetch('http://127.0.0.1:{other}/leak?k=1').catch(() => 0);"
             f"new Image().src = 'http://example.invalid/t.png';"
@@ -110,7 +110,7 @@ def test_other_origins_are_blocked_and_recorded(running, tmp_path: Path) -> None
         tools.page.wait_for_timeout(500)
         assert any(str(other) in u for u in tools.guard.blocked)
         with pytest.raises(ToolError, match="not part of the app"):
-            tools.navigate({"url": f"http://127.0.0.1:{other}/"})
+            tools.navigate(Address(url=f"http://127.0.0.1:{other}/"))
     finally:
         tools.close()
         stop.set()
@@ -139,7 +139,9 @@ def test_validator_tools_show_the_model_what_it_needs(running, tmp_path: Path) -
         assert len(jpeg) <= MAX_SHOT_BYTES
         assert len(tools.shots) == 1 and Path(tools.shots[0]).read_bytes()[:4] == b"\x89PNG"
         with pytest.raises(ToolError):
-            h["browser_click"]({"role": "button", "name": "Nope", "selector": None})
+            h["browser_click"]({"role": "button", "name": "Nope"})
+        with pytest.raises(ToolError, match="invalid input for browser_click: selector: None"):
+            h["browser_click"]({"selector": None})  # its schema refuses it: no observation
         # what a pass rests on: each call, numbered as the model is told, and whether it failed
         assert [o.error for o in tools.observed] == [False] * 4 + [True]
         assert [o.number for o in tools.observed] == [1, 2, 3, 4, 5]

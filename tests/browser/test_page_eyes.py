@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.browser.tools import BrowserTools
+from harness.browser.tools import BrowserTools, Fetch
 from harness.errors import ToolError
 from harness.paths import validators_dir
 from tests.browser.serving import NEEDS_BROWSER, served
@@ -102,9 +102,9 @@ def test_requests_reach_only_the_app_and_never_set_host(tools: BrowserTools) -> 
     whose driver shares the app's network: ``tests/validate/test_validators_data.py``)."""
     for elsewhere in ("http://127.0.0.1:1/", "https://example.com/feed.xml", "file:///etc/passwd"):
         with pytest.raises(ToolError, match="not part of the app"):
-            tools.request({"url": elsewhere})
+            tools.request(Fetch(url=elsewhere))
     with pytest.raises(ToolError, match="a request cannot set host"):
-        tools.request({"url": "/", "headers": {"Host": "x", "X-Ok": "1"}})
+        tools.request(Fetch(url="/", headers={"Host": "x", "X-Ok": "1"}))
     # outside the app's network namespace there is no client to send them: not offered
     assert not {"browser_fetch", "browser_request"} & set(tools.handlers())
 

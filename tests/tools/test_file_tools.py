@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
+from typing import cast
 
 import pytest
 
+from harness.config.models import Commands
 from harness.errors import ToolError
-from harness.tools.files import FileTools
+from harness.model.blocks import Handler
+from harness.model.tools import Tool, tool_defs
+from harness.sandbox.bwrap import Sandbox
+from harness.tools.command import CommandTool
+from harness.tools.files import EditFile, FileTools, ListFiles, ReadFile, Search, WriteFile
 
 
 @pytest.fixture
@@ -53,11 +60,11 @@ ESCAPES = [
 def test_escapes_are_refused_for_every_tool(tree: Path, path: str) -> None:
     tools = FileTools(tree)
     for call in (
-        lambda: tools.read_file({"path": path}),
-        lambda: tools.write_file({"path": path, "content": "pwned"}),
-        lambda: tools.edit_file({"path": path, "old_text": "x", "new_text": "y"}),
-        lambda: tools.list_files({"path": path}),
-        lambda: tools.search({"pattern": "x", "path": path}),
+        lambda: tools.read_file(ReadFile(path=path)),
+        lambda: tools.write_file(WriteFile(path=path, content="pwned")),
+        lambda: tools.edit_file(EditFile(path=path, old_text="x", new_text="y")),
+        lambda: tools.list_files(ListFiles(path=path)),
+        lambda: tools.search(Search(pattern="x", path=path)),
     ):
         with pytest.raises(ToolError) as info:
             call()
@@ -67,36 +74,36 @@ def test_escapes_are_refused_for_every_tool(tree: Path, path: str) -> None:
 
 def test_reasonable_paths_work(tree: Path) -> None:
     tools = FileTools(tree)
-    assert "print" in tools.read_file({"path": "./src/app.py"})
-    assert "print" in tools.read_file({"path": "src//app.py"})
-    assert "print" in tools.read_file({"path": "src/../src/app.py"})
-    assert "print" in tools.read_file({"path": "link-in"})
-    assert "print" in tools.read_file({"path": str(tree / "src" / "app.py")})
-    assert tools.write_file({"path": "new/dir/file.txt", "content": "ok"}).startswith("wrote")
+    assert "print" in tools.read_file(ReadFile(path="./src/app.py"))
+    assert "print" in tools.read_file(ReadFile(path="src//app.py"))
+    assert "print" in tools.read_file(ReadFile(path="src/../src/app.py"))
+    assert "print" in tools.read_file(ReadFile(path="link-in"))
+    assert "print" in tools.read_file(ReadFile(path=str(tree / "src" / "app.py")))
+    assert tools.write_file(WriteFile(path="new/dir/file.txt", content="ok")).startswith("wrote")
     assert (tree / "new" / "dir" / "file.txt").read_text() == "ok"
-    listing = tools.list_files({})
+    listing = tools.list_files(ListFiles())
     assert "src/app.py" in listing and ".git" not in listing
-    assert "src/app.py:2:" in tools.search({"pattern": "SECRET_"})
+    assert "src/app.py:2:" in tools.search(Search(pattern="SECRET_"))
 
 
 def test_edit_needs_exactly_one_match_and_bad_input_is_readable(tree: Path) -> None:
     tools = FileTools(tree)
     with pytest.raises(ToolError, match="occurs 0 times"):
-        tools.edit_file({"path": "src/app.py", "old_text": "nope", "new_text": "x"})
+        tools.edit_file(EditFile(path="src/app.py", old_text="nope", new_text="x"))
     (tree / "twice.txt").write_text("a a")
     with pytest.raises(ToolError, match="occurs 2 times"):
-        tools.edit_file({"path": "twice.txt", "old_text": "a", "new_text": "b"})
-    assert tools.edit_file({"path": "src/app.py", "old_text": "'hi'", "new_text": "'bye'"})
+        tools.edit_file(EditFile(path="twice.txt", old_text="a", new_text="b"))
+    assert tools.edit_file(EditFile(path="src/app.py", old_text="'hi'", new_text="'bye'"))
     assert "bye" in (tree / "src" / "app.py").read_text()
     with pytest.raises(ToolError, match="regular expression"):
-        tools.search({"pattern": "("})
-    with pytest.raises(ToolError, match="must be a string"):
-        tools.read_file({"path": 3})
+        tools.search(Search(pattern="("))
+    with pytest.raises(ToolError, match="invalid input for read_file: path: 3 is not of type"):
+        tools.handlers()["read_file"]({"path": 3})
 
 
 def test_long_output_is_cut_with_a_note(tree: Path) -> None:
     (tree / "big.txt").write_text("x" * 50_000)
-    out = FileTools(tree, max_output_chars=1000).read_file({"path": "big.txt"})
+    out = FileTools(tree, max_output_chars=1000).read_file(ReadFile(path="big.txt"))
     assert len(out) < 1200 and "cut" in out
 
 
@@ -108,10 +115,30 @@ def test_list_and_search_leave_out_what_set_up_made_and_say_so(tmp_path: Path) -
     (tmp_path / ".gitignore").write_text("build/\n*.log\n")
     (tmp_path / "src" / "sub" / ".gitignore").write_text("gen.py\n")
     tools = FileTools(tmp_path)
-    found = tools.search({"pattern": "needle"})
+    found = tools.search(Search(pattern="needle"))
     assert found.splitlines()[:2] == ["src/a.py:1: needle", "src/sub/keep.py:1: needle"]
     assert "left out" in found and ".venv/, build/, node_modules/, x.log, src/sub/gen.py" in found
-    listed = tools.list_files({"path": "src"}).splitlines()
+    listed = tools.list_files(ListFiles(path="src")).splitlines()
     assert listed[:3] == ["src/a.py", "src/sub/.gitignore", "src/sub/keep.py"]
     assert "1 environment folders" in listed[3] and "src/sub/gen.py" in listed[3]
-    assert tools.search({"pattern": "needle", "path": ".venv"}) == ".venv/lib/site.py:1: needle"
+    assert tools.search(Search(pattern="needle", path=".venv")) == ".venv/lib/site.py:1: needle"
+
+
+def declared_fields(tools: dict[str, Handler]) -> dict[str, tuple[set[str], set[str]]]:
+    """Each tool's schema properties and its record's fields, where they differ."""
+    found = {}
+    for name, tool in tools.items():
+        assert isinstance(tool, Tool)
+        declared = set(tool_defs([name])[0]["input_schema"].get("properties", {}))
+        read = {f.name for f in dataclasses.fields(tool.takes)}  # type: ignore[arg-type]
+        if declared != read:
+            found[name] = (declared, read)
+    return found
+
+
+def test_each_tool_s_record_holds_every_property_its_schema_declares(tree: Path) -> None:
+    """Input its schema lets through is never one its record cannot take (a traceback)."""
+    box = CommandTool(cast(Sandbox, None), Commands(test="pytest"))
+    assert declared_fields({**FileTools(tree).handlers(), **box.handlers()}) == {}
+    wrong = {"read_file": Tool("read_file", ListFiles, FileTools(tree).list_files)}
+    assert declared_fields(wrong) == {"read_file": ({"path", "offset", "limit"}, {"path"})}

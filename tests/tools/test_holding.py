@@ -17,7 +17,7 @@ import pytest
 from harness.sandbox import holding
 from harness.sandbox.bwrap import Sandbox, sandbox_available
 from harness.sandbox.limits import Limits
-from harness.tools.files import FileTools
+from harness.tools.files import FileTools, WriteFile
 
 pytestmark = [
     pytest.mark.sandbox,
@@ -141,7 +141,7 @@ def test_what_the_harness_writes_after_the_hand_over_is_the_sandboxs(tmp_path: P
     wt.mkdir()
     box = Sandbox(wt, Limits(timeout_s=30))
     assert box.run("mkdir made").exit_code == 0
-    FileTools(wt).write_file({"path": "new/deep/file.txt", "content": "from the harness\n"})
+    FileTools(wt).write_file(WriteFile(path="new/deep/file.txt", content="from the harness\n"))
     for path in (wt / "new", wt / "new" / "deep", wt / "new" / "deep" / "file.txt"):
         assert path.lstat().st_uid == holding.SANDBOX_UID, path
     result = box.run("echo more >> new/deep/file.txt && rm -r made && echo ok")

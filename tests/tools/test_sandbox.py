@@ -279,16 +279,16 @@ def test_files_the_harness_wrote_stay_writable_for_commands(tmp_path: Path) -> N
 
 def test_run_tests_runs_the_chosen_tests_alone_in_the_suites_time(box: Sandbox) -> None:
     from harness.config.models import Commands
-    from harness.tools.command import CommandTool
+    from harness.tools.command import CommandTool, RunTests
 
     case = "import unittest\n\nclass T(unittest.TestCase):\n    def test_it(self):\n"
     (box.worktree / "test_good.py").write_text(case + "        pass\n")
     (box.worktree / "test_bad.py").write_text(case + "        self.fail('ran')\n")
     tool = CommandTool(box, Commands(test="python3 -m unittest", test_timeout_s=30))
-    assert tool.run_tests({}).startswith("`python3 -m unittest` exited 1")
-    chosen = tool.run_tests({"tests": ["test_good.py"]})
+    assert tool.run_tests(RunTests()).startswith("`python3 -m unittest` exited 1")
+    chosen = tool.run_tests(RunTests(tests=["test_good.py"]))
     assert chosen.startswith("`python3 -m unittest test_good` exited 0") and "Ran 1 test" in chosen
     whole = CommandTool(box, Commands(test="python3 -m unittest && true")).run_tests(
-        {"tests": ["test_good.py"]}
+        RunTests(tests=["test_good.py"])
     )
     assert "exited 1 (the whole suite: no commands.test_files template fits" in whole

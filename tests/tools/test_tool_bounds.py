@@ -14,7 +14,7 @@ import pytest
 from harness.errors import ToolError
 from harness.model.agent import MAX_TOOL_RESULT, cap
 from harness.tools import files
-from harness.tools.files import FileTools
+from harness.tools.files import FileTools, ListFiles, ReadFile, Search
 
 CATASTROPHIC = "(a+)+$"  # exponential in Python's re on "aaaa…a!"
 
@@ -38,7 +38,7 @@ def test_a_catastrophic_pattern_completes_while_another_thread_progresses(
     ticker.start()
     try:
         before = ticks
-        out = FileTools(tmp_path).search({"pattern": CATASTROPHIC})
+        out = FileTools(tmp_path).search(Search(pattern=CATASTROPHIC))
         during = ticks - before
     finally:
         done.set()
@@ -47,13 +47,13 @@ def test_a_catastrophic_pattern_completes_while_another_thread_progresses(
     assert during > 0  # the search held no lock the other thread needed
 
     (tmp_path / "g.txt").write_text("aaaa\n")
-    assert FileTools(tmp_path).search({"pattern": CATASTROPHIC}) == "g.txt:1: aaaa"
+    assert FileTools(tmp_path).search(Search(pattern=CATASTROPHIC)) == "g.txt:1: aaaa"
 
 
 @pytest.mark.parametrize("pattern", [r"(a)\1", r"foo(?=bar)", r"(?<!x)y"])
 def test_patterns_re2_cannot_run_are_a_readable_tool_error(tmp_path: Path, pattern: str) -> None:
     with pytest.raises(ToolError, match="RE2 syntax, which runs in linear time"):
-        FileTools(tmp_path).search({"pattern": pattern})
+        FileTools(tmp_path).search(Search(pattern=pattern))
 
 
 def _numbered(first: int, count: int) -> bytes:
@@ -71,7 +71,7 @@ def test_a_200_mb_file_is_read_in_slices_near_its_end_without_loading_it(tmp_pat
     tools = FileTools(tmp_path)
     tracemalloc.start()
     try:
-        out = tools.read_file({"path": "big.log", "offset": lines - 2, "limit": 2})
+        out = tools.read_file(ReadFile(path="big.log", offset=lines - 2, limit=2))
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -79,9 +79,9 @@ def test_a_200_mb_file_is_read_in_slices_near_its_end_without_loading_it(tmp_pat
     assert out.splitlines()[1].startswith("line 1999999 ")
     assert out.endswith("more follows: read on with offset=2000000]")
     assert peak < 8_000_000  # streamed: a block or two at a time, never the file
-    assert tools.read_file({"path": "big.log", "offset": lines}).startswith("line 2000000 ")
+    assert tools.read_file(ReadFile(path="big.log", offset=lines)).startswith("line 2000000 ")
     with pytest.raises(ToolError, match="fewer than 2,000,001 lines"):
-        tools.read_file({"path": "big.log", "offset": lines + 1})
+        tools.read_file(ReadFile(path="big.log", offset=lines + 1))
 
 
 def test_a_cut_file_says_how_to_read_on_and_reading_on_gives_the_rest(tmp_path: Path) -> None:
@@ -91,21 +91,24 @@ def test_a_cut_file_says_how_to_read_on_and_reading_on_gives_the_rest(tmp_path: 
     assert len(text) == 20_052
     (tmp_path / "test_big.py").write_text(text)
     tools = FileTools(tmp_path)
-    first = tools.read_file({"path": "test_big.py"})
+    first = tools.read_file(ReadFile(path="test_big.py"))
     assert len(first) <= MAX_TOOL_RESULT and cap(first) == first
     note = re.search(r"\[lines 1-(\d+) of test_big.py shown; more follows: read on with "
                      r"offset=(\d+)\]$", first)  # fmt: skip
     assert note and int(note[2]) == int(note[1]) + 1
-    rest = tools.read_file({"path": "test_big.py", "offset": int(note[2])})
+    rest = tools.read_file(ReadFile(path="test_big.py", offset=int(note[2])))
     assert first[: note.start() - 1] + rest == text
-    assert tools.read_file({"path": "test_big.py", "offset": 2, "limit": 1}).startswith("line 001")
+    assert tools.read_file(ReadFile(path="test_big.py", offset=2, limit=1)).startswith("line 001")
     (tmp_path / "one.txt").write_text("y" * 50_000 + "\nafter\n")
-    long = tools.read_file({"path": "one.txt"})
+    long = tools.read_file(ReadFile(path="one.txt"))
     assert long.endswith("its start is shown. Read on with offset=2]") and cap(long) == long
-    assert tools.read_file({"path": "one.txt", "offset": 2}) == "after\n"
-    for bad in (0, -1, "3", True):
-        with pytest.raises(ToolError, match="offset must be a whole number"):
-            tools.read_file({"path": "one.txt", "offset": bad})
+    assert tools.read_file(ReadFile(path="one.txt", offset=2)) == "after\n"
+    read = tools.handlers()["read_file"]  # as the model calls it: its input checked first
+    for bad, why in ((0, "less than the minimum of 1"), ("3", "not of type 'integer'")):
+        with pytest.raises(ToolError, match=f"invalid input for read_file: offset: .* is {why}"):
+            read({"path": "one.txt", "offset": bad})
+    with pytest.raises(ToolError, match="True is not of type 'integer'"):
+        read({"path": "one.txt", "offset": True})
 
 
 def test_listing_and_search_walk_a_bounded_number_of_entries(
@@ -118,12 +121,12 @@ def test_listing_and_search_walk_a_bounded_number_of_entries(
         for j in range(50):
             (folder / f"f{j:02d}.txt").write_text("needle\n")
     tools = FileTools(tmp_path)
-    listed = tools.list_files({})
+    listed = tools.list_files(ListFiles())
     assert listed.endswith("[cut: the first 500 entries looked at]")
     assert listed.splitlines()[0] == "d00/f00.txt" and len(listed.splitlines()) < 500
-    found = tools.search({"pattern": "needle"})
+    found = tools.search(Search(pattern="needle"))
     assert "[cut at 200 matches]" in found
     (tmp_path / "d00" / "huge.txt").write_text("needle\n" * 400_000)
     monkeypatch.setattr(files, "MAX_SEARCH_FILE", 1_000_000)
-    found = tools.search({"pattern": "needle", "path": "d00"})
+    found = tools.search(Search(pattern="needle", path="d00"))
     assert "not searched, larger than 1,000,000 bytes: d00/huge.txt" in found
