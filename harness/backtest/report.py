@@ -44,13 +44,14 @@ class CaseRow(_Record):
     issue: int | None
     title: str
     status: str  # done | unfinished
-    triage: str | None
-    kind: str | None
-    route: str | None
-    trust_held: bool
+    # what was decided: nothing, by default (a case not rehearsed, or one that could not be)
+    triage: str | None = None
+    kind: str | None = None
+    route: str | None = None
+    trust_held: bool = False
     resolved: bool | None
     inconclusive: bool = False  # (a row stored before it was said)
-    validator: Judged | None
+    validator: Judged | None = None
     suite_runs: Absent[int] = None  # none: not rehearsed
     cost_usd: float
     seconds: float = 0.0  # until the case ends (the runner says how long it took)
@@ -60,7 +61,7 @@ class CaseRow(_Record):
     base: str
     fix: str
     hidden_tests: list[str]
-    graded: Graded | None
+    graded: Graded | None = None
     error: Absent[str] = None  # it could not be rehearsed
 
 
@@ -157,8 +158,6 @@ def _not_rehearsed(
     return _row(
         case,
         status=status,
-        **dict.fromkeys(("triage", "kind", "route", "validator", "graded")),
-        trust_held=False,
         reason=reason,
         resolved=None,
         inconclusive=bool(error),  # it could not be rehearsed: nothing can be told of it
