@@ -10,7 +10,6 @@ import json
 import re
 import shlex
 import tomllib
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -35,15 +34,6 @@ TEMPLATES = MappingProxyType({name: f"{name}.j2" for name in (*GOVERNANCE_FILES,
 # what each --force-KIND overwrites: a CI file by its folder (forms, workflows), else governance
 KINDS = ("governance", "forms", "workflows")
 _CI_KINDS = MappingProxyType({"ISSUE_TEMPLATE": "forms", "workflows": "workflows"})
-# a CI system's own ${{ }} expressions pass through templates with these delimiters
-_CI_MARKS: Mapping[str, Any] = MappingProxyType(
-    {
-        "variable_start_string": "[[",
-        "variable_end_string": "]]",
-        "block_start_string": "[%",
-        "block_end_string": "%]",
-    }
-)
 _GITHUB_URL = re.compile(r"github\.com[:/]([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+?)(?:\.git)?/?$")
 _STATE_LINE = ".factory/*"
 SCRIPT = "scripted.yaml"  # the example answers 'factory init --provider scripted' writes
@@ -56,10 +46,16 @@ def _environment(folder: Path, ci: bool = False) -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,  # noqa: S701 (markdown and YAML, not HTML)
-        **(_CI_MARKS if ci else {}),
     )
     env.filters["yaml"] = json.dumps  # a JSON string is a valid double-quoted YAML scalar
     env.filters["shell"] = shlex.quote
+    if ci:  # a CI system's own ${{ }} expressions pass through templates with these delimiters
+        return env.overlay(
+            variable_start_string="[[",
+            variable_end_string="]]",
+            block_start_string="[%",
+            block_end_string="%]",
+        )
     return env
 
 
