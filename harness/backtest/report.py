@@ -187,8 +187,9 @@ def changes(now: CaseRow, before: CaseRow) -> list[Change]:
 
 
 def summarise(rows: list[CaseRow]) -> Summary:
-    """The rows counted (``Summary``)."""
+    """The rows counted (``Summary``), and the earlier backtests they are compared with."""
     done = [r for r in rows if r.status == "done"]
+    compared = sorted({r.compared_with for r in rows if r.compared_with})
     resolved = sum(1 for r in done if r.resolved is True)
     cost = sum(r.cost_usd for r in rows)
     return Summary(
@@ -206,4 +207,6 @@ def summarise(rows: list[CaseRow]) -> Summary:
         cost_usd=round(cost, 6),
         cost_per_resolved_usd=round(cost / resolved, 6) if resolved else None,
         seconds=round(sum(r.seconds for r in rows), 1),
+        compared_with=compared or None,
+        changed=sum(1 for r in rows if r.changed) if compared else None,
     )

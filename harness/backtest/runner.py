@@ -246,7 +246,6 @@ def report(bt: Backtest, cases: list[Case], stops: list[str]) -> BacktestReport:
     store = bt.real.store
     stored = {row.case_id: row for row in store.backtest_cases(bt.record.id)}
     rows: list[CaseRow] = []
-    compared: list[str] = []
     for case in cases:
         found = stored[case.id]
         done = found.status == "done"
@@ -255,14 +254,8 @@ def report(bt: Backtest, cases: list[Case], stops: list[str]) -> BacktestReport:
         if earlier is not None and done:
             changed = changes(row, CaseRow.model_validate(earlier[1]))
             row = row.model_copy(update={"changed": changed, "compared_with": earlier[0]})
-            compared.append(earlier[0])
         rows.append(row)
     summary = summarise(rows)
-    if compared:
-        changed_rows = sum(1 for r in rows if r.changed)
-        summary = summary.model_copy(
-            update={"compared_with": sorted(set(compared)), "changed": changed_rows}
-        )
     if all(r.status == "done" for r in rows):
         store.finish_backtest(bt.record.id, summary.model_dump(mode="json"))
     return BacktestReport(
