@@ -41,9 +41,6 @@ class Check:
     detail: str  # one line: the command, or why it failed
     output: str = ""  # the tail of what it printed
 
-    def to_json(self) -> dict[str, object]:
-        return asdict(self)
-
 
 @dataclass
 class DoctorReport:
@@ -68,7 +65,7 @@ class DoctorReport:
             "ok": self.ok,
             "commit": self.commit,
             "provider": self.provider.to_json(),
-            "checks": [c.to_json() for c in self.checks],
+            "checks": [asdict(c) for c in self.checks],
             "network": self.network.model_dump(mode="json") if self.network else None,
             "warnings": self.warnings,
         }

@@ -25,9 +25,10 @@ Hidden = tuple[dict[str, tuple[str, bytes]], list[str]]  # (mode, bytes) by path
 
 
 class Graded(BaseModel):
-    """What the hidden tests said of the implemented tree (and of the fix's parent)."""
+    """What the hidden tests said of the implemented tree (and of the fix's parent); a key
+    it no longer has, in a backtest's row stored before, is passed over as it is read."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(frozen=True)
 
     resolved: bool
     command: str

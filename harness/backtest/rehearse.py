@@ -5,8 +5,9 @@ by the entry points ``factory run`` uses, in the order a cycle takes them (docs/
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
+
+from pydantic import BaseModel, ConfigDict
 
 from harness.artifacts import CheckResult, IssueSpec, PrCandidate, Routing, Validation
 from harness.cycle import needs_validation, ready_to_implement
@@ -71,6 +72,16 @@ BROKE = (
 )
 
 
+class Judged(BaseModel):
+    """The sealed validator's verdict on a case's change, and its score (a row's
+    ``validator``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    verdict: str
+    score: float
+
+
 @dataclass(frozen=True)
 class Became:
     """What the factory did with a case: triage's decision (and kind), the route validation
@@ -83,15 +94,11 @@ class Became:
     route: str | None
     trust_held: bool
     reason: str
-    validator: dict[str, Any] | None
+    validator: Judged | None
     head: str | None
     suite_runs: int = 0  # the whole suite, in the case's runs (grading aside)
     inconclusive: bool = False  # its time limit stopped the suite twice
     broke: str | None = None  # the failure of the factory's own machinery that ended a run
-
-    def to_json(self) -> dict[str, Any]:
-        """Every field but ``head`` and ``broke`` (a row's ``error``)."""
-        return {k: v for k, v in asdict(self).items() if k not in ("head", "broke")}
 
 
 def _gates_routing(services: Services, validation: Validation, number: int) -> Routing:
@@ -135,7 +142,7 @@ def what_became(services: Services, number: int) -> Became:
         if held:
             reason = f"{reason}; a person would review it: {validation.reason}"
         if validation.validator is not None:
-            verdict = validation.validator.model_dump(include={"verdict", "score"})
+            verdict = Judged(verdict=validation.validator.verdict, score=validation.validator.score)
     return Became(
         triage=spec.decision if spec else None,
         kind=spec.kind if spec else None,

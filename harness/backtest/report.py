@@ -1,34 +1,108 @@
 """A backtest's report: one row per case, the summary, and what changed since the last
-backtest of the same cases (a rehearsed governance edit shows which decisions it moves)."""
+backtest of the same cases (a rehearsed governance edit shows which decisions it moves).
+Each is a record, read from the store where it enters and written as JSON where it leaves
+(the store, ``--json``, the dashboard and ``factory mcp``): its keys in the order a reader
+wants them (the store keeps them sorted), a key that is None left out where it says so."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
 
 from harness.backtest.cases import Case
 from harness.backtest.grade import Graded
-from harness.backtest.rehearse import Became
+from harness.backtest.rehearse import Became, Judged
 from harness.store.backtests import BacktestCase
 
 # the decisions a governance edit may change, compared case by case
 DECISIONS = ("triage", "route", "trust_held")
-# a row's keys in the order a reader wants them (the store keeps them sorted)
-ORDER = (
-    "id", "issue", "title", "status", "triage", "kind", "route", "trust_held", "resolved",
-    "inconclusive", "validator", "suite_runs", "cost_usd", "seconds", "reason", "changed",
-    "compared_with", "base", "fix", "hidden_tests", "graded", "error",
-)  # fmt: skip
+T = TypeVar("T")
+# a key the JSON leaves out while it is None (a row rehearsed with no error has no "error")
+Absent = Annotated[T | None, Field(exclude_if=lambda value: value is None)]
 
 
-def ordered(row: dict[str, Any]) -> dict[str, Any]:
-    """``row`` with its keys in ``ORDER`` (any other after them)."""
-    known = {k: row[k] for k in ORDER if k in row}
-    return {**known, **{k: v for k, v in row.items() if k not in known}}
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True)
 
 
-def _head(case: Case) -> dict[str, Any]:
+class Change(_Record):
+    """A decision that differs from the earlier rehearsal of the same case."""
+
+    field: str
+    before: str | bool | None
+    after: str | bool | None
+
+
+class CaseRow(_Record):
+    """A case's row: what the factory decided (``triage``, ``kind``, ``route``,
+    ``trust_held``, the validator's verdict), whether the hidden tests pass on what it
+    implemented (``resolved``, ``graded``; None when nothing can be told), what it cost and
+    why; ``changed`` and ``compared_with`` once an earlier backtest rehearsed the case."""
+
+    id: str
+    issue: int | None
+    title: str
+    status: str  # done | unfinished
+    # what was decided: nothing, by default (a case not rehearsed, or one that could not be)
+    triage: str | None = None
+    kind: str | None = None
+    route: str | None = None
+    trust_held: bool = False
+    resolved: bool | None
+    inconclusive: bool = False  # (a row stored before it was said)
+    validator: Judged | None = None
+    suite_runs: Absent[int] = None  # none: not rehearsed
+    cost_usd: float
+    seconds: float = 0.0  # until the case ends (the runner says how long it took)
+    reason: str
+    changed: Absent[list[Change]] = None
+    compared_with: Absent[str] = None
+    base: str
+    fix: str
+    hidden_tests: list[str]
+    graded: Graded | None = None
+    error: Absent[str] = None  # it could not be rehearsed
+
+
+class Summary(_Record):
+    """``would_merge``: validation's gates would have merged it; a false merge would merge
+    and is not resolved; a missed one is resolved and would not merge; an unproven one was
+    graded by hidden tests that pass on the fix's parent too (neither resolved nor not)."""
+
+    cases: int
+    finished: int
+    accepted: int
+    resolved: int
+    would_merge: int
+    false_merges: int
+    missed: int
+    unproven: int = 0  # (a summary stored before they were counted)
+    inconclusive: int = 0
+    cost_usd: float
+    cost_per_resolved_usd: float | None
+    seconds: float
+    compared_with: Absent[list[str]] = None  # the earlier backtests its rows are compared with
+    changed: Absent[int] = None  # rows whose decisions changed since
+
+
+class BacktestReport(_Record):
+    """What ``factory backtest --json`` prints: ``stopped`` when the kill switch or a budget
+    stopped it."""
+
+    backtest: str
+    governance: str
+    rehearsed_edit: bool
+    source: str
+    cases: list[CaseRow]
+    summary: Summary
+    stopped: Absent[str] = None
+
+
+def _row(case: Case, **decided: Any) -> CaseRow:
+    """``case``'s row: its fields and hidden tests, and what was ``decided`` of it."""
     fields = case.model_dump(include={"id", "issue", "title", "base", "fix"})
-    return {**fields, "hidden_tests": list(case.tests)}
+    return CaseRow(**fields, hidden_tests=list(case.tests), **decided)
 
 
 UNPROVEN = (
@@ -40,95 +114,99 @@ UNPROVEN = (
 INCONCLUSIVE = "the suite did not finish within its time limit, twice: no evidence either way"
 
 
-def case_row(case: Case, became: Became, graded: Graded | None, cost: float) -> dict[str, Any]:
+def case_row(case: Case, became: Became, graded: Graded | None, cost: float) -> CaseRow:
     """A finished case: what the factory decided, and whether the hidden tests pass on what
     it implemented (``resolved``; false when it implemented nothing). Null when nothing can
     be told: the hidden tests pass on the fix's parent as well (the grade is no evidence),
     triage did not accept it (nothing was attempted), or the case is ``inconclusive`` (the
     suite's time limit, or the factory's own model, forge or sandbox failed)."""
-    row = became.to_json()
-    row["suite_runs"] += graded.suite_runs if graded else 0
     resolved: bool | None = bool(graded and graded.resolved)
-    row["inconclusive"] = graded.inconclusive if graded else became.inconclusive
+    inconclusive = graded.inconclusive if graded else became.inconclusive
     unknown = UNPROVEN if graded and graded.fails_before is False else None
     if became.triage not in (None, "accept"):
         unknown = f"stopped at triage ({became.triage}): nothing was attempted"
-    unknown = INCONCLUSIVE if row["inconclusive"] else unknown
+    unknown = INCONCLUSIVE if inconclusive else unknown
     if became.broke:  # no result: the factory could not rehearse it
-        row |= {"inconclusive": True, "error": became.broke}
+        inconclusive = True
         unknown = f"inconclusive: {became.broke}"
+    reason = became.reason
     if unknown:
         resolved = None
-        row["reason"] = f"{row['reason']}; {unknown}" if row["reason"] else unknown
-    return {
-        **_head(case),
-        "status": "done",
-        **row,
-        "resolved": resolved,
-        "graded": graded.model_dump(mode="json") if graded else None,
-        "cost_usd": round(cost, 6),
-    }
+        reason = f"{reason}; {unknown}" if reason else unknown
+    return _row(
+        case,
+        status="done",
+        triage=became.triage,
+        kind=became.kind,
+        route=became.route,
+        trust_held=became.trust_held,
+        resolved=resolved,
+        inconclusive=inconclusive,
+        validator=became.validator,
+        suite_runs=became.suite_runs + (graded.suite_runs if graded else 0),
+        cost_usd=round(cost, 6),
+        reason=reason,
+        graded=graded,
+        error=became.broke,
+    )
 
 
 def _not_rehearsed(
-    case: Case, status: str, reason: str, cost: float, seconds: float, **error: str
-) -> dict[str, Any]:
+    case: Case, status: str, reason: str, cost: float, seconds: float, error: str | None = None
+) -> CaseRow:
     """A case with no decision to show, and why (``error``: it could not be rehearsed)."""
-    return {
-        **_head(case),
-        "status": status,
-        **dict.fromkeys(("triage", "kind", "route", "validator", "graded")),
-        "trust_held": False,
-        "reason": reason,
-        "resolved": None,
-        "inconclusive": bool(error),  # it could not be rehearsed: nothing can be told of it
-        **error,
-        "cost_usd": round(cost, 6),
-        "seconds": round(seconds, 1),
-    }
+    return _row(
+        case,
+        status=status,
+        reason=reason,
+        resolved=None,
+        inconclusive=bool(error),  # it could not be rehearsed: nothing can be told of it
+        error=error,
+        cost_usd=round(cost, 6),
+        seconds=round(seconds, 1),
+    )
 
 
-def error_row(case: Case, error: str, cost: float) -> dict[str, Any]:
+def error_row(case: Case, error: str, cost: float) -> CaseRow:
     """A case that could not be rehearsed (its commits could not be rebuilt, say)."""
-    return _not_rehearsed(case, "done", error, cost, 0.0, error=error)
+    return _not_rehearsed(case, "done", error, cost, 0.0, error)
 
 
-def unfinished_row(case: Case, row: BacktestCase) -> dict[str, Any]:
+def unfinished_row(case: Case, row: BacktestCase) -> CaseRow:
     why = "not rehearsed yet" if row.status == "pending" else "under way when it stopped"
     return _not_rehearsed(case, "unfinished", why, row.cost_usd, row.seconds)
 
 
-def changes(now: dict[str, Any], before: dict[str, Any]) -> list[dict[str, Any]]:
+def changes(now: CaseRow, before: CaseRow) -> list[Change]:
     """The decisions that differ from an earlier rehearsal of the same case."""
     return [
-        {"field": name, "before": before.get(name), "after": now.get(name)}
+        Change(field=name, before=getattr(before, name), after=getattr(now, name))
         for name in DECISIONS
-        if before.get(name) != now.get(name)
+        if getattr(before, name) != getattr(now, name)
     ]
 
 
-def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """``would_merge``: validation's gates would have merged it; a false merge would merge
-    and is not resolved; a missed one is resolved and would not merge; an unproven one was
-    graded by hidden tests that pass on the fix's parent too (neither resolved nor not)."""
-    done = [r for r in rows if r["status"] == "done"]
-    resolved = sum(1 for r in done if r["resolved"] is True)
-    cost = sum(float(r["cost_usd"]) for r in rows)
-    return {
-        "cases": len(rows),
-        "finished": len(done),
-        "accepted": sum(1 for r in done if r["triage"] == "accept"),
-        "resolved": resolved,
-        "would_merge": sum(1 for r in done if r["route"] == "merge"),
-        "false_merges": sum(1 for r in done if r["route"] == "merge" and r["resolved"] is False),
-        "missed": sum(1 for r in done if r["resolved"] is True and r["route"] != "merge"),
-        "unproven": sum(
-            1
-            for r in done
-            if r["resolved"] is None and not r.get("inconclusive") and r["triage"] == "accept"
+def summarise(rows: list[CaseRow]) -> Summary:
+    """The rows counted (``Summary``), and the earlier backtests they are compared with."""
+    done = [r for r in rows if r.status == "done"]
+    compared = sorted({r.compared_with for r in rows if r.compared_with})
+    resolved = sum(1 for r in done if r.resolved is True)
+    cost = sum(r.cost_usd for r in rows)
+    return Summary(
+        cases=len(rows),
+        finished=len(done),
+        accepted=sum(1 for r in done if r.triage == "accept"),
+        resolved=resolved,
+        would_merge=sum(1 for r in done if r.route == "merge"),
+        false_merges=sum(1 for r in done if r.route == "merge" and r.resolved is False),
+        missed=sum(1 for r in done if r.resolved is True and r.route != "merge"),
+        unproven=sum(
+            1 for r in done if r.resolved is None and not r.inconclusive and r.triage == "accept"
         ),
-        "inconclusive": sum(1 for r in done if r.get("inconclusive")),
-        "cost_usd": round(cost, 6),
-        "cost_per_resolved_usd": round(cost / resolved, 6) if resolved else None,
-        "seconds": round(sum(float(r["seconds"]) for r in rows), 1),
-    }
+        inconclusive=sum(1 for r in done if r.inconclusive),
+        cost_usd=round(cost, 6),
+        cost_per_resolved_usd=round(cost / resolved, 6) if resolved else None,
+        seconds=round(sum(r.seconds for r in rows), 1),
+        compared_with=compared or None,
+        changed=sum(1 for r in rows if r.changed) if compared else None,
+    )

@@ -16,7 +16,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 from harness.backtest.cases import (
     Case,
@@ -27,7 +26,15 @@ from harness.backtest.cases import (
 )
 from harness.backtest.grade import grade, hidden_files
 from harness.backtest.rehearse import rehearse, what_became
-from harness.backtest.report import case_row, changes, error_row, ordered, summarise, unfinished_row
+from harness.backtest.report import (
+    BacktestReport,
+    CaseRow,
+    case_row,
+    changes,
+    error_row,
+    summarise,
+    unfinished_row,
+)
 from harness.backtest.scratch import (
     Place,
     Rehearsed,
@@ -159,7 +166,7 @@ def _gate(
 
 def _rehearsed_row(
     bt: Backtest, case: Case, services: Services, gate: Callable[[str], None]
-) -> dict[str, Any] | None:
+) -> CaseRow | None:
     """The case's row, or None while a run of it waits (stopped, or deferred by the provider)."""
     number = scratch_issue(services, case)
     if not rehearse(services, number, gate):
@@ -208,8 +215,9 @@ def one_case(bt: Backtest, case: Case, before_s: float) -> str | None:
     if services is not None:  # done: its worktrees go, its scratch state stays as evidence
         with contextlib.suppress(FactoryError):
             clear_worktrees(services)
-    row["seconds"] = round(spent_s(), 1)
-    bt.real.store.finish_case(bt.record.id, case.id, row, float(row["cost_usd"]), spent_s())
+    row = row.model_copy(update={"seconds": round(spent_s(), 1)})
+    result = row.model_dump(mode="json")
+    bt.real.store.finish_case(bt.record.id, case.id, result, row.cost_usd, spent_s())
     fault_point("backtest.case.done")
     return None
 
@@ -232,39 +240,33 @@ def run_cases(bt: Backtest, cases: list[Case], width: int, progress: Progress) -
     return stops
 
 
-def report(bt: Backtest, cases: list[Case], stops: list[str]) -> dict[str, Any]:
+def report(bt: Backtest, cases: list[Case], stops: list[str]) -> BacktestReport:
     """The rows, the summary and the comparison with the last backtest of each case; the
     backtest is finished once every case is."""
     store = bt.real.store
     stored = {row.case_id: row for row in store.backtest_cases(bt.record.id)}
-    rows: list[dict[str, Any]] = []
-    compared: list[str] = []
+    rows: list[CaseRow] = []
     for case in cases:
         found = stored[case.id]
-        row = dict(found.result) if found.status == "done" else unfinished_row(case, found)
+        done = found.status == "done"
+        row = CaseRow.model_validate(found.result) if done else unfinished_row(case, found)
         earlier = store.earlier_result(found.case_key, bt.record.id)
-        if earlier is not None and found.status == "done":
-            row["changed"] = changes(row, earlier[1])
-            row["compared_with"] = earlier[0]
-            compared.append(earlier[0])
-        rows.append(ordered(row))
+        if earlier is not None and done:
+            changed = changes(row, CaseRow.model_validate(earlier[1]))
+            row = row.model_copy(update={"changed": changed, "compared_with": earlier[0]})
+        rows.append(row)
     summary = summarise(rows)
-    if compared:
-        summary["compared_with"] = sorted(set(compared))
-        summary["changed"] = sum(1 for r in rows if r.get("changed"))
-    if all(r["status"] == "done" for r in rows):
-        store.finish_backtest(bt.record.id, summary)
-    out: dict[str, Any] = {
-        "backtest": bt.record.id,
-        "governance": bt.rehearsed.commit,
-        "rehearsed_edit": bt.rehearsed.edit,
-        "source": bt.record.source,
-        "cases": rows,
-        "summary": summary,
-    }
-    if stops:
-        out["stopped"] = stops[0]
-    return out
+    if all(r.status == "done" for r in rows):
+        store.finish_backtest(bt.record.id, summary.model_dump(mode="json"))
+    return BacktestReport(
+        backtest=bt.record.id,
+        governance=bt.rehearsed.commit,
+        rehearsed_edit=bt.rehearsed.edit,
+        source=bt.record.source,
+        cases=rows,
+        summary=summary,
+        stopped=stops[0] if stops else None,
+    )
 
 
 def _record(
@@ -285,7 +287,7 @@ def _record(
 
 def run_backtest(
     root: Path, state: Path, request: Request, progress: Progress = lambda _: None
-) -> dict[str, Any]:
+) -> BacktestReport:
     real = open_services(root, state, request.provider)
     try:
         check_kill_switch(real)

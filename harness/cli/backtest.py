@@ -5,7 +5,7 @@ from __future__ import annotations
 from contextlib import closing
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -19,29 +19,29 @@ from harness.cli.common import (
 )
 from harness.errors import MAX_INTEGER
 
-
-def _validator(row: dict[str, Any]) -> str:
-    found = row.get("validator")
-    return f"{found['verdict']} {float(found['score']):.2f}" if found else ""
+if TYPE_CHECKING:
+    from harness.backtest.report import BacktestReport, CaseRow
 
 
-def _route(row: dict[str, Any]) -> str:
-    route = str(row.get("route") or "")
-    return f"{route} (trust: review)" if route and row.get("trust_held") else route
+def _validator(row: CaseRow) -> str:
+    found = row.validator
+    return f"{found.verdict} {found.score:.2f}" if found else ""
 
 
-def _changed(row: dict[str, Any]) -> str:
-    return "; ".join(
-        f"{c['field']}: {c['before']} → {c['after']}" for c in row.get("changed") or []
-    )
+def _route(row: CaseRow) -> str:
+    route = row.route or ""
+    return f"{route} (trust: review)" if route and row.trust_held else route
 
 
-def _print(result: dict[str, Any]) -> None:
+def _changed(row: CaseRow) -> str:
+    return "; ".join(f"{c.field}: {c.before} → {c.after}" for c in row.changed or [])
+
+
+def _print(result: BacktestReport) -> None:
     from harness.cli.tables import print_table
 
-    rows = result["cases"]
     print_table(
-        f"factory backtest {result['backtest']}",
+        f"factory backtest {result.backtest}",
         (
             "case",
             "issue",
@@ -56,20 +56,20 @@ def _print(result: dict[str, Any]) -> None:
         ),
         [
             (
-                row["id"],
-                row.get("issue") or "",
-                row.get("triage") or row["status"],
+                row.id,
+                row.issue or "",
+                row.triage or row.status,
                 _route(row),
-                {True: "yes", False: "no"}.get(row["resolved"], "—")
-                if not row.get("inconclusive")
+                {True: "yes", False: "no", None: "—"}[row.resolved]
+                if not row.inconclusive
                 else "inconclusive",
                 _validator(row),
-                f"{float(row['cost_usd']):.4f}",
-                f"{float(row['seconds']):.0f}",
+                f"{row.cost_usd:.4f}",
+                f"{row.seconds:.0f}",
                 _changed(row),
-                row.get("reason") or "",
+                row.reason,
             )
-            for row in rows
+            for row in result.cases
         ],
     )
     echo_report("backtest.txt.j2", result=result)
@@ -144,16 +144,14 @@ def backtest(
         ):
             result = run_backtest(target.root, target.state, request, say)
     if as_json:
-        emit_json(result)
+        emit_json(result.model_dump(mode="json"))
     else:
         _print(result)
-    if result.get("stopped"):
-        click.echo(
-            f"factory backtest stopped: {result['stopped']}; run it again to go on", err=True
-        )
+    if result.stopped:
+        click.echo(f"factory backtest stopped: {result.stopped}; run it again to go on", err=True)
         ctx.exit(1)
-    done = [row for row in result["cases"] if row["status"] == "done"]
-    if done and all(row.get("error") for row in done):
+    done = [row for row in result.cases if row.status == "done"]
+    if done and all(row.error for row in done):
         click.echo(
             "factory backtest: no case produced a result, each one inconclusive (its reason "
             "says why: the factory's model, forge or sandbox failed): the rehearsal did not run",

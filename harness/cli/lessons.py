@@ -3,16 +3,19 @@ citations, and governance edits proposed from them (``harness/lessons``, docs/le
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from harness.cli.common import emit_json, json_option, opened
 
+if TYPE_CHECKING:
+    from harness.artifacts import Lesson
 
-def _state(x: dict[str, Any]) -> str:
-    said = "stale" if x["stale"] else x["proposal"] and f"proposal {x['proposal']}"
-    return str(said or ("proposable" if x["proposable"] else "gathering"))
+
+def _state(x: Lesson) -> str:
+    said = "stale" if x.stale else x.proposal and f"proposal {x.proposal}"
+    return said or ("proposable" if x.proposable else "gathering")
 
 
 @click.group(invoke_without_command=True)
@@ -26,16 +29,15 @@ def lessons(ctx: click.Context, as_json: bool) -> None:
     from harness.cli.tables import print_table
     from harness.lessons.evidence import lessons as derive
 
-    found = [lesson.model_dump(mode="json") for lesson in derive(opened(ctx))]
+    found = derive(opened(ctx))
     if as_json:
-        return emit_json(found)
+        return emit_json([lesson.model_dump(mode="json") for lesson in found])
     if not found:
         click.echo("no lessons yet: no refusal or person's decision on record has a cause to learn")
         return None
     columns = ("about", "citations", "independent", "state", "newest")
     rows = [
-        (x["about"], len(x["citations"]), x["independent"], _state(x), x["citations"][0]["words"])
-        for x in found
+        (x.about, len(x.citations), x.independent, _state(x), x.citations[0].words) for x in found
     ]
     print_table("factory lessons", columns, rows)
 

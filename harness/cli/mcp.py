@@ -217,8 +217,8 @@ class _Face:
         return {
             "backtest": view.record.id,
             "status": view.record.status,
-            "summary": view.summary,
-            "cases": view.rows,
+            "summary": view.summary.model_dump(mode="json"),
+            "cases": [row.model_dump(mode="json") for row in view.rows],
         }
 
     def file_issue(self, title: str, body: str = "") -> dict[str, Any]:

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from harness.errors import ConfigError, ConfigErrors
 
@@ -34,8 +35,8 @@ def dotted(loc: tuple[Any, ...], prefix: str = "") -> str:
     return (prefix + out) if prefix else (out or "(top)")
 
 
-def _message(err: dict[str, Any]) -> str:
-    kind, msg = err.get("type", ""), str(err.get("msg", ""))
+def _message(err: ErrorDetails) -> str:
+    kind, msg = err["type"], err["msg"]
     if kind == "extra_forbidden":
         return "unknown key"
     if kind == "missing":
@@ -47,7 +48,7 @@ def _message(err: dict[str, Any]) -> str:
         if msg.startswith(lead):
             msg = "must be" + msg.removeprefix(lead)
     if kind.endswith(("_type", "_parsing", "literal_error", "finite_number")):
-        got = err.get("input")
+        got = err["input"]
         shown = repr(got) if not isinstance(got, (dict, list)) else type(got).__name__
         return f"{msg} (got {shown[:80]})"
     return msg
@@ -68,11 +69,10 @@ def problems_from(
 ) -> list[ConfigError]:
     """One problem per error; an unknown key of ``model``'s names the key it is closest to."""
     out: list[ConfigError] = []
-    for detail in exc.errors():
-        err: dict[str, Any] = dict(detail)
-        loc = tuple(err.get("loc", ()))
+    for err in exc.errors():
+        loc = err["loc"]
         message = _message(err)
-        if err.get("type") == "extra_forbidden":
+        if err["type"] == "extra_forbidden":
             close = get_close_matches(str(loc[-1]), _keys(model), n=1)
             message += f" (did you mean {close[0]!r}?)" if close else ""
         keyed = _KEYED.match(message)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Annotated, Any
+from typing import Annotated, NamedTuple
 
 from pydantic import AfterValidator
 
@@ -48,9 +48,20 @@ def _valid(entry: str) -> str:
 AllowedHost = Annotated[str, AfterValidator(_valid)]
 
 
-def _data(name: str) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = shipped_yaml("egress", name)
-    return found
+class _Registry(NamedTuple):
+    """A package registry (``workflows/egress/registries.yaml``): its hosts, called for by
+    the manifests ``when`` names (globs of file names)."""
+
+    when: list[str]
+    hosts: list[str]
+
+
+class _Index(NamedTuple):
+    """A ``line`` (a pattern) that names another index or registry in the files ``files``
+    names (``workflows/egress/indexes.yaml``)."""
+
+    files: list[str]
+    line: str
 
 
 def default_allow(names: Iterable[str]) -> list[str]:
@@ -58,9 +69,9 @@ def default_allow(names: Iterable[str]) -> list[str]:
     ``workflows/egress/registries.yaml`` reads them)."""
     names = list(names)
     hosts: list[str] = []
-    for registry in _data("registries.yaml"):
-        if any(matching(name, registry["when"]) for name in names):
-            hosts += [h for h in registry["hosts"] if h not in hosts]
+    for registry in (_Registry(**r) for r in shipped_yaml("egress", "registries.yaml")):
+        if any(matching(name, registry.when) for name in names):
+            hosts += [h for h in registry.hosts if h not in hosts]
     return hosts
 
 
@@ -81,9 +92,9 @@ def widening(new: Iterable[str], added: Mapping[str, list[str]], allow: Sequence
         for host in default_allow([path.rsplit("/", 1)[-1]])
         if not covers(allow, host)
     ]
-    for rule in _data("indexes.yaml"):
-        line = re.compile(rule["line"], re.IGNORECASE)
+    for rule in (_Index(**r) for r in shipped_yaml("egress", "indexes.yaml")):
+        line = re.compile(rule.line, re.IGNORECASE)
         for path, lines in added.items():
-            if matching(path, rule["files"]):
+            if matching(path, rule.files):
                 found += [f"{path} adds `{t.strip()[:80]}`" for t in lines if line.search(t)]
     return list(dict.fromkeys(found))

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Any
 
 from harness import cpu
 from harness.artifacts import (
@@ -129,6 +128,7 @@ def _cases(services: Services, lesson: Lesson) -> tuple[int, ...]:
 def rehearse(ctx: StepContext, pick: Lesson, branch: LessonBranch) -> Rehearsal:
     """``factory backtest`` on production's governance, then on the branch's (whose rows say
     what ``changed``), within what is left of ``lessons.max_usd``; resumed where it stopped."""
+    from harness.backtest.report import BacktestReport
     from harness.backtest.runner import Request, run_backtest
 
     services = ctx.services
@@ -136,20 +136,20 @@ def rehearse(ctx: StepContext, pick: Lesson, branch: LessonBranch) -> Rehearsal:
     issues = _cases(services, pick)
     left = rules.max_usd - services.store.spend(run_id=ctx.run_id)
     provider = services.settings.config.provider.type  # as this run was given it
-    reports: list[dict[str, Any]] = []
+    reports: list[BacktestReport] = []
     with cpu.waiting():  # the rehearsal's runs hold CPU slots of their own
         for governance in (None, branch.head) if issues else ():
-            cap = ("lessons.max_usd", left - sum(r["summary"]["cost_usd"] for r in reports))
+            cap = ("lessons.max_usd", left - sum(r.summary.cost_usd for r in reports))
             request = Request(issues=issues, governance=governance, provider=provider, cap=cap)
             reports.append(run_backtest(services.repo.path, services.settings.state_dir, request))
-            if reports[-1].get("stopped"):
+            if reports[-1].stopped:
                 break
     return Rehearsal(
-        backtests=[r["backtest"] for r in reports],
-        cases=[{k: row.get(k) for k in KEPT} for row in reports[-1]["cases"]] if reports else [],
-        before={k: reports[0]["summary"].get(k) for k in SUMMARY} if reports else {},
-        after={k: reports[-1]["summary"].get(k) for k in SUMMARY} if len(reports) > 1 else {},
-        stopped=next((r["stopped"] for r in reports if r.get("stopped")), None),
+        backtests=[r.backtest for r in reports],
+        cases=[{k: getattr(row, k) for k in KEPT} for row in reports[-1].cases] if reports else [],
+        before=reports[0].summary.model_dump(include=set(SUMMARY)) if reports else {},
+        after=reports[-1].summary.model_dump(include=set(SUMMARY)) if len(reports) > 1 else {},
+        stopped=next((r.stopped for r in reports if r.stopped), None),
         few=f"{len(issues)} past cases touch this cause; lessons.cases asks for {rules.cases}"
         if len(issues) < rules.cases
         else None,

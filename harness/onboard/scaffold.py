@@ -10,7 +10,7 @@ import json
 import re
 import shlex
 import tomllib
-from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -34,15 +34,6 @@ TEMPLATES = MappingProxyType({name: f"{name}.j2" for name in (*GOVERNANCE_FILES,
 # what each --force-KIND overwrites: a CI file by its folder (forms, workflows), else governance
 KINDS = ("governance", "forms", "workflows")
 _CI_KINDS = MappingProxyType({"ISSUE_TEMPLATE": "forms", "workflows": "workflows"})
-# a CI system's own ${{ }} expressions pass through templates with these delimiters
-_CI_MARKS: Mapping[str, Any] = MappingProxyType(
-    {
-        "variable_start_string": "[[",
-        "variable_end_string": "]]",
-        "block_start_string": "[%",
-        "block_end_string": "%]",
-    }
-)
 _GITHUB_URL = re.compile(r"github\.com[:/]([A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+?)(?:\.git)?/?$")
 _STATE_LINE = ".factory/*"
 SCRIPT = "scripted.yaml"  # the example answers 'factory init --provider scripted' writes
@@ -55,10 +46,16 @@ def _environment(folder: Path, ci: bool = False) -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,  # noqa: S701 (markdown and YAML, not HTML)
-        **(_CI_MARKS if ci else {}),
     )
     env.filters["yaml"] = json.dumps  # a JSON string is a valid double-quoted YAML scalar
     env.filters["shell"] = shlex.quote
+    if ci:  # a CI system's own ${{ }} expressions pass through templates with these delimiters
+        return env.overlay(
+            variable_start_string="[[",
+            variable_end_string="]]",
+            block_start_string="[%",
+            block_end_string="%]",
+        )
     return env
 
 
@@ -76,8 +73,8 @@ def detect_project(root: Path) -> dict[str, Any]:
     """The first kind of ``workflows/init/projects.yaml`` one of whose ``when`` files exists
     in ``root``, its label and commands rendered with what was found there."""
     spec = shipped_yaml("init", "projects.yaml")
-    pyproject = _toml(root / "pyproject.toml")
-    packaged = any(table in pyproject for table in spec["package_tables"])
+    pyproject = read_pyproject(root / "pyproject.toml")
+    packaged = any(table in pyproject.tables for table in spec["package_tables"])
     present = [
         p.name for p in root.iterdir() if p.is_file() and (p.name != "pyproject.toml" or packaged)
     ]
@@ -118,12 +115,12 @@ def _version_of(executable: Path) -> str | None:
     return f"3.{match.group(1)}" if match else None
 
 
-def sandbox_python(pyproject: dict[str, Any]) -> tuple[str, str | None]:
+def sandbox_python(pyproject: Pyproject) -> tuple[str, str | None]:
     """The interpreter a recipe creates its environment with: ``python3`` when it satisfies
     pyproject.toml's ``requires-python`` (or nothing is required), else the oldest
     ``python3.N`` on the sandbox's PATH that does; and a note when none does (the sandbox
     sees /usr, never a home folder's or /opt's interpreters)."""
-    required = str(pyproject.get("project", {}).get("requires-python", "")).strip()
+    required = pyproject.requires_python
     try:
         spec = SpecifierSet(required)
     except InvalidSpecifier:
@@ -146,13 +143,13 @@ def sandbox_python(pyproject: dict[str, Any]) -> tuple[str, str | None]:
 
 def python_problem(root: Path) -> str | None:
     """Why no interpreter on the sandbox's PATH fits ``root``'s pyproject.toml, if none does."""
-    return sandbox_python(_toml(root / "pyproject.toml"))[1]
+    return sandbox_python(read_pyproject(root / "pyproject.toml"))[1]
 
 
-def _uses_pytest(root: Path, pyproject: dict[str, Any]) -> bool:
+def _uses_pytest(root: Path, pyproject: Pyproject) -> bool:
     """pytest configured (pytest.ini, conftest.py, [tool.pytest]) or pytest-django required."""
     return (
-        "pytest" in pyproject.get("tool", {})
+        pyproject.pytest
         or (root / "pytest.ini").is_file()
         or (root / "conftest.py").is_file()
         or any(
@@ -174,20 +171,40 @@ def _uses_unittest(root: Path) -> bool:
     return (root / "tests.py").is_file() or any("unittest" in text for text in texts)
 
 
-def _toml(path: Path) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Pyproject:
+    """What ``factory init`` reads of pyproject.toml, read once (nothing: no such file, or
+    one that is not TOML)."""
+
+    tables: frozenset[str] = frozenset()  # its top-level tables
+    requires_python: str = ""
+    name: str = ""  # [project] name
+    extras: frozenset[str] = frozenset()  # [project.optional-dependencies]
+    pytest: bool = False  # [tool.pytest] is configured
+
+
+def read_pyproject(path: Path) -> Pyproject:
     try:
-        return tomllib.loads(path.read_text("utf-8"))
+        data = tomllib.loads(path.read_text("utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return {}
+        return Pyproject()
+    project = data.get("project", {})
+    return Pyproject(
+        tables=frozenset(data),
+        requires_python=str(project.get("requires-python", "")).strip(),
+        name=str(project.get("name", "")),
+        extras=frozenset(project.get("optional-dependencies", {})),
+        pytest="pytest" in data.get("tool", {}),
+    )
 
 
 _SETUP_EXTRAS = re.compile(r"extras_require\s*=\s*(\{.*?\}|dict\(.*?\))", re.S)
 _EXTRA_KEY = re.compile(r"""['"]([\w.-]+)['"]\s*:|\b(\w+)\s*=""")
 
 
-def _extras(root: Path, pyproject: dict[str, Any]) -> set[str]:
+def _extras(root: Path, pyproject: Pyproject) -> set[str]:
     """The optional-dependency groups the package declares, wherever it declares them."""
-    names = set(pyproject.get("project", {}).get("optional-dependencies", {}))
+    names = set(pyproject.extras)
     cfg = configparser.ConfigParser()
     with contextlib.suppress(configparser.Error, UnicodeDecodeError):
         cfg.read(root / "setup.cfg", "utf-8")
@@ -200,7 +217,7 @@ def _extras(root: Path, pyproject: dict[str, Any]) -> set[str]:
     return names
 
 
-def _package(root: Path, pyproject: dict[str, Any]) -> str:
+def _package(root: Path, pyproject: Pyproject) -> str:
     """The import name of the project's package (for the ``start`` hint)."""
     for folder in (root / "src", root):
         found = sorted(
@@ -210,7 +227,7 @@ def _package(root: Path, pyproject: dict[str, Any]) -> str:
         )
         if found:
             return found[0]
-    name = re.sub(r"[^0-9A-Za-z_]", "_", str(pyproject.get("project", {}).get("name", "")))
+    name = re.sub(r"[^0-9A-Za-z_]", "_", pyproject.name)
     return name if name.isidentifier() else "yourapp"
 
 

@@ -4,11 +4,21 @@ dashboard shows it (``Dashboard.showing``)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import NamedTuple
 
 from harness.artifacts import Blame, Diagnosis, Healed, Health
 from harness.engine.context import Services
 from harness.engine.records import RunRecords
+from harness.store.records import Run
+
+
+class HealRow(NamedTuple):
+    """A heal run, with what it diagnosed, blamed and did (None: it did not get so far)."""
+
+    run: Run
+    diagnosis: Diagnosis | None
+    blame: Blame | None
+    healed: Healed | None
 
 
 def newest_green(services: Services) -> Health | None:
@@ -16,12 +26,13 @@ def newest_green(services: Services) -> Health | None:
     return services.store.latest_artifact(Health, None)
 
 
-def heal_rows(services: Services) -> list[dict[str, Any]]:
+def heal_rows(services: Services) -> list[HealRow]:
     """The newest heal runs, each with what it diagnosed, blamed and did."""
     store = services.store
     heals = []
     for run in store.list_runs(limit=20, workflow="heal"):
         records = RunRecords(store.steps(run.id))
-        diagnosis, blame, healed = (records.newest(k) for k in (Diagnosis, Blame, Healed))
-        heals.append({"run": run, "diagnosis": diagnosis, "blame": blame, "healed": healed})
+        heals.append(
+            HealRow(run, records.newest(Diagnosis), records.newest(Blame), records.newest(Healed))
+        )
     return heals

@@ -93,6 +93,8 @@ def test_one_cause_is_one_lesson_one_proposal_rehearsed_on_the_factorys_merge(
     (lesson,) = [x for x in cli(capsys, repo, "lessons", "--json") if not x["stale"]]
     assert (lesson["about"], lesson["independent"], lesson["proposable"]) == (GATES, 2, True)
     assert len(lesson["citations"]) == 6  # two gates and a person, on each of two issues
+    table = cli(capsys, repo, "lessons")  # the terminal's table: the lesson and its state
+    assert GATES in table and "proposable" in table and "gathering" not in table
 
     (row,) = cli(capsys, repo, "lessons", "propose", "--json")
     assert (row["status"], row["about"]) == ("succeeded", GATES)
