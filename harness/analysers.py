@@ -62,16 +62,41 @@ class Analyser(Strict):
     warm: bool = False  # its command is {python} -I -m MODULE …: run warm (docs/gates.md)
 
 
+class Manifest(Strict):
+    """One format of manifest or lock file the dependency diff reads (an entry of
+    ``manifests`` in ``workflows/analysers.yaml``, which says what each field means); the
+    defaults read a requirements file."""
+
+    files: Sequence[str] = ()
+    read: str = "lines"
+    at: Sequence[str] = ("",)
+    lists: Sequence[str] = ()
+    strip: str = "^$"
+    pattern: str = ""
+    declares: str = "(?!)"
+    ignore: Sequence[str] = ()
+    includes: bool = False
+
+
+class Shipped(Strict):
+    """``workflows/analysers.yaml``: the analysers, what the audit skips and runs besides
+    them, and the manifests a dependency diff reads."""
+
+    analysers: list[Analyser]
+    skip: list[str]
+    audit: list[Analyser]
+    manifests: list[Manifest]
+
+
 @functools.cache
-def shipped_data() -> dict[str, Any]:
-    """``workflows/analysers.yaml``: the analysers, and the manifests a dependency diff reads
-    (read once per process; not to be changed)."""
-    return dict(shipped_yaml("analysers.yaml"))
+def shipped_data() -> Shipped:
+    """``workflows/analysers.yaml``, read once per process (not to be changed)."""
+    return Shipped.model_validate(shipped_yaml("analysers.yaml"))
 
 
 def load_analysers(settings: Settings) -> list[Analyser]:
     """The shipped analysers, and ``commands.audit`` when factory.yaml sets it."""
-    found = [Analyser.model_validate(a) for a in shipped_data()["analysers"]]
+    found = list(shipped_data().analysers)
     audit = settings.config.commands.audit
     return [*found, Analyser(name="audit", command=audit)] if audit else found
 
