@@ -152,9 +152,8 @@ class JournalForge:
             self._heads[entry.branch] = entry.revert_sha
         elif op == "create_issue":
             number = entry.provisional
-            title = entry.title
-            body = entry.body
-            self._filed[number] = Issue(number, title, body, self.bot_login, "open", (), "", "")
+            filed = Issue(number, entry.title, entry.body, self.bot_login, "open", (), "", "")
+            self._filed[number] = filed
 
     # issues ----------------------------------------------------------------------------
     def _overlay(self, issue: Issue) -> Issue:
