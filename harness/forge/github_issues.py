@@ -136,12 +136,14 @@ class IssueSnapshot:
         validator = etag
         page = 1
         while True:
-            query: Query = {"state": "all", "sort": "updated", "direction": "desc"}
-            status, headers, data = self.get(
-                "/issues",
-                {**query, "per_page": PER_PAGE, "page": page},
-                etag if page == 1 else None,
-            )
+            query: Query = {
+                "state": "all",
+                "sort": "updated",
+                "direction": "desc",
+                "per_page": PER_PAGE,
+                "page": page,
+            }
+            status, headers, data = self.get("/issues", query, etag if page == 1 else None)
             if status == 304:
                 break
             if page == 1:

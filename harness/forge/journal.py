@@ -112,8 +112,8 @@ class JournalForge:
     def _record(self, op: str, **fields: Any) -> None:
         with self._lock:
             self._seq += 1
-            entry = PlanEntry.model_validate({"seq": self._seq, "op": op, **fields})
-            line = json.dumps(entry.model_dump(exclude_unset=True), sort_keys=True)
+            line = json.dumps({"seq": self._seq, "op": op, **fields}, sort_keys=True)
+            entry = PlanEntry.model_validate_json(line)  # read as ``factory apply`` reads it
             with (self.plan_dir / PLAN_FILE).open("a", encoding="utf-8") as out:
                 out.write(line + "\n")
             self._replay(entry)
