@@ -31,6 +31,7 @@ from harness.cpu import cpus
 from harness.git.repo import GitRepo
 from harness.globs import matching
 from harness.paths import shipped_yaml
+from harness.sandbox.forks import Ask
 from harness.sandbox.limits import Limits
 from harness.sandbox.policy import TREE
 from harness.sandbox.shared import service
@@ -167,7 +168,7 @@ def workspace(settings: Settings) -> Iterator[Workspace]:
             warm.stop()
 
 
-def _request(analyser: Analyser, paths: str, workers: int, judging: bool) -> dict[str, Any]:
+def _request(analyser: Analyser, paths: str, workers: int, judging: bool) -> Ask:
     """How the warm interpreter runs ``analyser`` on ``paths``: a warm one's module in a fork
     of itself, another's shell command."""
     command = analyser.command.replace("{paths}", paths).replace("{workers}", str(workers))
