@@ -137,8 +137,16 @@ class JournalForge:
             comment = Comment(-entry.seq, self.bot_login, body, "")
             self._comments[(entry.issue, entry.key)] = comment
         elif op == "open_pr":
-            shown = (entry.issue, entry.branch, entry.base, entry.head_sha, entry.title, entry.body)
-            self._prs[entry.branch] = PullRequest(entry.provisional, *shown, state="open")
+            self._prs[entry.branch] = PullRequest(
+                entry.provisional,
+                entry.issue,
+                entry.branch,
+                entry.base,
+                entry.head_sha,
+                entry.title,
+                entry.body,
+                state="open",
+            )
         elif op == "pr_body":
             self._pr_edits.setdefault(entry.pr, {})["body"] = entry.body
         elif op == "close_pr":
