@@ -63,7 +63,7 @@ class Analyser(Strict):
     warm: bool = False  # its command is {python} -I -m MODULE …: run warm (docs/gates.md)
 
 
-class Manifest(Strict):
+class ManifestFormat(Strict):
     """One format of manifest or lock file the dependency diff reads (an entry of
     ``manifests`` in ``workflows/analysers.yaml``, which says what each field means); the
     defaults read a requirements file."""
@@ -86,7 +86,7 @@ class Shipped(Strict):
     analysers: list[Analyser]
     skip: list[str]
     audit: list[Analyser]
-    manifests: list[Manifest]
+    manifests: list[ManifestFormat]
 
 
 @functools.cache

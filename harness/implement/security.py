@@ -21,7 +21,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from harness.analysers import (
-    Manifest,
+    ManifestFormat,
     added,
     fingerprinted,
     run_analysers,
@@ -106,7 +106,9 @@ _WORDS = re.compile(r"[\s;&|()<>`'\"=]+")
 Blob = Callable[[str], bytes | None]
 
 
-def _declared(line: str, form: Manifest, path: str, blob: Blob, seen: set[str]) -> dict[str, str]:
+def _declared(
+    line: str, form: ManifestFormat, path: str, blob: Blob, seen: set[str]
+) -> dict[str, str]:
     """The packages one line of ``path`` declares (those of the file it includes, read once),
     with their versions; a ``#`` at its start or after a space begins a comment."""
     line = re.sub(r"(^|\s)#.*", "", line).rstrip()
@@ -116,7 +118,7 @@ def _declared(line: str, form: Manifest, path: str, blob: Blob, seen: set[str]) 
         target = posixpath.normpath(posixpath.join(posixpath.dirname(path), named))
         if target.startswith(("../", "/")):
             raise ValueError(named)  # outside the tree
-        return {} if target in seen else packages(blob, target, Manifest(), seen)
+        return {} if target in seen else packages(blob, target, ManifestFormat(), seen)
     line = re.sub(form.strip, "", line)
     if form.pattern:
         match = re.search(form.pattern, line)
@@ -130,7 +132,7 @@ def _declared(line: str, form: Manifest, path: str, blob: Blob, seen: set[str]) 
     return {canonicalize_name(found.name): str(found.url or found.specifier)}
 
 
-def packages(blob: Blob, path: str, form: Manifest, seen: set[str]) -> dict[str, str]:
+def packages(blob: Blob, path: str, form: ManifestFormat, seen: set[str]) -> dict[str, str]:
     """The packages (lowercase name -> version or specifier) the manifest ``path`` declares,
     read as ``form`` (an entry of ``manifests`` in ``workflows/analysers.yaml``) says, with
     those of the files it includes (``-r``, ``-c``, a dependency list a build backend reads:
@@ -205,7 +207,8 @@ def dependency_changes(
     for path in {*paths, *including, *lists}:
         # a manifest by its format; a file set-up passes to pip as a requirements file
         form = next(
-            (f for f in forms if matching(path, f.files)), Manifest() if path in lists else None
+            (f for f in forms if matching(path, f.files)),
+            ManifestFormat() if path in lists else None,
         )
         if form is None:
             continue
