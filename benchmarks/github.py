@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -23,7 +22,7 @@ from harness.demo import generate
 from harness.forge.base import factory_labels
 from harness.git.repo import GitRepo
 from harness.services import open_services
-from harness.triage.queue import triage_all
+from harness.triage.queue import TriageRow, triage_all
 from tests.standins.github_standin import GitHubStandIn, Recorded
 
 TOKEN = "ghs_benchmark_not_a_real_token_0000"
@@ -78,7 +77,7 @@ def github_repo(root: Path, issues: int, per_run: int) -> Iterator[tuple[Path, G
 _ENV = ("GITHUB_TOKEN", "GITHUB_API_URL", "GITHUB_SERVER_URL", "GITHUB_REPOSITORY")
 
 
-def triage_once(repo: Path) -> list[dict[str, Any]]:
+def triage_once(repo: Path) -> list[TriageRow]:
     return triage_all(open_services(repo, repo / ".factory"))
 
 

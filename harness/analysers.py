@@ -31,6 +31,7 @@ from harness.cpu import cpus
 from harness.git.repo import GitRepo
 from harness.globs import matching
 from harness.paths import shipped_yaml
+from harness.sandbox.forks import Ask
 from harness.sandbox.limits import Limits
 from harness.sandbox.policy import TREE
 from harness.sandbox.shared import service
@@ -62,16 +63,41 @@ class Analyser(Strict):
     warm: bool = False  # its command is {python} -I -m MODULE …: run warm (docs/gates.md)
 
 
+class ManifestFormat(Strict):
+    """One format of manifest or lock file the dependency diff reads (an entry of
+    ``manifests`` in ``workflows/analysers.yaml``, which says what each field means); the
+    defaults read a requirements file."""
+
+    files: Sequence[str] = ()
+    read: str = "lines"
+    at: Sequence[str] = ("",)
+    lists: Sequence[str] = ()
+    strip: str = "^$"
+    pattern: str = ""
+    declares: str = "(?!)"
+    ignore: Sequence[str] = ()
+    includes: bool = False
+
+
+class Shipped(Strict):
+    """``workflows/analysers.yaml``: the analysers, what the audit skips and runs besides
+    them, and the manifests a dependency diff reads."""
+
+    analysers: list[Analyser]
+    skip: list[str]
+    audit: list[Analyser]
+    manifests: list[ManifestFormat]
+
+
 @functools.cache
-def shipped_data() -> dict[str, Any]:
-    """``workflows/analysers.yaml``: the analysers, and the manifests a dependency diff reads
-    (read once per process; not to be changed)."""
-    return dict(shipped_yaml("analysers.yaml"))
+def shipped_data() -> Shipped:
+    """``workflows/analysers.yaml``, read once per process (not to be changed)."""
+    return Shipped.model_validate(shipped_yaml("analysers.yaml"))
 
 
 def load_analysers(settings: Settings) -> list[Analyser]:
     """The shipped analysers, and ``commands.audit`` when factory.yaml sets it."""
-    found = [Analyser.model_validate(a) for a in shipped_data()["analysers"]]
+    found = list(shipped_data().analysers)
     audit = settings.config.commands.audit
     return [*found, Analyser(name="audit", command=audit)] if audit else found
 
@@ -142,7 +168,7 @@ def workspace(settings: Settings) -> Iterator[Workspace]:
             warm.stop()
 
 
-def _request(analyser: Analyser, paths: str, workers: int, judging: bool) -> dict[str, Any]:
+def _request(analyser: Analyser, paths: str, workers: int, judging: bool) -> Ask:
     """How the warm interpreter runs ``analyser`` on ``paths``: a warm one's module in a fork
     of itself, another's shell command."""
     command = analyser.command.replace("{paths}", paths).replace("{workers}", str(workers))

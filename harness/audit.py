@@ -9,7 +9,6 @@ import hashlib
 from pathlib import Path
 
 from harness.analysers import (
-    Analyser,
     fingerprinted,
     load_analysers,
     run_analysers,
@@ -59,14 +58,14 @@ def analyse(ctx: StepContext, worktree: Worktree) -> Analysed:
     changes), unless one of them gave no answer."""
     settings, store = ctx.services.settings, ctx.services.store
     tree = worktree
-    own = [Analyser.model_validate(a) for a in shipped_data()["audit"]]
+    own = shipped_data().audit
     every = [*load_analysers(settings), *own]
     asked = repr([every, settings.config.audit.skip]).encode()
     key = f"audit:{tree.base_sha}:{hashlib.sha256(asked).hexdigest()[:16]}"
     if (kept := store.get_flag(key)) is not None:
         return Analysed.model_validate_json(kept)
     skip = settings.config.audit.skip  # what a project generates or pins: never read
-    generated = shipped_data()["skip"] if skip is None else skip
+    generated = shipped_data().skip if skip is None else skip
     paths = [p for p in ctx.services.repo.tree(tree.base_sha) if not matching(p, generated)]
     with workspace(settings) as where:
         found = run_analysers(

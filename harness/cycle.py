@@ -37,7 +37,7 @@ from harness.review.trust import approvals
 from harness.sandbox.shared import shared
 from harness.services import open_services
 from harness.store.outcomes import outcome_word
-from harness.triage.queue import deferred_waiting, triage_row, untriaged
+from harness.triage.queue import Deferred, TriageRow, deferred_waiting, triage_row, untriaged
 
 Progress = Callable[[str], None]
 
@@ -62,13 +62,13 @@ class CycleResult(TypedDict, total=False):
     healed (a ``Production``), ``busy`` when another run held the state, ``ended``: issues no
     longer open whose unfinished runs it ended instead of resuming them."""
 
-    triage: Required[list[dict[str, object]]]  # as triage.queue gives them
+    triage: Required[list[TriageRow]]
     implement: Required[list[StageRow]]
     validate: Required[list[StageRow]]
     production: dict[str, object]
     busy: str
     ended: list[int]
-    deferred: dict[str, object]  # issues the daily author limit defers: count, until
+    deferred: Deferred  # issues the daily author limit defers
     waiting: list[int]  # issues of the cycle that now wait for a person (review or decision)
 
 
@@ -178,7 +178,7 @@ def _for_a_person(services: Services, result: CycleResult) -> CycleResult:
     """``result`` with the issues it worked on that now wait for a person."""
     rows = [*result["triage"], *result["implement"], *result["validate"]]
     held = {Label.NEEDS_REVIEW, Label.NEEDS_HUMAN}
-    worked = sorted({int(str(row["issue"])) for row in rows})
+    worked = sorted({row["issue"] for row in rows})
     waiting = [n for n in worked if held & set(services.forge.get_issue(n).labels)]
     return {**result, "waiting": waiting} if waiting else result
 

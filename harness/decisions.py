@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
 from harness.artifacts import ANY_RUN, Landing, PrCandidate, Smoke, Validation
 from harness.engine.context import Services
@@ -23,16 +22,14 @@ MAX_REASON = 2000
 
 @dataclass(frozen=True)
 class Decision:
-    """What a person decided and what came of it (merged, not_merged, requeued, rejected)."""
+    """What a person decided and what came of it (merged, not_merged, requeued, rejected);
+    ``factory approve --json`` and ``factory reject --json`` print its fields."""
 
     number: int
     action: str
     actor: str
     outcome: str
     message: str
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def default_actor() -> str:

@@ -10,7 +10,6 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import yaml
 
@@ -21,6 +20,7 @@ from harness.forge.local import LocalForge
 from harness.git.repo import GitRepo
 from harness.paths import shipped_yaml, workflows_dir
 from harness.store.db import Store
+from harness.triage.queue import TriageRow
 
 
 @dataclass
@@ -29,7 +29,7 @@ class DemoReport:
     repo: Path
     state_dir: Path
     provider: str
-    triage: list[dict[str, Any]] = field(default_factory=list)  # triage's own rows
+    triage: list[TriageRow] = field(default_factory=list)
     implement: list[StageRow] = field(default_factory=list)
     validate: list[StageRow] = field(default_factory=list)
 

@@ -33,6 +33,14 @@ class Inputs(Artifact):
     reads them names as its ``inputs`` parameter."""
 
 
+class Failed(Artifact):
+    """What a workflow's ``on_failure`` step did (``implement.fail``, ``validate.fail``): the
+    label it left on the issue, and why the run failed."""
+
+    label: str
+    reason: str
+
+
 class GateResult(Artifact):
     """One gate computed in code from evidence; routing finds a gate by its name."""
 

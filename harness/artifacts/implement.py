@@ -45,6 +45,19 @@ class PreviousAttempt(Artifact):
     judged: str | None = None  # that digest, as its validation recorded it
 
 
+class RevertedChange(Artifact):
+    """The change a regression issue of the factory's own brings back, as heal signed it in
+    the issue (``harness.implement.spec.change_block``): its issue's number, title, body and
+    criteria as triage accepted them, the files and the diff of its merge (both bounded)."""
+
+    issue: int
+    title: str
+    body: str
+    criteria: list[str]
+    files: list[str]
+    diff: str
+
+
 class Assignment(IssueSpec):
     """``implement.prepare``: the spec an attempt works from, the triage run that gave it,
     whether the issue was edited since, and what the refused attempt before it showed
@@ -56,7 +69,7 @@ class Assignment(IssueSpec):
     holdout: str = ""  # the hold-out's digest when the attempt started (never its content)
     tier: int = 0  # refused attempts before this one (a rebase: none): ``models.escalate``
     models: dict[str, str] = Field(default_factory=dict)  # role -> the model this attempt calls
-    reverted: dict[str, object] | None = None  # a regression issue's: the change it brings back
+    reverted: RevertedChange | None = None  # a regression issue's: the change it brings back
 
 
 class ChangeInputs(Inputs):

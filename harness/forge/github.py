@@ -33,7 +33,7 @@ from harness.forge.base import (
     refuse_unmergeable,
 )
 from harness.forge.github_budget import RequestBudget
-from harness.forge.github_issues import IssueSnapshot, issue_from_json, listing
+from harness.forge.github_issues import IssueSnapshot, Query, issue_from_json, listing
 from harness.forge.github_rest import GITHUB_RETRY, GitHubRest
 from harness.forge.markers import Markers, load_markers
 from harness.git.remote import Remote
@@ -438,7 +438,7 @@ class GitHubForge:
 
         return self.http.call(f"CI of {sha[:12]}", status)
 
-    def _conditional(self, path: str, query: dict[str, Any]) -> Any:
+    def _conditional(self, path: str, query: Query) -> Any:
         """A GET whose answer and ETag the store keeps; a ``304`` answers from the store."""
         key = self._key("get", f"{path}?{sorted(query.items())}")
         known = self.store.cached(key)

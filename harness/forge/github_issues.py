@@ -9,7 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
-from typing import Any
+from typing import Any, TypedDict
 
 from harness.caches import PROCESS, Memo
 from harness.forge.base import Issue
@@ -22,8 +22,18 @@ class _Checked(Memo[float]):
     """Snapshot -> when this process last read the world for it."""
 
 
+class Query(TypedDict, total=False):
+    """The parameters the forge sends with a GET of GitHub's REST API."""
+
+    state: str  # open | closed | all
+    sort: str  # created | updated
+    direction: str  # asc | desc
+    per_page: int
+    page: int
+
+
 # GET path, query, ETag to send (or None) -> (status, response headers, JSON)
-Getter = Callable[[str, dict[str, Any], str | None], tuple[int, dict[str, str], Any]]
+Getter = Callable[[str, Query, str | None], tuple[int, dict[str, str], Any]]
 
 
 def issue_from_json(raw: dict[str, Any]) -> Issue:
@@ -114,7 +124,7 @@ class IssueSnapshot:
 
     # the requests ----------------------------------------------------------------------
     def _all_open(self) -> dict[int, Issue]:
-        query = {"state": "open", "sort": "created", "direction": "asc"}
+        query: Query = {"state": "open", "sort": "created", "direction": "asc"}
         return _issues_of(list(listing(self.get, "/issues", query)))
 
     def _changed(self, cursor: tuple[Any, str | None] | None) -> dict[int, Issue]:
@@ -126,12 +136,14 @@ class IssueSnapshot:
         validator = etag
         page = 1
         while True:
-            query = {"state": "all", "sort": "updated", "direction": "desc"}
-            status, headers, data = self.get(
-                "/issues",
-                {**query, "per_page": PER_PAGE, "page": page},
-                etag if page == 1 else None,
-            )
+            query: Query = {
+                "state": "all",
+                "sort": "updated",
+                "direction": "desc",
+                "per_page": PER_PAGE,
+                "page": page,
+            }
+            status, headers, data = self.get("/issues", query, etag if page == 1 else None)
             if status == 304:
                 break
             if page == 1:
@@ -154,7 +166,7 @@ class IssueSnapshot:
             self.store.cache({self._key(n): asdict(i) for n, i in issues.items()})
 
 
-def listing(get: Getter, path: str, query: dict[str, Any]) -> Iterator[Any]:
+def listing(get: Getter, path: str, query: Query) -> Iterator[Any]:
     """Every entry of a paged listing, in order: one request per ``PER_PAGE`` entries."""
     page = 1
     while True:

@@ -19,6 +19,7 @@ from harness.config.models import GitHubSettings
 from harness.cpu import waiting
 from harness.errors import DeferredError, ForgeError
 from harness.forge.github_budget import RequestBudget
+from harness.forge.github_issues import Query
 from harness.model.retry import RetryPolicy, server_wait
 
 T = TypeVar("T")
@@ -66,7 +67,7 @@ class GitHubRest:
         self,
         verb: str,
         path: str,
-        query: dict[str, Any] | None = None,
+        query: Query | None = None,
         body: Any = None,
         etag: str | None = None,
     ) -> tuple[int, dict[str, str], Any]:
@@ -76,7 +77,7 @@ class GitHubRest:
         requester = self.gh.requester
         headers = {"If-None-Match": etag} if etag else None
         status, answer, text = requester.requestJson(
-            verb, f"{self.api_url}{url}", query, headers, body
+            verb, f"{self.api_url}{url}", dict(query or {}), headers, body
         )
         self.budget.seen(status, answer)
         try:
@@ -87,9 +88,7 @@ class GitHubRest:
             raise requester.createException(status, answer, data if isinstance(data, dict) else {})
         return status, answer, data
 
-    def get(
-        self, path: str, query: dict[str, Any], etag: str | None
-    ) -> tuple[int, dict[str, str], Any]:
+    def get(self, path: str, query: Query, etag: str | None) -> tuple[int, dict[str, str], Any]:
         """A read with the retry policy (what ``IssueSnapshot`` reads through)."""
         return self.call(f"GET {path}", lambda: self.request("GET", path, query, etag=etag))
 

@@ -9,8 +9,11 @@ import json
 import threading
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, TypedDict
 
+from pydantic import Field
+
+from harness.artifacts.base import Artifact
 from harness.errors import ForgeError, GitError
 from harness.forge.base import Comment, Issue, PullRequest, refuse_unmergeable
 from harness.forge.markers import Markers
@@ -22,6 +25,53 @@ if TYPE_CHECKING:  # PyGithub takes a quarter second to import: only forge: gith
 
 PLAN_FILE = "plan.jsonl"
 HANDED = "state"  # beside it: the state the next job starts from (``hand_off``)
+
+
+class PlanEntry(Artifact):
+    """One planned write, a line of ``PLAN_FILE``: its operation and the fields it needs,
+    the others left at their defaults (``issue`` 0: none; a provisional number is negative)."""
+
+    seq: int
+    op: Literal[
+        "ensure_labels",
+        "add_labels",
+        "remove_labels",
+        "set_state",
+        "comment",
+        "open_pr",
+        "pr_body",
+        "close_pr",
+        "merge_pr",
+        "revert",
+        "create_issue",
+    ]
+    issue: int = 0
+    labels: list[str] = Field(default_factory=list)
+    state: str = ""
+    key: str = ""
+    title: str = ""
+    body: str = ""
+    provisional: int = 0
+    pr: int = 0
+    branch: str = ""
+    base: str = ""
+    base_sha: str = ""
+    head_sha: str = ""
+    bundle: str = ""  # the pushed branch's bundle, under the plan's folder
+    expected_head_sha: str = ""
+    local_merge_sha: str = ""  # the merge as planned; GitHub's has another SHA
+    tree: str = ""  # the tree a planned merge or revert lands
+    merge_sha: str = ""
+    revert_sha: str = ""
+    message: str = ""
+
+
+class PrEdits(TypedDict, total=False):
+    """What planned writes changed of a pull request."""
+
+    body: str
+    state: str
+    merge_sha: str
 
 
 class JournalForge:
@@ -39,13 +89,13 @@ class JournalForge:
         self._states: dict[int, str] = {}
         self._comments: dict[tuple[int, str], Comment] = {}
         self._prs: dict[str, PullRequest] = {}  # by branch
-        self._pr_edits: dict[int, dict[str, Any]] = {}
+        self._pr_edits: dict[int, PrEdits] = {}
         self._heads: dict[str, str] = {}  # branch -> head after a planned merge or revert
         self._filed: dict[int, Issue] = {}  # a planned new issue, by its provisional number
         self._seq = 0
         for line in path.read_text(encoding="utf-8").splitlines():
             if line.strip():
-                self._replay(json.loads(line))
+                self._replay(PlanEntry.model_validate_json(line))
 
     @property
     def bot_login(self) -> str:
@@ -62,17 +112,18 @@ class JournalForge:
     def _record(self, op: str, **fields: Any) -> None:
         with self._lock:
             self._seq += 1
-            entry = {"seq": self._seq, "op": op, **fields}
+            line = json.dumps({"seq": self._seq, "op": op, **fields}, sort_keys=True)
+            entry = PlanEntry.model_validate_json(line)  # read as ``factory apply`` reads it
             with (self.plan_dir / PLAN_FILE).open("a", encoding="utf-8") as out:
-                out.write(json.dumps(entry, sort_keys=True) + "\n")
+                out.write(line + "\n")
             self._replay(entry)
 
-    def _replay(self, entry: dict[str, Any]) -> None:
-        op = entry["op"]
-        self._seq = max(self._seq, int(entry["seq"]))
+    def _replay(self, entry: PlanEntry) -> None:
+        op = entry.op
+        self._seq = max(self._seq, entry.seq)
         if op in ("add_labels", "remove_labels"):
-            added, removed = self._labels.setdefault(entry["issue"], (set(), set()))
-            names = set(entry["labels"])
+            added, removed = self._labels.setdefault(entry.issue, (set(), set()))
+            names = set(entry.labels)
             if op == "add_labels":
                 added |= names
                 removed -= names
@@ -80,30 +131,37 @@ class JournalForge:
                 removed |= names
                 added -= names
         elif op == "set_state":
-            self._states[entry["issue"]] = entry["state"]
+            self._states[entry.issue] = entry.state
         elif op == "comment":
-            body = f"{self.markers.tag(entry['issue'], entry['key'])}\n{entry['body']}"
-            comment = Comment(-entry["seq"], self.bot_login, body, "")
-            self._comments[(entry["issue"], entry["key"])] = comment
+            body = f"{self.markers.tag(entry.issue, entry.key)}\n{entry.body}"
+            comment = Comment(-entry.seq, self.bot_login, body, "")
+            self._comments[(entry.issue, entry.key)] = comment
         elif op == "open_pr":
-            fields = {k: entry[k] for k in ("issue", "branch", "base", "head_sha", "title", "body")}
-            self._prs[entry["branch"]] = PullRequest(entry["provisional"], state="open", **fields)
+            self._prs[entry.branch] = PullRequest(
+                entry.provisional,
+                entry.issue,
+                entry.branch,
+                entry.base,
+                entry.head_sha,
+                entry.title,
+                entry.body,
+                state="open",
+            )
         elif op == "pr_body":
-            self._pr_edits.setdefault(entry["pr"], {})["body"] = entry["body"]
+            self._pr_edits.setdefault(entry.pr, {})["body"] = entry.body
         elif op == "close_pr":
-            self._pr_edits.setdefault(entry["pr"], {})["state"] = "closed"
+            self._pr_edits.setdefault(entry.pr, {})["state"] = "closed"
         elif op == "merge_pr":
-            edits = self._pr_edits.setdefault(entry["pr"], {})
+            edits = self._pr_edits.setdefault(entry.pr, {})
             edits["state"] = "merged"
-            edits["merge_sha"] = entry["local_merge_sha"]
-            self._heads[entry["base"]] = entry["local_merge_sha"]
+            edits["merge_sha"] = entry.local_merge_sha
+            self._heads[entry.base] = entry.local_merge_sha
         elif op == "revert":
-            self._heads[entry["branch"]] = entry["revert_sha"]
+            self._heads[entry.branch] = entry.revert_sha
         elif op == "create_issue":
-            number = entry["provisional"]
-            title = entry["title"]
-            body = entry["body"]
-            self._filed[number] = Issue(number, title, body, self.bot_login, "open", (), "", "")
+            number = entry.provisional
+            filed = Issue(number, entry.title, entry.body, self.bot_login, "open", (), "", "")
+            self._filed[number] = filed
 
     # issues ----------------------------------------------------------------------------
     def _overlay(self, issue: Issue) -> Issue:
@@ -167,7 +225,7 @@ class JournalForge:
 
     # pull requests ---------------------------------------------------------------------
     def _edited(self, pr: PullRequest) -> PullRequest:
-        return replace(pr, **self._pr_edits.get(pr.number, {}))  # body, state, merge_sha
+        return replace(pr, **self._pr_edits.get(pr.number, {}))
 
     def find_pr(self, branch: str) -> PullRequest | None:
         pr = self._prs.get(branch) or self.inner.find_pr(branch)

@@ -14,6 +14,7 @@ from harness.artifacts import (
     HealInputs,
     HoldoutRun,
     Probe,
+    RevertedChange,
     Worktree,
 )
 from harness.config.testfiles import test_files
@@ -193,11 +194,17 @@ def _regression(ctx: StepContext, healed: Healed, blame: Blame, said: dict[str, 
     asked = spec.title if spec else forge.get_issue(number).title
     criteria = spec.acceptance_criteria if spec else []
     files = repo.changed_paths(f"{culprit}^1", culprit)
-    shown = {"title": asked, "criteria": criteria, "files": files}
+    diff = repo.diff_text(f"{culprit}^1", culprit, max_bytes=DIFF)
+    change = RevertedChange(
+        issue=number,
+        title=asked,
+        body=spec.body[:BODY] if spec else "",
+        criteria=criteria,
+        files=files,
+        diff=diff,
+    )
     path = "comments/heal_regression.md.j2"
-    body = render(path, chain=chain, limit=limit, stopped=stopped, **shown, **said)
-    change = {**shown, "issue": number, "body": spec.body[:BODY] if spec else ""}
-    change["diff"] = repo.diff_text(f"{culprit}^1", culprit, max_bytes=DIFF)
+    body = render(path, chain=chain, limit=limit, stopped=stopped, change=change, **said)
     body += "\n\n" + change_block(forge.markers, change)
     title, key = f"Regression since {culprit[:12]} (#{number})", f"heal:regression:{culprit}"
     state = Label.NEEDS_HUMAN if stopped else Label.IN_PROGRESS

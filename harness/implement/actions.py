@@ -9,6 +9,7 @@ from harness.artifacts import (
     ChangeInputs,
     Coded,
     Commit,
+    Failed,
     GateReport,
     Implemented,
     IssueSpec,
@@ -393,7 +394,7 @@ def _keep_tested(ctx: StepContext, info: Worktree, commit: Commit | None) -> boo
 
 
 @action("implement.fail")
-def fail(ctx: StepContext, worktree: Worktree | None, commit: Commit | None) -> dict[str, object]:
+def fail(ctx: StepContext, worktree: Worktree | None, commit: Commit | None) -> Failed:
     """Label the issue and explain why, once per run; the branch is kept for inspection."""
     forge = ctx.services.forge
     label = _outcome_label(ctx)
@@ -425,4 +426,4 @@ def fail(ctx: StepContext, worktree: Worktree | None, commit: Commit | None) -> 
     forge.post_comment(ctx.number, f"implement:{label}:{ctx.run_id}", body)
     if worktree and worktree.path:  # the branch is kept; the checkout is not
         manager(ctx).remove(Path(worktree.path))
-    return {"label": label, "reason": failure.error}
+    return Failed(label=label, reason=failure.error)

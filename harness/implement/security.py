@@ -21,6 +21,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from harness.analysers import (
+    ManifestFormat,
     added,
     fingerprinted,
     run_analysers,
@@ -88,7 +89,7 @@ def _setup_call(text: str) -> dict[str, Any]:
     return {str(k.arg): ast.literal_eval(k.value) for k in words if "require" in str(k.arg)}
 
 
-def _ini(text: str) -> dict[str, Any]:
+def _ini(text: str) -> dict[str, dict[str, str]]:
     """An INI file's sections, a dot in a section's name read as ``/``
     (``options/extras_require``: ``at`` splits at dots)."""
     parser = configparser.ConfigParser(interpolation=None, strict=False)
@@ -106,7 +107,7 @@ Blob = Callable[[str], bytes | None]
 
 
 def _declared(
-    line: str, form: dict[str, Any], path: str, blob: Blob, seen: set[str]
+    line: str, form: ManifestFormat, path: str, blob: Blob, seen: set[str]
 ) -> dict[str, str]:
     """The packages one line of ``path`` declares (those of the file it includes, read once),
     with their versions; a ``#`` at its start or after a space begins a comment."""
@@ -117,11 +118,11 @@ def _declared(
         target = posixpath.normpath(posixpath.join(posixpath.dirname(path), named))
         if target.startswith(("../", "/")):
             raise ValueError(named)  # outside the tree
-        return {} if target in seen else packages(blob, target, {}, seen)
-    line = re.sub(form.get("strip", "^$"), "", line)
-    if "pattern" in form:
-        match = re.search(form["pattern"], line)
-        if match is None and re.search(form.get("declares", "(?!)"), line):
+        return {} if target in seen else packages(blob, target, ManifestFormat(), seen)
+    line = re.sub(form.strip, "", line)
+    if form.pattern:
+        match = re.search(form.pattern, line)
+        if match is None and re.search(form.declares, line):
             raise ValueError(line)  # a declaration the pattern cannot read
         return {match["name"]: match["version"] or ""} if match else {}
     try:
@@ -131,7 +132,7 @@ def _declared(
     return {canonicalize_name(found.name): str(found.url or found.specifier)}
 
 
-def packages(blob: Blob, path: str, form: dict[str, Any], seen: set[str]) -> dict[str, str]:
+def packages(blob: Blob, path: str, form: ManifestFormat, seen: set[str]) -> dict[str, str]:
     """The packages (lowercase name -> version or specifier) the manifest ``path`` declares,
     read as ``form`` (an entry of ``manifests`` in ``workflows/analysers.yaml``) says, with
     those of the files it includes (``-r``, ``-c``, a dependency list a build backend reads:
@@ -139,16 +140,16 @@ def packages(blob: Blob, path: str, form: dict[str, Any], seen: set[str]) -> dic
     cannot be read."""
     seen.add(path)
     text = (blob(path) or b"").decode()
-    readers: dict[str, Any] = {
+    readers: dict[str, Callable[[str], Any]] = {
         "json": json.loads,
         "toml": tomllib.loads,
         "yaml": yaml.safe_load,
         "ini": _ini,
         "python": _setup_call,
     }
-    parsed = readers.get(form.get("read", ""), str)(text) if text else {}  # not there: nothing
+    parsed = readers.get(form.read, str)(text) if text else {}  # not there: nothing
     found: dict[str, str] = {}
-    for item in (x for at in form.get("at", [""]) for x in values(parsed, at)):
+    for item in (x for at in form.at for x in values(parsed, at)):
         if isinstance(item, dict):  # a locked package, or name -> version (or a table)
             pairs = [(item["name"], item)] if "name" in item else item.items()
             found |= {
@@ -160,9 +161,9 @@ def packages(blob: Blob, path: str, form: dict[str, Any], seen: set[str]) -> dic
             }
         for line in item.replace("\\\n", " ").splitlines() if isinstance(item, str) else []:
             found |= _declared(line, form, path, blob, seen)  # a backslash continues a line
-    for named in (x for at in form.get("lists", []) for x in values(parsed, at)):
+    for named in (x for at in form.lists for x in values(parsed, at)):
         found |= _declared(f"-r {named}", form, path, blob, seen)  # its dynamic dependencies
-    return {n.lower(): v for n, v in found.items() if n.lower() not in form.get("ignore", [])}
+    return {n.lower(): v for n, v in found.items() if n.lower() not in form.ignore}
 
 
 def setup_lists(blob: Blob, setup: str | None) -> set[str]:
@@ -197,16 +198,17 @@ def dependency_changes(
     in a form the diff cannot read."""
     found: dict[str, list[str]] = {"added": [], "removed": [], "upgraded": [], "unreadable": []}
     declared_in: dict[str, str] = {}
-    forms = shipped_data()["manifests"]
-    globs = [g for form in forms if form.get("includes") for g in form["files"]]
+    forms = shipped_data().manifests
+    globs = [g for form in forms if form.includes for g in form.files]
     blobs = [functools.partial(repo.read_blob, ref) for ref in (base, head)]
     lists = {p for blob in blobs for p in setup_lists(blob, setup)}
     read = set(lists)
     including = {p for p in [*repo.tree(base), *paths] if matching(p, globs)}  # head's too
     for path in {*paths, *including, *lists}:
         # a manifest by its format; a file set-up passes to pip as a requirements file
-        form: dict[str, Any] | None = next(
-            (f for f in forms if matching(path, f["files"])), {} if path in lists else None
+        form = next(
+            (f for f in forms if matching(path, f.files)),
+            ManifestFormat() if path in lists else None,
         )
         if form is None:
             continue

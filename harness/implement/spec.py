@@ -8,7 +8,7 @@ import json
 
 from pydantic import ValidationError
 
-from harness.artifacts import Assignment, IssueSpec
+from harness.artifacts import Assignment, IssueSpec, RevertedChange
 from harness.forge.base import Forge, Issue
 from harness.forge.markers import Markers
 from harness.store.db import Store
@@ -58,19 +58,18 @@ def forge_spec(forge: Forge, issue: int) -> Assignment | None:
         return None
 
 
-def change_block(markers: Markers, change: dict[str, object]) -> str:
+def change_block(markers: Markers, change: RevertedChange) -> str:
     """A regression issue's signed block of the change heal reverted (its issue's number,
     title, body and criteria as triage signed them, the merge's diff): read back, exactly, by
     whoever implements the issue, and never by the pre-screen (a signed block is left out of
     the text it screens: the diff is code, markup and all)."""
-    data = json.dumps(change, sort_keys=True).encode()
+    data = change.model_dump_json().encode()
     return markers.block("change", 0, base64.b64encode(data).decode())
 
 
-def reverted_change(forge: Forge, issue: Issue) -> dict[str, object] | None:
+def reverted_change(forge: Forge, issue: Issue) -> RevertedChange | None:
     """The change a regression issue of the factory's own brings back (``change_block``);
     None for any other issue, or a block anyone else wrote."""
     own = forge.is_own(issue.author)
     payload = forge.markers.read_block("change", 0, issue.body) if own else None
-    found = json.loads(base64.b64decode(payload)) if payload else None
-    return found if isinstance(found, dict) else None
+    return RevertedChange.model_validate_json(base64.b64decode(payload)) if payload else None

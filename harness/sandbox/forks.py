@@ -1,7 +1,7 @@
-"""Run in a sandbox by ``warm.py``, never imported: one interpreter that imported the Python
-tools of ``argv[1]`` (JSON requests) and ran each once, then forks once per request read from
-stdin (JSON ``{cwd, mark}`` and ``{module, args}`` or ``{shell}``). The answer: the output, the
-mark, the tail of stderr, the mark. What a request left running is killed before the answer."""
+"""Run in a sandbox by ``warm.py`` (which imports it for ``Ask`` alone): one interpreter that
+imported the Python tools of ``argv[1]`` (JSON requests) and ran each once, then forks once
+per request read from stdin (an ``Ask`` as JSON). The answer: the output, the mark, the tail
+of stderr, the mark. What a request left running is killed before the answer."""
 
 import contextlib
 import gc
@@ -12,15 +12,27 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import TypedDict
 
 ERR = Path("/tmp/err")
 
 
-def run(ask: dict[str, object]) -> int:
+class Ask(TypedDict, total=False):
+    """A request: ``python -m module args``, or ``sh -c shell``; from a folder of its own
+    (``cwd``), answered between two ``mark``s (a warm-up's has neither)."""
+
+    module: str
+    args: list[str]
+    shell: str
+    cwd: str
+    mark: str
+
+
+def run(ask: Ask) -> int:
     """``python -m module args`` in this process (or ``sh -c shell`` in its place)."""
     if "shell" in ask:
-        os.execv("/bin/sh", ["/bin/sh", "-c", str(ask["shell"])])  # noqa: S606
-    sys.argv = [str(ask["module"]), *map(str, ask["args"])]  # type: ignore[call-overload]
+        os.execv("/bin/sh", ["/bin/sh", "-c", ask["shell"]])  # noqa: S606
+    sys.argv = [ask["module"], *ask["args"]]
     try:
         runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
     except SystemExit as stop:

@@ -20,12 +20,12 @@ import threading
 import time
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
 
 from harness.config.settings import Settings
 from harness.cpu import waiting
 from harness.sandbox import holding
 from harness.sandbox.bwrap import Sandbox, interpreter
+from harness.sandbox.forks import Ask
 from harness.sandbox.limits import Cgroup, Limits
 from harness.sandbox.policy import TREE, worktree_sandbox
 
@@ -33,7 +33,7 @@ PREFIX = "factory-analysers-"  # then the process id, "-" and mkdtemp's letters
 
 
 class Warm:
-    def __init__(self, settings: Settings, limits: Limits, warm_up: list[dict[str, Any]]):
+    def __init__(self, settings: Settings, limits: Limits, warm_up: list[Ask]):
         self.settings = settings
         self.limits = limits
         self.warm_up = warm_up
@@ -87,7 +87,7 @@ class Warm:
         self.proc = made.result()
         return self.proc
 
-    def run(self, folder: Path, ask: dict[str, Any]) -> tuple[str, str]:
+    def run(self, folder: Path, ask: Ask) -> tuple[str, str]:
         """(standard output, the tail of standard error or why there is none) of the request
         ``ask`` (``forks.py``) in ``folder``, a folder of ``self.folder``."""
         holding.walk(folder, hand_over=holding.as_root())

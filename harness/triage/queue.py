@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TypedDict
 
 from harness.artifacts import Children, IssueInputs, IssueSpec, Queue, Ran
 from harness.engine.actions import action
@@ -15,6 +15,27 @@ from harness.model.batch import BatchCollector
 from harness.triage.actions import state_labels
 
 TRIAGED = frozenset(STATE_LABELS) - {Label.DEFERRED}  # a deferral is judged again later
+
+
+class TriageRow(TypedDict, total=False):
+    """One issue's triage run, as ``factory triage --json`` and a cycle's ``triage`` rows
+    show it (a run that could not start: ``issue``, ``status`` and ``reason`` alone)."""
+
+    issue: int
+    run_id: str
+    status: str  # as the run ended, or deferred: stopped until the daily limit lets it through
+    decision: str | None
+    labels: list[str]
+    rule: str | None
+    reason: str | None
+    source: str | None
+
+
+class Deferred(TypedDict):
+    """The open issues the daily author limit defers, and when it lets them through."""
+
+    count: int
+    until: str  # the next UTC midnight
 
 
 def untriaged(services: Services) -> list[Issue]:
@@ -69,7 +90,7 @@ def _deferred_today(services: Services, number: int) -> bool:
     return any((r.finished_at or "") >= since and r.governance == rules for r in runs)
 
 
-def deferred_waiting(services: Services) -> dict[str, object] | None:
+def deferred_waiting(services: Services) -> Deferred | None:
     """The open issues the daily author limit defers (``count``), and when it lets them
     through (``until``: the next UTC midnight); None when none waits."""
     count = sum(Label.DEFERRED in i.labels for i in services.forge.list_issues("open"))
@@ -77,12 +98,12 @@ def deferred_waiting(services: Services) -> dict[str, object] | None:
     return {"count": count, "until": until} if count else None
 
 
-def summarise(outcome: RunOutcome) -> dict[str, object]:
+def summarise(outcome: RunOutcome) -> TriageRow:
     applied = outcome.artifact(IssueSpec)
     deferred = outcome.status == "stopped" and outcome.not_before is not None
     status = "deferred" if deferred else outcome.status
     return {
-        "issue": outcome.issue,
+        "issue": outcome.issue or 0,
         "run_id": outcome.run_id,
         "status": status,
         "decision": applied.decision if applied else None,
@@ -93,7 +114,7 @@ def summarise(outcome: RunOutcome) -> dict[str, object]:
     }
 
 
-def triage_batched(services: Services, queue: list[Issue], wait_s: float) -> list[dict[str, Any]]:
+def triage_batched(services: Services, queue: list[Issue], wait_s: float) -> list[TriageRow]:
     """Two passes around ONE message batch: queue every judge request, send, then apply."""
     collector = BatchCollector(services.model)
     inner, services.model = services.model, collector
@@ -116,7 +137,7 @@ def triage_batched(services: Services, queue: list[Issue], wait_s: float) -> lis
 
 def triage_all(
     services: Services, only: int | None = None, batch: bool = False, batch_wait_s: float = 3600
-) -> list[dict[str, Any]]:
+) -> list[TriageRow]:
     """Triage every untriaged open issue (at most ``max_issues_per_run``), one run per issue:
     the ``inbox`` workflow, which takes up the triage runs left unfinished too.
 
@@ -136,7 +157,7 @@ def triage_all(
         services.forge.settle()
 
 
-def triage_rows(services: Services, run_id: str) -> list[dict[str, Any]]:
+def triage_rows(services: Services, run_id: str) -> list[TriageRow]:
     """What the triage runs run ``run_id``'s ``workflow:`` steps ran came to, in order."""
     store = services.store
     return [
@@ -146,7 +167,7 @@ def triage_rows(services: Services, run_id: str) -> list[dict[str, Any]]:
     ]
 
 
-def triage_row(ran: Ran, outcome: RunOutcome | None) -> dict[str, object]:
+def triage_row(ran: Ran, outcome: RunOutcome | None) -> TriageRow:
     """One triage run's row; one that could not start says why."""
-    shown: dict[str, object] = {"issue": ran.issue, "status": ran.status, "reason": ran.reason}
+    shown: TriageRow = {"issue": ran.issue or 0, "status": ran.status, "reason": ran.reason}
     return summarise(outcome) if outcome is not None else shown

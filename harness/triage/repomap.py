@@ -57,8 +57,8 @@ def map_rules() -> tuple[MapRules, str]:
     """The shipped rules and the digest of their text (a map made by other rules differs):
     shipped data, read once per process."""
     text = (workflows_dir() / RULES_FILE).read_text(encoding="utf-8")
-    data: dict[str, Any] = yaml.load(text, yaml.CSafeLoader)
-    return MapRules.model_validate(data), hashlib.sha256(text.encode()).hexdigest()[:16]
+    rules = MapRules.model_validate(yaml.load(text, yaml.CSafeLoader))
+    return rules, hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def repository_map(repo: GitRepo, commit: str, rules: MapRules) -> str:

@@ -13,6 +13,7 @@ from harness.artifacts import (
     ANY_RUN,
     Baseline,
     CheckResult,
+    Failed,
     Health,
     HoldoutRun,
     KeptVerdict,
@@ -380,7 +381,7 @@ def _refuse(ctx: StepContext, route_name: str, pr: int, body: str) -> None:
 
 
 @action("validate.fail")
-def fail(ctx: StepContext) -> dict[str, object]:
+def fail(ctx: StepContext) -> Failed:
     failure = ctx.last_failure()
     forge = ctx.services.forge
     set_state(forge, ctx.number, Label.NEEDS_HUMAN)
@@ -391,4 +392,4 @@ def fail(ctx: StepContext) -> dict[str, object]:
             "comments/validate_failed.md.j2", failure=failure, run_id=ctx.run_id
         ),
     )
-    return {"label": Label.NEEDS_HUMAN, "reason": failure.error}
+    return Failed(label=Label.NEEDS_HUMAN, reason=failure.error)

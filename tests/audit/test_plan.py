@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.forge.apply import apply_plan
+from harness.errors import ConfigError
+from harness.forge.apply import apply_plan, read_plan
 from harness.forge.base import Label
 from harness.forge.journal import JournalForge
 from harness.git.repo import GitRepo
@@ -48,3 +49,24 @@ def test_every_command_that_writes_takes_plan_mode(
     repo = make_factory_repo(tmp_path / "repo")
     res = run_cli(capsys, "--repo", str(repo), "--plan", str(tmp_path / "p"), *command)
     assert res.code == 2 and "--plan: plan mode is for forge: github" in res.err, res.err
+
+
+@pytest.mark.parametrize(
+    ("line", "said"),
+    [
+        ('{"seq": 1, "op": "add_labels", "issue": 1, "labels": ["x"]', "line 2: not JSON"),
+        ('{"seq": 1, "op": "drop_table"}', "line 2: not a plan entry"),
+        ('{"seq": 1, "op": "add_labels", "issue": "one"}', "line 2: not a plan entry"),
+        ('{"seq": 1, "op": "comment", "issue": 1, "who": "me"}', "line 2: not a plan entry"),
+    ],
+)
+def test_a_plan_line_that_is_no_entry_is_refused_before_anything_is_applied(
+    tmp_path: Path, line: str, said: str
+) -> None:
+    """Every line is read as a ``PlanEntry`` before the first is applied: bad JSON, an
+    operation the applier does not know, a field of the wrong type or one no entry has."""
+    (tmp_path / "plan.jsonl").write_text(f'{{"seq": 1, "op": "ensure_labels"}}\n{line}\n')
+    with pytest.raises(ConfigError, match=said):
+        read_plan(tmp_path)
+    (tmp_path / "plan.jsonl").write_text('{"seq": 1, "op": "ensure_labels"}\n\n')
+    assert [e.op for e in read_plan(tmp_path)] == ["ensure_labels"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.analysers import Analyser, added, run_analysers, workspace
+from harness.analysers import Analyser, added, run_analysers, shipped_data, workspace
 from harness.artifacts import CheckResult, GateResult, PrCandidate, Routing
 from harness.config.models import Rules, Security
 from harness.config.settings import load_settings
@@ -125,7 +125,7 @@ def test_a_whole_tree_and_a_projects_own_command(tmp_path: Path) -> None:
         '"path": "./pkg/a.py", "line": 4, "message": "m"}]}\'',
     )
     broken = Analyser(name="broken", command="echo not json; echo oops >&2")
-    bandit = Analyser.model_validate(next(a for a in _shipped() if a["name"] == "bandit"))
+    bandit = next(a for a in shipped_data().analysers if a.name == "bandit")
     with workspace(settings) as where:
         (where.path / "pkg").mkdir(parents=True)
         (where.path / "pkg" / "a.py").write_text(VIEWS)
@@ -144,12 +144,6 @@ def test_a_whole_tree_and_a_projects_own_command(tmp_path: Path) -> None:
         "def uptime():",
     )
     assert added(found.findings, found.findings) == []
-
-
-def _shipped() -> list[dict[str, object]]:
-    from harness.analysers import shipped_data
-
-    return list(shipped_data()["analysers"])
 
 
 @pytest.mark.sandbox

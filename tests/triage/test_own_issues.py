@@ -147,9 +147,7 @@ def test_a_persons_retry_of_a_held_regression_issue_reaches_triage(tmp_path: Pat
         chain=4,
         limit=3,
         stopped=True,
-        title="Add a note",
-        criteria=["A note is kept."],
-        files=["app.py"],
+        change={"title": "Add a note", "criteria": ["A note is kept."], "files": ["app.py"]},
         **evidence,
     )
     filed = file_once(
