@@ -48,7 +48,8 @@ def read_plan(plan_dir: Path) -> list[PlanEntry]:
         except json.JSONDecodeError as exc:
             raise ConfigError(str(path), f"line {number}", f"not JSON: {exc.msg}") from exc
         except ValidationError as exc:
-            raise ConfigError(str(path), f"line {number}", "not a plan entry") from exc
+            why = exc.errors()[0]["msg"]
+            raise ConfigError(str(path), f"line {number}", f"not a plan entry: {why}") from exc
     return entries
 
 

@@ -9,9 +9,9 @@ import json
 import threading
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from harness.artifacts.base import Artifact
 from harness.errors import ForgeError, GitError
@@ -19,6 +19,7 @@ from harness.forge.base import Comment, Issue, PullRequest, refuse_unmergeable
 from harness.forge.markers import Markers
 from harness.git.bundle import write_bundle
 from harness.git.repo import GitRepo
+from harness.paths import shipped_yaml
 
 if TYPE_CHECKING:  # PyGithub takes a quarter second to import: only forge: github needs it
     from harness.forge.github import GitHubForge
@@ -32,19 +33,7 @@ class PlanEntry(Artifact):
     the others left at their defaults (``issue`` 0: none; a provisional number is negative)."""
 
     seq: int
-    op: Literal[
-        "ensure_labels",
-        "add_labels",
-        "remove_labels",
-        "set_state",
-        "comment",
-        "open_pr",
-        "pr_body",
-        "close_pr",
-        "merge_pr",
-        "revert",
-        "create_issue",
-    ]
+    op: str  # one of ``workflows/forge/plan.yaml``'s, with every field it is written with
     issue: int = 0
     labels: list[str] = Field(default_factory=list)
     state: str = ""
@@ -64,6 +53,15 @@ class PlanEntry(Artifact):
     merge_sha: str = ""
     revert_sha: str = ""
     message: str = ""
+
+    @model_validator(mode="after")
+    def _written_whole(self) -> PlanEntry:
+        needs = shipped_yaml("forge", "plan.yaml").get(self.op)
+        if needs is None:
+            raise ValueError(f"no operation {self.op!r}")
+        if missing := set(needs) - self.model_fields_set:
+            raise ValueError(f"{self.op} without {', '.join(sorted(missing))}")
+        return self
 
 
 class PrEdits(TypedDict, total=False):

@@ -55,16 +55,23 @@ def test_every_command_that_writes_takes_plan_mode(
     ("line", "said"),
     [
         ('{"seq": 1, "op": "add_labels", "issue": 1, "labels": ["x"]', "line 2: not JSON"),
-        ('{"seq": 1, "op": "drop_table"}', "line 2: not a plan entry"),
+        (
+            '{"seq": 1, "op": "drop_table"}',
+            "line 2: not a plan entry: .* no operation 'drop_table'",
+        ),
         ('{"seq": 1, "op": "add_labels", "issue": "one"}', "line 2: not a plan entry"),
         ('{"seq": 1, "op": "comment", "issue": 1, "who": "me"}', "line 2: not a plan entry"),
+        # a write without a field it is written with: never applied with a default in its place
+        ('{"seq": 1, "op": "comment", "issue": 1, "body": "hi"}', "comment without key"),
+        ('{"seq": 1, "op": "merge_pr", "pr": 1, "issue": 1}', "merge_pr without base, base_sha"),
     ],
 )
 def test_a_plan_line_that_is_no_entry_is_refused_before_anything_is_applied(
     tmp_path: Path, line: str, said: str
 ) -> None:
     """Every line is read as a ``PlanEntry`` before the first is applied: bad JSON, an
-    operation the applier does not know, a field of the wrong type or one no entry has."""
+    operation the applier does not know, a field of the wrong type or one no entry has, an
+    operation without a field it is written with."""
     (tmp_path / "plan.jsonl").write_text(f'{{"seq": 1, "op": "ensure_labels"}}\n{line}\n')
     with pytest.raises(ConfigError, match=said):
         read_plan(tmp_path)
