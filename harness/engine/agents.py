@@ -10,7 +10,7 @@ from threading import Thread
 
 from pydantic import ValidationError
 
-from harness.artifacts import OUTPUT_TOOLS, SetupRun, Tested, Worktree
+from harness.artifacts import OUTPUT_TOOLS, Artifact, SetupRun, Tested, Worktree
 from harness.engine.budget import BudgetGuard
 from harness.engine.context import SETUP_STEP, TESTED_STEP, StepContext
 from harness.engine.definition import role_definition  # overrides, checked
@@ -119,9 +119,9 @@ def _cut_short(ctx: StepContext, worktree: Worktree) -> dict[str, object] | None
     return {"files": [c.path for c in changes], "diff": patch} if changes else None
 
 
-def run_agent_step(ctx: StepContext) -> tuple[dict[str, object], str | None]:
+def run_agent_step(ctx: StepContext) -> Produced[Artifact]:
     """The agent's turns; its output tool's input as the step's outputs (with its turns and
-    transcript), and the type it is recorded as when the tool has one (``OUTPUT_TOOLS``)."""
+    transcript): the record of the tool's type when it has one (``OUTPUT_TOOLS``)."""
     step = ctx.step
     services = ctx.services
     assert step.agent is not None and step.prompt is not None and step.output is not None
@@ -158,6 +158,4 @@ def run_agent_step(ctx: StepContext) -> tuple[dict[str, object], str | None]:
         record = kind.model_validate(result.output) if kind is not None else None
     except ValidationError:
         record = None
-    if record is None:
-        return {**result.output, **extra}, None
-    return Produced(record, extra).outputs(), type(record).__name__
+    return Produced(record, extra if record else {**result.output, **extra})

@@ -33,6 +33,7 @@ from harness.engine.killswitch import KILL_SWITCH as KILL_SWITCH
 from harness.engine.killswitch import check_kill_switch as check_kill_switch
 from harness.engine.killswitch import kill_switch_state as kill_switch_state
 from harness.engine.loader import load_workflow
+from harness.engine.records import Produced
 from harness.engine.workflow import Retry, Step, Workflow
 from harness.errors import (
     BudgetExceeded,
@@ -71,13 +72,13 @@ class RunOutcome:
     status: str  # succeeded | failed | stopped
     reason: str | None
     not_before: float | None
-    kept: Mapping[str, dict[str, object]]
+    kept: Mapping[str, StepRecord]
 
     def artifact(self, kind: type[A]) -> A | None:
         """The newest ``kind`` the run's succeeded steps recorded (None: none, or another shape)."""
         found = self.kept.get(kind.__name__)
         try:
-            return kind.from_outputs(found) if found is not None else None
+            return kind.from_outputs(found.outputs) if found is not None else None
         except ValidationError:
             return None
 
@@ -183,24 +184,18 @@ class Engine:
             driven.discard(run.id)
 
     @staticmethod
-    def _history(
-        steps: list[StepRecord],
-    ) -> tuple[dict[str, dict[str, object]], dict[str, dict[str, object]]]:
-        """The outputs of the steps that succeeded (or were skipped), and the newest failure
-        of each step that failed, from the run's step records in order."""
-        outputs: dict[str, dict[str, object]] = {}
-        failures: dict[str, dict[str, object]] = {}
+    def _history(steps: list[StepRecord]) -> tuple[dict[str, StepRecord], dict[str, StepRecord]]:
+        """The steps that succeeded (or were skipped), and the newest failure of each step
+        that failed, from the run's step records in order."""
+        done: dict[str, StepRecord] = {}
+        failures: dict[str, StepRecord] = {}
         for rec in steps:
             if rec.status in ("succeeded", "skipped"):
-                outputs[rec.step_id] = rec.outputs or {}
+                done[rec.step_id] = rec
             elif rec.status == "failed":  # newest last: a step failing again moves to the end
                 failures.pop(rec.step_id, None)
-                failures[rec.step_id] = {
-                    **(rec.outputs or {}),
-                    "error": rec.error,
-                    "kind": rec.error_kind or ErrorKind.INTERNAL.value,
-                }
-        return outputs, failures
+                failures[rec.step_id] = rec
+        return done, failures
 
     def _next_index(self, workflow: Workflow, steps: list[StepRecord]) -> int | None:
         """Where to go on: derived from the step records alone, so a kill anywhere resumes right."""
@@ -245,7 +240,7 @@ class Engine:
             # the step records decide where to go on; each step's record is read once (a
             # step that ran since is finished: only the engine of the run's lease writes it)
             steps += store.steps(run_id, after=steps[-1].seq if steps else 0)
-            outputs, failures = self._history(steps)
+            done, failures = self._history(steps)
             ctx = StepContext(
                 self.services,
                 run_id,
@@ -253,7 +248,7 @@ class Engine:
                 workflow.steps[0],  # the step about to run, or the failure action's
                 issue,
                 inputs,
-                outputs,
+                done,
                 failures,
                 self.lease,
             )
@@ -263,7 +258,9 @@ class Engine:
                 reason = self._failure_reason(workflow, last)
                 if last.status != "failed" and last.step_id != ON_FAILURE:  # a loop ran out
                     failures.pop(last.step_id, None)
-                    failures[last.step_id] = {"error": reason, "kind": ErrorKind.REFUSED.value}
+                    failures[last.step_id] = replace(
+                        last, outputs={}, error=reason, error_kind=ErrorKind.REFUSED.value
+                    )
                 return self._fail(workflow, ctx, reason)
             if index >= len(workflow.steps):
                 store.set_run_status(run_id, "succeeded", event={})
@@ -288,11 +285,11 @@ class Engine:
             ctx.timings = {"model_s": 0.0, "subprocess_s": 0.0}
             seq = store.start_step(run_id, ON_FAILURE, {"reason": reason})
             try:
-                result, artifact = call(workflow.on_failure, ctx)
+                made = call(workflow.on_failure, ctx)
             except FactoryError as exc:
-                self._finish(seq, "failed", {}, ctx, str(exc), kind=exc.kind)
+                self._finish(seq, "failed", Produced(None), ctx, str(exc), kind=exc.kind)
             else:
-                self._finish(seq, "succeeded", result, ctx, artifact=artifact)
+                self._finish(seq, "succeeded", made, ctx)
         store.set_run_status(run_id, "failed", reason=reason, event={"reason": reason})
         return recorded(store, run_id)
 
@@ -329,30 +326,27 @@ class Engine:
         seq = store.start_step(ctx.run_id, step.id, step.model_dump(exclude_defaults=True))
         started = time.monotonic()
         try:
-            outputs, artifact = self._execute(ctx)
+            made = self._execute(ctx)
         except (StoppedError, DeferredError) as exc:
-            self._finish(seq, "interrupted", {}, ctx, str(exc), kind=exc.kind)
+            self._finish(seq, "interrupted", Produced(None), ctx, str(exc), kind=exc.kind)
             later = exc.not_before if isinstance(exc, DeferredError) else None
             return self._stop(ctx, str(exc), later)
         except (BudgetExceeded, QuotaError, GitIntegrityError) as exc:  # fatal: no retry
             # (after a GitIntegrityError the failure action may label and comment, but every
             # git command it tries is refused: the guard stays tripped)
             fatal = type(exc).__name__
-            self._finish(seq, "failed", {"fatal": fatal}, ctx, str(exc), kind=exc.kind)
+            self._finish(seq, "failed", Produced(None, {"fatal": fatal}), ctx, str(exc), exc.kind)
             # the failures as the records now say (``_history``): this step's the newest
             _, failures = self._history(self.services.store.steps(ctx.run_id))
             return self._fail(workflow, replace(ctx, failures=failures), str(exc))
         except FactoryError as exc:
-            evidence, typed = evidence_of(exc)
             event = {"step": step.id, "error": str(exc), "kind": exc.kind.value}
-            self._finish(
-                seq, "failed", evidence, ctx, str(exc), kind=exc.kind, artifact=typed, event=event
-            )
+            self._finish(seq, "failed", evidence_of(exc), ctx, str(exc), exc.kind, event)
             fault_point(f"{ctx.workflow}.{step.id}.failed")
             return None
         elapsed = time.monotonic() - started
         done = {"step": step.id, "duration_s": round(elapsed, 4)}
-        self._finish(seq, "succeeded", outputs, ctx, artifact=artifact, event=done)
+        self._finish(seq, "succeeded", made, ctx, event=done)
         fault_point(f"{ctx.workflow}.{step.id}.done")
         return None
 
@@ -360,36 +354,34 @@ class Engine:
         self,
         seq: int,
         status: str,
-        outputs: dict[str, object],
+        made: Produced[Artifact],
         ctx: StepContext,
         error: str | None = None,
         kind: ErrorKind | None = None,
-        artifact: str | None = None,
         event: Mapping[str, object] | None = None,
     ) -> None:
         self.services.store.finish_step(
             seq,
             status,
-            outputs,
+            made.outputs(),
             error=error,
             model_s=ctx.timings["model_s"],
             subprocess_s=ctx.timings["subprocess_s"],  # sandboxed commands; git is the engine's
-            artifact=artifact,
+            artifact=made.kind,
             error_kind=kind.value if kind is not None else None,
             event=event,
         )
 
-    def _execute(self, ctx: StepContext) -> tuple[dict[str, object], str | None]:
-        """The step's outputs, and the type of artifact they hold (if any)."""
+    def _execute(self, ctx: StepContext) -> Produced[Artifact]:
+        """What the step made."""
         step = ctx.step
         if step.action is not None:
             return call(step.action, ctx)
         if step.agent is not None:
             return run_agent_step(ctx)
         if step.workflow is not None:
-            made = self._children(ctx)
-            return made.model_dump(mode="json"), type(made).__name__
-        return run_command_step(ctx), None
+            return Produced(self._children(ctx))
+        return run_command_step(ctx)
 
     # -- workflows above workflows ------------------------------------------------
     def _children(self, ctx: StepContext) -> Artifact:
@@ -409,7 +401,7 @@ class Engine:
             return engine._child(ctx, issue, inputs, earlier.get(issue))
 
         if step.each is None and not step.finish:
-            given = ctx.outputs.get(step.inputs) if step.inputs else None
+            given = ctx.done[step.inputs].outputs if step.inputs in ctx.done else None
             number = (given or {}).get("number")  # a workflow about an issue: that issue's
             ran = child(number if isinstance(number, int) else None, given, self)
             if ran.status == "stopped":
@@ -502,9 +494,9 @@ class Engine:
         return len(runs)
 
 
-def kept(steps: list[StepRecord]) -> dict[str, dict[str, object]]:
-    """Type name -> the newest record of that type the run's succeeded steps kept."""
-    return {s.artifact: s.outputs for s in steps if s.artifact and s.status == "succeeded"}
+def kept(steps: list[StepRecord]) -> dict[str, StepRecord]:
+    """Type name -> the newest succeeded step that kept a record of that type."""
+    return {s.artifact: s for s in steps if s.artifact and s.status == "succeeded"}
 
 
 def recorded(store: Store, run_id: str) -> RunOutcome:
@@ -522,9 +514,9 @@ def _given(inputs: Mapping[str, object]) -> dict[str, object]:
     return {key: value for key, value in inputs.items() if value}
 
 
-def evidence_of(exc: FactoryError) -> tuple[dict[str, object], str | None]:
-    """A failed step's evidence as persisted, and its type when it is an artifact."""
+def evidence_of(exc: FactoryError) -> Produced[Artifact]:
+    """A failed step's evidence: an artifact, or outputs of its own."""
     found = exc.outputs if isinstance(exc, StepFailed) else None
     if isinstance(found, Artifact):
-        return found.model_dump(mode="json"), type(found).__name__
-    return (dict(found) if isinstance(found, dict) else {}), None
+        return Produced(found)
+    return Produced(None, dict(found) if isinstance(found, dict) else {})
