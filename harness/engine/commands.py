@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +10,7 @@ from harness.artifacts import Artifact
 from harness.engine.context import StepContext
 from harness.engine.records import Produced
 from harness.errors import FactoryError, StepFailed
+from harness.model.blocks import Handler
 
 
 def _sandbox(ctx: StepContext, worktree: Path) -> Any:
@@ -42,9 +43,7 @@ def run_command_step(ctx: StepContext) -> Produced[Artifact]:
     return Produced(None, outputs)
 
 
-def command_tool_handlers(
-    ctx: StepContext, worktree: Path
-) -> dict[str, Callable[[dict[str, Any]], str]]:
+def command_tool_handlers(ctx: StepContext, worktree: Path) -> Mapping[str, Handler]:
     from harness.tools.command import CommandTool
 
     return CommandTool(_sandbox(ctx, worktree), ctx.services.settings.config.commands).handlers()
