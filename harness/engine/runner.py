@@ -52,7 +52,7 @@ from harness.git import integrity
 from harness.git.integrity import GitIntegrityError
 from harness.git.worktrees import WorktreeManager
 from harness.store.outcomes import shown
-from harness.store.records import Run, StepRecord
+from harness.store.records import Run, StepEvent, StepRecord
 
 if TYPE_CHECKING:
     from harness.store.db import Store
@@ -141,7 +141,7 @@ class Engine:
         steps = store.steps(run_id)
         if steps and steps[-1].status == "running":
             store.finish_step(steps[-1].seq, "interrupted", {}, error=reason)
-        store.set_run_status(run_id, "failed", reason=reason, event={"reason": reason})
+        store.set_run_status(run_id, "failed", reason=reason, event=True)
         ended = recorded(store, run_id)
         made = ended.artifact(Worktree)
         if made is not None:
@@ -179,7 +179,7 @@ class Engine:
         driven = self.services.caches.part(Driven).runs  # a second Ctrl-C ends them
         driven.add(run.id)
         try:
-            return self._drive(workflow, run.id, issue, run.inputs)
+            return self._drive(workflow, run)
         finally:
             driven.discard(run.id)
 
@@ -231,23 +231,21 @@ class Engine:
         ctx = {"rules": self.services.settings.governance.rules.model_dump(mode="json")}
         return int(self.services.templates.render_string(loop.max, **ctx))
 
-    def _drive(
-        self, workflow: Workflow, run_id: str, issue: int | None, inputs: dict[str, object]
-    ) -> RunOutcome:
+    def _drive(self, workflow: Workflow, run: Run) -> RunOutcome:
         store = self.services.store
         steps: list[StepRecord] = []
         while True:
             # the step records decide where to go on; each step's record is read once (a
             # step that ran since is finished: only the engine of the run's lease writes it)
-            steps += store.steps(run_id, after=steps[-1].seq if steps else 0)
+            steps += store.steps(run.id, after=steps[-1].seq if steps else 0)
             done, failures = self._history(steps)
             ctx = StepContext(
                 self.services,
-                run_id,
+                run.id,
                 workflow.name,
                 workflow.steps[0],  # the step about to run, or the failure action's
-                issue,
-                inputs,
+                run.issue,
+                run.inputs,
                 done,
                 failures,
                 self.lease,
@@ -263,8 +261,8 @@ class Engine:
                     )
                 return self._fail(workflow, ctx, reason)
             if index >= len(workflow.steps):
-                store.set_run_status(run_id, "succeeded", event={})
-                return recorded(store, run_id)
+                store.set_run_status(run.id, "succeeded", event=True)
+                return recorded(store, run.id)
             ctx = replace(ctx, step=workflow.steps[index])
             try:
                 check_kill_switch(self.services)
@@ -290,7 +288,7 @@ class Engine:
                 self._finish(seq, "failed", Produced(None), ctx, str(exc), kind=exc.kind)
             else:
                 self._finish(seq, "succeeded", made, ctx)
-        store.set_run_status(run_id, "failed", reason=reason, event={"reason": reason})
+        store.set_run_status(run_id, "failed", reason=reason, event=True)
         return recorded(store, run_id)
 
     def _failure_reason(self, workflow: Workflow, last: StepRecord) -> str:
@@ -308,7 +306,7 @@ class Engine:
     def _stop(self, ctx: StepContext, reason: str, not_before: float | None = None) -> RunOutcome:
         store = self.services.store
         store.set_run_status(
-            ctx.run_id, "stopped", reason=reason, not_before=not_before, event={"reason": reason}
+            ctx.run_id, "stopped", reason=reason, not_before=not_before, event=True
         )
         return recorded(store, ctx.run_id)
 
@@ -340,12 +338,12 @@ class Engine:
             _, failures = self._history(self.services.store.steps(ctx.run_id))
             return self._fail(workflow, replace(ctx, failures=failures), str(exc))
         except FactoryError as exc:
-            event = {"step": step.id, "error": str(exc), "kind": exc.kind.value}
+            event = StepEvent(step=step.id, error=str(exc), kind=exc.kind.value)
             self._finish(seq, "failed", evidence_of(exc), ctx, str(exc), exc.kind, event)
             fault_point(f"{ctx.workflow}.{step.id}.failed")
             return None
         elapsed = time.monotonic() - started
-        done = {"step": step.id, "duration_s": round(elapsed, 4)}
+        done = StepEvent(step=step.id, duration_s=round(elapsed, 4))
         self._finish(seq, "succeeded", made, ctx, event=done)
         fault_point(f"{ctx.workflow}.{step.id}.done")
         return None
@@ -358,7 +356,7 @@ class Engine:
         ctx: StepContext,
         error: str | None = None,
         kind: ErrorKind | None = None,
-        event: Mapping[str, object] | None = None,
+        event: StepEvent | None = None,
     ) -> None:
         self.services.store.finish_step(
             seq,
