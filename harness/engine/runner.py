@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from harness import cpu
-from harness.artifacts import A, Artifact, Children, Inputs, Queue, Ran, Worktree
+from harness.artifacts import A, Artifact, Children, Inputs, IssueInputs, Queue, Ran, Worktree
 from harness.engine.actions import call
 from harness.engine.agents import UNFINISHED, run_agent_step
 from harness.engine.commands import run_command_step
@@ -33,7 +33,7 @@ from harness.engine.killswitch import KILL_SWITCH as KILL_SWITCH
 from harness.engine.killswitch import check_kill_switch as check_kill_switch
 from harness.engine.killswitch import kill_switch_state as kill_switch_state
 from harness.engine.loader import load_workflow
-from harness.engine.records import Produced
+from harness.engine.records import Produced, RunRecords
 from harness.engine.workflow import Retry, Step, Workflow
 from harness.errors import (
     BudgetExceeded,
@@ -93,21 +93,16 @@ class Engine:
         self,
         name: str,
         issue: int | None = None,
-        inputs: Inputs | Mapping[str, object] | None = None,
+        inputs: Inputs | None = None,
         parent: tuple[str, str] | None = None,
         fresh: Callable[[], None] | None = None,
     ) -> RunOutcome:
-        """Run (or resume) workflow ``name`` for ``issue``, given its ``inputs`` (a record, or
-        one's JSON); ``parent``: the run and step of the ``workflow:`` step that runs it;
+        """Run (or resume) workflow ``name`` for ``issue``, given its ``inputs`` record;
+        ``parent``: the run and step of the ``workflow:`` step that runs it;
         ``fresh``: called before a new run starts, never when an open one resumes (it may
         refuse)."""
         workflow = load_workflow(self.services, name)
         check_kill_switch(self.services)
-        given = (
-            inputs.model_dump(mode="json", exclude_none=True)
-            if isinstance(inputs, Inputs)
-            else inputs
-        )
         # a CPU slot among the process's other runs (harness/cpu.py); refuses a config that runs
         # programs; a person's cancel of the issue stops a sandboxed command at once
         with (
@@ -116,14 +111,14 @@ class Engine:
             stopping(partial(self.services.store.get_flag, f"{CANCEL}{issue}")),
         ):
             if not workflow.leased:
-                return self._run(workflow, issue, given, parent, fresh)
+                return self._run(workflow, issue, inputs, parent, fresh)
             if issue is None:
                 raise FactoryError(f"workflow {name} is about an issue: give its number")
             # under the issue's lease from its first step to its end
             with self.services.store.held(issue, LEASE_TTL_S) as (holder, fence):
                 leased = Engine(self.services, Lease(issue, holder, fence))
                 try:
-                    return leased._run(workflow, issue, given, parent, fresh)
+                    return leased._run(workflow, issue, inputs, parent, fresh)
                 finally:
                     if workflow.after is not None:  # whatever became of it
                         step = Step(id="after", action=workflow.after)
@@ -154,11 +149,12 @@ class Engine:
         self,
         workflow: Workflow,
         issue: int | None,
-        given: Mapping[str, object] | None,
+        inputs: Inputs | None,
         parent: tuple[str, str] | None,
         fresh: Callable[[], None] | None,
     ) -> RunOutcome:
         store, name = self.services.store, workflow.name
+        given = inputs.model_dump(mode="json", exclude_none=True) if inputs is not None else None
         run = store.find_open_run(name, issue)
         if run is not None and given is not None and _given(run.inputs) != _given(given):
             self.end(run.id, f"a {name} run with other inputs took its place ({given})")
@@ -395,12 +391,13 @@ class Engine:
         step, name = ctx.step, str(ctx.step.workflow)
         earlier = {run.issue: run for run in self.services.store.children(ctx.run_id, step.id)}
 
-        def child(issue: int | None, inputs: Mapping[str, object] | None, engine: Engine) -> Ran:
+        def child(issue: int | None, inputs: Inputs | None, engine: Engine) -> Ran:
             return engine._child(ctx, issue, inputs, earlier.get(issue))
 
         if step.each is None and not step.finish:
-            given = ctx.done[step.inputs].outputs if step.inputs in ctx.done else None
-            number = (given or {}).get("number")  # a workflow about an issue: that issue's
+            kept = [ctx.done[step.inputs]] if step.inputs in ctx.done else []
+            given = RunRecords(kept).newest(Inputs)
+            number = getattr(given, "number", None)  # a workflow about an issue: that issue's
             ran = child(number if isinstance(number, int) else None, given, self)
             if ran.status == "stopped":
                 raise StoppedError(str(ran.reason))
@@ -415,9 +412,8 @@ class Engine:
         def worker(number: int) -> Ran:
             with cpu.working():  # from its first line: opening its services is work too
                 reopen = self.services.reopen
-                return child(
-                    number, {"number": number}, Engine(reopen() if reopen else self.services)
-                )
+                engine = Engine(reopen() if reopen else self.services)
+                return child(number, IssueInputs(number=number), engine)
 
         runs: list[Ran] = []
         if queue.width > 1:
@@ -426,7 +422,7 @@ class Engine:
         for number in [] if queue.width > 1 else numbers:
             spent = self.services.forge.request_budget_stop(len(runs))
             stop = Ran(workflow=name, issue=number, status="stopped", reason=spent)
-            runs.append(stop if spent else child(number, {"number": number}, self))
+            runs.append(stop if spent else child(number, IssueInputs(number=number), self))
             if runs[-1].status == "stopped":
                 break
         # the live line says where each issue went (``outcome_word``, the one rule), not that
@@ -442,7 +438,7 @@ class Engine:
         self,
         ctx: StepContext,
         issue: int | None,
-        inputs: Mapping[str, object] | None,
+        inputs: Inputs | None,
         run: Run | None,
     ) -> Ran:
         """The child run about ``issue``: read back when it finished before (``run``), else
