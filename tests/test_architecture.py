@@ -640,7 +640,7 @@ LOOSE = re.compile(
 )
 # the loose dicts in the package today: a ratchet, brought down with each one made a record
 # and never up (the aim is 5 per 1,000 lines)
-MOST_LOOSE = 215
+MOST_LOOSE = 214
 
 
 def _loose(node: ast.AST) -> int:

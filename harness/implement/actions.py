@@ -205,7 +205,7 @@ def fix_attempts(ctx: StepContext, prepare: Assignment) -> int:
 def declined(ctx: StepContext, plan: Plan | None, code: Coded | None) -> dict[str, object]:
     """An agent may decline (``outcome: blocked`` with a reason): the request cannot be done
     within the mission and the rules. The run stops and a person decides (needs-human)."""
-    of = str(ctx.step.params.get("step", ""))
+    of = ctx.step.params.get("step", "")
     said = {"plan": plan, "code": code}.get(of)
     if said is None or said.outcome != "blocked":
         return {"blocked": False}
