@@ -253,7 +253,11 @@ class Engine:
                 if last.status != "failed" and last.step_id != ON_FAILURE:  # a loop ran out
                     failures.pop(last.step_id, None)
                     failures[last.step_id] = replace(
-                        last, outputs={}, error=reason, error_kind=ErrorKind.REFUSED.value
+                        last,
+                        status="failed",
+                        outputs={},
+                        error=reason,
+                        error_kind=ErrorKind.REFUSED.value,
                     )
                 return self._fail(workflow, ctx, reason)
             if index >= len(workflow.steps):
