@@ -113,7 +113,7 @@ def select(ctx: StepContext, analyse: Analysed, auditor: Audited | None) -> Foun
     lost = len(said) - len(agent)
     errors += [f"{lost} of the auditor's findings are not where they say"] if lost else []
     # a step that may fail (the auditor) costs its own findings only
-    errors += [f"the {step} failed: {f['error']}" for step, f in ctx.failures.items()]
+    errors += [f"the {step} failed: {f.error}" for step, f in ctx.failures.items()]
     seen, old = len(ordered), len(ordered) - len(new)
     return Found(findings=new[:limit], seen=seen, known=old, errors=errors)
 

@@ -482,10 +482,10 @@ def _keyed_names(tree: ast.Module) -> set[str]:
 
 
 def _engine_map(node: ast.Attribute) -> bool:
-    """``ctx.outputs``, ``ctx.output(...)``, ``ctx.output_if_ran(...)`` (whatever holds the
-    context: ``self.ctx``, ``step_ctx``), or a run outcome's ``outputs``."""
+    """``ctx.done``, ``ctx.outputs``, ``ctx.output(...)``, ``ctx.output_if_ran(...)``
+    (whatever holds the context: ``self.ctx``, ``step_ctx``), or a run outcome's ``outputs``."""
     held = ast.unparse(node.value)
-    if node.attr in ("outputs", "output", "output_if_ran") and held.endswith("ctx"):
+    if node.attr in ("done", "outputs", "output", "output_if_ran") and held.endswith("ctx"):
         return True
     return node.attr == "outputs" and held in ("outcome", "run_outcome")
 
@@ -497,7 +497,7 @@ def step_reads(tree: ast.Module) -> list[int]:
     (``step_id="test"``); a map of a run's steps keyed by their ids (``{s.step_id: s.outputs
     for s in steps}``, ``dict(...)`` of pairs, ``by_id[s.step_id] = s``) and every read of
     such a map (``done.get("commit", {}).get("head")``, ``failed[k]``, ``"test" in
-    failed``); the engine's map of them (``ctx.outputs`` in any form, ``ctx.output(...)``,
+    failed``); the engine's map of them (``ctx.done`` in any form, ``ctx.output(...)``,
     ``ctx.output_if_ran(...)``, a run outcome's ``outputs``). A step's id shown (in an
     f-string, a row) is no read."""
     keyed = _keyed_names(tree)
@@ -566,6 +566,7 @@ in_run = sum(1 for s in steps if (s.step_id == "test" and s.status == "failed") 
 tested = [str(s.outputs["tree"]) for s in steps if s.step_id == "test" and s.outputs.get("tree")]
 applied = [s for s in steps if s.step_id == "apply" and s.status == "succeeded"]
 a = ctx.outputs.get("setup", {})
+h = ctx.done["setup"].outputs
 b = ctx.output("prepare", Prepared)
 c = ctx.output_if_ran("bisect", Blame)
 d = outcome.outputs["apply"]
@@ -639,7 +640,7 @@ LOOSE = re.compile(
 )
 # the loose dicts in the package today: a ratchet, brought down with each one made a record
 # and never up (the aim is 5 per 1,000 lines)
-MOST_LOOSE = 124
+MOST_LOOSE = 95
 
 
 def _loose(node: ast.AST) -> int:

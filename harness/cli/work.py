@@ -262,7 +262,7 @@ def ctrl_c(state: Path) -> Iterator[None]:
         store = Store.open(state)
         for run_id in list(PROCESS.part(Driven).runs):
             reason = f"{INTERRUPT_REASON} (aborted in a step; run again to resume)"
-            store.set_run_status(run_id, "stopped", reason=reason, event={"reason": reason})
+            store.set_run_status(run_id, "stopped", reason=reason, event=True)
         click.echo("aborted: run again to resume (nothing done is lost)", err=True)
         os._exit(130)
 

@@ -129,16 +129,16 @@ def actions() -> ActionTable:
     return PROCESS.part(ActionTable)
 
 
-def call(name: str, ctx: StepContext) -> tuple[dict[str, object], str | None]:
+def call(name: str, ctx: StepContext) -> Produced[Artifact]:
     """Run action ``name`` in ``ctx``, given the records of the earlier steps its parameters
     name (None for an optional one whose step did not run; a record that is not one fails the
-    step in one line: ``StepContext.output``). Its result as the JSON its step persists, and
-    the type of the record recorded beside it: validated again, and what the action produces
-    (unless it may produce nothing: outputs, or None for none)."""
+    step in one line: ``StepContext.output``). What it made, as its step persists it: a
+    record validated again, and what the action produces (unless it may produce nothing:
+    outputs, or None for none)."""
     info = action_info(name)
     if info is None:  # load_workflow validated this; a race with an override edit
         raise FactoryError(f"unknown action {name!r}")
-    records: dict[str, object] = {
+    records: dict[str, Artifact | None] = {
         step: (ctx.output_if_ran if need.optional else ctx.output)(step, need.record)
         for step, need in info.needs.items()
     }
@@ -150,7 +150,7 @@ def call(name: str, ctx: StepContext) -> tuple[dict[str, object], str | None]:
     result = actions().functions[name](ctx, **records)
     if isinstance(result, Artifact):
         result = Produced(result)
-    if isinstance(result, Produced):
+    if isinstance(result, Produced) and result.artifact is not None:
         kind = type(result.artifact)
         if info.produces is not None and kind is not info.produces:
             raise FactoryError(
@@ -160,14 +160,14 @@ def call(name: str, ctx: StepContext) -> tuple[dict[str, object], str | None]:
             kind.model_validate(result.artifact.model_dump())
         except ValidationError as exc:
             raise FactoryError(f"action {name} returned an invalid {kind.__name__}: {exc}") from exc
-        return result.outputs(), kind.__name__
+        return result
     if info.produces is not None and not info.may_produce_nothing:
         raise FactoryError(f"action {name} returned no {info.produces.__name__}")
     if result is None:
-        return {}, None
+        return Produced(None)
     if not isinstance(result, dict):
         raise FactoryError(f"action {name} returned {type(result).__name__}, not outputs")
-    return result, None
+    return Produced(None, result)
 
 
 def action_info(name: str | None) -> ActionInfo | None:

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
 from threading import Thread
+from typing import TypedDict
 
 from pydantic import ValidationError
 
-from harness.artifacts import OUTPUT_TOOLS, SetupRun, Tested, Worktree
+from harness.artifacts import OUTPUT_TOOLS, Artifact, SetupRun, Tested, Worktree
 from harness.engine.budget import BudgetGuard
 from harness.engine.context import SETUP_STEP, TESTED_STEP, StepContext
-from harness.engine.definition import role_definition  # overrides, checked
+from harness.engine.definition import Definition, role_definition  # overrides, checked
 from harness.engine.killswitch import check_kill_switch
 from harness.engine.records import Produced
 from harness.errors import FactoryError, stop_now
@@ -84,13 +86,33 @@ def save_transcript(ctx: StepContext, messages: Sequence[object], name: str | No
     return path
 
 
-def _extra_context(ctx: StepContext) -> dict[str, object]:
+@dataclass(frozen=True)
+class CutShort:
+    """What a step cut short left in its worktree: the files changed and their diff."""
+
+    files: list[str]
+    diff: str
+
+
+class AgentContext(TypedDict):
+    """What an agent step's templates see beyond the run's context: the diff under review
+    (``fresh``), the role's definition (rubric, limits) when ``validators/`` defines it, and
+    what an attempt cut short left (``resumed``)."""
+
+    diff: str
+    definition: Definition | None
+    resumed: CutShort | None
+
+
+def _extra_context(ctx: StepContext) -> AgentContext:
     """A ``fresh`` agent sees the diff under review; a role defined in ``validators/`` gets
     its definition (rubric, limits) as ``definition``."""
-    role = ctx.step.agent or ""
-    extra: dict[str, object] = {"diff": "", "definition": role_definition(ctx.services, role)}
     worktree = ctx.worktree()
-    extra["resumed"] = _cut_short(ctx, worktree) if worktree is not None else None
+    extra = AgentContext(
+        diff="",
+        definition=role_definition(ctx.services, ctx.step.agent or ""),
+        resumed=_cut_short(ctx, worktree) if worktree is not None else None,
+    )
     if ctx.step.context == "fresh" and worktree is not None:
         repo = GitRepo(Path(worktree.path))
         # the tree the tests ran on, which is what will be committed, when there is one
@@ -100,7 +122,7 @@ def _extra_context(ctx: StepContext) -> dict[str, object]:
     return extra
 
 
-def _cut_short(ctx: StepContext, worktree: Worktree) -> dict[str, object] | None:
+def _cut_short(ctx: StepContext, worktree: Worktree) -> CutShort | None:
     """For a step that writes, begun before in this run and cut short (killed, stopped): the
     files its worktree changed since the attempt began and their diff, the cut-short work
     included (setup's output left out), so that its request says what it will find."""
@@ -114,12 +136,12 @@ def _cut_short(ctx: StepContext, worktree: Worktree) -> dict[str, object] | None
     tree = repo.stage_tree(exclude=setup.artifacts if setup else [])
     began = worktree.start_sha or worktree.base_sha
     changes, patch = repo.change(began, tree, RESUMED_PATCH_BYTES, merge_base=False)
-    return {"files": [c.path for c in changes], "diff": patch} if changes else None
+    return CutShort([c.path for c in changes], patch) if changes else None
 
 
-def run_agent_step(ctx: StepContext) -> tuple[dict[str, object], str | None]:
+def run_agent_step(ctx: StepContext) -> Produced[Artifact]:
     """The agent's turns; its output tool's input as the step's outputs (with its turns and
-    transcript), and the type it is recorded as when the tool has one (``OUTPUT_TOOLS``)."""
+    transcript): the record of the tool's type when it has one (``OUTPUT_TOOLS``)."""
     step = ctx.step
     services = ctx.services
     assert step.agent is not None and step.prompt is not None and step.output is not None
@@ -156,6 +178,4 @@ def run_agent_step(ctx: StepContext) -> tuple[dict[str, object], str | None]:
         record = kind.model_validate(result.output) if kind is not None else None
     except ValidationError:
         record = None
-    if record is None:
-        return {**result.output, **extra}, None
-    return Produced(record, extra).outputs(), type(record).__name__
+    return Produced(record, extra if record else {**result.output, **extra})

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from harness.artifacts import Artifact
 from harness.engine.context import StepContext
+from harness.engine.records import Produced
 from harness.errors import FactoryError, StepFailed
 from harness.model.blocks import Handler
 
@@ -16,12 +18,12 @@ def _sandbox(ctx: StepContext, worktree: Path) -> Any:
     return worktree_sandbox(ctx.services.settings, worktree)
 
 
-def run_command_step(ctx: StepContext) -> dict[str, object]:
+def run_command_step(ctx: StepContext) -> Produced[Artifact]:
     """Run the step's command in the sandbox; a non-zero exit fails the step."""
     assert ctx.step.run is not None
     command = ctx.services.templates.render_string(ctx.step.run, **ctx.template_context()).strip()
     if not command:
-        return {"exit_code": 0, "output": "", "skipped": True}
+        return Produced(None, {"exit_code": 0, "output": "", "skipped": True})
     worktree = ctx.worktree()
     if worktree is None:
         raise FactoryError(f"step {ctx.step.id}: a command step needs a worktree step before it")
@@ -37,7 +39,7 @@ def run_command_step(ctx: StepContext) -> dict[str, object]:
     if result.exit_code != 0:
         tail = result.output.strip().splitlines()[-1:] or [""]
         raise StepFailed(f"command exited {result.exit_code}: {tail[0][:200]}", outputs)
-    return outputs
+    return Produced(None, outputs)
 
 
 def command_tool_handlers(ctx: StepContext, worktree: Path) -> dict[str, Handler]:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from harness.git.repo import GitRepo
     from harness.model.base import Model
     from harness.store.db import Store
+    from harness.store.records import StepRecord
 
 
 @dataclass
@@ -79,8 +80,10 @@ class StepContext:
     step: Step
     issue: int | None
     inputs: dict[str, Any]
-    outputs: dict[str, dict[str, Any]]
-    failures: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # the run's steps as recorded: the newest of each that succeeded (or was skipped), and the
+    # newest failure of each that failed, newest last
+    done: dict[str, StepRecord]
+    failures: dict[str, StepRecord] = field(default_factory=dict)
     lease: Lease | None = None
     timings: dict[str, float] = field(default_factory=lambda: {"model_s": 0.0, "subprocess_s": 0.0})
 
@@ -101,7 +104,7 @@ class StepContext:
         if not self.failures:
             return Failure("", "internal", "")
         step, record = next(reversed(self.failures.items()))
-        return Failure(step, str(record.get("kind") or "internal"), str(record.get("error") or ""))
+        return Failure(step, record.error_kind or "internal", record.error or "")
 
     def output(self, step: str, kind: type[A]) -> A:
         """What earlier step ``step`` of this run recorded, as a ``kind`` (the step is one the
@@ -109,7 +112,7 @@ class StepContext:
         did not run, or a run recorded by a version that wrote another shape, resumed after an
         upgrade."""
         try:
-            return kind.from_outputs(self.outputs.get(step, {}))
+            return kind.from_outputs(self.done[step].outputs if step in self.done else {})
         except ValidationError as exc:
             problem = exc.errors()[0]
             where = ".".join(str(p) for p in problem["loc"])
@@ -123,7 +126,8 @@ class StepContext:
     def output_if_ran(self, step: str, kind: type[A]) -> A | None:
         """``output``, or None when step ``step`` did not run (a ``when:`` skipped it, or the
         workflow has no such step)."""
-        return self.output(step, kind) if self.outputs.get(step) else None
+        found = self.done.get(step)
+        return self.output(step, kind) if found and found.outputs else None
 
     def worktree(self) -> Worktree | None:
         """The checkout the step's tools and command work in, if the run made one."""
@@ -133,8 +137,15 @@ class StepContext:
         settings = self.services.settings
         return {
             "inputs": self.inputs,
-            "steps": self.outputs,
-            "failures": self.failures,
+            "steps": {step: record.outputs for step, record in self.done.items()},
+            "failures": {
+                step: {
+                    **record.outputs,
+                    "error": record.error,
+                    "kind": record.error_kind or ErrorKind.INTERNAL,
+                }
+                for step, record in self.failures.items()
+            },
             "issue": self.inputs.get("issue", {}),
             "config": settings.config.model_dump(mode="json"),
             "commands": settings.config.commands.model_dump(mode="json"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -132,12 +132,12 @@ def load_validator(services: Services, name: str) -> Definition:
     return services.caches.part(_Definitions).get(key, parse)
 
 
-def role_definition(services: Services, role: str) -> dict[str, Any]:
-    """The definition of ``role`` as a template sees it (``definition``: rubric, limits), or
-    ``{}`` for a role that has none under ``validators/``."""
+def role_definition(services: Services, role: str) -> Definition | None:
+    """The definition of ``role`` a template sees (``definition``: rubric, limits), or None
+    for a role that has none under ``validators/``."""
     if not (validators_dir() / f"{role}.yaml").is_file():
-        return {}
-    return load_validator(services, role).model_dump(mode="json")
+        return None
+    return load_validator(services, role)
 
 
 def load_sealed(services: Services, name: str) -> ValidatorDefinition:

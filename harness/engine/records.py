@@ -1,4 +1,4 @@
-"""A run's records read by type (``RunRecords``), and a record an action returns with the
+"""A run's records read by type (``RunRecords``), and what a step made: a record with the
 step-only outputs the engine persists beside it (``Produced``)."""
 
 from __future__ import annotations
@@ -84,11 +84,19 @@ class RunRecords:
 
 @dataclass(frozen=True)
 class Produced(Generic[A]):
-    """An artifact and the step-only outputs persisted beside it (e.g. a comment's id); an
-    action returning one says which record: ``-> Produced[IssueSpec]``."""
+    """What a step made, as the engine persists it: an artifact and the step-only outputs
+    persisted beside it (e.g. a comment's id); an action returning one says which record:
+    ``-> Produced[IssueSpec]``. With no artifact, every output is the step's own (a command's,
+    an untyped action's or agent's, a failure's evidence)."""
 
-    artifact: A
+    artifact: A | None
     extra: dict[str, object] = field(default_factory=dict)
 
     def outputs(self) -> dict[str, object]:
-        return {**self.extra, **self.artifact.model_dump(mode="json")}
+        made = self.artifact.model_dump(mode="json") if self.artifact is not None else {}
+        return {**self.extra, **made}
+
+    @property
+    def kind(self) -> str | None:
+        """The type of artifact the outputs hold (``steps.artifact``), if any."""
+        return type(self.artifact).__name__ if self.artifact is not None else None

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from harness import cpu
-from harness.artifacts import A, Artifact, Children, Inputs, Queue, Ran, Worktree
+from harness.artifacts import A, Artifact, Children, Inputs, IssueInputs, Queue, Ran, Worktree
 from harness.engine.actions import call
 from harness.engine.agents import UNFINISHED, run_agent_step
 from harness.engine.commands import run_command_step
@@ -33,6 +33,7 @@ from harness.engine.killswitch import KILL_SWITCH as KILL_SWITCH
 from harness.engine.killswitch import check_kill_switch as check_kill_switch
 from harness.engine.killswitch import kill_switch_state as kill_switch_state
 from harness.engine.loader import load_workflow
+from harness.engine.records import Produced, RunRecords
 from harness.engine.workflow import Retry, Step, Workflow
 from harness.errors import (
     BudgetExceeded,
@@ -51,7 +52,7 @@ from harness.git import integrity
 from harness.git.integrity import GitIntegrityError
 from harness.git.worktrees import WorktreeManager
 from harness.store.outcomes import shown
-from harness.store.records import Run, StepRecord
+from harness.store.records import Run, StepEvent, StepRecord
 
 if TYPE_CHECKING:
     from harness.store.db import Store
@@ -71,13 +72,13 @@ class RunOutcome:
     status: str  # succeeded | failed | stopped
     reason: str | None
     not_before: float | None
-    kept: Mapping[str, dict[str, object]]
+    kept: Mapping[str, StepRecord]
 
     def artifact(self, kind: type[A]) -> A | None:
         """The newest ``kind`` the run's succeeded steps recorded (None: none, or another shape)."""
         found = self.kept.get(kind.__name__)
         try:
-            return kind.from_outputs(found) if found is not None else None
+            return kind.from_outputs(found.outputs) if found is not None else None
         except ValidationError:
             return None
 
@@ -92,21 +93,16 @@ class Engine:
         self,
         name: str,
         issue: int | None = None,
-        inputs: Inputs | Mapping[str, object] | None = None,
+        inputs: Inputs | None = None,
         parent: tuple[str, str] | None = None,
         fresh: Callable[[], None] | None = None,
     ) -> RunOutcome:
-        """Run (or resume) workflow ``name`` for ``issue``, given its ``inputs`` (a record, or
-        one's JSON); ``parent``: the run and step of the ``workflow:`` step that runs it;
+        """Run (or resume) workflow ``name`` for ``issue``, given its ``inputs`` record;
+        ``parent``: the run and step of the ``workflow:`` step that runs it;
         ``fresh``: called before a new run starts, never when an open one resumes (it may
         refuse)."""
         workflow = load_workflow(self.services, name)
         check_kill_switch(self.services)
-        given = (
-            inputs.model_dump(mode="json", exclude_none=True)
-            if isinstance(inputs, Inputs)
-            else inputs
-        )
         # a CPU slot among the process's other runs (harness/cpu.py); refuses a config that runs
         # programs; a person's cancel of the issue stops a sandboxed command at once
         with (
@@ -115,14 +111,14 @@ class Engine:
             stopping(partial(self.services.store.get_flag, f"{CANCEL}{issue}")),
         ):
             if not workflow.leased:
-                return self._run(workflow, issue, given, parent, fresh)
+                return self._run(workflow, issue, inputs, parent, fresh)
             if issue is None:
                 raise FactoryError(f"workflow {name} is about an issue: give its number")
             # under the issue's lease from its first step to its end
             with self.services.store.held(issue, LEASE_TTL_S) as (holder, fence):
                 leased = Engine(self.services, Lease(issue, holder, fence))
                 try:
-                    return leased._run(workflow, issue, given, parent, fresh)
+                    return leased._run(workflow, issue, inputs, parent, fresh)
                 finally:
                     if workflow.after is not None:  # whatever became of it
                         step = Step(id="after", action=workflow.after)
@@ -140,7 +136,7 @@ class Engine:
         steps = store.steps(run_id)
         if steps and steps[-1].status == "running":
             store.finish_step(steps[-1].seq, "interrupted", {}, error=reason)
-        store.set_run_status(run_id, "failed", reason=reason, event={"reason": reason})
+        store.set_run_status(run_id, "failed", reason=reason, event=True)
         ended = recorded(store, run_id)
         made = ended.artifact(Worktree)
         if made is not None:
@@ -153,11 +149,12 @@ class Engine:
         self,
         workflow: Workflow,
         issue: int | None,
-        given: Mapping[str, object] | None,
+        inputs: Inputs | None,
         parent: tuple[str, str] | None,
         fresh: Callable[[], None] | None,
     ) -> RunOutcome:
         store, name = self.services.store, workflow.name
+        given = inputs.model_dump(mode="json", exclude_none=True) if inputs is not None else None
         run = store.find_open_run(name, issue)
         if run is not None and given is not None and _given(run.inputs) != _given(given):
             self.end(run.id, f"a {name} run with other inputs took its place ({given})")
@@ -178,29 +175,23 @@ class Engine:
         driven = self.services.caches.part(Driven).runs  # a second Ctrl-C ends them
         driven.add(run.id)
         try:
-            return self._drive(workflow, run.id, issue, run.inputs)
+            return self._drive(workflow, run)
         finally:
             driven.discard(run.id)
 
     @staticmethod
-    def _history(
-        steps: list[StepRecord],
-    ) -> tuple[dict[str, dict[str, object]], dict[str, dict[str, object]]]:
-        """The outputs of the steps that succeeded (or were skipped), and the newest failure
-        of each step that failed, from the run's step records in order."""
-        outputs: dict[str, dict[str, object]] = {}
-        failures: dict[str, dict[str, object]] = {}
+    def _history(steps: list[StepRecord]) -> tuple[dict[str, StepRecord], dict[str, StepRecord]]:
+        """The steps that succeeded (or were skipped), and the newest failure of each step
+        that failed, from the run's step records in order."""
+        done: dict[str, StepRecord] = {}
+        failures: dict[str, StepRecord] = {}
         for rec in steps:
             if rec.status in ("succeeded", "skipped"):
-                outputs[rec.step_id] = rec.outputs or {}
+                done[rec.step_id] = rec
             elif rec.status == "failed":  # newest last: a step failing again moves to the end
                 failures.pop(rec.step_id, None)
-                failures[rec.step_id] = {
-                    **(rec.outputs or {}),
-                    "error": rec.error,
-                    "kind": rec.error_kind or ErrorKind.INTERNAL.value,
-                }
-        return outputs, failures
+                failures[rec.step_id] = rec
+        return done, failures
 
     def _next_index(self, workflow: Workflow, steps: list[StepRecord]) -> int | None:
         """Where to go on: derived from the step records alone, so a kill anywhere resumes right."""
@@ -236,24 +227,22 @@ class Engine:
         ctx = {"rules": self.services.settings.governance.rules.model_dump(mode="json")}
         return int(self.services.templates.render_string(loop.max, **ctx))
 
-    def _drive(
-        self, workflow: Workflow, run_id: str, issue: int | None, inputs: dict[str, object]
-    ) -> RunOutcome:
+    def _drive(self, workflow: Workflow, run: Run) -> RunOutcome:
         store = self.services.store
         steps: list[StepRecord] = []
         while True:
             # the step records decide where to go on; each step's record is read once (a
             # step that ran since is finished: only the engine of the run's lease writes it)
-            steps += store.steps(run_id, after=steps[-1].seq if steps else 0)
-            outputs, failures = self._history(steps)
+            steps += store.steps(run.id, after=steps[-1].seq if steps else 0)
+            done, failures = self._history(steps)
             ctx = StepContext(
                 self.services,
-                run_id,
+                run.id,
                 workflow.name,
                 workflow.steps[0],  # the step about to run, or the failure action's
-                issue,
-                inputs,
-                outputs,
+                run.issue,
+                run.inputs,
+                done,
                 failures,
                 self.lease,
             )
@@ -263,11 +252,17 @@ class Engine:
                 reason = self._failure_reason(workflow, last)
                 if last.status != "failed" and last.step_id != ON_FAILURE:  # a loop ran out
                     failures.pop(last.step_id, None)
-                    failures[last.step_id] = {"error": reason, "kind": ErrorKind.REFUSED.value}
+                    failures[last.step_id] = replace(
+                        last,
+                        status="failed",
+                        outputs={},
+                        error=reason,
+                        error_kind=ErrorKind.REFUSED.value,
+                    )
                 return self._fail(workflow, ctx, reason)
             if index >= len(workflow.steps):
-                store.set_run_status(run_id, "succeeded", event={})
-                return recorded(store, run_id)
+                store.set_run_status(run.id, "succeeded", event=True)
+                return recorded(store, run.id)
             ctx = replace(ctx, step=workflow.steps[index])
             try:
                 check_kill_switch(self.services)
@@ -288,12 +283,12 @@ class Engine:
             ctx.timings = {"model_s": 0.0, "subprocess_s": 0.0}
             seq = store.start_step(run_id, ON_FAILURE, {"reason": reason})
             try:
-                result, artifact = call(workflow.on_failure, ctx)
+                made = call(workflow.on_failure, ctx)
             except FactoryError as exc:
-                self._finish(seq, "failed", {}, ctx, str(exc), kind=exc.kind)
+                self._finish(seq, "failed", Produced(None), ctx, str(exc), kind=exc.kind)
             else:
-                self._finish(seq, "succeeded", result, ctx, artifact=artifact)
-        store.set_run_status(run_id, "failed", reason=reason, event={"reason": reason})
+                self._finish(seq, "succeeded", made, ctx)
+        store.set_run_status(run_id, "failed", reason=reason, event=True)
         return recorded(store, run_id)
 
     def _failure_reason(self, workflow: Workflow, last: StepRecord) -> str:
@@ -311,7 +306,7 @@ class Engine:
     def _stop(self, ctx: StepContext, reason: str, not_before: float | None = None) -> RunOutcome:
         store = self.services.store
         store.set_run_status(
-            ctx.run_id, "stopped", reason=reason, not_before=not_before, event={"reason": reason}
+            ctx.run_id, "stopped", reason=reason, not_before=not_before, event=True
         )
         return recorded(store, ctx.run_id)
 
@@ -329,30 +324,27 @@ class Engine:
         seq = store.start_step(ctx.run_id, step.id, step.model_dump(exclude_defaults=True))
         started = time.monotonic()
         try:
-            outputs, artifact = self._execute(ctx)
+            made = self._execute(ctx)
         except (StoppedError, DeferredError) as exc:
-            self._finish(seq, "interrupted", {}, ctx, str(exc), kind=exc.kind)
+            self._finish(seq, "interrupted", Produced(None), ctx, str(exc), kind=exc.kind)
             later = exc.not_before if isinstance(exc, DeferredError) else None
             return self._stop(ctx, str(exc), later)
         except (BudgetExceeded, QuotaError, GitIntegrityError) as exc:  # fatal: no retry
             # (after a GitIntegrityError the failure action may label and comment, but every
             # git command it tries is refused: the guard stays tripped)
             fatal = type(exc).__name__
-            self._finish(seq, "failed", {"fatal": fatal}, ctx, str(exc), kind=exc.kind)
+            self._finish(seq, "failed", Produced(None, {"fatal": fatal}), ctx, str(exc), exc.kind)
             # the failures as the records now say (``_history``): this step's the newest
             _, failures = self._history(self.services.store.steps(ctx.run_id))
             return self._fail(workflow, replace(ctx, failures=failures), str(exc))
         except FactoryError as exc:
-            evidence, typed = evidence_of(exc)
-            event = {"step": step.id, "error": str(exc), "kind": exc.kind.value}
-            self._finish(
-                seq, "failed", evidence, ctx, str(exc), kind=exc.kind, artifact=typed, event=event
-            )
+            event = StepEvent(step=step.id, error=str(exc), kind=exc.kind.value)
+            self._finish(seq, "failed", evidence_of(exc), ctx, str(exc), exc.kind, event)
             fault_point(f"{ctx.workflow}.{step.id}.failed")
             return None
         elapsed = time.monotonic() - started
-        done = {"step": step.id, "duration_s": round(elapsed, 4)}
-        self._finish(seq, "succeeded", outputs, ctx, artifact=artifact, event=done)
+        done = StepEvent(step=step.id, duration_s=round(elapsed, 4))
+        self._finish(seq, "succeeded", made, ctx, event=done)
         fault_point(f"{ctx.workflow}.{step.id}.done")
         return None
 
@@ -360,36 +352,34 @@ class Engine:
         self,
         seq: int,
         status: str,
-        outputs: dict[str, object],
+        made: Produced[Artifact],
         ctx: StepContext,
         error: str | None = None,
         kind: ErrorKind | None = None,
-        artifact: str | None = None,
-        event: Mapping[str, object] | None = None,
+        event: StepEvent | None = None,
     ) -> None:
         self.services.store.finish_step(
             seq,
             status,
-            outputs,
+            made.outputs(),
             error=error,
             model_s=ctx.timings["model_s"],
             subprocess_s=ctx.timings["subprocess_s"],  # sandboxed commands; git is the engine's
-            artifact=artifact,
+            artifact=made.kind,
             error_kind=kind.value if kind is not None else None,
             event=event,
         )
 
-    def _execute(self, ctx: StepContext) -> tuple[dict[str, object], str | None]:
-        """The step's outputs, and the type of artifact they hold (if any)."""
+    def _execute(self, ctx: StepContext) -> Produced[Artifact]:
+        """What the step made."""
         step = ctx.step
         if step.action is not None:
             return call(step.action, ctx)
         if step.agent is not None:
             return run_agent_step(ctx)
         if step.workflow is not None:
-            made = self._children(ctx)
-            return made.model_dump(mode="json"), type(made).__name__
-        return run_command_step(ctx), None
+            return Produced(self._children(ctx))
+        return run_command_step(ctx)
 
     # -- workflows above workflows ------------------------------------------------
     def _children(self, ctx: StepContext) -> Artifact:
@@ -405,12 +395,13 @@ class Engine:
         step, name = ctx.step, str(ctx.step.workflow)
         earlier = {run.issue: run for run in self.services.store.children(ctx.run_id, step.id)}
 
-        def child(issue: int | None, inputs: Mapping[str, object] | None, engine: Engine) -> Ran:
+        def child(issue: int | None, inputs: Inputs | None, engine: Engine) -> Ran:
             return engine._child(ctx, issue, inputs, earlier.get(issue))
 
         if step.each is None and not step.finish:
-            given = ctx.outputs.get(step.inputs) if step.inputs else None
-            number = (given or {}).get("number")  # a workflow about an issue: that issue's
+            kept = [ctx.done[step.inputs]] if step.inputs in ctx.done else []
+            given = RunRecords(kept).newest(Inputs)
+            number = getattr(given, "number", None)  # a workflow about an issue: that issue's
             ran = child(number if isinstance(number, int) else None, given, self)
             if ran.status == "stopped":
                 raise StoppedError(str(ran.reason))
@@ -425,9 +416,8 @@ class Engine:
         def worker(number: int) -> Ran:
             with cpu.working():  # from its first line: opening its services is work too
                 reopen = self.services.reopen
-                return child(
-                    number, {"number": number}, Engine(reopen() if reopen else self.services)
-                )
+                engine = Engine(reopen() if reopen else self.services)
+                return child(number, IssueInputs(number=number), engine)
 
         runs: list[Ran] = []
         if queue.width > 1:
@@ -436,7 +426,7 @@ class Engine:
         for number in [] if queue.width > 1 else numbers:
             spent = self.services.forge.request_budget_stop(len(runs))
             stop = Ran(workflow=name, issue=number, status="stopped", reason=spent)
-            runs.append(stop if spent else child(number, {"number": number}, self))
+            runs.append(stop if spent else child(number, IssueInputs(number=number), self))
             if runs[-1].status == "stopped":
                 break
         # the live line says where each issue went (``outcome_word``, the one rule), not that
@@ -452,7 +442,7 @@ class Engine:
         self,
         ctx: StepContext,
         issue: int | None,
-        inputs: Mapping[str, object] | None,
+        inputs: Inputs | None,
         run: Run | None,
     ) -> Ran:
         """The child run about ``issue``: read back when it finished before (``run``), else
@@ -502,9 +492,9 @@ class Engine:
         return len(runs)
 
 
-def kept(steps: list[StepRecord]) -> dict[str, dict[str, object]]:
-    """Type name -> the newest record of that type the run's succeeded steps kept."""
-    return {s.artifact: s.outputs for s in steps if s.artifact and s.status == "succeeded"}
+def kept(steps: list[StepRecord]) -> dict[str, StepRecord]:
+    """Type name -> the newest succeeded step that kept a record of that type."""
+    return {s.artifact: s for s in steps if s.artifact and s.status == "succeeded"}
 
 
 def recorded(store: Store, run_id: str) -> RunOutcome:
@@ -522,9 +512,9 @@ def _given(inputs: Mapping[str, object]) -> dict[str, object]:
     return {key: value for key, value in inputs.items() if value}
 
 
-def evidence_of(exc: FactoryError) -> tuple[dict[str, object], str | None]:
-    """A failed step's evidence as persisted, and its type when it is an artifact."""
+def evidence_of(exc: FactoryError) -> Produced[Artifact]:
+    """A failed step's evidence: an artifact, or outputs of its own."""
     found = exc.outputs if isinstance(exc, StepFailed) else None
     if isinstance(found, Artifact):
-        return found.model_dump(mode="json"), type(found).__name__
-    return (dict(found) if isinstance(found, dict) else {}), None
+        return Produced(found)
+    return Produced(None, dict(found) if isinstance(found, dict) else {})

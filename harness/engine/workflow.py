@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -61,7 +60,7 @@ class Step(BaseModel):
     each: str | None = None
     finish: bool = False
     # action parameters and limits
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, str] = Field(default_factory=dict)  # an action's, by name
     timeout_s: float | None = Field(default=None, gt=0)
 
     @model_validator(mode="after")

@@ -206,7 +206,7 @@ def fix_attempts(ctx: StepContext, prepare: Assignment) -> int:
 def declined(ctx: StepContext, plan: Plan | None, code: Coded | None) -> dict[str, object]:
     """An agent may decline (``outcome: blocked`` with a reason): the request cannot be done
     within the mission and the rules. The run stops and a person decides (needs-human)."""
-    of = str(ctx.step.params.get("step", ""))
+    of = ctx.step.params.get("step", "")
     said = {"plan": plan, "code": code}.get(of)
     if said is None or said.outcome != "blocked":
         return {"blocked": False}
@@ -373,8 +373,8 @@ def _outcome_label(ctx: StepContext) -> str:
     """needs-human when a limit or a gate stopped the work; failed when the work failed.
     Read from each failure's kind, never from its message."""
     failures = ctx.failures
-    kinds = {str(f.get("kind")) for f in failures.values()}
-    if kinds & NEEDS_HUMAN or any(f.get("fatal") for f in failures.values()):
+    kinds = {f.error_kind for f in failures.values()}
+    if kinds & NEEDS_HUMAN or any(f.outputs.get("fatal") for f in failures.values()):
         return Label.NEEDS_HUMAN
     return Label.FAILED
 
@@ -400,12 +400,12 @@ def fail(ctx: StepContext, worktree: Worktree | None, commit: Commit | None) -> 
     label = _outcome_label(ctx)
     failure = ctx.last_failure()
     failed = list(ctx.failures.values())
-    test: dict[str, object] = next((f for f in reversed(failed) if f.get("kind") == "tests"), {})
+    test = next((f.outputs for f in reversed(failed) if f.error_kind == "tests"), {})
     gates_failed = [  # as the comment shows them, whatever fields a gate's evidence lacks
         {"name": str(x.get("name") or "a gate"), "evidence": str(x.get("evidence") or "")}
         for f in failed
-        if f.get("kind") == ErrorKind.GATE.value
-        for x in f.get("gates") or []
+        if f.error_kind == ErrorKind.GATE.value
+        for x in f.outputs.get("gates") or []
         if isinstance(x, dict) and not x.get("passed")
     ]
     set_state(forge, ctx.number, label)

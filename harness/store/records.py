@@ -42,6 +42,17 @@ class StepRecord:
     error_kind: str | None = None  # a failed step's ErrorKind
 
 
+class StepEvent(TypedDict, total=False):
+    """The data of a step's ``step.<status>`` event in the audit trail: the step, and its
+    error and its kind (an ``ErrorKind`` value) when it failed, how long it took when it
+    succeeded."""
+
+    step: str
+    error: str
+    kind: str
+    duration_s: float
+
+
 class CallRow(TypedDict):
     """One model call as ``model_calls`` keeps it."""
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from harness.errors import NotFoundError
 from harness.store.base import StoreBase, dumps, from_row, loads, stored, stored_text, utc_now
 from harness.store.ledger import chain
-from harness.store.records import Run, StepRecord
+from harness.store.records import Run, StepEvent, StepRecord
 
 if TYPE_CHECKING:
     from harness.artifacts import A
@@ -96,11 +96,12 @@ class RunsMixin(StoreBase):
         status: str,
         reason: str | None = None,
         not_before: float | None = None,
-        event: Mapping[str, object] | None = None,
+        event: bool = False,
     ) -> None:
-        """``event``: the data of the ``run.<status>`` event, written in the same transaction."""
+        """``event``: the ``run.<status>`` event is written in the same transaction, its data
+        the ``reason`` (if any)."""
         finished = utc_now() if status in _FINAL else None
-        payload = stored(event) if event is not None else None
+        payload = stored({} if reason is None else {"reason": reason}) if event else None
         with self.transaction() as db:
             db.execute(
                 "UPDATE runs SET status = ?, reason = ?, not_before = ?, finished_at = ?"
@@ -165,7 +166,7 @@ class RunsMixin(StoreBase):
         subprocess_s: float = 0.0,
         artifact: str | None = None,
         error_kind: str | None = None,
-        event: Mapping[str, object] | None = None,
+        event: StepEvent | None = None,
     ) -> None:
         """A step ends; ``event``: the data of its ``step.<status>`` event in the audit trail,
         written in the same transaction."""

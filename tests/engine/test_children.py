@@ -92,7 +92,7 @@ def test_a_run_asked_again_with_other_inputs_is_ended_and_one_at_a_default_resum
     assert filing.run_id != looked.run_id and filing.status == "stopped"
     ended = store.get_run(looked.run_id)
     assert ended.status == "failed" and "with other inputs" in str(ended.reason)
-    again = engine.run("asked", inputs={"dry_run": False})  # as a parent's step gives it
+    again = engine.run("asked", inputs=AuditInputs())  # false at its default: not given
     assert again.run_id == filing.run_id  # resumed: false is the default, as not given
     assert engine.run("asked").run_id == filing.run_id  # none given: whatever it was asked
 

@@ -21,6 +21,7 @@ from harness.validate import route as validate_route
 from harness.validate.route import decide_route
 from tests.cli_helpers import run_cli, use_actions
 from tests.factory_repo import git, make_factory_repo
+from tests.step_records import by_step
 from tests.validate.test_routing import evidence
 
 
@@ -216,7 +217,8 @@ def test_a_failed_step_records_its_kind(tmp_path: Path) -> None:
 
 
 def _ctx_with(failures: dict[str, dict[str, Any]]) -> StepContext:
-    return StepContext(None, "r-x", "implement", None, 1, {}, {}, failures)  # type: ignore[arg-type]
+    failed = by_step(failures, "failed")
+    return StepContext(None, "r-x", "implement", None, 1, {}, {}, failed)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

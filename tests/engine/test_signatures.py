@@ -205,3 +205,14 @@ def test_an_agent_step_hands_on_its_output_tools_record(
         "factory: error: .factory/workflows/lessons.yaml: steps[2] (branch): lessons.branch "
         "needs an earlier step 'edit' producing GovernanceEdit; that step runs agent learner"
     ) in res.err.splitlines()
+
+
+def test_an_action_parameter_that_is_not_a_string_is_refused_in_one_line() -> None:
+    text = "name: asks\nsteps:\n  - {id: ask, action: implement.declined, params: {step: 2}}\n"
+    with pytest.raises(ConfigErrors) as refused:
+        parse_workflow(text, ".factory/workflows/asks.yaml")
+    said = str(refused.value)
+    assert said.endswith("steps[0].params.step: Input should be a valid string"), said
+    assert parse_workflow(text.replace("2", "plan"), "asks.yaml").steps[0].params == {
+        "step": "plan"
+    }

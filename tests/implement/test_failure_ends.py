@@ -21,6 +21,7 @@ from tests.cli_helpers import run_cli
 from tests.factory_repo import make_factory_repo
 from tests.forge.shared_scenario import isolated_env
 from tests.implement.conftest import make_app_repo
+from tests.step_records import by_step
 
 INTERNAL = "/srv/factory/worktrees/x: OSError 5 in harness/foo.py:12"
 CRASHES = ("Traceback", "has no attribute", "(template)", "undefined", "dict object")
@@ -63,7 +64,8 @@ def test_an_empty_nested_repository_ends_with_one_reason_and_one_terminal_label(
 def _run_fail(services, action: str, number: int, failures: dict) -> None:
     run = services.store.create_run(action.split(".")[0], number, {}, {})
     step = Step(id="on_failure", action=action)
-    ctx = StepContext(services, run.id, run.workflow, step, number, {}, {}, failures)
+    failed = by_step(failures, "failed")
+    ctx = StepContext(services, run.id, run.workflow, step, number, {}, {}, failed)
     call(action, ctx)
 
 

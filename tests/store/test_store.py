@@ -12,6 +12,7 @@ from harness.errors import LeaseError, NotFoundError
 from harness.model.base import CallRecord, Usage
 from harness.store import migrations
 from harness.store.db import Store
+from harness.store.records import StepEvent
 from tests.store_reads import verify_chain
 
 
@@ -187,6 +188,22 @@ def test_runs_and_steps(tmp_path: Path) -> None:
     assert store.get_run(run.id).finished_at is not None
     with pytest.raises(NotFoundError):
         store.get_run("r-missing")
+
+
+def test_a_run_and_its_steps_write_their_events_with_what_ended_them(tmp_path: Path) -> None:
+    store = Store.open(tmp_path)
+    run = store.create_run("triage", 3, {"number": 3}, {})
+    seq = store.start_step(run.id, "judge", {})
+    store.finish_step(seq, "failed", {}, error="no", event=StepEvent(step="judge", error="no"))
+    store.set_run_status(run.id, "stopped", reason="a person cancelled it", event=True)
+    store.set_run_status(run.id, "running")  # no event: the engine writes run.resumed
+    store.set_run_status(run.id, "succeeded", event=True)
+    said = [(e.kind, e.data) for e in store.events(run.id)]
+    assert said == [
+        ("step.failed", {"step": "judge", "error": "no"}),
+        ("run.stopped", {"reason": "a person cancelled it"}),
+        ("run.succeeded", {}),
+    ]
 
 
 def test_a_hand_off_holds_the_runs_named_and_nothing_else(tmp_path: Path) -> None:

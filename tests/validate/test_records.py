@@ -16,6 +16,7 @@ from harness.errors import StepFailed
 from harness.services import open_services
 from harness.store.db import Store
 from tests.factory_repo import make_factory_repo
+from tests.step_records import by_step
 
 HEAD, CANDIDATE, PRODUCTION = "b" * 40, "c" * 40, "d" * 40
 TREE = "e" * 40
@@ -131,7 +132,7 @@ def test_an_older_check_record_reads_as_a_check_result() -> None:
 
 
 def _ctx(outputs: dict[str, dict[str, Any]]) -> StepContext:
-    return StepContext(None, "r-x", "validate", None, 1, {}, outputs)  # type: ignore[arg-type]
+    return StepContext(None, "r-x", "validate", None, 1, {}, by_step(outputs))  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

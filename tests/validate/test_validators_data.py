@@ -211,7 +211,7 @@ def test_a_valid_override_passes_factory_check(
 
 
 def test_the_reviewers_rubric_comes_from_its_override(notes: Path, tmp_path: Path) -> None:
-    from harness.engine.definition import role_definition
+    from harness.engine.definition import ReviewerDefinition, role_definition
 
     path = notes / ".factory/validators/reviewer.yaml"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -220,11 +220,11 @@ def test_the_reviewers_rubric_comes_from_its_override(notes: Path, tmp_path: Pat
     git(notes, "add", "-f", str(path))
     git(notes, "commit", "-qm", "our own rubric")
     services = open_services(notes, tmp_path / "state", "scripted")
-    assert role_definition(services, "reviewer")["rubric"] == ["Every page keeps its heading."]
-    assert role_definition(services, "implementer") == {}
-    rendered = services.templates.render(
-        "validators/prompts/review.md.j2", definition=role_definition(services, "reviewer")
-    )
+    definition = role_definition(services, "reviewer")
+    assert isinstance(definition, ReviewerDefinition)
+    assert list(definition.rubric) == ["Every page keeps its heading."]
+    assert role_definition(services, "implementer") is None
+    rendered = services.templates.render("validators/prompts/review.md.j2", definition=definition)
     assert "Every page keeps its heading." in rendered
 
 
