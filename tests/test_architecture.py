@@ -639,8 +639,21 @@ LOOSE = re.compile(
     r"(?:\w+\.)?(?:dict|Dict|Mapping|MutableMapping)\[str, (?:\w+\.)?(?:Any|object)\]"
 )
 # the loose dicts in the package today: a ratchet, brought down with each one made a record
-# and never up (the aim is 5 per 1,000 lines)
+# and never up; and never more than 5 per 1,000 lines, whatever the ratchet says
 MOST_LOOSE = 95
+MOST_LOOSE_PER_1000 = 5.0
+
+
+def loose_said(loose: int, lines: int) -> str | None:
+    """What is wrong with ``loose`` loose dicts in ``lines`` lines, or None."""
+    said = f"{loose} loose dicts in {lines} lines ({loose * 1000 / lines:.1f} per 1,000)"
+    if loose * 1000 > MOST_LOOSE_PER_1000 * lines:
+        return f"{said}: more than {MOST_LOOSE_PER_1000:g} per 1,000; make some records"
+    if loose > MOST_LOOSE:
+        return f"{said}: make the new one a record"
+    if loose < MOST_LOOSE:
+        return f"{said}: bring MOST_LOOSE down to {loose}"
+    return None
 
 
 def _loose(node: ast.AST) -> int:
@@ -711,12 +724,10 @@ def loose_in(found: dict[str, ast.Module]) -> int:
 def test_loose_dicts_do_not_grow() -> None:
     """``dict[str, Any]``, ``dict[str, object]`` and their ``Dict``/``Mapping``/
     ``MutableMapping`` spellings (or an alias of one, each use counted) are one shape: no
-    more of them than ``MOST_LOOSE``; one fewer, and the ceiling comes down with it."""
-    loose = loose_in(_package_files())
+    more of them than ``MOST_LOOSE`` nor than 5 per 1,000 lines; one fewer, and the ceiling
+    comes down with it."""
     lines = sum(len(path.read_text("utf-8").splitlines()) for _, path, _ in modules())
-    said = f"{loose} loose dicts in {lines} lines ({loose * 1000 / lines:.1f} per 1,000)"
-    assert loose <= MOST_LOOSE, f"{said}: make the new one a record"
-    assert loose == MOST_LOOSE, f"{said}: bring MOST_LOOSE down to {loose}"
+    assert loose_said(loose_in(_package_files()), lines) is None
 
 
 def test_the_loose_dict_check_counts_each_spelling_aliases_and_their_uses() -> None:
@@ -744,6 +755,14 @@ def test_the_loose_dict_ratchet_fails_on_one_more() -> None:
     found = _package_files()
     more = found | {"harness.more": ast.parse("def f(x: Mapping[str, object]) -> None: ...\n")}
     assert loose_in(more) == loose_in(found) + 1 == MOST_LOOSE + 1
+    assert "make the new one a record" in str(loose_said(MOST_LOOSE + 1, 31_000))
+
+
+def test_the_loose_dict_rule_fails_on_the_tree_of_before_the_records() -> None:
+    """Before a round made the loose dicts records: 245 in 30,877 lines, 7.9 per 1,000 —
+    over the aim even with a ratchet set to it."""
+    assert "more than 5 per 1,000" in str(loose_said(245, 30_877))
+    assert loose_said(MOST_LOOSE, 30_877) is None
 
 
 def test_no_function_over_sixty_lines() -> None:
