@@ -86,6 +86,7 @@ def detect_project(root: Path) -> dict[str, Any]:
         facts = {
             "found": found[0] if found else "",
             "extra": next((e for e in spec["test_extras"] if e in _extras(root, pyproject)), ""),
+            "group": next((g for g in spec["test_extras"] if g in pyproject.groups), ""),
             "requirements": [r for r in spec["dev_requirements"] if (root / r).is_file()],
             "package": _package(root, pyproject),
             "python": python,
@@ -180,6 +181,7 @@ class Pyproject:
     requires_python: str = ""
     name: str = ""  # [project] name
     extras: frozenset[str] = frozenset()  # [project.optional-dependencies]
+    groups: frozenset[str] = frozenset()  # [dependency-groups] (PEP 735)
     pytest: bool = False  # [tool.pytest] is configured
 
 
@@ -194,6 +196,7 @@ def read_pyproject(path: Path) -> Pyproject:
         requires_python=str(project.get("requires-python", "")).strip(),
         name=str(project.get("name", "")),
         extras=frozenset(project.get("optional-dependencies", {})),
+        groups=frozenset(data.get("dependency-groups", {})),
         pytest="pytest" in data.get("tool", {}),
     )
 

@@ -104,6 +104,12 @@ def test_init_writes_commands_for_the_project_it_finds(
 
 PYPI = ["pypi.org", "files.pythonhosted.org"]
 PYPROJECT_TEST_EXTRA = "[project]\nname = 'my-app'\n[project.optional-dependencies]\ntest = []\n"
+PYPROJECT_DEV_GROUP = """[project]
+name = "sqlite-utils"
+[dependency-groups]
+dev = ["hypothesis", "pytest", {include-group = "docs"}]
+docs = ["sphinx"]
+"""
 PYRAMID_SETUP = """from setuptools import setup
 dev_requires = ['pyramid_debugtoolbar', 'pytest', 'webtest']
 setup(
@@ -156,8 +162,21 @@ setup(
             "pip install -q -e . pytest",
             "-m my_app --port {port}",
         ),
+        (  # sqlite-utils: the test tools in a PEP 735 group, which pip installs from 25.1 on
+            {"pyproject.toml": PYPROJECT_DEV_GROUP, "sqlite_utils/__init__.py": ""},
+            "Python (pyproject.toml)",
+            "pip install -q 'pip>=25.1' && .venv/bin/pip install -q -e . --group dev pytest",
+            "-m sqlite_utils --port {port}",
+        ),
     ],
-    ids=["flask-tutorial", "pyramid-tutorial", "setup-cfg", "tool-only-pyproject", "plain-pep621"],
+    ids=[
+        "flask-tutorial",
+        "pyramid-tutorial",
+        "setup-cfg",
+        "tool-only-pyproject",
+        "plain-pep621",
+        "dependency-group",
+    ],
 )
 def test_init_reads_python_layouts(
     empty_repo: Path, capsys, files: dict[str, str], label: str, setup: str, start: str
