@@ -84,7 +84,10 @@ class Tool(Generic[T]):
         if problem is not None:
             raise ToolError(f"invalid input for {self.name}: {problem}")
         assert isinstance(data, dict)  # every tool's schema is an object's
-        return self.takes(**data)
+        try:
+            return self.takes(**data)
+        except TypeError as exc:  # a schema that lets through what its record cannot take
+            raise ToolError(f"invalid input for {self.name}: {exc}") from exc
 
     def __call__(self, data: object) -> str | ToolOutput:
         return self.run(self.read(data))

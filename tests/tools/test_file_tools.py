@@ -142,3 +142,19 @@ def test_each_tool_s_record_holds_every_property_its_schema_declares(tree: Path)
     assert declared_fields({**FileTools(tree).handlers(), **box.handlers()}) == {}
     wrong = {"read_file": Tool("read_file", ListFiles, FileTools(tree).list_files)}
     assert declared_fields(wrong) == {"read_file": ({"path", "offset", "limit"}, {"path"})}
+    # and should a record lag its schema, the model is told, as for any input that does not fit
+    with pytest.raises(ToolError, match=r"invalid input for read_file: .*offset"):
+        wrong["read_file"]({"path": "a.py", "offset": 2})
+
+
+def test_every_tool_s_schema_is_closed() -> None:
+    """No tool takes a property its schema does not name: the model's JSON is read into the
+    tool's record by name, and an unknown key is refused by the schema before it."""
+    import yaml
+
+    from harness.paths import workflows_dir
+
+    tools = yaml.safe_load((workflows_dir() / "tools.yaml").read_text())["tools"]
+    schemas = {name: spec["input_schema"] for name, spec in tools.items()}
+    assert [name for name, s in schemas.items() if s.get("additionalProperties") is not False] == []
+    assert {d["name"] for d in tool_defs(list(schemas))} == set(schemas)
