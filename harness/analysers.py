@@ -152,13 +152,27 @@ class Workspace:
         return [posixpath.normpath(f"{under}/{path}") for path in blobs]
 
 
+def _warm(settings: Settings) -> tuple[Warm, bool]:
+    """The cycle's warm analysers (this call's own outside a cycle), and whether it owns them."""
+    ups = [_request(a, ".", 1, False) for a in load_analysers(settings) if a.warm]
+    key = ("analysers", settings.state_dir, json.dumps(ups))
+    return service(key, lambda: Warm(settings, LIMITS, ups))
+
+
+def warm_up(settings: Settings) -> None:
+    """The cycle's warm analysers started now, so that a change's gates do not wait on their
+    interpreter's imports (outside a cycle, nothing would keep them until then)."""
+    warm, owned = _warm(settings)
+    if owned:
+        warm.stop()
+    else:
+        warm.start()
+
+
 @contextlib.contextmanager
 def workspace(settings: Settings) -> Iterator[Workspace]:
     """A workspace of the cycle's warm analysers (this call's own outside a cycle)."""
-    ups = [_request(a, ".", 1, False) for a in load_analysers(settings) if a.warm]
-    warm, owned = service(
-        ("analysers", settings.state_dir, json.dumps(ups)), lambda: Warm(settings, LIMITS, ups)
-    )
+    warm, owned = _warm(settings)
     folder = Path(tempfile.mkdtemp(dir=warm.folder))
     try:
         yield Workspace(folder, warm)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from harness.analysers import warm_up
 from harness.artifacts import (
     Assignment,
     ChangeInputs,
@@ -143,6 +144,7 @@ def run_tests(ctx: StepContext, worktree: Worktree, setup: SetupRun | None) -> T
     may hold files the commit would not); a pass there stands for the candidate of the same
     tree (docs/testing.md)."""
     commands = ctx.services.settings.config.commands
+    warm_up(ctx.services.settings)  # the gates' analysers start while the suite runs
     made = setup.artifacts if setup else []  # never committed
     tree = GitRepo(checkout(ctx, worktree)).stage_tree(exclude=made)
     sha = ctx.services.repo.commit_of(tree, worktree.base_sha, f"Issue {ctx.number}: tests")

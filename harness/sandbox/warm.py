@@ -87,6 +87,16 @@ class Warm:
         self.proc = made.result()
         return self.proc
 
+    def _running(self) -> subprocess.Popen[bytes]:
+        proc = self.proc
+        return self._start() if proc is None or proc.poll() is not None else proc
+
+    def start(self) -> None:
+        """The interpreter started now if none runs: its imports and warm-up then overlap
+        whatever the caller does until its first request."""
+        with self.lock:
+            self._running()
+
     def run(self, folder: Path, ask: Ask) -> tuple[str, str]:
         """(standard output, the tail of standard error or why there is none) of the request
         ``ask`` (``forks.py``) in ``folder``, a folder of ``self.folder``."""
@@ -97,9 +107,7 @@ class Warm:
         data = bytearray()
         problem = ""
         with waiting(), self.lock:  # the turn given up first: the lock may be a wait
-            proc = self.proc
-            if proc is None or proc.poll() is not None:
-                proc = self._start()
+            proc = self._running()
             assert proc.stdin is not None and proc.stdout is not None
             try:
                 proc.stdin.write(json.dumps(ask).encode() + b"\n")

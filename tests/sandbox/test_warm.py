@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.analysers import run_analysers, warm_up, workspace
 from harness.config.settings import load_settings
 from harness.sandbox.limits import Limits
 from harness.sandbox.shared import service, shared
@@ -72,3 +73,23 @@ def test_a_killed_processs_folder_is_removed_by_the_next_interpreter_made(tmp_pa
         warm.stop()
         shutil.rmtree(mine)
     assert not warm.folder.parent.exists()
+
+
+@pytest.mark.sandbox
+def test_the_cycles_analysers_start_before_their_first_request_and_none_outside_a_cycle(
+    tmp_path: Path,
+) -> None:
+    """The test step starts the gates' interpreter (``warm_up``): its imports run beside the
+    suite, and the gates' first request finds it running; outside a cycle nothing is left."""
+    settings = load_settings(make_factory_repo(tmp_path / "r"), tmp_path / "state")
+    before = set(Path(tempfile.gettempdir()).glob(f"{PREFIX}{os.getpid()}-*"))
+    warm_up(settings)
+    assert set(Path(tempfile.gettempdir()).glob(f"{PREFIX}{os.getpid()}-*")) == before
+    with shared():
+        warm_up(settings)
+        with workspace(settings) as where:
+            assert where.warm.proc is not None and where.warm.proc.poll() is None
+            started = where.warm.proc.pid
+            (where.path / "a.py").write_text("x = 1\n")
+            assert run_analysers(settings, where, ["a.py"]).errors == []
+            assert where.warm.proc.pid == started
