@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ import yaml
 from harness.cycle import cycle_exit
 from harness.demo import generate
 from harness.model.scripted import ScriptedModel, load_script
+from harness.sandbox.bwrap import CommandResult, Sandbox
 from harness.store.db import Store
 from tests.cli_helpers import run_cli
 from tests.conftest import SCRUBBED_ENV, _every_merge_landed_a_tested_tree
@@ -254,6 +256,41 @@ def landed_in_order(store: Store) -> list[dict]:
 
 def issue(capsys, repo: Path, n: int) -> dict:
     return run_cli(capsys, "--repo", str(repo), "issue", "show", str(n), "--json").json()
+
+
+# --- the whole-suite processes a cycle starts (``test_suite_once.py`` counts them) ---
+SUITE = "python3 -m unittest -q"  # the demo's commands.test
+
+
+def counting(monkeypatch: pytest.MonkeyPatch, failing: str = "", change: str = "") -> list[str]:
+    """Every whole-suite process started (its command line: the sandbox's, naming the folder
+    it runs in), counted as the process starts, beneath the harness; the first suite run in
+    a folder whose name holds ``failing`` (and whose ``app.py`` holds ``change``) runs a real
+    command that exits 1 instead."""
+    real, failed, started = Sandbox.run, [], []
+
+    def run(self: Sandbox, command: str, *, timeout_s: float | None = None) -> CommandResult:
+        if failing and not failed and command == SUITE and failing in self.worktree.name:
+            if change in (self.worktree / "app.py").read_text():
+                failed.append(self.worktree.name)
+                return real(self, "echo 'a flake'; exit 1", timeout_s=timeout_s)
+        return real(self, command, timeout_s=timeout_s)
+
+    class Started(subprocess.Popen):  # type: ignore[type-arg]
+        def __init__(self, args: Any, *more: Any, **options: Any) -> None:
+            super().__init__(args, *more, **options)
+            if isinstance(args, list) and SUITE in args:
+                started.append(" ".join(map(str, args)))
+
+    monkeypatch.setattr(Sandbox, "run", run)
+    monkeypatch.setattr(subprocess, "Popen", Started)
+    return started
+
+
+def suites(started: list[str], store: Store, number: int) -> int:
+    """How many whole-suite processes the runs of issue ``number`` started."""
+    runs = [r.id for r in store.list_runs(issue=number)]
+    return sum(any(f"/{r}-" in argv for r in runs) for argv in started)
 
 
 # --- scenarios several modules share (``tests/validate/scenarios.py``): each is played once per

@@ -37,6 +37,7 @@ from tests.validate.conftest import (
     ISSUES,
     KEY,
     Output,
+    counting,
     file_issues,
     isolated_env,
     issue,
@@ -55,7 +56,7 @@ class FullCycle:
     """The three demo issues through one cycle, three validations side by side, all joined
     in the merge queue (in the issues' order) before any builds its candidate
     (``test_validate.py`` checks the cycle; ``test_test_evidence.py`` the bug fix, #2, that
-    merged in it)."""
+    merged in it; ``test_suite_once.py`` the suite runs of #1, first in the queue, and #2)."""
 
     repo: Path
     state: Path
@@ -64,6 +65,7 @@ class FullCycle:
     received: list[dict[str, Any]]  # the bodies of the requests the stand-in answered
     violations: list[Any]  # what the stand-in found wrong in them
     report: dict  # ``factory report --json`` of the first validation
+    started: list[str]  # every whole-suite process of the cycle (``counting``)
 
 
 def play_full_cycle(root: Path) -> FullCycle:
@@ -74,6 +76,7 @@ def play_full_cycle(root: Path) -> FullCycle:
             # in the issues' order: the rename (#3, which a journey refuses) comes last, so no
             # candidate is built on it (one that was would be validated again, on production)
             queued_together(mp, 3, order=[1, 2, 3])
+            started = counting(mp)
             file_issues(out, repo)
             result = run_once(out, repo, "--max-parallel", "3")
             received = [body for _, body in server.received]
@@ -84,7 +87,7 @@ def play_full_cycle(root: Path) -> FullCycle:
         report = run_cli(out, "--repo", str(repo), "report", first.id, "--json").json()
         store.close()
     landed_tested_trees(state)
-    return FullCycle(repo, state, result, issues, received, violations, report)
+    return FullCycle(repo, state, result, issues, received, violations, report, started)
 
 
 GITHUB_CANARY = "ghp_CANARY0confinement0000000000000000"

@@ -7,7 +7,7 @@ SDK); the merge queue's invariant (``tests/conftest.py``) checks every landing's
 
 from __future__ import annotations
 
-import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,11 +17,11 @@ import pytest
 from harness.artifacts import CheckResult, Landing, Routing
 from harness.artifacts import Tested as Ran
 from harness.engine.records import RunRecords
-from harness.sandbox.bwrap import CommandResult, Sandbox
 from harness.store.db import Store
 from tests.cli_helpers import run_cli
 from tests.validate.conftest import (
     Output,
+    counting,
     file_issues,
     isolated_env,
     issue,
@@ -30,41 +30,17 @@ from tests.validate.conftest import (
     queued_together,
     run_once,
     serve,
+    suites,
 )
+from tests.validate.scenarios import FullCycle
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
-SUITE = "python3 -m unittest -q"  # the demo's commands.test
-
-
-def counting(monkeypatch: pytest.MonkeyPatch, failing: str = "", change: str = "") -> list[str]:
-    """Every whole-suite process started (its command line: the sandbox's, naming the folder
-    it runs in), counted as the process starts, beneath the harness; the first suite run in
-    a folder whose name holds ``failing`` (and whose ``app.py`` holds ``change``) runs a real
-    command that exits 1 instead."""
-    real, failed, started = Sandbox.run, [], []
-
-    def run(self: Sandbox, command: str, *, timeout_s: float | None = None) -> CommandResult:
-        if failing and not failed and command == SUITE and failing in self.worktree.name:
-            if change in (self.worktree / "app.py").read_text():
-                failed.append(self.worktree.name)
-                return real(self, "echo 'a flake'; exit 1", timeout_s=timeout_s)
-        return real(self, command, timeout_s=timeout_s)
-
-    class Started(subprocess.Popen):  # type: ignore[type-arg]
-        def __init__(self, args: Any, *more: Any, **options: Any) -> None:
-            super().__init__(args, *more, **options)
-            if isinstance(args, list) and SUITE in args:
-                started.append(" ".join(map(str, args)))
-
-    monkeypatch.setattr(Sandbox, "run", run)
-    monkeypatch.setattr(subprocess, "Popen", Started)
-    return started
-
-
-def suites(started: list[str], store: Store, number: int) -> int:
-    """How many whole-suite processes the runs of issue ``number`` started."""
-    runs = [r.id for r in store.list_runs(issue=number)]
-    return sum(any(f"/{r}-" in argv for r in runs) for argv in started)
+# the feature first in the queue is the full cycle's (a package fixture test_validate.py and
+# test_test_evidence.py read too): one worker runs the modules that read such fixtures
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.timeout(600),
+    pytest.mark.together("validate-shared"),
+]
 
 
 def reported(capsys, repo: Path, store: Store, number: int) -> int:
@@ -78,21 +54,14 @@ def records(store: Store, number: int, workflow: str) -> RunRecords:
     return RunRecords(store.steps(run.id))
 
 
-@pytest.mark.parametrize("still, moved", [(2, 1), (1, 2)], ids=["bug-first", "feature-first"])
-def test_a_candidate_that_is_the_tested_tree_runs_no_suite_one_built_on_another_does(
-    capsys, app: tuple[Path, Path], standin, monkeypatch: pytest.MonkeyPatch, still, moved
+def first_reuses_behind_runs_again(
+    ran: list[str], store: Store, said: Callable[[int], int], still: int, moved: int
 ) -> None:
-    """Issue 1 is a feature, 2 a bug fix: each in turn first in the queue (production still)
-    and behind the other (production moved)."""
-    repo, _ = app
-    ran = counting(monkeypatch)
-    queued_together(monkeypatch, 2, order=[still, moved])
-    file_issues(capsys, repo, which=[1, 2])
-    run_once(capsys, repo, "--max-parallel", "2")
-    assert all("factory:merged" in issue(capsys, repo, n)["labels"] for n in (1, 2))
-    store = Store.open(repo.parent / "state")
+    """Of a cycle that landed ``still``, first in the queue, then ``moved`` behind it: whole
+    suites started (``ran``) and ``factory report``'s count (``said``) of each, and their
+    records."""
     # first in the queue: production did not move, its candidate is the tree implement tested
-    assert suites(ran, store, still) == reported(capsys, repo, store, still) == 1
+    assert suites(ran, store, still) == said(still) == 1
     tested = records(store, still, "implement").newest(Ran)
     checked = records(store, still, "validate").newest(CheckResult)
     landed = records(store, still, "validate").newest(Landing)
@@ -102,19 +71,50 @@ def test_a_candidate_that_is_the_tested_tree_runs_no_suite_one_built_on_another_
     assert landed is not None and landed.tested_by == implemented
     assert landed.landed_tree == tested.tree  # never red: the landed tree's pass is on record
     # behind it: its candidate carried the change ahead of it, another tree: run again
-    assert suites(ran, store, moved) == reported(capsys, repo, store, moved) == 2
+    assert suites(ran, store, moved) == said(moved) == 2
     checked = records(store, moved, "validate").newest(CheckResult)
     assert checked is not None and checked.tests is not None and not checked.tests.reused_from
     landed = records(store, moved, "validate").newest(Landing)
     validated = store.list_runs(workflow="validate", issue=moved)[0].id
     assert landed is not None and landed.tested_by == validated
+
+
+def test_a_candidate_that_is_the_tested_tree_runs_no_suite_one_built_on_another_does(
+    capsys, app: tuple[Path, Path], standin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 2, a bug fix, first in the queue (production still), 1, a feature, behind it
+    (production moved); the other order is the full cycle's (below)."""
+    repo, _ = app
+    still, moved = 2, 1
+    ran = counting(monkeypatch)
+    queued_together(monkeypatch, 2, order=[still, moved])
+    file_issues(capsys, repo, which=[1, 2])
+    run_once(capsys, repo, "--max-parallel", "2")
+    assert all("factory:merged" in issue(capsys, repo, n)["labels"] for n in (1, 2))
+    store = Store.open(repo.parent / "state")
+    first_reuses_behind_runs_again(
+        ran, store, lambda n: reported(capsys, repo, store, n), still, moved
+    )
     # production is now that very tree, set up the same way: its health runs no suite (one
     # order shows it: whichever landed last, its tree's pass is its validation's)
-    if still == 2:
-        before, checked_before = len(ran), len(store.list_runs(workflow="health"))
-        run_once(capsys, repo)
-        assert len(store.list_runs(workflow="health")) == checked_before + 1
-        assert len(ran) == before
+    before, checked_before = len(ran), len(store.list_runs(workflow="health"))
+    run_once(capsys, repo)
+    assert len(store.list_runs(workflow="health")) == checked_before + 1
+    assert len(ran) == before
+
+
+def test_a_feature_first_in_the_queue_reuses_its_pass_and_a_bug_fix_behind_it_runs_again(
+    full_cycle: FullCycle,
+) -> None:
+    """The other order, in the full cycle: #1, a feature, first in the queue; #2, a bug fix,
+    behind it (and #3 behind both)."""
+    assert all("factory:merged" in full_cycle.issues[n]["labels"] for n in (1, 2))
+    store = Store.open(full_cycle.state)
+    with isolated_env(full_cycle.state), Output() as out:
+        first_reuses_behind_runs_again(
+            full_cycle.started, store, lambda n: reported(out, full_cycle.repo, store, n), 1, 2
+        )
+    store.close()
 
 
 # Production's suite fails once in the cycle's health run and passes again (heal: flaky). The
