@@ -159,6 +159,8 @@ def play_landed(root: Path) -> Landed:
         isolated_env(root / "state", **github_env(hub)),
         Output() as output,
     ):
+        # one journey, the canary's: it does what the demo's does (add a note, see it)
+        (holdout / "journeys" / "add_note.yaml").unlink()
         (holdout / "journeys" / "keeps_a_note.yaml").write_text(KEEPS)
         on_actions(repo, hub, holdout, SETUP)
 
