@@ -163,6 +163,7 @@ class Runner:
         default_factory=dict
     )  # more of every job's (a stand-in's URL)
     jobs: list[str] = field(default_factory=list)  # "workflow:job", as they ran
+    results: dict[str, dict[str, Any]] = field(default_factory=dict)  # by "workflow:job"
     log: list[str] = field(default_factory=list)
     output: list[str] = field(default_factory=list)  # each run: step's whole output, as logged
     summaries: list[str] = field(default_factory=list)  # what steps wrote to GITHUB_STEP_SUMMARY
@@ -194,6 +195,7 @@ class Runner:
                     done[job_id] = {"ok": True, "outputs": {}, "skipped": True}
                 else:
                     done[job_id] = self._job(path, wf, job_id, job, inputs or {}, needs)
+                    self.results[f"{path.name}:{job_id}"] = done[job_id]
                     self.after(f"{path.name}:{job_id}")
         return done
 

@@ -48,3 +48,21 @@ def github_repo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         for key, value in github_env(hub).items():
             monkeypatch.setenv(key, value)
         yield repo, hub
+
+
+@pytest.fixture(scope="session")
+def landed(tmp_path_factory: pytest.TempPathFactory):
+    """The nightly triage workflow run on GitHub Actions, issue 1 landed
+    (``tests/forge/actions_scenario.py``); read-only: a test forks what it changes."""
+    from tests.forge.actions_scenario import play_landed
+
+    return play_landed(tmp_path_factory.mktemp("landed"))
+
+
+@pytest.fixture(scope="session")
+def healed(landed, tmp_path_factory: pytest.TempPathFactory):
+    """The health workflow reverting the landed merge, once the maintainer's journey fails on
+    it (``tests/forge/actions_scenario.py``); read-only."""
+    from tests.forge.actions_scenario import play_healed
+
+    return play_healed(landed, tmp_path_factory.mktemp("healed"))

@@ -4,37 +4,26 @@ stand-in, with a hold-out journey that carries a canary — in its name, in a st
 expected text, and as page text its failing step's screenshot shows: nothing any job uploads,
 writes to its step summary or prints, and nothing the factory sends GitHub (issues, comments,
 pull requests, their bodies), holds it. The canary stays where the hold-out is read (the
-runners' own state folders); the jobs that need a plan still get it and run."""
+runners' own state folders); the jobs that need a plan still get it and run.
+
+The jobs are the session's scenario (``tests/forge/actions_scenario.py``): the nightly
+triage, issue 1 implemented, validated with the canary's journey, landed and production's
+health checked after the landing (``landed``); then the maintainer's journey fails on
+production, and the health jobs heal it, the revert validated with the journeys (``healed``)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from harness.git.repo import GitRepo
 from tests.actions_runner import Runner
-from tests.factory_repo import git
-from tests.forge.conftest import notes_on_github
-from tests.forge.github_helpers import github_env
-from tests.forge.shared_scenario import isolated_env
-from tests.forge.test_github_plan import SETUP, WORKFLOWS, actions, on_actions
+from tests.forge.actions_scenario import CANARY, Healed, Landed
 
-pytestmark = [pytest.mark.browser, pytest.mark.sandbox, pytest.mark.timeout(1200)]
-
-CANARY = "HOLDOUT-CANARY-5e41d0c9"
-# the canary in the journey's name, a step (the note it types), an expected text, and on the
-# page: after the note is added, every screenshot of the page shows it
-KEEPS = (
-    f"name: keeps a note {CANARY}\n"
-    "steps:\n"
-    "  - goto: /\n"
-    f"  - fill: {{label: Note, value: {CANARY}}}\n"
-    "  - click: {role: button, name: Add}\n"
-    f"  - expect_text: {CANARY}\n"
-)
-# the maintainer's edit, which the factory's merge (the note count) then fails
-NO_COUNT = KEEPS + "  - expect_no_text: 1 notes\n"
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.sandbox,
+    pytest.mark.timeout(1200),
+    pytest.mark.together("github-actions"),
+]
 
 
 def _leaks(runner: Runner) -> list[str]:
@@ -48,45 +37,32 @@ def _leaks(runner: Runner) -> list[str]:
     return found + [f"summary: {text}" for text in runner.summaries if CANARY in text]
 
 
-def test_nothing_of_the_holdout_leaves_a_job_on_github(tmp_path: Path) -> None:
-    holdout = tmp_path / "notes-holdout"
-    with notes_on_github(tmp_path) as (repo, hub), isolated_env(tmp_path / "s", **github_env(hub)):
-        (holdout / "journeys" / "keeps_a_note.yaml").write_text(KEEPS)
-        on_actions(repo, hub, holdout, SETUP)
+def test_nothing_of_the_holdout_leaves_a_job_on_github(landed: Landed, healed: Healed) -> None:
+    # the nightly triage: issue 1 implemented, validated with the canary's journey, landed,
+    # and production's health checked after the landing
+    ran = [job.split(":")[1] for job in landed.work.jobs]
+    assert ran == [
+        *("plan", "apply", "implement", "apply-pr", "validate", "apply-merge"),
+        *("health", "apply"),
+    ], ran
+    (landed_pr,) = [p for p in landed.seen["landed"].pulls.values() if p.merged]
 
-        # the nightly triage: issue 1 implemented, validated with the canary's journey, landed,
-        # and production's health checked after the landing
-        work = actions(tmp_path / "work", hub)
-        results = work.workflow(repo / WORKFLOWS / "factory-triage.yml")
-        assert all(r["ok"] for r in results.values()), "\n".join(work.log)
-        ran = [job.split(":")[1] for job in work.jobs]
-        assert ran == [
-            *("plan", "apply", "implement", "apply-pr", "validate", "apply-merge"),
-            *("health", "apply"),
-        ], ran
-        (landed,) = [p for p in hub.pulls.values() if p.merged]
+    # the maintainer's journey now fails on production: the health jobs heal it (red,
+    # twice), the revert is validated with the journeys and lands
+    heal, hub = healed.heal, healed.hub
+    assert all(r["ok"] for r in healed.results.values()), "\n".join(heal.log)
+    ran = [job.split(":")[1] for job in heal.jobs]
+    assert ran == ["health", "apply", "heal", "apply-heal", "validate", "apply-merge"], ran
+    reverted = [p for p in hub.pulls.values() if p.merged and p.number != landed_pr.number]
+    assert len(reverted) == 1 and healed.main != landed_pr.merge_sha
 
-        # the maintainer's journey now fails on production: the health jobs heal it (red,
-        # twice), the revert is validated with the journeys and lands
-        journeys = tmp_path / "holdout-journeys"
-        git(tmp_path, "clone", "-q", str(hub.git_root / "acme" / "app-holdout.git"), str(journeys))
-        (journeys / "journeys" / "keeps_a_note.yaml").write_text(NO_COUNT)
-        git(journeys, "commit", "-qam", "no count on the page")
-        git(journeys, "push", "-q", "origin", "main")
-        heal = actions(tmp_path / "heal", hub)
-        results = heal.workflow(repo / WORKFLOWS / "factory-health.yml")
-        assert all(r["ok"] for r in results.values()), "\n".join(heal.log)
-        ran = [job.split(":")[1] for job in heal.jobs]
-        assert ran == ["health", "apply", "heal", "apply-heal", "validate", "apply-merge"], ran
-        reverted = [p for p in hub.pulls.values() if p.merged and p.number != landed.number]
-        assert len(reverted) == 1 and GitRepo(hub.bare).rev_parse("main") != landed.merge_sha
-
-        # not in an artifact, a step's output or summary, nor in anything sent to GitHub
-        assert _leaks(work) == [] and _leaks(heal) == []
-        sent = [f"{r.method} {r.path}" for r in hub.requests if CANARY.encode() in r.body]
-        assert sent == []
-        # … while the runners that read the hold-out kept it, and its screenshots, to themselves
-        kept = (tmp_path / "heal").rglob("factory-state/state.db*")
-        assert any(CANARY.encode() in p.read_bytes() for p in kept)
-        shots = (tmp_path / "heal").rglob("*.png")
-        assert any("factory-state" in p.parts and "artifacts" not in p.parts for p in shots)
+    # not in an artifact, a step's output or summary, nor in anything sent to GitHub (the
+    # healed GitHub holds every request since the set-up: the triage's too)
+    assert _leaks(landed.work) == [] and _leaks(heal) == []
+    sent = [f"{r.method} {r.path}" for r in hub.requests if CANARY.encode() in r.body]
+    assert sent == []
+    # … while the runners that read the hold-out kept it, and its screenshots, to themselves
+    kept = heal.root.rglob("factory-state/state.db*")
+    assert any(CANARY.encode() in p.read_bytes() for p in kept)
+    shots = heal.root.rglob("*.png")
+    assert any("factory-state" in p.parts and "artifacts" not in p.parts for p in shots)
