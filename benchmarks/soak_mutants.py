@@ -9,6 +9,7 @@ because a capability never fired, or not at all, it is a miss."""
 
 from __future__ import annotations
 
+import compileall
 import json
 import os
 import shutil
@@ -85,11 +86,10 @@ class Scratch:
     def __init__(self, where: Path) -> None:
         self.where, self.src = where, where / "src"
         self.touched: set[str] = set()  # the files the last fault edited
-        for name in COPIED:
-            shutil.copytree(
-                ROOT / name, self.src / name, ignore=shutil.ignore_patterns("__pycache__")
-            )
+        for name in COPIED:  # with the tree's bytecode: its sources keep their times
+            shutil.copytree(ROOT / name, self.src / name)
         (self.src / "tests" / "__init__.py").write_text("")
+        self._compiled()
         venv = where / "venv"
         subprocess.run(["cp", "-al", sys.prefix, str(venv)], check=True)
         for pth in venv.glob("lib/python*/site-packages/*.pth"):
@@ -101,7 +101,7 @@ class Scratch:
     def mutate(self, mutant: Mutant | None) -> None:
         """The copy as the tree has it, then with ``mutant``'s edits (each must apply once)."""
         for name in {e["file"] for m in [mutant] if m for e in m.edits} | self.touched:
-            shutil.copy(ROOT / name, self.src / name)
+            shutil.copy2(ROOT / name, self.src / name)
         self.touched = {e["file"] for e in mutant.edits} if mutant else set()
         for edit in mutant.edits if mutant else ():
             path = self.src / edit["file"]
@@ -112,6 +112,14 @@ class Scratch:
                     f"does not apply once: {edit['old'][:60]!r}"
                 )
             path.write_text(text.replace(edit["old"], edit["new"]))
+        self._compiled()
+
+    def _compiled(self) -> None:
+        """Bytecode of every module of the copy that lacks it or whose source changed: written
+        once here, since a sealed validator (another uid) or a sandbox cannot write it, and
+        would compile what it imports from source each time it starts."""
+        for name in COPIED:
+            compileall.compile_dir(self.src / name, quiet=1)
 
     def soak(
         self, mutant: Mutant | None, days: int, seed: int, github: int = 0, early: bool = False
