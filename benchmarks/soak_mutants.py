@@ -38,6 +38,7 @@ class Mutant:
     expect: str  # the invariant expected to catch it
     edits: tuple[dict[str, str], ...]
     github: int = 0
+    only: tuple[str, ...] = ()  # the opening's users whose issues it needs (all when empty)
 
 
 @dataclass
@@ -69,7 +70,8 @@ class Outcome:
 def load(names: list[str] | None = None) -> list[Mutant]:
     """The faults, all or those ``names`` (an unknown name: ``SystemExit``, one line)."""
     every = [
-        Mutant(**{**m, "edits": tuple(m["edits"])}) for m in yaml.safe_load(MUTANTS.read_text())
+        Mutant(**{**m, "edits": tuple(m["edits"]), "only": tuple(m.get("only", ()))})
+        for m in yaml.safe_load(MUTANTS.read_text())
     ]
     if not names:
         return every
@@ -130,6 +132,7 @@ class Scratch:
         argv = [str(self.python), "-m", "benchmarks", "soak", "--days", str(days)]
         argv += ["--seed", str(seed), "--github", str(github), "--json"]
         argv += ["--stop", mutant.expect] if early and mutant and mutant.expect in SETTLED else []
+        argv += ["--only", *mutant.only] if mutant and mutant.only else []
         env = {k: v for k, v in os.environ.items() if k not in ("SOAK_DIR", "PYTHONPATH")}
         began = time.monotonic()
         done = subprocess.run(argv, cwd=self.src, env=env, capture_output=True, text=True)

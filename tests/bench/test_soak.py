@@ -86,7 +86,8 @@ def scratch(tmp_path_factory: pytest.TempPathFactory) -> Scratch:
 )
 def test_a_fault_put_into_the_harness_is_caught(scratch: Scratch, fault: str) -> None:
     """The fault in a scratch copy of the harness, the shortest soak that shows it (stopped
-    as soon as its invariant breaks, when that one is read after any factory command): the
+    as soon as its invariant breaks, when that one is read after any factory command), on a
+    world no larger than it needs (the opening's issues of the users it names): the
     invariant that exists for it breaks, on that day (the tree the suite runs is untouched)."""
     (mutant,) = load([fault])
     scratch.mutate(mutant)
@@ -105,3 +106,11 @@ def test_a_soak_stops_only_at_an_invariant_whose_break_stands(
     cannot end a soak early: one line, exit 2."""
     assert soak_main(["--days", "1", "--stop", "unfinished runs move"]) == 2
     assert capsys.readouterr().err == "soak: --stop takes one of merges rest on their gates\n"
+
+
+def test_a_soak_keeps_only_users_of_the_opening(capsys: pytest.CaptureFixture[str]) -> None:
+    """A world kept to users the opening does not have would file nothing: one line, exit 2."""
+    assert soak_main(["--days", "1", "--only", "erin", "nobody"]) == 2
+    assert capsys.readouterr().err == "soak: --only takes users of the opening, not 'nobody'\n"
+    assert soak_main(["--days", "1", "--only"]) == 2
+    assert capsys.readouterr().err.startswith("soak: --only takes users of the opening: alice, ")
