@@ -607,6 +607,12 @@ def soak(
     return lived
 
 
+def opening_users() -> set[str]:
+    """The users who file issues in the opening (``--only`` keeps some of them)."""
+    opening = yaml.safe_load(WORLD.read_text())["opening"].values()
+    return {e["author"] for day in opening for e in day.get("file", [])}
+
+
 def _options(argv: list[str]) -> dict[str, Any]:
     """``--days N --seed S --github D --mutants [NAME …] --stop INVARIANT --only USER …
     --json``; bad input: one line, exit 2."""
@@ -637,8 +643,7 @@ def _options(argv: list[str]) -> dict[str, Any]:
             )
     if found["--days"] < 1:
         raise SystemExit("soak: --days must be at least 1")
-    opening = yaml.safe_load(WORLD.read_text())["opening"].values()
-    users = {e["author"] for day in opening for e in day.get("file", [])}
+    users = opening_users()
     if strangers := [name for name in found["only"] if name not in users]:
         raise SystemExit(f"soak: --only takes users of the opening, not {strangers[0]!r}")
     if "--only" in argv and not found["only"]:
