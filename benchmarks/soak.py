@@ -1,6 +1,8 @@
-"""``python -m benchmarks soak [--days N] [--seed S] [--github D] [--mutants]``: one factory,
-left alone for N simulated days, then the same world again on the GitHub stand-in for its
-last D days (``--github``; a third of the days by default from nine days on).
+"""``python -m benchmarks soak [--days N] [--seed S] [--github D] [--mutants] [--only USER …]``:
+one factory, left alone for N simulated days, then the same world again on the GitHub stand-in
+for its last D days (``--github``; a third of the days by default from nine days on); with
+``--only``, the opening's issues are those of the users named alone (a fault's world no larger
+than it needs).
 
 A sample app (the demo's notes app, ``benchmarks/soak_world.yaml``) with the scripted model
 and a world that can hurt, drawn from the seed: users file good, vague, duplicate, long,
@@ -421,7 +423,11 @@ def plan_of(world: World, day: int) -> dict[str, Any]:
     """What happens on the stretch's ``day``: written for the opening, drawn after."""
     opening = world.data["opening"]
     if day in opening:
-        return dict(opening[day])
+        plan = dict(opening[day])
+        if world.only:  # the opening's users the soak keeps: their issues and their edits
+            for what in ("file", "edit"):
+                plan[what] = [e for e in plan.get(what, []) if e["author"] in world.only]
+        return plan
     later, rng = world.data["later"], world.rng
     files: list[dict[str, Any]] = []
     for item in later["file"]:
@@ -575,17 +581,19 @@ def soak(
     rules: dict[str, Any] | None = None,
     github: int | None = None,
     stop: str | None = None,
+    only: tuple[str, ...] = (),
 ) -> list[tuple[World, list[Day]]]:
     """``days`` simulated days in ``root``: each stretch's world and its days as lived
     (``rules``: front matter of factory_rules.md over the world's; ``stop``: an invariant of
-    ``SETTLED`` whose first break ends the soak as soon as it is read)."""
+    ``SETTLED`` whose first break ends the soak as soon as it is read; ``only``: the users of
+    the opening whose issues are filed, every one's when empty)."""
     lived: list[tuple[World, list[Day]]] = []
     for kind, first, last in stretches(days, github):
         where = root / kind
         where.mkdir(parents=True, exist_ok=True)
         world = make_world(where, seed, rules, github=kind == "github")
         world.first_day, world.start = first, time.time() - (first - 1) * 86_400
-        world.stop = stop
+        world.stop, world.only = stop, only
         lived.append((world, []))
         try:
             with _factory_env(world):
@@ -599,12 +607,19 @@ def soak(
     return lived
 
 
+def opening_users() -> set[str]:
+    """The users who file issues in the opening (``--only`` keeps some of them)."""
+    opening = yaml.safe_load(WORLD.read_text())["opening"].values()
+    return {e["author"] for day in opening for e in day.get("file", [])}
+
+
 def _options(argv: list[str]) -> dict[str, Any]:
-    """``--days N --seed S --github D --mutants [NAME …] --stop INVARIANT --json``; bad input:
-    one line, exit 2."""
+    """``--days N --seed S --github D --mutants [NAME …] --stop INVARIANT --only USER …
+    --json``; bad input: one line, exit 2."""
     known = {"--days": 30, "--seed": SEED, "--github": None}
     found: dict[str, Any] = dict(known)
     found["mutants"], found["json"], found["stop"], rest = None, False, None, list(argv)
+    found["only"] = []
     while rest:
         arg = rest.pop(0)
         if arg == "--stop":
@@ -615,19 +630,24 @@ def _options(argv: list[str]) -> dict[str, Any]:
             if not rest or not rest[0].isdigit():
                 raise SystemExit(f"soak: {arg} takes a whole number")
             found[arg] = int(rest.pop(0))
-        elif arg == "--mutants":
-            found["mutants"] = []
+        elif arg in ("--mutants", "--only"):
+            named = found[arg[2:]] = []
             while rest and not rest[0].startswith("--"):
-                found["mutants"].append(rest.pop(0))
+                named.append(rest.pop(0))
         elif arg == "--json":
             found["json"] = True
         else:
             raise SystemExit(
                 f"soak: unknown argument {arg!r} "
-                "(--days, --seed, --github, --mutants, --stop, --json)"
+                "(--days, --seed, --github, --mutants, --stop, --only, --json)"
             )
     if found["--days"] < 1:
         raise SystemExit("soak: --days must be at least 1")
+    users = opening_users()
+    if strangers := [name for name in found["only"] if name not in users]:
+        raise SystemExit(f"soak: --only takes users of the opening, not {strangers[0]!r}")
+    if "--only" in argv and not found["only"]:
+        raise SystemExit(f"soak: --only takes users of the opening: {', '.join(sorted(users))}")
     return found
 
 
@@ -655,6 +675,7 @@ def main(argv: list[str]) -> int:
             say,
             github=options["--github"],
             stop=options["stop"],
+            only=tuple(options["only"]),
         )
         result = verdict(lived, options["--days"], options["--seed"])
     finally:

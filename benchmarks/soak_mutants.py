@@ -9,6 +9,7 @@ because a capability never fired, or not at all, it is a miss."""
 
 from __future__ import annotations
 
+import compileall
 import json
 import os
 import shutil
@@ -37,6 +38,7 @@ class Mutant:
     expect: str  # the invariant expected to catch it
     edits: tuple[dict[str, str], ...]
     github: int = 0
+    only: tuple[str, ...] = ()  # the opening's users whose issues it needs (all when empty)
 
 
 @dataclass
@@ -68,7 +70,8 @@ class Outcome:
 def load(names: list[str] | None = None) -> list[Mutant]:
     """The faults, all or those ``names`` (an unknown name: ``SystemExit``, one line)."""
     every = [
-        Mutant(**{**m, "edits": tuple(m["edits"])}) for m in yaml.safe_load(MUTANTS.read_text())
+        Mutant(**{**m, "edits": tuple(m["edits"]), "only": tuple(m.get("only", ()))})
+        for m in yaml.safe_load(MUTANTS.read_text())
     ]
     if not names:
         return every
@@ -85,11 +88,10 @@ class Scratch:
     def __init__(self, where: Path) -> None:
         self.where, self.src = where, where / "src"
         self.touched: set[str] = set()  # the files the last fault edited
-        for name in COPIED:
-            shutil.copytree(
-                ROOT / name, self.src / name, ignore=shutil.ignore_patterns("__pycache__")
-            )
+        for name in COPIED:  # with the tree's bytecode: its sources keep their times
+            shutil.copytree(ROOT / name, self.src / name)
         (self.src / "tests" / "__init__.py").write_text("")
+        self._compiled()
         venv = where / "venv"
         subprocess.run(["cp", "-al", sys.prefix, str(venv)], check=True)
         for pth in venv.glob("lib/python*/site-packages/*.pth"):
@@ -101,7 +103,7 @@ class Scratch:
     def mutate(self, mutant: Mutant | None) -> None:
         """The copy as the tree has it, then with ``mutant``'s edits (each must apply once)."""
         for name in {e["file"] for m in [mutant] if m for e in m.edits} | self.touched:
-            shutil.copy(ROOT / name, self.src / name)
+            shutil.copy2(ROOT / name, self.src / name)
         self.touched = {e["file"] for e in mutant.edits} if mutant else set()
         for edit in mutant.edits if mutant else ():
             path = self.src / edit["file"]
@@ -112,6 +114,14 @@ class Scratch:
                     f"does not apply once: {edit['old'][:60]!r}"
                 )
             path.write_text(text.replace(edit["old"], edit["new"]))
+        self._compiled()
+
+    def _compiled(self) -> None:
+        """Bytecode of every module of the copy that lacks it or whose source changed: written
+        once here, since a sealed validator (another uid) or a sandbox cannot write it, and
+        would compile what it imports from source each time it starts."""
+        for name in COPIED:
+            compileall.compile_dir(self.src / name, quiet=1)
 
     def soak(
         self, mutant: Mutant | None, days: int, seed: int, github: int = 0, early: bool = False
@@ -122,6 +132,7 @@ class Scratch:
         argv = [str(self.python), "-m", "benchmarks", "soak", "--days", str(days)]
         argv += ["--seed", str(seed), "--github", str(github), "--json"]
         argv += ["--stop", mutant.expect] if early and mutant and mutant.expect in SETTLED else []
+        argv += ["--only", *mutant.only] if mutant and mutant.only else []
         env = {k: v for k, v in os.environ.items() if k not in ("SOAK_DIR", "PYTHONPATH")}
         began = time.monotonic()
         done = subprocess.run(argv, cwd=self.src, env=env, capture_output=True, text=True)

@@ -53,6 +53,7 @@ class World:
     start: float = 0.0
     base: str = ""  # production when the stretch began
     stop: str | None = None  # an invariant of SETTLED whose first break ends the soak
+    only: tuple[str, ...] = ()  # the opening's users whose issues are filed (all when empty)
 
     @property
     def forge_kind(self) -> str:
