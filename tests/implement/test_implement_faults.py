@@ -48,27 +48,30 @@ def test_two_implements_at_once_exactly_one_proceeds(tmp_path: Path, capsys, sta
     assert len(store.list_runs(workflow="implement", issue=number)) == 1
 
 
+# the boundaries in the order an implement run reaches them
+BOUNDARIES = (
+    "implement.worktree.done",  # the branch exists
+    "implement.commit.made",  # committed, step not yet recorded
+    "implement.commit.done",  # after the commit step
+    "implement.pr.created",  # the PR record exists, labels and comment not yet
+)
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize(
-    "point",
-    [
-        "implement.worktree.done",  # the branch exists
-        "implement.commit.made",  # committed, step not yet recorded
-        "implement.commit.done",  # after the commit step
-        "implement.pr.created",  # the PR record exists, labels and comment not yet
-    ],
-)
-def test_kill_9_at_a_boundary_then_rerun_completes_once(
-    tmp_path: Path, capsys, standin, point: str
-) -> None:
+def test_kill_9_at_each_boundary_then_rerun_completes_once(tmp_path: Path, capsys, standin) -> None:
+    """``kill -9`` at each boundary in turn, each run resuming the one killed before it and
+    killed at the next boundary (so each boundary is resumed from), then a run that
+    finishes: one run, one pull request, one comment; no finished agent asked again."""
     repo = make_app_repo(tmp_path)
     number = accepted_issue(capsys, repo, "Add a greeting function")
     env = base_env(tmp_path, standin)
-    crashed = factory(repo, {**env, "FACTORY_FAULT_AT": point}, "implement", str(number))
-    crashed.communicate(timeout=120)
-    assert crashed.returncode == -9  # really killed
-    calls_before = len(standin.received)
+    calls = []  # the model's requests when each kill came
+    for point in BOUNDARIES:
+        crashed = factory(repo, {**env, "FACTORY_FAULT_AT": point}, "implement", str(number))
+        crashed.communicate(timeout=120)
+        assert crashed.returncode == -9, point  # really killed
+        calls.append(len(standin.received))
 
     again = factory(repo, env, "implement", str(number), "--json")
     out, err = again.communicate(timeout=120)
@@ -83,9 +86,9 @@ def test_kill_9_at_a_boundary_then_rerun_completes_once(
     assert len(comments) == 1
     labels = store.issue(number).labels
     assert "factory:needs-review" in labels and "factory:in-progress" not in labels
-    if point != "implement.worktree.done":
-        assert len(standin.received) == calls_before  # finished agents were not asked again
-    assert store.spend(issue=number) > 0  # spend of the killed process is on record
+    # killed once committed, every run after asked no finished agent again
+    assert calls[0] < calls[1] == calls[2] == calls[3] == len(standin.received), calls
+    assert store.spend(issue=number) > 0  # spend of the killed processes is on record
 
 
 @pytest.mark.slow
