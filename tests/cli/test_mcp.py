@@ -135,6 +135,22 @@ def _session(repo: Path, work: Any) -> Any:
     return asyncio.run(session())
 
 
+def _in_process(repo: Path, work: Any) -> Any:
+    """``work(client)`` in an SDK client session with the server ``factory mcp`` serves on
+    ``repo``, in this process (the SDK's in-memory transport: the same JSON-RPC messages,
+    not over standard streams, which the other tests' sessions cross)."""
+    from harness.cli.common import Target
+    from harness.cli.mcp import _Face, server
+
+    face = _Face(Target(repo, state_dir(repo), None, None))
+
+    async def session() -> Any:
+        async with Client(server(face)) as client:
+            return await work(client)
+
+    return asyncio.run(session())
+
+
 def test_hosts_see_annotations_and_a_version_and_bad_calls_get_protocol_errors(
     tmp_path: Path,
 ) -> None:
@@ -163,7 +179,7 @@ def test_hosts_see_annotations_and_a_version_and_bad_calls_get_protocol_errors(
             "missing": await client.call_tool("diff", {"issue": 99}),
         }
 
-    seen = _session(repo, work)
+    seen = _in_process(repo, work)
     assert seen["version"] == version("dark-factory-harness")
     hints = {
         name: (a.read_only_hint, a.destructive_hint, a.open_world_hint)
@@ -261,7 +277,7 @@ def test_an_issue_filed_through_mcp_is_not_trusted_when_the_maintainer_is(
             for n in (1, 2)
         ]
 
-    filed = _session(repo, work)
+    filed = _in_process(repo, work)
     assert [i["author"] for i in filed] == ["mcp", "mcp"]
     triaged = run_cli(capsys, *cli, "triage", "--json").json()
     decided = {row["issue"]: row["decision"] for row in triaged}

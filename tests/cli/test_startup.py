@@ -127,16 +127,22 @@ def test_commands_that_ask_no_model_need_no_key_and_no_sdk(tmp_path: Path) -> No
         ["audit", "--json"],
         ["check"],
     )
-    for command in commands:
-        code = (
-            "import os\n    os.environ.pop('ANTHROPIC_API_KEY', None)\n"
-            "    os.environ.pop('ANTHROPIC_AUTH_TOKEN', None)\n"
-            "    from harness.cli import main\n    try:\n"
-            f"        main(['--repo', {str(repo)!r}, *{command!r}])\n"
-            "    except SystemExit as exc:\n        assert not exc.code, exc.code"
-        )
-        found, printed = _run(code, ("anthropic",))
-        assert "anthropic" not in found, (command, printed)
+    # one interpreter runs them in turn (a module once loaded stays loaded): after each, it
+    # says whether the SDK is loaded, so a command that loads it is named
+    code = (
+        "import os, sys\n    os.environ.pop('ANTHROPIC_API_KEY', None)\n"
+        "    os.environ.pop('ANTHROPIC_AUTH_TOKEN', None)\n"
+        "    from harness.cli import main\n"
+        f"    for command in {commands!r}:\n"
+        "        try:\n"
+        f"            main(['--repo', {str(repo)!r}, *command])\n"
+        "        except SystemExit as exc:\n"
+        "            assert not exc.code, (command, exc.code)\n"
+        "        print('\\n', command, 'anthropic' in sys.modules)"
+    )
+    found, printed = _run(code, ("anthropic",))
+    assert "anthropic" not in found, printed
+    assert printed.count(" False\n") == len(commands), printed  # each command ran to its end
     assert forge.get_issue(number).state == "closed"  # the rejection was made
 
 

@@ -5,7 +5,11 @@ no person (a revert is reviewed by no one: no one wrote it) and files a regressi
 carries the reverted change; that issue passes the factory's own pre-screen (never a
 duplicate of the outsider's), is triaged, planned from the change it brings back,
 implemented, validated and merged like any issue; then both issues are closed — in at most
-three ``factory run --once`` cycles. No "no review" is left to learn from."""
+three ``factory run --once`` cycles. No "no review" is left to learn from.
+
+The revert's own validation (the first cycle's) stands in for the checks it waits for by
+records saying they passed (``tests/checks_passed.py``): ``test_revert.py`` validates a revert
+for real. The fix's validation, the health checks and the bisect run for real."""
 
 from __future__ import annotations
 
@@ -19,7 +23,8 @@ import yaml
 from harness.artifacts import GateReport
 from harness.engine.records import RunRecords
 from harness.store.db import Store
-from tests.cli_helpers import run_cli
+from tests.checks_passed import CHECKS_PASSED
+from tests.cli_helpers import run_cli, use_actions
 from tests.factory_repo import git
 from tests.heal.conftest import HEADING, three_merges
 from tests.standins.anthropic_standin import AnthropicStandIn
@@ -92,7 +97,7 @@ def model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Anthropic
 
 
 def test_a_broken_journey_is_reverted_fixed_and_both_issues_closed_by_themselves(
-    tmp_path: Path, capsys, app, model
+    tmp_path: Path, capsys, app, model, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     repo, holdout = app
     config = yaml.safe_load((repo / "factory.yaml").read_text())
@@ -107,7 +112,9 @@ def test_a_broken_journey_is_reverted_fixed_and_both_issues_closed_by_themselves
     new = ("issue", "new", "--title", title, "--body", f"{FIRST}.", "--author", "mallory")
     outsider = run_cli(capsys, "--repo", str(repo), *new, "--json").json()["number"]
 
-    regression = run_once(capsys, repo)["production"]["reverting"]
+    with monkeypatch.context() as checks_passed:  # the revert lands as test_revert.py lands one
+        use_actions(checks_passed, *CHECKS_PASSED)
+        regression = run_once(capsys, repo)["production"]["reverting"]
     for _ in range(2):
         run_once(capsys, repo)
         if issue(capsys, repo, culprit_issue)["state"] == "closed":

@@ -48,27 +48,38 @@ def test_two_implements_at_once_exactly_one_proceeds(tmp_path: Path, capsys, sta
     assert len(store.list_runs(workflow="implement", issue=number)) == 1
 
 
+# where an implement run is killed, in the order it reaches them
+BOUNDARIES = (
+    "implement.worktree.done",  # the branch exists
+    "tools.run_command",  # in the code step: the implementer wrote two files, runs a command
+    "implement.commit.made",  # committed, step not yet recorded
+    "implement.commit.done",  # after the commit step
+    "implement.pr.created",  # the PR record exists, labels and comment not yet
+)
+
+
+def _tasks(bodies: list[dict]) -> list[str]:
+    """The implementer's task in each of its requests."""
+    found = [b["messages"][0]["content"][0] for b in bodies if role_of(b) == "implementer"]
+    return [str(block["text"]) for block in found]
+
+
 @pytest.mark.slow
 @pytest.mark.timeout(300)
-@pytest.mark.parametrize(
-    "point",
-    [
-        "implement.worktree.done",  # the branch exists
-        "implement.commit.made",  # committed, step not yet recorded
-        "implement.commit.done",  # after the commit step
-        "implement.pr.created",  # the PR record exists, labels and comment not yet
-    ],
-)
-def test_kill_9_at_a_boundary_then_rerun_completes_once(
-    tmp_path: Path, capsys, standin, point: str
-) -> None:
+def test_kill_9_at_each_boundary_then_rerun_completes_once(tmp_path: Path, capsys, standin) -> None:
+    """``kill -9`` at each boundary in turn, each run resuming the one killed before it and
+    killed at the next boundary (so each boundary is resumed from), then a run that
+    finishes: one run, one pull request, one comment; no finished agent asked again. Killed
+    as it ran a command, the implementer's resumed step is told what the worktree holds."""
     repo = make_app_repo(tmp_path)
     number = accepted_issue(capsys, repo, "Add a greeting function")
     env = base_env(tmp_path, standin)
-    crashed = factory(repo, {**env, "FACTORY_FAULT_AT": point}, "implement", str(number))
-    crashed.communicate(timeout=120)
-    assert crashed.returncode == -9  # really killed
-    calls_before = len(standin.received)
+    calls = []  # the model's requests when each kill came
+    for point in BOUNDARIES:
+        crashed = factory(repo, {**env, "FACTORY_FAULT_AT": point}, "implement", str(number))
+        crashed.communicate(timeout=120)
+        assert crashed.returncode == -9, point  # really killed
+        calls.append(len(standin.received))
 
     again = factory(repo, env, "implement", str(number), "--json")
     out, err = again.communicate(timeout=120)
@@ -83,43 +94,18 @@ def test_kill_9_at_a_boundary_then_rerun_completes_once(
     assert len(comments) == 1
     labels = store.issue(number).labels
     assert "factory:needs-review" in labels and "factory:in-progress" not in labels
-    if point != "implement.worktree.done":
-        assert len(standin.received) == calls_before  # finished agents were not asked again
-    assert store.spend(issue=number) > 0  # spend of the killed process is on record
+    # killed once committed, every run after asked no finished agent again
+    assert calls[1] < calls[2] == calls[3] == calls[4] == len(standin.received), calls
+    assert store.spend(issue=number) > 0  # spend of the killed processes is on record
 
-
-@pytest.mark.slow
-@pytest.mark.timeout(300)
-def test_a_kill_in_the_code_step_resumes_told_what_the_worktree_holds(
-    tmp_path: Path, capsys, standin
-) -> None:
-    """The implementer wrote two files, then was killed as it ran a command: the resumed
-    step's request names them and shows their diff; the PR holds each once."""
-    repo = make_app_repo(tmp_path)
-    number = accepted_issue(capsys, repo, "Add a greeting function")
-    env = base_env(tmp_path, standin)
-    killed_at = {**env, "FACTORY_FAULT_AT": "tools.run_command"}
-    crashed = factory(repo, killed_at, "implement", str(number))
-    crashed.communicate(timeout=120)
-    assert crashed.returncode == -9
-    before = len(standin.received)
-    again = factory(repo, env, "implement", str(number), "--json")
-    out, err = again.communicate(timeout=120)
-    assert again.returncode == 0, err
-
-    def tasks(bodies: list[dict]) -> list[str]:
-        found = [b["messages"][0]["content"][0] for b in bodies if role_of(b) == "implementer"]
-        return [str(block["text"]) for block in found]
-
-    first = tasks([b for _, b in standin.received[:before]])
-    resumed = tasks([b for _, b in standin.received[before:]])
+    # the code step killed as the implementer ran a command: resumed, its request names the
+    # files it wrote and shows their diff
+    received = [b for _, b in standin.received]
+    first, resumed = _tasks(received[: calls[1]]), _tasks(received[calls[1] :])
     assert first and all("cut short" not in task for task in first)
     assert "cut short" in resumed[0], resumed[0]
     assert "\nFiles changed: greet.py, test_greet.py\n" in resumed[0], resumed[0]
     assert "+def greet(name):" in resumed[0]  # with their diff
-    store = Store.open(tmp_path / "state")
-    (pr,) = pull_requests(store, number)
-    assert GitRepo(repo).changed_paths("main", pr.branch) == ["greet.py", "test_greet.py"]
 
 
 @pytest.mark.timeout(300)

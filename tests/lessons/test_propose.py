@@ -2,7 +2,13 @@
 turns it into one pull request editing factory_rules.md, rehearsed with ``factory backtest
 --governance`` on a past case; nothing is proposed again while it is open, nor after it was
 closed unmerged; a lesson whose file left production is stale and never proposed; the
-gates refuse the proposal's change."""
+gates refuse the proposal's change.
+
+The lesson, its proposal and the decisions its rehearsal moves are the subject: the checks a
+rehearsed case's validation waits for (the journeys, the sealed validator, the tests on the
+candidate) are stood in for by records saying they passed (``tests/checks_passed.py``), as a
+backtest's cases are validated for real in ``tests/backtest/test_backtest.py``; the reviewer's
+refusals, the hidden tests' grading and the gates run for real."""
 
 from __future__ import annotations
 
@@ -18,7 +24,8 @@ from harness.implement.gates import protected_paths_gate
 from harness.serve.app import create_app
 from harness.services import open_services
 from tests.backtest.conftest import TRUST, history, script
-from tests.cli_helpers import run_cli
+from tests.checks_passed import CHECKS_PASSED
+from tests.cli_helpers import run_cli, use_actions
 from tests.factory_repo import git
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
@@ -119,8 +126,11 @@ def refused_twice(tmp_path: Path, capsys) -> Path:
     return repo
 
 
-def test_a_lesson_is_proposed_once_rehearsed_and_never_merged(tmp_path: Path, capsys) -> None:
+def test_a_lesson_is_proposed_once_rehearsed_and_never_merged(
+    tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
     repo = refused_twice(tmp_path, capsys)
+    use_actions(monkeypatch, *CHECKS_PASSED)
     found = {x["about"]: x for x in cli(capsys, repo, "lessons", "--json")}
     taught, gone = found["file:app.py"], found["file:legacy.py"]
     assert [c["words"] for c in taught["citations"]] == [ASKED, ASKED]

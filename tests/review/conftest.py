@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from harness.store.db import Store
-from tests.cli_helpers import Result, run_cli
+from tests.checks_passed import CHECKS_PASSED, calibrated, checked
+from tests.cli_helpers import Result, run_cli, use_actions
 from tests.cli_helpers import spawn as factory
 from tests.factory_repo import git
 from tests.store_reads import pull_requests
@@ -144,7 +145,12 @@ def trust_story(tmp_path_factory: pytest.TempPathFactory) -> Story:
     it; the cycle after finishes it; the second then merges by itself, but
     the smoke run after its merge fails (a hold-out journey production does not pass appears
     the moment it lands), so it is reverted and trust starts over; implemented again it waits,
-    and a person rejects it with ``factory reject``."""
+    and a person rejects it with ``factory reject``.
+
+    The first fix's checks run for real (the tree it lands is the tested one); the second's
+    stand in as records saying they passed (``tests/checks_passed.py``: what trust does with
+    a route, and a person's rejection, are what is read of it), but for the smoke run after
+    its merge, which fails for real."""
     from harness.engine import actions as registry
 
     root = tmp_path_factory.mktemp("trust-story")
@@ -195,14 +201,18 @@ def trust_story(tmp_path_factory: pytest.TempPathFactory) -> Story:
 
             mp.setitem(registry.actions().functions, "validate.merge", merge_then_holdout_changes)
             second = _file(out, repo, FIXES[1])
-            run_once(out, repo)
+            with pytest.MonkeyPatch.context() as checks_passed:  # its smoke run alone is real
+                use_actions(checks_passed, calibrated, checked)
+                run_once(out, repo)
             regressed_issue = issue(out, repo, second)
             trust_reset = _bug_trust(out, repo)
 
             # the maintainer takes the journey back; the fix is implemented again and waits
             journey.unlink()
             mp.setitem(registry.actions().functions, "validate.merge", real_merge)
-            run_once(out, repo)
+            with pytest.MonkeyPatch.context() as checks_passed:
+                use_actions(checks_passed, *CHECKS_PASSED)
+                run_once(out, repo)
             waiting_again = issue(out, repo, second)
             store = Store.open(state)
             (pr,) = [p.number for p in pull_requests(store, issue=second) if p.state == "open"]
