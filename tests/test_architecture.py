@@ -10,10 +10,13 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 import yaml
 
 import harness
 
+# the package parsed once a process (``modules``) is read by the modules marked so too
+pytestmark = pytest.mark.together("package-ast")
 PACKAGE = Path(harness.__file__).resolve().parent
 ROOT = PACKAGE.parent
 WORKFLOWS = ROOT / "workflows" if (ROOT / "workflows").is_dir() else PACKAGE / "workflows"
