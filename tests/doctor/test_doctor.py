@@ -324,7 +324,9 @@ def test_doctor_journeys_runs_the_journeys_alone_on_the_set_up_kept(watched: Wat
 
 
 def test_doctor_journey_names_a_journey_it_does_not_know(python_repo: Path, capsys) -> None:
-    _runnable(python_repo)
+    _edit(python_repo, r"^  # start: .*$", '  start: "python3 notes.py --port {port}"')
+    _edit(python_repo, r"^  setup: .*$", '  setup: "true"')  # what it sets up is not at issue
+    _commit(python_repo)
     res = run_cli(capsys, "--repo", str(python_repo), "doctor", "--journey", "nope")
     assert res.code == 2 and "--journey 'nope': no such journey (home)" in res.err, res.err
 
