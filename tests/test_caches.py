@@ -14,8 +14,10 @@ from harness.errors import ConfigError, UsageError
 from harness.model.ratelimit import Limiters
 from harness.services import open_services
 from tests.factory_repo import git
+from tests.test_architecture import modules
 
 PACKAGE = Path(harness.__file__).resolve().parent
+pytestmark = pytest.mark.together("package-ast")  # its parse: ``tests/test_architecture.py``'s
 
 
 def _module_level_mutables(tree: ast.Module) -> list[str]:
@@ -50,8 +52,8 @@ def test_the_check_finds_a_module_level_cache() -> None:
 def test_nothing_writes_the_environment() -> None:
     """Options such as ``--plan`` are passed on as arguments: no module sets a variable."""
     writes: list[str] = []
-    for path in PACKAGE.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+    for _, path, tree in modules():
+        for node in ast.walk(tree):
             if isinstance(node, (ast.Assign, ast.AugAssign, ast.Delete)):
                 targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else []
                 if isinstance(node, ast.AugAssign):

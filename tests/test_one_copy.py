@@ -10,7 +10,10 @@ import functools
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 import harness
+from tests.test_architecture import modules as package_modules
 
 PACKAGE = Path(harness.__file__).resolve().parent
 BWRAP = "sandbox/bwrap.py"
@@ -28,16 +31,14 @@ BWRAP_FLAGS = {
 }
 # what only the hidden-path lists name: the state folder and the hold-out, side by side
 PRIVATE = {"state_dir", "holdout_dir"}
+pytestmark = pytest.mark.together("package-ast")  # its parse: ``tests/test_architecture.py``'s
 
 
 @functools.cache
 def _parsed() -> tuple[tuple[str, ast.Module], ...]:
-    """Every module of the package, parsed once for the whole file (the checks only read the
+    """Every module of the package, as parsed once a process (the checks only read the
     trees)."""
-    return tuple(
-        (path.relative_to(PACKAGE).as_posix(), ast.parse(path.read_text("utf-8")))
-        for path in sorted(PACKAGE.rglob("*.py"))
-    )
+    return tuple((name, tree) for name, _, tree in package_modules())
 
 
 def modules() -> Iterator[tuple[str, ast.Module]]:

@@ -18,11 +18,9 @@ from __future__ import annotations
 import ast
 import functools
 from collections.abc import Iterator
-from pathlib import Path
 
-import harness
+from tests.test_architecture import modules
 
-PACKAGE = Path(harness.__file__).resolve().parent
 LIMIT_PER_THOUSAND_LINES = 6
 
 
@@ -87,11 +85,8 @@ def _found() -> tuple[int, tuple[str, ...]]:
     """The lines of ``harness/``, and each packed statement as ``file:line``."""
     lines = 0
     packed: list[str] = []
-    for path in sorted(PACKAGE.rglob("*.py")):
-        text = path.read_text("utf-8")
-        lines += len(text.splitlines())
-        tree = ast.parse(text)
-        name = path.relative_to(PACKAGE).as_posix()
+    for name, path, tree in modules():  # parsed once a process
+        lines += len(path.read_text("utf-8").splitlines())
         found = [*literal_packings(tree), *line_saving_walruses(tree)]
         packed += [f"{name}:{line}" for line in sorted(found)]
     return lines, tuple(packed)

@@ -119,40 +119,35 @@ def _runnable(repo: Path) -> None:
     _commit(repo)
 
 
-def test_init_commit_doctor_passes_and_a_broken_start_fails(python_repo: Path, capsys) -> None:
-    repo = python_repo
-    written = (repo / "factory.yaml").read_text()
+def test_init_commit_doctor_passes_and_a_broken_start_fails(watched: Watched) -> None:
+    """What ``factory init`` wrote, made runnable and committed: doctor passes every check,
+    the starter journey unedited among them; then a start that exits fails with its output."""
+    written = watched.written
     assert 'test: ".venv/bin/python -m pytest -q"' in written
     assert "python -m" not in written.replace(".venv/bin/python -m", "")  # never bare python
-    _runnable(repo)
 
-    res = run_cli(capsys, "--repo", str(repo), "doctor", "--json")
+    res = watched.doctor
     assert res.code == 0, res.out + res.err
     data = res.json()
     names = [c["name"] for c in data["checks"]]
-    assert names == ["sandbox", "setup", "test", "start", "journey: home"]
+    journeys = ["journey: add a note", "journey: starts empty", "journey: home"]
+    assert names == ["sandbox", "setup", "test", "start", *journeys]
     assert "CapEff 0000000000000000" in data["checks"][0]["detail"]
     assert all(c["passed"] and c["seconds"] >= 0 for c in data["checks"]), data["checks"]
     assert "1 passed" in data["checks"][2]["output"]
-    assert (
-        data["provider"]
-        == {
-            "provider": "scripted",
-            "ready": False,
-            "detail": data["provider"]["detail"],
-        }
-        and "ANTHROPIC_API_KEY" in data["provider"]["detail"]
-    )
+    provider = data["provider"]  # the key planted as a canary is what it reads
+    assert provider == {"provider": "anthropic", "ready": True, "detail": provider["detail"]}
+    assert "ANTHROPIC_API_KEY is set" in provider["detail"]
 
-    _edit(repo, r"^  start: .*$", '  start: ".venv/bin/python notes.py --prot {port}"')
-    _commit(repo)
-    res = run_cli(capsys, "--repo", str(repo), "doctor")
+    res = watched.broken
     assert res.code == 1, res.out + res.err
     assert re.search(r"^PASS  test ", res.out, re.M), res.out
     (start,) = [line for line in res.out.splitlines() if line.startswith("FAIL  start")]
     assert "exited with 2 before it was ready" in start and "\\n" not in start
     assert "usage: notes.py [-h] --port PORT" in res.out, res.out  # its own output is shown
     assert "notes.py --prot" in start  # the command that failed
+    (model,) = [line for line in res.out.splitlines() if line.startswith("model: ")]
+    assert model.startswith("model: scripted — NOT READY: ") and "ANTHROPIC_API_KEY" in model
 
 
 def test_every_chromium_of_doctor_is_confined(watched: Watched) -> None:
@@ -241,18 +236,21 @@ if __name__ == "__main__":
 
 @dataclass(frozen=True)
 class Watched:
+    written: str  # factory.yaml as factory init wrote it
     doctor: Result  # doctor --json
     watch: ChromiumWatch  # sampled after each journey step
-    journeys: Result  # then doctor --journeys --json, nothing changed since
+    journeys: Result  # then doctor --journeys --json, the starter journey removed
     one: Result  # then doctor --journey "counts wrong", a journey added that fails
+    broken: Result  # then doctor, its start changed to one that exits, no API key set
 
 
 @pytest.fixture(scope="module")
 def watched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Watched]:
     """``factory doctor --json`` once, for the tests that read it: on a fresh repository made
-    runnable whose notes are kept in a file beside the app, with two journeys in place of the
+    runnable whose notes are kept in a file beside the app, with two journeys before the
     starter — the first adds a note, the second expects an empty list —, the harness's
-    secrets planted as canaries, and every Chromium process sampled after each step."""
+    secrets planted as canaries, and every Chromium process sampled after each step; then,
+    the starter removed, the journeys alone, one journey, and a doctor whose start exits."""
     root = tmp_path_factory.mktemp("doctor")
     canaries = {
         "ANTHROPIC_API_KEY": "sk-ant-doctor-CANARY-5e1f00d",
@@ -268,10 +266,10 @@ def watched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Watched]:
     with isolated_env(root / "state", **canaries) as mp, Output() as output:
         mp.setattr(runner, "run_step", watched_step)
         repo = initialised(root, output)
+        written = (repo / "factory.yaml").read_text()
         (repo / "notes.py").write_text(NOTES_APP)
         _runnable(repo)
         journeys = root / "notes-holdout" / "journeys"
-        (journeys / "home.yaml").unlink()
         (journeys / "a_add.yaml").write_text(
             "name: add a note\nsteps:\n  - goto: /\n"
             '  - fill: {label: "Note", value: "Buy milk"}\n'
@@ -282,12 +280,17 @@ def watched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Watched]:
             'name: starts empty\nsteps:\n  - goto: /\n  - expect_text: "0 notes"\n'
         )
         res = run_cli(output, "--repo", str(repo), "doctor", "--json")
+        (journeys / "home.yaml").unlink()  # the starter ran once, unedited
         again = run_cli(output, "--repo", str(repo), "doctor", "--journeys", "--json")
         (journeys / "c_wrong.yaml").write_text(
             'name: counts wrong\nsteps:\n  - goto: /\n  - expect_text: "7 notes"\n'
         )
         one = run_cli(output, "--repo", str(repo), "doctor", "--journey", "counts wrong")
-    yield Watched(res, watch, again, one)
+        _edit(repo, r"^  start: .*$", '  start: ".venv/bin/python notes.py --prot {port}"')
+        _commit(repo)
+        mp.delenv("ANTHROPIC_API_KEY")  # the model doctor reports, offline
+        broken = run_cli(output, "--repo", str(repo), "doctor")
+    yield Watched(written, res, watch, again, one, broken)
 
 
 def test_each_journey_gets_a_fresh_app(watched: Watched) -> None:
@@ -321,7 +324,9 @@ def test_doctor_journeys_runs_the_journeys_alone_on_the_set_up_kept(watched: Wat
 
 
 def test_doctor_journey_names_a_journey_it_does_not_know(python_repo: Path, capsys) -> None:
-    _runnable(python_repo)
+    _edit(python_repo, r"^  # start: .*$", '  start: "python3 notes.py --port {port}"')
+    _edit(python_repo, r"^  setup: .*$", '  setup: "true"')  # what it sets up is not at issue
+    _commit(python_repo)
     res = run_cli(capsys, "--repo", str(python_repo), "doctor", "--journey", "nope")
     assert res.code == 2 and "--journey 'nope': no such journey (home)" in res.err, res.err
 
