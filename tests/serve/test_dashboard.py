@@ -285,6 +285,9 @@ def test_the_now_page_fits_1280_pixels(page, server: Server) -> None:
     """Now's tables beside the trust panel fit a 1280-pixel window: no row runs past the
     page's right edge, the page scrolls only down."""
     page.goto(server.base + "/")
+    # the live section's first update (the server sends it on connecting) replaces its
+    # tables: measured after it, never while a table is swapped out
+    expect(page.locator("#live[data-updated]")).to_have_count(1)
     expect(page.locator("#recent table.runs tbody tr").first).to_be_visible()
     width = page.evaluate("document.documentElement.clientWidth")
     assert page.evaluate("document.documentElement.scrollWidth") <= width
