@@ -5,16 +5,20 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from harness.forge.local import LocalForge
 from harness.git.repo import GitRepo
+from harness.model.scripted import ScriptedModel, load_script
 from harness.store.db import Store
 from tests.cli_helpers import repo_cli
 from tests.cli_helpers import spawn as factory
-from tests.implement.conftest import KEY, accepted_issue, make_app_repo
+from tests.implement.conftest import KEY, accepted_issue, big_script, make_app_repo
+from tests.standins.anthropic_standin import AnthropicStandIn
 from tests.store_reads import pull_requests
 from tests.validate.conftest import role_of
 
@@ -64,44 +68,126 @@ def _tasks(bodies: list[dict]) -> list[str]:
     return [str(block["text"]) for block in found]
 
 
-@pytest.mark.slow
-@pytest.mark.timeout(300)
-def test_kill_9_at_each_boundary_then_rerun_completes_once(tmp_path: Path, capsys, standin) -> None:
+@dataclass(frozen=True)
+class KilledInTurn:
+    """One implement run killed at each boundary in turn, then run to its end."""
+
+    state: Path
+    repo: Path
+    number: int
+    codes: dict[str, int]  # how each killed process ended
+    open_runs: dict[str, list[str]]  # the implement runs left open after each kill
+    calls: list[int]  # the model's requests when each kill came
+    code: int  # the last run's exit code
+    out: str
+    err: str
+    received: list[dict]  # every request the model was sent
+
+
+def _accepted(repo: Path, env: dict[str, str], title: str) -> int:
+    made = factory(
+        repo,
+        env,
+        "issue",
+        "new",
+        "--title",
+        title,
+        "--body",
+        "Please do this.",
+        "--author",
+        "owner",
+        "--json",
+    )
+    number = int(json.loads(made.communicate(timeout=120)[0])["number"])
+    triaged = factory(repo, env, "triage", "--issue", str(number), "--json")
+    out, err = triaged.communicate(timeout=120)
+    assert json.loads(out)[0]["decision"] == "accept", err
+    return number
+
+
+@pytest.fixture(scope="module")
+def killed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KilledInTurn]:
     """``kill -9`` at each boundary in turn, each run resuming the one killed before it and
     killed at the next boundary (so each boundary is resumed from), then a run that
-    finishes: one run, one pull request, one comment; no finished agent asked again. Killed
-    as it ran a command, the implementer's resumed step is told what the worktree holds."""
-    repo = make_app_repo(tmp_path)
-    number = accepted_issue(capsys, repo, "Add a greeting function")
-    env = base_env(tmp_path, standin)
-    calls = []  # the model's requests when each kill came
-    for point in BOUNDARIES:
-        crashed = factory(repo, {**env, "FACTORY_FAULT_AT": point}, "implement", str(number))
-        crashed.communicate(timeout=120)
-        assert crashed.returncode == -9, point  # really killed
-        calls.append(len(standin.received))
+    finishes."""
+    tmp_path = tmp_path_factory.mktemp("killed")
+    responder = ScriptedModel(load_script(big_script(tmp_path)))
+    with AnthropicStandIn(responder=responder) as standin:
+        repo = make_app_repo(tmp_path)
+        env = base_env(tmp_path, standin)
+        number = _accepted(repo, env, "Add a greeting function")
+        codes, open_runs, calls = {}, {}, []
+        for point in BOUNDARIES:
+            crashed = factory(repo, {**env, "FACTORY_FAULT_AT": point}, "implement", str(number))
+            crashed.communicate(timeout=120)
+            codes[point] = crashed.returncode
+            store = Store.open(tmp_path / "state")
+            open_runs[point] = [r.id for r in store.open_runs("implement")]
+            store.close()
+            calls.append(len(standin.received))
+        again = factory(repo, env, "implement", str(number), "--json")
+        out, err = again.communicate(timeout=120)
+        received = [b for _, b in standin.received]
+    yield KilledInTurn(
+        tmp_path / "state",
+        repo,
+        number,
+        codes,
+        open_runs,
+        calls,
+        again.returncode,
+        out,
+        err,
+        received,
+    )
 
-    again = factory(repo, env, "implement", str(number), "--json")
-    out, err = again.communicate(timeout=120)
-    assert again.returncode == 0, err
-    result = json.loads(out)
-    store = Store.open(tmp_path / "state")
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("point", BOUNDARIES)
+def test_kill_9_at_a_boundary_is_resumed_by_the_next_run(killed: KilledInTurn, point: str) -> None:
+    """Each process was really killed at its boundary, and left the one implement run open
+    that the first killed run opened: each run after resumed it."""
+    assert killed.codes[point] == -9, killed.codes
+    first = killed.open_runs[BOUNDARIES[0]]
+    assert len(first) == 1 and killed.open_runs[point] == first, killed.open_runs
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_then_a_rerun_completes_once(killed: KilledInTurn) -> None:
+    """One run, one pull request, one comment."""
+    assert killed.code == 0, killed.err
+    result = json.loads(killed.out)
+    store = Store.open(killed.state)
+    number = killed.number
     (pr,) = pull_requests(store, number)
     assert pr.branch == result["branch"]
-    assert GitRepo(repo).changed_paths("main", pr.branch) == ["greet.py", "test_greet.py"]
+    assert GitRepo(killed.repo).changed_paths("main", pr.branch) == ["greet.py", "test_greet.py"]
     assert len(store.list_runs(workflow="implement", issue=number)) == 1  # resumed, not redone
     comments = [c.body for c in store.comments(number) if "factory:implement:pr" in c.body]
     assert len(comments) == 1
     labels = store.issue(number).labels
     assert "factory:needs-review" in labels and "factory:in-progress" not in labels
-    # killed once committed, every run after asked no finished agent again
-    assert calls[1] < calls[2] == calls[3] == calls[4] == len(standin.received), calls
     assert store.spend(issue=number) > 0  # spend of the killed processes is on record
 
-    # the code step killed as the implementer ran a command: resumed, its request names the
-    # files it wrote and shows their diff
-    received = [b for _, b in standin.received]
-    first, resumed = _tasks(received[: calls[1]]), _tasks(received[calls[1] :])
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_once_committed_no_finished_agent_is_asked_again(killed: KilledInTurn) -> None:
+    calls = killed.calls
+    assert calls[1] < calls[2] == calls[3] == calls[4] == len(killed.received), calls
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_a_kill_in_the_code_step_resumes_told_what_the_worktree_holds(
+    killed: KilledInTurn,
+) -> None:
+    """Killed as the implementer ran a command, its resumed request names the files it
+    wrote and shows their diff."""
+    cut = killed.calls[1]
+    first, resumed = _tasks(killed.received[:cut]), _tasks(killed.received[cut:])
     assert first and all("cut short" not in task for task in first)
     assert "cut short" in resumed[0], resumed[0]
     assert "\nFiles changed: greet.py, test_greet.py\n" in resumed[0], resumed[0]
