@@ -124,15 +124,22 @@ class Scratch:
             compileall.compile_dir(self.src / name, quiet=1)
 
     def soak(
-        self, mutant: Mutant | None, days: int, seed: int, github: int = 0, early: bool = False
+        self,
+        mutant: Mutant | None,
+        days: int,
+        seed: int,
+        github: int = 0,
+        early: bool = False,
+        only: tuple[str, ...] = (),
     ) -> Outcome:
         """The soak on the copy as it is now (``early``: stopped as soon as the invariant
         expected to catch ``mutant`` breaks, when it is one read after any factory command,
-        ``SETTLED``)."""
+        ``SETTLED``), on the world of ``mutant`` (``only``: of those users alone)."""
         argv = [str(self.python), "-m", "benchmarks", "soak", "--days", str(days)]
         argv += ["--seed", str(seed), "--github", str(github), "--json"]
         argv += ["--stop", mutant.expect] if early and mutant and mutant.expect in SETTLED else []
-        argv += ["--only", *mutant.only] if mutant and mutant.only else []
+        users = only or (mutant.only if mutant else ())
+        argv += ["--only", *users] if users else []
         env = {k: v for k, v in os.environ.items() if k not in ("SOAK_DIR", "PYTHONPATH")}
         began = time.monotonic()
         done = subprocess.run(argv, cwd=self.src, env=env, capture_output=True, text=True)
@@ -150,7 +157,9 @@ class Scratch:
 
 
 def run(names: list[str] | None, seed: int, say: Any = print) -> tuple[Outcome, list[Outcome]]:
-    """The unmutated soak (as long as the longest fault's), then each fault's: outcomes."""
+    """The unmutated soak (as long as the longest fault's), on the whole world and on each
+    smaller world a fault runs on (a fault caught there proves nothing unless the invariant
+    holds there without it: the first that broke stands for them), then each fault's."""
     mutants = load(names)
     where = Path(tempfile.mkdtemp(prefix="soak-mutants-"))
     try:
@@ -159,6 +168,12 @@ def run(names: list[str] | None, seed: int, say: Any = print) -> tuple[Outcome, 
         scratch.mutate(None)
         base = scratch.soak(None, longest.days, seed, longest.github)
         say(f"unmutated, {longest.days} days: " + _shown(base))
+        for only in dict.fromkeys(m.only for m in mutants if m.only):
+            on = [m for m in mutants if m.only == only]
+            days, github = max(m.days for m in on), max(m.github for m in on)
+            small = scratch.soak(None, days, seed, github, only=only)
+            say(f"unmutated, {days} days, {', '.join(only)} alone: " + _shown(small))
+            base = base if base.caught or base.error else small  # the first that broke
         outcomes = []
         for mutant in mutants:
             scratch.mutate(mutant)
