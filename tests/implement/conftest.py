@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from harness.model.scripted import ScriptedModel, load_script
-from tests.cli_helpers import run_cli
+from tests.cli_helpers import Result, repo_cli
 from tests.factory_repo import RULES, git, make_factory_repo
 from tests.standins.anthropic_standin import AnthropicStandIn
 
@@ -61,22 +61,17 @@ def make_app_repo(
     return repo
 
 
-def accepted_issue(capsys: pytest.CaptureFixture[str], repo: Path, title: str) -> int:
-    res = run_cli(
-        capsys,
-        "--repo",
-        str(repo),
-        "issue",
-        "new",
-        "--title",
-        title,
-        "--body",
-        "Please do this.",
-        "--author",
-        "owner",
-        "--json",
+def accepted(cli: Callable[..., Result], title: str) -> int:
+    """An issue the owner files, accepted by triage, through ``cli`` (``factory --repo REPO``
+    and its arguments, in this process or one of its own)."""
+    res = cli(
+        "issue", "new", "--title", title, "--body", "Please do this.", "--author", "owner", "--json"
     )
     number = int(res.json()["number"])
-    res = run_cli(capsys, "--repo", str(repo), "triage", "--issue", str(number), "--json")
+    res = cli("triage", "--issue", str(number), "--json")
     assert res.code == 0 and res.json()[0]["decision"] == "accept", res.err
     return number
+
+
+def accepted_issue(capsys: pytest.CaptureFixture[str], repo: Path, title: str) -> int:
+    return accepted(repo_cli(capsys, repo), title)

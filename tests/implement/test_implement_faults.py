@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,9 +15,9 @@ from harness.forge.local import LocalForge
 from harness.git.repo import GitRepo
 from harness.model.scripted import ScriptedModel, load_script
 from harness.store.db import Store
-from tests.cli_helpers import repo_cli
+from tests.cli_helpers import Result, repo_cli
 from tests.cli_helpers import spawn as factory
-from tests.implement.conftest import KEY, accepted_issue, big_script, make_app_repo
+from tests.implement.conftest import KEY, accepted, accepted_issue, big_script, make_app_repo
 from tests.standins.anthropic_standin import AnthropicStandIn
 from tests.store_reads import pull_requests
 from tests.validate.conftest import role_of
@@ -84,25 +84,15 @@ class KilledInTurn:
     received: list[dict]  # every request the model was sent
 
 
-def _accepted(repo: Path, env: dict[str, str], title: str) -> int:
-    made = factory(
-        repo,
-        env,
-        "issue",
-        "new",
-        "--title",
-        title,
-        "--body",
-        "Please do this.",
-        "--author",
-        "owner",
-        "--json",
-    )
-    number = int(json.loads(made.communicate(timeout=120)[0])["number"])
-    triaged = factory(repo, env, "triage", "--issue", str(number), "--json")
-    out, err = triaged.communicate(timeout=120)
-    assert json.loads(out)[0]["decision"] == "accept", err
-    return number
+def _spawned(repo: Path, env: dict[str, str]) -> Callable[..., Result]:
+    """``factory --repo REPO ARGS`` in a process of its own, as ``cli(*ARGS)``."""
+
+    def cli(*args: str) -> Result:
+        process = factory(repo, env, *args)
+        out, err = process.communicate(timeout=120)
+        return Result(process.returncode or 0, out, err)
+
+    return cli
 
 
 @pytest.fixture(scope="module")
@@ -115,7 +105,7 @@ def killed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KilledInTurn]:
     with AnthropicStandIn(responder=responder) as standin:
         repo = make_app_repo(tmp_path)
         env = base_env(tmp_path, standin)
-        number = _accepted(repo, env, "Add a greeting function")
+        number = accepted(_spawned(repo, env), "Add a greeting function")
         codes, open_runs, calls = {}, {}, []
         for point in BOUNDARIES:
             crashed = factory(repo, {**env, "FACTORY_FAULT_AT": point}, "implement", str(number))
