@@ -5,8 +5,10 @@ what each stop reason does is said in docs/configuration.md ("Models")."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -138,7 +140,7 @@ def checked_call(model: Model, hooks: AgentHooks, request: Request) -> tuple[Res
     return response, record
 
 
-class _Loop:
+class AgentLoop:
     def __init__(
         self, model: Model, spec: AgentSpec, handlers: Mapping[str, Handler], hooks: AgentHooks
     ) -> None:
@@ -158,6 +160,21 @@ class _Loop:
         call_options(self.base, spec.role, spec.thinking, spec.effort)
         self.result = AgentResult(output={}, turns=0)
         self.invalid = self.cuts = 0
+        self.asked: Future[Response] | None = None  # the first call, asked ahead
+
+    def ask_ahead(self) -> None:
+        """Put the first question to the model now, on a thread of its own, while the caller
+        makes its tools ready (the first request does not depend on them); ``run`` takes the
+        answer. A daemon: a caller that fails meanwhile does not wait for the model."""
+        self.asked = asked = Future[Response]()
+
+        def first() -> None:
+            try:
+                asked.set_result(self.call())
+            except BaseException as exc:  # raised again in ``run``
+                asked.set_exception(exc)
+
+        threading.Thread(target=first, daemon=True).start()
 
     def call(self) -> Response:
         request: Request = {**self.base, "messages": with_moving_breakpoint(self.messages)}
@@ -222,7 +239,7 @@ class _Loop:
         paused = False
         try:
             for turn in range(1, spec.max_turns + 1):
-                response = self.call()
+                response = self.asked.result() if self.asked and turn == 1 else self.call()
                 self.result.turns = turn
                 uses = self.add_turn(response, resumed=paused)  # kept in the transcript
                 _stopped(spec, response, turn)
@@ -251,4 +268,4 @@ class _Loop:
 def run_agent(
     model: Model, spec: AgentSpec, handlers: Mapping[str, Handler], hooks: AgentHooks
 ) -> AgentResult:
-    return _Loop(model, spec, handlers, hooks).run()
+    return AgentLoop(model, spec, handlers, hooks).run()

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
-from functools import partial
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -25,7 +24,7 @@ from harness.artifacts import Artifact, ValidatorRun, Verdict, criterion_ids
 from harness.artifacts.browser import Observation
 from harness.engine.definition import ValidatorDefinition
 from harness.errors import FactoryError, ModelError, SandboxError, ToolError
-from harness.model.agent import AgentHooks, AgentSpec
+from harness.model.agent import AgentHooks, AgentSpec, Handler
 from harness.model.base import CallRecord, Model
 from harness.model.blocks import Request
 from harness.redact import masked, redact
@@ -247,17 +246,24 @@ def main() -> None:
     from harness.browser.chromium import BrowserSession
     from harness.browser.relay import relay_script
     from harness.browser.tools import BrowserTools
-    from harness.model.agent import run_agent
+    from harness.model.agent import AgentLoop
     from harness.validate.forward import SocketModel
 
     request = SealRequest.model_validate_json(sys.stdin.read())
     asked = request.question
     answer: dict[str, Any]
     secrets: set[str] = set()  # what the validator typed or sent that is one: masked
+    tools: BrowserTools
     try:
         relay = relay_script(
             Path(tempfile.gettempdir()), request.browser_socket, request.harness_uid
         )
+        ids = criterion_ids(asked.criteria)
+        spec = _agent(request, lambda output: _judged(ids, tools.observed, output))
+        handlers: dict[str, Handler] = {}  # the browser's tools, once it has started
+        model = SocketModel(Path(request.model_socket), request.harness_uid)
+        agent = AgentLoop(model, spec, handlers, _CheckedByTheHarness())
+        agent.ask_ahead()  # with the model while the browser starts
         with BrowserSession(launcher=str(relay)) as session:
             tools = BrowserTools(  # its driver shares the app's network: its requests reach it
                 session,
@@ -268,16 +274,14 @@ def main() -> None:
                 request.definition.secret_names,
             )
             secrets = tools.secrets
-            spec = _agent(request, partial(_judged, criterion_ids(asked.criteria), tools.observed))
             try:
                 try:  # the validator's brief says the app is open at its home page
                     tools.open_home()
                 except ToolError as exc:
                     raise FactoryError(f"the app's home page did not open: {exc}") from exc
                 # only the tools its definition gives it: one dropped there is not callable
-                handlers = {n: h for n, h in tools.handlers().items() if n in spec.tools}
-                model = SocketModel(Path(request.model_socket), request.harness_uid)
-                result = run_agent(model, spec, handlers, _CheckedByTheHarness())
+                handlers.update({n: h for n, h in tools.handlers().items() if n in spec.tools})
+                result = agent.run()
             finally:
                 tools.close()
         answer = {

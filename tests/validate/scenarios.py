@@ -209,8 +209,8 @@ def intrude(sockets: list[str]) -> dict[str, list[str]]:
 
 class Watching:
     """The demo's scripted answers, with ``on_validator`` run as each request of the sealed
-    validator arrives: its browser has the app open then (it opens the home page before
-    its first turn), and the seal waits for the answer."""
+    validator arrives: from its second, its browser has the app open then (the first is
+    asked while the browser starts), and the seal waits for the answer."""
 
     kind = "scripted"
 

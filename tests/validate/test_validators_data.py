@@ -5,6 +5,7 @@ it (checked like any configuration)."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from harness.browser.confine import Launcher
 from harness.model.base import CallRecord
 from harness.model.scripted import Rule, ScriptedModel
 from harness.paths import validators_dir
@@ -316,3 +318,76 @@ def test_the_sealed_validator_confirms_a_feed_link_and_its_content_type(
         (5, "browser_fetch", 200),
     ]
     assert "Enable preview images" in shown and len(answer.observed[4].excerpt) == 1500
+
+
+_LOOK_THEN_PASS = {
+    "output": "submit_verdict",
+    "turns": [
+        [{"tool": "browser_snapshot", "input": {}}],
+        [
+            {
+                "tool": "submit_verdict",
+                "input": {
+                    "verdict": "pass",
+                    "score": 0.9,
+                    "summary": "The home page shows the heading Notes.",
+                    "criteria": [
+                        {
+                            "criterion": "C1",
+                            "result": "pass",
+                            "observations": [1],
+                            "evidence": "browser_snapshot: heading Notes",
+                        }
+                    ],
+                    "regressions": [],
+                },
+            }
+        ],
+    ],
+}
+
+
+class _Asking:
+    """The scripted answers, with ``asked`` set when the validator's first request arrives."""
+
+    kind = "scripted"
+
+    def __init__(self, inner: ScriptedModel) -> None:
+        self.inner, self.asked = inner, threading.Event()
+
+    def create(self, request: dict[str, Any]) -> dict[str, Any]:
+        if role_of(request) == "validator":
+            self.asked.set()
+        return self.inner.create(request)
+
+
+@pytest.mark.browser
+@pytest.mark.timeout(300)
+def test_the_validators_first_question_is_with_the_model_while_its_browser_starts(
+    notes: Path, tmp_path: Path, app: AppProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The seal asks its first question before it starts its browser (that request does not
+    depend on the page), so the model's answer and the browser's start overlap: here the
+    harness holds the browser's launch until the model has been asked (a seal that starts its
+    browser first would wait out the guard). What the validator does with its first answer
+    is still done on the home page, opened first."""
+    model = _Asking(ScriptedModel([Rule.model_validate(_LOOK_THEN_PASS)]))
+    launched_after_asking: list[bool] = []
+    spawn = Launcher.spawn
+
+    def held(launcher: Launcher, args: list[str], fds: list[int]) -> Any:
+        launched_after_asking.append(model.asked.wait(timeout=60))  # a guard, not a timing
+        return spawn(launcher, args, fds)
+
+    monkeypatch.setattr(Launcher, "spawn", held)
+    with AnthropicStandIn(responder=model) as standin:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", standin.url)
+        services = open_services(notes, tmp_path / "state", "anthropic")
+        asked = question(services, "the heading Notes")
+        answer = run_validator(services, asked, 5.0, app, tmp_path / "shots", Recorded())
+    assert launched_after_asking == [True], launched_after_asking
+    assert answer.output is not None and answer.output.verdict == "pass", answer
+    (snapshot,) = [o for o in answer.observed if o.tool == "browser_snapshot"]
+    assert not snapshot.error and "Notes" in snapshot.excerpt, snapshot
+    assert len([b for _, b in standin.received if role_of(b) == "validator"]) == 2
