@@ -29,7 +29,6 @@ import os
 import random
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -404,16 +403,12 @@ def _factory(world: World, *args: str) -> tuple[int, str]:
 
 
 def killed(world: World, point: str, *command: str) -> int:
-    """A factory ``command`` in a process of its own, killed (SIGKILL) where it reaches
-    ``point``: its return code (-9 when the kill landed)."""
-    launcher = (
-        "import sys\nimport harness.store.base as clock\n"
-        f"clock.DAYS_AHEAD_S = {store_clock.DAYS_AHEAD_S!r}\n"
-        "from harness.cli import main\nmain(sys.argv[1:])\n"
-    )
+    """A factory ``command`` in a process of its own (forked from the world's server,
+    ``benchmarks/soak_kills.py``), killed (SIGKILL) where it reaches ``point``: its exit code
+    (-9 when the kill landed)."""
     env = {**os.environ, "FACTORY_FAULT_AT": point, "FACTORY_STATE_DIR": str(world.state)}
-    argv = [sys.executable, "-c", launcher, "--repo", str(world.repo), *command]
-    return subprocess.run(argv, env=env, capture_output=True, text=True).returncode
+    argv = ["--repo", str(world.repo), *command]
+    return world.forks.run(argv, env, store_clock.DAYS_AHEAD_S)
 
 
 # ---- a day -------------------------------------------------------------------------------
@@ -603,6 +598,7 @@ def soak(
                     if stop and lived[-1][1][-1].invariants[stop]:
                         return lived
         finally:
+            world.forks.close()
             world.side.close_side()
     return lived
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks.soak_kills import Forks
 from benchmarks.soak_sides import Side
 from benchmarks.soak_users import Users, Written
 
@@ -54,6 +55,7 @@ class World:
     base: str = ""  # production when the stretch began
     stop: str | None = None  # an invariant of SETTLED whose first break ends the soak
     only: tuple[str, ...] = ()  # the opening's users whose issues are filed (all when empty)
+    forks: Forks = field(default_factory=Forks)  # where its killed commands are forked from
 
     @property
     def forge_kind(self) -> str:

@@ -6,19 +6,26 @@ audit never spends beyond ``audit.max_usd``."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import os
+import shutil
+import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from harness.cli import main
 from harness.cli.common import state_dir
 from harness.forge.base import create_own_issue
 from harness.services import open_services
 from tests.cli_helpers import run_cli, spawn
+from tests.conftest import SCRUBBED_ENV
 from tests.factory_repo import RULES, git, make_factory_repo, write_files
 from tests.lessons.test_limits import nothing_written, repo_with_a_lesson
 
@@ -104,6 +111,40 @@ def planted(
     return repo
 
 
+@pytest.fixture(scope="module")
+def looked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The planted repository and its state after one look (``audit --dry-run``), made once
+    for the module, in the environment every test has: the analysers' findings are kept per
+    commit in the state, so an audit of a copy reads them instead of running the analysers
+    again (what an audit of a copy files, and why, is still its own work)."""
+    root = tmp_path_factory.mktemp("looked")
+    with pytest.MonkeyPatch.context() as env:
+        for name in SCRUBBED_ENV:
+            env.delenv(name, raising=False)
+        env.setenv("FACTORY_STATE_DIR", str(root / "state"))
+        env.setenv("FACTORY_MARKER_KEY", "test-marker-key-0f3c9a")
+        repo = planted(root)
+        with contextlib.redirect_stdout(io.StringIO()), pytest.raises(SystemExit) as ended:
+            main(["--repo", str(repo), "audit", "--dry-run", "--json"])
+            raise SystemExit(0)
+        assert ended.value.code == 0
+    yield repo
+
+
+def looked_copy(looked: Path, tmp_path: Path) -> Path:
+    """A copy of the looked-at repository, its state this test's: the database copied whole
+    by SQLite (a consistent copy), the folder on tmpfs its own to make."""
+    repo = tmp_path / "repo"
+    shutil.copytree(looked, repo, symlinks=True)
+    made = looked.parent / "state"
+    state = tmp_path / "state"
+    shutil.copytree(made, state, ignore=shutil.ignore_patterns("state.db*", "tmpfs*"))
+    with contextlib.closing(sqlite3.connect(made / "state.db")) as db:
+        with contextlib.closing(sqlite3.connect(state / "state.db")) as copy:
+            db.backup(copy)
+    return repo
+
+
 def audit(capsys, repo: Path, code: int = 0, *more: str) -> dict[str, Any]:
     res = run_cli(capsys, "--repo", str(repo), "audit", "--json", *more)
     assert res.code == code, res.err
@@ -111,8 +152,10 @@ def audit(capsys, repo: Path, code: int = 0, *more: str) -> dict[str, Any]:
     return found
 
 
-def test_the_audit_files_what_it_found_once_and_triage_judges_it(tmp_path: Path, capsys) -> None:
-    repo = planted(tmp_path)
+def test_the_audit_files_what_it_found_once_and_triage_judges_it(
+    looked: Path, tmp_path: Path, capsys
+) -> None:
+    repo = looked_copy(looked, tmp_path)
     first = audit(capsys, repo)
     filed = {row["rule"]: row for row in first["filed"]}
     assert set(filed) == {"B602", "undocumented-route"}, first
@@ -143,11 +186,13 @@ def test_the_audit_files_what_it_found_once_and_triage_judges_it(tmp_path: Path,
     services.store.close()
 
 
-def test_what_the_audit_filed_before_file_once_is_not_filed_again(tmp_path: Path, capsys) -> None:
+def test_what_the_audit_filed_before_file_once_is_not_filed_again(
+    looked: Path, tmp_path: Path, capsys
+) -> None:
     """An issue the audit filed when it knew its issues by the fingerprint line of their body
     alone (no signed key block: ``create_own_issue`` with that body) is one ``file_once``
     finds: the audit after the upgrade files neither finding again."""
-    repo = planted(tmp_path)
+    repo = looked_copy(looked, tmp_path)
     look = audit(capsys, repo, 0, "--dry-run")["would_file"]
     services = open_services(repo, state_dir(repo))
     for row in look:
@@ -160,12 +205,12 @@ def test_what_the_audit_filed_before_file_once_is_not_filed_again(tmp_path: Path
 
 
 def test_an_outsider_who_files_a_findings_title_first_silences_nothing(
-    tmp_path: Path, capsys
+    looked: Path, tmp_path: Path, capsys
 ) -> None:
     """Anyone can run Bandit on public code: an outsider files the finding's title first, its
     fingerprint line copied into the body. The factory's own issue is filed all the same, is
     no duplicate at triage, and the next audit counts only the factory's own as filed."""
-    repo = planted(tmp_path)
+    repo = looked_copy(looked, tmp_path)
     (row,) = [r for r in audit(capsys, repo, 0, "--dry-run")["would_file"] if r["rule"] == "B602"]
     title = f"{row['rule']} in {row['path']}: {row['message'].splitlines()[0]}"[:120]
     body = f"Found it first.\n\nFingerprint: `{row['fingerprint']}`"
@@ -198,10 +243,10 @@ def test_an_audit_stops_at_its_budget_and_files_nothing(tmp_path: Path, capsys) 
     services.store.close()
 
 
-def test_a_look_files_nothing(tmp_path: Path, capsys) -> None:
+def test_a_look_files_nothing(looked: Path, tmp_path: Path, capsys) -> None:
     """``factory audit --dry-run`` prints what a run would file, and files nothing (twice);
     the audit after it files just that."""
-    repo = planted(tmp_path)
+    repo = looked_copy(looked, tmp_path)
     for _ in range(2):
         look = audit(capsys, repo, 0, "--dry-run")
         assert look["filed"] == [] and {r["issue"] for r in look["would_file"]} == {None}
@@ -322,10 +367,12 @@ def test_the_scripted_fallback_answers_the_auditor_and_the_learner(tmp_path: Pat
 
 
 @pytest.mark.parametrize("first", ["audit", "look"])
-def test_a_look_never_files_whichever_run_it_finishes(tmp_path: Path, capsys, first: str) -> None:
+def test_a_look_never_files_whichever_run_it_finishes(
+    looked: Path, tmp_path: Path, capsys, first: str
+) -> None:
     """An audit killed before it filed and finished by a look files nothing; a look killed
     and finished by an audit files what it found."""
-    repo = planted(tmp_path)
+    repo = looked_copy(looked, tmp_path)
     killed_at = {**os.environ, "FACTORY_FAULT_AT": "audit.select.done"}
     dry = ["--dry-run"] if first == "look" else []
     killed = spawn(repo, killed_at, "audit", "--json", *dry)
