@@ -30,6 +30,7 @@ from tests.validate.conftest import (
     role_of,
     run_once,
     serve,
+    suite_alone,
 )
 
 RENAME = "Rename render to render_page"
@@ -165,8 +166,11 @@ def test_two_changes_that_break_the_tests_together_never_both_land_on_github(
     tmp_path: Path, capsys, app, monkeypatch
 ) -> None:
     """The same on the GitHub stand-in: PRs pushed over HTTP, merged through the API with the
-    head SHA; GitHub's merge commit must carry exactly the tested tree."""
+    head SHA; GitHub's merge commit must carry exactly the tested tree. What refuses the
+    second change is its suite on the candidate: the hold-out's journeys and the sealed
+    validator stand in as passed."""
     repo, _ = app
+    suite_alone(monkeypatch)
     config = yaml.safe_load((repo / "factory.yaml").read_text())
     config["forge"] = "github"
     config["github"] = {"repository": "acme/app", "write_interval_s": 0.0}
