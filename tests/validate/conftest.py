@@ -292,22 +292,30 @@ def counting(monkeypatch: pytest.MonkeyPatch, failing: str = "", change: str = "
     return started
 
 
-def suite_alone(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each hold-out journey and each sealed validator of every check (health, calibration,
-    candidate, smoke) stands in as passed (``tests/checks_passed.py``): for a test whose
-    subject is the suite, which runs for real beside them (counted, reused, run again, its
-    time limit hit) as the factory decides."""
+def journeys_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each hold-out journey of every check (health, calibration, candidate, smoke) stands in
+    as passed, a browser for none: for a test whose subject is another check, which runs for
+    real beside them."""
     from harness.validate import evidence
 
     def journey(at: Any, number: int, journey: Journey) -> tuple[int, list[JourneyResult]]:
         steps = len(journey.steps)
         return 0, [JourneyResult(journey.name, True, steps, final_text="the notes")]
 
+    monkeypatch.setattr(evidence, "_journey_check", journey)
+
+
+def suite_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each hold-out journey and each sealed validator of every check stands in as passed
+    (``tests/checks_passed.py``): for a test whose subject is the suite, which runs for real
+    beside them (counted, reused, run again, its time limit hit) as the factory decides."""
+    from harness.validate import evidence
+
     def validator(at: Any, question: ValidatorQuestion, earlier: Any) -> ValidatorRun:
         passed = validator_passed(question.criteria)
         return passed.model_copy(update={"asked": question.digest()})
 
-    monkeypatch.setattr(evidence, "_journey_check", journey)
+    journeys_pass(monkeypatch)
     monkeypatch.setattr(evidence, "_validator_check", validator)
 
 
