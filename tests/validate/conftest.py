@@ -7,7 +7,7 @@ import io
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -292,30 +292,39 @@ def counting(monkeypatch: pytest.MonkeyPatch, failing: str = "", change: str = "
     return started
 
 
-def journeys_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+def journeys_pass(monkeypatch: pytest.MonkeyPatch, issues: Collection[int] | None = None) -> None:
     """Each hold-out journey of every check (health, calibration, candidate, smoke) stands in
-    as passed, a browser for none: for a test whose subject is another check, which runs for
-    real beside them."""
+    as passed, a browser for none (those of the validations of ``issues`` alone, if given):
+    for a test whose subject is another check, which runs for real beside them."""
     from harness.validate import evidence
 
+    real = evidence._journey_check
+
     def journey(at: Any, number: int, journey: Journey) -> tuple[int, list[JourneyResult]]:
+        if issues is not None and at.ctx.issue not in issues:
+            return real(at, number, journey)
         steps = len(journey.steps)
         return 0, [JourneyResult(journey.name, True, steps, final_text="the notes")]
 
     monkeypatch.setattr(evidence, "_journey_check", journey)
 
 
-def suite_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+def suite_alone(monkeypatch: pytest.MonkeyPatch, issues: Collection[int] | None = None) -> None:
     """Each hold-out journey and each sealed validator of every check stands in as passed
-    (``tests/checks_passed.py``): for a test whose subject is the suite, which runs for real
-    beside them (counted, reused, run again, its time limit hit) as the factory decides."""
+    (``tests/checks_passed.py``; those of the validations of ``issues`` alone, if given): for
+    a test whose subject is the suite, which runs for real beside them (counted, reused, run
+    again, its time limit hit) as the factory decides."""
     from harness.validate import evidence
 
+    real = evidence._validator_check
+
     def validator(at: Any, question: ValidatorQuestion, earlier: Any) -> ValidatorRun:
+        if issues is not None and at.ctx.issue not in issues:
+            return real(at, question, earlier)
         passed = validator_passed(question.criteria)
         return passed.model_copy(update={"asked": question.digest()})
 
-    journeys_pass(monkeypatch)
+    journeys_pass(monkeypatch, issues)
     monkeypatch.setattr(evidence, "_validator_check", validator)
 
 
