@@ -41,6 +41,7 @@ from tests.validate.conftest import (
     file_issues,
     isolated_env,
     issue,
+    journeys_pass,
     landed_tested_trees,
     make_app,
     queued_together,
@@ -567,7 +568,8 @@ WEAK = {
 # review band (#1), a second wording of it with a criterion the validator could not observe
 # (#2), a third whose implementer replaces an existing test by another (#3), a bug fix whose new test
 # passes on production (#4), and a button renamed that a hold-out journey clicks (#5). What
-# sends #3 and #4 to a person is their tests: their journeys and validators stand in as passed.
+# sends #3 and #4 to a person is their tests: their journeys and validators stand in as passed;
+# #1 and #2 its validator: their journeys stand in as passed.
 WAITING = [
     ISSUES[0],
     ("owner", "Show how many notes are kept", "Count them under the heading."),
@@ -634,6 +636,7 @@ def play_waiting(root: Path) -> Waiting:
 
     with isolated_env(state) as mp, Output() as out:
         suite_alone(mp, issues=(REPLACES_A_TEST, WEAK_BUG_TEST))
+        journeys_pass(mp, issues=(REVIEW_BAND, UNSEEN))
         cli = ("--repo", str(repo))
         for server in serve(root, mp, rules):
             for author, title, body in WAITING:
