@@ -292,16 +292,27 @@ def counting(monkeypatch: pytest.MonkeyPatch, failing: str = "", change: str = "
     return started
 
 
-def journeys_pass(monkeypatch: pytest.MonkeyPatch, issues: Collection[int] | None = None) -> None:
+def _stands_in(at: Any, issues: Collection[int] | None, checks: Collection[str] | None) -> bool:
+    """Whether the check at ``at`` stands in: one of a validation of ``issues``, and one of
+    ``checks`` (its label: ``health``, ``baseline``, ``candidate``, ``smoke``), where given."""
+    return (issues is None or at.ctx.issue in issues) and (checks is None or at.label in checks)
+
+
+def journeys_pass(
+    monkeypatch: pytest.MonkeyPatch,
+    issues: Collection[int] | None = None,
+    checks: Collection[str] | None = None,
+) -> None:
     """Each hold-out journey of every check (health, calibration, candidate, smoke) stands in
-    as passed, a browser for none (those of the validations of ``issues`` alone, if given):
-    for a test whose subject is another check, which runs for real beside them."""
+    as passed, a browser for none (those of the validations of ``issues``, of the ``checks``
+    named, alone, if given): for a test whose subject is another check, which runs for real
+    beside them."""
     from harness.validate import evidence
 
     real = evidence._journey_check
 
     def journey(at: Any, number: int, journey: Journey) -> tuple[int, list[JourneyResult]]:
-        if issues is not None and at.ctx.issue not in issues:
+        if not _stands_in(at, issues, checks):
             return real(at, number, journey)
         steps = len(journey.steps)
         return 0, [JourneyResult(journey.name, True, steps, final_text="the notes")]
@@ -309,23 +320,34 @@ def journeys_pass(monkeypatch: pytest.MonkeyPatch, issues: Collection[int] | Non
     monkeypatch.setattr(evidence, "_journey_check", journey)
 
 
-def suite_alone(monkeypatch: pytest.MonkeyPatch, issues: Collection[int] | None = None) -> None:
+def suite_alone(
+    monkeypatch: pytest.MonkeyPatch,
+    issues: Collection[int] | None = None,
+    checks: Collection[str] | None = None,
+) -> None:
     """Each hold-out journey and each sealed validator of every check stands in as passed
-    (``tests/checks_passed.py``; those of the validations of ``issues`` alone, if given): for
-    a test whose subject is the suite, which runs for real beside them (counted, reused, run
-    again, its time limit hit) as the factory decides."""
+    (``tests/checks_passed.py``; those of the validations of ``issues``, of the ``checks``
+    named, alone, if given): for a test whose subject is the suite, which runs for real beside
+    them (counted, reused, run again, its time limit hit) as the factory decides."""
     from harness.validate import evidence
 
     real = evidence._validator_check
 
     def validator(at: Any, question: ValidatorQuestion, earlier: Any) -> ValidatorRun:
-        if issues is not None and at.ctx.issue not in issues:
+        if not _stands_in(at, issues, checks):
             return real(at, question, earlier)
         passed = validator_passed(question.criteria)
         return passed.model_copy(update={"asked": question.digest()})
 
-    journeys_pass(monkeypatch, issues)
+    journeys_pass(monkeypatch, issues, checks)
     monkeypatch.setattr(evidence, "_validator_check", validator)
+
+
+def checks_pass_before_the_smoke_run() -> None:
+    """In a spawned ``factory`` (``spawn(..., before=...)``), for the rest of its life: the
+    journeys of production's health, of the calibration and of the candidate, and the sealed
+    validator, stand in as passed; the suites and the smoke run after a merge stay real."""
+    suite_alone(pytest.MonkeyPatch(), checks=("health", "baseline", "candidate"))
 
 
 def suites(started: list[str], store: Store, number: int) -> int:
