@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 import yaml
 
+from harness import doctor as doctoring
+from harness.doctor import DoctorReport
 from harness.git.repo import GitRepo
 from harness.git.worktrees import WorktreeManager, default_worktree_root
 from harness.model.base import Model, Request, Response
@@ -422,7 +424,7 @@ class Guarded:
     got: list[bytes]  # what the listener on the host's loopback received, over everything
     got_after_doctor: list[bytes] = field(default_factory=list)
     doctor: Result | None = None  # ``factory doctor --json``, before the cycle
-    doctor_text: Result | None = None  # ``factory doctor``
+    doctor_text: Result | None = None  # ``factory doctor``, printing the same report
     waiting: dict = field(default_factory=dict)  # "how many notes" (#1) after the cycle
     issue: dict = field(default_factory=dict)  # and after a person approved it
     received: list[dict[str, Any]] = field(default_factory=list)  # the stand-in's requests
@@ -458,6 +460,18 @@ def listening() -> Iterator[tuple[int, list[bytes]]]:
         srv.close()
 
 
+def _reports_of_doctor(mp: pytest.MonkeyPatch) -> list[DoctorReport]:
+    """Each report ``factory doctor`` makes, kept as it makes it."""
+    real, made = doctoring.run_doctor, []
+
+    def kept(*args: Any, **options: Any) -> DoctorReport:
+        made.append(real(*args, **options))
+        return made[-1]
+
+    mp.setattr(doctoring, "run_doctor", kept)
+    return made
+
+
 def play_guarded(root: Path) -> Guarded:
     """The setup-network cycle above, after ``factory doctor`` on production."""
     state = root / "state"
@@ -473,8 +487,12 @@ def play_guarded(root: Path) -> Guarded:
         git(repo, "add", "-A")
         git(repo, "commit", "-qm", "setup, as an agent left it")
 
-        seen.doctor = run_cli(out, "--repo", str(repo), "doctor", "--json")
-        seen.doctor_text = run_cli(out, "--repo", str(repo), "doctor")
+        with pytest.MonkeyPatch.context() as once:  # every check of production run once
+            reports = _reports_of_doctor(once)
+            seen.doctor = run_cli(out, "--repo", str(repo), "doctor", "--json")
+            # the same report as a person reads it (what ``factory doctor`` prints of it)
+            once.setattr(doctoring, "run_doctor", lambda *args, **options: reports[-1])
+            seen.doctor_text = run_cli(out, "--repo", str(repo), "doctor")
         seen.got_after_doctor = list(got)
         for server in serve(root, mp, [_count_and_phone_home(port)]):
             file_issues(out, repo, [1])
