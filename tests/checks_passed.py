@@ -43,21 +43,26 @@ def checked(ctx: StepContext, prepare: Prepared) -> CheckResult:
         journeys=[],
         journeys_passed=True,
         tests=Tested(command="python3 -m unittest -q", exit_code=0, tree=tree),
-        validator=ValidatorRun(  # each criterion of the spec (C1, ...) passed on what it saw
-            output=Verdict(
-                verdict="pass",
-                score=1.0,
-                criteria=[
-                    CriterionResult(criterion=f"C{n}", result="pass", observations=[1])
-                    for n, _ in enumerate(criteria, 1)
-                ],
-            ),
-            observed=[Observation(tool="browser_snapshot", input={}, seen="the notes", number=1)],
-        )
-        if criteria
-        else None,  # no criteria (a revert's): no validator judges it
+        # no criteria (a revert's): no validator judges it
+        validator=validator_passed(criteria) if criteria else None,
         production_sha=production,
         head=prepared.head,
+    )
+
+
+def validator_passed(criteria: list[str]) -> ValidatorRun:
+    """The sealed validator's run that judged each of ``criteria`` (C1, ...) pass on what it
+    saw."""
+    return ValidatorRun(
+        output=Verdict(
+            verdict="pass",
+            score=1.0,
+            criteria=[
+                CriterionResult(criterion=f"C{n}", result="pass", observations=[1])
+                for n, _ in enumerate(criteria, 1)
+            ],
+        ),
+        observed=[Observation(tool="browser_snapshot", input={}, seen="the notes", number=1)],
     )
 
 

@@ -71,9 +71,17 @@ _SERVER = multiprocessing.get_context("forkserver")
 _SERVER.set_forkserver_preload(_PRELOAD)
 
 
-def _entry_point(args: list[str], env: dict[str, str], cwd: str, out: str, err: str) -> None:
+def _entry_point(
+    args: list[str],
+    env: dict[str, str],
+    cwd: str,
+    out: str,
+    err: str,
+    before: Callable[[], None] | None = None,
+) -> None:
     """In the forked process: the test's environment, folder and arguments, its output to
-    files, and the console entry point, as ``python -m harness`` runs it."""
+    files, ``before`` (if given), and the console entry point, as ``python -m harness`` runs
+    it."""
     os.environ.clear()
     os.environ.update(env)
     os.chdir(cwd)
@@ -84,6 +92,8 @@ def _entry_point(args: list[str], env: dict[str, str], cwd: str, out: str, err: 
     sys.stdout = open(1, "w", closefd=False, buffering=1)
     sys.stderr = open(2, "w", closefd=False, buffering=1)
     sys.argv = ["factory", *args]
+    if before is not None:
+        before()
     try:
         main(args)
     finally:
@@ -134,16 +144,19 @@ def _outputs() -> Path:
     return folder
 
 
-def spawn(repo: Path, env: dict[str, str], *args: str) -> Spawned:
+def spawn(
+    repo: Path, env: dict[str, str], *args: str, before: Callable[[], None] | None = None
+) -> Spawned:
     """The console entry point in a process of its own (for kill -9 and race tests), forked
     from a server that imported the harness once (``_PRELOAD``): an interpreter start and
     those imports cost over a second of CPU a process, a fork a few milliseconds. Nothing of
-    the test's process is in it; its exit code is the process's (``-9`` when killed)."""
+    the test's process is in it (``before``, a function of a module's top level, runs in it
+    first: stand-ins for what the test is not about); its exit code is the process's (``-9``
+    when killed)."""
     folder = Path(tempfile.mkdtemp(dir=_outputs()))
     out, err = folder / "stdout", folder / "stderr"
     argv = ["--repo", str(repo), *args]
-    process = _SERVER.Process(
-        target=_entry_point, args=(argv, dict(env), os.getcwd(), str(out), str(err)), daemon=True
-    )
+    given = (argv, dict(env), os.getcwd(), str(out), str(err), before)
+    process = _SERVER.Process(target=_entry_point, args=given, daemon=True)
     process.start()
     return Spawned(process, out, err)

@@ -7,7 +7,7 @@ import io
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,11 +15,16 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 
+from harness.artifacts import ValidatorRun
+from harness.artifacts.browser import JourneyResult
+from harness.browser.journeys import Journey
 from harness.cycle import cycle_exit
 from harness.demo import generate
 from harness.model.scripted import ScriptedModel, load_script
 from harness.sandbox.bwrap import CommandResult, Sandbox
 from harness.store.db import Store
+from harness.validate.sealed import ValidatorQuestion
+from tests.checks_passed import validator_passed
 from tests.cli_helpers import run_cli
 from tests.conftest import SCRUBBED_ENV, _every_merge_landed_a_tested_tree
 from tests.factory_repo import git
@@ -285,6 +290,64 @@ def counting(monkeypatch: pytest.MonkeyPatch, failing: str = "", change: str = "
     monkeypatch.setattr(Sandbox, "run", run)
     monkeypatch.setattr(subprocess, "Popen", Started)
     return started
+
+
+def _stands_in(at: Any, issues: Collection[int] | None, checks: Collection[str] | None) -> bool:
+    """Whether the check at ``at`` stands in: one of a validation of ``issues``, and one of
+    ``checks`` (its label: ``health``, ``baseline``, ``candidate``, ``smoke``), where given."""
+    return (issues is None or at.ctx.issue in issues) and (checks is None or at.label in checks)
+
+
+def journeys_pass(
+    monkeypatch: pytest.MonkeyPatch,
+    issues: Collection[int] | None = None,
+    checks: Collection[str] | None = None,
+) -> None:
+    """Each hold-out journey of every check (health, calibration, candidate, smoke) stands in
+    as passed, a browser for none (those of the validations of ``issues``, of the ``checks``
+    named, alone, if given): for a test whose subject is another check, which runs for real
+    beside them."""
+    from harness.validate import evidence
+
+    real = evidence._journey_check
+
+    def journey(at: Any, number: int, journey: Journey) -> tuple[int, list[JourneyResult]]:
+        if not _stands_in(at, issues, checks):
+            return real(at, number, journey)
+        steps = len(journey.steps)
+        return 0, [JourneyResult(journey.name, True, steps, final_text="the notes")]
+
+    monkeypatch.setattr(evidence, "_journey_check", journey)
+
+
+def suite_alone(
+    monkeypatch: pytest.MonkeyPatch,
+    issues: Collection[int] | None = None,
+    checks: Collection[str] | None = None,
+) -> None:
+    """Each hold-out journey and each sealed validator of every check stands in as passed
+    (``tests/checks_passed.py``; those of the validations of ``issues``, of the ``checks``
+    named, alone, if given): for a test whose subject is the suite, which runs for real beside
+    them (counted, reused, run again, its time limit hit) as the factory decides."""
+    from harness.validate import evidence
+
+    real = evidence._validator_check
+
+    def validator(at: Any, question: ValidatorQuestion, earlier: Any) -> ValidatorRun:
+        if not _stands_in(at, issues, checks):
+            return real(at, question, earlier)
+        passed = validator_passed(question.criteria)
+        return passed.model_copy(update={"asked": question.digest()})
+
+    journeys_pass(monkeypatch, issues, checks)
+    monkeypatch.setattr(evidence, "_validator_check", validator)
+
+
+def checks_pass_before_the_smoke_run() -> None:
+    """In a spawned ``factory`` (``spawn(..., before=...)``), for the rest of its life: the
+    journeys of production's health, of the calibration and of the candidate, and the sealed
+    validator, stand in as passed; the suites and the smoke run after a merge stay real."""
+    suite_alone(pytest.MonkeyPatch(), checks=("health", "baseline", "candidate"))
 
 
 def suites(started: list[str], store: Store, number: int) -> int:

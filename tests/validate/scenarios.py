@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 import yaml
 
+from harness import doctor as doctoring
+from harness.doctor import DoctorReport
 from harness.git.repo import GitRepo
 from harness.git.worktrees import WorktreeManager, default_worktree_root
 from harness.model.base import Model, Request, Response
@@ -41,6 +43,7 @@ from tests.validate.conftest import (
     file_issues,
     isolated_env,
     issue,
+    journeys_pass,
     landed_tested_trees,
     make_app,
     queued_together,
@@ -48,6 +51,7 @@ from tests.validate.conftest import (
     run_once,
     script_rules,
     serve,
+    suite_alone,
 )
 
 
@@ -420,7 +424,7 @@ class Guarded:
     got: list[bytes]  # what the listener on the host's loopback received, over everything
     got_after_doctor: list[bytes] = field(default_factory=list)
     doctor: Result | None = None  # ``factory doctor --json``, before the cycle
-    doctor_text: Result | None = None  # ``factory doctor``
+    doctor_text: Result | None = None  # ``factory doctor``, printing the same report
     waiting: dict = field(default_factory=dict)  # "how many notes" (#1) after the cycle
     issue: dict = field(default_factory=dict)  # and after a person approved it
     received: list[dict[str, Any]] = field(default_factory=list)  # the stand-in's requests
@@ -456,6 +460,18 @@ def listening() -> Iterator[tuple[int, list[bytes]]]:
         srv.close()
 
 
+def _reports_of_doctor(mp: pytest.MonkeyPatch) -> list[DoctorReport]:
+    """Each report ``factory doctor`` makes, kept as it makes it."""
+    real, made = doctoring.run_doctor, []
+
+    def kept(*args: Any, **options: Any) -> DoctorReport:
+        made.append(real(*args, **options))
+        return made[-1]
+
+    mp.setattr(doctoring, "run_doctor", kept)
+    return made
+
+
 def play_guarded(root: Path) -> Guarded:
     """The setup-network cycle above, after ``factory doctor`` on production."""
     state = root / "state"
@@ -471,8 +487,12 @@ def play_guarded(root: Path) -> Guarded:
         git(repo, "add", "-A")
         git(repo, "commit", "-qm", "setup, as an agent left it")
 
-        seen.doctor = run_cli(out, "--repo", str(repo), "doctor", "--json")
-        seen.doctor_text = run_cli(out, "--repo", str(repo), "doctor")
+        with pytest.MonkeyPatch.context() as once:  # every check of production run once
+            reports = _reports_of_doctor(once)
+            seen.doctor = run_cli(out, "--repo", str(repo), "doctor", "--json")
+            # the same report as a person reads it (what ``factory doctor`` prints of it)
+            once.setattr(doctoring, "run_doctor", lambda *args, **options: reports[-1])
+            seen.doctor_text = run_cli(out, "--repo", str(repo), "doctor")
         seen.got_after_doctor = list(got)
         for server in serve(root, mp, [_count_and_phone_home(port)]):
             file_issues(out, repo, [1])
@@ -565,7 +585,9 @@ WEAK = {
 # cycle (``--max-parallel 1``: none is built on another): "how many notes" scored in the
 # review band (#1), a second wording of it with a criterion the validator could not observe
 # (#2), a third whose implementer replaces an existing test by another (#3), a bug fix whose new test
-# passes on production (#4), and a button renamed that a hold-out journey clicks (#5).
+# passes on production (#4), and a button renamed that a hold-out journey clicks (#5). What
+# sends #3 and #4 to a person is their tests: their journeys and validators stand in as passed;
+# #1 and #2 its validator: their journeys stand in as passed.
 WAITING = [
     ISSUES[0],
     ("owner", "Show how many notes are kept", "Count them under the heading."),
@@ -631,6 +653,8 @@ def play_waiting(root: Path) -> Waiting:
         return {n: len(store.list_runs(workflow=workflow, issue=n)) for n in numbers}
 
     with isolated_env(state) as mp, Output() as out:
+        suite_alone(mp, issues=(REPLACES_A_TEST, WEAK_BUG_TEST))
+        journeys_pass(mp, issues=(REVIEW_BAND, UNSEEN))
         cli = ("--repo", str(repo))
         for server in serve(root, mp, rules):
             for author, title, body in WAITING:

@@ -11,10 +11,11 @@ import pytest
 from harness.artifacts import Blame
 from harness.engine.records import RunRecords
 from harness.store.db import Store
-from tests.cli_helpers import run_cli
+from tests.checks_passed import CHECKS_PASSED
+from tests.cli_helpers import run_cli, use_actions
 from tests.factory_repo import git
 from tests.standins.anthropic_standin import AnthropicStandIn
-from tests.validate.conftest import file_issues, issue, run_once, serve
+from tests.validate.conftest import file_issues, issue, journeys_pass, run_once, serve
 
 BROKEN = (
     "import unittest\n\n\nclass Broken(unittest.TestCase):\n"
@@ -50,12 +51,15 @@ def declining(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Anthr
 
 @pytest.mark.slow
 def test_a_maintainers_commit_that_breaks_production_goes_to_one_issue_for_a_person(
-    tmp_path: Path, capsys, app, declining
+    tmp_path: Path, capsys, app, declining, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Heal blames the maintainer's commit (the bisect finds it) and reverts nothing: the
     cycle stops, one issue for a person says which test fails since which commit, and no
-    change is blamed; green again, the cycle goes on by itself and the issue is closed."""
+    change is blamed; green again, the cycle goes on by itself and the issue is closed. What
+    breaks production is its suite: the hold-out's journeys stand in as passed, and so do the
+    checks the change waits for once the cycle goes on."""
     repo, _ = app
+    journeys_pass(monkeypatch)
     file_issues(capsys, repo, [1])
     (repo / "test_broken.py").write_text(BROKEN)
     git(repo, "add", "-A")
@@ -94,6 +98,7 @@ def test_a_maintainers_commit_that_breaks_production_goes_to_one_issue_for_a_per
 
     git(repo, "rm", "-q", "test_broken.py")
     git(repo, "commit", "-qm", "production fixed")
+    use_actions(monkeypatch, *CHECKS_PASSED)
     result = run_once(capsys, repo)
     assert result.get("production", {"green": True})["green"]  # green: the cycle went on
     assert [row["issue"] for row in result["implement"]] == [1]

@@ -4,7 +4,8 @@ Three issues in one cycle — an API the validator calls with a header (it merge
 criterion's observation in ``factory report``, the token masked everywhere the factory keeps
 it), a change the validator passes while it sees something else gone (sent back for a fix,
 then to a person), and an empty pass (sent back to the validator once, then to a person) —
-and the cycle after it."""
+and the cycle after it. The hold-out's journeys, which are not what is judged here, stand
+in as passed."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from tests.validate.conftest import (
     Output,
     isolated_env,
     issue,
+    journeys_pass,
     landed_tested_trees,
     make_app,
     role_of,
@@ -168,6 +170,7 @@ def judged(tmp_path_factory: pytest.TempPathFactory) -> Judged:
     repo, _ = make_app(root)
     set_rules(repo, max_fix_attempts=1)
     with isolated_env(state) as mp, Output() as out:
+        journeys_pass(mp)
         cli = ("--repo", str(repo))
         for server in serve(root, mp, RULES):
             for title, body in ISSUES:

@@ -23,6 +23,7 @@ from tests.validate.conftest import (
     accept_rule,
     isolated_env,
     issue,
+    journeys_pass,
     landed_in_order,
     landed_tested_trees,
     make_app,
@@ -30,6 +31,7 @@ from tests.validate.conftest import (
     role_of,
     run_once,
     serve,
+    suite_alone,
 )
 
 RENAME = "Rename render to render_page"
@@ -165,8 +167,11 @@ def test_two_changes_that_break_the_tests_together_never_both_land_on_github(
     tmp_path: Path, capsys, app, monkeypatch
 ) -> None:
     """The same on the GitHub stand-in: PRs pushed over HTTP, merged through the API with the
-    head SHA; GitHub's merge commit must carry exactly the tested tree."""
+    head SHA; GitHub's merge commit must carry exactly the tested tree. What refuses the
+    second change is its suite on the candidate: the hold-out's journeys and the sealed
+    validator stand in as passed."""
     repo, _ = app
+    suite_alone(monkeypatch)
     config = yaml.safe_load((repo / "factory.yaml").read_text())
     config["forge"] = "github"
     config["github"] = {"repository": "acme/app", "write_interval_s": 0.0}
@@ -327,7 +332,8 @@ class Conflicted:
     """Two changes to the same line queued together, #1 first; it lands (production moving
     under it twice while it waits: ``landing``), the other no longer merges, is implemented
     again on the new production and lands (production moving under it once more while it
-    waits: ``moved``)."""
+    waits: ``moved``). What is read of each check is its tests and the validator's verdict:
+    the hold-out's journeys stand in as passed."""
 
     repo: Path
     state: Path
@@ -355,6 +361,7 @@ def conflicted(tmp_path_factory: pytest.TempPathFactory) -> Conflicted:
     ]
     landing = Moved(repo, state, 1, MOVES)
     with isolated_env(state) as mp, Output() as out:
+        journeys_pass(mp)
         with pytest.MonkeyPatch.context() as queued:
             queued_together(queued, order=[1, 2])
             _moving_under(queued, landing)

@@ -1,7 +1,11 @@
 """A conflict is production's move, not the change's fault (docs/gates.md, "Retries start
 where production is"): a change a person approved, whose test file as many neighbours changed
 first as ``max_rebases`` allows, each landing before it, is rebased each time without spending
-a fix attempt and lands; past ``max_rebases`` in a row a person resolves it."""
+a fix attempt and lands; past ``max_rebases`` in a row a person resolves it.
+
+The checks a merging candidate waits for are not this module's subject: they stand in as
+passed (``tests/checks_passed.py``); a candidate that no longer merges with production is
+checked by the real ``validate.check``, which finds the conflict before any check runs."""
 
 from __future__ import annotations
 
@@ -11,11 +15,15 @@ from typing import Any
 
 import pytest
 
-from harness.artifacts import Landing, Validation
+from harness.artifacts import Baseline, CheckResult, Landing, Prepared, Validation
 from harness.config.models import Rules
+from harness.engine.actions import action
+from harness.engine.context import StepContext
 from harness.store.db import Store
+from harness.validate import actions as validate
 from harness.validate.route import decide_route
-from tests.cli_helpers import run_cli
+from tests.checks_passed import CHECKS_PASSED, checked
+from tests.cli_helpers import run_cli, use_actions
 from tests.factory_repo import git
 from tests.standins.anthropic_standin import AnthropicStandIn
 from tests.validate.conftest import accept_rule, issue, run_once, serve, set_rules
@@ -56,6 +64,16 @@ def model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Anthropic
     yield from serve(tmp_path, monkeypatch, RULES)
 
 
+@action("validate.check")
+def _passed_unless_conflicted(
+    ctx: StepContext, prepare: Prepared, baseline: Baseline
+) -> CheckResult:
+    """The real check of a candidate that does not merge with production (it finds the
+    conflict, and keeps the verdict given before it); else the record that the checks passed."""
+    _, conflicts = ctx.services.repo.merged_tree(baseline.production_sha, prepare.head)
+    return validate.check(ctx, prepare, baseline) if conflicts else checked(ctx, prepare)
+
+
 def _neighbours_first(mp: pytest.MonkeyPatch, repo: Path, landed: list[str]) -> None:
     """Before each of the change's validations after its first, until ``NEIGHBOURS`` landed, a
     neighbour lands a test at the same place of the same test file."""
@@ -85,6 +103,7 @@ def test_neighbours_landing_first_in_its_test_file_up_to_max_rebases_do_not_fail
     repo, _ = app
     # every change waits for a person; it may be rebased ``NEIGHBOURS`` times in a row
     set_rules(repo, auto_merge={"enabled": False}, max_rebases=NEIGHBOURS)
+    use_actions(monkeypatch, *CHECKS_PASSED, _passed_unless_conflicted)
     landed: list[str] = []
     _neighbours_first(monkeypatch, repo, landed)
     cli = ["--repo", str(repo)]

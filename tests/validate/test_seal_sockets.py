@@ -39,6 +39,7 @@ from tests.validate.conftest import (
     file_issues,
     isolated_env,
     issue,
+    journeys_pass,
     make_app,
     role_of,
     run_once,
@@ -136,6 +137,7 @@ def test_the_demo_merges_with_tmpdir_and_state_at_100_characters(
 # One cycle, two validations one after the other, the seal of each met at its validator's
 # first turn: #1's by an impostor at its model socket's name, #2's by a socket that stops
 # answering. Each fails closed, as the harness's failure: a person is told, no fix attempt.
+# The hold-out's journeys, which no attack here meets, stand in as passed.
 TAKEN, BROKEN = 1, 2
 
 
@@ -196,6 +198,7 @@ def attacked(tmp_path_factory: pytest.TempPathFactory) -> Attacked:
     attacks = {TAKEN: take, BROKEN: break_socket}
     responder = Attacking(ScriptedModel(load_script(path)), attacks)
     with isolated_env(state, ANTHROPIC_API_KEY=KEY) as mp, Output() as out:
+        journeys_pass(mp)
         with AnthropicStandIn(responder=responder) as server:
             mp.setenv("ANTHROPIC_BASE_URL", server.url)
             file_issues(out, repo, [TAKEN, BROKEN])

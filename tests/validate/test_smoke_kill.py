@@ -14,7 +14,7 @@ from harness.git.worktrees import WorktreeManager, default_worktree_root
 from harness.store.db import Store
 from tests.cli_helpers import run_cli
 from tests.cli_helpers import spawn as factory
-from tests.validate.conftest import file_issues, issue
+from tests.validate.conftest import checks_pass_before_the_smoke_run, file_issues, issue
 from tests.validate.scenarios import Interrupted
 
 # the first test reads ``interrupted``, a package fixture test_confinement.py reads too: one
@@ -71,12 +71,13 @@ def test_kill_9_inside_smoke_then_a_failing_smoke_is_reverted_on_resume(
 ) -> None:
     """The revert resumes too: the cycle killed in its validate stage is resumed there, and
     the smoke run that finishes the killed one fails (the hold-out was tightened meanwhile),
-    so production is reverted and the issue reopened."""
+    so production is reverted and the issue reopened. In the killed cycle the checks before
+    the smoke run (but the suites) stand in as passed: what is read is the smoke run."""
     repo, holdout = app
     file_issues(capsys, repo, [1])
     state = Path(os.environ["FACTORY_STATE_DIR"])
     env = {**os.environ, "FACTORY_FAULT_AT": "validate.smoke.serving"}
-    crashed = factory(repo, env, "run", "--once", "--json")
+    crashed = factory(repo, env, "run", "--once", "--json", before=checks_pass_before_the_smoke_run)
     _, err = crashed.communicate(timeout=500)
     assert crashed.returncode == -signal.SIGKILL, err
     merged = GitRepo(repo).rev_parse("main")

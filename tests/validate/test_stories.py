@@ -10,13 +10,17 @@ from typing import Any
 
 import pytest
 
-from harness.artifacts import Landing, Smoke
+from harness.artifacts import CriterionResult, Landing, Smoke, ValidatorRun, Verdict
+from harness.artifacts.browser import Observation
+from harness.artifacts.verdict import criterion_ids
 from harness.config.settings import load_settings
 from harness.git.repo import GitRepo
 from harness.model.blocks import estimate_tokens
 from harness.sandbox.bwrap import sandbox_available
 from harness.store.db import Store
+from harness.validate import evidence
 from harness.validate.evidence import fresh_root
+from harness.validate.sealed import ValidatorQuestion
 from tests.standins.anthropic_standin import AnthropicStandIn
 from tests.store_reads import pull_requests
 from tests.validate.conftest import (
@@ -34,7 +38,6 @@ from tests.validate.scenarios import (
     Guarded,
     Waiting,
     decisions,
-    verdict_rule,
 )
 
 # stories read package fixtures other modules read too (``guarded``, ``waiting``): one worker
@@ -154,7 +157,21 @@ def failing_with_summary(
         f"  - fill: {{label: Note, value: '{HOLDOUT_CANARY} typed'}}\n"
         "  - expect_no_text: 0 notes\n"
     )
-    yield from serve(tmp_path, monkeypatch, [verdict_rule("fail", 0.3, SUMMARY, "fail")])
+    monkeypatch.setattr(evidence, "_validator_check", _fails_with_summary)
+    yield from serve(tmp_path, monkeypatch)
+
+
+def _fails_with_summary(at: Any, question: ValidatorQuestion, earlier: Any) -> ValidatorRun:
+    """The sealed validator's run, standing in (what is read of it is the record it leaves:
+    the sealed validator's own failing verdicts are test_validate.py's and
+    test_per_criterion.py's): each criterion failed on the home page, said in ``SUMMARY``."""
+    failed = [
+        CriterionResult(criterion=c, result="fail", observations=[1], evidence="the home page")
+        for c in criterion_ids(question.criteria)
+    ]
+    said = Verdict(verdict="fail", score=0.3, summary=SUMMARY, criteria=failed)
+    seen = Observation(tool="browser_snapshot", input={}, seen="Notes", number=1)
+    return ValidatorRun(output=said, observed=[seen], asked=question.digest())
 
 
 def test_c_a_retry_learns_what_went_wrong_and_continues_from_its_branch(

@@ -2,8 +2,10 @@
 very tree its implementation tested (production did not move) reuses that pass; one built on
 another change runs the suite; production that became a tested tree runs none; a suite
 holding a check heal found flaky runs again. Counted
-from the sandboxed processes, through real cycles (sandbox, browser, scripted model over the
-SDK); the merge queue's invariant (``tests/conftest.py``) checks every landing's record."""
+from the sandboxed processes, through real cycles (sandbox, scripted model over the SDK; the
+hold-out's journeys and the sealed validator, which are not what is counted here, stand in as
+passed but in the full cycle, where they are real); the merge queue's invariant
+(``tests/conftest.py``) checks every landing's record."""
 
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ from tests.validate.conftest import (
     queued_together,
     run_once,
     serve,
+    suite_alone,
     suites,
 )
 from tests.validate.scenarios import FullCycle
@@ -86,6 +89,7 @@ def test_a_candidate_that_is_the_tested_tree_runs_no_suite_one_built_on_another_
     (production moved); the other order is the full cycle's (below)."""
     repo, _ = app
     still, moved = 2, 1
+    suite_alone(monkeypatch)
     ran = counting(monkeypatch)
     queued_together(monkeypatch, 2, order=[still, moved])
     file_issues(capsys, repo, which=[1, 2])
@@ -142,6 +146,7 @@ def flaky(tmp_path_factory: pytest.TempPathFactory) -> Flaky:
     repo, _ = make_app(root)
     with isolated_env(state) as mp, Output() as out:
         for _ in serve(root, mp):
+            suite_alone(mp)
             counting(mp, failing="-health-")  # production's suite fails once
             started = counting(mp, failing="-candidate-", change=BUG_FIXED)
             queued_together(mp, 2, order=[FEATURE, BUG_FIX])

@@ -20,6 +20,7 @@ from tests.validate.conftest import (
     file_issues,
     isolated_env,
     issue,
+    journeys_pass,
     landed_in_order,
     landed_tested_trees,
     make_app,
@@ -147,8 +148,9 @@ FAILING_VERDICT = {
 
 @dataclass(frozen=True)
 class Refused:
-    """One change the validator fails every time (its journeys pass), with one fix attempt
-    allowed: what the first cycle left, and what the cycles after it left."""
+    """One change the validator fails every time (its journeys pass: they stand in as passed),
+    with one fix attempt allowed: what the first cycle left, and what the cycles after it
+    left."""
 
     state: Path
     first: dict  # the issue after the first cycle
@@ -167,6 +169,7 @@ def refused(tmp_path_factory: pytest.TempPathFactory) -> Refused:
     repo, _ = make_app(root)
     set_rules(repo, max_fix_attempts=1)
     with isolated_env(state) as mp, Output() as out:
+        journeys_pass(mp)
         for _ in serve(root, mp, [FAILING_VERDICT]):
             file_issues(out, repo, [1])
             run_once(out, repo)
@@ -197,6 +200,9 @@ def test_a_validator_fail_refuses_a_change_whose_journeys_pass(refused: Refused)
 
 def test_a_red_baseline_blocks_every_merge(tmp_path: Path, capsys, app, standin) -> None:
     repo, holdout = app
+    # the hold-out's one journey fails on production (the demo's would pass: a browser for
+    # nothing)
+    (holdout / "journeys" / "add_note.yaml").unlink()
     (holdout / "journeys" / "broken.yaml").write_text(
         "name: broken hold-out\nsteps:\n  - goto: /\n  - expect_text: This text is nowhere\n"
     )
