@@ -1,6 +1,9 @@
 """``factory run --once`` with ``forge: github`` against the stand-in GitHub and its bare
 remote: triage, a pushed branch and its PR, a merge through the API with the head SHA, the
 issue closed; a kill -9 right after the PR was created; the token nowhere but its header.
+The checks a landing waits for beside CI stand in passed (``tests/checks_passed.py``): the
+validate job of the GitHub Actions scenario (``tests/forge/actions_scenario.py``) runs them
+on GitHub for real.
 
 Two scenarios, each played once for the tests that read it: a whole cycle (``cycle``) and
 an implement killed after its PR was created, resumed, then validated while CI never
@@ -69,10 +72,18 @@ class Cycle:
 def cycle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cycle]:
     """``factory run --once`` on the stand-in GitHub, CI on every commit still running for
     its first two reads, then ``run --once`` again; the merge queue's invariant checked on
-    the state it left."""
+    the state it left. The checks the landing waits for beside CI stand in passed
+    (``tests/checks_passed.py``): what is judged here is what the factory does on GitHub
+    (its labels, comments, push, pull request, merge, the wait for CI, the token); the
+    validate job of the GitHub Actions scenario (``tests/forge/actions_scenario.py``)
+    validates on GitHub for real, and production's health here is checked for real."""
     root = tmp_path_factory.mktemp("cycle")
     state = root / "state"
-    with notes_on_github(root) as (repo, hub), isolated_env(state, **github_env(hub)):
+    with (
+        notes_on_github(root) as (repo, hub),
+        isolated_env(state, **github_env(hub)) as mp,
+    ):
+        use_actions(mp, *CHECKS_PASSED)
         hub.check_runs = FinishesAfter(reads=2)
         with Output() as output:
             first = run_cli(output, "--repo", str(repo), "run", "--once", "--json")
@@ -178,7 +189,7 @@ def killed_then_pending(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ki
     """Issue 1 triaged; ``factory implement 1`` killed (-9) right after the PR was created,
     then run again; then ``factory validate 1`` with CI on the PR's head queued for good, on
     records saying the checks it waits for CI beside passed (``tests/checks_passed.py``:
-    what is judged here is the wait; ``cycle`` validates on GitHub for real)."""
+    what is judged here is the wait, as in ``cycle``)."""
     root = tmp_path_factory.mktemp("killed")
     state = root / "state"
     with (
