@@ -1,5 +1,7 @@
 """``factory mcp`` through the MCP SDK's own client, which starts the server as a subprocess
-and speaks to it over stdio: the tools are listed, status and a run's report read, an issue
+and speaks to it over stdio (or, where what crosses the standard streams is not the point,
+reaches the server ``factory mcp`` serves over the SDK's in-memory transport: the same
+JSON-RPC messages): the tools are listed, status and a run's report read, an issue
 filed (by MCP's own author, never a trusted one); approve is refused until a maintainer
 commits ``mcp: {decisions: true}``, and then recorded in the audit trail as a person's
 decision, through MCP, answered as the landing starts; hosts see each tool's annotations and
@@ -57,6 +59,8 @@ def _data(result: Any) -> Any:
 
 
 def test_an_mcp_client_session(tmp_path: Path, capsys) -> None:
+    """A session of every kind of tool (the standard streams are crossed by the sessions
+    of the landing's approval and of the raw exchange below)."""
     repo = make_factory_repo(tmp_path / "repo")
     cli = ("--repo", str(repo))
     assert (
@@ -71,31 +75,27 @@ def test_an_mcp_client_session(tmp_path: Path, capsys) -> None:
         (repo / "factory.yaml").write_text(yaml.safe_dump({**config, "mcp": {"decisions": True}}))
         git(repo, "commit", "-qam", "MCP may decide")
 
-    async def session() -> dict[str, Any]:
+    async def session(client: Client) -> dict[str, Any]:
         seen: dict[str, Any] = {}
-        params = StdioServerParameters(
-            command=FACTORY, args=[*cli, "mcp"], env=dict(os.environ), cwd=str(repo)
-        )
-        async with Client(params) as client:
-            seen["tools"] = {t.name for t in (await client.list_tools()).tools}
-            seen["status"] = _data(await client.call_tool("status", {}))
-            seen["runs"] = _data(await client.call_tool("runs", {"limit": 5}))
-            seen["report"] = _data(await client.call_tool("report", {"run_id": triage.id}))
-            args = {"title": "Show a note count", "body": "Under the heading."}
-            seen["filed"] = _data(await client.call_tool("file_issue", args))
-            seen["refused"] = await client.call_tool("approve", {"issue": 1})
-            enable_decisions()
-            seen["approved"] = await client.call_tool("approve", {"issue": 1})
-            forge = LocalForge(Store.open(state_dir(repo)), GitRepo(repo))
-            forge.add_labels(2, ["factory:accepted"])  # as triage accepts it
-            seen["cancelled"] = await client.call_tool("cancel", {"issue": 2, "reason": "Later"})
-            resources = await client.list_resources()
-            seen["resources"] = {str(r.uri) for r in resources.resources}
-            mission = await client.read_resource("factory://governance/mission.md")
-            seen["mission"] = mission.contents[0].text  # type: ignore[union-attr]
+        seen["tools"] = {t.name for t in (await client.list_tools()).tools}
+        seen["status"] = _data(await client.call_tool("status", {}))
+        seen["runs"] = _data(await client.call_tool("runs", {"limit": 5}))
+        seen["report"] = _data(await client.call_tool("report", {"run_id": triage.id}))
+        args = {"title": "Show a note count", "body": "Under the heading."}
+        seen["filed"] = _data(await client.call_tool("file_issue", args))
+        seen["refused"] = await client.call_tool("approve", {"issue": 1})
+        enable_decisions()
+        seen["approved"] = await client.call_tool("approve", {"issue": 1})
+        forge = LocalForge(Store.open(state_dir(repo)), GitRepo(repo))
+        forge.add_labels(2, ["factory:accepted"])  # as triage accepts it
+        seen["cancelled"] = await client.call_tool("cancel", {"issue": 2, "reason": "Later"})
+        resources = await client.list_resources()
+        seen["resources"] = {str(r.uri) for r in resources.resources}
+        mission = await client.read_resource("factory://governance/mission.md")
+        seen["mission"] = mission.contents[0].text  # type: ignore[union-attr]
         return seen
 
-    seen = asyncio.run(session())
+    seen = _in_process(repo, session)
     assert seen["tools"] == TOOLS
     assert seen["status"]["stopped"] is False and "autonomy_index" in seen["status"]
     assert [r["id"] for r in seen["runs"]] == [triage.id]
