@@ -1,7 +1,6 @@
-"""``factory mcp`` through the MCP SDK's own client, which starts the server as a subprocess
-and speaks to it over stdio (or, where what crosses the standard streams is not the point,
-reaches the server ``factory mcp`` serves over the SDK's in-memory transport: the same
-JSON-RPC messages): the tools are listed, status and a run's report read, an issue
+"""``factory mcp`` through the MCP SDK's own client, over the SDK's in-memory transport from
+the server ``factory mcp`` serves (the same JSON-RPC messages), and as a process of its own
+whose standard streams carry a raw exchange: the tools are listed, status and a run's report read, an issue
 filed (by MCP's own author, never a trusted one); approve is refused until a maintainer
 commits ``mcp: {decisions: true}``, and then recorded in the audit trail as a person's
 decision, through MCP, answered as the landing starts; hosts see each tool's annotations and
@@ -11,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 from importlib.metadata import version
@@ -21,7 +19,6 @@ from typing import Any
 import pytest
 import yaml
 from mcp import Client
-from mcp.client.stdio import StdioServerParameters
 from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS
 
@@ -59,8 +56,8 @@ def _data(result: Any) -> Any:
 
 
 def test_an_mcp_client_session(tmp_path: Path, capsys) -> None:
-    """A session of every kind of tool (the standard streams are crossed by the sessions
-    of the landing's approval and of the raw exchange below)."""
+    """A session of every kind of tool (the standard streams are crossed by the raw
+    exchange below)."""
     repo = make_factory_repo(tmp_path / "repo")
     cli = ("--repo", str(repo))
     assert (
@@ -122,23 +119,11 @@ def test_an_mcp_client_session(tmp_path: Path, capsys) -> None:
     assert shown["title"] == "Show a note count"
 
 
-def _session(repo: Path, work: Any) -> Any:
-    """``work(client)`` in an SDK client session with ``factory mcp`` on ``repo``."""
-    params = StdioServerParameters(
-        command=FACTORY, args=["--repo", str(repo), "mcp"], env=dict(os.environ), cwd=str(repo)
-    )
-
-    async def session() -> Any:
-        async with Client(params) as client:
-            return await work(client)
-
-    return asyncio.run(session())
-
-
 def _in_process(repo: Path, work: Any) -> Any:
     """``work(client)`` in an SDK client session with the server ``factory mcp`` serves on
     ``repo``, in this process (the SDK's in-memory transport: the same JSON-RPC messages,
-    not over standard streams, which the other tests' sessions cross)."""
+    not over standard streams, which the raw exchange below crosses); an approval still
+    landing ends before this returns, as before ``factory mcp`` exits."""
     from harness.cli.common import Target
     from harness.cli.mcp import _Face, server
 
@@ -148,7 +133,11 @@ def _in_process(repo: Path, work: Any) -> Any:
         async with Client(server(face)) as client:
             return await work(client)
 
-    return asyncio.run(session())
+    try:
+        return asyncio.run(session())
+    finally:
+        for landing in face.landings:
+            landing.join()
 
 
 def test_hosts_see_annotations_and_a_version_and_bad_calls_get_protocol_errors(
@@ -323,7 +312,7 @@ def test_approve_answers_as_the_landing_starts_and_the_change_still_lands(
             await asyncio.sleep(0.5)
         return said, answered, ended
 
-    said, answered, ended = _session(repo, work)
+    said, answered, ended = _in_process(repo, work)
     assert "validating PR" in said and "`runs` shows when it ends" in said
     assert [(r["workflow"], r["outcome"]) for r in ended] == [("validate", "merged")]
     assert ended[0]["finished_at"] > answered  # answered before the landing finished
