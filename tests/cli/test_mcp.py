@@ -12,6 +12,7 @@ import asyncio
 import json
 import subprocess
 import sys
+import threading
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -22,12 +23,16 @@ from mcp import Client
 from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS
 
+from harness.artifacts import Smoke
 from harness.cli.common import state_dir
+from harness.engine.actions import action
+from harness.engine.context import StepContext
 from harness.forge.local import LocalForge
 from harness.git.repo import GitRepo
 from harness.store.base import utc_now
 from harness.store.db import Store
-from tests.cli_helpers import run_cli
+from tests.checks_passed import CHECKS_PASSED, smoked
+from tests.cli_helpers import run_cli, use_actions
 from tests.factory_repo import RULES, git, make_factory_repo
 
 FACTORY = str(Path(sys.executable).with_name("factory"))
@@ -275,12 +280,24 @@ def test_an_issue_filed_through_mcp_is_not_trusted_when_the_maintainer_is(
 
 
 def test_approve_answers_as_the_landing_starts_and_the_change_still_lands(
-    tmp_path: Path, capsys
+    tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A change waiting for review (trust starts at review), approved through MCP: the answer
-    comes when validation starts, in the session, and the session then sees it land."""
+    comes when validation starts, in the session, and the session then sees it land. The
+    checks both validations wait for stand in passed (``tests/checks_passed.py``: what is
+    judged here is MCP's answer and the landing it starts; an approval's validation runs for
+    real in the trust story, ``tests/review/conftest.py``), the smoke run after the merge not
+    before the session has read the answer's time: the landing cannot end first."""
     from harness.demo import generate
 
+    answer_read = threading.Event()
+
+    @action("validate.smoke")
+    def smoked_once_answered(ctx: StepContext) -> Smoke:
+        answer_read.wait(60)  # a guard: an answer that waits for the landing never comes first
+        return smoked(ctx)
+
+    use_actions(monkeypatch, *CHECKS_PASSED, smoked_once_answered)
     repo, _, _ = generate(tmp_path)
     rules = repo / "factory_rules.md"
     rules.write_text(
@@ -303,6 +320,7 @@ def test_approve_answers_as_the_landing_starts_and_the_change_still_lands(
     async def work(client: Client) -> tuple[str, str, list[dict[str, Any]]]:
         said = _text(await client.call_tool("approve", {"issue": 1}))
         answered = utc_now()  # the answer's time is a bench's (benchmarks/mcp_approve.py)
+        answer_read.set()
         ended: list[dict[str, Any]] = []
         for _ in range(1200):  # a guard against a landing that never ends, not a timing
             runs = _data(await client.call_tool("runs", {"limit": 5}))
