@@ -1,5 +1,6 @@
-"""``factory mcp`` through the MCP SDK's own client, which starts the server as a subprocess
-and speaks to it over stdio: the tools are listed, status and a run's report read, an issue
+"""``factory mcp`` through the MCP SDK's own client, over the SDK's in-memory transport from
+the server ``factory mcp`` serves (the same JSON-RPC messages), and as a process of its own
+whose standard streams carry a raw exchange: the tools are listed, status and a run's report read, an issue
 filed (by MCP's own author, never a trusted one); approve is refused until a maintainer
 commits ``mcp: {decisions: true}``, and then recorded in the audit trail as a person's
 decision, through MCP, answered as the landing starts; hosts see each tool's annotations and
@@ -9,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
+import threading
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
@@ -19,16 +20,19 @@ from typing import Any
 import pytest
 import yaml
 from mcp import Client
-from mcp.client.stdio import StdioServerParameters
 from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS
 
+from harness.artifacts import Smoke
 from harness.cli.common import state_dir
+from harness.engine.actions import action
+from harness.engine.context import StepContext
 from harness.forge.local import LocalForge
 from harness.git.repo import GitRepo
 from harness.store.base import utc_now
 from harness.store.db import Store
-from tests.cli_helpers import run_cli
+from tests.checks_passed import CHECKS_PASSED, smoked
+from tests.cli_helpers import run_cli, use_actions
 from tests.factory_repo import RULES, git, make_factory_repo
 
 FACTORY = str(Path(sys.executable).with_name("factory"))
@@ -57,6 +61,8 @@ def _data(result: Any) -> Any:
 
 
 def test_an_mcp_client_session(tmp_path: Path, capsys) -> None:
+    """A session of every kind of tool (the standard streams are crossed by the raw
+    exchange below)."""
     repo = make_factory_repo(tmp_path / "repo")
     cli = ("--repo", str(repo))
     assert (
@@ -71,31 +77,27 @@ def test_an_mcp_client_session(tmp_path: Path, capsys) -> None:
         (repo / "factory.yaml").write_text(yaml.safe_dump({**config, "mcp": {"decisions": True}}))
         git(repo, "commit", "-qam", "MCP may decide")
 
-    async def session() -> dict[str, Any]:
+    async def session(client: Client) -> dict[str, Any]:
         seen: dict[str, Any] = {}
-        params = StdioServerParameters(
-            command=FACTORY, args=[*cli, "mcp"], env=dict(os.environ), cwd=str(repo)
-        )
-        async with Client(params) as client:
-            seen["tools"] = {t.name for t in (await client.list_tools()).tools}
-            seen["status"] = _data(await client.call_tool("status", {}))
-            seen["runs"] = _data(await client.call_tool("runs", {"limit": 5}))
-            seen["report"] = _data(await client.call_tool("report", {"run_id": triage.id}))
-            args = {"title": "Show a note count", "body": "Under the heading."}
-            seen["filed"] = _data(await client.call_tool("file_issue", args))
-            seen["refused"] = await client.call_tool("approve", {"issue": 1})
-            enable_decisions()
-            seen["approved"] = await client.call_tool("approve", {"issue": 1})
-            forge = LocalForge(Store.open(state_dir(repo)), GitRepo(repo))
-            forge.add_labels(2, ["factory:accepted"])  # as triage accepts it
-            seen["cancelled"] = await client.call_tool("cancel", {"issue": 2, "reason": "Later"})
-            resources = await client.list_resources()
-            seen["resources"] = {str(r.uri) for r in resources.resources}
-            mission = await client.read_resource("factory://governance/mission.md")
-            seen["mission"] = mission.contents[0].text  # type: ignore[union-attr]
+        seen["tools"] = {t.name for t in (await client.list_tools()).tools}
+        seen["status"] = _data(await client.call_tool("status", {}))
+        seen["runs"] = _data(await client.call_tool("runs", {"limit": 5}))
+        seen["report"] = _data(await client.call_tool("report", {"run_id": triage.id}))
+        args = {"title": "Show a note count", "body": "Under the heading."}
+        seen["filed"] = _data(await client.call_tool("file_issue", args))
+        seen["refused"] = await client.call_tool("approve", {"issue": 1})
+        enable_decisions()
+        seen["approved"] = await client.call_tool("approve", {"issue": 1})
+        forge = LocalForge(Store.open(state_dir(repo)), GitRepo(repo))
+        forge.add_labels(2, ["factory:accepted"])  # as triage accepts it
+        seen["cancelled"] = await client.call_tool("cancel", {"issue": 2, "reason": "Later"})
+        resources = await client.list_resources()
+        seen["resources"] = {str(r.uri) for r in resources.resources}
+        mission = await client.read_resource("factory://governance/mission.md")
+        seen["mission"] = mission.contents[0].text  # type: ignore[union-attr]
         return seen
 
-    seen = asyncio.run(session())
+    seen = _in_process(repo, session)
     assert seen["tools"] == TOOLS
     assert seen["status"]["stopped"] is False and "autonomy_index" in seen["status"]
     assert [r["id"] for r in seen["runs"]] == [triage.id]
@@ -122,23 +124,11 @@ def test_an_mcp_client_session(tmp_path: Path, capsys) -> None:
     assert shown["title"] == "Show a note count"
 
 
-def _session(repo: Path, work: Any) -> Any:
-    """``work(client)`` in an SDK client session with ``factory mcp`` on ``repo``."""
-    params = StdioServerParameters(
-        command=FACTORY, args=["--repo", str(repo), "mcp"], env=dict(os.environ), cwd=str(repo)
-    )
-
-    async def session() -> Any:
-        async with Client(params) as client:
-            return await work(client)
-
-    return asyncio.run(session())
-
-
 def _in_process(repo: Path, work: Any) -> Any:
     """``work(client)`` in an SDK client session with the server ``factory mcp`` serves on
     ``repo``, in this process (the SDK's in-memory transport: the same JSON-RPC messages,
-    not over standard streams, which the other tests' sessions cross)."""
+    not over standard streams, which the raw exchange below crosses); an approval still
+    landing ends before this returns, as before ``factory mcp`` exits."""
     from harness.cli.common import Target
     from harness.cli.mcp import _Face, server
 
@@ -148,7 +138,11 @@ def _in_process(repo: Path, work: Any) -> Any:
         async with Client(server(face)) as client:
             return await work(client)
 
-    return asyncio.run(session())
+    try:
+        return asyncio.run(session())
+    finally:
+        for landing in face.landings:
+            landing.join()
 
 
 def test_hosts_see_annotations_and_a_version_and_bad_calls_get_protocol_errors(
@@ -286,12 +280,24 @@ def test_an_issue_filed_through_mcp_is_not_trusted_when_the_maintainer_is(
 
 
 def test_approve_answers_as_the_landing_starts_and_the_change_still_lands(
-    tmp_path: Path, capsys
+    tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A change waiting for review (trust starts at review), approved through MCP: the answer
-    comes when validation starts, in the session, and the session then sees it land."""
+    comes when validation starts, in the session, and the session then sees it land. The
+    checks both validations wait for stand in passed (``tests/checks_passed.py``: what is
+    judged here is MCP's answer and the landing it starts; an approval's validation runs for
+    real in the trust story, ``tests/review/conftest.py``), the smoke run after the merge not
+    before the session has read the answer's time: the landing cannot end first."""
     from harness.demo import generate
 
+    answer_read = threading.Event()
+
+    @action("validate.smoke")
+    def smoked_once_answered(ctx: StepContext) -> Smoke:
+        answer_read.wait(60)  # a guard: an answer that waits for the landing never comes first
+        return smoked(ctx)
+
+    use_actions(monkeypatch, *CHECKS_PASSED, smoked_once_answered)
     repo, _, _ = generate(tmp_path)
     rules = repo / "factory_rules.md"
     rules.write_text(
@@ -314,6 +320,7 @@ def test_approve_answers_as_the_landing_starts_and_the_change_still_lands(
     async def work(client: Client) -> tuple[str, str, list[dict[str, Any]]]:
         said = _text(await client.call_tool("approve", {"issue": 1}))
         answered = utc_now()  # the answer's time is a bench's (benchmarks/mcp_approve.py)
+        answer_read.set()
         ended: list[dict[str, Any]] = []
         for _ in range(1200):  # a guard against a landing that never ends, not a timing
             runs = _data(await client.call_tool("runs", {"limit": 5}))
@@ -323,7 +330,7 @@ def test_approve_answers_as_the_landing_starts_and_the_change_still_lands(
             await asyncio.sleep(0.5)
         return said, answered, ended
 
-    said, answered, ended = _session(repo, work)
+    said, answered, ended = _in_process(repo, work)
     assert "validating PR" in said and "`runs` shows when it ends" in said
     assert [(r["workflow"], r["outcome"]) for r in ended] == [("validate", "merged")]
     assert ended[0]["finished_at"] > answered  # answered before the landing finished

@@ -35,6 +35,7 @@ def _triage_jobs(repo: Path, root: Path, hub, api: AnthropicStandIn) -> dict:
         secrets={"FACTORY_MARKER_KEY": MARKER_KEY, "ANTHROPIC_API_KEY": KEY},
         skip=frozenset({"work"}),  # the work workflow has tests of its own (test_github_plan.py)
         environment={"ANTHROPIC_BASE_URL": api.url},
+        bare=hub.bare,
     )  # fmt: skip
     return runner.workflow(repo / ".github" / "workflows" / "factory-triage.yml")
 

@@ -21,7 +21,6 @@ import copy
 import json
 import os
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -30,7 +29,7 @@ from typing import Any
 import yaml
 
 from harness.git.repo import GitRepo
-from tests.actions_runner import VENV_BIN, Runner
+from tests.actions_runner import Runner
 from tests.cli_helpers import run_cli
 from tests.factory_repo import git
 from tests.forge.conftest import notes_on_github
@@ -88,16 +87,13 @@ def plan_ops(plan: Path) -> list[str]:
     return [json.loads(x)["op"] for x in (plan / "plan.jsonl").read_text().splitlines()]
 
 
-def on_actions(repo: Path, hub: GitHubStandIn, holdout: Path, setup: str) -> None:
+def on_actions(output: Any, repo: Path, hub: GitHubStandIn, holdout: Path, setup: str) -> None:
     """What a maintainer does: ``factory init --ci github-actions`` beside the files that
     exist, a ``commands.setup`` (so the jobs need the egress proxy), pushed; the hold-out in
     a repository of its own."""
-    done = subprocess.run(
-        [str(VENV_BIN / "factory"), "--repo", str(repo), "init", "--ci", "github-actions",
-         "--package", PINNED],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    args = ("init", "--ci", "github-actions", "--package", PINNED)
+    done = run_cli(output, "--repo", str(repo), *args)
+    assert done.code == 0, done.err
     config = yaml.safe_load((repo / "factory.yaml").read_text())
     config["commands"]["setup"] = setup
     (repo / "factory.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
@@ -124,6 +120,7 @@ def actions(root: Path, hub: GitHubStandIn, **options: object) -> Runner:
         root, hub.server_url, hub.api_url, hub.repository, TOKEN, f"dark-factory-harness @ {PINNED}",
         secrets={"FACTORY_MARKER_KEY": MARKER_KEY, "FACTORY_HOLDOUT_TOKEN": TOKEN},
         variables={"FACTORY_HOLDOUT_REPOSITORY": "acme/app-holdout"},
+        bare=hub.bare,
         **options,  # type: ignore[arg-type]
     )  # fmt: skip
 
@@ -162,7 +159,7 @@ def play_landed(root: Path) -> Landed:
         # one journey, the canary's: it does what the demo's does (add a note, see it)
         (holdout / "journeys" / "add_note.yaml").unlink()
         (holdout / "journeys" / "keeps_a_note.yaml").write_text(KEEPS)
-        on_actions(repo, hub, holdout, SETUP)
+        on_actions(output, repo, hub, holdout, SETUP)
 
         def look(job: str) -> None:
             if job == "factory-triage.yml:plan":

@@ -1,6 +1,9 @@
 """``factory run --once`` with ``forge: github`` against the stand-in GitHub and its bare
 remote: triage, a pushed branch and its PR, a merge through the API with the head SHA, the
 issue closed; a kill -9 right after the PR was created; the token nowhere but its header.
+Production's health and the checks a landing waits for beside CI stand in passed
+(``production_green`` below, ``tests/checks_passed.py``): the health and validate jobs of the GitHub Actions scenario
+(``tests/forge/actions_scenario.py``) run them on GitHub for real.
 
 Two scenarios, each played once for the tests that read it: a whole cycle (``cycle``) and
 an implement killed after its PR was created, resumed, then validated while CI never
@@ -18,7 +21,12 @@ from typing import Any
 
 import pytest
 
+from harness.artifacts.production import Health
+from harness.engine.actions import action
+from harness.engine.context import StepContext
 from harness.git.repo import GitRepo
+from harness.validate.actions import production_tip
+from harness.validate.calibration import health_key
 from tests.checks_passed import CHECKS_PASSED
 from tests.cli_helpers import Result, run_cli, spawn, use_actions
 from tests.conftest import _every_merge_landed_a_tested_tree
@@ -55,6 +63,20 @@ class FinishesAfter(dict[str, list[dict[str, Any]]]):
         return [{"status": "completed", "conclusion": "success"}]
 
 
+@action("validate.health")
+def production_green(ctx: StepContext) -> Health:
+    """Production's health standing in green, on the tip fetched from GitHub and kept green
+    for its tree as the real check does (``harness/validate/actions.py``: a cycle on a tree
+    known green checks nothing again); the health jobs of the GitHub Actions scenario check
+    production on GitHub for real."""
+    services = ctx.services
+    _, sha = production_tip(ctx)
+    green = Health(production_sha=sha, green=True, tests_exit_code=0)
+    key = health_key(services.repo, sha, services.settings.holdout_dir)
+    services.store.set_flag(key, green.model_dump_json())
+    return green
+
+
 @dataclass(frozen=True)
 class Cycle:
     repo: Path
@@ -69,10 +91,17 @@ class Cycle:
 def cycle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cycle]:
     """``factory run --once`` on the stand-in GitHub, CI on every commit still running for
     its first two reads, then ``run --once`` again; the merge queue's invariant checked on
-    the state it left."""
+    the state it left. Production's health and the checks the landing waits for beside CI
+    stand in passed (``production_green``, ``tests/checks_passed.py``): what is judged here
+    is what the factory does on GitHub (its labels, comments, push, pull request, merge, the
+    wait for CI, the token)."""
     root = tmp_path_factory.mktemp("cycle")
     state = root / "state"
-    with notes_on_github(root) as (repo, hub), isolated_env(state, **github_env(hub)):
+    with (
+        notes_on_github(root) as (repo, hub),
+        isolated_env(state, **github_env(hub)) as mp,
+    ):
+        use_actions(mp, production_green, *CHECKS_PASSED)
         hub.check_runs = FinishesAfter(reads=2)
         with Output() as output:
             first = run_cli(output, "--repo", str(repo), "run", "--once", "--json")
@@ -178,7 +207,7 @@ def killed_then_pending(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ki
     """Issue 1 triaged; ``factory implement 1`` killed (-9) right after the PR was created,
     then run again; then ``factory validate 1`` with CI on the PR's head queued for good, on
     records saying the checks it waits for CI beside passed (``tests/checks_passed.py``:
-    what is judged here is the wait; ``cycle`` validates on GitHub for real)."""
+    what is judged here is the wait, as in ``cycle``)."""
     root = tmp_path_factory.mktemp("killed")
     state = root / "state"
     with (
