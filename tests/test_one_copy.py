@@ -171,7 +171,7 @@ def test_the_sealed_validators_calls_pass_the_engines_checks() -> None:
     assert "StepHooks" in _called(_functions("validate/evidence.py")["_sealed"])
     allowance = _called(_functions("validate/sealed.py")["Allowance.before_call"])
     assert "before_call" in allowance  # the step's hooks first
-    assert "checked_call" in _called(_functions("model/agent.py")["_Loop.call"])
+    assert "checked_call" in _called(_functions("model/agent.py")["AgentLoop.call"])
     builders = {
         name
         for name, node in nodes()

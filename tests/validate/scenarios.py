@@ -212,25 +212,26 @@ def intrude(sockets: list[str]) -> dict[str, list[str]]:
 
 
 class Watching:
-    """The demo's scripted answers, with ``on_validator`` run as each request of the sealed
-    validator arrives: from its second, its browser has the app open then (the first is
-    asked while the browser starts), and the seal waits for the answer."""
+    """The demo's scripted answers, with ``on_validator(turn, browsing)`` run as each request
+    of a sealed validator arrives, ``turn`` counted over every seal, and the seal waiting for
+    the answer. ``browsing``: its browser has the app open (every request after a seal's
+    first, which it asks while its browser starts)."""
 
     kind = "scripted"
 
-    def __init__(self, inner: Model, on_validator: Callable[[int], None]) -> None:
+    def __init__(self, inner: Model, on_validator: Callable[[int, bool], None]) -> None:
         self.inner, self.on_validator, self.turns = inner, on_validator, 0
 
     def create(self, request: Request) -> Response:
         if role_of(request) == "validator":
             self.turns += 1
-            self.on_validator(self.turns)
+            self.on_validator(self.turns, len(request["messages"]) > 1)
         return self.inner.create(request)
 
 
 @contextmanager
 def watching_standin(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, on_validator: Callable[[int], None]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, on_validator: Callable[[int, bool], None]
 ) -> Iterator[tuple[AnthropicStandIn, Watching]]:
     path = tmp_path / "script.yaml"
     path.write_text(yaml.safe_dump(script_rules()))
@@ -297,8 +298,9 @@ def play_interrupted(root: Path) -> Interrupted:
     with isolated_env(state, **planted) as mp, Output() as out:
         env = dict(os.environ)
 
-        def on_validator(turn: int) -> None:
-            seen.watch.sample("validator")
+        def on_validator(turn: int, browsing: bool) -> None:
+            if browsing:
+                seen.watch.sample("validator")
             if turn == 3 and seen.cycle is not None:  # the second cycle's seal is waiting
                 sockets = seal_sockets(seen.cycle)
                 seen.intruders = intrude(sockets)
