@@ -11,7 +11,7 @@ The revert's own validation (the first cycle's) stands in for the checks it wait
 records saying they passed (``tests/checks_passed.py``): ``test_revert.py`` validates a revert
 for real. The fix's validation, the health checks and the bisect run for real, on a hold-out
 of the one journey the merge broke (``test_revert.py``'s keeps the notes' journey beside it, and
-reads that only the broken one is bisected)."""
+reads that only the broken one is diagnosed and bisected)."""
 
 from __future__ import annotations
 

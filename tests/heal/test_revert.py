@@ -103,6 +103,7 @@ def test_a_journey_the_second_merge_broke_reverts_exactly_that_merge(capsys, at:
     records = RunRecords(store.steps(heal.id))
     diagnosed, blame = records.newest(Diagnosis), records.newest(Blame)
     assert diagnosed is not None and diagnosed.verdict == "regression"
+    assert diagnosed.checks == ["journey:heading.yaml"]  # the notes' journey, green, is not
     assert blame is not None and blame.culprit == culprit and blame.culprit_kind == "factory"
     assert blame.issue == second and len(blame.probes) <= 3  # ⌈log2 3⌉ + 1
     healed = records.newest(Healed)
