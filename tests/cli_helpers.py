@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from harness.cli import main
+from harness.engine.actions import PROVIDERS
 
 
 @dataclass
@@ -65,8 +66,28 @@ def repo_cli(capsys: pytest.CaptureFixture[str], repo: Path) -> Callable[..., Re
 
 
 # What a spawned factory has imported before it starts: the entry point, the cycle and the
-# model client (the SDK alone costs about a second of CPU per interpreter).
-_PRELOAD = ["harness.cli", "harness.cycle", "harness.model.anthropic_model", "harness.cli.work"]
+# model client (the SDK alone costs about a second of CPU per interpreter); the modules of the
+# action table, which its first step loads (Playwright's client and the sandbox's with them);
+# and what each command loads on first use (the HTTP stack the client opens its first request
+# with, the schemas a tool's input is checked by, mission.md's parser, the tables a command
+# prints), and this module, which each process unpickles its entry point from (pytest with
+# it): once in the server instead of in every process. A name no longer installed is skipped.
+_PRELOAD = [
+    __name__,
+    "harness.cli",
+    "harness.cycle",
+    "harness.model.anthropic_model",
+    "harness.cli.work",
+    *PROVIDERS,
+    "httpcore2",
+    "h11",
+    "anyio",
+    "truststore",
+    "jsonschema",
+    "markdown_it",
+    "rich.console",
+    "rich.table",
+]
 _SERVER = multiprocessing.get_context("forkserver")
 _SERVER.set_forkserver_preload(_PRELOAD)
 

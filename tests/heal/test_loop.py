@@ -9,7 +9,9 @@ three ``factory run --once`` cycles. No "no review" is left to learn from.
 
 The revert's own validation (the first cycle's) stands in for the checks it waits for by
 records saying they passed (``tests/checks_passed.py``): ``test_revert.py`` validates a revert
-for real. The fix's validation, the health checks and the bisect run for real."""
+for real. The fix's validation, the health checks and the bisect run for real, on a hold-out
+of the one journey the merge broke (``test_revert.py``'s keeps the notes' journey beside it, and
+reads that only the broken one is diagnosed and bisected)."""
 
 from __future__ import annotations
 
@@ -107,7 +109,12 @@ def test_a_broken_journey_is_reverted_fixed_and_both_issues_closed_by_themselves
     git(repo, "commit", "-qam", "a second reviewer; escalation")
     state = tmp_path / "state"
     _, (culprit_issue, merge), _ = three_merges(repo, state)
-    (holdout / "journeys" / "heading.yaml").write_text(HEADING)  # the maintainer's new journey
+    # the maintainer's new journey, the hold-out's only one (the loop is not about the notes'
+    # journey, which every health run, check and smoke run would run beside it), its name
+    # carrying the hold-out's canary
+    (holdout / "journeys" / "add_note.yaml").unlink()
+    named = HEADING.replace("name: the heading", f"name: the heading {HOLDOUT_CANARY}")
+    (holdout / "journeys" / "heading.yaml").write_text(named)
     title = f"Regression since {merge[:12]} (#{culprit_issue})"  # the sha is public
     new = ("issue", "new", "--title", title, "--body", f"{FIRST}.", "--author", "mallory")
     outsider = run_cli(capsys, "--repo", str(repo), *new, "--json").json()["number"]

@@ -19,7 +19,8 @@ from harness.engine.records import RunRecords
 from harness.store import base as clock
 from harness.store.base import factory_now
 from harness.store.db import Store
-from tests.cli_helpers import repo_cli
+from tests.checks_passed import CHECKS_PASSED
+from tests.cli_helpers import repo_cli, use_actions
 from tests.factory_repo import git
 from tests.heal.conftest import land
 
@@ -70,9 +71,11 @@ def _two_days_on(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _healed(cli, state: Path, culprit: str, number: int) -> Blame:
-    """One health run after it went off: the merge that planted it blamed and reverted, no
-    flake counted."""
-    said = cli("health", "--json").json()
+    """One health run after it went off: the merge that planted it blamed and reverted (the
+    revert landed on records saying its checks passed), no flake counted."""
+    with pytest.MonkeyPatch.context() as checks_passed:
+        use_actions(checks_passed, *CHECKS_PASSED)
+        said = cli("health", "--json").json()
     assert said["outcome"] == "reverted" and said["revert_landed"], said
     store = Store.open(state)
     (heal,) = store.list_runs(workflow="heal")

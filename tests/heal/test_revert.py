@@ -1,10 +1,16 @@
 """A later check finds what a factory merge broke: heal blames exactly that merge and reverts
-it through the merge queue, through ``factory run --once`` (docs/heal.md)."""
+it through the merge queue, through ``factory run --once`` (docs/heal.md).
+
+One scenario for the module (``healed``): the cycles that find it are killed (``kill -9``) at
+three points in turn, and the cycle after them lands the revert, its checks run for real;
+each test reads one property of what it left. A heal that runs to its end in one cycle, the
+revert validated in that cycle, is ``test_loop.py``'s first cycle."""
 
 from __future__ import annotations
 
 import os
 import signal
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -16,33 +22,80 @@ from harness.serve.health_page import heal_rows, newest_green
 from harness.services import open_services
 from harness.store.db import Store
 from harness.triage.queue import untriaged
-from tests.checks_passed import CHECKS_PASSED
-from tests.cli_helpers import run_cli, use_actions
+from tests.cli_helpers import run_cli
 from tests.cli_helpers import spawn as factory
 from tests.factory_repo import git
 from tests.heal.conftest import HEADING, three_merges
-from tests.validate.conftest import HOLDOUT_CANARY, issue, run_once
+from tests.validate.conftest import (
+    HOLDOUT_CANARY,
+    Output,
+    isolated_env,
+    issue,
+    landed_tested_trees,
+    make_app,
+    run_once,
+    serve,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
+
+KILLED_AT = ("health.health.failed", "heal.bisect.probed", "implement.pr.created")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """What the scenario left: the world, the merges, the killed cycles and the one after."""
+
+    repo: Path
+    state: Path
+    merges: list[tuple[int, str]]  # (issue, merge commit) of the three merges
+    killed: list[tuple[int | None, str]]  # each killed cycle's exit code and stderr
+    reverted_before: list[str]  # the reverts on production once the three were killed
+    result: dict  # ``factory run --once --json`` of the cycle after them
 
 
 def reverts(repo: Path) -> list[str]:
     return git(repo, "log", "--format=%H", "--grep=This reverts commit", "main").split()
 
 
-def test_a_journey_the_second_merge_broke_reverts_exactly_that_merge(
-    tmp_path: Path, capsys, app, standin
-) -> None:
-    repo, holdout = app
-    state = tmp_path / "state"
-    (first, _), (second, culprit), (third, _) = three_merges(repo, state)
-    (holdout / "journeys" / "heading.yaml").write_text(HEADING)  # the maintainer's new journey
+@pytest.fixture(scope="module")
+def healed(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
+    """Three merges, the second renaming the page's heading, and the maintainer's new
+    journey that sees it: the cycles that find it are killed once right after the health
+    check found production red, once right after a probe of the bisect was kept, once right
+    after the revert's pull request was opened; then one cycle runs to its end."""
+    root = tmp_path_factory.mktemp("healed")
+    state = root / "state"
+    repo, holdout = make_app(root)
+    with isolated_env(state) as mp, Output() as out:
+        for _ in serve(root, mp):
+            merges = three_merges(repo, state)
+            (holdout / "journeys" / "heading.yaml").write_text(HEADING)
+            killed = []
+            for point in KILLED_AT:
+                crashed = factory(repo, {**os.environ, "FACTORY_FAULT_AT": point}, "run", "--once")
+                _, err = crashed.communicate(timeout=500)
+                killed.append((crashed.returncode, err))
+            reverted_before = reverts(repo)
+            result = run_once(out, repo)
+    landed_tested_trees(state)
+    return Scenario(repo, state, merges, killed, reverted_before, result)
 
-    result = run_once(capsys, repo)
-    production = result["production"]
+
+@pytest.fixture
+def at(healed: Scenario, monkeypatch: pytest.MonkeyPatch) -> Scenario:
+    """The scenario, with this test's commands reading its state folder."""
+    monkeypatch.setenv("FACTORY_STATE_DIR", str(healed.state))
+    return healed
+
+
+def test_a_journey_the_second_merge_broke_reverts_exactly_that_merge(capsys, at: Scenario) -> None:
+    repo, state = at.repo, at.state
+    (first, _), (second, culprit), (third, _) = at.merges
+    production = at.result["production"]
     assert production["green"] is False and production["outcome"] == "reverted"
     regression = production["reverting"]
-    (row,) = result["validate"]  # the revert, through the merge queue, alone
+    (row,) = at.result["validate"]  # the revert, through the merge queue, alone
     assert row["issue"] == regression and row["route"] == "merge" and not row["reverted"]
 
     store = Store.open(state)
@@ -50,6 +103,7 @@ def test_a_journey_the_second_merge_broke_reverts_exactly_that_merge(
     records = RunRecords(store.steps(heal.id))
     diagnosed, blame = records.newest(Diagnosis), records.newest(Blame)
     assert diagnosed is not None and diagnosed.verdict == "regression"
+    assert diagnosed.checks == ["journey:heading.yaml"]  # the notes' journey, green, is not
     assert blame is not None and blame.culprit == culprit and blame.culprit_kind == "factory"
     assert blame.issue == second and len(blame.probes) <= 3  # ⌈log2 3⌉ + 1
     healed = records.newest(Healed)
@@ -94,30 +148,20 @@ def test_a_journey_the_second_merge_broke_reverts_exactly_that_merge(
 
 
 def test_killed_in_the_health_check_the_bisect_and_the_revert_the_next_cycle_lands_one_revert(
-    tmp_path: Path, capsys, app, standin, monkeypatch: pytest.MonkeyPatch
+    capsys, at: Scenario
 ) -> None:
-    """``kill -9`` once right after the health check found production red, once right after
-    a probe of the bisect was kept, once right after the revert's pull request was opened:
-    each next cycle resumes where the last one died, through its parents' records. The
-    revert's validation, where no kill falls, lands it on records saying its checks passed
-    (``tests/checks_passed.py``; the test above validates a revert for real)."""
-    repo, holdout = app
-    state = tmp_path / "state"
-    _, (second, culprit), _ = three_merges(repo, state)
-    (holdout / "journeys" / "heading.yaml").write_text(HEADING)
-    for point in ("health.health.failed", "heal.bisect.probed", "implement.pr.created"):
-        crashed = factory(repo, {**os.environ, "FACTORY_FAULT_AT": point}, "run", "--once")
-        _, err = crashed.communicate(timeout=500)
-        assert crashed.returncode == -signal.SIGKILL, err
-    assert reverts(repo) == []
+    """Each next cycle resumes where the last one died, through its parents' records."""
+    repo = at.repo
+    _, (second, culprit), _ = at.merges
+    for code, err in at.killed:
+        assert code == -signal.SIGKILL, err
+    assert at.reverted_before == []
 
-    use_actions(monkeypatch, *CHECKS_PASSED)
-    result = run_once(capsys, repo)
-    regression = result["production"]["reverting"]
-    (row,) = result["validate"]
+    regression = at.result["production"]["reverting"]
+    (row,) = at.result["validate"]
     assert row["issue"] == regression and row["route"] == "merge"
     assert len(reverts(repo)) == 1 and ">Notes<" in (repo / "app.py").read_text()
-    store = Store.open(state)
+    store = Store.open(at.state)
     (heal,) = store.list_runs(workflow="heal")  # resumed, not started again
     (revert,) = store.list_runs(workflow="revert")
     assert heal.status == revert.status == "succeeded" and revert.issue == regression
