@@ -26,6 +26,7 @@ from tests.cli_helpers import run_cli
 from tests.factory_repo import git
 from tests.standins.anthropic_standin import AnthropicStandIn
 from tests.validate.conftest import KEY, role_of
+from tests.validate.scenarios import Watching
 
 OVERRIDE = ".factory/validators/sealed_browser.yaml"
 DROPPED = "browser_take_screenshot"
@@ -347,20 +348,6 @@ _LOOK_THEN_PASS = {
 }
 
 
-class _Asking:
-    """The scripted answers, with ``asked`` set when the validator's first request arrives."""
-
-    kind = "scripted"
-
-    def __init__(self, inner: ScriptedModel) -> None:
-        self.inner, self.asked = inner, threading.Event()
-
-    def create(self, request: dict[str, Any]) -> dict[str, Any]:
-        if role_of(request) == "validator":
-            self.asked.set()
-        return self.inner.create(request)
-
-
 @pytest.mark.browser
 @pytest.mark.timeout(300)
 def test_the_validators_first_question_is_with_the_model_while_its_browser_starts(
@@ -371,12 +358,13 @@ def test_the_validators_first_question_is_with_the_model_while_its_browser_start
     harness holds the browser's launch until the model has been asked (a seal that starts its
     browser first would wait out the guard). What the validator does with its first answer
     is still done on the home page, opened first."""
-    model = _Asking(ScriptedModel([Rule.model_validate(_LOOK_THEN_PASS)]))
+    asked = threading.Event()  # set as the validator's first request arrives
+    model = Watching(ScriptedModel([Rule.model_validate(_LOOK_THEN_PASS)]), lambda *_: asked.set())
     launched_after_asking: list[bool] = []
     spawn = Launcher.spawn
 
     def held(launcher: Launcher, args: list[str], fds: list[int]) -> Any:
-        launched_after_asking.append(model.asked.wait(timeout=60))  # a guard, not a timing
+        launched_after_asking.append(asked.wait(timeout=60))  # a guard, not a timing
         return spawn(launcher, args, fds)
 
     monkeypatch.setattr(Launcher, "spawn", held)
@@ -384,8 +372,8 @@ def test_the_validators_first_question_is_with_the_model_while_its_browser_start
         monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
         monkeypatch.setenv("ANTHROPIC_BASE_URL", standin.url)
         services = open_services(notes, tmp_path / "state", "anthropic")
-        asked = question(services, "the heading Notes")
-        answer = run_validator(services, asked, 5.0, app, tmp_path / "shots", Recorded())
+        heading = question(services, "the heading Notes")
+        answer = run_validator(services, heading, 5.0, app, tmp_path / "shots", Recorded())
     assert launched_after_asking == [True], launched_after_asking
     assert answer.output is not None and answer.output.verdict == "pass", answer
     (snapshot,) = [o for o in answer.observed if o.tool == "browser_snapshot"]
