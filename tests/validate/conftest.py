@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
 import subprocess
 import sys
@@ -215,10 +214,17 @@ def run_once(capsys, repo: Path, *extra: str) -> dict:
     return res.json()
 
 
+# how long a validation waits for the others to join the queue: a bound on a hang, never an
+# order (a wait that runs out fails its step)
+QUEUED_WAIT_S = 420
+
+
 def queued_together(monkeypatch, validations: int = 2, order: list[int] | None = None) -> None:
     """The validations of a cycle all join the merge queue before any of them builds its
     candidate, whatever the machine's timing: each is built on the changes ahead of it.
-    With ``order``, they arrive in that order (the issues' numbers), whatever the timing."""
+    With ``order``, they arrive in that order (the issues' numbers), whatever the timing.
+    A validation that never arrives fails the step that waits for it, in words: the order is
+    never given up for whatever order the machine's timing makes."""
     from harness.engine import actions as registry
 
     real_baseline = registry.actions().functions["validate.baseline"]
@@ -233,14 +239,19 @@ def queued_together(monkeypatch, validations: int = 2, order: list[int] | None =
         if first and order:
             ahead = set(order[: order.index(ctx.issue)])
             with arrived:
-                arrived.wait_for(lambda: ahead <= joined, timeout=120)
+                if not arrived.wait_for(lambda: ahead <= joined, timeout=QUEUED_WAIT_S):
+                    raise RuntimeError(f"#{ctx.issue}: {sorted(ahead - joined)} never joined")
         calibrated = real_baseline(ctx, **records)
         if first:
             with arrived:
                 joined.add(ctx.issue)
                 arrived.notify_all()
-            with contextlib.suppress(threading.BrokenBarrierError):
-                barrier.wait(timeout=120)
+            try:
+                barrier.wait(timeout=QUEUED_WAIT_S)
+            except threading.BrokenBarrierError:
+                raise RuntimeError(
+                    f"#{ctx.issue}: {validations} validations never joined"
+                ) from None
         return calibrated
 
     monkeypatch.setitem(registry.actions().functions, "validate.baseline", baseline)
