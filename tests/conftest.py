@@ -175,7 +175,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     long in ``module_costs.json``, from a recorded run) are shared out by their seconds
     (recorded, else ``SLOW_TEST_S`` a slow or browser test) and put at the head of each
     worker's run, each module whole and in its own order (modules marked ``together(name)``,
-    which share a costly package fixture, on one worker, so it is made once); the other tests
+    which share a costly package fixture, on one worker, so it is made once: each such module
+    joins them whatever its figure, or a module that ran after the fixture was made would
+    be recorded short and next run on another worker, which would make it again); the other tests
     fill the runs after them. The seconds only order the run: a stale figure costs time,
     never a result."""
     workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
@@ -186,10 +188,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     figures = json.loads(costs.read_text()) if costs.exists() else {}
     recorded = {module: f["wall_s"] for module, f in figures.items() if f["wall_s"] > 3.0}
     root = Path(str(config.rootpath))
+    together = {i.path for i in items if i.get_closest_marker("together")}
     long = [  # in the order collected: every worker must compute the same order
         path
         for path in dict.fromkeys(i.path for i in items)
-        if path in count or str(path.relative_to(root)) in recorded
+        if path in count or path in together or str(path.relative_to(root)) in recorded
     ]
     weight = {
         path: float(recorded.get(str(path.relative_to(root)), SLOW_TEST_S * count[path]))
