@@ -19,9 +19,12 @@ from typing import IO, Any
 
 import harness.store.base as clock
 from harness.cli import main
+from harness.engine.actions import PROVIDERS
 
-# what the killed commands (`run`, `audit`) import: once, in the server
-PRELOAD = ("harness.cli.work", "harness.cycle", "harness.audit")
+# what the killed commands (`run`, `audit`) import: once, in the server; with every module
+# whose actions a workflow runs (``PROVIDERS``), which a command imports when it first runs a
+# step, and the browser's runner (a check's journeys)
+PRELOAD = ("harness.cli.work", "harness.cycle", "harness.browser.runner", *PROVIDERS)
 
 
 class Forks:
