@@ -128,6 +128,7 @@ def _in_step(args: list[str], env: dict[str, str], cwd: str, *fds: int) -> None:
     if ctypes.CDLL(None, use_errno=True).setns(namespace, _CLONE_NEWNS) != 0:
         raise OSError(ctypes.get_errno(), "setns")
     os.close(namespace)
+    sys.stdin.close()  # the /dev/null a forked process starts with, whichever descriptor it has
     for target, fd in enumerate(streams):
         os.dup2(fd, target)
         os.close(fd)
