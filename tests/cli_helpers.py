@@ -70,8 +70,9 @@ def repo_cli(capsys: pytest.CaptureFixture[str], repo: Path) -> Callable[..., Re
 # action table, which its first step loads (Playwright's client and the sandbox's with them);
 # and what each command loads on first use (the HTTP stack the client opens its first request
 # with, the schemas a tool's input is checked by, mission.md's parser, the tables a command
-# prints, the GitHub forge's client and the commands a GitHub Actions job runs), and this module, which each process unpickles its entry point from (pytest with
-# it): once in the server instead of in every process. A name no longer installed is skipped.
+# prints, the GitHub forge's client and the commands a GitHub Actions job runs), and this
+# module, which each process unpickles its entry point from (pytest with it): once in the
+# server instead of in every process. A name no longer installed is skipped.
 _PRELOAD = [
     __name__,
     "harness.cli",
