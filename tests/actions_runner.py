@@ -19,25 +19,38 @@ programs are ``/dev/null`` until a step installs them with ``sudo apt-get instal
 job that does not install what the factory needs fails as it would on GitHub. ``sudo``
 resets the environment unless given ``-E`` (secure_path: not the tool cache), ``apt-get``
 needs root and installs only packages that exist, and ``python -m pip install`` installs
-only the pinned source the workflow names (this checkout's harness, already installed).
+only the pinned source the workflow names (this checkout's harness, already installed): the
+``factory`` it installs runs each command as the console entry point in a process of its own,
+forked from a server that imported the harness once (``tests/cli_helpers.py``) and entering
+the step's mount namespace, so it sees what the step hides, with the step's standard streams,
+environment and folder; its exit code is the command's.
 The kernel settings and services a job changes (``sysctl``, ``systemctl``) are left alone:
 this is a shared machine. The image's browser is this machine's Chromium."""
 
 from __future__ import annotations
 
+import atexit
+import ctypes
 import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
+import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
+from multiprocessing import reduction
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from harness.cli import main
+from tests.cli_helpers import forked
 
 IMAGE_LACKS = ("bubblewrap", "squid", "socat")
 IMAGE_BROWSER = "/usr/lib/chromium/chromium-headless-shell"
@@ -72,10 +85,104 @@ done
 _PYTHON = """
 if [ "$1 $2 $3" = "-m pip install" ]; then
   [ "$4" = "$RUNNER_PINNED" ] || { echo "pip: only $RUNNER_PINNED is served here" >&2; exit 1; }
-  ln -sf "{venv}/factory" "$(dirname "$0")/factory"; exit 0
+  ln -sf "{factory}" "$(dirname "$0")/factory"; exit 0
 fi
 exec "{venv}/python" "$@"
 """
+
+
+# ``factory`` on a runner, once installed: it hands its arguments, environment, folder, standard
+# streams and mount namespace to the door and exits with the code of the process forked for it
+_CLIENT = """#!{python} -IS
+import json, os, socket, sys
+door = socket.socket(socket.AF_UNIX)
+door.connect({door!r})
+asked = json.dumps([sys.argv[1:], dict(os.environ), os.getcwd()]).encode()
+socket.send_fds(door, [asked], [0, 1, 2, os.open("/proc/self/ns/mnt", os.O_RDONLY)])
+door.shutdown(socket.SHUT_WR)
+code = int(door.makefile().read() or 1)
+sys.exit(code if code >= 0 else 128 - code)
+"""
+_CLONE_NEWNS = 0x00020000
+
+
+class _Fd:
+    """A descriptor of this process, handed to a forked process as one of its own."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_Fd._detached, (reduction.DupFd(self.fd),))
+
+    @staticmethod
+    def _detached(dup: Any) -> int:
+        return int(dup.detach())
+
+
+def _in_step(args: list[str], env: dict[str, str], cwd: str, *fds: int) -> None:
+    """In the forked process: the step's mount namespace (the programs it masks), its standard
+    streams, environment and folder, then the console entry point, as the installed
+    ``factory`` script runs it."""
+    *streams, namespace = fds
+    if ctypes.CDLL(None, use_errno=True).setns(namespace, _CLONE_NEWNS) != 0:
+        raise OSError(ctypes.get_errno(), "setns")
+    os.close(namespace)
+    sys.stdin.close()  # the /dev/null a forked process starts with, whichever descriptor it has
+    for target, fd in enumerate(streams):
+        os.dup2(fd, target)
+        os.close(fd)
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(cwd)
+    sys.stdin = open(0, encoding="utf-8", closefd=False)
+    sys.stdout = open(1, "w", encoding="utf-8", closefd=False, buffering=1)
+    sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)
+    sys.argv = ["factory", *args]
+    try:
+        main(args)
+    finally:
+        atexit._run_exitfuncs()  # a process of its own ends as one: its exit handlers run
+
+
+def _serve(door: socket.socket) -> None:
+    while True:
+        conn, _ = door.accept()
+        threading.Thread(target=_answer, args=(conn,), daemon=True).start()
+
+
+def _answer(conn: socket.socket) -> None:
+    with conn:
+        asked, fds, _, _ = socket.recv_fds(conn, 1 << 20, 4)
+        while chunk := conn.recv(1 << 16):
+            asked += chunk
+        args, env, cwd = json.loads(asked)
+        try:
+            process = forked(_in_step, args, env, cwd, *map(_Fd, fds))
+        finally:
+            for fd in fds:
+                os.close(fd)
+        process.join()
+        conn.sendall(str(process.exitcode).encode())
+
+
+@cache
+def _door() -> Path:
+    """The ``factory`` a job installs: each command it runs is the console entry point forked
+    from the server that imported the harness once (``tests/cli_helpers.py``), in the step's
+    own mount namespace, with its streams, environment and folder; an interpreter start and
+    the harness's imports cost most of a second of CPU a command, a fork a few milliseconds.
+    The door is a socket in a folder only this user may enter."""
+    folder = Path(tempfile.mkdtemp(prefix="runner-door-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    door = socket.socket(socket.AF_UNIX)
+    door.bind(str(folder / "door"))
+    door.listen(8)
+    threading.Thread(target=_serve, args=(door,), daemon=True).start()
+    client = folder / "factory"
+    client.write_text(_CLIENT.format(python=sys.executable, door=str(folder / "door")))
+    client.chmod(0o755)
+    return client
 
 
 @cache
@@ -335,7 +442,8 @@ class Runner:
             self.log.append(f"checkout {repository}: {done.returncode} {done.stderr[-500:]}")
             return done.returncode == 0
         if uses == "actions/setup-python":
-            _script(home / "tool", "python", _PYTHON.replace("{venv}", str(VENV_BIN)))
+            python = _PYTHON.replace("{venv}", str(VENV_BIN)).replace("{factory}", str(_door()))
+            _script(home / "tool", "python", python)
             env["PATH"] = f"{home / 'tool'}:{env['PATH']}"
             return True
         if uses in ("actions/upload-artifact", "actions/download-artifact"):

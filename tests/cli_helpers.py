@@ -70,14 +70,18 @@ def repo_cli(capsys: pytest.CaptureFixture[str], repo: Path) -> Callable[..., Re
 # action table, which its first step loads (Playwright's client and the sandbox's with them);
 # and what each command loads on first use (the HTTP stack the client opens its first request
 # with, the schemas a tool's input is checked by, mission.md's parser, the tables a command
-# prints), and this module, which each process unpickles its entry point from (pytest with
-# it): once in the server instead of in every process. A name no longer installed is skipped.
+# prints, the GitHub forge's client and the commands a GitHub Actions job runs), and this
+# module, which each process unpickles its entry point from (pytest with it): once in the
+# server instead of in every process. A name no longer installed is skipped.
 _PRELOAD = [
     __name__,
     "harness.cli",
     "harness.cycle",
     "harness.model.anthropic_model",
     "harness.cli.work",
+    "harness.cli.apply",
+    "harness.cli.heal",
+    "harness.forge.github",
     *PROVIDERS,
     "httpcore2",
     "h11",
@@ -178,6 +182,12 @@ def spawn(
     out, err = folder / "stdout", folder / "stderr"
     argv = ["--repo", str(repo), *args]
     given = (argv, dict(env), os.getcwd(), str(out), str(err), before)
-    process = _SERVER.Process(target=_entry_point, args=given, daemon=True)
+    return Spawned(forked(_entry_point, *given), out, err)
+
+
+def forked(target: Callable[..., None], *args: Any) -> multiprocessing.process.BaseProcess:
+    """``target(*args)`` started in a process forked from the server that imported the harness
+    once (``_PRELOAD``); what ``args`` holds is pickled to it."""
+    process = _SERVER.Process(target=target, args=args, daemon=True)
     process.start()
-    return Spawned(process, out, err)
+    return process
