@@ -243,14 +243,25 @@ def browser(demo: Demo) -> Iterator[object]:
             chromium.close()
 
 
-@pytest.fixture
-def page(browser, server: Server) -> Iterator[object]:
-    """A browser tab with a session: the printed URL opened once."""
+@pytest.fixture(scope="package")
+def _context(browser) -> Iterator[object]:
+    """One browser context for the package's tabs: a context of its own per test started a
+    renderer of its own per test (as much CPU as the test's own work)."""
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     try:
-        tab = context.new_page()
-        tab.set_default_timeout(15_000)
-        tab.goto(server.url)
-        yield tab
+        yield context
     finally:
         context.close()
+
+
+@pytest.fixture
+def page(_context, server: Server) -> object:
+    """A browser tab with a session: the printed URL opened, which every test begins with (a
+    fresh document, and a session of its own: the cookie the token opens replaces the last
+    one). The tab is the package's one while it stays open."""
+    tabs = _context.pages
+    tab = tabs[0] if tabs else _context.new_page()
+    tab.set_default_timeout(15_000)
+    tab.set_default_navigation_timeout(15_000)  # whatever the last test set
+    tab.goto(server.url)
+    return tab

@@ -4,8 +4,6 @@ confined to the state's evidence folder, no secret in any page, loopback by defa
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from contextlib import closing
 from urllib.parse import urlsplit
 
@@ -14,13 +12,13 @@ import pytest
 from harness.engine.runner import KILL_SWITCH
 from harness.store.db import Store
 from tests.cli_helpers import run_cli
+from tests.conftest import SCRUBBED_ENV
 from tests.serve.conftest import (
     ACTOR,
     ANTHROPIC_CANARY,
     GITHUB_CANARY,
     Demo,
     Server,
-    clean_env,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.together("demo-cycle")]
@@ -271,33 +269,27 @@ def test_no_secret_appears_in_any_page(server: Server, demo: Demo) -> None:
     assert run_page.count(b"[redacted]") >= 2  # the transcript that quoted both keys
 
 
-def test_serve_on_all_interfaces_warns(demo: Demo) -> None:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "harness",
-            "--repo",
-            str(demo.repo),
-            "serve",
-            "--host",
-            "0.0.0.0",
-            "--port",
-            "0",
-        ],
-        env=clean_env(FACTORY_STATE_DIR=str(demo.state_dir)),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+def test_serve_on_all_interfaces_warns(demo: Demo, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``factory serve --host 0.0.0.0`` in this process, up to where it starts answering (the
+    server's loop is what returns at once): the URL first, then the warning, and the socket
+    it hands the server bound to every interface."""
+    import uvicorn
+
+    for name in SCRUBBED_ENV:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("FACTORY_STATE_DIR", str(demo.state_dir))
+    handed: list[tuple[str, int]] = []
+    monkeypatch.setattr(
+        uvicorn.Server, "run", lambda _, sockets: handed.extend(s.getsockname() for s in sockets)
     )
-    try:
-        first = proc.stdout.readline()
-        assert first.startswith("http://0.0.0.0:") and "/?token=" in first
-        warning = proc.stderr.readline()
-        assert "warning" in warning and "0.0.0.0" in warning
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
+    res = run_cli(capsys, "--repo", str(demo.repo), "serve", "--host", "0.0.0.0", "--port", "0")
+    assert res.code == 0, res.err
+    first = res.out.splitlines()[0]
+    assert first.startswith("http://0.0.0.0:") and "/?token=" in first
+    warning = res.err.splitlines()[0]
+    assert "warning" in warning and "0.0.0.0" in warning
+    (bound,) = handed
+    assert bound[0] == "0.0.0.0" and first.startswith(f"http://0.0.0.0:{bound[1]}/")
 
 
 def test_a_bad_port_is_one_line_and_exit_2(capsys) -> None:
