@@ -65,9 +65,9 @@ def _key(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_a_merged_test_that_fails_only_in_the_suite_is_reverted_as_its_merges(
-    tmp_path: Path, capsys, app
+    tmp_path: Path, capsys, tests_app
 ) -> None:
-    repo, _ = app
+    repo, _ = tests_app
     state = tmp_path / "state"
     land(repo, state, "Add a help page", {"help.txt": "Write a note, press Add.\n"})
     number, culprit = land(repo, state, "Check the sum", {"test_bomb.py": BOMB})
@@ -107,9 +107,9 @@ def _vendored_pytest(repo: Path) -> None:
 
 
 def test_a_maintainers_commit_breaking_a_parametrised_test_is_blamed_on_that_commit(
-    tmp_path: Path, capsys, app
+    tmp_path: Path, capsys, tests_app
 ) -> None:
-    repo, _ = app
+    repo, _ = tests_app
     _vendored_pytest(repo)
     (repo / "app.py").write_text((repo / "app.py").read_text() + CHECKED)
     write_files(repo, {"tests/test_login.py": LOGIN})
