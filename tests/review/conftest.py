@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from harness.store.db import Store
-from tests.checks_passed import CHECKS_PASSED, calibrated, checked, validator_passed
+from tests.checks_passed import CHECKS_PASSED, calibrated, checked, verdicts_pass
 from tests.cli_helpers import Result, run_cli, use_actions
 from tests.cli_helpers import spawn as factory
 from tests.factory_repo import git
@@ -137,19 +137,6 @@ def _main(repo: Path) -> str:
     return git(repo, "rev-parse", "main").strip()
 
 
-def _verdict_passes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The sealed validator's verdict stands in as passed (``tests/checks_passed.py``), asked
-    the question it was asked, an app and a browser for none: the tests and the journeys
-    beside it run for real."""
-    from harness.validate import evidence
-
-    def validator(at: Any, question: Any, earlier: Any) -> Any:
-        passed = validator_passed(question.criteria)
-        return passed.model_copy(update={"asked": question.digest()})
-
-    monkeypatch.setattr(evidence, "_validator_check", validator)
-
-
 @pytest.fixture(scope="package")
 def trust_story(tmp_path_factory: pytest.TempPathFactory) -> Story:
     """With ``trust: {kind:bug: {start: review, earn_after: 1}}``: the first bug fix waits for
@@ -161,7 +148,7 @@ def trust_story(tmp_path_factory: pytest.TempPathFactory) -> Story:
     and a person rejects it with ``factory reject``.
 
     The first fix's tests and journeys run for real (the tree it lands is the tested one), the
-    sealed validator's verdict beside them standing in as passed (``_verdict_passes``: nothing
+    sealed validator's verdict beside them standing in as passed (``verdicts_pass``: nothing
     of the story reads it; ``tests/validate`` runs it); the second's checks stand in as
     records saying they passed (``tests/checks_passed.py``: what trust does with a route, and
     a person's rejection, are what is read of it), but for the smoke run after its merge,
@@ -177,7 +164,7 @@ def trust_story(tmp_path_factory: pytest.TempPathFactory) -> Story:
         for _ in serve(root, mp, rules):
             first = _file(out, repo, FIXES[0])
             with pytest.MonkeyPatch.context() as sealed:
-                _verdict_passes(sealed)
+                verdicts_pass(sealed)
                 first_cycle = run_cli(out, "--repo", str(repo), "run", "--once", "--json")
             waiting = issue(out, repo, first)
             trust_waiting = _bug_trust(out, repo)
