@@ -27,7 +27,11 @@ from harness.validate.run import validate_issue
 from tests.checks_passed import CHECKS_PASSED
 from tests.cli_helpers import use_actions
 from tests.factory_repo import git, write_files
-from tests.validate.conftest import app, journeys_pass, standin  # noqa: F401 (the notes app, the model)
+from tests.validate.conftest import (  # noqa: F401 (the notes app, the model)
+    app,
+    journeys_pass,
+    standin,
+)
 
 
 @pytest.fixture
