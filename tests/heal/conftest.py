@@ -27,7 +27,26 @@ from harness.validate.run import validate_issue
 from tests.checks_passed import CHECKS_PASSED
 from tests.cli_helpers import use_actions
 from tests.factory_repo import git, write_files
-from tests.validate.conftest import app, standin  # noqa: F401 (the notes app, the model)
+from tests.validate.conftest import (  # noqa: F401 (the notes app, the model)
+    app,
+    journeys_pass,
+    standin,
+)
+
+
+@pytest.fixture
+def tests_app(
+    app: tuple[Path, Path],  # noqa: F811 (the fixture imported above)
+    monkeypatch: pytest.MonkeyPatch,
+) -> tuple[Path, Path]:
+    """The notes app, its hold-out's journey standing in as passed in every check (health,
+    probe, candidate, smoke: ``journeys_pass``), for a test about what its tests find: each
+    would start an app and a browser beside the tests, and nothing the test reads comes of
+    them (``test_present.py``'s page that goes bad, ``test_revert.py`` and ``test_loop.py``,
+    about journeys, run theirs)."""
+    journeys_pass(monkeypatch)
+    return app
+
 
 HEADING = "name: the heading\nsteps:\n  - goto: /\n  - expect_text: 'Notes'\n"
 

@@ -62,9 +62,9 @@ def seeded(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def test_a_test_that_fails_one_run_in_two_is_flaky_then_one_issue_after_the_count(
-    tmp_path: Path, capsys, app, seeded
+    tmp_path: Path, capsys, tests_app, seeded
 ) -> None:
-    repo, _ = app
+    repo, _ = tests_app
     config = yaml.safe_load((repo / "factory.yaml").read_text())
     config["health"] = {"flaky_issue_after": 2}
     (repo / "factory.yaml").write_text(yaml.safe_dump(config))
@@ -94,9 +94,9 @@ def test_a_test_that_fails_one_run_in_two_is_flaky_then_one_issue_after_the_coun
 
 
 def test_a_fix_that_regresses_again_three_times_stops_at_needs_human(
-    tmp_path: Path, capsys, app
+    tmp_path: Path, capsys, tests_app
 ) -> None:
-    repo, _ = app
+    repo, _ = tests_app
     state = tmp_path / "state"
     cli = repo_cli(capsys, repo)
     first = [
@@ -117,12 +117,12 @@ def test_a_fix_that_regresses_again_three_times_stops_at_needs_human(
     assert store.list_runs(workflow="revert") == []
 
 
-def test_a_check_heal_found_flaky_is_not_what_the_bisect_follows(capsys, app, seeded) -> None:
+def test_a_check_heal_found_flaky_is_not_what_the_bisect_follows(capsys, tests_app, seeded) -> None:
     """Production red for a real reason (a maintainer's commit breaks a test) while a check
     heal recorded flaky fails too, on the commit known green as well: the bisect follows the
     real failure alone and blames that commit, for a person; the flake is counted again,
     never the verdict, and production is not called green."""
-    repo, _ = app
+    repo, _ = tests_app
     (repo / "test_flaky.py").write_text(FLAKY.format(fails=f"{RUN} in (2, 4, 5, 6, 7)"))
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "a test that fails on some runs")

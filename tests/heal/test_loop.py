@@ -9,9 +9,11 @@ three ``factory run --once`` cycles. No "no review" is left to learn from.
 
 The revert's own validation (the first cycle's) stands in for the checks it waits for by
 records saying they passed (``tests/checks_passed.py``): ``test_revert.py`` validates a revert
-for real. The fix's validation, the health checks and the bisect run for real, on a hold-out
-of the one journey the merge broke (``test_revert.py``'s keeps the notes' journey beside it, and
-reads that only the broken one is diagnosed and bisected)."""
+for real. The fix's validation (but for the sealed validator's verdict, which stands in as
+passed: nothing here reads it, ``tests/validate`` runs it), the health checks and the bisect
+run for real, on a hold-out of the one journey the merge broke (``test_revert.py``'s keeps
+the notes' journey beside it, and reads that only the broken one is diagnosed and
+bisected)."""
 
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ import yaml
 from harness.artifacts import GateReport
 from harness.engine.records import RunRecords
 from harness.store.db import Store
-from tests.checks_passed import CHECKS_PASSED
+from tests.checks_passed import CHECKS_PASSED, verdicts_pass
 from tests.cli_helpers import run_cli, use_actions
 from tests.factory_repo import git
 from tests.heal.conftest import HEADING, three_merges
@@ -102,6 +104,7 @@ def test_a_broken_journey_is_reverted_fixed_and_both_issues_closed_by_themselves
     tmp_path: Path, capsys, app, model, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     repo, holdout = app
+    verdicts_pass(monkeypatch)
     config = yaml.safe_load((repo / "factory.yaml").read_text())
     config["review"] = {"second": {"model": "claude-sonnet-5", "lens": "security"}}
     config["models"] = {"escalate": {"implementer": ["claude-sonnet-5-5", "claude-opus-5-5"]}}

@@ -88,9 +88,9 @@ def _healed(cli, state: Path, culprit: str, number: int) -> Blame:
 
 
 def test_a_merged_test_that_goes_off_later_is_blamed_on_its_merge_and_reverted(
-    tmp_path: Path, capsys, app, now_file, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, capsys, tests_app, now_file, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    repo, _ = app
+    repo, _ = tests_app
     state = tmp_path / "state"
     cli = repo_cli(capsys, repo)
     land(repo, state, "Add a help page", {"help.txt": "Write a note, press Add.\n"})
@@ -129,9 +129,9 @@ def test_a_merged_page_that_goes_bad_later_under_a_journey_is_reverted(
 
 
 def test_a_regression_over_32_commits_whose_test_fails_alone_costs_one_whole_suite_run(
-    tmp_path: Path, capsys, app
+    tmp_path: Path, capsys, tests_app
 ) -> None:
-    repo, _ = app
+    repo, _ = tests_app
     cli = repo_cli(capsys, repo)
     assert cli("health", "--json").json()["green"]  # 32 commits before the red one
     page = (repo / "app.py").read_text()

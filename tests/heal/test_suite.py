@@ -65,9 +65,9 @@ def _key(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_a_merged_test_that_fails_only_in_the_suite_is_reverted_as_its_merges(
-    tmp_path: Path, capsys, app
+    tmp_path: Path, capsys, tests_app
 ) -> None:
-    repo, _ = app
+    repo, _ = tests_app
     state = tmp_path / "state"
     land(repo, state, "Add a help page", {"help.txt": "Write a note, press Add.\n"})
     number, culprit = land(repo, state, "Check the sum", {"test_bomb.py": BOMB})
@@ -98,18 +98,35 @@ def test_a_merged_test_that_fails_only_in_the_suite_is_reverted_as_its_merges(
     assert cli("health", "--json").json()["green"]
 
 
+# what pytest's terminal writer imports of pygments, beside each of these folders' own
+# ``__init__.py`` and ``_mapping.py``: the rest (its other lexers, styles and formatters, nine
+# tenths of its size) would be written and copied with every checkout the bisect makes
+PYGMENTS_USED = {"lexers": {"python.py", "diff.py"}, "formatters": {"terminal.py"}, "styles": set()}
+
+
+def _unused(folder: str, names: list[str]) -> set[str]:
+    """What of ``folder`` is not copied: its byte code, and in pygments' folders above the
+    modules pytest does not import."""
+    dropped = {"__pycache__"} & set(names)
+    used = PYGMENTS_USED.get(Path(folder).name)
+    if used is not None and Path(folder).parent.name == "pygments":
+        kept = used | {"__init__.py", "_mapping.py"}
+        dropped |= {n for n in names if n.endswith(".py") and n not in kept}
+    return dropped
+
+
 def _vendored_pytest(repo: Path) -> None:
     """pytest and what it needs, beside the app: the sandbox holds no pytest of its own."""
     for package in (pytest, _pytest, pluggy, iniconfig, packaging, pygments):
         folder = Path(str(package.__file__)).parent
-        shutil.copytree(folder, repo / folder.name, ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(folder, repo / folder.name, ignore=_unused)
     shutil.copy(Path(_pytest.__file__).parent.parent / "py.py", repo)
 
 
 def test_a_maintainers_commit_breaking_a_parametrised_test_is_blamed_on_that_commit(
-    tmp_path: Path, capsys, app
+    tmp_path: Path, capsys, tests_app
 ) -> None:
-    repo, _ = app
+    repo, _ = tests_app
     _vendored_pytest(repo)
     (repo / "app.py").write_text((repo / "app.py").read_text() + CHECKED)
     write_files(repo, {"tests/test_login.py": LOGIN})

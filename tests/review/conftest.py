@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from harness.store.db import Store
-from tests.checks_passed import CHECKS_PASSED, calibrated, checked
+from tests.checks_passed import CHECKS_PASSED, calibrated, checked, verdicts_pass
 from tests.cli_helpers import Result, run_cli, use_actions
 from tests.cli_helpers import spawn as factory
 from tests.factory_repo import git
@@ -147,10 +147,12 @@ def trust_story(tmp_path_factory: pytest.TempPathFactory) -> Story:
     the moment it lands), so it is reverted and trust starts over; implemented again it waits,
     and a person rejects it with ``factory reject``.
 
-    The first fix's checks run for real (the tree it lands is the tested one); the second's
-    stand in as records saying they passed (``tests/checks_passed.py``: what trust does with
-    a route, and a person's rejection, are what is read of it), but for the smoke run after
-    its merge, which fails for real."""
+    The first fix's tests and journeys run for real (the tree it lands is the tested one), the
+    sealed validator's verdict beside them standing in as passed (``verdicts_pass``: nothing
+    of the story reads it; ``tests/validate`` runs it); the second's checks stand in as
+    records saying they passed (``tests/checks_passed.py``: what trust does with a route, and
+    a person's rejection, are what is read of it), but for the smoke run after its merge,
+    which fails for real."""
     from harness.engine import actions as registry
 
     root = tmp_path_factory.mktemp("trust-story")
@@ -161,7 +163,9 @@ def trust_story(tmp_path_factory: pytest.TempPathFactory) -> Story:
     with isolated_env(state) as mp, Output() as out:
         for _ in serve(root, mp, rules):
             first = _file(out, repo, FIXES[0])
-            first_cycle = run_cli(out, "--repo", str(repo), "run", "--once", "--json")
+            with pytest.MonkeyPatch.context() as sealed:
+                verdicts_pass(sealed)
+                first_cycle = run_cli(out, "--repo", str(repo), "run", "--once", "--json")
             waiting = issue(out, repo, first)
             trust_waiting = _bug_trust(out, repo)
             main_before_approval = _main(repo)
