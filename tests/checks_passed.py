@@ -71,16 +71,18 @@ def validator_passed(criteria: list[str]) -> ValidatorRun:
     )
 
 
+def passed_as_asked(at: Any, question: ValidatorQuestion, earlier: Any) -> ValidatorRun:
+    """In place of a check's sealed validator (``evidence._validator_check``): its verdict
+    passed (``validator_passed``), for the question it was asked, an app and a browser for none."""
+    return validator_passed(question.criteria).model_copy(update={"asked": question.digest()})
+
+
 def verdicts_pass(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every sealed validator's verdict stands in as passed (``validator_passed``), asked the
-    question it was asked, an app and a browser for none: for a test that reads nothing of it,
-    whose tests and journeys beside it run for real."""
+    """Every sealed validator's verdict stands in as passed (``passed_as_asked``): for a test
+    that reads nothing of it, whose tests and journeys beside it run for real."""
     from harness.validate import evidence
 
-    def validator(at: Any, question: ValidatorQuestion, earlier: Any) -> ValidatorRun:
-        return validator_passed(question.criteria).model_copy(update={"asked": question.digest()})
-
-    monkeypatch.setattr(evidence, "_validator_check", validator)
+    monkeypatch.setattr(evidence, "_validator_check", passed_as_asked)
 
 
 @action("validate.smoke")

@@ -23,7 +23,7 @@ from harness.model.scripted import ScriptedModel, load_script
 from harness.sandbox.bwrap import CommandResult, Sandbox
 from harness.store.db import Store
 from harness.validate.sealed import ValidatorQuestion
-from tests.checks_passed import validator_passed
+from tests.checks_passed import passed_as_asked
 from tests.cli_helpers import run_cli
 from tests.conftest import SCRUBBED_ENV, _every_merge_landed_a_tested_tree
 from tests.factory_repo import git
@@ -345,10 +345,8 @@ def suite_alone(
     real = evidence._validator_check
 
     def validator(at: Any, question: ValidatorQuestion, earlier: Any) -> ValidatorRun:
-        if not _stands_in(at, issues, checks):
-            return real(at, question, earlier)
-        passed = validator_passed(question.criteria)
-        return passed.model_copy(update={"asked": question.digest()})
+        chosen = passed_as_asked if _stands_in(at, issues, checks) else real
+        return chosen(at, question, earlier)
 
     journeys_pass(monkeypatch, issues, checks)
     monkeypatch.setattr(evidence, "_validator_check", validator)
