@@ -12,7 +12,6 @@ import pytest
 from harness.engine.runner import KILL_SWITCH
 from harness.store.db import Store
 from tests.cli_helpers import run_cli
-from tests.conftest import SCRUBBED_ENV
 from tests.serve.conftest import (
     ACTOR,
     ANTHROPIC_CANARY,
@@ -275,8 +274,6 @@ def test_serve_on_all_interfaces_warns(demo: Demo, capsys, monkeypatch: pytest.M
     it hands the server bound to every interface."""
     import uvicorn
 
-    for name in SCRUBBED_ENV:
-        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("FACTORY_STATE_DIR", str(demo.state_dir))
     handed: list[tuple[str, int]] = []
     monkeypatch.setattr(
