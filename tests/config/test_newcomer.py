@@ -3,7 +3,12 @@ commands that work in the sandbox, and with ``--provider scripted`` a first issu
 with nothing edited but ``commands.start``.
 
 Both tests read one first hour (``first_hour``, played once for the module): ``init``,
-``doctor`` before the edit, the one edit, and a whole cycle."""
+``doctor`` before the edit, the one edit, and a whole cycle. What init wrote is proven by
+doctor and by production's check before the cycle (setup, the tests, the app from the start
+command, the hold-out journey in Chromium); the change's own checks after it (the journeys on
+the candidate and after the merge, the sealed validator's verdict) stand in as passed
+(``journeys_pass``, ``verdicts_pass``): nothing here reads them, and ``tests/validate`` runs
+them for real."""
 
 from __future__ import annotations
 
@@ -17,9 +22,11 @@ import pytest
 import yaml
 
 from harness.store.db import Store
+from tests.checks_passed import verdicts_pass
 from tests.cli_helpers import Result, run_cli
 from tests.config.newcomer import Output, newcomer_env, newcomer_project, wheelhouse
 from tests.conftest import _every_merge_landed_a_tested_tree, git
+from tests.validate.conftest import journeys_pass
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
 
@@ -56,7 +63,9 @@ def first_hour(tmp_path_factory: pytest.TempPathFactory) -> FirstHour:
     state = root / "state"
     plain = root / "plain" / "notes"
     shutil.copytree(repo, plain)
-    with newcomer_env(state), Output() as out:
+    with newcomer_env(state), Output() as out, pytest.MonkeyPatch.context() as checks:
+        journeys_pass(checks, checks=("candidate", "smoke"))
+        verdicts_pass(checks)
         plain_init = run_cli(out, "--repo", str(plain), "init")
         init = run_cli(out, "--repo", str(repo), "init", "--provider", "scripted")
         assert init.code == 0, init.err
