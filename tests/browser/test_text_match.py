@@ -51,20 +51,21 @@ def _steps(running: tuple[str, BrowserSession], tmp_path: Path, *steps: object) 
 
 
 def test_text_is_found_in_the_case_written_and_the_case_shown(running, tmp_path: Path) -> None:
-    assert _steps(running, tmp_path, {"expect_text": "1 open"}, {"expect_text": "1 OPEN"}) is None
-    assert _steps(running, tmp_path, {"expect_text": "tess"}, {"expect_text": "TESS"}) is None
+    # one journey, its expectations in turn (each reads the page, none changes it): every
+    # one before the last passes, and the last fails
     waited = {"wait_for": {"text": "1 open", "timeout_ms": 2000}}
-    assert _steps(running, tmp_path, waited) is None
-    # neither case of it may be on the page; hidden text is on neither
-    assert _steps(running, tmp_path, {"expect_no_text": "1 open"}) == 2
-    assert _steps(running, tmp_path, {"expect_no_text": "secret words"}) is None
+    found = [{"expect_text": "1 open"}, {"expect_text": "1 OPEN"}, {"expect_text": "tess"}]
+    found += [{"expect_text": "TESS"}, waited]
+    # hidden text is on neither case of the page
+    found += [{"expect_no_text": "secret words"}]
+    # neither case of it may be on the page: the journey's last step (the goto is its first)
+    assert _steps(running, tmp_path, *found, {"expect_no_text": "1 open"}) == len(found) + 2
 
 
 def test_exact_looks_only_at_the_case_shown(running, tmp_path: Path) -> None:
     shown = {"expect_text": {"text": "1 OPEN", "exact": True}}
     written = {"expect_text": {"text": "1 open", "exact": True}}
-    assert _steps(running, tmp_path, shown) is None
-    assert _steps(running, tmp_path, written) == 2
-    assert _steps(running, tmp_path, {"expect_no_text": {"text": "TESS", "exact": True}}) is None
     exact_wait = {"wait_for": {"text": "tess", "exact": True, "timeout_ms": 2000}}
-    assert _steps(running, tmp_path, exact_wait) is None
+    passing = [shown, {"expect_no_text": {"text": "TESS", "exact": True}}, exact_wait]
+    # one journey as above: what is shown passes, what is written fails, as its last step
+    assert _steps(running, tmp_path, *passing, written) == len(passing) + 2
