@@ -1,4 +1,7 @@
-"""``factory implement`` end to end: real worktrees, sandbox, SDK and stand-in, gates in code."""
+"""``factory implement`` end to end: real worktrees, sandbox, SDK and stand-in, gates in code.
+
+The good change (``greeted``) runs every gate for real; the tests about another gate or step
+stand the security gate's analysers in as having found nothing (``analysers_quiet``)."""
 
 from __future__ import annotations
 
@@ -136,6 +139,7 @@ def test_a_good_change_becomes_a_pr_with_its_evidence(greeted: Greeted) -> None:
         ("Add a CI job", "protected_paths"),
     ],
 )
+@pytest.mark.usefixtures("analysers_quiet")
 def test_a_gate_failure_means_no_pr_and_needs_human(
     tmp_path: Path, capsys, standin, title: str, gate: str
 ) -> None:
@@ -346,6 +350,7 @@ def test_the_issue_title_reaches_no_forge_text_live(greeted: Greeted) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("analysers_quiet")
 def test_the_implementer_runs_a_suite_longer_than_one_command_may_take(
     tmp_path: Path, capsys, standin
 ) -> None:
