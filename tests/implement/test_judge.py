@@ -1,7 +1,9 @@
 """A second pair of eyes and the circuit breaker, through ``factory implement`` with the real
 client against the stand-in: with ``review.second`` a disagreement goes to a person with both
 reviews; with ``models.escalate`` each attempt after a refused one calls the next tier, and
-``factory status --json`` counts attempts and merges per kind, role and model."""
+``factory status --json`` counts attempts and merges per kind, role and model. The security
+gate's analysers stand in as having found nothing (``analysers_quiet``): the reviewers and
+the models are the subject here."""
 
 from __future__ import annotations
 
@@ -23,6 +25,8 @@ from harness.validate.route import decide_route
 from tests.cli_helpers import run_cli
 from tests.implement.conftest import KEY, accepted_issue, big_script, make_app_repo
 from tests.standins.anthropic_standin import AnthropicStandIn
+
+pytestmark = pytest.mark.usefixtures("analysers_quiet")
 
 SECOND = "claude-sonnet-5"
 TIERS = ["claude-sonnet-5-5", "claude-opus-5-5"]
