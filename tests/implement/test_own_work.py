@@ -1,7 +1,8 @@
 """What the implementer sees of its own work, through ``factory implement`` with the real client
 against the stand-in: read-only ``git`` on its worktree inside the sandbox, with no host path
 in any tool result, and a new file a ``.gitignore`` keeps out of the change named where it
-is written and in the pull request."""
+is written and in the pull request. The security gate's analysers stand in as having found
+nothing (``analysers_quiet``): what the implementer sees is the subject."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from tests.store_reads import pull_requests
 pytestmark = [
     pytest.mark.sandbox,
     pytest.mark.skipif(not sandbox_available(), reason="bubblewrap (bwrap) is not installed"),
+    pytest.mark.usefixtures("analysers_quiet"),
 ]
 
 LOOK = "git status; git diff; git log -1 --format=%s; git rev-parse --git-dir; cat .git"
