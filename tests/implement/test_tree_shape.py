@@ -1,7 +1,9 @@
 """``factory implement`` with an implementer that plants what git would follow: a linked
 ``.github``, a nested repository, a ``.gitmodules`` with an ``ext::`` URL, a ``.git`` file
 naming the main repository's git directory. Each is refused by the ``tree_shape`` gate; none
-reaches a PR, and the main repository's HEAD is in nothing the run produced."""
+reaches a PR, and the main repository's HEAD is in nothing the run produced. The security
+gate's analysers stand in as having found nothing (``analysers_quiet``): the tree's shape is
+the subject."""
 
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from tests.store_reads import pull_requests
 pytestmark = [
     pytest.mark.sandbox,
     pytest.mark.skipif(not sandbox_available(), reason="bubblewrap (bwrap) is not installed"),
+    pytest.mark.usefixtures("analysers_quiet"),
 ]
 
 
