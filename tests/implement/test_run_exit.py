@@ -1,5 +1,6 @@
 """``factory run --once`` exit codes (docs/user-guide.md, "Exit codes") and tables that fit 80
-columns or pipe as TSV."""
+columns or pipe as TSV. The security gate's analysers stand in as having found nothing
+(``analysers_quiet``): another gate refuses the change."""
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ def test_an_idle_cycle_exits_0_and_needs_no_key(
     assert shown["labels"] == []  # refused before anything was judged
 
 
+@pytest.mark.usefixtures("analysers_quiet")
 def test_a_refusal_handed_to_a_person_exits_3_when_asked_and_fits_80_columns(
     tmp_path: Path, capsys, standin, monkeypatch: pytest.MonkeyPatch
 ) -> None:
