@@ -60,7 +60,9 @@ class FullCycle:
     """The three demo issues through one cycle, three validations side by side, all joined
     in the merge queue (in the issues' order) before any builds its candidate
     (``test_validate.py`` checks the cycle; ``test_test_evidence.py`` the bug fix, #2, that
-    merged in it; ``test_suite_once.py`` the suite runs of #1, first in the queue, and #2)."""
+    merged in it; ``test_suite_once.py`` the suite runs of #1, first in the queue, and #2).
+    The smoke runs after the two merges, which none of them reads, stand in as passed (the
+    smoke run's own journeys are ``guarded``'s, its revert ``test_smoke_kill.py``'s)."""
 
     repo: Path
     state: Path
@@ -76,6 +78,7 @@ def play_full_cycle(root: Path) -> FullCycle:
     state = root / "state"
     repo, _ = make_app(root)
     with isolated_env(state) as mp, Output() as out:
+        journeys_pass(mp, checks=("smoke",))
         for server in serve(root, mp):
             # in the issues' order: the rename (#3, which a journey refuses) comes last, so no
             # candidate is built on it (one that was would be validated again, on production)
@@ -391,6 +394,7 @@ def hostile(port: int) -> str:
 # implementer of "how many notes" (the demo's change to the page) also rewrites that script to
 # reach the listener directly: a setup input, so each check of the change sets it up again,
 # offline. ``test_setup_network.py`` checks both; ``test_stories.py`` the story of the change.
+# Every check of its cycle runs for real, none standing in: the whole cycle the suite keeps.
 def _count_and_phone_home(port: int) -> dict[str, Any]:
     return {
         "output": "finish",
