@@ -340,6 +340,19 @@ def suite_alone(
     (``tests/checks_passed.py``; those of the validations of ``issues``, of the ``checks``
     named, alone, if given): for a test whose subject is the suite, which runs for real beside
     them (counted, reused, run again, its time limit hit) as the factory decides."""
+    journeys_pass(monkeypatch, issues, checks)
+    validators_pass(monkeypatch, issues, checks)
+
+
+def validators_pass(
+    monkeypatch: pytest.MonkeyPatch,
+    issues: Collection[int] | None = None,
+    checks: Collection[str] | None = None,
+) -> None:
+    """Each sealed validator of every check stands in as passed (``passed_as_asked``; those
+    of the validations of ``issues``, of the ``checks`` named, alone, if given), a browser and
+    a model for none: for a test that reads nothing of its verdict there, whose tests and
+    journeys run for real beside it."""
     from harness.validate import evidence
 
     real = evidence._validator_check
@@ -348,7 +361,6 @@ def suite_alone(
         chosen = passed_as_asked if _stands_in(at, issues, checks) else real
         return chosen(at, question, earlier)
 
-    journeys_pass(monkeypatch, issues, checks)
     monkeypatch.setattr(evidence, "_validator_check", validator)
 
 
