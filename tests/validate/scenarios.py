@@ -63,7 +63,9 @@ class FullCycle:
     (``test_validate.py`` checks the cycle; ``test_test_evidence.py`` the bug fix, #2, that
     merged in it; ``test_suite_once.py`` the suite runs of #1, first in the queue, and #2).
     The smoke runs after the two merges, which none of them reads, stand in as passed (the
-    smoke run's own journeys are ``guarded``'s, its revert ``test_smoke_kill.py``'s)."""
+    smoke run's own journeys are ``guarded``'s, its revert ``test_smoke_kill.py``'s), and so
+    do the sealed validators of #1 and #2: the rename's, which its page addresses, is the
+    seal read here (seals side by side are ``test_per_criterion.py``'s)."""
 
     repo: Path
     state: Path
@@ -80,6 +82,7 @@ def play_full_cycle(root: Path) -> FullCycle:
     repo, _ = make_app(root)
     with isolated_env(state) as mp, Output() as out:
         journeys_pass(mp, checks=("smoke",))
+        validators_pass(mp, issues=(1, 2))
         for server in serve(root, mp):
             # in the issues' order: the rename (#3, which a journey refuses) comes last, so no
             # candidate is built on it (one that was would be validated again, on production)
