@@ -597,7 +597,8 @@ WEAK = {
 # (#2), a third whose implementer replaces an existing test by another (#3), a bug fix whose new test
 # passes on production (#4), and a button renamed that a hold-out journey clicks (#5). What
 # sends #3 and #4 to a person is their tests: their journeys and validators stand in as passed;
-# #1 and #2 its validator: their journeys stand in as passed.
+# #1 and #2 its validator: their journeys stand in as passed; #5 its journey: its validator
+# stands in as passed.
 WAITING = [
     ISSUES[0],
     ("owner", "Show how many notes are kept", "Count them under the heading."),
@@ -665,6 +666,9 @@ def play_waiting(root: Path) -> Waiting:
     with isolated_env(state) as mp, Output() as out:
         suite_alone(mp, issues=(REPLACES_A_TEST, WEAK_BUG_TEST))
         journeys_pass(mp, issues=(REVIEW_BAND, UNSEEN))
+        # what sends the rename to a person is its journey: its validator stands in with the
+        # pass the demo's gives it (0.95; the seal's own on the rename is the full cycle's)
+        validators_pass(mp, issues=(RENAME,), score=0.95)
         cli = ("--repo", str(repo))
         for server in serve(root, mp, rules):
             for author, title, body in WAITING:
@@ -699,9 +703,8 @@ def play_waiting(root: Path) -> Waiting:
             seen.moved_to = git(repo, "rev-parse", "main").strip()
             seen.retried = run_cli(out, *cli, "retry", str(RENAME))
             # what is read of the rename's attempt after it is where it started, what it was
-            # told and that it merged on its journeys: its validator and its smoke run after
-            # the merge, which no test here reads, stand in as passed
-            validators_pass(mp, issues=(RENAME,))
+            # told and that it merged on its journeys: its smoke run after the merge, which no
+            # test here reads, stands in as passed
             journeys_pass(mp, issues=(RENAME,), checks=("smoke",))
             run_once(out, repo)
             seen.last = {n: issue(out, repo, n) for n in numbers}
