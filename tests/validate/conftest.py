@@ -340,15 +340,33 @@ def suite_alone(
     (``tests/checks_passed.py``; those of the validations of ``issues``, of the ``checks``
     named, alone, if given): for a test whose subject is the suite, which runs for real beside
     them (counted, reused, run again, its time limit hit) as the factory decides."""
+    journeys_pass(monkeypatch, issues, checks)
+    validators_pass(monkeypatch, issues, checks)
+
+
+def validators_pass(
+    monkeypatch: pytest.MonkeyPatch,
+    issues: Collection[int] | None = None,
+    checks: Collection[str] | None = None,
+    score: float = 1.0,
+) -> None:
+    """Each sealed validator of every check stands in as passed (``passed_as_asked``, scored
+    ``score``; those of the validations of ``issues``, of the ``checks`` named, alone, if
+    given), a browser and a model for none: for a test that reads nothing of its verdict there
+    but what a pass says, whose tests and journeys run for real beside it."""
     from harness.validate import evidence
 
     real = evidence._validator_check
 
     def validator(at: Any, question: ValidatorQuestion, earlier: Any) -> ValidatorRun:
-        chosen = passed_as_asked if _stands_in(at, issues, checks) else real
-        return chosen(at, question, earlier)
+        if not _stands_in(at, issues, checks):
+            return real(at, question, earlier)
+        passed = passed_as_asked(at, question, earlier)
+        assert passed.output is not None
+        return passed.model_copy(
+            update={"output": passed.output.model_copy(update={"score": score})}
+        )
 
-    journeys_pass(monkeypatch, issues, checks)
     monkeypatch.setattr(evidence, "_validator_check", validator)
 
 

@@ -52,6 +52,7 @@ from tests.validate.conftest import (
     script_rules,
     serve,
     suite_alone,
+    validators_pass,
 )
 
 
@@ -60,7 +61,11 @@ class FullCycle:
     """The three demo issues through one cycle, three validations side by side, all joined
     in the merge queue (in the issues' order) before any builds its candidate
     (``test_validate.py`` checks the cycle; ``test_test_evidence.py`` the bug fix, #2, that
-    merged in it; ``test_suite_once.py`` the suite runs of #1, first in the queue, and #2)."""
+    merged in it; ``test_suite_once.py`` the suite runs of #1, first in the queue, and #2).
+    The smoke runs after the two merges, which none of them reads, stand in as passed (the
+    smoke run's own journeys are ``guarded``'s, its revert ``test_smoke_kill.py``'s), and so
+    do the sealed validators of #1 and #2: the rename's, which its page addresses, is the
+    seal read here (seals side by side are ``test_per_criterion.py``'s)."""
 
     repo: Path
     state: Path
@@ -76,6 +81,8 @@ def play_full_cycle(root: Path) -> FullCycle:
     state = root / "state"
     repo, _ = make_app(root)
     with isolated_env(state) as mp, Output() as out:
+        journeys_pass(mp, checks=("smoke",))
+        validators_pass(mp, issues=(1, 2))
         for server in serve(root, mp):
             # in the issues' order: the rename (#3, which a journey refuses) comes last, so no
             # candidate is built on it (one that was would be validated again, on production)
@@ -391,6 +398,7 @@ def hostile(port: int) -> str:
 # implementer of "how many notes" (the demo's change to the page) also rewrites that script to
 # reach the listener directly: a setup input, so each check of the change sets it up again,
 # offline. ``test_setup_network.py`` checks both; ``test_stories.py`` the story of the change.
+# Every check of its cycle runs for real, none standing in: the whole cycle the suite keeps.
 def _count_and_phone_home(port: int) -> dict[str, Any]:
     return {
         "output": "finish",
@@ -589,7 +597,8 @@ WEAK = {
 # (#2), a third whose implementer replaces an existing test by another (#3), a bug fix whose new test
 # passes on production (#4), and a button renamed that a hold-out journey clicks (#5). What
 # sends #3 and #4 to a person is their tests: their journeys and validators stand in as passed;
-# #1 and #2 its validator: their journeys stand in as passed.
+# #1 and #2 its validator: their journeys stand in as passed; #5 its journey: its validator
+# stands in as passed.
 WAITING = [
     ISSUES[0],
     ("owner", "Show how many notes are kept", "Count them under the heading."),
@@ -657,6 +666,9 @@ def play_waiting(root: Path) -> Waiting:
     with isolated_env(state) as mp, Output() as out:
         suite_alone(mp, issues=(REPLACES_A_TEST, WEAK_BUG_TEST))
         journeys_pass(mp, issues=(REVIEW_BAND, UNSEEN))
+        # what sends the rename to a person is its journey: its validator stands in with the
+        # pass the demo's gives it (0.95; the seal's own on the rename is the full cycle's)
+        validators_pass(mp, issues=(RENAME,), score=0.95)
         cli = ("--repo", str(repo))
         for server in serve(root, mp, rules):
             for author, title, body in WAITING:
@@ -690,6 +702,10 @@ def play_waiting(root: Path) -> Waiting:
             git(repo, "commit", "-qm", "A maintainer's note")
             seen.moved_to = git(repo, "rev-parse", "main").strip()
             seen.retried = run_cli(out, *cli, "retry", str(RENAME))
+            # what is read of the rename's attempt after it is where it started, what it was
+            # told and that it merged on its journeys: its smoke run after the merge, which no
+            # test here reads, stands in as passed
+            journeys_pass(mp, issues=(RENAME,), checks=("smoke",))
             run_once(out, repo)
             seen.last = {n: issue(out, repo, n) for n in numbers}
             seen.implementer_asked = [

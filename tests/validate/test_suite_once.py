@@ -4,7 +4,7 @@ another change runs the suite; production that became a tested tree runs none; a
 holding a check heal found flaky runs again. Counted
 from the sandboxed processes, through real cycles (sandbox, scripted model over the SDK; the
 hold-out's journeys and the sealed validator, which are not what is counted here, stand in as
-passed but in the full cycle, where they are real); the merge queue's invariant
+passed but in the full cycle, where the candidates' journeys are real); the merge queue's invariant
 (``tests/conftest.py``) checks every landing's record."""
 
 from __future__ import annotations
