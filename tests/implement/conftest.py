@@ -82,9 +82,9 @@ def analysers_quiet(monkeypatch: pytest.MonkeyPatch) -> None:
     """The security gate's analysers stand in as having found nothing in the change (no
     sandboxed interpreter runs them, nor is started while a cycle's suite runs), for a test
     whose subject is another gate or step: the gate itself (the dependencies, its evidence)
-    runs, and says what it says of a change that adds no finding. The analysers run for real in ``test_security_gate.py``, through
-    ``factory implement`` in the end-to-end tests (``greeted`` in ``test_implement.py``),
-    and in every cycle."""
+    runs, and says what it says of a change that adds no finding. The analysers run for real
+    in ``test_security_gate.py``, through ``factory implement`` in the end-to-end tests
+    (``greeted`` in ``test_implement.py``), and in every cycle."""
     from harness.analysers import Analysis
     from harness.implement import actions, security
 
