@@ -111,8 +111,15 @@ def test_one_cause_is_one_lesson_one_proposal_rehearsed_on_the_factorys_merge(
     assert f"+{RULE}" in shown and f"# PR {pr.number} ({row['branch']})" in shown
 
     assert cli(capsys, repo, "lessons", "propose", "--json")[0].get("pr") is None
-    third = services.forge.create_issue("Add pandas", "Please.", "owner").number
-    refused(services.store, third, ("security",))  # the gate alone: still the same cause
+    # two more changes refused by the security gate alone: the gate's lesson, on four issues
+    # now, two of them new, rests on refusals the open proposal cites: not proposable while
+    # that proposal is open, though two issues no proposal took would be evidence enough
+    for title in ("Add pandas", "Add numpy"):
+        more = services.forge.create_issue(title, "Please.", "owner").number
+        refused(services.store, more, ("security",))
+    found = {x["about"]: x for x in cli(capsys, repo, "lessons", "--json")}
+    gate = found["gate:security"]
+    assert (gate["independent"], gate["proposal"], gate["proposable"]) == (4, "open", False)
     assert cli(capsys, repo, "lessons", "propose", "--json")[0].get("pr") is None
     assert [p.number for p in pull_requests(services.store)] == [1, pr.number]
     services.store.close()
