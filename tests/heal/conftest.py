@@ -24,7 +24,7 @@ from harness.forge.base import Label
 from harness.services import open_services
 from harness.store.db import Store
 from harness.validate.run import validate_issue
-from tests.checks_passed import CHECKS_PASSED
+from tests.checks_passed import CHECKS_PASSED, analysers_find_nothing
 from tests.cli_helpers import use_actions
 from tests.factory_repo import git, write_files
 from tests.validate.conftest import (  # noqa: F401 (the notes app, the model)
@@ -43,8 +43,10 @@ def tests_app(
     probe, candidate, smoke: ``journeys_pass``), for a test about what its tests find: each
     would start an app and a browser beside the tests, and nothing the test reads comes of
     them (``test_present.py``'s page that goes bad, ``test_revert.py`` and ``test_loop.py``,
-    about journeys, run theirs)."""
+    about journeys, run theirs). The security gate's analysers stand in as having found
+    nothing in a revert (``analysers_find_nothing``): nor are they what its tests find."""
     journeys_pass(monkeypatch)
+    analysers_find_nothing(monkeypatch)
     return app
 
 

@@ -13,7 +13,8 @@ for real. The fix's validation (but for the sealed validator's verdict, which st
 passed: nothing here reads it, ``tests/validate`` runs it), the health checks and the bisect
 run for real, on a hold-out of the one journey the merge broke (``test_revert.py``'s keeps
 the notes' journey beside it, and reads that only the broken one is diagnosed and
-bisected)."""
+bisected). The security gate's analysers stand in as having found nothing in the fix
+(``analysers_find_nothing``): the loop is not about that gate."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ import yaml
 from harness.artifacts import GateReport
 from harness.engine.records import RunRecords
 from harness.store.db import Store
-from tests.checks_passed import CHECKS_PASSED, verdicts_pass
+from tests.checks_passed import CHECKS_PASSED, analysers_find_nothing, verdicts_pass
 from tests.cli_helpers import run_cli, use_actions
 from tests.factory_repo import git
 from tests.heal.conftest import HEADING, three_merges
@@ -105,6 +106,7 @@ def test_a_broken_journey_is_reverted_fixed_and_both_issues_closed_by_themselves
 ) -> None:
     repo, holdout = app
     verdicts_pass(monkeypatch)
+    analysers_find_nothing(monkeypatch)
     config = yaml.safe_load((repo / "factory.yaml").read_text())
     config["review"] = {"second": {"model": "claude-sonnet-5", "lens": "security"}}
     config["models"] = {"escalate": {"implementer": ["claude-sonnet-5-5", "claude-opus-5-5"]}}

@@ -8,7 +8,9 @@ The lesson, its proposal and the decisions its rehearsal moves are the subject: 
 rehearsed case's validation waits for (the journeys, the sealed validator, the tests on the
 candidate) are stood in for by records saying they passed (``tests/checks_passed.py``), as a
 backtest's cases are validated for real in ``tests/backtest/test_backtest.py``; the reviewer's
-refusals, the hidden tests' grading and the gates run for real."""
+refusals, the hidden tests' grading and the gates run for real, the security gate's analysers
+standing in as having found nothing (``analysers_find_nothing``: no lesson here is about one
+of their findings)."""
 
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ from harness.implement.gates import protected_paths_gate
 from harness.serve.app import create_app
 from harness.services import open_services
 from tests.backtest.conftest import TRUST, history, script
-from tests.checks_passed import CHECKS_PASSED
+from tests.checks_passed import CHECKS_PASSED, analysers_find_nothing
 from tests.cli_helpers import run_cli, use_actions
 from tests.factory_repo import git
 
@@ -129,6 +131,7 @@ def refused_twice(tmp_path: Path, capsys) -> Path:
 def test_a_lesson_is_proposed_once_rehearsed_and_never_merged(
     tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    analysers_find_nothing(monkeypatch)
     repo = refused_twice(tmp_path, capsys)
     use_actions(monkeypatch, *CHECKS_PASSED)
     found = {x["about"]: x for x in cli(capsys, repo, "lessons", "--json")}

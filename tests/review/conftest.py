@@ -12,7 +12,13 @@ from typing import Any
 import pytest
 
 from harness.store.db import Store
-from tests.checks_passed import CHECKS_PASSED, calibrated, checked, verdicts_pass
+from tests.checks_passed import (
+    CHECKS_PASSED,
+    analysers_find_nothing,
+    calibrated,
+    checked,
+    verdicts_pass,
+)
 from tests.cli_helpers import Result, run_cli, use_actions
 from tests.cli_helpers import spawn as factory
 from tests.factory_repo import git
@@ -152,7 +158,8 @@ def trust_story(tmp_path_factory: pytest.TempPathFactory) -> Story:
     of the story reads it; ``tests/validate`` runs it); the second's checks stand in as
     records saying they passed (``tests/checks_passed.py``: what trust does with a route, and
     a person's rejection, are what is read of it), but for the smoke run after its merge,
-    which fails for real."""
+    which fails for real. The security gate's analysers stand in as having found nothing in
+    either fix (``analysers_find_nothing``): what holds the first fix is trust, not a gate."""
     from harness.engine import actions as registry
 
     root = tmp_path_factory.mktemp("trust-story")
@@ -161,6 +168,7 @@ def trust_story(tmp_path_factory: pytest.TempPathFactory) -> Story:
     with_trust(repo, TRUST)
     rules = [rule for title in FIXES for rule in _fix(title)]
     with isolated_env(state) as mp, Output() as out:
+        analysers_find_nothing(mp)
         for _ in serve(root, mp, rules):
             first = _file(out, repo, FIXES[0])
             with pytest.MonkeyPatch.context() as sealed:
