@@ -5,7 +5,8 @@ criterion's observation in ``factory report``, the token masked everywhere the f
 it), a change the validator passes while it sees something else gone (sent back for a fix,
 then to a person), and an empty pass (sent back to the validator once, then to a person) —
 and the cycle after it. The hold-out's journeys, which are not what is judged here, stand
-in as passed."""
+in as passed, and so does the fix attempt's sealed validator, with the verdict the first
+one gave (what is read of that attempt is its route)."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from tests.validate.conftest import (
     run_once,
     serve,
     set_rules,
+    validator_again,
 )
 from tests.validate.scenarios import implement_rule
 
@@ -178,6 +180,10 @@ def judged(tmp_path_factory: pytest.TempPathFactory) -> Judged:
                 assert run_cli(out, *cli, *made).code == 0
             run_once(out, repo, "--max-parallel", "3")
             first = {n: issue(out, repo, n) for n in (1, 2, 3)}
+            # the fix attempt of the change that made a button go: what is read of it is its
+            # route, and its validator stands in with the seal's own verdict on the first
+            given = validator_again(mp, state, REGRESSION)
+            assert given.output is not None and given.output.regressions, given
             run_once(out, repo)
             last = {n: issue(out, repo, n) for n in (1, 2, 3)}
             bodies = [b for _, b in server.received]

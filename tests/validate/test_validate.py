@@ -6,14 +6,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from harness.artifacts import ValidatorRun
 from harness.git.repo import GitRepo
 from harness.store.db import Store
-from harness.validate.sealed import ValidatorQuestion
 from tests.store_reads import pull_requests
 from tests.validate.conftest import (
     HOLDOUT_CANARY,
@@ -31,6 +28,7 @@ from tests.validate.conftest import (
     run_once,
     serve,
     set_rules,
+    validator_again,
 )
 from tests.validate.scenarios import FullCycle
 
@@ -154,7 +152,7 @@ class Refused:
     """One change the validator fails every time (its journeys pass: they stand in as passed),
     with one fix attempt allowed: what the first cycle left, and what the cycles after it
     left. The first fail is the sealed validator's own; the fix attempt's validator stands in
-    with that same verdict (``failing_again``): what is read of it is the route."""
+    with that same verdict (``validator_again``): what is read of it is the route."""
 
     state: Path
     first: dict  # the issue after the first cycle
@@ -164,26 +162,6 @@ class Refused:
     implemented_after: int  # after one cycle more
     validations: int
     prs: list[str]  # the states of its pull requests
-
-
-def failing_again(mp: pytest.MonkeyPatch, state: Path, number: int) -> None:
-    """From now on, each sealed validator of ``number`` stands in with the verdict its first
-    validation's real one gave (for the question it is asked), a seal and a browser for
-    none."""
-    from harness.validate import evidence
-
-    store = Store.open(state)
-    (run,) = store.list_runs(workflow="validate", issue=number)
-    check = next(s.outputs for s in store.steps(run.id) if s.step_id == "check")
-    store.close()
-    given = ValidatorRun.model_validate(check["validator"])
-    assert given.output is not None and given.output.verdict == "fail", given
-
-    def again(at: Any, question: ValidatorQuestion, earlier: Any) -> ValidatorRun:
-        assert at.ctx.issue == number
-        return given.model_copy(update={"asked": question.digest()})
-
-    mp.setattr(evidence, "_validator_check", again)
 
 
 @pytest.fixture(scope="module")
@@ -199,7 +177,8 @@ def refused(tmp_path_factory: pytest.TempPathFactory) -> Refused:
             run_once(out, repo)
             first = issue(out, repo, 1)
             main_after_first = GitRepo(repo).read_blob("main", "app.py") or b""
-            failing_again(mp, state, 1)
+            given = validator_again(mp, state, 1)  # the seal's own fail
+            assert given.output is not None and given.output.verdict == "fail", given
             run_once(out, repo)  # the one fix attempt, failed by the validator again
             last = issue(out, repo, 1)
             store = Store.open(state)
