@@ -11,6 +11,7 @@ import pytest
 
 from harness.git.repo import GitRepo
 from harness.store.db import Store
+from tests.checks_passed import analysers_find_nothing
 from tests.store_reads import pull_requests
 from tests.validate.conftest import (
     HOLDOUT_CANARY,
@@ -152,7 +153,8 @@ class Refused:
     """One change the validator fails every time (its journeys pass: they stand in as passed),
     with one fix attempt allowed: what the first cycle left, and what the cycles after it
     left. The first fail is the sealed validator's own; the fix attempt's validator stands in
-    with that same verdict (``validator_again``): what is read of it is the route."""
+    with that same verdict (``validator_again``): what is read of it is the route. The
+    security gate's analysers stand in as having found nothing (``analysers_find_nothing``)."""
 
     state: Path
     first: dict  # the issue after the first cycle
@@ -172,6 +174,7 @@ def refused(tmp_path_factory: pytest.TempPathFactory) -> Refused:
     set_rules(repo, max_fix_attempts=1)
     with isolated_env(state) as mp, Output() as out:
         journeys_pass(mp)
+        analysers_find_nothing(mp)  # the security gate's: neither attempt adds a finding
         for _ in serve(root, mp, [FAILING_VERDICT]):
             file_issues(out, repo, [1])
             run_once(out, repo)
