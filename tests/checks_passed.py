@@ -96,18 +96,14 @@ CHECKS_PASSED = (calibrated, checked, smoked)
 
 
 def analysers_find_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The security gate's analysers stand in as having found nothing in the change (no
-    sandboxed interpreter runs them, nor is started while a cycle's suite runs), for a test
-    whose subject is another gate or step: the gate itself (the dependencies, its evidence)
-    runs, and says what it says of a change that adds no finding. The analysers run for real
-    in ``test_security_gate.py``, through ``factory implement`` in the end-to-end tests
-    (``greeted`` in ``test_implement.py``), and in the cycles of the tests that do not call
-    this."""
+    """The security gate's analysers stand in as having found nothing in the change, none of
+    them started in a sandboxed interpreter (nor warmed up while a cycle's suite runs): for a
+    scenario whose subject is another gate or step (``analysers_quiet`` in
+    ``tests/implement/conftest.py`` for one test). The gate itself runs, and says what it says
+    of a change that adds no finding; the analysers run for real in
+    ``tests/implement/test_security_gate.py`` and in the end-to-end cycles."""
     from harness.analysers import Analysis
     from harness.implement import actions, security
 
-    def nothing_found(*args: Any, **kwargs: Any) -> Analysis:
-        return Analysis(findings=[], errors=[])
-
-    monkeypatch.setattr(security, "run_analysers", nothing_found)
-    monkeypatch.setattr(actions, "warm_up", lambda settings: None)  # in a cycle: not started
+    monkeypatch.setattr(security, "run_analysers", lambda *args, **kwargs: Analysis([], []))
+    monkeypatch.setattr(actions, "warm_up", lambda settings: None)
