@@ -27,7 +27,7 @@ from harness.engine.context import StepContext
 from harness.git.repo import GitRepo
 from harness.validate.actions import production_tip
 from harness.validate.calibration import health_key
-from tests.checks_passed import CHECKS_PASSED
+from tests.checks_passed import CHECKS_PASSED, analysers_find_nothing
 from tests.cli_helpers import Result, run_cli, spawn, use_actions
 from tests.conftest import _every_merge_landed_a_tested_tree
 from tests.factory_repo import git
@@ -92,7 +92,8 @@ def cycle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cycle]:
     """``factory run --once`` on the stand-in GitHub, CI on every commit still running for
     its first two reads, then ``run --once`` again; the merge queue's invariant checked on
     the state it left. Production's health and the checks the landing waits for beside CI
-    stand in passed (``production_green``, ``tests/checks_passed.py``): what is judged here
+    stand in passed (``production_green``, ``tests/checks_passed.py``), and so do the security
+    gate's analysers (``analysers_find_nothing``): what is judged here
     is what the factory does on GitHub (its labels, comments, push, pull request, merge, the
     wait for CI, the token)."""
     root = tmp_path_factory.mktemp("cycle")
@@ -102,6 +103,7 @@ def cycle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cycle]:
         isolated_env(state, **github_env(hub)) as mp,
     ):
         use_actions(mp, production_green, *CHECKS_PASSED)
+        analysers_find_nothing(mp)  # the security gate's: the change adds no finding
         hub.check_runs = FinishesAfter(reads=2)
         with Output() as output:
             first = run_cli(output, "--repo", str(repo), "run", "--once", "--json")
@@ -202,12 +204,19 @@ class Killed:
     validated: Result  # validate 1 --json, CI on the head queued for good
 
 
+def analysers_quiet_in_process() -> None:
+    """In a spawned ``factory`` (``spawn(..., before=...)``), for the rest of its life: the
+    security gate's analysers stand in as having found nothing."""
+    analysers_find_nothing(pytest.MonkeyPatch())
+
+
 @pytest.fixture(scope="module")
 def killed_then_pending(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Killed]:
     """Issue 1 triaged; ``factory implement 1`` killed (-9) right after the PR was created,
     then run again; then ``factory validate 1`` with CI on the PR's head queued for good, on
     records saying the checks it waits for CI beside passed (``tests/checks_passed.py``:
-    what is judged here is the wait, as in ``cycle``)."""
+    what is judged here is the wait, as in ``cycle``); the security gate's analysers stand in
+    as having found nothing in both implementations."""
     root = tmp_path_factory.mktemp("killed")
     state = root / "state"
     with (
@@ -218,11 +227,11 @@ def killed_then_pending(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ki
         res = run_cli(output, "--repo", str(repo), "triage")
         assert res.code == 0, res.err
         env = {**os.environ, "FACTORY_FAULT_AT": "github.pr.created"}
-        crashed = spawn(repo, env, "implement", "1")
+        crashed = spawn(repo, env, "implement", "1", before=analysers_quiet_in_process)
         crashed.communicate(timeout=300)
         pulls_after_kill = len(hub.pulls)
         env.pop("FACTORY_FAULT_AT")
-        rerun = spawn(repo, env, "implement", "1")
+        rerun = spawn(repo, env, "implement", "1", before=analysers_quiet_in_process)
         _, err = rerun.communicate(timeout=300)
         pulls_after_rerun, pr_posts = len(hub.pulls), len(_posts(hub, "/pulls"))
         said = [c["body"] for c in hub.comments_on(1) if "<!-- factory:implement" in c["body"]]

@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from harness.model.scripted import ScriptedModel, load_script
+from tests.checks_passed import analysers_find_nothing
 from tests.cli_helpers import Result, repo_cli
 from tests.factory_repo import RULES, git, make_factory_repo
 from tests.standins.anthropic_standin import AnthropicStandIn
@@ -79,17 +80,9 @@ def accepted_issue(capsys: pytest.CaptureFixture[str], repo: Path, title: str) -
 
 @pytest.fixture
 def analysers_quiet(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The security gate's analysers stand in as having found nothing in the change (no
-    sandboxed interpreter runs them, nor is started while a cycle's suite runs), for a test
-    whose subject is another gate or step: the gate itself (the dependencies, its evidence)
-    runs, and says what it says of a change that adds no finding. The analysers run for real
-    in ``test_security_gate.py``, through ``factory implement`` in the end-to-end tests
-    (``greeted`` in ``test_implement.py``), and in every cycle."""
-    from harness.analysers import Analysis
-    from harness.implement import actions, security
-
-    def nothing_found(*args: Any, **kwargs: Any) -> Analysis:
-        return Analysis(findings=[], errors=[])
-
-    monkeypatch.setattr(security, "run_analysers", nothing_found)
-    monkeypatch.setattr(actions, "warm_up", lambda settings: None)  # in a cycle: not started
+    """The security gate's analysers stand in as having found nothing in the change
+    (``analysers_find_nothing``, ``tests/checks_passed.py``), for a test whose subject is
+    another gate or step: the gate itself (the dependencies, its evidence) runs. The analysers
+    run for real in ``test_security_gate.py`` and through ``factory implement`` in the
+    end-to-end tests (``greeted`` in ``test_implement.py``)."""
+    analysers_find_nothing(monkeypatch)

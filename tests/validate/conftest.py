@@ -370,6 +370,27 @@ def validators_pass(
     monkeypatch.setattr(evidence, "_validator_check", validator)
 
 
+def validator_again(mp: pytest.MonkeyPatch, state: Path, number: int) -> ValidatorRun:
+    """From now on, each sealed validator of ``number`` stands in with the verdict its first
+    validation's real one gave (for the question it is asked), a seal and a browser for
+    none: for a later attempt of which what is read is its route. That verdict is returned,
+    for the caller to say what it must have been."""
+    from harness.validate import evidence
+
+    store = Store.open(state)
+    (run,) = store.list_runs(workflow="validate", issue=number)
+    check = next(s.outputs for s in store.steps(run.id) if s.step_id == "check")
+    store.close()
+    given = ValidatorRun.model_validate(check["validator"])
+
+    def again(at: Any, question: ValidatorQuestion, earlier: Any) -> ValidatorRun:
+        assert at.ctx.issue == number
+        return given.model_copy(update={"asked": question.digest()})
+
+    mp.setattr(evidence, "_validator_check", again)
+    return given
+
+
 def checks_pass_before_the_smoke_run() -> None:
     """In a spawned ``factory`` (``spawn(..., before=...)``), for the rest of its life: the
     journeys of production's health, of the calibration and of the candidate, and the sealed

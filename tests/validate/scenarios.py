@@ -30,6 +30,7 @@ from harness.sandbox.peers import SOCKETS_PREFIX
 from harness.sandbox.relay import EGRESS_PORT
 from harness.store.db import Store
 from tests.browser.processes import ChromiumWatch
+from tests.checks_passed import analysers_find_nothing
 from tests.cli_helpers import Result, run_cli
 from tests.cli_helpers import spawn as factory
 from tests.factory_repo import git
@@ -598,7 +599,7 @@ WEAK = {
 # passes on production (#4), and a button renamed that a hold-out journey clicks (#5). What
 # sends #3 and #4 to a person is their tests: their journeys and validators stand in as passed;
 # #1 and #2 its validator: their journeys stand in as passed; #5 its journey: its validator
-# stands in as passed.
+# stands in as passed. The security gate's analysers stand in as having found nothing for all.
 WAITING = [
     ISSUES[0],
     ("owner", "Show how many notes are kept", "Count them under the heading."),
@@ -669,6 +670,7 @@ def play_waiting(root: Path) -> Waiting:
         # what sends the rename to a person is its journey: its validator stands in with the
         # pass the demo's gives it (0.95; the seal's own on the rename is the full cycle's)
         validators_pass(mp, issues=(RENAME,), score=0.95)
+        analysers_find_nothing(mp)  # the security gate's: no change of theirs adds a finding
         cli = ("--repo", str(repo))
         for server in serve(root, mp, rules):
             for author, title, body in WAITING:

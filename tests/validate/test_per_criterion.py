@@ -4,8 +4,10 @@ Three issues in one cycle — an API the validator calls with a header (it merge
 criterion's observation in ``factory report``, the token masked everywhere the factory keeps
 it), a change the validator passes while it sees something else gone (sent back for a fix,
 then to a person), and an empty pass (sent back to the validator once, then to a person) —
-and the cycle after it. The hold-out's journeys, which are not what is judged here, stand
-in as passed."""
+and the cycle after it. The hold-out's journeys and the security gate's analysers, which are
+not what is judged here, stand in as passed (``analysers_find_nothing``), and so does the fix
+attempt's sealed validator, with the verdict the first one gave (what is read of that attempt
+is its route)."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from typing import Any
 import pytest
 
 from harness.store.db import Store
+from tests.checks_passed import analysers_find_nothing
 from tests.cli_helpers import run_cli
 from tests.validate.conftest import (
     Output,
@@ -30,6 +33,7 @@ from tests.validate.conftest import (
     run_once,
     serve,
     set_rules,
+    validator_again,
 )
 from tests.validate.scenarios import implement_rule
 
@@ -171,6 +175,7 @@ def judged(tmp_path_factory: pytest.TempPathFactory) -> Judged:
     set_rules(repo, max_fix_attempts=1)
     with isolated_env(state) as mp, Output() as out:
         journeys_pass(mp)
+        analysers_find_nothing(mp)  # the security gate's: no change here adds a finding
         cli = ("--repo", str(repo))
         for server in serve(root, mp, RULES):
             for title, body in ISSUES:
@@ -178,6 +183,10 @@ def judged(tmp_path_factory: pytest.TempPathFactory) -> Judged:
                 assert run_cli(out, *cli, *made).code == 0
             run_once(out, repo, "--max-parallel", "3")
             first = {n: issue(out, repo, n) for n in (1, 2, 3)}
+            # the fix attempt of the change that made a button go: what is read of it is its
+            # route, and its validator stands in with the seal's own verdict on the first
+            given = validator_again(mp, state, REGRESSION)
+            assert given.output is not None and given.output.regressions, given
             run_once(out, repo)
             last = {n: issue(out, repo, n) for n in (1, 2, 3)}
             bodies = [b for _, b in server.received]

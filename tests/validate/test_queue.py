@@ -15,6 +15,7 @@ import yaml
 from harness.forge.base import factory_labels
 from harness.git.repo import GitRepo
 from harness.store.db import Store
+from tests.checks_passed import analysers_find_nothing
 from tests.cli_helpers import run_cli
 from tests.factory_repo import git
 from tests.forge.github_helpers import github_env, standin_for
@@ -32,6 +33,7 @@ from tests.validate.conftest import (
     run_once,
     serve,
     suite_alone,
+    validators_pass,
 )
 
 RENAME = "Rename render to render_page"
@@ -333,7 +335,9 @@ class Conflicted:
     under it twice while it waits: ``landing``), the other no longer merges, is implemented
     again on the new production and lands (production moving under it once more while it
     waits: ``moved``). What is read of each check is its tests and the validator's verdict:
-    the hold-out's journeys stand in as passed."""
+    the hold-out's journeys and the security gate's analysers (``analysers_find_nothing``) stand in
+    as passed, and so does the sealed validator of the other's first validation (what is read
+    of it is that its verdict is kept)."""
 
     repo: Path
     state: Path
@@ -362,8 +366,13 @@ def conflicted(tmp_path_factory: pytest.TempPathFactory) -> Conflicted:
     landing = Moved(repo, state, 1, MOVES)
     with isolated_env(state) as mp, Output() as out:
         journeys_pass(mp)
+        analysers_find_nothing(mp)  # the security gate's: neither change adds a finding
         with pytest.MonkeyPatch.context() as queued:
             queued_together(queued, order=[1, 2])
+            # the one behind it no longer merges: what is read of its first validation is
+            # that the verdict it was given is kept, and its sealed validator stands in with
+            # a pass (those of the change first in the queue and of its next attempt are real)
+            validators_pass(queued, issues=(2,), score=0.9)
             _moving_under(queued, landing)
             for server in serve(root, queued, rules):
                 _file(out, repo, SUBTITLE)

@@ -4,7 +4,8 @@ first as ``max_rebases`` allows, each landing before it, is rebased each time wi
 a fix attempt and lands; past ``max_rebases`` in a row a person resolves it.
 
 The checks a merging candidate waits for are not this module's subject: they stand in as
-passed (``tests/checks_passed.py``); a candidate that no longer merges with production is
+passed (``tests/checks_passed.py``), and so do the security gate's analysers of each attempt
+(``analysers_find_nothing``); a candidate that no longer merges with production is
 checked by the real ``validate.check``, which finds the conflict before any check runs."""
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from harness.engine.context import StepContext
 from harness.store.db import Store
 from harness.validate import actions as validate
 from harness.validate.route import decide_route
-from tests.checks_passed import CHECKS_PASSED, checked
+from tests.checks_passed import CHECKS_PASSED, analysers_find_nothing, checked
 from tests.cli_helpers import run_cli, use_actions
 from tests.factory_repo import git
 from tests.standins.anthropic_standin import AnthropicStandIn
@@ -104,6 +105,7 @@ def test_neighbours_landing_first_in_its_test_file_up_to_max_rebases_do_not_fail
     # every change waits for a person; it may be rebased ``NEIGHBOURS`` times in a row
     set_rules(repo, auto_merge={"enabled": False}, max_rebases=NEIGHBOURS)
     use_actions(monkeypatch, *CHECKS_PASSED, _passed_unless_conflicted)
+    analysers_find_nothing(monkeypatch)  # the security gate's: no attempt adds a finding
     landed: list[str] = []
     _neighbours_first(monkeypatch, repo, landed)
     cli = ["--repo", str(repo)]

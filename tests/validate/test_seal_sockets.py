@@ -29,6 +29,7 @@ from harness.model.base import Model, Request, Response
 from harness.model.scripted import ScriptedModel, load_script
 from harness.sandbox import peers
 from harness.store.db import Store
+from tests.checks_passed import analysers_find_nothing
 from tests.cli_helpers import Result, run_cli
 from tests.factory_repo import make_factory_repo
 from tests.standins.anthropic_standin import AnthropicStandIn
@@ -137,7 +138,8 @@ def test_the_demo_merges_with_tmpdir_and_state_at_100_characters(
 # One cycle, two validations one after the other, the seal of each met at its validator's
 # first turn: #1's by an impostor at its model socket's name, #2's by a socket that stops
 # answering. Each fails closed, as the harness's failure: a person is told, no fix attempt.
-# The hold-out's journeys, which no attack here meets, stand in as passed.
+# The hold-out's journeys and the security gate's analysers, which no attack here meets, stand
+# in as passed.
 TAKEN, BROKEN = 1, 2
 
 
@@ -199,6 +201,7 @@ def attacked(tmp_path_factory: pytest.TempPathFactory) -> Attacked:
     responder = Attacking(ScriptedModel(load_script(path)), attacks)
     with isolated_env(state, ANTHROPIC_API_KEY=KEY) as mp, Output() as out:
         journeys_pass(mp)
+        analysers_find_nothing(mp)  # the security gate's: neither change adds a finding
         with AnthropicStandIn(responder=responder) as server:
             mp.setenv("ANTHROPIC_BASE_URL", server.url)
             file_issues(out, repo, [TAKEN, BROKEN])

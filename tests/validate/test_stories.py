@@ -21,6 +21,7 @@ from harness.store.db import Store
 from harness.validate import evidence
 from harness.validate.evidence import fresh_root
 from harness.validate.sealed import ValidatorQuestion
+from tests.checks_passed import analysers_find_nothing
 from tests.standins.anthropic_standin import AnthropicStandIn
 from tests.store_reads import pull_requests
 from tests.validate.conftest import (
@@ -158,6 +159,7 @@ def failing_with_summary(
         "  - expect_no_text: 0 notes\n"
     )
     monkeypatch.setattr(evidence, "_validator_check", _fails_with_summary)
+    analysers_find_nothing(monkeypatch)  # the security gate's: neither attempt adds a finding
     yield from serve(tmp_path, monkeypatch)
 
 

@@ -3,8 +3,9 @@ very tree its implementation tested (production did not move) reuses that pass; 
 another change runs the suite; production that became a tested tree runs none; a suite
 holding a check heal found flaky runs again. Counted
 from the sandboxed processes, through real cycles (sandbox, scripted model over the SDK; the
-hold-out's journeys and the sealed validator, which are not what is counted here, stand in as
-passed but in the full cycle, where the candidates' journeys are real); the merge queue's invariant
+hold-out's journeys, the sealed validator and the security gate's analysers, which are not what
+is counted here, stand in as passed but in the full cycle, where the candidates' journeys are
+real); the merge queue's invariant
 (``tests/conftest.py``) checks every landing's record."""
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from harness.artifacts import CheckResult, Landing, Routing
 from harness.artifacts import Tested as Ran
 from harness.engine.records import RunRecords
 from harness.store.db import Store
+from tests.checks_passed import analysers_find_nothing
 from tests.cli_helpers import run_cli
 from tests.validate.conftest import (
     Output,
@@ -90,6 +92,7 @@ def test_a_candidate_that_is_the_tested_tree_runs_no_suite_one_built_on_another_
     repo, _ = app
     still, moved = 2, 1
     suite_alone(monkeypatch)
+    analysers_find_nothing(monkeypatch)  # the security gate's: no change adds a finding
     ran = counting(monkeypatch)
     queued_together(monkeypatch, 2, order=[still, moved])
     file_issues(capsys, repo, which=[1, 2])
@@ -147,6 +150,7 @@ def flaky(tmp_path_factory: pytest.TempPathFactory) -> Flaky:
     with isolated_env(state) as mp, Output() as out:
         for _ in serve(root, mp):
             suite_alone(mp)
+            analysers_find_nothing(mp)
             counting(mp, failing="-health-")  # production's suite fails once
             started = counting(mp, failing="-candidate-", change=BUG_FIXED)
             queued_together(mp, 2, order=[FEATURE, BUG_FIX])

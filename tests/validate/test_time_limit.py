@@ -3,7 +3,8 @@ finishes the change goes on (and merges), if it is stopped again a person is tol
 does not finish", never a fix attempt. Through one real cycle (sandbox, browser, scripted
 model over the SDK); the time limit is hit deterministically: the suite runs a real
 ``sleep`` past a one-second limit in the real sandbox for the runs chosen below. The hold-out's
-journeys and the sealed validator, which no time limit here stops, stand in as passed."""
+journeys, the sealed validator and the security gate's analysers, which no time limit here
+stops, stand in as passed."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from harness.artifacts import Tested as Ran
 from harness.engine.records import RunRecords
 from harness.sandbox.bwrap import CommandResult, Sandbox
 from harness.store.db import Store
+from tests.checks_passed import analysers_find_nothing
 from tests.factory_repo import git
 from tests.validate.conftest import file_issues, issue, queued_together, run_once, suite_alone
 
@@ -64,6 +66,7 @@ def test_a_time_limit_is_run_again_alone_then_merges_or_goes_to_a_person(
     (repo / "factory.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     git(repo, "commit", "-qam", "the suite")
     suite_alone(monkeypatch)
+    analysers_find_nothing(monkeypatch)  # the security gate's: no change adds a finding
     ran = stalling(monkeypatch)
     queued_together(monkeypatch, 2, order=[1, 2])  # #2's candidate carries #1, decided first
     file_issues(capsys, repo)

@@ -6,14 +6,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from harness.artifacts import ValidatorRun
 from harness.git.repo import GitRepo
 from harness.store.db import Store
-from harness.validate.sealed import ValidatorQuestion
+from tests.checks_passed import analysers_find_nothing
 from tests.store_reads import pull_requests
 from tests.validate.conftest import (
     HOLDOUT_CANARY,
@@ -31,6 +29,7 @@ from tests.validate.conftest import (
     run_once,
     serve,
     set_rules,
+    validator_again,
 )
 from tests.validate.scenarios import FullCycle
 
@@ -154,7 +153,8 @@ class Refused:
     """One change the validator fails every time (its journeys pass: they stand in as passed),
     with one fix attempt allowed: what the first cycle left, and what the cycles after it
     left. The first fail is the sealed validator's own; the fix attempt's validator stands in
-    with that same verdict (``failing_again``): what is read of it is the route."""
+    with that same verdict (``validator_again``): what is read of it is the route. The
+    security gate's analysers stand in as having found nothing (``analysers_find_nothing``)."""
 
     state: Path
     first: dict  # the issue after the first cycle
@@ -166,26 +166,6 @@ class Refused:
     prs: list[str]  # the states of its pull requests
 
 
-def failing_again(mp: pytest.MonkeyPatch, state: Path, number: int) -> None:
-    """From now on, each sealed validator of ``number`` stands in with the verdict its first
-    validation's real one gave (for the question it is asked), a seal and a browser for
-    none."""
-    from harness.validate import evidence
-
-    store = Store.open(state)
-    (run,) = store.list_runs(workflow="validate", issue=number)
-    check = next(s.outputs for s in store.steps(run.id) if s.step_id == "check")
-    store.close()
-    given = ValidatorRun.model_validate(check["validator"])
-    assert given.output is not None and given.output.verdict == "fail", given
-
-    def again(at: Any, question: ValidatorQuestion, earlier: Any) -> ValidatorRun:
-        assert at.ctx.issue == number
-        return given.model_copy(update={"asked": question.digest()})
-
-    mp.setattr(evidence, "_validator_check", again)
-
-
 @pytest.fixture(scope="module")
 def refused(tmp_path_factory: pytest.TempPathFactory) -> Refused:
     root = tmp_path_factory.mktemp("refused")
@@ -194,12 +174,14 @@ def refused(tmp_path_factory: pytest.TempPathFactory) -> Refused:
     set_rules(repo, max_fix_attempts=1)
     with isolated_env(state) as mp, Output() as out:
         journeys_pass(mp)
+        analysers_find_nothing(mp)  # the security gate's: neither attempt adds a finding
         for _ in serve(root, mp, [FAILING_VERDICT]):
             file_issues(out, repo, [1])
             run_once(out, repo)
             first = issue(out, repo, 1)
             main_after_first = GitRepo(repo).read_blob("main", "app.py") or b""
-            failing_again(mp, state, 1)
+            given = validator_again(mp, state, 1)  # the seal's own fail
+            assert given.output is not None and given.output.verdict == "fail", given
             run_once(out, repo)  # the one fix attempt, failed by the validator again
             last = issue(out, repo, 1)
             store = Store.open(state)
