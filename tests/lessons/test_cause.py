@@ -114,14 +114,34 @@ def test_one_cause_is_one_lesson_one_proposal_rehearsed_on_the_factorys_merge(
     # two more changes refused by the security gate alone: the gate's lesson, on four issues
     # now, two of them new, rests on refusals the open proposal cites: not proposable while
     # that proposal is open, though two issues no proposal took would be evidence enough
+    news = []
     for title in ("Add pandas", "Add numpy"):
-        more = services.forge.create_issue(title, "Please.", "owner").number
+        news.append(more := services.forge.create_issue(title, "Please.", "owner").number)
         refused(services.store, more, ("security",))
     found = {x["about"]: x for x in cli(capsys, repo, "lessons", "--json")}
     gate = found["gate:security"]
     assert (gate["independent"], gate["proposal"], gate["proposable"]) == (4, "open", False)
     assert cli(capsys, repo, "lessons", "propose", "--json")[0].get("pr") is None
     assert [p.number for p in pull_requests(services.store)] == [1, pr.number]
+    # a third gate refuses an issue the open proposal rests on and a new one: no citation of
+    # its is the proposal's, but one of its two issues is taken: one is no evidence
+    cited = {c["issue"] for c in lesson["citations"]}
+    refused(services.store, min(cited), ("tests_kept",))
+    refused(services.store, news[0], ("tests_kept",))
+    found = {x["about"]: x for x in cli(capsys, repo, "lessons", "--json")}
+    kept = found["gate:tests_kept"]
+    assert (kept["independent"], kept["proposal"], kept["proposable"]) == (2, None, False)
+    # the proposal closed: its issues are free again for other causes; the security lesson,
+    # on issues beyond the closed one's, is back; the closed one's own cause is not
+    services.forge.close_pr(pr.number)
+    found = {x["about"]: x for x in cli(capsys, repo, "lessons", "--json")}
+    assert found["gate:tests_kept"]["proposable"] is True
+    assert (found["gate:security"]["proposal"], found["gate:security"]["proposable"]) == (
+        "closed",
+        True,
+    )
+    rest = found["gate:network_allow + rule:factory_rules.md: No new dependencies"]
+    assert (rest["independent"], rest["proposal"], rest["proposable"]) == (2, "closed", False)
     services.store.close()
 
 
