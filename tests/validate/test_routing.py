@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from harness.artifacts import CheckResult, GateResult, NetworkRecord, PrCandidate
+from harness.artifacts import Tested as Ran
 from harness.config.models import Rules
 from harness.validate.route import decide_route
 
@@ -26,6 +27,7 @@ def evidence(
     cites: tuple[int, ...] = (1,),
     regressions: tuple[str, ...] = (),
     addressed: str = "",
+    tool: str = "browser_click",
 ) -> tuple[PrCandidate, CheckResult]:
     """A candidate whose spec has one criterion per entry of ``results`` (C1…), judged so,
     each citing ``cites``, beside the validator's observations (1…, ``failed_actions`` says
@@ -64,7 +66,7 @@ def evidence(
                 },
                 "observed": [
                     {
-                        "tool": "browser_click",
+                        "tool": tool,
                         "input": {},
                         "seen": "f" * 64,
                         "error": failed,
@@ -106,6 +108,8 @@ def evidence(
         ({"cites": ()}, "needs_review"),  # a pass that cites nothing
         ({"cites": (), "score": 0.8}, "needs_review"),  # in the review band: a person still
         ({"cites": (7,)}, "needs_review"),  # an observation it never made
+        ({"tool": "browser_press_key"}, "needs_review"),  # one that shows nothing of the app
+        ({"score": 0.9}, "merge"),  # min_score itself is enough
         ({"results": ("pass", "fail")}, "retry"),  # a criterion failed under a pass
         ({"regressions": ("the Add button is gone",)}, "retry"),
         ({"regressions": ("the Add button is gone",), "attempts": 2}, "needs_human"),
@@ -223,6 +227,30 @@ def test_a_criterion_it_cannot_observe_goes_to_a_person_with_what_it_lacks() -> 
     assert routing.not_observable == ["C2 (criterion 1): e"]
 
 
+def test_no_verdict_on_a_change_that_is_no_revert_never_merges() -> None:
+    """Only a revert goes unjudged by a validator; any other change without a verdict fails
+    the validator gate (a sealed run that gave none is no pass)."""
+    prepared, checked = evidence()
+    routing = decide_route(
+        RULES, prepared, checked.model_copy(update={"validator": None}), "success"
+    )
+    gates = {g.name: g for g in routing.gates}
+    assert routing.route == "retry" and not gates["validator"].passed, routing.reason
+
+
+def test_a_whole_rerun_its_time_limit_stopped_once_is_no_suite_that_never_finishes() -> None:
+    """A person decides when the suite's time limit stopped it twice, the second time alone;
+    the whole rerun of a suite that failed holding a flaky check, stopped once, is a failure."""
+    prepared, checked = evidence()
+    tested = {"command": "make test", "exit_code": 124, "tree": "t" * 40, "limit_hit": "time"}
+    once = Ran.model_validate({**tested, "flaky_again": True})
+    routing = decide_route(RULES, prepared, checked.model_copy(update={"tests": once}), "success")
+    assert routing.route == "retry" and "tests_on_candidate failed" in routing.reason
+    twice = once.model_copy(update={"again": True, "flaky_again": False})
+    routing = decide_route(RULES, prepared, checked.model_copy(update={"tests": twice}), "success")
+    assert routing.route == "needs_human" and "the suite does not finish" in routing.reason
+
+
 def test_a_regression_the_validator_saw_is_fixed_first_then_goes_to_a_person() -> None:
     seen = "the Create API token button is gone from /settings"
     retried = decide_route(RULES, *evidence(regressions=(seen,)), "success")
@@ -247,6 +275,7 @@ def test_text_that_addresses_the_validator_goes_to_a_person_quoted_whatever_the_
 
 
 MANUAL = Rules.model_validate({"auto_merge": {"enabled": False}})
+NO_CI = Rules.model_validate({"auto_merge": {"require_ci": False}})
 
 
 @pytest.mark.parametrize(
@@ -255,6 +284,8 @@ MANUAL = Rules.model_validate({"auto_merge": {"enabled": False}})
         (RULES, {}, "success", "auto_merge.min_score; every gate and journey passed"),
         (MANUAL, {}, "success", "auto_merge"),  # not min_score, review_band …
         (RULES, {}, "pending", "auto_merge.require_ci"),
+        (NO_CI, {}, "failure", "auto_merge.min_score; every gate and journey passed"),
+        (RULES, {"results": ("pass", "not_observable")}, "failure", "auto_merge.require_ci"),
         (RULES, {"score": 0.8}, "success", "review_band, auto_merge.min_score"),
         (RULES, {"score": 0.5}, "success", "max_fix_attempts; every gate must pass"),
         (RULES, {"results": ("pass", "not_observable")}, "success", "a criterion the validator "),
