@@ -78,6 +78,9 @@ def test_the_learner_stops_at_the_lessons_budget(tmp_path: Path, capsys) -> None
     assert code == 1 and row["status"] == "failed" and row.get("pr") is None
     assert "lessons.max_usd $0.01 would be exceeded" in row["reason"]
     nothing_written(repo)
+    # picked, but the learner never answered: no "no edit" to remember, still proposable
+    res = run_cli(capsys, "--repo", str(repo), "lessons", "--json")
+    assert [(x["proposal"], x["proposable"]) for x in res.json()] == [(None, True)]
 
 
 KEEP = "- Keep changes small and focused on the issue."

@@ -87,6 +87,9 @@ def test_a_cause_the_factory_handles_in_code_is_no_lesson(tmp_path: Path, capsys
         routed(store, issue, REBASED, "merges_with_production")
     for issue in (4, 5):  # the suite did not finish in its time, twice: a person raises it
         routed(store, issue, TIMED, "tests_on_candidate")
+    for issue in (6, 7):  # the journeys and the validator judge what the validator did
+        for gate in ("journeys", "validator"):
+            routed(store, issue, "max_fix_attempts; every gate must pass", gate)
     store.close()
     assert cli(capsys, repo, "lessons", "--json") == []
     (row,) = cli(capsys, repo, "lessons", "propose", "--json")
