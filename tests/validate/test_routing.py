@@ -110,6 +110,7 @@ def evidence(
         ({"cites": (7,)}, "needs_review"),  # an observation it never made
         ({"tool": "browser_press_key"}, "needs_review"),  # one that shows nothing of the app
         ({"score": 0.9}, "merge"),  # min_score itself is enough
+        ({"score": 0.7}, "needs_review"),  # and review_band is in the band
         ({"results": ("pass", "fail")}, "retry"),  # a criterion failed under a pass
         ({"regressions": ("the Add button is gone",)}, "retry"),
         ({"regressions": ("the Add button is gone",), "attempts": 2}, "needs_human"),
@@ -129,6 +130,7 @@ def test_the_validators_score_is_kept_whatever_the_journeys_say() -> None:
     assert routing.score == 0.6 and routing.verdict == "fail"
     gates = {g.name: g for g in routing.gates}
     assert not gates["journeys"].passed and not gates["validator"].passed
+    assert "validator_evidence" not in gates  # judged on a pass alone
     assert gates["validator"].evidence.startswith("verdict fail, score 0.60")
     # the journey's own name never reaches the reason or the gate table
     assert "secret journey" not in routing.reason + str(routing.gates)
@@ -249,6 +251,27 @@ def test_a_whole_rerun_its_time_limit_stopped_once_is_no_suite_that_never_finish
     twice = once.model_copy(update={"again": True, "flaky_again": False})
     routing = decide_route(RULES, prepared, checked.model_copy(update={"tests": twice}), "success")
     assert routing.route == "needs_human" and "the suite does not finish" in routing.reason
+
+
+def test_a_revert_keeps_no_test_its_culprit_added_and_a_bug_fix_without_a_test_waits() -> None:
+    """A revert removes what the merge it undoes brought, tests included, and merges; a bug
+    fix whose change adds no test goes to a person, whatever the suite did before it."""
+    prepared, checked = evidence()
+    ran = Ran(command="make test", exit_code=0, tree="t" * 40)
+    lost = {"tests": ran, "tests_lost": ["tests/test_app.py::test_new (removed)"]}
+    revert = prepared.model_copy(
+        update={"spec": prepared.spec.model_copy(update={"kind": "revert"})}
+    )
+    routing = decide_route(RULES, revert, checked.model_copy(update=lost), "success")
+    gates = {g.name: g for g in routing.gates}
+    assert routing.route == "merge" and gates["tests_kept"].passed, routing.reason
+    assert decide_route(RULES, prepared, checked.model_copy(update=lost), "success").route == (
+        "needs_review"
+    )
+    before = ran.model_copy(update={"exit_code": 1})
+    untested = {"tests": ran, "bug_tests": [], "tests_before": before}
+    routing = decide_route(RULES, prepared, checked.model_copy(update=untested), "success")
+    assert routing.route == "needs_review" and "adds or changes no test" in routing.reason
 
 
 def test_a_regression_the_validator_saw_is_fixed_first_then_goes_to_a_person() -> None:
