@@ -90,6 +90,9 @@ def test_a_cause_the_factory_handles_in_code_is_no_lesson(tmp_path: Path, capsys
     for issue in (6, 7):  # the journeys and the validator judge what the validator did
         for gate in ("journeys", "validator"):
             routed(store, issue, "max_fix_attempts; every gate must pass", gate)
+    for issue in (8, 9):  # implement passed these on, for validation to route: no refusal
+        failed = GateResult(name="security", passed=False, evidence="security: adds leftpad")
+        _record(store, "implement", issue, GateReport(gates=[failed], passed=True))
     store.close()
     assert cli(capsys, repo, "lessons", "--json") == []
     (row,) = cli(capsys, repo, "lessons", "propose", "--json")

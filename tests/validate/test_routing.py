@@ -9,7 +9,7 @@ import pytest
 from harness.artifacts import CheckResult, GateResult, NetworkRecord, PrCandidate
 from harness.artifacts import Tested as Ran
 from harness.config.models import Rules
-from harness.validate.route import decide_route
+from harness.validate.route import decide_route, unsupported
 
 RULES = Rules()  # min_score 0.9, review band 0.7, max_fix_attempts 2
 GATE = {"name": "changed_lines", "passed": True, "evidence": "3 changed lines"}
@@ -272,6 +272,15 @@ def test_a_revert_keeps_no_test_its_culprit_added_and_a_bug_fix_without_a_test_w
     untested = {"tests": ran, "bug_tests": [], "tests_before": before}
     routing = decide_route(RULES, prepared, checked.model_copy(update=untested), "success")
     assert routing.route == "needs_review" and "adds or changes no test" in routing.reason
+
+
+def test_only_a_pass_is_sent_back_for_its_evidence() -> None:
+    """A failing verdict needs no evidence to stop a merge: the seal never sends it back."""
+    _, failing = evidence(verdict="fail", score=0.2, cites=())
+    _, passing = evidence(cites=())
+    assert failing.verdict is not None and passing.verdict is not None
+    assert unsupported(failing.verdict, ["C1"], []) == []
+    assert unsupported(passing.verdict, ["C1"], []) == ["C1: a pass on no observation"]
 
 
 def test_a_regression_the_validator_saw_is_fixed_first_then_goes_to_a_person() -> None:
