@@ -1,8 +1,10 @@
 """Lessons a rule can fix, remembered (docs/learning.md): a cause the factory already handles
 in code — a change taken up again on a production that moved under it, a suite its time
-limit stopped twice — is no lesson; the learner's "no edit" for a cause is remembered until
-new evidence for it arrives; causes take turns by weight, so a heavier cause whose edit was
-refused does not keep the next one from its turn."""
+limit stopped twice — is no lesson, nor is what refused nothing (a gate report that passed a
+change on, an approving review, a trifling finding) or what the validator did (the journeys,
+its verdict); the learner's "no edit" for a cause is remembered until new evidence for it
+arrives; causes take turns by weight, so a heavier cause whose edit was refused does not keep
+the next one from its turn."""
 
 from __future__ import annotations
 
@@ -93,6 +95,12 @@ def test_a_cause_the_factory_handles_in_code_is_no_lesson(tmp_path: Path, capsys
     for issue in (8, 9):  # implement passed these on, for validation to route: no refusal
         failed = GateResult(name="security", passed=False, evidence="security: adds leftpad")
         _record(store, "implement", issue, GateReport(gates=[failed], passed=True))
+    for issue in (10, 11):  # a review that approved, and one that asked only for a trifle
+        serious = Finding(severity="high", description=FILE, file="app.py")
+        _record(store, "implement", issue, Review(verdict="approve", score=0.9, findings=[serious]))
+        trifle = Finding(severity="low", description=FILE, file="app.py")
+        asked = Review(verdict="request_changes", score=0.6, findings=[trifle])
+        _record(store, "implement", issue, asked)
     store.close()
     assert cli(capsys, repo, "lessons", "--json") == []
     (row,) = cli(capsys, repo, "lessons", "propose", "--json")
