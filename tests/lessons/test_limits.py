@@ -202,6 +202,11 @@ def test_a_regression_heal_blamed_on_a_factory_merge_cites_the_files_it_changed(
     healed = Healed(outcome="reverted", culprit_issue=7, regression_issue=8, chain=1, **said)
     seq = store.start_step(run.id, "act", {})
     store.finish_step(seq, "succeeded", healed.model_dump(), artifact="Healed")
+    # the same regression blamed on a commit no issue of the factory's made: a person's
+    # commit is no refusal of the factory's, and cites nothing
+    theirs = healed.model_copy(update={"culprit_issue": None})
+    seq = store.start_step(run.id, "again", {})
+    store.finish_step(seq, "succeeded", theirs.model_dump(), artifact="Healed")
     store.close()
     res = run_cli(capsys, "--repo", str(repo), "lessons", "--json")
     (lesson,) = [x for x in res.json() if x["about"] == "file:app.py"]
