@@ -98,8 +98,8 @@ CHECKS_PASSED = (calibrated, checked, smoked)
 def analysers_find_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     """The security gate's analysers stand in as having found nothing in the change, none of
     them started in a sandboxed interpreter (nor warmed up while a cycle's suite runs): for a
-    scenario whose subject is another gate or step (``analysers_quiet`` in
-    ``tests/implement/conftest.py`` for one test). The gate itself runs, and says what it says
+    scenario whose subject is another gate or step (the implement tests ask for it through
+    their fixture ``analysers_quiet``). The gate itself runs, and says what it says
     of a change that adds no finding; the analysers run for real in
     ``tests/implement/test_security_gate.py`` and in the end-to-end cycles."""
     from harness.analysers import Analysis
