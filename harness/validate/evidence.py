@@ -336,9 +336,10 @@ def journeys_on(
     base = trusted or sha
     kept = reused(ctx, sha, base, reuse) if tests and reuse is not None else None
     testing = tests and kept is None  # the suite runs here
-    path = manager.create_detached(base, f"{ctx.run_id}-{label}")
+    start = base if settings.config.commands.setup else sha  # no setup to run first: sha's tree
+    path = manager.create_detached(start, f"{ctx.run_id}-{label}")
     try:
-        prepared = prepare_worktree(settings, path, base, sha)
+        prepared = prepare_worktree(settings, path, start, sha)
         if prepared.problem is not None:
             raise _setup_failed(prepared)
         at = Checkout(ctx, path, sha, base, label, shots)
