@@ -6,6 +6,7 @@ without any network on a change. The lists of hidden paths are built here and no
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -150,7 +151,14 @@ def setup_allow(settings: Settings) -> list[str]:
     allow = settings.config.network.allow
     if allow is not None:
         return list(allow)
-    return derived_allow(GitRepo(settings.root), settings.governance.commit)[0]
+    return list(_derived_hosts(settings.root, settings.governance.commit))
+
+
+@functools.lru_cache(maxsize=64)
+def _derived_hosts(root: Path, commit: str) -> tuple[str, ...]:
+    """``derived_allow``'s hosts for the commit ``commit``, kept by the process: the history
+    it reads is the commit's own, which never changes."""
+    return tuple(derived_allow(GitRepo(root), commit)[0])
 
 
 def _online(settings: Settings, path: Path) -> tuple[CommandResult, NetworkRecord]:
