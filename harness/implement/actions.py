@@ -283,7 +283,8 @@ def _pr_body(
 ) -> str:
     services = ctx.services
     totals = services.store.run_totals(ctx.run_id)
-    landed = set(services.repo.changed_paths(commit.base, commit.head))
+    # the change the gates read (``gates``: base is an ancestor of head), kept by the process
+    landed = {c.path for c in services.repo.tree_change(commit.base, commit.head, PATCH_BYTES)[0]}
     ignored = code.ignored if code else []
     return services.templates.render(
         "comments/pr.md.j2",

@@ -88,3 +88,35 @@ def test_the_implementer_reads_its_own_diff_and_is_told_what_gitignore_keeps_out
     (pr,) = pull_requests(store, number)
     assert "Left out of the change by a `.gitignore`" in pr.body
     assert "`notes.json`" in pr.body, pr.body
+
+
+def test_a_file_a_gitignore_named_when_written_but_that_lands_is_not_called_left_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The pull request's "left out" names only what a ``.gitignore`` kept out of the commit
+    that lands: a file written while ignored, whose line the implementer then removed, is in
+    the change (read from the diff the gates judged), and is not called left out."""
+    rules: list[dict[str, Any]] = yaml.safe_load(SCRIPT.read_text())
+    unignore = {"path": ".gitignore", "old_text": "notes.json\n", "new_text": ""}
+    turns = [
+        [{"tool": "write_file", "input": {"path": "notes.json", "content": "[]\n"}}],
+        [{"tool": "write_file", "input": {"path": "cache.json", "content": "{}\n"}}],
+        [{"tool": "edit_file", "input": unignore}],
+        [{"tool": "finish", "input": {"summary": "Kept the notes."}}],
+    ]
+    rules.insert(0, {"output": "finish", "match": "Keep the notes", "turns": turns})
+    path = tmp_path / "unignoring.yaml"
+    path.write_text(yaml.safe_dump(rules))
+    repo = make_app_repo(tmp_path)
+    (repo / ".gitignore").write_text(".factory/\nnotes.json\ncache.json\n")
+    git(repo, "commit", "-qam", "the app's data stays out of git")
+    with AnthropicStandIn(responder=ScriptedModel(load_script(path))) as server:
+        monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+        number = accepted_issue(capsys, repo, "Keep the notes")
+        res = run_cli(capsys, "--repo", str(repo), "implement", str(number), "--json")
+    assert res.code == 0, res.err
+    (pr,) = pull_requests(Store.open(tmp_path / "state"), number)
+    assert "notes.json" in git(repo, "show", "--stat", "--format=", pr.head_sha)
+    (left_out,) = [line for line in pr.body.splitlines() if line.startswith("Left out")]
+    assert "`cache.json`" in left_out and "notes.json" not in left_out, left_out
