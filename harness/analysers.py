@@ -200,21 +200,26 @@ def run_analysers(
     analysers: list[Analyser] | None = None,
     judging: bool = False,
 ) -> Analysis:
-    """Every analyser whose ``files`` (or ``shebang``) match one of ``paths``. Judging a
-    change: one worker each, its files named to every analyser, and what a comment in them
-    suppresses is found too (``unsuppressed``); else a whole tree: a worker per core, and a
-    command of the shell (not ``warm``) is given the workspace's root."""
+    """Every analyser whose ``files`` (or ``shebang``) match one of ``paths``: the warm ones
+    in one request (one fork), each other alone (a shell command runs alone in its fork, so
+    that nothing it leaves running meets another's files). Judging a change: one worker each,
+    its files named to every analyser, and what a comment in them suppresses is found too
+    (``unsuppressed``); else a whole tree: a worker per core, and a command of the shell (not
+    ``warm``) is given the workspace's root."""
     found: list[AnalyserFinding] = []
     errors: list[str] = []
     tests = settings.config.backtest.test_paths
+    chosen = []
     for analyser in load_analysers(settings) if analysers is None else analysers:
         mine = [p for p in paths if matching(p, analyser.files) or _shebang(analyser, where, p)]
         if not mine:
             continue
-        given = " ".join(shlex.quote(p) for p in mine) if judging or analyser.warm else "."
-        text, err = where.warm.run(
-            where.path, _request(analyser, given, 1 if judging else cpus(), judging)
-        )
+        given = shlex.join(mine) if judging or analyser.warm else "."
+        chosen.append((analyser, _request(analyser, given, 1 if judging else cpus(), judging)))
+    warm = [ask for analyser, ask in chosen if analyser.warm]
+    answers = iter(where.warm.run(where.path, warm) if warm else [])
+    for analyser, ask in chosen:
+        text, err = next(answers) if analyser.warm else where.warm.run(where.path, [ask])[0]
         try:
             entries = [e for e in values(json.loads(text), analyser.results) if isinstance(e, dict)]
         except ValueError:

@@ -354,7 +354,7 @@ def test_a_run_waiting_for_the_warm_analysers_holds_no_cpu_slot(
     def ask(shell: str) -> None:
         with one.working():
             asking.set()
-            answers.append(warm.run(folder, {"shell": shell})[0])
+            answers.append(warm.run(folder, [{"shell": shell}])[0][0])
 
     try:
         first = _started(lambda: ask("touch started; while [ ! -e go ]; do sleep 0.01; done"))

@@ -1,7 +1,10 @@
 """Run in a sandbox by ``warm.py`` (which imports it for ``Ask`` alone): one interpreter that
 imported the Python tools of ``argv[1]`` (JSON requests) and ran each once, then forks once
-per request read from stdin (an ``Ask`` as JSON). The answer: the output, the mark, the tail
-of stderr, the mark. What a request left running is killed before the answer."""
+per request read from stdin (JSON: ``[cwd, mark, asks]``, its folder, its mark, its asks). The
+fork runs the asks one after another, each answered by its output, the mark, the tail of its
+stderr, the mark. What the request left running is killed before the request's end: the
+mark and `` done``, written by this interpreter once the fork has ended, whether or not it
+answered every ask."""
 
 import contextlib
 import gc
@@ -18,75 +21,60 @@ ERR = Path("/tmp/err")
 
 
 class Ask(TypedDict, total=False):
-    """A request: ``python -m module args``, or ``sh -c shell``; from a folder of its own
-    (``cwd``), answered between two ``mark``s (a warm-up's has neither)."""
+    """``python -m module args``, or ``sh -c shell``."""
 
     module: str
     args: list[str]
     shell: str
-    cwd: str
-    mark: str
 
 
-def run(ask: Ask) -> int:
-    """``python -m module args`` in this process (or ``sh -c shell`` in its place)."""
-    if "shell" in ask:
-        os.execv("/bin/sh", ["/bin/sh", "-c", ask["shell"]])  # noqa: S606
-    sys.argv = [ask["module"], *ask["args"]]
-    try:
-        runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
-    except SystemExit as stop:
-        return stop.code if isinstance(stop.code, int) else int(stop.code is not None)
-    finally:
-        with contextlib.suppress(ValueError, OSError):  # a tool may close its output
-            sys.stdout.flush()
-    return 0
-
-
-def others() -> bool:
-    """Whether a process other than init and this one lives here (a zombie has no cmdline)."""
-    for proc in Path("/proc").glob("[0-9]*"):
-        with contextlib.suppress(OSError):
-            if proc.name not in ("1", str(os.getpid())) and (proc / "cmdline").read_bytes():
-                return True
-    return False
+def run(ask: Ask, mark: str, answers: int) -> None:
+    """``python -m module args`` in this process (or ``/bin/sh -c shell``, waited for), its
+    output to ``answers`` and its standard error to a file of its own, whose tail follows,
+    between two ``mark``s. Whatever the ask did to them, the next gets them afresh."""
+    os.dup2(os.open(ERR, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), 2)
+    os.dup2(answers, 1)
+    sys.stdout = os.fdopen(1, "w", closefd=False)
+    with contextlib.suppress(BaseException):
+        if "shell" in ask:
+            os.system(ask["shell"])  # noqa: S605
+        else:
+            sys.argv = [ask["module"], *ask["args"]]
+            runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
+    with contextlib.suppress(ValueError, OSError):  # a tool may close its output
+        sys.stdout.flush()
+    tail = ERR.read_bytes()[-600:].decode("utf-8", "replace")
+    os.write(answers, f"\n{mark}\n{tail}\n{mark}\n".encode())
 
 
 def main() -> None:
     if os.getppid() != 1:  # kill(-1) below is for a pid namespace of its own, never the host's
         sys.exit("forks.py runs under bubblewrap's --unshare-pid only")
     requests = os.fdopen(os.dup(0))
-    answers = os.fdopen(os.dup(1), "w")
+    answers = os.dup(1)
     quiet = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(quiet, fd)
     Path("/tmp/warm-up").mkdir()
     os.chdir("/tmp/warm-up")  # a file of its own: the runs fill the tools' caches
     Path("warm_up.py").write_text("import os\nkey = os.environ['KEY']\n")
-    for ask in json.loads(sys.argv[1]):
-        with contextlib.suppress(Exception):
-            run(ask)
+    for ask in json.loads(sys.argv[1]):  # answered to nobody
+        run(ask, "", quiet)
     gc.freeze()  # what the tools made stays shared with the forks: the collector leaves it
     for line in requests:
-        ask = json.loads(line)
-        pid = os.fork()
-        if pid == 0:
-            code = 1
+        cwd, mark, asks = json.loads(line)
+        if os.fork() == 0:
             with contextlib.suppress(BaseException):
-                os.dup2(os.open(ERR, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), 2)
-                os.dup2(answers.fileno(), 1)
-                sys.stdout = os.fdopen(1, "w")
-                os.chdir(ask["cwd"])
-                code = run(ask)
-            os._exit(code)
-        os.waitpid(pid, 0)
-        while others():  # every other process of this uid (but init), gone before the answer
-            with contextlib.suppress(OSError):
+                for ask in asks:  # each from the request's folder
+                    os.chdir(cwd)
+                    run(ask, mark, answers)
+            os._exit(0)
+        os.wait()  # the fork: the only child here
+        with contextlib.suppress(ProcessLookupError):  # none is left but init and this one
+            while True:  # every other process of this uid, killed and reaped before the end
                 os.kill(-1, signal.SIGKILL)
-            time.sleep(0.001)
-        tail = ERR.read_bytes()[-600:].decode("utf-8", "replace") if ERR.exists() else ""
-        answers.write(f"\n{ask['mark']}\n{tail}\n{ask['mark']}\n")
-        answers.flush()
+                time.sleep(0.001)
+        os.write(answers, f"\n{mark} done\n".encode())
 
 
 if __name__ == "__main__":

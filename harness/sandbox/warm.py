@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import select
 import shlex
@@ -70,10 +71,9 @@ class Warm:
         --die-with-parent ends a sandbox with the thread that started it, not the process."""
         self._end()
         code = Path(__file__).with_name("forks.py").read_text(encoding="utf-8")
-        args = " ".join(shlex.quote(a) for a in (code, json.dumps(self.warm_up)))
         sandbox = worktree_sandbox(self.settings, self.folder, self.limits, readable=interpreter())
         self.cgroup, made = Cgroup(self.limits), Future[subprocess.Popen[bytes]]()
-        command = f"exec {shlex.quote(sys.executable)} -I -c {args}"
+        command = "exec " + shlex.join([sys.executable, "-I", "-c", code, json.dumps(self.warm_up)])
 
         def keep() -> None:
             try:
@@ -97,25 +97,27 @@ class Warm:
         with self.lock:
             self._running()
 
-    def run(self, folder: Path, ask: Ask) -> tuple[str, str]:
-        """(standard output, the tail of standard error or why there is none) of the request
-        ``ask`` (``forks.py``) in ``folder``, a folder of ``self.folder``."""
+    def run(self, folder: Path, asks: list[Ask]) -> list[tuple[str, str]]:
+        """(standard output, the tail of standard error or why there is none) of each of
+        ``asks`` (``forks.py``: a shell ask alone), run one after another by one fork in
+        ``folder``, a folder of ``self.folder``. An ask the fork did not answer before it
+        ended (a crash, a signal) is answered by why, never by an empty output."""
         holding.walk(folder, hand_over=holding.as_root())
         mark = f"@@warm-{secrets.token_hex(8)}@@"
-        ask = {**ask, "cwd": str(TREE / folder.relative_to(self.folder)), "mark": mark}
-        end = f"\n{mark}\n".encode()
+        request = json.dumps([str(TREE / folder.relative_to(self.folder)), mark, asks])
+        done = f"\n{mark} done\n".encode()
         data = bytearray()
         problem = ""
         with waiting(), self.lock:  # the turn given up first: the lock may be a wait
             proc = self._running()
             assert proc.stdin is not None and proc.stdout is not None
             try:
-                proc.stdin.write(json.dumps(ask).encode() + b"\n")
+                proc.stdin.write(request.encode() + b"\n")
                 proc.stdin.flush()
             except OSError:
                 pass  # it died: what it said is read below
             deadline = time.monotonic() + self.limits.timeout_s
-            while data.count(end) < 2 and not problem:
+            while done not in data and not problem:
                 left = deadline - time.monotonic()
                 if left <= 0 or len(data) > self.limits.output_bytes:
                     problem = f"stopped: {'time' if left <= 0 else 'output'} limit"
@@ -124,7 +126,8 @@ class Warm:
                     data += chunk
                     problem = "" if chunk else f"the interpreter exited {proc.wait()}"
             if problem:
-                self._end()
-                return "", problem
-        out, err, _ = data.decode("utf-8", "replace").split(end.decode(), 2)
-        return out, err
+                self._end()  # what the fork answered before it holds; the rest, the problem
+        text = data.partition(done)[0].decode("utf-8", "replace")
+        answered = re.findall(f"(.*?)\n{mark}\n(.*?)\n{mark}\n", text, re.DOTALL)  # both marks
+        why = problem or "no answer: its fork ended first"
+        return answered + [("", why)] * (len(asks) - len(answered))

@@ -4,6 +4,7 @@ the code around them moves), and each kind of finding is named in the gate's evi
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,9 @@ from harness.git.repo import PATCH_BYTES, GitRepo
 from harness.implement.gates import secrets_gate, setup_code_gate
 from harness.implement.security import dependency_changes, security_gate
 from harness.review.trust import review_gate
+from harness.sandbox.forks import Ask
 from harness.sandbox.shared import shared
+from harness.sandbox.warm import Warm
 from harness.services import Services, open_services
 from harness.store.db import Store
 from harness.validate.actions import ROUTE_LABELS
@@ -87,6 +90,60 @@ def test_the_lens_names_what_a_change_adds_and_nothing_production_had(tmp_path: 
         )
         assert passed, said
         assert said.startswith("no new finding at or above high")
+
+
+@pytest.mark.sandbox
+def test_one_request_answers_every_warm_analyser_of_a_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bandit and detect-secrets judge a change in ONE request to the warm interpreter (one
+    fork: tests/sandbox/test_warm.py shows that a request's asks share one), each answer read
+    apart: a change that gives each of them a finding is refused for both."""
+    repo = make_factory_repo(tmp_path / "r")
+    settings = load_settings(repo, tmp_path / "state")
+    requests: list[list[str]] = []
+    real = Warm.run
+
+    def counted(warm: Warm, folder: Path, asks: list[Ask]) -> list[tuple[str, str]]:
+        requests.append([ask.get("module", "shell") for ask in asks])
+        return real(warm, folder, asks)
+
+    monkeypatch.setattr(Warm, "run", counted)
+    files = {"run.py": "import subprocess\n" + SHELL, "aws.json": f'{{"key": "{KEY}"}}\n'}
+    found = security_gate(settings, GitRepo(repo), *_change(repo, files, "both"), Security())
+    assert not found.passed
+    assert "B602 (high) run.py:" in found.evidence, found.evidence
+    assert "AWS Access Key (high) aws.json:1" in found.evidence, found.evidence
+    assert requests == [["bandit", "detect_secrets"]]
+
+
+@pytest.mark.sandbox
+def test_an_analyser_its_fork_never_answered_refuses_the_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fork that dies part-way (here by a signal, after Bandit answered) leaves each analyser
+    it did not answer named as one that gave no answer, and the gate refuses: silence is never
+    read as no finding. The change's only finding is the secret the unanswered detect-secrets
+    would name; Bandit's clean answer is read."""
+    repo = make_factory_repo(tmp_path / "r")
+    settings = load_settings(repo, tmp_path / "state")
+    dies = "import os, signal; os.path.isdir('after') and os.kill(os.getpid(), signal.SIGKILL)"
+    crash = Analyser(  # killed in a change's fork only, not in its warm-up (no "after" there)
+        name="crash",
+        command=f"{{python}} -I -m timeit -n 1 -r 1 -s {shlex.quote(dies)} pass",
+        warm=True,
+    )
+    shipped = shipped_data()
+    bandit, secrets = shipped.analysers
+    three = shipped.model_copy(update={"analysers": [bandit, crash, secrets]})
+    monkeypatch.setattr("harness.analysers.shipped_data", lambda: three)
+    change = _change(repo, {"keys.py": f'AWS = "{KEY}"\n'}, "a secret")
+    found = security_gate(settings, GitRepo(repo), *change, Security())
+    assert not found.passed, found.evidence
+    unanswered = "gave no JSON: no answer: its fork ended first"
+    assert f"crash {unanswered}" in found.evidence, found.evidence
+    assert f"detect-secrets {unanswered}" in found.evidence, found.evidence
+    assert "bandit" not in found.evidence and KEY not in found.evidence
 
 
 def test_a_dependency_diff_reads_each_manifest_by_name(tmp_path: Path) -> None:

@@ -14,7 +14,9 @@ import pytest
 
 from harness.analysers import run_analysers, warm_up, workspace
 from harness.config.settings import load_settings
+from harness.sandbox.forks import Ask
 from harness.sandbox.limits import Limits
+from harness.sandbox.policy import TREE
 from harness.sandbox.shared import service, shared
 from harness.sandbox.warm import PREFIX, Warm
 from tests.factory_repo import make_factory_repo
@@ -43,21 +45,58 @@ def test_one_interpreter_serves_a_cycle_and_each_request_is_its_own(tmp_path: Pa
         folder.mkdir()
         (folder / "data.json").write_text('{"b": 1, "a": [2]}')
         module = {"module": "json.tool", "args": ["--sort-keys", "--compact", "data.json"]}
-        assert warm.run(folder, module) == ('{"a":[2],"b":1}\n', "")
+        assert warm.run(folder, [module]) == [('{"a":[2],"b":1}\n', "")]
         assert warm.proc is not None
         first = warm.proc.pid
         # a process a request leaves behind is gone before the answer
         left = {"shell": "(sleep 612.345 &); echo out; echo err >&2"}
-        assert warm.run(folder, left) == ("out\n", "err\n")
+        assert warm.run(folder, [left]) == [("out\n", "err\n")]
         assert _running("612.345") == []
         assert warm.proc.pid == first
         # one past its time limit stops the interpreter; the next request makes another
-        text, why = warm.run(folder, {"shell": "sleep 600"})
+        [(text, why)] = warm.run(folder, [{"shell": "sleep 600"}])
         assert (text, why) == ("", "stopped: time limit") and warm.proc is None
-        answer = warm.run(folder, {"module": "json.tool", "args": ["data.json"]})
+        [answer] = warm.run(folder, [{"module": "json.tool", "args": ["data.json"]}])
         assert json.loads(answer[0]) == {"b": 1, "a": [2]}
         assert warm.proc is not None and warm.proc.pid != first
     assert not warm.folder.exists() and warm.proc is None
+
+
+def _said(setup: str) -> Ask:
+    """An ask whose module runs ``setup`` (Python): ``timeit`` runs it once, then ``pass``."""
+    return {"module": "timeit", "args": ["-n", "1", "-r", "1", "-s", setup, "pass"]}
+
+
+@pytest.mark.sandbox
+def test_the_asks_of_one_request_share_one_fork_and_an_ask_it_never_answered_is_an_error(
+    tmp_path: Path,
+) -> None:
+    """The asks of one request run one after another in ONE fork, each with its own output,
+    standard error and folder; a fork that dies part-way (a signal) leaves each ask it did not
+    answer answered by why, never by an empty output, and the interpreter serves on."""
+    settings = load_settings(make_factory_repo(tmp_path / "r"), tmp_path / "state")
+    warm = Warm(settings, Limits(timeout_s=60), [])
+    folder = warm.folder / "one"
+    folder.mkdir()
+    where = "import os, sys; print(os.getpid(), os.getcwd()); print('err', file=sys.stderr)"
+    spoils = "; os.chdir('/'); sys.stdout.close()"  # what the next ask must not meet
+    try:
+        answers = warm.run(folder, [_said(where + spoils), _said(where)])
+        (first, err), (second, err2) = answers
+        assert err == err2 == "err\n"
+        first_pid, cwd = first.split()
+        second_pid, cwd2 = second.splitlines()[0].split()
+        assert first_pid == second_pid and cwd == cwd2 == str(TREE / "one")  # one fork
+        [(again, _)] = warm.run(folder, [_said(where)])
+        assert again.split()[0] != first_pid  # the next request: a fork of its own
+        interpreter = warm.proc.pid if warm.proc else None
+        dies = _said("import os, signal; os.kill(os.getpid(), signal.SIGKILL)")
+        answers = warm.run(folder, [_said(where), dies, _said(where)])
+        assert answers[0][0].split()[1] == str(TREE / "one")
+        assert answers[1:] == [("", "no answer: its fork ended first")] * 2
+        assert warm.proc is not None and warm.proc.pid == interpreter
+    finally:
+        warm.stop()
 
 
 def test_a_killed_processs_folder_is_removed_by_the_next_interpreter_made(tmp_path: Path) -> None:
