@@ -34,12 +34,10 @@ HEALS = 1000  # the newest heals whose issues a green production may close
 ENDED = (Label.REJECTED, Label.FAILED, Label.NEEDS_HUMAN)
 
 
-def production_health(services: Services, synced: bool = False) -> Production:
-    """The production workflow on production's commit: fetched first, unless ``synced`` (one
-    fetch a cycle): then read where it is here."""
+def production_health(services: Services) -> Production:
+    """The production workflow on production's commit, fetched first."""
     branch = services.settings.config.production_branch
-    here = services.repo.rev_parse(f"refs/heads/{branch}") if synced else None
-    sha = here or services.forge.sync(branch)
+    sha = services.forge.sync(branch)
     outcome = Engine(services).run("production", inputs=ProductionInputs(sha=sha))
     return outcome.artifact(Production) or Production(green=False, reason=outcome.reason)
 
