@@ -242,9 +242,8 @@ class RunsMixin(StoreBase):
         )
         return [(r["run_issue"], _step(r)) for r in rows]
 
-    def latest_artifact(
-        self, kind: type[A], issue: int | None, run_status: tuple[str, ...] = ("succeeded",)
-    ) -> A | None:
-        """The newest persisted ``kind`` artifact for ``issue`` (see ``artifacts``)."""
-        found = self.artifacts(kind, issue, run_status, limit=1)
+    def latest_artifact(self, kind: type[A], issue: int | None) -> A | None:
+        """The newest persisted ``kind`` artifact for ``issue`` from a succeeded run (see
+        ``artifacts``)."""
+        found = self.artifacts(kind, issue, limit=1)
         return found[0][1] if found else None
