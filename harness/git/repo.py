@@ -254,17 +254,16 @@ class GitRepo:
         out = self.git_bytes("symbolic-ref", "--quiet", "--short", "HEAD")
         return (_text(out).strip() or None) if out is not None else None  # None: detached
 
-    def tree_change(
-        self, base: str, tree: str, patch_max_bytes: int
-    ) -> tuple[list[FileChange], str]:
-        """``change`` from commit ``base`` to ``tree``, not from a merge base; kept by the
-        process (the reviewer's diff and the gates' are one git process)."""
+    def tree_change(self, base: str, tree: str) -> tuple[list[FileChange], str]:
+        """``change`` from commit ``base`` to ``tree``, not from a merge base, its patch cut at
+        ``PATCH_BYTES``; kept by the process (the reviewer's diff and the gates' are one git
+        process)."""
         commit, to = self.find([f"{base}^{{commit}}", f"{tree}^{{tree}}"])
         if commit is None or to is None:
             raise GitError(f"git diff: cannot compare {base} and {tree}")
-        key = (integrity.common_dir_of(self.path), commit.sha, to.sha, patch_max_bytes)
+        key = (integrity.common_dir_of(self.path), commit.sha, to.sha)
         changes, patch = PROCESS.part(_Changes).get(
-            key, lambda: self.change(commit.sha, to.sha, patch_max_bytes, merge_base=False)
+            key, lambda: self.change(commit.sha, to.sha, PATCH_BYTES, merge_base=False)
         )
         return list(changes), patch  # the kept list stays as it was read
 
@@ -342,7 +341,7 @@ class GitRepo:
 
     def tree_diff(self, base: str, tree: str, max_bytes: int = 200_000) -> str:
         """The patch of ``tree_change`` from commit ``base`` to ``tree`` (e.g. the tested one)."""
-        return _cut(self.tree_change(base, tree, PATCH_BYTES)[1], max_bytes)
+        return _cut(self.tree_change(base, tree)[1], max_bytes)
 
     def _checked_out_in(self, branch: str) -> Path | None:
         """The working tree where ``branch`` is checked out, if any."""
@@ -531,7 +530,7 @@ def _qualified(name: str, worktree: str) -> str | None:
 
 
 class _Changes(Memo[tuple[list[FileChange], str]]):
-    """``tree_change``'s answers, by repository, commit, tree and patch size."""
+    """``tree_change``'s answers, by repository, commit and tree."""
 
     def __init__(self) -> None:
         super().__init__(limit=32)

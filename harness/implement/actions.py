@@ -32,7 +32,7 @@ from harness.forge.base import Label, issue_sha256, set_state
 from harness.forge.neutral import clip
 from harness.git import shape
 from harness.git.branches import branch_name
-from harness.git.repo import PATCH_BYTES, GitRepo
+from harness.git.repo import GitRepo
 from harness.git.worktrees import WorktreeManager
 from harness.implement import gates as g
 from harness.implement.feedback import previous_attempt
@@ -238,7 +238,7 @@ def gates(
     # the change read once, its patch with it (the secrets gate reads every added line): base
     # is an ancestor of head (the commit step committed onto it), so the diff from their merge
     # base is the diff between the two trees, the one the reviewer read (the tested tree)
-    changes, patch = repo.tree_change(base, head, PATCH_BYTES)
+    changes, patch = repo.tree_change(base, head)
     numstat = [(c.added_lines, c.deleted_lines, c.path) for c in changes]
     protected = list(rules.protected_paths)
     modes = {c.path: (c.old_mode, c.new_mode) for c in changes}
@@ -284,7 +284,7 @@ def _pr_body(
     services = ctx.services
     totals = services.store.run_totals(ctx.run_id)
     # the change the gates read (``gates``: base is an ancestor of head), kept by the process
-    landed = {c.path for c in services.repo.tree_change(commit.base, commit.head, PATCH_BYTES)[0]}
+    landed = {c.path for c in services.repo.tree_change(commit.base, commit.head)[0]}
     ignored = code.ignored if code else []
     return services.templates.render(
         "comments/pr.md.j2",

@@ -124,10 +124,10 @@ def test_a_tree_change_is_read_once_and_matches_the_change_since_the_merge_base(
     head = repo.rev_parse("HEAD")
     assert base is not None and head is not None
     tree = _git(repo.path, "rev-parse", "HEAD^{tree}")
-    by_tree = repo.tree_change(base, tree, PATCH_BYTES)
+    by_tree = repo.tree_change(base, tree)
     assert by_tree == repo.change(base, head, PATCH_BYTES)  # base is head's ancestor
     assert "+a\n+b" in by_tree[1] and repo.tree_diff(base, tree, 10).endswith(
         f"bytes of {len(by_tree[1])}]"
     )
     _no_git_process(monkeypatch)
-    assert repo.tree_change(base, head, PATCH_BYTES) == by_tree  # the commit's tree: kept
+    assert repo.tree_change(base, head) == by_tree  # the commit's tree: kept

@@ -14,7 +14,7 @@ from harness.artifacts import CheckResult, GateResult, PrCandidate, Routing
 from harness.config.models import Rules, Security
 from harness.config.settings import load_settings
 from harness.forge.base import Label
-from harness.git.repo import PATCH_BYTES, GitRepo
+from harness.git.repo import GitRepo
 from harness.implement.gates import secrets_gate, setup_code_gate
 from harness.implement.security import dependency_changes, security_gate
 from harness.review.trust import review_gate
@@ -241,7 +241,7 @@ def _decided(
     read its patch passed (tests, journeys, the validator, CI): the secrets gate and the lens
     as the implementation computes them on it; no person approved it."""
     base, head, _ = change
-    _, patch = repo.tree_change(base, head, PATCH_BYTES)
+    _, patch = repo.tree_change(base, head)
     gates = [secrets_gate(patch), *lens]
     # only gates for a person failed: the implementation opens the pull request
     assert all(gate.passed for gate in gates if gate.name not in FOR_A_PERSON), gates
