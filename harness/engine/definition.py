@@ -140,10 +140,10 @@ def role_definition(services: Services, role: str) -> Definition | None:
     return load_validator(services, role)
 
 
-def load_sealed(services: Services, name: str) -> ValidatorDefinition:
-    """Validator ``name``, which must be a sealed validator."""
-    definition = load_validator(services, name)
+def load_sealed(services: Services) -> ValidatorDefinition:
+    """The validator validation runs (``SEALED_VALIDATOR``), which must be a sealed one."""
+    definition = load_validator(services, SEALED_VALIDATOR)
     if not isinstance(definition, ValidatorDefinition):
-        source = f"validators/{name}.yaml"
+        source = f"validators/{SEALED_VALIDATOR}.yaml"
         raise ConfigError(source, "role", "must be validator (a sealed one)")
     return definition

@@ -11,7 +11,7 @@ from harness.artifacts import AckInputs, Acknowledgement, IssueSpec, Judgement, 
 from harness.engine.actions import action
 from harness.engine.budget import start_of_day
 from harness.engine.context import StepContext
-from harness.engine.definition import SEALED_VALIDATOR, load_sealed
+from harness.engine.definition import load_sealed
 from harness.engine.records import Produced
 from harness.errors import FactoryError
 from harness.forge.base import STATE_LABELS, Issue, Label, own_text, set_state
@@ -76,7 +76,7 @@ def context(ctx: StepContext) -> dict[str, object]:
     if text is None:
         text = repository_map(services.repo, commit, rules)
         services.store.set_flag(key, text)
-    tools = load_sealed(services, SEALED_VALIDATOR).tools
+    tools = load_sealed(services).tools
     observable = [{"name": t["name"], "does": t["description"]} for t in tool_defs(list(tools))]
     return {"commit": commit, "map": text, "observable": observable}
 

@@ -28,7 +28,7 @@ from harness.config.testfiles import test_files
 from harness.cpu import Slots, cpus, waiting
 from harness.engine.agents import StepHooks, save_transcript
 from harness.engine.context import Services, StepContext
-from harness.engine.definition import SEALED_VALIDATOR, load_sealed
+from harness.engine.definition import load_sealed
 from harness.errors import ConfigErrors, ErrorKind, StepFailed
 from harness.faults import fault_point
 from harness.git.repo import GitRepo
@@ -413,7 +413,7 @@ def sealed_request(
     """What the seal gets: the ``question``, completed from the validator's definition (tools,
     prompt, output, limits; its budget caps ``budget_usd``), the app to open, its screenshots
     folder and its two sockets in ``sockets``, named afresh."""
-    definition = load_sealed(services, SEALED_VALIDATOR)
+    definition = load_sealed(services)
     if definition.budget_usd is not None:
         budget_usd = min(budget_usd, definition.budget_usd)
     return SealRequest(
