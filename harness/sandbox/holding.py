@@ -177,9 +177,9 @@ class Meter:
             return "files"
         return None
 
-    def over(self, now: Held | None = None) -> str | None:
+    def over(self) -> str | None:
         """``"disk"`` or ``"files"`` when the command passed a limit so far, by an exact count."""
-        now = counters(self.top) if now is None else now
+        now = counters(self.top)
         if not self._over(self._now(now)) or not self._count_again(now):
             return None  # within the limits, or not yet worth a walk: the next look decides
         self._count(counters(self.top))
