@@ -59,8 +59,8 @@ def bars(title: str, labels: list[str], values: list[float], fmt: str = "{:g}") 
     return _dated(title, shapes, "", fmt.format(max([*values, 0.0])), labels)
 
 
-def line(title: str, labels: list[str], values: list[float | None], top: float = 1.0) -> Chart:
-    """A line through the known values (None: no point that day), from 0 to ``top``."""
+def line(title: str, labels: list[str], values: list[float | None]) -> Chart:
+    """A line through the known values (None: no point that day): shares, from 0 to 1."""
     inner_w = WIDTH - 2 * PAD
     inner_h = HEIGHT - 2 * PAD
     step = inner_w / max(1, len(values) - 1)
@@ -70,10 +70,10 @@ def line(title: str, labels: list[str], values: list[float | None], top: float =
         if value is None:
             continue
         x = PAD + i * step
-        y = PAD + inner_h - inner_h * (value / top if top else 0.0)
+        y = PAD + inner_h - inner_h * value
         points.append(f"{x:.1f},{y:.1f}")
         dots.append(Bar(round(x, 1), round(y, 1), 0, 0, label, f"{value:.2f}"))
-    return _dated(title, dots, " ".join(points), f"{top:g}", labels)
+    return _dated(title, dots, " ".join(points), "1", labels)
 
 
 def hbars(title: str, items: dict[str, int]) -> Chart:
