@@ -23,8 +23,8 @@ from harness.cli.common import terminal_safe
 _WORD = re.compile(r"[\w-]{1,24}")  # one word: an outcome, a workflow, a run id, a number
 
 
-def console(width: int | None = None) -> Console:
-    return Console(width=width, highlight=False, soft_wrap=False)
+def console() -> Console:
+    return Console(highlight=False, soft_wrap=False)
 
 
 def _cell(value: object) -> str:
