@@ -146,13 +146,11 @@ def speculative_base(repo: GitRepo, production: str, ahead: list[Entry]) -> tupl
     return base, carried
 
 
-def wait_for_those_ahead(
-    store: Store, run: str, still: Callable[[], None], wait_s: float = TURN_WAIT_S
-) -> list[int]:
+def wait_for_those_ahead(store: Store, run: str, still: Callable[[], None]) -> list[int]:
     """Wait until no change is ahead of ``run`` in the queue (``still`` is called between
-    looks: the kill switch and the issue's lease), bounded by ``wait_s``: the issues it
+    looks: the kill switch and the issue's lease), bounded by ``TURN_WAIT_S``: the issues it
     found ahead."""
-    deadline = time.monotonic() + wait_s
+    deadline = time.monotonic() + TURN_WAIT_S
     waited: list[int] = []
     with waiting():  # the run's CPU slot goes to the others, those ahead among them
         while ahead := ahead_of(store, run):
