@@ -31,7 +31,7 @@ class RetryPolicy:
         return float(step * (1.0 - self.jitter + self.jitter * rng()))
 
 
-def server_wait(headers: Mapping[str, str], now: Callable[[], float] = time.time) -> float | None:
+def server_wait(headers: Mapping[str, str]) -> float | None:
     """Seconds the server asked us to wait (``retry-after-ms`` / ``retry-after``), or None.
 
     ``0``, a negative value or a date in the past count as no request (normal backoff).
@@ -54,5 +54,5 @@ def server_wait(headers: Mapping[str, str], now: Callable[[], float] = time.time
             parsed = email.utils.parsedate_to_datetime(raw)
         except (TypeError, ValueError):
             return None
-        value = parsed.timestamp() - now()
+        value = parsed.timestamp() - time.time()
     return value if value > 0 else None
