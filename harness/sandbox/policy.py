@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harness.artifacts import NetworkRecord
+from harness.caches import PROCESS, Memo
 from harness.config.settings import Settings, derived_allow
 from harness.cpu import waiting
 from harness.errors import GitError, SandboxError
@@ -99,12 +100,23 @@ def copy_checkout(source: Path, target: Path) -> None:
 
 def setup_key(settings: Settings, repo: GitRepo, trusted: str) -> str:
     """What a set-up tree depends on: ``commands.setup`` and the setup inputs of ``trusted``
-    (``commands.setup_inputs``, by content)."""
+    (``commands.setup_inputs``, by content); kept by the process per tree, as matching every
+    path of a large tree against the inputs costs more than the check it keys."""
     commands = settings.config.commands
-    inputs = [
-        (p, o) for p, (_, o) in repo.tree(trusted).items() if matching(p, commands.setup_inputs)
-    ]
-    return hashlib.sha256(json.dumps([commands.setup, sorted(inputs)]).encode()).hexdigest()[:40]
+
+    def key() -> str:
+        tree = repo.tree(trusted).items()
+        inputs = sorted((p, o) for p, (_, o) in tree if matching(p, commands.setup_inputs))
+        said = json.dumps([commands.setup, inputs])
+        return hashlib.sha256(said.encode()).hexdigest()[:40]
+
+    return PROCESS.part(_SetupKeys).get(
+        (repo.tree_of(trusted), commands.setup, *commands.setup_inputs), key
+    )
+
+
+class _SetupKeys(Memo[str]):
+    """``setup_key``'s answers, by tree, ``commands.setup`` and ``commands.setup_inputs``."""
 
 
 def _reused(settings: Settings, path: Path, key: str) -> bool:

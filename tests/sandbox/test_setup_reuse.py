@@ -4,6 +4,7 @@ a setup input is set up again (offline), and production with other setup inputs 
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from harness.config.settings import load_settings
 from harness.git.repo import GitRepo
 from harness.git.worktrees import WorktreeManager
 from harness.sandbox.bwrap import sandbox_available
-from harness.sandbox.policy import Prepared, prepare_worktree, worktree_sandbox
+from harness.sandbox.policy import Prepared, prepare_worktree, setup_key, worktree_sandbox
 from tests.factory_repo import git, make_factory_repo
 
 pytestmark = [
@@ -62,3 +63,27 @@ def test_a_set_up_tree_is_copied_while_its_setup_inputs_are_the_same(tmp_path: P
     assert fresh.online is not None and fresh.online.exit_code == 0
     for path in (first, again, touched, moved):
         trees.remove(path)
+
+
+def test_a_tree_s_setup_key_is_kept_per_setup_command_and_inputs(tmp_path: Path) -> None:
+    """``setup_key`` is kept by the process per tree (matching every path of a large tree
+    against the inputs is the costly part), and per ``commands.setup`` and its inputs too:
+    the same tree set up by another command, or read for other inputs, has another key."""
+    config = {"commands": {"test": "true", "setup": "make deps"}}
+    repo = make_factory_repo(tmp_path / "repo", config=config)
+    (repo / "requirements.txt").write_text("one\n")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-qm", "inputs")
+    settings = load_settings(repo, tmp_path / "state")
+    head = GitRepo(repo).rev_parse("HEAD")
+    assert head is not None
+
+    def key(**commands: object) -> str:
+        changed = settings.config.commands.model_copy(update=commands)
+        config = settings.config.model_copy(update={"commands": changed})
+        return setup_key(dataclasses.replace(settings, config=config), GitRepo(repo), head)
+
+    first = key()
+    assert key() == first  # kept: the same tree, command and inputs
+    assert key(setup="make other") != first
+    assert key(setup_inputs=["pyproject.toml"]) != first
