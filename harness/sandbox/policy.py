@@ -6,7 +6,6 @@ without any network on a change. The lists of hidden paths are built here and no
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import json
 import os
@@ -163,14 +162,16 @@ def setup_allow(settings: Settings) -> list[str]:
     allow = settings.config.network.allow
     if allow is not None:
         return list(allow)
-    return list(_derived_hosts(settings.root, settings.governance.commit))
+    # kept by the process per commit: the history derived_allow reads never changes
+    commit = settings.governance.commit
+    hosts = PROCESS.part(_DerivedHosts).get(
+        (settings.root, commit), lambda: tuple(derived_allow(GitRepo(settings.root), commit)[0])
+    )
+    return list(hosts)
 
 
-@functools.lru_cache(maxsize=64)
-def _derived_hosts(root: Path, commit: str) -> tuple[str, ...]:
-    """``derived_allow``'s hosts for the commit ``commit``, kept by the process: the history
-    it reads is the commit's own, which never changes."""
-    return tuple(derived_allow(GitRepo(root), commit)[0])
+class _DerivedHosts(Memo[tuple[str, ...]]):
+    """``setup_allow``'s hosts derived from the governance commit, by repository and commit."""
 
 
 def _online(settings: Settings, path: Path) -> tuple[CommandResult, NetworkRecord]:
