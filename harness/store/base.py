@@ -1,4 +1,5 @@
-"""Connections and transactions: WAL mode, one connection per thread, BEGIN IMMEDIATE writes."""
+"""Connections and transactions: WAL mode, one connection per thread to read, and one per store
+that every thread's BEGIN IMMEDIATE write takes in turn."""
 
 from __future__ import annotations
 
@@ -105,7 +106,8 @@ class _Writers(Locks):
 
 
 class StoreBase:
-    """Owns the database file; each thread gets its own connection."""
+    """Owns the database file; each thread reads on a connection of its own and writes on the
+    store's writing connection."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -113,38 +115,50 @@ class StoreBase:
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._writer = PROCESS.part(_Writers).get(str(path.resolve()), threading.Lock)
+        self._writing: sqlite3.Connection | None = None
 
     def _conn(self) -> sqlite3.Connection:
+        """The connection this thread reads on: its own, used by this thread alone, or while it
+        writes the store's writing connection (it reads what it wrote)."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:
-            # used by this thread alone; closed by whichever thread closes the store
-            conn = sqlite3.connect(
-                self.path, isolation_level=None, timeout=30.0, check_same_thread=False
-            )
-            conn.row_factory = sqlite3.Row
-            with self._lock:  # closed with the store from here on, even if a pragma fails
-                self._all.append(conn)  # (a damaged file fails the first one)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute("PRAGMA busy_timeout=30000")
-            self._local.conn = conn
+            conn = self._local.conn = self._connect()
+        return conn
+
+    def _connect(self) -> sqlite3.Connection:
+        """A new connection, closed by whichever thread closes the store."""
+        conn = sqlite3.connect(
+            self.path, isolation_level=None, timeout=30.0, check_same_thread=False
+        )
+        conn.row_factory = sqlite3.Row
+        with self._lock:  # closed with the store from here on, even if a pragma fails
+            self._all.append(conn)  # (a damaged file fails the first one)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=30000")
         return conn
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One state change: ``BEGIN IMMEDIATE`` … ``COMMIT`` (rolled back on any error)."""
-        conn = self._conn()
-        if conn.in_transaction:  # nested: join the outer transaction
-            yield conn
+        """One state change: ``BEGIN IMMEDIATE`` … ``COMMIT`` (rolled back on any error), on
+        the store's one writing connection, which the threads take in turn (they take turns at
+        the write lock anyway): a write statement, with the triggers SQLite compiles into it,
+        is prepared once a store instead of once a thread."""
+        own = self._conn()
+        if own.in_transaction:  # nested: join the outer transaction
+            yield own
             return
         with self._writer:
+            conn = self._local.conn = self._writing = self._writing or self._connect()
             conn.execute("BEGIN IMMEDIATE")
             try:
                 yield conn
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+            finally:
+                self._local.conn = own  # this thread's own again
             conn.execute("COMMIT")
 
     def _write(self, sql: str, args: tuple[Any, ...] = ()) -> None:
@@ -173,4 +187,4 @@ class StoreBase:
             for conn in self._all:
                 conn.close()
             self._all.clear()
-        self._local = threading.local()
+        self._local, self._writing = threading.local(), None

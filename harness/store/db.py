@@ -115,16 +115,17 @@ class Store(
         validate them), and nothing else it holds (docs/github.md). Handed again (a plan made
         again after a kill), what it holds already stays."""
         handed = Store.open(folder)
-        db = handed._conn()
-        db.execute("ATTACH DATABASE ? AS source", (str(self.path),))
         marks = ",".join("?" * len(runs))
-        with handed.transaction():
+        with handed.transaction() as db:
             for table, key in (("runs", "id"), ("steps", "run_id"), ("model_calls", "run_id")):
-                names = ", ".join(row[1] for row in db.execute(f"PRAGMA table_info({table})"))
-                db.execute(
-                    f"INSERT OR IGNORE INTO {table} ({names}) SELECT {names} FROM source.{table}"
-                    f" WHERE {key} IN ({marks})",
-                    runs,
+                names = [row[1] for row in db.execute(f"PRAGMA table_info({table})")]
+                rows = self._rows(
+                    f"SELECT {', '.join(names)} FROM {table} WHERE {key} IN ({marks})", tuple(runs)
+                )
+                db.executemany(
+                    f"INSERT OR IGNORE INTO {table} ({', '.join(names)})"
+                    f" VALUES ({','.join('?' * len(names))})",
+                    rows,
                 )
         handed.close()
 

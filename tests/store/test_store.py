@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -34,7 +35,8 @@ def test_a_current_store_opens_while_another_connection_writes(tmp_path: Path) -
     writer.execute("BEGIN IMMEDIATE")
     try:
         store = Store.open(tmp_path)
-        store._conn().execute("PRAGMA busy_timeout=0")  # a write now fails at once, not later
+        store._writing = store._connect()  # the connection a write takes
+        store._writing.execute("PRAGMA busy_timeout=0")  # a write now fails at once, not later
         assert store._rows("SELECT COUNT(*) FROM migrations")[0][0] == len(migrations.MIGRATIONS)
         with pytest.raises(sqlite3.OperationalError, match="locked"):
             with store.transaction():
@@ -95,6 +97,40 @@ def _writer(state: str, n: int) -> None:
     store = Store.open(Path(state))
     for i in range(n):
         store.insert_issue(f"issue {i}", "body", "writer")
+
+
+def test_the_threads_write_in_turn_on_one_connection_and_read_what_they_wrote(
+    tmp_path: Path,
+) -> None:
+    """Every thread's write takes the store's one writing connection (its statements, and the
+    triggers compiled into them, prepared once), but never another thread's transaction: one
+    that waits while another's is open is not rolled back with it. Inside its own, a thread
+    reads what it wrote before the commit, and a transaction inside it joins it."""
+    store = Store.open(tmp_path)
+    inside, used = threading.Event(), []
+
+    def second() -> None:
+        inside.wait()
+        with store.transaction() as db:  # waits for the first's rollback
+            used.append(db)
+            store.insert_issue("kept", "", "ann")  # a transaction of its own: joins this one
+
+    waiting = threading.Thread(target=second, daemon=True)
+    waiting.start()
+    with pytest.raises(RuntimeError), store.transaction() as db:
+        used.append(db)
+        db.execute(
+            "INSERT INTO issues (title, body, author, state, created_at, updated_at)"
+            " VALUES ('rolled back', '', 'ann', 'open', '', '')"
+        )
+        assert [i.title for i in store.issues("all")] == ["rolled back"]  # not committed yet
+        inside.set()
+        waiting.join(0.5)  # the second has had its chance to join this transaction
+        raise RuntimeError
+    waiting.join(60)
+    assert used[0] is used[1]
+    assert [i.title for i in store.issues("all")] == ["kept"]
+    store.close()
 
 
 def test_two_processes_writing_lose_nothing(tmp_path: Path) -> None:
