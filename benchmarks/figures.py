@@ -47,20 +47,24 @@ def run_stage(
     settings: Settings, _provider: None, stage: str, numbers: list[int], width: int
 ) -> list[StageRow]:
     """``stage`` (implement | validate) for each issue, ``width`` at a time, as a cycle's
-    ``workflow:`` step runs them (each worker with services of its own, holding a CPU slot
-    from its first line); a row each."""
+    ``workflow:`` step runs them (each worker with services of its own over the cycle's open
+    state, holding a CPU slot from its first line); a row each."""
+    cycle = open_services(settings.root, settings.state_dir, None, settings)
 
     def one(number: int) -> StageRow:
         with cpu.working():
-            services = open_services(settings.root, settings.state_dir, None, settings)
+            services = cycle.reopen() if cycle.reopen else cycle
             try:
                 run = implement_issue if stage == "implement" else validate_issue
                 return stage_row(stage, number, run(services, number), None)
             except FactoryError as exc:
                 return stage_row(stage, number, None, str(exc))
 
-    with ThreadPoolExecutor(width) as pool:
-        return list(pool.map(one, numbers))
+    try:
+        with ThreadPoolExecutor(width) as pool:
+            return list(pool.map(one, numbers))
+    finally:
+        cycle.store.close()
 
 
 def _tmp() -> Path:
