@@ -24,11 +24,12 @@ import resource
 import secrets
 import statistics
 import threading
-import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
+
+from benchmarks.cpu import core_s
 
 COSTS = Path(__file__).parent / "module_costs.json"
 GROWTH = 1.5  # a module is named when its CPU passes its recorded figure this many times over
@@ -92,15 +93,6 @@ class CpuClock:
                     (group.parent / "cgroup.procs").write_text(pid)
         with contextlib.suppress(OSError):
             group.rmdir()
-
-
-def core_s() -> float:
-    """How fast one core is now: the CPU seconds (this thread's) of ten million additions in
-    a Python loop, from one million."""
-    started, total = time.thread_time(), 0
-    for i in range(1_000_000):
-        total += i
-    return 10 * (time.thread_time() - started)
 
 
 class CoreSpeed(threading.Thread):
