@@ -145,8 +145,8 @@ class StoreBase:
         the store's one writing connection, which the threads take in turn (they take turns at
         the write lock anyway): a write statement, with the triggers SQLite compiles into it,
         is prepared once a store instead of once a thread."""
-        own = self._conn()
-        if own.in_transaction:  # nested: join the outer transaction
+        own = getattr(self._local, "conn", None)  # a write opens no connection to read on
+        if own and own.in_transaction:  # nested: join the outer transaction
             yield own
             return
         with self._writer:
@@ -158,7 +158,7 @@ class StoreBase:
                 conn.execute("ROLLBACK")
                 raise
             finally:
-                self._local.conn = own  # this thread's own again
+                self._local.conn = own  # this thread's own again (or none yet)
             conn.execute("COMMIT")
 
     def _write(self, sql: str, args: tuple[Any, ...] = ()) -> None:

@@ -129,6 +129,7 @@ def test_the_threads_write_in_turn_on_one_connection_and_read_what_they_wrote(
         raise RuntimeError
     waiting.join(60)
     assert used[0] is used[1]
+    assert len(store._all) == 2  # this thread's and the writing one: the second only wrote
     assert [i.title for i in store.issues("all")] == ["kept"]
     store.close()
 
