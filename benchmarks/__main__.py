@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks import figures as f
+from benchmarks.cpu import core_s
 from benchmarks.egress import egress_overhead
 from benchmarks.github import github_figures
 from benchmarks.inputs import input_figures
@@ -40,13 +41,8 @@ def machine() -> str:
 def core_speed() -> str:
     """How fast one core of this machine is, for comparing figures made on other machines
     (CPU-bound rows move with it): the CPU time of ten million additions in a Python loop
-    (the best of five) and of starting a git process (the mean of twenty)."""
-    loops = []
-    for _ in range(5):
-        started, total = time.process_time(), 0
-        for i in range(10_000_000):
-            total += i
-        loops.append(time.process_time() - started)
+    (``core_s``, the best of five) and of starting a git process (the mean of twenty)."""
+    loops = [core_s() for _ in range(5)]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     for _ in range(20):
         subprocess.run(["git", "--version"], capture_output=True, check=True)
