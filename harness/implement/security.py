@@ -34,6 +34,7 @@ from harness.config.models import Security
 from harness.config.settings import Settings
 from harness.git.repo import GitRepo
 from harness.globs import matching
+from harness.pysource import parse
 
 
 def security_gate(
@@ -84,7 +85,7 @@ def _setup_call(text: str) -> dict[str, Any]:
     """The requirement keywords of setup.py's ``setup()`` calls (``install_requires``,
     ``extras_require`` …), each a literal: one that is not, or a ``**`` mapping, cannot be
     read (ValueError). setup.py is parsed, never run."""
-    calls = (n for n in ast.walk(ast.parse(text)) if isinstance(n, ast.Call))
+    calls = (n for n in ast.walk(parse(text)) if isinstance(n, ast.Call))
     words = [k for call in calls if ast.unparse(call.func).endswith("setup") for k in call.keywords]
     return {str(k.arg): ast.literal_eval(k.value) for k in words if "require" in str(k.arg)}
 
