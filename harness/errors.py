@@ -32,6 +32,7 @@ class ErrorKind(StrEnum):
     GIT = "git"
     KILLED = "killed"  # the kill switch
     DEFERRED = "deferred"  # must wait (a long retry-after)
+    INCONCLUSIVE = "inconclusive"  # the environment, not the work: tried again later
     INTERNAL = "internal"
 
 
@@ -126,6 +127,11 @@ class DeferredError(FactoryError, kind=ErrorKind.DEFERRED):
         self.reason = reason
         self.not_before = not_before
         super().__init__(reason)
+
+
+class Inconclusive(DeferredError, kind=ErrorKind.INCONCLUSIVE):
+    """The environment stopped a check, not the work (an app still starting when its time
+    was up, set-up failing on production's own tree): never a verdict, tried again later."""
 
 
 class ModelError(FactoryError, kind=ErrorKind.MODEL):

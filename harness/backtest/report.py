@@ -109,6 +109,10 @@ UNPROVEN = (
     "the hidden tests pass on the fix's parent too, so they prove nothing here: "
     "commands.test does not run them, or they do not test what the fix changed"
 )
+UNRUN = (
+    "no hidden test ran on the graded tree: the fix brings none, or none can be run by name "
+    "(commands.test_files), or the runner said none ran"
+)
 
 
 INCONCLUSIVE = "the suite did not finish within its time limit, twice: no evidence either way"
@@ -123,6 +127,8 @@ def case_row(case: Case, became: Became, graded: Graded | None, cost: float) -> 
     resolved: bool | None = bool(graded and graded.resolved)
     inconclusive = graded.inconclusive if graded else became.inconclusive
     unknown = UNPROVEN if graded and graded.fails_before is False else None
+    if graded and graded.exit_code is not None and not graded.hidden_ran:
+        unknown = UNRUN  # never resolved: nothing shows the fix's tests pass on it
     if became.triage not in (None, "accept"):
         unknown = f"stopped at triage ({became.triage}): nothing was attempted"
     unknown = INCONCLUSIVE if inconclusive else unknown
@@ -151,7 +157,7 @@ def case_row(case: Case, became: Became, graded: Graded | None, cost: float) -> 
     )
 
 
-def _not_rehearsed(
+def not_rehearsed(
     case: Case, status: str, reason: str, cost: float, seconds: float, error: str | None = None
 ) -> CaseRow:
     """A case with no decision to show, and why (``error``: it could not be rehearsed)."""
@@ -169,12 +175,12 @@ def _not_rehearsed(
 
 def error_row(case: Case, error: str, cost: float) -> CaseRow:
     """A case that could not be rehearsed (its commits could not be rebuilt, say)."""
-    return _not_rehearsed(case, "done", error, cost, 0.0, error)
+    return not_rehearsed(case, "done", error, cost, 0.0, error)
 
 
 def unfinished_row(case: Case, row: BacktestCase) -> CaseRow:
     why = "not rehearsed yet" if row.status == "pending" else "under way when it stopped"
-    return _not_rehearsed(case, "unfinished", why, row.cost_usd, row.seconds)
+    return not_rehearsed(case, "unfinished", why, row.cost_usd, row.seconds)
 
 
 def changes(now: CaseRow, before: CaseRow) -> list[Change]:

@@ -183,6 +183,7 @@ def report_data(target: Target, store: Store, run_id: str) -> tuple[dict[str, An
     """What ``factory report --json`` prints (and ``factory mcp``'s report tool answers), the
     change its issue's PR holds, and the chosen tests its suite runs named."""
     from harness.artifacts import CheckResult
+    from harness.engine.commands import AGENT_TESTS
     from harness.engine.records import RunRecords
     from harness.validate.suite import suite_runs
 
@@ -202,6 +203,8 @@ def report_data(target: Target, store: Store, run_id: str) -> tuple[dict[str, An
     checked = RunRecords(store.steps(run_id)).newest(CheckResult)
     judged = checked.validator.by_criterion() if checked and checked.validator else None
     data |= {"validator": judged}
+    ran = [e.data["suite"] for e in store.events(run_id, AGENT_TESTS)]  # the implementer's
+    data |= {"agent_tests": {"touched": len(ran) - sum(ran), "suite": sum(ran)}}
     return data | {"diff": change.text if change else None, "suite_runs": suites}, change, chosen
 
 

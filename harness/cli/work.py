@@ -228,9 +228,9 @@ def _run_loop(
             print_table(
                 "factory run", ("stage", "issue", "outcome", "PR", "why"), _run_rows(result)
             )
-            if result.get("waiting"):
-                people = ", ".join(f"#{n}" for n in result["waiting"])
-                click.echo(f"waiting for a person: {people} ('factory approve N', 'reject N')")
+            if people := result.get("waiting") or result.get("held"):
+                said = ", ".join(f"#{n}" for n in people)
+                click.echo(f"waiting for a person: {said} ('factory approve N', 'reject N')")
             waiting = result.get("deferred")
             if waiting:
                 click.echo(

@@ -138,6 +138,9 @@ class Commands(Strict):
     test_timeout_s: float = Field(default=900, gt=0)  # commands.test, and the run_tests tool
     command_timeout_s: float = Field(default=120, gt=0)  # one run_command of an agent
     setup_timeout_s: float = Field(default=900, gt=0)
+    # commands.start answering on ready_path: sized for a loaded CI runner; a start that
+    # does not answer in it is inconclusive (tried again later), never a verdict
+    ready_timeout_s: float = Field(default=180, gt=0)
     # files commands.setup reads: a change touching one is set up again, without network
     setup_inputs: list[str] = Field(default_factory=_shipped_globs("setup_inputs"))
 

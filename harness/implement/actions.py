@@ -41,7 +41,7 @@ from harness.implement.spec import forge_spec, reverted_change, triage_spec
 from harness.kinds import is_revert
 from harness.sandbox.policy import prepare_worktree, setup_allow
 from harness.validate.calibration import holdout_digest
-from harness.validate.evidence import journeys_on
+from harness.validate.evidence import journeys_on, setup_failed
 from harness.validate.route import FOR_A_PERSON
 from harness.validate.suite import flakes
 
@@ -133,7 +133,7 @@ def setup(ctx: StepContext, worktree: Worktree) -> SetupRun:
         artifacts=GitRepo(path).untracked() if commands.setup else [],  # run or copied in
     )
     if prepared.problem is not None:
-        raise StepFailed(f"setup: {prepared.problem}", outputs)
+        raise setup_failed(ctx, prepared, outputs)
     return outputs
 
 

@@ -6,6 +6,7 @@ import re
 
 from harness.artifacts import GateResult, Review, Tested
 from harness.config.network import widening
+from harness.config.testfiles import failed_said
 from harness.git.repo import FileChange
 from harness.globs import matching, protected_hits
 from harness.implement.security import setup_named
@@ -73,6 +74,7 @@ def tests_gate(test: Tested | None, final_tree: str | None) -> GateResult:
     same = test.tree == final_tree
     where = "on the final commit" if same else "NOT on the final commit (changed after the tests)"
     said = f"`{test.command}` exited {test.exit_code} {where} in {test.duration_s:.1f}s"
+    said += failed_said(test.output)
     return _gate("tests_green", test.exit_code == 0 and same, said)
 
 

@@ -21,6 +21,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from harness.analysers import (
+    TEST_ONLY,
     ManifestFormat,
     added,
     fingerprinted,
@@ -52,7 +53,8 @@ def security_gate(
         sides[side].append(
             fingerprinted(**f.model_dump(exclude={"fingerprint", "path"}), path=path)
         )
-    new = added(sides["before"], sides["after"])
+    every = added(sides["before"], sides["after"])
+    new = [f for f in every if f.severity != TEST_ONLY]
     rank = {"low": 0, "medium": 1, "high": 2}  # an unknown word (critical, error): high
     serious = [f for f in new if rank.get(f.severity, 2) >= rank[rules.severity]]
     found = dependency_changes(repo, base, head, paths, settings.config.commands.setup)
@@ -68,6 +70,8 @@ def security_gate(
     tail = [f"dependencies {k}: {', '.join(v)}" for k, v in deps.items() if v]
     if below := [f for f in new if f not in serious]:
         tail.append(f"new findings below {rules.severity}: {'; '.join(_named(below))}")
+    if test_only := sorted(f.rule for f in every if f not in new):
+        tail.append(f"{len(test_only)} test-only findings ({', '.join(dict.fromkeys(test_only))})")
     quiet = [f"no new finding at or above {rules.severity}, no dependency to allow"]
     return GateResult(
         name="security", passed=not said, evidence="; ".join([*(said or quiet), *tail])

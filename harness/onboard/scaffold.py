@@ -190,15 +190,28 @@ def read_pyproject(path: Path) -> Pyproject:
         data = tomllib.loads(path.read_text("utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return Pyproject()
-    project = data.get("project", {})
+    project, poetry = data.get("project", {}), data.get("tool", {}).get("poetry", {})
     return Pyproject(
         tables=frozenset(data),
         requires_python=str(project.get("requires-python", "")).strip(),
         name=str(project.get("name", "")),
-        extras=frozenset(project.get("optional-dependencies", {})),
-        groups=frozenset(data.get("dependency-groups", {})),
+        extras=frozenset([*project.get("optional-dependencies", {}), *poetry.get("extras", {})]),
+        groups=frozenset([*data.get("dependency-groups", {}), *poetry.get("group", {})]),
         pytest="pytest" in data.get("tool", {}),
     )
+
+
+def declaring(root: Path, module: str) -> str:
+    """The optional extra or dependency group of ``root``'s pyproject.toml that requires
+    ``module`` (a test runner a run could not import); "" when none does."""
+    try:
+        data = tomllib.loads((root / "pyproject.toml").read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return ""
+    extras = data.get("project", {}).get("optional-dependencies", {})
+    held = {**extras, **data.get("dependency-groups", {})}
+    named = re.compile(rf"\s*{re.escape(module)}(?![\w.-])", re.I)
+    return next((k for k, wants in held.items() if any(named.match(str(w)) for w in wants)), "")
 
 
 _SETUP_EXTRAS = re.compile(r"extras_require\s*=\s*(\{.*?\}|dict\(.*?\))", re.S)

@@ -23,6 +23,7 @@ from harness.artifacts import (
     ValidationTarget,
     ValidatorRun,
 )
+from harness.config.testfiles import clipped
 from harness.cpu import waiting
 from harness.engine.actions import action
 from harness.engine.context import StepContext
@@ -364,7 +365,7 @@ def decide(ctx: StepContext, prepare: Prepared, check: CheckResult) -> Validatio
         production_sha=check.production_sha,
         conflict=check.conflict,
         tests_exit_code=check.tests.exit_code if check.tests else None,
-        tests_output=check.tests.output[-MAX_TESTS_OUTPUT:] if check.tests else "",
+        tests_output=clipped(check.tests.output, MAX_TESTS_OUTPUT) if check.tests else "",
         comment=body,
         holdout=holdout_digest(ctx.services.settings.holdout_dir),
     )

@@ -15,6 +15,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from harness.artifacts import HoldoutRun, KeptVerdict, Tested, ValidatorRun
 from harness.artifacts.browser import JourneyResult, Observation
 from harness.browser.chromium import BrowserSession, in_browser
@@ -24,12 +26,12 @@ from harness.browser.runner import run_journeys
 from harness.browser.tools import BrowserTools, first_difference
 from harness.caches import PROCESS, Memo
 from harness.config.settings import Settings
-from harness.config.testfiles import test_files
+from harness.config.testfiles import clipped, test_files
 from harness.cpu import Slots, cpus, waiting
 from harness.engine.agents import StepHooks, save_transcript
 from harness.engine.context import Services, StepContext
 from harness.engine.definition import load_sealed
-from harness.errors import ConfigErrors, ErrorKind, StepFailed
+from harness.errors import ConfigErrors, ErrorKind, FactoryError, Inconclusive, StepFailed
 from harness.faults import fault_point
 from harness.git.repo import GitRepo
 from harness.git.worktrees import WorktreeManager
@@ -56,7 +58,7 @@ from harness.validate.suite import (
     reused,
 )
 
-READY_TIMEOUT_S = 60.0
+INCONCLUSIVE_TRIES = 3  # a step the environment stopped is tried this often before a person
 FRESH_MAX_AGE_S = 24 * 3600.0  # copies older than this were left by a killed run
 
 
@@ -78,7 +80,7 @@ def serving(settings: Settings, path: Path) -> Iterator[AppProcess]:
     sandbox = worktree_sandbox(settings, path, Limits(timeout_s=24 * 3600))
     start = commands.start.format(port=port)
     with AppProcess(sandbox, start, port, commands.ready_path) as app:
-        app.wait_ready(READY_TIMEOUT_S)
+        app.wait_ready(commands.ready_timeout_s)
         yield app
 
 
@@ -175,7 +177,7 @@ def _tests_on(at: Checkout, label: str, before: Before | None = None) -> Tested:
     return Tested(
         command=command,
         exit_code=result.exit_code,
-        output=result.output[-20_000:],  # the tail, where runners sum up what failed
+        output=clipped(result.output, 20_000),  # the tail, where runners sum up what failed
         tree=tree_of(services.repo, sha),
         duration_s=round(result.duration_s, 2),
         limit_hit=result.limit_hit,
@@ -266,15 +268,14 @@ def _slots(size: int) -> tuple[Slots, Slots]:
     return PROCESS.part(_Slots).get(size, lambda: (Slots(size), Slots(max(1, size // 2))))
 
 
-def _run_checks(
-    settings: Settings, checks: list[Callable[[], Any]], rank: int, suites: int = 0
-) -> list[Any]:
+def _run_checks(ctx: StepContext, checks: list[Callable[[], Any]], suites: int = 0) -> list[Any]:
     """Every check's result, in the order given; the checks themselves run side by side (each
     has its own copy, app, browser and ``/tmp``: nothing one writes reaches another), as many
-    at a time in this process as ``checks_at_once`` says, lowest ``rank`` first; the first
+    at a time in this process as ``checks_at_once`` says, the run's ``_rank`` first; the first
     ``suites`` run a whole suite (long work, ``Slots``: short checks never wait behind more
-    than one)."""
-    slots, long_slots = _slots(checks_at_once(settings))
+    than one). An app that never served raises ``_not_ready``'s error."""
+    slots, long_slots = _slots(checks_at_once(ctx.services.settings))
+    rank = _rank(ctx)
 
     def slotted(check: Callable[[], Any], long: bool) -> Any:
         with long_slots.taken(rank) if long else nullcontext(), slots.taken(rank):
@@ -287,8 +288,8 @@ def _run_checks(
             with ThreadPoolExecutor(max_workers=len(checks), thread_name_prefix="check") as pool:
                 futures = [pool.submit(slotted, c, n < suites) for n, c in enumerate(checks)]
                 return [future.result() for future in futures]
-        except AppNotReady as exc:  # an app that never served: a step's failure
-            raise StepFailed(str(exc), {"app_output": exc.output}) from exc
+        except AppNotReady as exc:
+            raise _not_ready(ctx, exc) from exc
 
 
 def _holdout(settings: Settings, only: frozenset[str] | None) -> list[Journey]:
@@ -306,10 +307,39 @@ def _holdout(settings: Settings, only: frozenset[str] | None) -> list[Journey]:
         ) from exc
 
 
-def _setup_failed(prepared: PreparedTree) -> StepFailed:
+def inconclusive(ctx: StepContext, failed: StepFailed) -> FactoryError:
+    """``failed`` came of the environment (an app still starting when its time was up, set-up
+    failing on production's own tree), never of a change: a run about an issue is taken up
+    again later, no fix attempt spent (``Inconclusive``, due at once); after
+    ``INCONCLUSIVE_TRIES`` such tries in its run, and for production's own checks, it fails
+    as said, a failure of the sandbox."""
+    tries = 1 + sum(s.error_kind == "inconclusive" for s in ctx.services.store.steps(ctx.run_id))
+    if ctx.issue is not None and tries < INCONCLUSIVE_TRIES:
+        return Inconclusive(f"inconclusive, tried again later: {failed}", ctx.services.clock())
+    said = f"{failed} ({tries} tries)" if ctx.issue else str(failed)
+    return StepFailed(said, failed.outputs, ErrorKind.SANDBOX)
+
+
+def setup_failed(
+    ctx: StepContext, prepared: PreparedTree, evidence: BaseModel | None = None
+) -> FactoryError:
+    """Set-up failed (``evidence``: what the step keeps): on the change (set up again
+    offline), the change's failure; before it, on production's tree, the environment's."""
     network = prepared.network.model_dump(mode="json") if prepared.network else None
-    said = {"output": prepared.output, "setup_inputs_changed": list(prepared.inputs_changed)}
-    return StepFailed(str(prepared.problem), {**said, "network": network})
+    changed = list(prepared.inputs_changed)
+    said = {"output": prepared.output, "setup_inputs_changed": changed, "network": network}
+    failed = StepFailed(str(prepared.problem), evidence or dict(said))
+    return failed if prepared.offline else inconclusive(ctx, failed)
+
+
+def _not_ready(ctx: StepContext, exc: AppNotReady) -> FactoryError:
+    """An app that never served: the environment when it was still starting (the message
+    names the setting), else the step's failure."""
+    if not exc.timed_out:
+        return StepFailed(str(exc), {"app_output": exc.output})
+    return inconclusive(
+        ctx, StepFailed(f"{exc} (commands.ready_timeout_s)", {"app_output": exc.output})
+    )
 
 
 def journeys_on(
@@ -341,7 +371,7 @@ def journeys_on(
     try:
         prepared = prepare_worktree(settings, path, start, sha)
         if prepared.problem is not None:
-            raise _setup_failed(prepared)
+            raise setup_failed(ctx, prepared)
         at = Checkout(ctx, path, sha, base, label, shots)
         checks: list[Callable[[], Any]] = []
         if testing:
@@ -352,7 +382,7 @@ def journeys_on(
             checks.append(partial(_journey_check, at, number, journey))
         if validator is not None:
             checks.append(partial(_validator_check, at, validator, earlier))
-        done = _run_checks(settings, checks, _rank(ctx), suites=int(testing))
+        done = _run_checks(ctx, checks, suites=int(testing))
         tested = _again_alone(at, done.pop(0), reuse) if testing else kept
         tested_before = _again_alone(at, done.pop(0), None, before) if before else None
         sealed = done.pop() if validator is not None else None
@@ -389,7 +419,7 @@ def _again_alone(
         return tested
     name = f"{at.label}-again" if before is None else f"{at.label}-before-again"
     rerun = partial(_tests_on, at, name, before)
-    again: Tested = _run_checks(ctx.services.settings, [rerun], _rank(ctx), int(not before))[0]
+    again: Tested = _run_checks(ctx, [rerun], int(not before))[0]
     return again.model_copy(update={"again": not held, "flaky_again": held})
 
 

@@ -21,6 +21,7 @@ from harness.artifacts import (
 )
 from harness.artifacts.browser import Observation
 from harness.config.models import Rules
+from harness.config.testfiles import failed_said
 from harness.kinds import is_revert
 
 # what shows nothing of the app: an observation of it is no evidence for a criterion
@@ -63,7 +64,7 @@ def _tests_gate(e: Evidence) -> GateResult | None:
         passed=tested.exit_code == 0,
         evidence=f"`{tested.command}` exited {tested.exit_code} on what would land "
         f"(production {e.checked.production_sha[:12]} with this change), "
-        f"tree {tested.tree[:12]}{_stopped(tested)}",
+        f"tree {tested.tree[:12]}{_stopped(tested)}{failed_said(tested.output)}",
     )
 
 

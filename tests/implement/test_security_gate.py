@@ -81,6 +81,16 @@ def test_the_lens_names_what_a_change_adds_and_nothing_production_had(tmp_path: 
         # a finding below the gate's severity does not refuse the change, but it is named
         passed, said = gate({"checks.py": "def positive(x):\n    assert x > 0\n"})
         assert passed and "new findings below high: B101 (low) checks.py:2 Use of assert" in said
+        # test code's asserts, passwords and requests to its own loopback server: counted apart
+        test = (
+            "import urllib.request\n\n\ndef test_login(client):\n    password = 'hunter2'\n"
+            "    assert client.login(password=password)\n"
+            "    urllib.request.urlopen('http://127.0.0.1:8000/health')\n"
+            "    urllib.request.urlopen('http://example.com/')\n"
+        )
+        passed, said = gate({"tests/test_login.py": test})
+        assert "3 test-only findings (B101, B105, B310)" in said, said
+        assert "B310 (medium) tests/test_login.py:8" in said and ":7" not in said, said
         passed, said = gate({"requirements.txt": "flask==3.0.1\nrequests==2.32.3\n"})
         assert not passed and "does not allow: requests" in said, said
         assert "dependencies upgraded: flask ==3.0.0 -> ==3.0.1" in said
