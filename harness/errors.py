@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import unicodedata
 from collections.abc import Callable, Iterator
@@ -208,3 +209,13 @@ def check_one_line(option: str, text: str) -> None:
                 f"{option}: control character U+{ord(char):04X} at position {index + 1}; "
                 "give one line of plain text"
             )
+
+
+_TERMINAL_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_safe(text: str) -> str:
+    """Untrusted text as a terminal may print it: escape codes (ANSI colours, conceal, cursor
+    moves, window titles), other control characters and bidi overrides are shown as escapes
+    (``\\x1b``), never acted on. Newlines and tabs stay."""
+    return _TERMINAL_UNSAFE.sub(lambda m: repr(m.group(0))[1:-1], text)

@@ -51,3 +51,13 @@ class Observation:
     status: int | None = None
     excerpt: str = ""
     addressed: str = ""
+
+    @property
+    def answer(self) -> str:
+        """How the call went, as a person reads it: ``error``, ``HTTP 200``, ``ok``."""
+        return "error" if self.error else f"HTTP {self.status}" if self.status else "ok"
+
+    @property
+    def gist(self) -> str:
+        """Its excerpt on one line, at most 200 characters."""
+        return " ".join(self.excerpt.split())[:200]

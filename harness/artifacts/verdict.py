@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Literal
 
 from pydantic import Field
 
@@ -53,6 +53,18 @@ def criterion_ids(criteria: list[str]) -> list[str]:
     return [f"C{n}" for n in range(1, max(len(criteria), 1) + 1)]
 
 
+@dataclass(frozen=True)
+class CriterionRow:
+    """A criterion the validator was asked, for a person: its id and text, the validator's
+    result and words, and the recorded observations its entry cites."""
+
+    criterion: str
+    text: str
+    result: str  # pass | fail | not_observable | not judged
+    evidence: str
+    cited: list[Observation]
+
+
 class KeptVerdict(Artifact):
     """How a verdict given on an earlier candidate of the same head was kept: the files the
     two candidates differ in, and how many of its recorded actions were done again and
@@ -85,23 +97,16 @@ class ValidatorRun(Artifact):
     # its transcript: written to a file of its own, never into the step's record
     messages: list[dict[str, object]] = Field(default_factory=list, exclude=True)
 
-    def by_criterion(self) -> list[dict[str, Any]]:
-        """For a person (``factory report``, the dashboard): each criterion it was asked, in
-        the spec's order, with its id and text, the validator's result and words, and the
-        recorded observations it cites (action, input, status, what it saw)."""
+    def by_criterion(self) -> list[CriterionRow]:
+        """For a person (``factory report``, MCP, the dashboard): each criterion it was asked,
+        in the spec's order, with the recorded observations it cites (action, input, status,
+        what it saw)."""
         judged = self.output.judged() if self.output is not None else {}
-        seen = {o.number: asdict(o) for o in self.observed}
-        rows: list[dict[str, Any]] = []
+        seen = {o.number: o for o in self.observed}
+        rows: list[CriterionRow] = []
         for cid, text in zip(criterion_ids(self.criteria), self.criteria or [""], strict=True):
             entry = judged.get(cid)
             cited = [seen[n] for n in entry.observations if n in seen] if entry else []
-            rows.append(
-                {
-                    "criterion": cid,
-                    "text": text,
-                    "result": entry.result if entry else "not judged",
-                    "evidence": entry.evidence if entry else "",
-                    "cited": cited,
-                }
-            )
+            result = entry.result if entry else "not judged"
+            rows.append(CriterionRow(cid, text, result, entry.evidence if entry else "", cited))
         return rows

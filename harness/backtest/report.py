@@ -2,10 +2,13 @@
 backtest of the same cases (a rehearsed governance edit shows which decisions it moves).
 Each is a record, read from the store where it enters and written as JSON where it leaves
 (the store, ``--json``, the dashboard and ``factory mcp``): its keys in the order a reader
-wants them (the store keeps them sorted), a key that is None left out where it says so."""
+wants them (the store keeps them sorted), a key that is None left out where it says so. The
+newest backtest as the Backtest page and MCP's ``backtest_summary`` show it:
+``BacktestView``."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -14,6 +17,7 @@ from harness.backtest.cases import Case
 from harness.backtest.grade import Graded
 from harness.backtest.rehearse import Became, Judged
 from harness.store.backtests import BacktestCase
+from harness.store.db import Store
 
 # the decisions a governance edit may change, compared case by case
 DECISIONS = ("triage", "route", "trust_held")
@@ -64,6 +68,26 @@ class CaseRow(_Record):
     graded: Graded | None = None
     error: Absent[str] = None  # it could not be rehearsed
 
+    @property
+    def route_shown(self) -> str:
+        route = self.route or ""
+        return f"{route} (trust: a person reviews)" if route and self.trust_held else route
+
+    @property
+    def resolved_shown(self) -> str:
+        """yes, no, inconclusive, or — (nothing can be told: unproven, or not attempted)."""
+        if self.inconclusive:
+            return "inconclusive"
+        return {True: "yes", False: "no", None: "—"}[self.resolved]
+
+    @property
+    def validator_shown(self) -> str:
+        return f"{self.validator.verdict} {self.validator.score:.2f}" if self.validator else ""
+
+    @property
+    def changed_shown(self) -> str:
+        return "; ".join(f"{c.field}: {c.before} → {c.after}" for c in self.changed or [])
+
 
 class Summary(_Record):
     """``would_merge``: validation's gates would have merged it; a false merge would merge
@@ -84,6 +108,20 @@ class Summary(_Record):
     seconds: float
     compared_with: Absent[list[str]] = None  # the earlier backtests its rows are compared with
     changed: Absent[int] = None  # rows whose decisions changed since
+
+    def line(self) -> str:
+        """The summary on one line, as ``factory backtest`` prints it under its table."""
+        said = (
+            f"{self.cases} cases ({self.finished} finished): {self.accepted} accepted, "
+            f"{self.resolved} resolved, {self.would_merge} would merge, {self.false_merges} "
+            f"false merges, {self.missed} missed, {self.unproven} unproven, "
+            f"{self.inconclusive} inconclusive; ${self.cost_usd:.4f}"
+        )
+        if self.cost_per_resolved_usd is not None:
+            said += f", ${self.cost_per_resolved_usd:.4f} per resolved case"
+        if self.changed is not None:
+            said += f"; {self.changed} changed since {', '.join(self.compared_with or [])}"
+        return said
 
 
 class BacktestReport(_Record):
@@ -215,4 +253,58 @@ def summarise(rows: list[CaseRow]) -> Summary:
         seconds=round(sum(r.seconds for r in rows), 1),
         compared_with=compared or None,
         changed=sum(1 for r in rows if r.changed) if compared else None,
+    )
+
+
+@dataclass(frozen=True)
+class BacktestView:
+    """The newest ``factory backtest`` (finished or not): its summary and a row per case."""
+
+    backtest: str
+    status: str  # running | finished
+    source: str
+    governance: str
+    edit: bool  # a rehearsed governance edit
+    started_at: str
+    summary: Summary
+    cases: list[CaseRow]
+
+
+def backtest_view(store: Store) -> BacktestView | None:
+    record = store.latest_backtest()
+    if record is None:
+        return None
+    rows = [_case_row(case) for case in store.backtest_cases(record.id)]
+    finished = record.status == "finished"
+    summary = Summary.model_validate(record.summary) if finished else summarise(rows)
+    return BacktestView(
+        record.id,
+        record.status,
+        record.source,
+        record.governance,
+        record.edit,
+        record.started_at,
+        summary,
+        rows,
+    )
+
+
+def _case_row(case: BacktestCase) -> CaseRow:
+    """A case's row: its result once done, else what the store knows of it (the commits of
+    its key, what it spent so far) and nothing decided."""
+    if case.status == "done":
+        return CaseRow.model_validate(case.result)
+    _, base, fix = case.case_key.rsplit(":", 2)
+    return CaseRow(
+        id=case.case_id,
+        status="unfinished",
+        reason="not rehearsed yet" if case.status == "pending" else "under way",
+        issue=None,
+        title="",
+        resolved=False,
+        cost_usd=case.cost_usd,
+        seconds=case.seconds,
+        base=base,
+        fix=fix,
+        hidden_tests=[],
     )

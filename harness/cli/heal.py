@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from harness.cli.common import echo_report, emit_json, json_option, target_of
+from harness.cli.common import emit_json, json_option, target_of
 from harness.errors import LeaseError
 
 
@@ -40,8 +40,11 @@ def health(ctx: click.Context, as_json: bool) -> None:
     }
     if as_json:
         emit_json({**shown, "green_now": green})
-    else:
-        echo_report("health.txt.j2", state=state, shown=shown)
+    else:  # what was found and done, of the fields --json prints
+        click.echo(f"production is {'green' if state.green else f'red: {state.reason}'}")
+        for key in ("outcome", "heal", "tracking", "reverting", "revert_landed"):
+            if shown.get(key):
+                click.echo(f"  {key}: {shown[key]}")
     if not green:
         ctx.exit(1)
 

@@ -15,9 +15,8 @@ from harness.cli.common import (
     json_option,
     opened,
     target_of,
-    terminal_safe,
 )
-from harness.errors import check_one_line
+from harness.errors import check_one_line, terminal_safe
 
 if TYPE_CHECKING:
     from harness.decisions import Decision
