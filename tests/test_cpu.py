@@ -370,13 +370,16 @@ def test_a_run_waiting_for_the_warm_analysers_holds_no_cpu_slot(
     assert answers == ["", "second\n"]
 
 
-def test_a_validator_queued_behind_two_long_suites_starts_before_the_second_ends() -> None:
+def test_a_validator_queued_behind_two_long_suites_starts_before_the_second_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Through the checks' real scheduler (``_run_checks``, two checks at a time): one
     validation's two whole suites hold half the slots at most, so another validation's
     validator, queued behind them and lower in the merge queue, starts while one suite runs
     and before the other has begun. Nothing waits on time: each check ends when told."""
     from types import SimpleNamespace
 
+    from harness.validate import evidence
     from harness.validate.evidence import _run_checks, _slots
 
     settings = SimpleNamespace(
@@ -393,8 +396,11 @@ def test_a_validator_queued_behind_two_long_suites_starts_before_the_second_ends
 
         return run
 
+    monkeypatch.setattr(evidence, "_rank", lambda ctx: ctx.rank)  # its place in the queue
+
     def validate(checks: list[str], rank: int, suites: int = 0) -> None:
-        results.append(_run_checks(settings, [check(c) for c in checks], rank, suites))  # type: ignore[arg-type]
+        ctx = SimpleNamespace(services=SimpleNamespace(settings=settings), rank=rank)
+        results.append(_run_checks(ctx, [check(c) for c in checks], suites))  # type: ignore[arg-type]
 
     results: list[list[str]] = []
     suites = _started(lambda: validate(["suite 1", "suite 2"], rank=1, suites=2))
