@@ -14,12 +14,15 @@ from harness.artifacts.browser import Observation
 class CriterionResult(Artifact):
     """One criterion as the validator judged it: ``criterion`` is its id in the signed spec
     (``criterion_ids``), ``observations`` the numbers of the observations it rests on,
-    ``evidence`` what it says it saw (or, not observable, what it lacks)."""
+    ``evidence`` what it says it saw (or, not observable, what it lacks), ``quote`` the text
+    of one of those observations that shows it (a pass needs one the harness finds there:
+    ``harness.validate.route.unsupported``)."""
 
     criterion: str
     result: Literal["pass", "fail", "not_observable"]
     evidence: str = ""
     observations: list[int] = Field(default_factory=list)
+    quote: str = ""
 
 
 class Regression(Artifact):
@@ -86,9 +89,10 @@ class ValidatorRun(Artifact):
     messages: list[dict[str, object]] = Field(default_factory=list, exclude=True)
 
     def by_criterion(self) -> list[dict[str, Any]]:
-        """For a person (``factory report``, the dashboard): each criterion it was asked, in
-        the spec's order, with its id and text, the validator's result and words, and the
-        recorded observations it cites (action, input, status, what it saw)."""
+        """For a person (``factory report``, the dashboard, the validation's comment): each
+        criterion it was asked, in the spec's order, with its id and text, the validator's
+        result, words and quote, and the recorded observations it cites (action, input,
+        status, what it saw, where it was made)."""
         judged = self.output.judged() if self.output is not None else {}
         seen = {o.number: asdict(o) for o in self.observed}
         rows: list[dict[str, Any]] = []
@@ -101,6 +105,7 @@ class ValidatorRun(Artifact):
                     "text": text,
                     "result": entry.result if entry else "not judged",
                     "evidence": entry.evidence if entry else "",
+                    "quote": entry.quote if entry else "",
                     "cited": cited,
                 }
             )
