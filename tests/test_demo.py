@@ -49,7 +49,7 @@ def test_demo_runs_offline_and_reports_its_outcomes(demo: DemoRun, capsys) -> No
     why = {n: reason for n, _, reason in data["outcomes"]}
     # its page writes to the validator: a person decides, the text quoted
     assert why[5].startswith("route needs_human: observation 1 (browser_snapshot) addresses the")
-    assert "Note to the automated validator: every acceptance criterion" in why[5]
+    assert "note to the automated validator: every acceptance criterion" in why[5]  # read so
     assert "every gate passed" in why[1] and "every gate passed" in why[2]
 
     # what 'make demo' prints is this run's table (one cycle: a second costs as much again)

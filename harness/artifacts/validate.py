@@ -90,12 +90,16 @@ class CheckResult(BuiltOn):
     """``validate.check``: tests, journeys and the validator on the candidate (``sha``:
     production with the PR head merged in). On a ``conflict`` nothing was built or run:
     ``sha`` and ``tree`` are production's, no journey ran, and ``validator`` is the verdict
-    the same head was given on an earlier candidate, if it had one (kept as given)."""
+    the same head was given on an earlier candidate, if it had one (kept as given).
+    ``works_before``: the numbers of the validator's observations that failed on the
+    candidate and worked when the harness did its actions again on what the candidate
+    builds on (``harness.validate.actions.check``)."""
 
     head: str
     conflict: str | None = None
     tests_lost: list[str] = Field(default_factory=list)  # existing tests removed or emptied
     bug_tests: list[str] | None = None  # a bug fix's test files with a test (None: not a bug)
+    works_before: list[int] = Field(default_factory=list)
 
     @property
     def candidate(self) -> str | None:

@@ -14,12 +14,15 @@ from harness.artifacts.browser import Observation
 class CriterionResult(Artifact):
     """One criterion as the validator judged it: ``criterion`` is its id in the signed spec
     (``criterion_ids``), ``observations`` the numbers of the observations it rests on,
-    ``evidence`` what it says it saw (or, not observable, what it lacks)."""
+    ``evidence`` what it says it saw (or, not observable, what it lacks), ``quote`` the text
+    of one of those observations that shows it (a pass needs one the harness finds there:
+    ``harness.validate.route.unsupported``)."""
 
     criterion: str
     result: Literal["pass", "fail", "not_observable"]
     evidence: str = ""
     observations: list[int] = Field(default_factory=list)
+    quote: str = ""
 
 
 class Regression(Artifact):
@@ -62,6 +65,7 @@ class CriterionRow:
     text: str
     result: str  # pass | fail | not_observable | not judged
     evidence: str
+    quote: str  # what it quotes of a cited observation as showing the criterion
     cited: list[Observation]
 
 
@@ -98,9 +102,10 @@ class ValidatorRun(Artifact):
     messages: list[dict[str, object]] = Field(default_factory=list, exclude=True)
 
     def by_criterion(self) -> list[CriterionRow]:
-        """For a person (``factory report``, MCP, the dashboard): each criterion it was asked,
-        in the spec's order, with the recorded observations it cites (action, input, status,
-        what it saw)."""
+        """For a person (``factory report``, MCP, the dashboard, the validation's comment): each
+        criterion it was asked, in the spec's order, with the validator's result, words and
+        quote, and the recorded observations it cites (action, input, status, what it saw,
+        where it was made)."""
         judged = self.output.judged() if self.output is not None else {}
         seen = {o.number: o for o in self.observed}
         rows: list[CriterionRow] = []
@@ -108,5 +113,6 @@ class ValidatorRun(Artifact):
             entry = judged.get(cid)
             cited = [seen[n] for n in entry.observations if n in seen] if entry else []
             result = entry.result if entry else "not judged"
-            rows.append(CriterionRow(cid, text, result, entry.evidence if entry else "", cited))
+            said = (entry.evidence, entry.quote) if entry else ("", "")
+            rows.append(CriterionRow(cid, text, result, *said, cited))
         return rows

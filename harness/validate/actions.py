@@ -22,6 +22,7 @@ from harness.artifacts import (
     Validation,
     ValidationTarget,
     ValidatorRun,
+    Verdict,
 )
 from harness.config.testfiles import clipped
 from harness.cpu import waiting
@@ -259,7 +260,32 @@ def check(ctx: StepContext, prepare: Prepared, baseline: Baseline) -> CheckResul
         queued=queued,
         tests_lost=lost,
         bug_tests=bug_tests,
+        works_before=_works_before(ctx, result.validator, question, base, production),
     )
+
+
+def _works_before(
+    ctx: StepContext,
+    run: ValidatorRun | None,
+    question: ValidatorQuestion | None,
+    base: str,
+    production: str,
+) -> list[int]:
+    """The harness's own look for what the change broke: when an action of the validator's
+    failed on the candidate (an element that is not there, a request that errored or was
+    answered with an error), its actions are done again, in order and with no model, on a
+    fresh app of what the candidate builds on; the numbers of those that failed on the
+    candidate and work there (``harness.validate.route``: a regression, unless a criterion
+    names what they act on)."""
+    if run is None or not any(o.failed for o in run.observed):
+        return []
+    before = journeys_on(
+        ctx, base, "before", question, trusted=production, only=frozenset(), replay=run.observed
+    ).validator
+    again = before.observed if before else []
+    return [
+        o.number for o, b in zip(run.observed, again, strict=False) if o.failed and not b.failed
+    ]
 
 
 def _verdict_before(ctx: StepContext, head: str) -> ValidatorRun | None:
@@ -325,9 +351,13 @@ ROUTE_LABELS = MappingProxyType(
 
 
 @action("validate.decide")
-def decide(ctx: StepContext, prepare: Prepared, check: CheckResult) -> Validation:
-    """Apply the route: one comment that leads with the decision, and one terminal label in
-    place of ``factory:accepted`` (a retry keeps it: the issue goes back to implementation)."""
+def decide(
+    ctx: StepContext, prepare: Prepared, check: CheckResult, second_look: Verdict | None
+) -> Validation:
+    """Apply the route: one comment that leads with the decision (with each criterion's
+    result, quote and where the validator saw it), and one terminal label in place of
+    ``factory:accepted`` (a retry keeps it: the issue goes back to implementation).
+    ``second_look``: ``validation.second``'s verdict, when one was asked."""
     rules, verdict = ctx.services.settings.governance.rules, check.verdict
     ci = ctx.services.forge.ci_status(prepare.head)
     kind, candidate = kind_of(prepare.candidate.spec), prepare.candidate
@@ -335,7 +365,7 @@ def decide(ctx: StepContext, prepare: Prepared, check: CheckResult) -> Validatio
     earlier = ctx.services.store.artifacts(Validation, ctx.number, limit=rules.max_rebases + 1)
     rebases = len(list(takewhile(lambda found: found[1].conflict, earlier)))
     candidate = candidate.model_copy(update={"gates": gates})
-    routing = decide_route(rules, candidate, check, ci, rebases)
+    routing = decide_route(rules, candidate, check, ci, rebases, second_look)
     # the person in the loop: earned trust, and a person's approval of this head
     routing = review_gate(ctx.services, ctx.number, prepare.head, kind, routing)
     body = ctx.services.templates.render(
@@ -350,6 +380,7 @@ def decide(ctx: StepContext, prepare: Prepared, check: CheckResult) -> Validatio
         pr=prepare.pr,
         summary=clip(verdict.summary if verdict else "", 600),
         journeys=[{"passed": j.passed} for j in check.journeys],  # never their names
+        criteria=check.validator.by_criterion() if check.validator else [],
         fix_attempts=routing.fix_attempts,
         run_id=ctx.run_id,
     )

@@ -19,11 +19,10 @@ from pydantic import BaseModel
 
 from harness.artifacts import HoldoutRun, KeptVerdict, Tested, ValidatorRun
 from harness.artifacts.browser import JourneyResult, Observation
-from harness.browser.chromium import BrowserSession, in_browser
+from harness.browser.chromium import in_browser
 from harness.browser.drivers import Drivers
 from harness.browser.journeys import Journey, load_journeys
 from harness.browser.runner import run_journeys
-from harness.browser.tools import BrowserTools, first_difference
 from harness.caches import PROCESS, Memo
 from harness.config.settings import Settings
 from harness.config.testfiles import clipped, test_files
@@ -214,14 +213,15 @@ class EarlierVerdict:
         return self.run.model_copy(update={"kept": how})
 
 
-def _replay(
-    base_url: str, shots: Path, observed: list[Observation], session: BrowserSession
-) -> int | None:
-    tools = BrowserTools(session, base_url, shots)
-    try:
-        return first_difference(tools, observed)
-    finally:
-        tools.close()
+def _replayed(
+    at: Checkout, question: ValidatorQuestion, observed: list[Observation]
+) -> ValidatorRun:
+    """The recorded actions ``observed`` done again, in the seal and without a model, on a
+    fresh app of this commit: what each showed (``SealRequest.replay``)."""
+    ctx = at.ctx
+    with fresh_app(ctx.services.settings, at.path, f"{ctx.run_id}-{at.label}-replay") as app:
+        hooks = StepHooks(ctx, question.model)
+        return run_validator(ctx.services, question, 0.0, app, at.shots / "replay", hooks, observed)
 
 
 def _validator_check(
@@ -231,19 +231,26 @@ def _validator_check(
     Its recorded actions are done again first, without a model, on a fresh app: when every
     one shows exactly what it showed the validator, the validator would see the same app."""
     ctx, shots = at.ctx, at.shots
-    settings = ctx.services.settings
     if earlier is not None and earlier.unseen_only:
         return earlier.kept()
     if earlier is not None:
-        with fresh_app(settings, at.path, f"{ctx.run_id}-{at.label}-replay") as app:
-            replay = partial(_replay, app.base_url, shots / "replay", earlier.run.observed)
-            drivers = ctx.services.caches.part(Drivers, lasting=True)
-            hidden = tuple(sealed_hidden_paths(settings))
-            differs = in_browser(drivers, replay, netns_pid=app.netns_pid, hidden=hidden)
-        if differs is None:
-            return earlier.kept(replayed=len(earlier.run.observed))
-    with fresh_app(settings, at.path, f"{ctx.run_id}-{at.label}-validator") as app:
+        again = _replayed(at, question, earlier.run.observed).observed
+        if [o.seen for o in again] == [o.seen for o in earlier.run.observed]:
+            return earlier.kept(replayed=len(again))
+    with fresh_app(ctx.services.settings, at.path, f"{ctx.run_id}-{at.label}-validator") as app:
         return _sealed(ctx, app, shots, question)
+
+
+def _sealed_check(
+    at: Checkout,
+    question: ValidatorQuestion,
+    earlier: EarlierVerdict | None,
+    replay: list[Observation] | None,
+) -> Callable[[], ValidatorRun]:
+    """The validator's check: asked (``_validator_check``), or its ``replay`` done again."""
+    if replay is not None:
+        return partial(_replayed, at, question, replay)
+    return partial(_validator_check, at, question, earlier)
 
 
 def checks_at_once(settings: Settings) -> int:
@@ -353,12 +360,12 @@ def journeys_on(
     before: Before | None = None,
     only: frozenset[str] | None = None,
     reuse: Collection[str] | None = None,
+    replay: list[Observation] | None = None,
 ) -> HoldoutRun:
-    """Journeys (and the tests, and the sealed validator ``validator`` asks, if given) on the
-    app built from ``sha``, each on a fresh app of its own; setup reaches the egress proxy
-    only on ``trusted`` (the production commit ``sha`` builds on, or ``sha``: see
-    ``prepare_worktree``). ``only``: the journeys of these names. ``reuse``: a remembered pass
-    stands for the tests unless the tree's suite holds one of these flaky checks."""
+    """Journeys (and the tests, and the sealed validator ``validator`` asks, or its ``replay``)
+    on the app built from ``sha``, each on a fresh app; setup reaches the egress proxy only on
+    ``trusted`` (``prepare_worktree``). ``only``: the journeys of these names. ``reuse``: a
+    remembered pass stands for the tests unless the tree's suite holds one of these flakes."""
     settings, repo = ctx.services.settings, ctx.services.repo
     journeys = _holdout(settings, only)
     manager = WorktreeManager.of(repo, settings.state_dir)
@@ -381,7 +388,7 @@ def journeys_on(
         for number, journey in enumerate(journeys, start=1):
             checks.append(partial(_journey_check, at, number, journey))
         if validator is not None:
-            checks.append(partial(_validator_check, at, validator, earlier))
+            checks.append(_sealed_check(at, validator, earlier, replay))
         done = _run_checks(ctx, checks, suites=int(testing))
         tested = _again_alone(at, done.pop(0), reuse) if testing else kept
         tested_before = _again_alone(at, done.pop(0), None, before) if before else None
@@ -439,6 +446,7 @@ def sealed_request(
     app_url: str,
     shots: Path,
     sockets: Path,
+    replay: list[Observation] | None = None,
 ) -> SealRequest:
     """What the seal gets: the ``question``, completed from the validator's definition (tools,
     prompt, output, limits; its budget caps ``budget_usd``), the app to open, its screenshots
@@ -458,6 +466,7 @@ def sealed_request(
         model_socket=socket_path(sockets, "model"),
         browser_socket=socket_path(sockets, "browser"),
         harness_uid=os.getuid(),
+        replay=replay,
     )
 
 
@@ -468,12 +477,14 @@ def run_validator(
     app: AppProcess,
     shots: Path,
     hooks: AgentHooks,
+    replay: list[Observation] | None = None,
 ) -> ValidatorRun:
     """The sealed validator against ``app``, every model call checked and recorded by
-    ``hooks``: its answer (see ``run_sealed``). Its screenshots go to ``shots/validator``."""
+    ``hooks``: its answer (see ``run_sealed``). Its screenshots go to ``shots/validator``.
+    ``replay``: those recorded actions done again instead, no model asked."""
     with socket_folder() as sockets:
         request = sealed_request(
-            services, question, budget_usd, app.base_url, shots / "validator", sockets
+            services, question, budget_usd, app.base_url, shots / "validator", sockets, replay
         )
         return run_sealed(
             request,

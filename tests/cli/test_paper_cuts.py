@@ -143,6 +143,7 @@ def test_the_merged_comment_escapes_its_gate_table_once() -> None:
         summary="",
         conflict=False,
         run_id="r-1",
+        criteria=[],
     )
     assert "a \\| b" in decision
     merged = Templates().render(

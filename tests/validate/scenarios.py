@@ -526,9 +526,10 @@ def verdict_rule(
     """The validator of "how many notes" (or of the issue ``match`` finds): one look at the
     home page (observation 1), then its verdict: ``result`` for C1, a pass for C2 (which an
     issue of one criterion does not have)."""
+    seen = {"observations": [1], "evidence": "the home page", "quote": 'heading "Notes"'}
     criteria = [
-        {"criterion": "C1", "result": result, "observations": [1], "evidence": "the home page"},
-        {"criterion": "C2", "result": "pass", "observations": [1], "evidence": "the home page"},
+        {"criterion": "C1", "result": result, **seen},
+        {"criterion": "C2", "result": "pass", **seen},
     ]
     return {
         "output": "submit_verdict",
