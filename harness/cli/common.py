@@ -180,19 +180,22 @@ def undecodable_argument(argv: list[str]) -> str | None:
     return None
 
 
-_TERMINAL_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_TERMINAL_UNSAFE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
 
 
-def terminal_safe(text: str) -> str:
-    """Untrusted text as a terminal may print it: escape codes (ANSI colours, conceal, cursor
-    moves, window titles), other control characters and bidi overrides are shown as escapes
-    (``\\x1b``), never acted on. Newlines and tabs stay."""
-    return _TERMINAL_UNSAFE.sub(lambda m: repr(m.group(0))[1:-1], text)
+def terminal_safe(text: object) -> str:
+    """Untrusted text (or a value, as text) as a terminal may print it: escape codes (ANSI
+    colours, conceal, cursor moves, window titles, clipboard writes), other control characters
+    and bidi controls are shown as escapes (``\\x1b``), never acted on. Newlines and tabs
+    stay."""
+    return _TERMINAL_UNSAFE.sub(lambda m: repr(m.group(0))[1:-1], str(text))
 
 
 def echo_report(template: str, **context: Any) -> None:
-    """Print what the text template ``workflows/report/<template>`` writes of ``context``; its
-    ``terminal_safe`` filter shows untrusted text as a terminal may print it."""
+    """Print what the text template ``workflows/report/<template>`` writes of ``context``:
+    every value it prints as a terminal may print it (``terminal_safe``, also its filter)."""
     import jinja2  # when first needed: a command that prints no report starts without it
 
     env = jinja2.Environment(
@@ -202,6 +205,7 @@ def echo_report(template: str, **context: Any) -> None:
         lstrip_blocks=True,
         keep_trailing_newline=True,  # a template's last line is a line like the others
         autoescape=False,  # noqa: S701 (plain text for a terminal, not HTML)
+        finalize=terminal_safe,
     )
     env.filters["terminal_safe"] = terminal_safe
     # every line the template writes ends in a newline: printed as written
