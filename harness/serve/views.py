@@ -253,8 +253,10 @@ def queue_view(services: Services, state: str | None = None, page: int = 1) -> l
 
 
 def why_of(run: Said) -> str | None:
-    """The reason the code gave for an issue's newest decision (its run's, else)."""
-    why = run["reason"] or run["run_reason"]
+    """The reason the code gave for an issue's newest decision (its run's, else); why its
+    run failed, when it did (a person's cancel of it too), rather than a reason one of its
+    steps was given (an implementation's, triage's)."""
+    why = run["run_reason"] if run["status"] == "failed" else run["reason"] or run["run_reason"]
     return str(why) if why else None
 
 

@@ -29,7 +29,7 @@ from harness.cpu import Slots, cpus, waiting
 from harness.engine.agents import StepHooks, save_transcript
 from harness.engine.context import Services, StepContext
 from harness.engine.definition import load_sealed
-from harness.errors import ConfigErrors, ErrorKind, StepFailed
+from harness.errors import ConfigErrors, ErrorKind, StepFailed, carried
 from harness.faults import fault_point
 from harness.git.repo import GitRepo
 from harness.git.worktrees import WorktreeManager
@@ -275,9 +275,10 @@ def _run_checks(
     ``suites`` run a whole suite (long work, ``Slots``: short checks never wait behind more
     than one)."""
     slots, long_slots = _slots(checks_at_once(settings))
+    stopping = carried()  # a person's cancel stops every check of the run
 
     def slotted(check: Callable[[], Any], long: bool) -> Any:
-        with long_slots.taken(rank) if long else nullcontext(), slots.taken(rank):
+        with stopping(), long_slots.taken(rank) if long else nullcontext(), slots.taken(rank):
             return check()
 
     with waiting():  # for check slots and browsers: the run's CPU slot goes to another run
