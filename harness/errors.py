@@ -6,8 +6,9 @@ import re
 import threading
 import unicodedata
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from enum import StrEnum
+from functools import partial
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pydantic is not imported by every command
@@ -93,6 +94,11 @@ class StoppedError(FactoryError, kind=ErrorKind.KILLED):
     """The kill switch is engaged: no new step starts."""
 
 
+class Cancelled(StoppedError):
+    """A person stopped the run's issue (``factory cancel``, ``factory reject``): the run
+    ends where it is, never resumed."""
+
+
 class _Stop(threading.local):
     """Why this thread's run must stop at once (``stopping``), asked by ``stop_now``."""
 
@@ -113,12 +119,18 @@ def stopping(why: Callable[[], str | None]) -> Iterator[None]:
         _STOP.why = before
 
 
+def carried() -> Callable[[], AbstractContextManager[None]]:
+    """This thread's ``stopping``, for a thread it hands its run's work to (a check, a
+    forwarded model call): its waits stop when this run must."""
+    return partial(stopping, _STOP.why)
+
+
 def stop_now() -> None:
-    """Raise ``StoppedError`` when this thread's run must stop at once (``stopping``): the
+    """Raise ``Cancelled`` when this thread's run must stop at once (``stopping``): the
     engine asks before each step and model call, a sandboxed command every half second (its
-    processes end with it)."""
+    processes end with it), a model answer every quarter second (its request aborted)."""
     if said := _STOP.why():
-        raise StoppedError(said)
+        raise Cancelled(said)
 
 
 class DeferredError(FactoryError, kind=ErrorKind.DEFERRED):
@@ -211,11 +223,13 @@ def check_one_line(option: str, text: str) -> None:
             )
 
 
-_TERMINAL_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+_TERMINAL_UNSAFE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
 
 
 def terminal_safe(text: str) -> str:
     """Untrusted text as a terminal may print it: escape codes (ANSI colours, conceal, cursor
-    moves, window titles), other control characters and bidi overrides are shown as escapes
-    (``\\x1b``), never acted on. Newlines and tabs stay."""
+    moves, window titles, clipboard writes), other control characters and bidi controls are
+    shown as escapes (``\\x1b``), never acted on. Newlines and tabs stay."""
     return _TERMINAL_UNSAFE.sub(lambda m: repr(m.group(0))[1:-1], text)

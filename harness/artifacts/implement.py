@@ -168,6 +168,7 @@ class PrCandidate(Artifact):
     implement_run: str
     spec: IssueSpec
     triage_run: str | None = None
+    findings: list[Finding] = Field(default_factory=list)  # the reviewers' on the gated head
 
 
 class Tested(Artifact):

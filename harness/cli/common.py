@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from click.decorators import FC
 
-from harness.errors import MAX_INTEGER, UsageError
+from harness.errors import MAX_INTEGER, UsageError, terminal_safe
 from harness.paths import path_problem
 
 if TYPE_CHECKING:
@@ -190,8 +190,8 @@ def undecodable_argument(argv: list[str]) -> str | None:
 
 def echo_report(template: str, **context: object) -> None:
     """Print what the text template ``workflows/report/<template>`` writes of the records
-    ``context`` names (``harness/reports``); its ``terminal_safe`` filter shows untrusted text
-    as a terminal may print it."""
+    ``context`` names (``harness/reports``): all of it as a terminal may print it
+    (``terminal_safe``: a value a run or a stranger wrote cannot act on the terminal)."""
     from harness.reports.text import render
 
-    click.echo(render(template, **context), nl=False)  # each line it writes ends in a newline
+    click.echo(terminal_safe(render(template, **context)), nl=False)  # each line ends in a newline

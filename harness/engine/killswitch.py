@@ -10,7 +10,7 @@ import os
 import threading
 from typing import TYPE_CHECKING
 
-from harness.errors import StoppedError, UsageError, check_one_line
+from harness.errors import StoppedError, UsageError, check_one_line, stop_now
 from harness.store.outcomes import INTERRUPTED as INTERRUPTED_BY_SIGNAL
 
 if TYPE_CHECKING:
@@ -52,6 +52,9 @@ CANCEL = "cancelled:"
 
 
 def check_kill_switch(services: Services) -> None:
+    """Raise ``StoppedError`` while the factory is stopped, and ``Cancelled`` when a person
+    stopped this thread's run's issue (``stop_now``)."""
+    stop_now()
     stopped = kill_switch_state(services)
     if stopped is None:
         return

@@ -321,6 +321,7 @@ def open_pr(
     test: Tested | None,
     commit: Commit,
     review: Review | None,
+    second_review: Review | None,
     gates: GateReport,
 ) -> PrCandidate:
     ctx.check_lease()
@@ -357,6 +358,7 @@ def open_pr(
         implement_run=ctx.run_id,
         spec=IssueSpec.from_outputs(prepare.model_dump()),
         triage_run=prepare.triage_run,
+        findings=[f for said in (review, second_review) if said for f in said.findings],
     )
 
 

@@ -93,8 +93,10 @@ def issue_page(services: Services, number: int) -> IssuePage:
 
 
 def why_of(run: Said) -> str | None:
-    """The reason the code gave for an issue's newest decision (its run's, else)."""
-    why = run["reason"] or run["run_reason"]
+    """The reason the code gave for an issue's newest decision (its run's, else); why its
+    run failed, when it did (a person's cancel of it too), rather than a reason one of its
+    steps was given (an implementation's, triage's)."""
+    why = run["run_reason"] if run["status"] == "failed" else run["reason"] or run["run_reason"]
     return str(why) if why else None
 
 

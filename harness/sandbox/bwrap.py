@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -118,8 +119,9 @@ def bwrap_argv(view: View, command: list[str], *, seccomp_fd: int | None = None)
 
 
 def _system_view(view: View) -> tuple[list[str], list[Path]]:
-    """The read-only system, fresh /dev and /proc, size-capped /tmp and /dev/shm, and the
-    hidden folders that fall inside the system masked; with the system folders bound."""
+    """The read-only system, fresh /dev and /proc, size-capped /tmp (and TMPDIR) and
+    /dev/shm, and the hidden folders that fall inside the system masked; with the system
+    folders bound."""
     args = ["bwrap"]
     system: list[Path] = []
     for name in SYSTEM:
@@ -130,8 +132,12 @@ def _system_view(view: View) -> tuple[list[str], list[Path]]:
             args += ["--ro-bind", name, name]
             system.append(path)
     args += ["--dev", "/dev", "--proc", "/proc"]
-    args += ["--perms", "1777", "--size", str(view.tmp_mb * 1024 * 1024), "--tmpfs", "/tmp"]
     args += ["--perms", "1777", "--size", str(DEV_SHM_MB * 1024 * 1024), "--tmpfs", "/dev/shm"]
+    # the host's TMPDIR is private too: a folder named there (Playwright's driver names the
+    # browser's profile so) is one the sandbox can write, wherever it is
+    temps = dict.fromkeys([Path("/tmp"), Path(tempfile.gettempdir())])
+    for temp in (t for t in temps if not any(_under(s, [t]) for s in system)):
+        args += ["--perms", "1777", "--size", str(view.tmp_mb * 1024 * 1024), "--tmpfs", str(temp)]
     for hidden in [*map(Path, ALWAYS_HIDDEN), *view.hidden]:
         if hidden.is_dir() and _under(hidden, system) and not _under(hidden, view.writable):
             args += ["--tmpfs", str(hidden)]

@@ -19,6 +19,7 @@ from harness.artifacts import (
     KeptVerdict,
     PrCandidate,
     Prepared,
+    Routing,
     Validation,
     ValidationTarget,
     ValidatorRun,
@@ -27,7 +28,7 @@ from harness.artifacts import (
 from harness.config.testfiles import clipped
 from harness.cpu import waiting
 from harness.engine.actions import action
-from harness.engine.context import StepContext
+from harness.engine.context import Services, StepContext
 from harness.engine.records import Produced
 from harness.engine.runner import check_kill_switch
 from harness.errors import FactoryError, GitError, StepFailed
@@ -176,8 +177,19 @@ def _queued_base(ctx: StepContext, head: str, production: str) -> tuple[str | No
     ahead = landing.join(
         services.store, services.settings.state_dir, ctx.run_id, ctx.issue, head, ctx.lease.holder
     )
-    base, queued = landing.speculative_base(services.repo, production, ahead)
+    landing_alone = [e for e in ahead if not _waits_for_a_person(services, e)]
+    base, queued = landing.speculative_base(services.repo, production, landing_alone)
     return (base if queued else None), queued
+
+
+def _waits_for_a_person(services: Services, ahead: landing.Entry) -> bool:
+    """Whether the change ``ahead`` in the merge queue waits for a person even if every gate
+    passes (the review gate: its kind has not earned trust, nobody approved its head): a
+    candidate built on it would be validated again when it does not land."""
+    candidate = services.store.latest_artifact(PrCandidate, ahead.issue)
+    kind = kind_of(candidate.spec if candidate else None)
+    passed = Routing(route="merge", reason="", score=1.0, verdict="pass", gates=[], fix_attempts=0)
+    return review_gate(services, ahead.issue, ahead.head, kind, passed).route != "merge"
 
 
 def validator_question(ctx: StepContext, candidate: PrCandidate) -> ValidatorQuestion:
@@ -379,6 +391,7 @@ def decide(
         gates=[g.model_dump() for g in routing.gates],
         pr=prepare.pr,
         summary=clip(verdict.summary if verdict else "", 600),
+        findings=prepare.candidate.findings,
         journeys=[{"passed": j.passed} for j in check.journeys],  # never their names
         criteria=check.validator.by_criterion() if check.validator else [],
         fix_attempts=routing.fix_attempts,

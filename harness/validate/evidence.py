@@ -30,7 +30,14 @@ from harness.cpu import Slots, cpus, waiting
 from harness.engine.agents import StepHooks, save_transcript
 from harness.engine.context import Services, StepContext
 from harness.engine.definition import load_sealed
-from harness.errors import ConfigErrors, ErrorKind, FactoryError, Inconclusive, StepFailed
+from harness.errors import (
+    ConfigErrors,
+    ErrorKind,
+    FactoryError,
+    Inconclusive,
+    StepFailed,
+    carried,
+)
 from harness.faults import fault_point
 from harness.git.repo import GitRepo
 from harness.git.worktrees import WorktreeManager
@@ -283,9 +290,10 @@ def _run_checks(ctx: StepContext, checks: list[Callable[[], Any]], suites: int =
     than one). An app that never served raises ``_not_ready``'s error."""
     slots, long_slots = _slots(checks_at_once(ctx.services.settings))
     rank = _rank(ctx)
+    stopping = carried()  # a person's cancel stops every check of the run
 
     def slotted(check: Callable[[], Any], long: bool) -> Any:
-        with long_slots.taken(rank) if long else nullcontext(), slots.taken(rank):
+        with stopping(), long_slots.taken(rank) if long else nullcontext(), slots.taken(rank):
             return check()
 
     with waiting():  # for check slots and browsers: the run's CPU slot goes to another run
