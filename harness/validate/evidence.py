@@ -13,9 +13,9 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
-from harness.artifacts import HoldoutRun, KeptVerdict, Tested, ValidatorRun
+from harness.artifacts import HoldoutRun, KeptVerdict, NetworkRecord, Tested, ValidatorRun
 from harness.artifacts.browser import JourneyResult, Observation
 from harness.browser.chromium import BrowserSession, in_browser
 from harness.browser.drivers import Drivers
@@ -309,7 +309,25 @@ def _holdout(settings: Settings, only: frozenset[str] | None) -> list[Journey]:
 def _setup_failed(prepared: PreparedTree) -> StepFailed:
     network = prepared.network.model_dump(mode="json") if prepared.network else None
     said = {"output": prepared.output, "setup_inputs_changed": list(prepared.inputs_changed)}
-    return StepFailed(str(prepared.problem), {**said, "network": network})
+    # the change's own set-up failing offline: what it would install is a person's (no retry)
+    kind = ErrorKind.GATE if prepared.inputs_changed else ErrorKind.REFUSED
+    return StepFailed(str(prepared.problem), {**said, "network": network}, kind)
+
+
+class _SetUp(TypedDict):
+    """What a hold-out run keeps of its set-up (``HoldoutRun``'s fields)."""
+
+    setup_offline_for: list[str]  # what the change touched that set-up reads: set up again
+    setup_installs: list[str]  # what the change's set-up installed that production's did not
+    network: NetworkRecord | None  # set-up's connections through the egress proxy
+
+
+def _set_up(prepared: PreparedTree) -> _SetUp:
+    return _SetUp(
+        setup_offline_for=list(prepared.inputs_changed),
+        setup_installs=list(prepared.installs),
+        network=prepared.network,
+    )
 
 
 def journeys_on(
@@ -364,8 +382,7 @@ def journeys_on(
             journeys_passed=all(r.passed for r in results),
             ports=[port for port, _ in done],
             shots_dir=str(shots),
-            setup_offline_for=list(prepared.inputs_changed),  # set up again without network
-            network=prepared.network,  # setup's connections through the egress proxy
+            **_set_up(prepared),
             tests=tested,
             tests_before=tested_before,
             validator=sealed,
