@@ -265,8 +265,9 @@ def test_no_code_of_the_repository_gets_the_host_network() -> None:
                 setups.add(name)
     assert networked == {"sandbox/egress.py"}, networked
     assert setups == {POLICY} and proxies == {POLICY}, (setups, proxies)
-    online = _functions(POLICY)["_online"]
-    assert {"EgressProxy", "worktree_sandbox", "run"} <= _called(online)
+    functions = _functions(POLICY)
+    assert {"EgressProxy", "_set_up"} <= _called(functions["prepare_worktree"])
+    assert {"worktree_sandbox", "run"} <= _called(functions["_set_up"])
 
 
 def test_one_list_of_state_labels_and_one_way_to_end_an_issue() -> None:

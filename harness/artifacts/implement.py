@@ -234,6 +234,16 @@ class NetworkRecord(Artifact):
         return out
 
 
+class SetupRecord(Artifact):
+    """What production's set-up was seen to do on the tree of ``commit`` (docs/sandbox.md,
+    "Set-up observed"), kept with the set-up: the paths of the tree it opened (``read``; a
+    folder it listed ends in ``/``) and the distributions it left installed, by name."""
+
+    commit: str
+    read: list[str]
+    installed: dict[str, str]  # name -> version, from the environment's own metadata
+
+
 class SetupRun(Artifact):
     """``implement.setup``: ``commands.setup`` on production's tree through the egress proxy
     (and again offline when the change touched what it reads); what it made (``artifacts``:

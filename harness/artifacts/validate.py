@@ -56,6 +56,8 @@ class HoldoutRun(Artifact):
     ports: list[int] = Field(default_factory=list)
     shots_dir: str = ""
     setup_offline_for: list[str] = Field(default_factory=list)  # the change touched these
+    # what the change's set-up installed that production's did not, each with its file
+    setup_installs: list[str] = Field(default_factory=list)
     network: NetworkRecord | None = None  # setup's connections through the egress proxy
     tests: Tested | None = None
     # a bug fix's tests on production's code (the change's test files only): they must fail

@@ -36,7 +36,7 @@ from harness.git.repo import GitRepo
 from harness.git.worktrees import WorktreeManager
 from harness.implement import gates as g
 from harness.implement.feedback import previous_attempt
-from harness.implement.security import dependency_changes, security_gate
+from harness.implement.security import security_gate
 from harness.implement.spec import forge_spec, reverted_change, triage_spec
 from harness.kinds import is_revert
 from harness.sandbox.policy import prepare_worktree, setup_allow
@@ -244,7 +244,6 @@ def gates(
     modes = {c.path: (c.old_mode, c.new_mode) for c in changes}
     added = [c.path for c in changes if c.status == "A"]
     commands = services.settings.config.commands
-    deps = dependency_changes(repo, base, head, sorted(modes), commands.setup)
     results = [
         g.changed_lines_gate(numstat, rules.max_changed_lines),
         g.size_gate(changes, limits.max_added_bytes, limits.max_file_bytes),
@@ -255,7 +254,7 @@ def gates(
         g.fix_attempts_gate(attempts, rules.max_fix_attempts),
         g.budget_gate(services.store.spend(issue=ctx.number), rules.budgets.per_issue_usd),
         security_gate(services.settings, repo, base, head, sorted(modes), rules.security),
-        g.setup_code_gate(sorted(modes), commands.setup_inputs, commands.setup, deps.read),
+        g.setup_code_gate(sorted(modes), commands.setup_inputs, commands.setup),
         g.network_allow_gate(added, patch, setup_allow(services.settings)),
     ]
     if is_revert(prepare.kind):  # a tree production held: nobody wrote it, nobody reviews it

@@ -38,6 +38,10 @@ SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"
 ALWAYS_HIDDEN = ("/etc/ssh", "/etc/ssl/private")
 _SHARED_GIT = ("objects", "refs", "packed-refs", "shallow")  # what a worktree's git reads
 DEV_SHM_MB = 256
+# set-up's file-access trace (docs/sandbox.md, "Set-up observed"), outside the sandbox: every
+# process's opens and executions (a file each), each string and path in hex, the path of each
+# file opened
+TRACE = "strace -ff -qq -y -xx --seccomp-bpf -e signal=none -e trace=/^(open|openat2?|execve(at)?)$"
 running_as_root = holding.as_root
 
 
@@ -211,6 +215,7 @@ class Sandbox:
         seen_as: Path | None = None,
         egress: Path | None = None,
         readable: list[Path] | None = None,
+        trace: Path | None = None,
     ) -> None:
         if not sandbox_available():
             raise SandboxError("bubblewrap (bwrap) is not installed: apt-get install bubblewrap")
@@ -227,6 +232,11 @@ class Sandbox:
         self.seen_as = seen_as.resolve() if seen_as is not None else None
         self.egress = egress
         self.readable = tuple(readable or ())
+        self.trace = trace  # the file the command's file-access trace is written to
+        if trace and not shutil.which("strace", path=SAFE_PATH):
+            raise SandboxError(
+                "strace is not installed (set-up runs under it): apt-get install strace"
+            )
 
     def view(self) -> View:
         env = {
@@ -271,6 +281,8 @@ class Sandbox:
         argv = self.argv(command, seccomp_fd=filter_fd)
         if info_fd is not None:
             argv = [argv[0], "--info-fd", str(info_fd), *argv[1:]]
+        if self.trace is not None:  # the tracer outside, where the command cannot reach it
+            argv = [*TRACE.split(), "-o", str(self.trace), "--", *argv]
         if cgroup is not None:
             argv = cgroup.entered(limited(self.limits, argv, cgroup.held))
         else:

@@ -49,7 +49,7 @@ from harness.validate.calibration import (
     record_calibration,
 )
 from harness.validate.evidence import Before, EarlierVerdict, journeys_on, tree_of
-from harness.validate.route import decide_route
+from harness.validate.route import decide_route, setup_code_seen
 from harness.validate.sealed import ValidatorQuestion
 from harness.validate.suite import flakes
 
@@ -373,7 +373,7 @@ def decide(
     rules, verdict = ctx.services.settings.governance.rules, check.verdict
     ci = ctx.services.forge.ci_status(prepare.head)
     kind, candidate = kind_of(prepare.candidate.spec), prepare.candidate
-    gates = trusted_setup(ctx.services, kind, candidate.gates)
+    gates = trusted_setup(ctx.services, kind, [*candidate.gates, *setup_code_seen(check)])
     earlier = ctx.services.store.artifacts(Validation, ctx.number, limit=rules.max_rebases + 1)
     rebases = len(list(takewhile(lambda found: found[1].conflict, earlier)))
     candidate = candidate.model_copy(update={"gates": gates})

@@ -13,11 +13,11 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from pydantic import BaseModel
 
-from harness.artifacts import HoldoutRun, KeptVerdict, Tested, ValidatorRun
+from harness.artifacts import HoldoutRun, KeptVerdict, NetworkRecord, Tested, ValidatorRun
 from harness.artifacts.browser import JourneyResult, Observation
 from harness.browser.chromium import in_browser
 from harness.browser.drivers import Drivers
@@ -338,13 +338,20 @@ def inconclusive(ctx: StepContext, failed: StepFailed) -> FactoryError:
 def setup_failed(
     ctx: StepContext, prepared: PreparedTree, evidence: BaseModel | None = None
 ) -> FactoryError:
-    """Set-up failed (``evidence``: what the step keeps): on the change (set up again
-    offline), the change's failure; before it, on production's tree, the environment's."""
+    """Set-up failed (``evidence``: what the step keeps): before the change, on production's
+    tree, the environment's; on the change (set up again offline), the change's: a person's
+    when it changed what set-up reads (what it would install), else refused."""
     network = prepared.network.model_dump(mode="json") if prepared.network else None
-    changed = list(prepared.inputs_changed)
-    said = {"output": prepared.output, "setup_inputs_changed": changed, "network": network}
-    failed = StepFailed(str(prepared.problem), evidence or dict(said))
-    return failed if prepared.offline else inconclusive(ctx, failed)
+    said: dict[str, object] = {
+        "output": prepared.output,
+        "setup_inputs_changed": list(prepared.inputs_changed),
+        "network": network,
+    }
+    if not prepared.offline:
+        return inconclusive(ctx, StepFailed(str(prepared.problem), evidence or said))
+    # the change's own set-up failing offline: what it would install is a person's (no retry)
+    kind = ErrorKind.GATE if prepared.inputs_changed else ErrorKind.REFUSED
+    return StepFailed(str(prepared.problem), evidence or said, kind)
 
 
 def _not_ready(ctx: StepContext, exc: AppNotReady) -> FactoryError:
@@ -354,6 +361,22 @@ def _not_ready(ctx: StepContext, exc: AppNotReady) -> FactoryError:
         return StepFailed(str(exc), {"app_output": exc.output})
     return inconclusive(
         ctx, StepFailed(f"{exc} (commands.ready_timeout_s)", {"app_output": exc.output})
+    )
+
+
+class _SetUp(TypedDict):
+    """What a hold-out run keeps of its set-up (``HoldoutRun``'s fields)."""
+
+    setup_offline_for: list[str]  # what the change touched that set-up reads: set up again
+    setup_installs: list[str]  # what the change's set-up installed that production's did not
+    network: NetworkRecord | None  # set-up's connections through the egress proxy
+
+
+def _set_up(prepared: PreparedTree) -> _SetUp:
+    return _SetUp(
+        setup_offline_for=list(prepared.inputs_changed),
+        setup_installs=list(prepared.installs),
+        network=prepared.network,
     )
 
 
@@ -409,8 +432,7 @@ def journeys_on(
             journeys_passed=all(r.passed for r in results),
             ports=[port for port, _ in done],
             shots_dir=str(shots),
-            setup_offline_for=list(prepared.inputs_changed),  # set up again without network
-            network=prepared.network,  # setup's connections through the egress proxy
+            **_set_up(prepared),
             tests=tested,
             tests_before=tested_before,
             validator=sealed,

@@ -58,6 +58,7 @@ FOR_A_PERSON = (
     "setup_code",
     "network_allow",
     "setup_network",
+    "setup_installs",
 )
 
 
@@ -289,6 +290,24 @@ def _setup_network_gate(e: Evidence) -> GateResult | None:
     )
 
 
+def setup_code_seen(checked: CheckResult) -> list[GateResult]:
+    """What set-up was seen to read (its file-access trace, production's and the change's)
+    that the change touched, or a set-up input it touched: set-up code, a person's until its
+    kind earned trust (docs/sandbox.md, "Set-up observed"), as implement's ``setup_code``
+    (``validate.decide`` gives it to the trust rule beside that one)."""
+    found = checked.setup_offline_for
+    said = f"the change touches what set-up was seen to read: {', '.join(found[:10])}"
+    return [GateResult(name="setup_code", passed=False, evidence=said)] if found else []
+
+
+def _setup_installs_gate(e: Evidence) -> GateResult | None:
+    """The change's set-up, traced, left installed a distribution production's did not, or
+    another version of one (each named with the files it came from): a person decides,
+    whatever file brought it in and whatever trust its kind earned."""
+    found = e.checked.setup_installs
+    return _listed("setup_installs", found, "") if found else None
+
+
 def _evidence_gate(e: Evidence) -> GateResult | None:
     """A pass is a verdict on every criterion, each quoting the validator's own observation
     (``unsupported``)."""
@@ -386,6 +405,7 @@ VALIDATE_GATES: tuple[Callable[[Evidence], GateResult | None], ...] = (
     _addressed_gate,
     _ci_gate,
     _setup_network_gate,
+    _setup_installs_gate,
 )
 # judged after a browser looked, on what the validator did (not the change): never a retry
 SEALED = ("journeys", "validator", "validator_evidence", "ci")

@@ -12,6 +12,7 @@ import pytest
 import yaml
 from starlette.testclient import TestClient
 
+from harness.artifacts import SetupRecord
 from harness.backtest import runner
 from harness.config.settings import Settings
 from harness.git.worktrees import recorded_tmpfs
@@ -68,10 +69,10 @@ def set_up_trees_kept(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Path, Path]
     """(the state, the folder) of each set-up tree a case kept, seen on disk as it was kept."""
     real, kept = policy._keep, []
 
-    def keep(settings: Settings, path: Path, key: str) -> None:
-        real(settings, path, key)
-        tree = policy.setups_root(settings.state_dir) / key
-        assert tree.is_dir() and (tree / ".cache" / "setup").is_file()
+    def keep(settings: Settings, path: Path, key: str, record: SetupRecord) -> None:
+        real(settings, path, key, record)
+        tree = policy.setups_root(settings.state_dir) / f"{key}-{record.commit}"
+        assert (tree / "tree" / ".cache" / "setup").is_file() and (tree / policy.RECORD).is_file()
         kept.append((settings.state_dir, tree))
 
     monkeypatch.setattr(policy, "_keep", keep)
