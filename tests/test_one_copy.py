@@ -142,8 +142,10 @@ def test_one_kill_switch_check() -> None:
             if "FACTORY_ENABLED" in names or reads_flag:
                 readers.append(f"{name}:{fn.name}")
     assert "engine/killswitch.py:kill_switch_state" in readers
-    others = [r for r in readers if not r.startswith("cli/")]  # stop/resume/status set it
-    assert others == ["engine/killswitch.py:kill_switch_state"], readers
+    others = [r for r in readers if not r.startswith("cli/")]  # stop/resume set it
+    # the flag read by stopped_by (which kill_switch_state and status ask), the environment's
+    # switch by kill_switch_state
+    assert others == ["engine/killswitch.py:stopped_by", "engine/killswitch.py:kill_switch_state"]
     hooks = _functions("engine/agents.py")["before_call"]
     assert "check_kill_switch" in _called(hooks)
 

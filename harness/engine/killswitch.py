@@ -31,11 +31,16 @@ class Driven:
         self.runs: set[str] = set()
 
 
+def stopped_by(store: Store) -> str | None:
+    """Why ``factory stop`` stopped the factory whose state ``store`` keeps, or None."""
+    return store.get_flag(KILL_SWITCH)
+
+
 def kill_switch_state(services: Services) -> tuple[str, str] | None:
     """Why the factory is stopped and how to resume it, or None while it runs: the stop
     flag (``factory stop``) or the environment's ``FACTORY_ENABLED=false``."""
     for store in (services.store, services.outer_store):
-        reason = store.get_flag(KILL_SWITCH) if store is not None else None
+        reason = stopped_by(store) if store is not None else None
         if reason is not None:
             return reason, "factory resume"
     if INTERRUPTED.is_set():

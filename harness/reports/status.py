@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from harness.engine.budget import start_of_day
-from harness.engine.killswitch import KILL_SWITCH
+from harness.engine.killswitch import stopped_by
 from harness.errors import FactoryError
 from harness.reports.charts import Chart, bars, hbars, line
 from harness.reports.runs import RunLine, run_lines
@@ -70,7 +70,7 @@ def status(store: Store, settings: Callable[[], Settings], now: float, days: int
         error: str | None = str(exc).replace("\n", " ")
     else:
         error = None
-    stopped = store.get_flag(KILL_SWITCH)
+    stopped = stopped_by(store)
     recent = [r for r in store.list_runs(limit=10) if r.status != "running"]
     return Status(
         stopped=stopped is not None,
