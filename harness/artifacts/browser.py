@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+LEARNED = "learned:"  # a learned check's result is named by its id after this
+
 
 @dataclass(frozen=True)
 class JourneyResult:
@@ -25,6 +27,12 @@ class JourneyResult:
     final_path: str | None = None
     final_text: str | None = None  # what the page showed at the end, capped
     failed_as: str | None = None  # the failing step as the journey file writes it
+
+    @property
+    def learned(self) -> str | None:
+        """A learned check's id (what its result's name holds after ``LEARNED``); None for a
+        journey."""
+        return self.name.removeprefix(LEARNED) if self.name.startswith(LEARNED) else None
 
     @property
     def failed_at(self) -> str:

@@ -20,6 +20,7 @@ class CriterionResult(Artifact):
     result: Literal["pass", "fail", "not_observable"]
     evidence: str = ""
     observations: list[int] = Field(default_factory=list)
+    quote: str = ""
 
 
 class Regression(Artifact):
@@ -27,6 +28,14 @@ class Regression(Artifact):
 
     what: str
     observations: list[int] = Field(default_factory=list)
+
+
+class Intended(Artifact):
+    """A learned check that fails on the change (``check``: its id) and that the change
+    means to change, as the validator says: the ``criterion`` of this issue that changes it."""
+
+    check: str
+    criterion: str
 
 
 class Verdict(Artifact):
@@ -37,6 +46,7 @@ class Verdict(Artifact):
     criteria: list[CriterionResult] = Field(default_factory=list)
     summary: str = ""
     regressions: list[Regression] = Field(default_factory=list)
+    intended: list[Intended] = Field(default_factory=list)
 
     def results(self, result: str) -> list[str]:
         """The ids of the criteria judged ``result`` (``fail``, ``not_observable``…)."""

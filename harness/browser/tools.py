@@ -13,7 +13,10 @@ import base64
 import contextlib
 import difflib
 import hashlib
+import json
 import re
+import time
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,8 +27,9 @@ from urllib.parse import urljoin
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import FloatRect, Locator, Playwright
 
-from harness.artifacts.browser import Observation
+from harness.artifacts.browser import JourneyResult, Observation
 from harness.browser.chromium import BrowserSession, origin_of
+from harness.browser.journeys import Learned
 from harness.errors import ToolError
 from harness.model.blocks import Handler, Image, ToolOutput
 from harness.model.tools import Nothing, Tool
@@ -501,3 +505,38 @@ def first_difference(tools: BrowserTools, observed: list[Observation]) -> int | 
         if tools.observed[-1].seen != record.seen:
             return index
     return None
+
+
+def as_read(text: str) -> str:
+    """``text`` as a person reads it: Unicode NFKC, every run of white space one space."""
+    return " ".join(unicodedata.normalize("NFKC", text).split())
+
+
+def replay(
+    session: BrowserSession, base_url: str, check: Learned, shots_dir: Path
+) -> JourneyResult:
+    """A learned check done again without a model, on a fresh page of the app, from the home
+    page where the validator started: it holds when every action was done and the answer to
+    the last shows its quote, as read. A tool the page lacks (a request, outside the seal)
+    fails it there."""
+    started = time.monotonic()
+    tools = BrowserTools(session, base_url, shots_dir)
+    answers: list[str] = []
+    try:
+        tools.open_home()
+        handlers = tools.handlers()
+        for tool, given in check.actions:
+            answers.append(str(handlers[tool](dict(given))))
+    except (ToolError, KeyError) as exc:
+        answers.append(str(exc))
+    finally:
+        tools.close()
+    done = len(answers)
+    held = done == len(check.actions) and as_read(check.quote) in as_read(answers[-1])
+    failed = None if held else done
+    took = time.monotonic() - started
+    did = json.dumps(check.actions)  # what it did, said with its failure
+    shown = answers[-1][:300]
+    return JourneyResult(
+        check.name, held, done, failed, check.quote, shown, None, took, failed_as=did
+    )

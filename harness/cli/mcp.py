@@ -221,6 +221,13 @@ class _Face:
             "cases": [row.model_dump(mode="json") for row in view.rows],
         }
 
+    def checks(self) -> list[object]:
+        """The learned checks: origin, state, newest replay (never what they do or quote)."""
+        from harness.validate.learned import check_rows
+
+        with self.services() as s:
+            return [row.model_dump(exclude={"actions", "quote"}) for row in check_rows(s)]
+
     def file_issue(self, title: str, body: str = "") -> dict[str, Any]:
         """File an issue on the local forge (on GitHub, people file them there), written by
         MCP's own author (factory.yaml's mcp.author, else "mcp"): never a trusted one."""

@@ -40,6 +40,7 @@ from harness.retry import cancel_issue
 from harness.serve import views
 from harness.serve.backtest_page import backtest_view
 from harness.serve.health_page import heal_rows, newest_green
+from harness.validate.learned import check_rows
 
 COOKIE = "factory_session"
 MAX_SESSIONS = 64  # the oldest session ends when another opens beyond this
@@ -427,6 +428,7 @@ def create_app(
         "/backtest": board.showing("backtest.html", view=backtest_view),
         "/lessons": board.showing("lessons.html", lessons=lessons, proposals=proposals),
         "/health": board.showing("health.html", green=newest_green, heals=heal_rows),
+        "/checks": board.showing("checks.html", checks=check_rows),
         "/evidence/{path:path}": board.evidence,
         "/static/{name}": board.static,
     }

@@ -348,7 +348,7 @@ def decide(ctx: StepContext, prepare: Prepared, check: CheckResult) -> Validatio
         gates=[g.model_dump() for g in routing.gates],
         pr=prepare.pr,
         summary=clip(verdict.summary if verdict else "", 600),
-        journeys=[{"passed": j.passed} for j in check.journeys],  # never their names
+        journeys=[{"passed": j.passed} for j in check.journeys if not j.learned],
         fix_attempts=routing.fix_attempts,
         run_id=ctx.run_id,
     )

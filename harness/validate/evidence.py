@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -19,7 +19,7 @@ from harness.artifacts import HoldoutRun, KeptVerdict, Tested, ValidatorRun
 from harness.artifacts.browser import JourneyResult, Observation
 from harness.browser.chromium import BrowserSession, in_browser
 from harness.browser.drivers import Drivers
-from harness.browser.journeys import Journey, load_journeys
+from harness.browser.journeys import Journey, Learned, apps_for, learned_checks, load_journeys
 from harness.browser.runner import run_journeys
 from harness.browser.tools import BrowserTools, first_difference
 from harness.caches import PROCESS, Memo
@@ -83,9 +83,13 @@ def serving(settings: Settings, path: Path) -> Iterator[AppProcess]:
 
 
 def journeys_against(
-    settings: Settings, drivers: Drivers, app: AppProcess, journeys: list[Journey], shots: Path
+    settings: Settings,
+    drivers: Drivers,
+    app: AppProcess,
+    journeys: Sequence[Journey | Learned],
+    shots: Path,
 ) -> list[JourneyResult]:
-    """The hold-out journeys in a browser inside the app's network namespace."""
+    """Hold-out journeys and learned checks in a browser inside the app's network namespace."""
     every_shot = settings.config.validation.screenshots == "all"
     return in_browser(
         drivers,
@@ -185,14 +189,17 @@ def _tests_on(at: Checkout, label: str, before: Before | None = None) -> Tested:
     )
 
 
-def _journey_check(at: Checkout, number: int, journey: Journey) -> tuple[int, list[JourneyResult]]:
-    """Hold-out journey ``number`` on a fresh app of its own: (the app's port, its result)."""
+def _journey_check(
+    at: Checkout, number: int, group: list[Journey | Learned]
+) -> tuple[int, list[JourneyResult]]:
+    """Hold-out check ``number`` — a journey, or learned checks (``apps_for``) — on a fresh app
+    of its own: (the app's port, its results)."""
     ctx = at.ctx
     settings = ctx.services.settings
     with fresh_app(settings, at.path, f"{ctx.run_id}-{at.label}-journey{number}") as app:
         fault_point(f"validate.{at.label}.serving")  # crash tests: worktree and app up
         drivers = ctx.services.caches.part(Drivers, lasting=True)
-        return app.port, journeys_against(settings, drivers, app, [journey], at.shots)
+        return app.port, journeys_against(settings, drivers, app, group, at.shots)
 
 
 @dataclass(frozen=True)
@@ -267,7 +274,7 @@ def _slots(size: int) -> tuple[Slots, Slots]:
 
 
 def _run_checks(
-    settings: Settings, checks: list[Callable[[], Any]], rank: int, suites: int = 0
+    settings: Settings, checks: Sequence[Callable[[], Any]], rank: int, suites: int = 0
 ) -> list[Any]:
     """Every check's result, in the order given; the checks themselves run side by side (each
     has its own copy, app, browser and ``/tmp``: nothing one writes reaches another), as many
@@ -291,19 +298,49 @@ def _run_checks(
             raise StepFailed(str(exc), {"app_output": exc.output}) from exc
 
 
-def _holdout(settings: Settings, only: frozenset[str] | None) -> list[Journey]:
-    """The hold-out's journeys (``only``: those of these names; none: no app is needed), for
-    an app that can be started."""
+def _holdout(settings: Settings, only: frozenset[str] | None) -> list[Journey | Learned]:
+    """The hold-out's journeys and adopted learned checks (``only``: those of these names;
+    none: no app is needed), for an app that can be started."""
     if only == frozenset():
         return []
     if not settings.config.commands.start:
         raise StepFailed("factory.yaml has no commands.start: the app cannot be validated", {})
     try:
-        return [j for j in load_journeys(settings.holdout_dir) if only is None or j.name in only]
+        held: list[Journey | Learned] = [*load_journeys(settings.holdout_dir)]
+        held += learned_checks(settings.holdout_dir, "adopted")
+        return [j for j in held if only is None or j.name in only]
     except ConfigErrors as exc:
         raise StepFailed(
             f"the hold-out is broken: {exc.problems[0]}", {"hold_out": "broken"}
         ) from exc
+
+
+def _first(
+    at: Checkout, held: list[Journey | Learned], trying: Sequence[Learned], asking: bool
+) -> tuple[list[partial[Any]], list[partial[Any]]]:
+    """The hold-out's checks on ``at``, each group (``apps_for``) on a fresh app: those run
+    first, whose results ``journeys_passed`` does not count — when the validator is asked, the
+    learned checks (it is told which no longer hold: they are its to answer for); ``trying``,
+    twice — and the others."""
+    early = [c for c in held if asking and isinstance(c, Learned)]
+    groups = apps_for(early) + apps_for(trying) * 2
+    late = apps_for([c for c in held if c not in early])
+    checks = [partial(_journey_check, at, n, g) for n, g in enumerate(groups + late, start=1)]
+    return checks[: len(groups)], checks[len(groups) :]
+
+
+def _asked(
+    at: Checkout, question: ValidatorQuestion, earlier: EarlierVerdict | None, replayed: list[Any]
+) -> partial[ValidatorRun]:
+    """The sealed validator's check, asked ``question`` and told each learned check that no
+    longer holds on this app, as the validator wrote it (``prompts/learned_failing.md.j2``):
+    then asked anew, whatever an ``earlier`` verdict was."""
+    if failed := [r for _, found in replayed for r in found if not r.passed]:
+        said = at.ctx.services.templates.render("prompts/learned_failing.md.j2", failed=failed)
+        task = f"{question.task}\n\n{said}"
+        question = ValidatorQuestion.model_validate({**question.model_dump(), "task": task})
+        earlier = None
+    return partial(_validator_check, at, question, earlier)
 
 
 def _setup_failed(prepared: PreparedTree) -> StepFailed:
@@ -323,14 +360,15 @@ def journeys_on(
     before: Before | None = None,
     only: frozenset[str] | None = None,
     reuse: Collection[str] | None = None,
+    trying: Sequence[Learned] = (),
 ) -> HoldoutRun:
-    """Journeys (and the tests, and the sealed validator ``validator`` asks, if given) on the
-    app built from ``sha``, each on a fresh app of its own; setup reaches the egress proxy
-    only on ``trusted`` (the production commit ``sha`` builds on, or ``sha``: see
-    ``prepare_worktree``). ``only``: the journeys of these names. ``reuse``: a remembered pass
-    stands for the tests unless the tree's suite holds one of these flaky checks."""
+    """The hold-out (and the tests, and the validator ``validator`` asks) on the app built from
+    ``sha``, each check on a fresh app (``_first``, ``only``, ``trying``); setup reaches the
+    egress proxy only on ``trusted`` (``sha``'s production commit, or ``sha``: see
+    ``prepare_worktree``). ``reuse``: a remembered pass stands for the tests unless their tree
+    holds one of these flaky checks."""
     settings, repo = ctx.services.settings, ctx.services.repo
-    journeys = _holdout(settings, only)
+    held = _holdout(settings, only)  # before anything is made: a broken hold-out says so
     manager = WorktreeManager.of(repo, settings.state_dir)
     shots = settings.state_dir / "evidence" / ctx.run_id / label
     base = trusted or sha
@@ -343,15 +381,14 @@ def journeys_on(
         if prepared.problem is not None:
             raise _setup_failed(prepared)
         at = Checkout(ctx, path, sha, base, label, shots)
+        first, rest = _first(at, held, trying, validator is not None)
         checks: list[Callable[[], Any]] = []
         if testing:
             checks.append(partial(_tests_on, at, label))
         if before:
             checks.append(partial(_tests_on, at, f"{label}-before", before))
-        for number, journey in enumerate(journeys, start=1):
-            checks.append(partial(_journey_check, at, number, journey))
-        if validator is not None:
-            checks.append(partial(_validator_check, at, validator, earlier))
+        replayed = _run_checks(settings, first, _rank(ctx))
+        checks += rest + ([_asked(at, validator, earlier, replayed)] if validator else [])
         done = _run_checks(settings, checks, _rank(ctx), suites=int(testing))
         tested = _again_alone(at, done.pop(0), reuse) if testing else kept
         tested_before = _again_alone(at, done.pop(0), None, before) if before else None
@@ -360,9 +397,9 @@ def journeys_on(
         return HoldoutRun(
             sha=sha,
             tree=tree_of(repo, sha),
-            journeys=results,
+            journeys=results + [r for _, found in replayed for r in found],
             journeys_passed=all(r.passed for r in results),
-            ports=[port for port, _ in done],
+            ports=[port for port, _ in done + replayed],
             shots_dir=str(shots),
             setup_offline_for=list(prepared.inputs_changed),  # set up again without network
             network=prepared.network,  # setup's connections through the egress proxy

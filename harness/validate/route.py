@@ -5,10 +5,12 @@ failing gate stops the merge (docs/gates.md)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
+from unicodedata import normalize
 
 from harness.artifacts import (
     CheckResult,
@@ -39,6 +41,7 @@ FOR_A_PERSON = (
     "setup_code",
     "network_allow",
     "setup_network",
+    "learned_checks",
 )
 
 
@@ -188,6 +191,32 @@ def _unshown(number: int, seen: Observation | None) -> str | None:
     return None
 
 
+def _learned_gate(e: Evidence) -> GateResult | None:
+    """Each learned check that fails on the change is one it means to change: the validator
+    cites a criterion of this issue that names every word of what the check showed (its
+    quote). One the validator reports as a regression sends the change back
+    (``validator_regressions``); any other goes to a person. A revert's retire as it lands."""
+    failed = [j for j in e.checked.journeys if j.learned and not j.passed]
+    if not failed or is_revert(e.kind):
+        return None
+    cited = {i.check: i.criterion for i in e.checked.verdict.intended} if e.checked.verdict else {}
+    texts = dict(zip(criterion_ids(list(e.criteria)), e.criteria, strict=False))
+    found = [
+        f"learned check {j.learned} no longer holds"
+        for j in failed
+        if not _names(texts.get(cited.get(str(j.learned), ""), ""), j.expected or "")
+    ]
+    return _listed("learned_checks", found, "each one failing is intended, as its criterion says")
+
+
+def _names(criterion: str, quote: str) -> bool:
+    """Whether ``criterion`` holds every word of ``quote`` (and it has one), as read."""
+    said, quoted = (
+        set(re.findall(r"\w+", normalize("NFKC", t).casefold())) for t in (criterion, quote)
+    )
+    return bool(quoted) and quoted <= said
+
+
 def _setup_network_gate(e: Evidence) -> GateResult | None:
     """Setup, on production's tree through the egress proxy, asked for no host it was refused:
     code already on production (an agent's, merged earlier) reaching out goes to a person."""
@@ -266,6 +295,7 @@ VALIDATE_GATES: tuple[Callable[[Evidence], GateResult | None], ...] = (
     _addressed_gate,
     _ci_gate,
     _setup_network_gate,
+    _learned_gate,
 )
 # judged after a browser looked, on what the validator did (not the change): never a retry
 SEALED = ("journeys", "validator", "validator_evidence", "ci")
