@@ -37,8 +37,8 @@ def candidates(ctx: StepContext, check: CheckResult, merge: str) -> list[Learned
     for c in run.output.criteria:
         key = f"{ctx.number}-{c.criterion}"
         seen = run.observed
-        shows = [o.number for o in seen if o.number in c.observations and not o.error]
-        shows = [n for n in shows if as_read(c.quote) in as_read(seen[n - 1].excerpt)]
+        cited = [o for o in seen if o.number in c.observations and not o.error]
+        shows = [o.number for o in cited if as_read(c.quote) in as_read(o.excerpt)]
         if c.result == "pass" and c.quote and shows and key not in known:
             done = [o for o in seen[: shows[0]] if not o.error and o.tool != SHOT]
             actions = [(o.tool, o.input) for o in done]
@@ -83,10 +83,15 @@ def retire(ctx: StepContext, check: CheckResult, merge: str) -> None:
     cited = {i.check: i.criterion for i in check.verdict.intended} if check.verdict else {}
     failed = {j.learned for j in check.journeys if not j.passed}
     for c in learned_checks(holdout, "adopted"):
-        why = f"intended ({cited[c.id]})" if c.id in cited else "failed"
         if c.id in failed:
-            why += f": #{ctx.number} landed {merge[:12]}"
-            keep(holdout, c, state="retired", why=why, at=utc_now())
+            why = f"intended ({cited[c.id]})" if c.id in cited else "failed"
+            keep(
+                holdout,
+                c,
+                state="retired",
+                why=f"{why}: #{ctx.number} landed {merge[:12]}",
+                at=utc_now(),
+            )
 
 
 def retire_by_hand(holdout: Path, check_id: str, reason: str) -> None:
