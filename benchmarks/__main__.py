@@ -17,6 +17,7 @@ from benchmarks.cpu import core_s
 from benchmarks.egress import egress_overhead
 from benchmarks.github import github_figures
 from benchmarks.inputs import input_figures
+from benchmarks.learned import learned_figures
 from benchmarks.mcp_approve import approve_figure
 from benchmarks.merge_time import merge_time
 from benchmarks.sandbox import command_after_many_files
@@ -145,6 +146,8 @@ def _measured() -> int:
         return alone(lambda: [check_figure()], "check")
     if sys.argv[1:] == ["approve"]:
         return alone(lambda: [approve_figure()], "approve")
+    if sys.argv[1:] == ["learned"]:
+        return alone(learned_figures, "learned")
     reps = int(os.environ.get("BENCH_REPS", "5"))
     load = os.getloadavg()[0]
     started, at_start, began = time.monotonic(), machine(), datetime.now(UTC)
@@ -158,6 +161,7 @@ def _measured() -> int:
     rows.append(f.rate_limit_adaptation())
     rows += github_figures()
     rows.append(f.validation_throughput())
+    rows += learned_figures()
     rows.append(f.landing_throughput())
     rows.append(f.landing_throughput(failing=1))
     rows.append(command_after_many_files())

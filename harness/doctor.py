@@ -15,7 +15,7 @@ from typing import Any
 from harness.artifacts import NetworkRecord
 from harness.browser.chromium import find_chromium
 from harness.browser.drivers import Drivers
-from harness.browser.journeys import Journey, load_journeys
+from harness.browser.journeys import HoldoutCheck, load_holdout
 from harness.caches import PROCESS
 from harness.config.settings import Settings, load_settings
 from harness.errors import ConfigErrors, UsageError
@@ -137,14 +137,14 @@ def _command(name: str, command: str, run: Callable[[], Any]) -> Check:
 def _app_and_journeys(
     settings: Settings, path: Path, shots: Path, only: tuple[str, ...] | None
 ) -> list[Check]:
-    """The app started on its own, then every journey on an app of its own; ``only``: the
-    journeys alone (those of these names, all when empty)."""
+    """The app started on its own, then every journey and learned check on an app of its own;
+    ``only``: those alone (those of these names, all when empty)."""
     commands = settings.config.commands
     if not commands.start:
         why = "commands.start is not set in factory.yaml: validation cannot run the app"
         return [Check("start", False, 0.0, why)]
     try:
-        journeys = load_journeys(settings.holdout_dir)
+        journeys = load_holdout(settings.holdout_dir)
     except Exception as exc:  # ConfigErrors: one line each, shown as a failed check
         problems = getattr(exc, "problems", [exc])
         return [Check("journeys", False, 0.0, f"the hold-out is broken: {problems[0]}")]
@@ -172,7 +172,9 @@ def _app_and_journeys(
     return checks
 
 
-def _journey(settings: Settings, path: Path, journey: Journey, shots: Path, name: str) -> Check:
+def _journey(
+    settings: Settings, path: Path, journey: HoldoutCheck, shots: Path, name: str
+) -> Check:
     """One hold-out journey against a fresh copy of production's app: what an earlier
     journey wrote is never there."""
     try:

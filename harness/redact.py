@@ -8,6 +8,7 @@ import re
 from collections.abc import Collection
 from typing import Any
 
+MASK = "[masked]"  # what a secret a validator typed or sent is written as (``masked``)
 SECRET_VARIABLES = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "GITHUB_TOKEN", "GH_TOKEN")
 
 # Credentials recognised by their shape, wherever they come from (an issue body, a pasted log):
@@ -70,7 +71,7 @@ def masked(value: Any, secrets: Collection[str]) -> Any:
 
 def _masked(value: Any, pattern: re.Pattern[str]) -> Any:
     if isinstance(value, str):
-        return pattern.sub("[masked]", value)
+        return pattern.sub(MASK, value)
     if isinstance(value, dict):
         return {key: _masked(item, pattern) for key, item in value.items()}
     if isinstance(value, list):

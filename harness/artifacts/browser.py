@@ -8,12 +8,22 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
+_QUOTE_MARKS = str.maketrans("", "", "\"'\u201c\u201d\u2018\u2019")
+
+LEARNED = "learned:"  # a learned check's result is named by its id after this
+
 
 def as_read(text: str) -> str:
     """``text`` as a person reads it: Unicode NFKC (fullwidth letters, ligatures and the like
     as the letters they show), every run of white space, line breaks included, one space. A
     journey's expected text and a verdict's quote are matched on it."""
     return " ".join(unicodedata.normalize("NFKC", text).split())
+
+
+def as_quoted(text: str) -> str:
+    """``text`` as a quote is matched: as read (``as_read``), in either case, quotation marks
+    left out (a JSON answer's ``"title": "x"`` is quoted ``title: x``)."""
+    return as_read(text).casefold().translate(_QUOTE_MARKS)
 
 
 @dataclass(frozen=True)
@@ -33,6 +43,12 @@ class JourneyResult:
     final_path: str | None = None
     final_text: str | None = None  # what the page showed at the end, capped
     failed_as: str | None = None  # the failing step as the journey file writes it
+
+    @property
+    def learned(self) -> str | None:
+        """A learned check's id (what its result's name holds after ``LEARNED``); None for a
+        journey."""
+        return self.name.removeprefix(LEARNED) if self.name.startswith(LEARNED) else None
 
     @property
     def failed_at(self) -> str:
@@ -75,6 +91,12 @@ class Observation:
     def answer(self) -> str:
         """How the call went, as a person reads it: ``error``, ``HTTP 200``, ``ok``."""
         return "error" if self.error else f"HTTP {self.status}" if self.status else "ok"
+
+    def shows(self, quote: str) -> bool:
+        """Whether it worked and its excerpt holds ``quote`` (and it has one), both read as a
+        quote is matched (``as_quoted``)."""
+        quoted = as_quoted(quote)
+        return not self.error and bool(quoted) and quoted in as_quoted(self.excerpt)
 
     @property
     def gist(self) -> str:

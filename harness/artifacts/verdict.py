@@ -32,6 +32,14 @@ class Regression(Artifact):
     observations: list[int] = Field(default_factory=list)
 
 
+class Intended(Artifact):
+    """A learned check that fails on the change (``check``: its id) and that the change
+    means to change, as the validator says: the ``criterion`` of this issue that changes it."""
+
+    check: str
+    criterion: str
+
+
 class Verdict(Artifact):
     """The sealed validator's verdict, as its output tool gave it."""
 
@@ -40,6 +48,7 @@ class Verdict(Artifact):
     criteria: list[CriterionResult] = Field(default_factory=list)
     summary: str = ""
     regressions: list[Regression] = Field(default_factory=list)
+    intended: list[Intended] = Field(default_factory=list)
 
     def results(self, result: str) -> list[str]:
         """The ids of the criteria judged ``result`` (``fail``, ``not_observable``…)."""

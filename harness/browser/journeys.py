@@ -1,14 +1,19 @@
-"""Hold-out journey files (docs/configuration.md, "Hold-out journeys"): YAML steps run
-deterministically in a browser."""
+"""The hold-out's files: journeys (docs/configuration.md, "Hold-out journeys"), YAML steps
+run deterministically in a browser, and learned checks (docs/how-it-works.md, "Learned
+checks"), the sealed validator's own actions done again without a model."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from harness.config.yamlload import load_model
-from harness.errors import ConfigError, ConfigErrors
+from harness.errors import ConfigError, ConfigErrors, UsageError
+
+READS = ("browser_navigate", "browser_snapshot", "browser_head")  # change nothing in the app
 
 
 class _Strict(BaseModel):
@@ -93,6 +98,35 @@ class Journey(_Strict):
     steps: list[Step] = Field(min_length=1)
 
 
+class Learned(_Strict):
+    """A learned check, ``id`` ``<issue>-<criterion>`` (the criterion of that issue it was
+    verified for, merged as ``merge``): the sealed validator's recorded ``actions`` up to the
+    answer that showed ``quote``; ``adopted`` after two replays on fresh apps of the merge,
+    else ``dropped``, until ``retired``, and ``why`` (and ``at``, factory time) since."""
+
+    id: str
+    merge: str
+    actions: list[tuple[str, Any]] = Field(default_factory=list)  # each tool and its input
+    quote: str = ""
+    state: Literal["adopted", "dropped", "retired"] = "adopted"
+    why: str = ""
+    at: str = ""
+
+    @property
+    def name(self) -> str:
+        from harness.artifacts.browser import LEARNED  # not for ``factory check``: it loads all
+
+        return LEARNED + self.id
+
+    @property
+    def changes(self) -> bool:
+        """Whether its actions may change the app's state (then it needs an app of its own)."""
+        return any(tool not in READS for tool, _ in self.actions)
+
+
+HoldoutCheck = Journey | Learned  # what the hold-out runs
+
+
 def load_journey(path: Path) -> Journey:
     file = f"journeys/{path.name}"
     try:
@@ -118,3 +152,31 @@ def load_journeys(holdout_dir: Path) -> list[Journey]:
     if problems:
         raise ConfigErrors(problems)
     return journeys
+
+
+def learned_checks(holdout_dir: Path, *states: str) -> list[Learned]:
+    """The learned checks in ``<holdout>/learned`` (of these ``states``; none: all), by id."""
+    found = sorted(holdout_dir.glob("learned/*.yaml"))
+    read = [load_model(Learned, p.read_text("utf-8", "replace"), p.name) for p in found]
+    return [c for c in read if c.state in (states or (c.state,))]
+
+
+def learned_check(holdout_dir: Path, check_id: str, *states: str) -> Learned:
+    """The learned check ``check_id`` (of these ``states``), or why not (``UsageError``)."""
+    for found in learned_checks(holdout_dir, *states):
+        if found.id == check_id:
+            return found
+    kept = " or ".join(states) or "kept"
+    raise UsageError(f"{check_id}: no learned check {kept} has that id (factory checks)")
+
+
+def load_holdout(holdout_dir: Path) -> list[HoldoutCheck]:
+    """What the hold-out runs: every journey (``load_journeys``), every adopted learned check."""
+    return [*load_journeys(holdout_dir), *learned_checks(holdout_dir, "adopted")]
+
+
+def apps_for(checks: Sequence[HoldoutCheck]) -> list[list[HoldoutCheck]]:
+    """``checks`` by the fresh app each group runs on: each journey, and each learned check
+    that may change the app's state, on one of its own; the other learned checks together."""
+    still: list[HoldoutCheck] = [c for c in checks if isinstance(c, Learned) and not c.changes]
+    return [[c] for c in checks if c not in still] + [still] * bool(still)

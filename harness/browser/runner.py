@@ -14,7 +14,8 @@ from playwright.sync_api import Locator, Page
 
 from harness.artifacts.browser import JourneyResult, as_read
 from harness.browser.chromium import BrowserSession
-from harness.browser.journeys import Journey, Step, Text
+from harness.browser.journeys import HoldoutCheck, Journey, Step, Text
+from harness.browser.tools import replay
 
 STEP_TIMEOUT_MS = 10_000  # generous: a loaded machine must not fail a good journey
 # What could change a loaded page without a navigation: scripts, handler attributes, frames,
@@ -262,8 +263,14 @@ def run_journey(
 def run_journeys(
     session: BrowserSession,
     base_url: str,
-    journeys: list[Journey],
+    journeys: list[HoldoutCheck],
     shots_dir: Path,
     success_screenshots: bool = False,
 ) -> list[JourneyResult]:
-    return [run_journey(session, base_url, j, shots_dir, success_screenshots) for j in journeys]
+    """Each journey, and each learned check (``tools.replay``), in a context of its own."""
+    return [
+        run_journey(session, base_url, j, shots_dir, success_screenshots)
+        if isinstance(j, Journey)
+        else replay(session, base_url, j, shots_dir)
+        for j in journeys
+    ]

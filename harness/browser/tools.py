@@ -29,9 +29,10 @@ from urllib.parse import urlencode, urljoin, urlsplit
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import FloatRect, Locator
 
-from harness.artifacts.browser import Observation
+from harness.artifacts.browser import JourneyResult, Observation
 from harness.browser.addressing import skeleton
 from harness.browser.chromium import BrowserSession, origin_of
+from harness.browser.journeys import Learned
 from harness.errors import ToolError
 from harness.model.blocks import Handler, Image, ToolOutput
 from harness.model.tools import Nothing, Tool
@@ -579,3 +580,39 @@ class BrowserTools:
         for image in [] if isinstance(output, str) else output.images:
             digest.update(b"\0" + image.data_b64.encode())
         return digest.hexdigest()
+
+
+def replay(
+    session: BrowserSession, base_url: str, check: Learned, shots_dir: Path
+) -> JourneyResult:
+    """A learned check done again without a model, on a fresh page of the app, from the home
+    page where the validator started: it holds when every action was done and the last one's
+    observation shows its quote (``Observation.shows``). A tool the page lacks (a request,
+    outside the seal) fails it there."""
+    started = time.monotonic()
+    tools = BrowserTools(session, base_url, shots_dir)
+    try:
+        with contextlib.suppress(ToolError, KeyError):  # where it stopped is its failure
+            tools.open_home()
+            handlers = tools.handlers()
+            for tool, given in check.actions:
+                handlers[tool](dict(given))
+    finally:
+        tools.close()
+    seen = tools.observed  # the home page is opened unobserved, as in the seal
+    done = len(seen)
+    held = 0 < done == len(check.actions) and seen[-1].shows(check.quote)
+    shown = seen[-1].gist if seen else "the home page did not open"
+    took = time.monotonic() - started
+    did = json.dumps(check.actions)  # what it did, said with its failure
+    return JourneyResult(
+        check.name,
+        held,
+        done,
+        None if held else done,
+        check.quote,
+        shown,
+        None,
+        took,
+        failed_as=did,
+    )

@@ -43,7 +43,7 @@ _COMMANDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("harness.cli.lessons", ("lessons",)),
     ("harness.cli.mcp", ("mcp",)),
     ("harness.cli.audit", ("audit",)),
-    ("harness.cli.heal", ("health", "flaky")),
+    ("harness.cli.heal", ("health", "flaky", "checks")),
 )
 _WHERE = MappingProxyType(
     {n.removesuffix("_command"): (m, n) for m, names in _COMMANDS for n in names}

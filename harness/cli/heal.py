@@ -1,11 +1,12 @@
-"""``factory health`` (production's health now, healed when red) and ``factory flaky``."""
+"""``factory health`` (production's health now, healed when red), ``factory flaky`` and
+``factory checks`` (the learned checks)."""
 
 from __future__ import annotations
 
 import click
 
-from harness.cli.common import emit_json, json_option, target_of
-from harness.errors import LeaseError
+from harness.cli.common import echo_report, emit_json, json_option, opened, target_of
+from harness.errors import LeaseError, UsageError
 
 
 @click.command()
@@ -70,3 +71,34 @@ def flaky(ctx: click.Context, as_json: bool) -> None:
         click.echo("no flaky check")
     for check, seen in [] if as_json else history.items():
         click.echo(f"{check}  {len(seen)} flakes, last {seen[-1]['at']} on {seen[-1]['sha'][:12]}")
+
+
+@click.command()
+@click.argument("action", required=False, type=click.Choice(["show", "retire"]))
+@click.argument("check_id", required=False)
+@click.option("--reason", help="retire: why it is retired (recorded with it).")
+@json_option("Print the learned checks (show: the one, whole) as JSON.")
+@click.pass_context
+def checks(
+    ctx: click.Context, action: str | None, check_id: str | None, reason: str | None, as_json: bool
+) -> None:
+    """The learned checks (docs/how-it-works.md, "Learned checks"): each criterion a merged
+    change passed on a quote, replayed with the hold-out — its origin, state, newest replay and
+    how long it took. ``show ID``: one whole, its actions and quote too (the hold-out: the
+    maintainer's view); ``retire ID --reason WHY``: never replayed again (final)."""
+    from harness.browser.journeys import learned_check
+    from harness.reports.checks import check_rows
+    from harness.validate.learned import retire_by_hand
+
+    if bool(action) != bool(check_id) or bool(reason) != (action == "retire"):
+        raise UsageError("factory checks [show ID | retire ID --reason WHY]")
+    services = opened(ctx)
+    holdout = services.settings.holdout_dir
+    if action == "retire":
+        retire_by_hand(holdout, str(check_id), str(reason))
+        return click.echo(f"retired {check_id}")
+    shown = [learned_check(holdout, str(check_id))] if check_id else []  # show: all of it
+    rows = [r for r in check_rows(services) if check_id in (None, r.id)]
+    if as_json:
+        return emit_json(shown[0] if shown else rows)
+    echo_report("checks.txt.j2", rows=rows, shown=shown)

@@ -19,6 +19,7 @@ from harness.backtest.report import BacktestView
 from harness.cli.common import Target
 from harness.errors import FactoryError, UsageError
 from harness.forge.base import IssueJson
+from harness.reports.checks import CheckRow
 from harness.reports.report import RunReport
 from harness.reports.runs import RunLine
 from harness.reports.status import Status
@@ -102,6 +103,13 @@ class Face:
 
         with self.store() as s:
             return backtest_view(s)
+
+    def checks(self) -> list[CheckRow]:
+        """The learned checks: origin, state, newest replay (never what they do or quote)."""
+        from harness.reports.checks import check_rows
+
+        with self.services() as s:
+            return check_rows(s)
 
     def file_issue(self, title: str, body: str = "") -> IssueJson:
         """File an issue on the local forge (on GitHub, people file them there), written by

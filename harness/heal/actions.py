@@ -17,6 +17,7 @@ from harness.artifacts import (
     RevertedChange,
     Worktree,
 )
+from harness.artifacts.browser import LEARNED
 from harness.config.testfiles import clipped, test_files
 from harness.engine.actions import action
 from harness.engine.context import StepContext
@@ -273,7 +274,7 @@ def _evidence(ctx: StepContext, diagnosed: Diagnosis, blame: Blame | None) -> di
     return {
         **blame.model_dump(),
         "tests": [test if c == "tests" else c[5:] for c in still if c.startswith("test")],
-        "journeys": [public(c) for c in still if c.startswith("journey:")],
+        "journeys": [public(c) for c in still if c.startswith(("journey:", LEARNED))],
         "output": diagnosed.output,
         "run_id": diagnosed.health_run,
     }

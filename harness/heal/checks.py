@@ -1,6 +1,7 @@
 """Production's checks as heal names them — a test by its runner's id (``test:<id>``;
 ``tests`` when it named none), a hidden journey by its file (``journey:<file>``, shown
-outside by a digest alone: ``public``) — and a probe: some of them run on one commit, each
+outside by a digest alone: ``public``), a learned check by its id (``learned:<id>``) — and a
+probe: some of them run on one commit, each
 journey on a fresh app, the tests as the whole suite or, where they fail alone, alone by
 their ids (``commands.test_files``), kept as an event of its run so a resumed run runs none
 twice."""
@@ -11,7 +12,7 @@ import hashlib
 from pathlib import Path
 
 from harness.artifacts import HoldoutRun, Probe
-from harness.browser.journeys import load_journey
+from harness.browser.journeys import learned_checks, load_journey
 from harness.config.testfiles import failing_tests
 from harness.engine.context import StepContext
 from harness.errors import FactoryError, StoppedError
@@ -27,9 +28,11 @@ def public(check: str) -> str:
 
 
 def journey_checks(holdout: Path) -> dict[str, str]:
-    """Each hold-out journey's name -> its check (``journey:<file>``)."""
+    """Each hold-out journey's name -> its check (``journey:<file>``), and each adopted learned
+    check's (``learned:<id>``, its own)."""
     files = sorted((holdout / "journeys").glob("*.y*ml"))
-    return {load_journey(path).name: f"journey:{path.name}" for path in files}
+    named = {load_journey(path).name: f"journey:{path.name}" for path in files}
+    return named | {c.name: c.name for c in learned_checks(holdout, "adopted")}
 
 
 def failing_checks(run: HoldoutRun, holdout: Path) -> list[str]:

@@ -32,6 +32,7 @@ from harness.engine.killswitch import (
 )
 from harness.errors import MAX_INTEGER, FactoryError, NotFoundError, check_one_line
 from harness.lessons.evidence import lessons, proposals
+from harness.reports.checks import check_rows
 from harness.reports.issues import issue_page, queue_view
 from harness.reports.report import EVIDENCE, RunPage, run_page
 from harness.reports.runs import PAGE_SIZE, RunFilters, runs_page
@@ -404,6 +405,7 @@ def create_app(
         "/backtest": board.showing("backtest.html", view=lambda s: backtest_view(s.store)),
         "/lessons": board.showing("lessons.html", lessons=lessons, proposals=proposals),
         "/health": board.showing("health.html", view=lambda s: healing(s.store)),
+        "/checks": board.showing("checks.html", checks=check_rows),
         "/evidence/{path:path}": board.evidence,
         "/static/{name}": board.static,
     }

@@ -392,7 +392,9 @@ def decide(
         pr=prepare.pr,
         summary=clip(verdict.summary if verdict else "", 600),
         findings=prepare.candidate.findings,
-        journeys=[{"passed": j.passed} for j in check.journeys],  # never their names
+        journeys=[
+            {"passed": j.passed} for j in check.journeys if not j.learned
+        ],  # never their names
         criteria=check.validator.by_criterion() if check.validator else [],
         fix_attempts=routing.fix_attempts,
         run_id=ctx.run_id,

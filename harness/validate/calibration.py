@@ -24,11 +24,10 @@ if TYPE_CHECKING:
 
 
 def holdout_digest(holdout: Path) -> str:
-    """What the hold-out says now: a calibration holds for this tree *and* these journeys
-    (a maintainer's edit to a journey calibrates again)."""
+    """What the hold-out says now: a calibration holds for this tree *and* these journeys and
+    learned checks (a maintainer's edit to a journey, a check learned, calibrates again)."""
     digest = hashlib.sha256()
-    folder = holdout / "journeys"
-    for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]) if folder.is_dir() else []:
+    for path in sorted([*holdout.glob("journeys/*.y*ml"), *holdout.glob("learned/*.yaml")]):
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 

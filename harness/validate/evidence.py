@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -21,7 +21,7 @@ from harness.artifacts import HoldoutRun, KeptVerdict, NetworkRecord, Tested, Va
 from harness.artifacts.browser import JourneyResult, Observation
 from harness.browser.chromium import in_browser
 from harness.browser.drivers import Drivers
-from harness.browser.journeys import Journey, load_journeys
+from harness.browser.journeys import HoldoutCheck, Learned, apps_for, load_holdout
 from harness.browser.runner import run_journeys
 from harness.caches import PROCESS, Memo
 from harness.config.settings import Settings
@@ -91,9 +91,13 @@ def serving(settings: Settings, path: Path) -> Iterator[AppProcess]:
 
 
 def journeys_against(
-    settings: Settings, drivers: Drivers, app: AppProcess, journeys: list[Journey], shots: Path
+    settings: Settings,
+    drivers: Drivers,
+    app: AppProcess,
+    journeys: list[HoldoutCheck],
+    shots: Path,
 ) -> list[JourneyResult]:
-    """The hold-out journeys in a browser inside the app's network namespace."""
+    """Hold-out journeys and learned checks in a browser inside the app's network namespace."""
     every_shot = settings.config.validation.screenshots == "all"
     return in_browser(
         drivers,
@@ -193,14 +197,17 @@ def _tests_on(at: Checkout, label: str, before: Before | None = None) -> Tested:
     )
 
 
-def _journey_check(at: Checkout, number: int, journey: Journey) -> tuple[int, list[JourneyResult]]:
-    """Hold-out journey ``number`` on a fresh app of its own: (the app's port, its result)."""
+def _journey_check(
+    at: Checkout, number: int, group: list[HoldoutCheck]
+) -> tuple[int, list[JourneyResult]]:
+    """Hold-out check ``number`` — a journey, or learned checks (``apps_for``) — on a fresh app
+    of its own: (the app's port, its results)."""
     ctx = at.ctx
     settings = ctx.services.settings
     with fresh_app(settings, at.path, f"{ctx.run_id}-{at.label}-journey{number}") as app:
         fault_point(f"validate.{at.label}.serving")  # crash tests: worktree and app up
         drivers = ctx.services.caches.part(Drivers, lasting=True)
-        return app.port, journeys_against(settings, drivers, app, [journey], at.shots)
+        return app.port, journeys_against(settings, drivers, app, group, at.shots)
 
 
 @dataclass(frozen=True)
@@ -253,10 +260,19 @@ def _sealed_check(
     question: ValidatorQuestion,
     earlier: EarlierVerdict | None,
     replay: list[Observation] | None,
+    replayed: list[tuple[int, list[JourneyResult]]],
 ) -> Callable[[], ValidatorRun]:
-    """The validator's check: asked (``_validator_check``), or its ``replay`` done again."""
+    """The validator's check: its ``replay`` done again, or asked (``_validator_check``) —
+    told each learned check ``replayed`` that no longer holds on this app, as the validator
+    wrote it (``prompts/learned_failing.md.j2``), and then asked anew, whatever an
+    ``earlier`` verdict was."""
     if replay is not None:
         return partial(_replayed, at, question, replay)
+    if failed := [r for _, found in replayed for r in found if not r.passed]:
+        said = at.ctx.services.templates.render("prompts/learned_failing.md.j2", failed=failed)
+        asked = question.model_dump()
+        question = ValidatorQuestion(**{**asked, "task": f"{question.task}\n\n{said}"})
+        earlier = None
     return partial(_validator_check, at, question, earlier)
 
 
@@ -307,19 +323,35 @@ def _run_checks(ctx: StepContext, checks: list[Callable[[], Any]], suites: int =
             raise _not_ready(ctx, exc) from exc
 
 
-def _holdout(settings: Settings, only: frozenset[str] | None) -> list[Journey]:
-    """The hold-out's journeys (``only``: those of these names; none: no app is needed), for
-    an app that can be started."""
+def _holdout(settings: Settings, only: frozenset[str] | None) -> list[HoldoutCheck]:
+    """The hold-out's journeys and adopted learned checks (``only``: those of these names;
+    none: no app is needed), for an app that can be started."""
     if only == frozenset():
         return []
     if not settings.config.commands.start:
         raise StepFailed("factory.yaml has no commands.start: the app cannot be validated", {})
     try:
-        return [j for j in load_journeys(settings.holdout_dir) if only is None or j.name in only]
+        return [j for j in load_holdout(settings.holdout_dir) if only is None or j.name in only]
     except ConfigErrors as exc:
         raise StepFailed(
             f"the hold-out is broken: {exc.problems[0]}", {"hold_out": "broken"}
         ) from exc
+
+
+def _groups(at: Checkout, groups: list[list[HoldoutCheck]]) -> list[Callable[[], Any]]:
+    """Each of ``groups`` (``apps_for``) on ``at``, on a fresh app of its own."""
+    return [partial(_journey_check, at, n, group) for n, group in enumerate(groups, start=1)]
+
+
+def _first(
+    at: Checkout, held: list[HoldoutCheck], trying: Sequence[Learned], asking: bool
+) -> tuple[list[HoldoutCheck], list[Any]]:
+    """What runs first, uncounted (``journeys_passed``): the learned checks the validator is
+    told of when ``asking`` (which no longer hold are its to answer for), and those
+    ``trying``, twice; with what they showed."""
+    told: list[HoldoutCheck] = [c for c in held if isinstance(c, Learned) and asking]
+    early = _groups(at, apps_for(told) + apps_for(trying) * 2)
+    return told, _run_checks(at.ctx, early) if early else []
 
 
 def inconclusive(ctx: StepContext, failed: StepFailed) -> FactoryError:
@@ -392,13 +424,14 @@ def journeys_on(
     only: frozenset[str] | None = None,
     reuse: Collection[str] | None = None,
     replay: list[Observation] | None = None,
+    trying: Sequence[Learned] = (),
 ) -> HoldoutRun:
-    """Journeys (and the tests, and the sealed validator ``validator`` asks, or its ``replay``)
-    on the app built from ``sha``, each on a fresh app; setup reaches the egress proxy only on
-    ``trusted`` (``prepare_worktree``). ``only``: the journeys of these names. ``reuse``: a
-    remembered pass stands for the tests unless the tree's suite holds one of these flakes."""
+    """The hold-out (and the tests, and the validator ``validator`` asks, or its ``replay``) on
+    the app built from ``sha``, each check on a fresh app (``_first``, ``_groups``; ``only``: by
+    name); setup reaches the egress proxy only on ``trusted`` (``prepare_worktree``). ``reuse``:
+    a remembered pass stands for the tests unless the tree's suite holds one of these flakes."""
     settings, repo = ctx.services.settings, ctx.services.repo
-    journeys = _holdout(settings, only)
+    held = _holdout(settings, only)  # before anything is made: a broken hold-out says so
     manager = WorktreeManager.of(repo, settings.state_dir)
     shots = settings.state_dir / "evidence" / ctx.run_id / label
     base = trusted or sha
@@ -411,15 +444,15 @@ def journeys_on(
         if prepared.problem is not None:
             raise setup_failed(ctx, prepared)
         at = Checkout(ctx, path, sha, base, label, shots)
+        told, replayed = _first(at, held, trying, validator is not None)
         checks: list[Callable[[], Any]] = []
         if testing:
             checks.append(partial(_tests_on, at, label))
         if before:
             checks.append(partial(_tests_on, at, f"{label}-before", before))
-        for number, journey in enumerate(journeys, start=1):
-            checks.append(partial(_journey_check, at, number, journey))
+        checks += _groups(at, apps_for([c for c in held if c not in told]))
         if validator is not None:
-            checks.append(_sealed_check(at, validator, earlier, replay))
+            checks.append(_sealed_check(at, validator, earlier, replay, replayed))
         done = _run_checks(ctx, checks, suites=int(testing))
         tested = _again_alone(at, done.pop(0), reuse) if testing else kept
         tested_before = _again_alone(at, done.pop(0), None, before) if before else None
@@ -428,9 +461,9 @@ def journeys_on(
         return HoldoutRun(
             sha=sha,
             tree=tree_of(repo, sha),
-            journeys=results,
+            journeys=results + [r for _, found in replayed for r in found],
             journeys_passed=all(r.passed for r in results),
-            ports=[port for port, _ in done],
+            ports=[port for port, _ in done + replayed],
             shots_dir=str(shots),
             **_set_up(prepared),
             tests=tested,

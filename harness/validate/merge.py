@@ -20,6 +20,7 @@ from harness.validate import landing
 from harness.validate.actions import production_tip
 from harness.validate.evidence import journeys_on, tree_of
 from harness.validate.landing import take_landing
+from harness.validate.learned import adopt, candidates, retire
 
 TESTED_SECTION = "\n\n## Tested before landing\n"  # heads comments/pr_tested.md.j2
 
@@ -151,19 +152,26 @@ def _name_the_tested_commit(ctx: StepContext, prepared: Prepared, checked: Check
             head=prepared.head,
             tree=checked.tree,
             tests=checked.tests.model_dump() if checked.tests else None,
-            journeys=len(checked.journeys),
+            journeys=sum(not j.learned for j in checked.journeys),
+            retiring=[j.learned for j in checked.journeys if j.learned and not j.passed],
         ),
     )
 
 
 @action("validate.smoke")
-def smoke(ctx: StepContext, merge: Landing) -> Smoke:
-    """Journeys on the new production head; a failure is reverted by a new commit."""
+def smoke(ctx: StepContext, merge: Landing, check: CheckResult) -> Smoke:
+    """The hold-out on the new production head, once the learned checks that failed on what
+    landed are retired, beside the checks it may learn, each replayed twice (``learned``); a
+    failure is reverted by a new commit, and nothing is learned."""
     merged = merge.merge_sha
+    retire(ctx, check, merged)
+    learning = candidates(ctx, check, merged)
     branch = merge.branch
     before = ctx.services.repo.rev_parse(f"{merged}^1")  # production as it was: setup's network
-    result = journeys_on(ctx, merged, "smoke", trusted=before)
+    trying = [c for c in learning if not c.why]
+    result = journeys_on(ctx, merged, "smoke", trusted=before, trying=trying)
     if result.journeys_passed:
+        adopt(ctx, learning, result)
         return Smoke(**dict(result))
     forge = ctx.services.forge
     current = forge.sync(branch)

@@ -22,7 +22,7 @@ from harness.artifacts import (
     Verdict,
     criterion_ids,
 )
-from harness.artifacts.browser import Observation, as_read
+from harness.artifacts.browser import Observation, as_quoted
 from harness.config.models import Rules
 from harness.config.testfiles import failed_said
 from harness.kinds import is_revert
@@ -39,7 +39,6 @@ CHANGES = ("browser_click", "browser_press_key")
 READS = ("GET", "HEAD", "OPTIONS")
 # what an action's input names of the app: the element or address it acts on
 TARGETS = ("name", "label", "text", "selector", "url")
-_QUOTE_MARKS = str.maketrans("", "", "\"'\u201c\u201d\u2018\u2019")
 # a path or route a criterion names (not a URL's, nor a fraction's), and a title it quotes
 _PATH = re.compile(r"(?<![\w.:/])/[\w\-.~/{}<>:]*\w[}>]?")
 _TITLE = re.compile(r"\btitled?\s+(?:is\s+)?[\"\u201c']([^\"\u201d']+)[\"\u201d']")
@@ -59,6 +58,7 @@ FOR_A_PERSON = (
     "network_allow",
     "setup_network",
     "setup_installs",
+    "learned_checks",
 )
 
 
@@ -73,6 +73,11 @@ class Evidence:
     kind: str | None = None  # of the change (``revert``: heal's, asked no validator)
     criteria: tuple[str, ...] = ()
     second: Verdict | None = None  # ``validation.second``'s verdict, when one was asked
+
+    @property
+    def texts(self) -> dict[str, str]:
+        """Each criterion's text by its id."""
+        return dict(zip(criterion_ids(list(self.criteria)), self.criteria, strict=False))
 
 
 def _tests_gate(e: Evidence) -> GateResult | None:
@@ -201,8 +206,8 @@ def unsupported(verdict: Verdict, criteria: list[str], observed: list[Observatio
 def _unquoted(entry: CriterionResult, text: str, seen: dict[int, Observation]) -> str | None:
     """Why the pass ``entry`` on the criterion ``text`` is no evidence; None: it is. It cites
     an observation the validator made that worked and showed text of the app, whose record
-    holds its quote (both read as a person reads: ``_read``), a quote that is more than the
-    criterion's own words echoed back (three or more of them, over half of them, and
+    holds its quote (both read as a quote is matched: ``as_quoted``), a quote that is more
+    than the criterion's own words echoed back (three or more of them, over half of them, and
     nothing else), made at or after the last action among those it cites that
     changed the app (the page before the note was added does not show the note listed);
     and when the criterion names a place (a path, a route, a title: ``_places``), made
@@ -212,13 +217,13 @@ def _unquoted(entry: CriterionResult, text: str, seen: dict[int, Observation]) -
     changed = max((o.number for o in shown if _changes(o)), default=0)
     if not shown:
         return f"a pass on {', '.join(map(str, why.values())) or 'no observation'}"
-    quote = _read(entry.quote)
+    quote = as_quoted(entry.quote)
     if not quote:
         return "a pass without a quote of what shows it"
-    holding = [o for o in shown if quote in _read(o.excerpt)]
+    holding = [o for o in shown if o.shows(quote)]
     if not holding:
         return f"its quote {entry.quote!r} is not in observations {list(why)} as recorded"
-    words, said = set(re.findall(r"\w+", quote)), set(re.findall(r"\w+", _read(text)))
+    words, said = _words(quote), _words(text)
     if len(words) > 2 and words <= said and 2 * len(words) > len(said):
         return f"its quote {entry.quote!r} only repeats the criterion's words"
     places = _places(text)
@@ -238,12 +243,6 @@ def _unshown(number: int, seen: Observation | None) -> str | None:
         why = "errored" if seen.error else NO_TEXT[seen.tool]
         return f"observation {number} ({seen.tool}), which {why}"
     return None
-
-
-def _read(text: str) -> str:
-    """``text`` as a quote is matched: as read (``as_read``), in either case, quotation marks
-    left out (a JSON answer's ``"title": "x"`` is quoted ``title: x``)."""
-    return as_read(text).casefold().translate(_QUOTE_MARKS)
 
 
 def _changes(seen: Observation) -> bool:
@@ -270,9 +269,33 @@ def _at(seen: Observation, places: list[str]) -> bool:
     for place in places:
         parts = place.rstrip("/").split("/")
         route = "/".join("[^/]+" if s[:1] in ("{", "<", ":") else re.escape(s) for s in parts)
-        if re.fullmatch(route, seen.at.rstrip("/")) or _read(place) == _read(seen.title):
+        if re.fullmatch(route, seen.at.rstrip("/")) or as_quoted(place) == as_quoted(seen.title):
             return True
     return False
+
+
+def _learned_gate(e: Evidence) -> GateResult | None:
+    """Each learned check that fails on the change is one it means to change: the validator
+    cites a criterion of this issue that names every word of what the check showed (its
+    quote). One the validator reports as a regression sends the change back
+    (``validator_regressions``); any other goes to a person. A revert's retire as it lands."""
+    failed = [j for j in e.checked.journeys if j.learned and not j.passed]
+    if not failed or is_revert(e.kind):
+        return None
+    verdict = e.checked.verdict
+    intended = verdict.intended if verdict else []
+    cited = {i.check: _words(e.texts.get(i.criterion, "")) for i in intended}
+    found = [
+        f"learned check {j.learned} no longer holds"
+        for j in failed
+        if not set() < _words(j.expected or "") <= cited.get(str(j.learned), set())
+    ]
+    return _listed("learned_checks", found, "each one failing is intended, as its criterion says")
+
+
+def _words(text: str) -> set[str]:
+    """The words of ``text`` as a quote is matched (``as_quoted``)."""
+    return set(re.findall(r"\w+", as_quoted(text)))
 
 
 def _setup_network_gate(e: Evidence) -> GateResult | None:
@@ -332,11 +355,11 @@ def _regressions_gate(e: Evidence) -> GateResult | None:
     seen = [
         f"the validator saw {r.what} (observations {r.observations})" for r in verdict.regressions
     ]
-    asked, observed = _read(" ".join(e.criteria)), {o.number: o for o in run.observed}
+    asked, observed = as_quoted(" ".join(e.criteria)), {o.number: o for o in run.observed}
     for number in e.checked.works_before:
         did = observed[number]
         named = [str(v) for k, v in did.input.items() if k in TARGETS and v]
-        if not any(_read(target) in asked for target in named):
+        if not any(as_quoted(target) in asked for target in named):
             seen.append(
                 f"observation {number} ({did.tool} {did.input}) failed on the change and works "
                 "on production as it builds on: no criterion asks it to change"
@@ -406,6 +429,7 @@ VALIDATE_GATES: tuple[Callable[[Evidence], GateResult | None], ...] = (
     _ci_gate,
     _setup_network_gate,
     _setup_installs_gate,
+    _learned_gate,
 )
 # judged after a browser looked, on what the validator did (not the change): never a retry
 SEALED = ("journeys", "validator", "validator_evidence", "ci")
@@ -546,9 +570,8 @@ def _unseen(e: Evidence) -> list[str]:
     verdict = e.checked.verdict
     if verdict is None:
         return []
-    texts = dict(zip(criterion_ids(list(e.criteria)), e.criteria, strict=False))
     judged = verdict.judged()
     return [
-        f"{c} ({texts.get(c, 'the issue itself')}): {judged[c].evidence or 'it says not why'}"
+        f"{c} ({e.texts.get(c, 'the issue itself')}): {judged[c].evidence or 'it says not why'}"
         for c in verdict.results("not_observable")
     ]

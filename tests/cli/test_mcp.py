@@ -43,6 +43,7 @@ TOOLS = {
     "report",
     "diff",
     "backtest_summary",
+    "checks",
     "file_issue",
     "approve",
     "reject",
@@ -180,7 +181,7 @@ def test_hosts_see_annotations_and_a_version_and_bad_calls_get_protocol_errors(
         name: (a.read_only_hint, a.destructive_hint, a.open_world_hint)
         for name, a in seen["tools"].items()
     }
-    for name in ("status", "queue", "runs", "report", "diff", "backtest_summary"):
+    for name in ("status", "queue", "runs", "report", "diff", "backtest_summary", "checks"):
         assert hints[name] == (True, False, False), name
     assert hints["file_issue"] == (False, False, False)
     assert hints["approve"] == hints["reject"] == hints["cancel"] == (False, True, True)

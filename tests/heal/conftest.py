@@ -20,6 +20,7 @@ from harness.artifacts import (
     Landing,
     PrCandidate,
 )
+from harness.engine.context import Services
 from harness.forge.base import Label
 from harness.services import open_services
 from harness.store.db import Store
@@ -53,8 +54,25 @@ def tests_app(
 HEADING = "name: the heading\nsteps:\n  - goto: /\n  - expect_text: 'Notes'\n"
 
 
-def land(repo: Path, state: Path, title: str, files: dict[str, str]) -> tuple[int, str]:
-    """An issue whose change (``files``) the factory landed: (issue, merge commit)."""
+def land(
+    repo: Path, state: Path, title: str, files: dict[str, str], checks: tuple = CHECKS_PASSED
+) -> tuple[int, str]:
+    """An issue whose change (``files``) the factory landed: (issue, merge commit); ``checks``:
+    the validation's actions that stand in (those not among them run for real)."""
+    services, number = proposed(repo, state, title, files)
+    with pytest.MonkeyPatch.context() as mp:
+        use_actions(mp, *checks)
+        outcome = validate_issue(services, number)
+    landed = outcome.artifact(Landing)
+    assert landed is not None, outcome.reason
+    return number, landed.merge_sha
+
+
+def proposed(
+    repo: Path, state: Path, title: str, files: dict[str, str], criteria: list[str] | None = None
+) -> tuple[Services, int]:
+    """An issue with the factory's pull request of ``files`` (the change), triaged with
+    ``criteria`` and implemented as the store records it, ready for validation."""
     services = open_services(repo, state)
     forge, store = services.forge, services.store
     number = forge.create_issue(title, f"Please: {title}.", "owner").number
@@ -69,7 +87,7 @@ def land(repo: Path, state: Path, title: str, files: dict[str, str]) -> tuple[in
     pr = forge.open_pr(number, branch, "main", title, f"Fixes issue {number}")
     forge.record_ci(head, "success")
     forge.add_labels(number, [Label.NEEDS_REVIEW])
-    criteria = [f"{title}: done, and every note still listed."]
+    criteria = criteria or [f"{title}: done, and every note still listed."]
     spec = IssueSpec(
         number=number, title=title, body=f"Please: {title}.", decision="accept", kind="feature",
         acceptance_criteria=criteria,
@@ -85,12 +103,7 @@ def land(repo: Path, state: Path, title: str, files: dict[str, str]) -> tuple[in
     seq = store.start_step(run.id, "pr", {"kind": "action", "action": "implement.open_pr"})
     store.finish_step(seq, "succeeded", made.model_dump(mode="json"), artifact="PrCandidate")
     store.set_run_status(run.id, "succeeded")
-    with pytest.MonkeyPatch.context() as mp:
-        use_actions(mp, *CHECKS_PASSED)
-        outcome = validate_issue(services, number)
-    landed = outcome.artifact(Landing)
-    assert landed is not None, outcome.reason
-    return number, landed.merge_sha
+    return services, number
 
 
 def three_merges(repo: Path, state: Path) -> list[tuple[int, str]]:

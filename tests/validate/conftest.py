@@ -16,7 +16,6 @@ import yaml
 
 from harness.artifacts import ValidatorRun
 from harness.artifacts.browser import JourneyResult
-from harness.browser.journeys import Journey
 from harness.cycle import cycle_exit
 from harness.demo import generate
 from harness.model.scripted import ScriptedModel, load_script
@@ -322,11 +321,10 @@ def journeys_pass(
 
     real = evidence._journey_check
 
-    def journey(at: Any, number: int, journey: Journey) -> tuple[int, list[JourneyResult]]:
+    def journey(at: Any, number: int, group: list[Any]) -> tuple[int, list[JourneyResult]]:
         if not _stands_in(at, issues, checks):
-            return real(at, number, journey)
-        steps = len(journey.steps)
-        return 0, [JourneyResult(journey.name, True, steps, final_text="the notes")]
+            return real(at, number, group)
+        return 0, [JourneyResult(j.name, True, 1, final_text="the notes") for j in group]
 
     monkeypatch.setattr(evidence, "_journey_check", journey)
 
