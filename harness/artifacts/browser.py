@@ -10,6 +10,10 @@ from typing import Any
 
 _QUOTE_MARKS = str.maketrans("", "", "\"'\u201c\u201d\u2018\u2019")
 
+# what may change the app (``Observation.changes``): these, a field submitted, a request
+# other than these
+CHANGES = ("browser_click", "browser_press_key")
+READS = ("GET", "HEAD", "OPTIONS")
 LEARNED = "learned:"  # a learned check's result is named by its id after this
 
 
@@ -91,6 +95,17 @@ class Observation:
     def answer(self) -> str:
         """How the call went, as a person reads it: ``error``, ``HTTP 200``, ``ok``."""
         return "error" if self.error else f"HTTP {self.status}" if self.status else "ok"
+
+    @property
+    def changes(self) -> bool:
+        """Whether the action may have changed the app: a click, a key, a field submitted, a
+        request other than a read."""
+        method = str(self.input.get("method", "GET")).upper()
+        return not self.error and (
+            self.tool in CHANGES
+            or (self.tool == "browser_type" and bool(self.input.get("submit")))
+            or (self.tool == "browser_request" and method not in READS)
+        )
 
     def shows(self, quote: str) -> bool:
         """Whether it worked and its excerpt holds ``quote`` (and it has one), both read as a

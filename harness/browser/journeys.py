@@ -13,8 +13,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from harness.config.yamlload import load_model
 from harness.errors import ConfigError, ConfigErrors, UsageError
 
-READS = ("browser_navigate", "browser_snapshot", "browser_head")  # change nothing in the app
-
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -120,8 +118,11 @@ class Learned(_Strict):
 
     @property
     def changes(self) -> bool:
-        """Whether its actions may change the app's state (then it needs an app of its own)."""
-        return any(tool not in READS for tool, _ in self.actions)
+        """Whether its actions may change the app (``Observation.changes``): then it needs an
+        app of its own."""
+        from harness.artifacts.browser import Observation
+
+        return any(Observation(tool, given, "").changes for tool, given in self.actions)
 
 
 HoldoutCheck = Journey | Learned  # what the hold-out runs

@@ -14,8 +14,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class CheckRow:
-    """A learned check: where it came from (``id``: the issue and criterion it was verified
-    for, merged as ``merge``), its state, why and since when (``at``), and its newest replay
+    """A learned check: where it came from (``id``: ``N-Cn``, criterion Cn of issue #N, merged
+    as ``merge``), its state, why and since when (``at``), and its newest replay
     the store keeps: whether it ``held``, when, in how many ``seconds``, in which ``run`` (None:
     none kept). Never what it does or quotes: that is the hold-out's (``factory checks show``)."""
 
@@ -28,14 +28,6 @@ class CheckRow:
     replayed: str | None = None
     seconds: float | None = None
     run: str | None = None
-
-    @property
-    def issue(self) -> str:
-        return self.id.split("-")[0]
-
-    @property
-    def criterion(self) -> str:
-        return self.id.split("-", 1)[1]
 
 
 def check_rows(services: Services) -> list[CheckRow]:

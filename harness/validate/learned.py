@@ -14,14 +14,15 @@ import yaml
 
 from harness.artifacts import CheckResult, HoldoutRun
 from harness.artifacts.browser import Observation
-from harness.browser.journeys import READS, Learned, learned_check, learned_checks
+from harness.browser.journeys import Learned, learned_check, learned_checks
 from harness.engine.context import StepContext
 from harness.faults import fault_point
 from harness.redact import MASK
 from harness.store.base import utc_now
 
 SHOT = "browser_take_screenshot"  # pixels: never part of a check
-LOOKS = (*READS, SHOT, "browser_fetch")  # what changes nothing in the app
+# what shows the app and does nothing in it (an action is anything else: ``_unkept``)
+LOOKS = ("browser_navigate", "browser_snapshot", "browser_head", SHOT, "browser_fetch")
 SHORTEST_SECRET = 4  # a shorter value given is not held for one read from a page
 
 

@@ -34,9 +34,6 @@ NO_TEXT = MappingProxyType(
         "browser_take_screenshot": "shows only pixels the harness cannot read",
     }
 )
-# what may change the app (``_changes``): these, a field submitted, a request other than these
-CHANGES = ("browser_click", "browser_press_key")
-READS = ("GET", "HEAD", "OPTIONS")
 # what an action's input names of the app: the element or address it acts on
 TARGETS = ("name", "label", "text", "selector", "url")
 # a path or route a criterion names (not a URL's, nor a fraction's), and a title it quotes
@@ -214,7 +211,7 @@ def _unquoted(entry: CriterionResult, text: str, seen: dict[int, Observation]) -
     there."""
     why = {n: _unshown(n, seen.get(n)) for n in entry.observations}
     shown = [seen[n] for n, said in why.items() if said is None]
-    changed = max((o.number for o in shown if _changes(o)), default=0)
+    changed = max((o.number for o in shown if o.changes), default=0)
     if not shown:
         return f"a pass on {', '.join(map(str, why.values())) or 'no observation'}"
     quote = as_quoted(entry.quote)
@@ -243,18 +240,6 @@ def _unshown(number: int, seen: Observation | None) -> str | None:
         why = "errored" if seen.error else NO_TEXT[seen.tool]
         return f"observation {number} ({seen.tool}), which {why}"
     return None
-
-
-def _changes(seen: Observation) -> bool:
-    """Whether the action may have changed the app: a click, a key, a field submitted, a
-    request other than a read."""
-    asked = seen.input
-    method = str(asked.get("method", "GET")).upper()
-    return not seen.error and (
-        seen.tool in CHANGES
-        or (seen.tool == "browser_type" and bool(asked.get("submit")))
-        or (seen.tool == "browser_request" and method not in READS)
-    )
 
 
 def _places(text: str) -> list[str]:
