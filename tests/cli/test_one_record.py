@@ -120,8 +120,9 @@ def test_the_cli_mcp_and_the_dashboard_show_the_same_figures(tmp_path: Path, cap
     assert "validator: pass, score 0.95" in text and "Validator: pass (score 0.95)" in shown
     assert f"  C1 pass: {CRITERION} — seen" in text
     assert f"<td>C1: {CRITERION}</td><td>pass</td><td>seen</td>" in shown
-    assert "    #1 browser_navigate {'url': '/'} HTTP 200: Hi" in text
-    assert '#1 browser_navigate {"url": "/"} — HTTP 200<pre>Hi</pre>' in shown
+    # where it was made ("-": the stand-in observation records no place)
+    assert "    #1 browser_navigate {'url': '/'} at - HTTP 200: Hi" in text
+    assert '#1 browser_navigate {"url": "/"} at - — HTTP 200<pre>Hi</pre>' in shown
 
     # the reviewer's findings, whole, with their severity: wherever a person decides
     said = f"[medium] {FINDING} (app.py)"
