@@ -33,9 +33,9 @@ from harness.engine.killswitch import (
 from harness.errors import MAX_INTEGER, FactoryError, NotFoundError, check_one_line
 from harness.lessons.evidence import lessons, proposals
 from harness.reports.issues import issue_page, queue_view
-from harness.reports.report import EVIDENCE, RunPage, run_page
+from harness.reports.report import EVIDENCE, RunPage, healing, run_page
 from harness.reports.runs import PAGE_SIZE, RunFilters, runs_page
-from harness.reports.status import Status, Trends, healing, status, trends
+from harness.reports.status import Status, Trends, status, trends
 from harness.reports.text import environment
 from harness.retry import cancel_issue
 
@@ -403,7 +403,7 @@ def create_app(
         "/trends": board.showing("trends.html", trends=_trends, status=now_status),
         "/backtest": board.showing("backtest.html", view=lambda s: backtest_view(s.store)),
         "/lessons": board.showing("lessons.html", lessons=lessons, proposals=proposals),
-        "/health": board.showing("health.html", view=lambda s: healing(s.store)),
+        "/health": board.showing("health.html", view=healing),
         "/evidence/{path:path}": board.evidence,
         "/static/{name}": board.static,
     }
