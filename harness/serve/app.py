@@ -36,7 +36,7 @@ from harness.reports.issues import issue_page, queue_view
 from harness.reports.report import EVIDENCE, RunPage, healing, run_page
 from harness.reports.runs import PAGE_SIZE, RunFilters, runs_page
 from harness.reports.status import Status, Trends, status, trends
-from harness.reports.text import environment
+from harness.reports.text import render
 from harness.retry import cancel_issue
 
 COOKIE = "factory_session"
@@ -85,9 +85,6 @@ class Dashboard:
     # approvals land in the background, one at a time: issue -> what is in progress / came of it
     pending: dict[int, str] = field(default_factory=dict)
     decided: dict[int, str] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.env = environment()
 
     # -- the guard -----------------------------------------------------------------------
     def session_of(self, request: Request) -> Session | None:
@@ -160,13 +157,10 @@ class Dashboard:
         return session
 
     def refuse(self, status: int, why: str) -> Response:
-        html = self.env.get_template("error.html").render(status=status, why=why)
-        return HTMLResponse(html, status_code=status)
+        return HTMLResponse(render("error.html", status=status, why=why), status_code=status)
 
     def page(self, name: str, session: Session, **data: Any) -> HTMLResponse:
-        return HTMLResponse(
-            self.env.get_template(name).render(csrf=session.csrf, page=name, **data)
-        )
+        return HTMLResponse(render(name, csrf=session.csrf, page=name, **data))
 
     # -- pages ---------------------------------------------------------------------------
     def showing(self, template: str, **reads: Callable[..., object]) -> Handler:
@@ -184,8 +178,7 @@ class Dashboard:
         return shown
 
     def live_html(self, session: Session) -> str:
-        now = now_status(self.services)
-        return self.env.get_template("now_live.html").render(status=now, csrf=session.csrf)
+        return render("now_live.html", status=now_status(self.services), csrf=session.csrf)
 
     async def events(self, request: Request, session: Session) -> Response:
         async def stream() -> AsyncIterator[str]:
