@@ -77,9 +77,7 @@ def issue_page(services: Services, number: int) -> IssuePage:
     now = services.clock()
     state_dir = services.settings.state_dir
     return IssuePage(
-        issue=issue,
-        comments=text.comments,
-        review=text.review,
+        **vars(text),
         state=queue_state(issue),
         trails=[run_report(store, state_dir, run, now) for run in runs],
         cost_usd=round(store.spend(issue=number), 6),
