@@ -396,11 +396,13 @@ def read_transcript(path: Path) -> Transcript:
     return Transcript(path.stem, messages)
 
 
-def run_page(store: Store, state_dir: Path, run_id: str, now: float, repo: GitRepo) -> RunPage:
+def run_page(services: Services, run_id: str) -> RunPage:
+    store = services.store
+    state_dir = services.settings.state_dir
     run = store.get_run(run_id)
     folder = state_dir / "transcripts" / run.id
     files = sorted(folder.glob("*.json")) if folder.is_dir() else []
-    report = run_report(store, state_dir, run, now, repo)
+    report = run_report(store, state_dir, run, services.clock(), services.repo)
     return RunPage(report, [read_transcript(p) for p in files])
 
 

@@ -23,6 +23,7 @@ from harness.store.records import TierRow
 
 if TYPE_CHECKING:
     from harness.config.settings import Settings
+    from harness.engine.context import Services
     from harness.store.db import Store
 
 
@@ -117,8 +118,9 @@ class Trends:
         ]
 
 
-def trends(store: Store, now: float, days: int = 30) -> Trends:
-    today = datetime.fromtimestamp(now, UTC).date()
+def trends(services: Services, days: int = 30) -> Trends:
+    store = services.store
+    today = datetime.fromtimestamp(services.clock(), UTC).date()
     labels = [(today - timedelta(days=n)).isoformat() for n in range(days - 1, -1, -1)]
     daily = store.daily_merges(labels[0])
     return Trends(

@@ -33,9 +33,9 @@ from harness.engine.killswitch import (
 from harness.errors import MAX_INTEGER, FactoryError, NotFoundError, check_one_line
 from harness.lessons.evidence import lessons, proposals
 from harness.reports.issues import issue_page, queue_view
-from harness.reports.report import EVIDENCE, RunPage, healing, run_page
+from harness.reports.report import EVIDENCE, healing, run_page
 from harness.reports.runs import PAGE_SIZE, RunFilters, runs_page
-from harness.reports.status import Status, Trends, status, trends
+from harness.reports.status import Status, status, trends
 from harness.reports.text import render
 from harness.retry import cancel_issue
 
@@ -368,15 +368,6 @@ def now_status(services: Services) -> Status:
     return status(services.store, lambda: services.settings, services.clock())
 
 
-def _run_page(services: Services, run_id: str) -> RunPage:
-    state = services.settings.state_dir
-    return run_page(services.store, state, run_id, services.clock(), services.repo)
-
-
-def _trends(services: Services) -> Trends:
-    return trends(services.store, services.clock())
-
-
 def create_app(
     services: Services,
     token: str,
@@ -392,8 +383,8 @@ def create_app(
         "/queue": board.queue,
         "/issues/{number:int}": board.issue,
         "/runs": board.runs,
-        "/runs/{run_id}": board.showing("run.html", view=_run_page),
-        "/trends": board.showing("trends.html", trends=_trends, status=now_status),
+        "/runs/{run_id}": board.showing("run.html", view=run_page),
+        "/trends": board.showing("trends.html", trends=trends, status=now_status),
         "/backtest": board.showing("backtest.html", view=lambda s: backtest_view(s.store)),
         "/lessons": board.showing("lessons.html", lessons=lessons, proposals=proposals),
         "/health": board.showing("health.html", view=healing),
