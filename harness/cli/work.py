@@ -175,55 +175,42 @@ def run_command(
     could not do its work (production red, the kill switch, a budget); 3 with
     --fail-on-waiting when an issue now waits for a person. A cycle with nothing to do asks
     no model and needs no key."""
-    target = target_of(ctx)
-    with ctrl_c(target.state):
-        _run_loop(ctx, target, once, interval, max_parallel, as_json, fail_on_waiting)
-
-
-def _run_loop(
-    ctx: click.Context,
-    target: Target,
-    once: bool,
-    interval: int | None,
-    max_parallel: int | None,
-    as_json: bool,
-    fail_on_waiting: bool,
-) -> None:
     import time
 
     from harness.cli.tables import print_table
     from harness.cycle import cycle_exit
 
+    target = target_of(ctx)
     store = target.store()
-    while True:
-        result: CycleResult
-        with cycle_lease(store) as busy:
+    with ctrl_c(target.state):
+        while True:
+            result: CycleResult
+            with cycle_lease(store) as busy:
+                if busy:
+                    result = {"triage": [], "implement": [], "validate": [], "busy": busy}
+                else:
+                    store.backup()  # what a state found corrupt later is restored from
+                    result = _cycle(target, store, max_parallel, as_json)
             if busy:
-                result = {"triage": [], "implement": [], "validate": [], "busy": busy}
+                click.echo(f"factory run: {busy}; this run did nothing", err=True)
+            if as_json:
+                emit_json(result)
             else:
-                store.backup()  # what a state found corrupt later is restored from
-                result = _cycle(target, store, max_parallel, as_json)
-        if busy:
-            click.echo(f"factory run: {busy}; this run did nothing", err=True)
-        if as_json:
-            emit_json(result)
-        else:
-            print_table(
-                "factory run", ("stage", "issue", "outcome", "PR", "why"), _run_rows(result)
-            )
-            if people := result.get("waiting") or result.get("held"):
-                said = ", ".join(f"#{n}" for n in people)
-                click.echo(f"waiting for a person: {said} ('factory approve N', 'reject N')")
-            waiting = result.get("deferred")
-            if waiting:
-                click.echo(
-                    f"waiting: {waiting['count']} issue(s) deferred by the author's daily limit "
-                    f"until {waiting['until']} ('factory retry N' takes one now; a change of "
-                    "triage.trusted_authors or of the limit, all of them)"
-                )
-        if once or interval is None:
-            ctx.exit(cycle_exit(result, fail_on_waiting))
-        time.sleep(interval)
+                columns = ("stage", "issue", "outcome", "PR", "why")
+                print_table("factory run", columns, _run_rows(result))
+                if people := result.get("waiting") or result.get("held"):
+                    said = ", ".join(f"#{n}" for n in people)
+                    click.echo(f"waiting for a person: {said} ('factory approve N', 'reject N')")
+                waiting = result.get("deferred")
+                if waiting:
+                    click.echo(
+                        f"waiting: {waiting['count']} issue(s) deferred by the author's daily "
+                        f"limit until {waiting['until']} ('factory retry N' takes one now; a "
+                        "change of triage.trusted_authors or of the limit, all of them)"
+                    )
+            if once or interval is None:
+                ctx.exit(cycle_exit(result, fail_on_waiting))
+            time.sleep(interval)
 
 
 @contextmanager
