@@ -28,7 +28,6 @@ from harness.cli.live import live_line
 from harness.errors import LeaseError
 
 if TYPE_CHECKING:
-    from harness.cli.common import Target
     from harness.cycle import CycleResult
     from harness.store.db import Store
 
@@ -178,7 +177,7 @@ def run_command(
     import time
 
     from harness.cli.tables import print_table
-    from harness.cycle import cycle_exit
+    from harness.cycle import cycle_exit, run_cycle
 
     target = target_of(ctx)
     store = target.store()
@@ -190,7 +189,15 @@ def run_command(
                     result = {"triage": [], "implement": [], "validate": [], "busy": busy}
                 else:
                     store.backup()  # what a state found corrupt later is restored from
-                    result = _cycle(target, store, max_parallel, as_json)
+                    with live_line("factory run", store, as_json) as say:
+                        result = run_cycle(
+                            target.root,
+                            target.state,
+                            target.provider,
+                            max_parallel,
+                            say,
+                            plan=target.plan,
+                        )
             if busy:
                 click.echo(f"factory run: {busy}; this run did nothing", err=True)
             if as_json:
@@ -245,15 +252,6 @@ def ctrl_c(state: Path) -> Iterator[None]:
     finally:
         signal.signal(signal.SIGINT, before)
         INTERRUPTED.clear()
-
-
-def _cycle(target: Target, store: Store, max_parallel: int | None, as_json: bool) -> CycleResult:
-    from harness.cycle import run_cycle
-
-    with live_line("factory run", store, as_json) as say:
-        return run_cycle(
-            target.root, target.state, target.provider, max_parallel, say, plan=target.plan
-        )
 
 
 @contextmanager
