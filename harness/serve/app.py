@@ -368,15 +368,10 @@ def now_status(services: Services) -> Status:
     return status(services.store, lambda: services.settings, services.clock())
 
 
-def create_app(
-    services: Services,
-    token: str,
-    actor: str = "dashboard",
-    fresh: Callable[[], Services] | None = None,
-) -> Starlette:
-    """The dashboard for ``services``; ``token`` opens a session (``/?token=…``); a person's
-    decisions are recorded as ``actor`` and run with ``fresh()`` services when given."""
-    board = Dashboard(services, token, actor, fresh)
+def create_app(board: Dashboard) -> Starlette:
+    """The app of the dashboard ``board``: its token opens a session (``/?token=…``); a
+    person's decisions are recorded as its actor and run with its ``fresh()`` services when
+    given."""
     pages: dict[str, Handler] = {
         "/": board.showing("now.html", status=now_status),
         "/events": board.events,
@@ -401,6 +396,4 @@ def create_app(
     routes = [Route(path, board.guard(handler)) for path, handler in pages.items()]
     posts = decisions.items()
     routes += [Route(path, board.guard(h, post=True), methods=["POST"]) for path, h in posts]
-    app = Starlette(routes=routes)
-    app.state.dashboard = board
-    return app
+    return Starlette(routes=routes)
