@@ -41,11 +41,14 @@ def live_line(
     ``store``: the money spent since the line started is shown, as the store counts it.
     ``quiet`` (the command prints JSON): nothing is said. Piped, stages are printed one per
     line (or not at all without ``piped``)."""
+    if quiet:
+        yield lambda _: None
+        return
     from rich.console import Console  # when first needed: ``factory --help`` lists this module
 
     console = Console(stderr=True, highlight=False)
-    if quiet or not console.is_terminal:
-        if piped and not quiet:
+    if not console.is_terminal:
+        if piped:
             yield lambda line: click.echo(f"{title}: {line}", err=True)
         else:
             yield lambda _: None
