@@ -359,12 +359,12 @@ def inconclusive(ctx: StepContext, failed: StepFailed) -> FactoryError:
     failing on production's own tree), never of a change: a run about an issue is taken up
     again later, no fix attempt spent (``Inconclusive``, due at once); after
     ``INCONCLUSIVE_TRIES`` such tries in its run, and for production's own checks, it fails
-    as said, a failure of the sandbox."""
+    as said, its cause in the words a person reads (kind ``inconclusive``)."""
     tries = 1 + sum(s.error_kind == "inconclusive" for s in ctx.services.store.steps(ctx.run_id))
     if ctx.issue is not None and tries < INCONCLUSIVE_TRIES:
         return Inconclusive(f"inconclusive, tried again later: {failed}", ctx.services.clock())
     said = f"{failed} ({tries} tries)" if ctx.issue else str(failed)
-    return StepFailed(said, failed.outputs, ErrorKind.SANDBOX)
+    return StepFailed(said, failed.outputs, ErrorKind.INCONCLUSIVE)
 
 
 def setup_failed(
