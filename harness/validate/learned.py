@@ -21,8 +21,6 @@ from harness.redact import MASK
 from harness.store.base import utc_now
 
 SHOT = "browser_take_screenshot"  # pixels: never part of a check
-# what shows the app and does nothing in it (an action is anything else: ``_unkept``)
-LOOKS = ("browser_navigate", "browser_snapshot", "browser_head", SHOT, "browser_fetch")
 SHORTEST_SECRET = 4  # a shorter value given is not held for one read from a page
 
 
@@ -49,10 +47,11 @@ def _unkept(done: list[Observation], observed: list[Observation]) -> str:
     """Why the actions ``done`` must not be kept ('' when they may): a secret the seal masked
     (what the validator typed or sent under a secret's name); a value it typed or opened that
     the app had shown it only after it acted (what a plain visitor is not shown: a token
-    made, a code sent; its own words shown back, too: the rule errs on the safe side)."""
+    made, a code sent; its own words shown back, too: the rule errs on the safe side), acting
+    being what may change the app (``Observation.changes``, the rule the quote's gate reads)."""
     if MASK in json.dumps([o.input for o in done]):
         return "it holds a secret the validator typed or sent"
-    acted = min((o.number for o in observed if o.tool not in LOOKS), default=math.inf)
+    acted = min((o.number for o in observed if o.changes), default=math.inf)
     for o in done:
         value = str(o.input.get("text" if o.tool == "browser_type" else "url", ""))  # given
         seen = {p.number < acted for p in observed[: o.number - 1] if value in p.excerpt}
