@@ -16,10 +16,8 @@ if TYPE_CHECKING:
     from harness.artifacts import A
 
 _FINAL = ("succeeded", "failed")
-# a run that ran other workflows: a step of it kept their runs (a ``workflow:`` step)
-ORCHESTRATES = (
-    "EXISTS (SELECT 1 FROM steps s WHERE s.run_id = runs.id AND s.artifact IN ('Ran', 'Children'))"
-)
+# a run that ran other workflows: a step of it kept their runs (a ``workflow:`` step; m015)
+ORCHESTRATES = "orchestrates"
 
 
 def _run(row: sqlite3.Row) -> Run:

@@ -32,9 +32,9 @@ from harness.services import open_services
 from harness.store import base, migrations
 from harness.store import db as db_module
 from harness.store.db import Store
-from harness.store.runs import ORCHESTRATES
 from tests.cli_helpers import run_cli
 from tests.store import definitions
+from tests.store.definitions import ORCHESTRATES
 
 DAY = 86_400.0
 
