@@ -13,9 +13,10 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
-from playwright.sync_api import Playwright, sync_playwright
+if TYPE_CHECKING:  # imported by the first check (``_serve``), not by what imports this
+    from playwright.sync_api import Playwright
 
 T = TypeVar("T")
 _STOP = None
@@ -37,6 +38,8 @@ class _DriverThread:
         self.thread.start()
 
     def _serve(self) -> None:
+        from playwright.sync_api import sync_playwright
+
         playwright: Playwright | None = None
         try:
             while (job := self.jobs.get()) is not _STOP:

@@ -82,6 +82,9 @@ def load_workflow(services: Services, name: str) -> Workflow:
 
 
 def _checked(services: Services, name: str) -> Workflow:
+    names = {*shipped_workflow_names(), name}
+    if all(read_override(services, f"{n}.yaml") is None for n in names):
+        return shipped(name)  # their names and hand-offs are checked by the tests
     loaded = _load(services, name)
     problems = step_problems(loaded)
     others = {n: _load(services, n) for n in shipped_workflow_names() if n != name}

@@ -20,8 +20,6 @@ from harness.artifacts.browser import JourneyResult, Observation
 from harness.browser.chromium import BrowserSession, in_browser
 from harness.browser.drivers import Drivers
 from harness.browser.journeys import Journey, load_journeys
-from harness.browser.runner import run_journeys
-from harness.browser.tools import BrowserTools, first_difference
 from harness.caches import PROCESS, Memo
 from harness.config.settings import Settings
 from harness.config.testfiles import test_files
@@ -86,6 +84,8 @@ def journeys_against(
     settings: Settings, drivers: Drivers, app: AppProcess, journeys: list[Journey], shots: Path
 ) -> list[JourneyResult]:
     """The hold-out journeys in a browser inside the app's network namespace."""
+    from harness.browser.runner import run_journeys  # Playwright: what no health needs
+
     every_shot = settings.config.validation.screenshots == "all"
     return in_browser(
         drivers,
@@ -215,6 +215,8 @@ class EarlierVerdict:
 def _replay(
     base_url: str, shots: Path, observed: list[Observation], session: BrowserSession
 ) -> int | None:
+    from harness.browser.tools import BrowserTools, first_difference
+
     tools = BrowserTools(session, base_url, shots)
     try:
         return first_difference(tools, observed)
