@@ -238,6 +238,7 @@ def run_cycle(
         require_model(services.settings, provider)
     try:
         outcome = Engine(services).run("cycle", inputs=CycleInputs(max_parallel=max_parallel))
+        waiting = deferred_waiting(services)  # read before the last read of the run (settle)
     finally:
         services.forge.settle()
     if outcome.status == "stopped":  # the kill switch, this process's Ctrl-C
@@ -246,7 +247,7 @@ def run_cycle(
         raise FactoryError(f"the cycle {outcome.run_id} failed: {outcome.reason}")
     result: CycleResult = {"triage": [], "implement": [], "validate": []}
     _rows(services, outcome.run_id, result)
-    if waiting := deferred_waiting(services):
+    if waiting:
         result["deferred"] = waiting
     return _for_a_person(services, result)
 
