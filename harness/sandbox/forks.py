@@ -9,6 +9,7 @@ answered every ask."""
 import contextlib
 import gc
 import json
+import multiprocessing.dummy
 import os
 import runpy
 import signal
@@ -18,13 +19,16 @@ from pathlib import Path
 from typing import TypedDict
 
 ERR = Path("/tmp/err")
+PROCESSES = multiprocessing.Pool
 
 
 class Ask(TypedDict, total=False):
-    """``python -m module args``, or ``sh -c shell``."""
+    """``python -m module args``, or ``sh -c shell``; ``one``: the module is given one
+    worker (a pool of one of its processes is a thread of this one: no fork of the fork)."""
 
     module: str
     args: list[str]
+    one: bool
     shell: str
 
 
@@ -40,6 +44,8 @@ def run(ask: Ask, mark: str, answers: int) -> None:
             os.system(ask["shell"])  # noqa: S605
         else:
             sys.argv = [ask["module"], *ask["args"]]
+            pool = multiprocessing.dummy.Pool if ask.get("one") else PROCESSES
+            multiprocessing.Pool = pool  # type: ignore[assignment]
             runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
     with contextlib.suppress(ValueError, OSError):  # a tool may close its output
         sys.stdout.flush()
