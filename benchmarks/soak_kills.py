@@ -24,12 +24,7 @@ from harness.engine.actions import PROVIDERS
 # what the killed commands (`run`, `audit`) import: once, in the server; with every module
 # whose actions a workflow runs (``PROVIDERS``), which a command imports when it first runs a
 # step, and the browser's runner (a check's journeys)
-PRELOAD = (
-    "harness.cli.work",
-    "harness.cycle",
-    "harness.browser.runner",
-    *(module for modules in PROVIDERS.values() for module in modules),
-)
+PRELOAD = ("harness.cli.work", "harness.cycle", "harness.browser.runner", *PROVIDERS)
 
 
 class Forks:

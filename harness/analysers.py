@@ -189,7 +189,7 @@ def _request(analyser: Analyser, paths: str, workers: int, judging: bool) -> Ask
     command = command.replace("{unsuppressed}", analyser.unsuppressed if judging else "")
     if analyser.warm:
         words = shlex.split(command)
-        return {"module": words[3], "args": words[4:], "one": workers == 1}
+        return {"module": words[3], "args": words[4:]}
     return {"shell": command.replace("{python}", shlex.quote(sys.executable))}
 
 

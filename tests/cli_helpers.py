@@ -41,7 +41,7 @@ def use_actions(monkeypatch: pytest.MonkeyPatch, *functions: Any) -> None:
     """Put the test's own ``@action`` functions in the process's action table for one test."""
     from harness.engine.actions import actions, declared
 
-    table = actions().read()  # whole: a stand-in's undo leaves the real action in its place
+    table = actions()
     for fn in functions:
         info = declared(fn)
         assert info is not None, f"{fn} is not marked with @action"
@@ -82,7 +82,7 @@ _PRELOAD = [
     "harness.cli.apply",
     "harness.cli.heal",
     "harness.forge.github",
-    *(module for modules in PROVIDERS.values() for module in modules),
+    *PROVIDERS,
     "httpcore2",
     "h11",
     "anyio",

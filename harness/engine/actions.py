@@ -5,15 +5,13 @@ earlier step of its run it ``needs``, named by the step's id and typed with the 
 step produced (``X | None``: a ``when:`` may have skipped it); ``consumes`` names the records
 of other workflows it reads from the store. The engine hands it those records when it calls
 it (``call``), and ``harness.engine.handoffs`` refuses an override breaking one.
-``@action`` only marks a function; the table is read off the modules of ``PROVIDERS``, each
-once per process when an action it may hold is first asked for, and kept in the process's
-``Caches``."""
+``@action`` only marks a function; the table is read off the modules of ``PROVIDERS`` once
+per process, and kept in the process's ``Caches``."""
 
 from __future__ import annotations
 
 import importlib
 import inspect
-import threading
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -31,17 +29,20 @@ from harness.errors import FactoryError
 Action = Callable[..., Any]  # (ctx, records) -> an Artifact, a Produced, outputs (a dict) or None
 _MARK = "__factory_action__"
 
-# Modules whose actions the table holds, by the first word of their actions' names: read in
-# turn until the action asked for is found (a health that checks nothing reads heal.run alone)
-PROVIDERS = {
-    "triage": ("harness.triage.queue", "harness.triage.actions"),
-    "implement": ("harness.implement.actions",),
-    "validate": ("harness.validate.run", "harness.validate.merge", "harness.validate.actions"),
-    "lessons": ("harness.lessons.actions",),
-    "audit": ("harness.audit",),
-    "heal": ("harness.heal.run", "harness.heal.actions"),
-    "cycle": ("harness.cycle",),
-}
+# Modules whose actions the table holds.
+PROVIDERS = (
+    "harness.triage.actions",
+    "harness.implement.actions",
+    "harness.validate.actions",
+    "harness.validate.merge",
+    "harness.lessons.actions",
+    "harness.audit",
+    "harness.heal.actions",
+    "harness.heal.run",
+    "harness.triage.queue",
+    "harness.validate.run",
+    "harness.cycle",
+)
 
 
 @dataclass(frozen=True)
@@ -112,30 +113,15 @@ def declared(fn: object) -> ActionInfo | None:
 
 
 class ActionTable:
-    """The marked functions of the ``PROVIDERS`` modules read so far, by name."""
+    """Every marked function of the ``PROVIDERS`` modules, by name."""
 
     def __init__(self) -> None:
         self.functions: dict[str, Action] = {}
         self.declared: dict[str, ActionInfo] = {}
-        self._read: set[str] = set()
-        self._lock = threading.Lock()
-
-    def read(self, name: str | None = None) -> ActionTable:
-        """The table once the modules that may hold ``name`` (None: every one) are read, in
-        turn until it is found (what is in the table already stays: a test's own)."""
-        with self._lock:
-            for word, modules in PROVIDERS.items():
-                if name is not None and name.split(".")[0] != word:
-                    continue
-                for module in modules:
-                    if module in self._read or name in self.declared:
-                        continue
-                    self._read.add(module)
-                    for value in vars(importlib.import_module(module)).values():
-                        if (info := declared(value)) is not None:
-                            self.functions.setdefault(info.name, value)
-                            self.declared.setdefault(info.name, info)
-        return self
+        for module in PROVIDERS:
+            for value in vars(importlib.import_module(module)).values():
+                if (info := declared(value)) is not None:
+                    self.functions[info.name], self.declared[info.name] = value, info
 
 
 def actions() -> ActionTable:
@@ -186,8 +172,8 @@ def call(name: str, ctx: StepContext) -> Produced[Artifact]:
 
 def action_info(name: str | None) -> ActionInfo | None:
     """What action ``name`` declares (None: no such action, or a step that runs none)."""
-    return actions().read(name or "").declared.get(name or "")
+    return actions().declared.get(name or "")
 
 
 def action_names() -> list[str]:
-    return sorted(actions().read().functions)
+    return sorted(actions().functions)

@@ -19,16 +19,13 @@ from pathlib import Path
 from typing import TypedDict
 
 ERR = Path("/tmp/err")
-PROCESSES = multiprocessing.Pool
 
 
 class Ask(TypedDict, total=False):
-    """``python -m module args``, or ``sh -c shell``; ``one``: the module is given one
-    worker (a pool of one of its processes is a thread of this one: no fork of the fork)."""
+    """``python -m module args``, or ``sh -c shell``."""
 
     module: str
     args: list[str]
-    one: bool
     shell: str
 
 
@@ -44,8 +41,6 @@ def run(ask: Ask, mark: str, answers: int) -> None:
             os.system(ask["shell"])  # noqa: S605
         else:
             sys.argv = [ask["module"], *ask["args"]]
-            pool = multiprocessing.dummy.Pool if ask.get("one") else PROCESSES
-            multiprocessing.Pool = pool  # type: ignore[assignment]
             runpy.run_module(sys.argv[0], run_name="__main__", alter_sys=True)
     with contextlib.suppress(ValueError, OSError):  # a tool may close its output
         sys.stdout.flush()
@@ -66,6 +61,10 @@ def main() -> None:
     Path("warm_up.py").write_text("import os\nkey = os.environ['KEY']\n")
     for ask in json.loads(sys.argv[1]):  # answered to nobody
         run(ask, "", quiet)
+    # a tool's pool of processes is one of threads in the request's fork: a request is one
+    # process's work, and a fork of the fork cost more than a change's files (detect-secrets
+    # makes a pool for two files or more, whatever -c says)
+    multiprocessing.Pool = multiprocessing.dummy.Pool  # type: ignore[assignment]
     gc.freeze()  # what the tools made stays shared with the forks: the collector leaves it
     for line in requests:
         cwd, mark, asks = json.loads(line)

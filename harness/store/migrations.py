@@ -333,16 +333,18 @@ m014_runs_know_their_parent = _script(
 
 # A run that ran other workflows (a step of it kept their runs: ``Ran``, ``Children``) is
 # marked when that step's record is written, so the runs that do work are counted and listed
-# by an index, not by a look at every run's steps (``runs.ORCHESTRATES``).
+# by an index, not by a look at every run's steps (``run_counts``, ``list_runs``).
 m015_runs_marked_when_they_orchestrate = _script(
     "m015_runs_marked_when_they_orchestrate",
-    "ALTER TABLE runs ADD COLUMN orchestrates INTEGER NOT NULL DEFAULT 0;\n"
-    "UPDATE runs SET orchestrates = 1 WHERE id IN"
-    " (SELECT run_id FROM steps WHERE artifact IN ('Ran', 'Children'));\n"
-    "CREATE INDEX runs_working ON runs (status) WHERE NOT orchestrates;\n"
-    "CREATE TRIGGER runs_orchestrate AFTER UPDATE OF artifact ON steps"
-    " WHEN NEW.artifact IN ('Ran', 'Children')"
-    " BEGIN UPDATE runs SET orchestrates = 1 WHERE id = NEW.run_id; END;\n",
+    """
+    ALTER TABLE runs ADD COLUMN orchestrates INTEGER NOT NULL DEFAULT 0;
+    UPDATE runs SET orchestrates = 1
+      WHERE id IN (SELECT run_id FROM steps WHERE artifact IN ('Ran', 'Children'));
+    CREATE INDEX runs_working ON runs (status) WHERE NOT orchestrates;
+    CREATE TRIGGER runs_orchestrate AFTER UPDATE OF artifact ON steps
+      WHEN NEW.artifact IN ('Ran', 'Children')
+      BEGIN UPDATE runs SET orchestrates = 1 WHERE id = NEW.run_id; END;
+    """,
 )
 
 

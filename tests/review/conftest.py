@@ -200,7 +200,7 @@ def trust_story(tmp_path_factory: pytest.TempPathFactory) -> Story:
 
             # trust earned: the next fix merges by itself; a hold-out journey production does
             # not pass appears as it lands, so the smoke run after the merge fails
-            real_merge = registry.actions().read().functions["validate.merge"]
+            real_merge = registry.actions().functions["validate.merge"]
             assert real_merge is not None
             journey = holdout / "journeys" / "count.yaml"
 
@@ -211,9 +211,7 @@ def trust_story(tmp_path_factory: pytest.TempPathFactory) -> Story:
                 )
                 return landed
 
-            mp.setitem(
-                registry.actions().read().functions, "validate.merge", merge_then_holdout_changes
-            )
+            mp.setitem(registry.actions().functions, "validate.merge", merge_then_holdout_changes)
             second = _file(out, repo, FIXES[1])
             with pytest.MonkeyPatch.context() as checks_passed:  # its smoke run alone is real
                 use_actions(checks_passed, calibrated, checked)
@@ -223,7 +221,7 @@ def trust_story(tmp_path_factory: pytest.TempPathFactory) -> Story:
 
             # the maintainer takes the journey back; the fix is implemented again and waits
             journey.unlink()
-            mp.setitem(registry.actions().read().functions, "validate.merge", real_merge)
+            mp.setitem(registry.actions().functions, "validate.merge", real_merge)
             with pytest.MonkeyPatch.context() as checks_passed:
                 use_actions(checks_passed, *CHECKS_PASSED)
                 run_once(out, repo)

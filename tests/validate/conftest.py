@@ -227,7 +227,7 @@ def queued_together(monkeypatch, validations: int = 2, order: list[int] | None =
     never given up for whatever order the machine's timing makes."""
     from harness.engine import actions as registry
 
-    real_baseline = registry.actions().read().functions["validate.baseline"]
+    real_baseline = registry.actions().functions["validate.baseline"]
     assert real_baseline is not None
     barrier, joined = threading.Barrier(validations), set()
     arrived = threading.Condition()
@@ -254,7 +254,7 @@ def queued_together(monkeypatch, validations: int = 2, order: list[int] | None =
                 ) from None
         return calibrated
 
-    monkeypatch.setitem(registry.actions().read().functions, "validate.baseline", baseline)
+    monkeypatch.setitem(registry.actions().functions, "validate.baseline", baseline)
 
 
 def landed_in_order(store: Store) -> list[dict]:

@@ -305,7 +305,7 @@ def _moving_under(mp: pytest.MonkeyPatch, moved: Moved) -> None:
     """``validate.merge`` of ``moved.number``, after the next of its ``moves`` (if any)."""
     from harness.engine import actions as registry
 
-    real_merge = registry.actions().read().functions["validate.merge"]
+    real_merge = registry.actions().functions["validate.merge"]
     assert real_merge is not None
     left = list(moved.moves)
 
@@ -314,7 +314,7 @@ def _moving_under(mp: pytest.MonkeyPatch, moved: Moved) -> None:
             moved.moved.append(_push(moved.repo, left.pop(0)))
         return real_merge(ctx, **records)
 
-    mp.setitem(registry.actions().read().functions, "validate.merge", merge)
+    mp.setitem(registry.actions().functions, "validate.merge", merge)
 
 
 def _validated(moved: Moved, received: list[dict]) -> None:

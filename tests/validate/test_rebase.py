@@ -80,7 +80,7 @@ def _neighbours_first(mp: pytest.MonkeyPatch, repo: Path, landed: list[str]) -> 
     neighbour lands a test at the same place of the same test file."""
     from harness.engine import actions as registry
 
-    real = registry.actions().read().functions["validate.baseline"]
+    real = registry.actions().functions["validate.baseline"]
     assert real is not None
     validations: list[int] = []
 
@@ -95,7 +95,7 @@ def _neighbours_first(mp: pytest.MonkeyPatch, repo: Path, landed: list[str]) -> 
             landed.append(name)
         return real(ctx, **records)
 
-    mp.setitem(registry.actions().read().functions, "validate.baseline", baseline)
+    mp.setitem(registry.actions().functions, "validate.baseline", baseline)
 
 
 def test_neighbours_landing_first_in_its_test_file_up_to_max_rebases_do_not_fail_a_change(
