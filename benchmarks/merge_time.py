@@ -31,6 +31,7 @@ from typing import Any
 import yaml
 
 from benchmarks import fixtures as fx
+from benchmarks.cpu import core_s
 from benchmarks.figures import Figure, _tmp, _verdict
 from harness.artifacts import Health
 from harness.browser.drivers import Drivers
@@ -183,7 +184,8 @@ def merge_time() -> list[Figure]:
             f"as cron runs it: another issue through a fresh `factory run --once` process, "
             f"{cold:.1f} s, the interpreter's start, imports and the browser's inside the "
             f"clock (warm: {ratio:.2f}); floor {cold_floor:.1f} s = {cold_calls} model answers "
-            f"+ the suite once ({cold_suite_s:.1f} s alone); production checked before the clock",
+            f"+ the suite once ({cold_suite_s:.1f} s alone); production checked before the "
+            f"clock; one core {core_s():.2f} s",
         ),
         Figure(
             "suite runs per merged issue",
