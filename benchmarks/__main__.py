@@ -23,6 +23,7 @@ from benchmarks.sandbox import command_after_many_files
 from benchmarks.scale import check_figure, health_figure, store_figures
 from benchmarks.scratch import apart, scratch
 from benchmarks.soak import soak_section
+from benchmarks.trace import trace_overhead
 from benchmarks.triage_map import triage_map_figures
 
 
@@ -132,6 +133,8 @@ def _measured() -> int:
         return alone(lambda: [command_after_many_files()], "sandbox")
     if sys.argv[1:] == ["egress"]:
         return alone(lambda: [egress_overhead()], "egress")
+    if sys.argv[1:] == ["trace"]:
+        return alone(lambda: [trace_overhead()], "trace")
     if sys.argv[1:] == ["store"]:
         return alone(store_figures, "store")
     if sys.argv[1:] == ["queue"]:
@@ -161,6 +164,7 @@ def _measured() -> int:
     rows.append(f.landing_throughput(failing=1))
     rows.append(command_after_many_files())
     rows.append(egress_overhead(reps))
+    rows.append(trace_overhead(reps))
     rows += input_figures()
     rows += apart(store_figures)
     rows.append(check_figure())
