@@ -20,7 +20,7 @@ from benchmarks.inputs import input_figures
 from benchmarks.mcp_approve import approve_figure
 from benchmarks.merge_time import merge_time
 from benchmarks.sandbox import command_after_many_files
-from benchmarks.scale import check_figure, store_figures
+from benchmarks.scale import check_figure, health_figure, store_figures
 from benchmarks.scratch import apart, scratch
 from benchmarks.soak import soak_section
 from benchmarks.trace import trace_overhead
@@ -143,6 +143,8 @@ def _measured() -> int:
         return alone(triage_map_figures, "triage-map")
     if sys.argv[1:] == ["check"]:
         return alone(lambda: [check_figure()], "check")
+    if sys.argv[1:] == ["health"]:
+        return alone(lambda: [health_figure()], "health")
     if sys.argv[1:] == ["approve"]:
         return alone(lambda: [approve_figure()], "approve")
     reps = int(os.environ.get("BENCH_REPS", "5"))
@@ -166,6 +168,7 @@ def _measured() -> int:
     rows += input_figures()
     rows += apart(store_figures)
     rows.append(check_figure())
+    rows.append(health_figure())
     rows.append(approve_figure())
     lived = soak_section(int(os.environ.get("BENCH_SOAK_DAYS", "30")))
     print(console_table(rows))

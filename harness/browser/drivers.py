@@ -13,16 +13,14 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Generic, TypeVar
-
-from playwright.sync_api import Playwright, sync_playwright
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 _STOP = None
 
 
 class _Job(Generic[T]):
-    def __init__(self, fn: Callable[[Playwright], T]) -> None:
+    def __init__(self, fn: Callable[[Any], T]) -> None:
         self.fn = fn
         self.done: Future[T] = Future()
 
@@ -37,7 +35,9 @@ class _DriverThread:
         self.thread.start()
 
     def _serve(self) -> None:
-        playwright: Playwright | None = None
+        from playwright.sync_api import sync_playwright  # the first check imports it
+
+        playwright: Any = None  # its driver (Playwright), once started
         try:
             while (job := self.jobs.get()) is not _STOP:
                 if playwright is None:
@@ -60,7 +60,7 @@ class _DriverThread:
                 with contextlib.suppress(Exception):  # a driver that died is already stopped
                     playwright.stop()
 
-    def run(self, fn: Callable[[Playwright], T]) -> T:
+    def run(self, fn: Callable[[Any], T]) -> T:
         job: _Job[T] = _Job(fn)
         self.jobs.put(job)  # type: ignore[arg-type]
         return job.done.result()
@@ -81,7 +81,7 @@ class Drivers:
         self._made = itertools.count(1)
         atexit.register(self.close)
 
-    def run(self, fn: Callable[[Playwright], T]) -> T:
+    def run(self, fn: Callable[[Any], T]) -> T:
         """``fn(playwright)`` on an idle driver's thread (a new one if none is idle); what it
         returns or raises comes back here."""
         with self._lock:

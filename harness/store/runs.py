@@ -16,10 +16,6 @@ if TYPE_CHECKING:
     from harness.artifacts import A
 
 _FINAL = ("succeeded", "failed")
-# a run that ran other workflows: a step of it kept their runs (a ``workflow:`` step)
-ORCHESTRATES = (
-    "EXISTS (SELECT 1 FROM steps s WHERE s.run_id = runs.id AND s.artifact IN ('Ran', 'Children'))"
-)
 
 
 def _run(row: sqlite3.Row) -> Run:
@@ -126,7 +122,7 @@ class RunsMixin(StoreBase):
         stages') is listed when its workflow is asked for by name."""
         filters, args = self._where(
             ("workflow = ?", workflow),
-            (f"NOT {ORCHESTRATES}", () if workflow is None else None),
+            ("NOT orchestrates", () if workflow is None else None),  # ran others: m015
             ("issue = ?", issue),
             ("status = ?", status),
             # every time of that day sorts between the day and the day followed by "U"

@@ -22,7 +22,6 @@ from harness.artifacts.browser import JourneyResult, Observation
 from harness.browser.chromium import in_browser
 from harness.browser.drivers import Drivers
 from harness.browser.journeys import Journey, load_journeys
-from harness.browser.runner import run_journeys
 from harness.caches import PROCESS, Memo
 from harness.config.settings import Settings
 from harness.config.testfiles import clipped, test_files
@@ -94,6 +93,8 @@ def journeys_against(
     settings: Settings, drivers: Drivers, app: AppProcess, journeys: list[Journey], shots: Path
 ) -> list[JourneyResult]:
     """The hold-out journeys in a browser inside the app's network namespace."""
+    from harness.browser.runner import run_journeys  # Playwright: what no health needs
+
     every_shot = settings.config.validation.screenshots == "all"
     return in_browser(
         drivers,
