@@ -1,19 +1,28 @@
-"""The soak's own eyes (``benchmarks/soak_eyes.py``), each on a fault it must catch, with no
+"""The soak's own eyes and its judgement of a landing, each on a fault it must catch, with no
 soak run: the world's driver walks a hold-out journey through the demo app's pages and fails
-it where a button was renamed; a change's replay runs the tests production had beside its own,
-and fails a weakened one."""
+it where a button was renamed (``benchmarks/soak_eyes.py``); a change's replay runs the tests
+production had beside its own, and fails a weakened one; "tested as landed" judges a landing by
+its own run's check, not by an older check its tests were reused from
+(``benchmarks/soak_records.py``)."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from benchmarks.soak_eyes import Eyes
+from benchmarks.soak_records import Records, _proven
+from harness.artifacts import CheckResult, Landing
+from harness.artifacts.browser import JourneyResult
+from harness.artifacts.implement import Tested as Suite
+from harness.engine.records import RunRecords
 from harness.paths import workflows_dir
+from harness.store.records import StepRecord
 
 DEMO = workflows_dir() / "demo"
 ADD = (DEMO / "holdout" / "journeys" / "add_note.yaml").read_text()
@@ -83,3 +92,74 @@ def test_a_change_is_replayed_with_the_tests_production_had(app: Path) -> None:
         assert eyes.answers(before, {"kept": ("tests", before)})["kept"] is None
     finally:
         eyes.close()
+
+
+def _records(runs: dict[str, list[CheckResult]]) -> Records:
+    def step(run: str, check: CheckResult) -> StepRecord:
+        outputs = check.model_dump(mode="json")
+        return StepRecord(
+            1,
+            run,
+            "check",
+            1,
+            "succeeded",
+            {},
+            outputs,
+            None,
+            "",
+            None,
+            None,
+            0.0,
+            0.0,
+            artifact="CheckResult",
+        )
+
+    found = {r: RunRecords([step(r, c) for c in checks]) for r, checks in runs.items()}
+    newest_first = [SimpleNamespace(id=r) for r in runs]  # as the store lists them
+    return Records(store=None, runs=newest_first, records=found, issues=[], comments={}, now=0.0)  # type: ignore[arg-type]
+
+
+def _check(tree: str, journeys: int, passed: bool = True) -> CheckResult:
+    tested = Suite(
+        command="python3 -m unittest", exit_code=0, output="Ran 3 tests in 0.1s", tree=tree
+    )
+    ran = [JourneyResult(f"j{i}", passed, 2) for i in range(journeys)]
+    return CheckResult(
+        sha="c" * 40,
+        tree=tree,
+        journeys=ran,
+        journeys_passed=passed,
+        tests=tested,
+        production_sha="p" * 40,
+        head="h" * 40,
+    )
+
+
+def test_a_reused_check_of_an_older_holdout_does_not_judge_todays_landing() -> None:
+    """A landing whose tests were reused from an older run (``tested_by``) is proven by its
+    own run's check, which ran the two journeys the hold-out holds today; the older run's check
+    of the same tree (one journey: the hold-out of its day) does not judge it. The fault seen
+    caught: the check taken as the last of the runs newest first, the older one (the false
+    alarm a correct revert raised). A landing whose own run kept no check is judged by the run
+    that ran its tests; one whose own check failed a journey is not proven."""
+    world = SimpleNamespace(journeys={"a.yaml": 0.0, "b.yaml": 86_400.0 * 10})
+    landing = Landing(
+        issue=2,
+        pr=3,
+        head="h" * 40,
+        branch="main",
+        merge_sha="m" * 40,
+        tested_tree="t" * 40,
+        landed_tree="t" * 40,
+        tested_by="r-old",
+    )
+    today = SimpleNamespace(id="r-new", started_at="1970-01-12T09:00:00Z")
+    older = _check("t" * 40, journeys=1)
+    proven = _records({"r-new": [_check("t" * 40, journeys=2)], "r-old": [older]})
+    assert _proven(world, proven, landing, today) is None  # type: ignore[arg-type]
+    reused_only = _records({"r-new": [], "r-old": [older]})
+    why = _proven(world, reused_only, landing, today)  # type: ignore[arg-type]
+    assert why == "1 of the hold-out's 2 journeys passed on it"
+    failed = _records({"r-new": [_check("t" * 40, 2, passed=False)], "r-old": [older]})
+    why = _proven(world, failed, landing, today)  # type: ignore[arg-type]
+    assert why == "0 of the hold-out's 2 journeys passed on it"
