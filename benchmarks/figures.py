@@ -384,6 +384,7 @@ def _verdict(verdict: str, score: float, match: str | None = None) -> dict[str, 
                                 "result": verdict,
                                 "observations": [1],
                                 "evidence": "seen",
+                                "quote": "URL:",  # the snapshot's: the page answered
                             }
                         ],
                         "regressions": [],

@@ -110,8 +110,11 @@ def help_seconds(reps: int = 9) -> tuple[float, float]:
 def store_figures(only_queue: bool = False) -> list[Figure]:
     """The rows of ``python -m benchmarks store``; ``only_queue``: the queue's alone
     (``python -m benchmarks queue``)."""
-    from harness.review.trust import trust_states
-    from harness.serve import views
+    from harness.reports.issues import issue_page, queue_view
+    from harness.reports.runs import RunFilters, runs_page
+    from harness.reports.status import trends
+    from harness.review.trust import configured_states
+    from harness.serve.app import now_status
     from harness.services import open_services
 
     root = Path(tempfile.mkdtemp(prefix="factory-bench-scale-"))
@@ -138,18 +141,20 @@ def store_figures(only_queue: bool = False) -> list[Figure]:
             ),
         ]
         pages: dict[str, Callable[[], object]] = {
-            "Now": lambda: (views.now_view(services), views.trust_panel(services)),
-            "Queue": lambda: views.queue_view(services),
-            "Runs": lambda: views.runs_view(services, views.RunFilters(page=50)),
-            "Trends": lambda: (views.trends_view(services), views.trust_panel(services)),
-            "issue": lambda: views.issue_page(services, issue),
+            "Now": lambda: now_status(services),
+            "Queue": lambda: queue_view(services),
+            "Runs": lambda: runs_page(services.store, RunFilters(page=50), services.clock()),
+            "Trends": lambda: (trends(services), now_status(services)),
+            "issue": lambda: issue_page(services, issue),
         }
         for page, view in pages.items():
-            rows.append(
-                _figure(f"dashboard {page} {at}", cpu_ms(view), "what the page reads (views.py)")
-            )
+            rows.append(_figure(f"dashboard {page} {at}", cpu_ms(view), "what the page reads"))
         rows.append(
-            _figure(f"earned trust {at}", cpu_ms(lambda: trust_states(services)), TRUST.strip())
+            _figure(
+                f"earned trust {at}",
+                cpu_ms(lambda: configured_states(services.store, services.settings)),
+                TRUST.strip(),
+            )
         )
         rows += queue_figures(repo, state, services, at)
     finally:
@@ -186,7 +191,8 @@ def queue_figures(repo: Path, state: Path, services: Services, at: str) -> list[
     import anyio
 
     from harness.cli.common import Target
-    from harness.cli.mcp import _Face, server
+    from harness.cli.mcp import server
+    from harness.cli.mcp_face import Face
     from harness.cycle import ready_to_implement
     from harness.forge.base import Label
 
@@ -203,7 +209,7 @@ def queue_figures(repo: Path, state: Path, services: Services, at: str) -> list[
         "interpreter's start and the command line's imports (`factory --help`), the rest the "
         "queue's own imports and this work (medians of 9 fresh processes, bytecode cached)"
     )
-    app = server(_Face(Target(repo, state, None, None)))
+    app = server(Face(Target(repo, state, None, None)))
     tool_ms = cpu_ms(lambda: anyio.run(app.call_tool, "queue", {}))
     answered = f"the `queue` tool's handler as the server runs it per call, in process; {opened}"
     return [

@@ -17,7 +17,7 @@ import shutil
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ from harness.sandbox.warm import Warm
 
 LIMITS = Limits(timeout_s=300, output_bytes=20_000_000)
 MAX_FILE = 1_000_000  # bytes of one file the analysers read
+TEST_ONLY = "test-only"  # a finding of test code no person acts on: counted, never shown
 
 
 class Analyser(Strict):
@@ -60,6 +61,7 @@ class Analyser(Strict):
     mask: str = ""
     placeholders: Sequence[str] = ()
     low_in_tests: Sequence[str] = ()
+    test_only: Mapping[str, str] = {}  # rule -> what its line in test code matches: TEST_ONLY
     warm: bool = False  # its command is {python} -I -m MODULE …: run warm (docs/gates.md)
 
 
@@ -278,8 +280,14 @@ def _read(
         snippet = "".join(file.read_text("utf-8", "replace").splitlines()[line - 1 : line])
     fields = {k: get(getattr(analyser, k)) for k in ("rule", "severity", "message")}
     identity = get(analyser.mask)  # "": no mask
-    in_tests = fields["rule"] in analyser.low_in_tests and matching(path, tests)
-    if in_tests or identity in {_digest(p) for p in analyser.placeholders}:  # or a placeholder
+    in_tests = matching(path, tests)
+    only = analyser.test_only.get(fields["rule"])
+    if in_tests and only is not None and re.search(only, snippet):
+        fields["severity"] = TEST_ONLY
+    elif (in_tests and fields["rule"] in analyser.low_in_tests) or identity in {
+        _digest(p)
+        for p in analyser.placeholders  # or a placeholder
+    }:
         fields["severity"] = "low"
     snippet = masked(snippet, secrets) if analyser.mask else snippet
     return fingerprinted(

@@ -70,6 +70,7 @@ class CycleResult(TypedDict, total=False):
     ended: list[int]
     deferred: Deferred  # issues the daily author limit defers
     waiting: list[int]  # issues of the cycle that now wait for a person (review or decision)
+    held: list[int]  # an idle cycle: the open issues that wait for a person
 
 
 def needs_validation(services: Services, number: int) -> bool:
@@ -175,12 +176,16 @@ def cycle_exit(result: CycleResult, fail_on_waiting: bool = False) -> int:
 
 
 def _for_a_person(services: Services, result: CycleResult) -> CycleResult:
-    """``result`` with the issues it worked on that now wait for a person."""
+    """``result`` with the issues it worked on that now wait for a person; an idle cycle's,
+    with every open issue that waits for one (``held``)."""
     rows = [*result["triage"], *result["implement"], *result["validate"]]
     held = {Label.NEEDS_REVIEW, Label.NEEDS_HUMAN}
     worked = sorted({row["issue"] for row in rows})
-    waiting = [n for n in worked if held & set(services.forge.get_issue(n).labels)]
-    return {**result, "waiting": waiting} if waiting else result
+    issues = [services.forge.get_issue(n) for n in worked] or services.forge.list_issues("open")
+    waiting = [i.number for i in issues if held & set(i.labels)]
+    if not waiting:
+        return result
+    return {**result, "waiting": waiting} if worked else {**result, "held": waiting}
 
 
 def _green(services: Services, production: Ran) -> bool:

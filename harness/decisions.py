@@ -9,10 +9,11 @@ from dataclasses import dataclass
 
 from harness.artifacts import ANY_RUN, Landing, PrCandidate, Smoke, Validation
 from harness.engine.context import Services
+from harness.engine.killswitch import CANCEL
 from harness.errors import UsageError
 from harness.forge.base import Label, PullRequest, default_author, set_state
 from harness.forge.neutral import clip
-from harness.retry import retry_issue
+from harness.retry import retry_issue, stop_runs
 from harness.review.trust import APPROVE_EVENT
 
 REJECT_EVENT = "human.reject"
@@ -126,7 +127,8 @@ def approve(
 
 
 def reject(services: Services, number: int, reason: str, actor: str, via: str = "") -> Decision:
-    """Close issue ``number`` and its open PR with one comment, labelled factory:rejected."""
+    """Close issue ``number`` and its open PR with one comment, labelled factory:rejected; a
+    validation of it under way is stopped first (``stop_runs``)."""
     actor = check_actor(actor)
     reason = reason.strip()
     if not reason:
@@ -151,6 +153,8 @@ def reject(services: Services, number: int, reason: str, actor: str, via: str = 
         event |= {"via": via} if via else {}
         store.append_event(None, REJECT_EVENT, {**event, "pr": pr.number if pr else None})
         done = store.events(kind=REJECT_EVENT, issue=number)
+    # a validation of it under way ends first, without a merge (its checks released)
+    stop_runs(services, number, f"rejected by {actor}")
     # labels first, then the comment, keyed by the rejection: one done again after a kill
     # finishes what the first began and never posts a second comment
     set_state(forge, number, Label.REJECTED)
@@ -165,5 +169,6 @@ def reject(services: Services, number: int, reason: str, actor: str, via: str = 
     )
     forge.post_comment(number, f"reject:{len(done)}", body)
     forge.close_issue(number)
+    store.clear_flag(f"{CANCEL}{number}")  # its runs are over: nothing more to stop
     said = f"issue {number}{f' and pull request {pr.number}' if pr else ''} closed"
     return Decision(number, "reject", actor, "rejected", f"{said}: rejected by {actor}")

@@ -5,9 +5,10 @@ model provider runs would use is reported beside the checks."""
 from __future__ import annotations
 
 import os
+import re
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from harness.git.repo import GitRepo
 from harness.git.worktrees import WorktreeManager
 from harness.model.provider import ProviderReadiness, provider_readiness
 from harness.onboard.check import check
+from harness.onboard.scaffold import declaring
 from harness.sandbox.app import AppNotReady
 from harness.sandbox.bwrap import Sandbox
 from harness.sandbox.limits import Limits
@@ -30,6 +32,7 @@ from harness.sandbox.policy import prepare_worktree, worktree_sandbox
 from harness.validate.evidence import fresh_app, journeys_against
 
 TAIL_CHARS = 1500
+_MISSING = re.compile(r"No module named '?(\w+)")
 Progress = Callable[[str], None]
 
 
@@ -112,6 +115,16 @@ def _setup(settings: Settings, path: Path, report: DoctorReport, fresh: bool) ->
     return _command("setup", str(settings.config.commands.setup), lambda: result)
 
 
+def _runner_missing(settings: Settings, test: Check) -> Check:
+    """``test``, naming where pyproject.toml declares a module it could not import (the
+    extra or group that holds the runner, which set-up did not install)."""
+    missing = _MISSING.findall("" if test.passed else test.output)[:1]
+    if not (where := declaring(settings.root, *missing) if missing else ""):
+        return test
+    said = f"{missing[0]} is in pyproject.toml's extra or group {where!r}, not installed by setup"
+    return replace(test, detail=f"{test.detail}: {said}")
+
+
 def _command(name: str, command: str, run: Callable[[], Any]) -> Check:
     result = run()
     passed = result.exit_code == 0
@@ -167,8 +180,8 @@ def _journey(settings: Settings, path: Path, journey: Journey, shots: Path, name
             (result,) = journeys_against(
                 settings, PROCESS.part(Drivers, lasting=True), app, [journey], shots
             )
-    except AppNotReady as exc:
-        return Check(f"journey: {journey.name}", False, 0.0, f"the app did not start: {exc}")
+    except AppNotReady as exc:  # the app's failure, not the journey's
+        return Check("start", False, 0.0, f"for journey {journey.name!r}: {exc}")
     detail = (
         f"{result.steps_run} steps passed"
         if result.passed
@@ -196,11 +209,24 @@ def run_doctor(
         raise ConfigErrors(found.errors).first("(in the working copy: see 'factory check')")
     find_chromium()
     settings = load_settings(root, state_dir, provider)
-    commands = settings.config.commands
     report = DoctorReport(
         settings.governance.commit, provider_readiness(root, settings.config.provider, provider)
     )
-    manager = WorktreeManager.of(GitRepo(root), state_dir)
+    return checked(settings, GitRepo(root), report, progress, journeys)
+
+
+def checked(
+    settings: Settings,
+    repo: GitRepo,
+    report: DoctorReport,
+    progress: Progress = lambda _: None,
+    journeys: tuple[str, ...] | None = None,
+) -> DoctorReport:
+    """``report`` with the checks (``run_doctor``'s) on its commit of ``repo``: a backtest
+    asks too, whether the hold-out fits a case's base."""
+    commands = settings.config.commands
+    state_dir = settings.state_dir
+    manager = WorktreeManager.of(repo, state_dir)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     path = manager.create_owned(report.commit, f"doctor-{stamp}")  # a killed doctor's: pruned
     fault_point("doctor.worktree.made")
@@ -218,7 +244,7 @@ def run_doctor(
             progress("test …")
             sandbox = _sandbox(settings, path, commands.test_timeout_s)
             test = _command("test", commands.test, lambda: sandbox.run(commands.test))
-            report.checks.append(test)
+            report.checks.append(_runner_missing(settings, test))
         progress("start and journeys …")
         report.checks += _app_and_journeys(settings, path, shots, journeys)
         return report

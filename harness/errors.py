@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import unicodedata
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from enum import StrEnum
+from functools import partial
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pydantic is not imported by every command
@@ -32,6 +34,7 @@ class ErrorKind(StrEnum):
     GIT = "git"
     KILLED = "killed"  # the kill switch
     DEFERRED = "deferred"  # must wait (a long retry-after)
+    INCONCLUSIVE = "inconclusive"  # the environment, not the work: tried again later
     INTERNAL = "internal"
 
 
@@ -91,6 +94,11 @@ class StoppedError(FactoryError, kind=ErrorKind.KILLED):
     """The kill switch is engaged: no new step starts."""
 
 
+class Cancelled(StoppedError):
+    """A person stopped the run's issue (``factory cancel``, ``factory reject``): the run
+    ends where it is, never resumed."""
+
+
 class _Stop(threading.local):
     """Why this thread's run must stop at once (``stopping``), asked by ``stop_now``."""
 
@@ -111,12 +119,18 @@ def stopping(why: Callable[[], str | None]) -> Iterator[None]:
         _STOP.why = before
 
 
+def carried() -> Callable[[], AbstractContextManager[None]]:
+    """This thread's ``stopping``, for a thread it hands its run's work to (a check, a
+    forwarded model call): its waits stop when this run must."""
+    return partial(stopping, _STOP.why)
+
+
 def stop_now() -> None:
-    """Raise ``StoppedError`` when this thread's run must stop at once (``stopping``): the
+    """Raise ``Cancelled`` when this thread's run must stop at once (``stopping``): the
     engine asks before each step and model call, a sandboxed command every half second (its
-    processes end with it)."""
+    processes end with it), a model answer every quarter second (its request aborted)."""
     if said := _STOP.why():
-        raise StoppedError(said)
+        raise Cancelled(said)
 
 
 class DeferredError(FactoryError, kind=ErrorKind.DEFERRED):
@@ -126,6 +140,11 @@ class DeferredError(FactoryError, kind=ErrorKind.DEFERRED):
         self.reason = reason
         self.not_before = not_before
         super().__init__(reason)
+
+
+class Inconclusive(DeferredError, kind=ErrorKind.INCONCLUSIVE):
+    """The environment stopped a check, not the work (an app still starting when its time
+    was up, set-up failing on production's own tree): never a verdict, tried again later."""
 
 
 class ModelError(FactoryError, kind=ErrorKind.MODEL):
@@ -202,3 +221,15 @@ def check_one_line(option: str, text: str) -> None:
                 f"{option}: control character U+{ord(char):04X} at position {index + 1}; "
                 "give one line of plain text"
             )
+
+
+_TERMINAL_UNSAFE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
+
+
+def terminal_safe(text: str) -> str:
+    """Untrusted text as a terminal may print it: escape codes (ANSI colours, conceal, cursor
+    moves, window titles, clipboard writes), other control characters and bidi controls are
+    shown as escapes (``\\x1b``), never acted on. Newlines and tabs stay."""
+    return _TERMINAL_UNSAFE.sub(lambda m: repr(m.group(0))[1:-1], text)

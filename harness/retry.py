@@ -52,46 +52,56 @@ def retry_issue(services: Services, number: int) -> str:
 
 CANCELLABLE = (Label.ACCEPTED, Label.IN_PROGRESS, Label.DEFERRED)
 CANCEL_WAIT_S = 120.0  # for a run alive in another process to stop (within half a second)
+STOPPED = ("implement", "validate")  # the workflows of an issue a person's stop ends
 
 
-def cancel_issue(services: Services, number: int, actor: str, reason: str, via: str = "") -> str:
-    """Stop the factory's work on issue ``number`` (accepted, in progress or deferred) for a
-    person: recorded (``human.cancel``: who, why), a run of it alive in another process told
-    to stop (the flag its engine and its sandboxed commands ask), every unfinished run ended
-    and its checkout removed (under the issue's lease, once that run gave it back), the
-    issue handed to a person with one comment. Done again, an interrupted cancel is
-    finished; ``retry_issue`` takes it back. What happened, in one line."""
+def stop_runs(services: Services, number: int, why: str) -> None:
+    """Stop the factory's work on issue ``number`` for a person, ``why`` said: a run of it
+    alive in any process told to stop (the flag its engine, its sandboxed commands and its
+    model calls ask: it ends itself, its checkout removed), then every unfinished run ended
+    and its checkout removed, under the issue's lease once that run gave it back."""
     from harness.engine.runner import LEASE_TTL_S, Engine
 
-    store, forge, flag = services.store, services.forge, f"{CANCEL}{number}"
-    issue = forge.get_issue(number)
-    if issue.state != "open" or (
-        queue_state(issue) not in CANCELLABLE and not store.get_flag(flag)
-    ):
-        raise UsageError(
-            f"issue {number} is not accepted or in progress (it is {queue_state(issue)}); "
-            "nothing to cancel ('factory reject' closes an issue that waits for a person)"
-        )
-    why = f"{CANCELLED}{actor}" + (f": {reason}" if reason else "")
-    if store.get_flag(flag) is None:
-        event = {"issue": number, "actor": actor, "reason": reason, "via": via or None}
-        store.append_event(None, "human.cancel", event)
-        store.set_flag(flag, why)  # a live run of it stops within half a second
+    store = services.store
+    store.set_flag(f"{CANCEL}{number}", why)  # a live run of it stops within half a second
     deadline = time.monotonic() + CANCEL_WAIT_S
     while True:
         try:
             with store.held(number, LEASE_TTL_S):
-                ended = Engine(services).end_open(number, why, ("implement", "validate"))
-                break
+                Engine(services).end_open(number, why, STOPPED)
+                return
         except LeaseError as exc:  # its run, alive in another process, is stopping
             if time.monotonic() > deadline:
                 raise LeaseError(
                     f"{exc}: it has not stopped yet; run 'factory cancel {number}' again"
                 ) from exc
             time.sleep(0.2)
+
+
+def cancel_issue(services: Services, number: int, actor: str, reason: str, via: str = "") -> str:
+    """Stop the factory's work on issue ``number`` (accepted, in progress, deferred, or its
+    change being validated) for a person: recorded (``human.cancel``: who, why), its runs
+    stopped (``stop_runs``), the issue handed to a person with one comment. Done again, an
+    interrupted cancel is finished; ``retry_issue`` takes it back. What happened, in one
+    line."""
+    store, forge = services.store, services.forge
+    issue = forge.get_issue(number)
+    flagged = store.get_flag(f"{CANCEL}{number}")
+    working = store.lease_holder(number)  # a run of it, implementing or validating
+    if issue.state != "open" or not (queue_state(issue) in CANCELLABLE or working or flagged):
+        raise UsageError(
+            f"issue {number} is not accepted, in progress or being validated (it is "
+            f"{queue_state(issue)}); nothing to cancel ('factory reject' closes an issue "
+            "that waits for a person)"
+        )
+    why = f"{CANCELLED}{actor}" + (f": {reason}" if reason else "")
+    if flagged is None:
+        event = {"issue": number, "actor": actor, "reason": reason, "via": via or None}
+        store.append_event(None, "human.cancel", event)
+    stop_runs(services, number, why)
     set_state(forge, number, Label.NEEDS_HUMAN)
     body = services.templates.render("comments/cancelled.md.j2", actor=actor, reason=reason)
     forge.post_comment(
         number, f"cancel:{len(store.events(kind='human.cancel', issue=number))}", body
     )
-    return f"issue {number}: {why}; {ended} run(s) ended; 'factory retry {number}' takes it back"
+    return f"issue {number}: {why}; its runs ended; 'factory retry {number}' takes it back"

@@ -52,7 +52,7 @@ import yaml
 from harness.cli import main
 from tests.cli_helpers import forked
 
-IMAGE_LACKS = ("bubblewrap", "squid", "socat")
+IMAGE_LACKS = ("bubblewrap", "squid", "socat", "strace")
 IMAGE_BROWSER = "/usr/lib/chromium/chromium-headless-shell"
 SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 VENV_BIN = Path(sys.executable).parent

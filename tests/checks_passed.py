@@ -7,6 +7,7 @@ says what the real check would have said of a change that keeps production worki
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -55,19 +56,34 @@ def checked(ctx: StepContext, prepare: Prepared) -> CheckResult:
     )
 
 
+SHOWN = "the change works as the criterion asks"
+
+
 def validator_passed(criteria: list[str]) -> ValidatorRun:
     """The sealed validator's run that judged each of ``criteria`` (C1, ...) pass on what it
-    saw."""
+    saw: a snapshot of its own for each, made where the criterion points (the first path it
+    names), whose text the pass quotes."""
+    places = [re.search(r"(?<![\w.:/])/[\w\-./]*\w", text) for text in criteria]
     return ValidatorRun(
         output=Verdict(
             verdict="pass",
             score=1.0,
             criteria=[
-                CriterionResult(criterion=f"C{n}", result="pass", observations=[1])
+                CriterionResult(criterion=f"C{n}", result="pass", observations=[n], quote=SHOWN)
                 for n, _ in enumerate(criteria, 1)
             ],
         ),
-        observed=[Observation(tool="browser_snapshot", input={}, seen="the notes", number=1)],
+        observed=[
+            Observation(
+                tool="browser_snapshot",
+                input={},
+                seen="the notes",
+                number=n,
+                excerpt=f"- text: {SHOWN}",
+                at=place[0] if place else "/",
+            )
+            for n, place in enumerate(places, 1)
+        ],
     )
 
 

@@ -642,9 +642,9 @@ LOOSE = re.compile(
     r"(?:\w+\.)?(?:dict|Dict|Mapping|MutableMapping)\[str, (?:\w+\.)?(?:Any|object)\]"
 )
 # the loose dicts in the package today: a ratchet, brought down with each one made a record
-# and never up; and never more than 5 per 1,000 lines, whatever the ratchet says
-MOST_LOOSE = 95
-MOST_LOOSE_PER_1000 = 5.0
+# and never up; and never more than 3 per 1,000 lines, whatever the ratchet says
+MOST_LOOSE = 75
+MOST_LOOSE_PER_1000 = 3.0
 
 
 def loose_said(loose: int, lines: int) -> str | None:
@@ -733,7 +733,7 @@ def _package_loose() -> int:
 def test_loose_dicts_do_not_grow() -> None:
     """``dict[str, Any]``, ``dict[str, object]`` and their ``Dict``/``Mapping``/
     ``MutableMapping`` spellings (or an alias of one, each use counted) are one shape: no
-    more of them than ``MOST_LOOSE`` nor than 5 per 1,000 lines; one fewer, and the ceiling
+    more of them than ``MOST_LOOSE`` nor than 3 per 1,000 lines; one fewer, and the ceiling
     comes down with it."""
     lines = sum(len(path.read_text("utf-8").splitlines()) for _, path, _ in modules())
     assert loose_said(_package_loose(), lines) is None
@@ -768,9 +768,12 @@ def test_the_loose_dict_ratchet_fails_on_one_more() -> None:
 
 
 def test_the_loose_dict_rule_fails_on_the_tree_of_before_the_records() -> None:
-    """Before a round made the loose dicts records: 245 in 30,877 lines, 7.9 per 1,000 —
-    over the aim even with a ratchet set to it."""
-    assert "more than 5 per 1,000" in str(loose_said(245, 30_877))
+    """Before a round made the loose dicts records: 245 in 30,877 lines, 7.9 per 1,000; and
+    before the read side was made records (status, reports, the dashboard's views and MCP's
+    answers read dicts): 95 in 31,386, 3.03 per 1,000 — each over the aim even with a ratchet
+    set to it."""
+    assert "more than 3 per 1,000" in str(loose_said(245, 30_877))
+    assert "more than 3 per 1,000" in str(loose_said(95, 31_386))
     assert loose_said(MOST_LOOSE, 30_877) is None
 
 

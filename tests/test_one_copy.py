@@ -94,7 +94,7 @@ def test_whatever_hides_paths_takes_them_from_the_policy() -> None:
             names = {n.id for n in ast.walk(node.value) if isinstance(n, ast.Name)}
             calls.setdefault(name, set()).update(names)
     assert calls == {
-        "validate/evidence.py": {"sealed_hidden_paths", "services", "settings", "hidden", "tuple"},
+        "validate/evidence.py": {"sealed_hidden_paths", "services", "settings", "tuple"},
         "validate/sealed.py": {"tuple", "masked", "p", "hidden"},  # the seal hides what it is given
         "browser/chromium.py": {"hidden"},  # and the browser what its caller gives it
         "browser/confine.py": {"hidden"},
@@ -142,8 +142,10 @@ def test_one_kill_switch_check() -> None:
             if "FACTORY_ENABLED" in names or reads_flag:
                 readers.append(f"{name}:{fn.name}")
     assert "engine/killswitch.py:kill_switch_state" in readers
-    others = [r for r in readers if not r.startswith("cli/")]  # stop/resume/status set it
-    assert others == ["engine/killswitch.py:kill_switch_state"], readers
+    others = [r for r in readers if not r.startswith("cli/")]  # stop/resume set it
+    # the flag read by stopped_by (which kill_switch_state and status ask), the environment's
+    # switch by kill_switch_state
+    assert others == ["engine/killswitch.py:stopped_by", "engine/killswitch.py:kill_switch_state"]
     hooks = _functions("engine/agents.py")["before_call"]
     assert "check_kill_switch" in _called(hooks)
 
@@ -265,8 +267,9 @@ def test_no_code_of_the_repository_gets_the_host_network() -> None:
                 setups.add(name)
     assert networked == {"sandbox/egress.py"}, networked
     assert setups == {POLICY} and proxies == {POLICY}, (setups, proxies)
-    online = _functions(POLICY)["_online"]
-    assert {"EgressProxy", "worktree_sandbox", "run"} <= _called(online)
+    functions = _functions(POLICY)
+    assert {"EgressProxy", "_set_up"} <= _called(functions["prepare_worktree"])
+    assert {"worktree_sandbox", "run"} <= _called(functions["_set_up"])
 
 
 def test_one_list_of_state_labels_and_one_way_to_end_an_issue() -> None:

@@ -40,5 +40,6 @@ OUTPUT_TOOLS: Mapping[str, type[Artifact]] = MappingProxyType(
         "submit_review": Review,
         "submit_governance_edit": GovernanceEdit,
         "submit_findings": Audited,
+        "submit_verdict": Verdict,  # validation.second's look (the seal reads its own)
     }
 )

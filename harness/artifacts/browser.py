@@ -4,8 +4,16 @@ writes them, the validation's and the validator's records hold them."""
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
+
+
+def as_read(text: str) -> str:
+    """``text`` as a person reads it: Unicode NFKC (fullwidth letters, ligatures and the like
+    as the letters they show), every run of white space, line breaks included, one space. A
+    journey's expected text and a verdict's quote are matched on it."""
+    return " ".join(unicodedata.normalize("NFKC", text).split())
 
 
 @dataclass(frozen=True)
@@ -38,10 +46,14 @@ class JourneyResult:
 class Observation:
     """One tool call of the validator, recorded by the harness's tools (never the model's
     word): its ``number`` as the validator was told it, its tool, its input, a digest of what
-    it was shown, whether the call failed, the HTTP status it saw (a page's, a request's), a
-    bounded ``excerpt`` of what it returned, and text that addresses the validator found in
-    what it observed (the page's whole document, a response's body): tampering. Secrets the
-    validator typed or sent are masked in every field but the digest."""
+    it was shown, whether the call failed, the HTTP status it saw (a page's, a request's),
+    ``excerpt``: the text it returned, as the validator was shown it (every tool's answer is
+    bounded below ``MAX_EXCERPT`` characters, so this is all of it: a verdict's quote is
+    looked for here), text that addresses the validator found in what it observed (the
+    page's whole document, a response's body): tampering, and where it was made: ``at`` the
+    path of the page it left the browser on (of the address asked, for a request), with that
+    page's ``title``. Secrets the validator typed or sent are masked in every field but the
+    digest."""
 
     tool: str
     input: dict[str, Any]
@@ -51,3 +63,20 @@ class Observation:
     status: int | None = None
     excerpt: str = ""
     addressed: str = ""
+    at: str = ""
+    title: str = ""
+
+    @property
+    def failed(self) -> bool:
+        """It errored, or the app answered it with an HTTP error."""
+        return self.error or (self.status or 0) >= 400
+
+    @property
+    def answer(self) -> str:
+        """How the call went, as a person reads it: ``error``, ``HTTP 200``, ``ok``."""
+        return "error" if self.error else f"HTTP {self.status}" if self.status else "ok"
+
+    @property
+    def gist(self) -> str:
+        """Its excerpt on one line, at most 200 characters."""
+        return " ".join(self.excerpt.split())[:200]

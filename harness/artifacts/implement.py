@@ -168,6 +168,7 @@ class PrCandidate(Artifact):
     implement_run: str
     spec: IssueSpec
     triage_run: str | None = None
+    findings: list[Finding] = Field(default_factory=list)  # the reviewers' on the gated head
 
 
 class Tested(Artifact):
@@ -231,6 +232,16 @@ class NetworkRecord(Artifact):
         if self.dropped:
             out.append(f"  and {self.dropped} more connections, not listed")
         return out
+
+
+class SetupRecord(Artifact):
+    """What production's set-up was seen to do on the tree of ``commit`` (docs/sandbox.md,
+    "Set-up observed"), kept with the set-up: the paths of the tree it opened (``read``; a
+    folder it listed ends in ``/``) and the distributions it left installed, by name."""
+
+    commit: str
+    read: list[str]
+    installed: dict[str, str]  # name -> version, from the environment's own metadata
 
 
 class SetupRun(Artifact):

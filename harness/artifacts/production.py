@@ -115,3 +115,8 @@ class Healed(Artifact):
     person_issue: int | None = None
     chain: int = 0
     flaky: list[str] = Field(default_factory=list)  # the checks it counted a flake of
+
+    @property
+    def issues(self) -> list[int]:
+        """The issues it filed or left to a person."""
+        return sorted({n for n in (self.regression_issue, self.person_issue) if n})

@@ -56,6 +56,8 @@ class HoldoutRun(Artifact):
     ports: list[int] = Field(default_factory=list)
     shots_dir: str = ""
     setup_offline_for: list[str] = Field(default_factory=list)  # the change touched these
+    # what the change's set-up installed that production's did not, each with its file
+    setup_installs: list[str] = Field(default_factory=list)
     network: NetworkRecord | None = None  # setup's connections through the egress proxy
     tests: Tested | None = None
     # a bug fix's tests on production's code (the change's test files only): they must fail
@@ -90,12 +92,16 @@ class CheckResult(BuiltOn):
     """``validate.check``: tests, journeys and the validator on the candidate (``sha``:
     production with the PR head merged in). On a ``conflict`` nothing was built or run:
     ``sha`` and ``tree`` are production's, no journey ran, and ``validator`` is the verdict
-    the same head was given on an earlier candidate, if it had one (kept as given)."""
+    the same head was given on an earlier candidate, if it had one (kept as given).
+    ``works_before``: the numbers of the validator's observations that failed on the
+    candidate and worked when the harness did its actions again on what the candidate
+    builds on (``harness.validate.actions.check``)."""
 
     head: str
     conflict: str | None = None
     tests_lost: list[str] = Field(default_factory=list)  # existing tests removed or emptied
     bug_tests: list[str] | None = None  # a bug fix's test files with a test (None: not a bug)
+    works_before: list[int] = Field(default_factory=list)
 
     @property
     def candidate(self) -> str | None:

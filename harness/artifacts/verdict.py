@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Literal
 
 from pydantic import Field
 
@@ -14,12 +14,15 @@ from harness.artifacts.browser import Observation
 class CriterionResult(Artifact):
     """One criterion as the validator judged it: ``criterion`` is its id in the signed spec
     (``criterion_ids``), ``observations`` the numbers of the observations it rests on,
-    ``evidence`` what it says it saw (or, not observable, what it lacks)."""
+    ``evidence`` what it says it saw (or, not observable, what it lacks), ``quote`` the text
+    of one of those observations that shows it (a pass needs one the harness finds there:
+    ``harness.validate.route.unsupported``)."""
 
     criterion: str
     result: Literal["pass", "fail", "not_observable"]
     evidence: str = ""
     observations: list[int] = Field(default_factory=list)
+    quote: str = ""
 
 
 class Regression(Artifact):
@@ -51,6 +54,19 @@ def criterion_ids(criteria: list[str]) -> list[str]:
     """The ids of a spec's acceptance criteria, as the validator is shown them: C1…Cn in
     their order (C1 alone, the issue's request itself, when triage gave none)."""
     return [f"C{n}" for n in range(1, max(len(criteria), 1) + 1)]
+
+
+@dataclass(frozen=True)
+class CriterionRow:
+    """A criterion the validator was asked, for a person: its id and text, the validator's
+    result and words, and the recorded observations its entry cites."""
+
+    criterion: str
+    text: str
+    result: str  # pass | fail | not_observable | not judged
+    evidence: str
+    quote: str  # what it quotes of a cited observation as showing the criterion
+    cited: list[Observation]
 
 
 class KeptVerdict(Artifact):
@@ -85,23 +101,18 @@ class ValidatorRun(Artifact):
     # its transcript: written to a file of its own, never into the step's record
     messages: list[dict[str, object]] = Field(default_factory=list, exclude=True)
 
-    def by_criterion(self) -> list[dict[str, Any]]:
-        """For a person (``factory report``, the dashboard): each criterion it was asked, in
-        the spec's order, with its id and text, the validator's result and words, and the
-        recorded observations it cites (action, input, status, what it saw)."""
+    def by_criterion(self) -> list[CriterionRow]:
+        """For a person (``factory report``, MCP, the dashboard, the validation's comment): each
+        criterion it was asked, in the spec's order, with the validator's result, words and
+        quote, and the recorded observations it cites (action, input, status, what it saw,
+        where it was made)."""
         judged = self.output.judged() if self.output is not None else {}
-        seen = {o.number: asdict(o) for o in self.observed}
-        rows: list[dict[str, Any]] = []
+        seen = {o.number: o for o in self.observed}
+        rows: list[CriterionRow] = []
         for cid, text in zip(criterion_ids(self.criteria), self.criteria or [""], strict=True):
             entry = judged.get(cid)
             cited = [seen[n] for n in entry.observations if n in seen] if entry else []
-            rows.append(
-                {
-                    "criterion": cid,
-                    "text": text,
-                    "result": entry.result if entry else "not judged",
-                    "evidence": entry.evidence if entry else "",
-                    "cited": cited,
-                }
-            )
+            result = entry.result if entry else "not judged"
+            said = (entry.evidence, entry.quote) if entry else ("", "")
+            rows.append(CriterionRow(cid, text, result, *said, cited))
         return rows

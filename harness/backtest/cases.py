@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -103,12 +104,17 @@ def hidden_tests(repo: GitRepo, base: str, fix: str, test_paths: list[str]) -> t
     return tuple(p for p in repo.paths_between(base, fix) if matching(p, test_paths))
 
 
-def held(forge: Forge, number: int) -> dict[str, str] | None:
+def held(forge: Forge, number: int, since: int | None = None) -> dict[str, str] | None:
     """The title, body and author of issue ``number`` if the forge holds it (a forge that cannot
-    be read is an error, not an issue it lacks; GitHub's deleted one is one it lacks)."""
+    be read is an error, not an issue it lacks; GitHub's deleted one is one it lacks), and,
+    with ``since`` (a commit's time), only if it was opened by then: a commit cannot fix an
+    issue filed after it (an imported history's ``Fix #1`` is about another tracker's #1)."""
     try:
         issue = forge.get_issue(number)
     except NotFoundError:
+        return None
+    opened = datetime.fromisoformat(issue.created_at).timestamp() if issue.created_at else 0
+    if since is not None and since < int(opened):
         return None
     return {"title": issue.title, "body": issue.body, "author": issue.author}
 
@@ -119,7 +125,8 @@ def history_cases(
     """The production branch's fixes of issues the forge holds, newest first (only those of
     ``issues`` when given, at most ``limit``): the merges the factory's records say it landed
     (``Landing``: the issue each names; a revert is none), and the commits saying ``Fixes #N``
-    that are not such merges. A commit closing two issues is two cases."""
+    that are not such merges, made once issue N was open on this forge (``held``). A commit
+    closing two issues is two cases."""
     repo = services.repo
     config = services.settings.config
     branch = config.production_branch
@@ -128,8 +135,11 @@ def history_cases(
         landed = services.store.landed(fix.sha)  # (issue, kind): a merge the factory made
         # its records name the issue it fixed, its words nothing; a revert fixed none
         closes = fix.issues if landed is None else (landed[0],) * (not is_revert(landed[1]))
+        since = fix.time if landed is None else None  # the factory's record names its issue
         for number in closes:
-            if (issues and number not in issues) or (found := held(services.forge, number)) is None:
+            if issues and number not in issues:
+                continue
+            if (found := held(services.forge, number, since)) is None:
                 continue
             tests = hidden_tests(repo, fix.parent, fix.sha, config.backtest.test_paths)
             at = {"id": f"{number}@{fix.sha[:12]}", "issue": number, "base": fix.parent}
@@ -139,8 +149,9 @@ def history_cases(
     missing = [n for n in issues if not any(c.issue == n for c in cases)]
     if missing:
         raise UsageError(
-            f"--issue {missing[0]}: no commit on {branch} closes it (Fixes #{missing[0]}), the "
-            "factory landed no change of it, or the forge does not hold that issue"
+            f"--issue {missing[0]}: no commit on {branch} made after that issue was opened "
+            f"closes it (Fixes #{missing[0]}), the factory landed no change of it, or the forge "
+            "does not hold that issue"
         )
     return cases
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict
 
-from harness.config.testfiles import test_files
+from harness.config.testfiles import clipped, counted, test_files
 from harness.engine.context import Services
 from harness.git import snapshot
 from harness.git.repo import GitRepo
@@ -41,6 +41,9 @@ class Graded(BaseModel):
     before_command: str | None = None  # what ran on the fix's parent
     suite_runs: int = 0  # whole-suite runs grading took
     inconclusive: bool = False  # its time limit stopped a run twice: no evidence either way
+    # the hidden tests by name on the graded tree (commands.test_files): how many ran, passed
+    hidden_ran: int = 0
+    hidden_passed: int = 0
 
 
 def hidden_files(source: GitRepo, fix: str, tests: tuple[str, ...]) -> Hidden:
@@ -91,7 +94,7 @@ def _tests_over(
     problem = f"the suite does not finish in {commands.test_timeout_s:.0f} s (time limit)"
     return _Ran(
         result.exit_code,
-        result.output[-MAX_OUTPUT:],
+        clipped(result.output, MAX_OUTPUT),
         problem if stopped else None,
         len(runs),
         stopped,
@@ -99,20 +102,26 @@ def _tests_over(
 
 
 def grade(services: Services, head: str, trusted: str, hidden: Hidden, issue: int) -> Graded:
-    """The whole suite on ``head`` with the hidden tests in place, and the hidden tests alone
-    (``commands.test_files``; the suite when no template fits) on the fix's parent
-    (``trusted``, the scratch production), each set up from ``trusted``; each run kept as one
-    of the case's ``issue``."""
+    """The whole suite on ``head`` with the hidden tests in place, and those tests by name
+    (``commands.test_files``) there too: how many ran and passed is the proof; the hidden
+    tests alone (the suite when no template fits) on the fix's parent (``trusted``, the
+    scratch production) as well, each set up from ``trusted``; each run kept as one of the
+    case's ``issue``."""
     commands = services.settings.config.commands
     ran = _tests_over(services, head, trusted, hidden, GRADED_REF, commands.test, issue)
     tests = [p for p, (_, data) in sorted(hidden[0].items()) if tests_in(p, data)]
-    only = test_files(commands, tests) or commands.test
-    parent = _Ran(None, "")
+    named = test_files(commands, tests)
+    only = named or commands.test
+    parent = alone = _Ran(None, "")
     if any(hidden) and ran.exit_code is not None:
         parent = _tests_over(services, trusted, trusted, hidden, BEFORE_REF, only, issue)
+    if named and ran.exit_code is not None:
+        alone = _tests_over(services, head, trusted, hidden, GRADED_REF, named, issue)
     settled = parent.exit_code is not None and parent.problem is None  # not a time limit
+    count, failed = counted(alone.output)
+    proved = alone.exit_code == 0 and count > 0 and not failed  # they ran, and passed
     return Graded(
-        resolved=ran.exit_code == 0 and ran.problem is None,
+        resolved=ran.exit_code == 0 and ran.problem is None and proved,
         command=commands.test,
         exit_code=ran.exit_code,
         output=ran.output,
@@ -120,5 +129,7 @@ def grade(services: Services, head: str, trusted: str, hidden: Hidden, issue: in
         fails_before=parent.exit_code != 0 if settled else None,
         before_command=only if parent.runs else None,
         suite_runs=ran.runs + (parent.runs if only == commands.test else 0),
-        inconclusive=ran.stopped or parent.stopped,
+        inconclusive=ran.stopped or parent.stopped or alone.stopped,
+        hidden_ran=count,
+        hidden_passed=count - failed,
     )

@@ -13,6 +13,7 @@ from harness.artifacts import CheckResult, IssueSpec, PrCandidate, Routing, Vali
 from harness.cycle import needs_validation, ready_to_implement
 from harness.engine.context import Services
 from harness.engine.records import RunRecords
+from harness.engine.runner import RunOutcome
 from harness.errors import ErrorKind
 from harness.forge.base import Label
 from harness.implement.run import implement_issue, waits_for_approval
@@ -36,6 +37,15 @@ def _waiting(services: Services, number: int) -> bool:
     )
 
 
+def _stopped(services: Services, run: Callable[[], RunOutcome]) -> bool:
+    """Whether ``run`` stopped (the kill switch, the provider asking to wait); a run the
+    environment left inconclusive is due again at once: taken up until it is decided."""
+    while (outcome := run()).status == "stopped":
+        if outcome.not_before is None or outcome.not_before > services.clock():
+            return True
+    return False
+
+
 def rehearse(services: Services, number: int, gate: Gate) -> bool:
     """Triage, implement and validate issue ``number`` until the factory would have nothing
     more to do for it (``gate`` before each stage); True when no run of it is left open (a
@@ -47,11 +57,11 @@ def rehearse(services: Services, number: int, gate: Gate) -> bool:
         stopped = any(row["status"] in ("stopped", "deferred") for row in triage_all(services))
         if number in ready_to_implement(services):
             gate("implement")
-            stopped |= implement_issue(services, number).status == "stopped"
+            stopped |= _stopped(services, lambda: implement_issue(services, number))
         if stopped or not _waiting(services, number):
             break
         gate("validate")
-        stopped = validate_issue(services, number, rehearsal=True).status == "stopped"
+        stopped = _stopped(services, lambda: validate_issue(services, number, rehearsal=True))
         validation = services.store.latest_artifact(Validation, number)
         if validation is None or validation.route != "retry":
             break

@@ -32,6 +32,7 @@ from harness.backtest.report import (
     case_row,
     changes,
     error_row,
+    not_rehearsed,
     summarise,
     unfinished_row,
 )
@@ -46,12 +47,14 @@ from harness.backtest.scratch import (
     scratch_services,
     scratch_settings,
 )
+from harness.doctor import DoctorReport, checked
 from harness.engine.budget import check_caps, start_of_day
 from harness.engine.context import Services
 from harness.engine.runner import check_kill_switch
 from harness.errors import BudgetExceeded, FactoryError, LeaseError, StoppedError, UsageError
 from harness.faults import fault_point
 from harness.git.repo import GitRepo
+from harness.model.provider import ProviderReadiness
 from harness.services import open_services
 from harness.store.backtests import BACKTEST_LEASE, BacktestRecord
 from harness.store.db import Store
@@ -164,10 +167,29 @@ def _gate(
         bt.progress(f"  case {case.id}: {stage} …")
 
 
+def misfit(services: Services) -> str | None:
+    """Why the hold-out does not fit the case's base, found before any model call: its
+    journeys (``factory doctor --journeys``) on the scratch production, once, before the
+    case's first run (None: they pass, or none ran: set-up or the app failed there, which
+    validation tells as inconclusive)."""
+    settings = services.settings
+    if services.store.list_runs(limit=1):
+        return None
+    sha = str(services.repo.rev_parse(f"refs/heads/{settings.config.production_branch}"))
+    provider = ProviderReadiness(settings.config.provider.type, True, "not asked")
+    report = checked(settings, services.repo, DoctorReport(sha, provider), journeys=())
+    ran = [c for c in report.checks if c.name.startswith("journey:")]  # on an app that served
+    failed = sum(not c.passed for c in ran)
+    said = f"the hold-out does not fit this base: {failed} of {len(ran)} journeys fail on {sha}"
+    return said if failed else None
+
+
 def _rehearsed_row(
     bt: Backtest, case: Case, services: Services, gate: Callable[[str], None]
 ) -> CaseRow | None:
     """The case's row, or None while a run of it waits (stopped, or deferred by the provider)."""
+    if (why := misfit(services)) is not None:
+        return not_rehearsed(case, "done", why, services.store.spend(), 0.0)
     number = scratch_issue(services, case)
     if not rehearse(services, number, gate):
         return None

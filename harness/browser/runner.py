@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Locator, Page
 
-from harness.artifacts.browser import JourneyResult
+from harness.artifacts.browser import JourneyResult, as_read
 from harness.browser.chromium import BrowserSession
 from harness.browser.journeys import Journey, Step, Text
 
@@ -94,13 +94,14 @@ def _as_text(value: str | Text) -> Text:
 
 def _found(page: Page, wanted: Text) -> tuple[bool, str]:
     """Whether the page shows ``wanted`` — in the case CSS shows it, or as written unless the
-    step asks for ``exact`` — and the page's text as shown."""
+    step asks for ``exact`` — both read as a person reads them (``as_read``: a heading
+    broken by ``<br>`` reads as one line), and the page's text as shown."""
     try:
         texts = [str(t) for t in page.evaluate(_TEXTS)]
     except PlaywrightError:
         texts = [""]
     looked = texts[:1] if wanted.exact else texts
-    return any(wanted.text in t for t in looked), texts[0]
+    return any(as_read(wanted.text) in as_read(t) for t in looked), texts[0]
 
 
 def _wait_text(page: Page, wanted: Text, timeout_ms: int) -> None:

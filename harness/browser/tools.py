@@ -2,10 +2,12 @@
 declares) over one page of the app; what each answers the model with is in
 docs/how-it-works.md (the sealed validator). The snapshot is Playwright's ARIA snapshot; a
 screenshot is a JPEG of at most ``SHOT_WIDTH`` x ``SHOT_HEIGHT`` CSS pixels, ``MAX_SHOT_BYTES``.
-An HTTP request (``browser_request``, and ``browser_fetch``'s GET) is sent by Playwright's own
-request client, outside the page's script (which cannot change what it sends or sees), from
-the driver: only where that driver shares the app's network namespace (the seal) are the two
-tools given. Every call is an observation the harness records and numbers (``_observing``)."""
+An HTTP request (``browser_request``, and ``browser_fetch``'s GET) is sent by the harness's own
+client (``_send``), outside the page's script (which cannot change what it sends or sees), from
+the process that runs the tools: only where that process shares the app's network namespace
+(the seal) are the two tools given; its answer is read up to ``MAX_BODY_BYTES`` within
+``TIMEOUT_MS``, the rest left unread and the answer saying so.
+Every call is an observation the harness records and numbers (``_observing``)."""
 
 from __future__ import annotations
 
@@ -13,18 +15,22 @@ import base64
 import contextlib
 import difflib
 import hashlib
+import json
 import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from http.client import HTTPConnection, HTTPException
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, TypeVar
-from urllib.parse import urljoin
+from urllib.parse import urlencode, urljoin, urlsplit
 
 from playwright.sync_api import Error as PlaywrightError
-from playwright.sync_api import FloatRect, Locator, Playwright
+from playwright.sync_api import FloatRect, Locator
 
 from harness.artifacts.browser import Observation
+from harness.browser.addressing import skeleton
 from harness.browser.chromium import BrowserSession, origin_of
 from harness.errors import ToolError
 from harness.model.blocks import Handler, Image, ToolOutput
@@ -41,7 +47,47 @@ T = TypeVar("T")
 MAX_HEAD_ENTRIES = 100
 MAX_FETCH_BODY = 12_000  # with its headers, under what one tool answer may hold (the agent's cap)
 MAX_HEADERS = 2_000
-MAX_EXCERPT = 1_500  # of each answer, in its observation's record
+MAX_BODY_BYTES = 2_000_000  # of a request's answer: read no further (the tool shows 12,000)
+# of each answer, in its observation's record: above what any tool answers, so all of it
+MAX_EXCERPT = 16_000
+# recorded in every page before its scripts run: the text a script draws on a canvas, which
+# no document holds (read with the page, ``_READ_JS``)
+_DRAWN_JS = """(() => {
+  const drawn = [];
+  Object.defineProperty(window, '__factoryDrawn', {value: drawn});
+  for (const kind of [window.CanvasRenderingContext2D, window.OffscreenCanvasRenderingContext2D])
+    for (const name of ['fillText', 'strokeText']) {
+      const draw = kind && kind.prototype[name];
+      if (draw) kind.prototype[name] = function (text, ...rest) {
+        if (drawn.length < 1000) drawn.push(String(text));
+        return draw.call(this, text, ...rest);
+      };
+    }
+})()"""
+# the page as read for text that addresses the validator: its title and text as shown, every
+# text node (hidden ones, scripts, SVG text), comment and attribute value, the text of an SVG
+# image given inline as a data: address, and what was drawn on a canvas
+_READ_JS = """() => {
+  const parts = [document.title, document.body ? document.body.innerText : ''];
+  const walker = document.createTreeWalker(document, NodeFilter.SHOW_ELEMENT
+    | NodeFilter.SHOW_TEXT | NodeFilter.SHOW_COMMENT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode())
+    parts.push(node.nodeType === 1 ? [...node.attributes].map(a => a.value).join('\\n')
+      : node.nodeValue);
+  for (const image of document.images) {
+    const src = image.currentSrc || image.src, data = src.slice(src.indexOf(',') + 1);
+    if (/^data:image\\/svg/i.test(src)) parts.push(
+      (/;base64,/i.test(src) ? atob(data) : decodeURIComponent(data)).replace(/<[^>]*>/g, '\\n'));
+  }
+  return [...parts, ...(window.__factoryDrawn || [])].join('\\n');
+}"""
+# the fields a person was told are invalid (after typing in them, or a submit the browser
+# refused), each with the browser's own message, as the snapshot lists them
+_INVALID_JS = """() => [...document.querySelectorAll(':user-invalid')].slice(0, 30).map(e =>
+  `\\n- invalid field ${JSON.stringify(((e.labels && e.labels[0] && e.labels[0].innerText)
+    || e.name || e.id || '').trim())}: ${e.validationMessage}`).join('')"""
+# what else acts as a dialog, for ``role: dialog``: a Bootstrap modal, anything aria-modal
+_DIALOGS = ".modal.show, [aria-modal=true]"
 # the document's head as data: title, every <link> and <meta> with their attributes
 _HEAD_JS = """() => ({
   title: document.title,
@@ -155,47 +201,52 @@ def _window(text: str, offset: int, limit: int, tool: str = "browser_snapshot") 
 
 
 class BrowserTools:
-    """The validator's tools on one page of the app at ``base_url``. ``api``: the driver its
-    HTTP requests are sent from, given only where that driver shares the app's network
-    namespace (the seal): without, ``browser_fetch`` and ``browser_request`` are not offered.
-    ``addressing`` and ``secret_names`` (the validator's definition) are what every
-    observation is read for: text that addresses the validator, and values that are secrets
-    (``secrets``: masked in every record the seal hands back)."""
+    """The validator's tools on one page of the app at ``base_url``. ``requests``: whether
+    this process shares the app's network namespace (the seal): without, ``browser_fetch``
+    and ``browser_request`` are not offered. ``addressing`` and ``secret_names`` (the
+    validator's definition) are what every observation is read for: text that addresses the
+    validator (on a skeleton of it: ``harness.browser.addressing``), and values that are
+    secrets (``secrets``: masked in every record the seal hands back)."""
 
     def __init__(
         self,
         session: BrowserSession,
         base_url: str,
         shots_dir: Path,
-        api: Playwright | None = None,
+        requests: bool = False,
         addressing: Sequence[re.Pattern[str]] = (),
         secret_names: re.Pattern[str] | None = None,
     ) -> None:
         self.base_url, self.origin = base_url, origin_of(base_url)
         self.context, self.guard = session.new_context(base_url, viewport=dict(VIEWPORT))
+        self.context.add_init_script(_DRAWN_JS)
         self.page = self.context.new_page()
         self.page.set_default_timeout(TIMEOUT_MS)
         self.shots_dir = shots_dir
         self.shots: list[str] = []
         self.observed: list[Observation] = []
-        self.anonymous = api.request.new_context() if api is not None else None  # no cookies
+        self.requests = requests
         self.addressing, self.secret_names = addressing, secret_names
         self.secrets: set[str] = set()
         self.status: int | None = None  # the HTTP status the call being observed saw
+        self.asked: str | None = None  # the path a request being observed asked for
         self.quoted: set[str] = set()  # what addresses the validator, as first recorded
 
     def close(self) -> None:
-        if self.anonymous is not None:
-            self.anonymous.dispose()
         self.context.close()
 
     def _guarded(self, fn: Callable[[], T], target: tuple[Locator, str] | None = None) -> T:
-        """``fn``; Playwright's error in one line, or, when ``target`` finds no element, that
-        no element matches it, with the page's nearest names."""
+        """``fn``; Playwright's error in one line (with what is in the way of a click the
+        page blocks), or, when ``target`` finds no element, that no element matches it, with
+        the page's nearest names."""
         try:
             return fn()
         except PlaywrightError as exc:
-            said = str(exc).splitlines()[0][:300]
+            lines = str(exc).splitlines()
+            said = lines[0][:300]
+            blocked = [line.strip(" -") for line in lines if "intercepts pointer events" in line]
+            if blocked:
+                said = f"{said} {blocked[-1][:300]}: it is in the way"
             with contextlib.suppress(PlaywrightError):
                 if target is not None and target[0].count() == 0:
                     said = self._no_match(target[1])
@@ -235,6 +286,7 @@ class BrowserTools:
         scoped = any((data.role, data.label, data.text, data.selector))
         target = self._locate(data) if scoped else (self.page.locator("body"), "")
         text = self._guarded(lambda: target[0].first.aria_snapshot(), target)
+        text += self._guarded(lambda: self.page.evaluate(_INVALID_JS))
         scope = ""
         if scoped:
             text += target[0].first.evaluate(_HIDDEN_JS)
@@ -247,6 +299,8 @@ class BrowserTools:
         text = None if isinstance(data, Typing) else data.text
         if data.role:
             found = self.page.get_by_role(data.role, name=data.name)  # type: ignore[arg-type]
+            if data.role == "dialog":  # and what acts as one without saying so
+                found = found.or_(self.page.locator(_DIALOGS))
             return found, f'{data.role} "{data.name or ""}"'
         if data.label:
             return self.page.get_by_label(data.label), f"label {data.label!r}"
@@ -328,12 +382,12 @@ class BrowserTools:
         return "\n".join(lines)
 
     def request(self, data: Fetch) -> str:
-        """One request to an address of the app, sent by Playwright's request client (the
-        page's script never sees it): its method, headers and a JSON or form body, with the
-        browser session's cookies only when asked; what names a secret (a header, a form's
-        or a JSON body's key) is held as one. No redirect is followed: it is returned, with
-        whether it stays on the app (the validator may request it) or not (it never is).
-        Status, headers and the body as text, from ``data``'s offset."""
+        """One request to an address of the app, sent by the harness's own client (the page's
+        script never sees it: ``_send``): its method, headers and a JSON or form body, with
+        the browser session's cookies only when asked; what names a secret (a header, a
+        form's or a JSON body's key) is held as one. No redirect is followed: it is returned,
+        with whether it stays on the app (the validator may request it) or not (it never
+        is). Status, headers and the body as text, from ``data``'s offset."""
         url = self._app_url(data, "requested")
         if "host" in map(str.lower, data.headers):
             raise ToolError("a request cannot set host: it goes to the app's own address")
@@ -342,24 +396,8 @@ class BrowserTools:
             named.update(data.json)
         for name, value in named.items():
             self._hold(name, str(value))
-        client = self.context.request if data.cookies else self.anonymous
-        assert client is not None  # offered only with ``api``
-
-        def send() -> tuple[int, str, dict[str, str], str]:
-            answer = client.fetch(
-                url,
-                method=data.method,
-                headers=data.headers,
-                data=data.json,
-                form=None if data.form is None else {**data.form},
-                max_redirects=0,  # returned, never followed
-                timeout=TIMEOUT_MS,
-            )
-            text = answer.body().decode("utf-8", "replace")
-            answer.dispose()
-            return answer.status, answer.status_text, answer.headers, text
-
-        self.status, reason, answered, text = self._guarded(send)
+        self.asked = urlsplit(url).path
+        self.status, reason, answered, text, cut = self._send(url, data)
         line = f"{data.method} {url} -> HTTP {self.status} {_clip(reason, 100)}"
         if (where := answered.get("location")) and 300 <= self.status < 400:
             to = urljoin(url, where)
@@ -375,10 +413,48 @@ class BrowserTools:
                 f"the browser session's cookies {cookies}",
                 f"content-type: {answered.get('content-type', '(none)')}",
                 _clip(f"headers: {shown}", MAX_HEADERS),
-                f"body ({len(text):,} characters):",
+                f"body ({len(text):,} characters{cut}):",
                 _window(_clean(text), data.offset, MAX_FETCH_BODY, "browser_fetch"),
             ]
         )
+
+    def _send(self, url: str, data: Fetch) -> tuple[int, str, dict[str, str], str, str]:
+        """``data``'s request to ``url``, over a connection of its own from this process (in
+        the app's network namespace): (status, reason, headers, body, how it was cut). The
+        answer is read up to ``MAX_BODY_BYTES`` and for ``TIMEOUT_MS`` in all: what came by
+        then is kept, the rest never read, and the answer says so (a huge or endless body
+        costs the seal nothing more); no answer by then is an error."""
+        headers, body = dict(data.headers), None
+        if data.form is not None or data.json is not None:
+            form = data.form is not None
+            body = (urlencode(data.form or {}) if form else json.dumps(data.json)).encode()
+            kind = "application/x-www-form-urlencoded" if form else "application/json"
+            if "content-type" not in map(str.lower, headers):
+                headers["Content-Type"] = kind
+        if data.cookies and (jar := self.context.cookies(url)):
+            headers["Cookie"] = "; ".join(f"{c['name']}={c['value']}" for c in jar)
+        parts, limit_s = urlsplit(url), TIMEOUT_MS / 1000
+        connection = HTTPConnection(parts.hostname or "", parts.port, timeout=limit_s)
+        deadline, read, cut = time.monotonic() + limit_s, bytearray(), ""
+        try:
+            path = url[len(self.origin) :].split("#")[0] or "/"
+            connection.request(data.method, path, body, headers)
+            answer = connection.getresponse()
+        except (OSError, HTTPException) as exc:
+            connection.close()
+            raise ToolError(f"the request failed: {exc}") from exc
+        try:
+            while not cut and (chunk := answer.read1(65_536)):
+                read += chunk
+                if len(read) > MAX_BODY_BYTES or time.monotonic() > deadline:
+                    cut = f"; cut at {min(len(read), MAX_BODY_BYTES):,} bytes: a size or time limit"
+        except (OSError, HTTPException):  # it stalled or broke off: what came is kept
+            cut = "; cut where it stalled or broke off"
+        finally:
+            connection.close()
+        answered = {name.lower(): value for name, value in answer.getheaders()}
+        text = bytes(read[:MAX_BODY_BYTES]).decode("utf-8", "replace")
+        return answer.status, answer.reason, answered, text, cut
 
     def snapshot(self, data: Scope) -> str:
         return self._guarded(lambda: self._page_text(MAX_SNAPSHOT, data))
@@ -417,7 +493,7 @@ class BrowserTools:
             Tool("browser_take_screenshot", Nothing, self.screenshot),
             Tool("browser_head", Nothing, self.head),
         ]
-        if self.anonymous is not None:  # a GET (its offset reads on), or any request
+        if self.requests:  # a GET (its offset reads on), or any request
             tools += [
                 Tool(name, Fetch, self.request) for name in ("browser_fetch", "browser_request")
             ]
@@ -425,25 +501,35 @@ class BrowserTools:
 
     def _observing(self, tool: Tool[Any]) -> Handler:
         """``tool``, each call an observation: numbered (the validator is told its number,
-        which its verdict cites), and recorded with what it was asked, the status it saw, an
-        excerpt of its answer, a digest of it (a later run checks, without a model, that the
-        same actions on another build of the app show exactly the same) and any text that
-        addresses the validator in what it observed."""
+        which its verdict cites), and recorded with what it was asked, the status it saw, its
+        answer as the validator was shown it, a digest of it (a later run checks, without a
+        model, that the same actions on another build of the app show exactly the same), any
+        text that addresses the validator in what it observed, and where it was made."""
 
         def call(data: dict[str, object]) -> str | ToolOutput:
             asked = tool.read(data)  # input its schema refuses is no observation
-            self.status, number, failed = None, len(self.observed) + 1, None
+            self.status, self.asked, number, failed = None, None, len(self.observed) + 1, None
             try:
                 output = tool.run(asked)
             except ToolError as exc:
                 output, failed = f"error: {exc}", exc
             text = output if isinstance(output, str) else output.text
+            page = self._look("() => [location.pathname, document.title]") or ["", ""]
+            at, title = (self.asked, "") if self.asked is not None else page
             excerpt, addressed = _clean(text)[:MAX_EXCERPT], self._addressed(text)
-            seen = self._seen(output)
-            error = failed is not None
+            seen, error = self._seen(output), failed is not None
             self.observed.append(
                 Observation(
-                    tool.name, dict(data), seen, error, number, self.status, excerpt, addressed
+                    tool.name,
+                    dict(data),
+                    seen,
+                    error,
+                    number,
+                    self.status,
+                    excerpt,
+                    addressed,
+                    at,
+                    title,
                 )
             )
             if failed is not None:
@@ -453,21 +539,30 @@ class BrowserTools:
 
         return call
 
+    def _look(self, script: str) -> Any:
+        """What ``script`` finds on the page; None when the page cannot answer (it crashed,
+        or is between two documents)."""
+        with contextlib.suppress(PlaywrightError):
+            return self.page.evaluate(script)
+        return None
+
     def _addressed(self, text: str) -> str:
         """The first text that addresses the validator in what a call showed it (its answer,
-        then the page's whole document: hidden parts and comments too), quoted on one line,
-        unless an earlier observation holds it; or ''."""
-        with contextlib.suppress(PlaywrightError):
-            text += "\n" + self.page.content() if self.addressing else ""
+        then the page as ``_READ_JS`` reads it: hidden parts, comments, SVG and canvas text
+        too), read on a skeleton (``harness.browser.addressing.skeleton``) and quoted so, on
+        one line, unless an earlier observation holds it; or ''."""
+        if not self.addressing:
+            return ""
+        read = skeleton(f"{text}\n{self._look(_READ_JS) or ''}")
         found = sorted(
-            (m for p in self.addressing for m in p.finditer(text) if m[0] not in self.quoted),
+            (m for p in self.addressing for m in p.finditer(read) if m[0] not in self.quoted),
             key=re.Match.start,
         )
         if not found:
             return ""
         start, end = found[0].span()
         self.quoted.update(m[0] for m in found)
-        line = text[max(text.rfind("\n", 0, start) + 1, start - 100) : end + 200].split("\n")[0]
+        line = read[max(read.rfind("\n", 0, start) + 1, start - 200) : end + 200].split("\n")[0]
         return " ".join(_clean(line).split())
 
     def _hold(self, name: str, value: str) -> None:
@@ -484,20 +579,3 @@ class BrowserTools:
         for image in [] if isinstance(output, str) else output.images:
             digest.update(b"\0" + image.data_b64.encode())
         return digest.hexdigest()
-
-
-def first_difference(tools: BrowserTools, observed: list[Observation]) -> int | None:
-    """The validator's recorded calls done again, in order, on ``tools``' fresh page of
-    another build of the app: the index of the first call that shows something else than it
-    showed the validator, or None when every one shows the same."""
-    tools.open_home()  # where the validator started
-    handlers = tools.handlers()
-    for index, record in enumerate(observed):
-        handler = handlers.get(record.tool)
-        if handler is None:
-            return index
-        with contextlib.suppress(ToolError):  # recorded as an error: compared like any output
-            handler(dict(record.input))
-        if tools.observed[-1].seen != record.seen:
-            return index
-    return None

@@ -12,7 +12,6 @@ import click
 from harness.cli.common import (
     ISSUE_NUMBER,
     PathText,
-    echo_report,
     emit_json,
     json_option,
     target_of,
@@ -20,21 +19,7 @@ from harness.cli.common import (
 from harness.errors import MAX_INTEGER
 
 if TYPE_CHECKING:
-    from harness.backtest.report import BacktestReport, CaseRow
-
-
-def _validator(row: CaseRow) -> str:
-    found = row.validator
-    return f"{found.verdict} {found.score:.2f}" if found else ""
-
-
-def _route(row: CaseRow) -> str:
-    route = row.route or ""
-    return f"{route} (trust: review)" if route and row.trust_held else route
-
-
-def _changed(row: CaseRow) -> str:
-    return "; ".join(f"{c.field}: {c.before} → {c.after}" for c in row.changed or [])
+    from harness.backtest.report import BacktestReport
 
 
 def _print(result: BacktestReport) -> None:
@@ -59,20 +44,25 @@ def _print(result: BacktestReport) -> None:
                 row.id,
                 row.issue or "",
                 row.triage or row.status,
-                _route(row),
-                {True: "yes", False: "no", None: "—"}[row.resolved]
-                if not row.inconclusive
-                else "inconclusive",
-                _validator(row),
+                row.route_shown,
+                row.resolved_shown,
+                row.validator_shown,
                 f"{row.cost_usd:.4f}",
                 f"{row.seconds:.0f}",
-                _changed(row),
+                row.changed_shown,
                 row.reason,
             )
             for row in result.cases
         ],
     )
-    echo_report("backtest.txt.j2", result=result)
+    if not result.summary.cases and not result.stopped:
+        click.echo(
+            "0 cases: the factory landed no change on the production branch, no first-parent "
+            "commit of it closes an issue the forge held when it was made (its message saying "
+            "'Fixes #N', 'Closes #N' or 'Resolves #N'), or the manifest names none; "
+            "--manifest FILE names cases by hand (docs/backtest.md)"
+        )
+    click.echo(result.summary.line())
 
 
 @click.command()
@@ -123,7 +113,6 @@ def backtest(
     from harness.backtest.runner import Request, run_backtest
     from harness.cli.live import live_line
     from harness.model.provider import require_model
-    from harness.store.base import utc_now
 
     target = target_of(ctx)
     require_model(target.settings(), target.provider)
@@ -140,7 +129,7 @@ def backtest(
     else:
         with (
             closing(target.store()) as store,
-            live_line("factory backtest", partial(store.spend, since=utc_now())) as say,
+            live_line("factory backtest", store) as say,
         ):
             result = run_backtest(target.root, target.state, request, say)
     if as_json:

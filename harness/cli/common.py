@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
-import re
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 from click.decorators import FC
 
-from harness.errors import MAX_INTEGER, UsageError
-from harness.paths import path_problem, workflows_dir
+from harness.errors import MAX_INTEGER, UsageError, terminal_safe
+from harness.paths import path_problem
 
 if TYPE_CHECKING:
     from harness.config.settings import Settings
@@ -37,7 +36,7 @@ class PathText(click.Path):
         return super().convert(value, param, ctx)
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Target:
     """What a command works on, resolved once from the global options (``target_of``): the
     repository, its state folder, ``--provider`` and ``--plan`` (plan mode: every forge a
@@ -122,8 +121,17 @@ def opened(ctx: click.Context, *, model: bool | str = False, **options: Any) -> 
     return services
 
 
-def emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+def emit_json(data: object) -> None:
+    click.echo(json.dumps(data, indent=2, default=plain))
+
+
+def plain(value: object) -> object:
+    """A record as JSON writes it (``json``'s ``default``): a dataclass's fields, a pydantic
+    model's dump (its computed fields too), anything else as text."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {field.name: getattr(value, field.name) for field in dataclasses.fields(value)}
+    dump = getattr(value, "model_dump", None)
+    return dump(mode="json") if dump else str(value)
 
 
 ISSUE_NUMBER = click.IntRange(1, MAX_INTEGER)
@@ -180,29 +188,10 @@ def undecodable_argument(argv: list[str]) -> str | None:
     return None
 
 
-_TERMINAL_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+def echo_report(template: str, **context: object) -> None:
+    """Print what the text template ``workflows/report/<template>`` writes of the records
+    ``context`` names (``harness/reports``): all of it as a terminal may print it
+    (``terminal_safe``: a value a run or a stranger wrote cannot act on the terminal)."""
+    from harness.reports.text import render
 
-
-def terminal_safe(text: str) -> str:
-    """Untrusted text as a terminal may print it: escape codes (ANSI colours, conceal, cursor
-    moves, window titles), other control characters and bidi overrides are shown as escapes
-    (``\\x1b``), never acted on. Newlines and tabs stay."""
-    return _TERMINAL_UNSAFE.sub(lambda m: repr(m.group(0))[1:-1], text)
-
-
-def echo_report(template: str, **context: Any) -> None:
-    """Print what the text template ``workflows/report/<template>`` writes of ``context``; its
-    ``terminal_safe`` filter shows untrusted text as a terminal may print it."""
-    import jinja2  # when first needed: a command that prints no report starts without it
-
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(workflows_dir() / "report"),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,  # a template's last line is a line like the others
-        autoescape=False,  # noqa: S701 (plain text for a terminal, not HTML)
-    )
-    env.filters["terminal_safe"] = terminal_safe
-    # every line the template writes ends in a newline: printed as written
-    click.echo(env.get_template(template).render(context), nl=False)
+    click.echo(terminal_safe(render(template, **context)), nl=False)  # each line ends in a newline

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from harness.cli.common import echo_report, emit_json, json_option, target_of
+from harness.cli.common import emit_json, json_option, target_of
 from harness.errors import LeaseError
 
 
@@ -17,7 +17,8 @@ def health(ctx: click.Context, as_json: bool) -> None:
     1 when it is not."""
     from harness.artifacts import Landing
     from harness.cli.common import opened
-    from harness.cli.work import _live, cycle_lease
+    from harness.cli.live import live_line
+    from harness.cli.work import cycle_lease
     from harness.heal.run import production_health
     from harness.validate.run import validate_issue
 
@@ -25,7 +26,7 @@ def health(ctx: click.Context, as_json: bool) -> None:
     with cycle_lease(services.store) as busy:
         if busy:
             raise LeaseError(f"{busy}: production is checked there; try again when it ends")
-        with _live(as_json, "health", services) as say:
+        with live_line("health", services.store, as_json, piped=False) as say:
             say("production health …")
             state = production_health(services)
             landed = None
@@ -40,8 +41,11 @@ def health(ctx: click.Context, as_json: bool) -> None:
     }
     if as_json:
         emit_json({**shown, "green_now": green})
-    else:
-        echo_report("health.txt.j2", state=state, shown=shown)
+    else:  # what was found and done, of the fields --json prints
+        click.echo(f"production is {'green' if state.green else f'red: {state.reason}'}")
+        for key in ("outcome", "heal", "tracking", "reverting", "revert_landed"):
+            if shown.get(key):
+                click.echo(f"  {key}: {shown[key]}")
     if not green:
         ctx.exit(1)
 

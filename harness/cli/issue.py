@@ -13,9 +13,8 @@ from harness.cli.common import (
     json_option,
     read_stdin_text,
     target_of,
-    terminal_safe,
 )
-from harness.errors import UsageError, check_one_line
+from harness.errors import UsageError, check_one_line, terminal_safe
 
 if TYPE_CHECKING:
     from harness.forge.local import LocalForge
@@ -134,16 +133,15 @@ def list_(ctx: click.Context, state: str, as_json: bool) -> None:
 @json_option("Print the issue and its comments as JSON.")
 @click.pass_context
 def show(ctx: click.Context, number: int, as_json: bool) -> None:
-    """Show one issue with its labels and comments."""
-    from harness.forge.markers import readable
-
+    """Show one issue with its labels and comments, and the reviewer's findings on the newest
+    change the factory made for it."""
     forge = _forge(ctx)
-    found = forge.get_issue(number)
-    comments = forge.list_comments(number)
     if as_json:
-        emit_json(found.to_json(comments))
+        emit_json(forge.get_issue(number).to_json(forge.list_comments(number)))
         return
-    echo_report("issue.txt.j2", issue=found, comments=comments, readable=readable)
+    from harness.reports.issues import issue_text
+
+    echo_report("issue.txt.j2", t=issue_text(forge, forge.store, number))
 
 
 @issue.command("label")

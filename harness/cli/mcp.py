@@ -1,11 +1,11 @@
 """``factory mcp``: the factory as an MCP server over stdio, on the official ``mcp`` SDK, for
 Claude Code, Cursor and other agents (docs/mcp.md).
 
-A thin face, like the command line and the dashboard: each tool calls what they call
-(``status_data`` and ``report_data`` of ``factory status`` / ``report --json``, the store's
-run rows, ``ready_to_implement``, ``change_diff``, the dashboard's ``backtest_view``, the
-local forge, ``harness.decisions``) and answers what ``--json`` would print, as one
-JSON text block and as structured content. Approve, reject and cancel are a person's
+A thin face, like the command line and the dashboard: each tool answers the record they
+show (``harness/reports``: the status, the runs, a run's report, the newest backtest) or
+calls what they call (``ready_to_implement``, ``change_diff``, the local forge,
+``harness.decisions``), and answers what ``--json`` would print, as one JSON text block and
+as structured content. Approve, reject and cancel are a person's
 decisions: they act only when the production branch's factory.yaml says
 ``mcp: {decisions: true}``, and the audit trail records them ``via: mcp``; an issue filed
 through MCP is written by MCP's own author (``mcp.author``), which is never trusted.
@@ -22,28 +22,19 @@ from __future__ import annotations
 import functools
 import io
 import json
-import queue
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Annotated, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import click
-from annotated_types import Interval
 
-from harness.cli.common import Target, target_of
-from harness.errors import FactoryError, UsageError
+from harness.cli.common import plain, target_of
+from harness.errors import FactoryError
 from harness.paths import shipped_yaml
 
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
 
-    from harness.config.settings import Settings
-    from harness.engine.context import Services
-    from harness.store.db import Store
-
-Count = Annotated[int, Interval(ge=1, le=1000)]
-Issue = Annotated[int, Interval(ge=1, le=2**31 - 1)]
+    from harness.cli.mcp_face import Face
 
 
 @click.command()
@@ -53,7 +44,9 @@ def mcp(ctx: click.Context) -> None:
     standard input and output (approve and reject with mcp.decisions: true)."""
     import anyio
 
-    face = _Face(target_of(ctx))
+    from harness.cli.mcp_face import Face
+
+    face = Face(target_of(ctx))
     anyio.run(_serve, server(face))
     for landing in face.landings:  # an approval still landing ends before the process does
         landing.join()
@@ -95,7 +88,7 @@ class _Requests(io.TextIOWrapper):
         return json.dumps({**message, "params": {"_meta": "params must be an object"}}) + "\n"
 
 
-def server(face: _Face) -> MCPServer:
+def server(face: Face) -> MCPServer:
     from importlib.metadata import version
 
     from mcp.server.mcpserver import MCPServer
@@ -145,167 +138,6 @@ def server(face: _Face) -> MCPServer:
     return app
 
 
-class _Face:
-    """The tools, each a method over the command's ``target``."""
-
-    def __init__(self, target: Target) -> None:
-        self.target = target
-        self.one_at_a_time = threading.Lock()
-        self.state: Store | None = None
-        self.opened: Services | None = None
-        self.landings: list[threading.Thread] = []
-
-    @contextmanager
-    def store(self) -> Iterator[Store]:
-        """The process's state, opened at the first call."""
-        with self.one_at_a_time:
-            self.state = self.state or self.target.store()
-            yield self.state
-
-    @contextmanager
-    def services(self) -> Iterator[Services]:
-        """The process's services, opened again when the production branch moved."""
-        with self.store() as store:
-            had = self.opened
-            branch = f"refs/heads/{had.settings.config.production_branch}" if had else ""
-            if had is None or had.repo.rev_parse(branch) != had.settings.governance.commit:
-                had = self.target.services(store=store)
-                self.opened = had
-            yield had
-
-    def status(self, window_days: Annotated[int, Interval(ge=1, le=3650)] = 30) -> dict[str, Any]:
-        """The kill switch, runs by status and outcome, spend, earned trust, Autonomy Index."""
-        from harness.cli.state import status_data
-
-        with self.store() as s:
-            return status_data(self.target, s, window_days)
-
-    def queue(self) -> list[int]:
-        """The accepted issues ready to implement, in the order a run takes them."""
-        from harness.cycle import ready_to_implement
-
-        with self.services() as s:
-            return ready_to_implement(s)
-
-    def runs(self, limit: Count = 20) -> list[dict[str, Any]]:
-        """The newest runs: workflow, issue, status, outcome, reason, cost, tokens."""
-        with self.store() as s:
-            return s.run_rows(s.list_runs(limit=limit))
-
-    def report(self, run_id: str) -> dict[str, Any]:
-        """One run: its row, governance hashes, steps with outputs, and its issue's diff."""
-        from harness.cli.state import report_data
-
-        with self.store() as s:
-            return report_data(self.target, s, run_id)[0]
-
-    def diff(self, issue: Issue) -> str:
-        """The change the factory's pull request for an issue holds, as a unified diff."""
-        from harness.review.change import required_change
-
-        with self.store() as s:
-            return required_change(s, self.target.repo(), issue).shown()
-
-    def backtest_summary(self) -> dict[str, Any]:
-        """The newest `factory backtest`: its summary and a row per case (none: null)."""
-        from harness.serve.backtest_page import backtest_view
-
-        with self.services() as s:
-            view = backtest_view(s)
-        if view is None:
-            return {"backtest": None}
-        return {
-            "backtest": view.record.id,
-            "status": view.record.status,
-            "summary": view.summary.model_dump(mode="json"),
-            "cases": [row.model_dump(mode="json") for row in view.rows],
-        }
-
-    def file_issue(self, title: str, body: str = "") -> dict[str, Any]:
-        """File an issue on the local forge (on GitHub, people file them there), written by
-        MCP's own author (factory.yaml's mcp.author, else "mcp"): never a trusted one."""
-        from harness.cli.issue import checked_issue
-        from harness.forge.local import LocalForge
-
-        with self.services() as s:
-            if not isinstance(s.forge, LocalForge):
-                raise UsageError("file_issue: the local forge only (forge: github files on GitHub)")
-            checked = checked_issue(title, body, s.settings.config.mcp.author)
-            return s.forge.create_issue(*checked).to_json([])
-
-    def approve(self, issue: Issue) -> str:
-        """A person approves an issue waiting for review (it lands through validation, every
-        gate holding) or for a person (re-queued). Answered once the landing has started;
-        `runs` shows when it ends. Only with mcp.decisions: true."""
-        return self._decide("approve", issue)
-
-    def reject(self, issue: Issue, reason: str) -> str:
-        """A person rejects an issue waiting for review or a person: it and its PR close with
-        one comment giving the reason. Only with mcp.decisions: true."""
-        return self._decide("reject", issue, reason)
-
-    def cancel(self, issue: Issue, reason: str = "") -> str:
-        """A person stops the factory's work on an accepted or in-progress issue: its runs
-        end, it waits for a person with one comment; `factory retry` takes it back. Only with
-        mcp.decisions: true."""
-        return self._decide("cancel", issue, reason)
-
-    def governance(self, name: str) -> str:
-        from harness.config.governance import read_on_branch
-
-        with self.services() as s:
-            branch = s.settings.config.production_branch
-            text = read_on_branch(s.repo, branch, name)
-        if text is None:
-            raise UsageError(f"{name}: not committed on {branch}")
-        return text
-
-    def _decide(self, action: str, issue: int, reason: str = "") -> str:
-        from harness import decisions
-        from harness.retry import cancel_issue
-
-        with self.services() as s:
-            if not s.settings.config.mcp.decisions:
-                raise UsageError(
-                    f"{action} through MCP is off: a maintainer turns it on by committing "
-                    "'mcp: {decisions: true}' in factory.yaml"
-                )
-            actor = decisions.default_actor()
-            if action == "cancel":
-                return cancel_issue(s, issue, actor, reason.strip(), via="mcp")
-            if action == "reject":
-                return decisions.reject(s, issue, reason, actor, via="mcp").message
-        return self._land(issue, actor, s.settings, s.store)
-
-    def _land(self, issue: int, actor: str, settings: Settings, store: Store) -> str:
-        """The approval in a thread of its own, with services of its own (as a cycle's
-        worker has): answered with its first word, when validation starts (or with its end,
-        when it re-queued the issue or refused). The server waits for the thread before it
-        exits; killed meanwhile, the next ``factory run`` finishes the validation."""
-        from harness.decisions import approve
-
-        said: queue.Queue[str | FactoryError] = queue.Queue()
-
-        def land() -> None:
-            own = self.target.services(settings=settings, store=store)
-            try:
-                said.put(
-                    approve(
-                        own, issue, actor, via="mcp", say=said.put, provider=self.target.provider
-                    ).message
-                )
-            except FactoryError as exc:
-                said.put(exc)
-
-        landing = threading.Thread(target=land, name=f"approve-{issue}")
-        self.landings.append(landing)
-        landing.start()
-        first = said.get()
-        if isinstance(first, FactoryError):
-            raise first
-        return f"{first} (`runs` shows when it ends)"
-
-
 def _answering(tool: Callable[..., Any]) -> Callable[..., Any]:
     """``tool`` answering one JSON text block (a diff or a sentence as it is) beside its
     structured content, and with the factory's one-line errors (bad input, configuration,
@@ -319,10 +151,11 @@ def _answering(tool: Callable[..., Any]) -> Callable[..., Any]:
             value = tool(*args, **kwargs)
         except FactoryError as exc:
             raise ToolError(str(exc).replace("\n", " ")) from exc
-        text = value if isinstance(value, str) else json.dumps(value, indent=1, default=str)
+        text = value if isinstance(value, str) else json.dumps(value, indent=1, default=plain)
+        data = json.loads(json.dumps(value, default=plain))  # what the text block says
         return CallToolResult(
             content=[TextContent(type="text", text=text)],
-            structured_content=value if isinstance(value, dict) else {"result": value},
+            structured_content=data if isinstance(data, dict) else {"result": data},
         )
 
     return answered

@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from harness.cli.common import terminal_safe
+from harness.errors import terminal_safe
 
 _WORD = re.compile(r"[\w-]{1,24}")  # one word: an outcome, a workflow, a run id, a number
 

@@ -138,6 +138,9 @@ class Commands(Strict):
     test_timeout_s: float = Field(default=900, gt=0)  # commands.test, and the run_tests tool
     command_timeout_s: float = Field(default=120, gt=0)  # one run_command of an agent
     setup_timeout_s: float = Field(default=900, gt=0)
+    # commands.start answering on ready_path: sized for a loaded CI runner; a start that
+    # does not answer in it is inconclusive (tried again later), never a verdict
+    ready_timeout_s: float = Field(default=180, gt=0)
     # files commands.setup reads: a change touching one is set up again, without network
     setup_inputs: list[str] = Field(default_factory=_shipped_globs("setup_inputs"))
 
@@ -193,6 +196,13 @@ class SecondReview(Strict):
     lens: str = Field(default="security", pattern=r"^[a-z][a-z0-9_-]{0,39}$")
 
 
+class SecondLook(Strict):
+    """``validation.second``: the model that judges each criterion again, from the
+    observations the harness recorded (never the live page, never the first verdict)."""
+
+    model: ModelId
+
+
 class ReviewSettings(Strict):
     second: SecondReview | None = None
 
@@ -236,6 +246,9 @@ class Validation(Strict):
     # Checks of one commit (its tests, each journey, the validator) that run side by side,
     # each on its own copy of the app; unset: one per CPU
     parallel_checks: int | None = Field(default=None, ge=1, le=64)
+    # A second look (docs/configuration.md): another model judges each criterion again from
+    # the validator's recorded observations alone; a disagreement goes to a person
+    second: SecondLook | None = None
 
 
 class Gates(Strict):

@@ -18,6 +18,19 @@ from harness.paths import shipped_yaml
 PLACEHOLDER = "{tests}"
 _SHELL = re.compile(r"&&|\|\||[;|`\n]|\$\(|(?:^|\s)cd\s")
 _TEST_SOURCES = (".py", ".js", ".jsx", ".ts", ".tsx", ".mjs", ".cjs", ".mts", ".cts")
+KEPT = "[failed test] "  # how ``clipped`` writes each id it keeps
+_UNITTEST = re.compile(r"^(?:FAIL|ERROR): (\S+) \(([\w.]+)\)", re.M)  # unittest, Django
+_NAMED = (
+    # pytest's summary: a parametrised id's brackets may hold spaces
+    re.compile(r"^(?:FAILED|ERROR) (\S+::[^\s\[]+(?:\[.*?\])?)(?= - |\s*$)", re.M),
+    re.compile(r"^\s*● (\S.*?)\s*$", re.M),  # jest, vitest
+    # Django's parallel runner, on a failure whose traceback it cannot pickle
+    re.compile(r"^\w+ \(([\w.]+)\) failed:$", re.M),
+    re.compile(f"^{re.escape(KEPT)}(.+)$", re.M),
+)
+_RAN = re.compile(r"^Ran (\d+) tests? in \S+\s+(?:OK|FAILED)(?: \((.*)\))?", re.M)  # unittest
+_SUMMED = re.compile(r"^(?:=+ |Tests: +)?(?:\d+ [a-z]+, )*\d+ (?:passed|failed|errors?)\b.*", re.M)
+_TALLY = re.compile(r"(\d+) (passed|failed|error)")  # on pytest's last line, jest's "Tests:"
 
 
 @lru_cache(maxsize=1)
@@ -60,3 +73,42 @@ def test_files(commands: Commands, tests: Sequence[str]) -> str | None:
         return None
     form, ids = found
     return form.replace(PLACEHOLDER, " ".join(written(t, ids) for t in tests))
+
+
+def failing_tests(output: str) -> list[str]:
+    """The ids of the tests the runner's ``output`` says failed."""
+    found = _UNITTEST.findall(output)
+    ids = {where if where.endswith(f".{name}") else f"{where}.{name}" for name, where in found}
+    return sorted(ids.union(*(pattern.findall(output) for pattern in _NAMED)))
+
+
+def clipped(output: str, limit: int) -> str:
+    """The end of a runner's ``output`` (``limit`` characters, where runners sum up), led by
+    the ids of the tests it says failed wherever the cut would lose one, so that they survive
+    this cut and every later one of its result."""
+    if len(output) <= limit:
+        return output
+    kept = "".join(f"{KEPT}{name[:300]}\n" for name in failing_tests(output)[:50])
+    cut = len(output) - limit
+    return f"{kept}[the first {cut:,} characters of the output are not shown]\n{output[cut:]}"
+
+
+def failed_said(output: str, shown: int = 10) -> str:
+    """``; failed: <id>, …`` — the tests the runner's ``output`` says failed, for a gate's
+    evidence (the first ``shown``, and how many more); "" when it names none."""
+    ids = failing_tests(output)
+    return f"; failed: {', '.join(ids[:shown])}{' …' * (len(ids) > shown)}" if ids else ""
+
+
+def counted(output: str) -> tuple[int, int]:
+    """(how many tests ran, how many of them failed), as the runner's summary says: unittest
+    and Django's ``Ran N tests`` with its ``FAILED (failures=…, errors=…)``, pytest's last
+    line, jest's and vitest's ``Tests:``; (0, 0) when it says none ran, or nothing."""
+    if found := _RAN.findall(output):
+        total, said = found[-1]
+        tally = dict(re.findall(r"(\w+)=(\d+)", said))
+        ran = int(total) - int(tally.get("skipped", 0))
+        return ran, int(tally.get("failures", 0)) + int(tally.get("errors", 0))
+    tally = {word: n for n, word in _TALLY.findall((_SUMMED.findall(output) or [""])[-1])}
+    failed = int(tally.get("failed", 0)) + int(tally.get("error", 0))
+    return int(tally.get("passed", 0)) + failed, failed

@@ -18,7 +18,7 @@ from harness.engine.context import SETUP_STEP, TESTED_STEP, StepContext
 from harness.engine.definition import Definition, role_definition  # overrides, checked
 from harness.engine.killswitch import check_kill_switch
 from harness.engine.records import Produced
-from harness.errors import FactoryError, stop_now
+from harness.errors import FactoryError
 from harness.git.repo import GitRepo
 from harness.model.agent import AgentSpec, run_agent
 from harness.model.base import CallRecord
@@ -43,8 +43,7 @@ class StepHooks:
         )
 
     def before_call(self, request: Request) -> None:
-        check_kill_switch(self.ctx.services)  # the one kill-switch check, FACTORY_ENABLED too
-        stop_now()  # a person cancelled the issue
+        check_kill_switch(self.ctx.services)  # the one kill-switch check: a cancel too
         self.guard.check(self.model, request)
 
     def after_call(self, record: CallRecord) -> None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from harness.artifacts import Artifact
+from harness.artifacts import Artifact, Plan
+from harness.config.testfiles import failing_tests
 from harness.engine.context import StepContext
-from harness.engine.records import Produced
+from harness.engine.records import Produced, RunRecords
 from harness.errors import FactoryError, StepFailed
+from harness.globs import matching
 from harness.model.blocks import Handler
 
 
@@ -42,7 +44,24 @@ def run_command_step(ctx: StepContext) -> Produced[Artifact]:
     return Produced(None, outputs)
 
 
+AGENT_TESTS = "agent.tests"  # an agent's run_tests began (``suite``: the whole suite)
+
+
+def touched(ctx: StepContext) -> list[str]:
+    """The tests a change touches, which ``run_tests`` runs first: those the run's last tests
+    said failed and the test files the plan names."""
+    records = RunRecords([*ctx.done.values(), *ctx.failures.values()])
+    plan, said = records.newest(Plan), [t.output for t in records.tested()[-1:]]
+    tests = ctx.services.settings.config.backtest.test_paths
+    named = [path for path in (plan.files if plan else []) if matching(path, tests)]
+    return list(dict.fromkeys([*(i for output in said for i in failing_tests(output)), *named]))
+
+
 def command_tool_handlers(ctx: StepContext, worktree: Path) -> dict[str, Handler]:
     from harness.tools.command import CommandTool
 
-    return CommandTool(_sandbox(ctx, worktree), ctx.services.settings.config.commands).handlers()
+    def counted(suite: bool) -> None:
+        ctx.services.store.append_event(ctx.run_id, AGENT_TESTS, {"suite": suite})
+
+    commands = ctx.services.settings.config.commands
+    return CommandTool(_sandbox(ctx, worktree), commands, touched(ctx), counted).handlers()

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from harness.browser.addressing import Vocabulary
 from harness.caches import Memo
 from harness.config.errors import validated
 from harness.config.yamlload import load_yaml
@@ -47,9 +48,10 @@ class ValidatorDefinition(BaseModel):
     # an invariant, not a setting: the routing only ever lets a verdict lower an outcome
     may_only_lower_score: Literal[True] = True
     # what the harness reads every observation for, in code (the model is never told):
-    # text that addresses the validator (tampering: the change goes to a person), and the
-    # names of the fields, headers and keys whose values are secrets (masked in every record)
-    addressing: tuple[re.Pattern[str], ...] = ()
+    # text that addresses the validator (tampering: the change goes to a person), a
+    # vocabulary per language, and the names of the fields, headers and keys whose values
+    # are secrets (masked in every record)
+    addressing: dict[str, Vocabulary] = Field(default_factory=dict)
     secret_names: re.Pattern[str] | None = None
 
     @field_validator("tools")

@@ -10,7 +10,7 @@ import os
 import threading
 from typing import TYPE_CHECKING
 
-from harness.errors import StoppedError, UsageError, check_one_line
+from harness.errors import StoppedError, UsageError, check_one_line, stop_now
 from harness.store.outcomes import INTERRUPTED as INTERRUPTED_BY_SIGNAL
 
 if TYPE_CHECKING:
@@ -31,11 +31,16 @@ class Driven:
         self.runs: set[str] = set()
 
 
+def stopped_by(store: Store) -> str | None:
+    """Why ``factory stop`` stopped the factory whose state ``store`` keeps, or None."""
+    return store.get_flag(KILL_SWITCH)
+
+
 def kill_switch_state(services: Services) -> tuple[str, str] | None:
     """Why the factory is stopped and how to resume it, or None while it runs: the stop
     flag (``factory stop``) or the environment's ``FACTORY_ENABLED=false``."""
     for store in (services.store, services.outer_store):
-        reason = store.get_flag(KILL_SWITCH) if store is not None else None
+        reason = stopped_by(store) if store is not None else None
         if reason is not None:
             return reason, "factory resume"
     if INTERRUPTED.is_set():
@@ -52,6 +57,9 @@ CANCEL = "cancelled:"
 
 
 def check_kill_switch(services: Services) -> None:
+    """Raise ``StoppedError`` while the factory is stopped, and ``Cancelled`` when a person
+    stopped this thread's run's issue (``stop_now``)."""
+    stop_now()
     stopped = kill_switch_state(services)
     if stopped is None:
         return

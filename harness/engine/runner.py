@@ -37,6 +37,7 @@ from harness.engine.records import Produced, RunRecords
 from harness.engine.workflow import Retry, Step, Workflow
 from harness.errors import (
     BudgetExceeded,
+    Cancelled,
     DeferredError,
     ErrorKind,
     FactoryError,
@@ -44,7 +45,6 @@ from harness.errors import (
     QuotaError,
     StepFailed,
     StoppedError,
-    stop_now,
     stopping,
 )
 from harness.faults import fault_point
@@ -265,10 +265,9 @@ class Engine:
                 return recorded(store, run.id)
             ctx = replace(ctx, step=workflow.steps[index])
             try:
-                check_kill_switch(self.services)
-                stop_now()  # a person cancelled the issue
+                check_kill_switch(self.services)  # and a person's cancel of the issue
             except StoppedError as exc:
-                return self._stop(ctx, str(exc))
+                return self._stop(ctx, exc)
             outcome = self._step(workflow, ctx)
             if outcome is not None:
                 return outcome
@@ -303,11 +302,14 @@ class Engine:
         verdict = (last.outputs or {}).get("verdict")
         return f"step {last.step_id} returned {verdict!r} more often than the workflow allows"
 
-    def _stop(self, ctx: StepContext, reason: str, not_before: float | None = None) -> RunOutcome:
+    def _stop(self, ctx: StepContext, exc: StoppedError | DeferredError) -> RunOutcome:
+        """A run stopped where it is, resumed later; one whose issue a person stopped, ended
+        by its own process (``end``: a checkout it removes is one its git guard forgets)."""
+        if isinstance(exc, Cancelled):
+            return self.end(ctx.run_id, str(exc))
+        later = exc.not_before if isinstance(exc, DeferredError) else None
         store = self.services.store
-        store.set_run_status(
-            ctx.run_id, "stopped", reason=reason, not_before=not_before, event=True
-        )
+        store.set_run_status(ctx.run_id, "stopped", reason=str(exc), not_before=later, event=True)
         return recorded(store, ctx.run_id)
 
     def _step(self, workflow: Workflow, ctx: StepContext) -> RunOutcome | None:
@@ -327,8 +329,7 @@ class Engine:
             made = self._execute(ctx)
         except (StoppedError, DeferredError) as exc:
             self._finish(seq, "interrupted", Produced(None), ctx, str(exc), kind=exc.kind)
-            later = exc.not_before if isinstance(exc, DeferredError) else None
-            return self._stop(ctx, str(exc), later)
+            return self._stop(ctx, exc)
         except (BudgetExceeded, QuotaError, GitIntegrityError) as exc:  # fatal: no retry
             # (after a GitIntegrityError the failure action may label and comment, but every
             # git command it tries is refused: the guard stays tripped)

@@ -7,7 +7,6 @@ shipped ``workflows/`` folder.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
@@ -19,15 +18,16 @@ from jinja2.sandbox import SandboxedEnvironment
 from harness.caches import Memo
 from harness.errors import ConfigError
 from harness.forge import neutral
+from harness.model.prompt import GOVERNANCE, unclosable
 from harness.paths import validators_dir, workflows_dir
 
 Overrides = Callable[[str], str | None]
 
 
 def wrap_data(text: str, tag: str = "data") -> str:
-    """Wrap untrusted text as data that cannot close its own wrapper (fake ``</issue>``, B9)."""
-    safe = re.sub(rf"<(/?\s*{re.escape(tag)}\b)", r"‹\1", str(text), flags=re.IGNORECASE)
-    return f"<{tag}>\n{safe}\n</{tag}>"
+    """Wrap untrusted text as data that can neither close its own wrapper (fake
+    ``</issue>``, B9) nor open a governance file's (``harness.model.prompt.unclosable``)."""
+    return f"<{tag}>\n{unclosable(str(text), tag, GOVERNANCE)}\n</{tag}>"
 
 
 FORGE_TEMPLATES = "comments/"

@@ -13,7 +13,9 @@ import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import Final, Protocol
+
+from typing_extensions import TypedDict  # pydantic reads it on Python 3.11 (MCP's answers)
 
 from harness.errors import ForgeError
 from harness.faults import fault_point
@@ -118,7 +120,7 @@ class Issue:
     updated_at: str
     comment_count: int | None = None  # as the forge's listing counted them; None: not said
 
-    def to_json(self, comments: list[Comment]) -> dict[str, Any]:
+    def to_json(self, comments: list[Comment]) -> IssueJson:
         """The JSON of ``factory issue show --json`` (docs/user-guide.md, "``--json`` fields")."""
         return {
             "number": self.number,
@@ -131,6 +133,20 @@ class Issue:
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         }
+
+
+class IssueJson(TypedDict):
+    """An issue as ``factory issue show --json`` prints it (docs/user-guide.md)."""
+
+    number: int
+    title: str
+    body: str
+    author: str
+    state: str
+    labels: list[str]
+    comments: list[dict[str, str]]  # each one's author and body
+    created_at: str
+    updated_at: str
 
 
 def issue_sha256(issue: Issue) -> str:

@@ -10,7 +10,9 @@ Those files, the hooks folder and every linked worktree's ``.git`` link are fing
 (a ``stat`` each, hashed only when it moved) and checked before every git command (what it
 reads) and after every sandboxed command (all but other worktrees'): a change stops the run
 (``GitIntegrityError``) and every later git command of the process for that repository.
-Only the worktree manager updates a fingerprint (adding, removing, pruning worktrees).
+Only the worktree manager updates a fingerprint (adding, removing, pruning worktrees); a
+worktree the factory removed from another process (``factory cancel``) is known by its
+folder and git's record of it both gone: nothing git could read again (``Guard._released``).
 """
 
 from __future__ import annotations
@@ -275,6 +277,16 @@ class Guard:
             self._forgotten.update(forget)
             self._own = {w: own for w, own in self._own.items() if w != worktree}
 
+    def _released(self, path: Path) -> bool:
+        """Whether ``path`` is what git read of a worktree the factory removed from another
+        process (``factory cancel``): the worktree's folder and git's record of it both gone,
+        so that no git command reads it again. (A sandboxed command can empty its worktree,
+        never remove the folder or touch the record.)"""
+        return any(
+            path in own and not worktree.exists() and not own[1].parent.exists()
+            for worktree, own in self._own.items()
+        )
+
     # -- verify -------------------------------------------------------------------
     def watches(self, worktree: Path) -> bool:
         """Whether ``worktree`` is a linked worktree of this repository, by git's records."""
@@ -298,7 +310,7 @@ class Guard:
                 mark = self._marks.get(path)
                 if mark is None or (quick := _quick(path)) == mark.quick:
                     continue
-                if _digest(path) != mark.digest:
+                if _digest(path) != mark.digest and not self._released(path):
                     self._tripped = (
                         f"{path} changed during the run; the factory stopped and runs no more "
                         "git in this repository until a person has looked at it"

@@ -556,3 +556,13 @@ def _tree_entries(data: bytes, size: int) -> list[tuple[str, str, str]]:
         entries.append((mode, name, data[end + 1 : end + 1 + size].hex()))
         at = end + 1 + size
     return entries
+
+
+def added_lines(patch: str) -> dict[str, list[str]]:
+    """Each file a patch (``git diff``) adds lines to, with those lines."""
+    found: dict[str, list[str]] = {}
+    for part in f"\n{patch}".split("\ndiff --git ")[1:]:
+        head, _, hunks = part.partition("\n@@")
+        path = head.partition("\n+++ b/")[2].partition("\n")[0]
+        found[path] = [line[1:] for line in hunks.splitlines() if line.startswith("+")]
+    return found

@@ -30,12 +30,14 @@ BASE_REF = "refs/backtest/base"
 
 @dataclass(frozen=True)
 class Fix:
-    """A first-parent commit of a branch, and the issues its message says it closes."""
+    """A first-parent commit of a branch, when it was committed (seconds since the epoch),
+    and the issues its message says it closes."""
 
     sha: str
     parent: str
     subject: str
     issues: tuple[int, ...]
+    time: int = 0
 
 
 def closed_issues(message: str) -> tuple[int, ...]:
@@ -53,18 +55,24 @@ def first_parents(repo: GitRepo, branch: str) -> list[Fix]:
     """Every first-parent commit of ``branch`` (newest first) that has a parent to rebuild at,
     with the issues its message closes (none for most)."""
     out = repo.git_bytes(
-        "log", "--first-parent", "-z", "--format=%H%x1f%P%x1f%B", f"refs/heads/{branch}", "--"
+        "log",
+        "--first-parent",
+        "-z",
+        "--format=%H%x1f%P%x1f%ct%x1f%B",
+        f"refs/heads/{branch}",
+        "--",
     )
     if out is None:
         raise GitError(f"git log: cannot read branch {branch}")
     fixes: list[Fix] = []
     for record in out.decode("utf-8", "replace").split("\0"):
         sha, _, rest = record.strip("\n").partition("\x1f")
-        parents, _, message = rest.partition("\x1f")
+        parents, _, rest = rest.partition("\x1f")
+        when, _, message = rest.partition("\x1f")
         issues = closed_issues(message)
         if sha and parents.split():
             subject = message.strip().splitlines()[0] if message.strip() else ""
-            fixes.append(Fix(sha, parents.split()[0], subject, issues))
+            fixes.append(Fix(sha, parents.split()[0], subject, issues, int(when)))
     return fixes
 
 

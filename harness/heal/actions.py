@@ -17,7 +17,7 @@ from harness.artifacts import (
     RevertedChange,
     Worktree,
 )
-from harness.config.testfiles import test_files
+from harness.config.testfiles import clipped, test_files
 from harness.engine.actions import action
 from harness.engine.context import StepContext
 from harness.engine.records import RunRecords
@@ -68,7 +68,7 @@ def diagnose(ctx: StepContext, inputs: HealInputs) -> Diagnosis:
         flaky=[c for c in passed if c.startswith("journey:") or not suite or c in known],
         again=again,
         reason=again.environment or f"{len(again.failed)} of {len(checks)} checks fail again",
-        output=red.tests.output[-OUTPUT:] if red.tests and red.tests.exit_code else "",
+        output=clipped(red.tests.output, OUTPUT) if red.tests and red.tests.exit_code else "",
     )
 
 
@@ -231,8 +231,8 @@ def _environment(ctx: StepContext, healed: Healed, blame: Blame | None, run_id: 
     worded = blame is not None and not unrun  # heal's own words
     why = f"{red}; it fails on every commit the bisect looked at" if worded else healed.reason
     why = unrun[0] if unrun else why
-    # in the harness's words, unless heal's own (never a command line it quotes)
-    failure = {"step": "heal", "kind": "refused" if worded else "sandbox", "error": why}
+    # the cause as the report knows it (set-up failed on the trusted tree, the app did not start)
+    failure = {"step": "heal", "kind": "refused", "error": why}
     render = ctx.services.templates.render
     body = render("comments/health_red.md.j2", failure=failure, run_id=run_id)
     title, forge = "Production is red: the factory has stopped", ctx.services.forge

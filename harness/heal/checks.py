@@ -8,29 +8,16 @@ twice."""
 from __future__ import annotations
 
 import hashlib
-import re
 from pathlib import Path
 
 from harness.artifacts import HoldoutRun, Probe
 from harness.browser.journeys import load_journey
+from harness.config.testfiles import failing_tests
 from harness.engine.context import StepContext
 from harness.errors import FactoryError, StoppedError
 from harness.validate.evidence import Before, journeys_on
 
-_UNITTEST = re.compile(r"^(?:FAIL|ERROR): (\S+) \(([\w.]+)\)", re.M)  # unittest, Django
-_NAMED = (
-    # pytest's summary: a parametrised id's brackets may hold spaces
-    re.compile(r"^(?:FAILED|ERROR) (\S+::[^\s\[]+(?:\[.*?\])?)(?= - |\s*$)", re.M),
-    re.compile(r"^\s*● (\S.*?)\s*$", re.M),  # jest, vitest
-)
 PROBED = "heal.probe"  # the event each probe is kept as, in its run
-
-
-def failing_tests(output: str) -> list[str]:
-    """The ids of the tests the runner's ``output`` says failed."""
-    found = _UNITTEST.findall(output)
-    ids = {where if where.endswith(f".{name}") else f"{where}.{name}" for name, where in found}
-    return sorted(ids.union(*(pattern.findall(output) for pattern in _NAMED)))
 
 
 def public(check: str) -> str:

@@ -36,12 +36,12 @@ from harness.git.repo import GitRepo
 from harness.git.worktrees import WorktreeManager
 from harness.implement import gates as g
 from harness.implement.feedback import previous_attempt
-from harness.implement.security import dependency_changes, security_gate
+from harness.implement.security import security_gate
 from harness.implement.spec import forge_spec, reverted_change, triage_spec
 from harness.kinds import is_revert
 from harness.sandbox.policy import prepare_worktree, setup_allow
 from harness.validate.calibration import holdout_digest
-from harness.validate.evidence import journeys_on
+from harness.validate.evidence import journeys_on, setup_failed
 from harness.validate.route import FOR_A_PERSON
 from harness.validate.suite import flakes
 
@@ -133,7 +133,7 @@ def setup(ctx: StepContext, worktree: Worktree) -> SetupRun:
         artifacts=GitRepo(path).untracked() if commands.setup else [],  # run or copied in
     )
     if prepared.problem is not None:
-        raise StepFailed(f"setup: {prepared.problem}", outputs)
+        raise setup_failed(ctx, prepared, outputs)
     return outputs
 
 
@@ -244,7 +244,6 @@ def gates(
     modes = {c.path: (c.old_mode, c.new_mode) for c in changes}
     added = [c.path for c in changes if c.status == "A"]
     commands = services.settings.config.commands
-    deps = dependency_changes(repo, base, head, sorted(modes), commands.setup)
     results = [
         g.changed_lines_gate(numstat, rules.max_changed_lines),
         g.size_gate(changes, limits.max_added_bytes, limits.max_file_bytes),
@@ -255,7 +254,7 @@ def gates(
         g.fix_attempts_gate(attempts, rules.max_fix_attempts),
         g.budget_gate(services.store.spend(issue=ctx.number), rules.budgets.per_issue_usd),
         security_gate(services.settings, repo, base, head, sorted(modes), rules.security),
-        g.setup_code_gate(sorted(modes), commands.setup_inputs, commands.setup, deps.read),
+        g.setup_code_gate(sorted(modes), commands.setup_inputs, commands.setup),
         g.network_allow_gate(added, patch, setup_allow(services.settings)),
     ]
     if is_revert(prepare.kind):  # a tree production held: nobody wrote it, nobody reviews it
@@ -321,6 +320,7 @@ def open_pr(
     test: Tested | None,
     commit: Commit,
     review: Review | None,
+    second_review: Review | None,
     gates: GateReport,
 ) -> PrCandidate:
     ctx.check_lease()
@@ -357,6 +357,7 @@ def open_pr(
         implement_run=ctx.run_id,
         spec=IssueSpec.from_outputs(prepare.model_dump()),
         triage_run=prepare.triage_run,
+        findings=[f for said in (review, second_review) if said for f in said.findings],
     )
 
 

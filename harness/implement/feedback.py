@@ -22,6 +22,7 @@ from harness.artifacts import (
     Validation,
     Worktree,
 )
+from harness.config.testfiles import clipped
 from harness.engine.records import RunRecords
 from harness.git.repo import GitRepo
 from harness.store.db import Store
@@ -43,11 +44,6 @@ _RETRIES = ("human.retry", "human.approve")  # a person sending an issue back
 def _clip(text: Any, limit: int) -> str:
     value = str(text or "")
     return value if len(value) <= limit else value[:limit] + " …[cut]"
-
-
-def _tail(text: Any, limit: int) -> str:
-    value = str(text or "")
-    return value if len(value) <= limit else "[…cut] " + value[-limit:]
 
 
 def previous_attempt(
@@ -110,7 +106,7 @@ def _implementation_evidence(
             }
             for f in asked[:MAX_FINDINGS]
         ],
-        "test_output": _tail(failed.output, MAX_TEST_OUTPUT) if failed else "",
+        "test_output": clipped(failed.output, MAX_TEST_OUTPUT) if failed else "",
         "declined": _clip(declined, MAX_SUMMARY),
         "gates_failed": [
             {"name": g.name, "evidence": _clip(g.evidence, MAX_EVIDENCE)}
@@ -142,7 +138,7 @@ def _attempt(
     if conflict:  # taken up again merged onto the new production: its diff says what it was
         common["diff"] = repo.diff_text(common["base_sha"], head, max_bytes=MAX_DIFF)
     if not common["test_output"] and validation.tests_exit_code not in (None, 0):
-        common["test_output"] = _tail(validation.tests_output, MAX_TEST_OUTPUT)
+        common["test_output"] = clipped(validation.tests_output, MAX_TEST_OUTPUT)
     automatic = validation.route == "retry"
     gated = records.newest(GateReport)
     carried = gated.fix_attempts if gated else 0

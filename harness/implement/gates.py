@@ -6,7 +6,8 @@ import re
 
 from harness.artifacts import GateResult, Review, Tested
 from harness.config.network import widening
-from harness.git.repo import FileChange
+from harness.config.testfiles import failed_said
+from harness.git.repo import FileChange, added_lines
 from harness.globs import matching, protected_hits
 from harness.implement.security import setup_named
 from harness.redact import CREDENTIALS, secret_values
@@ -73,6 +74,7 @@ def tests_gate(test: Tested | None, final_tree: str | None) -> GateResult:
     same = test.tree == final_tree
     where = "on the final commit" if same else "NOT on the final commit (changed after the tests)"
     said = f"`{test.command}` exited {test.exit_code} {where} in {test.duration_s:.1f}s"
+    said += failed_said(test.output)
     return _gate("tests_green", test.exit_code == 0 and same, said)
 
 
@@ -84,28 +86,16 @@ def budget_gate(spent: float, cap: float) -> GateResult:
     return _gate("budget", spent <= cap, f"${spent:.4f} spent on this issue (cap ${cap:.2f})")
 
 
-def setup_code_gate(
-    paths: list[str], inputs: list[str], setup: str | None, read: set[str]
-) -> GateResult:
-    """Whether the change touches what ``commands.setup`` reads: a file its command names
-    (``./tools/setup.sh``), a set-up input (``commands.setup_inputs``), or a file the
-    dependency diff read beside the manifests (``read``: one a manifest includes or names as
-    a dependency list, a requirements file set-up passes to pip)."""
+def setup_code_gate(paths: list[str], inputs: list[str], setup: str | None) -> GateResult:
+    """Whether the change touches what ``commands.setup`` reads, read before it runs: a file
+    its command names (``./tools/setup.sh``) or a set-up input (``commands.setup_inputs``).
+    The static first answer; what set-up was seen to read is validation's ``setup_code``
+    (``harness.validate.route``, from the trace: ``harness.sandbox.policy``)."""
     named = setup_named(setup)
-    hits = [p for p in paths if setup and (p in named or p in read or matching(p, inputs))]
+    hits = [p for p in paths if setup and (p in named or matching(p, inputs))]
     if hits:
         return _gate("setup_code", False, f"changes what setup runs: {', '.join(hits[:10])}")
     return _gate("setup_code", True, f"{len(paths)} changed files, none of them run by setup")
-
-
-def added_lines(patch: str) -> dict[str, list[str]]:
-    """Each file a patch (``git diff``) adds lines to, with those lines."""
-    found: dict[str, list[str]] = {}
-    for part in f"\n{patch}".split("\ndiff --git ")[1:]:
-        head, _, hunks = part.partition("\n@@")
-        path = head.partition("\n+++ b/")[2].partition("\n")[0]
-        found[path] = [line[1:] for line in hunks.splitlines() if line.startswith("+")]
-    return found
 
 
 def network_allow_gate(new: list[str], patch: str, allow: list[str]) -> GateResult:

@@ -21,6 +21,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from harness.analysers import (
+    TEST_ONLY,
     ManifestFormat,
     added,
     fingerprinted,
@@ -34,6 +35,7 @@ from harness.config.models import Security
 from harness.config.settings import Settings
 from harness.git.repo import GitRepo
 from harness.globs import matching
+from harness.pysource import parse
 
 
 def security_gate(
@@ -51,10 +53,11 @@ def security_gate(
         sides[side].append(
             fingerprinted(**f.model_dump(exclude={"fingerprint", "path"}), path=path)
         )
-    new = added(sides["before"], sides["after"])
+    every = added(sides["before"], sides["after"])
+    new = [f for f in every if f.severity != TEST_ONLY]
     rank = {"low": 0, "medium": 1, "high": 2}  # an unknown word (critical, error): high
     serious = [f for f in new if rank.get(f.severity, 2) >= rank[rules.severity]]
-    found = dependency_changes(repo, base, head, paths, settings.config.commands.setup)
+    found = dependency_changes(repo, base, head, paths)
     deps = found.changed
     refused = [n for n in deps["added"] if not matching(n, rules.allow_dependencies)]
     said = _named(serious)
@@ -67,6 +70,8 @@ def security_gate(
     tail = [f"dependencies {k}: {', '.join(v)}" for k, v in deps.items() if v]
     if below := [f for f in new if f not in serious]:
         tail.append(f"new findings below {rules.severity}: {'; '.join(_named(below))}")
+    if test_only := sorted(f.rule for f in every if f not in new):
+        tail.append(f"{len(test_only)} test-only findings ({', '.join(dict.fromkeys(test_only))})")
     quiet = [f"no new finding at or above {rules.severity}, no dependency to allow"]
     return GateResult(
         name="security", passed=not said, evidence="; ".join([*(said or quiet), *tail])
@@ -84,7 +89,7 @@ def _setup_call(text: str) -> dict[str, Any]:
     """The requirement keywords of setup.py's ``setup()`` calls (``install_requires``,
     ``extras_require`` …), each a literal: one that is not, or a ``**`` mapping, cannot be
     read (ValueError). setup.py is parsed, never run."""
-    calls = (n for n in ast.walk(ast.parse(text)) if isinstance(n, ast.Call))
+    calls = (n for n in ast.walk(parse(text)) if isinstance(n, ast.Call))
     words = [k for call in calls if ast.unparse(call.func).endswith("setup") for k in call.keywords]
     return {str(k.arg): ast.literal_eval(k.value) for k in words if "require" in str(k.arg)}
 
@@ -99,8 +104,6 @@ def _ini(text: str) -> dict[str, dict[str, str]]:
 
 # a line that includes another file: pip's -r and -c, setup.cfg's "file:"
 INCLUDE = re.compile(r"^(?:-[rc]|--requirement|--constraint|file:)[=\s]*(\S+)$")
-# a requirements file a command passes to pip, anywhere in a line of a script
-PIP_LIST = re.compile(r"(?:^|\s)(?:-[rc]|--requirement|--constraint)(?:=|\s+)([\w./-]+)")
 NOT_READ = (ValueError, SyntaxError, configparser.Error, yaml.YAMLError)
 _WORDS = re.compile(r"[\s;&|()<>`'\"=]+")
 Blob = Callable[[str], bytes | None]
@@ -166,13 +169,6 @@ def packages(blob: Blob, path: str, form: ManifestFormat, seen: set[str]) -> dic
     return {n.lower(): v for n, v in found.items() if n.lower() not in form.ignore}
 
 
-def setup_lists(blob: Blob, setup: str | None) -> set[str]:
-    """The requirements files commands.setup passes to pip (``-r``, ``-c`` and their long
-    forms), itself or in a file it names that ``blob`` reads (``./setup.sh``)."""
-    texts = [setup or "", *((blob(p) or b"").decode(errors="replace") for p in setup_named(setup))]
-    return {posixpath.normpath(m) for text in texts for m in PIP_LIST.findall(text)}
-
-
 def setup_named(setup: str | None) -> set[str]:
     """The words of commands.setup, each a file it may name (``./tools/setup.sh``)."""
     return {word.removeprefix("./") for word in _WORDS.split(setup or "") if word}
@@ -184,32 +180,23 @@ class Dependencies:
 
     changed: dict[str, list[str]]  # added, removed, upgraded; unreadable: manifests, named
     declared_in: dict[str, str]  # each package added: the files it touched that declare it
-    read: set[str]  # the files read besides the manifests: included, or lists pip is given
 
 
-def dependency_changes(
-    repo: GitRepo, base: str, head: str, paths: list[str], setup: str | None = None
-) -> Dependencies:
+def dependency_changes(repo: GitRepo, base: str, head: str, paths: list[str]) -> Dependencies:
     """The packages the manifests and lock files among ``paths`` add, remove and upgrade, by
     name, and those of every manifest that includes others (a requirements file's ``-r``
     reaches a file of any name, a build backend's dynamic metadata names its dependency
-    lists) and of every requirements file commands.setup (``setup``) passes to pip;
-    ``unreadable``: a manifest the change touches, or leaves unreadable, that declares them
-    in a form the diff cannot read."""
+    lists): the static reading, a first answer (what set-up installed is compared after it
+    ran: ``harness.sandbox.policy``); ``unreadable``: a manifest the change touches, or
+    leaves unreadable, that declares them in a form the diff cannot read."""
     found: dict[str, list[str]] = {"added": [], "removed": [], "upgraded": [], "unreadable": []}
     declared_in: dict[str, str] = {}
     forms = shipped_data().manifests
     globs = [g for form in forms if form.includes for g in form.files]
     blobs = [functools.partial(repo.read_blob, ref) for ref in (base, head)]
-    lists = {p for blob in blobs for p in setup_lists(blob, setup)}
-    read = set(lists)
     including = {p for p in [*repo.tree(base), *paths] if matching(p, globs)}  # head's too
-    for path in {*paths, *including, *lists}:
-        # a manifest by its format; a file set-up passes to pip as a requirements file
-        form = next(
-            (f for f in forms if matching(path, f.files)),
-            ManifestFormat() if path in lists else None,
-        )
+    for path in {*paths, *including}:
+        form = next((f for f in forms if matching(path, f.files)), None)
         if form is None:
             continue
         sides: list[dict[str, str] | None] = []
@@ -219,7 +206,6 @@ def dependency_changes(
                 sides.append(packages(blob, path, form, seen))
             except NOT_READ:
                 sides.append(None)
-            read |= seen - {path}
         if sides[1] is None and (path in paths or sides[0] is not None):
             found["unreadable"].append(path)
         old, new = (side or {} for side in sides)
@@ -228,4 +214,4 @@ def dependency_changes(
         found["upgraded"] += [f"{n} {old[n]} -> {v}" for n, v in new.items() if old.get(n, v) != v]
         touched = ", ".join(sorted(seen.intersection(paths))) or path  # where they were added
         declared_in |= dict.fromkeys(added, touched)
-    return Dependencies({k: sorted(set(v)) for k, v in found.items()}, declared_in, read)
+    return Dependencies({k: sorted(set(v)) for k, v in found.items()}, declared_in)

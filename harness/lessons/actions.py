@@ -31,9 +31,10 @@ from harness.lessons.evidence import lessons, picks
 from harness.review.change import diff_of
 
 MAX_EDIT_LINES = 30
-# a line that hides what follows it, or makes it look retired: an HTML comment's ends, a code
-# fence, a heading (ATX or setext)
-HIDES = re.compile(r"<!--|-->|^\s{0,3}(?:#|```|~~~|[=-]+\s*$)")
+# a lesson's line: a rule, as plain text in a list item (never markup that hides or forges
+# text: an HTML tag or comment, a fence, a link definition such as ``[//]: #``, a heading,
+# indented code); ``str.isprintable`` refuses bidi, invisible and control characters
+PLAIN = re.compile(r"- (?![\s#])(?!.*(?:<[!/?a-z]|-->|```|~~~|\[[^\]]*\]:)).+", re.IGNORECASE)
 KEPT = ("id", "issue", "triage", "route", "resolved", "changed")  # of a rehearsed case's row
 SUMMARY = ("resolved", "would_merge", "false_merges", "missed", "cost_usd")
 
@@ -58,8 +59,9 @@ def edited(text: str, edit: GovernanceEdit) -> str:
     """The file with the edit made (``StepFailed``: refused, and why). A lesson only adds, and
     only to the lessons section of factory_rules.md (``split_lessons``; made under its heading
     at the end of the file when it has none): never CLAUDE.md, never a line above that
-    section, none of the section's lines taken away, nothing hidden from a reader (an HTML
-    comment, a code fence, a heading); at most 30 lines, its ``old_text`` found once."""
+    section, none of the section's lines taken away, each line it adds a plain rule
+    (``PLAIN``: nothing hidden from a reader or forged); at most 30 lines, its ``old_text``
+    found once."""
     rules, section = split_lessons(text)
     if edit.old_text:
         new = text.replace(edit.old_text, edit.new_text, 1)
@@ -68,7 +70,8 @@ def edited(text: str, edit: GovernanceEdit) -> str:
         new = f"{text.rstrip()}{heading}\n\n{edit.new_text.strip()}\n"
     above, below = split_lessons(new)
     lines = below.splitlines()
-    hidden = [line for line in set(lines[1:]) - set(section.splitlines()) if HIDES.search(line)]
+    added = set(lines[1:]) - set(section.splitlines())
+    hidden = [x for x in added if x and not (PLAIN.fullmatch(x) and x.isprintable())]
     gone = set(section.splitlines()) - set(lines)
     why = None
     if edit.file != GOVERNANCE_FILES[1]:
@@ -84,7 +87,11 @@ def edited(text: str, edit: GovernanceEdit) -> str:
     elif gone:
         why = f"it deletes the lesson {min(gone)!r}"
     elif hidden:
-        why = f"it hides text from its reader: {min(hidden)!r} (a comment, a fence or a heading)"
+        why = (
+            f"it adds a line that is not a plain rule: {min(hidden)!r} (a lesson adds '- ' and "
+            "plain text: no HTML, comment, fence, link definition, heading, indented code, "
+            "bidi or invisible character)"
+        )
     if why is not None:
         raise StepFailed(f"the learner's edit is refused: {why}", {})
     return new

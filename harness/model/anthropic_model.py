@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 import anthropic
+import httpcore2
 import httpx2
 
-from harness.errors import ConfigError, DeferredError, ModelError, QuotaError
+from harness.errors import ConfigError, DeferredError, ModelError, QuotaError, stop_now
 from harness.model.blocks import Request, Response
 from harness.model.catalog import Listing
 from harness.model.provider import api_key
@@ -22,6 +25,32 @@ if TYPE_CHECKING:
     from harness.caches import Caches
 
 _QUOTA_WORDS = ("credit balance", "billing", "quota", "spend limit", "usage limit")
+TICK_S = 0.25  # how long a read of the answer waits before it asks whether its run must stop
+
+
+@dataclass(frozen=True)
+class _Stoppable:
+    """The network backend of the model's connection pools, and each connection it opens:
+    their reads wait ``TICK_S`` at a time, asking in between whether the run must stop
+    (``stop_now``): a person's cancel aborts the request, and the connection is closed as the
+    error leaves it (``AnthropicModel.create``). Everything else is theirs."""
+
+    inner: Any
+
+    def __getattr__(self, name: str) -> Any:
+        found = getattr(self.inner, name)
+        if name in ("connect_tcp", "start_tls"):  # what they open reads as this does
+            return lambda *args, **kwargs: _Stoppable(found(*args, **kwargs))
+        return found
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        deadline = time.monotonic() + (timeout or math.inf)
+        while (tick := min(TICK_S, deadline - time.monotonic())) > 0:
+            try:
+                return cast(bytes, self.inner.read(max_bytes, tick))
+            except httpcore2.ReadTimeout:
+                stop_now()
+        raise httpcore2.ReadTimeout(f"no answer in {timeout} s")
 
 
 def _error_type(exc: anthropic.APIStatusError) -> tuple[str, str]:
@@ -52,7 +81,13 @@ class AnthropicModel:
         self.sleep = sleep
         self.rng = rng
         self.waits: list[float] = []
-        self._client = anthropic.Anthropic(max_retries=0, timeout=timeout_s)
+        http = anthropic.DefaultHttpxClient()  # the SDK's: its socket options, proxies
+        for transport in (http._transport, *http._mounts.values()):
+            # httpx2 names no network backend; the connection pools it is made of take one
+            pool = getattr(transport, "_pool", None)
+            if pool is not None:
+                pool._network_backend = _Stoppable(pool._network_backend)
+        self._client = anthropic.Anthropic(max_retries=0, timeout=timeout_s, http_client=http)
         endpoint = str(self._client.base_url)
         wait = self.policy.max_wait_s
         # shared with every client of the endpoint when the services' caches are given
@@ -87,6 +122,7 @@ class AnthropicModel:
                 wait = self._classify(exc, attempt)
             except anthropic.APIConnectionError as exc:  # includes timeouts
                 self.limiter.release(None)
+                stop_now()  # its run was cancelled while it waited: the request is aborted
                 if attempt >= self.policy.max_retries:
                     raise ModelError(
                         f"model API unreachable after {attempt + 1} tries: {type(exc).__name__}"

@@ -17,6 +17,7 @@ from functools import cache
 from pathlib import Path
 
 from harness.paths import shipped_yaml
+from harness.pysource import parse
 
 _DATED = re.compile(r"^(?P<base>.+)-\d{8}$")
 _ORDINAL = re.compile(r"(\d+)(st|nd|rd|th)\b")
@@ -60,7 +61,7 @@ def _sdk_value(module: str, name: str) -> ast.expr | None:
     if spec is None or spec.origin is None:
         return None
     try:
-        tree = ast.parse((Path(spec.origin).parent / module).read_text("utf-8"))
+        tree = parse((Path(spec.origin).parent / module).read_text("utf-8"))
     except (OSError, SyntaxError, UnicodeDecodeError):
         return None
     for node in tree.body:

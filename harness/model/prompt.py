@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from types import MappingProxyType
 from typing import cast
 
@@ -10,14 +11,27 @@ from harness.model.blocks import Block, Message, Request
 from harness.model.catalog import accepts
 
 EPHEMERAL = MappingProxyType({"type": "ephemeral"})
+GOVERNANCE = "governance_file"  # the tag each governance file is given to agents in
 _UNMARKABLE = frozenset(("thinking", "redacted_thinking"))
+
+
+def unclosable(text: str, *tags: str) -> str:
+    """``text`` where no ``<tag`` or ``</tag`` of ``tags`` can open or close the harness's
+    wrapper (``</governance_file>``, a fake ``</issue>``: B9): its ``<`` shown as ``‹``. The
+    same text is always escaped alike, so a prompt's prefix stays cacheable."""
+    names = "|".join(map(re.escape, tags))
+    return re.sub(rf"<(/?\s*(?:{names})\b)", r"‹\1", text, flags=re.IGNORECASE)
 
 
 def system_blocks(governance: list[tuple[str, str]], instructions: str) -> list[Block]:
     """System prompt: the governance files verbatim, in order, each under a header naming it
-    (cache breakpoint 1), then the role's instructions (breakpoint 2). Same governance ->
-    byte-identical prefix across calls and agents."""
-    files = [f'<governance_file name="{n}">\n{text}\n</governance_file>' for n, text in governance]
+    (cache breakpoint 1; no file's text can open or close that header: ``unclosable``), then
+    the role's instructions (breakpoint 2). Same governance -> byte-identical prefix across
+    calls and agents."""
+    files = [
+        f'<{GOVERNANCE} name="{n}">\n{unclosable(text, GOVERNANCE)}\n</{GOVERNANCE}>'
+        for n, text in governance
+    ]
     text = "\n\n".join(files)
     blocks: list[Block] = [{"type": "text", "text": text, "cache_control": dict(EPHEMERAL)}]
     if instructions.strip():

@@ -341,11 +341,15 @@ def ci_problems(root: Path) -> list[ConfigError]:
 
 
 def leaky_uploads(root: Path) -> list[ConfigError]:
-    """Each job of the workflows under ``.github/workflows`` that has seen the hold-out (it
-    names ``FACTORY_HOLDOUT…`` or checks out another repository) and uploads an artifact
-    whose path reaches the state folder or the hold-out it sets (``FACTORY_STATE_DIR``,
-    ``FACTORY_HOLDOUT``): anyone who may read the repository may download a run's artifacts
-    (docs/github.md)."""
+    """Each step of the workflows under ``.github/workflows``, in a job that has seen the
+    hold-out (it names ``FACTORY_HOLDOUT…`` or checks out another repository), that could
+    publish its state folder or the hold-out (docs/github.md, "What leaves a job"): a path it
+    hands an action (an artifact, a cache, a release; a checkout or a download only writes)
+    or a word of its script (a summary, a release, the log, a tarball or a link in the plan)
+    that reaches one, once expressions and variables are written out (``env``, ``$GITHUB_ENV``,
+    the runner's folders spelled alike). The folders: each ``FACTORY_STATE_DIR`` and
+    ``FACTORY_HOLDOUT`` the job sets, in its ``env`` or its scripts; with no state folder set,
+    the default ``.factory`` in the checkout."""
     problems = []
     for path in sorted((root / ".github" / "workflows").glob("*.y*ml")):
         with contextlib.suppress(
@@ -354,40 +358,62 @@ def leaky_uploads(root: Path) -> list[ConfigError]:
             workflow = yaml.safe_load(path.read_text("utf-8"))
             for name, job in workflow["jobs"].items():
                 scopes = [workflow, job, *job.get("steps", [])]
-                kept = [(s.get("env") or {}).get(k) for s in scopes for k in KEPT]
-                sent = [s["with"]["path"] for s in scopes[2:] if "upload-art" in str(s.get("uses"))]
-                if re.search(
-                    "FACTORY_HOLDOUT|repository:", yaml.safe_dump([workflow.get("env"), job])
-                ):
+                said = _expanded(yaml.safe_dump([workflow.get("env"), job], width=2**20), {})
+                if not re.search("FACTORY_HOLDOUT|repository:", said):
+                    continue
+                env = {k: str(v) for s in scopes for k, v in (s.get("env") or {}).items()}
+                # each folder set in an env or a script (``$GITHUB_ENV``, ``export``)
+                kept = re.findall(
+                    r"(?:FACTORY_STATE_DIR|FACTORY_HOLDOUT)['\"]?[:=] *['\"]?([^\s'\"\\;]+)", said
+                )
+                kept += [] if "FACTORY_STATE_DIR" in said else ["$GITHUB_WORKSPACE/.factory"]
+                for n, step in enumerate(scopes[2:], start=1):
+                    writes = re.search("checkout@|download-artifact@", str(step.get("uses")))
+                    given = "" if writes else " ".join(map(str, (step.get("with") or {}).values()))
+                    text = _expanded(f"{given} {step.get('run', '')}", env)
+                    words = re.split(r"[\s;&|<>()'\"=]+", text)  # those that may be a path:
+                    words = [w for w in words if re.match(r"[.\w/]|\$\w", w)]  # never $? or [
+                    reached = [
+                        (w, f) for w in words for f in kept if _reaches(w, _expanded(f, env))
+                    ]
                     problems += [
                         ConfigError(
                             path.relative_to(root).as_posix(),
                             f"jobs.{name}",
-                            f"uploads {up.strip()}, which holds {folder}: a job that has seen the "
-                            "hold-out uploads only what the next job needs, never its state",
+                            f"step {n} could publish {w}, which reaches {f}: a job that has seen "
+                            "the hold-out hands on only the plan, never its state or the hold-out",
                         )
-                        for up in "\n".join(sent).split("\n")
-                        for folder in kept
-                        if folder and up.strip() and _reaches(up, folder)
+                        for w, f in reached[:1]
                     ]
     return problems
 
 
-KEPT = ("FACTORY_STATE_DIR", "FACTORY_HOLDOUT")  # what a job keeps to itself
+def _expanded(text: str, env: dict[str, str]) -> str:
+    """``text`` with Actions' expressions (``${{ runner.temp }}`` is ``$RUNNER_TEMP``, as
+    ``${{ env.RUNNER_TEMP }}``) and the variables ``env`` sets written out (three times: a
+    value may name another)."""
+    for _ in range(3):
+        text = re.sub(
+            r"\$\{\{\s*(?:env\.)?([\w.]+)\s*\}\}",
+            lambda m: f"${m[1].upper().replace('.', '_')}",
+            text,
+        )
+        text = re.sub(r"\$\{?(\w+)\}?", lambda m: env.get(m[1], m[0]), text)
+    return text
 
 
-def _reaches(upload: str, folder: str) -> bool:
-    """Whether uploading ``upload`` uploads ``folder`` or a part of it."""
-    upload, folder = _canonical(upload), _canonical(folder)
-    return folder.startswith(upload) or upload.startswith(folder)
+def _reaches(word: str, folder: str) -> bool:
+    """Whether publishing the path ``word`` publishes ``folder`` or a part of it."""
+    word, folder = _canonical(word), _canonical(folder)
+    return folder.startswith(word) or word.startswith(folder)
 
 
 def _canonical(path: str) -> str:
-    """``path`` up to its first wildcard, under the workspace if relative, its expressions
-    spaced alike (``${{ runner.temp }}``), ending in one ``/``."""
-    path = re.sub(r"\$\{\{\s*(.*?)\s*\}\}", r"${{ \1 }}", re.split(r"[*?[]", path.strip())[0])
-    path = path if path.startswith(("/", "$")) else f"${{{{ github.workspace }}}}/{path}"
-    return posixpath.normpath(path).rstrip("/") + "/"
+    """``path`` up to its first wildcard (a prefix of every name it matches), under the
+    workspace if relative, else ending in one ``/``."""
+    head, *glob = re.split(r"[*?[]", path.strip(), maxsplit=1)
+    head = head if head.startswith(("/", "$")) else f"$GITHUB_WORKSPACE/{head}"
+    return posixpath.normpath(head) + ("" if glob else "/")
 
 
 def project_warnings(root: Path, config: FactoryConfig) -> list[str]:

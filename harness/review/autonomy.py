@@ -5,51 +5,34 @@ person counts too, docs/heal.md), one query over ``harness/store/outcomes.py``'s
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ConfigDict, Field, computed_field
 
 from harness.store.base import utc_now
 from harness.store.db import Store
 
-if TYPE_CHECKING:
-    from harness.engine.context import Services
 
+class KindIndex(BaseModel):
+    """Of the issues that finished, how many did with no human action: ``overall``, their
+    share (None while none finished), is in its JSON too."""
 
-@dataclass(frozen=True)
-class KindIndex:
+    model_config = ConfigDict(frozen=True)
+
     finished: int
     autonomous: int
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
-    def share(self) -> float | None:
+    def overall(self) -> float | None:
         return round(self.autonomous / self.finished, 4) if self.finished else None
 
 
-@dataclass(frozen=True)
-class AutonomyIndex:
-    """``overall`` is None while no issue finished in the window."""
+class AutonomyIndex(KindIndex):
+    """Every kind's issues of the window (``overall``: the same share), and each kind's."""
 
     window_days: int
-    finished: int
-    autonomous: int
-    by_kind: dict[str, KindIndex] = field(default_factory=dict)
-
-    @property
-    def overall(self) -> float | None:
-        return KindIndex(self.finished, self.autonomous).share  # the same share, of every kind
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "window_days": self.window_days,
-            "overall": self.overall,
-            "finished": self.finished,
-            "autonomous": self.autonomous,
-            "by_kind": {
-                kind: {"overall": k.share, "finished": k.finished, "autonomous": k.autonomous}
-                for kind, k in sorted(self.by_kind.items())
-            },
-        }
+    by_kind: dict[str, KindIndex] = Field(default_factory=dict)
 
 
 def autonomy_index_for(store: Store, days: int = 30, now: float | None = None) -> AutonomyIndex:
@@ -62,7 +45,10 @@ def autonomy_index_for(store: Store, days: int = 30, now: float | None = None) -
         window_days=days,
         finished=sum(finished for finished, _ in found.values()),
         autonomous=sum(autonomous for _, autonomous in found.values()),
-        by_kind={kind: KindIndex(*counts) for kind, counts in found.items()},
+        by_kind={
+            kind: KindIndex(finished=finished, autonomous=autonomous)
+            for kind, (finished, autonomous) in sorted(found.items())
+        },
     )
 
 
@@ -81,14 +67,11 @@ def autonomy_series(store: Store, days: list[str], span: int = 30) -> list[float
         first = since[:10]
         last = until[:10]
         n = [c for (day, end), c in found.items() if first < day <= last or (end and day == first)]
-        series.append(AutonomyIndex(span, sum(f for f, _ in n), sum(a for _, a in n)).overall)
+        share = KindIndex(finished=sum(f for f, _ in n), autonomous=sum(a for _, a in n))
+        series.append(share.overall)
     return series
 
 
 def _window(end: float, days: int) -> tuple[str, str]:
     """The index's window: the ``days`` up to ``end``, both ends included, as stored times."""
     return utc_now(end - days * 86_400), utc_now(end)
-
-
-def autonomy_index(services: Services, days: int = 30) -> AutonomyIndex:
-    return autonomy_index_for(services.store, days, services.clock())

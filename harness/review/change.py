@@ -24,9 +24,23 @@ class ChangeDiff:
     head: str  # the head its gates passed on
     text: str  # cut past MAX_DIFF_BYTES, with a line that says so
 
+    @property
+    def title(self) -> str:
+        """The pull request, its branch and its commits, on one line."""
+        return f"PR {self.pr} ({self.branch}): {self.base[:12]}...{self.head[:12]}"
+
+    @property
+    def lines(self) -> list[tuple[str, str]]:
+        """Each line of the diff with its kind: ``add``, ``del`` or ``ctx``."""
+        kinds = {"+": "add", "-": "del"}
+        return [
+            (kinds.get(line[:1], "ctx") if line[:3] not in ("+++", "---") else "ctx", line)
+            for line in self.text.splitlines()
+        ]
+
     def shown(self) -> str:
         """What ``factory diff`` prints: a line naming the pull request, then the diff."""
-        return f"# PR {self.pr} ({self.branch}): {self.base[:12]}...{self.head[:12]}\n{self.text}"
+        return f"# {self.title}\n{self.text}"
 
 
 def change_diff(

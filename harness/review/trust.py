@@ -4,8 +4,8 @@ counter anyone can set, and no text (a commit message, an issue's title) anyone 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from harness.config.models import Rules, TrustRule
 from harness.store.db import Store
@@ -35,8 +35,10 @@ class TrustState:
     reset_on: tuple[str, ...] = ()
     from_backtest: int = 0  # of ``earned``: rehearsed cases (``backtest.counts_for_trust``)
 
-    def to_json(self) -> dict[str, Any]:
-        return {**asdict(self), "reset_on": list(self.reset_on)}
+    @property
+    def mode(self) -> str:
+        """How its changes merge, as ``factory status`` words it."""
+        return "auto" if self.auto else f"review ({self.earned}/{self.earn_after} earned)"
 
     def waiting_reason(self) -> str:
         return (
@@ -121,10 +123,6 @@ def trust_states_for(store: Store, rules: Rules, rehearsals: bool = False) -> li
         for kind in kinds
         if (rule := rules.trust_for(kind)) is not None
     ]
-
-
-def trust_states(services: Services) -> list[TrustState]:
-    return configured_states(services.store, services.settings)
 
 
 def configured_states(store: Store, settings: Settings) -> list[TrustState]:

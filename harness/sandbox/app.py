@@ -76,15 +76,20 @@ def free_port() -> int:
 
 
 class AppNotReady(FactoryError):
-    """The app did not answer 200 on its ready path in time; ``output`` is its last output
-    (given, its last line ends the message)."""
+    """The app did not answer 200 on its ready path (``timed_out``: it was still starting
+    when its time was up); ``output`` is its last output (given, the lines of it that tell
+    most end the message: its last two, a warning only when it printed nothing else)."""
 
-    def __init__(self, message: str, output: str | None = None) -> None:
-        lines = [line.strip() for line in (output or "").splitlines() if line.strip()]
+    def __init__(self, message: str, output: str | None = None, timed_out: bool = False) -> None:
+        lines = [line.strip()[:200] for line in (output or "").splitlines() if line.strip()]
+        own = [line for line in lines if "warning" not in line.lower()] or lines  # its own words
         if output is not None:
-            message += f"; its last line: {lines[-1][:200]}" if lines else "; it printed nothing"
+            message += (
+                f"; its output ends: {' | '.join(own[-2:])}" if own else "; it printed nothing"
+            )
         super().__init__(message)
         self.output = output or ""
+        self.timed_out = timed_out
 
 
 class AppProcess:
@@ -163,7 +168,8 @@ class AppProcess:
                 probe.kill()
             probe.wait()
         if probe.returncode != 0:  # killed by the guard, too
-            raise AppNotReady(f"{url} did not answer 200 within {timeout_s:.0f}s", self.output())
+            late = f"{url} did not answer 200 within {timeout_s:.0f}s"
+            raise AppNotReady(late, self.output(), timed_out=True)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -37,6 +38,10 @@ SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"
 ALWAYS_HIDDEN = ("/etc/ssh", "/etc/ssl/private")
 _SHARED_GIT = ("objects", "refs", "packed-refs", "shallow")  # what a worktree's git reads
 DEV_SHM_MB = 256
+# set-up's file-access trace (docs/sandbox.md, "Set-up observed"), outside the sandbox: every
+# process's opens and executions (a file each), each string and path in hex, the path of each
+# file opened
+TRACE = "strace -ff -qq -y -xx --seccomp-bpf -e signal=none -e trace=/^(open|openat2?|execve(at)?)$"
 running_as_root = holding.as_root
 
 
@@ -118,8 +123,9 @@ def bwrap_argv(view: View, command: list[str], *, seccomp_fd: int | None = None)
 
 
 def _system_view(view: View) -> tuple[list[str], list[Path]]:
-    """The read-only system, fresh /dev and /proc, size-capped /tmp and /dev/shm, and the
-    hidden folders that fall inside the system masked; with the system folders bound."""
+    """The read-only system, fresh /dev and /proc, size-capped /tmp (and TMPDIR) and
+    /dev/shm, and the hidden folders that fall inside the system masked; with the system
+    folders bound."""
     args = ["bwrap"]
     system: list[Path] = []
     for name in SYSTEM:
@@ -130,8 +136,12 @@ def _system_view(view: View) -> tuple[list[str], list[Path]]:
             args += ["--ro-bind", name, name]
             system.append(path)
     args += ["--dev", "/dev", "--proc", "/proc"]
-    args += ["--perms", "1777", "--size", str(view.tmp_mb * 1024 * 1024), "--tmpfs", "/tmp"]
     args += ["--perms", "1777", "--size", str(DEV_SHM_MB * 1024 * 1024), "--tmpfs", "/dev/shm"]
+    # the host's TMPDIR is private too: a folder named there (Playwright's driver names the
+    # browser's profile so) is one the sandbox can write, wherever it is
+    temps = dict.fromkeys([Path("/tmp"), Path(tempfile.gettempdir())])
+    for temp in (t for t in temps if not any(_under(s, [t]) for s in system)):
+        args += ["--perms", "1777", "--size", str(view.tmp_mb * 1024 * 1024), "--tmpfs", str(temp)]
     for hidden in [*map(Path, ALWAYS_HIDDEN), *view.hidden]:
         if hidden.is_dir() and _under(hidden, system) and not _under(hidden, view.writable):
             args += ["--tmpfs", str(hidden)]
@@ -205,6 +215,7 @@ class Sandbox:
         seen_as: Path | None = None,
         egress: Path | None = None,
         readable: list[Path] | None = None,
+        trace: Path | None = None,
     ) -> None:
         if not sandbox_available():
             raise SandboxError("bubblewrap (bwrap) is not installed: apt-get install bubblewrap")
@@ -221,6 +232,11 @@ class Sandbox:
         self.seen_as = seen_as.resolve() if seen_as is not None else None
         self.egress = egress
         self.readable = tuple(readable or ())
+        self.trace = trace  # the file the command's file-access trace is written to
+        if trace and not shutil.which("strace", path=SAFE_PATH):
+            raise SandboxError(
+                "strace is not installed (set-up runs under it): apt-get install strace"
+            )
 
     def view(self) -> View:
         env = {
@@ -265,6 +281,8 @@ class Sandbox:
         argv = self.argv(command, seccomp_fd=filter_fd)
         if info_fd is not None:
             argv = [argv[0], "--info-fd", str(info_fd), *argv[1:]]
+        if self.trace is not None:  # the tracer outside, where the command cannot reach it
+            argv = [*TRACE.split(), "-o", str(self.trace), "--", *argv]
         if cgroup is not None:
             argv = cgroup.entered(limited(self.limits, argv, cgroup.held))
         else:

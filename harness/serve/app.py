@@ -16,10 +16,6 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import nh3
-from jinja2 import Environment, FileSystemLoader
-from markdown_it import MarkdownIt
-from markupsafe import Markup
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -27,19 +23,21 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response, Stream
 from starlette.routing import Route
 
 from harness import decisions
+from harness.backtest.report import backtest_view
 from harness.engine.context import Services
 from harness.engine.killswitch import (
-    MAX_STOP_REASON,
     engage_kill_switch,
     release_kill_switch,
     stop_reason,
 )
 from harness.errors import MAX_INTEGER, FactoryError, NotFoundError, check_one_line
 from harness.lessons.evidence import lessons, proposals
+from harness.reports.issues import issue_page, queue_view
+from harness.reports.report import EVIDENCE, healing, run_page
+from harness.reports.runs import PAGE_SIZE, RunFilters, runs_page
+from harness.reports.status import Status, status, trends
+from harness.reports.text import render
 from harness.retry import cancel_issue
-from harness.serve import views
-from harness.serve.backtest_page import backtest_view
-from harness.serve.health_page import heal_rows, newest_green
 
 COOKIE = "factory_session"
 MAX_SESSIONS = 64  # the oldest session ends when another opens beyond this
@@ -87,12 +85,6 @@ class Dashboard:
     # approvals land in the background, one at a time: issue -> what is in progress / came of it
     pending: dict[int, str] = field(default_factory=dict)
     decided: dict[int, str] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        loader = FileSystemLoader(_HERE / "templates")
-        self.env = Environment(loader=loader, autoescape=True, trim_blocks=True, lstrip_blocks=True)
-        self.env.filters.update(money=_money, took=_took, when=_when, pct=_pct, markdown=_markdown)
-        self.env.globals["max_reason"] = MAX_STOP_REASON
 
     # -- the guard -----------------------------------------------------------------------
     def session_of(self, request: Request) -> Session | None:
@@ -165,13 +157,10 @@ class Dashboard:
         return session
 
     def refuse(self, status: int, why: str) -> Response:
-        html = self.env.get_template("error.html").render(status=status, why=why)
-        return HTMLResponse(html, status_code=status)
+        return HTMLResponse(render("error.html", status=status, why=why), status_code=status)
 
     def page(self, name: str, session: Session, **data: Any) -> HTMLResponse:
-        return HTMLResponse(
-            self.env.get_template(name).render(csrf=session.csrf, page=name, **data)
-        )
+        return HTMLResponse(render(name, csrf=session.csrf, page=name, **data))
 
     # -- pages ---------------------------------------------------------------------------
     def showing(self, template: str, **reads: Callable[..., object]) -> Handler:
@@ -189,8 +178,7 @@ class Dashboard:
         return shown
 
     def live_html(self, session: Session) -> str:
-        view = views.now_view(self.services)
-        return self.env.get_template("now_live.html").render(now=view, csrf=session.csrf)
+        return render("now_live.html", status=now_status(self.services), csrf=session.csrf)
 
     async def events(self, request: Request, session: Session) -> Response:
         async def stream() -> AsyncIterator[str]:
@@ -207,7 +195,7 @@ class Dashboard:
 
     async def queue(self, request: Request, session: Session) -> Response:
         groups = await run_in_threadpool(
-            views.queue_view,
+            queue_view,
             self.services,
             request.query_params.get("state"),  # a state the queue does not have pages nothing
             _page_number(request),
@@ -219,7 +207,7 @@ class Dashboard:
         if not 1 <= number <= MAX_INTEGER:
             return self.refuse(404, f"issue {number} does not exist")
         try:
-            data = await run_in_threadpool(views.issue_page, self.services, number)
+            data = await run_in_threadpool(issue_page, self.services, number)
         except FactoryError as exc:
             return self.refuse(404, str(exc))
         said = self.flash.pop(session.id, None) or self.decided.get(number)
@@ -230,22 +218,21 @@ class Dashboard:
     async def runs(self, request: Request, session: Session) -> Response:
         q = request.query_params
         issue = q.get("issue", "").strip()
-        filters = views.RunFilters(
+        filters = RunFilters(
             workflow=q.get("workflow") or None,
             status=q.get("status") or None,
             issue=int(issue) if issue.isdigit() and len(issue) < 19 else None,
             day=q.get("day") or None,
             page=_page_number(request),
         )
-        rows = await run_in_threadpool(views.runs_view, self.services, filters)
-        return self.page(
-            "runs.html", session, rows=rows, filters=filters, page_size=views.PAGE_SIZE
-        )
+        services = self.services
+        rows = await run_in_threadpool(runs_page, services.store, filters, services.clock())
+        return self.page("runs.html", session, rows=rows, filters=filters, page_size=PAGE_SIZE)
 
     async def evidence(self, request: Request, session: Session) -> Response:
         raw = request.scope.get("raw_path", b"").decode("latin-1")
         found = confined(
-            self.services.settings.state_dir / views.EVIDENCE, request.path_params["path"], raw
+            self.services.settings.state_dir / EVIDENCE, request.path_params["path"], raw
         )
         if found is None:
             return self.refuse(404, "no such evidence file")
@@ -370,63 +357,32 @@ def _local(target: str) -> str:
     return target
 
 
-_MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")  # raw HTML stays text
-
-
-def _markdown(text: object) -> Markup:
-    """Markdown a person or an agent wrote (an issue, a comment) as HTML: rendered by
-    markdown-it, then cleaned by nh3 (the ammonia sanitiser's allow-list: no script, style,
-    handler, frame or ``javascript:`` link; a link opens nothing of the dashboard's), images
-    left out (the page loads none from elsewhere)."""
-    html = _MARKDOWN.render(str(text or ""))
-    return Markup(nh3.clean(html, tags=nh3.ALLOWED_TAGS - {"img"}))  # noqa: S704 (nh3 cleaned it)
-
-
-def _money(value: object) -> str:
-    return f"${float(value or 0):.4f}"  # type: ignore[arg-type]
-
-
-def _took(seconds: object) -> str:
-    if seconds is None:
-        return ""
-    s = float(seconds)  # type: ignore[arg-type]
-    return f"{s:.1f}s" if s < 60 else f"{int(s) // 60}m{int(s) % 60:02d}s"
-
-
 def _page_number(request: Request) -> int:
     """The ``page`` asked for: 1 unless it is a number of at most six digits."""
     page = request.query_params.get("page", "")
     return int(page) if page.isdigit() and len(page) < 7 else 1
 
 
-def _when(text: object) -> str:
-    return str(text or "")[:19].replace("T", " ")
+def now_status(services: Services) -> Status:
+    """How the factory stands now (the Now page, its live part, the trust panel)."""
+    return status(services.store, lambda: services.settings, services.clock())
 
 
-def _pct(value: object) -> str:
-    return "" if value is None else f"{float(value) * 100:.0f}%"  # type: ignore[arg-type]
-
-
-def create_app(
-    services: Services,
-    token: str,
-    actor: str = "dashboard",
-    fresh: Callable[[], Services] | None = None,
-) -> Starlette:
-    """The dashboard for ``services``; ``token`` opens a session (``/?token=…``); a person's
-    decisions are recorded as ``actor`` and run with ``fresh()`` services when given."""
-    board = Dashboard(services, token, actor, fresh)
+def create_app(board: Dashboard) -> Starlette:
+    """The app of the dashboard ``board``: its token opens a session (``/?token=…``); a
+    person's decisions are recorded as its actor and run with its ``fresh()`` services when
+    given."""
     pages: dict[str, Handler] = {
-        "/": board.showing("now.html", now=views.now_view, panel=views.trust_panel),
+        "/": board.showing("now.html", status=now_status),
         "/events": board.events,
         "/queue": board.queue,
         "/issues/{number:int}": board.issue,
         "/runs": board.runs,
-        "/runs/{run_id}": board.showing("run.html", view=views.run_page),
-        "/trends": board.showing("trends.html", trends=views.trends_view, panel=views.trust_panel),
-        "/backtest": board.showing("backtest.html", view=backtest_view),
+        "/runs/{run_id}": board.showing("run.html", view=run_page),
+        "/trends": board.showing("trends.html", trends=trends, status=now_status),
+        "/backtest": board.showing("backtest.html", view=lambda s: backtest_view(s.store)),
         "/lessons": board.showing("lessons.html", lessons=lessons, proposals=proposals),
-        "/health": board.showing("health.html", green=newest_green, heals=heal_rows),
+        "/health": board.showing("health.html", view=healing),
         "/evidence/{path:path}": board.evidence,
         "/static/{name}": board.static,
     }
@@ -440,6 +396,4 @@ def create_app(
     routes = [Route(path, board.guard(handler)) for path, handler in pages.items()]
     posts = decisions.items()
     routes += [Route(path, board.guard(h, post=True), methods=["POST"]) for path, h in posts]
-    app = Starlette(routes=routes)
-    app.state.dashboard = board
-    return app
+    return Starlette(routes=routes)

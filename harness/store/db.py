@@ -8,7 +8,6 @@ import sqlite3
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from harness.caches import PROCESS
 from harness.store.backtests import BacktestsMixin
@@ -21,7 +20,6 @@ from harness.store.leases import LeasesMixin
 from harness.store.ledger import LedgerMixin
 from harness.store.migrations import MIGRATIONS, applied_names, migrate
 from harness.store.outcomes import OutcomesMixin, ended, shown
-from harness.store.records import Run
 from harness.store.runs import RunsMixin
 from harness.store.trends import TrendsMixin
 
@@ -80,28 +78,6 @@ class Store(
         return dict(
             Counter(shown(ended(outcomes[r.id][0], r.status, r.reason), r.status) for r in runs)
         )
-
-    def run_rows(self, runs: list[Run]) -> list[dict[str, Any]]:
-        """Runs as ``factory runs --json`` prints them (the dashboard's run tables show the
-        same), their costs and outcomes read in one query each."""
-        totals = self.runs_totals([run.id for run in runs])
-        outcomes = self.run_outcomes([(run.id, run.workflow, run.status) for run in runs])
-        return [
-            {
-                "id": run.id,
-                "workflow": run.workflow,
-                "issue": run.issue,
-                "status": run.status,
-                "outcome": ended(outcomes[run.id][0], run.status, run.reason),
-                "started_at": run.started_at,
-                "finished_at": run.finished_at,
-                "cost_usd": round(float(totals[run.id]["cost_usd"]), 6),
-                "input_tokens": int(totals[run.id]["input_tokens"]),
-                "output_tokens": int(totals[run.id]["output_tokens"]),
-                "reason": run.reason or outcomes[run.id][1],  # a route's reason when it ended
-            }
-            for run in runs
-        ]
 
     def close(self) -> None:
         super().close()

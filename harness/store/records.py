@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, TypedDict
+from typing import Any
+
+from typing_extensions import TypedDict  # pydantic reads them on Python 3.11 (MCP's answers)
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,17 @@ class Run:
     finished_at: str | None
     parent: str | None = None  # the run whose ``workflow:`` step started it
     parent_step: str | None = None  # that step
+
+
+class TierRow(TypedDict):
+    """Per issue kind, role and model: the implement attempts that called it, and how many of
+    their changes merged (``Store.tier_success``)."""
+
+    kind: str
+    role: str
+    model: str
+    attempts: int
+    merged: int
 
 
 @dataclass(frozen=True)

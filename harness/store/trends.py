@@ -10,6 +10,7 @@ import sqlite3
 
 from harness.store.base import StoreBase, recreate
 from harness.store.outcomes import FAILED_MERGE, NOT_REFUSED, truthy
+from harness.store.records import TierRow
 
 REVERTED = "reverted on production"
 _GOES_ON = ("", *NOT_REFUSED)  # what a step says that no refusal count takes
@@ -130,7 +131,7 @@ SELECT day, SUM(n), COALESCE(MAX(kept.usd / kept.issues), 0.0)
 
 
 class TrendsMixin(StoreBase):
-    def tier_success(self, since: str = "") -> list[dict[str, object]]:
+    def tier_success(self, since: str = "") -> list[TierRow]:
         """Per issue kind, role and model (``models.escalate``'s tiers): the implement
         attempts started since the day ``since`` that called it, and how many of their changes
         merged (a validation of it kept a ``Landing`` that merged)."""
@@ -139,8 +140,7 @@ class TrendsMixin(StoreBase):
             " WHERE started >= ? GROUP BY 1, 2, 3 HAVING SUM(attempts) > 0 ORDER BY 1, 2, 3",
             (since,),
         )
-        keys = ("kind", "role", "model", "attempts", "merged")
-        return [dict(zip(keys, row, strict=True)) for row in rows]
+        return [TierRow(kind=k, role=r, model=m, attempts=a, merged=n) for k, r, m, a, n in rows]
 
     def daily_merges(self, since: str) -> dict[str, tuple[int, float]]:
         """day -> (merges that day, the mean spend of the issues merged that day and not

@@ -1,14 +1,16 @@
 """``run_command`` and ``run_tests``: shell commands in the worktree sandbox, each result as
 text for the model, each with its time limit (docs/testing.md, "The agents' tests and
-commands"); ``run_tests`` shows the end of its output, where test runners put their summary."""
+commands"); ``run_tests`` shows the end of its output, where test runners put their summary,
+led by the ids of the tests that failed. Asked for no tests, it runs the tests the change
+touches first (those that failed last, those the plan names), then the whole suite."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 from harness.config.models import Commands
-from harness.config.testfiles import test_files
+from harness.config.testfiles import clipped, failing_tests, test_files
 from harness.errors import ToolError
 from harness.faults import fault_point
 from harness.model.blocks import Handler
@@ -25,13 +27,19 @@ class RunCommand:
 
 @dataclass(frozen=True)
 class RunTests:
-    tests: Sequence[str] = ()  # none: the whole suite
+    tests: Sequence[str] = ()  # none: those the change touches first, then the whole suite
 
 
 @dataclass(frozen=True)
 class CommandTool:
+    """``first``: the tests run first when none are asked for — those the change touches,
+    then after each run those that failed in it (none: the whole suite next); ``counted``
+    hears of each run of ``run_tests`` (True: the whole suite)."""
+
     sandbox: Sandbox
     commands: Commands
+    first: list[str] = field(default_factory=list)
+    counted: Callable[[bool], None] = lambda _: None
 
     def run_command(self, data: RunCommand) -> str:
         if not data.command.strip():
@@ -46,24 +54,25 @@ class CommandTool:
                 "(commands.command_timeout_s); run the project's tests with run_tests, whole "
                 "or given the test files or ids]"
             )
-        return f"exit code {result.exit_code}\n{result.output}{note}"
+        return f"exit code {result.exit_code}\n{clipped(result.output, MAX_TEST_TAIL)}{note}"
 
     def run_tests(self, data: RunTests) -> str:
-        chosen = test_files(self.commands, data.tests)
+        touched = [] if data.tests else list(self.first)
+        chosen = test_files(self.commands, data.tests or touched)
         command = chosen or self.commands.test
         timeout = self.commands.test_timeout_s
+        self.counted(chosen is None)
         result = self.sandbox.run(command, timeout_s=timeout)
+        self.first[:] = failing_tests(result.output) if result.exit_code else []
         head = f"`{command}` exited {result.exit_code}"
         if data.tests and chosen is None:
             head += " (the whole suite: no commands.test_files template fits commands.test)"
+        if touched and chosen:
+            head += " (the tests this change touches, first; once they pass, the whole suite)"
         if result.limit_hit:
             head += f" (stopped at the {result.limit_hit} limit"
             head += f" of {timeout:.0f} s)" if result.limit_hit == "time" else ")"
-        output = result.output
-        if len(output) > MAX_TEST_TAIL:
-            cut = len(output) - MAX_TEST_TAIL
-            output = f"[the first {cut:,} characters of the output are not shown]\n{output[cut:]}"
-        return f"{head}\n{output}"
+        return f"{head}\n{clipped(result.output, MAX_TEST_TAIL)}"
 
     def handlers(self) -> dict[str, Handler]:
         return by_name(

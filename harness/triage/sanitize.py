@@ -116,12 +116,12 @@ def sanitize(raw: str, template_comments: Iterable[str] = (), own: bool = False)
     """Find what ``raw`` hides; return it as written minus HTML comments, the invisible
     characters that were flagged and a leading byte order mark, with credentials redacted.
     ``template_comments`` (normalised) are removed silently. ``own``: the factory's signed
-    text, its blocks left out: the word joiners of its escaping hide nothing, and markup
-    anywhere in it, code too, is what a value it quotes held (an agent's, production's)."""
+    text, its blocks left out: the word joiners of its escaping hide nothing. Code (a quoted
+    test output, a page, a line of production) is shown as a quote, its markup inert."""
     templates = frozenset(template_comments)
     hidden: list[str] = []
     raw = unbroken(raw) if own else raw
-    masked = raw if own else _mask_code(raw)
+    masked = _mask_code(raw)
     removals: list[tuple[int, int]] = []
     for start, end, body in _comments(masked):
         removals.append((start, end))

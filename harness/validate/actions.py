@@ -19,13 +19,16 @@ from harness.artifacts import (
     KeptVerdict,
     PrCandidate,
     Prepared,
+    Routing,
     Validation,
     ValidationTarget,
     ValidatorRun,
+    Verdict,
 )
+from harness.config.testfiles import clipped
 from harness.cpu import waiting
 from harness.engine.actions import action
-from harness.engine.context import StepContext
+from harness.engine.context import Services, StepContext
 from harness.engine.records import Produced
 from harness.engine.runner import check_kill_switch
 from harness.errors import FactoryError, GitError, StepFailed
@@ -46,7 +49,7 @@ from harness.validate.calibration import (
     record_calibration,
 )
 from harness.validate.evidence import Before, EarlierVerdict, journeys_on, tree_of
-from harness.validate.route import decide_route
+from harness.validate.route import decide_route, setup_code_seen
 from harness.validate.sealed import ValidatorQuestion
 from harness.validate.suite import flakes
 
@@ -174,8 +177,19 @@ def _queued_base(ctx: StepContext, head: str, production: str) -> tuple[str | No
     ahead = landing.join(
         services.store, services.settings.state_dir, ctx.run_id, ctx.issue, head, ctx.lease.holder
     )
-    base, queued = landing.speculative_base(services.repo, production, ahead)
+    landing_alone = [e for e in ahead if not _waits_for_a_person(services, e)]
+    base, queued = landing.speculative_base(services.repo, production, landing_alone)
     return (base if queued else None), queued
+
+
+def _waits_for_a_person(services: Services, ahead: landing.Entry) -> bool:
+    """Whether the change ``ahead`` in the merge queue waits for a person even if every gate
+    passes (the review gate: its kind has not earned trust, nobody approved its head): a
+    candidate built on it would be validated again when it does not land."""
+    candidate = services.store.latest_artifact(PrCandidate, ahead.issue)
+    kind = kind_of(candidate.spec if candidate else None)
+    passed = Routing(route="merge", reason="", score=1.0, verdict="pass", gates=[], fix_attempts=0)
+    return review_gate(services, ahead.issue, ahead.head, kind, passed).route != "merge"
 
 
 def validator_question(ctx: StepContext, candidate: PrCandidate) -> ValidatorQuestion:
@@ -258,7 +272,32 @@ def check(ctx: StepContext, prepare: Prepared, baseline: Baseline) -> CheckResul
         queued=queued,
         tests_lost=lost,
         bug_tests=bug_tests,
+        works_before=_works_before(ctx, result.validator, question, base, production),
     )
+
+
+def _works_before(
+    ctx: StepContext,
+    run: ValidatorRun | None,
+    question: ValidatorQuestion | None,
+    base: str,
+    production: str,
+) -> list[int]:
+    """The harness's own look for what the change broke: when an action of the validator's
+    failed on the candidate (an element that is not there, a request that errored or was
+    answered with an error), its actions are done again, in order and with no model, on a
+    fresh app of what the candidate builds on; the numbers of those that failed on the
+    candidate and work there (``harness.validate.route``: a regression, unless a criterion
+    names what they act on)."""
+    if run is None or not any(o.failed for o in run.observed):
+        return []
+    before = journeys_on(
+        ctx, base, "before", question, trusted=production, only=frozenset(), replay=run.observed
+    ).validator
+    again = before.observed if before else []
+    return [
+        o.number for o, b in zip(run.observed, again, strict=False) if o.failed and not b.failed
+    ]
 
 
 def _verdict_before(ctx: StepContext, head: str) -> ValidatorRun | None:
@@ -324,17 +363,21 @@ ROUTE_LABELS = MappingProxyType(
 
 
 @action("validate.decide")
-def decide(ctx: StepContext, prepare: Prepared, check: CheckResult) -> Validation:
-    """Apply the route: one comment that leads with the decision, and one terminal label in
-    place of ``factory:accepted`` (a retry keeps it: the issue goes back to implementation)."""
+def decide(
+    ctx: StepContext, prepare: Prepared, check: CheckResult, second_look: Verdict | None
+) -> Validation:
+    """Apply the route: one comment that leads with the decision (with each criterion's
+    result, quote and where the validator saw it), and one terminal label in place of
+    ``factory:accepted`` (a retry keeps it: the issue goes back to implementation).
+    ``second_look``: ``validation.second``'s verdict, when one was asked."""
     rules, verdict = ctx.services.settings.governance.rules, check.verdict
     ci = ctx.services.forge.ci_status(prepare.head)
     kind, candidate = kind_of(prepare.candidate.spec), prepare.candidate
-    gates = trusted_setup(ctx.services, kind, candidate.gates)
+    gates = trusted_setup(ctx.services, kind, [*candidate.gates, *setup_code_seen(check)])
     earlier = ctx.services.store.artifacts(Validation, ctx.number, limit=rules.max_rebases + 1)
     rebases = len(list(takewhile(lambda found: found[1].conflict, earlier)))
     candidate = candidate.model_copy(update={"gates": gates})
-    routing = decide_route(rules, candidate, check, ci, rebases)
+    routing = decide_route(rules, candidate, check, ci, rebases, second_look)
     # the person in the loop: earned trust, and a person's approval of this head
     routing = review_gate(ctx.services, ctx.number, prepare.head, kind, routing)
     body = ctx.services.templates.render(
@@ -348,7 +391,9 @@ def decide(ctx: StepContext, prepare: Prepared, check: CheckResult) -> Validatio
         gates=[g.model_dump() for g in routing.gates],
         pr=prepare.pr,
         summary=clip(verdict.summary if verdict else "", 600),
+        findings=prepare.candidate.findings,
         journeys=[{"passed": j.passed} for j in check.journeys],  # never their names
+        criteria=check.validator.by_criterion() if check.validator else [],
         fix_attempts=routing.fix_attempts,
         run_id=ctx.run_id,
     )
@@ -364,7 +409,7 @@ def decide(ctx: StepContext, prepare: Prepared, check: CheckResult) -> Validatio
         production_sha=check.production_sha,
         conflict=check.conflict,
         tests_exit_code=check.tests.exit_code if check.tests else None,
-        tests_output=check.tests.output[-MAX_TESTS_OUTPUT:] if check.tests else "",
+        tests_output=clipped(check.tests.output, MAX_TESTS_OUTPUT) if check.tests else "",
         comment=body,
         holdout=holdout_digest(ctx.services.settings.holdout_dir),
     )

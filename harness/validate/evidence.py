@@ -13,23 +13,31 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
-from harness.artifacts import HoldoutRun, KeptVerdict, Tested, ValidatorRun
+from pydantic import BaseModel
+
+from harness.artifacts import HoldoutRun, KeptVerdict, NetworkRecord, Tested, ValidatorRun
 from harness.artifacts.browser import JourneyResult, Observation
-from harness.browser.chromium import BrowserSession, in_browser
+from harness.browser.chromium import in_browser
 from harness.browser.drivers import Drivers
 from harness.browser.journeys import Journey, load_journeys
 from harness.browser.runner import run_journeys
-from harness.browser.tools import BrowserTools, first_difference
 from harness.caches import PROCESS, Memo
 from harness.config.settings import Settings
-from harness.config.testfiles import test_files
+from harness.config.testfiles import clipped, test_files
 from harness.cpu import Slots, cpus, waiting
 from harness.engine.agents import StepHooks, save_transcript
 from harness.engine.context import Services, StepContext
 from harness.engine.definition import load_sealed
-from harness.errors import ConfigErrors, ErrorKind, StepFailed
+from harness.errors import (
+    ConfigErrors,
+    ErrorKind,
+    FactoryError,
+    Inconclusive,
+    StepFailed,
+    carried,
+)
 from harness.faults import fault_point
 from harness.git.repo import GitRepo
 from harness.git.worktrees import WorktreeManager
@@ -56,7 +64,7 @@ from harness.validate.suite import (
     reused,
 )
 
-READY_TIMEOUT_S = 60.0
+INCONCLUSIVE_TRIES = 3  # a step the environment stopped is tried this often before a person
 FRESH_MAX_AGE_S = 24 * 3600.0  # copies older than this were left by a killed run
 
 
@@ -78,7 +86,7 @@ def serving(settings: Settings, path: Path) -> Iterator[AppProcess]:
     sandbox = worktree_sandbox(settings, path, Limits(timeout_s=24 * 3600))
     start = commands.start.format(port=port)
     with AppProcess(sandbox, start, port, commands.ready_path) as app:
-        app.wait_ready(READY_TIMEOUT_S)
+        app.wait_ready(commands.ready_timeout_s)
         yield app
 
 
@@ -175,7 +183,7 @@ def _tests_on(at: Checkout, label: str, before: Before | None = None) -> Tested:
     return Tested(
         command=command,
         exit_code=result.exit_code,
-        output=result.output[-20_000:],  # the tail, where runners sum up what failed
+        output=clipped(result.output, 20_000),  # the tail, where runners sum up what failed
         tree=tree_of(services.repo, sha),
         duration_s=round(result.duration_s, 2),
         limit_hit=result.limit_hit,
@@ -212,14 +220,15 @@ class EarlierVerdict:
         return self.run.model_copy(update={"kept": how})
 
 
-def _replay(
-    base_url: str, shots: Path, observed: list[Observation], session: BrowserSession
-) -> int | None:
-    tools = BrowserTools(session, base_url, shots)
-    try:
-        return first_difference(tools, observed)
-    finally:
-        tools.close()
+def _replayed(
+    at: Checkout, question: ValidatorQuestion, observed: list[Observation]
+) -> ValidatorRun:
+    """The recorded actions ``observed`` done again, in the seal and without a model, on a
+    fresh app of this commit: what each showed (``SealRequest.replay``)."""
+    ctx = at.ctx
+    with fresh_app(ctx.services.settings, at.path, f"{ctx.run_id}-{at.label}-replay") as app:
+        hooks = StepHooks(ctx, question.model)
+        return run_validator(ctx.services, question, 0.0, app, at.shots / "replay", hooks, observed)
 
 
 def _validator_check(
@@ -229,19 +238,26 @@ def _validator_check(
     Its recorded actions are done again first, without a model, on a fresh app: when every
     one shows exactly what it showed the validator, the validator would see the same app."""
     ctx, shots = at.ctx, at.shots
-    settings = ctx.services.settings
     if earlier is not None and earlier.unseen_only:
         return earlier.kept()
     if earlier is not None:
-        with fresh_app(settings, at.path, f"{ctx.run_id}-{at.label}-replay") as app:
-            replay = partial(_replay, app.base_url, shots / "replay", earlier.run.observed)
-            drivers = ctx.services.caches.part(Drivers, lasting=True)
-            hidden = tuple(sealed_hidden_paths(settings))
-            differs = in_browser(drivers, replay, netns_pid=app.netns_pid, hidden=hidden)
-        if differs is None:
-            return earlier.kept(replayed=len(earlier.run.observed))
-    with fresh_app(settings, at.path, f"{ctx.run_id}-{at.label}-validator") as app:
+        again = _replayed(at, question, earlier.run.observed).observed
+        if [o.seen for o in again] == [o.seen for o in earlier.run.observed]:
+            return earlier.kept(replayed=len(again))
+    with fresh_app(ctx.services.settings, at.path, f"{ctx.run_id}-{at.label}-validator") as app:
         return _sealed(ctx, app, shots, question)
+
+
+def _sealed_check(
+    at: Checkout,
+    question: ValidatorQuestion,
+    earlier: EarlierVerdict | None,
+    replay: list[Observation] | None,
+) -> Callable[[], ValidatorRun]:
+    """The validator's check: asked (``_validator_check``), or its ``replay`` done again."""
+    if replay is not None:
+        return partial(_replayed, at, question, replay)
+    return partial(_validator_check, at, question, earlier)
 
 
 def checks_at_once(settings: Settings) -> int:
@@ -266,18 +282,18 @@ def _slots(size: int) -> tuple[Slots, Slots]:
     return PROCESS.part(_Slots).get(size, lambda: (Slots(size), Slots(max(1, size // 2))))
 
 
-def _run_checks(
-    settings: Settings, checks: list[Callable[[], Any]], rank: int, suites: int = 0
-) -> list[Any]:
+def _run_checks(ctx: StepContext, checks: list[Callable[[], Any]], suites: int = 0) -> list[Any]:
     """Every check's result, in the order given; the checks themselves run side by side (each
     has its own copy, app, browser and ``/tmp``: nothing one writes reaches another), as many
-    at a time in this process as ``checks_at_once`` says, lowest ``rank`` first; the first
+    at a time in this process as ``checks_at_once`` says, the run's ``_rank`` first; the first
     ``suites`` run a whole suite (long work, ``Slots``: short checks never wait behind more
-    than one)."""
-    slots, long_slots = _slots(checks_at_once(settings))
+    than one). An app that never served raises ``_not_ready``'s error."""
+    slots, long_slots = _slots(checks_at_once(ctx.services.settings))
+    rank = _rank(ctx)
+    stopping = carried()  # a person's cancel stops every check of the run
 
     def slotted(check: Callable[[], Any], long: bool) -> Any:
-        with long_slots.taken(rank) if long else nullcontext(), slots.taken(rank):
+        with stopping(), long_slots.taken(rank) if long else nullcontext(), slots.taken(rank):
             return check()
 
     with waiting():  # for check slots and browsers: the run's CPU slot goes to another run
@@ -287,8 +303,8 @@ def _run_checks(
             with ThreadPoolExecutor(max_workers=len(checks), thread_name_prefix="check") as pool:
                 futures = [pool.submit(slotted, c, n < suites) for n, c in enumerate(checks)]
                 return [future.result() for future in futures]
-        except AppNotReady as exc:  # an app that never served: a step's failure
-            raise StepFailed(str(exc), {"app_output": exc.output}) from exc
+        except AppNotReady as exc:
+            raise _not_ready(ctx, exc) from exc
 
 
 def _holdout(settings: Settings, only: frozenset[str] | None) -> list[Journey]:
@@ -306,10 +322,58 @@ def _holdout(settings: Settings, only: frozenset[str] | None) -> list[Journey]:
         ) from exc
 
 
-def _setup_failed(prepared: PreparedTree) -> StepFailed:
+def inconclusive(ctx: StepContext, failed: StepFailed) -> FactoryError:
+    """``failed`` came of the environment (an app still starting when its time was up, set-up
+    failing on production's own tree), never of a change: a run about an issue is taken up
+    again later, no fix attempt spent (``Inconclusive``, due at once); after
+    ``INCONCLUSIVE_TRIES`` such tries in its run, and for production's own checks, it fails
+    as said, a failure of the sandbox."""
+    tries = 1 + sum(s.error_kind == "inconclusive" for s in ctx.services.store.steps(ctx.run_id))
+    if ctx.issue is not None and tries < INCONCLUSIVE_TRIES:
+        return Inconclusive(f"inconclusive, tried again later: {failed}", ctx.services.clock())
+    said = f"{failed} ({tries} tries)" if ctx.issue else str(failed)
+    return StepFailed(said, failed.outputs, ErrorKind.SANDBOX)
+
+
+def setup_failed(
+    ctx: StepContext, prepared: PreparedTree, evidence: BaseModel | None = None
+) -> FactoryError:
+    """Set-up failed (``evidence``: what the step keeps): before the change, on production's
+    tree, the environment's; on the change (set up again offline), the change's: a person's
+    when it changed what set-up reads (what it would install), else refused."""
     network = prepared.network.model_dump(mode="json") if prepared.network else None
-    said = {"output": prepared.output, "setup_inputs_changed": list(prepared.inputs_changed)}
-    return StepFailed(str(prepared.problem), {**said, "network": network})
+    changed = list(prepared.inputs_changed)
+    said = {"output": prepared.output, "setup_inputs_changed": changed, "network": network}
+    # the change's own set-up failing offline: what it would install is a person's (no retry)
+    kind = ErrorKind.GATE if changed else ErrorKind.REFUSED
+    failed = StepFailed(str(prepared.problem), evidence or dict(said), kind)
+    return failed if prepared.offline else inconclusive(ctx, failed)
+
+
+def _not_ready(ctx: StepContext, exc: AppNotReady) -> FactoryError:
+    """An app that never served: the environment when it was still starting (the message
+    names the setting), else the step's failure."""
+    if not exc.timed_out:
+        return StepFailed(str(exc), {"app_output": exc.output})
+    return inconclusive(
+        ctx, StepFailed(f"{exc} (commands.ready_timeout_s)", {"app_output": exc.output})
+    )
+
+
+class _SetUp(TypedDict):
+    """What a hold-out run keeps of its set-up (``HoldoutRun``'s fields)."""
+
+    setup_offline_for: list[str]  # what the change touched that set-up reads: set up again
+    setup_installs: list[str]  # what the change's set-up installed that production's did not
+    network: NetworkRecord | None  # set-up's connections through the egress proxy
+
+
+def _set_up(prepared: PreparedTree) -> _SetUp:
+    return _SetUp(
+        setup_offline_for=list(prepared.inputs_changed),
+        setup_installs=list(prepared.installs),
+        network=prepared.network,
+    )
 
 
 def journeys_on(
@@ -323,12 +387,12 @@ def journeys_on(
     before: Before | None = None,
     only: frozenset[str] | None = None,
     reuse: Collection[str] | None = None,
+    replay: list[Observation] | None = None,
 ) -> HoldoutRun:
-    """Journeys (and the tests, and the sealed validator ``validator`` asks, if given) on the
-    app built from ``sha``, each on a fresh app of its own; setup reaches the egress proxy
-    only on ``trusted`` (the production commit ``sha`` builds on, or ``sha``: see
-    ``prepare_worktree``). ``only``: the journeys of these names. ``reuse``: a remembered pass
-    stands for the tests unless the tree's suite holds one of these flaky checks."""
+    """Journeys (and the tests, and the sealed validator ``validator`` asks, or its ``replay``)
+    on the app built from ``sha``, each on a fresh app; setup reaches the egress proxy only on
+    ``trusted`` (``prepare_worktree``). ``only``: the journeys of these names. ``reuse``: a
+    remembered pass stands for the tests unless the tree's suite holds one of these flakes."""
     settings, repo = ctx.services.settings, ctx.services.repo
     journeys = _holdout(settings, only)
     manager = WorktreeManager.of(repo, settings.state_dir)
@@ -341,7 +405,7 @@ def journeys_on(
     try:
         prepared = prepare_worktree(settings, path, start, sha)
         if prepared.problem is not None:
-            raise _setup_failed(prepared)
+            raise setup_failed(ctx, prepared)
         at = Checkout(ctx, path, sha, base, label, shots)
         checks: list[Callable[[], Any]] = []
         if testing:
@@ -351,8 +415,8 @@ def journeys_on(
         for number, journey in enumerate(journeys, start=1):
             checks.append(partial(_journey_check, at, number, journey))
         if validator is not None:
-            checks.append(partial(_validator_check, at, validator, earlier))
-        done = _run_checks(settings, checks, _rank(ctx), suites=int(testing))
+            checks.append(_sealed_check(at, validator, earlier, replay))
+        done = _run_checks(ctx, checks, suites=int(testing))
         tested = _again_alone(at, done.pop(0), reuse) if testing else kept
         tested_before = _again_alone(at, done.pop(0), None, before) if before else None
         sealed = done.pop() if validator is not None else None
@@ -364,8 +428,7 @@ def journeys_on(
             journeys_passed=all(r.passed for r in results),
             ports=[port for port, _ in done],
             shots_dir=str(shots),
-            setup_offline_for=list(prepared.inputs_changed),  # set up again without network
-            network=prepared.network,  # setup's connections through the egress proxy
+            **_set_up(prepared),
             tests=tested,
             tests_before=tested_before,
             validator=sealed,
@@ -389,7 +452,7 @@ def _again_alone(
         return tested
     name = f"{at.label}-again" if before is None else f"{at.label}-before-again"
     rerun = partial(_tests_on, at, name, before)
-    again: Tested = _run_checks(ctx.services.settings, [rerun], _rank(ctx), int(not before))[0]
+    again: Tested = _run_checks(ctx, [rerun], int(not before))[0]
     return again.model_copy(update={"again": not held, "flaky_again": held})
 
 
@@ -409,6 +472,7 @@ def sealed_request(
     app_url: str,
     shots: Path,
     sockets: Path,
+    replay: list[Observation] | None = None,
 ) -> SealRequest:
     """What the seal gets: the ``question``, completed from the validator's definition (tools,
     prompt, output, limits; its budget caps ``budget_usd``), the app to open, its screenshots
@@ -428,6 +492,7 @@ def sealed_request(
         model_socket=socket_path(sockets, "model"),
         browser_socket=socket_path(sockets, "browser"),
         harness_uid=os.getuid(),
+        replay=replay,
     )
 
 
@@ -438,12 +503,14 @@ def run_validator(
     app: AppProcess,
     shots: Path,
     hooks: AgentHooks,
+    replay: list[Observation] | None = None,
 ) -> ValidatorRun:
     """The sealed validator against ``app``, every model call checked and recorded by
-    ``hooks``: its answer (see ``run_sealed``). Its screenshots go to ``shots/validator``."""
+    ``hooks``: its answer (see ``run_sealed``). Its screenshots go to ``shots/validator``.
+    ``replay``: those recorded actions done again instead, no model asked."""
     with socket_folder() as sockets:
         request = sealed_request(
-            services, question, budget_usd, app.base_url, shots / "validator", sockets
+            services, question, budget_usd, app.base_url, shots / "validator", sockets, replay
         )
         return run_sealed(
             request,

@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, TypedDict, cast
 
-from harness.errors import FactoryError, ModelError, SandboxError
+from harness.errors import FactoryError, ModelError, SandboxError, carried
 from harness.model.agent import AgentHooks, checked_call
 from harness.model.base import Model
 from harness.model.blocks import Request, Response
@@ -90,6 +90,7 @@ class ModelForwarder:
         self.peers = peers
         self.refusal: FactoryError | None = None  # the first refusal that is not the model's
         self._lock = threading.Lock()  # one call at a time, as the agent loop makes them
+        self._stopping = carried()  # a person's cancel of the run aborts the call it waits on
         self._server = _Server(str(path), _Handler, bind_and_activate=False)
         self._server.forwarder = self
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -111,7 +112,7 @@ class ModelForwarder:
         every field the API would refuse is refused here too)."""
         if not isinstance(request, dict) or request.get("model") != self.model_id:
             return 400, _error("invalid_request_error", f"the model is {self.model_id}")
-        with self._lock:
+        with self._stopping(), self._lock:
             if self.refusal is not None:  # refused once: refused for good
                 return 409, _error(self.refusal.kind.value, str(self.refusal))
             try:

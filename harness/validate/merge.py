@@ -59,15 +59,18 @@ def _wait_for_those_ahead(ctx: StepContext) -> list[int]:
 
 def _still_built_on(ctx: StepContext, checked: CheckResult, when: str) -> str:
     """Production's tip, if its tree is the one the candidate was built on (production as it
-    was, and the changes ahead that have landed since); else validated again."""
+    was, and the changes ahead that have landed since); else validated again, saying why:
+    production moved, or the changes ahead it carried did not land."""
     branch, sha = production_tip(ctx)
     built_on = checked.builds_on
     if sha != built_on and tree_of(ctx.services.repo, sha) != tree_of(ctx.services.repo, built_on):
-        raise StepFailed(
-            f"{branch} moved to {sha[:12]} {when}, not to what the candidate was built on: "
-            "validating again",
-            {},
+        issues = ", ".join(f"#{n}" for n in checked.queued)
+        why = (
+            f"{branch} moved to {sha[:12]} {when}, not to what the candidate was built on"
+            if sha != checked.production_sha
+            else f"the changes it was built on ({issues}) did not land; {branch} did not move"
         )
+        raise StepFailed(f"{why}: validating again", {})
     return sha
 
 

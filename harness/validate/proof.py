@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from harness.globs import matching
+from harness.pysource import parse
 
 _CODE = (".py", ".js", ".ts", ".jsx", ".tsx")
 _SPECS = tuple(f"*.{kind}{ext}" for kind in ("test", "spec") for ext in _CODE[1:])
@@ -57,7 +58,7 @@ def tests_in(path: str, data: bytes | None) -> dict[str, Test]:
 def _python(path: str, text: str) -> dict[str, Test]:
     """Test functions at the top level or in classes (at any depth), as pytest finds them."""
     try:
-        body = ast.parse(text).body
+        body = parse(text).body
     except (SyntaxError, ValueError):
         return {}
     found: dict[str, Test] = {}

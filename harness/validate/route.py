@@ -5,13 +5,16 @@ failing gate stops the merge (docs/gates.md)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from types import MappingProxyType
 from typing import Any
 
 from harness.artifacts import (
     CheckResult,
+    CriterionResult,
     GateResult,
     PrCandidate,
     Routing,
@@ -19,12 +22,27 @@ from harness.artifacts import (
     Verdict,
     criterion_ids,
 )
-from harness.artifacts.browser import Observation
+from harness.artifacts.browser import Observation, as_read
 from harness.config.models import Rules
+from harness.config.testfiles import failed_said
 from harness.kinds import is_revert
 
-# what shows nothing of the app: an observation of it is no evidence for a criterion
-BLIND_TOOLS = ("browser_press_key",)
+# what shows no text of the app: an observation of it is no evidence for a criterion, and why
+NO_TEXT = MappingProxyType(
+    {
+        "browser_press_key": "shows nothing of the app",
+        "browser_take_screenshot": "shows only pixels the harness cannot read",
+    }
+)
+# what may change the app (``_changes``): these, a field submitted, a request other than these
+CHANGES = ("browser_click", "browser_press_key")
+READS = ("GET", "HEAD", "OPTIONS")
+# what an action's input names of the app: the element or address it acts on
+TARGETS = ("name", "label", "text", "selector", "url")
+_QUOTE_MARKS = str.maketrans("", "", "\"'\u201c\u201d\u2018\u2019")
+# a path or route a criterion names (not a URL's, nor a fraction's), and a title it quotes
+_PATH = re.compile(r"(?<![\w.:/])/[\w\-.~/{}<>:]*\w[}>]?")
+_TITLE = re.compile(r"\btitled?\s+(?:is\s+)?[\"\u201c']([^\"\u201d']+)[\"\u201d']")
 
 # gates whose failure sends a change to a person instead of refusing it: what the tests do
 # not prove, what the security gate or a second reviewer stops at, a pass without evidence,
@@ -36,9 +54,11 @@ FOR_A_PERSON = (
     "security",
     "reviews_agree",
     "validator_evidence",
+    "validators_agree",
     "setup_code",
     "network_allow",
     "setup_network",
+    "setup_installs",
 )
 
 
@@ -52,6 +72,7 @@ class Evidence:
     ci: str
     kind: str | None = None  # of the change (``revert``: heal's, asked no validator)
     criteria: tuple[str, ...] = ()
+    second: Verdict | None = None  # ``validation.second``'s verdict, when one was asked
 
 
 def _tests_gate(e: Evidence) -> GateResult | None:
@@ -63,7 +84,7 @@ def _tests_gate(e: Evidence) -> GateResult | None:
         passed=tested.exit_code == 0,
         evidence=f"`{tested.command}` exited {tested.exit_code} on what would land "
         f"(production {e.checked.production_sha[:12]} with this change), "
-        f"tree {tested.tree[:12]}{_stopped(tested)}",
+        f"tree {tested.tree[:12]}{_stopped(tested)}{failed_said(tested.output)}",
     )
 
 
@@ -100,11 +121,7 @@ def _tests_kept_gate(e: Evidence) -> GateResult | None:
     if is_revert(e.kind):  # what the merge it undoes brought goes with it, named
         said = f"a revert removes what its culprit merge added: {'; '.join(lost) or 'no test'}"
         return GateResult(name="tests_kept", passed=True, evidence=said)
-    return GateResult(
-        name="tests_kept",
-        passed=not lost,
-        evidence="; ".join(lost) if lost else "no existing test removed, skipped or emptied",
-    )
+    return _listed("tests_kept", lost, "no existing test removed, skipped or emptied")
 
 
 def _bug_test_gate(e: Evidence) -> GateResult | None:
@@ -158,34 +175,100 @@ def _validator_gate(e: Evidence) -> GateResult:
     )
 
 
-def unsupported(verdict: Verdict, ids: list[str], observed: list[Observation]) -> list[str]:
-    """Why a pass does not rest on evidence, one line naming each criterion of ``ids`` it
-    fails for (none: it does). Every criterion is judged; a pass cites at least one
-    observation the harness recorded that did not error and showed the app (a page, a
-    request's answer): the validator's own, after it acted. The seal sends a verdict back
-    to the validator once with these lines; the ``validator_evidence`` gate judges the last."""
+def unsupported(verdict: Verdict, criteria: list[str], observed: list[Observation]) -> list[str]:
+    """Why a pass does not rest on evidence, one line naming each criterion of ``criteria``
+    (by its id) it fails for (none: it does). Every criterion is judged; a pass quotes what
+    shows it, found by the harness in an observation it cites as recorded (``_unquoted``).
+    The seal sends a verdict back to the validator once with these lines; the
+    ``validator_evidence`` gate judges the last."""
     if verdict.verdict != "pass":
         return []
     judged, seen = verdict.judged(), {o.number: o for o in observed}
     problems = []
-    for cid in ids:
+    for cid, text in zip(criterion_ids(criteria), criteria or [""], strict=True):
         entry = judged.get(cid)
-        why = [_unshown(n, seen.get(n)) for n in entry.observations] if entry else []
         if entry is None:
             problems.append(f"{cid} not judged")
-        elif entry.result == "pass" and all(why):  # none of them shows it
-            problems.append(f"{cid}: a pass on {', '.join(map(str, why)) or 'no observation'}")
+        elif entry.result == "pass" and (why := _unquoted(entry, text, seen)):
+            problems.append(f"{cid}: {why}")
     return problems
+
+
+def _unquoted(entry: CriterionResult, text: str, seen: dict[int, Observation]) -> str | None:
+    """Why the pass ``entry`` on the criterion ``text`` is no evidence; None: it is. It cites
+    an observation the validator made that worked and showed text of the app, whose record
+    holds its quote (both read as a person reads: ``_read``), a quote that is more than the
+    criterion's own words echoed back (three or more of them, over half of them, and
+    nothing else), made at or after the last action among those it cites that
+    changed the app (the page before the note was added does not show the note listed);
+    and when the criterion names a place (a path, a route, a title: ``_places``), made
+    there."""
+    why = {n: _unshown(n, seen.get(n)) for n in entry.observations}
+    shown = [seen[n] for n, said in why.items() if said is None]
+    changed = max((o.number for o in shown if _changes(o)), default=0)
+    if not shown:
+        return f"a pass on {', '.join(map(str, why.values())) or 'no observation'}"
+    quote = _read(entry.quote)
+    if not quote:
+        return "a pass without a quote of what shows it"
+    holding = [o for o in shown if quote in _read(o.excerpt)]
+    if not holding:
+        return f"its quote {entry.quote!r} is not in observations {list(why)} as recorded"
+    words, said = set(re.findall(r"\w+", quote)), set(re.findall(r"\w+", _read(text)))
+    if len(words) > 2 and words <= said and 2 * len(words) > len(said):
+        return f"its quote {entry.quote!r} only repeats the criterion's words"
+    places = _places(text)
+    placed = [o for o in holding if o.number >= changed and (not places or _at(o, places))]
+    if not placed:
+        where = f" made at {' or '.join(places)}" if places else ""
+        after = f" at or after observation {changed}, which changed the app," if changed else ""
+        return f"no observation{where}{after} holds its quote"
+    return None
 
 
 def _unshown(number: int, seen: Observation | None) -> str | None:
     """Why observation ``number`` is no evidence; None: it is (it worked and showed the app)."""
     if seen is None:
         return f"observation {number}, which it never made"
-    if seen.error or seen.tool in BLIND_TOOLS:
-        why = "errored" if seen.error else "shows nothing of the app"
+    if seen.error or seen.tool in NO_TEXT:
+        why = "errored" if seen.error else NO_TEXT[seen.tool]
         return f"observation {number} ({seen.tool}), which {why}"
     return None
+
+
+def _read(text: str) -> str:
+    """``text`` as a quote is matched: as read (``as_read``), in either case, quotation marks
+    left out (a JSON answer's ``"title": "x"`` is quoted ``title: x``)."""
+    return as_read(text).casefold().translate(_QUOTE_MARKS)
+
+
+def _changes(seen: Observation) -> bool:
+    """Whether the action may have changed the app: a click, a key, a field submitted, a
+    request other than a read."""
+    asked = seen.input
+    method = str(asked.get("method", "GET")).upper()
+    return not seen.error and (
+        seen.tool in CHANGES
+        or (seen.tool == "browser_type" and bool(asked.get("submit")))
+        or (seen.tool == "browser_request" and method not in READS)
+    )
+
+
+def _places(text: str) -> list[str]:
+    """The places a criterion names: paths and routes (``/contact``, ``GET /notes/{id}``),
+    and page titles it quotes (``titled "Contact"``)."""
+    return _PATH.findall(text) + _TITLE.findall(text)
+
+
+def _at(seen: Observation, places: list[str]) -> bool:
+    """Whether ``seen`` was made at one of ``places``: a path's own (a segment written
+    ``{id}``, ``<id>`` or ``:id`` is any one segment), or a page of that title."""
+    for place in places:
+        parts = place.rstrip("/").split("/")
+        route = "/".join("[^/]+" if s[:1] in ("{", "<", ":") else re.escape(s) for s in parts)
+        if re.fullmatch(route, seen.at.rstrip("/")) or _read(place) == _read(seen.title):
+            return True
+    return False
 
 
 def _setup_network_gate(e: Evidence) -> GateResult | None:
@@ -203,28 +286,79 @@ def _setup_network_gate(e: Evidence) -> GateResult | None:
     )
 
 
+def setup_code_seen(checked: CheckResult) -> list[GateResult]:
+    """What set-up was seen to read (its file-access trace, production's and the change's)
+    that the change touched, or a set-up input it touched: set-up code, a person's until its
+    kind earned trust (docs/sandbox.md, "Set-up observed"), as implement's ``setup_code``
+    (``validate.decide`` gives it to the trust rule beside that one)."""
+    found = checked.setup_offline_for
+    said = f"the change touches what set-up was seen to read: {', '.join(found[:10])}"
+    return [GateResult(name="setup_code", passed=False, evidence=said)] if found else []
+
+
+def _setup_installs_gate(e: Evidence) -> GateResult | None:
+    """The change's set-up, traced, left installed a distribution production's did not, or
+    another version of one (each named with the files it came from): a person decides,
+    whatever file brought it in and whatever trust its kind earned."""
+    found = e.checked.setup_installs
+    return _listed("setup_installs", found, "") if found else None
+
+
 def _evidence_gate(e: Evidence) -> GateResult | None:
-    """A pass is a verdict on every criterion, each on the validator's own observation
+    """A pass is a verdict on every criterion, each quoting the validator's own observation
     (``unsupported``)."""
     run, verdict = e.checked.validator, e.checked.verdict
     if run is None or verdict is None or verdict.verdict != "pass":
         return None
-    ids = criterion_ids(list(e.criteria))
-    problems = unsupported(verdict, ids, run.observed)
-    return _listed(
-        "validator_evidence", problems, f"{len(ids)} criteria judged, each pass on what it saw"
+    problems = unsupported(verdict, list(e.criteria), run.observed)
+    judged = (
+        f"{len(criterion_ids(list(e.criteria)))} criteria judged, each pass quoting what it saw"
     )
+    return _listed("validator_evidence", problems, judged)
 
 
 def _regressions_gate(e: Evidence) -> GateResult | None:
-    """Something the issue did not ask to change that the validator saw broken or gone."""
-    verdict = e.checked.verdict
-    if verdict is None:
+    """Something the issue did not ask to change that the validator saw broken or gone, and
+    what the harness found itself: an action of the validator's that failed on the change
+    and worked, done again, on what it builds on (``CheckResult.works_before``), on an
+    element or address no criterion names."""
+    run, verdict = e.checked.validator, e.checked.verdict
+    if run is None or verdict is None:
         return None
     seen = [
         f"the validator saw {r.what} (observations {r.observations})" for r in verdict.regressions
     ]
+    asked, observed = _read(" ".join(e.criteria)), {o.number: o for o in run.observed}
+    for number in e.checked.works_before:
+        did = observed[number]
+        named = [str(v) for k, v in did.input.items() if k in TARGETS and v]
+        if not any(_read(target) in asked for target in named):
+            seen.append(
+                f"observation {number} ({did.tool} {did.input}) failed on the change and works "
+                "on production as it builds on: no criterion asks it to change"
+            )
     return _listed("validator_regressions", seen, "no regression seen")
+
+
+def _second_gate(e: Evidence) -> GateResult | None:
+    """``validation.second``: another model judged each criterion from the recorded
+    observations alone; where its result differs from the validator's, a person decides
+    with both answers."""
+    verdict, second = e.checked.verdict, e.second
+    if verdict is None or second is None:
+        return None
+    first, again = verdict.judged(), second.judged()
+    differ = [
+        f"{cid}: the validator {_said(first.get(cid))}; the second look {_said(again.get(cid))}"
+        for cid in criterion_ids(list(e.criteria))
+        if getattr(first.get(cid), "result", None) != getattr(again.get(cid), "result", None)
+    ]
+    return _listed("validators_agree", differ, "the second look gives every criterion the same")
+
+
+def _said(entry: CriterionResult | None) -> str:
+    """A criterion's result as given, with its quote (else its words)."""
+    return f"{entry.result} ({entry.quote or entry.evidence})" if entry else "not judged"
 
 
 def _addressed_gate(e: Evidence) -> GateResult | None:
@@ -263,9 +397,11 @@ VALIDATE_GATES: tuple[Callable[[Evidence], GateResult | None], ...] = (
     _validator_gate,
     _evidence_gate,
     _regressions_gate,
+    _second_gate,
     _addressed_gate,
     _ci_gate,
     _setup_network_gate,
+    _setup_installs_gate,
 )
 # judged after a browser looked, on what the validator did (not the change): never a retry
 SEALED = ("journeys", "validator", "validator_evidence", "ci")
@@ -277,16 +413,21 @@ ALWAYS = GateResult(name="absent", passed=True)  # a gate this change was not ju
 
 
 def decide_route(
-    rules: Rules, candidate: PrCandidate, checked: CheckResult, ci: str, rebases: int = 0
+    rules: Rules,
+    candidate: PrCandidate,
+    checked: CheckResult,
+    ci: str,
+    rebases: int = 0,
+    second: Verdict | None = None,
 ) -> Routing:
     """The merge gate and the routing of everything that does not merge: a change that no
     longer merges with production is implemented again on it (``_conflict``; ``rebases``:
     the times in a row it already was); otherwise every gate is computed and the route
-    follows from them (``_routed``)."""
+    follows from them (``_routed``). ``second``: the second look's verdict, if any."""
     if checked.conflict:
         return _conflict(rules, candidate, checked, rebases)
     spec = candidate.spec
-    evidence = Evidence(rules, checked, ci, spec.kind, tuple(spec.acceptance_criteria))
+    evidence = Evidence(rules, checked, ci, spec.kind, tuple(spec.acceptance_criteria), second)
     added = (g for gate in VALIDATE_GATES if (g := gate(evidence)) is not None)
     return _routed(evidence, [*candidate.gates, *added], candidate.fix_attempts)
 

@@ -6,6 +6,7 @@ Run as ``python -I -m harness.validate.sealed`` (inside the seal, by ``run_seale
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -20,7 +21,7 @@ from typing import Any
 
 from pydantic import Field, ValidationError
 
-from harness.artifacts import Artifact, ValidatorRun, Verdict, criterion_ids
+from harness.artifacts import Artifact, ValidatorRun, Verdict
 from harness.artifacts.browser import Observation
 from harness.engine.definition import ValidatorDefinition
 from harness.errors import FactoryError, ModelError, SandboxError, ToolError
@@ -58,7 +59,9 @@ class SealRequest(Artifact):
     (tools, output tool, turns, what every observation is read for) and its prompt rendered
     (``instructions``), its budget, the app to open, its screenshots folder and its two
     sockets (names drawn per run, in a folder only the harness may change). Built in one place
-    (``harness.validate.evidence.sealed_request``) and validated again in the seal."""
+    (``harness.validate.evidence.sealed_request``) and validated again in the seal. With
+    ``replay``, no model is asked: those recorded actions are done again, in order, from the
+    app's home page, and the answer is what each showed."""
 
     question: ValidatorQuestion
     definition: ValidatorDefinition
@@ -69,6 +72,7 @@ class SealRequest(Artifact):
     model_socket: str
     browser_socket: str
     harness_uid: int  # who serves both sockets: the seal talks to no other listener
+    replay: list[Observation] | None = None
 
     @property
     def sockets(self) -> Path:
@@ -258,19 +262,19 @@ def main() -> None:
         relay = relay_script(
             Path(tempfile.gettempdir()), request.browser_socket, request.harness_uid
         )
-        ids = criterion_ids(asked.criteria)
-        spec = _agent(request, lambda output: _judged(ids, tools.observed, output))
+        spec = _agent(request, lambda output: _judged(asked.criteria, tools.observed, output))
         handlers: dict[str, Handler] = {}  # the browser's tools, once it has started
         model = SocketModel(Path(request.model_socket), request.harness_uid)
         agent = AgentLoop(model, spec, handlers, _CheckedByTheHarness())
-        agent.ask_ahead()  # with the model while the browser starts
+        if request.replay is None:
+            agent.ask_ahead()  # with the model while the browser starts
         with BrowserSession(launcher=str(relay)) as session:
-            tools = BrowserTools(  # its driver shares the app's network: its requests reach it
+            tools = BrowserTools(  # it shares the app's network: its requests reach it
                 session,
                 request.app_url,
                 Path(request.shots_dir),
-                session.driver,
-                request.definition.addressing,
+                True,
+                [v.pattern() for v in request.definition.addressing.values()],
                 request.definition.secret_names,
             )
             secrets = tools.secrets
@@ -280,18 +284,22 @@ def main() -> None:
                 except ToolError as exc:
                     raise FactoryError(f"the app's home page did not open: {exc}") from exc
                 # only the tools its definition gives it: one dropped there is not callable
-                handlers.update({n: h for n, h in tools.handlers().items() if n in spec.tools})
-                result = agent.run()
+                every = tools.handlers()  # a replay's: each was given when it was recorded
+                handlers.update({n: h for n, h in every.items() if n in spec.tools})
+                for record in request.replay or []:
+                    with contextlib.suppress(ToolError):  # recorded as an error, like any answer
+                        every[record.tool](dict(record.input))
+                result = agent.run() if request.replay is None else None
             finally:
                 tools.close()
         answer = {
-            "output": result.output,
-            "messages": result.messages,
+            "observed": [dataclasses.asdict(o) for o in tools.observed],
             "shots": tools.shots,
             "blocked": tools.guard.blocked,
-            "observed": [dataclasses.asdict(o) for o in tools.observed],
-            "sent_back": result.sent_back,
         }
+        if result is not None:
+            answer |= {"output": result.output, "messages": result.messages}
+            answer |= {"sent_back": result.sent_back}
     except FactoryError as exc:
         answer = {"error": type(exc).__name__, "message": str(exc)}
     print(redact(json.dumps(masked(answer, secrets))))
@@ -317,13 +325,15 @@ def _agent(request: SealRequest, review: Callable[[dict[str, object]], str | Non
     )
 
 
-def _judged(ids: list[str], observed: list[Observation], output: dict[str, object]) -> str | None:
+def _judged(
+    criteria: list[str], observed: list[Observation], output: dict[str, object]
+) -> str | None:
     """What a verdict lacks to rest on evidence (``harness.validate.route.unsupported``), as
     the validator is told it when it is sent back, once; None: nothing."""
     from harness.model.tools import message
     from harness.validate.route import unsupported
 
-    problems = unsupported(Verdict.model_validate(output), ids, observed)
+    problems = unsupported(Verdict.model_validate(output), criteria, observed)
     return message("unsupported_verdict", problems="; ".join(problems)) if problems else None
 
 

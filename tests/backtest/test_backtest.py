@@ -12,11 +12,12 @@ import pytest
 import yaml
 from starlette.testclient import TestClient
 
+from harness.artifacts import SetupRecord
 from harness.backtest import runner
 from harness.config.settings import Settings
 from harness.git.worktrees import recorded_tmpfs
 from harness.sandbox import policy
-from harness.serve.app import create_app
+from harness.serve.app import Dashboard, create_app
 from harness.services import open_services
 from tests.backtest.conftest import (
     CANARY_1,
@@ -55,7 +56,7 @@ def dashboard(repo: Path, state: Path) -> str:
     """The Backtest page as ``factory serve`` shows it (its app, in this process)."""
     services = open_services(repo, state)
     try:
-        client = TestClient(create_app(services, "t0k3n"))
+        client = TestClient(create_app(Dashboard(services, "t0k3n")))
         assert client.get("/?token=t0k3n").status_code == 200
         page = client.get("/backtest")
         assert page.status_code == 200
@@ -68,10 +69,10 @@ def set_up_trees_kept(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Path, Path]
     """(the state, the folder) of each set-up tree a case kept, seen on disk as it was kept."""
     real, kept = policy._keep, []
 
-    def keep(settings: Settings, path: Path, key: str) -> None:
-        real(settings, path, key)
-        tree = policy.setups_root(settings.state_dir) / key
-        assert tree.is_dir() and (tree / ".cache" / "setup").is_file()
+    def keep(settings: Settings, path: Path, key: str, record: SetupRecord) -> None:
+        real(settings, path, key, record)
+        tree = policy.setups_root(settings.state_dir) / f"{key}-{record.commit}"
+        assert (tree / "tree" / ".cache" / "setup").is_file() and (tree / policy.RECORD).is_file()
         kept.append((settings.state_dir, tree))
 
     monkeypatch.setattr(policy, "_keep", keep)

@@ -45,12 +45,23 @@ FORMS = (b'<!doctype html><title>Forms</title>'
          b'<label>URL <input name="url"></label><button>Add</button></form>')
 LOGIN = (b'<!doctype html><title>Log in</title><form><label>User <input name="user"></label>'
          b'<label>Password <input type="password" name="pw"></label></form>')
+# a field the browser itself refuses a short value for, with its own message
+SIGNUP = (b'<!doctype html><title>Sign up</title><form action="/signed"><label>Name '
+          b'<input name="name" minlength="10" required></label><button>Sign up</button></form>')
+# a Bootstrap modal, shown: a dialog to a person, with no role of its own
+MODAL = (b'<!doctype html><title>Notes</title><h1>Notes</h1><div class="modal fade show" '
+         b'style="display:block"><div class="modal-dialog"><div class="modal-content">'
+         b'<h5 class="modal-title">Delete this note?</h5><button>Delete</button></div></div></div>')
+# a button a cover lies over
+COVERED = (b'<!doctype html><title>Covered</title><button>Save</button><div id="cover" '
+           b'class="overlay" style="position:fixed;inset:0;background:rgba(0,0,0,.4)"></div>')
 
 
 class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         body, kind = (FEED, "application/rss+xml; charset=utf-8") if self.path == "/feed.xml" else (PAGE, "text/html")
         pages = {"/settings": LONG, "/new": CLOSED, "/forms": FORMS, "/login": LOGIN}
+        pages |= {"/signup": SIGNUP, "/modal": MODAL, "/covered": COVERED}
         body = pages.get(self.path, body)
         self.send_response(200 if self.path in ("/", "/feed.xml", *pages) else 404)
         self.send_header("Content-Type", kind)
@@ -211,5 +222,45 @@ def test_what_is_typed_into_a_password_field_is_held_as_a_secret_to_mask(
             {"label": "User", "text": "alice-the-user"},
             {"label": "Password", "text": "[masked]"},
         ]
+    finally:
+        tools.open_home()
+
+
+def test_a_field_the_browser_refuses_shows_its_own_message_in_the_snapshot(
+    tools: BrowserTools,
+) -> None:
+    """What a person sees as the browser's bubble: a submit refused for a value too short."""
+    handlers = tools.handlers()
+    try:
+        handlers["browser_navigate"]({"url": "/signup"})
+        handlers["browser_type"]({"label": "Name", "text": "abc"})
+        clicked = str(handlers["browser_click"]({"role": "button", "name": "Sign up"}))
+        assert "/signup" in clicked  # the browser kept the page: nothing was sent
+        said = '- invalid field "Name": Please lengthen this text to 10 characters or more'
+        assert said in clicked, clicked
+        assert said in str(handlers["browser_snapshot"]({}))
+    finally:
+        tools.open_home()
+
+
+def test_role_dialog_finds_a_modal_that_says_no_role(tools: BrowserTools) -> None:
+    handlers = tools.handlers()
+    try:
+        handlers["browser_navigate"]({"url": "/modal"})
+        modal = str(handlers["browser_snapshot"]({"role": "dialog"}))
+        assert 'scope: dialog ""' in modal and "Delete this note?" in modal, modal
+        assert 'button "Delete"' in modal and 'heading "Notes"' not in modal
+    finally:
+        tools.open_home()
+
+
+def test_a_click_something_covers_names_what_is_in_the_way(tools: BrowserTools) -> None:
+    handlers = tools.handlers()
+    try:
+        handlers["browser_navigate"]({"url": "/covered"})
+        with pytest.raises(ToolError) as blocked:
+            handlers["browser_click"]({"role": "button", "name": "Save"})
+        said = str(blocked.value)
+        assert '<div id="cover" class="overlay"' in said and "it is in the way" in said, said
     finally:
         tools.open_home()

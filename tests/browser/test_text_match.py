@@ -21,7 +21,8 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 PAGE = (b"<!doctype html><title>t</title><style>.u { text-transform: uppercase }"
         b" .l { text-transform: lowercase }</style>"
-        b"<p class=u>1 open</p><p class=l>TESS</p><p hidden>secret words</p>")
+        b"<p class=u>1 open</p><p class=l>TESS</p><p hidden>secret words</p>"
+        b"<h1>shared <br/>expenses</h1><p>split <b>across</b><span> inline</span>\\n parts</p>")
 
 class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
@@ -69,3 +70,10 @@ def test_exact_looks_only_at_the_case_shown(running, tmp_path: Path) -> None:
     passing = [shown, {"expect_no_text": {"text": "TESS", "exact": True}}, exact_wait]
     # one journey as above: what is shown passes, what is written fails, as its last step
     assert _steps(running, tmp_path, *passing, written) == len(passing) + 2
+
+
+def test_text_is_found_across_line_breaks_and_inline_elements(running, tmp_path: Path) -> None:
+    """As a person reads it: a heading broken by ``<br/>`` reads "shared expenses", a
+    sentence split over inline elements and a line break in the source reads as one."""
+    found = [{"expect_text": "shared expenses"}, {"expect_text": "split across inline parts"}]
+    assert _steps(running, tmp_path, *found, {"expect_no_text": "shared expenses"}) == 4

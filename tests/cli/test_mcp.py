@@ -130,9 +130,10 @@ def _in_process(repo: Path, work: Any) -> Any:
     not over standard streams, which the raw exchange below crosses); an approval still
     landing ends before this returns, as before ``factory mcp`` exits."""
     from harness.cli.common import Target
-    from harness.cli.mcp import _Face, server
+    from harness.cli.mcp import server
+    from harness.cli.mcp_face import Face
 
-    face = _Face(Target(repo, state_dir(repo), None, None))
+    face = Face(Target(repo, state_dir(repo), None, None))
 
     async def session() -> Any:
         async with Client(server(face)) as client:

@@ -118,7 +118,7 @@ def test_a_backtest_with_no_cases_says_why(tmp_path: Path, capsys) -> None:
     repo = make_factory_repo(tmp_path / "repo")
     res = run_cli(capsys, "--repo", str(repo), "backtest")
     assert res.code == 0, res.err
-    assert "0 cases: no first-parent commit of the production branch closes an issue" in res.out
+    assert "0 cases: the factory landed no change on the production branch" in res.out
 
 
 def test_the_merged_comment_escapes_its_gate_table_once() -> None:
@@ -143,6 +143,7 @@ def test_the_merged_comment_escapes_its_gate_table_once() -> None:
         summary="",
         conflict=False,
         run_id="r-1",
+        criteria=[],
     )
     assert "a \\| b" in decision
     merged = Templates().render(

@@ -59,7 +59,7 @@ def test_report_on_an_older_run_shows_its_own_pr_and_journeys(
 
     res = run_cli(capsys, "--repo", str(repo), "report", runs[0])
     assert res.code == 0, res.err
-    assert f"change: PR 1 (factory/issue-1-first) {base[:12]}...{heads[0][:12]}" in res.out
+    assert f"change: PR 1 (factory/issue-1-first): {base[:12]}...{heads[0][:12]}" in res.out
     assert "+print('first attempt')" in res.out and "second attempt" not in res.out
     assert "journeys:" not in res.out and "another run's journey" not in res.out, res.out
     data = run_cli(capsys, "--repo", str(repo), "report", runs[0], "--json").json()

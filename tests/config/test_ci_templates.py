@@ -391,57 +391,132 @@ def test_the_install_source_is_read_from_pep_610_records() -> None:
     assert pinned_from_direct_url("not json") is None
 
 
-def test_check_fails_a_job_that_has_seen_the_holdout_and_uploads_its_state(
+UPLOAD = "actions/upload-artifact@b4b15b8c7c6ac21ea08fcf65892d2ee8f75cf882"
+# each way a job that has seen the hold-out could publish its state or the hold-out: the
+# workflow it changes, the job, and what it does to it (a step's upload path, or a step put
+# before its upload); the first five were flagged before, the rest are the side doors
+LEAKS: list[tuple[str, str, str, Any]] = [
+    (
+        "factory-health.yml",
+        "heal",
+        "path",
+        "${{ runner.temp }}/plan\n${{runner.temp}}/factory-state/\n",
+    ),
+    ("factory-work.yml", "validate", "path", "${{ runner.temp }}"),
+    (
+        "factory-work.yml",
+        "validate",
+        "path",
+        "${{ runner.temp }}/merge-plan\n${{ github.workspace }}/holdout",
+    ),
+    ("factory-work.yml", "validate", "path", "holdout"),
+    ("factory-health.yml", "heal", "path", "${{ github.workspace }}/holdout/*.yaml"),
+    ("factory-health.yml", "heal", "path", "${{ runner.temp }}/factory-*"),  # a glob
+    ("factory-health.yml", "heal", "path", "${{ env.RUNNER_TEMP }}/factory-state"),
+    (
+        "factory-work.yml",
+        "validate",
+        "step",
+        {"run": 'tar czf "$RUNNER_TEMP/merge-plan/s.tgz" -C "$RUNNER_TEMP/plan" state'},
+    ),
+    (
+        "factory-work.yml",
+        "validate",
+        "step",
+        {"run": 'ln -s "$RUNNER_TEMP/plan/state" "$RUNNER_TEMP/merge-plan/state"'},
+    ),
+    (
+        "factory-health.yml",
+        "heal",
+        "step",
+        {
+            "uses": "actions/cache@v4",
+            "with": {"path": "${{ runner.temp }}/factory-state", "key": "f"},
+        },
+    ),
+    (
+        "factory-health.yml",
+        "heal",
+        "step",
+        {"run": 'cat "$RUNNER_TEMP"/factory-state/evidence/*/*.txt >> "$GITHUB_STEP_SUMMARY"'},
+    ),
+    ("factory-work.yml", "validate", "step", {"run": 'ls -R "$FACTORY_HOLDOUT"'}),  # the log
+    (
+        "factory-work.yml",
+        "validate",
+        "step",
+        {
+            "run": 'echo "FACTORY_STATE_DIR=${{ runner.temp }}/mine" >> "$GITHUB_ENV"\ncp -r "$RUNNER_TEMP/mine" "$RUNNER_TEMP/merge-plan/"'
+        },
+    ),
+    ("factory-work.yml", "validate", "state", ".factory"),  # the default state in the checkout
+    (
+        "factory-health.yml",
+        "heal",
+        "step",
+        {"run": 'gh release upload v1 "$RUNNER_TEMP/factory-state/state.db"'},
+    ),
+]
+# what a job may do: upload its plan, write a summary of its own, name a folder beside the state
+FINE: list[tuple[str, str, str, Any]] = [
+    ("factory-work.yml", "implement", "path", "${{ runner.temp }}"),  # it never has the hold-out
+    ("factory-health.yml", "heal", "path", "${{ runner.temp }}/factory-plan"),
+    ("factory-health.yml", "heal", "step", {"run": 'echo "healed" >> "$GITHUB_STEP_SUMMARY"'}),
+    ("factory-work.yml", "validate", "step", {"run": 'cat "$RUNNER_TEMP/merge-plan/plan.jsonl"'}),
+]
+
+
+def _variant(folder: Path, name: str, change: tuple[str, str, str, Any]) -> None:
+    """The generated workflow ``change`` names, changed as it says, as ``name`` in ``folder``."""
+    file, job, how, what = change
+    workflow = yaml.safe_load((folder / file).read_text())
+    steps = workflow["jobs"][job]["steps"]
+    (at,) = [n for n, s in enumerate(steps) if str(s.get("uses", "")).startswith(UPLOAD)]
+    if how == "path":
+        steps[at]["with"]["path"] = what
+    elif how == "step":
+        steps.insert(at, what)
+    else:  # no state folder set: the factory's own default, uploaded
+        for step in steps:
+            step.get("env", {}).pop("FACTORY_STATE_DIR", None)
+        steps[at]["with"]["path"] = what
+    (folder / name).write_text(yaml.safe_dump(workflow, sort_keys=False))
+
+
+def test_check_names_each_step_that_could_publish_the_state_or_the_holdout(
     empty_repo: Path, capsys
 ) -> None:
-    """The workflows ``init`` writes upload no job's state: ``factory check`` is quiet about
-    them. The heal job uploading its state folder again (expressions spaced otherwise), the
-    validate job uploading the whole temporary folder, and a job that checks out another
-    repository and uploads the hold-out it hands the factory: each is one line naming the
-    workflow's file and the job. The implement job, which never has the hold-out, may."""
+    """``factory check`` on the workflows ``init`` writes is quiet; on fifteen variants, each a
+    way a job that has seen the hold-out could publish its state folder or the hold-out (an
+    upload of either, however spelled or globbed; a tarball or a link put in the plan; a
+    cache; the step summary; the log; a state folder set through ``$GITHUB_ENV``; the default
+    state in the checkout; a release), it names each workflow's file, job and step, and
+    nothing else: not the implement job (which never has the hold-out) uploading its state,
+    nor a job that uploads only its plan or summarises itself."""
     args = ("init", "--ci", "github-actions", "--package", PACKAGE)
     assert run_cli(capsys, "--repo", str(empty_repo), *args).code == 0
-
-    def leaks() -> list[tuple[str, str]]:
-        res = run_cli(capsys, "--repo", str(empty_repo), "check", "--json")
-        found = [e for e in res.json()["errors"] if e["key"].startswith("jobs.")]
-        assert not found or res.code != 0, res.out
-        return [(e["file"], e["key"]) for e in found]
-
-    assert leaks() == []
     folder = empty_repo / ".github" / "workflows"
-    health = yaml.safe_load((folder / "factory-health.yml").read_text())
-    (upload,) = [s for s in health["jobs"]["heal"]["steps"] if "upload" in s.get("uses", "")]
-    upload["with"]["path"] = "${{ runner.temp }}/plan\n${{runner.temp}}/factory-state/\n"
-    (folder / "factory-health.yml").write_text(yaml.safe_dump(health, sort_keys=False))
-    work = yaml.safe_load((folder / "factory-work.yml").read_text())
-    (upload,) = [s for s in work["jobs"]["validate"]["steps"] if "upload" in s.get("uses", "")]
-    upload["with"]["path"] = "${{ runner.temp }}"
-    (upload,) = [s for s in work["jobs"]["implement"]["steps"] if "upload" in s.get("uses", "")]
-    upload["with"]["path"] = "${{ runner.temp }}"  # no hold-out there: its state may go
-    (folder / "factory-work.yml").write_text(yaml.safe_dump(work, sort_keys=False))
-    mine = {
-        "on": "push",
-        "jobs": {
-            "journeys": {
-                "runs-on": "ubuntu-latest",
-                "env": {"FACTORY_HOLDOUT": "${{ github.workspace }}/journeys"},
-                "steps": [
-                    {"uses": "actions/checkout@v4", "with": {"repository": "acme/journeys"}},
-                    {"uses": "actions/upload-artifact@v4", "with": {"path": "journeys/*.yaml"}},
-                ],
-            }
-        },
-    }
-    (folder / "journeys.yaml").write_text(yaml.safe_dump(mine))
+
+    def leaks() -> dict[str, str]:
+        res = run_cli(capsys, "--repo", str(empty_repo), "check", "--json")
+        found = {
+            e["file"]: e["problem"] for e in res.json()["errors"] if e["key"].startswith("jobs.")
+        }
+        assert not found or res.code != 0, res.out
+        return found
+
+    assert leaks() == {}
+    for n, change in enumerate(LEAKS, start=1):
+        _variant(folder, f"leak-{n}.yml", change)
+    for n, change in enumerate(FINE, start=1):
+        _variant(folder, f"fine-{n}.yml", change)
     (folder / "empty.yml").write_text("name: nothing to run\n")  # no jobs, no text: no crash
     (folder / "binary.yml").write_bytes(b"\xff\xfe")
-    assert leaks() == [
-        (".github/workflows/factory-health.yml", "jobs.heal"),
-        (".github/workflows/factory-work.yml", "jobs.validate"),
-        (".github/workflows/journeys.yaml", "jobs.journeys"),
-    ]
+    found = leaks()
+    assert sorted(found) == sorted(f".github/workflows/leak-{n}.yml" for n in range(1, 16))
+    said = found[".github/workflows/leak-6.yml"]
+    assert said.startswith("step 7 could publish $RUNNER_TEMP/factory-*, which reaches "), said
+    assert "never its state or the hold-out" in said
+    assert "could publish $RUNNER_TEMP/plan/state" in found[".github/workflows/leak-9.yml"]
     res = run_cli(capsys, "--repo", str(empty_repo), "check")
-    assert ".github/workflows/factory-health.yml: jobs.heal: uploads ${{runner.temp}}/factory" in (
-        res.out + res.err
-    )
+    assert ".github/workflows/leak-15.yml: jobs.heal: step 7 could publish" in res.err, res.err

@@ -308,3 +308,48 @@ def test_init_says_when_no_interpreter_fits(
     # init again, factory.yaml kept as edited: its last line no longer asks for start
     again = run_cli(capsys, "--repo", str(empty_repo), "init").out
     assert "commands.start" not in again, again
+
+
+UV_EXTRA = {  # a Flask app uv manages, its test runner in an optional extra
+    "pyproject.toml": "[project]\nname = 'shop'\n[project.optional-dependencies]\n"
+    "dev = ['pytest>=8', 'pytest-cov']\n",
+    "uv.lock": "version = 1\n",
+}
+POETRY = {
+    "pyproject.toml": "[tool.poetry]\nname = 'shop'\n[tool.poetry.group.test.dependencies]\n"
+    "pytest = '^8'\n",
+    "poetry.lock": "",
+    "conftest.py": "",
+}
+
+
+@pytest.mark.parametrize(
+    ("files", "installs"),
+    [(UV_EXTRA, "uv sync -q --frozen --python python3 --extra dev"), (POETRY, "--with test")],
+)
+def test_init_installs_the_extra_or_group_that_holds_the_test_runner(
+    empty_repo: Path, capsys, files: dict[str, str], installs: str
+) -> None:
+    write_files(empty_repo, files)
+    assert run_cli(capsys, "--repo", str(empty_repo), "init").code == 0
+    setup = yaml.safe_load((empty_repo / "factory.yaml").read_text())["commands"]["setup"]
+    assert installs in setup, setup
+
+
+def test_doctor_names_the_extra_a_missing_test_runner_is_in(tmp_path: Path) -> None:
+    """A test run that could not import pytest: the check says where pyproject.toml has it."""
+    from types import SimpleNamespace
+
+    from harness.doctor import Check, _runner_missing
+
+    write_files(tmp_path, UV_EXTRA)
+    failed = Check("test", False, 0.1, "`.venv/bin/python -m pytest -q` exited 1",
+                   "/repo/.venv/bin/python: No module named pytest\n")  # fmt: skip
+    settings = SimpleNamespace(root=tmp_path)
+    said = _runner_missing(settings, failed).detail  # type: ignore[arg-type]
+    assert said.endswith(
+        "pytest is in pyproject.toml's extra or group 'dev', not installed by setup"
+    )
+    assert _runner_missing(settings, Check("test", True, 0.1, "ok")) == Check(
+        "test", True, 0.1, "ok"
+    )  # type: ignore[arg-type]

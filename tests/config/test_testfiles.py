@@ -86,3 +86,46 @@ def test_the_command_runs_only_the_chosen_tests(tmp_path: Path, suite: str) -> N
     alone = subprocess.run(chosen, shell=True, cwd=tmp_path, capture_output=True, text=True)
     assert whole.returncode != 0
     assert alone.returncode == 0, alone.stdout + alone.stderr
+
+
+# Django 5.2's `manage.py test --parallel 2`, without tblib, two tests failing: captured from a
+# real run (paths shortened). Its tail names no test: "TypeError: cannot pickle 'traceback'"
+DJANGO_PARALLEL = (Path(__file__).parent / "runner_output" / "django_parallel.txt").read_text()
+DJANGO_FAILED = [
+    "notes.tests.test_count.CountTest.test_heading_counts_notes",
+    "notes.tests.test_other.OtherTest.test_two",
+]
+
+
+def test_the_failed_ids_of_djangos_parallel_runner_survive_every_cut() -> None:
+    from harness.backtest.grade import MAX_OUTPUT
+    from harness.config.testfiles import clipped, failed_said, failing_tests
+    from harness.implement.feedback import MAX_TEST_OUTPUT
+    from harness.implement.gates import tests_gate
+    from harness.validate.actions import MAX_TESTS_OUTPUT
+
+    assert failing_tests(DJANGO_PARALLEL) == DJANGO_FAILED
+    assert "cannot pickle 'traceback'" in DJANGO_PARALLEL[-200:]  # what a tail alone keeps
+    kept = DJANGO_PARALLEL
+    for limit in (20_000, MAX_TESTS_OUTPUT, MAX_TEST_OUTPUT, MAX_OUTPUT, 300):  # cut on cut
+        kept = clipped(kept, limit)
+        assert failing_tests(kept) == DJANGO_FAILED, limit
+    assert failed_said(kept) == "; failed: " + ", ".join(DJANGO_FAILED)
+    from harness.artifacts import Tested
+
+    tested = Tested(
+        command="python manage.py test --parallel 2", exit_code=1, output=kept, tree="t"
+    )
+    assert DJANGO_FAILED[1] in tests_gate(tested, "t").evidence
+
+
+def test_the_runners_summary_says_how_many_tests_ran_and_failed() -> None:
+    from harness.config.testfiles import counted
+
+    assert counted("..F\n1 failed, 2 passed in 0.05s\n") == (3, 1)
+    assert counted("===== 1 skipped, 2 passed, 1 warning in 0.1s =====") == (2, 0)
+    assert counted("Ran 4 tests in 0.01s\n\nFAILED (failures=1, errors=1, skipped=1)\n") == (3, 2)
+    assert counted("Ran 2 tests in 0.001s\n\nOK\n") == (2, 0)
+    assert counted("Tests:       1 failed, 3 passed, 4 total") == (4, 1)
+    assert counted("no tests ran in 0.01s") == counted("Ran 0 tests in 0.000s\n\nOK") == (0, 0)
+    assert counted(DJANGO_PARALLEL) == (0, 0)  # it never summed up

@@ -349,3 +349,14 @@ def test_a_killed_doctor_leaves_no_worktree_once_the_next_command_ran(
     assert manager.list() == [mine] and not left.exists()
     assert git(repo, "worktree", "list").count("\n") == 2  # the main checkout and mine
     manager.remove(mine)
+
+
+def test_what_a_test_prints_reaches_the_terminal_escaped(tmp_path: Path, capsys) -> None:
+    """A failing test's output is the repository's text: clear screen, a clipboard write
+    (OSC 52) and a right-to-left override are shown escaped, each visibly, never acted on."""
+    printed = r"printf 'a\033[2Jb \033]52;c;aGk=\007 \342\200\256evil\n'; exit 1"
+    repo = make_factory_repo(tmp_path / "app", config={"commands": {"test": printed}})
+    res = run_cli(capsys, "--repo", str(repo), "doctor")
+    assert res.code == 1, res.out + res.err
+    assert "a\\x1b[2Jb \\x1b]52;c;aGk=\\x07 \\u202eevil" in res.out, res.out
+    assert not {"\x1b", "\x07", "\u202e"} & set(res.out)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -111,6 +112,39 @@ def test_worktrees_removed_side_by_side_trip_nothing_and_one_made_again_is_pinne
         (again / ".git").write_text(f"gitdir: {tmp_path}/elsewhere\n")
         with pytest.raises(GitIntegrityError, match="changed during the run"):
             integrity.after_command(again)
+
+
+_REMOVED_ELSEWHERE = """
+import sys
+from pathlib import Path
+from harness.git.repo import GitRepo
+from harness.git.worktrees import WorktreeManager
+repo, base, path = map(Path, sys.argv[1:])
+WorktreeManager(GitRepo(repo), base).remove(path)
+"""
+
+
+def test_a_worktree_the_factory_removed_in_another_process_trips_nothing(
+    tmp_path: Path,
+) -> None:
+    """``factory cancel`` in another process removes a checkout this run's guard watches:
+    its folder and git's record of it both gone, git can read nothing of it again, and the
+    run goes on. Its ``.git`` link gone with the folder still there is still a change."""
+    repo = small_repo(tmp_path / "r")
+    manager = WorktreeManager(repo, tmp_path / "wt")
+    with integrity.guarded(repo.path):
+        released = manager.create("factory/issue-1-0123abcd", "main")
+        kept = manager.create("factory/issue-2-0123abcd", "main")
+        argv = [sys.executable, "-c", _REMOVED_ELSEWHERE, str(repo.path), str(manager.base_dir)]
+        subprocess.run([*argv, str(released)], check=True)
+        assert not released.exists()
+        integrity.after_command(repo.path)  # a folder no run watches: every fingerprint
+        GitRepo(kept).git("status")
+        GitRepo(repo.path).git("status")
+        (kept / ".git").chmod(0o644)
+        (kept / ".git").unlink()  # the link alone: git there would look further up
+        with pytest.raises(GitIntegrityError, match="changed during the run"):
+            integrity.after_command(repo.path)
 
 
 @pytest.mark.parametrize(

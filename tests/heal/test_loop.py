@@ -31,7 +31,7 @@ from harness.store.db import Store
 from tests.checks_passed import CHECKS_PASSED, analysers_find_nothing, verdicts_pass
 from tests.cli_helpers import run_cli, use_actions
 from tests.factory_repo import git
-from tests.heal.conftest import HEADING, three_merges
+from tests.heal.conftest import HEADING, land, three_merges
 from tests.standins.anthropic_standin import AnthropicStandIn
 from tests.validate.conftest import (
     HOLDOUT_CANARY,
@@ -159,3 +159,45 @@ def test_a_broken_journey_is_reverted_fixed_and_both_issues_closed_by_themselves
     assert not any("reviews_agree" in x["about"] for x in lessons)
     for said in [fixed["body"], *(c["body"] for c in fixed["comments"] + culprit["comments"])]:
         assert HOLDOUT_CANARY not in said and "the heading" not in said
+
+
+HEADING_TEST = """import unittest
+
+from app import render
+
+
+class HeadingTest(unittest.TestCase):
+    def test_the_page_is_headed_notes(self):
+        self.assertIn("<h1>Notes</h1>", render([]))
+"""
+
+
+def test_a_failing_test_that_prints_a_page_closes_its_loop_with_no_person(
+    tmp_path: Path, capsys, app, model, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A test the factory merged fails once a later merge renames the heading, its assertion
+    message the whole page (``<!doctype html>…``): heal reverts that merge, and its regression
+    issue, quoting the output, is triaged by the agent (its quote is a quote, not hidden
+    markup), implemented and merged, with no person."""
+    repo, _ = app
+    verdicts_pass(monkeypatch)
+    analysers_find_nothing(monkeypatch)
+    state = tmp_path / "state"
+    land(repo, state, "Check the heading", {"test_heading.py": HEADING_TEST})
+    page = (repo / "app.py").read_text()
+    culprit_issue, _ = land(
+        repo, state, "Call the notes Jottings", {"app.py": page.replace(">Notes<", ">Jottings<")}
+    )
+    with monkeypatch.context() as checks_passed:  # the revert lands as test_revert.py lands one
+        use_actions(checks_passed, *CHECKS_PASSED)
+        regression = run_once(capsys, repo)["production"]["reverting"]
+    quoted = issue(capsys, repo, regression)
+    assert "<!doctype html>" in quoted["body"], quoted["body"]  # the page, quoted
+    for _ in range(2):
+        run_once(capsys, repo)
+        if issue(capsys, repo, culprit_issue)["state"] == "closed":
+            break
+    fixed = issue(capsys, repo, regression)
+    assert fixed["state"] == "closed" and "factory:merged" in fixed["labels"], fixed
+    assert any("Accepted" in c["body"] for c in fixed["comments"]), fixed["comments"]
+    assert Store.open(state).events(kind="human.") == []  # no person

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from harness.config.testfiles import failing_tests
 from harness.forge.base import Label, file_once, set_state
 from harness.forge.local import LocalForge
 from harness.git.repo import GitRepo
 from harness.heal.actions import _NotJudged, first_failing
-from harness.heal.checks import failing_tests, public
+from harness.heal.checks import public
 from harness.heal.run import production_health
 from harness.services import open_services
 from harness.store.db import Store

@@ -5,8 +5,10 @@ and ``factory retry N`` takes it back: the next run implements it."""
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -67,7 +69,7 @@ def test_cancel_ends_a_live_run_in_another_process_and_retry_takes_it_back(
 
     said = run_cli(capsys, "--repo", str(repo), "cancel", str(number), "--reason", "Not now")
     assert said.code == 0, said.err
-    assert "cancelled by" in said.out and "1 run(s) ended" in said.out, said.out
+    assert "cancelled by" in said.out and "its runs ended" in said.out, said.out
     assert live.wait(60) == 1  # the live run stopped at once, not after its command
     assert _sleeping() == []  # no process of the run is left
     assert manager.list() == []  # nor its worktree
@@ -96,3 +98,64 @@ def test_cancel_ends_a_live_run_in_another_process_and_retry_takes_it_back(
     assert done.json()["pr"] is not None and "factory:needs-review" in store.issue(number).labels
     refused = run_cli(capsys, "--repo", str(repo), "cancel", str(number))
     assert refused.code == 2 and "nothing to cancel" in refused.err, refused.err
+
+
+GREETINGS = ("Add a greeting for Ada", "Add a greeting for Bob", "Add a greeting for Cy")
+
+
+def _asked_to_plan(body: dict[str, Any], title: str) -> bool:
+    """The planner's first request for the issue titled ``title``."""
+    names = {tool["name"] for tool in body.get("tools", [])}
+    first = json.dumps(body["messages"][0])
+    return "submit_plan" in names and len(body["messages"]) == 1 and title in first
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_a_cancel_stops_its_issue_at_once_and_the_cycle_goes_on(
+    tmp_path: Path, capsys, standin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cycle implements three accepted issues one at a time, in a process of its own; the
+    second's planner waits on the model's answer when a person cancels it from another
+    process. Its request is aborted (the stand-in sees the connection closed) and its run
+    ends, its checkout removed by the cycle itself; the third is implemented and both others
+    validated as if nothing had happened (the git guard untripped); the cycle exits 0, and
+    the issue's page gives the cancel's reason."""
+    from harness.reports.issues import issue_page
+    from harness.services import open_services
+
+    repo = make_app_repo(tmp_path)
+    first, cancelled, third = (accepted_issue(capsys, repo, title) for title in GREETINGS)
+    standin.hold = lambda body: _asked_to_plan(body, GREETINGS[1])
+    env = base_env(tmp_path, standin)
+    monkeypatch.setenv("FACTORY_STATE_DIR", env["FACTORY_STATE_DIR"])
+    cycle = factory(repo, env, "run", "--once", "--json", "--max-parallel", "1")
+    deadline = time.monotonic() + 300
+    while not any(_asked_to_plan(body, GREETINGS[1]) for _, body in standin.received):
+        assert cycle.poll() is None and time.monotonic() < deadline, cycle.communicate()
+        time.sleep(0.2)
+    said = run_cli(capsys, "--repo", str(repo), "cancel", str(cancelled), "--reason", "Not now")
+    assert said.code == 0, said.err
+    assert [b for b in standin.abandoned if _asked_to_plan(b, GREETINGS[1])]  # aborted
+    out, err = cycle.communicate(timeout=300)
+    assert cycle.returncode == 0, (out, err)  # a person's cancel is not a failed cycle
+
+    rows = json.loads(out)
+    by_issue = {row["issue"]: row for row in rows["implement"]}
+    assert by_issue[cancelled]["status"] == "failed"
+    assert by_issue[cancelled]["reason"].startswith("cancelled by"), by_issue[cancelled]
+    store = Store.open(tmp_path / "state")
+    (run,) = store.list_runs(workflow="implement", issue=cancelled)
+    assert run.status == "failed" and run.reason.startswith("cancelled by")
+    labels = store.issue(cancelled).labels
+    assert "factory:needs-human" in labels and "factory:accepted" not in labels
+    # the other two: implemented, then validated, each as the other is
+    validated = {row["issue"]: row for row in rows["validate"]}
+    for number in (first, third):
+        assert by_issue[number]["status"] == "succeeded" and by_issue[number]["pr"], by_issue
+        assert validated[number]["reason"] == validated[first]["reason"], validated
+        assert "changed during the run" not in str(validated[number]["reason"])
+    assert cancelled not in validated
+    assert WorktreeManager.of(GitRepo(repo), tmp_path / "state").list() == []
+    page = issue_page(open_services(repo, tmp_path / "state", None), cancelled)
+    assert page.why is not None and page.why.startswith("cancelled by") and "Not now" in page.why

@@ -15,7 +15,6 @@ from harness.implement.gates import (
     setup_code_gate,
     size_gate,
 )
-from harness.implement.security import dependency_changes
 
 
 def test_protected_globs() -> None:
@@ -138,41 +137,19 @@ def test_a_change_that_would_widen_setups_network_waits_for_a_person(
     assert said is None or said in gate.evidence, gate.evidence
 
 
-def test_what_setup_reads_is_what_its_command_names_the_inputs_and_what_they_name(
-    tmp_path: Path,
-) -> None:
-    """The files ``commands.setup`` names, the set-up inputs, the requirements files a script
-    it runs passes to pip (``-r``), those a requirements file includes, and those a build
-    backend reads its dependencies from: a change to any of them changes what set-up reads."""
+def test_what_setup_reads_is_first_what_its_command_names_and_the_inputs() -> None:
+    """The static first answer: the files ``commands.setup`` names and the set-up inputs; a
+    change to any of them changes what set-up reads. What set-up was seen to read (a list a
+    script passes to pip, a script it runs) is the trace's: ``setup_code_seen`` at validation
+    (``tests/sandbox/test_setup_observed.py``)."""
     setup = "python3 -m venv .venv && ./tools/setup.sh --fast; python3 hook.py"
-    files = {
-        "tools/setup.sh": "#!/bin/sh\npip install -q -r tools/reqs.lst\npip install .\n",
-        "tools/reqs.lst": "six\n",
-        "hook.py": "",
-        "requirements.txt": "-r deps.in\n",
-        "deps.in": "click\n",
-        "web/package.json": "{}",
-        "pyproject.toml": DYNAMIC,
-        "deps.txt": "flask\n",
-        "app.py": "",
-        "tools/other.sh": "",
-        "Makefile": "",
-    }
-    repo = GitRepo.init(tmp_path / "r", "main")
-    for name, text in files.items():
-        (repo.path / name).parent.mkdir(parents=True, exist_ok=True)
-        (repo.path / name).write_text(text)
-    head = repo.commit_all("production")
-    assert head
     inputs = ["requirements*.txt", "package.json", "pyproject.toml"]
-    read = dependency_changes(repo, head, head, [], setup).read
-    assert read == {"tools/reqs.lst", "deps.in", "deps.txt"}
-    named = ("tools/setup.sh", "hook.py", "requirements.txt", "deps.in", "web/package.json")
-    for path in (*named, "tools/reqs.lst", "pyproject.toml", "deps.txt"):
-        gate = setup_code_gate(["app.py", path], inputs, setup, read)
+    named = ("tools/setup.sh", "hook.py", "requirements.txt", "web/package.json")
+    for path in (*named, "pyproject.toml"):
+        gate = setup_code_gate(["app.py", path], inputs, setup)
         assert not gate.passed and gate.evidence == f"changes what setup runs: {path}"
-    assert setup_code_gate(["app.py", "tools/other.sh", "Makefile"], inputs, setup, read).passed
-    assert setup_code_gate(["Makefile"], ["Makefile"], None, read).passed  # no set-up runs
+    assert setup_code_gate(["app.py", "tools/reqs.lst", "Makefile"], inputs, setup).passed
+    assert setup_code_gate(["Makefile"], ["Makefile"], None).passed  # no set-up runs
 
 
 DYNAMIC = (

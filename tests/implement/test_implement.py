@@ -379,3 +379,29 @@ def test_the_implementer_runs_a_suite_longer_than_one_command_may_take(
     assert "[stopped after 1 s, one command's limit" in by_tool["run_command"]
     assert "run_tests" in by_tool["run_command"]
     assert "exited 0" in by_tool["run_tests"] and "OK" in by_tool["run_tests"]
+
+
+@pytest.mark.usefixtures("analysers_quiet")
+def test_the_implementers_first_run_tests_after_an_edit_runs_the_tests_it_touches(
+    tmp_path: Path, capsys, standin
+) -> None:
+    """Asked for no tests, ``run_tests`` runs the test file the plan names first, then (they
+    pass) the whole suite; ``factory report`` counts both."""
+    repo = make_app_repo(tmp_path)
+    number = accepted_issue(capsys, repo, "Greet, tested as it goes")
+    res = implement(capsys, repo, number)
+    assert res.code == 0, res.err
+    answers = [
+        json.dumps(block["content"])
+        for _, body in standin.received
+        for message in body["messages"][-1:]
+        for block in (message["content"] if isinstance(message["content"], list) else [])
+        if block.get("type") == "tool_result" and "exited" in json.dumps(block["content"])
+    ]
+    touched, whole = answers[0], answers[-1]
+    assert touched.startswith('"`python3 -m unittest -q test_greet` exited 0'), touched
+    assert "touches" in touched and whole.startswith('"`python3 -m unittest -q` exited 0'), whole
+    run = run_cli(capsys, "--repo", str(repo), "runs", "--json").json()
+    implemented = next(r["id"] for r in run if r["workflow"] == "implement")
+    said = run_cli(capsys, "--repo", str(repo), "report", implemented, "--json").json()
+    assert said["agent_tests"] == {"touched": 1, "suite": 1}

@@ -55,6 +55,8 @@ def test_a_refusal_handed_to_a_person_exits_3_when_asked_and_fits_80_columns(
     assert "waiting for a person: #1" in res.out
     text = " ".join(Text.from_ansi(res.out).plain.replace("│", " ").split())
     assert "changed_lines" in text  # the reason folds over lines, it is never cut
+    idle = run_cli(capsys, "--repo", str(repo), "run", "--once", "--fail-on-waiting")
+    assert idle.code == 0 and "waiting for a person: #1" in idle.out, idle.out  # who waits
     _file(capsys, repo, "Add a greeting " + "with a long title that folds " * 4)
     triaged = run_cli(capsys, "--repo", str(repo), "triage")
     assert triaged.code == 0 and _widest(triaged.out) <= 80, triaged.out

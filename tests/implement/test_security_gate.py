@@ -24,7 +24,7 @@ from harness.sandbox.warm import Warm
 from harness.services import Services, open_services
 from harness.store.db import Store
 from harness.validate.actions import ROUTE_LABELS
-from harness.validate.route import FOR_A_PERSON, decide_route
+from harness.validate.route import FOR_A_PERSON, decide_route, setup_code_seen
 from tests.cli_helpers import run_cli
 from tests.factory_repo import git, make_factory_repo
 from tests.implement.conftest import accepted_issue, make_app_repo
@@ -81,6 +81,16 @@ def test_the_lens_names_what_a_change_adds_and_nothing_production_had(tmp_path: 
         # a finding below the gate's severity does not refuse the change, but it is named
         passed, said = gate({"checks.py": "def positive(x):\n    assert x > 0\n"})
         assert passed and "new findings below high: B101 (low) checks.py:2 Use of assert" in said
+        # test code's asserts, passwords and requests to its own loopback server: counted apart
+        test = (
+            "import urllib.request\n\n\ndef test_login(client):\n    password = 'hunter2'\n"
+            "    assert client.login(password=password)\n"
+            "    urllib.request.urlopen('http://127.0.0.1:8000/health')\n"
+            "    urllib.request.urlopen('http://example.com/')\n"
+        )
+        passed, said = gate({"tests/test_login.py": test})
+        assert "3 test-only findings (B101, B105, B310)" in said, said
+        assert "B310 (medium) tests/test_login.py:8" in said and ":7" not in said, said
         passed, said = gate({"requirements.txt": "flask==3.0.1\nrequests==2.32.3\n"})
         assert not passed and "does not allow: requests" in said, said
         assert "dependencies upgraded: flask ==3.0.0 -> ==3.0.1" in said
@@ -389,21 +399,17 @@ def test_a_dependency_is_named_in_every_manifest_the_setup_reads(tmp_path: Path)
 
 @pytest.mark.sandbox
 def test_a_package_slipped_into_what_setup_reads_waits_for_a_person(tmp_path: Path) -> None:
-    """Production's set-up is ``./setup.sh``, which passes ``tools/reqs.lst`` to pip and
-    installs the project, whose build backend reads its dependencies from ``deps.txt``
-    (setuptools' dynamic metadata). ``evilpkg`` added to either file, neither a known
-    manifest by name, is a set-up change and an added dependency, each named with the file;
-    the change waits for a person."""
-    setup = "#!/bin/sh\nset -e\npython3 -m pip install -q -r tools/reqs.lst\npip install .\n"
+    """Production's set-up is ``./setup.sh``, which installs the project, whose build backend
+    reads its dependencies from ``deps.txt`` (setuptools' dynamic metadata). ``evilpkg`` added
+    there, not a known manifest by name, is an added dependency the static reading names with
+    its file (the first answer), and, with what the trace saw set-up read, a set-up change;
+    the change waits for a person. (A list only a script reads is the trace's and the
+    installed distributions' to name: ``tests/sandbox/test_setup_observed.py``.)"""
+    setup = "#!/bin/sh\nset -e\npip install .\n"
     repo = make_factory_repo(
         tmp_path / "r", config={"commands": {"test": "true", "setup": "./setup.sh"}}
     )
-    production = {
-        "setup.sh": setup,
-        "tools/reqs.lst": "six==1.16.0\n",
-        "pyproject.toml": DYNAMIC,
-        "deps.txt": "flask>=3\n",
-    }
+    production = {"setup.sh": setup, "pyproject.toml": DYNAMIC, "deps.txt": "flask>=3\n"}
     for name, text in production.items():
         (repo / name).parent.mkdir(parents=True, exist_ok=True)
         (repo / name).write_text(text)
@@ -414,14 +420,19 @@ def test_a_package_slipped_into_what_setup_reads_waits_for_a_person(tmp_path: Pa
     services = open_services(repo, tmp_path / "state", "scripted")
     g = GitRepo(repo)
     with shared():
-        for path in ("tools/reqs.lst", "deps.txt"):
-            change = _change(repo, {path: production[path] + "evilpkg\n"}, path)
-            found = security_gate(settings, g, *change, Security())
-            said = f"dependency added that factory_rules.md does not allow: evilpkg ({path})"
-            assert not found.passed and said in found.evidence, found.evidence
-            read = dependency_changes(g, *change, commands.setup).read
-            setup_code = setup_code_gate(change[2], commands.setup_inputs, commands.setup, read)
-            assert setup_code.evidence == f"changes what setup runs: {path}", setup_code
-            routing = _decided(services, g, change, found, setup_code)
-            assert routing.route == "needs_review" and said in routing.reason, routing
-            assert "setup_code: changes what setup runs" in routing.reason, routing
+        path = "deps.txt"
+        change = _change(repo, {path: production[path] + "evilpkg\n"}, path)
+        found = security_gate(settings, g, *change, Security())
+        said = f"dependency added that factory_rules.md does not allow: evilpkg ({path})"
+        assert not found.passed and said in found.evidence, found.evidence
+        setup_code = setup_code_gate(change[2], commands.setup_inputs, commands.setup)
+        assert setup_code.passed, setup_code  # deps.txt is no set-up input by name
+        # what validation's trace sees pip open of the change: set-up code
+        (seen,) = setup_code_seen(
+            CheckResult.model_validate({**evidence()[1].model_dump(), "setup_offline_for": [path]})
+        )
+        routing = _decided(services, g, change, found, seen)
+        assert routing.route == "needs_review" and said in routing.reason, routing
+        assert (
+            f"setup_code: the change touches what set-up was seen to read: {path}" in routing.reason
+        )

@@ -55,7 +55,8 @@ def test_refused_issue_page_shows_the_journey_screenshot_and_the_verdicts(page) 
     # the validator's verdict per criterion: the spec's criterion, and the observation it cites
     criteria = page.locator("table.criteria").first
     expect(criteria).to_contain_text("C1: The button on the home page is named Save.")
-    expect(criteria).to_contain_text("#1 browser_snapshot {} — ok")
+    expect(criteria).to_contain_text("#1 browser_snapshot {} at / — ok")
+    expect(criteria).to_contain_text('heading "Notes"')  # its quote
     expect(page.locator("table.gates").first).to_contain_text("changed_lines")
     expect(page.locator("#outcome")).to_have_text("factory:needs-human")
 

@@ -15,7 +15,10 @@ import pytest
 
 from harness.artifacts import Healed
 from harness.forge.base import Label
-from harness.serve import views
+from harness.reports.issues import issue_page, queue_view
+from harness.reports.runs import run_lines
+from harness.reports.status import trends
+from harness.serve.app import now_status
 from harness.services import Services, open_services
 from tests.cli_helpers import run_cli
 from tests.conftest import SCRUBBED_ENV
@@ -76,12 +79,12 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
 
 def test_the_views_agree_on_every_issue(scenario: Scenario) -> None:
     services = scenario.services
-    queue = {i.number: g.label for g in views.queue_view(services) for i in g.items}
-    rows = services.store.run_rows(services.store.list_runs(limit=None))
+    queue = {i.number: g.label for g in queue_view(services) for i in g.items}
+    rows = run_lines(services.store, services.store.list_runs(limit=None), services.clock())
     newest: dict[int, str] = {}
     for row in rows:
-        if row["issue"] is not None:
-            newest.setdefault(row["issue"], row["outcome"] or row["status"])
+        if row.issue is not None:
+            newest.setdefault(row.issue, row.shown)
     *judged, deferred = scenario.carol
     expected = {
         1: (Label.MERGED, "merged"),
@@ -97,14 +100,14 @@ def test_the_views_agree_on_every_issue(scenario: Scenario) -> None:
 
     # Now and runs: a run that decided about an issue reads as what it decided, never as a
     # bare "succeeded" (production's health runs alone have no outcome but their status)
-    counts = views.now_view(services).counts
+    counts = now_status(services).outcomes
     assert counts["deferred"] == 1 and counts["needs_info"] == 3
-    assert all(r["outcome"] for r in rows if r["workflow"] != "health"), rows
-    assert counts.get("succeeded", 0) == sum(r["workflow"] == "health" for r in rows[:100])
+    assert all(r.outcome for r in rows if r.workflow != "health"), rows
+    assert counts.get("succeeded", 0) == sum(r.workflow == "health" for r in rows[:100])
 
     # Trends: a refusal is what the runs call one, a deferral and a request for information
     # are not
-    refusals = views.trends_view(services).refusals
+    refusals = trends(services).refusals
     assert refusals == {
         "triage: reject": 1,
         "triage: needs_human": 1,
@@ -114,11 +117,11 @@ def test_the_views_agree_on_every_issue(scenario: Scenario) -> None:
 
 def test_a_waiting_issue_says_why_and_a_heal_issue_shows_its_run(scenario: Scenario) -> None:
     services = scenario.services
-    waiting = views.issue_page(services, 5)
+    waiting = issue_page(services, 5)
     assert waiting.reviewable and waiting.why and "addresses the validator" in waiting.why
-    healed = views.issue_page(services, scenario.heal_issue)
-    assert [t.run.id for t in healed.trails] == [scenario.heal_run]
-    assert healed.state == "closed" and healed.trails[0].run.outcome == "needs_human"
+    healed = issue_page(services, scenario.heal_issue)
+    assert [t.id for t in healed.trails] == [scenario.heal_run]
+    assert healed.state == "closed" and healed.trails[0].outcome == "needs_human"
 
 
 def test_report_of_a_heal_run_names_no_issue(

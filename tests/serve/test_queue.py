@@ -1,4 +1,4 @@
-"""The dashboard's Queue (``views.queue_view``): every state with its count and one page of its
+"""The dashboard's Queue (``harness.reports.issues.queue_view``): every state with its count and one page of its
 issues, oldest first; only the issues shown are read further."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.forge.base import Label
-from harness.serve import views
+from harness.reports import issues as views
 from harness.services import Services, open_services
 from tests.factory_repo import make_factory_repo
 

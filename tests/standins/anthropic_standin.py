@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import json
 import secrets
+import select
+import socket
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -36,6 +39,9 @@ ERROR_TYPES = {
     500: "api_error",
     529: "overloaded_error",
 }
+
+
+HOLD_S = 120.0  # how long a held request waits for its client to go away before it is answered
 
 
 @dataclass
@@ -165,11 +171,23 @@ class _Handler(BaseHTTPRequestHandler):
             standin.violations.append(problem)
             self._error(400, problem)
             return
+        if standin.hold is not None and standin.hold(body) and self._left():
+            standin.abandoned.append(body)  # the client aborted while the model "answered"
+            self.close_connection = True
+            return
         # the answer leaves latency_s after the request arrived, its making included, as a
         # model elsewhere answers: the stand-in's own work, on the caller's CPUs, adds nothing
         response = standin.answer(body)
         time.sleep(max(0.0, arrived + standin.latency_s - time.monotonic()))
         self._reply(200, response, standin.rate_headers())
+
+    def _left(self) -> bool:
+        """Whether the client closed the connection within ``HOLD_S`` (a held request)."""
+        deadline = time.monotonic() + HOLD_S
+        while time.monotonic() < deadline:
+            if select.select([self.connection], [], [], 0.05)[0]:
+                return not self.connection.recv(1, socket.MSG_PEEK)
+        return False
 
 
 class _Server(ThreadingHTTPServer):
@@ -201,6 +219,10 @@ class AnthropicStandIn:
         self.received_get: list[tuple[dict[str, str], str]] = []
         self.batches = Batches(self)
         self.violations: list[str] = []
+        # a request ``hold`` says yes to is answered only if its client has not closed the
+        # connection within HOLD_S (a model answering slowly); those it closed: ``abandoned``
+        self.hold: Callable[[Any], bool] | None = None
+        self.abandoned: list[Any] = []
         self.thinking = ThinkingLedger()
         self.models = default_listings()  # what GET /v1/models answers
         self._faults: deque[Fault] = deque()

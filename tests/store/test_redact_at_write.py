@@ -7,7 +7,7 @@ import sqlite3
 from contextlib import closing
 from pathlib import Path
 
-from harness.serve import views
+from harness.reports.report import run_page
 from harness.services import open_services
 from harness.store.db import Store
 from tests.cli_helpers import run_cli
@@ -50,10 +50,10 @@ def test_one_failure_reads_the_same_redacted_everywhere(
     monkeypatch.delenv("GITHUB_TOKEN")  # the dashboard's process need not know the secret
     services = open_services(repo, state)
     try:
-        page = views.run_page(services, run.id)  # what /runs/RUN renders
-        ((line, _),) = page.trail.steps
+        page = run_page(services, run.id)
+        (line,) = page.report.steps  # what /runs/RUN renders
         assert line.error == step["error"]
-        assert page.trail.run.reason == reported["reason"]
+        assert page.report.reason == reported["reason"]
     finally:
         services.store.close()
     with closing(sqlite3.connect(state / "state.db")) as conn:

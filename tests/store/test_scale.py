@@ -5,6 +5,7 @@ figures are measured in ``benchmarks/store_rows.py``."""
 
 from __future__ import annotations
 
+import json
 import math
 import signal
 import sqlite3
@@ -21,13 +22,17 @@ from typing import Any
 import pytest
 
 from benchmarks.store_rows import Source, copy_rows
+from harness.cli.common import plain
 from harness.config.governance import parse_rules
 from harness.config.models import Rules
 from harness.engine.context import Services
 from harness.model.base import CallRecord, Usage
+from harness.reports import issues
+from harness.reports import runs as run_list
+from harness.reports import status as state_of
 from harness.review.autonomy import autonomy_index_for
 from harness.review.trust import APPROVE_EVENT, trust_states_for
-from harness.serve import views
+from harness.serve.app import now_status
 from harness.services import open_services
 from harness.store import base, migrations
 from harness.store import db as db_module
@@ -190,14 +195,14 @@ def test_autonomy_and_trust_agree_with_their_definition(demo_rows: Source, tmp_p
     end = _epoch(store._rows("SELECT MAX(finished_at) FROM runs")[0][0])
     windows = [(30, 0), (30, -20), (7, -40), (90, 0), (1, 400)]  # (days, end moved by days)
     for days, moved in windows:
-        fast = autonomy_index_for(store, days, end + moved * DAY).to_json()
+        fast = autonomy_index_for(store, days, end + moved * DAY).model_dump()
         assert fast == definitions.autonomy(store, days, end + moved * DAY), (days, moved)
     month, quarter = (autonomy_index_for(store, d, end) for d in (30, 90))
     assert quarter.finished > month.finished > month.autonomous > 0
 
     for front in TRUST:
         rules = parse_rules(f"---\n{front}\n---\n# rules\n")
-        fast = [t.to_json() for t in trust_states_for(store, rules)]
+        fast = [_json(t) for t in trust_states_for(store, rules)]
         assert fast == definitions.trust(store, rules), front
     states = trust_states_for(store, parse_rules("---\ntrust: {default: {}}\n---\n"))
     assert any(t.earned for t in states) and any(t.reset_at for t in states)
@@ -210,7 +215,7 @@ def test_autonomy_and_trust_agree_with_their_definition(demo_rows: Source, tmp_p
     services = open_services(demo_rows.repo, tmp_path / "state")
     for moved in (0, -25):
         services.clock = lambda moved=moved: end + moved * DAY
-        shown = asdict(views.trends_view(services))
+        shown = asdict(state_of.trends(services))
         today = datetime.fromtimestamp(end + moved * DAY, UTC).date()
         assert shown == definitions.trends(store, today), moved
         assert sum(shown["merges"]) and sum(shown["cost_per_merge"]) and shown["refusals"]
@@ -248,27 +253,30 @@ def counting(store: Store) -> Iterator[dict[str, int]]:
         del store._rows
 
 
+def _json(record: object) -> object:
+    return json.loads(json.dumps(record, default=plain))
+
+
 def _status_and_history(store: Store, rules: Rules) -> None:
     """What ``factory status`` and ``factory runs`` read."""
     store.run_counts()
-    store.run_rows(store.list_runs(limit=None, status="running"))
+    run_list.run_lines(store, store.list_runs(limit=None, status="running"), 0.0)
     store.spend(since="2000-01-01")
     store.spend()
     autonomy_index_for(store, 30)
     trust_states_for(store, rules)
     store.tier_success()
-    store.run_rows(store.list_runs(limit=50))
+    run_list.run_lines(store, store.list_runs(limit=50), 0.0)
 
 
 def _pages(services: Services) -> None:
     """What the dashboard's Now, Runs (a later page), Trends, an issue's page and the Queue
     read."""
-    views.now_view(services)
-    views.trust_panel(services)
-    views.runs_view(services, views.RunFilters(page=2))
-    views.trends_view(services)
-    views.issue_page(services, 1)
-    views.queue_view(services)
+    now_status(services)
+    run_list.runs_page(services.store, run_list.RunFilters(page=2), 0.0)
+    state_of.trends(services)
+    issues.issue_page(services, 1)
+    issues.queue_view(services)
 
 
 def test_what_status_history_and_the_pages_read_does_not_grow_with_the_runs(
@@ -306,9 +314,9 @@ def _old_store(
 
 
 def _agrees(store: Store) -> None:
-    assert autonomy_index_for(store, 30).to_json() == definitions.autonomy(store, 30)
+    assert autonomy_index_for(store, 30).model_dump() == definitions.autonomy(store, 30)
     rules = parse_rules(f"---\n{TRUST[1]}\n---\n")
-    fast = [t.to_json() for t in trust_states_for(store, rules)]
+    fast = [_json(t) for t in trust_states_for(store, rules)]
     assert fast == definitions.trust(store, rules)
 
 
@@ -347,13 +355,14 @@ def test_an_old_store_shows_the_same_trends_and_queue_after_migrating(
         _regress(store)
         services = open_services(demo_rows.repo, tmp_path)
         mp.setattr(services.forge, "kind", "before")  # the queue grouped from every issue
-        queue = [views.queue_view(services, state) for state in states]
+        queue = [issues.queue_view(services, state) for state in states]
         today = datetime.fromtimestamp(services.clock(), UTC).date()
         before = definitions.trends(store, today), definitions.tiers(store, ""), queue
         store.close()
     services = open_services(demo_rows.repo, tmp_path)
-    queue = [views.queue_view(services, state) for state in states]
-    after = asdict(views.trends_view(services)), services.store.tier_success(), queue
+    queue = [issues.queue_view(services, state) for state in states]
+    trend = state_of.trends(services)
+    after = asdict(trend), services.store.tier_success(), queue
     assert after == before
     assert sum(before[0]["merges"]) and sum(before[0]["cost_per_merge"]) and before[1]
     assert before[0]["refusals"]["reverted on production"]
@@ -395,20 +404,21 @@ def test_a_store_killed_mid_migration_recovers(
 
 def test_the_runs_page_is_paged_and_filtered_by_index(demo_rows: Source, tmp_path: Path) -> None:
     store = _big(demo_rows, tmp_path, 250)
-    services = open_services(demo_rows.repo, tmp_path)
     newest_first = [
         r[0]
         for r in store._rows(
             f"SELECT id FROM runs WHERE NOT {ORCHESTRATES} ORDER BY started_at DESC, rowid DESC"
         )
     ]
-    pages = [views.runs_view(services, views.RunFilters(page=n)) for n in (1, 2, 3, 4)]
+    pages = [run_list.runs_page(store, run_list.RunFilters(page=n), 0.0) for n in (1, 2, 3, 4)]
     assert [len(p) for p in pages] == [100, 100, len(newest_first) - 200, 0]
     assert [line.id for page in pages for line in page] == newest_first
-    triage = views.runs_view(services, views.RunFilters(workflow="triage", status="succeeded"))
+    triage = run_list.runs_page(
+        store, run_list.RunFilters(workflow="triage", status="succeeded"), 0.0
+    )
     assert triage and {(r.workflow, r.status) for r in triage} == {("triage", "succeeded")}
     day = store.get_run(newest_first[-1]).started_at[:10]  # the oldest copy's day
-    that_day = views.runs_view(services, views.RunFilters(day=day))
+    that_day = run_list.runs_page(store, run_list.RunFilters(day=day), 0.0)
     assert that_day and {r.started_at[:10] for r in that_day} == {day}
 
 

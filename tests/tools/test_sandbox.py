@@ -292,3 +292,36 @@ def test_run_tests_runs_the_chosen_tests_alone_in_the_suites_time(box: Sandbox) 
         RunTests(tests=["test_good.py"])
     )
     assert "exited 1 (the whole suite: no commands.test_files template fits" in whole
+
+
+def test_run_tests_names_the_failed_test_ahead_of_a_100_kb_assertion_message(
+    tmp_path: Path,
+) -> None:
+    """pytest on CI (no message cut) with a page as a failed assertion's message: the summary
+    line naming the test sits 100 KB before the end; the answer names it first."""
+    import sys
+
+    from harness.config.models import Commands
+    from harness.config.testfiles import failing_tests
+    from harness.sandbox.bwrap import interpreter
+    from harness.tools.command import MAX_TEST_TAIL, CommandTool, RunTests
+
+    wt = tmp_path / "wt"
+    wt.mkdir()
+    page = "<!doctype html><html><body>" + "<p>a note</p>" * 8000 + "</body></html>"
+    (wt / "test_page.py").write_text(
+        f"PAGE = {page!r}\n\n\ndef test_heading():\n    assert '<h1>' in PAGE, PAGE\n\n\n"
+        "def test_fine():\n    pass\n"
+    )
+    box = Sandbox(wt, Limits(timeout_s=120), readable=interpreter())
+    suite = f"CI=1 {sys.executable} -m pytest -q -p no:cacheprovider"
+    tool = CommandTool(box, Commands(test=suite, test_timeout_s=120))
+    said = tool.run_tests(RunTests())
+    assert (
+        len(said) < MAX_TEST_TAIL + 1000
+        and "test_page.py::test_heading" not in said[-MAX_TEST_TAIL:]
+    )
+    assert failing_tests(said) == ["test_page.py::test_heading"], said[:500]
+    assert said.index("[failed test] test_page.py::test_heading") < 200
+    again = tool.run_tests(RunTests())  # what failed runs first: it alone
+    assert again.startswith(f"`{suite} test_page.py::test_heading` exited 1"), again[:300]

@@ -1,8 +1,8 @@
 """The factory's own issues pass its own pre-screen on their signed text (docs/heal.md, "The
 loop closes"): the word joiners its escaping puts into `#1`, `@admin` and a URL hide nothing,
-while what a value it quotes holds (an auditor's message quoting production code, an agent's
-invisible characters) is still held; an edited body, or the same body under another author,
-is text from outside."""
+and markup in what it quotes (production's page, a test's output) is a quote, shown as one,
+while the invisible characters a value holds (an agent's) are still held; an edited body, or
+the same body under another author, is text from outside."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ SCRIPT = [
 ]
 
 
-def test_an_audit_finding_with_links_is_triaged_and_a_quoted_comment_is_held(
+def test_an_audit_finding_with_links_is_triaged_and_a_quoted_comment_is_a_quote(
     tmp_path: Path, capsys
 ) -> None:
     script = tmp_path / "script.yaml"
@@ -84,9 +84,10 @@ def test_an_audit_finding_with_links_is_triaged_and_a_quoted_comment_is_held(
 
     triaged = run_cli(capsys, "--repo", str(repo), "triage", "--json").json()
     decided = {row["issue"]: row["decision"] for row in triaged}
-    assert decided == {filed["open-redirect"]: "accept", filed["hidden-note"]: "needs_human"}
-    held = services.forge.list_comments(filed["hidden-note"])
-    assert any("HTML comment" in c.body for c in held)
+    # the page's comment, quoted in a fence, reaches the agent as a quote (no script answers it)
+    assert decided == {filed["open-redirect"]: "accept", filed["hidden-note"]: "needs_info"}
+    said = services.forge.list_comments(filed["hidden-note"])
+    assert not any("HTML comment" in c.body for c in said)
     assert Label.ACCEPTED in services.forge.get_issue(filed["open-redirect"]).labels
     services.store.close()
 

@@ -490,9 +490,10 @@ def play_guarded(root: Path) -> Guarded:
     with listening() as (port, got), isolated_env(state) as mp, Output() as out:
         seen = Guarded(repo, state, port, got)
         (repo / "setup_hook.py").write_text(hostile(port))
+        # a script the set-up script runs: no set-up input by name, found by the trace alone
+        (repo / "setup.sh").write_text("python3 setup_hook.py\n")
         config = yaml.safe_load((repo / "factory.yaml").read_text())
-        config["commands"]["setup"] = "python3 setup_hook.py"
-        config["commands"]["setup_inputs"] = ["setup_hook.py"]
+        config["commands"]["setup"] = "sh setup.sh"
         config["network"] = {"allow": [f"localhost:{port}"]}  # a listed name that is loopback
         (repo / "factory.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
         git(repo, "add", "-A")
@@ -526,9 +527,10 @@ def verdict_rule(
     """The validator of "how many notes" (or of the issue ``match`` finds): one look at the
     home page (observation 1), then its verdict: ``result`` for C1, a pass for C2 (which an
     issue of one criterion does not have)."""
+    seen = {"observations": [1], "evidence": "the home page", "quote": 'heading "Notes"'}
     criteria = [
-        {"criterion": "C1", "result": result, "observations": [1], "evidence": "the home page"},
-        {"criterion": "C2", "result": "pass", "observations": [1], "evidence": "the home page"},
+        {"criterion": "C1", "result": result, **seen},
+        {"criterion": "C2", "result": "pass", **seen},
     ]
     return {
         "output": "submit_verdict",

@@ -71,9 +71,12 @@ def _verdict(match: str, looks: list[dict[str, Any]], verdict: dict[str, Any]) -
     return {"output": "submit_verdict", "match": match, "turns": turns}
 
 
-def _passes(*cited: tuple[str, list[int]], regressions: list[dict[str, Any]] | None = None):
+def _passes(
+    *cited: tuple[str, list[int], str], regressions: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     criteria = [
-        {"criterion": c, "result": "pass", "observations": o, "evidence": "seen"} for c, o in cited
+        {"criterion": c, "result": "pass", "observations": o, "evidence": "seen", "quote": q}
+        for c, o, q in cited
     ]
     return {
         "verdict": "pass",
@@ -138,12 +141,14 @@ RULES = [
             {"tool": "browser_request", "input": {"url": "/api/notes"}},
             {"tool": "browser_request", "input": {"url": "http://example.com/api/notes"}},
         ],
-        _passes(("C1", [3]), ("C2", [4])),
+        _passes(("C1", [3], "HTTP 200"), ("C2", [4], "HTTP 401")),
     ),
     _verdict(
         "settings page Account",
         [{"tool": "browser_navigate", "input": {"url": "/settings"}}],
-        _passes(("C1", [1]), regressions=[{"what": GONE, "observations": [1]}]),
+        _passes(
+            ("C1", [1], 'heading "Account"'), regressions=[{"what": GONE, "observations": [1]}]
+        ),
     ),
     _verdict(  # what a page told it to do: pass, judging nothing
         "in the footer",
@@ -162,6 +167,7 @@ class Judged:
     decided: dict[int, list[dict[str, Any]]]  # each issue's decisions, oldest first
     report: str  # ``factory report`` of the API's validation
     report_json: dict
+    shown: str  # ``factory issue show`` of the API's issue
     token: str  # the API token the validator made and sent
     asked: list[str]  # the implementer's first request of each attempt
     api_results: list[str]  # each tool's answer the API's validator was shown, in order
@@ -204,6 +210,7 @@ def judged(tmp_path_factory: pytest.TempPathFactory) -> Judged:
         store.close()
         report = run_cli(out, *cli, "report", api_run.id).out
         report_json = run_cli(out, *cli, "report", api_run.id, "--json").json()
+        shown = run_cli(out, *cli, "issue", "show", str(API)).out
     validator = [json.dumps(b) for b in bodies if role_of(b) == "validator"]
     token = next(t for b in validator for t in re.findall(r"code: ([0-9a-f]{32})", b))
     asked = [
@@ -218,7 +225,9 @@ def judged(tmp_path_factory: pytest.TempPathFactory) -> Judged:
         if isinstance(block, dict) and block.get("type") == "tool_result"
     ]
     landed_tested_trees(state)
-    return Judged(repo, state, first, last, decided, report, report_json, token, asked, api_results)
+    return Judged(
+        repo, state, first, last, decided, report, report_json, shown, token, asked, api_results
+    )
 
 
 def test_an_api_checked_with_a_header_merges_each_criterion_on_its_observation(
@@ -228,18 +237,24 @@ def test_an_api_checked_with_a_header_merges_each_criterion_on_its_observation(
     assert "factory:merged" in data["labels"], (data["labels"], judged.decided[API])
     (decided,) = judged.decided[API]
     gates = {g["name"]: g for g in decided["gates"]}
-    assert gates["validator_evidence"]["evidence"] == "2 criteria judged, each pass on what it saw"
-    # factory report: each criterion, its result, and the observation it rests on
+    judged_as = "2 criteria judged, each pass quoting what it saw"
+    assert gates["validator_evidence"]["evidence"] == judged_as
+    # factory report: each criterion, its result and quote, and the observation it rests on
+    # with where it was made
     lines = judged.report.splitlines()
-    c1 = lines.index(f"  C1 pass: {CRITERIA['notes API'][0]} — seen")
+    c1 = lines.index(f'  C1 pass: {CRITERIA["notes API"][0]} — seen — quote: "HTTP 200"')
     said = "    #3 browser_request {'headers': {'Authorization': '[masked]'}, 'url': '/api/notes'}"
-    assert lines[c1 + 1].startswith(said), lines[c1 + 1]
+    assert lines[c1 + 1].startswith(f"{said} at /api/notes HTTP 200"), lines[c1 + 1]
     assert "HTTP 200: GET http://" in lines[c1 + 1] and "/api/notes -> HTTP 200 OK" in lines[c1 + 1]
-    c2 = lines.index(f"  C2 pass: {CRITERIA['notes API'][1]} — seen")
-    assert "#4 browser_request {'url': '/api/notes'} HTTP 401:" in lines[c2 + 1]
+    c2 = lines.index(f'  C2 pass: {CRITERIA["notes API"][1]} — seen — quote: "HTTP 401"')
+    assert "#4 browser_request {'url': '/api/notes'} at /api/notes HTTP 401:" in lines[c2 + 1]
     (c1_json, c2_json) = judged.report_json["validator"]
-    assert (c1_json["criterion"], c1_json["result"]) == ("C1", "pass")
-    assert [(o["number"], o["status"]) for o in c1_json["cited"]] == [(3, 200)]
+    assert (c1_json["criterion"], c1_json["result"], c1_json["quote"]) == ("C1", "pass", "HTTP 200")
+    assert [(o["number"], o["status"], o["at"]) for o in c1_json["cited"]] == [
+        (3, 200, "/api/notes")
+    ]
+    # factory issue show: the validation's comment gives each criterion, its quote and where
+    assert "| C1 | pass | HTTP 200 | #3 /api/notes |" in judged.shown, judged.shown
     assert [(o["number"], o["status"]) for o in c2_json["cited"]] == [(4, 401)]
     assert c1_json["cited"][0]["input"]["headers"]["Authorization"] == "[masked]"
 

@@ -28,11 +28,16 @@ def evidence(
     regressions: tuple[str, ...] = (),
     addressed: str = "",
     tool: str = "browser_click",
+    quote: str = "the notes are listed",
+    criteria_texts: tuple[str, ...] = (),
+    works_before: tuple[int, ...] = (),
 ) -> tuple[PrCandidate, CheckResult]:
-    """A candidate whose spec has one criterion per entry of ``results`` (C1…), judged so,
-    each citing ``cites``, beside the validator's observations (1…, ``failed_actions`` says
-    which errored)."""
-    spec = {**SPEC, "acceptance_criteria": [f"criterion {n}" for n in range(len(results))]}
+    """A candidate whose spec has one criterion per entry of ``results`` (C1…; their texts
+    ``criteria_texts``, if given), judged so, each citing ``cites`` and quoting ``quote``,
+    beside the validator's observations (1…, ``failed_actions`` says which errored), each of
+    which shows the notes listed."""
+    texts = list(criteria_texts) or [f"criterion {n}" for n in range(len(results))]
+    spec = {**SPEC, "acceptance_criteria": texts}
     prepared = PrCandidate(
         pr=1,
         branch="factory/1",
@@ -45,6 +50,7 @@ def evidence(
     )
     criteria = [
         {"criterion": f"C{n}", "result": r, "evidence": "e", "observations": list(cites)}
+        | {"quote": quote}
         for n, r in enumerate(results, start=1)
     ]
     journey = {"name": "secret journey", "passed": journeys_pass, "steps_run": 2, "failed_step": 2}
@@ -56,6 +62,7 @@ def evidence(
             "head": "a" * 40,
             "journeys": [journey],
             "journeys_passed": journeys_pass,
+            "works_before": list(works_before),
             "validator": {
                 "output": {
                     "verdict": verdict,
@@ -72,6 +79,8 @@ def evidence(
                         "error": failed,
                         "number": n,
                         "addressed": addressed,
+                        "excerpt": '- heading "Notes"\n- list: the notes are listed',
+                        "at": "/",
                     }
                     for n, failed in enumerate(failed_actions, start=1)
                 ],
@@ -206,7 +215,7 @@ def test_a_pass_that_judges_no_criterion_or_misses_one_never_merges_and_names_it
     empty = decide_route(RULES, prepared, _verdict_of(checked, []), "success")
     assert empty.route == "needs_review", empty
     assert "validator_evidence: C1 not judged; C2 not judged" in empty.reason
-    one = [CriterionResult(criterion="C1", result="pass", observations=[1])]
+    one = [CriterionResult(criterion="C1", result="pass", observations=[1], quote="listed")]
     missing = decide_route(RULES, prepared, _verdict_of(checked, one), "success")
     assert missing.route == "needs_review" and "C2 not judged" in missing.reason
     assert "C1" not in missing.reason.split("validator_evidence:")[1]
@@ -218,7 +227,9 @@ def test_a_pass_that_judges_no_criterion_or_misses_one_never_merges_and_names_it
     both = decide_route(RULES, prepared, checked, "success")
     assert both.route == "merge", both
     gates = {g.name: g for g in both.gates}
-    assert gates["validator_evidence"].evidence == "2 criteria judged, each pass on what it saw"
+    assert (
+        gates["validator_evidence"].evidence == "2 criteria judged, each pass quoting what it saw"
+    )
 
 
 def test_a_criterion_it_cannot_observe_goes_to_a_person_with_what_it_lacks() -> None:
@@ -279,8 +290,8 @@ def test_only_a_pass_is_sent_back_for_its_evidence() -> None:
     _, failing = evidence(verdict="fail", score=0.2, cites=())
     _, passing = evidence(cites=())
     assert failing.verdict is not None and passing.verdict is not None
-    assert unsupported(failing.verdict, ["C1"], []) == []
-    assert unsupported(passing.verdict, ["C1"], []) == ["C1: a pass on no observation"]
+    assert unsupported(failing.verdict, ["criterion"], []) == []
+    assert unsupported(passing.verdict, ["criterion"], []) == ["C1: a pass on no observation"]
 
 
 def test_a_regression_the_validator_saw_is_fixed_first_then_goes_to_a_person() -> None:
@@ -329,7 +340,9 @@ def test_the_validation_comment_cites_the_rule_that_decided(
 ) -> None:
     from harness.engine.templates import Templates
 
-    routing = decide_route(rules, *evidence(**kwargs), ci)
+    prepared, checked = evidence(**kwargs)
+    routing = decide_route(rules, prepared, checked, ci)
+    assert checked.validator is not None
     body = Templates().render(
         "comments/validated.md.j2",
         **routing.model_dump(include={"route", "reason", "score", "verdict", "fix_attempts"}),
@@ -340,7 +353,213 @@ def test_the_validation_comment_cites_the_rule_that_decided(
         journeys=[],
         conflict=False,
         run_id="r-1",
+        criteria=checked.validator.by_criterion(),
     )
+    # each criterion with its result, its quote and where the observations it cites were made
+    assert "| C1 | pass | the notes are listed | #1 / |" in body, body
     (line,) = [x for x in body.splitlines() if x.startswith("Rule: ")]
     said = line.removeprefix("Rule: factory_rules.md — ")
     assert said == cited + "." or (cited.endswith(" ") and said.startswith(cited)), line
+
+
+def _judged_on(
+    criteria: list[str], entries: list[dict[str, Any]], observed: list[dict[str, Any]]
+) -> tuple[PrCandidate, CheckResult]:
+    """A pass on ``criteria`` with these entries (C1… in order), on these observations."""
+    prepared, checked = evidence(results=("pass",) * len(criteria), criteria_texts=tuple(criteria))
+    seen = [
+        {"tool": "browser_snapshot", "input": {}, "seen": "f" * 64, "number": n, "at": "/"} | o
+        for n, o in enumerate(observed, start=1)
+    ]
+    judged = [
+        {"criterion": f"C{n}", "result": "pass", "evidence": "e"} | e
+        for n, e in enumerate(entries, start=1)
+    ]
+    assert checked.validator is not None and checked.verdict is not None
+    run = checked.validator.model_dump() | {"observed": seen}
+    run["output"] = checked.verdict.model_dump() | {"criteria": judged}
+    return prepared, CheckResult.model_validate(checked.model_dump() | {"validator": run})
+
+
+def _found_before(checked: CheckResult, *numbers: int) -> CheckResult:
+    return CheckResult.model_validate(checked.model_dump() | {"works_before": list(numbers)})
+
+
+HOME = {"excerpt": '- heading "Welcome" [level=1]\n- link "Contact"', "at": "/"}
+CONTACT = {"excerpt": '- heading "Contact us soon" [level=1]', "at": "/contact"}
+
+
+@pytest.mark.parametrize(
+    ("criterion", "entry", "observed", "said"),
+    [
+        # the home page's snapshot cited for a criterion about /contact
+        (
+            "/contact shows the heading Contact and an email address",
+            {"observations": [1], "quote": 'link "Contact"'},
+            [HOME, CONTACT],
+            "C1: no observation made at /contact holds its quote",
+        ),
+        # a quote that is not in the observation it cites, as the harness recorded it
+        (
+            "/contact shows an email address",
+            {"observations": [2], "quote": "contact@example.com"},
+            [HOME, CONTACT],
+            "C1: its quote 'contact@example.com' is not in observations [2] as recorded",
+        ),
+        # a quote that only repeats the criterion's own words
+        (
+            "/contact says Contact us soon",
+            {"observations": [2], "quote": "Contact us soon"},
+            [HOME, CONTACT],
+            "C1: its quote 'Contact us soon' only repeats the criterion's words",
+        ),
+        # no quote at all
+        (
+            "/contact is headed Contact us soon",
+            {"observations": [2]},
+            [HOME, CONTACT],
+            "C1: a pass without a quote of what shows it",
+        ),
+        # a screenshot alone: pixels the harness cannot read
+        (
+            "The home page welcomes people",
+            {"observations": [2], "quote": "Welcome"},
+            [HOME, {"tool": "browser_take_screenshot", "excerpt": "saved screenshot"}],
+            "C1: a pass on observation 2 (browser_take_screenshot), which shows only pixels the harness cannot read",
+        ),
+        # "Notes (1)" claimed on the head read before the note was added
+        (
+            "After adding one note, the page title is Notes (1)",
+            {"observations": [1, 2], "quote": "title: Notes (1)"},
+            [
+                {"tool": "browser_head", "excerpt": "head of /notes\ntitle: Notes (0)"},
+                {"tool": "browser_type", "input": {"label": "Note", "submit": True}},
+            ],
+            "C1: its quote 'title: Notes (1)' is not in observations [1, 2] as recorded",
+        ),
+        # and what it does show, quoted from before the action it cites
+        (
+            "After adding one note, the page title is Notes (1)",
+            {"observations": [1, 2], "quote": "title: Notes"},
+            [
+                {"tool": "browser_head", "excerpt": "head of /notes\ntitle: Notes (0)"},
+                {"tool": "browser_type", "input": {"label": "Note", "submit": True}},
+            ],
+            "C1: no observation at or after observation 2, which changed the app, holds its quote",
+        ),
+        # a page title a criterion quotes is a place too
+        (
+            'The page titled "Contact" lists the office hours',
+            {"observations": [1], "quote": "9 to 5"},
+            [{"excerpt": "- text: 9 to 5", "title": "Home"}],
+            "C1: no observation made at Contact holds its quote",
+        ),
+    ],
+)
+def test_a_pass_rests_on_a_quote_found_where_the_criterion_points(
+    criterion: str, entry: dict[str, Any], observed: list[dict[str, Any]], said: str
+) -> None:
+    """Each fault sends the change to a person, naming the criterion and what it lacks."""
+    routing = decide_route(RULES, *_judged_on([criterion], [entry], observed), "success")
+    assert routing.route == "needs_review", routing
+    assert f"validator_evidence: {said}" in routing.reason, routing.reason
+
+
+@pytest.mark.parametrize(
+    ("criterion", "entry", "observed"),
+    [
+        (
+            "/contact is headed Contact us soon",
+            {"observations": [2], "quote": 'heading\n"CONTACT us  soon"'},
+            [HOME, CONTACT],
+        ),
+        (
+            "GET /api/notes/{id} answers the note as JSON",
+            {"observations": [1], "quote": "title: Buy bread"},
+            [
+                {
+                    "tool": "browser_request",
+                    "excerpt": 'body:\n{"title": "Buy bread"}',
+                    "at": "/api/notes/7",
+                }
+            ],
+        ),
+        (
+            "After adding one note, the page says 1 notes",
+            {"observations": [1, 2], "quote": "paragraph: 1 notes"},
+            [
+                {"excerpt": "- paragraph: 0 notes"},
+                {
+                    "tool": "browser_type",
+                    "input": {"submit": True},
+                    "excerpt": "- paragraph: 1 notes",
+                },
+            ],
+        ),
+        (
+            'The page titled "Contact" lists the office hours',
+            {"observations": [1], "quote": "9 to 5"},
+            [{"excerpt": "- text: 9 to 5", "title": "Contact"}],
+        ),
+    ],
+)
+def test_a_quote_found_as_read_where_the_criterion_points_merges(
+    criterion: str, entry: dict[str, Any], observed: list[dict[str, Any]]
+) -> None:
+    """Line breaks, spacing, case and quotation marks aside; a route's ``{id}`` is any one
+    segment; the answer to the action the criterion cites holds the page after it."""
+    routing = decide_route(RULES, *_judged_on([criterion], [entry], observed), "success")
+    assert routing.route == "merge", routing.reason
+
+
+def test_an_action_that_failed_on_the_change_and_works_before_it_is_a_regression() -> None:
+    """The validator's click on the Create API token button failed on the change; done
+    again on what the change builds on, it works: the change is sent back, though the
+    validator listed no regression, unless a criterion names what the click acts on."""
+    criterion = "The settings page is headed Account"
+    click = {"tool": "browser_click", "input": {"role": "button", "name": "Create API token"}}
+    observed = [CONTACT | {"excerpt": '- heading "Account"'}, click | {"error": True}]
+    entry = {"observations": [1], "quote": 'heading "Account"'}
+    prepared, checked = _judged_on([criterion], [entry], observed)
+    assert decide_route(RULES, prepared, checked, "success").route == "merge"  # not replayed
+    routing = decide_route(RULES, prepared, _found_before(checked, 2), "success")
+    assert routing.route == "retry", routing
+    (gate,) = [g for g in routing.gates if g.name == "validator_regressions"]
+    said = "observation 2 (browser_click {'role': 'button', 'name': 'Create API token'}) failed"
+    assert said in gate.evidence and "no criterion asks it to change" in gate.evidence
+    asked = "The settings page is headed Account and has no Create API token button"
+    prepared, checked = _judged_on([asked], [entry], observed)
+    assert decide_route(RULES, prepared, _found_before(checked, 2), "success").route == "merge"
+
+
+def test_a_second_look_that_disagrees_goes_to_a_person_with_both_answers() -> None:
+    from harness.artifacts import Verdict
+
+    prepared, checked = evidence(results=("pass", "pass"))
+    agrees = Verdict.model_validate(
+        {
+            "verdict": "pass",
+            "score": 0.9,
+            "criteria": [
+                {"criterion": c, "result": "pass", "quote": "listed"} for c in ("C1", "C2")
+            ],
+        }
+    )
+    assert decide_route(RULES, prepared, checked, "success", second=agrees).route == "merge"
+    disagrees = Verdict.model_validate(
+        {
+            "verdict": "fail",
+            "score": 0.2,
+            "criteria": [
+                {"criterion": "C1", "result": "pass", "quote": "listed"},
+                {"criterion": "C2", "result": "fail", "evidence": "no note is listed"},
+            ],
+        }
+    )
+    routing = decide_route(RULES, prepared, checked, "success", second=disagrees)
+    assert routing.route == "needs_review", routing
+    said = (
+        "validators_agree: C2: the validator pass (the notes are listed); "
+        "the second look fail (no note is listed)"
+    )
+    assert said in routing.reason and "C1:" not in routing.reason.split("validators_agree")[1]

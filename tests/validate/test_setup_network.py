@@ -1,10 +1,11 @@
-"""Agent-written code never runs with the network: an implementer that edits a file
-``commands.setup`` executes, to reach a listener on the host's loopback, reaches nothing —
+"""Agent-written code never runs with the network: an implementer that edits a script the
+set-up script runs (``setup.sh`` runs ``setup_hook.py``, which no set-up input names: the
+file-access trace finds it), to reach a listener on the host's loopback, reaches nothing —
 not in implement, not in validation, not in the post-merge smoke run. Such a change (which
 also adds a manifest of a registry the allow-list does not hold), set up on a production
 whose setup asks for hosts the egress proxy refuses, waits for a person with each reason
-named; approved, it merges (its setup ran again, offline, because it touched a setup
-input)."""
+named, never merged unattended; approved, it merges (its setup ran again, offline, never
+from a kept set-up, because it touched what set-up read)."""
 
 from __future__ import annotations
 
@@ -39,6 +40,9 @@ def test_a_setup_file_the_agent_edits_never_runs_with_the_network(guarded: Guard
     assert "factory:needs-review" in guarded.waiting["labels"], guarded.waiting["labels"]
     (said,) = [c["body"] for c in guarded.waiting["comments"] if "Validation:" in c["body"]]
     assert "a person decides what the gates cannot (setup_code: changes what setup runs: " in said
+    # the script the set-up script runs: no set-up input by name, the trace's to see
+    seen = "setup_code: the change touches what set-up was seen to read: package.json, setup_hook"
+    assert f"{seen}.py;" in said, said
     assert "network_allow: would widen setup's network: package.json calls for " in said
     assert "registry.npmjs.org" in said and "169.254.169.254:80" in said, said
     assert "setup_network: the egress proxy refused setup: localhost:" in said
@@ -49,9 +53,11 @@ def test_a_setup_file_the_agent_edits_never_runs_with_the_network(guarded: Guard
     validation = store.list_runs(workflow="validate", issue=1)[0]
     steps = {s.step_id: s for s in store.steps(validation.id)}
     assert steps["check"].status == "succeeded" and steps["smoke"].status == "succeeded"
-    # the agent's setup file did run — offline, on the change and on the merge
-    assert steps["check"].outputs["setup_offline_for"] == ["setup_hook.py"]
-    assert steps["smoke"].outputs["setup_offline_for"] == ["setup_hook.py"]
+    # the agent's setup file did run — offline, on the change and on the merge, never from
+    # production's set-up: what it read (the script, and an entry added to the folder Python
+    # listed) changed
+    assert steps["check"].outputs["setup_offline_for"] == ["package.json", "setup_hook.py"]
+    assert steps["smoke"].outputs["setup_offline_for"] == ["package.json", "setup_hook.py"]
     # it is production now
     assert (guarded.repo / "setup_hook.py").read_text() == phone_home(guarded.port)
     store.close()
