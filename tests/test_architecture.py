@@ -201,6 +201,7 @@ def test_few_imports_run_back_up_the_house() -> None:
     assert len(upward) <= MOST_BACK_UP
 
 
+
 def test_the_floor_count_finds_an_import_back_up() -> None:
     """An import from the ground up to the cycle, and one between two rooms of a floor
     against the order of its row, each come out as a pair; an import down does not."""
@@ -599,6 +600,128 @@ def test_the_step_read_check_finds_each_shape_and_passes_a_step_shown() -> None:
     line of ``SHOWN`` does."""
     assert step_reads(ast.parse(BY_ID)) == list(range(1, BY_ID.count("\n") + 1))
     assert step_reads(ast.parse(SHOWN)) == []
+
+
+# -- a record changes through its constructor ----------------------------------------------
+
+
+def _unchecked(node: ast.AST) -> bool:
+    """Whether ``node`` builds or changes a pydantic record past the checks of its type:
+    ``model_copy`` given changes (``update=``, ``**changes``), ``model_construct`` (no check
+    at all), ``__replace__`` / ``copy.replace`` (``model_copy`` underneath), ``object.
+    __setattr__`` (past ``frozen``), or a write to an object's ``__dict__`` (``vars(r)``)."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+        name, held = node.func.attr, ast.unparse(node.func.value)
+        if name == "model_copy" and (node.keywords or node.args):
+            return True
+        if name in ("model_construct", "__replace__", "__setattr__") and held != "super()":
+            return True
+        if name == "replace" and held == "copy":
+            return True
+        return name in ("update", "setdefault") and _a_dict_of(node.func.value)
+    if isinstance(node, (ast.Assign, ast.AugAssign, ast.Delete)):
+        targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
+        return any(isinstance(t, ast.Subscript) and _a_dict_of(t.value) for t in targets)
+    return False
+
+
+def _a_dict_of(node: ast.expr) -> bool:
+    """``r.__dict__`` or ``vars(r)``."""
+    if isinstance(node, ast.Attribute):
+        return node.attr == "__dict__"
+    return isinstance(node, ast.Call) and ast.unparse(node.func) == "vars" and bool(node.args)
+
+
+def unchecked_writes(tree: ast.Module) -> list[int]:
+    """The lines where ``tree`` changes a record past its constructor (``_unchecked``)."""
+    return sorted({node.lineno for node in ast.walk(tree) if _unchecked(node)})
+
+
+def test_a_record_changes_only_through_its_constructor() -> None:
+    """A record changes through ``evolve`` (``harness/artifacts/base.py``), which builds it
+    again through its type: a misspelt field or a value of the wrong type is refused where
+    ``model_copy(update=...)`` took both. ``evolve`` itself calls the constructor, so no
+    module is exempt."""
+    found = {name: hits for name, _, tree in modules() if (hits := unchecked_writes(tree))}
+    assert found == {}
+
+
+def test_evolve_refuses_what_model_copy_took() -> None:
+    """The fault the rule keeps out: ``model_copy(update=...)`` takes a misspelt field and a
+    value of the wrong type; ``evolve`` refuses each, on a type that ignores extra keys too,
+    and keeps a field read by its alias."""
+    from pydantic import BaseModel, ValidationError
+
+    from harness.artifacts import Coded, Production, evolve
+
+    red = Production(green=False)
+    assert red.model_copy(update={"gren": True, "heal": 42}).heal == 42  # as the house took it
+    with pytest.raises(TypeError, match="gren"):
+        evolve(red, gren=True)
+    with pytest.raises(ValidationError, match="heal"):
+        evolve(red, heal=42)
+    assert evolve(red, heal="r-1", green=True) == Production(green=True, heal="r-1")
+
+    class Loose(BaseModel):  # extra keys ignored: the misspelt one would vanish
+        seconds: float = 0
+
+    with pytest.raises(TypeError, match="secnds"):
+        evolve(Loose(), secnds=1.5)
+    coded = Coded.model_validate({"summary": "s", "_ignored": ["build/"]})
+    assert evolve(coded, summary="t").ignored == ["build/"]
+
+
+# the house's writes before this rule, one line of each module that wrote a record so (the
+# tree of before, copied), and each other spelling Python has for the same write
+BEFORE = """\
+return red.model_copy(update={"reverting": look.reverting, "outcome": "reverted"})
+return red.model_copy(update=person)
+return healed.model_copy(update=update)
+return blame.model_copy(update={**found, "issue": issue, "commits": good, "probes": probes})
+return spec.model_copy(update={"edited_since_triage": edited, "previous": previous})
+return found.model_copy(update={"tier": tier, "retried_by": by})
+return citation.model_copy(update={"stale": stale}) if stale else citation
+return proposal.model_copy(update={"pr": pr.number})
+config = cfg.model_copy(update={"forge": "local", "provider": provider})
+row = row.model_copy(update={"seconds": round(spent_s(), 1)})
+config = config.model_copy(update={"provider": provider})
+routing = routing.model_copy(update=waiting)
+candidate = taken.candidate.model_copy(update={"head": taken.head})
+entry = entry.model_copy(update={"issue": filed[entry.issue]})
+how = self.how.model_copy(update={"replayed": replayed})
+return again.model_copy(update={"again": not held, "flaky_again": held})
+candidate = candidate.model_copy(update={"gates": gates})
+return kept[-1].model_copy(update={"reused_from": run})
+return answer.model_copy(update={"refused": list(peers.refused), "criteria": asked})
+return select.model_copy(update={"issues": issues})
+return screen.model_copy(update={"author": issue.author})
+r = record.model_copy(**changes)
+r = record.model_copy(None, True)
+r = Production.model_construct(green="yes")
+r = record.__replace__(green=True)
+r = copy.replace(record, green=True)
+object.__setattr__(record, "green", True)
+record.__dict__["green"] = True
+record.__dict__.update(green=True)
+vars(record)["heal"] = 42
+vars(record).update({"heal": 42})
+"""
+CHECKED = """\
+red = evolve(red, reverting=look.reverting, outcome="reverted")
+again = record.model_copy()
+ctx = replace(ctx, step=step)
+setattr(fn, _MARK, info)
+super().__setattr__(name, value)
+shown = vars(record)
+"""
+
+
+def test_the_record_check_finds_the_tree_of_before_and_each_spelling() -> None:
+    """Every line of ``BEFORE`` changes a record past its constructor: the house's own
+    ``model_copy(update=...)`` of each module that wrote one, and the other spellings;
+    none of ``CHECKED`` does."""
+    assert unchecked_writes(ast.parse(BEFORE)) == list(range(1, BEFORE.count("\n") + 1))
+    assert unchecked_writes(ast.parse(CHECKED)) == []
 
 
 # -- a revert is a kind of change ---------------------------------------------------------------
