@@ -144,7 +144,7 @@ def store_figures(only_queue: bool = False) -> list[Figure]:
             "Now": lambda: now_status(services),
             "Queue": lambda: queue_view(services),
             "Runs": lambda: runs_page(services.store, RunFilters(page=50), services.clock()),
-            "Trends": lambda: (trends(services.store, services.clock()), now_status(services)),
+            "Trends": lambda: (trends(services), now_status(services)),
             "issue": lambda: issue_page(services, issue),
         }
         for page, view in pages.items():

@@ -17,7 +17,7 @@ import pytest
 from harness.artifacts import HoldoutRun, Queue
 from harness.caches import PROCESS
 from harness.config.settings import load_settings
-from harness.cpu import CpuSlots, _ProcessCpus
+from harness.cpu import CpuSlots, Slots, _ProcessCpus
 from harness.engine.actions import action
 from harness.engine.context import StepContext
 from harness.engine.runner import Engine
@@ -380,7 +380,7 @@ def test_a_validator_queued_behind_two_long_suites_starts_before_the_second_ends
     from types import SimpleNamespace
 
     from harness.validate import evidence
-    from harness.validate.evidence import _run_checks, _slots
+    from harness.validate.evidence import _run_checks
 
     settings = SimpleNamespace(
         config=SimpleNamespace(validation=SimpleNamespace(parallel_checks=2))
@@ -397,6 +397,8 @@ def test_a_validator_queued_behind_two_long_suites_starts_before_the_second_ends
         return run
 
     monkeypatch.setattr(evidence, "_rank", lambda ctx: ctx.rank)  # its place in the queue
+    slots = (Slots(2), Slots(1))  # this test's own: a check another test left running holds none
+    monkeypatch.setattr(evidence, "_slots", lambda size: slots)
 
     def validate(checks: list[str], rank: int, suites: int = 0) -> None:
         ctx = SimpleNamespace(services=SimpleNamespace(settings=settings), rank=rank)
@@ -404,7 +406,7 @@ def test_a_validator_queued_behind_two_long_suites_starts_before_the_second_ends
 
     results: list[list[str]] = []
     suites = _started(lambda: validate(["suite 1", "suite 2"], rank=1, suites=2))
-    _until(lambda: len(_slots(2)[1].waiting) == 1)  # one suite runs, the other is queued
+    _until(lambda: len(slots[1].waiting) == 1)  # one suite runs, the other is queued
     validator = _started(lambda: validate(["validator"], rank=2))
     assert started["validator"].wait(LIMIT_S), "the validator waited behind both suites"
     assert started["suite 1"].is_set() != started["suite 2"].is_set()  # one of them has begun

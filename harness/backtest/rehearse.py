@@ -69,13 +69,15 @@ def rehearse(services: Services, number: int, gate: Gate) -> bool:
 
 
 # what failed when a run of a case ended on one of these: the factory's own machinery (the
-# model's service, the forge, the sandbox, git, its configuration or the harness), not the
-# work — an agent that did not finish (``agent``) or a gate that said no is a result
+# model's service, the forge, the sandbox, git, its configuration or the harness) or the
+# environment (inconclusive to the end), not the work — an agent that did not finish
+# (``agent``) or a gate that said no is a result
 BROKE = (
     ErrorKind.MODEL,
     ErrorKind.QUOTA,
     ErrorKind.FORGE,
     ErrorKind.SANDBOX,
+    ErrorKind.INCONCLUSIVE,
     ErrorKind.GIT,
     ErrorKind.CONFIG,
     ErrorKind.INTERNAL,

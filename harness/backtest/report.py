@@ -234,25 +234,25 @@ def summarise(rows: list[CaseRow]) -> Summary:
     """The rows counted (``Summary``), and the earlier backtests they are compared with."""
     done = [r for r in rows if r.status == "done"]
     compared = sorted({r.compared_with for r in rows if r.compared_with})
-    resolved = sum(1 for r in done if r.resolved is True)
+    resolved = sum(r.resolved is True for r in done)
     cost = sum(r.cost_usd for r in rows)
     return Summary(
         cases=len(rows),
         finished=len(done),
-        accepted=sum(1 for r in done if r.triage == "accept"),
+        accepted=sum(r.triage == "accept" for r in done),
         resolved=resolved,
-        would_merge=sum(1 for r in done if r.route == "merge"),
-        false_merges=sum(1 for r in done if r.route == "merge" and r.resolved is False),
-        missed=sum(1 for r in done if r.resolved is True and r.route != "merge"),
+        would_merge=sum(r.route == "merge" for r in done),
+        false_merges=sum(r.route == "merge" and r.resolved is False for r in done),
+        missed=sum(r.resolved is True and r.route != "merge" for r in done),
         unproven=sum(
-            1 for r in done if r.resolved is None and not r.inconclusive and r.triage == "accept"
+            r.resolved is None and not r.inconclusive and r.triage == "accept" for r in done
         ),
-        inconclusive=sum(1 for r in done if r.inconclusive),
+        inconclusive=sum(r.inconclusive for r in done),
         cost_usd=round(cost, 6),
         cost_per_resolved_usd=round(cost / resolved, 6) if resolved else None,
         seconds=round(sum(r.seconds for r in rows), 1),
         compared_with=compared or None,
-        changed=sum(1 for r in rows if r.changed) if compared else None,
+        changed=sum(bool(r.changed) for r in rows) if compared else None,
     )
 
 

@@ -113,7 +113,6 @@ def backtest(
     from harness.backtest.runner import Request, run_backtest
     from harness.cli.live import live_line
     from harness.model.provider import require_model
-    from harness.store.base import utc_now
 
     target = target_of(ctx)
     require_model(target.settings(), target.provider)
@@ -130,7 +129,7 @@ def backtest(
     else:
         with (
             closing(target.store()) as store,
-            live_line("factory backtest", partial(store.spend, since=utc_now())) as say,
+            live_line("factory backtest", store) as say,
         ):
             result = run_backtest(target.root, target.state, request, say)
     if as_json:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from harness.cli.common import PathText, emit_json, json_option
+from harness.cli.live import live_line
 from harness.paths import shipped_yaml
 
 if TYPE_CHECKING:
@@ -69,13 +70,11 @@ def print_report(report: DemoReport) -> None:
 @json_option("Print the demo's outcome as JSON.")
 def demo(target: Path | None, as_json: bool) -> None:
     """Run the factory offline on a generated notes app and show what it decided and why."""
-    from harness.cli.live import live_line
     from harness.demo import run_demo
 
+    with live_line("factory demo", quiet=as_json) as say:
+        report = run_demo(target, say)
     if as_json:
-        report = run_demo(target, lambda _: None)
         emit_json({**report.to_json(), "outcomes": outcomes(report)})
     else:
-        with live_line("factory demo") as say:
-            report = run_demo(target, say)
         print_report(report)

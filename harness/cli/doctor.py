@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from functools import partial
 
 import click
 
@@ -13,6 +12,7 @@ from harness.cli.common import (
     json_option,
     target_of,
 )
+from harness.cli.live import live_line
 
 
 @click.command()
@@ -32,7 +32,6 @@ def doctor(ctx: click.Context, as_json: bool, every_journey: bool, names: tuple[
     """Run setup, test, start (until ready_path answers) and every hold-out journey on the
     production branch, in the factory's sandbox (exit 0 all pass, 1 one fails, 2 config);
     --journeys or --journey NAME: the journeys alone."""
-    from harness.cli.live import live_line
     from harness.doctor import run_doctor
     from harness.store.base import DB_NAME
     from harness.store.health import state_health
@@ -40,14 +39,12 @@ def doctor(ctx: click.Context, as_json: bool, every_journey: bool, names: tuple[
 
     target = target_of(ctx)
     journeys = names if names or every_journey else None  # None: every check
-    doing = partial(run_doctor, target.root, target.state, target.provider, journeys=journeys)
     health = state_health(target.state, DB_NAME, [name for name, _ in MIGRATIONS])
+    with live_line("doctor", quiet=as_json) as say:
+        report = run_doctor(target.root, target.state, target.provider, say, journeys)
     if as_json:
-        report = doing()
         emit_json({**report.to_json(), "ok": report.ok and health.ok, "state": asdict(health)})
     else:
-        with live_line("doctor") as say:
-            report = doing(progress=say)
         echo_report("doctor.txt.j2", report=report, health=health)
     if not (report.ok and health.ok):
         ctx.exit(1)

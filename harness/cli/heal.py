@@ -17,7 +17,8 @@ def health(ctx: click.Context, as_json: bool) -> None:
     1 when it is not."""
     from harness.artifacts import Landing
     from harness.cli.common import opened
-    from harness.cli.work import _live, cycle_lease
+    from harness.cli.live import live_line
+    from harness.cli.work import cycle_lease
     from harness.heal.run import production_health
     from harness.validate.run import validate_issue
 
@@ -25,7 +26,7 @@ def health(ctx: click.Context, as_json: bool) -> None:
     with cycle_lease(services.store) as busy:
         if busy:
             raise LeaseError(f"{busy}: production is checked there; try again when it ends")
-        with _live(as_json, "health", services) as say:
+        with live_line("health", services.store, as_json, piped=False) as say:
             say("production health …")
             state = production_health(services)
             landed = None

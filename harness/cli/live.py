@@ -9,9 +9,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
+
+if TYPE_CHECKING:
+    from harness.store.db import Store
 
 
 class _Line:
@@ -31,17 +35,27 @@ class _Line:
 
 @contextmanager
 def live_line(
-    title: str, spend: Callable[[], float] | None = None, log_when_piped: bool = True
+    title: str, store: Store | None = None, quiet: bool = False, piped: bool = True
 ) -> Iterator[Callable[[str], None]]:
-    """``with live_line("run") as say: say("triage …")`` — say() sets the current stage.
-    Piped, stages are printed one per line (or not at all without ``log_when_piped``)."""
+    """``with live_line("run") as say: say("triage …")`` — say() sets the current stage;
+    ``store``: the money spent since the line started is shown, as the store counts it.
+    ``quiet`` (the command prints JSON): nothing is said. Piped, stages are printed one per
+    line (or not at all without ``piped``)."""
+    if quiet:
+        yield lambda _: None
+        return
+    from rich.console import Console  # when first needed: ``factory --help`` lists this module
+
     console = Console(stderr=True, highlight=False)
     if not console.is_terminal:
-        if log_when_piped:
+        if piped:
             yield lambda line: click.echo(f"{title}: {line}", err=True)
         else:
             yield lambda _: None
         return
+    from harness.store.base import utc_now
+
+    spend = partial(store.spend, since=utc_now()) if store else None
     line = _Line(title, spend)
     with console.status(line, refresh_per_second=2):
 

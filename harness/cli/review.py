@@ -57,12 +57,12 @@ def _report(ctx: click.Context, decision: Decision, as_json: bool) -> None:
 def approve(ctx: click.Context, number: int, reason: str, actor: str | None, as_json: bool) -> None:
     """Approve issue NUMBER: its change lands through validation with every deterministic
     gate still holding (exit 1 if it does not land); a needs-human issue is re-queued."""
-    from harness.cli.work import _live
+    from harness.cli.live import live_line
     from harness.decisions import approve as approve_issue
 
     actor = _actor(actor, reason)
     services = opened(ctx)
-    with _live(as_json, "factory approve", services, piped=True) as say:  # as factory run's
+    with live_line("factory approve", services.store, as_json) as say:  # as factory run's
         decided = approve_issue(
             services,
             number,

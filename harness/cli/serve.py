@@ -67,7 +67,7 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
     import uvicorn
 
     from harness.decisions import check_actor, default_actor
-    from harness.serve.app import create_app
+    from harness.serve.app import Dashboard, create_app
 
     target = target_of(ctx)
     services = target.services()
@@ -84,7 +84,8 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
             "machines; anyone with the URL can stop the factory and approve changes",
             err=True,
         )
-    app = create_app(services, token, actor, target.services)
+    board = Dashboard(services, token, actor, target.services)
+    app = create_app(board)
     config = uvicorn.Config(
         app,
         log_level="warning",
@@ -92,7 +93,6 @@ def serve(ctx: click.Context, host: str, port: int) -> None:
         timeout_graceful_shutdown=2,
         lifespan="off",
     )
-    board = app.state.dashboard
 
     class Server(uvicorn.Server):
         def handle_exit(self, sig: int, frame: object) -> None:

@@ -6,10 +6,10 @@ import json
 import os
 import signal
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from functools import cache, partial
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,33 +24,15 @@ from harness.cli.common import (
     opened,
     target_of,
 )
+from harness.cli.live import live_line
 from harness.errors import LeaseError
 
 if TYPE_CHECKING:
-    from harness.cli.common import Target
     from harness.cycle import CycleResult
-    from harness.engine.context import Services
     from harness.store.db import Store
 
 # a cycle can take hours (CI waits, validations); a killed holder is taken over at once
 CYCLE_TTL_S = 24 * 3600.0
-
-
-@contextmanager
-def _live(
-    quiet: bool, title: str, services: Services, piped: bool = False
-) -> Iterator[Callable[[str], None]]:
-    """The live line (stage, elapsed, spend since it started), unless output is JSON;
-    ``piped``: its stages printed when stderr is not a terminal too."""
-    from harness.cli.live import live_line
-    from harness.store.base import utc_now
-
-    if quiet:
-        yield lambda _: None
-        return
-    spend = partial(services.store.spend, since=utc_now())
-    with live_line(title, spend, log_when_piped=piped) as say:
-        yield say
 
 
 @click.command()
@@ -76,7 +58,7 @@ def triage(
     with cycle_lease(services.store) as busy:
         if busy:
             raise LeaseError(f"{busy}: it judges the issues; try again when it has finished")
-        with _live(as_json, "triage", services) as say:
+        with live_line("triage", services.store, as_json, piped=False) as say:
             say("judging untriaged issues …")
             results = triage_all(services, only, batch=batch, batch_wait_s=batch_wait)
     if as_json:
@@ -114,7 +96,7 @@ def implement(ctx: click.Context, number: int, as_json: bool) -> None:
     from harness.implement.run import implement_issue
 
     services = opened(ctx, model=True)
-    with _live(as_json, "implement", services) as say:
+    with live_line("implement", services.store, as_json, piped=False) as say:
         say(f"issue {number} …")
         outcome = implement_issue(services, number)
     candidate = outcome.artifact(PrCandidate)
@@ -149,7 +131,7 @@ def validate(ctx: click.Context, number: int, as_json: bool) -> None:
     from harness.validate.run import validate_issue
 
     services = opened(ctx, model=True)
-    with _live(as_json, "validate", services) as say:
+    with live_line("validate", services.store, as_json, piped=False) as say:
         say(f"issue {number} …")
         outcome = validate_issue(services, number)
     row, decided = stage_row("validate", number, outcome, None), outcome.artifact(Validation)
@@ -192,55 +174,50 @@ def run_command(
     could not do its work (production red, the kill switch, a budget); 3 with
     --fail-on-waiting when an issue now waits for a person. A cycle with nothing to do asks
     no model and needs no key."""
-    target = target_of(ctx)
-    with ctrl_c(target.state):
-        _run_loop(ctx, target, once, interval, max_parallel, as_json, fail_on_waiting)
-
-
-def _run_loop(
-    ctx: click.Context,
-    target: Target,
-    once: bool,
-    interval: int | None,
-    max_parallel: int | None,
-    as_json: bool,
-    fail_on_waiting: bool,
-) -> None:
     import time
 
     from harness.cli.tables import print_table
-    from harness.cycle import cycle_exit
+    from harness.cycle import cycle_exit, run_cycle
 
+    target = target_of(ctx)
     store = target.store()
-    while True:
-        result: CycleResult
-        with cycle_lease(store) as busy:
+    with ctrl_c(target.state):
+        while True:
+            result: CycleResult
+            with cycle_lease(store) as busy:
+                if busy:
+                    result = {"triage": [], "implement": [], "validate": [], "busy": busy}
+                else:
+                    store.backup()  # what a state found corrupt later is restored from
+                    with live_line("factory run", store, as_json) as say:
+                        result = run_cycle(
+                            target.root,
+                            target.state,
+                            target.provider,
+                            max_parallel,
+                            say,
+                            plan=target.plan,
+                        )
             if busy:
-                result = {"triage": [], "implement": [], "validate": [], "busy": busy}
+                click.echo(f"factory run: {busy}; this run did nothing", err=True)
+            if as_json:
+                emit_json(result)
             else:
-                store.backup()  # what a state found corrupt later is restored from
-                result = _cycle(target, store, max_parallel, as_json)
-        if busy:
-            click.echo(f"factory run: {busy}; this run did nothing", err=True)
-        if as_json:
-            emit_json(result)
-        else:
-            print_table(
-                "factory run", ("stage", "issue", "outcome", "PR", "why"), _run_rows(result)
-            )
-            if people := result.get("waiting") or result.get("held"):
-                said = ", ".join(f"#{n}" for n in people)
-                click.echo(f"waiting for a person: {said} ('factory approve N', 'reject N')")
-            waiting = result.get("deferred")
-            if waiting:
-                click.echo(
-                    f"waiting: {waiting['count']} issue(s) deferred by the author's daily limit "
-                    f"until {waiting['until']} ('factory retry N' takes one now; a change of "
-                    "triage.trusted_authors or of the limit, all of them)"
-                )
-        if once or interval is None:
-            ctx.exit(cycle_exit(result, fail_on_waiting))
-        time.sleep(interval)
+                columns = ("stage", "issue", "outcome", "PR", "why")
+                print_table("factory run", columns, _run_rows(result))
+                if people := result.get("waiting") or result.get("held"):
+                    said = ", ".join(f"#{n}" for n in people)
+                    click.echo(f"waiting for a person: {said} ('factory approve N', 'reject N')")
+                waiting = result.get("deferred")
+                if waiting:
+                    click.echo(
+                        f"waiting: {waiting['count']} issue(s) deferred by the author's daily "
+                        f"limit until {waiting['until']} ('factory retry N' takes one now; a "
+                        "change of triage.trusted_authors or of the limit, all of them)"
+                    )
+            if once or interval is None:
+                ctx.exit(cycle_exit(result, fail_on_waiting))
+            time.sleep(interval)
 
 
 @contextmanager
@@ -275,20 +252,6 @@ def ctrl_c(state: Path) -> Iterator[None]:
     finally:
         signal.signal(signal.SIGINT, before)
         INTERRUPTED.clear()
-
-
-def _cycle(target: Target, store: Store, max_parallel: int | None, as_json: bool) -> CycleResult:
-    from harness.cli.live import live_line
-    from harness.cycle import run_cycle
-    from harness.store.base import utc_now
-
-    cycle = partial(
-        run_cycle, target.root, target.state, target.provider, max_parallel, plan=target.plan
-    )
-    if as_json:
-        return cycle()
-    with live_line("factory run", partial(store.spend, since=utc_now())) as say:
-        return cycle(say)
 
 
 @contextmanager

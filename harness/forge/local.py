@@ -14,7 +14,7 @@ from harness.forge.base import (
     merge_subject,
     refuse_unmergeable,
 )
-from harness.forge.markers import Markers, load_markers
+from harness.forge.markers import load_markers
 from harness.git.repo import GitRepo
 from harness.store.db import Store
 
@@ -23,18 +23,12 @@ class LocalForge:
     """A forge that lives in the state database, for running the factory without GitHub."""
 
     kind = "local"
+    bot_login = "factory[bot]"
 
-    def __init__(
-        self,
-        store: Store,
-        repo: GitRepo,
-        bot_login: str = "factory[bot]",
-        markers: Markers | None = None,
-    ) -> None:
-        self.markers = markers or load_markers(store.path.parent)
+    def __init__(self, store: Store, repo: GitRepo) -> None:
+        self.markers = load_markers(store.path.parent)
         self.store = store
         self.repo = repo
-        self.bot_login = bot_login
 
     def is_own(self, login: str) -> bool:
         return login == self.bot_login

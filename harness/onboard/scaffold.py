@@ -10,7 +10,7 @@ import json
 import re
 import shlex
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -73,7 +73,7 @@ def detect_project(root: Path) -> dict[str, Any]:
     """The first kind of ``workflows/init/projects.yaml`` one of whose ``when`` files exists
     in ``root``, its label and commands rendered with what was found there."""
     spec = shipped_yaml("init", "projects.yaml")
-    pyproject = read_pyproject(root / "pyproject.toml")
+    pyproject = read_pyproject(root)
     packaged = any(table in pyproject.tables for table in spec["package_tables"])
     present = [
         p.name for p in root.iterdir() if p.is_file() and (p.name != "pyproject.toml" or packaged)
@@ -144,7 +144,7 @@ def sandbox_python(pyproject: Pyproject) -> tuple[str, str | None]:
 
 def python_problem(root: Path) -> str | None:
     """Why no interpreter on the sandbox's PATH fits ``root``'s pyproject.toml, if none does."""
-    return sandbox_python(read_pyproject(root / "pyproject.toml"))[1]
+    return sandbox_python(read_pyproject(root))[1]
 
 
 def _uses_pytest(root: Path, pyproject: Pyproject) -> bool:
@@ -183,34 +183,34 @@ class Pyproject:
     extras: frozenset[str] = frozenset()  # [project.optional-dependencies]
     groups: frozenset[str] = frozenset()  # [dependency-groups] (PEP 735)
     pytest: bool = False  # [tool.pytest] is configured
+    # what each of [project.optional-dependencies] and [dependency-groups] requires, by name
+    requires: dict[str, list[object]] = field(default_factory=dict)
 
 
-def read_pyproject(path: Path) -> Pyproject:
+def read_pyproject(root: Path) -> Pyproject:
+    """``root``'s pyproject.toml, as ``factory init`` reads it."""
     try:
-        data = tomllib.loads(path.read_text("utf-8"))
+        data = tomllib.loads((root / "pyproject.toml").read_text("utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return Pyproject()
     project, poetry = data.get("project", {}), data.get("tool", {}).get("poetry", {})
+    extras = project.get("optional-dependencies", {})
     return Pyproject(
         tables=frozenset(data),
         requires_python=str(project.get("requires-python", "")).strip(),
         name=str(project.get("name", "")),
-        extras=frozenset([*project.get("optional-dependencies", {}), *poetry.get("extras", {})]),
+        extras=frozenset([*extras, *poetry.get("extras", {})]),
         groups=frozenset([*data.get("dependency-groups", {}), *poetry.get("group", {})]),
         pytest="pytest" in data.get("tool", {}),
+        requires={**extras, **data.get("dependency-groups", {})},
     )
 
 
 def declaring(root: Path, module: str) -> str:
     """The optional extra or dependency group of ``root``'s pyproject.toml that requires
     ``module`` (a test runner a run could not import); "" when none does."""
-    try:
-        data = tomllib.loads((root / "pyproject.toml").read_text("utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return ""
-    extras = data.get("project", {}).get("optional-dependencies", {})
-    held = {**extras, **data.get("dependency-groups", {})}
     named = re.compile(rf"\s*{re.escape(module)}(?![\w.-])", re.I)
+    held = read_pyproject(root).requires
     return next((k for k, wants in held.items() if any(named.match(str(w)) for w in wants)), "")
 
 

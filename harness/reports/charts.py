@@ -7,6 +7,8 @@ from dataclasses import dataclass
 WIDTH = 560
 HEIGHT = 180
 PAD = 24
+INNER_W = WIDTH - 2 * PAD  # what the values are drawn in, within the padding
+INNER_H = HEIGHT - 2 * PAD
 
 
 @dataclass(frozen=True)
@@ -40,16 +42,14 @@ def _dated(title: str, shapes: list[Bar], points: str, top: str, labels: list[st
 def bars(title: str, labels: list[str], values: list[float], fmt: str = "{:g}") -> Chart:
     """A vertical bar per value, scaled to the largest."""
     top = max([*values, 0.0]) or 1.0
-    inner_w = WIDTH - 2 * PAD
-    inner_h = HEIGHT - 2 * PAD
-    step = inner_w / max(1, len(values))
+    step = INNER_W / max(1, len(values))
     shapes = []
     for i, (label, value) in enumerate(zip(labels, values, strict=True)):
-        h = inner_h * (value / top)
+        h = INNER_H * (value / top)
         shapes.append(
             Bar(
                 x=round(PAD + i * step + step * 0.1, 2),
-                y=round(PAD + inner_h - h, 2),
+                y=round(PAD + INNER_H - h, 2),
                 w=round(step * 0.8, 2),
                 h=round(h, 2),
                 label=label,
@@ -61,16 +61,14 @@ def bars(title: str, labels: list[str], values: list[float], fmt: str = "{:g}") 
 
 def line(title: str, labels: list[str], values: list[float | None]) -> Chart:
     """A line through the known values (None: no point that day): shares, from 0 to 1."""
-    inner_w = WIDTH - 2 * PAD
-    inner_h = HEIGHT - 2 * PAD
-    step = inner_w / max(1, len(values) - 1)
+    step = INNER_W / max(1, len(values) - 1)
     points = []
     dots = []
     for i, (label, value) in enumerate(zip(labels, values, strict=True)):
         if value is None:
             continue
         x = PAD + i * step
-        y = PAD + inner_h - inner_h * value
+        y = PAD + INNER_H - INNER_H * value
         points.append(f"{x:.1f},{y:.1f}")
         dots.append(Bar(round(x, 1), round(y, 1), 0, 0, label, f"{value:.2f}"))
     return _dated(title, dots, " ".join(points), "1", labels)

@@ -19,17 +19,17 @@ from harness.review.change import ChangeDiff, change_diff
 from harness.store.db import Store
 from harness.store.records import Event, Said
 
-# the queue's states, in the order the page lists them: label -> heading
-QUEUE_STATES: tuple[tuple[str, str], ...] = (
-    (Label.ACCEPTED, "accepted"),
-    (Label.IN_PROGRESS, "in progress"),
-    (Label.NEEDS_REVIEW, "needs review"),
-    (Label.NEEDS_HUMAN, "needs human"),
-    (Label.FAILED, "failed"),
-    (Label.DEFERRED, "deferred"),
-    (Label.NEEDS_INFO, "needs info"),
-    (Label.MERGED, "merged"),
-    (Label.REJECTED, "rejected"),
+# the queue's states, in the order the page lists them, each headed by its label's words
+QUEUE_STATES = (
+    Label.ACCEPTED,
+    Label.IN_PROGRESS,
+    Label.NEEDS_REVIEW,
+    Label.NEEDS_HUMAN,
+    Label.FAILED,
+    Label.DEFERRED,
+    Label.NEEDS_INFO,
+    Label.MERGED,
+    Label.REJECTED,
 )
 
 
@@ -77,9 +77,7 @@ def issue_page(services: Services, number: int) -> IssuePage:
     now = services.clock()
     state_dir = services.settings.state_dir
     return IssuePage(
-        issue=issue,
-        comments=text.comments,
-        review=text.review,
+        **vars(text),
         state=queue_state(issue),
         trails=[run_report(store, state_dir, run, now) for run in runs],
         cost_usd=round(store.spend(issue=number), 6),
@@ -151,7 +149,8 @@ def queue_view(services: Services, state: str | None = None, page: int = 1) -> l
         rows = grouped
 
     picked: list[tuple[str, str, int, int, list[Queued]]] = []  # label, heading, count, page
-    for label, heading in [*QUEUE_STATES, ("new", "new (not triaged)"), ("closed", "closed")]:
+    headed = [(x, x.removeprefix("factory:").replace("-", " ")) for x in QUEUE_STATES]
+    for label, heading in [*headed, ("new", "new (not triaged)"), ("closed", "closed")]:
         count = counts.get(label, 0)
         at = min(max(page, 1), pages_of(count)) if label == state else 1
         picked.append((label, heading, count, at, rows(label, (at - 1) * PAGE_SIZE, PAGE_SIZE)))

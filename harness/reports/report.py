@@ -50,6 +50,7 @@ from harness.store.records import CallRow, Run, StepRecord
 from harness.validate.suite import suite_runs
 
 if TYPE_CHECKING:
+    from harness.engine.context import Services
     from harness.git.repo import GitRepo
     from harness.store.db import Store
 
@@ -74,12 +75,22 @@ class Call:
 
 @dataclass(frozen=True)
 class Spent:
-    """What a step's model calls cost (counted on its first attempt's line)."""
+    """What model calls cost: a step's (counted on its first attempt's line), or one model's
+    in a run (an escalated attempt's tier among them)."""
 
     cost_usd: float
     input_tokens: int
     output_tokens: int
     calls: int
+
+    @classmethod
+    def of(cls, calls: list[Call]) -> Spent:
+        return cls(
+            round(sum(c.cost_usd for c in calls), 6),
+            sum(c.input_tokens for c in calls),
+            sum(c.output_tokens for c in calls),
+            len(calls),
+        )
 
 
 @dataclass(frozen=True)
@@ -101,15 +112,6 @@ class StepLine:
         """A failed step's output, its last ``TAIL`` characters ("" for any other step)."""
         output = self.outputs.get("output") if self.status == "failed" else None
         return str(output)[-TAIL:] if output else ""
-
-
-@dataclass(frozen=True)
-class ModelSpend:
-    """What one model's calls cost in a run (an escalated attempt's tier among them)."""
-
-    model: str
-    cost_usd: float
-    calls: int
 
 
 @dataclass(frozen=True)
@@ -169,16 +171,10 @@ class RunReport(RunLine):
     change: str | None  # the pull request its diff is of, on one line
     diff: str | None  # the change an implement or validate run's pull request holds
 
-    def by_model(self) -> list[ModelSpend]:
+    def by_model(self) -> dict[str, Spent]:
+        """What each model's calls cost, by the model's name."""
         models = sorted({call.model for call in self.calls})
-        return [
-            ModelSpend(
-                model,
-                round(sum(c.cost_usd for c in self.calls if c.model == model), 6),
-                sum(c.model == model for c in self.calls),
-            )
-            for model in models
-        ]
+        return {model: Spent.of([c for c in self.calls if c.model == model]) for model in models}
 
 
 def evidence_url(state_dir: Path, path: object) -> str | None:
@@ -274,13 +270,7 @@ def _steps(steps: list[StepRecord], calls: list[Call]) -> list[StepLine]:
         by_step.setdefault(call.step, []).append(call)
     lines = []
     for s in steps:
-        mine = by_step.pop(s.step_id, [])
-        spent = Spent(
-            round(sum(c.cost_usd for c in mine), 6),
-            sum(c.input_tokens for c in mine),
-            sum(c.output_tokens for c in mine),
-            len(mine),
-        )
+        spent = Spent.of(by_step.pop(s.step_id, []))
         lines.append(
             StepLine(
                 s.step_id,
@@ -406,9 +396,28 @@ def read_transcript(path: Path) -> Transcript:
     return Transcript(path.stem, messages)
 
 
-def run_page(store: Store, state_dir: Path, run_id: str, now: float, repo: GitRepo) -> RunPage:
+def run_page(services: Services, run_id: str) -> RunPage:
+    store = services.store
+    state_dir = services.settings.state_dir
     run = store.get_run(run_id)
     folder = state_dir / "transcripts" / run.id
     files = sorted(folder.glob("*.json")) if folder.is_dir() else []
-    report = run_report(store, state_dir, run, now, repo)
+    report = run_report(store, state_dir, run, services.clock(), services.repo)
     return RunPage(report, [read_transcript(p) for p in files])
+
+
+@dataclass(frozen=True)
+class Healing:
+    """The Health page: production's last green commit, as the health runs recorded it, and
+    the newest heals, each with what it diagnosed, blamed and did."""
+
+    green: Health | None
+    heals: list[RunReport]
+
+
+def healing(services: Services) -> Healing:
+    store = services.store
+    heals = store.list_runs(limit=20, workflow="heal")
+    state_dir = services.settings.state_dir
+    reports = [run_report(store, state_dir, run, services.clock()) for run in heals]
+    return Healing(store.latest_artifact(Health, None), reports)

@@ -1,8 +1,8 @@
 """How the factory stands, read once from the store: ``Status`` — the kill switch, the runs
 by status and by outcome, what runs and what finished last, spend, earned trust per kind,
 the Autonomy Index and the models at work (``factory status``, ``--json`` too, MCP's
-``status``, the dashboard's Now page and trust panel); the Trends page's series; production's
-last green commit and each heal (the Health page)."""
+``status``, the dashboard's Now page and trust panel); the Trends page's series. The Health
+page's heals are runs' reports: ``harness/reports/report.py``'s ``healing``."""
 
 from __future__ import annotations
 
@@ -19,11 +19,11 @@ from harness.reports.charts import Chart, bars, hbars, line
 from harness.reports.runs import RunLine, run_lines
 from harness.review.autonomy import AutonomyIndex, autonomy_index_for, autonomy_series
 from harness.review.trust import TrustState, configured_states
-from harness.store.records import Run, TierRow
+from harness.store.records import TierRow
 
 if TYPE_CHECKING:
-    from harness.artifacts import Blame, Diagnosis, Healed, Health
     from harness.config.settings import Settings
+    from harness.engine.context import Services
     from harness.store.db import Store
 
 
@@ -118,8 +118,9 @@ class Trends:
         ]
 
 
-def trends(store: Store, now: float, days: int = 30) -> Trends:
-    today = datetime.fromtimestamp(now, UTC).date()
+def trends(services: Services, days: int = 30) -> Trends:
+    store = services.store
+    today = datetime.fromtimestamp(services.clock(), UTC).date()
     labels = [(today - timedelta(days=n)).isoformat() for n in range(days - 1, -1, -1)]
     daily = store.daily_merges(labels[0])
     return Trends(
@@ -130,33 +131,3 @@ def trends(store: Store, now: float, days: int = 30) -> Trends:
         autonomy=autonomy_series(store, labels, 30),
         models=store.tier_success(labels[0]),
     )
-
-
-@dataclass(frozen=True)
-class HealRow:
-    """A heal run, with what it diagnosed, blamed and did (None: it did not get so far)."""
-
-    run: Run
-    diagnosis: Diagnosis | None
-    blame: Blame | None
-    healed: Healed | None
-
-
-@dataclass(frozen=True)
-class Healing:
-    """Production's last green commit, as the health runs recorded it, and the newest heals."""
-
-    green: Health | None
-    heals: list[HealRow]
-
-
-def healing(store: Store) -> Healing:
-    from harness.artifacts import Blame, Diagnosis, Healed, Health
-    from harness.engine.records import RunRecords
-
-    heals = []
-    for run in store.list_runs(limit=20, workflow="heal"):
-        records = RunRecords(store.steps(run.id))
-        found = (records.newest(Diagnosis), records.newest(Blame), records.newest(Healed))
-        heals.append(HealRow(run, *found))
-    return Healing(store.latest_artifact(Health, None), heals)

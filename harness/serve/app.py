@@ -33,10 +33,10 @@ from harness.engine.killswitch import (
 from harness.errors import MAX_INTEGER, FactoryError, NotFoundError, check_one_line
 from harness.lessons.evidence import lessons, proposals
 from harness.reports.issues import issue_page, queue_view
-from harness.reports.report import EVIDENCE, RunPage, run_page
+from harness.reports.report import EVIDENCE, healing, run_page
 from harness.reports.runs import PAGE_SIZE, RunFilters, runs_page
-from harness.reports.status import Status, Trends, healing, status, trends
-from harness.reports.text import environment
+from harness.reports.status import Status, status, trends
+from harness.reports.text import render
 from harness.retry import cancel_issue
 
 COOKIE = "factory_session"
@@ -85,9 +85,6 @@ class Dashboard:
     # approvals land in the background, one at a time: issue -> what is in progress / came of it
     pending: dict[int, str] = field(default_factory=dict)
     decided: dict[int, str] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        self.env = environment()
 
     # -- the guard -----------------------------------------------------------------------
     def session_of(self, request: Request) -> Session | None:
@@ -160,13 +157,10 @@ class Dashboard:
         return session
 
     def refuse(self, status: int, why: str) -> Response:
-        html = self.env.get_template("error.html").render(status=status, why=why)
-        return HTMLResponse(html, status_code=status)
+        return HTMLResponse(render("error.html", status=status, why=why), status_code=status)
 
     def page(self, name: str, session: Session, **data: Any) -> HTMLResponse:
-        return HTMLResponse(
-            self.env.get_template(name).render(csrf=session.csrf, page=name, **data)
-        )
+        return HTMLResponse(render(name, csrf=session.csrf, page=name, **data))
 
     # -- pages ---------------------------------------------------------------------------
     def showing(self, template: str, **reads: Callable[..., object]) -> Handler:
@@ -184,8 +178,7 @@ class Dashboard:
         return shown
 
     def live_html(self, session: Session) -> str:
-        now = now_status(self.services)
-        return self.env.get_template("now_live.html").render(status=now, csrf=session.csrf)
+        return render("now_live.html", status=now_status(self.services), csrf=session.csrf)
 
     async def events(self, request: Request, session: Session) -> Response:
         async def stream() -> AsyncIterator[str]:
@@ -375,35 +368,21 @@ def now_status(services: Services) -> Status:
     return status(services.store, lambda: services.settings, services.clock())
 
 
-def _run_page(services: Services, run_id: str) -> RunPage:
-    state = services.settings.state_dir
-    return run_page(services.store, state, run_id, services.clock(), services.repo)
-
-
-def _trends(services: Services) -> Trends:
-    return trends(services.store, services.clock())
-
-
-def create_app(
-    services: Services,
-    token: str,
-    actor: str = "dashboard",
-    fresh: Callable[[], Services] | None = None,
-) -> Starlette:
-    """The dashboard for ``services``; ``token`` opens a session (``/?token=…``); a person's
-    decisions are recorded as ``actor`` and run with ``fresh()`` services when given."""
-    board = Dashboard(services, token, actor, fresh)
+def create_app(board: Dashboard) -> Starlette:
+    """The app of the dashboard ``board``: its token opens a session (``/?token=…``); a
+    person's decisions are recorded as its actor and run with its ``fresh()`` services when
+    given."""
     pages: dict[str, Handler] = {
         "/": board.showing("now.html", status=now_status),
         "/events": board.events,
         "/queue": board.queue,
         "/issues/{number:int}": board.issue,
         "/runs": board.runs,
-        "/runs/{run_id}": board.showing("run.html", view=_run_page),
-        "/trends": board.showing("trends.html", trends=_trends, status=now_status),
+        "/runs/{run_id}": board.showing("run.html", view=run_page),
+        "/trends": board.showing("trends.html", trends=trends, status=now_status),
         "/backtest": board.showing("backtest.html", view=lambda s: backtest_view(s.store)),
         "/lessons": board.showing("lessons.html", lessons=lessons, proposals=proposals),
-        "/health": board.showing("health.html", view=lambda s: healing(s.store)),
+        "/health": board.showing("health.html", view=healing),
         "/evidence/{path:path}": board.evidence,
         "/static/{name}": board.static,
     }
@@ -417,6 +396,4 @@ def create_app(
     routes = [Route(path, board.guard(handler)) for path, handler in pages.items()]
     posts = decisions.items()
     routes += [Route(path, board.guard(h, post=True), methods=["POST"]) for path, h in posts]
-    app = Starlette(routes=routes)
-    app.state.dashboard = board
-    return app
+    return Starlette(routes=routes)

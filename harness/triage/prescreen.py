@@ -6,6 +6,8 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+import regex
+
 from harness.artifacts import Screened
 from harness.caches import PROCESS, Memo
 from harness.forge.base import issue_sha256
@@ -37,16 +39,10 @@ def protected_literals(patterns: list[str]) -> list[str]:
     return sorted({".git/", *(head for head in heads if head)})
 
 
-def _distance(a: str, b: str) -> int:
-    if abs(len(a) - len(b)) > 2:
-        return 3
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i]
-        for j, cb in enumerate(b, 1):
-            cur.append(min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb)))
-        prev = cur
-    return prev[-1]
+def _near(name: str, literal: str) -> bool:
+    """Whether ``name`` is ``literal`` but for at most two characters added, dropped or
+    changed (an edit distance of 2 at most: ``regex``'s fuzzy matching)."""
+    return regex.fullmatch(rf"(?:{regex.escape(literal)}){{e<=2}}", name) is not None
 
 
 def mentioned_protected(text: str, patterns: list[str]) -> str | None:
@@ -60,7 +56,7 @@ def mentioned_protected(text: str, patterns: list[str]) -> str | None:
         plain = token.translate(_CONFUSABLE).lstrip("./")
         for literal in literals:
             bare = literal.lstrip("./")
-            if "." in bare and bare.rstrip("/") and _distance(plain, bare) <= 2:
+            if "." in bare and bare.rstrip("/") and _near(plain, bare):
                 return literal
     return None
 
@@ -105,9 +101,9 @@ def prescreen(
     signed = own is not None
     raw = issue.body if own is None else own
     body = Sanitized("", ()) if too_long_body else sanitize(raw, template_comments, signed)
+    hidden = tuple(dict.fromkeys(title.hidden + body.hidden))
 
     def screen(decision: str | None, reason: str, rule: str) -> Screened:
-        hidden = tuple(dict.fromkeys(title.hidden + body.hidden))
         return Screened(
             decision=decision,
             reason=reason,
@@ -137,7 +133,7 @@ def prescreen(
     # the factory's own issue is filed once by its key (``file_once``): never a duplicate of a
     # stranger's that copied its title first
     earlier = [] if signed else others
-    return screen(*_content_rules(issue, earlier, rules, judged_today, asked, title, body))
+    return screen(*_content_rules(issue, earlier, rules, judged_today, asked, hidden))
 
 
 def _content_rules(
@@ -146,13 +142,11 @@ def _content_rules(
     rules: Rules,
     judged_today: int | None,
     asked: str,
-    title: Sanitized,
-    body: Sanitized,
+    hidden: tuple[str, ...],
 ) -> tuple[str | None, str, str]:
-    """What the sanitised text decides — hidden content, a protected path (in what is
-    ``asked``), a duplicate, the author's daily limit — as (decision, reason, rule); None:
-    the triage agent judges."""
-    hidden = tuple(dict.fromkeys(title.hidden + body.hidden))
+    """What the sanitised text decides — what it ``hidden`` (title and body), a protected
+    path (in what is ``asked``), a duplicate, the author's daily limit — as (decision,
+    reason, rule); None: the triage agent judges."""
     if hidden:
         return (
             "needs_human",

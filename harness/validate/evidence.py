@@ -327,12 +327,12 @@ def inconclusive(ctx: StepContext, failed: StepFailed) -> FactoryError:
     failing on production's own tree), never of a change: a run about an issue is taken up
     again later, no fix attempt spent (``Inconclusive``, due at once); after
     ``INCONCLUSIVE_TRIES`` such tries in its run, and for production's own checks, it fails
-    as said, a failure of the sandbox."""
+    as said, its cause in the words a person reads (kind ``inconclusive``)."""
     tries = 1 + sum(s.error_kind == "inconclusive" for s in ctx.services.store.steps(ctx.run_id))
     if ctx.issue is not None and tries < INCONCLUSIVE_TRIES:
         return Inconclusive(f"inconclusive, tried again later: {failed}", ctx.services.clock())
     said = f"{failed} ({tries} tries)" if ctx.issue else str(failed)
-    return StepFailed(said, failed.outputs, ErrorKind.SANDBOX)
+    return StepFailed(said, failed.outputs, ErrorKind.INCONCLUSIVE)
 
 
 def setup_failed(
@@ -342,16 +342,12 @@ def setup_failed(
     tree, the environment's; on the change (set up again offline), the change's: a person's
     when it changed what set-up reads (what it would install), else refused."""
     network = prepared.network.model_dump(mode="json") if prepared.network else None
-    said: dict[str, object] = {
-        "output": prepared.output,
-        "setup_inputs_changed": list(prepared.inputs_changed),
-        "network": network,
-    }
-    if not prepared.offline:
-        return inconclusive(ctx, StepFailed(str(prepared.problem), evidence or said))
+    changed = list(prepared.inputs_changed)
+    said = {"output": prepared.output, "setup_inputs_changed": changed, "network": network}
     # the change's own set-up failing offline: what it would install is a person's (no retry)
-    kind = ErrorKind.GATE if prepared.inputs_changed else ErrorKind.REFUSED
-    return StepFailed(str(prepared.problem), evidence or said, kind)
+    kind = ErrorKind.GATE if changed else ErrorKind.REFUSED
+    failed = StepFailed(str(prepared.problem), evidence or dict(said), kind)
+    return failed if prepared.offline else inconclusive(ctx, failed)
 
 
 def _not_ready(ctx: StepContext, exc: AppNotReady) -> FactoryError:

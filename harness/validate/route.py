@@ -121,11 +121,7 @@ def _tests_kept_gate(e: Evidence) -> GateResult | None:
     if is_revert(e.kind):  # what the merge it undoes brought goes with it, named
         said = f"a revert removes what its culprit merge added: {'; '.join(lost) or 'no test'}"
         return GateResult(name="tests_kept", passed=True, evidence=said)
-    return GateResult(
-        name="tests_kept",
-        passed=not lost,
-        evidence="; ".join(lost) if lost else "no existing test removed, skipped or emptied",
-    )
+    return _listed("tests_kept", lost, "no existing test removed, skipped or emptied")
 
 
 def _bug_test_gate(e: Evidence) -> GateResult | None:

@@ -17,7 +17,7 @@ from harness.backtest import runner
 from harness.config.settings import Settings
 from harness.git.worktrees import recorded_tmpfs
 from harness.sandbox import policy
-from harness.serve.app import create_app
+from harness.serve.app import Dashboard, create_app
 from harness.services import open_services
 from tests.backtest.conftest import (
     CANARY_1,
@@ -56,7 +56,7 @@ def dashboard(repo: Path, state: Path) -> str:
     """The Backtest page as ``factory serve`` shows it (its app, in this process)."""
     services = open_services(repo, state)
     try:
-        client = TestClient(create_app(services, "t0k3n"))
+        client = TestClient(create_app(Dashboard(services, "t0k3n")))
         assert client.get("/?token=t0k3n").status_code == 200
         page = client.get("/backtest")
         assert page.status_code == 200

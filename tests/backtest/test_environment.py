@@ -72,7 +72,8 @@ def test_a_start_slower_than_its_setting_is_inconclusive_and_judged_with_it(
     assert len(store.list_runs(workflow="implement")) == 1  # no attempt spent
     (validation,) = store.list_runs(workflow="validate")
     tried = [s for s in store.steps(validation.id) if s.error_kind == "inconclusive"]
-    assert len(tried) == 2  # tried again, then a person is told
+    assert len(tried) == 3  # tried again twice, then a person is told the cause, not "sandbox"
+    assert "commands.ready_timeout_s" in str(tried[-1].error), tried[-1].error
     asked = [json.dumps(b) for _, b in standin.received]
     assert not any("submit_verdict" in body for body in asked)  # no validator asked
 

@@ -93,7 +93,7 @@ def test_the_cli_mcp_and_the_dashboard_show_the_same_figures(tmp_path: Path, cap
 
     answered = _in_process(repo, ask)
     services = open_services(repo, state)
-    view = run_page(services.store, state, run, services.clock(), services.repo)
+    view = run_page(services, run)
     page = Dashboard(services, "t").page("run.html", Session("s", "c", "a"), view=view)
     shown = html.unescape(bytes(page.body).decode())
     record = json.loads(json.dumps(view.report, default=plain))
@@ -134,6 +134,6 @@ def test_the_cli_mcp_and_the_dashboard_show_the_same_figures(tmp_path: Path, cap
     page = Dashboard(services, "t").page(
         "run.html",
         Session("s", "c", "a"),
-        view=run_page(services.store, state, implement, services.clock(), services.repo),
+        view=run_page(services, implement),
     )
     assert f"[medium] {FINDING}" in html.unescape(bytes(page.body).decode())

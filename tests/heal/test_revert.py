@@ -17,7 +17,7 @@ import pytest
 
 from harness.artifacts import Blame, Diagnosis, Healed
 from harness.engine.records import RunRecords
-from harness.reports.status import healing
+from harness.reports.report import healing
 from harness.serve.app import Dashboard, Session
 from harness.services import open_services
 from harness.store.db import Store
@@ -137,7 +137,7 @@ def test_a_journey_the_second_merge_broke_reverts_exactly_that_merge(capsys, at:
     report = run_cli(capsys, "--repo", str(repo), "report", heal.id).out
     assert f"culprit: factory {culprit[:12]} (issue {second})" in report
     board = Dashboard(services, "token")
-    page = board.page("health.html", Session("s", "c", "a"), view=healing(services.store))
+    page = board.page("health.html", Session("s", "c", "a"), view=healing(services))
     shown = bytes(page.body).decode()
     assert culprit[:12] in shown and f"#{regression}" in shown and "reverted" in shown
 

@@ -23,7 +23,7 @@ from starlette.testclient import TestClient
 
 from harness.cli.common import state_dir
 from harness.implement.gates import protected_paths_gate
-from harness.serve.app import create_app
+from harness.serve.app import Dashboard, create_app
 from harness.services import open_services
 from tests.backtest.conftest import TRUST, history, script
 from tests.checks_passed import CHECKS_PASSED, analysers_find_nothing
@@ -179,7 +179,7 @@ def test_a_lesson_is_proposed_once_rehearsed_and_never_merged(
     )
     branches = git(repo, "branch", "--list", "factory/lesson-*").split()
     assert branches == [row["branch"]]
-    client = TestClient(create_app(services, "t0k3n"))  # the dashboard's Lessons page
+    client = TestClient(create_app(Dashboard(services, "t0k3n")))  # the dashboard's Lessons page
     assert client.get("/?token=t0k3n").status_code == 200
     page = client.get("/lessons").text
     assert "file:app.py" in page and f"PR #{pr.number}" in page and "closed" in page

@@ -22,7 +22,7 @@ from harness.implement.gates import setup_code_gate
 from harness.sandbox.bwrap import sandbox_available
 from harness.sandbox.policy import Prepared, prepare_worktree, touched
 from harness.sandbox.shared import shared
-from harness.validate.evidence import _setup_failed
+from harness.validate.evidence import setup_failed
 from harness.validate.route import decide_route, setup_code_seen
 from tests.factory_repo import git, make_factory_repo
 from tests.validate.test_routing import evidence
@@ -208,7 +208,8 @@ def test_a_change_whose_set_up_fails_offline_names_the_rule_and_what_it_adds(
         "without the network (agent-written code never gets it) it exited 3"
     ), done.problem
     assert "(the lines it adds: lists/extra.txt: evilpkg==6.6) waits for a person" in done.problem
-    assert _setup_failed(done).kind == "gate"
+    assert done.offline  # the change set up again: its own failure, no context needed
+    assert setup_failed(None, done).kind == "gate"  # type: ignore[arg-type]
 
 
 # pip of the system, offline, from the project's wheelhouse, into the venv ``site``

@@ -107,7 +107,7 @@ def test_the_views_agree_on_every_issue(scenario: Scenario) -> None:
 
     # Trends: a refusal is what the runs call one, a deferral and a request for information
     # are not
-    refusals = trends(services.store, services.clock()).refusals
+    refusals = trends(services).refusals
     assert refusals == {
         "triage: reject": 1,
         "triage: needs_human": 1,

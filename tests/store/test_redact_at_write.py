@@ -50,7 +50,7 @@ def test_one_failure_reads_the_same_redacted_everywhere(
     monkeypatch.delenv("GITHUB_TOKEN")  # the dashboard's process need not know the secret
     services = open_services(repo, state)
     try:
-        page = run_page(services.store, state, run.id, services.clock(), services.repo)
+        page = run_page(services, run.id)
         (line,) = page.report.steps  # what /runs/RUN renders
         assert line.error == step["error"]
         assert page.report.reason == reported["reason"]

@@ -215,7 +215,7 @@ def test_autonomy_and_trust_agree_with_their_definition(demo_rows: Source, tmp_p
     services = open_services(demo_rows.repo, tmp_path / "state")
     for moved in (0, -25):
         services.clock = lambda moved=moved: end + moved * DAY
-        shown = asdict(state_of.trends(services.store, services.clock()))
+        shown = asdict(state_of.trends(services))
         today = datetime.fromtimestamp(end + moved * DAY, UTC).date()
         assert shown == definitions.trends(store, today), moved
         assert sum(shown["merges"]) and sum(shown["cost_per_merge"]) and shown["refusals"]
@@ -274,7 +274,7 @@ def _pages(services: Services) -> None:
     read."""
     now_status(services)
     run_list.runs_page(services.store, run_list.RunFilters(page=2), 0.0)
-    state_of.trends(services.store, services.clock())
+    state_of.trends(services)
     issues.issue_page(services, 1)
     issues.queue_view(services)
 
@@ -361,7 +361,7 @@ def test_an_old_store_shows_the_same_trends_and_queue_after_migrating(
         store.close()
     services = open_services(demo_rows.repo, tmp_path)
     queue = [issues.queue_view(services, state) for state in states]
-    trend = state_of.trends(services.store, services.clock())
+    trend = state_of.trends(services)
     after = asdict(trend), services.store.tier_success(), queue
     assert after == before
     assert sum(before[0]["merges"]) and sum(before[0]["cost_per_merge"]) and before[1]
