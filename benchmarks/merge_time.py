@@ -29,9 +29,9 @@ from benchmarks.figures import Figure, _tmp, _verdict
 from harness.artifacts import Health
 from harness.browser.drivers import Drivers
 from harness.browser.journeys import load_journeys
-from harness.cycle import production_health
 from harness.engine.records import RunRecords
 from harness.git.repo import GitRepo
+from harness.heal.run import production_health
 from harness.sandbox.bwrap import Sandbox
 from harness.services import open_services
 from harness.store.db import Store

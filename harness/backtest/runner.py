@@ -51,7 +51,7 @@ from harness.backtest.scratch import (
 from harness.doctor import DoctorReport, checked
 from harness.engine.budget import check_caps, start_of_day
 from harness.engine.context import Services
-from harness.engine.runner import check_kill_switch
+from harness.engine.killswitch import check_kill_switch
 from harness.errors import BudgetExceeded, FactoryError, LeaseError, StoppedError, UsageError
 from harness.faults import fault_point
 from harness.git.repo import GitRepo

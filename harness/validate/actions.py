@@ -30,8 +30,8 @@ from harness.config.testfiles import clipped
 from harness.cpu import waiting
 from harness.engine.actions import action
 from harness.engine.context import Services, StepContext
+from harness.engine.killswitch import check_kill_switch
 from harness.engine.records import Produced
-from harness.engine.runner import check_kill_switch
 from harness.errors import FactoryError, GitError, StepFailed
 from harness.forge.base import Label, set_state
 from harness.forge.neutral import clip
