@@ -768,6 +768,37 @@ def test_the_re_export_check_finds_the_door_of_before() -> None:
     assert re_exports(ast.parse(text)) == ["production_health"]
 
 
+def past_a_face(graph: dict[str, set[str]], face: str = "harness.artifacts") -> list[str]:
+    """The imports of a part of ``face``'s package from outside it (``module -> part``):
+    a second door into the room its face opens."""
+    return sorted(
+        f"{name} -> {dep}"
+        for name, deps in graph.items()
+        if name != face and not name.startswith(f"{face}.")
+        for dep in deps
+        if dep.startswith(f"{face}.")
+    )
+
+
+def test_the_records_are_imported_through_their_face() -> None:
+    """Every record is imported from ``harness.artifacts``, never from the module of the
+    package that defines it (seven modules reached ``artifacts.browser`` or ``.base``)."""
+    assert past_a_face(import_graph(_package_files())) == []
+
+
+def test_the_face_check_finds_an_import_past_the_face() -> None:
+    files = {
+        "harness.validate.route": ast.parse("from harness.artifacts.browser import as_read\n"),
+        "harness.validate.seal": ast.parse("from harness.artifacts import Verdict\n"),
+        "harness.artifacts": ast.parse("from harness.artifacts.browser import *\n"),
+        "harness.artifacts.browser": ast.parse("from harness.artifacts.base import Artifact\n"),
+        "harness.artifacts.base": ast.parse(""),
+    }
+    assert past_a_face(import_graph(files)) == [
+        "harness.validate.route -> harness.artifacts.browser"
+    ]
+
+
 # -- a revert is a kind of change ---------------------------------------------------------------
 
 # the forge journal's operations (``revert_merge`` recorded as ``revert``) are not a kind

@@ -17,8 +17,16 @@ from typing import Any, TypedDict
 
 from pydantic import BaseModel
 
-from harness.artifacts import HoldoutRun, KeptVerdict, NetworkRecord, Tested, ValidatorRun, evolve
-from harness.artifacts.browser import JourneyResult, Observation
+from harness.artifacts import (
+    HoldoutRun,
+    JourneyResult,
+    KeptVerdict,
+    NetworkRecord,
+    Observation,
+    Tested,
+    ValidatorRun,
+    evolve,
+)
 from harness.browser.chromium import in_browser
 from harness.browser.drivers import Drivers
 from harness.browser.journeys import Journey, load_journeys

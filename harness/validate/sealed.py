@@ -21,8 +21,7 @@ from typing import Any
 
 from pydantic import Field, ValidationError
 
-from harness.artifacts import Artifact, ValidatorRun, Verdict, evolve
-from harness.artifacts.browser import Observation
+from harness.artifacts import Artifact, Observation, ValidatorRun, Verdict, evolve
 from harness.engine.definition import ValidatorDefinition
 from harness.errors import FactoryError, ModelError, SandboxError, ToolError
 from harness.model.agent import AgentHooks, AgentSpec, Handler
