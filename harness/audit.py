@@ -23,6 +23,7 @@ from harness.artifacts import (
     AuditorFinding,
     Found,
     Worktree,
+    evolve,
 )
 from harness.engine.actions import action
 from harness.engine.context import Services, StepContext
@@ -143,4 +144,4 @@ def file(ctx: StepContext, inputs: AuditInputs, select: Found, worktree: Worktre
         issue = file_once(forge, key, title, body, beside=(Label.FOUND,), reopen=False, filed=filed)
         issues.append(issue.number)
     release(ctx, worktree)
-    return select.model_copy(update={"issues": issues})
+    return evolve(select, issues=issues)

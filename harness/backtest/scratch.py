@@ -11,6 +11,7 @@ import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from harness.artifacts import evolve
 from harness.backtest.cases import Case
 from harness.config.governance import governance_at, read_at
 from harness.config.models import CONFIG_FILE, GOVERNANCE_FILES, FactoryConfig
@@ -118,9 +119,7 @@ def scratch_settings(place: Place, real: Settings, provider: str | None) -> Sett
     paths = {
         k: _absolute(real.root, getattr(cfg.provider, k)) for k in ("script", "record", "replay")
     }
-    config = cfg.model_copy(
-        update={"forge": "local", "provider": cfg.provider.model_copy(update=paths)}
-    )
+    config = evolve(cfg, forge="local", provider=evolve(cfg.provider, **paths))
     return replace(loaded, config=config, holdout_dir=holdout_path(real.root, config))
 
 

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.artifacts import evolve
 from harness.config.errors import validated
 from harness.config.governance import Governance, load_governance, read_on_branch
 from harness.config.models import CONFIG_FILE, GOVERNANCE_FILES, FactoryConfig, Provider
@@ -129,7 +130,7 @@ def load_settings(
     if provider_override:
         overridden = {**config.provider.model_dump(), "type": provider_override}
         provider = validated(Provider, overridden, "--provider")
-        config = config.model_copy(update={"provider": provider})
+        config = evolve(config, provider=provider)
     return Settings(root.resolve(), state_dir, config, governance, holdout)
 
 

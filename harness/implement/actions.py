@@ -20,6 +20,7 @@ from harness.artifacts import (
     SetupRun,
     Tested,
     Worktree,
+    evolve,
 )
 from harness.config.models import ESCALATED
 from harness.engine.actions import action
@@ -78,15 +79,14 @@ def prepare(ctx: StepContext, inputs: ChangeInputs) -> Assignment:
     tier = previous.tier + (not previous.conflict) if previous else 0
     config = services.settings.config
     models = {role: config.role_model(role, tier).model for role in ESCALATED}
-    return spec.model_copy(
-        update={
-            "edited_since_triage": issue_sha256(current) != spec.issue_sha256,
-            "previous": previous,
-            "holdout": holdout,
-            "tier": tier,
-            "models": models,
-            "reverted": reverted_change(ctx.services.forge, current),
-        }
+    return evolve(
+        spec,
+        edited_since_triage=issue_sha256(current) != spec.issue_sha256,
+        previous=previous,
+        holdout=holdout,
+        tier=tier,
+        models=models,
+        reverted=reverted_change(ctx.services.forge, current),
     )
 
 
@@ -110,9 +110,7 @@ def make_worktree(ctx: StepContext, prepare: Assignment) -> Worktree:
     head, continues = previous.head, previous.branch
     message = f"Issue {ctx.number}: {continues} on {base[:12]}"
     start, conflicts = repo.conflicted_commit(base, head, message)
-    return made.model_copy(
-        update={"start_sha": start, "conflicts": conflicts, "continues": continues}
-    )
+    return evolve(made, start_sha=start, conflicts=conflicts, continues=continues)
 
 
 @action("implement.setup")

@@ -18,6 +18,7 @@ from harness.artifacts import (
     LessonBranch,
     Proposal,
     Rehearsal,
+    evolve,
 )
 from harness.backtest.cases import history_cases
 from harness.config.governance import LESSONS, split_lessons
@@ -189,4 +190,4 @@ def open_pr(
     title = f"{edit.file}: {clip(edit.title, 100)} (a lesson)"
     production = services.settings.config.production_branch
     pr = services.forge.open_pr(0, proposal.branch, production, title, body)
-    return proposal.model_copy(update={"pr": pr.number})
+    return evolve(proposal, pr=pr.number)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from harness.artifacts import evolve
 from harness.config.models import Rules, TrustRule
 from harness.store.db import Store
 from harness.store.outcomes import HUMAN_APPROVE
@@ -145,9 +146,7 @@ def trusted_setup(services: Services, kind: str, gates: list[GateResult]) -> lis
         return gates
     said = f"; kind:{kind} has earned trust ({state.earned} approved changes stayed green)"
     return [
-        g.model_copy(update={"passed": True, "evidence": g.evidence + said})
-        if g.name == "setup_code"
-        else g
+        evolve(g, passed=True, evidence=g.evidence + said) if g.name == "setup_code" else g
         for g in gates
     ]
 
@@ -166,9 +165,10 @@ def review_gate(
         rehearsals = settings.config.backtest.counts_for_trust
         state = trust_state_for(store, settings.governance.rules, kind, rehearsals)
         if state is not None and not state.auto:
-            waiting = {"route": "needs_review", "reason": state.waiting_reason()}
-            waiting["rule"] = f"factory_rules.md — trust (kind:{state.kind}): earned trust"
-            routing = routing.model_copy(update=waiting)
+            rule = f"factory_rules.md — trust (kind:{state.kind}): earned trust"
+            routing = evolve(
+                routing, route="needs_review", reason=state.waiting_reason(), rule=rule
+            )
     if routing.route == "needs_review" and issue is not None:
         approval = next(reversed(approvals(store, issue, head)), None)  # the newest
         if approval is not None and services.forge.ci_status(head) not in RED_CI:
@@ -178,5 +178,5 @@ def review_gate(
                 f"It waited because {routing.reason}"
             )
             rule = "a person's approval of this head (factory approve); every gate held"
-            routing = routing.model_copy(update={"route": "merge", "reason": reason, "rule": rule})
+            routing = evolve(routing, route="merge", reason=reason, rule=rule)
     return routing

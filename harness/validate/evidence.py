@@ -17,8 +17,16 @@ from typing import Any, TypedDict
 
 from pydantic import BaseModel
 
-from harness.artifacts import HoldoutRun, KeptVerdict, NetworkRecord, Tested, ValidatorRun
-from harness.artifacts.browser import JourneyResult, Observation
+from harness.artifacts import (
+    HoldoutRun,
+    JourneyResult,
+    KeptVerdict,
+    NetworkRecord,
+    Observation,
+    Tested,
+    ValidatorRun,
+    evolve,
+)
 from harness.browser.chromium import in_browser
 from harness.browser.drivers import Drivers
 from harness.browser.journeys import Journey, load_journeys
@@ -217,8 +225,8 @@ class EarlierVerdict:
     unseen_only: bool
 
     def kept(self, replayed: int = 0) -> ValidatorRun:
-        how = self.how.model_copy(update={"replayed": replayed})
-        return self.run.model_copy(update={"kept": how})
+        how = evolve(self.how, replayed=replayed)
+        return evolve(self.run, kept=how)
 
 
 def _replayed(
@@ -454,7 +462,7 @@ def _again_alone(
     name = f"{at.label}-again" if before is None else f"{at.label}-before-again"
     rerun = partial(_tests_on, at, name, before)
     again: Tested = _run_checks(ctx, [rerun], int(not before))[0]
-    return again.model_copy(update={"again": not held, "flaky_again": held})
+    return evolve(again, again=not held, flaky_again=held)
 
 
 def _rank(ctx: StepContext) -> int:
@@ -533,4 +541,4 @@ def _sealed(
     hooks = StepHooks(ctx, question.model)  # the engine's kill switch and budget checks
     answer = run_validator(services, question, left, app, shots, hooks)
     save_transcript(ctx, answer.messages, "validator")
-    return answer.model_copy(update={"asked": question.digest()})
+    return evolve(answer, asked=question.digest())

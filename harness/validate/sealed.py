@@ -21,8 +21,7 @@ from typing import Any
 
 from pydantic import Field, ValidationError
 
-from harness.artifacts import Artifact, ValidatorRun, Verdict
-from harness.artifacts.browser import Observation
+from harness.artifacts import Artifact, Observation, ValidatorRun, Verdict, evolve
 from harness.engine.definition import ValidatorDefinition
 from harness.errors import FactoryError, ModelError, SandboxError, ToolError
 from harness.model.agent import AgentHooks, AgentSpec, Handler
@@ -232,7 +231,7 @@ def run_sealed(
     if answer.error == SandboxError.__name__:  # a socket's listener was not the harness
         raise SandboxError(str(answer.message))
     asked = request.question.criteria  # what its verdict's ids stand for, for a person
-    return answer.model_copy(update={"refused": list(peers.refused), "criteria": asked})
+    return evolve(answer, refused=list(peers.refused), criteria=asked)
 
 
 class _CheckedByTheHarness:

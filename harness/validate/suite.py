@@ -18,7 +18,7 @@ import subprocess
 from collections.abc import Collection
 from pathlib import Path
 
-from harness.artifacts import ANY_RUN, Healed, Tested
+from harness.artifacts import ANY_RUN, Healed, Tested, evolve
 from harness.config.settings import Settings
 from harness.engine.context import StepContext
 from harness.engine.records import RunRecords
@@ -143,4 +143,4 @@ def reused(ctx: StepContext, sha: str, trusted: str, flaky: Collection[str]) -> 
             ctx.run_id, HOST_CHANGED, {"issue": ctx.issue, "run": run, "changed": changed}
         )
         return None
-    return kept[-1].model_copy(update={"reused_from": run})
+    return evolve(kept[-1], reused_from=run)
