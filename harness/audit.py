@@ -23,8 +23,8 @@ from harness.artifacts import (
     AuditorFinding,
     Found,
     Worktree,
-    evolve,
 )
+from harness.checked import evolve
 from harness.engine.actions import action
 from harness.engine.context import Services, StepContext
 from harness.engine.runner import Engine, RunOutcome

@@ -645,7 +645,7 @@ def unchecked_writes(tree: ast.Module) -> list[int]:
 
 
 def test_a_record_changes_only_through_its_constructor() -> None:
-    """A record changes through ``evolve`` (``harness/artifacts/base.py``), which builds it
+    """A record changes through ``evolve`` (``harness/checked.py``), which builds it
     again through its type: a misspelt field or a value of the wrong type is refused where
     ``model_copy(update=...)`` took both. ``evolve`` itself calls the constructor, so no
     module is exempt."""
@@ -659,7 +659,8 @@ def test_evolve_refuses_what_model_copy_took() -> None:
     and keeps a field read by its alias."""
     from pydantic import BaseModel, ValidationError
 
-    from harness.artifacts import Coded, Production, evolve
+    from harness.artifacts import Coded, Production
+    from harness.checked import evolve
 
     red = Production(green=False)
     assert red.model_copy(update={"gren": True, "heal": 42}).heal == 42  # as the house took it

@@ -8,20 +8,6 @@ from typing import Self, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
-# a pydantic record of any kind: a step's, the configuration's, a rehearsal's row
-M = TypeVar("M", bound=BaseModel)
-
-
-def evolve(record: M, /, **changes: object) -> M:
-    """``record`` with ``changes``, built again through its type, which checks them as it
-    checks any record: a field it does not have, or a value of the wrong type, is refused
-    (``model_copy(update=...)`` took either as it came: the house has no other way to change
-    a record, ``tests/test_architecture.py`` checks)."""
-    unknown = changes.keys() - type(record).model_fields.keys()
-    if unknown:  # a type that ignores extra keys would drop a misspelt one
-        raise TypeError(f"{type(record).__name__} has no field {sorted(unknown)}")
-    return type(record).model_validate({**dict(record), **changes}, by_name=True)
-
 
 class Artifact(BaseModel):
     """Base of every record: strict (unknown keys are errors) and immutable. Each record's

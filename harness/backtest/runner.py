@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
-from harness.artifacts import evolve
 from harness.backtest.cases import (
     Case,
     history_cases,
@@ -48,6 +47,7 @@ from harness.backtest.scratch import (
     scratch_services,
     scratch_settings,
 )
+from harness.checked import evolve
 from harness.doctor import DoctorReport, checked
 from harness.engine.budget import check_caps, start_of_day
 from harness.engine.context import Services

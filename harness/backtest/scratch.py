@@ -11,8 +11,8 @@ import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from harness.artifacts import evolve
 from harness.backtest.cases import Case
+from harness.checked import evolve
 from harness.config.governance import governance_at, read_at
 from harness.config.models import CONFIG_FILE, GOVERNANCE_FILES, FactoryConfig
 from harness.config.settings import Settings, holdout_path, load_settings, parse_config

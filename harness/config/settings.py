@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.artifacts import evolve
+from harness.checked import evolve
 from harness.config.errors import validated
 from harness.config.governance import Governance, load_governance, read_on_branch
 from harness.config.models import CONFIG_FILE, GOVERNANCE_FILES, FactoryConfig, Provider

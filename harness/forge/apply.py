@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, TypedDict
 
 from pydantic import ValidationError
 
-from harness.artifacts import evolve
+from harness.checked import evolve
 from harness.errors import ConfigError, ForgeError, GitError
 from harness.forge.journal import PLAN_FILE, PlanEntry
 from harness.git.bundle import read_bundle

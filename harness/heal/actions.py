@@ -16,8 +16,8 @@ from harness.artifacts import (
     Probe,
     RevertedChange,
     Worktree,
-    evolve,
 )
+from harness.checked import evolve
 from harness.config.testfiles import clipped, test_files
 from harness.engine.actions import action
 from harness.engine.context import StepContext

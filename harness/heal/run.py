@@ -20,8 +20,8 @@ from harness.artifacts import (
     Production,
     ProductionInputs,
     Ran,
-    evolve,
 )
+from harness.checked import evolve
 from harness.engine.actions import action
 from harness.engine.context import Services, StepContext
 from harness.engine.records import RunRecords

@@ -20,8 +20,8 @@ from harness.artifacts import (
     SetupRun,
     Tested,
     Worktree,
-    evolve,
 )
+from harness.checked import evolve
 from harness.config.models import ESCALATED
 from harness.engine.actions import action
 from harness.engine.context import StepContext

@@ -21,8 +21,8 @@ from harness.artifacts import (
     Tested,
     Validation,
     Worktree,
-    evolve,
 )
+from harness.checked import evolve
 from harness.config.testfiles import clipped
 from harness.engine.records import RunRecords
 from harness.git.repo import GitRepo

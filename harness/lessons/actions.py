@@ -18,9 +18,9 @@ from harness.artifacts import (
     LessonBranch,
     Proposal,
     Rehearsal,
-    evolve,
 )
 from harness.backtest.cases import history_cases
+from harness.checked import evolve
 from harness.config.governance import LESSONS, split_lessons
 from harness.config.models import GOVERNANCE_FILES
 from harness.engine.actions import action

@@ -22,8 +22,8 @@ from harness.artifacts import (
     Proposal,
     Review,
     Validation,
-    evolve,
 )
+from harness.checked import evolve
 from harness.engine.context import Services
 
 SEALED = ("journeys", "validator")

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.artifacts import ANY_RUN, PrCandidate, Prepared, Proposal, ValidationTarget, evolve
+from harness.artifacts import ANY_RUN, PrCandidate, Prepared, Proposal, ValidationTarget
+from harness.checked import evolve
 from harness.engine.records import RunRecords
 from harness.errors import GitError, NotFoundError, UsageError
 from harness.git.repo import GitRepo

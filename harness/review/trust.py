@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from harness.artifacts import evolve
+from harness.checked import evolve
 from harness.config.models import Rules, TrustRule
 from harness.store.db import Store
 from harness.store.outcomes import HUMAN_APPROVE

@@ -7,7 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from types import MappingProxyType
 
-from harness.artifacts import AckInputs, Acknowledgement, IssueSpec, Judgement, Screened, evolve
+from harness.artifacts import AckInputs, Acknowledgement, IssueSpec, Judgement, Screened
+from harness.checked import evolve
 from harness.engine.actions import action
 from harness.engine.budget import start_of_day
 from harness.engine.context import StepContext

@@ -24,8 +24,8 @@ from harness.artifacts import (
     ValidationTarget,
     ValidatorRun,
     Verdict,
-    evolve,
 )
+from harness.checked import evolve
 from harness.config.testfiles import clipped
 from harness.cpu import waiting
 from harness.engine.actions import action

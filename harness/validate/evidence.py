@@ -25,12 +25,12 @@ from harness.artifacts import (
     Observation,
     Tested,
     ValidatorRun,
-    evolve,
 )
 from harness.browser.chromium import in_browser
 from harness.browser.drivers import Drivers
 from harness.browser.journeys import Journey, load_journeys
 from harness.caches import PROCESS, Memo
+from harness.checked import evolve
 from harness.config.settings import Settings
 from harness.config.testfiles import clipped, test_files
 from harness.cpu import Slots, cpus, waiting

@@ -21,7 +21,8 @@ from typing import Any
 
 from pydantic import Field, ValidationError
 
-from harness.artifacts import Artifact, Observation, ValidatorRun, Verdict, evolve
+from harness.artifacts import Artifact, Observation, ValidatorRun, Verdict
+from harness.checked import evolve
 from harness.engine.definition import ValidatorDefinition
 from harness.errors import FactoryError, ModelError, SandboxError, ToolError
 from harness.model.agent import AgentHooks, AgentSpec, Handler

@@ -18,7 +18,8 @@ import subprocess
 from collections.abc import Collection
 from pathlib import Path
 
-from harness.artifacts import ANY_RUN, Healed, Tested, evolve
+from harness.artifacts import ANY_RUN, Healed, Tested
+from harness.checked import evolve
 from harness.config.settings import Settings
 from harness.engine.context import StepContext
 from harness.engine.records import RunRecords
