@@ -12,10 +12,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, Field
 
 from harness.config.models import Strict
-from harness.config.yamlload import load_model
+from harness.config.yamlload import FileModel, load_model
 from harness.engine.context import Services
 from harness.errors import (
     ConfigError,
@@ -34,12 +34,10 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,79}$")
 _URL = re.compile(r"^(https?|ssh|git|file)://", re.IGNORECASE)
 
 
-class Case(BaseModel):
+class Case(FileModel):
     """One rehearsal: an issue (title, body, author) and the two commits of its fix.
     ``tests`` are the fix's hidden tests (paths; one the fix deleted is deleted when
     grading); ``issue`` is the forge's number for a case from the history, else None."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str
     issue: int | None = None

@@ -12,8 +12,9 @@ from typing import Any
 
 import re2  # type: ignore[import-untyped]
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from harness.config.yamlload import FileModel
 from harness.engine.templates import Templates
 from harness.git.repo import GitRepo
 from harness.globs import matching
@@ -26,19 +27,15 @@ RE2_OPTIONS = re2.Options()
 RE2_OPTIONS.log_errors = False
 
 
-class RouteRule(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class RouteRule(FileModel):
     files: list[str] = Field(min_length=1)
     pattern: str
     line: str | None = None
     prefix: str | None = None  # (name, prefix): the pattern's routes are (name, route)
 
 
-class MapRules(BaseModel):
+class MapRules(FileModel):
     """``workflows/map/repository.yaml``: what the map holds and its bounds."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     max_chars: int = Field(gt=0)
     listing_chars: int = Field(gt=0)
