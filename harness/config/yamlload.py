@@ -14,8 +14,8 @@ from harness.errors import ConfigError
 
 class FileModel(BaseModel):
     """What a YAML file of the factory's holds, once read (a workflow, a validator's
-    definition, the map's rules, a backtest's manifest): a key it does not know is an error,
-    and nothing changes it after."""
+    definition, the map's rules, a backtest's manifest, a hold-out journey, the scripted
+    model's rules): a key it does not know is an error, and nothing changes it after."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

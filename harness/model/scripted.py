@@ -16,10 +16,10 @@ from pathlib import Path
 from string import Template
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from harness.config.errors import validated
-from harness.config.yamlload import load_yaml
+from harness.config.yamlload import FileModel, load_yaml
 from harness.errors import ConfigError, ConfigErrors, ModelError
 from harness.model.blocks import Block, Message, Request, Response, estimate_tokens, text_block
 from harness.paths import workflows_dir
@@ -39,8 +39,7 @@ PAUSED = "(paused; the turn goes on)"
 _COUNTED = ("system", "tools", "messages")
 
 
-class Action(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Action(FileModel):
     tool: str | None = None
     input: dict[str, Any] = Field(default_factory=dict)
     text: str | None = None
@@ -52,8 +51,7 @@ class Action(BaseModel):
     recall: dict[str, str] = Field(default_factory=dict)
 
 
-class Rule(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Rule(FileModel):
     output: str
     match: str | None = None
     governance: str | None = None
