@@ -6,7 +6,6 @@ naming cases from this repository or another one. Every problem of a manifest is
 
 from __future__ import annotations
 
-import hashlib
 import re
 from datetime import datetime
 from pathlib import Path
@@ -16,6 +15,7 @@ from pydantic import AfterValidator, Field
 
 from harness.config.models import Strict
 from harness.config.yamlload import FileModel, load_model
+from harness.digest import sha256
 from harness.engine.context import Services
 from harness.errors import (
     ConfigError,
@@ -57,7 +57,7 @@ class Case(FileModel):
     def slug(self) -> str:
         """A folder name of its own."""
         readable = re.sub(r"[^A-Za-z0-9._-]", "-", self.id)[:48]
-        return f"{readable}-{hashlib.sha256(self.key.encode()).hexdigest()[:8]}"
+        return f"{readable}-{sha256(self.key)[:8]}"
 
 
 def _case_id(value: str) -> str:
@@ -226,7 +226,7 @@ def manifest_source(manifest: Manifest, file: Path, own: GitRepo, cache: Path) -
     if is_url(where):
         if re.match(r"^[a-z]+://[^/]*@", where, re.IGNORECASE):
             raise ConfigError(str(file), "repo", "a URL with credentials in it is refused")
-        folder = cache / f"{hashlib.sha256(where.encode()).hexdigest()[:16]}.git"
+        folder = cache / f"{sha256(where)[:16]}.git"
         fresh = not (folder / "HEAD").is_file()
         copy = GitRepo.init(folder, "main", bare=True) if fresh else GitRepo(folder)
         try:

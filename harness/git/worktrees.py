@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import os
 import re
 import shutil
@@ -20,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from harness.digest import sha256
 from harness.errors import GitError
 from harness.git import integrity
 from harness.git.branches import issue_of
@@ -112,7 +112,7 @@ def remove_legacy(state_dir: Path) -> list[Path]:
     """The folders versions before ``tmpfs_folder`` made on tmpfs for ``state_dir`` (named
     by a hash of its path), when this user's, removed: ``prune`` then forgets their
     worktrees; a run still working in one makes its worktree again, as after a reboot."""
-    tag = hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:12]
+    tag = sha256(str(state_dir.resolve()))[:12]
     found = [_SHM / f"factory-{tag}{end}" for end in ("", "-fresh", "-setups")]
     old = [p for p in found if not p.is_symlink() and p.is_dir() and p.stat().st_uid == _UID]
     for folder in old:

@@ -8,7 +8,6 @@ turn."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from functools import lru_cache
@@ -20,6 +19,7 @@ from pydantic import Field, field_validator
 
 from harness.config.errors import validated
 from harness.config.yamlload import FileModel, load_yaml
+from harness.digest import sha256
 from harness.errors import ConfigError, ConfigErrors, ModelError
 from harness.model.blocks import Block, Message, Request, Response, estimate_tokens, text_block
 from harness.paths import workflows_dir
@@ -166,13 +166,13 @@ class ScriptedModel:
     def create(self, request: Request) -> Response:
         rule = self.pick(request)
         actions = rule.turns[min(_turn(request.get("messages", [])), len(rule.turns) - 1)]
-        digest = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
+        digest = sha256(json.dumps(request, sort_keys=True))
         content: list[Block] = []
         stop: str | None = None
         for i, action in enumerate(actions):
             stop = action.stop_reason or stop
             if action.thinking is not None:
-                signature = hashlib.sha256(f"{digest}{i}{action.thinking}".encode()).hexdigest()
+                signature = sha256(f"{digest}{i}{action.thinking}")
                 content.append(
                     {"type": "thinking", "thinking": action.thinking, "signature": signature}
                 )

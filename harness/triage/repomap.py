@@ -5,7 +5,6 @@ from the repository, whose code an agent may have written: the prompt shows the 
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
 from functools import cache
 from typing import Any
@@ -15,6 +14,7 @@ import yaml
 from pydantic import Field
 
 from harness.config.yamlload import FileModel
+from harness.digest import sha256
 from harness.engine.templates import Templates
 from harness.git.repo import GitRepo
 from harness.globs import matching
@@ -55,7 +55,7 @@ def map_rules() -> tuple[MapRules, str]:
     shipped data, read once per process."""
     text = (workflows_dir() / RULES_FILE).read_text(encoding="utf-8")
     rules = MapRules.model_validate(yaml.load(text, yaml.CSafeLoader))
-    return rules, hashlib.sha256(text.encode()).hexdigest()[:16]
+    return rules, sha256(text)[:16]
 
 
 def repository_map(repo: GitRepo, commit: str, rules: MapRules) -> str:

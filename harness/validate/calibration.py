@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from harness.artifacts import HoldoutRun
 from harness.cpu import waiting
+from harness.digest import sha256
 from harness.git.repo import GitRepo
 from harness.store.base import factory_now
 from harness.store.db import Store
@@ -55,7 +56,7 @@ def computed_once(state_dir: Path, key: str) -> Iterator[None]:
     or processes) wait for the one computing it and then read its result."""
     folder = state_dir / "locks"
     folder.mkdir(parents=True, exist_ok=True)
-    name = hashlib.sha256(key.encode()).hexdigest()[:32]
+    name = sha256(key)[:32]
     # the wait, and the computing under the lock (checks, which wait themselves), without a
     # CPU slot: no run asks for one while it holds this lock (harness/cpu.py)
     with waiting(), (folder / f"{name}.lock").open("a") as handle:

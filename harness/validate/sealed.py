@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import os
 import subprocess
@@ -22,6 +21,7 @@ from typing import Any
 from pydantic import Field, ValidationError
 
 from harness.artifacts import Artifact, Observation, ValidatorRun, Verdict, evolve
+from harness.digest import sha256
 from harness.engine.definition import ValidatorDefinition
 from harness.errors import FactoryError, ModelError, SandboxError, ToolError
 from harness.model.agent import AgentHooks, AgentSpec, Handler
@@ -50,7 +50,7 @@ class ValidatorQuestion(Artifact):
 
     def digest(self) -> str:
         asked = json.dumps(self.model_dump(mode="json"), sort_keys=True)
-        return hashlib.sha256(asked.encode()).hexdigest()
+        return sha256(asked)
 
 
 class SealRequest(Artifact):
