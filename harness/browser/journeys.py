@@ -98,10 +98,16 @@ def load_journey(path: Path) -> Journey:
     return load_model(Journey, text, file, "must be a mapping with name and steps")
 
 
-def load_journeys(holdout_dir: Path) -> list[Journey]:
-    """Every ``<holdout>/journeys/*.yaml``, sorted; all problems reported together."""
+def journey_files(holdout_dir: Path) -> list[Path]:
+    """The hold-out's journey files, ``journeys/*.yaml`` (or ``.yml``), sorted."""
     folder = holdout_dir / "journeys"
-    files = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]) if folder.is_dir() else []
+    return sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]) if folder.is_dir() else []
+
+
+def load_journeys(holdout_dir: Path) -> list[Journey]:
+    """Every journey file (``journey_files``); all problems reported together."""
+    folder = holdout_dir / "journeys"
+    files = journey_files(holdout_dir)
     if not files:
         raise ConfigError(str(folder), "(folder)", "no journey files (*.yaml) in the hold-out")
     journeys: list[Journey] = []

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.artifacts import HoldoutRun
+from harness.browser.journeys import journey_files
 from harness.cpu import waiting
 from harness.digest import sha256
 from harness.git.repo import GitRepo
@@ -28,8 +29,7 @@ def holdout_digest(holdout: Path) -> str:
     """What the hold-out says now: a calibration holds for this tree *and* these journeys
     (a maintainer's edit to a journey calibrates again)."""
     digest = hashlib.sha256()
-    folder = holdout / "journeys"
-    for path in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]) if folder.is_dir() else []:
+    for path in journey_files(holdout):
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 
