@@ -21,7 +21,6 @@ from harness.model.blocks import (
     Message,
     Request,
     Response,
-    ToolOutput,
     assistant_blocks,
     result_content,
     text_block,
@@ -34,8 +33,6 @@ from harness.model.tools import message, tool_defs, validate_input
 
 MAX_TOOL_RESULT = 20_000
 MAX_CUT_TURNS = 2
-
-__all__ = ("AgentResult", "AgentSpec", "Handler", "ToolOutput", "cap", "checked_call", "run_agent")
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,9 @@ from harness.artifacts import Artifact, Observation, ValidatorRun, Verdict, evol
 from harness.digest import sha256
 from harness.engine.definition import ValidatorDefinition
 from harness.errors import FactoryError, ModelError, SandboxError, ToolError
-from harness.model.agent import AgentHooks, AgentSpec, Handler
+from harness.model.agent import AgentHooks, AgentSpec
 from harness.model.base import CallRecord, Model
-from harness.model.blocks import Request
+from harness.model.blocks import Handler, Request
 from harness.redact import masked, redact
 from harness.sandbox.bwrap import SAFE_PATH, interpreter
 from harness.sandbox.peers import Peers
