@@ -89,8 +89,8 @@ def default_worktree_root(state_dir: Path) -> Path:
     return state_dir / "worktrees"
 
 
-def _empty_leftovers(idle_s: float = 3600.0) -> list[Path]:
-    """Remove this user's ``/dev/shm/factory-*`` folders untouched for ``idle_s`` that are
+def _empty_leftovers() -> list[Path]:
+    """Remove this user's ``/dev/shm/factory-*`` folders untouched for an hour that are
     empty or whose state no longer names them: what the worktrees of states since deleted
     leave behind (a folder in use is named by its state)."""
     removed = []
@@ -98,7 +98,7 @@ def _empty_leftovers(idle_s: float = 3600.0) -> list[Path]:
         with contextlib.suppress(OSError):
             info = folder.lstat()
             mine = stat.S_ISDIR(info.st_mode) and info.st_uid == _UID
-            if not mine or time.time() - info.st_mtime <= idle_s:
+            if not mine or time.time() - info.st_mtime <= 3600:
                 continue
             state = folder / _STATE
             orphan = state.is_file() and recorded_tmpfs(Path(state.read_text())) != folder
