@@ -736,14 +736,25 @@ def test_the_record_check_finds_the_tree_of_before_and_each_spelling() -> None:
 
 
 def re_exports(tree: ast.Module) -> list[str]:
-    """The names a module imports only to hand on: ``from a import b as b``, the spelling
-    mypy's strict mode reads as a re-export (any other import it keeps the module's own)."""
+    """The names a module imports only to hand on: ``from a import b as b``, or an imported
+    name its ``__all__`` lists, the spellings mypy's strict mode reads as a re-export (any
+    other import it keeps the module's own)."""
+    imported = [
+        alias for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) for alias in node.names
+    ]
+    listed = {
+        item.value
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets)
+        and isinstance(node.value, (ast.Tuple, ast.List))
+        for item in node.value.elts
+        if isinstance(item, ast.Constant)
+    }
     return [
         alias.name
-        for node in ast.walk(tree)
-        if isinstance(node, ast.ImportFrom)
-        for alias in node.names
-        if alias.asname == alias.name
+        for alias in imported
+        if alias.asname == alias.name or (alias.asname is None and alias.name in listed)
     ]
 
 
@@ -765,8 +776,10 @@ def test_the_re_export_check_finds_the_door_of_before() -> None:
         "from harness.heal.run import production_health as production_health\n"
         "from harness.engine.killswitch import check_kill_switch\n"
         "from harness.engine.killswitch import kill_switch_state as state\n"
+        "from harness.model.blocks import Handler, Request\n"
+        '__all__ = ("Handler", "run_agent")\n'
     )
-    assert re_exports(ast.parse(text)) == ["production_health"]
+    assert re_exports(ast.parse(text)) == ["production_health", "Handler"]
 
 
 def past_a_face(graph: dict[str, set[str]], face: str = "harness.artifacts") -> list[str]:

@@ -6,7 +6,6 @@ its cases and governance: ``harness/store/backtests.py``)."""
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import secrets
 import time
@@ -48,6 +47,7 @@ from harness.backtest.scratch import (
     scratch_settings,
 )
 from harness.checked import evolve
+from harness.digest import sha256
 from harness.doctor import DoctorReport, checked
 from harness.engine.budget import check_caps, start_of_day
 from harness.engine.context import Services
@@ -118,7 +118,7 @@ def collect(real: Services, request: Request) -> tuple[list[Case], GitRepo, str]
 
 def fingerprint(rehearsed: Rehearsed, provider: str, cases: list[Case]) -> str:
     data = [rehearsed.commit, provider, [[c.key, list(c.tests)] for c in cases]]
-    return hashlib.sha256(json.dumps(data).encode()).hexdigest()
+    return sha256(json.dumps(data))
 
 
 @contextmanager

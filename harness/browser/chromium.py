@@ -134,12 +134,6 @@ class BrowserSession:
             raise
         return self
 
-    @property
-    def driver(self) -> Playwright:
-        """The Playwright driver this session's browser was started by."""
-        assert self._pw is not None, "use BrowserSession as a context manager"
-        return self._pw
-
     def _stop_driver(self) -> None:
         if self._pw is not None and self._given is None:
             self._pw.stop()

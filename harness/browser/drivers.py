@@ -40,18 +40,14 @@ class _DriverThread:
         playwright: Any = None  # its driver (Playwright), once started
         try:
             while (job := self.jobs.get()) is not _STOP:
-                if playwright is None:
-                    try:
-                        playwright = sync_playwright().start()
-                    except BaseException as exc:  # no driver: this job fails, the thread ends
-                        self.broken = True
-                        job.done.set_exception(exc)
-                        return
                 try:
+                    if playwright is None:
+                        playwright = sync_playwright().start()
                     job.done.set_result(job.fn(playwright))
                 except BaseException as exc:
-                    # a failing check is a result, not an exception: after one, the driver
-                    # may be gone or half-shut, so it is never handed another job
+                    # no driver, or a failing check (a result, not an exception): this job
+                    # fails and the thread ends, as after a check the driver may be gone or
+                    # half-shut, so it is never handed another job
                     self.broken = True
                     job.done.set_exception(exc)
                     return

@@ -5,17 +5,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from harness.config.yamlload import load_model
+from harness.config.yamlload import FileModel, load_model
 from harness.errors import ConfigError, ConfigErrors
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Fill(_Strict):
+class Fill(FileModel):
     label: str | None = None
     selector: str | None = None
     value: str
@@ -27,7 +23,7 @@ class Fill(_Strict):
         return self
 
 
-class Click(_Strict):
+class Click(FileModel):
     role: str | None = None
     name: str | None = None
     text: str | None = None
@@ -43,7 +39,7 @@ class Click(_Strict):
         return self
 
 
-class Text(_Strict):
+class Text(FileModel):
     """A text looked for as the page shows it (CSS's ``text-transform`` applied) or as it is
     written; with ``exact``, only as the page shows it."""
 
@@ -51,14 +47,14 @@ class Text(_Strict):
     exact: bool = False
 
 
-class WaitFor(_Strict):
+class WaitFor(FileModel):
     text: str | None = None
     selector: str | None = None
     timeout_ms: int = Field(default=5000, gt=0, le=60_000)
     exact: bool = False
 
 
-class Step(_Strict):
+class Step(FileModel):
     goto: str | None = None
     fill: Fill | None = None
     click: Click | None = None
@@ -88,7 +84,7 @@ class Step(_Strict):
         return next(k for k, v in self.__dict__.items() if v is not None)
 
 
-class Journey(_Strict):
+class Journey(FileModel):
     name: str = Field(min_length=1)
     steps: list[Step] = Field(min_length=1)
 
@@ -102,10 +98,16 @@ def load_journey(path: Path) -> Journey:
     return load_model(Journey, text, file, "must be a mapping with name and steps")
 
 
-def load_journeys(holdout_dir: Path) -> list[Journey]:
-    """Every ``<holdout>/journeys/*.yaml``, sorted; all problems reported together."""
+def journey_files(holdout_dir: Path) -> list[Path]:
+    """The hold-out's journey files, ``journeys/*.yaml`` (or ``.yml``), sorted."""
     folder = holdout_dir / "journeys"
-    files = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]) if folder.is_dir() else []
+    return sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]) if folder.is_dir() else []
+
+
+def load_journeys(holdout_dir: Path) -> list[Journey]:
+    """Every journey file (``journey_files``); all problems reported together."""
+    folder = holdout_dir / "journeys"
+    files = journey_files(holdout_dir)
     if not files:
         raise ConfigError(str(folder), "(folder)", "no journey files (*.yaml) in the hold-out")
     journeys: list[Journey] = []

@@ -224,17 +224,15 @@ class RunsMixin(StoreBase):
         )
         return [(str(r["run_id"]), kind.from_outputs(loads(r["outputs"]))) for r in rows]
 
-    def typed_steps(
-        self, kinds: tuple[str, ...], limit: int = 2000
-    ) -> list[tuple[int | None, StepRecord]]:
-        """The newest steps that kept a record of one of the types ``kinds`` (a succeeded
+    def typed_steps(self, kinds: tuple[str, ...]) -> list[tuple[int | None, StepRecord]]:
+        """The newest 2,000 steps that kept a record of one of the types ``kinds`` (a succeeded
         step's, or a failed step's typed evidence), of any issue, each with its run's issue."""
         marks = ",".join("?" * len(kinds))
         rows = self._rows(
             "SELECT r.issue AS run_issue, s.* FROM steps s JOIN runs r ON r.id = s.run_id"
             f" WHERE s.artifact IN ({marks}) AND s.status IN ('succeeded', 'failed')"
-            " ORDER BY s.seq DESC LIMIT ?",
-            (*kinds, limit),
+            " ORDER BY s.seq DESC LIMIT 2000",
+            kinds,
         )
         return [(r["run_issue"], _step(r)) for r in rows]
 

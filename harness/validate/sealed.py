@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import os
 import subprocess
@@ -23,11 +22,12 @@ from pydantic import Field, ValidationError
 
 from harness.artifacts import Artifact, Observation, ValidatorRun, Verdict
 from harness.checked import evolve
+from harness.digest import sha256
 from harness.engine.definition import ValidatorDefinition
 from harness.errors import FactoryError, ModelError, SandboxError, ToolError
-from harness.model.agent import AgentHooks, AgentSpec, Handler
+from harness.model.agent import AgentHooks, AgentSpec
 from harness.model.base import CallRecord, Model
-from harness.model.blocks import Request
+from harness.model.blocks import Handler, Request
 from harness.redact import masked, redact
 from harness.sandbox.bwrap import SAFE_PATH, interpreter
 from harness.sandbox.peers import Peers
@@ -51,7 +51,7 @@ class ValidatorQuestion(Artifact):
 
     def digest(self) -> str:
         asked = json.dumps(self.model_dump(mode="json"), sort_keys=True)
-        return hashlib.sha256(asked.encode()).hexdigest()
+        return sha256(asked)
 
 
 class SealRequest(Artifact):

@@ -9,7 +9,6 @@ or stopped by its time limit, included."""
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import platform
 import re
@@ -21,6 +20,7 @@ from pathlib import Path
 from harness.artifacts import ANY_RUN, Healed, Tested
 from harness.checked import evolve
 from harness.config.settings import Settings
+from harness.digest import sha256
 from harness.engine.context import StepContext
 from harness.engine.records import RunRecords
 from harness.git.repo import GitRepo
@@ -82,7 +82,7 @@ def host_seen(settings: Settings) -> dict[str, str]:
 def decided_by(settings: Settings, repo: GitRepo, sha: str, trusted: str, command: str) -> str:
     """The key of a result of ``command`` on commit ``sha`` set up from ``trusted``."""
     facts = [repo.tree_of(sha), setup_key(settings, repo, trusted), command]
-    return hashlib.sha256(json.dumps(facts).encode()).hexdigest()[:40]
+    return sha256(json.dumps(facts))[:40]
 
 
 def announce(
