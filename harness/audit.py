@@ -24,7 +24,6 @@ from harness.artifacts import (
     Found,
     Worktree,
 )
-from harness.checked import evolve
 from harness.engine.actions import action
 from harness.engine.context import Services, StepContext
 from harness.engine.runner import Engine, RunOutcome
@@ -144,4 +143,4 @@ def file(ctx: StepContext, inputs: AuditInputs, select: Found, worktree: Worktre
         issue = file_once(forge, key, title, body, beside=(Label.FOUND,), reopen=False, filed=filed)
         issues.append(issue.number)
     release(ctx, worktree)
-    return evolve(select, issues=issues)
+    return select.evolve(issues=issues)

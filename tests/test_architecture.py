@@ -645,7 +645,7 @@ def unchecked_writes(tree: ast.Module) -> list[int]:
 
 
 def test_a_record_changes_only_through_its_constructor() -> None:
-    """A record changes through ``evolve`` (``harness/checked.py``), which builds it
+    """A record changes through its ``evolve`` (``harness/checked.py``), which builds it
     again through its type: a misspelt field or a value of the wrong type is refused where
     ``model_copy(update=...)`` took both. ``evolve`` itself calls the constructor, so no
     module is exempt."""
@@ -657,26 +657,26 @@ def test_evolve_refuses_what_model_copy_took() -> None:
     """The fault the rule keeps out: ``model_copy(update=...)`` takes a misspelt field and a
     value of the wrong type; ``evolve`` refuses each, on a type that ignores extra keys too,
     and keeps a field read by its alias."""
-    from pydantic import BaseModel, ValidationError
+    from pydantic import ValidationError
 
     from harness.artifacts import Coded, Production
-    from harness.checked import evolve
+    from harness.checked import Evolving
 
     red = Production(green=False)
     assert red.model_copy(update={"gren": True, "heal": 42}).heal == 42  # as the house took it
     with pytest.raises(TypeError, match="gren"):
-        evolve(red, gren=True)
+        red.evolve(gren=True)
     with pytest.raises(ValidationError, match="heal"):
-        evolve(red, heal=42)
-    assert evolve(red, heal="r-1", green=True) == Production(green=True, heal="r-1")
+        red.evolve(heal=42)
+    assert red.evolve(heal="r-1", green=True) == Production(green=True, heal="r-1")
 
-    class Loose(BaseModel):  # extra keys ignored: the misspelt one would vanish
+    class Loose(Evolving):  # extra keys ignored: the misspelt one would vanish
         seconds: float = 0
 
     with pytest.raises(TypeError, match="secnds"):
-        evolve(Loose(), secnds=1.5)
+        Loose().evolve(secnds=1.5)
     coded = Coded.model_validate({"summary": "s", "_ignored": ["build/"]})
-    assert evolve(coded, summary="t").ignored == ["build/"]
+    assert coded.evolve(summary="t").ignored == ["build/"]
 
 
 # the house's writes before this rule, one line of each module that wrote a record so (the
@@ -715,7 +715,7 @@ vars(record)["heal"] = 42
 vars(record).update({"heal": 42})
 """
 CHECKED = """\
-red = evolve(red, reverting=look.reverting, outcome="reverted")
+red = red.evolve(reverting=look.reverting, outcome="reverted")
 again = record.model_copy()
 ctx = replace(ctx, step=step)
 setattr(fn, _MARK, info)

@@ -46,7 +46,6 @@ from harness.backtest.scratch import (
     scratch_services,
     scratch_settings,
 )
-from harness.checked import evolve
 from harness.digest import sha256
 from harness.doctor import DoctorReport, checked
 from harness.engine.budget import check_caps, start_of_day
@@ -238,7 +237,7 @@ def one_case(bt: Backtest, case: Case, before_s: float) -> str | None:
     if services is not None:  # done: its worktrees go, its scratch state stays as evidence
         with contextlib.suppress(FactoryError):
             clear_worktrees(services)
-    row = evolve(row, seconds=round(spent_s(), 1))
+    row = row.evolve(seconds=round(spent_s(), 1))
     result = row.model_dump(mode="json")
     bt.real.store.finish_case(bt.record.id, case.id, result, row.cost_usd, spent_s())
     fault_point("backtest.case.done")
@@ -276,7 +275,7 @@ def report(bt: Backtest, cases: list[Case], stops: list[str]) -> BacktestReport:
         earlier = store.earlier_result(found.case_key, bt.record.id)
         if earlier is not None and done:
             changed = changes(row, CaseRow.model_validate(earlier[1]))
-            row = evolve(row, changed=changed, compared_with=earlier[0])
+            row = row.evolve(changed=changed, compared_with=earlier[0])
         rows.append(row)
     summary = summarise(rows)
     if all(r.status == "done" for r in rows):

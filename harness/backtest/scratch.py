@@ -12,7 +12,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from harness.backtest.cases import Case
-from harness.checked import evolve
 from harness.config.governance import governance_at, read_at
 from harness.config.models import CONFIG_FILE, GOVERNANCE_FILES, FactoryConfig
 from harness.config.settings import Settings, holdout_path, load_settings, parse_config
@@ -119,7 +118,7 @@ def scratch_settings(place: Place, real: Settings, provider: str | None) -> Sett
     paths = {
         k: _absolute(real.root, getattr(cfg.provider, k)) for k in ("script", "record", "replay")
     }
-    config = evolve(cfg, forge="local", provider=evolve(cfg.provider, **paths))
+    config = cfg.evolve(forge="local", provider=cfg.provider.evolve(**paths))
     return replace(loaded, config=config, holdout_dir=holdout_path(real.root, config))
 
 

@@ -6,7 +6,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.checked import evolve
 from harness.config.errors import validated
 from harness.config.governance import Governance, load_governance, read_on_branch
 from harness.config.models import CONFIG_FILE, GOVERNANCE_FILES, FactoryConfig, Provider
@@ -130,7 +129,7 @@ def load_settings(
     if provider_override:
         overridden = {**config.provider.model_dump(), "type": provider_override}
         provider = validated(Provider, overridden, "--provider")
-        config = evolve(config, provider=provider)
+        config = config.evolve(provider=provider)
     return Settings(root.resolve(), state_dir, config, governance, holdout)
 
 

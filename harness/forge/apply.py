@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, TypedDict
 
 from pydantic import ValidationError
 
-from harness.checked import evolve
 from harness.errors import ConfigError, ForgeError, GitError
 from harness.forge.journal import PLAN_FILE, PlanEntry
 from harness.git.bundle import read_bundle
@@ -66,7 +65,7 @@ def apply_plan(forge: GitHubForge, plan_dir: Path) -> list[Applied]:
     for entry in read_plan(plan_dir):
         op = entry.op
         if entry.issue in filed:  # planned on an issue the plan files
-            entry = evolve(entry, issue=filed[entry.issue])
+            entry = entry.evolve(issue=filed[entry.issue])
         issue = entry.issue or pr_issue.get(entry.pr)
         if issue in halted:
             rows.append({"op": op, "issue": issue, "result": "skipped", "why": halted[issue]})

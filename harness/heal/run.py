@@ -21,7 +21,6 @@ from harness.artifacts import (
     ProductionInputs,
     Ran,
 )
-from harness.checked import evolve
 from harness.engine.actions import action
 from harness.engine.context import Services, StepContext
 from harness.engine.records import RunRecords
@@ -106,16 +105,16 @@ def state(
     why = health.reason if health else f"production {sha[:12]} is being healed"
     red = Production(green=False, run_id=checked, reason=why)
     if look.reverting is not None:
-        return evolve(red, reverting=look.reverting, outcome="reverted")
+        return red.evolve(reverting=look.reverting, outcome="reverted")
     if heal is None:  # a person has this commit already, or nothing was started
         tracked = _tracked(services, sha)
         if tracked is None:
             return red
-        return evolve(red, outcome=tracked.outcome, tracking=str(tracked.person_issue))
+        return red.evolve(outcome=tracked.outcome, tracking=str(tracked.person_issue))
     records = _records(services, heal)
     healed = records.newest(Healed)
     if healed is None:
-        return evolve(red, heal=heal.run_id, reason=f"heal: {heal.reason}")
+        return red.evolve(heal=heal.run_id, reason=f"heal: {heal.reason}")
     diagnosed = records.newest(Diagnosis)  # green only where every check passed again
     again = diagnosed.again if diagnosed else None
     green = diagnosed is not None and diagnosed.verdict == "flaky" and not (again and again.failed)

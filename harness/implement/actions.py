@@ -21,7 +21,6 @@ from harness.artifacts import (
     Tested,
     Worktree,
 )
-from harness.checked import evolve
 from harness.config.models import ESCALATED
 from harness.engine.actions import action
 from harness.engine.context import StepContext
@@ -79,8 +78,7 @@ def prepare(ctx: StepContext, inputs: ChangeInputs) -> Assignment:
     tier = previous.tier + (not previous.conflict) if previous else 0
     config = services.settings.config
     models = {role: config.role_model(role, tier).model for role in ESCALATED}
-    return evolve(
-        spec,
+    return spec.evolve(
         edited_since_triage=issue_sha256(current) != spec.issue_sha256,
         previous=previous,
         holdout=holdout,
@@ -110,7 +108,7 @@ def make_worktree(ctx: StepContext, prepare: Assignment) -> Worktree:
     head, continues = previous.head, previous.branch
     message = f"Issue {ctx.number}: {continues} on {base[:12]}"
     start, conflicts = repo.conflicted_commit(base, head, message)
-    return evolve(made, start_sha=start, conflicts=conflicts, continues=continues)
+    return made.evolve(start_sha=start, conflicts=conflicts, continues=continues)
 
 
 @action("implement.setup")

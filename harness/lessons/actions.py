@@ -19,7 +19,6 @@ from harness.artifacts import (
     Rehearsal,
 )
 from harness.backtest.cases import history_cases
-from harness.checked import evolve
 from harness.config.governance import LESSONS, split_lessons
 from harness.config.models import GOVERNANCE_FILES
 from harness.digest import sha256
@@ -190,4 +189,4 @@ def open_pr(
     title = f"{edit.file}: {clip(edit.title, 100)} (a lesson)"
     production = services.settings.config.production_branch
     pr = services.forge.open_pr(0, proposal.branch, production, title, body)
-    return evolve(proposal, pr=pr.number)
+    return proposal.evolve(pr=pr.number)

@@ -23,7 +23,6 @@ from harness.artifacts import (
     Review,
     Validation,
 )
-from harness.checked import evolve
 from harness.engine.context import Services
 
 SEALED = ("journeys", "validator")
@@ -119,7 +118,7 @@ def recheck(citation: Citation, files: set[str], texts: dict[str, str]) -> Citat
         stale = f"{citation.file} is no longer on production"
     elif said and said[2].strip().lower() not in texts.get(said[1], "").lower():
         stale = f"{said[1]} no longer says {said[2].strip()!r}"
-    return evolve(citation, stale=stale) if stale else citation
+    return citation.evolve(stale=stale) if stale else citation
 
 
 def proposals(services: Services) -> list[tuple[Proposal, str]]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from harness.artifacts import ANY_RUN, PrCandidate, Prepared, Proposal, ValidationTarget
-from harness.checked import evolve
 from harness.engine.records import RunRecords
 from harness.errors import GitError, NotFoundError, UsageError
 from harness.git.repo import GitRepo
@@ -53,7 +52,7 @@ def change_diff(
     candidate = run.newest(PrCandidate) if run else store.latest_artifact(PrCandidate, number)
     if run is not None and (targets := run.every(ValidationTarget)):  # recorded as one
         taken = Prepared.from_outputs(targets[-1][0].outputs)
-        candidate = evolve(taken.candidate, head=taken.head)
+        candidate = taken.candidate.evolve(head=taken.head)
     return None if candidate is None else diff_of(repo, candidate)
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from harness.checked import evolve
 from harness.config.models import Rules, TrustRule
 from harness.store.db import Store
 from harness.store.outcomes import HUMAN_APPROVE
@@ -146,7 +145,7 @@ def trusted_setup(services: Services, kind: str, gates: list[GateResult]) -> lis
         return gates
     said = f"; kind:{kind} has earned trust ({state.earned} approved changes stayed green)"
     return [
-        evolve(g, passed=True, evidence=g.evidence + said) if g.name == "setup_code" else g
+        g.evolve(passed=True, evidence=g.evidence + said) if g.name == "setup_code" else g
         for g in gates
     ]
 
@@ -166,9 +165,7 @@ def review_gate(
         state = trust_state_for(store, settings.governance.rules, kind, rehearsals)
         if state is not None and not state.auto:
             rule = f"factory_rules.md — trust (kind:{state.kind}): earned trust"
-            routing = evolve(
-                routing, route="needs_review", reason=state.waiting_reason(), rule=rule
-            )
+            routing = routing.evolve(route="needs_review", reason=state.waiting_reason(), rule=rule)
     if routing.route == "needs_review" and issue is not None:
         approval = next(reversed(approvals(store, issue, head)), None)  # the newest
         if approval is not None and services.forge.ci_status(head) not in RED_CI:
@@ -178,5 +175,5 @@ def review_gate(
                 f"It waited because {routing.reason}"
             )
             rule = "a person's approval of this head (factory approve); every gate held"
-            routing = evolve(routing, route="merge", reason=reason, rule=rule)
+            routing = routing.evolve(route="merge", reason=reason, rule=rule)
     return routing

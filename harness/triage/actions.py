@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from types import MappingProxyType
 
 from harness.artifacts import AckInputs, Acknowledgement, IssueSpec, Judgement, Screened
-from harness.checked import evolve
 from harness.engine.actions import action
 from harness.engine.budget import start_of_day
 from harness.engine.context import StepContext
@@ -60,7 +59,7 @@ def prescreen_action(ctx: StepContext) -> Screened:
     templates = template_comments(services.repo, services.settings.governance.commit)
     own = own_text(forge, issue)
     screen = prescreen(issue, others, rules, judged_today(ctx, issue), templates, own)
-    return evolve(screen, author=issue.author)
+    return screen.evolve(author=issue.author)
 
 
 @action("triage.context")
@@ -102,8 +101,7 @@ def _decision(number: int, pre: Screened, judged: Judgement | None) -> IssueSpec
     unseen = [
         clip(f"{item.criterion} (lacks {item.lacks})", limit=800) for item in judged.unobservable
     ]
-    return evolve(
-        issue,
+    return issue.evolve(
         decision="needs_human" if unseen and judged.decision == "accept" else judged.decision,
         unobservable=unseen,
         reason=clip(judged.reason),

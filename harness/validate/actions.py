@@ -25,7 +25,6 @@ from harness.artifacts import (
     ValidatorRun,
     Verdict,
 )
-from harness.checked import evolve
 from harness.config.testfiles import clipped
 from harness.cpu import waiting
 from harness.engine.actions import action
@@ -377,7 +376,7 @@ def decide(
     gates = trusted_setup(ctx.services, kind, [*candidate.gates, *setup_code_seen(check)])
     earlier = ctx.services.store.artifacts(Validation, ctx.number, limit=rules.max_rebases + 1)
     rebases = len(list(takewhile(lambda found: found[1].conflict, earlier)))
-    candidate = evolve(candidate, gates=gates)
+    candidate = candidate.evolve(gates=gates)
     routing = decide_route(rules, candidate, check, ci, rebases, second_look)
     # the person in the loop: earned trust, and a person's approval of this head
     routing = review_gate(ctx.services, ctx.number, prepare.head, kind, routing)

@@ -30,7 +30,6 @@ from harness.browser.chromium import in_browser
 from harness.browser.drivers import Drivers
 from harness.browser.journeys import Journey, load_journeys
 from harness.caches import PROCESS, Memo
-from harness.checked import evolve
 from harness.config.settings import Settings
 from harness.config.testfiles import clipped, test_files
 from harness.cpu import Slots, cpus, waiting
@@ -225,8 +224,8 @@ class EarlierVerdict:
     unseen_only: bool
 
     def kept(self, replayed: int = 0) -> ValidatorRun:
-        how = evolve(self.how, replayed=replayed)
-        return evolve(self.run, kept=how)
+        how = self.how.evolve(replayed=replayed)
+        return self.run.evolve(kept=how)
 
 
 def _replayed(
@@ -462,7 +461,7 @@ def _again_alone(
     name = f"{at.label}-again" if before is None else f"{at.label}-before-again"
     rerun = partial(_tests_on, at, name, before)
     again: Tested = _run_checks(ctx, [rerun], int(not before))[0]
-    return evolve(again, again=not held, flaky_again=held)
+    return again.evolve(again=not held, flaky_again=held)
 
 
 def _rank(ctx: StepContext) -> int:
@@ -541,4 +540,4 @@ def _sealed(
     hooks = StepHooks(ctx, question.model)  # the engine's kill switch and budget checks
     answer = run_validator(services, question, left, app, shots, hooks)
     save_transcript(ctx, answer.messages, "validator")
-    return evolve(answer, asked=question.digest())
+    return answer.evolve(asked=question.digest())

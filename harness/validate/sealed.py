@@ -21,7 +21,6 @@ from typing import Any
 from pydantic import Field, ValidationError
 
 from harness.artifacts import Artifact, Observation, ValidatorRun, Verdict
-from harness.checked import evolve
 from harness.digest import sha256
 from harness.engine.definition import ValidatorDefinition
 from harness.errors import FactoryError, ModelError, SandboxError, ToolError
@@ -232,7 +231,7 @@ def run_sealed(
     if answer.error == SandboxError.__name__:  # a socket's listener was not the harness
         raise SandboxError(str(answer.message))
     asked = request.question.criteria  # what its verdict's ids stand for, for a person
-    return evolve(answer, refused=list(peers.refused), criteria=asked)
+    return answer.evolve(refused=list(peers.refused), criteria=asked)
 
 
 class _CheckedByTheHarness:

@@ -18,7 +18,6 @@ from collections.abc import Collection
 from pathlib import Path
 
 from harness.artifacts import ANY_RUN, Healed, Tested
-from harness.checked import evolve
 from harness.config.settings import Settings
 from harness.digest import sha256
 from harness.engine.context import StepContext
@@ -144,4 +143,4 @@ def reused(ctx: StepContext, sha: str, trusted: str, flaky: Collection[str]) -> 
             ctx.run_id, HOST_CHANGED, {"issue": ctx.issue, "run": run, "changed": changed}
         )
         return None
-    return evolve(kept[-1], reused_from=run)
+    return kept[-1].evolve(reused_from=run)
