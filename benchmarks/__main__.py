@@ -21,10 +21,9 @@ from benchmarks.learned import learned_figures
 from benchmarks.mcp_approve import approve_figure
 from benchmarks.merge_time import merge_time
 from benchmarks.sandbox import command_after_many_files
-from benchmarks.scale import check_figure, store_figures
+from benchmarks.scale import check_figure, health_figure, store_figures
 from benchmarks.scratch import apart, scratch
 from benchmarks.soak import soak_section
-from benchmarks.trace import trace_overhead
 from benchmarks.triage_map import triage_map_figures
 
 
@@ -118,6 +117,10 @@ def _measured() -> int:
         from benchmarks.soak import main as soak_main
 
         return soak_main(sys.argv[2:])
+    # the trace's set-up is built by a test's helpers, which a scratch copy of the harness
+    # (the soak's mutants run there) does not hold
+    from benchmarks.trace import trace_overhead
+
     if sys.argv[1:] == ["github"]:
         return alone(github_figures, "github")
     if sys.argv[1:] == ["inputs"]:
@@ -144,6 +147,8 @@ def _measured() -> int:
         return alone(triage_map_figures, "triage-map")
     if sys.argv[1:] == ["check"]:
         return alone(lambda: [check_figure()], "check")
+    if sys.argv[1:] == ["health"]:
+        return alone(lambda: [health_figure()], "health")
     if sys.argv[1:] == ["approve"]:
         return alone(lambda: [approve_figure()], "approve")
     if sys.argv[1:] == ["learned"]:
@@ -170,6 +175,7 @@ def _measured() -> int:
     rows += input_figures()
     rows += apart(store_figures)
     rows.append(check_figure())
+    rows.append(health_figure())
     rows.append(approve_figure())
     lived = soak_section(int(os.environ.get("BENCH_SOAK_DAYS", "30")))
     print(console_table(rows))

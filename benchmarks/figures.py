@@ -19,10 +19,12 @@ from harness.artifacts import CheckResult
 from harness.browser.drivers import Drivers
 from harness.browser.journeys import Journey, load_journeys
 from harness.config.settings import Settings
-from harness.cycle import StageRow, outcome_of, production_health, stage_row
+from harness.cycle import StageRow, outcome_of, stage_row
 from harness.errors import FactoryError
-from harness.git.repo import GitRepo, git_seconds
+from harness.git.env import git_seconds
+from harness.git.repo import GitRepo
 from harness.git.worktrees import WorktreeManager, default_worktree_root
+from harness.heal.run import production_health
 from harness.implement.run import implement_issue
 from harness.sandbox.shared import shared
 from harness.services import open_services

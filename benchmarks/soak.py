@@ -16,9 +16,13 @@ run`` (or the night's audit) is killed (SIGKILL) at a named point of ``harness/f
 every day — each week at least once between each kind of forge write and its record.
 
 Each day: the maintainer and the users, two cycles (09:00 and 15:00 on the factory's clock),
-production's health and the audit at night (23:00), the week's lessons. After every day the
-invariants and the figures are read from the factory's own records — its store, its forge,
-its git — never from what the soak did (``benchmarks/soak_records.py``)."""
+production's health and the audit at night (23:00), the week's lessons; the maintainer (or a
+user) acts between the cycles too, and while the factory is down after a kill (it stops the
+factory, cancels an issue, adds a journey before a merge's smoke check). After every factory
+command the world looks with its own eyes (``benchmarks/soak_oracle.py``: production started
+and asked, the forge, the model's recorded calls priced by the world); after every day the
+invariants are read — what the world saw, and for the factory's bookkeeping its records —
+and the figures (``benchmarks/soak_records.py``)."""
 
 from __future__ import annotations
 
@@ -40,6 +44,7 @@ from typing import Any
 import yaml
 
 import harness.store.base as store_clock
+from benchmarks.soak_oracle import eyes, kind_of, look, promise_of, state_of
 from benchmarks.soak_records import (
     SETTLED,
     Day,
@@ -83,7 +88,12 @@ def make_world(
     merged = {**yaml.safe_load(front), **data["rules_front_matter"], **(rules or {})}
     rules_file.write_text(f"---\n{yaml.safe_dump(merged, sort_keys=False)}---\n{body}")
     config = yaml.safe_load((repo / "factory.yaml").read_text())
-    config["provider"] = {"type": "scripted", "script": str(root / "soak-script.yaml")}
+    # every call the model answers, as it answered it: what the world prices and searches
+    config["provider"] = {
+        "type": "scripted",
+        "script": str(root / "soak-script.yaml"),
+        "record": str(root / "model-calls"),
+    }
     config["health"] = {"flaky_issue_after": 2}
     config["max_parallel"] = 2
     if github:
@@ -99,11 +109,12 @@ def make_world(
         holdout=root / "notes-holdout",
         state=state,
         script=root / "soak-script.yaml",
+        calls=root / "model-calls",
         data=data,
         rng=rng,
         users=Users(random.Random(rng.random())),
         side=side,
-        journeys={p.name: 0 for p in (root / "notes-holdout" / "journeys").glob("*.yaml")},
+        journeys={p.name: 0.0 for p in (root / "notes-holdout" / "journeys").glob("*.yaml")},
     )
     world.base = side.production()
     write_script(world)
@@ -111,13 +122,6 @@ def make_world(
 
 
 # ---- what the scripted model answers -----------------------------------------------------
-
-
-def kind_of(data: dict[str, Any], kind: str) -> dict[str, Any]:
-    """A kind's answers, those of the kind it is ``like`` beneath its own."""
-    spec = dict(data["kinds"][kind])
-    base = spec.pop("like", None)
-    return {**kind_of(data, base), **spec} if base else spec
 
 
 def issue_rules(data: dict[str, Any], number: int, written: Written) -> list[dict[str, Any]]:
@@ -263,7 +267,7 @@ def maintainer_change(world: World, day: int, change: str) -> str:
     spec = world.data["maintainer"][change]
     if change == "footer_journey":
         (world.holdout / "journeys" / spec["file"]).write_text(spec["text"])
-        world.journeys[spec["file"]] = day
+        world.journeys[spec["file"]] = store_clock.factory_now()
         return "the maintainer adds a hold-out journey (the footer)"
     if change == "flaky":
         if spec["file"] in world.side.production_files():
@@ -271,9 +275,11 @@ def maintainer_change(world: World, day: int, change: str) -> str:
         seed = world.rng.randrange(10**9)
         text = spec["text"].format(seed=seed, chance=spec["chance"])
         world.side.commit({spec["file"]: text}, "A test of the clock")
+        world.watch.broke[world.side.production()] = spec["fails"]
         return f"the maintainer commits a test that fails one run in {1 / spec['chance']:g}"
     if change == "low_budget":
         _set_budget(world, spec["per_day_usd"], "Cap today's spend")
+        world.watch.capped.add(day)
         world.to_undo.append(change)
         return f"the maintainer caps today's spend at ${spec['per_day_usd']}"
     if change == "notes":  # a small commit of their own: production's tree is new
@@ -302,6 +308,7 @@ def maintainer_change(world: World, day: int, change: str) -> str:
     world.side.commit(
         {spec["file"]: text.replace(spec["old"], spec["new"])}, f"Tidy {spec['file']}"
     )
+    world.watch.broke[world.side.production()] = spec["fails"]
     world.to_undo.append(change)
     return f"the maintainer commits {change}"
 
@@ -328,10 +335,11 @@ def maintainer_answers(world: World, day: int) -> list[str]:
     approved, anything else rejected with the reason its kind calls for. What waits with no
     reason given is not answered: nobody told them."""
     said: list[str] = []
-    side = world.side
+    side, now = world.side, store_clock.factory_now()
+    acted, closed = world.watch.acted, world.watch.closed  # what a person decided, and when
     every = side.issues("all")
     told = [i for i in every if side.is_own(i.author)]
-    red = any("Production is red" in i.title for i in told if i.state == "open")
+    red = [i for i in told if i.state == "open" and "Production is red" in i.title]
     for change in list(world.to_undo):
         spec = world.data["maintainer"][change]
         if change == "low_budget":
@@ -339,6 +347,7 @@ def maintainer_answers(world: World, day: int) -> list[str]:
         elif red:
             text = side.production_file(spec["file"])
             side.commit({spec["file"]: text.replace(spec["new"], spec["old"])}, "Undo my tidy")
+            acted.update({i.number: now for i in red})
             world.mended = day
         else:
             continue
@@ -349,6 +358,8 @@ def maintainer_answers(world: World, day: int) -> list[str]:
         named = Path(flaky_file).stem in issue.title and issue.title.startswith("Flaky check")
         if named and issue.state == "open" and flaky_file in side.production_files():
             side.commit({flaky_file: None}, "Remove the clock test: it is flaky")
+            acted[issue.number] = now
+            closed.add(issue.number)
             side.close(issue.number)
             said.append(f"the maintainer removes the flaky test (#{issue.number})")
     reasons = world.data["maintainer"]["reject_reason"]
@@ -366,17 +377,21 @@ def maintainer_answers(world: World, day: int) -> list[str]:
         kind = mine.written.kind if mine else "other"
         reason = reasons.get(kind, reasons["other"])
         why = " ".join(c.body for c in side.comments(issue.number) if side.is_own(c.author))
+        acted[issue.number] = now
         if Label.FAILED in issue.labels and "budget" in why.casefold():  # the cap was theirs
             if _factory(world, "retry", str(issue.number))[0] == 0:
                 said.append(f"the maintainer retries #{issue.number}: their cap stopped it")
         elif Label.FAILED in issue.labels:  # the factory gave up: the maintainer closes it
+            closed.add(issue.number)
             side.comment(issue.number, "mae", reason)
             side.close(issue.number)
             said.append(f"the maintainer closes #{issue.number}: {reason[:60]}")
         elif kind == "page_disputed" and _factory(world, "approve", str(issue.number))[0] == 0:
             said.append(f"the maintainer approves #{issue.number}")
-        elif _factory(world, "reject", str(issue.number), "--reason", reason)[0] == 0:
-            said.append(f"the maintainer rejects #{issue.number}: {reason[:60]}")
+        else:
+            closed.add(issue.number)
+            if _factory(world, "reject", str(issue.number), "--reason", reason)[0] == 0:
+                said.append(f"the maintainer rejects #{issue.number}: {reason[:60]}")
     return said
 
 
@@ -399,6 +414,7 @@ def _factory(world: World, *args: str) -> tuple[int, str]:
             file=sys.stderr,
         )
         print(out.getvalue()[-3000:], file=sys.stderr)
+    look(world, args[0], ended=True)
     return code, out.getvalue()
 
 
@@ -408,7 +424,9 @@ def killed(world: World, point: str, *command: str) -> int:
     (-9 when the kill landed)."""
     env = {**os.environ, "FACTORY_FAULT_AT": point, "FACTORY_STATE_DIR": str(world.state)}
     argv = ["--repo", str(world.repo), *command]
-    return world.forks.run(argv, env, store_clock.DAYS_AHEAD_S)
+    code = world.forks.run(argv, env, store_clock.DAYS_AHEAD_S)
+    look(world, command[0], ended=code != -9)
+    return code
 
 
 # ---- a day -------------------------------------------------------------------------------
@@ -422,6 +440,11 @@ def plan_of(world: World, day: int) -> dict[str, Any]:
         if world.only:  # the opening's users the soak keeps: their issues and their edits
             for what in ("file", "edit"):
                 plan[what] = [e for e in plan.get(what, []) if e["author"] in world.only]
+            plan["midday"] = [
+                a
+                for a in plan.get("midday", [])
+                if not isinstance(a, dict) or a.get("file", {}).get("author") in (None, *world.only)
+            ]
         return plan
     later, rng = world.data["later"], world.rng
     files: list[dict[str, Any]] = []
@@ -505,18 +528,25 @@ def _live(world: World, day: int, lived: Day) -> None:
     for entry in plan.get("file", []):
         lived.happened.append(file_issue(world, day, {"author": "owner", **entry}))
     lived.happened += users_comment(world, plan.get("comment", 0.0))
-    at(world, day, clock["cycles"][0])
-    for number, point in enumerate(cycle_kills, 1):
-        _then(world, day, lived, _killed_line(world, point, "run", "--once", "--json"))
-        at(world, day, clock["cycles"][0] + number / 4)  # its supervisor starts it again
-    _then(world, day, lived, f"factory run: exit {_factory(world, 'run', '--once')[0]}")
-    for hour in clock["cycles"][1:]:
+    meanwhile = plan.get("meanwhile", {})
+    for index, hour in enumerate(clock["cycles"]):
+        if index == 1:  # between the cycles: what the maintainer (or a user) does at midday
+            at(world, day, hour - 1)
+            for action in plan.get("midday", []):
+                lived.happened.append(world_action(world, day, action))
         at(world, day, hour)
+        kills = cycle_kills if index == 0 else plan.get("kill_afternoon", [])
+        for number, point in enumerate(kills, 1):
+            line, landed = _killed_line(world, point, "run", "--once", "--json")
+            _then(world, day, lived, line)
+            for action in meanwhile.get(point, []) if landed else []:  # before it starts again
+                _then(world, day, lived, world_action(world, day, action))
+            at(world, day, hour + number / 4)  # its supervisor starts it again
         _then(world, day, lived, f"factory run: exit {_factory(world, 'run', '--once')[0]}")
     at(world, day, clock["night"])
     _then(world, day, lived, f"nightly health: exit {_factory(world, 'health')[0]}")
     if audit_kill:
-        _then(world, day, lived, _killed_line(world, audit_kill, "audit"))
+        _then(world, day, lived, _killed_line(world, audit_kill, "audit")[0])
     else:
         _then(world, day, lived, f"nightly audit: exit {_factory(world, 'audit')[0]}")
     if (sday - 1) % 7 + 1 in world.data["lessons_weekdays"]:
@@ -526,16 +556,63 @@ def _live(world: World, day: int, lived: Day) -> None:
 def _then(world: World, day: int, lived: Day, line: str) -> None:
     """``line`` happened; with ``world.stop``, the day ends if that invariant broke by now."""
     lived.happened.append(line)
-    if world.stop and invariants(world, read_records(world), day)[world.stop]:
+    if world.stop and invariants(world, read_records(world), day, world.stop)[world.stop]:
         raise _Settled
 
 
-def _killed_line(world: World, point: str, *command: str) -> str:
+def _killed_line(world: World, point: str, *command: str) -> tuple[str, bool]:
+    """The command killed at ``point``: what happened, and whether the kill landed."""
     code = killed(world, point, *command)
     if code == -9 and point in world.kills_due:
         world.kills_due.remove(point)
     landed = "killed" if code == -9 else f"not reached (exit {code})"
-    return f"factory {command[0]}, kill -9 at {point}: {landed}"
+    return f"factory {command[0]}, kill -9 at {point}: {landed}", code == -9
+
+
+def world_action(world: World, day: int, action: str | dict[str, Any]) -> str:
+    """What the world does while the factory is down after a kill (``meanwhile``) or between
+    the day's cycles (``midday``): one of the maintainer's changes, ``stop`` (the factory
+    stopped, its supervisor starting it again to no effect, then resumed), ``cancel`` an
+    author's issue, add a hold-out ``journey`` once an author's change is on production (its
+    merge killed before its smoke check: the check, taken up again, sees it); or a user
+    ``file``s an issue."""
+    watch, now = world.watch, store_clock.factory_now()
+    if action == "stop":
+        _factory(world, "stop", "--reason", "the maintainer looks at something")
+        watch.stopped = state_of(world, world.side.issues("all"))
+        code, _ = _factory(world, "run", "--once")
+        _factory(world, "resume")
+        watch.stopped, watch.stops = None, watch.stops + 1
+        return f"the maintainer stops the factory (a cycle meanwhile: exit {code}), resumes it"
+    if isinstance(action, str):
+        return maintainer_change(world, day, action)
+    if "file" in action:
+        return file_issue(world, day, {"author": "owner", **action["file"]})
+    if "cancel" in action:
+        mine = [i for i in world.issued.values() if i.written.author == action["cancel"]]
+        queued = {
+            i.number
+            for i in world.side.issues("open")
+            if {Label.ACCEPTED, Label.IN_PROGRESS} & set(i.labels)
+        }
+        if not mine or mine[-1].number not in queued:
+            return f"the maintainer meant to cancel {action['cancel']}'s issue: not in the queue"
+        number = mine[-1].number
+        watch.acted[number] = watch.cancelled[number] = now
+        code, _ = _factory(world, "cancel", str(number), "--reason", "Not wanted after all.")
+        return f"the maintainer cancels #{number}: exit {code}"
+    spec = world.data["maintainer"][action["journey"]]
+    mine = [i for i in world.issued.values() if i.written.author == action["after"]]
+    promise = promise_of(world, mine[-1]) if mine else None
+    path = world.holdout / "journeys" / spec["file"]
+    if promise is None or path.exists():
+        return f"the maintainer's {action['journey']} journey: nothing to add"
+    key = f"page:{promise[0]}:{promise[1]}"
+    if eyes(world).answers(world.side.production(), {key: ("page", *promise)})[key]:
+        return f"the maintainer's {action['journey']}: {action['after']}'s change not landed"
+    path.write_text(spec["text"])
+    world.journeys[spec["file"]] = store_clock.factory_now()
+    return f"the maintainer adds {action['journey']} while a merge awaits its smoke check"
 
 
 # ---- the whole soak ----------------------------------------------------------------------
@@ -600,13 +677,16 @@ def soak(
         finally:
             world.forks.close()
             world.side.close_side()
+            if world.watch.eyes is not None:
+                world.watch.eyes.close()
     return lived
 
 
 def opening_users() -> set[str]:
     """The users who file issues in the opening (``--only`` keeps some of them)."""
     opening = yaml.safe_load(WORLD.read_text())["opening"].values()
-    return {e["author"] for day in opening for e in day.get("file", [])}
+    midday = [a["file"] for day in opening for a in day.get("midday", []) if "file" in a]
+    return {e["author"] for day in opening for e in [*day.get("file", []), *midday]}
 
 
 def _options(argv: list[str]) -> dict[str, Any]:
@@ -710,8 +790,9 @@ def soak_section(days: int = 30, seed: int = SEED) -> str:
         f"## {days} days unattended (`python -m benchmarks soak --days {days} --seed {seed}`)"
         f"\n\nOne factory on the soak's notes app (`benchmarks/soak_world.yaml`), the scripted "
         f"model priced as the models it names, the last days on the GitHub stand-in through "
-        f"PyGithub; {soaked:.0f} s in all; the figures and the invariants of each day are read "
-        f"from the factory's own records. Every invariant held on {held} of {days} days. "
+        f"PyGithub; {soaked:.0f} s in all; the invariants of each day read what the world saw "
+        f"with its own eyes (and, for the factory's bookkeeping, its records), the figures its "
+        f"records. Every invariant held on {held} of {days} days. "
         f"{fired}\n\n" + "\n".join(result.rows()) + "\n\n"
         f"## The soak proves itself (`python -m benchmarks soak --mutants`)\n\n"
         f"Each fault put into a scratch copy of the harness, one at a time, and the shortest "

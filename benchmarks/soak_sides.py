@@ -196,7 +196,15 @@ class GitHubSide(Production):
             number = int(issue.group(1)) if issue else 0
             found.append(
                 PullRequest(
-                    p.number, number, p.head, p.base, "", shown.title, "", state, p.merge_sha
+                    p.number,
+                    number,
+                    p.head,
+                    p.base,
+                    "",
+                    shown.title,
+                    shown.body,
+                    state,
+                    p.merge_sha,
                 )
             )
         return found

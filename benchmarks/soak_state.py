@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.soak_kills import Forks
+from benchmarks.soak_oracle import Watch
 from benchmarks.soak_sides import Side
 from benchmarks.soak_users import Users, Written
 
@@ -30,13 +31,15 @@ class World:
     answers, its forge as its users and maintainer reach it (``side``), and what a person
     would remember (the commits they broke, the issues they filed). The invariants read
     none of this but the world's own facts: who the maintainer is, which journeys the
-    hold-out held each day, what each user meant."""
+    hold-out held each day, what each user meant; and what the world saw and did
+    (``watch``: ``benchmarks/soak_oracle.py``), which the world's own invariants read."""
 
     root: Path
     repo: Path
     holdout: Path
     state: Path
     script: Path
+    calls: Path  # the model's recorded requests and answers (``provider.record``)
     data: dict[str, Any]
     rng: random.Random
     users: Users
@@ -45,7 +48,7 @@ class World:
     rules: list[dict[str, Any]] = field(default_factory=list)  # per issue, newest first
     issued: dict[int, Issued] = field(default_factory=dict)
     to_undo: list[str] = field(default_factory=list)  # the maintainer's breakages
-    journeys: dict[str, int] = field(default_factory=dict)  # hold-out file -> month's day added
+    journeys: dict[str, float] = field(default_factory=dict)  # hold-out file -> when added
     todos: list[str] = field(default_factory=list)  # TODO lines the maintainer added
     kills_due: list[str] = field(default_factory=list)  # this week's forge-write points to land
     caps: dict[int, dict[str, float]] = field(default_factory=dict)  # each day's budgets
@@ -56,6 +59,7 @@ class World:
     stop: str | None = None  # an invariant of SETTLED whose first break ends the soak
     only: tuple[str, ...] = ()  # the opening's users whose issues are filed (all when empty)
     forks: Forks = field(default_factory=Forks)  # where its killed commands are forked from
+    watch: Watch = field(default_factory=Watch)  # what it saw and did
 
     @property
     def forge_kind(self) -> str:

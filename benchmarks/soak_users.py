@@ -17,6 +17,7 @@ TEXTS = Path(__file__).with_name("soak_users.yaml")
 FAMILY = {
     "page_misjudged": "page",
     "page_disputed": "page",
+    "page_flawed": "page",
     "near_duplicate": "page",
     "hostile_plain": "hostile",
     "hostile_hidden": "hostile",

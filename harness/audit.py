@@ -143,4 +143,4 @@ def file(ctx: StepContext, inputs: AuditInputs, select: Found, worktree: Worktre
         issue = file_once(forge, key, title, body, beside=(Label.FOUND,), reopen=False, filed=filed)
         issues.append(issue.number)
     release(ctx, worktree)
-    return select.model_copy(update={"issues": issues})
+    return select.evolve(issues=issues)

@@ -29,7 +29,6 @@ from harness.engine.runner import Engine, RunOutcome, recorded
 from harness.errors import FactoryError, StoppedError
 from harness.forge.base import Label, Queued
 from harness.git.worktrees import WorktreeManager
-from harness.heal.run import production_health as production_health  # benchmarks read it here
 from harness.heal.run import reverts_waiting
 from harness.implement.run import waits_for_approval
 from harness.model.provider import require_model
@@ -241,19 +240,19 @@ def run_cycle(
     WorktreeManager.of(services.repo, services.settings.state_dir).prune()  # killed runs' leftovers
     if untriaged(services) or ready_to_implement(services):  # an idle cycle asks no model
         require_model(services.settings, provider)
-    try:
+    try:  # what the cycle's rows read of the forge is read before its last read (settle)
         outcome = Engine(services).run("cycle", inputs=CycleInputs(max_parallel=max_parallel))
+        if outcome.status == "stopped":  # the kill switch, this process's Ctrl-C
+            raise StoppedError(str(outcome.reason))
+        if outcome.status != "succeeded":
+            raise FactoryError(f"the cycle {outcome.run_id} failed: {outcome.reason}")
+        result: CycleResult = {"triage": [], "implement": [], "validate": []}
+        _rows(services, outcome.run_id, result)
+        if waiting := deferred_waiting(services):
+            result["deferred"] = waiting
+        return _for_a_person(services, result)
     finally:
         services.forge.settle()
-    if outcome.status == "stopped":  # the kill switch, this process's Ctrl-C
-        raise StoppedError(str(outcome.reason))
-    if outcome.status != "succeeded":
-        raise FactoryError(f"the cycle {outcome.run_id} failed: {outcome.reason}")
-    result: CycleResult = {"triage": [], "implement": [], "validate": []}
-    _rows(services, outcome.run_id, result)
-    if waiting := deferred_waiting(services):
-        result["deferred"] = waiting
-    return _for_a_person(services, result)
 
 
 def _rows(services: Services, run_id: str, result: CycleResult) -> None:

@@ -8,7 +8,7 @@ import os
 import re
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -68,8 +68,8 @@ class DoctorReport:
             "ok": self.ok,
             "commit": self.commit,
             "provider": self.provider.to_json(),
-            "checks": [asdict(c) for c in self.checks],
-            "network": self.network.model_dump(mode="json") if self.network else None,
+            "checks": self.checks,  # records: emit_json writes them (cli/common.plain)
+            "network": self.network,
             "warnings": self.warnings,
         }
 

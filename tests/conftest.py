@@ -18,8 +18,9 @@ import pytest
 
 from benchmarks.scratch import remove_worktree_folders
 
-# what each module costs, reported at the end of the run (tests/costs.py); pytester tests it
-pytest_plugins = ["tests.costs", "pytester"]
+# what each module costs, reported at the end of the run (tests/costs.py), and each test's time
+# limit in seconds of an idle machine (tests/limits.py); pytester tests them
+pytest_plugins = ["tests.costs", "tests.limits", "pytester"]
 
 # what no test inherits from the machine (subprocess helpers strip it too)
 SCRUBBED_ENV = (

@@ -31,10 +31,24 @@ def literal_packings(tree: ast.AST) -> Iterator[int]:
             continue
         if not any(isinstance(target, ast.Tuple) for target in node.targets):
             continue
-        bound = {n.id for t in node.targets for n in ast.walk(t) if isinstance(n, ast.Name)}
-        read = {n.id for n in ast.walk(node.value) if isinstance(n, ast.Name)}
+        bound = {name for target in node.targets for name in _bound(target)}
+        read = {ast.unparse(n) for n in ast.walk(node.value) if isinstance(n, _PLACES)}
         if not bound & read:
             yield node.lineno
+
+
+_PLACES = (ast.Name, ast.Attribute, ast.Subscript)  # what an assignment may bind
+
+
+def _bound(target: ast.expr) -> Iterator[str]:
+    """What ``target`` binds, each place whole: ``self.a`` (not ``self``), ``row[0]``."""
+    if isinstance(target, (ast.Tuple, ast.List)):
+        for element in target.elts:
+            yield from _bound(element)
+    elif isinstance(target, ast.Starred):
+        yield from _bound(target.value)
+    else:
+        yield ast.unparse(target)
 
 
 def _always_evaluated(test: ast.expr) -> Iterator[ast.expr]:
@@ -108,8 +122,11 @@ def test_the_packing_check_finds_literal_packing() -> None:
         "h, i = i, h\n"  # a swap
         "j, k = k, j + k\n"  # a simultaneous update
         "m = n, o\n"  # one tuple, one name
+        "self.a, self.b = x, y\n"  # counted: an object's fields are names too
+        "self.a, self.b = self.c, 1\n"  # counted: it reads the object, not what it rebinds
+        "self.a, self.b = self.b, self.a\n"  # a swap of two fields
     )
-    assert list(literal_packings(tree)) == [1, 2]
+    assert list(literal_packings(tree)) == [1, 2, 7, 8]
 
 
 def test_the_packing_check_finds_a_walrus_that_only_saves_a_line() -> None:

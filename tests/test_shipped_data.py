@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.engine.loader import check_names
+from harness.engine.loader import check_names, override_problems
 from harness.engine.templates import Templates
 from harness.engine.workflow import parse_workflow
 from harness.model.scripted import load_script
@@ -31,6 +31,11 @@ TEMPLATES = sorted(
 def test_shipped_workflows_are_valid(path: Path) -> None:
     workflow = parse_workflow(path.read_text(), f"workflows/{path.name}")
     check_names(workflow, path.name)
+
+
+def test_shipped_workflows_keep_their_hand_offs() -> None:
+    """What a run takes as it is when production overrides no workflow (``load_workflow``)."""
+    assert override_problems(WORKFLOWS[0].parent / "no-overrides") == []
 
 
 @pytest.mark.parametrize("path", TEMPLATES, ids=lambda p: p.name)

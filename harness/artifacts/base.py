@@ -6,10 +6,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Self, TypeVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import ConfigDict
+
+from harness.checked import Evolving
 
 
-class Artifact(BaseModel):
+class Artifact(Evolving):
     """Base of every record: strict (unknown keys are errors) and immutable. Each record's
     validator is built when it is first used, not when the module is imported (a process
     uses a few of them: the sealed validator three)."""

@@ -6,16 +6,16 @@ naming cases from this repository or another one. Every problem of a manifest is
 
 from __future__ import annotations
 
-import hashlib
 import re
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, Field
 
 from harness.config.models import Strict
-from harness.config.yamlload import load_model
+from harness.config.yamlload import FileModel, load_model
+from harness.digest import sha256
 from harness.engine.context import Services
 from harness.errors import (
     ConfigError,
@@ -34,12 +34,10 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,79}$")
 _URL = re.compile(r"^(https?|ssh|git|file)://", re.IGNORECASE)
 
 
-class Case(BaseModel):
+class Case(FileModel):
     """One rehearsal: an issue (title, body, author) and the two commits of its fix.
     ``tests`` are the fix's hidden tests (paths; one the fix deleted is deleted when
     grading); ``issue`` is the forge's number for a case from the history, else None."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str
     issue: int | None = None
@@ -59,7 +57,7 @@ class Case(BaseModel):
     def slug(self) -> str:
         """A folder name of its own."""
         readable = re.sub(r"[^A-Za-z0-9._-]", "-", self.id)[:48]
-        return f"{readable}-{hashlib.sha256(self.key.encode()).hexdigest()[:8]}"
+        return f"{readable}-{sha256(self.key)[:8]}"
 
 
 def _case_id(value: str) -> str:
@@ -228,7 +226,7 @@ def manifest_source(manifest: Manifest, file: Path, own: GitRepo, cache: Path) -
     if is_url(where):
         if re.match(r"^[a-z]+://[^/]*@", where, re.IGNORECASE):
             raise ConfigError(str(file), "repo", "a URL with credentials in it is refused")
-        folder = cache / f"{hashlib.sha256(where.encode()).hexdigest()[:16]}.git"
+        folder = cache / f"{sha256(where)[:16]}.git"
         fresh = not (folder / "HEAD").is_file()
         copy = GitRepo.init(folder, "main", bare=True) if fresh else GitRepo(folder)
         try:

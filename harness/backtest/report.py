@@ -11,11 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from harness.backtest.cases import Case
 from harness.backtest.grade import Graded
 from harness.backtest.rehearse import Became, Judged
+from harness.checked import Evolving
 from harness.store.backtests import BacktestCase
 from harness.store.db import Store
 
@@ -26,7 +27,7 @@ T = TypeVar("T")
 Absent = Annotated[T | None, Field(exclude_if=lambda value: value is None)]
 
 
-class _Record(BaseModel):
+class _Record(Evolving):
     model_config = ConfigDict(frozen=True)
 
 

@@ -6,7 +6,6 @@ its cases and governance: ``harness/store/backtests.py``)."""
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import secrets
 import time
@@ -47,10 +46,11 @@ from harness.backtest.scratch import (
     scratch_services,
     scratch_settings,
 )
+from harness.digest import sha256
 from harness.doctor import DoctorReport, checked
 from harness.engine.budget import check_caps, start_of_day
 from harness.engine.context import Services
-from harness.engine.runner import check_kill_switch
+from harness.engine.killswitch import check_kill_switch
 from harness.errors import BudgetExceeded, FactoryError, LeaseError, StoppedError, UsageError
 from harness.faults import fault_point
 from harness.git.repo import GitRepo
@@ -117,7 +117,7 @@ def collect(real: Services, request: Request) -> tuple[list[Case], GitRepo, str]
 
 def fingerprint(rehearsed: Rehearsed, provider: str, cases: list[Case]) -> str:
     data = [rehearsed.commit, provider, [[c.key, list(c.tests)] for c in cases]]
-    return hashlib.sha256(json.dumps(data).encode()).hexdigest()
+    return sha256(json.dumps(data))
 
 
 @contextmanager
@@ -237,7 +237,7 @@ def one_case(bt: Backtest, case: Case, before_s: float) -> str | None:
     if services is not None:  # done: its worktrees go, its scratch state stays as evidence
         with contextlib.suppress(FactoryError):
             clear_worktrees(services)
-    row = row.model_copy(update={"seconds": round(spent_s(), 1)})
+    row = row.evolve(seconds=round(spent_s(), 1))
     result = row.model_dump(mode="json")
     bt.real.store.finish_case(bt.record.id, case.id, result, row.cost_usd, spent_s())
     fault_point("backtest.case.done")
@@ -275,7 +275,7 @@ def report(bt: Backtest, cases: list[Case], stops: list[str]) -> BacktestReport:
         earlier = store.earlier_result(found.case_key, bt.record.id)
         if earlier is not None and done:
             changed = changes(row, CaseRow.model_validate(earlier[1]))
-            row = row.model_copy(update={"changed": changed, "compared_with": earlier[0]})
+            row = row.evolve(changed=changed, compared_with=earlier[0])
         rows.append(row)
     summary = summarise(rows)
     if all(r.status == "done" for r in rows):

@@ -118,9 +118,7 @@ def scratch_settings(place: Place, real: Settings, provider: str | None) -> Sett
     paths = {
         k: _absolute(real.root, getattr(cfg.provider, k)) for k in ("script", "record", "replay")
     }
-    config = cfg.model_copy(
-        update={"forge": "local", "provider": cfg.provider.model_copy(update=paths)}
-    )
+    config = cfg.evolve(forge="local", provider=cfg.provider.evolve(**paths))
     return replace(loaded, config=config, holdout_dir=holdout_path(real.root, config))
 
 

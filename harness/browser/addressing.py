@@ -8,7 +8,9 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from harness.config.yamlload import FileModel
 
 
 def skeleton(text: str) -> str:
@@ -33,14 +35,12 @@ def skeleton(text: str) -> str:
     return text.translate(table).casefold()
 
 
-class Vocabulary(BaseModel):
+class Vocabulary(FileModel):
     """One language's words: ``addressees`` (validator, QA, bot …: a plural ``s`` is read
     too), ``openers`` that begin an address (dear, to the, note to …), ``machine``: words
     that make an addressee an automated one (automated, AI …), ``directives`` (must,
     please …), ``instructions`` (pass, approve, mark …) and what addresses the validator
     ``alone`` (``submit_verdict``, "ignore previous instructions")."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     addressees: tuple[str, ...] = Field(min_length=1)
     openers: tuple[str, ...] = ()

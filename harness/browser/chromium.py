@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-from playwright.sync_api import Browser, BrowserContext, Playwright, Request, sync_playwright
-
 from harness.browser.confine import BROWSER_ENV, Launcher
 from harness.errors import SandboxError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # Playwright is imported by what starts a browser (a command may not)
+    from playwright.sync_api import Browser, BrowserContext, Playwright, Request
+
     from harness.browser.drivers import Drivers
 
 T = TypeVar("T")
@@ -121,6 +121,8 @@ class BrowserSession:
         self.browser: Browser | None = None
 
     def __enter__(self) -> BrowserSession:
+        from playwright.sync_api import sync_playwright
+
         self._pw = self._given or sync_playwright().start()
         env: dict[str, str | float | bool] = {**BROWSER_ENV}  # the launcher gets no more
         try:
@@ -131,12 +133,6 @@ class BrowserSession:
             self._stop_driver()
             raise
         return self
-
-    @property
-    def driver(self) -> Playwright:
-        """The Playwright driver this session's browser was started by."""
-        assert self._pw is not None, "use BrowserSession as a context manager"
-        return self._pw
 
     def _stop_driver(self) -> None:
         if self._pw is not None and self._given is None:

@@ -13,16 +13,14 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Generic, TypeVar
-
-from playwright.sync_api import Playwright, sync_playwright
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
 _STOP = None
 
 
 class _Job(Generic[T]):
-    def __init__(self, fn: Callable[[Playwright], T]) -> None:
+    def __init__(self, fn: Callable[[Any], T]) -> None:
         self.fn = fn
         self.done: Future[T] = Future()
 
@@ -37,21 +35,19 @@ class _DriverThread:
         self.thread.start()
 
     def _serve(self) -> None:
-        playwright: Playwright | None = None
+        from playwright.sync_api import sync_playwright  # the first check imports it
+
+        playwright: Any = None  # its driver (Playwright), once started
         try:
             while (job := self.jobs.get()) is not _STOP:
-                if playwright is None:
-                    try:
-                        playwright = sync_playwright().start()
-                    except BaseException as exc:  # no driver: this job fails, the thread ends
-                        self.broken = True
-                        job.done.set_exception(exc)
-                        return
                 try:
+                    if playwright is None:
+                        playwright = sync_playwright().start()
                     job.done.set_result(job.fn(playwright))
                 except BaseException as exc:
-                    # a failing check is a result, not an exception: after one, the driver
-                    # may be gone or half-shut, so it is never handed another job
+                    # no driver, or a failing check (a result, not an exception): this job
+                    # fails and the thread ends, as after a check the driver may be gone or
+                    # half-shut, so it is never handed another job
                     self.broken = True
                     job.done.set_exception(exc)
                     return
@@ -60,7 +56,7 @@ class _DriverThread:
                 with contextlib.suppress(Exception):  # a driver that died is already stopped
                     playwright.stop()
 
-    def run(self, fn: Callable[[Playwright], T]) -> T:
+    def run(self, fn: Callable[[Any], T]) -> T:
         job: _Job[T] = _Job(fn)
         self.jobs.put(job)  # type: ignore[arg-type]
         return job.done.result()
@@ -81,7 +77,7 @@ class Drivers:
         self._made = itertools.count(1)
         atexit.register(self.close)
 
-    def run(self, fn: Callable[[Playwright], T]) -> T:
+    def run(self, fn: Callable[[Any], T]) -> T:
         """``fn(playwright)`` on an idle driver's thread (a new one if none is idle); what it
         returns or raises comes back here."""
         with self._lock:

@@ -8,17 +8,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from harness.config.yamlload import load_model
+from harness.config.yamlload import FileModel, load_model
 from harness.errors import ConfigError, ConfigErrors, UsageError
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Fill(_Strict):
+class Fill(FileModel):
     label: str | None = None
     selector: str | None = None
     value: str
@@ -30,7 +26,7 @@ class Fill(_Strict):
         return self
 
 
-class Click(_Strict):
+class Click(FileModel):
     role: str | None = None
     name: str | None = None
     text: str | None = None
@@ -46,7 +42,7 @@ class Click(_Strict):
         return self
 
 
-class Text(_Strict):
+class Text(FileModel):
     """A text looked for as the page shows it (CSS's ``text-transform`` applied) or as it is
     written; with ``exact``, only as the page shows it."""
 
@@ -54,14 +50,14 @@ class Text(_Strict):
     exact: bool = False
 
 
-class WaitFor(_Strict):
+class WaitFor(FileModel):
     text: str | None = None
     selector: str | None = None
     timeout_ms: int = Field(default=5000, gt=0, le=60_000)
     exact: bool = False
 
 
-class Step(_Strict):
+class Step(FileModel):
     goto: str | None = None
     fill: Fill | None = None
     click: Click | None = None
@@ -91,12 +87,12 @@ class Step(_Strict):
         return next(k for k, v in self.__dict__.items() if v is not None)
 
 
-class Journey(_Strict):
+class Journey(FileModel):
     name: str = Field(min_length=1)
     steps: list[Step] = Field(min_length=1)
 
 
-class Learned(_Strict):
+class Learned(FileModel):
     """A learned check, ``id`` ``<issue>-<criterion>`` (the criterion of that issue it was
     verified for, merged as ``merge``): the sealed validator's recorded ``actions`` up to the
     answer that showed ``quote``; ``adopted`` after two replays on fresh apps of the merge,
@@ -112,7 +108,7 @@ class Learned(_Strict):
 
     @property
     def name(self) -> str:
-        from harness.artifacts.browser import LEARNED  # not for ``factory check``: it loads all
+        from harness.artifacts import LEARNED  # not for ``factory check``: it loads all
 
         return LEARNED + self.id
 
@@ -120,7 +116,7 @@ class Learned(_Strict):
     def changes(self) -> bool:
         """Whether its actions may change the app (``Observation.changes``): then it needs an
         app of its own."""
-        from harness.artifacts.browser import Observation
+        from harness.artifacts import Observation
 
         return any(Observation(tool, given, "").changes for tool, given in self.actions)
 
@@ -137,10 +133,16 @@ def load_journey(path: Path) -> Journey:
     return load_model(Journey, text, file, "must be a mapping with name and steps")
 
 
-def load_journeys(holdout_dir: Path) -> list[Journey]:
-    """Every ``<holdout>/journeys/*.yaml``, sorted; all problems reported together."""
+def journey_files(holdout_dir: Path) -> list[Path]:
+    """The hold-out's journey files, ``journeys/*.yaml`` (or ``.yml``), sorted."""
     folder = holdout_dir / "journeys"
-    files = sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]) if folder.is_dir() else []
+    return sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]) if folder.is_dir() else []
+
+
+def load_journeys(holdout_dir: Path) -> list[Journey]:
+    """Every journey file (``journey_files``); all problems reported together."""
+    folder = holdout_dir / "journeys"
+    files = journey_files(holdout_dir)
     if not files:
         raise ConfigError(str(folder), "(folder)", "no journey files (*.yaml) in the hold-out")
     journeys: list[Journey] = []

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Locator, Page
 
-from harness.artifacts.browser import JourneyResult, as_read
+from harness.artifacts import JourneyResult, as_read
 from harness.browser.chromium import BrowserSession
 from harness.browser.journeys import HoldoutCheck, Journey, Step, Text
 from harness.browser.tools import replay

@@ -29,7 +29,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import FloatRect, Locator
 
-from harness.artifacts.browser import JourneyResult, Observation
+from harness.artifacts import JourneyResult, Observation
 from harness.browser.addressing import skeleton
 from harness.browser.chromium import BrowserSession, origin_of
 from harness.browser.journeys import Learned

@@ -21,7 +21,8 @@ def ack(ctx: click.Context, number: int, triage_at: str) -> None:
     """Tell the author of a new issue that it was received: one comment saying when it will
     be triaged, or why the pre-screen holds it. No model, no spend, no label; never twice."""
     from harness.artifacts import AckInputs, Acknowledgement
-    from harness.engine.runner import Engine, check_kill_switch
+    from harness.engine.killswitch import check_kill_switch
+    from harness.engine.runner import Engine
 
     check_one_line("--triage-at", triage_at)
     services = opened(ctx)

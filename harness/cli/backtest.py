@@ -133,7 +133,7 @@ def backtest(
         ):
             result = run_backtest(target.root, target.state, request, say)
     if as_json:
-        emit_json(result.model_dump(mode="json"))
+        emit_json(result)
     else:
         _print(result)
     if result.stopped:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-
 import click
 
 from harness.cli.common import (
@@ -43,7 +41,7 @@ def doctor(ctx: click.Context, as_json: bool, every_journey: bool, names: tuple[
     with live_line("doctor", quiet=as_json) as say:
         report = run_doctor(target.root, target.state, target.provider, say, journeys)
     if as_json:
-        emit_json({**report.to_json(), "ok": report.ok and health.ok, "state": asdict(health)})
+        emit_json({**report.to_json(), "ok": report.ok and health.ok, "state": health})
     else:
         echo_report("doctor.txt.j2", report=report, health=health)
     if not (report.ok and health.ok):

@@ -31,7 +31,7 @@ def lessons(ctx: click.Context, as_json: bool) -> None:
 
     found = derive(opened(ctx))
     if as_json:
-        return emit_json([lesson.model_dump(mode="json") for lesson in found])
+        return emit_json(found)
     if not found:
         click.echo("no lessons yet: no refusal or person's decision on record has a cause to learn")
         return None

@@ -4,7 +4,6 @@ issue the factory handed over (``factory:needs-review`` or ``factory:needs-human
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import TYPE_CHECKING
 
 import click
@@ -41,7 +40,7 @@ def _actor(actor: str | None, reason: str) -> str:
 
 def _report(ctx: click.Context, decision: Decision, as_json: bool) -> None:
     if as_json:
-        emit_json(asdict(decision))
+        emit_json(decision)
     else:
         click.echo(decision.message)
     if decision.outcome == "not_merged":

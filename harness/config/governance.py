@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 import sys
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from harness.config.errors import validated
 from harness.config.mission import check_mission
 from harness.config.models import CONFIG_FILE, GOVERNANCE_FILES, Rules
 from harness.config.yamlload import load_yaml
+from harness.digest import sha256
 from harness.errors import ConfigError, ConfigErrors
 from harness.git.repo import GitRepo
 
@@ -57,10 +57,6 @@ def split_lessons(text: str) -> tuple[str, str]:
     found = re.search(f"^{re.escape(LESSONS)}[ \t]*$", text, re.M)
     at = found.start() if found else len(text)
     return text[:at], text[at:]
-
-
-def sha256(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def has_front_matter(text: str) -> bool:

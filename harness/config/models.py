@@ -9,8 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
 
+from harness.checked import Evolving
 from harness.config.network import AllowedHost
 from harness.globs import glob_problem, matching
 from harness.kinds import REVERT, is_revert
@@ -23,7 +24,7 @@ _BRANCH = re.compile(
 )
 
 
-class Strict(BaseModel):
+class Strict(Evolving):
     """Read from a file a maintainer edits: unknown keys, coerced types ("4" for 4, "yes"
     for true) and infinite or NaN numbers are errors, never silently accepted."""
 

@@ -129,7 +129,7 @@ def load_settings(
     if provider_override:
         overridden = {**config.provider.model_dump(), "type": provider_override}
         provider = validated(Provider, overridden, "--provider")
-        config = config.model_copy(update={"provider": provider})
+        config = config.evolve(provider=provider)
     return Settings(root.resolve(), state_dir, config, governance, holdout)
 
 

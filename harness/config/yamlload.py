@@ -6,9 +6,18 @@ import contextlib
 from typing import Any
 
 import yaml
+from pydantic import BaseModel, ConfigDict
 
 from harness.config.errors import M, validated, yaml_problem
 from harness.errors import ConfigError
+
+
+class FileModel(BaseModel):
+    """What a YAML file of the factory's holds, once read (a workflow, a validator's
+    definition, the map's rules, a backtest's manifest, a hold-out journey, the scripted
+    model's rules): a key it does not know is an error, and nothing changes it after."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class _DuplicateKey(Exception):

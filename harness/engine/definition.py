@@ -11,12 +11,12 @@ import re
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from harness.browser.addressing import Vocabulary
 from harness.caches import Memo
 from harness.config.errors import validated
-from harness.config.yamlload import load_yaml
+from harness.config.yamlload import FileModel, load_yaml
 from harness.errors import ConfigError
 from harness.model.tools import known_tools
 from harness.paths import validators_dir
@@ -28,10 +28,8 @@ OVERRIDE_DIR = ".factory/validators"
 SEALED_VALIDATOR = "sealed_browser"  # validators/sealed_browser.yaml: the one validation runs
 
 
-class ValidatorDefinition(BaseModel):
+class ValidatorDefinition(FileModel):
     """``validators/sealed_browser.yaml``: everything the sealed validator gets."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(min_length=1)
     role: Literal["validator"]
@@ -81,11 +79,9 @@ class ValidatorDefinition(BaseModel):
         return f"validators/{self.prompt}"
 
 
-class ReviewerDefinition(BaseModel):
+class ReviewerDefinition(FileModel):
     """``validators/reviewer.yaml``: what the review's prompt is given as ``definition``.
     The review step (``workflows/implement.yaml``) names its prompt, tools and turn limit."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(min_length=1)
     role: Literal["reviewer"]

@@ -28,10 +28,7 @@ from harness.engine.actions import call
 from harness.engine.agents import UNFINISHED, run_agent_step
 from harness.engine.commands import run_command_step
 from harness.engine.context import Lease, Services, StepContext
-from harness.engine.killswitch import CANCEL, Driven
-from harness.engine.killswitch import KILL_SWITCH as KILL_SWITCH
-from harness.engine.killswitch import check_kill_switch as check_kill_switch
-from harness.engine.killswitch import kill_switch_state as kill_switch_state
+from harness.engine.killswitch import CANCEL, Driven, check_kill_switch
 from harness.engine.loader import load_workflow
 from harness.engine.records import Produced, RunRecords
 from harness.engine.workflow import Retry, Step, Workflow

@@ -12,9 +12,10 @@ import re
 from functools import lru_cache
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from harness.config.errors import dotted
+from harness.config.yamlload import FileModel
 from harness.errors import ConfigError, ConfigErrors
 from harness.paths import workflows_dir
 
@@ -22,18 +23,15 @@ _ID = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 KINDS = ("action", "agent", "run", "workflow")
 
 
-class Retry(BaseModel):
+class Retry(FileModel):
     """Loop back to ``retry_from`` at most ``max`` times (an int or a template like
     ``"{{ rules.max_fix_attempts }}"``)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     retry_from: str
     max: int | str
 
 
-class Step(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class Step(FileModel):
     id: str
     action: str | None = None
     agent: str | None = None
@@ -85,9 +83,7 @@ class Step(BaseModel):
         return next(k for k in KINDS if getattr(self, k) is not None)
 
 
-class Workflow(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class Workflow(FileModel):
     name: str
     description: str = ""
     steps: list[Step]

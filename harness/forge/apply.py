@@ -65,7 +65,7 @@ def apply_plan(forge: GitHubForge, plan_dir: Path) -> list[Applied]:
     for entry in read_plan(plan_dir):
         op = entry.op
         if entry.issue in filed:  # planned on an issue the plan files
-            entry = entry.model_copy(update={"issue": filed[entry.issue]})
+            entry = entry.evolve(issue=filed[entry.issue])
         issue = entry.issue or pr_issue.get(entry.pr)
         if issue in halted:
             rows.append({"op": op, "issue": issue, "result": "skipped", "why": halted[issue]})

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import getpass
-import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import Final, Protocol
 
 from typing_extensions import TypedDict  # pydantic reads it on Python 3.11 (MCP's answers)
 
+from harness.digest import sha256
 from harness.errors import ForgeError
 from harness.faults import fault_point
 from harness.forge import neutral
@@ -151,7 +151,7 @@ class IssueJson(TypedDict):
 
 def issue_sha256(issue: Issue) -> str:
     """Hash of what the author wrote, recorded when triaged (an edit later is detectable, T8)."""
-    return hashlib.sha256(f"{issue.title}\0{issue.body}".encode()).hexdigest()
+    return sha256(f"{issue.title}\0{issue.body}")
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ nothing else.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import replace
@@ -22,6 +21,7 @@ from github.Repository import Repository
 
 from harness.caches import PROCESS, Memo
 from harness.config.models import GitHubSettings
+from harness.digest import sha256
 from harness.errors import ForgeError, GitError, NotFoundError
 from harness.faults import fault_point
 from harness.forge.base import (
@@ -94,7 +94,7 @@ class GitHubForge:
         self.remote = Remote(repo, remote_url or f"https://github.com/{repository}.git", token)
         self._bot = settings.bot_login
         self._others = frozenset(settings.own_logins)
-        self._who = (self.api_url, hashlib.sha256(token.encode()).hexdigest())
+        self._who = (self.api_url, sha256(token))
         self._labels_key = self._key("labels", "ready")
         self.budget = RequestBudget(settings.max_request_share)
         self.http = GitHubRest(self._gh, self.api_url, self.budget, settings, retry)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from pydantic import Field, model_validator
 
-from harness.artifacts.base import Artifact
+from harness.artifacts import Artifact
 from harness.errors import ForgeError, GitError
 from harness.forge.base import Comment, Issue, PullRequest, refuse_unmergeable
 from harness.forge.markers import Markers

@@ -20,6 +20,8 @@ import re
 import secrets
 from pathlib import Path
 
+from harness.digest import sha256
+
 ENV = "FACTORY_MARKER_KEY"
 # a marker or a data block on a line of its own: an HTML block GitHub does not show
 _HIDDEN = re.compile(r"^<!-- factory[:-][^\n]* -->$\n?", re.MULTILINE)
@@ -74,13 +76,13 @@ class Markers:
         """``text`` followed by a block signing all of it: an issue body the factory files
         itself (its pre-screen tells it from text that came from outside, docs/heal.md)."""
         clean = _normal(text)
-        return f"{clean}\n\n{self.block('text', 0, _digest(clean))}"
+        return f"{clean}\n\n{self.block('text', 0, sha256(clean))}"
 
     def signed_text(self, body: str) -> str | None:
         """What ``sign_text`` signed in ``body``, without the factory's blocks (signed for no
         issue); None unless ``body`` is exactly such a text, unaltered."""
         clean, _, last = _normal(body).rpartition("\n\n")
-        if not hmac.compare_digest(last.encode(), self.block("text", 0, _digest(clean)).encode()):
+        if not hmac.compare_digest(last.encode(), self.block("text", 0, sha256(clean)).encode()):
             return None
         lines = clean.split("\n")
         return "\n".join(line for line in lines if not self._signed_line(line))
@@ -92,10 +94,6 @@ class Markers:
 
 def _normal(text: str) -> str:
     return text.replace("\r\n", "\n").strip()
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def readable(body: str) -> str:

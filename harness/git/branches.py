@@ -3,8 +3,9 @@ and a lesson's ``factory/lesson-<12 hex>`` (harness/lessons)."""
 
 from __future__ import annotations
 
-import hashlib
 import re
+
+from harness.digest import sha256
 
 PREFIX = "factory/issue-"
 _FACTORY = re.compile(r"^factory/(?:issue-([1-9][0-9]{0,9})-[0-9a-f]{8}|lesson-[0-9a-f]{12})$")
@@ -15,7 +16,7 @@ def branch_name(issue: int, title: str, salt: str | None = None) -> str:
     if issue < 1:
         raise ValueError("issue numbers start at 1")
     seed = salt if salt is not None else ""
-    digest = hashlib.sha256(f"{issue}\0{title}\0{seed}".encode()).hexdigest()[:8]
+    digest = sha256(f"{issue}\0{title}\0{seed}")[:8]
     return f"{PREFIX}{issue}-{digest}"
 
 

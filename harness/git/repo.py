@@ -18,10 +18,8 @@ from pathlib import Path
 from harness.caches import PROCESS, Memo
 from harness.errors import GitError
 from harness.git import integrity, shape
-from harness.git.env import HARDENING, git_seconds, run_git
+from harness.git.env import HARDENING, run_git
 from harness.git.reader import Found, Reader, reader
-
-__all__ = ("GitRepo", "git_seconds")
 
 PATCH_BYTES = 5_000_000  # a change's patch as the gates and the reviewer read it
 

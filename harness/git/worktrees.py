@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import os
 import re
 import shutil
@@ -20,6 +19,7 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from harness.digest import sha256
 from harness.errors import GitError
 from harness.git import integrity
 from harness.git.branches import issue_of
@@ -89,8 +89,8 @@ def default_worktree_root(state_dir: Path) -> Path:
     return state_dir / "worktrees"
 
 
-def _empty_leftovers(idle_s: float = 3600.0) -> list[Path]:
-    """Remove this user's ``/dev/shm/factory-*`` folders untouched for ``idle_s`` that are
+def _empty_leftovers() -> list[Path]:
+    """Remove this user's ``/dev/shm/factory-*`` folders untouched for an hour that are
     empty or whose state no longer names them: what the worktrees of states since deleted
     leave behind (a folder in use is named by its state)."""
     removed = []
@@ -98,7 +98,7 @@ def _empty_leftovers(idle_s: float = 3600.0) -> list[Path]:
         with contextlib.suppress(OSError):
             info = folder.lstat()
             mine = stat.S_ISDIR(info.st_mode) and info.st_uid == _UID
-            if not mine or time.time() - info.st_mtime <= idle_s:
+            if not mine or time.time() - info.st_mtime <= 3600:
                 continue
             state = folder / _STATE
             orphan = state.is_file() and recorded_tmpfs(Path(state.read_text())) != folder
@@ -112,7 +112,7 @@ def remove_legacy(state_dir: Path) -> list[Path]:
     """The folders versions before ``tmpfs_folder`` made on tmpfs for ``state_dir`` (named
     by a hash of its path), when this user's, removed: ``prune`` then forgets their
     worktrees; a run still working in one makes its worktree again, as after a reboot."""
-    tag = hashlib.sha256(str(state_dir.resolve()).encode()).hexdigest()[:12]
+    tag = sha256(str(state_dir.resolve()))[:12]
     found = [_SHM / f"factory-{tag}{end}" for end in ("", "-fresh", "-setups")]
     old = [p for p in found if not p.is_symlink() and p.is_dir() and p.stat().st_uid == _UID]
     for folder in old:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Literal
 
 from harness.artifacts import (
+    LEARNED,
     Blame,
     ChangeInputs,
     Diagnosis,
@@ -17,7 +18,6 @@ from harness.artifacts import (
     RevertedChange,
     Worktree,
 )
-from harness.artifacts.browser import LEARNED
 from harness.config.testfiles import clipped, test_files
 from harness.engine.actions import action
 from harness.engine.context import StepContext
@@ -139,15 +139,21 @@ def bisect(ctx: StepContext, diagnose: Diagnosis) -> Blame:
     try:
         bad, good = first_failing(fails, len(history), known)
     except _NotJudged:
-        return blame.model_copy(update={"probes": probes, "commits": len(history) - 1})
+        return blame.evolve(probes=probes, commits=len(history) - 1)
     landed = store.landed(history[bad])
     merged = None if landed else services.forge.merged_pr(history[bad])  # a runner's forge
     if merged is not None:
         landed = (merged.issue, REVERT if merged.title.startswith("Revert ") else "change")
     kind = "maintainer" if landed is None else REVERT if is_revert(landed[1]) else "factory"
-    found = {"green": history[good], "culprit": history[bad], "culprit_kind": kind}
     issue = landed[0] if landed else None
-    return blame.model_copy(update={**found, "issue": issue, "commits": good, "probes": probes})
+    return blame.evolve(
+        green=history[good],
+        culprit=history[bad],
+        culprit_kind=kind,
+        issue=issue,
+        commits=good,
+        probes=probes,
+    )
 
 
 @action("heal.act")
@@ -165,7 +171,7 @@ def act(ctx: StepContext, diagnose: Diagnosis, bisect: Blame | None) -> Healed:
     said = _evidence(ctx, diagnose, bisect)
     if bisect is None or bisect.culprit is None:
         return _environment(ctx, healed, bisect, diagnose.health_run)
-    healed = healed.model_copy(update={"culprit": bisect.culprit, "culprit_issue": bisect.issue})
+    healed = healed.evolve(culprit=bisect.culprit, culprit_issue=bisect.issue)
     if bisect.culprit_kind != "factory" or bisect.issue is None:
         revert = is_revert(bisect.culprit_kind)
         why = "a revert the factory landed" if revert else "a commit the factory did not land"
@@ -173,8 +179,7 @@ def act(ctx: StepContext, diagnose: Diagnosis, bisect: Blame | None) -> Healed:
         body = ctx.services.templates.render("comments/heal_person.md.j2", why=why, **said)
         key, beside = f"heal:person:{bisect.culprit}", (Label.REGRESSION,)
         person = file_once(ctx.services.forge, key, title, body, Label.NEEDS_HUMAN, beside)
-        update = {"outcome": "needs_human", "reason": why, "person_issue": person.number}
-        return healed.model_copy(update=update)
+        return healed.evolve(outcome="needs_human", reason=why, person_issue=person.number)
     return _regression(ctx, healed, bisect, said)
 
 
@@ -210,17 +215,16 @@ def _regression(ctx: StepContext, healed: Healed, blame: Blame, said: dict[str, 
     title, key = f"Regression since {culprit[:12]} (#{number})", f"heal:regression:{culprit}"
     state = Label.NEEDS_HUMAN if stopped else Label.IN_PROGRESS
     issue = file_once(forge, key, title, body, state, REGRESSION_LABELS)
-    healed = healed.model_copy(update={"regression_issue": issue.number, "chain": chain})
+    healed = healed.evolve(regression_issue=issue.number, chain=chain)
     if stopped or {Label.FAILED, Label.NEEDS_HUMAN} & set(issue.labels):  # its revert failed
         why = f"heal attempt {chain} of {limit}" if stopped else "its revert did not land"
-        update = {"outcome": "needs_human", "reason": why, "person_issue": issue.number}
-        return healed.model_copy(update=update)
+        return healed.evolve(outcome="needs_human", reason=why, person_issue=issue.number)
     forge.reopen_issue(number)
     set_state(forge, number, Label.IN_PROGRESS, (Label.REGRESSION,))
     body = render("comments/heal_reopened.md.j2", regression=issue.number, **said)
     forge.post_comment(number, f"heal:reopened:{culprit}", body)
     reason = f"reverting {culprit[:12]} (#{number}); regression issue #{issue.number}"
-    return healed.model_copy(update={"outcome": "reverted", "reason": reason})
+    return healed.evolve(outcome="reverted", reason=reason)
 
 
 def _environment(ctx: StepContext, healed: Healed, blame: Blame | None, run_id: str) -> Healed:
@@ -239,8 +243,7 @@ def _environment(ctx: StepContext, healed: Healed, blame: Blame | None, run_id: 
     title, forge = "Production is red: the factory has stopped", ctx.services.forge
     issue = file_once(forge, "heal:environment", title, body, Label.NEEDS_HUMAN)
     forge.post_comment(issue.number, f"health:red:{healed.sha}", body)
-    update = {"outcome": "environment", "reason": why, "person_issue": issue.number}
-    return healed.model_copy(update=update)
+    return healed.evolve(outcome="environment", reason=why, person_issue=issue.number)
 
 
 def _still(diagnosed: Diagnosis) -> list[str]:

@@ -8,12 +8,12 @@ twice."""
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from harness.artifacts import HoldoutRun, Probe
 from harness.browser.journeys import learned_checks, load_journey
 from harness.config.testfiles import failing_tests
+from harness.digest import sha256
 from harness.engine.context import StepContext
 from harness.errors import FactoryError, StoppedError
 from harness.validate.evidence import Before, journeys_on
@@ -24,7 +24,7 @@ PROBED = "heal.probe"  # the event each probe is kept as, in its run
 def public(check: str) -> str:
     """``check`` as an issue may show it: a hidden journey by a digest of its file alone."""
     name = check.removeprefix("journey:")
-    return check if name == check else "journey:" + hashlib.sha256(name.encode()).hexdigest()[:12]
+    return check if name == check else "journey:" + sha256(name)[:12]
 
 
 def journey_checks(holdout: Path) -> dict[str, str]:

@@ -105,27 +105,29 @@ def state(
     why = health.reason if health else f"production {sha[:12]} is being healed"
     red = Production(green=False, run_id=checked, reason=why)
     if look.reverting is not None:
-        return red.model_copy(update={"reverting": look.reverting, "outcome": "reverted"})
+        return red.evolve(reverting=look.reverting, outcome="reverted")
     if heal is None:  # a person has this commit already, or nothing was started
         tracked = _tracked(services, sha)
-        person = (
-            {"outcome": tracked.outcome, "tracking": str(tracked.person_issue)} if tracked else {}
-        )
-        return red.model_copy(update=person)
+        if tracked is None:
+            return red
+        return red.evolve(outcome=tracked.outcome, tracking=str(tracked.person_issue))
     records = _records(services, heal)
     healed = records.newest(Healed)
     if healed is None:
-        return red.model_copy(update={"heal": heal.run_id, "reason": f"heal: {heal.reason}"})
+        return red.evolve(heal=heal.run_id, reason=f"heal: {heal.reason}")
     diagnosed = records.newest(Diagnosis)  # green only where every check passed again
     again = diagnosed.again if diagnosed else None
     green = diagnosed is not None and diagnosed.verdict == "flaky" and not (again and again.failed)
-    update = {"green": green, "heal": heal.run_id, "outcome": healed.outcome}
-    update |= {"reason": healed.reason}
-    if healed.person_issue is not None:
-        update["tracking"] = str(healed.person_issue)
-    if revert is not None and _records(services, revert).newest(PrCandidate):
-        update["reverting"] = revert.issue
-    return red.model_copy(update=update)
+    reverting = revert.issue if revert and _records(services, revert).newest(PrCandidate) else None
+    return Production(
+        green=green,
+        run_id=checked,
+        reason=healed.reason,
+        heal=heal.run_id,
+        outcome=healed.outcome,
+        tracking=str(healed.person_issue) if healed.person_issue is not None else None,
+        reverting=reverting,
+    )
 
 
 def _tracked(services: Services, sha: str) -> Healed | None:

@@ -78,15 +78,13 @@ def prepare(ctx: StepContext, inputs: ChangeInputs) -> Assignment:
     tier = previous.tier + (not previous.conflict) if previous else 0
     config = services.settings.config
     models = {role: config.role_model(role, tier).model for role in ESCALATED}
-    return spec.model_copy(
-        update={
-            "edited_since_triage": issue_sha256(current) != spec.issue_sha256,
-            "previous": previous,
-            "holdout": holdout,
-            "tier": tier,
-            "models": models,
-            "reverted": reverted_change(ctx.services.forge, current),
-        }
+    return spec.evolve(
+        edited_since_triage=issue_sha256(current) != spec.issue_sha256,
+        previous=previous,
+        holdout=holdout,
+        tier=tier,
+        models=models,
+        reverted=reverted_change(ctx.services.forge, current),
     )
 
 
@@ -110,9 +108,7 @@ def make_worktree(ctx: StepContext, prepare: Assignment) -> Worktree:
     head, continues = previous.head, previous.branch
     message = f"Issue {ctx.number}: {continues} on {base[:12]}"
     start, conflicts = repo.conflicted_commit(base, head, message)
-    return made.model_copy(
-        update={"start_sha": start, "conflicts": conflicts, "continues": continues}
-    )
+    return made.evolve(start_sha=start, conflicts=conflicts, continues=continues)
 
 
 @action("implement.setup")

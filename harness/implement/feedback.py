@@ -67,12 +67,10 @@ def previous_attempt(
         judged = (found.judged or (prepared.holdout if prepared else None)) if holdout else None
         people = [e for e in store.events(kind="human.", issue=issue) if e.ts >= run.started_at]
         by = [str(e.data.get("actor"))[:60] for e in people if e.kind in _RETRIES]
-        return found.model_copy(
-            update={
-                "tier": prepared.tier if prepared else 0,
-                "retried_by": f"a person ({by[-1]})" if by else "",
-                "holdout_changed": bool(judged) and judged != holdout,
-            }
+        return found.evolve(
+            tier=prepared.tier if prepared else 0,
+            retried_by=f"a person ({by[-1]})" if by else "",
+            holdout_changed=bool(judged) and judged != holdout,
         )
     return None
 
@@ -162,7 +160,7 @@ def _attempt(
         score=verdict.score if verdict else None,
         summary=_clip(verdict.summary if verdict else "", MAX_SUMMARY),
         criteria=[
-            c.model_copy(update={"evidence": _clip(c.evidence, MAX_EVIDENCE)})
+            c.evolve(evidence=_clip(c.evidence, MAX_EVIDENCE))
             for c in (verdict.criteria if verdict else [])[:MAX_CRITERIA]
         ],
         holdout_failed=reverted or (not conflict and not validation.journeys_passed),

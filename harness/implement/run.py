@@ -6,7 +6,8 @@ from functools import partial
 
 from harness.artifacts import ChangeInputs
 from harness.engine.context import Services
-from harness.engine.runner import Engine, RunOutcome, check_kill_switch
+from harness.engine.killswitch import check_kill_switch
+from harness.engine.runner import Engine, RunOutcome
 from harness.errors import UsageError
 from harness.forge.base import Issue, Label, Queued
 

@@ -6,7 +6,6 @@ refused by every gate."""
 
 from __future__ import annotations
 
-import hashlib
 import re
 
 from harness import cpu
@@ -22,6 +21,7 @@ from harness.artifacts import (
 from harness.backtest.cases import history_cases
 from harness.config.governance import LESSONS, split_lessons
 from harness.config.models import GOVERNANCE_FILES
+from harness.digest import sha256
 from harness.engine.actions import action
 from harness.engine.context import Services, StepContext
 from harness.errors import StepFailed
@@ -103,7 +103,7 @@ def branch(ctx: StepContext, pick: Lesson, edit: GovernanceEdit) -> LessonBranch
     repo = ctx.services.repo
     base = ctx.services.settings.governance.commit
     live = sorted(c.ref for c in pick.citations if c.stale is None)
-    name = f"factory/lesson-{hashlib.sha256(repr(live).encode()).hexdigest()[:12]}"
+    name = f"factory/lesson-{sha256(repr(live))[:12]}"
     head = repo.rev_parse(f"refs/heads/{name}")  # made before a kill: the same branch
     if head is None:
         text = (repo.read_blob(base, edit.file) or b"").decode("utf-8")
@@ -189,4 +189,4 @@ def open_pr(
     title = f"{edit.file}: {clip(edit.title, 100)} (a lesson)"
     production = services.settings.config.production_branch
     pr = services.forge.open_pr(0, proposal.branch, production, title, body)
-    return proposal.model_copy(update={"pr": pr.number})
+    return proposal.evolve(pr=pr.number)

@@ -118,7 +118,7 @@ def recheck(citation: Citation, files: set[str], texts: dict[str, str]) -> Citat
         stale = f"{citation.file} is no longer on production"
     elif said and said[2].strip().lower() not in texts.get(said[1], "").lower():
         stale = f"{said[1]} no longer says {said[2].strip()!r}"
-    return citation.model_copy(update={"stale": stale}) if stale else citation
+    return citation.evolve(stale=stale) if stale else citation
 
 
 def proposals(services: Services) -> list[tuple[Proposal, str]]:

@@ -21,8 +21,8 @@ from harness.model.blocks import (
     Message,
     Request,
     Response,
-    ToolOutput,
     assistant_blocks,
+    cap,
     result_content,
     text_block,
     without_images,
@@ -32,10 +32,7 @@ from harness.model.prompt import call_options, system_blocks, with_moving_breakp
 from harness.model.recording import request_sha256
 from harness.model.tools import message, tool_defs, validate_input
 
-MAX_TOOL_RESULT = 20_000
 MAX_CUT_TURNS = 2
-
-__all__ = ("AgentResult", "AgentSpec", "Handler", "ToolOutput", "cap", "checked_call", "run_agent")
 
 
 @dataclass(frozen=True)
@@ -71,12 +68,6 @@ class AgentResult:
     sent_back: str = ""  # why its first valid output went back to it (``run_agent``'s review)
 
 
-def cap(text: str, limit: int = MAX_TOOL_RESULT) -> str:
-    if len(text) <= limit:
-        return text
-    return text[:limit] + f"\n[output cut: {len(text):,} characters, first {limit:,} shown]"
-
-
 def _run_tool(
     use: Block, handlers: Mapping[str, Handler], output: str
 ) -> tuple[str | list[Block], bool]:
@@ -86,7 +77,7 @@ def _run_tool(
         available = ", ".join(sorted([*handlers, output]))
         return f"unknown tool {use['name']!r}; available: {available}", True
     try:
-        return result_content(handler(use["input"]), cap), False
+        return result_content(handler(use["input"])), False
     except ToolError as exc:
         return cap(str(exc)) or "(empty)", True
 

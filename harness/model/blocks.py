@@ -115,8 +115,21 @@ class ToolOutput:
 Handler = Callable[[dict[str, object]], "str | ToolOutput"]  # a tool, given its input
 
 
-def result_content(output: str | ToolOutput, cap: Callable[[str], str]) -> str | list[Block]:
-    """A ``tool_result``'s content: plain text stays a string (as before images existed)."""
+MAX_TOOL_RESULT = 20_000  # characters of a tool's answer the model is shown
+
+
+def cap(text: str) -> str:
+    """A tool's answer cut to ``MAX_TOOL_RESULT`` characters, saying so."""
+    if len(text) <= MAX_TOOL_RESULT:
+        return text
+    return text[:MAX_TOOL_RESULT] + (
+        f"\n[output cut: {len(text):,} characters, first {MAX_TOOL_RESULT:,} shown]"
+    )
+
+
+def result_content(output: str | ToolOutput) -> str | list[Block]:
+    """A ``tool_result``'s content (each text ``cap``ped): plain text stays a string (as
+    before images existed)."""
     if isinstance(output, str):
         return cap(output) or "(empty)"
     return [text_block(cap(output.text) or "(empty)"), *(i.block() for i in output.images)]

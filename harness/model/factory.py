@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from functools import cached_property
@@ -10,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 from harness.caches import Memo
+from harness.digest import sha256
 from harness.errors import ConfigError
 from harness.model.base import Model
 from harness.model.blocks import Request, Response
@@ -58,7 +58,7 @@ def _anthropic(policy: RetryPolicy, caches: Caches | None) -> Model:
     secret = api_key()
     key = (
         os.environ.get("ANTHROPIC_BASE_URL", ""),
-        hashlib.sha256(secret.encode()).hexdigest(),
+        sha256(secret),
         policy,
     )
     return caches.part(Clients).get(key, lambda: _FirstAsked(policy, caches))

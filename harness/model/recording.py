@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import tempfile
 from pathlib import Path
 
+from harness.digest import sha256
 from harness.errors import ModelError
 from harness.model.base import Model
 from harness.model.blocks import Request, Response
@@ -16,7 +16,7 @@ from harness.redact import redact
 
 def request_sha256(request: Request) -> str:
     canonical = json.dumps(request, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return sha256(canonical)
 
 
 class RecordingModel:

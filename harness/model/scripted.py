@@ -8,7 +8,6 @@ turn."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from functools import lru_cache
@@ -16,10 +15,11 @@ from pathlib import Path
 from string import Template
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from harness.config.errors import validated
-from harness.config.yamlload import load_yaml
+from harness.config.yamlload import FileModel, load_yaml
+from harness.digest import sha256
 from harness.errors import ConfigError, ConfigErrors, ModelError
 from harness.model.blocks import Block, Message, Request, Response, estimate_tokens, text_block
 from harness.paths import workflows_dir
@@ -39,8 +39,7 @@ PAUSED = "(paused; the turn goes on)"
 _COUNTED = ("system", "tools", "messages")
 
 
-class Action(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Action(FileModel):
     tool: str | None = None
     input: dict[str, Any] = Field(default_factory=dict)
     text: str | None = None
@@ -52,8 +51,7 @@ class Action(BaseModel):
     recall: dict[str, str] = Field(default_factory=dict)
 
 
-class Rule(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Rule(FileModel):
     output: str
     match: str | None = None
     governance: str | None = None
@@ -168,13 +166,13 @@ class ScriptedModel:
     def create(self, request: Request) -> Response:
         rule = self.pick(request)
         actions = rule.turns[min(_turn(request.get("messages", [])), len(rule.turns) - 1)]
-        digest = hashlib.sha256(json.dumps(request, sort_keys=True).encode()).hexdigest()
+        digest = sha256(json.dumps(request, sort_keys=True))
         content: list[Block] = []
         stop: str | None = None
         for i, action in enumerate(actions):
             stop = action.stop_reason or stop
             if action.thinking is not None:
-                signature = hashlib.sha256(f"{digest}{i}{action.thinking}".encode()).hexdigest()
+                signature = sha256(f"{digest}{i}{action.thinking}")
                 content.append(
                     {"type": "thinking", "thinking": action.thinking, "signature": signature}
                 )

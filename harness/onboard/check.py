@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from harness.browser.journeys import load_journeys
+from harness.browser.journeys import journey_files, load_journeys
 from harness.config.errors import Findings
 from harness.config.governance import has_front_matter, parse_rules, read_on_branch, too_large
 from harness.config.mission import read_mission
@@ -91,7 +91,7 @@ def _collect(report: CheckReport, fn: Callable[..., Any], *args: Any) -> Any:
 
 def _journeys(holdout: Path, report: CheckReport) -> None:
     folder = holdout / "journeys"
-    if not [*folder.glob("*.yaml"), *folder.glob("*.yml")]:
+    if not journey_files(holdout):
         where = f"environment: {HOLDOUT_ENV}" if holdout_from_env() else f"{CONFIG_FILE}: holdout"
         report.warnings.append(
             f"{where}: {folder} has no journeys yet; validation will refuse to "

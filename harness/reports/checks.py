@@ -32,7 +32,7 @@ class CheckRow:
 
 def check_rows(services: Services) -> list[CheckRow]:
     """Every learned check, with its newest replay among the newest hold-out runs kept."""
-    steps = services.store.typed_steps(("Baseline", "CheckResult", "Smoke", "HoldoutRun"), 200)
+    steps = services.store.typed_steps(("Baseline", "CheckResult", "Smoke", "HoldoutRun"))
     newest = {
         j["name"]: (j["passed"], s.finished_at, j["duration_s"], s.run_id)
         for _, s in reversed(steps)

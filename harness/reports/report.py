@@ -31,6 +31,7 @@ from harness.artifacts import (
     HoldoutRun,
     Implemented,
     IssueSpec,
+    JourneyResult,
     Landing,
     Plan,
     Review,
@@ -40,7 +41,6 @@ from harness.artifacts import (
     Tested,
     ValidatorRun,
 )
-from harness.artifacts.browser import JourneyResult
 from harness.engine.commands import AGENT_TESTS
 from harness.engine.records import RunRecords
 from harness.redact import redact

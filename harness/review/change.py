@@ -52,7 +52,7 @@ def change_diff(
     candidate = run.newest(PrCandidate) if run else store.latest_artifact(PrCandidate, number)
     if run is not None and (targets := run.every(ValidationTarget)):  # recorded as one
         taken = Prepared.from_outputs(targets[-1][0].outputs)
-        candidate = taken.candidate.model_copy(update={"head": taken.head})
+        candidate = taken.candidate.evolve(head=taken.head)
     return None if candidate is None else diff_of(repo, candidate)
 
 

@@ -145,9 +145,7 @@ def trusted_setup(services: Services, kind: str, gates: list[GateResult]) -> lis
         return gates
     said = f"; kind:{kind} has earned trust ({state.earned} approved changes stayed green)"
     return [
-        g.model_copy(update={"passed": True, "evidence": g.evidence + said})
-        if g.name == "setup_code"
-        else g
+        g.evolve(passed=True, evidence=g.evidence + said) if g.name == "setup_code" else g
         for g in gates
     ]
 
@@ -166,9 +164,8 @@ def review_gate(
         rehearsals = settings.config.backtest.counts_for_trust
         state = trust_state_for(store, settings.governance.rules, kind, rehearsals)
         if state is not None and not state.auto:
-            waiting = {"route": "needs_review", "reason": state.waiting_reason()}
-            waiting["rule"] = f"factory_rules.md — trust (kind:{state.kind}): earned trust"
-            routing = routing.model_copy(update=waiting)
+            rule = f"factory_rules.md — trust (kind:{state.kind}): earned trust"
+            routing = routing.evolve(route="needs_review", reason=state.waiting_reason(), rule=rule)
     if routing.route == "needs_review" and issue is not None:
         approval = next(reversed(approvals(store, issue, head)), None)  # the newest
         if approval is not None and services.forge.ci_status(head) not in RED_CI:
@@ -178,5 +175,5 @@ def review_gate(
                 f"It waited because {routing.reason}"
             )
             rule = "a person's approval of this head (factory approve); every gate held"
-            routing = routing.model_copy(update={"route": "merge", "reason": reason, "rule": rule})
+            routing = routing.evolve(route="merge", reason=reason, rule=rule)
     return routing

@@ -9,6 +9,7 @@ answered every ask."""
 import contextlib
 import gc
 import json
+import multiprocessing.dummy
 import os
 import runpy
 import signal
@@ -60,6 +61,10 @@ def main() -> None:
     Path("warm_up.py").write_text("import os\nkey = os.environ['KEY']\n")
     for ask in json.loads(sys.argv[1]):  # answered to nobody
         run(ask, "", quiet)
+    # a tool's pool of processes is one of threads in the request's fork: a request is one
+    # process's work, and a fork of the fork cost more than a change's files (detect-secrets
+    # makes a pool for two files or more, whatever -c says)
+    multiprocessing.Pool = multiprocessing.dummy.Pool  # type: ignore[assignment]
     gc.freeze()  # what the tools made stays shared with the forks: the collector leaves it
     for line in requests:
         cwd, mark, asks = json.loads(line)

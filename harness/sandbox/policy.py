@@ -7,7 +7,6 @@ by a change, is set-up code). The lists of hidden paths are built here and nowhe
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import posixpath
@@ -26,6 +25,7 @@ from harness.artifacts import NetworkRecord, SetupRecord
 from harness.caches import PROCESS, Memo
 from harness.config.settings import Settings, derived_allow
 from harness.cpu import waiting
+from harness.digest import sha256
 from harness.errors import GitError, SandboxError
 from harness.git.repo import GitRepo, added_lines
 from harness.git.worktrees import tree_roots
@@ -121,7 +121,7 @@ def setup_key(settings: Settings, repo: GitRepo, trusted: str) -> str:
         tree = repo.tree(trusted).items()
         inputs = sorted((p, o) for p, (_, o) in tree if matching(p, commands.setup_inputs))
         said = json.dumps([commands.setup, inputs])
-        return hashlib.sha256(said.encode()).hexdigest()[:40]
+        return sha256(said)[:40]
 
     return PROCESS.part(_SetupKeys).get(
         (repo.tree_of(trusted), commands.setup, *commands.setup_inputs), key

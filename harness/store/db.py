@@ -69,11 +69,11 @@ class Store(
 
     _live_key: Path | None = None
 
-    def outcome_counts(self, limit: int = 100) -> dict[str, int]:
-        """The newest ``limit`` runs counted by the word a reader sees of each: its outcome
+    def outcome_counts(self) -> dict[str, int]:
+        """The newest 100 runs counted by the word a reader sees of each: its outcome
         (``merged``, ``needs_review``, ``rejected`` …), else its status (``running`` …), so
         refused work never reads as "succeeded" (``factory status``, the dashboard)."""
-        runs = self.list_runs(limit=limit)
+        runs = self.list_runs(limit=100)
         outcomes = self.run_outcomes([(r.id, r.workflow, r.status) for r in runs])
         return dict(
             Counter(shown(ended(outcomes[r.id][0], r.status, r.reason), r.status) for r in runs)

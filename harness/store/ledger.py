@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sqlite3
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, cast
 
+from harness.digest import sha256
 from harness.store.base import StoreBase, dumps, from_row, stored, stored_text, utc_now
 from harness.store.records import CallRow, Event
 
@@ -18,7 +18,7 @@ GENESIS = "0" * 64
 
 
 def event_hash(prev: str, run_id: str | None, ts: str, kind: str, data: str) -> str:
-    return hashlib.sha256(dumps([prev, run_id, ts, kind, data]).encode()).hexdigest()
+    return sha256(dumps([prev, run_id, ts, kind, data]))
 
 
 def chain(db: sqlite3.Connection, run_id: str | None, kind: str, payload: str) -> None:

@@ -331,6 +331,22 @@ m014_runs_know_their_parent = _script(
     "CREATE INDEX runs_parent ON runs (parent) WHERE parent IS NOT NULL;\n",
 )
 
+# A run that ran other workflows (a step of it kept their runs: ``Ran``, ``Children``) is
+# marked when that step's record is written, so the runs that do work are counted and listed
+# by an index, not by a look at every run's steps (``run_counts``, ``list_runs``).
+m015_runs_marked_when_they_orchestrate = _script(
+    "m015_runs_marked_when_they_orchestrate",
+    """
+    ALTER TABLE runs ADD COLUMN orchestrates INTEGER NOT NULL DEFAULT 0;
+    UPDATE runs SET orchestrates = 1
+      WHERE id IN (SELECT run_id FROM steps WHERE artifact IN ('Ran', 'Children'));
+    CREATE INDEX runs_working ON runs (status) WHERE NOT orchestrates;
+    CREATE TRIGGER runs_orchestrate AFTER UPDATE OF artifact ON steps
+      WHEN NEW.artifact IN ('Ran', 'Children')
+      BEGIN UPDATE runs SET orchestrates = 1 WHERE id = NEW.run_id; END;
+    """,
+)
+
 
 MIGRATIONS: tuple[tuple[str, Migration], ...] = tuple(
     (fn.__name__, fn)
@@ -349,6 +365,7 @@ MIGRATIONS: tuple[tuple[str, Migration], ...] = tuple(
         m012_closed_is_closed,
         m013_a_rebase_is_no_attempt,
         m014_runs_know_their_parent,
+        m015_runs_marked_when_they_orchestrate,
     )
 )
 

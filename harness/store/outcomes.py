@@ -11,7 +11,6 @@ from typing import cast
 
 from harness.store.base import StoreBase, execute_script, recreate
 from harness.store.records import KindTally, Said
-from harness.store.runs import ORCHESTRATES
 
 HUMAN_REJECT = "human.reject"
 HUMAN_APPROVE = "human.approve"
@@ -323,7 +322,7 @@ class OutcomesMixin(StoreBase):
     def run_counts(self) -> dict[str, int]:
         """How many runs that do work are in each status (``list_runs``), at any size."""
         rows = self._rows(
-            f"SELECT status, COUNT(*) FROM runs WHERE NOT {ORCHESTRATES}"
+            "SELECT status, COUNT(*) FROM runs WHERE NOT orchestrates"
             " GROUP BY status ORDER BY status"
         )
         return {str(r[0]): int(r[1]) for r in rows}

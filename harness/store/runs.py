@@ -16,10 +16,6 @@ if TYPE_CHECKING:
     from harness.artifacts import A
 
 _FINAL = ("succeeded", "failed")
-# a run that ran other workflows: a step of it kept their runs (a ``workflow:`` step)
-ORCHESTRATES = (
-    "EXISTS (SELECT 1 FROM steps s WHERE s.run_id = runs.id AND s.artifact IN ('Ran', 'Children'))"
-)
 
 
 def _run(row: sqlite3.Row) -> Run:
@@ -126,7 +122,7 @@ class RunsMixin(StoreBase):
         stages') is listed when its workflow is asked for by name."""
         filters, args = self._where(
             ("workflow = ?", workflow),
-            (f"NOT {ORCHESTRATES}", () if workflow is None else None),
+            ("NOT orchestrates", () if workflow is None else None),  # ran others: m015
             ("issue = ?", issue),
             ("status = ?", status),
             # every time of that day sorts between the day and the day followed by "U"
@@ -228,17 +224,15 @@ class RunsMixin(StoreBase):
         )
         return [(str(r["run_id"]), kind.from_outputs(loads(r["outputs"]))) for r in rows]
 
-    def typed_steps(
-        self, kinds: tuple[str, ...], limit: int = 2000
-    ) -> list[tuple[int | None, StepRecord]]:
-        """The newest steps that kept a record of one of the types ``kinds`` (a succeeded
+    def typed_steps(self, kinds: tuple[str, ...]) -> list[tuple[int | None, StepRecord]]:
+        """The newest 2,000 steps that kept a record of one of the types ``kinds`` (a succeeded
         step's, or a failed step's typed evidence), of any issue, each with its run's issue."""
         marks = ",".join("?" * len(kinds))
         rows = self._rows(
             "SELECT r.issue AS run_issue, s.* FROM steps s JOIN runs r ON r.id = s.run_id"
             f" WHERE s.artifact IN ({marks}) AND s.status IN ('succeeded', 'failed')"
-            " ORDER BY s.seq DESC LIMIT ?",
-            (*kinds, limit),
+            " ORDER BY s.seq DESC LIMIT 2000",
+            kinds,
         )
         return [(r["run_issue"], _step(r)) for r in rows]
 

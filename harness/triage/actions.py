@@ -59,7 +59,7 @@ def prescreen_action(ctx: StepContext) -> Screened:
     templates = template_comments(services.repo, services.settings.governance.commit)
     own = own_text(forge, issue)
     screen = prescreen(issue, others, rules, judged_today(ctx, issue), templates, own)
-    return screen.model_copy(update={"author": issue.author})
+    return screen.evolve(author=issue.author)
 
 
 @action("triage.context")
@@ -101,17 +101,16 @@ def _decision(number: int, pre: Screened, judged: Judgement | None) -> IssueSpec
     unseen = [
         clip(f"{item.criterion} (lacks {item.lacks})", limit=800) for item in judged.unobservable
     ]
-    decided = {
-        "decision": "needs_human" if unseen and judged.decision == "accept" else judged.decision,
-        "unobservable": unseen,
-        "reason": clip(judged.reason),
-        "rule": clip(judged.rule or "mission.md", limit=200),
-        "priority": judged.priority,
-        "kind": judged.kind,
-        "acceptance_criteria": [clip(c, limit=500) for c in judged.acceptance_criteria],
-        "source": "agent",
-    }
-    return issue.model_copy(update=decided)
+    return issue.evolve(
+        decision="needs_human" if unseen and judged.decision == "accept" else judged.decision,
+        unobservable=unseen,
+        reason=clip(judged.reason),
+        rule=clip(judged.rule or "mission.md", limit=200),
+        priority=judged.priority,
+        kind=judged.kind,
+        acceptance_criteria=[clip(c, limit=500) for c in judged.acceptance_criteria],
+        source="agent",
+    )
 
 
 def state_labels(spec: IssueSpec) -> list[str]:

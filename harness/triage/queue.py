@@ -8,8 +8,9 @@ from harness.artifacts import Children, IssueInputs, IssueSpec, Queue, Ran
 from harness.engine.actions import action
 from harness.engine.budget import start_of_day
 from harness.engine.context import Services, StepContext
+from harness.engine.killswitch import check_kill_switch
 from harness.engine.records import RunRecords
-from harness.engine.runner import Engine, RunOutcome, check_kill_switch, recorded
+from harness.engine.runner import Engine, RunOutcome, recorded
 from harness.forge.base import STATE_LABELS, Issue, Label, issue_sha256
 from harness.model.batch import BatchCollector
 from harness.triage.actions import state_labels

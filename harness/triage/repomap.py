@@ -5,15 +5,16 @@ from the repository, whose code an agent may have written: the prompt shows the 
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
 from functools import cache
 from typing import Any
 
 import re2  # type: ignore[import-untyped]
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from harness.config.yamlload import FileModel
+from harness.digest import sha256
 from harness.engine.templates import Templates
 from harness.git.repo import GitRepo
 from harness.globs import matching
@@ -26,19 +27,15 @@ RE2_OPTIONS = re2.Options()
 RE2_OPTIONS.log_errors = False
 
 
-class RouteRule(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
+class RouteRule(FileModel):
     files: list[str] = Field(min_length=1)
     pattern: str
     line: str | None = None
     prefix: str | None = None  # (name, prefix): the pattern's routes are (name, route)
 
 
-class MapRules(BaseModel):
+class MapRules(FileModel):
     """``workflows/map/repository.yaml``: what the map holds and its bounds."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     max_chars: int = Field(gt=0)
     listing_chars: int = Field(gt=0)
@@ -58,7 +55,7 @@ def map_rules() -> tuple[MapRules, str]:
     shipped data, read once per process."""
     text = (workflows_dir() / RULES_FILE).read_text(encoding="utf-8")
     rules = MapRules.model_validate(yaml.load(text, yaml.CSafeLoader))
-    return rules, hashlib.sha256(text.encode()).hexdigest()[:16]
+    return rules, sha256(text)[:16]
 
 
 def repository_map(repo: GitRepo, commit: str, rules: MapRules) -> str:

@@ -29,8 +29,8 @@ from harness.config.testfiles import clipped
 from harness.cpu import waiting
 from harness.engine.actions import action
 from harness.engine.context import Services, StepContext
+from harness.engine.killswitch import check_kill_switch
 from harness.engine.records import Produced
-from harness.engine.runner import check_kill_switch
 from harness.errors import FactoryError, GitError, StepFailed
 from harness.forge.base import Label, set_state
 from harness.forge.neutral import clip
@@ -376,7 +376,7 @@ def decide(
     gates = trusted_setup(ctx.services, kind, [*candidate.gates, *setup_code_seen(check)])
     earlier = ctx.services.store.artifacts(Validation, ctx.number, limit=rules.max_rebases + 1)
     rebases = len(list(takewhile(lambda found: found[1].conflict, earlier)))
-    candidate = candidate.model_copy(update={"gates": gates})
+    candidate = candidate.evolve(gates=gates)
     routing = decide_route(rules, candidate, check, ci, rebases, second_look)
     # the person in the loop: earned trust, and a person's approval of this head
     routing = review_gate(ctx.services, ctx.number, prepare.head, kind, routing)

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.artifacts import HoldoutRun
+from harness.browser.journeys import journey_files
 from harness.cpu import waiting
+from harness.digest import sha256
 from harness.git.repo import GitRepo
 from harness.store.base import factory_now
 from harness.store.db import Store
@@ -27,7 +29,7 @@ def holdout_digest(holdout: Path) -> str:
     """What the hold-out says now: a calibration holds for this tree *and* these journeys and
     learned checks (a maintainer's edit to a journey, a check learned, calibrates again)."""
     digest = hashlib.sha256()
-    for path in sorted([*holdout.glob("journeys/*.y*ml"), *holdout.glob("learned/*.yaml")]):
+    for path in [*journey_files(holdout), *sorted(holdout.glob("learned/*.yaml"))]:
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 
@@ -54,7 +56,7 @@ def computed_once(state_dir: Path, key: str) -> Iterator[None]:
     or processes) wait for the one computing it and then read its result."""
     folder = state_dir / "locks"
     folder.mkdir(parents=True, exist_ok=True)
-    name = hashlib.sha256(key.encode()).hexdigest()[:32]
+    name = sha256(key)[:32]
     # the wait, and the computing under the lock (checks, which wait themselves), without a
     # CPU slot: no run asks for one while it holds this lock (harness/cpu.py)
     with waiting(), (folder / f"{name}.lock").open("a") as handle:

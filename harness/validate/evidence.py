@@ -17,12 +17,18 @@ from typing import Any, TypedDict
 
 from pydantic import BaseModel
 
-from harness.artifacts import HoldoutRun, KeptVerdict, NetworkRecord, Tested, ValidatorRun
-from harness.artifacts.browser import JourneyResult, Observation
+from harness.artifacts import (
+    HoldoutRun,
+    JourneyResult,
+    KeptVerdict,
+    NetworkRecord,
+    Observation,
+    Tested,
+    ValidatorRun,
+)
 from harness.browser.chromium import in_browser
 from harness.browser.drivers import Drivers
 from harness.browser.journeys import HoldoutCheck, Learned, apps_for, load_holdout
-from harness.browser.runner import run_journeys
 from harness.caches import PROCESS, Memo
 from harness.config.settings import Settings
 from harness.config.testfiles import clipped, test_files
@@ -98,6 +104,8 @@ def journeys_against(
     shots: Path,
 ) -> list[JourneyResult]:
     """Hold-out journeys and learned checks in a browser inside the app's network namespace."""
+    from harness.browser.runner import run_journeys  # Playwright: what no health needs
+
     every_shot = settings.config.validation.screenshots == "all"
     return in_browser(
         drivers,
@@ -223,8 +231,8 @@ class EarlierVerdict:
     unseen_only: bool
 
     def kept(self, replayed: int = 0) -> ValidatorRun:
-        how = self.how.model_copy(update={"replayed": replayed})
-        return self.run.model_copy(update={"kept": how})
+        how = self.how.evolve(replayed=replayed)
+        return self.run.evolve(kept=how)
 
 
 def _replayed(
@@ -486,7 +494,7 @@ def _again_alone(
     name = f"{at.label}-again" if before is None else f"{at.label}-before-again"
     rerun = partial(_tests_on, at, name, before)
     again: Tested = _run_checks(ctx, [rerun], int(not before))[0]
-    return again.model_copy(update={"again": not held, "flaky_again": held})
+    return again.evolve(again=not held, flaky_again=held)
 
 
 def _rank(ctx: StepContext) -> int:
@@ -565,4 +573,4 @@ def _sealed(
     hooks = StepHooks(ctx, question.model)  # the engine's kill switch and budget checks
     answer = run_validator(services, question, left, app, shots, hooks)
     save_transcript(ctx, answer.messages, "validator")
-    return answer.model_copy(update={"asked": question.digest()})
+    return answer.evolve(asked=question.digest())

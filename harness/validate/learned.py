@@ -12,8 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from harness.artifacts import CheckResult, HoldoutRun
-from harness.artifacts.browser import Observation
+from harness.artifacts import CheckResult, HoldoutRun, Observation
 from harness.browser.journeys import Learned, learned_check, learned_checks
 from harness.engine.context import StepContext
 from harness.faults import fault_point

@@ -10,7 +10,7 @@ import time
 from harness.artifacts import CheckResult, Landing, Prepared, Smoke, Validation
 from harness.engine.actions import action
 from harness.engine.context import StepContext
-from harness.engine.runner import check_kill_switch
+from harness.engine.killswitch import check_kill_switch
 from harness.errors import StepFailed
 from harness.faults import fault_point
 from harness.forge.base import Label, set_state

@@ -16,13 +16,14 @@ from harness.artifacts import (
     CheckResult,
     CriterionResult,
     GateResult,
+    Observation,
     PrCandidate,
     Routing,
     Tested,
     Verdict,
+    as_quoted,
     criterion_ids,
 )
-from harness.artifacts.browser import Observation, as_quoted
 from harness.config.models import Rules
 from harness.config.testfiles import failed_said
 from harness.kinds import is_revert

@@ -6,7 +6,8 @@ from __future__ import annotations
 from harness.artifacts import ValidateInputs
 from harness.engine.actions import action
 from harness.engine.context import Services, StepContext
-from harness.engine.runner import Engine, RunOutcome, check_kill_switch
+from harness.engine.killswitch import check_kill_switch
+from harness.engine.runner import Engine, RunOutcome
 from harness.errors import UsageError
 from harness.forge.base import Label
 from harness.validate.landing import INTENT, give_back_landing, landed_by, leave

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import json
 import os
 import subprocess
@@ -21,13 +20,13 @@ from typing import Any
 
 from pydantic import Field, ValidationError
 
-from harness.artifacts import Artifact, ValidatorRun, Verdict
-from harness.artifacts.browser import Observation
+from harness.artifacts import Artifact, Observation, ValidatorRun, Verdict
+from harness.digest import sha256
 from harness.engine.definition import ValidatorDefinition
 from harness.errors import FactoryError, ModelError, SandboxError, ToolError
-from harness.model.agent import AgentHooks, AgentSpec, Handler
+from harness.model.agent import AgentHooks, AgentSpec
 from harness.model.base import CallRecord, Model
-from harness.model.blocks import Request
+from harness.model.blocks import Handler, Request
 from harness.redact import masked, redact
 from harness.sandbox.bwrap import SAFE_PATH, interpreter
 from harness.sandbox.peers import Peers
@@ -51,7 +50,7 @@ class ValidatorQuestion(Artifact):
 
     def digest(self) -> str:
         asked = json.dumps(self.model_dump(mode="json"), sort_keys=True)
-        return hashlib.sha256(asked.encode()).hexdigest()
+        return sha256(asked)
 
 
 class SealRequest(Artifact):
@@ -232,7 +231,7 @@ def run_sealed(
     if answer.error == SandboxError.__name__:  # a socket's listener was not the harness
         raise SandboxError(str(answer.message))
     asked = request.question.criteria  # what its verdict's ids stand for, for a person
-    return answer.model_copy(update={"refused": list(peers.refused), "criteria": asked})
+    return answer.evolve(refused=list(peers.refused), criteria=asked)
 
 
 class _CheckedByTheHarness:

@@ -9,7 +9,6 @@ or stopped by its time limit, included."""
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import platform
 import re
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from harness.artifacts import ANY_RUN, Healed, Tested
 from harness.config.settings import Settings
+from harness.digest import sha256
 from harness.engine.context import StepContext
 from harness.engine.records import RunRecords
 from harness.git.repo import GitRepo
@@ -81,7 +81,7 @@ def host_seen(settings: Settings) -> dict[str, str]:
 def decided_by(settings: Settings, repo: GitRepo, sha: str, trusted: str, command: str) -> str:
     """The key of a result of ``command`` on commit ``sha`` set up from ``trusted``."""
     facts = [repo.tree_of(sha), setup_key(settings, repo, trusted), command]
-    return hashlib.sha256(json.dumps(facts).encode()).hexdigest()[:40]
+    return sha256(json.dumps(facts))[:40]
 
 
 def announce(
@@ -143,4 +143,4 @@ def reused(ctx: StepContext, sha: str, trusted: str, flaky: Collection[str]) -> 
             ctx.run_id, HOST_CHANGED, {"issue": ctx.issue, "run": run, "changed": changed}
         )
         return None
-    return kept[-1].model_copy(update={"reused_from": run})
+    return kept[-1].evolve(reused_from=run)

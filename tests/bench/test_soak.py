@@ -1,15 +1,17 @@
 """The soak's short form (``benchmarks/soak.py``): the opening's three simulated days of one
 factory — the fewest that fire every capability its days can fire (a heal loop, kills
 between forge writes and their records, an audit, a lesson, a budget that refuses, a
-duplicate, a validator and a reviewer that are wrong) — every invariant read from the
-factory's own records after every day; and the soak proving itself on two faults put into
-a scratch copy of the harness (``benchmarks/soak_mutants.py``), one from the merge path and
-one from liveness, each caught by the invariant that exists for it. ``make bench`` runs the
-thirty days (the last ten on the GitHub stand-in) and every fault.
+duplicate, a validator and a reviewer that are wrong, a stop, a cancel) — every invariant
+read after every day, from what the world saw or from the factory's records; and the soak
+proving itself on two faults put into a scratch copy of the harness
+(``benchmarks/soak_mutants.py``), each making the factory record something untrue — a
+weakened test kept, a call's cost — and each caught by an invariant that reads the world.
+``make bench`` runs the thirty days (the last ten on the GitHub stand-in) and every fault.
 
 The soak runs once for the module; each test reads one invariant over every day. The opening's
-issues are filed but one: the weakened test filed on day 2 is the third refusal of its cause,
-which only the lessons of day 4 read (``make bench`` files it)."""
+issues are filed but four (``LEFT_OUT``): the weakened test filed on day 2 is the third
+refusal of its cause, which only the lessons of day 4 read; a change whose smoke check fails,
+a page passed with its criterion failed and a module never written are ``make bench``'s."""
 
 from __future__ import annotations
 
@@ -21,7 +23,7 @@ import pytest
 from benchmarks.soak import main as soak_main
 from benchmarks.soak import opening_users, soak
 from benchmarks.soak_mutants import Scratch, load
-from benchmarks.soak_records import INVARIANTS, Day, Result, verdict
+from benchmarks.soak_records import INVARIANTS, SETTLED, WORLD, Day, Result, verdict
 
 pytestmark = [pytest.mark.browser, pytest.mark.sandbox, pytest.mark.timeout(1200)]
 DAYS = 3
@@ -29,7 +31,12 @@ SEED = 20261127
 # a lesson is proposed without its rehearsal (two backtests): what this file checks of it is
 # that it runs, one proposal per cause; ``make bench`` rehearses it
 RULES = {"lessons": {"max_proposals": 1, "cases": 0, "max_usd": 2.0}}
-USERS = tuple(sorted(opening_users() - {"pat"}))  # pat files the third weakened test
+# pat files the third weakened test; ruth's change whose smoke check fails, wendy's page a pass
+# with a failed criterion does not merge and frank's module never written are each a change
+# implemented twice (a tenth of this file's CPU each): ``make bench`` files them
+LEFT_OUT = {"pat", "ruth", "wendy", "frank"}
+USERS = tuple(sorted(opening_users() - LEFT_OUT))
+NOT_HERE = ["a pass with a failed criterion refused", "a smoke check reverted a merge"]
 
 
 @pytest.fixture(scope="module")
@@ -63,9 +70,10 @@ def test_every_capability_the_days_can_fire_fired(lived: Result) -> None:
     """From the records: a change merged, kills resumed, the audit filed, a gate refused,
     a duplicate refused, heal reverted a factory merge, an edited issue triaged again, the
     validator failed a change and the hold-out caught one it passed, a reviewer disagreed,
-    a lesson proposed, a person's decision, a budget refused a call."""
-    assert lived.missing == {"local": []}
-    assert lived.held
+    a lesson proposed, a person's decision, a budget refused a call, a day that met its cap
+    after work, a stop and a resume, a cancel; but what the users left out would fire."""
+    assert lived.missing == {"local": NOT_HERE}
+    assert not any(d.broken for d in _days(lived))
 
 
 def test_the_figures_come_from_the_records(lived: Result) -> None:
@@ -86,18 +94,19 @@ def scratch(tmp_path_factory: pytest.TempPathFactory) -> Scratch:
 
 
 @pytest.mark.parametrize(
-    "fault", ["the merge ignores the gates", "a killed implement run never resumed"]
+    "fault", ["a weakened test recorded as kept", "the ledger recording a thousandth of the cost"]
 )
 def test_a_fault_put_into_the_harness_is_caught(scratch: Scratch, fault: str) -> None:
     """The fault in a scratch copy of the harness, the shortest soak that shows it (stopped
-    as soon as its invariant breaks, when that one is read after any factory command), on a
-    world no larger than it needs (the opening's issues of the users it names): the
-    invariant that exists for it breaks, on that day (the tree the suite runs is untouched)."""
+    as soon as its invariant breaks, read after any factory command), on a world no larger
+    than it needs (the opening's issues of the users it names): the world's invariant that
+    exists for it breaks, on that day (the module's soak, those users among its own, is its
+    control; the tree the suite runs is untouched)."""
     (mutant,) = load([fault])
     scratch.mutate(mutant)
     outcome = scratch.soak(mutant, mutant.days, SEED, early=True)
     assert outcome.error is None
-    assert mutant.expect in outcome.invariants
+    assert mutant.expect in outcome.invariants and mutant.expect in WORLD
     assert outcome.day == mutant.days
     edited = mutant.edits[0]
     assert edited["old"] in (Path(__file__).parents[2] / edited["file"]).read_text()
@@ -109,7 +118,7 @@ def test_a_soak_stops_only_at_an_invariant_whose_break_stands(
     """One read at the end of a day alone (a run killed at nine may be resumed by three)
     cannot end a soak early: one line, exit 2."""
     assert soak_main(["--days", "1", "--stop", "unfinished runs move"]) == 2
-    assert capsys.readouterr().err == "soak: --stop takes one of merges rest on their gates\n"
+    assert capsys.readouterr().err == f"soak: --stop takes one of {', '.join(SETTLED)}\n"
 
 
 def test_a_soak_keeps_only_users_of_the_opening(capsys: pytest.CaptureFixture[str]) -> None:

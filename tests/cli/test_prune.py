@@ -6,6 +6,8 @@ from __future__ import annotations
 from contextlib import closing
 from pathlib import Path
 
+import pytest
+
 from harness.git.repo import GitRepo
 from harness.git.worktrees import (
     WorktreeManager,
@@ -63,7 +65,7 @@ def test_prune_removes_the_empty_tmpfs_folders_deleted_states_left(
     repo = make_factory_repo(tmp_path / "notes")
     shm = Path("/dev/shm")
     if not shm.is_dir():
-        return
+        pytest.skip("no /dev/shm here: the tmpfs folders prune removes live there")
     empty, used = (shm / f"factory-test{secrets.token_hex(4)}" for _ in range(2))
     empty.mkdir()
     used.mkdir()

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -24,6 +26,7 @@ import pytest
 from harness.artifacts.production import Health
 from harness.engine.actions import action
 from harness.engine.context import StepContext
+from harness.forge import github_issues
 from harness.git.repo import GitRepo
 from harness.validate.actions import production_tip
 from harness.validate.calibration import health_key
@@ -110,7 +113,12 @@ def cycle(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cycle]:
             writes = len(hub.writes())
             again = run_cli(output, "--repo", str(repo), "run", "--once", "--json")
             before_idle = len(hub.requests)
-            assert run_cli(output, "--repo", str(repo), "run", "--once", "--json").code == 0
+            # an hour later, and the clock stands still while it runs: what the idle cycle
+            # asks is the code's count, not the machine's speed (the snapshot's 30 s age)
+            later = time.monotonic() + 3600
+            with pytest.MonkeyPatch.context() as still:
+                still.setattr(github_issues, "time", SimpleNamespace(monotonic=lambda: later))
+                assert run_cli(output, "--repo", str(repo), "run", "--once", "--json").code == 0
     _every_merge_landed_a_tested_tree(state / "state.db")
     yield Cycle(repo, hub, first, again, writes, hub.requests[before_idle:])
 
@@ -180,6 +188,15 @@ def test_an_idle_cycle_fetches_production_once(cycle: Cycle) -> None:
     ]
     assert [r.query.get("service") for r in asked] == [["git-upload-pack"]], cycle.idle
     assert not any(r.path.endswith("/git-receive-pack") for r in cycle.idle)  # nothing pushed
+
+
+def test_an_idle_cycle_asks_github_for_its_issues_once(cycle: Cycle) -> None:
+    """One conditional ``GET /issues``, answered 304, and no other REST request: the cycle's
+    last read (the issues its author limit defers) is made before it settles, not after
+    (a second request, each cycle)."""
+    rest = [r for r in cycle.idle if "/api/v3/" in r.path and "/info/refs" not in r.path]
+    assert [(r.method, r.path.rsplit("/", 1)[-1]) for r in rest] == [("GET", "issues")], rest
+    assert rest[0].headers.get("if-none-match"), rest[0].headers
 
 
 def test_validation_waits_for_ci_that_is_still_running(cycle: Cycle) -> None:

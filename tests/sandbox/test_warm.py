@@ -99,6 +99,24 @@ def test_the_asks_of_one_request_share_one_fork_and_an_ask_it_never_answered_is_
         warm.stop()
 
 
+@pytest.mark.sandbox
+def test_a_tools_pool_of_processes_runs_in_the_requests_own_fork(tmp_path: Path) -> None:
+    """A tool's pool of processes (detect-secrets makes one for two files or more, whatever
+    ``-c 1`` says) is a pool of threads in the request's fork, not forks of the fork: a
+    change's files cost the gate about a third less."""
+    settings = load_settings(make_factory_repo(tmp_path / "r"), tmp_path / "state")
+    warm = Warm(settings, Limits(timeout_s=60), [])
+    folder = warm.folder / "one"
+    folder.mkdir()
+    pool = "import multiprocessing, os; p = multiprocessing.Pool(1); "
+    pool += "print(p.apply(os.getpid) == os.getpid()); p.terminate()"
+    try:
+        [(same, _)] = warm.run(folder, [_said(pool)])
+        assert same.split()[0] == "True", same
+    finally:
+        warm.stop()
+
+
 def test_a_killed_processs_folder_is_removed_by_the_next_interpreter_made(tmp_path: Path) -> None:
     settings = load_settings(make_factory_repo(tmp_path / "r"), tmp_path / "state")
     never = int(Path("/proc/sys/kernel/pid_max").read_text()) + 1  # no process has it

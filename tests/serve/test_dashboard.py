@@ -7,7 +7,7 @@ from contextlib import closing
 import pytest
 from playwright.sync_api import expect
 
-from harness.engine.runner import KILL_SWITCH
+from harness.engine.killswitch import KILL_SWITCH
 from harness.forge.local import LocalForge
 from harness.git.repo import GitRepo
 from harness.store.db import Store

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from harness.engine.runner import KILL_SWITCH
+from harness.engine.killswitch import KILL_SWITCH
 from harness.store.db import Store
 from tests.cli_helpers import run_cli
 from tests.serve.conftest import (

@@ -18,6 +18,11 @@ from harness.store.db import Store
 from harness.store.records import StepRecord
 
 EVERY = 1_000_000
+# a run that ran other workflows, as first written: a step of it kept their runs (the store
+# keeps it as a flag, ``runs.orchestrates``, set as that step's record is written)
+ORCHESTRATES = (
+    "EXISTS (SELECT 1 FROM steps s WHERE s.run_id = runs.id AND s.artifact IN ('Ran', 'Children'))"
+)
 
 
 def _finals(store: Store) -> dict[int, tuple[str, str]]:

@@ -9,7 +9,6 @@ the seal's sockets must still fit (``tests/validate/test_seal_sockets.py``)."""
 from __future__ import annotations
 
 import contextlib
-import functools
 import hashlib
 import io
 import json
@@ -18,7 +17,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -85,10 +84,31 @@ def _squat(state: Path) -> dict[Path, int]:
     return made
 
 
-@functools.cache
+class _Made:
+    """The worker's one demo, or how making it failed: made once, whatever became of it."""
+
+    runs: ClassVar[dict[Path, DemoRun | BaseException]] = {}
+
+
 def _demo_in(base: Path) -> DemoRun:
-    temp = long_folder(base / "demo-cycle", "tmp")
-    root = long_folder(base / "demo-cycle", "demo", LONG - len("/notes/.factory"))
+    """The demo made once for the worker (``base``: its temporary folder). A try that fails
+    (say, stopped by its time limit) is kept as it failed: the tests after it fail with its
+    cause at once, and never find its half-made folders (each try has a folder of its own)."""
+    if base not in _Made.runs:
+        try:
+            _Made.runs[base] = _made(Path(tempfile.mkdtemp(prefix="demo-cycle-", dir=base)))
+        except BaseException as exc:
+            _Made.runs[base] = exc
+            raise
+    made = _Made.runs[base]
+    if isinstance(made, BaseException):
+        raise RuntimeError(f"the worker's demo failed earlier: {made!r}") from made
+    return made
+
+
+def _made(base: Path) -> DemoRun:
+    temp = long_folder(base, "tmp")
+    root = long_folder(base, "demo", LONG - len("/notes/.factory"))
     root.rmdir()  # the demo makes its folder
     squatted = _squat(root / "notes" / ".factory")  # where the demo keeps its state
     out, err = io.StringIO(), io.StringIO()
@@ -106,9 +126,10 @@ def _demo_in(base: Path) -> DemoRun:
                 code = 0
             except SystemExit as exc:
                 code = exc.code if isinstance(exc.code, int) else 1
-    pristine = base / "demo-cycle" / "pristine"
-    if root.exists():
-        shutil.copytree(root, pristine, symlinks=True)
+    pristine = base / "pristine"
+    if root.exists():  # copied under another name, then put in place whole
+        shutil.copytree(root, base / "pristine.part", symlinks=True)
+        (base / "pristine.part").rename(pristine)
     used = {str(folder): folder.stat().st_mtime_ns != at for folder, at in squatted.items()}
     for folder in squatted:
         shutil.rmtree(folder)

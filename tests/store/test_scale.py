@@ -37,9 +37,9 @@ from harness.services import open_services
 from harness.store import base, migrations
 from harness.store import db as db_module
 from harness.store.db import Store
-from harness.store.runs import ORCHESTRATES
 from tests.cli_helpers import run_cli
 from tests.store import definitions
+from tests.store.definitions import ORCHESTRATES
 
 DAY = 86_400.0
 
@@ -63,12 +63,14 @@ def _epoch(ts: str) -> float:
 
 
 def _runs_only(source: Source, folder: Path) -> Path:
-    """A copy of the demo's state with its runs alone: no steps, events, model calls, issues
-    or comments."""
+    """A copy of the demo's state with its runs that do work alone: no steps, events, model
+    calls, issues or comments."""
     folder.mkdir()
     with closing(sqlite3.connect(source.state_dir / "state.db")) as db:
         with closing(sqlite3.connect(folder / "state.db")) as copy:
             db.backup(copy)
+            # the runs that do work: the others are told by their steps, which go
+            copy.execute(f"DELETE FROM runs WHERE {ORCHESTRATES}")
             for table in ("steps", "events", "model_calls", "issues", "issue_labels", "comments"):
                 copy.execute(f"DELETE FROM {table}")
             copy.commit()

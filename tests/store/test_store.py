@@ -227,6 +227,50 @@ def test_runs_and_steps(tmp_path: Path) -> None:
         store.get_run("r-missing")
 
 
+def test_runs_that_ran_others_are_counted_apart_by_index_before_and_after_the_migration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run with a step that kept other workflows' runs (``Ran``, ``Children``) is no run
+    that does work: ``run_counts`` and ``list_runs`` leave it out, an older store's too once
+    migrated, by a flag the step's write sets; and counting reads no run's steps (at 50,000
+    runs a look at each run's steps took 150 ms a ``factory status``)."""
+    from harness.store import db as db_module
+
+    def runs(store: Store) -> tuple[str, str, str]:
+        cycle, triage, open_ = (store.create_run(w, None, {}, {}).id for w in "cts")
+        for run_id, artifact in ((cycle, "Children"), (triage, "IssueSpec"), (open_, None)):
+            seq = store.start_step(run_id, "one", {})
+            if artifact:
+                store.finish_step(seq, "succeeded", {}, artifact=artifact)
+            store.set_run_status(run_id, "succeeded")
+        return cycle, triage, open_
+
+    old = tuple(m for m in migrations.MIGRATIONS if m[0] < "m015")
+    with monkeypatch.context() as mp:
+        mp.setattr(migrations, "MIGRATIONS", old)
+        mp.setattr(db_module, "MIGRATIONS", old)
+        store = Store.open(tmp_path)
+        before = runs(store)
+        store.close()
+    store = Store.open(tmp_path)  # m015 marks the cycle run written before it
+    after = runs(store)
+    assert store.run_counts() == {"succeeded": 4}
+    assert {r.id for r in store.list_runs()} == {*before[1:], *after[1:]}
+    assert {r.id for r in store.list_runs(workflow="c")} == {before[0], after[0]}
+    seen: list[str] = []
+    conn = store._conn()
+    conn.set_trace_callback(seen.append)
+    store.run_counts()
+    conn.set_trace_callback(None)
+    plans = [
+        str(row[3])
+        for sql in seen
+        if sql.lstrip().upper().startswith("SELECT")
+        for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}")
+    ]
+    assert plans and not [p for p in plans if "steps" in p or "SCAN runs" == p.strip()], plans
+
+
 def test_a_run_and_its_steps_write_their_events_with_what_ended_them(tmp_path: Path) -> None:
     store = Store.open(tmp_path)
     run = store.create_run("triage", 3, {"number": 3}, {})

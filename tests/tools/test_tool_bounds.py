@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import ToolError
-from harness.model.agent import MAX_TOOL_RESULT, cap
+from harness.model.blocks import MAX_TOOL_RESULT, cap
 from harness.tools import files
 from harness.tools.files import FileTools, ListFiles, ReadFile, Search
 

@@ -3,6 +3,9 @@ spent; heal finds what broke it (docs/heal.md); green again, the cycle goes on b
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -125,3 +128,27 @@ def test_a_failure_of_the_harness_shows_none_of_its_command_lines(name: str, kin
     assert "chromium" not in text and "--disable" not in text and "factory report r-1" in text
     worded = {**failure, "kind": "refused", "error": "production abc is red: `make test` exited 1"}
     assert "exited 1" in Templates().render(f"comments/{name}.md.j2", failure=worded, run_id="r")
+
+
+def test_health_of_a_production_known_green_imports_no_browser_and_no_model_sdk(
+    tmp_path: Path, capsys, app, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cron's ``factory health`` on production checked green and unchanged since starts no
+    check: it reads the store, and its process imports neither Playwright nor the model's SDK
+    (with them it cost 0.75 s of CPU against 0.55). The first health checks it: its suite for
+    real, its hold-out journey standing in as passed."""
+    repo, _ = app
+    journeys_pass(monkeypatch)
+    first = run_cli(capsys, "--repo", str(repo), "health", "--json").json()
+    assert first["green"] is True and first["run_id"], first
+    probe = (
+        "import json, sys\nfrom harness.cli import main\n"
+        f"try:\n    main(['--repo', {str(repo)!r}, 'health', '--json'])\nexcept SystemExit:\n    pass\n"
+        "print(json.dumps(sorted({m.split('.')[0] for m in sys.modules})))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    said, imported = out[: out.rindex("[")], json.loads(out[out.rindex("[") :])
+    assert json.loads(said) == {"green": True, "revert_landed": None, "green_now": True}, said
+    assert {"playwright", "anthropic"}.isdisjoint(imported), imported
