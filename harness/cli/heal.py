@@ -17,7 +17,6 @@ def health(ctx: click.Context, as_json: bool) -> None:
     merge queue, regression issue (docs/heal.md). Exit 0 when production is green (again),
     1 when it is not."""
     from harness.artifacts import Landing
-    from harness.cli.common import opened
     from harness.cli.live import live_line
     from harness.cli.work import cycle_lease
     from harness.heal.run import production_health
