@@ -782,7 +782,25 @@ def test_the_re_export_check_finds_the_door_of_before() -> None:
     assert re_exports(ast.parse(text)) == ["production_health", "Handler"]
 
 
-def past_a_face(graph: dict[str, set[str]], face: str = "harness.artifacts") -> list[str]:
+def faces(files: dict[str, ast.Module]) -> dict[str, bool]:
+    """Each package whose ``__init__.py`` hands on names of its own modules (a face: it
+    imports them with ``*``, or imports one it never reads), and whether it lists them in an
+    ``__all__``."""
+    found = {}
+    for name, tree in files.items():
+        own = [
+            alias.name
+            for node in tree.body
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(f"{name}.")
+            for alias in node.names
+        ]
+        read = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+        if any(imported == "*" or imported not in read for imported in own):
+            found[name] = "__all__" in read
+    return found
+
+
+def past_a_face(graph: dict[str, set[str]], face: str) -> list[str]:
     """The imports of a part of ``face``'s package from outside it (``module -> part``):
     a second door into the room its face opens."""
     return sorted(
@@ -794,23 +812,37 @@ def past_a_face(graph: dict[str, set[str]], face: str = "harness.artifacts") -> 
     )
 
 
-def test_the_records_are_imported_through_their_face() -> None:
-    """Every record is imported from ``harness.artifacts``, never from the module of the
-    package that defines it (seven modules reached ``artifacts.browser`` or ``.base``)."""
-    assert past_a_face(import_graph(_package_files())) == []
+def test_every_face_lists_what_it_hands_on_and_is_the_only_door() -> None:
+    """A face (``harness.artifacts``) names what it hands on in ``__all__`` (its ``import *``
+    handed on ``BaseModel``, ``Field``, ``Any``…), and every record is imported through it,
+    never from the module of the package that defines it (seven modules reached
+    ``artifacts.browser`` or ``.base``)."""
+    files = _package_files()
+    found = faces(files)
+    assert found == dict.fromkeys(found, True)
+    assert "harness.artifacts" in found
+    graph = import_graph(files)
+    assert [door for face in found for door in past_a_face(graph, face)] == []
 
 
-def test_the_face_check_finds_an_import_past_the_face() -> None:
+def test_the_face_checks_find_a_face_without_a_list_and_a_door_past_it() -> None:
     files = {
         "harness.validate.route": ast.parse("from harness.artifacts.browser import as_read\n"),
         "harness.validate.seal": ast.parse("from harness.artifacts import Verdict\n"),
         "harness.artifacts": ast.parse("from harness.artifacts.browser import *\n"),
         "harness.artifacts.browser": ast.parse("from harness.artifacts.base import Artifact\n"),
         "harness.artifacts.base": ast.parse(""),
+        "harness.git": ast.parse("import os\n"),
     }
-    assert past_a_face(import_graph(files)) == [
+    assert faces(files) == {"harness.artifacts": False}
+    assert past_a_face(import_graph(files), "harness.artifacts") == [
         "harness.validate.route -> harness.artifacts.browser"
     ]
+    files["harness.artifacts"] = ast.parse(
+        "from harness.artifacts import base\nfrom harness.artifacts.base import *\n"
+        '__all__ = ["ARTIFACTS"]\n__all__ += base.__all__\n'
+    )
+    assert faces(files) == {"harness.artifacts": True}
 
 
 # -- a revert is a kind of change ---------------------------------------------------------------

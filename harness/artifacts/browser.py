@@ -8,6 +8,8 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
+__all__ = ("JourneyResult", "Observation", "as_read")
+
 
 def as_read(text: str) -> str:
     """``text`` as a person reads it: Unicode NFKC (fullwidth letters, ligatures and the like

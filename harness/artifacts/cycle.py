@@ -7,6 +7,8 @@ from pydantic import Field
 
 from harness.artifacts.base import Artifact, Inputs
 
+__all__ = ("Children", "CycleInputs", "Queue", "Ran")
+
 
 class CycleInputs(Inputs):
     max_parallel: int | None = None  # ``factory run --max-parallel`` (else factory.yaml's)

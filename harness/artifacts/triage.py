@@ -9,6 +9,16 @@ from pydantic import Field
 
 from harness.artifacts.base import Artifact, Inputs
 
+__all__ = (
+    "AckInputs",
+    "Acknowledgement",
+    "IssueInputs",
+    "IssueSpec",
+    "Judgement",
+    "Screened",
+    "Unobservable",
+)
+
 
 class IssueInputs(Inputs):
     """The inputs of a workflow about one issue that takes nothing else (``triage``), given to
