@@ -1030,3 +1030,71 @@ def test_no_function_over_sixty_lines() -> None:
                 if length > 60:
                     long.append(f"{name}:{node.name} ({length})")
     assert long == []
+
+
+# -- the engine's seam -------------------------------------------------------------------------
+
+# the engine's own loop: what cuts across every run reaches it through the seam
+# (``engine/runner.py``: ``around_run``, ``before_step``, ``after_step``)
+ENGINE_OWN = ("run", "_drive", "_step")
+# the names of the kill switch, a person's cancel, CPU slots, the git guard, the issue's lease
+# and fault points: the seam's concerns
+CONCERN_NAMES = {
+    *("check_kill_switch", "kill_switch_state", "stop_now", "stopping", "CANCEL"),
+    *("cpu", "working", "waiting", "integrity", "guarded"),
+    *("held", "acquire_lease", "Lease", "LEASE_TTL_S", "fault_point"),
+}
+
+
+def concerns_in_engine(tree: ast.Module) -> dict[str, list[str]]:
+    """``Engine.run``, ``_drive`` and ``_step`` -> the concerns' names each uses itself (a
+    function of them missing is an error: renaming one must not hide it)."""
+    (engine,) = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Engine"]
+    own = {f.name: f for f in engine.body if isinstance(f, ast.FunctionDef)}
+    found: dict[str, list[str]] = {}
+    for name in ENGINE_OWN:
+        used = {
+            node.id if isinstance(node, ast.Name) else node.attr
+            for node in ast.walk(own[name])
+            if isinstance(node, (ast.Name, ast.Attribute))
+        }
+        found[name] = sorted(used & CONCERN_NAMES)
+    return found
+
+
+def test_the_engines_loop_holds_no_concern_of_its_own() -> None:
+    """The kill switch, cancel, CPU slots, the git guard, the lease and fault points are the
+    seam's (``around_run``, ``before_step``, ``after_step``): ``run``, ``_drive`` and ``_step``
+    call its points only."""
+    runner = ast.parse((PACKAGE / "engine" / "runner.py").read_text("utf-8"))
+    assert concerns_in_engine(runner) == {name: [] for name in ENGINE_OWN}
+
+
+def test_the_seam_check_finds_the_engine_of_before() -> None:
+    """The engine before the seam: its run asked the kill switch and took a CPU slot, the
+    git guard, the cancel and the issue's lease itself, its loop asked the kill switch before
+    each step and its step reached the fault points."""
+    before = ast.parse(
+        "class Engine:\n"
+        "    def run(self, name, issue):\n"
+        "        check_kill_switch(self.services)\n"
+        "        with cpu.working(), integrity.guarded(self.services.repo.path),"
+        " stopping(partial(get_flag, f'{CANCEL}{issue}')):\n"
+        "            with self.services.store.held(issue, LEASE_TTL_S) as (holder, fence):\n"
+        "                return Engine(self.services, Lease(issue, holder, fence))._run(name)\n"
+        "    def _drive(self, workflow, run):\n"
+        "        check_kill_switch(self.services)\n"
+        "    def _step(self, workflow, ctx):\n"
+        "        fault_point(f'{ctx.workflow}.{ctx.step.id}.done')\n"
+    )
+    assert concerns_in_engine(before) == {
+        "run": [
+            "CANCEL", "LEASE_TTL_S", "Lease", "check_kill_switch", "cpu", "guarded", "held",
+            "integrity", "stopping", "working",
+        ],
+        "_drive": ["check_kill_switch"],
+        "_step": ["fault_point"],
+    }  # fmt: skip
+    renamed = ast.parse("class Engine:\n    def run(self): ...\n    def _drive(self): ...\n")
+    with pytest.raises(KeyError):
+        concerns_in_engine(renamed)
