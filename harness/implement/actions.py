@@ -235,22 +235,22 @@ def gates(
     # is an ancestor of head (the commit step committed onto it), so the diff from their merge
     # base is the diff between the two trees, the one the reviewer read (the tested tree)
     changes, patch = repo.tree_change(base, head)
-    numstat = [(c.added_lines, c.deleted_lines, c.path) for c in changes]
     protected = list(rules.protected_paths)
     modes = {c.path: (c.old_mode, c.new_mode) for c in changes}
+    paths = sorted(modes)
     added = [c.path for c in changes if c.status == "A"]
     commands = services.settings.config.commands
     results = [
-        g.changed_lines_gate(numstat, rules.max_changed_lines),
+        g.changed_lines_gate(changes, rules.max_changed_lines),
         g.size_gate(changes, limits.max_added_bytes, limits.max_file_bytes),
-        g.protected_paths_gate(sorted(modes), protected),
+        g.protected_paths_gate(paths, protected),
         shape.gate(shape.shape_problems(shape.read_tree(repo, head), modes, protected)),
         g.secrets_gate(patch),
         g.tests_gate(test, commit.tree),
         g.fix_attempts_gate(attempts, rules.max_fix_attempts),
         g.budget_gate(services.store.spend(issue=ctx.number), rules.budgets.per_issue_usd),
-        security_gate(services.settings, repo, base, head, sorted(modes), rules.security),
-        g.setup_code_gate(sorted(modes), commands.setup_inputs, commands.setup),
+        security_gate(services.settings, repo, base, head, paths, rules.security),
+        g.setup_code_gate(paths, commands.setup_inputs, commands.setup),
         g.network_allow_gate(added, patch, setup_allow(services.settings)),
     ]
     if is_revert(prepare.kind):  # a tree production held: nobody wrote it, nobody reviews it

@@ -20,9 +20,9 @@ def _gate(name: str, passed: bool, evidence: str) -> GateResult:
     return GateResult(name=name, passed=passed, evidence=evidence)
 
 
-def changed_lines_gate(numstat: list[tuple[int, int, str]], limit: int) -> GateResult:
-    total = sum(a + d for a, d, _ in numstat)
-    files = ", ".join(f"{p} (+{a} -{d})" for a, d, p in numstat[:20])
+def changed_lines_gate(changes: list[FileChange], limit: int) -> GateResult:
+    total = sum(c.added_lines + c.deleted_lines for c in changes)
+    files = ", ".join(f"{c.path} (+{c.added_lines} -{c.deleted_lines})" for c in changes[:20])
     return _gate("changed_lines", total <= limit, f"{total} changed lines (limit {limit}): {files}")
 
 
