@@ -80,7 +80,6 @@ class AnthropicModel:
         self.policy = policy or RetryPolicy()
         self.sleep = sleep
         self.rng = rng
-        self.waits: list[float] = []
         http = anthropic.DefaultHttpxClient()  # the SDK's: its socket options, proxies
         for transport in (http._transport, *http._mounts.values()):
             # httpx2 names no network backend; the connection pools it is made of take one
@@ -128,7 +127,6 @@ class AnthropicModel:
                         f"model API unreachable after {attempt + 1} tries: {type(exc).__name__}"
                     ) from exc
                 wait = self.policy.backoff(attempt, self.rng)
-            self.waits.append(wait)
             self.sleep(wait)
             attempt += 1
 
