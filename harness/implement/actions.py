@@ -63,15 +63,17 @@ def checkout(ctx: StepContext, info: Worktree) -> Path:
 
 @action("implement.prepare", consumes=(IssueSpec,))
 def prepare(ctx: StepContext, inputs: ChangeInputs) -> Assignment:
+    services = ctx.services
+    forge = services.forge
     spec = inputs.spec  # one the factory wrote itself: a heal's revert
-    spec = spec or triage_spec(ctx.services.store, ctx.number)
-    spec = spec or forge_spec(ctx.services.forge, ctx.number)
+    spec = spec or triage_spec(services.store, ctx.number)
+    spec = spec or forge_spec(forge, ctx.number)
     if spec is None or spec.decision != "accept":
         raise FactoryError(f"issue {ctx.number} has no accepted triage decision")
-    current = ctx.services.forge.get_issue(ctx.number)
-    ctx.services.forge.remove_labels(ctx.number, [Label.FAILED, Label.NEEDS_HUMAN])
-    ctx.services.forge.add_labels(ctx.number, [Label.IN_PROGRESS])
-    services, holdout = ctx.services, holdout_digest(ctx.services.settings.holdout_dir)
+    current = forge.get_issue(ctx.number)
+    forge.remove_labels(ctx.number, [Label.FAILED, Label.NEEDS_HUMAN])
+    forge.add_labels(ctx.number, [Label.IN_PROGRESS])
+    holdout = holdout_digest(services.settings.holdout_dir)
     previous = previous_attempt(services.store, services.repo, ctx.number, ctx.run_id, holdout)
     # a rebase (production moved under it) goes on with the model that wrote the change: only
     # the change's own refusal moves it up a tier
@@ -84,7 +86,7 @@ def prepare(ctx: StepContext, inputs: ChangeInputs) -> Assignment:
         holdout=holdout,
         tier=tier,
         models=models,
-        reverted=reverted_change(ctx.services.forge, current),
+        reverted=reverted_change(forge, current),
     )
 
 
