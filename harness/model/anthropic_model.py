@@ -150,7 +150,8 @@ class AnthropicModel:
         from harness.model.batch import mark_batched
 
         items: list[Any] = [{"custom_id": key, "params": req} for key, req in requests.items()]
-        batch = self._client.messages.batches.create(requests=items)
+        batches = self._client.messages.batches
+        batch = batches.create(requests=items)
         deadline = time.monotonic() + wait_s
         delay = 0.2
         while batch.processing_status != "ended":
@@ -160,9 +161,9 @@ class AnthropicModel:
                 )
             self.sleep(delay)
             delay = min(delay * 2, 30.0)
-            batch = self._client.messages.batches.retrieve(batch.id)
+            batch = batches.retrieve(batch.id)
         answers: dict[str, Response] = {}
-        for line in self._client.messages.batches.results(batch.id):
+        for line in batches.results(batch.id):
             if line.result.type == "succeeded":
                 answer = cast(Response, line.result.message.model_dump(mode="json"))
                 answers[line.custom_id] = mark_batched(answer)
