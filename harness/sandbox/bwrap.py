@@ -152,7 +152,7 @@ def _mounts(view: View, system: list[Path]) -> list[str]:
     """The view's own folders (the first writable one shown at ``seen_as`` when given), each
     worktree's ``.git`` link read-only."""
     args: list[str] = []
-    made: set[Path] = {Path("/"), Path("/tmp"), Path("/dev"), Path("/dev/shm"), Path("/proc")}
+    made: set[Path] = set(map(Path, ("/", "/tmp", "/dev", "/dev/shm", "/proc")))  # bwrap makes them
     mounts = [
         *((p, p, "--bind") for p in view.writable),
         *((p, p, "--ro-bind") for p in view.readable),
