@@ -32,22 +32,26 @@ def _size(n: int) -> str:
     return f"{n / 1000:.1f} kB" if n < 1_000_000 else f"{n / 1_000_000:.1f} MB"
 
 
+def _sized(changes: list[FileChange]) -> str:
+    """Each file with its new size, as the size gate names them."""
+    return ", ".join(f"{c.path} ({_size(c.new_size)})" for c in changes)
+
+
 def size_gate(changes: list[FileChange], max_added_bytes: int, max_file_bytes: int) -> GateResult:
     """Bytes, not lines: a binary file is one changed line but may weigh 50 MB."""
     added = sum(c.added_bytes for c in changes)
-    over = sorted((c for c in changes if c.new_size > max_file_bytes), key=lambda c: -c.new_size)
-    binary = sorted((c for c in changes if c.binary and c.new_size), key=lambda c: -c.new_size)
-    largest = sorted((c for c in changes if c.new_size), key=lambda c: -c.new_size)[:5]
+    largest_first = sorted(changes, key=lambda c: -c.new_size)  # stable: equals keep their order
+    over = [c for c in largest_first if c.new_size > max_file_bytes]
+    binary = [c for c in largest_first if c.binary and c.new_size]
+    largest = [c for c in largest_first if c.new_size][:5]
     parts = [f"{added:,} bytes added (limit {max_added_bytes:,})"]
     if over:
-        shown = ", ".join(f"{c.path} ({_size(c.new_size)})" for c in over[:10])
-        parts.append(f"files over {max_file_bytes:,} bytes: {shown}")
+        parts.append(f"files over {max_file_bytes:,} bytes: {_sized(over[:10])}")
     elif largest:
-        parts.append("largest: " + ", ".join(f"{c.path} ({_size(c.new_size)})" for c in largest))
+        parts.append("largest: " + _sized(largest))
     if binary:
         more = f" and {len(binary) - 10} more" if len(binary) > 10 else ""
-        shown = ", ".join(f"{c.path} ({_size(c.new_size)})" for c in binary[:10])
-        parts.append(f"binary files: {shown}{more}")
+        parts.append(f"binary files: {_sized(binary[:10])}{more}")
     return _gate("size", added <= max_added_bytes and not over, "; ".join(parts))
 
 
