@@ -57,19 +57,19 @@ def size_gate(changes: list[FileChange], max_added_bytes: int, max_file_bytes: i
 
 def protected_paths_gate(paths: list[str], patterns: list[str]) -> GateResult:
     hits = protected_hits(paths, patterns)
-    if hits:
-        shown = ", ".join(f"{p} (matches {g})" for p, g in hits[:10])
-        return _gate("protected_paths", False, f"touches protected paths: {shown}")
-    return _gate("protected_paths", True, f"{len(paths)} changed files, none protected")
+    shown = ", ".join(f"{p} (matches {g})" for p, g in hits[:10])
+    said = f"touches protected paths: {shown}"
+    held = f"{len(paths)} changed files, none protected"
+    return _gate("protected_paths", not hits, said if hits else held)
 
 
 def secrets_gate(diff: str) -> GateResult:
     added = "\n".join(line[1:] for line in diff.splitlines() if line.startswith("+"))
     found = [name for name, rx in SECRET_PATTERNS if rx.search(added)]
     found += ["a secret of the harness's environment" for v in secret_values() if v in added]
-    if found:
-        return _gate("secrets", False, "added lines contain: " + ", ".join(sorted(set(found))))
-    return _gate("secrets", True, "no secret pattern in the added lines")
+    said = f"added lines contain: {', '.join(sorted(set(found)))}"
+    held = "no secret pattern in the added lines"
+    return _gate("secrets", not found, said if found else held)
 
 
 def tests_gate(test: Tested | None, final_tree: str | None) -> GateResult:
@@ -97,9 +97,9 @@ def setup_code_gate(paths: list[str], inputs: list[str], setup: str | None) -> G
     (``harness.validate.route``, from the trace: ``harness.sandbox.policy``)."""
     named = setup_named(setup)
     hits = [p for p in paths if setup and (p in named or matching(p, inputs))]
-    if hits:
-        return _gate("setup_code", False, f"changes what setup runs: {', '.join(hits[:10])}")
-    return _gate("setup_code", True, f"{len(paths)} changed files, none of them run by setup")
+    said = f"changes what setup runs: {', '.join(hits[:10])}"
+    held = f"{len(paths)} changed files, none of them run by setup"
+    return _gate("setup_code", not hits, said if hits else held)
 
 
 def network_allow_gate(new: list[str], patch: str, allow: list[str]) -> GateResult:
@@ -107,9 +107,9 @@ def network_allow_gate(new: list[str], patch: str, allow: list[str]) -> GateResu
     the allow-list in force does not hold, another index or registry named, a package by
     URL (``harness.config.network.widening``)."""
     found = widening(new, added_lines(patch), allow)
-    if found:
-        return _gate("network_allow", False, "would widen setup's network: " + "; ".join(found))
-    return _gate("network_allow", True, f"no new registry or index (allowed: {len(allow)} hosts)")
+    said = "would widen setup's network: " + "; ".join(found)
+    held = f"no new registry or index (allowed: {len(allow)} hosts)"
+    return _gate("network_allow", not found, said if found else held)
 
 
 def reviews_gate(reviews: list[tuple[str, Review | None]]) -> GateResult:
