@@ -15,6 +15,12 @@ class IssueInputs(Inputs):
     each run of a stage's ``Queue``; ``inbox``'s: the one issue it takes (None: any)."""
 
     number: int | None = None
+    batch: bool | None = None  # its agents ask through a Message Batch (``harness.model.batch``)
+
+
+class InboxInputs(Inputs):
+    number: int | None = None  # the one issue it takes (None: any)
+    batch_wait_s: float | None = None  # ``--batch``: how long its Message Batch is waited for
 
 
 class AckInputs(Inputs):

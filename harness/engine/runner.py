@@ -386,10 +386,10 @@ class Engine:
         back the children that finished and resumes the others. One child, given the record
         of the step ``inputs`` names (a child that stops stops this run: it takes the child up
         when it resumes); or one per issue of the ``Queue`` of the step ``each`` names that is
-        still open, ``width`` at a time (one at a time: none starts after one stopped, or once
-        the forge's request budget says stop); or (``finish``) one per run of the child
-        workflow left unfinished that is to be finished (``_unfinished``). A child that cannot
-        start (held elsewhere, refused) is a row of its own."""
+        still open, ``width`` at a time (one at a time: none starts after one stopped, but in a
+        ``batch``, or once the forge's request budget says stop); or (``finish``) one per run
+        of the child workflow left unfinished that is to be finished (``_unfinished``). A child
+        that cannot start (held elsewhere, refused) is a row of its own."""
         step, name = ctx.step, str(ctx.step.workflow)
         earlier = {run.issue: run for run in self.services.store.children(ctx.run_id, step.id)}
 
@@ -415,7 +415,7 @@ class Engine:
             with cpu.working():  # from its first line: opening its services is work too
                 reopen = self.services.reopen
                 engine = Engine(reopen() if reopen else self.services)
-                return child(number, IssueInputs(number=number), engine)
+                return child(number, IssueInputs(number=number, batch=queue.batch or None), engine)
 
         runs: list[Ran] = []
         if queue.width > 1:
@@ -424,8 +424,9 @@ class Engine:
         for number in [] if queue.width > 1 else numbers:
             spent = self.services.forge.request_budget_stop(len(runs))
             stop = Ran(workflow=name, issue=number, status="stopped", reason=spent)
-            runs.append(stop if spent else child(number, IssueInputs(number=number), self))
-            if runs[-1].status == "stopped":
+            given = IssueInputs(number=number, batch=queue.batch or None)  # none: not given
+            runs.append(stop if spent else child(number, given, self))
+            if runs[-1].status == "stopped" and not queue.batch:
                 break
         # the live line says where each issue went (``outcome_word``, the one rule), not that
         # its run "succeeded"
