@@ -108,22 +108,6 @@ def deferred_waiting(services: Services) -> Deferred | None:
     return {"count": count, "until": until} if count else None
 
 
-def summarise(outcome: RunOutcome) -> TriageRow:
-    applied = outcome.artifact(IssueSpec)
-    deferred = outcome.status == "stopped" and outcome.not_before is not None
-    status = "deferred" if deferred else outcome.status
-    return {
-        "issue": outcome.issue or 0,
-        "run_id": outcome.run_id,
-        "status": status,
-        "decision": applied.decision if applied else None,
-        "labels": state_labels(applied) if applied else [],
-        "rule": applied.rule if applied else None,
-        "reason": (applied.reason if applied else None) or outcome.reason,
-        "source": applied.source if applied else None,
-    }
-
-
 def triage_all(
     services: Services, only: int | None = None, batch: bool = False, batch_wait_s: float = 3600
 ) -> list[TriageRow]:
@@ -153,6 +137,20 @@ def triage_rows(services: Services, run_id: str) -> list[TriageRow]:
 
 
 def triage_row(ran: Ran, outcome: RunOutcome | None) -> TriageRow:
-    """One triage run's row; one that could not start says why."""
-    shown: TriageRow = {"issue": ran.issue or 0, "status": ran.status, "reason": ran.reason}
-    return summarise(outcome) if outcome is not None else shown
+    """One triage run's row (``outcome``: its run as recorded now); one that could not start
+    says why."""
+    if outcome is None:
+        return {"issue": ran.issue or 0, "status": ran.status, "reason": ran.reason}
+    applied = outcome.artifact(IssueSpec)
+    deferred = outcome.status == "stopped" and outcome.not_before is not None
+    status = "deferred" if deferred else outcome.status
+    return {
+        "issue": outcome.issue or 0,
+        "run_id": outcome.run_id,
+        "status": status,
+        "decision": applied.decision if applied else None,
+        "labels": state_labels(applied) if applied else [],
+        "rule": applied.rule if applied else None,
+        "reason": (applied.reason if applied else None) or outcome.reason,
+        "source": applied.source if applied else None,
+    }
