@@ -1021,13 +1021,16 @@ def test_the_loose_dict_rule_fails_on_the_tree_of_before_the_records() -> None:
     assert loose_said(MOST_LOOSE, 30_877) is None
 
 
-def test_no_function_over_sixty_lines() -> None:
+MOST_LINES = 59  # the longest function of the tree: the limit comes down as they are split
+
+
+def test_no_function_over_the_longest_of_the_tree() -> None:
     long = []
     for name, _, tree in modules():
         for node in ast.walk(tree):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 length = (node.end_lineno or node.lineno) - node.lineno + 1
-                if length > 60:
+                if length > MOST_LINES:
                     long.append(f"{name}:{node.name} ({length})")
     assert long == []
 

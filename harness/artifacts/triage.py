@@ -12,6 +12,7 @@ from harness.artifacts.base import Artifact, Inputs
 __all__ = (
     "AckInputs",
     "Acknowledgement",
+    "InboxInputs",
     "IssueInputs",
     "IssueSpec",
     "Judgement",
@@ -25,6 +26,12 @@ class IssueInputs(Inputs):
     each run of a stage's ``Queue``; ``inbox``'s: the one issue it takes (None: any)."""
 
     number: int | None = None
+    batch: bool | None = None  # its agents ask through a Message Batch (``harness.model.batch``)
+
+
+class InboxInputs(Inputs):
+    number: int | None = None  # the one issue it takes (None: any)
+    batch_wait_s: float | None = None  # ``--batch``: how long its Message Batch is waited for
 
 
 class AckInputs(Inputs):

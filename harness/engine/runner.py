@@ -364,10 +364,10 @@ class Engine:
         back the children that finished and resumes the others. One child, given the record
         of the step ``inputs`` names (a child that stops stops this run: it takes the child up
         when it resumes); or one per issue of the ``Queue`` of the step ``each`` names that is
-        still open, ``width`` at a time (one at a time: none starts after one stopped, or once
-        the forge's request budget says stop); or (``finish``) one per run of the child
-        workflow left unfinished that is to be finished (``_unfinished``). A child that cannot
-        start (held elsewhere, refused) is a row of its own."""
+        still open, ``width`` at a time (one at a time: none starts after one stopped, but in a
+        ``batch``, or once the forge's request budget says stop); or (``finish``) one per run
+        of the child workflow left unfinished that is to be finished (``_unfinished``). A child
+        that cannot start (held elsewhere, refused) is a row of its own."""
         step = ctx.step
         earlier = {run.issue: run for run in self.services.store.children(ctx.run_id, step.id)}
         if step.each is None and not step.finish:
@@ -385,14 +385,14 @@ class Engine:
         numbers = [n for n in ([] if step.finish else queue.issues) if n in wanted]
         numbers += [n for n in finish if n not in numbers]  # whatever its labels say
         if queue.width > 1:
-            runs = self._side_by_side(ctx, earlier, numbers, queue.width)
+            runs = self._side_by_side(ctx, earlier, numbers, queue)
         else:
-            runs = self._in_turn(ctx, earlier, numbers)
+            runs = self._in_turn(ctx, earlier, numbers, queue)
         self._say(str(step.workflow), runs)
         return Children(runs=runs, ended=ended)
 
     def _side_by_side(
-        self, ctx: StepContext, earlier: dict[int | None, Run], numbers: list[int], width: int
+        self, ctx: StepContext, earlier: dict[int | None, Run], numbers: list[int], queue: Queue
     ) -> list[Ran]:
         """The children of ``numbers``, ``width`` at a time: each on a thread of its own, with
         its own services (``Services.reopen``) and a CPU slot from its first line (opening its
@@ -402,16 +402,17 @@ class Engine:
             with cpu.working():
                 reopen = self.services.reopen
                 engine = Engine(reopen() if reopen else self.services)
-                return engine._child(ctx, earlier, number, IssueInputs(number=number))
+                return engine._child(ctx, earlier, number, issue_inputs(queue, number))
 
-        with cpu.waiting(), ThreadPoolExecutor(width) as pool:
+        with cpu.waiting(), ThreadPoolExecutor(queue.width) as pool:
             return list(pool.map(worker, numbers))
 
     def _in_turn(
-        self, ctx: StepContext, earlier: dict[int | None, Run], numbers: list[int]
+        self, ctx: StepContext, earlier: dict[int | None, Run], numbers: list[int], queue: Queue
     ) -> list[Ran]:
-        """The children of ``numbers``, one at a time: none starts after one stopped, or once
-        the forge's request budget says stop (a row that says so)."""
+        """The children of ``numbers``, one at a time: none starts after one stopped (but in a
+        ``batch``: each stops at its first request), or once the forge's request budget says
+        stop (a row that says so)."""
         runs: list[Ran] = []
         for number in numbers:
             spent = self.services.forge.request_budget_stop(len(runs))
@@ -419,9 +420,9 @@ class Engine:
                 workflow=str(ctx.step.workflow), issue=number, status="stopped", reason=spent
             )
             runs.append(
-                stop if spent else self._child(ctx, earlier, number, IssueInputs(number=number))
+                stop if spent else self._child(ctx, earlier, number, issue_inputs(queue, number))
             )
-            if runs[-1].status == "stopped":
+            if runs[-1].status == "stopped" and not queue.batch:
                 break
         return runs
 
@@ -502,6 +503,12 @@ def recorded(store: Store, run_id: str) -> RunOutcome:
     return RunOutcome(
         run.id, run.workflow, run.issue, run.status, run.reason, run.not_before, steps
     )
+
+
+def issue_inputs(queue: Queue, number: int) -> IssueInputs:
+    """A stage's child's inputs: its issue, and whether it is part of a ``batch`` (None: not
+    given)."""
+    return IssueInputs(number=number, batch=queue.batch or None)
 
 
 def _given(inputs: Mapping[str, object]) -> dict[str, object]:
