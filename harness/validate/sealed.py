@@ -15,12 +15,12 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 from pydantic import Field, ValidationError
 
 from harness.artifacts import Artifact, Observation, ValidatorRun, Verdict
+from harness.browser.confine import CONFINED_ENV
 from harness.digest import sha256
 from harness.engine.definition import ValidatorDefinition
 from harness.errors import FactoryError, ModelError, SandboxError, ToolError
@@ -31,9 +31,6 @@ from harness.redact import masked, redact
 from harness.sandbox.bwrap import SAFE_PATH, interpreter
 from harness.sandbox.peers import Peers
 
-SEAL_ENV = MappingProxyType(
-    {"PATH": SAFE_PATH, "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8"}
-)
 SEAL_COMMAND = (sys.executable, "-I", "-m", "harness.validate.sealed")
 
 
@@ -106,7 +103,7 @@ def sealed_argv(
         writable=tuple(p.resolve() for p in writable),
         readable=tuple(_own_files(readable or [])),
         hidden=tuple(p.resolve() for p in masked if p.exists()),
-        env=dict(SEAL_ENV),
+        env=dict(CONFINED_ENV),
         network=netns_pid is not None,
     )
     argv = bwrap_argv(view, command or list(SEAL_COMMAND), seccomp_fd=seccomp_fd)
