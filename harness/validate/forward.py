@@ -5,13 +5,11 @@ refusal (``refusal``) so that the harness, not the seal's word, says why the val
 
 from __future__ import annotations
 
-import http.client
 import json
 import socket
 import socketserver
 import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, TypedDict, cast
 
@@ -22,38 +20,25 @@ from harness.model.blocks import Request, Response
 from harness.sandbox.holding import connectable
 from harness.sandbox.peers import Peers, served_by
 
-PATH = "/v1/messages"
 MAX_REQUEST_BYTES = 32 * 1024 * 1024
 CALL_TIMEOUT_S = 3600.0  # as long as the harness's model may take: the seal's limit ends it
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(socketserver.StreamRequestHandler):
+    """One request of the seal's, a line of JSON, answered with one: [status, body], the
+    status as HTTP words it."""
+
     server: _Server
 
-    def log_message(self, *args: Any) -> None:
-        return
-
-    def _reply(self, status: int, body: Response | Refusal) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("content-length") or 0)
-        if self.path != PATH or not 0 < length <= MAX_REQUEST_BYTES:
-            self._reply(400, _error("invalid_request_error", f"POST {PATH} with a body"))
-            return
+    def handle(self) -> None:
+        answered: tuple[int, Response | Refusal]
         try:
-            request = json.loads(self.rfile.read(length))
-        except json.JSONDecodeError:
-            self._reply(400, _error("invalid_request_error", "the body is not JSON"))
-            return
-        status, body = self.server.forwarder.answer(request)
-        self._reply(status, body)
+            request = json.loads(self.rfile.readline(MAX_REQUEST_BYTES))
+        except ValueError:  # not JSON, or not UTF-8
+            answered = 400, _error("invalid_request_error", "the body is not JSON")
+        else:
+            answered = self.server.forwarder.answer(request)
+        self.wfile.write(json.dumps(answered).encode() + b"\n")
 
 
 class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
@@ -126,21 +111,6 @@ class ModelForwarder:
         return 200, response
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    """HTTP to the harness over the Unix socket ``path``, served by the harness's ``uid``."""
-
-    def __init__(self, path: Path, uid: int) -> None:
-        super().__init__("harness", timeout=CALL_TIMEOUT_S)
-        self.path = path
-        self.uid = uid
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(str(self.path))
-        served_by(self.sock, self.uid, "model socket")  # before a byte of the request
-
-
 @dataclass(frozen=True)
 class SocketModel:
     """The model as the seal sees it: every request answered by the harness's forwarder on
@@ -151,18 +121,18 @@ class SocketModel:
     uid: int
 
     def create(self, request: Request) -> Response:
-        connection = _UnixConnection(self.path, self.uid)
         try:
-            data = json.dumps(request).encode()
-            connection.request("POST", PATH, data, {"content-type": "application/json"})
-            answer = connection.getresponse()
-            body = json.loads(answer.read())
-        except (OSError, http.client.HTTPException, json.JSONDecodeError) as exc:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+                conn.settimeout(CALL_TIMEOUT_S)
+                conn.connect(str(self.path))
+                served_by(conn, self.uid, "model socket")  # before a byte of the request
+                conn.sendall(json.dumps(request).encode() + b"\n")
+                with conn.makefile("rb") as answer:
+                    status, body = json.loads(answer.readline())
+        except (OSError, ValueError) as exc:  # not JSON, or not [status, body]
             # the harness's door failing is the harness's failure, never the change's
             raise SandboxError(f"the harness's model socket failed: {type(exc).__name__}") from exc
-        finally:
-            connection.close()
-        if answer.status != 200:
+        if status != 200:
             error = body.get("error", {}) if isinstance(body, dict) else {}
             raise ModelError(f"the harness refused the call: {error.get('message', body)}")
         return cast(Response, body)
