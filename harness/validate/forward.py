@@ -11,7 +11,7 @@ import socketserver
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypedDict, cast
+from typing import Any, Self, TypedDict, cast
 
 from harness.errors import FactoryError, ModelError, SandboxError, carried
 from harness.model.agent import AgentHooks, checked_call
@@ -28,7 +28,7 @@ class _Handler(socketserver.StreamRequestHandler):
     """One request of the seal's, a line of JSON, answered with one: [status, body], the
     status as HTTP words it."""
 
-    server: _Server
+    server: ModelForwarder
 
     def handle(self) -> None:
         answered: tuple[int, Response | Refusal]
@@ -37,16 +37,8 @@ class _Handler(socketserver.StreamRequestHandler):
         except ValueError:  # not JSON, or not UTF-8
             answered = 400, _error("invalid_request_error", "the body is not JSON")
         else:
-            answered = self.server.forwarder.answer(request)
+            answered = self.server.answer(request)
         self.wfile.write(json.dumps(answered).encode() + b"\n")
-
-
-class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-    daemon_threads = True
-    forwarder: ModelForwarder
-
-    def verify_request(self, request: Any, client_address: Any) -> bool:
-        return self.forwarder.peers.admit(request, "model socket")
 
 
 class Refusal(TypedDict):
@@ -60,14 +52,17 @@ def _error(kind: str, message: str) -> Refusal:
     return {"type": "error", "error": {"type": kind, "message": message}}
 
 
-class ModelForwarder:
+class ModelForwarder(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     """Serves ``model`` on the Unix socket ``path`` to one sealed agent whose model is
     ``model_id`` (a request for another model is refused), each call checked and recorded
     by ``hooks``; a connection from any process but the seal's (``peers``) is refused."""
 
+    daemon_threads = True
+
     def __init__(
         self, path: Path, model: Model, hooks: AgentHooks, model_id: str, peers: Peers
     ) -> None:
+        super().__init__(str(path), _Handler, bind_and_activate=False)
         self.path = path
         self.model = model
         self.hooks = hooks
@@ -76,21 +71,22 @@ class ModelForwarder:
         self.refusal: FactoryError | None = None  # the first refusal that is not the model's
         self._lock = threading.Lock()  # one call at a time, as the agent loop makes them
         self._stopping = carried()  # a person's cancel of the run aborts the call it waits on
-        self._server = _Server(str(path), _Handler, bind_and_activate=False)
-        self._server.forwarder = self
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
 
-    def __enter__(self) -> ModelForwarder:
-        self._server.server_bind()
+    def __enter__(self) -> Self:
+        self.server_bind()
         connectable(self.path)  # the harness's; the seal's uid may connect
-        self._server.server_activate()
+        self.server_activate()
         self._thread.start()
         return self
 
     def __exit__(self, *_: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self.shutdown()
+        self.server_close()
         self._thread.join(timeout=30)
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        return self.peers.admit(request, "model socket")
 
     def answer(self, request: object) -> tuple[int, Response | Refusal]:
         """(HTTP status, body) for one request from the seal (JSON, checked: the model, and
