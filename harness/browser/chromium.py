@@ -89,12 +89,10 @@ class Origin:
         self.origin = origin_of(base_url)
         self.blocked: list[str] = []
 
-    def allowed(self, url: str) -> bool:
-        return origin_of(url) == self.origin or url.startswith(("data:", "about:", "blob:"))
-
     def observe(self, request: Request) -> None:
-        if not self.allowed(request.url):
-            self.blocked.append(request.url)
+        url = request.url
+        if origin_of(url) != self.origin and not url.startswith(("data:", "about:", "blob:")):
+            self.blocked.append(url)
 
 
 class BrowserSession:
