@@ -141,22 +141,17 @@ def main(argv: list[str] | None = None) -> Any:
         _fail("interrupted", 130)
     except BrokenPipeError:
         sys.exit(1)
-    except sqlite3.Error as exc:  # the state database failed mid-command
-        from harness.caches import PROCESS
-        from harness.store.db import Opened
-        from harness.store.health import explain
-
-        opened = PROCESS.part(Opened).last
-        state = explain(exc, opened) if opened else None
-        if state is None:
-            if os.environ.get("FACTORY_DEBUG"):
-                raise
-            _fail(f"internal error: {type(exc).__name__}: {exc} (FACTORY_DEBUG=1 shows where)", 1)
-        else:
-            _fail(str(state), state.exit_code)
     except Exception as exc:  # a bug: one line, the traceback only on request
         if isinstance(exc, OSError) and exc.errno == errno.ENAMETOOLONG:  # a name given to us
             _fail(f"{clip(str(exc.filename))}: {exc.strerror}", 2)
+        if isinstance(exc, sqlite3.Error):  # the state database failed mid-command: unusable?
+            from harness.caches import PROCESS
+            from harness.store.db import Opened
+            from harness.store.health import explain
+
+            opened = PROCESS.part(Opened).last
+            if opened and (state := explain(exc, opened)):
+                _fail(str(state), state.exit_code)
         if os.environ.get("FACTORY_DEBUG"):
             raise
         _fail(f"internal error: {type(exc).__name__}: {exc} (FACTORY_DEBUG=1 shows where)", 1)
