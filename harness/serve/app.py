@@ -114,11 +114,8 @@ class Dashboard:
             if post:
                 return self.refuse(403, "actions take the session cookie, not the token")
             session = self._open_session()
-            target = request.url.path
-            rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
-            if rest:
-                target += "?" + "&".join(f"{k}={v}" for k, v in rest)
-            redirect = RedirectResponse(_local(target), status_code=303)
+            rest = request.url.remove_query_params("token")  # the address, the token left out
+            redirect = RedirectResponse(_local(str(rest.replace(scheme="", netloc=""))), 303)
             # path "/", not secure: the defaults (the dashboard is served over plain HTTP)
             redirect.set_cookie(cookie_name(request), session.id, httponly=True, samesite="strict")
             return redirect
@@ -333,8 +330,8 @@ def confined(root: Path, rel: str, raw_path: str = "") -> Path | None:
         return None
     if not rel or "\\" in rel or "\x00" in rel or rel.startswith("/"):
         return None
-    parts = PurePosixPath(rel).parts
-    if any(p in ("", ".", "..") for p in parts) or PurePosixPath(rel).is_absolute():
+    parts = PurePosixPath(rel).parts  # "" and "." are not parts: only ".." is left to refuse
+    if ".." in parts:
         return None
     base = root.resolve()
     path = base.joinpath(*parts)
