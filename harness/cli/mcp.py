@@ -151,8 +151,8 @@ def _answering(tool: Callable[..., Any]) -> Callable[..., Any]:
             value = tool(*args, **kwargs)
         except FactoryError as exc:
             raise ToolError(str(exc).replace("\n", " ")) from exc
-        text = value if isinstance(value, str) else json.dumps(value, indent=1, default=plain)
         data = json.loads(json.dumps(value, default=plain))  # what the text block says
+        text = value if isinstance(value, str) else json.dumps(data, indent=1)
         return CallToolResult(
             content=[TextContent(type="text", text=text)],
             structured_content=data if isinstance(data, dict) else {"result": data},
