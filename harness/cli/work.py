@@ -339,8 +339,11 @@ def prune(ctx: click.Context, dry_run: bool) -> None:
     services = opened(ctx)
     state = services.settings.state_dir
     manager = WorktreeManager.of(services.repo, state)
-    left = [] if dry_run else [*remove_legacy(state), *manager.prune()]
-    left += [] if dry_run else left_behind(services.store, state)
+    left = (
+        []
+        if dry_run
+        else [*remove_legacy(state), *manager.prune(), *left_behind(services.store, state)]
+    )
 
     @cache
     def finished(number: int) -> bool:
