@@ -34,11 +34,11 @@ def audit(ctx: click.Context, as_json: bool, dry_run: bool) -> None:
     result["would_file" if dry_run else "filed"] = rows
     if as_json:
         emit_json(result)
-    for row in [] if as_json else rows:
-        said = f"#{row['issue']}" if row["issue"] else "would file"
-        click.echo(f"{said}: {row['rule']} in {row['path']}:{row['line']} ({row['analyser']})")
-    verb = "would be filed (a look: nothing filed)" if dry_run else "filed"
-    if not as_json:
+    else:
+        for row in rows:
+            said = f"#{row['issue']}" if row["issue"] else "would file"
+            click.echo(f"{said}: {row['rule']} in {row['path']}:{row['line']} ({row['analyser']})")
+        verb = "would be filed (a look: nothing filed)" if dry_run else "filed"
         click.echo(f"{len(rows)} {verb}; {found.seen} found, {found.known} already filed")
     if outcome.status != "succeeded":
         click.echo(f"factory audit: {outcome.reason}", err=True)
