@@ -268,25 +268,22 @@ def _steps(steps: list[StepRecord], calls: list[Call]) -> list[StepLine]:
     by_step: dict[str, list[Call]] = {}
     for call in calls:
         by_step.setdefault(call.step, []).append(call)
-    lines = []
-    for s in steps:
-        spent = Spent.of(by_step.pop(s.step_id, []))
-        lines.append(
-            StepLine(
-                s.step_id,
-                s.attempt,
-                s.status,
-                s.started_at,
-                s.finished_at,
-                s.duration_s,
-                s.model_s,
-                s.subprocess_s,
-                s.error,
-                s.outputs,
-                spent,
-            )
+    return [
+        StepLine(
+            s.step_id,
+            s.attempt,
+            s.status,
+            s.started_at,
+            s.finished_at,
+            s.duration_s,
+            s.model_s,
+            s.subprocess_s,
+            s.error,
+            s.outputs,
+            spent=Spent.of(by_step.pop(s.step_id, [])),  # a retried step's: on its first line
         )
-    return lines
+        for s in steps
+    ]
 
 
 def _said(records: RunRecords, run: Run) -> tuple[str | None, str | None]:
