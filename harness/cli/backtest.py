@@ -118,7 +118,7 @@ def backtest(
     require_model(target.settings(), target.provider)
     request = Request(
         limit=limit,
-        issues=tuple(issues),
+        issues=issues,
         manifest=Path(manifest).resolve() if manifest else None,
         governance=governance,
         provider=target.provider,
@@ -126,15 +126,13 @@ def backtest(
     )
     if as_json:  # stdout is the JSON; a long rehearsal still says where it is, on stderr
         result = run_backtest(target.root, target.state, request, partial(click.echo, err=True))
+        emit_json(result)
     else:
         with (
             closing(target.store()) as store,
             live_line("factory backtest", store) as say,
         ):
             result = run_backtest(target.root, target.state, request, say)
-    if as_json:
-        emit_json(result)
-    else:
         _print(result)
     if result.stopped:
         click.echo(f"factory backtest stopped: {result.stopped}; run it again to go on", err=True)
