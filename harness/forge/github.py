@@ -460,8 +460,6 @@ class GitHubForge:
             self.sync(pr.base)
             return pr.merge_sha
         refuse_unmergeable(pr, expected_head_sha, pr.head_sha)
-        intent = self._key("merge", str(number))
-        self.store.begin_intent(intent, "merge")
 
         def merged() -> str | None:
             now = self.get_pr(number)
@@ -482,7 +480,6 @@ class GitHubForge:
             idempotent=False,
             lookup=merged,
         )
-        self.store.resolve_intent(intent, sha)
         self.sync(pr.base)
         return sha
 
