@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 from github import Auth, Github, GithubException
+from github.Label import Label as GhLabel
 from github.PullRequest import PullRequest as GhPull
 from github.Repository import Repository
 
@@ -201,7 +202,7 @@ class GitHubForge:
             try:
                 self.http.call(
                     f"create label {name}",
-                    partial(self._create_label, name, color, description),
+                    partial(self._repo.create_label, name, color, description),
                     write=True,
                     idempotent=False,
                     lookup=partial(self._label_exists, name),
@@ -211,13 +212,8 @@ class GitHubForge:
                     raise
         self.store.cache({self._labels_key: sorted(factory_labels())})
 
-    def _create_label(self, name: str, color: str, description: str) -> bool:
-        self._repo.create_label(name, color, description)
-        return True
-
-    def _label_exists(self, name: str) -> bool | None:
-        names = {label.name for label in self._repo.get_labels()}
-        return True if name in names else None
+    def _label_exists(self, name: str) -> GhLabel | None:
+        return next((label for label in self._repo.get_labels() if label.name == name), None)
 
     def _labelled(self, number: int, data: Any) -> None:
         """The labels GitHub answered with; one that had to be created on the fly (GitHub's
