@@ -83,7 +83,7 @@ class JournalForge:
         path = plan_dir / PLAN_FILE
         path.touch()  # a run with nothing to write plans nothing: apply does so
         self._lock = threading.RLock()
-        self._labels: dict[int, tuple[set[str], set[str]]] = {}  # added, removed
+        self._labels: dict[int, dict[str, bool]] = {}  # label -> added (True) or removed
         self._states: dict[int, str] = {}
         self._comments: dict[tuple[int, str], Comment] = {}
         self._prs: dict[str, PullRequest] = {}  # by branch
@@ -120,14 +120,8 @@ class JournalForge:
         op = entry.op
         self._seq = max(self._seq, entry.seq)
         if op in ("add_labels", "remove_labels"):
-            added, removed = self._labels.setdefault(entry.issue, (set(), set()))
-            names = set(entry.labels)
-            if op == "add_labels":
-                added |= names
-                removed -= names
-            else:
-                removed |= names
-                added -= names
+            marks = self._labels.setdefault(entry.issue, {})
+            marks.update(dict.fromkeys(entry.labels, op == "add_labels"))
         elif op == "set_state":
             self._states[entry.issue] = entry.state
         elif op == "comment":
@@ -163,8 +157,8 @@ class JournalForge:
 
     # issues ----------------------------------------------------------------------------
     def _overlay(self, issue: Issue) -> Issue:
-        added, removed = self._labels.get(issue.number, (set(), set()))
-        labels = tuple(sorted((set(issue.labels) | added) - removed))
+        marks = self._labels.get(issue.number, {})  # a label planned on or off: as planned
+        labels = tuple(sorted(x for x in {*issue.labels, *marks} if marks.get(x, True)))
         return replace(issue, labels=labels, state=self._states.get(issue.number, issue.state))
 
     def list_issues(self, state: str = "open") -> list[Issue]:
