@@ -293,7 +293,7 @@ class GitRepo:
             elif field.count("\t") >= 2:  # numstat: "<added>\t<deleted>\t<path>"
                 added, deleted, path = field.split("\t", 2)
                 lines[path] = (added, deleted)
-        zero = "0" * 40
+        # an absent side (all zeros) is asked nothing: its size is 0
         shas = sorted({sha for *_, old, new, _ in rows for sha in (old, new) if sha.strip("0")})
         sizes = {sha: f.size for sha, f in zip(shas, self.find(shas), strict=True) if f}
         changes = []
@@ -303,8 +303,8 @@ class GitRepo:
                 FileChange(
                     path=path,
                     status=status,
-                    old_size=sizes.get(old, 0) if old != zero else 0,
-                    new_size=sizes.get(new, 0) if new != zero else 0,
+                    old_size=sizes.get(old, 0),
+                    new_size=sizes.get(new, 0),
                     binary=added == "-",
                     added_lines=int(added) if added.isdigit() else 1,
                     deleted_lines=int(deleted) if deleted.isdigit() else 0,
