@@ -57,34 +57,24 @@ def clip(text: object, limit: int = 4000) -> str:
 def _break_links(text: str, escape: bool) -> str:
     """One scan: escape Markdown's characters (when ``escape``) and put a word joiner where
     GitHub would make a mention, a reference or an autolink. Only the characters that can
-    do either are looked at; the text between them is copied as it is."""
-    out: list[str] = []
-    n = len(text)
-    at = 0
-    for found in _TRIGGERS.finditer(text):
+    do either are looked at, each replaced by what it becomes; the text between them is
+    copied as it is."""
+
+    def becomes(found: re.Match[str]) -> str:
         i = found.start()
-        ch = text[i]
-        nxt = text[i + 1] if i + 1 < n else ""
-        out.append(text[at:i])
-        at = i + 1
+        ch = found[0]
+        nxt = text[i + 1 : i + 2]
         if ch == "#":
-            out.append("\\#" if escape else "#")
-            if nxt.isalnum():
-                out.append(JOINER)
-            continue
+            return ("\\#" if escape else "#") + (JOINER if nxt.isalnum() else "")
         if escape and ch in _ESCAPED:
-            out.append("\\" + ch)
-            continue
-        if ch == "." and i >= 3 and text[i - 3 : i].lower() == "www":
-            out.append(JOINER)
-        out.append(ch)
+            return "\\" + ch
+        www = ch == "." and i >= 3 and text[i - 3 : i].lower() == "www"
         mention = ch == "@" and (nxt.isalnum() or nxt in "-_")
         autolink = ch == ":" and text.startswith("//", i + 1)
         reference = ch == "-" and nxt.isdigit() and text[max(i - 2, 0) : i].lower() == "gh"
-        if mention or autolink or reference:
-            out.append(JOINER)
-    out.append(text[at:])
-    return "".join(out)
+        return (JOINER if www else "") + ch + (JOINER if mention or autolink or reference else "")
+
+    return _TRIGGERS.sub(becomes, text)
 
 
 def inert(text: object, limit: int = 4000) -> str:
