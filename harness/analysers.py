@@ -28,6 +28,7 @@ from harness.artifacts import AnalyserFinding
 from harness.config.models import Strict
 from harness.config.settings import Settings
 from harness.cpu import cpus
+from harness.digest import sha256
 from harness.git.repo import GitRepo
 from harness.globs import matching
 from harness.paths import shipped_yaml
@@ -108,10 +109,10 @@ def fingerprinted(**fields: Any) -> AnalyserFinding:
     """A finding from ``AnalyserFinding``'s fields but its fingerprint, computed here: rule +
     path + the snippet, whose whitespace is collapsed."""
     snippet = " ".join(str(fields.get("snippet", "")).split())[:300]
-    key = f"{fields['rule']}\0{fields['path']}\0{snippet}".encode()
+    key = f"{fields['rule']}\0{fields['path']}\0{snippet}"
     fields.update(
         snippet=snippet,
-        fingerprint=hashlib.sha256(key).hexdigest()[:20],
+        fingerprint=sha256(key)[:20],
         severity=str(fields["severity"]).lower(),
         message=str(fields["message"])[:300],
     )

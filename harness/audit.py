@@ -5,7 +5,6 @@ files one (``factory:found``) only when no issue of the factory's carries its fi
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from harness.analysers import (
@@ -24,6 +23,7 @@ from harness.artifacts import (
     Found,
     Worktree,
 )
+from harness.digest import sha256
 from harness.engine.actions import action
 from harness.engine.context import Services, StepContext
 from harness.engine.runner import Engine, RunOutcome
@@ -60,8 +60,8 @@ def analyse(ctx: StepContext, worktree: Worktree) -> Analysed:
     tree = worktree
     own = shipped_data().audit
     every = [*load_analysers(settings), *own]
-    asked = repr([every, settings.config.audit.skip]).encode()
-    key = f"audit:{tree.base_sha}:{hashlib.sha256(asked).hexdigest()[:16]}"
+    asked = repr([every, settings.config.audit.skip])
+    key = f"audit:{tree.base_sha}:{sha256(asked)[:16]}"
     if (kept := store.get_flag(key)) is not None:
         return Analysed.model_validate_json(kept)
     skip = settings.config.audit.skip  # what a project generates or pins: never read
