@@ -124,7 +124,7 @@ def commit_over(
         tree = repo.git("write-tree", env=index).strip()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    return repo.git("commit-tree", tree, "-p", base, "-m", message).strip()
+    return repo.commit_of(tree, base, message)
 
 
 def set_ref(repo: GitRepo, ref: str, sha: str) -> None:
