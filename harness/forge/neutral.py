@@ -143,8 +143,5 @@ def subject(text: object, limit: int = 72) -> str:
 
 
 def longest_run(text: str, char: str) -> int:
-    best = run = 0
-    for ch in text:
-        run = run + 1 if ch == char else 0
-        best = max(best, run)
-    return best
+    """How many ``char`` the longest run of them in ``text`` holds."""
+    return max(map(len, re.findall(f"{re.escape(char)}+", text)), default=0)
