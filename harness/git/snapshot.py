@@ -43,12 +43,8 @@ class Fix:
 def closed_issues(message: str) -> tuple[int, ...]:
     """The issue numbers a commit message closes (``Fixes #N``, ``Closes #N``,
     ``Resolves #N``, and the other forms GitHub reads), in order, each once."""
-    found: list[int] = []
-    for match in _CLOSES.finditer(message):
-        for number in _NUMBER.findall(match.group(1)):
-            if int(number) not in found:
-                found.append(int(number))
-    return tuple(found)
+    numbers = (int(n) for match in _CLOSES.finditer(message) for n in _NUMBER.findall(match[1]))
+    return tuple(dict.fromkeys(numbers))  # in order, each once
 
 
 def first_parents(repo: GitRepo, branch: str) -> list[Fix]:
