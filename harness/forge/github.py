@@ -36,7 +36,7 @@ from harness.forge.base import (
 from harness.forge.github_budget import RequestBudget
 from harness.forge.github_issues import IssueSnapshot, Query, issue_from_json, listing
 from harness.forge.github_rest import GITHUB_RETRY, GitHubRest
-from harness.forge.markers import Markers, load_markers
+from harness.forge.markers import load_markers
 from harness.git.remote import Remote
 from harness.git.repo import GitRepo
 from harness.model.retry import RetryPolicy
@@ -73,13 +73,12 @@ class GitHubForge:
         remote_url: str | None = None,
         retry: RetryPolicy = GITHUB_RETRY,
         snapshot_max_age_s: float = 30.0,
-        markers: Markers | None = None,
     ) -> None:
         repository = settings.repository_in_use
         self.store = store
         self.repo = repo
         self.repository = repository
-        self.markers = markers or load_markers(store.path.parent)
+        self.markers = load_markers(store.path.parent)
         self.owner = repository.split("/")[0]
         self.api_url = api_url.rstrip("/")
         self._gh = Github(
