@@ -201,7 +201,7 @@ class Guard:
         self._shared = (common / "config", common / "config.worktree")
         self._own: dict[Path, tuple[Path, ...]] = {}
 
-    # -- capture ------------------------------------------------------------------
+    # -- watching -----------------------------------------------------------------
     def link_files(self) -> list[Path]:
         """The ``.git`` link file of every linked worktree, from git's own records (and, as
         it reads them, what each worktree's git commands read of its own)."""
@@ -215,18 +215,12 @@ class Guard:
         self._own = own
         return links
 
-    def capture(self) -> None:
-        """Fingerprint everything git reads that could run a program (replaces earlier marks)."""
-        watched = [*config_files(self.common), self.common / "hooks", *self.link_files()]
-        with self._lock:
-            self._marks = {p: _Mark(_quick(p), _digest(p)) for p in watched}
-            self._tripped = None
-
     def rescan_worktrees(self) -> None:
         """Under the harness's worktree lock, held alone (no removal under way), after git
         changed the worktree records (a prune) or to take up a worktree made before: watch
         every worktree git knows, forget the gone (a path forgotten earlier and made again is
-        watched again)."""
+        watched again). A new guard's first scan fingerprints everything git reads that could
+        run a program; every configuration file it had not watched is checked."""
         configs = set(config_files(self.common))
         current = {*configs, self.common / "hooks", *self.link_files()}
         with self._lock:
@@ -319,15 +313,14 @@ class _Guards:
 @contextlib.contextmanager
 def guarded(repo_path: Path) -> Iterator[Guard]:
     """For the length of a run on ``repo_path``: refuse a dangerous configuration now, then
-    pin it. Runs that overlap share one guard (the first one in captures)."""
+    pin it. Runs that overlap share one guard (the first one in scans)."""
     common = common_dir_of(repo_path)
     guards = PROCESS.part(_Guards)
     with guards.lock:
         guard = guards.by_common.get(common)
         if guard is None:
-            check_config_files(config_files(common))
             guard = Guard(common)
-            guard.capture()
+            guard.rescan_worktrees()  # a dangerous configuration refused here
             guards.by_common[common] = guard
         guard.users += 1
     try:
