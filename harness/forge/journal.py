@@ -11,10 +11,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from harness.artifacts import Artifact
-from harness.errors import ForgeError, GitError
+from harness.errors import ConfigError, ForgeError, GitError
 from harness.forge.base import Comment, Issue, PullRequest, refuse_unmergeable
 from harness.forge.markers import Markers
 from harness.git.bundle import write_bundle
@@ -64,6 +64,27 @@ class PlanEntry(Artifact):
         return self
 
 
+def read_plan(plan_dir: Path) -> list[PlanEntry]:
+    """Every entry of the plan in ``plan_dir``, in order: what ``factory apply`` carries out,
+    and what plan mode takes up again when it plans into a folder that holds a plan (a line
+    that is not a plan entry: ``ConfigError``, its line named)."""
+    path = plan_dir / PLAN_FILE
+    if not path.is_file():
+        raise ConfigError(str(path), "plan", "no such file (make one with 'factory --plan DIR …')")
+    entries = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            entries.append(PlanEntry.model_validate(json.loads(line)))
+        except json.JSONDecodeError as exc:
+            raise ConfigError(str(path), f"line {number}", f"not JSON: {exc.msg}") from exc
+        except ValidationError as exc:
+            why = exc.errors()[0]["msg"]
+            raise ConfigError(str(path), f"line {number}", f"not a plan entry: {why}") from exc
+    return entries
+
+
 class PrEdits(TypedDict, total=False):
     """What planned writes changed of a pull request."""
 
@@ -80,8 +101,7 @@ class JournalForge:
         self.repo = repo
         self.plan_dir = plan_dir
         self.plan_dir.mkdir(parents=True, exist_ok=True)
-        path = plan_dir / PLAN_FILE
-        path.touch()  # a run with nothing to write plans nothing: apply does so
+        (plan_dir / PLAN_FILE).touch()  # a run with nothing to write plans nothing: apply does so
         self._lock = threading.RLock()
         self._labels: dict[int, dict[str, bool]] = {}  # label -> added (True) or removed
         self._states: dict[int, str] = {}
@@ -91,9 +111,8 @@ class JournalForge:
         self._heads: dict[str, str] = {}  # branch -> head after a planned merge or revert
         self._filed: dict[int, Issue] = {}  # a planned new issue, by its provisional number
         self._seq = 0
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                self._replay(PlanEntry.model_validate_json(line))
+        for entry in read_plan(plan_dir):
+            self._replay(entry)
 
     @property
     def bot_login(self) -> str:
