@@ -24,7 +24,7 @@ from typing import Any
 
 from pydantic import Field
 
-from harness.artifacts import AnalyserFinding
+from harness.artifacts import Analysed, AnalyserFinding
 from harness.config.models import Strict
 from harness.config.settings import Settings
 from harness.cpu import cpus
@@ -132,12 +132,6 @@ def added(before: list[AnalyserFinding], after: list[AnalyserFinding]) -> list[A
 
 
 @dataclass(frozen=True)
-class Analysis:
-    findings: list[AnalyserFinding]
-    errors: list[str]  # an analyser that did not answer with JSON: why, in one line
-
-
-@dataclass(frozen=True)
 class Workspace:
     """A fresh folder for the files to analyse, inside ``warm``'s view."""
 
@@ -202,7 +196,7 @@ def run_analysers(
     paths: list[str],
     analysers: list[Analyser] | None = None,
     judging: bool = False,
-) -> Analysis:
+) -> Analysed:
     """Every analyser whose ``files`` (or ``shebang``) match one of ``paths``: the warm ones
     in one request (one fork), each other alone (a shell command runs alone in its fork, so
     that nothing it leaves running meets another's files). Judging a change: one worker each,
@@ -230,7 +224,7 @@ def run_analysers(
             continue
         secrets = {str(e.get(analyser.mask)) for e in entries}  # masked on each line
         found += [_read(analyser, where.path, entry, secrets, tests) for entry in entries]
-    return Analysis(found, errors)
+    return Analysed(findings=found, errors=errors)  # errors: an analyser that gave no JSON, why
 
 
 def values(data: object, where: str) -> list[object]:

@@ -71,10 +71,9 @@ def analyse(ctx: StepContext, worktree: Worktree) -> Analysed:
         found = run_analysers(
             settings, where, where.write(ctx.services.repo, tree.base_sha, paths), every
         )
-    result = Analysed(findings=found.findings, errors=found.errors)
     if not found.errors:
-        store.set_flag(key, result.model_dump_json())
-    return result
+        store.set_flag(key, found.model_dump_json())
+    return found
 
 
 def _evidenced(services: Services, said: AuditorFinding) -> AnalyserFinding | None:
