@@ -105,23 +105,23 @@ class GitHubForge:
     @property
     def bot_login(self) -> str:
         if self._bot is None:
-            self._bot = PROCESS.part(_Logins).peek(self._who)
-        if self._bot is None:
-            key = f"github:{self.api_url}:login:{self._who[1]}"  # a digest, not the token
-            known = self.store.cached(key)
-            if known is not None:
-                self._bot = str(known[0])
-            else:
-                try:
-                    login = self.http.call(
-                        "who am I", lambda: self.http.request("GET", "/user")[2]["login"]
-                    )
-                    self._bot = str(login)
-                except ForgeError:  # an installation token cannot read /user
-                    self._bot = FALLBACK_BOT
-                self.store.cache({key: self._bot})
-            PROCESS.part(_Logins).put(self._who, self._bot)
+            self._bot = PROCESS.part(_Logins).get(self._who, self._login)
         return self._bot
+
+    def _login(self) -> str:
+        """The token's login as the state keeps it, else as GitHub's /user says (kept)."""
+        key = f"github:{self.api_url}:login:{self._who[1]}"  # a digest, not the token
+        known = self.store.cached(key)
+        if known is not None:
+            return str(known[0])
+        try:
+            login = self.http.call(
+                "who am I", lambda: str(self.http.request("GET", "/user")[2]["login"])
+            )
+        except ForgeError:  # an installation token cannot read /user
+            login = FALLBACK_BOT
+        self.store.cache({key: login})
+        return login
 
     def is_own(self, login: str) -> bool:
         """The token's login, or another the factory also writes as (``github.own_logins``:
