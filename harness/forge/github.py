@@ -8,7 +8,6 @@ nothing else.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import replace
 from functools import partial
@@ -37,13 +36,13 @@ from harness.forge.github_budget import RequestBudget
 from harness.forge.github_issues import IssueSnapshot, Query, issue_from_json, listing
 from harness.forge.github_rest import GITHUB_RETRY, GitHubRest
 from harness.forge.markers import load_markers
+from harness.git.branches import issue_of
 from harness.git.remote import Remote
 from harness.git.repo import GitRepo
 from harness.model.retry import RetryPolicy
 from harness.store.db import Store
 
 FALLBACK_BOT = "github-actions[bot]"
-_BRANCH_ISSUE = re.compile(r"^factory/issue-(\d+)-")
 _FAILED_CI = frozenset(
     ("failure", "cancelled", "timed_out", "action_required", "startup_failure", "stale")
 )
@@ -323,10 +322,9 @@ class GitHubForge:
 
     # pull requests -----------------------------------------------------------------
     def _pull(self, raw: GhPull) -> PullRequest:
-        match = _BRANCH_ISSUE.match(raw.head.ref)
         pr = PullRequest(
             number=raw.number,
-            issue=int(match.group(1)) if match else 0,
+            issue=issue_of(raw.head.ref) or 0,
             branch=raw.head.ref,
             base=raw.base.ref,
             head_sha=raw.head.sha,
