@@ -16,7 +16,6 @@ from pydantic import Field, ValidationError, model_validator
 from harness.artifacts import Artifact
 from harness.errors import ConfigError, ForgeError, GitError
 from harness.forge.base import Comment, Issue, PullRequest, refuse_unmergeable
-from harness.forge.markers import Markers
 from harness.git.bundle import write_bundle
 from harness.git.repo import GitRepo
 from harness.paths import shipped_yaml
@@ -98,6 +97,7 @@ class JournalForge:
 
     def __init__(self, inner: GitHubForge, repo: GitRepo, plan_dir: Path) -> None:
         self.inner = inner
+        self.markers = inner.markers
         self.repo = repo
         self.plan_dir = plan_dir
         self.plan_dir.mkdir(parents=True, exist_ok=True)
@@ -117,10 +117,6 @@ class JournalForge:
     @property
     def bot_login(self) -> str:
         return self.inner.bot_login
-
-    @property
-    def markers(self) -> Markers:
-        return self.inner.markers
 
     def is_own(self, login: str) -> bool:
         return self.inner.is_own(login)
