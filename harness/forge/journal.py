@@ -246,8 +246,7 @@ class JournalForge:
         found = self.find_pr(branch)
         if found is not None and found.state == "open":
             return found
-        head = self.repo.rev_parse(f"refs/heads/{branch}")
-        base_sha = self.repo.rev_parse(f"refs/heads/{base}")
+        head, base_sha = self.repo.commits(f"refs/heads/{branch}", f"refs/heads/{base}")
         if head is None or base_sha is None:
             raise ForgeError(f"cannot plan a PR: branch {branch!r} or {base!r} does not exist")
         bundle = f"bundles/{head}.bundle"
