@@ -54,6 +54,11 @@ def clip(text: object, limit: int = 4000) -> str:
     return out
 
 
+def _one_line(text: object, limit: int) -> str:
+    """``clip``'s text on one line: each run of white space (a line break too) one space."""
+    return " ".join(clip(text, limit).split())
+
+
 def _break_links(text: str, escape: bool) -> str:
     """One scan: escape Markdown's characters (when ``escape``) and put a word joiner where
     GitHub would make a mention, a reference or an autolink. Only the characters that can
@@ -96,14 +101,14 @@ def inline(text: object, limit: int = 500) -> str:
     """Like ``inert`` on one line (table cells, list items)."""
     if isinstance(text, Markdown):
         return text
-    return _break_links(" ".join(clip(text, limit).split()), escape=True)
+    return _break_links(_one_line(text, limit), escape=True)
 
 
 def cell(text: object, limit: int = 500) -> Markdown:
     """Like ``inline``, for a table cell, but each code span ``text`` holds (between single
     backticks: a gate's command) stays one, made by ``code``, its pipes escaped as a cell
     needs: a command shows as code, not as escaped backticks."""
-    parts = " ".join(clip(text, limit).split()).split("`")
+    parts = _one_line(text, limit).split("`")
     if len(parts) % 2 == 0:  # a backtick left open: no span at all
         return Markdown(inline(text, limit))
     spans = [
@@ -115,7 +120,7 @@ def cell(text: object, limit: int = 500) -> Markdown:
 
 def code(text: object, limit: int = 500) -> Markdown:
     """A code span showing ``text`` (one line) that nothing inside can close."""
-    body = _break_links(" ".join(clip(text, limit).split()), escape=False) or " "
+    body = _break_links(_one_line(text, limit), escape=False) or " "
     run = longest_run(body, "`")
     fence = "`" * (run + 1)
     pad = " " if body.startswith("`") or body.endswith("`") or run else ""
@@ -133,7 +138,7 @@ def fenced(text: object, limit: int = 4000) -> Markdown:
 def plain(text: object, limit: int = 200) -> str:
     """One line of plain text (a pull request title, a commit message's subject): nothing
     GitHub links — mentions, references, closing keywords, URLs."""
-    return _break_links(" ".join(clip(text, limit).split()), escape=False)
+    return _break_links(_one_line(text, limit), escape=False)
 
 
 def subject(text: object, limit: int = 72) -> str:
