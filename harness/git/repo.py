@@ -465,11 +465,12 @@ class GitRepo:
         """The tree SHA of commit ``ref``, or ``None`` if ``ref`` names no commit."""
         return self.rev_parse(ref, "^{commit}^{tree}")
 
-    def working_diff(self, base: str, max_bytes: int = 200_000) -> str:
-        """The diff of this working tree (new files included) against ``base``."""
+    def working_diff(self, base: str) -> str:
+        """The diff of this working tree (new files included) against ``base``, cut as
+        ``diff_text``'s."""
         self.git("add", "--all")
         text = self.git("diff", "--cached", "--no-color", "--no-ext-diff", "--no-textconv", base)
-        return _cut(text, max_bytes)
+        return _cut(text, 200_000)
 
     def commit_tree(
         self, tree: str, message: str, parent: str | None = None, staged: bool = False
@@ -478,7 +479,7 @@ class GitRepo:
         ``parent`` or HEAD and move HEAD there; ``None`` if HEAD has it. ``staged``: the index
         holds it."""
         head, head_tree = self.find(["HEAD^{commit}", "HEAD^{tree}"])
-        current = head.sha if head is not None and head_tree is not None else None
+        current = head.sha if head is not None else None  # a commit has a tree
         if head_tree is not None and head_tree.sha == tree:
             return None
         parent = parent or current
