@@ -261,26 +261,25 @@ class GitRepo:
             raise GitError(f"git diff: cannot compare {base} and {tree}")
         key = (integrity.common_dir_of(self.path), commit.sha, to.sha)
         changes, patch = PROCESS.part(_Changes).get(
-            key, lambda: self.change(commit.sha, to.sha, PATCH_BYTES, merge_base=False)
+            key, lambda: self.change(commit.sha, to.sha, merge_base=False)
         )
         return list(changes), patch  # the kept list stays as it was read
 
     def change(
-        self, base: str, head: str, patch_max_bytes: int = 0, merge_base: bool = True
+        self, base: str, head: str, patch_max_bytes: int = PATCH_BYTES, merge_base: bool = True
     ) -> tuple[list[FileChange], str]:
         """Every file ``head`` changes since its merge base with ``base`` (or ``base`` itself),
         both sides' sizes read from the object database (no attribute or filter can hide a
-        byte) and, with ``patch_max_bytes``, the patch cut there. One ``git diff -z``."""
-        patch = ["--patch", "--no-color"] if patch_max_bytes else []
+        byte), and the patch cut at ``patch_max_bytes``. One ``git diff -z``."""
         ends = [f"{base}...{head}"] if merge_base else [base, head]
         raw = self.git_bytes(
-            "diff", "--raw", "--numstat", *patch, "-z", "--no-renames", "--no-abbrev",
-            "--no-textconv", "--no-ext-diff", *ends,
+            "diff", "--raw", "--numstat", "--patch", "--no-color", "-z", "--no-renames",
+            "--no-abbrev", "--no-textconv", "--no-ext-diff", *ends,
         )  # fmt: skip
         if raw is None:
             raise GitError(f"git diff: cannot compare {base} and {head}")
-        # with the patch, an empty field ends the records and the patch follows as text
-        records, _, patch_bytes = raw.partition(b"\0\0") if patch else (raw, b"", b"")
+        # an empty field ends the records, and the patch follows as text
+        records, _, patch_bytes = raw.partition(b"\0\0")
         rows: list[tuple[str, str, str, str, str, str]] = []  # status, modes, shas, path
         lines: dict[str, tuple[str, str]] = {}  # path -> (added, deleted) as numstat says
         fields = iter(_text(records).split("\0"))
@@ -312,7 +311,7 @@ class GitRepo:
                     new_mode=new_mode,
                 )
             )
-        return changes, _cut(_text(patch_bytes), patch_max_bytes) if patch else ""
+        return changes, _cut(_text(patch_bytes), patch_max_bytes)
 
     def move_to(self, sha: str) -> None:
         """Point this worktree's branch or HEAD at ``sha`` (``reset --keep``: refuses rather
