@@ -54,7 +54,7 @@ class GitHubRest:
         api_url: str,
         budget: RequestBudget,
         settings: GitHubSettings,
-        retry: RetryPolicy = GITHUB_RETRY,
+        retry: RetryPolicy,
     ) -> None:
         self.gh = gh
         self.repository = settings.repository_in_use
