@@ -68,8 +68,8 @@ class GitHubForge:
         repo: GitRepo,
         token: str,
         settings: GitHubSettings,
-        api_url: str = "https://api.github.com",
-        remote_url: str | None = None,
+        api_url: str,
+        remote_url: str,
         retry: RetryPolicy = GITHUB_RETRY,
         snapshot_max_age_s: float = 30.0,
     ) -> None:
@@ -90,7 +90,7 @@ class GitHubForge:
             timeout=30,
         )
         self._repo: Repository = self._gh.withLazy(True).get_repo(repository)
-        self.remote = Remote(repo, remote_url or f"https://github.com/{repository}.git", token)
+        self.remote = Remote(repo, remote_url, token)
         self._bot = settings.bot_login
         self._others = frozenset(settings.own_logins)
         self._who = (self.api_url, sha256(token))
