@@ -417,15 +417,14 @@ class GitHubForge:
             combined = self._conditional(f"/commits/{sha}/status", {})
             runs = checks.get("check_runs") or []
             total = int(combined.get("total_count") or 0)
-            if not runs and total == 0:
+            state = combined.get("state") if total else None  # no status: no combined state
+            if not runs and not total:
                 return "none"
-            if total and combined.get("state") in ("failure", "error"):
-                return "failure"
-            if any(r.get("conclusion") in _FAILED_CI for r in runs):
-                return "failure"
-            if any(r.get("status") != "completed" for r in runs) or (
-                total and combined.get("state") == "pending"
+            if state in ("failure", "error") or any(
+                r.get("conclusion") in _FAILED_CI for r in runs
             ):
+                return "failure"
+            if state == "pending" or any(r.get("status") != "completed" for r in runs):
                 return "pending"
             return "success"
 
