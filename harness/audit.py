@@ -57,19 +57,18 @@ def analyse(ctx: StepContext, worktree: Worktree) -> Analysed:
     """The analysers over the checkout: kept per commit and analysers (a commit never
     changes), unless one of them gave no answer."""
     settings, store = ctx.services.settings, ctx.services.store
-    tree = worktree
     own = shipped_data().audit
     every = [*load_analysers(settings), *own]
     asked = repr([every, settings.config.audit.skip])
-    key = f"audit:{tree.base_sha}:{sha256(asked)[:16]}"
+    key = f"audit:{worktree.base_sha}:{sha256(asked)[:16]}"
     if (kept := store.get_flag(key)) is not None:
         return Analysed.model_validate_json(kept)
     skip = settings.config.audit.skip  # what a project generates or pins: never read
     generated = shipped_data().skip if skip is None else skip
-    paths = [p for p in ctx.services.repo.tree(tree.base_sha) if not matching(p, generated)]
+    paths = [p for p in ctx.services.repo.tree(worktree.base_sha) if not matching(p, generated)]
     with workspace(settings) as where:
         found = run_analysers(
-            settings, where, where.write(ctx.services.repo, tree.base_sha, paths), every
+            settings, where, where.write(ctx.services.repo, worktree.base_sha, paths), every
         )
     if not found.errors:
         store.set_flag(key, found.model_dump_json())
