@@ -13,7 +13,7 @@ import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from harness.caches import PROCESS, Memo
 from harness.errors import GitError
@@ -500,8 +500,7 @@ def _cut(diff: str, max_bytes: int) -> str:
 
 def _under(path: str, moved: set[str]) -> bool:
     """Whether the move writes ``path``, or a file where ``path``'s folders are."""
-    parts = path.split("/")
-    return path in moved or any("/".join(parts[:i]) in moved for i in range(1, len(parts)))
+    return path in moved or any(str(folder) in moved for folder in PurePosixPath(path).parents)
 
 
 def _not_moved(
