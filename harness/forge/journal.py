@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from pydantic import Field, ValidationError, model_validator
 
-from harness.artifacts import Artifact
+from harness.artifacts import Artifact, PrCandidate
 from harness.errors import ConfigError, ForgeError, GitError
 from harness.forge.base import Comment, Issue, PullRequest, refuse_unmergeable
 from harness.git.bundle import write_bundle
@@ -316,8 +316,6 @@ class JournalForge:
         """What the job after this plan's needs of its state, in ``plan_dir/state``: the runs
         that made the pull requests the plan opens (their ``PrCandidate``, which validating
         them reads), and nothing else of this state (never a hold-out journey or result)."""
-        from harness.artifacts import PrCandidate
-
         store = self.inner.store
         runs = {
             run
