@@ -10,10 +10,8 @@ repository it reads from."""
 from __future__ import annotations
 
 import re
-import shutil
 import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 from harness.errors import GitError
 from harness.git.repo import GitRepo
@@ -104,9 +102,8 @@ def commit_over(
 ) -> str:
     """A commit on ``base`` whose tree is ``base``'s with ``files`` (path -> (mode, bytes))
     written and ``drop`` removed; no ref moves."""
-    folder = Path(tempfile.mkdtemp(prefix="factory-index-"))
-    index = {"GIT_INDEX_FILE": str(folder / "index")}
-    try:
+    with tempfile.TemporaryDirectory(prefix="factory-index-", ignore_cleanup_errors=True) as folder:
+        index = {"GIT_INDEX_FILE": f"{folder}/index"}
         repo.git("read-tree", base, env=index)
         for path in drop:
             repo.git("update-index", "--force-remove", "--", path, env=index)
@@ -118,8 +115,6 @@ def commit_over(
             # --replace: a file where a folder goes (or the reverse) gives way, as git would
             repo.git("update-index", "--add", "--replace", "--cacheinfo", entry, env=index)
         tree = repo.git("write-tree", env=index).strip()
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
     return repo.commit_of(tree, base, message)
 
 
