@@ -13,7 +13,6 @@ import json
 import posixpath
 import re
 import shlex
-import shutil
 import sys
 import tempfile
 from collections import Counter
@@ -170,11 +169,10 @@ def warm_up(settings: Settings) -> None:
 def workspace(settings: Settings) -> Iterator[Workspace]:
     """A workspace of the cycle's warm analysers (this call's own outside a cycle)."""
     warm, owned = _warm(settings)
-    folder = Path(tempfile.mkdtemp(dir=warm.folder))
     try:
-        yield Workspace(folder, warm)
+        with tempfile.TemporaryDirectory(dir=warm.folder, ignore_cleanup_errors=True) as folder:
+            yield Workspace(Path(folder), warm)
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
         if owned:
             warm.stop()
 
