@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ import pytest
 from harness.artifacts import HoldoutRun, Queue
 from harness.caches import PROCESS
 from harness.config.settings import load_settings
-from harness.cpu import CpuSlots, Slots, _ProcessCpus
+from harness.cpu import CpuSlots, Slots
 from harness.engine.actions import action
 from harness.engine.context import StepContext
 from harness.engine.runner import Engine
@@ -58,14 +58,12 @@ def _joined(*threads: threading.Thread) -> None:
 
 
 @pytest.fixture
-def one() -> Iterator[CpuSlots]:
+def one(monkeypatch: pytest.MonkeyPatch) -> CpuSlots:
     """The process's CPU slots, one at a time and waited for as long as it takes."""
-    part = PROCESS.part(_ProcessCpus)
-    kept, part.cpu = part.cpu, CpuSlots(1, patience_s=None)
-    try:
-        yield part.cpu
-    finally:
-        part.cpu = kept
+    cpu = PROCESS.part(CpuSlots)
+    monkeypatch.setattr(cpu, "slots", Slots(1))
+    monkeypatch.setattr(cpu, "patience_s", None)
+    return cpu
 
 
 def _holding(cpu: CpuSlots) -> tuple[threading.Thread, threading.Event]:
@@ -226,7 +224,7 @@ SEEN: list[bool] = []
 
 @action("test.slot_held")
 def _slot_held(ctx: StepContext) -> dict[str, Any]:
-    cpu = PROCESS.part(_ProcessCpus).cpu
+    cpu = PROCESS.part(CpuSlots)
     SEEN.append(cpu.slots.take(rank=-1, patience_s=0))  # another run asks: none is free
     return {}
 
