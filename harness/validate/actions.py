@@ -44,7 +44,6 @@ from harness.validate.calibration import (
     cached_or_computed,
     calibration_key,
     green_now,
-    health_key,
     holdout_digest,
     record_calibration,
 )
@@ -107,8 +106,8 @@ def health(ctx: StepContext) -> Health:
     checked again next time, so a fix outside git (a flaky service) is seen at once."""
     settings, store, repo = ctx.services.settings, ctx.services.store, ctx.services.repo
     _, sha = production_tip(ctx)
-    key = health_key(repo, sha, settings.holdout_dir)
-    if cached := green_now(store, repo, settings, sha):
+    key = calibration_key(repo, sha, settings.holdout_dir, "health")
+    if cached := green_now(store, settings, key):
         return Health.from_outputs({**json.loads(cached), "cached": True})
     if not settings.config.commands.start:
         return Health(production_sha=sha, green=True, skipped="no commands.start")
