@@ -83,18 +83,20 @@ def ci(ctx: StepContext, prepare: Prepared) -> dict[str, object]:
     head = prepare.head
     cfg = services.settings.config.validation
     first: float | None = None  # when this head was first seen pending (kept in the store)
-    with waiting():  # for CI: the run's CPU slot goes to the others
-        while True:
-            state = services.forge.ci_status(head)
-            if first is None and state == "pending":
-                stored = services.store.get_flag(f"ci-wait:{head}")
-                first = float(stored) if stored else services.clock()
-                if not stored:
-                    services.store.set_flag(f"ci-wait:{head}", repr(first))
-            waited = 0.0 if first is None else services.clock() - first
-            if state != "pending" or waited >= cfg.ci_wait_s:
-                return {"state": state, "waited_s": round(waited, 1)}
-            check_kill_switch(services)
+    while True:
+        state = services.forge.ci_status(head)
+        if first is None and state == "pending":
+            stored = services.store.get_flag(f"ci-wait:{head}")
+            first = float(stored) if stored else services.clock()
+            if not stored:
+                services.store.set_flag(f"ci-wait:{head}", repr(first))
+        waited = 0.0 if first is None else services.clock() - first
+        if state != "pending" or waited >= cfg.ci_wait_s:
+            return {"state": state, "waited_s": round(waited, 1)}
+        check_kill_switch(services)
+        # CI still running: the run's CPU slot goes to the others meanwhile (a run that gave
+        # it away for a CI already finished would ask again behind every run waiting for one)
+        with waiting():
             time.sleep(min(cfg.ci_poll_s, cfg.ci_wait_s - waited))
 
 
