@@ -761,7 +761,7 @@ def re_exports(tree: ast.Module) -> list[str]:
 def test_only_a_face_hands_on_what_it_imports() -> None:
     """A name is imported from the module that defines it, or from its package's face
     (``__init__.py``), never through a module that hands it on: two doors into one room
-    (``cycle.py`` handed on ``heal.run``'s ``production_health``, the engine's runner the
+    (``cycle.py`` handed on ``heal.production``'s ``production_health``, the engine's runner the
     kill switch's names)."""
     found = {
         name: names
@@ -773,7 +773,7 @@ def test_only_a_face_hands_on_what_it_imports() -> None:
 
 def test_the_re_export_check_finds_the_door_of_before() -> None:
     text = (
-        "from harness.heal.run import production_health as production_health\n"
+        "from harness.heal.production import production_health as production_health\n"
         "from harness.engine.killswitch import check_kill_switch\n"
         "from harness.engine.killswitch import kill_switch_state as state\n"
         "from harness.model.blocks import Handler, Request\n"
@@ -1101,3 +1101,41 @@ def test_the_seam_check_finds_the_engine_of_before() -> None:
     renamed = ast.parse("class Engine:\n    def run(self): ...\n    def _drive(self): ...\n")
     with pytest.raises(KeyError):
         concerns_in_engine(renamed)
+
+
+# -- an action is named for its room ------------------------------------------------------------
+
+
+def misnamed_actions(files: dict[str, ast.Module]) -> list[str]:
+    """The ``@action("room.name")`` functions whose room is not the package (or, at the top,
+    the module) they live in: a workflow's YAML names an action by its room."""
+    found = []
+    for name, tree in files.items():
+        room = name.removeprefix("harness.").split(".")[0]
+        for node in ast.walk(tree):
+            for marked in getattr(node, "decorator_list", []):
+                said = marked.args[0] if isinstance(marked, ast.Call) and marked.args else None
+                if (
+                    getattr(marked, "func", None) is not None
+                    and getattr(marked.func, "id", "") == "action"
+                    and isinstance(said, ast.Constant)
+                    and str(said.value).split(".")[0] != room
+                ):
+                    found.append(f"{name}: {said.value}")
+    return found
+
+
+def test_an_action_is_named_for_the_room_it_lives_in() -> None:
+    """The production workflow's actions are heal's (``harness/heal/production.py``): an
+    action's room is where it lives, so ``heal.look`` is read in ``harness/heal``."""
+    assert misnamed_actions(_package_files()) == []
+
+
+def test_the_action_name_check_finds_an_action_named_for_another_room() -> None:
+    files = {
+        "harness.heal.production": ast.parse(
+            '@action("heal.look")\ndef look(): ...\n@action("production.red")\ndef red(): ...\n'
+        ),
+        "harness.cycle": ast.parse('@action("cycle.queue")\ndef queue(): ...\n'),
+    }
+    assert misnamed_actions(files) == ["harness.heal.production: production.red"]
