@@ -24,7 +24,7 @@ from harness.errors import FactoryError
 from harness.git.env import git_seconds
 from harness.git.repo import GitRepo
 from harness.git.worktrees import WorktreeManager, default_worktree_root
-from harness.heal.run import production_health
+from harness.heal.production import production_health
 from harness.implement.run import implement_issue
 from harness.sandbox.shared import shared
 from harness.services import open_services

@@ -38,7 +38,7 @@ from harness.browser.drivers import Drivers
 from harness.browser.journeys import load_journeys
 from harness.engine.records import RunRecords
 from harness.git.repo import GitRepo
-from harness.heal.run import production_health
+from harness.heal.production import production_health
 from harness.sandbox.bwrap import Sandbox
 from harness.services import open_services
 from harness.store.db import Store

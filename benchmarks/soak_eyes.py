@@ -104,7 +104,8 @@ class Eyes:
         self.flaky = flaky  # test files the world wrote to fail at random: never run
         self.where = Path(tempfile.mkdtemp(prefix="soak-eyes-"))
         self.trees: dict[str, str] = {}  # commit -> tree
-        self.seen: dict[tuple[str, str], str | None] = {}  # (tree, question) -> why not (None: yes)
+        # (tree, question) -> why not (None: yes): a question asked under any name, once
+        self.seen: dict[tuple[str, tuple[Any, ...]], str | None] = {}
         self.started = {"apps": 0, "tests": 0}  # what its looks cost, counted
 
     def close(self) -> None:
@@ -142,22 +143,22 @@ class Eyes:
         """Each question about the commit's tree answered: None when it holds, else why not.
         A question is ``("page", path, text)`` (the page shows the text), ``("journey",
         file, text of the journey)`` or ``("tests", commit)`` (its tests pass, and with a
-        commit, that commit's too: the tests a change kept; its key starts ``kept:``)."""
+        commit, that commit's too: the tests a change kept). A question is answered once a
+        tree, whatever name it is asked under."""
         tree = self.tree(commit)
-        asked = {k: q for k, q in questions.items() if (tree, k) not in self.seen}
-        apps = {k: q for k, q in asked.items() if q[0] in ("page", "journey")}
+        asked = {q for q in questions.values() if (tree, q) not in self.seen}
+        apps = [q for q in asked if q[0] in ("page", "journey")]
         if apps:
             try:
                 with self._app(commit) as url:
-                    for key, question in sorted(apps.items(), key=lambda kq: kq[1][0] != "page"):
-                        self.seen[tree, key] = self._ask(url, commit, question)
+                    for question in sorted(apps, key=lambda q: q[0] != "page"):
+                        self.seen[tree, question] = self._ask(url, commit, question)
             except (AppDown, OSError) as exc:  # what it did not answer, it does not show
-                for key in apps:
-                    self.seen.setdefault((tree, key), f"the app: {exc}")
-        for key, question in sorted(asked.items(), key=lambda kq: kq[1][1] is None):
-            if question[0] == "tests":
-                self.seen[tree, key] = self._tests(commit, question[1])
-        return {k: self.seen[tree, k] for k in questions}
+                for question in apps:
+                    self.seen.setdefault((tree, question), f"the app: {exc}")
+        for question in sorted((q for q in asked if q[0] == "tests"), key=lambda q: q[1] is None):
+            self.seen[tree, question] = self._tests(commit, question[1])
+        return {k: self.seen[tree, q] for k, q in questions.items()}
 
     def _ask(self, url: str, commit: str, question: tuple[Any, ...]) -> str | None:
         if question[0] == "page":
@@ -180,7 +181,8 @@ class Eyes:
         they were, under a name of their own (its tests and the tests it kept, in one run)."""
         tree = self.tree(commit)
         if kept_from is None and any(
-            t == tree and k.startswith("kept:") and why is None for (t, k), why in self.seen.items()
+            t == tree and q[0] == "tests" and q[1] is not None and why is None
+            for (t, q), why in self.seen.items()
         ):
             return None  # a run of its tests and those it kept passed
         self.started["tests"] += 1

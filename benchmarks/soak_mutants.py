@@ -4,8 +4,9 @@ it was read from — one at a time, and the shortest soak that shows it runs on 
 the copy's own interpreter environment (the installed one, hard-linked, its path to the
 harness pointed at the copy: the sealed validator and every sandbox import the copy too).
 The unmutated copy runs first, as long as the longest of them: a soak that breaks without a
-fault proves nothing about one. A fault is caught when a named invariant breaks; flagged only
-because a capability never fired, or not at all, it is a miss."""
+fault proves nothing about one. A fault is caught when the invariant it names breaks (on any
+day); flagged only by another, only because a capability never fired, or not at all, it is a
+miss."""
 
 from __future__ import annotations
 
@@ -56,7 +57,8 @@ class Outcome:
 
     @property
     def caught(self) -> bool:
-        return bool(self.invariants)
+        """Broken without a fault; with one, broken by the invariant that fault names."""
+        return self.mutant.expect in self.invariants if self.mutant else bool(self.invariants)
 
     @property
     def by(self) -> str:
@@ -153,7 +155,16 @@ class Scratch:
         missing = [m for found in said["missing"].values() for m in found]
         if broken is None:
             return Outcome(mutant, missing=missing, seconds=seconds)
-        return Outcome(mutant, broken["invariants"], broken["day"], missing, seconds)
+        day, names = broken["day"], list(broken["invariants"])
+        if mutant and mutant.expect not in names:  # its own invariant on a later day, if any
+            later = [
+                d["day"]
+                for d in said["per_day"]
+                for b in d["broken"]
+                if b.startswith(f"{mutant.expect}: ")
+            ]
+            day, names = (later[0], [mutant.expect, *names]) if later else (day, names)
+        return Outcome(mutant, names, day, missing, seconds)
 
 
 def run(names: list[str] | None, seed: int, say: Any = print) -> tuple[Outcome, list[Outcome]]:
@@ -189,6 +200,8 @@ def _shown(outcome: Outcome) -> str:
         return f"could not run: {outcome.error}"
     if outcome.caught:
         return f"caught by {outcome.by} on day {outcome.day} ({outcome.seconds:.0f} s)"
+    if outcome.invariants:
+        return f"MISSED: only {outcome.by} broke, on day {outcome.day} ({outcome.seconds:.0f} s)"
     never = f" (never fired: {', '.join(outcome.missing)})" if outcome.missing else ""
     return f"no invariant broke{never} ({outcome.seconds:.0f} s)"
 
@@ -202,7 +215,15 @@ def table(base: Outcome, outcomes: list[Outcome], seed: int) -> str:
     for o in outcomes:
         m = o.mutant
         assert m is not None
-        caught = o.by or ("could not run: " + o.error if o.error else "**missed**")
+        caught = (
+            o.by
+            if o.caught
+            else "could not run: " + o.error
+            if o.error
+            else f"**missed** (broke only {o.by})"
+            if o.invariants
+            else "**missed**"
+        )
         rows.append(
             f"| {m.name} | {m.path} | {m.days} | {caught} | {o.day or '—'} | {m.expect} "
             f"| {o.seconds:.0f} |"

@@ -256,8 +256,10 @@ def replayed(world: World, landed: Landed) -> list[str]:
         else {"kept: its tests and those production had": ("tests", f"{sha}^1")}
     )
     asked |= {f"journey {f}": ("journey", f, text) for f, text in landed.held}
-    answers = sight.answers(sha, asked)
-    return [f"{sha[:12]} fails {what}: {why}" for what, why in answers.items() if why]
+    # the promised pages too, while its app is up: production's look at it asks them next
+    pages = {k: q for k, q in questions(world, {}).items() if q[0] == "page"}
+    answers = sight.answers(sha, {**pages, **asked})
+    return [f"{sha[:12]} fails {what}: {answers[what]}" for what in asked if answers[what]]
 
 
 def _promises(world: World, issues: list[Any], answers: dict[str, str | None], day: int) -> None:

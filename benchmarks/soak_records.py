@@ -5,9 +5,9 @@ Most invariants read the world (``benchmarks/soak_oracle.py``: production as the
 eyes find it, the forge as its users and maintainer see it, the model's calls priced by the
 world, what its maintainer broke, stopped, cancelled and decided); those that judge the
 factory's own bookkeeping — that a merge rests on the gates it recorded, that a run left
-unfinished is taken up, that a regression loop closes, that a flake is counted, one proposal
-per cause — read its records: its store (runs, their typed records, events), its forge and
-its git, never what the soak did. ``WORLD`` names which is which."""
+unfinished is taken up, that a regression loop closes, that a flake is counted — read its
+records: its store (runs, their typed records, events), its forge and its git, never what the
+soak did. ``WORLD`` names which is which."""
 
 from __future__ import annotations
 
@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 
 WAITING = (Label.NEEDS_HUMAN, Label.NEEDS_REVIEW, Label.FAILED)
 _RAN = re.compile(r"^Ran (\d+) tests? in ", re.M)  # what the sample app's unittest prints
+_CITED = re.compile(r"^- \w+, issue (\d+)\b", re.M)  # a lesson's evidence, line by line
 # the stages a cycle runs whatever production's health, and those it runs only on a green one
 EVERY_CYCLE = ("triage", "heal", "health", "revert")
 WHEN_GREEN = ("implement", "validate")
@@ -162,6 +163,7 @@ WORLD = (
     "within budgets",
     "strangers are not obeyed",
     "the hold-out stays hidden",
+    "one proposal per cause",
 )
 # invariants whose break, once read, stands whatever the rest of the day does (each judges
 # what is over: finished runs' records, commits on production, calls made, texts written):
@@ -200,7 +202,7 @@ def invariants(
             world, [(h.culprit, h.sha, run.id) for run, h in records.typed(Healed) if h.culprit]
         ),
         "within budgets": lambda: oracle.within_budgets(world),
-        "one proposal per cause": lambda: one_proposal_per_cause(world, records),
+        "one proposal per cause": lambda: one_proposal_per_cause(world),
         "a flake is counted, never reverts": lambda: a_flake_is_counted(records),
         "strangers are not obeyed": lambda: oracle.strangers_are_not_obeyed(world),
         "the hold-out stays hidden": lambda: oracle.the_holdout_stays_hidden(world, world.calls),
@@ -497,19 +499,19 @@ def regression_loops_close(world: World, records: Records, day: int) -> list[str
     return broken
 
 
-def one_proposal_per_cause(world: World, records: Records) -> list[str]:
-    """No two open proposals cite the same issue: one cause, one proposal."""
-    open_prs = {p.number for p in world.side.prs() if p.state == "open"}
+def one_proposal_per_cause(world: World) -> list[str]:
+    """No two lessons open on the forge (a pull request of the factory's that no issue owns)
+    cite one issue the world filed, as the maintainer reads them (``issue N`` in their
+    evidence): one cause, one proposal."""
     cited: dict[int, list[int]] = {}
-    issue_of = {run.id: run.issue for run in records.runs}  # a citation's key starts with its run
-    for _, proposal in records.typed(Proposal):
-        if proposal.pr in open_prs:
-            for issue in {issue_of.get(ref.split(":")[0]) for ref in proposal.cited} - {None}:
-                cited.setdefault(int(str(issue)), []).append(proposal.pr)
+    for pr in world.side.prs():
+        if pr.state == "open" and not pr.issue:
+            for number in {int(n) for n in _CITED.findall(pr.body)} & set(world.issued):
+                cited.setdefault(number, []).append(pr.number)
     return [
-        f"#{issue} is cited by proposals {sorted(set(prs))}"
-        for issue, prs in cited.items()
-        if len(set(prs)) > 1
+        f"#{issue} is cited by the open lessons {sorted(prs)}"
+        for issue, prs in sorted(cited.items())
+        if len(prs) > 1
     ]
 
 

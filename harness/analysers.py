@@ -13,7 +13,6 @@ import json
 import posixpath
 import re
 import shlex
-import shutil
 import sys
 import tempfile
 from collections import Counter
@@ -24,10 +23,11 @@ from typing import Any
 
 from pydantic import Field
 
-from harness.artifacts import AnalyserFinding
+from harness.artifacts import Analysed, AnalyserFinding
 from harness.config.models import Strict
 from harness.config.settings import Settings
 from harness.cpu import cpus
+from harness.digest import sha256
 from harness.git.repo import GitRepo
 from harness.globs import matching
 from harness.paths import shipped_yaml
@@ -108,10 +108,10 @@ def fingerprinted(**fields: Any) -> AnalyserFinding:
     """A finding from ``AnalyserFinding``'s fields but its fingerprint, computed here: rule +
     path + the snippet, whose whitespace is collapsed."""
     snippet = " ".join(str(fields.get("snippet", "")).split())[:300]
-    key = f"{fields['rule']}\0{fields['path']}\0{snippet}".encode()
+    key = f"{fields['rule']}\0{fields['path']}\0{snippet}"
     fields.update(
         snippet=snippet,
-        fingerprint=hashlib.sha256(key).hexdigest()[:20],
+        fingerprint=sha256(key)[:20],
         severity=str(fields["severity"]).lower(),
         message=str(fields["message"])[:300],
     )
@@ -128,12 +128,6 @@ def added(before: list[AnalyserFinding], after: list[AnalyserFinding]) -> list[A
         if known[f.fingerprint, f.identity] < 0:
             new.append(f)
     return new
-
-
-@dataclass(frozen=True)
-class Analysis:
-    findings: list[AnalyserFinding]
-    errors: list[str]  # an analyser that did not answer with JSON: why, in one line
 
 
 @dataclass(frozen=True)
@@ -175,11 +169,10 @@ def warm_up(settings: Settings) -> None:
 def workspace(settings: Settings) -> Iterator[Workspace]:
     """A workspace of the cycle's warm analysers (this call's own outside a cycle)."""
     warm, owned = _warm(settings)
-    folder = Path(tempfile.mkdtemp(dir=warm.folder))
     try:
-        yield Workspace(folder, warm)
+        with tempfile.TemporaryDirectory(dir=warm.folder, ignore_cleanup_errors=True) as folder:
+            yield Workspace(Path(folder), warm)
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
         if owned:
             warm.stop()
 
@@ -201,7 +194,7 @@ def run_analysers(
     paths: list[str],
     analysers: list[Analyser] | None = None,
     judging: bool = False,
-) -> Analysis:
+) -> Analysed:
     """Every analyser whose ``files`` (or ``shebang``) match one of ``paths``: the warm ones
     in one request (one fork), each other alone (a shell command runs alone in its fork, so
     that nothing it leaves running meets another's files). Judging a change: one worker each,
@@ -229,7 +222,7 @@ def run_analysers(
             continue
         secrets = {str(e.get(analyser.mask)) for e in entries}  # masked on each line
         found += [_read(analyser, where.path, entry, secrets, tests) for entry in entries]
-    return Analysis(found, errors)
+    return Analysed(findings=found, errors=errors)  # errors: an analyser that gave no JSON, why
 
 
 def values(data: object, where: str) -> list[object]:

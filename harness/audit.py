@@ -5,7 +5,6 @@ files one (``factory:found``) only when no issue of the factory's carries its fi
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from harness.analysers import (
@@ -24,6 +23,7 @@ from harness.artifacts import (
     Found,
     Worktree,
 )
+from harness.digest import sha256
 from harness.engine.actions import action
 from harness.engine.context import Services, StepContext
 from harness.engine.runner import Engine, RunOutcome
@@ -57,24 +57,22 @@ def analyse(ctx: StepContext, worktree: Worktree) -> Analysed:
     """The analysers over the checkout: kept per commit and analysers (a commit never
     changes), unless one of them gave no answer."""
     settings, store = ctx.services.settings, ctx.services.store
-    tree = worktree
     own = shipped_data().audit
     every = [*load_analysers(settings), *own]
-    asked = repr([every, settings.config.audit.skip]).encode()
-    key = f"audit:{tree.base_sha}:{hashlib.sha256(asked).hexdigest()[:16]}"
+    asked = repr([every, settings.config.audit.skip])
+    key = f"audit:{worktree.base_sha}:{sha256(asked)[:16]}"
     if (kept := store.get_flag(key)) is not None:
         return Analysed.model_validate_json(kept)
     skip = settings.config.audit.skip  # what a project generates or pins: never read
     generated = shipped_data().skip if skip is None else skip
-    paths = [p for p in ctx.services.repo.tree(tree.base_sha) if not matching(p, generated)]
+    paths = [p for p in ctx.services.repo.tree(worktree.base_sha) if not matching(p, generated)]
     with workspace(settings) as where:
         found = run_analysers(
-            settings, where, where.write(ctx.services.repo, tree.base_sha, paths), every
+            settings, where, where.write(ctx.services.repo, worktree.base_sha, paths), every
         )
-    result = Analysed(findings=found.findings, errors=found.errors)
     if not found.errors:
-        store.set_flag(key, result.model_dump_json())
-    return result
+        store.set_flag(key, found.model_dump_json())
+    return found
 
 
 def _evidenced(services: Services, said: AuditorFinding) -> AnalyserFinding | None:

@@ -72,7 +72,8 @@ class _Place(threading.local):
 
 
 class CpuSlots:
-    """The process's CPU slots: one per CPU, first come, first served."""
+    """CPU slots: one per CPU, first come, first served (the process's own: its
+    ``Caches.part``)."""
 
     def __init__(self, size: int | None = None, patience_s: float | None = PATIENCE_S) -> None:
         self.slots = Slots(size or cpus())
@@ -120,17 +121,12 @@ class CpuSlots:
             self._take()
 
 
-class _ProcessCpus:
-    def __init__(self) -> None:
-        self.cpu = CpuSlots()
-
-
 def working() -> AbstractContextManager[None]:
     """This thread's run holds a CPU slot among the process's other runs
     (``CpuSlots.working``)."""
-    return PROCESS.part(_ProcessCpus).cpu.working()
+    return PROCESS.part(CpuSlots).working()
 
 
 def waiting() -> AbstractContextManager[None]:
     """This thread's run waits outside the process or on another run (``CpuSlots.waiting``)."""
-    return PROCESS.part(_ProcessCpus).cpu.waiting()
+    return PROCESS.part(CpuSlots).waiting()

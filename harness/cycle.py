@@ -29,7 +29,7 @@ from harness.engine.runner import Engine, RunOutcome, recorded
 from harness.errors import FactoryError, StoppedError
 from harness.forge.base import Label, Queued
 from harness.git.worktrees import WorktreeManager
-from harness.heal.run import reverts_waiting
+from harness.heal.production import reverts_waiting
 from harness.implement.run import waits_for_approval
 from harness.model.provider import require_model
 from harness.review.trust import approvals

@@ -88,22 +88,20 @@ def approve(
     actor = check_actor(actor)
     landing_unfinished(services, number, "approve")
     label = waiting_label(services, number, "approve")
-    if label == Label.NEEDS_REVIEW:
-        require_model(services.settings, provider)  # validation runs again
     store = services.store
-    forge = services.forge
     told = ({"via": via} if via else {}) | ({"reason": reason[:MAX_REASON]} if reason else {})
     event = {"issue": number, "actor": actor, "label": label} | told
-    pr = open_pr(services, number) if label == Label.NEEDS_REVIEW else None
-    if pr is None and label == Label.NEEDS_REVIEW:
-        raise UsageError(
-            f"issue {number} waits for review but has no open pull request from the factory"
-        )
-    if pr is None:
+    if label != Label.NEEDS_REVIEW:  # handed to a person by triage or an attempt: requeued
         store.append_event(None, APPROVE_EVENT, event | {"head": None})
         said = retry_issue(services, number)
         return Decision(number, "approve", actor, "requeued", f"approved by {actor}: {said}")
-    head = forge.sync(pr.branch)  # on GitHub: what the PR holds now
+    require_model(services.settings, provider)  # validation runs again
+    pr = open_pr(services, number)
+    if pr is None:
+        raise UsageError(
+            f"issue {number} waits for review but has no open pull request from the factory"
+        )
+    head = services.forge.sync(pr.branch)  # on GitHub: what the PR holds now
     store.append_event(None, APPROVE_EVENT, event | {"pr": pr.number, "head": head})
     say(f"issue {number}: validating PR {pr.number} again; it lands through the merge queue …")
     outcome = validate_issue(services, number)

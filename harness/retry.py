@@ -60,14 +60,14 @@ def stop_runs(services: Services, number: int, why: str) -> None:
     alive in any process told to stop (the flag its engine, its sandboxed commands and its
     model calls ask: it ends itself, its checkout removed), then every unfinished run ended
     and its checkout removed, under the issue's lease once that run gave it back."""
-    from harness.engine.runner import LEASE_TTL_S, Engine
+    from harness.engine.runner import Engine
 
     store = services.store
     store.set_flag(f"{CANCEL}{number}", why)  # a live run of it stops within half a second
     deadline = time.monotonic() + CANCEL_WAIT_S
     while True:
         try:
-            with store.held(number, LEASE_TTL_S):
+            with store.held(number):
                 Engine(services).end_open(number, why, STOPPED)
                 return
         except LeaseError as exc:  # its run, alive in another process, is stopping

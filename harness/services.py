@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # PyGithub takes a quarter second to import: only forge: gith
     from harness.forge.github import GitHubForge
 
 
-def make_forge(settings: Settings, store: Store, repo: GitRepo, plan: Path | None = None) -> Forge:
+def make_forge(settings: Settings, store: Store, repo: GitRepo, plan: Path | None) -> Forge:
     """The forge factory.yaml names; with ``plan`` (``--plan``), one that records every write
     in that folder for ``factory apply`` instead of making it."""
     if settings.config.forge == "local":

@@ -118,8 +118,8 @@ def analysers_find_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     their fixture ``analysers_quiet``). The gate itself runs, and says what it says
     of a change that adds no finding; the analysers run for real in
     ``tests/implement/test_security_gate.py`` and in the end-to-end cycles."""
-    from harness.analysers import Analysis
+    from harness.artifacts import Analysed
     from harness.implement import actions, security
 
-    monkeypatch.setattr(security, "run_analysers", lambda *args, **kwargs: Analysis([], []))
+    monkeypatch.setattr(security, "run_analysers", lambda *args, **kwargs: Analysed(findings=[]))
     monkeypatch.setattr(actions, "warm_up", lambda settings: None)

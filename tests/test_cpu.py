@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 
 from harness.artifacts import HoldoutRun, Queue
 from harness.caches import PROCESS
 from harness.config.settings import load_settings
-from harness.cpu import CpuSlots, Slots, _ProcessCpus
+from harness.cpu import CpuSlots, Slots
 from harness.engine.actions import action
 from harness.engine.context import StepContext
 from harness.engine.runner import Engine
@@ -30,6 +31,8 @@ from harness.sandbox.warm import Warm
 from harness.services import open_services
 from harness.store.db import Store
 from harness.store.leases import LANDING_LEASE, holder_id
+from harness.validate import landing
+from harness.validate.actions import ci
 from harness.validate.calibration import cached_or_computed
 from harness.validate.landing import give_back_landing, take_landing
 from tests.cli_helpers import use_actions
@@ -58,14 +61,12 @@ def _joined(*threads: threading.Thread) -> None:
 
 
 @pytest.fixture
-def one() -> Iterator[CpuSlots]:
+def one(monkeypatch: pytest.MonkeyPatch) -> CpuSlots:
     """The process's CPU slots, one at a time and waited for as long as it takes."""
-    part = PROCESS.part(_ProcessCpus)
-    kept, part.cpu = part.cpu, CpuSlots(1, patience_s=None)
-    try:
-        yield part.cpu
-    finally:
-        part.cpu = kept
+    cpu = PROCESS.part(CpuSlots)
+    monkeypatch.setattr(cpu, "slots", Slots(1))
+    monkeypatch.setattr(cpu, "patience_s", None)
+    return cpu
 
 
 def _holding(cpu: CpuSlots) -> tuple[threading.Thread, threading.Event]:
@@ -226,7 +227,7 @@ SEEN: list[bool] = []
 
 @action("test.slot_held")
 def _slot_held(ctx: StepContext) -> dict[str, Any]:
-    cpu = PROCESS.part(_ProcessCpus).cpu
+    cpu = PROCESS.part(CpuSlots)
     SEEN.append(cpu.slots.take(rank=-1, patience_s=0))  # another run asks: none is free
     return {}
 
@@ -336,6 +337,66 @@ def test_a_run_computing_a_calibration_others_wait_for_asks_for_no_cpu_slot_unde
     _joined(_started(lambda: validate(True)), _started(lambda: validate(False)))
     assert sorted(answers) == [False, True]  # computed once, read once
     assert one.slots.free == 1
+
+
+def test_a_run_reading_a_known_calibration_and_joining_the_queue_keeps_its_cpu_slot(
+    one: CpuSlots, tmp_path: Path
+) -> None:
+    """A cached baseline waits for nothing: its calibration known already and its place in the
+    merge queue are a few statements under no wait. A run that gave its CPU slot away for them
+    asked again behind every run waiting for one (seconds each in a stage of many validations,
+    with no CPU spent); it keeps it, and the run waiting goes after it."""
+    state = tmp_path / "state"
+    store = Store.open(state)
+    key = "baseline:tree:holdout"
+    known = HoldoutRun(sha="c" * 40, tree="t" * 40, journeys=[], journeys_passed=True)
+    store.set_flag(key, known.model_dump_json())
+    order: list[str] = []
+
+    def other() -> None:
+        with one.working():
+            order.append("the run waiting")
+
+    def computed() -> HoldoutRun:
+        raise AssertionError("a known calibration computed again")
+
+    with one.working():
+        waiter = _started(other)
+        _until(lambda: bool(one.slots.waiting))  # the other run waits for the one slot
+        assert cached_or_computed(store, state, key, computed) == (known, True)
+        assert landing.join(store, state, "r-1", 1, "h" * 40, holder_id()) == []
+        order.append("the cached baseline")
+    _joined(waiter)
+    assert order == ["the cached baseline", "the run waiting"]
+    assert one.slots.free == 1
+
+
+def test_a_validation_whose_ci_has_finished_keeps_its_cpu_slot(
+    one: CpuSlots, tmp_path: Path
+) -> None:
+    """validate.ci gives its CPU slot away only while CI still runs: a run that gave it away
+    for a CI already finished asked again behind every run waiting for one."""
+    repo = make_factory_repo(tmp_path / "repo")
+    services = open_services(repo, tmp_path / "state")
+    head = git(repo, "rev-parse", "HEAD").strip()
+    services.store.set_ci(head, "success")
+    order: list[str] = []
+
+    def other() -> None:
+        with one.working():
+            order.append("the run waiting")
+
+    with one.working():
+        waiter = _started(other)
+        _until(lambda: bool(one.slots.waiting))  # the other run waits for the one slot
+        said = ci(
+            cast(Any, SimpleNamespace(services=services)), cast(Any, SimpleNamespace(head=head))
+        )
+        order.append("the validation")
+    _joined(waiter)
+    assert said == {"state": "success", "waited_s": 0.0}
+    assert order == ["the validation", "the run waiting"]
+    services.store.close()
 
 
 @pytest.mark.sandbox

@@ -6,6 +6,8 @@ from pydantic import Field
 
 from harness.artifacts.base import Artifact, Inputs
 
+__all__ = ("Analysed", "AnalyserFinding", "AuditInputs", "Audited", "AuditorFinding", "Found")
+
 
 class AuditInputs(Inputs):
     dry_run: bool = False  # a look: files nothing

@@ -10,6 +10,8 @@ from pydantic import ConfigDict
 
 from harness.checked import Evolving
 
+__all__ = ("ANY_RUN", "A", "Artifact", "Failed", "GateResult", "Inputs")
+
 
 class Artifact(Evolving):
     """Base of every record: strict (unknown keys are errors) and immutable. Each record's

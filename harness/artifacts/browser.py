@@ -8,6 +8,16 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
+__all__ = (
+    "CHANGES",
+    "LEARNED",
+    "READS",
+    "JourneyResult",
+    "Observation",
+    "as_quoted",
+    "as_read",
+)
+
 _QUOTE_MARKS = str.maketrans("", "", "\"'\u201c\u201d\u2018\u2019")
 
 # what may change the app (``Observation.changes``): these, a field submitted, a request

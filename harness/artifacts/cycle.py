@@ -7,6 +7,8 @@ from pydantic import Field
 
 from harness.artifacts.base import Artifact, Inputs
 
+__all__ = ("Children", "CycleInputs", "Queue", "Ran")
+
 
 class CycleInputs(Inputs):
     max_parallel: int | None = None  # ``factory run --max-parallel`` (else factory.yaml's)
@@ -14,10 +16,12 @@ class CycleInputs(Inputs):
 
 class Queue(Artifact):
     """The issues a stage of a cycle takes, in order, ``width`` at a time: one child run each
-    (a ``workflow:`` step's ``each``); one at a time, none starts after one stopped."""
+    (a ``workflow:`` step's ``each``); one at a time, none starts after one stopped, but in a
+    ``batch``, whose runs each stop at a request queued for it."""
 
     issues: list[int]
     width: int = 1
+    batch: bool = False  # the runs' ``IssueInputs.batch``
 
 
 class Ran(Artifact):

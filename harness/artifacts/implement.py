@@ -12,6 +12,27 @@ from harness.artifacts.base import Artifact, GateResult, Inputs
 from harness.artifacts.triage import IssueSpec
 from harness.artifacts.verdict import CriterionResult
 
+__all__ = (
+    "Assignment",
+    "ChangeInputs",
+    "Coded",
+    "Commit",
+    "Connection",
+    "Finding",
+    "GateReport",
+    "Implemented",
+    "NetworkRecord",
+    "Plan",
+    "PrCandidate",
+    "PreviousAttempt",
+    "RevertedChange",
+    "Review",
+    "SetupRecord",
+    "SetupRun",
+    "Tested",
+    "Worktree",
+)
+
 
 class PreviousAttempt(Artifact):
     """``harness.implement.feedback``: the newest finished attempt at an issue and what the

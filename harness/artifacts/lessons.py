@@ -9,6 +9,8 @@ from pydantic import Field
 
 from harness.artifacts.base import Artifact
 
+__all__ = ("Citation", "GovernanceEdit", "Lesson", "LessonBranch", "Proposal", "Rehearsal")
+
 
 class Citation(Artifact):
     """One piece of evidence of a lesson (``harness.lessons``): where it was recorded (a run's

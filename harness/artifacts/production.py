@@ -9,6 +9,18 @@ from pydantic import Field
 from harness.artifacts.base import Artifact, Inputs
 from harness.artifacts.implement import NetworkRecord
 
+__all__ = (
+    "Blame",
+    "Diagnosis",
+    "HealInputs",
+    "Healed",
+    "Health",
+    "Look",
+    "Probe",
+    "Production",
+    "ProductionInputs",
+)
+
 
 class HealInputs(Inputs):
     health_run: str  # the red health run

@@ -9,12 +9,29 @@ from pydantic import Field
 
 from harness.artifacts.base import Artifact, Inputs
 
+__all__ = (
+    "AckInputs",
+    "Acknowledgement",
+    "InboxInputs",
+    "IssueInputs",
+    "IssueSpec",
+    "Judgement",
+    "Screened",
+    "Unobservable",
+)
+
 
 class IssueInputs(Inputs):
     """The inputs of a workflow about one issue that takes nothing else (``triage``), given to
     each run of a stage's ``Queue``; ``inbox``'s: the one issue it takes (None: any)."""
 
     number: int | None = None
+    batch: bool | None = None  # its agents ask through a Message Batch (``harness.model.batch``)
+
+
+class InboxInputs(Inputs):
+    number: int | None = None  # the one issue it takes (None: any)
+    batch_wait_s: float | None = None  # ``--batch``: how long its Message Batch is waited for
 
 
 class AckInputs(Inputs):

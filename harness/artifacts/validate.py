@@ -13,6 +13,20 @@ from harness.artifacts.browser import JourneyResult
 from harness.artifacts.implement import NetworkRecord, PrCandidate, Tested
 from harness.artifacts.verdict import ValidatorRun, Verdict
 
+__all__ = (
+    "Baseline",
+    "BuiltOn",
+    "CheckResult",
+    "HoldoutRun",
+    "Landing",
+    "Prepared",
+    "Routing",
+    "Smoke",
+    "ValidateInputs",
+    "Validation",
+    "ValidationTarget",
+)
+
 
 class ValidateInputs(Inputs):
     number: int | None = None

@@ -10,6 +10,17 @@ from pydantic import Field
 from harness.artifacts.base import Artifact
 from harness.artifacts.browser import Observation
 
+__all__ = (
+    "CriterionResult",
+    "CriterionRow",
+    "Intended",
+    "KeptVerdict",
+    "Regression",
+    "ValidatorRun",
+    "Verdict",
+    "criterion_ids",
+)
+
 
 class CriterionResult(Artifact):
     """One criterion as the validator judged it: ``criterion`` is its id in the signed spec

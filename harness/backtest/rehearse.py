@@ -154,7 +154,7 @@ def what_became(services: Services, number: int) -> Became:
         if held:
             reason = f"{reason}; a person would review it: {validation.reason}"
         if validation.validator is not None:
-            verdict = Judged(verdict=validation.validator.verdict, score=validation.validator.score)
+            verdict = Judged.model_validate(validation.validator, from_attributes=True)
     return Became(
         triage=spec.decision if spec else None,
         kind=spec.kind if spec else None,

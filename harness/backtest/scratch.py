@@ -20,6 +20,7 @@ from harness.errors import ConfigError, ConfigErrors, UsageError
 from harness.git import snapshot
 from harness.git.repo import GitRepo
 from harness.git.worktrees import WorktreeManager, recorded_tmpfs
+from harness.model.provider import provider_path
 from harness.services import open_services
 from harness.store.db import Store
 
@@ -99,13 +100,6 @@ def scratch_repository(place: Place, case: Case, source: GitRepo, rehearsed: Reh
     return repo
 
 
-def _absolute(root: Path, value: str | None) -> str | None:
-    if not value:
-        return value
-    path = Path(value).expanduser()
-    return str(path if path.is_absolute() else (root / path).resolve())
-
-
 def scratch_settings(place: Place, real: Settings, provider: str | None) -> Settings:
     """The settings a run reads from the scratch repository, wired to what stays the
     factory's own: the local forge (in the scratch state), the hold-out, and the model's
@@ -115,9 +109,8 @@ def scratch_settings(place: Place, real: Settings, provider: str | None) -> Sett
     except ConfigErrors as exc:
         raise exc.first("(in the rehearsal)") from None
     cfg = loaded.config
-    paths = {
-        k: _absolute(real.root, getattr(cfg.provider, k)) for k in ("script", "record", "replay")
-    }
+    given = {key: getattr(cfg.provider, key) for key in ("script", "record", "replay")}
+    paths = {k: str(path) if (path := provider_path(real.root, v)) else v for k, v in given.items()}
     config = cfg.evolve(forge="local", provider=cfg.provider.evolve(**paths))
     return replace(loaded, config=config, holdout_dir=holdout_path(real.root, config))
 

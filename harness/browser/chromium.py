@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-from harness.browser.confine import BROWSER_ENV, Launcher
+from harness.browser.confine import CONFINED_ENV, Launcher
 from harness.errors import SandboxError
 
 if TYPE_CHECKING:  # Playwright is imported by what starts a browser (a command may not)
@@ -89,12 +89,10 @@ class Origin:
         self.origin = origin_of(base_url)
         self.blocked: list[str] = []
 
-    def allowed(self, url: str) -> bool:
-        return origin_of(url) == self.origin or url.startswith(("data:", "about:", "blob:"))
-
     def observe(self, request: Request) -> None:
-        if not self.allowed(request.url):
-            self.blocked.append(request.url)
+        url = request.url
+        if origin_of(url) != self.origin and not url.startswith(("data:", "about:", "blob:")):
+            self.blocked.append(url)
 
 
 class BrowserSession:
@@ -124,7 +122,7 @@ class BrowserSession:
         from playwright.sync_api import sync_playwright
 
         self._pw = self._given or sync_playwright().start()
-        env: dict[str, str | float | bool] = {**BROWSER_ENV}  # the launcher gets no more
+        env: dict[str, str | float | bool] = {**CONFINED_ENV}  # the launcher gets no more
         try:
             self.browser = self._pw.chromium.launch(
                 executable_path=self.launcher, args=LAUNCH_ARGS, headless=True, env=env

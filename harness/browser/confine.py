@@ -26,8 +26,9 @@ from harness.sandbox.peers import Peers
 # Chromium runs as a uid of its own when the harness is root: it can touch nothing the sandbox
 # uid owns (the worktrees)
 BROWSER_UID = 65533
-# what Chromium's processes see of an environment: nothing of the harness's
-BROWSER_ENV = MappingProxyType(
+# what a confined process (Chromium's, the seal's) sees of an environment: nothing of the
+# harness's
+CONFINED_ENV = MappingProxyType(
     {"PATH": SAFE_PATH, "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8"}
 )
 _FILTER_FD = 9  # the seccomp filter, opened by the launcher for bubblewrap
@@ -49,7 +50,7 @@ def browser_view(executable: Path, in_app_network: bool, hidden: tuple[Path, ...
         readable=tuple(readable),
         hidden=hidden,
         network=in_app_network,
-        env=dict(BROWSER_ENV),
+        env=dict(CONFINED_ENV),
         uid=BROWSER_UID,
     )
 

@@ -18,12 +18,12 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from http.client import HTTPConnection, HTTPException
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
 from playwright.sync_api import Error as PlaywrightError
@@ -44,7 +44,6 @@ VIEWPORT = MappingProxyType({"width": 1024, "height": 768})
 SHOT_WIDTH = 1024
 SHOT_HEIGHT = 1536
 MAX_SHOT_BYTES = 400_000
-T = TypeVar("T")
 MAX_HEAD_ENTRIES = 100
 MAX_FETCH_BODY = 12_000  # with its headers, under what one tool answer may hold (the agent's cap)
 MAX_HEADERS = 2_000
@@ -236,12 +235,13 @@ class BrowserTools:
     def close(self) -> None:
         self.context.close()
 
-    def _guarded(self, fn: Callable[[], T], target: tuple[Locator, str] | None = None) -> T:
-        """``fn``; Playwright's error in one line (with what is in the way of a click the
-        page blocks), or, when ``target`` finds no element, that no element matches it, with
-        the page's nearest names."""
+    @contextlib.contextmanager
+    def _guarded(self, target: tuple[Locator, str] | None = None) -> Iterator[None]:
+        """What runs inside: Playwright's error in one line (with what is in the way of a
+        click the page blocks), or, when ``target`` finds no element, that no element
+        matches it, with the page's nearest names."""
         try:
-            return fn()
+            yield
         except PlaywrightError as exc:
             lines = str(exc).splitlines()
             said = lines[0][:300]
@@ -286,8 +286,10 @@ class BrowserTools:
         left = self._back_on_app()
         scoped = any((data.role, data.label, data.text, data.selector))
         target = self._locate(data) if scoped else (self.page.locator("body"), "")
-        text = self._guarded(lambda: target[0].first.aria_snapshot(), target)
-        text += self._guarded(lambda: self.page.evaluate(_INVALID_JS))
+        with self._guarded(target):
+            text = target[0].first.aria_snapshot()
+        with self._guarded():
+            text += self.page.evaluate(_INVALID_JS)
         scope = ""
         if scoped:
             text += target[0].first.evaluate(_HIDDEN_JS)
@@ -323,29 +325,22 @@ class BrowserTools:
 
     def navigate(self, data: Address) -> str:
         url = self._app_url(data, "visited")
-
-        def go() -> str:
+        with self._guarded():
             response = self.page.goto(url, wait_until="load")
             self.status = response.status if response is not None else None
             text = self._page_text(MAX_STEP_SNAPSHOT)
             return f"opened {url} (HTTP {self.status or '?'}); title: {self.page.title()!r}\n{text}"
 
-        return self._guarded(go)
-
     def click(self, data: Target) -> str:
         target = self._locate(data)
-
-        def act() -> str:
+        with self._guarded(target):
             self._reachable(target[0].first).click()
             self.page.wait_for_load_state("load")
             return f"clicked\n{self._page_text(MAX_STEP_SNAPSHOT)}"
 
-        return self._guarded(act, target)
-
     def type_text(self, data: Typing) -> str:
         target = self._locate(data)
-
-        def act() -> str:
+        with self._guarded(target):
             field = self._reachable(target[0].first)
             field.fill(data.text)
             self._hold(field.evaluate(_FIELD_JS), data.text)
@@ -358,22 +353,18 @@ class BrowserTools:
             self.page.wait_for_load_state("load")
             return f"{typed}, then pressed Enter\n{self._page_text(MAX_STEP_SNAPSHOT)}"
 
-        return self._guarded(act, target)
-
     def press_key(self, data: Key) -> str:
         if not data.key:
             raise ToolError("key is required")
-
-        def act() -> str:
+        with self._guarded():
             self.page.keyboard.press(data.key)
-            return f"pressed {data.key}"
-
-        return self._guarded(act)
+        return f"pressed {data.key}"
 
     def head(self, _: Nothing) -> str:
         """The current document's head: its title, every ``<link>`` and ``<meta>``."""
-        left = self._guarded(self._back_on_app)
-        found = self._guarded(lambda: self.page.evaluate(_HEAD_JS))
+        with self._guarded():
+            left = self._back_on_app()
+            found = self.page.evaluate(_HEAD_JS)
         lines = [f"{left}head of {self.page.url}", f"title: {_clip(str(found['title']), 300)}"]
         for tag, attributes in found["entries"][:MAX_HEAD_ENTRIES]:
             shown = " ".join(f"{name}={_clip(str(value), 300)!r}" for name, value in attributes)
@@ -458,25 +449,23 @@ class BrowserTools:
         return answer.status, answer.reason, answered, text, cut
 
     def snapshot(self, data: Scope) -> str:
-        return self._guarded(lambda: self._page_text(MAX_SNAPSHOT, data))
+        with self._guarded():
+            return self._page_text(MAX_SNAPSHOT, data)
 
     def screenshot(self, _: Nothing) -> ToolOutput:
         self.shots_dir.mkdir(parents=True, exist_ok=True)
         path = self.shots_dir / f"validator-{len(self.shots) + 1:02d}.png"
-        left = self._guarded(self._back_on_app)
-
-        def shoot() -> bytes:
-            """The JPEG to show, or nothing when even the smaller one is too large."""
+        with self._guarded():
+            left = self._back_on_app()
             self.page.screenshot(path=str(path), full_page=True)
             height = self.page.evaluate("document.documentElement.scrollHeight")
             clip = FloatRect(x=0, y=0, width=SHOT_WIDTH, height=min(int(height), SHOT_HEIGHT))
-            for quality in (70, 40):
-                jpeg = self.page.screenshot(type="jpeg", quality=quality, full_page=True, clip=clip)
-                if len(jpeg) <= MAX_SHOT_BYTES:
-                    return jpeg
-            return b""
-
-        image = self._guarded(shoot)
+            # the JPEG to show, or nothing when even the smaller one is too large
+            jpegs = (
+                self.page.screenshot(type="jpeg", quality=quality, full_page=True, clip=clip)
+                for quality in (70, 40)
+            )
+            image = next((jpeg for jpeg in jpegs if len(jpeg) <= MAX_SHOT_BYTES), b"")
         self.shots.append(str(path))
         text = f"{left}saved screenshot {path.name} as evidence; the page at {self.page.url}:"
         if not image:

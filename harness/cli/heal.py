@@ -19,7 +19,7 @@ def health(ctx: click.Context, as_json: bool) -> None:
     from harness.artifacts import Landing
     from harness.cli.live import live_line
     from harness.cli.work import cycle_lease
-    from harness.heal.run import production_health
+    from harness.heal.production import production_health
     from harness.validate.run import validate_issue
 
     services = opened(ctx)  # no model: heal and revert validation ask none

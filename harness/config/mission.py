@@ -145,9 +145,8 @@ def _title(key: str) -> str:
 
 
 def _judge(reading: MissionReading, file: str) -> None:
-    titles = {rule.key: rule.title for rule in section_rules()}
     taken = sorted(reading.sections.values(), key=lambda s: s.line)
-    reading.notes += [f"{file}: {titles[s.key]} <- '{s.heading}' (line {s.line})" for s in taken]
+    reading.notes += [f"{file}: {_title(s.key)} <- '{s.heading}' (line {s.line})" for s in taken]
     for rule in section_rules():
         found = reading.sections.get(rule.key)
         if found is None:

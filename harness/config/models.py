@@ -334,8 +334,8 @@ class FactoryConfig(Strict):
     def role_model(self, role: str, tier: int = 0) -> RoleModel:
         """The model, thinking and effort one role (``triage`` … ``validator``) calls with;
         ``tier``: how many refused attempts came before (``models.escalate``)."""
-        escalate = {str(name): models for name, models in self.models.escalate.items()}
-        tiers = escalate.get(role) or [str(getattr(self.models, role))]
+        escalated = self.models.escalate.get(role)  # type: ignore[call-overload]
+        tiers = escalated or [str(getattr(self.models, role))]
         return RoleModel(
             role=role,
             model=tiers[min(tier, len(tiers) - 1)],

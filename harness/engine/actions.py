@@ -38,7 +38,7 @@ PROVIDERS = (
     "harness.lessons.actions",
     "harness.audit",
     "harness.heal.actions",
-    "harness.heal.run",
+    "harness.heal.production",
     "harness.triage.queue",
     "harness.validate.run",
     "harness.cycle",

@@ -22,6 +22,7 @@ from harness.errors import FactoryError
 from harness.git.repo import GitRepo
 from harness.model.agent import AgentSpec, run_agent
 from harness.model.base import CallRecord
+from harness.model.batch import BatchCollector, batch_folder
 from harness.model.blocks import Handler, Request
 from harness.redact import redact
 
@@ -167,7 +168,10 @@ def run_agent_step(ctx: StepContext) -> Produced[Artifact]:
     )
     ignored: list[str] = []
     handlers = tool_handlers(ctx, list(step.tools), ignored)
-    result = run_agent(services.model, spec, handlers, StepHooks(ctx, model_id))
+    model = services.model
+    if ctx.inputs.get("batch"):  # a run in batch mode: its requests wait for a Message Batch
+        model = BatchCollector(model, batch_folder(settings.state_dir, ctx.run_id))
+    result = run_agent(model, spec, handlers, StepHooks(ctx, model_id))
     transcript = save_transcript(ctx, result.messages)
     extra: dict[str, object] = {"_turns": result.turns, "_transcript": str(transcript)}
     if ignored:  # new files a .gitignore keeps out of the change: the pull request says so

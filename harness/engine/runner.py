@@ -6,15 +6,16 @@ ended and a new one starts); finished steps are never repeated. A ``workflow:`` 
 child workflows, each run named by its parent's run and step: the parent resumed after a kill
 reads back the children that finished and resumes the others, and one over a stage's issues
 takes up the runs of its workflow left unfinished before (docs/architecture.md, "Workflows
-above workflows"). The kill switch is checked before every step and every model call.
+above workflows"). What cuts across every run is written once, behind one seam that the
+engine calls at three points (below, "the seam"), never in the engine's own loop.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -55,7 +56,6 @@ if TYPE_CHECKING:
     from harness.store.db import Store
 
 ON_FAILURE = "on_failure"
-LEASE_TTL_S = 4 * 3600.0  # an issue's lease, renewed by each step
 FINISHED = ("succeeded", "failed")
 
 
@@ -80,10 +80,10 @@ class RunOutcome:
             return None
 
 
+@dataclass(frozen=True)
 class Engine:
-    def __init__(self, services: Services, lease: Lease | None = None) -> None:
-        self.services = services
-        self.lease = lease
+    services: Services
+    lease: Lease | None = None  # what this engine's runs are under (``leased``)
 
     # -- public ---------------------------------------------------------------
     def run(
@@ -99,30 +99,8 @@ class Engine:
         ``fresh``: called before a new run starts, never when an open one resumes (it may
         refuse)."""
         workflow = load_workflow(self.services, name)
-        check_kill_switch(self.services)
-        # a CPU slot among the process's other runs (harness/cpu.py); refuses a config that runs
-        # programs; a person's cancel of the issue stops a sandboxed command at once
-        with (
-            cpu.working(),
-            integrity.guarded(self.services.repo.path),
-            stopping(partial(self.services.store.get_flag, f"{CANCEL}{issue}")),
-        ):
-            if not workflow.leased:
-                return self._run(workflow, issue, inputs, parent, fresh)
-            if issue is None:
-                raise FactoryError(f"workflow {name} is about an issue: give its number")
-            # under the issue's lease from its first step to its end
-            with self.services.store.held(issue, LEASE_TTL_S) as (holder, fence):
-                leased = Engine(self.services, Lease(issue, holder, fence))
-                try:
-                    return leased._run(workflow, issue, inputs, parent, fresh)
-                finally:
-                    if workflow.after is not None:  # whatever became of it
-                        step = Step(id="after", action=workflow.after)
-                        done = StepContext(
-                            self.services, "", name, step, issue, {}, {}, lease=leased.lease
-                        )
-                        call(workflow.after, done)
+        with around_run(self, workflow, issue) as engine:  # the seam's concerns (below)
+            return engine._run(workflow, issue, inputs, parent, fresh)
 
     def end(self, run_id: str, reason: str) -> RunOutcome:
         """End an unfinished run that nothing will resume (its issue is no longer open): failed,
@@ -262,7 +240,7 @@ class Engine:
                 return recorded(store, run.id)
             ctx = replace(ctx, step=workflow.steps[index])
             try:
-                check_kill_switch(self.services)  # and a person's cancel of the issue
+                before_step(ctx)
             except StoppedError as exc:
                 return self._stop(ctx, exc)
             outcome = self._step(workflow, ctx)
@@ -338,12 +316,12 @@ class Engine:
         except FactoryError as exc:
             event = StepEvent(step=step.id, error=str(exc), kind=exc.kind.value)
             self._finish(seq, "failed", evidence_of(exc), ctx, str(exc), exc.kind, event)
-            fault_point(f"{ctx.workflow}.{step.id}.failed")
+            after_step(ctx, "failed")
             return None
         elapsed = time.monotonic() - started
         done = StepEvent(step=step.id, duration_s=round(elapsed, 4))
         self._finish(seq, "succeeded", made, ctx, event=done)
-        fault_point(f"{ctx.workflow}.{step.id}.done")
+        after_step(ctx, "done")
         return None
 
     def _finish(
@@ -386,66 +364,89 @@ class Engine:
         back the children that finished and resumes the others. One child, given the record
         of the step ``inputs`` names (a child that stops stops this run: it takes the child up
         when it resumes); or one per issue of the ``Queue`` of the step ``each`` names that is
-        still open, ``width`` at a time (one at a time: none starts after one stopped, or once
-        the forge's request budget says stop); or (``finish``) one per run of the child
-        workflow left unfinished that is to be finished (``_unfinished``). A child that cannot
-        start (held elsewhere, refused) is a row of its own."""
-        step, name = ctx.step, str(ctx.step.workflow)
+        still open, ``width`` at a time (one at a time: none starts after one stopped, but in a
+        ``batch``, or once the forge's request budget says stop); or (``finish``) one per run
+        of the child workflow left unfinished that is to be finished (``_unfinished``). A child
+        that cannot start (held elsewhere, refused) is a row of its own."""
+        step = ctx.step
         earlier = {run.issue: run for run in self.services.store.children(ctx.run_id, step.id)}
-
-        def child(issue: int | None, inputs: Inputs | None, engine: Engine) -> Ran:
-            return engine._child(ctx, issue, inputs, earlier.get(issue))
-
         if step.each is None and not step.finish:
             kept = [ctx.done[step.inputs]] if step.inputs in ctx.done else []
             given = RunRecords(kept).newest(Inputs)
             number = getattr(given, "number", None)  # a workflow about an issue: that issue's
-            ran = child(number if isinstance(number, int) else None, given, self)
+            ran = self._child(ctx, earlier, number if isinstance(number, int) else None, given)
             if ran.status == "stopped":
                 raise StoppedError(str(ran.reason))
             return ran
         queue = ctx.output(step.each, Queue) if step.each else Queue(issues=[])
-        finish, ended, opened = self._unfinished(load_workflow(self.services, name))
+        finish, ended, opened = self._unfinished(load_workflow(self.services, str(step.workflow)))
         # on a resumed step: what it started already, whatever became of the issue since
         wanted = (opened | {*earlier}) - {*ended}
         numbers = [n for n in ([] if step.finish else queue.issues) if n in wanted]
         numbers += [n for n in finish if n not in numbers]  # whatever its labels say
+        if queue.width > 1:
+            runs = self._side_by_side(ctx, earlier, numbers, queue)
+        else:
+            runs = self._in_turn(ctx, earlier, numbers, queue)
+        self._say(str(step.workflow), runs)
+        return Children(runs=runs, ended=ended)
+
+    def _side_by_side(
+        self, ctx: StepContext, earlier: dict[int | None, Run], numbers: list[int], queue: Queue
+    ) -> list[Ran]:
+        """The children of ``numbers``, ``width`` at a time: each on a thread of its own, with
+        its own services (``Services.reopen``) and a CPU slot from its first line (opening its
+        services is work too), while this run gives its own up (``harness/cpu.py``)."""
 
         def worker(number: int) -> Ran:
-            with cpu.working():  # from its first line: opening its services is work too
+            with cpu.working():
                 reopen = self.services.reopen
                 engine = Engine(reopen() if reopen else self.services)
-                return child(number, IssueInputs(number=number), engine)
+                return engine._child(ctx, earlier, number, issue_inputs(queue, number))
 
+        with cpu.waiting(), ThreadPoolExecutor(queue.width) as pool:
+            return list(pool.map(worker, numbers))
+
+    def _in_turn(
+        self, ctx: StepContext, earlier: dict[int | None, Run], numbers: list[int], queue: Queue
+    ) -> list[Ran]:
+        """The children of ``numbers``, one at a time: none starts after one stopped (but in a
+        ``batch``: each stops at its first request), or once the forge's request budget says
+        stop (a row that says so)."""
         runs: list[Ran] = []
-        if queue.width > 1:
-            with cpu.waiting(), ThreadPoolExecutor(queue.width) as pool:
-                runs = list(pool.map(worker, numbers))
-        for number in [] if queue.width > 1 else numbers:
+        for number in numbers:
             spent = self.services.forge.request_budget_stop(len(runs))
-            stop = Ran(workflow=name, issue=number, status="stopped", reason=spent)
-            runs.append(stop if spent else child(number, IssueInputs(number=number), self))
-            if runs[-1].status == "stopped":
+            stop = Ran(
+                workflow=str(ctx.step.workflow), issue=number, status="stopped", reason=spent
+            )
+            runs.append(
+                stop if spent else self._child(ctx, earlier, number, issue_inputs(queue, number))
+            )
+            if runs[-1].status == "stopped" and not queue.batch:
                 break
-        # the live line says where each issue went (``outcome_word``, the one rule), not that
-        # its run "succeeded"
+        return runs
+
+    def _say(self, name: str, runs: list[Ran]) -> None:
+        """The live line says where each issue went (``outcome_word``, the one rule), not that
+        its run "succeeded"."""
         words = self.services.store.run_outcomes([(r.run_id, name, r.status) for r in runs])
         for ran in runs:
             word, _ = words.get(ran.run_id, (None, None))
             said = shown(word, ran.status)
             self.services.progress(f"  issue {ran.issue}: {name} {said} {ran.reason or ''}")
-        return Children(runs=runs, ended=ended)
 
     def _child(
         self,
         ctx: StepContext,
+        earlier: dict[int | None, Run],
         issue: int | None,
         inputs: Inputs | None,
-        run: Run | None,
     ) -> Ran:
-        """The child run about ``issue``: read back when it finished before (``run``), else
-        run or resumed; one that cannot start (held elsewhere, refused) says why."""
+        """The child run about ``issue``: read back when it finished before (``earlier``, the
+        step's children by issue), else run or resumed; one that cannot start (held
+        elsewhere, refused) says why."""
         name = str(ctx.step.workflow)
+        run = earlier.get(issue)
         try:
             outcome = (
                 recorded(self.services.store, run.id)
@@ -477,7 +478,7 @@ class Engine:
                 finish.append(run.issue)
             elif run.issue not in opened:
                 why = f"issue #{run.issue} is no longer open: its {name} run was not resumed"
-                with suppress(LeaseError), store.held(run.issue, LEASE_TTL_S):
+                with suppress(LeaseError), store.held(run.issue):
                     ended += [run.issue] * self.end_open(run.issue, why, (name,))
         return finish, sorted(ended), opened
 
@@ -504,6 +505,12 @@ def recorded(store: Store, run_id: str) -> RunOutcome:
     )
 
 
+def issue_inputs(queue: Queue, number: int) -> IssueInputs:
+    """A stage's child's inputs: its issue, and whether it is part of a ``batch`` (None: not
+    given)."""
+    return IssueInputs(number=number, batch=queue.batch or None)
+
+
 def _given(inputs: Mapping[str, object]) -> dict[str, object]:
     """What ``inputs`` ask: an input at its empty default (``rehearsal: false``, none) is one
     not given, whichever version wrote it."""
@@ -516,3 +523,64 @@ def evidence_of(exc: FactoryError) -> Produced[Artifact]:
     if isinstance(found, Artifact):
         return Produced(found)
     return Produced(None, dict(found) if isinstance(found, dict) else {})
+
+
+# -- the seam ------------------------------------------------------------------------------------
+# What cuts across every run, as Temporal's interceptors and Hamilton's lifecycle hooks put it:
+# the engine calls three points, ``around_run`` (from a run's first step to its end),
+# ``before_step`` and ``after_step`` (once the step's record is written); each point holds the
+# concerns that act there, in their order, each written once, here or in the module it names.
+
+
+@contextmanager
+def around_run(engine: Engine, workflow: Workflow, issue: int | None) -> Iterator[Engine]:
+    """Around a run of ``workflow`` about ``issue``, the engine that runs it: the kill switch
+    asked first (no CPU slot is waited for while it says stop: ``killswitch.py``), then a CPU
+    slot among the process's other runs (``harness/cpu.py``), every git command of the run
+    refusing a config that runs programs (``git/integrity.py``), a person's cancel of the issue
+    stopping its sandboxed command, model answer and check at once (``errors.stopping``), and
+    innermost the issue's lease (``leased``), so that the ``after:`` action runs within all."""
+    services = engine.services
+    check_kill_switch(services)
+    with (
+        cpu.working(),
+        integrity.guarded(services.repo.path),
+        stopping(partial(services.store.get_flag, f"{CANCEL}{issue}")),
+        leased(engine, workflow, issue) as engine,
+    ):
+        yield engine
+
+
+def before_step(ctx: StepContext) -> None:
+    """Before ``ctx.step`` begins: the kill switch, and a person's cancel of the issue with it
+    (``StoppedError``: the run stops there, resumed later; ``Cancelled``: it ends)."""
+    check_kill_switch(ctx.services)
+
+
+def after_step(ctx: StepContext, status: str) -> None:
+    """Once ``ctx.step``'s record is written (``done`` or ``failed``): its fault point, where a
+    crash test kills the process (``FACTORY_FAULT_AT=<workflow>.<step>.<status>``)."""
+    fault_point(f"{ctx.workflow}.{ctx.step.id}.{status}")
+
+
+@contextmanager
+def leased(engine: Engine, workflow: Workflow, issue: int | None) -> Iterator[Engine]:
+    """A workflow about an issue (``leased: true``) runs under the issue's lease from its first
+    step to its end (``Store.held``), and its ``after:`` action whatever became of the run;
+    another as it is (under its parent's lease, or none)."""
+    if not workflow.leased:
+        yield engine
+        return
+    if issue is None:
+        raise FactoryError(f"workflow {workflow.name} is about an issue: give its number")
+    with engine.services.store.held(issue) as (holder, fence):
+        lease = Lease(issue, holder, fence)
+        try:
+            yield replace(engine, lease=lease)
+        finally:
+            if workflow.after is not None:
+                step = Step(id="after", action=workflow.after)
+                done = StepContext(
+                    engine.services, "", workflow.name, step, issue, {}, {}, lease=lease
+                )
+                call(workflow.after, done)

@@ -7,14 +7,11 @@ else planned for that issue is applied (its PR stays open and is validated again
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, TypedDict
 
-from pydantic import ValidationError
-
-from harness.errors import ConfigError, ForgeError, GitError
-from harness.forge.journal import PLAN_FILE, PlanEntry
+from harness.errors import ForgeError, GitError
+from harness.forge.journal import PlanEntry, read_plan
 from harness.git.bundle import read_bundle
 
 if TYPE_CHECKING:  # PyGithub is imported by whoever builds the forge
@@ -33,24 +30,6 @@ class Applied(TypedDict, total=False):
     pr: int
     merge_sha: str
     revert: str
-
-
-def read_plan(plan_dir: Path) -> list[PlanEntry]:
-    path = plan_dir / PLAN_FILE
-    if not path.is_file():
-        raise ConfigError(str(path), "plan", "no such file (make one with 'factory --plan DIR …')")
-    entries = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            entries.append(PlanEntry.model_validate(json.loads(line)))
-        except json.JSONDecodeError as exc:
-            raise ConfigError(str(path), f"line {number}", f"not JSON: {exc.msg}") from exc
-        except ValidationError as exc:
-            why = exc.errors()[0]["msg"]
-            raise ConfigError(str(path), f"line {number}", f"not a plan entry: {why}") from exc
-    return entries
 
 
 def apply_plan(forge: GitHubForge, plan_dir: Path) -> list[Applied]:

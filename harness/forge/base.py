@@ -171,10 +171,7 @@ class Forge(Protocol):
     """Issues, labels, comments and pull requests on one repository."""
 
     kind: str  # "local" | "github"
-
-    @property
-    def markers(self) -> Markers:
-        """Signs and recognises the factory's comments and hidden blocks (markers.py)."""
+    markers: Markers  # signs and recognises the factory's comments and hidden blocks
 
     @property
     def bot_login(self) -> str:

@@ -8,7 +8,6 @@ nothing else.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import replace
 from functools import partial
@@ -16,6 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 from github import Auth, Github, GithubException
+from github.Label import Label as GhLabel
 from github.PullRequest import PullRequest as GhPull
 from github.Repository import Repository
 
@@ -35,14 +35,14 @@ from harness.forge.base import (
 from harness.forge.github_budget import RequestBudget
 from harness.forge.github_issues import IssueSnapshot, Query, issue_from_json, listing
 from harness.forge.github_rest import GITHUB_RETRY, GitHubRest
-from harness.forge.markers import Markers, load_markers
+from harness.forge.markers import load_markers
+from harness.git.branches import issue_of
 from harness.git.remote import Remote
 from harness.git.repo import GitRepo
 from harness.model.retry import RetryPolicy
 from harness.store.db import Store
 
 FALLBACK_BOT = "github-actions[bot]"
-_BRANCH_ISSUE = re.compile(r"^factory/issue-(\d+)-")
 _FAILED_CI = frozenset(
     ("failure", "cancelled", "timed_out", "action_required", "startup_failure", "stale")
 )
@@ -68,17 +68,16 @@ class GitHubForge:
         repo: GitRepo,
         token: str,
         settings: GitHubSettings,
-        api_url: str = "https://api.github.com",
-        remote_url: str | None = None,
+        api_url: str,
+        remote_url: str,
         retry: RetryPolicy = GITHUB_RETRY,
         snapshot_max_age_s: float = 30.0,
-        markers: Markers | None = None,
     ) -> None:
         repository = settings.repository_in_use
         self.store = store
         self.repo = repo
         self.repository = repository
-        self.markers = markers or load_markers(store.path.parent)
+        self.markers = load_markers(store.path.parent)
         self.owner = repository.split("/")[0]
         self.api_url = api_url.rstrip("/")
         self._gh = Github(
@@ -91,7 +90,7 @@ class GitHubForge:
             timeout=30,
         )
         self._repo: Repository = self._gh.withLazy(True).get_repo(repository)
-        self.remote = Remote(repo, remote_url or f"https://github.com/{repository}.git", token)
+        self.remote = Remote(repo, remote_url, token)
         self._bot = settings.bot_login
         self._others = frozenset(settings.own_logins)
         self._who = (self.api_url, sha256(token))
@@ -105,23 +104,23 @@ class GitHubForge:
     @property
     def bot_login(self) -> str:
         if self._bot is None:
-            self._bot = PROCESS.part(_Logins).peek(self._who)
-        if self._bot is None:
-            key = f"github:{self.api_url}:login:{self._who[1]}"  # a digest, not the token
-            known = self.store.cached(key)
-            if known is not None:
-                self._bot = str(known[0])
-            else:
-                try:
-                    login = self.http.call(
-                        "who am I", lambda: self.http.request("GET", "/user")[2]["login"]
-                    )
-                    self._bot = str(login)
-                except ForgeError:  # an installation token cannot read /user
-                    self._bot = FALLBACK_BOT
-                self.store.cache({key: self._bot})
-            PROCESS.part(_Logins).put(self._who, self._bot)
+            self._bot = PROCESS.part(_Logins).get(self._who, self._login)
         return self._bot
+
+    def _login(self) -> str:
+        """The token's login as the state keeps it, else as GitHub's /user says (kept)."""
+        key = f"github:{self.api_url}:login:{self._who[1]}"  # a digest, not the token
+        known = self.store.cached(key)
+        if known is not None:
+            return str(known[0])
+        try:
+            login = self.http.call(
+                "who am I", lambda: str(self.http.request("GET", "/user")[2]["login"])
+            )
+        except ForgeError:  # an installation token cannot read /user
+            login = FALLBACK_BOT
+        self.store.cache({key: login})
+        return login
 
     def is_own(self, login: str) -> bool:
         """The token's login, or another the factory also writes as (``github.own_logins``:
@@ -201,7 +200,7 @@ class GitHubForge:
             try:
                 self.http.call(
                     f"create label {name}",
-                    partial(self._create_label, name, color, description),
+                    partial(self._repo.create_label, name, color, description),
                     write=True,
                     idempotent=False,
                     lookup=partial(self._label_exists, name),
@@ -211,13 +210,8 @@ class GitHubForge:
                     raise
         self.store.cache({self._labels_key: sorted(factory_labels())})
 
-    def _create_label(self, name: str, color: str, description: str) -> bool:
-        self._repo.create_label(name, color, description)
-        return True
-
-    def _label_exists(self, name: str) -> bool | None:
-        names = {label.name for label in self._repo.get_labels()}
-        return True if name in names else None
+    def _label_exists(self, name: str) -> GhLabel | None:
+        return next((label for label in self._repo.get_labels() if label.name == name), None)
 
     def _labelled(self, number: int, data: Any) -> None:
         """The labels GitHub answered with; one that had to be created on the fly (GitHub's
@@ -328,10 +322,9 @@ class GitHubForge:
 
     # pull requests -----------------------------------------------------------------
     def _pull(self, raw: GhPull) -> PullRequest:
-        match = _BRANCH_ISSUE.match(raw.head.ref)
         pr = PullRequest(
             number=raw.number,
-            issue=int(match.group(1)) if match else 0,
+            issue=issue_of(raw.head.ref) or 0,
             branch=raw.head.ref,
             base=raw.base.ref,
             head_sha=raw.head.sha,
@@ -424,15 +417,14 @@ class GitHubForge:
             combined = self._conditional(f"/commits/{sha}/status", {})
             runs = checks.get("check_runs") or []
             total = int(combined.get("total_count") or 0)
-            if not runs and total == 0:
+            state = combined.get("state") if total else None  # no status: no combined state
+            if not runs and not total:
                 return "none"
-            if total and combined.get("state") in ("failure", "error"):
-                return "failure"
-            if any(r.get("conclusion") in _FAILED_CI for r in runs):
-                return "failure"
-            if any(r.get("status") != "completed" for r in runs) or (
-                total and combined.get("state") == "pending"
+            if state in ("failure", "error") or any(
+                r.get("conclusion") in _FAILED_CI for r in runs
             ):
+                return "failure"
+            if state == "pending" or any(r.get("status") != "completed" for r in runs):
                 return "pending"
             return "success"
 
@@ -460,8 +452,6 @@ class GitHubForge:
             self.sync(pr.base)
             return pr.merge_sha
         refuse_unmergeable(pr, expected_head_sha, pr.head_sha)
-        intent = self._key("merge", str(number))
-        self.store.begin_intent(intent, "merge")
 
         def merged() -> str | None:
             now = self.get_pr(number)
@@ -482,7 +472,6 @@ class GitHubForge:
             idempotent=False,
             lookup=merged,
         )
-        self.store.resolve_intent(intent, sha)
         self.sync(pr.base)
         return sha
 

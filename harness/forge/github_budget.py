@@ -1,7 +1,7 @@
 """The share of GitHub's remaining rate limit one run may spend (``github.max_request_share``;
 docs/github.md, "What it costs on GitHub's rate limit"): fixed by the first answer a run sees;
 an issue is taken only while the spending so far plus what an issue costs (the larger of
-``per_issue`` and the run's own average) stays within it."""
+``PER_ISSUE`` and the run's own average) stays within it."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ import math
 import threading
 from datetime import UTC, datetime
 
+PER_ISSUE = 4  # requests an issue is taken to cost at the least
+
 
 class RequestBudget:
-    def __init__(self, share: float, per_issue: int = 4) -> None:
+    def __init__(self, share: float) -> None:
         self.share = share
-        self.per_issue = per_issue
         self.start: int | None = None  # remaining before this run's first counted request
         self.remaining: int | None = None
         self.reset = 0
@@ -46,7 +47,7 @@ class RequestBudget:
                 return None
             allowed = math.floor(self.share * self.start)
             average = math.ceil(self.spent / taken) if taken else 0
-            if self.spent + max(self.per_issue, average) <= allowed:
+            if self.spent + max(PER_ISSUE, average) <= allowed:
                 return None
             at = datetime.fromtimestamp(self.reset, UTC).strftime("%H:%M UTC")
             return (

@@ -54,7 +54,7 @@ class GitHubRest:
         api_url: str,
         budget: RequestBudget,
         settings: GitHubSettings,
-        retry: RetryPolicy = GITHUB_RETRY,
+        retry: RetryPolicy,
     ) -> None:
         self.gh = gh
         self.repository = settings.repository_in_use
@@ -139,13 +139,13 @@ class GitHubRest:
                     if wait is None:
                         raise ForgeError(f"GitHub: {what}: {reason}") from exc
                     if write and not idempotent:
-                        found = lookup() if lookup is not None else None
-                        if found is not None:
-                            return found
                         if lookup is None:
                             raise ForgeError(
                                 f"GitHub: {what}: {reason} (it may have taken effect; not repeated)"
                             ) from exc
+                        found = lookup()
+                        if found is not None:
+                            return found
                     attempt += 1
                     if wait > self.policy.max_wait_s:
                         raise DeferredError(

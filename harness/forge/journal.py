@@ -11,12 +11,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 
-from harness.artifacts import Artifact
-from harness.errors import ForgeError, GitError
+from harness.artifacts import Artifact, PrCandidate
+from harness.errors import ConfigError, ForgeError, GitError
 from harness.forge.base import Comment, Issue, PullRequest, refuse_unmergeable
-from harness.forge.markers import Markers
 from harness.git.bundle import write_bundle
 from harness.git.repo import GitRepo
 from harness.paths import shipped_yaml
@@ -64,6 +63,27 @@ class PlanEntry(Artifact):
         return self
 
 
+def read_plan(plan_dir: Path) -> list[PlanEntry]:
+    """Every entry of the plan in ``plan_dir``, in order: what ``factory apply`` carries out,
+    and what plan mode takes up again when it plans into a folder that holds a plan (a line
+    that is not a plan entry: ``ConfigError``, its line named)."""
+    path = plan_dir / PLAN_FILE
+    if not path.is_file():
+        raise ConfigError(str(path), "plan", "no such file (make one with 'factory --plan DIR …')")
+    entries = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            entries.append(PlanEntry.model_validate(json.loads(line)))
+        except json.JSONDecodeError as exc:
+            raise ConfigError(str(path), f"line {number}", f"not JSON: {exc.msg}") from exc
+        except ValidationError as exc:
+            why = exc.errors()[0]["msg"]
+            raise ConfigError(str(path), f"line {number}", f"not a plan entry: {why}") from exc
+    return entries
+
+
 class PrEdits(TypedDict, total=False):
     """What planned writes changed of a pull request."""
 
@@ -77,13 +97,13 @@ class JournalForge:
 
     def __init__(self, inner: GitHubForge, repo: GitRepo, plan_dir: Path) -> None:
         self.inner = inner
+        self.markers = inner.markers
         self.repo = repo
         self.plan_dir = plan_dir
         self.plan_dir.mkdir(parents=True, exist_ok=True)
-        path = plan_dir / PLAN_FILE
-        path.touch()  # a run with nothing to write plans nothing: apply does so
+        (plan_dir / PLAN_FILE).touch()  # a run with nothing to write plans nothing: apply does so
         self._lock = threading.RLock()
-        self._labels: dict[int, tuple[set[str], set[str]]] = {}  # added, removed
+        self._labels: dict[int, dict[str, bool]] = {}  # label -> added (True) or removed
         self._states: dict[int, str] = {}
         self._comments: dict[tuple[int, str], Comment] = {}
         self._prs: dict[str, PullRequest] = {}  # by branch
@@ -91,17 +111,12 @@ class JournalForge:
         self._heads: dict[str, str] = {}  # branch -> head after a planned merge or revert
         self._filed: dict[int, Issue] = {}  # a planned new issue, by its provisional number
         self._seq = 0
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                self._replay(PlanEntry.model_validate_json(line))
+        for entry in read_plan(plan_dir):
+            self._replay(entry)
 
     @property
     def bot_login(self) -> str:
         return self.inner.bot_login
-
-    @property
-    def markers(self) -> Markers:
-        return self.inner.markers
 
     def is_own(self, login: str) -> bool:
         return self.inner.is_own(login)
@@ -120,14 +135,8 @@ class JournalForge:
         op = entry.op
         self._seq = max(self._seq, entry.seq)
         if op in ("add_labels", "remove_labels"):
-            added, removed = self._labels.setdefault(entry.issue, (set(), set()))
-            names = set(entry.labels)
-            if op == "add_labels":
-                added |= names
-                removed -= names
-            else:
-                removed |= names
-                added -= names
+            marks = self._labels.setdefault(entry.issue, {})
+            marks.update(dict.fromkeys(entry.labels, op == "add_labels"))
         elif op == "set_state":
             self._states[entry.issue] = entry.state
         elif op == "comment":
@@ -163,8 +172,8 @@ class JournalForge:
 
     # issues ----------------------------------------------------------------------------
     def _overlay(self, issue: Issue) -> Issue:
-        added, removed = self._labels.get(issue.number, (set(), set()))
-        labels = tuple(sorted((set(issue.labels) | added) - removed))
+        marks = self._labels.get(issue.number, {})  # a label planned on or off: as planned
+        labels = tuple(sorted(x for x in {*issue.labels, *marks} if marks.get(x, True)))
         return replace(issue, labels=labels, state=self._states.get(issue.number, issue.state))
 
     def list_issues(self, state: str = "open") -> list[Issue]:
@@ -237,8 +246,7 @@ class JournalForge:
         found = self.find_pr(branch)
         if found is not None and found.state == "open":
             return found
-        head = self.repo.rev_parse(f"refs/heads/{branch}")
-        base_sha = self.repo.rev_parse(f"refs/heads/{base}")
+        head, base_sha = self.repo.commits(f"refs/heads/{branch}", f"refs/heads/{base}")
         if head is None or base_sha is None:
             raise ForgeError(f"cannot plan a PR: branch {branch!r} or {base!r} does not exist")
         bundle = f"bundles/{head}.bundle"
@@ -308,8 +316,6 @@ class JournalForge:
         """What the job after this plan's needs of its state, in ``plan_dir/state``: the runs
         that made the pull requests the plan opens (their ``PrCandidate``, which validating
         them reads), and nothing else of this state (never a hold-out journey or result)."""
-        from harness.artifacts import PrCandidate
-
         store = self.inner.store
         runs = {
             run

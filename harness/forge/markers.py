@@ -12,7 +12,6 @@ made on first use, readable by its owner only.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import os
@@ -108,17 +107,15 @@ def load_markers(state_dir: Path) -> Markers:
     if value:
         return Markers(value.encode())
     path = state_dir / KEY_FILE
-    with contextlib.suppress(FileNotFoundError):
-        return Markers(bytes.fromhex(path.read_text().strip()))
-    state_dir.mkdir(parents=True, exist_ok=True)
-    draft = path.with_name(f"{KEY_FILE}.{os.getpid()}.tmp")
-    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(secrets.token_hex(32))
-    try:
-        os.link(draft, path)  # whole or not at all; a process that got there first wins
-    except FileExistsError:
-        pass
-    finally:
-        draft.unlink()
+    if not path.exists():  # made on first use, readable by its owner only
+        state_dir.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f"{KEY_FILE}.{os.getpid()}.tmp")
+        draft.touch(mode=0o600)
+        draft.write_text(secrets.token_hex(32))
+        try:
+            os.link(draft, path)  # whole or not at all; a process that got there first wins
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
     return Markers(bytes.fromhex(path.read_text().strip()))

@@ -54,37 +54,32 @@ def clip(text: object, limit: int = 4000) -> str:
     return out
 
 
+def _one_line(text: object, limit: int) -> str:
+    """``clip``'s text on one line: each run of white space (a line break too) one space."""
+    return " ".join(clip(text, limit).split())
+
+
 def _break_links(text: str, escape: bool) -> str:
     """One scan: escape Markdown's characters (when ``escape``) and put a word joiner where
     GitHub would make a mention, a reference or an autolink. Only the characters that can
-    do either are looked at; the text between them is copied as it is."""
-    out: list[str] = []
-    n = len(text)
-    at = 0
-    for found in _TRIGGERS.finditer(text):
+    do either are looked at, each replaced by what it becomes; the text between them is
+    copied as it is."""
+
+    def becomes(found: re.Match[str]) -> str:
         i = found.start()
-        ch = text[i]
-        nxt = text[i + 1] if i + 1 < n else ""
-        out.append(text[at:i])
-        at = i + 1
+        ch = found[0]
+        nxt = text[i + 1 : i + 2]
         if ch == "#":
-            out.append("\\#" if escape else "#")
-            if nxt.isalnum():
-                out.append(JOINER)
-            continue
+            return ("\\#" if escape else "#") + (JOINER if nxt.isalnum() else "")
         if escape and ch in _ESCAPED:
-            out.append("\\" + ch)
-            continue
-        if ch == "." and i >= 3 and text[i - 3 : i].lower() == "www":
-            out.append(JOINER)
-        out.append(ch)
+            return "\\" + ch
+        www = ch == "." and i >= 3 and text[i - 3 : i].lower() == "www"
         mention = ch == "@" and (nxt.isalnum() or nxt in "-_")
         autolink = ch == ":" and text.startswith("//", i + 1)
         reference = ch == "-" and nxt.isdigit() and text[max(i - 2, 0) : i].lower() == "gh"
-        if mention or autolink or reference:
-            out.append(JOINER)
-    out.append(text[at:])
-    return "".join(out)
+        return (JOINER if www else "") + ch + (JOINER if mention or autolink or reference else "")
+
+    return _TRIGGERS.sub(becomes, text)
 
 
 def inert(text: object, limit: int = 4000) -> str:
@@ -106,14 +101,14 @@ def inline(text: object, limit: int = 500) -> str:
     """Like ``inert`` on one line (table cells, list items)."""
     if isinstance(text, Markdown):
         return text
-    return _break_links(" ".join(clip(text, limit).split()), escape=True)
+    return _break_links(_one_line(text, limit), escape=True)
 
 
 def cell(text: object, limit: int = 500) -> Markdown:
     """Like ``inline``, for a table cell, but each code span ``text`` holds (between single
     backticks: a gate's command) stays one, made by ``code``, its pipes escaped as a cell
     needs: a command shows as code, not as escaped backticks."""
-    parts = " ".join(clip(text, limit).split()).split("`")
+    parts = _one_line(text, limit).split("`")
     if len(parts) % 2 == 0:  # a backtick left open: no span at all
         return Markdown(inline(text, limit))
     spans = [
@@ -125,7 +120,7 @@ def cell(text: object, limit: int = 500) -> Markdown:
 
 def code(text: object, limit: int = 500) -> Markdown:
     """A code span showing ``text`` (one line) that nothing inside can close."""
-    body = _break_links(" ".join(clip(text, limit).split()), escape=False) or " "
+    body = _break_links(_one_line(text, limit), escape=False) or " "
     run = longest_run(body, "`")
     fence = "`" * (run + 1)
     pad = " " if body.startswith("`") or body.endswith("`") or run else ""
@@ -143,7 +138,7 @@ def fenced(text: object, limit: int = 4000) -> Markdown:
 def plain(text: object, limit: int = 200) -> str:
     """One line of plain text (a pull request title, a commit message's subject): nothing
     GitHub links — mentions, references, closing keywords, URLs."""
-    return _break_links(" ".join(clip(text, limit).split()), escape=False)
+    return _break_links(_one_line(text, limit), escape=False)
 
 
 def subject(text: object, limit: int = 72) -> str:
@@ -153,8 +148,5 @@ def subject(text: object, limit: int = 72) -> str:
 
 
 def longest_run(text: str, char: str) -> int:
-    best = run = 0
-    for ch in text:
-        run = run + 1 if ch == char else 0
-        best = max(best, run)
-    return best
+    """How many ``char`` the longest run of them in ``text`` holds."""
+    return max(map(len, re.findall(f"{re.escape(char)}+", text)), default=0)

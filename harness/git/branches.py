@@ -11,12 +11,11 @@ PREFIX = "factory/issue-"
 _FACTORY = re.compile(r"^factory/(?:issue-([1-9][0-9]{0,9})-[0-9a-f]{8}|lesson-[0-9a-f]{12})$")
 
 
-def branch_name(issue: int, title: str, salt: str | None = None) -> str:
+def branch_name(issue: int, title: str, salt: str = "") -> str:
     """``factory/issue-<N>-<8 hex>``: the title only feeds a hash, so it cannot shape the name."""
     if issue < 1:
         raise ValueError("issue numbers start at 1")
-    seed = salt if salt is not None else ""
-    digest = sha256(f"{issue}\0{title}\0{seed}")[:8]
+    digest = sha256(f"{issue}\0{title}\0{salt}")[:8]
     return f"{PREFIX}{issue}-{digest}"
 
 

@@ -54,7 +54,7 @@ HARDENING = Hardening.model_validate(shipped_yaml("git", "hardening.yaml"))
 SAFE_CONFIG = HARDENING.command_line
 
 
-def git_environment(extra: dict[str, str] | None = None) -> dict[str, str]:
+def git_environment(extra: dict[str, str] | None) -> dict[str, str]:
     """The whole environment of a git process: built here, never inherited wholesale."""
     env = {key: os.environ[key] for key in HARDENING.passed if key in os.environ}
     env.setdefault("PATH", "/usr/bin:/bin")

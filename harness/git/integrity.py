@@ -44,30 +44,22 @@ class GitIntegrityError(GitError):
 REFUSED_KEYS = HARDENING.refused_keys
 
 
-def git_dir(path: Path) -> Path:
+def _git_dirs(path: Path) -> tuple[Path, Path]:
     """The git directory of the checkout at ``path`` (a linked worktree's: the one its
-    ``.git`` link names), read without running git."""
+    ``.git`` link names) and the one shared by the repository and its worktrees, read
+    without running git."""
     dotgit = path / ".git"
-    if dotgit.is_dir():
-        return dotgit.resolve()
-    if dotgit.is_file():
-        text = dotgit.read_text(encoding="utf-8", errors="replace").strip()
-        if not text.startswith("gitdir:"):
-            raise GitError(f"{path}: .git is not a link to a git directory")
-        gitdir = Path(text.removeprefix("gitdir:").strip())
-        return (gitdir if gitdir.is_absolute() else (path / gitdir)).resolve()
-    return path.resolve()  # a bare repository
-
-
-def common_dir(path: Path, gitdir: Path | None = None) -> Path:
-    """The git directory shared by a repository and its worktrees, read without running git
-    (``gitdir``: ``git_dir(path)``, when the caller read it already)."""
-    gitdir = gitdir or git_dir(path)
+    if not dotgit.is_file():  # a main checkout's folder, or a bare repository
+        gitdir = (dotgit if dotgit.is_dir() else path).resolve()
+        return gitdir, gitdir
+    text = dotgit.read_text(encoding="utf-8", errors="replace").strip()
+    if not text.startswith("gitdir:"):
+        raise GitError(f"{path}: .git is not a link to a git directory")
+    gitdir = (path / text.removeprefix("gitdir:").strip()).resolve()  # an absolute one stays
     commondir = gitdir / "commondir"
-    if (path / ".git").is_file() and commondir.is_file():
-        common = Path(commondir.read_text(encoding="utf-8").strip())
-        return (common if common.is_absolute() else gitdir / common).resolve()
-    return gitdir
+    if not commondir.is_file():
+        return gitdir, gitdir
+    return gitdir, (gitdir / commondir.read_text(encoding="utf-8").strip()).resolve()
 
 
 def _normal(key: str) -> str:
@@ -113,10 +105,7 @@ def record_link(record: Path) -> Path | None:
         gitdir = (record / "gitdir").read_text(encoding="utf-8").strip()
     except OSError:
         return None
-    if not gitdir:
-        return None
-    link = Path(gitdir)
-    return link if link.is_absolute() else record / link
+    return record / gitdir if gitdir else None  # an absolute one stays as it is
 
 
 def config_files(common: Path) -> list[Path]:
@@ -212,7 +201,7 @@ class Guard:
         self._shared = (common / "config", common / "config.worktree")
         self._own: dict[Path, tuple[Path, ...]] = {}
 
-    # -- capture ------------------------------------------------------------------
+    # -- watching -----------------------------------------------------------------
     def link_files(self) -> list[Path]:
         """The ``.git`` link file of every linked worktree, from git's own records (and, as
         it reads them, what each worktree's git commands read of its own)."""
@@ -226,18 +215,12 @@ class Guard:
         self._own = own
         return links
 
-    def capture(self) -> None:
-        """Fingerprint everything git reads that could run a program (replaces earlier marks)."""
-        watched = [*config_files(self.common), self.common / "hooks", *self.link_files()]
-        with self._lock:
-            self._marks = {p: _Mark(_quick(p), _digest(p)) for p in watched}
-            self._tripped = None
-
     def rescan_worktrees(self) -> None:
         """Under the harness's worktree lock, held alone (no removal under way), after git
         changed the worktree records (a prune) or to take up a worktree made before: watch
         every worktree git knows, forget the gone (a path forgotten earlier and made again is
-        watched again)."""
+        watched again). A new guard's first scan fingerprints everything git reads that could
+        run a program; every configuration file it had not watched is checked."""
         configs = set(config_files(self.common))
         current = {*configs, self.common / "hooks", *self.link_files()}
         with self._lock:
@@ -330,15 +313,14 @@ class _Guards:
 @contextlib.contextmanager
 def guarded(repo_path: Path) -> Iterator[Guard]:
     """For the length of a run on ``repo_path``: refuse a dangerous configuration now, then
-    pin it. Runs that overlap share one guard (the first one in captures)."""
+    pin it. Runs that overlap share one guard (the first one in scans)."""
     common = common_dir_of(repo_path)
     guards = PROCESS.part(_Guards)
     with guards.lock:
         guard = guards.by_common.get(common)
         if guard is None:
-            check_config_files(config_files(common))
             guard = Guard(common)
-            guard.capture()
+            guard.rescan_worktrees()  # a dangerous configuration refused here
             guards.by_common[common] = guard
         guard.users += 1
     try:
@@ -410,22 +392,17 @@ def _dirs_of(path: Path) -> tuple[Path, Path]:
     key = (path, _stat_key(path / ".git"))
     if key[1] is not None and stat.S_ISDIR(key[1][0]):  # a folder: the same one, whatever
         key = (path, key[1][:2])  # git writes in it (its times move with every lock file)
-
-    def read() -> tuple[Path, Path]:
-        gitdir = git_dir(path)
-        return gitdir, common_dir(path, gitdir)
-
-    return PROCESS.part(_Commons).get(key, read)
+    return PROCESS.part(_Commons).get(key, lambda: _git_dirs(path))
 
 
 def common_dir_of(path: Path) -> Path:
-    """``common_dir``, read again only when the ``.git`` of ``path`` changed (its link is
-    fingerprinted too while a run is under way)."""
+    """The common git directory (``_git_dirs``), read again only when the ``.git`` of
+    ``path`` changed (its link is fingerprinted too while a run is under way)."""
     return _dirs_of(path)[1]
 
 
 def git_dir_of(path: Path) -> Path:
-    """``git_dir``, read again only when the ``.git`` of ``path`` changed."""
+    """The git directory (``_git_dirs``), read again only when the ``.git`` of ``path`` changed."""
     return _dirs_of(path)[0]
 
 

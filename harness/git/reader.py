@@ -51,7 +51,7 @@ class Reader:
     """One ``git cat-file`` in ``path``: ``--batch-check`` (what names resolve to), or with
     ``contents`` ``--batch`` (objects' bytes); requests one at a time."""
 
-    def __init__(self, path: Path, contents: bool = False) -> None:
+    def __init__(self, path: Path, contents: bool) -> None:
         self.path = path
         self.contents = contents
         self._lock = threading.Lock()

@@ -13,7 +13,7 @@ import re
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from harness.caches import PROCESS, Memo
 from harness.errors import GitError
@@ -261,26 +261,25 @@ class GitRepo:
             raise GitError(f"git diff: cannot compare {base} and {tree}")
         key = (integrity.common_dir_of(self.path), commit.sha, to.sha)
         changes, patch = PROCESS.part(_Changes).get(
-            key, lambda: self.change(commit.sha, to.sha, PATCH_BYTES, merge_base=False)
+            key, lambda: self.change(commit.sha, to.sha, merge_base=False)
         )
         return list(changes), patch  # the kept list stays as it was read
 
     def change(
-        self, base: str, head: str, patch_max_bytes: int = 0, merge_base: bool = True
+        self, base: str, head: str, patch_max_bytes: int = PATCH_BYTES, merge_base: bool = True
     ) -> tuple[list[FileChange], str]:
         """Every file ``head`` changes since its merge base with ``base`` (or ``base`` itself),
         both sides' sizes read from the object database (no attribute or filter can hide a
-        byte) and, with ``patch_max_bytes``, the patch cut there. One ``git diff -z``."""
-        patch = ["--patch", "--no-color"] if patch_max_bytes else []
+        byte), and the patch cut at ``patch_max_bytes``. One ``git diff -z``."""
         ends = [f"{base}...{head}"] if merge_base else [base, head]
         raw = self.git_bytes(
-            "diff", "--raw", "--numstat", *patch, "-z", "--no-renames", "--no-abbrev",
-            "--no-textconv", "--no-ext-diff", *ends,
+            "diff", "--raw", "--numstat", "--patch", "--no-color", "-z", "--no-renames",
+            "--no-abbrev", "--no-textconv", "--no-ext-diff", *ends,
         )  # fmt: skip
         if raw is None:
             raise GitError(f"git diff: cannot compare {base} and {head}")
-        # with the patch, an empty field ends the records and the patch follows as text
-        records, _, patch_bytes = raw.partition(b"\0\0") if patch else (raw, b"", b"")
+        # an empty field ends the records, and the patch follows as text
+        records, _, patch_bytes = raw.partition(b"\0\0")
         rows: list[tuple[str, str, str, str, str, str]] = []  # status, modes, shas, path
         lines: dict[str, tuple[str, str]] = {}  # path -> (added, deleted) as numstat says
         fields = iter(_text(records).split("\0"))
@@ -293,7 +292,7 @@ class GitRepo:
             elif field.count("\t") >= 2:  # numstat: "<added>\t<deleted>\t<path>"
                 added, deleted, path = field.split("\t", 2)
                 lines[path] = (added, deleted)
-        zero = "0" * 40
+        # an absent side (all zeros) is asked nothing: its size is 0
         shas = sorted({sha for *_, old, new, _ in rows for sha in (old, new) if sha.strip("0")})
         sizes = {sha: f.size for sha, f in zip(shas, self.find(shas), strict=True) if f}
         changes = []
@@ -303,8 +302,8 @@ class GitRepo:
                 FileChange(
                     path=path,
                     status=status,
-                    old_size=sizes.get(old, 0) if old != zero else 0,
-                    new_size=sizes.get(new, 0) if new != zero else 0,
+                    old_size=sizes.get(old, 0),
+                    new_size=sizes.get(new, 0),
                     binary=added == "-",
                     added_lines=int(added) if added.isdigit() else 1,
                     deleted_lines=int(deleted) if deleted.isdigit() else 0,
@@ -312,7 +311,7 @@ class GitRepo:
                     new_mode=new_mode,
                 )
             )
-        return changes, _cut(_text(patch_bytes), patch_max_bytes) if patch else ""
+        return changes, _cut(_text(patch_bytes), patch_max_bytes)
 
     def move_to(self, sha: str) -> None:
         """Point this worktree's branch or HEAD at ``sha`` (``reset --keep``: refuses rather
@@ -465,11 +464,12 @@ class GitRepo:
         """The tree SHA of commit ``ref``, or ``None`` if ``ref`` names no commit."""
         return self.rev_parse(ref, "^{commit}^{tree}")
 
-    def working_diff(self, base: str, max_bytes: int = 200_000) -> str:
-        """The diff of this working tree (new files included) against ``base``."""
+    def working_diff(self, base: str) -> str:
+        """The diff of this working tree (new files included) against ``base``, cut as
+        ``diff_text``'s."""
         self.git("add", "--all")
         text = self.git("diff", "--cached", "--no-color", "--no-ext-diff", "--no-textconv", base)
-        return _cut(text, max_bytes)
+        return _cut(text, 200_000)
 
     def commit_tree(
         self, tree: str, message: str, parent: str | None = None, staged: bool = False
@@ -478,7 +478,7 @@ class GitRepo:
         ``parent`` or HEAD and move HEAD there; ``None`` if HEAD has it. ``staged``: the index
         holds it."""
         head, head_tree = self.find(["HEAD^{commit}", "HEAD^{tree}"])
-        current = head.sha if head is not None and head_tree is not None else None
+        current = head.sha if head is not None else None  # a commit has a tree
         if head_tree is not None and head_tree.sha == tree:
             return None
         parent = parent or current
@@ -500,8 +500,7 @@ def _cut(diff: str, max_bytes: int) -> str:
 
 def _under(path: str, moved: set[str]) -> bool:
     """Whether the move writes ``path``, or a file where ``path``'s folders are."""
-    parts = path.split("/")
-    return path in moved or any("/".join(parts[:i]) in moved for i in range(1, len(parts)))
+    return path in moved or any(str(folder) in moved for folder in PurePosixPath(path).parents)
 
 
 def _not_moved(

@@ -106,7 +106,7 @@ def _nested(rel: str, entry: os.DirEntry[str]) -> str:
     return f"{rel}: a .git file below the worktree's root (it names another git directory)"
 
 
-def refuse_nested(root: Path, skip: Iterable[Path] = ()) -> None:
+def refuse_nested(root: Path, skip: Iterable[Path]) -> None:
     problems = nested_git(root, skip)
     if problems:
         raise UnsafeTree(problems)

@@ -10,10 +10,8 @@ repository it reads from."""
 from __future__ import annotations
 
 import re
-import shutil
 import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 from harness.errors import GitError
 from harness.git.repo import GitRepo
@@ -43,12 +41,8 @@ class Fix:
 def closed_issues(message: str) -> tuple[int, ...]:
     """The issue numbers a commit message closes (``Fixes #N``, ``Closes #N``,
     ``Resolves #N``, and the other forms GitHub reads), in order, each once."""
-    found: list[int] = []
-    for match in _CLOSES.finditer(message):
-        for number in _NUMBER.findall(match.group(1)):
-            if int(number) not in found:
-                found.append(int(number))
-    return tuple(found)
+    numbers = (int(n) for match in _CLOSES.finditer(message) for n in _NUMBER.findall(match[1]))
+    return tuple(dict.fromkeys(numbers))  # in order, each once
 
 
 def first_parents(repo: GitRepo, branch: str) -> list[Fix]:
@@ -108,9 +102,8 @@ def commit_over(
 ) -> str:
     """A commit on ``base`` whose tree is ``base``'s with ``files`` (path -> (mode, bytes))
     written and ``drop`` removed; no ref moves."""
-    folder = Path(tempfile.mkdtemp(prefix="factory-index-"))
-    index = {"GIT_INDEX_FILE": str(folder / "index")}
-    try:
+    with tempfile.TemporaryDirectory(prefix="factory-index-", ignore_cleanup_errors=True) as folder:
+        index = {"GIT_INDEX_FILE": f"{folder}/index"}
         repo.git("read-tree", base, env=index)
         for path in drop:
             repo.git("update-index", "--force-remove", "--", path, env=index)
@@ -122,9 +115,7 @@ def commit_over(
             # --replace: a file where a folder goes (or the reverse) gives way, as git would
             repo.git("update-index", "--add", "--replace", "--cacheinfo", entry, env=index)
         tree = repo.git("write-tree", env=index).strip()
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-    return repo.git("commit-tree", tree, "-p", base, "-m", message).strip()
+    return repo.commit_of(tree, base, message)
 
 
 def set_ref(repo: GitRepo, ref: str, sha: str) -> None:

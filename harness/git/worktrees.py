@@ -294,7 +294,7 @@ class WorktreeManager:
                     removed.append(child)
             return removed + _empty_leftovers()
 
-    def prune_finished(self, finished: Callable[[int], bool], dry_run: bool = False) -> list[str]:
+    def prune_finished(self, finished: Callable[[int], bool], dry_run: bool) -> list[str]:
         """Delete the ``factory/issue-<N>-…`` branches whose issue ``finished`` says is done
         (with their worktrees): never one checked out in the main checkout. The branch names
         deleted (or that would be, with ``dry_run``)."""

@@ -30,7 +30,7 @@ from harness.heal.checks import failing_checks, probe, public
 from harness.implement.actions import checkout
 from harness.implement.spec import change_block, forge_spec, triage_spec
 from harness.kinds import REVERT, is_revert
-from harness.validate.calibration import health_key
+from harness.validate.calibration import calibration_key
 from harness.validate.suite import flakes
 
 HISTORY = 200  # first-parent commits a bisect looks back at, at most
@@ -118,7 +118,11 @@ def bisect(ctx: StepContext, diagnose: Diagnosis) -> Blame:
     checks = _still(diagnose)
     repo, store, holdout = services.repo, services.store, services.settings.holdout_dir
     history = repo.first_parents(diagnose.sha, HISTORY)
-    green = (i for i, sha in enumerate(history) if store.get_flag(health_key(repo, sha, holdout)))
+    green = (
+        i
+        for i, sha in enumerate(history)
+        if store.get_flag(calibration_key(repo, sha, holdout, "health"))
+    )
     known = next((i for i in green if i > 0), None)
     probes: list[Probe] = []
     tests = [c for c in checks if c.startswith("test:")]

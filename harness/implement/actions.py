@@ -63,15 +63,17 @@ def checkout(ctx: StepContext, info: Worktree) -> Path:
 
 @action("implement.prepare", consumes=(IssueSpec,))
 def prepare(ctx: StepContext, inputs: ChangeInputs) -> Assignment:
+    services = ctx.services
+    forge = services.forge
     spec = inputs.spec  # one the factory wrote itself: a heal's revert
-    spec = spec or triage_spec(ctx.services.store, ctx.number)
-    spec = spec or forge_spec(ctx.services.forge, ctx.number)
+    spec = spec or triage_spec(services.store, ctx.number)
+    spec = spec or forge_spec(forge, ctx.number)
     if spec is None or spec.decision != "accept":
         raise FactoryError(f"issue {ctx.number} has no accepted triage decision")
-    current = ctx.services.forge.get_issue(ctx.number)
-    ctx.services.forge.remove_labels(ctx.number, [Label.FAILED, Label.NEEDS_HUMAN])
-    ctx.services.forge.add_labels(ctx.number, [Label.IN_PROGRESS])
-    services, holdout = ctx.services, holdout_digest(ctx.services.settings.holdout_dir)
+    current = forge.get_issue(ctx.number)
+    forge.remove_labels(ctx.number, [Label.FAILED, Label.NEEDS_HUMAN])
+    forge.add_labels(ctx.number, [Label.IN_PROGRESS])
+    holdout = holdout_digest(services.settings.holdout_dir)
     previous = previous_attempt(services.store, services.repo, ctx.number, ctx.run_id, holdout)
     # a rebase (production moved under it) goes on with the model that wrote the change: only
     # the change's own refusal moves it up a tier
@@ -84,7 +86,7 @@ def prepare(ctx: StepContext, inputs: ChangeInputs) -> Assignment:
         holdout=holdout,
         tier=tier,
         models=models,
-        reverted=reverted_change(ctx.services.forge, current),
+        reverted=reverted_change(forge, current),
     )
 
 
@@ -235,22 +237,22 @@ def gates(
     # is an ancestor of head (the commit step committed onto it), so the diff from their merge
     # base is the diff between the two trees, the one the reviewer read (the tested tree)
     changes, patch = repo.tree_change(base, head)
-    numstat = [(c.added_lines, c.deleted_lines, c.path) for c in changes]
     protected = list(rules.protected_paths)
     modes = {c.path: (c.old_mode, c.new_mode) for c in changes}
+    paths = sorted(modes)
     added = [c.path for c in changes if c.status == "A"]
     commands = services.settings.config.commands
     results = [
-        g.changed_lines_gate(numstat, rules.max_changed_lines),
+        g.changed_lines_gate(changes, rules.max_changed_lines),
         g.size_gate(changes, limits.max_added_bytes, limits.max_file_bytes),
-        g.protected_paths_gate(sorted(modes), protected),
+        g.protected_paths_gate(paths, protected),
         shape.gate(shape.shape_problems(shape.read_tree(repo, head), modes, protected)),
         g.secrets_gate(patch),
         g.tests_gate(test, commit.tree),
         g.fix_attempts_gate(attempts, rules.max_fix_attempts),
         g.budget_gate(services.store.spend(issue=ctx.number), rules.budgets.per_issue_usd),
-        security_gate(services.settings, repo, base, head, sorted(modes), rules.security),
-        g.setup_code_gate(sorted(modes), commands.setup_inputs, commands.setup),
+        security_gate(services.settings, repo, base, head, paths, rules.security),
+        g.setup_code_gate(paths, commands.setup_inputs, commands.setup),
         g.network_allow_gate(added, patch, setup_allow(services.settings)),
     ]
     if is_revert(prepare.kind):  # a tree production held: nobody wrote it, nobody reviews it

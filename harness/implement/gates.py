@@ -20,9 +20,9 @@ def _gate(name: str, passed: bool, evidence: str) -> GateResult:
     return GateResult(name=name, passed=passed, evidence=evidence)
 
 
-def changed_lines_gate(numstat: list[tuple[int, int, str]], limit: int) -> GateResult:
-    total = sum(a + d for a, d, _ in numstat)
-    files = ", ".join(f"{p} (+{a} -{d})" for a, d, p in numstat[:20])
+def changed_lines_gate(changes: list[FileChange], limit: int) -> GateResult:
+    total = sum(c.added_lines + c.deleted_lines for c in changes)
+    files = ", ".join(f"{c.path} (+{c.added_lines} -{c.deleted_lines})" for c in changes[:20])
     return _gate("changed_lines", total <= limit, f"{total} changed lines (limit {limit}): {files}")
 
 
@@ -32,40 +32,44 @@ def _size(n: int) -> str:
     return f"{n / 1000:.1f} kB" if n < 1_000_000 else f"{n / 1_000_000:.1f} MB"
 
 
+def _sized(changes: list[FileChange]) -> str:
+    """Each file with its new size, as the size gate names them."""
+    return ", ".join(f"{c.path} ({_size(c.new_size)})" for c in changes)
+
+
 def size_gate(changes: list[FileChange], max_added_bytes: int, max_file_bytes: int) -> GateResult:
     """Bytes, not lines: a binary file is one changed line but may weigh 50 MB."""
     added = sum(c.added_bytes for c in changes)
-    over = sorted((c for c in changes if c.new_size > max_file_bytes), key=lambda c: -c.new_size)
-    binary = sorted((c for c in changes if c.binary and c.new_size), key=lambda c: -c.new_size)
-    largest = sorted((c for c in changes if c.new_size), key=lambda c: -c.new_size)[:5]
+    largest_first = sorted(changes, key=lambda c: -c.new_size)  # stable: equals keep their order
+    over = [c for c in largest_first if c.new_size > max_file_bytes]
+    binary = [c for c in largest_first if c.binary and c.new_size]
+    largest = [c for c in largest_first if c.new_size][:5]
     parts = [f"{added:,} bytes added (limit {max_added_bytes:,})"]
     if over:
-        shown = ", ".join(f"{c.path} ({_size(c.new_size)})" for c in over[:10])
-        parts.append(f"files over {max_file_bytes:,} bytes: {shown}")
+        parts.append(f"files over {max_file_bytes:,} bytes: {_sized(over[:10])}")
     elif largest:
-        parts.append("largest: " + ", ".join(f"{c.path} ({_size(c.new_size)})" for c in largest))
+        parts.append("largest: " + _sized(largest))
     if binary:
         more = f" and {len(binary) - 10} more" if len(binary) > 10 else ""
-        shown = ", ".join(f"{c.path} ({_size(c.new_size)})" for c in binary[:10])
-        parts.append(f"binary files: {shown}{more}")
+        parts.append(f"binary files: {_sized(binary[:10])}{more}")
     return _gate("size", added <= max_added_bytes and not over, "; ".join(parts))
 
 
 def protected_paths_gate(paths: list[str], patterns: list[str]) -> GateResult:
     hits = protected_hits(paths, patterns)
-    if hits:
-        shown = ", ".join(f"{p} (matches {g})" for p, g in hits[:10])
-        return _gate("protected_paths", False, f"touches protected paths: {shown}")
-    return _gate("protected_paths", True, f"{len(paths)} changed files, none protected")
+    shown = ", ".join(f"{p} (matches {g})" for p, g in hits[:10])
+    said = f"touches protected paths: {shown}"
+    held = f"{len(paths)} changed files, none protected"
+    return _gate("protected_paths", not hits, said if hits else held)
 
 
 def secrets_gate(diff: str) -> GateResult:
     added = "\n".join(line[1:] for line in diff.splitlines() if line.startswith("+"))
     found = [name for name, rx in SECRET_PATTERNS if rx.search(added)]
     found += ["a secret of the harness's environment" for v in secret_values() if v in added]
-    if found:
-        return _gate("secrets", False, "added lines contain: " + ", ".join(sorted(set(found))))
-    return _gate("secrets", True, "no secret pattern in the added lines")
+    said = f"added lines contain: {', '.join(sorted(set(found)))}"
+    held = "no secret pattern in the added lines"
+    return _gate("secrets", not found, said if found else held)
 
 
 def tests_gate(test: Tested | None, final_tree: str | None) -> GateResult:
@@ -93,9 +97,9 @@ def setup_code_gate(paths: list[str], inputs: list[str], setup: str | None) -> G
     (``harness.validate.route``, from the trace: ``harness.sandbox.policy``)."""
     named = setup_named(setup)
     hits = [p for p in paths if setup and (p in named or matching(p, inputs))]
-    if hits:
-        return _gate("setup_code", False, f"changes what setup runs: {', '.join(hits[:10])}")
-    return _gate("setup_code", True, f"{len(paths)} changed files, none of them run by setup")
+    said = f"changes what setup runs: {', '.join(hits[:10])}"
+    held = f"{len(paths)} changed files, none of them run by setup"
+    return _gate("setup_code", not hits, said if hits else held)
 
 
 def network_allow_gate(new: list[str], patch: str, allow: list[str]) -> GateResult:
@@ -103,9 +107,9 @@ def network_allow_gate(new: list[str], patch: str, allow: list[str]) -> GateResu
     the allow-list in force does not hold, another index or registry named, a package by
     URL (``harness.config.network.widening``)."""
     found = widening(new, added_lines(patch), allow)
-    if found:
-        return _gate("network_allow", False, "would widen setup's network: " + "; ".join(found))
-    return _gate("network_allow", True, f"no new registry or index (allowed: {len(allow)} hosts)")
+    said = "would widen setup's network: " + "; ".join(found)
+    held = f"no new registry or index (allowed: {len(allow)} hosts)"
+    return _gate("network_allow", not found, said if found else held)
 
 
 def reviews_gate(reviews: list[tuple[str, Review | None]]) -> GateResult:

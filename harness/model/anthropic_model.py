@@ -80,7 +80,6 @@ class AnthropicModel:
         self.policy = policy or RetryPolicy()
         self.sleep = sleep
         self.rng = rng
-        self.waits: list[float] = []
         http = anthropic.DefaultHttpxClient()  # the SDK's: its socket options, proxies
         for transport in (http._transport, *http._mounts.values()):
             # httpx2 names no network backend; the connection pools it is made of take one
@@ -128,7 +127,6 @@ class AnthropicModel:
                         f"model API unreachable after {attempt + 1} tries: {type(exc).__name__}"
                     ) from exc
                 wait = self.policy.backoff(attempt, self.rng)
-            self.waits.append(wait)
             self.sleep(wait)
             attempt += 1
 
@@ -152,7 +150,8 @@ class AnthropicModel:
         from harness.model.batch import mark_batched
 
         items: list[Any] = [{"custom_id": key, "params": req} for key, req in requests.items()]
-        batch = self._client.messages.batches.create(requests=items)
+        batches = self._client.messages.batches
+        batch = batches.create(requests=items)
         deadline = time.monotonic() + wait_s
         delay = 0.2
         while batch.processing_status != "ended":
@@ -162,9 +161,9 @@ class AnthropicModel:
                 )
             self.sleep(delay)
             delay = min(delay * 2, 30.0)
-            batch = self._client.messages.batches.retrieve(batch.id)
+            batch = batches.retrieve(batch.id)
         answers: dict[str, Response] = {}
-        for line in self._client.messages.batches.results(batch.id):
+        for line in batches.results(batch.id):
             if line.result.type == "succeeded":
                 answer = cast(Response, line.result.message.model_dump(mode="json"))
                 answers[line.custom_id] = mark_batched(answer)

@@ -73,14 +73,13 @@ def _sdk_value(module: str, name: str) -> ast.expr | None:
 
 @cache
 def _deprecated() -> dict[str, str]:
-    """The SDK's deprecation table, a model id's end-of-life date as it writes it (it moved
-    between releases: ``anthropic._data`` from 2.13 on)."""
-    for module in ("_data/deprecated_models.py", "resources/messages/messages.py"):
-        value = _sdk_value(module, "DEPRECATED_MODELS")
-        with contextlib.suppress(ValueError, TypeError):
-            table = ast.literal_eval(value) if value is not None else None
-            if isinstance(table, dict):
-                return table
+    """The SDK's deprecation table (``anthropic._data``, where every release the harness
+    takes keeps it), a model id's end-of-life date as it writes it; {} without one."""
+    value = _sdk_value("_data/deprecated_models.py", "DEPRECATED_MODELS")
+    with contextlib.suppress(ValueError, TypeError):  # not a literal: no table
+        table = ast.literal_eval(value) if value is not None else None
+        if isinstance(table, dict):
+            return table
     return {}
 
 

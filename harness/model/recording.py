@@ -26,17 +26,22 @@ class RecordingModel:
         self.inner = inner
         self.folder = folder
         self.kind = inner.kind
-        folder.mkdir(parents=True, exist_ok=True)
 
     def create(self, request: Request) -> Response:
         response = self.inner.create(request)
-        record = {"request": request, "response": response}
-        path = self.folder / f"{request_sha256(request)}.json"
-        fd, tmp = tempfile.mkstemp(dir=self.folder, suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(redact(json.dumps(record, indent=1, ensure_ascii=False)))
-        Path(tmp).replace(path)
+        keep(self.folder / f"{request_sha256(request)}.json", request, response)
         return response
+
+
+def keep(path: Path, request: Request, response: Response | None) -> None:
+    """Write ``path`` = {request, response}, whole or not at all (no response: a request that
+    waits for a batch's answer, ``harness.model.batch``)."""
+    record = {"request": request, "response": response}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(redact(json.dumps(record, indent=1, ensure_ascii=False)))
+    Path(tmp).replace(path)
 
 
 class ReplayModel:

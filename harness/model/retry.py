@@ -8,6 +8,7 @@ The SDKs' own retries are off; this is the only retry layer. The honoured
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import random
 import time
@@ -37,13 +38,9 @@ def server_wait(headers: Mapping[str, str]) -> float | None:
     ``0``, a negative value or a date in the past count as no request (normal backoff).
     """
     lowered = {k.lower(): v for k, v in headers.items()}
-    raw_ms = lowered.get("retry-after-ms")
-    if raw_ms is not None:
-        try:
-            value = float(raw_ms) / 1000
-            return float(value) if value > 0 else None
-        except ValueError:
-            pass
+    with contextlib.suppress(KeyError, ValueError):  # none, or not a number: retry-after
+        value = float(lowered["retry-after-ms"]) / 1000
+        return value if value > 0 else None
     raw = lowered.get("retry-after")
     if raw is None:
         return None

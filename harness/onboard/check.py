@@ -238,29 +238,7 @@ def check(root: Path, state_dir: Path) -> CheckReport:
     config: FactoryConfig | None = (
         _collect(report, parse_config, texts[CONFIG_FILE]) if CONFIG_FILE in texts else None
     )
-    if "mission.md" in texts:
-        mission = read_mission(texts["mission.md"])
-        report.errors.extend(mission.errors)
-        report.warnings.extend(mission.warnings)
-        report.notes.extend(mission.notes)
-    if "factory_rules.md" in texts:
-        _collect(report, parse_rules, texts["factory_rules.md"])
-        if not has_front_matter(texts["factory_rules.md"]):
-            report.warnings.append(
-                "factory_rules.md: front matter: none (no --- block at the top); "
-                "the default policy applies"
-            )
-    if config is not None:
-        model_errors, model_warnings = model_problems(config, _listings(config, report))
-        report.errors.extend(model_errors)
-        report.errors.extend(output_problems(config, output_limits(root, config)))
-        report.warnings.extend(model_warnings)
-        holdout = _collect(report, holdout_path, root, config)
-        problem = check_holdout(root, holdout) if holdout is not None else None
-        if problem is not None:
-            report.errors.append(problem)
-        elif holdout is not None:
-            _journeys(holdout, report)
+    _governance(texts, report)
     branch = _production_branch(config, texts.get(CONFIG_FILE, ""))
     _compare(root, branch, texts, report)
     _validators(root, branch, report)
@@ -273,19 +251,53 @@ def check(root: Path, state_dir: Path) -> CheckReport:
     if socket_base() is None:  # every validation would stop at its seal
         report.errors.append(ConfigError("environment", "TMPDIR", NO_SOCKET_FOLDER))
     if config is not None:
-        if config.network.allow is None:
-            report.notes += _derived_allow(root, branch)
-        ready = provider_readiness(root, config.provider)
-        (report.notes if ready.ready else report.warnings).append(
-            f"{CONFIG_FILE}: provider: {ready.kind}: {ready.detail}"
-        )
-        if config.forge == "github":
-            _github(config, report)
-        report.warnings.extend(project_warnings(root, config))
-        report.errors.extend(ci_problems(root))
+        _factory_yaml(root, branch, config, report)
     report.errors.extend(leaky_uploads(root))
     report.warnings.extend(untouched(root, texts))
     return report
+
+
+def _governance(texts: dict[str, str], report: CheckReport) -> None:
+    """mission.md's problems, and factory_rules.md's (the default policy without front
+    matter)."""
+    if "mission.md" in texts:
+        mission = read_mission(texts["mission.md"])
+        report.errors.extend(mission.errors)
+        report.warnings.extend(mission.warnings)
+        report.notes.extend(mission.notes)
+    if "factory_rules.md" in texts:
+        _collect(report, parse_rules, texts["factory_rules.md"])
+        if not has_front_matter(texts["factory_rules.md"]):
+            report.warnings.append(
+                "factory_rules.md: front matter: none (no --- block at the top); "
+                "the default policy applies"
+            )
+
+
+def _factory_yaml(root: Path, branch: str, config: FactoryConfig, report: CheckReport) -> None:
+    """What factory.yaml names — its models (as the provider lists them), the agents' output
+    limits, the hold-out folder and its journeys — and what it reaches: the hosts set-up may
+    reach, the model provider, GitHub, the project's tooling and its CI."""
+    model_errors, model_warnings = model_problems(config, _listings(config, report))
+    report.errors.extend(model_errors)
+    report.errors.extend(output_problems(config, output_limits(root, config)))
+    report.warnings.extend(model_warnings)
+    holdout = _collect(report, holdout_path, root, config)
+    problem = check_holdout(root, holdout) if holdout is not None else None
+    if problem is not None:
+        report.errors.append(problem)
+    elif holdout is not None:
+        _journeys(holdout, report)
+    if config.network.allow is None:
+        report.notes += _derived_allow(root, branch)
+    ready = provider_readiness(root, config.provider)
+    (report.notes if ready.ready else report.warnings).append(
+        f"{CONFIG_FILE}: provider: {ready.kind}: {ready.detail}"
+    )
+    if config.forge == "github":
+        _github(config, report)
+    report.warnings.extend(project_warnings(root, config))
+    report.errors.extend(ci_problems(root))
 
 
 def _derived_allow(root: Path, branch: str) -> list[str]:

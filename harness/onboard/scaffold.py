@@ -20,7 +20,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from harness.config import system
 from harness.config.governance import parse_rules, split_front_matter
-from harness.config.models import CONFIG_FILE, GOVERNANCE_FILES
+from harness.config.models import CONFIG_FILE, GOVERNANCE_FILES, FactoryConfig
 from harness.config.network import default_allow
 from harness.config.settings import check_holdout, holdout_path, parse_config
 from harness.errors import ConfigErrors, GitError, UsageError
@@ -420,8 +420,6 @@ def from_rehearsal(root: Path, origin: str) -> list[str]:
     trust removed
     (``FactoryConfig.rehearsal_trust``); the repository's owner trusted instead of the local
     user. One line per change."""
-    said: list[str] = []
-    round_trip = _round_trip()
     path = root / CONFIG_FILE
     if not path.is_file():
         raise UsageError("--from-rehearsal: no factory.yaml to switch (init --ci writes one)")
@@ -433,6 +431,8 @@ def from_rehearsal(root: Path, origin: str) -> list[str]:
             "--from-rehearsal: no GitHub repository: add the 'origin' remote on GitHub, or "
             "set github.repository (owner/name) in factory.yaml"
         )
+    said: list[str] = []
+    round_trip = _round_trip()
     data = round_trip.load(text)
     if typed.forge != "github":
         data["forge"] = "github"
@@ -452,6 +452,14 @@ def from_rehearsal(root: Path, origin: str) -> list[str]:
             if data["provider"].pop(key, None) is not None:
                 said.append(f"{CONFIG_FILE}: provider.{key}: removed (the rehearsal's answers)")
     path.write_text(_dumped(round_trip, data), "utf-8")
+    return said + _rules_to_github(root, typed, repository.partition("/")[0])
+
+
+def _rules_to_github(root: Path, typed: FactoryConfig, owner: str) -> list[str]:
+    """factory_rules.md's front matter switched to GitHub: the rehearsal's trust removed, the
+    repository's ``owner`` trusted instead of the local user. One line per change."""
+    said: list[str] = []
+    round_trip = _round_trip()
     path = root / GOVERNANCE_FILES[1]
     text = path.read_text("utf-8")
     _, end = split_front_matter(text)
@@ -462,7 +470,6 @@ def from_rehearsal(root: Path, origin: str) -> list[str]:
     for kind in typed.rehearsal_trust(parse_rules(text)):
         del front["trust"][kind]
         said.append(f"{path.name}: trust.{kind}: removed (its start: auto was the rehearsal's)")
-    owner = repository.partition("/")[0]
     trusted = front.setdefault("triage", {}).setdefault("trusted_authors", [])
     local = default_author()
     if owner not in trusted:

@@ -4,6 +4,7 @@ counter anyone can set, and no text (a commit message, an issue's title) anyone 
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -82,7 +83,7 @@ def rehearsed_credit(store: Store) -> dict[str, tuple[int, str]]:
     record = store.latest_backtest(finished=True, edit=False)
     if record is None or record.finished_at is None:
         return {}
-    resolved: dict[str, int] = {}
+    resolved: Counter[str] = Counter()
     spoiled: set[str] = set()
     for case in store.backtest_cases(record.id):
         row = case.result
@@ -90,7 +91,7 @@ def rehearsed_credit(store: Store) -> dict[str, tuple[int, str]]:
         if not kind or row.get("route") != "merge":
             continue
         if row.get("resolved"):
-            resolved[str(kind)] = resolved.get(str(kind), 0) + 1
+            resolved[str(kind)] += 1
         else:
             spoiled.add(str(kind))
     return {k: (n, record.finished_at) for k, n in resolved.items() if k not in spoiled}

@@ -152,7 +152,7 @@ def _mounts(view: View, system: list[Path]) -> list[str]:
     """The view's own folders (the first writable one shown at ``seen_as`` when given), each
     worktree's ``.git`` link read-only."""
     args: list[str] = []
-    made: set[Path] = {Path("/"), Path("/tmp"), Path("/dev"), Path("/dev/shm"), Path("/proc")}
+    made: set[Path] = set(map(Path, ("/", "/tmp", "/dev", "/dev/shm", "/proc")))  # bwrap makes them
     mounts = [
         *((p, p, "--bind") for p in view.writable),
         *((p, p, "--ro-bind") for p in view.readable),
@@ -227,18 +227,11 @@ class Sandbox:
             )
         self.worktree = worktree.resolve()
         self.limits = limits or Limits()
-        self.hidden = [p.resolve() for p in hidden or []]
-        self.network = network
-        self.seen_as = seen_as.resolve() if seen_as is not None else None
-        self.egress = egress
-        self.readable = tuple(readable or ())
         self.trace = trace  # the file the command's file-access trace is written to
         if trace and not shutil.which("strace", path=SAFE_PATH):
             raise SandboxError(
                 "strace is not installed (set-up runs under it): apt-get install strace"
             )
-
-    def view(self) -> View:
         env = {
             "PATH": SAFE_PATH,
             "HOME": "/tmp",
@@ -249,21 +242,21 @@ class Sandbox:
             "GIT_CONFIG_COUNT": "1",  # git reads a worktree's git that is not its uid's
             "GIT_CONFIG_KEY_0": "safe.directory",
             "GIT_CONFIG_VALUE_0": "*",
-            **(EGRESS_ENV if self.egress is not None else {}),
+            **(EGRESS_ENV if egress is not None else {}),
         }
-        return View(
+        self.view = View(
             writable=(self.worktree,),
-            readable=self.readable,
-            hidden=tuple(self.hidden),
-            network=self.network,
+            readable=tuple(readable or ()),
+            hidden=tuple(p.resolve() for p in hidden or []),
+            network=network,
             tmp_mb=self.limits.tmp_mb,
             env=env,
-            seen_as=self.seen_as,
-            egress=self.egress,
+            seen_as=seen_as.resolve() if seen_as is not None else None,
+            egress=egress,
         )
 
     def argv(self, command: str, seccomp_fd: int | None = None) -> list[str]:
-        return bwrap_argv(self.view(), ["/bin/sh", "-c", command], seccomp_fd=seccomp_fd)
+        return bwrap_argv(self.view, ["/bin/sh", "-c", command], seccomp_fd=seccomp_fd)
 
     def popen(
         self,

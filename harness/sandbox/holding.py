@@ -29,8 +29,7 @@ class Held:
         return Held(self.bytes + other.bytes, files)
 
     def __sub__(self, other: Held) -> Held:
-        files = None if self.files is None or other.files is None else self.files - other.files
-        return Held(self.bytes - other.bytes, files)
+        return self + Held(-other.bytes, None if other.files is None else -other.files)
 
 
 @dataclass

@@ -22,6 +22,8 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
+
 from harness.errors import SandboxError
 from harness.sandbox.holding import SANDBOX_UID, as_root
 
@@ -75,14 +77,12 @@ def socket_path(folder: Path, what: str) -> str:
 
 
 def _descends(pid: int, root: int) -> bool:
-    for _ in range(64):
-        if pid in (root, 0, 1):
-            return pid == root
-        try:  # its parent: the field after the command's name, which may hold anything
-            pid = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            return False
-    return False
+    """Whether ``pid`` is ``root`` or a process below it (psutil reads each parent, and no
+    process started before the child it would be the parent of)."""
+    try:
+        return pid == root or root in (p.pid for p in psutil.Process(pid).parents())
+    except psutil.Error:  # gone, or not visible here (pid 0: another pid namespace)
+        return False
 
 
 class Peers:

@@ -43,7 +43,9 @@ def shared() -> Iterator[None]:
         with kept.lock:
             kept.depth -= 1
             done = [*kept.services.values(), *kept.dead] if not kept.depth else []
-            kept.services, kept.dead = ({}, []) if not kept.depth else (kept.services, kept.dead)
+            if not kept.depth:  # the outermost: what it kept is stopped below
+                kept.services.clear()
+                kept.dead.clear()
         for service in done:
             service.stop()
 

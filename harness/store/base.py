@@ -161,7 +161,7 @@ class StoreBase:
                 self._local.conn = own  # this thread's own again (or none yet)
             conn.execute("COMMIT")
 
-    def _write(self, sql: str, args: tuple[Any, ...] = ()) -> None:
+    def _write(self, sql: str, args: tuple[Any, ...]) -> None:
         """One statement in a transaction of its own."""
         with self.transaction() as db:
             db.execute(sql, args)

@@ -15,7 +15,6 @@ from harness.store.base import DB_NAME
 from harness.store.forge_cache import ForgeCacheMixin
 from harness.store.forge_tables import ForgeTablesMixin
 from harness.store.health import backup_path, check_folder, check_schema, closed, explain, opening
-from harness.store.intents import IntentsMixin
 from harness.store.leases import LeasesMixin
 from harness.store.ledger import LedgerMixin
 from harness.store.migrations import MIGRATIONS, applied_names, migrate
@@ -39,7 +38,6 @@ class Store(
     LedgerMixin,
     LeasesMixin,
     ForgeTablesMixin,
-    IntentsMixin,
     ForgeCacheMixin,
     BacktestsMixin,
 ):

@@ -18,6 +18,7 @@ CYCLE_LEASE = 0
 # The landing lease: -1 names "production" — one merge at a time lands on it (validations run
 # in parallel; each landing checks production did not move, merges and compares the tree).
 LANDING_LEASE = -1
+ISSUE_TTL_S = 4 * 3600.0  # an issue's lease (``held``), renewed by each step of its run
 
 
 def holder_id() -> str:
@@ -75,12 +76,12 @@ class LeasesMixin(StoreBase):
             raise LeaseError(f"run {run_id}'s lease on issue {issue} expired")
 
     @contextmanager
-    def held(self, issue: int, ttl_s: float) -> Iterator[tuple[str, int]]:
+    def held(self, issue: int) -> Iterator[tuple[str, int]]:
         """``issue`` claimed for a new holder of this process (a holder that is gone is taken
         over; one alive raises ``LeaseError``), given back at the end: yields the holder and
         its fence token."""
         holder = holder_id()
-        fence = self.acquire_lease(issue, holder, ttl_s)
+        fence = self.acquire_lease(issue, holder, ISSUE_TTL_S)
         try:
             yield holder, fence
         finally:

@@ -265,10 +265,10 @@ def outcome_word(
     status: str,
     *,
     decision: str | None = None,
-    pr: bool = False,
-    route: str | None = None,
-    landed: bool = False,
-    reverted: bool = False,
+    pr: bool,
+    route: str | None,
+    landed: bool,
+    reverted: bool,
     healed: str | None = None,
 ) -> str | None:
     """What became of the work of one run (one of ``OUTCOMES``; None while it runs, when it

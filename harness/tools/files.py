@@ -146,8 +146,9 @@ class FileTools:
         self, worktree: Path, max_output_chars: int = 20_000, ignored: list[str] | None = None
     ) -> None:
         self.root = worktree.resolve()
-        self.output_limit = max_output_chars  # what the agent loop passes on whole
-        self.limit = max_output_chars - NOTE_ROOM  # of file content, the note aside
+        # of an answer (file content, a listing, matches), the note after it aside: the agent
+        # loop passes on max_output_chars whole
+        self.limit = max_output_chars - NOTE_ROOM
         self.walk_cut = False  # the last walk stopped at MAX_VISITED entries
         self.left_out: list[str] = []  # what the last walk left out (set-up's, ignored)
         # new files written that a .gitignore keeps out of the change (the caller's list)
@@ -266,7 +267,7 @@ class FileTools:
             files.append(relative(self.root, found))
         if self.walk_cut:
             note = f"\n[cut: the first {MAX_VISITED:,} entries looked at]"
-        listed = cut(("\n".join(files) or "(no files)") + note, self.output_limit - NOTE_ROOM)
+        listed = cut(("\n".join(files) or "(no files)") + note, self.limit)
         return listed + self._left_out()
 
     def search(self, data: Search) -> str:
@@ -296,7 +297,7 @@ class FileTools:
             hits.append(f"[not searched, larger than {MAX_SEARCH_FILE:,} bytes: {shown}]")
         if self.walk_cut:
             hits.append(f"[only the first {MAX_VISITED:,} entries were looked at]")
-        return cut("\n".join(hits) or "(no matches)", self.output_limit - NOTE_ROOM) + (
+        return cut("\n".join(hits) or "(no matches)", self.limit) + (
             self._left_out() if not start.is_file() else ""
         )
 

@@ -14,7 +14,7 @@ from harness.forge.base import issue_sha256
 from harness.triage.sanitize import Sanitized, comments_in, sanitize
 
 if TYPE_CHECKING:
-    from harness.config.models import Rules
+    from harness.config.models import Rules, TriageRules
     from harness.forge.base import Issue
     from harness.git.repo import GitRepo
 
@@ -93,47 +93,53 @@ def prescreen(
     The size caps come first: nothing longer than they allow is ever scanned.
     """
     limits = rules.triage
-    digest = issue_sha256(issue)
-    lines = issue.body.count("\n") + 1
-    too_long_title = len(issue.title) > limits.max_title_chars
-    too_long_body = len(issue.body) > limits.max_body_chars or lines > MAX_LINES
+    too_long = _size_rules(issue, limits)
     title = sanitize(issue.title[: limits.max_title_chars], template_comments)
     signed = own is not None
     raw = issue.body if own is None else own
-    body = Sanitized("", ()) if too_long_body else sanitize(raw, template_comments, signed)
+    body = Sanitized("", ()) if too_long else sanitize(raw, template_comments, signed)
     hidden = tuple(dict.fromkeys(title.hidden + body.hidden))
+    asked = title.text if signed else f"{title.text}\n{body.text}"
+    # the factory's own issue is filed once by its key (``file_once``): never a duplicate of a
+    # stranger's that copied its title first
+    earlier = [] if signed else others
+    decision, reason, rule = too_long or _content_rules(
+        issue, earlier, rules, judged_today, asked, hidden
+    )
+    return Screened(
+        decision=decision,
+        reason=reason,
+        rule=rule,
+        title=title.text,
+        body=body.text,
+        issue_sha256=issue_sha256(issue),
+        hidden=hidden,
+    )
 
-    def screen(decision: str | None, reason: str, rule: str) -> Screened:
-        return Screened(
-            decision=decision,
-            reason=reason,
-            rule=rule,
-            title=title.text,
-            body=body.text,
-            issue_sha256=digest,
-            hidden=hidden,
-        )
 
-    if too_long_title:
-        return screen(
+Decided = tuple[str | None, str, str]  # (decision, reason, rule); None: the agent judges
+
+
+def _size_rules(issue: Issue, limits: TriageRules) -> Decided | None:
+    """The size caps: a title or a description longer than they allow is rejected, and the
+    description then never scanned."""
+    lines = issue.body.count("\n") + 1
+    if len(issue.title) > limits.max_title_chars:
+        return (
             "reject",
             f"The title is {len(issue.title):,} characters long; the limit is "
             f"{limits.max_title_chars:,}.",
             "factory_rules.md: triage.max_title_chars",
         )
-    if too_long_body:
-        return screen(
+    if len(issue.body) > limits.max_body_chars or lines > MAX_LINES:
+        return (
             "reject",
             f"The description is {len(issue.body):,} characters in {lines:,} lines; the limit is "
             f"{limits.max_body_chars:,} characters and {MAX_LINES:,} lines. "
             "Please file a shorter issue.",
             "factory_rules.md: triage.max_body_chars",
         )
-    asked = title.text if signed else f"{title.text}\n{body.text}"
-    # the factory's own issue is filed once by its key (``file_once``): never a duplicate of a
-    # stranger's that copied its title first
-    earlier = [] if signed else others
-    return screen(*_content_rules(issue, earlier, rules, judged_today, asked, hidden))
+    return None
 
 
 def _content_rules(
@@ -143,7 +149,7 @@ def _content_rules(
     judged_today: int | None,
     asked: str,
     hidden: tuple[str, ...],
-) -> tuple[str | None, str, str]:
+) -> Decided:
     """What the sanitised text decides — what it ``hidden`` (title and body), a protected
     path (in what is ``asked``), a duplicate, the author's daily limit — as (decision,
     reason, rule); None: the triage agent judges."""

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import TypedDict
 
-from harness.artifacts import Children, IssueInputs, IssueSpec, Queue, Ran
+from harness.artifacts import Children, InboxInputs, IssueSpec, Queue, Ran
 from harness.engine.actions import action
 from harness.engine.budget import start_of_day
 from harness.engine.context import Services, StepContext
-from harness.engine.killswitch import check_kill_switch
 from harness.engine.records import RunRecords
 from harness.engine.runner import Engine, RunOutcome, recorded
 from harness.forge.base import STATE_LABELS, Issue, Label, issue_sha256
-from harness.model.batch import BatchCollector
+from harness.model.batch import batch_folder, send
 from harness.triage.actions import state_labels
 
 TRIAGED = frozenset(STATE_LABELS) - {Label.DEFERRED}  # a deferral is judged again later
@@ -57,14 +56,24 @@ def untriaged(services: Services) -> list[Issue]:
 
 
 @action("triage.queue")
-def queue(ctx: StepContext, inputs: IssueInputs) -> Queue:
+def queue(ctx: StepContext, inputs: InboxInputs) -> Queue:
     """The untriaged open issues a run takes, one at a time: at most
     ``triage.max_issues_per_run`` (``inputs.number``: that issue alone)."""
     services = ctx.services
     services.forge.ensure_labels()
     limit = services.settings.governance.rules.triage.max_issues_per_run
     numbers = [i.number for i in untriaged(services) if inputs.number in (None, i.number)]
-    return Queue(issues=numbers[:limit])
+    return Queue(issues=numbers[:limit], batch=inputs.batch_wait_s is not None)
+
+
+@action("triage.send")
+def send_batch(ctx: StepContext, triage: Children, inputs: InboxInputs) -> dict[str, str]:
+    """Send the requests the runs of the ``triage`` step wait on as one Message Batch, and go
+    back to that step (verdict ``sent``) to resume them with its answers."""
+    state_dir = ctx.services.settings.state_dir
+    folders = [batch_folder(state_dir, ran.run_id) for ran in triage.runs]
+    sent = send(ctx.services.model, folders, inputs.batch_wait_s or 0)
+    return {"verdict": "sent" if sent else ""}
 
 
 def edited_since_asked(services: Services, issue: Issue) -> bool:
@@ -99,7 +108,39 @@ def deferred_waiting(services: Services) -> Deferred | None:
     return {"count": count, "until": until} if count else None
 
 
-def summarise(outcome: RunOutcome) -> TriageRow:
+def triage_all(
+    services: Services, only: int | None = None, batch: bool = False, batch_wait_s: float = 3600
+) -> list[TriageRow]:
+    """Triage every untriaged open issue (at most ``max_issues_per_run``), one run per issue:
+    the ``inbox`` workflow, which takes up the triage runs left unfinished too.
+
+    With ``batch``, the triage agent's calls go out as one Message Batch (half price), waited
+    for ``batch_wait_s`` at most."""
+    if only is not None:
+        services.forge.get_issue(only)  # an issue that does not exist is an error, not "none"
+    try:
+        given = InboxInputs(number=only, batch_wait_s=batch_wait_s if batch else None)
+        outcome = Engine(services).run("inbox", inputs=given)
+        return triage_rows(services, outcome.run_id)
+    finally:
+        services.forge.settle()
+
+
+def triage_rows(services: Services, run_id: str) -> list[TriageRow]:
+    """What the triage runs run ``run_id``'s newest ``workflow:`` step ran came to, in order."""
+    store = services.store
+    children = RunRecords(store.steps(run_id)).newest(Children)
+    return [
+        triage_row(ran, recorded(store, ran.run_id) if ran.run_id else None)
+        for ran in (children.runs if children else [])
+    ]
+
+
+def triage_row(ran: Ran, outcome: RunOutcome | None) -> TriageRow:
+    """One triage run's row (``outcome``: its run as recorded now); one that could not start
+    says why."""
+    if outcome is None:
+        return {"issue": ran.issue or 0, "status": ran.status, "reason": ran.reason}
     applied = outcome.artifact(IssueSpec)
     deferred = outcome.status == "stopped" and outcome.not_before is not None
     status = "deferred" if deferred else outcome.status
@@ -113,62 +154,3 @@ def summarise(outcome: RunOutcome) -> TriageRow:
         "reason": (applied.reason if applied else None) or outcome.reason,
         "source": applied.source if applied else None,
     }
-
-
-def triage_batched(services: Services, queue: list[Issue], wait_s: float) -> list[TriageRow]:
-    """Two passes around ONE message batch: queue every judge request, send, then apply."""
-    collector = BatchCollector(services.model)
-    inner, services.model = services.model, collector
-    engine = Engine(services)
-    try:
-        first = {
-            i.number: engine.run("triage", i.number, IssueInputs(number=i.number)) for i in queue
-        }
-        collector.flush(wait_s)
-        results = []
-        for issue in queue:
-            outcome = first[issue.number]
-            if outcome.status == "stopped":
-                outcome = engine.run("triage", issue.number, IssueInputs(number=issue.number))
-            results.append(summarise(outcome))
-        return results
-    finally:
-        services.model = inner
-
-
-def triage_all(
-    services: Services, only: int | None = None, batch: bool = False, batch_wait_s: float = 3600
-) -> list[TriageRow]:
-    """Triage every untriaged open issue (at most ``max_issues_per_run``), one run per issue:
-    the ``inbox`` workflow, which takes up the triage runs left unfinished too.
-
-    With ``batch``, the triage agent's calls go out as one Message Batch (half price)."""
-    check_kill_switch(services)
-    if only is not None:
-        services.forge.get_issue(only)  # an issue that does not exist is an error, not "none"
-    try:
-        if batch:
-            services.forge.ensure_labels()
-            limit = services.settings.governance.rules.triage.max_issues_per_run
-            queued = [i for i in untriaged(services) if only in (None, i.number)]
-            return triage_batched(services, queued[:limit], batch_wait_s)
-        outcome = Engine(services).run("inbox", inputs=IssueInputs(number=only))
-        return triage_rows(services, outcome.run_id)
-    finally:
-        services.forge.settle()
-
-
-def triage_rows(services: Services, run_id: str) -> list[TriageRow]:
-    """What the triage runs run ``run_id``'s ``workflow:`` steps ran came to, in order."""
-    store = services.store
-    return [
-        triage_row(ran, recorded(store, ran.run_id) if ran.run_id else None)
-        for _, children in RunRecords(store.steps(run_id)).every(Children)
-        for ran in children.runs
-    ]
-
-
-def triage_row(ran: Ran, outcome: RunOutcome | None) -> TriageRow:
-    """One triage run's row; one that could not start says why."""
-    shown: TriageRow = {"issue": ran.issue or 0, "status": ran.status, "reason": ran.reason}
-    return summarise(outcome) if outcome is not None else shown

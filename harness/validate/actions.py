@@ -44,7 +44,6 @@ from harness.validate.calibration import (
     cached_or_computed,
     calibration_key,
     green_now,
-    health_key,
     holdout_digest,
     record_calibration,
 )
@@ -84,18 +83,20 @@ def ci(ctx: StepContext, prepare: Prepared) -> dict[str, object]:
     head = prepare.head
     cfg = services.settings.config.validation
     first: float | None = None  # when this head was first seen pending (kept in the store)
-    with waiting():  # for CI: the run's CPU slot goes to the others
-        while True:
-            state = services.forge.ci_status(head)
-            if first is None and state == "pending":
-                stored = services.store.get_flag(f"ci-wait:{head}")
-                first = float(stored) if stored else services.clock()
-                if not stored:
-                    services.store.set_flag(f"ci-wait:{head}", repr(first))
-            waited = 0.0 if first is None else services.clock() - first
-            if state != "pending" or waited >= cfg.ci_wait_s:
-                return {"state": state, "waited_s": round(waited, 1)}
-            check_kill_switch(services)
+    while True:
+        state = services.forge.ci_status(head)
+        if first is None and state == "pending":
+            stored = services.store.get_flag(f"ci-wait:{head}")
+            first = float(stored) if stored else services.clock()
+            if not stored:
+                services.store.set_flag(f"ci-wait:{head}", repr(first))
+        waited = 0.0 if first is None else services.clock() - first
+        if state != "pending" or waited >= cfg.ci_wait_s:
+            return {"state": state, "waited_s": round(waited, 1)}
+        check_kill_switch(services)
+        # CI still running: the run's CPU slot goes to the others meanwhile (a run that gave
+        # it away for a CI already finished would ask again behind every run waiting for one)
+        with waiting():
             time.sleep(min(cfg.ci_poll_s, cfg.ci_wait_s - waited))
 
 
@@ -107,8 +108,8 @@ def health(ctx: StepContext) -> Health:
     checked again next time, so a fix outside git (a flaky service) is seen at once."""
     settings, store, repo = ctx.services.settings, ctx.services.store, ctx.services.repo
     _, sha = production_tip(ctx)
-    key = health_key(repo, sha, settings.holdout_dir)
-    if cached := green_now(store, repo, settings, sha):
+    key = calibration_key(repo, sha, settings.holdout_dir, "health")
+    if cached := green_now(store, settings, key):
         return Health.from_outputs({**json.loads(cached), "cached": True})
     if not settings.config.commands.start:
         return Health(production_sha=sha, green=True, skipped="no commands.start")

@@ -34,32 +34,31 @@ def holdout_digest(holdout: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def calibration_key(repo: GitRepo, sha: str, holdout: Path) -> str:
-    return f"baseline:{repo.tree_of(sha)}:{holdout_digest(holdout)}"
+def calibration_key(repo: GitRepo, sha: str, holdout: Path, kind: str = "baseline") -> str:
+    """The flag of what holds for ``sha``'s tree under this hold-out: its calibration
+    (``baseline``), or production's health found green on it (``health``)."""
+    return f"{kind}:{repo.tree_of(sha)}:{holdout_digest(holdout)}"
 
 
-def health_key(repo: GitRepo, sha: str, holdout: Path) -> str:
-    return f"health:{repo.tree_of(sha)}:{holdout_digest(holdout)}"
-
-
-def green_now(store: Store, repo: GitRepo, settings: Settings, sha: str) -> str | None:
-    """Production's health on ``sha``'s tree under this hold-out, recorded green less than
-    ``health.green_for_h`` hours ago (factory time): evidence for a while, not for ever — a
-    test or a page may go bad on a tree that did not change (docs/heal.md)."""
+def green_now(store: Store, settings: Settings, key: str) -> str | None:
+    """Production's health on a tree under this hold-out (``key``: ``calibration_key(...,
+    "health")``), recorded green less than ``health.green_for_h`` hours ago (factory time):
+    evidence for a while, not for ever — a test or a page may go bad on a tree that did not
+    change (docs/heal.md)."""
     since = factory_now() - settings.config.health.green_for_h * 3600
-    return store.get_flag(health_key(repo, sha, settings.holdout_dir), since)
+    return store.get_flag(key, since)
 
 
 @contextmanager
 def computed_once(state_dir: Path, key: str) -> Iterator[None]:
     """Held while ``key`` is looked up and, if missing, computed: concurrent validations (threads
-    or processes) wait for the one computing it and then read its result."""
+    or processes) wait for the one computing it and then read its result. The run keeps its
+    CPU slot: a few statements that never wait (the merge queue's) hold the lock for a moment;
+    a caller whose work under it waits gives the slot away first (``cached_or_computed``)."""
     folder = state_dir / "locks"
     folder.mkdir(parents=True, exist_ok=True)
     name = sha256(key)[:32]
-    # the wait, and the computing under the lock (checks, which wait themselves), without a
-    # CPU slot: no run asks for one while it holds this lock (harness/cpu.py)
-    with waiting(), (folder / f"{name}.lock").open("a") as handle:
+    with (folder / f"{name}.lock").open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -70,13 +69,19 @@ def computed_once(state_dir: Path, key: str) -> Iterator[None]:
 def cached_or_computed(
     store: Store, state_dir: Path, key: str, compute: Callable[[], HoldoutRun]
 ) -> tuple[HoldoutRun, bool]:
-    """(result, whether it was known already) for ``key``, computing it at most once."""
-    with computed_once(state_dir, key):
-        if (known := store.get_flag(key)) is not None:
-            return HoldoutRun.from_outputs(json.loads(known)), True
-        result = compute()
-        store.set_flag(key, result.model_dump_json())
-        return result, False
+    """(result, whether it was known already) for ``key``, computing it at most once. A known
+    result (written once, whole) is read at once: a run that gave its CPU slot away for it
+    would ask again behind every run waiting for one (``PATIENCE_S`` each time, with many
+    validations side by side: the cached baseline's seconds of waiting)."""
+    if (known := store.get_flag(key)) is None:
+        # the wait, and the computing under the lock (checks, which wait themselves), without
+        # a CPU slot: no run asks for one while it holds this lock (harness/cpu.py)
+        with waiting(), computed_once(state_dir, key):
+            if (known := store.get_flag(key)) is None:
+                result = compute()
+                store.set_flag(key, result.model_dump_json())
+                return result, False
+    return HoldoutRun.from_outputs(json.loads(known)), True
 
 
 def record_calibration(store: Store, key: str, result: HoldoutRun) -> None:

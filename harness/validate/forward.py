@@ -5,15 +5,13 @@ refusal (``refusal``) so that the harness, not the seal's word, says why the val
 
 from __future__ import annotations
 
-import http.client
 import json
 import socket
 import socketserver
 import threading
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any, TypedDict, cast
+from typing import Any, Self, TypedDict, cast
 
 from harness.errors import FactoryError, ModelError, SandboxError, carried
 from harness.model.agent import AgentHooks, checked_call
@@ -22,46 +20,25 @@ from harness.model.blocks import Request, Response
 from harness.sandbox.holding import connectable
 from harness.sandbox.peers import Peers, served_by
 
-PATH = "/v1/messages"
 MAX_REQUEST_BYTES = 32 * 1024 * 1024
 CALL_TIMEOUT_S = 3600.0  # as long as the harness's model may take: the seal's limit ends it
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Server
+class _Handler(socketserver.StreamRequestHandler):
+    """One request of the seal's, a line of JSON, answered with one: [status, body], the
+    status as HTTP words it."""
 
-    def log_message(self, *args: Any) -> None:
-        return
+    server: ModelForwarder
 
-    def _reply(self, status: int, body: Response | Refusal) -> None:
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("content-length") or 0)
-        if self.path != PATH or not 0 < length <= MAX_REQUEST_BYTES:
-            self._reply(400, _error("invalid_request_error", f"POST {PATH} with a body"))
-            return
+    def handle(self) -> None:
+        answered: tuple[int, Response | Refusal]
         try:
-            request = json.loads(self.rfile.read(length))
-        except json.JSONDecodeError:
-            self._reply(400, _error("invalid_request_error", "the body is not JSON"))
-            return
-        status, body = self.server.forwarder.answer(request)
-        self._reply(status, body)
-
-
-class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
-    daemon_threads = True
-    forwarder: ModelForwarder
-
-    def verify_request(self, request: Any, client_address: Any) -> bool:
-        return self.forwarder.peers.admit(request, "model socket")
+            request = json.loads(self.rfile.readline(MAX_REQUEST_BYTES))
+        except ValueError:  # not JSON, or not UTF-8
+            answered = 400, _error("invalid_request_error", "the body is not JSON")
+        else:
+            answered = self.server.answer(request)
+        self.wfile.write(json.dumps(answered).encode() + b"\n")
 
 
 class Refusal(TypedDict):
@@ -75,14 +52,17 @@ def _error(kind: str, message: str) -> Refusal:
     return {"type": "error", "error": {"type": kind, "message": message}}
 
 
-class ModelForwarder:
+class ModelForwarder(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     """Serves ``model`` on the Unix socket ``path`` to one sealed agent whose model is
     ``model_id`` (a request for another model is refused), each call checked and recorded
     by ``hooks``; a connection from any process but the seal's (``peers``) is refused."""
 
+    daemon_threads = True
+
     def __init__(
         self, path: Path, model: Model, hooks: AgentHooks, model_id: str, peers: Peers
     ) -> None:
+        super().__init__(str(path), _Handler, bind_and_activate=False)
         self.path = path
         self.model = model
         self.hooks = hooks
@@ -91,21 +71,22 @@ class ModelForwarder:
         self.refusal: FactoryError | None = None  # the first refusal that is not the model's
         self._lock = threading.Lock()  # one call at a time, as the agent loop makes them
         self._stopping = carried()  # a person's cancel of the run aborts the call it waits on
-        self._server = _Server(str(path), _Handler, bind_and_activate=False)
-        self._server.forwarder = self
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
 
-    def __enter__(self) -> ModelForwarder:
-        self._server.server_bind()
+    def __enter__(self) -> Self:
+        self.server_bind()
         connectable(self.path)  # the harness's; the seal's uid may connect
-        self._server.server_activate()
+        self.server_activate()
         self._thread.start()
         return self
 
     def __exit__(self, *_: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        self.shutdown()
+        self.server_close()
         self._thread.join(timeout=30)
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        return self.peers.admit(request, "model socket")
 
     def answer(self, request: object) -> tuple[int, Response | Refusal]:
         """(HTTP status, body) for one request from the seal (JSON, checked: the model, and
@@ -126,21 +107,6 @@ class ModelForwarder:
         return 200, response
 
 
-class _UnixConnection(http.client.HTTPConnection):
-    """HTTP to the harness over the Unix socket ``path``, served by the harness's ``uid``."""
-
-    def __init__(self, path: Path, uid: int) -> None:
-        super().__init__("harness", timeout=CALL_TIMEOUT_S)
-        self.path = path
-        self.uid = uid
-
-    def connect(self) -> None:
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(str(self.path))
-        served_by(self.sock, self.uid, "model socket")  # before a byte of the request
-
-
 @dataclass(frozen=True)
 class SocketModel:
     """The model as the seal sees it: every request answered by the harness's forwarder on
@@ -151,18 +117,18 @@ class SocketModel:
     uid: int
 
     def create(self, request: Request) -> Response:
-        connection = _UnixConnection(self.path, self.uid)
         try:
-            data = json.dumps(request).encode()
-            connection.request("POST", PATH, data, {"content-type": "application/json"})
-            answer = connection.getresponse()
-            body = json.loads(answer.read())
-        except (OSError, http.client.HTTPException, json.JSONDecodeError) as exc:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+                conn.settimeout(CALL_TIMEOUT_S)
+                conn.connect(str(self.path))
+                served_by(conn, self.uid, "model socket")  # before a byte of the request
+                conn.sendall(json.dumps(request).encode() + b"\n")
+                with conn.makefile("rb") as answer:
+                    status, body = json.loads(answer.readline())
+        except (OSError, ValueError) as exc:  # not JSON, or not [status, body]
             # the harness's door failing is the harness's failure, never the change's
             raise SandboxError(f"the harness's model socket failed: {type(exc).__name__}") from exc
-        finally:
-            connection.close()
-        if answer.status != 200:
+        if status != 200:
             error = body.get("error", {}) if isinstance(body, dict) else {}
             raise ModelError(f"the harness refused the call: {error.get('message', body)}")
         return cast(Response, body)

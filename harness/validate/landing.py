@@ -25,7 +25,7 @@ INTENT = "validate.landing"  # the landing a run is about to make, before produc
 
 
 def take_landing(
-    store: Store, holder: str, wait_s: float = 4 * 3600.0, poll_s: float = 0.2
+    store: Store, holder: str, wait_s: float = LANDING_TTL_S, poll_s: float = 0.2
 ) -> None:
     """Take production's landing lease for ``holder`` (again, if it holds it: the lease is
     renewed), waiting while another change lands — bounded by ``wait_s``."""

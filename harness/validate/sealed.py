@@ -15,12 +15,12 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
 from pydantic import Field, ValidationError
 
 from harness.artifacts import Artifact, Observation, ValidatorRun, Verdict
+from harness.browser.confine import CONFINED_ENV
 from harness.digest import sha256
 from harness.engine.definition import ValidatorDefinition
 from harness.errors import FactoryError, ModelError, SandboxError, ToolError
@@ -31,9 +31,6 @@ from harness.redact import masked, redact
 from harness.sandbox.bwrap import SAFE_PATH, interpreter
 from harness.sandbox.peers import Peers
 
-SEAL_ENV = MappingProxyType(
-    {"PATH": SAFE_PATH, "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8"}
-)
 SEAL_COMMAND = (sys.executable, "-I", "-m", "harness.validate.sealed")
 
 
@@ -90,10 +87,10 @@ def _own_files(extra: list[Path]) -> list[Path]:
 def sealed_argv(
     masked: list[Path],
     writable: list[Path],
-    command: list[str] | None = None,
-    readable: list[Path] | None = None,
-    seccomp_fd: int | None = None,
-    netns_pid: int | None = None,
+    command: list[str],
+    readable: list[Path],
+    seccomp_fd: int | None,
+    netns_pid: int | None,
 ) -> list[str]:
     """The seal's bubblewrap command line: the read-only system, the harness's own files,
     ``readable`` and ``writable`` folders, no network but the app's (``netns_pid``'s
@@ -104,12 +101,12 @@ def sealed_argv(
 
     view = View(
         writable=tuple(p.resolve() for p in writable),
-        readable=tuple(_own_files(readable or [])),
+        readable=tuple(_own_files(readable)),
         hidden=tuple(p.resolve() for p in masked if p.exists()),
-        env=dict(SEAL_ENV),
+        env=dict(CONFINED_ENV),
         network=netns_pid is not None,
     )
-    argv = bwrap_argv(view, command or list(SEAL_COMMAND), seccomp_fd=seccomp_fd)
+    argv = bwrap_argv(view, command, seccomp_fd=seccomp_fd)
     return argv if netns_pid is None else [*enter_network(netns_pid), *argv]
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from harness.errors import ConfigError
-from harness.forge.apply import apply_plan, read_plan
+from harness.forge.apply import apply_plan
 from harness.forge.base import Label
-from harness.forge.journal import JournalForge
+from harness.forge.journal import JournalForge, read_plan
 from harness.git.repo import GitRepo
 from tests.cli_helpers import run_cli
 from tests.factory_repo import make_factory_repo

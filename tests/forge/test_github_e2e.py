@@ -29,7 +29,7 @@ from harness.engine.context import StepContext
 from harness.forge import github_issues
 from harness.git.repo import GitRepo
 from harness.validate.actions import production_tip
-from harness.validate.calibration import health_key
+from harness.validate.calibration import calibration_key
 from tests.checks_passed import CHECKS_PASSED, analysers_find_nothing
 from tests.cli_helpers import Result, run_cli, spawn, use_actions
 from tests.conftest import _every_merge_landed_a_tested_tree
@@ -75,7 +75,7 @@ def production_green(ctx: StepContext) -> Health:
     services = ctx.services
     _, sha = production_tip(ctx)
     green = Health(production_sha=sha, green=True, tests_exit_code=0)
-    key = health_key(services.repo, sha, services.settings.holdout_dir)
+    key = calibration_key(services.repo, sha, services.settings.holdout_dir, "health")
     services.store.set_flag(key, green.model_dump_json())
     return green
 

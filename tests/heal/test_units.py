@@ -14,7 +14,7 @@ from harness.forge.local import LocalForge
 from harness.git.repo import GitRepo
 from harness.heal.actions import _NotJudged, first_failing
 from harness.heal.checks import public
-from harness.heal.run import production_health
+from harness.heal.production import production_health
 from harness.services import open_services
 from harness.store.db import Store
 from tests.factory_repo import make_factory_repo

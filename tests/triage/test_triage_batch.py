@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -10,9 +11,10 @@ import pytest
 from harness.git.repo import GitRepo
 from harness.store.db import Store
 from harness.triage.repomap import map_rules
-from tests.cli_helpers import run_cli
+from tests.cli_helpers import repo_cli, run_cli
+from tests.cli_helpers import spawn as factory
 from tests.factory_repo import git
-from tests.triage.conftest import EXPECTED, ISSUES, make_repo
+from tests.triage.conftest import API_KEY, EXPECTED, ISSUES, make_repo
 
 
 def file_all(capsys, repo: Path) -> None:
@@ -109,3 +111,33 @@ def test_every_batched_request_shows_the_repository_and_what_the_validator_can_o
     }
     _, digest = map_rules()
     assert maps == {state.get_flag(f"triage-map:{tree}:{digest}")}  # made once, kept
+
+
+def test_a_batch_killed_at_each_stage_is_resumed_and_each_issue_triaged_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], standin
+) -> None:
+    """``kill -9`` as the first pass queues (after the first pre-screen), once the batch is
+    answered, and as the runs resumed with its answers are judged: each run resumes the inbox
+    run killed before it, and the batch's answers kept are not asked for again."""
+    repo = make_repo(tmp_path)
+    env = {**os.environ, "ANTHROPIC_API_KEY": API_KEY, "ANTHROPIC_BASE_URL": standin.url}
+    file_all(capsys, repo)
+    for point in ("triage.prescreen.done", "inbox.send.done", "triage.judge.done"):
+        killed = factory(repo, {**env, "FACTORY_FAULT_AT": point}, "triage", "--batch")
+        assert killed.wait(120) == -9, point
+    final = factory(repo, env, "triage", "--batch", "--json")
+    out, err = final.communicate(timeout=120)
+    assert final.returncode == 0, err
+    assert {r["issue"] for r in json.loads(out)} == set(EXPECTED)
+
+    assert len(standin.received_batches) == 1 and standin.received == []
+    cli = repo_cli(capsys, repo)
+    for number, label in EXPECTED.items():
+        shown = cli("issue", "show", str(number), "--json").json()
+        assert [x for x in shown["labels"] if x.startswith("factory:")] == [label], number
+        assert len([c for c in shown["comments"] if "<!-- factory:" in c["body"]]) == 1
+    state = Store.open(tmp_path / "state")
+    triaged = state.list_runs(workflow="triage")
+    assert sorted(r.issue for r in triaged) == sorted(EXPECTED)  # one run each, resumed
+    assert {r.status for r in triaged} == {"succeeded"}
+    assert [r.status for r in state.list_runs(workflow="inbox")] == ["succeeded"]

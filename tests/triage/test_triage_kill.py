@@ -98,8 +98,9 @@ def test_a_run_killed_after_its_rejection_closed_the_issue_is_finished(
     calls = len(anthropic_env.received)
     db = Path(os.environ["FACTORY_STATE_DIR"]) / "state.db"
     with closing(sqlite3.connect(db)) as conn, conn:  # what a kill inside the apply step leaves
-        # (the inbox's triage step too: its triage run under way)
+        # (the inbox's triage step too: its triage run under way; none after it)
         conn.execute("UPDATE steps SET status = 'running' WHERE step_id IN ('apply', 'triage')")
+        conn.execute("DELETE FROM steps WHERE step_id = 'send'")
         conn.execute("UPDATE runs SET status = 'running', finished_at = NULL")
 
     again = cli("triage", "--json").json()
@@ -125,7 +126,7 @@ def test_a_run_killed_before_its_decision_on_an_issue_closed_meanwhile_is_ended(
     calls = len(anthropic_env.received)
     db = Path(os.environ["FACTORY_STATE_DIR"]) / "state.db"
     with closing(sqlite3.connect(db)) as conn, conn:  # a kill inside the judge step, and then
-        conn.execute("DELETE FROM steps WHERE step_id = 'apply'")
+        conn.execute("DELETE FROM steps WHERE step_id IN ('apply', 'send')")
         conn.execute("UPDATE steps SET status = 'running' WHERE step_id IN ('judge', 'triage')")
         conn.execute("UPDATE runs SET status = 'running', finished_at = NULL")
         conn.execute("DELETE FROM issue_labels")

@@ -27,7 +27,7 @@ from harness.engine.records import RunRecords
 from harness.engine.runner import Engine
 from harness.forge.base import Label, set_state
 from harness.kinds import REVERT, is_revert
-from harness.validate.calibration import green_now
+from harness.validate.calibration import calibration_key, green_now
 
 HEALS = 1000  # the newest heals whose issues a green production may close
 # where a regression issue ends without a fix: its reverted change goes to a person
@@ -53,9 +53,8 @@ def look(ctx: StepContext, inputs: ProductionInputs) -> Look:
     this hold-out (``health.green_for_h``) or there is no app to check, nor while heal's
     revert waits for validation (no heal starts then)."""
     services, settings = ctx.services, ctx.services.settings
-    if not settings.config.commands.start or green_now(
-        services.store, services.repo, settings, inputs.sha
-    ):
+    key = calibration_key(services.repo, inputs.sha, settings.holdout_dir, "health")
+    if not settings.config.commands.start or green_now(services.store, settings, key):
         return Look(check=False, green=True)
     waiting = reverts_waiting(services)
     return Look(check=not waiting, reverting=waiting[0] if waiting else None)
