@@ -158,8 +158,12 @@ class AnthropicModel:
         items: list[Any] = [{"custom_id": key, "params": req} for key, req in requests.items()]
         batches = self._client.messages.batches
         known = sent.read_text("utf-8") if sent.is_file() else ""
-        batch = batches.retrieve(known) if known else batches.create(requests=items)
-        if not known:
+        try:
+            batch = batches.retrieve(known) if known else None
+        except anthropic.NotFoundError:  # gone (a batch's results are kept 29 days): sent anew
+            batch = None
+        if batch is None:
+            batch = batches.create(requests=items)
             sent.parent.mkdir(parents=True, exist_ok=True)
             part = sent.with_suffix(".part")  # whole or not at all
             part.write_text(batch.id, "utf-8")
