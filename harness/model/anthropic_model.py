@@ -8,6 +8,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import anthropic
@@ -15,6 +16,7 @@ import httpcore2
 import httpx2
 
 from harness.errors import ConfigError, DeferredError, ModelError, QuotaError, stop_now
+from harness.faults import fault_point
 from harness.model.blocks import Request, Response
 from harness.model.catalog import Listing
 from harness.model.provider import api_key
@@ -143,15 +145,30 @@ class AnthropicModel:
         except anthropic.APIError as exc:
             raise ModelError(f"listing the models failed: {type(exc).__name__}: {exc}") from exc
 
-    def run_batch(self, requests: dict[str, Request], wait_s: float) -> dict[str, Response]:
-        """Send ``requests`` (keyed by a 64-hex id) as one Message Batch and wait for it.
+    def run_batch(
+        self, requests: dict[str, Request], wait_s: float, sent: Path
+    ) -> dict[str, Response]:
+        """Send ``requests`` (keyed by a 64-hex id) as one Message Batch and wait for it; its id
+        is kept in ``sent`` as soon as it is made, so that a batch sent before a kill (or one
+        still processing when the wait ran out) is waited for again, never sent twice.
 
         Returns the succeeded answers; errored ones are left out (their runs stay queued)."""
         from harness.model.batch import mark_batched
 
         items: list[Any] = [{"custom_id": key, "params": req} for key, req in requests.items()]
         batches = self._client.messages.batches
-        batch = batches.create(requests=items)
+        known = sent.read_text("utf-8") if sent.is_file() else ""
+        try:
+            batch = batches.retrieve(known) if known else None
+        except anthropic.NotFoundError:  # gone (a batch's results are kept 29 days): sent anew
+            batch = None
+        if batch is None:
+            batch = batches.create(requests=items)
+            sent.parent.mkdir(parents=True, exist_ok=True)
+            part = sent.with_suffix(".part")  # whole or not at all
+            part.write_text(batch.id, "utf-8")
+            part.replace(sent)
+            fault_point("model.batch.sent")
         deadline = time.monotonic() + wait_s
         delay = 0.2
         while batch.processing_status != "ended":

@@ -40,9 +40,10 @@ class BatchCollector:
         raise BatchPending(f"request {path.stem[:8]} queued for a message batch")
 
 
-def send(model: Model, folders: Iterable[Path], wait_s: float) -> int:
-    """Send every request the runs of ``folders`` wait on as one batch; keep each answer
-    beside its request. How many were answered."""
+def send(model: Model, folders: Iterable[Path], wait_s: float, sent: Path) -> int:
+    """Send every request the runs of ``folders`` wait on as one batch (its id kept in
+    ``sent`` until its answers are: a batch sent before a kill is not sent again); keep each
+    answer beside its request. How many were answered."""
     kept = {path: json.loads(path.read_text("utf-8")) for f in folders for path in f.glob("*.json")}
     waiting = {path.stem: path for path, record in kept.items() if not record["response"]}
     if not waiting:
@@ -50,12 +51,14 @@ def send(model: Model, folders: Iterable[Path], wait_s: float) -> int:
     requests = {key: kept[path]["request"] for key, path in waiting.items()}
     run_batch = getattr(model, "run_batch", None)
     if run_batch is not None:
-        answers: dict[str, Response] = run_batch(requests, wait_s)
+        answers: dict[str, Response] = run_batch(requests, wait_s, sent)
     else:  # offline models answer at once, at no discount
         answers = {key: model.create(request) for key, request in requests.items()}
-    for key, response in answers.items():
-        keep(waiting[key], requests[key], response)
-    return len(answers)
+    answered = answers.keys() & waiting.keys()  # a batch sent before a kill: those it holds
+    for key in answered:
+        keep(waiting[key], requests[key], answers[key])
+    sent.unlink(missing_ok=True)
+    return len(answered)
 
 
 def mark_batched(response: Response) -> Response:

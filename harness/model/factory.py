@@ -46,8 +46,10 @@ class _FirstAsked:
     def create(self, request: Request) -> Response:
         return cast(Response, self.client.create(request))
 
-    def run_batch(self, requests: dict[str, Request], wait_s: float) -> dict[str, Response]:
-        return cast(dict[str, Response], self.client.run_batch(requests, wait_s))
+    def run_batch(
+        self, requests: dict[str, Request], wait_s: float, sent: Path
+    ) -> dict[str, Response]:
+        return cast(dict[str, Response], self.client.run_batch(requests, wait_s, sent))
 
 
 def _anthropic(policy: RetryPolicy, caches: Caches | None) -> Model:

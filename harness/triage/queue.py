@@ -72,7 +72,8 @@ def send_batch(ctx: StepContext, triage: Children, inputs: InboxInputs) -> dict[
     back to that step (verdict ``sent``) to resume them with its answers."""
     state_dir = ctx.services.settings.state_dir
     folders = [batch_folder(state_dir, ran.run_id) for ran in triage.runs]
-    sent = send(ctx.services.model, folders, inputs.batch_wait_s or 0)
+    kept = batch_folder(state_dir, ctx.run_id) / "sent"  # the batch's id, while it is out
+    sent = send(ctx.services.model, folders, inputs.batch_wait_s or 0, kept)
     return {"verdict": "sent" if sent else ""}
 
 

@@ -7,11 +7,14 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import anthropic
 import pytest
 
+from harness.model.anthropic_model import AnthropicModel
+from harness.model.retry import RetryPolicy
 from harness.model.scripted import Action, Rule, ScriptedModel
 from tests.standins.anthropic_standin import AnthropicStandIn
 
@@ -210,3 +213,18 @@ def test_a_malformed_batch_is_refused_whole(client, server, requests, message) -
     with pytest.raises(anthropic.BadRequestError, match=message):
         client.messages.batches.create(requests=requests)
     assert server.batches.batches == {}
+
+
+def test_a_kept_batch_the_api_no_longer_knows_is_sent_anew(
+    server: AnthropicStandIn, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch id kept before a kill whose batch is gone (expired, deleted) does not hold its
+    requests for ever: they are sent as a new batch, whose id is kept in its place."""
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-test")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", server.url)
+    sent = tmp_path / "sent"
+    sent.write_text("msgbatch_gone", "utf-8")
+    model = AnthropicModel(RetryPolicy(max_retries=0), sleep=lambda s: None)
+    answers = model.run_batch({"a" * 64: good()}, 60, sent)
+    assert list(answers) == ["a" * 64] and len(server.received_batches) == 1
+    assert sent.read_text("utf-8").startswith("msgbatch_") and sent.read_text() != "msgbatch_gone"

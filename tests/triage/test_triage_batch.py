@@ -122,7 +122,12 @@ def test_a_batch_killed_at_each_stage_is_resumed_and_each_issue_triaged_once(
     repo = make_repo(tmp_path)
     env = {**os.environ, "ANTHROPIC_API_KEY": API_KEY, "ANTHROPIC_BASE_URL": standin.url}
     file_all(capsys, repo)
-    for point in ("triage.prescreen.done", "inbox.send.done", "triage.judge.done"):
+    for point in (
+        "triage.prescreen.done",
+        "model.batch.sent",
+        "inbox.send.done",
+        "triage.judge.done",
+    ):
         killed = factory(repo, {**env, "FACTORY_FAULT_AT": point}, "triage", "--batch")
         assert killed.wait(120) == -9, point
     final = factory(repo, env, "triage", "--batch", "--json")
