@@ -11,6 +11,7 @@ from typing import Any
 __all__ = (
     "CHANGES",
     "LEARNED",
+    "ON_AN_APP",
     "READS",
     "JourneyResult",
     "Observation",
@@ -25,6 +26,8 @@ _QUOTE_MARKS = str.maketrans("", "", "\"'\u201c\u201d\u2018\u2019")
 CHANGES = ("browser_click", "browser_press_key")
 READS = ("GET", "HEAD", "OPTIONS")
 LEARNED = "learned:"  # a learned check's result is named by its id after this
+# a check heal names (``heal.checks``) that runs on an app: a hidden journey, a learned check
+ON_AN_APP = ("journey:", LEARNED)
 
 
 def as_read(text: str) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Literal
 
 from harness.artifacts import (
-    LEARNED,
+    ON_AN_APP,
     Blame,
     ChangeInputs,
     Diagnosis,
@@ -57,7 +57,7 @@ def diagnose(ctx: StepContext, inputs: HealInputs) -> Diagnosis:
     known = flakes(ctx.services.store)  # heal's own record of what it found flaky before
     real = [c for c in again.failed if c not in known]
     verdict: Cause = "environment" if again.environment else "regression" if real else "flaky"
-    suite = any(not c.startswith("journey:") for c in real)  # it failed again
+    suite = any(not c.startswith(ON_AN_APP) for c in real)  # it failed again
     passed = [] if again.environment else [c for c in checks if c not in real]
     return Diagnosis(
         sha=red.sha,
@@ -66,7 +66,7 @@ def diagnose(ctx: StepContext, inputs: HealInputs) -> Diagnosis:
         checks=checks,
         # a test passed only where the whole suite did; a journey, on an app of its own; a
         # check heal recorded flaky is never what a bisect follows
-        flaky=[c for c in passed if c.startswith("journey:") or not suite or c in known],
+        flaky=[c for c in passed if c.startswith(ON_AN_APP) or not suite or c in known],
         again=again,
         reason=again.environment or f"{len(again.failed)} of {len(checks)} checks fail again",
         output=clipped(red.tests.output, OUTPUT) if red.tests and red.tests.exit_code else "",
@@ -281,7 +281,7 @@ def _evidence(ctx: StepContext, diagnosed: Diagnosis, blame: Blame | None) -> di
     return {
         **blame.model_dump(),
         "tests": [test if c == "tests" else c[5:] for c in still if c.startswith("test")],
-        "journeys": [public(c) for c in still if c.startswith(("journey:", LEARNED))],
+        "journeys": [public(c) for c in still if c.startswith(ON_AN_APP)],
         "output": diagnosed.output,
         "run_id": diagnosed.health_run,
     }

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from harness.artifacts import HoldoutRun, Probe
+from harness.artifacts import ON_AN_APP, HoldoutRun, Probe
 from harness.browser.journeys import learned_checks, load_journey
 from harness.config.testfiles import failing_tests
 from harness.digest import sha256
@@ -69,7 +69,7 @@ def _run(ctx: StepContext, sha: str, checks: list[str], label: str, alone: bool)
     set-up, the app, the browser, the hold-out — is the environment; a test command's exit
     code or time limit is a failure like any other."""
     holdout = ctx.services.settings.holdout_dir
-    tests = [c for c in checks if not c.startswith("journey:")]
+    tests = [c for c in checks if not c.startswith(ON_AN_APP)]
     chosen = Before([t.removeprefix("test:") for t in tests], {}) if alone else None
     try:
         names = frozenset(n for n, c in journey_checks(holdout).items() if c in checks)

@@ -17,7 +17,7 @@ import subprocess
 from collections.abc import Collection
 from pathlib import Path
 
-from harness.artifacts import ANY_RUN, Healed, Tested
+from harness.artifacts import ANY_RUN, ON_AN_APP, Healed, Tested
 from harness.config.settings import Settings
 from harness.digest import sha256
 from harness.engine.context import StepContext
@@ -107,7 +107,7 @@ def remember(store: Store, key: str, run_id: str) -> None:
 def holds_flaky(repo: GitRepo, sha: str, flaky: Collection[str]) -> bool:
     """Whether the suite of ``sha`` holds one of the ``flaky`` checks: a test of a file the
     tree has (a test named otherwise, or ``tests`` when none was named, is taken as held)."""
-    tests = [c.removeprefix("test:") for c in flaky if not c.startswith("journey:")]
+    tests = [c.removeprefix("test:") for c in flaky if not c.startswith(ON_AN_APP)]
     paths = repo.tree(sha) if tests else {}
     return any("::" not in test or test.split("::")[0] in paths for test in tests)
 

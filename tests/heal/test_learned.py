@@ -40,6 +40,7 @@ from harness.serve.app import Dashboard, Session
 from harness.services import open_services
 from harness.store.db import Store
 from harness.validate.run import validate_issue
+from harness.validate.suite import suite_runs
 from tests.checks_passed import CHECKS_PASSED, calibrated
 from tests.cli_helpers import run_cli, use_actions
 from tests.cli_helpers import spawn as factory
@@ -252,6 +253,7 @@ def test_a_merge_breaking_a_learned_check_is_reverted_by_health_the_check_named_
     assert diagnosed is not None and diagnosed.checks == [check]  # the journey is green
     assert blame is not None and blame.culprit == culprit and blame.issue == culprit_issue
     assert store.events(kind="human.") == []  # no person
+    assert suite_runs(store, None, heal.id) == (0, [])  # a learned check is not a test
     filed = issue(capsys, at.repo, regression)
     assert check in filed["body"]  # named by its id
     said = [filed["body"], *(c["body"] for c in filed["comments"])]
