@@ -278,8 +278,7 @@ def _sealed_check(
         return partial(_replayed, at, question, replay)
     if failed := [r for _, found in replayed for r in found if not r.passed]:
         said = at.ctx.services.templates.render("prompts/learned_failing.md.j2", failed=failed)
-        asked = question.model_dump()
-        question = ValidatorQuestion(**{**asked, "task": f"{question.task}\n\n{said}"})
+        question = question.evolve(task=f"{question.task}\n\n{said}")
         earlier = None
     return partial(_validator_check, at, question, earlier)
 
