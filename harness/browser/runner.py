@@ -265,7 +265,7 @@ def run_journeys(
     base_url: str,
     journeys: list[HoldoutCheck],
     shots_dir: Path,
-    success_screenshots: bool = False,
+    success_screenshots: bool,
 ) -> list[JourneyResult]:
     """Each journey, and each learned check (``tools.replay``), in a context of its own."""
     return [

@@ -278,8 +278,7 @@ def _sealed_check(
         return partial(_replayed, at, question, replay)
     if failed := [r for _, found in replayed for r in found if not r.passed]:
         said = at.ctx.services.templates.render("prompts/learned_failing.md.j2", failed=failed)
-        asked = question.model_dump()
-        question = ValidatorQuestion(**{**asked, "task": f"{question.task}\n\n{said}"})
+        question = question.evolve(task=f"{question.task}\n\n{said}")
         earlier = None
     return partial(_validator_check, at, question, earlier)
 
@@ -458,7 +457,7 @@ def journeys_on(
         if validator is not None:
             checks.append(_sealed_check(at, validator, earlier, replay, replayed))
         done = _run_checks(ctx, checks, suites=int(testing))
-        tested = _again_alone(at, done.pop(0), reuse) if testing else kept
+        tested = _again_alone(at, done.pop(0), reuse, None) if testing else kept
         tested_before = _again_alone(at, done.pop(0), None, before) if before else None
         sealed = done.pop() if validator is not None else None
         results: list[JourneyResult] = [r for _, found in done for r in found]
@@ -479,7 +478,7 @@ def journeys_on(
 
 
 def _again_alone(
-    at: Checkout, tested: Tested, flaky: Collection[str] | None = None, before: Before | None = None
+    at: Checkout, tested: Tested, flaky: Collection[str] | None, before: Before | None
 ) -> Tested:
     """A time limit is not a verdict: tests it stopped beside the other checks run once more,
     alone (every other check of this commit has finished); stopped again, the suite does not

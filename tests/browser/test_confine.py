@@ -55,7 +55,7 @@ def test_the_relay_hands_nothing_to_a_browser_socket_the_harness_does_not_serve(
 def test_the_broker_starts_nothing_for_a_malformed_relay(
     tmp_path: Path, message: bytes, fds: int
 ) -> None:
-    launcher = Launcher(tmp_path, find_chromium(), None)
+    launcher = Launcher(tmp_path, find_chromium(), None, ())
     pipes = [os.pipe() for _ in range(2)]
     given = [pipes[0][0], pipes[1][1], pipes[1][1]][:fds]
     peers = Peers()
@@ -66,9 +66,8 @@ def test_the_broker_starts_nothing_for_a_malformed_relay(
             conn.connect(str(tmp_path / "browser.sock"))
             socket.send_fds(conn, [message], given)
             assert conn.recv(64) == b""  # hung up: no status, since nothing ran
-        assert broker.browsing is not None
-        broker.browsing.join(timeout=30)
-        assert broker.proc is None
+        assert broker.browsing
+    assert broker.proc is None  # leaving the broker waited for its one connection
     for read, write in pipes:
         os.close(read)
         os.close(write)
