@@ -22,15 +22,15 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from harness import decisions
 from harness.backtest.report import backtest_view
+from harness.decisions import decide
 from harness.engine.context import Services
 from harness.engine.killswitch import (
     engage_kill_switch,
     release_kill_switch,
     stop_reason,
 )
-from harness.errors import MAX_INTEGER, FactoryError, NotFoundError, check_one_line
+from harness.errors import MAX_INTEGER, FactoryError, NotFoundError
 from harness.lessons.evidence import lessons, proposals
 from harness.reports.checks import check_rows
 from harness.reports.issues import issue_page, queue_view
@@ -38,10 +38,10 @@ from harness.reports.report import EVIDENCE, healing, run_page
 from harness.reports.runs import PAGE_SIZE, RunFilters, runs_page
 from harness.reports.status import Status, status, trends
 from harness.reports.text import render
-from harness.retry import cancel_issue
 
 COOKIE = "factory_session"
 MAX_SESSIONS = 64  # the oldest session ends when another opens beyond this
+POLL_S = 1.0  # how often the Now page's live part is read again for its stream
 _HERE = Path(__file__).resolve().parent
 _STATIC = MappingProxyType({"live.js": "text/javascript", "style.css": "text/css"})
 _IMAGES = MappingProxyType(
@@ -66,7 +66,6 @@ Handler = Callable[[Request, "Session"], Awaitable[Response]]
 class Session:
     id: str
     csrf: str
-    actor: str
 
 
 @dataclass
@@ -75,12 +74,11 @@ class Dashboard:
 
     services: Services
     token: str
-    actor: str = "dashboard"
+    actor: str  # who a person's decision is recorded as
     # the services a person's decision runs with: read afresh (production's rules now)
-    fresh: Callable[[], Services] | None = None
+    fresh: Callable[[], Services]
     sessions: dict[str, Session] = field(default_factory=dict)
     flash: dict[str, str] = field(default_factory=dict)  # session -> what its last action did
-    poll_s: float = 1.0
     closing: bool = False
     deciding: threading.Lock = field(default_factory=threading.Lock)
     # approvals land in the background, one at a time: issue -> what is in progress / came of it
@@ -146,7 +144,7 @@ class Dashboard:
         return None
 
     def _open_session(self) -> Session:
-        session = Session(secrets.token_urlsafe(32), secrets.token_urlsafe(32), self.actor)
+        session = Session(secrets.token_urlsafe(32), secrets.token_urlsafe(32))
         self.sessions[session.id] = session
         while len(self.sessions) > MAX_SESSIONS:
             oldest = next(iter(self.sessions))
@@ -187,7 +185,7 @@ class Dashboard:
                 if html != last:
                     yield f"event: now\ndata: {json.dumps({'html': html})}\n\n"
                     last = html
-                await asyncio.sleep(self.poll_s)
+                await asyncio.sleep(POLL_S)
 
         return StreamingResponse(stream(), media_type="text/event-stream")
 
@@ -246,7 +244,7 @@ class Dashboard:
     async def stop(self, request: Request, session: Session) -> Response:
         given = (await form_of(request)).get("reason", "")
         if not given.strip():  # the field is optional: then the reason says who stopped it
-            given = f"stopped from the dashboard by {session.actor}"
+            given = f"stopped from the dashboard by {self.actor}"
         try:  # the same rule as 'factory stop --reason'
             reason = stop_reason("reason", given)
         except FactoryError as exc:
@@ -292,19 +290,13 @@ class Dashboard:
         if not 1 <= number <= MAX_INTEGER:
             return f"not done: issue {number} does not exist"
         with self.deciding:  # one decision at a time
-            services = self.fresh() if self.fresh else self.services
+            services = self.fresh()
             try:
-                check_one_line("reason", reason)
-                if action == "cancel":
-                    return cancel_issue(services, number, self.actor, reason.strip())
-                if action == "reject":
-                    return decisions.reject(services, number, reason, self.actor).message
-                return decisions.approve(services, number, self.actor).message
+                return decide(services, action, number, self.actor, reason).message
             except FactoryError as exc:
                 return f"not done: {exc}"
             finally:
-                if services is not self.services:
-                    services.store.close()
+                services.store.close()
 
 
 def cookie_name(request: Request) -> str:
@@ -323,7 +315,7 @@ async def form_of(request: Request) -> dict[str, str]:
     return form
 
 
-def confined(root: Path, rel: str, raw_path: str = "") -> Path | None:
+def confined(root: Path, rel: str, raw_path: str) -> Path | None:
     """``root/rel`` if it is an image file inside ``root`` reached without ``..``, absolute
     parts, encoded separators or symbolic links; else None."""
     lowered = raw_path.lower()
@@ -368,8 +360,7 @@ def now_status(services: Services) -> Status:
 
 def create_app(board: Dashboard) -> Starlette:
     """The app of the dashboard ``board``: its token opens a session (``/?token=…``); a
-    person's decisions are recorded as its actor and run with its ``fresh()`` services when
-    given."""
+    person's decisions are recorded as its actor and run with its ``fresh()`` services."""
     pages: dict[str, Handler] = {
         "/": board.showing("now.html", status=now_status),
         "/events": board.events,

@@ -289,8 +289,8 @@ def test_factory_checks_lists_shows_and_retires_them_as_the_dashboard_and_mcp_do
         refused = run_cli(capsys, "--repo", repo, *bad)
         assert refused.code == 2 and len(refused.err.strip().splitlines()) == 1, bad
     services = open_services(at.repo, at.state)
-    page = Dashboard(services, "token").page(
-        "checks.html", Session("s", "c", "a"), checks=check_rows(services)
+    page = Dashboard(services, "token", "someone", lambda: services).page(
+        "checks.html", Session("s", "c"), checks=check_rows(services)
     )
     shown = bytes(page.body).decode()
     assert first in shown and "Create API token" not in shown
