@@ -13,7 +13,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -21,7 +21,6 @@ from harness.artifacts import (
     HoldoutRun,
     JourneyResult,
     KeptVerdict,
-    NetworkRecord,
     Observation,
     Tested,
     ValidatorRun,
@@ -399,22 +398,6 @@ def _not_ready(ctx: StepContext, exc: AppNotReady) -> FactoryError:
     )
 
 
-class _SetUp(TypedDict):
-    """What a hold-out run keeps of its set-up (``HoldoutRun``'s fields)."""
-
-    setup_offline_for: list[str]  # what the change touched that set-up reads: set up again
-    setup_installs: list[str]  # what the change's set-up installed that production's did not
-    network: NetworkRecord | None  # set-up's connections through the egress proxy
-
-
-def _set_up(prepared: PreparedTree) -> _SetUp:
-    return _SetUp(
-        setup_offline_for=list(prepared.inputs_changed),
-        setup_installs=list(prepared.installs),
-        network=prepared.network,
-    )
-
-
 def journeys_on(
     ctx: StepContext,
     sha: str,
@@ -435,18 +418,9 @@ def journeys_on(
     a remembered pass stands for the tests unless the tree's suite holds one of these flakes."""
     settings, repo = ctx.services.settings, ctx.services.repo
     held = _holdout(settings, only)  # before anything is made: a broken hold-out says so
-    manager = WorktreeManager.of(repo, settings.state_dir)
-    shots = settings.state_dir / "evidence" / ctx.run_id / label
-    base = trusted or sha
-    kept = reused(ctx, sha, base, reuse) if tests and reuse is not None else None
+    kept = reused(ctx, sha, trusted or sha, reuse) if tests and reuse is not None else None
     testing = tests and kept is None  # the suite runs here
-    start = base if settings.config.commands.setup else sha  # no setup to run first: sha's tree
-    path = manager.create_detached(start, f"{ctx.run_id}-{label}")
-    try:
-        prepared = prepare_worktree(settings, path, start, sha)
-        if prepared.problem is not None:
-            raise setup_failed(ctx, prepared)
-        at = Checkout(ctx, path, sha, base, label, shots)
+    with _checkout(ctx, sha, label, trusted or sha) as (at, prepared):
         told, replayed = _first(at, held, trying, validator is not None)
         checks: list[Callable[[], Any]] = []
         if testing:
@@ -467,12 +441,32 @@ def journeys_on(
             journeys=results + [r for _, found in replayed for r in found],
             journeys_passed=all(r.passed for r in results),
             ports=[port for port, _ in done + replayed],
-            shots_dir=str(shots),
-            **_set_up(prepared),
+            shots_dir=str(at.shots),
+            setup_offline_for=list(prepared.inputs_changed),  # set-up reads it: set up again
+            setup_installs=list(prepared.installs),  # installed where production's did not
+            network=prepared.network,  # set-up's connections through the egress proxy
             tests=tested,
             tests_before=tested_before,
             validator=sealed,
         )
+
+
+@contextmanager
+def _checkout(
+    ctx: StepContext, sha: str, label: str, trusted: str
+) -> Iterator[tuple[Checkout, PreparedTree]]:
+    """A checkout of ``sha`` for the checks named after ``label``, prepared (``trusted``: the
+    tree whose setup runs, through the egress proxy) while it is used, removed after."""
+    settings = ctx.services.settings
+    manager = WorktreeManager.of(ctx.services.repo, settings.state_dir)
+    start = trusted if settings.config.commands.setup else sha  # no setup first: sha's tree
+    path = manager.create_detached(start, f"{ctx.run_id}-{label}")
+    try:
+        prepared = prepare_worktree(settings, path, start, sha)
+        if prepared.problem is not None:
+            raise setup_failed(ctx, prepared)
+        shots = settings.state_dir / "evidence" / ctx.run_id / label
+        yield Checkout(ctx, path, sha, trusted, label, shots), prepared
     finally:
         manager.remove(path)
 
