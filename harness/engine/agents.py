@@ -135,7 +135,7 @@ def _cut_short(ctx: StepContext, worktree: Worktree) -> CutShort | None:
     setup = ctx.output_if_ran(SETUP_STEP, SetupRun)
     tree = repo.stage_tree(exclude=setup.artifacts if setup else [])
     began = worktree.start_sha or worktree.base_sha
-    changes, patch = repo.change(began, tree, RESUMED_PATCH_BYTES, merge_base=False)
+    changes, patch = repo.change(began, tree, RESUMED_PATCH_BYTES)
     return CutShort([c.path for c in changes], patch) if changes else None
 
 
