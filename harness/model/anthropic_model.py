@@ -71,7 +71,6 @@ class AnthropicModel:
         policy: RetryPolicy | None = None,
         *,
         sleep: Callable[[float], None] = time.sleep,
-        rng: Callable[[], float] = random.random,
         timeout_s: float = 300.0,
         caches: Caches | None = None,
     ) -> None:
@@ -81,7 +80,6 @@ class AnthropicModel:
             )
         self.policy = policy or RetryPolicy()
         self.sleep = sleep
-        self.rng = rng
         http = anthropic.DefaultHttpxClient()  # the SDK's: its socket options, proxies
         for transport in (http._transport, *http._mounts.values()):
             # httpx2 names no network backend; the connection pools it is made of take one
@@ -128,7 +126,7 @@ class AnthropicModel:
                     raise ModelError(
                         f"model API unreachable after {attempt + 1} tries: {type(exc).__name__}"
                     ) from exc
-                wait = self.policy.backoff(attempt, self.rng)
+                wait = self.policy.backoff(attempt)
             self.sleep(wait)
             attempt += 1
 
@@ -214,5 +212,5 @@ class AnthropicModel:
                 f"model API error {status} {kind} after {attempt + 1} tries: {text[:200]}"
             )
         if asked is not None:
-            return asked * (1.0 + 0.1 * self.rng())  # honoured, with a little jitter
-        return self.policy.backoff(attempt, self.rng)
+            return asked * (1.0 + 0.1 * random.random())  # honoured, with a little jitter
+        return self.policy.backoff(attempt)
