@@ -22,6 +22,7 @@ from harness.model.catalog import Listing
 from harness.model.provider import api_key
 from harness.model.ratelimit import Limiters, RateLimiter
 from harness.model.retry import RETRYABLE, RetryPolicy, server_wait
+from harness.paths import write_whole
 
 if TYPE_CHECKING:
     from harness.caches import Caches
@@ -162,10 +163,7 @@ class AnthropicModel:
             batch = None
         if batch is None:
             batch = batches.create(requests=items)
-            sent.parent.mkdir(parents=True, exist_ok=True)
-            part = sent.with_suffix(".part")  # whole or not at all
-            part.write_text(batch.id, "utf-8")
-            part.replace(sent)
+            write_whole(sent, batch.id)
             fault_point("model.batch.sent")
         deadline = time.monotonic() + wait_s
         delay = 0.2
