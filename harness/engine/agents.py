@@ -52,9 +52,7 @@ class StepHooks:
         self.ctx.timings["model_s"] += record.duration_s
 
 
-def tool_handlers(
-    ctx: StepContext, names: list[str], ignored: list[str] | None = None
-) -> dict[str, Handler]:
+def tool_handlers(ctx: StepContext, names: list[str], ignored: list[str]) -> dict[str, Handler]:
     """Handlers for the tools a step declares, bound to the run's worktree; ``ignored``
     collects the new files written that a ``.gitignore`` keeps out of the change."""
     if not names:
