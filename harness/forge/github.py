@@ -137,7 +137,7 @@ class GitHubForge:
         return f"github:{self.repository}:{kind}:{what}"
 
     # issues ------------------------------------------------------------------------
-    def list_issues(self, state: str = "open") -> list[Issue]:
+    def list_issues(self, state: str) -> list[Issue]:
         """Issues only (GitHub lists pull requests as issues too), from the snapshot: the
         open ones, and the closed ones it has seen close."""
         issues = self.snapshot.issues().values()

@@ -328,7 +328,7 @@ class GitRepo:
         directly, not from a merge base); exact names."""
         return sorted(shape.changed_modes(self, a, b))
 
-    def diff_text(self, base: str, head: str, max_bytes: int = 200_000) -> str:
+    def diff_text(self, base: str, head: str, max_bytes: int) -> str:
         """The change commit ``head`` makes since its merge base with ``base``."""
         text = self.git("diff", "--no-color", "--no-ext-diff", "--no-textconv", f"{base}...{head}")
         return _cut(text, max_bytes)
@@ -446,9 +446,9 @@ class GitRepo:
         self.advance(branch, merge_sha, new, message)
         return new
 
-    def stage_tree(self, exclude: list[str] | None = None) -> str:
+    def stage_tree(self, exclude: list[str]) -> str:
         """Stage everything in this working tree (but ``exclude``) and return the tree SHA."""
-        specs = [f":(exclude,literal){p}" for p in exclude or []]
+        specs = [f":(exclude,literal){p}" for p in exclude]
         self.git("add", "--all", "--", ".", *specs)
         return self.git("write-tree").strip()
 

@@ -69,7 +69,7 @@ class AnthropicModel:
 
     def __init__(
         self,
-        policy: RetryPolicy | None = None,
+        policy: RetryPolicy,
         *,
         sleep: Callable[[float], None] = time.sleep,
         timeout_s: float = 300.0,
@@ -79,7 +79,7 @@ class AnthropicModel:
             raise ConfigError(
                 "environment", "ANTHROPIC_API_KEY", "not set (needed for provider type anthropic)"
             )
-        self.policy = policy or RetryPolicy()
+        self.policy = policy
         self.sleep = sleep
         http = anthropic.DefaultHttpxClient()  # the SDK's: its socket options, proxies
         for transport in (http._transport, *http._mounts.values()):

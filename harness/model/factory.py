@@ -67,9 +67,9 @@ def _anthropic(policy: RetryPolicy, caches: Caches) -> Model:
 def build_model(
     kind: str,
     *,
-    script: Path | None = None,
-    record: Path | None = None,
-    replay: Path | None = None,
+    script: Path | None,
+    record: Path | None,
+    replay: Path | None,
     retry: RetryPolicy,
     caches: Caches,
 ) -> Model:
