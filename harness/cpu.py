@@ -75,14 +75,13 @@ class CpuSlots:
     """CPU slots: one per CPU, first come, first served (the process's own: its
     ``Caches.part``)."""
 
-    def __init__(self, size: int | None = None, patience_s: float | None = PATIENCE_S) -> None:
-        self.slots = Slots(size or cpus())
-        self.patience_s = patience_s
+    def __init__(self) -> None:
+        self.slots = Slots(cpus())
         self._tickets = itertools.count()
         self._mine = _Place()
 
     def _take(self) -> None:
-        self._mine.held = self.slots.take(next(self._tickets), self.patience_s)
+        self._mine.held = self.slots.take(next(self._tickets), PATIENCE_S)
 
     def _give(self) -> None:
         if self._mine.held:

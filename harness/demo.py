@@ -5,7 +5,6 @@ scripted model, or real models when ``ANTHROPIC_API_KEY`` is set."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from harness.cycle import Progress, StageRow, run_cycle
 from harness.errors import UsageError
 from harness.forge.local import LocalForge
 from harness.git.repo import GitRepo
+from harness.model.provider import resolve_kind
 from harness.paths import shipped_yaml, workflows_dir
 from harness.store.db import Store
 from harness.triage.queue import TriageRow
@@ -66,7 +66,7 @@ def generate(root: Path) -> tuple[Path, Path, str]:
     shutil.copytree(source / "holdout", holdout)
     script = root / "scripted-model.yaml"
     shutil.copy(source / "script.yaml", script)
-    provider = "anthropic" if os.environ.get("ANTHROPIC_API_KEY") else "scripted"
+    provider = resolve_kind("auto")
     config = yaml.safe_load((source / "factory.yaml").read_text())
     config["provider"] = {"type": provider, "script": str(script)}
     (repo / "factory.yaml").write_text(

@@ -197,9 +197,9 @@ def _journey(
 def run_doctor(
     root: Path,
     state_dir: Path,
-    provider: str | None = None,
-    progress: Progress = lambda _: None,
-    journeys: tuple[str, ...] | None = None,
+    provider: str | None,
+    progress: Progress,
+    journeys: tuple[str, ...] | None,
 ) -> DoctorReport:
     """Every check on the production commit, or with ``journeys`` the hold-out journeys alone
     (those of these names; all when empty) on an app of production's tree set up as a run

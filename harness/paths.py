@@ -8,6 +8,7 @@ sit beside the package at the repository root.
 from __future__ import annotations
 
 import os
+import tempfile
 import unicodedata
 from functools import cache
 from pathlib import Path
@@ -49,6 +50,16 @@ def path_problem(text: str) -> str | None:
     if len(longest.encode("utf-8", "surrogateescape")) > NAME_MAX:
         return f"{clip(longest)!r}: a name longer than {NAME_MAX} bytes"
     return None
+
+
+def write_whole(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all: into a file of its own beside it (no
+    other writer's, in any thread or process), then renamed over it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, part = tempfile.mkstemp(dir=path.parent, suffix=".part")
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
+    Path(part).replace(path)
 
 
 def data_dir(name: str) -> Path:

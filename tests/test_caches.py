@@ -176,12 +176,30 @@ def test_anthropic_clients_are_shared_through_the_caches(
 
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-0000")
     monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:9")
-    caches = Caches()
-    one = build_model("anthropic", caches=caches)
-    assert build_model("anthropic", caches=caches) is one
-    assert build_model("anthropic", caches=Caches()) is not one
-    assert build_model("anthropic") is not build_model("anthropic")  # no caches: not shared
-    other = build_model("anthropic", retry=RetryPolicy(max_retries=1), caches=caches)
+    caches, policy = Caches(), RetryPolicy()
+    one = build_model(
+        "anthropic", script=None, record=None, replay=None, retry=policy, caches=caches
+    )
+    assert (
+        build_model(
+            "anthropic", script=None, record=None, replay=None, retry=RetryPolicy(), caches=caches
+        )
+        is one
+    )
+    assert (
+        build_model(
+            "anthropic", script=None, record=None, replay=None, retry=policy, caches=Caches()
+        )
+        is not one
+    )
+    other = build_model(
+        "anthropic",
+        script=None,
+        record=None,
+        replay=None,
+        retry=RetryPolicy(max_retries=1),
+        caches=caches,
+    )
     assert other is not one
     # built when first asked, one rate limiter per endpoint
     assert other.client.limiter is one.client.limiter  # type: ignore[attr-defined]

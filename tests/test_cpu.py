@@ -15,6 +15,7 @@ from typing import Any, cast
 
 import pytest
 
+from harness import cpu as cpu_module
 from harness.artifacts import HoldoutRun, Queue
 from harness.caches import PROCESS
 from harness.config.settings import load_settings
@@ -65,7 +66,7 @@ def one(monkeypatch: pytest.MonkeyPatch) -> CpuSlots:
     """The process's CPU slots, one at a time and waited for as long as it takes."""
     cpu = PROCESS.part(CpuSlots)
     monkeypatch.setattr(cpu, "slots", Slots(1))
-    monkeypatch.setattr(cpu, "patience_s", None)
+    monkeypatch.setattr(cpu_module, "PATIENCE_S", None)
     return cpu
 
 
@@ -145,9 +146,11 @@ def test_a_run_inside_a_run_shares_its_cpu_slot_and_waiting_outside_a_run_is_not
     assert one.slots.free == 1
 
 
-def test_a_cpu_slot_is_an_order_never_a_lock() -> None:
+def test_a_cpu_slot_is_an_order_never_a_lock(monkeypatch: pytest.MonkeyPatch) -> None:
     """With no patience left, a run goes on without a CPU slot, and gives back none it lacks."""
-    cpu = CpuSlots(1, patience_s=0)
+    monkeypatch.setattr(cpu_module, "PATIENCE_S", 0)
+    cpu = CpuSlots()
+    cpu.slots = Slots(1)
     holder, release = _holding(cpu)
     with cpu.working():  # the one CPU slot is held: this run goes on without
         assert cpu.slots.free == 0

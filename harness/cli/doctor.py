@@ -31,13 +31,11 @@ def doctor(ctx: click.Context, as_json: bool, every_journey: bool, names: tuple[
     production branch, in the factory's sandbox (exit 0 all pass, 1 one fails, 2 config);
     --journeys or --journey NAME: the journeys alone."""
     from harness.doctor import run_doctor
-    from harness.store.base import DB_NAME
     from harness.store.health import state_health
-    from harness.store.migrations import MIGRATIONS
 
     target = target_of(ctx)
     journeys = names if names or every_journey else None  # None: every check
-    health = state_health(target.state, DB_NAME, [name for name, _ in MIGRATIONS])
+    health = state_health(target.state)
     with live_line("doctor", quiet=as_json) as say:
         report = run_doctor(target.root, target.state, target.provider, say, journeys)
     if as_json:

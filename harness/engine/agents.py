@@ -52,9 +52,7 @@ class StepHooks:
         self.ctx.timings["model_s"] += record.duration_s
 
 
-def tool_handlers(
-    ctx: StepContext, names: list[str], ignored: list[str] | None = None
-) -> dict[str, Handler]:
+def tool_handlers(ctx: StepContext, names: list[str], ignored: list[str]) -> dict[str, Handler]:
     """Handlers for the tools a step declares, bound to the run's worktree; ``ignored``
     collects the new files written that a ``.gitignore`` keeps out of the change."""
     if not names:
@@ -135,7 +133,7 @@ def _cut_short(ctx: StepContext, worktree: Worktree) -> CutShort | None:
     setup = ctx.output_if_ran(SETUP_STEP, SetupRun)
     tree = repo.stage_tree(exclude=setup.artifacts if setup else [])
     began = worktree.start_sha or worktree.base_sha
-    changes, patch = repo.change(began, tree, RESUMED_PATCH_BYTES, merge_base=False)
+    changes, patch = repo.change(began, tree, RESUMED_PATCH_BYTES)
     return CutShort([c.path for c in changes], patch) if changes else None
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -54,8 +53,8 @@ class BudgetGuard:
     rules: Rules
     run_id: str
     issue: int | None
-    clock: Callable[[], float] = time.time
-    workflow: str = ""
+    clock: Callable[[], float]
+    workflow: str
 
     def check(self, model: str, request: Request) -> None:
         """Raise ``BudgetExceeded`` (with the cap named) if this call could break a cap."""

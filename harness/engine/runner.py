@@ -184,19 +184,19 @@ class Engine:
             # a gate that said no is not a failed attempt to retry: its evidence goes to a person
             if step.on_fail is not None and last.error_kind != ErrorKind.GATE.value:
                 taken = sum(1 for s in history if s.status == "failed")
-                if taken <= self._limit(step.on_fail, workflow):
+                if taken <= self._limit(step.on_fail):
                     return workflow.index(step.on_fail.retry_from)
             return pos + 1 if step.may_fail else None
         branch = str((last.outputs or {}).get("verdict", ""))
         loop = step.on.get(branch)
         if loop is not None:
             taken = sum(1 for s in history if (s.outputs or {}).get("verdict") == branch)
-            if taken <= self._limit(loop, workflow):
+            if taken <= self._limit(loop):
                 return workflow.index(loop.retry_from)
             return None
         return pos + 1 if pos + 1 < len(workflow.steps) else len(workflow.steps)
 
-    def _limit(self, loop: Retry, workflow: Workflow) -> int:
+    def _limit(self, loop: Retry) -> int:
         if isinstance(loop.max, int):
             return loop.max
         ctx = {"rules": self.services.settings.governance.rules.model_dump(mode="json")}
@@ -224,7 +224,7 @@ class Engine:
             index = self._next_index(workflow, steps)
             if index is None:
                 last = steps[-1]
-                reason = self._failure_reason(workflow, last)
+                reason = self._failure_reason(last)
                 if last.status != "failed" and last.step_id != ON_FAILURE:  # a loop ran out
                     failures.pop(last.step_id, None)
                     failures[last.step_id] = replace(
@@ -265,7 +265,7 @@ class Engine:
         store.set_run_status(run_id, "failed", reason=reason, event=True)
         return recorded(store, run_id)
 
-    def _failure_reason(self, workflow: Workflow, last: StepRecord) -> str:
+    def _failure_reason(self, last: StepRecord) -> str:
         if last.step_id == ON_FAILURE:
             return str((last.inputs or {}).get("reason", "failed"))
         if last.status == "failed":

@@ -24,7 +24,7 @@ from harness.paths import validators_dir, workflows_dir
 Overrides = Callable[[str], str | None]
 
 
-def wrap_data(text: str, tag: str = "data") -> str:
+def wrap_data(text: str, tag: str) -> str:
     """Wrap untrusted text as data that can neither close its own wrapper (fake
     ``</issue>``, B9) nor open a governance file's (``harness.model.prompt.unclosable``)."""
     return f"<{tag}>\n{unclosable(str(text), tag, GOVERNANCE)}\n</{tag}>"

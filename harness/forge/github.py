@@ -39,10 +39,10 @@ from harness.forge.markers import load_markers
 from harness.git.branches import issue_of
 from harness.git.remote import Remote
 from harness.git.repo import GitRepo
-from harness.model.retry import RetryPolicy
 from harness.store.db import Store
 
 FALLBACK_BOT = "github-actions[bot]"
+SNAPSHOT_MAX_AGE_S = 30.0  # how old the issue snapshot may be before the world is read again
 _FAILED_CI = frozenset(
     ("failure", "cancelled", "timed_out", "action_required", "startup_failure", "stale")
 )
@@ -70,8 +70,6 @@ class GitHubForge:
         settings: GitHubSettings,
         api_url: str,
         remote_url: str,
-        retry: RetryPolicy = GITHUB_RETRY,
-        snapshot_max_age_s: float = 30.0,
     ) -> None:
         repository = settings.repository_in_use
         self.store = store
@@ -96,8 +94,8 @@ class GitHubForge:
         self._who = (self.api_url, sha256(token))
         self._labels_key = self._key("labels", "ready")
         self.budget = RequestBudget(settings.max_request_share)
-        self.http = GitHubRest(self._gh, self.api_url, self.budget, settings, retry)
-        self.snapshot = IssueSnapshot(store, repository, self.http.get, snapshot_max_age_s)
+        self.http = GitHubRest(self._gh, self.api_url, self.budget, settings, GITHUB_RETRY)
+        self.snapshot = IssueSnapshot(store, repository, self.http.get, SNAPSHOT_MAX_AGE_S)
         self._seen_prs: dict[int, PullRequest] = {}  # as last answered in this run
 
     # plumbing --------------------------------------------------------------------
@@ -139,7 +137,7 @@ class GitHubForge:
         return f"github:{self.repository}:{kind}:{what}"
 
     # issues ------------------------------------------------------------------------
-    def list_issues(self, state: str = "open") -> list[Issue]:
+    def list_issues(self, state: str) -> list[Issue]:
         """Issues only (GitHub lists pull requests as issues too), from the snapshot: the
         open ones, and the closed ones it has seen close."""
         issues = self.snapshot.issues().values()

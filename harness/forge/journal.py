@@ -176,7 +176,7 @@ class JournalForge:
         labels = tuple(sorted(x for x in {*issue.labels, *marks} if marks.get(x, True)))
         return replace(issue, labels=labels, state=self._states.get(issue.number, issue.state))
 
-    def list_issues(self, state: str = "open") -> list[Issue]:
+    def list_issues(self, state: str) -> list[Issue]:
         issues = [self._overlay(i) for i in [*self.inner.list_issues("all"), *self._filed.values()]]
         return [i for i in issues if state == "all" or i.state == state]
 

@@ -34,7 +34,7 @@ class LocalForge:
         return login == self.bot_login
 
     # issues
-    def list_issues(self, state: str = "open") -> list[Issue]:
+    def list_issues(self, state: str) -> list[Issue]:
         return self.store.issues(state)
 
     def get_issue(self, number: int) -> Issue:

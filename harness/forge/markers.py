@@ -24,7 +24,7 @@ from harness.digest import sha256
 ENV = "FACTORY_MARKER_KEY"
 # a marker or a data block on a line of its own: an HTML block GitHub does not show
 _HIDDEN = re.compile(r"^<!-- factory[:-][^\n]* -->$\n?", re.MULTILINE)
-_BLOCK = re.compile(r"<!-- factory-(?P<name>[\w-]+) \S+ \S+ -->")
+_BLOCK = re.compile(r"<!-- factory-(?P<name>[\w-]+) (?P<payload>\S+) (?P<sig>\S+) -->")
 KEY_FILE = "marker.key"
 _SIG_CHARS = 32  # hex characters of the HMAC kept in a marker (128 bits)
 
@@ -54,21 +54,13 @@ class Markers:
 
     def read_block(self, name: str, issue: int, text: str) -> str | None:
         """The payload of the first block ``name`` in ``text`` whose signature holds for
-        ``issue`` (a block anyone else wrote, one altered, or one signed for another issue is
-        skipped)."""
-        opener = f"<!-- factory-{name} "
-        start = text.find(opener)
-        while start != -1:
-            end = text.find(" -->", start)
-            if end == -1:
-                return None
-            fields = text[start + len(opener) : end].split(" ")
-            if len(fields) == 2:
-                payload, sig = fields
-                expected = self._sign("block", name, str(issue), payload)
-                if hmac.compare_digest(sig.encode(), expected.encode()):
-                    return payload
-            start = text.find(opener, end)
+        ``issue`` (a block anyone else wrote, one altered, or one signed for another issue or
+        as a block of another name is skipped: the signature covers all three)."""
+        for found in _BLOCK.finditer(text):
+            payload = found["payload"]
+            expected = self._sign("block", name, str(issue), payload)
+            if hmac.compare_digest(found["sig"].encode(), expected.encode()):
+                return payload
         return None
 
     def sign_text(self, text: str) -> str:

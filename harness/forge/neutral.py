@@ -121,7 +121,7 @@ def cell(text: object, limit: int = 500) -> Markdown:
 def code(text: object, limit: int = 500) -> Markdown:
     """A code span showing ``text`` (one line) that nothing inside can close."""
     body = _break_links(_one_line(text, limit), escape=False) or " "
-    run = longest_run(body, "`")
+    run = longest_backticks(body)
     fence = "`" * (run + 1)
     pad = " " if body.startswith("`") or body.endswith("`") or run else ""
     return Markdown(f"{fence}{pad}{body}{pad}{fence}")
@@ -131,7 +131,7 @@ def fenced(text: object, limit: int = 4000) -> Markdown:
     """A fenced code block showing ``text`` as written (clipped, redacted), that nothing
     inside can close."""
     body = clip(text, limit)
-    fence = "`" * max(3, longest_run(body, "`") + 1)
+    fence = "`" * max(3, longest_backticks(body) + 1)
     return Markdown(f"{fence}text\n{body}\n{fence}")
 
 
@@ -147,6 +147,7 @@ def subject(text: object, limit: int = 72) -> str:
     return plain(text, limit).replace(JOINER, " ")
 
 
-def longest_run(text: str, char: str) -> int:
-    """How many ``char`` the longest run of them in ``text`` holds."""
-    return max(map(len, re.findall(f"{re.escape(char)}+", text)), default=0)
+def longest_backticks(text: str) -> int:
+    """How many backticks the longest run of them in ``text`` holds (what a fence must
+    outnumber)."""
+    return max(map(len, re.findall("`+", text)), default=0)

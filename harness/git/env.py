@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-import threading
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
 
@@ -26,14 +23,6 @@ from pydantic import BaseModel
 
 from harness.caches import PROCESS, Memo
 from harness.paths import shipped_yaml
-
-
-@dataclass
-class _Clock:
-    """Seconds this process has spent in git subprocesses, all threads together."""
-
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    seconds: float = 0.0
 
 
 class Hardening(BaseModel, frozen=True, extra="forbid"):
@@ -66,12 +55,6 @@ def git_environment(extra: dict[str, str] | None) -> dict[str, str]:
     return env
 
 
-def git_seconds() -> float:
-    """Seconds this process has spent in git subprocesses, all threads together (the
-    benchmark reports the engine's git work beside its overhead)."""
-    return PROCESS.part(_Clock).seconds
-
-
 class HardenedGit(git.Git):
     """GitPython's git command in ``cwd``, ``SAFE_CONFIG`` its persistent options."""
 
@@ -95,7 +78,6 @@ class HardenedGit(git.Git):
         pipes to its input and output (GitPython's ``AutoInterrupt`` ends it when it is
         dropped; its errors go nowhere); else run to its end with ``istream`` (bytes) as its
         input: (exit code, output, errors)."""
-        started = time.monotonic()
         proc = subprocess.Popen(
             command,
             cwd=self.cwd,
@@ -106,12 +88,7 @@ class HardenedGit(git.Git):
         )
         if as_process:
             return self.AutoInterrupt(proc, command)
-        try:
-            out, err = proc.communicate(istream if isinstance(istream, bytes) else None)
-        finally:
-            clock = PROCESS.part(_Clock)
-            with clock.lock:
-                clock.seconds += time.monotonic() - started
+        out, err = proc.communicate(istream if isinstance(istream, bytes) else None)
         return proc.returncode, out, err
 
 

@@ -260,21 +260,18 @@ class GitRepo:
         if commit is None or to is None:
             raise GitError(f"git diff: cannot compare {base} and {tree}")
         key = (integrity.common_dir_of(self.path), commit.sha, to.sha)
-        changes, patch = PROCESS.part(_Changes).get(
-            key, lambda: self.change(commit.sha, to.sha, merge_base=False)
-        )
+        changes, patch = PROCESS.part(_Changes).get(key, lambda: self.change(commit.sha, to.sha))
         return list(changes), patch  # the kept list stays as it was read
 
     def change(
-        self, base: str, head: str, patch_max_bytes: int = PATCH_BYTES, merge_base: bool = True
+        self, base: str, head: str, patch_max_bytes: int = PATCH_BYTES
     ) -> tuple[list[FileChange], str]:
-        """Every file ``head`` changes since its merge base with ``base`` (or ``base`` itself),
-        both sides' sizes read from the object database (no attribute or filter can hide a
-        byte), and the patch cut at ``patch_max_bytes``. One ``git diff -z``."""
-        ends = [f"{base}...{head}"] if merge_base else [base, head]
+        """Every file ``head`` (a commit or a tree) changes from ``base`` itself, not from a
+        merge base, both sides' sizes read from the object database (no attribute or filter
+        can hide a byte), and the patch cut at ``patch_max_bytes``. One ``git diff -z``."""
         raw = self.git_bytes(
             "diff", "--raw", "--numstat", "--patch", "--no-color", "-z", "--no-renames",
-            "--no-abbrev", "--no-textconv", "--no-ext-diff", *ends,
+            "--no-abbrev", "--no-textconv", "--no-ext-diff", base, head,
         )  # fmt: skip
         if raw is None:
             raise GitError(f"git diff: cannot compare {base} and {head}")
@@ -331,14 +328,15 @@ class GitRepo:
         directly, not from a merge base); exact names."""
         return sorted(shape.changed_modes(self, a, b))
 
-    def diff_text(self, base: str, head: str, max_bytes: int = 200_000) -> str:
+    def diff_text(self, base: str, head: str, max_bytes: int) -> str:
         """The change commit ``head`` makes since its merge base with ``base``."""
         text = self.git("diff", "--no-color", "--no-ext-diff", "--no-textconv", f"{base}...{head}")
         return _cut(text, max_bytes)
 
-    def tree_diff(self, base: str, tree: str, max_bytes: int = 200_000) -> str:
-        """The patch of ``tree_change`` from commit ``base`` to ``tree`` (e.g. the tested one)."""
-        return _cut(self.tree_change(base, tree)[1], max_bytes)
+    def tree_diff(self, base: str, tree: str) -> str:
+        """The patch of ``tree_change`` from commit ``base`` to ``tree`` (e.g. the tested one),
+        cut as ``diff_text``'s."""
+        return _cut(self.tree_change(base, tree)[1], 200_000)
 
     def _checked_out_in(self, branch: str) -> Path | None:
         """The working tree where ``branch`` is checked out, if any."""
@@ -448,9 +446,9 @@ class GitRepo:
         self.advance(branch, merge_sha, new, message)
         return new
 
-    def stage_tree(self, exclude: list[str] | None = None) -> str:
+    def stage_tree(self, exclude: list[str]) -> str:
         """Stage everything in this working tree (but ``exclude``) and return the tree SHA."""
-        specs = [f":(exclude,literal){p}" for p in exclude or []]
+        specs = [f":(exclude,literal){p}" for p in exclude]
         self.git("add", "--all", "--", ".", *specs)
         return self.git("write-tree").strip()
 

@@ -33,6 +33,7 @@ from harness.model.recording import request_sha256
 from harness.model.tools import message, tool_defs, validate_input
 
 MAX_CUT_TURNS = 2
+MAX_INVALID_OUTPUTS = 3  # output tool inputs that fail its schema before the step fails
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,6 @@ class AgentSpec:
     output_tool: str
     max_turns: int
     max_tokens: int = 4096
-    max_invalid_outputs: int = 3
     thinking: str | None = None  # "adaptive" | "off" | None: the model's default
     effort: str | None = None  # "low" … "max" | None: the model's default
     # may send the first valid output back once, saying why as the tool's error (None: it
@@ -212,7 +212,7 @@ class AgentLoop:
                     results.append(_result(use, said, True))
                     continue
                 self.invalid += 1
-                if self.invalid >= spec.max_invalid_outputs:
+                if self.invalid >= MAX_INVALID_OUTPUTS:
                     raise AgentError(
                         f"agent {spec.role}: {self.invalid} invalid {spec.output_tool} inputs; "
                         f"last: {problem}"

@@ -22,6 +22,7 @@ from harness.model.catalog import Listing
 from harness.model.provider import api_key
 from harness.model.ratelimit import Limiters, RateLimiter
 from harness.model.retry import RETRYABLE, RetryPolicy, server_wait
+from harness.paths import write_whole
 
 if TYPE_CHECKING:
     from harness.caches import Caches
@@ -68,10 +69,9 @@ class AnthropicModel:
 
     def __init__(
         self,
-        policy: RetryPolicy | None = None,
+        policy: RetryPolicy,
         *,
         sleep: Callable[[float], None] = time.sleep,
-        rng: Callable[[], float] = random.random,
         timeout_s: float = 300.0,
         caches: Caches | None = None,
     ) -> None:
@@ -79,9 +79,8 @@ class AnthropicModel:
             raise ConfigError(
                 "environment", "ANTHROPIC_API_KEY", "not set (needed for provider type anthropic)"
             )
-        self.policy = policy or RetryPolicy()
+        self.policy = policy
         self.sleep = sleep
-        self.rng = rng
         http = anthropic.DefaultHttpxClient()  # the SDK's: its socket options, proxies
         for transport in (http._transport, *http._mounts.values()):
             # httpx2 names no network backend; the connection pools it is made of take one
@@ -128,7 +127,7 @@ class AnthropicModel:
                     raise ModelError(
                         f"model API unreachable after {attempt + 1} tries: {type(exc).__name__}"
                     ) from exc
-                wait = self.policy.backoff(attempt, self.rng)
+                wait = self.policy.backoff(attempt)
             self.sleep(wait)
             attempt += 1
 
@@ -164,10 +163,7 @@ class AnthropicModel:
             batch = None
         if batch is None:
             batch = batches.create(requests=items)
-            sent.parent.mkdir(parents=True, exist_ok=True)
-            part = sent.with_suffix(".part")  # whole or not at all
-            part.write_text(batch.id, "utf-8")
-            part.replace(sent)
+            write_whole(sent, batch.id)
             fault_point("model.batch.sent")
         deadline = time.monotonic() + wait_s
         delay = 0.2
@@ -214,5 +210,5 @@ class AnthropicModel:
                 f"model API error {status} {kind} after {attempt + 1} tries: {text[:200]}"
             )
         if asked is not None:
-            return asked * (1.0 + 0.1 * self.rng())  # honoured, with a little jitter
-        return self.policy.backoff(attempt, self.rng)
+            return asked * (1.0 + 0.1 * random.random())  # honoured, with a little jitter
+        return self.policy.backoff(attempt)

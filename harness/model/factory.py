@@ -35,7 +35,7 @@ class _FirstAsked:
 
     kind = "anthropic"
     policy: RetryPolicy
-    caches: Caches | None
+    caches: Caches
 
     @cached_property
     def client(self) -> Any:
@@ -52,11 +52,9 @@ class _FirstAsked:
         return cast(dict[str, Response], self.client.run_batch(requests, wait_s, sent))
 
 
-def _anthropic(policy: RetryPolicy, caches: Caches | None) -> Model:
-    """With ``caches``: one client per endpoint, key and policy for all who share them (it is
+def _anthropic(policy: RetryPolicy, caches: Caches) -> Model:
+    """One client per endpoint, key and policy for all who share ``caches`` (it is
     thread-safe, and building one costs a TLS context), so parallel runs share it."""
-    if caches is None:
-        return _FirstAsked(policy, None)
     secret = api_key()
     key = (
         os.environ.get("ANTHROPIC_BASE_URL", ""),
@@ -69,16 +67,16 @@ def _anthropic(policy: RetryPolicy, caches: Caches | None) -> Model:
 def build_model(
     kind: str,
     *,
-    script: Path | None = None,
-    record: Path | None = None,
-    replay: Path | None = None,
-    retry: RetryPolicy | None = None,
-    caches: Caches | None = None,
+    script: Path | None,
+    record: Path | None,
+    replay: Path | None,
+    retry: RetryPolicy,
+    caches: Caches,
 ) -> Model:
     kind = resolve_kind(kind)
     model: Model
     if kind == "anthropic":
-        model = _anthropic(retry or RetryPolicy(), caches)
+        model = _anthropic(retry, caches)
     elif kind == "scripted":
         model = ScriptedModel(load_script(script) if script else None)
     elif kind == "replay":

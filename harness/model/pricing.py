@@ -45,19 +45,16 @@ def prices() -> Prices:
     return TypeAdapter(Prices).validate_python(shipped_yaml("prices.yaml"))
 
 
-def price_of(model: str) -> tuple[Price, bool]:
-    """The model's prices and whether the id was listed.
-
-    An unlisted id is priced like the most expensive listed model, never as free."""
+def price_of(model: str) -> Price:
+    """The model's prices; an unlisted id is priced like the most expensive listed model,
+    never as free."""
     models = prices().models
     price = models.get(model) or models.get(base_id(model))
-    if price is not None:
-        return price, True
-    return max(models.values(), key=lambda p: p.output), False
+    return price or max(models.values(), key=lambda p: p.output)
 
 
 def cost_usd(model: str, usage: Usage, batch: bool = False) -> float:
-    p, _ = price_of(model)
+    p = price_of(model)
     write_1h = min(usage.cache_creation_1h_input_tokens, usage.cache_creation_input_tokens)
     write_5m = usage.cache_creation_input_tokens - write_1h
     prompt = usage.input_tokens + usage.cache_read_input_tokens + usage.cache_creation_input_tokens

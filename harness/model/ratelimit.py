@@ -31,7 +31,6 @@ class RateLimiter:
         self.remaining: int | None = None
         self.reset_at = 0.0
         self.in_flight = 0
-        self.waited_s = 0.0
         self._cond = threading.Condition()
 
     def acquire(self) -> None:
@@ -50,9 +49,7 @@ class RateLimiter:
                     raise DeferredError(
                         f"rate limit resets in {wait:.0f}s: deferred", self.reset_at
                     )
-                started = time.monotonic()
                 self._cond.wait(timeout=max(wait, 0.01))
-                self.waited_s += time.monotonic() - started
             self.in_flight += 1
 
     def release(self, headers: Mapping[str, str] | None, retry_after: float | None = None) -> None:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 from harness.digest import sha256
 from harness.errors import ModelError
 from harness.model.base import Model
 from harness.model.blocks import Request, Response
+from harness.paths import write_whole
 from harness.redact import redact
 
 
@@ -37,11 +36,7 @@ def keep(path: Path, request: Request, response: Response | None) -> None:
     """Write ``path`` = {request, response}, whole or not at all (no response: a request that
     waits for a batch's answer, ``harness.model.batch``)."""
     record = {"request": request, "response": response}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(redact(json.dumps(record, indent=1, ensure_ascii=False)))
-    Path(tmp).replace(path)
+    write_whole(path, redact(json.dumps(record, indent=1, ensure_ascii=False)))
 
 
 class ReplayModel:

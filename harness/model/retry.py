@@ -12,7 +12,7 @@ import contextlib
 import email.utils
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 RETRYABLE = frozenset((408, 409, 429, 500, 502, 503, 504, 529))
@@ -26,10 +26,10 @@ class RetryPolicy:
     cap_s: float = 8.0
     jitter: float = 0.5  # a wait is its step times a random share in [1 - jitter, 1]
 
-    def backoff(self, attempt: int, rng: Callable[[], float] = random.random) -> float:
+    def backoff(self, attempt: int) -> float:
         """Exponential backoff, the step jittered down by at most ``jitter`` of it."""
         step = min(self.cap_s, self.base_s * float(2**attempt))
-        return float(step * (1.0 - self.jitter + self.jitter * rng()))
+        return float(step * (1.0 - self.jitter + self.jitter * random.random()))
 
 
 def server_wait(headers: Mapping[str, str]) -> float | None:

@@ -135,8 +135,7 @@ class StoreBase:
             self._all.append(conn)  # (a damaged file fails the first one)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute("PRAGMA busy_timeout=30000")
+        conn.execute("PRAGMA foreign_keys=ON")  # (``timeout`` is SQLite's busy timeout)
         return conn
 
     @contextmanager

@@ -17,7 +17,7 @@ from harness.store.forge_tables import ForgeTablesMixin
 from harness.store.health import backup_path, check_folder, check_schema, closed, explain, opening
 from harness.store.leases import LeasesMixin
 from harness.store.ledger import LedgerMixin
-from harness.store.migrations import MIGRATIONS, applied_names, migrate
+from harness.store.migrations import applied_names, migrate
 from harness.store.outcomes import OutcomesMixin, ended, shown
 from harness.store.runs import RunsMixin
 from harness.store.trends import TrendsMixin
@@ -54,7 +54,7 @@ class Store(
         try:
             conn = store._conn()
             applied = applied_names(conn)
-            check_schema(applied, [name for name, _ in MIGRATIONS], db)
+            check_schema(applied, db)
             migrate(conn, applied)
         except sqlite3.Error as exc:
             store.close()

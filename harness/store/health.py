@@ -16,6 +16,8 @@ from pathlib import Path
 
 from harness.caches import PROCESS
 from harness.errors import StateError
+from harness.store import migrations
+from harness.store.base import DB_NAME
 from harness.store.ledger import first_break
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
@@ -145,9 +147,9 @@ def _writable(folder: Path) -> bool:
     return True
 
 
-def check_schema(applied: set[str], known: list[str], db: Path) -> None:
+def check_schema(applied: set[str], db: Path) -> None:
     """A state written by a newer harness (migrations this one does not know) is not touched."""
-    unknown = sorted(applied - set(known))
+    unknown = sorted(applied - {name for name, _ in migrations.MIGRATIONS})
     if unknown:
         raise StateError(
             f"{db}: the state was written by a newer version of the factory (schema "
@@ -162,9 +164,9 @@ class StateHealth:
     detail: str
 
 
-def state_health(state_dir: Path, db_name: str, known: list[str]) -> StateHealth:
+def state_health(state_dir: Path) -> StateHealth:
     """What ``factory doctor`` says about the state: it opens read-only, changes nothing."""
-    db = state_dir / db_name
+    db = state_dir / DB_NAME
     if not db.exists():
         return StateHealth(True, f"{db}: no state yet (the first run creates it)")
     try:
@@ -176,7 +178,7 @@ def state_health(state_dir: Path, db_name: str, known: list[str]) -> StateHealth
             edited = first_break(conn) if verdict and verdict[0] == "ok" else None
         finally:
             conn.close()
-        check_schema({str(r[0]) for r in rows}, known, db)
+        check_schema({str(r[0]) for r in rows}, db)
     except StateError as exc:
         return StateHealth(False, str(exc))
     except sqlite3.Error as exc:
@@ -190,4 +192,4 @@ def state_health(state_dir: Path, db_name: str, known: list[str]) -> StateHealth
             f"{db}: the audit trail was edited: event {edited} does not follow from the one "
             "before it (altered, removed or reordered since it was written); " + _what_to_do(db),
         )
-    return StateHealth(True, f"{db}: intact, schema {len(rows)} of {len(known)}")
+    return StateHealth(True, f"{db}: intact, schema {len(rows)} of {len(migrations.MIGRATIONS)}")

@@ -378,12 +378,11 @@ def applied_names(db: sqlite3.Connection) -> set[str]:
     return {str(r[0]) for r in db.execute("SELECT name FROM migrations")} if found else set()
 
 
-def migrate(db: sqlite3.Connection, done: set[str] | None = None) -> list[str]:
-    """Apply the migrations not applied yet (``done``: those the caller read already), each in
-    its own transaction; return their names. A current store is only read: runs that open it
-    at once take no write lock (SQLite's busy handler would make them wait in steps of up to
-    100 ms)."""
-    done = applied_names(db) if done is None else done
+def migrate(db: sqlite3.Connection, done: set[str]) -> list[str]:
+    """Apply the migrations not applied yet (``done``: those the caller read, ``applied_names``),
+    each in its own transaction; return their names. A current store is only read: runs that
+    open it at once take no write lock (SQLite's busy handler would make them wait in steps of
+    up to 100 ms)."""
     if all(name in done for name, _ in MIGRATIONS):
         return []
     db.execute(

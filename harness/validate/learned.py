@@ -16,6 +16,7 @@ from harness.artifacts import CheckResult, HoldoutRun, Observation
 from harness.browser.journeys import Learned, learned_check, learned_checks
 from harness.engine.context import StepContext
 from harness.faults import fault_point
+from harness.paths import write_whole
 from harness.redact import MASK
 from harness.store.base import utc_now
 
@@ -61,12 +62,9 @@ def _unkept(done: list[Observation], observed: list[Observation]) -> str:
 
 def keep(holdout: Path, check: Learned, state: str, why: str) -> None:
     """``check`` in ``state`` since now, for ``why``, as ``<holdout>/learned/<id>.yaml``:
-    written whole or not at all (a ``.part`` file renamed)."""
-    path = holdout / "learned" / f"{check.id}.yaml"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    written whole or not at all (``write_whole``)."""
     kept = {**check.model_dump(), "state": state, "why": why, "at": utc_now()}
-    path.with_suffix(".part").write_text(yaml.safe_dump(kept))
-    path.with_suffix(".part").replace(path)
+    write_whole(holdout / "learned" / f"{check.id}.yaml", yaml.safe_dump(kept))
 
 
 def adopt(ctx: StepContext, found: list[Learned], smoke: HoldoutRun) -> None:

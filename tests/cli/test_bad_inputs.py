@@ -242,15 +242,12 @@ def test_corrupt_state_points_to_the_backup_taken_before_each_run(
 
 
 def test_doctor_reports_a_corrupt_state(repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from harness.store.base import DB_NAME
     from harness.store.health import state_health
-    from harness.store.migrations import MIGRATIONS
 
     state = Path(os.environ["FACTORY_STATE_DIR"])
-    known = [name for name, _ in MIGRATIONS]
-    assert state_health(state, DB_NAME, known).ok
+    assert state_health(state).ok
     _truncated_db(state)
-    health = state_health(state, DB_NAME, known)
+    health = state_health(state)
     assert not health.ok and "truncated" in health.detail
 
 

@@ -45,18 +45,21 @@ def github_forge(
     snapshot_max_age_s: float = 30.0,
     **options: Any,
 ) -> GitHubForge:
-    """A forge on ``standin``; ``options`` are ``github:`` settings of factory.yaml."""
+    """A forge on ``standin``; ``options`` are ``github:`` settings of factory.yaml; its
+    retries wait as ``retry`` says (short waits) and its issue snapshot is read again once
+    ``snapshot_max_age_s`` passed."""
     chosen = {"repository": standin.repository, "write_interval_s": 0.0, "max_wait_s": 30.0}
-    return GitHubForge(
+    forge = GitHubForge(
         Store.open(state),
         GitRepo(repo),
         TOKEN,
         GitHubSettings(**{**chosen, **options}),
         api_url=standin.api_url,
         remote_url=f"{standin.server_url}/{standin.repository}.git",
-        retry=retry,
-        snapshot_max_age_s=snapshot_max_age_s,
     )
+    forge.http.policy = replace(retry, max_wait_s=forge.http.policy.max_wait_s)
+    forge.snapshot.max_age_s = snapshot_max_age_s
+    return forge
 
 
 def github_env(standin: GitHubStandIn) -> dict[str, str]:

@@ -144,14 +144,14 @@ def test_an_issue_with_no_comment_is_not_searched_for_the_factorys_own(
     first: the three comments of a merged issue are posted without a read of its comments."""
     forge = github_forge(hub, empty_repo, tmp_path / "state")
     number = hub.open_issue("Count notes", "Show N notes.")
-    forge.list_issues()  # this process reads the world: no comment on it
+    forge.list_issues("open")  # this process reads the world: no comment on it
     for key in ("triage:decision", "implement:pr", "merged"):
         forge.post_comment(number, key, f"{key}.")
     assert _comment_reads(hub, number) == 0
     assert len(hub.comments_on(number)) == 3
     # a runner with a store of its own reads them once, and posts none of them again
     other = github_forge(hub, empty_repo, tmp_path / "fresh-state")
-    other.list_issues()
+    other.list_issues("open")
     for key in ("triage:decision", "implement:pr", "merged", "retry:1"):
         other.post_comment(number, key, f"{key}.")
     assert _comment_reads(hub, number) == 1
@@ -165,7 +165,7 @@ def test_an_issue_with_comments_is_read_once_per_process(
     number = hub.open_issue("Count notes", "Show N notes.")
     real = forge.markers.tag(number, "merged")
     hub.add_comment(number, f"{real}\nfake", "mallory")  # the marker, copied by a stranger
-    forge.list_issues()
+    forge.list_issues("open")
     forge.post_comment(number, "triage:decision", "Accepted.")
     forge.post_comment(number, "merged", "Merged.")
     assert _comment_reads(hub, number) == 1
@@ -178,7 +178,7 @@ def test_a_post_begun_and_not_resolved_is_looked_for(hub, empty_repo: Path, tmp_
     state = tmp_path / "state"
     forge = github_forge(hub, empty_repo, state)
     number = hub.open_issue("Count notes", "Show N notes.")
-    forge.list_issues()  # no comment yet, as this process read it
+    forge.list_issues("open")  # no comment yet, as this process read it
     Store.open(state).begin_intent(f"github:{hub.repository}:comment:{number}:merged", "comment")
     hub.add_comment(number, f"{forge.markers.tag(number, 'merged')}\nMerged.", forge.bot_login)
     forge.post_comment(number, "merged", "Merged.")
@@ -195,7 +195,7 @@ def test_a_post_after_a_look_up_is_not_all_that_is_known(
     forge = github_forge(hub, empty_repo, state)
     number = hub.open_issue("Count notes", "Show N notes.")
     hub.add_comment(number, f"{forge.markers.tag(number, 'implement:pr')}\nPR.", forge.bot_login)
-    forge.list_issues()
+    forge.list_issues("open")
     Store.open(state).begin_intent(f"github:{hub.repository}:comment:{number}:retry", "comment")
     forge.post_comment(number, "retry", "Again.")  # begun, looked for, not found: posted
     forge.post_comment(number, "implement:pr", "PR.")  # never begun here: read, found
@@ -474,7 +474,7 @@ def test_the_issue_snapshot_follows_changes_made_elsewhere_with_one_request(
     for i in range(150):
         hub.open_issue(f"issue {i}", "body")
     forge = github_forge(hub, empty_repo, tmp_path / "state", snapshot_max_age_s=0.0)
-    assert len(forge.list_issues()) == 150
+    assert len(forge.list_issues("open")) == 150
     assert len(_listings(hub, "open")) == 2  # 100 per page, once
     hub.issues[3].title, hub.issues[3].updated_at = "edited", "2099-01-01T00:00:00Z"
     hub.issues[5].state, hub.issues[5].updated_at = "closed", "2099-01-01T00:00:01Z"

@@ -69,6 +69,9 @@ def test_only_a_signed_spec_block_is_read_back() -> None:
     assert payload is not None and json.loads(base64.b64decode(payload))["body"] == "Please."
     assert markers.read_block("spec", 3, _forged_block(EVIL)) is None
     assert markers.read_block("spec", 7, text) is None  # signed for issue 3, not 7
+    assert markers.read_block("change", 3, text) is None  # signed as a spec block
+    renamed = real.replace("factory-spec ", "factory-change ")  # its name alone changed
+    assert markers.read_block("change", 3, renamed) is None
 
 
 def test_forged_markers_change_nothing_on_the_local_forge(tmp_path: Path, empty_repo: Path) -> None:

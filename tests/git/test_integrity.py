@@ -239,7 +239,7 @@ def test_global_and_environment_config_are_ignored(
     (repo.path / "b.txt").write_text("b\n")
     head = repo.commit_all("second")
     assert head is not None
-    assert "+changed" in repo.diff_text(base, head)
+    assert "+changed" in repo.diff_text(base, head, 200_000)
     assert repo.read_blob(head, "a.txt") == b"changed\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["home", "r"]  # no marker at all
 
@@ -263,7 +263,7 @@ def test_a_worktree_owned_by_the_sandbox_uid_is_still_readable(tmp_path: Path) -
     assert plain.returncode != 0 and "dubious ownership" in plain.stderr  # the control
     (path / "new.txt").write_text("x\n")
     assert GitRepo(path).untracked() == ["new.txt"]
-    assert GitRepo(path).stage_tree()
+    assert GitRepo(path).stage_tree([])
 
 
 def test_the_worktree_records_read_as_none_once_git_removed_their_folder(tmp_path: Path) -> None:

@@ -42,7 +42,7 @@ def test_a_nested_git_file_naming_the_main_repository_is_never_opened(
     (worktree / "sub").mkdir()
     git(worktree / "sub", "init", "-q")  # an empty nested repository
     repo = GitRepo(worktree)
-    for call in (repo.stage_tree, repo.untracked, lambda: repo.working_diff("main")):
+    for call in (lambda: repo.stage_tree([]), repo.untracked, lambda: repo.working_diff("main")):
         with pytest.raises(shape.UnsafeTree) as refused:
             call()
         report = refused.value.outputs

@@ -232,13 +232,14 @@ def test_pricing() -> None:
 
 def test_shipped_model_tables_cover_the_defaults() -> None:
     from harness.config.models import Models
-    from harness.model.catalog import accepts, end_of_life, is_known
-    from harness.model.pricing import price_of, prices
+    from harness.model.catalog import accepts, base_id, end_of_life, is_known
+    from harness.model.pricing import prices
 
     assert prices().models  # every entry read into its record
     for role, model in Models().model_dump(exclude={"escalate"}).items():
         assert is_known(model) and end_of_life(model) is None, role
-        assert price_of(model)[1], f"{role}: {model} has no price"
+        listed = prices().models.keys() & {model, base_id(model)}
+        assert listed, f"{role}: {model} has no price"
         assert accepts(model).effort
     assert end_of_life("claude-sonnet-4-5-20250929") is not None
     assert not is_known("claude-sonet-5-5")

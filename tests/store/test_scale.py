@@ -35,7 +35,6 @@ from harness.review.trust import APPROVE_EVENT, trust_states_for
 from harness.serve.app import now_status
 from harness.services import open_services
 from harness.store import base, migrations
-from harness.store import db as db_module
 from harness.store.db import Store
 from tests.cli_helpers import run_cli
 from tests.store import definitions
@@ -308,7 +307,6 @@ def _old_store(
     old = [m for m in migrations.MIGRATIONS if m[0] < before]
     with monkeypatch.context() as mp:
         mp.setattr(migrations, "MIGRATIONS", old)
-        mp.setattr(db_module, "MIGRATIONS", old)
         store = Store.open(state)
         copy_rows(source.state_dir / "state.db", store, copies, copies * DAY)
         store.close()
@@ -349,7 +347,6 @@ def test_an_old_store_shows_the_same_trends_and_queue_after_migrating(
     with monkeypatch.context() as mp:
         old = [m for m in migrations.MIGRATIONS if m[0] < "m011"]
         mp.setattr(migrations, "MIGRATIONS", old)
-        mp.setattr(db_module, "MIGRATIONS", old)
         store = Store.open(tmp_path)
         for i, (run_id,) in enumerate(store._rows("SELECT id FROM runs ORDER BY rowid")[::5]):
             call = CallRecord("m", Usage(10, 5), 0.01 * (i % 4 + 1), 1, "0" * 64)
@@ -381,7 +378,7 @@ def killed(conn):
     os.kill(os.getpid(), signal.SIGKILL)
 
 step = dict(migrations.MIGRATIONS)["m006_indexes_and_outcomes"]
-migrations.MIGRATIONS = db.MIGRATIONS = tuple(
+migrations.MIGRATIONS = tuple(
     (name, killed if name == "m006_indexes_and_outcomes" else fn)
     for name, fn in migrations.MIGRATIONS
 )

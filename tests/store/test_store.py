@@ -23,8 +23,8 @@ def test_migrations_apply_once_and_wal_is_on(tmp_path: Path) -> None:
     names = [r[0] for r in store._rows("SELECT name FROM migrations ORDER BY name")]
     assert names == [name for name, _ in migrations.MIGRATIONS]
     store.close()
-    again = Store.open(tmp_path)
-    assert migrations.migrate(again._conn()) == []
+    again = Store.open(tmp_path)._conn()
+    assert migrations.migrate(again, migrations.applied_names(again)) == []
 
 
 def test_a_current_store_opens_while_another_connection_writes(tmp_path: Path) -> None:
@@ -58,7 +58,8 @@ def test_a_new_migration_is_applied_once(tmp_path: Path, monkeypatch: pytest.Mon
     )
     store = Store.open(tmp_path)
     assert store._rows("SELECT COUNT(*) FROM extra")[0][0] == 0
-    assert migrations.migrate(store._conn()) == []
+    conn = store._conn()
+    assert migrations.migrate(conn, migrations.applied_names(conn)) == []
 
 
 def test_records_written_before_they_had_a_type_are_typed_by_what_made_them(
@@ -66,12 +67,10 @@ def test_records_written_before_they_had_a_type_are_typed_by_what_made_them(
 ) -> None:
     from harness.artifacts import GateReport, Tested
     from harness.engine.records import RunRecords
-    from harness.store import db as db_module
 
     old = tuple(m for m in migrations.MIGRATIONS if m[0] < "m008")
     with monkeypatch.context() as mp:
         mp.setattr(migrations, "MIGRATIONS", old)
-        mp.setattr(db_module, "MIGRATIONS", old)
         store = Store.open(tmp_path)
         run = store.create_run("implement", 3, {}, {})
         tested = {"command": "pytest", "exit_code": 1, "output": "1 failed", "tree": "t"}
@@ -179,21 +178,19 @@ def test_doctor_says_which_event_of_the_audit_trail_was_edited(tmp_path: Path) -
     out, is named by the first event that no longer follows from the one before it."""
     from harness.store.base import DB_NAME
     from harness.store.health import state_health
-    from harness.store.migrations import MIGRATIONS
 
-    known = [name for name, _ in MIGRATIONS]
     store = Store.open(tmp_path)
     for i in range(5):
         store.append_event("r-1", "step", {"i": i})
     store.close()
-    assert state_health(tmp_path, DB_NAME, known).ok
+    assert state_health(tmp_path).ok
     with sqlite3.connect(tmp_path / DB_NAME) as db:
         db.execute("UPDATE events SET data = ? WHERE id = 3", ('{"i": 99}',))
-    edited = state_health(tmp_path, DB_NAME, known)
+    edited = state_health(tmp_path)
     assert not edited.ok and "the audit trail was edited: event 3 " in edited.detail
     with sqlite3.connect(tmp_path / DB_NAME) as db:
         db.execute("DELETE FROM events WHERE id IN (2, 3)")
-    assert "the audit trail was edited: event 4 " in state_health(tmp_path, DB_NAME, known).detail
+    assert "the audit trail was edited: event 4 " in state_health(tmp_path).detail
 
 
 def test_spend_by_run_issue_and_day(tmp_path: Path) -> None:
@@ -234,7 +231,6 @@ def test_runs_that_ran_others_are_counted_apart_by_index_before_and_after_the_mi
     that does work: ``run_counts`` and ``list_runs`` leave it out, an older store's too once
     migrated, by a flag the step's write sets; and counting reads no run's steps (at 50,000
     runs a look at each run's steps took 150 ms a ``factory status``)."""
-    from harness.store import db as db_module
 
     def runs(store: Store) -> tuple[str, str, str]:
         cycle, triage, open_ = (store.create_run(w, None, {}, {}).id for w in "cts")
@@ -248,7 +244,6 @@ def test_runs_that_ran_others_are_counted_apart_by_index_before_and_after_the_mi
     old = tuple(m for m in migrations.MIGRATIONS if m[0] < "m015")
     with monkeypatch.context() as mp:
         mp.setattr(migrations, "MIGRATIONS", old)
-        mp.setattr(db_module, "MIGRATIONS", old)
         store = Store.open(tmp_path)
         before = runs(store)
         store.close()
