@@ -27,7 +27,7 @@ from harness.errors import SandboxError, stop_now
 from harness.paths import workflows_dir
 from harness.sandbox import holding, seccomp
 from harness.sandbox.holding import SANDBOX_UID
-from harness.sandbox.limits import PRLIMIT, Cgroup, Limits, limited
+from harness.sandbox.limits import PRLIMIT, Cgroup, Limits
 from harness.sandbox.relay import EGRESS_ENV, EGRESS_SOCKET, relayed
 
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -261,13 +261,13 @@ class Sandbox:
     def popen(
         self,
         command: str,
-        cgroup: Cgroup | None = None,
+        cgroup: Cgroup,
         stdout: int | object = subprocess.PIPE,
         info_fd: int | None = None,
         stdin: int = subprocess.DEVNULL,
     ) -> subprocess.Popen[bytes]:
         """Start ``command`` in the sandbox (the one place a sandboxed process is spawned), in
-        ``cgroup`` (the caller removes it) when given, under the limits it does not hold."""
+        ``cgroup`` (the caller removes it), under the rlimits of what it does not hold."""
         holding.held(self.worktree)  # handed to the sandbox uid: walked the first time only
         filter_fd = seccomp.filter_fd()
         fds = tuple(fd for fd in (filter_fd, info_fd) if fd is not None)
@@ -276,10 +276,7 @@ class Sandbox:
             argv = [argv[0], "--info-fd", str(info_fd), *argv[1:]]
         if self.trace is not None:  # the tracer outside, where the command cannot reach it
             argv = [*TRACE.split(), "-o", str(self.trace), "--", *argv]
-        if cgroup is not None:
-            argv = cgroup.entered(limited(self.limits, argv, cgroup.held))
-        else:
-            argv = limited(self.limits, argv)
+        argv = cgroup.entered(argv)
         try:
             return subprocess.Popen(
                 argv,

@@ -72,12 +72,13 @@ class Warm:
         self._end()
         code = Path(__file__).with_name("forks.py").read_text(encoding="utf-8")
         sandbox = worktree_sandbox(self.settings, self.folder, self.limits, readable=interpreter())
-        self.cgroup, made = Cgroup(self.limits), Future[subprocess.Popen[bytes]]()
+        self.cgroup = cgroup = Cgroup(self.limits)
+        made = Future[subprocess.Popen[bytes]]()
         command = "exec " + shlex.join([sys.executable, "-I", "-c", code, json.dumps(self.warm_up)])
 
         def keep() -> None:
             try:
-                made.set_result(sandbox.popen(command, self.cgroup, stdin=subprocess.PIPE))
+                made.set_result(sandbox.popen(command, cgroup, stdin=subprocess.PIPE))
             except BaseException as e:  # raised again by the caller
                 made.set_exception(e)
                 return
