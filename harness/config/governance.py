@@ -80,7 +80,7 @@ def split_front_matter(text: str, file: str = "factory_rules.md") -> tuple[dict[
         raise ConfigError(file, "front matter", "starts with --- but has no closing ---")
     front = "\n".join(lines[1:end])
     too_large(file, len(front.encode()), "front matter")
-    data = load_yaml(front, file, line_offset=1)
+    data = load_yaml("\n" + front, file)  # the opening --- left blank: its lines are the file's
     if data is None:
         return {}, end
     if not isinstance(data, dict):
