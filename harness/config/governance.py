@@ -64,8 +64,8 @@ def has_front_matter(text: str) -> bool:
     return bool(lines) and lines[0].strip() == "---"
 
 
-def split_front_matter(text: str, file: str = "factory_rules.md") -> tuple[dict[str, Any], int]:
-    """The YAML front matter as a dict and the line it ends on.
+def split_front_matter(text: str) -> tuple[dict[str, Any], int]:
+    """factory_rules.md's YAML front matter as a dict and the line it ends on.
 
     A file that does not start with ``---`` has no front matter: the documented defaults apply
     (``factory check`` says so). One that starts with ``---`` but never closes it is an error,
@@ -77,20 +77,23 @@ def split_front_matter(text: str, file: str = "factory_rules.md") -> tuple[dict[
         (i for i, line in enumerate(lines[1:], start=1) if line.strip() in ("---", "...")), 0
     )
     if not end:
-        raise ConfigError(file, "front matter", "starts with --- but has no closing ---")
+        raise ConfigError(
+            "factory_rules.md", "front matter", "starts with --- but has no closing ---"
+        )
     front = "\n".join(lines[1:end])
-    too_large(file, len(front.encode()), "front matter")
-    data = load_yaml("\n" + front, file)  # the opening --- left blank: its lines are the file's
+    too_large("factory_rules.md", len(front.encode()), "front matter")
+    # the opening --- left blank: its lines are the file's
+    data = load_yaml("\n" + front, "factory_rules.md")
     if data is None:
         return {}, end
     if not isinstance(data, dict):
-        raise ConfigError(file, "front matter", "must be a mapping of keys to values")
+        raise ConfigError("factory_rules.md", "front matter", "must be a mapping of keys to values")
     return data, end
 
 
-def parse_rules(text: str, file: str = "factory_rules.md") -> Rules:
-    data, _ = split_front_matter(text, file)
-    return validated(Rules, data, file)
+def parse_rules(text: str) -> Rules:
+    data, _ = split_front_matter(text)
+    return validated(Rules, data, "factory_rules.md")
 
 
 def read_on_branch(repo: GitRepo, branch: str, path: str) -> str | None:
