@@ -247,9 +247,7 @@ def _package(root: Path, pyproject: Pyproject) -> str:
     return name if name.isidentifier() else "yourapp"
 
 
-def context_for(
-    root: Path, forge: str, provider: str = "auto", package: str = "", ack: bool = False
-) -> dict[str, Any]:
+def context_for(root: Path, forge: str, provider: str, package: str, ack: bool) -> dict[str, Any]:
     """What the templates may use: name, forge, branch, repository (owner/name or ""), the
     login trusted from the start (``owner``: the GitHub repository's owner, else the user who
     files the local forge's issues), the detected project with its commands, the provider,
