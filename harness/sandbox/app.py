@@ -140,7 +140,7 @@ class AppProcess:
     def __exit__(self, *_: object) -> None:
         self.stop()
 
-    def wait_ready(self, timeout_s: float = 30.0) -> None:
+    def wait_ready(self, timeout_s: float) -> None:
         """Poll ``ready_path`` until HTTP 200 (or a redirect to the app itself), or raise with
         the app's last output: one prober inside the namespace polls, while this watches that
         the app is still up."""

@@ -255,9 +255,6 @@ class Sandbox:
             egress=egress,
         )
 
-    def argv(self, command: str, seccomp_fd: int | None = None) -> list[str]:
-        return bwrap_argv(self.view, ["/bin/sh", "-c", command], seccomp_fd=seccomp_fd)
-
     def popen(
         self,
         command: str,
@@ -271,7 +268,7 @@ class Sandbox:
         holding.held(self.worktree)  # handed to the sandbox uid: walked the first time only
         filter_fd = seccomp.filter_fd()
         fds = tuple(fd for fd in (filter_fd, info_fd) if fd is not None)
-        argv = self.argv(command, seccomp_fd=filter_fd)
+        argv = bwrap_argv(self.view, ["/bin/sh", "-c", command], seccomp_fd=filter_fd)
         if info_fd is not None:
             argv = [argv[0], "--info-fd", str(info_fd), *argv[1:]]
         if self.trace is not None:  # the tracer outside, where the command cannot reach it

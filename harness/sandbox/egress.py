@@ -120,14 +120,14 @@ _LINE = re.compile(
 )
 
 
-def parse_log(lines: Iterable[str], client: str | None = None) -> tuple[list[Connection], int]:
-    """squid's lines (read one at a time), ``client``'s only when given: the connections, at most
+def parse_log(lines: Iterable[str], client: str) -> tuple[list[Connection], int]:
+    """squid's lines (read one at a time), ``client``'s only: the connections, at most
     MAX_RECORDED, and how many more there were; a line not in the format is skipped."""
     found: list[Connection] = []
     dropped = 0
     for line in lines:
         match = _LINE.match(line.rstrip("\n"))
-        if match is None or client not in (None, match["client"]):
+        if match is None or match["client"] != client:
             continue
         if len(found) >= MAX_RECORDED:
             dropped += 1
@@ -149,7 +149,7 @@ def parse_log(lines: Iterable[str], client: str | None = None) -> tuple[list[Con
     return found, dropped
 
 
-def read_record(log: Path, allow: tuple[str, ...], client: str, offset: int = 0) -> NetworkRecord:
+def read_record(log: Path, allow: tuple[str, ...], client: str, offset: int) -> NetworkRecord:
     """The connections from ``client`` that squid logged in ``log`` after ``offset``, read a
     line at a time (a long log is never held whole)."""
     if not log.exists():
