@@ -19,7 +19,7 @@ import re2  # type: ignore[import-untyped]
 
 from harness.errors import ToolError
 from harness.globs import gitignore
-from harness.model.blocks import Handler
+from harness.model.blocks import MAX_TOOL_RESULT, Handler
 from harness.model.tools import Tool, by_name
 from harness.sandbox import holding
 from harness.tools.paths import relative, resolve_inside
@@ -142,13 +142,11 @@ def _ignores(root: Path, folder: Path, above: Ignores = ()) -> Ignores:
 class FileTools:
     """File tools confined to ``worktree``; every path is resolved before use."""
 
-    def __init__(
-        self, worktree: Path, max_output_chars: int = 20_000, ignored: list[str] | None = None
-    ) -> None:
+    def __init__(self, worktree: Path, ignored: list[str] | None = None) -> None:
         self.root = worktree.resolve()
-        # of an answer (file content, a listing, matches), the note after it aside: the agent
-        # loop passes on max_output_chars whole
-        self.limit = max_output_chars - NOTE_ROOM
+        # of an answer (file content, a listing, matches), the note after it aside: what the
+        # agent loop shows of a tool's answer, whole
+        self.limit = MAX_TOOL_RESULT - NOTE_ROOM
         self.walk_cut = False  # the last walk stopped at MAX_VISITED entries
         self.left_out: list[str] = []  # what the last walk left out (set-up's, ignored)
         # new files written that a .gitignore keeps out of the change (the caller's list)

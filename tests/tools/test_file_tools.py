@@ -11,7 +11,7 @@ import pytest
 
 from harness.config.models import Commands
 from harness.errors import ToolError
-from harness.model.blocks import Handler
+from harness.model.blocks import MAX_TOOL_RESULT, Handler
 from harness.model.tools import Tool, tool_defs
 from harness.sandbox.bwrap import Sandbox
 from harness.tools.command import CommandTool
@@ -102,9 +102,11 @@ def test_edit_needs_exactly_one_match_and_bad_input_is_readable(tree: Path) -> N
 
 
 def test_long_output_is_cut_with_a_note(tree: Path) -> None:
+    """A line longer than what the agent loop shows of an answer: its start, and a note that
+    fits beside it."""
     (tree / "big.txt").write_text("x" * 50_000)
-    out = FileTools(tree, max_output_chars=1000).read_file(ReadFile(path="big.txt"))
-    assert len(out) < 1200 and "cut" in out
+    out = FileTools(tree).read_file(ReadFile(path="big.txt"))
+    assert len(out) <= MAX_TOOL_RESULT and "cut" in out
 
 
 def test_list_and_search_leave_out_what_set_up_made_and_say_so(tmp_path: Path) -> None:
