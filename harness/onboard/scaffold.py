@@ -395,7 +395,7 @@ def write_new(root: Path, files: dict[Path, str], force: set[str]) -> list[str]:
     return lines
 
 
-def add_state_to_gitignore(root: Path, venv: bool = False) -> bool:
+def add_state_to_gitignore(root: Path, venv: bool) -> bool:
     """Add the state folder (and a worktree's .venv) to .gitignore unless there; whether added."""
     block = (workflows_dir() / "init" / "gitignore.txt").read_text("utf-8")
     if venv:

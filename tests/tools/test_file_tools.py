@@ -140,7 +140,7 @@ def declared_fields(tools: dict[str, Handler]) -> dict[str, tuple[set[str], set[
 
 def test_each_tool_s_record_holds_every_property_its_schema_declares(tree: Path) -> None:
     """Input its schema lets through is never one its record cannot take (a traceback)."""
-    box = CommandTool(cast(Sandbox, None), Commands(test="pytest"))
+    box = CommandTool(cast(Sandbox, None), Commands(test="pytest"), [], print)
     assert declared_fields({**FileTools(tree).handlers(), **box.handlers()}) == {}
     wrong = {"read_file": Tool("read_file", ListFiles, FileTools(tree).list_files)}
     assert declared_fields(wrong) == {"read_file": ({"path", "offset", "limit"}, {"path"})}
