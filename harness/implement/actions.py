@@ -124,7 +124,7 @@ def setup(ctx: StepContext, worktree: Worktree) -> SetupRun:
     outputs = SetupRun(
         command=commands.setup,
         exit_code=runs[-1].exit_code if runs else 0,
-        output=prepared.output[-10_000:],
+        output=prepared.output,
         network=prepared.network,
         artifacts=GitRepo(path).untracked() if commands.setup else [],  # run or copied in
     )
