@@ -12,16 +12,13 @@ connections and no other's."""
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import itertools
-import os
 import re
 import secrets
 import shutil
 import socket
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from ipaddress import IPv4Network, IPv6Network, collapse_addresses, ip_network
@@ -37,7 +34,7 @@ from harness.errors import SandboxError
 from harness.sandbox.app import free_port
 from harness.sandbox.bwrap import Sandbox
 from harness.sandbox.limits import Cgroup, Limits
-from harness.sandbox.shared import service
+from harness.sandbox.shared import own_folder, service
 
 SEEN_AT = Path("/run/factory-egress")  # the proxy's folder, inside its own sandbox
 HOSTS = Path("/etc/hosts")  # the names squid resolves without DNS (copied into its folder)
@@ -160,14 +157,6 @@ def read_record(log: Path, allow: tuple[str, ...], client: str, offset: int) -> 
     return NetworkRecord(allow=allow, connections=tuple(connections), dropped=dropped)
 
 
-def _started(pid: int) -> str | None:
-    """When the process ``pid`` started (clock ticks since boot), None if it is gone."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
 def _end(proc: subprocess.Popen[bytes], cgroup: Cgroup) -> None:
     Sandbox._kill(proc)
     cgroup.remove()
@@ -192,14 +181,7 @@ class _Squid:
     def __init__(self, parent: Path, allow: tuple[str, ...], programs: dict[str, str]) -> None:
         self.allow = allow
         self.programs = programs
-        parent.mkdir(parents=True, exist_ok=True)
-        for old in parent.iterdir():
-            with contextlib.suppress(OSError, ValueError):
-                pid, started = (old / "owner").read_text().split()
-                if _started(int(pid)) != started:
-                    shutil.rmtree(old, ignore_errors=True)
-        self.folder = Path(tempfile.mkdtemp(prefix="proxy-", dir=parent))
-        (self.folder / "owner").write_text(f"{os.getpid()} {_started(os.getpid())}")
+        self.folder = own_folder(parent, "proxy-")
         self.log = self.folder / "access.log"
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
