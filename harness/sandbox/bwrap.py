@@ -27,7 +27,7 @@ from harness.errors import SandboxError, stop_now
 from harness.paths import workflows_dir
 from harness.sandbox import holding, seccomp
 from harness.sandbox.holding import SANDBOX_UID
-from harness.sandbox.limits import PRLIMIT, Cgroup, Limits
+from harness.sandbox.limits import PRLIMIT, SETPRIV, Cgroup, Limits
 from harness.sandbox.relay import EGRESS_ENV, EGRESS_SOCKET, relayed
 
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -116,9 +116,8 @@ def bwrap_argv(view: View, command: list[str], *, seccomp_fd: int | None = None)
     for key, value in view.env.items():
         args += ["--setenv", key, value]
     if as_root:
-        setpriv = shutil.which("setpriv") or "/usr/bin/setpriv"
         ids = [f"--reuid={view.uid}", f"--regid={view.uid}", "--clear-groups"]
-        command = [setpriv, *ids, "--no-new-privs", "--inh-caps=-all", "--", *command]
+        command = [SETPRIV, *ids, "--no-new-privs", "--inh-caps=-all", "--", *command]
     return [*args, *command]
 
 
@@ -219,9 +218,7 @@ class Sandbox:
     ) -> None:
         if not sandbox_available():
             raise SandboxError("bubblewrap (bwrap) is not installed: apt-get install bubblewrap")
-        if not Path(PRLIMIT).exists() or (
-            running_as_root() and not Path(shutil.which("setpriv") or "/usr/bin/setpriv").exists()
-        ):
+        if not Path(PRLIMIT).exists() or (running_as_root() and not Path(SETPRIV).exists()):
             raise SandboxError(
                 "util-linux (setpriv, prlimit) is not installed: apt-get install util-linux"
             )

@@ -20,6 +20,7 @@ _FILES = (("pids", ("pids.max",)), ("memory", ("memory.limit_in_bytes", "memory.
 # the shell enters each cgroup, then becomes the command; one it cannot enter runs nothing
 _ENTER = 'for f; do shift; [ "$f" = -- ] && break; echo $$ >"$f" || exit 125; done; exec "$@"'
 PRLIMIT = "/usr/bin/prlimit"  # util-linux, as setpriv
+SETPRIV = "/usr/bin/setpriv"  # as root, the command drops to the sandbox uid through it
 
 
 @dataclass(frozen=True)
