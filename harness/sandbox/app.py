@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from pathlib import Path
 
 from harness.errors import FactoryError
 from harness.sandbox.bwrap import Sandbox, running_as_root
-from harness.sandbox.limits import Cgroup
+from harness.sandbox.limits import NSENTER, Cgroup
 
 # argv: port, path, seconds; asks 127.0.0.1 until it answers HTTP 200, or a redirect (3xx) to
 # the app's own origin (a relative Location, or this host and port), or the time is up (exit
@@ -65,8 +64,7 @@ def enter_network(netns_pid: int) -> list[str]:
     path = f"/proc/{netns_pid}/ns/net"
     expected = f"net:[{Path(path).stat().st_ino}]"
     check = 'test "$(readlink /proc/self/ns/net)" = "$0" && exec "$@"'
-    nsenter = shutil.which("nsenter") or "/usr/bin/nsenter"
-    return [nsenter, f"--net={path}", "--", "/bin/sh", "-c", check, expected]
+    return [NSENTER, f"--net={path}", "--", "/bin/sh", "-c", check, expected]
 
 
 def free_port() -> int:
