@@ -324,11 +324,11 @@ class FactoryConfig(Strict):
     health: Health = SECTION
     audit: Audit = SECTION
 
-    def rehearsal_trust(self, rules: Rules | None) -> list[str]:
+    def rehearsal_trust(self, rules: Rules) -> list[str]:
         """The rehearsal's trust (``factory check`` refuses it where CI workflows exist,
         ``init --from-rehearsal`` removes it): the kinds that start at auto while the
         provider rehearses (``Provider.rehearses``)."""
-        trust = rules.trust if rules and self.provider.rehearses else {}
+        trust = rules.trust if self.provider.rehearses else {}
         return [kind for kind, rule in trust.items() if rule.start == "auto"]
 
     def role_model(self, role: str, tier: int = 0) -> RoleModel:
