@@ -219,7 +219,7 @@ def one_case(bt: Backtest, case: Case, before_s: float) -> str | None:
         place = Place(bt.folder / case.slug)
         scratch_repository(place, case, bt.source, bt.rehearsed)
         settings = scratch_settings(place, bt.real.settings, bt.provider)
-        services = scratch_services(place, settings, bt.provider, bt.real.store)
+        services = scratch_services(settings, bt.provider, bt.real.store)
         gate = partial(_gate, bt, case, services, spent_s)
         row = _rehearsed_row(bt, case, services, gate)
         if row is None:
