@@ -19,6 +19,7 @@ from harness.engine.templates import Templates
 from harness.git.repo import GitRepo
 from harness.globs import matching
 from harness.paths import workflows_dir
+from harness.tools.files import cut
 
 RULES_FILE = "map/repository.yaml"
 MAX_LINE = 1000  # characters of a line a route pattern reads
@@ -59,7 +60,8 @@ def map_rules() -> tuple[MapRules, str]:
 
 
 def repository_map(repo: GitRepo, commit: str, rules: MapRules) -> str:
-    """The map of ``commit``, at most ``rules.max_chars`` characters."""
+    """The map of ``commit``, at most ``rules.max_chars`` characters (past them, cut with a
+    note, as a file tool's answer is)."""
     paths = repo.list_tree(commit)
     templates = [p for p in paths if matching(p, rules.templates)]
     shown = templates[: rules.max_templates]
@@ -71,10 +73,7 @@ def repository_map(repo: GitRepo, commit: str, rules: MapRules) -> str:
         shown=shown,
         more=len(templates) - len(shown),
     )
-    if len(text) > rules.max_chars:
-        note = f"\n[map cut at {rules.max_chars:,} characters of {len(text):,}]"
-        text = text[: rules.max_chars - len(note)] + note
-    return text
+    return cut(text, rules.max_chars)
 
 
 def _listing(paths: list[str], budget: int) -> list[str]:
