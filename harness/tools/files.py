@@ -33,6 +33,8 @@ MAX_SEARCH_BYTES = 50_000_000  # bytes one search reads in all
 MAX_SCAN = 1 << 30  # bytes read_file streams through to reach an offset
 BLOCK = 1 << 20
 NOTE_ROOM = 300  # of the output limit, kept for the note that says how to read on
+# RE2's options wherever the harness compiles a pattern (search, the triage map's routes):
+# a bad pattern is said where it is used, never logged by RE2 itself
 RE2_OPTIONS = re2.Options()
 RE2_OPTIONS.log_errors = False
 

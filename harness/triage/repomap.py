@@ -19,13 +19,11 @@ from harness.engine.templates import Templates
 from harness.git.repo import GitRepo
 from harness.globs import matching
 from harness.paths import workflows_dir
-from harness.tools.files import cut
+from harness.tools.files import RE2_OPTIONS, cut
 
 RULES_FILE = "map/repository.yaml"
 MAX_LINE = 1000  # characters of a line a route pattern reads
 MAX_ROUTE = 200  # characters of one route shown
-RE2_OPTIONS = re2.Options()
-RE2_OPTIONS.log_errors = False
 
 
 class RouteRule(FileModel):
