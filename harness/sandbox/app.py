@@ -108,10 +108,11 @@ class AppProcess:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def output(self, limit: int = 4000) -> str:
+    def output(self) -> str:
+        """The end of what the app printed: its last 4,000 bytes."""
         fd = self._log.fileno()
         size = os.fstat(fd).st_size
-        return os.pread(fd, limit, max(0, size - limit)).decode("utf-8", errors="replace")
+        return os.pread(fd, 4000, max(0, size - 4000)).decode("utf-8", errors="replace")
 
     def __enter__(self) -> AppProcess:
         if not running_as_root():
