@@ -255,7 +255,7 @@ class FileTools:
         )
 
     def list_files(self, data: ListFiles) -> str:
-        path = resolve_inside(self.root, data.path or ".")
+        path = resolve_inside(self.root, data.path)
         if not path.is_dir():
             raise ToolError(f"{relative(self.root, path)}: not a folder")
         files: list[str] = []
@@ -272,7 +272,7 @@ class FileTools:
 
     def search(self, data: Search) -> str:
         pattern = compile_pattern(data.pattern)
-        start = resolve_inside(self.root, data.path or ".")
+        start = resolve_inside(self.root, data.path)
         hits: list[str] = []
         skipped: list[str] = []
         read = 0

@@ -83,7 +83,8 @@ def test_reasonable_paths_work(tree: Path) -> None:
     assert (tree / "new" / "dir" / "file.txt").read_text() == "ok"
     listing = tools.list_files(ListFiles())
     assert "src/app.py" in listing and ".git" not in listing
-    assert "src/app.py:2:" in tools.search(Search(pattern="SECRET_"))
+    assert tools.list_files(ListFiles(path="")) == listing  # "": the worktree, as "."
+    assert "src/app.py:2:" in tools.search(Search(pattern="SECRET_", path=""))
 
 
 def test_edit_needs_exactly_one_match_and_bad_input_is_readable(tree: Path) -> None:
