@@ -248,7 +248,7 @@ class Sandbox:
             network=network,
             tmp_mb=self.limits.tmp_mb,
             env=env,
-            seen_as=seen_as.resolve() if seen_as is not None else None,
+            seen_as=seen_as,  # a path inside the sandbox: nothing of the host resolves it
             egress=egress,
         )
 
