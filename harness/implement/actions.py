@@ -209,7 +209,7 @@ def declined(ctx: StepContext, plan: Plan | None, code: Coded | None) -> dict[st
     if said is None or said.outcome != "blocked":
         return {"blocked": False}
     reason = clip(said.reason or "no reason given", limit=600)
-    role = {"plan": "planner", "code": "implementer"}.get(of, of)
+    role = {"plan": "planner", "code": "implementer"}[of]  # ``said``: one of the two
     raise StepFailed(
         f"the {role} declined: {reason}", {"blocked": True, "reason": reason}, ErrorKind.DECLINED
     )
