@@ -47,7 +47,7 @@ def _request_tokens(with_map: bool) -> list[int]:
         repo, state = fx.notes_repo(root, ISSUES, accepted=False)
         if not with_map:
             _without_context(repo)
-        rows = triage_all(open_services(repo, state), batch=True, batch_wait_s=60)
+        rows = triage_all(open_services(repo, state), batch_wait_s=60)
         assert len(rows) == ISSUES, rows[:2]
         ((_, body),) = server.received_batches
     parts = ("system", "tools", "messages")

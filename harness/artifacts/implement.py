@@ -81,11 +81,10 @@ class RevertedChange(Artifact):
 
 class Assignment(IssueSpec):
     """``implement.prepare``: the spec an attempt works from, the triage run that gave it,
-    whether the issue was edited since, and what the refused attempt before it showed
-    (``harness.implement.feedback``'s record, as JSON)."""
+    and what the refused attempt before it showed (``harness.implement.feedback``'s record,
+    as JSON)."""
 
     triage_run: str | None = None
-    edited_since_triage: bool = False
     previous: PreviousAttempt | None = None
     holdout: str = ""  # the hold-out's digest when the attempt started (never its content)
     tier: int = 0  # refused attempts before this one (a rebase: none): ``models.escalate``
@@ -273,6 +272,5 @@ class SetupRun(Artifact):
     command: str | None  # None: no commands.setup
     exit_code: int
     output: str = ""
-    offline_again_for: list[str] = Field(default_factory=list)
     network: NetworkRecord | None = None
     artifacts: list[str] = Field(default_factory=list)

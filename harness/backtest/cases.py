@@ -102,7 +102,7 @@ def hidden_tests(repo: GitRepo, base: str, fix: str, test_paths: list[str]) -> t
     return tuple(p for p in repo.paths_between(base, fix) if matching(p, test_paths))
 
 
-def held(forge: Forge, number: int, since: int | None = None) -> dict[str, str] | None:
+def held(forge: Forge, number: int, since: int | None) -> dict[str, str] | None:
     """The title, body and author of issue ``number`` if the forge holds it (a forge that cannot
     be read is an error, not an issue it lacks; GitHub's deleted one is one it lacks), and,
     with ``since`` (a commit's time), only if it was opened by then: a commit cannot fix an

@@ -80,7 +80,7 @@ def _tests_over(
     try:
         prepared = prepare_worktree(settings, path, trusted, commit)
         if prepared.problem is not None:
-            return _Ran(None, prepared.output[-MAX_OUTPUT:], prepared.problem, 0)
+            return _Ran(None, prepared.output, prepared.problem, 0)
         box = worktree_sandbox(settings, path, Limits(timeout_s=commands.test_timeout_s))
         announce(services.store, None, issue, command, command == commands.test)
         runs = [box.run(command)]

@@ -87,8 +87,8 @@ class Backtest:
     rehearsed: Rehearsed
     source: GitRepo
     provider: str | None
-    progress: Progress = lambda _: None
-    cap: tuple[str, float] | None = None
+    progress: Progress
+    cap: tuple[str, float] | None
 
     @property
     def folder(self) -> Path:
@@ -147,7 +147,7 @@ def left_behind(store: Store, state_dir: Path) -> list[Path]:
 
 
 def _gate(
-    bt: Backtest, case: Case, services: Services, spent_s: Callable[[], float], stage: str = ""
+    bt: Backtest, case: Case, services: Services, spent_s: Callable[[], float], stage: str
 ) -> None:
     """Before a stage: the case's progress recorded, then the factory's kill switch and the
     per-day budget (what the case may still spend counted as spent); the stage it starts
@@ -219,7 +219,7 @@ def one_case(bt: Backtest, case: Case, before_s: float) -> str | None:
         place = Place(bt.folder / case.slug)
         scratch_repository(place, case, bt.source, bt.rehearsed)
         settings = scratch_settings(place, bt.real.settings, bt.provider)
-        services = scratch_services(place, settings, bt.provider, bt.real.store)
+        services = scratch_services(settings, bt.provider, bt.real.store)
         gate = partial(_gate, bt, case, services, spent_s)
         row = _rehearsed_row(bt, case, services, gate)
         if row is None:
@@ -244,19 +244,19 @@ def one_case(bt: Backtest, case: Case, before_s: float) -> str | None:
     return None
 
 
-def run_cases(bt: Backtest, cases: list[Case], width: int, progress: Progress) -> list[str]:
+def run_cases(bt: Backtest, cases: list[Case], width: int) -> list[str]:
     """Every case not finished yet, ``width`` at a time; the reasons cases stopped."""
     rows = {row.case_id: row for row in bt.real.store.backtest_cases(bt.record.id)}
     todo = [c for c in cases if rows[c.id].status != "done"]
     stops: list[str] = []
     if not todo:
         return stops
-    progress(f"{len(todo)} case(s) to rehearse, {width} at a time …")
+    bt.progress(f"{len(todo)} case(s) to rehearse, {width} at a time …")
     with ThreadPoolExecutor(max_workers=width, thread_name_prefix="backtest") as pool:
         futures = [(c, pool.submit(one_case, bt, c, rows[c.id].seconds)) for c in todo]
         for case, future in futures:
             stopped = future.result()
-            progress(f"  case {case.id}: " + (f"stopped: {stopped}" if stopped else "done"))
+            bt.progress(f"  case {case.id}: " + (f"stopped: {stopped}" if stopped else "done"))
             if stopped:
                 stops.append(stopped)
     return stops
@@ -321,7 +321,7 @@ def run_backtest(
         with held(real.store):
             record = _record(real, rehearsed, cases, label, provider)
             bt = Backtest(real, record, rehearsed, source, request.provider, progress, request.cap)
-            stops = run_cases(bt, cases, width, progress)
+            stops = run_cases(bt, cases, width)
             return report(bt, cases, stops)
     finally:
         real.store.close()

@@ -115,12 +115,10 @@ def scratch_settings(place: Place, real: Settings, provider: str | None) -> Sett
     return replace(loaded, config=config, holdout_dir=holdout_path(real.root, config))
 
 
-def scratch_services(
-    place: Place, settings: Settings, provider: str | None, outer: Store
-) -> Services:
-    """The case's services: its scratch state, repository and local forge; the factory's
-    kill switch (in ``outer``) stops its runs too."""
-    place.state.mkdir(parents=True, exist_ok=True)
+def scratch_services(settings: Settings, provider: str | None, outer: Store) -> Services:
+    """The case's services: its scratch state, repository and local forge (``settings``:
+    ``scratch_settings``'s); the factory's kill switch (in ``outer``) stops its runs too."""
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
     services = open_services(settings.root, settings.state_dir, provider, settings)
     services.outer_store = outer
     return services

@@ -22,7 +22,7 @@ from harness.sandbox import seccomp
 from harness.sandbox.app import enter_network
 from harness.sandbox.bwrap import SAFE_PATH, SYSTEM, Sandbox, View, bwrap_argv
 from harness.sandbox.holding import connectable
-from harness.sandbox.limits import BROWSER_LIMITS, Cgroup, limited
+from harness.sandbox.limits import BROWSER_LIMITS, Cgroup
 from harness.sandbox.peers import Peers
 
 # Chromium runs as a uid of its own when the harness is root: it can touch nothing the sandbox
@@ -76,7 +76,7 @@ class Launcher:
         if netns_pid is not None:  # first, as root: the app's network, then the sandbox
             command = [*enter_network(netns_pid), *command]
         self.cgroup = Cgroup(BROWSER_LIMITS)
-        command = self.cgroup.entered(limited(BROWSER_LIMITS, command, self.cgroup.held))
+        command = self.cgroup.entered(command)
         redirect = ""
         program = seccomp.program()
         if program is not None:

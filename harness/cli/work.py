@@ -60,7 +60,7 @@ def triage(
             raise LeaseError(f"{busy}: it judges the issues; try again when it has finished")
         with live_line("triage", services.store, as_json, piped=False) as say:
             say("judging untriaged issues …")
-            results = triage_all(services, only, batch=batch, batch_wait_s=batch_wait)
+            results = triage_all(services, only, batch_wait if batch else None)
     if as_json:
         emit_json(results)
     elif not results:

@@ -92,8 +92,8 @@ def validated(model: type[M], data: Any, file: str, prefix: str = "") -> M:
         raise ConfigErrors(problems_from(file, exc, prefix, model)) from exc
 
 
-def yaml_problem(file: str, exc: yaml.YAMLError, line_offset: int = 0) -> ConfigError:
+def yaml_problem(file: str, exc: yaml.YAMLError) -> ConfigError:
     mark = getattr(exc, "problem_mark", None)
-    where = f"line {mark.line + 1 + line_offset}" if mark is not None else "(top)"
+    where = f"line {mark.line + 1}" if mark is not None else "(top)"
     problem = getattr(exc, "problem", None) or "invalid YAML"
     return ConfigError(file, where, f"invalid YAML: {problem}")

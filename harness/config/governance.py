@@ -5,12 +5,10 @@ from __future__ import annotations
 import re
 import sys
 from dataclasses import dataclass
-from typing import Any
 
-from harness.config.errors import validated
 from harness.config.mission import check_mission
 from harness.config.models import CONFIG_FILE, GOVERNANCE_FILES, Rules
-from harness.config.yamlload import load_yaml
+from harness.config.yamlload import load_model
 from harness.digest import sha256
 from harness.errors import ConfigError, ConfigErrors
 from harness.git.repo import GitRepo
@@ -64,33 +62,33 @@ def has_front_matter(text: str) -> bool:
     return bool(lines) and lines[0].strip() == "---"
 
 
-def split_front_matter(text: str, file: str = "factory_rules.md") -> tuple[dict[str, Any], int]:
-    """The YAML front matter as a dict and the line it ends on.
+def split_front_matter(text: str) -> tuple[str, int]:
+    """factory_rules.md's YAML front matter and the line it ends on: its text as the file
+    holds it, the line of its opening ``---`` left blank (so that YAML's line numbers are the
+    file's), "" when there is none.
 
     A file that does not start with ``---`` has no front matter: the documented defaults apply
     (``factory check`` says so). One that starts with ``---`` but never closes it is an error,
     so a typo cannot silently turn the enforced policy into prose."""
     if not has_front_matter(text):
-        return {}, 0
+        return "", 0
     lines = text.removeprefix("\ufeff").splitlines()
     end = next(
         (i for i, line in enumerate(lines[1:], start=1) if line.strip() in ("---", "...")), 0
     )
     if not end:
-        raise ConfigError(file, "front matter", "starts with --- but has no closing ---")
+        raise ConfigError(
+            "factory_rules.md", "front matter", "starts with --- but has no closing ---"
+        )
     front = "\n".join(lines[1:end])
-    too_large(file, len(front.encode()), "front matter")
-    data = load_yaml(front, file, line_offset=1)
-    if data is None:
-        return {}, end
-    if not isinstance(data, dict):
-        raise ConfigError(file, "front matter", "must be a mapping of keys to values")
-    return data, end
+    too_large("factory_rules.md", len(front.encode()), "front matter")
+    return "\n" + front, end
 
 
-def parse_rules(text: str, file: str = "factory_rules.md") -> Rules:
-    data, _ = split_front_matter(text, file)
-    return validated(Rules, data, file)
+def parse_rules(text: str) -> Rules:
+    front, _ = split_front_matter(text)
+    mapping = "the front matter must be a mapping of keys to values"
+    return load_model(Rules, front, "factory_rules.md", mapping)
 
 
 def read_on_branch(repo: GitRepo, branch: str, path: str) -> str | None:

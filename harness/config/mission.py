@@ -98,7 +98,7 @@ def _any_between(lines: list[int], start: int, end: int) -> bool:
     return bisect.bisect_left(lines, start) < bisect.bisect_left(lines, end)
 
 
-def read_mission(text: str, file: str = "mission.md") -> MissionReading:
+def read_mission(text: str) -> MissionReading:
     """The sections of mission.md and what to say about them; linear in the text: each section's end
     and contents found by a stack and a binary search, never by rescanning."""
     from markdown_it import MarkdownIt  # here: a command that checks no mission never loads it
@@ -133,10 +133,10 @@ def read_mission(text: str, file: str = "mission.md") -> MissionReading:
             f" and {len(lines) - 3:,} more" if len(lines) > 3 else ""
         )
         reading.warnings.append(
-            f"{file}: line{'s' if len(lines) > 1 else ''} {shown} also read as "
+            f"mission.md: line{'s' if len(lines) > 1 else ''} {shown} also read as "
             f"{_title(key)}; the first one ('{taken.heading}', line {taken.line}) is used"
         )
-    _judge(reading, file)
+    _judge(reading)
     return reading
 
 
@@ -144,29 +144,31 @@ def _title(key: str) -> str:
     return next(rule.title for rule in section_rules() if rule.key == key)
 
 
-def _judge(reading: MissionReading, file: str) -> None:
+def _judge(reading: MissionReading) -> None:
     taken = sorted(reading.sections.values(), key=lambda s: s.line)
-    reading.notes += [f"{file}: {_title(s.key)} <- '{s.heading}' (line {s.line})" for s in taken]
+    reading.notes += [
+        f"mission.md: {_title(s.key)} <- '{s.heading}' (line {s.line})" for s in taken
+    ]
     for rule in section_rules():
         found = reading.sections.get(rule.key)
         if found is None:
             if rule.required:
-                reading.errors.append(ConfigError(file, f"## {rule.title}", _missing(rule)))
+                reading.errors.append(ConfigError("mission.md", f"## {rule.title}", _missing(rule)))
             else:
                 reading.warnings.append(
-                    f"{file}: no {rule.title.lower()} section (a heading such as "
+                    f"mission.md: no {rule.title.lower()} section (a heading such as "
                     f"'## {rule.title}'); agents judge issues better with one"
                 )
             continue
         if rule.needs_list and not found.has_list:
             problem = "needs at least one list item (- something)"
-            reading.errors.append(ConfigError(file, f"## {found.heading}", problem))
+            reading.errors.append(ConfigError("mission.md", f"## {found.heading}", problem))
         elif not found.has_text:
             problem = "is empty; say it in a line or two"
             if rule.required:
-                reading.errors.append(ConfigError(file, f"## {found.heading}", problem))
+                reading.errors.append(ConfigError("mission.md", f"## {found.heading}", problem))
             else:
-                reading.warnings.append(f"{file}: ## {found.heading}: {problem}")
+                reading.warnings.append(f"mission.md: ## {found.heading}: {problem}")
 
 
 def _missing(rule: SectionRule) -> str:
@@ -174,6 +176,6 @@ def _missing(rule: SectionRule) -> str:
     return f"required section is missing (a heading such as {examples})"
 
 
-def check_mission(text: str, file: str = "mission.md") -> list[ConfigError]:
+def check_mission(text: str) -> list[ConfigError]:
     """The problems that stop every run (warnings and notes: ``read_mission``)."""
-    return read_mission(text, file).errors
+    return read_mission(text).errors

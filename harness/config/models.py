@@ -64,15 +64,15 @@ ModelId = Annotated[
 ]
 
 
-def _globs(value: list[str]) -> list[str]:
-    for pattern in value:
-        problem = glob_problem(pattern)
-        if problem is not None:
-            raise ValueError(problem)
-    return value
+def _glob(pattern: str) -> str:
+    problem = glob_problem(pattern)
+    if problem:
+        raise ValueError(f"bad glob: {problem}")
+    return pattern
 
 
-Globs = Annotated[list[str], AfterValidator(_globs)]
+Glob = Annotated[str, AfterValidator(_glob)]
+Globs = list[Glob]
 
 
 class GitHubSettings(Strict):
@@ -324,11 +324,11 @@ class FactoryConfig(Strict):
     health: Health = SECTION
     audit: Audit = SECTION
 
-    def rehearsal_trust(self, rules: Rules | None) -> list[str]:
+    def rehearsal_trust(self, rules: Rules) -> list[str]:
         """The rehearsal's trust (``factory check`` refuses it where CI workflows exist,
         ``init --from-rehearsal`` removes it): the kinds that start at auto while the
         provider rehearses (``Provider.rehearses``)."""
-        trust = rules.trust if rules and self.provider.rehearses else {}
+        trust = rules.trust if self.provider.rehearses else {}
         return [kind for kind, rule in trust.items() if rule.start == "auto"]
 
     def role_model(self, role: str, tier: int = 0) -> RoleModel:
@@ -382,15 +382,6 @@ class AuditRules(Strict):
     max_issues: int = Field(default=3, ge=0, le=50)
     max_usd: float = Field(default=2.0, ge=0)
 
-
-def _glob(pattern: str) -> str:
-    problem = glob_problem(pattern)
-    if problem:
-        raise ValueError(f"bad glob: {problem}")
-    return pattern
-
-
-Glob = Annotated[str, AfterValidator(_glob)]
 
 ResetOn = Literal["regression", "revert"]
 _TRUST_KEY = re.compile(r"^(default|kind:[a-z][a-z0-9_-]{0,39})$")

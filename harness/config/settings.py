@@ -36,8 +36,8 @@ class Settings:
         return listed and author != self.config.mcp.author
 
 
-def parse_config(text: str, file: str = CONFIG_FILE) -> FactoryConfig:
-    return load_model(FactoryConfig, text, file)
+def parse_config(text: str) -> FactoryConfig:
+    return load_model(FactoryConfig, text, CONFIG_FILE)
 
 
 HOLDOUT_ENV = "FACTORY_HOLDOUT"

@@ -52,20 +52,18 @@ _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
 _FastLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
 
 
-def load_yaml(text: str, file: str, line_offset: int = 0) -> Any:
-    """The data in ``text``; ConfigError ``file: line N: ...`` when it is not valid YAML.
-
-    ``line_offset`` is the number of lines before ``text`` in ``file`` (front matter)."""
+def load_yaml(text: str, file: str) -> Any:
+    """The data in ``text``; ConfigError ``file: line N: ...`` when it is not valid YAML
+    (a part of ``file``, front matter, is given with the lines above it blank, so that N is
+    the file's)."""
     with contextlib.suppress(_DuplicateKey, yaml.YAMLError):  # said by the one that names lines
         return yaml.load(text, Loader=_FastLoader)  # noqa: S506 (a SafeLoader subclass)
     try:
         return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
     except _DuplicateKey as exc:
-        raise ConfigError(
-            file, f"line {exc.line + 1 + line_offset}", f"duplicate key {exc.key!r}"
-        ) from None
+        raise ConfigError(file, f"line {exc.line + 1}", f"duplicate key {exc.key!r}") from None
     except yaml.YAMLError as exc:
-        raise yaml_problem(file, exc, line_offset) from exc
+        raise yaml_problem(file, exc) from exc
 
 
 def load_model(

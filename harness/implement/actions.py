@@ -28,7 +28,7 @@ from harness.engine.records import RunRecords
 from harness.errors import ErrorKind, FactoryError, GitError, StepFailed
 from harness.faults import fault_point
 from harness.forge import neutral
-from harness.forge.base import Label, issue_sha256, set_state
+from harness.forge.base import Label, set_state
 from harness.forge.neutral import clip
 from harness.git import shape
 from harness.git.branches import branch_name
@@ -81,7 +81,6 @@ def prepare(ctx: StepContext, inputs: ChangeInputs) -> Assignment:
     config = services.settings.config
     models = {role: config.role_model(role, tier).model for role in ESCALATED}
     return spec.evolve(
-        edited_since_triage=issue_sha256(current) != spec.issue_sha256,
         previous=previous,
         holdout=holdout,
         tier=tier,
@@ -125,8 +124,7 @@ def setup(ctx: StepContext, worktree: Worktree) -> SetupRun:
     outputs = SetupRun(
         command=commands.setup,
         exit_code=runs[-1].exit_code if runs else 0,
-        output=prepared.output[-10_000:],
-        offline_again_for=list(prepared.inputs_changed),
+        output=prepared.output,
         network=prepared.network,
         artifacts=GitRepo(path).untracked() if commands.setup else [],  # run or copied in
     )
@@ -211,7 +209,7 @@ def declined(ctx: StepContext, plan: Plan | None, code: Coded | None) -> dict[st
     if said is None or said.outcome != "blocked":
         return {"blocked": False}
     reason = clip(said.reason or "no reason given", limit=600)
-    role = {"plan": "planner", "code": "implementer"}.get(of, of)
+    role = {"plan": "planner", "code": "implementer"}[of]  # ``said``: one of the two
     raise StepFailed(
         f"the {role} declined: {reason}", {"blocked": True, "reason": reason}, ErrorKind.DECLINED
     )

@@ -27,6 +27,7 @@ from harness.engine.records import RunRecords
 from harness.git.repo import GitRepo
 from harness.store.db import Store
 from harness.store.records import Run
+from harness.tools.files import cut
 
 MAX_TEST_OUTPUT = 3000
 MAX_SUMMARY = 1500
@@ -39,11 +40,6 @@ MAX_FINDINGS = 10
 MAX_DIFF = 12_000  # characters of a conflicting change's diff shown to its next attempt
 _SEALED_GATES = ("journeys", "validator", "validator_evidence")  # told apart, in their words
 _RETRIES = ("human.retry", "human.approve")  # a person sending an issue back
-
-
-def _clip(text: Any, limit: int) -> str:
-    value = str(text or "")
-    return value if len(value) <= limit else value[:limit] + " …[cut]"
 
 
 def previous_attempt(
@@ -99,15 +95,15 @@ def _implementation_evidence(
         "findings": [
             {
                 "severity": f.severity,
-                "description": _clip(f.description, MAX_EVIDENCE),
+                "description": cut(f.description, MAX_EVIDENCE),
                 "file": f.file or "",
             }
             for f in asked[:MAX_FINDINGS]
         ],
         "test_output": clipped(failed.output, MAX_TEST_OUTPUT) if failed else "",
-        "declined": _clip(declined, MAX_SUMMARY),
+        "declined": cut(declined, MAX_SUMMARY),
         "gates_failed": [
-            {"name": g.name, "evidence": _clip(g.evidence, MAX_EVIDENCE)}
+            {"name": g.name, "evidence": cut(g.evidence, MAX_EVIDENCE)}
             for g in (gated.gates if gated else [])
             if not g.passed
         ],
@@ -145,7 +141,7 @@ def _attempt(
     reverted = validation.route == "merge"  # back here only when smoke failed after it
     common["resume"] = common["resume"] and not reverted  # a reverted merge is in history
     common["gates_failed"] = [
-        {"name": g.name, "evidence": _clip(g.evidence, MAX_EVIDENCE)}
+        {"name": g.name, "evidence": cut(g.evidence, MAX_EVIDENCE)}
         for g in validation.gates
         if not g.passed and g.name not in _SEALED_GATES
     ]
@@ -158,9 +154,9 @@ def _attempt(
         route=validation.route,
         verdict=verdict.verdict if verdict else None,
         score=verdict.score if verdict else None,
-        summary=_clip(verdict.summary if verdict else "", MAX_SUMMARY),
+        summary=cut(verdict.summary if verdict else "", MAX_SUMMARY),
         criteria=[
-            c.evolve(evidence=_clip(c.evidence, MAX_EVIDENCE))
+            c.evolve(evidence=cut(c.evidence, MAX_EVIDENCE))
             for c in (verdict.criteria if verdict else [])[:MAX_CRITERIA]
         ],
         holdout_failed=reverted or (not conflict and not validation.journeys_passed),

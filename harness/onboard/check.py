@@ -171,7 +171,7 @@ def _validators(root: Path, branch: str, report: CheckReport) -> None:
             problem = f"no such validator ({', '.join(sorted(shipped))})"
             report.errors.append(ConfigError(source, "(file)", problem))
             continue
-        valid = [_collect(report, parse_validator, text, source) for text in sorted(seen)[:2]]
+        valid = [_collect(report, parse_validator, text, source) for text in sorted(seen)]
         for prompt in sorted({d.prompt for d in valid if isinstance(d, ValidatorDefinition)}):
             where = f"{OVERRIDE_DIR}/{prompt}"
             if not (

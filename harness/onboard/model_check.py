@@ -25,7 +25,7 @@ from harness.model.catalog import (
 
 
 def model_problems(
-    config: FactoryConfig, listings: dict[str, Listing] | None = None
+    config: FactoryConfig, listings: dict[str, Listing] | None
 ) -> tuple[list[ConfigError], list[str]]:
     """(errors, warnings) about the models ``config`` names; ``listings``: the API's list."""
     errors: list[ConfigError] = []

@@ -247,9 +247,7 @@ def _package(root: Path, pyproject: Pyproject) -> str:
     return name if name.isidentifier() else "yourapp"
 
 
-def context_for(
-    root: Path, forge: str, provider: str = "auto", package: str = "", ack: bool = False
-) -> dict[str, Any]:
+def context_for(root: Path, forge: str, provider: str, package: str, ack: bool) -> dict[str, Any]:
     """What the templates may use: name, forge, branch, repository (owner/name or ""), the
     login trusted from the start (``owner``: the GitHub repository's owner, else the user who
     files the local forge's issues), the detected project with its commands, the provider,
@@ -333,11 +331,10 @@ def ci_workflows(root: Path) -> list[str]:
 
 
 def shipped_ci_files(root: Path, ci: str, context: dict[str, Any]) -> dict[Path, str]:
+    """The CI files of ``--ci ci``, rendered: each name of ``CI`` has its templates shipped
+    (tests/config/test_ci_templates.py renders them)."""
     folder, target = CI[ci]
-    files = ci_files(workflows_dir() / "init" / folder, root / target, context)
-    if not files:
-        raise UsageError(f"--ci {ci}: no CI templates are shipped in this version")
-    return files
+    return ci_files(workflows_dir() / "init" / folder, root / target, context)
 
 
 def untouched(root: Path, texts: dict[str, str]) -> list[str]:
@@ -397,7 +394,7 @@ def write_new(root: Path, files: dict[Path, str], force: set[str]) -> list[str]:
     return lines
 
 
-def add_state_to_gitignore(root: Path, venv: bool = False) -> bool:
+def add_state_to_gitignore(root: Path, venv: bool) -> bool:
     """Add the state folder (and a worktree's .venv) to .gitignore unless there; whether added."""
     block = (workflows_dir() / "init" / "gitignore.txt").read_text("utf-8")
     if venv:

@@ -35,7 +35,7 @@ class AutonomyIndex(KindIndex):
     by_kind: dict[str, KindIndex] = Field(default_factory=dict)
 
 
-def autonomy_index_for(store: Store, days: int = 30, now: float | None = None) -> AutonomyIndex:
+def autonomy_index_for(store: Store, days: int, now: float | None = None) -> AutonomyIndex:
     window = _window(time.time() if now is None else now, days)
     found = store.finished_by_kind(*window)
     heals = store.heals_for_a_person(*window)
@@ -52,7 +52,7 @@ def autonomy_index_for(store: Store, days: int = 30, now: float | None = None) -
     )
 
 
-def autonomy_series(store: Store, days: list[str], span: int = 30) -> list[float | None]:
+def autonomy_series(store: Store, days: list[str], span: int) -> list[float | None]:
     """The overall index of the ``span`` days up to the end of each of ``days`` (ascending
     ``YYYY-MM-DD``; its last millisecond), as ``autonomy_index_for`` gives it, from the issues
     that finished counted per day by the store."""

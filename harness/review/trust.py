@@ -53,10 +53,10 @@ def kind_of(spec: IssueSpec | None) -> str:
     return spec.kind if spec is not None and spec.kind else "unknown"
 
 
-def approvals(store: Store, issue: int | None = None, head: str | None = None) -> list[Event]:
-    """Every recorded approval (of ``issue``; of exactly the PR head ``head``), oldest first."""
+def approvals(store: Store, issue: int, head: str) -> list[Event]:
+    """The recorded approvals of ``issue`` at exactly the PR head ``head``, oldest first."""
     found = store.events(kind=APPROVE_EVENT, issue=issue)
-    return [e for e in found if head is None or e.data.get("head") == head]
+    return [e for e in found if e.data.get("head") == head]
 
 
 def state_of(

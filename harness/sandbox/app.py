@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from pathlib import Path
 
 from harness.errors import FactoryError
 from harness.sandbox.bwrap import Sandbox, running_as_root
-from harness.sandbox.limits import Cgroup
+from harness.sandbox.limits import NSENTER, Cgroup
 
 # argv: port, path, seconds; asks 127.0.0.1 until it answers HTTP 200, or a redirect (3xx) to
 # the app's own origin (a relative Location, or this host and port), or the time is up (exit
@@ -65,8 +64,7 @@ def enter_network(netns_pid: int) -> list[str]:
     path = f"/proc/{netns_pid}/ns/net"
     expected = f"net:[{Path(path).stat().st_ino}]"
     check = 'test "$(readlink /proc/self/ns/net)" = "$0" && exec "$@"'
-    nsenter = shutil.which("nsenter") or "/usr/bin/nsenter"
-    return [nsenter, f"--net={path}", "--", "/bin/sh", "-c", check, expected]
+    return [NSENTER, f"--net={path}", "--", "/bin/sh", "-c", check, expected]
 
 
 def free_port() -> int:
@@ -110,10 +108,11 @@ class AppProcess:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def output(self, limit: int = 4000) -> str:
+    def output(self) -> str:
+        """The end of what the app printed: its last 4,000 bytes."""
         fd = self._log.fileno()
         size = os.fstat(fd).st_size
-        return os.pread(fd, limit, max(0, size - limit)).decode("utf-8", errors="replace")
+        return os.pread(fd, 4000, max(0, size - 4000)).decode("utf-8", errors="replace")
 
     def __enter__(self) -> AppProcess:
         if not running_as_root():
@@ -140,7 +139,7 @@ class AppProcess:
     def __exit__(self, *_: object) -> None:
         self.stop()
 
-    def wait_ready(self, timeout_s: float = 30.0) -> None:
+    def wait_ready(self, timeout_s: float) -> None:
         """Poll ``ready_path`` until HTTP 200 (or a redirect to the app itself), or raise with
         the app's last output: one prober inside the namespace polls, while this watches that
         the app is still up."""

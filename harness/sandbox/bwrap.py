@@ -27,7 +27,7 @@ from harness.errors import SandboxError, stop_now
 from harness.paths import workflows_dir
 from harness.sandbox import holding, seccomp
 from harness.sandbox.holding import SANDBOX_UID
-from harness.sandbox.limits import PRLIMIT, Cgroup, Limits, limited
+from harness.sandbox.limits import PRLIMIT, SETPRIV, Cgroup, Limits
 from harness.sandbox.relay import EGRESS_ENV, EGRESS_SOCKET, relayed
 
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
@@ -116,9 +116,8 @@ def bwrap_argv(view: View, command: list[str], *, seccomp_fd: int | None = None)
     for key, value in view.env.items():
         args += ["--setenv", key, value]
     if as_root:
-        setpriv = shutil.which("setpriv") or "/usr/bin/setpriv"
         ids = [f"--reuid={view.uid}", f"--regid={view.uid}", "--clear-groups"]
-        command = [setpriv, *ids, "--no-new-privs", "--inh-caps=-all", "--", *command]
+        command = [SETPRIV, *ids, "--no-new-privs", "--inh-caps=-all", "--", *command]
     return [*args, *command]
 
 
@@ -219,9 +218,7 @@ class Sandbox:
     ) -> None:
         if not sandbox_available():
             raise SandboxError("bubblewrap (bwrap) is not installed: apt-get install bubblewrap")
-        if not Path(PRLIMIT).exists() or (
-            running_as_root() and not Path(shutil.which("setpriv") or "/usr/bin/setpriv").exists()
-        ):
+        if not Path(PRLIMIT).exists() or (running_as_root() and not Path(SETPRIV).exists()):
             raise SandboxError(
                 "util-linux (setpriv, prlimit) is not installed: apt-get install util-linux"
             )
@@ -251,35 +248,29 @@ class Sandbox:
             network=network,
             tmp_mb=self.limits.tmp_mb,
             env=env,
-            seen_as=seen_as.resolve() if seen_as is not None else None,
+            seen_as=seen_as,  # a path inside the sandbox: nothing of the host resolves it
             egress=egress,
         )
-
-    def argv(self, command: str, seccomp_fd: int | None = None) -> list[str]:
-        return bwrap_argv(self.view, ["/bin/sh", "-c", command], seccomp_fd=seccomp_fd)
 
     def popen(
         self,
         command: str,
-        cgroup: Cgroup | None = None,
+        cgroup: Cgroup,
         stdout: int | object = subprocess.PIPE,
         info_fd: int | None = None,
         stdin: int = subprocess.DEVNULL,
     ) -> subprocess.Popen[bytes]:
         """Start ``command`` in the sandbox (the one place a sandboxed process is spawned), in
-        ``cgroup`` (the caller removes it) when given, under the limits it does not hold."""
+        ``cgroup`` (the caller removes it), under the rlimits of what it does not hold."""
         holding.held(self.worktree)  # handed to the sandbox uid: walked the first time only
         filter_fd = seccomp.filter_fd()
         fds = tuple(fd for fd in (filter_fd, info_fd) if fd is not None)
-        argv = self.argv(command, seccomp_fd=filter_fd)
+        argv = bwrap_argv(self.view, ["/bin/sh", "-c", command], seccomp_fd=filter_fd)
         if info_fd is not None:
             argv = [argv[0], "--info-fd", str(info_fd), *argv[1:]]
         if self.trace is not None:  # the tracer outside, where the command cannot reach it
             argv = [*TRACE.split(), "-o", str(self.trace), "--", *argv]
-        if cgroup is not None:
-            argv = cgroup.entered(limited(self.limits, argv, cgroup.held))
-        else:
-            argv = limited(self.limits, argv)
+        argv = cgroup.entered(argv)
         try:
             return subprocess.Popen(
                 argv,

@@ -12,16 +12,13 @@ connections and no other's."""
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import itertools
-import os
 import re
 import secrets
 import shutil
 import socket
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from ipaddress import IPv4Network, IPv6Network, collapse_addresses, ip_network
@@ -37,7 +34,7 @@ from harness.errors import SandboxError
 from harness.sandbox.app import free_port
 from harness.sandbox.bwrap import Sandbox
 from harness.sandbox.limits import Cgroup, Limits
-from harness.sandbox.shared import service
+from harness.sandbox.shared import own_folder, service
 
 SEEN_AT = Path("/run/factory-egress")  # the proxy's folder, inside its own sandbox
 HOSTS = Path("/etc/hosts")  # the names squid resolves without DNS (copied into its folder)
@@ -120,14 +117,14 @@ _LINE = re.compile(
 )
 
 
-def parse_log(lines: Iterable[str], client: str | None = None) -> tuple[list[Connection], int]:
-    """squid's lines (read one at a time), ``client``'s only when given: the connections, at most
+def parse_log(lines: Iterable[str], client: str) -> tuple[list[Connection], int]:
+    """squid's lines (read one at a time), ``client``'s only: the connections, at most
     MAX_RECORDED, and how many more there were; a line not in the format is skipped."""
     found: list[Connection] = []
     dropped = 0
     for line in lines:
         match = _LINE.match(line.rstrip("\n"))
-        if match is None or client not in (None, match["client"]):
+        if match is None or match["client"] != client:
             continue
         if len(found) >= MAX_RECORDED:
             dropped += 1
@@ -149,7 +146,7 @@ def parse_log(lines: Iterable[str], client: str | None = None) -> tuple[list[Con
     return found, dropped
 
 
-def read_record(log: Path, allow: tuple[str, ...], client: str, offset: int = 0) -> NetworkRecord:
+def read_record(log: Path, allow: tuple[str, ...], client: str, offset: int) -> NetworkRecord:
     """The connections from ``client`` that squid logged in ``log`` after ``offset``, read a
     line at a time (a long log is never held whole)."""
     if not log.exists():
@@ -158,14 +155,6 @@ def read_record(log: Path, allow: tuple[str, ...], client: str, offset: int = 0)
         lines.seek(offset)
         connections, dropped = parse_log((line.decode(errors="replace") for line in lines), client)
     return NetworkRecord(allow=allow, connections=tuple(connections), dropped=dropped)
-
-
-def _started(pid: int) -> str | None:
-    """When the process ``pid`` started (clock ticks since boot), None if it is gone."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
 
 
 def _end(proc: subprocess.Popen[bytes], cgroup: Cgroup) -> None:
@@ -192,14 +181,7 @@ class _Squid:
     def __init__(self, parent: Path, allow: tuple[str, ...], programs: dict[str, str]) -> None:
         self.allow = allow
         self.programs = programs
-        parent.mkdir(parents=True, exist_ok=True)
-        for old in parent.iterdir():
-            with contextlib.suppress(OSError, ValueError):
-                pid, started = (old / "owner").read_text().split()
-                if _started(int(pid)) != started:
-                    shutil.rmtree(old, ignore_errors=True)
-        self.folder = Path(tempfile.mkdtemp(prefix="proxy-", dir=parent))
-        (self.folder / "owner").write_text(f"{os.getpid()} {_started(os.getpid())}")
+        self.folder = own_folder(parent, "proxy-")
         self.log = self.folder / "access.log"
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None

@@ -20,6 +20,8 @@ _FILES = (("pids", ("pids.max",)), ("memory", ("memory.limit_in_bytes", "memory.
 # the shell enters each cgroup, then becomes the command; one it cannot enter runs nothing
 _ENTER = 'for f; do shift; [ "$f" = -- ] && break; echo $$ >"$f" || exit 125; done; exec "$@"'
 PRLIMIT = "/usr/bin/prlimit"  # util-linux, as setpriv
+SETPRIV = "/usr/bin/setpriv"  # as root, the command drops to the sandbox uid through it
+NSENTER = "/usr/bin/nsenter"  # enters the app's network namespace (``app.enter_network``)
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,7 @@ class Cgroup:
     names the limits it holds (none where no cgroup can be made: the rlimits stand in)."""
 
     def __init__(self, limits: Limits) -> None:
+        self.limits = limits
         name = f"factory-sandbox-{os.getpid()}-{secrets.token_hex(4)}"  # its process's
         self.paths: list[Path] = []
         self.held: set[str] = set()
@@ -90,8 +93,10 @@ class Cgroup:
         return False
 
     def entered(self, argv: list[str]) -> list[str]:
-        """``argv`` started inside the cgroup: a shell moves itself in, then becomes it (no
-        code runs in the forked harness, which a large threaded process pays for dearly)."""
+        """``argv`` started inside the cgroup, under the rlimits of what it does not hold
+        (``limited``): a shell moves itself in, then becomes it (no code runs in the forked
+        harness, which a large threaded process pays for dearly)."""
+        argv = limited(self.limits, argv, self.held)
         if not self.held:
             return argv
         procs = [str(p / "cgroup.procs") for p in self.paths]
@@ -129,9 +134,7 @@ class Cgroup:
                 pause = min(pause * 2, 0.02)
 
 
-def limited(
-    limits: Limits, argv: list[str], held: set[str] | frozenset[str] = frozenset()
-) -> list[str]:
+def limited(limits: Limits, argv: list[str], held: set[str]) -> list[str]:
     """``argv`` under the rlimits set before it runs (``prlimit``): file size, no core dumps,
     and — where its cgroup (``held``) does not hold them — address space and (binding for
     the unprivileged uid it runs as) the process count."""

@@ -278,6 +278,8 @@ class Prepared:
 
     @property
     def output(self) -> str:
+        """The end of both runs' output, 4,000 characters at most: what each record of a
+        set-up keeps (implement's, a backtest's grade, validation's evidence)."""
         runs = [r.output for r in (self.online, self.offline) if r is not None]
         return "\n".join(runs)[-4000:]
 

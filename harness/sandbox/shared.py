@@ -6,9 +6,13 @@ sandboxes); outside it, each user makes and stops its own."""
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
+import tempfile
 import threading
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Protocol, TypeVar, cast
 
 from harness.caches import PROCESS
@@ -61,3 +65,27 @@ def service(key: Hashable, make: Callable[[], S]) -> tuple[S, bool]:
             found = make()
             kept.services.update({key: found} if kept.depth else {})
         return cast(S, found), not kept.depth
+
+
+def _started(pid: int) -> str | None:
+    """When the process ``pid`` started (clock ticks since boot), None if it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def own_folder(parent: Path, prefix: str) -> Path:
+    """A new folder of this process's under ``parent`` (its name ``prefix`` and letters), with
+    a file naming its owner: the process and when it started, so that a pid taken again is not
+    its owner. The folders of ``prefix`` whose owner is gone (a killed process's) are removed
+    first; one whose owner file is not written yet is being made."""
+    parent.mkdir(parents=True, exist_ok=True)
+    for old in parent.glob(f"{prefix}*"):
+        with contextlib.suppress(OSError, ValueError):
+            pid, started = (old / "owner").read_text().split()
+            if _started(int(pid)) != started:
+                shutil.rmtree(old, ignore_errors=True)
+    folder = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    (folder / "owner").write_text(f"{os.getpid()} {_started(os.getpid())}")
+    return folder

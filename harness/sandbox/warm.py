@@ -6,7 +6,6 @@ interpreter: the next request makes another."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import re
@@ -29,8 +28,9 @@ from harness.sandbox.bwrap import Sandbox, interpreter
 from harness.sandbox.forks import Ask
 from harness.sandbox.limits import Cgroup, Limits
 from harness.sandbox.policy import TREE, worktree_sandbox
+from harness.sandbox.shared import own_folder
 
-PREFIX = "factory-analysers-"  # then the process id, "-" and mkdtemp's letters
+PREFIX = "factory-analysers-"  # then mkdtemp's letters
 
 
 class Warm:
@@ -40,12 +40,7 @@ class Warm:
         self.warm_up = warm_up
         # no other user passes the private folder above the sandbox's own, which names its
         # process: a killed process's is removed by the next one made
-        for old in Path(tempfile.gettempdir()).glob(f"{PREFIX}*-*"):
-            owner = old.name[len(PREFIX) :].split("-")[0]
-            with contextlib.suppress(OSError):
-                if old.stat().st_uid == os.getuid() and not Path("/proc", owner).exists():
-                    shutil.rmtree(old)
-        self.folder = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-")) / "tree"
+        self.folder = own_folder(Path(tempfile.gettempdir()), PREFIX) / "tree"
         self.folder.mkdir()
         self.lock = threading.Lock()
         self.proc: subprocess.Popen[bytes] | None = None
@@ -72,12 +67,13 @@ class Warm:
         self._end()
         code = Path(__file__).with_name("forks.py").read_text(encoding="utf-8")
         sandbox = worktree_sandbox(self.settings, self.folder, self.limits, readable=interpreter())
-        self.cgroup, made = Cgroup(self.limits), Future[subprocess.Popen[bytes]]()
+        self.cgroup = cgroup = Cgroup(self.limits)
+        made = Future[subprocess.Popen[bytes]]()
         command = "exec " + shlex.join([sys.executable, "-I", "-c", code, json.dumps(self.warm_up)])
 
         def keep() -> None:
             try:
-                made.set_result(sandbox.popen(command, self.cgroup, stdin=subprocess.PIPE))
+                made.set_result(sandbox.popen(command, cgroup, stdin=subprocess.PIPE))
             except BaseException as e:  # raised again by the caller
                 made.set_exception(e)
                 return

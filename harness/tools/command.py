@@ -7,7 +7,7 @@ touches first (those that failed last, those the plan names), then the whole sui
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from harness.config.models import Commands
 from harness.config.testfiles import clipped, failing_tests, test_files
@@ -38,8 +38,8 @@ class CommandTool:
 
     sandbox: Sandbox
     commands: Commands
-    first: list[str] = field(default_factory=list)
-    counted: Callable[[bool], None] = lambda _: None
+    first: list[str]
+    counted: Callable[[bool], None]
 
     def run_command(self, data: RunCommand) -> str:
         if not data.command.strip():

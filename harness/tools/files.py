@@ -19,7 +19,7 @@ import re2  # type: ignore[import-untyped]
 
 from harness.errors import ToolError
 from harness.globs import gitignore
-from harness.model.blocks import Handler
+from harness.model.blocks import MAX_TOOL_RESULT, Handler
 from harness.model.tools import Tool, by_name
 from harness.sandbox import holding
 from harness.tools.paths import relative, resolve_inside
@@ -33,6 +33,8 @@ MAX_SEARCH_BYTES = 50_000_000  # bytes one search reads in all
 MAX_SCAN = 1 << 30  # bytes read_file streams through to reach an offset
 BLOCK = 1 << 20
 NOTE_ROOM = 300  # of the output limit, kept for the note that says how to read on
+# RE2's options wherever the harness compiles a pattern (search, the triage map's routes):
+# a bad pattern is said where it is used, never logged by RE2 itself
 RE2_OPTIONS = re2.Options()
 RE2_OPTIONS.log_errors = False
 
@@ -142,13 +144,11 @@ def _ignores(root: Path, folder: Path, above: Ignores = ()) -> Ignores:
 class FileTools:
     """File tools confined to ``worktree``; every path is resolved before use."""
 
-    def __init__(
-        self, worktree: Path, max_output_chars: int = 20_000, ignored: list[str] | None = None
-    ) -> None:
+    def __init__(self, worktree: Path, ignored: list[str] | None = None) -> None:
         self.root = worktree.resolve()
-        # of an answer (file content, a listing, matches), the note after it aside: the agent
-        # loop passes on max_output_chars whole
-        self.limit = max_output_chars - NOTE_ROOM
+        # of an answer (file content, a listing, matches), the note after it aside: what the
+        # agent loop shows of a tool's answer, whole
+        self.limit = MAX_TOOL_RESULT - NOTE_ROOM
         self.walk_cut = False  # the last walk stopped at MAX_VISITED entries
         self.left_out: list[str] = []  # what the last walk left out (set-up's, ignored)
         # new files written that a .gitignore keeps out of the change (the caller's list)
@@ -255,7 +255,7 @@ class FileTools:
         )
 
     def list_files(self, data: ListFiles) -> str:
-        path = resolve_inside(self.root, data.path or ".")
+        path = resolve_inside(self.root, data.path)
         if not path.is_dir():
             raise ToolError(f"{relative(self.root, path)}: not a folder")
         files: list[str] = []
@@ -272,7 +272,7 @@ class FileTools:
 
     def search(self, data: Search) -> str:
         pattern = compile_pattern(data.pattern)
-        start = resolve_inside(self.root, data.path or ".")
+        start = resolve_inside(self.root, data.path)
         hits: list[str] = []
         skipped: list[str] = []
         read = 0

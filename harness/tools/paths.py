@@ -16,12 +16,11 @@ _DENIED_ROOTS = (Path("/proc"), Path("/sys"), Path("/dev"))
 def resolve_inside(worktree: Path, user_path: str) -> Path:
     """The real path ``user_path`` names inside ``worktree``, or a ``ToolError`` saying why not.
 
-    ``./a``, ``a//b``, ``a/../b`` and symlinks that stay inside work; anything that resolves
-    outside, anything under ``.git``, NUL bytes and encoded separators are refused.
+    ``./a``, ``a//b``, ``a/../b`` and symlinks that stay inside work, and "" is the worktree;
+    anything that resolves outside, anything under ``.git``, NUL bytes and encoded separators
+    are refused. ``user_path`` is text: each tool's schema checked its input first.
     """
     root = worktree.resolve()
-    if not isinstance(user_path, str):
-        raise ToolError("path must be a string")
     shown = user_path[:200]
     if "\x00" in user_path:
         raise ToolError(f"path {shown!r} contains a NUL byte")

@@ -110,17 +110,17 @@ def deferred_waiting(services: Services) -> Deferred | None:
 
 
 def triage_all(
-    services: Services, only: int | None = None, batch: bool = False, batch_wait_s: float = 3600
+    services: Services, only: int | None = None, batch_wait_s: float | None = None
 ) -> list[TriageRow]:
     """Triage every untriaged open issue (at most ``max_issues_per_run``), one run per issue:
     the ``inbox`` workflow, which takes up the triage runs left unfinished too.
 
-    With ``batch``, the triage agent's calls go out as one Message Batch (half price), waited
-    for ``batch_wait_s`` at most."""
+    With ``batch_wait_s``, the triage agent's calls go out as one Message Batch (half price),
+    waited for that long at most."""
     if only is not None:
         services.forge.get_issue(only)  # an issue that does not exist is an error, not "none"
     try:
-        given = InboxInputs(number=only, batch_wait_s=batch_wait_s if batch else None)
+        given = InboxInputs(number=only, batch_wait_s=batch_wait_s)
         outcome = Engine(services).run("inbox", inputs=given)
         return triage_rows(services, outcome.run_id)
     finally:

@@ -19,12 +19,11 @@ from harness.engine.templates import Templates
 from harness.git.repo import GitRepo
 from harness.globs import matching
 from harness.paths import workflows_dir
+from harness.tools.files import RE2_OPTIONS, cut
 
 RULES_FILE = "map/repository.yaml"
 MAX_LINE = 1000  # characters of a line a route pattern reads
 MAX_ROUTE = 200  # characters of one route shown
-RE2_OPTIONS = re2.Options()
-RE2_OPTIONS.log_errors = False
 
 
 class RouteRule(FileModel):
@@ -59,7 +58,8 @@ def map_rules() -> tuple[MapRules, str]:
 
 
 def repository_map(repo: GitRepo, commit: str, rules: MapRules) -> str:
-    """The map of ``commit``, at most ``rules.max_chars`` characters."""
+    """The map of ``commit``, at most ``rules.max_chars`` characters (past them, cut with a
+    note, as a file tool's answer is)."""
     paths = repo.list_tree(commit)
     templates = [p for p in paths if matching(p, rules.templates)]
     shown = templates[: rules.max_templates]
@@ -71,10 +71,7 @@ def repository_map(repo: GitRepo, commit: str, rules: MapRules) -> str:
         shown=shown,
         more=len(templates) - len(shown),
     )
-    if len(text) > rules.max_chars:
-        note = f"\n[map cut at {rules.max_chars:,} characters of {len(text):,}]"
-        text = text[: rules.max_chars - len(note)] + note
-    return text
+    return cut(text, rules.max_chars)
 
 
 def _listing(paths: list[str], budget: int) -> list[str]:

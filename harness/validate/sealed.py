@@ -125,7 +125,7 @@ def run_in_seal(
     writable folders are handed to the sandbox uid first; ``peers`` learns the seal's
     process."""
     from harness.sandbox import holding, seccomp
-    from harness.sandbox.limits import Cgroup, Limits, limited
+    from harness.sandbox.limits import Cgroup, Limits
 
     for path in writable:
         path.mkdir(parents=True, exist_ok=True)
@@ -134,7 +134,7 @@ def run_in_seal(
     argv = sealed_argv(masked, writable, command, readable, filter_fd, netns_pid)
     try:
         with subprocess.Popen(
-            cgroup.entered(limited(Limits(), argv, cgroup.held)),
+            cgroup.entered(argv),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

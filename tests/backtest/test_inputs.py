@@ -186,7 +186,7 @@ def test_the_backtest_settings_are_checked_like_every_other(tmp_path: Path, caps
     res = run_cli(capsys, "--repo", str(repo), "check", "--json")
     assert res.code == 2
     keys = {e["key"] for e in res.json()["errors"] if e["file"] == "factory.yaml"}
-    assert keys == {"backtest.test_paths", "backtest.counts_for_trust"}, res.out
+    assert keys == {"backtest.test_paths[0]", "backtest.counts_for_trust"}, res.out
 
 
 def test_a_model_that_never_answers_makes_every_case_inconclusive(

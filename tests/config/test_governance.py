@@ -166,7 +166,7 @@ def test_front_matter() -> None:
         parse_rules("---\nreview_band: 0.5\nbudgets: {per_day_usd: 1\n---\n")
     with pytest.raises(ConfigError, match="line 3: duplicate key 'review_band'"):
         parse_rules("---\nreview_band: 0.5\nreview_band: 0.6\n---\n")
-    with pytest.raises(ConfigError, match="front matter: must be a mapping"):
+    with pytest.raises(ConfigError, match=r"\(top\): the front matter must be a mapping of keys"):
         parse_rules("---\n- a list\n---\n")
     with pytest.raises(ConfigError, match="front matter: starts with --- but has no closing"):
         parse_rules("---\nreview_band: 0.5\n")

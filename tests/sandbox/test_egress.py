@@ -105,7 +105,7 @@ def test_the_log_becomes_typed_connections_and_is_capped() -> None:
             "address": None,
         },
     ]
-    many, dropped = parse_log([line] * (MAX_RECORDED + 5))
+    many, dropped = parse_log([line] * (MAX_RECORDED + 5), "127.1.0.1")
     assert len(many) == MAX_RECORDED and dropped == 5
     lines = NetworkRecord(allow=("pypi.org",), connections=(*found, found[0])).lines()
     assert lines == [
@@ -124,7 +124,7 @@ def test_a_long_log_is_read_a_line_at_a_time(tmp_path: Path) -> None:
         for _ in range(30_000):
             out.write(line.format(n=1) + line.format(n=2) + line.format(n=3))
     tracemalloc.start()
-    record = read_record(log, ("example.org:80",), "127.1.0.2")
+    record = read_record(log, ("example.org:80",), "127.1.0.2", 0)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert len(record.connections) == MAX_RECORDED and record.dropped == 30_000 - MAX_RECORDED

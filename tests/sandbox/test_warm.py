@@ -4,6 +4,7 @@ interpreter, which the next request makes again."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -117,12 +118,25 @@ def test_a_tools_pool_of_processes_runs_in_the_requests_own_fork(tmp_path: Path)
         warm.stop()
 
 
+def _mine() -> set[Path]:
+    """The analysers' folders this process owns (their owner file names it)."""
+    found = set()
+    for folder in Path(tempfile.gettempdir()).glob(f"{PREFIX}*"):
+        with contextlib.suppress(OSError):
+            if (folder / "owner").read_text().split()[0] == str(os.getpid()):
+                found.add(folder)
+    return found
+
+
 def test_a_killed_processs_folder_is_removed_by_the_next_interpreter_made(tmp_path: Path) -> None:
+    """A folder whose owner is gone goes; one whose owner runs (or that is being made: no
+    owner written yet) stays."""
     settings = load_settings(make_factory_repo(tmp_path / "r"), tmp_path / "state")
     never = int(Path("/proc/sys/kernel/pid_max").read_text()) + 1  # no process has it
-    dead = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{never}-"))
+    dead = Path(tempfile.mkdtemp(prefix=PREFIX))
     (dead / "tree").mkdir()
-    mine = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-"))
+    (dead / "owner").write_text(f"{never} 1")  # its owner, as its process wrote it
+    mine = Path(tempfile.mkdtemp(prefix=PREFIX))
     warm = Warm(settings, Limits(), [])
     try:
         assert not dead.exists() and mine.exists() and warm.folder.is_dir()
@@ -139,9 +153,9 @@ def test_the_cycles_analysers_start_before_their_first_request_and_none_outside_
     """The test step starts the gates' interpreter (``warm_up``): its imports run beside the
     suite, and the gates' first request finds it running; outside a cycle nothing is left."""
     settings = load_settings(make_factory_repo(tmp_path / "r"), tmp_path / "state")
-    before = set(Path(tempfile.gettempdir()).glob(f"{PREFIX}{os.getpid()}-*"))
+    before = _mine()
     warm_up(settings)
-    assert set(Path(tempfile.gettempdir()).glob(f"{PREFIX}{os.getpid()}-*")) == before
+    assert _mine() == before
     with shared():
         warm_up(settings)
         with workspace(settings) as where:

@@ -11,7 +11,7 @@ import pytest
 
 from harness.config.models import Commands
 from harness.errors import ToolError
-from harness.model.blocks import Handler
+from harness.model.blocks import MAX_TOOL_RESULT, Handler
 from harness.model.tools import Tool, tool_defs
 from harness.sandbox.bwrap import Sandbox
 from harness.tools.command import CommandTool
@@ -83,7 +83,8 @@ def test_reasonable_paths_work(tree: Path) -> None:
     assert (tree / "new" / "dir" / "file.txt").read_text() == "ok"
     listing = tools.list_files(ListFiles())
     assert "src/app.py" in listing and ".git" not in listing
-    assert "src/app.py:2:" in tools.search(Search(pattern="SECRET_"))
+    assert tools.list_files(ListFiles(path="")) == listing  # "": the worktree, as "."
+    assert "src/app.py:2:" in tools.search(Search(pattern="SECRET_", path=""))
 
 
 def test_edit_needs_exactly_one_match_and_bad_input_is_readable(tree: Path) -> None:
@@ -102,9 +103,11 @@ def test_edit_needs_exactly_one_match_and_bad_input_is_readable(tree: Path) -> N
 
 
 def test_long_output_is_cut_with_a_note(tree: Path) -> None:
+    """A line longer than what the agent loop shows of an answer: its start, and a note that
+    fits beside it."""
     (tree / "big.txt").write_text("x" * 50_000)
-    out = FileTools(tree, max_output_chars=1000).read_file(ReadFile(path="big.txt"))
-    assert len(out) < 1200 and "cut" in out
+    out = FileTools(tree).read_file(ReadFile(path="big.txt"))
+    assert len(out) <= MAX_TOOL_RESULT and "cut" in out
 
 
 def test_list_and_search_leave_out_what_set_up_made_and_say_so(tmp_path: Path) -> None:
@@ -138,7 +141,7 @@ def declared_fields(tools: dict[str, Handler]) -> dict[str, tuple[set[str], set[
 
 def test_each_tool_s_record_holds_every_property_its_schema_declares(tree: Path) -> None:
     """Input its schema lets through is never one its record cannot take (a traceback)."""
-    box = CommandTool(cast(Sandbox, None), Commands(test="pytest"))
+    box = CommandTool(cast(Sandbox, None), Commands(test="pytest"), [], print)
     assert declared_fields({**FileTools(tree).handlers(), **box.handlers()}) == {}
     wrong = {"read_file": Tool("read_file", ListFiles, FileTools(tree).list_files)}
     assert declared_fields(wrong) == {"read_file": ({"path", "offset", "limit"}, {"path"})}

@@ -284,11 +284,11 @@ def test_run_tests_runs_the_chosen_tests_alone_in_the_suites_time(box: Sandbox) 
     case = "import unittest\n\nclass T(unittest.TestCase):\n    def test_it(self):\n"
     (box.worktree / "test_good.py").write_text(case + "        pass\n")
     (box.worktree / "test_bad.py").write_text(case + "        self.fail('ran')\n")
-    tool = CommandTool(box, Commands(test="python3 -m unittest", test_timeout_s=30))
+    tool = CommandTool(box, Commands(test="python3 -m unittest", test_timeout_s=30), [], print)
     assert tool.run_tests(RunTests()).startswith("`python3 -m unittest` exited 1")
     chosen = tool.run_tests(RunTests(tests=["test_good.py"]))
     assert chosen.startswith("`python3 -m unittest test_good` exited 0") and "Ran 1 test" in chosen
-    whole = CommandTool(box, Commands(test="python3 -m unittest && true")).run_tests(
+    whole = CommandTool(box, Commands(test="python3 -m unittest && true"), [], print).run_tests(
         RunTests(tests=["test_good.py"])
     )
     assert "exited 1 (the whole suite: no commands.test_files template fits" in whole
@@ -315,7 +315,7 @@ def test_run_tests_names_the_failed_test_ahead_of_a_100_kb_assertion_message(
     )
     box = Sandbox(wt, Limits(timeout_s=120), readable=interpreter())
     suite = f"CI=1 {sys.executable} -m pytest -q -p no:cacheprovider"
-    tool = CommandTool(box, Commands(test=suite, test_timeout_s=120))
+    tool = CommandTool(box, Commands(test=suite, test_timeout_s=120), [], print)
     said = tool.run_tests(RunTests())
     assert (
         len(said) < MAX_TEST_TAIL + 1000
