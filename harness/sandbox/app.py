@@ -20,7 +20,7 @@ from pathlib import Path
 
 from harness.errors import FactoryError
 from harness.sandbox.bwrap import Sandbox, running_as_root
-from harness.sandbox.limits import NSENTER, Cgroup
+from harness.sandbox.limits import Cgroup
 
 # argv: port, path, seconds; asks 127.0.0.1 until it answers HTTP 200, or a redirect (3xx) to
 # the app's own origin (a relative Location, or this host and port), or the time is up (exit
@@ -55,6 +55,9 @@ _PROBE = (
     "    time.sleep(0.05)\n"
     "sys.exit(1)\n"
 )
+
+
+NSENTER = "/usr/bin/nsenter"  # util-linux, as prlimit and setpriv (``limits``)
 
 
 def enter_network(netns_pid: int) -> list[str]:

@@ -21,7 +21,6 @@ _FILES = (("pids", ("pids.max",)), ("memory", ("memory.limit_in_bytes", "memory.
 _ENTER = 'for f; do shift; [ "$f" = -- ] && break; echo $$ >"$f" || exit 125; done; exec "$@"'
 PRLIMIT = "/usr/bin/prlimit"  # util-linux, as setpriv
 SETPRIV = "/usr/bin/setpriv"  # as root, the command drops to the sandbox uid through it
-NSENTER = "/usr/bin/nsenter"  # enters the app's network namespace (``app.enter_network``)
 
 
 @dataclass(frozen=True)
