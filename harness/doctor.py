@@ -78,11 +78,6 @@ def _tail(text: str) -> str:
     return text[-TAIL_CHARS:].strip("\n")
 
 
-def _sandbox(settings: Settings, path: Path, timeout_s: float) -> Sandbox:
-    """The sandbox tests run in (one place to follow the Sandbox constructor)."""
-    return worktree_sandbox(settings, path, Limits(timeout_s=timeout_s))
-
-
 def _sandbox_check(sandbox: Sandbox) -> Check:
     """What the sandbox promises, seen from inside: no capability, no new privileges, not
     root when the factory is, and whether the seccomp filter is on."""
@@ -235,7 +230,9 @@ def checked(
     shots = state_dir / "evidence" / f"doctor-{stamp}"
     try:
         if journeys is None:
-            report.checks.append(_sandbox_check(_sandbox(settings, path, 30)))
+            report.checks.append(
+                _sandbox_check(worktree_sandbox(settings, path, Limits(timeout_s=30)))
+            )
         if commands.setup:
             progress("setup …")
             setup = _setup(settings, path, report, fresh=journeys is None)
@@ -244,7 +241,7 @@ def checked(
                 return report  # nothing after it can be judged on a half-installed tree
         if journeys is None:
             progress("test …")
-            sandbox = _sandbox(settings, path, commands.test_timeout_s)
+            sandbox = worktree_sandbox(settings, path, Limits(timeout_s=commands.test_timeout_s))
             test = _command("test", commands.test, lambda: sandbox.run(commands.test))
             report.checks.append(_runner_missing(settings, test))
         progress("start and journeys …")

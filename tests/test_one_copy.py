@@ -95,7 +95,7 @@ def test_whatever_hides_paths_takes_them_from_the_policy() -> None:
             calls.setdefault(name, set()).update(names)
     assert calls == {
         "validate/evidence.py": {"sealed_hidden_paths", "services", "settings", "tuple"},
-        "validate/sealed.py": {"tuple", "masked", "p", "hidden"},  # the seal hides what it is given
+        "validate/sealed.py": {"hidden"},  # the seal hides what it is given
         "browser/chromium.py": {"hidden"},  # and the browser what its caller gives it
         "browser/confine.py": {"hidden"},
         "triage/sanitize.py": {"tuple", "dict", "hidden"},  # hidden text, not paths

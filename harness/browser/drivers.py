@@ -13,23 +13,18 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 T = TypeVar("T")
 _STOP = None
-
-
-class _Job(Generic[T]):
-    def __init__(self, fn: Callable[[Any], T]) -> None:
-        self.fn = fn
-        self.done: Future[T] = Future()
+_Job = tuple[Callable[[Any], Any], Future[Any]]  # a function of the driver, and where its end goes
 
 
 class _DriverThread:
     """One Playwright driver and the thread that owns it."""
 
     def __init__(self, name: str) -> None:
-        self.jobs: queue.SimpleQueue[_Job[object] | None] = queue.SimpleQueue()
+        self.jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self.broken = False
         self.thread = threading.Thread(target=self._serve, name=name, daemon=True)
         self.thread.start()
@@ -40,16 +35,17 @@ class _DriverThread:
         playwright: Any = None  # its driver (Playwright), once started
         try:
             while (job := self.jobs.get()) is not _STOP:
+                fn, done = job
                 try:
                     if playwright is None:
                         playwright = sync_playwright().start()
-                    job.done.set_result(job.fn(playwright))
+                    done.set_result(fn(playwright))
                 except BaseException as exc:
                     # no driver, or a failing check (a result, not an exception): this job
                     # fails and the thread ends, as after a check the driver may be gone or
                     # half-shut, so it is never handed another job
                     self.broken = True
-                    job.done.set_exception(exc)
+                    done.set_exception(exc)
                     return
         finally:
             if playwright is not None:
@@ -57,9 +53,9 @@ class _DriverThread:
                     playwright.stop()
 
     def run(self, fn: Callable[[Any], T]) -> T:
-        job: _Job[T] = _Job(fn)
-        self.jobs.put(job)  # type: ignore[arg-type]
-        return job.done.result()
+        done: Future[T] = Future()
+        self.jobs.put((fn, done))
+        return done.result()
 
     def stop(self, wait_s: float) -> None:
         self.jobs.put(_STOP)

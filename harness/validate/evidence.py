@@ -506,7 +506,7 @@ def sealed_request(
     app_url: str,
     shots: Path,
     sockets: Path,
-    replay: list[Observation] | None = None,
+    replay: list[Observation] | None,
 ) -> SealRequest:
     """What the seal gets: the ``question``, completed from the validator's definition (tools,
     prompt, output, limits; its budget caps ``budget_usd``), the app to open, its screenshots

@@ -85,7 +85,7 @@ def _own_files(extra: list[Path]) -> list[Path]:
 
 
 def sealed_argv(
-    masked: list[Path],
+    hidden: tuple[Path, ...],
     writable: list[Path],
     command: list[str],
     readable: list[Path],
@@ -95,14 +95,14 @@ def sealed_argv(
     """The seal's bubblewrap command line: the read-only system, the harness's own files,
     ``readable`` and ``writable`` folders, no network but the app's (``netns_pid``'s
     namespace, entered first: its request client reaches the app, as its browser does); the
-    repository, worktrees, state and hold-out (``masked``) are never mounted."""
+    repository, worktrees, state and hold-out (``hidden``) are never mounted."""
     from harness.sandbox.app import enter_network
     from harness.sandbox.bwrap import View, bwrap_argv
 
     view = View(
         writable=tuple(p.resolve() for p in writable),
         readable=tuple(_own_files(readable)),
-        hidden=tuple(p.resolve() for p in masked if p.exists()),
+        hidden=hidden,
         env=dict(CONFINED_ENV),
         network=netns_pid is not None,
     )
@@ -112,7 +112,7 @@ def sealed_argv(
 
 def run_in_seal(
     command: list[str],
-    masked: list[Path],
+    hidden: tuple[Path, ...],
     writable: list[Path],
     readable: list[Path],
     stdin: str,
@@ -131,7 +131,7 @@ def run_in_seal(
         path.mkdir(parents=True, exist_ok=True)
         holding.walk(path, hand_over=holding.as_root())
     filter_fd, cgroup = seccomp.filter_fd(), Cgroup(Limits())
-    argv = sealed_argv(masked, writable, command, readable, filter_fd, netns_pid)
+    argv = sealed_argv(hidden, writable, command, readable, filter_fd, netns_pid)
     try:
         with subprocess.Popen(
             cgroup.entered(argv),
@@ -204,7 +204,7 @@ def run_sealed(
             try:
                 proc = run_in_seal(
                     list(SEAL_COMMAND),
-                    masked,
+                    hidden,
                     [writable],
                     [sockets],
                     stdin,

@@ -90,7 +90,9 @@ def question(services, *criteria: str) -> ValidatorQuestion:
 
 
 def request_for(services, tmp_path: Path, url: str = "http://127.0.0.1:1"):
-    return sealed_request(services, question(services), 5.0, url, tmp_path / "shots", tmp_path)
+    return sealed_request(
+        services, question(services), 5.0, url, tmp_path / "shots", tmp_path, None
+    )
 
 
 def test_the_shipped_definition_is_what_the_seal_gets(notes: Path, tmp_path: Path) -> None:
