@@ -142,7 +142,7 @@ def merged_issue_cost() -> Count:
         hub.open_issue(
             "Show how many notes there are", 'Under the heading, show "N notes".', "owner"
         )
-        run_cycle(repo, repo / ".factory", None, 1)
+        run_cycle(repo, repo / ".factory", None, 1, lambda _: None)
         assert [p.merged for p in hub.pulls.values()] == [True], "the issue was not merged"
         return count(hub)
 

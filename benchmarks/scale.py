@@ -146,8 +146,10 @@ def store_figures(only_queue: bool = False) -> list[Figure]:
         ]
         pages: dict[str, Callable[[], object]] = {
             "Now": lambda: now_status(services),
-            "Queue": lambda: queue_view(services),
-            "Runs": lambda: runs_page(services.store, RunFilters(page=50), services.clock()),
+            "Queue": lambda: queue_view(services, None, 1),
+            "Runs": lambda: runs_page(
+                services.store, RunFilters(None, None, None, None, 50), services.clock()
+            ),
             "Trends": lambda: (trends(services), now_status(services)),
             "issue": lambda: issue_page(services, issue),
         }

@@ -48,7 +48,7 @@ def demo_source(root: Path) -> Source:
     # offline, with the scripted model, in the demo's own state (whatever ran before set)
     saved = {k: os.environ.pop(k) for k in _NOT_FOR_THE_DEMO if k in os.environ}
     try:
-        report = run_demo(root / "demo")
+        report = run_demo(root / "demo", lambda _: None)
     finally:
         os.environ.update(saved)
     services = open_services(report.repo, report.state_dir)

@@ -160,7 +160,7 @@ def outcome_of(row: StageRow) -> str | None:
 WAITING_EXIT = 3  # ``factory run --fail-on-waiting``: an issue now waits for a person
 
 
-def cycle_exit(result: CycleResult, fail_on_waiting: bool = False) -> int:
+def cycle_exit(result: CycleResult, fail_on_waiting: bool) -> int:
     """``factory run``'s exit code (docs/user-guide.md, "Exit codes"), whatever became of the
     issues: 1 when the cycle could not do its work — production red (nothing was built on
     it), a run stopped (the kill switch, a budget, the provider asking to wait) or a stage
@@ -231,7 +231,7 @@ def run_cycle(
     state: Path,
     provider: str | None,
     max_parallel: int | None,
-    progress: Progress = lambda _: None,
+    progress: Progress,
     plan: Path | None = None,
 ) -> CycleResult:
     # production synced first: the governance as production has it now

@@ -78,7 +78,7 @@ def generate(root: Path) -> tuple[Path, Path, str]:
     return repo, repo / ".factory", provider
 
 
-def run_demo(target: Path | None, progress: Progress = lambda _: None) -> DemoReport:
+def run_demo(target: Path | None, progress: Progress) -> DemoReport:
     root = _prepare_dir(target)
     repo, state_dir, provider = generate(root)
     store = Store.open(state_dir)

@@ -14,6 +14,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from harness.errors import ConfigError
+
 _PKG = Path(__file__).resolve().parent
 FLOWS = ".factory/workflows"  # a repository's workflow overrides (docs/workflows.md)
 
@@ -68,6 +70,15 @@ def data_dir(name: str) -> Path:
         if candidate.is_dir():
             return candidate
     raise FileNotFoundError(f"shipped data folder {name!r} is missing from the installation")
+
+
+def shipped_text(folder: str, name: str) -> str:
+    """The shipped ``<folder>/<name>.yaml`` (a workflow, a validator) as text; one a folder
+    does not hold is a configuration error."""
+    path = data_dir(folder) / f"{name}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"{folder}/{name}.yaml", "(file)", f"no such {folder.removesuffix('s')}")
+    return path.read_text(encoding="utf-8")
 
 
 def workflows_dir() -> Path:

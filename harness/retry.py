@@ -78,7 +78,7 @@ def stop_runs(services: Services, number: int, why: str) -> None:
             time.sleep(0.2)
 
 
-def cancel_issue(services: Services, number: int, actor: str, reason: str, via: str = "") -> str:
+def cancel_issue(services: Services, number: int, actor: str, reason: str, via: str) -> str:
     """Stop the factory's work on issue ``number`` (accepted, in progress, deferred, or its
     change being validated) for a person: recorded (``human.cancel``: who, why), its runs
     stopped (``stop_runs``), the issue handed to a person with one comment. Done again, an

@@ -127,7 +127,7 @@ class Face:
         """A person approves an issue waiting for review (it lands through validation, every
         gate holding) or for a person (re-queued). Answered once the landing has started;
         `runs` shows when it ends. Only with mcp.decisions: true."""
-        return self._decide("approve", issue)
+        return self._decide("approve", issue, "")
 
     def reject(self, issue: Issue, reason: str) -> str:
         """A person rejects an issue waiting for review or a person: it and its PR close with
@@ -150,7 +150,7 @@ class Face:
             raise UsageError(f"{name}: not committed on {branch}")
         return text
 
-    def _decide(self, action: str, issue: int, reason: str = "") -> str:
+    def _decide(self, action: str, issue: int, reason: str) -> str:
         from harness.decisions import decide
 
         with self.services() as s:

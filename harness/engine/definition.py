@@ -19,7 +19,7 @@ from harness.config.errors import validated
 from harness.config.yamlload import FileModel, load_yaml
 from harness.errors import ConfigError
 from harness.model.tools import known_tools
-from harness.paths import validators_dir
+from harness.paths import shipped_text, validators_dir
 
 if TYPE_CHECKING:
     from harness.engine.context import Services
@@ -103,13 +103,6 @@ def parse_validator(text: str, source: str) -> Definition:
     return validated(model, data, source)
 
 
-def shipped_validator_text(name: str) -> str:
-    path = validators_dir() / f"{name}.yaml"
-    if not path.is_file():
-        raise ConfigError(f"validators/{name}.yaml", "(file)", "no such validator")
-    return path.read_text(encoding="utf-8")
-
-
 class _Definitions(Memo[Definition]):
     """Definitions read per repository, governance commit and name: a commit never changes,
     so each is parsed once however many runs and steps ask (a definition is frozen)."""
@@ -124,7 +117,7 @@ def load_validator(services: Services, name: str) -> Definition:
         override = read_override(services, f"validators/{name}.yaml")
         if override is not None:
             return parse_validator(override, f"{OVERRIDE_DIR}/{name}.yaml")
-        return parse_validator(shipped_validator_text(name), f"validators/{name}.yaml")
+        return parse_validator(shipped_text("validators", name), f"validators/{name}.yaml")
 
     key = (str(services.repo.path), services.settings.governance.commit, name)
     return services.caches.part(_Definitions).get(key, parse)

@@ -23,9 +23,9 @@ from harness.artifacts import (
 )
 from harness.engine.actions import Need, action_info
 from harness.engine.context import SETUP_STEP, TESTED_STEP, WORKTREE_STEP
-from harness.engine.workflow import Step, Workflow, builtin_workflow_text, parse_workflow
+from harness.engine.workflow import Step, Workflow, parse_workflow
 from harness.errors import ConfigError, ConfigErrors
-from harness.paths import workflows_dir
+from harness.paths import shipped_text, workflows_dir
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,7 @@ def shipped_workflow_names() -> tuple[str, ...]:
 
 
 def shipped(name: str) -> Workflow:
-    return parse_workflow(builtin_workflow_text(name), f"workflows/{name}.yaml")
+    return parse_workflow(shipped_text("workflows", name), f"workflows/{name}.yaml")
 
 
 def step_problems(loaded: Loaded) -> list[ConfigError]:

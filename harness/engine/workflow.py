@@ -17,7 +17,6 @@ from pydantic import Field, ValidationError, model_validator
 from harness.config.errors import dotted
 from harness.config.yamlload import FileModel
 from harness.errors import ConfigError, ConfigErrors
-from harness.paths import workflows_dir
 
 _ID = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 KINDS = ("action", "agent", "run", "workflow")
@@ -142,10 +141,3 @@ def parse_workflow(text: str, source: str) -> Workflow:
             for err in exc.errors()
         ]
         raise ConfigErrors(problems) from exc
-
-
-def builtin_workflow_text(name: str) -> str:
-    path = workflows_dir() / f"{name}.yaml"
-    if not path.is_file():
-        raise ConfigErrors([ConfigError(f"workflows/{name}.yaml", "(file)", "no such workflow")])
-    return path.read_text(encoding="utf-8")

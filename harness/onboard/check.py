@@ -33,7 +33,6 @@ from harness.engine.definition import (
     SEALED_VALIDATOR,
     ValidatorDefinition,
     parse_validator,
-    shipped_validator_text,
 )
 from harness.errors import ConfigError, ConfigErrors, FactoryError, GitError
 from harness.git.repo import GitRepo
@@ -42,7 +41,7 @@ from harness.model.provider import api_key, provider_readiness, resolve_kind
 from harness.model.retry import RetryPolicy
 from harness.onboard.model_check import OutputLimit, model_problems, output_problems
 from harness.onboard.scaffold import ci_workflows, python_problem, untouched
-from harness.paths import FLOWS, validators_dir
+from harness.paths import FLOWS, shipped_text, validators_dir
 from harness.sandbox.peers import NO_SOCKET_FOLDER, socket_base
 
 
@@ -215,7 +214,7 @@ def output_limits(root: Path, config: FactoryConfig) -> list[OutputLimit]:
     try:
         text = (root / source).read_text("utf-8")
     except (OSError, UnicodeDecodeError):
-        text = shipped_validator_text(SEALED_VALIDATOR)
+        text = shipped_text("validators", SEALED_VALIDATOR)
         source = f"validators/{SEALED_VALIDATOR}.yaml"
     try:
         validator = parse_validator(text, source)

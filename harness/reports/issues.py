@@ -127,7 +127,7 @@ def pages_of(count: int) -> int:
 Queued = tuple[int, str, str]  # an issue's number, title and when it was filed
 
 
-def queue_view(services: Services, state: str | None = None, page: int = 1) -> list[QueueGroup]:
+def queue_view(services: Services, state: str | None, page: int) -> list[QueueGroup]:
     """Every state (the factory's labels, then new and closed issues) with its count and one
     page of its issues: page ``page`` of ``state``, the first of the others. Only the issues
     shown are read further (their newest run's decision, the reason the code gave for it)."""

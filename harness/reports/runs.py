@@ -92,11 +92,11 @@ def _elapsed_s(run: Run, now: float) -> float:
 
 @dataclass(frozen=True)
 class RunFilters:
-    workflow: str | None = None
-    status: str | None = None
-    issue: int | None = None
-    day: str | None = None  # YYYY-MM-DD (UTC)
-    page: int = 1  # 1: the newest PAGE_SIZE runs that match, 2: the next ones, …
+    workflow: str | None
+    status: str | None
+    issue: int | None
+    day: str | None  # YYYY-MM-DD (UTC)
+    page: int  # 1: the newest PAGE_SIZE runs that match, 2: the next ones, …
 
 
 def runs_page(store: Store, filters: RunFilters, now: float) -> list[RunLine]:

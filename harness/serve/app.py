@@ -93,9 +93,7 @@ class Dashboard:
                 return session
         return None
 
-    def guard(
-        self, handler: Handler, post: bool = False
-    ) -> Callable[[Request], Awaitable[Response]]:
+    def guard(self, handler: Handler, post: bool) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             response = await self._checked(request, handler, post)
             for name, value in HEADERS.items():
@@ -383,7 +381,7 @@ def create_app(board: Dashboard) -> Starlette:
         "/issues/{number:int}/reject": board.reject,
         "/issues/{number:int}/cancel": board.reject,
     }
-    routes = [Route(path, board.guard(handler)) for path, handler in pages.items()]
+    routes = [Route(path, board.guard(handler, False)) for path, handler in pages.items()]
     posts = decisions.items()
     routes += [Route(path, board.guard(h, post=True), methods=["POST"]) for path, h in posts]
     return Starlette(routes=routes)

@@ -9,11 +9,14 @@ import re
 import pytest
 
 from harness.browser.addressing import skeleton
-from harness.engine.definition import ValidatorDefinition, parse_validator, shipped_validator_text
+from harness.engine.definition import ValidatorDefinition, parse_validator
+from harness.paths import shipped_text
 
 
 def _patterns() -> list[re.Pattern[str]]:
-    definition = parse_validator(shipped_validator_text("sealed_browser"), "sealed_browser.yaml")
+    definition = parse_validator(
+        shipped_text("validators", "sealed_browser"), "sealed_browser.yaml"
+    )
     assert isinstance(definition, ValidatorDefinition)
     return [v.pattern() for v in definition.addressing.values()]
 

@@ -80,9 +80,10 @@ HTTPServer(("127.0.0.1", parser.parse_args().port), Handler).serve_forever()
 
 
 def load_sealed_text():
-    from harness.engine.definition import parse_validator, shipped_validator_text
+    from harness.engine.definition import parse_validator
+    from harness.paths import shipped_text
 
-    return parse_validator(shipped_validator_text("sealed_browser"), "sealed_browser.yaml")
+    return parse_validator(shipped_text("validators", "sealed_browser"), "sealed_browser.yaml")
 
 
 @pytest.fixture(scope="module")

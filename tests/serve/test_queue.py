@@ -33,7 +33,7 @@ def _group(groups: list[views.QueueGroup], label: str) -> views.QueueGroup:
 
 def test_each_state_shows_its_count_and_its_oldest_page(services: Services) -> None:
     merged_numbers = [n for n in range(1, views.PAGE_SIZE + 4) if n != 2]
-    groups = views.queue_view(services)
+    groups = views.queue_view(services, None, 1)
     merged = _group(groups, MERGED)
     assert (merged.count, merged.page, merged.pages) == (views.PAGE_SIZE + 2, 1, 2)
     assert [i.number for i in merged.items] == merged_numbers[: views.PAGE_SIZE]
@@ -68,7 +68,7 @@ def test_only_the_issues_shown_are_read_further(
         return dict(said(numbers))
 
     monkeypatch.setattr(services.store, "latest_said", latest_said)
-    views.queue_view(services)
+    views.queue_view(services, None, 1)
     assert sorted(asked) == sorted([2, *[n for n in range(1, views.PAGE_SIZE + 2) if n != 2]])
 
 
@@ -77,7 +77,9 @@ def test_the_page_links_a_state_s_other_pages(services: Services) -> None:
     from harness.serve.app import Dashboard, Session
 
     board, session = Dashboard(services, "t" * 32, "someone", lambda: services), Session("s", "c")
-    first = bytes(board.page("queue.html", session, groups=views.queue_view(services)).body)
+    first = bytes(
+        board.page("queue.html", session, groups=views.queue_view(services, None, 1)).body
+    )
     assert b"page 1 of 2" in first
     assert b'href="/queue?state=factory%3Amerged&amp;page=2#state-8"' in first
     assert b'rel="prev"' not in first

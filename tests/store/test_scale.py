@@ -274,10 +274,10 @@ def _pages(services: Services) -> None:
     """What the dashboard's Now, Runs (a later page), Trends, an issue's page and the Queue
     read."""
     now_status(services)
-    run_list.runs_page(services.store, run_list.RunFilters(page=2), 0.0)
+    run_list.runs_page(services.store, run_list.RunFilters(None, None, None, None, 2), 0.0)
     state_of.trends(services)
     issues.issue_page(services, 1)
-    issues.queue_view(services)
+    issues.queue_view(services, None, 1)
 
 
 def test_what_status_history_and_the_pages_read_does_not_grow_with_the_runs(
@@ -354,12 +354,12 @@ def test_an_old_store_shows_the_same_trends_and_queue_after_migrating(
         _regress(store)
         services = open_services(demo_rows.repo, tmp_path)
         mp.setattr(services.forge, "kind", "before")  # the queue grouped from every issue
-        queue = [issues.queue_view(services, state) for state in states]
+        queue = [issues.queue_view(services, state, 1) for state in states]
         today = datetime.fromtimestamp(services.clock(), UTC).date()
         before = definitions.trends(store, today), definitions.tiers(store, ""), queue
         store.close()
     services = open_services(demo_rows.repo, tmp_path)
-    queue = [issues.queue_view(services, state) for state in states]
+    queue = [issues.queue_view(services, state, 1) for state in states]
     trend = state_of.trends(services)
     after = asdict(trend), services.store.tier_success(), queue
     assert after == before
@@ -409,15 +409,18 @@ def test_the_runs_page_is_paged_and_filtered_by_index(demo_rows: Source, tmp_pat
             f"SELECT id FROM runs WHERE NOT {ORCHESTRATES} ORDER BY started_at DESC, rowid DESC"
         )
     ]
-    pages = [run_list.runs_page(store, run_list.RunFilters(page=n), 0.0) for n in (1, 2, 3, 4)]
+    pages = [
+        run_list.runs_page(store, run_list.RunFilters(None, None, None, None, n), 0.0)
+        for n in (1, 2, 3, 4)
+    ]
     assert [len(p) for p in pages] == [100, 100, len(newest_first) - 200, 0]
     assert [line.id for page in pages for line in page] == newest_first
     triage = run_list.runs_page(
-        store, run_list.RunFilters(workflow="triage", status="succeeded"), 0.0
+        store, run_list.RunFilters("triage", "succeeded", None, None, 1), 0.0
     )
     assert triage and {(r.workflow, r.status) for r in triage} == {("triage", "succeeded")}
     day = store.get_run(newest_first[-1]).started_at[:10]  # the oldest copy's day
-    that_day = run_list.runs_page(store, run_list.RunFilters(day=day), 0.0)
+    that_day = run_list.runs_page(store, run_list.RunFilters(None, None, None, day, 1), 0.0)
     assert that_day and {r.started_at[:10] for r in that_day} == {day}
 
 
