@@ -36,9 +36,9 @@ FORGE_FILTERS: Mapping[str, Callable[..., Any]] = MappingProxyType(
         "code": neutral.code,
         "cell": neutral.cell,
         "fenced": neutral.fenced,
-        "inline": lambda value, limit=500: neutral.Markdown(neutral.inline(value, limit)),
-        "inert": lambda value, limit=4000: neutral.Markdown(neutral.inert(value, limit)),
-        "plain": lambda value, limit=200: neutral.Markdown(neutral.plain(value, limit)),
+        "inline": neutral.inline,
+        "inert": neutral.inert,
+        "plain": neutral.plain,
     }
 )
 

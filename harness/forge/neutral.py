@@ -82,13 +82,13 @@ def _break_links(text: str, escape: bool) -> str:
     return _TRIGGERS.sub(becomes, text)
 
 
-def inert(text: object, limit: int = 4000) -> str:
+def inert(text: object, limit: int = 4000) -> Markdown:
     """Markdown that renders as ``text``, line breaks kept, and nothing else."""
     if isinstance(text, Markdown):
         return text
     body = _break_links(clip(text, limit), escape=True)
     # a line break in Markdown needs two spaces or a blank line; keep the lines readable
-    return "  \n".join(body.split("\n"))
+    return Markdown("  \n".join(body.split("\n")))
 
 
 def unbroken(text: str) -> str:
@@ -97,11 +97,11 @@ def unbroken(text: str) -> str:
     return _BROKEN.sub("", text)
 
 
-def inline(text: object, limit: int = 500) -> str:
+def inline(text: object, limit: int = 500) -> Markdown:
     """Like ``inert`` on one line (table cells, list items)."""
     if isinstance(text, Markdown):
         return text
-    return _break_links(_one_line(text, limit), escape=True)
+    return Markdown(_break_links(_one_line(text, limit), escape=True))
 
 
 def cell(text: object, limit: int = 500) -> Markdown:
@@ -110,7 +110,7 @@ def cell(text: object, limit: int = 500) -> Markdown:
     needs: a command shows as code, not as escaped backticks."""
     parts = _one_line(text, limit).split("`")
     if len(parts) % 2 == 0:  # a backtick left open: no span at all
-        return Markdown(inline(text, limit))
+        return inline(text, limit)
     spans = [
         code(part).replace("|", "\\|") if n % 2 else _break_links(part, escape=True)
         for n, part in enumerate(parts)
@@ -135,10 +135,10 @@ def fenced(text: object, limit: int = 4000) -> Markdown:
     return Markdown(f"{fence}text\n{body}\n{fence}")
 
 
-def plain(text: object, limit: int = 200) -> str:
+def plain(text: object, limit: int = 200) -> Markdown:
     """One line of plain text (a pull request title, a commit message's subject): nothing
     GitHub links — mentions, references, closing keywords, URLs."""
-    return _break_links(_one_line(text, limit), escape=False)
+    return Markdown(_break_links(_one_line(text, limit), escape=False))
 
 
 def subject(text: object, limit: int = 72) -> str:
