@@ -106,7 +106,7 @@ class LocalSide(Production):
         self.forge.store.insert_comment(number, author, body, None)
 
     def close(self, number: int) -> None:
-        self.forge.close_issue(number)
+        self.forge.set_issue_state(number, "closed")
 
     def issues(self, state: str) -> list[Issue]:
         return self.forge.list_issues(state)

@@ -194,7 +194,7 @@ def reject(services: Services, number: int, reason: str, actor: str, via: str) -
         pr=pr.number if pr else None,
     )
     forge.post_comment(number, f"reject:{len(done)}", body)
-    forge.close_issue(number)
+    forge.set_issue_state(number, "closed")
     store.clear_flag(f"{CANCEL}{number}")  # its runs are over: nothing more to stop
     said = f"issue {number}{f' and pull request {pr.number}' if pr else ''} closed"
     return Decision(number, "reject", actor, "rejected", f"{said}: rejected by {actor}")

@@ -58,10 +58,7 @@ def apply_plan(forge: GitHubForge, plan_dir: Path) -> list[Applied]:
         elif op == "remove_labels":
             forge.remove_labels(entry.issue, entry.labels)
         elif op == "set_state":
-            if entry.state == "closed":
-                forge.close_issue(entry.issue)
-            else:
-                forge.reopen_issue(entry.issue)
+            forge.set_issue_state(entry.issue, entry.state)
         elif op == "comment":
             row["comment"] = forge.post_comment(entry.issue, entry.key, entry.body).id
         elif op == "open_pr":

@@ -12,7 +12,7 @@ import getpass
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Final, Literal, Protocol
 
 from typing_extensions import TypedDict  # pydantic reads it on Python 3.11 (MCP's answers)
 
@@ -22,6 +22,8 @@ from harness.faults import fault_point
 from harness.forge import neutral
 from harness.forge.markers import Markers
 from harness.paths import shipped_yaml
+
+IssueState = Literal["open", "closed"]
 
 
 class Label:
@@ -184,8 +186,7 @@ class Forge(Protocol):
     def list_issues(self, state: str) -> list[Issue]: ...
     def get_issue(self, number: int) -> Issue: ...
     def create_issue(self, title: str, body: str, author: str) -> Issue: ...
-    def close_issue(self, number: int) -> None: ...
-    def reopen_issue(self, number: int) -> None: ...
+    def set_issue_state(self, number: int, state: IssueState) -> None: ...
 
     # labels (set semantics: adding a present label or removing an absent one is a no-op)
     def ensure_labels(self) -> None: ...
@@ -312,7 +313,7 @@ def file_once(
         issue = create_own_issue(forge, title, f"{body}\n\n{block}")
         fault_point("forge.issue.filed")  # filed, its run's record not yet written
     if reopen and issue.state != "open":
-        forge.reopen_issue(issue.number)
+        forge.set_issue_state(issue.number, "open")
     if state is not None and not set(issue.labels) & set(STATE_LABELS):
         set_state(forge, issue.number, state, beside)
     elif state is None and beside:

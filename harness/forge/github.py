@@ -27,6 +27,7 @@ from harness.faults import fault_point
 from harness.forge.base import (
     Comment,
     Issue,
+    IssueState,
     PullRequest,
     factory_labels,
     merge_subject,
@@ -171,17 +172,14 @@ class GitHubForge:
         self.snapshot.remember(issue)
         return issue
 
-    def _set_state(self, number: int, state: str) -> None:
-        if self.get_issue(number).state != state:
-            path = f"/issues/{number}"
-            data = self.http.request("PATCH", path, body={"state": state})[2]
-            self.snapshot.remember(issue_from_json(data))
+    def set_issue_state(self, number: int, state: IssueState) -> None:
+        def write() -> None:
+            if self.get_issue(number).state != state:
+                path = f"/issues/{number}"
+                data = self.http.request("PATCH", path, body={"state": state})[2]
+                self.snapshot.remember(issue_from_json(data))
 
-    def close_issue(self, number: int) -> None:
-        self.http.call(f"close #{number}", lambda: self._set_state(number, "closed"), write=True)
-
-    def reopen_issue(self, number: int) -> None:
-        self.http.call(f"reopen #{number}", lambda: self._set_state(number, "open"), write=True)
+        self.http.call(f"set #{number} {state}", write, write=True)
 
     # labels ------------------------------------------------------------------------
     def ensure_labels(self) -> None:

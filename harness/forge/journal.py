@@ -15,7 +15,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from harness.artifacts import Artifact, PrCandidate
 from harness.errors import ConfigError, ForgeError, GitError
-from harness.forge.base import Comment, Issue, PullRequest, refuse_unmergeable
+from harness.forge.base import Comment, Issue, IssueState, PullRequest, refuse_unmergeable
 from harness.git.bundle import write_bundle
 from harness.git.repo import GitRepo
 from harness.paths import shipped_yaml
@@ -35,7 +35,7 @@ class PlanEntry(Artifact):
     op: str  # one of ``workflows/forge/plan.yaml``'s, with every field it is written with
     issue: int = 0
     labels: list[str] = Field(default_factory=list)
-    state: str = ""
+    state: IssueState = "open"
     key: str = ""
     title: str = ""
     body: str = ""
@@ -190,13 +190,9 @@ class JournalForge:
             self._record("create_issue", provisional=-(self._seq + 1), title=title, body=body)
             return self._filed[-self._seq]
 
-    def close_issue(self, number: int) -> None:
-        if self.get_issue(number).state != "closed":
-            self._record("set_state", issue=number, state="closed")
-
-    def reopen_issue(self, number: int) -> None:
-        if self.get_issue(number).state != "open":
-            self._record("set_state", issue=number, state="open")
+    def set_issue_state(self, number: int, state: IssueState) -> None:
+        if self.get_issue(number).state != state:
+            self._record("set_state", issue=number, state=state)
 
     # labels ----------------------------------------------------------------------------
     def ensure_labels(self) -> None:

@@ -9,6 +9,7 @@ from harness.faults import fault_point
 from harness.forge.base import (
     Comment,
     Issue,
+    IssueState,
     PullRequest,
     factory_labels,
     merge_subject,
@@ -47,11 +48,8 @@ class LocalForge:
         """What an author's edit does on GitHub: new title and body, same number."""
         self.store.edit_issue(number, title, body)
 
-    def close_issue(self, number: int) -> None:
-        self.store.set_issue_state(number, "closed")
-
-    def reopen_issue(self, number: int) -> None:
-        self.store.set_issue_state(number, "open")
+    def set_issue_state(self, number: int, state: IssueState) -> None:
+        self.store.set_issue_state(number, state)
 
     # labels
     def ensure_labels(self) -> None:

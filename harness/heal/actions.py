@@ -223,7 +223,7 @@ def _regression(ctx: StepContext, healed: Healed, blame: Blame, said: dict[str, 
     if stopped or {Label.FAILED, Label.NEEDS_HUMAN} & set(issue.labels):  # its revert failed
         why = f"heal attempt {chain} of {limit}" if stopped else "its revert did not land"
         return healed.evolve(outcome="needs_human", reason=why, person_issue=issue.number)
-    forge.reopen_issue(number)
+    forge.set_issue_state(number, "open")
     set_state(forge, number, Label.IN_PROGRESS, (Label.REGRESSION,))
     body = render("comments/heal_reopened.md.j2", regression=issue.number, **said)
     forge.post_comment(number, f"heal:reopened:{culprit}", body)

@@ -156,7 +156,7 @@ def _green_again(services: Services, sha: str) -> None:
         if (number := healed.person_issue) in waiting:
             body = render("comments/health_green.md.j2", sha=sha)
             forge.post_comment(number, f"health:green:{sha}", body)
-            forge.close_issue(number)
+            forge.set_issue_state(number, "closed")
             del waiting[number]
         fixed, back = healed.regression_issue, waiting.get(healed.culprit_issue or 0)
         if fixed is None or back is None:
@@ -168,7 +168,7 @@ def _green_again(services: Services, sha: str) -> None:
             said = render("comments/heal_back.md.j2", fixed=fixed, landed=landed)
             forge.post_comment(back.number, f"heal:back:{fixed}", said)
             set_state(forge, back.number, Label.MERGED, (Label.REGRESSION,))
-            forge.close_issue(back.number)
+            forge.set_issue_state(back.number, "closed")
         elif Label.IN_PROGRESS in back.labels and (regression.state == "closed" or ended):
             said = render("comments/heal_stuck.md.j2", fixed=fixed, ended=[*ended, "closed"][0])
             forge.post_comment(back.number, f"heal:stuck:{fixed}", said)

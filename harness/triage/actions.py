@@ -144,7 +144,7 @@ def apply_action(
         body += "\n\n" + spec_block(ctx.services.forge.markers, spec)  # a block of its own
     comment = forge.post_comment(ctx.number, key, body)
     if decision == "reject":  # the comment says why; nothing is left to do on it
-        forge.close_issue(ctx.number)
+        forge.set_issue_state(ctx.number, "closed")
     return Produced(spec, {"labels": labels, "comment_id": comment.id, "comment_key": key})
 
 

@@ -122,7 +122,7 @@ def merge(ctx: StepContext, prepare: Prepared, check: CheckResult, decide: Valid
         set_state(forge, ctx.number, None, (Label.REGRESSION,))
     else:
         set_state(forge, ctx.number, Label.MERGED)
-        forge.close_issue(ctx.number)
+        forge.set_issue_state(ctx.number, "closed")
     return Landing(
         issue=ctx.number,
         pr=prepare.pr,
@@ -177,7 +177,7 @@ def smoke(ctx: StepContext, merge: Landing, check: CheckResult) -> Smoke:
     current = forge.sync(branch)
     why = f"Revert factory merge for issue {ctx.number}: smoke failed"
     revert = forge.revert_merge(branch, merged, why) if current == merged else current
-    forge.reopen_issue(ctx.number)
+    forge.set_issue_state(ctx.number, "open")
     # back to work (not a terminal state): implemented again from production, told why
     set_state(forge, ctx.number, Label.ACCEPTED, (Label.REGRESSION,))
     forge.post_comment(

@@ -32,10 +32,10 @@ def check_issues(forge: Forge) -> int:
     )
     _check(got.author == created.author and got.state == "open", "author and state")
     _check(created.number in [i.number for i in forge.list_issues("open")], "listed as open")
-    forge.close_issue(created.number)
+    forge.set_issue_state(created.number, "closed")
     _check(forge.get_issue(created.number).state == "closed", "close")
     _check(created.number not in [i.number for i in forge.list_issues("open")], "closed not open")
-    forge.reopen_issue(created.number)
+    forge.set_issue_state(created.number, "open")
     _check(forge.get_issue(created.number).state == "open", "reopen")
     return created.number
 

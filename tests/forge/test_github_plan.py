@@ -179,3 +179,18 @@ def test_a_work_job_without_a_piece_of_the_system_list_fails(
     assert jobs.jobs == ["factory-work.yml:implement"] and not results["implement"]["ok"]
     program = {"bubblewrap": "bwrap"}.get(package, package)
     assert re.search(rf"\b{program}\b.* is not installed", jobs.log[-1]), jobs.log[-1]
+
+
+@pytest.mark.parametrize("state", ["shut", ""])
+def test_a_planned_state_other_than_open_or_closed_is_refused(tmp_path: Path, state: str) -> None:
+    """The applier sets the state a plan names; a plan naming another (a hand-edited line)
+    is refused before anything is applied, never taken for ``open``."""
+    from harness.errors import ConfigError
+    from harness.forge.journal import PLAN_FILE, read_plan
+
+    line = {"seq": 1, "op": "set_state", "issue": 3, "state": state}
+    (tmp_path / PLAN_FILE).write_text(json.dumps(line) + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="line 1"):
+        read_plan(tmp_path)
+    (tmp_path / PLAN_FILE).write_text(json.dumps(line | {"state": "closed"}) + "\n")
+    assert read_plan(tmp_path)[0].state == "closed"

@@ -99,7 +99,7 @@ def test_the_factorys_issue_is_filed_once_and_found_by_its_signed_block(
     assert issue.author == forge.bot_login
     assert forge.get_issue(issue.number).labels == ("factory:needs-human",)
     forge.create_issue("copied", issue.body, "mallory")  # the block, in someone else's issue
-    forge.close_issue(issue.number)
+    forge.set_issue_state(issue.number, "closed")
     again = file_once(forge, "heal:flaky:test:a", "Flaky", "body", reopen=False)
     assert again.number == issue.number and again.state == "closed"  # closed, still the one
     other = file_once(forge, "heal:flaky:test:b", "Flaky", "body")
@@ -120,7 +120,7 @@ def test_a_reverted_change_is_closed_as_merged_once_its_regression_fix_lands(
     assert production_health(services).green
     assert forge.get_issue(reverted).state == "open"  # its fix has not landed yet
     set_state(forge, regression, Label.MERGED)
-    forge.close_issue(regression)
+    forge.set_issue_state(regression, "closed")
     for _ in range(2):
         production_health(services)
     back = forge.get_issue(reverted)

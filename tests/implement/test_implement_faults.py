@@ -200,7 +200,9 @@ def test_a_killed_run_whose_issue_a_person_closed_is_ended_not_resumed(
     made = next(s.outputs for s in store.steps(killed.id) if s.step_id == "worktree")
     checkout = Path(str(made["path"]))
     assert checkout.is_dir()
-    LocalForge(store, GitRepo(repo)).close_issue(number)  # a person no longer wants it
+    LocalForge(store, GitRepo(repo)).set_issue_state(
+        number, "closed"
+    )  # a person no longer wants it
     calls, labels = len(standin.received), store.issue(number).labels
     comments = len(store.comments(number))
 

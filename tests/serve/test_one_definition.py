@@ -73,7 +73,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
         )
         store.finish_step(step, "succeeded", healed.model_dump(), artifact="Healed")
         store.set_run_status(heal.id, "succeeded")
-        forge.close_issue(filed.number)
+        forge.set_issue_state(filed.number, "closed")
     return Scenario(services, repo, state, filed.number, heal.id, carol)
 
 

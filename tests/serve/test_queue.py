@@ -99,10 +99,10 @@ def test_the_kept_states_follow_labels_and_states_as_the_labels_say(
     forge.add_labels(5, [str(Label.ACCEPTED)])  # beside merged: merged, the first that counts
     forge.add_labels(2, [str(Label.NEEDS_INFO), str(Label.DEFERRED)])  # deferred comes first
     forge.remove_labels(7, [MERGED])
-    forge.close_issue(7)  # closed, with no state
+    forge.set_issue_state(7, "closed")  # closed, with no state
     forge.remove_labels(9, [MERGED])  # new, not triaged
-    forge.close_issue(8)
-    forge.reopen_issue(8)  # still merged
+    forge.set_issue_state(8, "closed")
+    forge.set_issue_state(8, "open")  # still merged
     forge.add_labels(10, [str(Label.REGRESSION)])  # not a state: merged still
     asked = [(None, 1), (MERGED, 2), ("closed", 1)]
     kept = [views.queue_view(services, state, page) for state, page in asked]
