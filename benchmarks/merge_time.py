@@ -153,7 +153,7 @@ def merge_time() -> list[Figure]:
     store = Store.open(state)
     suite_s, cold_suite_s = _suite_seconds(store, 1), _suite_seconds(store, 2)
     suites, chosen = suite_runs(store, 1)
-    landed = [store.list_runs(workflow="validate", issue=n) for n in (1, 2, 3, 4)]
+    landed = [store.list_runs(limit=None, workflow="validate", issue=n) for n in (1, 2, 3, 4)]
     first, then = sorted(suite_runs(store, n)[0] for n in (3, 4))
     store.close()
     if any(not r or r[0].status != "succeeded" for r in landed) or health is None:
@@ -241,5 +241,5 @@ def _run_once(repo: Path, *more: str) -> None:
 
 def _suite_seconds(store: Store, issue: int) -> float:
     """The suite's seconds in the issue's implementation (nothing else of it runs beside it)."""
-    (implemented,) = store.list_runs(workflow="implement", issue=issue)
+    (implemented,) = store.list_runs(limit=None, workflow="implement", issue=issue)
     return max(t.duration_s for t in RunRecords(store.steps(implemented.id)).tested())

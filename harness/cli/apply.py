@@ -16,13 +16,12 @@ from harness.errors import UsageError
 @click.pass_context
 def apply(ctx: click.Context, plan_dir: str, as_json: bool) -> None:
     """Apply the GitHub writes planned in PLAN_DIR, each exactly once (no model, no agent)."""
-    from harness.config.settings import load_settings
     from harness.forge.apply import apply_plan
 
     target = target_of(ctx)
     if target.plan is not None:
         raise UsageError("apply: --plan makes no sense here; apply writes what a plan holds")
-    settings = load_settings(target.root, target.state)  # it calls no model: no --provider
+    settings = target.settings()
     if settings.config.forge != "github":
         raise UsageError("apply: plans are for forge: github; factory.yaml says local")
     forge = target.github_forge(settings)

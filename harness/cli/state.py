@@ -86,11 +86,10 @@ def status(ctx: click.Context, as_json: bool, window_days: int) -> None:
 
 def status_of(target: Target, store: Store, window_days: int) -> Status:
     """How the factory stands (``factory status``, MCP's ``status``): earned trust read from
-    the rules as committed, with no mission and no ``--provider``."""
-    from harness.config.settings import load_settings
+    the rules as committed, with no mission."""
     from harness.reports.status import status
 
-    settings = partial(load_settings, target.root, target.state, sections=False)
+    settings = partial(target.settings, sections=False)
     return status(store, settings, time.time(), window_days)
 
 
@@ -126,9 +125,7 @@ _GITHUB_HELP = (
 
 
 def _flip_github(target: Target, enabled: bool) -> str:
-    from harness.config.settings import load_settings
-
-    forge = target.github_forge(load_settings(target.root, target.state))
+    forge = target.github_forge(target.settings())
     forge.set_variable(GITHUB_SWITCH, "true" if enabled else "false")
     return f"; {forge.repository}: {GITHUB_SWITCH}={'true' if enabled else 'false'}"
 

@@ -118,10 +118,11 @@ class Trends:
         ]
 
 
-def trends(services: Services, days: int = 30) -> Trends:
+def trends(services: Services) -> Trends:
+    """The 30 days up to today, the oldest first (the charts' titles say 30)."""
     store = services.store
     today = datetime.fromtimestamp(services.clock(), UTC).date()
-    labels = [(today - timedelta(days=n)).isoformat() for n in range(days - 1, -1, -1)]
+    labels = [(today - timedelta(days=n)).isoformat() for n in reversed(range(30))]
     daily = store.daily_merges(labels[0])
     return Trends(
         days=labels,

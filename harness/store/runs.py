@@ -109,7 +109,7 @@ class RunsMixin(StoreBase):
 
     def list_runs(
         self,
-        limit: int | None = 50,
+        limit: int | None,
         workflow: str | None = None,
         issue: int | None = None,
         status: str | None = None,

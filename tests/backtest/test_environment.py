@@ -69,8 +69,8 @@ def test_a_start_slower_than_its_setting_is_inconclusive_and_judged_with_it(
     assert "StatReloader" in row["reason"] and "RuntimeWarning" not in row["reason"]
     (state,) = (tmp_path / "state" / "backtest").glob("bt-*/count-*/state")
     store = Store.open(state)
-    assert len(store.list_runs(workflow="implement")) == 1  # no attempt spent
-    (validation,) = store.list_runs(workflow="validate")
+    assert len(store.list_runs(limit=None, workflow="implement")) == 1  # no attempt spent
+    (validation,) = store.list_runs(limit=None, workflow="validate")
     tried = [s for s in store.steps(validation.id) if s.error_kind == "inconclusive"]
     assert len(tried) == 3  # tried again twice, then a person is told the cause, not "sandbox"
     assert "commands.ready_timeout_s" in str(tried[-1].error), tried[-1].error

@@ -102,7 +102,7 @@ def test_killed_twice_then_finished_without_redoing_a_case(tmp_path: Path, capsy
     first, second = store.backtest_cases(record.id)
     assert (first.status, second.status) == ("done", "pending")
     (scratch,) = (state / "backtest" / record.id).glob("4-*")
-    runs = Store.open(scratch / "state").list_runs(workflow="implement")
+    runs = Store.open(scratch / "state").list_runs(limit=None, workflow="implement")
     assert len(runs) == 1  # resumed, not started over: and on to its gates, after the kill
     assert runs[0].status == "failed" and "changed_lines" in (runs[0].reason or ""), runs[0]
 

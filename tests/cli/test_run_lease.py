@@ -56,7 +56,7 @@ def test_two_runs_at_once_judge_each_issue_once(tmp_path: Path, standin: Anthrop
     store = Store.open(Path(env["FACTORY_STATE_DIR"]))
     try:
         for number in (1, 2, 3):
-            assert len(store.list_runs(workflow="triage", issue=number)) == 1
+            assert len(store.list_runs(limit=None, workflow="triage", issue=number)) == 1
             marked = [c for c in store.comments(number) if "<!-- factory:" in c.body]
             assert len(marked) == 1, marked
         assert store.lease_holder(CYCLE_LEASE) is None  # released by whoever held it

@@ -136,7 +136,9 @@ def test_a_first_issue_merges_with_the_scripted_answers_init_writes(first_hour: 
     # (setup, the tests, the app from the start command, every hold-out journey in Chromium:
     # the functions doctor runs) was green before the cycle spent anything
     store = Store.open(first_hour.state)
-    (health,) = [s.outputs for r in store.list_runs(workflow="health") for s in store.steps(r.id)]
+    (health,) = [
+        s.outputs for r in store.list_runs(limit=None, workflow="health") for s in store.steps(r.id)
+    ]
     store.close()
     assert health["green"] and health["tests_exit_code"] == 0 and not health["cached"], health
     assert health["journeys"] >= 1 and health["journeys_failed"] == 0, health

@@ -46,7 +46,7 @@ def test_a_child_that_finished_before_a_kill_is_read_back_not_run_again(
     store = services.store
     first = Engine(services).run("pair")
     assert first.status == "succeeded"
-    acks = store.list_runs(workflow="ack")
+    acks = store.list_runs(limit=None, workflow="ack")
     assert sorted(r.issue for r in acks) == [1, 2] and {r.parent for r in acks} == {first.run_id}
 
     # what a kill inside the parent's step leaves: the parent and its step running, one child
@@ -61,7 +61,7 @@ def test_a_child_that_finished_before_a_kill_is_read_back_not_run_again(
     comments = {n: len(store.comments(n)) for n in (1, 2)}
     resumed = Engine(services).run("pair")
     assert resumed.run_id == first.run_id and resumed.status == "succeeded"
-    again = store.list_runs(workflow="ack")
+    again = store.list_runs(limit=None, workflow="ack")
     assert sorted((r.id, r.status) for r in again) == sorted((r.id, "succeeded") for r in acks)
     assert {n: len(store.comments(n)) for n in (1, 2)} == comments  # nothing said twice
 

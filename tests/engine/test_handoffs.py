@@ -76,7 +76,7 @@ def test_an_artifact_is_persisted_with_its_type_and_found_by_type_and_issue(
     spec = services.store.latest_artifact(IssueSpec, 4)
     assert spec == IssueSpec(number=4, title="t4", decision="accept", kind="bug")
     assert services.store.latest_artifact(PrCandidate, 4) is None  # another type: none
-    (record,) = services.store.steps(services.store.list_runs(issue=4)[0].id)
+    (record,) = services.store.steps(services.store.list_runs(limit=None, issue=4)[0].id)
     assert record.artifact == "IssueSpec"
     assert record.outputs["comment_id"] == 7 and record.outputs["title"] == "t4"  # plain JSON
 
@@ -132,7 +132,7 @@ def test_factory_check_refuses_a_renamed_step_another_step_reads(
     with pytest.raises(ConfigErrors) as info:
         Engine(services).run("validate", 1)
     assert str(info.value.problems[0]).startswith(".factory/workflows/validate.yaml: steps[3]")
-    assert services.store.list_runs() == []
+    assert services.store.list_runs(limit=None) == []
 
 
 def test_a_run_of_another_workflow_is_refused_when_its_input_is_no_longer_produced(

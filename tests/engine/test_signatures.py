@@ -187,7 +187,7 @@ def test_factory_check_refuses_a_lessons_override_dropping_a_needed_step(
     services = open_services(repo, tmp_path / "state")
     with pytest.raises(ConfigErrors):
         Engine(services).run("lessons")
-    assert services.store.list_runs() == []
+    assert services.store.list_runs(limit=None) == []
 
 
 def test_an_agent_step_hands_on_its_output_tools_record(

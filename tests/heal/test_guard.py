@@ -87,7 +87,7 @@ def test_a_test_that_fails_one_run_in_two_is_flaky_then_one_issue_after_the_coun
     assert "factory:needs-human" in filed["labels"] and listed["check"] in filed["body"]
     assert git(repo, "rev-parse", "main") == production  # nothing reverted
     store = Store.open(tmp_path / "state")
-    heals = store.list_runs(workflow="heal")
+    heals = store.list_runs(limit=None, workflow="heal")
     assert all(not any(s.artifact == Blame.__name__ for s in store.steps(r.id)) for r in heals)
     runs = cli("runs", "--json").json()
     assert [r["outcome"] for r in runs if r["workflow"] == "heal"] == ["flaky"] * HEALTH_RUNS
@@ -114,7 +114,7 @@ def test_a_fix_that_regresses_again_three_times_stops_at_needs_human(
     assert {"factory:needs-human", "factory:regression"} <= set(person["labels"])
     assert "attempt 4 of 3" in person["body"] and f"#{fix}" in person["body"]
     store = Store.open(state)
-    assert store.list_runs(workflow="revert") == []
+    assert store.list_runs(limit=None, workflow="revert") == []
 
 
 def test_a_check_heal_found_flaky_is_not_what_the_bisect_follows(capsys, tests_app, seeded) -> None:

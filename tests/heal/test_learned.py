@@ -223,7 +223,7 @@ def test_killed_after_it_kept_the_first_check_the_resumed_validation_keeps_the_r
     assert code == -signal.SIGKILL, err
     assert at.kept_then == [f"{at.first}-C1.yaml"]  # the first, whole: no part file left
     store = Store.open(at.state)
-    (run,) = store.list_runs(workflow="validate", issue=at.first)
+    (run,) = store.list_runs(limit=None, workflow="validate", issue=at.first)
     smoke = [s.status for s in store.steps(run.id) if s.step_id == "smoke"]
     assert run.status == "succeeded" and smoke == ["running", "succeeded"]
     # the first kept as it was (not tried again), each other once
@@ -247,7 +247,7 @@ def test_a_merge_breaking_a_learned_check_is_reverted_by_health_the_check_named_
     assert at.health["revert_landed"]
     assert "Create API token" in (at.repo / "app.py").read_text()  # the button is back
     store = Store.open(at.state)
-    (heal,) = store.list_runs(workflow="heal")
+    (heal,) = store.list_runs(limit=None, workflow="heal")
     records = RunRecords(store.steps(heal.id))
     diagnosed, blame = records.newest(Diagnosis), records.newest(Blame)
     assert diagnosed is not None and diagnosed.checks == [check]  # the journey is green

@@ -149,7 +149,7 @@ def test_a_broken_journey_is_reverted_fixed_and_both_issues_closed_by_themselves
     assert "<h1>Notes</h1><p>Jottings</p>" in page
     store = Store.open(state)
     assert store.events(kind="human.") == []  # no person
-    (revert,) = store.list_runs(workflow="revert")
+    (revert,) = store.list_runs(limit=None, workflow="revert")
     gates = [g.name for g in RunRecords(store.steps(revert.id)).newest(GateReport).gates]
     assert "reviews_agree" not in gates and "tests_green" in gates  # nobody wrote it
     planned = [json.dumps(b) for _, b in model.received if role_of(b) == "planner"]

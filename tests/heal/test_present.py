@@ -78,7 +78,7 @@ def _healed(cli, state: Path, culprit: str, number: int) -> Blame:
         said = cli("health", "--json").json()
     assert said["outcome"] == "reverted" and said["revert_landed"], said
     store = Store.open(state)
-    (heal,) = store.list_runs(workflow="heal")
+    (heal,) = store.list_runs(limit=None, workflow="heal")
     blame = RunRecords(store.steps(heal.id)).newest(Blame)
     assert blame is not None and (blame.culprit, blame.issue) == (culprit, number), blame
     assert blame.culprit_kind == "factory"
@@ -150,7 +150,7 @@ def test_a_regression_over_32_commits_whose_test_fails_alone_costs_one_whole_sui
     said = cli("health", "--json").json()
     assert said["outcome"] == "needs_human", said  # a maintainer's commit: a person decides
     store = Store.open(tmp_path / "state")
-    (heal,) = store.list_runs(workflow="heal")
+    (heal,) = store.list_runs(limit=None, workflow="heal")
     blame = RunRecords(store.steps(heal.id)).newest(Blame)
     assert blame is not None and blame.culprit == commits[10] and blame.alone
     assert {c for p in blame.probes for c in p.failed} == {"test:test_app.NotesTest.test_add_note"}

@@ -99,7 +99,7 @@ def test_a_journey_the_second_merge_broke_reverts_exactly_that_merge(capsys, at:
     assert row["issue"] == regression and row["route"] == "merge" and not row["reverted"]
 
     store = Store.open(state)
-    (heal,) = store.list_runs(workflow="heal")
+    (heal,) = store.list_runs(limit=None, workflow="heal")
     records = RunRecords(store.steps(heal.id))
     diagnosed, blame = records.newest(Diagnosis), records.newest(Blame)
     assert diagnosed is not None and diagnosed.verdict == "regression"
@@ -115,7 +115,7 @@ def test_a_journey_the_second_merge_broke_reverts_exactly_that_merge(capsys, at:
     assert len(reverts(repo)) == 1
     assert ">Notes<" in (repo / "app.py").read_text()
     assert (repo / "help.txt").is_file() and (repo / "CHANGES.txt").is_file()
-    (validated,) = store.list_runs(workflow="validate", issue=regression)
+    (validated,) = store.list_runs(limit=None, workflow="validate", issue=regression)
     smoked = [s for s in store.steps(validated.id) if s.artifact == "Smoke"]
     assert len(smoked[-1].outputs["journeys"]) == 2
     assert all(j["passed"] for j in smoked[-1].outputs["journeys"])
@@ -157,15 +157,16 @@ def test_killed_in_the_health_check_the_bisect_and_the_revert_the_next_cycle_lan
     assert row["issue"] == regression and row["route"] == "merge"
     assert len(reverts(repo)) == 1 and ">Notes<" in (repo / "app.py").read_text()
     store = Store.open(at.state)
-    (heal,) = store.list_runs(workflow="heal")  # resumed, not started again
-    (revert,) = store.list_runs(workflow="revert")
+    (heal,) = store.list_runs(limit=None, workflow="heal")  # resumed, not started again
+    (revert,) = store.list_runs(limit=None, workflow="revert")
     assert heal.status == revert.status == "succeeded" and revert.issue == regression
     # each through its parent's record: one cycle, one production run, resumed three times
-    (cycle,) = store.list_runs(workflow="cycle")
-    (production,) = store.list_runs(workflow="production")
+    (cycle,) = store.list_runs(limit=None, workflow="cycle")
+    (production,) = store.list_runs(limit=None, workflow="production")
     assert cycle.status == production.status == "succeeded"
     assert (production.parent, production.parent_step) == (cycle.id, "production")
-    (health,) = store.list_runs(workflow="health")  # its red check read back, not run again
+    # its red check read back, not run again
+    (health,) = store.list_runs(limit=None, workflow="health")
     assert health.status == "failed" and len(store.steps(health.id)) == 1
     assert (health.parent, health.parent_step) == (production.id, "health")
     assert (heal.parent, heal.parent_step) == (production.id, "heal")

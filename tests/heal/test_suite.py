@@ -78,7 +78,7 @@ def test_a_merged_test_that_fails_only_in_the_suite_is_reverted_as_its_merges(
     said = healed.json()
     assert said["outcome"] == "reverted" and said["revert_landed"], healed.out  # not stopped
     store = Store.open(state)
-    (heal,) = store.list_runs(workflow="heal")
+    (heal,) = store.list_runs(limit=None, workflow="heal")
     records = RunRecords(store.steps(heal.id))
     diagnosed, blame = records.newest(Diagnosis), records.newest(Blame)
     assert diagnosed is not None and diagnosed.verdict == "regression"
@@ -150,11 +150,11 @@ def test_a_maintainers_commit_breaking_a_parametrised_test_is_blamed_on_that_com
     said = cli("health", "--json").json()
     assert said["outcome"] == "needs_human" and "reverting" not in said
     store = Store.open(tmp_path / "state")
-    (heal,) = store.list_runs(workflow="heal")
+    (heal,) = store.list_runs(limit=None, workflow="heal")
     records = RunRecords(store.steps(heal.id))
     diagnosed, blame = records.newest(Diagnosis), records.newest(Blame)
     assert diagnosed is not None and diagnosed.checks == [f"test:{PARAMETRISED}"]
     assert blame is not None and (blame.culprit, blame.culprit_kind) == (culprit, "maintainer")
     person = cli("issue", "show", said["tracking"], "--json").json()
     assert culprit[:12] in person["body"] and PARAMETRISED in person["body"]
-    assert store.list_runs(workflow="revert") == []
+    assert store.list_runs(limit=None, workflow="revert") == []

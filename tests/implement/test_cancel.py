@@ -76,7 +76,7 @@ def test_cancel_ends_a_live_run_in_another_process_and_retry_takes_it_back(
     labels = store.issue(number).labels
     assert "factory:needs-human" in labels
     assert not {"factory:in-progress", "factory:accepted"} & set(labels), labels
-    (run,) = store.list_runs(workflow="implement", issue=number)
+    (run,) = store.list_runs(limit=None, workflow="implement", issue=number)
     assert run.status == "failed" and run.reason.startswith("cancelled by"), run
     (row,) = run_cli(capsys, "--repo", str(repo), "runs", "--json").json()[:1]
     assert row["outcome"] == "cancelled", row
@@ -145,7 +145,7 @@ def test_a_cancel_stops_its_issue_at_once_and_the_cycle_goes_on(
     assert by_issue[cancelled]["status"] == "failed"
     assert by_issue[cancelled]["reason"].startswith("cancelled by"), by_issue[cancelled]
     store = Store.open(tmp_path / "state")
-    (run,) = store.list_runs(workflow="implement", issue=cancelled)
+    (run,) = store.list_runs(limit=None, workflow="implement", issue=cancelled)
     assert run.status == "failed" and run.reason.startswith("cancelled by")
     labels = store.issue(cancelled).labels
     assert "factory:needs-human" in labels and "factory:accepted" not in labels

@@ -51,20 +51,20 @@ def test_a_cycle_killed_in_triage_then_in_implement_is_resumed_through_its_recor
 
     _killed(repo, env, "triage.judge.done")
     store = Store.open(state)
-    (cycle,) = store.list_runs(workflow="cycle")
-    (inbox,) = store.list_runs(workflow="inbox")
-    (triage,) = store.list_runs(workflow="triage", issue=number)
+    (cycle,) = store.list_runs(limit=None, workflow="cycle")
+    (inbox,) = store.list_runs(limit=None, workflow="inbox")
+    (triage,) = store.list_runs(limit=None, workflow="triage", issue=number)
     assert cycle.status == inbox.status == triage.status == "running"
     assert (inbox.parent, inbox.parent_step) == (cycle.id, "triage")
     assert (triage.parent, triage.parent_step) == (inbox.id, "triage")
     judged = len(standin.received)
 
     _killed(repo, env, "implement.commit.done")
-    (again,) = store.list_runs(workflow="cycle")  # the same cycle, resumed
-    (triaged,) = store.list_runs(workflow="triage", issue=number)  # resumed, not redone
+    (again,) = store.list_runs(limit=None, workflow="cycle")  # the same cycle, resumed
+    (triaged,) = store.list_runs(limit=None, workflow="triage", issue=number)  # resumed, not redone
     assert again.id == cycle.id and (triaged.id, triaged.status) == (triage.id, "succeeded")
-    assert store.list_runs(workflow="inbox")[0].status == "succeeded"
-    (implement,) = store.list_runs(workflow="implement", issue=number)
+    assert store.list_runs(limit=None, workflow="inbox")[0].status == "succeeded"
+    (implement,) = store.list_runs(limit=None, workflow="implement", issue=number)
     assert implement.status == "running"
     assert (implement.parent, implement.parent_step) == (cycle.id, "implement")
     assert "triage" not in [role_of(b) for _, b in standin.received[judged:]]  # not judged again
@@ -77,9 +77,9 @@ def test_a_cycle_killed_in_triage_then_in_implement_is_resumed_through_its_recor
     (row,) = rows["implement"]
     assert (row["run_id"], row["status"], row["pr"]) == (implement.id, "succeeded", 1)
     assert [r["issue"] for r in rows["triage"]] == [number]  # the row of the resumed run
-    (done,) = store.list_runs(workflow="cycle")
+    (done,) = store.list_runs(limit=None, workflow="cycle")
     assert done.id == cycle.id and done.status == "succeeded"
-    (finished,) = store.list_runs(workflow="implement", issue=number)
+    (finished,) = store.list_runs(limit=None, workflow="implement", issue=number)
     assert finished.id == implement.id and finished.status == "succeeded"
     roles = {role_of(b) for _, b in standin.received[asked:]}
     assert not roles & {"planner", "implementer", "reviewer"}  # its agents were not asked again

@@ -222,7 +222,7 @@ def test_tests_failing_after_the_fix_attempts_fail_the_issue(
     assert "Since then a person (" in firsts[-1] and "hidden user journeys" not in firsts[-1]
     assert "The tests failed; their output" in firsts[-1] and "still broken" in firsts[-1]
     store = Store.open(tmp_path / "state")
-    again = store.list_runs(workflow="implement", issue=number)[0]
+    again = store.list_runs(limit=None, workflow="implement", issue=number)[0]
     tree = next(s.outputs for s in store.steps(again.id) if s.step_id == "worktree")
     # that work merged onto production as it is now: one commit on it, holding the work
     assert git.tree_of(tree["start_sha"]) == git.tree_of(kept) and tree["conflicts"] == []

@@ -49,7 +49,7 @@ def test_two_implements_at_once_exactly_one_proceeds(tmp_path: Path, capsys, sta
     assert "being worked on" in refused_err, refused_err
     store = Store.open(tmp_path / "state")
     assert len(pull_requests(store, number)) == 1
-    assert len(store.list_runs(workflow="implement", issue=number)) == 1
+    assert len(store.list_runs(limit=None, workflow="implement", issue=number)) == 1
 
 
 # where an implement run is killed, in the order it reaches them
@@ -154,7 +154,9 @@ def test_then_a_rerun_completes_once(killed: KilledInTurn) -> None:
     (pr,) = pull_requests(store, number)
     assert pr.branch == result["branch"]
     assert GitRepo(killed.repo).changed_paths("main", pr.branch) == ["greet.py", "test_greet.py"]
-    assert len(store.list_runs(workflow="implement", issue=number)) == 1  # resumed, not redone
+    assert (
+        len(store.list_runs(limit=None, workflow="implement", issue=number)) == 1
+    )  # resumed, not redone
     comments = [c.body for c in store.comments(number) if "factory:implement:pr" in c.body]
     assert len(comments) == 1
     labels = store.issue(number).labels

@@ -41,7 +41,7 @@ def test_a_failing_result_is_never_reused_as_a_pass(
     done = cli("implement", str(number), "--json")
     assert done.code == 0, done.err
     store = Store.open(tmp_path / "state")
-    (implemented,) = store.list_runs(workflow="implement", issue=number)
+    (implemented,) = store.list_runs(limit=None, workflow="implement", issue=number)
     first, second = RunRecords(store.steps(implemented.id)).tested()
     # the implementer, sent back, wrote the same files: the same tree, tested again
     assert (first.tree, first.decided_by) == (second.tree, second.decided_by)
@@ -88,6 +88,6 @@ def test_a_run_killed_while_its_suite_runs_reports_two_suite_runs(
     _, err = resumed.communicate(timeout=240)
     assert resumed.returncode == 0, err
     store = Store.open(tmp_path / "state")
-    (run,) = store.list_runs(workflow="implement", issue=number)  # resumed, not redone
+    (run,) = store.list_runs(limit=None, workflow="implement", issue=number)  # resumed, not redone
     report = repo_cli(capsys, repo)("report", run.id, "--json").json()
     assert report["suite_runs"] == 2  # the killed one counts

@@ -104,7 +104,7 @@ def _everything_for(capsys, repo: Path, state: Path, number: int) -> str:
     issue = run_cli(capsys, "--repo", str(repo), "issue", "show", str(number), "--json").json()
     store = Store.open(state)
     texts = [json.dumps(issue), json.dumps([pr.body for pr in pull_requests(store, number)])]
-    for run in store.list_runs(issue=number):
+    for run in store.list_runs(limit=None, issue=number):
         texts += [json.dumps(s.outputs) + str(s.error) for s in store.steps(run.id)]
     texts += [p.read_text("utf-8") for p in (state / "transcripts").rglob("*.json")]
     return "\n".join(texts)

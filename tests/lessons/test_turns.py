@@ -76,7 +76,7 @@ def cli(capsys, repo: Path, *args: str, code: int = 0) -> Any:
 
 def learner_calls(repo: Path) -> int:
     store = Store.open(state_dir(repo))
-    runs = store.list_runs(workflow="lessons")
+    runs = store.list_runs(limit=None, workflow="lessons")
     calls = sum(len(store.calls(run.id)) for run in runs)
     store.close()
     return calls

@@ -46,7 +46,7 @@ def test_approve_lands_the_tested_tree_and_reject_closes_with_one_comment(
     assert story.main_after_approval == story.main_after_kill  # exactly one merge
     # production's tip is exactly the tree the tests, the journeys and the validator passed on
     g = GitRepo(story.repo)
-    runs = store.list_runs(workflow="validate", issue=story.first)
+    runs = store.list_runs(limit=None, workflow="validate", issue=story.first)
     landed = [
         {s.step_id: s.outputs for s in store.steps(r.id) if s.status == "succeeded"} for r in runs
     ]
@@ -71,7 +71,7 @@ def test_approve_lands_the_tested_tree_and_reject_closes_with_one_comment(
     assert "<b>" not in rejected[0] and "https://evil.example" not in rejected[0]
     prs = [
         s.outputs
-        for r in store.list_runs(workflow="implement", issue=story.second)
+        for r in store.list_runs(limit=None, workflow="implement", issue=story.second)
         for s in store.steps(r.id)
         if s.step_id == "pr" and s.status == "succeeded"
     ]

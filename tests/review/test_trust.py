@@ -38,7 +38,7 @@ def test_trust_is_earned_by_approved_green_changes_and_reset_by_a_regression(
     merged = [c for c in story.regressed_issue["comments"] if "**Merged**" in c["body"]]
     assert len(merged) == 1 and "approved by" not in merged[0]["body"], merged
     store = Store.open(story.state)
-    runs = store.list_runs(workflow="validate", issue=story.second)
+    runs = store.list_runs(limit=None, workflow="validate", issue=story.second)
     steps = [
         {s.step_id: s.outputs for s in store.steps(r.id) if s.status == "succeeded"} for r in runs
     ]

@@ -136,7 +136,7 @@ def test_the_issue_page_shows_the_change_as_text_and_factory_diff_prints_it(
         "SPAN"
     }
     with closing(Store.open(demo.state_dir)) as store:
-        (validation,) = store.list_runs(workflow="validate", issue=5)
+        (validation,) = store.list_runs(limit=None, workflow="validate", issue=5)
     res = run_cli(capsys, "--repo", str(demo.repo), "report", validation.id, "--json")
     assert res.json()["diff"].rstrip("\n") == text.rstrip("\n")  # beside its gates
     res = run_cli(capsys, "--repo", str(demo.repo), "report", validation.id)
@@ -237,7 +237,7 @@ def test_the_trust_panel_shows_the_kind_that_waits_and_the_autonomy_index(page) 
 
 
 def _validate_steps(store: Store, issue: int) -> dict:
-    runs = store.list_runs(workflow="validate", issue=issue)
+    runs = store.list_runs(limit=None, workflow="validate", issue=issue)
     landed = [
         {s.step_id: s.outputs for s in store.steps(r.id) if s.status == "succeeded"} for r in runs
     ]
@@ -336,7 +336,7 @@ def test_approve_in_the_page_lands_the_tested_tree(page, demo: Demo, server: Ser
         approvals = [e for e in store.events() if e.kind == "human.approve"]
         assert [(e.data["issue"], e.data["actor"]) for e in approvals] == [(demo.waiting, ACTOR)]
         assert verify_chain(store)
-        first, landing = store.list_runs(workflow="validate", issue=demo.waiting)[::-1]
+        first, landing = store.list_runs(limit=None, workflow="validate", issue=demo.waiting)[::-1]
     # the landing run kept the verdict the first validation gave the same candidate: said so
     page.goto(server.base + f"/runs/{landing.id}")
     expect(page.locator(".reused")).to_have_text(f"— reused from run {first.id}: not asked again")

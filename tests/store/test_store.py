@@ -250,8 +250,8 @@ def test_runs_that_ran_others_are_counted_apart_by_index_before_and_after_the_mi
     store = Store.open(tmp_path)  # m015 marks the cycle run written before it
     after = runs(store)
     assert store.run_counts() == {"succeeded": 4}
-    assert {r.id for r in store.list_runs()} == {*before[1:], *after[1:]}
-    assert {r.id for r in store.list_runs(workflow="c")} == {before[0], after[0]}
+    assert {r.id for r in store.list_runs(limit=None)} == {*before[1:], *after[1:]}
+    assert {r.id for r in store.list_runs(limit=None, workflow="c")} == {before[0], after[0]}
     seen: list[str] = []
     conn = store._conn()
     conn.set_trace_callback(seen.append)
@@ -297,7 +297,7 @@ def test_a_hand_off_holds_the_runs_named_and_nothing_else(tmp_path: Path) -> Non
     for _ in range(2):
         store.hand_off(tmp_path / "handed", [change.id])
     handed = Store.open(tmp_path / "handed")
-    assert [run.id for run in handed.list_runs()] == [change.id]
+    assert [run.id for run in handed.list_runs(limit=None)] == [change.id]
     assert [(s.step_id, s.outputs) for s in handed.steps(change.id)] == [("pr", {"pr": 7})]
     assert handed.spend(issue=1) == pytest.approx(0.25)
     assert handed.get_flag("health:abc") is None

@@ -102,7 +102,7 @@ def test_every_batched_request_shows_the_repository_and_what_the_validator_can_o
     assert "- browser_fetch: GET one address of the app" in instructions
     assert 'a "before" the fresh app does not have' in instructions
     state = Store.open(tmp_path / "state")
-    runs = state.list_runs(workflow="triage")
+    runs = state.list_runs(limit=None, workflow="triage")
     maps = {
         s.outputs["map"]
         for r in runs
@@ -142,7 +142,7 @@ def test_a_batch_killed_at_each_stage_is_resumed_and_each_issue_triaged_once(
         assert [x for x in shown["labels"] if x.startswith("factory:")] == [label], number
         assert len([c for c in shown["comments"] if "<!-- factory:" in c["body"]]) == 1
     state = Store.open(tmp_path / "state")
-    triaged = state.list_runs(workflow="triage")
+    triaged = state.list_runs(limit=None, workflow="triage")
     assert sorted(r.issue for r in triaged) == sorted(EXPECTED)  # one run each, resumed
     assert {r.status for r in triaged} == {"succeeded"}
-    assert [r.status for r in state.list_runs(workflow="inbox")] == ["succeeded"]
+    assert [r.status for r in state.list_runs(limit=None, workflow="inbox")] == ["succeeded"]

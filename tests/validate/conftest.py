@@ -261,7 +261,7 @@ def landed_in_order(store: Store) -> list[dict]:
     """The merges the factory recorded, in the order they landed, each with the check its
     tree was tested by (``check``)."""
     landed = []
-    for run in store.list_runs(workflow="validate"):
+    for run in store.list_runs(limit=None, workflow="validate"):
         steps = [s for s in store.steps(run.id) if s.status == "succeeded"]
         merge = next((s for s in steps if s.step_id == "merge" and s.outputs), None)
         if merge is not None:
@@ -377,7 +377,7 @@ def validator_again(mp: pytest.MonkeyPatch, state: Path, number: int) -> Validat
     from harness.validate import evidence
 
     store = Store.open(state)
-    (run,) = store.list_runs(workflow="validate", issue=number)
+    (run,) = store.list_runs(limit=None, workflow="validate", issue=number)
     check = next(s.outputs for s in store.steps(run.id) if s.step_id == "check")
     store.close()
     given = ValidatorRun.model_validate(check["validator"])
@@ -399,7 +399,7 @@ def checks_pass_before_the_smoke_run() -> None:
 
 def suites(started: list[str], store: Store, number: int) -> int:
     """How many whole-suite processes the runs of issue ``number`` started."""
-    runs = [r.id for r in store.list_runs(issue=number)]
+    runs = [r.id for r in store.list_runs(limit=None, issue=number)]
     return sum(any(f"/{r}-" in argv for r in runs) for argv in started)
 
 

@@ -95,7 +95,7 @@ def play_full_cycle(root: Path) -> FullCycle:
             violations = list(server.violations)
         issues = {n: issue(out, repo, n) for n in (1, 2, 3)}
         store = Store.open(state)
-        first = store.list_runs(workflow="validate")[0]
+        first = store.list_runs(limit=None, workflow="validate")[0]
         report = run_cli(out, "--repo", str(repo), "report", first.id, "--json").json()
         store.close()
     landed_tested_trees(state)
@@ -328,7 +328,7 @@ def play_interrupted(root: Path) -> Interrupted:
             seen.validator_calls = len([b for _, b in server.received if role_of(b) == "validator"])
             seen.labels = issue(out, repo, 1)["labels"]
             store = Store.open(state)
-            (run,) = store.list_runs(workflow="validate", issue=1)
+            (run,) = store.list_runs(limit=None, workflow="validate", issue=1)
             seen.run, seen.status = run.id, run.status
             check = [s for s in store.steps(run.id) if s.step_id == "check"]
             seen.checks = [(s.status, s.error_kind) for s in check]
@@ -339,7 +339,7 @@ def play_interrupted(root: Path) -> Interrupted:
             crashed = factory(repo, fault, "run", "--once", "--json")
             seen.cycle = crashed.pid
             seen.crashed = (crashed.wait(500), crashed.communicate(timeout=60)[1])
-            (killed,) = store.list_runs(workflow="validate", issue=1)
+            (killed,) = store.list_runs(limit=None, workflow="validate", issue=1)
             seen.killed = (killed.status, killed.current_step)
             seen.killed_steps = {s.step_id: s.status for s in store.steps(killed.id)}
             seen.killed_lease = store.lease_holder(1)  # left behind by the dead process
@@ -514,7 +514,9 @@ def play_guarded(root: Path) -> Guarded:
             seen.received = [body for _, body in server.received]
         seen.issue = issue(out, repo, 1)
         store = Store.open(state)
-        validation = store.list_runs(workflow="validate", issue=1)[0]  # the approved one
+        validation = store.list_runs(limit=None, workflow="validate", issue=1)[
+            0
+        ]  # the approved one
         seen.report = run_cli(out, "--repo", str(repo), "report", validation.id)
         store.close()
     landed_tested_trees(state)
@@ -618,7 +620,7 @@ def decisions(state: Path, number: int) -> list[dict[str, Any]]:
     try:
         return [
             s.outputs
-            for r in reversed(store.list_runs(workflow="validate", issue=number))
+            for r in reversed(store.list_runs(limit=None, workflow="validate", issue=number))
             for s in store.steps(r.id)
             if s.step_id == "decide" and s.status == "succeeded"
         ]
@@ -664,7 +666,7 @@ def play_waiting(root: Path) -> Waiting:
     ]
 
     def counts(store: Store, workflow: str) -> dict[int, int]:
-        return {n: len(store.list_runs(workflow=workflow, issue=n)) for n in numbers}
+        return {n: len(store.list_runs(limit=None, workflow=workflow, issue=n)) for n in numbers}
 
     with isolated_env(state) as mp, Output() as out:
         suite_alone(mp, issues=(REPLACES_A_TEST, WEAK_BUG_TEST))

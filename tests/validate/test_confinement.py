@@ -62,7 +62,7 @@ def test_factory_stop_ends_a_running_sealed_validator_at_its_next_turn(
     again = seen.again
     assert again is not None and again.code == 0, again.err
     store = Store.open(seen.state)
-    (run,) = store.list_runs(workflow="validate", issue=1)
+    (run,) = store.list_runs(limit=None, workflow="validate", issue=1)
     assert (run.id, run.status) == (seen.run, "succeeded")  # resumed, not started over
     store.close()
     assert "factory:merged" in seen.merged

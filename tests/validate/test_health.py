@@ -76,9 +76,10 @@ def test_a_maintainers_commit_that_breaks_production_goes_to_one_issue_for_a_per
         assert result["implement"] == [] and result["validate"] == []
     assert git(repo, "rev-parse", "main").strip() == broken  # nothing reverted
     store = Store.open(tmp_path / "state")
-    assert store.list_runs(workflow="implement") == []
-    assert store.list_runs(workflow="validate") == []
-    (heal,) = store.list_runs(workflow="heal")  # the second cycle found the person's issue
+    assert store.list_runs(limit=None, workflow="implement") == []
+    assert store.list_runs(limit=None, workflow="validate") == []
+    # the second cycle found the person's issue
+    (heal,) = store.list_runs(limit=None, workflow="heal")
     blame = RunRecords(store.steps(heal.id)).newest(Blame)
     assert blame is not None and blame.culprit == broken and blame.culprit_kind == "maintainer"
     # its test alone on the red commit, failing there; the commit before passes: nothing else

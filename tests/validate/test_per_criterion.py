@@ -200,13 +200,13 @@ def judged(tmp_path_factory: pytest.TempPathFactory) -> Judged:
         decided = {
             n: [
                 s.outputs
-                for r in reversed(store.list_runs(workflow="validate", issue=n))
+                for r in reversed(store.list_runs(limit=None, workflow="validate", issue=n))
                 for s in store.steps(r.id)
                 if s.step_id == "decide" and s.status == "succeeded"
             ]
             for n in (1, 2, 3)
         }
-        (api_run,) = store.list_runs(workflow="validate", issue=API)
+        (api_run,) = store.list_runs(limit=None, workflow="validate", issue=API)
         store.close()
         report = run_cli(out, *cli, "report", api_run.id).out
         report_json = run_cli(out, *cli, "report", api_run.id, "--json").json()
@@ -274,7 +274,7 @@ def test_the_validator_calls_the_api_with_the_token_it_made_and_nothing_else(
     assert "www-authenticate: Bearer" in without and "cookies not sent" in without
     assert "http://example.com/api/notes is not part of the app" in elsewhere
     store = Store.open(judged.state)
-    (run,) = store.list_runs(workflow="validate", issue=API)
+    (run,) = store.list_runs(limit=None, workflow="validate", issue=API)
     check = [s.outputs for s in store.steps(run.id) if s.step_id == "check"][-1]  # it merged on
     store.close()
     calls = [o for o in check["validator"]["observed"] if o["tool"] == "browser_request"]
@@ -317,7 +317,7 @@ def test_an_empty_pass_is_sent_back_once_then_goes_to_a_person_naming_the_criter
     assert decided["score"] == 1.0  # kept as given: it merges nothing
     assert "factory:merged" not in judged.last[EMPTY]["labels"]
     store = Store.open(judged.state)
-    (run,) = store.list_runs(workflow="validate", issue=EMPTY)
+    (run,) = store.list_runs(limit=None, workflow="validate", issue=EMPTY)
     check = next(s.outputs for s in store.steps(run.id) if s.step_id == "check")
     store.close()
     said = check["validator"]["sent_back"]

@@ -126,7 +126,7 @@ def _one_landed_and_production_green(
     store = Store.open(tmp_path / "state")
     repo_git = GitRepo(repo)
     for number in merged:
-        for run in store.list_runs(workflow="validate", issue=number):
+        for run in store.list_runs(limit=None, workflow="validate", issue=number):
             steps = {s.step_id: s for s in store.steps(run.id) if s.status == "succeeded"}
             if "merge" not in steps:
                 continue
@@ -140,7 +140,7 @@ def _one_landed_and_production_green(
     # the other one was judged on what would land (queued behind the landed change, its
     # candidate built on it), and goes back to work
     other = 3 - merged[0]
-    runs = store.list_runs(workflow="validate", issue=other)
+    runs = store.list_runs(limit=None, workflow="validate", issue=other)
     decided = [s.outputs for r in runs for s in store.steps(r.id) if s.step_id == "decide"]
     last = decided[-1]
     assert last["route"] == "retry", last
@@ -202,14 +202,14 @@ def test_two_changes_that_break_the_tests_together_never_both_land_on_github(
         store = Store.open(tmp_path / "state")
         checks = [
             s.outputs
-            for r in store.list_runs(workflow="validate")
+            for r in store.list_runs(limit=None, workflow="validate")
             for s in store.steps(r.id)
             if s.step_id == "merge" and s.status == "succeeded"
         ]
         (landed,) = checks
         tested = [
             s.outputs
-            for r in store.list_runs(workflow="validate")
+            for r in store.list_runs(limit=None, workflow="validate")
             for s in store.steps(r.id)
             if s.step_id == "check" and s.outputs.get("tree") == landed["tested_tree"]
         ][-1]
@@ -320,7 +320,7 @@ def _moving_under(mp: pytest.MonkeyPatch, moved: Moved) -> None:
 def _validated(moved: Moved, received: list[dict]) -> None:
     """Its newest validation, and the sealed validator's runs among ``received``."""
     store = Store.open(moved.state)
-    moved.run = store.list_runs(workflow="validate", issue=moved.number)[0].id
+    moved.run = store.list_runs(limit=None, workflow="validate", issue=moved.number)[0].id
     store.close()
     asked = f'"Check issue {moved.number} in the running app'
     moved.validator_runs = sum(
@@ -388,7 +388,7 @@ def conflicted(tmp_path_factory: pytest.TempPathFactory) -> Conflicted:
             return seen  # the test says what went wrong
         seen.comments = [c["body"] for c in issue(out, repo, other)["comments"]]
         store = Store.open(state)
-        seen.validations = len(store.list_runs(workflow="validate", issue=other))
+        seen.validations = len(store.list_runs(limit=None, workflow="validate", issue=other))
         store.close()
         seen.production = GitRepo(repo).rev_parse("main") or ""
         seen.moved = Moved(repo, state, other, [MOVE_AFTER_CONFLICT])
@@ -423,7 +423,9 @@ def test_a_change_that_conflicts_with_production_is_implemented_again_on_it(
     other = seen.other
     assert seen.validations == 1
     store = Store.open(seen.state)
-    first_validation = store.list_runs(workflow="validate", issue=other)[-1]  # the oldest
+    first_validation = store.list_runs(limit=None, workflow="validate", issue=other)[
+        -1
+    ]  # the oldest
     checks = [s.outputs for s in store.steps(first_validation.id) if s.step_id == "check"]
     # validated once on the old production; on the new one it does not merge: no second
     # validator run, and the verdict it was given is kept with it
@@ -444,7 +446,7 @@ def test_a_change_that_conflicts_with_production_is_implemented_again_on_it(
     # implemented again, on the new production (production moved once more while this
     # attempt waited to land: test_production_moving_... checks that part)
     production = seen.production
-    runs = store.list_runs(workflow="implement", issue=other)
+    runs = store.list_runs(limit=None, workflow="implement", issue=other)
     again = {s.step_id: s.outputs for s in store.steps(runs[0].id)}
     tree = again["worktree"]
     assert tree["base_sha"] == production and tree["conflicts"] == ["app.py"]

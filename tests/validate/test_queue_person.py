@@ -48,7 +48,7 @@ def _writes(title: str, path: str) -> dict:
 def _checks(store: Store, number: int) -> list[dict]:
     return [
         s.outputs
-        for r in store.list_runs(workflow="validate", issue=number)
+        for r in store.list_runs(limit=None, workflow="validate", issue=number)
         for s in store.steps(r.id)
         if s.step_id == "check" and s.status == "succeeded"
     ]
@@ -123,7 +123,7 @@ def test_a_change_ahead_that_waits_for_a_person(
     first, again = checks
     assert first["queued"] == [1] and first["base"] is not None
     assert again["base"] is None and again["production_sha"] == first["production_sha"]
-    (run,) = store.list_runs(workflow="validate", issue=2)
+    (run,) = store.list_runs(limit=None, workflow="validate", issue=2)
     (waited,) = [s for s in store.steps(run.id) if s.step_id == "wait" and s.status == "failed"]
     assert "the changes it was built on (#1) did not land; main did not move" in str(waited.error)
     assert "moved to" not in str(waited.error)

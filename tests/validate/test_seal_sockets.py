@@ -208,7 +208,9 @@ def attacked(tmp_path_factory: pytest.TempPathFactory) -> Attacked:
             run_once(out, repo, "--max-parallel", "1")  # one seal at a time
         labels = {n: issue(out, repo, n)["labels"] for n in (TAKEN, BROKEN)}
         store = Store.open(state)
-        runs = {n: store.list_runs(workflow="validate", issue=n) for n in (TAKEN, BROKEN)}
+        runs = {
+            n: store.list_runs(limit=None, workflow="validate", issue=n) for n in (TAKEN, BROKEN)
+        }
         store.close()
         cli = ("--repo", str(repo), "report")
         reports = {n: run_cli(out, *cli, found[0].id) for n, found in runs.items() if found}
@@ -218,7 +220,7 @@ def attacked(tmp_path_factory: pytest.TempPathFactory) -> Attacked:
 def _failed_check(state: Path, number: int) -> tuple[Any, Any]:
     store = Store.open(state)
     try:
-        (run,) = store.list_runs(workflow="validate", issue=number)
+        (run,) = store.list_runs(limit=None, workflow="validate", issue=number)
         (check,) = [s for s in store.steps(run.id) if s.step_id == "check"]
         return run, check
     finally:
@@ -269,5 +271,5 @@ def test_a_seal_socket_that_stops_answering_is_the_harness_failure(attacked: Att
     assert "factory:needs-human" in labels, labels
     store = Store.open(attacked.state)
     assert store.artifacts(Validation, BROKEN) == []  # no route: nothing to retry, none spent
-    assert len(store.list_runs(workflow="implement", issue=BROKEN)) == 1
+    assert len(store.list_runs(limit=None, workflow="implement", issue=BROKEN)) == 1
     store.close()

@@ -127,7 +127,7 @@ def looked(tmp_path_factory: pytest.TempPathFactory) -> Looked:
     store = Store.open(state)
     decided, replayed = {}, []
     for n in (GONE, DOUBTED):
-        (run,) = store.list_runs(workflow="validate", issue=n)
+        (run,) = store.list_runs(limit=None, workflow="validate", issue=n)
         steps = {s.step_id: s.outputs for s in store.steps(run.id) if s.status == "succeeded"}
         decided[n] = steps["decide"]
         replayed += [steps["check"]] if n == GONE else []

@@ -50,7 +50,7 @@ def test_a_setup_file_the_agent_edits_never_runs_with_the_network(guarded: Guard
     assert "factory:merged" in labels, labels  # approved, validated, merged, smoke-tested
     assert guarded.got == []  # the agent's code never reached the host
     store = Store.open(guarded.state)
-    validation = store.list_runs(workflow="validate", issue=1)[0]
+    validation = store.list_runs(limit=None, workflow="validate", issue=1)[0]
     steps = {s.step_id: s for s in store.steps(validation.id)}
     assert steps["check"].status == "succeeded" and steps["smoke"].status == "succeeded"
     # the agent's setup file did run — offline, on the change and on the merge, never from
@@ -93,13 +93,13 @@ def test_agent_code_already_on_production_reaches_only_the_proxy_which_refuses_i
     store = Store.open(guarded.state)
     # a tree whose setup asked for refused hosts is never kept for reuse: each setup of the
     # cycle (health, implement, the candidate, the smoke run) ran through the proxy, refused
-    (health, *_) = store.list_runs(workflow="health")
+    (health, *_) = store.list_runs(limit=None, workflow="health")
     checked = {s.step_id: s for s in store.steps(health.id)}["health"]
     assert _refused(checked.outputs["network"], port) == expected
-    implement = store.list_runs(workflow="implement", issue=1)[0]
+    implement = store.list_runs(limit=None, workflow="implement", issue=1)[0]
     setup = {s.step_id: s for s in store.steps(implement.id)}["setup"]
     assert _refused(setup.outputs["network"], port) == expected
-    validation = store.list_runs(workflow="validate", issue=1)[0]
+    validation = store.list_runs(limit=None, workflow="validate", issue=1)[0]
     steps = {s.step_id: s for s in store.steps(validation.id)}
     for step in ("check", "smoke"):
         assert _refused(steps[step].outputs["network"], port) == expected, step

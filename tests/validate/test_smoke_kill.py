@@ -48,7 +48,7 @@ def test_kill_9_inside_the_smoke_step_then_run_once_finishes_it(
     store = Store.open(seen.state)
     manager = WorktreeManager(GitRepo(seen.repo), default_worktree_root(seen.state))
     try:
-        (finished,) = store.list_runs(workflow="validate", issue=1)
+        (finished,) = store.list_runs(limit=None, workflow="validate", issue=1)
         assert finished.status == "succeeded"
         smoke = [s for s in store.steps(seen.run) if s.step_id == "smoke"]
         assert [s.status for s in smoke] == ["running", "succeeded"]  # killed, then redone
@@ -106,8 +106,8 @@ def test_kill_9_inside_smoke_then_a_failing_smoke_is_reverted_on_resume(
     store = Store.open(state)
     try:
         # resumed through the cycle's record: the same cycle, its validate step's own run
-        (cycle,) = store.list_runs(workflow="cycle")
-        (validation,) = store.list_runs(workflow="validate", issue=1)
+        (cycle,) = store.list_runs(limit=None, workflow="cycle")
+        (validation,) = store.list_runs(limit=None, workflow="validate", issue=1)
         assert cycle.status == "succeeded" and validation.id == row["run_id"]
         assert (validation.parent, validation.parent_step) == (cycle.id, "validate")
         assert store.lease_holder(1) is None

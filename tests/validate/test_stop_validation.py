@@ -58,7 +58,7 @@ def test_a_person_stops_a_change_while_it_is_validated(
     assert GitRepo(repo).rev_parse("main") == production
     shown = issue(capsys, repo, 1)
     store = Store.open(tmp_path / "state")
-    (run,) = store.list_runs(workflow="validate", issue=1)
+    (run,) = store.list_runs(limit=None, workflow="validate", issue=1)
     assert run.status == "failed", (run, out, err)
     merged = [s for s in store.steps(run.id) if s.step_id == "merge" and s.status == "succeeded"]
     assert merged == []

@@ -84,7 +84,9 @@ def test_a_empty_state_criterion_is_observed_on_a_fresh_app_and_merged(guarded: 
     assert first_look.startswith("[observation 1] URL: http://") and "0 notes" in first_look
     assert "Buy milk" not in first_look
     store = Store.open(state)
-    run = store.list_runs(workflow="validate", issue=1)[0]  # approved by a person (a setup change)
+    run = store.list_runs(limit=None, workflow="validate", issue=1)[
+        0
+    ]  # approved by a person (a setup change)
     check = next(s.outputs for s in store.steps(run.id) if s.step_id == "check")
     assert any(j["passed"] and "Buy milk" in j["final_text"] for j in check["journeys"])
     assert [d["route"] for d in decisions(state, 1)] == ["needs_review", "merge"]
@@ -127,7 +129,7 @@ def test_b_renaming_a_button_a_journey_relies_on_is_a_holdout_conflict(
     data = waiting.last[n]
     assert data["state"] == "closed" and "factory:merged" in data["labels"]
     store = Store.open(state)
-    first, second = reversed(store.list_runs(workflow="implement", issue=n))
+    first, second = reversed(store.list_runs(limit=None, workflow="implement", issue=n))
     refused = next(s.outputs for s in store.steps(first.id) if s.step_id == "commit")["head"]
     tree = next(s.outputs for s in store.steps(second.id) if s.step_id == "worktree")
     repo = GitRepo(waiting.repo)
@@ -187,7 +189,7 @@ def test_c_a_retry_learns_what_went_wrong_and_continues_from_its_branch(
     run_once(capsys, repo)
 
     store = Store.open(tmp_path / "state")
-    first, second = reversed(store.list_runs(workflow="implement", issue=1))
+    first, second = reversed(store.list_runs(limit=None, workflow="implement", issue=1))
     steps = [{s.step_id: s.outputs for s in store.steps(r.id)} for r in (first, second)]
     refused_head = steps[0]["commit"]["head"]
     # a fix, not a re-roll: the retry starts from the refused change merged onto production

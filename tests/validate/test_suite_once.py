@@ -49,13 +49,13 @@ pytestmark = [
 
 
 def reported(capsys, repo: Path, store: Store, number: int) -> int:
-    run = store.list_runs(workflow="validate", issue=number)[0]
+    run = store.list_runs(limit=None, workflow="validate", issue=number)[0]
     data = run_cli(capsys, "--repo", str(repo), "report", run.id, "--json").json()
     return int(data["suite_runs"])
 
 
 def records(store: Store, number: int, workflow: str) -> RunRecords:
-    (run,) = store.list_runs(workflow=workflow, issue=number)
+    (run,) = store.list_runs(limit=None, workflow=workflow, issue=number)
     return RunRecords(store.steps(run.id))
 
 
@@ -71,7 +71,7 @@ def first_reuses_behind_runs_again(
     checked = records(store, still, "validate").newest(CheckResult)
     landed = records(store, still, "validate").newest(Landing)
     assert tested is not None and checked is not None and checked.tests is not None
-    implemented = store.list_runs(workflow="implement", issue=still)[0].id
+    implemented = store.list_runs(limit=None, workflow="implement", issue=still)[0].id
     assert checked.tests.reused_from == implemented and tested.tree == checked.tree
     assert landed is not None and landed.tested_by == implemented
     assert landed.landed_tree == tested.tree  # never red: the landed tree's pass is on record
@@ -80,7 +80,7 @@ def first_reuses_behind_runs_again(
     checked = records(store, moved, "validate").newest(CheckResult)
     assert checked is not None and checked.tests is not None and not checked.tests.reused_from
     landed = records(store, moved, "validate").newest(Landing)
-    validated = store.list_runs(workflow="validate", issue=moved)[0].id
+    validated = store.list_runs(limit=None, workflow="validate", issue=moved)[0].id
     assert landed is not None and landed.tested_by == validated
 
 
@@ -104,9 +104,9 @@ def test_a_candidate_that_is_the_tested_tree_runs_no_suite_one_built_on_another_
     )
     # production is now that very tree, set up the same way: its health runs no suite (one
     # order shows it: whichever landed last, its tree's pass is its validation's)
-    before, checked_before = len(ran), len(store.list_runs(workflow="health"))
+    before, checked_before = len(ran), len(store.list_runs(limit=None, workflow="health"))
     run_once(capsys, repo)
-    assert len(store.list_runs(workflow="health")) == checked_before + 1
+    assert len(store.list_runs(limit=None, workflow="health")) == checked_before + 1
     assert len(ran) == before
 
 

@@ -27,7 +27,7 @@ pytestmark = pytest.mark.together("validate-shared")
 
 def decided(state: Path, number: int) -> dict[str, Any]:
     store = Store.open(state)
-    (run,) = store.list_runs(workflow="validate", issue=number)
+    (run,) = store.list_runs(limit=None, workflow="validate", issue=number)
     return next(s.outputs for s in store.steps(run.id) if s.step_id == "decide")
 
 
@@ -59,7 +59,7 @@ def test_a_bug_fix_whose_test_fails_before_the_fix_merges(full_cycle: FullCycle)
 def suite_runs(played: FullCycle, number: int) -> tuple[int, list[str]]:
     """What ``factory report`` of the issue's validation says of its suite runs."""
     store = Store.open(played.state)
-    (run,) = store.list_runs(workflow="validate", issue=number)
+    (run,) = store.list_runs(limit=None, workflow="validate", issue=number)
     store.close()
     with isolated_env(played.state), Output() as out:
         text = run_cli(out, "--repo", str(played.repo), "report", run.id).out

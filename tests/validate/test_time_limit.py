@@ -52,7 +52,7 @@ def stalling(monkeypatch: pytest.MonkeyPatch) -> Counter[tuple[str, str]]:
 def suite_runs(store: Store, number: int, workflow: str) -> list[Ran]:
     return [
         t
-        for r in store.list_runs(workflow=workflow, issue=number)
+        for r in store.list_runs(limit=None, workflow=workflow, issue=number)
         for t in RunRecords(store.steps(r.id)).tested()
     ]
 
@@ -82,15 +82,17 @@ def test_a_time_limit_is_run_again_alone_then_merges_or_goes_to_a_person(
     assert candidate[0].again and candidate[0].exit_code == 0, candidate
     # #2: stopped on the candidate beside the other checks, then alone: a person decides
     assert "factory:needs-human" in second["labels"], second["labels"]
-    (run,) = store.list_runs(workflow="validate", issue=2)
+    (run,) = store.list_runs(limit=None, workflow="validate", issue=2)
     checked = RunRecords(store.steps(run.id)).newest(CheckResult)
     assert checked is not None and checked.tests is not None and checked.tests.again
     decided = next(s.outputs for s in store.steps(run.id) if s.step_id == "decide")
     assert decided["route"] == "needs_human" and "time limit" in decided["reason"], decided
     assert decided["fix_attempts"] == 0
-    assert len(store.list_runs(workflow="implement", issue=2)) == 1  # never sent back for a fix
+    assert (
+        len(store.list_runs(limit=None, workflow="implement", issue=2)) == 1
+    )  # never sent back for a fix
     # #3: stopped twice in implementation: a person, and the implementer never ran again
     assert "factory:needs-human" in third["labels"], third["labels"]
-    (run,) = store.list_runs(workflow="implement", issue=3)
+    (run,) = store.list_runs(limit=None, workflow="implement", issue=3)
     assert "time limit" in (run.reason or ""), run.reason
     assert [s.step_id for s in store.steps(run.id)].count("code") == 1

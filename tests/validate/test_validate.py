@@ -87,7 +87,7 @@ def test_full_cycle_merges_what_passes_and_refuses_what_breaks_a_journey(
 
     # three validations ran in parallel on distinct ports and all finished
     store = Store.open(full_cycle.state)
-    runs = store.list_runs(workflow="validate")
+    runs = store.list_runs(limit=None, workflow="validate")
     assert {r.issue for r in runs} == {1, 2, 3} and {r.status for r in runs} == {"succeeded"}
     ports = set()
     for run in runs:
@@ -183,11 +183,11 @@ def refused(tmp_path_factory: pytest.TempPathFactory) -> Refused:
             run_once(out, repo)  # the one fix attempt, failed by the validator again
             last = issue(out, repo, 1)
             store = Store.open(state)
-            implemented = len(store.list_runs(workflow="implement", issue=1))
-            validations = len(store.list_runs(workflow="validate", issue=1))
+            implemented = len(store.list_runs(limit=None, workflow="implement", issue=1))
+            validations = len(store.list_runs(limit=None, workflow="validate", issue=1))
             prs = [pr.state for pr in pull_requests(store, 1)]
             run_once(out, repo)  # quarantined: never re-queued
-            implemented_after = len(store.list_runs(workflow="implement", issue=1))
+            implemented_after = len(store.list_runs(limit=None, workflow="implement", issue=1))
             store.close()
     landed_tested_trees(state)
     return Refused(
