@@ -9,10 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = (
-    "CHANGES",
     "LEARNED",
     "ON_AN_APP",
-    "READS",
     "JourneyResult",
     "Observation",
     "as_quoted",
@@ -23,8 +21,8 @@ _QUOTE_MARKS = str.maketrans("", "", "\"'\u201c\u201d\u2018\u2019")
 
 # what may change the app (``Observation.changes``): these, a field submitted, a request
 # other than these
-CHANGES = ("browser_click", "browser_press_key")
-READS = ("GET", "HEAD", "OPTIONS")
+_CHANGES = ("browser_click", "browser_press_key")
+_READS = ("GET", "HEAD", "OPTIONS")
 LEARNED = "learned:"  # a learned check's result is named by its id after this
 # a check heal names (``heal.checks``) that runs on an app: a hidden journey, a learned check
 ON_AN_APP = ("journey:", LEARNED)
@@ -115,9 +113,9 @@ class Observation:
         request other than a read."""
         method = str(self.input.get("method", "GET")).upper()
         return not self.error and (
-            self.tool in CHANGES
+            self.tool in _CHANGES
             or (self.tool == "browser_type" and bool(self.input.get("submit")))
-            or (self.tool == "browser_request" and method not in READS)
+            or (self.tool == "browser_request" and method not in _READS)
         )
 
     def shows(self, quote: str) -> bool:

@@ -17,7 +17,6 @@ __all__ = (
     "IssueSpec",
     "Judgement",
     "Screened",
-    "Unobservable",
 )
 
 

@@ -15,7 +15,6 @@ from harness.artifacts.verdict import ValidatorRun, Verdict
 
 __all__ = (
     "Baseline",
-    "BuiltOn",
     "CheckResult",
     "HoldoutRun",
     "Landing",

@@ -13,7 +13,6 @@ from harness.artifacts.browser import Observation
 __all__ = (
     "CriterionResult",
     "CriterionRow",
-    "Intended",
     "KeptVerdict",
     "Regression",
     "ValidatorRun",
