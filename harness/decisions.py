@@ -119,8 +119,8 @@ def approve(
     landing_unfinished(services, number, "approve")
     label = waiting_label(services, number, "approve")
     store = services.store
-    told = ({"via": via} if via else {}) | ({"reason": reason[:MAX_REASON]} if reason else {})
-    event = {"issue": number, "actor": actor, "label": label} | told
+    told = {"reason": reason[:MAX_REASON]} if reason else {}
+    event = {"issue": number, "actor": actor, "label": label, "via": via or None} | told
     if label != Label.NEEDS_REVIEW:  # handed to a person by triage or an attempt: requeued
         store.append_event(None, APPROVE_EVENT, event | {"head": None})
         said = retry_issue(services, number)
@@ -175,8 +175,13 @@ def reject(services: Services, number: int, reason: str, actor: str, via: str) -
         reason = str(done[-1].data["reason"])
     else:
         label = waiting_label(services, number, "reject")
-        event = {"issue": number, "actor": actor, "label": label, "reason": reason}
-        event |= {"via": via} if via else {}
+        event = {
+            "issue": number,
+            "actor": actor,
+            "label": label,
+            "reason": reason,
+            "via": via or None,
+        }
         store.append_event(None, REJECT_EVENT, {**event, "pr": pr.number if pr else None})
         done = store.events(kind=REJECT_EVENT, issue=number)
     # a validation of it under way ends first, without a merge (its checks released)

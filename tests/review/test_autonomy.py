@@ -75,6 +75,7 @@ def test_approving_an_issue_handed_to_a_person_requeues_it(
         "issue": 1,
         "actor": "dana",
         "label": "factory:needs-human",
+        "via": None,  # the command line
         "head": None,
     }
     # the same person's approval again: it no longer waits for a person
