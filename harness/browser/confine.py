@@ -11,10 +11,12 @@ import os
 import select
 import shlex
 import socket
+import socketserver
 import subprocess
 import threading
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any, Self
 
 from harness.sandbox import seccomp
 from harness.sandbox.app import enter_network
@@ -103,81 +105,95 @@ class Launcher:
         )
 
 
-class BrowserBroker:
+class SealSocket(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    """A Unix socket at ``path`` (the ``door`` a refusal names) for the seal's processes
+    alone (``peers``): bound, made connectable for the seal's uid, then listening while it
+    is entered, each connection served by ``handler`` on a thread of its own; every other
+    peer's is refused and kept in ``peers.refused``. Leaving it waits for the connections
+    it serves."""
+
+    daemon_threads = True
+
+    def __init__(
+        self, path: Path, handler: type[socketserver.BaseRequestHandler], peers: Peers, door: str
+    ) -> None:
+        super().__init__(str(path), handler, bind_and_activate=False)
+        self.path = path
+        self.peers = peers
+        self.door = door
+        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+
+    def __enter__(self) -> Self:
+        self.server_bind()
+        connectable(self.path)  # the harness's; the seal's uid may connect
+        self.server_activate()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.shutdown()
+        self.server_close()
+
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        return self.peers.admit(request, self.door)
+
+
+class BrowserBroker(SealSocket):
     """Starts one confined Chromium for the sealed validator. On the Unix socket ``path``
     (bound into the seal) its relay sends Chromium's arguments with its pipe ends; the
     broker runs ``launcher`` on them, answers with Chromium's exit status when it ends, and
     kills it when the relay goes away. The arguments come from the seal, but the
     confinement does not depend on them: it is the launcher's, whatever Chromium is told.
-    Only the seal's processes are served (``peers``); every other connection, before or
-    while its browser runs, is refused and kept in ``peers.refused``."""
+    Only the seal's first connection is served (``SealSocket``); a later one is closed."""
 
     def __init__(self, path: Path, launcher: Launcher, peers: Peers) -> None:
-        self.path = path
+        super().__init__(path, _Browse, peers, "browser socket")
         self.launcher = launcher
-        self.peers = peers
-        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.proc: subprocess.Popen[bytes] | None = None
-        self.thread = threading.Thread(target=self._serve, name="browser-broker", daemon=True)
-        self.browsing: threading.Thread | None = None
+        self.browsing = False  # its one browser was asked for
 
-    def __enter__(self) -> BrowserBroker:
-        self.server.bind(str(self.path))
-        connectable(self.path)  # the harness's; the seal's uid may connect
-        self.server.listen(8)
-        self.thread.start()
-        return self
+    def verify_request(self, request: Any, client_address: Any) -> bool:
+        first = super().verify_request(request, client_address) and not self.browsing
+        self.browsing |= first
+        return first
 
     def __exit__(self, *_: object) -> None:
-        with contextlib.suppress(OSError):
-            self.server.shutdown(socket.SHUT_RDWR)
-        self.server.close()
-        for thread in (self.thread, self.browsing):
-            if thread is not None:
-                thread.join(timeout=30)
-        if self.proc is not None and self.proc.poll() is None:
+        if self.proc is not None and self.proc.poll() is None:  # the seal has ended
             Sandbox._kill(self.proc)
+        super().__exit__()
 
-    def _serve(self) -> None:
-        """Every connection until the listener closes: a stranger's is refused (and kept), the
-        seal's first is served on a thread of its own (its one browser), any later closed."""
-        while True:
-            try:
-                conn, _ = self.server.accept()
-            except OSError:
-                return
-            if self.peers.admit(conn, "browser socket") and self.browsing is None:
-                self.browsing = threading.Thread(target=self._browse, args=(conn,), daemon=True)
-                self.browsing.start()
-            else:
-                conn.close()
 
-    def _browse(self, conn: socket.socket) -> None:
-        with conn:
-            try:
-                args, fds = _request(conn)
-            except (OSError, ValueError):
-                return
-            try:
-                self.proc = self.launcher.spawn(args, fds)
-            finally:
-                for fd in fds:
-                    os.close(fd)
-            code = self._watch(conn, self.proc)
-            with contextlib.suppress(OSError):
-                conn.sendall(f"{code}\n".encode())
+class _Browse(socketserver.BaseRequestHandler):
+    """The relay's one request: Chromium started on its arguments and pipes, its exit
+    status sent back."""
 
-    @staticmethod
-    def _watch(conn: socket.socket, proc: subprocess.Popen[bytes]) -> int:
-        """Chromium's exit status; killed first if the relay hangs up."""
-        exited = os.pidfd_open(proc.pid)
+    server: BrowserBroker
+
+    def handle(self) -> None:
         try:
-            ready, _, _ = select.select([exited, conn.fileno()], [], [])
-            if exited not in ready:
-                Sandbox._kill(proc)
-            return proc.wait()
+            args, fds = _request(self.request)
+        except (OSError, ValueError):
+            return
+        try:
+            self.server.proc = proc = self.server.launcher.spawn(args, fds)
         finally:
-            os.close(exited)
+            for fd in fds:
+                os.close(fd)
+        code = _watch(self.request, proc)
+        with contextlib.suppress(OSError):
+            self.request.sendall(f"{code}\n".encode())
+
+
+def _watch(conn: socket.socket, proc: subprocess.Popen[bytes]) -> int:
+    """Chromium's exit status; killed first if the relay hangs up."""
+    exited = os.pidfd_open(proc.pid)
+    try:
+        ready, _, _ = select.select([exited, conn.fileno()], [], [])
+        if exited not in ready:
+            Sandbox._kill(proc)
+        return proc.wait()
+    finally:
+        os.close(exited)
 
 
 def _request(conn: socket.socket) -> tuple[list[str], list[int]]:

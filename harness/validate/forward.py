@@ -11,13 +11,13 @@ import socketserver
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self, TypedDict, cast
+from typing import TypedDict, cast
 
+from harness.browser.confine import SealSocket
 from harness.errors import FactoryError, ModelError, SandboxError, carried
 from harness.model.agent import AgentHooks, checked_call
 from harness.model.base import Model
 from harness.model.blocks import Request, Response
-from harness.sandbox.holding import connectable
 from harness.sandbox.peers import Peers, served_by
 
 MAX_REQUEST_BYTES = 32 * 1024 * 1024
@@ -52,41 +52,21 @@ def _error(kind: str, message: str) -> Refusal:
     return {"type": "error", "error": {"type": kind, "message": message}}
 
 
-class ModelForwarder(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+class ModelForwarder(SealSocket):
     """Serves ``model`` on the Unix socket ``path`` to one sealed agent whose model is
     ``model_id`` (a request for another model is refused), each call checked and recorded
     by ``hooks``; a connection from any process but the seal's (``peers``) is refused."""
 
-    daemon_threads = True
-
     def __init__(
         self, path: Path, model: Model, hooks: AgentHooks, model_id: str, peers: Peers
     ) -> None:
-        super().__init__(str(path), _Handler, bind_and_activate=False)
-        self.path = path
+        super().__init__(path, _Handler, peers, "model socket")
         self.model = model
         self.hooks = hooks
         self.model_id = model_id
-        self.peers = peers
         self.refusal: FactoryError | None = None  # the first refusal that is not the model's
         self._lock = threading.Lock()  # one call at a time, as the agent loop makes them
         self._stopping = carried()  # a person's cancel of the run aborts the call it waits on
-        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
-
-    def __enter__(self) -> Self:
-        self.server_bind()
-        connectable(self.path)  # the harness's; the seal's uid may connect
-        self.server_activate()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.shutdown()
-        self.server_close()
-        self._thread.join(timeout=30)
-
-    def verify_request(self, request: Any, client_address: Any) -> bool:
-        return self.peers.admit(request, "model socket")
 
     def answer(self, request: object) -> tuple[int, Response | Refusal]:
         """(HTTP status, body) for one request from the seal (JSON, checked: the model, and

@@ -66,9 +66,8 @@ def test_the_broker_starts_nothing_for_a_malformed_relay(
             conn.connect(str(tmp_path / "browser.sock"))
             socket.send_fds(conn, [message], given)
             assert conn.recv(64) == b""  # hung up: no status, since nothing ran
-        assert broker.browsing is not None
-        broker.browsing.join(timeout=30)
-        assert broker.proc is None
+        assert broker.browsing
+    assert broker.proc is None  # leaving the broker waited for its one connection
     for read, write in pipes:
         os.close(read)
         os.close(write)
