@@ -296,7 +296,7 @@ def test_a_run_waiting_for_the_landing_lease_gives_its_cpu_slot_to_the_landing_r
 
     def waits() -> None:
         with one.working():
-            take_landing(Store.open(tmp_path / "state"), waiting_run, wait_s=LIMIT_S)
+            take_landing(Store.open(tmp_path / "state"), waiting_run)
         landed.set()
 
     def lands() -> None:

@@ -24,12 +24,10 @@ TURN_WAIT_S = 4 * 3600.0
 INTENT = "validate.landing"  # the landing a run is about to make, before production moves
 
 
-def take_landing(
-    store: Store, holder: str, wait_s: float = LANDING_TTL_S, poll_s: float = 0.2
-) -> None:
+def take_landing(store: Store, holder: str) -> None:
     """Take production's landing lease for ``holder`` (again, if it holds it: the lease is
-    renewed), waiting while another change lands — bounded by ``wait_s``."""
-    deadline = time.monotonic() + wait_s
+    renewed), waiting while another change lands — for as long as one may hold it."""
+    deadline = time.monotonic() + LANDING_TTL_S
     with waiting():  # the run's CPU slot goes to the others, the landing one among them
         while True:
             try:
@@ -40,7 +38,7 @@ def take_landing(
                     raise StepFailed(
                         f"production is busy landing another change: {exc}", {}
                     ) from exc
-                time.sleep(poll_s)
+                time.sleep(0.2)
 
 
 def give_back_landing(store: Store, holder: str) -> None:

@@ -45,7 +45,7 @@ def test_a_second_landing_waits_for_the_first_to_give_it_back(tmp_path: Path) ->
     def second() -> None:
         inside.wait(30)
         mine, me = Store.open(tmp_path / "state"), holder_id()
-        take_landing(mine, me, poll_s=0.01)
+        take_landing(mine, me)
         order.append("second in")
         give_back_landing(mine, me)
 
@@ -71,7 +71,7 @@ def test_a_landing_holder_that_died_is_taken_over(tmp_path: Path) -> None:
     gone = f"{holder_id().split(':')[0]}:{proc.pid}:0000"
     store.acquire_lease(LANDING_LEASE, gone, 600.0)
     me = holder_id()
-    take_landing(store, me, wait_s=5.0)
+    take_landing(store, me)
     assert store.lease_holder(LANDING_LEASE) == me
 
 
