@@ -160,8 +160,8 @@ def in_browser(
     drivers: Drivers,
     fn: Callable[[BrowserSession], T],
     *,
-    netns_pid: int | None = None,
-    hidden: tuple[Path, ...] = (),
+    netns_pid: int | None,
+    hidden: tuple[Path, ...],
 ) -> T:
     """``fn`` with a fresh confined Chromium (as ``BrowserSession``), started by one of the
     process's kept drivers and closed when ``fn`` returns."""

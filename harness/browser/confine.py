@@ -66,7 +66,7 @@ class Launcher:
     ``close``."""
 
     def __init__(
-        self, folder: Path, executable: str, netns_pid: int | None, hidden: tuple[Path, ...] = ()
+        self, folder: Path, executable: str, netns_pid: int | None, hidden: tuple[Path, ...]
     ) -> None:
         command = bwrap_argv(
             browser_view(Path(executable), netns_pid is not None, hidden),

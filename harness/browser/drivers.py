@@ -95,10 +95,11 @@ class Drivers:
                 else:
                     self._idle.append(worker)
 
-    def close(self, wait_s: float = 5.0) -> None:
-        """Stop every idle driver (a running check's driver stops when its check ends)."""
+    def close(self) -> None:
+        """Stop every idle driver, waiting a few seconds for each (a running check's driver
+        stops when its check ends)."""
         with self._lock:
             self._closed = True
             idle, self._idle = self._idle, []
         for worker in idle:
-            worker.stop(wait_s)
+            worker.stop(5.0)

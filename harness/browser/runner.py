@@ -264,6 +264,6 @@ def run_journeys(
     base_url: str,
     journeys: list[Journey],
     shots_dir: Path,
-    success_screenshots: bool = False,
+    success_screenshots: bool,
 ) -> list[JourneyResult]:
     return [run_journey(session, base_url, j, shots_dir, success_screenshots) for j in journeys]

@@ -425,7 +425,7 @@ def journeys_on(
         if validator is not None:
             checks.append(_sealed_check(at, validator, earlier, replay))
         done = _run_checks(ctx, checks, suites=int(testing))
-        tested = _again_alone(at, done.pop(0), reuse) if testing else kept
+        tested = _again_alone(at, done.pop(0), reuse, None) if testing else kept
         tested_before = _again_alone(at, done.pop(0), None, before) if before else None
         sealed = done.pop() if validator is not None else None
         results: list[JourneyResult] = [r for _, found in done for r in found]
@@ -446,7 +446,7 @@ def journeys_on(
 
 
 def _again_alone(
-    at: Checkout, tested: Tested, flaky: Collection[str] | None = None, before: Before | None = None
+    at: Checkout, tested: Tested, flaky: Collection[str] | None, before: Before | None
 ) -> Tested:
     """A time limit is not a verdict: tests it stopped beside the other checks run once more,
     alone (every other check of this commit has finished); stopped again, the suite does not

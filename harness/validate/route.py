@@ -71,9 +71,9 @@ class Evidence:
     rules: Rules
     checked: CheckResult
     ci: str
-    kind: str | None = None  # of the change (``revert``: heal's, asked no validator)
-    criteria: tuple[str, ...] = ()
-    second: Verdict | None = None  # ``validation.second``'s verdict, when one was asked
+    kind: str | None  # of the change (``revert``: heal's, asked no validator)
+    criteria: tuple[str, ...]
+    second: Verdict | None  # ``validation.second``'s verdict, when one was asked
 
 
 def _tests_gate(e: Evidence) -> GateResult | None:

@@ -117,8 +117,8 @@ def run_in_seal(
     readable: list[Path],
     stdin: str,
     timeout_s: float,
-    peers: Peers | None = None,
-    netns_pid: int | None = None,
+    peers: Peers,
+    netns_pid: int | None,
 ) -> subprocess.CompletedProcess[str]:
     """``command`` in the seal's view (in the network namespace of ``netns_pid``, the app's,
     if given), under the sandbox's seccomp filter and limits (a cgroup of its own); the
@@ -142,8 +142,7 @@ def run_in_seal(
             env={"PATH": SAFE_PATH},
             pass_fds=() if filter_fd is None else (filter_fd,),
         ) as proc:
-            if peers is not None:
-                peers.started(proc.pid)
+            peers.started(proc.pid)
             try:
                 out, err = proc.communicate(stdin, timeout=timeout_s)
             except subprocess.TimeoutExpired:

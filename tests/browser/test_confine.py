@@ -55,7 +55,7 @@ def test_the_relay_hands_nothing_to_a_browser_socket_the_harness_does_not_serve(
 def test_the_broker_starts_nothing_for_a_malformed_relay(
     tmp_path: Path, message: bytes, fds: int
 ) -> None:
-    launcher = Launcher(tmp_path, find_chromium(), None)
+    launcher = Launcher(tmp_path, find_chromium(), None, ())
     pipes = [os.pipe() for _ in range(2)]
     given = [pipes[0][0], pipes[1][1], pipes[1][1]][:fds]
     peers = Peers()

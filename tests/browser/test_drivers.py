@@ -70,9 +70,9 @@ def test_in_browser_starts_a_fresh_chromium_on_a_kept_driver(
         page.set_content("<h1>kept driver</h1>")
         return page.inner_text("h1")
 
-    assert in_browser(drivers, visit) == "kept driver"
+    assert in_browser(drivers, visit, netns_pid=None, hidden=()) == "kept driver"
     # each check its own browser, closed when the check ends, on the same kept driver
-    seen = [in_browser(drivers, _browser_and_driver) for _ in range(2)]
+    seen = [in_browser(drivers, _browser_and_driver, netns_pid=None, hidden=()) for _ in range(2)]
     assert seen[0][0] is not seen[1][0] and seen[0][1] == seen[1][1]
     assert not seen[0][0].is_connected()
 

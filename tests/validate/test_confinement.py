@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from harness.sandbox.holding import SANDBOX_GID
+from harness.sandbox.peers import Peers
 from harness.store.db import Store
 from harness.validate.sealed import run_in_seal
 from tests.validate.conftest import KEY
@@ -123,7 +124,7 @@ def test_the_seal_reads_nothing_of_the_repository_or_of_another_process(
     outside = tmp_path / "written-from-the-seal"
     command = [sys.executable, "-c", PROBE, str(os.getpid()), *map(str, targets), str(outside)]
     shots = tmp_path / "shots"
-    done = run_in_seal(command, [repo, state, holdout], [shots], [], "", 60)
+    done = run_in_seal(command, [repo, state, holdout], [shots], [], "", 60, Peers(), None)
     seen = json.loads(done.stdout)
     assert seen["read"] == ["/etc/hostname"], seen["read"]
     assert seen["self"]["CapEff"] == "0000000000000000", seen["self"]
