@@ -15,7 +15,6 @@ from harness.artifacts import (
     CheckResult,
     Failed,
     Health,
-    HoldoutRun,
     KeptVerdict,
     PrCandidate,
     Prepared,
@@ -150,8 +149,15 @@ def baseline(ctx: StepContext, prepare: Prepared) -> Baseline:
     if is_revert(prepare.candidate.spec.kind):
         # heal's revert of a red production: nothing to calibrate, its own journeys judge it
         tree = tree_of(services.repo, sha)
-        red = HoldoutRun(sha=sha, tree=tree, journeys=[], journeys_passed=False)
-        return Baseline(**dict(red), production_sha=sha, base=base, queued=queued)
+        return Baseline(
+            sha=sha,
+            tree=tree,
+            journeys=[],
+            journeys_passed=False,
+            production_sha=sha,
+            base=base,
+            queued=queued,
+        )
     result, cached = cached_or_computed(
         services.store,
         services.settings.state_dir,
