@@ -41,7 +41,7 @@ def demo_source(root: Path) -> Source:
     """``factory demo`` once, then a person rejects the issue the pre-screen handed over:
     triage runs that accept and reject, implement and validate runs that merge, refuse and
     fail, a health run, model calls, and the audit trail with a ``human.*`` event."""
-    from harness.decisions import reject
+    from harness.decisions import decide
     from harness.demo import run_demo
     from harness.services import open_services
 
@@ -54,7 +54,7 @@ def demo_source(root: Path) -> Source:
     services = open_services(report.repo, report.state_dir)
     held = [r["issue"] for r in report.triage if r.get("decision") == "needs_human"]
     for number in held:
-        reject(services, number, "Not something we will do.", "maintainer")
+        decide(services, "reject", number, "maintainer", "Not something we will do.")
     services.store.close()
     return Source(report.repo, report.state_dir)
 

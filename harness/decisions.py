@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from harness.artifacts import ANY_RUN, Landing, PrCandidate, Smoke, Validation
 from harness.engine.context import Services
 from harness.engine.killswitch import CANCEL
-from harness.errors import UsageError
+from harness.errors import UsageError, check_one_line
 from harness.forge.base import Label, PullRequest, default_author, set_state
 from harness.forge.neutral import clip
-from harness.retry import retry_issue, stop_runs
+from harness.retry import cancel_issue, retry_issue, stop_runs
 from harness.review.trust import APPROVE_EVENT
 
 REJECT_EVENT = "human.reject"
@@ -23,8 +23,8 @@ MAX_REASON = 2000
 
 @dataclass(frozen=True)
 class Decision:
-    """What a person decided and what came of it (merged, not_merged, requeued, rejected);
-    ``factory approve --json`` and ``factory reject --json`` print its fields."""
+    """What a person decided and what came of it (merged, not_merged, requeued, rejected,
+    cancelled); ``factory approve --json`` and ``factory reject --json`` print its fields."""
 
     number: int
     action: str
@@ -68,24 +68,47 @@ def open_pr(services: Services, number: int) -> PullRequest | None:
     return None
 
 
+def decide(
+    services: Services,
+    action: str,
+    number: int,
+    actor: str | None,
+    reason: str = "",
+    via: str = "",
+    say: Callable[[str], None] = lambda _: None,
+    provider: str | None = None,
+) -> Decision:
+    """A person's ``approve``, ``reject`` or ``cancel`` of issue ``number``, whichever face
+    it came through: ``actor``, a login (None: ``default_actor``); ``reason``, one line;
+    ``via``, the face, when not the command line (``mcp``); ``say`` and ``provider``:
+    approve's."""
+    actor = check_actor(default_actor() if actor is None else actor)
+    check_one_line("--reason", reason)
+    reason = reason.strip()
+    if action == "cancel":
+        said = cancel_issue(services, number, actor, reason, via)
+        return Decision(number, action, actor, "cancelled", said)
+    if action == "reject":
+        return reject(services, number, reason, actor, via)
+    return approve(services, number, actor, via, reason, say, provider)
+
+
 def approve(
     services: Services,
     number: int,
     actor: str,
-    via: str = "",
-    reason: str = "",
-    say: Callable[[str], None] = lambda _: None,
-    provider: str | None = None,
+    via: str,
+    reason: str,
+    say: Callable[[str], None],
+    provider: str | None,
 ) -> Decision:
     """Approve issue ``number``'s change: land it through validation, or re-queue it.
-    ``via``: the face a person decided through, when not the command line (``mcp``);
     ``reason``: why, kept in the audit trail (a lesson may cite it), never posted; ``say``:
     told when validation starts (the command line's live line); ``provider``: the face's
     override, the model validation calls (it must be ready before anything is recorded)."""
     from harness.model.provider import require_model
     from harness.validate.run import landing_unfinished, validate_issue  # the engine
 
-    actor = check_actor(actor)
     landing_unfinished(services, number, "approve")
     label = waiting_label(services, number, "approve")
     store = services.store
@@ -124,11 +147,9 @@ def approve(
     return Decision(number, "approve", actor, "not_merged", f"issue {number}: {by} {said}")
 
 
-def reject(services: Services, number: int, reason: str, actor: str, via: str = "") -> Decision:
+def reject(services: Services, number: int, reason: str, actor: str, via: str) -> Decision:
     """Close issue ``number`` and its open PR with one comment, labelled factory:rejected; a
     validation of it under way is stopped first (``stop_runs``)."""
-    actor = check_actor(actor)
-    reason = reason.strip()
     if not reason:
         raise UsageError("--reason: say why (it is posted on the issue)")
     if len(reason) > MAX_REASON:

@@ -143,8 +143,7 @@ class Face:
         return text
 
     def _decide(self, action: str, issue: int, reason: str = "") -> str:
-        from harness import decisions
-        from harness.retry import cancel_issue
+        from harness.decisions import decide
 
         with self.services() as s:
             if not s.settings.config.mcp.decisions:
@@ -152,19 +151,16 @@ class Face:
                     f"{action} through MCP is off: a maintainer turns it on by committing "
                     "'mcp: {decisions: true}' in factory.yaml"
                 )
-            actor = decisions.default_actor()
-            if action == "cancel":
-                return cancel_issue(s, issue, actor, reason.strip(), via="mcp")
-            if action == "reject":
-                return decisions.reject(s, issue, reason, actor, via="mcp").message
-        return self._land(issue, actor, s.settings, s.store)
+            if action != "approve":
+                return decide(s, action, issue, None, reason, via="mcp").message
+        return self._land(issue, s.settings, s.store)
 
-    def _land(self, issue: int, actor: str, settings: Settings, store: Store) -> str:
+    def _land(self, issue: int, settings: Settings, store: Store) -> str:
         """The approval in a thread of its own, with services of its own (as a cycle's
         worker has): answered with its first word, when validation starts (or with its end,
         when it re-queued the issue or refused). The server waits for the thread before it
         exits; killed meanwhile, the next ``factory run`` finishes the validation."""
-        from harness.decisions import approve
+        from harness.decisions import decide
 
         said: queue.Queue[str | FactoryError] = queue.Queue()
 
@@ -172,8 +168,14 @@ class Face:
             own = self.target.services(settings=settings, store=store)
             try:
                 said.put(
-                    approve(
-                        own, issue, actor, via="mcp", say=said.put, provider=self.target.provider
+                    decide(
+                        own,
+                        "approve",
+                        issue,
+                        None,
+                        via="mcp",
+                        say=said.put,
+                        provider=self.target.provider,
                     ).message
                 )
             except FactoryError as exc:

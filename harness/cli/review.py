@@ -15,7 +15,7 @@ from harness.cli.common import (
     opened,
     target_of,
 )
-from harness.errors import check_one_line, terminal_safe
+from harness.errors import terminal_safe
 
 if TYPE_CHECKING:
     from harness.decisions import Decision
@@ -26,16 +26,6 @@ _by_option = click.option(
     default=None,
     help="Who decides, for the audit trail (default: $FACTORY_ACTOR or the OS user name).",
 )
-
-
-def _actor(actor: str | None, reason: str) -> str:
-    """``--by`` (default: ``default_actor``), a login, and ``--reason`` one line."""
-    from harness.decisions import check_actor, default_actor
-
-    actor = actor if actor is not None else default_actor()
-    check_one_line("--by", actor)
-    check_one_line("--reason", reason)
-    return check_actor(actor)
 
 
 def _report(ctx: click.Context, decision: Decision, as_json: bool) -> None:
@@ -57,19 +47,12 @@ def approve(ctx: click.Context, number: int, reason: str, actor: str | None, as_
     """Approve issue NUMBER: its change lands through validation with every deterministic
     gate still holding (exit 1 if it does not land); a needs-human issue is re-queued."""
     from harness.cli.live import live_line
-    from harness.decisions import approve as approve_issue
+    from harness.decisions import decide
 
-    actor = _actor(actor, reason)
     services = opened(ctx)
     with live_line("factory approve", services.store, as_json) as say:  # as factory run's
-        decided = approve_issue(
-            services,
-            number,
-            actor,
-            reason=reason.strip(),
-            say=say,
-            provider=target_of(ctx).provider,
-        )
+        provider = target_of(ctx).provider
+        decided = decide(services, "approve", number, actor, reason, say=say, provider=provider)
     _report(ctx, decided, as_json)
 
 
@@ -81,10 +64,9 @@ def approve(ctx: click.Context, number: int, reason: str, actor: str | None, as_
 @click.pass_context
 def reject(ctx: click.Context, number: int, reason: str, actor: str | None, as_json: bool) -> None:
     """Reject issue NUMBER: close it and its pull request with one comment."""
-    from harness.decisions import reject as reject_issue
+    from harness.decisions import decide
 
-    actor = _actor(actor, reason)
-    _report(ctx, reject_issue(opened(ctx), number, reason, actor), as_json)
+    _report(ctx, decide(opened(ctx), "reject", number, actor, reason), as_json)
 
 
 @click.command()
@@ -96,9 +78,9 @@ def cancel(ctx: click.Context, number: int, reason: str, actor: str | None) -> N
     """Stop the factory's work on accepted or in-progress issue NUMBER: its runs end (one
     alive in another process within a second), its checkout is removed, it waits for a
     person with one comment; 'factory retry NUMBER' takes it back."""
-    from harness.retry import cancel_issue
+    from harness.decisions import decide
 
-    click.echo(cancel_issue(opened(ctx), number, _actor(actor, reason), reason.strip()))
+    click.echo(decide(opened(ctx), "cancel", number, actor, reason).message)
 
 
 @click.command()

@@ -22,22 +22,21 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from harness import decisions
 from harness.backtest.report import backtest_view
+from harness.decisions import decide
 from harness.engine.context import Services
 from harness.engine.killswitch import (
     engage_kill_switch,
     release_kill_switch,
     stop_reason,
 )
-from harness.errors import MAX_INTEGER, FactoryError, NotFoundError, check_one_line
+from harness.errors import MAX_INTEGER, FactoryError, NotFoundError
 from harness.lessons.evidence import lessons, proposals
 from harness.reports.issues import issue_page, queue_view
 from harness.reports.report import EVIDENCE, healing, run_page
 from harness.reports.runs import PAGE_SIZE, RunFilters, runs_page
 from harness.reports.status import Status, status, trends
 from harness.reports.text import render
-from harness.retry import cancel_issue
 
 COOKIE = "factory_session"
 MAX_SESSIONS = 64  # the oldest session ends when another opens beyond this
@@ -293,12 +292,7 @@ class Dashboard:
         with self.deciding:  # one decision at a time
             services = self.fresh() if self.fresh else self.services
             try:
-                check_one_line("reason", reason)
-                if action == "cancel":
-                    return cancel_issue(services, number, self.actor, reason.strip())
-                if action == "reject":
-                    return decisions.reject(services, number, reason, self.actor).message
-                return decisions.approve(services, number, self.actor).message
+                return decide(services, action, number, self.actor, reason).message
             except FactoryError as exc:
                 return f"not done: {exc}"
             finally:

@@ -19,7 +19,7 @@ def demo_rows(tmp_path_factory: pytest.TempPathFactory) -> Source:
     ``tests/test_demo.py`` and the dashboard's tests read too), copied as it ended, and in the
     copy a person rejecting the issue the pre-screen handed over: real runs, steps and audit
     events to copy."""
-    from harness.decisions import reject
+    from harness.decisions import decide
     from harness.services import open_services
 
     run = demo_run(tmp_path_factory)
@@ -38,6 +38,6 @@ def demo_rows(tmp_path_factory: pytest.TempPathFactory) -> Source:
         held = [r["issue"] for r in report["triage"] if r.get("decision") == "needs_human"]
         assert held, report["triage"]
         for number in held:
-            reject(services, number, "Not something we will do.", "maintainer")
+            decide(services, "reject", number, "maintainer", "Not something we will do.")
         services.store.close()
     return Source(repo, state_dir)
