@@ -11,7 +11,7 @@ from harness.artifacts import ANY_RUN, Landing, PrCandidate, Smoke, Validation
 from harness.engine.context import Services
 from harness.engine.killswitch import CANCEL
 from harness.errors import UsageError, check_one_line
-from harness.forge.base import Label, PullRequest, default_author, set_state
+from harness.forge.base import Issue, Label, PullRequest, default_author, set_state
 from harness.forge.neutral import clip
 from harness.retry import cancel_issue, retry_issue, stop_runs
 from harness.review.trust import APPROVE_EVENT
@@ -45,17 +45,23 @@ def check_actor(actor: str) -> str:
     return actor
 
 
+def waiting_for(issue: Issue) -> str | None:
+    """The review label an open issue waits for a person under (None: it waits for none)."""
+    held = [label for label in REVIEWABLE if label in issue.labels]
+    return held[0] if held and issue.state == "open" else None
+
+
 def waiting_label(services: Services, number: int, action: str) -> str:
     """The review label the issue holds; anything else is a usage error (exit 2)."""
     issue = services.forge.get_issue(number)
-    held = [label for label in REVIEWABLE if label in issue.labels]
-    if issue.state != "open" or not held:
+    label = waiting_for(issue)
+    if label is None:
         raise UsageError(
             f"issue {number} is not waiting for a person (it is {issue.state}, labels: "
             f"{', '.join(issue.labels) or 'none'}); only {' or '.join(REVIEWABLE)} issues can be "
             f"{action.removesuffix('e')}ed"
         )
-    return held[0]
+    return label
 
 
 def open_pr(services: Services, number: int) -> PullRequest | None:

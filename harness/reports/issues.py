@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from harness.artifacts import ANY_RUN, Review
-from harness.decisions import REVIEWABLE
+from harness.decisions import waiting_for
 from harness.engine.context import Services
 from harness.forge.base import Comment, Forge, Issue, Label, queue_state
 from harness.forge.markers import readable
@@ -58,9 +58,8 @@ class IssuePage(IssueText):
     state: str
     trails: list[RunReport]  # its runs, and the heals that named it, oldest first
     cost_usd: float
-    reviewable: bool
     cancellable: bool  # accepted or in progress: a person may stop the factory's work on it
-    label: str | None  # the review label it waits under
+    label: str | None  # the review label it waits for a person under (None: it waits for none)
     why: str | None  # the reason the code gave for its newest decision (why it waits)
     audit: list[Event]
     diff: ChangeDiff | None  # what its pull request holds
@@ -72,7 +71,6 @@ def issue_page(services: Services, number: int) -> IssuePage:
     issue = text.issue
     healed = [store.get_run(run_id) for run_id in store.heal_runs(number)]
     runs = sorted([*store.list_runs(limit=None, issue=number), *healed], key=lambda r: r.started_at)
-    waiting = [lab for lab in REVIEWABLE if lab in issue.labels]
     said = store.latest_said([number]).get(number)
     now = services.clock()
     state_dir = services.settings.state_dir
@@ -81,9 +79,8 @@ def issue_page(services: Services, number: int) -> IssuePage:
         state=queue_state(issue),
         trails=[run_report(store, state_dir, run, now) for run in runs],
         cost_usd=round(store.spend(issue=number), 6),
-        reviewable=issue.state == "open" and bool(waiting),
         cancellable=issue.state == "open" and queue_state(issue) in CANCELLABLE,
-        label=waiting[0] if waiting else None,
+        label=waiting_for(issue),
         why=why_of(said) if said else None,
         audit=store.events(kind="human.", issue=number),
         diff=change_diff(store, services.repo, number),

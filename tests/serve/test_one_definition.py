@@ -118,7 +118,7 @@ def test_the_views_agree_on_every_issue(scenario: Scenario) -> None:
 def test_a_waiting_issue_says_why_and_a_heal_issue_shows_its_run(scenario: Scenario) -> None:
     services = scenario.services
     waiting = issue_page(services, 5)
-    assert waiting.reviewable and waiting.why and "addresses the validator" in waiting.why
+    assert waiting.label and waiting.why and "addresses the validator" in waiting.why
     healed = issue_page(services, scenario.heal_issue)
     assert [t.id for t in healed.trails] == [scenario.heal_run]
     assert healed.state == "closed" and healed.trails[0].outcome == "needs_human"
