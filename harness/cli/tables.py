@@ -23,10 +23,6 @@ from harness.errors import terminal_safe
 _WORD = re.compile(r"[\w-]{1,24}")  # one word: an outcome, a workflow, a run id, a number
 
 
-def console() -> Console:
-    return Console(highlight=False, soft_wrap=False)
-
-
 def _cell(value: object) -> str:
     """One cell on one line, escape codes shown, not acted on (cells hold issue titles and
     reasons: untrusted text)."""
@@ -35,11 +31,9 @@ def _cell(value: object) -> str:
     return terminal_safe(text)
 
 
-def print_table(
-    title: str, columns: Sequence[str], rows: Sequence[Sequence[object]], out: Console | None = None
-) -> None:
+def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
     """``rows`` under ``columns``: a folded table on a terminal, TSV otherwise."""
-    target = out or console()
+    target = Console(highlight=False, soft_wrap=False)
     if not target.is_terminal:
         click.echo("\t".join(columns))
         for row in rows:

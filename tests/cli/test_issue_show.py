@@ -38,17 +38,18 @@ def test_show_prints_escape_codes_as_text(
     assert as_json.json()["body"] == BODY  # the data itself is unchanged
 
 
-def test_tables_show_untrusted_cells_as_text() -> None:
-    """A reason or title in a table: no escape code acted on, no rich markup rendered."""
-    from rich.console import Console
-
+def test_tables_show_untrusted_cells_as_text(capsys, monkeypatch) -> None:
+    """A reason or title in a table on a terminal: no escape code acted on, no rich markup
+    rendered."""
     from harness.cli.tables import print_table
 
-    out = io.StringIO()
-    terminal = Console(file=out, force_terminal=True, width=200, color_system=None)
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")  # the terminal's form (rich reads it)
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setenv("NO_COLOR", "1")
     cell = "[link=https://evil.example]click[/link] \x1b[8mhidden\x1b[0m"
-    print_table("t", ("issue", "reason"), [(1, cell)], out=terminal)
-    shown = out.getvalue()
+    print_table("t", ("issue", "reason"), [(1, cell)])
+    shown = capsys.readouterr().out
+    assert "issue\treason" not in shown  # the table, not the TSV of a pipe
     assert "\x1b[8m" not in shown and "\\x1b[8mhidden" in shown
     assert "[link=https://evil.example]click[/link]" in shown
 
