@@ -92,23 +92,17 @@ def triage(
 @click.pass_context
 def implement(ctx: click.Context, number: int, as_json: bool) -> None:
     """Implement accepted issue NUMBER in a worktree and open a PR (exit 1 if refused)."""
-    from harness.artifacts import PrCandidate, Worktree
+    from harness.artifacts import Worktree
+    from harness.cycle import stage_row
     from harness.implement.run import implement_issue
 
     services = opened(ctx, model=True)
     with live_line("implement", services.store, as_json, piped=False) as say:
         say(f"issue {number} …")
         outcome = implement_issue(services, number)
-    candidate = outcome.artifact(PrCandidate)
     worktree = outcome.artifact(Worktree)
-    data = {
-        "issue": number,
-        "run_id": outcome.run_id,
-        "status": outcome.status,
-        "reason": outcome.reason,
-        "pr": candidate.pr if candidate else None,
-        "branch": worktree.branch if worktree else None,
-    }
+    row = stage_row("implement", number, outcome, None)
+    data = {**row, "branch": worktree.branch if worktree else None}
     if as_json:
         emit_json(data)
     elif outcome.status == "succeeded":
