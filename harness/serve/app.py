@@ -40,6 +40,7 @@ from harness.reports.text import render
 
 COOKIE = "factory_session"
 MAX_SESSIONS = 64  # the oldest session ends when another opens beyond this
+POLL_S = 1.0  # how often the Now page's live part is read again for its stream
 _HERE = Path(__file__).resolve().parent
 _STATIC = MappingProxyType({"live.js": "text/javascript", "style.css": "text/css"})
 _IMAGES = MappingProxyType(
@@ -64,7 +65,6 @@ Handler = Callable[[Request, "Session"], Awaitable[Response]]
 class Session:
     id: str
     csrf: str
-    actor: str
 
 
 @dataclass
@@ -73,12 +73,11 @@ class Dashboard:
 
     services: Services
     token: str
-    actor: str = "dashboard"
+    actor: str  # who a person's decision is recorded as
     # the services a person's decision runs with: read afresh (production's rules now)
-    fresh: Callable[[], Services] | None = None
+    fresh: Callable[[], Services]
     sessions: dict[str, Session] = field(default_factory=dict)
     flash: dict[str, str] = field(default_factory=dict)  # session -> what its last action did
-    poll_s: float = 1.0
     closing: bool = False
     deciding: threading.Lock = field(default_factory=threading.Lock)
     # approvals land in the background, one at a time: issue -> what is in progress / came of it
@@ -144,7 +143,7 @@ class Dashboard:
         return None
 
     def _open_session(self) -> Session:
-        session = Session(secrets.token_urlsafe(32), secrets.token_urlsafe(32), self.actor)
+        session = Session(secrets.token_urlsafe(32), secrets.token_urlsafe(32))
         self.sessions[session.id] = session
         while len(self.sessions) > MAX_SESSIONS:
             oldest = next(iter(self.sessions))
@@ -185,7 +184,7 @@ class Dashboard:
                 if html != last:
                     yield f"event: now\ndata: {json.dumps({'html': html})}\n\n"
                     last = html
-                await asyncio.sleep(self.poll_s)
+                await asyncio.sleep(POLL_S)
 
         return StreamingResponse(stream(), media_type="text/event-stream")
 
@@ -244,7 +243,7 @@ class Dashboard:
     async def stop(self, request: Request, session: Session) -> Response:
         given = (await form_of(request)).get("reason", "")
         if not given.strip():  # the field is optional: then the reason says who stopped it
-            given = f"stopped from the dashboard by {session.actor}"
+            given = f"stopped from the dashboard by {self.actor}"
         try:  # the same rule as 'factory stop --reason'
             reason = stop_reason("reason", given)
         except FactoryError as exc:
@@ -290,14 +289,13 @@ class Dashboard:
         if not 1 <= number <= MAX_INTEGER:
             return f"not done: issue {number} does not exist"
         with self.deciding:  # one decision at a time
-            services = self.fresh() if self.fresh else self.services
+            services = self.fresh()
             try:
                 return decide(services, action, number, self.actor, reason).message
             except FactoryError as exc:
                 return f"not done: {exc}"
             finally:
-                if services is not self.services:
-                    services.store.close()
+                services.store.close()
 
 
 def cookie_name(request: Request) -> str:
@@ -316,7 +314,7 @@ async def form_of(request: Request) -> dict[str, str]:
     return form
 
 
-def confined(root: Path, rel: str, raw_path: str = "") -> Path | None:
+def confined(root: Path, rel: str, raw_path: str) -> Path | None:
     """``root/rel`` if it is an image file inside ``root`` reached without ``..``, absolute
     parts, encoded separators or symbolic links; else None."""
     lowered = raw_path.lower()
@@ -361,8 +359,7 @@ def now_status(services: Services) -> Status:
 
 def create_app(board: Dashboard) -> Starlette:
     """The app of the dashboard ``board``: its token opens a session (``/?token=…``); a
-    person's decisions are recorded as its actor and run with its ``fresh()`` services when
-    given."""
+    person's decisions are recorded as its actor and run with its ``fresh()`` services."""
     pages: dict[str, Handler] = {
         "/": board.showing("now.html", status=now_status),
         "/events": board.events,

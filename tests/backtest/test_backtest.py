@@ -56,7 +56,7 @@ def dashboard(repo: Path, state: Path) -> str:
     """The Backtest page as ``factory serve`` shows it (its app, in this process)."""
     services = open_services(repo, state)
     try:
-        client = TestClient(create_app(Dashboard(services, "t0k3n")))
+        client = TestClient(create_app(Dashboard(services, "t0k3n", "someone", lambda: services)))
         assert client.get("/?token=t0k3n").status_code == 200
         page = client.get("/backtest")
         assert page.status_code == 200

@@ -94,7 +94,9 @@ def test_the_cli_mcp_and_the_dashboard_show_the_same_figures(tmp_path: Path, cap
     answered = _in_process(repo, ask)
     services = open_services(repo, state)
     view = run_page(services, run)
-    page = Dashboard(services, "t").page("run.html", Session("s", "c", "a"), view=view)
+    page = Dashboard(services, "t", "someone", lambda: services).page(
+        "run.html", Session("s", "c"), view=view
+    )
     shown = html.unescape(bytes(page.body).decode())
     record = json.loads(json.dumps(view.report, default=plain))
 
@@ -131,9 +133,9 @@ def test_the_cli_mcp_and_the_dashboard_show_the_same_figures(tmp_path: Path, cap
     ]
     assert said in run_cli(capsys, *cli, "report", implement).out
     assert said in run_cli(capsys, *cli, "issue", "show", "1").out
-    page = Dashboard(services, "t").page(
+    page = Dashboard(services, "t", "someone", lambda: services).page(
         "run.html",
-        Session("s", "c", "a"),
+        Session("s", "c"),
         view=run_page(services, implement),
     )
     assert f"[medium] {FINDING}" in html.unescape(bytes(page.body).decode())

@@ -136,8 +136,8 @@ def test_a_journey_the_second_merge_broke_reverts_exactly_that_merge(capsys, at:
     # shown: the run's report, the dashboard's Health page
     report = run_cli(capsys, "--repo", str(repo), "report", heal.id).out
     assert f"culprit: factory {culprit[:12]} (issue {second})" in report
-    board = Dashboard(services, "token")
-    page = board.page("health.html", Session("s", "c", "a"), view=healing(services))
+    board = Dashboard(services, "token", "someone", lambda: services)
+    page = board.page("health.html", Session("s", "c"), view=healing(services))
     shown = bytes(page.body).decode()
     assert culprit[:12] in shown and f"#{regression}" in shown and "reverted" in shown
 

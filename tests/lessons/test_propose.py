@@ -179,7 +179,9 @@ def test_a_lesson_is_proposed_once_rehearsed_and_never_merged(
     )
     branches = git(repo, "branch", "--list", "factory/lesson-*").split()
     assert branches == [row["branch"]]
-    client = TestClient(create_app(Dashboard(services, "t0k3n")))  # the dashboard's Lessons page
+    client = TestClient(
+        create_app(Dashboard(services, "t0k3n", "someone", lambda: services))
+    )  # the dashboard's Lessons page
     assert client.get("/?token=t0k3n").status_code == 200
     page = client.get("/lessons").text
     assert "file:app.py" in page and f"PR #{pr.number}" in page and "closed" in page

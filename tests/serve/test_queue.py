@@ -76,7 +76,7 @@ def test_the_page_links_a_state_s_other_pages(services: Services) -> None:
     """The template's links: page 1 of the merged issues links to page 2, and page 2 back."""
     from harness.serve.app import Dashboard, Session
 
-    board, session = Dashboard(services, token="t" * 32), Session("s", "c", "someone")
+    board, session = Dashboard(services, "t" * 32, "someone", lambda: services), Session("s", "c")
     first = bytes(board.page("queue.html", session, groups=views.queue_view(services)).body)
     assert b"page 1 of 2" in first
     assert b'href="/queue?state=factory%3Amerged&amp;page=2#state-8"' in first
