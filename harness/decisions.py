@@ -38,10 +38,11 @@ def default_actor() -> str:
     return os.environ.get("FACTORY_ACTOR", "").strip() or default_author("unknown")
 
 
-def check_actor(actor: str) -> str:
+def check_actor(actor: str, option: str = "--by") -> str:
+    """A login as given by ``option`` (a decision's actor, a new issue's author), stripped."""
     actor = actor.strip()
     if not actor or len(actor) > 100 or any(c.isspace() or not c.isprintable() for c in actor):
-        raise UsageError("--by: one word (a login) of at most 100 printable characters")
+        raise UsageError(f"{option}: one word (a login) of at most 100 printable characters")
     return actor
 
 

@@ -57,14 +57,11 @@ def new(ctx: click.Context, title: str, body: str, author: str | None, as_json: 
 def checked_issue(title: str, body: str, author: str | None) -> tuple[str, str, str]:
     """A new issue's title, body and author as the local forge takes them, or one line
     saying what is wrong (``factory issue new``, ``factory mcp``'s file_issue)."""
-    title, body = checked_title(title), checked_body(body)
+    from harness.decisions import check_actor
     from harness.forge.base import default_author
 
-    author = (author or default_author()).strip()
-    if not author or any(c.isspace() for c in author):
-        raise UsageError("--author: must be one word (a login)")
-    check_one_line("--author", author)
-    return title, body, author
+    title, body = checked_title(title), checked_body(body)
+    return title, body, check_actor(author or default_author(), "--author")
 
 
 def checked_title(title: str) -> str:

@@ -127,6 +127,9 @@ CASES = [
     Case("title-ansi", ("issue", "new", "--title", "a\x1b[8mhidden"), "U+001B"),
     Case("title-carriage-return", ("issue", "new", "--title", "a\rb"), "U+000D"),
     Case("reason-escape", ("stop", "--reason", "x\x1b]0;title\x07"), "--reason: control"),
+    # a login (an issue's author, as a decision's actor): one word of printable characters
+    Case("author-two-words", ("issue", "new", "--title", "t", "--author", "a b"), "--author: one"),
+    Case("author-bidi", ("issue", "new", "--title", "t", "--author", "a\u202eb"), "--author: one"),
     # numbers SQLite cannot hold, or that mean nothing
     Case("show-2**70", ("issue", "show", BIG), "'NUMBER'"),
     Case("edit-2**70", ("issue", "edit", BIG, "--title", "x"), "'NUMBER'"),
