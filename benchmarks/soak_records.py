@@ -33,6 +33,7 @@ from harness.artifacts import (
     HoldoutRun,
     IssueSpec,
     Landing,
+    Production,
     Proposal,
     Review,
     Smoke,
@@ -465,7 +466,9 @@ def regression_loops_close(world: World, records: Records, day: int) -> list[str
     """Each revert heal made is closed — culprit reverted, its regression issue's fix merged,
     both issues closed — or either is with a person, by the end of the first day after the
     heal's on which the factory could work (a day on which heal handed red production to a
-    person stops the factory and does not count: docs/heal.md, "Act")."""
+    person stops the factory and does not count: docs/heal.md, "Act"), and at the latest once
+    a health found production green after the fix merged (a green health closes them): a
+    hand-off later that day, or the next, does not excuse a loop a green health left open."""
     by_number = {i.number: i for i in records.issues}
     healed_all = records.typed(Healed)
     stopped = {
@@ -473,14 +476,24 @@ def regression_loops_close(world: World, records: Records, day: int) -> list[str
         for run, healed in healed_all
         if healed.outcome in ("needs_human", "environment") and healed.regression_issue is None
     }
+    greens = [  # a production run only ran others: read by its workflow's name
+        stamp(run.started_at)
+        for run in records.store.list_runs(None, workflow="production", status="succeeded")
+        for _, production in RunRecords(records.store.steps(run.id)).every(Production)
+        if production.green and production.heal is None
+    ]
+    landed = {landing.issue: records.touched(run) for run, landing in records.typed(Landing)}
     broken = []
     for run, healed in healed_all:
         since = day_of(world, stamp(run.started_at))
         working = [d for d in range(since + 1, day + 1) if d not in stopped]
-        if healed.outcome != "reverted" or not working:
-            continue
         fix = by_number.get(healed.regression_issue or 0)
         culprit = by_number.get(healed.culprit_issue or 0)
+        # merged: its newest landing is the fix, not the revert; and a green health since
+        fixed_at = landed.get(fix.number) if fix and Label.MERGED in fix.labels else None
+        green_since = fixed_at is not None and any(g > fixed_at for g in greens)
+        if healed.outcome != "reverted" or not (working or green_since):
+            continue
         if fix is None or culprit is None:
             broken.append(f"heal {run.id} names an issue that does not exist")
             continue
