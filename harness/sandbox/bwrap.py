@@ -92,7 +92,7 @@ def _under(path: Path, folders: Iterable[Path]) -> bool:
     return any(path == f or f in path.parents for f in folders)
 
 
-def bwrap_argv(view: View, command: list[str], *, seccomp_fd: int | None = None) -> list[str]:
+def bwrap_argv(view: View, command: list[str], *, seccomp_fd: int | None) -> list[str]:
     """The one bubblewrap command line: ``command`` run in ``view``."""
     as_root = running_as_root()
     args, system = _system_view(view)
