@@ -60,10 +60,13 @@ _PROBE = (
 NSENTER = "/usr/bin/nsenter"  # util-linux, as prlimit and setpriv (``limits``)
 
 
-def enter_network(netns_pid: int) -> list[str]:
+def enter_network(netns_pid: int | None) -> list[str]:
     """The command prefix that enters the network namespace ``netns_pid`` is in now (as
     root), and runs the command only if it is that very namespace once inside: were the app
-    gone and its pid taken by another process, the command would not start."""
+    gone and its pid taken by another process, the command would not start. None: no app's
+    network to enter, no prefix."""
+    if netns_pid is None:
+        return []
     path = f"/proc/{netns_pid}/ns/net"
     expected = f"net:[{Path(path).stat().st_ino}]"
     check = 'test "$(readlink /proc/self/ns/net)" = "$0" && exec "$@"'

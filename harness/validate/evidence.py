@@ -110,7 +110,7 @@ def journeys_against(
         drivers,
         lambda session: run_journeys(session, app.base_url, journeys, shots, every_shot),
         netns_pid=app.netns_pid,
-        hidden=tuple(sealed_hidden_paths(settings)),
+        hidden=sealed_hidden_paths(settings),
     )
 
 
@@ -551,7 +551,7 @@ def run_validator(
             model=services.model,
             hooks=hooks,
             netns_pid=app.netns_pid,
-            masked=sealed_hidden_paths(services.settings),
+            hidden=sealed_hidden_paths(services.settings),
         )
 
 
