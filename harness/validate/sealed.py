@@ -27,6 +27,7 @@ from harness.model.agent import AgentHooks, AgentSpec
 from harness.model.base import CallRecord, Model
 from harness.model.blocks import Handler, Request
 from harness.redact import masked, redact
+from harness.sandbox.app import AppNotReady
 from harness.sandbox.bwrap import CONFINED_ENV, SAFE_PATH, interpreter
 from harness.sandbox.peers import Peers
 
@@ -93,13 +94,13 @@ def run_in_seal(
     peers: Peers,
     netns_pid: int | None,
 ) -> subprocess.CompletedProcess[str]:
-    """``command`` in the seal (the one command line of it): the read-only system, the
-    harness's own files, ``readable`` and ``writable`` folders, no network but the app's
-    (``netns_pid``'s namespace, entered first: its request client reaches the app, as its
-    browser does); the repository, worktrees, state and hold-out (``hidden``) are never
-    mounted. Under the sandbox's seccomp filter and limits (a cgroup of its own); the
-    writable folders are handed to the sandbox uid first; ``peers`` learns the seal's
-    process."""
+    """``command`` in the seal (the one command line of it, for validation and ``factory
+    doctor`` alike): the read-only system, the harness's own files, ``readable`` and
+    ``writable`` folders, no network but the app's (``netns_pid``'s namespace, entered first:
+    its request client reaches the app, as its browser does); the repository, worktrees,
+    state and hold-out (``hidden``) are never mounted. Under the sandbox's seccomp filter
+    and limits (a cgroup of its own); the writable folders are handed to the sandbox uid
+    first; ``peers`` learns the seal's process."""
     from harness.sandbox import holding, seccomp
     from harness.sandbox.app import enter_network
     from harness.sandbox.bwrap import View, bwrap_argv
@@ -139,6 +140,20 @@ def run_in_seal(
         if filter_fd is not None:
             os.close(filter_fd)
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def not_started(proc: subprocess.CompletedProcess[str]) -> AppNotReady:
+    """The seal's process ``proc`` ended before it asked for its browser
+    (``BrowserBroker.browsing``), with no answer: its own start failed (its interpreter, its
+    imports) before anything of the app or the change could reach it — the environment's,
+    never a verdict (validation counts it inconclusive, as an app still starting; ``factory
+    doctor`` names it). Said with the last lines it wrote to its standard error, redacted
+    (an import's error names the module its environment lacks), and what mends it."""
+    said = (
+        f"the sealed validator did not start (exit {proc.returncode}; a module missing: "
+        "install the harness again, make install)"
+    )
+    return AppNotReady(said, redact(proc.stderr), environment=True)
 
 
 class Allowance(AgentHooks):
@@ -184,7 +199,7 @@ def run_sealed(
         allowance = Allowance(hooks, request.budget_usd)
         model_socket = Path(request.model_socket)
         forwarder = ModelForwarder(model_socket, model, allowance, request.question.model, peers)
-        with forwarder, BrowserBroker(Path(request.browser_socket), launcher, peers):
+        with forwarder, BrowserBroker(Path(request.browser_socket), launcher, peers) as broker:
             stdin = request.model_dump_json()
             try:
                 proc = run_in_seal(
@@ -207,6 +222,8 @@ def run_sealed(
     try:  # parsed here, once: every reader after this gets the types
         answer = ValidatorRun.model_validate_json(proc.stdout.strip().splitlines()[-1])
     except (IndexError, ValidationError) as exc:
+        if not broker.browsing:  # nothing of the app or the change had reached it
+            raise not_started(proc) from exc
         tail = redact(proc.stderr.strip())[-400:] or str(exc).splitlines()[0]
         raise ModelError(f"the sealed validator crashed (exit {proc.returncode}): {tail}") from exc
     if answer.error == SandboxError.__name__:  # a socket's listener was not the harness
@@ -222,7 +239,9 @@ def main() -> None:
     from harness.model.agent import AgentLoop
     from harness.validate.forward import SocketModel
 
-    request = SealRequest.model_validate_json(sys.stdin.read())
+    if not (given := sys.stdin.read()):  # ``factory doctor``'s probe: imported, nothing asked
+        return
+    request = SealRequest.model_validate_json(given)
     asked = request.question
     answer: dict[str, Any]
     secrets: set[str] = set()  # what the validator typed or sent that is one: masked
