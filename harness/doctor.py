@@ -28,7 +28,7 @@ from harness.onboard.scaffold import declaring
 from harness.sandbox.app import AppNotReady
 from harness.sandbox.bwrap import Sandbox
 from harness.sandbox.limits import Limits
-from harness.sandbox.policy import prepare_worktree, worktree_sandbox
+from harness.sandbox.policy import prepare_worktree, sealed_hidden_paths, worktree_sandbox
 from harness.validate.evidence import fresh_app, journeys_against
 
 TAIL_CHARS = 1500
@@ -96,6 +96,22 @@ def _sandbox_check(sandbox: Sandbox) -> Check:
     filtered = "seccomp filter on" if seccomp.active() else "no seccomp filter (libseccomp missing)"
     detail = f"uid {uid}, CapEff {fields.get('CapEff', '?').strip()}, {filtered}"
     return Check("sandbox", passed, round(result.duration_s, 2), detail, _tail(result.output))
+
+
+def _seal_check(settings: Settings, folder: Path) -> Check:
+    """The sealed validator's interpreter started in its seal as validation starts it
+    (``SEAL_COMMAND``, ``run_in_seal``) as far as its imports, asked nothing (an empty
+    request: the seal's ``main`` returns once its imports are done): an environment that
+    cannot import the harness there is named here, in the words a validation would record
+    (``not_started``), before a validation meets it."""
+    from harness.sandbox.peers import Peers
+    from harness.validate.sealed import SEAL_COMMAND, not_started, run_in_seal
+
+    started = time.monotonic()
+    hidden = sealed_hidden_paths(settings)  # as validation masks them
+    done = run_in_seal(list(SEAL_COMMAND), hidden, [folder], [], "", 300, Peers(), None)
+    said = str(not_started(done)) if done.returncode else "its interpreter imports the harness"
+    return Check("seal", not done.returncode, round(time.monotonic() - started, 2), said)
 
 
 def _setup(settings: Settings, path: Path, report: DoctorReport, fresh: bool) -> Check | None:
@@ -230,9 +246,10 @@ def checked(
     shots = state_dir / "evidence" / f"doctor-{stamp}"
     try:
         if journeys is None:
-            report.checks.append(
-                _sandbox_check(worktree_sandbox(settings, path, Limits(timeout_s=30)))
-            )
+            report.checks += [
+                _sandbox_check(worktree_sandbox(settings, path, Limits(timeout_s=30))),
+                _seal_check(settings, shots / "seal"),
+            ]
         if commands.setup:
             progress("setup …")
             setup = _setup(settings, path, report, fresh=journeys is None)

@@ -94,7 +94,7 @@ def test_whatever_hides_paths_takes_them_from_the_policy() -> None:
             names = {n.id for n in ast.walk(node.value) if isinstance(n, ast.Name)}
             calls.setdefault(name, set()).update(names)
     assert calls == {
-        "validate/evidence.py": {"sealed_hidden_paths", "services", "settings", "tuple"},
+        "validate/evidence.py": {"sealed_hidden_paths", "services", "settings"},
         "validate/sealed.py": {"hidden"},  # the seal hides what it is given
         "browser/chromium.py": {"hidden"},  # and the browser what its caller gives it
         "browser/confine.py": {"hidden"},

@@ -78,15 +78,15 @@ class Place:
         return self.folder / "state"
 
 
-def scratch_repository(place: Place, case: Case, source: GitRepo, rehearsed: Rehearsed) -> GitRepo:
-    """The case's repository (made again if a kill left it half made): ``base`` fetched
-    from ``source`` with its history alone, and the production branch one commit on it
-    that puts the rehearsed governance in place."""
+def scratch_repository(place: Place, case: Case, source: GitRepo, rehearsed: Rehearsed) -> None:
+    """Make the case's repository at ``place.repo`` (again if a kill left it half made):
+    ``base`` fetched from ``source`` with its history alone, and the production branch one
+    commit on it that puts the rehearsed governance in place."""
     branch = rehearsed.config.production_branch
     if (place.repo / "HEAD").is_file():
         existing = GitRepo(place.repo)
         if existing.rev_parse(f"refs/heads/{branch}") is not None:
-            return existing
+            return  # made whole before
     shutil.rmtree(place.repo, ignore_errors=True)
     repo = GitRepo.init(place.repo, branch, bare=True)
     snapshot.fetch_commit(repo, str(source.path), case.base, snapshot.BASE_REF)
@@ -97,7 +97,6 @@ def scratch_repository(place: Place, case: Case, source: GitRepo, rehearsed: Reh
     )
     made = snapshot.commit_over(repo, case.base, rehearsed.files, drop, message)
     snapshot.set_ref(repo, f"refs/heads/{branch}", made)
-    return repo
 
 
 def scratch_settings(place: Place, real: Settings, provider: str | None) -> Settings:

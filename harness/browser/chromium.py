@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
-from harness.browser.confine import CONFINED_ENV, Launcher
+from harness.browser.confine import Launcher
 from harness.errors import SandboxError
+from harness.sandbox.bwrap import CONFINED_ENV
 
 if TYPE_CHECKING:  # Playwright is imported by what starts a browser (a command may not)
     from playwright.sync_api import Browser, BrowserContext, Playwright, Request

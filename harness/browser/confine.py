@@ -15,12 +15,11 @@ import socketserver
 import subprocess
 import threading
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, Self
 
 from harness.sandbox import seccomp
 from harness.sandbox.app import enter_network
-from harness.sandbox.bwrap import SAFE_PATH, SYSTEM, Sandbox, View, bwrap_argv
+from harness.sandbox.bwrap import CONFINED_ENV, SAFE_PATH, SYSTEM, Sandbox, View, bwrap_argv
 from harness.sandbox.holding import connectable
 from harness.sandbox.limits import BROWSER_LIMITS, Cgroup
 from harness.sandbox.peers import Peers
@@ -28,11 +27,6 @@ from harness.sandbox.peers import Peers
 # Chromium runs as a uid of its own when the harness is root: it can touch nothing the sandbox
 # uid owns (the worktrees)
 BROWSER_UID = 65533
-# what a confined process (Chromium's, the seal's) sees of an environment: nothing of the
-# harness's
-CONFINED_ENV = MappingProxyType(
-    {"PATH": SAFE_PATH, "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8"}
-)
 _FILTER_FD = 9  # the seccomp filter, opened by the launcher for bubblewrap
 _FONT_CACHE = Path("/var/cache/fontconfig")
 _MOVE_FDS = 'exec "$0" "$@" 3<&0 4>&1 0</dev/null 1>&2'
@@ -68,13 +62,14 @@ class Launcher:
     def __init__(
         self, folder: Path, executable: str, netns_pid: int | None, hidden: tuple[Path, ...]
     ) -> None:
-        command = bwrap_argv(
-            browser_view(Path(executable), netns_pid is not None, hidden),
-            [executable],
-            seccomp_fd=_FILTER_FD if seccomp.active() else None,
-        )
-        if netns_pid is not None:  # first, as root: the app's network, then the sandbox
-            command = [*enter_network(netns_pid), *command]
+        command = [  # first, as root: the app's network (if any), then the sandbox
+            *enter_network(netns_pid),
+            *bwrap_argv(
+                browser_view(Path(executable), netns_pid is not None, hidden),
+                [executable],
+                seccomp_fd=_FILTER_FD if seccomp.active() else None,
+            ),
+        ]
         self.cgroup = Cgroup(BROWSER_LIMITS)
         command = self.cgroup.entered(command)
         redirect = ""

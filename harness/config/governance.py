@@ -114,7 +114,7 @@ def read_all(repo: GitRepo, ref: str, paths: list[str]) -> dict[str, str]:
     return texts
 
 
-def load_governance(repo: GitRepo, branch: str, sections: bool = True) -> Governance:
+def load_governance(repo: GitRepo, branch: str, sections: bool) -> Governance:
     """The governance files as committed on ``branch`` (never the working tree), all three
     from the same commit even if the branch moves while they are read."""
     commit = repo.rev_parse(f"refs/heads/{branch}")

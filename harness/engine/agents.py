@@ -20,7 +20,7 @@ from harness.engine.killswitch import check_kill_switch
 from harness.engine.records import Produced
 from harness.errors import FactoryError
 from harness.git.repo import GitRepo
-from harness.model.agent import AgentSpec, run_agent
+from harness.model.agent import AgentHooks, AgentSpec, run_agent
 from harness.model.base import CallRecord
 from harness.model.batch import BatchCollector, batch_folder
 from harness.model.blocks import Handler, Request
@@ -31,7 +31,7 @@ UNFINISHED = ("running", "interrupted")  # a step's record when it was killed or
 RESUMED_PATCH_BYTES = 20_000  # of the changes a resumed step is shown
 
 
-class StepHooks:
+class StepHooks(AgentHooks):
     """Checks the kill switch and the budget before each call of a step's agent; records
     each call after it (the sealed validator's too, at the harness's end of its socket)."""
 

@@ -11,7 +11,7 @@ PREFIX = "factory/issue-"
 _FACTORY = re.compile(r"^factory/(?:issue-([1-9][0-9]{0,9})-[0-9a-f]{8}|lesson-[0-9a-f]{12})$")
 
 
-def branch_name(issue: int, title: str, salt: str = "") -> str:
+def branch_name(issue: int, title: str, salt: str) -> str:
     """``factory/issue-<N>-<8 hex>``: the title only feeds a hash, so it cannot shape the name."""
     if issue < 1:
         raise ValueError("issue numbers start at 1")

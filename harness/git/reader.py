@@ -125,7 +125,7 @@ class _Readers:
     pid: int = field(default_factory=os.getpid)
 
 
-def reader(path: Path, contents: bool = False) -> Reader:
+def reader(path: Path, contents: bool) -> Reader:
     """The reader of the repository at ``path`` (a main checkout or a bare repository): of
     names, or with ``contents`` of objects' bytes."""
     readers = PROCESS.part(_Readers)

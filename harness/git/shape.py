@@ -74,7 +74,7 @@ class UnsafeTree(StepFailed):
         super().__init__(f"{report.refusal()}{why}", report, ErrorKind.GATE)
 
 
-def nested_git(root: Path, skip: Iterable[Path] = ()) -> list[str]:
+def nested_git(root: Path, skip: Iterable[Path]) -> list[str]:
     """Every ``.git`` entry below ``root`` (its own ``.git`` link aside), found by walking the
     folders without following links and without reading any entry; ``skip``: folders of the
     harness's own that may lie inside."""

@@ -43,7 +43,7 @@ _RETRIES = ("human.retry", "human.approve")  # a person sending an issue back
 
 
 def previous_attempt(
-    store: Store, repo: GitRepo, issue: int, current_run: str, holdout: str = ""
+    store: Store, repo: GitRepo, issue: int, current_run: str, holdout: str
 ) -> PreviousAttempt | None:
     """The newest finished implement run of ``issue`` other than ``current_run`` whose branch
     still exists, with its evidence, read by type; None for a first attempt. ``holdout``:

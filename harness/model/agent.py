@@ -10,7 +10,6 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from harness.cpu import waiting
 from harness.errors import AgentError, ToolError
@@ -54,7 +53,12 @@ class AgentSpec:
     review: Callable[[dict[str, object]], str | None] | None = None
 
 
-class AgentHooks(Protocol):
+class AgentHooks:
+    """What is done around each model call of an agent: checks before it (the kill switch,
+    the budgets: ``harness.engine.agents.StepHooks``), its record after it. This base does
+    neither: the sealed validator's own side, whose every call the harness checks and
+    records at its end of the model socket."""
+
     def before_call(self, request: Request) -> None: ...
     def after_call(self, record: CallRecord) -> None: ...
 

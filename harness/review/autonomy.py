@@ -4,7 +4,6 @@ person counts too, docs/heal.md), one query over ``harness/store/outcomes.py``'s
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
@@ -35,8 +34,8 @@ class AutonomyIndex(KindIndex):
     by_kind: dict[str, KindIndex] = Field(default_factory=dict)
 
 
-def autonomy_index_for(store: Store, days: int, now: float | None = None) -> AutonomyIndex:
-    window = _window(time.time() if now is None else now, days)
+def autonomy_index_for(store: Store, days: int, now: float) -> AutonomyIndex:
+    window = _window(now, days)
     found = store.finished_by_kind(*window)
     heals = store.heals_for_a_person(*window)
     if heals:  # each counts one, a person's

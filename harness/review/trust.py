@@ -97,9 +97,7 @@ def rehearsed_credit(store: Store) -> dict[str, tuple[int, str]]:
     return {k: (n, record.finished_at) for k, n in resolved.items() if k not in spoiled}
 
 
-def trust_state_for(
-    store: Store, rules: Rules, kind: str, rehearsals: bool = False
-) -> TrustState | None:
+def trust_state_for(store: Store, rules: Rules, kind: str, rehearsals: bool) -> TrustState | None:
     """The state of one kind, or None when no trust rule covers it (it merges by itself);
     ``rehearsals``: the newest backtest counts too (``rehearsed_credit``)."""
     rule = rules.trust_for(kind)
@@ -109,7 +107,7 @@ def trust_state_for(
     return state_of(kind, rule, store.trust_tallies().get(kind), credit)
 
 
-def trust_states_for(store: Store, rules: Rules, rehearsals: bool = False) -> list[TrustState]:
+def trust_states_for(store: Store, rules: Rules, rehearsals: bool) -> list[TrustState]:
     """Every configured kind, and each kind seen so far that the ``default`` rule covers."""
     if not rules.trust:
         return []

@@ -60,10 +60,13 @@ _PROBE = (
 NSENTER = "/usr/bin/nsenter"  # util-linux, as prlimit and setpriv (``limits``)
 
 
-def enter_network(netns_pid: int) -> list[str]:
+def enter_network(netns_pid: int | None) -> list[str]:
     """The command prefix that enters the network namespace ``netns_pid`` is in now (as
     root), and runs the command only if it is that very namespace once inside: were the app
-    gone and its pid taken by another process, the command would not start."""
+    gone and its pid taken by another process, the command would not start. None: no app's
+    network to enter, no prefix."""
+    if netns_pid is None:
+        return []
     path = f"/proc/{netns_pid}/ns/net"
     expected = f"net:[{Path(path).stat().st_ino}]"
     check = 'test "$(readlink /proc/self/ns/net)" = "$0" && exec "$@"'
@@ -77,11 +80,14 @@ def free_port() -> int:
 
 
 class AppNotReady(FactoryError):
-    """The app did not answer 200 on its ready path (``timed_out``: it was still starting
-    when its time was up); ``output`` is its last output (given, the lines of it that tell
-    most end the message: its last two, a warning only when it printed nothing else)."""
+    """What a check runs against never began: the app did not answer 200 on its ready path,
+    or the sealed validator's process ended before it began
+    (``harness.validate.sealed.not_started``). ``environment``: the environment's, never
+    the change's (an app still starting when its time was up, a seal that never began);
+    ``output`` is its last output (given, the lines of it that tell most end the message:
+    its last two, a warning only when it printed nothing else)."""
 
-    def __init__(self, message: str, output: str | None = None, timed_out: bool = False) -> None:
+    def __init__(self, message: str, output: str | None = None, environment: bool = False) -> None:
         lines = [line.strip()[:200] for line in (output or "").splitlines() if line.strip()]
         own = [line for line in lines if "warning" not in line.lower()] or lines  # its own words
         if output is not None:
@@ -90,7 +96,7 @@ class AppNotReady(FactoryError):
             )
         super().__init__(message)
         self.output = output or ""
-        self.timed_out = timed_out
+        self.environment = environment
 
 
 class AppProcess:
@@ -170,8 +176,8 @@ class AppProcess:
                 probe.kill()
             probe.wait()
         if probe.returncode != 0:  # killed by the guard, too
-            late = f"{url} did not answer 200 within {timeout_s:.0f}s"
-            raise AppNotReady(late, self.output(), timed_out=True)
+            late = f"{url} did not answer 200 within {timeout_s:.0f}s (commands.ready_timeout_s)"
+            raise AppNotReady(late, self.output(), environment=True)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 
 from harness.cpu import waiting
 from harness.errors import SandboxError, stop_now
@@ -31,6 +32,11 @@ from harness.sandbox.limits import PRLIMIT, SETPRIV, Cgroup, Limits
 from harness.sandbox.relay import EGRESS_ENV, EGRESS_SOCKET, relayed
 
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
+# what a confined process (a sandboxed command, Chromium, the seal) sees of an environment:
+# nothing of the harness's
+CONFINED_ENV = MappingProxyType(
+    {"PATH": SAFE_PATH, "HOME": "/tmp", "TMPDIR": "/tmp", "LANG": "C.UTF-8"}
+)
 # The system a sandboxed command may read: bound read-only where they are folders, re-made
 # as the same symbolic links where they are links (merged-/usr systems).
 SYSTEM = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc")
@@ -92,7 +98,7 @@ def _under(path: Path, folders: Iterable[Path]) -> bool:
     return any(path == f or f in path.parents for f in folders)
 
 
-def bwrap_argv(view: View, command: list[str], *, seccomp_fd: int | None = None) -> list[str]:
+def bwrap_argv(view: View, command: list[str], *, seccomp_fd: int | None) -> list[str]:
     """The one bubblewrap command line: ``command`` run in ``view``."""
     as_root = running_as_root()
     args, system = _system_view(view)
@@ -230,10 +236,7 @@ class Sandbox:
                 "strace is not installed (set-up runs under it): apt-get install strace"
             )
         env = {
-            "PATH": SAFE_PATH,
-            "HOME": "/tmp",
-            "LANG": "C.UTF-8",
-            "TMPDIR": "/tmp",
+            **CONFINED_ENV,
             "CI": "true",
             "PYTHONDONTWRITEBYTECODE": "1",
             "GIT_CONFIG_COUNT": "1",  # git reads a worktree's git that is not its uid's

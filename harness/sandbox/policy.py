@@ -57,11 +57,14 @@ def fresh_root(state_dir: Path) -> Path:
     return tree_roots(state_dir)[1]
 
 
-def sealed_hidden_paths(settings: Settings) -> list[Path]:
+def sealed_hidden_paths(settings: Settings) -> tuple[Path, ...]:
     """What the sealed validator must not see: besides what no command sees (state,
-    repository, hold-out), every worktree and the app's own files, copied for it."""
+    repository, hold-out), every worktree and the app's own files, copied for it; each as it
+    resolves (as the seal's view and its browser's mask them)."""
     s = settings
-    return [s.root, s.state_dir, s.holdout_dir, *tree_roots(s.state_dir)[:2]]
+    return tuple(
+        p.resolve() for p in [s.root, s.state_dir, s.holdout_dir, *tree_roots(s.state_dir)[:2]]
+    )
 
 
 def setups_root(state_dir: Path) -> Path:

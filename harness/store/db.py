@@ -103,7 +103,7 @@ class Store(
                 )
         handed.close()
 
-    def backup(self) -> Path:
+    def backup(self) -> None:
         """A consistent copy of the whole state beside it (``state.db.backup``), replaced
         atomically: what a corrupt state is restored from."""
         target = backup_path(self.path)
@@ -114,4 +114,3 @@ class Store(
             partial.replace(target)
         finally:
             partial.unlink(missing_ok=True)
-        return target

@@ -378,17 +378,15 @@ def applied_names(db: sqlite3.Connection) -> set[str]:
     return {str(r[0]) for r in db.execute("SELECT name FROM migrations")} if found else set()
 
 
-def migrate(db: sqlite3.Connection, done: set[str]) -> list[str]:
+def migrate(db: sqlite3.Connection, done: set[str]) -> None:
     """Apply the migrations not applied yet (``done``: those the caller read, ``applied_names``),
-    each in its own transaction; return their names. A current store is only read: runs that
-    open it at once take no write lock (SQLite's busy handler would make them wait in steps of
-    up to 100 ms)."""
+    each in its own transaction. A current store is only read: runs that open it at once take
+    no write lock (SQLite's busy handler would make them wait in steps of up to 100 ms)."""
     if all(name in done for name, _ in MIGRATIONS):
-        return []
+        return
     db.execute(
         "CREATE TABLE IF NOT EXISTS migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
     )
-    applied: list[str] = []
     for name, fn in MIGRATIONS:
         db.execute("BEGIN IMMEDIATE")
         try:
@@ -399,9 +397,7 @@ def migrate(db: sqlite3.Connection, done: set[str]) -> list[str]:
                     "INSERT INTO migrations VALUES (?, strftime('%Y-%m-%dT%H:%M:%SZ','now'))",
                     (name,),
                 )
-                applied.append(name)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
-    return applied

@@ -112,7 +112,7 @@ def comments_in(text: str) -> list[str]:
     return [normal_comment(body) for _, _, body in _comments(_mask_code(text))]
 
 
-def sanitize(raw: str, template_comments: Iterable[str] = (), own: bool = False) -> Sanitized:
+def sanitize(raw: str, template_comments: Iterable[str], own: bool = False) -> Sanitized:
     """Find what ``raw`` hides; return it as written minus HTML comments, the invisible
     characters that were flagged and a leading byte order mark, with credentials redacted.
     ``template_comments`` (normalised) are removed silently. ``own``: the factory's signed

@@ -110,7 +110,7 @@ def journeys_against(
         drivers,
         lambda session: run_journeys(session, app.base_url, journeys, shots, every_shot),
         netns_pid=app.netns_pid,
-        hidden=tuple(sealed_hidden_paths(settings)),
+        hidden=sealed_hidden_paths(settings),
     )
 
 
@@ -309,7 +309,8 @@ def _run_checks(ctx: StepContext, checks: list[Callable[[], Any]], suites: int =
     has its own copy, app, browser and ``/tmp``: nothing one writes reaches another), as many
     at a time in this process as ``checks_at_once`` says, the run's ``_rank`` first; the first
     ``suites`` run a whole suite (long work, ``Slots``: short checks never wait behind more
-    than one). An app that never served raises ``_not_ready``'s error."""
+    than one). An app that never served, or a seal that never began, raises ``_not_ready``'s
+    error."""
     slots, long_slots = _slots(checks_at_once(ctx.services.settings))
     rank = _rank(ctx)
     stopping = carried()  # a person's cancel stops every check of the run
@@ -389,13 +390,11 @@ def setup_failed(
 
 
 def _not_ready(ctx: StepContext, exc: AppNotReady) -> FactoryError:
-    """An app that never served: the environment when it was still starting (the message
-    names the setting), else the step's failure."""
-    if not exc.timed_out:
-        return StepFailed(str(exc), {"app_output": exc.output})
-    return inconclusive(
-        ctx, StepFailed(f"{exc} (commands.ready_timeout_s)", {"app_output": exc.output})
-    )
+    """An app that never served, or a seal that never began: the environment's when it says
+    so (an app still starting when its time was up, a seal whose own start failed), else
+    the step's failure."""
+    failed = StepFailed(str(exc), {"output": exc.output})
+    return inconclusive(ctx, failed) if exc.environment else failed
 
 
 def journeys_on(
@@ -551,7 +550,7 @@ def run_validator(
             model=services.model,
             hooks=hooks,
             netns_pid=app.netns_pid,
-            masked=sealed_hidden_paths(services.settings),
+            hidden=sealed_hidden_paths(services.settings),
         )
 
 

@@ -1,6 +1,6 @@
 """The sealed validator: an agent in a process of its own, confined like agent code
 (docs/sandbox.md, "The app, the browser and the seal", says what it sees and why): its view is
-``sealed_argv``; its model and its browser are two Unix sockets served by ``run_sealed``.
+``run_in_seal``'s; its model and its browser are two Unix sockets served by ``run_sealed``.
 
 Run as ``python -I -m harness.validate.sealed`` (inside the seal, by ``run_sealed``)."""
 
@@ -20,7 +20,6 @@ from typing import Any
 from pydantic import Field, ValidationError
 
 from harness.artifacts import Artifact, Observation, ValidatorRun, Verdict
-from harness.browser.confine import CONFINED_ENV
 from harness.digest import sha256
 from harness.engine.definition import ValidatorDefinition
 from harness.errors import FactoryError, ModelError, SandboxError, ToolError
@@ -28,7 +27,8 @@ from harness.model.agent import AgentHooks, AgentSpec
 from harness.model.base import CallRecord, Model
 from harness.model.blocks import Handler, Request
 from harness.redact import masked, redact
-from harness.sandbox.bwrap import SAFE_PATH, interpreter
+from harness.sandbox.app import AppNotReady
+from harness.sandbox.bwrap import CONFINED_ENV, SAFE_PATH, interpreter
 from harness.sandbox.peers import Peers
 
 SEAL_COMMAND = (sys.executable, "-I", "-m", "harness.validate.sealed")
@@ -84,32 +84,6 @@ def _own_files(extra: list[Path]) -> list[Path]:
     return list(dict.fromkeys(p.resolve() for p in [*own, *extra] if p.exists()))
 
 
-def sealed_argv(
-    hidden: tuple[Path, ...],
-    writable: list[Path],
-    command: list[str],
-    readable: list[Path],
-    seccomp_fd: int | None,
-    netns_pid: int | None,
-) -> list[str]:
-    """The seal's bubblewrap command line: the read-only system, the harness's own files,
-    ``readable`` and ``writable`` folders, no network but the app's (``netns_pid``'s
-    namespace, entered first: its request client reaches the app, as its browser does); the
-    repository, worktrees, state and hold-out (``hidden``) are never mounted."""
-    from harness.sandbox.app import enter_network
-    from harness.sandbox.bwrap import View, bwrap_argv
-
-    view = View(
-        writable=tuple(p.resolve() for p in writable),
-        readable=tuple(_own_files(readable)),
-        hidden=hidden,
-        env=dict(CONFINED_ENV),
-        network=netns_pid is not None,
-    )
-    argv = bwrap_argv(view, command, seccomp_fd=seccomp_fd)
-    return argv if netns_pid is None else [*enter_network(netns_pid), *argv]
-
-
 def run_in_seal(
     command: list[str],
     hidden: tuple[Path, ...],
@@ -120,18 +94,30 @@ def run_in_seal(
     peers: Peers,
     netns_pid: int | None,
 ) -> subprocess.CompletedProcess[str]:
-    """``command`` in the seal's view (in the network namespace of ``netns_pid``, the app's,
-    if given), under the sandbox's seccomp filter and limits (a cgroup of its own); the
-    writable folders are handed to the sandbox uid first; ``peers`` learns the seal's
-    process."""
+    """``command`` in the seal (the one command line of it, for validation and ``factory
+    doctor`` alike): the read-only system, the harness's own files, ``readable`` and
+    ``writable`` folders, no network but the app's (``netns_pid``'s namespace, entered first:
+    its request client reaches the app, as its browser does); the repository, worktrees,
+    state and hold-out (``hidden``) are never mounted. Under the sandbox's seccomp filter
+    and limits (a cgroup of its own); the writable folders are handed to the sandbox uid
+    first; ``peers`` learns the seal's process."""
     from harness.sandbox import holding, seccomp
+    from harness.sandbox.app import enter_network
+    from harness.sandbox.bwrap import View, bwrap_argv
     from harness.sandbox.limits import Cgroup, Limits
 
     for path in writable:
         path.mkdir(parents=True, exist_ok=True)
         holding.walk(path, hand_over=holding.as_root())
+    view = View(
+        writable=tuple(p.resolve() for p in writable),
+        readable=tuple(_own_files(readable)),
+        hidden=hidden,
+        env=dict(CONFINED_ENV),
+        network=netns_pid is not None,
+    )
     filter_fd, cgroup = seccomp.filter_fd(), Cgroup(Limits())
-    argv = sealed_argv(hidden, writable, command, readable, filter_fd, netns_pid)
+    argv = [*enter_network(netns_pid), *bwrap_argv(view, command, seccomp_fd=filter_fd)]
     try:
         with subprocess.Popen(
             cgroup.entered(argv),
@@ -156,7 +142,21 @@ def run_in_seal(
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
-class Allowance:
+def not_started(proc: subprocess.CompletedProcess[str]) -> AppNotReady:
+    """The seal's process ``proc`` ended before it asked for its browser
+    (``BrowserBroker.browsing``), with no answer: its own start failed (its interpreter, its
+    imports) before anything of the app or the change could reach it — the environment's,
+    never a verdict (validation counts it inconclusive, as an app still starting; ``factory
+    doctor`` names it). Said with the last lines it wrote to its standard error, redacted
+    (an import's error names the module its environment lacks), and what mends it."""
+    said = (
+        f"the sealed validator did not start (exit {proc.returncode}; a module missing: "
+        "install the harness again, make install)"
+    )
+    return AppNotReady(said, redact(proc.stderr), environment=True)
+
+
+class Allowance(AgentHooks):
     """The validator's own allowance on top of ``hooks`` (the step's kill switch and budget
     checks, and its record of every call): ``budget_usd`` for this validator's calls."""
 
@@ -181,12 +181,13 @@ def run_sealed(
     model: Model,
     hooks: AgentHooks,
     netns_pid: int | None,
-    masked: list[Path],
+    hidden: tuple[Path, ...],
 ) -> ValidatorRun:
     """Run the validator agent in the seal against the app in ``netns_pid``'s network
     namespace, its model calls answered by ``model`` and checked by ``hooks``, for as long as
-    its definition's ``timeout_s``; return its answer, or raise what the harness refused a
-    call for (``factory stop``, a budget)."""
+    its definition's ``timeout_s``, the ``hidden`` paths masked in the seal and its browser;
+    return its answer, or raise what the harness refused a call for (``factory stop``, a
+    budget)."""
     timeout_s = request.definition.timeout_s
     from harness.browser.chromium import find_chromium
     from harness.browser.confine import BrowserBroker, Launcher
@@ -194,12 +195,11 @@ def run_sealed(
 
     sockets, writable, peers = request.sockets, Path(request.shots_dir), Peers()
     with tempfile.TemporaryDirectory(prefix="factory-browser-") as launcher_dir:
-        hidden = tuple(p.resolve() for p in masked if p.exists())
         launcher = Launcher(Path(launcher_dir), find_chromium(), netns_pid, hidden=hidden)
         allowance = Allowance(hooks, request.budget_usd)
         model_socket = Path(request.model_socket)
         forwarder = ModelForwarder(model_socket, model, allowance, request.question.model, peers)
-        with forwarder, BrowserBroker(Path(request.browser_socket), launcher, peers):
+        with forwarder, BrowserBroker(Path(request.browser_socket), launcher, peers) as broker:
             stdin = request.model_dump_json()
             try:
                 proc = run_in_seal(
@@ -222,23 +222,14 @@ def run_sealed(
     try:  # parsed here, once: every reader after this gets the types
         answer = ValidatorRun.model_validate_json(proc.stdout.strip().splitlines()[-1])
     except (IndexError, ValidationError) as exc:
+        if not broker.browsing:  # nothing of the app or the change had reached it
+            raise not_started(proc) from exc
         tail = redact(proc.stderr.strip())[-400:] or str(exc).splitlines()[0]
         raise ModelError(f"the sealed validator crashed (exit {proc.returncode}): {tail}") from exc
     if answer.error == SandboxError.__name__:  # a socket's listener was not the harness
         raise SandboxError(str(answer.message))
     asked = request.question.criteria  # what its verdict's ids stand for, for a person
     return answer.evolve(refused=list(peers.refused), criteria=asked)
-
-
-class _CheckedByTheHarness:
-    """The seal's side of the hooks: nothing to do, since every call is checked and recorded
-    by the harness at its end of the model socket."""
-
-    def before_call(self, request: Request) -> None:
-        return None
-
-    def after_call(self, record: CallRecord) -> None:
-        return None
 
 
 def main() -> None:
@@ -248,7 +239,9 @@ def main() -> None:
     from harness.model.agent import AgentLoop
     from harness.validate.forward import SocketModel
 
-    request = SealRequest.model_validate_json(sys.stdin.read())
+    if not (given := sys.stdin.read()):  # ``factory doctor``'s probe: imported, nothing asked
+        return
+    request = SealRequest.model_validate_json(given)
     asked = request.question
     answer: dict[str, Any]
     secrets: set[str] = set()  # what the validator typed or sent that is one: masked
@@ -260,7 +253,7 @@ def main() -> None:
         spec = _agent(request, lambda output: _judged(asked.criteria, tools.observed, output))
         handlers: dict[str, Handler] = {}  # the browser's tools, once it has started
         model = SocketModel(Path(request.model_socket), request.harness_uid)
-        agent = AgentLoop(model, spec, handlers, _CheckedByTheHarness())
+        agent = AgentLoop(model, spec, handlers, AgentHooks())  # checked by the harness
         if request.replay is None:
             agent.ask_ahead()  # with the model while the browser starts
         with BrowserSession(launcher=str(relay)) as session:

@@ -34,7 +34,7 @@ def test_loaded_from_the_production_branch_not_the_working_tree(inited: Path) ->
     (inited / "CLAUDE.md").unlink()
     rules = inited / "factory_rules.md"
     rules.write_text(rules.read_text().replace("min_score: 0.9", "min_score: 0.1"))
-    gov = load_governance(GitRepo(inited), "main")
+    gov = load_governance(GitRepo(inited), "main", True)
     assert gov.mission.encode() == committed
     assert gov.rules.auto_merge.min_score == 0.9
     assert "Technical context" in gov.claude
@@ -47,11 +47,11 @@ def test_candidate_branches_never_count(inited: Path) -> None:
     rules.write_text(rules.read_text().replace("max_changed_lines: 500", "max_changed_lines: 9"))
     git(inited, "commit", "-qam", "loosen the rules")
     git(inited, "tag", "main")  # a tag named like the branch must not shadow it
-    assert load_governance(GitRepo(inited), "main").rules.max_changed_lines == 500
+    assert load_governance(GitRepo(inited), "main", True).rules.max_changed_lines == 500
 
 
 def test_sha256_of_the_committed_bytes_in_prompt_order(inited: Path) -> None:
-    gov = load_governance(GitRepo(inited), "main")
+    gov = load_governance(GitRepo(inited), "main", True)
     names = [name for name, _ in gov.texts()]
     assert names == ["mission.md", "factory_rules.md", "CLAUDE.md"]
     for name, text in gov.texts():
@@ -64,7 +64,7 @@ def test_a_file_missing_on_the_branch_is_an_error(inited: Path) -> None:
     git(inited, "rm", "-q", "CLAUDE.md")
     git(inited, "commit", "-qm", "drop")
     with pytest.raises(ConfigErrors) as caught:
-        load_governance(GitRepo(inited), "main")
+        load_governance(GitRepo(inited), "main", True)
     assert [str(p) for p in caught.value.problems] == [
         "CLAUDE.md: (file): missing on the production branch 'main'"
     ]
@@ -72,7 +72,7 @@ def test_a_file_missing_on_the_branch_is_an_error(inited: Path) -> None:
 
 def test_an_unknown_branch_is_an_error(inited: Path) -> None:
     with pytest.raises(ConfigErrors, match="production_branch: branch 'prod' has no commits"):
-        load_governance(GitRepo(inited), "prod")
+        load_governance(GitRepo(inited), "prod", True)
 
 
 def test_a_committed_mistake_stops_the_load(inited: Path) -> None:
@@ -80,7 +80,7 @@ def test_a_committed_mistake_stops_the_load(inited: Path) -> None:
     mission.write_text(mission.read_text().replace("## Out of scope", "## Later"))
     git(inited, "commit", "-qam", "rename a section")
     with pytest.raises(ConfigErrors, match=r"mission.md: ## Out of scope: required section"):
-        load_governance(GitRepo(inited), "main")
+        load_governance(GitRepo(inited), "main", True)
 
 
 def test_the_mission_sections() -> None:

@@ -22,6 +22,7 @@ import pytest as _pytest_module
 from harness.browser import runner
 from harness.git.repo import GitRepo
 from harness.git.worktrees import WorktreeManager
+from harness.validate import sealed
 from tests.browser.processes import ChromiumWatch
 from tests.cli_helpers import Result, run_cli, spawn
 from tests.conftest import git
@@ -121,7 +122,8 @@ def _runnable(repo: Path) -> None:
 
 def test_init_commit_doctor_passes_and_a_broken_start_fails(watched: Watched) -> None:
     """What ``factory init`` wrote, made runnable and committed: doctor passes every check,
-    the starter journey unedited among them; then a start that exits fails with its output."""
+    the starter journey unedited among them; then a start that exits fails with its output,
+    and a seal whose interpreter cannot import the harness fails in one line naming it."""
     written = watched.written
     assert 'test: ".venv/bin/python -m pytest -q"' in written
     assert "python -m" not in written.replace(".venv/bin/python -m", "")  # never bare python
@@ -131,10 +133,10 @@ def test_init_commit_doctor_passes_and_a_broken_start_fails(watched: Watched) ->
     data = res.json()
     names = [c["name"] for c in data["checks"]]
     journeys = ["journey: add a note", "journey: starts empty", "journey: home"]
-    assert names == ["sandbox", "setup", "test", "start", *journeys]
+    assert names == ["sandbox", "seal", "setup", "test", "start", *journeys]
     assert "CapEff 0000000000000000" in data["checks"][0]["detail"]
     assert all(c["passed"] and c["seconds"] >= 0 for c in data["checks"]), data["checks"]
-    assert "1 passed" in data["checks"][2]["output"]
+    assert "1 passed" in data["checks"][3]["output"]
     provider = data["provider"]  # the key planted as a canary is what it reads
     assert provider == {"provider": "anthropic", "ready": True, "detail": provider["detail"]}
     assert "ANTHROPIC_API_KEY is set" in provider["detail"]
@@ -146,6 +148,10 @@ def test_init_commit_doctor_passes_and_a_broken_start_fails(watched: Watched) ->
     assert "exited with 2 before it was ready" in start and "\\n" not in start
     assert "usage: notes.py [-h] --port PORT" in res.out, res.out  # its own output is shown
     assert "notes.py --prot" in start  # the command that failed
+    # the seal's interpreter cannot import the harness: named in one line, what to do too
+    (seal,) = [line for line in res.out.splitlines() if line.startswith("FAIL  seal")]
+    assert "the sealed validator did not start (exit 1; " in seal, seal
+    assert "No module named 'harness'" in seal and "make install" in seal, seal
     (model,) = [line for line in res.out.splitlines() if line.startswith("model: ")]
     assert model.startswith("model: scripted — NOT READY: ") and "ANTHROPIC_API_KEY" in model
 
@@ -241,7 +247,8 @@ class Watched:
     watch: ChromiumWatch  # sampled after each journey step
     journeys: Result  # then doctor --journeys --json, the starter journey removed
     one: Result  # then doctor --journey "counts wrong", a journey added that fails
-    broken: Result  # then doctor, its start changed to one that exits, no API key set
+    broken: Result  # then doctor, its start changed to one that exits, no API key set, and
+    # the seal's interpreter unable to import the harness
 
 
 @pytest.fixture(scope="module")
@@ -289,6 +296,10 @@ def watched(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Watched]:
         _edit(repo, r"^  start: .*$", '  start: ".venv/bin/python notes.py --prot {port}"')
         _commit(repo)
         mp.delenv("ANTHROPIC_API_KEY")  # the model doctor reports, offline
+        # the seal's interpreter as a stale environment has it: the interpreter behind the
+        # harness's virtualenv, without the harness (the seal's view holds it)
+        bare = (str(Path(sys.base_prefix) / "bin" / "python3"), *sealed.SEAL_COMMAND[1:])
+        mp.setattr(sealed, "SEAL_COMMAND", bare)
         broken = run_cli(output, "--repo", str(repo), "doctor")
     yield Watched(written, res, watch, again, one, broken)
 

@@ -29,7 +29,7 @@ def test_refs_and_objects_written_meanwhile_are_read_as_they_are_now(tmp_path: P
     repo = GitRepo.init(tmp_path / "r", "main")
     first = _commit(repo.path, "a")
     assert repo.rev_parse("refs/heads/main") == first  # the reader starts here
-    process = reader(repo.path)
+    process = reader(repo.path, False)
 
     second = _commit(repo.path, "b")  # a loose ref and loose objects, by another process
     assert repo.rev_parse("refs/heads/main") == second
@@ -49,7 +49,7 @@ def test_refs_and_objects_written_meanwhile_are_read_as_they_are_now(tmp_path: P
     assert repo.tree_of(third) == _git(repo.path, "rev-parse", f"{third}^{{tree}}")
     _git(repo.path, "branch", "-D", "side")
     assert repo.rev_parse("refs/heads/side") is None
-    assert reader(repo.path) is process  # all of it answered by the one process
+    assert reader(repo.path, False) is process  # all of it answered by the one process
 
 
 def _running(found: Reader) -> subprocess.Popen[bytes] | None:
@@ -62,12 +62,12 @@ def test_a_reader_whose_git_ended_is_started_again(tmp_path: Path) -> None:
     repo = GitRepo.init(tmp_path / "r", "main")
     head = _commit(repo.path, "a")
     assert repo.rev_parse("HEAD") == head
-    proc = _running(reader(repo.path))
+    proc = _running(reader(repo.path, False))
     assert proc is not None
     proc.kill()
     proc.wait()
     assert repo.rev_parse("HEAD") == head
-    assert _running(reader(repo.path)) is not proc
+    assert _running(reader(repo.path, False)) is not proc
 
 
 def test_names_that_could_be_options_or_requests_resolve_to_nothing(tmp_path: Path) -> None:
@@ -103,13 +103,17 @@ def test_a_process_keeps_a_few_readers_and_a_linked_worktree_none(tmp_path: Path
 def test_a_forked_child_starts_a_reader_of_its_own(tmp_path: Path) -> None:
     repo = GitRepo.init(tmp_path / "r", "main")
     head = _commit(repo.path, "a")
-    parent = reader(repo.path)
+    parent = reader(repo.path, False)
     assert repo.rev_parse("HEAD") == head
     pid = os.fork()
     if pid == 0:  # the child: exits 0 only if it read through a new reader
         code = 1
         try:
-            code = 0 if repo.rev_parse("HEAD") == head and reader(repo.path) is not parent else 1
+            code = (
+                0
+                if repo.rev_parse("HEAD") == head and reader(repo.path, False) is not parent
+                else 1
+            )
         finally:
             os._exit(code)
     _, status = os.waitpid(pid, 0)

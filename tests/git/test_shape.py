@@ -66,7 +66,7 @@ def test_the_scan_reads_no_entry_and_follows_no_link(tmp_path: Path) -> None:
     os.symlink("/", root / ".GIT-not")  # not a .git name
     (root / "b").mkdir()
     os.symlink("/etc", root / "b" / ".git")
-    assert shape.nested_git(root) == [
+    assert shape.nested_git(root, ()) == [
         "a/.git: a nested repository (git would record it as a submodule)",
         "b/.git: a .git link below the worktree's root",
     ]

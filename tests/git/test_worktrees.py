@@ -49,7 +49,7 @@ def test_no_git_call_goes_through_a_shell(empty_repo: Path, tmp_path: Path) -> N
     marker = tmp_path / f"pwned-{uuid.uuid4().hex}"
     title = f"$(touch {marker}) `touch {marker}`; touch {marker}"
     repo = GitRepo(empty_repo)
-    path = WorktreeManager(repo, tmp_path / "wts").create(branch_name(1, title), "main")
+    path = WorktreeManager(repo, tmp_path / "wts").create(branch_name(1, title, ""), "main")
     (path / "f.txt").write_text(title)
     GitRepo(path).commit_all(title)
     assert not marker.exists()
@@ -62,7 +62,7 @@ def test_hooks_never_run(empty_repo: Path, tmp_path: Path) -> None:
         (hooks / hook).write_text(f"#!/bin/sh\ntouch {marker}\n")
         (hooks / hook).chmod(0o755)
     repo = GitRepo(empty_repo)
-    path = WorktreeManager(repo, tmp_path / "wts").create(branch_name(2, "t"), "main")
+    path = WorktreeManager(repo, tmp_path / "wts").create(branch_name(2, "t", ""), "main")
     (path / "a.txt").write_text("a")
     GitRepo(path).commit_all("with hooks planted")
     assert not marker.exists()
@@ -70,7 +70,9 @@ def test_hooks_never_run(empty_repo: Path, tmp_path: Path) -> None:
 
 def _create(args: tuple[str, str, int]) -> str:
     repo, base, i = args
-    return str(WorktreeManager(GitRepo(repo), Path(base)).create(branch_name(i, f"t{i}"), "main"))
+    return str(
+        WorktreeManager(GitRepo(repo), Path(base)).create(branch_name(i, f"t{i}", ""), "main")
+    )
 
 
 def test_parallel_creation_from_threads_and_processes(empty_repo: Path, tmp_path: Path) -> None:
@@ -95,7 +97,7 @@ def test_parallel_creation_from_threads_and_processes(empty_repo: Path, tmp_path
 def test_resume_reuses_and_cleanup_is_idempotent(empty_repo: Path, tmp_path: Path) -> None:
     repo = GitRepo(empty_repo)
     wm = WorktreeManager(repo, tmp_path / "wts")
-    name = branch_name(3, "t")
+    name = branch_name(3, "t", "")
     path = wm.create(name, "main")
     (path / "work.txt").write_text("in progress")
     assert wm.create(name, "main") == path and (path / "work.txt").exists()  # resumed as is

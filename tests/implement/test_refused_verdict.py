@@ -52,7 +52,7 @@ def _attempt(
     seq = store.start_step(check.id, "decide", {"kind": "action", "action": "validate.decide"})
     store.finish_step(seq, "succeeded", decided.model_dump(mode="json"), artifact="Validation")
     store.set_run_status(check.id, "succeeded")
-    previous = previous_attempt(store, services.repo, 1, "now")
+    previous = previous_attempt(store, services.repo, 1, "now", "")
     assert previous is not None
     steps = {"prepare": {"previous": previous.model_dump(mode="json")}}
     return previous, services.templates.render("prompts/previous_attempt.md.j2", steps=steps)

@@ -80,16 +80,16 @@ def test_trust_counts_approved_green_changes_of_its_kind_and_resets(
         _change(store, 1, "approved_green", typed=typed)
         _change(store, 2, "approved_green", kind="feature", typed=typed)  # another kind
         _change(store, 3, "green", typed=typed)  # merged by itself: earns nothing
-        state = trust_state_for(store, rules, "bug")
+        state = trust_state_for(store, rules, "bug", False)
         assert state is not None
         assert (state.earned, state.auto, state.reset_at) == (1, False, None)
         assert "earned after 2 approved changes that stayed green (1 so far)" in (
             state.waiting_reason()
         )
         _change(store, 4, "approved_green", typed=typed)
-        assert (state := trust_state_for(store, rules, "bug")) and state.auto is True
+        assert (state := trust_state_for(store, rules, "bug", False)) and state.auto is True
         _change(store, 5, reset, typed=typed)
-        state = trust_state_for(store, rules, "bug")
+        state = trust_state_for(store, rules, "bug", False)
         assert state is not None and (state.earned, state.auto) == (0, False)
         assert state.reset_at is not None and state.reset_at.endswith("Z")
 
@@ -99,9 +99,11 @@ def test_reset_on_names_what_resets(tmp_path: Path) -> None:
     store = Store.open(tmp_path)
     _change(store, 1, "approved_green")
     _change(store, 2, "revert")
-    assert (state := trust_state_for(store, rules, "bug")) and state.auto is True  # not reset
+    assert (
+        state := trust_state_for(store, rules, "bug", False)
+    ) and state.auto is True  # not reset
     _change(store, 3, "regression")
-    assert (state := trust_state_for(store, rules, "bug")) and state.auto is False
+    assert (state := trust_state_for(store, rules, "bug", False)) and state.auto is False
 
 
 def test_init_scaffolds_review_first_for_a_new_repository(empty_repo: Path, capsys) -> None:
@@ -118,9 +120,9 @@ def test_a_merge_heal_reverted_starts_its_kinds_count_over(tmp_path: Path) -> No
     store = Store.open(tmp_path)
     _change(store, 1, "approved_green")
     _change(store, 2, "approved_green")
-    assert (state := trust_state_for(store, rules, "bug")) and state.auto is True
+    assert (state := trust_state_for(store, rules, "bug", False)) and state.auto is True
     heal_reverted(store, f"{1:040x}")  # heal found issue 1's merge broke production
-    state = trust_state_for(store, rules, "bug")
+    state = trust_state_for(store, rules, "bug", False)
     assert state is not None and (state.earned, state.auto) == (0, False) and state.reset_at
 
 

@@ -203,9 +203,9 @@ def test_autonomy_and_trust_agree_with_their_definition(demo_rows: Source, tmp_p
 
     for front in TRUST:
         rules = parse_rules(f"---\n{front}\n---\n# rules\n")
-        fast = [_json(t) for t in trust_states_for(store, rules)]
+        fast = [_json(t) for t in trust_states_for(store, rules, False)]
         assert fast == definitions.trust(store, rules), front
-    states = trust_states_for(store, parse_rules("---\ntrust: {default: {}}\n---\n"))
+    states = trust_states_for(store, parse_rules("---\ntrust: {default: {}}\n---\n"), False)
     assert any(t.earned for t in states) and any(t.reset_at for t in states)
 
     # the Trends page counts in SQL what it counted walking every step, costs included
@@ -264,8 +264,8 @@ def _status_and_history(store: Store, rules: Rules) -> None:
     run_list.run_lines(store, store.list_runs(limit=None, status="running"), 0.0)
     store.spend(since="2000-01-01")
     store.spend()
-    autonomy_index_for(store, 30)
-    trust_states_for(store, rules)
+    autonomy_index_for(store, 30, time.time())
+    trust_states_for(store, rules, False)
     store.tier_success()
     run_list.run_lines(store, store.list_runs(limit=50), 0.0)
 
@@ -314,9 +314,10 @@ def _old_store(
 
 
 def _agrees(store: Store) -> None:
-    assert autonomy_index_for(store, 30).model_dump() == definitions.autonomy(store, 30)
+    now = time.time()
+    assert autonomy_index_for(store, 30, now).model_dump() == definitions.autonomy(store, 30, now)
     rules = parse_rules(f"---\n{TRUST[1]}\n---\n")
-    fast = [_json(t) for t in trust_states_for(store, rules)]
+    fast = [_json(t) for t in trust_states_for(store, rules, False)]
     assert fast == definitions.trust(store, rules)
 
 

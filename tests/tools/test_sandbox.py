@@ -259,7 +259,8 @@ def test_the_factorys_folders_stay_shut_even_if_a_mount_were_lifted(tmp_path: Pa
     harden([state])
     assert state.stat().st_mode & 0o077 == 0
     view = View(readable=(state,), env={"PATH": "/usr/bin:/bin"})
-    argv = bwrap_argv(view, ["/bin/sh", "-c", f"cat {state}/state.db; touch {state}/x; id -u"])
+    command = ["/bin/sh", "-c", f"cat {state}/state.db; touch {state}/x; id -u"]
+    argv = bwrap_argv(view, command, seccomp_fd=None)
     out = subprocess.run(argv, capture_output=True, text=True, timeout=30)
     assert "private" not in out.stdout and "Permission denied" in out.stderr
     assert not (state / "x").exists()

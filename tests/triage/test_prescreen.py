@@ -99,7 +99,7 @@ def test_the_factorys_own_issue_is_never_a_duplicate_of_a_strangers() -> None:
 
 def test_sanitize_keeps_visible_text_as_written() -> None:
     written = "Cafe\u0301 <b>bold</b> &amp; more"
-    result = sanitize(written)
+    result = sanitize(written, ())
     assert result.text == written and result.hidden == ()
 
 

@@ -177,7 +177,7 @@ def test_b_renaming_the_button_unasked_is_sent_back_naming_the_check(story: Stor
     assert told and all("1-C1: earlier verified" in t for t in told)
     # what the next attempt is told names the check by its id, never what it does
     store = Store.open(story.state)
-    attempt = previous_attempt(store, GitRepo(story.repo), 2, "next")
+    attempt = previous_attempt(store, GitRepo(story.repo), 2, "next", "")
     assert attempt is not None
     shown = attempt.model_dump_json()
     assert "learned check 1-C1" in shown and CANARY not in shown
