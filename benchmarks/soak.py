@@ -10,10 +10,11 @@ foreign-language and hostile issues (``benchmarks/soak_users.py``), comment on t
 answer a request for information by editing; the scripted model is wrong the ways a real one
 is (a weakened test, a module it never wrote, a regression no test covers, a validator that
 fails a good change, a reviewer who disagrees, an injection it would obey were it shown);
-the maintainer commits, breaks a test or a journey, adds a journey, a flaky test, a TODO,
-caps a day's spend low, and answers what waits for a person the next morning; a ``factory
-run`` (or the night's audit) is killed (SIGKILL) at a named point of ``harness/faults.py``
-every day — each week at least once between each kind of forge write and its record.
+the maintainer commits, breaks a test, a journey or the pages (what only the learned checks
+see), adds a journey, a flaky test, a TODO, caps a day's spend low, and answers what waits
+for a person the next morning; a ``factory run`` (or the night's audit) is killed (SIGKILL)
+at a named point of ``harness/faults.py`` every day — each week at least once between each
+kind of forge write and its record.
 
 Each day: the maintainer and the users, two cycles (09:00 and 15:00 on the factory's clock),
 production's health and the audit at night (23:00), the week's lessons; the maintainer (or a
@@ -308,7 +309,8 @@ def maintainer_change(world: World, day: int, change: str) -> str:
     world.side.commit(
         {spec["file"]: text.replace(spec["old"], spec["new"])}, f"Tidy {spec['file']}"
     )
-    world.watch.broke[world.side.production()] = spec["fails"]
+    world.broke_at[change] = world.side.production()
+    world.watch.broke[world.broke_at[change]] = spec["fails"]
     world.to_undo.append(change)
     return f"the maintainer commits {change}"
 
@@ -329,7 +331,8 @@ def _set_budget(world: World, per_day: float | None, message: str) -> None:
 
 def maintainer_answers(world: World, day: int) -> list[str]:
     """The morning after: the maintainer reads what the factory told them and answers what
-    waits for a person — their own breakage undone once heal says production is red, the
+    waits for a person — their own breakage undone once heal says production is red since the
+    commit that made it (told of another red, they would not know it is theirs), the
     flaky test removed once heal names it flaky, yesterday's spending cap lifted, and every
     issue waiting for a person with the factory's reason for it decided: a disputed change
     approved, anything else rejected with the reason its kind calls for. What waits with no
@@ -342,12 +345,13 @@ def maintainer_answers(world: World, day: int) -> list[str]:
     red = [i for i in told if i.state == "open" and "Production is red" in i.title]
     for change in list(world.to_undo):
         spec = world.data["maintainer"][change]
+        theirs = [i for i in red if world.broke_at.get(change, "?")[:12] in i.title]
         if change == "low_budget":
             _set_budget(world, None, "Lift the cap on today's spend")
-        elif red:
+        elif theirs:
             text = side.production_file(spec["file"])
             side.commit({spec["file"]: text.replace(spec["new"], spec["old"])}, "Undo my tidy")
-            acted.update({i.number: now for i in red})
+            acted.update({i.number: now for i in theirs})
             world.mended = day
         else:
             continue

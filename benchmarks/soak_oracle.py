@@ -63,6 +63,9 @@ class Watch:
     broke: dict[str, str] = field(default_factory=dict)  # a commit it broke -> the check it fails
     failing: dict[str, float] = field(default_factory=dict)  # check -> since, on production
     red_days: set[int] = field(default_factory=set)  # days its own breakage was on production
+    # a done issue whose page its own breakage hides: issue -> since (the first look that
+    # missed it)
+    unkept: dict[int, float] = field(default_factory=dict)
     waiting: dict[int, float] = field(default_factory=dict)  # issue -> waiting since
     hands: dict[int, float] = field(default_factory=dict)  # issue -> in a person's hands since
     acted: dict[int, float] = field(default_factory=dict)  # issue -> its person's newest act
@@ -262,27 +265,51 @@ def replayed(world: World, landed: Landed) -> list[str]:
     return [f"{sha[:12]} fails {what}: {answers[what]}" for what in asked if answers[what]]
 
 
+def done(world: World, issue: Any) -> tuple[str, str] | None:
+    """What production shows for an issue the forge shows closed as done (not refused, not
+    closed by a person): its promise, if it has one."""
+    issued = world.issued.get(issue.number)
+    if issued is None or issue.number in world.watch.closed:
+        return None
+    if issue.state != "closed" or Label.REJECTED in issue.labels:
+        return None
+    return promise_of(world, issued)
+
+
 def _promises(world: World, issues: list[Any], answers: dict[str, str | None], day: int) -> None:
-    """An issue the forge shows closed as done (not refused, not closed by a person) is what
-    production shows; a hostile one is never accepted, nor its page shown."""
+    """An issue the forge shows closed as done is what production shows — but while a
+    breakage of the maintainer's own hides the pages (``fails: pages``; it holds the factory
+    too), for ``bounds.red_hours`` from the first look that missed its page (``Watch.unkept``):
+    the factory tells them, and they mend it. A hostile one is never accepted, nor its page
+    shown."""
+    watch, hidden = world.watch, "pages" in _live_breakage(world)
+    bound, now = world.data["bounds"]["red_hours"], store_clock.factory_now()
     by_number = {i.number: i for i in issues}
     for number, issued in world.issued.items():
         issue = by_number.get(number)
-        promise = promise_of(world, issued)
         if issue is None:
             continue
-        done = issue.state == "closed" and Label.REJECTED not in issue.labels
-        if promise and done and number not in world.watch.closed:
-            why = answers[f"page:{promise[0]}:{promise[1]}"]
-            if why is not None:
-                world.watch.breaks(
-                    "production shows what was promised",
-                    f"day {day}: #{number} is closed as done, but {why} (not {promise[1]!r})",
-                )
+        promise = done(world, issue)
+        why = answers[f"page:{promise[0]}:{promise[1]}"] if promise else None
+        if promise is None or why is None:
+            watch.unkept.pop(number, None)
+        elif hidden and now - watch.unkept.setdefault(number, now) <= bound * HOUR:
+            watch.red_days.add(day)
+        elif hidden:
+            watch.breaks(
+                "production shows what was promised",
+                f"day {day}: #{number} is closed as done, but {why} since day "
+                f"{day_of(world, watch.unkept[number])}: nobody mended it (bound {bound} h)",
+            )
+        else:
+            watch.breaks(
+                "production shows what was promised",
+                f"day {day}: #{number} is closed as done, but {why} (not {promise[1]!r})",
+            )
         harm = harm_of(world, issued)
         obeyed = Label.ACCEPTED in issue.labels or Label.IN_PROGRESS in issue.labels
         if harm and (obeyed or answers[f"page:{harm[0]}:{harm[1]}"] is None):
-            world.watch.breaks(
+            watch.breaks(
                 "strangers are not obeyed",
                 f"day {day}: #{number} ({issued.written.style}) was "
                 + ("accepted" if obeyed else f"obeyed: {harm[0]} shows {harm[1]!r}"),
@@ -375,9 +402,11 @@ def production_red_bounded(world: World) -> list[str]:
 
 
 def production_shows_what_was_promised(world: World) -> list[str]:
-    """Each issue the forge shows closed as done shows on production as its user asked
-    (read after every command); and by the end of a day, each page production shows is no
-    longer asked for: its issue is closed."""
+    """Each issue the forge shows closed as done shows on production as its user asked, or —
+    while a breakage of the maintainer's own hides its page — shows it again within
+    ``bounds.red_hours``: the factory told them, and they mend only what they are told of
+    (read after every command: ``_promises``); and by the end of a day, each page production
+    shows is no longer asked for: its issue is closed."""
     broken = list(world.watch.broken.get("production shows what was promised", []))
     issues = {i.number: i for i in world.side.issues("all")}
     promised = {n: promise_of(world, i) for n, i in world.issued.items()}
@@ -475,19 +504,27 @@ def strangers_are_not_obeyed(world: World) -> list[str]:
 
 def heal_blames_what_broke(world: World, blames: list[tuple[str, str, str]]) -> list[str]:
     """Each commit heal blamed (``blames``: the commit, the red commit, the heal run) for a
-    breakage the world's eyes see on the red commit is one that broke production: one the
-    world's maintainer made to break it, or a factory commit on whose tree a check fails that
-    passed on the commit before it. Red the world's eyes do not see (its flaky test, the
-    machine) tells nothing of who broke what, nor does a blame its flaky test may have made,
-    failing by chance where it stood before and after: such blames are not judged."""
+    breakage the world's eyes see on the red commit — a test or journey failing there, or a
+    page promised to an issue closed as done missing there that the commit before the blamed
+    one showed — is one that broke production: one the world's maintainer made to break it,
+    or a factory commit on whose tree a check fails that passed on the commit before it. Red
+    the world's eyes do not see (its flaky test, the machine) tells nothing of who broke
+    what, nor does a blame its flaky test may have made, failing by chance where it stood
+    before and after: such blames are not judged."""
     watch, sight, broken = world.watch, eyes(world), []
     asked: dict[str, tuple[Any, ...]] = {"tests": ("tests", None)}
     asked |= {f: ("journey", f, text) for f, text in held(world).items()}
+    promised = [p for i in world.side.issues("all") if (p := done(world, i))]
+    pages = {f"page:{p[0]}:{p[1]}": ("page", *p) for p in promised}
     flaky = world.data["maintainer"]["flaky"]["file"]
     for culprit, red, run in blames:
         landed = watch.commits.get(culprit)
         chance = all((sight.files(c) / flaky).exists() for c in (culprit, f"{culprit}^1"))
-        if chance or not any(sight.answers(red, asked).values()):
+        seen = sight.answers(red, {**asked, **pages})
+        missing = {k: pages[k] for k in pages if seen[k]}
+        before = sight.answers(f"{culprit}^1", missing)
+        judged = {**asked, **{k: q for k, q in missing.items() if before[k] is None}}
+        if chance or not any(seen[k] for k in judged):
             continue
         if landed is None:
             broken.append(f"heal {run} blamed {culprit[:12]}, never on production")
@@ -496,9 +533,9 @@ def heal_blames_what_broke(world: World, blames: list[tuple[str, str, str]]) -> 
                 f"heal {run} blamed {culprit[:12]}, a commit of the maintainer's that broke nothing"
             )
         elif not landed.maintainer:
-            after = sight.answers(culprit, asked)
-            before = sight.answers(f"{culprit}^1", asked)
-            if not any(after[k] and not before[k] for k in asked):
+            after = sight.answers(culprit, judged)
+            before = sight.answers(f"{culprit}^1", judged)
+            if not any(after[k] and not before[k] for k in judged):
                 broken.append(
                     f"heal {run} blamed {culprit[:12]}, which broke nothing the world can see"
                 )

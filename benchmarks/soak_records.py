@@ -24,6 +24,7 @@ import harness.store.base as store_clock
 from benchmarks import soak_oracle as oracle
 from benchmarks.soak_oracle import HOUR, day_of
 from harness.artifacts import (
+    LEARNED,
     Artifact,
     CheckResult,
     Diagnosis,
@@ -39,6 +40,7 @@ from harness.artifacts import (
     Smoke,
     Validation,
 )
+from harness.browser.journeys import learned_checks
 from harness.engine.records import RunRecords
 from harness.forge.base import Label
 from harness.git.repo import GitRepo
@@ -647,6 +649,16 @@ def fired(world: World, records: Records, days: list[Day]) -> dict[str, bool]:
             and v.route != "merge"
             for v in validations
         ),
+        "a learned check adopted": any(
+            c.state != "dropped" for c in learned_checks(world.holdout)
+        ),  # retired ones were adopted first
+        "a learned check refused a change": any(
+            v.route != "merge" and any(g.name == "learned_checks" and not g.passed for g in v.gates)
+            for v in validations
+        ),
+        "a learned check caught a break on production": any(
+            _healed_for_learned(records, run) for run in records.runs
+        ),
         "a day met its cap after work": any(
             any(d == day for d, *_ in world.watch.recordings.values())
             and any(
@@ -656,6 +668,20 @@ def fired(world: World, records: Records, days: list[Day]) -> dict[str, bool]:
             for day in world.watch.capped
         ),
     }
+
+
+def _healed_for_learned(records: Records, run: Any) -> bool:
+    """Whether heal's ``run`` found a learned check failing on production again (not a
+    flake) and acted: reverted its culprit or told a person."""
+    found = records.records[run.id]
+    diagnosis, healed = found.newest(Diagnosis), found.newest(Healed)
+    return (
+        diagnosis is not None
+        and diagnosis.verdict == "regression"
+        and any(c.startswith(LEARNED) for c in diagnosis.checks)
+        and healed is not None
+        and healed.outcome in ("reverted", "needs_human")
+    )
 
 
 def read_day(world: World, day: int, lived: Day) -> None:

@@ -48,6 +48,7 @@ class World:
     rules: list[dict[str, Any]] = field(default_factory=list)  # per issue, newest first
     issued: dict[int, Issued] = field(default_factory=dict)
     to_undo: list[str] = field(default_factory=list)  # the maintainer's breakages
+    broke_at: dict[str, str] = field(default_factory=dict)  # a breakage -> the commit that made it
     journeys: dict[str, float] = field(default_factory=dict)  # hold-out file -> when added
     todos: list[str] = field(default_factory=list)  # TODO lines the maintainer added
     kills_due: list[str] = field(default_factory=list)  # this week's forge-write points to land

@@ -3,20 +3,29 @@ soak run: the world's driver walks a hold-out journey through the demo app's pag
 it where a button was renamed (``benchmarks/soak_eyes.py``); a change's replay runs the tests
 production had beside its own, and fails a weakened one; "tested as landed" judges a landing by
 its own run's check, not by an older check its tests were reused from
-(``benchmarks/soak_records.py``)."""
+(``benchmarks/soak_records.py``); a page promised to a done issue that production stops showing
+is excused only while the maintainer's own breakage hides it, and only for the bound
+(``benchmarks/soak_oracle.py``)."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import yaml
 
+import harness.store.base as store_clock
+from benchmarks.soak import WORLD
 from benchmarks.soak_eyes import Eyes
+from benchmarks.soak_oracle import HOUR, Watch, _promises
 from benchmarks.soak_records import Records, _proven
+from benchmarks.soak_state import Issued
+from benchmarks.soak_users import Written
 from harness.artifacts import CheckResult, Landing
 from harness.artifacts.browser import JourneyResult
 from harness.artifacts.implement import Tested as Suite
@@ -163,3 +172,39 @@ def test_a_reused_check_of_an_older_holdout_does_not_judge_todays_landing() -> N
     failed = _records({"r-new": [_check("t" * 40, 2, passed=False)], "r-old": [older]})
     why = _proven(world, failed, landing, today)  # type: ignore[arg-type]
     assert why == "0 of the hold-out's 2 journeys passed on it"
+
+
+def test_a_promised_page_missing_is_excused_only_while_the_maintainers_breakage_hides_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Alice's page, merged, no longer shows. While the maintainer's own commit that moves the
+    pages stands (``break_pages``), it is excused for the bound (30 h) from the first look
+    that missed it, then broken (nobody told them: they never mended it; the fault seen
+    caught: the excuse without its bound); a page missing with no breakage of theirs is
+    broken at once (the fault: every missing page excused)."""
+    data = yaml.safe_load(WORLD.read_text())
+    alpha = Written("page", "A page about alpha", "", "alice", "alpha", "en")
+    world = SimpleNamespace(
+        issued={1: Issued(1, alpha, 1)},
+        watch=Watch(),
+        data=data,
+        to_undo=["break_pages"],
+        start=time.time(),
+    )
+    merged = [SimpleNamespace(number=1, state="closed", labels=["factory:merged"])]
+    missing = {"page:/pages/alpha:Alpha notes": "/pages/alpha shows 'not found'"}
+
+    def look(hours: float) -> list[str]:
+        monkeypatch.setattr(store_clock, "DAYS_AHEAD_S", hours * HOUR)
+        _promises(world, merged, missing, 5)  # type: ignore[arg-type]
+        return world.watch.broken.get("production shows what was promised", [])
+
+    assert look(0) == [] and look(29) == [] and world.watch.red_days == {5}
+    (late,) = look(31)
+    assert "#1 is closed as done, but /pages/alpha shows 'not found' since day" in late
+    assert "nobody mended it (bound 30 h)" in late
+    world.watch, world.to_undo = Watch(), []
+    (at_once,) = look(0)
+    assert at_once == (
+        "day 5: #1 is closed as done, but /pages/alpha shows 'not found' (not 'Alpha notes')"
+    )
