@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import socket
@@ -21,6 +22,19 @@ from benchmarks.scratch import remove_worktree_folders
 # what each module costs, reported at the end of the run (tests/costs.py), and each test's time
 # limit in seconds of an idle machine (tests/limits.py); pytester tests them
 pytest_plugins = ["tests.costs", "tests.limits", "pytester"]
+
+# A test process makes and drops far more objects than a factory's (every test builds its
+# world): at Python's default threshold (700 new objects) a tenth of its own CPU went to
+# looking for cycles, a twentieth at this one (the young generation 10,000, each older one
+# looked at every twentieth time the one below it was). What a test leaves in a cycle is
+# still collected, later; the processes a test starts (a factory, a fork server) keep
+# Python's default.
+GC_THRESHOLD = (10_000, 20, 20)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    gc.set_threshold(*GC_THRESHOLD)
+
 
 # what no test inherits from the machine (subprocess helpers strip it too)
 SCRUBBED_ENV = (
@@ -51,6 +65,18 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[N
     yield
     for db in [*tmp_path.glob("state/state.db"), *tmp_path.glob("*/state/state.db")]:
         _every_merge_landed_a_tested_tree(db)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _node_compile_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Node's compile cache for the session's Playwright drivers (node, started once per
+    process that drives a browser: in a test, a ``factory`` it starts, a fork of either), so
+    the drivers after the first read Playwright's compiled code instead of compiling it again
+    (a tenth of a driver's CPU). The sealed validator's driver, whose environment is its own,
+    compiles as a maintainer's would."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("NODE_COMPILE_CACHE", str(tmp_path_factory.getbasetemp() / "node-cache"))
+        yield
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -185,8 +185,9 @@ m005_step_artifact_and_error_kind = _script(
 
 
 def m006_indexes_and_outcomes(db: sqlite3.Connection) -> None:
-    """Indexes for what status, history, the dashboard and the review read, and the
-    outcome tables the database keeps up to date as runs finish (``outcomes.py``)."""
+    """Indexes for what status, history, the dashboard and the review read. The outcome
+    tables the database keeps up to date as runs finish (``outcomes.py``) came with it; they
+    are installed by the newest migration that defines them (``m009``: see ``MIGRATIONS``)."""
     execute_script(
         db,
         """
@@ -201,7 +202,6 @@ def m006_indexes_and_outcomes(db: sqlite3.Connection) -> None:
         CREATE INDEX model_calls_ts ON model_calls (ts, cost_usd);
         """,
     )
-    outcomes.install(db)
 
 
 # Rehearsals (``factory backtest``): each backtest and its cases with their results, read
@@ -261,7 +261,8 @@ _TYPED_SINCE_M008 = (
 def m008_typed_records(db: sqlite3.Connection) -> None:
     """Every step's record has a type its readers find it by (the dashboard, ``factory
     report``): the records written before are typed by the action or output tool that made
-    them; the outcome tables pick steps by type, not by id (``outcomes.py``)."""
+    them; the outcome tables pick steps by type, not by id (``outcomes.py``), as ``m009``
+    installs them."""
     for field, name, artifact, statuses in _TYPED_SINCE_M008:
         marks = ",".join("?" * len(statuses))
         db.execute(
@@ -270,7 +271,6 @@ def m008_typed_records(db: sqlite3.Connection) -> None:
             (artifact, *statuses, name),
         )
     db.execute("CREATE INDEX steps_run_artifact ON steps (run_id, artifact, status)")
-    outcomes.install(db)
 
 
 def m009_latest_when_it_can_change(db: sqlite3.Connection) -> None:
@@ -303,16 +303,16 @@ def m010_what_a_step_says(db: sqlite3.Connection) -> None:
 
 def m011_kept_trends_and_queue(db: sqlite3.Connection) -> None:
     """What the Trends page counts, kept per day (``trends.py``), and each issue's state on the
-    queue (``forge_tables.py``), by triggers: the pages read rows per day and kind, or a page."""
-    trends.install(db)
-    execute_script(db, QUEUE)
+    queue (``forge_tables.py``), by triggers: the pages read rows per day and kind, or a page.
+    Both are installed by the newest migration that defines them: ``m012`` the queue,
+    ``m013`` the trends (see ``MIGRATIONS``)."""
 
 
 def m012_closed_is_closed(db: sqlite3.Connection) -> None:
     """One definition of each outcome in every view: a closed issue is closed on the queue
     (unless merged or rejected), and the Trends page counts no deferral and no request for
-    information as a refusal (``outcomes.NOT_REFUSED``): both kept anew."""
-    trends.install(db)
+    information as a refusal (``outcomes.NOT_REFUSED``): both kept anew (the trends by
+    ``m013``, which defines them again)."""
     recreate(db, QUEUE)
 
 
@@ -348,6 +348,12 @@ m015_runs_marked_when_they_orchestrate = _script(
 )
 
 
+# A kept definition (the outcome tables, the trends, the queue's states: each made anew by its
+# ``install`` or ``recreate``, which drops what it makes and fills it from the rows there are)
+# is installed by the newest migration that defines it, and by none before it: migrations
+# apply in order, so a store that lacks an older one runs the newest too, and what an older
+# one installed the newest would drop and make again (a fresh store made each kept table
+# three times: half the cost of a new store).
 MIGRATIONS: tuple[tuple[str, Migration], ...] = tuple(
     (fn.__name__, fn)
     for fn in (
