@@ -148,7 +148,7 @@ def _bug_test_gate(e: Evidence) -> GateResult | None:
 
 
 def _journeys_gate(e: Evidence) -> GateResult:
-    journeys = e.checked.journeys
+    journeys = [j for j in e.checked.journeys if not j.learned]  # learned: the learned gate's
     return GateResult(
         name="journeys",
         passed=e.checked.journeys_passed,

@@ -72,6 +72,8 @@ def test_a_failing_learned_check_the_validator_calls_a_regression_sends_the_chan
     assert "learned_checks" in decided.reason and "validator_regressions" in decided.reason
     gate = next(g for g in decided.gates if g.name == "learned_checks")
     assert gate.evidence == "learned check 1-C1 no longer holds"
+    journeys = next(g for g in decided.gates if g.name == "journeys")
+    assert journeys.evidence.startswith("1/1 hold-out journeys passed")  # the check is not one
 
 
 def test_intended_by_a_criterion_that_does_not_name_it_or_not_answered_goes_to_a_person() -> None:
