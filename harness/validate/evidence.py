@@ -366,7 +366,7 @@ def inconclusive(ctx: StepContext, failed: StepFailed) -> FactoryError:
     again later, no fix attempt spent (``Inconclusive``, due at once); after
     ``INCONCLUSIVE_TRIES`` such tries in its run, and for production's own checks, it fails
     as said, its cause in the words a person reads (kind ``inconclusive``)."""
-    tries = 1 + sum(s.error_kind == "inconclusive" for s in ctx.services.store.steps(ctx.run_id))
+    tries = 1 + sum(s.error_kind == "inconclusive" for s in ctx.records)
     if ctx.issue is not None and tries < INCONCLUSIVE_TRIES:
         return Inconclusive(f"inconclusive, tried again later: {failed}", ctx.services.clock())
     said = f"{failed} ({tries} tries)" if ctx.issue else str(failed)
