@@ -420,6 +420,11 @@ def journeys_on(
     held = _holdout(settings, only)  # before anything is made: a broken hold-out says so
     kept = reused(ctx, sha, trusted or sha, reuse) if tests and reuse is not None else None
     testing = tests and kept is None  # the suite runs here
+    if not (testing or held or before or validator or trying or settings.config.commands.setup):
+        # nothing to set up, run or look at on it: no checkout (a pass of its suite reused)
+        return HoldoutRun(
+            sha=sha, tree=tree_of(repo, sha), journeys=[], journeys_passed=True, tests=kept
+        )
     with _checkout(ctx, sha, label, trusted or sha) as (at, prepared):
         told, replayed = _first(at, held, trying, validator is not None)
         checks: list[Callable[[], Any]] = []
