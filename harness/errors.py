@@ -128,7 +128,7 @@ def carried() -> Callable[[], AbstractContextManager[None]]:
 def stop_now() -> None:
     """Raise ``Cancelled`` when this thread's run must stop at once (``stopping``): the
     engine asks before each step and model call, a sandboxed command every half second (its
-    processes end with it), a model answer every quarter second (its request aborted)."""
+    processes end with it), a model answer every second (its request aborted)."""
     if said := _STOP.why():
         raise Cancelled(said)
 

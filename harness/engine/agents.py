@@ -124,9 +124,9 @@ def _cut_short(ctx: StepContext, worktree: Worktree) -> CutShort | None:
     """For a step that writes, begun before in this run and cut short (killed, stopped): the
     files its worktree changed since the attempt began and their diff, the cut-short work
     included (setup's output left out), so that its request says what it will find."""
-    same = [s.status for s in ctx.services.store.steps(ctx.run_id) if s.step_id == ctx.step.id]
     path = Path(worktree.path)  # gone (a reboot): nothing of the cut-short work is left
-    cut = len(same) > 1 and same[-2] in UNFINISHED
+    # the engine takes a run up again in the step its newest record left unfinished: this one
+    cut = bool(ctx.records) and ctx.records[-1].status in UNFINISHED
     if not (cut and "edit_file" in ctx.step.tools and path.is_dir()):
         return None
     repo = GitRepo(path)

@@ -50,7 +50,7 @@ AGENT_TESTS = "agent.tests"  # an agent's run_tests began (``suite``: the whole 
 def touched(ctx: StepContext) -> list[str]:
     """The tests a change touches, which ``run_tests`` runs first: those the run's last tests
     said failed and the test files the plan names."""
-    records = RunRecords([*ctx.done.values(), *ctx.failures.values()])
+    records = RunRecords(ctx.records)
     plan, said = records.newest(Plan), [t.output for t in records.tested()[-1:]]
     tests = ctx.services.settings.config.backtest.test_paths
     named = [path for path in (plan.files if plan else []) if matching(path, tests)]

@@ -86,6 +86,7 @@ class StepContext:
     failures: dict[str, StepRecord] = field(default_factory=dict)
     lease: Lease | None = None
     timings: dict[str, float] = field(default_factory=lambda: {"model_s": 0.0, "subprocess_s": 0.0})
+    records: list[StepRecord] = field(default_factory=list)  # every one, as the engine read them
 
     @property
     def number(self) -> int:

@@ -220,6 +220,7 @@ class Engine:
                 done,
                 failures,
                 self.lease,
+                records=steps,
             )
             index = self._next_index(workflow, steps)
             if index is None:

@@ -195,7 +195,7 @@ def fix_attempts(ctx: StepContext, prepare: Assignment) -> int:
     """Fix attempts so far: this run's (a failed test run or a review asking for changes sends
     the implementer back: each change after its first) plus those carried from the refused
     attempts it continues; a person's retry starts a new count."""
-    changes = RunRecords(ctx.services.store.steps(ctx.run_id)).every(Implemented)
+    changes = RunRecords(ctx.records).every(Implemented)
     in_run = max(len(changes) - 1, 0)
     return in_run + (prepare.previous.fix_attempts if prepare.previous else 0)
 
@@ -385,7 +385,7 @@ def _keep_tested(ctx: StepContext, info: Worktree, commit: Commit | None) -> boo
     continues from the work the test output it is given describes."""
     if not info.branch:
         return False
-    tested = RunRecords(ctx.services.store.steps(ctx.run_id)).tested()
+    tested = RunRecords(ctx.records).tested()
     if commit is None and tested and Path(info.path).is_dir():
         message = f"Unfinished: not proposed (issue {ctx.number}, run {ctx.run_id})"
         GitRepo(Path(info.path)).commit_tree(tested[-1].tree, message)

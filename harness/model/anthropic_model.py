@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from harness.caches import Caches
 
 _QUOTA_WORDS = ("credit balance", "billing", "quota", "spend limit", "usage limit")
-TICK_S = 0.25  # how long a read of the answer waits before it asks whether its run must stop
+TICK_S = 1.0  # how long a read of the answer waits before it asks whether its run must stop
 
 
 @dataclass(frozen=True)

@@ -367,7 +367,7 @@ def inconclusive(ctx: StepContext, failed: StepFailed) -> FactoryError:
     again later, no fix attempt spent (``Inconclusive``, due at once); after
     ``INCONCLUSIVE_TRIES`` such tries in its run, and for production's own checks, it fails
     as said, its cause in the words a person reads (kind ``inconclusive``)."""
-    tries = 1 + sum(s.error_kind == "inconclusive" for s in ctx.services.store.steps(ctx.run_id))
+    tries = 1 + sum(s.error_kind == "inconclusive" for s in ctx.records)
     if ctx.issue is not None and tries < INCONCLUSIVE_TRIES:
         return Inconclusive(f"inconclusive, tried again later: {failed}", ctx.services.clock())
     said = f"{failed} ({tries} tries)" if ctx.issue else str(failed)
@@ -419,6 +419,11 @@ def journeys_on(
     held = _holdout(settings, only)  # before anything is made: a broken hold-out says so
     kept = reused(ctx, sha, trusted or sha, reuse) if tests and reuse is not None else None
     testing = tests and kept is None  # the suite runs here
+    if not (testing or held or before or validator or trying or settings.config.commands.setup):
+        # nothing to set up, run or look at on it: no checkout (a pass of its suite reused)
+        return HoldoutRun(
+            sha=sha, tree=tree_of(repo, sha), journeys=[], journeys_passed=True, tests=kept
+        )
     with _checkout(ctx, sha, label, trusted or sha) as (at, prepared):
         told, replayed = _first(at, held, trying, validator is not None)
         checks: list[Callable[[], Any]] = []
