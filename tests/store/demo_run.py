@@ -3,17 +3,20 @@ reads what it printed, the store's scale tests copy its rows (``conftest.demo_ro
 dashboard's tests (``tests/serve/conftest.py``) take it further, in place. The cycle is the
 costly part (apps in sandboxes, browsers, sealed validators), and all of them read the same
 one: their modules are marked ``together("demo-cycle")``, so they run on one worker and the
-demo runs once there. Its ``TMPDIR`` and its state folder are each 100 characters long, where
-the seal's sockets must still fit (``tests/validate/test_seal_sockets.py``)."""
+demo runs once there. It runs in a process of its own, as ``make demo`` runs it, with its
+``TMPDIR`` outside ``/tmp`` (in ``/var/tmp``, where the browsers' profiles are named by
+Playwright's driver, which takes the ``TMPDIR`` of the process it starts in) and, as its state
+folder, 100 characters long, where the seal's sockets must still fit
+(``tests/validate/test_seal_sockets.py``)."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
 import json
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +24,6 @@ from typing import Any, ClassVar
 
 import pytest
 
-from harness.cli import main
 from tests.conftest import SCRUBBED_ENV
 
 IDENTITY = {
@@ -41,7 +43,7 @@ class DemoRun:
 
     root: Path
     pristine: Path
-    tmpdir: Path  # its ``TMPDIR``
+    tmpdir: Path  # its ``TMPDIR`` (in ``/var/tmp``; gone once the demo ended)
     code: int
     out: str
     err: str
@@ -107,25 +109,23 @@ def _demo_in(base: Path) -> DemoRun:
 
 
 def _made(base: Path) -> DemoRun:
-    temp = long_folder(base, "tmp")
+    outside = Path(tempfile.mkdtemp(prefix="demo-cycle-", dir="/var/tmp"))
+    temp = long_folder(outside, "tmp")
     root = long_folder(base, "demo", LONG - len("/notes/.factory"))
     root.rmdir()  # the demo makes its folder
     squatted = _squat(root / "notes" / ".factory")  # where the demo keeps its state
-    out, err = io.StringIO(), io.StringIO()
     # offline, with the scripted model, as 'make demo' runs it: none of the test's settings
-    with pytest.MonkeyPatch.context() as mp:
-        for name in SCRUBBED_ENV:
-            mp.delenv(name, raising=False)
-        for name, value in IDENTITY.items():
-            mp.setenv(name, value)
-        mp.setenv("TMPDIR", str(temp))
-        mp.setattr(tempfile, "tempdir", None)  # ``tempfile`` reads it again
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            try:
-                main(["demo", "--dir", str(root), "--json"])
-                code = 0
-            except SystemExit as exc:
-                code = exc.code if isinstance(exc.code, int) else 1
+    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED_ENV}
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "harness", "demo", "--dir", str(root), "--json"],
+            env={**env, **IDENTITY, "TMPDIR": str(temp)},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    finally:
+        shutil.rmtree(outside, ignore_errors=True)
     pristine = base / "pristine"
     if root.exists():  # copied under another name, then put in place whole
         shutil.copytree(root, base / "pristine.part", symlinks=True)
@@ -134,7 +134,7 @@ def _made(base: Path) -> DemoRun:
     for folder in squatted:
         shutil.rmtree(folder)
     return DemoRun(
-        root.resolve(), pristine.resolve(), temp, code, out.getvalue(), err.getvalue(), used
+        root.resolve(), pristine.resolve(), temp, done.returncode, done.stdout, done.stderr, used
     )
 
 
