@@ -6,9 +6,11 @@ Both tests read one first hour (``first_hour``, played once for the module): ``i
 ``doctor`` before the edit, the one edit, and a whole cycle. What init wrote is proven by
 doctor and by production's check before the cycle (setup, the tests, the app from the start
 command, the hold-out journey in Chromium); the change's own checks after it (the journeys on
-the candidate and after the merge, the sealed validator's verdict) stand in as passed
-(``journeys_pass``, ``verdicts_pass``): nothing here reads them, and ``tests/validate`` runs
-them for real."""
+the candidate, the sealed validator's verdict, and the smoke run after the merge, which would
+set the merged tree up offline again only to start the app for journeys that stand in) stand
+in as passed (``journeys_pass``, ``verdicts_pass``, ``checks_passed.smoked``): nothing here
+reads them, and ``tests/validate`` runs them for real (the smoke's offline set-up of a
+change to what set-up reads: ``test_setup_network.py``)."""
 
 from __future__ import annotations
 
@@ -22,8 +24,8 @@ import pytest
 import yaml
 
 from harness.store.db import Store
-from tests.checks_passed import verdicts_pass
-from tests.cli_helpers import Result, run_cli
+from tests.checks_passed import smoked, verdicts_pass
+from tests.cli_helpers import Result, run_cli, use_actions
 from tests.config.newcomer import Output, newcomer_env, newcomer_project, wheelhouse
 from tests.conftest import _every_merge_landed_a_tested_tree, git
 from tests.validate.conftest import journeys_pass
@@ -64,7 +66,8 @@ def first_hour(tmp_path_factory: pytest.TempPathFactory) -> FirstHour:
     plain = root / "plain" / "notes"
     shutil.copytree(repo, plain)
     with newcomer_env(state), Output() as out, pytest.MonkeyPatch.context() as checks:
-        journeys_pass(checks, checks=("candidate", "smoke"))
+        journeys_pass(checks, checks=("candidate",))
+        use_actions(checks, smoked)
         verdicts_pass(checks)
         plain_init = run_cli(out, "--repo", str(plain), "init")
         init = run_cli(out, "--repo", str(repo), "init", "--provider", "scripted")
