@@ -22,8 +22,6 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
-
 from harness.errors import SandboxError
 from harness.sandbox.holding import SANDBOX_UID, as_root
 
@@ -79,6 +77,8 @@ def socket_path(folder: Path, what: str) -> str:
 def _descends(pid: int, root: int) -> bool:
     """Whether ``pid`` is ``root`` or a process below it (psutil reads each parent, and no
     process started before the child it would be the parent of)."""
+    import psutil  # the harness's side alone: the seal and its relay check with ``served_by``
+
     try:
         return pid == root or root in (p.pid for p in psutil.Process(pid).parents())
     except psutil.Error:  # gone, or not visible here (pid 0: another pid namespace)

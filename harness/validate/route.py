@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.artifacts import (
     CheckResult,
@@ -24,9 +24,11 @@ from harness.artifacts import (
     as_quoted,
     criterion_ids,
 )
-from harness.config.models import Rules
 from harness.config.testfiles import failed_said
 from harness.kinds import is_revert
+
+if TYPE_CHECKING:  # the seal judges a verdict (``unsupported``) without the configuration
+    from harness.config.models import Rules
 
 # what shows no text of the app: an observation of it is no evidence for a criterion, and why
 NO_TEXT = MappingProxyType(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from pathlib import Path
 from typing import cast
 
@@ -152,7 +153,10 @@ def test_each_tool_s_record_holds_every_property_its_schema_declares(tree: Path)
 
 def test_every_tool_s_schema_is_closed() -> None:
     """No tool takes a property its schema does not name: the model's JSON is read into the
-    tool's record by name, and an unknown key is refused by the schema before it."""
+    tool's record by name, and an unknown key is refused by the schema before it. And each
+    is a valid JSON Schema 2020-12 of an object, under a name the API takes (the harness reads
+    the shipped file as it is)."""
+    import jsonschema
     import yaml
 
     from harness.paths import workflows_dir
@@ -161,3 +165,7 @@ def test_every_tool_s_schema_is_closed() -> None:
     schemas = {name: spec["input_schema"] for name, spec in tools.items()}
     assert [name for name, s in schemas.items() if s.get("additionalProperties") is not False] == []
     assert {d["name"] for d in tool_defs(list(schemas))} == set(schemas)
+    assert [n for n in schemas if not re.fullmatch(r"[a-zA-Z0-9_-]{1,64}", n)] == []
+    assert [n for n, s in schemas.items() if s.get("type") != "object"] == []
+    for schema in schemas.values():
+        jsonschema.Draft202012Validator.check_schema(schema)
