@@ -20,8 +20,9 @@ import pytest
 from benchmarks.scratch import remove_worktree_folders
 
 # what each module costs, reported at the end of the run (tests/costs.py), and each test's time
-# limit in seconds of an idle machine (tests/limits.py); pytester tests them
-pytest_plugins = ["tests.costs", "tests.limits", "pytester"]
+# limit in seconds of an idle machine (tests/limits.py); pytester tests them; the bytecode the
+# workers import, written once before they start (tests/bytecode.py)
+pytest_plugins = ["tests.costs", "tests.limits", "pytester", "tests.bytecode"]
 
 # A test process makes and drops far more objects than a factory's (every test builds its
 # world): at Python's default threshold (700 new objects) a tenth of its own CPU went to

@@ -36,6 +36,13 @@ def modules() -> Iterator[tuple[str, Path, ast.Module]]:
     yield from _parsed()
 
 
+@functools.cache
+def walked(tree: ast.AST) -> tuple[ast.AST, ...]:
+    """``ast.walk(tree)``, walked once for the whole file: every check walks each module of
+    the package, and none changes a tree."""
+    return tuple(ast.walk(tree))
+
+
 def _dotted(path: Path) -> str:
     parts = list(path.relative_to(ROOT).with_suffix("").parts)
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
@@ -50,7 +57,7 @@ def import_graph(files: dict[str, ast.Module]) -> dict[str, set[str]]:
         package = name.split(".") if name.endswith("__init__") else name.split(".")[:-1]
         package = [p for p in package if p != "__init__"]
         deps: set[str] = set()
-        for node in ast.walk(tree):
+        for node in walked(tree):
             if isinstance(node, ast.Import):
                 deps |= {a.name for a in node.names}
             elif isinstance(node, ast.ImportFrom):
@@ -299,7 +306,7 @@ def test_one_workspace_builder() -> None:
         name
         for name, _, tree in modules()
         if name != "git/worktrees.py"
-        for node in ast.walk(tree)
+        for node in walked(tree)
         if isinstance(node, ast.Call) and ast.unparse(node.func) == "WorktreeManager"
     ]
     assert built == []
@@ -311,7 +318,7 @@ def test_one_workspace_builder() -> None:
 def label_literals(tree: ast.Module, names: set[str]) -> list[str]:
     """Label names written as strings (a constant, or a piece of an f-string)."""
     found: list[str] = []
-    for node in ast.walk(tree):
+    for node in walked(tree):
         if isinstance(node, ast.Constant) and isinstance(node.value, str):
             if node.value in names:
                 found.append(node.value)
@@ -395,7 +402,7 @@ def reads_by_id(tree: ast.Module, ids: set[str]) -> list[str]:
     ``outputs["merge"]`` / ``outputs.get("merge")``, or an id handed to a function whose name
     says it finds steps."""
     found: list[str] = []
-    for node in ast.walk(tree):
+    for node in walked(tree):
         if isinstance(node, ast.Compare):
             sides = [node.left, *node.comparators]
             if any(ast.unparse(s).endswith("step_id") for s in sides):
@@ -478,7 +485,7 @@ def _keyed_names(tree: ast.Module) -> set[str]:
     """The names bound to a map of a run's steps by their ids, built at once or one step at
     a time (``by_id[s.step_id] = s``)."""
     keyed: set[str] = set()
-    for node in ast.walk(tree):
+    for node in walked(tree):
         if isinstance(node, ast.Assign) and _keys_by_step_id(node.value):
             keyed |= {t.id for t in node.targets if isinstance(t, ast.Name)}
         elif isinstance(node, ast.Assign):
@@ -513,7 +520,7 @@ def step_reads(tree: ast.Module) -> list[int]:
     f-string, a row) is no read."""
     keyed = _keyed_names(tree)
     found: set[int] = set()
-    for node in ast.walk(tree):
+    for node in walked(tree):
         line = getattr(node, "lineno", 0)
         if isinstance(node, ast.Compare) and any(
             _names_step_id(side) for side in [node.left, *node.comparators]
@@ -641,7 +648,7 @@ def _a_dict_of(node: ast.expr) -> bool:
 
 def unchecked_writes(tree: ast.Module) -> list[int]:
     """The lines where ``tree`` changes a record past its constructor (``_unchecked``)."""
-    return sorted({node.lineno for node in ast.walk(tree) if _unchecked(node)})
+    return sorted({node.lineno for node in walked(tree) if _unchecked(node)})
 
 
 def test_a_record_changes_only_through_its_constructor() -> None:
@@ -740,7 +747,7 @@ def re_exports(tree: ast.Module) -> list[str]:
     name its ``__all__`` lists, the spellings mypy's strict mode reads as a re-export (any
     other import it keeps the module's own)."""
     imported = [
-        alias for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) for alias in node.names
+        alias for node in walked(tree) if isinstance(node, ast.ImportFrom) for alias in node.names
     ]
     listed = {
         item.value
@@ -794,7 +801,7 @@ def faces(files: dict[str, ast.Module]) -> dict[str, bool]:
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(f"{name}.")
             for alias in node.names
         ]
-        read = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+        read = {node.id for node in walked(tree) if isinstance(node, ast.Name)}
         if any(imported == "*" or imported not in read for imported in own):
             found[name] = "__all__" in read
     return found
@@ -855,7 +862,7 @@ def revert_compared(tree: ast.Module) -> int:
     """Comparisons in ``tree`` with the word ``"revert"`` (``==``, ``!=``, ``in (...)``)."""
     return sum(
         "revert" in set().union(*(_strings(side) for side in [node.left, *node.comparators]))
-        for node in ast.walk(tree)
+        for node in walked(tree)
         if isinstance(node, ast.Compare)
     )
 
@@ -930,16 +937,23 @@ def loose_aliases(tree: ast.Module) -> set[str]:
 def loose_count(tree: ast.Module, aliases: set[str]) -> int:
     """Loose dict types written out anywhere but a docstring (an annotation, a ``cast``, an
     alias's definition), and each use of an alias of one in an annotation."""
+    return _loose_count(tree, frozenset(aliases))
+
+
+@functools.cache
+def _loose_count(tree: ast.Module, aliases: frozenset[str]) -> int:
+    """``loose_count``, counted once a tree and its aliases (the ratchet's test counts the
+    package again with one module more)."""
     docstrings = {
         id(node.body[0].value)
-        for node in ast.walk(tree)
+        for node in walked(tree)
         if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
         and node.body
         and isinstance(node.body[0], ast.Expr)
     }
-    written = sum(_loose(node) for node in ast.walk(tree) if id(node) not in docstrings)
+    written = sum(_loose(node) for node in walked(tree) if id(node) not in docstrings)
     notes: list[ast.expr] = []
-    for node in ast.walk(tree):
+    for node in walked(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             args = [*node.args.posonlyargs, *node.args.args, *node.args.kwonlyargs]
             args += [a for a in (node.args.vararg, node.args.kwarg) if a is not None]
@@ -956,7 +970,7 @@ def loose_count(tree: ast.Module, aliases: set[str]) -> int:
 def aliases_in_scope(tree: ast.Module, defined: dict[str, set[str]]) -> set[str]:
     """The loose aliases a module defines or imports (``defined``: module -> its aliases)."""
     found = set(loose_aliases(tree))
-    for node in ast.walk(tree):
+    for node in walked(tree):
         if isinstance(node, ast.ImportFrom) and node.module in defined:
             found |= {a.asname or a.name for a in node.names if a.name in defined[node.module]}
     return found
@@ -1027,7 +1041,7 @@ MOST_LINES = 59  # the longest function of the tree: the limit comes down as the
 def test_no_function_over_the_longest_of_the_tree() -> None:
     long = []
     for name, _, tree in modules():
-        for node in ast.walk(tree):
+        for node in walked(tree):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 length = (node.end_lineno or node.lineno) - node.lineno + 1
                 if length > MOST_LINES:
@@ -1112,7 +1126,7 @@ def misnamed_actions(files: dict[str, ast.Module]) -> list[str]:
     found = []
     for name, tree in files.items():
         room = name.removeprefix("harness.").split(".")[0]
-        for node in ast.walk(tree):
+        for node in walked(tree):
             for marked in getattr(node, "decorator_list", []):
                 said = marked.args[0] if isinstance(marked, ast.Call) and marked.args else None
                 if (

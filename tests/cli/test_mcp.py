@@ -15,13 +15,10 @@ import sys
 import threading
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
-from mcp import Client
-from mcp.shared.exceptions import MCPError
-from mcp.types import INVALID_PARAMS
 
 from harness.artifacts import Smoke
 from harness.cli.common import state_dir
@@ -34,6 +31,9 @@ from harness.store.db import Store
 from tests.checks_passed import CHECKS_PASSED, smoked
 from tests.cli_helpers import run_cli, use_actions
 from tests.factory_repo import RULES, git, make_factory_repo
+
+if TYPE_CHECKING:  # the SDK is imported by the tests that run it, not by every worker's collection
+    from mcp import Client
 
 FACTORY = str(Path(sys.executable).with_name("factory"))
 TOOLS = {
@@ -130,6 +130,8 @@ def _in_process(repo: Path, work: Any) -> Any:
     ``repo``, in this process (the SDK's in-memory transport: the same JSON-RPC messages,
     not over standard streams, which the raw exchange below crosses); an approval still
     landing ends before this returns, as before ``factory mcp`` exits."""
+    from mcp import Client
+
     from harness.cli.common import Target
     from harness.cli.mcp import server
     from harness.cli.mcp_face import Face
@@ -150,6 +152,9 @@ def _in_process(repo: Path, work: Any) -> Any:
 def test_hosts_see_annotations_and_a_version_and_bad_calls_get_protocol_errors(
     tmp_path: Path,
 ) -> None:
+    from mcp.shared.exceptions import MCPError
+    from mcp.types import INVALID_PARAMS
+
     repo = make_factory_repo(tmp_path / "repo")
 
     async def work(client: Client) -> dict[str, Any]:
@@ -204,6 +209,8 @@ def test_a_request_whose_params_is_not_an_object_is_answered_and_stderr_stays_qu
     tmp_path: Path,
 ) -> None:
     """What no SDK client sends: a raw JSON-RPC exchange over the server's standard streams."""
+    from mcp.types import INVALID_PARAMS
+
     repo = make_factory_repo(tmp_path / "repo")
     hello = {
         "protocolVersion": "2025-06-18",

@@ -11,9 +11,7 @@ import html
 import json
 from contextlib import closing
 from pathlib import Path
-from typing import Any
-
-from mcp import Client
+from typing import TYPE_CHECKING, Any
 
 from harness.artifacts import (
     CheckResult,
@@ -37,6 +35,9 @@ from harness.store.db import Store
 from tests.cli.test_mcp import _in_process
 from tests.cli_helpers import run_cli
 from tests.factory_repo import make_factory_repo
+
+if TYPE_CHECKING:  # imported by the test that runs it (``_in_process``), not at collection
+    from mcp import Client
 
 CRITERION = "The home page greets the reader."
 FINDING = "The greeting is built from the query string unescaped"
