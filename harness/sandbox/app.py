@@ -9,7 +9,6 @@ user the app's bubblewrap leaves no way in, so serving the app is refused at onc
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import os
 import socket
@@ -17,7 +16,6 @@ import subprocess
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from http.client import HTTPConnection, HTTPException
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
 
@@ -140,6 +138,8 @@ class AppProcess:
         relative Location, or this host and port): asked on the loopback of the network
         namespace open on the descriptor ``network`` by a thread that enters it (``setns``,
         any kind: the descriptor's) and ends there, so no thread of the harness stays in it."""
+        import ctypes  # here: a process that serves no app imports neither (9 ms)
+        from http.client import HTTPConnection, HTTPException
 
         def ask() -> bool:
             if ctypes.CDLL(None).setns(network, 0):  # -1: refused
