@@ -23,21 +23,18 @@ if TYPE_CHECKING:  # Playwright is imported by what starts a browser (a command 
 
 T = TypeVar("T")
 
+# what Playwright does not pass itself (it passes --headless, --no-first-run, --disable-sync,
+# --disable-background-networking, --disable-component-update and --disable-dev-shm-usage)
 LAUNCH_ARGS = (
-    "--headless",
     # Chromium's own sandbox builds user and PID namespaces, which the sandbox's seccomp filter
-    # refuses to every confined process: the confinement around it replaces it (docs/sandbox.md)
+    # refuses to every confined process: the confinement around it replaces it (docs/sandbox.md);
+    # Playwright passes it too unless told otherwise, but the confinement cannot rest on that
     "--no-sandbox",
     "--disable-gpu",
     # not --in-process-gpu --no-zygote: they saved an eighth of a check's browser CPU, but a
     # browser so started crashed at launch (SIGSEGV) under load, a validation failing for the
     # harness's own reason (docs/development.md)
     "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
 )
 # every browser the factory starts is headless: Chromium's headless shell (what Playwright
 # itself launches for headless) starts with about half the CPU of the full browser

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import itertools
 import queue
 import threading
 from collections.abc import Callable
@@ -23,10 +22,10 @@ _Job = tuple[Callable[[Any], Any], Future[Any]]  # a function of the driver, and
 class _DriverThread:
     """One Playwright driver and the thread that owns it."""
 
-    def __init__(self, name: str) -> None:
+    def __init__(self) -> None:
         self.jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self.broken = False
-        self.thread = threading.Thread(target=self._serve, name=name, daemon=True)
+        self.thread = threading.Thread(target=self._serve, daemon=True)  # named Thread-N: unique
         self.thread.start()
 
     def _serve(self) -> None:
@@ -67,26 +66,20 @@ class Drivers:
 
     def __init__(self) -> None:
         self._idle: list[_DriverThread] = []
-        self._all: list[_DriverThread] = []
         self._lock = threading.Lock()
         self._closed = False
-        self._made = itertools.count(1)
         atexit.register(self.close)
 
     def run(self, fn: Callable[[Any], T]) -> T:
         """``fn(playwright)`` on an idle driver's thread (a new one if none is idle); what it
         returns or raises comes back here."""
         with self._lock:
-            worker = self._idle.pop() if self._idle else None
-            if worker is None:
-                worker = _DriverThread(f"playwright-driver-{next(self._made)}")
-                self._all.append(worker)
+            worker = self._idle.pop() if self._idle else _DriverThread()
         try:
             return worker.run(fn)
         finally:
             with self._lock:
                 if worker.broken or self._closed:
-                    self._all = [w for w in self._all if w is not worker]
                     worker.stop(0)
                 else:
                     self._idle.append(worker)

@@ -55,7 +55,6 @@ running_as_root = holding.as_root
 class CommandResult:
     exit_code: int
     output: str
-    timed_out: bool
     limit_hit: str | None  # None | "time" | "output" | "disk" | "files"
     duration_s: float
 
@@ -345,7 +344,6 @@ class Sandbox:
         return CommandResult(
             exit_code=code if limit_hit is None else 124,
             output=output,
-            timed_out=limit_hit == "time",
             limit_hit=limit_hit,
             duration_s=time.monotonic() - started,
         )

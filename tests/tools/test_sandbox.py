@@ -115,13 +115,15 @@ def test_mount_and_namespace_escapes_fail(box: Sandbox, escape: str) -> None:
 
 def test_infinite_loop_ends_at_the_time_limit(box: Sandbox) -> None:
     result = box.run("while :; do :; done", timeout_s=0.5)
-    assert result.timed_out and result.limit_hit == "time" and result.exit_code == 124
+    assert result.limit_hit == "time" and result.exit_code == 124
 
 
 def test_fork_bomb_is_bounded_and_leaves_nothing(box: Sandbox) -> None:
     result = box.run("bomb(){ bomb | bomb & }; bomb; sleep 1; echo survived", timeout_s=15)
     # it ended by itself, held at the process limit (forks refused), or at the time limit
-    assert "Cannot fork" in result.output or "survived" in result.output or result.timed_out
+    assert (
+        "Cannot fork" in result.output or "survived" in result.output or result.limit_hit == "time"
+    )
     mine = [p for p in os.listdir("/proc") if p.isdigit()]
     leftovers = []
     for pid in mine:
