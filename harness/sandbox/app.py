@@ -13,15 +13,49 @@ import json
 import os
 import socket
 import subprocess
+import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import urljoin, urlsplit
 
 from harness.errors import FactoryError
 from harness.sandbox.bwrap import Sandbox, running_as_root
 from harness.sandbox.limits import Cgroup
+
+# argv: port, path, seconds; asks 127.0.0.1 until it answers HTTP 200, or a redirect (3xx) to
+# the app's own origin (a relative Location, or this host and port), or the time is up (exit
+# 1). Run isolated and without site (``-I -S``): the standard library alone, a tenth of the
+# start of an interpreter that imports urllib.request.
+_PROBE = (
+    "import socket, sys, time\n"
+    "from urllib.parse import urlsplit\n"
+    "port, path, end = int(sys.argv[1]), sys.argv[2], time.monotonic() + float(sys.argv[3])\n"
+    "ask = ('GET %s HTTP/1.1\\r\\nHost: 127.0.0.1:%d\\r\\nConnection: close\\r\\n\\r\\n'"
+    " % (path, port)).encode()\n"
+    "own = ('127.0.0.1:%d' % port, 'localhost:%d' % port)\n"
+    "def ready(answer):\n"
+    "    code = answer.readline(200).split()[1:2]\n"
+    "    if code == [b'200'] or not code or code[0][:1] != b'3':\n"
+    "        return code == [b'200']\n"
+    "    for line in iter(lambda: answer.readline(4000).strip(), b''):\n"
+    "        name, _, value = line.decode('latin-1').partition(':')\n"
+    "        if name.strip().lower() == 'location' and '\\\\' not in value:\n"
+    "            to = urlsplit(value.strip())\n"
+    "            relative = not (to.scheme or to.netloc)\n"
+    "            return relative or (to.scheme == 'http' and to.netloc in own)\n"
+    "    return False\n"
+    "while time.monotonic() < end:\n"
+    "    try:\n"
+    "        with socket.create_connection(('127.0.0.1', port), timeout=2) as s:\n"
+    "            s.sendall(ask)\n"
+    "            if ready(s.makefile('rb')):\n"
+    "                sys.exit(0)\n"
+    "    except OSError:\n"
+    "        pass\n"
+    "    time.sleep(0.05)\n"
+    "sys.exit(1)\n"
+)
+
 
 NSENTER = "/usr/bin/nsenter"  # util-linux, as prlimit and setpriv (``limits``)
 
@@ -116,53 +150,34 @@ class AppProcess:
 
     def wait_ready(self, timeout_s: float) -> None:
         """Poll ``ready_path`` until HTTP 200 (or a redirect to the app itself), or raise with
-        the app's last output: asked from inside the app's namespace (held open for the
-        whole wait), while watching that the app is still up."""
+        the app's last output: one prober inside the namespace polls, while this watches that
+        the app is still up."""
         assert self.netns_pid is not None
-        late = (
-            f"{self.base_url}{self.ready_path} did not answer 200 within {timeout_s:.0f}s "
-            "(commands.ready_timeout_s)"
+        url = self.base_url + self.ready_path
+        probe = subprocess.Popen(
+            [
+                *enter_network(self.netns_pid),
+                *(sys.executable, "-I", "-S", "-c", _PROBE),
+                *(str(self.port), self.ready_path, str(timeout_s)),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
-        end = time.monotonic() + timeout_s
-        with Path(f"/proc/{self.netns_pid}/ns/net").open() as network:
-            while not self._ready(network.fileno()):
+        guard = time.monotonic() + timeout_s + 10  # the prober's own clock ends it first
+        try:
+            while probe.poll() is None and time.monotonic() < guard:
                 if self.proc is not None and self.proc.poll() is not None:
                     why = f"the app exited with {self.proc.returncode} before it was ready"
                     raise AppNotReady(why, self.output())
-                if time.monotonic() >= end:
-                    raise AppNotReady(late, self.output(), environment=True)
-                time.sleep(0.05)
-
-    def _ready(self, network: int) -> bool:
-        """Whether ``ready_path`` answers 200, or a redirect (3xx) to the app's own origin (a
-        relative Location, or this host and port): asked on the loopback of the network
-        namespace open on the descriptor ``network`` by a thread that enters it (``setns``,
-        any kind: the descriptor's) and ends there, so no thread of the harness stays in it."""
-        import ctypes  # here: a process that serves no app imports neither (9 ms)
-        from http.client import HTTPConnection, HTTPException
-
-        def ask() -> bool:
-            if ctypes.CDLL(None).setns(network, 0):  # -1: refused
-                raise OSError("the app's network namespace could not be entered")
-            connection = HTTPConnection("127.0.0.1", self.port, timeout=2)
-            try:
-                connection.request("GET", self.ready_path)
-                answer = connection.getresponse()
-            finally:
-                connection.close()
-            to = answer.getheader("Location") or "\\"
-            if answer.status // 100 != 3 or "\\" in to:
-                return answer.status == 200
-            went = urlsplit(urljoin(self.base_url, to.strip()))
-            own = (f"127.0.0.1:{self.port}", f"localhost:{self.port}")
-            return went.scheme == "http" and went.netloc in own
-
-        with (
-            ThreadPoolExecutor(1) as thread,
-            contextlib.suppress(OSError, HTTPException, ValueError),
-        ):
-            return thread.submit(ask).result()
-        return False
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    probe.wait(timeout=0.05)
+        finally:
+            if probe.poll() is None:
+                probe.kill()
+            probe.wait()
+        if probe.returncode != 0:  # killed by the guard, too
+            late = f"{url} did not answer 200 within {timeout_s:.0f}s (commands.ready_timeout_s)"
+            raise AppNotReady(late, self.output(), environment=True)
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
