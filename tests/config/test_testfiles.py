@@ -3,6 +3,7 @@ made from the runner ``commands.test`` names; the whole suite when no template f
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -80,10 +81,13 @@ def test_the_command_runs_only_the_chosen_tests(tmp_path: Path, suite: str) -> N
         "    def test_no(self):\n        self.fail('ran')\n"
     )
     commands = Commands(test=suite.format(python=sys.executable))
-    whole = subprocess.run(commands.test, shell=True, cwd=tmp_path, capture_output=True)
+    # the suite's own options (PYTEST_ADDOPTS, e.g. --record-module-costs) are not this pytest's
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
+    run = {"shell": True, "cwd": tmp_path, "capture_output": True, "text": True, "env": env}
+    whole = subprocess.run(commands.test, **run)
     chosen = subset(commands, ["tests/test_good.py"])
     assert chosen is not None
-    alone = subprocess.run(chosen, shell=True, cwd=tmp_path, capture_output=True, text=True)
+    alone = subprocess.run(chosen, **run)
     assert whole.returncode != 0
     assert alone.returncode == 0, alone.stdout + alone.stderr
 
