@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 
-from harness.artifacts import CheckResult, Landing, Prepared, Smoke, Validation
+from harness.artifacts import CheckResult, Health, Landing, Prepared, Smoke, Validation
 from harness.engine.actions import action
 from harness.engine.context import StepContext
 from harness.engine.killswitch import check_kill_switch
@@ -18,6 +18,7 @@ from harness.forge.neutral import Markdown
 from harness.kinds import is_revert
 from harness.validate import landing
 from harness.validate.actions import production_tip
+from harness.validate.calibration import calibration_key
 from harness.validate.evidence import journeys_on, tree_of
 from harness.validate.landing import take_landing
 from harness.validate.learned import adopt, candidates, retire
@@ -172,6 +173,17 @@ def smoke(ctx: StepContext, merge: Landing, check: CheckResult) -> Smoke:
     result = journeys_on(ctx, merged, "smoke", trusted=before, trying=trying)
     if result.journeys_passed:
         adopt(ctx, learning, result)
+        if check.tests and not result.setup_offline_for:  # production's health, as it keeps it:
+            # the tested tree's suite passed, and its hold-out here (what was adopted too)
+            services = ctx.services
+            key = calibration_key(services.repo, merged, services.settings.holdout_dir, "health")
+            green = Health(
+                production_sha=merged,
+                green=True,
+                tests_exit_code=check.tests.exit_code,
+                journeys=len(result.journeys),
+            )
+            services.store.set_flag(key, green.model_dump_json())
         return Smoke(**dict(result))
     forge = ctx.services.forge
     current = forge.sync(branch)

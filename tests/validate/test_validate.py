@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from harness.git.repo import GitRepo
+from harness.services import open_services
 from harness.store.db import Store
+from harness.validate.calibration import calibration_key, green_now
 from tests.checks_passed import analysers_find_nothing
 from tests.store_reads import pull_requests
 from tests.validate.conftest import (
@@ -116,6 +118,23 @@ def test_full_cycle_merges_what_passes_and_refuses_what_breaks_a_journey(
     assert not any(KEY in b for bodies in by_role.values() for b in bodies)
     assert full_cycle.violations == []
     assert full_cycle.result["validate"]
+
+
+def test_production_a_smoke_has_just_passed_is_known_green_without_a_check_of_its_own(
+    full_cycle: FullCycle,
+) -> None:
+    """The last merge's smoke ran the hold-out on the tree that landed, whose suite passed
+    as its candidate: production's health holds that tree green under this hold-out, as
+    ``heal.look`` and ``validate.health`` read it, so the next cycle checks nothing of it
+    again (fault put back by hand: the smoke keeping no health record, caught here)."""
+    services = open_services(full_cycle.repo, full_cycle.state)
+    settings, repo = services.settings, services.repo
+    tip = repo.rev_parse("main")
+    key = calibration_key(repo, tip, settings.holdout_dir, "health")
+    known = json.loads(green_now(services.store, settings, key) or "{}")
+    services.store.close()
+    assert known["green"] and known["production_sha"] == tip, known
+    assert known["tests_exit_code"] == 0 and known["journeys"] >= 1, known
 
 
 FAILING_VERDICT = {
