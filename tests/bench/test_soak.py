@@ -133,3 +133,11 @@ def test_a_soak_keeps_only_users_of_the_opening(capsys: pytest.CaptureFixture[st
     assert capsys.readouterr().err == "soak: --only takes users of the opening, not 'nobody'\n"
     assert soak_main(["--days", "1", "--only"]) == 2
     assert capsys.readouterr().err.startswith("soak: --only takes users of the opening: alice, ")
+
+
+def test_a_soak_leaves_out_only_changes_the_maintainer_has(tmp_path: Path) -> None:
+    """A change left out that the maintainer never makes (a misspelt one) would leave out
+    nothing, and the world would live it: refused before any world is made."""
+    with pytest.raises(ValueError, match="the maintainer has no change 'break_tests'"):
+        soak(tmp_path, 1, without=("break_tests",))
+    assert not any(tmp_path.iterdir())
