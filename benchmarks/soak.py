@@ -449,6 +449,8 @@ def plan_of(world: World, day: int) -> dict[str, Any]:
                 for a in plan.get("midday", [])
                 if not isinstance(a, dict) or a.get("file", {}).get("author") in (None, *world.only)
             ]
+        for what in ("maintainer", "midday"):  # the maintainer's changes the soak leaves out
+            plan[what] = [a for a in plan.get(what, []) if a not in world.without]
         return plan
     later, rng = world.data["later"], world.rng
     files: list[dict[str, Any]] = []
@@ -677,18 +679,23 @@ def soak(
     github: int | None = None,
     stop: str | None = None,
     only: tuple[str, ...] = (),
+    without: tuple[str, ...] = (),
 ) -> list[tuple[World, list[Day]]]:
     """``days`` simulated days in ``root``: each stretch's world and its days as lived
     (``rules``: front matter of factory_rules.md over the world's; ``stop``: an invariant of
     ``SETTLED`` whose first break ends the soak as soon as it is read; ``only``: the users of
-    the opening whose issues are filed, every one's when empty)."""
+    the opening whose issues are filed, every one's when empty; ``without``: the maintainer's
+    changes of the opening left out, by name)."""
+    named = yaml.safe_load(WORLD.read_text())["maintainer"]
+    if strangers := [change for change in without if change not in named]:
+        raise ValueError(f"soak: the maintainer has no change {strangers[0]!r}")
     lived: list[tuple[World, list[Day]]] = []
     for kind, first, last in stretches(days, github):
         where = root / kind
         where.mkdir(parents=True, exist_ok=True)
         world = make_world(where, seed, rules, github=kind == "github")
         world.first_day, world.start = first, time.time() - (first - 1) * 86_400
-        world.stop, world.only = stop, only
+        world.stop, world.only, world.without = stop, only, without
         lived.append((world, []))
         try:
             with _factory_env(world):

@@ -59,6 +59,7 @@ class World:
     base: str = ""  # production when the stretch began
     stop: str | None = None  # an invariant of SETTLED whose first break ends the soak
     only: tuple[str, ...] = ()  # the opening's users whose issues are filed (all when empty)
+    without: tuple[str, ...] = ()  # the opening's maintainer changes left out
     forks: Forks = field(default_factory=Forks)  # where its killed commands are forked from
     watch: Watch = field(default_factory=Watch)  # what it saw and did
 
