@@ -7,6 +7,7 @@ says what the real check would have said of a change that keeps production worki
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -22,7 +23,7 @@ from harness.artifacts import (
     ValidatorRun,
     Verdict,
 )
-from harness.artifacts.browser import Observation
+from harness.artifacts.browser import JourneyResult, Observation
 from harness.engine.actions import action
 from harness.engine.context import StepContext
 from harness.validate.sealed import ValidatorQuestion
@@ -91,6 +92,35 @@ def passed_as_asked(at: Any, question: ValidatorQuestion, earlier: Any) -> Valid
     """In place of a check's sealed validator (``evidence._validator_check``): its verdict
     passed (``validator_passed``), for the question it was asked, an app and a browser for none."""
     return validator_passed(question.criteria).model_copy(update={"asked": question.digest()})
+
+
+def taught_checks_fail(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The learned checks a stood-in verdict teaches (``validator_passed``: its quote,
+    ``SHOWN``, is on no page of any app) fail each try beside the smoke run, as their replay
+    in a browser would (``replay``: the home page opened, the snapshot taken, the quote not
+    in it), a browser for none; every other hold-out check runs as it would."""
+    from harness.browser.journeys import Learned
+    from harness.validate import evidence
+
+    real = evidence._journey_check
+
+    def journey(at: Any, number: int, group: list[Any]) -> tuple[int, list[JourneyResult]]:
+        if not group or not all(isinstance(c, Learned) and c.quote == SHOWN for c in group):
+            return real(at, number, group)
+        return 0, [  # each action done, the quote not in what the last one showed
+            JourneyResult(
+                c.name,
+                False,
+                len(c.actions),
+                len(c.actions),
+                c.quote,
+                "the notes",
+                failed_as=json.dumps(c.actions),
+            )
+            for c in group
+        ]
+
+    monkeypatch.setattr(evidence, "_journey_check", journey)
 
 
 def verdicts_pass(monkeypatch: pytest.MonkeyPatch) -> None:

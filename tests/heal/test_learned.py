@@ -8,8 +8,11 @@ kept the first, and resumed. Then a later factory merge renames the settings pag
 (no journey sees it), and ``factory health`` finds the learned check failing, blames that
 merge and reverts it through the merge queue, with no person. The checks the validation
 waits for stand in (``tests/checks_passed.py``; the validator's run as the seal would have
-recorded it, ``OBSERVED``); the smoke runs, health, the bisect and every replay run for real.
-Each test reads one property of what it left."""
+recorded it, ``OBSERVED``); the smoke runs, health, the bisect and every learned check's
+replay and try run for real, in their apps and browsers, and so does ``factory doctor``
+with the hold-out's own journey. That journey stands in as passed in the smoke runs and
+health (``journeys_stand_in``): it is green on every tree here, and it is not what they
+find. Each test reads one property of what it left."""
 
 from __future__ import annotations
 
@@ -31,7 +34,8 @@ from harness.artifacts import (
     ValidatorRun,
     Verdict,
 )
-from harness.artifacts.browser import Observation
+from harness.artifacts.browser import JourneyResult, Observation
+from harness.browser.journeys import Learned
 from harness.engine.actions import action
 from harness.engine.context import StepContext
 from harness.engine.records import RunRecords
@@ -41,9 +45,10 @@ from harness.services import open_services
 from harness.store.db import Store
 from harness.validate.run import validate_issue
 from harness.validate.suite import suite_runs
-from tests.checks_passed import CHECKS_PASSED, calibrated
+from tests.checks_passed import CHECKS_PASSED, analysers_find_nothing, calibrated
 from tests.cli_helpers import run_cli, use_actions
 from tests.cli_helpers import spawn as factory
+from tests.factory_repo import git
 from tests.heal.conftest import land, proposed
 from tests.validate.conftest import (
     HOLDOUT_CANARY,
@@ -124,9 +129,27 @@ def checked_on_quotes(ctx: StepContext, prepare: Prepared) -> CheckResult:
 LEARNING = (calibrated, checked_on_quotes)  # the smoke run after the merge is the factory's
 
 
+def journeys_stand_in(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hold-out's journey stands in as passed in every check (smoke, health), a browser
+    for none; each learned check, tried or replayed, runs on its app in its browser."""
+    from harness.validate import evidence
+
+    real = evidence._journey_check
+
+    def journey(at: object, number: int, group: list) -> tuple[int, list[JourneyResult]]:
+        if any(isinstance(check, Learned) for check in group):
+            return real(at, number, group)
+        return 0, [JourneyResult(j.name, True, 1, final_text="Notes") for j in group]
+
+    monkeypatch.setattr(evidence, "_journey_check", journey)
+
+
 def learning_stands_in() -> None:
-    """In a spawned ``factory``: the checks before the smoke run stand in (``LEARNING``)."""
-    use_actions(pytest.MonkeyPatch(), *LEARNING)
+    """In a spawned ``factory``: the checks before the smoke run stand in (``LEARNING``), and
+    the hold-out's journey (``journeys_stand_in``)."""
+    mp = pytest.MonkeyPatch()
+    use_actions(mp, *LEARNING)
+    journeys_stand_in(mp)
 
 
 @dataclass(frozen=True)
@@ -147,9 +170,17 @@ def learned(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
     root = tmp_path_factory.mktemp("learned")
     state = root / "state"
     repo, holdout = make_app(root)
+    # one check at a time: each process here (the spawned one too) starts one Playwright
+    # driver, not one for each check it runs side by side (each as costly as a browser)
+    config = yaml.safe_load((repo / "factory.yaml").read_text())
+    config["validation"] = {**config.get("validation", {}), "parallel_checks": 1}
+    (repo / "factory.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    git(repo, "commit", "-qam", "one check at a time")
     page = (repo / "app.py").read_text()
     with isolated_env(state) as mp, Output() as out:
         for _ in serve(root, mp):
+            journeys_stand_in(mp)
+            analysers_find_nothing(mp)  # in the revert's security gate: not what it is about
             lucky = page.replace('"<h1>Settings</h1>"', RANDOM)
             _, first = proposed(repo, state, "Show a lucky number", {"app.py": lucky}, CRITERIA)
             env = {**os.environ, "FACTORY_FAULT_AT": "validate.learned.kept"}

@@ -10,7 +10,8 @@ three ``factory run --once`` cycles. No "no review" is left to learn from.
 The revert's own validation (the first cycle's) stands in for the checks it waits for by
 records saying they passed (``tests/checks_passed.py``): ``test_revert.py`` validates a revert
 for real. The fix's validation (but for the sealed validator's verdict, which stands in as
-passed: nothing here reads it, ``tests/validate`` runs it), the health checks and the bisect
+passed: nothing here reads it, ``tests/validate`` runs it; and the learned checks it teaches
+fail their tries as in a browser: ``taught_checks_fail``), the health checks and the bisect
 run for real, on a hold-out of the one journey the merge broke (``test_revert.py``'s keeps
 the notes' journey beside it, and reads that only the broken one is diagnosed and
 bisected). The security gate's analysers stand in as having found nothing in the fix
@@ -32,7 +33,12 @@ import yaml
 from harness.artifacts import GateReport
 from harness.engine.records import RunRecords
 from harness.store.db import Store
-from tests.checks_passed import CHECKS_PASSED, analysers_find_nothing, verdicts_pass
+from tests.checks_passed import (
+    CHECKS_PASSED,
+    analysers_find_nothing,
+    taught_checks_fail,
+    verdicts_pass,
+)
 from tests.cli_helpers import run_cli, use_actions
 from tests.factory_repo import git
 from tests.heal.conftest import HEADING, land, three_merges
@@ -139,6 +145,7 @@ def loop(tmp_path_factory: pytest.TempPathFactory) -> Loop:
     with isolated_env(state) as mp, Output() as out:
         for model in serve(root, mp, RULES):
             verdicts_pass(mp)
+            taught_checks_fail(mp)
             analysers_find_nothing(mp)
             config = yaml.safe_load((repo / "factory.yaml").read_text())
             config["review"] = {"second": {"model": "claude-sonnet-5", "lens": "security"}}

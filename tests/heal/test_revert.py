@@ -2,9 +2,10 @@
 it through the merge queue, through ``factory run --once`` (docs/heal.md).
 
 One scenario for the module (``healed``): the cycles that find it are killed (``kill -9``) at
-three points in turn, and the cycle after them lands the revert, its checks run for real;
-each test reads one property of what it left. A heal that runs to its end in one cycle, the
-revert validated in that cycle, is ``test_loop.py``'s first cycle."""
+three points in turn, and the cycle after them lands the revert, its checks run for real
+(the revert's security gate finding nothing, its analysers standing in: not what it is
+about), one at a time; each test reads one property of what it left. A heal that runs to its
+end in one cycle, the revert validated in that cycle, is ``test_loop.py``'s first cycle."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 from harness.artifacts import Blame, Diagnosis, Healed
 from harness.engine.records import RunRecords
@@ -22,6 +24,7 @@ from harness.serve.app import Dashboard, Session
 from harness.services import open_services
 from harness.store.db import Store
 from harness.triage.queue import untriaged
+from tests.checks_passed import analysers_find_nothing
 from tests.cli_helpers import run_cli
 from tests.cli_helpers import spawn as factory
 from tests.factory_repo import git
@@ -54,6 +57,22 @@ class Scenario:
     result: dict  # ``factory run --once --json`` of the cycle after them
 
 
+def one_check_at_a_time(repo: Path) -> None:
+    """``validation.parallel_checks: 1``: each process of the scenario (each spawned cycle
+    too) starts one Playwright driver, not one for each check it runs side by side (a driver
+    costs about as much as the browser it launches)."""
+    config = yaml.safe_load((repo / "factory.yaml").read_text())
+    config["validation"] = {**config.get("validation", {}), "parallel_checks": 1}
+    (repo / "factory.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    git(repo, "commit", "-qam", "one check at a time")
+
+
+def analysers_quiet() -> None:
+    """In a spawned cycle: the revert's security gate finds nothing, its analysers standing
+    in (``analysers_find_nothing``): the scenario is not about that gate."""
+    analysers_find_nothing(pytest.MonkeyPatch())
+
+
 def reverts(repo: Path) -> list[str]:
     return git(repo, "log", "--format=%H", "--grep=This reverts commit", "main").split()
 
@@ -69,11 +88,14 @@ def healed(tmp_path_factory: pytest.TempPathFactory) -> Scenario:
     repo, holdout = make_app(root)
     with isolated_env(state) as mp, Output() as out:
         for _ in serve(root, mp):
+            one_check_at_a_time(repo)
+            analysers_find_nothing(mp)
             merges = three_merges(repo, state)
             (holdout / "journeys" / "heading.yaml").write_text(HEADING)
             killed = []
             for point in KILLED_AT:
-                crashed = factory(repo, {**os.environ, "FACTORY_FAULT_AT": point}, "run", "--once")
+                env = {**os.environ, "FACTORY_FAULT_AT": point}
+                crashed = factory(repo, env, "run", "--once", before=analysers_quiet)
                 _, err = crashed.communicate(timeout=500)
                 killed.append((crashed.returncode, err))
             reverted_before = reverts(repo)

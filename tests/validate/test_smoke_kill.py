@@ -8,12 +8,15 @@ import signal
 from pathlib import Path
 
 import pytest
+import yaml
 
 from harness.git.repo import GitRepo
 from harness.git.worktrees import WorktreeManager, default_worktree_root
 from harness.store.db import Store
+from tests.checks_passed import analysers_find_nothing, taught_checks_fail
 from tests.cli_helpers import run_cli
 from tests.cli_helpers import spawn as factory
+from tests.factory_repo import git
 from tests.validate.conftest import checks_pass_before_the_smoke_run, file_issues, issue
 from tests.validate.scenarios import Interrupted
 
@@ -66,18 +69,35 @@ def merged_sha(store: Store, run_id: str) -> str:
     return str(merge.outputs["merge_sha"])
 
 
+def checks_and_gate_stand_in() -> None:
+    """In the killed cycle: the checks before the smoke run stand in as passed (but the
+    suites: ``checks_pass_before_the_smoke_run``), and the security gate's analysers as
+    having found nothing (``analysers_find_nothing``)."""
+    checks_pass_before_the_smoke_run()
+    analysers_find_nothing(pytest.MonkeyPatch())
+    taught_checks_fail(pytest.MonkeyPatch())
+
+
 def test_kill_9_inside_smoke_then_a_failing_smoke_is_reverted_on_resume(
-    tmp_path: Path, capsys, app, standin
+    tmp_path: Path, capsys, app, standin, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The revert resumes too: the cycle killed in its validate stage is resumed there, and
     the smoke run that finishes the killed one fails (the hold-out was tightened meanwhile),
     so production is reverted and the issue reopened. In the killed cycle the checks before
-    the smoke run (but the suites) stand in as passed: what is read is the smoke run."""
+    the smoke run (but the suites) stand in as passed, and the security gate's analysers:
+    what is read is the smoke run, whose learned checks, taught by that stood-in verdict,
+    fail their tries as in a browser (``taught_checks_fail``). One check at a time."""
     repo, holdout = app
+    # one check at a time: the killed smoke run starts one app, not four, and each process
+    # one Playwright driver, not one per check side by side
+    config = yaml.safe_load((repo / "factory.yaml").read_text())
+    config["validation"] = {**config.get("validation", {}), "parallel_checks": 1}
+    (repo / "factory.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    git(repo, "commit", "-qam", "one check at a time")
     file_issues(capsys, repo, [1])
     state = Path(os.environ["FACTORY_STATE_DIR"])
     env = {**os.environ, "FACTORY_FAULT_AT": "validate.smoke.serving"}
-    crashed = factory(repo, env, "run", "--once", "--json", before=checks_pass_before_the_smoke_run)
+    crashed = factory(repo, env, "run", "--once", "--json", before=checks_and_gate_stand_in)
     _, err = crashed.communicate(timeout=500)
     assert crashed.returncode == -signal.SIGKILL, err
     merged = GitRepo(repo).rev_parse("main")
@@ -85,7 +105,9 @@ def test_kill_9_inside_smoke_then_a_failing_smoke_is_reverted_on_resume(
     (holdout / "journeys" / "empty.yaml").write_text(
         "name: empty state\nsteps:\n  - goto: /\n  - expect_text: 'No notes yet'\n"
     )
-    # the cycle that finishes it (in this process: the lease of the dead one is taken over)
+    # the cycle that finishes it (in this process: the lease of the dead one is taken over);
+    # the learned checks the stood-in verdict taught fail their tries (``taught_checks_fail``)
+    taught_checks_fail(monkeypatch)
     again = run_cli(capsys, "--repo", str(repo), "run", "--once", "--json")
     # merged, then reverted: the issue's outcome, not the exit code's (docs/user-guide.md,
     # "Exit codes"); the cycle resumed in its validate stage checked production as it began
