@@ -212,8 +212,10 @@ def test_a_change_whose_set_up_fails_offline_names_the_rule_and_what_it_adds(
     assert setup_failed(None, done).kind == "gate"  # type: ignore[arg-type]
 
 
-# pip of the system, offline, from the project's wheelhouse, into the venv ``site``
-P = "python3 -m pip --python site/bin/python install -q --no-index --find-links wheelhouse"
+# pip of the system, offline, from the project's wheelhouse, run by the venv ``site``'s own
+# interpreter (which sees the system's packages), so it installs there: one pip, where
+# ``--python site/bin/python`` starts a second one inside the venv
+P = "site/bin/python -m pip install -q --no-index --find-links wheelhouse"
 LIST = {"lists/extra.txt": "okpkg\n"}
 MAKE = "P = PIP_CONFIG_FILE=/dev/null " + P + "\n"
 # the nine layouts the static reading missed: production's set-up, its files, what the change
@@ -266,7 +268,7 @@ def test_a_package_any_layout_brings_into_set_up_waits_for_a_person(
     installed distribution, which it never does)."""
     line, files, edited = LAYOUTS[layout]
     pip = f'P="PIP_CONFIG_FILE=/dev/null {P}"\n{line.replace("$P", "env $P")}'
-    setup = f"#!/bin/sh\nset -e\npython3 -m venv --without-pip site\n{pip}\n"
+    setup = f"#!/bin/sh\nset -e\npython3 -m venv --without-pip --system-site-packages site\n{pip}\n"
     repo, base = production(tmp_path, "sh setup.sh", {"setup.sh": setup, **files})
     settings = load_settings(repo, tmp_path / "state")
     old = files.get(edited, "")
