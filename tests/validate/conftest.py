@@ -313,17 +313,21 @@ def journeys_pass(
     monkeypatch: pytest.MonkeyPatch,
     issues: Collection[int] | None = None,
     checks: Collection[str] | None = None,
+    learned: bool = True,
 ) -> None:
     """Each hold-out journey of every check (health, calibration, candidate, smoke) stands in
     as passed, a browser for none (those of the validations of ``issues``, of the ``checks``
-    named, alone, if given): for a test whose subject is another check, which runs for real
+    named, alone, if given), and so does each learned check unless ``learned`` is false (they
+    then replay for real): for a test whose subject is another check, which runs for real
     beside them."""
+    from harness.browser.journeys import Learned
     from harness.validate import evidence
 
     real = evidence._journey_check
 
     def journey(at: Any, number: int, group: list[Any]) -> tuple[int, list[JourneyResult]]:
-        if not _stands_in(at, issues, checks):
+        replays = not learned and any(isinstance(c, Learned) for c in group)
+        if replays or not _stands_in(at, issues, checks):
             return real(at, number, group)
         return 0, [JourneyResult(j.name, True, 1, final_text="the notes") for j in group]
 
