@@ -63,10 +63,11 @@ class FullCycle:
     in the merge queue (in the issues' order) before any builds its candidate
     (``test_validate.py`` checks the cycle; ``test_test_evidence.py`` the bug fix, #2, that
     merged in it; ``test_suite_once.py`` the suite runs of #1, first in the queue, and #2).
-    The smoke runs after the two merges, which none of them reads, stand in as passed (the
-    smoke run's own journeys are ``guarded``'s, its revert ``test_smoke_kill.py``'s), and so
-    do the sealed validators of #1 and #2: the rename's, which its page addresses, is the
-    seal read here (seals side by side are ``test_per_criterion.py``'s)."""
+    Production's health journey before it and the smoke runs after the two merges, which
+    none of them reads, stand in as passed (the smoke run's own journeys are ``guarded``'s,
+    its revert ``test_smoke_kill.py``'s, a red health ``test_validate.py``'s own), and so do
+    the sealed validators of #1 and #2: the rename's, which its page addresses, is the seal
+    read here (seals side by side are ``test_per_criterion.py``'s)."""
 
     repo: Path
     state: Path
@@ -82,7 +83,7 @@ def play_full_cycle(root: Path) -> FullCycle:
     state = root / "state"
     repo, _ = make_app(root)
     with isolated_env(state) as mp, Output() as out:
-        journeys_pass(mp, checks=("smoke",))
+        journeys_pass(mp, checks=("health", "smoke"))
         validators_pass(mp, issues=(1, 2))
         for server in serve(root, mp):
             # in the issues' order: the rename (#3, which a journey refuses) comes last, so no
