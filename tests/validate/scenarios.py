@@ -322,6 +322,9 @@ def play_interrupted(root: Path) -> Interrupted:
                 assert stopped.returncode == 0, err
 
         mp.setattr(runner, "run_step", watched_step)
+        # production's health journey, before the change: neither test_confinement.py nor
+        # test_smoke_kill.py reads it (the candidate's and the smoke runs' are sampled)
+        journeys_pass(mp, checks=("health",))
         cli = ("--repo", str(repo))
         with watching_standin(root, mp, on_validator) as (server, watching):
             file_issues(out, repo, [1])
@@ -681,7 +684,11 @@ def play_waiting(root: Path) -> Waiting:
             for author, title, body in WAITING:
                 made = ("issue", "new", "--title", title, "--body", body, "--author", author)
                 assert run_cli(out, *cli, *made).code == 0
-            run_once(out, repo, "--max-parallel", "1")
+            with pytest.MonkeyPatch.context() as first:
+                # production's health journey before the hold-out changes, which no test
+                # reads, stands in as passed (the edited journey meets production for real)
+                journeys_pass(first, checks=("health",))
+                run_once(out, repo, "--max-parallel", "1")
             store = Store.open(state)
             seen.first = {n: issue(out, repo, n) for n in numbers}
             seen.main_after_first = GitRepo(repo).read_blob("main", "app.py") or b""
