@@ -256,7 +256,8 @@ class Interrupted:
     its validator sampled while it worked (``watch``; the harness's secrets planted as
     canaries): ``factory stop`` ends the first during its sealed validator's second turn,
     then ``factory resume``; the second, a ``factory run --once`` in a process of its own, is
-    killed (``kill -9``) inside the smoke run after the merge; the third finishes it. During
+    killed (``kill -9``) inside the smoke run after the merge; the third finishes it (its
+    learned checks' replays and production's health journey stand in as passed). During
     the second cycle's validator, strangers knock on the seal's sockets and a process of the
     seal's uid outside it tries to change the model socket's mode and owner, then to take
     its name. ``test_confinement.py`` and ``test_smoke_kill.py`` each check what they are
@@ -350,6 +351,9 @@ def play_interrupted(root: Path) -> Interrupted:
             manager = WorktreeManager(GitRepo(repo), default_worktree_root(state))
             seen.killed_worktrees = [p.name for p in manager.list()]
 
+            # the smoke run that finishes it tries the validator's quoted passes as learned
+            # checks, each twice: none of which either module reads (its journey is real)
+            journeys_pass(mp, checks=("smoke",), journeys=False)
             seen.again = run_cli(out, *cli, "run", "--once", "--json")
             seen.turns = watching.turns
         seen.merged = issue(out, repo, 1)["labels"]
