@@ -313,17 +313,22 @@ def journeys_pass(
     monkeypatch: pytest.MonkeyPatch,
     issues: Collection[int] | None = None,
     checks: Collection[str] | None = None,
+    learned: bool = True,
+    journeys: bool = True,
 ) -> None:
     """Each hold-out journey of every check (health, calibration, candidate, smoke) stands in
     as passed, a browser for none (those of the validations of ``issues``, of the ``checks``
-    named, alone, if given): for a test whose subject is another check, which runs for real
-    beside them."""
+    named, alone, if given), and so does each replay of a learned check: for a test whose
+    subject is another check, which runs for real beside them. The learned checks replay for
+    real when ``learned`` is false, the journeys when ``journeys`` is."""
+    from harness.browser.journeys import Learned
     from harness.validate import evidence
 
     real = evidence._journey_check
 
     def journey(at: Any, number: int, group: list[Any]) -> tuple[int, list[JourneyResult]]:
-        if not _stands_in(at, issues, checks):
+        stands = learned if any(isinstance(c, Learned) for c in group) else journeys
+        if not (stands and _stands_in(at, issues, checks)):
             return real(at, number, group)
         return 0, [JourneyResult(j.name, True, 1, final_text="the notes") for j in group]
 

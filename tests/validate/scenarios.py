@@ -63,10 +63,11 @@ class FullCycle:
     in the merge queue (in the issues' order) before any builds its candidate
     (``test_validate.py`` checks the cycle; ``test_test_evidence.py`` the bug fix, #2, that
     merged in it; ``test_suite_once.py`` the suite runs of #1, first in the queue, and #2).
-    The smoke runs after the two merges, which none of them reads, stand in as passed (the
-    smoke run's own journeys are ``guarded``'s, its revert ``test_smoke_kill.py``'s), and so
-    do the sealed validators of #1 and #2: the rename's, which its page addresses, is the
-    seal read here (seals side by side are ``test_per_criterion.py``'s)."""
+    Production's health journey before it and the smoke runs after the two merges, which
+    none of them reads, stand in as passed (the smoke run's own journeys are ``guarded``'s,
+    its revert ``test_smoke_kill.py``'s, a red health ``test_validate.py``'s own), and so do
+    the sealed validators of #1 and #2: the rename's, which its page addresses, is the seal
+    read here (seals side by side are ``test_per_criterion.py``'s)."""
 
     repo: Path
     state: Path
@@ -82,7 +83,7 @@ def play_full_cycle(root: Path) -> FullCycle:
     state = root / "state"
     repo, _ = make_app(root)
     with isolated_env(state) as mp, Output() as out:
-        journeys_pass(mp, checks=("smoke",))
+        journeys_pass(mp, checks=("health", "smoke"))
         validators_pass(mp, issues=(1, 2))
         for server in serve(root, mp):
             # in the issues' order: the rename (#3, which a journey refuses) comes last, so no
@@ -255,7 +256,8 @@ class Interrupted:
     its validator sampled while it worked (``watch``; the harness's secrets planted as
     canaries): ``factory stop`` ends the first during its sealed validator's second turn,
     then ``factory resume``; the second, a ``factory run --once`` in a process of its own, is
-    killed (``kill -9``) inside the smoke run after the merge; the third finishes it. During
+    killed (``kill -9``) inside the smoke run after the merge; the third finishes it (its
+    learned checks' replays and production's health journey stand in as passed). During
     the second cycle's validator, strangers knock on the seal's sockets and a process of the
     seal's uid outside it tries to change the model socket's mode and owner, then to take
     its name. ``test_confinement.py`` and ``test_smoke_kill.py`` each check what they are
@@ -321,6 +323,9 @@ def play_interrupted(root: Path) -> Interrupted:
                 assert stopped.returncode == 0, err
 
         mp.setattr(runner, "run_step", watched_step)
+        # production's health journey, before the change: neither test_confinement.py nor
+        # test_smoke_kill.py reads it (the candidate's and the smoke runs' are sampled)
+        journeys_pass(mp, checks=("health",))
         cli = ("--repo", str(repo))
         with watching_standin(root, mp, on_validator) as (server, watching):
             file_issues(out, repo, [1])
@@ -346,6 +351,9 @@ def play_interrupted(root: Path) -> Interrupted:
             manager = WorktreeManager(GitRepo(repo), default_worktree_root(state))
             seen.killed_worktrees = [p.name for p in manager.list()]
 
+            # the smoke run that finishes it tries the validator's quoted passes as learned
+            # checks, each twice: none of which either module reads (its journey is real)
+            journeys_pass(mp, checks=("smoke",), journeys=False)
             seen.again = run_cli(out, *cli, "run", "--once", "--json")
             seen.turns = watching.turns
         seen.merged = issue(out, repo, 1)["labels"]
@@ -680,7 +688,11 @@ def play_waiting(root: Path) -> Waiting:
             for author, title, body in WAITING:
                 made = ("issue", "new", "--title", title, "--body", body, "--author", author)
                 assert run_cli(out, *cli, *made).code == 0
-            run_once(out, repo, "--max-parallel", "1")
+            with pytest.MonkeyPatch.context() as first:
+                # production's health journey before the hold-out changes, which no test
+                # reads, stands in as passed (the edited journey meets production for real)
+                journeys_pass(first, checks=("health",))
+                run_once(out, repo, "--max-parallel", "1")
             store = Store.open(state)
             seen.first = {n: issue(out, repo, n) for n in numbers}
             seen.main_after_first = GitRepo(repo).read_blob("main", "app.py") or b""

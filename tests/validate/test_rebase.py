@@ -4,7 +4,8 @@ first as ``max_rebases`` allows, each landing before it, is rebased each time wi
 a fix attempt and lands; past ``max_rebases`` in a row a person resolves it.
 
 The checks a merging candidate waits for are not this module's subject: they stand in as
-passed (``tests/checks_passed.py``), and so do the security gate's analysers of each attempt
+passed (``tests/checks_passed.py``), and so do the hold-out's journeys of production's health
+in each cycle and the security gate's analysers of each attempt
 (``analysers_find_nothing``); a candidate that no longer merges with production is
 checked by the real ``validate.check``, which finds the conflict before any check runs."""
 
@@ -27,7 +28,14 @@ from tests.checks_passed import CHECKS_PASSED, analysers_find_nothing, checked
 from tests.cli_helpers import run_cli, use_actions
 from tests.factory_repo import git
 from tests.standins.anthropic_standin import AnthropicStandIn
-from tests.validate.conftest import accept_rule, issue, run_once, serve, set_rules
+from tests.validate.conftest import (
+    accept_rule,
+    issue,
+    journeys_pass,
+    run_once,
+    serve,
+    set_rules,
+)
 from tests.validate.test_routing import evidence
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
@@ -105,6 +113,7 @@ def test_neighbours_landing_first_in_its_test_file_up_to_max_rebases_do_not_fail
     # every change waits for a person; it may be rebased ``NEIGHBOURS`` times in a row
     set_rules(repo, auto_merge={"enabled": False}, max_rebases=NEIGHBOURS)
     use_actions(monkeypatch, *CHECKS_PASSED, _passed_unless_conflicted)
+    journeys_pass(monkeypatch, checks=("health",))  # production's, in each of its cycles
     analysers_find_nothing(monkeypatch)  # the security gate's: no attempt adds a finding
     landed: list[str] = []
     _neighbours_first(monkeypatch, repo, landed)
