@@ -107,8 +107,8 @@ def _waiting_fix() -> list[dict[str, Any]]:
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
     """The worker's one ``factory demo`` (``tests/store/demo_run.py``: its app, issues and
     scripted model), taken further in place: bug fixes then wait for review, and a bug fix
-    filed after that goes through a cycle of its own (the hold-out's journeys in it standing
-    in, its tests and validator real) and waits; then a priced model call, a
+    filed after that goes through a cycle of its own (the hold-out's journeys, its validator
+    and analysers standing in, its tests real) and waits; then a priced model call, a
     transcript that quotes secrets and an issue full of markup, added through the store the
     engine uses."""
     from harness.cli.demo import outcomes
@@ -116,9 +116,10 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
     from harness.demo import DemoReport
     from harness.forge.local import LocalForge
     from harness.git.repo import GitRepo
+    from tests.checks_passed import analysers_find_nothing
     from tests.factory_repo import git
     from tests.store.demo_run import demo_run
-    from tests.validate.conftest import journeys_pass
+    from tests.validate.conftest import journeys_pass, validators_pass
 
     run = demo_run(tmp_path_factory)
     assert run.code == 0, run.err
@@ -135,12 +136,15 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
         script = Path(yaml.safe_load((repo / "factory.yaml").read_text())["provider"]["script"])
         script.write_text(yaml.safe_dump(_waiting_fix() + yaml.safe_load(script.read_text())))
         store = Store.open(state_dir)
-        LocalForge(store, GitRepo(repo)).create_issue(WAITING_TITLE, "Please.", "alice")
+        fix = LocalForge(store, GitRepo(repo)).create_issue(WAITING_TITLE, "Please.", "alice")
         # production moved (the demo's merges, the rule): its health is checked again; it and
-        # the bug fix's candidate run their hold-out journeys and learned checks as stand-ins
-        # passed (no page reads them: the demo's own checks ran in Chromium, and its issue 5
-        # is the one whose journey failed); the bug fix's tests and sealed validator are real
+        # the bug fix's candidate run their hold-out journeys and learned checks, the fix's
+        # sealed validator and its security gate's analysers as stand-ins passed: no page
+        # reads them (the demo's own ran for real, its issue 5 the one whose journey failed);
+        # the fix's tests and gates, the landing's keeping of that verdict, are real
         journeys_pass(mp)
+        validators_pass(mp, issues=(fix.number,))
+        analysers_find_nothing(mp)
         said: list[str] = []
         result = run_cycle(repo, state_dir, shown["provider"], max_parallel=3, progress=said.append)
     report = DemoReport(run.root, repo, state_dir, shown["provider"])
