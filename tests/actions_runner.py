@@ -120,10 +120,12 @@ class _Fd:
         return int(dup.detach())
 
 
-def _in_step(args: list[str], env: dict[str, str], cwd: str, *fds: int) -> None:
+def _in_step(
+    before: Callable[[], None] | None, args: list[str], env: dict[str, str], cwd: str, *fds: int
+) -> None:
     """In the forked process: the step's mount namespace (the programs it masks), its standard
-    streams, environment and folder, then the console entry point, as the installed
-    ``factory`` script runs it."""
+    streams, environment and folder, ``before`` (if given), then the console entry point, as
+    the installed ``factory`` script runs it."""
     *streams, namespace = fds
     if ctypes.CDLL(None, use_errno=True).setns(namespace, _CLONE_NEWNS) != 0:
         raise OSError(ctypes.get_errno(), "setns")
@@ -139,26 +141,28 @@ def _in_step(args: list[str], env: dict[str, str], cwd: str, *fds: int) -> None:
     sys.stdout = open(1, "w", encoding="utf-8", closefd=False, buffering=1)
     sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)
     sys.argv = ["factory", *args]
+    if before is not None:
+        before()
     try:
         main(args)
     finally:
         atexit._run_exitfuncs()  # a process of its own ends as one: its exit handlers run
 
 
-def _serve(door: socket.socket) -> None:
+def _serve(door: socket.socket, before: Callable[[], None] | None) -> None:
     while True:
         conn, _ = door.accept()
-        threading.Thread(target=_answer, args=(conn,), daemon=True).start()
+        threading.Thread(target=_answer, args=(conn, before), daemon=True).start()
 
 
-def _answer(conn: socket.socket) -> None:
+def _answer(conn: socket.socket, before: Callable[[], None] | None) -> None:
     with conn:
         asked, fds, _, _ = socket.recv_fds(conn, 1 << 20, 4)
         while chunk := conn.recv(1 << 16):
             asked += chunk
         args, env, cwd = json.loads(asked)
         try:
-            process = forked(_in_step, args, env, cwd, *map(_Fd, fds))
+            process = forked(_in_step, before, args, env, cwd, *map(_Fd, fds))
         finally:
             for fd in fds:
                 os.close(fd)
@@ -167,18 +171,19 @@ def _answer(conn: socket.socket) -> None:
 
 
 @cache
-def _door() -> Path:
+def _door(before: Callable[[], None] | None = None) -> Path:
     """The ``factory`` a job installs: each command it runs is the console entry point forked
     from the server that imported the harness once (``tests/cli_helpers.py``), in the step's
-    own mount namespace, with its streams, environment and folder; an interpreter start and
-    the harness's imports cost most of a second of CPU a command, a fork a few milliseconds.
-    The door is a socket in a folder only this user may enter."""
+    own mount namespace, with its streams, environment and folder, ``before`` (a function of
+    a module's top level: stand-ins for what the test is not about) run first; an interpreter
+    start and the harness's imports cost most of a second of CPU a command, a fork a few
+    milliseconds. The door is a socket in a folder only this user may enter."""
     folder = Path(tempfile.mkdtemp(prefix="runner-door-"))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
     door = socket.socket(socket.AF_UNIX)
     door.bind(str(folder / "door"))
     door.listen(8)
-    threading.Thread(target=_serve, args=(door,), daemon=True).start()
+    threading.Thread(target=_serve, args=(door, before), daemon=True).start()
     client = folder / "factory"
     client.write_text(_CLIENT.format(python=sys.executable, door=str(folder / "door")))
     client.chmod(0o755)
@@ -270,6 +275,7 @@ class Runner:
     bare: Path | None = None  # the stand-in's bare repository of ``repository``, if at hand
     skip: frozenset[str] = frozenset()  # job ids taken as done, not run
     after: Callable[[str], None] = lambda _: None  # called with "workflow:job" after each
+    before: Callable[[], None] | None = None  # run first in each command ``factory`` runs
     environment: dict[str, str] = field(
         default_factory=dict
     )  # more of every job's (a stand-in's URL)
@@ -442,7 +448,9 @@ class Runner:
             self.log.append(f"checkout {repository}: {done.returncode} {done.stderr[-500:]}")
             return done.returncode == 0
         if uses == "actions/setup-python":
-            python = _PYTHON.replace("{venv}", str(VENV_BIN)).replace("{factory}", str(_door()))
+            python = _PYTHON.replace("{venv}", str(VENV_BIN)).replace(
+                "{factory}", str(_door(self.before))
+            )
             _script(home / "tool", "python", python)
             env["PATH"] = f"{home / 'tool'}:{env['PATH']}"
             return True

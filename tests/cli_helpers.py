@@ -155,9 +155,13 @@ class Spawned:
     def kill(self) -> None:
         self.process.kill()
 
+    def said(self) -> tuple[str, str]:
+        """What it has written to its standard output and error so far."""
+        return self._out.read_text(errors="replace"), self._err.read_text(errors="replace")
+
     def communicate(self, timeout: float | None = None) -> tuple[str, str]:
         self.wait(timeout)
-        return self._out.read_text(errors="replace"), self._err.read_text(errors="replace")
+        return self.said()
 
 
 @functools.cache
@@ -180,6 +184,8 @@ def spawn(
     when killed)."""
     folder = Path(tempfile.mkdtemp(dir=_outputs()))
     out, err = folder / "stdout", folder / "stderr"
+    for stream in (out, err):  # there to be read (``said``) before the process opens it
+        stream.touch()
     argv = ["--repo", str(repo), *args]
     given = (argv, dict(env), os.getcwd(), str(out), str(err), before)
     return Spawned(forked(_entry_point, *given), out, err)

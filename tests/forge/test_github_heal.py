@@ -29,6 +29,16 @@ pytestmark = [
 ]
 
 
+def _health_journeys_pass() -> None:
+    """In each ``factory`` command of the red production's jobs: production's health runs its
+    hold-out journey as a stand-in passed. A test is what breaks there; a journey that fails
+    on production is ``healed``'s, run in Chromium. The tests, the heal's runs of the failing
+    ones and its bisect are real."""
+    from tests.validate.conftest import journeys_pass
+
+    journeys_pass(pytest.MonkeyPatch(), checks=("health",))
+
+
 def test_health_and_lessons_run_on_actions_plan_then_apply(tmp_path: Path, landed: Landed) -> None:
     repo, holdout = landed.repo, landed.holdout
     health = repo / WORKFLOWS / "factory-health.yml"
@@ -55,7 +65,10 @@ def test_health_and_lessons_run_on_actions_plan_then_apply(tmp_path: Path, lande
         git(person, "push", "-q", "origin", "main")
         looked: dict[str, int] = {}
         jobs = actions(
-            tmp_path / "red", hub, after=lambda job: looked.setdefault(job, len(hub.writes()))
+            tmp_path / "red",
+            hub,
+            after=lambda job: looked.setdefault(job, len(hub.writes())),
+            before=_health_journeys_pass,
         )
         results = jobs.workflow(health)
         assert results["health"]["ok"] and results["heal"]["ok"], "\n".join(jobs.log)

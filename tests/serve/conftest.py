@@ -8,8 +8,9 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import signal
 import subprocess
-import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ import yaml
 from harness.browser.chromium import LAUNCH_ARGS, find_chromium
 from harness.model.base import CallRecord, Usage
 from harness.store.db import Store
+from tests.cli_helpers import Spawned, spawn
 from tests.conftest import SCRUBBED_ENV
 
 ANTHROPIC_CANARY = "sk-ant-serve-CANARY-5e1f0c2d9b8a7f6e"
@@ -105,8 +107,8 @@ def _waiting_fix() -> list[dict[str, Any]]:
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
     """The worker's one ``factory demo`` (``tests/store/demo_run.py``: its app, issues and
     scripted model), taken further in place: bug fixes then wait for review, and a bug fix
-    filed after that goes through a cycle of its own (production's health in it with its
-    journeys standing in) and waits; then a priced model call, a
+    filed after that goes through a cycle of its own (the hold-out's journeys, its validator
+    and analysers standing in, its tests real) and waits; then a priced model call, a
     transcript that quotes secrets and an issue full of markup, added through the store the
     engine uses."""
     from harness.cli.demo import outcomes
@@ -114,9 +116,10 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
     from harness.demo import DemoReport
     from harness.forge.local import LocalForge
     from harness.git.repo import GitRepo
+    from tests.checks_passed import analysers_find_nothing
     from tests.factory_repo import git
     from tests.store.demo_run import demo_run
-    from tests.validate.conftest import journeys_pass
+    from tests.validate.conftest import journeys_pass, validators_pass
 
     run = demo_run(tmp_path_factory)
     assert run.code == 0, run.err
@@ -133,11 +136,15 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
         script = Path(yaml.safe_load((repo / "factory.yaml").read_text())["provider"]["script"])
         script.write_text(yaml.safe_dump(_waiting_fix() + yaml.safe_load(script.read_text())))
         store = Store.open(state_dir)
-        LocalForge(store, GitRepo(repo)).create_issue(WAITING_TITLE, "Please.", "alice")
-        # production moved (the demo's merges, the rule): its health is checked again, its
-        # hold-out journeys standing in as passed (no page reads them; the demo's own health
-        # ran them for real in Chromium)
-        journeys_pass(mp, checks=("health",))
+        fix = LocalForge(store, GitRepo(repo)).create_issue(WAITING_TITLE, "Please.", "alice")
+        # production moved (the demo's merges, the rule): its health is checked again; it and
+        # the bug fix's candidate run their hold-out journeys and learned checks, the fix's
+        # sealed validator and its security gate's analysers as stand-ins passed: no page
+        # reads them (the demo's own ran for real, its issue 5 the one whose journey failed);
+        # the fix's tests and gates, the landing's keeping of that verdict, are real
+        journeys_pass(mp)
+        validators_pass(mp, issues=(fix.number,))
+        analysers_find_nothing(mp)
         said: list[str] = []
         result = run_cycle(repo, state_dir, shown["provider"], max_parallel=3, progress=said.append)
     report = DemoReport(run.root, repo, state_dir, shown["provider"])
@@ -176,7 +183,7 @@ class Server:
     url: str  # the first line 'factory serve' printed
     base: str
     token: str
-    process: subprocess.Popen[str]
+    process: Spawned  # 'factory serve', forked (``tests/cli_helpers.py``)
 
     def request(
         self,
@@ -208,27 +215,37 @@ class Server:
         return headers["set-cookie"].split(";")[0]
 
 
+def _checks_pass() -> None:
+    """In the spawned ``factory serve``, for the rest of its life: the hold-out's journeys and
+    learned checks of the landing an approval starts (the rebuilt candidate's and the smoke
+    run's after the merge) stand in as passed; its tests, merge and records are real. No page
+    or test reads their results: the validation they decide (issue 5's journey failing, its
+    screenshot) is the demo's own, run in Chromium."""
+    from tests.validate.conftest import journeys_pass
+
+    journeys_pass(pytest.MonkeyPatch())
+
+
 @pytest.fixture(scope="package")
 def server(demo: Demo) -> Iterator[Server]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "harness", "--repo", str(demo.repo), "serve", "--port", "0"],
-        env=clean_env(
-            FACTORY_STATE_DIR=str(demo.state_dir),
-            ANTHROPIC_API_KEY=ANTHROPIC_CANARY,
-            GITHUB_TOKEN=GITHUB_CANARY,
-            FACTORY_ACTOR=ACTOR,
-        ),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    env = clean_env(
+        FACTORY_STATE_DIR=str(demo.state_dir),
+        ANTHROPIC_API_KEY=ANTHROPIC_CANARY,
+        GITHUB_TOKEN=GITHUB_CANARY,
+        FACTORY_ACTOR=ACTOR,
     )
+    proc = spawn(demo.repo, env, "serve", "--port", "0", before=_checks_pass)
     try:
-        line = (proc.stdout.readline() if proc.stdout else "").strip()
-        assert line.startswith("http://"), proc.stderr.read() if proc.stderr else line
+        deadline = time.monotonic() + 300
+        while "\n" not in proc.said()[0] and proc.poll() is None:
+            assert time.monotonic() < deadline, proc.said()
+            time.sleep(0.05)
+        line = proc.said()[0].partition("\n")[0].strip()
+        assert line.startswith("http://"), proc.said()
         base, _, token = line.partition("/?token=")
         yield Server(line, base, token, proc)
     finally:
-        proc.terminate()
+        proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
