@@ -86,11 +86,20 @@ def commit_fix(repo: Path, code: tuple[str, str], test: str, message: str) -> st
     return git(repo, "rev-parse", "HEAD").strip()
 
 
-def history(tmp_path: Path, capsys, more: Sequence[tuple[str, str, str]] = ()) -> Path:
+def history(
+    tmp_path: Path, capsys, more: Sequence[tuple[str, str, str]] = (), journeys: bool = True
+) -> Path:
     """The demo's notes app, its two issues filed, and the two fixes committed on main; with
     ``more`` (title, body, author), those issues filed too, and for each, before the two
-    fixes and in that order, a commit that says it fixes it (adding a file)."""
+    fixes and in that order, a commit that says it fixes it (adding a file). Without
+    ``journeys``, the hold-out holds none: for a test whose cases end before validation or
+    have its checks stand in as passed (``tests/checks_passed.py``), so that the fit of the
+    hold-out, checked before a case's first model call, starts no app and no browser (what
+    that check tells apart: ``test_environment.py``)."""
     repo, _, _ = generate(tmp_path)
+    if not journeys:
+        for journey in (tmp_path / "notes-holdout" / "journeys").glob("*.yaml"):
+            journey.unlink()
     config = yaml.safe_load((repo / "factory.yaml").read_text())
     config["provider"] = {"type": "anthropic", "max_retry_wait_s": 5}
     config["max_parallel"] = 2

@@ -5,7 +5,8 @@ or the case is unproven; a hold-out that does not fit a case's base is reported 
 model call; an imported history's ``Fix #1`` is no case of this forge's issue #1.
 
 The candidate's own checks stand in as passed (``tests/checks_passed.py``'s ``checked``):
-production's calibration, the hold-out's fit and the grade run for real."""
+production's calibration, the hold-out's fit and the grade run for real (the grade's test, of
+no journey, stands the calibration in too)."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import yaml
 from harness.store.db import Store
 from tests.backtest.conftest import COUNT_TEST, TITLE_1, history
 from tests.backtest.test_manifest import suite
-from tests.checks_passed import checked
+from tests.checks_passed import calibrated, checked
 from tests.cli_helpers import run_cli, use_actions
 from tests.factory_repo import git
 
@@ -89,13 +90,14 @@ def test_a_grade_that_ran_no_hidden_test_is_unproven_and_one_by_name_resolves(
     """The hidden test lives in a file of its own; ``commands.test`` runs the other file and
     fits no template: the graded suite passes, no hidden test ran, the case is unproven.
     With ``commands.test_files`` the hidden tests run by name on the graded tree: resolved,
-    one ran and passed."""
-    use_actions(monkeypatch, checked)
+    one ran and passed. The grade is the subject: a hold-out of no journey, production's
+    calibration standing in as passed beside the candidate's checks."""
+    use_actions(monkeypatch, calibrated, checked)
     hidden = "import unittest\n\nfrom app import render\n\n\nclass Count(unittest.TestCase):"
     hidden += COUNT_TEST
 
     def case(where: Path, **given: object) -> dict:
-        repo = history(where, capsys)
+        repo = history(where, capsys, journeys=False)
         _commands(repo, test="python3 -m unittest -q test_app && true", **given)
         base, fix = suite(where / "suites" / "notes", "")
         (where / "suites" / "notes" / "test_count.py").write_text(hidden)

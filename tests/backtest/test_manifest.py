@@ -56,7 +56,7 @@ def test_a_manifest_case_from_another_local_repository(tmp_path: Path, capsys, s
     the grade is no evidence either way (unproven). That a manifest case's grade resolves it
     when its hidden test fails on the parent is the history's case of the same fix in
     ``test_backtest`` (grading and the row do not depend on where a case came from)."""
-    repo = history(tmp_path, capsys)
+    repo = history(tmp_path, capsys, journeys=False)
     base, fix = suite(tmp_path / "suites" / "notes")
     manifest = tmp_path / "suites" / "cases.yaml"
     body = "Under the heading, show 'N notes'."
@@ -109,7 +109,7 @@ def test_a_case_whose_grade_never_finishes_is_unknown_not_unresolved(
         return real(self, command, timeout_s=timeout_s)
 
     monkeypatch.setattr(Sandbox, "run", run)
-    repo = history(tmp_path, capsys)
+    repo = history(tmp_path, capsys, journeys=False)
     base, fix = suite(tmp_path / "suites" / "notes", COUNT_TEST)  # it fails on the parent
     manifest = tmp_path / "suites" / "cases.yaml"
     case = {"id": "count", "title": TITLE_1, "body": "Show 'N notes'.", "base": base, "fix": fix}

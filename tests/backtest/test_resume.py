@@ -84,7 +84,7 @@ def backtest(repo: Path, env: dict[str, str], fault: str | None = None) -> tuple
 
 
 def test_killed_twice_then_finished_without_redoing_a_case(tmp_path: Path, capsys, standin) -> None:
-    repo = history(tmp_path, capsys, more=[OUT_OF_SCOPE, OVERSIZED])
+    repo = history(tmp_path, capsys, more=[OUT_OF_SCOPE, OVERSIZED], journeys=False)
     state = tmp_path / "state"
     env = {**os.environ, "ANTHROPIC_API_KEY": KEY, "ANTHROPIC_BASE_URL": standin.url}
 

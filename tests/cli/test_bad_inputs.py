@@ -26,6 +26,7 @@ import pytest
 from harness.store.db import Store
 from tests.cli_helpers import run_cli
 from tests.factory_repo import make_factory_repo
+from tests.forge.shared_scenario import isolated_env
 
 BIG = str(2**70)
 LONG = "a" * 5000
@@ -173,14 +174,24 @@ CASES = [
 ]
 
 
-@pytest.fixture
-def repo(tmp_path: Path) -> Path:
-    """A factory repository with issue 1 in a state no connection holds open any more."""
-    root = make_factory_repo(tmp_path / "repo")
-    store = Store.open(Path(os.environ["FACTORY_STATE_DIR"]))
-    store.insert_issue("one", "", "owner")
-    store.close()
+@pytest.fixture(scope="module")
+def made(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The repository and state every test starts from a copy of (made once: a new store's
+    migrations and a repository's git processes cost more than the command a test runs)."""
+    root = tmp_path_factory.mktemp("bad-inputs")
+    with isolated_env(root / "state"):
+        make_factory_repo(root / "repo")
+        store = Store.open(root / "state")
+        store.insert_issue("one", "", "owner")
+        store.close()
     return root
+
+
+@pytest.fixture
+def repo(made: Path, tmp_path: Path) -> Path:
+    """A factory repository with issue 1 in a state no connection holds open any more."""
+    shutil.copytree(made / "state", Path(os.environ["FACTORY_STATE_DIR"]))
+    return shutil.copytree(made / "repo", tmp_path / "repo", symlinks=True)
 
 
 def _snapshot(state: Path) -> dict[str, bytes | None]:

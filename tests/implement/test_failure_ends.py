@@ -17,6 +17,7 @@ from harness.engine.workflow import Step
 from harness.errors import ErrorKind
 from harness.forge.base import STATE_LABELS
 from harness.services import open_services
+from harness.store.db import Store
 from tests.cli_helpers import run_cli
 from tests.factory_repo import make_factory_repo
 from tests.forge.shared_scenario import isolated_env
@@ -71,9 +72,11 @@ def _run_fail(services, action: str, number: int, failures: dict) -> None:
 
 @pytest.fixture(scope="module")
 def governed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A repository with valid governance files, made once: each test works on a copy."""
+    """A repository with valid governance files and a new state beside it, made once: each
+    test works on a copy of both (a new store's migrations cost more than a test's work)."""
     root = tmp_path_factory.mktemp("governed")
     with isolated_env(root / "state"):
+        Store.open(root / "state").close()
         return make_factory_repo(root / "repo")
 
 
@@ -84,7 +87,8 @@ def test_every_kind_of_failure_is_said_in_a_sentence_under_one_state_label(
 ) -> None:
     repo = tmp_path / "repo"
     shutil.copytree(governed, repo, symlinks=True)
-    services = open_services(repo, Path(os.environ["FACTORY_STATE_DIR"]))
+    state = shutil.copytree(governed.parent / "state", Path(os.environ["FACTORY_STATE_DIR"]))
+    services = open_services(repo, state)
     number = services.forge.create_issue("A change", "Please.", "owner").number
     services.forge.add_labels(number, ["factory:accepted", "factory:in-progress", "kind:bug"])
     failures = {  # evidence missing every field a template might want

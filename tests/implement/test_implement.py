@@ -299,6 +299,7 @@ def test_setup_runs_in_the_sandbox_and_its_artifacts_are_not_committed(greeted: 
     assert sorted(setup.outputs["artifacts"]) == ["deps", "setup-env.txt"]
 
 
+@pytest.mark.usefixtures("analysers_quiet")
 def test_untrusted_authors_wait_for_a_maintainers_approval(tmp_path: Path, capsys, standin) -> None:
     strict = RULES.replace(
         "trusted_authors: [owner]}", "trusted_authors: [owner], untrusted_requires_label: true}"

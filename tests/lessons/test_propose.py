@@ -105,7 +105,7 @@ def refused_twice(tmp_path: Path, capsys) -> Path:
     """The backtest's history (issue 2 fixed, and implemented wrongly by the script), changes
     merging by themselves, no fix attempt; two issues whose attempts the reviewer refused for
     a missing test of an error path in app.py (and a remark on legacy.py, deleted since)."""
-    repo = history(tmp_path, capsys)
+    repo = history(tmp_path, capsys, journeys=False)
     config = yaml.safe_load((repo / "factory.yaml").read_text())  # offline, scripted
     config["provider"] = {"type": "scripted", "script": str(script(tmp_path, RULES))}
     (repo / "factory.yaml").write_text(yaml.safe_dump(config))

@@ -17,6 +17,7 @@ from tests.checks_passed import (
     analysers_find_nothing,
     calibrated,
     checked,
+    smoked,
     verdicts_pass,
 )
 from tests.cli_helpers import Result, run_cli, use_actions
@@ -155,7 +156,9 @@ def trust_story(tmp_path_factory: pytest.TempPathFactory) -> Story:
 
     The first fix's tests and journeys run for real (the tree it lands is the tested one), the
     sealed validator's verdict beside them standing in as passed (``verdicts_pass``: nothing
-    of the story reads it; ``tests/validate`` runs it); the second's checks stand in as
+    of the story reads it; ``tests/validate`` runs it), and the smoke run after its merge (its
+    hold-out and the checks it would learn, on production once it landed: nothing of the
+    story reads them); the second's checks stand in as
     records saying they passed (``tests/checks_passed.py``: what trust does with a route, and
     a person's rejection, are what is read of it), but for the smoke run after its merge,
     which fails for real. The security gate's analysers stand in as having found nothing in
@@ -193,7 +196,9 @@ def trust_story(tmp_path_factory: pytest.TempPathFactory) -> Story:
                 run_cli(out, "--repo", str(repo), *args)
                 for args in (("approve", str(first)), ("reject", str(first), "--reason", "no"))
             ] + [run_cli(out, "--repo", str(repo), "retry", str(first))]
-            finished = run_once(out, repo)  # the next cycle finishes it
+            with pytest.MonkeyPatch.context() as checks_passed:  # the next cycle finishes it
+                use_actions(checks_passed, smoked)  # production after it: nothing reads it
+                finished = run_once(out, repo)
             approved_issue = issue(out, repo, first)
             main_after_approval = _main(repo)
             trust_earned = _bug_trust(out, repo)

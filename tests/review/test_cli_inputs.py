@@ -3,12 +3,30 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
 
 from harness.store.db import Store
 from tests.cli_helpers import run_cli, spawn
+from tests.forge.shared_scenario import Output, isolated_env
+from tests.validate.conftest import make_app
+
+
+@pytest.fixture(scope="module")
+def filed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The app (``make_app``) and its state, issue 1 filed by the owner and accepted, made
+    once: each test works on a copy of both (a new repository and store cost more than the
+    command a test runs)."""
+    root = tmp_path_factory.mktemp("filed")
+    with isolated_env(root / "state"), Output() as out:
+        repo, _ = make_app(root / "app")
+        res = run_cli(out, "--repo", str(repo), "issue", "new", "--title", "A", "--author", "owner")
+        assert res.code == 0, res.err
+        labelled = run_cli(out, "--repo", str(repo), "issue", "label", "1", "factory:accepted")
+        assert labelled.code == 0
+    return root
 
 
 @pytest.mark.parametrize(
@@ -27,12 +45,9 @@ from tests.cli_helpers import run_cli, spawn
         ("approve", "99"),  # no such issue
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys, app, args) -> None:
-    repo, _ = app
-    res = run_cli(capsys, "--repo", str(repo), "issue", "new", "--title", "A", "--author", "owner")
-    assert res.code == 0, res.err
-    labelled = run_cli(capsys, "--repo", str(repo), "issue", "label", "1", "factory:accepted")
-    assert labelled.code == 0
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys, filed: Path, args) -> None:
+    shutil.copytree(filed / "state", tmp_path / "state")
+    repo = shutil.copytree(filed / "app", tmp_path / "app", symlinks=True) / "notes"
     res = run_cli(capsys, "--repo", str(repo), *args)
     assert res.code == 2 and len(res.err.splitlines()) == 1, res.err
     assert "Traceback" not in res.err and res.out == ""
