@@ -173,14 +173,15 @@ def smoke(ctx: StepContext, merge: Landing, check: CheckResult) -> Smoke:
     result = journeys_on(ctx, merged, "smoke", trusted=before, trying=trying)
     if result.journeys_passed:
         adopt(ctx, learning, result)
-        if check.tests and not result.setup_offline_for:  # production's health, as it keeps it:
-            # the tested tree's suite passed, and its hold-out here (what was adopted too)
+        tested = check.tests is not None and check.tests.exit_code == 0  # on this very tree
+        if tested and not result.setup_offline_for:  # production's health, as it keeps it:
+            # the tree's suite passed as the candidate, its hold-out here (and what it adopted)
             services = ctx.services
             key = calibration_key(services.repo, merged, services.settings.holdout_dir, "health")
             green = Health(
                 production_sha=merged,
                 green=True,
-                tests_exit_code=check.tests.exit_code,
+                tests_exit_code=0,
                 journeys=len(result.journeys),
             )
             services.store.set_flag(key, green.model_dump_json())
