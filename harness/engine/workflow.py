@@ -11,11 +11,10 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from harness.config.errors import dotted
-from harness.config.yamlload import FileModel
+from harness.config.yamlload import FileModel, load_yaml
 from harness.errors import ConfigError, ConfigErrors
 
 _ID = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
@@ -120,14 +119,10 @@ class Workflow(FileModel):
 
 @lru_cache(maxsize=64)
 def parse_workflow(text: str, source: str) -> Workflow:
-    """Parse and validate one workflow file; every problem becomes a ``ConfigError``.
-    Parsed once per process and text (a workflow is never changed once parsed)."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark else "(top)"
-        raise ConfigErrors([ConfigError(source, where, "invalid YAML")]) from exc
+    """Parse and validate one workflow file; every problem becomes a ``ConfigError`` (a key
+    named twice in a mapping too: ``load_yaml``, on libyaml). Parsed once per process and
+    text (a workflow is never changed once parsed)."""
+    data = load_yaml(text, source)
     if not isinstance(data, dict):
         raise ConfigErrors([ConfigError(source, "(top)", "must be a mapping with name and steps")])
     for step in data.get("steps") or []:

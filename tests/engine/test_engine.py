@@ -167,6 +167,14 @@ steps:
             "is not an earlier step",
         ),
         ("name: x\nsteps: []\n", "at least one step"),
+        # read on libyaml, whose own error marks the text's end: the line is the mistake's
+        ("name: x\nsteps:\n  - {id: a\n  - b\nmore: 1\n", "line 5: invalid YAML: expected ','"),
+        # YAML keeps a key's last value: a step whose `when` is written twice is refused
+        (
+            "name: x\nsteps:\n  - id: a\n    action: test.count\n    when: 'false'\n"
+            "    when: 'true'\n",
+            "line 6: duplicate key 'when'",
+        ),
         (
             "name: x\nsteps:\n  - {id: a, action: test.count}\n  - {id: a, action: test.count}\n",
             "duplicate",
