@@ -257,7 +257,8 @@ class Interrupted:
     canaries): ``factory stop`` ends the first during its sealed validator's second turn,
     then ``factory resume``; the second, a ``factory run --once`` in a process of its own, is
     killed (``kill -9``) inside the smoke run after the merge; the third finishes it (its
-    learned checks' replays and production's health journey stand in as passed). During
+    learned checks' replays and production's health journey stand in as passed; so do the
+    security gate's analysers in the first, which implements it). During
     the second cycle's validator, strangers knock on the seal's sockets and a process of the
     seal's uid outside it tries to change the model socket's mode and owner, then to take
     its name. ``test_confinement.py`` and ``test_smoke_kill.py`` each check what they are
@@ -326,6 +327,7 @@ def play_interrupted(root: Path) -> Interrupted:
         # production's health journey, before the change: neither test_confinement.py nor
         # test_smoke_kill.py reads it (the candidate's and the smoke runs' are sampled)
         journeys_pass(mp, checks=("health",))
+        analysers_find_nothing(mp)  # the security gate's: neither module reads it
         cli = ("--repo", str(repo))
         with watching_standin(root, mp, on_validator) as (server, watching):
             file_issues(out, repo, [1])

@@ -21,6 +21,7 @@ import yaml
 from harness.git.repo import GitRepo
 from harness.implement.feedback import previous_attempt
 from harness.store.db import Store
+from tests.checks_passed import analysers_find_nothing
 from tests.cli_helpers import run_cli
 from tests.store_reads import pull_requests
 from tests.validate.conftest import (
@@ -142,6 +143,10 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Story:
         # the hold-out's journey, which no change here breaks, stands in as passed in every
         # check: the learned checks and the sealed validators are what is read
         journeys_pass(mp, learned=False)
+        # C's smoke run tries its new check twice as A's did (A's replays, real, are the
+        # story's passing ones): what is read of C's is that it was adopted
+        journeys_pass(mp, issues=(3,), checks=("smoke",))
+        analysers_find_nothing(mp)  # the security gate's: no change here adds a finding
         for server in serve(root, mp, RULES):
             for n, (title, body) in enumerate(ISSUES, start=1):
                 new = ("issue", "new", "--title", title, "--body", body, "--author", "owner")

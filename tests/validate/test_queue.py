@@ -174,6 +174,7 @@ def test_two_changes_that_break_the_tests_together_never_both_land_on_github(
     validator stand in as passed."""
     repo, _ = app
     suite_alone(monkeypatch)
+    analysers_find_nothing(monkeypatch)  # the security gate's: neither change adds a finding
     config = yaml.safe_load((repo / "factory.yaml").read_text())
     config["forge"] = "github"
     config["github"] = {"repository": "acme/app", "write_interval_s": 0.0}

@@ -17,6 +17,7 @@ from harness.git.repo import GitRepo
 from harness.git.worktrees import WorktreeManager
 from harness.store.db import Store
 from harness.validate.landing import QUEUE_FLAG
+from tests.checks_passed import analysers_find_nothing
 from tests.cli_helpers import run_cli
 from tests.cli_helpers import spawn as factory
 from tests.validate.conftest import file_issues, issue, journeys_pass, make_app, role_of, serve
@@ -42,6 +43,7 @@ def test_a_person_stops_a_change_while_it_is_validated(
 ) -> None:
     repo, _ = make_app(tmp_path)
     journeys_pass(monkeypatch)  # the validator's own browser is real; the hold-out's stands in
+    analysers_find_nothing(monkeypatch)  # the security gate's, in the change's implement step
     cli = ("--repo", str(repo))
     for server in serve(tmp_path, monkeypatch):
         file_issues(capsys, repo, [1])

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from harness.git.repo import GitRepo
+from tests.checks_passed import analysers_find_nothing
 from tests.cli_helpers import run_cli
 from tests.factory_repo import git
 from tests.standins.anthropic_standin import AnthropicStandIn
-from tests.validate.conftest import accept_rule, serve
+from tests.validate.conftest import accept_rule, journeys_pass, serve
 
 TITLE = "Prepare the folder for CI files"
 LINK = {
@@ -28,6 +29,10 @@ LINK = {
 
 @pytest.fixture
 def linking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AnthropicStandIn]:
+    """The scripted link; the hold-out's journeys and the security gate's analysers, which
+    the refusal does not rest on, stand in as passed (``tree_shape`` is what is read)."""
+    journeys_pass(monkeypatch)
+    analysers_find_nothing(monkeypatch)
     yield from serve(tmp_path, monkeypatch, [accept_rule(TITLE, "Tidy."), LINK])
 
 
