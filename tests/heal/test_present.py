@@ -8,6 +8,8 @@ whole-suite run in all."""
 
 from __future__ import annotations
 
+import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -130,6 +132,30 @@ def test_a_merged_page_that_goes_bad_later_under_a_journey_is_reverted(
     assert "please sign in again" not in (repo / "app.py").read_text()
 
 
+def maintainers_commits(repo: Path, changes: dict[int, dict[str, str]]) -> list[str]:
+    """A maintainer's commits on main, ``change N`` writing ``changes[N]`` (path -> text),
+    made by one ``git fast-import`` (not three git processes a commit); their shas."""
+    stream, parent = [], git(repo, "rev-parse", "main").strip()
+    when = f"{int(time.time())} +0000"
+    for n, files in changes.items():
+        message = f"change {n}\n".encode()
+        stream += [b"commit refs/heads/main\n", f"mark :{n}\n".encode()]
+        stream.append(f"committer Test Maintainer <maintainer@example.invalid> {when}\n".encode())
+        stream += [f"data {len(message)}\n".encode(), message]
+        stream += [f"from {parent}\n".encode()] if parent else []
+        parent = ""
+        for path, text in files.items():
+            data = text.encode()
+            stream += [f"M 100644 inline {path}\ndata {len(data)}\n".encode(), data, b"\n"]
+    marks = repo / ".git" / "maintainers-marks"
+    imported = ["git", "fast-import", "--quiet", "--force", f"--export-marks={marks}"]
+    subprocess.run(imported, cwd=repo, input=b"".join(stream), check=True, capture_output=True)
+    git(repo, "reset", "-q", "--hard", "main")  # the working tree at the new tip
+    shas = dict(line.split() for line in marks.read_text().splitlines())
+    marks.unlink()
+    return [shas[f":{n}"] for n in changes]
+
+
 def test_a_regression_over_32_commits_whose_test_fails_alone_costs_one_whole_suite_run(
     tmp_path: Path, capsys, tests_app
 ) -> None:
@@ -137,15 +163,13 @@ def test_a_regression_over_32_commits_whose_test_fails_alone_costs_one_whole_sui
     cli = repo_cli(capsys, repo)
     assert cli("health", "--json").json()["green"]  # 32 commits before the red one
     page = (repo / "app.py").read_text()
-    commits = []
-    for n in range(1, 33):
-        if n == 11:  # a maintainer's commit breaks test_add_note
-            (repo / "app.py").write_text(page.replace("[*notes, text]", '[*notes, text + " "]'))
-        else:
-            (repo / f"note_{n}.txt").write_text(f"note {n}\n")
-        git(repo, "add", "-A")
-        git(repo, "commit", "-qm", f"change {n}")
-        commits.append(git(repo, "rev-parse", "HEAD").strip())
+    changes = {
+        n: {"app.py": page.replace("[*notes, text]", '[*notes, text + " "]')}
+        if n == 11  # a maintainer's commit breaks test_add_note
+        else {f"note_{n}.txt": f"note {n}\n"}
+        for n in range(1, 33)
+    }
+    commits = maintainers_commits(repo, changes)
 
     said = cli("health", "--json").json()
     assert said["outcome"] == "needs_human", said  # a maintainer's commit: a person decides
