@@ -8,8 +8,6 @@ whole-suite run in all."""
 
 from __future__ import annotations
 
-import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,7 +22,7 @@ from harness.store.db import Store
 from tests.checks_passed import CHECKS_PASSED, analysers_find_nothing
 from tests.cli_helpers import repo_cli, use_actions
 from tests.factory_repo import git
-from tests.heal.conftest import land
+from tests.heal.conftest import commits, land
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 
@@ -132,30 +130,6 @@ def test_a_merged_page_that_goes_bad_later_under_a_journey_is_reverted(
     assert "please sign in again" not in (repo / "app.py").read_text()
 
 
-def maintainers_commits(repo: Path, changes: dict[int, dict[str, str]]) -> list[str]:
-    """A maintainer's commits on main, ``change N`` writing ``changes[N]`` (path -> text),
-    made by one ``git fast-import`` (not three git processes a commit); their shas."""
-    stream, parent = [], git(repo, "rev-parse", "main").strip()
-    when = f"{int(time.time())} +0000"
-    for n, files in changes.items():
-        message = f"change {n}\n".encode()
-        stream += [b"commit refs/heads/main\n", f"mark :{n}\n".encode()]
-        stream.append(f"committer Test Maintainer <maintainer@example.invalid> {when}\n".encode())
-        stream += [f"data {len(message)}\n".encode(), message]
-        stream += [f"from {parent}\n".encode()] if parent else []
-        parent = ""
-        for path, text in files.items():
-            data = text.encode()
-            stream += [f"M 100644 inline {path}\ndata {len(data)}\n".encode(), data, b"\n"]
-    marks = repo / ".git" / "maintainers-marks"
-    imported = ["git", "fast-import", "--quiet", "--force", f"--export-marks={marks}"]
-    subprocess.run(imported, cwd=repo, input=b"".join(stream), check=True, capture_output=True)
-    git(repo, "reset", "-q", "--hard", "main")  # the working tree at the new tip
-    shas = dict(line.split() for line in marks.read_text().splitlines())
-    marks.unlink()
-    return [shas[f":{n}"] for n in changes]
-
-
 def test_a_regression_over_32_commits_whose_test_fails_alone_costs_one_whole_suite_run(
     tmp_path: Path, capsys, tests_app
 ) -> None:
@@ -163,20 +137,21 @@ def test_a_regression_over_32_commits_whose_test_fails_alone_costs_one_whole_sui
     cli = repo_cli(capsys, repo)
     assert cli("health", "--json").json()["green"]  # 32 commits before the red one
     page = (repo / "app.py").read_text()
-    changes = {
-        n: {"app.py": page.replace("[*notes, text]", '[*notes, text + " "]')}
+    changes = [
+        (f"change {n}", {"app.py": page.replace("[*notes, text]", '[*notes, text + " "]')})
         if n == 11  # a maintainer's commit breaks test_add_note
-        else {f"note_{n}.txt": f"note {n}\n"}
+        else (f"change {n}", {f"note_{n}.txt": f"note {n}\n"})
         for n in range(1, 33)
-    }
-    commits = maintainers_commits(repo, changes)
+    ]  # on main, by one git fast-import
+    made = commits(repo, "main", git(repo, "rev-parse", "main").strip(), changes)
+    git(repo, "reset", "-q", "--hard", "main")  # the working tree at the new tip
 
     said = cli("health", "--json").json()
     assert said["outcome"] == "needs_human", said  # a maintainer's commit: a person decides
     store = Store.open(tmp_path / "state")
     (heal,) = store.list_runs(limit=None, workflow="heal")
     blame = RunRecords(store.steps(heal.id)).newest(Blame)
-    assert blame is not None and blame.culprit == commits[10] and blame.alone
+    assert blame is not None and blame.culprit == made[10] and blame.alone
     assert {c for p in blame.probes for c in p.failed} == {"test:test_app.NotesTest.test_add_note"}
     assert len(blame.probes) <= 1 + 6  # alone on the red commit, then ⌈log2 32⌉ + 1
     report = cli("report", heal.id, "--json").json()
