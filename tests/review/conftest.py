@@ -18,6 +18,7 @@ from tests.checks_passed import (
     calibrated,
     checked,
     smoked,
+    taught_checks_fail,
     verdicts_pass,
 )
 from tests.cli_helpers import Result, run_cli, use_actions
@@ -161,8 +162,11 @@ def trust_story(tmp_path_factory: pytest.TempPathFactory) -> Story:
     story reads them); the second's checks stand in as
     records saying they passed (``tests/checks_passed.py``: what trust does with a route, and
     a person's rejection, are what is read of it), but for the smoke run after its merge,
-    which fails for real. The security gate's analysers stand in as having found nothing in
-    either fix (``analysers_find_nothing``): what holds the first fix is trust, not a gate."""
+    which fails for real (its hold-out's journeys in their apps and browsers; the learned
+    checks the stood-in verdict would teach, tried beside them, failing as their replay in
+    a browser does, without one: ``taught_checks_fail``; nothing of the story reads them).
+    The security gate's analysers stand in as having found nothing in either fix
+    (``analysers_find_nothing``): what holds the first fix is trust, not a gate."""
     from harness.engine import actions as registry
 
     root = tmp_path_factory.mktemp("trust-story")
@@ -220,6 +224,7 @@ def trust_story(tmp_path_factory: pytest.TempPathFactory) -> Story:
             second = _file(out, repo, FIXES[1])
             with pytest.MonkeyPatch.context() as checks_passed:  # its smoke run alone is real
                 use_actions(checks_passed, calibrated, checked)
+                taught_checks_fail(checks_passed)  # beside it: what the stand-in taught
                 run_once(out, repo)
             regressed_issue = issue(out, repo, second)
             trust_reset = _bug_trust(out, repo)
