@@ -102,7 +102,8 @@ def planted(
     tmp_path: Path, rules: str = RULES, script: list[Any] = SCRIPT, files: dict[str, str] = {}
 ) -> Path:
     (tmp_path / "script.yaml").write_text(yaml.safe_dump(script))
-    provider = {"type": "scripted", "script": str(tmp_path / "script.yaml")}
+    # beside the repository, found from it: a copy's (``looked_copy``) is its own
+    provider = {"type": "scripted", "script": "../script.yaml"}
     repo = make_factory_repo(tmp_path / "repo", provider=provider, rules=rules)
     readme = "# Notes\n\nServes `/`: the notes.\n"
     write_files(repo, {"app.py": APP, "README.md": readme, **files})
@@ -131,11 +132,13 @@ def looked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     yield repo
 
 
-def looked_copy(looked: Path, tmp_path: Path) -> Path:
+def looked_copy(looked: Path, tmp_path: Path, script: list[Any] = SCRIPT) -> Path:
     """A copy of the looked-at repository, its state this test's: the database copied whole
-    by SQLite (a consistent copy), the folder on tmpfs its own to make."""
+    by SQLite (a consistent copy), the folder on tmpfs its own to make; the model answering
+    from ``script`` (beside it, as ``planted`` puts it)."""
     repo = tmp_path / "repo"
     shutil.copytree(looked, repo, symlinks=True)
+    (tmp_path / "script.yaml").write_text(yaml.safe_dump(script))
     made = looked.parent / "state"
     state = tmp_path / "state"
     shutil.copytree(made, state, ignore=shutil.ignore_patterns("state.db*", "tmpfs*"))
@@ -283,9 +286,11 @@ OUT_OF_TREE |= {"path": "../../../etc/passwd", "snippet": "root:x:0:0:root:/root
     ids=["exhausts its turns", "one path out of the tree"],
 )
 def test_an_auditor_that_fails_costs_its_own_findings_only(
-    tmp_path: Path, capsys, auditor: dict[str, Any], rules: set[str], said: str
+    looked: Path, tmp_path: Path, capsys, auditor: dict[str, Any], rules: set[str], said: str
 ) -> None:
-    repo = planted(tmp_path, script=[auditor])
+    """The planted repository as looked at (its analysers' findings kept for its commit),
+    audited with this auditor."""
+    repo = looked_copy(looked, tmp_path, [auditor])
     found = audit(capsys, repo)
     assert {row["rule"] for row in found["filed"]} == rules, found
     assert any(error.startswith(said) for error in found["errors"]), found["errors"]

@@ -35,7 +35,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
 
 def cli(capsys, repo: Path, *args: str) -> Any:
     res = run_cli(capsys, "--repo", str(repo), *args)
-    assert res.code == 0, res.err
+    # a backtest's exit 1 says each case broke; why is each row's reason, on stdout
+    assert res.code == 0, res.err + res.out
     return res.json()
 
 

@@ -10,6 +10,9 @@ What heal then finds and does runs for real."""
 from __future__ import annotations
 
 import itertools
+import subprocess
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -27,7 +30,7 @@ from harness.store.db import Store
 from harness.validate.run import validate_issue
 from tests.checks_passed import CHECKS_PASSED, analysers_find_nothing
 from tests.cli_helpers import use_actions
-from tests.factory_repo import git, write_files
+from tests.factory_repo import git
 from tests.validate.conftest import (  # noqa: F401 (the notes app, the model)
     app,
     journeys_pass,
@@ -78,12 +81,7 @@ def proposed(
     number = forge.create_issue(title, f"Please: {title}.", "owner").number
     branch = f"factory/issue-{number}-{title.split()[0].lower()}"
     base = git(repo, "rev-parse", "main").strip()
-    git(repo, "switch", "-qc", branch)
-    write_files(repo, files)
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", title)
-    git(repo, "switch", "-q", "main")
-    head = git(repo, "rev-parse", branch).strip()
+    (head,) = commits(repo, branch, base, [(title, files)])
     pr = forge.open_pr(number, branch, "main", title, f"Fixes issue {number}")
     forge.record_ci(head, "success")
     forge.add_labels(number, [Label.NEEDS_REVIEW])
@@ -104,6 +102,32 @@ def proposed(
     store.finish_step(seq, "succeeded", made.model_dump(mode="json"), artifact="PrCandidate")
     store.set_run_status(run.id, "succeeded")
     return services, number
+
+
+def commits(
+    repo: Path, branch: str, parent: str, changes: list[tuple[str, dict[str, str]]]
+) -> list[str]:
+    """Commits on ``branch`` from ``parent``, one a change (message, files: path -> text),
+    by the maintainer's identity, made by one ``git fast-import`` (not three git processes
+    a commit, nor a switch of the working tree to the branch and back); their shas. The
+    working tree is not touched: the caller brings it to a checked-out branch's new tip."""
+    stream: list[bytes] = []
+    when = f"{int(time.time())} +0000"
+    for n, (message, files) in enumerate(changes, start=1):
+        said = f"{message}\n".encode()
+        stream += [f"commit refs/heads/{branch}\nmark :{n}\n".encode()]
+        stream += [f"committer Test Maintainer <maintainer@example.invalid> {when}\n".encode()]
+        stream += [f"data {len(said)}\n".encode(), said]
+        stream += [f"from {parent}\n".encode()] if n == 1 else []
+        for path, text in files.items():
+            data = text.encode()
+            stream += [f"M 100644 inline {path}\ndata {len(data)}\n".encode(), data, b"\n"]
+    with tempfile.TemporaryDirectory() as folder:
+        marks = Path(folder) / "marks"
+        command = ["git", "fast-import", "--quiet", f"--export-marks={marks}"]
+        subprocess.run(command, cwd=repo, input=b"".join(stream), check=True, capture_output=True)
+        shas = dict(line.split() for line in marks.read_text().splitlines())
+    return [shas[f":{n}"] for n in range(1, len(changes) + 1)]
 
 
 def three_merges(repo: Path, state: Path) -> list[tuple[int, str]]:

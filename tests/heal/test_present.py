@@ -22,7 +22,7 @@ from harness.store.db import Store
 from tests.checks_passed import CHECKS_PASSED, analysers_find_nothing
 from tests.cli_helpers import repo_cli, use_actions
 from tests.factory_repo import git
-from tests.heal.conftest import land
+from tests.heal.conftest import commits, land
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 
@@ -137,22 +137,21 @@ def test_a_regression_over_32_commits_whose_test_fails_alone_costs_one_whole_sui
     cli = repo_cli(capsys, repo)
     assert cli("health", "--json").json()["green"]  # 32 commits before the red one
     page = (repo / "app.py").read_text()
-    commits = []
-    for n in range(1, 33):
-        if n == 11:  # a maintainer's commit breaks test_add_note
-            (repo / "app.py").write_text(page.replace("[*notes, text]", '[*notes, text + " "]'))
-        else:
-            (repo / f"note_{n}.txt").write_text(f"note {n}\n")
-        git(repo, "add", "-A")
-        git(repo, "commit", "-qm", f"change {n}")
-        commits.append(git(repo, "rev-parse", "HEAD").strip())
+    changes = [
+        (f"change {n}", {"app.py": page.replace("[*notes, text]", '[*notes, text + " "]')})
+        if n == 11  # a maintainer's commit breaks test_add_note
+        else (f"change {n}", {f"note_{n}.txt": f"note {n}\n"})
+        for n in range(1, 33)
+    ]  # on main, by one git fast-import
+    made = commits(repo, "main", git(repo, "rev-parse", "main").strip(), changes)
+    git(repo, "reset", "-q", "--hard", "main")  # the working tree at the new tip
 
     said = cli("health", "--json").json()
     assert said["outcome"] == "needs_human", said  # a maintainer's commit: a person decides
     store = Store.open(tmp_path / "state")
     (heal,) = store.list_runs(limit=None, workflow="heal")
     blame = RunRecords(store.steps(heal.id)).newest(Blame)
-    assert blame is not None and blame.culprit == commits[10] and blame.alone
+    assert blame is not None and blame.culprit == made[10] and blame.alone
     assert {c for p in blame.probes for c in p.failed} == {"test:test_app.NotesTest.test_add_note"}
     assert len(blame.probes) <= 1 + 6  # alone on the red commit, then ⌈log2 32⌉ + 1
     report = cli("report", heal.id, "--json").json()

@@ -11,6 +11,9 @@ from typing import Any
 
 import pytest
 
+from harness.artifacts import Look, ProductionInputs
+from harness.engine.actions import action
+from harness.engine.context import StepContext
 from harness.store.db import Store
 from tests.checks_passed import (
     CHECKS_PASSED,
@@ -18,6 +21,7 @@ from tests.checks_passed import (
     calibrated,
     checked,
     smoked,
+    taught_checks_fail,
     verdicts_pass,
 )
 from tests.cli_helpers import Result, run_cli, use_actions
@@ -38,6 +42,13 @@ from tests.validate.conftest import (
 )
 
 __all__ = ["app", "standin", "with_trust"]
+
+
+@action("heal.look")
+def known_green(ctx: StepContext, inputs: ProductionInputs) -> Look:
+    """Production's tree stands in as known green: the cycle checks no health (its tests and
+    journeys, an app and a browser), for a cycle whose production nothing of the story reads."""
+    return Look(check=False, green=True)
 
 
 def with_trust(repo: Path, trust: str) -> None:
@@ -161,8 +172,14 @@ def trust_story(tmp_path_factory: pytest.TempPathFactory) -> Story:
     story reads them); the second's checks stand in as
     records saying they passed (``tests/checks_passed.py``: what trust does with a route, and
     a person's rejection, are what is read of it), but for the smoke run after its merge,
-    which fails for real. The security gate's analysers stand in as having found nothing in
-    either fix (``analysers_find_nothing``): what holds the first fix is trust, not a gate."""
+    which fails for real (its hold-out's journeys in their apps and browsers; the learned
+    checks the stood-in verdict would teach, tried beside them, failing as their replay in
+    a browser does, without one: ``taught_checks_fail``; nothing of the story reads them).
+    The security gate's analysers stand in as having found nothing in either fix
+    (``analysers_find_nothing``): what holds the first fix is trust, not a gate. Production's
+    health is checked for real in the first cycle (which calibrates the first fix's
+    validation too), and stands in as known green in the second fix's cycles (``known_green``):
+    nothing of the story reads it."""
     from harness.engine import actions as registry
 
     root = tmp_path_factory.mktemp("trust-story")
@@ -219,7 +236,8 @@ def trust_story(tmp_path_factory: pytest.TempPathFactory) -> Story:
             mp.setitem(registry.actions().functions, "validate.merge", merge_then_holdout_changes)
             second = _file(out, repo, FIXES[1])
             with pytest.MonkeyPatch.context() as checks_passed:  # its smoke run alone is real
-                use_actions(checks_passed, calibrated, checked)
+                use_actions(checks_passed, known_green, calibrated, checked)
+                taught_checks_fail(checks_passed)  # beside it: what the stand-in taught
                 run_once(out, repo)
             regressed_issue = issue(out, repo, second)
             trust_reset = _bug_trust(out, repo)
@@ -228,7 +246,7 @@ def trust_story(tmp_path_factory: pytest.TempPathFactory) -> Story:
             journey.unlink()
             mp.setitem(registry.actions().functions, "validate.merge", real_merge)
             with pytest.MonkeyPatch.context() as checks_passed:
-                use_actions(checks_passed, *CHECKS_PASSED)
+                use_actions(checks_passed, known_green, *CHECKS_PASSED)
                 run_once(out, repo)
             waiting_again = issue(out, repo, second)
             store = Store.open(state)
