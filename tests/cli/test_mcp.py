@@ -28,7 +28,7 @@ from harness.forge.local import LocalForge
 from harness.git.repo import GitRepo
 from harness.store.base import utc_now
 from harness.store.db import Store
-from tests.checks_passed import CHECKS_PASSED, smoked
+from tests.checks_passed import CHECKS_PASSED, analysers_find_nothing, smoked
 from tests.cli_helpers import run_cli, use_actions
 from tests.factory_repo import RULES, git, make_factory_repo
 
@@ -296,7 +296,9 @@ def test_approve_answers_as_the_landing_starts_and_the_change_still_lands(
     checks both validations wait for stand in passed (``tests/checks_passed.py``: what is
     judged here is MCP's answer and the landing it starts; an approval's validation runs for
     real in the trust story, ``tests/review/conftest.py``), the smoke run after the merge not
-    before the session has read the answer's time: the landing cannot end first."""
+    before the session has read the answer's time: the landing cannot end first. The security
+    gate's analysers stand in as finding nothing in the change (they run for real in
+    ``tests/implement/test_security_gate.py``)."""
     from harness.demo import generate
 
     answer_read = threading.Event()
@@ -307,6 +309,7 @@ def test_approve_answers_as_the_landing_starts_and_the_change_still_lands(
         return smoked(ctx)
 
     use_actions(monkeypatch, *CHECKS_PASSED, smoked_once_answered)
+    analysers_find_nothing(monkeypatch)  # the security gate's: the change adds no finding
     repo, _, _ = generate(tmp_path)
     rules = repo / "factory_rules.md"
     rules.write_text(

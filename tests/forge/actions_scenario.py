@@ -139,15 +139,19 @@ def artifact(runner: Runner, prefix: str) -> Path:
     return found
 
 
-def learned_checks_pass() -> None:
-    """In each ``factory`` command of the nightly triage's jobs: the learned checks the
-    validate job's smoke run tries (the validator's quotes, replayed twice each before they
-    are adopted) stand in as passed. Nothing here reads them, and they live in that job's
-    checkout of the hold-out, which no later job sees; the canary's journey runs in Chromium
-    at every check."""
+def validator_and_learned_checks_pass() -> None:
+    """In each ``factory`` command of the nightly triage's jobs: the validate job's sealed
+    validator stands in as passed (``tests/checks_passed.py``: its verdict for the question
+    it was asked, a seal, an app and a browser for none), and so do the learned checks its
+    smoke run tries (the verdict's quotes, replayed twice each before they are adopted).
+    Nothing here reads them: the validator is never shown the hold-out, so no canary can
+    reach its verdict, and the learned checks live in that job's checkout of the hold-out,
+    which no later job sees; the canary's journey runs in Chromium at every check."""
+    from tests.checks_passed import verdicts_pass
     from tests.validate.conftest import journeys_pass
 
     journeys_pass(pytest.MonkeyPatch(), journeys=False)
+    verdicts_pass(pytest.MonkeyPatch())
 
 
 @dataclass(frozen=True)
@@ -201,7 +205,7 @@ def play_landed(root: Path) -> Landed:
                 seen["tree before the landing"] = GitRepo(hub.bare).tree_of("main")
                 seen["validated"] = frozen(hub, root / "validated")
 
-        work = actions(root / "work", hub, after=look, before=learned_checks_pass)
+        work = actions(root / "work", hub, after=look, before=validator_and_learned_checks_pass)
         results = work.workflow(repo / WORKFLOWS / "factory-triage.yml")
         assert all(r["ok"] for r in results.values()), "\n".join(work.log)
         ran = [job.split(":")[1] for job in work.jobs]
