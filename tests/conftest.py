@@ -156,9 +156,11 @@ def empty_repo(tmp_path: Path) -> Path:
 
 def make_empty_repo(root: Path) -> Path:
     """A fresh git repository with one commit on ``main``, at ``root / "repo"``."""
+    from tests.factory_repo import init_repo  # imported when used: it imports the harness
+
     repo = root / "repo"
     repo.mkdir()
-    git(repo, "init", "-q", "-b", "main")
+    init_repo(repo)
     (repo / "README.md").write_text("# sample\n")
     git(repo, "add", "README.md")
     git(repo, "commit", "-q", "-m", "initial")

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import atexit
+import os
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +66,38 @@ def git(cwd: Path, *args: str) -> str:
     ).stdout
 
 
+_INITED: dict[str, Path] = {}  # branch -> a ``.git`` as ``git init -q -b BRANCH`` made it
+
+
+def _inited(branch: str) -> Path:
+    """A ``.git`` as ``git init -q -b BRANCH`` makes it, made once in this process (again if
+    gone): nothing in it names the folder it was made in, so each copy is the repository
+    ``git init`` makes there."""
+    made = _INITED.get(branch)
+    if made is None or not (made / "HEAD").is_file():
+        folder = Path(tempfile.mkdtemp(prefix="inited-"))
+        atexit.register(_remove, folder, os.getpid())
+        git(folder, "init", "-q", "-b", branch)
+        made = _INITED[branch] = folder / ".git"
+    return made
+
+
+def _remove(folder: Path, pid: int) -> None:
+    if os.getpid() == pid:  # not by a forked child that runs its exit handlers
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def init_repo(path: Path, branch: str = "main") -> None:
+    """``git init -q -b BRANCH`` in ``path`` (made if missing): a copy of the one this process
+    made, where each ``git init`` is a process of its own (about twice the CPU of the copy);
+    a repository there already is initialised again by git itself."""
+    path.mkdir(parents=True, exist_ok=True)
+    if (path / ".git").exists():
+        git(path, "init", "-q", "-b", branch)
+    else:
+        shutil.copytree(_inited(branch), path / ".git")
+
+
 def write_files(root: Path, files: dict[str, str]) -> None:
     """Each of ``files`` (path under ``root`` -> text), its folders made as needed."""
     for name, text in files.items():
@@ -77,8 +113,7 @@ def make_factory_repo(
     rules: str = RULES,
 ) -> Path:
     """A git repository with valid governance files and factory.yaml, committed on ``main``."""
-    path.mkdir(parents=True, exist_ok=True)
-    git(path, "init", "-q", "-b", "main")
+    init_repo(path)
     (path / "mission.md").write_text(MISSION)
     (path / "factory_rules.md").write_text(rules)
     (path / "CLAUDE.md").write_text(CLAUDE)

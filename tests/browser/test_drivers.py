@@ -15,8 +15,11 @@ from harness.browser.chromium import BrowserSession, in_browser
 from harness.browser.drivers import Drivers
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def drivers() -> Iterator[Drivers]:
+    """One process's kept drivers for the module, as a factory process keeps them across its
+    checks: each test's assertions hold whatever the tests before it left idle (the last
+    driver given back is the next one lent), and a driver costs about half a CPU-second."""
     kept = Drivers()
     yield kept
     kept.close()
