@@ -369,7 +369,9 @@ def leaky_uploads(root: Path) -> list[ConfigError]:
             workflow = yaml.load(path.read_text("utf-8"), yaml.CSafeLoader)
             for name, job in workflow["jobs"].items():
                 scopes = [workflow, job, *job.get("steps", [])]
-                said = _expanded(yaml.dump([workflow.get("env"), job], None, yaml.CSafeDumper, width=2**20), {})
+                said = _expanded(
+                    yaml.dump([workflow.get("env"), job], None, yaml.CSafeDumper, width=2**20), {}
+                )
                 if not re.search("FACTORY_HOLDOUT|repository:", said):
                     continue
                 env = {k: str(v) for s in scopes for k, v in (s.get("env") or {}).items()}
