@@ -43,6 +43,7 @@ _DEBIAN = (
     "/usr/lib/chromium/chromium",
     "/usr/bin/chromium",
     "/usr/bin/chromium-browser",
+    "chromium",  # then one on PATH
 )
 _PLAYWRIGHT_OWN = (
     "chromium_headless_shell-*/chrome-linux*/headless_shell",
@@ -53,7 +54,7 @@ _PLAYWRIGHT_OWN = (
 def _playwright_own() -> str | None:
     default = Path.home() / ".cache" / "ms-playwright"
     root = Path(os.environ.get("PLAYWRIGHT_BROWSERS_PATH", default))
-    for pattern in _PLAYWRIGHT_OWN if root.is_dir() else ():
+    for pattern in _PLAYWRIGHT_OWN:  # none in a folder that is not there
         found = sorted(root.glob(pattern))
         if found:
             return str(found[-1])
@@ -68,8 +69,8 @@ def find_chromium() -> str:
         if not (Path(explicit).is_file() and os.access(explicit, os.X_OK)):
             raise SandboxError(f"FACTORY_CHROMIUM={explicit}: not an executable file")
         return explicit
-    debian = (c for c in _DEBIAN if Path(c).is_file() and os.access(c, os.X_OK))
-    found = _playwright_own() or next(debian, None) or shutil.which("chromium")
+    # the first of Debian's that is an executable file
+    found = _playwright_own() or next(filter(None, map(shutil.which, _DEBIAN)), None)
     if found:
         return found
     raise SandboxError("no Chromium found: apt-get install chromium, or set FACTORY_CHROMIUM")

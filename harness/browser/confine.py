@@ -19,7 +19,15 @@ from typing import Any, Self
 
 from harness.sandbox import seccomp
 from harness.sandbox.app import enter_network
-from harness.sandbox.bwrap import CONFINED_ENV, SAFE_PATH, SYSTEM, Sandbox, View, bwrap_argv
+from harness.sandbox.bwrap import (
+    CONFINED_ENV,
+    SAFE_PATH,
+    SYSTEM,
+    Sandbox,
+    View,
+    bwrap_argv,
+    under,
+)
 from harness.sandbox.holding import connectable
 from harness.sandbox.limits import BROWSER_LIMITS, Cgroup
 from harness.sandbox.peers import Peers
@@ -32,16 +40,12 @@ _FONT_CACHE = Path("/var/cache/fontconfig")
 _MOVE_FDS = 'exec "$0" "$@" 3<&0 4>&1 0</dev/null 1>&2'
 
 
-def _outside_system(path: Path) -> bool:
-    return not any(path == Path(s) or Path(s) in path.parents for s in SYSTEM)
-
-
 def browser_view(executable: Path, in_app_network: bool, hidden: tuple[Path, ...]) -> View:
     """What a confined Chromium sees: the system (``hidden`` masked where it falls inside),
     its own folder, the font cache; a private ``/tmp``; the app's network namespace when it
     was entered first, else none."""
     folder = executable.resolve().parent
-    readable = [p for p in (folder, _FONT_CACHE) if p.is_dir() and _outside_system(p)]
+    readable = [p for p in (folder, _FONT_CACHE) if p.is_dir() and not under(p, map(Path, SYSTEM))]
     return View(
         readable=tuple(readable),
         hidden=hidden,

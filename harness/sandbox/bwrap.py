@@ -93,7 +93,8 @@ def interpreter() -> list[Path]:
     return list(dict.fromkeys(p.resolve() for p in found if p.exists()))
 
 
-def _under(path: Path, folders: Iterable[Path]) -> bool:
+def under(path: Path, folders: Iterable[Path]) -> bool:
+    """Whether ``path`` is one of ``folders`` or inside one."""
     return any(path == f or f in path.parents for f in folders)
 
 
@@ -144,10 +145,10 @@ def _system_view(view: View) -> tuple[list[str], list[Path]]:
     # the host's TMPDIR is private too: a folder named there (Playwright's driver names the
     # browser's profile so) is one the sandbox can write, wherever it is
     temps = dict.fromkeys([Path("/tmp"), Path(tempfile.gettempdir())])
-    for temp in (t for t in temps if not any(_under(s, [t]) for s in system)):
+    for temp in (t for t in temps if not any(under(s, [t]) for s in system)):
         args += ["--perms", "1777", "--size", str(view.tmp_mb * 1024 * 1024), "--tmpfs", str(temp)]
     for hidden in [*map(Path, ALWAYS_HIDDEN), *view.hidden]:
-        if hidden.is_dir() and _under(hidden, system) and not _under(hidden, view.writable):
+        if hidden.is_dir() and under(hidden, system) and not under(hidden, view.writable):
             args += ["--tmpfs", str(hidden)]
     return args, system
 
@@ -165,7 +166,7 @@ def _mounts(view: View, system: list[Path]) -> list[str]:
         mounts[0] = (view.writable[0], view.seen_as, "--bind")
     for path, inside, mode in mounts:
         for parent in reversed(inside.parents):
-            if parent not in made and not _under(parent, system):
+            if parent not in made and not under(parent, system):
                 args += ["--perms", "0755", "--dir", str(parent)]
                 made.add(parent)
         args += [mode, str(path), str(inside)]

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from harness.browser import confine
+from harness.browser import chromium, confine
 from harness.browser.chromium import find_chromium
 from harness.browser.confine import BrowserBroker, Launcher
 from harness.browser.journeys import Journey
 from harness.browser.runner import run_journey
+from harness.errors import SandboxError
 from harness.sandbox import app as app_module
 from harness.sandbox.app import AppNotReady, AppProcess, free_port
 from harness.sandbox.bwrap import Sandbox, sandbox_available
@@ -181,3 +182,22 @@ def test_a_page_that_allocates_without_bound_is_stopped_by_its_limit(
         assert "page crashed" in result.actual and "memory" in result.actual, result
         # the renderer that took the memory was killed, not the browser, the app or the harness
         assert run_journey(session, app.base_url, fine, tmp_path / "shots").passed
+
+
+def test_chromium_is_the_first_executable_of_debian_s_then_one_on_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PLAYWRIGHT_BROWSERS_PATH", str(tmp_path / "none"))  # no folder there
+    monkeypatch.setenv("PATH", str(tmp_path / "path"))
+    (tmp_path / "a-folder").mkdir()
+    shell = tmp_path / "shell"
+    shell.write_text("#!/bin/sh\n")
+    places = ("/nowhere/chromium", str(tmp_path / "a-folder"), str(shell))
+    monkeypatch.setattr(chromium, "_DEBIAN", (*places, "chromium"))
+    with pytest.raises(SandboxError, match="no Chromium found"):
+        chromium.find_chromium()  # a folder, or a file that is not executable, is none
+    shell.chmod(0o755)
+    assert chromium.find_chromium() == str(shell)
+    (tmp_path / "path").mkdir()
+    shell.rename(tmp_path / "path" / "chromium")  # then one on PATH
+    assert chromium.find_chromium() == str(tmp_path / "path" / "chromium")
