@@ -36,6 +36,13 @@ LAUNCH_ARGS = (
     # harness's own reason (docs/development.md)
     "--disable-quic",
 )
+# measured and left out (a launch alone about 0.17 CPU-s, with a page 0.45, in the noise of
+# either): --enable-features=NetworkServiceInProcess, --no-zygote or --in-process-gpu alone,
+# --disable-software-rasterizer, --use-gl=disabled, --disable-3d-apis, --num-raster-threads=1,
+# --disable-features of VA-API, Bluetooth, the spare renderer, translation and other services
+# a headless check never starts, even --single-process (a page in the browser's own process,
+# no choice anyway): a launch's CPU is Chromium's processes starting, not what they are told
+# to leave out
 # every browser the factory starts is headless: Chromium's headless shell (what Playwright
 # itself launches for headless) starts with about half the CPU of the full browser
 _DEBIAN = (
